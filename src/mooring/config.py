@@ -1,0 +1,264 @@
+"""mooring.toml → typed, validated configuration objects.
+
+Every section is a pydantic model that forbids unknown keys, so a typo is an
+error instead of a silently ignored setting. Validation errors are turned into
+one :class:`~mooring.errors.ConfigError` whose message names each offending key,
+the value received and the fix.
+
+Example:
+    >>> cfg = MooringConfig.from_mapping({"project": {"name": "income"},
+    ...                                   "data": {"train": "train.csv", "label": "class"}})
+    >>> cfg.data.label
+    'class'
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mooring.errors import ConfigError, NotFoundError
+
+__all__ = [
+    "ColumnOverride",
+    "ContractConfig",
+    "DataConfig",
+    "MooringConfig",
+    "ProjectConfig",
+    "load_config",
+]
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+Severity = Literal["error", "warning"]
+ColumnType = Literal["integer", "float", "string", "boolean", "timestamp"]
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class ProjectConfig(Section):
+    """``[project]``: the model's name and where mooring keeps its state."""
+
+    name: str = Field(description="Model name in the registry and in serving URLs.")
+    home: str = Field(".mooring", description="Folder (or fsspec URL) for state and reports.")
+    registry: str | None = Field(
+        None, description="SQLAlchemy URL of the registry; default sqlite:///<home>/registry.db."
+    )
+    artifacts: str | None = Field(
+        None, description="fsspec URL for model artifacts; default <home>/artifacts."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                "must start with a letter or digit and use only letters, digits, '_', '.', '-' "
+                "(at most 128 characters), because it appears in registry keys and URLs"
+            )
+        return value
+
+
+class DataConfig(Section):
+    """``[data]``: where the training and evaluation data are and how to read them."""
+
+    train: str = Field(description="Training data: CSV (optionally .gz) or Parquet file.")
+    eval: str | None = Field(None, description="Evaluation data, same format as train.")
+    label: str | None = Field(None, description="Label column.")
+    positive: str | None = Field(None, description="Positive class value for binary tasks.")
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    delimiter: str = ","
+    header: bool = True
+    na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
+    trim_whitespace: bool = True
+    timestamp: str | None = Field(None, description="Event-time column (freshness, windows).")
+    batch_rows: int = Field(65_536, ge=1_024, description="Rows per record batch when streaming.")
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("must be exactly one character, e.g. ',' or ';' or '\\t'")
+        return value
+
+
+class ColumnOverride(Section):
+    """``[contract.columns.NAME]``: override anything inferred for one column."""
+
+    type: ColumnType | None = None
+    required: bool | None = None
+    max_null_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    min: float | None = None
+    max: float | None = None
+    domain: list[str] | None = None
+    severity: Severity | None = None
+    js_threshold: float | None = Field(None, gt=0.0, le=1.0)
+    linf_threshold: float | None = Field(None, gt=0.0, le=1.0)
+    psi_threshold: float | None = Field(None, gt=0.0)
+
+
+class ContractConfig(Section):
+    """``[contract]``: how the schema is inferred and how strictly data is held to it."""
+
+    schema_file: str | None = Field(
+        None,
+        alias="schema",
+        description="Schema file to use; when absent it is inferred and saved under home.",
+    )
+    critical: list[str] = Field(default_factory=list)
+    severity: Severity = "warning"
+    max_null_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    null_slack: float = Field(0.02, ge=0.0, le=1.0)
+    range_margin: float = Field(0.1, ge=0.0)
+    max_domain_size: int = Field(100, ge=1)
+    js_threshold: float = Field(0.1, gt=0.0, le=1.0)
+    linf_threshold: float = Field(0.1, gt=0.0, le=1.0)
+    psi_threshold: float = Field(0.2, gt=0.0)
+    min_row_ratio: float = Field(0.1, ge=0.0)
+    max_row_ratio: float = Field(10.0, gt=0.0)
+    max_age: str | None = Field(None, description="Freshness bound such as '36h' or '7d'.")
+    columns: dict[str, ColumnOverride] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    @field_validator("max_age")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class MooringConfig(Section):
+    """The whole project file. ``root`` is the folder relative paths are resolved from."""
+
+    project: ProjectConfig
+    data: DataConfig
+    contract: ContractConfig = Field(default_factory=ContractConfig)
+
+    root: Path = Field(default=Path("."), exclude=True)
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], *, root: Path | None = None, source: str = "mooring.toml"
+    ) -> MooringConfig:
+        """Validate a parsed mapping; raise :class:`ConfigError` naming every bad key."""
+        if "root" in mapping:
+            raise ConfigError(f"{source}: 'root' is not a section; remove it")
+        try:
+            cfg = cls.model_validate(dict(mapping))
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, cls, source)) from None
+        cfg.root = (root or Path(".")).resolve()
+        return cfg
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the file relative to the file's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def home(self) -> Path:
+        """The project's home folder (state, schema, statistics, reports)."""
+        return self.path(self.project.home)
+
+
+def load_config(path: str | Path) -> MooringConfig:
+    """Read and validate a mooring.toml.
+
+    Example:
+        >>> cfg = load_config("examples/adult/mooring.toml")  # doctest: +SKIP
+        >>> cfg.project.name
+        'income'
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise NotFoundError(
+            f"config file '{file}' does not exist; create one (see examples/adult/mooring.toml) "
+            "or pass --config PATH"
+        )
+    try:
+        mapping = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc}); fix the syntax at that line") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8 text; save the file as UTF-8") from None
+    return MooringConfig.from_mapping(mapping, root=file.parent, source=str(file))
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'36h' → 129600.0 seconds. Units: s, m, h, d, w.
+
+    >>> parse_duration("2d")
+    172800.0
+    """
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"expected a duration such as '30m', '36h' or '7d', got {text!r}")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def _section_name(loc: tuple[int | str, ...]) -> str:
+    parents = [str(p) for p in loc[:-1]]
+    return "[" + ".".join(parents) + "]" if parents else "top level"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """Walk field annotations to find the model that owns the last key of ``loc``."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                # A dict of models (e.g. contract.columns.NAME): the key is free-form.
+                return None
+            current = field.annotation
+            args = getattr(current, "__args__", ())
+            if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+                current = args[-1]
+        elif isinstance(current, type):
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> str:
+    """One line per problem: where, what was received, what is expected, the fix."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function")))
+        key = str(loc[-1]) if loc else "?"
+        where = _section_name(loc)
+        value = err.get("input")
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            owner = _model_at(model, loc)
+            known = sorted(
+                (f.alias or n) for n, f in owner.model_fields.items() if not f.exclude
+            ) if owner else []
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            lines.append(f"{where}: unknown key '{key}'; {hint} Remove or rename it.")
+        elif kind == "missing":
+            lines.append(f"{where}: required key '{key}' is missing; add {key} = ... to {where}.")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(
+                f"{where} key '{key}': {msg}; got {value!r} ({type(value).__name__}). "
+                f"Fix the value in {source}."
+            )
+    header = f"{source}: {len(lines)} configuration problem{'s' if len(lines) != 1 else ''}"
+    return header + ":\n  - " + "\n  - ".join(lines)

@@ -1,0 +1,74 @@
+"""One error hierarchy for everything a user can cause.
+
+Every error a user can act on is a :class:`MooringError`. Its message says what
+was received, what was expected, and how to fix it, so the CLI can print it in
+one line and the server can return it as a 4xx JSON body. Each class carries the
+process exit code and the HTTP status it maps to, in one place.
+
+Example:
+    >>> raise ConfigError("[model] key 'epochs': expected an integer >= 1, got 0; set epochs = 10")
+    Traceback (most recent call last):
+    ...
+    mooring.errors.ConfigError: [model] key 'epochs': expected an integer >= 1, got 0; set epochs = 10
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChecksFailedError",
+    "ConfigError",
+    "DataError",
+    "MooringError",
+    "NotFoundError",
+    "SchemaError",
+    "UsageError",
+]
+
+
+class MooringError(Exception):
+    """Base class of every error a user can cause and fix.
+
+    Attributes:
+        exit_code: the CLI's exit status for this error (2: usage or configuration,
+            1: a check failed).
+        http_status: the status the server answers with.
+    """
+
+    exit_code: int = 2
+    http_status: int = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MooringError):
+    """A command or function was called with arguments that cannot work."""
+
+
+class ConfigError(MooringError):
+    """mooring.toml (or an equivalent mapping) is invalid: unknown key, wrong type, bad value."""
+
+
+class DataError(MooringError):
+    """A data file cannot be read as tabular data: not a CSV, wrong delimiter, mixed types."""
+
+
+class SchemaError(MooringError):
+    """A schema file is malformed or does not fit the data it is applied to."""
+
+
+class NotFoundError(MooringError):
+    """A file, model, version or alias that was named does not exist."""
+
+    http_status = 404
+
+
+class ChecksFailedError(MooringError):
+    """A check that guards the pipeline failed (error-level anomalies, a gate)."""
+
+    exit_code = 1
+    http_status = 422
