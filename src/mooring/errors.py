@@ -17,9 +17,12 @@ from __future__ import annotations
 __all__ = [
     "ChecksFailedError",
     "ConfigError",
+    "ConflictError",
     "DataError",
+    "IntegrityError",
     "MooringError",
     "NotFoundError",
+    "RegistryUnavailableError",
     "SchemaError",
     "UsageError",
 ]
@@ -72,3 +75,19 @@ class ChecksFailedError(MooringError):
 
     exit_code = 1
     http_status = 422
+
+
+class ConflictError(MooringError):
+    """The request conflicts with the registry's current state (e.g. deleting the production version)."""
+
+    http_status = 409
+
+
+class IntegrityError(ChecksFailedError):
+    """A stored artifact or the audit log no longer matches its recorded hashes."""
+
+
+class RegistryUnavailableError(MooringError):
+    """The registry database or artifact store cannot be reached or opened."""
+
+    http_status = 503
