@@ -1,0 +1,164 @@
+"""The registry's records: what a version, a deployment and an audit event hold.
+
+Plain frozen dataclasses, so the serving and monitoring layers can read them
+without touching the database types. ``to_dict()`` gives the JSON shape the CLI
+prints with ``--json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "AuditEvent",
+    "AuditProblem",
+    "AuditReport",
+    "Deployment",
+    "ModelSummary",
+    "ModelVersion",
+]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable registered version of a model.
+
+    ``statistics``, ``manifest`` and ``model_card`` are filled by
+    :meth:`Registry.get` and left ``None`` in listings, where they would be heavy.
+    """
+
+    name: str
+    version: int
+    status: str
+    created_at: str
+    created_by: str
+    artifact_key: str
+    manifest_sha256: str
+    file_count: int
+    size_bytes: int
+    blessed: bool
+    parent_version: int | None
+    description: str | None
+    lineage: dict[str, Any]
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None
+    params: dict[str, Any]
+    run_record: dict[str, Any]
+    aliases: tuple[str, ...] = ()
+    manifest: dict[str, Any] | None = None
+    statistics: dict[str, Any] | None = None
+    model_card: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the way the CLI and logs name a version."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self, *, heavy: bool = False) -> dict[str, Any]:
+        """JSON-ready mapping; ``heavy=True`` includes manifest, statistics and card."""
+        data = asdict(self)
+        data["aliases"] = list(self.aliases)
+        if not heavy:
+            for key in ("manifest", "statistics", "model_card"):
+                data.pop(key)
+        return data
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What serves a model: the production version, an optional canary and its share.
+
+    ``revision`` grows by one at every change, so a server can poll cheaply for
+    a new deployment. ``previous`` holds earlier production versions, newest
+    last: ``rollback`` restores the last one.
+    """
+
+    name: str
+    production: int | None = None
+    canary: int | None = None
+    canary_weight: int = 0
+    revision: int = 0
+    updated_at: str | None = None
+    previous: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        data = asdict(self)
+        data["previous"] = list(self.previous)
+        return data
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One line of ``mooring models list``."""
+
+    name: str
+    created_at: str
+    latest_version: int | None
+    versions: int
+    production: int | None
+    canary: int | None
+    canary_weight: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the append-only audit log, linked to the previous row by its hash."""
+
+    seq: int
+    created_at: str
+    actor: str
+    action: str
+    model: str | None
+    version: int | None
+    reason: str | None
+    forced: bool
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """A place where the audit chain is broken: which event, what kind, what it means."""
+
+    seq: int
+    kind: str  # "edited" | "deleted" | "reordered"
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """Result of verifying the audit chain."""
+
+    events: int
+    head_seq: int
+    problems: tuple[AuditProblem, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when every event matches its hash and the links are intact."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head_seq": self.head_seq,
+            "problems": [p.to_dict() for p in self.problems],
+        }

@@ -1,0 +1,467 @@
+"""The registry: immutable model versions, aliases, deployments and their audit log.
+
+``Registry`` joins the database (:class:`~mooring.registry.store.Store`) and the
+artifact store (:class:`~mooring.registry.artifacts.ArtifactStore`):
+
+* ``register`` hashes the model folder, uploads it to a fresh location, checks
+  the upload against the hashes, and only then commits the version row. A crash
+  at any point leaves either a complete, verified version or nothing visible
+  (unreferenced files are removed by :meth:`Registry.collect_garbage`).
+* ``load`` returns a local folder only after every file matched its sha256;
+  a changed, missing or extra file raises :class:`IntegrityError` naming it.
+
+Example:
+    >>> reg = Registry.open("sqlite:///.mooring/registry.db", artifacts=".mooring/artifacts")
+    ... # doctest: +SKIP
+    >>> mv = reg.register(name="income", artifact_dir=export_dir, lineage=lineage,
+    ...                   metrics=metrics, gate=gate, statistics=stats)  # doctest: +SKIP
+    >>> reg.promote("income", version=mv.version, reason="beats v2 on AUC")  # doctest: +SKIP
+    >>> path = reg.load("income", alias="production")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import importlib.metadata
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from mooring.errors import IntegrityError, UsageError
+from mooring.registry.artifacts import ArtifactStore
+from mooring.registry.card import render_model_card
+from mooring.registry.manifest import (
+    Manifest,
+    ManifestDiff,
+    build_manifest,
+    canonical_json,
+    diff_folder,
+)
+from mooring.registry.names import check_alias, check_model_name, check_version
+from mooring.registry.records import (
+    AuditEvent,
+    AuditReport,
+    Deployment,
+    ModelSummary,
+    ModelVersion,
+)
+from mooring.registry.sql import SqlStore
+from mooring.registry.store import NewVersion, Store
+
+if TYPE_CHECKING:
+    from mooring.config import MooringConfig
+
+__all__ = ["Registry", "default_actor"]
+
+_VERSIONED_PACKAGES = {"mooring": "mooring_version", "tensorflow": "tensorflow_version",
+                       "keras": "keras_version"}
+
+
+def default_actor() -> str:
+    """Who is acting: ``$MOORING_ACTOR``, else the login name."""
+    actor = os.environ.get("MOORING_ACTOR")
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _package_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _plain(value: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
+    """Copy a mapping and prove it is JSON (so the database and the hash chain can hold it)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{field} must be a mapping (dict), got {type(value).__name__}")
+    try:
+        canonical_json(dict(value))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(
+            f"{field} is not JSON-serializable ({exc}); pass plain str/int/float/bool/list/dict "
+            "values (convert numpy scalars with float())"
+        ) from None
+    data: dict[str, Any] = json.loads(canonical_json(dict(value)))
+    return data
+
+
+class Registry:
+    """Model versions with lineage, aliases, deployments and a tamper-evident audit log."""
+
+    def __init__(self, store: Store, artifacts: ArtifactStore, *, cache_dir: Path) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.cache_dir = cache_dir
+
+    # -- opening -----------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        artifacts: str | os.PathLike[str] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> Registry:
+        """Open (and migrate) the registry at a SQLAlchemy ``url``.
+
+        ``artifacts`` is a folder or fsspec URL; by default ``artifacts/`` next to a
+        SQLite database (required for PostgreSQL). ``storage_options`` go to fsspec
+        (e.g. ``{"client_kwargs": {"endpoint_url": ...}}`` for S3). ``cache_dir``
+        holds verified downloads from remote stores.
+        """
+        store = SqlStore(url)
+        if artifacts is None:
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(url)
+            if parsed.get_backend_name() != "sqlite" or not parsed.database:
+                store.close()
+                raise UsageError(
+                    f"registry '{store.url}' needs an artifacts location; pass artifacts= "
+                    "(a folder or URL such as s3://bucket/mooring) or set [project] artifacts"
+                )
+            artifacts = Path(parsed.database).expanduser().parent / "artifacts"
+        art = ArtifactStore(os.fspath(artifacts), storage_options=storage_options)
+        if cache_dir is None:
+            cache = (Path(art.root).parent / "cache") if art.is_local else (
+                Path(tempfile.gettempdir()) / "mooring-artifact-cache")
+        else:
+            cache = Path(cache_dir)
+        return cls(store, art, cache_dir=cache)
+
+    @classmethod
+    def from_config(
+        cls, cfg: MooringConfig, *, storage_options: Mapping[str, Any] | None = None
+    ) -> Registry:
+        """Open the registry a project file names (defaults under ``[project] home``)."""
+        home = cfg.home
+        url = cfg.project.registry or f"sqlite:///{home / 'registry.db'}"
+        artifacts = cfg.project.artifacts
+        if artifacts is None:
+            artifacts = str(home / "artifacts")
+        elif "://" not in artifacts:
+            artifacts = str(cfg.path(artifacts))
+        return cls.open(url, artifacts=artifacts, storage_options=storage_options,
+                        cache_dir=home / "cache")
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.store.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- register ----------------------------------------------------------------
+    def register(
+        self,
+        *,
+        name: str,
+        artifact_dir: str | os.PathLike[str],
+        lineage: Mapping[str, Any],
+        metrics: Mapping[str, Any] | None = None,
+        gate: Mapping[str, Any] | None = None,
+        statistics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_record: Mapping[str, Any] | None = None,
+        created_by: str | None = None,
+        parent_version: int | None = None,
+        description: str | None = None,
+        intended_use: str | None = None,
+        limitations: Sequence[str] | None = None,
+        reason: str | None = None,
+    ) -> ModelVersion:
+        """Store ``artifact_dir`` as the next immutable version of ``name``.
+
+        ``gate`` is the evaluation's decision (``{"blessed": bool, "gates": [...]}``);
+        a version without one is not blessed. Missing lineage entries for the
+        mooring / TensorFlow / Keras versions and the statistics hash are filled in.
+        """
+        check_model_name(name)
+        if parent_version is not None:
+            check_version(parent_version)
+        folder = Path(artifact_dir)
+        manifest = build_manifest(folder)
+        lineage_d = _plain(lineage, "lineage")
+        statistics_d = _plain(statistics, "statistics") if statistics is not None else None
+        for package, key in _VERSIONED_PACKAGES.items():
+            if lineage_d.get(key) is None:
+                lineage_d[key] = _package_version(package)
+        if statistics_d is not None and not lineage_d.get("statistics_hash"):
+            lineage_d["statistics_hash"] = hashlib.sha256(
+                canonical_json(statistics_d).encode()).hexdigest()
+        metrics_d = _plain(metrics, "metrics")
+        gate_d = _plain(gate, "gate") if gate is not None else None
+        params_d = _plain(params, "params")
+        actor = created_by or default_actor()
+
+        def card(version: int, created_at: str) -> str:
+            return render_model_card(
+                name=name, version=version, created_at=created_at, created_by=actor,
+                lineage=lineage_d, metrics=metrics_d, gate=gate_d, statistics=statistics_d,
+                params=params_d, description=description, intended_use=intended_use,
+                limitations=limitations, parent_version=parent_version,
+            )
+
+        key = self.artifacts.upload(folder, manifest, name=name)
+        try:
+            return self.store.add_version(new=NewVersion(
+                name=name, artifact_key=key, manifest=manifest.to_dict(),
+                manifest_sha256=manifest.sha256, file_count=len(manifest.files),
+                size_bytes=manifest.size_bytes, blessed=bool(gate_d and gate_d.get("blessed")),
+                parent_version=parent_version, description=description, lineage=lineage_d,
+                metrics=metrics_d, gate=gate_d, params=params_d,
+                run_record=_plain(run_record, "run_record"), statistics=statistics_d,
+                created_by=actor, render_card=card,
+            ), reason=reason)
+        except BaseException:
+            # Not committed: the upload is unreferenced and must not linger.
+            self.artifacts.remove(key)
+            raise
+
+    # -- read --------------------------------------------------------------------
+    def _resolve(self, name: str, version: int | None, alias: str | None) -> int:
+        check_model_name(name)
+        if version is not None and alias is not None:
+            raise UsageError(
+                f"pass either version= or alias= for model '{name}', not both "
+                f"(got version={version}, alias={alias!r})"
+            )
+        if version is not None:
+            return check_version(version)
+        return self.store.resolve_alias(name=name, alias=check_alias(alias or "latest"))
+
+    def get(self, name: str, *, version: int | None = None, alias: str | None = None) -> ModelVersion:
+        """A version with everything it records; by number, by alias, or the latest."""
+        number = self._resolve(name, version, alias)
+        return self.store.get_version(name=name, version=number)
+
+    def models(self) -> list[ModelSummary]:
+        """Every model with its latest version and deployment."""
+        return self.store.list_models()
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        return self.store.list_versions(name=check_model_name(name))
+
+    def model_card(self, name: str, *, version: int | None = None,
+                   alias: str | None = None) -> str:
+        """The Markdown model card of a version."""
+        card = self.get(name, version=version, alias=alias).model_card
+        return card or ""
+
+    def verify(self, name: str, *, version: int | None = None, alias: str | None = None) -> None:
+        """Check a stored artifact against its manifest; raise :class:`IntegrityError` if not."""
+        mv = self.get(name, version=version, alias=alias)
+        self._check(mv, self.artifacts.diff(mv.artifact_key, self._manifest(mv)), "stored")
+
+    def load(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> Path:
+        """A local folder holding the version's artifact, verified file by file.
+
+        On a local store this is the stored folder itself; on a remote store a
+        verified copy in the cache. Example::
+
+            path = registry.load("income", alias="production")
+            model = tf.saved_model.load(str(path))
+        """
+        return self.load_version(self.get(name, version=version, alias=alias))
+
+    def load_version(self, mv: ModelVersion) -> Path:
+        """:meth:`load` for a record already fetched with :meth:`get`."""
+        manifest = self._manifest(mv)
+        self._warn_versions(mv)
+        if self.artifacts.is_local:
+            self._check(mv, self.artifacts.diff(mv.artifact_key, manifest), "stored")
+            return self.artifacts.local_path(mv.artifact_key)
+        dest = self.cache_dir / mv.name / f"{mv.version}-{mv.manifest_sha256[:16]}"
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.artifacts.download(mv.artifact_key, manifest, dest)
+            except FileExistsError:
+                pass  # another process finished the same download first
+            except OSError as exc:
+                if not dest.exists():
+                    raise IntegrityError(
+                        f"{mv.ref}: cannot download its artifact from '{self.artifacts.url}' "
+                        f"({exc}); check that the store is reachable and the files exist"
+                    ) from None
+        self._check(mv, diff_folder(dest, manifest), "downloaded")
+        return dest
+
+    @staticmethod
+    def _manifest(mv: ModelVersion) -> Manifest:
+        if mv.manifest is None:
+            raise UsageError(f"{mv.ref}: fetch the full record with get() before loading")
+        return Manifest.from_dict(mv.manifest)
+
+    def _check(self, mv: ModelVersion, diff: ManifestDiff, where: str) -> None:
+        if not diff.ok:
+            raise IntegrityError(
+                f"{mv.ref}: the {where} artifact does not match the manifest recorded at "
+                f"registration ({diff.describe()}); refusing to load a modified model; restore "
+                f"the files from a backup or register the model again"
+            )
+
+    @staticmethod
+    def _warn_versions(mv: ModelVersion) -> None:
+        for package, key in _VERSIONED_PACKAGES.items():
+            if package == "mooring":
+                continue
+            recorded, installed = mv.lineage.get(key), _package_version(package)
+            if recorded and installed and recorded != installed:
+                warnings.warn(
+                    f"{mv.ref} was exported with {package} {recorded} and is loaded with "
+                    f"{installed}; results may differ",
+                    stacklevel=3,
+                )
+
+    # -- aliases and deployments -------------------------------------------------
+    def set_alias(self, name: str, alias: str, *, version: int, actor: str | None = None,
+                  reason: str | None = None) -> None:
+        """Point a user-defined alias at a version (atomic; audited)."""
+        check_model_name(name)
+        self.store.set_alias(name=name, alias=check_alias(alias, allow_reserved=False),
+                             version=check_version(version), actor=actor or default_actor(),
+                             reason=reason)
+
+    def remove_alias(self, name: str, alias: str, *, actor: str | None = None,
+                     reason: str | None = None) -> None:
+        """Delete a user-defined alias (audited)."""
+        check_model_name(name)
+        self.store.remove_alias(name=name, alias=check_alias(alias, allow_reserved=False),
+                                actor=actor or default_actor(), reason=reason)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias → version for one model (including ``production`` and ``canary``)."""
+        return {a: mv.version for mv in self.versions(name) for a in mv.aliases}
+
+    def deployment(self, name: str) -> Deployment:
+        """The deployment record of a model."""
+        return self.store.get_deployment(name=check_model_name(name))
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        production: int | None,
+        canary: int | None = None,
+        weight: int = 0,
+        actor: str | None = None,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> Deployment:
+        """Set what serves ``name``: production version, optional canary and its weight (0-100).
+
+        A version newly put into production or canary must be blessed and not
+        archived, unless ``force=True`` with a ``reason`` (recorded in the audit log).
+        """
+        check_model_name(name)
+        return self.store.deploy(
+            name=name,
+            production=None if production is None else check_version(production),
+            canary=None if canary is None else check_version(canary),
+            weight=weight, actor=actor or default_actor(), reason=reason, force=force,
+        )
+
+    def promote(self, name: str, *, version: int, actor: str | None = None,
+                reason: str | None = None, force: bool = False) -> Deployment:
+        """Make ``version`` the production version (100% of traffic).
+
+        Refuses a version that is not blessed unless ``force=True`` and a reason is given.
+        A canary is kept unless it is the promoted version itself.
+        """
+        check_model_name(name)
+        check_version(version)
+        current = self.store.get_deployment(name=name)
+        canary = None if current.canary == version else current.canary
+        return self.store.deploy(
+            name=name, production=version, canary=canary,
+            weight=current.canary_weight if canary is not None else 0,
+            actor=actor or default_actor(), reason=reason, force=force, action="promote",
+        )
+
+    def rollback(self, name: str, *, actor: str | None = None,
+                 reason: str | None = None) -> Deployment:
+        """Restore the previous production version in one step and drop the canary."""
+        return self.store.rollback(name=check_model_name(name), actor=actor or default_actor(),
+                                   reason=reason)
+
+    def archive(self, name: str, *, version: int, actor: str | None = None,
+                reason: str | None = None) -> ModelVersion:
+        """Retire a version: kept and loadable, but no longer deployable or ``latest``."""
+        check_model_name(name)
+        return self.store.set_status(name=name, version=check_version(version),
+                                     status="archived", actor=actor or default_actor(),
+                                     reason=reason)
+
+    def restore(self, name: str, *, version: int, actor: str | None = None,
+                reason: str | None = None) -> ModelVersion:
+        """Undo :meth:`archive`."""
+        check_model_name(name)
+        return self.store.set_status(name=name, version=check_version(version), status="ready",
+                                     actor=actor or default_actor(), reason=reason)
+
+    def delete(self, name: str, *, version: int, actor: str | None = None,
+               reason: str | None = None) -> None:
+        """Delete a version and its aliases; refused while it is production or canary.
+
+        Its number is never given out again.
+        """
+        check_model_name(name)
+        key = self.store.delete_version(name=name, version=check_version(version),
+                                        actor=actor or default_actor(), reason=reason)
+        self.artifacts.remove(key)
+
+    # -- audit -------------------------------------------------------------------
+    def history(self, name: str | None = None, *, limit: int | None = None) -> list[AuditEvent]:
+        """Audit events, oldest first; for one model when ``name`` is given."""
+        if name is not None:
+            check_model_name(name)
+        if limit is not None and limit < 1:
+            raise UsageError(f"limit {limit} is not valid; use a positive number of events")
+        return self.store.audit_events(name=name, limit=limit)
+
+    def verify_audit(self) -> AuditReport:
+        """Check the audit log's hash chain; the report names each edited, deleted or moved row."""
+        return self.store.verify_audit()
+
+    # -- maintenance -------------------------------------------------------------
+    def collect_garbage(self, *, older_than: float = 3600.0) -> list[str]:
+        """Remove uploads no version references (left by crashes); return their keys.
+
+        Only keys untouched for ``older_than`` seconds are removed, so a
+        registration in progress elsewhere is never disturbed.
+        """
+        referenced = self.store.artifact_keys()
+        removed = []
+        for key in self.artifacts.keys():
+            if key in referenced:
+                continue
+            age = self.artifacts.age_seconds(key)
+            if age is None or age >= older_than:
+                self.artifacts.remove(key)
+                removed.append(key)
+        return removed
+

@@ -1,0 +1,139 @@
+"""The ``Store`` interface: everything the registry keeps in its database.
+
+Each mutating method is one atomic transaction that also appends its audit
+event, and checks its preconditions (blessed, in production, exists) inside
+that transaction, so concurrent writers cannot slip between check and change.
+All methods are keyword-only. :class:`~mooring.registry.sql.SqlStore` is the
+implementation for SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mooring.registry.records import (
+    AuditEvent,
+    AuditReport,
+    Deployment,
+    ModelSummary,
+    ModelVersion,
+)
+
+__all__ = ["NewVersion", "Store"]
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Everything about a version except its number, which the store assigns.
+
+    ``render_card(version, created_at)`` produces the model card once the number is known.
+    """
+
+    name: str
+    artifact_key: str
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    file_count: int
+    size_bytes: int
+    blessed: bool
+    parent_version: int | None
+    description: str | None
+    lineage: dict[str, Any]
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None
+    params: dict[str, Any]
+    run_record: dict[str, Any]
+    statistics: dict[str, Any] | None
+    created_by: str
+    render_card: Callable[[int, str], str]
+
+
+class Store(ABC):
+    """Persistent state of the registry: versions, aliases, deployments, audit log."""
+
+    #: The database URL with any password masked (safe for logs and errors).
+    url: str
+
+    @abstractmethod
+    def add_version(self, *, new: NewVersion, reason: str | None) -> ModelVersion:
+        """Give ``new`` the next number of its model and store it (with its audit event)."""
+
+    @abstractmethod
+    def get_version(self, *, name: str, version: int, heavy: bool = True) -> ModelVersion:
+        """One version; ``heavy`` also loads manifest, statistics and model card."""
+
+    @abstractmethod
+    def resolve_alias(self, *, name: str, alias: str) -> int:
+        """The version an alias points at (``latest``: newest version not archived)."""
+
+    @abstractmethod
+    def list_models(self) -> list[ModelSummary]:
+        """Every model with its latest version and deployment."""
+
+    @abstractmethod
+    def list_versions(self, *, name: str) -> list[ModelVersion]:
+        """Every version of one model, oldest first (light records)."""
+
+    @abstractmethod
+    def set_alias(
+        self, *, name: str, alias: str, version: int, actor: str, reason: str | None
+    ) -> None:
+        """Point ``alias`` at ``version`` (creating or moving it)."""
+
+    @abstractmethod
+    def remove_alias(self, *, name: str, alias: str, actor: str, reason: str | None) -> None:
+        """Delete an alias."""
+
+    @abstractmethod
+    def get_deployment(self, *, name: str) -> Deployment:
+        """The deployment record of a model (empty when never deployed)."""
+
+    @abstractmethod
+    def deploy(
+        self,
+        *,
+        name: str,
+        production: int | None,
+        canary: int | None,
+        weight: int,
+        actor: str,
+        reason: str | None,
+        force: bool,
+        action: str = "deploy",
+    ) -> Deployment:
+        """Replace the deployment record; refuse unblessed or archived versions unless forced."""
+
+    @abstractmethod
+    def rollback(self, *, name: str, actor: str, reason: str | None) -> Deployment:
+        """Restore the previous production version and clear the canary."""
+
+    @abstractmethod
+    def set_status(
+        self, *, name: str, version: int, status: str, actor: str, reason: str | None
+    ) -> ModelVersion:
+        """Archive (``archived``) or restore (``ready``) a version."""
+
+    @abstractmethod
+    def delete_version(self, *, name: str, version: int, actor: str, reason: str | None) -> str:
+        """Delete a version and its aliases; return its artifact key for removal."""
+
+    @abstractmethod
+    def audit_events(
+        self, *, name: str | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        """Audit events, oldest first (the last ``limit`` when given)."""
+
+    @abstractmethod
+    def verify_audit(self) -> AuditReport:
+        """Check the audit log's hash chain."""
+
+    @abstractmethod
+    def artifact_keys(self) -> set[str]:
+        """Artifact keys referenced by any version."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
