@@ -1,0 +1,56 @@
+"""Evaluation: metrics, slices, calibration, thresholds, cost, windows, report and gates.
+
+The core works on arrays (labels and predictions) plus, optionally, the evaluation rows'
+raw columns for slices and time windows::
+
+    result = evaluate(task="binary", labels=y, scores=p, table=table, config=cfg.evaluation)
+    decision = decide(result, baseline=production_result)
+    result.save(folder, decision)           # report.html + report.json
+    decision.to_dict()                      # {"blessed": ..., "gates": [...], "warnings": [...]}
+"""
+
+from __future__ import annotations
+
+from mooring.evaluation.bootstrap import Interval, bootstrap, bootstrap_indices
+from mooring.evaluation.calibration import Calibration, ReliabilityBin
+from mooring.evaluation.compare import compare, compare_predictions
+from mooring.evaluation.evaluate import encode_labels, evaluate
+from mooring.evaluation.gates import GateDecision, GateResult, decide
+from mooring.evaluation.metrics import HEADLINE, PRIMARY, MetricSuite, prepare
+from mooring.evaluation.report import render_html
+from mooring.evaluation.result import (
+    Comparison,
+    EvaluationResult,
+    SliceResult,
+    WindowResult,
+    WindowsSummary,
+)
+from mooring.evaluation.thresholds import CostSummary, Sweep, ThresholdCurve
+
+__all__ = [
+    "HEADLINE",
+    "PRIMARY",
+    "Calibration",
+    "Comparison",
+    "CostSummary",
+    "EvaluationResult",
+    "GateDecision",
+    "GateResult",
+    "Interval",
+    "MetricSuite",
+    "ReliabilityBin",
+    "SliceResult",
+    "Sweep",
+    "ThresholdCurve",
+    "WindowResult",
+    "WindowsSummary",
+    "bootstrap",
+    "bootstrap_indices",
+    "compare",
+    "compare_predictions",
+    "decide",
+    "encode_labels",
+    "evaluate",
+    "prepare",
+    "render_html",
+]

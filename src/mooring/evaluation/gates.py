@@ -1,0 +1,265 @@
+"""Validation gates and the blessing decision, with TensorFlow Model Analysis semantics.
+
+- A value threshold passes when ``lower <= value <= upper`` (both inclusive, either
+  optional).
+- A change threshold compares with the baseline (the production model) evaluated on the
+  same records: ``diff = candidate - baseline``. With ``direction = "higher"`` it passes
+  when ``diff >= absolute`` and ``diff / baseline >= relative``; with ``"lower"`` when
+  ``diff <= absolute`` and ``diff / baseline <= relative`` (each only when configured).
+  A relative threshold against a baseline of 0 fails: the ratio is undefined.
+- A metric that was not computed fails its gate, with a message saying why.
+- Without a baseline (the first model), change thresholds and gates on the comparison
+  metrics (``flip_rate``, ``mean_abs_diff``) are skipped, each one saying so.
+- With no gates configured the model is blessed with a visible warning.
+
+Example:
+    >>> decision = decide(result, baseline=None,
+    ...                   gates=[GateConfig(metric="auc", lower=0.8)])  # doctest: +SKIP
+    >>> decision.blessed, decision.gates[0].message  # doctest: +SKIP
+    (True, 'auc = 0.912 within [0.8, inf]')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mooring.config import ChangeThresholdConfig, GateConfig
+from mooring.evaluation.result import Comparison, EvaluationResult
+from mooring.evaluation.thresholds import jsonable
+
+__all__ = ["GateDecision", "GateResult", "decide"]
+
+COMPARISON_METRICS = ("flip_rate", "mean_abs_diff")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate (a value or a change threshold on one metric and slice)."""
+
+    name: str
+    metric: str
+    slice: str | None
+    kind: Literal["value", "change"]
+    value: float | None
+    bound: dict[str, Any]
+    passed: bool
+    message: str
+    skipped: bool = False
+    baseline: float | None = None
+    diff: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        return jsonable(dict(self.__dict__))  # type: ignore[no-any-return]
+
+
+@dataclass
+class GateDecision:
+    """Blessed or not, with every gate's value, bound and outcome."""
+
+    blessed: bool
+    gates: list[GateResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[GateResult]:
+        """The gates that failed."""
+        return [g for g in self.gates if not g.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"blessed": bool, "gates": [...], "warnings": [...]}``, JSON-able."""
+        return {
+            "blessed": self.blessed,
+            "gates": [g.to_dict() for g in self.gates],
+            "warnings": list(self.warnings),
+        }
+
+
+def _where(gate: GateConfig) -> str:
+    return f"{gate.metric}" + (f" [{gate.slice}]" if gate.slice else "")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
+
+
+def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool) -> GateResult:
+    lower = -math.inf if gate.lower is None else gate.lower
+    upper = math.inf if gate.upper is None else gate.upper
+    bound = {"lower": gate.lower, "upper": gate.upper}
+    name = f"{_where(gate)} in [{_fmt(gate.lower) if gate.lower is not None else '-inf'}, " + (
+        f"{_fmt(gate.upper) if gate.upper is not None else 'inf'}]"
+    )
+    if gate.metric in COMPARISON_METRICS and first_model:
+        return GateResult(
+            name,
+            gate.metric,
+            gate.slice,
+            "value",
+            None,
+            bound,
+            True,
+            f"skipped: {gate.metric} compares with the production model and there is none "
+            "yet (first model)",
+            skipped=True,
+        )
+    value, why = candidate.lookup(gate.metric, gate.slice)
+    if value is None:
+        return GateResult(
+            name,
+            gate.metric,
+            gate.slice,
+            "value",
+            None,
+            bound,
+            False,
+            f"failed: {_where(gate)} was not computed: {why}",
+        )
+    passed = lower <= value <= upper
+    verdict = "within" if passed else "outside"
+    return GateResult(
+        name,
+        gate.metric,
+        gate.slice,
+        "value",
+        value,
+        bound,
+        passed,
+        f"{_where(gate)} = {_fmt(value)} {verdict} [{lower:g}, {upper:g}]",
+    )
+
+
+def _change_name(gate: GateConfig, change: ChangeThresholdConfig) -> str:
+    op = ">=" if change.direction == "higher" else "<="
+    parts = []
+    if change.absolute is not None:
+        parts.append(f"diff {op} {change.absolute:g}")
+    if change.relative is not None:
+        parts.append(f"diff/baseline {op} {change.relative:g}")
+    return f"{_where(gate)} change: " + " and ".join(parts)
+
+
+def _change_gate(
+    gate: GateConfig,
+    change: ChangeThresholdConfig,
+    candidate: EvaluationResult,
+    baseline: EvaluationResult | None,
+) -> GateResult:
+    name = _change_name(gate, change)
+    bound = {
+        "direction": change.direction,
+        "absolute": change.absolute,
+        "relative": change.relative,
+    }
+
+    def fail(message: str, **extra: Any) -> GateResult:
+        return GateResult(
+            name,
+            gate.metric,
+            gate.slice,
+            "change",
+            extra.get("value"),
+            bound,
+            False,
+            f"failed: {message}",
+            baseline=extra.get("baseline"),
+        )
+
+    if baseline is None:
+        return GateResult(
+            name,
+            gate.metric,
+            gate.slice,
+            "change",
+            candidate.metric(gate.metric, gate.slice),
+            bound,
+            True,
+            "skipped: first model — there is no production model to compare with, so change "
+            "thresholds do not apply yet",
+            skipped=True,
+        )
+    if candidate.data_fingerprint != baseline.data_fingerprint:
+        return fail(
+            "the baseline was evaluated on different records (fingerprint "
+            f"{baseline.data_fingerprint} vs {candidate.data_fingerprint}); re-evaluate the "
+            "production model on this evaluation data"
+        )
+    value, why = candidate.lookup(gate.metric, gate.slice)
+    if value is None:
+        return fail(f"{_where(gate)} was not computed for the candidate: {why}")
+    base, base_why = baseline.lookup(gate.metric, gate.slice)
+    if base is None:
+        return fail(f"{_where(gate)} was not computed for the baseline: {base_why}", value=value)
+    diff = value - base
+    ratio = math.nan if math.isclose(base, 0.0) else diff / base
+    higher = change.direction == "higher"
+    checks: list[bool] = []
+    if change.absolute is not None:
+        checks.append(diff >= change.absolute if higher else diff <= change.absolute)
+    if change.relative is not None:
+        if math.isnan(ratio):
+            return fail(
+                f"{_where(gate)}: the baseline value is 0, so a relative change is undefined; "
+                "use an absolute threshold for this metric",
+                value=value,
+                baseline=base,
+            )
+        checks.append(ratio >= change.relative if higher else ratio <= change.relative)
+    passed = all(checks)
+    rel = "" if math.isnan(ratio) else f", relative {ratio:+.4%}"
+    return GateResult(
+        name,
+        gate.metric,
+        gate.slice,
+        "change",
+        value,
+        bound,
+        passed,
+        f"{'passed' if passed else 'failed'}: {_where(gate)} {_fmt(value)} vs production "
+        f"{_fmt(base)} (diff {diff:+.6g}{rel}; {'higher' if higher else 'lower'} is better)",
+        baseline=base,
+        diff=diff,
+    )
+
+
+def decide(
+    candidate: EvaluationResult,
+    *,
+    baseline: EvaluationResult | None = None,
+    gates: Sequence[GateConfig] | None = None,
+    candidate_vs_baseline: Comparison | None = None,
+) -> GateDecision:
+    """Check every gate; blessed only when none fails.
+
+    Args:
+        candidate: the evaluation of the model being considered.
+        baseline: the production model evaluated on the same records, or ``None`` for
+            the first model.
+        gates: the gates; default ``candidate.config.gates``.
+        candidate_vs_baseline: flip rate and mean absolute difference (see
+            :func:`mooring.evaluation.compare`); default ``candidate.comparison``.
+    """
+    configured = list(candidate.config.gates if gates is None else gates)
+    if candidate_vs_baseline is not None:
+        candidate.comparison = candidate_vs_baseline
+    decision = GateDecision(blessed=True)
+    if not configured:
+        decision.warnings.append(
+            "no gates configured: this model is blessed without any check. Add "
+            '[[evaluation.gates]] entries to mooring.toml (e.g. metric = "auc", lower = 0.8)'
+        )
+    first_model = baseline is None
+    if first_model and any(g.change is not None for g in configured):
+        decision.warnings.append(
+            "first model: no production model exists, so every change threshold was skipped"
+        )
+    for gate in configured:
+        if gate.lower is not None or gate.upper is not None:
+            decision.gates.append(_value_gate(gate, candidate, first_model))
+        if gate.change is not None:
+            decision.gates.append(_change_gate(gate, gate.change, candidate, baseline))
+    decision.blessed = all(g.passed for g in decision.gates)
+    return decision
