@@ -1,0 +1,102 @@
+"""Registry fixtures: both database backends, a local S3 endpoint, small model folders."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mooring.registry import Registry
+from tests.registry._pg import fresh_database, start_server
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri() -> str:
+    return start_server()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A registry database URL on a fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    admin = request.getfixturevalue("pg_admin_uri")
+    with fresh_database(admin) as url:
+        yield url
+
+
+@pytest.fixture
+def registry(db_url: str, tmp_path: Path) -> Iterator[Registry]:
+    reg = Registry.open(db_url, artifacts=tmp_path / "artifacts")
+    yield reg
+    reg.close()
+
+
+def make_model_dir(root: Path, seed: int = 0, *, extra: dict[str, bytes] | None = None) -> Path:
+    """A small real artifact folder laid out like an exported SavedModel."""
+    folder = root / f"model-{seed}"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "assets").mkdir()
+    rng = bytes((seed * 31 + i * 7) % 256 for i in range(4096))
+    (folder / "saved_model.pb").write_bytes(b"pb" + rng)
+    (folder / "variables" / "variables.index").write_bytes(b"idx" + rng[:100])
+    (folder / "variables" / "variables.data-00000-of-00001").write_bytes(rng * 4)
+    (folder / "mooring.json").write_text(json.dumps({"name": "income", "seed": seed}))
+    for rel, data in (extra or {}).items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    return folder
+
+
+BLESSED: dict[str, Any] = {
+    "blessed": True,
+    "gates": [{"name": "auc", "value": 0.91, "bound": 0.88, "passed": True}],
+}
+NOT_BLESSED: dict[str, Any] = {
+    "blessed": False,
+    "gates": [{"name": "auc", "value": 0.81, "bound": 0.88, "passed": False}],
+}
+LINEAGE: dict[str, Any] = {
+    "data_fingerprint": "a" * 64,
+    "schema_hash": "b" * 64,
+    "feature_spec_hash": "c" * 64,
+    "code_version": "0123abc",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 endpoint (moto's server mode) on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_options(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": s3_endpoint}}
