@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -38,9 +39,14 @@ __all__ = [
     "ColumnOverride",
     "ContractConfig",
     "CostConfig",
+    "CrossConfig",
     "DataConfig",
+    "EarlyStoppingConfig",
     "EvaluationConfig",
+    "FeatureConfig",
+    "FeaturesConfig",
     "GateConfig",
+    "ModelConfig",
     "MooringConfig",
     "ProjectConfig",
     "WindowsConfig",
@@ -95,7 +101,9 @@ class DataConfig(Section):
     na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
     trim_whitespace: bool = True
     timestamp: str | None = Field(None, description="Event-time column (freshness, windows).")
-    batch_rows: int = Field(65_536, ge=1_024, description="Rows per record batch when streaming.")
+    batch_mb: float = Field(
+        16.0, gt=0.0, le=4096.0, description="Approximate size of one record batch when streaming."
+    )
 
     @field_validator("delimiter")
     @classmethod
@@ -284,6 +292,174 @@ class EvaluationConfig(Section):
         return self
 
 
+NumericTransform = Literal["normalize", "log_normalize", "bucketize", "passthrough"]
+CategoricalEncoding = Literal["one_hot", "embedding", "hashing"]
+_NUMERIC_KEYS = ("transform", "buckets", "clip")
+_CATEGORICAL_KEYS = ("encoding", "dim", "bins", "max_tokens", "min_count", "oov")
+
+
+class FeatureConfig(Section):
+    """One entry of ``[features]``: how one column becomes model input.
+
+    Every option is optional; what is left out is inferred from the schema and
+    the statistics (see :mod:`mooring.features`).
+    """
+
+    kind: Literal["numeric", "categorical"] | None = Field(
+        None, description="Default: numeric for number columns, categorical for text/boolean."
+    )
+    transform: NumericTransform | None = Field(
+        None, description="Numeric transform; default normalize, or bucketize for heavy tails."
+    )
+    buckets: int | None = Field(None, ge=2, le=1000, description="Quantile buckets (bucketize).")
+    clip: float | None = Field(
+        None, gt=0.0, description="Bound on normalised values in standard deviations (default 5)."
+    )
+    missing: Literal["impute", "indicator", "category", "oov"] | None = Field(
+        None,
+        description="Numeric: impute the mean, or impute plus an is-missing input (indicator). "
+        "Categorical: missing is its own category, or shares the out-of-vocabulary bucket (oov).",
+    )
+    encoding: CategoricalEncoding | None = Field(
+        None, description="Default one_hot (≤ 50 values), embedding (more), hashing (unbounded)."
+    )
+    dim: int | None = Field(None, ge=1, le=1024, description="Embedding dimension.")
+    bins: int | None = Field(None, ge=2, le=1_000_000, description="Hash bins (hashing).")
+    max_tokens: int | None = Field(None, ge=1, description="Keep the most frequent values only.")
+    min_count: int | None = Field(None, ge=1, description="Drop values seen fewer times.")
+    oov: int | None = Field(None, ge=1, le=1000, description="Out-of-vocabulary buckets.")
+
+    @model_validator(mode="after")
+    def _options_fit_kind(self) -> FeatureConfig:
+        set_keys = [k for k in self.model_fields_set if getattr(self, k) is not None]
+        if self.kind == "numeric":
+            wrong = [k for k in set_keys if k in _CATEGORICAL_KEYS]
+            if wrong or self.missing in ("category", "oov"):
+                raise ValueError(
+                    f"options {wrong or ['missing = ' + repr(self.missing)]} apply to categorical "
+                    "features; remove them or set kind = 'categorical'"
+                )
+        if self.kind == "categorical":
+            wrong = [k for k in set_keys if k in _NUMERIC_KEYS]
+            if wrong or self.missing in ("impute", "indicator"):
+                raise ValueError(
+                    f"options {wrong or ['missing = ' + repr(self.missing)]} apply to numeric "
+                    "features; remove them or set kind = 'numeric'"
+                )
+        if self.dim is not None and self.encoding == "one_hot":
+            raise ValueError("dim applies to embedding or hashing encodings, not one_hot")
+        return self
+
+
+class CrossConfig(Section):
+    """``[[features.crosses]]``: a hashed cross of two or more features."""
+
+    columns: list[str] = Field(min_length=2, description="Columns to cross, e.g. ['sex', 'race'].")
+    bins: int = Field(1000, ge=2, le=1_000_000, description="Hash bins of the crossed value.")
+    dim: int | None = Field(
+        8, ge=1, le=1024, description="Embedding dimension; 0/None gives a one-hot of the bins."
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"a cross names each column once; got {value}")
+        return value
+
+
+class FeaturesConfig(Section):
+    """``[features]``: the feature spec. Every other key is a column name.
+
+    ``include = "all"`` (the default) uses every column except the label, the
+    timestamp and ``exclude``, with inferred options unless the column is listed;
+    ``include = "listed"`` uses only the listed columns.
+
+    Example:
+        >>> f = FeaturesConfig.model_validate({"age": {"transform": "bucketize"},
+        ...                                    "exclude": ["fnlwgt"]})
+        >>> f.features["age"].transform, f.exclude
+        ('bucketize', ['fnlwgt'])
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    __pydantic_extra__: dict[str, FeatureConfig] = Field(init=False)
+
+    include: Literal["all", "listed"] = "all"
+    exclude: list[str] = Field(default_factory=list)
+    crosses: list[CrossConfig] = Field(default_factory=list)
+
+    @property
+    def features(self) -> dict[str, FeatureConfig]:
+        """The listed features, in file order."""
+        return dict(self.__pydantic_extra__ or {})
+
+
+class EarlyStoppingConfig(Section):
+    """``[model.early_stopping]``: stop when the validation metric stops improving."""
+
+    monitor: str = Field("val_loss", description="A logged metric, e.g. 'val_loss', 'val_auc'.")
+    patience: int = Field(3, ge=0)
+    min_delta: float = Field(0.0, ge=0.0)
+    restore_best: bool = Field(True, description="End with the best epoch's weights.")
+
+
+class ModelConfig(Section):
+    """``[model]``: task, architecture and how to fit it."""
+
+    task: Literal["auto", "binary", "multiclass", "regression"] = Field(
+        "auto", description="auto: binary/multiclass for a text label, regression for numbers."
+    )
+    builder: str = Field(
+        "mlp", description="'mlp' or 'package.module:function' returning the model body."
+    )
+    hidden: list[int] = Field(default_factory=lambda: [128, 64])
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    activation: str = "relu"
+    batch_norm: bool = False
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0, description="Decoupled weight decay (adamw).")
+    schedule: Literal["constant", "cosine", "exponential"] = "constant"
+    decay_rate: float = Field(0.9, gt=0.0, le=1.0, description="Per-epoch factor (exponential).")
+    epochs: int = Field(10, ge=1, le=100_000)
+    batch_size: int = Field(256, ge=1, le=1_000_000)
+    class_weight: Literal["none", "balanced"] | dict[str, float] = "none"
+    early_stopping: EarlyStoppingConfig | None = None
+    validation_split: float = Field(0.1, ge=0.0, lt=1.0)
+    seed: int | None = Field(42, ge=0, description="Seeds every RNG; runs are bit-identical.")
+    threads: int | None = Field(None, ge=1, description="TensorFlow threads; default all cores.")
+    memory_limit_mb: float = Field(
+        2048.0, gt=0.0, description="Parquet training data above this is streamed, not loaded."
+    )
+    parity_records: int = Field(200, ge=0, description="Records in the train/serve parity check.")
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive_units(cls, value: list[int]) -> list[int]:
+        if any(units < 1 for units in value):
+            raise ValueError(
+                f"hidden layer sizes must be >= 1, e.g. hidden = [128, 64]; got {value}"
+            )
+        return value
+
+    @field_validator("builder")
+    @classmethod
+    def _builder_shape(cls, value: str) -> str:
+        if value != "mlp" and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
+            raise ValueError(
+                "must be 'mlp' or an import path 'package.module:function', e.g. "
+                "builder = 'my_models.tabular:build'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _early_stopping_needs_validation(self) -> ModelConfig:
+        if self.early_stopping is not None and self.validation_split == 0.0:
+            raise ValueError("early_stopping needs a validation split; set validation_split = 0.1")
+        return self
+
+
 class MooringConfig(Section):
     """The whole project file. ``root`` is the folder relative paths are resolved from."""
 
@@ -291,6 +467,8 @@ class MooringConfig(Section):
     data: DataConfig
     contract: ContractConfig = Field(default_factory=ContractConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
 
     root: Path = Field(default=Path("."), exclude=True)
 
@@ -370,8 +548,14 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             if field is None:
-                # A dict of models (e.g. contract.columns.NAME): the key is free-form.
-                return None
+                # Typed free-form keys (features.NAME) name their model in __pydantic_extra__;
+                # a plain dict of models (contract.columns.NAME) does not.
+                extra = typing.get_type_hints(current).get("__pydantic_extra__")
+                args = getattr(extra, "__args__", ())
+                if not (args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel)):
+                    return None
+                current = args[-1]
+                continue
             current = field.annotation
             args = getattr(current, "__args__", ())
             if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
@@ -392,9 +576,11 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel], source
         kind = err["type"]
         if kind == "extra_forbidden":
             owner = _model_at(model, loc)
-            known = sorted(
-                (f.alias or n) for n, f in owner.model_fields.items() if not f.exclude
-            ) if owner else []
+            known = (
+                sorted((f.alias or n) for n, f in owner.model_fields.items() if not f.exclude)
+                if owner
+                else []
+            )
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
             lines.append(f"{where}: unknown key '{key}'; {hint} Remove or rename it.")

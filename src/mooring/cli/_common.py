@@ -1,0 +1,62 @@
+"""Shared CLI plumbing: error → exit code mapping, JSON output, the console."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import click
+import orjson
+import typer
+from rich.console import Console
+
+from mooring.errors import MooringError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class _State:
+    debug: bool = False
+
+
+state = _State()
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as indented JSON on stdout (for ``--json``)."""
+    sys.stdout.write(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+    )
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def run_guarded(app: typer.Typer, argv: list[str]) -> int:
+    """Run the Typer app; turn MooringError into a one-line message and its exit code."""
+    debug = "--debug" in argv
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except MooringError as exc:
+        if debug:
+            traceback.print_exc()
+        first, _, rest = str(exc).partition("\n")
+        err_console.print(f"[bold red]error:[/] {first}", soft_wrap=True)
+        if rest:
+            err_console.print(rest, soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return int(result) if isinstance(result, int) else 0

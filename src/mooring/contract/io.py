@@ -1,0 +1,404 @@
+"""Reading tabular data as a stream of Arrow record batches.
+
+Sources: CSV (optionally compressed: ``.gz``, ``.bz2``, ``.zst``), Parquet, a pandas
+DataFrame or an Arrow table, from a local path or any fsspec URL. Files are
+streamed in record batches of about ``batch_mb`` so memory stays bounded however
+large the file is. Every failure a user can cause becomes a
+:class:`~mooring.errors.DataError` that names the file, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mooring.config import DEFAULT_NA_VALUES, DataConfig
+from mooring.errors import DataError, NotFoundError
+
+__all__ = ["ReadOptions", "file_fingerprint", "iter_batches", "read_table", "source_name"]
+
+
+_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'"
+)
+_OTHER_DELIMITERS = {";": "';'", "\t": "'\\t' (tab)", "|": "'|'", ",": "','"}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a source. ``column_types`` forces Arrow types for named columns."""
+
+    format: str = "auto"
+    delimiter: str = ","
+    header: bool = True
+    na_values: tuple[str, ...] = DEFAULT_NA_VALUES
+    trim_whitespace: bool = True
+    batch_mb: float = 16.0
+    column_types: Mapping[str, pa.DataType] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, data: DataConfig) -> ReadOptions:
+        return cls(
+            format=data.format,
+            delimiter=data.delimiter,
+            header=data.header,
+            na_values=tuple(data.na_values),
+            trim_whitespace=data.trim_whitespace,
+            batch_mb=data.batch_mb,
+        )
+
+    def with_types(self, types: Mapping[str, pa.DataType]) -> ReadOptions:
+        return replace(self, column_types={**self.column_types, **types})
+
+
+class RetypeColumnError(Exception):
+    """Internal: a column's inferred type did not hold for a later block; read it again."""
+
+    def __init__(self, column: str, arrow_type: pa.DataType, value: str) -> None:
+        super().__init__(column)
+        self.column = column
+        self.arrow_type = arrow_type
+        self.value = value
+
+
+def source_name(source: Any) -> str:
+    """A short human-readable name for a source, for messages and reports."""
+    if isinstance(source, str | Path):
+        return str(source)
+    return f"<{type(source).__name__}>"
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text and not text.startswith("file://")
+
+
+def _detect_format(path: str, options: ReadOptions) -> str:
+    if options.format != "auto":
+        return options.format
+    lowered = path.lower()
+    for suffix in _COMPRESSED:
+        lowered = lowered.removesuffix(suffix)
+    if lowered.endswith((".parquet", ".pq")):
+        return "parquet"
+    return "csv"
+
+
+def _open_binary(path: str) -> Any:
+    """A file object for a URL (decompressed when the name says so)."""
+    import fsspec
+
+    return fsspec.open(path, "rb", compression="infer").open()
+
+
+def _check_exists(path: str) -> None:
+    if _is_url(path):
+        return
+    local = Path(path.removeprefix("file://"))
+    if not local.exists():
+        raise NotFoundError(
+            f"data file '{path}' does not exist; check [data] paths in mooring.toml"
+        )
+    if local.is_dir():
+        raise DataError(f"'{path}' is a folder; point at a CSV or Parquet file")
+    if local.stat().st_size == 0:
+        raise DataError(f"'{path}' is empty (0 bytes); it needs a header row and data rows")
+
+
+def _sniff(path: str) -> bytes:
+    if _is_url(path):
+        with _open_binary(path) as fh:
+            return bytes(fh.read(8192))
+    local = path.removeprefix("file://")
+    if local.lower().endswith(_COMPRESSED):
+        with _open_binary(local) as fh:
+            return bytes(fh.read(8192))
+    with open(local, "rb") as fh:
+        return fh.read(8192)
+
+
+def _looks_binary(head: bytes) -> bool:
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is fine.
+        return exc.start < len(head) - 4
+    return False
+
+
+def _csv_reader(path: str, options: ReadOptions, names: list[str] | None) -> Any:
+    read_opts = pacsv.ReadOptions(
+        block_size=max(1 << 16, int(options.batch_mb * (1 << 20))),
+        column_names=names,
+        skip_rows=1 if (names is not None and options.header) else 0,
+        autogenerate_column_names=names is None and not options.header,
+    )
+    convert = pacsv.ConvertOptions(
+        null_values=list(options.na_values),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        column_types=dict(options.column_types),
+    )
+    parse = pacsv.ParseOptions(delimiter=options.delimiter, ignore_empty_lines=True)
+    target = _open_binary(path) if _is_url(path) else path.removeprefix("file://")
+    return pacsv.open_csv(
+        target, read_options=read_opts, parse_options=parse, convert_options=convert
+    )
+
+
+def _delimiter_hint(header: str, options: ReadOptions) -> str | None:
+    for candidate, shown in _OTHER_DELIMITERS.items():
+        if candidate != options.delimiter and header.count(candidate) >= 1:
+            return shown
+    return None
+
+
+def _csv_error(path: str, exc: Exception, options: ReadOptions) -> DataError:
+    text = str(exc)
+    if "Empty CSV file" in text:
+        return DataError(f"'{path}' is empty; it needs a header row and data rows")
+    if "Expected" in text and "columns" in text:
+        short = text.split(":")[0:2]
+        return DataError(
+            f"'{path}' is not a consistent CSV ({':'.join(short).strip()}); every row needs the "
+            f"same number of fields — check data.delimiter (now {options.delimiter!r}) and quoting"
+        )
+    if "UTF8" in text or "utf-8" in text.lower():
+        return DataError(f"'{path}' is not UTF-8 text; re-encode it as UTF-8")
+    return DataError(f"'{path}' cannot be read as CSV: {text[:200]}")
+
+
+def _clean_strings(batch: pa.RecordBatch, options: ReadOptions) -> pa.RecordBatch:
+    """Trim whitespace in string columns and apply na_values after trimming."""
+    if not options.trim_whitespace:
+        return batch
+    na = pa.array([v for v in options.na_values], type=pa.string())
+    columns = []
+    changed = False
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            trimmed = pc.utf8_trim_whitespace(column)
+            is_na = pc.is_in(trimmed, value_set=na)
+            column = pc.if_else(is_na, pa.scalar(None, type=column.type), trimmed)
+            changed = True
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
+
+
+def _header_names(head: bytes, options: ReadOptions) -> list[str]:
+    import csv
+    import io
+
+    first = head.decode("utf-8", errors="replace").splitlines()[:1]
+    if not first:
+        return []
+    return next(csv.reader(io.StringIO(first[0]), delimiter=options.delimiter), [])
+
+
+def _conversion_error(exc: Exception, names: list[str]) -> RetypeColumnError | None:
+    match = _CONVERSION.search(str(exc))
+    if not match or int(match.group(1)) >= len(names):
+        return None
+    value = match.group(3)
+    new_type = pa.float64() if _is_number(value) else pa.string()
+    return RetypeColumnError(names[int(match.group(1))].strip(), new_type, value)
+
+
+def _open_csv(path: str, options: ReadOptions, names: list[str] | None, header: list[str]) -> Any:
+    try:
+        return _csv_reader(path, options, names)
+    except pa.ArrowInvalid as exc:
+        retype = _conversion_error(exc, names or header)
+        if retype is not None:
+            raise retype from None
+        raise _csv_error(path, exc, options) from None
+
+
+def _iter_csv(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    head = _sniff(path)
+    if _looks_binary(head):
+        raise DataError(
+            f"'{path}' does not look like delimited text (binary content); "
+            "point [data] at a CSV or Parquet file"
+        )
+    header = _header_names(head, options) if options.header else []
+    stripped = [n.strip() for n in header] if options.trim_whitespace else header
+    if options.header and len(set(stripped)) != len(stripped):
+        dupes = sorted({n for n in stripped if stripped.count(n) > 1})
+        raise DataError(f"'{path}' repeats column names {dupes}; column names must be unique")
+    if options.header and len(stripped) == 1:
+        hint = _delimiter_hint(stripped[0], options)
+        if hint is not None:
+            raise DataError(
+                f"'{path}' has a single column named {stripped[0][:60]!r}; the delimiter looks "
+                f"like {hint}, not {options.delimiter!r} — set data.delimiter"
+            )
+    # Read with the trimmed header names so forced column types apply by name.
+    use_names = stripped if (options.header and stripped) else None
+    reader = _open_csv(path, options, use_names, stripped)
+    names = list(reader.schema.names)
+    yielded = False
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            if not yielded:
+                # A header-only file is an empty dataset, not an unreadable one.
+                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+            return
+        except pa.ArrowInvalid as exc:
+            retype = _conversion_error(exc, names)
+            if retype is not None:
+                raise retype from None
+            raise _csv_error(path, exc, options) from None
+        yielded = True
+        yield _clean_strings(batch, options)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _iter_parquet(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    try:
+        file = pq.ParquetFile(_open_binary(path) if _is_url(path) else path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(
+            f"'{path}' is not a readable Parquet file ({exc}); check the file"
+        ) from None
+    meta = file.metadata
+    row_bytes = 100.0
+    if meta.num_rows and meta.num_row_groups:
+        total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        row_bytes = max(1.0, total / meta.num_rows)
+    rows = max(1024, int(options.batch_mb * (1 << 20) / row_bytes))
+    yielded = False
+    for batch in file.iter_batches(batch_size=rows):
+        yielded = True
+        yield _cast_batch(_clean_strings(batch, options), options)
+    if not yielded:
+        yield pa.RecordBatch.from_pylist([], schema=file.schema_arrow)
+
+
+def _cast_batch(batch: pa.RecordBatch, options: ReadOptions) -> pa.RecordBatch:
+    """Apply forced column types to in-memory data; unconvertible columns become strings."""
+    if not options.column_types:
+        return batch
+    arrays = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        wanted = options.column_types.get(name)
+        if wanted is not None and column.type != wanted:
+            try:
+                column = column.cast(wanted)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                column = column.cast(pa.string()) if not pa.types.is_string(column.type) else column
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _table_batches(table: pa.Table, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    row_bytes = max(1.0, table.nbytes / max(1, table.num_rows))
+    rows = max(1024, int(options.batch_mb * (1 << 20) / row_bytes))
+    batches = table.to_batches(max_chunksize=rows)
+    if not batches:
+        batches = [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    for batch in batches:
+        yield _cast_batch(_clean_strings(batch, options), options)
+
+
+def iter_batches(source: Any, options: ReadOptions | None = None) -> Iterator[pa.RecordBatch]:
+    """Stream ``source`` as Arrow record batches.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> batches = list(iter_batches(pa.table({"x": [1, 2, 3]})))
+        >>> batches[0].num_rows
+        3
+    """
+    options = options or ReadOptions()
+    if isinstance(source, pa.Table):
+        yield from _table_batches(source, options)
+        return
+    if isinstance(source, pa.RecordBatch):
+        yield from _table_batches(pa.Table.from_batches([source]), options)
+        return
+    if isinstance(source, str | Path):
+        path = str(source)
+        _check_exists(path)
+        if _detect_format(path, options) == "parquet" or _sniff(path)[:4] == b"PAR1":
+            yield from _iter_parquet(path, options)
+        else:
+            yield from _iter_csv(path, options)
+        return
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        try:
+            table = pa.Table.from_pandas(source, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(
+                f"DataFrame cannot be converted to Arrow ({exc}); give each column one type"
+            ) from None
+        yield from _table_batches(table, options)
+        return
+    raise DataError(
+        f"cannot read data from a {type(source).__name__}; pass a CSV/Parquet path, "
+        "a pandas DataFrame or a pyarrow Table"
+    )
+
+
+def read_table(
+    source: Any, options: ReadOptions | None = None, *, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Read a whole source into memory (for data that fits: evaluation sets, tests).
+
+    Columns whose type changes after the first block are read again with a wider type.
+    """
+    options = options or ReadOptions()
+    for _ in range(64):
+        try:
+            batches = list(iter_batches(source, options))
+        except RetypeColumnError as retype:
+            options = options.with_types({retype.column: retype.arrow_type})
+            continue
+        if not batches:
+            raise DataError(f"{source_name(source)} has no columns; it needs a header row")
+        table = pa.Table.from_batches(batches)
+        if columns is not None:
+            missing = [c for c in columns if c not in table.column_names]
+            if missing:
+                raise DataError(
+                    f"{source_name(source)} lacks columns {missing}; it has {table.column_names}"
+                )
+            table = table.select(list(columns))
+        return table
+    raise DataError(
+        f"{source_name(source)}: column types keep changing; declare them in the schema"
+    )
+
+
+def file_fingerprint(path: str | Path, *, chunk: int = 1 << 22) -> str:
+    """sha256 of a file's bytes (streamed): the data fingerprint used for lineage and caching."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    text = str(path)
+    opener = _open_binary(text) if _is_url(text) else open(text, "rb")  # noqa: SIM115
+    with opener as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,147 @@
+"""``Project``: one mooring.toml and everything mooring does with it.
+
+Example:
+    >>> project = Project.load("examples/adult/mooring.toml")  # doctest: +SKIP
+    >>> result = project.validate()                              # doctest: +SKIP
+    >>> result.ok                                                 # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mooring.config import MooringConfig, load_config
+from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract._files import atomic_write
+from mooring.contract.io import file_fingerprint
+from mooring.contract.schema import Schema, infer_schema
+from mooring.contract.validation import ValidationResult, validate
+from mooring.errors import NotFoundError
+
+__all__ = ["Project", "ProjectValidation"]
+
+
+@dataclass
+class ProjectValidation:
+    """The data contract checked on the training data and (when configured) the eval data."""
+
+    schema: Schema
+    statistics: DatasetStatistics
+    train: ValidationResult
+    eval: ValidationResult | None
+
+    @property
+    def ok(self) -> bool:
+        return self.train.ok and (self.eval is None or self.eval.ok)
+
+    @property
+    def results(self) -> list[ValidationResult]:
+        return [r for r in (self.train, self.eval) if r is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "schema_fingerprint": self.schema.fingerprint(),
+            "train": self.train.to_dict(),
+            "eval": self.eval.to_dict() if self.eval is not None else None,
+        }
+
+    def render_text(self) -> str:
+        return "\n".join(r.render_text() for r in self.results)
+
+
+class Project:
+    """A mooring project: its configuration, home folder and data contract."""
+
+    def __init__(self, config: MooringConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def load(cls, path: str | Path = "mooring.toml") -> Project:
+        """Read and validate a project file."""
+        return cls(load_config(path))
+
+    @property
+    def name(self) -> str:
+        return self.config.project.name
+
+    @property
+    def home(self) -> Path:
+        return self.config.home
+
+    @property
+    def read_options(self) -> ReadOptions:
+        return ReadOptions.from_config(self.config.data)
+
+    def data_path(self, which: str = "train") -> Path:
+        value = self.config.data.train if which == "train" else self.config.data.eval
+        if value is None:
+            raise NotFoundError(f'[data] {which} is not set; add {which} = "path" to mooring.toml')
+        return self.config.path(value)
+
+    def statistics(self, which: str = "train") -> DatasetStatistics:
+        """Statistics of the train or eval data, cached under home by the file's sha256."""
+        path = self.data_path(which)
+        fingerprint = file_fingerprint(path)
+        cache = self.home / "statistics" / f"{which}.json"
+        meta = self.home / "statistics" / f"{which}.meta.json"
+        key = {"fingerprint": fingerprint, "read": _options_key(self.read_options)}
+        if cache.is_file() and meta.is_file() and orjson.loads(meta.read_bytes()) == key:
+            return DatasetStatistics.load(cache)
+        stats = compute_statistics(path, self.read_options)
+        stats.save(cache)
+        atomic_write(meta, orjson.dumps(key))
+        return stats
+
+    def schema(self, statistics: DatasetStatistics | None = None) -> Schema:
+        """The data contract: the configured schema file, or one inferred from the train data.
+
+        An inferred schema is saved to ``<home>/schema.yaml`` for reference; to freeze and
+        edit it, copy it next to mooring.toml and set ``[contract] schema``.
+        """
+        contract = self.config.contract
+        if contract.schema_file is not None:
+            return Schema.load(self.config.path(contract.schema_file)).with_overrides(contract)
+        stats = statistics or self.statistics("train")
+        schema = infer_schema(
+            stats,
+            label=self.config.data.label,
+            timestamp=self.config.data.timestamp,
+            contract=contract,
+        )
+        schema.save(self.home / "schema.yaml")
+        return schema
+
+    def validate(self) -> ProjectValidation:
+        """Check the train data against the contract, and the eval data against train (skew)."""
+        stats = self.statistics("train")
+        schema = self.schema(stats)
+        options = self.read_options
+        contract = self.config.contract
+        train = validate(self.data_path("train"), schema, options=options, contract=contract)
+        evaluation = None
+        if self.config.data.eval is not None:
+            evaluation = validate(
+                self.data_path("eval"), schema, options=options, baseline=stats, contract=contract
+            )
+        result = ProjectValidation(schema=schema, statistics=stats, train=train, eval=evaluation)
+        atomic_write(
+            self.home / "reports" / "validation.json",
+            orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2),
+        )
+        return result
+
+
+def _options_key(options: ReadOptions) -> dict[str, Any]:
+    return {
+        "format": options.format,
+        "delimiter": options.delimiter,
+        "header": options.header,
+        "na_values": list(options.na_values),
+        "trim": options.trim_whitespace,
+    }

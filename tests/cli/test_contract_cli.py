@@ -1,0 +1,89 @@
+"""The contract commands through the real CLI entry point: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mooring.cli import main
+
+
+def test_stats_json(adult_test: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "stats.json"
+    code = main(["stats", str(adult_test), "--na-value", "?", "--out", str(out), "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["num_rows"] == 16_281
+    assert data["columns"]["workclass"]["missing"] == 963
+    assert out.is_file()
+
+
+def test_infer_then_validate_exit_codes(
+    adult_train: Path, adult_test: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = tmp_path / "schema.yaml"
+    stats = tmp_path / "train.json"
+    assert main(["stats", str(adult_train), "--na-value", "?", "--out", str(stats)]) == 0
+    assert main(["schema", "infer", str(stats), "--label", "class", "--out", str(schema)]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                str(adult_test),
+                "--schema",
+                str(schema),
+                "--baseline",
+                str(stats),
+                "--na-value",
+                "?",
+            ]
+        )
+        == 0
+    )
+    assert "PASSED" in capsys.readouterr().out
+    # Make 'age' critical with a range the test data breaks: an error, exit 1.
+    text = schema.read_text().replace(
+        "  age:\n    type: integer\n", "  age:\n    type: integer\n    critical: true\n", 1
+    )
+    text = text.replace("    max: 98\n", "    max: 60\n", 1)
+    schema.write_text(text)
+    assert (
+        main(["validate", str(adult_test), "--schema", str(schema), "--na-value", "?", "--json"])
+        == 1
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False
+    assert any(a["kind"] == "out_of_range" and a["column"] == "age" for a in data["anomalies"])
+
+
+def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "x.csv")]) == 2
+    assert "--schema" in capsys.readouterr().err
+    assert main(["stats", str(tmp_path / "missing.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_project_validate(adult_dir: Path, tmp_path: Path) -> None:
+    for name in ("mooring.toml", "adult.data.csv.gz", "adult.test.csv.gz"):
+        shutil.copy(adult_dir / name, tmp_path / name)
+    assert main(["validate", "--config", str(tmp_path / "mooring.toml")]) == 0
+    assert (tmp_path / ".mooring" / "schema.yaml").is_file()
+    assert (tmp_path / ".mooring" / "reports" / "validation.json").is_file()
+
+
+def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x00\x01\x02garbage")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mooring", "stats", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "binary content" in proc.stderr

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mooring.config import MooringConfig, load_config, parse_duration
+from mooring.errors import ConfigError, NotFoundError
+
+MINIMAL = {"project": {"name": "income"}, "data": {"train": "train.csv"}}
+
+
+def test_minimal_config_fills_defaults() -> None:
+    cfg = MooringConfig.from_mapping(MINIMAL)
+    assert cfg.project.home == ".mooring"
+    assert cfg.data.delimiter == ","
+    assert cfg.contract.severity == "warning"
+
+
+def test_unknown_key_names_key_section_and_suggestion() -> None:
+    bad = {"project": {"name": "income"}, "data": {"train": "t.csv", "lable": "class"}}
+    with pytest.raises(ConfigError, match=r"\[data\]: unknown key 'lable'; did you mean 'label'"):
+        MooringConfig.from_mapping(bad)
+
+
+def test_unknown_section_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'modle'"):
+        MooringConfig.from_mapping({**MINIMAL, "modle": {}})
+
+
+def test_missing_required_key() -> None:
+    with pytest.raises(ConfigError, match=r"\[data\]: required key 'train' is missing"):
+        MooringConfig.from_mapping({"project": {"name": "x"}, "data": {}})
+
+
+def test_wrong_type_names_value() -> None:
+    bad = {**MINIMAL, "contract": {"range_margin": "wide"}}
+    with pytest.raises(ConfigError, match=r"\[contract\] key 'range_margin'.*got 'wide' \(str\)"):
+        MooringConfig.from_mapping(bad)
+
+
+def test_all_problems_reported_at_once() -> None:
+    bad = {"project": {"name": "../evil"}, "data": {"train": "t.csv", "delimiter": ";;"}}
+    with pytest.raises(ConfigError, match=r"2 configuration problems") as info:
+        MooringConfig.from_mapping(bad)
+    assert "'name'" in str(info.value) and "'delimiter'" in str(info.value)
+
+
+def test_per_column_override_unknown_key() -> None:
+    bad = {**MINIMAL, "contract": {"columns": {"age": {"maxx": 3}}}}
+    with pytest.raises(ConfigError, match=r"\[contract.columns.age\]: unknown key 'maxx'"):
+        MooringConfig.from_mapping(bad)
+
+
+def test_invalid_toml_names_file(tmp_path: Path) -> None:
+    path = tmp_path / "mooring.toml"
+    path.write_text("[project\nname = 1\n")
+    with pytest.raises(ConfigError, match=r"not valid TOML"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match=r"does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_paths_resolve_relative_to_file(tmp_path: Path) -> None:
+    path = tmp_path / "mooring.toml"
+    path.write_text('[project]\nname = "m"\n[data]\ntrain = "d/train.csv"\n')
+    cfg = load_config(path)
+    assert cfg.path(cfg.data.train) == tmp_path / "d" / "train.csv"
+    assert cfg.home == tmp_path / ".mooring"
+
+
+def test_example_project_loads(adult_dir: Path) -> None:
+    cfg = load_config(adult_dir / "mooring.toml")
+    assert cfg.project.name == "income"
+    assert cfg.path(cfg.data.train).is_file()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30m", 1800.0), ("36h", 129600.0), ("2d", 172800.0)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_bad_duration_in_config() -> None:
+    with pytest.raises(ConfigError, match=r"max_age.*expected a duration"):
+        MooringConfig.from_mapping({**MINIMAL, "contract": {"max_age": "soon"}})
