@@ -95,6 +95,19 @@ def test_frequency_exact_then_bounded() -> None:
     assert not sketch.exact
     assert sketch.top(2) == [("a", 11), ("b", 5)]
     assert sketch.error == 1  # the largest dropped count bounds the undercount
+    assert sketch.distinct == 4  # from the HyperLogLog seeded with every value seen
+
+
+def test_distinct_beyond_capacity_is_estimated_and_mergeable() -> None:
+    left, right = FrequencySketch(capacity=100), FrequencySketch(capacity=100)
+    for start in range(0, 20_000, 1000):
+        left.update({f"u{i}": 1 for i in range(start, start + 1000)})
+    right.update({f"u{i}": 2 for i in range(15_000, 30_000)})
+    assert not left.exact
+    assert left.distinct == pytest.approx(20_000, rel=0.03)
+    merged = left.merge(right)
+    assert merged.distinct == pytest.approx(30_000, rel=0.03)
+    assert FrequencySketch.from_dict(merged.to_dict()) == merged
 
 
 @given(
