@@ -49,6 +49,7 @@ __all__ = [
     "ModelConfig",
     "MooringConfig",
     "ProjectConfig",
+    "ServingConfig",
     "WindowsConfig",
     "load_config",
 ]
@@ -460,6 +461,48 @@ class ModelConfig(Section):
         return self
 
 
+class ServingConfig(Section):
+    """``[serving]``: dynamic batching, backpressure, registry following and the prediction log."""
+
+    max_batch_size: int = Field(64, ge=1, le=65536, description="Rows merged into one inference.")
+    batch_timeout_ms: float = Field(
+        2.0, ge=0.0, le=10_000.0, description="Longest wait for more rows before running a batch."
+    )
+    max_queue: int = Field(
+        1024, ge=1, description="Requests waiting per model version; beyond it: 503 + Retry-After."
+    )
+    deadline_ms: float = Field(
+        5000.0,
+        gt=0.0,
+        description="Per-request deadline; past it: 504, work dropped if not started.",
+    )
+    inference_threads: int = Field(2, ge=1, le=64, description="Batches running at once.")
+    poll_interval_s: float = Field(
+        5.0, gt=0.0, description="How often the deployment record is read for changes."
+    )
+    warmup_requests: int = Field(
+        8, ge=0, le=10_000, description="Requests run on a new version before it takes traffic."
+    )
+    log_sample_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of requests written to the prediction log."
+    )
+    log_url: str | None = Field(
+        None, description="Prediction log folder; default <home>/predictions."
+    )
+    log_buffer: int = Field(10_000, ge=1, description="Rows held for the log; beyond it rows drop.")
+    log_flush_rows: int = Field(1000, ge=1, description="Rows per Parquet file.")
+    log_flush_s: float = Field(10.0, gt=0.0, description="Longest wait before writing a file.")
+    body_limit_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    admin_token: str | None = Field(
+        None, description="Bearer token of the admin endpoints (prefer the environment variable)."
+    )
+    admin_token_env: str = Field(
+        "MOORING_ADMIN_TOKEN", description="Environment variable holding the admin token."
+    )
+
+
 class MooringConfig(Section):
     """The whole project file. ``root`` is the folder relative paths are resolved from."""
 
@@ -469,6 +512,7 @@ class MooringConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
 
     root: Path = Field(default=Path("."), exclude=True)
 
