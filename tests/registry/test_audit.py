@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def test_intact_chain_verifies(audited: Registry) -> None:
     assert report.ok and report.events == 6 and report.head_seq == 6
     events = audited.history()
     assert events[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
 
 
 def test_edited_row_is_named(audited: Registry, db_url: str) -> None:
