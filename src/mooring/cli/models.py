@@ -1,0 +1,364 @@
+"""``mooring models …`` and ``mooring audit …``: the registry from the command line.
+
+Every command finds the registry from ``--registry``/``--artifacts`` (or the
+``MOORING_REGISTRY``/``MOORING_ARTIFACTS`` environment variables), else from the
+project file (``--config``, default ``mooring.toml``). Tables for people,
+``--json`` for programs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markdown import Markdown
+from rich.table import Table
+
+from mooring.cli._app import app
+from mooring.cli._common import console, print_json
+from mooring.config import load_config
+from mooring.errors import UsageError
+from mooring.registry import AuditReport, Deployment, ModelVersion, Registry
+
+models_app = typer.Typer(
+    help="Registered model versions: list, inspect, promote, roll back, archive.",
+    no_args_is_help=True,
+)
+audit_app = typer.Typer(help="The registry's tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
+
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar="MOORING_REGISTRY",
+        help="Registry database URL (default: from the project file).",
+    ),
+]
+ArtifactsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--artifacts",
+        envvar="MOORING_ARTIFACTS",
+        help="Artifact store folder or URL (default: from the project file).",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Project file naming the registry (default mooring.toml)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ReasonOpt = Annotated[
+    str | None, typer.Option("--reason", "-r", help="Why (recorded in the audit log).")
+]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who acts (default: $MOORING_ACTOR or the login name)."),
+]
+NameArg = Annotated[str, typer.Argument(help="Model name.")]
+VersionArg = Annotated[int, typer.Argument(help="Version number.")]
+
+
+def open_registry(registry: str | None, artifacts: str | None, config: Path | None) -> Registry:
+    """The registry named on the command line, by environment, or by the project file."""
+    if registry:
+        return Registry.open(registry, artifacts=artifacts)
+    path = config or Path("mooring.toml")
+    if config is None and not path.is_file():
+        raise UsageError(
+            f"no registry given and no mooring.toml in {Path.cwd()}; pass --registry URL "
+            "(e.g. sqlite:///.mooring/registry.db) or --config path/to/mooring.toml"
+        )
+    cfg = load_config(path)
+    if artifacts:
+        cfg.project.artifacts = artifacts
+    return Registry.from_config(cfg)
+
+
+def _version_table(title: str, rows: list[ModelVersion]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for header in ("version", "status", "blessed", "aliases", "created", "by", "files", "size"):
+        table.add_column(header)
+    for mv in rows:
+        table.add_row(
+            str(mv.version),
+            mv.status,
+            "yes" if mv.blessed else "no",
+            ", ".join(mv.aliases),
+            mv.created_at[:19].replace("T", " "),
+            mv.created_by,
+            str(mv.file_count),
+            f"{mv.size_bytes / 1024:.1f} KiB",
+        )
+    return table
+
+
+def _print_deployment(dep: Deployment, as_json: bool) -> None:
+    if as_json:
+        print_json(dep.to_dict())
+        return
+    canary = f"{dep.canary} at {dep.canary_weight}%" if dep.canary is not None else "none"
+    console.print(
+        f"{dep.name}: production {dep.production}, canary {canary} (revision {dep.revision})"
+    )
+
+
+@models_app.command("list", epilog="Example: mooring models list income --json")
+def list_command(
+    name: Annotated[str | None, typer.Argument(help="List this model's versions.")] = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List models, or the versions of one model."""
+    with open_registry(registry, artifacts, config) as reg:
+        if name is None:
+            summaries = reg.models()
+            if as_json:
+                print_json([s.to_dict() for s in summaries])
+                return
+            table = Table(title=f"models in {reg.store.url}", title_justify="left")
+            for header in ("model", "versions", "latest", "production", "canary"):
+                table.add_column(header)
+            for s in summaries:
+                canary = f"{s.canary} ({s.canary_weight}%)" if s.canary is not None else ""
+                table.add_row(
+                    s.name,
+                    str(s.versions),
+                    str(s.latest_version or ""),
+                    str(s.production or ""),
+                    canary,
+                )
+            console.print(table)
+            return
+        versions = reg.versions(name)
+        if as_json:
+            print_json([mv.to_dict() for mv in versions])
+        else:
+            console.print(_version_table(f"{name}: {len(versions)} versions", versions))
+
+
+@models_app.command("show", epilog="Example: mooring models show income --alias production")
+def show_command(
+    name: NameArg,
+    version: Annotated[int | None, typer.Option("--version", "-v", help="Version number.")] = None,
+    alias: Annotated[str | None, typer.Option("--alias", "-a", help="Alias name.")] = None,
+    card: Annotated[bool, typer.Option("--card", help="Print the Markdown model card.")] = False,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one version (default: the latest): lineage, metrics, gate, aliases."""
+    with open_registry(registry, artifacts, config) as reg:
+        mv = reg.get(name, version=version, alias=alias)
+        if card:
+            text = mv.model_card or ""
+            if as_json:
+                print_json({"name": mv.name, "version": mv.version, "model_card": text})
+            else:
+                console.print(Markdown(text))
+            return
+        if as_json:
+            data: dict[str, Any] = mv.to_dict()
+            data["deployment"] = reg.deployment(name).to_dict()
+            print_json(data)
+            return
+        table = Table(title=mv.ref, title_justify="left", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        rows: list[tuple[str, Any]] = [
+            ("status", mv.status),
+            ("blessed", "yes" if mv.blessed else "no"),
+            ("aliases", ", ".join(mv.aliases) or "—"),
+            ("created", mv.created_at),
+            ("by", mv.created_by),
+            ("parent", mv.parent_version),
+            ("files", f"{mv.file_count} ({mv.size_bytes:,} bytes)"),
+            ("manifest sha256", mv.manifest_sha256),
+        ]
+        rows += [(f"lineage.{k}", v) for k, v in sorted(mv.lineage.items())]
+        overall = mv.metrics.get("overall", mv.metrics)
+        if isinstance(overall, dict):
+            rows += [
+                (f"metric.{k}", v)
+                for k, v in sorted(overall.items())
+                if isinstance(v, int | float | str)
+            ]
+        for gate in (mv.gate or {}).get("gates", []):
+            if isinstance(gate, dict):
+                verdict = "pass" if gate.get("passed") else "FAIL"
+                rows.append(
+                    (
+                        f"gate.{gate.get('name')}",
+                        f"{verdict}: {gate.get('value')} vs {gate.get('bound')}",
+                    )
+                )
+        for key, value in rows:
+            table.add_row(key, "—" if value is None else str(value))
+        console.print(table)
+
+
+@models_app.command("promote", epilog="Example: mooring models promote income 4 -r 'AUC +0.01'")
+def promote_command(
+    name: NameArg,
+    version: VersionArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if not blessed (needs --reason).")
+    ] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a version the production version (refuses unblessed versions without --force)."""
+    with open_registry(registry, artifacts, config) as reg:
+        dep = reg.promote(name, version=version, force=force, reason=reason, actor=actor)
+        _print_deployment(dep, as_json)
+
+
+@models_app.command("rollback", epilog="Example: mooring models rollback income -r 'p99 up'")
+def rollback_command(
+    name: NameArg,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore the previous production version and drop the canary, in one step."""
+    with open_registry(registry, artifacts, config) as reg:
+        _print_deployment(reg.rollback(name, reason=reason, actor=actor), as_json)
+
+
+@models_app.command("deploy", epilog="Example: mooring models deploy income -p 3 --canary 4 -w 10")
+def deploy_command(
+    name: NameArg,
+    production: Annotated[int, typer.Option("--production", "-p", help="Production version.")],
+    canary: Annotated[int | None, typer.Option("--canary", help="Canary version.")] = None,
+    weight: Annotated[int, typer.Option("--weight", "-w", help="Canary traffic, 0-100.")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow unblessed versions (needs --reason).")
+    ] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the production version and an optional canary with its traffic weight."""
+    with open_registry(registry, artifacts, config) as reg:
+        dep = reg.deploy(
+            name,
+            production=production,
+            canary=canary,
+            weight=weight,
+            force=force,
+            reason=reason,
+            actor=actor,
+        )
+        _print_deployment(dep, as_json)
+
+
+@models_app.command("alias", epilog="Example: mooring models alias income champion 4")
+def alias_command(
+    name: NameArg,
+    alias: Annotated[str, typer.Argument(help="Alias name (not production/canary/latest).")],
+    version: VersionArg,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Point a user-defined alias at a version."""
+    with open_registry(registry, artifacts, config) as reg:
+        reg.set_alias(name, alias, version=version, reason=reason, actor=actor)
+        if as_json:
+            print_json({"name": name, "alias": alias, "version": version})
+        else:
+            console.print(f"{name}: alias {alias} → version {version}")
+
+
+@models_app.command("archive", epilog="Example: mooring models archive income 2 -r 'superseded'")
+def archive_command(
+    name: NameArg,
+    version: VersionArg,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archive a version: kept and loadable, no longer deployable (refused while serving)."""
+    with open_registry(registry, artifacts, config) as reg:
+        mv = reg.archive(name, version=version, reason=reason, actor=actor)
+        if as_json:
+            print_json(mv.to_dict())
+        else:
+            console.print(f"{mv.ref}: archived")
+
+
+@audit_app.command("log", epilog="Example: mooring audit log income --limit 20")
+def log_command(
+    name: Annotated[str | None, typer.Argument(help="Only this model's events.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Last N events.")] = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show audit events, oldest first."""
+    with open_registry(registry, artifacts, config) as reg:
+        events = reg.history(name, limit=limit)
+        if as_json:
+            print_json([e.to_dict() for e in events])
+            return
+        table = Table(title="audit log", title_justify="left")
+        for header in ("seq", "time", "actor", "action", "model", "version", "change", "reason"):
+            table.add_column(header, overflow="fold")
+        for e in events:
+            change = f"{e.before} → {e.after}" if e.before is not None else str(e.after or "")
+            reason = f"FORCED: {e.reason}" if e.forced else (e.reason or "")
+            table.add_row(
+                str(e.seq),
+                e.created_at[:19].replace("T", " "),
+                e.actor,
+                e.action,
+                e.model or "",
+                "" if e.version is None else str(e.version),
+                change,
+                reason,
+            )
+        console.print(table)
+
+
+@audit_app.command("verify", epilog="Exit code 1 when the chain is broken.")
+def verify_command(
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the audit log's hash chain; name every edited, deleted or reordered event."""
+    with open_registry(registry, artifacts, config) as reg:
+        report: AuditReport = reg.verify_audit()
+    if as_json:
+        print_json(report.to_dict())
+    elif report.ok:
+        console.print(f"audit log intact: {report.events} events, chain verified")
+    else:
+        console.print(f"[bold red]audit log broken[/]: {len(report.problems)} problem(s)")
+        for problem in report.problems:
+            console.print(f"  - event {problem.seq} ({problem.kind}): {problem.message}")
+    if not report.ok:
+        raise typer.Exit(1)

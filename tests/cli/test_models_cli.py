@@ -1,0 +1,157 @@
+"""``mooring models …`` and ``mooring audit …`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from mooring.cli import main
+from mooring.registry import Registry
+from tests.registry.conftest import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
+
+
+@pytest.fixture
+def reg_args(tmp_path: Path) -> list[str]:
+    url = f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
+    with Registry.open(url) as reg:
+        for i, gate in enumerate([BLESSED, BLESSED, NOT_BLESSED]):
+            reg.register(
+                name="income",
+                artifact_dir=make_model_dir(tmp_path / "src", i),
+                lineage=LINEAGE,
+                gate=gate,
+                metrics={"overall": {"auc": 0.9 - i / 100}},
+            )
+    return ["--registry", url]
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> object:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_list_and_show(reg_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", *reg_args, "--json"]) == 0
+    [summary] = _json(capsys)  # type: ignore[misc]
+    assert summary["name"] == "income" and summary["versions"] == 3
+    assert main(["models", "list", "income", *reg_args, "--json"]) == 0
+    assert [v["version"] for v in _json(capsys)] == [1, 2, 3]  # type: ignore[union-attr]
+    assert main(["models", "show", "income", "--version", "2", *reg_args, "--json"]) == 0
+    shown = _json(capsys)
+    assert shown["version"] == 2 and shown["lineage"]["schema_hash"] == "b" * 64  # type: ignore[index]
+    assert main(["models", "show", "income", "--card", *reg_args]) == 0
+    assert "Model card: income version 3" in capsys.readouterr().out
+    assert main(["models", "list", *reg_args]) == 0
+    assert "income" in capsys.readouterr().out
+    assert main(["models", "show", "income", *reg_args]) == 0
+    assert "lineage.data_fingerprint" in capsys.readouterr().out
+
+
+def test_promote_rollback_archive(reg_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "promote", "income", "1", "-r", "first", *reg_args, "--json"]) == 0
+    assert _json(capsys)["production"] == 1  # type: ignore[index]
+    assert main(["models", "promote", "income", "3", *reg_args]) == 1  # not blessed
+    assert "not blessed" in capsys.readouterr().err
+    assert main(["models", "promote", "income", "3", "--force", *reg_args]) == 2  # no reason
+    assert "needs a reason" in capsys.readouterr().err
+    args = ["models", "promote", "income", "3", "--force", "-r", "hotfix", "--actor", "ops"]
+    assert main([*args, *reg_args]) == 0
+    capsys.readouterr()
+    assert main(["models", "rollback", "income", "-r", "errors", *reg_args, "--json"]) == 0
+    assert _json(capsys)["production"] == 1  # type: ignore[index]
+    assert main(["models", "archive", "income", "1", *reg_args]) == 2  # in production
+    assert "it is the production version" in capsys.readouterr().err
+    assert main(["models", "archive", "income", "2", "-r", "old", *reg_args, "--json"]) == 0
+    assert _json(capsys)["status"] == "archived"  # type: ignore[index]
+    assert (
+        main(
+            [
+                "models",
+                "deploy",
+                "income",
+                "-p",
+                "1",
+                "--canary",
+                "3",
+                "-w",
+                "10",
+                "--force",
+                "-r",
+                "try",
+                *reg_args,
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert _json(capsys)["canary_weight"] == 10  # type: ignore[index]
+    assert main(["models", "alias", "income", "champion", "1", *reg_args]) == 0
+    capsys.readouterr()
+    assert main(["audit", "log", "income", *reg_args, "--json"]) == 0
+    events = _json(capsys)
+    actions = [e["action"] for e in events]  # type: ignore[union-attr]
+    assert actions == ["register"] * 3 + [
+        "promote",
+        "promote",
+        "rollback",
+        "archive",
+        "deploy",
+        "alias",
+    ]
+    forced = [e for e in events if e["forced"]]  # type: ignore[union-attr]
+    assert [(e["actor"], e["reason"]) for e in forced] == [
+        ("ops", "hotfix"),
+        (forced[1]["actor"], "try"),
+    ]
+    assert main(["audit", "log", *reg_args, "-n", "2"]) == 0
+    assert "alias" in capsys.readouterr().out
+
+
+def test_audit_verify_exit_codes(
+    reg_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "verify", *reg_args]) == 0
+    assert "chain verified" in capsys.readouterr().out
+    engine = create_engine(reg_args[1])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2"))
+    engine.dispose()
+    assert main(["audit", "verify", *reg_args, "--json"]) == 1
+    report = _json(capsys)
+    assert report["ok"] is False  # type: ignore[index]
+    assert report["problems"][0]["seq"] == 2  # type: ignore[index]
+    assert main(["audit", "verify", *reg_args]) == 1
+    assert "event 2 (edited)" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_with_exit_2(
+    reg_args: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert main(["models", "show", "nope", *reg_args]) == 2
+    assert "model 'nope' is not in the registry" in capsys.readouterr().err
+    assert main(["models", "show", "../x", *reg_args]) == 2
+    assert "model name '../x' is not allowed" in capsys.readouterr().err
+    assert main(["models", "alias", "income", "bad/alias", "1", *reg_args]) == 2
+    assert "alias 'bad/alias' is not allowed" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert main(["models", "list"]) == 2
+    assert "no registry given" in capsys.readouterr().err
+    bad = "postgresql+psycopg://ana:s3cret@127.0.0.1:1/reg"
+    assert main(["models", "list", "--registry", bad, "--artifacts", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be used" in err and "s3cret" not in err and "***" in err
+
+
+def test_registry_from_project_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mooring.toml").write_text(
+        '[project]\nname = "income"\nhome = "state"\n\n[data]\ntrain = "train.csv"\n'
+    )
+    with Registry.open(f"sqlite:///{tmp_path / 'state' / 'registry.db'}") as reg:
+        reg.register(name="income", artifact_dir=make_model_dir(tmp_path), lineage={})
+    assert main(["models", "list", "-c", str(tmp_path / "mooring.toml"), "--json"]) == 0
+    assert _json(capsys)[0]["latest_version"] == 1  # type: ignore[index]
