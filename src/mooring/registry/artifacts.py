@@ -39,7 +39,8 @@ class ArtifactStore:
     """Model folders stored under one fsspec URL.
 
     Example:
-        >>> store = ArtifactStore("s3://bucket/mooring", storage_options={"anon": False})  # doctest: +SKIP
+        >>> store = ArtifactStore("s3://bucket/mooring", storage_options={"anon": False})
+        ... # doctest: +SKIP
         >>> store.is_local
         False
     """
@@ -83,7 +84,7 @@ class ArtifactStore:
         for found in self.fs.find(base):
             stripped = self.fs._strip_protocol(found)
             if stripped.startswith(prefix):
-                yield stripped[len(prefix):]
+                yield stripped[len(prefix) :]
 
     def _hash(self, key: str, rel: str) -> tuple[str, int]:
         with self.fs.open(f"{self.path(key)}/{rel}", "rb") as stream:
@@ -174,7 +175,7 @@ class ArtifactStore:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # -- garbage -----------------------------------------------------------------
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         """Every artifact key present: staging uploads and published model folders."""
         found: list[str] = []
         for top in (STAGING, MODELS):

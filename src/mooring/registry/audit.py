@@ -42,8 +42,7 @@ def event_hash(
     so a moved row is reported as out of order rather than as edited.
     """
     payload = canonical_json(
-        [created_at, actor, action, model, version, reason, bool(forced), before, after,
-         prev_hash]
+        [created_at, actor, action, model, version, reason, bool(forced), before, after, prev_hash]
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -61,54 +60,82 @@ def verify_chain(rows: Sequence[dict[str, Any]], *, head_seq: int, head_hash: st
     for row in rows:
         seq = row["seq"]
         recomputed = event_hash(
-            created_at=row["created_at"], actor=row["actor"], action=row["action"],
-            model=row["model"], version=row["version"], reason=row["reason"],
-            forced=row["forced"], before=row["before"], after=row["after"],
+            created_at=row["created_at"],
+            actor=row["actor"],
+            action=row["action"],
+            model=row["model"],
+            version=row["version"],
+            reason=row["reason"],
+            forced=row["forced"],
+            before=row["before"],
+            after=row["after"],
             prev_hash=row["prev_hash"],
         )
         if recomputed != row["hash"]:
-            problems.append(AuditProblem(
-                seq, "edited",
-                f"audit event {seq} ({row['action']}) was edited: its content no longer "
-                "matches its recorded hash",
-            ))
+            problems.append(
+                AuditProblem(
+                    seq,
+                    "edited",
+                    f"audit event {seq} ({row['action']}) was edited: its content no longer "
+                    "matches its recorded hash",
+                )
+            )
         if seq > expected_seq:
             gap = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
-            problems.append(AuditProblem(
-                seq, "deleted", f"audit event(s) {gap} before event {seq} were deleted",
-            ))
+            problems.append(
+                AuditProblem(
+                    seq,
+                    "deleted",
+                    f"audit event(s) {gap} before event {seq} were deleted",
+                )
+            )
         elif row["prev_hash"] != expected_prev:
             linked = position.get(row["prev_hash"])
             if linked is not None and linked != seq:
-                problems.append(AuditProblem(
-                    seq, "reordered",
-                    f"audit event {seq} is out of order: it was written after the event now "
-                    f"at {linked}",
-                ))
+                problems.append(
+                    AuditProblem(
+                        seq,
+                        "reordered",
+                        f"audit event {seq} is out of order: it was written after the event now "
+                        f"at {linked}",
+                    )
+                )
             else:
-                problems.append(AuditProblem(
-                    seq, "deleted",
-                    f"audit event {seq} does not follow the event before it: an event "
-                    "between them was deleted or rewritten",
-                ))
+                problems.append(
+                    AuditProblem(
+                        seq,
+                        "deleted",
+                        f"audit event {seq} does not follow the event before it: an event "
+                        "between them was deleted or rewritten",
+                    )
+                )
         expected_prev = row["hash"]
         expected_seq = seq + 1
     last_seq = rows[-1]["seq"] if rows else 0
     last_hash = rows[-1]["hash"] if rows else GENESIS_HASH
     if head_seq > last_seq:
-        problems.append(AuditProblem(
-            last_seq + 1, "deleted",
-            f"audit event(s) {last_seq + 1}-{head_seq} at the end of the log were deleted",
-        ))
+        problems.append(
+            AuditProblem(
+                last_seq + 1,
+                "deleted",
+                f"audit event(s) {last_seq + 1}-{head_seq} at the end of the log were deleted",
+            )
+        )
     elif head_seq < last_seq:
-        problems.append(AuditProblem(
-            head_seq + 1, "edited",
-            f"audit event(s) {head_seq + 1}-{last_seq} were added outside the registry "
-            f"(the recorded head of the chain is event {head_seq})",
-        ))
+        problems.append(
+            AuditProblem(
+                head_seq + 1,
+                "edited",
+                f"audit event(s) {head_seq + 1}-{last_seq} were added outside the registry "
+                f"(the recorded head of the chain is event {head_seq})",
+            )
+        )
     elif head_hash != last_hash:
-        problems.append(AuditProblem(
-            last_seq, "edited",
-            f"audit event {last_seq} does not match the recorded head of the chain",
-        ))
+        problems.append(
+            AuditProblem(
+                last_seq,
+                "edited",
+                f"audit event {last_seq} does not match the recorded head of the chain",
+            )
+        )
     return AuditReport(events=len(rows), head_seq=head_seq, problems=tuple(problems))

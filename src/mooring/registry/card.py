@@ -43,10 +43,7 @@ def _fmt(value: Any) -> str:
 
 
 def _scalars(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: v for k, v in data.items()
-        if isinstance(v, str | int | float | bool) or v is None
-    }
+    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool) or v is None}
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -81,10 +78,10 @@ def _slice_rows(slices: Any) -> list[tuple[str, dict[str, Any]]]:
             label = item.get("slice") or "=".join(
                 str(item[k]) for k in ("feature", "value") if k in item
             )
-            values = item.get("metrics") if isinstance(item.get("metrics"), Mapping) else item
+            inner = item.get("metrics")
+            values: Mapping[str, Any] = inner if isinstance(inner, Mapping) else item
             scalars = {
-                k: v for k, v in _scalars(values).items()
-                if k not in {"slice", "feature", "value"}
+                k: v for k, v in _scalars(values).items() if k not in {"slice", "feature", "value"}
             }
             rows.append((str(label), scalars))
     return rows
@@ -100,8 +97,9 @@ def _metrics_section(metrics: Mapping[str, Any]) -> list[str]:
     if slice_rows:
         columns = sorted({k for _, values in slice_rows for k in values})[:8]
         out += ["### Per slice", ""]
-        out += _table(["slice", *columns], [(label, *(v.get(c) for c in columns))
-                                            for label, v in slice_rows])
+        out += _table(
+            ["slice", *columns], [(label, *(v.get(c) for c in columns)) for label, v in slice_rows]
+        )
         out.append("")
     calibration = metrics.get("calibration")
     if isinstance(calibration, Mapping) and _scalars(calibration):
@@ -120,9 +118,9 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
     gates = gate.get("gates")
     if isinstance(gates, Sequence) and gates:
         rows = [
-            (g.get("name"), g.get("value"), g.get("bound"),
-             "pass" if g.get("passed") else "FAIL")
-            for g in gates if isinstance(g, Mapping)
+            (g.get("name"), g.get("value"), g.get("bound"), "pass" if g.get("passed") else "FAIL")
+            for g in gates
+            if isinstance(g, Mapping)
         ]
         out += [*_table(["gate", "value", "bound", "result"], rows), ""]
     return out
@@ -130,8 +128,15 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
 
 def _data_section(lineage: Mapping[str, Any], statistics: Mapping[str, Any] | None) -> list[str]:
     out = ["## Data", ""]
-    keys = ("data_fingerprint", "statistics_hash", "schema_hash", "feature_spec_hash",
-            "data_files", "train", "eval")
+    keys = (
+        "data_fingerprint",
+        "statistics_hash",
+        "schema_hash",
+        "feature_spec_hash",
+        "data_files",
+        "train",
+        "eval",
+    )
     shown = {k: lineage[k] for k in keys if k in lineage}
     if shown:
         out += [*_kv_table(shown, "item", "value"), ""]
@@ -169,20 +174,29 @@ def render_model_card(
     out = [f"# Model card: {name} version {version}", ""]
     if description:
         out += [description, ""]
-    out += _kv_table({
-        "registered": created_at,
-        "by": created_by,
-        "parent version": parent_version,
-        "code version": lineage.get("code_version"),
-        "mooring": lineage.get("mooring_version"),
-        "TensorFlow": lineage.get("tensorflow_version"),
-        "Keras": lineage.get("keras_version"),
-    }, "item", "value", ordered=False)
+    out += _kv_table(
+        {
+            "registered": created_at,
+            "by": created_by,
+            "parent version": parent_version,
+            "code version": lineage.get("code_version"),
+            "mooring": lineage.get("mooring_version"),
+            "TensorFlow": lineage.get("tensorflow_version"),
+            "Keras": lineage.get("keras_version"),
+        },
+        "item",
+        "value",
+        ordered=False,
+    )
     out += ["", "## Intended use", ""]
-    out += [intended_use or (
-        f"Scores new records with the same columns and meaning as the training data of "
-        f"'{name}'. Not validated for decisions about populations outside that data."
-    ), ""]
+    out += [
+        intended_use
+        or (
+            f"Scores new records with the same columns and meaning as the training data of "
+            f"'{name}'. Not validated for decisions about populations outside that data."
+        ),
+        "",
+    ]
     out += _data_section(lineage, statistics)
     out += _metrics_section(metrics or {})
     out += _gate_section(gate)

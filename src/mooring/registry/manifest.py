@@ -68,7 +68,8 @@ class Manifest:
         return {
             "format": FORMAT,
             "files": {
-                path: {"sha256": sha, "size": size} for path, (sha, size) in sorted(self.files.items())
+                path: {"sha256": sha, "size": size}
+                for path, (sha, size) in sorted(self.files.items())
             },
             "dirs": sorted(self.dirs),
         }
@@ -104,9 +105,10 @@ def build_manifest(folder: Path) -> Manifest:
         here = Path(current)
         for sub in subdirs:
             if (here / sub).is_symlink():
+                link = (here / sub).relative_to(folder)
                 raise UsageError(
-                    f"artifact_dir '{folder}' contains a symlink '{(here / sub).relative_to(folder)}'"
-                    "; copy the real folder in its place before registering"
+                    f"artifact_dir '{folder}' contains a symlink '{link}'; copy the real "
+                    "folder in its place before registering"
                 )
             dirs.append((here / sub).relative_to(folder).as_posix())
         for name in sorted(names):
@@ -120,9 +122,7 @@ def build_manifest(folder: Path) -> Manifest:
             with path.open("rb") as stream:
                 files[rel] = hash_stream(stream)
     if not files:
-        raise UsageError(
-            f"artifact_dir '{folder}' contains no files; export the model there first"
-        )
+        raise UsageError(f"artifact_dir '{folder}' contains no files; export the model there first")
     return Manifest(files=files, dirs=tuple(dirs))
 
 
@@ -142,8 +142,11 @@ class ManifestDiff:
     def describe(self, limit: int = 5) -> str:
         """'changed: a, b; missing: c; extra: d' (at most ``limit`` names per kind)."""
         parts = []
-        for kind, names in (("changed", self.changed), ("missing", self.missing),
-                            ("extra", self.extra)):
+        for kind, names in (
+            ("changed", self.changed),
+            ("missing", self.missing),
+            ("extra", self.extra),
+        ):
             if names:
                 shown = ", ".join(names[:limit])
                 more = f" and {len(names) - limit} more" if len(names) > limit else ""
@@ -151,9 +154,7 @@ class ManifestDiff:
         return "; ".join(parts)
 
 
-def diff_manifest(
-    expected: Manifest, actual_files: Iterable[str], hasher: Any
-) -> ManifestDiff:
+def diff_manifest(expected: Manifest, actual_files: Iterable[str], hasher: Any) -> ManifestDiff:
     """Compare ``expected`` with the files present; ``hasher(rel) -> (sha256, size)``.
 
     Hashes are computed only for files that should be there, so an extra file

@@ -51,7 +51,7 @@ from mooring.registry.records import (
     ModelSummary,
     ModelVersion,
 )
-from mooring.registry.sql import SqlStore
+from mooring.registry.sql import SqlStore, mask_url
 from mooring.registry.store import NewVersion, Store
 
 if TYPE_CHECKING:
@@ -59,8 +59,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Registry", "default_actor"]
 
-_VERSIONED_PACKAGES = {"mooring": "mooring_version", "tensorflow": "tensorflow_version",
-                       "keras": "keras_version"}
+_VERSIONED_PACKAGES = {
+    "mooring": "mooring_version",
+    "tensorflow": "tensorflow_version",
+    "keras": "keras_version",
+}
 
 
 def default_actor() -> str:
@@ -72,6 +75,26 @@ def default_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _default_artifacts(url: str) -> Path:
+    """``artifacts/`` next to a SQLite file; other databases need an explicit location."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(
+            f"registry URL {url!r} is not a database URL; use sqlite:///path/registry.db "
+            "or postgresql+psycopg://user@host:5432/dbname"
+        ) from None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        raise UsageError(
+            f"registry '{mask_url(parsed)}' needs an artifacts location; pass artifacts= "
+            "(a folder or URL such as s3://bucket/mooring) or set [project] artifacts"
+        )
+    return Path(parsed.database).expanduser().parent / "artifacts"
 
 
 def _package_version(package: str) -> str | None:
@@ -123,22 +146,16 @@ class Registry:
         (e.g. ``{"client_kwargs": {"endpoint_url": ...}}`` for S3). ``cache_dir``
         holds verified downloads from remote stores.
         """
-        store = SqlStore(url)
         if artifacts is None:
-            from sqlalchemy.engine import make_url
-
-            parsed = make_url(url)
-            if parsed.get_backend_name() != "sqlite" or not parsed.database:
-                store.close()
-                raise UsageError(
-                    f"registry '{store.url}' needs an artifacts location; pass artifacts= "
-                    "(a folder or URL such as s3://bucket/mooring) or set [project] artifacts"
-                )
-            artifacts = Path(parsed.database).expanduser().parent / "artifacts"
+            artifacts = _default_artifacts(url)
+        store = SqlStore(url)
         art = ArtifactStore(os.fspath(artifacts), storage_options=storage_options)
         if cache_dir is None:
-            cache = (Path(art.root).parent / "cache") if art.is_local else (
-                Path(tempfile.gettempdir()) / "mooring-artifact-cache")
+            cache = (
+                (Path(art.root).parent / "cache")
+                if art.is_local
+                else (Path(tempfile.gettempdir()) / "mooring-artifact-cache")
+            )
         else:
             cache = Path(cache_dir)
         return cls(store, art, cache_dir=cache)
@@ -155,8 +172,9 @@ class Registry:
             artifacts = str(home / "artifacts")
         elif "://" not in artifacts:
             artifacts = str(cfg.path(artifacts))
-        return cls.open(url, artifacts=artifacts, storage_options=storage_options,
-                        cache_dir=home / "cache")
+        return cls.open(
+            url, artifacts=artifacts, storage_options=storage_options, cache_dir=home / "cache"
+        )
 
     def close(self) -> None:
         """Release database connections."""
@@ -166,7 +184,9 @@ class Registry:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -208,7 +228,8 @@ class Registry:
                 lineage_d[key] = _package_version(package)
         if statistics_d is not None and not lineage_d.get("statistics_hash"):
             lineage_d["statistics_hash"] = hashlib.sha256(
-                canonical_json(statistics_d).encode()).hexdigest()
+                canonical_json(statistics_d).encode()
+            ).hexdigest()
         metrics_d = _plain(metrics, "metrics")
         gate_d = _plain(gate, "gate") if gate is not None else None
         params_d = _plain(params, "params")
@@ -216,23 +237,45 @@ class Registry:
 
         def card(version: int, created_at: str) -> str:
             return render_model_card(
-                name=name, version=version, created_at=created_at, created_by=actor,
-                lineage=lineage_d, metrics=metrics_d, gate=gate_d, statistics=statistics_d,
-                params=params_d, description=description, intended_use=intended_use,
-                limitations=limitations, parent_version=parent_version,
+                name=name,
+                version=version,
+                created_at=created_at,
+                created_by=actor,
+                lineage=lineage_d,
+                metrics=metrics_d,
+                gate=gate_d,
+                statistics=statistics_d,
+                params=params_d,
+                description=description,
+                intended_use=intended_use,
+                limitations=limitations,
+                parent_version=parent_version,
             )
 
         key = self.artifacts.upload(folder, manifest, name=name)
         try:
-            return self.store.add_version(new=NewVersion(
-                name=name, artifact_key=key, manifest=manifest.to_dict(),
-                manifest_sha256=manifest.sha256, file_count=len(manifest.files),
-                size_bytes=manifest.size_bytes, blessed=bool(gate_d and gate_d.get("blessed")),
-                parent_version=parent_version, description=description, lineage=lineage_d,
-                metrics=metrics_d, gate=gate_d, params=params_d,
-                run_record=_plain(run_record, "run_record"), statistics=statistics_d,
-                created_by=actor, render_card=card,
-            ), reason=reason)
+            return self.store.add_version(
+                new=NewVersion(
+                    name=name,
+                    artifact_key=key,
+                    manifest=manifest.to_dict(),
+                    manifest_sha256=manifest.sha256,
+                    file_count=len(manifest.files),
+                    size_bytes=manifest.size_bytes,
+                    blessed=bool(gate_d and gate_d.get("blessed")),
+                    parent_version=parent_version,
+                    description=description,
+                    lineage=lineage_d,
+                    metrics=metrics_d,
+                    gate=gate_d,
+                    params=params_d,
+                    run_record=_plain(run_record, "run_record"),
+                    statistics=statistics_d,
+                    created_by=actor,
+                    render_card=card,
+                ),
+                reason=reason,
+            )
         except BaseException:
             # Not committed: the upload is unreferenced and must not linger.
             self.artifacts.remove(key)
@@ -250,7 +293,9 @@ class Registry:
             return check_version(version)
         return self.store.resolve_alias(name=name, alias=check_alias(alias or "latest"))
 
-    def get(self, name: str, *, version: int | None = None, alias: str | None = None) -> ModelVersion:
+    def get(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ModelVersion:
         """A version with everything it records; by number, by alias, or the latest."""
         number = self._resolve(name, version, alias)
         return self.store.get_version(name=name, version=number)
@@ -263,8 +308,7 @@ class Registry:
         """Every version of a model, oldest first."""
         return self.store.list_versions(name=check_model_name(name))
 
-    def model_card(self, name: str, *, version: int | None = None,
-                   alias: str | None = None) -> str:
+    def model_card(self, name: str, *, version: int | None = None, alias: str | None = None) -> str:
         """The Markdown model card of a version."""
         card = self.get(name, version=version, alias=alias).model_card
         return card or ""
@@ -274,9 +318,7 @@ class Registry:
         mv = self.get(name, version=version, alias=alias)
         self._check(mv, self.artifacts.diff(mv.artifact_key, self._manifest(mv)), "stored")
 
-    def load(
-        self, name: str, *, version: int | None = None, alias: str | None = None
-    ) -> Path:
+    def load(self, name: str, *, version: int | None = None, alias: str | None = None) -> Path:
         """A local folder holding the version's artifact, verified file by file.
 
         On a local store this is the stored folder itself; on a remote store a
@@ -338,20 +380,36 @@ class Registry:
                 )
 
     # -- aliases and deployments -------------------------------------------------
-    def set_alias(self, name: str, alias: str, *, version: int, actor: str | None = None,
-                  reason: str | None = None) -> None:
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        version: int,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         """Point a user-defined alias at a version (atomic; audited)."""
         check_model_name(name)
-        self.store.set_alias(name=name, alias=check_alias(alias, allow_reserved=False),
-                             version=check_version(version), actor=actor or default_actor(),
-                             reason=reason)
+        self.store.set_alias(
+            name=name,
+            alias=check_alias(alias, allow_reserved=False),
+            version=check_version(version),
+            actor=actor or default_actor(),
+            reason=reason,
+        )
 
-    def remove_alias(self, name: str, alias: str, *, actor: str | None = None,
-                     reason: str | None = None) -> None:
+    def remove_alias(
+        self, name: str, alias: str, *, actor: str | None = None, reason: str | None = None
+    ) -> None:
         """Delete a user-defined alias (audited)."""
         check_model_name(name)
-        self.store.remove_alias(name=name, alias=check_alias(alias, allow_reserved=False),
-                                actor=actor or default_actor(), reason=reason)
+        self.store.remove_alias(
+            name=name,
+            alias=check_alias(alias, allow_reserved=False),
+            actor=actor or default_actor(),
+            reason=reason,
+        )
 
     def aliases(self, name: str) -> dict[str, int]:
         """Alias → version for one model (including ``production`` and ``canary``)."""
@@ -382,11 +440,21 @@ class Registry:
             name=name,
             production=None if production is None else check_version(production),
             canary=None if canary is None else check_version(canary),
-            weight=weight, actor=actor or default_actor(), reason=reason, force=force,
+            weight=weight,
+            actor=actor or default_actor(),
+            reason=reason,
+            force=force,
         )
 
-    def promote(self, name: str, *, version: int, actor: str | None = None,
-                reason: str | None = None, force: bool = False) -> Deployment:
+    def promote(
+        self,
+        name: str,
+        *,
+        version: int,
+        actor: str | None = None,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> Deployment:
         """Make ``version`` the production version (100% of traffic).
 
         Refuses a version that is not blessed unless ``force=True`` and a reason is given.
@@ -397,41 +465,61 @@ class Registry:
         current = self.store.get_deployment(name=name)
         canary = None if current.canary == version else current.canary
         return self.store.deploy(
-            name=name, production=version, canary=canary,
+            name=name,
+            production=version,
+            canary=canary,
             weight=current.canary_weight if canary is not None else 0,
-            actor=actor or default_actor(), reason=reason, force=force, action="promote",
+            actor=actor or default_actor(),
+            reason=reason,
+            force=force,
+            action="promote",
         )
 
-    def rollback(self, name: str, *, actor: str | None = None,
-                 reason: str | None = None) -> Deployment:
+    def rollback(
+        self, name: str, *, actor: str | None = None, reason: str | None = None
+    ) -> Deployment:
         """Restore the previous production version in one step and drop the canary."""
-        return self.store.rollback(name=check_model_name(name), actor=actor or default_actor(),
-                                   reason=reason)
+        return self.store.rollback(
+            name=check_model_name(name), actor=actor or default_actor(), reason=reason
+        )
 
-    def archive(self, name: str, *, version: int, actor: str | None = None,
-                reason: str | None = None) -> ModelVersion:
+    def archive(
+        self, name: str, *, version: int, actor: str | None = None, reason: str | None = None
+    ) -> ModelVersion:
         """Retire a version: kept and loadable, but no longer deployable or ``latest``."""
         check_model_name(name)
-        return self.store.set_status(name=name, version=check_version(version),
-                                     status="archived", actor=actor or default_actor(),
-                                     reason=reason)
+        return self.store.set_status(
+            name=name,
+            version=check_version(version),
+            status="archived",
+            actor=actor or default_actor(),
+            reason=reason,
+        )
 
-    def restore(self, name: str, *, version: int, actor: str | None = None,
-                reason: str | None = None) -> ModelVersion:
+    def restore(
+        self, name: str, *, version: int, actor: str | None = None, reason: str | None = None
+    ) -> ModelVersion:
         """Undo :meth:`archive`."""
         check_model_name(name)
-        return self.store.set_status(name=name, version=check_version(version), status="ready",
-                                     actor=actor or default_actor(), reason=reason)
+        return self.store.set_status(
+            name=name,
+            version=check_version(version),
+            status="ready",
+            actor=actor or default_actor(),
+            reason=reason,
+        )
 
-    def delete(self, name: str, *, version: int, actor: str | None = None,
-               reason: str | None = None) -> None:
+    def delete(
+        self, name: str, *, version: int, actor: str | None = None, reason: str | None = None
+    ) -> None:
         """Delete a version and its aliases; refused while it is production or canary.
 
         Its number is never given out again.
         """
         check_model_name(name)
-        key = self.store.delete_version(name=name, version=check_version(version),
-                                        actor=actor or default_actor(), reason=reason)
+        key = self.store.delete_version(
+            name=name, version=check_version(version), actor=actor or default_actor(), reason=reason
+        )
         self.artifacts.remove(key)
 
     # -- audit -------------------------------------------------------------------
@@ -456,7 +544,7 @@ class Registry:
         """
         referenced = self.store.artifact_keys()
         removed = []
-        for key in self.artifacts.keys():
+        for key in self.artifacts.list_keys():
             if key in referenced:
                 continue
             age = self.artifacts.age_seconds(key)
@@ -464,4 +552,3 @@ class Registry:
                 self.artifacts.remove(key)
                 removed.append(key)
         return removed
-

@@ -14,7 +14,7 @@ its history change together or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -261,8 +261,9 @@ class SqlStore(Store):
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 if not self._sqlite:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                 {"key": _PG_MIGRATION_LOCK})
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                    )
                 if self._current_revision(conn) == HEAD:
                     return
                 config = Config()
@@ -284,7 +285,9 @@ class SqlStore(Store):
     # -- rows → records ----------------------------------------------------------
     def _require_model(self, conn: Connection, name: str) -> None:
         if conn.execute(select(models.c.name).where(models.c.name == name)).first() is None:
-            known = conn.execute(select(models.c.name).order_by(models.c.name)).scalars().all()
+            known: Sequence[str] = (
+                conn.execute(select(models.c.name).order_by(models.c.name)).scalars().all()
+            )
             listing = ", ".join(known[:10]) if known else "none yet"
             raise NotFoundError(
                 f"model '{name}' is not in the registry '{self.url}' (registered: {listing}); "
@@ -292,15 +295,24 @@ class SqlStore(Store):
             )
 
     def _version_row(self, conn: Connection, name: str, version: int) -> RowMapping:
-        row = conn.execute(
-            select(versions).where(versions.c.model_name == name, versions.c.version == version)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                select(versions).where(versions.c.model_name == name, versions.c.version == version)
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             self._require_model(conn, name)
-            numbers = conn.execute(
-                select(versions.c.version).where(versions.c.model_name == name)
-                .order_by(versions.c.version)
-            ).scalars().all()
+            numbers: Sequence[int] = (
+                conn.execute(
+                    select(versions.c.version)
+                    .where(versions.c.model_name == name)
+                    .order_by(versions.c.version)
+                )
+                .scalars()
+                .all()
+            )
             listing = ", ".join(str(n) for n in numbers[-10:]) if numbers else "none"
             raise NotFoundError(
                 f"model '{name}' has no version {version} (existing: {listing}); "
@@ -311,7 +323,8 @@ class SqlStore(Store):
     def _aliases_of(self, conn: Connection, name: str) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}
         for row in conn.execute(
-            select(aliases.c.alias, aliases.c.version).where(aliases.c.model_name == name)
+            select(aliases.c.alias, aliases.c.version)
+            .where(aliases.c.model_name == name)
             .order_by(aliases.c.alias)
         ):
             found.setdefault(row.version, []).append(row.alias)
@@ -358,9 +371,11 @@ class SqlStore(Store):
         )
 
     def _deployment_row(self, conn: Connection, name: str) -> RowMapping | None:
-        return conn.execute(
-            select(deployments).where(deployments.c.model_name == name)
-        ).mappings().first()
+        return (
+            conn.execute(select(deployments).where(deployments.c.model_name == name))
+            .mappings()
+            .first()
+        )
 
     # -- reads -------------------------------------------------------------------
     def get_version(self, *, name: str, version: int, heavy: bool = True) -> ModelVersion:
@@ -372,13 +387,15 @@ class SqlStore(Store):
         with self._read() as conn:
             if alias == "latest":
                 number = conn.execute(
-                    select(func.max(versions.c.version))
-                    .where(versions.c.model_name == name, versions.c.status == "ready")
+                    select(func.max(versions.c.version)).where(
+                        versions.c.model_name == name, versions.c.status == "ready"
+                    )
                 ).scalar()
             else:
                 number = conn.execute(
-                    select(aliases.c.version)
-                    .where(aliases.c.model_name == name, aliases.c.alias == alias)
+                    select(aliases.c.version).where(
+                        aliases.c.model_name == name, aliases.c.alias == alias
+                    )
                 ).scalar()
             if number is None:
                 self._require_model(conn, name)
@@ -392,17 +409,25 @@ class SqlStore(Store):
     def list_models(self) -> list[ModelSummary]:
         counts = (
             select(versions.c.model_name, func.count().label("n"))
-            .group_by(versions.c.model_name).subquery()
+            .group_by(versions.c.model_name)
+            .subquery()
         )
         latest = (
             select(versions.c.model_name, func.max(versions.c.version).label("latest"))
             .where(versions.c.status == "ready")
-            .group_by(versions.c.model_name).subquery()
+            .group_by(versions.c.model_name)
+            .subquery()
         )
         query = (
-            select(models.c.name, models.c.created_at, counts.c.n, latest.c.latest,
-                   deployments.c.production_version, deployments.c.canary_version,
-                   deployments.c.canary_weight)
+            select(
+                models.c.name,
+                models.c.created_at,
+                counts.c.n,
+                latest.c.latest,
+                deployments.c.production_version,
+                deployments.c.canary_version,
+                deployments.c.canary_weight,
+            )
             .select_from(models)
             .outerjoin(counts, counts.c.model_name == models.c.name)
             .outerjoin(latest, latest.c.model_name == models.c.name)
@@ -412,9 +437,13 @@ class SqlStore(Store):
         with self._read() as conn:
             return [
                 ModelSummary(
-                    name=row.name, created_at=row.created_at, latest_version=row.latest,
-                    versions=row.n or 0, production=row.production_version,
-                    canary=row.canary_version, canary_weight=row.canary_weight or 0,
+                    name=row.name,
+                    created_at=row.created_at,
+                    latest_version=row.latest,
+                    versions=row.n or 0,
+                    production=row.production_version,
+                    canary=row.canary_version,
+                    canary_weight=row.canary_weight or 0,
                 )
                 for row in conn.execute(query)
             ]
@@ -423,9 +452,15 @@ class SqlStore(Store):
         with self._read() as conn:
             self._require_model(conn, name)
             alias_map = self._aliases_of(conn, name)
-            rows = conn.execute(
-                select(versions).where(versions.c.model_name == name).order_by(versions.c.version)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(versions)
+                    .where(versions.c.model_name == name)
+                    .order_by(versions.c.version)
+                )
+                .mappings()
+                .all()
+            )
             return [self._record(r, alias_map.get(r["version"], []), heavy=False) for r in rows]
 
     def get_deployment(self, *, name: str) -> Deployment:
@@ -445,10 +480,18 @@ class SqlStore(Store):
             rows = conn.execute(query).mappings().all()
         return [
             AuditEvent(
-                seq=r["seq"], created_at=r["created_at"], actor=r["actor"], action=r["action"],
-                model=r["model_name"], version=r["version"], reason=r["reason"],
-                forced=bool(r["forced"]), before=_loads(r["before"]), after=_loads(r["after"]),
-                prev_hash=r["prev_hash"], hash=r["hash"],
+                seq=r["seq"],
+                created_at=r["created_at"],
+                actor=r["actor"],
+                action=r["action"],
+                model=r["model_name"],
+                version=r["version"],
+                reason=r["reason"],
+                forced=bool(r["forced"]),
+                before=_loads(r["before"]),
+                after=_loads(r["after"]),
+                prev_hash=r["prev_hash"],
+                hash=r["hash"],
             )
             for r in reversed(rows)
         ]
@@ -458,9 +501,7 @@ class SqlStore(Store):
             head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).mappings().one()
             rows = [
                 {**dict(r), "model": r["model_name"], "forced": bool(r["forced"])}
-                for r in conn.execute(
-                    select(audit_events).order_by(audit_events.c.seq)
-                ).mappings()
+                for r in conn.execute(select(audit_events).order_by(audit_events.c.seq)).mappings()
             ]
         return verify_chain(rows, head_seq=head["seq"], head_hash=head["hash"])
 
@@ -478,31 +519,52 @@ class SqlStore(Store):
             ).scalar()
             if last is None:
                 number = 1
-                conn.execute(insert(models).values(
-                    name=new.name, created_at=created_at, last_version=number))
+                conn.execute(
+                    insert(models).values(name=new.name, created_at=created_at, last_version=number)
+                )
             else:
                 number = last + 1
-                conn.execute(update(models).where(models.c.name == new.name)
-                             .values(last_version=number))
+                conn.execute(
+                    update(models).where(models.c.name == new.name).values(last_version=number)
+                )
             if new.parent_version is not None:
                 self._version_row(conn, new.name, new.parent_version)
-            conn.execute(insert(versions).values(
-                model_name=new.name, version=number, status="ready", created_at=created_at,
-                created_by=new.created_by, artifact_key=new.artifact_key,
-                manifest=_dumps(new.manifest), manifest_sha256=new.manifest_sha256,
-                file_count=new.file_count, size_bytes=new.size_bytes, blessed=new.blessed,
-                parent_version=new.parent_version, description=new.description,
-                lineage=_dumps(new.lineage), metrics=_dumps(new.metrics),
-                gate=None if new.gate is None else _dumps(new.gate),
-                params=_dumps(new.params), run_record=_dumps(new.run_record),
-                statistics=None if new.statistics is None else _dumps(new.statistics),
-                model_card=new.render_card(number, created_at),
-            ))
+            conn.execute(
+                insert(versions).values(
+                    model_name=new.name,
+                    version=number,
+                    status="ready",
+                    created_at=created_at,
+                    created_by=new.created_by,
+                    artifact_key=new.artifact_key,
+                    manifest=_dumps(new.manifest),
+                    manifest_sha256=new.manifest_sha256,
+                    file_count=new.file_count,
+                    size_bytes=new.size_bytes,
+                    blessed=new.blessed,
+                    parent_version=new.parent_version,
+                    description=new.description,
+                    lineage=_dumps(new.lineage),
+                    metrics=_dumps(new.metrics),
+                    gate=None if new.gate is None else _dumps(new.gate),
+                    params=_dumps(new.params),
+                    run_record=_dumps(new.run_record),
+                    statistics=None if new.statistics is None else _dumps(new.statistics),
+                    model_card=new.render_card(number, created_at),
+                )
+            )
             tx.audit(
-                actor=new.created_by, action="register", model=new.name, version=number,
+                actor=new.created_by,
+                action="register",
+                model=new.name,
+                version=number,
                 reason=reason,
-                after={"version": number, "manifest_sha256": new.manifest_sha256,
-                       "blessed": new.blessed, "artifact_key": new.artifact_key},
+                after={
+                    "version": number,
+                    "manifest_sha256": new.manifest_sha256,
+                    "blessed": new.blessed,
+                    "artifact_key": new.artifact_key,
+                },
             )
             row = self._version_row(conn, new.name, number)
             return self._record(row, [], heavy=True)
@@ -518,20 +580,32 @@ class SqlStore(Store):
                     f"'{alias}' at it"
                 )
             old = self._move_alias(tx.conn, name, alias, version)
-            tx.audit(actor=actor, action="alias", model=name, version=version, reason=reason,
-                     before={"alias": alias, "version": old},
-                     after={"alias": alias, "version": version})
+            tx.audit(
+                actor=actor,
+                action="alias",
+                model=name,
+                version=version,
+                reason=reason,
+                before={"alias": alias, "version": old},
+                after={"alias": alias, "version": version},
+            )
 
-    def _move_alias(self, conn: Connection, name: str, alias: str, version: int | None) -> int | None:
+    def _move_alias(
+        self, conn: Connection, name: str, alias: str, version: int | None
+    ) -> int | None:
         old = conn.execute(
             select(aliases.c.version).where(aliases.c.model_name == name, aliases.c.alias == alias)
         ).scalar()
         if old is not None:
-            conn.execute(delete(aliases).where(aliases.c.model_name == name,
-                                               aliases.c.alias == alias))
+            conn.execute(
+                delete(aliases).where(aliases.c.model_name == name, aliases.c.alias == alias)
+            )
         if version is not None:
-            conn.execute(insert(aliases).values(
-                model_name=name, alias=alias, version=version, updated_at=_now()))
+            conn.execute(
+                insert(aliases).values(
+                    model_name=name, alias=alias, version=version, updated_at=_now()
+                )
+            )
         return old
 
     def remove_alias(self, *, name: str, alias: str, actor: str, reason: str | None) -> None:
@@ -540,9 +614,15 @@ class SqlStore(Store):
             if old is None:
                 self._require_model(tx.conn, name)
                 raise NotFoundError(f"model '{name}' has no alias '{alias}'; nothing to remove")
-            tx.audit(actor=actor, action="alias", model=name, version=old, reason=reason,
-                     before={"alias": alias, "version": old}, after={"alias": alias,
-                                                                    "version": None})
+            tx.audit(
+                actor=actor,
+                action="alias",
+                model=name,
+                version=old,
+                reason=reason,
+                before={"alias": alias, "version": old},
+                after={"alias": alias, "version": None},
+            )
 
     def _check_deployable(
         self, conn: Connection, name: str, version: int, role: str, force: bool, reason: str | None
@@ -560,10 +640,16 @@ class SqlStore(Store):
             gate = _loads(row["gate"])
             failed = [
                 f"{g.get('name')}={g.get('value')} (bound {g.get('bound')})"
-                for g in (gate or {}).get("gates", []) if isinstance(g, dict) and not g.get("passed")
+                for g in (gate or {}).get("gates", [])
+                if isinstance(g, dict) and not g.get("passed")
             ]
-            why = f"failed gates: {', '.join(failed)}" if failed else (
-                "no gate decision was recorded" if gate is None else "its gate did not bless it")
+            why = (
+                f"failed gates: {', '.join(failed)}"
+                if failed
+                else (
+                    "no gate decision was recorded" if gate is None else "its gate did not bless it"
+                )
+            )
             raise ChecksFailedError(
                 f"{name}@{version} is not blessed ({why}), so it cannot become {role}; fix the "
                 "model, or override with force=True and a reason (CLI: --force --reason TEXT)"
@@ -611,33 +697,53 @@ class SqlStore(Store):
             before = self._deployment(name, row)
             forced = False
             if production is not None and production != before.production:
-                forced |= self._check_deployable(conn, name, production, "production", force, reason)
+                forced |= self._check_deployable(
+                    conn, name, production, "production", force, reason
+                )
             if canary is not None and canary != before.canary:
                 forced |= self._check_deployable(conn, name, canary, "canary", force, reason)
             previous = list(before.previous)
             if before.production is not None and production != before.production:
                 previous = [*previous, before.production][-_MAX_PREVIOUS:]
-            after = self._write_deployment(conn, name, row, production, canary,
-                                           weight if canary is not None else 0, previous)
-            tx.audit(actor=actor, action=action, model=name, version=production, reason=reason,
-                     forced=forced, before=_deployment_state(before),
-                     after=_deployment_state(after))
+            after = self._write_deployment(
+                conn, name, row, production, canary, weight if canary is not None else 0, previous
+            )
+            tx.audit(
+                actor=actor,
+                action=action,
+                model=name,
+                version=production,
+                reason=reason,
+                forced=forced,
+                before=_deployment_state(before),
+                after=_deployment_state(after),
+            )
             return after
 
     def _write_deployment(
-        self, conn: Connection, name: str, row: RowMapping | None, production: int | None,
-        canary: int | None, weight: int, previous: list[int],
+        self,
+        conn: Connection,
+        name: str,
+        row: RowMapping | None,
+        production: int | None,
+        canary: int | None,
+        weight: int,
+        previous: list[int],
     ) -> Deployment:
         values = {
-            "production_version": production, "canary_version": canary, "canary_weight": weight,
-            "revision": (row["revision"] if row else 0) + 1, "updated_at": _now(),
+            "production_version": production,
+            "canary_version": canary,
+            "canary_weight": weight,
+            "revision": (row["revision"] if row else 0) + 1,
+            "updated_at": _now(),
             "previous": _dumps(previous),
         }
         if row is None:
             conn.execute(insert(deployments).values(model_name=name, **values))
         else:
-            conn.execute(update(deployments).where(deployments.c.model_name == name)
-                         .values(**values))
+            conn.execute(
+                update(deployments).where(deployments.c.model_name == name).values(**values)
+            )
         self._move_alias(conn, name, "production", production)
         self._move_alias(conn, name, "canary", canary)
         return self._deployment(name, self._deployment_row(conn, name))
@@ -656,8 +762,15 @@ class SqlStore(Store):
                 )
             target = previous.pop()
             after = self._write_deployment(conn, name, row, target, None, 0, previous)
-            tx.audit(actor=actor, action="rollback", model=name, version=target, reason=reason,
-                     before=_deployment_state(before), after=_deployment_state(after))
+            tx.audit(
+                actor=actor,
+                action="rollback",
+                model=name,
+                version=target,
+                reason=reason,
+                before=_deployment_state(before),
+                after=_deployment_state(after),
+            )
             return after
 
     def _in_service(self, conn: Connection, name: str, version: int, verb: str) -> None:
@@ -679,15 +792,24 @@ class SqlStore(Store):
             if status == "archived":
                 self._in_service(tx.conn, name, version, "archive")
             if row["status"] != status:
-                tx.conn.execute(update(versions).where(
-                    versions.c.model_name == name, versions.c.version == version
-                ).values(status=status))
-                tx.audit(actor=actor, action="archive" if status == "archived" else "restore",
-                         model=name, version=version, reason=reason,
-                         before={"status": row["status"]}, after={"status": status})
+                tx.conn.execute(
+                    update(versions)
+                    .where(versions.c.model_name == name, versions.c.version == version)
+                    .values(status=status)
+                )
+                tx.audit(
+                    actor=actor,
+                    action="archive" if status == "archived" else "restore",
+                    model=name,
+                    version=version,
+                    reason=reason,
+                    before={"status": row["status"]},
+                    after={"status": status},
+                )
             fresh = self._version_row(tx.conn, name, version)
-            return self._record(fresh, self._aliases_of(tx.conn, name).get(version, []),
-                                heavy=False)
+            return self._record(
+                fresh, self._aliases_of(tx.conn, name).get(version, []), heavy=False
+            )
 
     def delete_version(self, *, name: str, version: int, actor: str, reason: str | None) -> str:
         with self._write() as tx:
@@ -695,18 +817,33 @@ class SqlStore(Store):
             row = self._version_row(conn, name, version)
             self._in_service(conn, name, version, "delete")
             removed = self._aliases_of(conn, name).get(version, [])
-            conn.execute(delete(aliases).where(aliases.c.model_name == name,
-                                               aliases.c.version == version))
-            conn.execute(delete(versions).where(versions.c.model_name == name,
-                                                versions.c.version == version))
+            conn.execute(
+                delete(aliases).where(aliases.c.model_name == name, aliases.c.version == version)
+            )
+            conn.execute(
+                delete(versions).where(versions.c.model_name == name, versions.c.version == version)
+            )
             dep = self._deployment_row(conn, name)
             if dep is not None:
                 kept = [v for v in _loads(dep["previous"]) if v != version]
-                conn.execute(update(deployments).where(deployments.c.model_name == name)
-                             .values(previous=_dumps(kept)))
-            tx.audit(actor=actor, action="delete", model=name, version=version, reason=reason,
-                     before={"version": version, "status": row["status"], "aliases": removed,
-                             "manifest_sha256": row["manifest_sha256"]})
+                conn.execute(
+                    update(deployments)
+                    .where(deployments.c.model_name == name)
+                    .values(previous=_dumps(kept))
+                )
+            tx.audit(
+                actor=actor,
+                action="delete",
+                model=name,
+                version=version,
+                reason=reason,
+                before={
+                    "version": version,
+                    "status": row["status"],
+                    "aliases": removed,
+                    "manifest_sha256": row["manifest_sha256"],
+                },
+            )
             return str(row["artifact_key"])
 
 

@@ -65,8 +65,10 @@ aliases = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", String(40), nullable=False),
     ForeignKeyConstraint(
-        ["model_name", "version"], ["versions.model_name", "versions.version"],
-        name="fk_aliases_version", ondelete="CASCADE",
+        ["model_name", "version"],
+        ["versions.model_name", "versions.version"],
+        name="fk_aliases_version",
+        ondelete="CASCADE",
     ),
 )
 

@@ -55,8 +55,10 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("updated_at", sa.String(40), nullable=False),
         sa.ForeignKeyConstraint(
-            ["model_name", "version"], ["versions.model_name", "versions.version"],
-            name="fk_aliases_version", ondelete="CASCADE",
+            ["model_name", "version"],
+            ["versions.model_name", "versions.version"],
+            name="fk_aliases_version",
+            ondelete="CASCADE",
         ),
     )
     op.create_table(
