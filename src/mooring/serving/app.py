@@ -1,0 +1,464 @@
+"""The ASGI app: protocols, routing, batching, metrics, prediction log and admin, composed.
+
+``create_app(cfg)`` serves the project's model from its registry, following the
+deployment record; ``build_app(sources, serving)`` composes the same app from any
+:class:`~mooring.serving.sources.ModelSource` (a folder, for example).
+
+Example:
+    >>> from mooring.config import load_config
+    >>> app = create_app(load_config("mooring.toml"))  # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8501)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mooring.config import MooringConfig, ServingConfig
+from mooring.errors import MooringError, NotFoundError
+from mooring.registry import Registry
+from mooring.serving.errors import (
+    InvalidRequestError,
+    OverloadedError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+)
+from mooring.serving.follow import follow
+from mooring.serving.log import PredictionLog
+from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
+from mooring.serving.models import ModelManager
+from mooring.serving.protocols import tfserving, v2
+from mooring.serving.sources import ModelSource, RegistrySource
+from mooring.serving.validation import describe
+
+__all__ = ["ServerState", "build_app", "create_app"]
+
+access_log = logging.getLogger("mooring.serving.access")
+log = logging.getLogger("mooring.serving")
+
+JSON = "application/json"
+
+
+@dataclass
+class _Ctx:
+    request: Request
+    protocol: str
+    request_id: str
+    model: str = ""
+    version: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ServerState:
+    """Everything a running server holds; ``app.state.mooring``."""
+
+    serving: ServingConfig
+    managers: dict[str, ModelManager]
+    metrics: ServingMetrics
+    executor: ThreadPoolExecutor
+    prediction_log: PredictionLog | None
+    admin_token: str | None
+    registry: Registry | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        """True when every model's production version is loaded and warmed."""
+        return bool(self.managers) and all(m.ready for m in self.managers.values())
+
+    def manager(self, name: str) -> ModelManager:
+        found = self.managers.get(name)
+        if found is None:
+            raise NotFoundError(
+                f"model {describe(name)} is not served here; served models: "
+                + ", ".join(sorted(self.managers))
+            )
+        return found
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type=JSON,
+        headers=headers,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(
+            f"the body is {declared} bytes, above the limit of {limit}; send smaller batches "
+            "or raise [serving] body_limit_bytes"
+        )
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"the body is above the limit of {limit} bytes; send smaller batches "
+                "or raise [serving] body_limit_bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(
+            f"the body is not valid JSON ({exc}); NaN and Infinity are not JSON, send null "
+            "for a missing value"
+        ) from None
+
+
+class _Handlers:
+    """The endpoints; each returns a Response or raises a MooringError."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    async def guarded(
+        self,
+        request: Request,
+        protocol: str,
+        handler: Callable[[_Ctx], Awaitable[Response]],
+    ) -> Response:
+        start = time.perf_counter()
+        ctx = _Ctx(request, protocol, request.headers.get("x-request-id") or uuid.uuid4().hex)
+        try:
+            response = await handler(ctx)
+        except MooringError as exc:
+            headers = {}
+            if isinstance(exc, OverloadedError):
+                headers["Retry-After"] = str(exc.retry_after)
+            if isinstance(exc, UnauthorizedError):
+                headers["WWW-Authenticate"] = "Bearer"
+            response = _json({"error": str(exc)}, exc.http_status, headers)
+        except Exception:
+            log.exception("request %s failed", ctx.request_id)
+            response = _json({"error": f"internal error (request id {ctx.request_id})"}, 500)
+        elapsed = time.perf_counter() - start
+        response.headers["X-Request-Id"] = ctx.request_id
+        for key, value in ctx.headers.items():
+            response.headers[key] = value
+        metrics = self.state.metrics
+        if ctx.model:
+            metrics.requests.labels(
+                ctx.model, ctx.version or "-", protocol, str(response.status_code)
+            ).inc()
+            metrics.latency.labels(ctx.model, protocol).observe(elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                orjson.dumps(
+                    {
+                        "request_id": ctx.request_id,
+                        "method": request.method,
+                        "path": request.url.path,
+                        "status": response.status_code,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "model": ctx.model or None,
+                        "version": ctx.version or None,
+                        "client": request.client.host if request.client else None,
+                    }
+                ).decode()
+            )
+        return response
+
+    async def _predict(
+        self,
+        ctx: _Ctx,
+        manager: ModelManager,
+        *,
+        version: int | None,
+        label: str | None,
+        parse: Callable[[Any], tuple[dict[str, Any], int]],
+    ) -> tuple[dict[str, Any], Any, int, Any]:
+        key = ctx.request.headers.get("x-request-key")
+        slot = manager.route(version=version, label=label, key=key)
+        ctx.version = str(slot.version)
+        ctx.headers["X-Model-Version"] = ctx.version
+        columns, rows = parse(slot.model)
+        outputs = await slot.predict(columns, rows, self.state.serving.deadline_ms / 1000.0)
+        if self.state.prediction_log is not None:
+            self.state.prediction_log.record(
+                model=manager.name,
+                version=slot.version,
+                request_id=ctx.request_id,
+                columns=columns,
+                outputs=outputs,
+                rows=rows,
+            )
+        return columns, outputs, rows, slot
+
+    # -- TF Serving --------------------------------------------------------------
+    async def tfserving(self, request: Request) -> Response:
+        return await self.guarded(request, "tfserving", self._tfserving)
+
+    async def _tfserving(self, ctx: _Ctx) -> Response:
+        rest = ctx.request.path_params["rest"]
+        path = tfserving.parse_path(rest)
+        if path is None:
+            raise NotFoundError(f"no such endpoint /v1/models/{describe(rest)}")
+        manager = self.state.manager(path.name)
+        ctx.model = manager.name
+        method = ctx.request.method
+        if path.verb == "predict" and method == "POST":
+            raw = await _read_body(ctx.request, self.state.serving.body_limit_bytes)
+            body = _loads(raw)
+            row_format = [True]
+
+            def parse(model: Any) -> tuple[dict[str, Any], int]:
+                columns, rows, row_format[0] = tfserving.parse_predict(body, model.inputs)
+                return columns, rows
+
+            _, outputs, rows, slot = await self._predict(
+                ctx, manager, version=path.version, label=path.label, parse=parse
+            )
+            return _json(
+                tfserving.format_predict(
+                    outputs, rows=rows, row_format=row_format[0], version=slot.version
+                )
+            )
+        if path.verb in ("classify", "regress"):
+            raise InvalidRequestError(
+                f":{path.verb} needs tf.Example inputs, which this server does not take; "
+                "use :predict with 'instances' or 'inputs'"
+            )
+        if method != "GET" or path.verb == "predict":
+            return _json({"error": f"{method} is not allowed here"}, 405)
+        if path.verb == "metadata":
+            version = path.version
+            if path.label is not None:
+                version = manager.route(label=path.label).version
+            return _json(tfserving.metadata_document(manager.model_for_metadata(version)))
+        served = {v: "AVAILABLE" for v in manager.served_versions()}
+        if path.label is not None:
+            served = {manager.route(label=path.label).version: "AVAILABLE"}
+        elif path.version is not None:
+            if path.version not in served and path.version not in manager.failures:
+                raise NotFoundError(
+                    f"model '{manager.name}' version {path.version} is not served; "
+                    f"served: {sorted(served) or 'none'}"
+                )
+            served = {k: v for k, v in served.items() if k == path.version}
+            failures = {k: v for k, v in manager.failures.items() if k == path.version}
+            return _json(tfserving.status_document(served, failures))
+        return _json(tfserving.status_document(served, manager.failures))
+
+    # -- Open Inference Protocol v2 ----------------------------------------------
+    async def v2(self, request: Request) -> Response:
+        return await self.guarded(request, "v2", self._v2)
+
+    async def _v2(self, ctx: _Ctx) -> Response:
+        parts = ctx.request.path_params["rest"].strip("/").split("/")
+        method = ctx.request.method
+        if parts in (["health", "live"],) and method == "GET":
+            return _json({"live": True})
+        if parts == ["health", "ready"] and method == "GET":
+            ready = self.state.ready
+            return _json({"ready": ready}, 200 if ready else 503)
+        if parts == [] or parts == [""]:
+            return _json({"name": "mooring", "version": "1", "extensions": ["binary_tensor_data"]})
+        if len(parts) < 2 or parts[0] != "models":
+            raise NotFoundError(f"no such endpoint {ctx.request.url.path}")
+        manager = self.state.manager(parts[1])
+        ctx.model = manager.name
+        version: int | None = None
+        tail = parts[2:]
+        if len(tail) >= 2 and tail[0] == "versions":
+            if not (tail[1].isdigit() and 0 < len(tail[1]) < 10):
+                raise InvalidRequestError(f"version {describe(tail[1])} is not a positive integer")
+            version = int(tail[1])
+            tail = tail[2:]
+        if tail == [] and method == "GET":
+            model = manager.model_for_metadata(version)
+            return _json(v2.metadata_document(model, manager.served_versions()))
+        if tail == ["ready"] and method == "GET":
+            ok = manager.ready if version is None else version in manager.served_versions()
+            return _json({"name": manager.name, "ready": ok}, 200 if ok else 503)
+        if tail == ["infer"] and method == "POST":
+            raw = await _read_body(ctx.request, self.state.serving.body_limit_bytes)
+            body, binary = v2.split_body(
+                raw, ctx.request.headers.get("inference-header-content-length")
+            )
+            wanted: list[dict[str, bool]] = [{}]
+            request_id: list[str | None] = [None]
+
+            def parse(model: Any) -> tuple[dict[str, Any], int]:
+                columns, rows, wanted[0], request_id[0] = v2.parse_infer(
+                    body, binary, model.inputs, model.outputs
+                )
+                return columns, rows
+
+            _, outputs, _, slot = await self._predict(
+                ctx, manager, version=version, label=None, parse=parse
+            )
+            payload, header_length = v2.encode_infer(
+                outputs,
+                wanted[0],
+                model=manager.name,
+                version=slot.version,
+                request_id=request_id[0],
+            )
+            if header_length is None:
+                return Response(payload, media_type=JSON)
+            return Response(
+                payload,
+                media_type="application/octet-stream",
+                headers={"Inference-Header-Content-Length": str(header_length)},
+            )
+        raise NotFoundError(f"no such endpoint {method} {ctx.request.url.path}")
+
+    # -- health, metrics, admin --------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        ready = self.state.ready
+        return _json({"ready": ready}, 200 if ready else 503)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def admin(self, request: Request) -> Response:
+        return await self.guarded(request, "admin", self._admin)
+
+    async def _admin(self, ctx: _Ctx) -> Response:
+        token = self.state.admin_token
+        if token is None:
+            raise NotFoundError(
+                "admin endpoints are off; set [serving] admin_token or the "
+                f"{self.state.serving.admin_token_env} environment variable to turn them on"
+            )
+        given = ctx.request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+            raise UnauthorizedError("admin endpoints need 'Authorization: Bearer <token>'")
+        action = ctx.request.path_params["action"]
+        method = ctx.request.method
+        if action == "status" and method == "GET":
+            return _json({"models": [m.status() for m in self.state.managers.values()]})
+        if action == "reload" and method == "POST":
+            for manager in self.state.managers.values():
+                await manager.refresh(force=True)
+            return _json({"models": [m.status() for m in self.state.managers.values()]})
+        if action == "deployment" and method == "POST":
+            return await self._deploy(ctx)
+        raise NotFoundError(f"no such admin endpoint {method} /admin/{describe(action)}")
+
+    async def _deploy(self, ctx: _Ctx) -> Response:
+        registry = self.state.registry
+        if registry is None:
+            raise InvalidRequestError("this server does not follow a registry; nothing to deploy")
+        body = _loads(await _read_body(ctx.request, self.state.serving.body_limit_bytes))
+        if not isinstance(body, dict):
+            raise InvalidRequestError(
+                'expected {"model", "production", "canary", "weight", "reason"}'
+            )
+        name = body.get("model") or next(iter(self.state.managers))
+        manager = self.state.manager(str(name))
+        for key in ("production", "canary", "weight"):
+            value = body.get(key)
+            if value is not None and type(value) is not int:
+                raise InvalidRequestError(f"{key}: expected an integer, got {describe(value)}")
+        reason = body.get("reason")
+        deployment = await asyncio.to_thread(
+            registry.deploy,
+            manager.name,
+            production=body.get("production"),
+            canary=body.get("canary"),
+            weight=body.get("weight") or 0,
+            actor="mooring-serve-admin",
+            reason=str(reason) if reason is not None else None,
+        )
+        await manager.apply(deployment)
+        return _json({"deployment": deployment.to_dict(), "status": manager.status()})
+
+
+def build_app(
+    sources: Sequence[ModelSource],
+    serving: ServingConfig | None = None,
+    *,
+    prediction_log_url: str | None = None,
+    registry: Registry | None = None,
+) -> Starlette:
+    """Compose the server for ``sources`` (one per model name)."""
+    cfg = serving or ServingConfig()
+    metrics = ServingMetrics()
+    executor = ThreadPoolExecutor(max_workers=cfg.inference_threads, thread_name_prefix="infer")
+    managers = {s.name: ModelManager(s, cfg, metrics, executor) for s in sources}
+    plog = None
+    if prediction_log_url is not None and cfg.log_sample_rate > 0:
+        plog = PredictionLog(
+            prediction_log_url,
+            sample_rate=cfg.log_sample_rate,
+            buffer_rows=cfg.log_buffer,
+            flush_rows=cfg.log_flush_rows,
+            flush_s=cfg.log_flush_s,
+            on_written=metrics.log_written.inc,
+            on_dropped=metrics.log_dropped.inc,
+        )
+    token = cfg.admin_token or os.environ.get(cfg.admin_token_env) or None
+    state = ServerState(cfg, managers, metrics, executor, plog, token, registry)
+    handlers = _Handlers(state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if plog is not None:
+            plog.start()
+        state.tasks = [
+            asyncio.create_task(follow(m, cfg.poll_interval_s)) for m in managers.values()
+        ]
+        try:
+            yield
+        finally:
+            for task in state.tasks:
+                task.cancel()
+            await asyncio.gather(*state.tasks, return_exceptions=True)
+            for manager in managers.values():
+                await manager.close()
+            if plog is not None:
+                await asyncio.to_thread(plog.close)
+            executor.shutdown(wait=True)
+
+    routes = [
+        Route("/v1/models/{rest:path}", handlers.tfserving, methods=["GET", "POST"]),
+        Route("/v2/{rest:path}", handlers.v2, methods=["GET", "POST"]),
+        Route("/v2", handlers.v2, methods=["GET"]),
+        Route("/metrics", handlers.metrics, methods=["GET"]),
+        Route("/healthz", handlers.health, methods=["GET"]),
+        Route("/admin/{action}", handlers.admin, methods=["GET", "POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.mooring = state
+    return app
+
+
+def create_app(cfg: MooringConfig, *, registry: Registry | None = None) -> Starlette:
+    """The server for a project: its model from its registry, following the deployment record."""
+    reg = registry or Registry.from_config(cfg)
+    log_url = cfg.serving.log_url or str(cfg.home / "predictions")
+    return build_app(
+        [RegistrySource(reg, cfg.project.name)],
+        cfg.serving,
+        prediction_log_url=log_url,
+        registry=reg,
+    )

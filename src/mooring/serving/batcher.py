@@ -1,0 +1,213 @@
+"""Dynamic batching: merge concurrent requests into one inference, off the event loop.
+
+Requests wait in a bounded queue. A worker takes up to ``max_batch_size`` rows;
+while another batch is already running it waits up to ``batch_timeout`` for more
+rows (so batches grow exactly when the model is the bottleneck, and a lone
+request never waits). The merged columns run in a worker thread; results are
+split back per request. A full queue refuses at once (:class:`OverloadedError`,
+503 + Retry-After); a request past its deadline gets :class:`DeadlineExceededError`
+(504) and its work is dropped if it has not started.
+
+Example:
+    >>> batcher = Batcher(model.predict, max_batch_size=64, batch_timeout_s=0.002,
+    ...                   max_queue=1024, executor=pool)  # doctest: +SKIP
+    >>> await batcher.start()  # doctest: +SKIP
+    >>> out = await batcher.submit(columns, rows=1, timeout_s=5.0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mooring.serving.errors import DeadlineExceededError, InvalidRequestError, OverloadedError
+
+__all__ = ["Batcher"]
+
+Columns = Mapping[str, np.ndarray[Any, Any]]
+Outputs = dict[str, np.ndarray[Any, Any]]
+
+
+@dataclass
+class _Job:
+    columns: Columns
+    rows: int
+    deadline: float
+    future: asyncio.Future[Outputs]
+    enqueued: float = field(default_factory=time.monotonic)
+    abandoned: bool = False
+
+
+class Batcher:
+    """A bounded queue and ``workers`` batch runners in front of one ``predict`` function."""
+
+    def __init__(
+        self,
+        predict: Callable[[Columns], Outputs],
+        *,
+        max_batch_size: int,
+        batch_timeout_s: float,
+        max_queue: int,
+        executor: Executor,
+        workers: int = 1,
+        on_batch: Callable[[int], None] | None = None,
+        on_depth: Callable[[int], None] | None = None,
+    ) -> None:
+        self.predict = predict
+        self.max_batch_size = max_batch_size
+        self.batch_timeout_s = batch_timeout_s
+        self.max_queue = max_queue
+        self.executor = executor
+        self.workers = workers
+        self._on_batch = on_batch
+        self._on_depth = on_depth
+        self._pending: deque[_Job] = deque()
+        self._pending_rows = 0
+        self._running = 0
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting (not yet in a running batch)."""
+        return len(self._pending)
+
+    async def start(self) -> None:
+        """Start the batch runners on the running loop."""
+        self._wake = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._run()) for _ in range(self.workers)]
+
+    async def stop(self) -> None:
+        """Finish what is queued and running, then stop the runners."""
+        while self._pending or self._running:
+            await asyncio.sleep(0.005)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def submit(self, columns: Columns, *, rows: int, timeout_s: float) -> Outputs:
+        """Queue one request and wait for its slice of a batch's outputs."""
+        if self._wake is None:
+            raise RuntimeError("Batcher.start() was not called")
+        if len(self._pending) >= self.max_queue:
+            raise OverloadedError(
+                f"{len(self._pending)} requests are already queued (max_queue={self.max_queue}); "
+                "retry later or add replicas",
+                retry_after=1,
+            )
+        loop = asyncio.get_running_loop()
+        job = _Job(columns, rows, time.monotonic() + timeout_s, loop.create_future())
+        self._pending.append(job)
+        self._pending_rows += rows
+        self._depth_changed()
+        self._wake.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), timeout_s)
+        except TimeoutError:
+            job.abandoned = True
+            raise DeadlineExceededError(
+                f"no result within the deadline of {timeout_s * 1000:.0f} ms; the server is "
+                "busy: retry later, send smaller batches or raise [serving] deadline_ms"
+            ) from None
+
+    def _depth_changed(self) -> None:
+        if self._on_depth is not None:
+            self._on_depth(len(self._pending))
+
+    async def _gather(self) -> list[_Job]:
+        assert self._wake is not None
+        while not self._pending:
+            self._wake.clear()
+            await self._wake.wait()
+        # Wait for more rows only while another batch occupies the model anyway.
+        if self._running and self.batch_timeout_s > 0:
+            until = self._pending[0].enqueued + self.batch_timeout_s
+            while self._pending and self._pending_rows < self.max_batch_size:
+                remaining = until - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), remaining)
+                except TimeoutError:
+                    break
+        batch: list[_Job] = []
+        rows = 0
+        now = time.monotonic()
+        while self._pending:
+            job = self._pending[0]
+            if batch and rows + job.rows > self.max_batch_size:
+                break
+            self._pending.popleft()
+            self._pending_rows -= job.rows
+            if job.abandoned or job.future.done():
+                continue
+            if job.deadline <= now:
+                job.future.set_exception(DeadlineExceededError("deadline passed while queued"))
+                continue
+            batch.append(job)
+            rows += job.rows
+        self._depth_changed()
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._gather()
+            if not batch:
+                continue
+            self._running += 1
+            try:
+                await self._execute(loop, batch)
+            finally:
+                self._running -= 1
+                if self._pending and self._wake is not None:
+                    self._wake.set()
+
+    async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Job]) -> None:
+        rows = sum(job.rows for job in batch)
+        if len(batch) == 1:
+            merged = batch[0].columns
+        else:
+            merged = {
+                k: np.concatenate([job.columns[k] for job in batch]) for k in batch[0].columns
+            }
+        try:
+            outputs = await loop.run_in_executor(self.executor, self.predict, merged)
+        except Exception as exc:
+            if len(batch) > 1:
+                # Isolate the request that failed so it does not fail its neighbours.
+                for job in batch:
+                    await self._execute(loop, [job])
+                return
+            _fail(batch[0], exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(rows)
+        offset = 0
+        for job in batch:
+            if not job.future.done():
+                job.future.set_result(
+                    {k: v[offset : offset + job.rows] for k, v in outputs.items()}
+                )
+            offset += job.rows
+
+
+def _fail(job: _Job, exc: Exception) -> None:
+    if job.future.done():
+        return
+    name = type(exc).__name__
+    if name in ("InvalidArgumentError", "ValueError", "TypeError"):
+        job.future.set_exception(
+            InvalidRequestError(f"the model refused the input: {str(exc).splitlines()[0][:300]}")
+        )
+    else:
+        job.future.set_exception(exc)

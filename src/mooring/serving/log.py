@@ -1,0 +1,148 @@
+"""The prediction log: a sample of requests written as Parquet batches, never blocking serving.
+
+Rows go into a bounded buffer from the event loop (an O(1) append); a writer
+thread turns them into Parquet files under ``<home>/predictions/`` (any fsspec
+URL), one file per ``flush_rows`` rows or ``flush_s`` seconds. When the buffer is
+full, new rows are dropped and counted. Columns: ``request_id``, ``timestamp``
+(UTC), ``model``, ``model_version``, one column per input feature, and one
+``output.<name>`` column per model output. The monitoring layer reads these files.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PredictionLog"]
+
+log = logging.getLogger("mooring.serving")
+
+
+class PredictionLog:
+    """Sampled, asynchronous Parquet log of predictions."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        sample_rate: float,
+        buffer_rows: int = 10_000,
+        flush_rows: int = 1000,
+        flush_s: float = 10.0,
+        on_written: Callable[[int], None] | None = None,
+        on_dropped: Callable[[int], None] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.sample_rate = sample_rate
+        self.buffer_rows = buffer_rows
+        self.flush_rows = flush_rows
+        self.flush_s = flush_s
+        self.dropped = 0
+        self.written = 0
+        self._on_written = on_written
+        self._on_dropped = on_dropped
+        self._random = random.Random(seed)
+        self._rows: deque[dict[str, Any]] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        if self.sample_rate <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._loop, name="mooring-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Write what is buffered and stop the writer."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+        self._thread = None
+
+    def record(
+        self,
+        *,
+        model: str,
+        version: int,
+        request_id: str,
+        columns: Mapping[str, np.ndarray[Any, Any]],
+        outputs: Mapping[str, np.ndarray[Any, Any]],
+        rows: int,
+    ) -> None:
+        """Maybe log one request's rows (sampled per request); never blocks, drops when full."""
+        if self.sample_rate <= 0 or self._random.random() >= self.sample_rate:
+            return
+        if len(self._rows) + rows > self.buffer_rows:
+            self.dropped += rows
+            if self._on_dropped is not None:
+                self._on_dropped(rows)
+            return
+        now = datetime.now(UTC)
+        cols = {k: v.tolist() for k, v in columns.items()}
+        outs = {f"output.{k}": v.tolist() for k, v in outputs.items()}
+        for i in range(rows):
+            row: dict[str, Any] = {
+                "request_id": request_id,
+                "timestamp": now,
+                "model": model,
+                "model_version": version,
+            }
+            row.update({k: v[i] for k, v in cols.items()})
+            row.update({k: v[i] for k, v in outs.items()})
+            self._rows.append(row)
+        if len(self._rows) >= self.flush_rows:
+            self._wake.set()
+
+    def _loop(self) -> None:
+        last = time.monotonic()
+        while True:
+            self._wake.wait(timeout=min(self.flush_s, 1.0))
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            due = time.monotonic() - last >= self.flush_s
+            while self._rows and (len(self._rows) >= self.flush_rows or due or stopping):
+                batch = [self._rows.popleft() for _ in range(min(self.flush_rows, len(self._rows)))]
+                self._write(batch)
+                last = time.monotonic()
+            if stopping:
+                return
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        import fsspec
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pa.Table.from_pylist(batch)
+            day = batch[0]["timestamp"].strftime("%Y-%m-%d")
+            stamp = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
+            name = f"{self.url}/date={day}/part-{stamp}.parquet"
+            fs, path = fsspec.core.url_to_fs(name)
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            with fs.open(path, "wb") as handle:
+                pq.write_table(table, handle)
+        except Exception as exc:  # a log failure must never take serving down
+            log.error("prediction log: %d rows not written: %s", len(batch), exc)
+            self.dropped += len(batch)
+            if self._on_dropped is not None:
+                self._on_dropped(len(batch))
+            return
+        self.written += len(batch)
+        if self._on_written is not None:
+            self._on_written(len(batch))

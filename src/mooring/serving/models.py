@@ -1,0 +1,254 @@
+"""The versions being served for one model name: load, warm up, route, hot-swap, unload.
+
+A new version is loaded and warmed in a worker thread while the current ones keep
+answering; only then do the production/canary pointers move (one step on the
+event loop, so no request sees a half-applied deployment). A replaced version is
+unloaded once its in-flight requests have finished. A version that fails to load
+or verify is never served: the previous production version stays, and the
+failure shows in :meth:`ModelManager.status` and in the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from mooring.config import ServingConfig
+from mooring.errors import MooringError, NotFoundError
+from mooring.registry import Deployment
+from mooring.serving.batcher import Batcher, Columns, Outputs
+from mooring.serving.errors import ModelUnavailableError
+from mooring.serving.loaded import ServedModel, load_served_model
+from mooring.serving.metrics import ServingMetrics
+from mooring.serving.sources import ModelSource
+
+__all__ = ["ModelManager", "Slot", "bucket_of"]
+
+log = logging.getLogger("mooring.serving")
+
+
+def bucket_of(key: str) -> int:
+    """A stable bucket 0–99 for a request key (the same key always lands on the same version)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big") % 100
+
+
+@dataclass
+class Slot:
+    """One loaded version with its batcher and the count of requests using it."""
+
+    model: ServedModel
+    batcher: Batcher
+    inflight: int = 0
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def version(self) -> int:
+        return self.model.version
+
+    async def predict(self, columns: Columns, rows: int, timeout_s: float) -> Outputs:
+        self.inflight += 1
+        try:
+            return await self.batcher.submit(columns, rows=rows, timeout_s=timeout_s)
+        finally:
+            self.inflight -= 1
+
+
+class ModelManager:
+    """Loaded versions of one model and the rule that picks one per request."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        cfg: ServingConfig,
+        metrics: ServingMetrics,
+        executor: Executor,
+    ) -> None:
+        self.source = source
+        self.name = source.name
+        self.cfg = cfg
+        self.metrics = metrics
+        self.executor = executor
+        self.slots: dict[int, Slot] = {}
+        self.production: int | None = None
+        self.canary: int | None = None
+        self.weight = 0
+        self.revision: int | None = None
+        self.failures: dict[int, str] = {}
+        self._lock = asyncio.Lock()
+        self._draining: set[asyncio.Task[None]] = set()
+
+    @property
+    def ready(self) -> bool:
+        """True once the production version is loaded and warmed."""
+        return self.production is not None and self.production in self.slots
+
+    # -- deployment ----------------------------------------------------------------
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Read the deployment record; apply it when it changed. True if something changed."""
+        deployment = await asyncio.to_thread(self.source.deployment)
+        if not force and deployment.revision == self.revision:
+            return False
+        await self.apply(deployment)
+        return True
+
+    async def apply(self, deployment: Deployment) -> None:
+        """Load what ``deployment`` names, then move the pointers and retire the rest."""
+        async with self._lock:
+            wanted = [v for v in (deployment.production, deployment.canary) if v is not None]
+            for version in wanted:
+                if version not in self.slots:
+                    await self._load(version)
+            if deployment.production in self.slots:
+                self.production = deployment.production
+            canary = deployment.canary
+            if canary is not None and canary in self.slots and canary != self.production:
+                self.canary, self.weight = canary, deployment.canary_weight
+            else:
+                self.canary, self.weight = None, 0
+            self.revision = deployment.revision
+            keep = {self.production, self.canary}
+            for version in list(self.slots):
+                if version not in keep:
+                    self._retire(version)
+            self._publish()
+
+    async def _load(self, version: int) -> None:
+        start = time.perf_counter()
+        try:
+            path = await asyncio.to_thread(self.source.fetch, version)
+            model = await asyncio.to_thread(load_served_model, self.name, version, path)
+            await asyncio.to_thread(
+                model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size
+            )
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, MooringError) else f"{type(exc).__name__}: {exc}"
+            self.failures[version] = message
+            self.metrics.load_failures.labels(self.name, str(version)).inc()
+            log.error("model %s version %s not served: %s", self.name, version, message)
+            return
+        self.failures.pop(version, None)
+        labels = (self.name, str(version))
+        batcher = Batcher(
+            self._timed(model),
+            max_batch_size=self.cfg.max_batch_size,
+            batch_timeout_s=self.cfg.batch_timeout_ms / 1000.0,
+            max_queue=self.cfg.max_queue,
+            executor=self.executor,
+            workers=self.cfg.inference_threads,
+            on_batch=self.metrics.batch_size.labels(*labels).observe,
+            on_depth=self.metrics.queue_depth.labels(*labels).set,
+        )
+        await batcher.start()
+        self.slots[version] = Slot(model, batcher)
+        self.metrics.load_seconds.labels(self.name).observe(time.perf_counter() - start)
+        log.info("model %s version %s loaded and warmed", self.name, version)
+
+    def _timed(self, model: ServedModel) -> Any:
+        histogram = self.metrics.inference.labels(self.name, str(model.version))
+
+        def predict(columns: Columns) -> Outputs:
+            with histogram.time():
+                return model.predict(columns)
+
+        return predict
+
+    def _retire(self, version: int) -> None:
+        slot = self.slots.pop(version)
+        self.metrics.loaded.labels(self.name, str(version)).set(0)
+        task = asyncio.create_task(self._drain(slot))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def _drain(self, slot: Slot) -> None:
+        while slot.inflight:
+            await asyncio.sleep(0.01)
+        await slot.batcher.stop()
+        log.info("model %s version %s unloaded", self.name, slot.version)
+
+    def _publish(self) -> None:
+        for version in self.slots:
+            self.metrics.loaded.labels(self.name, str(version)).set(1)
+        self.metrics.canary_weight.labels(self.name).set(self.weight if self.canary else 0)
+
+    async def close(self) -> None:
+        """Finish in-flight work and stop every batcher."""
+        for version in list(self.slots):
+            self._retire(version)
+        self.production = self.canary = None
+        if self._draining:
+            await asyncio.gather(*self._draining, return_exceptions=True)
+
+    # -- routing -------------------------------------------------------------------
+    def route(
+        self, *, version: int | None = None, label: str | None = None, key: str | None = None
+    ) -> Slot:
+        """The slot that answers: an explicit version or label, else the canary split."""
+        if version is not None:
+            slot = self.slots.get(version)
+            if slot is None or version not in (self.production, self.canary):
+                raise NotFoundError(
+                    f"model '{self.name}' version {version} is not served; served versions: "
+                    f"{self.served_versions() or 'none'}"
+                )
+            return slot
+        if label is not None:
+            target = {"production": self.production, "canary": self.canary}.get(label)
+            if target is None:
+                raise NotFoundError(
+                    f"model '{self.name}' has no served version labelled {label!r}; labels: "
+                    + ", ".join(k for k, v in self.labels().items())
+                )
+            return self.slots[target]
+        if self.production is None:
+            failure = "; ".join(f"version {v}: {m}" for v, m in self.failures.items())
+            raise ModelUnavailableError(
+                f"model '{self.name}' has no production version loaded yet"
+                + (f" ({failure})" if failure else "")
+                + "; retry shortly or deploy a version"
+            )
+        if self.canary is not None and self.weight > 0:
+            bucket = bucket_of(key) if key else random.randrange(100)
+            if bucket < self.weight:
+                return self.slots[self.canary]
+        return self.slots[self.production]
+
+    def served_versions(self) -> list[int]:
+        return sorted(v for v in (self.production, self.canary) if v is not None)
+
+    def labels(self) -> dict[str, int]:
+        out = {}
+        if self.production is not None:
+            out["production"] = self.production
+        if self.canary is not None:
+            out["canary"] = self.canary
+        return out
+
+    def model_for_metadata(self, version: int | None = None) -> ServedModel:
+        """The model whose signature describes ``version`` (default production)."""
+        return self.route(version=version).model if version is not None else self._production()
+
+    def _production(self) -> ServedModel:
+        if self.production is None:
+            raise ModelUnavailableError(
+                f"model '{self.name}' has no production version loaded yet; retry shortly"
+            )
+        return self.slots[self.production].model
+
+    def status(self) -> dict[str, Any]:
+        """What is served, what failed: for status endpoints and the admin API."""
+        return {
+            "name": self.name,
+            "ready": self.ready,
+            "revision": self.revision,
+            "production": self.production,
+            "canary": self.canary,
+            "canary_weight": self.weight,
+            "loaded": sorted(self.slots),
+            "failures": {str(v): m for v, m in sorted(self.failures.items())},
+        }

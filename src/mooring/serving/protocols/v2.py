@@ -1,0 +1,267 @@
+"""The Open Inference Protocol (KServe v2): typed tensors, JSON or the binary tensor extension.
+
+Requests carry ``inputs`` as ``{"name", "shape", "datatype", "data"}``; each input of
+the signature is one rank-1 tensor of ``shape [n]``: ``FP32`` (or another number
+type) for numeric columns, ``BYTES`` for strings. The binary extension
+(``Inference-Header-Content-Length``) is understood in both directions, which is
+what ``tritonclient`` uses by default.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import orjson
+
+from mooring.serving.errors import InvalidRequestError
+from mooring.serving.loaded import ServedModel, TensorInfo
+from mooring.serving.validation import column_array, describe
+
+__all__ = ["DATATYPES", "encode_infer", "metadata_document", "parse_infer"]
+
+DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32",
+             "string": "BYTES"}  # fmt: skip
+_NUMERIC = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4", "FP16": "<f2",
+            "INT16": "<i2", "INT8": "<i1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4",
+            "UINT64": "<u8"}  # fmt: skip
+
+
+def metadata_document(model: ServedModel, versions: list[int]) -> dict[str, Any]:
+    """``GET /v2/models/{name}[/versions/{v}]``."""
+
+    def tensor(info: TensorInfo) -> dict[str, Any]:
+        return {
+            "name": info.name,
+            "datatype": DATATYPES.get(info.dtype, "FP32"),
+            "shape": [-1 if d is None else d for d in info.shape],
+        }
+
+    return {
+        "name": model.name,
+        "versions": [str(v) for v in versions],
+        "platform": "tensorflow_savedmodel",
+        "inputs": [tensor(i) for i in model.inputs.values()],
+        "outputs": [tensor(i) for i in model.outputs.values()],
+    }
+
+
+def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
+    """JSON header (+ binary tail when the extension's header says so)."""
+    if header_length is None:
+        json_part, tail = body, b""
+    else:
+        if not header_length.isdigit() or int(header_length) > len(body):
+            raise InvalidRequestError(
+                f"Inference-Header-Content-Length {describe(header_length)} does not fit a body "
+                f"of {len(body)} bytes"
+            )
+        size = int(header_length)
+        json_part, tail = body[:size], body[size:]
+    try:
+        return orjson.loads(json_part), tail
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"the request header is not valid JSON: {exc}") from None
+
+
+def _bytes_elements(blob: bytes, count: int, field: str) -> list[str]:
+    out: list[str] = []
+    offset = 0
+    for _ in range(count):
+        if offset + 4 > len(blob):
+            raise InvalidRequestError(f"{field}: binary BYTES data ends early")
+        (length,) = struct.unpack_from("<I", blob, offset)
+        offset += 4
+        if offset + length > len(blob):
+            raise InvalidRequestError(f"{field}: binary BYTES element runs past the data")
+        try:
+            out.append(blob[offset : offset + length].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidRequestError(f"{field}: BYTES element is not UTF-8 text") from None
+        offset += length
+    if offset != len(blob):
+        raise InvalidRequestError(f"{field}: {len(blob) - offset} stray bytes after the elements")
+    return out
+
+
+def _binary_column(
+    field: str, datatype: str, blob: bytes, rows: int, info: TensorInfo
+) -> np.ndarray[Any, Any]:
+    if info.is_string:
+        return column_array(field, list(_bytes_elements(blob, rows, field)), info)
+    dtype = np.dtype(_NUMERIC[datatype])
+    if len(blob) != rows * dtype.itemsize:
+        raise InvalidRequestError(
+            f"{field}: {len(blob)} bytes of {datatype} data do not hold shape [{rows}]"
+        )
+    values = np.frombuffer(blob, dtype=dtype)
+    if dtype.kind == "f" and np.isinf(values).any():
+        raise InvalidRequestError(f"{field}: Infinity is not accepted; send a finite number")
+    if dtype.kind == "f" and np.nanmax(np.abs(values), initial=0.0) > np.finfo(np.float32).max:
+        raise InvalidRequestError(f"{field}: a value overflows float32")
+    return values.astype(info.numpy_dtype())
+
+
+def parse_infer(
+    body: Any, tail: bytes, inputs: Mapping[str, TensorInfo], outputs: Mapping[str, TensorInfo]
+) -> tuple[dict[str, np.ndarray[Any, Any]], int, dict[str, bool], str | None]:
+    """Validate an infer request → (columns, rows, {output: binary?}, request id)."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError('the body must be a JSON object such as {"inputs": [...]}')
+    request_id = body.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidRequestError(f"id: expected a string, got {describe(request_id)}")
+    params = body.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise InvalidRequestError("parameters: expected an object")
+    tensors = body.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise InvalidRequestError(
+            "inputs: expected a non-empty list of tensors "
+            '{"name", "shape", "datatype", "data"}, one per model input'
+        )
+    seen: dict[str, dict[str, Any]] = {}
+    for i, tensor in enumerate(tensors):
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise InvalidRequestError(f"inputs[{i}]: expected an object with a string 'name'")
+        name = tensor["name"]
+        if name not in inputs:
+            raise InvalidRequestError(
+                f"inputs[{i}]: unexpected input {describe(name)}; the model's inputs are: "
+                + ", ".join(inputs)
+            )
+        if name in seen:
+            raise InvalidRequestError(f"inputs[{i}]: input {name!r} is sent twice")
+        seen[name] = tensor
+    missing = [n for n in inputs if n not in seen]
+    if missing:
+        raise InvalidRequestError(
+            f"inputs: missing input {missing[0]!r}; the model's inputs are: {', '.join(inputs)}"
+        )
+    columns: dict[str, np.ndarray[Any, Any]] = {}
+    rows: int | None = None
+    offset = 0
+    for tensor in tensors:
+        name = tensor["name"]
+        info = inputs[name]
+        field = f"inputs.{name}"
+        shape = tensor.get("shape")
+        if (
+            not isinstance(shape, list)
+            or len(shape) != 1
+            or type(shape[0]) is not int
+            or shape[0] < 0
+        ):
+            raise InvalidRequestError(
+                f"{field}: shape {describe(shape)} is not [n]; each input is one rank-1 tensor "
+                "with one value per row (no broadcasting)"
+            )
+        n = shape[0]
+        if rows is None:
+            rows = n
+        elif n != rows:
+            raise InvalidRequestError(
+                f"{field}: shape [{n}] but other inputs have [{rows}]; every input needs the same "
+                "number of rows"
+            )
+        datatype = tensor.get("datatype")
+        expected = "BYTES" if info.is_string else "a number type such as FP32"
+        if (info.is_string and datatype != "BYTES") or (
+            not info.is_string and datatype not in _NUMERIC
+        ):
+            raise InvalidRequestError(
+                f"{field}: datatype {describe(datatype)} does not fit input dtype {info.dtype}; "
+                f"send {expected}"
+            )
+        tparams = tensor.get("parameters") or {}
+        size = tparams.get("binary_data_size") if isinstance(tparams, dict) else None
+        if size is not None:
+            if type(size) is not int or size < 0 or offset + size > len(tail):
+                raise InvalidRequestError(
+                    f"{field}: binary_data_size {describe(size)} runs past the binary data"
+                )
+            columns[name] = _binary_column(
+                field, str(datatype), tail[offset : offset + size], n, info
+            )
+            offset += size
+            continue
+        data = tensor.get("data")
+        if not isinstance(data, list):
+            raise InvalidRequestError(f"{field}: 'data' must be a flat list of {n} values")
+        if len(data) != n:
+            raise InvalidRequestError(f"{field}: {len(data)} values in 'data' but shape says [{n}]")
+        columns[name] = column_array(field, data, info)
+    if offset != len(tail):
+        raise InvalidRequestError(
+            f"{len(tail) - offset} bytes of binary data are not claimed by any input"
+        )
+    if not rows:
+        raise InvalidRequestError("inputs: empty batch (shape [0]); send at least one row")
+    binary_all = bool(params.get("binary_data_output", False))
+    wanted: dict[str, bool] = {}
+    requested = body.get("outputs")
+    if requested is None:
+        wanted = {name: binary_all for name in outputs}
+    else:
+        if not isinstance(requested, list):
+            raise InvalidRequestError('outputs: expected a list of {"name": ...}')
+        for i, out in enumerate(requested):
+            if not isinstance(out, dict) or out.get("name") not in outputs:
+                raise InvalidRequestError(
+                    f"outputs[{i}]: unknown output {describe(out)}; outputs: {', '.join(outputs)}"
+                )
+            oparams = out.get("parameters") or {}
+            binary = oparams.get("binary_data", binary_all) if isinstance(oparams, dict) else False
+            wanted[out["name"]] = bool(binary)
+    return columns, rows, wanted, request_id
+
+
+def _binary(value: np.ndarray[Any, Any]) -> bytes:
+    if value.dtype == object:
+        parts = []
+        for item in value.ravel():
+            raw = str(item).encode("utf-8")
+            parts.append(struct.pack("<I", len(raw)) + raw)
+        return b"".join(parts)
+    return np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes()
+
+
+def encode_infer(
+    outputs: Mapping[str, np.ndarray[Any, Any]],
+    wanted: Mapping[str, bool],
+    *,
+    model: str,
+    version: int,
+    request_id: str | None,
+) -> tuple[bytes, int | None]:
+    """The response body and, when any output is binary, the JSON header's length."""
+    tensors = []
+    blobs = []
+    for name, binary in wanted.items():
+        value = outputs[name]
+        dtype = "string" if value.dtype == object else value.dtype.name
+        entry: dict[str, Any] = {
+            "name": name,
+            "datatype": DATATYPES.get(dtype, "FP32"),
+            "shape": list(value.shape),
+        }
+        if binary:
+            blob = _binary(value)
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = value.ravel().tolist()
+        tensors.append(entry)
+    document: dict[str, Any] = {
+        "model_name": model,
+        "model_version": str(version),
+        "outputs": tensors,
+    }
+    if request_id is not None:
+        document["id"] = request_id
+    header = orjson.dumps(document)
+    if not blobs:
+        return header, None
+    return header + b"".join(blobs), len(header)

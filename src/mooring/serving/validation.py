@@ -1,0 +1,171 @@
+"""The input contract at the door: JSON request data → typed columns, or a 400 naming the field.
+
+Policy, the same for every protocol:
+
+* every input of the signature must be present and nothing else (no silent defaults);
+* numeric inputs take JSON numbers; ``null`` means missing and becomes NaN. NaN and
+  Infinity are not JSON and are refused, as are booleans, strings and numbers that
+  overflow float32;
+* string inputs take JSON strings; ``null`` means missing and becomes ``""``;
+* each value is a scalar (rank 1 columns only: no silent broadcasting), every column
+  has the same number of rows, and a batch has at least one row.
+
+Example:
+    >>> from mooring.serving.loaded import TensorInfo
+    >>> spec = {"age": TensorInfo("age", "float32", (None,))}
+    >>> cols, n = columns_from_rows([{"age": 39}, {"age": None}], spec, where="instances")
+    >>> n, cols["age"].tolist()
+    (2, [39.0, nan])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mooring.serving.errors import InvalidRequestError
+from mooring.serving.loaded import TensorInfo
+
+__all__ = ["column_array", "columns_from_columns", "columns_from_rows", "describe"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def describe(value: Any) -> str:
+    """A short, safe rendering of a client value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def column_array(field: str, values: list[Any], info: TensorInfo) -> np.ndarray[Any, Any]:
+    """Convert one column's JSON values to the input's dtype, naming ``field`` on failure."""
+    if info.is_string:
+        out: list[str] = []
+        for i, value in enumerate(values):
+            if isinstance(value, str):
+                out.append(value)
+            elif value is None:
+                out.append("")
+            else:
+                raise InvalidRequestError(_bad(field, i, value, "a string (or null for missing)"))
+        return np.array(out, dtype=object)
+    integer = info.dtype in ("int64", "int32")
+    numbers: list[float | int] = []
+    for i, value in enumerate(values):
+        kind = type(value)
+        if kind is float:
+            if math.isnan(value) or math.isinf(value) or abs(value) > _FLOAT32_MAX:
+                raise InvalidRequestError(_bad(field, i, value, "a finite float32 number"))
+            if integer and not value.is_integer():
+                raise InvalidRequestError(_bad(field, i, value, "an integer"))
+            numbers.append(value)
+        elif kind is int:
+            if not _INT64[0] <= value <= _INT64[1] or (not integer and abs(value) > _FLOAT32_MAX):
+                raise InvalidRequestError(_bad(field, i, value, f"a number that fits {info.dtype}"))
+            numbers.append(value)
+        elif value is None and not integer:
+            numbers.append(math.nan)
+        else:
+            expected = "an integer" if integer else "a number (or null for missing)"
+            raise InvalidRequestError(_bad(field, i, value, expected))
+    return np.array(numbers, dtype=info.numpy_dtype())
+
+
+def _bad(field: str, index: int, value: Any, expected: str) -> str:
+    if isinstance(value, list | dict):
+        return (
+            f"{field}[{index}]: expected a scalar, got a {_kind(value)} {describe(value)}; "
+            "each input takes one value per row (rank 1), nested values are not broadcast"
+        )
+    return f"{field}[{index}]: expected {expected}, got {_kind(value)} {describe(value)}"
+
+
+def _check_fields(keys: Any, inputs: Mapping[str, TensorInfo], where: str) -> None:
+    missing = [name for name in inputs if name not in keys]
+    unexpected = [key for key in keys if key not in inputs]
+    expected = ", ".join(inputs)
+    if missing:
+        raise InvalidRequestError(
+            f"{where}: missing field {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f"; the model's inputs are: {expected}. Send null for a missing value"
+        )
+    if unexpected:
+        raise InvalidRequestError(
+            f"{where}: unexpected field {describe(unexpected[0])}; "
+            f"the model's inputs are: {expected}"
+        )
+
+
+def columns_from_rows(
+    rows: Any, inputs: Mapping[str, TensorInfo], *, where: str
+) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
+    """Row format (``instances``): a non-empty list of objects, one key per input."""
+    if not isinstance(rows, list):
+        raise InvalidRequestError(f"{where}: expected a list of objects, got {_kind(rows)}")
+    if not rows:
+        raise InvalidRequestError(f"{where}: empty batch; send at least one row")
+    for i, instance in enumerate(rows):
+        if not isinstance(instance, dict):
+            raise InvalidRequestError(
+                f"{where}[{i}]: expected an object with the model's inputs as keys, got "
+                f"{_kind(instance)} {describe(instance)}"
+            )
+        _check_fields(instance.keys(), inputs, f"{where}[{i}]")
+    columns = {
+        name: column_array(f"{where}.{name}", [row[name] for row in rows], info)
+        for name, info in inputs.items()
+    }
+    return columns, len(rows)
+
+
+def columns_from_columns(
+    data: Any, inputs: Mapping[str, TensorInfo], *, where: str
+) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
+    """Columnar format (``inputs``): an object mapping each input to a non-empty list."""
+    if not isinstance(data, dict):
+        raise InvalidRequestError(
+            f"{where}: expected an object mapping each input to a list of values, got {_kind(data)}"
+        )
+    _check_fields(data.keys(), inputs, where)
+    rows: int | None = None
+    first = ""
+    columns: dict[str, np.ndarray[Any, Any]] = {}
+    for name, info in inputs.items():
+        values = data[name]
+        if not isinstance(values, list):
+            raise InvalidRequestError(
+                f"{where}.{name}: expected a list (one value per row, rank 1), got "
+                f"{_kind(values)} {describe(values)}; scalars are not broadcast"
+            )
+        if rows is None:
+            rows, first = len(values), name
+        elif len(values) != rows:
+            raise InvalidRequestError(
+                f"{where}.{name}: {len(values)} values but {first!r} has {rows}; "
+                "every input needs the same number of rows"
+            )
+        columns[name] = column_array(f"{where}.{name}", values, info)
+    if not rows:
+        raise InvalidRequestError(f"{where}: empty batch; send at least one row")
+    return columns, rows

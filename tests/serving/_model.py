@@ -1,0 +1,84 @@
+"""A tiny real SavedModel with the training layer's serving signature.
+
+Inputs ``age``, ``hours`` (float32, NaN = missing) and ``workclass``, ``sex``
+(string, "" = missing); outputs ``probabilities`` [n, 2], ``class_ids``,
+``classes``. Built with Keras preprocessing layers and exported with
+``keras.export.ExportArchive`` exactly as the training layer exports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+NUMERIC = ("age", "hours")
+STRINGS = ("workclass", "sex")
+LABELS = ("<=50K", ">50K")
+
+
+def build_model_dir(folder: Path, *, seed: int = 0) -> Path:
+    """Export a small binary classifier to ``folder`` (SavedModel + mooring.json)."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    inputs: dict[str, Any] = {}
+    parts = []
+    for name in NUMERIC:
+        inp = keras.Input(shape=(), dtype="float32", name=name)
+        inputs[name] = inp
+        parts.append(keras.layers.Reshape((1,))(inp))
+    lookups = {
+        "workclass": ["Private", "Self-emp", "Federal-gov"],
+        "sex": ["Male", "Female"],
+    }
+    for name in STRINGS:
+        inp = keras.Input(shape=(), dtype="string", name=name)
+        inputs[name] = inp
+        parts.append(
+            keras.layers.StringLookup(vocabulary=lookups[name], output_mode="one_hot")(inp)
+        )
+    merged = keras.layers.Concatenate()(parts)
+    hidden = keras.layers.Dense(8, activation="relu")(merged)
+    out = keras.layers.Dense(1, activation="sigmoid")(hidden)
+    model = keras.Model(inputs, out)
+
+    def serve(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        clean = {
+            k: (
+                tf.where(tf.math.is_nan(v), tf.zeros_like(v), v) / 50.0
+                if v.dtype == tf.float32
+                else v
+            )
+            for k, v in features.items()
+        }
+        positive = model(clean, training=False)[:, 0] + tf.cast(seed, tf.float32) * 0.0
+        probabilities = tf.stack([1.0 - positive, positive], axis=1)
+        class_ids = tf.argmax(probabilities, axis=1, output_type=tf.int64)
+        classes = tf.gather(tf.constant(list(LABELS)), class_ids)
+        return {"probabilities": probabilities, "class_ids": class_ids, "classes": classes}
+
+    signature = {
+        name: tf.TensorSpec([None], tf.float32 if name in NUMERIC else tf.string, name=name)
+        for name in (*NUMERIC, *STRINGS)
+    }
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[signature])
+    archive.write_out(str(folder), verbose=False)
+    metadata = {
+        "format": "mooring.model",
+        "task": "binary",
+        "label_vocabulary": list(LABELS),
+        "seed": seed,
+    }
+    (folder / "mooring.json").write_text(json.dumps(metadata), encoding="utf-8")
+    return folder
+
+
+def row(
+    age: float = 39.0, hours: float = 40.0, workclass: str = "Private", sex: str = "Male"
+) -> dict[str, Any]:
+    """One request row in TF Serving's row format."""
+    return {"age": age, "hours": hours, "workclass": workclass, "sex": sex}

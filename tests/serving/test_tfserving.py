@@ -1,0 +1,185 @@
+"""TF Serving's REST API against a real server: formats, status, metadata, the input contract."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mooring.serving import load_served_model
+from tests.serving._model import row
+from tests.serving.conftest import NAME, ServerThread
+
+PREDICT = f"/v1/models/{NAME}:predict"
+
+
+def post(server: ServerThread, path: str, body: Any) -> httpx.Response:
+    return httpx.post(server.url + path, content=orjson.dumps(body), timeout=30)
+
+
+def test_row_format_matches_the_signature_in_process(
+    server: ServerThread, model_dirs: dict[str, Path]
+) -> None:
+    rows = [row(), row(age=70.0, hours=None, workclass=None, sex="Female")]  # type: ignore[arg-type]
+    res = post(server, PREDICT, {"instances": rows})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["model_version"] == "1" and res.headers["X-Model-Version"] == "1"
+    assert res.headers["X-Request-Id"]
+    model = load_served_model(NAME, 1, model_dirs["a"])
+    expected = model.predict(
+        {
+            "age": np.array([39.0, 70.0], np.float32),
+            "hours": np.array([40.0, math.nan], np.float32),
+            "workclass": np.array(["Private", ""], object),
+            "sex": np.array(["Male", "Female"], object),
+        }
+    )
+    got = np.array([p["probabilities"] for p in body["predictions"]])
+    np.testing.assert_allclose(got, expected["probabilities"], rtol=1e-6)
+    assert [p["classes"] for p in body["predictions"]] == expected["classes"].tolist()
+    assert [p["class_ids"] for p in body["predictions"]] == expected["class_ids"].tolist()
+
+
+def test_columnar_format_answers_with_outputs(server: ServerThread) -> None:
+    inputs = {
+        "age": [39, 50.5],
+        "hours": [40, 10],
+        "workclass": ["Private", "x"],
+        "sex": ["", None],
+    }
+    res = post(server, PREDICT, {"inputs": inputs, "signature_name": "serving_default"})
+    assert res.status_code == 200, res.text
+    outputs = res.json()["outputs"]
+    assert set(outputs) == {"probabilities", "class_ids", "classes"}
+    assert np.array(outputs["probabilities"]).shape == (2, 2)
+
+
+def test_versions_and_labels(server: ServerThread) -> None:
+    ok = post(server, f"/v1/models/{NAME}/versions/1:predict", {"instances": [row()]})
+    assert ok.status_code == 200 and ok.json()["model_version"] == "1"
+    label = post(server, f"/v1/models/{NAME}/labels/production:predict", {"instances": [row()]})
+    assert label.status_code == 200 and label.headers["X-Model-Version"] == "1"
+    missing = post(server, f"/v1/models/{NAME}/versions/7:predict", {"instances": [row()]})
+    assert missing.status_code == 404 and "version 7" in missing.json()["error"]
+    no_canary = post(server, f"/v1/models/{NAME}/labels/canary:predict", {"instances": [row()]})
+    assert no_canary.status_code == 404 and "canary" in no_canary.json()["error"]
+    unknown = post(server, "/v1/models/nope:predict", {"instances": [row()]})
+    assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+
+
+def test_status_and_metadata(server: ServerThread) -> None:
+    status = httpx.get(f"{server.url}/v1/models/{NAME}").json()
+    assert status["model_version_status"][0] == {
+        "version": "1",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }
+    meta = httpx.get(f"{server.url}/v1/models/{NAME}/metadata").json()
+    assert meta["model_spec"] == {"name": NAME, "signature_name": "", "version": "1"}
+    sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert sig["inputs"]["age"]["dtype"] == "DT_FLOAT"
+    assert sig["inputs"]["sex"]["dtype"] == "DT_STRING"
+    assert sig["outputs"]["class_ids"]["dtype"] == "DT_INT64"
+    assert sig["inputs"]["age"]["tensor_shape"]["dim"] == [{"size": "-1", "name": ""}]
+
+
+BAD: list[tuple[str, Any, str]] = [
+    ("missing field", {"instances": [{"age": 1, "hours": 2, "workclass": "x"}]}, "'sex'"),
+    ("unexpected field", {"instances": [{**row(), "zip": "1"}]}, "'zip'"),
+    ("string for a number", {"instances": [{**row(), "age": "old"}]}, "instances.age[0]"),
+    ("boolean for a number", {"instances": [{**row(), "hours": True}]}, "instances.hours[0]"),
+    ("number for a string", {"instances": [{**row(), "sex": 1}]}, "instances.sex[0]"),
+    ("nested value", {"instances": [{**row(), "age": [1, 2]}]}, "rank 1"),
+    ("float32 overflow", {"instances": [{**row(), "age": 1e39}]}, "instances.age[0]"),
+    ("empty batch", {"instances": []}, "empty batch"),
+    ("empty columns", {"inputs": {"age": [], "hours": [], "workclass": [], "sex": []}}, "empty"),
+    ("both formats", {"instances": [row()], "inputs": {}}, "exactly one"),
+    ("neither format", {"signature_name": "serving_default"}, "exactly one"),
+    ("unknown key", {"instances": [row()], "foo": 1}, "'foo'"),
+    ("wrong signature", {"instances": [row()], "signature_name": "other"}, "'other'"),
+    (
+        "scalar column",
+        {"inputs": {"age": 1, "hours": [1], "workclass": ["a"], "sex": ["b"]}},
+        "inputs.age",
+    ),
+    (
+        "inconsistent lengths",
+        {"inputs": {"age": [1, 2], "hours": [1], "workclass": ["a", "b"], "sex": ["b", "c"]}},
+        "inputs.hours",
+    ),
+    ("rows not objects", {"instances": [[1, 2, 3, 4]]}, "instances[0]"),
+    ("body not an object", [1, 2], "JSON object"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "names"), BAD, ids=[b[0] for b in BAD])
+def test_bad_requests_are_400_naming_the_field(
+    server: ServerThread, case: str, body: Any, names: str
+) -> None:
+    res = post(server, PREDICT, body)
+    assert res.status_code == 400, res.text
+    assert names in res.json()["error"]
+
+
+def test_nan_literals_and_broken_json_are_400(server: ServerThread) -> None:
+    res = httpx.post(server.url + PREDICT, content=b'{"instances": [{"age": NaN}]}')
+    assert res.status_code == 400 and "not valid JSON" in res.json()["error"]
+    res = httpx.post(server.url + PREDICT, content=b"\xff\xfe")
+    assert res.status_code == 400
+
+
+def test_oversized_body_is_413(server: ServerThread) -> None:
+    big = {"instances": [row() for _ in range(2000)]}
+    res = post(server, PREDICT, big)
+    assert res.status_code == 413 and "body_limit_bytes" in res.json()["error"]
+
+
+def test_metrics_are_exposed(server: ServerThread) -> None:
+    post(server, PREDICT, {"instances": [row()]})
+    text = httpx.get(f"{server.url}/metrics").text
+    assert (
+        'mooring_requests_total{model="income",protocol="tfserving",status="200",version="1"}'
+        in text
+    )
+    assert 'mooring_request_latency_seconds_bucket{le="0.0001"' in text
+    assert "mooring_batch_size_rows_bucket" in text
+    assert "mooring_queue_depth" in text
+    assert "mooring_model_load_failures_total" in text or "mooring_model_load_failures" in text
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["age", "hours", "workclass", "sex", "x"]), children)
+    ),
+    max_leaves=12,
+)
+BODIES = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries({"instances": st.lists(st.dictionaries(
+        st.sampled_from(["age", "hours", "workclass", "sex", "x"]), JSON_VALUES), max_size=3)}),
+    st.fixed_dictionaries({"inputs": st.dictionaries(
+        st.sampled_from(["age", "hours", "workclass", "sex"]), JSON_VALUES)}),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=BODIES)
+def test_no_client_input_produces_a_500(server: ServerThread, body: Any) -> None:
+    try:
+        content = orjson.dumps(body)
+    except (TypeError, orjson.JSONEncodeError):
+        content = b"{"
+    for path in (PREDICT, f"/v2/models/{NAME}/infer"):
+        res = httpx.post(server.url + path, content=content, timeout=30)
+        assert res.status_code < 500, res.text
+        assert "error" in res.json() or res.status_code == 200
