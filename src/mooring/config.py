@@ -415,13 +415,13 @@ class ModelConfig(Section):
         "mlp", description="'mlp' or 'package.module:function' returning the model body."
     )
     hidden: list[int] = Field(default_factory=lambda: [128, 64])
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
     activation: str = "relu"
     batch_norm: bool = False
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0, description="Decoupled weight decay (adamw).")
-    schedule: Literal["constant", "cosine", "exponential"] = "constant"
+    schedule: Literal["constant", "cosine", "exponential"] = "cosine"
     decay_rate: float = Field(0.9, gt=0.0, le=1.0, description="Per-epoch factor (exponential).")
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(256, ge=1, le=1_000_000)
