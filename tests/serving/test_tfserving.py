@@ -129,11 +129,16 @@ def test_bad_requests_are_400_naming_the_field(
     assert names in res.json()["error"]
 
 
-def test_nan_literals_and_broken_json_are_400(server: ServerThread) -> None:
-    res = httpx.post(server.url + PREDICT, content=b'{"instances": [{"age": NaN}]}')
-    assert res.status_code == 400 and "not valid JSON" in res.json()["error"]
+def test_nan_means_missing_infinity_and_broken_json_are_400(server: ServerThread) -> None:
+    nan = b'{"instances": [{"age": NaN, "hours": 1, "workclass": "", "sex": ""}]}'
+    assert httpx.post(server.url + PREDICT, content=nan).status_code == 200
+    inf = b'{"instances": [{"age": Infinity, "hours": 1, "workclass": "", "sex": ""}]}'
+    res = httpx.post(server.url + PREDICT, content=inf)
+    assert res.status_code == 400 and "Infinity" in res.json()["error"]
     res = httpx.post(server.url + PREDICT, content=b"\xff\xfe")
-    assert res.status_code == 400
+    assert res.status_code == 400 and "not valid JSON" in res.json()["error"]
+    res = httpx.post(server.url + PREDICT, content=b"[" * 100_000)
+    assert res.status_code in (400, 413)
 
 
 def test_oversized_body_is_413(server: ServerThread) -> None:

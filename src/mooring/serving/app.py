@@ -45,7 +45,7 @@ from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from mooring.serving.models import ModelManager
 from mooring.serving.protocols import tfserving, v2
 from mooring.serving.sources import ModelSource, RegistrySource
-from mooring.serving.validation import describe
+from mooring.serving.validation import describe, loads
 
 __all__ = ["ServerState", "build_app", "create_app"]
 
@@ -123,13 +123,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _loads(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequestError(
-            f"the body is not valid JSON ({exc}); NaN and Infinity are not JSON, send null "
-            "for a missing value"
-        ) from None
+    return loads(raw)
 
 
 class _Handlers:

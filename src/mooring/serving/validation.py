@@ -3,9 +3,9 @@
 Policy, the same for every protocol:
 
 * every input of the signature must be present and nothing else (no silent defaults);
-* numeric inputs take JSON numbers; ``null`` means missing and becomes NaN. NaN and
-  Infinity are not JSON and are refused, as are booleans, strings and numbers that
-  overflow float32;
+* numeric inputs take JSON numbers; ``null`` (or the ``NaN`` literal that TF Serving and
+  tritonclient write) means missing and becomes NaN. ``Infinity``, booleans, strings and
+  numbers that overflow float32 are refused;
 * string inputs take JSON strings; ``null`` means missing and becomes ``""``;
 * each value is a scalar (rank 1 columns only: no silent broadcasting), every column
   has the same number of rows, and a batch has at least one row.
@@ -20,16 +20,18 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import TensorInfo
 
-__all__ = ["column_array", "columns_from_columns", "columns_from_rows", "describe"]
+__all__ = ["column_array", "columns_from_columns", "columns_from_rows", "describe", "loads"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT64 = (-(2**63), 2**63 - 1)
@@ -39,6 +41,25 @@ def describe(value: Any) -> str:
     """A short, safe rendering of a client value for an error message."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _constant(name: str) -> float:
+    if name == "NaN":
+        return math.nan
+    raise InvalidRequestError(f"{name} is not accepted; send a finite number, or null for missing")
+
+
+def loads(raw: bytes) -> Any:
+    """Parse a JSON body; the ``NaN`` literal (written by TF Serving clients) means missing."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if b"NaN" not in raw and b"Infinity" not in raw:
+            raise InvalidRequestError(f"the body is not valid JSON ({exc})") from None
+    try:
+        return json.loads(raw, parse_constant=_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequestError(f"the body is not valid JSON ({exc})") from None
 
 
 def _kind(value: Any) -> str:
@@ -74,7 +95,10 @@ def column_array(field: str, values: list[Any], info: TensorInfo) -> np.ndarray[
     for i, value in enumerate(values):
         kind = type(value)
         if kind is float:
-            if math.isnan(value) or math.isinf(value) or abs(value) > _FLOAT32_MAX:
+            if math.isnan(value) and not integer:
+                numbers.append(value)
+                continue
+            if math.isinf(value) or abs(value) > _FLOAT32_MAX:
                 raise InvalidRequestError(_bad(field, i, value, "a finite float32 number"))
             if integer and not value.is_integer():
                 raise InvalidRequestError(_bad(field, i, value, "an integer"))

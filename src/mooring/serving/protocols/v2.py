@@ -18,7 +18,7 @@ import orjson
 
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import ServedModel, TensorInfo
-from mooring.serving.validation import column_array, describe
+from mooring.serving.validation import column_array, describe, loads
 
 __all__ = ["DATATYPES", "encode_infer", "metadata_document", "parse_infer"]
 
@@ -60,10 +60,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
             )
         size = int(header_length)
         json_part, tail = body[:size], body[size:]
-    try:
-        return orjson.loads(json_part), tail
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequestError(f"the request header is not valid JSON: {exc}") from None
+    return loads(json_part), tail
 
 
 def _bytes_elements(blob: bytes, count: int, field: str) -> list[str]:
