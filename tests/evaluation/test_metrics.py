@@ -212,7 +212,7 @@ def test_bad_inputs_are_rejected_with_a_fix() -> None:
         prepare("regression", labels=[0, 1], predictions=[1.0, 2.0, 3.0])
     with pytest.raises(UsageError, match="NaN"):
         prepare("regression", labels=[0, 1], predictions=[1.0, float("nan")])
-    with pytest.raises(UsageError, match="class indices 0..2"):
+    with pytest.raises(UsageError, match=r"class indices 0\.\.2"):
         prepare("multiclass", labels=[0, 3], predictions=np.full((2, 3), 1 / 3))
     with pytest.raises(UsageError, match="unknown task"):
         prepare("ranking", labels=[0], predictions=[0.0])  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import sys
 
 # Each command group registers its commands on `app` when imported (one line each).
 from mooring.cli import contract as _contract  # noqa: F401
+from mooring.cli import evaluate as _evaluate  # noqa: F401
 from mooring.cli import models as _models  # noqa: F401
 from mooring.cli._app import app
 from mooring.cli._common import run_guarded

@@ -1,0 +1,149 @@
+"""Evaluate an exported model on a table: predict, encode labels, score, gate, save.
+
+This is the glue between the array-based core (:func:`mooring.evaluation.evaluate`)
+and a model folder written by the training layer (SavedModel + ``mooring.json``).
+TensorFlow is imported only when a model is actually loaded.
+
+Example:
+    >>> run = evaluate_model_dir(cfg, "runs/income/model", table,
+    ...                          baseline_dir="models/production")  # doctest: +SKIP
+    >>> run.decision.blessed, run.folder  # doctest: +SKIP
+    (True, PosixPath('.mooring/reports/evaluation-20240501T120000Z'))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pyarrow as pa
+
+from mooring.config import MooringConfig
+from mooring.errors import DataError, UsageError
+from mooring.evaluation.compare import compare
+from mooring.evaluation.evaluate import evaluate
+from mooring.evaluation.gates import GateDecision, decide
+from mooring.evaluation.metrics import Task
+from mooring.evaluation.result import EvaluationResult
+
+if TYPE_CHECKING:
+    from mooring.training import LoadedModel
+
+__all__ = ["EvaluationRun", "evaluate_loaded_model", "evaluate_model_dir", "record_threshold"]
+
+
+@dataclass
+class EvaluationRun:
+    """A candidate's evaluation, the baseline's (if any), the decision and the report folder."""
+
+    result: EvaluationResult
+    baseline: EvaluationResult | None
+    decision: GateDecision
+    folder: Path | None
+
+
+def _labels(
+    model: LoadedModel, table: pa.Table
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Encoded labels and the mask of rows that have one."""
+    from mooring.training import LabelEncoding
+
+    meta = model.metadata["label"]
+    encoding = LabelEncoding(
+        column=meta["column"],
+        task=meta["task"],
+        vocabulary=tuple(meta.get("vocabulary", ())),
+        positive=meta.get("positive"),
+        mean=float(meta.get("mean", 0.0)),
+        std=float(meta.get("std", 1.0)),
+    )
+    if encoding.column not in table.column_names:
+        raise DataError(
+            f"the evaluation data has no label column '{encoding.column}' (columns: "
+            f"{', '.join(table.column_names)}); evaluate on labelled data"
+        )
+    targets, _ = encoding.encode(table.column(encoding.column))
+    present = targets >= 0 if encoding.is_classification else ~np.isnan(targets)
+    return targets, present
+
+
+def evaluate_loaded_model(
+    model: LoadedModel,
+    table: pa.Table,
+    config: MooringConfig,
+) -> EvaluationResult:
+    """Predict with ``model`` on ``table`` and evaluate against its label column.
+
+    Rows without a label are left out, with a warning in the result.
+    """
+    from mooring.training import predict_saved_model
+
+    targets, present = _labels(model, table)
+    if not present.any():
+        raise DataError("no evaluation row has a label; evaluate on labelled data")
+    missing = int((~present).sum())
+    if missing:
+        table = table.filter(pa.array(present))
+        targets = targets[present]
+    outputs = predict_saved_model(model, table)
+    if model.task not in ("binary", "multiclass", "regression"):
+        raise UsageError(f"model task {model.task!r} is not one mooring can evaluate")
+    task = cast(Task, model.task)
+    vocabulary = model.label_vocabulary or None
+    result = evaluate(
+        task=task,
+        labels=targets,
+        probabilities=outputs.get("probabilities"),
+        values=outputs.get("value"),
+        table=table,
+        config=config.evaluation,
+        label_vocabulary=vocabulary if task != "regression" else None,
+        timestamp_column=config.data.timestamp,
+    )
+    if missing:
+        result.warnings.append(f"{missing} evaluation rows have no label and were left out")
+    return result
+
+
+def evaluate_model_dir(
+    config: MooringConfig,
+    model_dir: str | Path,
+    table: pa.Table,
+    *,
+    baseline_dir: str | Path | None = None,
+    out: str | Path | None = None,
+) -> EvaluationRun:
+    """Evaluate a model folder (and the production model, when given) and save the report.
+
+    The report goes to ``out`` or ``<home>/reports/evaluation-<UTC time>``.
+    """
+    from mooring.training import load_model
+
+    candidate = evaluate_loaded_model(load_model(model_dir), table, config)
+    baseline = None
+    if baseline_dir is not None:
+        baseline = evaluate_loaded_model(load_model(baseline_dir), table, config)
+        compare(candidate, baseline)
+    decision = decide(candidate, baseline=baseline)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(out) if out is not None else config.home / "reports" / f"evaluation-{stamp}"
+    candidate.save(folder, decision)
+    return EvaluationRun(candidate, baseline, decision, folder)
+
+
+def record_threshold(model_dir: str | Path, result: EvaluationResult) -> None:
+    """Store the chosen operating threshold in the model folder's ``mooring.json``.
+
+    Do this before the model is registered: the registry fingerprints every file.
+    """
+    if result.operating_threshold is None:
+        return
+    path = Path(model_dir) / "mooring.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    metadata["threshold"] = result.operating_threshold
+    metadata["threshold_source"] = result.threshold_source
+    path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,126 @@
+"""``mooring evaluate`` end to end on a real trained and exported SavedModel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from mooring.cli import main
+from mooring.config import load_config
+from mooring.contract import ReadOptions, compute_statistics
+
+pytestmark = pytest.mark.slow
+
+
+def _write_data(path: Path, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    color = rng.choice(["red", "blue", "green"], n)
+    signal = 2.0 * x + (color == "red") * 1.0 + rng.normal(0, 0.7, n)
+    label = np.where(signal > 0.3, "yes", "no")
+    pacsv.write_csv(pa.table({"x": x, "color": color, "label": label}), path)
+
+
+def _project(tmp_path: Path, gates: str) -> Path:
+    _write_data(tmp_path / "train.csv", 600, 0)
+    _write_data(tmp_path / "eval.csv", 400, 1)
+    config = tmp_path / "mooring.toml"
+    config.write_text(
+        f"""
+[project]
+name = "tiny"
+home = "home"
+
+[data]
+train = "train.csv"
+eval = "eval.csv"
+label = "label"
+positive = "yes"
+
+[model]
+task = "binary"
+hidden = [8]
+epochs = 15
+learning_rate = 0.01
+batch_size = 64
+parity_records = 0
+
+[evaluation]
+slices = ["color"]
+slice_buckets = {{ x = [0.0] }}
+min_slice_size = 20
+bootstrap = {{ samples = 50 }}
+cost = {{ false_positive = 1.0, false_negative = 3.0 }}
+threshold = "cost_optimal"
+{gates}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def _train(config: Path, out: Path) -> Path:
+    from mooring.training import train_model
+
+    cfg = load_config(config)
+    stats = compute_statistics(cfg.path(cfg.data.train), ReadOptions.from_config(cfg.data))
+    result = train_model(cfg, statistics=stats, schema=None, output_dir=out, tensorboard=False)
+    return Path(result.model_dir)
+
+
+def test_evaluate_exit_codes_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    passing = _project(tmp_path, '[[evaluation.gates]]\nmetric = "auc"\nlower = 0.75\n')
+    model = _train(passing, tmp_path / "run")
+
+    code = main(["evaluate", "--config", str(passing), "--model", str(model), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["blessed"] is True
+    report = Path(out["report"])
+    assert report.parent == tmp_path / "home" / "reports"
+    data = json.loads((report / "report.json").read_text(encoding="utf-8"))
+    assert data["metrics"]["auc"] > 0.75
+    assert data["threshold_source"] == "cost_optimal"
+    assert {s["name"] for s in data["slices"]} >= {"color=red", "x=[0, inf)"}
+    assert "<svg" in (report / "report.html").read_text(encoding="utf-8")
+
+    # The same model as production: change gates apply, flip rate is 0.
+    failing = _project(
+        tmp_path,
+        '[[evaluation.gates]]\nmetric = "auc"\nlower = 0.999\n'
+        '[[evaluation.gates]]\nmetric = "flip_rate"\nupper = 0.0\n'
+        '[[evaluation.gates]]\nmetric = "auc"\nchange = { direction = "higher", absolute = 0.0 }\n',
+    )
+    code = main(
+        [
+            "evaluate",
+            "-c",
+            str(failing),
+            "-m",
+            str(model),
+            "-b",
+            str(model),
+            "-o",
+            str(tmp_path / "r2"),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "not blessed: 1 gate(s) failed" in captured.err
+    decision = json.loads((tmp_path / "r2" / "report.json").read_text(encoding="utf-8"))["decision"]
+    assert [g["passed"] for g in decision["gates"]] == [False, True, True]
+
+
+def test_evaluate_without_eval_data_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mooring.toml"
+    config.write_text('[project]\nname = "t"\n[data]\ntrain = "t.csv"\n', encoding="utf-8")
+    code = main(["evaluate", "-c", str(config), "-m", str(tmp_path)])
+    assert code == 2
+    assert "pass --data FILE" in capsys.readouterr().err
