@@ -56,6 +56,8 @@ def churn(url: str, artifacts: str, workdir: Path, seed: int) -> None:
     rng = random.Random(seed)
     src = [make_dir(workdir / f"src-{os.getpid()}", str(i)) for i in range(3)]
     reg = Registry.open(url, artifacts=artifacts)
+    reg.models()  # connected: from here on every moment is inside the write loop
+    (workdir / f"ready-{seed}").touch()
     while True:
         name = rng.choice(["income", "churn"])
         op = rng.random()

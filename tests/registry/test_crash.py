@@ -23,7 +23,7 @@ from mooring.registry import Registry
 from mooring.registry.tables import models
 
 WORKER = Path(__file__).with_name("_worker.py")
-KILLS = 60
+KILLS = 50
 
 
 def _ask(proc: subprocess.Popen[str], line: str) -> str:
@@ -72,7 +72,11 @@ def test_sigkill_leaves_no_corrupt_state(db_url: str, tmp_path: Path) -> None:
         rng = random.Random(20240601)
         for round_ in range(KILLS):
             pid = int(_ask(zygote, f"fork {round_}"))
-            time.sleep(rng.uniform(0.02, 0.3))
+            ready = tmp_path / "work" / f"ready-{round_}"
+            deadline = time.monotonic() + 60
+            while not ready.exists() and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.25))
             os.kill(pid, signal.SIGKILL)
             status = int(_ask(zygote, f"wait {pid}"))
             assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
