@@ -1,0 +1,50 @@
+"""``mooring serve`` in a subprocess: starts, becomes ready, answers, stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from mooring.cli import main
+from tests.serving._model import row
+from tests.serving.conftest import NAME, free_port
+
+
+def test_serve_a_folder_from_the_command_line(tmp_path: Path, model_dirs: dict[str, Path]) -> None:
+    config = tmp_path / "mooring.toml"
+    config.write_text(
+        f'[project]\nname = "{NAME}"\n[data]\ntrain = "train.csv"\n'
+        "[serving]\nwarmup_requests = 1\nmax_batch_size = 16\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config),
+           "--port", str(port), "--model-dir", str(model_dirs["a"])]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.1)
+        res = httpx.post(f"{url}/v1/models/{NAME}:predict", json={"instances": [row()]})
+        assert res.status_code == 200 and res.headers["X-Model-Version"] == "1"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert '"status":200' in out.decode()  # the structured access log
+
+
+def test_serve_reports_a_missing_config(tmp_path: Path) -> None:
+    assert main(["serve", "--config", str(tmp_path / "nope.toml")]) == 2
