@@ -371,6 +371,7 @@ def train_model(
             steps_per_epoch=steps,
             callbacks=all_callbacks,
             verbose=verbose,
+            shuffle=False,  # the pipeline already shuffles, seeded per epoch
         )
     fit_seconds, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
     best_epoch = recorder.best_epoch

@@ -374,10 +374,16 @@ class StreamedData(TrainingData):
         if self.validation_rows == 0:
             return None
         weighted = weights is not None and self.label.is_classification
-        return tf.data.Dataset.from_generator(
-            lambda: self._batches(0, max(batch_size, 2048), True, weights),
+        size = max(batch_size, 2048)
+        dataset = tf.data.Dataset.from_generator(
+            lambda: self._batches(0, size, True, weights),
             output_signature=self._signature(weighted),
-        ).prefetch(tf.data.AUTOTUNE)
+        )
+        # A known length lets Keras end each validation pass without a warning.
+        batches = math.ceil(self.validation_rows / size)
+        return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(
+            tf.data.AUTOTUNE
+        )
 
 
 def _parquet_bytes(path: Path) -> int | None:
