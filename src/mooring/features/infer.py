@@ -300,7 +300,7 @@ def _categorical(
             "use 'category' or 'oov'"
         )
     oov = options.oov or 1
-    if col_type in _NUMERIC_TYPES:
+    if col_type in _NUMERIC_TYPES or col.strings is None:
         return _integer_categorical(name, options, col, missing, oov)
     strings = col.strings
     assert strings is not None  # checked by the caller
