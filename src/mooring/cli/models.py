@@ -105,6 +105,22 @@ def _print_deployment(dep: Deployment, as_json: bool) -> None:
     )
 
 
+def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """Only what changed: 'production: 1 → 2' (hashes and storage keys left out)."""
+    hidden = {"artifact_key", "manifest_sha256"}
+    if before is None:
+        return ", ".join(f"{k}={v}" for k, v in (after or {}).items() if k not in hidden)
+    if after is None:
+        return "removed " + ", ".join(f"{k}={v}" for k, v in before.items() if k not in hidden)
+    keys = sorted(set(before) | set(after))
+    return (
+        ", ".join(
+            f"{k}: {before.get(k)} → {after.get(k)}" for k in keys if before.get(k) != after.get(k)
+        )
+        or "no change"
+    )
+
+
 @models_app.command("list", epilog="Example: mooring models list income --json")
 def list_command(
     name: Annotated[str | None, typer.Argument(help="List this model's versions.")] = None,
@@ -325,9 +341,9 @@ def log_command(
             return
         table = Table(title="audit log", title_justify="left")
         for header in ("seq", "time", "actor", "action", "model", "version", "change", "reason"):
-            table.add_column(header, overflow="fold")
+            table.add_column(header, overflow="fold", no_wrap=header == "time")
         for e in events:
-            change = f"{e.before} → {e.after}" if e.before is not None else str(e.after or "")
+            change = _change(e.before, e.after)
             reason = f"FORCED: {e.reason}" if e.forced else (e.reason or "")
             table.add_row(
                 str(e.seq),
