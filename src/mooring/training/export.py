@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import pyarrow as pa
 import tensorflow as tf
+from absl import logging as absl_logging
 
 from mooring.errors import NotFoundError, SchemaError
 from mooring.features import FeatureSpec, check_columns, columns_from_table
@@ -158,10 +159,17 @@ def export_model(
             )
         shutil.rmtree(model_dir)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature(spec)])
-    archive.write_out(str(model_dir), verbose=False)
+    # TensorFlow logs that names like 'capital-gain' become Python-safe parameter names;
+    # the signature keys keep the column names, so the message is noise here.
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature(spec)])
+        archive.write_out(str(model_dir), verbose=False)
+    finally:
+        absl_logging.set_verbosity(verbosity)
     metadata = {
         "format": "mooring.model",
         "version": FORMAT_VERSION,
