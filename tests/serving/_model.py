@@ -1,6 +1,6 @@
 """A tiny real SavedModel with the training layer's serving signature.
 
-Inputs ``age``, ``hours`` (float32, NaN = missing) and ``workclass``, ``sex``
+Inputs ``age``, ``hours-per-week`` (float32, NaN = missing) and ``workclass``, ``sex``
 (string, "" = missing); outputs ``probabilities`` [n, 2], ``class_ids``,
 ``classes``. Built with Keras preprocessing layers and exported with
 ``keras.export.ExportArchive`` exactly as the training layer exports.
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-NUMERIC = ("age", "hours")
+NUMERIC = ("age", "hours-per-week")
 STRINGS = ("workclass", "sex")
 LABELS = ("<=50K", ">50K")
 
@@ -81,4 +81,4 @@ def row(
     age: float = 39.0, hours: float = 40.0, workclass: str = "Private", sex: str = "Male"
 ) -> dict[str, Any]:
     """One request row in TF Serving's row format."""
-    return {"age": age, "hours": hours, "workclass": workclass, "sex": sex}
+    return {"age": age, "hours-per-week": hours, "workclass": workclass, "sex": sex}

@@ -43,6 +43,7 @@ class ServerThread:
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -62,6 +63,7 @@ class ServerThread:
         raise RuntimeError("the server did not become ready")
 
     def __exit__(self, *exc: object) -> None:
+        self.client.close()
         self.server.should_exit = True
         self.thread.join(timeout=60)
 

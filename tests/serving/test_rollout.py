@@ -34,7 +34,7 @@ def wait_for(check: Any, timeout: float = 30.0) -> None:
 
 def version_of(server: ServerThread, key: str | None = None) -> str:
     headers = {"X-Request-Key": key} if key else {}
-    res = httpx.post(server.url + PREDICT, content=BODY, headers=headers)
+    res = server.client.post(PREDICT, content=BODY, headers=headers)
     assert res.status_code == 200, res.text
     return res.headers["X-Model-Version"]
 
@@ -114,8 +114,8 @@ def test_canary_split_is_sticky_by_key_and_weighted_without(registry: Registry) 
         for key in ("alice", "bob", "carol", "dave", "erin", "frank"):
             expected = "2" if bucket_of(key) < 30 else "1"
             assert {version_of(server, key) for _ in range(3)} == {expected}
-        counts = Counter(version_of(server) for _ in range(200))
-        assert 20 <= counts["2"] <= 110, counts  # 30% expected; wide bounds, no flakiness
+        counts = Counter(version_of(server) for _ in range(100))
+        assert 8 <= counts["2"] <= 60, counts  # 30% expected; bounds far out in the tails
         label = httpx.post(f"{server.url}/v1/models/{NAME}/labels/canary:predict", content=BODY)
         assert label.headers["X-Model-Version"] == "2"
 

@@ -16,7 +16,7 @@ from tests.serving.conftest import NAME, ServerThread
 
 COLUMNS = {
     "age": np.array([39.0, 61.0, np.nan], np.float32),
-    "hours": np.array([40.0, 12.5, 60.0], np.float32),
+    "hours-per-week": np.array([40.0, 12.5, 60.0], np.float32),
     "workclass": np.array(["Private", "Self-emp", ""], dtype=object),
     "sex": np.array(["Male", "Female", "Female"], dtype=object),
 }
@@ -48,7 +48,7 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
     meta = client.get_model_metadata(NAME)
     assert meta["name"] == NAME and meta["versions"] == ["1"]
     types = {t["name"]: t["datatype"] for t in meta["inputs"]}
-    assert types == {"age": "FP32", "hours": "FP32", "sex": "BYTES", "workclass": "BYTES"}
+    assert types == {"age": "FP32", "hours-per-week": "FP32", "sex": "BYTES", "workclass": "BYTES"}
     assert {t["name"] for t in meta["outputs"]} == {"probabilities", "class_ids", "classes"}
 
 
@@ -101,7 +101,7 @@ def test_rank_and_length_rules(server: ServerThread) -> None:
         datatype = "BYTES" if name in ("workclass", "sex") else "FP32"
         return {"name": name, "shape": shape, "datatype": datatype, "data": data}
 
-    good = [tensor("age", [1], [1.0]), tensor("hours", [1], [2.0]),
+    good = [tensor("age", [1], [1.0]), tensor("hours-per-week", [1], [2.0]),
             tensor("workclass", [1], ["a"]), tensor("sex", [1], ["b"])]  # fmt: skip
     url = f"{server.url}/v2/models/{NAME}/infer"
     assert httpx.post(url, json={"inputs": good}).status_code == 200

@@ -79,22 +79,26 @@ class ServedModel:
         return out
 
     def example_columns(self, rows: int) -> dict[str, np.ndarray[Any, Any]]:
-        """Real-looking inputs for warm-up: values from the label-free feature spec when known."""
-        spec = self.metadata.get("feature_spec") or {}
-        features = spec.get("features", spec) if isinstance(spec, dict) else {}
+        """Real-looking inputs for warm-up: training ranges and vocabularies from mooring.json.
+
+        Without a feature spec, numbers are small integers and strings are missing ("").
+        """
+        spec = self.metadata.get("feature_spec")
+        listed = spec.get("features", []) if isinstance(spec, dict) else []
+        hints = {f["name"]: f for f in listed if isinstance(f, dict) and "name" in f}
+        steps = np.linspace(0.0, 1.0, rows) if rows > 1 else np.zeros(1)
         columns: dict[str, np.ndarray[Any, Any]] = {}
         for name, info in self.inputs.items():
-            hint = features.get(name) if isinstance(features, dict) else None
+            hint = hints.get(name, {})
             if info.is_string:
-                vocab = hint.get("vocabulary") if isinstance(hint, dict) else None
-                values = [str(v) for v in vocab[:8]] if isinstance(vocab, list) and vocab else [""]
-                columns[name] = np.array(
-                    [values[i % len(values)] for i in range(rows)], dtype=object
-                )
+                vocab = hint.get("vocabulary") or [""]
+                values = [str(vocab[i % len(vocab)]) for i in range(rows)]
+                columns[name] = np.array(values, dtype=object)
             else:
-                mean = hint.get("mean") if isinstance(hint, dict) else None
-                base = float(mean) if isinstance(mean, int | float) else 0.0
-                columns[name] = (base + np.arange(rows) % 3).astype(info.numpy_dtype())
+                lower = float(hint.get("lower", 0.0) or 0.0)
+                upper = float(hint.get("upper", 0.0) or 0.0)
+                span = (upper - lower) if upper > lower else 2.0
+                columns[name] = (lower + steps * span).astype(info.numpy_dtype())
         return columns
 
     def warm_up(self, requests: int, max_batch_size: int) -> None:
@@ -128,7 +132,12 @@ def load_served_model(name: str, version: int, path: Path) -> ServedModel:
             f"(found {sorted(module.signatures)}); export it with mooring"
         )
     _, kwargs = function.structured_input_signature
-    inputs = {key: _info(key, spec) for key, spec in sorted(kwargs.items())}
+    # The TensorSpec keeps the column's own name ('hours-per-week'); the kwarg key is a
+    # sanitised Python identifier. Clients send, and the signature accepts, the former.
+    inputs = {
+        (spec.name or key): _info(spec.name or key, spec)
+        for key, spec in sorted(kwargs.items(), key=lambda kv: kv[1].name or kv[0])
+    }
     outputs = {key: _info(key, spec) for key, spec in sorted(function.structured_outputs.items())}
     for info in inputs.values():
         if info.shape != (None,) or not (info.is_string or info.dtype in _NUMPY):
