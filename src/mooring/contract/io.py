@@ -178,8 +178,13 @@ def _csv_error(path: str, exc: Exception, options: ReadOptions) -> DataError:
     return DataError(f"'{path}' cannot be read as CSV: {text[:200]}")
 
 
-def _clean_strings(batch: pa.RecordBatch, options: ReadOptions) -> pa.RecordBatch:
-    """Trim whitespace in string columns and apply na_values after trimming."""
+def _clean_strings(
+    batch: pa.RecordBatch, options: ReadOptions, *, na_applied: bool = False
+) -> pa.RecordBatch:
+    """Trim whitespace in string columns and apply na_values after trimming.
+
+    ``na_applied``: the reader already turned untrimmed na_values into nulls (CSV does).
+    """
     if not options.trim_whitespace:
         return batch
     na = pa.array([v for v in options.na_values], type=pa.string())
@@ -188,11 +193,20 @@ def _clean_strings(batch: pa.RecordBatch, options: ReadOptions) -> pa.RecordBatc
     for column in batch.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             trimmed = pc.utf8_trim_whitespace(column)
+            if na_applied and _total_bytes(trimmed) == _total_bytes(column):
+                # Nothing was trimmed, so the reader's nulls are already the final ones.
+                columns.append(column)
+                continue
             is_na = pc.is_in(trimmed, value_set=na)
             column = pc.if_else(is_na, pa.scalar(None, type=column.type), trimmed)
             changed = True
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
+
+
+def _total_bytes(strings: pa.Array) -> int:
+    """Bytes of all values together (trimming only removes bytes, so equal totals: no change)."""
+    return int(pc.sum(pc.binary_length(strings)).as_py() or 0)
 
 
 def _header_names(head: bytes, options: ReadOptions) -> list[str]:
@@ -262,7 +276,7 @@ def _iter_csv(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
                 raise retype from None
             raise _csv_error(path, exc, options) from None
         yielded = True
-        yield _clean_strings(batch, options)
+        yield _clean_strings(batch, options, na_applied=True)
 
 
 def _is_number(text: str) -> bool:

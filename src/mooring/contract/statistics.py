@@ -220,25 +220,24 @@ class StringSummary:
         return self.frequencies.top(k)
 
     def update(self, array: pa.Array) -> None:
-        valid = array.drop_null()
-        if len(valid) == 0:
+        present = len(array) - array.null_count
+        if present == 0:
             return
-        counts = pc.value_counts(valid)
-        self.frequencies.update(
-            dict(
-                zip(
-                    counts.field("values").to_pylist(),
-                    counts.field("counts").to_pylist(),
-                    strict=True,
-                )
-            )
-        )
-        lengths = pc.utf8_length(valid)
+        counts = pc.value_counts(array)
+        values, freqs = counts.field("values"), counts.field("counts")
+        if array.null_count:
+            # value_counts gives nulls an entry of their own; the summary is over present values.
+            keep = pc.is_valid(values)
+            values, freqs = values.filter(keep), freqs.filter(keep)
+        self.frequencies.update(dict(zip(values.to_pylist(), freqs.to_pylist(), strict=True)))
+        # Lengths of the distinct values weighted by their counts: the same totals as per row,
+        # at the cost of the (few) distinct values instead of every row.
+        lengths = pc.utf8_length(values)
         extremes = pc.min_max(lengths).as_py()
         self.length_min = _opt_min(self.length_min, extremes["min"])
         self.length_max = _opt_max(self.length_max, extremes["max"])
-        self.length_sum += int(pc.sum(lengths).as_py() or 0)
-        self.count += len(valid)
+        self.length_sum += int(pc.sum(pc.multiply(lengths, freqs)).as_py() or 0)
+        self.count += present
 
     def merge(self, other: StringSummary) -> StringSummary:
         return StringSummary(
