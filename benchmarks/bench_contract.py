@@ -1,0 +1,491 @@
+"""Benchmark: mooring statistics + validation against a bare Arrow scan and pandas.
+
+A file shaped like the UCI Adult census data (default 5 million rows) is made by
+resampling the real rows with a fixed seed, written once as CSV and as Parquet
+and cached under ``benchmarks/data/``. For each format, three contenders run
+side by side in the same invocation, reading included:
+
+* ``mooring``: what a user runs — ``compute_statistics`` (the training
+  statistics), ``infer_schema``, then ``validate`` of the same file against that
+  schema. Both the statistics-only time and the statistics + validation time are
+  recorded.
+* ``arrow_scan``: a bare streaming pyarrow scan computing count, min, max and mean
+  per column — close to the limit of what reading and summarising can cost.
+* ``pandas``: ``read_csv``/``read_parquet`` (pyarrow engine), ``describe()`` and
+  ``value_counts()`` of every string column.
+
+Every measurement runs in a fresh subprocess, so peak resident memory (the
+child's own ``ru_maxrss``) is not contaminated by earlier runs; repeats are
+interleaved and medians reported. A second section streams the CSV through
+``compute_statistics`` with small and large batch budgets to show that memory is
+bounded by the batch size, not the file size.
+
+Times are reported, never asserted: the floors (mooring ≤ 3x the bare scan,
+mooring faster than pandas, bounded streaming memory) are evaluated and printed.
+
+Usage::
+
+    python benchmarks/bench_contract.py                      # 5M rows, 3 repeats
+    python benchmarks/bench_contract.py --rows 2000 --repeats 1 --out /tmp/b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ADULT = ROOT / "examples" / "adult" / "adult.data.csv.gz"
+LABEL = "class"
+# Adult marks missing values with '?'; the examples' mooring.toml says the same.
+NA_VALUES = ("?", "")
+FORMATS = ("csv", "parquet")
+TOOLS = ("mooring", "arrow_scan", "pandas")
+CHUNK_ROWS = 250_000
+MAX_SCAN_RATIO = 3.0
+
+
+# ---------------------------------------------------------------- data generation
+
+
+def data_paths(data_dir: Path, rows: int, seed: int) -> dict[str, Path]:
+    stem = f"adult_{rows}_seed{seed}"
+    return {"csv": data_dir / f"{stem}.csv", "parquet": data_dir / f"{stem}.parquet"}
+
+
+def generate(data_dir: Path, rows: int, seed: int) -> dict[str, Path]:
+    """Write (once) ``rows`` rows resampled from Adult as CSV and Parquet; return the paths."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    paths = data_paths(data_dir, rows, seed)
+    if all(p.is_file() for p in paths.values()):
+        return paths
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Keep '?' as text so the CSV looks exactly like the source; Parquet gets real nulls.
+    source = pacsv.read_csv(
+        ADULT, convert_options=pacsv.ConvertOptions(null_values=[], strings_can_be_null=False)
+    )
+    rng = np.random.default_rng(seed)
+    tmp = {fmt: p.with_name(p.name + ".tmp") for fmt, p in paths.items()}
+    parquet_schema = source.schema
+    # Unquoted, like the source file (Adult has no delimiters inside values).
+    plain = pacsv.WriteOptions(quoting_style="none", quoting_header="none")
+    with (
+        pacsv.CSVWriter(tmp["csv"], source.schema, write_options=plain) as csv_out,
+        pq.ParquetWriter(tmp["parquet"], parquet_schema) as pq_out,
+    ):
+        done = 0
+        while done < rows:
+            n = min(CHUNK_ROWS, rows - done)
+            chunk = source.take(pa.array(rng.integers(0, source.num_rows, n)))
+            csv_out.write_table(chunk)
+            columns = [
+                pc.if_else(pc.equal(col, "?"), pa.scalar(None, col.type), col)
+                if pa.types.is_string(col.type)
+                else col
+                for col in chunk.columns
+            ]
+            pq_out.write_table(pa.table(columns, schema=parquet_schema))
+            done += n
+    for fmt, p in paths.items():
+        os.replace(tmp[fmt], p)
+    return paths
+
+
+# ---------------------------------------------------------------- the contenders
+
+
+def run_mooring(path: str, batch_mb: float, validate_too: bool = True) -> dict[str, Any]:
+    from mooring.config import DEFAULT_NA_VALUES, ContractConfig
+    from mooring.contract import ReadOptions, compute_statistics
+    from mooring.contract.schema import infer_schema
+    from mooring.contract.validation import validate
+
+    options = ReadOptions(na_values=(*DEFAULT_NA_VALUES, *NA_VALUES), batch_mb=batch_mb)
+    contract = ContractConfig()
+    start = time.perf_counter()
+    stats = compute_statistics(path, options)
+    stats_s = time.perf_counter() - start
+    out: dict[str, Any] = {"stats_s": stats_s, "rows": stats.num_rows}
+    if validate_too:
+        schema = infer_schema(stats, label=LABEL, contract=contract)
+        result = validate(path, schema, options=options, contract=contract)
+        out["seconds"] = time.perf_counter() - start
+        out["validate_s"] = out["seconds"] - stats_s
+        out["errors"] = sum(a.severity == "error" for a in result.anomalies)
+        out["anomalies"] = len(result.anomalies)
+    else:
+        out["seconds"] = stats_s
+    return out
+
+
+def run_arrow_scan(path: str, fmt: str, batch_mb: float) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    start = time.perf_counter()
+    batches: Any
+    if fmt == "csv":
+        batches = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=int(batch_mb * (1 << 20))),
+            convert_options=pacsv.ConvertOptions(
+                null_values=list(NA_VALUES), strings_can_be_null=True
+            ),
+        )
+    else:
+        # pyarrow's default batch (64Ki rows, about 10 MiB of Adult-shaped data in memory).
+        batches = pq.ParquetFile(path).iter_batches()
+    summary: dict[str, dict[str, Any]] = {}
+    rows = 0
+    for batch in batches:
+        rows += batch.num_rows
+        for name, col in zip(batch.schema.names, batch.columns, strict=True):
+            acc = summary.setdefault(name, {"count": 0, "min": None, "max": None, "sum": 0.0})
+            acc["count"] += len(col) - col.null_count
+            # min/max/mean are defined for numbers; text columns get their count only.
+            if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+                continue
+            extremes = pc.min_max(col).as_py()
+            for key, pick in (("min", min), ("max", max)):
+                if extremes[key] is not None:
+                    acc[key] = extremes[key] if acc[key] is None else pick(acc[key], extremes[key])
+            acc["sum"] += pc.sum(col).as_py() or 0.0
+    for acc in summary.values():
+        acc["mean"] = acc["sum"] / acc["count"] if acc["count"] else None
+    return {"seconds": time.perf_counter() - start, "rows": rows}
+
+
+def run_pandas(path: str, fmt: str) -> dict[str, Any]:
+    import pandas as pd
+
+    start = time.perf_counter()
+    if fmt == "csv":
+        frame = pd.read_csv(path, engine="pyarrow", na_values=list(NA_VALUES))
+    else:
+        frame = pd.read_parquet(path, engine="pyarrow")
+    frame.describe()
+    for name in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[name]):
+            frame[name].value_counts()
+    return {"seconds": time.perf_counter() - start, "rows": len(frame)}
+
+
+def _rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _current_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class RssSampler(threading.Thread):
+    """Samples current RSS while the work runs: a bounded stream plateaus, a full load climbs."""
+
+    def __init__(self, interval_s: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, float]] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval_s):
+            rss = _current_rss_mb()
+            if rss is not None:
+                self.samples.append((time.perf_counter(), rss))
+
+    def halves(self) -> dict[str, float | None]:
+        """Highest RSS in the first and in the second half of the sampled period."""
+        self._stop_event.set()
+        self.join()
+        if len(self.samples) < 4:
+            return {"rss_first_half_peak_mb": None, "rss_second_half_peak_mb": None}
+        middle = (self.samples[0][0] + self.samples[-1][0]) / 2
+        first = [rss for t, rss in self.samples if t <= middle]
+        second = [rss for t, rss in self.samples if t > middle]
+        return {"rss_first_half_peak_mb": max(first), "rss_second_half_peak_mb": max(second)}
+
+
+def worker(task: str, path: str, fmt: str, batch_mb: float) -> dict[str, Any]:
+    """Run one measurement in this (fresh) process; report time and peak RSS."""
+    # Import everything a contender needs first, so the baseline is comparable across tools.
+    import pandas  # noqa: F401
+    import pyarrow.csv
+    import pyarrow.parquet  # noqa: F401
+
+    import mooring.contract.validation  # noqa: F401
+
+    base = _rss_mb()
+    runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "mooring": lambda: run_mooring(path, batch_mb),
+        "mooring_stats": lambda: run_mooring(path, batch_mb, validate_too=False),
+        "arrow_scan": lambda: run_arrow_scan(path, fmt, batch_mb),
+        "pandas": lambda: run_pandas(path, fmt),
+    }
+    sampler = RssSampler()
+    sampler.start()
+    out = runners[task]()
+    out.update(sampler.halves())
+    out["baseline_rss_mb"] = base
+    out["peak_rss_mb"] = _rss_mb()
+    return out
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def measure(task: str, path: Path, fmt: str, batch_mb: float) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        task,
+        "--path",
+        str(path),
+        "--format",
+        fmt,
+        "--batch-mb",
+        str(batch_mb),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{task} on {fmt} failed:\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "seconds_median": _median(runs, "seconds"),
+        "seconds_all": [r["seconds"] for r in runs],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "baseline_rss_mb": _median(runs, "baseline_rss_mb"),
+        "rows": runs[0]["rows"],
+    }
+    if "stats_s" in runs[0]:
+        out["stats_seconds_median"] = _median(runs, "stats_s")
+        out["validate_seconds_median"] = _median(runs, "validate_s")
+        out["anomalies"] = runs[0].get("anomalies")
+        out["errors"] = runs[0].get("errors")
+    return out
+
+
+def _bounded(streaming: list[dict[str, Any]], file_mb: float) -> bool | None:
+    """Whether streaming a file larger than the batch budget kept memory bounded.
+
+    Bounded: memory grows by less than the file's size and stops growing, i.e. the second
+    half of the run peaks no more than 10% of the file size above the first half. None when
+    the file is not larger than every budget (a smoke run) or RSS could not be sampled.
+    """
+    if not streaming or any(s["batch_mb"] >= file_mb for s in streaming):
+        return None
+    if any(s["rss_first_half_peak_mb"] is None for s in streaming):
+        return None
+    return all(
+        s["growth_mb"] < file_mb
+        and s["rss_second_half_peak_mb"] - s["rss_first_half_peak_mb"] < 0.1 * file_mb
+        for s in streaming
+    )
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    paths = generate(args.data_dir, args.rows, args.seed)
+    generate_s = time.perf_counter() - t0
+    sizes = {fmt: p.stat().st_size / 2**20 for fmt, p in paths.items()}
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {
+        fmt: {tool: [] for tool in TOOLS} for fmt in FORMATS
+    }
+    # Interleave so that background load drifts over all contenders alike.
+    for repeat in range(args.repeats):
+        for fmt in FORMATS:
+            for tool in TOOLS:
+                run = measure(tool, paths[fmt], fmt, args.batch_mb)
+                raw[fmt][tool].append(run)
+                print(
+                    f"  repeat {repeat + 1}/{args.repeats} {fmt:8s} {tool:10s} "
+                    f"{run['seconds']:8.2f} s  peak {run['peak_rss_mb']:7.0f} MiB",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    formats: dict[str, Any] = {}
+    for fmt in FORMATS:
+        tools = {tool: summarise(raw[fmt][tool]) for tool in TOOLS}
+        m, scan, pandas = tools["mooring"], tools["arrow_scan"], tools["pandas"]
+        formats[fmt] = {
+            "file_mb": sizes[fmt],
+            "tools": tools,
+            "ratios": {
+                "mooring_stats_vs_scan": m["stats_seconds_median"] / scan["seconds_median"],
+                "mooring_total_vs_scan": m["seconds_median"] / scan["seconds_median"],
+                "mooring_stats_vs_pandas": m["stats_seconds_median"] / pandas["seconds_median"],
+                "mooring_total_vs_pandas": m["seconds_median"] / pandas["seconds_median"],
+            },
+        }
+    streaming = []
+    for batch_mb in args.memory_batch_mb:
+        run = measure("mooring_stats", paths["csv"], "csv", batch_mb)
+        streaming.append(
+            {
+                "batch_mb": batch_mb,
+                "seconds": run["seconds"],
+                "peak_rss_mb": run["peak_rss_mb"],
+                "baseline_rss_mb": run["baseline_rss_mb"],
+                "growth_mb": run["peak_rss_mb"] - run["baseline_rss_mb"],
+                "rss_first_half_peak_mb": run["rss_first_half_peak_mb"],
+                "rss_second_half_peak_mb": run["rss_second_half_peak_mb"],
+            }
+        )
+        print(
+            f"  streaming csv batch_mb={batch_mb:g}: {run['seconds']:.2f} s  "
+            f"peak {run['peak_rss_mb']:.0f} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
+    csv_mb = sizes["csv"]
+    floors = {}
+    for fmt in FORMATS:
+        r = formats[fmt]["ratios"]
+        floors[f"{fmt}_mooring_total_le_{MAX_SCAN_RATIO:g}x_scan"] = (
+            r["mooring_total_vs_scan"] <= MAX_SCAN_RATIO
+        )
+        floors[f"{fmt}_mooring_stats_le_{MAX_SCAN_RATIO:g}x_scan"] = (
+            r["mooring_stats_vs_scan"] <= MAX_SCAN_RATIO
+        )
+        floors[f"{fmt}_mooring_total_faster_than_pandas"] = r["mooring_total_vs_pandas"] < 1.0
+    # Bounded: streaming a file larger than the batch budget grows memory by less than the
+    # file's size. Undecided (None) when the file is not larger than every budget.
+    floors["csv_streaming_memory_bounded"] = _bounded(streaming, csv_mb)
+    return {
+        "benchmark": "contract",
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "seed": args.seed,
+        "batch_mb": args.batch_mb,
+        "generate_seconds": generate_s,
+        "files": {fmt: {"path": paths[fmt].name, "size_mb": sizes[fmt]} for fmt in FORMATS},
+        "formats": formats,
+        "streaming_memory": {"file": paths["csv"].name, "file_mb": csv_mb, "runs": streaming},
+        "floors": floors,
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(
+        f"\nmooring contract benchmark: {report['rows']:,} rows shaped like Adult, "
+        f"median of {report['repeats']}, batch_mb={report['batch_mb']:g}"
+    )
+    header = (
+        f"{'format':8s} {'contender':22s} {'seconds':>9s} {'x scan':>7s} "
+        f"{'x pandas':>8s} {'peak MiB':>9s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for fmt in FORMATS:
+        block = report["formats"][fmt]
+        tools = block["tools"]
+        scan = tools["arrow_scan"]["seconds_median"]
+        pandas = tools["pandas"]["seconds_median"]
+        m = tools["mooring"]
+        rows = [
+            ("mooring stats", m["stats_seconds_median"], m["peak_rss_mb"]),
+            ("mooring stats+validate", m["seconds_median"], m["peak_rss_mb"]),
+            ("arrow scan", scan, tools["arrow_scan"]["peak_rss_mb"]),
+            ("pandas", pandas, tools["pandas"]["peak_rss_mb"]),
+        ]
+        for name, seconds, peak in rows:
+            print(
+                f"{fmt:8s} {name:22s} {seconds:9.2f} {seconds / scan:7.2f} "
+                f"{seconds / pandas:8.2f} {peak:9.0f}"
+            )
+        print(f"{'':8s} file size {block['file_mb']:.1f} MiB")
+    mem = report["streaming_memory"]
+    print(f"\nstreaming memory, mooring stats on {mem['file']} ({mem['file_mb']:.1f} MiB):")
+    for s in mem["runs"]:
+        halves = ""
+        if s["rss_first_half_peak_mb"] is not None:
+            halves = (
+                f"; RSS peak 1st half {s['rss_first_half_peak_mb']:.0f}, "
+                f"2nd half {s['rss_second_half_peak_mb']:.0f}"
+            )
+        print(
+            f"  batch_mb={s['batch_mb']:<5g} {s['seconds']:6.2f} s peak {s['peak_rss_mb']:.0f} MiB "
+            f"(after imports {s['baseline_rss_mb']:.0f}, growth {s['growth_mb']:.0f}{halves})"
+        )
+    print("\nfloors:")
+    for name, ok in report["floors"].items():
+        print(f"  {'n/a   ' if ok is None else 'met   ' if ok else 'MISSED'} {name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--batch-mb",
+        type=float,
+        default=16.0,
+        help="batch budget for the timed runs (mooring's default is 16)",
+    )
+    parser.add_argument(
+        "--memory-batch-mb",
+        type=float,
+        nargs="*",
+        default=[8.0, 64.0],
+        help="batch budgets for the streaming-memory runs",
+    )
+    parser.add_argument("--data-dir", type=Path, default=HERE / "data")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_contract.json")
+    # Internal: one measurement in a fresh process.
+    parser.add_argument("--worker", choices=[*TOOLS, "mooring_stats"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--format", choices=FORMATS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.path, args.format, args.batch_mb)))
+        return 0
+    report = run_benchmark(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print_table(report)
+    print(f"\nresults written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The contract benchmark still runs end to end (tiny), so it cannot rot. No timings checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "bench_contract.py"
+
+
+def test_bench_contract_smoke_run_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "bench_contract.json"
+    args = ["--rows", "2000", "--repeats", "1", "--memory-batch-mb", "8"]
+    args += ["--data-dir", str(tmp_path / "data"), "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "floors:" in proc.stdout
+
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["rows"] == 2000
+    assert set(report["formats"]) == {"csv", "parquet"}
+    for fmt, block in report["formats"].items():
+        assert block["file_mb"] > 0, fmt
+        assert set(block["tools"]) == {"mooring", "arrow_scan", "pandas"}
+        for tool, summary in block["tools"].items():
+            assert summary["rows"] == 2000, (fmt, tool)
+            assert summary["seconds_median"] > 0, (fmt, tool)
+            assert summary["peak_rss_mb"] > 0, (fmt, tool)
+        mooring = block["tools"]["mooring"]
+        assert mooring["stats_seconds_median"] > 0
+        # Resampled Adult validates against the schema inferred from itself.
+        assert mooring["errors"] == 0
+        assert set(block["ratios"]) == {
+            "mooring_stats_vs_scan",
+            "mooring_total_vs_scan",
+            "mooring_stats_vs_pandas",
+            "mooring_total_vs_pandas",
+        }
+    [run] = report["streaming_memory"]["runs"]
+    assert run["batch_mb"] == 8
+    assert run["peak_rss_mb"] >= run["baseline_rss_mb"]
+    assert "csv_streaming_memory_bounded" in report["floors"]
+    # A 2,000-row file is smaller than the batch budget: boundedness is not decidable.
+    assert report["floors"]["csv_streaming_memory_bounded"] is None
