@@ -154,6 +154,6 @@ def test_admin_endpoints_need_the_token(
 
 def test_serving_config_defaults_are_documented() -> None:
     cfg = ServingConfig()
-    assert cfg.max_batch_size == 64 and cfg.batch_timeout_ms == 2.0
+    assert cfg.max_batch_size == 256 and cfg.batch_timeout_ms == 2.0
     for name, field in ServingConfig.model_fields.items():
         assert field.description, name

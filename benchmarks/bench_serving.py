@@ -1,0 +1,442 @@
+"""Benchmark: mooring's server against the endpoints teams write by hand.
+
+One run builds the Adult model (``train_model`` on ``examples/adult``, one epoch),
+then starts each server on 127.0.0.1 in its own process and drives it from a
+separate load-generator process (an asyncio client on raw keep-alive HTTP/1.1
+connections, one connection per concurrent client; each client sends its next
+request when the previous answer arrives):
+
+* ``mooring``: ``mooring serve --model-dir`` with the default ``[serving]`` settings
+  (dynamic batching, TF Serving's row format);
+* ``naive``: a uvicorn + Starlette endpoint that parses the same JSON and calls
+  the SavedModel signature once per request on the event loop;
+* ``predict``: the same endpoint calling Keras ``model.predict`` once per request
+  (the Keras model rebuilt from the run's last checkpoint).
+
+Cells: single-row requests at concurrency 1, 8, 32, 64; 64-row requests at 8 and
+32. The in-process ceiling is the signature called back to back at batch 64 in
+one process (numpy → tensors → outputs, no HTTP). Cold start is the time from
+spawning ``mooring serve`` to ``/v2/health/ready`` answering 200 (process start,
+TensorFlow import, load, warm-up).
+
+Every server and the load generator share the machine, so the numbers include
+that contention; they are printed and written to ``benchmarks/results/``, never
+asserted in tests.
+
+Usage::
+
+    python benchmarks/bench_serving.py            # full run (a few minutes)
+    python benchmarks/bench_serving.py --quick    # smoke run: short cells, fewer levels
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ADULT = ROOT / "examples" / "adult"
+RESULTS = ROOT / "benchmarks" / "results"
+NAME = "income"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- load generator (its own process) -------------------------------------------------
+async def drive(
+    port: int, path: str, body: bytes, concurrency: int, duration: float, warmup: float
+) -> dict[str, Any]:
+    """Closed-loop load: ``concurrency`` connections, each with one request in flight."""
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    start = time.perf_counter()
+    measure_from = start + warmup
+    end = measure_from + duration
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while True:
+                sent = time.perf_counter()
+                if sent >= end:
+                    return
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:].strip())
+                if length:
+                    await reader.readexactly(length)
+                done = time.perf_counter()
+                if sent >= measure_from:
+                    latencies.append(done - sent)
+                    statuses[status] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0
+        )
+
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / duration,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "errors": sum(n for s, n in statuses.items() if s != 200),
+        "statuses": {str(s): n for s, n in statuses.items()},
+    }
+
+
+def run_load(
+    port: int, path: str, body_file: Path, concurrency: int, duration: float, warmup: float
+) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--load", str(port), path, str(body_file),
+           str(concurrency), str(duration), str(warmup)]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+# -- baseline servers (their own processes) --------------------------------------------
+def _columns_from_rows(rows: list[dict[str, Any]], dtypes: dict[str, str]) -> dict[str, Any]:
+    import numpy as np
+
+    cols: dict[str, Any] = {}
+    for name, dtype in dtypes.items():
+        if dtype == "string":
+            cols[name] = np.array([r[name] or "" for r in rows], dtype=object)
+        else:
+            values = [np.nan if r[name] is None else r[name] for r in rows]
+            cols[name] = np.array(values, dtype=np.float32)
+    return cols
+
+
+def naive_server(model_dir: Path, port: int, use_predict: bool) -> None:
+    """What a team writes by hand: parse JSON, call the model, answer; one request at a time."""
+    import numpy as np
+    import tensorflow as tf
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    meta = json.loads((model_dir / "mooring.json").read_text())
+    dtypes = {k: v["dtype"] for k, v in meta["signature"]["inputs"].items()}
+    if use_predict:
+        keras_model = _rebuild_keras(model_dir)
+
+        def infer(cols: dict[str, Any]) -> dict[str, Any]:
+            raw = keras_model.predict(cols, verbose=0)
+            return {"probabilities": np.asarray(raw).tolist()}
+
+    else:
+        fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+
+        def infer(cols: dict[str, Any]) -> dict[str, Any]:
+            out = fn(**{k: tf.constant(v) for k, v in cols.items()})
+            return {
+                "probabilities": out["probabilities"].numpy().tolist(),
+                "classes": [c.decode() for c in out["classes"].numpy()],
+            }
+
+    async def predict(request: Request) -> JSONResponse:
+        body = await request.json()
+        result = infer(_columns_from_rows(body["instances"], dtypes))
+        rows = len(body["instances"])
+        return JSONResponse(
+            {"predictions": [{k: v[i] for k, v in result.items()} for i in range(rows)]}
+        )
+
+    app = Starlette(routes=[Route(f"/v1/models/{NAME}:predict", predict, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _rebuild_keras(model_dir: Path) -> Any:
+    from mooring.config import ModelConfig
+    from mooring.features import FeatureSpec
+    from mooring.training import LabelEncoding, build_model
+    from mooring.training.checkpoints import latest_checkpoint, restore_weights
+
+    meta = json.loads((model_dir / "mooring.json").read_text())
+    spec = FeatureSpec.from_dict(meta["feature_spec"])
+    label_d = dict(meta["label"])
+    label_d["vocabulary"] = tuple(label_d["vocabulary"])
+    label = LabelEncoding(**label_d)
+    config = ModelConfig.model_validate(
+        json.loads((model_dir.parent / "model_config.json").read_text())
+    )
+    model = build_model(spec, label, config)
+    checkpoint = latest_checkpoint(model_dir.parent / "checkpoints")
+    if checkpoint is None:
+        raise SystemExit("no checkpoint to rebuild the Keras model from")
+    restore_weights(checkpoint, model)
+    return model
+
+
+def ceiling(model_dir: Path, rows_file: Path, seconds: float) -> dict[str, Any]:
+    """The signature called back to back at batch 64 in one process: the rows/s ceiling."""
+    import tensorflow as tf
+
+    meta = json.loads((model_dir / "mooring.json").read_text())
+    dtypes = {k: v["dtype"] for k, v in meta["signature"]["inputs"].items()}
+    rows = json.loads(rows_file.read_text())
+    cols = _columns_from_rows(rows, dtypes)
+    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    for _ in range(20):
+        fn(**{k: tf.constant(v) for k, v in cols.items()})
+    calls = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        out = fn(**{k: tf.constant(v) for k, v in cols.items()})
+        out["probabilities"].numpy()
+        calls += 1
+    elapsed = time.perf_counter() - start
+    return {
+        "batch": len(rows),
+        "calls_per_s": calls / elapsed,
+        "rows_per_s": calls * len(rows) / elapsed,
+    }
+
+
+# -- orchestration ------------------------------------------------------------------
+def build_adult_model(work: Path) -> Path:
+    """Train the Adult model for one epoch; return its exported folder."""
+    from mooring.config import load_config
+    from mooring.contract import ReadOptions, compute_statistics
+    from mooring.contract.schema import infer_schema
+    from mooring.training import train_model
+
+    cfg = load_config(ADULT / "mooring.toml")
+    cfg.model.epochs = 1
+    cfg.model.parity_records = 20
+    stats = compute_statistics(cfg.path(cfg.data.train), ReadOptions.from_config(cfg.data))
+    schema = infer_schema(stats, label=cfg.data.label)
+    result = train_model(
+        cfg, statistics=stats, schema=schema, output_dir=work / "run", tensorboard=False
+    )
+    (work / "run" / "model_config.json").write_text(cfg.model.model_dump_json())
+    return result.model_dir
+
+
+def request_rows(model_dir: Path, count: int) -> list[dict[str, Any]]:
+    """Real rows of the Adult test file, typed as the signature expects (missing → null)."""
+    import pyarrow.csv as pacsv
+
+    meta = json.loads((model_dir / "mooring.json").read_text())
+    inputs = meta["signature"]["inputs"]
+    table = pacsv.read_csv(
+        ADULT / "adult.test.csv.gz",
+        convert_options=pacsv.ConvertOptions(null_values=["?", ""], strings_can_be_null=True),
+    ).slice(0, count)
+    rows = []
+    for record in table.to_pylist():
+        row: dict[str, Any] = {}
+        for name, spec in inputs.items():
+            value = record.get(name)
+            if spec["dtype"] == "string":
+                row[name] = None if value is None else str(value).strip()
+            else:
+                row[name] = None if value is None else float(value)
+        rows.append(row)
+    return rows
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> float:
+    import httpx
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code in (200, 405):
+                return time.perf_counter() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"{url} not ready after {timeout} s")
+
+
+def start_server(
+    kind: str, model_dir: Path, work: Path
+) -> tuple[subprocess.Popen[bytes], int, float]:
+    port = free_port()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if kind == "mooring":
+        config = work / "mooring.toml"
+        config.write_text(f'[project]\nname = "{NAME}"\n[data]\ntrain = "unused.csv"\n')
+        cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config), "--port",
+               str(port), "--model-dir", str(model_dir), "--no-access-log"]  # fmt: skip
+        probe = f"http://127.0.0.1:{port}/v2/health/ready"
+    else:
+        cmd = [sys.executable, __file__, f"--{kind}-server", str(model_dir), str(port)]
+        probe = f"http://127.0.0.1:{port}/v1/models/{NAME}:predict"
+    spawned = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(probe, proc)
+    return proc, port, time.perf_counter() - spawned
+
+
+HEADER = (
+    f"{'server':8} {'rows':>4} {'c':>3} {'req/s':>9} {'rows/s':>9} {'p50 ms':>8} "
+    f"{'p99 ms':>8} {'errors':>6}"
+)
+
+
+def _line(x: dict[str, Any]) -> str:
+    return (
+        f"{x['server']:8} {x['rows']:>4} {x['concurrency']:>3} {x['rps']:>9.0f} "
+        f"{x['rps'] * x['rows']:>9.0f} {x['p50_ms']:>8.2f} {x['p99_ms']:>8.2f} {x['errors']:>6}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short cells, fewer levels (smoke run)"
+    )
+    parser.add_argument("--duration", type=float, default=None, help="seconds measured per cell")
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench_serving.json")
+    args = parser.parse_args()
+    duration = args.duration or (1.5 if args.quick else 6.0)
+    warmup = 0.5 if args.quick else 1.0
+    levels = [1, 32] if args.quick else [1, 8, 32, 64]
+    batch_levels = [8] if args.quick else [8, 32]
+    contenders = ["mooring", "naive"] if args.quick else ["mooring", "naive", "predict"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        model_dir = build_adult_model(work)
+        print(f"built the Adult model in {time.perf_counter() - t0:.1f} s: {model_dir}")
+        rows = request_rows(model_dir, 64)
+        single = work / "single.json"
+        single.write_bytes(json.dumps({"instances": rows[:1]}).encode())
+        batch = work / "batch.json"
+        batch.write_bytes(json.dumps({"instances": rows}).encode())
+        rows_file = work / "rows.json"
+        rows_file.write_text(json.dumps(rows))
+        cmd = [sys.executable, __file__, "--ceiling", str(model_dir), str(rows_file)]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        out = subprocess.run(
+            [*cmd, str(duration)], capture_output=True, text=True, check=True, env=env
+        )
+        top = json.loads(out.stdout)
+        print(f"in-process ceiling at batch 64: {top['rows_per_s']:,.0f} rows/s")
+
+        cells: list[dict[str, Any]] = []
+        cold: dict[str, float] = {}
+        path = f"/v1/models/{NAME}:predict"
+        for kind in contenders:
+            proc, port, started = start_server(kind, model_dir, work)
+            cold[kind] = started
+            try:
+                for c in levels:
+                    r = run_load(port, path, single, c, duration, warmup)
+                    cells.append({"server": kind, "rows": 1, "concurrency": c, **r})
+                    print(_line(cells[-1]), flush=True)
+                for c in batch_levels if kind != "predict" else []:
+                    r = run_load(port, path, batch, c, duration, warmup)
+                    cells.append({"server": kind, "rows": 64, "concurrency": c, **r})
+                    print(_line(cells[-1]), flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+
+    def cell(server: str, rows: int, c: int) -> dict[str, Any]:
+        return next(
+            x
+            for x in cells
+            if x["server"] == server and x["rows"] == rows and x["concurrency"] == c
+        )
+
+    summary: dict[str, Any] = {"cold_start_s": cold, "ceiling": top}
+    c32 = 32
+    m, n = cell("mooring", 1, c32), cell("naive", 1, c32)
+    summary["single_row_c32_speedup_vs_naive"] = m["rps"] / n["rps"] if n["rps"] else None
+    summary["single_row_c32_p99_ms"] = m["p99_ms"]
+    best64 = max(
+        (x for x in cells if x["server"] == "mooring" and x["rows"] == 64), key=lambda x: x["rps"]
+    )
+    summary["rows64_fraction_of_ceiling"] = best64["rps"] * 64 / top["rows_per_s"]
+
+    print()
+    print(HEADER)
+    for x in cells:
+        print(_line(x))
+    print(f"in-process ceiling (batch 64): {top['rows_per_s']:,.0f} rows/s")
+    print("cold start to ready: " + ", ".join(f"{k} {v:.2f} s" for k, v in cold.items()))
+    speedup = summary["single_row_c32_speedup_vs_naive"]
+    print(f"single-row c=32: mooring / naive = {speedup:.2f}x, mooring p99 {m['p99_ms']:.2f} ms")
+    print(f"64-row requests: {summary['rows64_fraction_of_ceiling']:.0%} of the in-process ceiling")
+
+    report = {
+        "benchmark": "serving",
+        "quick": args.quick,
+        "duration_s": duration,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        },
+        "cells": cells,
+        "summary": summary,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
+        port_s, path, body_file, c_s, dur_s, warm_s = sys.argv[2:8]
+        body = Path(body_file).read_bytes()
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
+        result = asyncio.run(drive(int(port_s), path, body, int(c_s), float(dur_s), float(warm_s)))
+        print(json.dumps(result))
+    elif len(sys.argv) > 1 and sys.argv[1] in ("--naive-server", "--predict-server"):
+        naive_server(
+            Path(sys.argv[2]), int(sys.argv[3]), use_predict=sys.argv[1] == "--predict-server"
+        )
+    elif len(sys.argv) > 1 and sys.argv[1] == "--ceiling":
+        print(json.dumps(ceiling(Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]))))
+    else:
+        main()
