@@ -157,3 +157,21 @@ def test_serving_config_defaults_are_documented() -> None:
     assert cfg.max_batch_size == 256 and cfg.batch_timeout_ms == 2.0
     for name, field in ServingConfig.model_fields.items():
         assert field.description, name
+
+
+def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(
+    registry: Registry,
+) -> None:
+    registry.deploy(NAME, production=1)
+    stored = registry.artifacts.local_path(registry.get(NAME, version=2).artifact_key)
+    with (stored / "mooring.json").open("a", encoding="utf-8") as handle:
+        handle.write(" ")
+    app = build_app([RegistrySource(registry, NAME)], FAST)
+    with ServerThread(app) as server:
+        server.wait_ready()
+        registry.deploy(NAME, production=2)
+        wait_for(lambda: "END" in server.client.get(f"/v1/models/{NAME}").text)
+        status = server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
+        failed = next(s for s in status if s["version"] == "2")
+        assert "mooring.json" in failed["status"]["error_message"]
+        assert version_of(server) == "1"
