@@ -19,11 +19,18 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DataError",
+    "DeadlineExceededError",
     "IntegrityError",
+    "InvalidRequestError",
+    "ModelLoadError",
+    "ModelUnavailableError",
     "MooringError",
     "NotFoundError",
+    "OverloadedError",
+    "PayloadTooLargeError",
     "RegistryUnavailableError",
     "SchemaError",
+    "UnauthorizedError",
     "UsageError",
 ]
 
@@ -89,5 +96,49 @@ class IntegrityError(ChecksFailedError):
 
 class RegistryUnavailableError(MooringError):
     """The registry database or artifact store cannot be reached or opened."""
+
+    http_status = 503
+
+
+class InvalidRequestError(MooringError):
+    """A served request does not fit the model's inputs (field, type, rank, length)."""
+
+
+class PayloadTooLargeError(MooringError):
+    """A request body is larger than ``[serving] body_limit_bytes``."""
+
+    http_status = 413
+
+
+class UnauthorizedError(MooringError):
+    """An admin endpoint was called without the right bearer token."""
+
+    http_status = 401
+
+
+class OverloadedError(MooringError):
+    """The server's queue is full; the client should retry after ``retry_after`` seconds."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelUnavailableError(MooringError):
+    """No version of the model is loaded and warmed yet."""
+
+    http_status = 503
+
+
+class DeadlineExceededError(MooringError):
+    """A request's deadline passed before its result was ready."""
+
+    http_status = 504
+
+
+class ModelLoadError(MooringError):
+    """A version could not be loaded or warmed up; the previous one keeps serving."""
 
     http_status = 503
