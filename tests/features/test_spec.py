@@ -215,3 +215,18 @@ def test_schema_types_and_fingerprint_are_used() -> None:
         spec = build_feature_spec(None, statistics=stats, schema=schema)
     assert spec.schema_fingerprint == schema.fingerprint()
     assert "y" not in spec.names
+
+
+def test_hashing_encoding_buckets_unseen_values_deterministically() -> None:
+    stats = compute_statistics(_table())
+    config = _features({"color": {"encoding": "hashing", "bins": 8, "dim": 2}})
+    spec = build_feature_spec(config, statistics=stats, label="y")
+    color = spec["color"]
+    assert isinstance(color, CategoricalFeature) and (color.size, color.width) == (8, 2)
+    import keras
+
+    inputs, encoded = build_preprocessing(spec)
+    model = keras.Model(inputs, encoded["color"])
+    records = [{"color": "never-seen"}, {"color": "never-seen"}, {"color": "red"}]
+    out = model({k: tf.constant(v) for k, v in columns_from_records(records, spec).items()})
+    np.testing.assert_array_equal(out[0], out[1])
