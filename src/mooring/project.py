@@ -9,9 +9,11 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -22,6 +24,9 @@ from mooring.contract.io import file_fingerprint
 from mooring.contract.schema import Schema, infer_schema
 from mooring.contract.validation import ValidationResult, validate
 from mooring.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from mooring.training import TrainingResult
 
 __all__ = ["Project", "ProjectValidation"]
 
@@ -145,3 +150,34 @@ def _options_key(options: ReadOptions) -> dict[str, Any]:
         "na_values": list(options.na_values),
         "trim": options.trim_whitespace,
     }
+
+    def train(
+        self,
+        *,
+        output_dir: str | Path | None = None,
+        resume: bool = False,
+        callbacks: Sequence[Any] = (),
+        verbose: int = 0,
+    ) -> TrainingResult:
+        """Train the configured model on the train data; export one SavedModel.
+
+        The run goes to ``output_dir`` (default ``<home>/runs/<UTC time>``); the model
+        folder (SavedModel + ``mooring.json``) is ``result.model_dir``. TensorFlow is
+        imported only here, so the contract commands stay quick to start.
+        """
+        from mooring.training import train_model
+
+        stats = self.statistics("train")
+        schema = self.schema(stats)
+        if output_dir is None:
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+            output_dir = self.home / "runs" / stamp
+        return train_model(
+            self.config,
+            statistics=stats,
+            schema=schema,
+            output_dir=Path(output_dir),
+            resume=resume,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
