@@ -6,10 +6,10 @@ one line and the server can return it as a 4xx JSON body. Each class carries the
 process exit code and the HTTP status it maps to, in one place.
 
 Example:
-    >>> raise ConfigError("[model] key 'epochs': expected an integer >= 1, got 0; set epochs = 10")
+    >>> raise ConfigError("[model] key 'epochs': expected an integer >= 1, got 0; set 10")
     Traceback (most recent call last):
     ...
-    mooring.errors.ConfigError: [model] key 'epochs': expected an integer >= 1, got 0; set epochs = 10
+    mooring.errors.ConfigError: [model] key 'epochs': expected an integer >= 1, got 0; set 10
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class ChecksFailedError(MooringError):
 
 
 class ConflictError(MooringError):
-    """The request conflicts with the registry's current state (e.g. deleting the production version)."""
+    """The request conflicts with the registry's state (e.g. deleting the production version)."""
 
     http_status = 409
 
