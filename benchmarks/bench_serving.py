@@ -288,13 +288,16 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) 
 
 
 def start_server(
-    kind: str, model_dir: Path, work: Path
+    kind: str, model_dir: Path, work: Path, serving: list[str] | None = None
 ) -> tuple[subprocess.Popen[bytes], int, float]:
     port = free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if kind == "mooring":
         config = work / "mooring.toml"
-        config.write_text(f'[project]\nname = "{NAME}"\n[data]\ntrain = "unused.csv"\n')
+        settings = "".join(f"{item}\n" for item in serving or [])
+        config.write_text(
+            f'[project]\nname = "{NAME}"\n[data]\ntrain = "unused.csv"\n[serving]\n{settings}'
+        )
         cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config), "--port",
                str(port), "--model-dir", str(model_dir), "--no-access-log"]  # fmt: skip
         probe = f"http://127.0.0.1:{port}/v2/health/ready"
@@ -329,12 +332,23 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=None, help="seconds measured per cell")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_serving.json")
+    parser.add_argument(
+        "--serving",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [serving] setting for mooring, e.g. --serving inference_threads=1 (repeatable)",
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], help="run only these servers (repeatable)"
+    )
     args = parser.parse_args()
     duration = args.duration or (1.5 if args.quick else 6.0)
     warmup = 0.5 if args.quick else 1.0
     levels = [1, 32] if args.quick else [1, 8, 32, 64]
     batch_levels = [8] if args.quick else [8, 32]
     contenders = ["mooring", "naive"] if args.quick else ["mooring", "naive", "predict"]
+    contenders = [c for c in contenders if not args.only or c in args.only]
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -360,7 +374,7 @@ def main() -> None:
         cold: dict[str, float] = {}
         path = f"/v1/models/{NAME}:predict"
         for kind in contenders:
-            proc, port, started = start_server(kind, model_dir, work)
+            proc, port, started = start_server(kind, model_dir, work, args.serving)
             cold[kind] = started
             try:
                 for c in levels:
@@ -382,7 +396,11 @@ def main() -> None:
             if x["server"] == server and x["rows"] == rows and x["concurrency"] == c
         )
 
-    summary: dict[str, Any] = {"cold_start_s": cold, "ceiling": top}
+    summary: dict[str, Any] = {"cold_start_s": cold, "ceiling": top, "serving": args.serving}
+    if not {"mooring", "naive"} <= set(contenders):
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"cells": cells, "summary": summary}, indent=2) + "\n")
+        return
     c32 = 32
     m, n = cell("mooring", 1, c32), cell("naive", 1, c32)
     summary["single_row_c32_speedup_vs_naive"] = m["rps"] / n["rps"] if n["rps"] else None

@@ -199,3 +199,15 @@ def test_no_client_input_produces_a_500(server: ServerThread, body: Any) -> None
         res = httpx.post(server.url + path, content=content, timeout=30)
         assert res.status_code < 500, res.text
         assert "error" in res.json() or res.status_code == 200
+
+
+def test_server_metadata_and_request_ids(server: ServerThread) -> None:
+    assert server.client.get("/v2").json()["name"] == "mooring"
+    body = orjson.dumps({"instances": [row()]})
+    res = server.client.post(PREDICT, content=body, headers={"X-Request-Id": "abc-1"})
+    assert res.headers["X-Request-Id"] == "abc-1"
+    res = server.client.post(PREDICT, content=body, headers={"X-Request-Id": "x" * 200})
+    assert len(res.headers["X-Request-Id"]) == 32  # replaced, not echoed
+    assert server.client.get("/v1/models/income/nothing").status_code == 404
+    assert server.client.post(f"/v1/models/{NAME}").status_code == 405
+    assert server.client.post(f"/v1/models/{NAME}:classify", content=body).status_code == 400

@@ -17,6 +17,7 @@ import contextlib
 import hmac
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -93,6 +94,14 @@ class ServerState:
         return found
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _request_id(given: str | None) -> str:
+    """The client's X-Request-Id when it is a plain token, else a fresh one."""
+    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY),
@@ -139,7 +148,7 @@ class _Handlers:
         handler: Callable[[_Ctx], Awaitable[Response]],
     ) -> Response:
         start = time.perf_counter()
-        ctx = _Ctx(request, protocol, request.headers.get("x-request-id") or uuid.uuid4().hex)
+        ctx = _Ctx(request, protocol, _request_id(request.headers.get("x-request-id")))
         try:
             response = await handler(ctx)
         except MooringError as exc:
@@ -265,7 +274,7 @@ class _Handlers:
         return await self.guarded(request, "v2", self._v2)
 
     async def _v2(self, ctx: _Ctx) -> Response:
-        parts = ctx.request.path_params["rest"].strip("/").split("/")
+        parts = ctx.request.path_params.get("rest", "").strip("/").split("/")
         method = ctx.request.method
         if parts in (["health", "live"],) and method == "GET":
             return _json({"live": True})

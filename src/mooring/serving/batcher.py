@@ -1,12 +1,13 @@
 """Dynamic batching: merge concurrent requests into one inference, off the event loop.
 
 Requests wait in a bounded queue. A worker takes up to ``max_batch_size`` rows;
-while another batch is already running it waits up to ``batch_timeout`` for more
-rows (so batches grow exactly when the model is the bottleneck, and a lone
-request never waits). The merged columns run in a worker thread; results are
-split back per request. A full queue refuses at once (:class:`OverloadedError`,
-503 + Retry-After); a request past its deadline gets :class:`DeadlineExceededError`
-(504) and its work is dropped if it has not started.
+it waits up to ``batch_timeout`` for more only while another batch is running or
+while fewer requests wait than the last batch held (their clients are about to
+send again), so batches grow with the load and a lone request never waits. The
+merged columns run in a worker thread; results are split back per request. A
+full queue refuses at once (:class:`OverloadedError`, 503 + Retry-After); a
+request past its deadline gets :class:`DeadlineExceededError` (504) and its work
+is dropped if it has not started.
 
 Example:
     >>> batcher = Batcher(model.predict, max_batch_size=64, batch_timeout_s=0.002,
@@ -71,6 +72,7 @@ class Batcher:
         self._pending: deque[_Job] = deque()
         self._pending_rows = 0
         self._running = 0
+        self._expected = 1
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -125,10 +127,16 @@ class Batcher:
         while not self._pending:
             self._wake.clear()
             await self._wake.wait()
-        # Wait for more rows only while another batch occupies the model anyway.
-        if self._running and self.batch_timeout_s > 0:
+        # Wait for more rows while another batch occupies the model anyway, or while fewer
+        # requests wait than the last batch held (its clients are sending their next ones).
+        # A lone client never waits; a closed loop of n clients gets batches of n.
+        if self.batch_timeout_s > 0:
             until = self._pending[0].enqueued + self.batch_timeout_s
-            while self._pending and self._pending_rows < self.max_batch_size:
+            while (
+                self._pending
+                and self._pending_rows < self.max_batch_size
+                and (self._running or len(self._pending) < self._expected)
+            ):
                 remaining = until - time.monotonic()
                 if remaining <= 0:
                     break
@@ -154,6 +162,8 @@ class Batcher:
             batch.append(job)
             rows += job.rows
         self._depth_changed()
+        if batch:
+            self._expected = len(batch)
         return batch
 
     async def _run(self) -> None:
