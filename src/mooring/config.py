@@ -596,7 +596,12 @@ def _section_name(loc: tuple[int | str, ...]) -> str:
 def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     """Walk field annotations to find the model that owns the last key of ``loc``."""
     current: Any = model
+    free_key = False
     for part in loc[:-1]:
+        if free_key:
+            # The key of a dict of models (contract.columns.NAME) is a user's name.
+            free_key = False
+            continue
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             if field is None:
@@ -611,6 +616,7 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
             current = field.annotation
             args = getattr(current, "__args__", ())
             if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+                free_key = typing.get_origin(current) is dict
                 current = args[-1]
         elif isinstance(current, type):
             return None

@@ -22,7 +22,7 @@ from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract._files import atomic_write
 from mooring.contract.io import file_fingerprint
 from mooring.contract.schema import Schema, infer_schema
-from mooring.contract.validation import ValidationResult, validate
+from mooring.contract.validation import ValidationResult, validate, validate_statistics
 from mooring.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -122,13 +122,28 @@ class Project:
         schema.save(self.home / "schema.yaml")
         return schema
 
+    def _schema_from(self, stats: DatasetStatistics) -> bool:
+        """Whether the schema is inferred from ``stats`` with nothing that narrows it."""
+        contract = self.config.contract
+        narrowing = ("type", "min", "max", "domain")
+        return contract.schema_file is None and not any(
+            getattr(override, key) is not None
+            for override in contract.columns.values()
+            for key in narrowing
+        )
+
     def validate(self) -> ProjectValidation:
         """Check the train data against the contract, and the eval data against train (skew)."""
         stats = self.statistics("train")
         schema = self.schema(stats)
         options = self.read_options
         contract = self.config.contract
-        train = validate(self.data_path("train"), schema, options=options, contract=contract)
+        if self._schema_from(stats):
+            # A schema inferred from these very statistics cannot see wrong types or
+            # out-of-range values in them: judge the statistics, skip a second read.
+            train = validate_statistics(stats, schema, contract=contract)
+        else:
+            train = validate(self.data_path("train"), schema, options=options, contract=contract)
         evaluation = None
         if self.config.data.eval is not None:
             evaluation = validate(

@@ -26,6 +26,7 @@ from mooring.errors import DataError, NotFoundError
 __all__ = ["ReadOptions", "file_fingerprint", "iter_batches", "read_table", "source_name"]
 
 
+CSV_BLOCKS_PER_BATCH = 8
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'"
@@ -138,7 +139,9 @@ def _looks_binary(head: bytes) -> bool:
 
 def _csv_reader(path: str, options: ReadOptions, names: list[str] | None) -> Any:
     read_opts = pacsv.ReadOptions(
-        block_size=max(1 << 16, int(options.batch_mb * (1 << 20))),
+        # Arrow's streaming reader keeps several blocks in flight ahead of the consumer,
+        # so a block is a fraction of the budget to keep the whole window near batch_mb.
+        block_size=max(1 << 16, int(options.batch_mb * (1 << 20) / CSV_BLOCKS_PER_BATCH)),
         column_names=names,
         skip_rows=1 if (names is not None and options.header) else 0,
         autogenerate_column_names=names is None and not options.header,
@@ -294,11 +297,13 @@ def _iter_parquet(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
         raise DataError(
             f"'{path}' is not a readable Parquet file ({exc}); check the file"
         ) from None
-    meta = file.metadata
+    # Size batches by the decoded width of a sample: Parquet's encoded sizes can be
+    # 20x smaller than the Arrow arrays they decode into.
     row_bytes = 100.0
-    if meta.num_rows and meta.num_row_groups:
-        total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        row_bytes = max(1.0, total / meta.num_rows)
+    if file.metadata.num_rows:
+        sample = next(file.iter_batches(batch_size=1024), None)
+        if sample is not None and sample.num_rows:
+            row_bytes = max(1.0, sample.nbytes / sample.num_rows)
     rows = max(1024, int(options.batch_mb * (1 << 20) / row_bytes))
     yielded = False
     for batch in file.iter_batches(batch_size=rows):
