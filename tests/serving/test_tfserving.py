@@ -211,3 +211,10 @@ def test_server_metadata_and_request_ids(server: ServerThread) -> None:
     assert server.client.get("/v1/models/income/nothing").status_code == 404
     assert server.client.post(f"/v1/models/{NAME}").status_code == 405
     assert server.client.post(f"/v1/models/{NAME}:classify", content=body).status_code == 400
+
+
+def test_unknown_paths_and_methods_answer_json(server: ServerThread) -> None:
+    res = server.client.get("/nothing/here")
+    assert res.status_code == 404 and "/nothing/here" in res.json()["error"]
+    res = server.client.post("/metrics")
+    assert res.status_code == 405 and "error" in res.json()

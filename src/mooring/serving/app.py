@@ -256,6 +256,7 @@ class _Handlers:
                 version = manager.route(label=path.label).version
             return _json(tfserving.metadata_document(manager.model_for_metadata(version)))
         served = {v: "AVAILABLE" for v in manager.served_versions()}
+        served.update({v: "LOADING" for v in manager.loading if v not in served})
         if path.label is not None:
             served = {manager.route(label=path.label).version: "AVAILABLE"}
         elif path.version is not None:
@@ -450,7 +451,17 @@ def build_app(
         Route("/healthz", handlers.health, methods=["GET"]),
         Route("/admin/{action}", handlers.admin, methods=["GET", "POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        detail = getattr(exc, "detail", "error")
+        return _json({"error": f"{request.method} {request.url.path}: {detail}"}, status)
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: http_error, 405: http_error},
+    )
     app.state.mooring = state
     return app
 

@@ -80,6 +80,7 @@ class ModelManager:
         self.weight = 0
         self.revision: int | None = None
         self.failures: dict[int, str] = {}
+        self.loading: set[int] = set()
         self._lock = asyncio.Lock()
         self._draining: set[asyncio.Task[None]] = set()
 
@@ -120,6 +121,7 @@ class ModelManager:
 
     async def _load(self, version: int) -> None:
         start = time.perf_counter()
+        self.loading.add(version)
         try:
             path = await asyncio.to_thread(self.source.fetch, version)
             model = await asyncio.to_thread(load_served_model, self.name, version, path)
@@ -132,6 +134,8 @@ class ModelManager:
             self.metrics.load_failures.labels(self.name, str(version)).inc()
             log.error("model %s version %s not served: %s", self.name, version, message)
             return
+        finally:
+            self.loading.discard(version)
         self.failures.pop(version, None)
         labels = (self.name, str(version))
         batcher = Batcher(
