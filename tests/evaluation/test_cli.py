@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import pytest
 
 from mooring.cli import main
 from mooring.config import load_config
-from mooring.contract import ReadOptions, compute_statistics
+from mooring.contract import ReadOptions, compute_statistics, read_table
+from mooring.evaluation import evaluate_model_dir, record_threshold
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +90,17 @@ def test_evaluate_exit_codes_and_report(tmp_path: Path, capsys: pytest.CaptureFi
     assert data["threshold_source"] == "cost_optimal"
     assert {s["name"] for s in data["slices"]} >= {"color=red", "x=[0, inf)"}
     assert "<svg" in (report / "report.html").read_text(encoding="utf-8")
+
+    # The chosen operating threshold is saved with the model (before registration).
+    copy = tmp_path / "copy"
+    shutil.copytree(model, copy)
+    cfg = load_config(passing)
+    table = read_table(cfg.path("eval.csv"), ReadOptions.from_config(cfg.data))
+    run = evaluate_model_dir(cfg, copy, table, out=tmp_path / "r1")
+    record_threshold(copy, run.result)
+    saved = json.loads((copy / "mooring.json").read_text(encoding="utf-8"))
+    assert saved["threshold"] == run.result.operating_threshold == data["operating_threshold"]
+    assert saved["threshold_source"] == "cost_optimal"
 
     # The same model as production: change gates apply, flip rate is 0.
     failing = _project(

@@ -17,6 +17,12 @@ from mooring.evaluation.compare import compare, compare_predictions
 from mooring.evaluation.evaluate import encode_labels, evaluate
 from mooring.evaluation.gates import GateDecision, GateResult, decide
 from mooring.evaluation.metrics import HEADLINE, PRIMARY, MetricSuite, prepare
+from mooring.evaluation.model import (
+    EvaluationRun,
+    evaluate_loaded_model,
+    evaluate_model_dir,
+    record_threshold,
+)
 from mooring.evaluation.report import render_html
 from mooring.evaluation.result import (
     Comparison,
@@ -34,6 +40,7 @@ __all__ = [
     "Comparison",
     "CostSummary",
     "EvaluationResult",
+    "EvaluationRun",
     "GateDecision",
     "GateResult",
     "Interval",
@@ -51,6 +58,9 @@ __all__ = [
     "decide",
     "encode_labels",
     "evaluate",
+    "evaluate_loaded_model",
+    "evaluate_model_dir",
     "prepare",
+    "record_threshold",
     "render_html",
 ]

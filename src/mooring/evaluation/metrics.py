@@ -262,16 +262,17 @@ def _binary(y: FloatArray, p: FloatArray, threshold: float, bins: int) -> Metric
     bin_ids = calibration_bin_ids(p, bins)
 
     def group_weights(w: Weights) -> tuple[FloatArray, FloatArray]:
-        counts = np.bincount(code, weights=w, minlength=2 * n_groups).astype(np.float64)
+        counts = np.asarray(np.bincount(code, weights=w, minlength=2 * n_groups), np.float64)
         return counts[n_groups:], counts[:n_groups]
 
     def auc(w: Weights) -> float:
         pos, neg = group_weights(w)
-        total_pos, total_neg = pos.sum(), neg.sum()
+        neg_up_to = np.cumsum(neg)
+        total_pos, total_neg = pos.sum(), neg_up_to[-1]
         if total_pos == 0 or total_neg == 0:
             return math.nan
         # Each positive beats the negatives below it and ties half of those level with it.
-        wins = np.dot(pos, np.cumsum(neg)) - 0.5 * np.dot(pos, neg)
+        wins = np.dot(pos, neg_up_to) - 0.5 * np.dot(pos, neg)
         return float(wins / (total_pos * total_neg))
 
     def pr_auc(w: Weights) -> float:

@@ -131,11 +131,12 @@ def _metrics(result: EvaluationResult) -> str:
             f"the cost-optimal threshold is <b>{c.optimal_threshold:.4g}</b> "
             f"({c.optimal_cost_per_1000:.4g} per 1,000).</div>"
         )
-    if result.per_class is not None and result.label_vocabulary:
+    if result.per_class is not None:
         pc = result.per_class
+        names = result.label_vocabulary or [str(i) for i in range(len(pc["support"]))]
         rows = [
             [
-                escape(result.label_vocabulary[i]),
+                escape(names[i]),
                 _num(pc["precision"][i]),
                 _num(pc["recall"][i]),
                 str(pc["support"][i]),
