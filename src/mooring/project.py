@@ -26,6 +26,7 @@ from mooring.contract.validation import ValidationResult, validate, validate_sta
 from mooring.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from mooring.evaluation import EvaluationRun
     from mooring.training import TrainingResult
 
 __all__ = ["Project", "ProjectValidation"]
@@ -58,6 +59,16 @@ class ProjectValidation:
 
     def render_text(self) -> str:
         return "\n".join(r.render_text() for r in self.results)
+
+
+def _options_key(options: ReadOptions) -> dict[str, Any]:
+    return {
+        "format": options.format,
+        "delimiter": options.delimiter,
+        "header": options.header,
+        "na_values": list(options.na_values),
+        "trim": options.trim_whitespace,
+    }
 
 
 class Project:
@@ -156,16 +167,6 @@ class Project:
         )
         return result
 
-
-def _options_key(options: ReadOptions) -> dict[str, Any]:
-    return {
-        "format": options.format,
-        "delimiter": options.delimiter,
-        "header": options.header,
-        "na_values": list(options.na_values),
-        "trim": options.trim_whitespace,
-    }
-
     def train(
         self,
         *,
@@ -195,4 +196,38 @@ def _options_key(options: ReadOptions) -> dict[str, Any]:
             resume=resume,
             callbacks=callbacks,
             verbose=verbose,
+        )
+
+    def latest_model_dir(self) -> Path:
+        """The model folder of the most recent training run under ``<home>/runs``."""
+        runs = sorted(p for p in (self.home / "runs").glob("*/model") if p.is_dir())
+        if not runs:
+            raise NotFoundError(
+                f"no trained model under '{self.home / 'runs'}'; run `mooring train` first"
+            )
+        return runs[-1]
+
+    def evaluate(
+        self,
+        *,
+        model_dir: str | Path | None = None,
+        baseline_dir: str | Path | None = None,
+        out: str | Path | None = None,
+    ) -> EvaluationRun:
+        """Evaluate a trained model on the eval data: metrics, slices, report, gate decision.
+
+        ``model_dir`` defaults to the latest training run; ``baseline_dir`` is the
+        production model to compare with (change gates, flip rate). The HTML and JSON
+        report go to ``out`` (default ``<home>/reports/evaluation-<UTC time>``).
+        """
+        from mooring.contract import read_table
+        from mooring.evaluation import evaluate_model_dir
+
+        table = read_table(self.data_path("eval"), self.read_options)
+        return evaluate_model_dir(
+            self.config,
+            model_dir if model_dir is not None else self.latest_model_dir(),
+            table,
+            baseline_dir=baseline_dir,
+            out=out,
         )
