@@ -26,7 +26,7 @@ mooring faster than pandas, bounded streaming memory) are evaluated and printed.
 Usage::
 
     python benchmarks/bench_contract.py                      # 5M rows, 3 repeats
-    python benchmarks/bench_contract.py --rows 2000 --repeats 1 --out /tmp/b.json
+    python benchmarks/bench_contract.py --rows 2000 --repeats 1 --out b.json
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ script's — is evaluated and printed, never asserted.
 Usage::
 
     python benchmarks/bench_training.py                       # 300k rows, 5 epochs
-    python benchmarks/bench_training.py --rows 20000 --epochs 1 --out /tmp/t.json
+    python benchmarks/bench_training.py --rows 20000 --epochs 1 --out t.json
 """
 
 from __future__ import annotations

@@ -13,10 +13,8 @@ its history change together or not at all.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +42,7 @@ from mooring.errors import (
     RegistryUnavailableError,
     UsageError,
 )
-from mooring.registry.audit import event_hash, verify_chain
-from mooring.registry.manifest import canonical_json
+from mooring.registry.audit import verify_chain
 from mooring.registry.migrations import HEAD
 from mooring.registry.records import (
     AuditEvent,
@@ -54,6 +51,7 @@ from mooring.registry.records import (
     ModelSummary,
     ModelVersion,
 )
+from mooring.registry.sqltx import WriteTransaction, dumps, loads, mask_url, now
 from mooring.registry.store import NewVersion, Store
 from mooring.registry.tables import (
     aliases,
@@ -70,71 +68,6 @@ _BUSY_TIMEOUT_S = 60
 _MAX_PREVIOUS = 50
 # Arbitrary constant shared by every process: the advisory lock taken while migrating.
 _PG_MIGRATION_LOCK = 0x6D6F6F72
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _dumps(data: Any) -> str:
-    return canonical_json(data)
-
-
-def _loads(text_value: str | None) -> Any:
-    return None if text_value is None else json.loads(text_value)
-
-
-def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***`` (safe to print)."""
-    try:
-        parsed = make_url(url) if isinstance(url, str) else url
-    except ArgumentError:
-        return "<unparseable URL>"
-    return parsed.render_as_string(hide_password=True)
-
-
-class _Tx:
-    """One write transaction: the connection plus the audit chain's head."""
-
-    def __init__(self, conn: Connection, seq: int, head_hash: str) -> None:
-        self.conn = conn
-        self.seq = seq
-        self.hash = head_hash
-
-    def audit(
-        self,
-        *,
-        actor: str,
-        action: str,
-        model: str | None,
-        version: int | None,
-        reason: str | None,
-        forced: bool = False,
-        before: Any = None,
-        after: Any = None,
-    ) -> None:
-        fields: dict[str, Any] = {
-            "created_at": _now(),
-            "actor": actor,
-            "action": action,
-            "model": model,
-            "version": version,
-            "reason": reason,
-            "forced": forced,
-            "before": None if before is None else _dumps(before),
-            "after": None if after is None else _dumps(after),
-            "prev_hash": self.hash,
-        }
-        digest = event_hash(**fields)
-        self.seq += 1
-        fields["model_name"] = fields.pop("model")
-        self.conn.execute(insert(audit_events).values(seq=self.seq, hash=digest, **fields))
-        self.hash = digest
-
-    def close(self) -> None:
-        self.conn.execute(
-            update(audit_head).where(audit_head.c.id == 1).values(seq=self.seq, hash=self.hash)
-        )
 
 
 class SqlStore(Store):
@@ -233,7 +166,7 @@ class SqlStore(Store):
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[_Tx]:
+    def _write(self) -> Iterator[WriteTransaction]:
         with self._guard(), self._engine.connect() as conn:
             if self._sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
@@ -243,7 +176,7 @@ class SqlStore(Store):
                     .where(audit_head.c.id == 1)
                     .with_for_update()
                 ).one()
-                tx = _Tx(conn, head.seq, head.hash)
+                tx = WriteTransaction(conn, head.seq, head.hash)
                 yield tx
                 tx.close()
 
@@ -345,14 +278,14 @@ class SqlStore(Store):
             blessed=bool(row["blessed"]),
             parent_version=row["parent_version"],
             description=row["description"],
-            lineage=_loads(row["lineage"]),
-            metrics=_loads(row["metrics"]),
-            gate=_loads(row["gate"]),
-            params=_loads(row["params"]),
-            run_record=_loads(row["run_record"]),
+            lineage=loads(row["lineage"]),
+            metrics=loads(row["metrics"]),
+            gate=loads(row["gate"]),
+            params=loads(row["params"]),
+            run_record=loads(row["run_record"]),
             aliases=tuple(alias_names),
-            manifest=_loads(row["manifest"]) if heavy else None,
-            statistics=_loads(row["statistics"]) if heavy else None,
+            manifest=loads(row["manifest"]) if heavy else None,
+            statistics=loads(row["statistics"]) if heavy else None,
             model_card=row["model_card"] if heavy else None,
         )
 
@@ -367,7 +300,7 @@ class SqlStore(Store):
             canary_weight=row["canary_weight"],
             revision=row["revision"],
             updated_at=row["updated_at"],
-            previous=tuple(_loads(row["previous"])),
+            previous=tuple(loads(row["previous"])),
         )
 
     def _deployment_row(self, conn: Connection, name: str) -> RowMapping | None:
@@ -488,8 +421,8 @@ class SqlStore(Store):
                 version=r["version"],
                 reason=r["reason"],
                 forced=bool(r["forced"]),
-                before=_loads(r["before"]),
-                after=_loads(r["after"]),
+                before=loads(r["before"]),
+                after=loads(r["after"]),
                 prev_hash=r["prev_hash"],
                 hash=r["hash"],
             )
@@ -513,7 +446,7 @@ class SqlStore(Store):
     def add_version(self, *, new: NewVersion, reason: str | None) -> ModelVersion:
         with self._write() as tx:
             conn = tx.conn
-            created_at = _now()
+            created_at = now()
             last = conn.execute(
                 select(models.c.last_version).where(models.c.name == new.name)
             ).scalar()
@@ -537,19 +470,19 @@ class SqlStore(Store):
                     created_at=created_at,
                     created_by=new.created_by,
                     artifact_key=new.artifact_key,
-                    manifest=_dumps(new.manifest),
+                    manifest=dumps(new.manifest),
                     manifest_sha256=new.manifest_sha256,
                     file_count=new.file_count,
                     size_bytes=new.size_bytes,
                     blessed=new.blessed,
                     parent_version=new.parent_version,
                     description=new.description,
-                    lineage=_dumps(new.lineage),
-                    metrics=_dumps(new.metrics),
-                    gate=None if new.gate is None else _dumps(new.gate),
-                    params=_dumps(new.params),
-                    run_record=_dumps(new.run_record),
-                    statistics=None if new.statistics is None else _dumps(new.statistics),
+                    lineage=dumps(new.lineage),
+                    metrics=dumps(new.metrics),
+                    gate=None if new.gate is None else dumps(new.gate),
+                    params=dumps(new.params),
+                    run_record=dumps(new.run_record),
+                    statistics=None if new.statistics is None else dumps(new.statistics),
                     model_card=new.render_card(number, created_at),
                 )
             )
@@ -603,7 +536,7 @@ class SqlStore(Store):
         if version is not None:
             conn.execute(
                 insert(aliases).values(
-                    model_name=name, alias=alias, version=version, updated_at=_now()
+                    model_name=name, alias=alias, version=version, updated_at=now()
                 )
             )
         return old
@@ -637,7 +570,7 @@ class SqlStore(Store):
         if row["blessed"]:
             return False
         if not force:
-            gate = _loads(row["gate"])
+            gate = loads(row["gate"])
             failed = [
                 f"{g.get('name')}={g.get('value')} (bound {g.get('bound')})"
                 for g in (gate or {}).get("gates", [])
@@ -735,8 +668,8 @@ class SqlStore(Store):
             "canary_version": canary,
             "canary_weight": weight,
             "revision": (row["revision"] if row else 0) + 1,
-            "updated_at": _now(),
-            "previous": _dumps(previous),
+            "updated_at": now(),
+            "previous": dumps(previous),
         }
         if row is None:
             conn.execute(insert(deployments).values(model_name=name, **values))
@@ -825,11 +758,11 @@ class SqlStore(Store):
             )
             dep = self._deployment_row(conn, name)
             if dep is not None:
-                kept = [v for v in _loads(dep["previous"]) if v != version]
+                kept = [v for v in loads(dep["previous"]) if v != version]
                 conn.execute(
                     update(deployments)
                     .where(deployments.c.model_name == name)
-                    .values(previous=_dumps(kept))
+                    .values(previous=dumps(kept))
                 )
             tx.audit(
                 actor=actor,
