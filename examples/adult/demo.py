@@ -21,7 +21,6 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from mooring.contract.io import file_fingerprint
 from mooring.errors import MooringError
 from mooring.project import Project
 from mooring.registry import Registry
@@ -129,7 +128,7 @@ def main() -> int:
         name=project.name,
         artifact_dir=training.model_dir,
         lineage={
-            "data_fingerprint": file_fingerprint(project.data_path("train")),
+            "data_fingerprint": project.data_fingerprint("train"),
             "statistics_hash": training.statistics_hash,
             "schema_hash": training.schema_hash,
             "feature_spec_hash": training.feature_spec_hash,

@@ -76,6 +76,7 @@ class Project:
 
     def __init__(self, config: MooringConfig) -> None:
         self.config = config
+        self._fingerprints: dict[tuple[str, int, int], str] = {}
 
     @classmethod
     def load(cls, path: str | Path = "mooring.toml") -> Project:
@@ -100,10 +101,19 @@ class Project:
             raise NotFoundError(f'[data] {which} is not set; add {which} = "path" to mooring.toml')
         return self.config.path(value)
 
+    def data_fingerprint(self, which: str = "train") -> str:
+        """sha256 of the train or eval file, hashed once per file version in this process."""
+        path = self.data_path(which)
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = file_fingerprint(path)
+        return self._fingerprints[key]
+
     def statistics(self, which: str = "train") -> DatasetStatistics:
         """Statistics of the train or eval data, cached under home by the file's sha256."""
         path = self.data_path(which)
-        fingerprint = file_fingerprint(path)
+        fingerprint = self.data_fingerprint(which)
         cache = self.home / "statistics" / f"{which}.json"
         meta = self.home / "statistics" / f"{which}.meta.json"
         key = {"fingerprint": fingerprint, "read": _options_key(self.read_options)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -36,9 +37,9 @@ def _options(config: Path | None, delimiter: str | None, na: list[str] | None) -
     if delimiter is not None:
         if len(delimiter) != 1:
             raise UsageError(f"--delimiter must be one character, got {delimiter!r}")
-        options = ReadOptions(**{**options.__dict__, "delimiter": delimiter})
+        options = replace(options, delimiter=delimiter)
     if na:
-        options = ReadOptions(**{**options.__dict__, "na_values": (*options.na_values, *na)})
+        options = replace(options, na_values=(*options.na_values, *na))
     return options
 
 
