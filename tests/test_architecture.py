@@ -10,7 +10,17 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "mooring"
 # Lower index = lower layer. Foundation modules may be imported by any layer.
-LAYERS = ["contract", "features", "training", "evaluation", "registry", "serving", "monitoring"]
+LAYERS = [
+    "contract",
+    "features",
+    "training",
+    "evaluation",
+    "registry",
+    "export",
+    "serving",
+    "monitoring",
+    "pipeline",
+]
 FOUNDATION = {"errors", "config"}
 
 

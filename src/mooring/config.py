@@ -43,12 +43,16 @@ __all__ = [
     "DataConfig",
     "EarlyStoppingConfig",
     "EvaluationConfig",
+    "ExportConfig",
     "FeatureConfig",
     "FeaturesConfig",
     "GateConfig",
     "ModelConfig",
+    "MonitoringConfig",
     "MooringConfig",
+    "PipelineConfig",
     "ProjectConfig",
+    "RolloutConfig",
     "ServingConfig",
     "WindowsConfig",
     "load_config",
@@ -511,6 +515,35 @@ class ServingConfig(Section):
     )
 
 
+# --- [monitoring] (drift, segments, feedback, live metrics) -------------------------------------
+class MonitoringConfig(Section):
+    """``[monitoring]``: drift of the prediction log against the training statistics."""
+
+    segments: list[str] = Field(
+        default_factory=list, description="Columns whose values are judged for drift separately."
+    )
+
+
+# --- [rollout] (canary steps and guardrails) -----------------------------------------------------
+class RolloutConfig(Section):
+    """``[rollout]``: how a canary advances to production, and when it is rolled back."""
+
+    steps: list[int] = Field(
+        default_factory=lambda: [5, 25, 50, 100],
+        description="Canary weights in percent, in order; the last step promotes.",
+    )
+
+
+# --- [pipeline] (step caching, replay, cost) -----------------------------------------------------
+class PipelineConfig(Section):
+    """``[pipeline]``: ``mooring run``'s caching, replay test and cost accounting."""
+
+
+# --- [export] (TF Lite) --------------------------------------------------------------------------
+class ExportConfig(Section):
+    """``[export]``: TF Lite conversion and its accuracy gate."""
+
+
 class MooringConfig(Section):
     """The whole project file. ``root`` is the folder relative paths are resolved from."""
 
@@ -521,6 +554,10 @@ class MooringConfig(Section):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     root: Path = Field(default=Path("."), exclude=True)
 
