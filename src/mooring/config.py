@@ -44,10 +44,12 @@ __all__ = [
     "CostConfig",
     "CrossConfig",
     "DataConfig",
+    "DriftThresholds",
     "EarlyStoppingConfig",
     "EvaluationConfig",
     "ExportConfig",
     "FeatureConfig",
+    "FeatureDriftConfig",
     "FeaturesConfig",
     "GateConfig",
     "GuardrailsConfig",
@@ -641,11 +643,111 @@ class RetrainConfig(Section):
 
 
 # --- [monitoring] (drift, segments, feedback, live metrics) -------------------------------------
+class DriftThresholds(Section):
+    """Drift thresholds: a feature drifts when any set threshold is reached (``None``: record only).
+
+    Defaults and why: PSI 0.2 is the long-standing credit-scoring rule (< 0.1 stable,
+    0.1-0.2 moderate, > 0.2 significant shift); Jensen-Shannon distance 0.1 and Wasserstein
+    distance 0.1 baseline standard deviations are the large-sample defaults of common drift
+    tools and lie well above the sampling noise of a 1,000-row window (about 0.03-0.06 for
+    10 bins). Kolmogorov-Smirnov and L-infinity are recorded but do not decide by default:
+    over thousands of rows their p-values call every tiny difference significant. 2% of
+    values outside the training range, or of categories never seen in training, is far above
+    what same-distribution data produces (a few in 10,000 for Adult-sized training data).
+    A 10-point rise in the missing share catches a broken upstream field.
+    """
+
+    psi: float | None = Field(0.2, gt=0, description="Population stability index.")
+    jensen_shannon: float | None = Field(
+        0.1, gt=0, le=1, description="Jensen-Shannon distance (base 2, 0..1)."
+    )
+    wasserstein: float | None = Field(
+        0.1, gt=0, description="Wasserstein distance divided by the baseline std (numbers)."
+    )
+    ks: float | None = Field(
+        None, gt=0, le=1, description="Kolmogorov-Smirnov statistic (numbers), 0..1."
+    )
+    linf: float | None = Field(
+        None, gt=0, le=1, description="Largest change in one category's share (categories)."
+    )
+    out_of_range: float | None = Field(
+        0.02, ge=0, le=1, description="Share of numbers outside the training [min, max]."
+    )
+    unseen: float | None = Field(
+        0.02, ge=0, le=1, description="Share of categories never seen in training."
+    )
+    missing: float | None = Field(
+        0.1, gt=0, le=1, description="Rise in the share of missing values (absolute)."
+    )
+
+
+class FeatureDriftConfig(Section):
+    """``[monitoring.features.NAME]``: per-feature (or ``output.NAME``) threshold overrides."""
+
+    enabled: bool = Field(True, description="false: leave the feature out of drift checks.")
+    psi: float | None = Field(None, gt=0, description="Overrides [monitoring.thresholds] psi.")
+    jensen_shannon: float | None = Field(
+        None, gt=0, le=1, description="Overrides [monitoring.thresholds] jensen_shannon."
+    )
+    wasserstein: float | None = Field(
+        None, gt=0, description="Overrides [monitoring.thresholds] wasserstein."
+    )
+    ks: float | None = Field(None, gt=0, le=1, description="Overrides [monitoring.thresholds] ks.")
+    linf: float | None = Field(
+        None, gt=0, le=1, description="Overrides [monitoring.thresholds] linf."
+    )
+    out_of_range: float | None = Field(
+        None, ge=0, le=1, description="Overrides [monitoring.thresholds] out_of_range."
+    )
+    unseen: float | None = Field(
+        None, ge=0, le=1, description="Overrides [monitoring.thresholds] unseen."
+    )
+    missing: float | None = Field(
+        None, gt=0, le=1, description="Overrides [monitoring.thresholds] missing."
+    )
+    ignore: list[str] = Field(
+        default_factory=list,
+        description="Metrics of this feature that never decide (recorded only), e.g. ['psi'].",
+    )
+
+
 class MonitoringConfig(Section):
     """``[monitoring]``: drift of the prediction log against the training statistics."""
 
     segments: list[str] = Field(
         default_factory=list, description="Columns whose values are judged for drift separately."
+    )
+    window_rows: int = Field(
+        10_000, ge=1, description="Rows of the prediction log judged when no window is given."
+    )
+    min_samples: int = Field(
+        1000,
+        ge=1,
+        description="Rows needed (overall, per segment) before judging; fewer: insufficient data.",
+    )
+    bins: int = Field(
+        10, ge=2, le=1000, description="Quantile bins of numeric features (from the baseline)."
+    )
+    rare_share: float = Field(
+        0.005,
+        ge=0.0,
+        lt=1.0,
+        description="Training categories rarer than this share are compared as one bin.",
+    )
+    thresholds: DriftThresholds = Field(
+        default_factory=DriftThresholds, description="Default thresholds of every feature."
+    )
+    features: dict[str, FeatureDriftConfig] = Field(
+        default_factory=dict, description="Per-feature overrides, keyed by column name."
+    )
+    prediction: bool = Field(
+        True, description="Also compare the model's outputs with their evaluation-time values."
+    )
+    feedback_url: str | None = Field(
+        None, description="Folder (or fsspec URL) of label feedback; default <home>/feedback."
+    )
+    live_min_labels: int = Field(
+        100, ge=1, description="Labelled predictions needed before live metrics are computed."
     )
     slo: SLOConfig = Field(default_factory=SLOConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)

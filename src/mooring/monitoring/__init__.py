@@ -1,0 +1,59 @@
+"""Monitoring: drift of served traffic, live quality from label feedback, guardrails.
+
+Light to import (no TensorFlow): TensorFlow is loaded only when a baseline must be
+derived by scoring data with a model.
+
+Example:
+    >>> from mooring.monitoring import check_drift
+    >>> report = check_drift(cfg, registry, last=5000)  # doctest: +SKIP
+    >>> report.status, report.drifted  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from mooring.monitoring.baselines import (
+    prediction_baseline,
+    prediction_statistics,
+    segment_baselines,
+)
+from mooring.monitoring.distances import SKETCH_DISTANCES, ks_statistic, lump_rare, wasserstein
+from mooring.monitoring.drift import (
+    DriftReport,
+    FeatureDrift,
+    PredictionDrift,
+    SegmentDrift,
+    check_drift,
+    compare_columns,
+    compute_drift,
+    resolve_thresholds,
+)
+from mooring.monitoring.drift_report import render_drift_html
+from mooring.monitoring.predictions import (
+    feature_table,
+    output_table,
+    outputs_from_arrays,
+    read_prediction_log,
+)
+
+__all__ = [
+    "SKETCH_DISTANCES",
+    "DriftReport",
+    "FeatureDrift",
+    "PredictionDrift",
+    "SegmentDrift",
+    "check_drift",
+    "compare_columns",
+    "compute_drift",
+    "feature_table",
+    "ks_statistic",
+    "lump_rare",
+    "output_table",
+    "outputs_from_arrays",
+    "prediction_baseline",
+    "prediction_statistics",
+    "read_prediction_log",
+    "render_drift_html",
+    "resolve_thresholds",
+    "segment_baselines",
+    "wasserstein",
+]

@@ -1,0 +1,667 @@
+"""Drift: a window of the prediction log against the training statistics stored with the version.
+
+The current window is summarised by the contract layer's :func:`compute_statistics` (the
+same one-pass, sketch-based statistics the baseline was made with), then each feature is
+compared with its baseline:
+
+* numbers: PSI and Jensen-Shannon distance over the baseline's quantile bins (ties merged,
+  open outer bins for values outside the training range), Wasserstein distance divided by
+  the baseline's standard deviation, and the Kolmogorov-Smirnov statistic;
+* categories: Jensen-Shannon distance, PSI and L-infinity over the categories, with
+  training categories rarer than ``rare_share`` merged into one bin so that a handful of
+  rows in a rare category cannot raise an alarm on their own;
+* always: the share of numbers outside the training ``[min, max]``, the share of
+  categories never seen in training and the change in the missing share. Each can decide
+  on its own; a feature that was constant in training drifts as soon as any value differs.
+
+A feature drifts when any deciding metric reaches its threshold (``[monitoring.thresholds]``,
+overridable per feature); every distance is recorded whether it decides or not. Fewer rows
+than ``min_samples`` give ``insufficient_data``, never drift. The same comparison runs per
+segment (``[monitoring] segments``) against the training rows of that segment, and on the
+model's outputs against their evaluation-time distribution (prediction drift).
+
+Example:
+    >>> report = compute_drift(baseline_stats, window_table, cfg.monitoring)  # doctest: +SKIP
+    >>> report.status, report.drifted  # doctest: +SKIP
+    ('drift', ['age'])
+    >>> report = check_drift(cfg, registry, last=5000)  # log → JSON + HTML  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mooring.config import FeatureDriftConfig, MonitoringConfig
+from mooring.contract.distance import (
+    Distributions,
+    categorical_distributions,
+    jensen_shannon,
+    linf,
+    numeric_distributions,
+    psi,
+)
+from mooring.contract.statistics import ColumnStatistics, DatasetStatistics, compute_statistics
+from mooring.monitoring.distances import ks_statistic, lump_rare, wasserstein
+from mooring.monitoring.predictions import (
+    feature_table,
+    output_table,
+    read_prediction_log,
+)
+
+if TYPE_CHECKING:
+    from mooring.config import MooringConfig
+    from mooring.registry import Registry
+
+__all__ = [
+    "DriftReport",
+    "FeatureDrift",
+    "PredictionDrift",
+    "SegmentDrift",
+    "check_drift",
+    "compare_columns",
+    "compute_drift",
+    "read_prediction_log",
+    "resolve_thresholds",
+]
+
+Status = Literal["ok", "drift", "insufficient_data"]
+NUMERIC_METRICS = ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range", "missing")
+CATEGORICAL_METRICS = ("psi", "jensen_shannon", "linf", "unseen", "missing")
+#: Threshold name → the metric it is compared with.
+METRIC_OF = {
+    "psi": "psi",
+    "jensen_shannon": "jensen_shannon",
+    "wasserstein": "wasserstein",
+    "ks": "ks",
+    "linf": "linf",
+    "out_of_range": "out_of_range_share",
+    "unseen": "unseen_share",
+    "missing": "missing_change",
+}
+
+
+def _clean(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+@dataclass
+class FeatureDrift:
+    """One feature (or output) compared with its baseline.
+
+    ``status`` is ``ok``, ``drift``, ``insufficient_data`` (fewer present values than
+    ``min_samples``) or ``no_baseline``. ``baseline`` / ``current`` hold the histogram the
+    distances were computed on: ``bins`` (labels), ``shares`` and ``counts``.
+    """
+
+    name: str
+    kind: str
+    status: str
+    rows: int
+    metrics: dict[str, float | None]
+    thresholds: dict[str, float | None]
+    reasons: list[str] = field(default_factory=list)
+    baseline: dict[str, Any] = field(default_factory=dict)
+    current: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> bool:
+        return self.status == "drift"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "rows": self.rows,
+            "metrics": self.metrics,
+            "thresholds": self.thresholds,
+            "reasons": self.reasons,
+        }
+        share = "out_of_range_share" if self.kind == "numeric" else "unseen_share"
+        out[share] = self.metrics.get(share)
+        out["baseline"] = self.baseline
+        out["current"] = self.current
+        return out
+
+
+@dataclass
+class SegmentDrift:
+    """The features of one segment (``column = value``) against that segment's training rows."""
+
+    column: str
+    value: str
+    rows: int
+    status: str
+    features: list[FeatureDrift] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def drifted(self) -> list[str]:
+        return [f.name for f in self.features if f.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "column": self.column,
+            "value": self.value,
+            "rows": self.rows,
+            "status": self.status,
+            "drifted": self.drifted,
+            "note": self.note,
+            "features": [f.to_dict() for f in self.features],
+        }
+
+
+@dataclass
+class PredictionDrift:
+    """The model's outputs in the window against their evaluation-time distribution."""
+
+    status: str
+    source: str | None
+    features: list[FeatureDrift] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def drifted(self) -> list[str]:
+        return [f.name for f in self.features if f.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "status": self.status,
+            "source": self.source,
+            "drifted": self.drifted,
+            "note": self.note,
+            "features": [f.to_dict() for f in self.features],
+        }
+
+
+@dataclass
+class DriftReport:
+    """The verdict on one window: overall, per feature, per segment and on the outputs."""
+
+    model: str
+    version: int | None
+    created_at: str
+    window: dict[str, Any]
+    status: Status
+    features: list[FeatureDrift]
+    segments: list[SegmentDrift] = field(default_factory=list)
+    prediction: PredictionDrift | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> list[str]:
+        """Drifted features (overall), then drifted outputs (``output.*``)."""
+        names = [f.name for f in self.features if f.drifted]
+        if self.prediction is not None:
+            names += self.prediction.drifted
+        return names
+
+    def feature(self, name: str) -> FeatureDrift:
+        """The result of one feature (or output) by name."""
+        for f in [*self.features, *(self.prediction.features if self.prediction else [])]:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-ready mapping (the shape of the saved ``.json`` file)."""
+        return {
+            "format": "mooring.drift",
+            "model": self.model,
+            "version": self.version,
+            "created_at": self.created_at,
+            "window": self.window,
+            "status": self.status,
+            "drifted": self.drifted,
+            "segments_drifted": [
+                f"{s.column}={s.value}" for s in self.segments if s.status == "drift"
+            ],
+            "features": [f.to_dict() for f in self.features],
+            "segments": [s.to_dict() for s in self.segments],
+            "prediction": None if self.prediction is None else self.prediction.to_dict(),
+            "settings": self.settings,
+            "notes": self.notes,
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+
+    def render_html(self) -> str:
+        """A self-contained HTML page: verdicts, distances, baseline vs current histograms."""
+        from mooring.monitoring.drift_report import render_drift_html
+
+        return render_drift_html(self.to_dict())
+
+    def save(self, folder: str | Path) -> dict[str, str]:
+        """Write ``<stamp>.json``, ``<stamp>.html`` and ``latest.json`` atomically."""
+        from mooring.contract._files import atomic_write
+
+        directory = Path(folder)
+        stamp = self.created_at.replace(":", "").replace("-", "").replace("+0000", "Z")
+        stamp = stamp.split(".")[0].rstrip("Z") + "Z"
+        payload = self.to_json()
+        json_path = atomic_write(directory / f"{stamp}.json", payload)
+        html_path = atomic_write(directory / f"{stamp}.html", self.render_html().encode("utf-8"))
+        atomic_write(directory / "latest.json", payload)
+        self.files = {"json": str(json_path), "html": str(html_path)}
+        return self.files
+
+
+def resolve_thresholds(config: MonitoringConfig, name: str, kind: str) -> dict[str, float | None]:
+    """The thresholds deciding for feature ``name``: defaults, then its overrides.
+
+    Example:
+        >>> cfg = MonitoringConfig.model_validate({"features": {"age": {"psi": 0.3}}})
+        >>> resolve_thresholds(cfg, "age", "numeric")["psi"]
+        0.3
+    """
+    metrics = NUMERIC_METRICS if kind == "numeric" else CATEGORICAL_METRICS
+    base = config.thresholds.model_dump()
+    override: FeatureDriftConfig | None = config.features.get(name)
+    out: dict[str, float | None] = {}
+    for key in metrics:
+        value = base[key]
+        if override is not None:
+            if getattr(override, key) is not None:
+                value = getattr(override, key)
+            if key in override.ignore:
+                value = None
+        out[key] = value
+    return out
+
+
+def _histogram(dist: Distributions, which: str, rows: int) -> dict[str, Any]:
+    shares = dist.baseline if which == "baseline" else dist.current
+    return {
+        "bins": list(dist.labels),
+        "shares": [round(float(s), 6) for s in shares],
+        "counts": [round(float(s) * rows) for s in shares],
+    }
+
+
+def _judge(metrics: dict[str, float | None], thresholds: dict[str, float | None]) -> list[str]:
+    reasons = []
+    for key, bound in thresholds.items():
+        value = metrics.get(METRIC_OF[key])
+        if bound is not None and value is not None and value >= bound and value > 0:
+            reasons.append(f"{METRIC_OF[key]} {value:.4g} >= {bound:g}")
+    return reasons
+
+
+def compare_columns(
+    name: str,
+    baseline: ColumnStatistics,
+    current: ColumnStatistics | None,
+    config: MonitoringConfig,
+) -> FeatureDrift:
+    """Compare one column's window statistics with its baseline statistics.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> b = compute_statistics(pa.table({"x": [float(i % 50) for i in range(5000)]}))
+        >>> c = compute_statistics(pa.table({"x": [float(i % 50) + 30 for i in range(5000)]}))
+        >>> compare_columns("x", b["x"], c["x"], MonitoringConfig()).status
+        'drift'
+    """
+    numeric = baseline.numeric is not None and baseline.numeric.count > 0
+    kind = "numeric" if numeric else "categorical"
+    thresholds = resolve_thresholds(config, name, kind)
+    rows = current.present if current is not None else 0
+    metrics: dict[str, float | None] = {
+        "missing_share_baseline": baseline.null_fraction,
+        "missing_share_current": current.null_fraction if current is not None else None,
+    }
+    metrics["missing_change"] = (
+        current.null_fraction - baseline.null_fraction if current is not None else None
+    )
+    reasons: list[str] = []
+    hist_b: dict[str, Any] = {}
+    hist_c: dict[str, Any] = {}
+    if kind == "numeric":
+        b = baseline.numeric
+        assert b is not None
+        c = current.numeric if current is not None else None
+        dist = numeric_distributions(baseline, current, bins=config.bins) if current else None
+        if c is not None and c.count > 0 and dist is not None:
+            metrics["psi"] = _clean(psi(dist.baseline, dist.current))
+            metrics["jensen_shannon"] = _clean(jensen_shannon(dist.baseline, dist.current))
+            raw = wasserstein(b.sketch, c.sketch)
+            metrics["wasserstein_units"] = _clean(raw)
+            metrics["wasserstein"] = _clean(raw / b.std) if b.std > 0 else None
+            metrics["ks"] = _clean(ks_statistic(b.sketch, c.sketch))
+            below = float(c.sketch.cdf([b.min], inclusive=False)[0])
+            above = 1.0 - float(c.sketch.cdf([b.max], inclusive=True)[0])
+            metrics["out_of_range_share"] = max(0.0, below) + max(0.0, above)
+            hist_b = _histogram(dist, "baseline", b.count)
+            hist_c = _histogram(dist, "current", c.count)
+            # Exact extremes (not the sketch) decide whether a training constant moved at all.
+            if b.min == b.max and (c.min != b.min or c.max != b.max):
+                reasons.append(
+                    f"constant {b.min:g} in training; {metrics['out_of_range_share']:.2%} of "
+                    f"values now differ (range {c.min:g}..{c.max:g})"
+                )
+        else:
+            for key in ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range_share"):
+                metrics[key] = None
+    else:
+        bs = baseline.strings
+        dist = (
+            categorical_distributions(baseline, current)
+            if current is not None and bs is not None
+            else None
+        )
+        if dist is not None and bs is not None:
+            seen = set(bs.frequencies.counts)
+            unseen = float(
+                sum(
+                    float(share)
+                    for label, share in zip(dist.labels, dist.current, strict=True)
+                    if label not in seen
+                )
+            )
+            metrics["unseen_share"] = unseen
+            lumped = lump_rare(dist, config.rare_share)
+            metrics["psi"] = _clean(psi(lumped.baseline, lumped.current))
+            metrics["jensen_shannon"] = _clean(jensen_shannon(lumped.baseline, lumped.current))
+            metrics["linf"] = _clean(linf(lumped.baseline, lumped.current))
+            shown = lump_rare(dist, 0.0) if len(dist.labels) <= 30 else lumped
+            hist_b = _histogram(shown, "baseline", bs.count)
+            hist_c = _histogram(shown, "current", rows)
+            if bs.distinct == 1 and unseen > 0:
+                only = next(iter(seen))
+                reasons.append(f"constant {only!r} in training; {unseen:.2%} of values now differ")
+        else:
+            for key in ("psi", "jensen_shannon", "linf", "unseen_share"):
+                metrics[key] = None
+    reasons += _judge(metrics, thresholds)
+    status = "insufficient_data" if rows < config.min_samples else "drift" if reasons else "ok"
+    return FeatureDrift(
+        name=name,
+        kind=kind,
+        status=status,
+        rows=rows,
+        metrics=metrics,
+        thresholds=thresholds,
+        reasons=reasons if status == "drift" else [],
+        baseline=hist_b,
+        current=hist_c,
+    )
+
+
+def _compare_all(
+    baseline: DatasetStatistics,
+    current: DatasetStatistics,
+    config: MonitoringConfig,
+    names: Sequence[str],
+) -> list[FeatureDrift]:
+    out = []
+    for name in names:
+        override = config.features.get(name)
+        if override is not None and not override.enabled:
+            continue
+        out.append(compare_columns(name, baseline[name], current.columns.get(name), config))
+    return out
+
+
+def _segment_values(table: pa.Table, column: str) -> list[tuple[str, int]]:
+    counts = pc.value_counts(pc.cast(table[column], pa.string()).drop_null())
+    pairs = [
+        (str(v), int(n))
+        for v, n in zip(
+            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+        )
+    ]
+    return sorted(pairs, key=lambda kv: (-kv[1], kv[0]))
+
+
+def compute_drift(
+    baseline: DatasetStatistics,
+    current: pa.Table,
+    config: MonitoringConfig,
+    *,
+    model: str = "",
+    version: int | None = None,
+    segment_baselines: Mapping[str, Mapping[str, DatasetStatistics]] | None = None,
+    prediction_baseline: DatasetStatistics | None = None,
+    prediction_source: str | None = None,
+    notes: Sequence[str] = (),
+) -> DriftReport:
+    """Judge a window of logged rows (features, optionally outputs) against the baseline.
+
+    Args:
+        baseline: the training statistics (the drift baseline stored with the version).
+        current: the window; log columns and ``output.*`` columns are recognised, other
+            columns are compared with the baseline column of the same name.
+        config: thresholds, bins, minimum sample size, segments.
+        segment_baselines: ``{column: {value: statistics of the training rows with that
+            value}}``; segments without one are reported as ``no_baseline``.
+        prediction_baseline: statistics of the outputs (``output.score`` / ``output.class``
+            / ``output.value``) at evaluation time; without it there is no prediction drift.
+
+    Example:
+        >>> report = compute_drift(stats, table, MonitoringConfig())  # doctest: +SKIP
+    """
+    features = feature_table(current)
+    names = [n for n in features.column_names if n in baseline.columns]
+    unknown = [n for n in features.column_names if n not in baseline.columns]
+    notes = list(notes)
+    if unknown:
+        notes.append(
+            f"columns without a training baseline (not judged): {', '.join(sorted(unknown))}"
+        )
+    rows = current.num_rows
+    current_stats = compute_statistics(features.select(names)) if names else None
+    results = (
+        _compare_all(baseline, current_stats, config, names) if current_stats is not None else []
+    )
+    segments = _segments(features, baseline, config, segment_baselines or {})
+    prediction = None
+    if config.prediction:
+        prediction = _prediction(current, config, prediction_baseline, prediction_source)
+    if rows < config.min_samples:
+        status: Status = "insufficient_data"
+        notes.append(
+            f"{rows} rows in the window, fewer than min_samples = {config.min_samples}: "
+            "distances are recorded but not judged"
+        )
+    elif (
+        any(f.drifted for f in results)
+        or any(s.status == "drift" for s in segments)
+        or (prediction is not None and prediction.status == "drift")
+    ):
+        status = "drift"
+    else:
+        status = "ok"
+    window: dict[str, Any] = {"rows": rows, "start": None, "end": None}
+    if "timestamp" in current.column_names and rows:
+        bounds = pc.min_max(current["timestamp"]).as_py()
+        window["start"] = _iso(bounds["min"])
+        window["end"] = _iso(bounds["max"])
+    return DriftReport(
+        model=model,
+        version=version,
+        created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        window=window,
+        status=status,
+        features=results,
+        segments=segments,
+        prediction=prediction,
+        settings={
+            "min_samples": config.min_samples,
+            "bins": config.bins,
+            "rare_share": config.rare_share,
+            "baseline_rows": baseline.num_rows,
+            "baseline_source": baseline.source,
+        },
+        notes=notes,
+    )
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return str(value.isoformat())
+    return str(value)
+
+
+def _segments(
+    features: pa.Table,
+    baseline: DatasetStatistics,
+    config: MonitoringConfig,
+    baselines: Mapping[str, Mapping[str, DatasetStatistics]],
+) -> list[SegmentDrift]:
+    out: list[SegmentDrift] = []
+    for column in config.segments:
+        if column not in features.column_names:
+            out.append(
+                SegmentDrift(
+                    column, "*", 0, "no_baseline", note=f"column {column!r} is not in the log"
+                )
+            )
+            continue
+        per_value = baselines.get(column)
+        for value, count in _segment_values(features, column):
+            if per_value is None:
+                out.append(
+                    SegmentDrift(
+                        column,
+                        value,
+                        count,
+                        "no_baseline",
+                        note="no per-segment training statistics (training data unavailable)",
+                    )
+                )
+                continue
+            base = per_value.get(value)
+            if base is None:
+                out.append(
+                    SegmentDrift(
+                        column, value, count, "no_baseline", note="value never seen in training"
+                    )
+                )
+                continue
+            rows = features.filter(pc.equal(pc.cast(features[column], pa.string()), value))
+            names = [n for n in rows.column_names if n in base.columns and n != column]
+            stats = compute_statistics(rows.select(names))
+            results = _compare_all(base, stats, config, names)
+            if count < config.min_samples:
+                status = "insufficient_data"
+            else:
+                status = "drift" if any(f.drifted for f in results) else "ok"
+            out.append(SegmentDrift(column, value, count, status, results))
+    return out
+
+
+def _prediction(
+    current: pa.Table,
+    config: MonitoringConfig,
+    baseline: DatasetStatistics | None,
+    source: str | None,
+) -> PredictionDrift:
+    if baseline is None:
+        return PredictionDrift(
+            "unavailable",
+            source,
+            note=source or "no evaluation-time output distribution for this version",
+        )
+    if not any(c.startswith("output.") for c in current.column_names):
+        return PredictionDrift("unavailable", source, note="the log has no output columns")
+    outputs = output_table(current)
+    names = [n for n in outputs.column_names if n in baseline.columns]
+    stats = compute_statistics(outputs.select(names))
+    results = _compare_all(baseline, stats, config, names)
+    if current.num_rows < config.min_samples:
+        status = "insufficient_data"
+    else:
+        status = "drift" if any(f.drifted for f in results) else "ok"
+    return PredictionDrift(status, source, results)
+
+
+def check_drift(
+    cfg: MooringConfig,
+    registry: Registry,
+    *,
+    version: int | None = None,
+    last: int | None = None,
+    since: datetime | None = None,
+    write: bool = True,
+) -> DriftReport:
+    """Drift of the serving version's logged traffic against its stored training statistics.
+
+    ``version`` defaults to the production version; the window to the last
+    ``[monitoring] window_rows`` rows. With ``write`` the report is saved as
+    ``<home>/monitoring/<model>/drift/<UTC time>.json`` and ``.html`` plus ``latest.json``.
+
+    Raises:
+        NotFoundError: no production version (and no ``version``), or no log.
+        DataError: the version has no stored training statistics.
+
+    Example:
+        >>> report = check_drift(load_config("mooring.toml"), registry, last=5000)  # doctest: +SKIP
+        >>> report.files["html"]  # doctest: +SKIP
+    """
+    from mooring.errors import DataError, NotFoundError
+    from mooring.monitoring.baselines import prediction_baseline, segment_baselines
+
+    name = cfg.project.name
+    if version is None:
+        deployment = registry.deployment(name)
+        version = deployment.production
+        if version is None:
+            raise NotFoundError(
+                f"model '{name}' has no production version to check; deploy one "
+                f"(`mooring models promote {name} VERSION`) or pass --version N"
+            )
+    mv = registry.get(name, version=version)
+    if mv.statistics is None:
+        raise DataError(
+            f"{mv.ref} was registered without training statistics, the drift baseline; "
+            "register versions with statistics= (mooring run does)"
+        )
+    baseline = DatasetStatistics.from_dict(mv.statistics)
+    url = cfg.serving.log_url or str(cfg.home / "predictions")
+    if last is None and since is None:
+        last = cfg.monitoring.window_rows
+    table = read_prediction_log(url, name, version=version, last=last, since=since)
+    notes: list[str] = []
+    segments = None
+    if cfg.monitoring.segments:
+        segments, note = segment_baselines(cfg, mv, cfg.monitoring.segments)
+        if note:
+            notes.append(note)
+    outputs, source = (None, None)
+    if cfg.monitoring.prediction:
+        outputs, source = prediction_baseline(cfg, registry, mv)
+    report = compute_drift(
+        baseline,
+        table,
+        cfg.monitoring,
+        model=name,
+        version=version,
+        segment_baselines=segments,
+        prediction_baseline=outputs,
+        prediction_source=source,
+        notes=notes,
+    )
+    if write:
+        report.save(cfg.home / "monitoring" / name / "drift")
+    return report

@@ -1,0 +1,222 @@
+"""Reading the prediction log back: a window of rows, their features and their outputs.
+
+The serving layer writes Parquet files under ``<log url>/date=YYYY-MM-DD/part-<ms>-<id>.parquet``
+with columns ``request_id``, ``timestamp`` (UTC), ``model``, ``model_version``, one column
+per input feature and ``output.<name>`` per model output. A window is the last ``N`` rows,
+the rows since a time, or both (the last ``N`` of those since the time). Files are read
+newest first and reading stops once the window is full, so a short window over a long log
+costs only the newest files.
+
+Example:
+    >>> table = read_prediction_log(".mooring/predictions", "income", last=5000)  # doctest: +SKIP
+    >>> outputs = output_table(table)  # output.score / output.class columns  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mooring.errors import DataError, NotFoundError, UsageError
+
+__all__ = [
+    "LOG_COLUMNS",
+    "feature_table",
+    "output_table",
+    "outputs_from_arrays",
+    "read_prediction_log",
+]
+
+#: Columns the log adds around the features and outputs.
+LOG_COLUMNS = ("request_id", "timestamp", "model", "model_version")
+_DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+
+
+def _files(url: str) -> list[tuple[str, str]]:
+    """(date, path) of every Parquet file under ``url``, newest first."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    if not fs.exists(root):
+        return []
+    found = []
+    for path in fs.find(root):
+        if not path.endswith(".parquet"):
+            continue
+        match = _DATE_DIR.search(path)
+        found.append((match.group(1) if match else "", path))
+    # Names are date=DAY/part-<epoch ms>-<random>: the date, then the name, orders by time.
+    found.sort(key=lambda item: (item[0], item[1].rsplit("/", 1)[-1]), reverse=True)
+    return [(day, f"{fs.unstrip_protocol(p)}" if "://" in url else p) for day, p in found]
+
+
+def _read(path: str) -> pa.Table:
+    import fsspec
+
+    fs, inner = fsspec.core.url_to_fs(path)
+    with fs.open(inner, "rb") as handle:
+        return pq.read_table(handle)
+
+
+def read_prediction_log(
+    url: str,
+    model: str,
+    *,
+    version: int | None = None,
+    last: int | None = None,
+    since: datetime | None = None,
+) -> pa.Table:
+    """The logged rows of ``model`` (optionally one version) in a window, oldest first.
+
+    Args:
+        url: the log folder (``[serving] log_url``, default ``<home>/predictions``).
+        model: model name; rows of other models are left out.
+        version: only rows served by this version.
+        last: at most this many rows, the newest.
+        since: only rows logged at or after this time (a naive time is taken as UTC).
+
+    Raises:
+        UsageError: ``last`` is not positive.
+        NotFoundError: the log holds no file at all.
+        DataError: a file is not a prediction log file.
+
+    Example:
+        >>> read_prediction_log("/srv/.mooring/predictions", "income", last=10000)  # doctest: +SKIP
+    """
+    if last is not None and last < 1:
+        raise UsageError(f"last must be a positive number of rows, got {last}; e.g. --last 5000")
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    files = _files(url)
+    if not files:
+        raise NotFoundError(
+            f"the prediction log '{url}' holds no Parquet file; set [serving] log_sample_rate "
+            "above 0 and send traffic, or point [serving] log_url at the log"
+        )
+    parts: list[pa.Table] = []
+    rows = 0
+    since_day = since.astimezone(UTC).strftime("%Y-%m-%d") if since is not None else None
+    for day, path in files:
+        if since_day is not None and day and day < since_day:
+            break
+        table = _read(path)
+        missing = [
+            c for c in ("timestamp", "model", "model_version") if c not in table.column_names
+        ]
+        if missing:
+            raise DataError(
+                f"'{path}' is not a prediction log file (no {', '.join(missing)} column); "
+                "keep only files written by `mooring serve` in the log folder"
+            )
+        mask = pc.equal(table["model"], model)
+        if version is not None:
+            mask = pc.and_(mask, pc.equal(table["model_version"], version))
+        if since is not None:
+            ts = table["timestamp"]
+            if ts.type.tz is None:
+                ts = pc.assume_timezone(ts, "UTC")
+            mask = pc.and_(mask, pc.greater_equal(ts, pa.scalar(since, ts.type)))
+        table = table.filter(mask)
+        if table.num_rows:
+            parts.append(table)
+            rows += table.num_rows
+        if last is not None and rows >= last:
+            break
+    if not parts:
+        schema = _read(files[0][1]).schema
+        return schema.empty_table()
+    parts.reverse()
+    table = pa.concat_tables(parts, promote_options="permissive")
+    order = pc.sort_indices(table, sort_keys=[("timestamp", "ascending")])
+    table = table.take(order)
+    if last is not None and table.num_rows > last:
+        table = table.slice(table.num_rows - last)
+    return table
+
+
+def feature_table(table: pa.Table, names: list[str] | None = None) -> pa.Table:
+    """The input features of logged rows, missing strings (logged as ``""``) as nulls.
+
+    Example:
+        >>> t = pa.table({"request_id": ["a"], "sex": [""], "output.classes": ["x"]})
+        >>> feature_table(t).to_pydict()
+        {'sex': [None]}
+    """
+    keep = [
+        c
+        for c in table.column_names
+        if c not in LOG_COLUMNS and not c.startswith("output.") and (names is None or c in names)
+    ]
+    columns = []
+    for name in keep:
+        column = table[name]
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            # The server turns a missing string into "" before inference; here it is missing again.
+            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
+        columns.append(column)
+    return pa.table(columns, names=keep) if keep else pa.table({})
+
+
+def output_table(table: pa.Table) -> pa.Table:
+    """The model's outputs as drift-ready columns.
+
+    Classifiers give ``output.class`` (the predicted class) and ``output.score`` (binary:
+    the positive-class probability; multiclass: the top-label confidence); regressors
+    give ``output.value``. The same shape comes from :func:`outputs_from_arrays`.
+
+    Example:
+        >>> t = pa.table({"output.probabilities": [[0.8, 0.2]], "output.classes": ["<=50K"]})
+        >>> output_table(t).to_pydict()
+        {'output.score': [0.2], 'output.class': ['<=50K']}
+    """
+    probabilities = None
+    if "output.probabilities" in table.column_names:
+        values = table["output.probabilities"].to_pylist()
+        probabilities = np.array(
+            [v if v is not None else [np.nan] for v in values], dtype=np.float64
+        )
+    classes = table["output.classes"] if "output.classes" in table.column_names else None
+    value = table["output.value"] if "output.value" in table.column_names else None
+    return outputs_from_arrays(
+        probabilities=probabilities,
+        classes=None if classes is None else classes.to_pylist(),
+        values=None if value is None else np.asarray(value.to_numpy(zero_copy_only=False)),
+    )
+
+
+def outputs_from_arrays(
+    *,
+    probabilities: npt.NDArray[Any] | None = None,
+    classes: Sequence[Any] | npt.NDArray[Any] | None = None,
+    values: npt.NDArray[Any] | None = None,
+) -> pa.Table:
+    """Output columns from prediction arrays (the log's, or the evaluation's)."""
+    data: dict[str, pa.Array] = {}
+    if probabilities is not None and probabilities.size:
+        proba = np.asarray(probabilities, dtype=np.float64)
+        if proba.ndim == 1:
+            score = proba
+        elif proba.shape[1] == 2:
+            score = proba[:, 1]
+        else:
+            score = proba.max(axis=1)
+        data["output.score"] = pa.array(score, pa.float64())
+    if classes is not None:
+        data["output.class"] = pa.array(
+            [
+                c.decode() if isinstance(c, bytes) else (None if c is None else str(c))
+                for c in classes
+            ],
+            pa.string(),
+        )
+    if values is not None:
+        data["output.value"] = pa.array(np.asarray(values, dtype=np.float64).reshape(-1))
+    return pa.table(data)
