@@ -187,6 +187,7 @@ def _clean_strings(
     """Trim whitespace in string columns and apply na_values after trimming.
 
     ``na_applied``: the reader already turned untrimmed na_values into nulls (CSV does).
+    Dictionary-encoded text is cleaned on its (few) distinct values, not row by row.
     """
     if not options.trim_whitespace:
         return batch
@@ -194,7 +195,7 @@ def _clean_strings(
     columns = []
     changed = False
     for column in batch.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        if _is_text(column.type):
             trimmed = pc.utf8_trim_whitespace(column)
             if na_applied and _total_bytes(trimmed) == _total_bytes(column):
                 # Nothing was trimmed, so the reader's nulls are already the final ones.
@@ -203,8 +204,40 @@ def _clean_strings(
             is_na = pc.is_in(trimmed, value_set=na)
             column = pc.if_else(is_na, pa.scalar(None, type=column.type), trimmed)
             changed = True
+        elif _is_text_dictionary(column.type):
+            cleaned = _clean_dictionary(column, na)
+            changed = changed or cleaned is not column
+            column = cleaned
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+
+
+def _is_text_dictionary(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_dictionary(arrow_type) and _is_text(arrow_type.value_type))
+
+
+def _clean_dictionary(column: pa.DictionaryArray, na: pa.Array) -> pa.Array:
+    """Trim and apply na_values to a dictionary's values, then remap the row indices.
+
+    The result has the same values row by row as cleaning the decoded strings, with a
+    dictionary of distinct values (trimming can make two entries equal) and null indices
+    where a value became missing.
+    """
+    dictionary = column.dictionary
+    trimmed = pc.utf8_trim_whitespace(dictionary)
+    keep = pc.and_(pc.is_valid(trimmed), pc.invert(pc.is_in(trimmed, value_set=na)))
+    distinct = pc.unique(trimmed.filter(keep))
+    if len(distinct) == len(dictionary) and _total_bytes(trimmed) == _total_bytes(dictionary):
+        # Nothing trimmed, merged or turned missing: the column is already clean.
+        return column
+    # Position of each old entry in the cleaned dictionary; null where it became missing.
+    remap = pc.index_in(trimmed, value_set=distinct)
+    indices = pc.take(remap, column.indices)
+    return pa.DictionaryArray.from_arrays(indices, distinct)
 
 
 def _total_bytes(strings: pa.Array) -> int:
@@ -290,13 +323,32 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _iter_parquet(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+def _open_parquet(path: str, **kwargs: Any) -> pq.ParquetFile:
     try:
-        file = pq.ParquetFile(_open_binary(path) if _is_url(path) else path)
+        return pq.ParquetFile(_open_binary(path) if _is_url(path) else path, **kwargs)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(
             f"'{path}' is not a readable Parquet file ({exc}); check the file"
         ) from None
+
+
+def _dictionary_columns(file: pq.ParquetFile) -> list[str]:
+    """Text columns stored dictionary-encoded in every row group (cheap to read as such)."""
+    meta = file.metadata
+    leaves = {file.schema.column(i).path: i for i in range(len(file.schema))}
+    names = []
+    for arrow_field in file.schema_arrow:
+        leaf = leaves.get(arrow_field.name)
+        if leaf is None or not _is_text(arrow_field.type) or meta.num_row_groups == 0:
+            continue
+        groups = range(meta.num_row_groups)
+        if all(meta.row_group(g).column(leaf).has_dictionary_page for g in groups):
+            names.append(arrow_field.name)
+    return names
+
+
+def _iter_parquet(path: str, options: ReadOptions, dictionary: bool) -> Iterator[pa.RecordBatch]:
+    file = _open_parquet(path)
     # Size batches by the decoded width of a sample: Parquet's encoded sizes can be
     # 20x smaller than the Arrow arrays they decode into.
     row_bytes = 100.0
@@ -305,22 +357,66 @@ def _iter_parquet(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
         if sample is not None and sample.num_rows:
             row_bytes = max(1.0, sample.nbytes / sample.num_rows)
     rows = max(1024, int(options.batch_mb * (1 << 20) / row_bytes))
+    encoded = _dictionary_columns(file) if dictionary else []
     yielded = False
-    for batch in file.iter_batches(batch_size=rows):
+    if encoded:
+        # Text read as dictionaries: trimming and na_values then touch each distinct value
+        # once per batch instead of every row. The reader starts a new batch at each row
+        # group; re-cut to the plain reader's boundaries so every result stays identical.
+        pieces = _open_parquet(path, read_dictionary=encoded).iter_batches(batch_size=rows)
+        batches = _rechunk((_clean_strings(piece, options) for piece in pieces), rows)
+    else:
+        batches = (_clean_strings(batch, options) for batch in file.iter_batches(batch_size=rows))
+    for batch in batches:
         yielded = True
-        yield _cast_batch(_clean_strings(batch, options), options)
+        yield _cast_batch(batch, options, keep_dictionary=dictionary)
     if not yielded:
         yield pa.RecordBatch.from_pylist([], schema=file.schema_arrow)
 
 
-def _cast_batch(batch: pa.RecordBatch, options: ReadOptions) -> pa.RecordBatch:
-    """Apply forced column types to in-memory data; unconvertible columns become strings."""
+def _rechunk(pieces: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches of exactly ``rows`` rows (the last may be shorter) from pieces of any size."""
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    for piece in pieces:
+        while piece.num_rows:
+            step = min(rows - have, piece.num_rows)
+            pending.append(piece.slice(0, step) if step < piece.num_rows else piece)
+            piece = piece.slice(step)
+            have += step
+            if have == rows:
+                yield _concat_batches(pending)
+                pending, have = [], 0
+    if pending:
+        yield _concat_batches(pending)
+
+
+def _concat_batches(parts: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(parts) == 1:
+        return parts[0]
+    # Dictionaries that differ between parts are unified by concatenation.
+    columns = [
+        pa.concat_arrays([part.column(i) for part in parts]) for i in range(parts[0].num_columns)
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=parts[0].schema.names)
+
+
+def _cast_batch(
+    batch: pa.RecordBatch, options: ReadOptions, *, keep_dictionary: bool = False
+) -> pa.RecordBatch:
+    """Apply forced column types to in-memory data; unconvertible columns become strings.
+
+    ``keep_dictionary``: dictionary-encoded text stays encoded where strings are wanted.
+    """
     if not options.column_types:
         return batch
     arrays = []
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         wanted = options.column_types.get(name)
         if wanted is not None and column.type != wanted:
+            if keep_dictionary and _is_text(wanted) and _is_text_dictionary(column.type):
+                arrays.append(column)
+                continue
             try:
                 column = column.cast(wanted)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -339,8 +435,15 @@ def _table_batches(table: pa.Table, options: ReadOptions) -> Iterator[pa.RecordB
         yield _cast_batch(_clean_strings(batch, options), options)
 
 
-def iter_batches(source: Any, options: ReadOptions | None = None) -> Iterator[pa.RecordBatch]:
+def iter_batches(
+    source: Any, options: ReadOptions | None = None, *, dictionary: bool = False
+) -> Iterator[pa.RecordBatch]:
     """Stream ``source`` as Arrow record batches.
+
+    ``dictionary=True`` lets Parquet text columns stored dictionary-encoded arrive as
+    ``dictionary<int32, string>`` arrays (trimmed, na_values applied), which is much
+    cheaper to read and summarise; the values row by row and the batch boundaries are
+    the same as with plain strings.
 
     Example:
         >>> import pyarrow as pa
@@ -359,7 +462,7 @@ def iter_batches(source: Any, options: ReadOptions | None = None) -> Iterator[pa
         path = str(source)
         _check_exists(path)
         if _detect_format(path, options) == "parquet" or _sniff(path)[:4] == b"PAR1":
-            yield from _iter_parquet(path, options)
+            yield from _iter_parquet(path, options, dictionary)
         else:
             yield from _iter_csv(path, options)
         return
