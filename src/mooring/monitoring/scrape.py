@@ -1,0 +1,349 @@
+"""The server's own Prometheus metrics, read back: per-version counters and latency histograms.
+
+The serving layer exports ``mooring_requests_total{model,version,protocol,status}``,
+``mooring_inference_latency_seconds`` (one histogram per version: the time of a batch in
+the model), ``mooring_request_latency_seconds`` (per protocol: the whole request) and
+``mooring_model_load_failures_total{model,version}``. A :class:`MetricsSnapshot` holds one
+model's share of them at one moment; the rollout controller and the SLO monitor work on
+differences between two snapshots (counters only grow, except when a server restarts,
+which :meth:`VersionCounters.since` and :func:`counter_increase` allow for).
+
+Several replicas are read and summed, so a fleet behind a load balancer is judged as one.
+
+Example:
+    >>> text = 'mooring_requests_total{model="m",version="1",protocol="v2",status="200"} 4.0'
+    >>> parse_metrics(text, "m").versions["1"].requests
+    4.0
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from mooring.errors import MooringError
+
+__all__ = [
+    "Histogram",
+    "MetricsSnapshot",
+    "MetricsSource",
+    "MetricsUnavailableError",
+    "VersionCounters",
+    "counter_increase",
+    "parse_metrics",
+    "scrape",
+]
+
+#: Where metrics come from: URLs of /metrics endpoints, or a callable returning the text.
+MetricsSource = Sequence[str] | Callable[[], bytes | str]
+
+_REQUESTS = "mooring_requests_total"
+_INFERENCE = "mooring_inference_latency_seconds"
+_REQUEST_LATENCY = "mooring_request_latency_seconds"
+_LOAD_FAILURES = "mooring_model_load_failures_total"
+
+
+class MetricsUnavailableError(MooringError):
+    """A /metrics endpoint could not be read."""
+
+    http_status = 503
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A cumulative Prometheus histogram: upper bounds (the last is +Inf) and counts.
+
+    Example:
+        >>> h = Histogram((0.01, 0.1, math.inf), (90.0, 99.0, 100.0))
+        >>> round(h.quantile(0.5), 6), round(h.share_below(0.1), 2)
+        (0.005556, 0.99)
+    """
+
+    bounds: tuple[float, ...]
+    counts: tuple[float, ...]
+
+    @property
+    def count(self) -> float:
+        """Observations in the histogram."""
+        return self.counts[-1] if self.counts else 0.0
+
+    def since(self, earlier: Histogram | None) -> Histogram:
+        """Observations made after ``earlier`` (all of them after a counter reset)."""
+        if earlier is None or earlier.bounds != self.bounds:
+            return self
+        diff = tuple(c - e for c, e in zip(self.counts, earlier.counts, strict=True))
+        if any(d < 0 for d in diff):  # the server restarted: everything here is new
+            return self
+        return Histogram(self.bounds, diff)
+
+    def plus(self, other: Histogram) -> Histogram:
+        """Sum of two histograms with the same buckets (replicas, protocols)."""
+        if other.bounds != self.bounds:
+            raise ValueError("histograms with different buckets cannot be added")
+        return Histogram(
+            self.bounds, tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
+        )
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile, interpolated within its bucket as Prometheus'
+        ``histogram_quantile`` does; NaN without observations. A quantile that falls in
+        the +Inf bucket is reported as the largest finite bound (a lower bound).
+        """
+        total = self.count
+        if total <= 0:
+            return math.nan
+        rank = q * total
+        lower_bound, lower_count = 0.0, 0.0
+        for bound, cumulative in zip(self.bounds, self.counts, strict=True):
+            if cumulative >= rank and cumulative > lower_count:
+                if math.isinf(bound):
+                    return lower_bound
+                share = (rank - lower_count) / (cumulative - lower_count)
+                return lower_bound + (bound - lower_bound) * share
+            lower_bound, lower_count = bound, cumulative
+        return lower_bound
+
+    def share_below(self, threshold: float) -> float:
+        """Share of observations at or below ``threshold`` (linear within its bucket)."""
+        total = self.count
+        if total <= 0:
+            return math.nan
+        lower_bound, lower_count = 0.0, 0.0
+        for bound, cumulative in zip(self.bounds, self.counts, strict=True):
+            if threshold <= bound:
+                if math.isinf(bound):
+                    return lower_count / total
+                width = bound - lower_bound
+                share = (threshold - lower_bound) / width if width > 0 else 1.0
+                return (lower_count + (cumulative - lower_count) * share) / total
+            lower_bound, lower_count = bound, cumulative
+        return 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping (+Inf written as the string 'inf')."""
+        return {"bounds": [_inf_out(b) for b in self.bounds], "counts": list(self.counts)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Histogram:
+        """Inverse of :meth:`to_dict`."""
+        return cls(tuple(float(b) for b in data["bounds"]), tuple(float(c) for c in data["counts"]))
+
+
+@dataclass(frozen=True)
+class VersionCounters:
+    """One version's requests, 5xx answers and inference-latency histogram."""
+
+    requests: float = 0.0
+    errors: float = 0.0
+    latency: Histogram | None = None
+    load_failures: float = 0.0
+
+    @property
+    def error_rate(self) -> float:
+        """5xx answers per request (0 without requests)."""
+        return self.errors / self.requests if self.requests > 0 else 0.0
+
+    def since(self, earlier: VersionCounters | None) -> VersionCounters:
+        """What happened after ``earlier``; after a counter reset, everything counted now."""
+        if earlier is None or self.requests < earlier.requests or self.errors < earlier.errors:
+            return self
+        latency = self.latency.since(earlier.latency) if self.latency is not None else None
+        return VersionCounters(
+            requests=self.requests - earlier.requests,
+            errors=self.errors - earlier.errors,
+            latency=latency,
+            load_failures=max(self.load_failures - earlier.load_failures, 0.0),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "latency": None if self.latency is None else self.latency.to_dict(),
+            "load_failures": self.load_failures,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VersionCounters:
+        """Inverse of :meth:`to_dict`."""
+        latency = data.get("latency")
+        return cls(
+            requests=float(data.get("requests", 0.0)),
+            errors=float(data.get("errors", 0.0)),
+            latency=None if latency is None else Histogram.from_dict(latency),
+            load_failures=float(data.get("load_failures", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """One model's counters at one moment, summed over replicas.
+
+    ``versions`` is keyed by the version label ("1", "2"…; "-" for requests answered
+    before a version was chosen). ``requests``/``errors``/``request_latency`` cover the
+    whole model, for service-level objectives.
+    """
+
+    model: str
+    taken_at: float
+    versions: dict[str, VersionCounters] = field(default_factory=dict)
+    request_latency: Histogram | None = None
+
+    @property
+    def requests(self) -> float:
+        """Requests answered for the model, every version and protocol."""
+        return sum(v.requests for v in self.versions.values())
+
+    @property
+    def errors(self) -> float:
+        """5xx answers for the model."""
+        return sum(v.errors for v in self.versions.values())
+
+    def version(self, number: int | None) -> VersionCounters:
+        """Counters of one version (zeros when it has none yet)."""
+        if number is None:
+            return VersionCounters()
+        return self.versions.get(str(number), VersionCounters())
+
+
+def _inf_out(value: float) -> float | str:
+    return "inf" if math.isinf(value) else value
+
+
+def _is_error(status: str) -> bool:
+    return status.startswith("5")
+
+
+def _merge_histograms(
+    parts: Mapping[tuple[str, ...], dict[float, float]],
+) -> dict[tuple[str, ...], Histogram]:
+    out = {}
+    for key, buckets in parts.items():
+        bounds = tuple(sorted(buckets))
+        out[key] = Histogram(bounds, tuple(buckets[b] for b in bounds))
+    return out
+
+
+def parse_metrics(
+    texts: str | Iterable[str], model: str, *, taken_at: float | None = None
+) -> MetricsSnapshot:
+    """One model's counters from Prometheus text (several texts: replicas, summed).
+
+    Example:
+        >>> snap = parse_metrics(['mooring_requests_total{model="m",version="2",'
+        ...                       'protocol="v2",status="503"} 2.0'], "m")
+        >>> snap.version(2).errors
+        2.0
+    """
+    requests: dict[str, list[float]] = {}
+    inference: dict[tuple[str, ...], dict[float, float]] = {}
+    overall: dict[tuple[str, ...], dict[float, float]] = {}
+    failures: dict[str, float] = {}
+    for text in [texts] if isinstance(texts, str) else texts:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = sample.labels
+                if labels.get("model") != model:
+                    continue
+                name, value = sample.name, float(sample.value)
+                if name == _REQUESTS:
+                    entry = requests.setdefault(labels.get("version", "-"), [0.0, 0.0])
+                    entry[0] += value
+                    if _is_error(labels.get("status", "")):
+                        entry[1] += value
+                elif name == _INFERENCE + "_bucket":
+                    bucket = inference.setdefault((labels.get("version", "-"),), {})
+                    le = float(labels["le"])
+                    bucket[le] = bucket.get(le, 0.0) + value
+                elif name == _REQUEST_LATENCY + "_bucket":
+                    bucket = overall.setdefault(("all",), {})
+                    le = float(labels["le"])
+                    bucket[le] = bucket.get(le, 0.0) + value
+                elif name == _LOAD_FAILURES:
+                    version = labels.get("version", "-")
+                    failures[version] = failures.get(version, 0.0) + value
+    latency = _merge_histograms(inference)
+    names = set(requests) | {k[0] for k in latency} | set(failures)
+    versions = {
+        v: VersionCounters(
+            requests=requests.get(v, [0.0, 0.0])[0],
+            errors=requests.get(v, [0.0, 0.0])[1],
+            latency=latency.get((v,)),
+            load_failures=failures.get(v, 0.0),
+        )
+        for v in names
+    }
+    merged = _merge_histograms(overall)
+    return MetricsSnapshot(
+        model=model,
+        taken_at=time.time() if taken_at is None else taken_at,
+        versions=versions,
+        request_latency=merged.get(("all",)),
+    )
+
+
+def _fetch(url: str, timeout_s: float) -> str:
+    request = urllib.request.Request(url, headers={"Accept": "text/plain"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            body: bytes = response.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise MetricsUnavailableError(
+            f"cannot read metrics from '{url}' ({exc}); check that the server runs there, or "
+            "set [rollout] metrics_urls / --metrics-url to its /metrics address"
+        ) from None
+    return body.decode("utf-8", errors="replace")
+
+
+def scrape(
+    source: MetricsSource,
+    model: str,
+    *,
+    timeout_s: float = 5.0,
+    clock: Callable[[], float] = time.time,
+) -> MetricsSnapshot:
+    """Read every replica's /metrics (or call ``source``) and return ``model``'s snapshot.
+
+    Raises:
+        MetricsUnavailableError: an endpoint did not answer; a partial sum would look
+            like a drop in traffic, so no snapshot is made.
+
+    Example:
+        >>> snap = scrape(["http://127.0.0.1:8501/metrics"], "income")  # doctest: +SKIP
+        >>> snap.version(3).error_rate  # doctest: +SKIP
+        0.0
+    """
+    if callable(source):
+        raw = source()
+        texts = [raw.decode("utf-8") if isinstance(raw, bytes) else raw]
+    else:
+        if not source:
+            raise MetricsUnavailableError(
+                "no metrics URL configured; set [rollout] metrics_urls or pass --metrics-url"
+            )
+        texts = [_fetch(url, timeout_s) for url in source]
+    return parse_metrics(texts, model, taken_at=clock())
+
+
+def counter_increase(values: Sequence[float]) -> float:
+    """How much a counter grew over consecutive samples, allowing for resets to zero.
+
+    Like Prometheus' ``increase()``: a drop means the process restarted, and the new
+    value counts in full.
+
+    >>> counter_increase([5.0, 8.0, 2.0, 4.0])
+    7.0
+    """
+    total = 0.0
+    for before, after in itertools.pairwise(values):
+        total += after - before if after >= before else after
+    return total
