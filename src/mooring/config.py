@@ -838,6 +838,51 @@ class RolloutConfig(Section):
 class PipelineConfig(Section):
     """``[pipeline]``: ``mooring run``'s caching, replay test and cost accounting."""
 
+    cache: bool = Field(
+        True, description="Reuse a step's outputs while the fingerprint of its inputs is unchanged."
+    )
+    code_fingerprint: Literal["source", "package"] = Field(
+        "source",
+        description="What 'code version' means in step fingerprints: the mooring version plus "
+        "a sha256 of its Python source (source), or the version alone (package).",
+    )
+    deploy: bool = Field(
+        True,
+        description="Deploy a blessed model: the first as production, later ones as a canary at "
+        "[rollout] steps[0] percent. false: register only.",
+    )
+    replay: bool = Field(
+        True, description="Replay recent production requests on the candidate before deploying."
+    )
+    replay_rows: int = Field(
+        1000, ge=1, le=1_000_000, description="Rows taken from the end of the prediction log."
+    )
+    replay_latency_requests: int = Field(
+        100, ge=0, le=100_000, description="Logged requests re-sent one by one to time both models."
+    )
+    replay_max_flip_rate: float | None = Field(
+        None, ge=0.0, le=1.0, description="Fail when more replayed decisions change than this."
+    )
+    replay_max_mean_abs_diff: float | None = Field(
+        None,
+        ge=0.0,
+        description="Fail when the mean |candidate − production| score on replayed rows is above.",
+    )
+    replay_max_latency_ratio: float | None = Field(
+        None, gt=0.0, description="Fail when candidate p95 latency ÷ production p95 is above."
+    )
+    cpu_hour_price: float | None = Field(
+        None, ge=0.0, description="Price of one CPU-hour (any currency) for the run's cost figures."
+    )
+    serving_cpus: float = Field(
+        1.0, gt=0.0, description="CPUs a server replica holds, for the cost per 1,000 predictions."
+    )
+    metrics_url: str | None = Field(
+        None,
+        description="A running server's /metrics URL; its inference time per row gives the cost "
+        "per 1,000 predictions.",
+    )
+
 
 # --- [export] (TF Lite) --------------------------------------------------------------------------
 class ExportConfig(Section):

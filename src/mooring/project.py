@@ -27,6 +27,7 @@ from mooring.errors import NotFoundError
 
 if TYPE_CHECKING:
     from mooring.evaluation import EvaluationRun
+    from mooring.pipeline import RunObserver, RunResult
     from mooring.training import TrainingResult
 
 __all__ = ["Project", "ProjectValidation"]
@@ -210,7 +211,9 @@ class Project:
 
     def latest_model_dir(self) -> Path:
         """The model folder of the most recent training run under ``<home>/runs``."""
-        runs = sorted(p for p in (self.home / "runs").glob("*/model") if p.is_dir())
+        # `mooring train` writes <home>/runs/<time>/model, `mooring run` <run-id>/train/model.
+        found = [*(self.home / "runs").glob("*/model"), *(self.home / "runs").glob("*/train/model")]
+        runs = sorted((p for p in found if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
         if not runs:
             raise NotFoundError(
                 f"no trained model under '{self.home / 'runs'}'; run `mooring train` first"
@@ -241,3 +244,36 @@ class Project:
             baseline_dir=baseline_dir,
             out=out,
         )
+
+    def run(
+        self,
+        *,
+        train_data: str | Path | None = None,
+        force: bool = False,
+        observer: RunObserver | None = None,
+    ) -> RunResult:
+        """validate → train → evaluate → gate → register → replay → deploy, cached and resumable.
+
+        ``train_data`` replaces ``[data] train`` for this run (fresh data for a retrain);
+        ``force`` re-runs every step. The run record goes to
+        ``<home>/runs/<run-id>/run.json``. A failed check gives ``result.status ==
+        "rejected"`` with ``result.reason``, and nothing is deployed.
+
+        Example:
+            >>> result = Project.load("examples/adult/mooring.toml").run()  # doctest: +SKIP
+            >>> result.ok, result.version, result.deployed_as  # doctest: +SKIP
+            (True, 1, 'production')
+        """
+        from mooring.pipeline import run_pipeline
+
+        project = self
+        if train_data is not None:
+            path = Path(train_data)
+            if not path.is_file():
+                raise NotFoundError(
+                    f"--train-data file '{train_data}' does not exist; pass a CSV or Parquet file"
+                )
+            config = self.config.model_copy(deep=True)
+            config.data.train = str(path.resolve())
+            project = Project(config)
+        return run_pipeline(project, force=force, observer=observer)

@@ -1,0 +1,339 @@
+"""``scaffold_config``: a commented mooring.toml from a dataset (``mooring init``).
+
+One pass of statistics over the data gives the inferred schema (listed in
+comments), a proposed feature spec (what the feature layer would infer,
+written out so it can be edited), the label (given, or guessed: a column named
+like ``label``/``target``/``class``/``y``, else the last column), the task and
+positive class, gates that block a model no better than a trivial one, and the
+rollout, serving and pipeline defaults.
+
+Example:
+    >>> scaffold = scaffold_config("data/train.csv", eval_data="data/test.csv",
+    ...                            out_dir=Path("."))  # doctest: +SKIP
+    >>> Path("mooring.toml").write_text(scaffold.text)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mooring.config import DEFAULT_NA_VALUES, FeaturesConfig, RolloutConfig
+from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract.schema import Schema, infer_schema
+from mooring.errors import UsageError
+
+__all__ = ["LABEL_NAMES", "Scaffold", "guess_label", "scaffold_config"]
+
+#: Column names taken for the label, in order of preference (case-insensitive).
+LABEL_NAMES = ("label", "target", "class", "y", "outcome", "income", "churn", "default")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass
+class Scaffold:
+    """A proposed project file and what it was derived from."""
+
+    text: str
+    label: str
+    label_reason: str
+    task: str
+    positive: str | None
+    rows: int
+    columns: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the text)."""
+        return {
+            "label": self.label,
+            "label_reason": self.label_reason,
+            "task": self.task,
+            "positive": self.positive,
+            "rows": self.rows,
+            "columns": self.columns,
+            "warnings": self.warnings,
+        }
+
+
+def guess_label(columns: Sequence[str]) -> tuple[str, str]:
+    """The label column and why: a conventional name, else the last column.
+
+    Example:
+        >>> guess_label(["age", "Target", "x"])
+        ('Target', "named like a label ('target')")
+        >>> guess_label(["a", "b"])
+        ('b', 'the last column')
+    """
+    if not columns:
+        raise UsageError("the data has no columns; point mooring init at a CSV or Parquet file")
+    lowered = {c.lower(): c for c in columns}
+    for name in LABEL_NAMES:
+        if name in lowered:
+            return lowered[name], f"named like a label ({name!r})"
+    return columns[-1], "the last column"
+
+
+def _key(name: str) -> str:
+    if _BARE_KEY.match(name):
+        return name
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _task(stats: DatasetStatistics, label: str) -> tuple[str, str | None, float | None, str]:
+    """(task, positive class, majority share, explanation) from the label's statistics."""
+    col = stats[label]
+    if col.strings is not None and col.type in ("string", "boolean"):
+        top = col.strings.top(1000)
+        distinct = col.strings.distinct
+        present = max(col.present, 1)
+        if distinct <= 1:
+            raise UsageError(
+                f"label column '{label}' holds a single value ({top[0][0] if top else 'none'}); "
+                "pick another with --label"
+            )
+        majority = top[0][1] / present if top else None
+        if distinct == 2:
+            rare, count = min(top[:2], key=lambda item: (item[1], item[0]))
+            share = count / present
+            return "binary", rare, majority, f"2 values; positive = the rarer ({share:.0%})"
+        return "multiclass", None, majority, f"{distinct} values"
+    if col.numeric is not None and col.type == "integer" and col.numeric.count:
+        lo, hi = col.numeric.min, col.numeric.max
+        if lo == 0 and hi == 1:
+            return "binary", "1", None, "integer 0/1; positive = 1"
+    return "regression", None, None, f"{col.type} values"
+
+
+def _schema_comments(schema: Schema, stats: DatasetStatistics, label: str) -> list[str]:
+    lines = ["# Inferred from the data now (and again on each run, saved to <home>/schema.yaml):"]
+    for name, column in schema.columns.items():
+        stat = stats[name]
+        parts = [column.type, f"{stat.null_fraction:.1%} missing"]
+        if column.min is not None and column.max is not None:
+            parts.append(f"range [{_fmt(column.min)}, {_fmt(column.max)}]")
+        if column.domain is not None:
+            parts.append(f"{len(column.domain)} values")
+        suffix = "   (label)" if name == label else ""
+        lines.append(f"#   {name}: {', '.join(parts)}{suffix}")
+    return lines
+
+
+def _feature_lines(stats: DatasetStatistics, schema: Schema, label: str) -> list[str]:
+    from mooring.features import build_feature_spec
+
+    spec = build_feature_spec(FeaturesConfig(), statistics=stats, schema=schema, label=label)
+    lines = []
+    for feature in spec.features:
+        entry: dict[str, str] = {"kind": _str(feature.kind)}
+        note = ""
+        if feature.kind == "numeric":
+            entry["transform"] = _str(feature.transform)
+            if feature.transform == "bucketize":
+                entry["buckets"] = str(len(feature.boundaries) + 1)
+                note = "spiky or heavy-tailed: quantile buckets"
+            if feature.constant:
+                note = "(near) constant: consider exclude"
+        elif feature.kind == "categorical":
+            entry["encoding"] = _str(feature.encoding)
+            if feature.encoding == "embedding" and feature.dim:
+                entry["dim"] = str(feature.dim)
+            if feature.encoding == "hashing" and feature.bins:
+                entry["bins"] = str(feature.bins)
+            note = f"{len(feature.vocabulary)} values" if feature.vocabulary else ""
+        body = ", ".join(f"{k} = {v}" for k, v in entry.items())
+        line = f"{_key(feature.name)} = {{ {body} }}"
+        lines.append(f"{line:<64}# {note}" if note else line)
+    return lines
+
+
+def _gate_lines(
+    task: str, majority: float | None, stats: DatasetStatistics, label: str
+) -> list[str]:
+    if task == "binary":
+        return [
+            "[[evaluation.gates]]",
+            'metric = "auc"',
+            "lower = 0.6            # blocks a model barely better than chance; raise it to just",
+            "                       # below what your first model reaches (see its report)",
+            "",
+            "[[evaluation.gates]]",
+            'metric = "auc"',
+            'change = { direction = "higher", absolute = -0.01 }   # no worse than production '
+            "by more than 0.01",
+        ]
+    if task == "multiclass":
+        floor = math.ceil((majority or 0.0) * 100) / 100
+        return [
+            "[[evaluation.gates]]",
+            'metric = "accuracy"',
+            f"lower = {floor:g}           # the majority class's share: beat always guessing it",
+            "",
+            "[[evaluation.gates]]",
+            'metric = "accuracy"',
+            'change = { direction = "higher", absolute = -0.01 }   # no worse than production '
+            "by more than 0.01",
+        ]
+    col = stats[label]
+    std = col.numeric.std if col.numeric is not None else None
+    lines = ["[[evaluation.gates]]", 'metric = "rmse"']
+    if std:
+        lines.append(
+            f"upper = {std:.6g}    # the label's standard deviation: beat predicting the mean"
+        )
+    else:
+        lines.append("upper = 1.0          # set to the error you can accept")
+    lines += [
+        "",
+        "[[evaluation.gates]]",
+        'metric = "rmse"',
+        'change = { direction = "lower", relative = 0.02 }    # at most 2% worse than production',
+    ]
+    return lines
+
+
+def scaffold_config(
+    data: str | Path,
+    *,
+    out_dir: Path,
+    label: str | None = None,
+    eval_data: str | Path | None = None,
+    name: str | None = None,
+    na_values: Sequence[str] = (),
+) -> Scaffold:
+    """Read ``data`` once and propose a commented mooring.toml for it (see the module doc).
+
+    Paths in the file are relative to ``out_dir`` (where mooring.toml will live).
+    """
+    path = Path(data)
+    if not path.is_file():
+        raise UsageError(f"data file '{data}' does not exist; pass a CSV or Parquet file")
+    na = tuple(dict.fromkeys([*DEFAULT_NA_VALUES, *na_values]))
+    options = ReadOptions(na_values=na)
+    stats = compute_statistics(path, options)
+    columns = stats.column_names
+    if label is None:
+        label, reason = guess_label(columns)
+    elif label not in columns:
+        raise UsageError(
+            f"--label {label!r} is not a column of '{data}'; columns: {', '.join(columns)}"
+        )
+    else:
+        reason = "given with --label"
+    task, positive, majority, task_reason = _task(stats, label)
+    schema = infer_schema(stats, label=label)
+    warnings: list[str] = []
+    if eval_data is None:
+        warnings.append(
+            "no --eval file: [data] eval is left commented out; evaluation, gates and "
+            "`mooring run` need one (a held-out file of the same shape)"
+        )
+    elif not Path(eval_data).is_file():
+        raise UsageError(f"--eval file '{eval_data}' does not exist")
+
+    def rel(value: str | Path) -> str:
+        return Path(os.path.relpath(Path(value).resolve(), out_dir.resolve())).as_posix()
+
+    project = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", path.name.split(".")[0]).strip("-.")
+    project = project or "model"
+    steps = RolloutConfig().steps
+    lines = [
+        f"# mooring project file proposed by `mooring init` from {path.name} "
+        f"({stats.num_rows:,} rows, {len(columns)} columns).",
+        '# Every key is explained here and in the README\'s "mooring.toml reference".',
+        "# Next: `mooring run` validates, trains, evaluates, gates, registers and deploys;",
+        "# `mooring serve` serves it; `mooring status` shows what is deployed.",
+        "",
+        "[project]",
+        f"name = {_str(project)}{' ' * max(1, 22 - len(project))}# the model's name in the "
+        "registry and in serving URLs",
+        'home = ".mooring"            # state: statistics, schema, runs, registry, reports',
+        "",
+        "[data]",
+        f"train = {_str(rel(path))}     # training data: CSV (.csv, .csv.gz) or Parquet",
+        (
+            f"eval = {_str(rel(eval_data))}      # held-out data: validated against train, "
+            "scored, gated"
+            if eval_data is not None
+            else '# eval = "holdout.csv"      # held-out data of the same shape: needed to '
+            "evaluate and gate"
+        ),
+        f"label = {_str(label)}{' ' * max(1, 20 - len(label))}# {reason}; change it if wrong",
+    ]
+    if positive is not None:
+        lines.append(
+            f"positive = {_str(positive)}       # the class whose probability is predicted"
+        )
+    lines.append(
+        "na_values = [" + ", ".join(_str(v) for v in na) + "]   # tokens that mean missing"
+    )
+    lines += [
+        "",
+        "[contract]",
+        *_schema_comments(schema, stats, label),
+        "critical = []              # columns whose anomalies fail the run, e.g. "
+        f"[{_str(columns[0])}]",
+        'severity = "warning"       # anomalies on other columns warn',
+        "range_margin = 0.1         # numeric ranges widen the observed range by 10% of its span",
+        "",
+        "[features]",
+        "# Proposed from the statistics: every column except the label is a feature. Edit an",
+        "# entry to change it, delete it to let mooring infer it, or list columns to leave out:",
+        '# exclude = ["id"]',
+        *_feature_lines(stats, schema, label),
+        "",
+        "[model]",
+        f'task = "{task}"{" " * max(1, 18 - len(task))}# {task_reason}',
+        "hidden = [64, 32]          # units of the hidden layers of the built-in MLP",
+        "dropout = 0.1",
+        "epochs = 10",
+        "batch_size = 256",
+        "learning_rate = 0.001",
+        "seed = 42                  # same data + config → bit-identical weights",
+        "",
+        "[evaluation]",
+        'threshold = 0.5            # operating threshold (or "f1_optimal", "cost_optimal")'
+        if task == "binary"
+        else '# slices = ["segment"]    # columns whose values are scored separately',
+        "bootstrap = { samples = 200, seed = 0 }   # confidence intervals of the headline metrics",
+        "",
+        *_gate_lines(task, majority, stats, label),
+        "",
+        "[serving]",
+        "log_sample_rate = 0.1      # share of requests written to the prediction log (drift "
+        "checks, replay test)",
+        "",
+        "[rollout]",
+        f"steps = {list(steps)}    # canary weights in percent; a new model starts at the first",
+        "",
+        "[pipeline]",
+        "replay_max_flip_rate = 0.1 # refuse a candidate that changes more than 10% of recent "
+        "decisions",
+        "# cpu_hour_price = 0.05    # price of one CPU-hour: adds cost figures to each run record",
+        "",
+    ]
+    return Scaffold(
+        text="\n".join(lines),
+        label=label,
+        label_reason=reason,
+        task=task,
+        positive=positive,
+        rows=stats.num_rows,
+        columns=columns,
+        warnings=warnings,
+    )

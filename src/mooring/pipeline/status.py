@@ -1,0 +1,122 @@
+"""``project_status``: what serves, the canary and its weight, the last run, the last drift check.
+
+Reads the registry's deployment record, the newest run record under
+``<home>/runs/`` and ``<home>/monitoring/<model>/drift/latest.json`` (written by
+the monitoring layer's drift check) when it exists.
+
+Example:
+    >>> status = project_status(load_config("mooring.toml"))  # doctest: +SKIP
+    >>> status.production, status.canary, status.canary_weight  # doctest: +SKIP
+    (1, 2, 5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from mooring.config import MooringConfig
+from mooring.errors import NotFoundError
+from mooring.pipeline.run import find_runs
+
+__all__ = ["ProjectStatus", "project_status"]
+
+
+@dataclass
+class ProjectStatus:
+    """The state of one project's model, gathered from the registry, runs and monitoring."""
+
+    model: str
+    registry: str
+    versions: int = 0
+    production: int | None = None
+    canary: int | None = None
+    canary_weight: int = 0
+    revision: int = 0
+    updated_at: str | None = None
+    production_metrics: dict[str, Any] = field(default_factory=dict)
+    canary_metrics: dict[str, Any] = field(default_factory=dict)
+    last_run: dict[str, Any] | None = None
+    last_drift: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    keep = ("auc", "log_loss", "ece", "accuracy", "macro_f1", "rmse", "mae", "r2")
+    return {k: metrics[k] for k in keep if isinstance(metrics.get(k), int | float)}
+
+
+def _last_run(cfg: MooringConfig) -> dict[str, Any] | None:
+    runs = find_runs(cfg.home)
+    if not runs:
+        return None
+    run = runs[0]
+    result = run.get("result") or {}
+    return {
+        "run_id": run.get("run_id"),
+        "status": run.get("status"),
+        "created_at": run.get("created_at"),
+        "finished_at": run.get("finished_at"),
+        "duration_s": run.get("duration_s"),
+        "version": result.get("version"),
+        "deployed_as": result.get("deployed_as"),
+        "reason": run.get("reason"),
+        "error": (run.get("error") or {}).get("message"),
+        "cached_steps": run.get("cached_steps", []),
+        "record": str(cfg.home / "runs" / str(run.get("run_id")) / "run.json"),
+    }
+
+
+def _last_drift(cfg: MooringConfig) -> dict[str, Any] | None:
+    path = cfg.home / "monitoring" / cfg.project.name / "drift" / "latest.json"
+    try:
+        report = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(report, dict):
+        return None
+    window = report.get("window") or {}
+    return {
+        "created_at": report.get("created_at"),
+        "status": report.get("status"),
+        "version": report.get("version"),
+        "drifted": report.get("drifted", []),
+        "rows": window.get("rows") if isinstance(window, dict) else None,
+        "report": str(path),
+    }
+
+
+def project_status(cfg: MooringConfig) -> ProjectStatus:
+    """Gather the status of the project's model (never trains, never writes)."""
+    from mooring.registry import Registry, mask_url
+
+    name = cfg.project.name
+    url = cfg.project.registry or f"sqlite:///{cfg.home / 'registry.db'}"
+    status = ProjectStatus(model=name, registry=mask_url(url))
+    status.last_run = _last_run(cfg)
+    status.last_drift = _last_drift(cfg)
+    if cfg.project.registry is None and not (cfg.home / "registry.db").is_file():
+        return status  # nothing registered yet; do not create an empty registry
+    with Registry.from_config(cfg) as registry:
+        try:
+            versions = registry.versions(name)
+            deployment = registry.deployment(name)
+        except NotFoundError:
+            return status
+        by_number = {mv.version: mv for mv in versions}
+        status.versions = len(versions)
+        status.production = deployment.production
+        status.canary = deployment.canary
+        status.canary_weight = deployment.canary_weight
+        status.revision = deployment.revision
+        status.updated_at = deployment.updated_at
+        if deployment.production in by_number:
+            status.production_metrics = _headline(by_number[deployment.production].metrics)
+        if deployment.canary in by_number:
+            status.canary_metrics = _headline(by_number[deployment.canary].metrics)
+    return status
