@@ -33,7 +33,7 @@ from mooring.config import MooringConfig
 from mooring.errors import MooringError
 from mooring.monitoring.alerts import Alert, AlertManager
 from mooring.monitoring.retrain import RetrainRun, RetrainTrigger
-from mooring.monitoring.rollout import RolloutController, RolloutDecision
+from mooring.monitoring.rollout import RolloutController, RolloutDecision, feedback_live_metric
 from mooring.monitoring.scrape import (
     MetricsSnapshot,
     MetricsSource,
@@ -112,6 +112,7 @@ class Monitor:
         )
         self.slo = SLOMonitor(cfg, alerts=self.alerts, clock=clock)
         self.retrain = RetrainTrigger(cfg, config_path=config_path, alerts=self.alerts, clock=clock)
+        self._live = feedback_live_metric(cfg, registry, metric=cfg.monitoring.retrain.metric)
         self.drift_interval_s = drift_interval_s
         self.drift_check = drift_check or self._check_drift
         self._last_drift: float | None = None
@@ -188,7 +189,7 @@ class Monitor:
         section = self.cfg.monitoring.retrain
         if production is None or section.metric_drop is None or not section.enabled:
             return None
-        live = self.rollout.live_metric
+        live = self._live
         if live is None:
             return None
         try:

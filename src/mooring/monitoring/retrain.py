@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,9 +111,18 @@ class RetrainRun:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (the record's content)."""
-        data = asdict(self)
-        data.pop("_done", None)
-        return data
+        return {
+            "trigger": self.trigger,
+            "reason": self.reason,
+            "version": self.version,
+            "command": list(self.command),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "exit_code": self.exit_code,
+            "output_tail": self.output_tail,
+            "timed_out": self.timed_out,
+            "record": self.record,
+        }
 
 
 class RetrainTrigger:

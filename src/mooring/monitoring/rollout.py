@@ -65,6 +65,7 @@ __all__ = [
     "LiveMetric",
     "RolloutController",
     "RolloutDecision",
+    "feedback_live_metric",
     "prediction_distance",
 ]
 
@@ -371,7 +372,9 @@ class RolloutController:
         self.metrics: MetricsSource = metrics if metrics is not None else cfg.rollout.metrics_urls
         self.alerts = alerts if alerts is not None else AlertManager.from_config(cfg)
         self.clock = clock
-        self.live_metric = live_metric if live_metric is not None else _feedback_live_metric(cfg)
+        self.live_metric = (
+            live_metric if live_metric is not None else feedback_live_metric(cfg, registry)
+        )
         self.state_path = state_path or monitoring_dir(cfg) / "rollout.json"
         self.log_url = cfg.serving.log_url or str(cfg.home / "predictions")
         self._lock = threading.Lock()
@@ -798,8 +801,10 @@ def _lower_is_better(metric: str) -> bool:
     return metric in _LOWER_IS_BETTER
 
 
-def _feedback_live_metric(cfg: MooringConfig) -> LiveMetric | None:
-    """The label-feedback live metric of one version, when the feedback module exists."""
+def feedback_live_metric(
+    cfg: MooringConfig, registry: Registry, *, metric: str | None = None
+) -> LiveMetric | None:
+    """A version's live ``metric`` from label feedback (None without the feedback module)."""
     try:
         feedback = importlib.import_module("mooring.monitoring.feedback")
     except ImportError:
@@ -807,10 +812,10 @@ def _feedback_live_metric(cfg: MooringConfig) -> LiveMetric | None:
     compute = getattr(feedback, "live_metrics", None)
     if compute is None:
         return None
-    metric = cfg.rollout.guardrails.live_metric
+    metric = metric or cfg.rollout.guardrails.live_metric
 
     def live(version: int, since: datetime) -> tuple[float | None, int]:
-        result = compute(cfg, version=version, since=since)
+        result = compute(cfg, version=version, since=since, registry=registry)
         return _metric_from(result, version, metric)
 
     return live

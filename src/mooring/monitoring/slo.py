@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from typing import Any
 from mooring.config import BurnWindowConfig, MooringConfig, SLOConfig
 from mooring.monitoring._state import monitoring_dir, read_json, write_json
 from mooring.monitoring.alerts import Alert, AlertManager, Severity
-from mooring.monitoring.scrape import MetricsSnapshot, counter_increase
+from mooring.monitoring.scrape import MetricsSnapshot
 
 __all__ = [
     "BurnStatus",
@@ -44,6 +45,7 @@ __all__ = [
     "WindowBurn",
     "burn_rate",
     "evaluate_objective",
+    "increase",
 ]
 
 _FIELDS = ("requests", "errors", "latency_total", "latency_good")
@@ -138,6 +140,29 @@ class SampleSeries:
         return series
 
 
+def _restarted(before: Sample, after: Sample) -> bool:
+    return any(getattr(after, f) < getattr(before, f) for f in _FIELDS)
+
+
+def increase(samples: Sequence[Sample], value_of: Callable[[Sample], float]) -> float:
+    """How much one quantity grew over the samples, allowing for server restarts.
+
+    A restart resets every counter at once, so it is detected on the whole sample
+    (any counter that drops); the quantity then counts from zero.
+
+    >>> s = [Sample(0, 100, 10), Sample(60, 5, 12), Sample(120, 25, 20)]
+    >>> increase(s, lambda x: x.errors)
+    20.0
+    """
+    total = 0.0
+    for before, after in itertools.pairwise(samples):
+        if _restarted(before, after):
+            total += value_of(after)
+        else:
+            total += value_of(after) - value_of(before)
+    return total
+
+
 @dataclass(frozen=True)
 class WindowBurn:
     """One window's bad and total requests, the span the data covers, and its burn rate."""
@@ -200,8 +225,8 @@ def _burn(
 ) -> WindowBurn:
     if len(samples) < 2:
         return WindowBurn(seconds, 0.0, 0.0, 0.0, 0.0)
-    total = counter_increase([total_of(s) for s in samples])
-    bad = min(counter_increase([bad_of(s) for s in samples]), total)
+    total = increase(samples, total_of)
+    bad = min(increase(samples, bad_of), total)
     covered = samples[-1].at - samples[0].at
     return WindowBurn(seconds, covered, bad, total, burn_rate(bad=bad, total=total, target=target))
 

@@ -1,0 +1,129 @@
+"""The retraining trigger runs a real (harmless) command with placeholders, once per cooldown."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from mooring.config import MooringConfig
+from mooring.errors import ConfigError
+from mooring.monitoring.retrain import DEFAULT_COMMAND, RetrainTrigger, render_command
+from tests.monitoring._traffic import Clock, project
+
+WRITE = (
+    "import json, sys; "
+    "open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:])); print('trained on', sys.argv[3])"
+)
+
+
+@dataclass
+class Report:
+    status: str
+    version: int = 3
+    drifted: list[str] = field(default_factory=lambda: ["age", "sex"])
+
+
+def config(home: Path, **retrain: object) -> MooringConfig:
+    command = [sys.executable, "-c", WRITE, "{home}/out.json", "{model}", "{data}", "{version}"]
+    section = {"enabled": True, "data": "fresh.csv", "command": command, **retrain}
+    return project(home, monitoring={"retrain": section})
+
+
+def test_drift_runs_the_command_with_placeholders_filled(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    trigger = RetrainTrigger(cfg)
+    run = trigger.on_drift(Report("drift"))
+    assert run is not None
+    run.wait(60)
+    assert run.exit_code == 0 and not run.timed_out
+    args = json.loads((tmp_path / "out.json").read_text())
+    assert args == ["income", str(tmp_path / "fresh.csv"), "3"]
+    assert "trained on" in run.output_tail
+    record = json.loads(Path(str(run.record)).read_text())
+    assert record["exit_code"] == 0 and record["trigger"] == "drift"
+    assert record["reason"] == "drift in age, sex"
+    latest = tmp_path / "monitoring" / "income" / "retrain" / "latest.json"
+    assert json.loads(latest.read_text())["finished_at"] is not None
+
+
+def test_no_drift_no_run_and_cooldown_blocks_a_second_run(tmp_path: Path) -> None:
+    clock = Clock(start=1_000_000.0)
+    trigger = RetrainTrigger(config(tmp_path, cooldown="1h"), clock=clock)
+    assert trigger.on_drift(Report("ok")) is None
+    assert trigger.on_drift(Report("insufficient_data")) is None
+    first = trigger.on_drift(Report("drift"))
+    assert first is not None
+    first.wait(60)
+    assert trigger.on_drift(Report("drift")) is None
+    assert "cooling down" in str(trigger.blocked())
+    # A restarted monitor reads the last start from disk.
+    assert RetrainTrigger(config(tmp_path, cooldown="1h"), clock=clock).blocked() is not None
+    clock.advance(3601)
+    again = trigger.on_drift(Report("drift"))
+    assert again is not None
+    again.wait(60)
+
+
+def test_live_metric_drop_triggers(tmp_path: Path) -> None:
+    trigger = RetrainTrigger(config(tmp_path, metric_drop=0.02, min_labels=100))
+    assert trigger.on_live_metric(version=3, live=0.90, reference=0.91, labels=500) is None
+    assert trigger.on_live_metric(version=3, live=0.80, reference=0.91, labels=50) is None
+    run = trigger.on_live_metric(version=3, live=0.85, reference=0.91, labels=500)
+    assert run is not None and run.trigger == "live_metric" and "0.0600 below" in run.reason
+    run.wait(60)
+
+
+def test_disabled_trigger_never_runs(tmp_path: Path) -> None:
+    trigger = RetrainTrigger(config(tmp_path, enabled=False))
+    assert trigger.on_drift(Report("drift")) is None
+    assert "off" in str(trigger.blocked())
+
+
+def test_failing_command_is_recorded(tmp_path: Path) -> None:
+    cfg = config(tmp_path, command=[sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
+    run = RetrainTrigger(cfg).fire("drift", "test")
+    assert run is not None
+    run.wait(60)
+    assert run.exit_code == 3 and "boom" in run.output_tail
+
+
+def test_command_past_its_timeout_is_stopped(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path, command=[sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5
+    )
+    run = RetrainTrigger(cfg).fire("drift", "test")
+    assert run is not None
+    run.wait(60)
+    assert run.timed_out and run.exit_code != 0
+
+
+def test_default_command_is_the_pipeline_on_fresh_data(tmp_path: Path) -> None:
+    cfg = project(tmp_path, monitoring={"retrain": {"enabled": True, "data": "fresh.csv"}})
+    trigger = RetrainTrigger(cfg, config_path=tmp_path / "mooring.toml")
+    command = trigger.command(version=3, reason="drift")
+    assert command == [
+        sys.executable,
+        "-m",
+        "mooring",
+        "run",
+        "--config",
+        str(tmp_path / "mooring.toml"),
+        "--train-data",
+        str(tmp_path / "fresh.csv"),
+    ]
+    assert len(DEFAULT_COMMAND) == len(command)
+
+
+def test_unknown_placeholder_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"unknown placeholder.*\{data\}"):
+        render_command(["train", "{dataset}"], {"data": "x"})
+    assert render_command(["{{literal}}", "{data}"], {"data": "x"}) == ["{literal}", "x"]
+
+
+def test_enabled_without_data_or_command_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nothing to train on"):
+        project(tmp_path, monitoring={"retrain": {"enabled": True}})

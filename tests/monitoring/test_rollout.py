@@ -1,0 +1,270 @@
+"""The rollout controller against a real SQLite registry and the server's own metric collectors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mooring.config import GuardrailsConfig, MooringConfig
+from mooring.monitoring.alerts import Alert, AlertManager
+from mooring.monitoring.rollout import (
+    ACTOR,
+    RolloutController,
+    error_guardrail,
+    latency_guardrail,
+)
+from mooring.monitoring.scrape import Histogram, VersionCounters
+from mooring.registry import Registry
+from mooring.serving.metrics import ServingMetrics
+from tests.monitoring._traffic import NAME, Clock, project, registry_with_versions, serve
+
+
+class Collect:
+    """An alert sink that keeps what it receives."""
+
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> bool:
+        self.alerts.append(alert)
+        return True
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> MooringConfig:
+    return project(
+        tmp_path / "home",
+        rollout={
+            "steps": [10, 50, 100],
+            "min_requests": 20,
+            "min_step_duration": "60s",
+            "guardrails": {"prediction_js": False},
+        },
+    )
+
+
+@pytest.fixture
+def registry(cfg: MooringConfig) -> Iterator[Registry]:
+    reg = registry_with_versions(cfg)
+    yield reg
+    reg.close()
+
+
+class Setup:
+    def __init__(self, cfg: MooringConfig, registry: Registry) -> None:
+        self.cfg = cfg
+        self.registry = registry
+        self.metrics = ServingMetrics()
+        self.clock = Clock()
+        self.sink = Collect()
+        self.controller = self.new_controller()
+
+    def new_controller(self) -> RolloutController:
+        alerts = AlertManager([self.sink], cooldown_s=3600, clock=self.clock)
+        return RolloutController(
+            self.cfg, self.registry, metrics=self.metrics.render, alerts=alerts, clock=self.clock
+        )
+
+
+@pytest.fixture
+def setup(cfg: MooringConfig, registry: Registry) -> Setup:
+    return Setup(cfg, registry)
+
+
+def test_idle_without_canary(setup: Setup) -> None:
+    setup.registry.deploy(NAME, production=1)
+    decision = setup.controller.tick()
+    assert decision.action == "idle" and not decision.changed
+
+
+def test_healthy_canary_advances_through_every_step_then_is_promoted(setup: Setup) -> None:
+    reg, metrics, clock = setup.registry, setup.metrics, setup.clock
+    reg.deploy(NAME, production=1, canary=2, weight=10)
+    actions = []
+    for expected_weight in (10, 50, 100):
+        assert reg.deployment(NAME).canary_weight == expected_weight
+        first = setup.controller.tick()  # the step starts: counters taken here
+        assert first.action == "insufficient_data"
+        serve(metrics, 1, 200)
+        serve(metrics, 2, 5)
+        few = setup.controller.tick()
+        assert few.action == "insufficient_data" and "5 of 20 requests" in few.reasons[0]
+        serve(metrics, 2, 30)
+        early = setup.controller.tick()
+        assert early.action == "hold"
+        clock.advance(61)
+        decision = setup.controller.tick()
+        actions.append((decision.action, decision.from_weight, decision.to_weight))
+    assert actions == [("advance", 10, 50), ("advance", 50, 100), ("promote", 100, 100)]
+    dep = reg.deployment(NAME)
+    assert (dep.production, dep.canary, dep.canary_weight) == (2, None, 0)
+    events = [e for e in reg.history(NAME) if e.actor == ACTOR]
+    assert [e.action for e in events] == ["deploy", "deploy", "promote"]
+    assert "advancing to 50%" in (events[0].reason or "")
+    assert "35 requests" in (events[0].reason or "")
+    assert [a.kind for a in setup.sink.alerts] == ["promote"]
+    assert setup.controller.tick().action == "idle"
+
+
+def test_error_breach_rolls_back_at_once_with_numbers_in_the_audit_log(setup: Setup) -> None:
+    reg, metrics = setup.registry, setup.metrics
+    reg.deploy(NAME, production=1, canary=2, weight=10)
+    setup.controller.tick()
+    serve(metrics, 1, 500, errors=1)
+    serve(metrics, 2, 8, errors=6)  # well before min_requests and min_step_duration
+    decision = setup.controller.tick()
+    assert decision.action == "rollback" and decision.to_weight == 0
+    errors = next(g for g in decision.guardrails if g.name == "errors")
+    assert errors.status == "breach"
+    assert errors.numbers["canary_errors"] == 6 and errors.numbers["canary_requests"] == 8
+    dep = reg.deployment(NAME)
+    assert (dep.production, dep.canary, dep.canary_weight) == (1, None, 0)
+    event = reg.history(NAME)[-1]
+    assert event.actor == ACTOR
+    assert "rolled back at 10%" in (event.reason or "")
+    assert "0.7500 (6/8)" in (event.reason or "")
+    [alert] = setup.sink.alerts
+    assert (alert.kind, alert.version, alert.severity) == ("rollback", 2, "page")
+
+
+def test_errors_before_the_step_started_do_not_count(setup: Setup) -> None:
+    reg, metrics, clock = setup.registry, setup.metrics, setup.clock
+    serve(metrics, 2, 10, errors=10)  # an earlier, failed attempt with the same version
+    reg.deploy(NAME, production=1, canary=2, weight=10)
+    setup.controller.tick()
+    serve(metrics, 1, 300)
+    serve(metrics, 2, 40)
+    clock.advance(61)
+    assert setup.controller.tick().action == "advance"
+
+
+def test_latency_breach_rolls_back(setup: Setup) -> None:
+    reg, metrics = setup.registry, setup.metrics
+    reg.deploy(NAME, production=1, canary=2, weight=10)
+    setup.controller.tick()
+    serve(metrics, 1, 200, latency_s=0.003)
+    serve(metrics, 2, 60, latency_s=0.08)
+    decision = setup.controller.tick()
+    assert decision.action == "rollback"
+    latency = next(g for g in decision.guardrails if g.name == "latency")
+    assert latency.status == "breach" and latency.numbers["canary_p99_ms"] > 50
+
+
+def test_canary_that_fails_to_load_is_rolled_back(setup: Setup) -> None:
+    setup.registry.deploy(NAME, production=1, canary=3, weight=10)
+    setup.controller.tick()
+    setup.metrics.load_failures.labels(NAME, "3").inc()
+    decision = setup.controller.tick()
+    assert decision.action == "rollback"
+    assert "failed to load" in decision.reasons[0]
+
+
+def test_state_survives_a_restart_of_the_monitor(setup: Setup) -> None:
+    reg, metrics, clock = setup.registry, setup.metrics, setup.clock
+    reg.deploy(NAME, production=1, canary=2, weight=10)
+    setup.controller.tick()
+    serve(metrics, 1, 300)
+    serve(metrics, 2, 15)
+    clock.advance(40)
+    assert setup.controller.tick().action == "insufficient_data"
+    restarted = setup.new_controller()  # a new process: state comes from rollout.json
+    serve(metrics, 2, 10)
+    clock.advance(25)
+    decision = restarted.tick()
+    # 25 canary requests and 65 s since the step began before the restart.
+    assert decision.action == "advance", decision.reasons
+    assert decision.numbers["canary_requests"] == 25
+
+
+def test_without_state_the_step_starts_at_the_last_deployment_change(setup: Setup) -> None:
+    reg, metrics, clock = setup.registry, setup.metrics, setup.clock
+    serve(metrics, 2, 50)
+    reg.deploy(NAME, production=1, canary=2, weight=10)
+    clock.now = 2_000_000_000.0  # long after the deployment record changed
+    first = setup.controller.tick()
+    assert first.action == "insufficient_data"  # counters are taken from the first scrape
+    serve(metrics, 1, 300)
+    serve(metrics, 2, 25)
+    assert setup.controller.tick().action == "advance"
+
+
+def test_a_manual_change_restarts_the_step(setup: Setup) -> None:
+    reg, metrics, clock = setup.registry, setup.metrics, setup.clock
+    reg.deploy(NAME, production=1, canary=2, weight=10)
+    setup.controller.tick()
+    serve(metrics, 2, 40)
+    clock.advance(100)
+    reg.deploy(NAME, production=1, canary=2, weight=20, reason="by hand")
+    decision = setup.controller.tick()
+    assert decision.action == "insufficient_data" and decision.from_weight == 20
+
+
+def test_a_staged_canary_at_zero_percent_starts_the_rollout(setup: Setup) -> None:
+    setup.registry.deploy(NAME, production=1, canary=2, weight=0)
+    decision = setup.controller.tick()
+    assert (decision.action, decision.to_weight) == ("advance", 10)
+
+
+def test_metrics_unreachable_holds_without_changing_anything(
+    cfg: MooringConfig, registry: Registry
+) -> None:
+    registry.deploy(NAME, production=1, canary=2, weight=10)
+    controller = RolloutController(
+        cfg, registry, metrics=["http://127.0.0.1:9/metrics"], alerts=AlertManager([])
+    )
+    decision = controller.tick()
+    assert decision.action == "insufficient_data"
+    assert "cannot read metrics" in decision.reasons[0]
+    assert registry.deployment(NAME).canary_weight == 10
+
+
+def test_live_metric_guardrail_compares_canary_and_production(
+    cfg: MooringConfig, registry: Registry
+) -> None:
+    registry.deploy(NAME, production=1, canary=2, weight=10)
+    metrics = ServingMetrics()
+    live = {1: (0.90, 400), 2: (0.85, 300)}
+    controller = RolloutController(
+        cfg,
+        registry,
+        metrics=metrics.render,
+        alerts=AlertManager([]),
+        live_metric=lambda version, since: live[version],
+    )
+    decision = controller.tick()
+    assert decision.action == "rollback"
+    guard = next(g for g in decision.guardrails if g.name == "live_metric")
+    assert guard.status == "breach" and guard.numbers["drop"] == pytest.approx(0.05)
+
+
+def test_error_guardrail_rules() -> None:
+    rules = GuardrailsConfig()
+    few = error_guardrail(VersionCounters(10, 4), VersionCounters(1000, 0), rules)
+    assert few.status == "insufficient_data"
+    same = error_guardrail(VersionCounters(10_000, 10), VersionCounters(100_000, 100), rules)
+    assert same.status == "ok"
+    # 5 errors in 10k against a clean production of 100 requests: not evidence enough.
+    small = error_guardrail(VersionCounters(10_000, 5), VersionCounters(100, 0), rules)
+    assert small.status == "ok"
+    worse = error_guardrail(VersionCounters(10_000, 50), VersionCounters(100_000, 20), rules)
+    assert worse.status == "breach" and "production's" in worse.message
+    off = GuardrailsConfig(error_rate_increase=None, error_rate_ratio=None)
+    assert error_guardrail(VersionCounters(10, 10), VersionCounters(10, 0), off).status == "off"
+
+
+def test_latency_guardrail_needs_samples_and_slack() -> None:
+    bounds = (0.001, 0.002, 0.005, 0.01, math.inf)
+    fast = VersionCounters(100, 0, Histogram(bounds, (0.0, 100.0, 100.0, 100.0, 100.0)))
+    slower = VersionCounters(100, 0, Histogram(bounds, (0.0, 0.0, 100.0, 100.0, 100.0)))
+    rules = GuardrailsConfig()
+    # 2 ms vs 5 ms p99 is 2.5× but within the 5 ms slack.
+    assert latency_guardrail(slower, fast, rules).status == "ok"
+    tight = GuardrailsConfig(p99_latency_slack_ms=1.0)
+    assert latency_guardrail(slower, fast, tight).status == "breach"
+    few = VersionCounters(10, 0, Histogram(bounds, (0.0, 0.0, 10.0, 10.0, 10.0)))
+    assert latency_guardrail(few, fast, tight).status == "insufficient_data"
