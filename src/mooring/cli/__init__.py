@@ -17,6 +17,7 @@ from mooring.cli import monitor as _monitor  # noqa: F401
 from mooring.cli import run as _run  # noqa: F401
 from mooring.cli import serve as _serve  # noqa: F401
 from mooring.cli import train as _train  # noqa: F401
+from mooring.cli import ui as _ui  # noqa: F401
 from mooring.cli._app import app
 from mooring.cli._common import run_guarded
 

@@ -470,9 +470,35 @@ def create_app(cfg: MooringConfig, *, registry: Registry | None = None) -> Starl
     """The server for a project: its model from its registry, following the deployment record."""
     reg = registry or Registry.from_config(cfg)
     log_url = cfg.serving.log_url or str(cfg.home / "predictions")
-    return build_app(
+    app = build_app(
         [RegistrySource(reg, cfg.project.name)],
         cfg.serving,
         prediction_log_url=log_url,
         registry=reg,
     )
+    _mount_ui(app, cfg, reg)
+    return app
+
+
+def _mount_ui(app: Starlette, cfg: MooringConfig, registry: Registry) -> None:
+    """The dashboard under ``/ui``: live charts from this server's metrics, changes applied now."""
+    from starlette.routing import Mount
+
+    from mooring.registry import Deployment
+    from mooring.serving.ui import create_ui
+
+    state: ServerState = app.state.mooring
+
+    async def apply(name: str, deployment: Deployment) -> None:
+        manager = state.managers.get(name)
+        if manager is not None:
+            await manager.apply(deployment)
+
+    ui = create_ui(
+        cfg,
+        registry=registry,
+        admin_token=state.admin_token,
+        metrics=state.metrics.render,
+        on_deployment=apply,
+    )
+    app.router.routes.append(Mount("/ui", app=ui))
