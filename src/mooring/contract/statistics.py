@@ -106,16 +106,19 @@ class NumericSummary:
     def variance(self) -> float:
         return self.m2 / self.count if self.count > 1 else 0.0
 
-    def update(self, values: np.ndarray[Any, Any]) -> None:
-        finite_mask = np.isfinite(values)
-        if not finite_mask.all():
-            self.infinite += int(np.isinf(values).sum())
-            values = values[finite_mask]
+    def update(self, values: np.ndarray[Any, Any], *, whole: bool = False) -> None:
+        """Add float64 values; ``whole``: they come from an integer column (all finite)."""
+        if not whole:
+            finite_mask = np.isfinite(values)
+            if not finite_mask.all():
+                self.infinite += int(np.isinf(values).sum())
+                values = values[finite_mask]
         n = int(values.size)
         if n == 0:
             return
         mean = float(values.mean())
-        m2 = float(np.square(values - mean).sum())
+        deviations = values - mean
+        m2 = float(np.square(deviations, out=deviations).sum())
         self._combine(n, mean, m2, float(values.min()), float(values.max()))
         self.zeros += int(np.count_nonzero(values == 0))
         self.sketch.update(values)
@@ -555,14 +558,17 @@ class _Accumulator:
             array = pc.divide(pc.cast(pc.cast(array, pa.timestamp("us")), pa.int64()), 1_000_000.0)
         valid = array.drop_null() if array.null_count else array
         values = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=np.float64)
-        nan = np.isnan(values)
-        if nan.any():
-            stats.missing += int(nan.sum())
-            values = values[~nan]
+        # Integers have no NaN or infinity: skip looking for them row by row.
+        whole = pa.types.is_integer(valid.type)
+        if not whole:
+            nan = np.isnan(values)
+            if nan.any():
+                stats.missing += int(nan.sum())
+                values = values[~nan]
         if stats.numeric is None:
             stats.numeric = NumericSummary()
-        stats.numeric.update(values)
-        if self.bounds is not None and values.size:
+        stats.numeric.update(values, whole=whole)
+        if self.bounds is not None and values.size and not self._within(values):
             lo, hi = self.bounds
             below, above = values < lo, values > hi
             stats.below_range += int(below.sum())
@@ -570,6 +576,12 @@ class _Accumulator:
             if len(stats.range_examples) < MAX_EXAMPLES and (below.any() or above.any()):
                 bad = values[below | above][: MAX_EXAMPLES - len(stats.range_examples)]
                 stats.range_examples.extend(float(v) for v in bad)
+
+    def _within(self, values: np.ndarray[Any, Any]) -> bool:
+        """Whether every value lies inside the bounds (the usual case: no per-row test)."""
+        assert self.bounds is not None
+        lo, hi = self.bounds
+        return bool(values.min() >= lo and values.max() <= hi)
 
     def _note_mismatch(self, bad: pa.Array) -> None:
         self.stats.type_mismatch += len(bad)
