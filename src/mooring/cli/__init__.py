@@ -14,6 +14,7 @@ from mooring.cli import contract as _contract  # noqa: F401
 from mooring.cli import evaluate as _evaluate  # noqa: F401
 from mooring.cli import models as _models  # noqa: F401
 from mooring.cli import monitor as _monitor  # noqa: F401
+from mooring.cli import monitoring as _monitoring  # noqa: F401
 from mooring.cli import run as _run  # noqa: F401
 from mooring.cli import serve as _serve  # noqa: F401
 from mooring.cli import train as _train  # noqa: F401

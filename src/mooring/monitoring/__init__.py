@@ -28,6 +28,8 @@ from mooring.monitoring.drift import (
     resolve_thresholds,
 )
 from mooring.monitoring.drift_report import render_drift_html
+from mooring.monitoring.feedback import LiveMetrics, VersionQuality, live_metrics, score_version
+from mooring.monitoring.gauges import DriftGauges, drift_gauges, live_gauges
 from mooring.monitoring.predictions import (
     feature_table,
     output_table,
@@ -37,15 +39,21 @@ from mooring.monitoring.predictions import (
 
 __all__ = [
     "SKETCH_DISTANCES",
+    "DriftGauges",
     "DriftReport",
     "FeatureDrift",
+    "LiveMetrics",
     "PredictionDrift",
     "SegmentDrift",
+    "VersionQuality",
     "check_drift",
     "compare_columns",
     "compute_drift",
+    "drift_gauges",
     "feature_table",
     "ks_statistic",
+    "live_gauges",
+    "live_metrics",
     "lump_rare",
     "output_table",
     "outputs_from_arrays",
@@ -54,6 +62,7 @@ __all__ = [
     "read_prediction_log",
     "render_drift_html",
     "resolve_thresholds",
+    "score_version",
     "segment_baselines",
     "wasserstein",
 ]

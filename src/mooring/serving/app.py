@@ -40,6 +40,7 @@ from mooring.serving.errors import (
     PayloadTooLargeError,
     UnauthorizedError,
 )
+from mooring.serving.feedback import FeedbackStore, parse_feedback
 from mooring.serving.follow import follow
 from mooring.serving.log import PredictionLog
 from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
@@ -78,6 +79,7 @@ class ServerState:
     admin_token: str | None
     registry: Registry | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    feedback: FeedbackStore | None = None
 
     @property
     def ready(self) -> bool:
@@ -334,6 +336,21 @@ class _Handlers:
             )
         raise NotFoundError(f"no such endpoint {method} {ctx.request.url.path}")
 
+    # -- label feedback ------------------------------------------------------------
+    async def feedback(self, request: Request) -> Response:
+        return await self.guarded(request, "feedback", self._feedback)
+
+    async def _feedback(self, ctx: _Ctx) -> Response:
+        # ctx.model stays unset: labels are not predictions and stay out of request metrics.
+        manager = self.state.manager(ctx.request.path_params["name"])
+        store = self.state.feedback
+        if store is None:
+            raise NotFoundError("label feedback is off on this server (no feedback folder)")
+        body = _loads(await _read_body(ctx.request, self.state.serving.body_limit_bytes))
+        labels = parse_feedback(body)
+        accepted = await asyncio.to_thread(store.write, manager.name, labels)
+        return _json({"model": manager.name, "accepted": accepted})
+
     # -- health, metrics, admin --------------------------------------------------
     async def health(self, request: Request) -> Response:
         ready = self.state.ready
@@ -403,6 +420,7 @@ def build_app(
     *,
     prediction_log_url: str | None = None,
     registry: Registry | None = None,
+    feedback_url: str | None = None,
 ) -> Starlette:
     """Compose the server for ``sources`` (one per model name)."""
     cfg = serving or ServingConfig()
@@ -422,6 +440,7 @@ def build_app(
         )
     token = cfg.admin_token or os.environ.get(cfg.admin_token_env) or None
     state = ServerState(cfg, managers, metrics, executor, plog, token, registry)
+    state.feedback = FeedbackStore(feedback_url) if feedback_url is not None else None
     handlers = _Handlers(state)
 
     @contextlib.asynccontextmanager
@@ -444,6 +463,7 @@ def build_app(
             executor.shutdown(wait=True)
 
     routes = [
+        Route("/v1/models/{name}:feedback", handlers.feedback, methods=["POST"]),
         Route("/v1/models/{rest:path}", handlers.tfserving, methods=["GET", "POST"]),
         Route("/v2/{rest:path}", handlers.v2, methods=["GET", "POST"]),
         Route("/v2", handlers.v2, methods=["GET"]),
@@ -475,6 +495,7 @@ def create_app(cfg: MooringConfig, *, registry: Registry | None = None) -> Starl
         cfg.serving,
         prediction_log_url=log_url,
         registry=reg,
+        feedback_url=cfg.monitoring.feedback_url or str(cfg.home / "feedback"),
     )
     _mount_ui(app, cfg, reg)
     return app

@@ -1,0 +1,242 @@
+"""``mooring drift``, ``mooring feedback`` and ``mooring live``: drift and live quality.
+
+``mooring drift`` exits 1 when drift is found (0 ok or insufficient data), so it can
+gate a cron job or a CI step; ``--metrics-port`` keeps it running as a Prometheus
+exporter that re-checks every ``--interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from mooring.cli._app import app
+from mooring.cli._common import console, print_json
+from mooring.config import load_config, parse_duration
+from mooring.errors import UsageError
+
+if TYPE_CHECKING:
+    from mooring.config import MooringConfig
+    from mooring.monitoring.drift import DriftReport
+    from mooring.registry import Registry
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+LastOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--last", "-n", help="Judge the last N logged rows (default: \\[monitoring] window_rows)."
+    ),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Only rows since a duration ago (30m, 1h, 7d) or an ISO time."),
+]
+VersionOpt = Annotated[
+    int | None, typer.Option("--version", "-v", help="Model version (default: production).")
+]
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """'1h' → one hour ago (UTC); an ISO time as given (naive = UTC)."""
+    if text is None:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r} is neither a duration (30m, 1h, 7d) nor an ISO time "
+            "(2024-05-01T12:00:00); pass one of those"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+@app.command(
+    "drift",
+    epilog="Example: mooring drift --last 5000   ·   mooring drift --since 1h --json",
+)
+def drift_command(
+    config: ConfigOpt = Path("mooring.toml"),
+    last: LastOpt = None,
+    since: SinceOpt = None,
+    version: VersionOpt = None,
+    as_json: JsonOpt = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve the drift gauges on this port (/metrics) and re-check every --interval.",
+        ),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between checks with --metrics-port.")
+    ] = 300.0,
+) -> int:
+    """Compare the prediction log with the training statistics; write JSON + HTML reports."""
+    from mooring.monitoring.drift import check_drift
+    from mooring.registry import Registry
+
+    cfg = load_config(config)
+    moment = parse_since(since)
+    with Registry.from_config(cfg) as registry:
+        if metrics_port is not None:
+            return _serve_gauges(cfg, registry, metrics_port, interval, version, last, since)
+        report = check_drift(cfg, registry, version=version, last=last, since=moment)
+    if as_json:
+        data = report.to_dict()
+        data["files"] = report.files
+        print_json(data)
+    else:
+        _print_report(report)
+    return 1 if report.status == "drift" else 0
+
+
+def _print_report(report: DriftReport) -> None:
+    style = {"drift": "red", "ok": "green"}.get(report.status, "yellow")
+    console.print(
+        f"{report.model} v{report.version}: [{style}]{report.status}[/] on "
+        f"{report.window['rows']:,} rows ({report.window['start']} → {report.window['end']})"
+    )
+    table = Table("feature", "status", "psi", "js", "wasserstein/σ", "ks", "out-of-range/unseen")
+    features = list(report.features)
+    if report.prediction is not None:
+        features += report.prediction.features
+    for f in features:
+        share = f.metrics.get("out_of_range_share", f.metrics.get("unseen_share"))
+        colour = {"drift": "red", "ok": "green"}.get(f.status, "yellow")
+        table.add_row(
+            f.name,
+            f"[{colour}]{f.status}[/]",
+            _fmt(f.metrics.get("psi")),
+            _fmt(f.metrics.get("jensen_shannon")),
+            _fmt(f.metrics.get("wasserstein")),
+            _fmt(f.metrics.get("ks")),
+            _fmt(share),
+        )
+    console.print(table)
+    for f in features:
+        if f.drifted:
+            console.print(f"[red]{f.name}[/]: {'; '.join(f.reasons)}", soft_wrap=True)
+    for segment in report.segments:
+        if segment.status == "drift":
+            console.print(
+                f"[red]segment {segment.column}={segment.value}[/] ({segment.rows:,} rows): "
+                f"{', '.join(segment.drifted)}",
+                soft_wrap=True,
+            )
+    if report.prediction is not None and report.prediction.status == "unavailable":
+        console.print(f"prediction drift unavailable: {report.prediction.note}", soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    if report.files:
+        console.print(f"report: {report.files['html']}")
+
+
+def _serve_gauges(
+    cfg: MooringConfig,
+    registry: Registry,
+    port: int,
+    interval: float,
+    version: int | None,
+    last: int | None,
+    since: str | None,
+) -> int:
+    from prometheus_client import start_http_server
+
+    from mooring.errors import MooringError
+    from mooring.monitoring.drift import check_drift
+    from mooring.monitoring.gauges import DriftGauges
+
+    if interval <= 0:
+        raise UsageError(f"--interval must be positive, got {interval}")
+    gauges = DriftGauges()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=gauges.registry)
+    console.print(f"drift gauges on http://127.0.0.1:{port}/metrics, every {interval:g} s")
+    try:
+        while True:
+            try:
+                report = check_drift(
+                    cfg, registry, version=version, last=last, since=parse_since(since)
+                )
+                gauges.update(report)
+                console.print(f"{report.created_at}: {report.status} {report.drifted or ''}")
+            except MooringError as exc:  # keep exporting; the next check may succeed
+                console.print(f"[yellow]drift check failed:[/] {exc}", soft_wrap=True)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@app.command("feedback", epilog="Example: mooring feedback labels.csv")
+def feedback_command(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet with request_id and label.")],
+    config: ConfigOpt = Path("mooring.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest ground-truth labels keyed by request id (joined with the prediction log)."""
+    from mooring.serving.feedback import FeedbackStore, read_labels_file
+
+    cfg = load_config(config)
+    labels = read_labels_file(file)
+    url = cfg.monitoring.feedback_url or str(cfg.home / "feedback")
+    count = FeedbackStore(url).write(cfg.project.name, labels)
+    if as_json:
+        print_json({"model": cfg.project.name, "accepted": count, "folder": url})
+    else:
+        console.print(f"{count:,} labels stored for {cfg.project.name} under {url}")
+
+
+@app.command("live", epilog="Example: mooring live --since 1d --json")
+def live_command(
+    config: ConfigOpt = Path("mooring.toml"),
+    last: LastOpt = None,
+    since: SinceOpt = None,
+    version: VersionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Live metrics per version from label feedback joined with the prediction log."""
+    from mooring.monitoring.feedback import live_metrics
+
+    cfg = load_config(config)
+    live = live_metrics(cfg, version=version, last=last, since=parse_since(since))
+    if as_json:
+        print_json(live.to_dict())
+        return
+    counts = live.labels
+    console.print(
+        f"{live.model}: {counts['matched']:,} labelled predictions in {live.window['rows']:,} "
+        f"logged rows ({counts['received']:,} labels; {counts['unmatched']:,} not in the log, "
+        f"{counts['ambiguous']:,} on batch requests)"
+    )
+    for quality in live.versions:
+        if quality.status != "ok":
+            console.print(
+                f"v{quality.version}: insufficient data ({quality.rows} labelled rows, "
+                f"need {live.min_labels})"
+            )
+            continue
+        table = Table("metric", "live", "evaluation", "change", title=f"v{quality.version}")
+        for name, value in quality.metrics.items():
+            table.add_row(
+                name,
+                _fmt(value),
+                _fmt(quality.evaluation.get(name)),
+                _fmt(quality.change.get(name)),
+            )
+        console.print(table)
