@@ -178,9 +178,11 @@ def show_command(
             else:
                 console.print(Markdown(text))
             return
+        attached = reg.version_artifacts(name, version=mv.version)
         if as_json:
             data: dict[str, Any] = mv.to_dict()
             data["deployment"] = reg.deployment(name).to_dict()
+            data["artifacts"] = [a.to_dict() for a in attached]
             print_json(data)
             return
         table = Table(title=mv.ref, title_justify="left", show_header=False)
@@ -211,6 +213,15 @@ def show_command(
                     (
                         f"gate.{gate.get('name')}",
                         f"{verdict}: {gate.get('value')} vs {gate.get('bound')}",
+                    )
+                )
+        for item in attached:
+            for rel, sha in item.files.items():
+                rows.append(
+                    (
+                        f"artifact.{item.artifact}",
+                        f"{rel} ({item.size_bytes:,} bytes) sha256 {sha}, "
+                        f"{item.created_at[:19].replace('T', ' ')} by {item.created_by}",
                     )
                 )
         for key, value in rows:

@@ -28,10 +28,11 @@ from mooring.registry.records import (
     Deployment,
     ModelSummary,
     ModelVersion,
+    VersionArtifact,
 )
 from mooring.registry.registry import Registry, default_actor
 from mooring.registry.sql import SqlStore, mask_url
-from mooring.registry.store import NewVersion, Store
+from mooring.registry.store import NewArtifact, NewVersion, Store
 
 __all__ = [
     "GENESIS_HASH",
@@ -46,10 +47,12 @@ __all__ = [
     "ManifestDiff",
     "ModelSummary",
     "ModelVersion",
+    "NewArtifact",
     "NewVersion",
     "Registry",
     "SqlStore",
     "Store",
+    "VersionArtifact",
     "build_manifest",
     "check_alias",
     "check_model_name",

@@ -17,6 +17,7 @@ __all__ = [
     "Deployment",
     "ModelSummary",
     "ModelVersion",
+    "VersionArtifact",
 ]
 
 
@@ -62,6 +63,43 @@ class ModelVersion:
         if not heavy:
             for key in ("manifest", "statistics", "model_card"):
                 data.pop(key)
+        return data
+
+
+@dataclass(frozen=True)
+class VersionArtifact:
+    """A file set attached to a version after registration (e.g. a TF Lite export).
+
+    It lives under its own artifact key with its own manifest (the sha256 of
+    every file); the version's own manifest is never changed. ``details`` is
+    what the producer recorded (for an export: sizes, metric deltas, latency).
+    """
+
+    model: str
+    version: int
+    artifact: str
+    created_at: str
+    created_by: str
+    artifact_key: str
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    size_bytes: int
+    details: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        """``name@version:artifact``."""
+        return f"{self.model}@{self.version}:{self.artifact}"
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Relative path → sha256 of every stored file."""
+        return {path: str(entry["sha256"]) for path, entry in self.manifest["files"].items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping (with ``files``: path → sha256)."""
+        data = asdict(self)
+        data["files"] = self.files
         return data
 
 

@@ -21,11 +21,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import importlib.metadata
 import json
 import os
+import re
+import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -33,7 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mooring.errors import IntegrityError, UsageError
+from mooring.errors import IntegrityError, NotFoundError, UsageError
 from mooring.registry.artifacts import ArtifactStore
 from mooring.registry.card import render_model_card
 from mooring.registry.manifest import (
@@ -50,9 +53,10 @@ from mooring.registry.records import (
     Deployment,
     ModelSummary,
     ModelVersion,
+    VersionArtifact,
 )
 from mooring.registry.sql import SqlStore, mask_url
-from mooring.registry.store import NewVersion, Store
+from mooring.registry.store import NewArtifact, NewVersion, Store
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -64,6 +68,9 @@ _VERSIONED_PACKAGES = {
     "tensorflow": "tensorflow_version",
     "keras": "keras_version",
 }
+
+
+_ARTIFACT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def default_actor() -> str:
@@ -379,6 +386,121 @@ class Registry:
                     stacklevel=3,
                 )
 
+    # -- attached artifacts ------------------------------------------------------
+    def attach_artifact(
+        self,
+        name: str,
+        *,
+        version: int,
+        artifact: str,
+        path: str | os.PathLike[str],
+        details: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        replace: bool = False,
+    ) -> VersionArtifact:
+        """Attach a file or folder to an existing version under the name ``artifact``.
+
+        The files are hashed, uploaded to their own key and verified like a
+        version's; the version's row and manifest stay as registered. A second
+        artifact of the same name is refused unless ``replace=True``. Audited
+        as ``attach``. Example::
+
+            registry.attach_artifact("income", version=3, artifact="tflite-int8",
+                                     path="exports/model.tflite", details={"auc_delta": -0.002})
+        """
+        check_model_name(name)
+        check_version(version)
+        if not isinstance(artifact, str) or not _ARTIFACT_NAME.match(artifact):
+            raise UsageError(
+                f"artifact name {artifact!r} is not valid; use lower-case letters, digits, "
+                "'_', '.', '-' (at most 64 characters), e.g. 'tflite-int8'"
+            )
+        source = Path(path)
+        details_d = _plain(details, "details")
+        # Fail on an unknown version before anything is uploaded.
+        self.store.get_version(name=name, version=version, heavy=False)
+        with tempfile.TemporaryDirectory(prefix="mooring-attach-") as tmp:
+            if source.is_file():
+                folder = Path(tmp)
+                shutil.copyfile(source, folder / source.name)
+            elif source.is_dir():
+                folder = source
+            else:
+                raise UsageError(
+                    f"'{source}' is neither a file nor a folder; pass the path of the file "
+                    f"to attach to {name}@{version}"
+                )
+            manifest = build_manifest(folder)
+            key = self.artifacts.upload(folder, manifest, name=name)
+        try:
+            stored, replaced = self.store.add_artifact(
+                new=NewArtifact(
+                    name=name,
+                    version=version,
+                    artifact=artifact,
+                    artifact_key=key,
+                    manifest=manifest.to_dict(),
+                    manifest_sha256=manifest.sha256,
+                    size_bytes=manifest.size_bytes,
+                    details=details_d,
+                    created_by=actor or default_actor(),
+                ),
+                reason=reason,
+                replace=replace,
+            )
+        except BaseException:
+            self.artifacts.remove(key)
+            raise
+        if replaced is not None:
+            self.artifacts.remove(replaced)
+        return stored
+
+    def version_artifacts(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> list[VersionArtifact]:
+        """The artifacts attached to a version (by number, alias, or the latest)."""
+        number = self._resolve(name, version, alias)
+        return self.store.list_artifacts(name=name, version=number)
+
+    def load_artifact(
+        self, name: str, artifact: str, *, version: int | None = None, alias: str | None = None
+    ) -> Path:
+        """A local folder holding an attached artifact, verified file by file.
+
+        Example::
+
+            folder = registry.load_artifact("income", "tflite-int8", version=3)
+            interpreter = Interpreter(model_path=str(folder / "model.tflite"))
+        """
+        number = self._resolve(name, version, alias)
+        found = {a.artifact: a for a in self.store.list_artifacts(name=name, version=number)}
+        if artifact not in found:
+            raise NotFoundError(
+                f"{name}@{number} has no artifact '{artifact}' (attached: "
+                f"{', '.join(found) or 'none'}); list them with `mooring models show {name} "
+                f"--version {number}`"
+            )
+        item = found[artifact]
+        manifest = Manifest.from_dict(item.manifest)
+        if self.artifacts.is_local:
+            diff = self.artifacts.diff(item.artifact_key, manifest)
+            dest = self.artifacts.local_path(item.artifact_key)
+        else:
+            dest = self.cache_dir / name / f"{number}-{artifact}-{item.manifest_sha256[:16]}"
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                # FileExistsError: another process finished the same download first.
+                with contextlib.suppress(FileExistsError):
+                    self.artifacts.download(item.artifact_key, manifest, dest)
+            diff = diff_folder(dest, manifest)
+        if not diff.ok:
+            raise IntegrityError(
+                f"{item.ref}: the stored files do not match the manifest recorded when they "
+                f"were attached ({diff.describe()}); attach the artifact again"
+            )
+        return dest
+
     # -- aliases and deployments -------------------------------------------------
     def set_alias(
         self,
@@ -517,10 +639,13 @@ class Registry:
         Its number is never given out again.
         """
         check_model_name(name)
+        attached = self.store.list_artifacts(name=name, version=check_version(version))
         key = self.store.delete_version(
             name=name, version=check_version(version), actor=actor or default_actor(), reason=reason
         )
         self.artifacts.remove(key)
+        for item in attached:
+            self.artifacts.remove(item.artifact_key)
 
     # -- audit -------------------------------------------------------------------
     def history(self, name: str | None = None, *, limit: int | None = None) -> list[AuditEvent]:

@@ -42,6 +42,7 @@ from mooring.errors import (
     RegistryUnavailableError,
     UsageError,
 )
+from mooring.registry.attached import attach, attached_keys, select_artifacts
 from mooring.registry.audit import verify_chain
 from mooring.registry.migrations import HEAD
 from mooring.registry.records import (
@@ -50,9 +51,10 @@ from mooring.registry.records import (
     Deployment,
     ModelSummary,
     ModelVersion,
+    VersionArtifact,
 )
 from mooring.registry.sqltx import WriteTransaction, dumps, loads, mask_url, now
-from mooring.registry.store import NewVersion, Store
+from mooring.registry.store import NewArtifact, NewVersion, Store
 from mooring.registry.tables import (
     aliases,
     audit_events,
@@ -440,7 +442,13 @@ class SqlStore(Store):
 
     def artifact_keys(self) -> set[str]:
         with self._read() as conn:
-            return set(conn.execute(select(versions.c.artifact_key)).scalars())
+            keys: set[str] = set(conn.execute(select(versions.c.artifact_key)).scalars())
+            return keys | attached_keys(conn)
+
+    def list_artifacts(self, *, name: str, version: int) -> list[VersionArtifact]:
+        with self._read() as conn:
+            self._version_row(conn, name, version)
+            return select_artifacts(conn, name, version)
 
     # -- writes ------------------------------------------------------------------
     def add_version(self, *, new: NewVersion, reason: str | None) -> ModelVersion:
@@ -501,6 +509,13 @@ class SqlStore(Store):
             )
             row = self._version_row(conn, new.name, number)
             return self._record(row, [], heavy=True)
+
+    def add_artifact(
+        self, *, new: NewArtifact, reason: str | None, replace: bool
+    ) -> tuple[VersionArtifact, str | None]:
+        with self._write() as tx:
+            self._version_row(tx.conn, new.name, new.version)
+            return attach(tx, new, reason=reason, replace=replace)
 
     def set_alias(
         self, *, name: str, alias: str, version: int, actor: str, reason: str | None

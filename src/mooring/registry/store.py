@@ -20,9 +20,10 @@ from mooring.registry.records import (
     Deployment,
     ModelSummary,
     ModelVersion,
+    VersionArtifact,
 )
 
-__all__ = ["NewVersion", "Store"]
+__all__ = ["NewArtifact", "NewVersion", "Store"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ class NewVersion:
     statistics: dict[str, Any] | None
     created_by: str
     render_card: Callable[[int, str], str]
+
+
+@dataclass(frozen=True)
+class NewArtifact:
+    """An uploaded file set to attach to an existing version under the name ``artifact``."""
+
+    name: str
+    version: int
+    artifact: str
+    artifact_key: str
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    size_bytes: int
+    details: dict[str, Any]
+    created_by: str
 
 
 class Store(ABC):
@@ -121,6 +137,20 @@ class Store(ABC):
         """Delete a version and its aliases; return its artifact key for removal."""
 
     @abstractmethod
+    def add_artifact(
+        self, *, new: NewArtifact, reason: str | None, replace: bool
+    ) -> tuple[VersionArtifact, str | None]:
+        """Attach ``new`` to its version (with its audit event).
+
+        An artifact of the same name is refused unless ``replace``; the replaced
+        one's artifact key is returned for removal.
+        """
+
+    @abstractmethod
+    def list_artifacts(self, *, name: str, version: int) -> list[VersionArtifact]:
+        """The artifacts attached to one version, by name."""
+
+    @abstractmethod
     def audit_events(
         self, *, name: str | None = None, limit: int | None = None
     ) -> list[AuditEvent]:
@@ -132,7 +162,7 @@ class Store(ABC):
 
     @abstractmethod
     def artifact_keys(self) -> set[str]:
-        """Artifact keys referenced by any version."""
+        """Artifact keys referenced by any version or attached artifact."""
 
     @abstractmethod
     def close(self) -> None:

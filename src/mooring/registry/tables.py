@@ -19,7 +19,16 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["aliases", "audit_events", "audit_head", "deployments", "metadata", "models", "versions"]
+__all__ = [
+    "aliases",
+    "audit_events",
+    "audit_head",
+    "deployments",
+    "metadata",
+    "models",
+    "version_artifacts",
+    "versions",
+]
 
 metadata = MetaData()
 
@@ -83,6 +92,30 @@ deployments = Table(
     Column("updated_at", String(40), nullable=False),
     # Earlier production versions, newest last (JSON list): the rollback stack.
     Column("previous", Text, nullable=False),
+)
+
+# Files attached to a version after registration (e.g. a TF Lite conversion): stored
+# under their own artifact key with their own manifest, so the version's row and its
+# manifest never change.
+version_artifacts = Table(
+    "version_artifacts",
+    metadata,
+    Column("model_name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("artifact", String(64), primary_key=True),
+    Column("created_at", String(40), nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("artifact_key", String(512), nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("details", Text, nullable=False),
+    ForeignKeyConstraint(
+        ["model_name", "version"],
+        ["versions.model_name", "versions.version"],
+        name="fk_version_artifacts_version",
+        ondelete="CASCADE",
+    ),
 )
 
 audit_events = Table(

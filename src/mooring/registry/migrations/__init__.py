@@ -10,5 +10,5 @@ from pathlib import Path
 
 __all__ = ["HEAD", "LOCATION"]
 
-HEAD = "0001"
+HEAD = "0002"
 LOCATION = Path(__file__).parent

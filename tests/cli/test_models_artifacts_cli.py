@@ -1,0 +1,46 @@
+"""``mooring models show`` lists the artifacts attached to a version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from mooring.cli import main
+from mooring.registry import Registry
+from tests.registry.conftest import BLESSED, LINEAGE, make_model_dir
+
+
+def test_show_lists_attached_artifacts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
+    payload = b"TFL3" * 1000
+    lite = tmp_path / "model.tflite"
+    lite.write_bytes(payload)
+    with Registry.open(url) as reg:
+        for seed in (0, 1):
+            reg.register(
+                name="income",
+                artifact_dir=make_model_dir(tmp_path / "src", seed),
+                lineage=LINEAGE,
+                gate=BLESSED,
+            )
+        reg.attach_artifact(
+            "income", version=1, artifact="tflite-int8", path=lite, details={"mode": "int8"}
+        )
+    sha = hashlib.sha256(payload).hexdigest()
+
+    assert main(["models", "show", "income", "--version", "1", "--registry", url, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    [item] = shown["artifacts"]
+    assert item["artifact"] == "tflite-int8"
+    assert item["files"] == {"model.tflite": sha}
+    assert item["details"] == {"mode": "int8"}
+
+    assert main(["models", "show", "income", "--version", "1", "--registry", url]) == 0
+    text = capsys.readouterr().out
+    assert "artifact.tflite-int8" in text and sha[:16] in text
+
+    assert main(["models", "show", "income", "--registry", url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["artifacts"] == []
