@@ -521,6 +521,26 @@ class ServingConfig(Section):
     admin_token_env: str = Field(
         "MOORING_ADMIN_TOKEN", description="Environment variable holding the admin token."
     )
+    # The input contract at the door. Values outside the training range or categories never
+    # seen in training are served by default (and counted in mooring_contract_violations_total):
+    # the model handles them (clipping, the OOV bucket), the world changes faster than the
+    # schema, and a server that rejects a new category turns a drift into an outage.
+    contract_checks: bool = Field(
+        True,
+        description="Check numeric ranges and categories against the version's stored contract.",
+    )
+    out_of_range: Literal["serve", "reject"] = Field(
+        "serve", description="A number outside the contract's [min, max]: serve and count, or 400."
+    )
+    unseen_category: Literal["serve", "reject"] = Field(
+        "serve", description="A category outside the contract's domain: serve and count, or 400."
+    )
+    nan_policy: Literal["missing", "reject"] = Field(
+        "missing", description="The NaN literal (and binary NaN): a missing value, or 400."
+    )
+    infinity_policy: Literal["reject", "missing"] = Field(
+        "reject", description="Infinity / -Infinity: 400, or treated as a missing value."
+    )
 
 
 # --- [monitoring.slo], [monitoring.alerts], [monitoring.retrain], [rollout] ----------------------

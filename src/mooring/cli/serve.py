@@ -27,6 +27,12 @@ def serve(
         bool, typer.Option("--access-log/--no-access-log", help="JSON access log on stderr.")
     ] = True,
 ) -> None:
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema", help="With --model-dir: the schema YAML checked at the door (contract)."
+        ),
+    ] = None,
     """Serve the registry's production (and canary) version, following deployments."""
     import uvicorn
 
@@ -34,7 +40,10 @@ def serve(
 
     cfg = load_config(config)
     if model_dir is not None:
-        application = build_app([DirectorySource(model_dir, cfg.project.name)], cfg.serving)
+    from mooring.contract.schema import Schema
+        contract = Schema.load(schema) if schema is not None else None
+        source = DirectorySource(model_dir, cfg.project.name, schema=contract)
+        application = build_app([source], cfg.serving)
     else:
         application = create_app(cfg)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from mooring.config import MooringConfig, ServingConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.registry import Registry
+from mooring.serving.contract import Violation
 from mooring.serving.errors import (
     InvalidRequestError,
     OverloadedError,
@@ -47,7 +48,7 @@ from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from mooring.serving.models import ModelManager
 from mooring.serving.protocols import tfserving, v2
 from mooring.serving.sources import ModelSource, RegistrySource
-from mooring.serving.validation import describe, loads
+from mooring.serving.validation import InputPolicy, describe, loads
 
 __all__ = ["ServerState", "build_app", "create_app"]
 
@@ -142,6 +143,8 @@ class _Handlers:
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        cfg = state.serving
+        self.policy = InputPolicy(nan=cfg.nan_policy, infinity=cfg.infinity_policy)
 
     async def guarded(
         self,
@@ -204,6 +207,11 @@ class _Handlers:
         ctx.version = str(slot.version)
         ctx.headers["X-Model-Version"] = ctx.version
         columns, rows = parse(slot.model)
+        contract = slot.model.contract
+        if contract is not None and self.state.serving.contract_checks:
+            violations = contract.check(columns)
+            if violations:
+                self._violations(manager.name, slot.version, violations)
         outputs = await slot.predict(columns, rows, self.state.serving.deadline_ms / 1000.0)
         if self.state.prediction_log is not None:
             self.state.prediction_log.record(
@@ -215,6 +223,19 @@ class _Handlers:
                 rows=rows,
             )
         return columns, outputs, rows, slot
+
+    def _violations(self, model: str, version: int, violations: list[Violation]) -> None:
+        """Count every violation; refuse the request when the policy of its kind says so."""
+        cfg = self.state.serving
+        counter = self.state.metrics.contract_violations
+        refused = None
+        for v in violations:
+            counter.labels(model, str(version), v.input, v.kind).inc(v.count)
+            setting = "out_of_range" if v.kind == "out_of_range" else "unseen_category"
+            if refused is None and getattr(cfg, setting) == "reject":
+                refused = v.message(setting)
+        if refused is not None:
+            raise InvalidRequestError(refused)
 
     # -- TF Serving --------------------------------------------------------------
     async def tfserving(self, request: Request) -> Response:
@@ -234,7 +255,9 @@ class _Handlers:
             row_format = [True]
 
             def parse(model: Any) -> tuple[dict[str, Any], int]:
-                columns, rows, row_format[0] = tfserving.parse_predict(body, model.inputs)
+                columns, rows, row_format[0] = tfserving.parse_predict(
+                    body, model.inputs, self.policy
+                )
                 return columns, rows
 
             _, outputs, rows, slot = await self._predict(
@@ -313,7 +336,7 @@ class _Handlers:
 
             def parse(model: Any) -> tuple[dict[str, Any], int]:
                 columns, rows, wanted[0], request_id[0] = v2.parse_infer(
-                    body, binary, model.inputs, model.outputs
+                    body, binary, model.inputs, model.outputs, self.policy
                 )
                 return columns, rows
 
@@ -354,7 +377,9 @@ class _Handlers:
     # -- health, metrics, admin --------------------------------------------------
     async def health(self, request: Request) -> Response:
         ready = self.state.ready
-        return _json({"ready": ready}, 200 if ready else 503)
+        registry_ok = all(m.source_error is None for m in self.state.managers.values())
+        body = {"ready": ready, "registry": "ok" if registry_ok else "unavailable"}
+        return _json(body, 200 if ready else 503)
 
     async def metrics(self, request: Request) -> Response:
         return Response(self.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -491,7 +516,7 @@ def create_app(cfg: MooringConfig, *, registry: Registry | None = None) -> Starl
     reg = registry or Registry.from_config(cfg)
     log_url = cfg.serving.log_url or str(cfg.home / "predictions")
     app = build_app(
-        [RegistrySource(reg, cfg.project.name)],
+        [RegistrySource(reg, cfg.project.name, contract=cfg.contract)],
         cfg.serving,
         prediction_log_url=log_url,
         registry=reg,

@@ -18,10 +18,18 @@ async def follow(manager: ModelManager, interval_s: float) -> None:
     A registry that cannot be reached is logged and retried; what is loaded keeps serving.
     """
     while True:
+        was_ok = manager.source_error is None
         try:
             await manager.refresh()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("model %s: deployment not read (%s); retrying", manager.name, exc)
+            if was_ok:  # once per outage, not once per poll
+                log.warning(
+                    "model %s: deployment not read (%s); serving what is loaded, retrying every "
+                    "%g s",
+                    manager.name,
+                    exc,
+                    interval_s,
+                )
         await asyncio.sleep(interval_s)

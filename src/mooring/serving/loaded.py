@@ -55,6 +55,8 @@ class ServedModel:
     function: Any = field(repr=False)
     module: Any = field(repr=False)
     load_seconds: float = 0.0
+    # The data contract checked at the door (serving.contract.InputContract); None: signature only.
+    contract: Any = None
 
     def predict(
         self, columns: Mapping[str, np.ndarray[Any, Any]]

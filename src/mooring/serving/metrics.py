@@ -31,7 +31,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
 class ServingMetrics:
-    """Requests, latency, batch sizes, queue depth, loads and prediction-log drops."""
+    """Requests, latency, batches, queue depth, loads, contract violations, registry health."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -92,6 +92,24 @@ class ServingMetrics:
             "Time to load and warm up a version.",
             ["model"],
             buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.contract_violations = Counter(
+            "mooring_contract_violations",
+            "Input values outside the version's contract (kind: out_of_range, unseen_category).",
+            ["model", "version", "input", "kind"],
+            registry=r,
+        )
+        self.registry_up = Gauge(
+            "mooring_registry_up",
+            "1 while the deployment record can be read; 0 while the registry is unavailable.",
+            ["model"],
+            registry=r,
+        )
+        self.registry_errors = Counter(
+            "mooring_registry_errors",
+            "Failed reads of the deployment record (the loaded versions keep serving).",
+            ["model"],
             registry=r,
         )
         self.log_written = Counter(

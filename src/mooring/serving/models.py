@@ -23,6 +23,7 @@ from mooring.config import ServingConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.registry import Deployment
 from mooring.serving.batcher import Batcher, Columns, Outputs
+from mooring.serving.contract import InputContract
 from mooring.serving.errors import ModelUnavailableError
 from mooring.serving.loaded import ServedModel, load_served_model
 from mooring.serving.metrics import ServingMetrics
@@ -81,6 +82,11 @@ class ModelManager:
         self.revision: int | None = None
         self.failures: dict[int, str] = {}
         self.loading: set[int] = set()
+        self.contract_errors: dict[int, str] = {}
+        # The deployment record's source: None while it answers, else the last error and since.
+        self.source_error: str | None = None
+        self.source_error_since: float | None = None
+        self.source_checked_at: float | None = None
         self._lock = asyncio.Lock()
         self._draining: set[asyncio.Task[None]] = set()
 
@@ -91,8 +97,26 @@ class ModelManager:
 
     # -- deployment ----------------------------------------------------------------
     async def refresh(self, *, force: bool = False) -> bool:
-        """Read the deployment record; apply it when it changed. True if something changed."""
-        deployment = await asyncio.to_thread(self.source.deployment)
+        """Read the deployment record; apply it when it changed. True if something changed.
+
+        When the record cannot be read (the registry is down), what is loaded keeps
+        serving; the error shows in :meth:`status` and ``mooring_registry_up`` until a
+        read succeeds again.
+        """
+        try:
+            deployment = await asyncio.to_thread(self.source.deployment)
+        except Exception as exc:
+            if self.source_error is None:
+                self.source_error_since = time.time()
+            self.source_error = str(exc) if isinstance(exc, MooringError) else repr(exc)
+            self.metrics.registry_up.labels(self.name).set(0)
+            self.metrics.registry_errors.labels(self.name).inc()
+            raise
+        if self.source_error is not None:
+            log.info("model %s: the deployment record is readable again", self.name)
+        self.source_error = self.source_error_since = None
+        self.source_checked_at = time.time()
+        self.metrics.registry_up.labels(self.name).set(1)
         if not force and deployment.revision == self.revision:
             return False
         await self.apply(deployment)
@@ -125,6 +149,7 @@ class ModelManager:
         try:
             path = await asyncio.to_thread(self.source.fetch, version)
             model = await asyncio.to_thread(load_served_model, self.name, version, path)
+            model.contract = await asyncio.to_thread(self._contract, model)
             await asyncio.to_thread(
                 model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size
             )
@@ -152,6 +177,24 @@ class ModelManager:
         self.slots[version] = Slot(model, batcher)
         self.metrics.load_seconds.labels(self.name).observe(time.perf_counter() - start)
         log.info("model %s version %s loaded and warmed", self.name, version)
+
+    def _contract(self, model: ServedModel) -> InputContract | None:
+        """The version's contract; a version without one (or with a broken one) is served
+        with the signature checks only, and status says why."""
+        self.contract_errors.pop(model.version, None)
+        try:
+            found = self.source.contract_schema(model.version)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, MooringError) else f"{type(exc).__name__}: {exc}"
+            self.contract_errors[model.version] = message
+            log.warning(
+                "model %s version %s: no contract checks (%s)", self.name, model.version, message
+            )
+            return None
+        if found is None:
+            return None
+        schema, origin = found
+        return InputContract.from_schema(schema, model.inputs, source=origin)
 
     def _timed(self, model: ServedModel) -> Any:
         histogram = self.metrics.inference.labels(self.name, str(model.version))
@@ -255,4 +298,18 @@ class ModelManager:
             "canary_weight": self.weight,
             "loaded": sorted(self.slots),
             "failures": {str(v): m for v, m in sorted(self.failures.items())},
+            "contracts": {
+                str(v): (
+                    slot.model.contract.describe()
+                    if slot.model.contract is not None
+                    else {"source": None, "error": self.contract_errors.get(v)}
+                )
+                for v, slot in sorted(self.slots.items())
+            },
+            "registry": {
+                "ok": self.source_error is None,
+                "error": self.source_error,
+                "failing_since": self.source_error_since,
+                "last_read": self.source_checked_at,
+            },
         }

@@ -1,10 +1,20 @@
-"""Where served versions come from: the registry (deployment + verified artifacts) or a folder."""
+"""Where served versions come from: the registry (deployment + verified artifacts) or a folder.
+
+Besides the artifact, a source gives each version's data contract: the schema the
+registry stores with the version (``run_record["schema"]``, a ``mooring.schema``
+mapping), or else one inferred from the version's training statistics (the drift
+baseline every registered version carries) with the project's ``[contract]`` rules.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from mooring.config import ContractConfig
+from mooring.contract import DatasetStatistics
+from mooring.contract.schema import Schema, infer_schema
 from mooring.registry import Deployment, Registry, check_model_name
 from mooring.serving.errors import ModelLoadError
 
@@ -24,13 +34,20 @@ class ModelSource(Protocol):
         """A verified local folder of ``version``; raises when the artifact check fails."""
         ...
 
+    def contract_schema(self, version: int) -> tuple[Schema, str] | None:
+        """The version's contract and where it came from; None when it has none."""
+        ...
+
 
 class RegistrySource:
     """Follow a model's deployment record in a :class:`~mooring.registry.Registry`."""
 
-    def __init__(self, registry: Registry, name: str) -> None:
+    def __init__(
+        self, registry: Registry, name: str, *, contract: ContractConfig | None = None
+    ) -> None:
         self.registry = registry
         self.name = check_model_name(name)
+        self.contract = contract
 
     def deployment(self) -> Deployment:
         return self.registry.deployment(self.name)
@@ -38,14 +55,31 @@ class RegistrySource:
     def fetch(self, version: int) -> Path:
         return self.registry.load(self.name, version=version)
 
+    def contract_schema(self, version: int) -> tuple[Schema, str] | None:
+        mv = self.registry.get(self.name, version=version)
+        stored = mv.run_record.get("schema") if isinstance(mv.run_record, Mapping) else None
+        if isinstance(stored, Mapping):
+            return Schema.from_dict(stored, source=f"{mv.ref} run_record.schema"), "schema"
+        if mv.statistics:
+            stats = DatasetStatistics.from_dict(mv.statistics)
+            contract = (self.contract or ContractConfig()).model_copy(update={"critical": []})
+            return infer_schema(stats, contract=contract), "statistics"
+        return None
+
 
 class DirectorySource:
     """Serve one exported folder as a fixed version (no registry: local tests and benchmarks)."""
 
-    def __init__(self, folder: str | Path, name: str, *, version: int = 1) -> None:
+    def __init__(
+        self, folder: str | Path, name: str, *, version: int = 1, schema: Schema | None = None
+    ) -> None:
         self.folder = Path(folder)
         self.name = check_model_name(name)
         self.version = version
+        self.schema = schema
+
+    def contract_schema(self, version: int) -> tuple[Schema, str] | None:
+        return (self.schema, "schema") if self.schema is not None else None
 
     def deployment(self) -> Deployment:
         return Deployment(name=self.name, production=self.version, revision=1)

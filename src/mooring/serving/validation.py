@@ -3,9 +3,11 @@
 Policy, the same for every protocol:
 
 * every input of the signature must be present and nothing else (no silent defaults);
-* numeric inputs take JSON numbers; ``null`` (or the ``NaN`` literal that TF Serving and
-  tritonclient write) means missing and becomes NaN. ``Infinity``, booleans, strings and
-  numbers that overflow float32 are refused;
+* numeric inputs take JSON numbers; ``null`` means missing and becomes NaN. The ``NaN``
+  literal (which TF Serving clients and tritonclient write) means missing too, or is
+  refused with ``nan_policy = "reject"``; ``Infinity`` is refused, or means missing with
+  ``infinity_policy = "missing"``. Booleans, strings and numbers that overflow float32
+  are refused;
 * string inputs take JSON strings; ``null`` means missing and becomes ``""``;
 * each value is a scalar (rank 1 columns only: no silent broadcasting), every column
   has the same number of rows, and a batch has at least one row.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,10 +34,29 @@ import orjson
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import TensorInfo
 
-__all__ = ["column_array", "columns_from_columns", "columns_from_rows", "describe", "loads"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "InputPolicy",
+    "column_array",
+    "columns_from_columns",
+    "columns_from_rows",
+    "describe",
+    "loads",
+]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class InputPolicy:
+    """What NaN and Infinity mean at the door (``[serving] nan_policy`` / ``infinity_policy``)."""
+
+    nan: str = "missing"
+    infinity: str = "reject"
+
+
+DEFAULT_POLICY = InputPolicy()
 
 
 def describe(value: Any) -> str:
@@ -43,23 +65,45 @@ def describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _constant(name: str) -> float:
-    if name == "NaN":
-        return math.nan
-    raise InvalidRequestError(f"{name} is not accepted; send a finite number, or null for missing")
-
-
 def loads(raw: bytes) -> Any:
-    """Parse a JSON body; the ``NaN`` literal (written by TF Serving clients) means missing."""
+    """Parse a JSON body.
+
+    The ``NaN`` / ``Infinity`` literals that TF Serving clients write, and numbers too
+    large for a double, become float NaN / inf here; :func:`column_array` applies the
+    policy to them.
+    """
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        if b"NaN" not in raw and b"Infinity" not in raw:
-            raise InvalidRequestError(f"the body is not valid JSON ({exc})") from None
+        first = exc
+    # The slow path only for what orjson refuses: the non-standard literals, huge numbers.
     try:
-        return json.loads(raw, parse_constant=_constant)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequestError(f"the body is not valid JSON ({exc})") from None
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidRequestError(f"the body is not valid JSON ({first})") from None
+    _check_text(data)
+    return data
+
+
+def _check_text(data: Any) -> None:
+    """Refuse lone UTF-16 surrogates (``"\\ud800"``), which the stdlib parser lets through."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidRequestError(
+                        f"the body holds a string that is not valid Unicode ({describe(item)}); "
+                        "send UTF-8 text"
+                    ) from None
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
 
 
 def _kind(value: Any) -> str:
@@ -78,7 +122,9 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def column_array(field: str, values: list[Any], info: TensorInfo) -> np.ndarray[Any, Any]:
+def column_array(
+    field: str, values: list[Any], info: TensorInfo, policy: InputPolicy = DEFAULT_POLICY
+) -> np.ndarray[Any, Any]:
     """Convert one column's JSON values to the input's dtype, naming ``field`` on failure."""
     if info.is_string:
         out: list[str] = []
@@ -95,10 +141,17 @@ def column_array(field: str, values: list[Any], info: TensorInfo) -> np.ndarray[
     for i, value in enumerate(values):
         kind = type(value)
         if kind is float:
-            if math.isnan(value) and not integer:
+            if value != value:  # NaN
+                if integer or policy.nan != "missing":
+                    raise InvalidRequestError(_non_finite(field, i, value, "nan_policy"))
                 numbers.append(value)
                 continue
-            if math.isinf(value) or abs(value) > _FLOAT32_MAX:
+            if math.isinf(value):
+                if integer or policy.infinity != "missing":
+                    raise InvalidRequestError(_non_finite(field, i, value, "infinity_policy"))
+                numbers.append(math.nan)
+                continue
+            if abs(value) > _FLOAT32_MAX:
                 raise InvalidRequestError(_bad(field, i, value, "a finite float32 number"))
             if integer and not value.is_integer():
                 raise InvalidRequestError(_bad(field, i, value, "an integer"))
@@ -113,6 +166,14 @@ def column_array(field: str, values: list[Any], info: TensorInfo) -> np.ndarray[
             expected = "an integer" if integer else "a number (or null for missing)"
             raise InvalidRequestError(_bad(field, i, value, expected))
     return np.array(numbers, dtype=info.numpy_dtype())
+
+
+def _non_finite(field: str, index: int, value: float, setting: str) -> str:
+    name = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    return (
+        f"{field}[{index}]: {name} is not accepted; send a finite number or null for a missing "
+        f"value (the server's [serving] {setting} decides whether {name} means missing)"
+    )
 
 
 def _bad(field: str, index: int, value: Any, expected: str) -> str:
@@ -142,7 +203,11 @@ def _check_fields(keys: Any, inputs: Mapping[str, TensorInfo], where: str) -> No
 
 
 def columns_from_rows(
-    rows: Any, inputs: Mapping[str, TensorInfo], *, where: str
+    rows: Any,
+    inputs: Mapping[str, TensorInfo],
+    *,
+    where: str,
+    policy: InputPolicy = DEFAULT_POLICY,
 ) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
     """Row format (``instances``): a non-empty list of objects, one key per input."""
     if not isinstance(rows, list):
@@ -157,14 +222,18 @@ def columns_from_rows(
             )
         _check_fields(instance.keys(), inputs, f"{where}[{i}]")
     columns = {
-        name: column_array(f"{where}.{name}", [row[name] for row in rows], info)
+        name: column_array(f"{where}.{name}", [row[name] for row in rows], info, policy)
         for name, info in inputs.items()
     }
     return columns, len(rows)
 
 
 def columns_from_columns(
-    data: Any, inputs: Mapping[str, TensorInfo], *, where: str
+    data: Any,
+    inputs: Mapping[str, TensorInfo],
+    *,
+    where: str,
+    policy: InputPolicy = DEFAULT_POLICY,
 ) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
     """Columnar format (``inputs``): an object mapping each input to a non-empty list."""
     if not isinstance(data, dict):
@@ -189,7 +258,7 @@ def columns_from_columns(
                 f"{where}.{name}: {len(values)} values but {first!r} has {rows}; "
                 "every input needs the same number of rows"
             )
-        columns[name] = column_array(f"{where}.{name}", values, info)
+        columns[name] = column_array(f"{where}.{name}", values, info, policy)
     if not rows:
         raise InvalidRequestError(f"{where}: empty batch; send at least one row")
     return columns, rows

@@ -17,7 +17,13 @@ import numpy as np
 
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import SIGNATURE, ServedModel, TensorInfo
-from mooring.serving.validation import columns_from_columns, columns_from_rows, describe
+from mooring.serving.validation import (
+    DEFAULT_POLICY,
+    InputPolicy,
+    columns_from_columns,
+    columns_from_rows,
+    describe,
+)
 
 __all__ = [
     "ModelPath",
@@ -66,7 +72,7 @@ def parse_path(rest: str) -> ModelPath | None:
 
 
 def parse_predict(
-    body: Any, inputs: Mapping[str, TensorInfo]
+    body: Any, inputs: Mapping[str, TensorInfo], policy: InputPolicy = DEFAULT_POLICY
 ) -> tuple[dict[str, np.ndarray[Any, Any]], int, bool]:
     """Validate a predict body → (columns, rows, row_format)."""
     if not isinstance(body, dict):
@@ -89,9 +95,11 @@ def parse_predict(
             "send exactly one of 'instances' (row format) or 'inputs' (columnar format)"
         )
     if "instances" in body:
-        columns, rows = columns_from_rows(body["instances"], inputs, where="instances")
+        columns, rows = columns_from_rows(
+            body["instances"], inputs, where="instances", policy=policy
+        )
         return columns, rows, True
-    columns, rows = columns_from_columns(body["inputs"], inputs, where="inputs")
+    columns, rows = columns_from_columns(body["inputs"], inputs, where="inputs", policy=policy)
     return columns, rows, False
 
 

@@ -18,7 +18,7 @@ import orjson
 
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import ServedModel, TensorInfo
-from mooring.serving.validation import column_array, describe, loads
+from mooring.serving.validation import DEFAULT_POLICY, InputPolicy, column_array, describe, loads
 
 __all__ = ["DATATYPES", "encode_infer", "metadata_document", "parse_infer"]
 
@@ -84,25 +84,44 @@ def _bytes_elements(blob: bytes, count: int, field: str) -> list[str]:
 
 
 def _binary_column(
-    field: str, datatype: str, blob: bytes, rows: int, info: TensorInfo
+    field: str, datatype: str, blob: bytes, rows: int, info: TensorInfo, policy: InputPolicy
 ) -> np.ndarray[Any, Any]:
     if info.is_string:
-        return column_array(field, list(_bytes_elements(blob, rows, field)), info)
+        return column_array(field, list(_bytes_elements(blob, rows, field)), info, policy)
     dtype = np.dtype(_NUMERIC[datatype])
     if len(blob) != rows * dtype.itemsize:
         raise InvalidRequestError(
             f"{field}: {len(blob)} bytes of {datatype} data do not hold shape [{rows}]"
         )
     values = np.frombuffer(blob, dtype=dtype)
-    if dtype.kind == "f" and np.isinf(values).any():
-        raise InvalidRequestError(f"{field}: Infinity is not accepted; send a finite number")
-    if dtype.kind == "f" and np.nanmax(np.abs(values), initial=0.0) > np.finfo(np.float32).max:
+    if dtype.kind != "f":
+        return values.astype(info.numpy_dtype())
+    integer = not info.is_string and info.dtype in ("int64", "int32")
+    nan = np.isnan(values)
+    if nan.any() and (integer or policy.nan != "missing"):
+        raise InvalidRequestError(
+            f"{field}[{int(np.argmax(nan))}]: NaN is not accepted; send a finite number "
+            "(the server's [serving] nan_policy decides whether NaN means missing)"
+        )
+    inf = np.isinf(values)
+    if inf.any():
+        if integer or policy.infinity != "missing":
+            raise InvalidRequestError(
+                f"{field}[{int(np.argmax(inf))}]: Infinity is not accepted; send a finite number "
+                "(the server's [serving] infinity_policy decides whether it means missing)"
+            )
+        values = np.where(inf, np.nan, values)
+    if np.nanmax(np.abs(values), initial=0.0) > np.finfo(np.float32).max:
         raise InvalidRequestError(f"{field}: a value overflows float32")
     return values.astype(info.numpy_dtype())
 
 
 def parse_infer(
-    body: Any, tail: bytes, inputs: Mapping[str, TensorInfo], outputs: Mapping[str, TensorInfo]
+    body: Any,
+    tail: bytes,
+    inputs: Mapping[str, TensorInfo],
+    outputs: Mapping[str, TensorInfo],
+    policy: InputPolicy = DEFAULT_POLICY,
 ) -> tuple[dict[str, np.ndarray[Any, Any]], int, dict[str, bool], str | None]:
     """Validate an infer request → (columns, rows, {output: binary?}, request id)."""
     if not isinstance(body, dict):
@@ -180,7 +199,7 @@ def parse_infer(
                     f"{field}: binary_data_size {describe(size)} runs past the binary data"
                 )
             columns[name] = _binary_column(
-                field, str(datatype), tail[offset : offset + size], n, info
+                field, str(datatype), tail[offset : offset + size], n, info, policy
             )
             offset += size
             continue
@@ -189,7 +208,7 @@ def parse_infer(
             raise InvalidRequestError(f"{field}: 'data' must be a flat list of {n} values")
         if len(data) != n:
             raise InvalidRequestError(f"{field}: {len(data)} values in 'data' but shape says [{n}]")
-        columns[name] = column_array(field, data, info)
+        columns[name] = column_array(field, data, info, policy)
     if offset != len(tail):
         raise InvalidRequestError(
             f"{len(tail) - offset} bytes of binary data are not claimed by any input"

@@ -1,0 +1,390 @@
+"""The version's data contract at the door: ranges, domains, NaN/Infinity, and no 500 ever."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mooring.config import ServingConfig
+from mooring.contract import compute_statistics
+from mooring.contract.schema import ColumnSchema, Schema, infer_schema
+from mooring.serving import DirectorySource, RegistrySource, TensorInfo, build_app
+from mooring.serving.contract import InputContract
+from tests.serving._model import row
+from tests.serving.conftest import BLESSED, FAST, LINEAGE, NAME, ServerThread
+from tests.serving.test_rollout import wait_for
+
+PREDICT = f"/v1/models/{NAME}:predict"
+INFER = f"/v2/models/{NAME}/infer"
+INPUTS = {
+    "age": TensorInfo("age", "float32", (None,)),
+    "hours-per-week": TensorInfo("hours-per-week", "float32", (None,)),
+    "workclass": TensorInfo("workclass", "string", (None,)),
+    "sex": TensorInfo("sex", "string", (None,)),
+}
+TOKEN = {"Authorization": "Bearer t0ken"}
+
+
+def training_table() -> pa.Table:
+    """What the contract is learned from: ages 17–90, hours 1–99, three work classes."""
+    n = 300
+    return pa.table(
+        {
+            "age": [17 + (i * 7) % 74 for i in range(n)],
+            "hours-per-week": [1 + (i * 13) % 99 for i in range(n)],
+            "workclass": [("Private", "Self-emp", "Federal-gov")[i % 3] for i in range(n)],
+            "sex": [("Male", "Female")[i % 2] for i in range(n)],
+            "class": [("<=50K", ">50K")[i % 2] for i in range(n)],
+        }
+    )
+
+
+def declared_schema() -> Schema:
+    return Schema(
+        columns={
+            "age": ColumnSchema("age", "integer", min=17, max=90),
+            "hours-per-week": ColumnSchema("hours-per-week", "float", min=1, max=99),
+            "workclass": ColumnSchema("workclass", "string", domain=["Private", "Self-emp"]),
+            "sex": ColumnSchema("sex", "string"),  # no domain: any value
+        }
+    )
+
+
+def violations(server: ServerThread) -> dict[tuple[str, str, str], float]:
+    """``(version, input, kind) → count`` from /metrics."""
+    out = {}
+    for line in server.client.get("/metrics").text.splitlines():
+        if line.startswith("mooring_contract_violations_total{"):
+            labels, value = line.rsplit(" ", 1)
+            parts = dict(p.split("=", 1) for p in labels[labels.index("{") + 1 : -1].split(","))
+            key = tuple(parts[k].strip('"') for k in ("version", "input", "kind"))
+            out[key] = float(value)
+    return out  # type: ignore[return-value]
+
+
+# -- the contract itself -----------------------------------------------------------------
+def test_contract_keeps_input_columns_and_checks_ranges_and_domains() -> None:
+    contract = InputContract.from_schema(declared_schema(), INPUTS, source="schema")
+    assert contract.ranges == {"age": (17.0, 90.0), "hours-per-week": (1.0, 99.0)}
+    assert set(contract.domains) == {"workclass"}
+    columns = {
+        "age": np.array([16.0, 40.0, math.nan, 91.0, 200.0], np.float32),
+        "hours-per-week": np.array([1.0, 99.0, 50.0, math.nan, 2.0], np.float32),
+        "workclass": np.array(["Private", "", "Never-seen", "Self-emp", "x"], object),
+        "sex": np.array(["anything"] * 5, object),
+    }
+    found = {(v.input, v.kind): v for v in contract.check(columns)}
+    assert set(found) == {("age", "out_of_range"), ("workclass", "unseen_category")}
+    assert found[("age", "out_of_range")].count == 3  # NaN (missing) is not a violation
+    assert found[("age", "out_of_range")].example == 16.0
+    assert found[("workclass", "unseen_category")].count == 2  # "" (missing) is not either
+    message = found[("age", "out_of_range")].message("out_of_range")
+    assert "'age'" in message and "[17, 90]" in message and "out_of_range = 'serve'" in message
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ages=st.lists(
+        st.one_of(st.floats(-1e6, 1e6, width=32), st.just(math.nan)), min_size=1, max_size=12
+    ),
+    classes=st.lists(st.sampled_from(["Private", "Self-emp", "", "New", "x"]), min_size=1),
+)
+def test_one_row_at_a_time_finds_what_the_batch_finds(
+    ages: list[float], classes: list[str]
+) -> None:
+    contract = InputContract.from_schema(declared_schema(), INPUTS, source="schema")
+    n = min(len(ages), len(classes))
+    columns = {
+        "age": np.array(ages[:n], np.float32),
+        "workclass": np.array(classes[:n], object),
+    }
+    batch = {(v.input, v.kind): v.count for v in contract.check(columns)}
+    single: dict[tuple[str, str], int] = {}
+    for i in range(n):
+        for v in contract.check({k: c[i : i + 1] for k, c in columns.items()}):
+            single[(v.input, v.kind)] = single.get((v.input, v.kind), 0) + v.count
+    assert batch == single
+    expected = sum(1 for a in ages[:n] if not math.isnan(a) and not 17 <= np.float32(a) <= 90)
+    assert batch.get(("age", "out_of_range"), 0) == expected
+
+
+# -- a registry version: contract from its statistics or its stored schema; served and counted
+def test_registry_contract_is_counted_and_served_by_default(
+    tmp_path: Path, model_dirs: dict[str, Path]
+) -> None:
+    from mooring.registry import Registry
+
+    stats = compute_statistics(training_table())
+    reg = Registry.open(f"sqlite:///{tmp_path / 'registry.db'}", artifacts=tmp_path / "artifacts")
+    reg.register(
+        name=NAME,
+        artifact_dir=model_dirs["a"],
+        lineage=LINEAGE,
+        gate=BLESSED,
+        statistics=stats.to_dict(),
+    )
+    reg.register(
+        name=NAME,
+        artifact_dir=model_dirs["b"],
+        lineage=LINEAGE,
+        gate=BLESSED,
+        run_record={"schema": declared_schema().to_dict()},
+    )
+    reg.deploy(NAME, production=1)
+    cfg = FAST.model_copy(update={"admin_token": "t0ken"})
+    app = build_app([RegistrySource(reg, NAME)], cfg, registry=reg)
+    with ServerThread(app) as server:
+        server.wait_ready()
+        status = server.client.get("/admin/status", headers=TOKEN).json()["models"][0]
+        contract = status["contracts"]["1"]
+        assert contract["source"] == "statistics"
+        inferred = infer_schema(stats)
+        age = inferred.columns["age"]
+        assert contract["ranges"]["age"] == [age.min, age.max]
+        assert age.max is not None and age.max < 140
+        assert contract["domains"] == {"workclass": 3, "sex": 2}
+
+        far = server.client.post(PREDICT, json={"instances": [row(age=140.0)]})
+        assert far.status_code == 200, far.text
+        new = server.client.post(PREDICT, json={"instances": [row(workclass="Never-seen")] * 2})
+        assert new.status_code == 200, new.text
+        missing = row(age=None, workclass=None)  # type: ignore[arg-type]
+        assert server.client.post(PREDICT, json={"instances": [missing]}).status_code == 200
+        tensors = [
+            {"name": "age", "shape": [1], "datatype": "FP32", "data": [-5.0]},
+            {"name": "hours-per-week", "shape": [1], "datatype": "FP32", "data": [40.0]},
+            {"name": "workclass", "shape": [1], "datatype": "BYTES", "data": ["Private"]},
+            {"name": "sex", "shape": [1], "datatype": "BYTES", "data": ["Male"]},
+        ]
+        assert server.client.post(INFER, json={"inputs": tensors}).status_code == 200
+        assert violations(server) == {
+            ("1", "age", "out_of_range"): 2.0,
+            ("1", "workclass", "unseen_category"): 2.0,
+        }
+
+        # Version 2 carries its declared schema in the registry: that one applies.
+        reg.deploy(NAME, production=2)
+        wait_for(lambda: far_version(server) == "2")
+        status = server.client.get("/admin/status", headers=TOKEN).json()["models"][0]
+        assert status["contracts"]["2"]["source"] == "schema"
+        assert status["contracts"]["2"]["domains"] == {"workclass": 2}
+        server.client.post(PREDICT, json={"instances": [row(age=95.0)]})
+        assert violations(server)[("2", "age", "out_of_range")] == 1.0
+    reg.close()
+
+
+def far_version(server: ServerThread) -> str:
+    res = server.client.post(PREDICT, json={"instances": [row()]})
+    return str(res.headers.get("X-Model-Version"))
+
+
+# -- a strict server: every policy set to refuse ---------------------------------------------
+STRICT = FAST.model_copy(
+    update={
+        "out_of_range": "reject",
+        "unseen_category": "reject",
+        "nan_policy": "reject",
+        "infinity_policy": "missing",
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def strict(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
+    source = DirectorySource(model_dirs["a"], NAME, schema=declared_schema())
+    with ServerThread(build_app([source], STRICT)) as running:
+        running.wait_ready()
+        yield running
+
+
+def raw(server: ServerThread, path: str, body: bytes) -> httpx.Response:
+    return server.client.post(path, content=body)
+
+
+def test_reject_policies_answer_400_naming_the_input(strict: ServerThread) -> None:
+    res = strict.client.post(PREDICT, json={"instances": [row(), row(age=140.0)]})
+    assert res.status_code == 400
+    error = res.json()["error"]
+    assert "'age'" in error and "140" in error and "[17, 90]" in error
+    res = strict.client.post(PREDICT, json={"instances": [row(workclass="Never-seen")]})
+    assert res.status_code == 400 and "'workclass'" in res.json()["error"]
+    assert "Never-seen" in res.json()["error"]
+    assert strict.client.post(PREDICT, json={"instances": [row(sex="x")]}).status_code == 200
+    assert violations(strict)[("1", "age", "out_of_range")] == 1.0
+
+    nan = b'{"instances": [{"age": NaN, "hours-per-week": 1, "workclass": "", "sex": ""}]}'
+    res = raw(strict, PREDICT, nan)
+    assert res.status_code == 400 and "nan_policy" in res.json()["error"]
+    assert "instances.age[0]" in res.json()["error"]
+    # infinity_policy = "missing": Infinity is served as a missing value, like null.
+    inf = b'{"instances": [{"age": 30, "hours-per-week": -Infinity, "workclass": "", "sex": ""}]}'
+    with_inf = raw(strict, PREDICT, inf)
+    assert with_inf.status_code == 200, with_inf.text
+    missing = row(age=30.0, hours=None, workclass="", sex="")  # type: ignore[arg-type]
+    null = strict.client.post(PREDICT, json={"instances": [missing]})
+    assert with_inf.json()["predictions"] == null.json()["predictions"]
+    binary_nan = np.array([math.nan], "<f4").tobytes()
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {"name": "age", "shape": [1], "datatype": "FP32",
+                 "parameters": {"binary_data_size": 4}},
+                {"name": "hours-per-week", "shape": [1], "datatype": "FP32", "data": [1.0]},
+                {"name": "workclass", "shape": [1], "datatype": "BYTES", "data": [""]},
+                {"name": "sex", "shape": [1], "datatype": "BYTES", "data": [""]},
+            ]
+        }
+    )  # fmt: skip
+    res = strict.client.post(
+        INFER,
+        content=header + binary_nan,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert res.status_code == 400 and "nan_policy" in res.json()["error"]
+
+
+def test_default_policy_refuses_infinity_and_means_missing_by_nan(
+    model_dirs: dict[str, Path],
+) -> None:
+    cfg = ServingConfig()
+    assert (cfg.out_of_range, cfg.unseen_category) == ("serve", "serve")
+    assert (cfg.nan_policy, cfg.infinity_policy, cfg.contract_checks) == ("missing", "reject", True)
+    huge = b'{"instances": [{"age": 1e400, "hours-per-week": 1, "workclass": "", "sex": ""}]}'
+    source = DirectorySource(model_dirs["a"], NAME, schema=declared_schema())
+    off = FAST.model_copy(update={"contract_checks": False, "out_of_range": "reject"})
+    with ServerThread(build_app([source], off)) as server:
+        server.wait_ready()
+        res = raw(server, PREDICT, huge)
+        assert res.status_code == 400 and "Infinity" in res.json()["error"], res.text
+        # contract_checks = false: the schema is not consulted at all.
+        assert server.client.post(PREDICT, json={"instances": [row(age=500.0)]}).status_code == 200
+        assert violations(server) == {}
+
+
+# -- no client input can produce a 500 --------------------------------------------------------
+NAMES = ["age", "hours-per-week", "workclass", "sex", "x", "instances", "inputs", "data"]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([1e39, -3.5e38, 17.0, 90.0, 1e-45, 2**63, -(2**63) - 1])
+    | st.text(max_size=8)
+    | st.sampled_from(["Private", "Self-emp", "\u00e9\u4e2d\U0001f600", "\x00", " "])
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(NAMES), children, max_size=4)
+    ),
+    max_leaves=16,
+)
+NUMBERS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(-200, 200),
+    st.none(),
+)
+TEXT = st.one_of(st.sampled_from(["Private", "Self-emp", "Never-seen", ""]), st.text(max_size=8))
+
+
+def mostly(good: st.SearchStrategy[Any], odds: int = 6) -> st.SearchStrategy[Any]:
+    """``good`` mostly (to reach conversion, the contract and the model), else anything."""
+    return st.integers(0, odds).flatmap(lambda k: VALUES if k == 0 else good)
+
+
+NUMERIC_VALUE = mostly(NUMBERS)
+STRING_VALUE = mostly(TEXT | st.none())
+TYPED_ROW = st.fixed_dictionaries(
+    {
+        "age": NUMERIC_VALUE,
+        "hours-per-week": NUMERIC_VALUE,
+        "workclass": STRING_VALUE,
+        "sex": STRING_VALUE,
+    }
+)
+COLUMNS = ["age", "hours-per-week", "workclass", "sex"]
+
+
+@st.composite
+def columnar(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(0, 4))
+    out: dict[str, Any] = {}
+    for name in COLUMNS:
+        value = NUMERIC_VALUE if name in ("age", "hours-per-week") else STRING_VALUE
+        size = draw(st.sampled_from([n, n, n, n + 1]))  # now and then inconsistent lengths
+        out[name] = draw(mostly(st.lists(value, min_size=size, max_size=size)))
+    return out
+
+
+@st.composite
+def v2_request(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(0, 4))
+    tensors = []
+    for name in draw(st.permutations(COLUMNS)):
+        numeric = name in ("age", "hours-per-week")
+        good = "FP32" if numeric else "BYTES"
+        datatype = draw(st.sampled_from([good] * 8 + ["FP64", "INT64", "BYTES", "BOOL", "FP16"]))
+        shape = draw(mostly(st.sampled_from([[n]] * 6 + [[n, 1], [], [n + 1], [-1], [1, n]])))
+        value = NUMERIC_VALUE if numeric else STRING_VALUE
+        data = draw(mostly(st.lists(value, min_size=n, max_size=n)))
+        tensors.append({"name": name, "shape": shape, "datatype": datatype, "data": data})
+    return {"inputs": tensors[: draw(st.integers(len(tensors) - 1, len(tensors)))]}
+
+
+BODIES = st.one_of(
+    st.lists(TYPED_ROW, min_size=1, max_size=4).map(lambda r: ("tf", {"instances": r})),
+    st.lists(TYPED_ROW, min_size=1, max_size=4).map(lambda r: ("tf", {"instances": r})),
+    st.lists(TYPED_ROW | VALUES, max_size=4).map(lambda r: ("tf", {"instances": r})),
+    columnar().map(lambda c: ("tf", {"inputs": c})),
+    v2_request().map(lambda b: ("v2", b)),
+    v2_request().map(lambda b: ("v2", b)),
+    VALUES.map(lambda v: ("tf", v)),
+    VALUES.map(lambda v: ("v2", v)),
+    st.binary(max_size=64).map(lambda b: ("raw", b)),
+)
+LITERALS = [
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"1e999",
+    b"99999999999999999999999999",
+    b'"\\ud800"',
+]
+
+
+@pytest.mark.parametrize("which", ["strict", "server"])
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=BODIES, literal=st.sampled_from(LITERALS), splice=st.booleans())
+def test_no_client_input_produces_a_500(
+    request: pytest.FixtureRequest, which: str, body: tuple[str, Any], literal: bytes, splice: bool
+) -> None:
+    """Random and near-valid bodies against a strict server and a default one (no contract)."""
+    strict: ServerThread = request.getfixturevalue(which)
+    kind, value = body
+    if kind == "raw":
+        content = value
+    else:
+        content = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if splice and b"null" in content:
+            content = content.replace(b"null", literal, 1)  # the non-standard literals
+    paths = [INFER] if kind == "v2" else [PREDICT] if kind == "tf" else [PREDICT, INFER]
+    for path in paths:
+        res = strict.client.post(path, content=content)
+        assert res.status_code < 500, (content, res.text)
+        if res.status_code != 200:
+            error = res.json()["error"]
+            assert isinstance(error, str) and len(error) > 10, error
+            assert "internal error" not in error
