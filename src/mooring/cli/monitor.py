@@ -2,7 +2,8 @@
 
 Without ``--watch`` it runs one tick and exits (cron-friendly; state carries over
 between runs under ``<home>/monitoring/<model>/``); with ``--watch`` it ticks every
-``--interval`` until interrupted. Exit code 1 when the tick rolled a canary back.
+``--interval`` until interrupted. Exit code 1 when the tick rolled a canary back. A
+retraining run started by a one-shot tick is waited for, so its record is complete.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ def _seconds(text: str, option: str) -> float:
         raise UsageError(f"{option} {text!r} is not a duration; use e.g. 10s, 5m or 1h") from None
 
 
-@app.command("monitor")
+@app.command(
+    "monitor",
+    epilog="Examples: mooring monitor -c mooring.toml --json | mooring monitor --watch",
+)
 def monitor(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="mooring.toml of the project to monitor.")
@@ -89,7 +93,11 @@ def monitor(
         if watch:
             runner.watch(every, on_report=show)
         else:
-            show(runner.tick())
+            report = runner.tick()
+            if report.retrain is not None:
+                # One shot: stay until the retraining command ends, so its record is complete.
+                report.retrain.wait()
+            show(report)
     except KeyboardInterrupt:
         pass
     finally:

@@ -46,6 +46,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from mooring.config import GuardrailsConfig, MooringConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.monitoring._state import monitoring_dir, read_json, write_json
@@ -551,6 +553,11 @@ class RolloutController:
             )
         except MooringError as exc:
             return GuardrailResult("predictions", "insufficient_data", f"prediction log: {exc}")
+        except (OSError, pa.ArrowException) as exc:
+            # The server writes log files in place: one may still be half-written. Next tick.
+            return GuardrailResult(
+                "predictions", "insufficient_data", f"prediction log not readable yet: {exc}"
+            )
         numbers: dict[str, Any] = {
             "canary_rows": canary.num_rows,
             "production_rows": production.num_rows,

@@ -1,0 +1,321 @@
+"""End to end: a real server on 127.0.0.1, a real SQLite registry, real SavedModels, real traffic.
+
+(a) a clearly worse canary (constant output) is rolled back by the monitor while clients
+keep calling, and not one request fails; (b) a healthy canary is promoted through every
+step; (c) drifted traffic is detected by ``mooring monitor``, an alert reaches a webhook
+receiver on 127.0.0.1 and the retraining trigger runs its command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pyarrow as pa
+import pytest
+
+from mooring.cli import main
+from mooring.config import MooringConfig
+from mooring.contract import compute_statistics
+from mooring.monitoring.alerts import Alert, AlertManager
+from mooring.monitoring.rollout import ACTOR, RolloutController, RolloutDecision
+from mooring.registry import Registry
+from mooring.serving import RegistrySource, build_app
+from tests.monitoring._models import build_constant_model_dir, build_model_dir, rows
+from tests.monitoring._traffic import BLESSED, LINEAGE, NAME, project
+from tests.monitoring._webhook import Receiver
+from tests.serving.conftest import ServerThread
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-e2e")]
+
+PREDICT = f"/v1/models/{NAME}:predict"
+SERVING = {
+    "poll_interval_s": 0.1,
+    "warmup_requests": 2,
+    "max_batch_size": 32,
+    "batch_timeout_ms": 1.0,
+    "log_sample_rate": 1.0,
+    "log_flush_rows": 50,
+    "log_flush_s": 0.2,
+}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("rollout-models")
+    return {
+        "good": build_model_dir(root / "good", seed=0),
+        "retrained": build_model_dir(root / "retrained", seed=0),
+        "constant": build_constant_model_dir(root / "constant"),
+    }
+
+
+@contextmanager
+def stack(
+    home: Path, exported: dict[str, Path], **sections: Any
+) -> Iterator[tuple[MooringConfig, Registry, ServerThread]]:
+    """Project, registry (v1 good, v2 good retrained, v3 constant), server following it."""
+    cfg = project(home, serving=SERVING, **sections)
+    registry = Registry.from_config(cfg)
+    baseline = compute_statistics(pa.Table.from_pylist(rows(4000, np.random.default_rng(0))))
+    for key in ("good", "retrained", "constant"):
+        registry.register(
+            name=NAME,
+            artifact_dir=exported[key],
+            lineage=LINEAGE,
+            gate=BLESSED,
+            statistics=baseline.to_dict(),
+        )
+    registry.deploy(NAME, production=1)
+    app = build_app(
+        [RegistrySource(registry, NAME)],
+        cfg.serving,
+        prediction_log_url=str(cfg.home / "predictions"),
+        registry=registry,
+    )
+    try:
+        with ServerThread(app) as server:
+            server.wait_ready()
+            yield cfg, registry, server
+    finally:
+        registry.close()
+
+
+class Traffic:
+    """Clients calling the server from a thread; every answer and failure is counted."""
+
+    def __init__(self, url: str, *, seed: int = 1, **shape: Any) -> None:
+        self.url = url
+        self.seen: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+        self.rng = np.random.default_rng(seed)
+        self.shape = shape
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self.stop.is_set():
+                body = orjson.dumps({"instances": rows(4, self.rng, **self.shape)})
+                try:
+                    res = client.post(PREDICT, content=body)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if res.status_code != 200:
+                    self.failures.append(f"{res.status_code}: {res.text[:200]}")
+                else:
+                    self.seen[res.headers["X-Model-Version"]] += 1
+
+    def __enter__(self) -> Traffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def served(server: ServerThread) -> set[int]:
+    document = server.client.get(f"/v1/models/{NAME}").json()
+    return {int(v["version"]) for v in document["model_version_status"]}
+
+
+def tick_until(
+    controller: RolloutController, done: Callable[[RolloutDecision], bool], timeout: float = 60.0
+) -> list[RolloutDecision]:
+    decisions: list[RolloutDecision] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        decision = controller.tick()
+        decisions.append(decision)
+        if done(decision):
+            return decisions
+        time.sleep(0.2)
+    raise AssertionError(f"no final decision in time; last: {decisions[-1].to_dict()}")
+
+
+class Collect:
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def send(self, alert: Alert) -> bool:
+        self.alerts.append(alert)
+        return True
+
+
+def test_worse_canary_is_rolled_back_and_no_request_fails(
+    tmp_path: Path, exported: dict[str, Path]
+) -> None:
+    rollout = {
+        "steps": [50, 100],
+        "min_requests": 20,
+        "min_step_duration": "1h",  # it must never get to advance
+        # The latency guardrail stays on with room for a busy shared machine.
+        "guardrails": {"min_prediction_rows": 100, "p99_latency_slack_ms": 100},
+    }
+    with stack(tmp_path / "home", exported, rollout=rollout) as (cfg, registry, server):
+        sink = Collect()
+        controller = RolloutController(
+            cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([sink])
+        )
+        with Traffic(server.url) as traffic:
+            registry.deploy(NAME, production=1, canary=3, weight=50, reason="test canary")
+            wait_for(lambda: traffic.seen["3"] > 0)
+            decisions = tick_until(controller, lambda d: d.changed)
+            wait_for(lambda: served(server) == {1})
+            after = sum(traffic.seen.values())
+            wait_for(lambda: sum(traffic.seen.values()) > after + 20)
+        final = decisions[-1]
+        assert final.action == "rollback", final.to_dict()
+        assert traffic.failures == []
+        assert traffic.seen["3"] > 0 and traffic.seen["1"] > 0
+        predictions = next(g for g in final.guardrails if g.name == "predictions")
+        assert predictions.status == "breach" and (predictions.value or 0) > 0.5
+        dep = registry.deployment(NAME)
+        assert (dep.production, dep.canary, dep.canary_weight) == (1, None, 0)
+        event = registry.history(NAME)[-1]
+        assert event.actor == ACTOR and "Jensen-Shannon" in (event.reason or "")
+        assert [a.kind for a in sink.alerts] == ["rollback"]
+
+
+def test_healthy_canary_is_promoted_through_every_step(
+    tmp_path: Path, exported: dict[str, Path]
+) -> None:
+    rollout = {
+        "steps": [10, 50, 100],
+        "min_requests": 20,
+        "min_step_duration": 0.3,
+        "guardrails": {"min_prediction_rows": 200, "p99_latency_slack_ms": 100},
+    }
+    with stack(tmp_path / "home", exported, rollout=rollout) as (cfg, registry, server):
+        controller = RolloutController(
+            cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([])
+        )
+        with Traffic(server.url) as traffic:
+            registry.deploy(NAME, production=1, canary=2, weight=10, reason="test canary")
+            decisions = tick_until(controller, lambda d: d.action in ("promote", "rollback"))
+            wait_for(lambda: served(server) == {2})
+        changes = [(d.action, d.from_weight, d.to_weight) for d in decisions if d.changed]
+        assert changes == [("advance", 10, 50), ("advance", 50, 100), ("promote", 100, 100)]
+        assert traffic.failures == []
+        dep = registry.deployment(NAME)
+        assert (dep.production, dep.canary) == (2, None)
+        ours = [e for e in registry.history(NAME) if e.actor == ACTOR]
+        assert [e.action for e in ours] == ["deploy", "deploy", "promote"]
+        assert all("requests" in (e.reason or "") for e in ours)
+
+
+def test_drifted_traffic_alerts_a_webhook_and_triggers_retraining(
+    tmp_path: Path, exported: dict[str, Path]
+) -> None:
+    home = tmp_path / "home"
+    marker = home / "retrained.json"
+    write = "import json, sys; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"
+    with Receiver() as hook:
+        monitoring = {
+            "window_rows": 800,
+            "min_samples": 300,
+            "prediction": False,
+            "alerts": {"webhook_url": hook.url, "webhook_backoff": 0.05},
+            "retrain": {
+                "enabled": True,
+                "data": "fresh.csv",
+                "command": [sys.executable, "-c", write, str(marker), "{data}", "{version}"],
+            },
+        }
+        with stack(home, exported, monitoring=monitoring) as (cfg, registry, server):
+            config_file = home / "mooring.toml"
+            config_file.write_text(
+                _toml(cfg, hook.url, [sys.executable, "-c", write, str(marker)]),
+                encoding="utf-8",
+            )
+            rng = np.random.default_rng(7)
+            for _ in range(200):  # 800 rows: age +15 years, the sex mix flipped
+                body = orjson.dumps({"instances": rows(4, rng, age_shift=15.0, female=0.67)})
+                assert server.client.post(PREDICT, content=body).status_code == 200
+            wait_for(lambda: _logged(home) >= 800)
+            code = main(
+                [
+                    "monitor",
+                    "--config",
+                    str(config_file),
+                    "--metrics-url",
+                    server.url + "/metrics",
+                    "--drift-every",
+                    "0s",
+                ]
+            )
+        assert code == 0
+        wait_for(lambda: len(hook.bodies) >= 2, timeout=30)
+    kinds = {body["kind"]: body for body in hook.bodies}
+    assert set(kinds) >= {"drift", "retrain"}
+    assert kinds["drift"]["version"] == 1 and "age" in kinds["drift"]["summary"]
+    assert json.loads(marker.read_text()) == [str(home / "fresh.csv"), "1"]
+    [record] = [
+        json.loads(p.read_text()) for p in (home / "monitoring" / NAME / "retrain").glob("2*.json")
+    ]
+    assert record["trigger"] == "drift" and record["exit_code"] == 0 and record["version"] == 1
+    drift = json.loads((home / "monitoring" / NAME / "drift" / "latest.json").read_text())
+    assert drift["status"] == "drift" and {"age", "sex"} <= set(drift["drifted"])
+    state = json.loads((home / "monitoring" / NAME / "slo.json").read_text())
+    assert len(state["samples"]) == 1
+
+
+def _logged(home: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in (home / "predictions").rglob("*.parquet"))
+
+
+def _toml(cfg: MooringConfig, hook: str, command: list[str]) -> str:
+    """The same project as a mooring.toml file, for the command line."""
+    quoted = ", ".join(json.dumps(c) for c in [*command, "{data}", "{version}"])
+    serving = "\n".join(f"{k} = {json.dumps(v)}" for k, v in SERVING.items())
+    return f"""
+[project]
+name = "{NAME}"
+home = {json.dumps(str(cfg.home))}
+
+[data]
+train = "train.csv"
+label = "class"
+
+[serving]
+{serving}
+
+[monitoring]
+window_rows = 800
+min_samples = 300
+prediction = false
+
+[monitoring.alerts]
+webhook_url = "{hook}"
+webhook_backoff = 0.05
+
+[monitoring.retrain]
+enabled = true
+data = "fresh.csv"
+command = [{quoted}]
+"""
