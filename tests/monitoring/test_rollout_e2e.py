@@ -245,7 +245,7 @@ def test_drifted_traffic_alerts_a_webhook_and_triggers_retraining(
                 "command": [sys.executable, "-c", write, str(marker), "{data}", "{version}"],
             },
         }
-        with stack(home, exported, monitoring=monitoring) as (cfg, registry, server):
+        with stack(home, exported, monitoring=monitoring) as (cfg, _registry, server):
             config_file = home / "mooring.toml"
             config_file.write_text(
                 _toml(cfg, hook.url, [sys.executable, "-c", write, str(marker)]),
