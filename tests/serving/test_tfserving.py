@@ -10,8 +10,6 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from mooring.serving import load_served_model
 from tests.serving._model import row
@@ -173,32 +171,6 @@ def test_metrics_are_exposed(server: ServerThread) -> None:
     assert "mooring_batch_size_rows_bucket" in text
     assert "mooring_queue_depth" in text
     assert "mooring_model_load_failures_total" in text or "mooring_model_load_failures" in text
-
-
-KEYS = st.sampled_from(["age", "hours-per-week", "workclass", "sex", "x"])
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS, children),
-    max_leaves=12,
-)
-BODIES = st.one_of(
-    JSON_VALUES,
-    st.fixed_dictionaries({"instances": st.lists(st.dictionaries(KEYS, JSON_VALUES), max_size=3)}),
-    st.fixed_dictionaries({"inputs": st.dictionaries(KEYS, JSON_VALUES)}),
-)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=BODIES)
-def test_no_client_input_produces_a_500(server: ServerThread, body: Any) -> None:
-    try:
-        content = orjson.dumps(body)
-    except (TypeError, orjson.JSONEncodeError):
-        content = b"{"
-    for path in (PREDICT, f"/v2/models/{NAME}/infer"):
-        res = httpx.post(server.url + path, content=content, timeout=30)
-        assert res.status_code < 500, res.text
-        assert "error" in res.json() or res.status_code == 200
 
 
 def test_server_metadata_and_request_ids(server: ServerThread) -> None:
