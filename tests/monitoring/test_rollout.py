@@ -10,12 +10,8 @@ import pytest
 
 from mooring.config import GuardrailsConfig, MooringConfig
 from mooring.monitoring.alerts import Alert, AlertManager
-from mooring.monitoring.rollout import (
-    ACTOR,
-    RolloutController,
-    error_guardrail,
-    latency_guardrail,
-)
+from mooring.monitoring.guardrails import error_guardrail, latency_guardrail
+from mooring.monitoring.rollout import ACTOR, RolloutController
 from mooring.monitoring.scrape import Histogram, VersionCounters
 from mooring.registry import Registry
 from mooring.serving.metrics import ServingMetrics

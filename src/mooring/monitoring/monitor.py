@@ -32,8 +32,9 @@ from typing import Any
 from mooring.config import MooringConfig
 from mooring.errors import MooringError
 from mooring.monitoring.alerts import Alert, AlertManager
+from mooring.monitoring.guardrails import feedback_live_metric
 from mooring.monitoring.retrain import RetrainRun, RetrainTrigger
-from mooring.monitoring.rollout import RolloutController, RolloutDecision, feedback_live_metric
+from mooring.monitoring.rollout import RolloutController, RolloutDecision
 from mooring.monitoring.scrape import (
     MetricsSnapshot,
     MetricsSource,

@@ -35,9 +35,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +50,16 @@ from mooring.config import GuardrailsConfig, MooringConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.monitoring._state import monitoring_dir, read_json, write_json
 from mooring.monitoring.alerts import Alert, AlertManager
+from mooring.monitoring.guardrails import (
+    GuardrailResult,
+    LiveMetric,
+    error_guardrail,
+    feedback_live_metric,
+    latency_guardrail,
+    live_metric_guardrail,
+    load_guardrail,
+    prediction_distance,
+)
 from mooring.monitoring.scrape import (
     MetricsSnapshot,
     MetricsSource,
@@ -61,40 +69,13 @@ from mooring.monitoring.scrape import (
 )
 from mooring.registry import Deployment, Registry
 
-__all__ = [
-    "ACTOR",
-    "GuardrailResult",
-    "LiveMetric",
-    "RolloutController",
-    "RolloutDecision",
-    "feedback_live_metric",
-    "prediction_distance",
-]
+__all__ = ["ACTOR", "RolloutController", "RolloutDecision"]
 
 log = logging.getLogger("mooring.monitoring")
 
 ACTOR = "mooring-monitor"
 Action = Literal["hold", "advance", "promote", "rollback", "insufficient_data", "idle"]
-Status = Literal["ok", "breach", "insufficient_data", "off"]
-#: ``(version, since) -> (metric value or None, labelled rows)``: a version's live metric.
-LiveMetric = Callable[[int, datetime], tuple[float | None, int]]
 _PREDICTION_ROWS_CAP = 50_000
-
-
-@dataclass(frozen=True)
-class GuardrailResult:
-    """One guardrail's verdict on the canary, with the numbers behind it."""
-
-    name: str
-    status: Status
-    message: str
-    value: float | None = None
-    threshold: float | None = None
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready mapping."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -177,161 +158,6 @@ def _parse_time(text: str | None) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
-
-
-def _rate(errors: float, requests: float) -> float:
-    return errors / requests if requests > 0 else 0.0
-
-
-def error_guardrail(
-    canary: VersionCounters, production: VersionCounters, rules: GuardrailsConfig
-) -> GuardrailResult:
-    """5xx rate of the canary against production's over the same step.
-
-    Example:
-        >>> bad = VersionCounters(requests=100, errors=20)
-        >>> good = VersionCounters(requests=2000, errors=2)
-        >>> error_guardrail(bad, good, GuardrailsConfig()).status
-        'breach'
-    """
-    numbers = {
-        "canary_requests": canary.requests,
-        "canary_errors": canary.errors,
-        "production_requests": production.requests,
-        "production_errors": production.errors,
-        "canary_error_rate": _rate(canary.errors, canary.requests),
-        "production_error_rate": _rate(production.errors, production.requests),
-    }
-    if rules.error_rate_increase is None and rules.error_rate_ratio is None:
-        return GuardrailResult("errors", "off", "error guardrails are off", numbers=numbers)
-    c_rate = numbers["canary_error_rate"]
-    p_rate = numbers["production_error_rate"]
-    summary = (
-        f"canary error rate {c_rate:.4f} ({canary.errors:g}/{canary.requests:g}) vs "
-        f"production {p_rate:.4f} ({production.errors:g}/{production.requests:g})"
-    )
-    if canary.errors < rules.min_errors:
-        return GuardrailResult(
-            "errors",
-            "insufficient_data" if canary.errors else "ok",
-            f"{summary}; judged from {rules.min_errors} canary errors",
-            value=c_rate,
-            numbers=numbers,
-        )
-    problems = []
-    increase = c_rate - p_rate
-    if rules.error_rate_increase is not None and increase > rules.error_rate_increase:
-        problems.append(f"increase {increase:.4f} > {rules.error_rate_increase:g}")
-    smoothed = (production.errors + 1.0) / (production.requests + 1.0)
-    if rules.error_rate_ratio is not None and c_rate > rules.error_rate_ratio * smoothed:
-        problems.append(
-            f"{c_rate / smoothed:.1f}× production's (smoothed {smoothed:.4f}) > "
-            f"{rules.error_rate_ratio:g}×"
-        )
-    numbers["increase"] = increase
-    if problems:
-        return GuardrailResult(
-            "errors",
-            "breach",
-            f"{summary}: " + "; ".join(problems),
-            value=c_rate,
-            threshold=rules.error_rate_increase,
-            numbers=numbers,
-        )
-    return GuardrailResult("errors", "ok", summary, value=c_rate, numbers=numbers)
-
-
-def latency_guardrail(
-    canary: VersionCounters, production: VersionCounters, rules: GuardrailsConfig
-) -> GuardrailResult:
-    """p99 inference latency of the canary against production's over the same step."""
-    if rules.p99_latency_ratio is None:
-        return GuardrailResult("latency", "off", "latency guardrail is off")
-    c_hist, p_hist = canary.latency, production.latency
-    c_n = c_hist.count if c_hist is not None else 0.0
-    p_n = p_hist.count if p_hist is not None else 0.0
-    numbers: dict[str, Any] = {"canary_batches": c_n, "production_batches": p_n}
-    if c_hist is None or p_hist is None or min(c_n, p_n) < rules.min_latency_samples:
-        return GuardrailResult(
-            "latency",
-            "insufficient_data",
-            f"{c_n:g} canary and {p_n:g} production timed batches; judged from "
-            f"{rules.min_latency_samples} each",
-            numbers=numbers,
-        )
-    c_p99, p_p99 = c_hist.quantile(0.99), p_hist.quantile(0.99)
-    numbers.update(canary_p99_ms=c_p99 * 1000.0, production_p99_ms=p_p99 * 1000.0)
-    ratio = c_p99 / p_p99 if p_p99 > 0 else math.inf
-    numbers["ratio"] = ratio
-    summary = f"canary p99 {c_p99 * 1000:.2f} ms vs production {p_p99 * 1000:.2f} ms"
-    slack_s = rules.p99_latency_slack_ms / 1000.0
-    if c_p99 > rules.p99_latency_ratio * p_p99 and c_p99 - p_p99 > slack_s:
-        return GuardrailResult(
-            "latency",
-            "breach",
-            f"{summary}: {ratio:.2f}× > {rules.p99_latency_ratio:g}× and "
-            f"{(c_p99 - p_p99) * 1000:.2f} ms above (slack {rules.p99_latency_slack_ms:g} ms)",
-            value=ratio,
-            threshold=rules.p99_latency_ratio,
-            numbers=numbers,
-        )
-    return GuardrailResult("latency", "ok", summary, value=ratio, numbers=numbers)
-
-
-def load_guardrail(canary_total: VersionCounters, canary_step: VersionCounters) -> GuardrailResult:
-    """A canary the server failed to load (and so never answers) is rolled back."""
-    failures = canary_total.load_failures
-    if failures > 0 and canary_step.requests == 0:
-        return GuardrailResult(
-            "load",
-            "breach",
-            f"the server failed to load the canary ({failures:g} load failures) and it "
-            "answers no requests",
-            value=failures,
-            numbers={"load_failures": failures},
-        )
-    return GuardrailResult("load", "ok", "canary loaded", numbers={"load_failures": failures})
-
-
-def prediction_distance(production: Any, canary: Any) -> dict[str, float]:
-    """Jensen–Shannon distance per model output between two prediction-log tables.
-
-    Outputs are reduced by the monitoring layer's :func:`output_table` (``output.score``,
-    ``output.class``, ``output.value``); numbers are compared over production's quantile
-    bins, classes over their union, with the contract layer's distance functions.
-
-    Example:
-        >>> import pyarrow as pa
-        >>> a = pa.table({"output.probabilities": [[1 - p / 100, p / 100] for p in range(100)]})
-        >>> b = pa.table({"output.probabilities": [[0.5, 0.5]] * 100})
-        >>> prediction_distance(a, b)["output.score"] > 0.5
-        True
-    """
-    from mooring.contract import compute_statistics
-    from mooring.contract.distance import (
-        categorical_distributions,
-        jensen_shannon,
-        numeric_distributions,
-    )
-    from mooring.monitoring.predictions import output_table
-
-    prod, cand = output_table(production), output_table(canary)
-    shared = [c for c in prod.column_names if c in cand.column_names]
-    if not shared:
-        return {}
-    p_stats = compute_statistics(prod.select(shared))
-    c_stats = compute_statistics(cand.select(shared))
-    out = {}
-    for name in shared:
-        p_col, c_col = p_stats[name], c_stats[name]
-        dist = (
-            numeric_distributions(p_col, c_col)
-            if p_col.numeric is not None
-            else categorical_distributions(p_col, c_col)
-        )
-        if dist is not None:
-            out[name] = jensen_shannon(dist.baseline, dist.current)
-    return out
 
 
 class RolloutController:
@@ -605,31 +431,7 @@ class RolloutController:
             p_value, p_rows = self.live_metric(dep.production, since)
         except MooringError as exc:
             return GuardrailResult("live_metric", "insufficient_data", f"live metrics: {exc}")
-        metric = rules.live_metric
-        numbers: dict[str, Any] = {"canary_labels": c_rows, "production_labels": p_rows}
-        if c_value is None or p_value is None or min(c_rows, p_rows) < rules.min_labels:
-            return GuardrailResult(
-                "live_metric",
-                "insufficient_data",
-                f"{c_rows} canary and {p_rows} production labels; judged from "
-                f"{rules.min_labels} each",
-                numbers=numbers,
-            )
-        numbers.update(canary=c_value, production=p_value)
-        better_lower = _lower_is_better(metric)
-        drop = (c_value - p_value) if better_lower else (p_value - c_value)
-        numbers["drop"] = drop
-        summary = f"live {metric} canary {c_value:.4f} vs production {p_value:.4f}"
-        if drop > rules.live_metric_drop:
-            return GuardrailResult(
-                "live_metric",
-                "breach",
-                f"{summary}: worse by {drop:.4f} > {rules.live_metric_drop:g}",
-                value=drop,
-                threshold=rules.live_metric_drop,
-                numbers=numbers,
-            )
-        return GuardrailResult("live_metric", "ok", summary, value=drop, numbers=numbers)
+        return live_metric_guardrail((c_value, c_rows), (p_value, p_rows), rules)
 
     # -- actions -------------------------------------------------------------------
     def _unchanged_since(self, dep: Deployment) -> bool:
@@ -799,48 +601,3 @@ class RolloutController:
             if max_ticks is not None and ticks >= max_ticks:
                 return
             stop.wait(interval_s)
-
-
-_LOWER_IS_BETTER = {"log_loss", "brier", "ece", "mse", "rmse", "mae", "mape", "error_rate"}
-
-
-def _lower_is_better(metric: str) -> bool:
-    return metric in _LOWER_IS_BETTER
-
-
-def feedback_live_metric(
-    cfg: MooringConfig, registry: Registry, *, metric: str | None = None
-) -> LiveMetric | None:
-    """A version's live ``metric`` from label feedback (None without the feedback module)."""
-    try:
-        feedback = importlib.import_module("mooring.monitoring.feedback")
-    except ImportError:
-        return None
-    compute = getattr(feedback, "live_metrics", None)
-    if compute is None:
-        return None
-    metric = metric or cfg.rollout.guardrails.live_metric
-
-    def live(version: int, since: datetime) -> tuple[float | None, int]:
-        result = compute(cfg, version=version, since=since, registry=registry)
-        return _metric_from(result, version, metric)
-
-    return live
-
-
-def _metric_from(result: Any, version: int, metric: str) -> tuple[float | None, int]:
-    """Pick one version's metric and label count out of a live-metrics result."""
-    data = result.to_dict() if hasattr(result, "to_dict") else result
-    if isinstance(data, dict) and "versions" in data:
-        data = data["versions"]
-    entry: Any = None
-    if isinstance(data, dict):
-        entry = data.get(str(version)) or data.get(version)
-    elif isinstance(data, list):
-        entry = next((e for e in data if isinstance(e, dict) and e.get("version") == version), None)
-    if not isinstance(entry, dict):
-        return None, 0
-    metrics = entry.get("metrics", entry)
-    value = metrics.get(metric) if isinstance(metrics, dict) else None
-    rows = entry.get("rows", entry.get("labels", entry.get("count", 0)))
-    return (None if value is None else float(value)), int(rows or 0)
