@@ -369,7 +369,9 @@ def log_command(
         console.print(table)
 
 
-@audit_app.command("verify", epilog="Exit code 1 when the chain is broken.")
+@audit_app.command(
+    "verify", epilog="Example: mooring audit verify -c mooring.toml (exit 1: the chain is broken)"
+)
 def verify_command(
     registry: RegistryOpt = None,
     artifacts: ArtifactsOpt = None,

@@ -1,4 +1,4 @@
-"""``mooring run``, ``mooring init``, ``mooring status``: the whole lifecycle from the command line."""
+"""``mooring run``, ``mooring init``, ``mooring status``: the whole lifecycle, from the shell."""
 
 from __future__ import annotations
 

@@ -12,7 +12,11 @@ from mooring.cli._app import app
 from mooring.config import load_config
 
 
-@app.command("serve")
+@app.command(
+    "serve",
+    epilog="Examples: mooring serve -c mooring.toml --port 8501 | "
+    "mooring serve --model-dir .mooring/runs/<run>/model",
+)
 def serve(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="mooring.toml of the project to serve.")

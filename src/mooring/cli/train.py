@@ -72,7 +72,11 @@ def _latest_run(home: Path) -> Path:
     return runs[-1]
 
 
-@app.command("train")
+@app.command(
+    "train",
+    epilog="Examples: mooring train -c mooring.toml | mooring train --epochs 2 --json | "
+    "mooring train --resume",
+)
 def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="Project file.")] = Path(
         "mooring.toml"

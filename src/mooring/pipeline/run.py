@@ -301,7 +301,11 @@ class Pipeline:
             if attempts and attempts[-1].get("status") == "running":
                 # Its process died without a word: it was killed.
                 attempts[-1]["status"] = "interrupted"
-            done = [s["name"] for s in previous.get("steps", []) if s.get("status") in ("done",)]
+            done = [
+                s["name"]
+                for s in previous.get("steps", [])
+                if s.get("status") in ("done", "cached", "skipped")
+            ]
             self.record = dict(previous)
             self.record["resumed_after"] = done[-1] if done else None
         else:
@@ -327,57 +331,13 @@ class Pipeline:
         reason: str | None = None
         meter = Meter().start()
         for record in self.steps:
-            record.status = "running"
-            record.started_at = now_iso()
-            self.observer.step_started(record.name)
-            self._write()
-            step_meter = Meter().start()
-            cacheable = False
             try:
-                cacheable = getattr(self, f"_step_{record.name}")(record)
-            except _RejectedError as exc:
-                record.status = "rejected"
-                record.message = str(exc)
-                status, reason = "rejected", f"{record.name}: {exc}"
+                rejected = self._one_step(record)
             except BaseException as exc:
-                record.status = "failed"
-                record.message = str(exc) or type(exc).__name__
-                wall, cpu = step_meter.stop()
-                record.duration_s, record.cpu_seconds = round(wall, 4), round(cpu, 4)
-                record.finished_at = now_iso()
-                interrupted = isinstance(exc, KeyboardInterrupt)
-                attempts[-1]["status"] = "interrupted" if interrupted else "failed"
-                self.record.update(
-                    status="interrupted" if interrupted else "failed",
-                    error={
-                        "step": record.name,
-                        "type": type(exc).__name__,
-                        "message": record.message,
-                        "user_error": isinstance(exc, MooringError),
-                    },
-                    finished_at=now_iso(),
-                )
-                self._write()
-                self.observer.step_finished(record)
+                self._failed(record, exc, attempts)
                 raise
-            wall, cpu = step_meter.stop()
-            record.duration_s, record.cpu_seconds = round(wall, 4), round(cpu, 4)
-            record.finished_at = now_iso()
-            outcome: str = record.status  # set by the step
-            if record.completed:
-                self.outputs[record.name] = record.outputs
-            if cacheable and outcome == "done" and record.key is not None:
-                self.cache.put(
-                    record.name,
-                    record.key,
-                    record.outputs,
-                    run_id=self.run_id,
-                    duration_s=record.duration_s,
-                    cpu_seconds=record.cpu_seconds,
-                )
-            self._write()
-            self.observer.step_finished(record)
-            if status == "rejected":
+            if rejected is not None:
+                status, reason = "rejected", f"{record.name}: {rejected}"
                 break
         wall, cpu = meter.stop()
         attempts[-1]["status"] = status
@@ -407,6 +367,63 @@ class Pipeline:
             resumed=resumed,
             record=self.record,
         )
+
+    def _one_step(self, record: StepRecord) -> str | None:
+        """Run one step (or reuse it); the reason when a check rejects the run."""
+        record.status = "running"
+        record.started_at = now_iso()
+        self.observer.step_started(record.name)
+        self._write()
+        meter = Meter().start()
+        rejected: str | None = None
+        try:
+            cacheable = bool(getattr(self, f"_step_{record.name}")(record))
+        except _RejectedError as exc:
+            record.status = "rejected"
+            record.message = rejected = str(exc)
+            cacheable = False
+        except BaseException as exc:
+            record.status = "failed"
+            record.message = str(exc) or type(exc).__name__
+            raise
+        finally:
+            wall, cpu = meter.stop()
+            record.duration_s, record.cpu_seconds = round(wall, 4), round(cpu, 4)
+            record.finished_at = now_iso()
+        outcome: str = record.status  # set by the step
+        if record.completed:
+            self.outputs[record.name] = record.outputs
+        if cacheable and outcome == "done" and record.key is not None:
+            self.cache.put(
+                record.name,
+                record.key,
+                record.outputs,
+                run_id=self.run_id,
+                duration_s=record.duration_s,
+                cpu_seconds=record.cpu_seconds,
+            )
+        self._write()
+        self.observer.step_finished(record)
+        return rejected
+
+    def _failed(self, record: StepRecord, exc: BaseException, attempts: list[Any]) -> None:
+        """Record where and why the run stopped; the next run continues after the last step."""
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        attempts[-1]["status"] = "interrupted" if interrupted else "failed"
+        self.record.update(
+            status="interrupted" if interrupted else "failed",
+            error={
+                "step": record.name,
+                "type": type(exc).__name__,
+                "message": str(exc) or type(exc).__name__,
+                "user_error": isinstance(exc, MooringError),
+            },
+            finished_at=now_iso(),
+        )
+        self._write()
+        if record.status == "failed":
+            with contextlib.suppress(Exception):
+                self.observer.step_finished(record)
 
     def _result(self) -> dict[str, Any]:
         register = self.outputs.get("register", {})
@@ -724,8 +741,6 @@ class Pipeline:
         return False
 
     def _step_replay(self, record: StepRecord) -> bool:
-        from mooring.training import load_model
-
         settings = self.cfg.pipeline
         version = int(self.outputs["register"]["version"])
         production, _, _ = self._deployment()
@@ -763,6 +778,8 @@ class Pipeline:
             ).to_dict()
             record.message = record.outputs["message"]
             return False
+        from mooring.training import load_model
+
         candidate = load_model(self.registry.load(self.name, version=version), warn=False)
         current = load_model(self.registry.load(self.name, version=production), warn=False)
         report = replay(candidate, current, table, settings, production_version=production)

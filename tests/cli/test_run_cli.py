@@ -1,0 +1,201 @@
+"""``mooring run`` / ``init`` / ``status`` as a user runs them: real subprocesses, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mooring.cli import main
+from mooring.config import load_config
+from mooring.project import Project
+from mooring.registry import Registry
+from tests.pipeline._project import break_ages, edit, write_adult, write_project
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline-cli")]
+
+# Each command is a new process that hashes mooring's source for the code version; while
+# the source is being edited next to the tests, the version alone keeps the caches steady.
+PACKAGE_VERSION = 'code_fingerprint = "package"\n'
+
+
+def mooring(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "mooring", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_adult(tmp_path_factory.mktemp("adult-cli"))
+
+
+def test_run_then_cached_rerun_then_failed_gate(tmp_path: Path, data: dict[str, Path]) -> None:
+    toml = write_project(tmp_path, data, extra=PACKAGE_VERSION)
+    first = mooring("run", "--config", str(toml), "--json")
+    assert first.returncode == 0, first.stderr
+    record = json.loads(first.stdout)
+    assert record["status"] == "succeeded" and record["result"]["version"] == 1
+    assert record["result"]["deployed_as"] == "production"
+    assert (tmp_path / "state" / "runs" / record["run_id"] / "run.json").is_file()
+
+    again = mooring("run", "-c", str(toml), "--json")
+    assert again.returncode == 0, again.stderr
+    cached = json.loads(again.stdout)
+    assert cached["run_id"] != record["run_id"]
+    assert cached["cached_steps"] == ["validate", "train", "evaluate", "gate", "register", "deploy"]
+    assert not (tmp_path / "state" / "runs" / cached["run_id"] / "train").exists()
+
+    status = mooring("status", "-c", str(toml), "--json")
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert state["production"] == 1 and state["canary"] is None
+    assert state["last_run"]["run_id"] == cached["run_id"]
+
+    edit(toml, r"^lower = 0.7$", "lower = 0.9999")
+    rejected = mooring("run", "-c", str(toml))
+    assert rejected.returncode == 1
+    assert "not blessed" in rejected.stderr and "nothing was deployed" in rejected.stderr
+    assert "Traceback" not in rejected.stderr
+    with Registry.from_config(load_config(toml)) as registry:
+        assert len(registry.versions("income")) == 1
+        assert registry.deployment("income").production == 1
+
+
+def test_broken_data_file_exits_1_with_the_contract_error(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    broken = break_ages(data["test"], tmp_path / "broken.csv")
+    toml = write_project(tmp_path / "project", {**data, "test": broken})
+    result = mooring("run", "-c", str(toml))
+    assert result.returncode == 1, result.stderr
+    assert "data contract failed" in result.stderr and "age" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "project" / "state" / "registry.db").exists()
+
+
+def test_bad_config_exits_2(tmp_path: Path, data: dict[str, Path]) -> None:
+    toml = write_project(tmp_path, data, extra="replay_max_flip_rate = 2\n")
+    result = mooring("run", "-c", str(toml))
+    assert result.returncode == 2
+    assert "replay_max_flip_rate" in result.stderr
+
+
+def test_killed_run_is_resumed_by_the_next_run(tmp_path: Path, data: dict[str, Path]) -> None:
+    # [data] train names a file that is not there: --train-data supplies it on both runs.
+    toml = write_project(tmp_path, data, train="fresh.csv", extra=PACKAGE_VERSION)
+    command = [sys.executable, "-m", "mooring", "run", "-c", str(toml)]
+    command += ["--train-data", str(data["train"]), "--json"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    runs = tmp_path / "state" / "runs"
+    deadline = time.monotonic() + 240
+    killed_in: str | None = None
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            for path in runs.glob("*/run.json"):
+                try:
+                    record = json.loads(path.read_text())
+                except ValueError:
+                    continue
+                running = [s["name"] for s in record["steps"] if s["status"] == "running"]
+                if running == ["train"]:
+                    process.send_signal(signal.SIGKILL)
+                    killed_in = record["run_id"]
+                    break
+            if killed_in:
+                break
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None and killed_in is None:
+            process.kill()
+        process.wait(timeout=60)
+    assert killed_in is not None, "the run finished before it could be killed"
+    assert process.returncode == -signal.SIGKILL
+    stale = json.loads((runs / killed_in / "run.json").read_text())
+    assert stale["status"] == "running"  # the process died without a word
+
+    resumed = mooring("run", "-c", str(toml), "--train-data", str(data["train"]), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads(resumed.stdout)
+    assert record["run_id"] == killed_in
+    assert [a["status"] for a in record["attempts"]] == ["interrupted", "succeeded"]
+    assert record["resumed_after"] == "validate"
+    steps = {s["name"]: s["status"] for s in record["steps"]}
+    assert steps["validate"] == "cached" and steps["train"] == "done"
+    assert record["result"]["version"] == 1
+    assert record["inputs"]["train_data"] == str(data["train"].resolve())
+
+
+def test_init_writes_a_config_that_loads_and_validates(
+    tmp_path: Path, data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "mooring.toml"
+    args = ["init", str(data["train"]), "--eval", str(data["test"])]
+    args += ["--na-value", "?", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["label"] == "class" and "named like a label" in summary["label_reason"]
+    assert summary["task"] == "binary" and summary["positive"] == ">50K"
+    assert summary["rows"] == 3000
+    cfg = load_config(out)
+    assert cfg.data.label == "class" and cfg.model.task == "binary"
+    assert set(cfg.features.features) == set(summary["columns"]) - {"class"}
+    assert cfg.features.features["capital-gain"].transform == "bucketize"
+    assert cfg.features.features["workclass"].encoding == "one_hot"
+    assert [g.metric for g in cfg.evaluation.gates] == ["auc", "auc"]
+    assert cfg.rollout.steps[0] < 100
+    text = out.read_text()
+    assert "#   age: integer" in text and "(label)" in text
+    assert Project.load(out).validate().ok
+
+    assert main(args) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main([*args, "--label", "sex", "--force"]) == 0
+    assert load_config(out).data.label == "sex"
+
+
+def test_init_guesses_the_last_column_and_refuses_a_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,score\n" + "".join(f"{i},x{i % 3},{i * 0.5}\n" for i in range(200)))
+    out = tmp_path / "mooring.toml"
+    assert main(["init", str(data), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["label"] == "score" and summary["label_reason"] == "the last column"
+    assert summary["task"] == "regression" and summary["warnings"]
+    cfg = load_config(out)
+    assert cfg.data.eval is None and cfg.evaluation.gates[0].metric == "rmse"
+    assert main(["init", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    from typer.main import get_command
+
+    from mooring.cli import app
+
+    root = get_command(app)
+    missing = []
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        subcommands = getattr(command, "commands", None)
+        for sub_name, sub in (subcommands or {name: command}).items():
+            label = f"{name} {sub_name}" if subcommands else name
+            if "mooring" not in (sub.epilog or ""):
+                missing.append(label)
+    assert missing == [], f"commands without an example in --help: {missing}"

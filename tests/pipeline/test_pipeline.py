@@ -1,0 +1,308 @@
+"""``Project.run()`` end to end on Adult: deploy, cache, downstream re-runs, resume, replay, gates.
+
+One module-scoped lifecycle runs the pipeline several times on one project (two
+trainings in all) and the tests check what each run did.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pytest
+
+from mooring.config import load_config
+from mooring.errors import ConflictError, NotFoundError
+from mooring.pipeline import RunObserver, RunResult, StepRecord, project_status
+from mooring.pipeline.run import _exclusive
+from mooring.project import Project
+from mooring.registry import Registry
+from mooring.serving import create_app
+from tests.pipeline._project import break_ages, edit, request_rows, write_project
+from tests.serving.conftest import ServerThread
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline-lifecycle")]
+
+
+class FailAfter(RunObserver):
+    """Raises once a step has completed: the run stops there, as if killed."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+        self.seen: list[str] = []
+
+    def step_finished(self, record: StepRecord) -> None:
+        self.seen.append(f"{record.name}:{record.status}")
+        if record.name == self.step and record.status == "done":
+            raise RuntimeError(f"injected failure after {self.step}")
+
+
+@dataclass
+class Lifecycle:
+    toml: Path
+    home: Path
+    runs: dict[str, RunResult] = field(default_factory=dict)
+    failed_record: dict[str, object] = field(default_factory=dict)
+    observed: list[str] = field(default_factory=list)
+    logged_rows: int = 0
+
+
+def _serve_traffic(toml: Path, rows: list[dict[str, object]]) -> None:
+    cfg = load_config(toml)
+    with ServerThread(create_app(cfg)) as server:
+        server.wait_ready()
+        for start in range(0, len(rows), 5):
+            response = server.client.post(
+                "/v1/models/income:predict",
+                json={"instances": rows[start : start + 5]},
+                headers={"X-Request-Key": str(start)},
+            )
+            assert response.status_code == 200, response.text
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory: pytest.TempPathFactory, small_adult: dict[str, Path]) -> Lifecycle:
+    root = tmp_path_factory.mktemp("lifecycle")
+    toml = write_project(root, small_adult)
+    life = Lifecycle(toml=toml, home=root / "state")
+    life.runs["first"] = Project.load(toml).run()
+    life.runs["cached"] = Project.load(toml).run()
+    # Only [evaluation] changes: evaluate (and what follows) re-runs, training does not.
+    edit(toml, r"^bootstrap = .*$", "bootstrap = { samples = 0 }\ncalibration_bins = 12")
+    life.runs["evaluation_changed"] = Project.load(toml).run()
+    # A new model: fails right after training, then the next run continues that run.
+    edit(toml, r"^seed = 42$", "seed = 7")
+    observer = FailAfter("train")
+    with pytest.raises(RuntimeError, match="injected failure after train"):
+        Project.load(toml).run(observer=observer)
+    life.observed = observer.seen
+    records = sorted((life.home / "runs").glob("*/run.json"))
+    life.failed_record = orjson.loads(records[-1].read_bytes())
+    life.runs["resumed"] = Project.load(toml).run()  # no prediction log yet: canary at 10%
+    _serve_traffic(toml, request_rows(small_adult["test"], 300))
+    life.logged_rows = 300
+    # A replay gate no pair of different models can pass: rejected, nothing deployed.
+    edit(toml, r"^cpu_hour_price = 0.05$", "cpu_hour_price = 0.05\nreplay_max_mean_abs_diff = 0")
+    life.runs["replay_rejected"] = Project.load(toml).run()
+    edit(toml, r"^replay_max_mean_abs_diff = 0\n", "replay_max_flip_rate = 0.9\n")
+    life.runs["replayed"] = Project.load(toml).run()
+    edit(toml, r"^lower = 0.7$", "lower = 0.9999")
+    life.runs["gate_failed"] = Project.load(toml).run()
+    return life
+
+
+def _statuses(result: RunResult) -> dict[str, str]:
+    return {s.name: s.status for s in result.steps}
+
+
+def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycle) -> None:
+    result = lifecycle.runs["first"]
+    assert result.ok and result.version == 1 and result.deployed_as == "production"
+    assert _statuses(result) == {
+        "validate": "done",
+        "train": "done",
+        "evaluate": "done",
+        "gate": "done",
+        "register": "done",
+        "replay": "skipped",
+        "deploy": "done",
+    }
+    assert "first model" in result.step("replay").message
+    record = orjson.loads(result.record_path.read_bytes())
+    assert result.record_path == lifecycle.home / "runs" / result.run_id / "run.json"
+    assert record["status"] == "succeeded" and record["model"] == "income"
+    assert record["code"]["code_version"].startswith(record["code"]["mooring"] + "+src.")
+    train = next(s for s in record["steps"] if s["name"] == "train")
+    assert train["duration_s"] > 0 and train["cpu_seconds"] > 0
+    assert train["inputs"]["train_fingerprint"] == Project.load(lifecycle.toml).data_fingerprint()
+    assert Path(train["outputs"]["model_dir"]).is_relative_to(lifecycle.home / "runs")
+    assert record["cpu_seconds"] >= sum(s["cpu_seconds"] for s in record["steps"]) * 0.9
+    cost = record["cost"]
+    assert cost["cpu_hour_price"] == 0.05
+    assert cost["run_cost"] == pytest.approx(record["cpu_seconds"] / 3600 * 0.05, rel=1e-3)
+    assert cost["training_cost"] == pytest.approx(train["cpu_seconds"] / 3600 * 0.05, rel=1e-3)
+    with Registry.from_config(load_config(lifecycle.toml)) as registry:
+        mv = registry.get("income", version=1)
+    assert mv.lineage["run_id"] == result.run_id
+    assert mv.lineage["model_key"] == train["key"]
+    assert mv.blessed and mv.metrics["auc"] > 0.7
+
+
+def test_unchanged_rerun_is_fully_cached(lifecycle: Lifecycle) -> None:
+    first, cached = lifecycle.runs["first"], lifecycle.runs["cached"]
+    assert cached.ok and cached.run_id != first.run_id
+    assert _statuses(cached) == {
+        "validate": "cached",
+        "train": "cached",
+        "evaluate": "cached",
+        "gate": "cached",
+        "register": "cached",
+        "replay": "skipped",
+        "deploy": "cached",
+    }
+    assert cached.version == 1
+    assert cached.step("train").outputs["model_dir"] == first.step("train").outputs["model_dir"]
+    assert f"run {first.run_id}" in cached.step("train").message
+    assert not (lifecycle.home / "runs" / cached.run_id / "train").exists()  # nothing trained
+    assert cached.record["cost"]["training_run"] == f"run {first.run_id}"
+
+
+def test_changed_evaluation_reruns_only_downstream_steps(lifecycle: Lifecycle) -> None:
+    result = lifecycle.runs["evaluation_changed"]
+    statuses = _statuses(result)
+    assert statuses["validate"] == "cached" and statuses["train"] == "cached"
+    assert statuses["evaluate"] == "done" and statuses["gate"] == "done"
+    # The same model bytes are already version 1: registered once, deployed once.
+    assert statuses["register"] == "cached" and result.version == 1
+    assert statuses["deploy"] == "cached"
+
+
+def test_failed_run_is_continued_from_the_last_completed_step(lifecycle: Lifecycle) -> None:
+    assert lifecycle.observed == ["validate:cached", "train:done"]
+    failed = lifecycle.failed_record
+    assert failed["status"] == "failed"
+    assert failed["error"] == {  # type: ignore[comparison-overlap]
+        "step": "train",
+        "type": "RuntimeError",
+        "message": "injected failure after train",
+        "user_error": False,
+    }
+    resumed = lifecycle.runs["resumed"]
+    assert resumed.resumed and resumed.run_id == failed["run_id"]
+    assert resumed.record["resumed_after"] == "train"
+    statuses = _statuses(resumed)
+    assert statuses["validate"] == "cached" and statuses["train"] == "cached"
+    assert statuses["evaluate"] == "done" and statuses["register"] == "done"
+    assert [a["status"] for a in resumed.record["attempts"]] == ["failed", "succeeded"]
+    assert resumed.version == 2
+    # Evaluated against production version 1 (change gates, flip rate).
+    assert resumed.step("evaluate").outputs["baseline_version"] == 1
+
+
+def test_second_model_is_a_canary_at_the_first_rollout_step(lifecycle: Lifecycle) -> None:
+    resumed = lifecycle.runs["resumed"]
+    assert resumed.deployed_as == "canary" and resumed.canary_weight == 10
+    replay = resumed.step("replay")
+    assert replay.status == "done" and replay.outputs["status"] == "no_log"
+    assert "no prediction log yet" in replay.message
+    with Registry.from_config(load_config(lifecycle.toml)) as registry:
+        dep = registry.deployment("income")
+        events = registry.history("income")
+    assert (dep.production, dep.canary, dep.canary_weight) == (1, 2, 10)
+    assert any(
+        e.reason and f"mooring run {resumed.run_id}: canary at 10%" in e.reason for e in events
+    )
+
+
+def test_replay_gate_rejects_and_deploys_nothing(lifecycle: Lifecycle) -> None:
+    result = lifecycle.runs["replay_rejected"]
+    assert result.status == "rejected" and not result.ok
+    assert result.step("replay").status == "rejected"
+    assert result.step("deploy").status == "pending"
+    assert result.reason is not None and "replay test failed" in result.reason
+    outputs = result.step("replay").outputs
+    assert outputs["status"] == "compared" and outputs["passed"] is False
+    assert outputs["gates"][0]["name"] == "mean_abs_diff"
+    assert outputs["rows"] == lifecycle.logged_rows
+
+
+def test_replay_compares_both_models_on_logged_traffic(lifecycle: Lifecycle) -> None:
+    result = lifecycle.runs["replayed"]
+    assert result.ok and result.step("replay").status == "done"
+    out = result.step("replay").outputs
+    assert out["status"] == "compared" and out["passed"] is True
+    assert out["rows"] == lifecycle.logged_rows and out["requests"] == lifecycle.logged_rows // 5
+    assert 0.0 < out["mean_abs_diff"] <= out["p99_abs_diff"] <= out["max_abs_diff"] <= 1.0
+    assert out["flips"] == round(out["flip_rate"] * out["rows"])
+    assert set(out["latency_ms"]) == {"production", "candidate"}
+    assert out["latency_ms"]["candidate"]["p95"] > 0 and out["latency_ratio_p95"] > 0
+    # Production in process reproduces what the server answered for its own rows.
+    assert out["logged_max_abs_diff"] is not None and out["logged_max_abs_diff"] < 1e-4
+    assert [g["name"] for g in out["gates"]] == ["flip_rate"]
+    per_1000 = result.record["cost"]["per_1000_predictions"]
+    assert per_1000["source"] == "replay"
+    candidate = per_1000["versions"]["candidate"]
+    assert candidate["cost_per_1000"] == pytest.approx(
+        candidate["cpu_seconds_per_1000"] / 3600 * 0.05
+    )
+    assert result.step("deploy").status == "cached"
+    assert "already the canary at 10%" in result.step("deploy").message
+
+
+def test_failed_gate_deploys_nothing(lifecycle: Lifecycle) -> None:
+    result = lifecycle.runs["gate_failed"]
+    assert result.status == "rejected"
+    assert result.step("gate").status == "rejected"
+    assert result.reason is not None and "not blessed" in result.reason
+    assert "0.9999" in result.reason
+    assert {s.name for s in result.steps if s.status == "pending"} == {
+        "register",
+        "replay",
+        "deploy",
+    }
+    with Registry.from_config(load_config(lifecycle.toml)) as registry:
+        dep = registry.deployment("income")
+        assert len(registry.versions("income")) == 2
+    assert (dep.production, dep.canary, dep.canary_weight) == (1, 2, 10)
+
+
+def test_status_reports_deployment_and_last_run(lifecycle: Lifecycle) -> None:
+    status = project_status(load_config(lifecycle.toml))
+    assert (status.production, status.canary, status.canary_weight) == (1, 2, 10)
+    assert status.versions == 2 and status.production_metrics["auc"] > 0.7
+    assert status.last_run is not None
+    assert status.last_run["run_id"] == lifecycle.runs["gate_failed"].run_id
+    assert status.last_run["status"] == "rejected"
+    assert status.last_drift is None
+    drift = lifecycle.home / "monitoring" / "income" / "drift"
+    drift.mkdir(parents=True)
+    (drift / "latest.json").write_bytes(
+        orjson.dumps(
+            {
+                "created_at": "2030-01-01T00:00:00+00:00",
+                "status": "drift",
+                "version": 1,
+                "drifted": ["age"],
+                "window": {"rows": 300},
+            }
+        )
+    )
+    try:
+        status = project_status(load_config(lifecycle.toml))
+    finally:
+        shutil.rmtree(lifecycle.home / "monitoring")
+    assert status.last_drift is not None
+    assert status.last_drift["status"] == "drift" and status.last_drift["drifted"] == ["age"]
+
+
+def test_broken_data_is_rejected_before_training(
+    tmp_path: Path, small_adult: dict[str, Path]
+) -> None:
+    broken = break_ages(small_adult["test"], tmp_path / "broken.csv")
+    toml = write_project(tmp_path / "project", {**small_adult, "test": broken})
+    result = Project.load(toml).run()
+    assert result.status == "rejected" and result.step("validate").status == "rejected"
+    assert result.reason is not None and "data contract failed" in result.reason
+    assert "age" in result.reason
+    assert all(s.status == "pending" for s in result.steps[1:])
+    assert not (tmp_path / "project" / "state" / "registry.db").exists()
+
+
+def test_missing_train_data_override_is_an_error(
+    tmp_path: Path, small_adult: dict[str, Path]
+) -> None:
+    toml = write_project(tmp_path, small_adult)
+    with pytest.raises(NotFoundError, match=r"--train-data file .*nope\.csv' does not exist"):
+        Project.load(toml).run(train_data=tmp_path / "nope.csv")
+
+
+def test_one_run_at_a_time_per_home(tmp_path: Path, small_adult: dict[str, Path]) -> None:
+    toml = write_project(tmp_path, small_adult)
+    project = Project.load(toml)
+    with (
+        _exclusive(project.home),
+        pytest.raises(ConflictError, match="another `mooring run` is in progress"),
+    ):
+        project.run()
