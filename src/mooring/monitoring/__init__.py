@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from mooring.monitoring.alerts import Alert, AlertManager, LogSink, WebhookSink
 from mooring.monitoring.baselines import (
     prediction_baseline,
     prediction_statistics,
@@ -30,22 +31,43 @@ from mooring.monitoring.drift import (
 from mooring.monitoring.drift_report import render_drift_html
 from mooring.monitoring.feedback import LiveMetrics, VersionQuality, live_metrics, score_version
 from mooring.monitoring.gauges import DriftGauges, drift_gauges, live_gauges
+from mooring.monitoring.guardrails import GuardrailResult
+from mooring.monitoring.monitor import Monitor, MonitorReport
 from mooring.monitoring.predictions import (
     feature_table,
     output_table,
     outputs_from_arrays,
     read_prediction_log,
 )
+from mooring.monitoring.retrain import RetrainRun, RetrainTrigger
+from mooring.monitoring.rollout import RolloutController, RolloutDecision
+from mooring.monitoring.scrape import MetricsSnapshot, scrape
+from mooring.monitoring.slo import SLOMonitor, SLOReport, burn_rate
 
 __all__ = [
     "SKETCH_DISTANCES",
+    "Alert",
+    "AlertManager",
     "DriftGauges",
     "DriftReport",
     "FeatureDrift",
+    "GuardrailResult",
     "LiveMetrics",
+    "LogSink",
+    "MetricsSnapshot",
+    "Monitor",
+    "MonitorReport",
     "PredictionDrift",
+    "RetrainRun",
+    "RetrainTrigger",
+    "RolloutController",
+    "RolloutDecision",
+    "SLOMonitor",
+    "SLOReport",
     "SegmentDrift",
     "VersionQuality",
+    "WebhookSink",
+    "burn_rate",
     "check_drift",
     "compare_columns",
     "compute_drift",
@@ -63,6 +85,7 @@ __all__ = [
     "render_drift_html",
     "resolve_thresholds",
     "score_version",
+    "scrape",
     "segment_baselines",
     "wasserstein",
 ]
