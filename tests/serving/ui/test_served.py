@@ -3,7 +3,8 @@
 The browser tests drive Debian's Chromium through Playwright (headless). Without
 ``/usr/bin/chromium`` they are skipped with a message saying how to enable them,
 unless ``MOORING_REQUIRE_BROWSER=1`` (as in CI), where a missing browser fails.
-Screenshots go to ``$MOORING_TEST_ARTIFACTS/ui-screenshots`` (else a pytest temp folder).
+``MOORING_CHROMIUM`` names another Chromium binary. Screenshots go to
+``$MOORING_TEST_ARTIFACTS/ui-screenshots`` (else a pytest temp folder).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from tests.serving.ui._data import NAME, TOKEN, populate, write_drift_reports
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui-served")]
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("MOORING_CHROMIUM", "/usr/bin/chromium"))
 ENABLE = (
-    "browser tests skipped: no Chromium at /usr/bin/chromium; enable them with "
+    f"browser tests skipped: no Chromium at {CHROMIUM}; enable them with "
     "`sudo apt-get install -y chromium` (Playwright for Python comes with the dev extras)"
 )
 
@@ -134,7 +135,8 @@ def test_admin_changes_apply_to_the_running_server(served: Served) -> None:
 
 
 # -- real browser --------------------------------------------------------------------------
-@pytest.fixture(scope="module")
+# Session scope: set up (or skipped) before the session-scoped models the server needs.
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         if os.environ.get("MOORING_REQUIRE_BROWSER") == "1":
@@ -178,7 +180,9 @@ def overflow(page: Any) -> int:
     )
 
 
-def test_browser_walks_the_pages_by_their_links(served: Served, page: Any, shots: Path) -> None:
+def test_browser_walks_the_pages_by_their_links(
+    browser: Any, served: Served, page: Any, shots: Path
+) -> None:
     page.goto(f"{served.server.url}/ui/")
     assert page.locator("h1").inner_text() == "Models"
     page.screenshot(path=str(shots / "models.png"), full_page=True)
@@ -213,7 +217,9 @@ def test_browser_walks_the_pages_by_their_links(served: Served, page: Any, shots
     assert "jensen_shannon per feature" in page.locator("#bars-h").inner_text()
 
 
-def test_browser_live_page_refreshes_its_charts(served: Served, page: Any, shots: Path) -> None:
+def test_browser_live_page_refreshes_its_charts(
+    browser: Any, served: Served, page: Any, shots: Path
+) -> None:
     stop = threading.Event()
 
     def traffic() -> None:
@@ -243,7 +249,7 @@ def test_browser_live_page_refreshes_its_charts(served: Served, page: Any, shots
 
 
 def test_browser_promote_with_the_token_and_see_the_audit_entry(
-    served: Served, page: Any, shots: Path
+    browser: Any, served: Served, page: Any, shots: Path
 ) -> None:
     page.goto(f"{served.server.url}/ui/models/{NAME}")
     page.get_by_label("Reason").fill("v2 held up on the canary")
@@ -274,7 +280,7 @@ def test_browser_promote_with_the_token_and_see_the_audit_entry(
     page.screenshot(path=str(shots / "promoted.png"), full_page=True)
 
 
-def test_browser_keyboard_focus_is_visible(served: Served, page: Any) -> None:
+def test_browser_keyboard_focus_is_visible(browser: Any, served: Served, page: Any) -> None:
     page.goto(f"{served.server.url}/ui/models/{NAME}")
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent")
@@ -287,7 +293,7 @@ def test_browser_keyboard_focus_is_visible(served: Served, page: Any) -> None:
 
 @pytest.mark.parametrize("path", ["/ui/", "/ui/models/income", "/ui/models/income/drift"])
 def test_browser_phone_width_has_no_sideways_scrolling(
-    served: Served, browser: Any, shots: Path, path: str
+    browser: Any, served: Served, shots: Path, path: str
 ) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     try:

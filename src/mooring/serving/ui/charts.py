@@ -149,7 +149,9 @@ def line_chart(
     ys = [y for line in lines for _, y in line.points if y is not None and math.isfinite(y)]
     if not ys:
         return _empty(width, height, title, empty_text, "line")
-    legend_rows = math.ceil(len(lines) / 3) if len(lines) > 1 else 0
+    longest = max((len(line.label) for line in lines), default=0)
+    columns = max(1, min(3, int((width - 80) / (longest * 7.5 + 36))))
+    legend_rows = math.ceil(len(lines) / columns) if len(lines) > 1 else 0
     left, right, top, bottom = 64, 16, 14, 30 + 18 * legend_rows
     plot_w, plot_h = width - left - right, height - top - bottom
     x0, x1 = min(xs), max(xs)
@@ -221,8 +223,8 @@ def line_chart(
     if legend_rows:
         for i, line in enumerate(lines):
             color = PALETTE[(line.color if line.color is not None else i) % len(PALETTE)]
-            lx = left + (i % 3) * (plot_w / 3)
-            ly = top + plot_h + 40 + 18 * (i // 3)
+            lx = left + (i % columns) * (plot_w / columns)
+            ly = top + plot_h + 40 + 18 * (i // columns)
             dash = ' stroke-dasharray="5 3"' if line.dashed else ""
             parts.append(
                 f'<line x1="{lx:.1f}" x2="{lx + 18:.1f}" y1="{ly - 4}" y2="{ly - 4}" '

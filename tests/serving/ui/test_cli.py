@@ -1,0 +1,63 @@
+"""``mooring ui`` in a subprocess: starts, serves the registry's models, stops on Ctrl+C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mooring.cli import main
+from mooring.registry import Registry
+from tests.serving.conftest import free_port
+from tests.serving.ui._data import NAME, plain_folders
+
+pytestmark = pytest.mark.slow
+
+
+def test_mooring_ui_serves_the_dashboard(tmp_path: Path) -> None:
+    home = tmp_path / "state"
+    with Registry.open(f"sqlite:///{home / 'registry.db'}", artifacts=home / "artifacts") as reg:
+        folder = plain_folders(tmp_path, 1)[0]
+        reg.register(name=NAME, artifact_dir=folder, lineage={"data_fingerprint": "0" * 64})
+    config = tmp_path / "mooring.toml"
+    config.write_text(
+        f'[project]\nname = "{NAME}"\nhome = "state"\n[data]\ntrain = "train.csv"\n',
+        encoding="utf-8",
+    )
+    port, dead = free_port(), free_port()
+    cmd = [sys.executable, "-m", "mooring", "ui", "--config", str(config), "--port", str(port),
+           "--metrics-url", f"http://127.0.0.1:{dead}/metrics"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                res = httpx.get(f"{url}/ui/")
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "mooring ui did not start"
+                time.sleep(0.1)
+        assert res.status_code == 200 and f'href="/ui/models/{NAME}"' in res.text
+        assert httpx.get(url).headers["location"] == "/ui/"
+        # An unreachable metrics server is reported on the live page, not a crash.
+        live = httpx.get(f"{url}/ui/api/models/{NAME}/live")
+        assert live.status_code == 200
+        assert live.json()["error"].startswith(
+            f"cannot read the metrics of http://127.0.0.1:{dead}"
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert f"mooring dashboard on http://127.0.0.1:{port}/ui/" in out.decode()
+
+
+def test_mooring_ui_reports_a_missing_config(tmp_path: Path) -> None:
+    assert main(["ui", "--config", str(tmp_path / "nope.toml")]) == 2
