@@ -1,0 +1,296 @@
+"""Benchmark: mooring drift vs Evidently's data-drift preset on 1M logged rows × the Adult features.
+
+The "logged" window is made by resampling the real rows of ``adult.test`` (fixed seed) and
+shifting two features on purpose, so the verdicts are worth comparing: ``age`` +8 years,
+``hours-per-week`` +2 hours, and a third of the ``Male`` rows turned ``Female``. It is written
+once as Parquet under ``benchmarks/data/``. The training baseline is ``adult.data``.
+
+Contenders, each in a fresh subprocess per repeat (repeats interleaved, medians reported):
+
+* ``mooring``: what ``mooring drift`` does once the training statistics are stored with the
+  version: load the statistics JSON, read the Parquet window with Arrow, ``compute_drift``
+  at the default thresholds. ``mooring_cold`` also computes the baseline statistics from
+  ``adult.data`` in the same run (what it costs without a registry).
+* ``evidently``: Evidently 0.7 ``Report([DataDriftPreset()])`` on the same window (read with
+  pandas) against ``adult.data`` as the reference DataFrame — its default per-column tests
+  (for more than 1000 rows: Wasserstein distance normed by the reference std ≥ 0.1 for
+  numbers, Jensen-Shannon distance ≥ 0.1 for categories). It runs in its own virtual
+  environment, ``benchmarks/.venv-evidently`` (created by ``--setup`` or on first run:
+  ``pip install "evidently>=0.7,<0.8" "pandas<3"``), so it never touches mooring's.
+
+Both report read and compute times separately and a per-feature verdict; the benchmark
+prints whether the verdicts agree per feature. Times are measured, never asserted; the
+floor (mooring ≥ 10× faster than Evidently, read + compute) is evaluated and printed.
+
+Usage::
+
+    python benchmarks/bench_drift.py                       # 1M rows, 3 repeats
+    python benchmarks/bench_drift.py --rows 20000 --repeats 1 --out /tmp/b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TRAIN = ROOT / "examples" / "adult" / "adult.data.csv.gz"
+TEST = ROOT / "examples" / "adult" / "adult.test.csv.gz"
+EVIDENTLY_VENV = HERE / ".venv-evidently"
+EVIDENTLY_REQUIREMENTS = ["evidently>=0.7,<0.8", "pandas<3"]
+NA_VALUES = ["?", ""]
+LABEL = "class"
+FLOOR = 10.0
+
+
+# ---------------------------------------------------------------- data
+
+
+def prepare(data_dir: Path, rows: int, seed: int) -> dict[str, Path]:
+    """Write (once) the shifted window and the baseline statistics; return their paths."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from mooring.contract import ReadOptions, compute_statistics, read_table
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    window = data_dir / f"drift_window_{rows}_seed{seed}.parquet"
+    baseline = data_dir / "drift_baseline_adult.json"
+    options = ReadOptions(na_values=tuple(NA_VALUES))
+    if not baseline.exists():
+        compute_statistics(TRAIN, options).save(baseline)
+    if not window.exists():
+        test = read_table(TEST, options).drop([LABEL])
+        rng = np.random.default_rng(seed)
+        table = test.take(pa.array(rng.integers(0, test.num_rows, rows)))
+        age = pc.add(table["age"], 8)
+        hours = pc.add(table["hours-per-week"], 2)
+        male = pc.equal(table["sex"], "Male")
+        switch = pc.and_(male, pa.array(rng.random(rows) < 1 / 3))
+        sex = pc.if_else(switch, "Female", table["sex"])
+        for name, column in (("age", age), ("hours-per-week", hours), ("sex", sex)):
+            table = table.set_column(table.column_names.index(name), name, column)
+        # Logged numbers are floats (the server's float32 inputs), as in the prediction log.
+        for name in ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss"):
+            idx = table.column_names.index(name)
+            table = table.set_column(idx, name, pc.cast(table[name], pa.float64()))
+        pq.write_table(table, window)
+    return {"window": window, "baseline": baseline}
+
+
+# ---------------------------------------------------------------- children
+
+
+def child_mooring(window: Path, baseline: Path, cold: bool) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    from mooring.config import MonitoringConfig
+    from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+    from mooring.monitoring import compute_drift
+
+    start = time.perf_counter()
+    if cold:
+        stats = compute_statistics(TRAIN, ReadOptions(na_values=tuple(NA_VALUES)))
+    else:
+        stats = DatasetStatistics.load(baseline)
+    table = pq.read_table(window)
+    read = time.perf_counter() - start
+    begin = time.perf_counter()
+    report = compute_drift(stats, table, MonitoringConfig())
+    compute = time.perf_counter() - begin
+    return {
+        "read_s": read,
+        "compute_s": compute,
+        "total_s": read + compute,
+        "rows": table.num_rows,
+        "verdicts": {f.name: f.drifted for f in report.features},
+        "scores": {
+            f.name: {k: f.metrics.get(k) for k in ("wasserstein", "jensen_shannon", "psi", "ks")}
+            for f in report.features
+        },
+    }
+
+
+def child_evidently(window: Path) -> dict[str, Any]:
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    start = time.perf_counter()
+    reference = pd.read_csv(TRAIN, na_values=NA_VALUES, keep_default_na=True).drop(columns=[LABEL])
+    current = pd.read_parquet(window)
+    read = time.perf_counter() - start
+    begin = time.perf_counter()
+    numeric = [c for c in reference.columns if reference[c].dtype != object]
+    categorical = [c for c in reference.columns if reference[c].dtype == object]
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    snapshot = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    result = snapshot.dict()
+    compute = time.perf_counter() - begin
+    verdicts: dict[str, bool] = {}
+    scores: dict[str, Any] = {}
+    for metric in result["metrics"]:
+        config = metric.get("config", {})
+        if config.get("type") != "evidently:metric_v2:ValueDrift":
+            continue
+        value = float(metric["value"])
+        # Distance methods (Wasserstein, Jensen-Shannon) detect drift at value >= threshold.
+        verdicts[config["column"]] = value >= float(config["threshold"])
+        scores[config["column"]] = {"method": config["method"], "value": value}
+    return {
+        "read_s": read,
+        "compute_s": compute,
+        "total_s": read + compute,
+        "rows": len(current),
+        "verdicts": verdicts,
+        "scores": scores,
+        "version": __import__("evidently").__version__,
+    }
+
+
+# ---------------------------------------------------------------- driver
+
+
+def setup_evidently() -> Path:
+    """Create the Evidently virtual environment once; return its Python."""
+    python = EVIDENTLY_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *EVIDENTLY_REQUIREMENTS], check=True
+        )
+    return python
+
+
+def run_child(python: Path, *args: str) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    out = subprocess.run(
+        [str(python), str(Path(__file__).resolve()), "--child", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, default=HERE / "data")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_drift.json")
+    parser.add_argument("--setup", action="store_true", help="Only create the Evidently venv.")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        kind, *rest = args.child
+        if kind == "evidently":
+            result = child_evidently(Path(rest[0]))
+        else:
+            result = child_mooring(Path(rest[0]), Path(rest[1]), cold=kind == "mooring_cold")
+        print(json.dumps(result))
+        return 0
+
+    evidently_python = setup_evidently()
+    if args.setup:
+        print(f"Evidently environment ready: {evidently_python}")
+        return 0
+    paths = prepare(args.data_dir, args.rows, args.seed)
+    window, baseline = str(paths["window"]), str(paths["baseline"])
+    runs: dict[str, list[dict[str, Any]]] = {"mooring": [], "mooring_cold": [], "evidently": []}
+    for repeat in range(args.repeats):
+        runs["mooring"].append(run_child(Path(sys.executable), "mooring", window, baseline))
+        runs["mooring_cold"].append(
+            run_child(Path(sys.executable), "mooring_cold", window, baseline)
+        )
+        runs["evidently"].append(run_child(evidently_python, "evidently", window))
+        print(
+            f"repeat {repeat + 1}/{args.repeats}: "
+            + ", ".join(f"{k} {v[-1]['total_s']:.2f} s" for k, v in runs.items()),
+            flush=True,
+        )
+
+    def median(kind: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[kind])
+
+    summary = {
+        kind: {key: median(kind, key) for key in ("read_s", "compute_s", "total_s")}
+        for kind in runs
+    }
+    ours, theirs = runs["mooring"][-1]["verdicts"], runs["evidently"][-1]["verdicts"]
+    agreement = {
+        name: {
+            "mooring": ours.get(name),
+            "evidently": theirs.get(name),
+            "agree": ours.get(name) == theirs.get(name),
+        }
+        for name in sorted(set(ours) | set(theirs))
+    }
+    ratio_total = summary["evidently"]["total_s"] / summary["mooring"]["total_s"]
+    ratio_compute = summary["evidently"]["compute_s"] / summary["mooring"]["compute_s"]
+    ratio_cold = summary["evidently"]["total_s"] / summary["mooring_cold"]["total_s"]
+    result = {
+        "benchmark": "drift",
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "evidently_version": runs["evidently"][-1].get("version"),
+        "median_seconds": summary,
+        "speedup_total": ratio_total,
+        "speedup_compute": ratio_compute,
+        "speedup_cold": ratio_cold,
+        "floor": FLOOR,
+        "floor_met": ratio_total >= FLOOR,
+        "agreement": agreement,
+        "agreeing_features": sum(a["agree"] for a in agreement.values()),
+        "features": len(agreement),
+        "scores": {
+            "mooring": runs["mooring"][-1]["scores"],
+            "evidently": runs["evidently"][-1]["scores"],
+        },
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+    print(
+        f"\n{args.rows:,} logged rows × {len(agreement)} Adult features, median of {args.repeats}"
+    )
+    print(f"{'':14}{'read s':>9}{'compute s':>11}{'total s':>9}")
+    for kind, row in summary.items():
+        print(f"{kind:14}{row['read_s']:9.2f}{row['compute_s']:11.2f}{row['total_s']:9.2f}")
+    print(
+        f"Evidently / mooring: total {ratio_total:.1f}x, compute {ratio_compute:.1f}x, "
+        f"vs mooring computing its baseline too {ratio_cold:.1f}x "
+        f"(floor {FLOOR:g}x total: {'met' if ratio_total >= FLOOR else 'NOT met'})"
+    )
+    print("\nfeature            mooring  evidently  agree")
+    for name, a in agreement.items():
+        mark = "yes" if a["agree"] else "NO"
+        print(f"{name:18} {a['mooring']!s:8} {a['evidently']!s:9}  {mark}")
+    print(f"\nverdicts agree on {result['agreeing_features']}/{len(agreement)} features")
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""``mooring drift``, ``mooring feedback`` and ``mooring live`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mooring.cli import main
+from mooring.cli.monitoring import parse_since
+from mooring.errors import UsageError
+from tests.monitoring._project import MonitoredProject, log_rows, shared_project, shifted
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitoring-project")]
+
+
+@pytest.fixture
+def project(tmp_path_factory: pytest.TempPathFactory) -> MonitoredProject:
+    return shared_project(tmp_path_factory)
+
+
+def test_drift_exit_codes_and_files(
+    project: MonitoredProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(project.config_path)
+    log_rows(project, project.eval_table.slice(0, 1200))
+    assert main(["drift", "--config", config, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "ok" and data["window"]["rows"] == 1200
+    assert Path(data["files"]["html"]).is_file()
+    # Drifted traffic: exit 1, and the table names the feature and why.
+    log_rows(project, shifted(project.eval_table.slice(0, 1200), age=15), prefix="s")
+    assert main(["drift", "--config", config, "--last", "1200"]) == 1
+    out = capsys.readouterr().out
+    assert "drift" in out and "age" in out and "psi" in out
+    # A short window is insufficient data, not drift.
+    assert main(["drift", "--config", config, "--last", "100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "insufficient_data"
+    assert main(["drift", "--config", config, "--since", "1h", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["window"]["rows"] == 2400
+
+
+def test_drift_errors_exit_2(project: MonitoredProject, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(project.config_path)
+    assert main(["drift", "--config", config]) == 2
+    assert "holds no Parquet file" in capsys.readouterr().err
+    log_rows(project, project.eval_table.slice(0, 10))
+    assert main(["drift", "--config", config, "--since", "yesterday"]) == 2
+    assert "neither a duration" in capsys.readouterr().err
+    assert main(["drift", "--config", config, "--version", "9"]) == 2
+
+
+def test_feedback_then_live(
+    project: MonitoredProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(project.config_path)
+    table = project.eval_table.slice(0, 300)
+    ids = log_rows(project, table)
+    labels = tmp_path / "labels.csv"
+    rows = "\n".join(f"{i},{c}" for i, c in zip(ids, table["class"].to_pylist(), strict=True))
+    labels.write_text("request_id,label\n" + rows + "\n", encoding="utf-8")
+    assert main(["feedback", str(labels), "--config", config, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accepted"] == 300
+    assert main(["live", "--config", config, "--json"]) == 0
+    live = json.loads(capsys.readouterr().out)
+    assert live["labels"]["matched"] == 300
+    [version] = live["versions"]
+    assert version["version"] == 1 and version["status"] == "ok"
+    assert 0.0 <= version["metrics"]["auc"] <= 1.0
+    assert main(["live", "--config", config]) == 0
+    assert "auc" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label\nx,1\n", encoding="utf-8")
+    assert main(["feedback", str(bad), "--config", config]) == 2
+    assert "no 'request_id' column" in capsys.readouterr().err
+
+
+def test_parse_since() -> None:
+    assert parse_since(None) is None
+    hour = parse_since("1h")
+    assert hour is not None
+    assert abs((datetime.now(UTC) - hour) - timedelta(hours=1)) < timedelta(seconds=5)
+    assert parse_since("2024-05-01T12:00:00") == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    with pytest.raises(UsageError, match="neither a duration"):
+        parse_since("soon")
