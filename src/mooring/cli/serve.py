@@ -27,24 +27,31 @@ def serve(
         Path | None,
         typer.Option("--model-dir", help="Serve this exported folder instead of the registry."),
     ] = None,
-    access_log: Annotated[
-        bool, typer.Option("--access-log/--no-access-log", help="JSON access log on stderr.")
-    ] = True,
-) -> None:
     schema: Annotated[
         Path | None,
         typer.Option(
             "--schema", help="With --model-dir: the schema YAML checked at the door (contract)."
         ),
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="JSON access log on stderr.")
+    ] = True,
+    monitor: Annotated[
+        bool,
+        typer.Option("--monitor", help="Also run the monitor (see mooring monitor) in-process."),
+    ] = False,
+    monitor_interval: Annotated[
+        str, typer.Option("--monitor-interval", help="Time between monitor ticks, e.g. 10s.")
+    ] = "10s",
+) -> None:
     """Serve the registry's production (and canary) version, following deployments."""
     import uvicorn
 
+    from mooring.contract.schema import Schema
     from mooring.serving import DirectorySource, build_app, create_app
 
     cfg = load_config(config)
     if model_dir is not None:
-    from mooring.contract.schema import Schema
         contract = Schema.load(schema) if schema is not None else None
         source = DirectorySource(model_dir, cfg.project.name, schema=contract)
         application = build_app([source], cfg.serving)
@@ -54,4 +61,21 @@ def serve(
     logging.getLogger("mooring.serving.access").setLevel(
         logging.INFO if access_log else logging.WARNING
     )
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    hosted = None
+    if monitor:
+        from mooring.cli.monitor import _seconds
+        from mooring.errors import UsageError
+        from mooring.monitoring import Monitor
+
+        state = application.state.mooring
+        if state.registry is None:
+            raise UsageError("--monitor needs the registry; leave out --model-dir")
+        # The monitor reads this server's metrics in process: no URL to configure.
+        hosted = Monitor(
+            cfg, state.registry, metrics=state.metrics.render, config_path=config.resolve()
+        ).start(_seconds(monitor_interval, "--monitor-interval"))
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if hosted is not None:
+            hosted.stop()
