@@ -1,7 +1,15 @@
 """The mooring demo on the bundled UCI Adult data (run with `make demo`).
 
-validate → train → evaluate → gate → register → serve → real requests through
-TF Serving's REST API. Every process it starts is stopped before it ends.
+1. ``Project.run()``: validate → train → evaluate → gate → register → replay → deploy;
+   the first version becomes production.
+2. Serve it on 127.0.0.1 and send real requests built from adult.test rows through
+   TF Serving's REST API (every request lands in the prediction log).
+3. Train a second version (another seed and architecture) with the same pipeline:
+   it is replayed against the logged production traffic and deployed as a canary.
+4. Send traffic to both and show the rollout monitor's decision.
+
+It starts from an empty ``.mooring`` next to mooring.toml and stops every process
+it starts before it ends.
 """
 
 from __future__ import annotations
@@ -9,23 +17,30 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
 from mooring.errors import MooringError
+from mooring.pipeline import RunObserver, RunResult, StepRecord
 from mooring.project import Project
 from mooring.registry import Registry
 
 HERE = Path(__file__).resolve().parent
+TOML = HERE / "mooring.toml"
+NUMERIC = {"age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"}
 console = Console(highlight=False)
 
 
@@ -41,11 +56,9 @@ def free_port() -> int:
 
 def test_rows(project: Project, count: int) -> list[dict[str, Any]]:
     """Rows of adult.test as a client would send them: numbers as numbers, '?' as null."""
-    numeric = {"age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"}
     with gzip.open(project.data_path("eval"), "rt", newline="") as fh:
-        reader = csv.DictReader(fh)
         rows = []
-        for raw in reader:
+        for raw in csv.DictReader(fh):
             row: dict[str, Any] = {}
             for key, value in raw.items():
                 if key == "class":
@@ -53,51 +66,45 @@ def test_rows(project: Project, count: int) -> list[dict[str, Any]]:
                 elif value == "?":
                     row[key] = None
                 else:
-                    row[key] = float(value) if key in numeric else value
+                    row[key] = float(value) if key in NUMERIC else value
             rows.append(row)
             if len(rows) == count:
-                return rows
+                break
     return rows
 
 
-def main() -> int:
-    started = time.perf_counter()
-    project = Project.load(HERE / "mooring.toml")
-    console.print(f"[bold]mooring demo[/] — project '{project.name}', home {project.home}")
+class Steps(RunObserver):
+    """Prints each step as it finishes, and each training epoch."""
 
-    step(1, "Data contract: statistics → schema → validation")
-    validation = project.validate()
-    for result in validation.results:
-        style = "green" if result.ok else "red"
-        console.print(f"[{style}]{result.render_text().splitlines()[0]}[/]", soft_wrap=True)
-    if not validation.ok:
-        console.print("[red]the data contract failed: stopping before training[/]")
-        return 1
+    MARKS: ClassVar[dict[str, str]] = {
+        "done": "[green]✓[/]",
+        "cached": "[cyan]↺[/]",
+        "skipped": "[dim]–[/]",
+    }
 
-    step(2, "Train: preprocessing from the statistics inside one SavedModel")
-    training = project.train()
-    last = training.epochs[-1] if training.epochs else {}
-    shown = ("loss", "auc", "val_loss", "val_auc")
-    console.print(
-        f"{len(training.epochs)} epochs in {training.timings.get('fit_seconds', 0.0):.1f} s; "
-        "last epoch: " + ", ".join(f"{k} {last[k]:.4f}" for k in shown if k in last)
-    )
-    if training.parity is not None:
-        parity = training.parity
+    def step_finished(self, record: StepRecord) -> None:
+        mark = self.MARKS.get(record.status, "[red]✗[/]")
         console.print(
-            f"train/serve parity: {parity.records} raw records through tf.saved_model.load, "
-            f"max difference {parity.max_abs_diff:.1e} (tolerance {parity.tolerance:g})"
+            f"{mark} {record.name:<9} {record.duration_s:6.1f}s  {record.message}", soft_wrap=True
         )
-    console.print(f"model: {training.model_dir}")
 
-    step(3, "Evaluate and gate")
-    registry = Registry.from_config(project.config)
-    production_dir = None
-    deployment = registry.deployment(project.name) if registry.models() else None
-    if deployment is not None and deployment.production is not None:
-        production_dir = registry.load(project.name, alias="production")
-    run = project.evaluate(model_dir=training.model_dir, baseline_dir=production_dir)
-    metrics = run.result.metrics
+    def training_callbacks(self, epochs: int, steps_per_epoch: int) -> Sequence[Any]:
+        import keras
+
+        class Epochs(keras.callbacks.Callback):  # type: ignore[misc]
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                logs = logs or {}
+                shown = ", ".join(
+                    f"{k} {float(logs[k]):.4f}" for k in ("loss", "val_auc") if k in logs
+                )
+                console.print(f"  [dim]epoch {epoch + 1}/{epochs}: {shown}[/]")
+
+        return [Epochs()]
+
+
+def show_run(result: RunResult) -> None:
+    evaluate = result.step("evaluate").outputs
+    metrics = evaluate.get("metrics", {})
     console.print(
         "  ".join(
             f"{k} {metrics[k]:.4f}"
@@ -105,59 +112,44 @@ def main() -> int:
             if metrics.get(k) is not None
         )
     )
-    table = Table("gate", "value", "bound", "result")
-    for gate in run.decision.to_dict()["gates"]:
-        table.add_row(
+    gates = Table("gate", "value", "bound", "result")
+    for gate in evaluate.get("decision", {}).get("gates", []):
+        value = gate.get("value")
+        bound = {k: v for k, v in (gate.get("bound") or {}).items() if v is not None}
+        gates.add_row(
             str(gate.get("name")),
-            f"{gate.get('value')}",
-            f"{gate.get('bound')}",
-            "[green]pass[/]" if gate.get("passed") else "[red]FAIL[/]",
+            "—" if value is None else f"{value:.4f}",
+            ", ".join(f"{k} {v}" for k, v in bound.items()),
+            "[yellow]skipped[/]"
+            if gate.get("skipped")
+            else "[green]pass[/]"
+            if gate.get("passed")
+            else "[red]FAIL[/]",
         )
-    console.print(table)
-    for warning in run.decision.to_dict().get("warnings", []):
-        console.print(f"[yellow]note:[/] {warning}", soft_wrap=True)
-    console.print(f"report: {run.folder / 'report.html'}")
-    if not run.decision.blessed:
-        console.print("[red]not blessed: the model is registered but not deployed[/]")
-
-    step(4, "Register (immutable version, lineage, model card) and deploy")
-    from mooring.evaluation import record_threshold
-
-    record_threshold(training.model_dir, run.result)
-    version = registry.register(
-        name=project.name,
-        artifact_dir=training.model_dir,
-        lineage={
-            "data_fingerprint": project.data_fingerprint("train"),
-            "statistics_hash": training.statistics_hash,
-            "schema_hash": training.schema_hash,
-            "feature_spec_hash": training.feature_spec_hash,
-        },
-        metrics={k: v for k, v in metrics.items() if v is not None},
-        gate=run.decision.to_dict(),
-        statistics=validation.statistics.to_dict(),
-        params=project.config.model.model_dump(mode="json"),
-        run_record=training.record,
-        reason="make demo",
+    console.print(gates)
+    cost = result.record.get("cost", {})
+    console.print(
+        f"run {result.run_id}: {result.status} in {result.record.get('duration_s', 0):.0f} s, "
+        f"{result.record.get('cpu_seconds', 0):.0f} CPU-s"
+        + (
+            f" ≈ {cost['run_cost']:.5f} at {cost['cpu_hour_price']} per CPU-hour"
+            if cost.get("run_cost") is not None
+            else ""
+        )
     )
-    console.print(f"registered {project.name} version {version.version}")
-    if run.decision.blessed:
-        registry.promote(project.name, version=version.version, reason="make demo")
-        console.print(f"version {version.version} is production")
-    elif deployment is None or deployment.production is None:
-        console.print("[red]no blessed version to serve; stopping[/]")
-        return 1
+    if not result.ok:
+        console.print(f"[red]rejected:[/] {result.reason}", soft_wrap=True)
 
-    step(5, "Serve on 127.0.0.1 and send real requests (TF Serving REST API)")
-    port = free_port()
-    server = subprocess.Popen(
+
+def start_server(port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "mooring",
             "serve",
             "--config",
-            str(HERE / "mooring.toml"),
+            str(TOML),
             "--port",
             str(port),
             "--no-access-log",
@@ -166,27 +158,64 @@ def main() -> int:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def wait_ready(client: httpx.Client, server: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited: {server.stderr.read() if server.stderr else ''}")
+        try:
+            if client.get("/v2/health/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not become ready in 120 s")
+        time.sleep(0.3)
+
+
+def send(client: httpx.Client, name: str, rows: list[dict[str, Any]]) -> Counter[str]:
+    """One request per row, four at a time; how many each version answered."""
+
+    def one(row: dict[str, Any]) -> str:
+        instance = {k: v for k, v in row.items() if k != "class"}
+        response = client.post(f"/v1/models/{name}:predict", json={"instances": [instance]})
+        response.raise_for_status()
+        return str(response.headers.get("x-model-version"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return Counter(pool.map(one, rows))
+
+
+def main() -> int:
+    started = time.perf_counter()
+    project = Project.load(TOML)
+    if project.home.exists():
+        shutil.rmtree(project.home)
+    console.print(
+        f"[bold]mooring demo[/] — project '{project.name}', starting from an empty home "
+        f"{project.home}"
+    )
+
+    step(1, "mooring run: validate → train → evaluate → gate → register → replay → deploy")
+    first = project.run(observer=Steps())
+    show_run(first)
+    if not first.ok:
+        return 1
+
+    step(2, "Serve on 127.0.0.1 and send real requests (TF Serving REST API)")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(port)
+    second: RunResult | None = None
+    decision: Any = None
     try:
-        base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30.0) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                if server.poll() is not None:
-                    console.print(
-                        f"[red]server exited:[/] {server.stderr.read() if server.stderr else ''}"
-                    )
-                    return 1
-                try:
-                    if client.get("/v2/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    console.print("[red]server did not become ready in 120 s[/]")
-                    return 1
-                time.sleep(0.3)
-            rows = test_rows(project, 8)
-            instances = [{k: v for k, v in r.items() if k != "class"} for r in rows]
+            wait_ready(client, server)
+            rows = test_rows(project, 4000)
+            sample = rows[:8]
+            instances = [{k: v for k, v in r.items() if k != "class"} for r in sample]
             response = client.post(
                 f"/v1/models/{project.name}:predict", json={"instances": instances}
             )
@@ -202,14 +231,13 @@ def main() -> int:
                 title=f"POST /v1/models/{project.name}:predict → "
                 f"{response.status_code}, version {response.headers.get('x-model-version')}",
             )
-            for row, prediction in zip(rows, body.get("predictions", []), strict=False):
-                probability = prediction["probabilities"][1]
+            for row, prediction in zip(sample, body.get("predictions", []), strict=False):
                 answers.add_row(
                     f"{row['age']:.0f}",
                     str(row["education"]),
                     str(row["occupation"]),
                     f"{row['hours-per-week']:.0f}",
-                    f"{probability:.3f}",
+                    f"{prediction['probabilities'][1]:.3f}",
                     str(prediction["classes"]),
                     row["class"],
                 )
@@ -220,6 +248,31 @@ def main() -> int:
             console.print(
                 f"a bad request is answered {bad.status_code}: {bad.json()}", soft_wrap=True
             )
+            served = send(client, project.name, rows[8:1000])
+            console.print(
+                f"{sum(served.values())} more requests answered by version(s) {dict(served)}; "
+                "each one is in the prediction log"
+            )
+            time.sleep(2.0)  # the log is written at least every second
+
+            step(3, "A second version (seed 7, hidden [64, 32]) through the same pipeline")
+            candidate = Project.load(TOML)
+            candidate.config.model.seed = 7
+            candidate.config.model.hidden = [64, 32]
+            second = candidate.run(observer=Steps())
+            show_run(second)
+            replay = second.step("replay").outputs
+            if replay.get("status") == "compared":
+                console.print(
+                    f"replay of {replay['rows']} logged requests: mean |Δ P(>50K)| "
+                    f"{replay['mean_abs_diff']:.4f}, {replay['flips']} decisions flip "
+                    f"({replay['flip_rate']:.2%}), p95 latency candidate "
+                    f"{replay['latency_ms']['candidate']['p95']:.2f} ms vs production "
+                    f"{replay['latency_ms']['production']['p95']:.2f} ms"
+                )
+            if second.ok and second.deployed_as == "canary":
+                step(4, f"Traffic on the canary ({second.canary_weight}%) and the monitor")
+                decision = watch_canary(project, client, rows[1000:], second)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -228,17 +281,92 @@ def main() -> int:
             server.kill()
             server.wait()
 
-    console.rule(f"done in {time.perf_counter() - started:.0f} s")
-    console.print(f"report:      {run.folder / 'report.html'}")
-    toml = HERE / "mooring.toml"
-    console.print(f"registry:    {project.home / 'registry.db'} (mooring models list -c {toml})")
-    console.print(
-        f"model card:  mooring models show {project.name} --card -c {HERE / 'mooring.toml'}"
-    )
-    console.print(
-        "by hand:     mooring validate | train | evaluate --model DIR | serve  (-c mooring.toml)"
-    )
+    summary(project, first, second, decision, port, started)
     return 0
+
+
+def watch_canary(
+    project: Project, client: httpx.Client, rows: list[dict[str, Any]], second: RunResult
+) -> Any:
+    from mooring.monitoring import RolloutController
+
+    version = str(second.version)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the server polls the deployment record every second
+        if version in send(client, project.name, rows[:40]):
+            break
+    cfg = Project.load(TOML).config
+    # Demo pace: the defaults wait for 200 canary requests and 5 minutes per step.
+    cfg.rollout.min_requests = 100
+    cfg.rollout.min_step_duration = 5.0
+    console.print(
+        f"rollout steps {cfg.rollout.steps}; this demo judges a step after "
+        f"{cfg.rollout.min_requests} canary requests and {cfg.rollout.min_step_duration:g} s"
+    )
+    with Registry.from_config(cfg) as registry:
+        metrics = [f"{str(client.base_url).rstrip('/')}/metrics"]
+        controller = RolloutController(cfg, registry, metrics=metrics)
+        first = controller.tick()  # the monitor starts counting here
+        console.print(f"monitor: {first.action} — {'; '.join(first.reasons)}", soft_wrap=True)
+        began = time.monotonic()
+        served = send(client, project.name, rows[40:3000])
+        console.print(f"{sum(served.values())} requests answered by version {dict(served)}")
+        time.sleep(max(0.0, 5.5 - (time.monotonic() - began)) + 1.5)
+        decision = controller.tick()
+    table = Table("guardrail", "status", "detail", title=f"monitor decision: {decision.action}")
+    for guard in decision.guardrails:
+        table.add_row(guard.name, guard.status, guard.message)
+    console.print(table)
+    console.print(
+        f"[bold]{decision.action}[/]: canary {decision.canary} {decision.from_weight}% → "
+        f"{decision.to_weight}% ({'; '.join(decision.reasons)})",
+        soft_wrap=True,
+    )
+    return decision
+
+
+def summary(
+    project: Project,
+    first: RunResult,
+    second: RunResult | None,
+    decision: Any,
+    port: int,
+    started: float,
+) -> None:
+    import importlib.util
+
+    console.rule(f"done in {time.perf_counter() - started:.0f} s")
+
+    def short(path: Path | str) -> str:
+        return os.path.relpath(path) if Path(path).is_relative_to(Path.cwd()) else str(path)
+
+    toml = short(TOML)
+    home = short(project.home)
+    with Registry.from_config(project.config) as registry:
+        dep = registry.deployment(project.name)
+    canary = f", canary {dep.canary} at {dep.canary_weight}%" if dep.canary is not None else ""
+    console.print(f"serving:     production {dep.production}{canary} (mooring status -c {toml})")
+    for label, result in (("version 1", first), ("version 2", second)):
+        if result is not None and result.step("evaluate").outputs.get("report"):
+            console.print(
+                f"report v{label[-1]}:   {short(result.step('evaluate').outputs['report'])}"
+            )
+    console.print(f"run records: {home}/runs/<run-id>/run.json")
+    console.print(f"registry:    {home}/registry.db (mooring models list -c {toml})")
+    console.print(f"model card:  mooring models show {project.name} --card -c {toml}")
+    if importlib.util.find_spec("mooring.serving.ui") is not None:
+        console.print(f"dashboard:   mooring serve -c {toml}, then http://127.0.0.1:8501/ui")
+    console.print("by hand, each step:")
+    for line in (
+        f"mooring validate -c {toml}",
+        f"mooring train -c {toml}",
+        f"mooring evaluate -c {toml} --model {home}/runs/<run-id>/train/model",
+        f"mooring models promote {project.name} N -c {toml}   (or models deploy --canary N -w 5)",
+        f"mooring serve -c {toml} --port 8501",
+        f"mooring monitor -c {toml} --watch",
+        f"mooring run -c {toml}   (all of it, cached: a re-run retrains nothing)",
+    ):
+        console.print(f"  {line}")
 
 
 if __name__ == "__main__":
