@@ -36,6 +36,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -228,6 +229,45 @@ def ceiling(model_dir: Path, rows_file: Path, seconds: float) -> dict[str, Any]:
     }
 
 
+def cold_phases(model_dir: Path, spawned_at: float, warmup_requests: int) -> dict[str, float]:
+    """Time each step of a cold start in this fresh process (seconds, wall clock).
+
+    ``python`` is from the parent's spawn to the first line here (interpreter start);
+    ``registry`` registers the model in a fresh SQLite registry (not timed) and times
+    opening it plus the verified fetch a server does.
+    """
+    phases: dict[str, float] = {"python": time.time() - spawned_at}
+
+    def step(name: str, start: float) -> float:
+        now = time.perf_counter()
+        phases[name] = now - start
+        return now
+
+    t = time.perf_counter()
+    import mooring.cli  # noqa: F401  (what `mooring serve` imports before serving)
+
+    t = step("import_mooring_cli", t)
+    import tensorflow  # noqa: F401
+
+    t = step("import_tensorflow", t)
+    from mooring.registry import Registry
+    from mooring.serving import load_served_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/registry.db"
+        with Registry.open(url, artifacts=f"{tmp}/artifacts") as reg:
+            reg.register(name=NAME, artifact_dir=model_dir, lineage={"data_fingerprint": "0"})
+        t = time.perf_counter()
+        with Registry.open(url, artifacts=f"{tmp}/artifacts") as reg:
+            path = reg.load(NAME, version=1)
+            t = step("registry_open_and_fetch", t)
+            model = load_served_model(NAME, 1, path)
+            t = step("savedmodel_load", t)
+            model.warm_up(warmup_requests, 256)
+            step("warmup", t)
+    return phases
+
+
 # -- orchestration ------------------------------------------------------------------
 def build_adult_model(work: Path) -> Path:
     """Train the Adult model for one epoch; return its exported folder."""
@@ -388,6 +428,13 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
+        phase_runs = []
+        for _ in range(1 if args.quick else 2):
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            cmd = [sys.executable, __file__, "--phases", str(model_dir), str(time.time()), "8"]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+            phase_runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        phases = {k: statistics.median(r[k] for r in phase_runs) for k in phase_runs[0]}
 
     def cell(server: str, rows: int, c: int) -> dict[str, Any]:
         return next(
@@ -396,7 +443,12 @@ def main() -> None:
             if x["server"] == server and x["rows"] == rows and x["concurrency"] == c
         )
 
-    summary: dict[str, Any] = {"cold_start_s": cold, "ceiling": top, "serving": args.serving}
+    summary: dict[str, Any] = {
+        "cold_start_s": cold,
+        "cold_start_phases_s": phases,
+        "ceiling": top,
+        "serving": args.serving,
+    }
     if not {"mooring", "naive"} <= set(contenders):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"cells": cells, "summary": summary}, indent=2) + "\n")
@@ -416,6 +468,7 @@ def main() -> None:
         print(_line(x))
     print(f"in-process ceiling (batch 64): {top['rows_per_s']:,.0f} rows/s")
     print("cold start to ready: " + ", ".join(f"{k} {v:.2f} s" for k, v in cold.items()))
+    print("cold start phases (median): " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
     speedup = summary["single_row_c32_speedup_vs_naive"]
     print(f"single-row c=32: mooring / naive = {speedup:.2f}x, mooring p99 {m['p99_ms']:.2f} ms")
     print(f"64-row requests: {summary['rows64_fraction_of_ceiling']:.0%} of the in-process ceiling")
@@ -454,6 +507,9 @@ if __name__ == "__main__":
         naive_server(
             Path(sys.argv[2]), int(sys.argv[3]), use_predict=sys.argv[1] == "--predict-server"
         )
+    elif len(sys.argv) > 1 and sys.argv[1] == "--phases":
+        phases = cold_phases(Path(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
+        print(json.dumps(phases))
     elif len(sys.argv) > 1 and sys.argv[1] == "--ceiling":
         print(json.dumps(ceiling(Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]))))
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -35,6 +37,7 @@ class ServingMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.requests = Counter(
             "mooring_requests",
@@ -120,6 +123,21 @@ class ServingMetrics:
             "Rows dropped because the prediction log buffer was full or a write failed.",
             registry=r,
         )
+
+    def observe_request(
+        self, model: str, version: str, protocol: str, status: int, seconds: float
+    ) -> None:
+        """Count one answered request and its latency (label children cached: hot path)."""
+        key = (model, version, protocol, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(model, version, protocol, str(status)),
+                self.latency.labels(model, protocol),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The text exposition format."""
