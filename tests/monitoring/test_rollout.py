@@ -211,7 +211,7 @@ def test_metrics_unreachable_holds_without_changing_anything(
 ) -> None:
     registry.deploy(NAME, production=1, canary=2, weight=10)
     controller = RolloutController(
-        cfg, registry, metrics=["http://127.0.0.1:9/metrics"], alerts=AlertManager([])
+        cfg, registry, metrics_url="http://127.0.0.1:9/metrics", alerts=AlertManager([])
     )
     decision = controller.tick()
     assert decision.action == "insufficient_data"

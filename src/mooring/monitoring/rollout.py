@@ -169,6 +169,7 @@ class RolloutController:
         metrics: the server's /metrics URLs, or a callable returning the text
             (a server hosting the controller passes its own metrics' ``render``);
             default ``[rollout] metrics_urls``.
+        metrics_url: one /metrics URL (shorthand for ``metrics=[url]``).
         alerts: where rollbacks and promotions are reported; default from
             ``[monitoring.alerts]``.
         clock: seconds since the epoch (tests pass their own).
@@ -189,6 +190,7 @@ class RolloutController:
         registry: Registry,
         *,
         metrics: MetricsSource | None = None,
+        metrics_url: str | None = None,
         alerts: AlertManager | None = None,
         clock: Callable[[], float] = time.time,
         live_metric: LiveMetric | None = None,
@@ -197,6 +199,8 @@ class RolloutController:
         self.cfg = cfg
         self.name = cfg.project.name
         self.registry = registry
+        if metrics is None and metrics_url is not None:
+            metrics = [metrics_url]
         self.metrics: MetricsSource = metrics if metrics is not None else cfg.rollout.metrics_urls
         self.alerts = alerts if alerts is not None else AlertManager.from_config(cfg)
         self.clock = clock
