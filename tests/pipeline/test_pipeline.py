@@ -127,6 +127,8 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
         mv = registry.get("income", version=1)
     assert mv.lineage["run_id"] == result.run_id
     assert mv.lineage["model_key"] == train["key"]
+    assert mv.run_record["pipeline_run"] == result.run_id
+    assert Path(mv.run_record["evaluation_report"], "report.html").is_file()
     assert mv.blessed and mv.metrics["auc"] > 0.7
 
 
@@ -306,3 +308,19 @@ def test_one_run_at_a_time_per_home(tmp_path: Path, small_adult: dict[str, Path]
         pytest.raises(ConflictError, match="another `mooring run` is in progress"),
     ):
         project.run()
+
+
+def test_the_readme_python_example_runs(
+    lifecycle: Lifecycle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import runpy
+
+    copy = tmp_path / "project"
+    shutil.copytree(lifecycle.toml.parent, copy)
+    edit(copy / "mooring.toml", r"^lower = 0.9999$", "lower = 0.7")
+    example = Path(__file__).resolve().parents[2] / "examples" / "adult" / "pipeline_api.py"
+    main = runpy.run_path(str(example))["main"]
+    assert main(copy / "mooring.toml") == 0
+    out = capsys.readouterr().out
+    assert "train     cached" in out and "version 2 is canary" in out
+    assert "serving: production 1, canary 2" in out

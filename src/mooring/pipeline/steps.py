@@ -386,6 +386,9 @@ class Steps:
         validated = self.outputs["validate"]
         training_record = Path(trained["training_record"])
         run_record = orjson.loads(training_record.read_bytes()) if training_record.is_file() else {}
+        # The dashboard links a version to its evaluation report through this key.
+        run_record["evaluation_report"] = str(Path(evaluated["report"]).parent)
+        run_record["pipeline_run"] = self.run_id
         lineage = {
             "data_fingerprint": self.project.data_fingerprint("train"),
             "eval_fingerprint": self.project.data_fingerprint("eval"),
