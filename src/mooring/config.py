@@ -908,6 +908,42 @@ class PipelineConfig(Section):
 class ExportConfig(Section):
     """``[export]``: TF Lite conversion and its accuracy gate."""
 
+    mode: Literal["float16", "dynamic", "int8"] = Field(
+        "dynamic",
+        description="float16 (half-precision weights), dynamic (int8 weights) or int8 "
+        "(int8 weights and activations, calibrated on representative rows).",
+    )
+    representative_rows: int = Field(
+        300, ge=1, le=100_000, description="Rows that calibrate int8 ranges (random sample)."
+    )
+    calibration_data: str | None = Field(
+        None, description="Rows to calibrate int8 on; default [data] train."
+    )
+    eval_data: str | None = Field(
+        None, description="Labelled rows both models are scored on; default [data] eval."
+    )
+    metrics: list[str] | None = Field(
+        None,
+        description="Gated metrics; default auc + accuracy (binary), accuracy (multiclass), "
+        "r2 (regression).",
+    )
+    max_metric_drop: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Largest allowed worsening of each gated metric (0.01 = 1 percentage point).",
+    )
+    latency_rows: int = Field(
+        200, ge=0, le=100_000, description="Single-row calls timed per runtime (0: skip)."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the calibration sample.")
+    # Measured on TF 2.21: an int8 ONE_HOT keeps its on/off values' scale while its output
+    # is read with the next op's, so one-hot blocks come out as 0.62/4.76 instead of 0/1.
+    int8_float_ops: list[str] = Field(
+        default_factory=lambda: ["ONE_HOT"],
+        description="TF Lite ops kept in float in int8 mode.",
+    )
+
 
 class MooringConfig(Section):
     """The whole project file. ``root`` is the folder relative paths are resolved from."""

@@ -12,6 +12,7 @@ import sys
 # Each command group registers its commands on `app` when imported (one line each).
 from mooring.cli import contract as _contract  # noqa: F401
 from mooring.cli import evaluate as _evaluate  # noqa: F401
+from mooring.cli import export as _export  # noqa: F401
 from mooring.cli import models as _models  # noqa: F401
 from mooring.cli import monitor as _monitor  # noqa: F401
 from mooring.cli import monitoring as _monitoring  # noqa: F401
