@@ -3,14 +3,15 @@
 The "logged" window is made by resampling the real rows of ``adult.test`` (fixed seed) and
 shifting two features on purpose, so the verdicts are worth comparing: ``age`` +8 years,
 ``hours-per-week`` +2 hours, and a third of the ``Male`` rows turned ``Female``. It is written
-once as Parquet under ``benchmarks/data/``. The training baseline is ``adult.data``.
+once as a prediction log under ``benchmarks/data/``. The training baseline is ``adult.data``.
 
 Contenders, each in a fresh subprocess per repeat (repeats interleaved, medians reported):
 
 * ``mooring``: what ``mooring drift`` does once the training statistics are stored with the
-  version: load the statistics JSON, read the Parquet window with Arrow, ``compute_drift``
-  at the default thresholds. ``mooring_cold`` also computes the baseline statistics from
-  ``adult.data`` in the same run (what it costs without a registry).
+  version: load the statistics JSON, ``read_prediction_log`` (the last N rows of a log
+  folder laid out as the server writes it: ``date=…/part-….parquet``, 100k rows a file),
+  ``compute_drift`` at the default thresholds. ``mooring_cold`` also computes the baseline
+  statistics from ``adult.data`` in the same run (what it costs without a registry).
 * ``evidently``: Evidently 0.7 ``Report([DataDriftPreset()])`` on the same window (read with
   pandas) against ``adult.data`` as the reference DataFrame — its default per-column tests
   (for more than 1000 rows: Wasserstein distance normed by the reference std ≥ 0.1 for
@@ -50,13 +51,16 @@ EVIDENTLY_REQUIREMENTS = ["evidently>=0.7,<0.8", "pandas<3"]
 NA_VALUES = ["?", ""]
 LABEL = "class"
 FLOOR = 10.0
+LOG_FILE_ROWS = 100_000
 
 
 # ---------------------------------------------------------------- data
 
 
 def prepare(data_dir: Path, rows: int, seed: int) -> dict[str, Path]:
-    """Write (once) the shifted window and the baseline statistics; return their paths."""
+    """Write (once) the shifted window as a prediction log, and the baseline statistics."""
+    import datetime as dt
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -65,12 +69,12 @@ def prepare(data_dir: Path, rows: int, seed: int) -> dict[str, Path]:
     from mooring.contract import ReadOptions, compute_statistics, read_table
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    window = data_dir / f"drift_window_{rows}_seed{seed}.parquet"
+    log = data_dir / f"drift_log_{rows}_seed{seed}"
     baseline = data_dir / "drift_baseline_adult.json"
     options = ReadOptions(na_values=tuple(NA_VALUES))
     if not baseline.exists():
         compute_statistics(TRAIN, options).save(baseline)
-    if not window.exists():
+    if not log.exists():
         test = read_table(TEST, options).drop([LABEL])
         rng = np.random.default_rng(seed)
         table = test.take(pa.array(rng.integers(0, test.num_rows, rows)))
@@ -81,33 +85,56 @@ def prepare(data_dir: Path, rows: int, seed: int) -> dict[str, Path]:
         sex = pc.if_else(switch, "Female", table["sex"])
         for name, column in (("age", age), ("hours-per-week", hours), ("sex", sex)):
             table = table.set_column(table.column_names.index(name), name, column)
-        # Logged numbers are floats (the server's float32 inputs), as in the prediction log.
-        for name in ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss"):
-            idx = table.column_names.index(name)
-            table = table.set_column(idx, name, pc.cast(table[name], pa.float64()))
-        pq.write_table(table, window)
-    return {"window": window, "baseline": baseline}
+        # As the server logs them: numbers as floats, a missing string as "".
+        for name in table.column_names:
+            column = table[name]
+            if pa.types.is_string(column.type):
+                column = pc.fill_null(column, "")
+            else:
+                column = pc.cast(column, pa.float64())
+            table = table.set_column(table.column_names.index(name), name, column)
+        start = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+        stamps = pa.array([start + dt.timedelta(milliseconds=i) for i in range(rows)])
+        head = pa.table(
+            {
+                "request_id": pa.array([f"r{i}" for i in range(rows)]),
+                "timestamp": stamps,
+                "model": pa.array(["income"] * rows),
+                "model_version": pa.array(np.ones(rows, dtype=np.int64)),
+            }
+        )
+        for name in table.column_names:
+            head = head.append_column(name, table[name])
+        folder = log / "date=2024-05-01"
+        folder.mkdir(parents=True)
+        # Files of LOG_FILE_ROWS rows, named as the server names them (epoch ms, then an id).
+        for i, offset in enumerate(range(0, rows, LOG_FILE_ROWS)):
+            part = head.slice(offset, LOG_FILE_ROWS)
+            pq.write_table(part, folder / f"part-{1714521600000 + i}-{i:08x}.parquet")
+    return {"log": log, "baseline": baseline}
 
 
 # ---------------------------------------------------------------- children
 
 
-def child_mooring(window: Path, baseline: Path, cold: bool) -> dict[str, Any]:
-    import pyarrow.parquet as pq
+def child_mooring(log: Path, baseline: Path, rows: int, cold: bool) -> dict[str, Any]:
+    # Imports stay outside the timings on both sides: Evidently's child imports pandas before
+    # its timer, and pyarrow imports pandas lazily on its first timestamp conversion.
+    import pandas  # noqa: F401
 
     from mooring.config import MonitoringConfig
     from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
-    from mooring.monitoring import compute_drift
+    from mooring.monitoring import compute_drift, read_prediction_log
 
     start = time.perf_counter()
     if cold:
         stats = compute_statistics(TRAIN, ReadOptions(na_values=tuple(NA_VALUES)))
     else:
         stats = DatasetStatistics.load(baseline)
-    table = pq.read_table(window)
+    table = read_prediction_log(str(log), "income", last=rows)
     read = time.perf_counter() - start
     begin = time.perf_counter()
-    report = compute_drift(stats, table, MonitoringConfig())
+    report = compute_drift(stats, table, MonitoringConfig(), model="income", version=1)
     compute = time.perf_counter() - begin
     return {
         "read_s": read,
@@ -122,14 +149,18 @@ def child_mooring(window: Path, baseline: Path, cold: bool) -> dict[str, Any]:
     }
 
 
-def child_evidently(window: Path) -> dict[str, Any]:
+def child_evidently(log: Path) -> dict[str, Any]:
     import pandas as pd
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     start = time.perf_counter()
     reference = pd.read_csv(TRAIN, na_values=NA_VALUES, keep_default_na=True).drop(columns=[LABEL])
-    current = pd.read_parquet(window)
+    current = pd.read_parquet(sorted(log.rglob("*.parquet"))).drop(
+        columns=["request_id", "timestamp", "model", "model_version"]
+    )
+    # The same missing values mooring sees: the server logs a missing string as "".
+    current = current.replace("", float("nan"))
     read = time.perf_counter() - start
     begin = time.perf_counter()
     numeric = [c for c in reference.columns if reference[c].dtype != object]
@@ -206,7 +237,9 @@ def main() -> int:
         if kind == "evidently":
             result = child_evidently(Path(rest[0]))
         else:
-            result = child_mooring(Path(rest[0]), Path(rest[1]), cold=kind == "mooring_cold")
+            result = child_mooring(
+                Path(rest[0]), Path(rest[1]), int(rest[2]), cold=kind == "mooring_cold"
+            )
         print(json.dumps(result))
         return 0
 
@@ -215,14 +248,14 @@ def main() -> int:
         print(f"Evidently environment ready: {evidently_python}")
         return 0
     paths = prepare(args.data_dir, args.rows, args.seed)
-    window, baseline = str(paths["window"]), str(paths["baseline"])
+    log, baseline, rows = str(paths["log"]), str(paths["baseline"]), str(args.rows)
     runs: dict[str, list[dict[str, Any]]] = {"mooring": [], "mooring_cold": [], "evidently": []}
     for repeat in range(args.repeats):
-        runs["mooring"].append(run_child(Path(sys.executable), "mooring", window, baseline))
+        runs["mooring"].append(run_child(Path(sys.executable), "mooring", log, baseline, rows))
         runs["mooring_cold"].append(
-            run_child(Path(sys.executable), "mooring_cold", window, baseline)
+            run_child(Path(sys.executable), "mooring_cold", log, baseline, rows)
         )
-        runs["evidently"].append(run_child(evidently_python, "evidently", window))
+        runs["evidently"].append(run_child(evidently_python, "evidently", log))
         print(
             f"repeat {repeat + 1}/{args.repeats}: "
             + ", ".join(f"{k} {v[-1]['total_s']:.2f} s" for k, v in runs.items()),

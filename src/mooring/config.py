@@ -663,6 +663,11 @@ class RetrainConfig(Section):
 
 
 # --- [monitoring] (drift, segments, feedback, live metrics) -------------------------------------
+DriftMetric = Literal[
+    "psi", "jensen_shannon", "wasserstein", "ks", "linf", "out_of_range", "unseen", "missing"
+]
+
+
 class DriftThresholds(Section):
     """Drift thresholds: a feature drifts when any set threshold is reached (``None``: record only).
 
@@ -725,7 +730,7 @@ class FeatureDriftConfig(Section):
     missing: float | None = Field(
         None, gt=0, le=1, description="Overrides [monitoring.thresholds] missing."
     )
-    ignore: list[str] = Field(
+    ignore: list[DriftMetric] = Field(
         default_factory=list,
         description="Metrics of this feature that never decide (recorded only), e.g. ['psi'].",
     )

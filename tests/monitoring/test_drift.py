@@ -239,6 +239,14 @@ def test_bad_threshold_config_names_the_key() -> None:
                 "monitoring": {"thresholds": {"psi": -1}},
             }
         )
+    with pytest.raises(ConfigError, match=r"Input should be 'psi'.*got 'psy'"):
+        MooringConfig.from_mapping(
+            {
+                "project": {"name": "m"},
+                "data": {"train": "t.csv"},
+                "monitoring": {"features": {"age": {"ignore": ["psy"]}}},
+            }
+        )
 
 
 def test_segments_compare_with_the_segments_training_rows(
@@ -347,7 +355,7 @@ def _sketch(values: np.ndarray) -> QuantileSketch:
 
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
-samples = st.lists(finite, min_size=1, max_size=300).map(np.array)
+samples = st.lists(finite, min_size=2, max_size=300).map(np.array)
 
 
 @settings(max_examples=60, deadline=None)

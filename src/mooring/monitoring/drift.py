@@ -52,6 +52,7 @@ from mooring.contract.distance import (
 from mooring.contract.statistics import ColumnStatistics, DatasetStatistics, compute_statistics
 from mooring.monitoring.distances import ks_statistic, lump_rare, wasserstein
 from mooring.monitoring.predictions import (
+    LOG_READ_OPTIONS,
     feature_table,
     output_table,
     read_prediction_log,
@@ -253,8 +254,9 @@ class DriftReport:
         from mooring.contract._files import atomic_write
 
         directory = Path(folder)
-        stamp = self.created_at.replace(":", "").replace("-", "").replace("+0000", "Z")
-        stamp = stamp.split(".")[0].rstrip("Z") + "Z"
+        moment = datetime.fromisoformat(self.created_at).astimezone(UTC)
+        # Milliseconds in the name: two checks in one second keep both reports.
+        stamp = f"{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}Z"
         payload = self.to_json()
         json_path = atomic_write(directory / f"{stamp}.json", payload)
         html_path = atomic_write(directory / f"{stamp}.html", self.render_html().encode("utf-8"))
@@ -426,6 +428,7 @@ def _segment_values(table: pa.Table, column: str) -> list[tuple[str, int]]:
         for v, n in zip(
             counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
         )
+        if v != ""  # a missing value as the server logs it
     ]
     return sorted(pairs, key=lambda kv: (-kv[1], kv[0]))
 
@@ -466,7 +469,7 @@ def compute_drift(
             f"columns without a training baseline (not judged): {', '.join(sorted(unknown))}"
         )
     rows = current.num_rows
-    current_stats = compute_statistics(features.select(names)) if names else None
+    current_stats = compute_statistics(features.select(names), LOG_READ_OPTIONS) if names else None
     results = (
         _compare_all(baseline, current_stats, config, names) if current_stats is not None else []
     )
@@ -561,7 +564,7 @@ def _segments(
                 continue
             rows = features.filter(pc.equal(pc.cast(features[column], pa.string()), value))
             names = [n for n in rows.column_names if n in base.columns and n != column]
-            stats = compute_statistics(rows.select(names))
+            stats = compute_statistics(rows.select(names), LOG_READ_OPTIONS)
             results = _compare_all(base, stats, config, names)
             if count < config.min_samples:
                 status = "insufficient_data"
@@ -587,7 +590,7 @@ def _prediction(
         return PredictionDrift("unavailable", source, note="the log has no output columns")
     outputs = output_table(current)
     names = [n for n in outputs.column_names if n in baseline.columns]
-    stats = compute_statistics(outputs.select(names))
+    stats = compute_statistics(outputs.select(names), LOG_READ_OPTIONS)
     results = _compare_all(baseline, stats, config, names)
     if current.num_rows < config.min_samples:
         status = "insufficient_data"

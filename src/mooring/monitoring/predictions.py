@@ -25,10 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mooring.contract.io import ReadOptions
 from mooring.errors import DataError, NotFoundError, UsageError
 
 __all__ = [
     "LOG_COLUMNS",
+    "LOG_READ_OPTIONS",
     "feature_table",
     "output_table",
     "outputs_from_arrays",
@@ -37,6 +39,8 @@ __all__ = [
 
 #: Columns the log adds around the features and outputs.
 LOG_COLUMNS = ("request_id", "timestamp", "model", "model_version")
+#: How statistics read logged columns: the server logs a missing string as "".
+LOG_READ_OPTIONS = ReadOptions(na_values=("",))
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 
@@ -63,7 +67,12 @@ def _read(path: str) -> pa.Table:
 
     fs, inner = fsspec.core.url_to_fs(path)
     with fs.open(inner, "rb") as handle:
-        return pq.read_table(handle)
+        schema = pq.read_schema(handle)
+        # Text features read dictionary-encoded: a few distinct values, decoded once.
+        text = [f.name for f in schema if pa.types.is_string(f.type) and f.name not in LOG_COLUMNS]
+        handle.seek(0)
+        # ParquetFile, not read_table: no pyarrow.dataset (and pandas) import on the way.
+        return pq.ParquetFile(handle, read_dictionary=text).read()
 
 
 def read_prediction_log(
@@ -143,26 +152,33 @@ def read_prediction_log(
 
 
 def feature_table(table: pa.Table, names: list[str] | None = None) -> pa.Table:
-    """The input features of logged rows, missing strings (logged as ``""``) as nulls.
+    """The input feature columns of logged rows (log and ``output.*`` columns left out).
+
+    The server logs a missing string as ``""``; compute statistics of this table with
+    :data:`LOG_READ_OPTIONS` so that ``""`` counts as missing again.
 
     Example:
         >>> t = pa.table({"request_id": ["a"], "sex": [""], "output.classes": ["x"]})
-        >>> feature_table(t).to_pydict()
-        {'sex': [None]}
+        >>> feature_table(t).column_names
+        ['sex']
     """
     keep = [
         c
         for c in table.column_names
         if c not in LOG_COLUMNS and not c.startswith("output.") and (names is None or c in names)
     ]
-    columns = []
-    for name in keep:
-        column = table[name]
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            # The server turns a missing string into "" before inference; here it is missing again.
-            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
-        columns.append(column)
-    return pa.table(columns, names=keep) if keep else pa.table({})
+    return table.select(keep)
+
+
+def _probabilities(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    array = column.combine_chunks()
+    if array.null_count == 0 and len(array):
+        flat = np.asarray(array.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
+        if flat.size % len(array) == 0:
+            return flat.reshape(len(array), flat.size // len(array))
+    rows = array.to_pylist()
+    width = max((len(r) for r in rows if r is not None), default=1)
+    return np.array([r if r is not None else [np.nan] * width for r in rows], dtype=np.float64)
 
 
 def output_table(table: pa.Table) -> pa.Table:
@@ -177,19 +193,22 @@ def output_table(table: pa.Table) -> pa.Table:
         >>> output_table(t).to_pydict()
         {'output.score': [0.2], 'output.class': ['<=50K']}
     """
-    probabilities = None
-    if "output.probabilities" in table.column_names:
-        values = table["output.probabilities"].to_pylist()
-        probabilities = np.array(
-            [v if v is not None else [np.nan] for v in values], dtype=np.float64
-        )
-    classes = table["output.classes"] if "output.classes" in table.column_names else None
-    value = table["output.value"] if "output.value" in table.column_names else None
-    return outputs_from_arrays(
-        probabilities=probabilities,
-        classes=None if classes is None else classes.to_pylist(),
-        values=None if value is None else np.asarray(value.to_numpy(zero_copy_only=False)),
+    names = table.column_names
+    probabilities = (
+        _probabilities(table["output.probabilities"]) if "output.probabilities" in names else None
     )
+    data = outputs_from_arrays(
+        probabilities=probabilities,
+        values=(
+            np.asarray(table["output.value"].to_numpy(zero_copy_only=False))
+            if "output.value" in names
+            else None
+        ),
+    )
+    if "output.classes" in names:
+        # Classes are logged as bytes (TensorFlow strings); the cast decodes them as UTF-8.
+        data = data.append_column("output.class", pc.cast(table["output.classes"], pa.string()))
+    return data
 
 
 def outputs_from_arrays(
