@@ -185,17 +185,22 @@ def test_init_guesses_the_last_column_and_refuses_a_missing_file(
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_every_command_has_help_with_an_example() -> None:
+def test_every_command_has_help_with_an_example_and_json_output() -> None:
     from typer.main import get_command
 
     from mooring.cli import app
 
+    servers = {"serve", "ui"}  # they serve pages and APIs, they print no data
     root = get_command(app)
-    missing = []
+    no_example, no_json = [], []
     for name, command in root.commands.items():  # type: ignore[attr-defined]
         subcommands = getattr(command, "commands", None)
         for sub_name, sub in (subcommands or {name: command}).items():
             label = f"{name} {sub_name}" if subcommands else name
             if "mooring" not in (sub.epilog or ""):
-                missing.append(label)
-    assert missing == [], f"commands without an example in --help: {missing}"
+                no_example.append(label)
+            options = {o for param in sub.params for o in getattr(param, "opts", [])}
+            if label not in servers and "--json" not in options:
+                no_json.append(label)
+    assert no_example == [], f"commands without an example in --help: {no_example}"
+    assert no_json == [], f"commands printing data without --json: {no_json}"

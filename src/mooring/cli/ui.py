@@ -12,7 +12,11 @@ from mooring.cli._common import console
 from mooring.config import load_config
 
 
-@app.command("ui")
+@app.command(
+    "ui",
+    epilog="Examples: mooring ui -c mooring.toml | "
+    "mooring ui --metrics-url http://127.0.0.1:8501/metrics",
+)
 def ui(
     config: Annotated[
         Path, typer.Option("--config", "-c", help="mooring.toml of the project to show.")
