@@ -263,7 +263,7 @@ class _Handlers:
 
             def parse(model: Any) -> tuple[dict[str, Any], int]:
                 columns, rows, row_format[0] = tfserving.parse_predict(
-                    body, model.inputs, self.policy
+                    body, model.inputs, self.policy, arrays=False
                 )
                 return columns, rows
 
@@ -343,7 +343,7 @@ class _Handlers:
 
             def parse(model: Any) -> tuple[dict[str, Any], int]:
                 columns, rows, wanted[0], request_id[0] = v2.parse_infer(
-                    body, binary, model.inputs, model.outputs, self.policy
+                    body, binary, model.inputs, model.outputs, self.policy, arrays=False
                 )
                 return columns, rows
 

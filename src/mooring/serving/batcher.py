@@ -32,7 +32,8 @@ from mooring.serving.errors import DeadlineExceededError, InvalidRequestError, O
 
 __all__ = ["Batcher"]
 
-Columns = Mapping[str, np.ndarray[Any, Any]]
+# Columns are numpy arrays or plain lists of checked values (see validation.column_values).
+Columns = Mapping[str, Any]
 Outputs = dict[str, np.ndarray[Any, Any]]
 
 
@@ -185,9 +186,7 @@ class Batcher:
         if len(batch) == 1:
             merged = batch[0].columns
         else:
-            merged = {
-                k: np.concatenate([job.columns[k] for job in batch]) for k in batch[0].columns
-            }
+            merged = {k: _merge([job.columns[k] for job in batch]) for k in batch[0].columns}
         try:
             outputs = await loop.run_in_executor(self.executor, self.predict, merged)
         except Exception as exc:
@@ -207,6 +206,22 @@ class Batcher:
                     {k: v[offset : offset + job.rows] for k, v in outputs.items()}
                 )
             offset += job.rows
+
+
+def _merge(parts: list[Any]) -> Any:
+    """One column of a batch: lists are joined (the common case, no numpy per request);
+    arrays (binary tensors) are concatenated; a mix becomes one list."""
+    if all(type(part) is list for part in parts):
+        merged: list[Any] = []
+        for part in parts:
+            merged += part
+        return merged
+    if all(isinstance(part, np.ndarray) for part in parts):
+        return np.concatenate(parts)
+    mixed: list[Any] = []
+    for part in parts:
+        mixed += part if type(part) is list else np.asarray(part).tolist()
+    return mixed
 
 
 def _expire(job: _Job, timeout_s: float) -> None:

@@ -48,7 +48,14 @@ class Violation:
     kind: str
     count: int
     example: Any
-    allowed: str
+    bounds: Any  # (lo, hi) or the domain; formatted only when a message is needed
+
+    @property
+    def allowed(self) -> str:
+        if self.kind == OUT_OF_RANGE:
+            lo, hi = self.bounds
+            return f"[{lo:g}, {hi:g}]"
+        return _domain(self.bounds)
 
     def message(self, setting: str) -> str:
         """The 400 body when the policy refuses it: input, value, what is allowed, the fix."""
@@ -95,37 +102,37 @@ class InputContract:
             "domains": {k: len(v) for k, v in self.domains.items()},
         }
 
-    def check(self, columns: Mapping[str, np.ndarray[Any, Any]]) -> list[Violation]:
-        """Every input with values outside the contract (missing values are not checked)."""
+    def check(self, columns: Mapping[str, Any]) -> list[Violation]:
+        """Every input with values outside the contract (missing values are not checked).
+
+        Columns are lists (the server's request path) or numpy arrays.
+        """
         found: list[Violation] = []
         for name, (lo, hi) in self.ranges.items():
             values = columns.get(name)
             if values is None:
                 continue
-            if len(values) == 1:
-                # One row is the common request: a Python comparison beats three numpy calls.
-                value = float(values[0])
-                if value < lo or value > hi:
-                    found.append(Violation(name, OUT_OF_RANGE, 1, value, _range(lo, hi)))
+            if type(values) is list:
+                # NaN compares False both ways: a missing value is never outside.
+                outside = [v for v in values if v < lo or v > hi]
+                if outside:
+                    example = float(outside[0])
+                    found.append(Violation(name, OUT_OF_RANGE, len(outside), example, (lo, hi)))
                 continue
-            outside = (values < lo) | (values > hi)  # NaN compares False: missing passes
-            if outside.any():
-                example = float(values[int(np.argmax(outside))])
-                count = int(outside.sum())
-                found.append(Violation(name, OUT_OF_RANGE, count, example, _range(lo, hi)))
+            mask = (values < lo) | (values > hi)
+            if mask.any():
+                example = float(values[int(np.argmax(mask))])
+                count = int(mask.sum())
+                found.append(Violation(name, OUT_OF_RANGE, count, example, (lo, hi)))
         for name, domain in self.domains.items():
             values = columns.get(name)
             if values is None:
                 continue
-            unseen = [v for v in values.tolist() if v and v not in domain]
+            listed = values if type(values) is list else values.tolist()
+            unseen = [v for v in listed if v and v not in domain]
             if unseen:
-                allowed = _domain(domain)
-                found.append(Violation(name, UNSEEN, len(unseen), unseen[0], allowed))
+                found.append(Violation(name, UNSEEN, len(unseen), unseen[0], domain))
         return found
-
-
-def _range(lo: float, hi: float) -> str:
-    return f"[{lo:g}, {hi:g}]"
 
 
 def _domain(domain: frozenset[str]) -> str:

@@ -58,10 +58,8 @@ class ServedModel:
     # The data contract checked at the door (serving.contract.InputContract); None: signature only.
     contract: Any = None
 
-    def predict(
-        self, columns: Mapping[str, np.ndarray[Any, Any]]
-    ) -> dict[str, np.ndarray[Any, Any]]:
-        """Run the signature on validated columns; numpy arrays out (strings decoded)."""
+    def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+        """Run the signature on validated columns (arrays or lists); numpy arrays out."""
         import tensorflow as tf
 
         tensors = {

@@ -81,7 +81,7 @@ class PredictionLog:
         model: str,
         version: int,
         request_id: str,
-        columns: Mapping[str, np.ndarray[Any, Any]],
+        columns: Mapping[str, Any],
         outputs: Mapping[str, np.ndarray[Any, Any]],
         rows: int,
     ) -> None:
@@ -94,7 +94,7 @@ class PredictionLog:
                 self._on_dropped(rows)
             return
         now = datetime.now(UTC)
-        cols = {k: v.tolist() for k, v in columns.items()}
+        cols = {k: v if type(v) is list else v.tolist() for k, v in columns.items()}
         outs = {f"output.{k}": v.tolist() for k, v in outputs.items()}
         for i in range(rows):
             row: dict[str, Any] = {

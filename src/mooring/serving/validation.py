@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "InputPolicy",
     "column_array",
+    "column_values",
     "columns_from_columns",
     "columns_from_rows",
     "describe",
@@ -45,7 +46,9 @@ __all__ = [
 ]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_INT64 = (-(2**63), 2**63 - 1)
+_INT_BOUNDS = {"int64": (-(2**63), 2**63 - 1), "int32": (-(2**31), 2**31 - 1)}
+_INFINITIES = (math.inf, -math.inf)
+_FLOATS = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -126,46 +129,73 @@ def column_array(
     field: str, values: list[Any], info: TensorInfo, policy: InputPolicy = DEFAULT_POLICY
 ) -> np.ndarray[Any, Any]:
     """Convert one column's JSON values to the input's dtype, naming ``field`` on failure."""
+    return np.array(column_values(field, values, info, policy), dtype=info.numpy_dtype())
+
+
+def column_values(
+    field: str, values: list[Any], info: TensorInfo, policy: InputPolicy = DEFAULT_POLICY
+) -> list[Any]:
+    """Check one column's JSON values against the input's dtype; a plain list, ready for it.
+
+    Strings stay strings (null → ``""``); numbers of a float input become floats (null and,
+    per policy, NaN / Infinity → NaN), of an integer input ints. The server keeps columns
+    as lists until the batch is assembled: one array per column per batch instead of
+    one per request.
+    """
     if info.is_string:
         out: list[str] = []
         for i, value in enumerate(values):
-            if isinstance(value, str):
+            if type(value) is str:
                 out.append(value)
             elif value is None:
                 out.append("")
             else:
                 raise InvalidRequestError(_bad(field, i, value, "a string (or null for missing)"))
-        return np.array(out, dtype=object)
-    integer = info.dtype in ("int64", "int32")
-    numbers: list[float | int] = []
+        return out
+    integer = info.dtype in _INT_BOUNDS
+    if integer:
+        return _integers(field, values, _INT_BOUNDS[info.dtype], info.dtype)
+    numbers: list[float] = []
     for i, value in enumerate(values):
         kind = type(value)
         if kind is float:
             if value != value:  # NaN
-                if integer or policy.nan != "missing":
+                if policy.nan != "missing":
                     raise InvalidRequestError(_non_finite(field, i, value, "nan_policy"))
-                numbers.append(value)
-                continue
-            if math.isinf(value):
-                if integer or policy.infinity != "missing":
+            elif value in _INFINITIES:
+                if policy.infinity != "missing":
                     raise InvalidRequestError(_non_finite(field, i, value, "infinity_policy"))
-                numbers.append(math.nan)
-                continue
-            if abs(value) > _FLOAT32_MAX:
+                value = math.nan
+            elif not -_FLOAT32_MAX <= value <= _FLOAT32_MAX:
                 raise InvalidRequestError(_bad(field, i, value, "a finite float32 number"))
-            if integer and not value.is_integer():
-                raise InvalidRequestError(_bad(field, i, value, "an integer"))
             numbers.append(value)
         elif kind is int:
-            if not _INT64[0] <= value <= _INT64[1] or (not integer and abs(value) > _FLOAT32_MAX):
+            if not -_FLOAT32_MAX <= value <= _FLOAT32_MAX:
                 raise InvalidRequestError(_bad(field, i, value, f"a number that fits {info.dtype}"))
-            numbers.append(value)
-        elif value is None and not integer:
+            numbers.append(float(value))
+        elif value is None:
             numbers.append(math.nan)
         else:
-            expected = "an integer" if integer else "a number (or null for missing)"
-            raise InvalidRequestError(_bad(field, i, value, expected))
-    return np.array(numbers, dtype=info.numpy_dtype())
+            raise InvalidRequestError(_bad(field, i, value, "a number (or null for missing)"))
+    return numbers
+
+
+def _integers(field: str, values: list[Any], bounds: tuple[int, int], dtype: str) -> list[int]:
+    out: list[int] = []
+    for i, value in enumerate(values):
+        kind = type(value)
+        if kind is float:
+            if value != value or value in _INFINITIES:
+                raise InvalidRequestError(_bad(field, i, value, "an integer (NaN has no integer)"))
+            if not value.is_integer():
+                raise InvalidRequestError(_bad(field, i, value, "an integer"))
+            value = int(value)
+        elif kind is not int:
+            raise InvalidRequestError(_bad(field, i, value, "an integer"))
+        if not bounds[0] <= value <= bounds[1]:
+            raise InvalidRequestError(_bad(field, i, value, f"a number that fits {dtype}"))
+        out.append(value)
+    return out
 
 
 def _non_finite(field: str, index: int, value: float, setting: str) -> str:
@@ -208,24 +238,58 @@ def columns_from_rows(
     *,
     where: str,
     policy: InputPolicy = DEFAULT_POLICY,
-) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
-    """Row format (``instances``): a non-empty list of objects, one key per input."""
+    arrays: bool = True,
+) -> tuple[dict[str, Any], int]:
+    """Row format (``instances``): a non-empty list of objects, one key per input.
+
+    Columns are numpy arrays, or with ``arrays=False`` the checked lists of
+    :func:`column_values`.
+    """
     if not isinstance(rows, list):
         raise InvalidRequestError(f"{where}: expected a list of objects, got {_kind(rows)}")
     if not rows:
         raise InvalidRequestError(f"{where}: empty batch; send at least one row")
+    names = inputs.keys()
     for i, instance in enumerate(rows):
-        if not isinstance(instance, dict):
+        if type(instance) is not dict:
             raise InvalidRequestError(
                 f"{where}[{i}]: expected an object with the model's inputs as keys, got "
                 f"{_kind(instance)} {describe(instance)}"
             )
-        _check_fields(instance.keys(), inputs, f"{where}[{i}]")
+        if instance.keys() != names:
+            _check_fields(instance.keys(), inputs, f"{where}[{i}]")
+    if len(rows) == 1 and not arrays:
+        return _one_row(rows[0], inputs, where, policy), 1
+    convert = column_array if arrays else column_values
     columns = {
-        name: column_array(f"{where}.{name}", [row[name] for row in rows], info, policy)
+        name: convert(f"{where}.{name}", [row[name] for row in rows], info, policy)
         for name, info in inputs.items()
     }
     return columns, len(rows)
+
+
+def _one_row(
+    row: dict[str, Any], inputs: Mapping[str, TensorInfo], where: str, policy: InputPolicy
+) -> dict[str, list[Any]]:
+    """The common request, one row: plain values pass on a type test, anything else (null,
+    NaN, a wrong type) takes the general path, which applies the policy or names the error."""
+    columns: dict[str, list[Any]] = {}
+    for name, info in inputs.items():
+        value = row[name]
+        kind = type(value)
+        if info.is_string:
+            if kind is str:
+                columns[name] = [value]
+                continue
+        elif info.dtype in _FLOATS:
+            if kind is float and -_FLOAT32_MAX <= value <= _FLOAT32_MAX:
+                columns[name] = [value]
+                continue
+            if kind is int and -_FLOAT32_MAX <= value <= _FLOAT32_MAX:
+                columns[name] = [float(value)]
+                continue
+        columns[name] = column_values(f"{where}.{name}", [value], info, policy)
+    return columns
 
 
 def columns_from_columns(
@@ -234,7 +298,8 @@ def columns_from_columns(
     *,
     where: str,
     policy: InputPolicy = DEFAULT_POLICY,
-) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
+    arrays: bool = True,
+) -> tuple[dict[str, Any], int]:
     """Columnar format (``inputs``): an object mapping each input to a non-empty list."""
     if not isinstance(data, dict):
         raise InvalidRequestError(
@@ -243,7 +308,8 @@ def columns_from_columns(
     _check_fields(data.keys(), inputs, where)
     rows: int | None = None
     first = ""
-    columns: dict[str, np.ndarray[Any, Any]] = {}
+    convert = column_array if arrays else column_values
+    columns: dict[str, Any] = {}
     for name, info in inputs.items():
         values = data[name]
         if not isinstance(values, list):
@@ -258,7 +324,7 @@ def columns_from_columns(
                 f"{where}.{name}: {len(values)} values but {first!r} has {rows}; "
                 "every input needs the same number of rows"
             )
-        columns[name] = column_array(f"{where}.{name}", values, info, policy)
+        columns[name] = convert(f"{where}.{name}", values, info, policy)
     if not rows:
         raise InvalidRequestError(f"{where}: empty batch; send at least one row")
     return columns, rows

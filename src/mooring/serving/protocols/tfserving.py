@@ -72,9 +72,13 @@ def parse_path(rest: str) -> ModelPath | None:
 
 
 def parse_predict(
-    body: Any, inputs: Mapping[str, TensorInfo], policy: InputPolicy = DEFAULT_POLICY
-) -> tuple[dict[str, np.ndarray[Any, Any]], int, bool]:
-    """Validate a predict body → (columns, rows, row_format)."""
+    body: Any,
+    inputs: Mapping[str, TensorInfo],
+    policy: InputPolicy = DEFAULT_POLICY,
+    *,
+    arrays: bool = True,
+) -> tuple[dict[str, Any], int, bool]:
+    """Validate a predict body → (columns, rows, row_format); columns as lists if not arrays."""
     if not isinstance(body, dict):
         raise InvalidRequestError(
             'the body must be a JSON object such as {"instances": [{...}]} or {"inputs": {...}}'
@@ -96,10 +100,12 @@ def parse_predict(
         )
     if "instances" in body:
         columns, rows = columns_from_rows(
-            body["instances"], inputs, where="instances", policy=policy
+            body["instances"], inputs, where="instances", policy=policy, arrays=arrays
         )
         return columns, rows, True
-    columns, rows = columns_from_columns(body["inputs"], inputs, where="inputs", policy=policy)
+    columns, rows = columns_from_columns(
+        body["inputs"], inputs, where="inputs", policy=policy, arrays=arrays
+    )
     return columns, rows, False
 
 

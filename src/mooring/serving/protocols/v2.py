@@ -18,7 +18,14 @@ import orjson
 
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import ServedModel, TensorInfo
-from mooring.serving.validation import DEFAULT_POLICY, InputPolicy, column_array, describe, loads
+from mooring.serving.validation import (
+    DEFAULT_POLICY,
+    InputPolicy,
+    column_array,
+    column_values,
+    describe,
+    loads,
+)
 
 __all__ = ["DATATYPES", "encode_infer", "metadata_document", "parse_infer"]
 
@@ -122,7 +129,9 @@ def parse_infer(
     inputs: Mapping[str, TensorInfo],
     outputs: Mapping[str, TensorInfo],
     policy: InputPolicy = DEFAULT_POLICY,
-) -> tuple[dict[str, np.ndarray[Any, Any]], int, dict[str, bool], str | None]:
+    *,
+    arrays: bool = True,
+) -> tuple[dict[str, Any], int, dict[str, bool], str | None]:
     """Validate an infer request → (columns, rows, {output: binary?}, request id)."""
     if not isinstance(body, dict):
         raise InvalidRequestError('the body must be a JSON object such as {"inputs": [...]}')
@@ -156,9 +165,10 @@ def parse_infer(
         raise InvalidRequestError(
             f"inputs: missing input {missing[0]!r}; the model's inputs are: {', '.join(inputs)}"
         )
-    columns: dict[str, np.ndarray[Any, Any]] = {}
+    columns: dict[str, Any] = {}
     rows: int | None = None
     offset = 0
+    convert = column_array if arrays else column_values
     for tensor in tensors:
         name = tensor["name"]
         info = inputs[name]
@@ -208,7 +218,7 @@ def parse_infer(
             raise InvalidRequestError(f"{field}: 'data' must be a flat list of {n} values")
         if len(data) != n:
             raise InvalidRequestError(f"{field}: {len(data)} values in 'data' but shape says [{n}]")
-        columns[name] = column_array(field, data, info, policy)
+        columns[name] = convert(field, data, info, policy)
     if offset != len(tail):
         raise InvalidRequestError(
             f"{len(tail) - offset} bytes of binary data are not claimed by any input"
