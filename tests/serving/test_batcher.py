@@ -22,7 +22,7 @@ def doubling(columns: Any) -> Columns:
 
 
 async def _run(
-    sizes: list[int], *, max_batch: int, gate: threading.Event | None = None
+    sizes: list[int], *, max_batch: int, gate: threading.Event | None = None, workers: int = 1
 ) -> tuple[list[Columns], list[int]]:
     batches: list[int] = []
 
@@ -31,13 +31,14 @@ async def _run(
             gate.wait(5)
         return doubling(columns)
 
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(workers) as pool:
         batcher = Batcher(
             predict,
             max_batch_size=max_batch,
             batch_timeout_s=0.05,
             max_queue=1000,
             executor=pool,
+            workers=workers,
             on_batch=batches.append,
         )
         await batcher.start()
@@ -55,9 +56,15 @@ async def _run(
 
 
 @settings(max_examples=25, deadline=None)
-@given(sizes=st.lists(st.integers(1, 9), min_size=1, max_size=30), max_batch=st.integers(1, 16))
-def test_results_split_back_to_their_requests(sizes: list[int], max_batch: int) -> None:
-    results, batches = asyncio.run(_run(sizes, max_batch=max_batch))
+@given(
+    sizes=st.lists(st.integers(1, 9), min_size=1, max_size=30),
+    max_batch=st.integers(1, 16),
+    workers=st.sampled_from([1, 2]),
+)
+def test_results_split_back_to_their_requests(
+    sizes: list[int], max_batch: int, workers: int
+) -> None:
+    results, batches = asyncio.run(_run(sizes, max_batch=max_batch, workers=workers))
     start = 0
     for size, out in zip(sizes, results, strict=True):
         np.testing.assert_array_equal(out["y"], np.arange(start, start + size) * 2.0)

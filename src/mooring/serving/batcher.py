@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -74,7 +75,10 @@ class Batcher:
         self._pending_rows = 0
         self._running = 0
         self._expected = 1
-        self._wake: asyncio.Event | None = None
+        # Sleeping runners: (requests waiting that wake it, its future). A submit wakes a
+        # runner only when its batch could now be complete, not on every request.
+        self._waiters: list[tuple[float, asyncio.Future[None]]] = []
+        self._started = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -84,7 +88,7 @@ class Batcher:
 
     async def start(self) -> None:
         """Start the batch runners on the running loop."""
-        self._wake = asyncio.Event()
+        self._started = True
         self._tasks = [asyncio.create_task(self._run()) for _ in range(self.workers)]
 
     async def stop(self) -> None:
@@ -98,7 +102,7 @@ class Batcher:
 
     async def submit(self, columns: Columns, *, rows: int, timeout_s: float) -> Outputs:
         """Queue one request and wait for its slice of a batch's outputs."""
-        if self._wake is None:
+        if not self._started:
             raise RuntimeError("Batcher.start() was not called")
         if len(self._pending) >= self.max_queue:
             raise OverloadedError(
@@ -111,7 +115,8 @@ class Batcher:
         self._pending.append(job)
         self._pending_rows += rows
         self._depth_changed()
-        self._wake.set()
+        if self._waiters:
+            self._poke()
         # A timer instead of wait_for(): no extra task per request on the hot path.
         timer = loop.call_later(timeout_s, _expire, job, timeout_s)
         try:
@@ -123,11 +128,32 @@ class Batcher:
         if self._on_depth is not None:
             self._on_depth(len(self._pending))
 
+    def _poke(self, *, force: bool = False) -> None:
+        """Wake the runners whose wait is over: enough requests, a full batch, or ``force``."""
+        waiting = len(self._pending)
+        full = self._pending_rows >= self.max_batch_size
+        for need, future in self._waiters:
+            if not future.done() and (force or full or waiting >= need):
+                future.set_result(None)
+
+    async def _sleep(self, need: float, timeout: float | None) -> None:
+        """Sleep until ``need`` requests wait (or a poke, or ``timeout``): one future and at
+        most one timer, no task per wait."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        entry = (need, future)
+        self._waiters.append(entry)
+        timer = loop.call_later(timeout, _release, future) if timeout is not None else None
+        try:
+            await future
+        finally:
+            self._waiters.remove(entry)
+            if timer is not None:
+                timer.cancel()
+
     async def _gather(self) -> list[_Job]:
-        assert self._wake is not None
         while not self._pending:
-            self._wake.clear()
-            await self._wake.wait()
+            await self._sleep(1, None)
         # Wait for more rows while another batch occupies the model anyway, or while fewer
         # requests wait than the last batch held (its clients are sending their next ones).
         # A lone client never waits; a closed loop of n clients gets batches of n.
@@ -141,11 +167,9 @@ class Batcher:
                 remaining = until - time.monotonic()
                 if remaining <= 0:
                     break
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), remaining)
-                except TimeoutError:
-                    break
+                # While a batch runs, only a full batch, its end (a forced poke) or the
+                # timeout ends the wait; otherwise the expected number of requests does.
+                await self._sleep(math.inf if self._running else self._expected, remaining)
         batch: list[_Job] = []
         rows = 0
         now = time.monotonic()
@@ -178,8 +202,8 @@ class Batcher:
                 await self._execute(loop, batch)
             finally:
                 self._running -= 1
-                if self._pending and self._wake is not None:
-                    self._wake.set()
+                if self._pending and self._waiters:
+                    self._poke(force=True)
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Job]) -> None:
         rows = sum(job.rows for job in batch)
@@ -222,6 +246,11 @@ def _merge(parts: list[Any]) -> Any:
     for part in parts:
         mixed += part if type(part) is list else np.asarray(part).tolist()
     return mixed
+
+
+def _release(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _expire(job: _Job, timeout_s: float) -> None:
