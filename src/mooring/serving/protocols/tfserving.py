@@ -8,6 +8,7 @@ as TF Serving does. Errors are ``{"error": "..."}``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class ModelPath:
     verb: str
 
 
+@functools.lru_cache(maxsize=512)  # a handful of distinct paths carry all the traffic
 def parse_path(rest: str) -> ModelPath | None:
     """``income/versions/3:predict`` → ModelPath; None when the path is not one of the API's."""
     match = _PATH.match(rest)
