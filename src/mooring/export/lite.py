@@ -150,14 +150,21 @@ def _agreement(
     return data
 
 
-def _median_ms(call: Any, feeds: list[Any]) -> float:
-    call(feeds[0])  # warm-up: first-call allocation is not per-row cost
-    times = []
-    for feed in feeds:
-        start = time.perf_counter()
-        call(feed)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0
+def _side_by_side_ms(calls: list[Any], feeds: list[list[Any]]) -> list[float]:
+    """Median milliseconds per call of each runtime, calls interleaved row by row.
+
+    Interleaving makes both runtimes share whatever else the machine is doing,
+    so their ratio stays meaningful on a busy machine.
+    """
+    for call, own in zip(calls, feeds, strict=True):
+        call(own[0])  # warm-up: first-call allocation is not per-row cost
+    times: list[list[float]] = [[] for _ in calls]
+    for i in range(len(feeds[0])):
+        for call, own, spent in zip(calls, feeds, times, strict=True):
+            start = time.perf_counter()
+            call(own[i])
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) * 1000.0 for spent in times]
 
 
 def _latency(
@@ -171,38 +178,33 @@ def _latency(
     if n == 0:
         return {"rows": 0}
 
-    def tensors(start: int, stop: int) -> dict[str, Any]:
+    def tensors(feed: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            k: tf.constant(columns[k][start:stop], tf.string if d == "string" else tf.float32)
-            for k, d in dtypes.items()
+            k: tf.constant(v, tf.string if dtypes[k] == "string" else tf.float32)
+            for k, v in feed.items()
         }
+
+    def saved(feed: Mapping[str, Any]) -> Any:
+        # Tensors are made inside the timed call, as a server must.
+        return signature(**tensors(feed))
 
     lite_feeds = [lite.prepare(columns, i, i + 1) for i in range(n)]
     numpy_feeds = [{k: columns[k][i : i + 1] for k in dtypes} for i in range(n)]
-    lite_ms = _median_ms(lite.call, lite_feeds)
-    # The SavedModel side converts to tensors inside the timed call, as a server must.
-    saved_ms = _median_ms(
-        lambda feed: signature(
-            **{
-                k: tf.constant(v, tf.string if dtypes[k] == "string" else tf.float32)
-                for k, v in feed.items()
-            }
-        ),
-        numpy_feeds,
-    )
+    lite_ms, saved_ms = _side_by_side_ms([lite.call, saved], [lite_feeds, numpy_feeds])
     batch = min(rows, 1024)
     lite_batch = lite.prepare(columns, 0, batch)
-    saved_batch = tensors(0, batch)
-    lite_batch_ms = _median_ms(lite.call, [lite_batch] * 5) / batch
-    saved_batch_ms = _median_ms(lambda feed: signature(**feed), [saved_batch] * 5) / batch
+    saved_batch = {k: columns[k][:batch] for k in dtypes}
+    lite_batch_ms, saved_batch_ms = _side_by_side_ms(
+        [lite.call, saved], [[lite_batch] * 7, [saved_batch] * 7]
+    )
     return {
         "rows": n,
         "interpreter_ms_per_row": lite_ms,
         "savedmodel_ms_per_row": saved_ms,
         "speedup": saved_ms / lite_ms if lite_ms > 0 else None,
         "batch_rows": batch,
-        "interpreter_batch_ms_per_row": lite_batch_ms,
-        "savedmodel_batch_ms_per_row": saved_batch_ms,
+        "interpreter_batch_ms_per_row": lite_batch_ms / batch,
+        "savedmodel_batch_ms_per_row": saved_batch_ms / batch,
     }
 
 
