@@ -6,8 +6,9 @@ separate load-generator process (an asyncio client on raw keep-alive HTTP/1.1
 connections, one connection per concurrent client; each client sends its next
 request when the previous answer arrives):
 
-* ``mooring``: ``mooring serve --model-dir`` with the default ``[serving]`` settings
-  (dynamic batching, TF Serving's row format);
+* ``mooring``: ``mooring serve --model-dir --schema`` with the default ``[serving]``
+  settings (dynamic batching, TF Serving's row format, every request checked against
+  the signature and the training data's contract);
 * ``naive``: a uvicorn + Starlette endpoint that parses the same JSON and calls
   the SavedModel signature once per request on the event loop;
 * ``predict``: the same endpoint calling Keras ``model.predict`` once per request
@@ -281,6 +282,7 @@ def build_adult_model(work: Path) -> Path:
     cfg.model.parity_records = 20
     stats = compute_statistics(cfg.path(cfg.data.train), ReadOptions.from_config(cfg.data))
     schema = infer_schema(stats, label=cfg.data.label)
+    schema.save(work / "schema.yaml")  # the contract mooring checks at the door
     result = train_model(
         cfg, statistics=stats, schema=schema, output_dir=work / "run", tensorboard=False
     )
@@ -339,7 +341,8 @@ def start_server(
             f'[project]\nname = "{NAME}"\n[data]\ntrain = "unused.csv"\n[serving]\n{settings}'
         )
         cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config), "--port",
-               str(port), "--model-dir", str(model_dir), "--no-access-log"]  # fmt: skip
+               str(port), "--model-dir", str(model_dir), "--schema", str(work / "schema.yaml"),
+               "--no-access-log"]  # fmt: skip
         probe = f"http://127.0.0.1:{port}/v2/health/ready"
     else:
         cmd = [sys.executable, __file__, f"--{kind}-server", str(model_dir), str(port)]
