@@ -7,7 +7,10 @@ trainings in all) and the tests check what each run did.
 from __future__ import annotations
 
 import shutil
+import threading
+from collections import Counter
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -15,7 +18,13 @@ import pytest
 
 from mooring.config import load_config
 from mooring.errors import ConflictError, NotFoundError
-from mooring.pipeline import RunObserver, RunResult, StepRecord, project_status
+from mooring.pipeline import (
+    RunObserver,
+    RunResult,
+    StepRecord,
+    project_status,
+    serving_cost_from_metrics,
+)
 from mooring.pipeline.run import _exclusive
 from mooring.project import Project
 from mooring.registry import Registry
@@ -47,10 +56,14 @@ class Lifecycle:
     failed_record: dict[str, object] = field(default_factory=dict)
     observed: list[str] = field(default_factory=list)
     logged_rows: int = 0
+    metrics: str = ""
+    answered: Counter[str] = field(default_factory=Counter)
 
 
-def _serve_traffic(toml: Path, rows: list[dict[str, object]]) -> None:
+def _serve_traffic(toml: Path, rows: list[dict[str, object]]) -> tuple[str, Counter[str]]:
+    """Five rows per request; the server's /metrics text and the rows each version answered."""
     cfg = load_config(toml)
+    answered: Counter[str] = Counter()
     with ServerThread(create_app(cfg)) as server:
         server.wait_ready()
         for start in range(0, len(rows), 5):
@@ -60,6 +73,9 @@ def _serve_traffic(toml: Path, rows: list[dict[str, object]]) -> None:
                 headers={"X-Request-Key": str(start)},
             )
             assert response.status_code == 200, response.text
+            answered[response.headers["x-model-version"]] += len(rows[start : start + 5])
+        metrics = server.client.get("/metrics").text
+    return metrics, answered
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +97,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory, small_adult: dict[str, P
     records = sorted((life.home / "runs").glob("*/run.json"))
     life.failed_record = orjson.loads(records[-1].read_bytes())
     life.runs["resumed"] = Project.load(toml).run()  # no prediction log yet: canary at 10%
-    _serve_traffic(toml, request_rows(small_adult["test"], 300))
+    life.metrics, life.answered = _serve_traffic(toml, request_rows(small_adult["test"], 300))
     life.logged_rows = 300
     # A replay gate no pair of different models can pass: rejected, nothing deployed.
     edit(toml, r"^cpu_hour_price = 0.05$", "cpu_hour_price = 0.05\nreplay_max_mean_abs_diff = 0")
@@ -324,3 +340,51 @@ def test_the_readme_python_example_runs(
     out = capsys.readouterr().out
     assert "train     cached" in out and "version 2 is canary" in out
     assert "serving: production 1, canary 2" in out
+
+
+def test_cost_per_1000_predictions_from_the_servers_metrics(lifecycle: Lifecycle) -> None:
+    costs = serving_cost_from_metrics(lifecycle.metrics, "income", price=0.05, cpus=2.0)
+    assert {v: c["rows"] for v, c in costs.items()} == dict(lifecycle.answered)
+    for figures in costs.values():
+        assert figures["cpu_seconds_per_1000"] > 0
+        assert figures["cost_per_1000"] == pytest.approx(
+            figures["cpu_seconds_per_1000"] / 3600 * 0.05
+        )
+    assert serving_cost_from_metrics(lifecycle.metrics, "other", price=None, cpus=1.0) == {}
+
+
+def test_run_record_takes_serving_cost_from_metrics_url(
+    lifecycle: Lifecycle, tmp_path: Path
+) -> None:
+    body = lifecycle.metrics.encode()
+
+    class Metrics(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    copy = tmp_path / "project"
+    shutil.copytree(lifecycle.toml.parent, copy)
+    with ThreadingHTTPServer(("127.0.0.1", 0), Metrics) as http:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{http.server_address[1]}/metrics"
+        edit(
+            copy / "mooring.toml",
+            r"^cpu_hour_price = 0.05$",
+            f'cpu_hour_price = 0.05\nmetrics_url = "{url}"',
+        )
+        result = Project.load(copy / "mooring.toml").run()
+        http.shutdown()
+    per_1000 = result.record["cost"]["per_1000_predictions"]
+    assert per_1000["source"] == "metrics" and per_1000["url"] == url
+    assert per_1000["versions"] == serving_cost_from_metrics(
+        lifecycle.metrics, "income", price=0.05, cpus=1.0
+    )
+    edit(copy / "mooring.toml", r"^metrics_url = .*$", 'metrics_url = "http://127.0.0.1:9/metrics"')
+    unreachable = Project.load(copy / "mooring.toml").run()
+    assert "error" in unreachable.record["cost"]["per_1000_predictions"]
