@@ -85,3 +85,42 @@ def test_parse_since() -> None:
     assert parse_since("2024-05-01T12:00:00") == datetime(2024, 5, 1, 12, tzinfo=UTC)
     with pytest.raises(UsageError, match="neither a duration"):
         parse_since("soon")
+
+
+def test_drift_metrics_port_exports_gauges(project: MonitoredProject) -> None:
+    import contextlib
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    log_rows(project, shifted(project.eval_table.slice(0, 1200), age=15))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["drift", "--config", str(project.config_path), "--metrics-port", str(port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mooring", *args, "--interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        text = ""
+        while "mooring_drift_status{" not in text:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no gauges within 90 s"
+            with contextlib.suppress(httpx.TransportError):
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            time.sleep(0.2)
+        assert 'mooring_drift_status{model="income",version="1"} 1.0' in text
+        assert 'mooring_drift_feature_drifted{feature="age",model="income",version="1"} 1.0' in text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert f"drift gauges on http://127.0.0.1:{port}/metrics" in out
