@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mooring.registry import VersionArtifact
+
 __all__ = ["AGREEMENT_TOLERANCE", "LiteExport"]
 
 #: Largest mean absolute difference between the interpreter's and the SavedModel's
@@ -43,7 +45,7 @@ class LiteExport:
     float_ops: tuple[str, ...] = ()
     conversion_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
-    artifact: Any = None  # the registry's VersionArtifact when registered
+    artifact: VersionArtifact | None = None
     folder: Path | None = None
 
     @property
