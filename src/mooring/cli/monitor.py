@@ -59,10 +59,7 @@ def monitor(
         bool, typer.Option("--json", help="Print each tick's report as JSON.")
     ] = False,
 ) -> int:
-    """Advance or roll back the canary, judge SLO burn rates, check drift, trigger retraining.
-
-    Example: mooring monitor --watch --interval 10s --metrics-url http://127.0.0.1:8501/metrics
-    """
+    """Advance or roll back the canary, judge SLO burn rates, check drift, trigger retraining."""
     from mooring.monitoring.monitor import Monitor, MonitorReport
     from mooring.registry import Registry
 
