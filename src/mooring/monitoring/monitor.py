@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from mooring.config import MooringConfig
 from mooring.errors import MooringError
 from mooring.monitoring.alerts import Alert, AlertManager
@@ -163,6 +165,10 @@ class Monitor:
             result = self.drift_check()
         except MooringError as exc:
             report.errors.append(f"drift: {exc}")
+            return None, None
+        except (OSError, pa.ArrowException) as exc:
+            # A log file the server is still writing; the next check reads it whole.
+            report.errors.append(f"drift: prediction log not readable yet: {exc}")
             return None, None
         status = getattr(result, "status", None)
         drifted = list(getattr(result, "drifted", []) or [])
