@@ -390,7 +390,16 @@ def _per_repeat_ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float
     }
 
 
+def _loadavg() -> list[float] | None:
+    """1, 5 and 15 minute load averages: how busy the (shared) machine was."""
+    try:
+        return [float(v) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    load_start = _loadavg()
     t0 = time.perf_counter()
     paths = generate(args.data_dir, args.rows, args.seed)
     generate_s = time.perf_counter() - t0
@@ -470,6 +479,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "loadavg_start": load_start,
+            "loadavg_end": _loadavg(),
         },
     }
 
@@ -530,6 +541,13 @@ def print_table(report: dict[str, Any]) -> None:
         print(
             f"  batch_mb={s['batch_mb']:<5g} {s['seconds']:6.2f} s peak {s['peak_rss_mb']:.0f} MiB "
             f"(after imports {s['baseline_rss_mb']:.0f}, growth {s['growth_mb']:.0f}{halves})"
+        )
+    machine = report["machine"]
+    if machine.get("loadavg_start") and machine.get("loadavg_end"):
+        start, end = machine["loadavg_start"], machine["loadavg_end"]
+        print(
+            f"\nload average (1/5/15 min) at start {start[0]:.2f} {start[1]:.2f} {start[2]:.2f}, "
+            f"at end {end[0]:.2f} {end[1]:.2f} {end[2]:.2f} on {machine['cpus']} CPUs"
         )
     print("\nfloors:")
     for name, ok in report["floors"].items():

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -176,3 +177,13 @@ def test_property_dictionary_and_plain_agree(
     options = ReadOptions(na_values=NA, batch_mb=0.001, trim_whitespace=trim)
     encoded, plain = _both(path, options)
     assert encoded == plain
+
+
+def test_categorical_frame_column_is_cleaned_like_text() -> None:
+    values = [" a", "a ", "?", None, "b", " NA"] * 50
+    options = ReadOptions(na_values=NA)
+    as_text = compute_statistics(pd.DataFrame({"s": values}), options)
+    as_category = compute_statistics(pd.DataFrame({"s": pd.Categorical(values)}), options)
+    assert as_category.to_json() == as_text.to_json()
+    strings = as_category["s"].strings
+    assert strings is not None and strings.frequencies.counts == {"a": 100, "b": 50}
