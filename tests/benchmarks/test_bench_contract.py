@@ -26,28 +26,35 @@ def test_bench_contract_smoke_run_writes_the_report(tmp_path: Path) -> None:
     assert set(report["formats"]) == {"csv", "parquet"}
     for fmt, block in report["formats"].items():
         assert block["file_mb"] > 0, fmt
-        assert set(block["tools"]) == {"mooring", "arrow_scan", "pandas"}
+        assert set(block["tools"]) == {"mooring", "mooring_validate", "arrow_scan", "pandas"}
         for tool, summary in block["tools"].items():
             assert summary["rows"] == 2000, (fmt, tool)
             assert summary["seconds_median"] > 0, (fmt, tool)
             assert summary["peak_rss_mb"] > 0, (fmt, tool)
         mooring = block["tools"]["mooring"]
         assert mooring["stats_seconds_median"] > 0
-        # Resampled Adult validates against the schema inferred from itself.
+        # Resampled Adult validates against the schema inferred from itself, both ways.
         assert mooring["errors"] == 0
+        one_read = block["tools"]["mooring_validate"]
+        assert one_read["errors"] == 0
+        assert one_read["anomalies"] == mooring["anomalies"]
+        assert 0 < one_read["fingerprint_seconds_median"] < one_read["seconds_median"]
         assert (
             set(block["ratios"])
             == set(block["ratios_per_repeat_median"])
             == {
-                "mooring_stats_vs_scan",
-                "mooring_total_vs_scan",
-                "mooring_stats_vs_pandas",
-                "mooring_total_vs_pandas",
+                f"mooring_{variant}_vs_{base}"
+                for variant in ("stats", "validate", "two_reads")
+                for base in ("scan", "pandas")
             }
         )
+        for variant in ("stats", "validate", "two_reads"):
+            assert f"{fmt}_mooring_{variant}_le_3x_scan" in report["floors"]
+            assert f"{fmt}_mooring_{variant}_faster_than_pandas" in report["floors"]
     [run] = report["streaming_memory"]["runs"]
     assert run["batch_mb"] == 8
     assert run["peak_rss_mb"] >= run["baseline_rss_mb"]
     assert "csv_streaming_memory_bounded" in report["floors"]
     # A 2,000-row file is smaller than the batch budget: boundedness is not decidable.
     assert report["floors"]["csv_streaming_memory_bounded"] is None
+    assert len(report["machine"]["loadavg_start"]) == 3
