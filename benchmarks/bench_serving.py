@@ -16,9 +16,9 @@ request when the previous answer arrives):
 
 Cells: single-row requests at concurrency 1, 8, 32, 64; 64-row requests at 8 and
 32. The in-process ceiling is the signature called back to back at batch 64 in
-one process (numpy → tensors → outputs, no HTTP). Cold start is the time from
-spawning ``mooring serve`` to ``/v2/health/ready`` answering 200 (process start,
-TensorFlow import, load, warm-up).
+one process (numpy → tensors → outputs, no HTTP), the best of six windows. Cold
+start is the time from spawning ``mooring serve`` to ``/v2/health/ready`` answering
+200 (process start, TensorFlow import, load, warm-up); ``--phases`` times each step.
 
 Every server and the load generator share the machine, so the numbers include
 that contention; they are printed and written to ``benchmarks/results/``, never
@@ -216,17 +216,23 @@ def ceiling(model_dir: Path, rows_file: Path, seconds: float) -> dict[str, Any]:
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     for _ in range(20):
         fn(**{k: tf.constant(v) for k, v in cols.items()})
-    calls = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        out = fn(**{k: tf.constant(v) for k, v in cols.items()})
-        out["probabilities"].numpy()
-        calls += 1
-    elapsed = time.perf_counter() - start
+    # A ceiling is a best case: on a shared machine one window can land on a busy moment,
+    # so the rate is the best of several short windows (and all of them are recorded).
+    rates = []
+    for _ in range(6):
+        calls = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds / 6:
+            out = fn(**{k: tf.constant(v) for k, v in cols.items()})
+            out["probabilities"].numpy()
+            calls += 1
+        rates.append(calls / (time.perf_counter() - start))
+    best = max(rates)
     return {
         "batch": len(rows),
-        "calls_per_s": calls / elapsed,
-        "rows_per_s": calls * len(rows) / elapsed,
+        "calls_per_s": best,
+        "rows_per_s": best * len(rows),
+        "window_rows_per_s": [r * len(rows) for r in rates],
     }
 
 
