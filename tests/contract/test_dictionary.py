@@ -187,3 +187,38 @@ def test_categorical_frame_column_is_cleaned_like_text() -> None:
     assert as_category.to_json() == as_text.to_json()
     strings = as_category["s"].strings
     assert strings is not None and strings.frequencies.counts == {"a": 100, "b": 50}
+
+
+def test_identical_when_known_values_are_followed_by_many_new_ones(tmp_path: Path) -> None:
+    # Batches 2-4 hold only values seen in batch 1 (counted by index); then 3000 new
+    # values push the table past a cap of 100 (pruning, HyperLogLog seeded in table order).
+    rng = np.random.default_rng(9)
+    early = rng.choice([" a", "b ", "c", "?"], 4096).tolist()
+    late = [f" v{i} " for i in rng.integers(0, 3000, 4000)]
+    table = pa.table({"s": pa.array(early + late, pa.string())})
+    path = _write(table, tmp_path / "t.parquet", row_group_size=1500)
+    options = ReadOptions(na_values=NA, batch_mb=0.001)
+    encoded, plain = _both(path, options, frequency_capacity=100)
+    assert encoded == plain
+    strings = compute_statistics(path, options, frequency_capacity=100)["s"].strings
+    assert strings is not None and not strings.frequencies.exact
+    exact = compute_statistics(path, options, frequency_capacity=100_000)["s"].strings
+    assert exact is not None and exact.frequencies.counts["a"] == early.count(" a")
+
+
+def test_new_values_enter_in_order_of_appearance_whatever_the_dictionary_order() -> None:
+    # Categories are sorted; rows bring new values in another order, batch after batch,
+    # until the frequency table passes its cap and a HyperLogLog is seeded in table order.
+    rng = np.random.default_rng(10)
+    values = rng.choice([f"w{i:03d}" for i in range(40)], 1024).tolist()
+    for block in range(6):
+        fresh = [f"n{block}-{i:03d}" for i in range(80)]
+        values += rng.choice(fresh, 1024).tolist()
+    options = ReadOptions(batch_mb=0.001)  # 1024-row batches for both frames
+    as_text = compute_statistics(pd.DataFrame({"s": values}), options, frequency_capacity=300)
+    as_category = compute_statistics(
+        pd.DataFrame({"s": pd.Categorical(values)}), options, frequency_capacity=300
+    )
+    strings = as_category["s"].strings
+    assert strings is not None and not strings.frequencies.exact
+    assert as_category.to_json() == as_text.to_json()

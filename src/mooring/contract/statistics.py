@@ -232,12 +232,16 @@ class StringSummary:
         present = len(array) - array.null_count
         if present == 0:
             return
-        # Dictionary-encoded text is counted by its indices (in order of first appearance,
-        # as for plain strings), then the few distinct values are decoded.
-        counts = pc.value_counts(array)
-        values, freqs = counts.field("values"), counts.field("counts")
-        if pa.types.is_dictionary(values.type):
-            values = values.dictionary_decode()
+        known = _known_dictionary_counts(array, self.frequencies)
+        if known is not None:
+            values, freqs = known
+        else:
+            # Counted in order of first appearance: new values enter the table (and, past
+            # the cap, the HyperLogLog) in the same order however the data is encoded.
+            counts = pc.value_counts(array)
+            values, freqs = counts.field("values"), counts.field("counts")
+            if pa.types.is_dictionary(values.type):
+                values = values.dictionary_decode()
         if values.null_count:
             # value_counts gives nulls an entry of their own; the summary is over present values.
             keep = pc.is_valid(values)
@@ -282,6 +286,34 @@ class StringSummary:
             length_sum=int(data["length_sum"]),
             count=int(data["count"]),
         )
+
+
+def _known_dictionary_counts(
+    array: pa.Array, frequencies: FrequencySketch
+) -> tuple[pa.Array, pa.Array] | None:
+    """Counts of a dictionary array's values by counting indices, when the order is moot.
+
+    Only when every value used is already in the exact frequency table: adding to known
+    entries changes nothing that depends on the order values are seen in. Otherwise None
+    (the caller counts in order of first appearance).
+    """
+    if not pa.types.is_dictionary(array.type) or frequencies.hll is not None:
+        return None
+    dictionary = array.dictionary
+    size = len(dictionary)
+    if size == 0:
+        return None
+    indices = array.indices
+    # Null rows are counted in slot 0 by the fill, then taken off again.
+    codes = indices.fill_null(0) if indices.null_count else indices
+    counts = np.bincount(codes.to_numpy(zero_copy_only=False), minlength=size)
+    counts[0] -= indices.null_count
+    used = np.flatnonzero(counts)
+    values = dictionary.take(pa.array(used))
+    table = frequencies.counts
+    if not all(value in table for value in values.to_pylist()):
+        return None
+    return values, pa.array(counts[used], type=pa.int64())
 
 
 def _count_table(values: list[Any], counts: list[int]) -> dict[Any, int]:
