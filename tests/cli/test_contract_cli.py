@@ -68,6 +68,16 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_error_messages_keep_section_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Square brackets in messages are text, not console markup: "[data]" must survive.
+    cfg = tmp_path / "mooring.toml"
+    cfg.write_text('[project]\nname = "m"\n[data]\ntrain = "t.csv"\ntrian = 1\n', encoding="utf-8")
+    assert main(["validate", "--config", str(cfg)]) == 2
+    assert "[data]" in capsys.readouterr().err
+
+
 def test_project_validate(adult_dir: Path, tmp_path: Path) -> None:
     for name in ("mooring.toml", "adult.data.csv.gz", "adult.test.csv.gz"):
         shutil.copy(adult_dir / name, tmp_path / name)

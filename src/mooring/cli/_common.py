@@ -11,6 +11,7 @@ import click
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mooring.errors import MooringError
 
@@ -44,9 +45,9 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
         if debug:
             traceback.print_exc()
         first, _, rest = str(exc).partition("\n")
-        err_console.print(f"[bold red]error:[/] {first}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(first)}", soft_wrap=True)
         if rest:
-            err_console.print(rest, soft_wrap=True)
+            err_console.print(escape(rest), soft_wrap=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
