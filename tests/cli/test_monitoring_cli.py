@@ -120,7 +120,7 @@ def test_drift_metrics_port_exports_gauges(project: MonitoredProject) -> None:
         assert 'mooring_drift_status{model="income",version="1"} 1.0' in text
         assert 'mooring_drift_feature_drifted{feature="age",model="income",version="1"} 1.0' in text
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert f"drift gauges on http://127.0.0.1:{port}/metrics" in out

@@ -7,7 +7,8 @@ exporter that re-checks every ``--interval`` seconds.
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -165,8 +166,13 @@ def _serve_gauges(
     gauges = DriftGauges()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=gauges.registry)
     console.print(f"drift gauges on http://127.0.0.1:{port}/metrics, every {interval:g} s")
+    # SIGINT and SIGTERM end the loop between checks (a check in flight finishes first).
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        while True:
+        while not stop.is_set():
             try:
                 report = check_drift(
                     cfg, registry, version=version, last=last, since=parse_since(since)
@@ -175,12 +181,13 @@ def _serve_gauges(
                 console.print(f"{report.created_at}: {report.status} {report.drifted or ''}")
             except MooringError as exc:  # keep exporting; the next check may succeed
                 console.print(f"[yellow]drift check failed:[/] {exc}", soft_wrap=True)
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        return 0
+            stop.wait(interval)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.shutdown()
         thread.join(timeout=5)
+    return 0
 
 
 @app.command("feedback", epilog="Example: mooring feedback labels.csv")

@@ -255,8 +255,7 @@ class DriftReport:
 
         directory = Path(folder)
         moment = datetime.fromisoformat(self.created_at).astimezone(UTC)
-        # Milliseconds in the name: two checks in one second keep both reports.
-        stamp = f"{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}Z"
+        stamp = f"{moment:%Y%m%dT%H%M%S}Z"  # the name readers of the folder expect
         payload = self.to_json()
         json_path = atomic_write(directory / f"{stamp}.json", payload)
         html_path = atomic_write(directory / f"{stamp}.html", self.render_html().encode("utf-8"))
