@@ -172,6 +172,9 @@ def test_changed_evaluation_reruns_only_downstream_steps(lifecycle: Lifecycle) -
     statuses = _statuses(result)
     assert statuses["validate"] == "cached" and statuses["train"] == "cached"
     assert statuses["evaluate"] == "done" and statuses["gate"] == "done"
+    evaluate = result.step("evaluate")
+    assert evaluate.changed_inputs == ["evaluation.calibration_bins"]
+    assert "(re-run: evaluation.calibration_bins changed)" in evaluate.message
     # The same model bytes are already version 1: registered once, deployed once.
     assert statuses["register"] == "cached" and result.version == 1
     assert statuses["deploy"] == "cached"
@@ -187,6 +190,8 @@ def test_failed_run_is_continued_from_the_last_completed_step(lifecycle: Lifecyc
         "message": "injected failure after train",
         "user_error": False,
     }
+    train = next(s for s in failed["steps"] if s["name"] == "train")  # type: ignore[attr-defined]
+    assert train["status"] == "done" and train["changed_inputs"] == ["model.seed"]
     resumed = lifecycle.runs["resumed"]
     assert resumed.resumed and resumed.run_id == failed["run_id"]
     assert resumed.record["resumed_after"] == "train"
@@ -255,6 +260,7 @@ def test_failed_gate_deploys_nothing(lifecycle: Lifecycle) -> None:
     assert result.step("gate").status == "rejected"
     assert result.reason is not None and "not blessed" in result.reason
     assert "0.9999" in result.reason
+    assert result.step("evaluate").changed_inputs == ["evaluation.gates"]
     assert {s.name for s in result.steps if s.status == "pending"} == {
         "register",
         "replay",

@@ -83,6 +83,8 @@ class StepRecord:
     ``status`` is ``done`` (ran), ``cached`` (inputs unchanged: outputs reused),
     ``skipped`` (nothing to do, with the reason in ``message``), ``rejected`` (a
     check failed: contract, gate or replay), ``failed`` (an error) or ``pending``.
+    ``changed_inputs`` names the inputs that differ from the previous run's, when
+    the step ran again because of them (``model.seed``, ``eval_fingerprint``).
     """
 
     name: str
@@ -95,6 +97,7 @@ class StepRecord:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    changed_inputs: list[str] = field(default_factory=list)
 
     @property
     def completed(self) -> bool:

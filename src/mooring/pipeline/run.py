@@ -99,6 +99,30 @@ def _exclusive(home: Path) -> Iterator[None]:
         handle.close()
 
 
+def changed_inputs(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Names of the inputs that differ, one level into sections (``model.seed``).
+
+    Example:
+        >>> changed_inputs({"model": {"seed": 1, "epochs": 2}, "x": 1},
+        ...                {"model": {"seed": 7, "epochs": 2}, "x": 1})
+        ['model.seed']
+    """
+    names = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            names += [
+                f"{key}.{sub}"
+                for sub in sorted(set(old) | set(new))
+                if old.get(sub) != new.get(sub)
+            ]
+        else:
+            names.append(key)
+    return names
+
+
 class Pipeline(Steps):
     """One invocation of the pipeline on a project (see :func:`run_pipeline`)."""
 
@@ -175,6 +199,8 @@ class Pipeline(Steps):
         attempts.append({"started_at": now_iso(), "status": "running", **process_info()})
         self.record.update(status="running", attempts=attempts, reason=None, error=None)
         self.steps = [StepRecord(name) for name in STEPS]
+        earlier = next((r for r in find_runs(self.home) if r.get("run_id") != self.run_id), None)
+        self._earlier = {s["name"]: s for s in (earlier or {}).get("steps", [])}
         self._write()
         self.observer.run_started(self.run_id, resumed)
 
@@ -242,6 +268,15 @@ class Pipeline(Steps):
             record.duration_s, record.cpu_seconds = round(wall, 4), round(cpu, 4)
             record.finished_at = now_iso()
         outcome: str = record.status  # set by the step
+        before = self._earlier.get(record.name) or {}
+        if outcome == "done" and before.get("key") and before.get("key") != record.key:
+            record.changed_inputs = changed_inputs(before.get("inputs") or {}, record.inputs)
+            if record.changed_inputs:
+                shown = ", ".join(record.changed_inputs[:6])
+                more = len(record.changed_inputs) - 6
+                record.message += (
+                    f" (re-run: {shown}{f' and {more} more' if more > 0 else ''} changed)"
+                )
         if record.completed:
             self.outputs[record.name] = record.outputs
         if cacheable and outcome == "done" and record.key is not None:

@@ -125,6 +125,7 @@ class Steps:
         self._registry: Registry | None = None
         self._statistics: DatasetStatistics | None = None
         self._versions: list[ModelVersion] | None = None
+        self._earlier: dict[str, dict[str, Any]] = {}
 
     @property
     def registry(self) -> Registry:
@@ -234,10 +235,7 @@ class Steps:
             "data": cfg.data.model_dump(mode="json", exclude={"train", "eval"}),
             "code_version": self.code["code_version"],
         }
-        record.inputs = {k: v for k, v in inputs.items() if k not in ("features", "model", "data")}
-        record.inputs["params_sha256"] = digest(
-            {k: inputs[k] for k in ("features", "model", "data")}
-        )
+        record.inputs = inputs
         record.key = key = digest(inputs)
         self.keys["train"] = key
         entry = self.cache.get("train", key)
@@ -301,11 +299,7 @@ class Steps:
         }
         record.key = key = digest(inputs)
         baseline = self._baseline(model_key)
-        record.inputs = {
-            "model_key": model_key,
-            "eval_fingerprint": inputs["eval_fingerprint"],
-            "baseline_version": baseline,
-        }
+        record.inputs = {**inputs, "baseline_version": baseline}
         entry = self.cache.get("evaluate", key)
         if entry is not None and Path(entry["outputs"].get("report_json", "")).is_file():
             same_baseline = entry["outputs"].get("baseline_version") == baseline
