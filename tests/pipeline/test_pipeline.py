@@ -394,3 +394,21 @@ def test_run_record_takes_serving_cost_from_metrics_url(
     edit(copy / "mooring.toml", r"^metrics_url = .*$", 'metrics_url = "http://127.0.0.1:9/metrics"')
     unreachable = Project.load(copy / "mooring.toml").run()
     assert "error" in unreachable.record["cost"]["per_1000_predictions"]
+
+
+def test_replay_skips_when_the_log_lacks_a_models_input(lifecycle: Lifecycle) -> None:
+    from mooring.config import PipelineConfig
+    from mooring.pipeline import read_prediction_tail, replay
+    from mooring.training import load_model
+
+    cfg = load_config(lifecycle.toml)
+    table = read_prediction_tail(str(lifecycle.home / "predictions"), "income", rows=50)
+    assert table is not None and table.num_rows == 50
+    with Registry.from_config(cfg) as registry:
+        v1 = load_model(registry.load("income", version=1), warn=False)
+        v2 = load_model(registry.load("income", version=2), warn=False)
+    report = replay(v2, v1, table.drop_columns(["age"]), PipelineConfig())
+    assert report.status == "skipped" and "the candidate needs inputs" in report.message
+    assert "age" in report.message and report.passed
+    full = replay(v2, v1, table, PipelineConfig(replay_latency_requests=0))
+    assert full.status == "compared" and full.latency_ms == {} and full.rows == 50

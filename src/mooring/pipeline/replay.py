@@ -191,15 +191,17 @@ def replay(
     from mooring.features import columns_from_table
 
     rows = table.num_rows
-    try:
-        cand_cols = columns_from_table(table, candidate.spec)
-    except DataError as exc:
-        return ReplayReport(
-            status="skipped",
-            message=f"the candidate needs inputs the log does not hold: {exc}",
-            rows=rows,
-        )
-    prod_cols = columns_from_table(table, production.spec)
+    columns = {}
+    for label, model in (("candidate", candidate), ("production", production)):
+        try:
+            columns[label] = columns_from_table(table, model.spec)
+        except DataError as exc:
+            return ReplayReport(
+                status="skipped",
+                message=f"the {label} needs inputs the log does not hold: {exc}",
+                rows=rows,
+            )
+    cand_cols, prod_cols = columns["candidate"], columns["production"]
 
     timings: dict[str, float] = {}
     outputs: dict[str, dict[str, Any]] = {}
