@@ -17,6 +17,9 @@ side by side in the same invocation, reading included:
   checked against a saved schema.
 * ``arrow_scan``: a bare streaming pyarrow scan computing count, min, max and mean
   per column — close to the limit of what reading and summarising can cost.
+* ``arrow_scan_dict`` (Parquet only): the same scan reading the text columns as
+  dictionaries, as mooring does — the stricter limit for Parquet, reported next
+  to the plain scan.
 * ``pandas``: ``read_csv``/``read_parquet`` (pyarrow engine), ``describe()`` and
   ``value_counts()`` of every string column.
 
@@ -61,6 +64,7 @@ LABEL = "class"
 NA_VALUES = ("?", "")
 FORMATS = ("csv", "parquet")
 TOOLS = ("mooring", "mooring_validate", "arrow_scan", "pandas")
+TOOLS_BY_FORMAT = {"csv": TOOLS, "parquet": (*TOOLS, "arrow_scan_dict")}
 CHUNK_ROWS = 250_000
 MAX_SCAN_RATIO = 3.0
 
@@ -176,7 +180,9 @@ def run_mooring_validate(path: str, batch_mb: float) -> dict[str, Any]:
     }
 
 
-def run_arrow_scan(path: str, fmt: str, batch_mb: float) -> dict[str, Any]:
+def run_arrow_scan(
+    path: str, fmt: str, batch_mb: float, dictionary: bool = False
+) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
@@ -194,7 +200,8 @@ def run_arrow_scan(path: str, fmt: str, batch_mb: float) -> dict[str, Any]:
         )
     else:
         # pyarrow's default batch (64Ki rows, about 10 MiB of Adult-shaped data in memory).
-        batches = pq.ParquetFile(path).iter_batches()
+        text = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type)]
+        batches = pq.ParquetFile(path, read_dictionary=text if dictionary else None).iter_batches()
     summary: dict[str, dict[str, Any]] = {}
     rows = 0
     for batch in batches:
@@ -287,6 +294,7 @@ def worker(task: str, path: str, fmt: str, batch_mb: float) -> dict[str, Any]:
         "mooring_stats": lambda: run_mooring(path, batch_mb, validate_too=False),
         "mooring_validate": lambda: run_mooring_validate(path, batch_mb),
         "arrow_scan": lambda: run_arrow_scan(path, fmt, batch_mb),
+        "arrow_scan_dict": lambda: run_arrow_scan(path, fmt, batch_mb, dictionary=True),
         "pandas": lambda: run_pandas(path, fmt),
     }
     sampler = RssSampler()
@@ -371,22 +379,31 @@ RATIOS = {
     "mooring_validate_vs_pandas": ("mooring_validate", "seconds", "pandas"),
     "mooring_two_reads_vs_pandas": ("mooring", "seconds", "pandas"),
 }
+DICT_RATIOS = {
+    "mooring_stats_vs_scan_dict": ("mooring", "stats_s", "arrow_scan_dict"),
+    "mooring_validate_vs_scan_dict": ("mooring_validate", "seconds", "arrow_scan_dict"),
+    "mooring_two_reads_vs_scan_dict": ("mooring", "seconds", "arrow_scan_dict"),
+}
 _MEDIAN_KEY = {"stats_s": "stats_seconds_median", "seconds": "seconds_median"}
 
 
-def _ratios(tools: dict[str, dict[str, Any]]) -> dict[str, float]:
+def _ratio_specs(fmt: str) -> dict[str, tuple[str, str, str]]:
+    return {**RATIOS, **DICT_RATIOS} if fmt == "parquet" else RATIOS
+
+
+def _ratios(fmt: str, tools: dict[str, dict[str, Any]]) -> dict[str, float]:
     return {
         name: tools[tool][_MEDIAN_KEY[key]] / tools[base]["seconds_median"]
-        for name, (tool, key, base) in RATIOS.items()
+        for name, (tool, key, base) in _ratio_specs(fmt).items()
     }
 
 
-def _per_repeat_ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+def _per_repeat_ratios(fmt: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     return {
         name: statistics.median(
             m[key] / other["seconds"] for m, other in zip(runs[tool], runs[base], strict=True)
         )
-        for name, (tool, key, base) in RATIOS.items()
+        for name, (tool, key, base) in _ratio_specs(fmt).items()
     }
 
 
@@ -405,12 +422,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     generate_s = time.perf_counter() - t0
     sizes = {fmt: p.stat().st_size / 2**20 for fmt, p in paths.items()}
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {
-        fmt: {tool: [] for tool in TOOLS} for fmt in FORMATS
+        fmt: {tool: [] for tool in TOOLS_BY_FORMAT[fmt]} for fmt in FORMATS
     }
     # Interleave so that background load drifts over all contenders alike.
     for repeat in range(args.repeats):
         for fmt in FORMATS:
-            for tool in TOOLS:
+            for tool in TOOLS_BY_FORMAT[fmt]:
                 run = measure(tool, paths[fmt], fmt, args.batch_mb)
                 raw[fmt][tool].append(run)
                 print(
@@ -421,14 +438,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 )
     formats: dict[str, Any] = {}
     for fmt in FORMATS:
-        tools = {tool: summarise(raw[fmt][tool]) for tool in TOOLS}
+        tools = {tool: summarise(raw[fmt][tool]) for tool in TOOLS_BY_FORMAT[fmt]}
         formats[fmt] = {
             "file_mb": sizes[fmt],
             "tools": tools,
-            "ratios": _ratios(tools),
+            "ratios": _ratios(fmt, tools),
             # Contenders of one repeat run back to back, so per-repeat ratios cancel slow
             # drift in background load; their median is the steadier number on a busy machine.
-            "ratios_per_repeat_median": _per_repeat_ratios(raw[fmt]),
+            "ratios_per_repeat_median": _per_repeat_ratios(fmt, raw[fmt]),
         }
     streaming = []
     for batch_mb in args.memory_batch_mb:
@@ -461,6 +478,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             floors[f"{fmt}_mooring_{variant}_faster_than_pandas"] = (
                 r[f"mooring_{variant}_vs_pandas"] < 1.0
             )
+            if f"mooring_{variant}_vs_scan_dict" in r:
+                floors[f"{fmt}_mooring_{variant}_le_{MAX_SCAN_RATIO:g}x_dictionary_scan"] = (
+                    r[f"mooring_{variant}_vs_scan_dict"] <= MAX_SCAN_RATIO
+                )
     # Bounded: streaming a file larger than the batch budget grows memory by less than the
     # file's size. Undecided (None) when the file is not larger than every budget.
     floors["csv_streaming_memory_bounded"] = _bounded(streaming, csv_mb)
@@ -509,6 +530,9 @@ def print_table(report: dict[str, Any]) -> None:
             ("arrow scan", scan, tools["arrow_scan"]["peak_rss_mb"]),
             ("pandas", pandas, tools["pandas"]["peak_rss_mb"]),
         ]
+        if "arrow_scan_dict" in tools:
+            d = tools["arrow_scan_dict"]
+            rows.append(("arrow scan, dictionary", d["seconds_median"], d["peak_rss_mb"]))
         for name, seconds, peak in rows:
             print(
                 f"{fmt:8s} {name:22s} {seconds:9.2f} {seconds / scan:7.2f} "
@@ -529,6 +553,13 @@ def print_table(report: dict[str, Any]) -> None:
             f"2 reads {steady['mooring_two_reads_vs_scan']:.2f}x scan, "
             f"{steady['mooring_two_reads_vs_pandas']:.2f}x pandas"
         )
+        if "mooring_stats_vs_scan_dict" in steady:
+            print(
+                f"{'':8s} vs the dictionary scan: stats "
+                f"{steady['mooring_stats_vs_scan_dict']:.2f}x, validate "
+                f"{steady['mooring_validate_vs_scan_dict']:.2f}x, 2 reads "
+                f"{steady['mooring_two_reads_vs_scan_dict']:.2f}x"
+            )
     mem = report["streaming_memory"]
     print(f"\nstreaming memory, mooring stats on {mem['file']} ({mem['file_mb']:.1f} MiB):")
     for s in mem["runs"]:
@@ -575,7 +606,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_contract.json")
     # Internal: one measurement in a fresh process.
-    parser.add_argument("--worker", choices=[*TOOLS, "mooring_stats"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=[*TOOLS, "arrow_scan_dict", "mooring_stats"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--format", choices=FORMATS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -26,7 +26,9 @@ def test_bench_contract_smoke_run_writes_the_report(tmp_path: Path) -> None:
     assert set(report["formats"]) == {"csv", "parquet"}
     for fmt, block in report["formats"].items():
         assert block["file_mb"] > 0, fmt
-        assert set(block["tools"]) == {"mooring", "mooring_validate", "arrow_scan", "pandas"}
+        tools = {"mooring", "mooring_validate", "arrow_scan", "pandas"}
+        extra = {"arrow_scan_dict"} if fmt == "parquet" else set()
+        assert set(block["tools"]) == tools | extra
         for tool, summary in block["tools"].items():
             assert summary["rows"] == 2000, (fmt, tool)
             assert summary["seconds_median"] > 0, (fmt, tool)
@@ -45,12 +47,14 @@ def test_bench_contract_smoke_run_writes_the_report(tmp_path: Path) -> None:
             == {
                 f"mooring_{variant}_vs_{base}"
                 for variant in ("stats", "validate", "two_reads")
-                for base in ("scan", "pandas")
+                for base in ("scan", "pandas", *(["scan_dict"] if fmt == "parquet" else []))
             }
         )
         for variant in ("stats", "validate", "two_reads"):
             assert f"{fmt}_mooring_{variant}_le_3x_scan" in report["floors"]
             assert f"{fmt}_mooring_{variant}_faster_than_pandas" in report["floors"]
+            dictionary_floor = f"{fmt}_mooring_{variant}_le_3x_dictionary_scan"
+            assert (dictionary_floor in report["floors"]) == (fmt == "parquet")
     [run] = report["streaming_memory"]["runs"]
     assert run["batch_mb"] == 8
     assert run["peak_rss_mb"] >= run["baseline_rss_mb"]
