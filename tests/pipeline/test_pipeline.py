@@ -22,6 +22,7 @@ from mooring.pipeline import (
     RunObserver,
     RunResult,
     StepRecord,
+    find_runs,
     project_status,
     serving_cost_from_metrics,
 )
@@ -94,8 +95,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory, small_adult: dict[str, P
     with pytest.raises(RuntimeError, match="injected failure after train"):
         Project.load(toml).run(observer=observer)
     life.observed = observer.seen
-    records = sorted((life.home / "runs").glob("*/run.json"))
-    life.failed_record = orjson.loads(records[-1].read_bytes())
+    life.failed_record = find_runs(life.home)[0]
     life.runs["resumed"] = Project.load(toml).run()  # no prediction log yet: canary at 10%
     life.metrics, life.answered = _serve_traffic(toml, request_rows(small_adult["test"], 300))
     life.logged_rows = 300

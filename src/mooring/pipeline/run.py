@@ -50,19 +50,29 @@ RECORD_KIND = "mooring.run"
 
 
 def _new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    """UTC time to the millisecond plus a random suffix: ``20240501T120000123Z-1a2b3c``."""
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
+    return f"{stamp}-{secrets.token_hex(3)}"
 
 
 def find_runs(home: Path) -> list[dict[str, Any]]:
-    """Every pipeline run record under ``<home>/runs``, newest first."""
-    runs = []
+    """Every pipeline run record under ``<home>/runs``, the most recently active first.
+
+    Ordered by the record's last write (a resumed run is active again), not by its id.
+    """
     root = home / "runs"
     if not root.is_dir():
         return []
-    for path in sorted(root.glob(f"*/{RUN_FILE}"), reverse=True):
+    runs = []
+    for path in root.glob(f"*/{RUN_FILE}"):
         record = load_run(path)
         if record is not None and record.get("kind") == RECORD_KIND:
             runs.append(record)
+    runs.sort(
+        key=lambda r: (str(r.get("updated_at") or r.get("created_at") or ""), str(r["run_id"])),
+        reverse=True,
+    )
     return runs
 
 
