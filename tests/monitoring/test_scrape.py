@@ -109,3 +109,7 @@ def test_unreachable_endpoint_is_a_clear_error() -> None:
         scrape(["http://127.0.0.1:9/metrics"], NAME, timeout_s=1)
     with pytest.raises(MetricsUnavailableError, match="no metrics URL"):
         scrape([], NAME)
+    with pytest.raises(
+        MetricsUnavailableError, match="cannot read metrics from 'http://127.0.0.1:x/"
+    ):
+        scrape(["http://127.0.0.1:x/metrics"], NAME, timeout_s=1)

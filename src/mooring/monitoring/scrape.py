@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import math
 import time
@@ -296,7 +297,7 @@ def _fetch(url: str, timeout_s: float) -> str:
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             body: bytes = response.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         raise MetricsUnavailableError(
             f"cannot read metrics from '{url}' ({exc}); check that the server runs there, or "
             "set [rollout] metrics_urls / --metrics-url to its /metrics address"
