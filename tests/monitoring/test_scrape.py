@@ -109,5 +109,5 @@ def test_unreachable_endpoint_is_a_clear_error() -> None:
         scrape(["http://127.0.0.1:9/metrics"], NAME, timeout_s=1)
     with pytest.raises(MetricsUnavailableError, match="no metrics URL"):
         scrape([], NAME)
-    with pytest.raises(MetricsUnavailableError, match="cannot read metrics from .*:x/metrics"):
+    with pytest.raises(MetricsUnavailableError, match=r"cannot read metrics from .*:x/metrics"):
         scrape(["http://127.0.0.1:x/metrics"], NAME, timeout_s=1)
