@@ -233,9 +233,9 @@ def test_browser_live_page_refreshes_its_charts(
     try:
         page.goto(f"{served.server.url}/ui/models/{NAME}/live")
         # Two refreshes with requests in both intervals draw each series as a line.
-        page.wait_for_function(
-            "document.querySelectorAll('#chart-latency svg polyline.series').length >= 2",
-            timeout=60_000,
+        # A locator wait, not wait_for_function: the page's CSP forbids evaluating strings.
+        page.locator("#chart-latency svg polyline.series").nth(1).wait_for(
+            state="attached", timeout=60_000
         )
     finally:
         stop.set()
