@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from mooring.config import load_config
+from mooring.contract.schema import Schema
 from mooring.errors import ConflictError, NotFoundError
 from mooring.pipeline import (
     RunObserver,
@@ -145,6 +146,10 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
     assert mv.lineage["model_key"] == train["key"]
     assert mv.run_record["pipeline_run"] == result.run_id
     assert Path(mv.run_record["evaluation_report"], "report.html").is_file()
+    # The contract travels with the version, so the server checks requests against it.
+    stored = Schema.from_dict(mv.run_record["schema"])
+    assert stored.columns["age"].is_numeric
+    assert stored.label == "class"
     assert mv.blessed and mv.metrics["auc"] > 0.7
 
 

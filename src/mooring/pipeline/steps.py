@@ -383,6 +383,9 @@ class Steps:
         # The dashboard links a version to its evaluation report through this key.
         run_record["evaluation_report"] = str(Path(evaluated["report"]).parent)
         run_record["pipeline_run"] = self.run_id
+        # The server checks requests against the contract the data was validated with,
+        # including a hand-edited schema file, not one re-inferred from the statistics.
+        run_record["schema"] = self.project.schema(self._train_statistics()).to_dict()
         lineage = {
             "data_fingerprint": self.project.data_fingerprint("train"),
             "eval_fingerprint": self.project.data_fingerprint("eval"),
