@@ -26,7 +26,7 @@ floor (mooring ≥ 10× faster than Evidently, read + compute) is evaluated and 
 Usage::
 
     python benchmarks/bench_drift.py                       # 1M rows, 3 repeats
-    python benchmarks/bench_drift.py --rows 20000 --repeats 1 --out /tmp/b.json
+    python benchmarks/bench_drift.py --rows 20000 --repeats 1 --out small.json
 """
 
 from __future__ import annotations
