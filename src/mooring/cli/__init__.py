@@ -3,29 +3,69 @@
 Exit codes: 0 ok, 1 checks failed (error-level anomalies, a failed gate),
 2 usage or configuration error. Errors print as one line plus a hint; pass
 ``--debug`` to see the traceback.
+
+Each command group registers its commands on the Typer ``app`` when its module is
+imported. :func:`main` imports only the module of the command it is asked to run
+(``mooring serve`` never imports the contract, pipeline or export commands, which
+keeps a server's cold start short); ``--help``, an unknown command and
+``from mooring.cli import app`` import them all.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import TYPE_CHECKING, Any
 
-# Each command group registers its commands on `app` when imported (one line each).
-from mooring.cli import contract as _contract  # noqa: F401
-from mooring.cli import evaluate as _evaluate  # noqa: F401
-from mooring.cli import export as _export  # noqa: F401
-from mooring.cli import models as _models  # noqa: F401
-from mooring.cli import monitor as _monitor  # noqa: F401
-from mooring.cli import monitoring as _monitoring  # noqa: F401
-from mooring.cli import run as _run  # noqa: F401
-from mooring.cli import serve as _serve  # noqa: F401
-from mooring.cli import train as _train  # noqa: F401
-from mooring.cli import ui as _ui  # noqa: F401
-from mooring.cli._app import app
 from mooring.cli._common import run_guarded
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    import typer
+
+__all__ = ["COMMANDS", "app", "main"]
+
+# Top-level command → the module under mooring.cli that registers it.
+COMMANDS: dict[str, str] = {
+    "stats": "contract",
+    "schema": "contract",
+    "validate": "contract",
+    "evaluate": "evaluate",
+    "export": "export",
+    "models": "models",
+    "audit": "models",
+    "monitor": "monitor",
+    "drift": "monitoring",
+    "feedback": "monitoring",
+    "live": "monitoring",
+    "run": "run",
+    "init": "run",
+    "status": "run",
+    "serve": "serve",
+    "train": "train",
+    "ui": "ui",
+}
+
+
+def load_commands(command: str | None = None) -> typer.Typer:
+    """Register ``command``'s module on the app (every module when None or unknown)."""
+    from mooring.cli._app import app
+
+    module = COMMANDS.get(command or "")
+    for name in [module] if module else sorted(set(COMMANDS.values())):
+        importlib.import_module(f"mooring.cli.{name}")
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `from mooring.cli import app`: the whole command line, every command registered.
+    if name == "app":
+        return load_commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mooring`` script; returns the exit code."""
-    return run_guarded(app, sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    # The root takes one option (--debug, a flag), so the first other word is the command.
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    return run_guarded(load_commands(command), args)

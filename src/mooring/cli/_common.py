@@ -36,6 +36,16 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+# Typer up to 0.2x raises click's exceptions; newer releases raise their own (typer.Exit,
+# typer.Abort, and usage errors derived from typer.TyperException). Both are handled.
+_EXIT: tuple[type[Exception], ...] = (click.exceptions.Exit, typer.Exit)
+_ABORT: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+_USAGE: tuple[type[Exception], ...] = (
+    click.ClickException,
+    getattr(typer, "TyperException", click.ClickException),
+)
+
+
 def run_guarded(app: typer.Typer, argv: list[str]) -> int:
     """Run the Typer app; turn MooringError into a one-line message and its exit code."""
     debug = "--debug" in argv
@@ -49,13 +59,17 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
         if rest:
             err_console.print(escape(rest), soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except _ABORT:
         err_console.print("aborted")
         return 130
-    except click.ClickException as exc:
-        exc.show()
+    except _USAGE as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {escape(str(exc))}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
