@@ -21,7 +21,7 @@ LAYERS = [
     "monitoring",
     "pipeline",
 ]
-FOUNDATION = {"errors", "config"}
+FOUNDATION = {"errors", "config", "_tensorflow"}
 
 
 def layer_of(module: str) -> str | None:

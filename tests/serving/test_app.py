@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -27,8 +28,14 @@ def test_create_app_serves_the_projects_production_version(
     with Registry.from_config(cfg) as reg:
         reg.register(name=NAME, artifact_dir=model_dirs["b"], lineage=LINEAGE, gate=BLESSED)
         reg.deploy(NAME, production=1)
-    with ServerThread(create_app(cfg)) as server:
+    ready_calls: list[bool] = []
+    app = create_app(cfg, on_ready=lambda: ready_calls.append(app.state.mooring.ready))
+    with ServerThread(app) as server:
         server.wait_ready()
+        deadline = time.monotonic() + 10
+        while not ready_calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ready_calls == [True]  # once, and only when the production version is ready
         for _ in range(3):
             res = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
             assert res.status_code == 200 and res.json()["model_version"] == "1"
@@ -36,3 +43,18 @@ def test_create_app_serves_the_projects_production_version(
     assert logged.num_rows == 3
     assert set(logged.column("model_version").to_pylist()) == {1}
     assert logged.column("workclass").to_pylist() == ["Private"] * 3
+
+
+def test_serve_settles_the_collector_once_ready() -> None:
+    import gc
+
+    from mooring.cli.serve import _settle_collector
+
+    gc.disable()
+    try:
+        _settle_collector()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0  # start-up's objects are out of the collector's sight
+    finally:
+        gc.unfreeze()
+        gc.enable()

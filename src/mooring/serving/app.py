@@ -57,6 +57,8 @@ access_log = logging.getLogger("mooring.serving.access")
 log = logging.getLogger("mooring.serving")
 
 JSON = "application/json"
+# How long build_app's on_ready waits for every model to be ready before it is called anyway.
+READY_WAIT_S = 300.0
 
 
 @dataclass
@@ -481,8 +483,14 @@ def build_app(
     prediction_log_url: str | None = None,
     registry: Registry | None = None,
     feedback_url: str | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> Starlette:
-    """Compose the server for ``sources`` (one per model name)."""
+    """Compose the server for ``sources`` (one per model name).
+
+    ``on_ready`` is called once on the event loop when every model is first ready, or
+    after :data:`READY_WAIT_S` if that never happens (``state.ready`` tells which);
+    ``mooring serve`` uses it to settle the garbage collector after start-up.
+    """
     cfg = serving or ServingConfig()
     metrics = ServingMetrics()
     executor = ThreadPoolExecutor(max_workers=cfg.inference_threads, thread_name_prefix="infer")
@@ -510,6 +518,8 @@ def build_app(
         state.tasks = [
             asyncio.create_task(follow(m, cfg.poll_interval_s)) for m in managers.values()
         ]
+        if on_ready is not None:
+            state.tasks.append(asyncio.create_task(_when_ready(state, on_ready)))
         try:
             yield
         finally:
@@ -547,8 +557,23 @@ def build_app(
     return app
 
 
-def create_app(cfg: MooringConfig, *, registry: Registry | None = None) -> Starlette:
-    """The server for a project: its model from its registry, following the deployment record."""
+async def _when_ready(state: ServerState, callback: Callable[[], None]) -> None:
+    deadline = time.monotonic() + READY_WAIT_S
+    while not state.ready and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    callback()
+
+
+def create_app(
+    cfg: MooringConfig,
+    *,
+    registry: Registry | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> Starlette:
+    """The server for a project: its model from its registry, following the deployment record.
+
+    ``on_ready`` as in :func:`build_app`.
+    """
     reg = registry or Registry.from_config(cfg)
     log_url = cfg.serving.log_url or str(cfg.home / "predictions")
     app = build_app(
@@ -557,6 +582,7 @@ def create_app(cfg: MooringConfig, *, registry: Registry | None = None) -> Starl
         prediction_log_url=log_url,
         registry=reg,
         feedback_url=cfg.monitoring.feedback_url or str(cfg.home / "feedback"),
+        on_ready=on_ready,
     )
     _mount_ui(app, cfg, reg)
     return app

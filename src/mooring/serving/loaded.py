@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mooring._tensorflow import import_tensorflow
 from mooring.serving.errors import ModelLoadError
 
 __all__ = ["SIGNATURE", "ServedModel", "TensorInfo", "load_served_model"]
@@ -60,7 +61,7 @@ class ServedModel:
 
     def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
         """Run the signature on validated columns (arrays or lists); numpy arrays out."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         tensors = {
             name: tf.constant(columns[name], dtype=tf.string if info.is_string else info.dtype)
@@ -115,7 +116,7 @@ def _info(name: str, spec: Any) -> TensorInfo:
 
 def load_served_model(name: str, version: int, path: Path) -> ServedModel:
     """Load ``path`` with ``tf.saved_model.load`` and read its ``serving_default`` signature."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     start = time.perf_counter()
     try:

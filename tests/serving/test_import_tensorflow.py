@@ -1,0 +1,67 @@
+"""Serving imports TensorFlow without Keras, and still serves the same predictions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mooring.serving import load_served_model
+from tests.serving.conftest import NAME
+
+# Run in a fresh interpreter: this test process has imported Keras already.
+SCRIPT = """
+import json, sys, threading
+from pathlib import Path
+from mooring._tensorflow import import_tensorflow
+from mooring.serving.loaded import load_served_model
+
+got = []
+threads = [threading.Thread(target=lambda: got.append(import_tensorflow())) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+tf = got[0]
+served = load_served_model(sys.argv[2], 1, Path(sys.argv[1]))
+columns = served.example_columns(16)
+out = served.predict(columns)
+keras_before = sorted(m for m in sys.modules if m == "keras" or m.startswith("keras."))
+import keras  # first use still works
+print(json.dumps({
+    "same_module": all(m is tf for m in got) and tf is sys.modules["tensorflow"],
+    "has_saved_model": all(hasattr(m, "saved_model") for m in got),
+    "keras_before": keras_before,
+    "keras_layer": keras.layers.Dense(1).__class__.__name__,
+    "tf_keras_layer": tf.keras.layers.Dense(1).__class__.__name__,
+    "placeholder_left": "keras.src.optimizers" in sys.modules
+                        and sys.modules["keras.src.optimizers"] is None,
+    "columns": {k: v.tolist() for k, v in columns.items()},
+    "probabilities": out["probabilities"].tolist(),
+}))
+"""
+
+
+def test_serving_skips_keras_and_predicts_like_a_full_import(model_dirs: dict[str, Path]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(model_dirs["a"]), NAME],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["same_module"] and report["has_saved_model"]
+    assert report["keras_before"] == []  # loading and predicting never touched Keras
+    assert report["keras_layer"] == report["tf_keras_layer"] == "Dense"
+    assert not report["placeholder_left"]
+    # This process imported TensorFlow the usual way, Keras and all: same outputs.
+    served = load_served_model(NAME, 1, model_dirs["a"])
+    columns = {
+        name: np.array(values, dtype=served.inputs[name].numpy_dtype())
+        for name, values in report["columns"].items()
+    }
+    expected = served.predict(columns)["probabilities"]
+    np.testing.assert_array_equal(np.array(report["probabilities"], dtype=np.float32), expected)
