@@ -110,6 +110,9 @@ def test_one_row_at_a_time_finds_what_the_batch_finds(
         "workclass": np.array(classes[:n], object),
     }
     batch = {(v.input, v.kind): v.count for v in contract.check(columns)}
+    # The request path's lists (with their min/max and subset shortcuts) find the same.
+    listed = {k: c.tolist() for k, c in columns.items()}
+    assert {(v.input, v.kind): v.count for v in contract.check(listed)} == batch
     single: dict[tuple[str, str], int] = {}
     for i in range(n):
         for v in contract.check({k: c[i : i + 1] for k, c in columns.items()}):

@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 
 from mooring.errors import InvalidRequestError
 from mooring.serving import TensorInfo
-from mooring.serving.validation import InputPolicy, columns_from_rows
+from mooring.serving.validation import (
+    InputPolicy,
+    _checked_values,
+    column_values,
+    columns_from_rows,
+)
 
 INPUTS = {
     "age": TensorInfo("age", "float32", (None,)),
@@ -68,6 +73,34 @@ def test_lists_and_arrays_agree(rows: list[dict[str, Any]], policy: InputPolicy)
         assert all(type(x) is str for x in columns["sex"])
 
 
+def _checked(check: Any, values: list[Any], info: TensorInfo, policy: InputPolicy) -> Any:
+    try:
+        out = check("instances.x", list(values), info, policy)
+    except InvalidRequestError as exc:
+        return ("error", str(exc))
+    # NaN != NaN: compare it as None, and compare the types too (floats stay floats).
+    return ("ok", [(type(v), None if v != v else v) for v in out])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    values=st.one_of(
+        st.lists(VALUES, min_size=1, max_size=8),
+        st.lists(st.floats(-1e39, 1e39) | st.integers(-(2**130), 2**130), min_size=1),
+        st.lists(st.text(max_size=3), min_size=1),
+    ),
+    dtype=st.sampled_from(["float32", "float64", "int64", "string"]),
+    policy=POLICIES,
+)
+def test_the_fast_column_check_agrees_with_the_value_by_value_check(
+    values: list[Any], dtype: str, policy: InputPolicy
+) -> None:
+    info = TensorInfo("x", dtype, (None,))
+    assert _checked(column_values, values, info, policy) == _checked(
+        _checked_values, values, info, policy
+    )
+
+
 def test_int32_inputs_refuse_what_does_not_fit() -> None:
     inputs = {"n": TensorInfo("n", "int32", (None,))}
     with pytest.raises(
@@ -76,3 +109,20 @@ def test_int32_inputs_refuse_what_does_not_fit() -> None:
         columns_from_rows([{"n": 2**40}], inputs, where="instances")
     columns, _ = columns_from_rows([{"n": 7.0}], inputs, where="instances", arrays=False)
     assert columns["n"] == [7]
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        ({"age": 1.0, "count": 2}, r"instances\[1\]: missing field 'sex'"),
+        ({"age": 1.0, "count": 2, "sex": "a", "zip": 1}, r"instances\[1\]: unexpected field"),
+        ({"age": 1.0, "count": 2, "sx": "a"}, r"instances\[1\]: missing field 'sex'"),
+    ],
+)
+def test_a_misnamed_field_in_a_batch_is_named_with_its_row(
+    second: dict[str, Any], message: str
+) -> None:
+    rows = [{"age": 1.0, "count": 2, "sex": "a"}, second, {"age": 3.0, "count": 4, "sex": "b"}]
+    for arrays in (False, True):
+        with pytest.raises(InvalidRequestError, match=message):
+            columns_from_rows(rows, INPUTS, where="instances", arrays=arrays)

@@ -113,7 +113,10 @@ class InputContract:
             if values is None:
                 continue
             if type(values) is list:
-                # NaN compares False both ways: a missing value is never outside.
+                # min/max skip a NaN unless it comes first, and then the test fails: the
+                # scan below decides (NaN compares False both ways: never outside).
+                if values and lo <= min(values) and max(values) <= hi:
+                    continue
                 outside = [v for v in values if v < lo or v > hi]
                 if outside:
                     example = float(outside[0])
@@ -129,6 +132,8 @@ class InputContract:
             if values is None:
                 continue
             listed = values if type(values) is list else values.tolist()
+            if domain.issuperset(listed):
+                continue
             unseen = [v for v in listed if v and v not in domain]
             if unseen:
                 found.append(Violation(name, UNSEEN, len(unseen), unseen[0], domain))

@@ -26,6 +26,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,11 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT_BOUNDS = {"int64": (-(2**63), 2**63 - 1), "int32": (-(2**31), 2**31 - 1)}
 _INFINITIES = (math.inf, -math.inf)
 _FLOATS = ("float32", "float64")
+_NULL = type(None)
+_STR = {str}
+_STR_OR_NULL = {str, _NULL}
+_FLOAT = {float}
+_NUMBERS_OR_NULL = frozenset((float, int, _NULL))
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,34 @@ def column_values(
     as lists until the batch is assembled: one array per column per batch instead of
     one per request.
     """
+    # The common column, every value of the right plain type and in range, passes on a
+    # few C-level scans; anything else (null, NaN, a wrong type) takes the checking loop
+    # below, which applies the policy or names the error.
+    kinds = set(map(type, values))
+    if info.is_string:
+        if kinds == _STR:
+            return values
+        if kinds == _STR_OR_NULL:
+            return ["" if v is None else v for v in values]
+    elif info.dtype in _FLOATS and kinds and kinds <= _NUMBERS_OR_NULL:
+        present = values if _NULL not in kinds else [v for v in values if v is not None]
+        # A NaN or an infinity anywhere makes the sum non-finite; so can a huge total,
+        # which the loop below then judges value by value.
+        total = sum(present)
+        finite = not present or (
+            total - total == 0 and min(present) >= -_FLOAT32_MAX and max(present) <= _FLOAT32_MAX
+        )
+        if finite:
+            if kinds == _FLOAT:
+                return values
+            return [math.nan if v is None else float(v) for v in values]
+    return _checked_values(field, values, info, policy)
+
+
+def _checked_values(
+    field: str, values: list[Any], info: TensorInfo, policy: InputPolicy
+) -> list[Any]:
+    """:func:`column_values` value by value: the policy applied, the first bad value named."""
     if info.is_string:
         out: list[str] = []
         for i, value in enumerate(values):
@@ -250,19 +284,32 @@ def columns_from_rows(
     if not rows:
         raise InvalidRequestError(f"{where}: empty batch; send at least one row")
     names = inputs.keys()
+    count = len(names)
     for i, instance in enumerate(rows):
         if type(instance) is not dict:
             raise InvalidRequestError(
                 f"{where}[{i}]: expected an object with the model's inputs as keys, got "
                 f"{_kind(instance)} {describe(instance)}"
             )
-        if instance.keys() != names:
+        if len(instance) != count:
             _check_fields(instance.keys(), inputs, f"{where}[{i}]")
-    if len(rows) == 1 and not arrays:
-        return _one_row(rows[0], inputs, where, policy), 1
+    if len(rows) == 1:
+        if rows[0].keys() != names:
+            _check_fields(rows[0].keys(), inputs, f"{where}[0]")
+        if not arrays:
+            return _one_row(rows[0], inputs, where, policy), 1
+    try:
+        # Every row has as many keys as there are inputs: a key lookup that fails is
+        # a misnamed field, found and named below.
+        listed = {name: list(map(itemgetter(name), rows)) for name in names}
+    except KeyError:
+        for i, instance in enumerate(rows):
+            if instance.keys() != names:
+                _check_fields(instance.keys(), inputs, f"{where}[{i}]")
+        raise
     convert = column_array if arrays else column_values
     columns = {
-        name: convert(f"{where}.{name}", [row[name] for row in rows], info, policy)
+        name: convert(f"{where}.{name}", listed[name], info, policy)
         for name, info in inputs.items()
     }
     return columns, len(rows)
