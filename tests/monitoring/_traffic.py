@@ -82,7 +82,7 @@ def serve(
     if errors:
         metrics.requests.labels(NAME, str(version), "tfserving", status).inc(errors)
     histogram = metrics.inference.labels(NAME, str(version))
-    latency = metrics.latency.labels(NAME, "tfserving")
+    latency = metrics.latency.labels(NAME, str(version), "tfserving")
     for _ in range(requests):
         histogram.observe(latency_s)
         latency.observe(latency_s)

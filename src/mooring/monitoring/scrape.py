@@ -2,7 +2,8 @@
 
 The serving layer exports ``mooring_requests_total{model,version,protocol,status}``,
 ``mooring_inference_latency_seconds`` (one histogram per version: the time of a batch in
-the model), ``mooring_request_latency_seconds`` (per protocol: the whole request) and
+the model), ``mooring_request_latency_seconds`` (per version and protocol: the whole
+request; summed over both for the SLOs) and
 ``mooring_model_load_failures_total{model,version}``. A :class:`MetricsSnapshot` holds one
 model's share of them at one moment; the rollout controller and the SLO monitor work on
 differences between two snapshots (counters only grow, except when a server restarts,

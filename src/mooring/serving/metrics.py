@@ -47,8 +47,9 @@ class ServingMetrics:
         )
         self.latency = Histogram(
             "mooring_request_latency_seconds",
-            "Time from request received to response ready.",
-            ["model", "protocol"],
+            "Time from request received to response ready, by the version that answered "
+            '("-": refused before a version was chosen).',
+            ["model", "version", "protocol"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -133,7 +134,7 @@ class ServingMetrics:
         if children is None:
             children = (
                 self.requests.labels(model, version, protocol, str(status)),
-                self.latency.labels(model, protocol),
+                self.latency.labels(model, version, protocol),
             )
             self._children[key] = children
         children[0].inc()

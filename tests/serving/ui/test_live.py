@@ -32,22 +32,37 @@ def traffic(metrics: ServingMetrics, version: str, ok: int, errors: int, seconds
         metrics.requests.labels("income", version, "tfserving", status).inc(count)
     for _ in range(ok + errors):
         metrics.inference.labels("income", version).observe(seconds)
-        metrics.latency.labels("income", "tfserving").observe(seconds)
+        metrics.latency.labels("income", version, "tfserving").observe(seconds)
 
 
 def test_parse_the_servers_own_metrics() -> None:
     metrics = ServingMetrics()
     traffic(metrics, "1", ok=30, errors=3, seconds=0.004)
     metrics.requests.labels("income", "-", "tfserving", "400").inc(2)
+    metrics.latency.labels("income", "-", "tfserving").observe(0.0001)
     metrics.canary_weight.labels("income").set(25)
     snap = parse_metrics(metrics.render().decode(), t=5.0)
     model = snap.models["income"]
     assert model.requests["1"] == {"total": 33.0, "errors": 3.0, "client_errors": 0.0}
     assert model.requests["-"]["client_errors"] == 2.0
     assert model.canary_weight == 25.0
-    # The request histogram has no version label here: per-version latency is the batch time.
-    assert model.latency_kind == {"all": "request", "1": "inference"}
+    # Per version, the whole request's latency; refusals before a version ("-") are left out.
+    assert model.latency_kind == {"1": "request"}
     assert model.latency["1"][math.inf] == 33.0
+
+
+def test_without_a_version_label_per_version_latency_is_the_batch_time() -> None:
+    text = (
+        "# TYPE mooring_request_latency_seconds histogram\n"
+        'mooring_request_latency_seconds_bucket{model="m",protocol="v2",le="0.01"} 4\n'
+        'mooring_request_latency_seconds_bucket{model="m",protocol="v2",le="+Inf"} 5\n'
+        "# TYPE mooring_inference_latency_seconds histogram\n"
+        'mooring_inference_latency_seconds_bucket{model="m",version="1",le="0.01"} 3\n'
+        'mooring_inference_latency_seconds_bucket{model="m",version="1",le="+Inf"} 3\n'
+    )
+    model = parse_metrics(text).models["m"]
+    assert model.latency_kind == {"all": "request", "1": "inference"}
+    assert model.latency["1"][math.inf] == 3.0
 
 
 def test_latency_per_version_when_the_request_histogram_has_a_version_label() -> None:
@@ -185,7 +200,9 @@ async def _live_view_charts_and_table() -> None:
     assert rate.count('<polyline class="series"') == 2
     assert 'data-label="v1 production"' in rate and 'data-label="v2 canary"' in rate
     latency = view["charts"]["latency"]
-    assert "v1 production p50 (batch)" in latency and "all versions p99" in latency
+    # Each version's whole-request latency (the server labels it by version).
+    assert "v1 production p50" in latency and "v2 canary p99" in latency
+    assert "(batch)" not in latency
     rows = {r["series"]: r for r in view["rows"]}
     assert rows["v1 production"]["requests"] == str(80 + 0 + 1 + 2 + 3)
     assert rows["v1 production"]["error_rate"].endswith("%")

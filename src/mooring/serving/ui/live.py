@@ -102,7 +102,10 @@ def parse_metrics(text: str, t: float | None = None) -> Snapshot:
                 bound = float(labels["le"])
                 buckets[bound] = buckets.get(bound, 0.0) + sample.value
     for model, entry in snap.models.items():
-        per_version = {k: v for k, v in request_latency.get(model, {}).items() if k != "all"}
+        # "-": requests refused before a version was chosen; not a version's latency.
+        per_version = {
+            k: v for k, v in request_latency.get(model, {}).items() if k not in ("all", "-")
+        }
         if per_version:
             entry.latency = per_version
             entry.latency_kind = dict.fromkeys(per_version, "request")
