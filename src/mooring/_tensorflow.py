@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["import_tensorflow"]
@@ -18,7 +19,7 @@ _IMPORT_LOCK = threading.Lock()
 _TENSORFLOW: Any = None
 
 
-def import_tensorflow() -> Any:
+def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
     """Import TensorFlow for serving, without its eager import of all of Keras.
 
     ``import tensorflow`` ends with ``import keras.src.optimizers`` so that Keras
@@ -29,6 +30,10 @@ def import_tensorflow() -> Any:
     it, so a serving process skips that one import; ``keras`` and ``tf.keras`` still
     import normally on first use. Where Keras or TensorFlow is already imported this
     is a plain ``import tensorflow``.
+
+    ``on_import`` runs once when this call is the one that imports TensorFlow, before
+    any other caller gets the module back (``mooring serve`` freezes the collector's
+    view of the import there, before a model loads).
 
     >>> tf = import_tensorflow()
     >>> tf.constant([1.0]).shape.as_list()
@@ -41,7 +46,8 @@ def import_tensorflow() -> Any:
     # sys.modules then): the lock, and Python's own per-module lock, wait for it.
     with _IMPORT_LOCK:
         if _TENSORFLOW is None:
-            skip = not any(m in sys.modules for m in ("tensorflow", "keras", _KERAS_EAGER_IMPORT))
+            fresh = "tensorflow" not in sys.modules
+            skip = fresh and not any(m in sys.modules for m in ("keras", _KERAS_EAGER_IMPORT))
             if skip:
                 # A None entry makes that one import raise ImportError, which
                 # TensorFlow's __init__ catches and ignores; it is removed right after.
@@ -51,5 +57,7 @@ def import_tensorflow() -> Any:
             finally:
                 if skip and sys.modules.get(_KERAS_EAGER_IMPORT, 0) is None:
                     del sys.modules[_KERAS_EAGER_IMPORT]
+            if fresh and on_import is not None:
+                on_import()
             _TENSORFLOW = tensorflow
     return _TENSORFLOW

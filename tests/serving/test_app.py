@@ -43,20 +43,3 @@ def test_create_app_serves_the_projects_production_version(
     assert logged.num_rows == 3
     assert set(logged.column("model_version").to_pylist()) == {1}
     assert logged.column("workclass").to_pylist() == ["Private"] * 3
-
-
-def test_serve_freezes_tensorflow_and_enables_the_collector() -> None:
-    import gc
-
-    from mooring.cli.serve import _enable_collector, _import_tensorflow_and_freeze
-
-    gc.disable()
-    try:
-        _import_tensorflow_and_freeze()
-        assert gc.get_freeze_count() > 100_000  # TensorFlow's objects: out of the collector's sight
-        assert not gc.isenabled()  # until the server is ready
-        _enable_collector()
-        assert gc.isenabled()
-    finally:
-        gc.unfreeze()
-        gc.enable()

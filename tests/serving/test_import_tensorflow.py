@@ -19,17 +19,28 @@ from pathlib import Path
 from mooring._tensorflow import import_tensorflow
 from mooring.serving.loaded import load_served_model
 
+import gc
+frozen = []
+def freeze():
+    gc.freeze()
+    frozen.append(gc.get_freeze_count())
 got = []
-threads = [threading.Thread(target=lambda: got.append(import_tensorflow())) for _ in range(4)]
+threads = [
+    threading.Thread(target=lambda: got.append(import_tensorflow(on_import=freeze)))
+    for _ in range(4)
+]
 for t in threads: t.start()
 for t in threads: t.join()
 tf = got[0]
 served = load_served_model(sys.argv[2], 1, Path(sys.argv[1]))
 columns = served.example_columns(16)
 out = served.predict(columns)
+frozen_after_load = gc.get_freeze_count()
 keras_before = sorted(m for m in sys.modules if m == "keras" or m.startswith("keras."))
 import keras  # first use still works
 print(json.dumps({
+    "frozen": frozen,
+    "frozen_after_load": frozen_after_load,
     "same_module": all(m is tf for m in got) and tf is sys.modules["tensorflow"],
     "has_saved_model": all(hasattr(m, "saved_model") for m in got),
     "keras_before": keras_before,
@@ -54,6 +65,9 @@ def test_serving_skips_keras_and_predicts_like_a_full_import(model_dirs: dict[st
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["same_module"] and report["has_saved_model"]
+    # on_import ran once, on TensorFlow's objects; the model loaded later is not frozen.
+    assert len(report["frozen"]) == 1 and report["frozen"][0] > 100_000
+    assert report["frozen_after_load"] <= report["frozen"][0]  # frozen objects can still die
     assert report["keras_before"] == []  # loading and predicting never touched Keras
     assert report["keras_layer"] == report["tf_keras_layer"] == "Dense"
     assert not report["placeholder_left"]

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from mooring.cli._app import app
-from mooring.config import load_config
+from mooring.config import MooringConfig, load_config
 
 
 @app.command(
@@ -50,7 +50,24 @@ def serve(
     # Start-up (TensorFlow's import, the model's load) makes half a million long-lived
     # objects and no garbage worth a collection; the collector is off until ready.
     gc.disable()
-    _import_tensorflow_in_background()
+    try:
+        _import_tensorflow_in_background()
+        _serve(cfg, config, host, port, model_dir, schema, access_log, monitor, monitor_interval)
+    finally:
+        gc.enable()
+
+
+def _serve(
+    cfg: MooringConfig,
+    config: Path,
+    host: str,
+    port: int,
+    model_dir: Path | None,
+    schema: Path | None,
+    access_log: bool,
+    monitor: bool,
+    monitor_interval: str,
+) -> None:
     import uvicorn
 
     from mooring.contract.schema import Schema
@@ -59,9 +76,9 @@ def serve(
     if model_dir is not None:
         contract = Schema.load(schema) if schema is not None else None
         source = DirectorySource(model_dir, cfg.project.name, schema=contract)
-        application = build_app([source], cfg.serving, on_ready=_enable_collector)
+        application = build_app([source], cfg.serving, on_ready=gc.enable)
     else:
-        application = create_app(cfg, on_ready=_enable_collector)
+        application = create_app(cfg, on_ready=gc.enable)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("mooring.serving.access").setLevel(
         logging.INFO if access_log else logging.WARNING
@@ -82,36 +99,29 @@ def serve(
     try:
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     finally:
-        gc.enable()
         if hosted is not None:
             hosted.stop()
 
 
 def _import_tensorflow_in_background() -> None:
-    """Start importing TensorFlow while the server, registry and contract code import."""
+    """Start importing TensorFlow while the server, registry and contract code import.
+
+    Once imported (and before a model can load), every object made so far is frozen
+    (``gc.freeze()``): TensorFlow's import leaves about half a million long-lived
+    objects, and left in the oldest generation every full collection walks them all,
+    about 200 ms with the whole process stopped, every few seconds under load
+    (measured on the Adult model, 2 CPUs), which is where the slowest requests came
+    from. Frozen, they are never scanned again. Models load after the freeze and are
+    not frozen, so an unloaded version's memory is reclaimed. Where TensorFlow is
+    already imported (a test process), nothing is frozen.
+    """
     import threading
 
-    threading.Thread(
-        target=_import_tensorflow_and_freeze, name="mooring-import-tf", daemon=True
-    ).start()
-
-
-def _import_tensorflow_and_freeze() -> None:
-    """Import TensorFlow, then freeze every object made so far.
-
-    TensorFlow's import leaves about half a million long-lived objects (the loaded model
-    adds a few per cent). Left in the oldest generation, every full collection walks
-    them all: about 200 ms with the whole process stopped, every few seconds under load
-    (measured on the Adult model, 2 CPUs), which is where the slowest requests came
-    from. Frozen, they are never scanned again. Models are loaded after this and are
-    not frozen, so a version's memory is reclaimed when it is unloaded.
-    """
     from mooring._tensorflow import import_tensorflow
 
-    import_tensorflow()
-    gc.freeze()
-
-
-def _enable_collector() -> None:
-    """Turn the garbage collector back on once the server is ready (off during start-up)."""
-    gc.enable()
+    threading.Thread(
+        target=import_tensorflow,
+        kwargs={"on_import": gc.freeze},
+        name="mooring-import-tf",
+        daemon=True,
+    ).start()
