@@ -260,7 +260,7 @@ def _conversion_error(exc: Exception, names: list[str]) -> RetypeColumnError | N
     if not match or int(match.group(1)) >= len(names):
         return None
     value = match.group(3)
-    new_type = pa.float64() if _is_number(value) else pa.string()
+    new_type = pa.float64() if is_number(value) else pa.string()
     return RetypeColumnError(names[int(match.group(1))].strip(), new_type, value)
 
 
@@ -315,7 +315,8 @@ def _iter_csv(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
         yield _clean_strings(batch, options, na_applied=True)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """True when ``float(text)`` parses (the CSV reader's test for a numeric token)."""
     try:
         float(text)
     except ValueError:

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mooring.contract.io import is_number
 from mooring.errors import DataError, UsageError
 from mooring.features.spec import FeatureSpec
 
@@ -38,7 +39,7 @@ def _numeric_array(name: str, column: pa.ChunkedArray | pa.Array) -> np.ndarray[
         try:
             column = pc.cast(pc.utf8_trim_whitespace(column), pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            bad = [v for v in column.to_pylist() if v is not None and not _is_number(v)][:3]
+            bad = [v for v in column.to_pylist() if v is not None and not is_number(v)][:3]
             raise DataError(
                 f"column {name!r} is a numeric feature but holds text (e.g. {bad}); add such "
                 "tokens to [data] na_values if they mean 'missing', or fix the source"
@@ -57,14 +58,6 @@ def _string_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, Any]:
         column = pc.cast(column, pa.string())
     filled = pc.fill_null(column, "")
     return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=object)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def columns_from_table(table: pa.Table | pa.RecordBatch, spec: FeatureSpec) -> dict[str, Any]:
