@@ -36,6 +36,7 @@ from tests.monitoring._models import build_constant_model_dir, build_model_dir, 
 from tests.monitoring._traffic import BLESSED, LINEAGE, NAME, project
 from tests.monitoring._webhook import Receiver
 from tests.serving.conftest import ServerThread
+from tests.serving.test_rollout import wait_for as _wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-e2e")]
 
@@ -128,12 +129,7 @@ class Traffic:
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    _wait_for(check, timeout)
 
 
 def served(server: ServerThread) -> set[int]:
