@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from mooring.cli._app import app
-from mooring.config import MooringConfig, load_config
+from mooring.config import load_config
 
 
 @app.command(
@@ -50,55 +50,39 @@ def serve(
     # Start-up (TensorFlow's import, the model's load) makes half a million long-lived
     # objects and no garbage worth a collection; the collector is off until ready.
     gc.disable()
+    hosted = None
     try:
         _import_tensorflow_in_background()
-        _serve(cfg, config, host, port, model_dir, schema, access_log, monitor, monitor_interval)
-    finally:
-        gc.enable()
+        import uvicorn
 
+        from mooring.contract.schema import Schema
+        from mooring.serving import DirectorySource, build_app, create_app
 
-def _serve(
-    cfg: MooringConfig,
-    config: Path,
-    host: str,
-    port: int,
-    model_dir: Path | None,
-    schema: Path | None,
-    access_log: bool,
-    monitor: bool,
-    monitor_interval: str,
-) -> None:
-    import uvicorn
+        if model_dir is not None:
+            contract = Schema.load(schema) if schema is not None else None
+            source = DirectorySource(model_dir, cfg.project.name, schema=contract)
+            application = build_app([source], cfg.serving, on_ready=gc.enable)
+        else:
+            application = create_app(cfg, on_ready=gc.enable)
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        logging.getLogger("mooring.serving.access").setLevel(
+            logging.INFO if access_log else logging.WARNING
+        )
+        if monitor:
+            from mooring.cli.monitor import _seconds
+            from mooring.errors import UsageError
+            from mooring.monitoring import Monitor
 
-    from mooring.contract.schema import Schema
-    from mooring.serving import DirectorySource, build_app, create_app
-
-    if model_dir is not None:
-        contract = Schema.load(schema) if schema is not None else None
-        source = DirectorySource(model_dir, cfg.project.name, schema=contract)
-        application = build_app([source], cfg.serving, on_ready=gc.enable)
-    else:
-        application = create_app(cfg, on_ready=gc.enable)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("mooring.serving.access").setLevel(
-        logging.INFO if access_log else logging.WARNING
-    )
-    hosted = None
-    if monitor:
-        from mooring.cli.monitor import _seconds
-        from mooring.errors import UsageError
-        from mooring.monitoring import Monitor
-
-        state = application.state.mooring
-        if state.registry is None:
-            raise UsageError("--monitor needs the registry; leave out --model-dir")
-        # The monitor reads this server's metrics in process: no URL to configure.
-        hosted = Monitor(
-            cfg, state.registry, metrics=state.metrics.render, config_path=config.resolve()
-        ).start(_seconds(monitor_interval, "--monitor-interval"))
-    try:
+            state = application.state.mooring
+            if state.registry is None:
+                raise UsageError("--monitor needs the registry; leave out --model-dir")
+            # The monitor reads this server's metrics in process: no URL to configure.
+            hosted = Monitor(
+                cfg, state.registry, metrics=state.metrics.render, config_path=config.resolve()
+            ).start(_seconds(monitor_interval, "--monitor-interval"))
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        gc.enable()
         if hosted is not None:
             hosted.stop()
 
