@@ -61,7 +61,9 @@ def test_layers_import_downward_only(layer: str) -> None:
 
 def test_foundation_imports_no_layer() -> None:
     for name in FOUNDATION:
-        for module in imports_of(SRC / f"{name}.py"):
+        package = SRC / name
+        files = sorted(package.rglob("*.py")) if package.is_dir() else [SRC / f"{name}.py"]
+        for module in (m for path in files for m in imports_of(path)):
             assert layer_of(module) in (None, *FOUNDATION), f"{name}.py imports {module}"
 
 

@@ -1,0 +1,236 @@
+"""mooring.toml → typed, validated configuration objects.
+
+Every section is a pydantic model that forbids unknown keys, so a typo is an
+error instead of a silently ignored setting. Validation errors are turned into
+one :class:`~mooring.errors.ConfigError` whose message names each offending key,
+the value received and the fix.
+
+Example:
+    >>> cfg = MooringConfig.from_mapping({"project": {"name": "income"},
+    ...                                   "data": {"train": "train.csv", "label": "class"}})
+    >>> cfg.data.label
+    'class'
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from mooring.config._base import (
+    DEFAULT_NA_VALUES,
+    Section,
+    parse_duration,
+)
+from mooring.config.data import (
+    ColumnOverride,
+    ContractConfig,
+    DataConfig,
+    ProjectConfig,
+)
+from mooring.config.evaluation import (
+    BootstrapConfig,
+    ChangeThresholdConfig,
+    CostConfig,
+    EvaluationConfig,
+    GateConfig,
+    WindowsConfig,
+)
+from mooring.config.model import (
+    CrossConfig,
+    EarlyStoppingConfig,
+    FeatureConfig,
+    FeaturesConfig,
+    ModelConfig,
+)
+from mooring.config.monitoring import (
+    AlertsConfig,
+    BurnWindowConfig,
+    DriftThresholds,
+    FeatureDriftConfig,
+    GuardrailsConfig,
+    MonitoringConfig,
+    RetrainConfig,
+    RolloutConfig,
+    SLOConfig,
+)
+from mooring.config.pipeline import (
+    ExportConfig,
+    PipelineConfig,
+)
+from mooring.config.serving import (
+    ServingConfig,
+)
+from mooring.errors import ConfigError, NotFoundError
+
+__all__ = [
+    "DEFAULT_NA_VALUES",
+    "AlertsConfig",
+    "BootstrapConfig",
+    "BurnWindowConfig",
+    "ChangeThresholdConfig",
+    "ColumnOverride",
+    "ContractConfig",
+    "CostConfig",
+    "CrossConfig",
+    "DataConfig",
+    "DriftThresholds",
+    "EarlyStoppingConfig",
+    "EvaluationConfig",
+    "ExportConfig",
+    "FeatureConfig",
+    "FeatureDriftConfig",
+    "FeaturesConfig",
+    "GateConfig",
+    "GuardrailsConfig",
+    "ModelConfig",
+    "MonitoringConfig",
+    "MooringConfig",
+    "PipelineConfig",
+    "ProjectConfig",
+    "RetrainConfig",
+    "RolloutConfig",
+    "SLOConfig",
+    "ServingConfig",
+    "WindowsConfig",
+    "format_validation_error",
+    "load_config",
+    "parse_duration",
+]
+
+
+class MooringConfig(Section):
+    """The whole project file. ``root`` is the folder relative paths are resolved from."""
+
+    project: ProjectConfig
+    data: DataConfig
+    contract: ContractConfig = Field(default_factory=ContractConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    root: Path = Field(default=Path("."), exclude=True)
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], *, root: Path | None = None, source: str = "mooring.toml"
+    ) -> MooringConfig:
+        """Validate a parsed mapping; raise :class:`ConfigError` naming every bad key."""
+        if "root" in mapping:
+            raise ConfigError(f"{source}: 'root' is not a section; remove it")
+        try:
+            cfg = cls.model_validate(dict(mapping))
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, cls, source)) from None
+        cfg.root = (root or Path(".")).resolve()
+        return cfg
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the file relative to the file's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def home(self) -> Path:
+        """The project's home folder (state, schema, statistics, reports)."""
+        return self.path(self.project.home)
+
+
+def load_config(path: str | Path) -> MooringConfig:
+    """Read and validate a mooring.toml.
+
+    Example:
+        >>> cfg = load_config("examples/adult/mooring.toml")  # doctest: +SKIP
+        >>> cfg.project.name
+        'income'
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise NotFoundError(
+            f"config file '{file}' does not exist; create one (see examples/adult/mooring.toml) "
+            "or pass --config PATH"
+        )
+    try:
+        mapping = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc}); fix the syntax at that line") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8 text; save the file as UTF-8") from None
+    return MooringConfig.from_mapping(mapping, root=file.parent, source=str(file))
+
+
+def _section_name(loc: tuple[int | str, ...]) -> str:
+    parents = [str(p) for p in loc[:-1]]
+    return "[" + ".".join(parents) + "]" if parents else "top level"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """Walk field annotations to find the model that owns the last key of ``loc``."""
+    current: Any = model
+    free_key = False
+    for part in loc[:-1]:
+        if free_key:
+            # The key of a dict of models (contract.columns.NAME) is a user's name.
+            free_key = False
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                # Typed free-form keys (features.NAME) name their model in __pydantic_extra__;
+                # a plain dict of models (contract.columns.NAME) does not.
+                extra = typing.get_type_hints(current).get("__pydantic_extra__")
+                args = getattr(extra, "__args__", ())
+                if not (args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel)):
+                    return None
+                current = args[-1]
+                continue
+            current = field.annotation
+            args = getattr(current, "__args__", ())
+            if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+                free_key = typing.get_origin(current) is dict
+                current = args[-1]
+        elif isinstance(current, type):
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> str:
+    """One line per problem: where, what was received, what is expected, the fix."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function")))
+        key = str(loc[-1]) if loc else "?"
+        where = _section_name(loc)
+        value = err.get("input")
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            owner = _model_at(model, loc)
+            known = (
+                sorted((f.alias or n) for n, f in owner.model_fields.items() if not f.exclude)
+                if owner
+                else []
+            )
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            lines.append(f"{where}: unknown key '{key}'; {hint} Remove or rename it.")
+        elif kind == "missing":
+            lines.append(f"{where}: required key '{key}' is missing; add {key} = ... to {where}.")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(
+                f"{where} key '{key}': {msg}; got {value!r} ({type(value).__name__}). "
+                f"Fix the value in {source}."
+            )
+    header = f"{source}: {len(lines)} configuration problem{'s' if len(lines) != 1 else ''}"
+    return header + ":\n  - " + "\n  - ".join(lines)

@@ -1,0 +1,145 @@
+"""``[evaluation]``: metrics, costs, bootstrap, windows and gates."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from mooring.config._base import Section
+
+
+class CostConfig(Section):
+    """``[evaluation.cost]``: what each kind of decision costs, in any one currency."""
+
+    false_positive: float = Field(1.0, ge=0.0, description="Cost of one false positive.")
+    false_negative: float = Field(1.0, ge=0.0, description="Cost of one false negative.")
+    true_positive_benefit: float = Field(
+        0.0, ge=0.0, description="Benefit of one true positive (subtracted from the cost)."
+    )
+
+
+class BootstrapConfig(Section):
+    """``[evaluation.bootstrap]``: seeded bootstrap confidence intervals."""
+
+    samples: int = Field(1000, ge=0, le=100_000, description="Resamples; 0 turns intervals off.")
+    seed: int = Field(0, ge=0)
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    metrics: list[str] | None = Field(
+        None, description="Metrics to bootstrap; default: the task's headline metrics."
+    )
+
+
+class WindowsConfig(Section):
+    """``[evaluation.windows]``: metrics per time window (or per block of N ordered rows)."""
+
+    column: str | None = Field(
+        None, description="Timestamp or ordering column; default: [data] timestamp."
+    )
+    freq: Literal["day", "week", "month"] | int = Field(
+        "week", description="'day', 'week', 'month' (timestamp column) or N rows per window."
+    )
+    min_size: int = Field(30, ge=1, description="Windows with fewer rows are reported, not scored.")
+
+    @field_validator("freq")
+    @classmethod
+    def _positive_rows(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("a number of rows per window must be at least 1, e.g. freq = 10000")
+        return value
+
+
+class ChangeThresholdConfig(Section):
+    """A change threshold against the production model: diff = candidate − baseline."""
+
+    direction: Literal["higher", "lower"] = Field(
+        description="'higher' when a larger value is better (auc), 'lower' otherwise (log_loss)."
+    )
+    absolute: float | None = Field(None, description="Bound on diff.")
+    relative: float | None = Field(None, description="Bound on diff ÷ baseline.")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ChangeThresholdConfig:
+        if self.absolute is None and self.relative is None:
+            raise ValueError(
+                "a change threshold needs 'absolute' or 'relative' (or both), "
+                "e.g. change = { direction = 'higher', absolute = -0.01 }"
+            )
+        return self
+
+
+class GateConfig(Section):
+    """``[[evaluation.gates]]``: one validation gate on one metric, overall or on a slice."""
+
+    metric: str = Field(description="Metric name, e.g. 'auc', 'log_loss', 'flip_rate'.")
+    slice: str | None = Field(None, description="Slice name such as 'sex=Female'; default overall.")
+    lower: float | None = Field(None, description="Inclusive lower bound on the value.")
+    upper: float | None = Field(None, description="Inclusive upper bound on the value.")
+    change: ChangeThresholdConfig | None = None
+
+    @model_validator(mode="after")
+    def _some_threshold(self) -> GateConfig:
+        if self.lower is None and self.upper is None and self.change is None:
+            raise ValueError(
+                f"gate on '{self.metric}' has no threshold; set lower, upper or change"
+            )
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(
+                f"gate on '{self.metric}': lower {self.lower} is above upper {self.upper}; "
+                "swap them"
+            )
+        return self
+
+
+class EvaluationConfig(Section):
+    """``[evaluation]``: metrics, slices, calibration, thresholds, cost, windows and gates."""
+
+    slices: list[str] = Field(default_factory=list, description="Columns to slice by value.")
+    slice_buckets: dict[str, list[float] | int] = Field(
+        default_factory=dict,
+        description="Numeric columns to bucket: boundaries or a number of quantile buckets.",
+    )
+    crosses: list[list[str]] = Field(
+        default_factory=list, description="Pairs of columns to slice by jointly."
+    )
+    min_slice_size: int = Field(30, ge=1, description="Smaller slices are listed, not scored.")
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    calibration_bins: int = Field(10, ge=2, le=1000)
+    threshold: float | Literal["cost_optimal", "f1_optimal"] = Field(
+        0.5, description="Operating threshold on the positive-class probability, or how to pick it."
+    )
+    threshold_points: int = Field(101, ge=2, le=100_000, description="Points in the sweep.")
+    top_k: int = Field(3, ge=1, description="k of top-k accuracy (multiclass).")
+    cost: CostConfig | None = None
+    windows: WindowsConfig | None = None
+    gates: list[GateConfig] = Field(default_factory=list)
+
+    @field_validator("threshold")
+    @classmethod
+    def _unit_threshold(cls, value: float | str) -> float | str:
+        if isinstance(value, float | int) and not 0.0 <= float(value) <= 1.0:
+            raise ValueError("an operating threshold is a probability between 0 and 1, e.g. 0.5")
+        return value
+
+    @field_validator("crosses")
+    @classmethod
+    def _pairs(cls, value: list[list[str]]) -> list[list[str]]:
+        for cross in value:
+            if len(cross) != 2 or cross[0] == cross[1]:
+                raise ValueError(
+                    f"each cross names two different columns, e.g. [['sex', 'race']]; got {cross}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _cost_for_cost_optimal(self) -> EvaluationConfig:
+        if self.threshold == "cost_optimal" and self.cost is None:
+            raise ValueError(
+                "threshold = 'cost_optimal' needs costs; add "
+                "cost = { false_positive = 1.0, false_negative = 5.0 }"
+            )
+        return self

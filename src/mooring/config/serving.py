@@ -1,0 +1,81 @@
+"""``[serving]``: batching, backpressure, registry following, the prediction log, the door."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    Field,
+)
+
+from mooring.config._base import Section
+
+
+class ServingConfig(Section):
+    """``[serving]``: dynamic batching, backpressure, registry following and the prediction log."""
+
+    # Defaults by measurement (benchmarks/bench_serving.py, Adult model, 2 CPUs): one signature
+    # call costs ~1.8 ms at 1 row, ~2.9 ms at 64 and ~3.5 ms at 256, so merging up to 256 rows
+    # is nearly free; the timeout only applies while another batch is running.
+    max_batch_size: int = Field(256, ge=1, le=65536, description="Rows merged into one inference.")
+    batch_timeout_ms: float = Field(
+        2.0,
+        ge=0.0,
+        le=10_000.0,
+        description="Longest wait for more rows while another batch is running.",
+    )
+    max_queue: int = Field(
+        1024, ge=1, description="Requests waiting per model version; beyond it: 503 + Retry-After."
+    )
+    deadline_ms: float = Field(
+        5000.0,
+        gt=0.0,
+        description="Per-request deadline; past it: 504, work dropped if not started.",
+    )
+    # One batch at a time measured best on 2 CPUs (TensorFlow already uses every core per
+    # call); more can help on larger machines.
+    inference_threads: int = Field(1, ge=1, le=64, description="Batches running at once.")
+    poll_interval_s: float = Field(
+        5.0, gt=0.0, description="How often the deployment record is read for changes."
+    )
+    warmup_requests: int = Field(
+        8, ge=0, le=10_000, description="Requests run on a new version before it takes traffic."
+    )
+    log_sample_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of requests written to the prediction log."
+    )
+    log_url: str | None = Field(
+        None, description="Prediction log folder; default <home>/predictions."
+    )
+    log_buffer: int = Field(10_000, ge=1, description="Rows held for the log; beyond it rows drop.")
+    log_flush_rows: int = Field(1000, ge=1, description="Rows per Parquet file.")
+    log_flush_s: float = Field(10.0, gt=0.0, description="Longest wait before writing a file.")
+    body_limit_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    admin_token: str | None = Field(
+        None, description="Bearer token of the admin endpoints (prefer the environment variable)."
+    )
+    admin_token_env: str = Field(
+        "MOORING_ADMIN_TOKEN", description="Environment variable holding the admin token."
+    )
+    # The input contract at the door. Values outside the training range or categories never
+    # seen in training are served by default (and counted in mooring_contract_violations_total):
+    # the model handles them (clipping, the OOV bucket), the world changes faster than the
+    # schema, and a server that rejects a new category turns a drift into an outage.
+    contract_checks: bool = Field(
+        True,
+        description="Check numeric ranges and categories against the version's stored contract.",
+    )
+    out_of_range: Literal["serve", "reject"] = Field(
+        "serve", description="A number outside the contract's [min, max]: serve and count, or 400."
+    )
+    unseen_category: Literal["serve", "reject"] = Field(
+        "serve", description="A category outside the contract's domain: serve and count, or 400."
+    )
+    nan_policy: Literal["missing", "reject"] = Field(
+        "missing", description="The NaN literal (and binary NaN): a missing value, or 400."
+    )
+    infinity_policy: Literal["reject", "missing"] = Field(
+        "reject", description="Infinity / -Infinity: 400, or treated as a missing value."
+    )
