@@ -1,4 +1,4 @@
-"""TensorFlow for serving: imported without its eager import of all of Keras.
+"""TensorFlow for serving: imported without all of Keras and with its API namespaces deferred.
 
 A foundation module (no mooring imports), so ``mooring serve`` can start the import
 before it imports the serving layer itself.
@@ -6,15 +6,20 @@ before it imports the serving layer itself.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import sys
 import threading
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["import_tensorflow"]
 
 # The module TensorFlow's __init__ imports last, for Keras's SavedModel registrations.
 _KERAS_EAGER_IMPORT = "keras.src.optimizers"
+# The generated modules behind tf.compat, tf.__internal__, tf.data, tf.saved_model, ...
+_API_NAMESPACES = "tensorflow._api.v2."
 _IMPORT_LOCK = threading.Lock()
 _TENSORFLOW: Any = None
 
@@ -30,6 +35,14 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
     it, so a serving process skips that one import; ``keras`` and ``tf.keras`` still
     import normally on first use. Where Keras or TensorFlow is already imported this
     is a plain ``import tensorflow``.
+
+    The import also defers TensorFlow's ~45 public API namespaces (``tf.compat``,
+    ``tf.__internal__``, ``tf.saved_model``, ...): each namespace module runs on first
+    attribute access instead of during ``import tensorflow``, as with
+    :class:`importlib.util.LazyLoader` and with a lock, so two threads that touch one
+    first both see it whole. A served signature needs only the
+    few that loading it touches (measured on the Adult model: import, load and first
+    prediction 2.1–2.3 s → 1.5 s; 2,400 → 1,200 modules).
 
     ``on_import`` runs once when this call is the one that imports TensorFlow, before
     any other caller gets the module back (``mooring serve`` freezes the collector's
@@ -48,16 +61,106 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
         if _TENSORFLOW is None:
             fresh = "tensorflow" not in sys.modules
             skip = fresh and not any(m in sys.modules for m in ("keras", _KERAS_EAGER_IMPORT))
+            deferring = _DeferModules(_API_NAMESPACES) if fresh else None
             if skip:
                 # A None entry makes that one import raise ImportError, which
                 # TensorFlow's __init__ catches and ignores; it is removed right after.
                 sys.modules[_KERAS_EAGER_IMPORT] = None  # type: ignore[assignment]
+            if deferring is not None:
+                sys.meta_path.insert(0, deferring)
             try:
                 import tensorflow
             finally:
+                if deferring is not None:
+                    sys.meta_path.remove(deferring)
                 if skip and sys.modules.get(_KERAS_EAGER_IMPORT, 0) is None:
                     del sys.modules[_KERAS_EAGER_IMPORT]
             if fresh and on_import is not None:
                 on_import()
             _TENSORFLOW = tensorflow
     return _TENSORFLOW
+
+
+class _DeferModules(importlib.abc.MetaPathFinder):
+    """Finds the modules whose names start with ``prefix`` and hands them out unexecuted.
+
+    On ``sys.meta_path`` only while ``import tensorflow`` runs (prefix: its API
+    namespaces): the namespaces it imports come back deferred; their own
+    sub-namespaces, imported when they do run, are ordinary imports.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if not fullname.startswith(self.prefix):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _DeferredLoader(spec.loader)
+        return spec
+
+
+class _DeferredLoader(importlib.abc.Loader):
+    """Creates the module, and leaves running it to its first attribute access."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        spec = module.__spec__
+        assert spec is not None
+        spec.loader = self.loader
+        module.__loader__ = self.loader
+        spec.loader_state = {
+            "lock": threading.RLock(),
+            "running": False,
+            "namespace": dict(module.__dict__),
+        }
+        module.__class__ = _DeferredModule
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose code runs, once and under a lock, when an attribute is first read.
+
+    Like the module :class:`importlib.util.LazyLoader` makes, but thread-safe on
+    Python 3.11: a second thread waits for the first to finish running the module,
+    and the running thread itself (the module's own code) reads it as it stands.
+    """
+
+    def __getattribute__(self, attr: str) -> Any:
+        spec = object.__getattribute__(self, "__spec__")
+        state = spec.loader_state
+        with state["lock"]:
+            if object.__getattribute__(self, "__class__") is _DeferredModule:
+                if state["running"]:
+                    return types.ModuleType.__getattribute__(self, attr)
+                state["running"] = True
+                try:
+                    _run(self, spec, state)
+                finally:
+                    state["running"] = False
+        return getattr(self, attr)
+
+    def __delattr__(self, attr: str) -> None:
+        self.__getattribute__("__name__")  # run the module first, then delete
+        delattr(self, attr)
+
+
+def _run(module: types.ModuleType, spec: Any, state: dict[str, Any]) -> None:
+    """Run a deferred module's code, keeping attributes set on it since it was made."""
+    namespace = types.ModuleType.__getattribute__(module, "__dict__")
+    before = state["namespace"]
+    changed = {k: v for k, v in namespace.items() if k not in before or before[k] is not v}
+    spec.loader.exec_module(module)
+    namespace.update(changed)
+    module.__class__ = types.ModuleType

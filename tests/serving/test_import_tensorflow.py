@@ -1,4 +1,5 @@
-"""Serving imports TensorFlow without Keras, and still serves the same predictions."""
+"""Serving imports TensorFlow without Keras and with its API namespaces deferred, and still
+serves the same predictions."""
 
 from __future__ import annotations
 
@@ -36,6 +37,17 @@ served = load_served_model(sys.argv[2], 1, Path(sys.argv[1]))
 columns = served.example_columns(16)
 out = served.predict(columns)
 frozen_after_load = gc.get_freeze_count()
+compat_deferred = type(tf.compat).__name__ == "_DeferredModule"
+compat_v1_before = "tensorflow._api.v2.compat.v1" in sys.modules
+# Eight threads touch a deferred namespace first, together: all see it whole.
+barrier = threading.Barrier(8)
+placeholders = []
+def touch():
+    barrier.wait()
+    placeholders.append(tf.compat.v1.placeholder.__name__)
+touching = [threading.Thread(target=touch) for _ in range(8)]
+for t in touching: t.start()
+for t in touching: t.join()
 keras_before = sorted(m for m in sys.modules if m == "keras" or m.startswith("keras."))
 import keras  # first use still works
 print(json.dumps({
@@ -44,6 +56,9 @@ print(json.dumps({
     "same_module": all(m is tf for m in got) and tf is sys.modules["tensorflow"],
     "has_saved_model": all(hasattr(m, "saved_model") for m in got),
     "keras_before": keras_before,
+    "compat_deferred": compat_deferred,
+    "compat_v1_before": compat_v1_before,
+    "placeholders": placeholders,
     "keras_layer": keras.layers.Dense(1).__class__.__name__,
     "tf_keras_layer": tf.keras.layers.Dense(1).__class__.__name__,
     "placeholder_left": "keras.src.optimizers" in sys.modules
@@ -69,6 +84,9 @@ def test_serving_skips_keras_and_predicts_like_a_full_import(model_dirs: dict[st
     assert len(report["frozen"]) == 1 and report["frozen"][0] > 100_000
     assert report["frozen_after_load"] <= report["frozen"][0]  # frozen objects can still die
     assert report["keras_before"] == []  # loading and predicting never touched Keras
+    # ... nor tf.compat, still deferred; on first use it runs, once, for every thread.
+    assert report["compat_deferred"] and not report["compat_v1_before"]
+    assert report["placeholders"] == ["placeholder"] * 8
     assert report["keras_layer"] == report["tf_keras_layer"] == "Dense"
     assert not report["placeholder_left"]
     # This process imported TensorFlow the usual way, Keras and all: same outputs.
