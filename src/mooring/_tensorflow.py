@@ -39,10 +39,10 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
     The import also defers TensorFlow's ~45 public API namespaces (``tf.compat``,
     ``tf.__internal__``, ``tf.saved_model``, ...): each namespace module runs on first
     attribute access instead of during ``import tensorflow``, as with
-    :class:`importlib.util.LazyLoader` and with a lock, so two threads that touch one
-    first both see it whole. A served signature needs only the
-    few that loading it touches (measured on the Adult model: import, load and first
-    prediction 2.1–2.3 s → 1.5 s; 2,400 → 1,200 modules).
+    :class:`importlib.util.LazyLoader` but under a lock, so threads that touch one
+    first together all see it whole. Loading and calling a served signature touches
+    only a few (measured on the Adult model: import, load and first prediction
+    2.1–2.3 s → 1.5 s; 2,400 → 1,200 modules).
 
     ``on_import`` runs once when this call is the one that imports TensorFlow, before
     any other caller gets the module back (``mooring serve`` freezes the collector's
