@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 import threading
 import types
@@ -61,7 +62,9 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
         if _TENSORFLOW is None:
             fresh = "tensorflow" not in sys.modules
             skip = fresh and not any(m in sys.modules for m in ("keras", _KERAS_EAGER_IMPORT))
-            deferring = _DeferModules(_API_NAMESPACES) if fresh else None
+            deferring = (
+                _DeferModules(_API_NAMESPACES, keep=_packages_in("tensorflow")) if fresh else None
+            )
             if skip:
                 # A None entry makes that one import raise ImportError, which
                 # TensorFlow's __init__ catches and ignores; it is removed right after.
@@ -81,16 +84,36 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
     return _TENSORFLOW
 
 
+def _packages_in(package: str) -> frozenset[str]:
+    """The names of the packages directly inside ``package``'s folder, without importing it."""
+    spec = importlib.machinery.PathFinder.find_spec(package)
+    found: set[str] = set()
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        with os.scandir(folder) as entries:
+            found.update(
+                e.name for e in entries if os.path.isfile(os.path.join(e.path, "__init__.py"))
+            )
+    return frozenset(found)
+
+
 class _DeferModules(importlib.abc.MetaPathFinder):
-    """Finds the modules whose names start with ``prefix`` and hands them out unexecuted.
+    """Hands out the modules directly under ``prefix`` unexecuted, except those in ``keep``.
 
     On ``sys.meta_path`` only while ``import tensorflow`` runs (prefix: its API
-    namespaces): the namespaces it imports come back deferred; their own
-    sub-namespaces, imported when they do run, are ordinary imports.
+    namespaces), so only the namespaces that import binds on ``tensorflow`` come back
+    deferred; their sub-namespaces run with them.
+
+    ``keep``: TensorFlow's own packages that share a namespace's name
+    (``tensorflow/distribute/``, ``tensorflow/lite/``). Running such a namespace
+    imports that package, and its modules import through it (``import
+    tensorflow.distribute.experimental.rpc.kernels.gen_rpc_ops as ...``), which only
+    resolves while the namespace is not yet bound on ``tensorflow`` in its place:
+    during the import, as in a full import, and not later.
     """
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, keep: frozenset[str] = frozenset()) -> None:
         self.prefix = prefix
+        self.keep = keep
 
     def find_spec(
         self,
@@ -99,6 +122,9 @@ class _DeferModules(importlib.abc.MetaPathFinder):
         target: types.ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith(self.prefix):
+            return None
+        name = fullname[len(self.prefix) :]
+        if "." in name or name in self.keep:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or spec.loader is None:

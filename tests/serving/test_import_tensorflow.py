@@ -49,7 +49,11 @@ touching = [threading.Thread(target=touch) for _ in range(8)]
 for t in touching: t.start()
 for t in touching: t.join()
 keras_before = sorted(m for m in sys.modules if m == "keras" or m.startswith("keras."))
-import keras  # first use still works
+import keras  # first use still works, training included
+import numpy as np
+tiny = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+tiny.compile(optimizer="adam", loss="mse")
+fit_loss = tiny.fit(np.ones((8, 2)), np.ones(8), epochs=1, verbose=0).history["loss"][0]
 print(json.dumps({
     "frozen": frozen,
     "frozen_after_load": frozen_after_load,
@@ -60,6 +64,7 @@ print(json.dumps({
     "compat_v1_before": compat_v1_before,
     "placeholders": placeholders,
     "keras_layer": keras.layers.Dense(1).__class__.__name__,
+    "fit_loss": float(fit_loss),
     "tf_keras_layer": tf.keras.layers.Dense(1).__class__.__name__,
     "placeholder_left": "keras.src.optimizers" in sys.modules
                         and sys.modules["keras.src.optimizers"] is None,
@@ -88,6 +93,7 @@ def test_serving_skips_keras_and_predicts_like_a_full_import(model_dirs: dict[st
     assert report["compat_deferred"] and not report["compat_v1_before"]
     assert report["placeholders"] == ["placeholder"] * 8
     assert report["keras_layer"] == report["tf_keras_layer"] == "Dense"
+    assert report["fit_loss"] > 0  # Keras trains on the deferred namespaces it touches
     assert not report["placeholder_left"]
     # This process imported TensorFlow the usual way, Keras and all: same outputs.
     served = load_served_model(NAME, 1, model_dirs["a"])
@@ -97,3 +103,49 @@ def test_serving_skips_keras_and_predicts_like_a_full_import(model_dirs: dict[st
     }
     expected = served.predict(columns)["probabilities"]
     np.testing.assert_array_equal(np.array(report["probabilities"], dtype=np.float32), expected)
+
+
+# Every public namespace, run, attribute by attribute (a module by name, others by type).
+# (A full import with Keras differs on its own: Keras imports `tensorflow.experimental`,
+# a second copy of tf.experimental, which the import system then binds as tf.experimental.)
+SURFACE = """
+import json, sys, types
+if sys.argv[1] == "deferred":
+    from mooring._tensorflow import import_tensorflow
+    tf = import_tensorflow()
+else:  # the same import without deferring: Keras's eager import also skipped
+    sys.modules["keras.src.optimizers"] = None
+    import tensorflow as tf
+    del sys.modules["keras.src.optimizers"]
+def describe(v):
+    return v.__name__ if isinstance(v, types.ModuleType) else type(v).__name__
+surface = {}
+for name, v in sorted(vars(tf).items()):
+    if isinstance(v, types.ModuleType) and v.__name__.startswith("tensorflow._api.v2."):
+        surface[name] = {a: describe(getattr(v, a)) for a in dir(v) if not a.startswith("__")}
+        surface[name]["bound as"] = describe(getattr(tf, name))
+import tensorflow.compat.v1 as tf1
+surface["compat.v1 by import"] = tf1.placeholder.__name__
+print(json.dumps(surface))
+"""
+
+
+def test_deferred_namespaces_show_the_same_api_as_a_full_import() -> None:
+    runs = {
+        how: subprocess.Popen(
+            [sys.executable, "-c", SURFACE, how],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for how in ("deferred", "full")
+    }
+    surfaces = {}
+    for how, proc in runs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        surfaces[how] = json.loads(out.strip().splitlines()[-1])
+    assert len(surfaces["full"]) > 40  # tf.compat, tf.data, tf.distribute, ...
+    # tf.distribute and tf.lite share their names with packages: still the namespaces.
+    assert surfaces["deferred"]["distribute"]["bound as"] == "tensorflow._api.v2.distribute"
+    assert surfaces["deferred"] == surfaces["full"]
