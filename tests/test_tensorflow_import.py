@@ -132,3 +132,23 @@ def test_other_modules_import_as_usual(package: Path) -> None:
         sys.meta_path.remove(finder)
     assert type(plain) is types.ModuleType
     assert plain.X == 1
+
+
+def test_only_direct_children_outside_keep_are_deferred(package: Path) -> None:
+    # Deeper modules (a namespace's sub-namespaces) run with their parent, and the
+    # names in `keep` (TensorFlow's packages that share a namespace's name) run as usual.
+    (package / "kept.py").write_text("X = 1\n")
+    (package / "outer").mkdir()
+    (package / "outer" / "__init__.py").write_text("")
+    (package / "outer" / "inner.py").write_text("Y = 2\n")
+    finder = _DeferModules(f"{PACKAGE}.", keep=frozenset({"kept"}))
+    sys.meta_path.insert(0, finder)
+    try:
+        import deferred_probe.kept as kept  # type: ignore[import-not-found]
+        import deferred_probe.outer.inner as inner  # type: ignore[import-not-found]
+    finally:
+        sys.meta_path.remove(finder)
+    assert type(kept) is types.ModuleType and kept.X == 1
+    assert type(inner) is types.ModuleType and inner.Y == 2
+    # Importing a child made the (deferred) parent run, as the import system reads it.
+    assert type(sys.modules[f"{PACKAGE}.outer"]) is types.ModuleType
