@@ -6,6 +6,7 @@ interpreter); these check the import machinery: one run, under a lock, on first 
 
 from __future__ import annotations
 
+import builtins
 import sys
 import threading
 import types
@@ -47,11 +48,11 @@ def test_a_deferred_module_runs_on_first_attribute_access(package: Path) -> None
     (package / "ran.py").write_text("import builtins\nbuiltins.deferred_probe_ran = True\nX = 1\n")
     module = import_deferred("ran")
     assert type(module) is _DeferredModule
-    assert not getattr(__import__("builtins"), "deferred_probe_ran", False)
+    assert not getattr(builtins, "deferred_probe_ran", False)
     assert module.X == 1
     assert type(module) is types.ModuleType
-    assert __import__("builtins").deferred_probe_ran
-    del __import__("builtins").deferred_probe_ran
+    assert builtins.deferred_probe_ran
+    del builtins.deferred_probe_ran
 
 
 def test_threads_that_touch_it_first_together_all_see_it_whole(package: Path) -> None:
@@ -75,8 +76,8 @@ def test_threads_that_touch_it_first_together_all_see_it_whole(package: Path) ->
     for t in threads:
         t.join()
     assert seen == [2] * 8
-    assert __import__("builtins").deferred_probe_runs == 1
-    del __import__("builtins").deferred_probe_runs
+    assert builtins.deferred_probe_runs == 1
+    del builtins.deferred_probe_runs
 
 
 def test_its_own_code_reads_it_while_it_runs(package: Path) -> None:
@@ -96,11 +97,11 @@ def test_a_failing_module_raises_on_use_and_runs_again_next_time(package: Path) 
     module = import_deferred("fails")
     with pytest.raises(RuntimeError, match="not yet"):
         _ = module.OK
-    __import__("builtins").deferred_probe_fixed = True
+    builtins.deferred_probe_fixed = True
     try:
         assert module.OK is True
     finally:
-        del __import__("builtins").deferred_probe_fixed
+        del builtins.deferred_probe_fixed
 
 
 def test_attributes_set_before_it_runs_are_kept(package: Path) -> None:
