@@ -44,8 +44,8 @@ import pyarrow.csv as pacsv
 
 from mooring.config import MooringConfig
 from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.contract.io import file_fingerprint
 from mooring.export import export_lite
+from mooring.formats.files import file_fingerprint
 from mooring.registry import Registry
 
 HERE = Path(__file__).resolve().parent

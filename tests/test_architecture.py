@@ -21,7 +21,7 @@ LAYERS = [
     "monitoring",
     "pipeline",
 ]
-FOUNDATION = {"errors", "config", "_tensorflow"}
+FOUNDATION = {"errors", "config", "_tensorflow", "formats"}
 
 
 def layer_of(module: str) -> str | None:

@@ -19,11 +19,10 @@ import orjson
 
 from mooring.config import MooringConfig, load_config
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
-from mooring.contract._files import atomic_write
-from mooring.contract.io import file_fingerprint
 from mooring.contract.schema import Schema, infer_schema
 from mooring.contract.validation import ValidationResult, validate, validate_statistics
 from mooring.errors import NotFoundError
+from mooring.formats.files import atomic_write, file_fingerprint
 
 if TYPE_CHECKING:
     from mooring.evaluation import EvaluationRun

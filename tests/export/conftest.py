@@ -82,7 +82,7 @@ def make_project(folder: Path, adult_dir: Path, features: str = "") -> AdultProj
     result = train_model(
         cfg, statistics=stats, schema=None, output_dir=folder / "run", tensorboard=False
     )
-    from mooring.contract.io import file_fingerprint
+    from mooring.formats.files import file_fingerprint
 
     lineage: dict[str, Any] = {"data_fingerprint": file_fingerprint(folder / "train.csv")}
     with Registry.from_config(cfg) as reg:

@@ -19,7 +19,7 @@ import pytest
 
 from mooring.config import MooringConfig, load_config
 from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.contract.io import file_fingerprint
+from mooring.formats.files import file_fingerprint
 from mooring.registry import Registry
 from mooring.serving.log import PredictionLog
 

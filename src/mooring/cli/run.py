@@ -13,8 +13,8 @@ from rich.table import Table
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
 from mooring.config import load_config
-from mooring.contract._files import atomic_write
 from mooring.errors import ChecksFailedError, UsageError
+from mooring.formats.files import atomic_write
 from mooring.pipeline import RunObserver, StepRecord, project_status, scaffold_config
 from mooring.project import Project
 

@@ -22,8 +22,9 @@ import pyarrow.parquet as pq
 
 from mooring.config import DEFAULT_NA_VALUES, DataConfig
 from mooring.errors import DataError, NotFoundError
+from mooring.formats.files import is_url, open_binary
 
-__all__ = ["ReadOptions", "file_fingerprint", "iter_batches", "read_table", "source_name"]
+__all__ = ["ReadOptions", "iter_batches", "read_table", "source_name"]
 
 
 CSV_BLOCKS_PER_BATCH = 8
@@ -78,10 +79,6 @@ def source_name(source: Any) -> str:
     return f"<{type(source).__name__}>"
 
 
-def _is_url(text: str) -> bool:
-    return "://" in text and not text.startswith("file://")
-
-
 def _detect_format(path: str, options: ReadOptions) -> str:
     if options.format != "auto":
         return options.format
@@ -93,15 +90,8 @@ def _detect_format(path: str, options: ReadOptions) -> str:
     return "csv"
 
 
-def _open_binary(path: str) -> Any:
-    """A file object for a URL (decompressed when the name says so)."""
-    import fsspec
-
-    return fsspec.open(path, "rb", compression="infer").open()
-
-
 def _check_exists(path: str) -> None:
-    if _is_url(path):
+    if is_url(path):
         return
     local = Path(path.removeprefix("file://"))
     if not local.exists():
@@ -115,12 +105,12 @@ def _check_exists(path: str) -> None:
 
 
 def _sniff(path: str) -> bytes:
-    if _is_url(path):
-        with _open_binary(path) as fh:
+    if is_url(path):
+        with open_binary(path) as fh:
             return bytes(fh.read(8192))
     local = path.removeprefix("file://")
     if local.lower().endswith(_COMPRESSED):
-        with _open_binary(local) as fh:
+        with open_binary(local) as fh:
             return bytes(fh.read(8192))
     with open(local, "rb") as fh:
         return fh.read(8192)
@@ -153,7 +143,7 @@ def _csv_reader(path: str, options: ReadOptions, names: list[str] | None) -> Any
         column_types=dict(options.column_types),
     )
     parse = pacsv.ParseOptions(delimiter=options.delimiter, ignore_empty_lines=True)
-    target = _open_binary(path) if _is_url(path) else path.removeprefix("file://")
+    target = open_binary(path) if is_url(path) else path.removeprefix("file://")
     return pacsv.open_csv(
         target, read_options=read_opts, parse_options=parse, convert_options=convert
     )
@@ -326,7 +316,7 @@ def is_number(text: str) -> bool:
 
 def _open_parquet(path: str, **kwargs: Any) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(_open_binary(path) if _is_url(path) else path, **kwargs)
+        return pq.ParquetFile(open_binary(path) if is_url(path) else path, **kwargs)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(
             f"'{path}' is not a readable Parquet file ({exc}); check the file"
@@ -512,16 +502,3 @@ def read_table(
     raise DataError(
         f"{source_name(source)}: column types keep changing; declare them in the schema"
     )
-
-
-def file_fingerprint(path: str | Path, *, chunk: int = 1 << 22) -> str:
-    """sha256 of a file's bytes (streamed): the data fingerprint used for lineage and caching."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    text = str(path)
-    opener = _open_binary(text) if _is_url(text) else open(text, "rb")  # noqa: SIM115
-    with opener as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

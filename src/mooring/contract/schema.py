@@ -21,9 +21,9 @@ import orjson
 import yaml
 
 from mooring.config import ColumnOverride, ContractConfig
-from mooring.contract._files import atomic_write
 from mooring.contract.statistics import DatasetStatistics
 from mooring.errors import NotFoundError, SchemaError
+from mooring.formats.files import atomic_write
 
 __all__ = ["ColumnSchema", "Schema", "infer_schema"]
 

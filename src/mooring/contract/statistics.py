@@ -518,7 +518,7 @@ class DatasetStatistics:
 
     def save(self, path: str | Path) -> Path:
         """Write JSON atomically (a crash never leaves a half-written file)."""
-        from mooring.contract._files import atomic_write
+        from mooring.formats.files import atomic_write
 
         return atomic_write(Path(path), self.to_json())
 

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 
 from mooring.config import ContractConfig, parse_duration
-from mooring.contract._files import atomic_write
 from mooring.contract.distance import (
     categorical_distributions,
     jensen_shannon,
@@ -35,6 +34,7 @@ from mooring.contract.statistics import (
     compute_statistics,
     newest_timestamp,
 )
+from mooring.formats.files import atomic_write
 
 __all__ = [
     "Anomaly",

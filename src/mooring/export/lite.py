@@ -37,8 +37,6 @@ import pyarrow as pa
 
 from mooring.config import BootstrapConfig, EvaluationConfig, MooringConfig
 from mooring.contract import ReadOptions, read_table
-from mooring.contract._files import atomic_write
-from mooring.contract.io import file_fingerprint
 from mooring.errors import DataError, NotFoundError, UsageError
 from mooring.evaluation import evaluate
 from mooring.evaluation.metrics import HIGHER_IS_BETTER, Task
@@ -46,6 +44,7 @@ from mooring.export.convert import check_mode, convert_saved_model
 from mooring.export.data import distinct_rows, sample_rows
 from mooring.export.result import AGREEMENT_TOLERANCE, LiteExport
 from mooring.export.runtime import LiteModel
+from mooring.formats.files import atomic_write, file_fingerprint
 from mooring.registry import Registry
 
 __all__ = ["DEFAULT_METRICS", "export_lite"]

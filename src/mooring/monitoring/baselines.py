@@ -31,9 +31,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mooring.contract._files import atomic_write
-from mooring.contract.io import ReadOptions, file_fingerprint, read_table
+from mooring.contract.io import ReadOptions, read_table
 from mooring.contract.statistics import DatasetStatistics, compute_statistics
+from mooring.formats.files import atomic_write, file_fingerprint
 from mooring.monitoring.predictions import outputs_from_arrays
 
 if TYPE_CHECKING:

@@ -251,7 +251,7 @@ class DriftReport:
 
     def save(self, folder: str | Path) -> dict[str, str]:
         """Write ``<stamp>.json``, ``<stamp>.html`` and ``latest.json`` atomically."""
-        from mooring.contract._files import atomic_write
+        from mooring.formats.files import atomic_write
 
         directory = Path(folder)
         moment = datetime.fromisoformat(self.created_at).astimezone(UTC)

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from mooring.contract._files import atomic_write
+from mooring.formats.files import atomic_write
 from mooring.pipeline.record import now_iso
 
 __all__ = ["StepCache"]

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import orjson
 
-from mooring.contract._files import atomic_write
+from mooring.formats.files import atomic_write
 
 __all__ = [
     "RUN_FILE",

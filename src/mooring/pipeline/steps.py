@@ -17,8 +17,8 @@ import orjson
 
 from mooring.config import MooringConfig
 from mooring.contract import DatasetStatistics
-from mooring.contract.io import file_fingerprint
 from mooring.contract.schema import Schema
+from mooring.formats.files import file_fingerprint
 from mooring.pipeline.cache import StepCache
 from mooring.pipeline.fingerprint import code_version, digest
 from mooring.pipeline.record import StepRecord

@@ -148,7 +148,7 @@ class FeedbackStore:
         )
         name = f"date={now:%Y-%m-%d}/part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet"
         if "://" not in self.url:
-            from mooring.contract._files import atomic_write
+            from mooring.formats.files import atomic_write
 
             sink = pa.BufferOutputStream()
             pq.write_table(table, sink)
