@@ -29,6 +29,7 @@ from mooring.evaluation.evaluate import evaluate
 from mooring.evaluation.gates import GateDecision, decide
 from mooring.evaluation.metrics import Task
 from mooring.evaluation.result import EvaluationResult
+from mooring.formats.model import METADATA_FILE
 
 if TYPE_CHECKING:
     from mooring.training import LoadedModel
@@ -142,7 +143,7 @@ def record_threshold(model_dir: str | Path, result: EvaluationResult) -> None:
     """
     if result.operating_threshold is None:
         return
-    path = Path(model_dir) / "mooring.json"
+    path = Path(model_dir) / METADATA_FILE
     metadata = json.loads(path.read_text(encoding="utf-8"))
     metadata["threshold"] = result.operating_threshold
     metadata["threshold_source"] = result.threshold_source

@@ -31,12 +31,12 @@ from typing import Any, Literal
 import numpy as np
 
 from mooring.errors import UsageError
+from mooring.formats.model import SIGNATURE
 
 __all__ = ["MODES", "Conversion", "Mode", "check_mode", "convert_saved_model"]
 
 Mode = Literal["float16", "dynamic", "int8"]
 MODES: tuple[Mode, ...] = ("float16", "dynamic", "int8")
-SIGNATURE = "serving_default"
 
 Representative = Callable[[], Iterator[Mapping[str, np.ndarray[Any, Any]]]]
 

@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from mooring.errors import ModelLoadError, UsageError
+from mooring.formats.model import SIGNATURE
 
 __all__ = ["LiteModel"]
-
-SIGNATURE = "serving_default"
 
 
 class LiteModel:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from mooring.errors import NotFoundError
 from mooring.evaluation.metrics import HEADLINE, Task, prepare
+from mooring.formats.model import METADATA_FILE
 from mooring.monitoring.predictions import read_prediction_log
 from mooring.serving.feedback import read_feedback
 
@@ -175,7 +176,7 @@ def _model_info(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(mooring.json of the version's model, the metrics stored with the version)."""
     folder = registry.load(name, version=version)
-    metadata = json.loads((folder / "mooring.json").read_text(encoding="utf-8"))
+    metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
     return metadata, registry.get(name, version=version).metrics
 
 

@@ -19,6 +19,7 @@ from mooring.config import MooringConfig
 from mooring.contract import DatasetStatistics
 from mooring.contract.schema import Schema
 from mooring.formats.files import file_fingerprint
+from mooring.formats.model import METADATA_FILE
 from mooring.pipeline.cache import StepCache
 from mooring.pipeline.fingerprint import code_version, digest
 from mooring.pipeline.record import StepRecord
@@ -239,7 +240,7 @@ class Steps:
         record.key = key = digest(inputs)
         self.keys["train"] = key
         entry = self.cache.get("train", key)
-        if entry is not None and (Path(entry["outputs"]["model_dir"]) / "mooring.json").is_file():
+        if entry is not None and (Path(entry["outputs"]["model_dir"]) / METADATA_FILE).is_file():
             self._cached(record, "train", key)
             return False
         statistics = self._train_statistics()

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+from mooring.formats.model import TensorInfo
 from mooring.serving.app import ServerState, build_app, create_app
 from mooring.serving.batcher import Batcher
 from mooring.serving.errors import (
@@ -18,7 +19,7 @@ from mooring.serving.errors import (
     PayloadTooLargeError,
     UnauthorizedError,
 )
-from mooring.serving.loaded import ServedModel, TensorInfo, load_served_model
+from mooring.serving.loaded import ServedModel, load_served_model
 from mooring.serving.log import PredictionLog
 from mooring.serving.metrics import ServingMetrics
 from mooring.serving.models import ModelManager, bucket_of

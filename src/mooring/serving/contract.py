@@ -12,7 +12,7 @@ own rule for them.
 Example:
     >>> import numpy as np
     >>> from mooring.contract.schema import ColumnSchema, Schema
-    >>> from mooring.serving.loaded import TensorInfo
+    >>> from mooring.formats.model import TensorInfo
     >>> schema = Schema(columns={"age": ColumnSchema("age", "integer", min=17, max=90)})
     >>> contract = InputContract.from_schema(
     ...     schema, {"age": TensorInfo("age", "float32", (None,))}, source="schema"
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mooring.contract.schema import Schema
-from mooring.serving.loaded import TensorInfo
+from mooring.formats.model import TensorInfo
 from mooring.serving.validation import describe
 
 __all__ = ["InputContract", "Violation"]

@@ -17,30 +17,10 @@ from typing import Any
 import numpy as np
 
 from mooring._tensorflow import import_tensorflow
+from mooring.formats.model import METADATA_FILE, NUMPY_DTYPES, SIGNATURE, TensorInfo
 from mooring.serving.errors import ModelLoadError
 
 __all__ = ["SIGNATURE", "ServedModel", "TensorInfo", "load_served_model"]
-
-SIGNATURE = "serving_default"
-METADATA_FILE = "mooring.json"
-
-_NUMPY = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32}
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """Name, dtype (TensorFlow's name: float32, int64, string…) and shape (None = any)."""
-
-    name: str
-    dtype: str
-    shape: tuple[int | None, ...]
-
-    @property
-    def is_string(self) -> bool:
-        return self.dtype == "string"
-
-    def numpy_dtype(self) -> Any:
-        return object if self.is_string else _NUMPY.get(self.dtype, np.float32)
 
 
 @dataclass
@@ -141,7 +121,7 @@ def load_served_model(name: str, version: int, path: Path) -> ServedModel:
     }
     outputs = {key: _info(key, spec) for key, spec in sorted(function.structured_outputs.items())}
     for info in inputs.values():
-        if info.shape != (None,) or not (info.is_string or info.dtype in _NUMPY):
+        if info.shape != (None,) or not (info.is_string or info.dtype in NUMPY_DTYPES):
             raise ModelLoadError(
                 f"model '{name}' version {version}: input '{info.name}' is {info.dtype} "
                 f"{list(info.shape)}; serving expects one [None] float or string column per input"

@@ -13,7 +13,7 @@ Policy, the same for every protocol:
   has the same number of rows, and a batch has at least one row.
 
 Example:
-    >>> from mooring.serving.loaded import TensorInfo
+    >>> from mooring.formats.model import TensorInfo
     >>> spec = {"age": TensorInfo("age", "float32", (None,))}
     >>> cols, n = columns_from_rows([{"age": 39}, {"age": None}], spec, where="instances")
     >>> n, cols["age"].tolist()
@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mooring.formats.model import TensorInfo
 from mooring.serving.errors import InvalidRequestError
-from mooring.serving.loaded import TensorInfo
 
 __all__ = [
     "DEFAULT_POLICY",

@@ -34,6 +34,7 @@ from absl import logging as absl_logging
 
 from mooring.errors import NotFoundError, SchemaError
 from mooring.features import FeatureSpec, check_columns, columns_from_table
+from mooring.formats.model import METADATA_FILE, SIGNATURE
 from mooring.training.labels import LabelEncoding
 
 __all__ = [
@@ -47,8 +48,6 @@ __all__ = [
     "versions",
 ]
 
-METADATA_FILE = "mooring.json"
-SIGNATURE = "serving_default"
 FORMAT_VERSION = 1
 
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from mooring.formats.model import SIGNATURE, TensorInfo
 from mooring.serving.errors import InvalidRequestError
-from mooring.serving.loaded import SIGNATURE, ServedModel, TensorInfo
+from mooring.serving.loaded import ServedModel
 from mooring.serving.validation import (
     DEFAULT_POLICY,
     InputPolicy,

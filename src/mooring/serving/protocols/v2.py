@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mooring.formats.model import TensorInfo
 from mooring.serving.errors import InvalidRequestError
-from mooring.serving.loaded import ServedModel, TensorInfo
+from mooring.serving.loaded import ServedModel
 from mooring.serving.validation import (
     DEFAULT_POLICY,
     InputPolicy,
