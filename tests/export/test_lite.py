@@ -14,8 +14,8 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from mooring.config import MooringConfig
 from mooring.errors import NotFoundError, UsageError
 from mooring.export import AGREEMENT_TOLERANCE, LiteModel, export_lite
-from mooring.features import check_columns, columns_from_table
-from mooring.training import load_model
+from mooring.features import check_columns, columns_from_table, model_spec
+from mooring.formats.model import load_saved_model as load_model
 from tests.export.conftest import AdultProject
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export-adult")]
@@ -67,7 +67,8 @@ def test_each_mode_agrees_with_the_savedmodel_and_is_registered(
 
     # The interpreter's predictions, recomputed independently, agree within the mode's tolerance.
     model = load_model(adult_project.model_dir)
-    columns = check_columns(columns_from_table(adult_project.eval, model.spec), model.spec)
+    spec = model_spec(model)
+    columns = check_columns(columns_from_table(adult_project.eval, spec), spec)
     reference = model.predict(columns)["probabilities"][:, 1]
     lite = LiteModel.from_file(result.path).predict(columns)
     positive = lite["probabilities"][:, 1]

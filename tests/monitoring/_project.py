@@ -130,7 +130,7 @@ def log_rows(
     project: MonitoredProject, table: pa.Table, *, version: int = 1, prefix: str = "r"
 ) -> list[str]:
     """Score ``table`` with the model and log one request per row; return the request ids."""
-    from mooring.training import predict_saved_model
+    from mooring.features import predict_saved_model
 
     outputs = predict_saved_model(project.model_dir, table)
     url = str(project.cfg.home / "predictions")

@@ -403,8 +403,8 @@ def test_run_record_takes_serving_cost_from_metrics_url(
 
 def test_replay_skips_when_the_log_lacks_a_models_input(lifecycle: Lifecycle) -> None:
     from mooring.config import PipelineConfig
+    from mooring.formats.model import load_saved_model as load_model
     from mooring.pipeline import read_prediction_tail, replay
-    from mooring.training import load_model
 
     cfg = load_config(lifecycle.toml)
     table = read_prediction_tail(str(lifecycle.home / "predictions"), "income", rows=50)

@@ -11,7 +11,8 @@ from sklearn.metrics import log_loss, roc_auc_score
 from mooring.config import load_config
 from mooring.contract import ReadOptions, compute_statistics, read_table
 from mooring.contract.schema import infer_schema
-from mooring.training import predict_saved_model, train_model
+from mooring.features import predict_saved_model
+from mooring.training import train_model
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:

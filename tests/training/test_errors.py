@@ -13,8 +13,8 @@ from mooring.config import MooringConfig
 from mooring.contract import compute_statistics
 from mooring.contract.schema import infer_schema
 from mooring.errors import ConfigError, DataError
-from mooring.features import FeatureWarning
-from mooring.training import predict_saved_model, train_model
+from mooring.features import FeatureWarning, predict_saved_model
+from mooring.training import train_model
 from tests.training.conftest import make_config, prepare, synthetic_table
 
 

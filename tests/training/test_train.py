@@ -13,13 +13,10 @@ import tensorflow as tf
 
 from mooring.contract import ReadOptions, read_table
 from mooring.errors import UsageError
-from mooring.training import (
-    METADATA_FILE,
-    ModelVersionWarning,
-    load_model,
-    predict_saved_model,
-    train_model,
-)
+from mooring.features import predict_saved_model
+from mooring.formats.model import METADATA_FILE, ModelVersionWarning
+from mooring.formats.model import load_saved_model as load_model
+from mooring.training import train_model
 from tests.training.conftest import make_config, prepare, synthetic_table
 
 
@@ -78,13 +75,13 @@ def test_inputs_of_shape_n_work_and_n_by_1_fail_loudly(trained: Any) -> None:
         "color": np.array(["red", ""], object),
         "city": np.array(["Oslo", "Atlantis"], object),
     }
-    out = loaded.predict(flat)
+    out = predict_saved_model(loaded, flat)
     assert out["probabilities"].shape == (2, 2)
     np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-6)
     assert out["classes"].tolist() == [b"no" if c == 0 else b"yes" for c in out["class_ids"]]
     column = {k: v.reshape(-1, 1) for k, v in flat.items()}
     with pytest.raises(UsageError, match=r"'age' has shape \[2, 1\]; every input must have shape"):
-        loaded.predict(column)
+        predict_saved_model(loaded, column)
     # The SavedModel itself refuses [n, 1] too, instead of broadcasting.
     feed = {
         k: tf.constant(v.reshape(-1, 1), tf.string if v.dtype == object else tf.float32)

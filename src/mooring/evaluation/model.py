@@ -2,7 +2,8 @@
 
 This is the glue between the array-based core (:func:`mooring.evaluation.evaluate`)
 and a model folder written by the training layer (SavedModel + ``mooring.json``).
-TensorFlow is imported only when a model is actually loaded.
+TensorFlow is imported only when a model is actually loaded (by the one loader,
+:func:`mooring.formats.model.load_saved_model`).
 
 Example:
     >>> run = evaluate_model_dir(cfg, "runs/income/model", table,
@@ -17,7 +18,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -29,10 +30,8 @@ from mooring.evaluation.evaluate import evaluate
 from mooring.evaluation.gates import GateDecision, decide
 from mooring.evaluation.metrics import Task
 from mooring.evaluation.result import EvaluationResult
-from mooring.formats.model import METADATA_FILE
-
-if TYPE_CHECKING:
-    from mooring.training import LoadedModel
+from mooring.features import predict_saved_model
+from mooring.formats.model import METADATA_FILE, SavedModelFolder, load_saved_model
 
 __all__ = ["EvaluationRun", "evaluate_loaded_model", "evaluate_model_dir", "record_threshold"]
 
@@ -48,20 +47,10 @@ class EvaluationRun:
 
 
 def _labels(
-    model: LoadedModel, table: pa.Table
+    model: SavedModelFolder, table: pa.Table
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Encoded labels and the mask of rows that have one."""
-    from mooring.training import LabelEncoding
-
-    meta = model.metadata["label"]
-    encoding = LabelEncoding(
-        column=meta["column"],
-        task=meta["task"],
-        vocabulary=tuple(meta.get("vocabulary", ())),
-        positive=meta.get("positive"),
-        mean=float(meta.get("mean", 0.0)),
-        std=float(meta.get("std", 1.0)),
-    )
+    encoding = model.label
     if encoding.column not in table.column_names:
         raise DataError(
             f"the evaluation data has no label column '{encoding.column}' (columns: "
@@ -73,7 +62,7 @@ def _labels(
 
 
 def evaluate_loaded_model(
-    model: LoadedModel,
+    model: SavedModelFolder,
     table: pa.Table,
     config: MooringConfig,
 ) -> EvaluationResult:
@@ -81,8 +70,6 @@ def evaluate_loaded_model(
 
     Rows without a label are left out, with a warning in the result.
     """
-    from mooring.training import predict_saved_model
-
     targets, present = _labels(model, table)
     if not present.any():
         raise DataError("no evaluation row has a label; evaluate on labelled data")
@@ -122,12 +109,10 @@ def evaluate_model_dir(
 
     The report goes to ``out`` or ``<home>/reports/evaluation-<UTC time>``.
     """
-    from mooring.training import load_model
-
-    candidate = evaluate_loaded_model(load_model(model_dir), table, config)
+    candidate = evaluate_loaded_model(load_saved_model(model_dir), table, config)
     baseline = None
     if baseline_dir is not None:
-        baseline = evaluate_loaded_model(load_model(baseline_dir), table, config)
+        baseline = evaluate_loaded_model(load_saved_model(baseline_dir), table, config)
         compare(candidate, baseline)
     decision = decide(candidate, baseline=baseline)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -270,15 +270,16 @@ def export_lite(
     checked = check_mode(mode if mode is not None else settings.mode)
     mv = registry.get(name, version=version, alias=alias)
     model_dir = registry.load_version(mv)
-    from mooring.training import LabelEncoding, load_model
+    from mooring.features import model_spec
+    from mooring.formats.model import load_saved_model
 
-    model = load_model(model_dir)
+    model = load_saved_model(model_dir)
     task = model.task
     if task not in DEFAULT_METRICS:
         raise UsageError(f"{mv.ref} has task {task!r}, which mooring cannot evaluate or export")
     gated = _gated(task, settings.metrics)
-    label = LabelEncoding(**{k: v for k, v in model.metadata["label"].items() if k != "counts"})
-    spec = model.spec
+    label = model.label
+    spec = model_spec(model)
     dtypes = spec.input_dtypes()
     from mooring.features import check_columns, columns_from_table
 
@@ -392,8 +393,8 @@ def export_lite(
     # -- run both, score both ---------------------------------------------------
     lite = LiteModel(conversion.content)
     lite_out = lite.predict(columns)
-    saved_out = model.predict(columns)
-    threshold = float(model.metadata.get("threshold", 0.5) or 0.5)
+    saved_out = model.predict(columns, batch_size=8192)
+    threshold = model.threshold
     vocabulary = model.label_vocabulary or None
     task_t = cast(Task, task)
     saved_metrics = _score(task_t, targets, saved_out, config, threshold, vocabulary)

@@ -9,14 +9,17 @@ into Keras 3 preprocessing layers; ``columns_from_table`` and
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mooring.features.infer import FeatureWarning, build_feature_spec, quantile_boundaries
 from mooring.features.inputs import (
     check_columns,
     columns_from_records,
     columns_from_table,
     input_value,
+    model_spec,
+    predict_saved_model,
 )
-from mooring.features.layers import build_inputs, build_preprocessing
 from mooring.features.spec import (
     CategoricalFeature,
     CrossFeature,
@@ -24,6 +27,9 @@ from mooring.features.spec import (
     FeatureSpec,
     NumericFeature,
 )
+
+if TYPE_CHECKING:
+    from mooring.features.layers import build_inputs, build_preprocessing
 
 __all__ = [
     "CategoricalFeature",
@@ -39,5 +45,17 @@ __all__ = [
     "columns_from_records",
     "columns_from_table",
     "input_value",
+    "model_spec",
+    "predict_saved_model",
     "quantile_boundaries",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The Keras layers load on first use, so reading a feature spec or converting
+    # columns (evaluation, monitoring, the server) never imports Keras.
+    if name in ("build_inputs", "build_preprocessing"):
+        from mooring.features import layers
+
+        return getattr(layers, name)
+    raise AttributeError(f"module 'mooring.features' has no attribute {name!r}")

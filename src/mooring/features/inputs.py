@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 from mooring.contract.io import is_number
 from mooring.errors import DataError, UsageError
 from mooring.features.spec import FeatureSpec
+from mooring.formats.model import SavedModelFolder, load_saved_model
 
 __all__ = ["check_columns", "columns_from_records", "columns_from_table", "input_value"]
 
@@ -181,3 +183,31 @@ def check_columns(columns: Mapping[str, Any], spec: FeatureSpec) -> dict[str, An
                     f"{array.dtype}"
                 ) from None
     return out
+
+
+def model_spec(model: SavedModelFolder) -> FeatureSpec:
+    """The feature spec a model folder was trained with (``mooring.json``'s ``feature_spec``)."""
+    return FeatureSpec.from_dict(model.metadata["feature_spec"])
+
+
+def predict_saved_model(
+    model: SavedModelFolder | str | Path,
+    data: pa.Table | Mapping[str, Any],
+    *,
+    batch_size: int = 8192,
+) -> dict[str, Any]:
+    """Predict with a model folder from an Arrow table or a mapping of rank-1 arrays.
+
+    The table's columns are converted with the model's own feature spec (from
+    ``mooring.json``), exactly as training fed them. Returns
+    ``{"probabilities", "class_ids", "classes"}`` (classification) or ``{"value"}``
+    (regression) as numpy arrays, one row per input row.
+
+    Example:
+        >>> out = predict_saved_model("runs/income/model", table)  # doctest: +SKIP
+        >>> out["probabilities"][:, 1]  # doctest: +SKIP
+    """
+    loaded = model if isinstance(model, SavedModelFolder) else load_saved_model(model)
+    spec = model_spec(loaded)
+    columns = columns_from_table(data, spec) if isinstance(data, pa.Table) else data
+    return loaded.predict(check_columns(columns, spec), batch_size=batch_size)

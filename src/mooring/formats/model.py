@@ -1,22 +1,69 @@
-"""The model folder: a SavedModel plus ``mooring.json`` beside it.
+"""The model folder: ONE SavedModel plus ``mooring.json`` beside it, and its one loader.
 
-This module is the one place that spells the folder's file names and the
-signature's name; every layer that writes or reads a model folder imports them.
+This module is the one place that spells the folder's file names, the signature's
+name and its outputs, and the one place that opens a folder with
+``tf.saved_model.load``: training (its parity check), evaluation, the pipeline's
+replay, the TF Lite export, monitoring and the server all load through
+:func:`load_saved_model`. TensorFlow is imported only when a model is loaded.
+
+The ``serving_default`` signature takes one named input per feature column, each
+of shape ``[None]``: ``float32`` for numbers (NaN = missing) and ``string`` for text
+(``""`` = missing). Outputs:
+
+* classification: ``probabilities`` ``[None, n_classes]``, ``class_ids`` ``[None]``
+  int64, ``classes`` ``[None]`` string;
+* regression: ``value`` ``[None]`` float32 in the label's unit.
+
+Example:
+    >>> model = load_saved_model("runs/income/model")  # doctest: +SKIP
+    >>> model.predict({"age": np.array([39.0], np.float32), ...})["probabilities"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import platform
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["METADATA_FILE", "NUMPY_DTYPES", "SIGNATURE", "TensorInfo"]
+from mooring.errors import ModelLoadError, NotFoundError
+from mooring.formats.labels import LabelEncoding
+
+__all__ = [
+    "CLASSES",
+    "CLASS_IDS",
+    "FORMAT_VERSION",
+    "METADATA_FILE",
+    "NUMPY_DTYPES",
+    "PROBABILITIES",
+    "SIGNATURE",
+    "VALUE",
+    "ModelVersionWarning",
+    "SavedModelFolder",
+    "TensorInfo",
+    "load_saved_model",
+    "read_metadata",
+    "versions",
+    "write_metadata",
+]
 
 # The metadata written beside the SavedModel: task, label encoding, feature spec, versions.
 METADATA_FILE = "mooring.json"
 # The one signature a mooring SavedModel serves.
 SIGNATURE = "serving_default"
+# Bumped when mooring.json changes shape.
+FORMAT_VERSION = 1
+# The signature's outputs.
+PROBABILITIES = "probabilities"
+CLASS_IDS = "class_ids"
+CLASSES = "classes"
+VALUE = "value"
 
 # TensorFlow's dtype names for the numeric inputs a signature may take, as numpy dtypes.
 NUMPY_DTYPES: dict[str, Any] = {
@@ -41,3 +88,204 @@ class TensorInfo:
 
     def numpy_dtype(self) -> Any:
         return object if self.is_string else NUMPY_DTYPES.get(self.dtype, np.float32)
+
+
+class ModelVersionWarning(UserWarning):
+    """The model was written by other mooring / TensorFlow / Keras versions than those running."""
+
+
+def versions() -> dict[str, str]:
+    """The versions recorded with every artifact (read from the installed distributions)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("mooring", "tensorflow", "keras"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            found[name] = "0+unknown"
+    return {**found, "python": platform.python_version()}
+
+
+def write_metadata(model_dir: Path, metadata: Mapping[str, Any]) -> Path:
+    """Write ``mooring.json`` into ``model_dir`` (the folder the SavedModel was written to)."""
+    path = Path(model_dir) / METADATA_FILE
+    path.write_text(json.dumps(dict(metadata), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_metadata(
+    model_dir: str | Path, *, required: bool = True, what: str | None = None
+) -> dict[str, Any]:
+    """``mooring.json`` of a model folder; ``{}`` when absent and not ``required``.
+
+    ``what`` names the model in errors (default: the file's path).
+
+    Raises:
+        NotFoundError: the file is absent and ``required``.
+        ModelLoadError: the file is not JSON.
+    """
+    path = Path(model_dir) / METADATA_FILE
+    if not path.is_file():
+        if not required:
+            return {}
+        raise NotFoundError(
+            f"'{model_dir}' is not a mooring model folder (no {METADATA_FILE}); point at the "
+            "folder `mooring train` wrote (…/model)"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"{what or repr(str(path))}: {METADATA_FILE} is not JSON ({exc}); re-export the model"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(
+            f"{what or repr(str(path))}: {METADATA_FILE} holds {type(data).__name__}, not an "
+            "object; re-export the model"
+        )
+    return data
+
+
+def _warn_on_other_versions(path: Path, metadata: Mapping[str, Any]) -> None:
+    running = versions()
+    written = metadata.get("versions", {})
+    changed = [
+        f"{k} {written.get(k)} → {running[k]}"
+        for k in ("mooring", "tensorflow", "keras")
+        if written.get(k) != running[k]
+    ]
+    if changed:
+        warnings.warn(
+            f"model '{path}' was written by other versions ({'; '.join(changed)}); "
+            "predictions may differ — retrain with the running versions to be sure",
+            ModelVersionWarning,
+            stacklevel=3,
+        )
+
+
+@dataclass
+class SavedModelFolder:
+    """A loaded model folder: the signature, what it takes and returns, and ``mooring.json``."""
+
+    path: Path
+    metadata: dict[str, Any]
+    inputs: dict[str, TensorInfo]
+    outputs: dict[str, TensorInfo]
+    signature: Any = field(repr=False)
+    module: Any = field(repr=False)
+    load_seconds: float = 0.0
+
+    @property
+    def task(self) -> str:
+        return str(self.metadata.get("task", ""))
+
+    @property
+    def label_vocabulary(self) -> list[str]:
+        return list(self.metadata.get("label_vocabulary", []))
+
+    @property
+    def label(self) -> LabelEncoding:
+        """The label encoding the model was trained with."""
+        return LabelEncoding.from_dict(self.metadata["label"])
+
+    @property
+    def threshold(self) -> float:
+        """The operating threshold ``mooring.json`` records (0.5 when it records none)."""
+        return float(self.metadata.get("threshold", 0.5) or 0.5)
+
+    def predict(
+        self, columns: Mapping[str, Any], *, batch_size: int | None = None
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """Run the signature on rank-1 columns (arrays or lists); numpy arrays out.
+
+        ``batch_size`` splits large inputs into calls of at most that many rows; string
+        outputs come back as ``bytes`` objects, as TensorFlow returns them.
+        """
+        from mooring._tensorflow import import_tensorflow
+
+        tf = import_tensorflow()
+        rows = len(next(iter(columns.values()))) if columns else 0
+        step = batch_size if batch_size and rows > batch_size else max(rows, 1)
+        parts: dict[str, list[Any]] = {}
+        for start in range(0, max(rows, 1), step):
+            feed = {
+                name: tf.constant(
+                    columns[name][start : start + step] if step < rows else columns[name],
+                    dtype=tf.string if info.is_string else info.dtype,
+                )
+                for name, info in self.inputs.items()
+            }
+            for key, value in self.signature(**feed).items():
+                parts.setdefault(key, []).append(value.numpy())
+        return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
+
+
+def _info(name: str, spec: Any) -> TensorInfo:
+    shape = tuple(spec.shape.as_list()) if spec.shape.rank is not None else (None,)
+    return TensorInfo(name=name, dtype=spec.dtype.name, shape=shape)
+
+
+def load_saved_model(
+    model_dir: str | Path,
+    *,
+    what: str | None = None,
+    require_metadata: bool = True,
+    warn: bool = True,
+) -> SavedModelFolder:
+    """Open a model folder with ``tf.saved_model.load`` and describe its ``serving_default``.
+
+    ``what`` names the model in errors (e.g. ``"model 'income' version 3"``; default the
+    path). With ``warn``, a :class:`ModelVersionWarning` says when the mooring, TensorFlow
+    or Keras versions that wrote it differ from the running ones.
+
+    Raises:
+        NotFoundError: no ``mooring.json`` while ``require_metadata``.
+        ModelLoadError: not a loadable SavedModel, no ``serving_default`` signature, an
+            input that is not one ``[None]`` float or string column, or bad metadata.
+    """
+    from mooring._tensorflow import import_tensorflow
+
+    path = Path(model_dir)
+    who = what or f"model '{path}'"
+    metadata = read_metadata(path, required=require_metadata, what=what)
+    if warn and metadata:
+        _warn_on_other_versions(path, metadata)
+    tf = import_tensorflow()
+    start = time.perf_counter()
+    try:
+        module = tf.saved_model.load(str(path))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"{who}: '{path}' is not a loadable SavedModel ({exc}); "
+            "re-register a version exported by mooring"
+        ) from exc
+    function = module.signatures.get(SIGNATURE)
+    if function is None:
+        raise ModelLoadError(
+            f"{who} has no '{SIGNATURE}' signature "
+            f"(found {sorted(module.signatures)}); export it with mooring"
+        )
+    _, kwargs = function.structured_input_signature
+    # The TensorSpec keeps the column's own name ('hours-per-week'); the kwarg key is a
+    # sanitised Python identifier. Clients send, and the signature accepts, the former.
+    inputs = {
+        (spec.name or key): _info(spec.name or key, spec)
+        for key, spec in sorted(kwargs.items(), key=lambda kv: kv[1].name or kv[0])
+    }
+    outputs = {key: _info(key, spec) for key, spec in sorted(function.structured_outputs.items())}
+    for info in inputs.values():
+        if info.shape != (None,) or not (info.is_string or info.dtype in NUMPY_DTYPES):
+            raise ModelLoadError(
+                f"{who}: input '{info.name}' is {info.dtype} {list(info.shape)}; serving "
+                "expects one [None] float or string column per input"
+            )
+    return SavedModelFolder(
+        path=path,
+        metadata=metadata,
+        inputs=inputs,
+        outputs=outputs,
+        signature=function,
+        module=module,
+        load_seconds=time.perf_counter() - start,
+    )

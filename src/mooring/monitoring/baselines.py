@@ -145,9 +145,10 @@ def prediction_baseline(
     source = f"{version.ref} scoring the evaluation data '{path.name}' (sha256 {fingerprint[:12]}…)"
     if cache.is_file():
         return DatasetStatistics.from_json(cache.read_bytes()), source
-    from mooring.training import load_model, predict_saved_model
+    from mooring.features import predict_saved_model
+    from mooring.formats.model import load_saved_model
 
-    model = load_model(registry.load(cfg.project.name, version=version.version))
+    model = load_saved_model(registry.load(cfg.project.name, version=version.version))
     table = read_table(path, ReadOptions.from_config(cfg.data))
     outputs = predict_saved_model(model, table)
     stats = prediction_statistics(

@@ -26,7 +26,7 @@ import pyarrow as pa
 from mooring.config import PipelineConfig
 
 if TYPE_CHECKING:
-    from mooring.training import LoadedModel
+    from mooring.formats.model import SavedModelFolder
 
 __all__ = ["ReplayReport", "read_prediction_tail", "replay"]
 
@@ -114,7 +114,7 @@ def read_prediction_tail(url: str, model: str, *, rows: int) -> pa.Table | None:
     return merged.slice(max(0, merged.num_rows - rows))
 
 
-def _score(model: LoadedModel, outputs: dict[str, Any]) -> np.ndarray[Any, Any]:
+def _score(model: SavedModelFolder, outputs: dict[str, Any]) -> np.ndarray[Any, Any]:
     """Per-row score: P(positive) (binary), the probability vector (multiclass) or the value."""
     if model.task == "regression":
         return np.asarray(outputs["value"], dtype=np.float64).reshape(-1)
@@ -124,11 +124,11 @@ def _score(model: LoadedModel, outputs: dict[str, Any]) -> np.ndarray[Any, Any]:
     return probabilities
 
 
-def _decision(model: LoadedModel, outputs: dict[str, Any]) -> np.ndarray[Any, Any] | None:
+def _decision(model: SavedModelFolder, outputs: dict[str, Any]) -> np.ndarray[Any, Any] | None:
     if model.task == "regression":
         return None
     if model.task == "binary":
-        threshold = float(model.metadata.get("threshold", 0.5))
+        threshold = model.threshold
         return np.asarray(outputs["probabilities"])[:, 1] >= threshold
     return np.asarray(outputs["class_ids"]).reshape(-1)
 
@@ -179,8 +179,8 @@ def _requests(table: pa.Table) -> list[np.ndarray[Any, Any]]:
 
 
 def replay(
-    candidate: LoadedModel,
-    production: LoadedModel,
+    candidate: SavedModelFolder,
+    production: SavedModelFolder,
     table: pa.Table,
     config: PipelineConfig,
     *,
@@ -188,13 +188,13 @@ def replay(
 ) -> ReplayReport:
     """Replay logged rows through both models; compare scores, decisions and latency."""
     from mooring.errors import DataError
-    from mooring.features import columns_from_table
+    from mooring.features import columns_from_table, model_spec, predict_saved_model
 
     rows = table.num_rows
     columns = {}
     for label, model in (("candidate", candidate), ("production", production)):
         try:
-            columns[label] = columns_from_table(table, model.spec)
+            columns[label] = columns_from_table(table, model_spec(model))
         except DataError as exc:
             return ReplayReport(
                 status="skipped",
@@ -209,9 +209,9 @@ def replay(
         ("production", production, prod_cols),
         ("candidate", candidate, cand_cols),
     ):
-        model.predict({k: v[:1] for k, v in cols.items()})  # first call traces; not timed
+        predict_saved_model(model, {k: v[:1] for k, v in cols.items()})  # traces; not timed
         cpu = time.process_time()
-        outputs[label] = model.predict(cols)
+        outputs[label] = predict_saved_model(model, cols)
         timings[label] = (time.process_time() - cpu) / max(rows, 1) * 1000.0
 
     cand_score = _score(candidate, outputs["candidate"])
@@ -259,7 +259,7 @@ def replay(
         for label, model, cols in pairs:
             feed = {k: v[index] for k, v in cols.items()}
             start = time.perf_counter()
-            model.predict(feed)
+            predict_saved_model(model, feed)
             latency[label].append(time.perf_counter() - start)
     report.requests = len(_requests(table))
     report.latency_ms = {k: _percentiles(v) for k, v in latency.items() if v}

@@ -461,10 +461,10 @@ class Steps:
             ).to_dict()
             record.message = record.outputs["message"]
             return False
-        from mooring.training import load_model
+        from mooring.formats.model import load_saved_model
 
-        candidate = load_model(self.registry.load(self.name, version=version), warn=False)
-        current = load_model(self.registry.load(self.name, version=production), warn=False)
+        candidate = load_saved_model(self.registry.load(self.name, version=version), warn=False)
+        current = load_saved_model(self.registry.load(self.name, version=production), warn=False)
         report = replay(candidate, current, table, settings, production_version=production)
         report.log = {"url": url, "rows": table.num_rows}
         record.outputs = report.to_dict()

@@ -1,62 +1,64 @@
 """One loaded SavedModel version: its signature's inputs and outputs, warm-up and prediction.
 
-Serving needs TensorFlow only: the artifact is opened with
-``tf.saved_model.load`` and its ``serving_default`` signature is called with
-one ``[n]`` tensor per input column.
+The folder is opened by the one model loader (:func:`mooring.formats.model.load_saved_model`);
+this module adds what only a server needs: the name and version it answers as, the
+contract checked at the door, decoded string outputs and warm-up.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mooring._tensorflow import import_tensorflow
-from mooring.formats.model import METADATA_FILE, NUMPY_DTYPES, SIGNATURE, TensorInfo
-from mooring.serving.errors import ModelLoadError
+from mooring.formats.model import SavedModelFolder, TensorInfo, load_saved_model
 
-__all__ = ["SIGNATURE", "ServedModel", "TensorInfo", "load_served_model"]
+if TYPE_CHECKING:
+    from mooring.serving.contract import InputContract
+
+__all__ = ["ServedModel", "load_served_model"]
 
 
 @dataclass
 class ServedModel:
-    """A version ready to answer: the concrete signature plus what it expects and returns."""
+    """A version ready to answer: the loaded folder plus the name and version it serves as."""
 
     name: str
     version: int
-    path: Path
-    inputs: dict[str, TensorInfo]
-    outputs: dict[str, TensorInfo]
-    metadata: dict[str, Any]
-    function: Any = field(repr=False)
-    module: Any = field(repr=False)
-    load_seconds: float = 0.0
-    # The data contract checked at the door (serving.contract.InputContract); None: signature only.
-    contract: Any = None
+    folder: SavedModelFolder
+    # The data contract checked at the door; None: the signature's dtypes only.
+    contract: InputContract | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def inputs(self) -> dict[str, TensorInfo]:
+        return self.folder.inputs
+
+    @property
+    def outputs(self) -> dict[str, TensorInfo]:
+        return self.folder.outputs
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.folder.metadata
+
+    @property
+    def load_seconds(self) -> float:
+        return self.folder.load_seconds
 
     def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
-        """Run the signature on validated columns (arrays or lists); numpy arrays out."""
-        tf = import_tensorflow()
-
-        tensors = {
-            name: tf.constant(columns[name], dtype=tf.string if info.is_string else info.dtype)
-            for name, info in self.inputs.items()
-        }
-        result = self.function(**tensors)
-        out: dict[str, np.ndarray[Any, Any]] = {}
-        for name, tensor in result.items():
-            value = tensor.numpy()
+        """Run the signature on validated columns (arrays or lists); strings decoded."""
+        out = self.folder.predict(columns)
+        for name, value in out.items():
             if value.dtype == object:
-                value = np.array(
-                    [v.decode("utf-8", "replace") for v in value.ravel()], dtype=object
-                )
-                value = value.reshape(tensor.shape)
-            out[name] = value
+                decoded = [v.decode("utf-8", "replace") for v in value.ravel()]
+                out[name] = np.array(decoded, dtype=object).reshape(value.shape)
         return out
 
     def example_columns(self, rows: int) -> dict[str, np.ndarray[Any, Any]]:
@@ -89,60 +91,13 @@ class ServedModel:
             self.predict(self.example_columns(rows))
 
 
-def _info(name: str, spec: Any) -> TensorInfo:
-    shape = tuple(spec.shape.as_list()) if spec.shape.rank is not None else (None,)
-    return TensorInfo(name=name, dtype=spec.dtype.name, shape=shape)
-
-
 def load_served_model(name: str, version: int, path: Path) -> ServedModel:
-    """Load ``path`` with ``tf.saved_model.load`` and read its ``serving_default`` signature."""
-    tf = import_tensorflow()
+    """Load version ``version`` of model ``name`` from the folder ``path``.
 
-    start = time.perf_counter()
-    try:
-        module = tf.saved_model.load(str(path))
-    except Exception as exc:
-        raise ModelLoadError(
-            f"model '{name}' version {version}: '{path}' is not a loadable SavedModel ({exc}); "
-            "re-register a version exported by mooring"
-        ) from exc
-    function = module.signatures.get(SIGNATURE)
-    if function is None:
-        raise ModelLoadError(
-            f"model '{name}' version {version} has no '{SIGNATURE}' signature "
-            f"(found {sorted(module.signatures)}); export it with mooring"
-        )
-    _, kwargs = function.structured_input_signature
-    # The TensorSpec keeps the column's own name ('hours-per-week'); the kwarg key is a
-    # sanitised Python identifier. Clients send, and the signature accepts, the former.
-    inputs = {
-        (spec.name or key): _info(spec.name or key, spec)
-        for key, spec in sorted(kwargs.items(), key=lambda kv: kv[1].name or kv[0])
-    }
-    outputs = {key: _info(key, spec) for key, spec in sorted(function.structured_outputs.items())}
-    for info in inputs.values():
-        if info.shape != (None,) or not (info.is_string or info.dtype in NUMPY_DTYPES):
-            raise ModelLoadError(
-                f"model '{name}' version {version}: input '{info.name}' is {info.dtype} "
-                f"{list(info.shape)}; serving expects one [None] float or string column per input"
-            )
-    meta_file = path / METADATA_FILE
-    metadata: dict[str, Any] = {}
-    if meta_file.is_file():
-        try:
-            metadata = json.loads(meta_file.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ModelLoadError(
-                f"model '{name}' version {version}: {METADATA_FILE} is not JSON ({exc})"
-            ) from exc
-    return ServedModel(
-        name=name,
-        version=version,
-        path=path,
-        inputs=inputs,
-        outputs=outputs,
-        metadata=metadata,
-        function=function,
-        module=module,
-        load_seconds=time.perf_counter() - start,
+    Raises:
+        ModelLoadError: the folder is not a SavedModel mooring can serve.
+    """
+    folder = load_saved_model(
+        path, what=f"model '{name}' version {version}", require_metadata=False, warn=False
     )
+    return ServedModel(name=name, version=version, folder=folder)

@@ -42,6 +42,7 @@ from mooring.config import ModelConfig, MooringConfig
 from mooring.contract import ReadOptions, iter_batches, read_table
 from mooring.errors import ConfigError, UsageError
 from mooring.features import FeatureSpec, build_feature_spec
+from mooring.formats.model import load_saved_model, versions
 from mooring.training.builders import build_model, resolve_builder
 from mooring.training.checkpoints import (
     latest_checkpoint,
@@ -49,7 +50,7 @@ from mooring.training.checkpoints import (
     restore_weights,
     save_checkpoint,
 )
-from mooring.training.export import export_model, load_model, versions
+from mooring.training.export import export_model
 from mooring.training.labels import LabelEncoding, resolve_label
 from mooring.training.parity import ParityReport, check_parity
 from mooring.training.pipeline import TrainingData, load_training_data
@@ -393,7 +394,7 @@ def train_model(
     t_parity = time.perf_counter()
     parity = None
     if config.parity_records > 0:
-        loaded = load_model(model_dir, warn=False)
+        loaded = load_saved_model(model_dir, warn=False)
         table = _parity_table(cfg, source, options, config.parity_records)
         parity = check_parity(model, loaded, spec, label, table, records=config.parity_records)
     parity_seconds = time.perf_counter() - t_parity

@@ -22,8 +22,14 @@ import pyarrow as pa
 import tensorflow as tf
 
 from mooring.errors import ChecksFailedError
-from mooring.features import FeatureSpec, columns_from_records, columns_from_table
-from mooring.training.export import LoadedModel, postprocess
+from mooring.features import (
+    FeatureSpec,
+    columns_from_records,
+    columns_from_table,
+    predict_saved_model,
+)
+from mooring.formats.model import SavedModelFolder
+from mooring.training.export import postprocess
 from mooring.training.labels import LabelEncoding
 
 __all__ = ["ParityError", "ParityReport", "check_parity", "parity_records"]
@@ -89,7 +95,7 @@ def _arrow_schema(spec: FeatureSpec) -> pa.Schema:
 
 def check_parity(
     model: keras.Model,
-    loaded: LoadedModel,
+    loaded: SavedModelFolder,
     spec: FeatureSpec,
     label: LabelEncoding,
     table: pa.Table,
@@ -111,7 +117,7 @@ def check_parity(
     expected = {k: v.numpy() for k, v in postprocess(expected_raw, label).items()}
     # What a server receives: JSON, decoded to plain Python values.
     payload = orjson.loads(orjson.dumps(rows.to_pylist()))
-    served = loaded.predict(columns_from_records(payload, spec))
+    served = predict_saved_model(loaded, columns_from_records(payload, spec))
     keys = ["value"] if label.task == "regression" else ["probabilities", "classes"]
     worst = 0.0
     differing: list[dict[str, Any]] = []
