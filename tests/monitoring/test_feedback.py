@@ -8,8 +8,8 @@ from prometheus_client import generate_latest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
 from mooring.errors import NotFoundError
+from mooring.formats.feedback import FeedbackStore
 from mooring.monitoring import live_gauges, live_metrics
-from mooring.serving.feedback import FeedbackStore
 from mooring.serving.log import PredictionLog
 from tests.monitoring._project import MonitoredProject, log_rows, shared_project
 
@@ -26,7 +26,7 @@ def _store(project: MonitoredProject) -> FeedbackStore:
 
 
 def test_live_metrics_match_scikit_learn(project: MonitoredProject) -> None:
-    from mooring.monitoring.predictions import read_prediction_log
+    from mooring.formats.predictions import read_prediction_log
 
     table = project.eval_table.slice(0, 600)
     ids = log_rows(project, table)

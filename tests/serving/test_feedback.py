@@ -10,14 +10,10 @@ import pytest
 
 from mooring.config import ServingConfig
 from mooring.errors import DataError
+from mooring.formats.feedback import FeedbackStore, label_text, read_feedback
+from mooring.monitoring.feedback import read_labels_file
 from mooring.serving import RegistrySource, build_app
-from mooring.serving.feedback import (
-    MAX_LABELS,
-    FeedbackStore,
-    label_text,
-    read_feedback,
-    read_labels_file,
-)
+from mooring.serving.feedback import MAX_LABELS
 from tests.serving._model import row
 from tests.serving.conftest import FAST, NAME, ServerThread, new_registry
 

@@ -197,7 +197,8 @@ def feedback_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest ground-truth labels keyed by request id (joined with the prediction log)."""
-    from mooring.serving.feedback import FeedbackStore, read_labels_file
+    from mooring.formats.feedback import FeedbackStore
+    from mooring.monitoring.feedback import read_labels_file
 
     cfg = load_config(config)
     labels = read_labels_file(file)

@@ -11,6 +11,12 @@ Example:
 
 from __future__ import annotations
 
+from mooring.formats.predictions import (
+    feature_table,
+    output_table,
+    outputs_from_arrays,
+    read_prediction_log,
+)
 from mooring.monitoring.alerts import Alert, AlertManager, LogSink, WebhookSink
 from mooring.monitoring.baselines import (
     prediction_baseline,
@@ -33,12 +39,6 @@ from mooring.monitoring.feedback import LiveMetrics, VersionQuality, live_metric
 from mooring.monitoring.gauges import DriftGauges, drift_gauges, live_gauges
 from mooring.monitoring.guardrails import GuardrailResult
 from mooring.monitoring.monitor import Monitor, MonitorReport
-from mooring.monitoring.predictions import (
-    feature_table,
-    output_table,
-    outputs_from_arrays,
-    read_prediction_log,
-)
 from mooring.monitoring.retrain import RetrainRun, RetrainTrigger
 from mooring.monitoring.rollout import RolloutController, RolloutDecision
 from mooring.monitoring.scrape import MetricsSnapshot, scrape

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from mooring.contract.io import ReadOptions, read_table
 from mooring.contract.statistics import DatasetStatistics, compute_statistics
 from mooring.formats.files import atomic_write, file_fingerprint
-from mooring.monitoring.predictions import outputs_from_arrays
+from mooring.formats.predictions import outputs_from_arrays
 
 if TYPE_CHECKING:
     from pathlib import Path

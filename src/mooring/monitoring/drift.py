@@ -49,14 +49,15 @@ from mooring.contract.distance import (
     numeric_distributions,
     psi,
 )
+from mooring.contract.io import ReadOptions
 from mooring.contract.statistics import ColumnStatistics, DatasetStatistics, compute_statistics
-from mooring.monitoring.distances import ks_statistic, lump_rare, wasserstein
-from mooring.monitoring.predictions import (
-    LOG_READ_OPTIONS,
+from mooring.formats.predictions import (
+    OUTPUT_PREFIX,
     feature_table,
     output_table,
     read_prediction_log,
 )
+from mooring.monitoring.distances import ks_statistic, lump_rare, wasserstein
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -73,6 +74,9 @@ __all__ = [
     "read_prediction_log",
     "resolve_thresholds",
 ]
+
+#: How statistics read logged columns: the server logs a missing string as "".
+LOG_READ_OPTIONS = ReadOptions(na_values=("",))
 
 Status = Literal["ok", "drift", "insufficient_data"]
 NUMERIC_METRICS = ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range", "missing")
@@ -585,7 +589,7 @@ def _prediction(
             source,
             note=source or "no evaluation-time output distribution for this version",
         )
-    if not any(c.startswith("output.") for c in current.column_names):
+    if not any(c.startswith(OUTPUT_PREFIX) for c in current.column_names):
         return PredictionDrift("unavailable", source, note="the log has no output columns")
     outputs = output_table(current)
     names = [n for n in outputs.column_names if n in baseline.columns]

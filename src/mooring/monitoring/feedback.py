@@ -1,6 +1,6 @@
 """Live quality: label feedback joined with the prediction log, scored per version.
 
-Labels (:mod:`mooring.serving.feedback`) are joined with logged predictions by request
+Labels (:mod:`mooring.formats.feedback`) are joined with logged predictions by request
 id, then scored with the evaluation layer's own metric code (:func:`mooring.evaluation.prepare`,
 the same definitions as the evaluation report and its gates), per model version, over the
 same windows as drift (last ``N`` logged rows and/or since a time). Each version's numbers
@@ -18,27 +18,35 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mooring.contract.io import ReadOptions, read_table
 from mooring.errors import NotFoundError
 from mooring.evaluation.metrics import HEADLINE, Task, prepare
-from mooring.formats.model import METADATA_FILE
-from mooring.monitoring.predictions import read_prediction_log
-from mooring.serving.feedback import read_feedback
+from mooring.formats.feedback import LABEL, Labels, labels_from_table, read_feedback
+from mooring.formats.model import read_metadata
+from mooring.formats.predictions import (
+    MODEL_VERSION,
+    OUTPUT_PREFIX,
+    REQUEST_ID,
+    TIMESTAMP,
+    output_column,
+    read_prediction_log,
+)
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
     from mooring.registry import Registry
 
-__all__ = ["LiveMetrics", "VersionQuality", "live_metrics", "score_version"]
+__all__ = ["LiveMetrics", "VersionQuality", "live_metrics", "read_labels_file", "score_version"]
 
 
 @dataclass
@@ -142,9 +150,11 @@ def score_version(
     outputs = outputs.filter(keep)
     y = codes[valid]
     if task == "regression":
-        predictions = np.asarray(outputs["output.value"].to_numpy(zero_copy_only=False), float)
+        predictions = np.asarray(
+            outputs[output_column("value")].to_numpy(zero_copy_only=False), float
+        )
     else:
-        proba = np.array(outputs["output.probabilities"].to_pylist(), dtype=np.float64)
+        proba = np.array(outputs[output_column("probabilities")].to_pylist(), dtype=np.float64)
         predictions = proba[:, 1] if task == "binary" else proba
     suite = prepare(cast(Task, task), labels=y, predictions=predictions, threshold=threshold)
     names = [n for n in HEADLINE[task] if n in suite.names]
@@ -176,7 +186,7 @@ def _model_info(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(mooring.json of the version's model, the metrics stored with the version)."""
     folder = registry.load(name, version=version)
-    metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    metadata = read_metadata(folder)
     return metadata, registry.get(name, version=version).metrics
 
 
@@ -211,11 +221,9 @@ def live_metrics(
     if last is None and since is None:
         last = cfg.monitoring.window_rows
     log = read_prediction_log(log_url, name, version=version, last=last, since=since)
-    ids = log["request_id"].to_pylist()
+    ids = log[REQUEST_ID].to_pylist()
     per_request = Counter(ids)
-    label_of = dict(
-        zip(feedback["request_id"].to_pylist(), feedback["label"].to_pylist(), strict=True)
-    )
+    label_of = dict(zip(feedback[REQUEST_ID].to_pylist(), feedback[LABEL].to_pylist(), strict=True))
     rows = [i for i, rid in enumerate(ids) if rid in label_of and per_request[rid] == 1]
     ambiguous = sum(1 for rid in label_of if per_request.get(rid, 0) > 1)
     matched_ids = {ids[i] for i in rows}
@@ -231,9 +239,9 @@ def live_metrics(
     reg = registry or _Registry.from_config(cfg)
     results = []
     try:
-        versions = sorted(set(joined["model_version"].to_pylist())) if joined.num_rows else []
+        versions = sorted(set(joined[MODEL_VERSION].to_pylist())) if joined.num_rows else []
         for number in versions:
-            mask = pc.equal(joined["model_version"], number)
+            mask = pc.equal(joined[MODEL_VERSION], number)
             subset = joined.filter(mask)
             subset_labels = [lab for lab, m in zip(labels, mask.to_pylist(), strict=True) if m]
             metadata, stored = _model_info(reg, name, int(number))
@@ -241,7 +249,7 @@ def live_metrics(
                 score_version(
                     str(metadata.get("task", "binary")),
                     subset_labels,
-                    subset.select([c for c in subset.column_names if c.startswith("output.")]),
+                    subset.select([c for c in subset.column_names if c.startswith(OUTPUT_PREFIX)]),
                     vocabulary=list(metadata.get("label_vocabulary", [])),
                     threshold=float(metadata.get("threshold", 0.5)),
                     min_labels=cfg.monitoring.live_min_labels,
@@ -254,6 +262,16 @@ def live_metrics(
             reg.close()
     window: dict[str, Any] = {"rows": log.num_rows, "start": None, "end": None}
     if log.num_rows:
-        bounds = pc.min_max(log["timestamp"]).as_py()
+        bounds = pc.min_max(log[TIMESTAMP]).as_py()
         window["start"], window["end"] = str(bounds["min"]), str(bounds["max"])
     return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels)
+
+
+def read_labels_file(path: str | Path) -> Labels:
+    """``(request_id, label)`` pairs from a CSV or Parquet file with those two columns.
+
+    Raises:
+        DataError: the file cannot be read, lacks a column, or has an invalid row.
+    """
+    options = ReadOptions(na_values=("",), column_types={REQUEST_ID: pa.string()})
+    return labels_from_table(read_table(path, options), str(path))

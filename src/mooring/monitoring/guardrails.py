@@ -192,7 +192,7 @@ def prediction_distance(production: Any, canary: Any) -> dict[str, float]:
         jensen_shannon,
         numeric_distributions,
     )
-    from mooring.monitoring.predictions import output_table
+    from mooring.formats.predictions import output_table
 
     prod, cand = output_table(production), output_table(canary)
     shared = [c for c in prod.column_names if c in cand.column_names]

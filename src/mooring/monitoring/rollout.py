@@ -361,7 +361,7 @@ class RolloutController:
     ) -> GuardrailResult:
         if rules.prediction_js is None:
             return GuardrailResult("predictions", "off", "prediction guardrail is off")
-        from mooring.monitoring.predictions import read_prediction_log
+        from mooring.formats.predictions import read_prediction_log
 
         since = datetime.fromtimestamp(step.rollout_started_at, UTC)
         try:

@@ -24,6 +24,12 @@ import numpy as np
 import pyarrow as pa
 
 from mooring.config import PipelineConfig
+from mooring.formats.predictions import (
+    MODEL_VERSION,
+    REQUEST_ID,
+    output_column,
+    read_prediction_log,
+)
 
 if TYPE_CHECKING:
     from mooring.formats.model import SavedModelFolder
@@ -73,45 +79,18 @@ class ReplayReport:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def _log_files(url: str) -> list[str]:
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(url)
-    if not fs.exists(root):
-        return []
-    found = fs.glob(f"{root.rstrip('/')}/date=*/part-*.parquet")
-    # date=YYYY-MM-DD/part-<epoch ms>-<uuid>: lexicographic order is time order.
-    return sorted(found, key=lambda p: (p.rsplit("/", 2)[-2], p.rsplit("/", 1)[-1]))
-
-
 def read_prediction_tail(url: str, model: str, *, rows: int) -> pa.Table | None:
     """The last ``rows`` rows that the prediction log holds for ``model``, oldest first.
 
-    Reads files from the newest backwards until enough rows are found. ``None``
-    when the log holds nothing for the model.
+    ``None`` when the log holds nothing for the model.
     """
-    import fsspec
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    from mooring.errors import NotFoundError
 
-    fs, _ = fsspec.core.url_to_fs(url)
-    parts: list[pa.Table] = []
-    total = 0
-    for path in reversed(_log_files(url)):
-        with fs.open(path, "rb") as handle:
-            table = pq.read_table(handle)
-        if "model" not in table.column_names:
-            continue
-        table = table.filter(pc.equal(table.column("model"), model))
-        if table.num_rows:
-            parts.append(table)
-            total += table.num_rows
-        if total >= rows:
-            break
-    if not parts:
+    try:
+        table = read_prediction_log(url, model, last=rows)
+    except NotFoundError:
         return None
-    merged = pa.concat_tables(list(reversed(parts)), promote_options="default")
-    return merged.slice(max(0, merged.num_rows - rows))
+    return table if table.num_rows else None
 
 
 def _score(model: SavedModelFolder, outputs: dict[str, Any]) -> np.ndarray[Any, Any]:
@@ -170,10 +149,10 @@ def _gate(name: str, value: float | None, bound: float | None) -> dict[str, Any]
 
 def _requests(table: pa.Table) -> list[np.ndarray[Any, Any]]:
     """Row indices of each logged request, in log order."""
-    if "request_id" not in table.column_names:
+    if REQUEST_ID not in table.column_names:
         return [np.arange(table.num_rows)]
     groups: dict[Any, list[int]] = {}
-    for index, key in enumerate(table.column("request_id").to_pylist()):
+    for index, key in enumerate(table.column(REQUEST_ID).to_pylist()):
         groups.setdefault(key, []).append(index)
     return [np.asarray(v) for v in groups.values()]
 
@@ -236,16 +215,17 @@ def replay(
         report.flip_rate = flips / rows if rows else 0.0
 
     # Does production, in process, reproduce what it answered in serving?
-    logged = "output.probabilities" if production.task != "regression" else "output.value"
-    if logged in table.column_names and "model_version" in table.column_names:
-        versions = np.asarray(table.column("model_version").to_numpy(zero_copy_only=False))
+    output = "probabilities" if production.task != "regression" else "value"
+    logged = output_column(output)
+    if logged in table.column_names and MODEL_VERSION in table.column_names:
+        versions = np.asarray(table.column(MODEL_VERSION).to_numpy(zero_copy_only=False))
         mask = versions == production_version if production_version is not None else None
         if mask is not None and mask.any():
             values = table.column(logged).to_pylist()
             chosen = [values[i] for i in np.flatnonzero(mask)]
             logged_arr = np.asarray(chosen, dtype=np.float64)
             ours = np.asarray(
-                outputs["production"]["probabilities" if logged.endswith("ies") else "value"],
+                outputs["production"][output],
                 dtype=np.float64,
             )[mask]
             report.logged_max_abs_diff = float(np.abs(logged_arr.reshape(ours.shape) - ours).max())

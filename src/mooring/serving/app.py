@@ -34,6 +34,8 @@ from starlette.routing import Route
 
 from mooring.config import MooringConfig, ServingConfig
 from mooring.errors import MooringError, NotFoundError
+from mooring.formats.columns import describe
+from mooring.formats.feedback import FeedbackStore
 from mooring.registry import Registry
 from mooring.serving.contract import Violation
 from mooring.serving.errors import (
@@ -42,14 +44,14 @@ from mooring.serving.errors import (
     PayloadTooLargeError,
     UnauthorizedError,
 )
-from mooring.serving.feedback import FeedbackStore, parse_feedback
+from mooring.serving.feedback import parse_feedback
 from mooring.serving.follow import follow
 from mooring.serving.log import PredictionLog
 from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from mooring.serving.models import ModelManager
 from mooring.serving.protocols import tfserving, v2
 from mooring.serving.sources import ModelSource, RegistrySource
-from mooring.serving.validation import InputPolicy, describe, loads
+from mooring.serving.validation import InputPolicy, loads
 
 __all__ = ["ServerState", "build_app", "create_app"]
 

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from mooring.contract.schema import Schema
+from mooring.formats.columns import describe
 from mooring.formats.model import TensorInfo
-from mooring.serving.validation import describe
 
 __all__ = ["InputContract", "Violation"]
 

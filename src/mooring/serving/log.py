@@ -3,9 +3,8 @@
 Rows go into a bounded buffer from the event loop (an O(1) append); a writer
 thread turns them into Parquet files under ``<home>/predictions/`` (any fsspec
 URL), one file per ``flush_rows`` rows or ``flush_s`` seconds. When the buffer is
-full, new rows are dropped and counted. Columns: ``request_id``, ``timestamp``
-(UTC), ``model``, ``model_version``, one column per input feature, and one
-``output.<name>`` column per model output. The monitoring layer reads these files.
+full, new rows are dropped and counted. The files' layout and columns, and their
+one writer and reader, are :mod:`mooring.formats.predictions`.
 """
 
 from __future__ import annotations
@@ -14,13 +13,14 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+
+from mooring.formats.predictions import append_request_rows, write_log_file
 
 __all__ = ["PredictionLog"]
 
@@ -93,19 +93,16 @@ class PredictionLog:
             if self._on_dropped is not None:
                 self._on_dropped(rows)
             return
-        now = datetime.now(UTC)
-        cols = {k: v if type(v) is list else v.tolist() for k, v in columns.items()}
-        outs = {f"output.{k}": v.tolist() for k, v in outputs.items()}
-        for i in range(rows):
-            row: dict[str, Any] = {
-                "request_id": request_id,
-                "timestamp": now,
-                "model": model,
-                "model_version": version,
-            }
-            row.update({k: v[i] for k, v in cols.items()})
-            row.update({k: v[i] for k, v in outs.items()})
-            self._rows.append(row)
+        append_request_rows(
+            self._rows,
+            model=model,
+            version=version,
+            request_id=request_id,
+            timestamp=datetime.now(UTC),
+            columns=columns,
+            outputs=outputs,
+            rows=rows,
+        )
         if len(self._rows) >= self.flush_rows:
             self._wake.set()
 
@@ -124,19 +121,8 @@ class PredictionLog:
                 return
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
-        import fsspec
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         try:
-            table = pa.Table.from_pylist(batch)
-            day = batch[0]["timestamp"].strftime("%Y-%m-%d")
-            stamp = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
-            name = f"{self.url}/date={day}/part-{stamp}.parquet"
-            fs, path = fsspec.core.url_to_fs(name)
-            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            with fs.open(path, "wb") as handle:
-                pq.write_table(table, handle)
+            write_log_file(self.url, batch)
         except Exception as exc:  # a log failure must never take serving down
             log.error("prediction log: %d rows not written: %s", len(batch), exc)
             self.dropped += len(batch)

@@ -13,7 +13,8 @@ Policy, the same for every protocol:
   has the same number of rows, and a batch has at least one row.
 
 Example:
-    >>> from mooring.formats.model import TensorInfo
+    >>> from mooring.formats.columns import describe
+from mooring.formats.model import TensorInfo
     >>> spec = {"age": TensorInfo("age", "float32", (None,))}
     >>> cols, n = columns_from_rows([{"age": 39}, {"age": None}], spec, where="instances")
     >>> n, cols["age"].tolist()
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mooring.formats.columns import describe
 from mooring.formats.model import TensorInfo
 from mooring.serving.errors import InvalidRequestError
 
@@ -66,12 +68,6 @@ class InputPolicy:
 
 
 DEFAULT_POLICY = InputPolicy()
-
-
-def describe(value: Any) -> str:
-    """A short, safe rendering of a client value for an error message."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def loads(raw: bytes) -> Any:

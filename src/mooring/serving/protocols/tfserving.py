@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mooring.formats.columns import describe
 from mooring.formats.model import SIGNATURE, TensorInfo
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import ServedModel
@@ -24,7 +25,6 @@ from mooring.serving.validation import (
     InputPolicy,
     columns_from_columns,
     columns_from_rows,
-    describe,
 )
 
 __all__ = [

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mooring.formats.columns import describe
 from mooring.formats.model import TensorInfo
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import ServedModel
@@ -24,7 +25,6 @@ from mooring.serving.validation import (
     InputPolicy,
     column_array,
     column_values,
-    describe,
     loads,
 )
 

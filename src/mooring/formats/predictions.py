@@ -1,11 +1,13 @@
-"""Reading the prediction log back: a window of rows, their features and their outputs.
+"""The prediction log: its layout, its columns, its one writer and its one reader.
 
-The serving layer writes Parquet files under ``<log url>/date=YYYY-MM-DD/part-<ms>-<id>.parquet``
-with columns ``request_id``, ``timestamp`` (UTC), ``model``, ``model_version``, one column
-per input feature and ``output.<name>`` per model output. A window is the last ``N`` rows,
-the rows since a time, or both (the last ``N`` of those since the time). Files are read
-newest first and reading stops once the window is full, so a short window over a long log
-costs only the newest files.
+The server writes sampled requests as Parquet files under
+``<log url>/date=YYYY-MM-DD/part-<epoch ms>-<random>.parquet`` with columns
+``request_id``, ``timestamp`` (UTC), ``model``, ``model_version``, one column per
+input feature and ``output.<name>`` per model output. Monitoring (drift, live
+quality, guardrails) and the pipeline's replay read it back with
+:func:`read_prediction_log`. A window is the last ``N`` rows, the rows since a time,
+or both; files are read newest first and reading stops once the window is full, so a
+short window over a long log costs only the newest files.
 
 Example:
     >>> table = read_prediction_log(".mooring/predictions", "income", last=5000)  # doctest: +SKIP
@@ -15,7 +17,9 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Mapping, MutableSequence, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,23 +29,88 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mooring.contract.io import ReadOptions
 from mooring.errors import DataError, NotFoundError, UsageError
 
 __all__ = [
     "LOG_COLUMNS",
-    "LOG_READ_OPTIONS",
+    "MODEL",
+    "MODEL_VERSION",
+    "OUTPUT_PREFIX",
+    "REQUEST_ID",
+    "TIMESTAMP",
+    "append_request_rows",
     "feature_table",
+    "output_column",
     "output_table",
     "outputs_from_arrays",
     "read_prediction_log",
+    "write_log_file",
 ]
 
+REQUEST_ID = "request_id"
+TIMESTAMP = "timestamp"
+MODEL = "model"
+MODEL_VERSION = "model_version"
 #: Columns the log adds around the features and outputs.
-LOG_COLUMNS = ("request_id", "timestamp", "model", "model_version")
-#: How statistics read logged columns: the server logs a missing string as "".
-LOG_READ_OPTIONS = ReadOptions(na_values=("",))
+LOG_COLUMNS = (REQUEST_ID, TIMESTAMP, MODEL, MODEL_VERSION)
+#: Each model output ``name`` is logged as the column ``output.<name>``.
+OUTPUT_PREFIX = "output."
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+
+
+def output_column(name: str) -> str:
+    """The log column of model output ``name`` (``probabilities`` → ``output.probabilities``)."""
+    return f"{OUTPUT_PREFIX}{name}"
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def append_request_rows(
+    rows_out: MutableSequence[dict[str, Any]],
+    *,
+    model: str,
+    version: int,
+    request_id: str,
+    timestamp: datetime,
+    columns: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    rows: int,
+) -> None:
+    """Append one request's ``rows`` log rows (inputs, outputs and log columns) to ``rows_out``."""
+    cols = {k: v if type(v) is list else v.tolist() for k, v in columns.items()}
+    outs = {output_column(k): v.tolist() for k, v in outputs.items()}
+    for i in range(rows):
+        row: dict[str, Any] = {
+            REQUEST_ID: request_id,
+            TIMESTAMP: timestamp,
+            MODEL: model,
+            MODEL_VERSION: version,
+        }
+        row.update({k: v[i] for k, v in cols.items()})
+        row.update({k: v[i] for k, v in outs.items()})
+        rows_out.append(row)
+
+
+def write_log_file(url: str, batch: list[dict[str, Any]]) -> str:
+    """Write rows made by :func:`append_request_rows` as one new Parquet file; its path.
+
+    The file goes to the date folder of the batch's first row.
+    """
+    import fsspec
+
+    table = pa.Table.from_pylist(batch)
+    day = batch[0][TIMESTAMP].strftime("%Y-%m-%d")
+    stamp = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
+    name = f"{url.rstrip('/')}/date={day}/part-{stamp}.parquet"
+    fs, path = fsspec.core.url_to_fs(name)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "wb") as handle:
+        pq.write_table(table, handle)
+    return str(name)
+
+
+# -- reading ---------------------------------------------------------------------------
 
 
 def _files(url: str) -> list[tuple[str, str]]:
@@ -117,19 +186,17 @@ def read_prediction_log(
         if since_day is not None and day and day < since_day:
             break
         table = _read(path)
-        missing = [
-            c for c in ("timestamp", "model", "model_version") if c not in table.column_names
-        ]
+        missing = [c for c in (TIMESTAMP, MODEL, MODEL_VERSION) if c not in table.column_names]
         if missing:
             raise DataError(
                 f"'{path}' is not a prediction log file (no {', '.join(missing)} column); "
                 "keep only files written by `mooring serve` in the log folder"
             )
-        mask = pc.equal(table["model"], model)
+        mask = pc.equal(table[MODEL], model)
         if version is not None:
-            mask = pc.and_(mask, pc.equal(table["model_version"], version))
+            mask = pc.and_(mask, pc.equal(table[MODEL_VERSION], version))
         if since is not None:
-            ts = table["timestamp"]
+            ts = table[TIMESTAMP]
             if ts.type.tz is None:
                 ts = pc.assume_timezone(ts, "UTC")
             mask = pc.and_(mask, pc.greater_equal(ts, pa.scalar(since, ts.type)))
@@ -144,7 +211,7 @@ def read_prediction_log(
         return schema.empty_table()
     parts.reverse()
     table = pa.concat_tables(parts, promote_options="permissive")
-    order = pc.sort_indices(table, sort_keys=[("timestamp", "ascending")])
+    order = pc.sort_indices(table, sort_keys=[(TIMESTAMP, "ascending")])
     table = table.take(order)
     if last is not None and table.num_rows > last:
         table = table.slice(table.num_rows - last)
@@ -155,7 +222,7 @@ def feature_table(table: pa.Table, names: list[str] | None = None) -> pa.Table:
     """The input feature columns of logged rows (log and ``output.*`` columns left out).
 
     The server logs a missing string as ``""``; compute statistics of this table with
-    :data:`LOG_READ_OPTIONS` so that ``""`` counts as missing again.
+    ``mooring.monitoring.LOG_READ_OPTIONS`` so that ``""`` counts as missing again.
 
     Example:
         >>> t = pa.table({"request_id": ["a"], "sex": [""], "output.classes": ["x"]})
@@ -165,7 +232,9 @@ def feature_table(table: pa.Table, names: list[str] | None = None) -> pa.Table:
     keep = [
         c
         for c in table.column_names
-        if c not in LOG_COLUMNS and not c.startswith("output.") and (names is None or c in names)
+        if c not in LOG_COLUMNS
+        and not c.startswith(OUTPUT_PREFIX)
+        and (names is None or c in names)
     ]
     return table.select(keep)
 
@@ -194,20 +263,25 @@ def output_table(table: pa.Table) -> pa.Table:
         {'output.score': [0.2], 'output.class': ['<=50K']}
     """
     names = table.column_names
+    logged_probabilities = output_column("probabilities")
+    logged_values = output_column("value")
+    logged_classes = output_column("classes")
     probabilities = (
-        _probabilities(table["output.probabilities"]) if "output.probabilities" in names else None
+        _probabilities(table[logged_probabilities]) if logged_probabilities in names else None
     )
     data = outputs_from_arrays(
         probabilities=probabilities,
         values=(
-            np.asarray(table["output.value"].to_numpy(zero_copy_only=False))
-            if "output.value" in names
+            np.asarray(table[logged_values].to_numpy(zero_copy_only=False))
+            if logged_values in names
             else None
         ),
     )
-    if "output.classes" in names:
+    if logged_classes in names:
         # Classes are logged as bytes (TensorFlow strings); the cast decodes them as UTF-8.
-        data = data.append_column("output.class", pc.cast(table["output.classes"], pa.string()))
+        data = data.append_column(
+            output_column("class"), pc.cast(table[logged_classes], pa.string())
+        )
     return data
 
 
@@ -217,7 +291,7 @@ def outputs_from_arrays(
     classes: Sequence[Any] | npt.NDArray[Any] | None = None,
     values: npt.NDArray[Any] | None = None,
 ) -> pa.Table:
-    """Output columns from prediction arrays (the log's, or the evaluation's)."""
+    """Drift-ready output columns from prediction arrays (the log's, or the evaluation's)."""
     data: dict[str, pa.Array] = {}
     if probabilities is not None and probabilities.size:
         proba = np.asarray(probabilities, dtype=np.float64)
@@ -227,9 +301,9 @@ def outputs_from_arrays(
             score = proba[:, 1]
         else:
             score = proba.max(axis=1)
-        data["output.score"] = pa.array(score, pa.float64())
+        data[output_column("score")] = pa.array(score, pa.float64())
     if classes is not None:
-        data["output.class"] = pa.array(
+        data[output_column("class")] = pa.array(
             [
                 c.decode() if isinstance(c, bytes) else (None if c is None else str(c))
                 for c in classes
@@ -237,5 +311,5 @@ def outputs_from_arrays(
             pa.string(),
         )
     if values is not None:
-        data["output.value"] = pa.array(np.asarray(values, dtype=np.float64).reshape(-1))
+        data[output_column("value")] = pa.array(np.asarray(values, dtype=np.float64).reshape(-1))
     return pa.table(data)
