@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from mooring.config import GuardrailsConfig, MooringConfig
+from mooring.formats.metrics import Histogram
 from mooring.monitoring.alerts import Alert, AlertManager
 from mooring.monitoring.guardrails import error_guardrail, latency_guardrail
 from mooring.monitoring.rollout import ACTOR, RolloutController
-from mooring.monitoring.scrape import Histogram, VersionCounters
+from mooring.monitoring.scrape import VersionCounters
 from mooring.registry import Registry
 from mooring.serving.metrics import ServingMetrics
 from tests.monitoring._traffic import NAME, Clock, project, registry_with_versions, serve

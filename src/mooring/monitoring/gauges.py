@@ -25,6 +25,16 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from mooring.formats.metrics import (
+    DRIFT_CHECKED,
+    DRIFT_DISTANCE,
+    DRIFT_FEATURE_DRIFTED,
+    DRIFT_STATUS,
+    DRIFT_WINDOW_ROWS,
+    LIVE_LABELS,
+    LIVE_METRIC,
+)
+
 if TYPE_CHECKING:
     from mooring.monitoring.drift import DriftReport
     from mooring.monitoring.feedback import LiveMetrics
@@ -41,43 +51,43 @@ class DriftGauges:
         self.registry = registry or CollectorRegistry()
         labels = ["model", "version"]
         self.distance = Gauge(
-            "mooring_drift_distance",
+            DRIFT_DISTANCE,
             "Drift distance or share of a feature against the training baseline.",
             [*labels, "feature", "metric"],
             registry=self.registry,
         )
         self.drifted = Gauge(
-            "mooring_drift_feature_drifted",
+            DRIFT_FEATURE_DRIFTED,
             "1 when the feature drifts at the configured thresholds, else 0.",
             [*labels, "feature"],
             registry=self.registry,
         )
         self.status = Gauge(
-            "mooring_drift_status",
+            DRIFT_STATUS,
             "Overall drift verdict: 1 drift, 0 ok, -1 insufficient data.",
             labels,
             registry=self.registry,
         )
         self.rows = Gauge(
-            "mooring_drift_window_rows",
+            DRIFT_WINDOW_ROWS,
             "Rows in the judged window.",
             labels,
             registry=self.registry,
         )
         self.checked = Gauge(
-            "mooring_drift_checked_timestamp_seconds",
+            DRIFT_CHECKED,
             "When the last drift check ran (Unix time).",
             labels,
             registry=self.registry,
         )
         self.live = Gauge(
-            "mooring_live_metric",
+            LIVE_METRIC,
             "A live metric from label feedback (evaluation-layer definitions).",
             [*labels, "metric"],
             registry=self.registry,
         )
         self.labels = Gauge(
-            "mooring_live_labels",
+            LIVE_LABELS,
             "Labelled predictions scored for the live metrics.",
             labels,
             registry=self.registry,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import http.client
 import itertools
-import math
 import time
 import urllib.error
 import urllib.request
@@ -29,9 +28,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from mooring.errors import MooringError
+from mooring.formats.metrics import (
+    INFERENCE_LATENCY,
+    MODEL_LOAD_FAILURES,
+    REQUEST_LATENCY,
+    REQUESTS,
+    Histogram,
+    bucket,
+    read_samples,
+    total,
+)
 
 __all__ = [
     "Histogram",
@@ -47,96 +54,16 @@ __all__ = [
 #: Where metrics come from: URLs of /metrics endpoints, or a callable returning the text.
 MetricsSource = Sequence[str] | Callable[[], bytes | str]
 
-_REQUESTS = "mooring_requests_total"
-_INFERENCE = "mooring_inference_latency_seconds"
-_REQUEST_LATENCY = "mooring_request_latency_seconds"
-_LOAD_FAILURES = "mooring_model_load_failures_total"
+_REQUESTS = total(REQUESTS)
+_INFERENCE = bucket(INFERENCE_LATENCY)
+_REQUEST_LATENCY = bucket(REQUEST_LATENCY)
+_LOAD_FAILURES = total(MODEL_LOAD_FAILURES)
 
 
 class MetricsUnavailableError(MooringError):
     """A /metrics endpoint could not be read."""
 
     http_status = 503
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """A cumulative Prometheus histogram: upper bounds (the last is +Inf) and counts.
-
-    Example:
-        >>> h = Histogram((0.01, 0.1, math.inf), (90.0, 99.0, 100.0))
-        >>> round(h.quantile(0.5), 6), round(h.share_below(0.1), 2)
-        (0.005556, 0.99)
-    """
-
-    bounds: tuple[float, ...]
-    counts: tuple[float, ...]
-
-    @property
-    def count(self) -> float:
-        """Observations in the histogram."""
-        return self.counts[-1] if self.counts else 0.0
-
-    def since(self, earlier: Histogram | None) -> Histogram:
-        """Observations made after ``earlier`` (all of them after a counter reset)."""
-        if earlier is None or earlier.bounds != self.bounds:
-            return self
-        diff = tuple(c - e for c, e in zip(self.counts, earlier.counts, strict=True))
-        if any(d < 0 for d in diff):  # the server restarted: everything here is new
-            return self
-        return Histogram(self.bounds, diff)
-
-    def plus(self, other: Histogram) -> Histogram:
-        """Sum of two histograms with the same buckets (replicas, protocols)."""
-        if other.bounds != self.bounds:
-            raise ValueError("histograms with different buckets cannot be added")
-        return Histogram(
-            self.bounds, tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
-        )
-
-    def quantile(self, q: float) -> float:
-        """The ``q`` quantile, interpolated within its bucket as Prometheus'
-        ``histogram_quantile`` does; NaN without observations. A quantile that falls in
-        the +Inf bucket is reported as the largest finite bound (a lower bound).
-        """
-        total = self.count
-        if total <= 0:
-            return math.nan
-        rank = q * total
-        lower_bound, lower_count = 0.0, 0.0
-        for bound, cumulative in zip(self.bounds, self.counts, strict=True):
-            if cumulative >= rank and cumulative > lower_count:
-                if math.isinf(bound):
-                    return lower_bound
-                share = (rank - lower_count) / (cumulative - lower_count)
-                return lower_bound + (bound - lower_bound) * share
-            lower_bound, lower_count = bound, cumulative
-        return lower_bound
-
-    def share_below(self, threshold: float) -> float:
-        """Share of observations at or below ``threshold`` (linear within its bucket)."""
-        total = self.count
-        if total <= 0:
-            return math.nan
-        lower_bound, lower_count = 0.0, 0.0
-        for bound, cumulative in zip(self.bounds, self.counts, strict=True):
-            if threshold <= bound:
-                if math.isinf(bound):
-                    return lower_count / total
-                width = bound - lower_bound
-                share = (threshold - lower_bound) / width if width > 0 else 1.0
-                return (lower_count + (cumulative - lower_count) * share) / total
-            lower_bound, lower_count = bound, cumulative
-        return 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready mapping (+Inf written as the string 'inf')."""
-        return {"bounds": [_inf_out(b) for b in self.bounds], "counts": list(self.counts)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Histogram:
-        """Inverse of :meth:`to_dict`."""
-        return cls(tuple(float(b) for b in data["bounds"]), tuple(float(c) for c in data["counts"]))
 
 
 @dataclass(frozen=True)
@@ -217,10 +144,6 @@ class MetricsSnapshot:
         return self.versions.get(str(number), VersionCounters())
 
 
-def _inf_out(value: float) -> float | str:
-    return "inf" if math.isinf(value) else value
-
-
 def _is_error(status: str) -> bool:
     return status.startswith("5")
 
@@ -228,11 +151,7 @@ def _is_error(status: str) -> bool:
 def _merge_histograms(
     parts: Mapping[tuple[str, ...], dict[float, float]],
 ) -> dict[tuple[str, ...], Histogram]:
-    out = {}
-    for key, buckets in parts.items():
-        bounds = tuple(sorted(buckets))
-        out[key] = Histogram(bounds, tuple(buckets[b] for b in bounds))
-    return out
+    return {key: Histogram.from_buckets(buckets) for key, buckets in parts.items()}
 
 
 def parse_metrics(
@@ -250,29 +169,25 @@ def parse_metrics(
     inference: dict[tuple[str, ...], dict[float, float]] = {}
     overall: dict[tuple[str, ...], dict[float, float]] = {}
     failures: dict[str, float] = {}
-    for text in [texts] if isinstance(texts, str) else texts:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = sample.labels
-                if labels.get("model") != model:
-                    continue
-                name, value = sample.name, float(sample.value)
-                if name == _REQUESTS:
-                    entry = requests.setdefault(labels.get("version", "-"), [0.0, 0.0])
-                    entry[0] += value
-                    if _is_error(labels.get("status", "")):
-                        entry[1] += value
-                elif name == _INFERENCE + "_bucket":
-                    bucket = inference.setdefault((labels.get("version", "-"),), {})
-                    le = float(labels["le"])
-                    bucket[le] = bucket.get(le, 0.0) + value
-                elif name == _REQUEST_LATENCY + "_bucket":
-                    bucket = overall.setdefault(("all",), {})
-                    le = float(labels["le"])
-                    bucket[le] = bucket.get(le, 0.0) + value
-                elif name == _LOAD_FAILURES:
-                    version = labels.get("version", "-")
-                    failures[version] = failures.get(version, 0.0) + value
+    for name, labels, value in read_samples(texts):
+        if labels.get("model") != model:
+            continue
+        if name == _REQUESTS:
+            entry = requests.setdefault(labels.get("version", "-"), [0.0, 0.0])
+            entry[0] += value
+            if _is_error(labels.get("status", "")):
+                entry[1] += value
+        elif name == _INFERENCE:
+            buckets = inference.setdefault((labels.get("version", "-"),), {})
+            le = float(labels["le"])
+            buckets[le] = buckets.get(le, 0.0) + value
+        elif name == _REQUEST_LATENCY:
+            buckets = overall.setdefault(("all",), {})
+            le = float(labels["le"])
+            buckets[le] = buckets.get(le, 0.0) + value
+        elif name == _LOAD_FAILURES:
+            version = labels.get("version", "-")
+            failures[version] = failures.get(version, 0.0) + value
     latency = _merge_histograms(inference)
     names = set(requests) | {k[0] for k in latency} | set(failures)
     versions = {

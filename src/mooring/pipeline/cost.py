@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mooring.formats.metrics import BATCH_SIZE, INFERENCE_LATENCY, read_samples, sum_of
+
 __all__ = ["run_cost", "serving_cost_from_metrics"]
 
 
@@ -43,19 +45,17 @@ def serving_cost_from_metrics(
     Uses ``mooring_inference_latency_seconds_sum`` (time in the model per batch) and
     ``mooring_batch_size_rows_sum`` (rows per batch) of each version of ``model``.
     """
-    from prometheus_client.parser import text_string_to_metric_families
-
     seconds: dict[str, float] = {}
     rows: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.labels.get("model") != model:
-                continue
-            version = sample.labels.get("version", "")
-            if sample.name == "mooring_inference_latency_seconds_sum":
-                seconds[version] = seconds.get(version, 0.0) + sample.value
-            elif sample.name == "mooring_batch_size_rows_sum":
-                rows[version] = rows.get(version, 0.0) + sample.value
+    inference, batch_rows = sum_of(INFERENCE_LATENCY), sum_of(BATCH_SIZE)
+    for name, labels, value in read_samples(text):
+        if labels.get("model") != model:
+            continue
+        version = labels.get("version", "")
+        if name == inference:
+            seconds[version] = seconds.get(version, 0.0) + value
+        elif name == batch_rows:
+            rows[version] = rows.get(version, 0.0) + value
     out: dict[str, Any] = {}
     for version, count in rows.items():
         if count <= 0:

@@ -7,6 +7,23 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from mooring.formats.metrics import (
+    BATCH_SIZE,
+    CANARY_WEIGHT,
+    CONTRACT_VIOLATIONS,
+    INFERENCE_LATENCY,
+    MODEL_LOAD_FAILURES,
+    MODEL_LOAD_SECONDS,
+    MODEL_LOADED,
+    PREDICTION_LOG_DROPPED,
+    PREDICTION_LOG_ROWS,
+    QUEUE_DEPTH,
+    REGISTRY_ERRORS,
+    REGISTRY_UP,
+    REQUEST_LATENCY,
+    REQUESTS,
+)
+
 __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics"]
 
 # Seconds; the first buckets sit below 1 ms because batched tabular inference lives there.
@@ -40,13 +57,13 @@ class ServingMetrics:
         self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.requests = Counter(
-            "mooring_requests",
+            REQUESTS,
             "Requests answered, by model, version, protocol and HTTP status.",
             ["model", "version", "protocol", "status"],
             registry=r,
         )
         self.latency = Histogram(
-            "mooring_request_latency_seconds",
+            REQUEST_LATENCY,
             "Time from request received to response ready, by the version that answered "
             '("-": refused before a version was chosen).',
             ["model", "version", "protocol"],
@@ -54,73 +71,73 @@ class ServingMetrics:
             registry=r,
         )
         self.inference = Histogram(
-            "mooring_inference_latency_seconds",
+            INFERENCE_LATENCY,
             "Time of one batch in the model.",
             ["model", "version"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.batch_size = Histogram(
-            "mooring_batch_size_rows",
+            BATCH_SIZE,
             "Rows per executed batch.",
             ["model", "version"],
             buckets=BATCH_BUCKETS,
             registry=r,
         )
         self.queue_depth = Gauge(
-            "mooring_queue_depth",
+            QUEUE_DEPTH,
             "Requests waiting for a batch.",
             ["model", "version"],
             registry=r,
         )
         self.loaded = Gauge(
-            "mooring_model_loaded",
+            MODEL_LOADED,
             "1 while a version is loaded and serving.",
             ["model", "version"],
             registry=r,
         )
         self.canary_weight = Gauge(
-            "mooring_canary_weight",
+            CANARY_WEIGHT,
             "Percent of unkeyed traffic sent to the canary version.",
             ["model"],
             registry=r,
         )
         self.load_failures = Counter(
-            "mooring_model_load_failures",
+            MODEL_LOAD_FAILURES,
             "Versions that failed to load, verify or warm up.",
             ["model", "version"],
             registry=r,
         )
         self.load_seconds = Histogram(
-            "mooring_model_load_seconds",
+            MODEL_LOAD_SECONDS,
             "Time to load and warm up a version.",
             ["model"],
             buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60),
             registry=r,
         )
         self.contract_violations = Counter(
-            "mooring_contract_violations",
+            CONTRACT_VIOLATIONS,
             "Input values outside the version's contract (kind: out_of_range, unseen_category).",
             ["model", "version", "input", "kind"],
             registry=r,
         )
         self.registry_up = Gauge(
-            "mooring_registry_up",
+            REGISTRY_UP,
             "1 while the deployment record can be read; 0 while the registry is unavailable.",
             ["model"],
             registry=r,
         )
         self.registry_errors = Counter(
-            "mooring_registry_errors",
+            REGISTRY_ERRORS,
             "Failed reads of the deployment record (the loaded versions keep serving).",
             ["model"],
             registry=r,
         )
         self.log_written = Counter(
-            "mooring_prediction_log_rows", "Rows written to the prediction log.", registry=r
+            PREDICTION_LOG_ROWS, "Rows written to the prediction log.", registry=r
         )
         self.log_dropped = Counter(
-            "mooring_prediction_log_dropped",
+            PREDICTION_LOG_DROPPED,
             "Rows dropped because the prediction log buffer was full or a write failed.",
             registry=r,
         )

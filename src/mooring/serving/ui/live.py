@@ -26,15 +26,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
+from mooring.formats.metrics import (
+    CANARY_WEIGHT,
+    INFERENCE_LATENCY,
+    REQUEST_LATENCY,
+    REQUESTS,
+    Histogram,
+    bucket,
+    read_samples,
+    total,
+)
 
 __all__ = ["QUANTILES", "LiveMetrics", "Snapshot", "bucket_quantile", "parse_metrics", "url_source"]
 
 QUANTILES = (0.5, 0.95, 0.99)
-REQUESTS = "mooring_requests"
-REQUEST_LATENCY = "mooring_request_latency_seconds"
-INFERENCE_LATENCY = "mooring_inference_latency_seconds"
-CANARY_WEIGHT = "mooring_canary_weight"
 
 # Per model: version → counts; latency series name → {upper bound: cumulative count}.
 Counts = dict[str, float]
@@ -74,33 +79,32 @@ def parse_metrics(text: str, t: float | None = None) -> Snapshot:
     snap = Snapshot(time.time() if t is None else t)
     request_latency: dict[str, dict[str, Buckets]] = {}
     inference_latency: dict[str, dict[str, Buckets]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            model = labels.get("model")
-            if model is None:
-                continue
-            entry = snap.models.setdefault(model, ModelSnapshot())
-            if sample.name == f"{REQUESTS}_total":
-                version = labels.get("version", "-")
-                counts = entry.requests.setdefault(
-                    version, {"total": 0.0, "errors": 0.0, "client_errors": 0.0}
-                )
-                counts["total"] += sample.value
-                status = labels.get("status", "")
-                if status.startswith("5"):
-                    counts["errors"] += sample.value
-                elif status.startswith("4"):
-                    counts["client_errors"] += sample.value
-            elif sample.name == CANARY_WEIGHT:
-                entry.canary_weight = sample.value
-            elif sample.name in (f"{REQUEST_LATENCY}_bucket", f"{INFERENCE_LATENCY}_bucket"):
-                request = sample.name.startswith(REQUEST_LATENCY)
-                target = request_latency if request else inference_latency
-                key = labels.get("version", "all")
-                buckets = target.setdefault(model, {}).setdefault(key, {})
-                bound = float(labels["le"])
-                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    requests, request_buckets = total(REQUESTS), bucket(REQUEST_LATENCY)
+    latency_buckets = (request_buckets, bucket(INFERENCE_LATENCY))
+    for name, labels, value in read_samples(text):
+        model = labels.get("model")
+        if model is None:
+            continue
+        entry = snap.models.setdefault(model, ModelSnapshot())
+        if name == requests:
+            version = labels.get("version", "-")
+            counts = entry.requests.setdefault(
+                version, {"total": 0.0, "errors": 0.0, "client_errors": 0.0}
+            )
+            counts["total"] += value
+            status = labels.get("status", "")
+            if status.startswith("5"):
+                counts["errors"] += value
+            elif status.startswith("4"):
+                counts["client_errors"] += value
+        elif name == CANARY_WEIGHT:
+            entry.canary_weight = value
+        elif name in latency_buckets:
+            target = request_latency if name == request_buckets else inference_latency
+            key = labels.get("version", "all")
+            buckets = target.setdefault(model, {}).setdefault(key, {})
+            bound = float(labels["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + value
     for model, entry in snap.models.items():
         # "-": requests refused before a version was chosen; not a version's latency.
         per_version = {
@@ -130,24 +134,8 @@ def bucket_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
     """
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"quantile {q} is outside [0, 1]")
-    bounds = sorted(buckets)
-    if not bounds:
-        return None
-    total = buckets[bounds[-1]] if math.isinf(bounds[-1]) else max(buckets.values())
-    if total <= 0:
-        return None
-    rank = q * total
-    lower, below = 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank and count > below:
-            if math.isinf(bound):
-                return lower
-            return lower + (bound - lower) * (rank - below) / (count - below)
-        if not math.isinf(bound):
-            lower = bound
-        below = count
-    return lower
+    value = Histogram.from_buckets(buckets).quantile(q)
+    return None if math.isnan(value) else value
 
 
 def _delta(now: float, before: float) -> float:
