@@ -233,6 +233,7 @@ class Project:
         report go to ``out`` (default ``<home>/reports/evaluation-<UTC time>``).
         """
         from mooring.contract import read_table
+        from mooring.dashboard import render_evaluation_html
         from mooring.evaluation import evaluate_model_dir
 
         table = read_table(self.data_path("eval"), self.read_options)
@@ -242,6 +243,7 @@ class Project:
             table,
             baseline_dir=baseline_dir,
             out=out,
+            html=render_evaluation_html,
         )
 
     def run(

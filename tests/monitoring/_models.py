@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.serving._model import LABELS, NUMERIC, STRINGS, build_model_dir
+from tests._support.serving_model import LABELS, NUMERIC, STRINGS, build_model_dir
 
 __all__ = ["build_constant_model_dir", "build_model_dir", "rows"]
 

@@ -20,6 +20,7 @@ from mooring.contract import (
     compute_statistics,
     read_table,
 )
+from mooring.dashboard import render_drift_html
 from mooring.monitoring import (
     compare_columns,
     compute_drift,
@@ -323,7 +324,7 @@ def test_report_json_and_html_are_self_contained(
 
     shifted = _replace(adult_window, "age", pc.add(adult_window["age"], 15))
     report = compute_drift(adult_baseline, shifted, MonitoringConfig(), model="income", version=3)
-    files = report.save(tmp_path)
+    files = report.save(tmp_path, html=render_drift_html)
     data = orjson.loads((tmp_path / "latest.json").read_bytes())
     assert data == orjson.loads(Path(files["json"]).read_bytes())
     assert data["model"] == "income" and data["version"] == 3 and data["status"] == "drift"

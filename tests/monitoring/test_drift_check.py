@@ -9,6 +9,7 @@ import orjson
 import pytest
 from prometheus_client import generate_latest
 
+from mooring.dashboard import render_drift_html
 from mooring.errors import DataError, NotFoundError, UsageError
 from mooring.monitoring import check_drift, drift_gauges, read_prediction_log
 from mooring.registry import Registry
@@ -30,7 +31,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> MonitoredProject:
 def test_same_traffic_is_ok_and_reports_are_written(project: MonitoredProject) -> None:
     log_rows(project, project.eval_table)
     with Registry.from_config(project.cfg) as registry:
-        report = check_drift(project.cfg, registry)
+        report = check_drift(project.cfg, registry, html=render_drift_html)
     assert report.status == "ok", [f.reasons for f in report.features if f.drifted]
     assert report.version == 1 and report.window["rows"] == project.eval_table.num_rows
     assert {f.name for f in report.features} == {"age", "hours-per-week", "workclass", "sex"}

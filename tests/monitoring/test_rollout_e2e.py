@@ -32,11 +32,11 @@ from mooring.monitoring.monitor import Monitor
 from mooring.monitoring.rollout import ACTOR, RolloutController, RolloutDecision
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
+from tests._support.server import ServerThread
+from tests._support.server import wait_for as _wait_for
 from tests.monitoring._models import build_constant_model_dir, build_model_dir, rows
 from tests.monitoring._traffic import BLESSED, LINEAGE, NAME, project
 from tests.monitoring._webhook import Receiver
-from tests.serving.conftest import ServerThread
-from tests.serving.test_rollout import wait_for as _wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-e2e")]
 

@@ -31,8 +31,8 @@ from mooring.pipeline.run import _exclusive
 from mooring.project import Project
 from mooring.registry import Registry
 from mooring.serving import create_app
+from tests._support.server import ServerThread
 from tests.pipeline._project import break_ages, edit, request_rows, write_project
-from tests.serving.conftest import ServerThread
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline-lifecycle")]
 

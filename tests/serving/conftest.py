@@ -2,102 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
-from mooring.config import ServingConfig
-from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
-from tests.serving._model import build_model_dir
+from tests._support.server import FAST, NAME, ServerThread, model_dirs, new_registry
 
-BLESSED: dict[str, Any] = {"blessed": True, "gates": []}
-LINEAGE: dict[str, Any] = {"data_fingerprint": "0" * 64, "code_version": "test"}
-NAME = "income"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class ServerThread:
-    """uvicorn on 127.0.0.1 and a free port, in a background thread of this process."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if httpx.get(f"{self.url}/v2/health/ready").status_code == 200:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("the server did not become ready")
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
-
-
-@pytest.fixture(scope="session")
-def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two real exported models (different weights) and a folder that is not a SavedModel."""
-    root = tmp_path_factory.mktemp("models")
-    broken = root / "broken"
-    (broken / "variables").mkdir(parents=True)
-    (broken / "saved_model.pb").write_bytes(b"not a protobuf")
-    (broken / "mooring.json").write_text("{}")
-    return {
-        "a": build_model_dir(root / "a", seed=0),
-        "b": build_model_dir(root / "b", seed=1),
-        "broken": broken,
-    }
-
-
-def new_registry(root: Path, model_dirs: dict[str, Path]) -> Registry:
-    """A SQLite registry holding a (v1), b (v2), broken (v3); nothing deployed."""
-    reg = Registry.open(f"sqlite:///{root / 'registry.db'}", artifacts=root / "artifacts")
-    for key in ("a", "b", "broken"):
-        reg.register(name=NAME, artifact_dir=model_dirs[key], lineage=LINEAGE, gate=BLESSED)
-    return reg
-
-
-FAST = ServingConfig(
-    poll_interval_s=0.1,
-    warmup_requests=2,
-    max_batch_size=32,
-    batch_timeout_ms=1.0,
-    body_limit_bytes=64 * 1024,
-)
+__all__ = ["model_dirs"]  # a fixture, used by the tests here
 
 
 @pytest.fixture(scope="module")

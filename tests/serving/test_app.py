@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 from mooring.config import load_config
 from mooring.registry import Registry
 from mooring.serving import create_app
-from tests.serving._model import row
-from tests.serving.conftest import BLESSED, LINEAGE, NAME, ServerThread
+from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread
+from tests._support.serving_model import row
 
 
 def test_create_app_serves_the_projects_production_version(

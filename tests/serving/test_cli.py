@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from mooring.cli import main
-from tests.serving._model import row
-from tests.serving.conftest import NAME, free_port
+from tests._support.server import NAME, free_port
+from tests._support.serving_model import row
 
 
 def test_serve_a_folder_from_the_command_line(tmp_path: Path, model_dirs: dict[str, Path]) -> None:

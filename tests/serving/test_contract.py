@@ -21,9 +21,8 @@ from mooring.contract import compute_statistics
 from mooring.contract.schema import ColumnSchema, Schema, infer_schema
 from mooring.serving import DirectorySource, RegistrySource, TensorInfo, build_app
 from mooring.serving.contract import InputContract
-from tests.serving._model import row
-from tests.serving.conftest import BLESSED, FAST, LINEAGE, NAME, ServerThread
-from tests.serving.test_rollout import wait_for
+from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread, wait_for
+from tests._support.serving_model import row
 
 PREDICT = f"/v1/models/{NAME}:predict"
 INFER = f"/v2/models/{NAME}/infer"

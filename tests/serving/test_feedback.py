@@ -14,8 +14,8 @@ from mooring.formats.feedback import FeedbackStore, label_text, read_feedback
 from mooring.monitoring.feedback import read_labels_file
 from mooring.serving import RegistrySource, build_app
 from mooring.serving.feedback import MAX_LABELS
-from tests.serving._model import row
-from tests.serving.conftest import FAST, NAME, ServerThread, new_registry
+from tests._support.server import FAST, NAME, ServerThread, new_registry
+from tests._support.serving_model import row
 
 pytestmark = [pytest.mark.slow]
 

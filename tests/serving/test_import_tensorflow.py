@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mooring.serving import load_served_model
-from tests.serving.conftest import NAME
+from tests._support.server import NAME
 
 # Run in a fresh interpreter: this test process has imported Keras already.
 SCRIPT = """

@@ -15,8 +15,8 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from mooring.serving import DirectorySource, build_app
-from tests.serving._model import row
-from tests.serving.conftest import FAST, NAME, ServerThread
+from tests._support.server import FAST, NAME, ServerThread
+from tests._support.serving_model import row
 
 PREDICT = f"/v1/models/{NAME}:predict"
 

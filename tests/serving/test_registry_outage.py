@@ -11,10 +11,9 @@ import pytest
 
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
+from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread, wait_for
+from tests._support.serving_model import row
 from tests.registry._pg import fresh_database, start_server
-from tests.serving._model import row
-from tests.serving.conftest import BLESSED, FAST, LINEAGE, NAME, ServerThread
-from tests.serving.test_rollout import wait_for
 
 PREDICT = f"/v1/models/{NAME}:predict"
 TOKEN = {"Authorization": "Bearer t0ken"}

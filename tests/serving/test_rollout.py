@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -16,20 +14,11 @@ import pytest
 from mooring.config import ServingConfig
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, bucket_of, build_app
-from tests.serving._model import row
-from tests.serving.conftest import FAST, NAME, ServerThread, new_registry
+from tests._support.server import FAST, NAME, ServerThread, new_registry, wait_for
+from tests._support.serving_model import row
 
 PREDICT = f"/v1/models/{NAME}:predict"
 BODY = orjson.dumps({"instances": [row()]})
-
-
-def wait_for(check: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def version_of(server: ServerThread, key: str | None = None) -> str:

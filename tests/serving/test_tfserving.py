@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from mooring.serving import load_served_model
-from tests.serving._model import row
-from tests.serving.conftest import NAME, ServerThread
+from tests._support.server import NAME, ServerThread
+from tests._support.serving_model import row
 
 PREDICT = f"/v1/models/{NAME}:predict"
 

@@ -12,7 +12,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from mooring.serving import load_served_model
-from tests.serving.conftest import NAME, ServerThread
+from tests._support.server import NAME, ServerThread
 
 COLUMNS = {
     "age": np.array([39.0, 61.0, np.nan], np.float32),

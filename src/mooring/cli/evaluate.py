@@ -37,6 +37,7 @@ def evaluate_command(
 ) -> int:
     """Evaluate a model on labelled data, write report.html + report.json, apply the gates."""
     from mooring.contract import ReadOptions, read_table
+    from mooring.dashboard import render_evaluation_html
     from mooring.evaluation.model import evaluate_model_dir
 
     cfg = load_config(config)
@@ -47,7 +48,9 @@ def evaluate_command(
         )
     path = source if "://" in source else str(cfg.path(source))
     table = read_table(path, ReadOptions.from_config(cfg.data))
-    run = evaluate_model_dir(cfg, model, table, baseline_dir=baseline, out=out)
+    run = evaluate_model_dir(
+        cfg, model, table, baseline_dir=baseline, out=out, html=render_evaluation_html
+    )
     decision = run.decision
     if as_json:
         print_json(

@@ -60,6 +60,7 @@ def monitor(
     ] = False,
 ) -> int:
     """Advance or roll back the canary, judge SLO burn rates, check drift, trigger retraining."""
+    from mooring.dashboard import render_drift_html
     from mooring.monitoring.monitor import Monitor, MonitorReport
     from mooring.registry import Registry
 
@@ -74,6 +75,7 @@ def monitor(
         metrics=metrics_url or None,
         config_path=config.resolve(),
         drift_interval_s=_seconds(drift_every, "--drift-every") if drift else None,
+        render_drift=render_drift_html,
     )
     rolled_back = False
 

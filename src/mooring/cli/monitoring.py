@@ -87,6 +87,7 @@ def drift_command(
     ] = 300.0,
 ) -> int:
     """Compare the prediction log with the training statistics; write JSON + HTML reports."""
+    from mooring.dashboard import render_drift_html
     from mooring.monitoring.drift import check_drift
     from mooring.registry import Registry
 
@@ -95,7 +96,9 @@ def drift_command(
     with Registry.from_config(cfg) as registry:
         if metrics_port is not None:
             return _serve_gauges(cfg, registry, metrics_port, interval, version, last, since)
-        report = check_drift(cfg, registry, version=version, last=last, since=moment)
+        report = check_drift(
+            cfg, registry, version=version, last=last, since=moment, html=render_drift_html
+        )
     if as_json:
         data = report.to_dict()
         data["files"] = report.files
@@ -157,6 +160,7 @@ def _serve_gauges(
 ) -> int:
     from prometheus_client import start_http_server
 
+    from mooring.dashboard import render_drift_html
     from mooring.errors import MooringError
     from mooring.monitoring.drift import check_drift
     from mooring.monitoring.gauges import DriftGauges
@@ -175,7 +179,12 @@ def _serve_gauges(
         while not stop.is_set():
             try:
                 report = check_drift(
-                    cfg, registry, version=version, last=last, since=parse_since(since)
+                    cfg,
+                    registry,
+                    version=version,
+                    last=last,
+                    since=parse_since(since),
+                    html=render_drift_html,
                 )
                 gauges.update(report)
                 console.print(f"{report.created_at}: {report.status} {report.drifted or ''}")

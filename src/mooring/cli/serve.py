@@ -5,12 +5,15 @@ from __future__ import annotations
 import gc
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mooring.cli._app import app
-from mooring.config import load_config
+from mooring.config import MooringConfig, load_config
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 @app.command(
@@ -63,13 +66,14 @@ def serve(
             source = DirectorySource(model_dir, cfg.project.name, schema=contract)
             application = build_app([source], cfg.serving, on_ready=gc.enable)
         else:
-            application = create_app(cfg, on_ready=gc.enable)
+            application = with_dashboard(create_app(cfg, on_ready=gc.enable), cfg)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("mooring.serving.access").setLevel(
             logging.INFO if access_log else logging.WARNING
         )
         if monitor:
             from mooring.cli.monitor import _seconds
+            from mooring.dashboard import render_drift_html
             from mooring.errors import UsageError
             from mooring.monitoring import Monitor
 
@@ -78,7 +82,11 @@ def serve(
                 raise UsageError("--monitor needs the registry; leave out --model-dir")
             # The monitor reads this server's metrics in process: no URL to configure.
             hosted = Monitor(
-                cfg, state.registry, metrics=state.metrics.render, config_path=config.resolve()
+                cfg,
+                state.registry,
+                metrics=state.metrics.render,
+                config_path=config.resolve(),
+                render_drift=render_drift_html,
             ).start(_seconds(monitor_interval, "--monitor-interval"))
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     finally:
@@ -109,3 +117,28 @@ def _import_tensorflow_in_background() -> None:
         name="mooring-import-tf",
         daemon=True,
     ).start()
+
+
+def with_dashboard(application: Starlette, cfg: MooringConfig) -> Starlette:
+    """Mount the dashboard under ``/ui`` of a registry-mode server (``create_app``).
+
+    The dashboard reads this server's metrics in process and applies the deployment
+    changes it makes at once, instead of at the server's next poll of the registry.
+
+    Example:
+        >>> app = with_dashboard(create_app(cfg), cfg)  # doctest: +SKIP
+    """
+    from starlette.routing import Mount
+
+    from mooring.dashboard import create_ui
+
+    state = application.state.mooring
+    ui = create_ui(
+        cfg,
+        registry=state.registry,
+        admin_token=state.admin_token,
+        metrics=state.metrics.render,
+        on_deployment=state.apply_deployment,
+    )
+    application.router.routes.append(Mount("/ui", app=ui))
+    return application

@@ -39,7 +39,7 @@ def ui(
     """
     import uvicorn
 
-    from mooring.serving.ui import create_ui, standalone_app
+    from mooring.dashboard import create_ui, standalone_app
 
     cfg = load_config(config)
     application = standalone_app(create_ui(cfg, metrics_url=metrics_url))

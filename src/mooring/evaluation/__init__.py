@@ -1,11 +1,11 @@
-"""Evaluation: metrics, slices, calibration, thresholds, cost, windows, report and gates.
+"""Evaluation: metrics, slices, calibration, thresholds, cost, windows and gates.
 
 The core works on arrays (labels and predictions) plus, optionally, the evaluation rows'
 raw columns for slices and time windows::
 
     result = evaluate(task="binary", labels=y, scores=p, table=table, config=cfg.evaluation)
     decision = decide(result, baseline=production_result)
-    result.save(folder, decision)           # report.html + report.json
+    result.save(folder, decision)           # report.json (the dashboard renders the HTML)
     decision.to_dict()                      # {"blessed": ..., "gates": [...], "warnings": [...]}
 """
 
@@ -23,7 +23,6 @@ from mooring.evaluation.model import (
     evaluate_model_dir,
     record_threshold,
 )
-from mooring.evaluation.report import render_html
 from mooring.evaluation.result import (
     Comparison,
     EvaluationResult,
@@ -62,5 +61,4 @@ __all__ = [
     "evaluate_model_dir",
     "prepare",
     "record_threshold",
-    "render_html",
 ]

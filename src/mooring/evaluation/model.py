@@ -29,7 +29,7 @@ from mooring.evaluation.compare import compare
 from mooring.evaluation.evaluate import evaluate
 from mooring.evaluation.gates import GateDecision, decide
 from mooring.evaluation.metrics import Task
-from mooring.evaluation.result import EvaluationResult
+from mooring.evaluation.result import EvaluationResult, RenderEvaluation
 from mooring.features import predict_saved_model
 from mooring.formats.model import METADATA_FILE, SavedModelFolder, load_saved_model
 
@@ -104,10 +104,12 @@ def evaluate_model_dir(
     *,
     baseline_dir: str | Path | None = None,
     out: str | Path | None = None,
+    html: RenderEvaluation | None = None,
 ) -> EvaluationRun:
     """Evaluate a model folder (and the production model, when given) and save the report.
 
-    The report goes to ``out`` or ``<home>/reports/evaluation-<UTC time>``.
+    The report goes to ``out`` or ``<home>/reports/evaluation-<UTC time>``: ``report.json``,
+    and ``report.html`` when ``html`` renders it (the dashboard's ``render_evaluation_html``).
     """
     candidate = evaluate_loaded_model(load_saved_model(model_dir), table, config)
     baseline = None
@@ -117,7 +119,7 @@ def evaluate_model_dir(
     decision = decide(candidate, baseline=baseline)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(out) if out is not None else config.home / "reports" / f"evaluation-{stamp}"
-    candidate.save(folder, decision)
+    candidate.save(folder, decision, html=html)
     return EvaluationRun(candidate, baseline, decision, folder)
 
 

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +29,15 @@ if TYPE_CHECKING:
 __all__ = [
     "Comparison",
     "EvaluationResult",
+    "RenderEvaluation",
     "SliceResult",
     "WindowResult",
     "WindowsSummary",
 ]
 
 OVERALL = "overall"
+#: Renders an evaluation (and its gate decision) as a self-contained HTML page.
+RenderEvaluation = Callable[["EvaluationResult", "GateDecision | None"], str]
 
 
 @dataclass(frozen=True)
@@ -201,12 +205,22 @@ class EvaluationResult:
             data["decision"] = decision.to_dict()
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
-    def save(self, directory: str | Path, decision: GateDecision | None = None) -> Path:
-        """Write ``report.json`` and a self-contained ``report.html``; return the folder."""
-        from mooring.evaluation.report import render_html
+    def save(
+        self,
+        directory: str | Path,
+        decision: GateDecision | None = None,
+        *,
+        html: RenderEvaluation | None = None,
+    ) -> Path:
+        """Write ``report.json`` and, with ``html``, a self-contained ``report.html``.
 
+        ``html`` renders the page (the dashboard's
+        :func:`mooring.dashboard.render_evaluation_html`); this layer renders nothing itself.
+        Returns the folder.
+        """
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "report.json").write_bytes(self.to_json(decision))
-        (folder / "report.html").write_text(render_html(self, decision), encoding="utf-8")
+        if html is not None:
+            (folder / "report.html").write_text(html(self, decision), encoding="utf-8")
         return folder

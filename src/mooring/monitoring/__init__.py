@@ -34,7 +34,6 @@ from mooring.monitoring.drift import (
     compute_drift,
     resolve_thresholds,
 )
-from mooring.monitoring.drift_report import render_drift_html
 from mooring.monitoring.feedback import LiveMetrics, VersionQuality, live_metrics, score_version
 from mooring.monitoring.gauges import DriftGauges, drift_gauges, live_gauges
 from mooring.monitoring.guardrails import GuardrailResult
@@ -82,7 +81,6 @@ __all__ = [
     "prediction_baseline",
     "prediction_statistics",
     "read_prediction_log",
-    "render_drift_html",
     "resolve_thresholds",
     "score_version",
     "scrape",

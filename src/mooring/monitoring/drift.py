@@ -30,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +75,8 @@ __all__ = [
     "resolve_thresholds",
 ]
 
+#: Renders a drift report (its ``to_dict()``) as a self-contained HTML page.
+RenderDrift = Callable[[dict[str, Any]], str]
 #: How statistics read logged columns: the server logs a missing string as "".
 LOG_READ_OPTIONS = ReadOptions(na_values=("",))
 
@@ -247,14 +249,12 @@ class DriftReport:
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
-    def render_html(self) -> str:
-        """A self-contained HTML page: verdicts, distances, baseline vs current histograms."""
-        from mooring.monitoring.drift_report import render_drift_html
+    def save(self, folder: str | Path, *, html: RenderDrift | None = None) -> dict[str, str]:
+        """Write ``<stamp>.json`` and ``latest.json`` atomically; ``<stamp>.html`` with ``html``.
 
-        return render_drift_html(self.to_dict())
-
-    def save(self, folder: str | Path) -> dict[str, str]:
-        """Write ``<stamp>.json``, ``<stamp>.html`` and ``latest.json`` atomically."""
+        ``html`` renders the page (the dashboard's
+        :func:`mooring.dashboard.render_drift_html`); this layer renders nothing itself.
+        """
         from mooring.formats.files import atomic_write
 
         directory = Path(folder)
@@ -262,9 +262,11 @@ class DriftReport:
         stamp = f"{moment:%Y%m%dT%H%M%S}Z"  # the name readers of the folder expect
         payload = self.to_json()
         json_path = atomic_write(directory / f"{stamp}.json", payload)
-        html_path = atomic_write(directory / f"{stamp}.html", self.render_html().encode("utf-8"))
+        self.files = {"json": str(json_path)}
+        if html is not None:
+            page = html(self.to_dict()).encode("utf-8")
+            self.files["html"] = str(atomic_write(directory / f"{stamp}.html", page))
         atomic_write(directory / "latest.json", payload)
-        self.files = {"json": str(json_path), "html": str(html_path)}
         return self.files
 
 
@@ -610,12 +612,15 @@ def check_drift(
     last: int | None = None,
     since: datetime | None = None,
     write: bool = True,
+    html: RenderDrift | None = None,
 ) -> DriftReport:
     """Drift of the serving version's logged traffic against its stored training statistics.
 
     ``version`` defaults to the production version; the window to the last
     ``[monitoring] window_rows`` rows. With ``write`` the report is saved as
-    ``<home>/monitoring/<model>/drift/<UTC time>.json`` and ``.html`` plus ``latest.json``.
+    ``<home>/monitoring/<model>/drift/<UTC time>.json`` plus ``latest.json``, and
+    ``.html`` when ``html`` renders the page (the CLI and ``mooring serve --monitor``
+    pass :func:`mooring.dashboard.render_drift_html`).
 
     Raises:
         NotFoundError: no production version (and no ``version``), or no log.
@@ -669,5 +674,5 @@ def check_drift(
         notes=notes,
     )
     if write:
-        report.save(cfg.home / "monitoring" / name / "drift")
+        report.save(cfg.home / "monitoring" / name / "drift", html=html)
     return report

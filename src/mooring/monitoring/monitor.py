@@ -88,6 +88,8 @@ class Monitor:
         drift_interval_s: seconds between drift checks; None turns drift checks off.
         drift_check: what checks drift; default the monitoring layer's ``check_drift``
             on the production version (report written under home).
+        render_drift: renders the drift report's HTML page beside its JSON (the
+            composition root passes the dashboard's ``render_drift_html``); None: JSON only.
         alerts: shared alert manager; default from ``[monitoring.alerts]``.
         clock: seconds since the epoch.
     """
@@ -101,6 +103,7 @@ class Monitor:
         config_path: Path | None = None,
         drift_interval_s: float | None = 300.0,
         drift_check: DriftCheck | None = None,
+        render_drift: Callable[[dict[str, Any]], str] | None = None,
         alerts: AlertManager | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -117,6 +120,7 @@ class Monitor:
         self.retrain = RetrainTrigger(cfg, config_path=config_path, alerts=self.alerts, clock=clock)
         self._live = feedback_live_metric(cfg, registry, metric=cfg.monitoring.retrain.metric)
         self.drift_interval_s = drift_interval_s
+        self.render_drift = render_drift
         self.drift_check = drift_check or self._check_drift
         self._last_drift: float | None = None
         self._stop = threading.Event()
@@ -158,7 +162,7 @@ class Monitor:
 
     def _check_drift(self) -> Any:
         drift = importlib.import_module("mooring.monitoring.drift")
-        return drift.check_drift(self.cfg, self.registry)
+        return drift.check_drift(self.cfg, self.registry, html=self.render_drift)
 
     def _drift(self, report: MonitorReport) -> tuple[dict[str, Any] | None, RetrainRun | None]:
         try:

@@ -36,7 +36,7 @@ from mooring.config import MooringConfig, ServingConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.formats.columns import describe
 from mooring.formats.feedback import FeedbackStore
-from mooring.registry import Registry
+from mooring.registry import Deployment, Registry
 from mooring.serving.contract import Violation
 from mooring.serving.errors import (
     InvalidRequestError,
@@ -91,6 +91,12 @@ class ServerState:
     def ready(self) -> bool:
         """True when every model's production version is loaded and warmed."""
         return bool(self.managers) and all(m.ready for m in self.managers.values())
+
+    async def apply_deployment(self, name: str, deployment: Deployment) -> None:
+        """Apply a deployment change now (the dashboard's admin actions), not at the next poll."""
+        manager = self.managers.get(name)
+        if manager is not None:
+            await manager.apply(deployment)
 
     def manager(self, name: str) -> ModelManager:
         found = self.managers.get(name)
@@ -586,29 +592,4 @@ def create_app(
         feedback_url=cfg.monitoring.feedback_url or str(cfg.home / "feedback"),
         on_ready=on_ready,
     )
-    _mount_ui(app, cfg, reg)
     return app
-
-
-def _mount_ui(app: Starlette, cfg: MooringConfig, registry: Registry) -> None:
-    """The dashboard under ``/ui``: live charts from this server's metrics, changes applied now."""
-    from starlette.routing import Mount
-
-    from mooring.registry import Deployment
-    from mooring.serving.ui import create_ui
-
-    state: ServerState = app.state.mooring
-
-    async def apply(name: str, deployment: Deployment) -> None:
-        manager = state.managers.get(name)
-        if manager is not None:
-            await manager.apply(deployment)
-
-    ui = create_ui(
-        cfg,
-        registry=registry,
-        admin_token=state.admin_token,
-        metrics=state.metrics.render,
-        on_deployment=apply,
-    )
-    app.router.routes.append(Mount("/ui", app=ui))

@@ -1,7 +1,7 @@
 """The self-contained HTML model report: inline CSS and SVG, no scripts, no network.
 
 Example:
-    >>> html = render_html(result, decision)  # doctest: +SKIP
+    >>> html = render_evaluation_html(result, decision)  # doctest: +SKIP
     >>> "<script" in html  # doctest: +SKIP
     False
 """
@@ -12,14 +12,14 @@ from html import escape
 from typing import TYPE_CHECKING
 
 import mooring
+from mooring.dashboard.plots import Bar, Series, bar_chart, line_chart
 from mooring.evaluation.metrics import HEADLINE, HIGHER_IS_BETTER, PRIMARY
-from mooring.evaluation.plots import Bar, Series, bar_chart, line_chart
 from mooring.evaluation.result import EvaluationResult
 
 if TYPE_CHECKING:
     from mooring.evaluation.gates import GateDecision
 
-__all__ = ["render_html"]
+__all__ = ["render_evaluation_html"]
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f6f8fa;
@@ -318,7 +318,7 @@ def _comparison(result: EvaluationResult) -> str:
     )
 
 
-def render_html(result: EvaluationResult, decision: GateDecision | None = None) -> str:
+def render_evaluation_html(result: EvaluationResult, decision: GateDecision | None = None) -> str:
     """The whole report as one HTML document."""
     warnings = "".join(f"<div class='warn'>⚠ {escape(w)}</div>" for w in result.warnings)
     body = "".join(

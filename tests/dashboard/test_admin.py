@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from mooring.serving.ui import DEFAULT_ACTOR, create_ui, standalone_app
-from tests.serving.ui._data import NAME, TOKEN
-from tests.serving.ui.conftest import Site
+from mooring.dashboard import DEFAULT_ACTOR, create_ui, standalone_app
+from tests.dashboard._data import NAME, TOKEN
+from tests.dashboard.conftest import Site
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui")]
 

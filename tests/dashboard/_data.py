@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mooring.dashboard import render_drift_html, render_evaluation_html
 from mooring.registry import Registry
 
 NAME = "income"
@@ -33,7 +34,7 @@ def evaluation(home: Path, version: int, quality: float) -> tuple[dict[str, Any]
     scores = np.clip(labels * quality + rng.random(1500) * (1 - quality), 0.0, 1.0)
     result = evaluate(task="binary", labels=labels, scores=scores)
     decision = decide(result, gates=[GateConfig(metric="auc", lower=0.7)])
-    result.save(home / "reports" / f"evaluation-v{version}", decision)
+    result.save(home / "reports" / f"evaluation-v{version}", decision, html=render_evaluation_html)
     metrics = {k: v for k, v in result.metrics.items() if v is not None}
     return metrics, decision.to_dict()
 
@@ -102,7 +103,7 @@ def write_drift_reports(home: Path, train: Path, *, model: str = NAME, version: 
             baseline, window, MonitoringConfig(min_samples=200), model=model, version=version
         )
         report.created_at = (start + timedelta(hours=i)).isoformat()
-        report.save(folder)
+        report.save(folder, html=render_drift_html)
 
 
 def write_drift_file(folder: Path, name: str, data: Any) -> Path:

@@ -14,8 +14,8 @@ import pytest
 
 from mooring.cli import main
 from mooring.registry import Registry
-from tests.serving.conftest import free_port
-from tests.serving.ui._data import NAME, plain_folders
+from tests._support.server import free_port
+from tests.dashboard._data import NAME, plain_folders
 
 pytestmark = pytest.mark.slow
 

@@ -19,12 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
+from mooring.cli.serve import with_dashboard
 from mooring.config import MooringConfig
 from mooring.registry import Registry
 from mooring.serving import create_app
-from tests.serving._model import row
-from tests.serving.conftest import ServerThread
-from tests.serving.ui._data import NAME, TOKEN, populate, write_drift_reports
+from tests._support.server import ServerThread
+from tests._support.serving_model import row
+from tests.dashboard._data import NAME, TOKEN, populate, write_drift_reports
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui-served")]
 
@@ -60,7 +61,7 @@ class Served:
             },
             root=root,
         )
-        self.server = ServerThread(create_app(cfg, registry=self.registry))
+        self.server = ServerThread(with_dashboard(create_app(cfg, registry=self.registry), cfg))
 
     def predict(self, count: int, key: str | None = None) -> list[str]:
         versions = []
@@ -135,8 +136,9 @@ def test_admin_changes_apply_to_the_running_server(served: Served) -> None:
 
 
 # -- real browser --------------------------------------------------------------------------
-# Session scope: set up (or skipped) before the session-scoped models the server needs.
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it
+# is open, and tests that run later in the same process call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         if os.environ.get("MOORING_REQUIRE_BROWSER") == "1":

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mooring.dashboard.charts import Bar, Line, bar_chart, fmt, histogram_chart, line_chart
+from mooring.dashboard.drift_files import DriftHistory, DriftRun, latest_drift
 from mooring.evaluation import HEADLINE, PRIMARY
 from mooring.evaluation.metrics import HIGHER_IS_BETTER
 from mooring.registry import AuditEvent, Deployment, ModelVersion, Registry
-from mooring.serving.ui.charts import Bar, Line, bar_chart, fmt, histogram_chart, line_chart
-from mooring.serving.ui.drift_files import DriftHistory, DriftRun, latest_drift
 
 __all__ = [
     "REPORT_KEYS",

@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mooring.serving.ui.charts import Bar, Line, bar_chart, histogram_chart, line_chart, ticks
-from mooring.serving.ui.drift_files import read_drift_history
-from mooring.serving.ui.markdown import render_markdown
-from tests.serving.ui._data import write_drift_file
+from mooring.dashboard.charts import Bar, Line, bar_chart, histogram_chart, line_chart, ticks
+from mooring.dashboard.drift_files import read_drift_history
+from mooring.dashboard.markdown import render_markdown
+from tests.dashboard._data import write_drift_file
 
 SVG = "{http://www.w3.org/2000/svg}"
 

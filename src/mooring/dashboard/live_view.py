@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from mooring.dashboard.charts import Line, fmt, line_chart
 from mooring.registry import Deployment
-from mooring.serving.ui.charts import Line, fmt, line_chart
 
 __all__ = ["live_view"]
 

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from mooring.dashboard import create_ui, standalone_app
 from mooring.registry import Registry
-from mooring.serving.ui import create_ui, standalone_app
-from tests.serving.ui._data import NAME, TOKEN, plain_folders, populate, write_drift_reports
+from tests._support.server import model_dirs
+from tests.dashboard._data import NAME, TOKEN, plain_folders, populate, write_drift_reports
+
+__all__ = ["model_dirs"]  # a fixture, used by the served-dashboard tests
 
 
 class Site:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mooring.serving.ui import create_ui, standalone_app
-from tests.serving.ui._data import NAME, TOKEN, write_drift_file
-from tests.serving.ui.conftest import Site
+from mooring.dashboard import create_ui, standalone_app
+from tests.dashboard._data import NAME, TOKEN, write_drift_file
+from tests.dashboard.conftest import Site
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui")]
 

@@ -11,6 +11,7 @@ import orjson
 import pyarrow as pa
 
 from mooring.config import EvaluationConfig
+from mooring.dashboard import render_evaluation_html
 from mooring.evaluation import decide, evaluate
 
 
@@ -42,7 +43,7 @@ def test_save_writes_self_contained_html_and_json(tmp_path: Path) -> None:
     )
     result = evaluate(task="binary", labels=y, scores=p, table=table, config=cfg)
     decision = decide(result)
-    folder = result.save(tmp_path / "report", decision)
+    folder = result.save(tmp_path / "report", decision, html=render_evaluation_html)
     html = (folder / "report.html").read_text(encoding="utf-8")
     data = orjson.loads((folder / "report.json").read_bytes())
 
@@ -74,11 +75,15 @@ def test_multiclass_and_regression_reports(tmp_path: Path) -> None:
         label_vocabulary=["a", "b", "c"],
     )
     assert multi.per_class is not None and len(multi.per_class["recall"]) == 3
-    html = (multi.save(tmp_path / "m") / "report.html").read_text(encoding="utf-8")
+    html = (multi.save(tmp_path / "m", html=render_evaluation_html) / "report.html").read_text(
+        encoding="utf-8"
+    )
     assert "Per class" in html and "top_k_accuracy" in html
     targets = rng.normal(size=300)
     reg = evaluate(task="regression", labels=targets, values=targets + 0.1, config=cfg)
-    data = orjson.loads((reg.save(tmp_path / "r") / "report.json").read_bytes())
+    data = orjson.loads(
+        (reg.save(tmp_path / "r", html=render_evaluation_html) / "report.json").read_bytes()
+    )
     assert (
         data["metrics"]["mae"] == np.float64(0.1).item() or abs(data["metrics"]["mae"] - 0.1) < 1e-9
     )

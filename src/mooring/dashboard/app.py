@@ -34,14 +34,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mooring.config import MooringConfig
+from mooring.dashboard import views
+from mooring.dashboard.drift_files import drift_folder, is_report_stem, read_drift_history
+from mooring.dashboard.live import LiveMetrics, url_source
+from mooring.dashboard.live_view import live_view
+from mooring.dashboard.markdown import render_markdown
 from mooring.errors import InvalidRequestError, MooringError, NotFoundError, UsageError
 from mooring.registry import Deployment, Registry
 from mooring.serving.errors import UnauthorizedError
-from mooring.serving.ui import views
-from mooring.serving.ui.drift_files import drift_folder, is_report_stem, read_drift_history
-from mooring.serving.ui.live import LiveMetrics, url_source
-from mooring.serving.ui.live_view import live_view
-from mooring.serving.ui.markdown import render_markdown
 
 __all__ = ["DEFAULT_ACTOR", "create_ui", "standalone_app"]
 
