@@ -14,7 +14,7 @@ import pytest
 from mooring.cli import main
 from mooring.config import load_config
 from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.evaluation import evaluate_model_dir, record_threshold
+from mooring.evaluation import evaluate_model_dir
 
 pytestmark = pytest.mark.slow
 
@@ -91,16 +91,17 @@ def test_evaluate_exit_codes_and_report(tmp_path: Path, capsys: pytest.CaptureFi
     assert {s["name"] for s in data["slices"]} >= {"color=red", "x=[0, inf)"}
     assert "<svg" in (report / "report.html").read_text(encoding="utf-8")
 
-    # The chosen operating threshold is saved with the model (before registration).
+    # Evaluating chooses an operating threshold but never rewrites the trained artifact:
+    # the threshold is registration metadata (the pipeline registers it with the version).
     copy = tmp_path / "copy"
     shutil.copytree(model, copy)
+    before = (copy / "mooring.json").read_bytes()
     cfg = load_config(passing)
     table = read_table(cfg.path("eval.csv"), ReadOptions.from_config(cfg.data))
     run = evaluate_model_dir(cfg, copy, table, out=tmp_path / "r1")
-    record_threshold(copy, run.result)
-    saved = json.loads((copy / "mooring.json").read_text(encoding="utf-8"))
-    assert saved["threshold"] == run.result.operating_threshold == data["operating_threshold"]
-    assert saved["threshold_source"] == "cost_optimal"
+    assert run.result.operating_threshold == data["operating_threshold"]
+    assert run.result.threshold_source == "cost_optimal"
+    assert (copy / "mooring.json").read_bytes() == before
 
     # The same model as production: change gates apply, flip rate is 0.
     failing = _project(

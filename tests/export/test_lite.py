@@ -47,6 +47,7 @@ def test_each_mode_agrees_with_the_savedmodel_and_is_registered(
             replace=True,
         )
         attached = {a.artifact: a for a in reg.version_artifacts("income", version=1)}
+        registered = reg.get("income", version=1)
         stored = reg.load_artifact("income", f"tflite-{mode}", version=1)
 
     assert result.passed, result.reason
@@ -83,7 +84,7 @@ def test_each_mode_agrees_with_the_savedmodel_and_is_registered(
 
     # Metrics are the evaluation layer's, checked against scikit-learn.
     y = _labels(adult_project.eval)
-    threshold = float(model.metadata.get("threshold", 0.5))
+    threshold = 0.5 if registered.operating_threshold is None else registered.operating_threshold
     assert result.metrics["tflite"]["auc"] == pytest.approx(roc_auc_score(y, positive), abs=1e-9)
     assert result.metrics["savedmodel"]["auc"] == pytest.approx(
         roc_auc_score(y, reference), abs=1e-9

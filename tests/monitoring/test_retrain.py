@@ -108,8 +108,7 @@ def test_default_command_is_the_pipeline_on_fresh_data(tmp_path: Path) -> None:
     assert command == [
         sys.executable,
         "-m",
-        "mooring",
-        "run",
+        "mooring.pipeline",
         "--config",
         str(tmp_path / "mooring.toml"),
         "--train-data",

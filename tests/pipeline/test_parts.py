@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,14 +15,17 @@ from hypothesis import strategies as st
 
 from mooring.errors import UsageError
 from mooring.pipeline import (
+    PIPELINE,
+    STEPS,
     StepCache,
     code_version,
     digest,
-    guess_label,
     read_prediction_tail,
     run_cost,
 )
 from mooring.pipeline.record import Meter
+from mooring.pipeline.steps import step_name
+from mooring.scaffold import guess_label
 
 # Fingerprint inputs are JSON values from configs and hashes: 64-bit integers at most.
 ints = st.integers(min_value=-(2**62), max_value=2**62)
@@ -113,3 +118,21 @@ def test_prediction_tail_reads_the_newest_rows_of_one_model(tmp_path: Path) -> N
     everything = read_prediction_tail(str(tmp_path), "income", rows=1000)
     assert everything is not None and everything.num_rows == 90
     assert read_prediction_tail(str(tmp_path), "missing", rows=5) is None
+
+
+def test_the_pipeline_is_its_steps_in_order() -> None:
+    assert tuple(step_name(step) for step in PIPELINE) == STEPS
+
+
+def test_library_entry_point_exits_2_with_one_line_on_a_bad_config(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+    done = subprocess.run(
+        [sys.executable, "-m", "mooring.pipeline", "--config", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "absent.toml" in lines[0]

@@ -6,6 +6,7 @@ trainings in all) and the tests check what each run did.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections import Counter
@@ -146,6 +147,12 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
     assert mv.lineage["model_key"] == train["key"]
     assert mv.run_record["pipeline_run"] == result.run_id
     assert Path(mv.run_record["evaluation_report"], "report.html").is_file()
+    # The operating threshold is registration metadata; the artifact keeps its 0.5.
+    evaluated = next(s for s in record["steps"] if s["name"] == "evaluate")["outputs"]
+    assert mv.operating_threshold == evaluated["threshold"]
+    assert mv.run_record["threshold_source"] == evaluated["threshold_source"]
+    trained_meta = json.loads((Path(train["outputs"]["model_dir"]) / "mooring.json").read_text())
+    assert trained_meta["threshold"] == 0.5
     # The contract travels with the version, so the server checks requests against it.
     stored = Schema.from_dict(mv.run_record["schema"])
     assert stored.columns["age"].is_numeric

@@ -15,8 +15,9 @@ from mooring.cli._common import console, print_json
 from mooring.config import load_config
 from mooring.errors import ChecksFailedError, UsageError
 from mooring.formats.files import atomic_write
-from mooring.pipeline import RunObserver, StepRecord, project_status, scaffold_config
+from mooring.pipeline import RunObserver, StepRecord, project_status
 from mooring.project import Project
+from mooring.scaffold import scaffold_config
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

@@ -99,7 +99,7 @@ class RetrainConfig(Section):
     command: list[str] | None = Field(
         None,
         description="Command to run; placeholders {config} {data} {model} {version} {home} "
-        "{reason}. Default: python -m mooring run --config {config} --train-data {data}.",
+        "{reason}. Default: python -m mooring.pipeline --config {config} --train-data {data}.",
     )
     cooldown: Duration = Field(86400.0, description="Least time between two runs.")
     timeout: Duration = Field(21600.0, description="A run taking longer is stopped.")

@@ -21,7 +21,6 @@ from mooring.evaluation.model import (
     EvaluationRun,
     evaluate_loaded_model,
     evaluate_model_dir,
-    record_threshold,
 )
 from mooring.evaluation.result import (
     Comparison,
@@ -60,5 +59,4 @@ __all__ = [
     "evaluate_loaded_model",
     "evaluate_model_dir",
     "prepare",
-    "record_threshold",
 ]

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -31,9 +30,9 @@ from mooring.evaluation.gates import GateDecision, decide
 from mooring.evaluation.metrics import Task
 from mooring.evaluation.result import EvaluationResult, RenderEvaluation
 from mooring.features import predict_saved_model
-from mooring.formats.model import METADATA_FILE, SavedModelFolder, load_saved_model
+from mooring.formats.model import SavedModelFolder, load_saved_model
 
-__all__ = ["EvaluationRun", "evaluate_loaded_model", "evaluate_model_dir", "record_threshold"]
+__all__ = ["EvaluationRun", "evaluate_loaded_model", "evaluate_model_dir"]
 
 
 @dataclass
@@ -121,17 +120,3 @@ def evaluate_model_dir(
     folder = Path(out) if out is not None else config.home / "reports" / f"evaluation-{stamp}"
     candidate.save(folder, decision, html=html)
     return EvaluationRun(candidate, baseline, decision, folder)
-
-
-def record_threshold(model_dir: str | Path, result: EvaluationResult) -> None:
-    """Store the chosen operating threshold in the model folder's ``mooring.json``.
-
-    Do this before the model is registered: the registry fingerprints every file.
-    """
-    if result.operating_threshold is None:
-        return
-    path = Path(model_dir) / METADATA_FILE
-    metadata = json.loads(path.read_text(encoding="utf-8"))
-    metadata["threshold"] = result.operating_threshold
-    metadata["threshold_source"] = result.threshold_source
-    path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")

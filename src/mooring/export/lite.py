@@ -394,7 +394,8 @@ def export_lite(
     lite = LiteModel(conversion.content)
     lite_out = lite.predict(columns)
     saved_out = model.predict(columns, batch_size=8192)
-    threshold = model.threshold
+    # The operating threshold registered with the version; the model's own 0.5 otherwise.
+    threshold = mv.operating_threshold if mv.operating_threshold is not None else model.threshold
     vocabulary = model.label_vocabulary or None
     task_t = cast(Task, task)
     saved_metrics = _score(task_t, targets, saved_out, config, threshold, vocabulary)

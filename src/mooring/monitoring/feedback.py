@@ -183,11 +183,16 @@ def score_version(
 
 def _model_info(
     registry: Registry, name: str, version: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(mooring.json of the version's model, the metrics stored with the version)."""
+) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """mooring.json of the version's model, the metrics stored with the version, and the
+    operating threshold registered with it (the model's own 0.5 when none was)."""
     folder = registry.load(name, version=version)
     metadata = read_metadata(folder)
-    return metadata, registry.get(name, version=version).metrics
+    mv = registry.get(name, version=version)
+    threshold = mv.operating_threshold
+    if threshold is None:
+        threshold = float(metadata.get("threshold", 0.5) or 0.5)
+    return metadata, mv.metrics, threshold
 
 
 def live_metrics(
@@ -244,14 +249,14 @@ def live_metrics(
             mask = pc.equal(joined[MODEL_VERSION], number)
             subset = joined.filter(mask)
             subset_labels = [lab for lab, m in zip(labels, mask.to_pylist(), strict=True) if m]
-            metadata, stored = _model_info(reg, name, int(number))
+            metadata, stored, threshold = _model_info(reg, name, int(number))
             results.append(
                 score_version(
                     str(metadata.get("task", "binary")),
                     subset_labels,
                     subset.select([c for c in subset.column_names if c.startswith(OUTPUT_PREFIX)]),
                     vocabulary=list(metadata.get("label_vocabulary", [])),
-                    threshold=float(metadata.get("threshold", 0.5)),
+                    threshold=threshold,
                     min_labels=cfg.monitoring.live_min_labels,
                     version=int(number),
                     evaluation=stored.get("overall", stored),

@@ -1,7 +1,7 @@
 """The retraining trigger: drift or a drop in the live metric starts a configured command.
 
 The default command is the pipeline on fresh data,
-``python -m mooring run --config {config} --train-data {data}``: the candidate it trains
+``python -m mooring.pipeline --config {config} --train-data {data}``: the candidate it trains
 goes through the same gates as any other and, when it passes, enters as a canary at the
 first rollout step, never straight to production. Any command can be configured
 (``[monitoring.retrain] command``); placeholders ``{config}``, ``{data}``, ``{model}``,
@@ -46,8 +46,7 @@ log = logging.getLogger("mooring.monitoring")
 DEFAULT_COMMAND = (
     "{python}",
     "-m",
-    "mooring",
-    "run",
+    "mooring.pipeline",
     "--config",
     "{config}",
     "--train-data",

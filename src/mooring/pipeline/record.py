@@ -98,6 +98,8 @@ class StepRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     changed_inputs: list[str] = field(default_factory=list)
+    # Set by a step whose outputs later runs may reuse for the same key; not recorded.
+    reusable: bool = field(default=False, repr=False)
 
     @property
     def completed(self) -> bool:
@@ -106,7 +108,9 @@ class StepRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
-        return asdict(self)
+        data = asdict(self)
+        del data["reusable"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StepRecord:

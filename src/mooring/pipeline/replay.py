@@ -103,11 +103,13 @@ def _score(model: SavedModelFolder, outputs: dict[str, Any]) -> np.ndarray[Any, 
     return probabilities
 
 
-def _decision(model: SavedModelFolder, outputs: dict[str, Any]) -> np.ndarray[Any, Any] | None:
+def _decision(
+    model: SavedModelFolder, outputs: dict[str, Any], threshold: float | None
+) -> np.ndarray[Any, Any] | None:
     if model.task == "regression":
         return None
     if model.task == "binary":
-        threshold = model.threshold
+        threshold = model.threshold if threshold is None else threshold
         return np.asarray(outputs["probabilities"])[:, 1] >= threshold
     return np.asarray(outputs["class_ids"]).reshape(-1)
 
@@ -164,8 +166,13 @@ def replay(
     config: PipelineConfig,
     *,
     production_version: int | None = None,
+    thresholds: tuple[float | None, float | None] = (None, None),
 ) -> ReplayReport:
-    """Replay logged rows through both models; compare scores, decisions and latency."""
+    """Replay logged rows through both models; compare scores, decisions and latency.
+
+    ``thresholds`` are the operating thresholds of the candidate and of production (as
+    registered); ``None`` takes the one in the model's ``mooring.json``.
+    """
     from mooring.errors import DataError
     from mooring.features import columns_from_table, model_spec, predict_saved_model
 
@@ -207,8 +214,8 @@ def replay(
         max_abs_diff=float(diff.max()) if rows else 0.0,
         cpu_seconds_per_1000=timings,
     )
-    cand_decision = _decision(candidate, outputs["candidate"])
-    prod_decision = _decision(production, outputs["production"])
+    cand_decision = _decision(candidate, outputs["candidate"], thresholds[0])
+    prod_decision = _decision(production, outputs["production"], thresholds[1])
     if cand_decision is not None and prod_decision is not None:
         flips = int((cand_decision != prod_decision).sum())
         report.flips = flips

@@ -11,8 +11,11 @@ and nothing is deployed. A run that was killed or failed is continued by the nex
 run with the same inputs: same run id, completed steps reused, training resumed
 from its last checkpoint.
 
+The steps are :data:`mooring.pipeline.steps.PIPELINE`, run in order by
+:func:`run_pipeline`; this module keeps the run record around them.
+
 Example:
-    >>> result = run_pipeline(Project.load("mooring.toml"))  # doctest: +SKIP
+    >>> result = run_pipeline(load_config("mooring.toml"))  # doctest: +SKIP
     >>> result.status, result.version, result.deployed_as  # doctest: +SKIP
     ('succeeded', 2, 'canary')
 """
@@ -28,12 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mooring.config import MooringConfig
 from mooring.errors import ConflictError, MooringError
+from mooring.pipeline.cache import StepCache
+from mooring.pipeline.context import RejectedError, RunContext, RunObserver
 from mooring.pipeline.cost import run_cost, serving_cost_from_metrics
-from mooring.pipeline.fingerprint import digest
+from mooring.pipeline.fingerprint import code_version, digest
 from mooring.pipeline.record import (
     RUN_FILE,
-    STEPS,
     Meter,
     RunResult,
     StepRecord,
@@ -42,9 +47,10 @@ from mooring.pipeline.record import (
     process_info,
     write_run,
 )
-from mooring.pipeline.steps import ProjectLike, RejectedError, RunObserver, Steps
+from mooring.pipeline.steps import PIPELINE, Step, step_name
+from mooring.pipeline.workspace import Workspace
 
-__all__ = ["RECORD_KIND", "ProjectLike", "RunObserver", "find_runs", "run_pipeline"]
+__all__ = ["RECORD_KIND", "RunObserver", "find_runs", "run_pipeline"]
 
 RECORD_KIND = "mooring.run"
 
@@ -133,29 +139,35 @@ def changed_inputs(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return names
 
 
-class Pipeline(Steps):
-    """One invocation of the pipeline on a project (see :func:`run_pipeline`)."""
+class _Run:
+    """One invocation of the pipeline: the run record kept around the steps of ``PIPELINE``."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.steps: list[StepRecord] = []
+        self.record: dict[str, Any] = {}
+        self.earlier: dict[str, dict[str, Any]] = {}
 
     def _write(self) -> None:
         self.record["steps"] = [s.to_dict() for s in self.steps]
         self.record["updated_at"] = now_iso()
-        write_run(self.run_dir / RUN_FILE, self.record)
+        write_run(self.ctx.run_dir / RUN_FILE, self.record)
 
-    def _run_inputs(self) -> dict[str, Any]:
-        eval_fp = self.project.data_fingerprint("eval") if self.cfg.data.eval else None
+    def _inputs(self) -> dict[str, Any]:
+        ws, cfg = self.ctx.workspace, self.ctx.config
         return {
-            "train_data": str(self.project.data_path("train")),
-            "train_fingerprint": self.project.data_fingerprint("train"),
-            "eval_fingerprint": eval_fp,
-            "config_sha256": digest(self.cfg.model_dump(mode="json", by_alias=True)),
-            "code_version": self.code["code_version"],
+            "train_data": str(ws.data_path("train")),
+            "train_fingerprint": ws.data_fingerprint("train"),
+            "eval_fingerprint": ws.data_fingerprint("eval") if cfg.data.eval else None,
+            "config_sha256": digest(cfg.model_dump(mode="json", by_alias=True)),
+            "code_version": self.ctx.code["code_version"],
         }
 
     def _resumable(self, inputs_key: str) -> dict[str, Any] | None:
         """The latest run, when it was interrupted or failed with these same inputs."""
-        if self.force:
+        if self.ctx.force:
             return None
-        runs = find_runs(self.home)
+        runs = find_runs(self.ctx.home)
         if not runs:
             return None
         latest = runs[0]
@@ -165,23 +177,14 @@ class Pipeline(Steps):
             return latest
         return None
 
-    # -- the run -------------------------------------------------------------------
     def run(self) -> RunResult:
-        self.home.mkdir(parents=True, exist_ok=True)
-        with _exclusive(self.home):
-            try:
-                return self._run()
-            finally:
-                if self._registry is not None:
-                    self._registry.close()
-
-    def _run(self) -> RunResult:
-        inputs = self._run_inputs()
+        ctx = self.ctx
+        inputs = self._inputs()
         inputs_key = digest(inputs)
         previous = self._resumable(inputs_key)
         resumed = previous is not None
         if previous is not None:
-            self.run_id = str(previous["run_id"])
+            ctx.run_id = str(previous["run_id"])
             attempts = list(previous.get("attempts", []))
             if attempts and attempts[-1].get("status") == "running":
                 # Its process died without a word: it was killed.
@@ -194,32 +197,32 @@ class Pipeline(Steps):
             self.record = dict(previous)
             self.record["resumed_after"] = done[-1] if done else None
         else:
-            self.run_id = _new_run_id()
+            ctx.run_id = _new_run_id()
             attempts = []
             self.record = {
                 "kind": RECORD_KIND,
-                "run_id": self.run_id,
-                "model": self.name,
+                "run_id": ctx.run_id,
+                "model": ctx.name,
                 "created_at": now_iso(),
                 "inputs": inputs,
                 "inputs_key": inputs_key,
-                "code": self.code,
-                "force": self.force,
+                "code": ctx.code,
+                "force": ctx.force,
             }
         attempts.append({"started_at": now_iso(), "status": "running", **process_info()})
         self.record.update(status="running", attempts=attempts, reason=None, error=None)
-        self.steps = [StepRecord(name) for name in STEPS]
-        earlier = next((r for r in find_runs(self.home) if r.get("run_id") != self.run_id), None)
-        self._earlier = {s["name"]: s for s in (earlier or {}).get("steps", [])}
+        self.steps = [StepRecord(step_name(step)) for step in PIPELINE]
+        earlier = next((r for r in find_runs(ctx.home) if r.get("run_id") != ctx.run_id), None)
+        self.earlier = {s["name"]: s for s in (earlier or {}).get("steps", [])}
         self._write()
-        self.observer.run_started(self.run_id, resumed)
+        ctx.observer.run_started(ctx.run_id, resumed)
 
         status = "succeeded"
         reason: str | None = None
         meter = Meter().start()
-        for record in self.steps:
+        for step, record in zip(PIPELINE, self.steps, strict=True):
             try:
-                rejected = self._one_step(record)
+                rejected = self._one_step(step, record)
             except BaseException as exc:
                 self._failed(record, exc, attempts)
                 raise
@@ -242,11 +245,11 @@ class Pipeline(Steps):
         self._write()
         result = self.record["result"]
         return RunResult(
-            run_id=self.run_id,
-            model=self.name,
+            run_id=ctx.run_id,
+            model=ctx.name,
             status=status,  # type: ignore[arg-type]
             steps=self.steps,
-            record_path=self.run_dir / RUN_FILE,
+            record_path=ctx.run_dir / RUN_FILE,
             version=result.get("version"),
             deployed_as=result.get("deployed_as"),
             canary_weight=result.get("canary_weight"),
@@ -255,20 +258,22 @@ class Pipeline(Steps):
             record=self.record,
         )
 
-    def _one_step(self, record: StepRecord) -> str | None:
+    def _one_step(self, step: Step, record: StepRecord) -> str | None:
         """Run one step (or reuse it); the reason when a check rejects the run."""
+        ctx = self.ctx
         record.status = "running"
         record.started_at = now_iso()
-        self.observer.step_started(record.name)
+        ctx.observer.step_started(record.name)
         self._write()
         meter = Meter().start()
         rejected: str | None = None
+        output = None
         try:
-            cacheable = bool(getattr(self, f"_step_{record.name}")(record))
+            output = step(ctx, record)
         except RejectedError as exc:
             record.status = "rejected"
             record.message = rejected = str(exc)
-            cacheable = False
+            record.reusable = False
         except BaseException as exc:
             record.status = "failed"
             record.message = str(exc) or type(exc).__name__
@@ -278,7 +283,12 @@ class Pipeline(Steps):
             record.duration_s, record.cpu_seconds = round(wall, 4), round(cpu, 4)
             record.finished_at = now_iso()
         outcome: str = record.status  # set by the step
-        before = self._earlier.get(record.name) or {}
+        if output is not None:
+            record.outputs = output.to_dict()
+        if record.key is not None:
+            ctx.keys[record.name] = record.key
+        ctx.statuses[record.name] = outcome
+        before = self.earlier.get(record.name) or {}
         if outcome == "done" and before.get("key") and before.get("key") != record.key:
             record.changed_inputs = changed_inputs(before.get("inputs") or {}, record.inputs)
             if record.changed_inputs:
@@ -288,18 +298,18 @@ class Pipeline(Steps):
                     f" (re-run: {shown}{f' and {more} more' if more > 0 else ''} changed)"
                 )
         if record.completed:
-            self.outputs[record.name] = record.outputs
-        if cacheable and outcome == "done" and record.key is not None:
-            self.cache.put(
+            setattr(ctx.outputs, record.name, output)
+        if record.reusable and outcome == "done" and record.key is not None:
+            ctx.cache.put(
                 record.name,
                 record.key,
                 record.outputs,
-                run_id=self.run_id,
+                run_id=ctx.run_id,
                 duration_s=record.duration_s,
                 cpu_seconds=record.cpu_seconds,
             )
         self._write()
-        self.observer.step_finished(record)
+        ctx.observer.step_finished(record)
         return rejected
 
     def _failed(self, record: StepRecord, exc: BaseException, attempts: list[Any]) -> None:
@@ -319,31 +329,30 @@ class Pipeline(Steps):
         self._write()
         if record.status == "failed":
             with contextlib.suppress(Exception):
-                self.observer.step_finished(record)
+                self.ctx.observer.step_finished(record)
 
     def _result(self) -> dict[str, Any]:
-        register = self.outputs.get("register", {})
-        deploy = self.outputs.get("deploy", {})
-        evaluate = self.outputs.get("evaluate", {})
+        outputs = self.ctx.outputs
+        register, deploy, evaluate = outputs.register, outputs.deploy, outputs.evaluate
         production, canary, weight = (
-            self._deployment() if self._registry is not None else (None, None, 0)
+            self.ctx.deployment() if self.ctx.opened_registry else (None, None, 0)
         )
         return {
-            "version": register.get("version"),
-            "blessed": evaluate.get("blessed"),
-            "metrics": evaluate.get("metrics"),
-            "report": evaluate.get("report"),
-            "deployed_as": deploy.get("deployed_as"),
-            "canary_weight": deploy.get("canary_weight"),
+            "version": register.version if register else None,
+            "blessed": evaluate.blessed if evaluate else None,
+            "metrics": evaluate.metrics if evaluate else None,
+            "report": evaluate.report if evaluate else None,
+            "deployed_as": deploy.deployed_as if deploy else None,
+            "canary_weight": deploy.canary_weight if deploy else None,
             "deployment": {"production": production, "canary": canary, "canary_weight": weight},
         }
 
     def _cost(self, cpu: float) -> dict[str, Any]:
-        settings = self.cfg.pipeline
-        price = settings.cpu_hour_price
+        ctx = self.ctx
+        price = ctx.config.pipeline.cpu_hour_price
         train = next(s for s in self.steps if s.name == "train")
         if train.status == "cached":
-            entry = self.cache.get("train", train.key or "") if train.key else None
+            entry = ctx.cache.get("train", train.key or "") if train.key else None
             train_cpu = float(entry.get("cpu_seconds", 0.0)) if entry else 0.0
             train_source = f"run {entry.get('run_id')}" if entry else "unknown"
         else:
@@ -355,7 +364,7 @@ class Pipeline(Steps):
         return out
 
     def _serving_cost(self, price: float | None) -> dict[str, Any]:
-        settings = self.cfg.pipeline
+        settings = self.ctx.config.pipeline
         if settings.metrics_url:
             try:
                 with urllib.request.urlopen(settings.metrics_url, timeout=5) as response:
@@ -363,11 +372,11 @@ class Pipeline(Steps):
             except OSError as exc:
                 return {"source": "metrics", "error": f"{settings.metrics_url}: {exc}"}
             per_version = serving_cost_from_metrics(
-                text, self.name, price=price, cpus=settings.serving_cpus
+                text, self.ctx.name, price=price, cpus=settings.serving_cpus
             )
             return {"source": "metrics", "url": settings.metrics_url, "versions": per_version}
-        replayed = self.outputs.get("replay", {})
-        per_row = replayed.get("cpu_seconds_per_1000", {})
+        replayed = self.ctx.outputs.replay
+        per_row = replayed.cpu_seconds_per_1000 if replayed is not None else {}
         if per_row:
             return {
                 "source": "replay",
@@ -387,7 +396,10 @@ class Pipeline(Steps):
 
 
 def run_pipeline(
-    project: ProjectLike, *, force: bool = False, observer: RunObserver | None = None
+    project: Workspace | MooringConfig,
+    *,
+    force: bool = False,
+    observer: RunObserver | None = None,
 ) -> RunResult:
     """Run validate → train → evaluate → gate → register → replay → deploy on a project.
 
@@ -396,9 +408,24 @@ def run_pipeline(
     run record says where it stopped (re-run to continue from there).
 
     Example:
-        >>> from mooring.project import Project
-        >>> result = run_pipeline(Project.load("mooring.toml"))  # doctest: +SKIP
+        >>> result = run_pipeline(load_config("mooring.toml"))  # doctest: +SKIP
         >>> [s.status for s in result.steps]  # doctest: +SKIP
         ['cached', 'cached', 'cached', 'cached', 'cached', 'skipped', 'cached']
     """
-    return Pipeline(project, force=force, observer=observer).run()
+    workspace = project if isinstance(project, Workspace) else Workspace(project)
+    settings = workspace.config.pipeline
+    ctx = RunContext(
+        workspace=workspace,
+        cache=StepCache(
+            workspace.home / "pipeline" / "cache", enabled=settings.cache and not force
+        ),
+        code=code_version(settings.code_fingerprint),
+        observer=observer or RunObserver(),
+        force=force,
+    )
+    workspace.home.mkdir(parents=True, exist_ok=True)
+    with _exclusive(workspace.home):
+        try:
+            return _Run(ctx).run()
+        finally:
+            ctx.close()

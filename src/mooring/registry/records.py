@@ -56,6 +56,15 @@ class ModelVersion:
         """``name@version``, the way the CLI and logs name a version."""
         return f"{self.name}@{self.version}"
 
+    @property
+    def operating_threshold(self) -> float | None:
+        """The decision threshold chosen at evaluation and registered with the version.
+
+        ``None`` for versions registered without one (their ``mooring.json`` says 0.5).
+        """
+        value = (self.run_record or {}).get("threshold")
+        return float(value) if isinstance(value, int | float) else None
+
     def to_dict(self, *, heavy: bool = False) -> dict[str, Any]:
         """JSON-ready mapping; ``heavy=True`` includes manifest, statistics and card."""
         data = asdict(self)

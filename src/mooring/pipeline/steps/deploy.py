@@ -1,0 +1,74 @@
+"""Step 7, deploy: the first model becomes production, later ones a canary at the first step.
+
+A version this pipeline deployed before and that was since replaced or rolled back is
+not deployed again (``mooring run --force`` does).
+"""
+
+from __future__ import annotations
+
+from mooring.pipeline.context import RunContext
+from mooring.pipeline.outputs import DeployOutput
+from mooring.pipeline.record import StepRecord
+
+__all__ = ["run"]
+
+
+def run(ctx: RunContext, record: StepRecord) -> DeployOutput | None:
+    """The deploy step."""
+    from mooring.registry import default_actor
+
+    version = ctx.outputs.registered.version
+    record.inputs = {"version": version}
+    record.key = key = f"{ctx.name}-v{version}"
+    if not ctx.config.pipeline.deploy:
+        record.status, record.message = "skipped", "[pipeline] deploy = false: registered only"
+        return None
+    production, canary, weight = ctx.deployment()
+    if production == version:
+        record.status, record.message = "cached", f"version {version} is already production"
+        return DeployOutput(deployed_as="production")
+    if canary == version:
+        record.status = "cached"
+        record.message = f"version {version} is already the canary at {weight}%"
+        return DeployOutput(deployed_as="canary", canary_weight=weight)
+    earlier = ctx.cache.get("deploy", key)
+    if earlier is not None:
+        record.status = "skipped"
+        record.message = (
+            f"version {version} was deployed by run {earlier.get('run_id')} and has since "
+            "been replaced or rolled back; not deploying it again (pass --force to)"
+        )
+        return DeployOutput()
+    actor, registry, name = default_actor(), ctx.registry, ctx.name
+    record.status, record.reusable = "done", True
+    if production is None:
+        registry.deploy(
+            name, production=version, actor=actor, reason=f"mooring run {ctx.run_id}: first model"
+        )
+        record.message = f"version {version} is production (first model)"
+        return DeployOutput(deployed_as="production")
+    steps = ctx.config.rollout.steps
+    start = steps[0] if steps else 100
+    if start >= 100:
+        registry.promote(
+            name,
+            version=version,
+            actor=actor,
+            reason=f"mooring run {ctx.run_id}: [rollout] steps start at 100%",
+        )
+        record.message = f"version {version} is production ([rollout] steps start at 100)"
+        return DeployOutput(deployed_as="production")
+    replaced = f"; replaces canary {canary}" if canary is not None else ""
+    registry.deploy(
+        name,
+        production=production,
+        canary=version,
+        weight=start,
+        actor=actor,
+        reason=f"mooring run {ctx.run_id}: canary at {start}% "
+        f"(rollout step 1 of {len(steps)}){replaced}",
+    )
+    record.message = (
+        f"version {version} is the canary at {start}% next to production {production}{replaced}"
+    )
+    return DeployOutput(deployed_as="canary", canary_weight=start)

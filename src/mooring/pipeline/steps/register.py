@@ -1,0 +1,87 @@
+"""Step 5, register: the model folder as an immutable registry version, with its lineage.
+
+The version carries what the run knows about the model: lineage, headline metrics, the
+gate decision, the training statistics (the drift baseline), the validated schema and
+the operating threshold the evaluation chose (registration metadata: the trained
+artifact is never rewritten).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from mooring.pipeline.context import RunContext
+from mooring.pipeline.fingerprint import digest
+from mooring.pipeline.outputs import RegisterOutput
+from mooring.pipeline.record import StepRecord
+
+__all__ = ["run"]
+
+
+def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
+    """The register step (a model already registered is found by its manifest)."""
+    from mooring.registry import build_manifest
+
+    ws = ctx.workspace
+    trained, evaluated = ctx.outputs.trained, ctx.outputs.evaluated
+    model_dir = Path(trained.model_dir)
+    manifest = build_manifest(model_dir)
+    record.inputs = {"model_key": ctx.keys["train"], "manifest_sha256": manifest.sha256}
+    record.key = digest(record.inputs)
+    for mv in ctx.versions():
+        if mv.manifest_sha256 == manifest.sha256:
+            record.status = "cached"
+            record.message = (
+                f"the registry already holds this model as version {mv.version} "
+                f"(registered by run {mv.lineage.get('run_id', '?')})"
+            )
+            return RegisterOutput(version=mv.version, manifest_sha256=mv.manifest_sha256)
+    production, _, _ = ctx.deployment()
+    training_record = Path(trained.training_record)
+    run_record = orjson.loads(training_record.read_bytes()) if training_record.is_file() else {}
+    # The dashboard links a version to its evaluation report through this key.
+    run_record["evaluation_report"] = str(Path(evaluated.report).parent)
+    run_record["pipeline_run"] = ctx.run_id
+    # The operating threshold is the registration's, read back by replay, export and
+    # live quality; the model folder keeps the 0.5 it was exported with.
+    run_record["threshold"] = evaluated.threshold
+    run_record["threshold_source"] = evaluated.threshold_source
+    # The server checks requests against the contract the data was validated with,
+    # including a hand-edited schema file, not one re-inferred from the statistics.
+    run_record["schema"] = ws.schema(ctx.train_statistics()).to_dict()
+    lineage = {
+        "data_fingerprint": ws.data_fingerprint("train"),
+        "eval_fingerprint": ws.data_fingerprint("eval"),
+        "train_data": str(ws.data_path("train")),
+        "statistics_hash": trained.statistics_hash,
+        "schema_hash": trained.schema_hash,
+        "schema_fingerprint": ctx.outputs.validated.schema_fingerprint,
+        "feature_spec_hash": trained.feature_spec_hash,
+        "model_key": ctx.keys["train"],
+        "code_version": ctx.code["code_version"],
+        "source_sha256": ctx.code["source_sha256"],
+        "run_id": ctx.run_id,
+    }
+    mv = ctx.registry.register(
+        name=ctx.name,
+        artifact_dir=model_dir,
+        lineage=lineage,
+        metrics=evaluated.metrics,
+        gate=evaluated.decision,
+        statistics=ctx.train_statistics().to_dict(),
+        params=ctx.config.model.model_dump(mode="json"),
+        run_record=run_record,
+        parent_version=production,
+        reason=f"mooring run {ctx.run_id}",
+    )
+    ctx.registered()
+    record.status = "done"
+    record.message = f"registered {mv.ref}"
+    return RegisterOutput(
+        version=mv.version,
+        manifest_sha256=mv.manifest_sha256,
+        files=mv.file_count,
+        size_bytes=mv.size_bytes,
+    )

@@ -1,0 +1,125 @@
+"""Step 1, validate: the data contract on the training data, and the eval data against it.
+
+:func:`check` is the work (also :meth:`mooring.project.Project.validate`); :func:`run`
+is the step: keyed by the data's fingerprints, the read options, the contract and the
+code, it rejects the run when the contract fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from mooring.contract import DatasetStatistics
+from mooring.contract.schema import Schema
+from mooring.contract.validation import ValidationResult, validate, validate_statistics
+from mooring.formats.files import atomic_write, file_fingerprint
+from mooring.pipeline.context import RejectedError, RunContext
+from mooring.pipeline.fingerprint import digest
+from mooring.pipeline.outputs import ValidateOutput
+from mooring.pipeline.record import StepRecord
+from mooring.pipeline.workspace import Workspace
+
+__all__ = ["ProjectValidation", "check", "run"]
+
+
+@dataclass
+class ProjectValidation:
+    """The data contract checked on the training data and (when configured) the eval data."""
+
+    schema: Schema
+    statistics: DatasetStatistics
+    train: ValidationResult
+    eval: ValidationResult | None
+
+    @property
+    def ok(self) -> bool:
+        return self.train.ok and (self.eval is None or self.eval.ok)
+
+    @property
+    def results(self) -> list[ValidationResult]:
+        return [r for r in (self.train, self.eval) if r is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "schema_fingerprint": self.schema.fingerprint(),
+            "train": self.train.to_dict(),
+            "eval": self.eval.to_dict() if self.eval is not None else None,
+        }
+
+    def render_text(self) -> str:
+        return "\n".join(r.render_text() for r in self.results)
+
+
+def check(workspace: Workspace) -> ProjectValidation:
+    """Check the train data against the contract, and the eval data against train (skew).
+
+    The result is also written to ``<home>/reports/validation.json``.
+    """
+    stats = workspace.statistics("train")
+    schema = workspace.schema(stats)
+    options = workspace.read_options
+    contract = workspace.config.contract
+    if workspace.schema_inferred_from_statistics():
+        # A schema inferred from these very statistics cannot see wrong types or
+        # out-of-range values in them: judge the statistics, skip a second read.
+        train = validate_statistics(stats, schema, contract=contract)
+    else:
+        train = validate(workspace.data_path("train"), schema, options=options, contract=contract)
+    evaluation = None
+    if workspace.config.data.eval is not None:
+        evaluation = validate(
+            workspace.data_path("eval"), schema, options=options, baseline=stats, contract=contract
+        )
+    result = ProjectValidation(schema=schema, statistics=stats, train=train, eval=evaluation)
+    atomic_write(
+        workspace.home / "reports" / "validation.json",
+        orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2),
+    )
+    return result
+
+
+def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
+    """The validate step."""
+    cfg, ws = ctx.config, ctx.workspace
+    schema_file = cfg.contract.schema_file
+    record.inputs = {
+        "train_fingerprint": ws.data_fingerprint("train"),
+        "eval_fingerprint": ws.data_fingerprint("eval") if cfg.data.eval else None,
+        "read": cfg.data.model_dump(mode="json", exclude={"train", "eval", "positive"}),
+        "contract": cfg.contract.model_dump(mode="json", by_alias=True),
+        "schema_file_sha256": file_fingerprint(cfg.path(schema_file)) if schema_file else None,
+        "code_version": ctx.code["code_version"],
+    }
+    record.key = key = digest(record.inputs)
+    entry = ctx.reuse(record, "validate", key)
+    if entry is not None:
+        return ValidateOutput.from_dict(entry["outputs"])
+    result = check(ws)
+    ctx.use_statistics(result.statistics)
+    report = ctx.home / "reports" / "validation.json"
+    if not result.ok:
+        errors = [a for r in result.results for a in r.errors]
+        shown = "; ".join(f"{a.column or 'table'}: {a.message}" for a in errors[:3]) + (
+            f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+        )
+        record.outputs = {"ok": False, "errors": len(errors), "report": str(report)}
+        raise RejectedError(
+            f"the data contract failed with {len(errors)} error(s): {shown} (report: {report})"
+        )
+    warnings = sum(len(r.warnings) for r in result.results)
+    output = ValidateOutput(
+        ok=True,
+        rows=result.statistics.num_rows,
+        eval_rows=result.eval.num_rows if result.eval is not None else None,
+        warnings=warnings,
+        schema_fingerprint=result.schema.fingerprint(),
+        statistics_hash=digest(result.statistics.to_dict()),
+        report=str(report),
+    )
+    record.status, record.reusable = "done", True
+    record.message = f"contract ok ({warnings} warning(s))"
+    return output

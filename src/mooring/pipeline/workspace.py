@@ -1,0 +1,141 @@
+"""A project's data as the pipeline reads it: paths, fingerprints, statistics, the schema.
+
+Every step and every :class:`mooring.project.Project` method reads the data through
+one :class:`Workspace`, so a file is hashed once per version in a process and its
+statistics are computed once per content (cached under ``<home>/statistics``).
+
+Example:
+    >>> ws = Workspace(load_config("mooring.toml"))  # doctest: +SKIP
+    >>> ws.statistics("train").num_rows  # doctest: +SKIP
+    32561
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mooring.config import MooringConfig
+from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract.schema import Schema, infer_schema
+from mooring.errors import NotFoundError
+from mooring.formats.files import atomic_write, file_fingerprint
+
+__all__ = ["Workspace"]
+
+
+def _options_key(options: ReadOptions) -> dict[str, Any]:
+    return {
+        "format": options.format,
+        "delimiter": options.delimiter,
+        "header": options.header,
+        "na_values": list(options.na_values),
+        "trim": options.trim_whitespace,
+    }
+
+
+@dataclass
+class Workspace:
+    """One project's configuration and the data it names."""
+
+    config: MooringConfig
+    _fingerprints: dict[tuple[str, int, int], str] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.config.project.name
+
+    @property
+    def home(self) -> Path:
+        return self.config.home
+
+    @property
+    def read_options(self) -> ReadOptions:
+        return ReadOptions.from_config(self.config.data)
+
+    def data_path(self, which: str = "train") -> Path:
+        value = self.config.data.train if which == "train" else self.config.data.eval
+        if value is None:
+            raise NotFoundError(f'[data] {which} is not set; add {which} = "path" to mooring.toml')
+        return self.config.path(value)
+
+    def data_fingerprint(self, which: str = "train") -> str:
+        """sha256 of the train or eval file, hashed once per file version in this process."""
+        path = self.data_path(which)
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = file_fingerprint(path)
+        return self._fingerprints[key]
+
+    def statistics(self, which: str = "train") -> DatasetStatistics:
+        """Statistics of the train or eval data, cached under home by the file's sha256."""
+        path = self.data_path(which)
+        fingerprint = self.data_fingerprint(which)
+        cache = self.home / "statistics" / f"{which}.json"
+        meta = self.home / "statistics" / f"{which}.meta.json"
+        key = {"fingerprint": fingerprint, "read": _options_key(self.read_options)}
+        if cache.is_file() and meta.is_file() and orjson.loads(meta.read_bytes()) == key:
+            return DatasetStatistics.load(cache)
+        stats = compute_statistics(path, self.read_options)
+        stats.save(cache)
+        atomic_write(meta, orjson.dumps(key))
+        return stats
+
+    def schema(self, statistics: DatasetStatistics | None = None) -> Schema:
+        """The data contract: the configured schema file, or one inferred from the train data.
+
+        An inferred schema is saved to ``<home>/schema.yaml`` for reference; to freeze and
+        edit it, copy it next to mooring.toml and set ``[contract] schema``.
+        """
+        contract = self.config.contract
+        if contract.schema_file is not None:
+            return Schema.load(self.config.path(contract.schema_file)).with_overrides(contract)
+        stats = statistics or self.statistics("train")
+        schema = infer_schema(
+            stats,
+            label=self.config.data.label,
+            timestamp=self.config.data.timestamp,
+            contract=contract,
+        )
+        schema.save(self.home / "schema.yaml")
+        return schema
+
+    def schema_inferred_from_statistics(self) -> bool:
+        """Whether the schema is inferred from the train statistics with nothing narrowing it."""
+        contract = self.config.contract
+        narrowing = ("type", "min", "max", "domain")
+        return contract.schema_file is None and not any(
+            getattr(override, key) is not None
+            for override in contract.columns.values()
+            for key in narrowing
+        )
+
+    def with_train_data(self, path: str | Path) -> Workspace:
+        """The same project training on another file (fresh data for a retrain).
+
+        Raises:
+            NotFoundError: the file does not exist.
+        """
+        found = Path(path)
+        if not found.is_file():
+            raise NotFoundError(
+                f"--train-data file '{path}' does not exist; pass a CSV or Parquet file"
+            )
+        config = self.config.model_copy(deep=True)
+        config.data.train = str(found.resolve())
+        return Workspace(config)
+
+    def latest_model_dir(self) -> Path:
+        """The model folder of the most recent training run under ``<home>/runs``."""
+        # `mooring train` writes <home>/runs/<time>/model, `mooring run` <run-id>/train/model.
+        found = [*(self.home / "runs").glob("*/model"), *(self.home / "runs").glob("*/train/model")]
+        runs = sorted((p for p in found if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
+        if not runs:
+            raise NotFoundError(
+                f"no trained model under '{self.home / 'runs'}'; run `mooring train` first"
+            )
+        return runs[-1]
