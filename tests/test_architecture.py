@@ -1,78 +1,257 @@
-"""The architecture is visible in the tree: layers import downward only."""
+"""The architecture is visible in the tree: an explicit table of allowed imports between packages.
+
+Each top-level part of ``mooring`` (a package such as ``serving`` or a module such as
+``project``) may import only the parts its row lists. Imports inside functions count
+too: a lazy import is still a dependency. ARCHITECTURE.md shows the same table.
+"""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "mooring"
-# Lower index = lower layer. Foundation modules may be imported by any layer.
-LAYERS = [
-    "contract",
-    "features",
-    "training",
-    "evaluation",
-    "registry",
-    "export",
-    "serving",
-    "monitoring",
-    "pipeline",
-]
-FOUNDATION = {"errors", "config", "_tensorflow", "formats"}
+
+# part → the parts it may import. Every part may import itself; nothing may import `cli`
+# except `cli` and the entry points.
+ALLOWED: dict[str, frozenset[str]] = {
+    "errors": frozenset(),
+    "_tensorflow": frozenset(),
+    "config": frozenset({"errors"}),
+    "formats": frozenset({"errors", "_tensorflow"}),
+    "contract": frozenset({"errors", "config", "formats"}),
+    "features": frozenset({"errors", "config", "formats", "contract"}),
+    "training": frozenset({"errors", "config", "formats", "contract", "features"}),
+    "evaluation": frozenset({"errors", "config", "formats", "contract", "features"}),
+    "registry": frozenset({"errors", "config", "formats"}),
+    "export": frozenset(
+        {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}
+    ),
+    "serving": frozenset({"errors", "config", "formats", "_tensorflow", "contract", "registry"}),
+    "monitoring": frozenset(
+        {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}
+    ),
+    "dashboard": frozenset(
+        {"errors", "config", "formats", "contract", "evaluation", "registry", "monitoring"}
+    ),
+    "scaffold": frozenset({"errors", "config", "formats", "contract", "features"}),
+    "pipeline": frozenset(
+        {
+            "errors",
+            "config",
+            "formats",
+            "contract",
+            "features",
+            "training",
+            "evaluation",
+            "registry",
+            "monitoring",
+            "dashboard",
+        }
+    ),
+    "project": frozenset(
+        {
+            "errors",
+            "config",
+            "formats",
+            "contract",
+            "features",
+            "training",
+            "evaluation",
+            "registry",
+            "pipeline",
+            "dashboard",
+        }
+    ),
+}
+# The composition roots may import every part.
+ROOTS = {"cli", "__init__", "__main__"}
+EVERY_PART = set(ALLOWED) | ROOTS
 
 
-def layer_of(module: str) -> str | None:
-    parts = module.split(".")
-    if parts[0] != "mooring" or len(parts) < 2:
-        return None
-    return parts[1]
+def part_of(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py")
 
 
-def imports_of(path: Path) -> list[str]:
+def module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> Iterator[str]:
+    """Every module a file imports, at any depth (absolute names; relative ones resolved)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = []
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.extend(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append(node.module)
-    return found
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package[: len(package) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield base
+            # `from mooring import formats` names a part, not an attribute.
+            if base == "mooring":
+                yield from (f"mooring.{alias.name}" for alias in node.names)
 
 
-@pytest.mark.parametrize("layer", LAYERS)
-def test_layers_import_downward_only(layer: str) -> None:
-    folder = SRC / layer
-    if not folder.is_dir():
-        pytest.skip(f"layer {layer} does not exist yet")
-    rank = LAYERS.index(layer)
-    upward = []
-    for path in folder.rglob("*.py"):
+def sources() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def test_every_part_has_a_row() -> None:
+    parts = {part_of(p) for p in sources()}
+    assert parts - EVERY_PART == set(), "add these parts to ALLOWED (and to ARCHITECTURE.md)"
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_listed_part_exists(part: str) -> None:
+    assert (SRC / part).is_dir() or (SRC / f"{part}.py").is_file(), f"mooring.{part} is missing"
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_part_imports_only_its_row(part: str) -> None:
+    files = [p for p in sources() if part_of(p) == part]
+    assert files, f"mooring.{part} is missing"
+    wrong = []
+    for path in files:
         for module in imports_of(path):
-            target = layer_of(module)
-            if target is None or target in FOUNDATION or target == layer:
+            names = module.split(".")
+            if names[0] != "mooring" or len(names) < 2:
                 continue
-            if target not in LAYERS or LAYERS.index(target) > rank:
-                upward.append(f"{path.relative_to(SRC)} imports {module}")
-    assert upward == [], "upward imports:\n" + "\n".join(upward)
+            target = names[1]
+            if target != part and target not in ALLOWED[part]:
+                wrong.append(f"{path.relative_to(SRC)} imports {module}")
+    assert wrong == [], f"mooring.{part} may import only {sorted(ALLOWED[part])}:\n" + "\n".join(
+        wrong
+    )
 
 
-def test_foundation_imports_no_layer() -> None:
-    for name in FOUNDATION:
-        package = SRC / name
-        files = sorted(package.rglob("*.py")) if package.is_dir() else [SRC / f"{name}.py"]
-        for module in (m for path in files for m in imports_of(path)):
-            assert layer_of(module) in (None, *FOUNDATION), f"{name}.py imports {module}"
+def test_no_private_module_is_imported_across_parts() -> None:
+    wrong = []
+    for path in sources():
+        for module in imports_of(path):
+            names = module.split(".")
+            if names[0] != "mooring" or len(names) < 3:
+                continue
+            private = [n for n in names[2:] if n.startswith("_") and not n.startswith("__")]
+            if private and names[1] != part_of(path):
+                wrong.append(f"{path.relative_to(SRC)} imports {module}")
+    assert wrong == []
 
 
-@pytest.mark.parametrize("layer", LAYERS)
-def test_public_surface_declared(layer: str) -> None:
-    if not (SRC / layer).is_dir():
-        pytest.skip(f"layer {layer} does not exist yet")
-    package = importlib.import_module(f"mooring.{layer}")
+def test_formats_are_spelled_in_formats_only() -> None:
+    metrics = importlib.import_module("mooring.formats.metrics")
+    names = [v for k, v in vars(metrics).items() if k.isupper() and isinstance(v, str)]
+    assert "mooring_requests" in names
+    spelled = [f'"{name}"' for name in ["mooring.json", "serving_default", *names]]
+    wrong = [
+        f"{path.relative_to(SRC)}: {needle}"
+        for path in sources()
+        if part_of(path) != "formats"
+        for needle in spelled
+        if needle in path.read_text(encoding="utf-8")
+    ]
+    assert wrong == []
+
+
+def test_no_module_over_600_lines() -> None:
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in sources()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert long == {}
+
+
+@pytest.mark.parametrize("part", sorted(p for p in ALLOWED if (SRC / p).is_dir()))
+def test_public_surface_declared(part: str) -> None:
+    package = importlib.import_module(f"mooring.{part}")
     exported = getattr(package, "__all__", None)
-    assert exported, f"mooring.{layer} must declare __all__"
+    assert exported, f"mooring.{part} must declare __all__"
     missing = [name for name in exported if not hasattr(package, name)]
-    assert missing == [], f"mooring.{layer}.__all__ names missing attributes: {missing}"
+    assert missing == [], f"mooring.{part}.__all__ names missing attributes: {missing}"
+
+
+def test_formats_import_without_tensorflow() -> None:
+    probe = (
+        "import sys, json, mooring.formats; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    loaded = set(json.loads(_run(probe)))
+    assert not loaded & {"tensorflow", "keras"}
+
+
+# What `mooring serve --monitor` runs: the command, the server, the monitor and the dashboard.
+SERVE_ENTRY = ("mooring.cli.serve", "mooring.cli.monitor", "mooring.dashboard")
+
+
+def module_files() -> dict[str, Path]:
+    return {module_name(p): p for p in sources()}
+
+
+def closure(entry: tuple[str, ...]) -> set[str]:
+    """mooring's modules reachable from ``entry`` through imports at any depth."""
+    files = module_files()
+    seen: set[str] = set()
+    todo = list(entry)
+    while todo:
+        name = todo.pop()
+        # Importing a.b.c runs a/__init__ and a/b/__init__ first.
+        for cut in range(2, name.count(".") + 2):
+            prefix = ".".join(name.split(".")[:cut])
+            if prefix in files and prefix not in seen:
+                seen.add(prefix)
+                todo.extend(m for m in imports_of(files[prefix]) if m.startswith("mooring"))
+    return seen
+
+
+def test_serve_with_monitor_reaches_no_keras_statically() -> None:
+    reached = closure(SERVE_ENTRY)
+    files = module_files()
+    wrong = sorted(
+        f"{name} imports {module}"
+        for name in reached
+        for module in imports_of(files[name])
+        if module.split(".")[0] == "keras" or module.startswith("mooring.training")
+    )
+    assert wrong == []
+
+
+@pytest.mark.slow
+def test_serve_with_monitor_never_imports_keras() -> None:
+    """The modules `mooring serve --monitor` runs, and TensorFlow as the server imports it."""
+    probe = "\n".join(
+        [
+            "import sys, json",
+            "import mooring.cli.serve, mooring.cli.monitor",
+            "import mooring.serving, mooring.monitoring, mooring.dashboard",
+            "import mooring.contract.schema",
+            "from mooring._tensorflow import import_tensorflow",
+            "import_tensorflow()",
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'keras')))",
+        ]
+    )
+    assert json.loads(_run(probe)) == []
+
+
+def _run(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]

@@ -21,12 +21,12 @@ from mooring.features import (
     FeatureSpec,
     NumericFeature,
     build_feature_spec,
-    build_preprocessing,
     check_columns,
     columns_from_records,
     columns_from_table,
     quantile_boundaries,
 )
+from mooring.features.layers import build_preprocessing
 
 
 def _table(rows: int = 500, seed: int = 0) -> pa.Table:

@@ -21,6 +21,7 @@ from mooring.contract import (
     read_table,
 )
 from mooring.dashboard import render_drift_html
+from mooring.formats.drift import DriftReport
 from mooring.monitoring import (
     compare_columns,
     compute_drift,
@@ -327,6 +328,8 @@ def test_report_json_and_html_are_self_contained(
     files = report.save(tmp_path, html=render_drift_html)
     data = orjson.loads((tmp_path / "latest.json").read_bytes())
     assert data == orjson.loads(Path(files["json"]).read_bytes())
+    # The saved JSON reads back into the same report (the dashboard reads it so).
+    assert DriftReport.from_dict(data).to_dict() == data
     assert data["model"] == "income" and data["version"] == 3 and data["status"] == "drift"
     assert data["window"]["rows"] == adult_window.num_rows
     age = next(f for f in data["features"] if f["name"] == "age")

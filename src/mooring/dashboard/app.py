@@ -39,9 +39,14 @@ from mooring.dashboard.drift_files import drift_folder, is_report_stem, read_dri
 from mooring.dashboard.live import LiveMetrics, url_source
 from mooring.dashboard.live_view import live_view
 from mooring.dashboard.markdown import render_markdown
-from mooring.errors import InvalidRequestError, MooringError, NotFoundError, UsageError
+from mooring.errors import (
+    InvalidRequestError,
+    MooringError,
+    NotFoundError,
+    UnauthorizedError,
+    UsageError,
+)
 from mooring.registry import Deployment, Registry
-from mooring.serving.errors import UnauthorizedError
 
 __all__ = ["DEFAULT_ACTOR", "create_ui", "standalone_app"]
 

@@ -8,7 +8,7 @@ all taken from the contract layer's statistics. It serialises to plain JSON
 the options, the state and the fingerprint of the statistics it came from.
 
 Build one with :func:`mooring.features.build_feature_spec`; turn it into Keras
-layers with :func:`mooring.features.build_preprocessing`.
+layers with :func:`mooring.features.layers.build_preprocessing`.
 """
 
 from __future__ import annotations

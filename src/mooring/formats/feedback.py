@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import math
-import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,11 +30,10 @@ import pyarrow.parquet as pq
 from mooring.errors import DataError
 from mooring.formats.columns import describe
 from mooring.formats.files import atomic_write
-from mooring.formats.predictions import MODEL, REQUEST_ID, TIMESTAMP
+from mooring.formats.predictions import MODEL, REQUEST_ID, REQUEST_ID_PATTERN, TIMESTAMP
 
 __all__ = [
     "LABEL",
-    "REQUEST_ID_PATTERN",
     "SCHEMA",
     "FeedbackStore",
     "Labels",
@@ -45,8 +43,6 @@ __all__ = [
 ]
 
 LABEL = "label"
-#: What a request id may look like (the server's X-Request-Id).
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SCHEMA = pa.schema(
     [
         (REQUEST_ID, pa.string()),
@@ -95,7 +91,7 @@ def labels_from_table(table: pa.Table, source: str) -> Labels:
     labels = table[LABEL].to_pylist()
     for row, (rid, value) in enumerate(zip(ids, labels, strict=True), start=1):
         rid = None if rid is None else str(rid)
-        if rid is None or not REQUEST_ID_PATTERN.match(rid):
+        if rid is None or not REQUEST_ID_PATTERN.fullmatch(rid):
             raise DataError(
                 f"'{source}' row {row}: request_id {describe(rid)} is not a request id "
                 "(1-128 letters, digits, '.', '_', ':', '-'); fix or remove the row"

@@ -37,6 +37,7 @@ __all__ = [
     "MODEL_VERSION",
     "OUTPUT_PREFIX",
     "REQUEST_ID",
+    "REQUEST_ID_PATTERN",
     "TIMESTAMP",
     "append_request_rows",
     "feature_table",
@@ -53,6 +54,8 @@ MODEL = "model"
 MODEL_VERSION = "model_version"
 #: Columns the log adds around the features and outputs.
 LOG_COLUMNS = (REQUEST_ID, TIMESTAMP, MODEL, MODEL_VERSION)
+#: What a request id may look like (the X-Request-Id the server answers with and logs).
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: Each model output ``name`` is logged as the column ``output.<name>``.
 OUTPUT_PREFIX = "output."
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")

@@ -39,10 +39,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 
@@ -60,11 +59,17 @@ from mooring.monitoring.guardrails import (
     load_guardrail,
     prediction_distance,
 )
+from mooring.monitoring.rollout_state import (
+    Action,
+    RolloutDecision,
+    RolloutStep,
+    iso_time,
+    parse_time,
+)
 from mooring.monitoring.scrape import (
     MetricsSnapshot,
     MetricsSource,
     MetricsUnavailableError,
-    VersionCounters,
     scrape,
 )
 from mooring.registry import Deployment, Registry
@@ -74,90 +79,7 @@ __all__ = ["ACTOR", "RolloutController", "RolloutDecision"]
 log = logging.getLogger("mooring.monitoring")
 
 ACTOR = "mooring-monitor"
-Action = Literal["hold", "advance", "promote", "rollback", "insufficient_data", "idle"]
 _PREDICTION_ROWS_CAP = 50_000
-
-
-@dataclass(frozen=True)
-class RolloutDecision:
-    """What one tick decided, why, and with which numbers."""
-
-    model: str
-    action: Action
-    production: int | None
-    canary: int | None
-    from_weight: int
-    to_weight: int
-    reasons: list[str]
-    guardrails: list[GuardrailResult] = field(default_factory=list)
-    numbers: dict[str, Any] = field(default_factory=dict)
-    at: str = ""
-
-    @property
-    def changed(self) -> bool:
-        """True when the deployment record was changed."""
-        return self.action in ("advance", "promote", "rollback")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready mapping."""
-        data = asdict(self)
-        data["guardrails"] = [g.to_dict() for g in self.guardrails]
-        return data
-
-
-@dataclass
-class _Step:
-    canary: int
-    production: int | None
-    weight: int
-    revision: int
-    started_at: float
-    rollout_started_at: float
-    baseline: dict[str, VersionCounters] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "canary": self.canary,
-            "production": self.production,
-            "weight": self.weight,
-            "revision": self.revision,
-            "started_at": self.started_at,
-            "rollout_started_at": self.rollout_started_at,
-            "baseline": None
-            if self.baseline is None
-            else {k: v.to_dict() for k, v in self.baseline.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> _Step:
-        baseline = data.get("baseline")
-        return cls(
-            canary=int(data["canary"]),
-            production=None if data.get("production") is None else int(data["production"]),
-            weight=int(data["weight"]),
-            revision=int(data["revision"]),
-            started_at=float(data["started_at"]),
-            rollout_started_at=float(data["rollout_started_at"]),
-            baseline=None
-            if baseline is None
-            else {k: VersionCounters.from_dict(v) for k, v in baseline.items()},
-        )
-
-
-def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat()
-
-
-def _parse_time(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 class RolloutController:
@@ -212,17 +134,17 @@ class RolloutController:
         self._lock = threading.Lock()
 
     # -- state ---------------------------------------------------------------------
-    def _load(self) -> tuple[_Step | None, dict[str, Any]]:
+    def _load(self) -> tuple[RolloutStep | None, dict[str, Any]]:
         data = read_json(self.state_path) or {}
         step = None
         if isinstance(data.get("step"), dict):
             try:
-                step = _Step.from_dict(data["step"])
+                step = RolloutStep.from_dict(data["step"])
             except (KeyError, TypeError, ValueError) as exc:
                 log.error("ignoring malformed rollout state in %s: %s", self.state_path, exc)
         return step, data
 
-    def _save(self, step: _Step | None, decision: RolloutDecision | None = None) -> None:
+    def _save(self, step: RolloutStep | None, decision: RolloutDecision | None = None) -> None:
         _, data = self._load()
         data["model"] = self.name
         data["step"] = None if step is None else step.to_dict()
@@ -232,7 +154,9 @@ class RolloutController:
                 data["last_change"] = decision.to_dict()
         write_json(self.state_path, data)
 
-    def _step_for(self, dep: Deployment, stored: _Step | None, now: float) -> tuple[_Step, bool]:
+    def _step_for(
+        self, dep: Deployment, stored: RolloutStep | None, now: float
+    ) -> tuple[RolloutStep, bool]:
         """The current step; True when it is new (started now or unknown before)."""
         assert dep.canary is not None
         if (
@@ -248,10 +172,10 @@ class RolloutController:
         else:
             # No state for this canary (first sight, or the state file was lost): the step
             # began when the deployment record last changed.
-            changed = _parse_time(dep.updated_at)
+            changed = parse_time(dep.updated_at)
             started = min(changed, now) if changed is not None else now
             rollout_start = started
-        step = _Step(
+        step = RolloutStep(
             canary=dep.canary,
             production=dep.production,
             weight=dep.canary_weight,
@@ -281,7 +205,7 @@ class RolloutController:
             from_weight=dep.canary_weight,
             to_weight=extra.pop("to_weight", dep.canary_weight),
             reasons=reasons,
-            at=_iso(self.clock()),
+            at=iso_time(self.clock()),
             **extra,
         )
 
@@ -320,8 +244,8 @@ class RolloutController:
         ]
         numbers: dict[str, Any] = {
             "step_seconds": elapsed,
-            "step_started_at": _iso(step.started_at),
-            "rollout_started_at": _iso(step.rollout_started_at),
+            "step_started_at": iso_time(step.started_at),
+            "rollout_started_at": iso_time(step.rollout_started_at),
             "canary_requests": canary.requests,
             "production_requests": production.requests,
         }
@@ -357,7 +281,7 @@ class RolloutController:
 
     # -- guardrails needing other sources ------------------------------------------
     def _prediction_guardrail(
-        self, dep: Deployment, step: _Step, rules: GuardrailsConfig
+        self, dep: Deployment, step: RolloutStep, rules: GuardrailsConfig
     ) -> GuardrailResult:
         if rules.prediction_js is None:
             return GuardrailResult("predictions", "off", "prediction guardrail is off")
@@ -423,7 +347,7 @@ class RolloutController:
         return GuardrailResult("predictions", "ok", summary, value=worst, numbers=numbers)
 
     def _live_guardrail(
-        self, dep: Deployment, step: _Step, rules: GuardrailsConfig
+        self, dep: Deployment, step: RolloutStep, rules: GuardrailsConfig
     ) -> GuardrailResult:
         if rules.live_metric_drop is None:
             return GuardrailResult("live_metric", "off", "live-metric guardrail is off")
@@ -455,7 +379,7 @@ class RolloutController:
     def _rollback(
         self,
         dep: Deployment,
-        step: _Step,
+        step: RolloutStep,
         breaches: list[GuardrailResult],
         results: list[GuardrailResult],
         numbers: dict[str, Any],
@@ -495,7 +419,7 @@ class RolloutController:
     def _advance(
         self,
         dep: Deployment,
-        step: _Step,
+        step: RolloutStep,
         weight: int,
         results: list[GuardrailResult],
         numbers: dict[str, Any],
@@ -521,7 +445,7 @@ class RolloutController:
         )
         log.info("%s", reason)
         now = self.clock()
-        fresh = _Step(
+        fresh = RolloutStep(
             canary=dep.canary if dep.canary is not None else 0,
             production=dep.production,
             weight=weight,
@@ -535,7 +459,7 @@ class RolloutController:
     def _promote(
         self,
         dep: Deployment,
-        step: _Step,
+        step: RolloutStep,
         results: list[GuardrailResult],
         numbers: dict[str, Any],
     ) -> RolloutDecision:

@@ -38,7 +38,7 @@ RESERVED_ALIASES = MANAGED_ALIASES | {"latest"}
 
 def check_model_name(name: object) -> str:
     """Return ``name`` if it is a valid model name, else raise :class:`UsageError`."""
-    if not isinstance(name, str) or not _MODEL_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name) or ".." in name:
         raise UsageError(
             f"model name {name!r} is not allowed: use 1-128 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit, without '..' or '/' (it becomes part of artifact "
@@ -49,7 +49,7 @@ def check_model_name(name: object) -> str:
 
 def check_alias(alias: object, *, allow_reserved: bool = True) -> str:
     """Return ``alias`` if valid. With ``allow_reserved=False``, managed names are refused."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         raise UsageError(
             f"alias {alias!r} is not allowed: use 1-64 letters, digits, '_' or '-', starting "
             "with a letter (so it cannot be mistaken for a version number); e.g. 'champion'"

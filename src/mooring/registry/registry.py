@@ -22,15 +22,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import getpass
-import hashlib
-import importlib.metadata
-import json
 import os
-import re
 import shutil
 import tempfile
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -43,10 +37,16 @@ from mooring.registry.manifest import (
     Manifest,
     ManifestDiff,
     build_manifest,
-    canonical_json,
     diff_folder,
 )
 from mooring.registry.names import check_alias, check_model_name, check_version
+from mooring.registry.provenance import (
+    check_artifact_name,
+    default_actor,
+    plain_json,
+    stamped_lineage,
+    warn_on_other_versions,
+)
 from mooring.registry.records import (
     AuditEvent,
     AuditReport,
@@ -55,77 +55,14 @@ from mooring.registry.records import (
     ModelVersion,
     VersionArtifact,
 )
-from mooring.registry.sql import SqlStore, mask_url
+from mooring.registry.sql import SqlStore
+from mooring.registry.sqlengine import default_artifacts
 from mooring.registry.store import NewArtifact, NewVersion, Store
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
 
 __all__ = ["Registry", "default_actor"]
-
-_VERSIONED_PACKAGES = {
-    "mooring": "mooring_version",
-    "tensorflow": "tensorflow_version",
-    "keras": "keras_version",
-}
-
-
-_ARTIFACT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-
-
-def default_actor() -> str:
-    """Who is acting: ``$MOORING_ACTOR``, else the login name."""
-    actor = os.environ.get("MOORING_ACTOR")
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _default_artifacts(url: str) -> Path:
-    """``artifacts/`` next to a SQLite file; other databases need an explicit location."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise UsageError(
-            f"registry URL {url!r} is not a database URL; use sqlite:///path/registry.db "
-            "or postgresql+psycopg://user@host:5432/dbname"
-        ) from None
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        raise UsageError(
-            f"registry '{mask_url(parsed)}' needs an artifacts location; pass artifacts= "
-            "(a folder or URL such as s3://bucket/mooring) or set [project] artifacts"
-        )
-    return Path(parsed.database).expanduser().parent / "artifacts"
-
-
-def _package_version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _plain(value: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
-    """Copy a mapping and prove it is JSON (so the database and the hash chain can hold it)."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise UsageError(f"{field} must be a mapping (dict), got {type(value).__name__}")
-    try:
-        canonical_json(dict(value))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(
-            f"{field} is not JSON-serializable ({exc}); pass plain str/int/float/bool/list/dict "
-            "values (convert numpy scalars with float())"
-        ) from None
-    data: dict[str, Any] = json.loads(canonical_json(dict(value)))
-    return data
 
 
 class Registry:
@@ -154,7 +91,7 @@ class Registry:
         holds verified downloads from remote stores.
         """
         if artifacts is None:
-            artifacts = _default_artifacts(url)
+            artifacts = default_artifacts(url)
         store = SqlStore(url)
         art = ArtifactStore(os.fspath(artifacts), storage_options=storage_options)
         if cache_dir is None:
@@ -228,18 +165,11 @@ class Registry:
             check_version(parent_version)
         folder = Path(artifact_dir)
         manifest = build_manifest(folder)
-        lineage_d = _plain(lineage, "lineage")
-        statistics_d = _plain(statistics, "statistics") if statistics is not None else None
-        for package, key in _VERSIONED_PACKAGES.items():
-            if lineage_d.get(key) is None:
-                lineage_d[key] = _package_version(package)
-        if statistics_d is not None and not lineage_d.get("statistics_hash"):
-            lineage_d["statistics_hash"] = hashlib.sha256(
-                canonical_json(statistics_d).encode()
-            ).hexdigest()
-        metrics_d = _plain(metrics, "metrics")
-        gate_d = _plain(gate, "gate") if gate is not None else None
-        params_d = _plain(params, "params")
+        statistics_d = plain_json(statistics, "statistics") if statistics is not None else None
+        lineage_d = stamped_lineage(plain_json(lineage, "lineage"), statistics_d)
+        metrics_d = plain_json(metrics, "metrics")
+        gate_d = plain_json(gate, "gate") if gate is not None else None
+        params_d = plain_json(params, "params")
         actor = created_by or default_actor()
 
         def card(version: int, created_at: str) -> str:
@@ -276,7 +206,7 @@ class Registry:
                     metrics=metrics_d,
                     gate=gate_d,
                     params=params_d,
-                    run_record=_plain(run_record, "run_record"),
+                    run_record=plain_json(run_record, "run_record"),
                     statistics=statistics_d,
                     created_by=actor,
                     render_card=card,
@@ -339,7 +269,7 @@ class Registry:
     def load_version(self, mv: ModelVersion) -> Path:
         """:meth:`load` for a record already fetched with :meth:`get`."""
         manifest = self._manifest(mv)
-        self._warn_versions(mv)
+        warn_on_other_versions(mv)
         if self.artifacts.is_local:
             self._check(mv, self.artifacts.diff(mv.artifact_key, manifest), "stored")
             return self.artifacts.local_path(mv.artifact_key)
@@ -373,19 +303,6 @@ class Registry:
                 f"the files from a backup or register the model again"
             )
 
-    @staticmethod
-    def _warn_versions(mv: ModelVersion) -> None:
-        for package, key in _VERSIONED_PACKAGES.items():
-            if package == "mooring":
-                continue
-            recorded, installed = mv.lineage.get(key), _package_version(package)
-            if recorded and installed and recorded != installed:
-                warnings.warn(
-                    f"{mv.ref} was exported with {package} {recorded} and is loaded with "
-                    f"{installed}; results may differ",
-                    stacklevel=3,
-                )
-
     # -- attached artifacts ------------------------------------------------------
     def attach_artifact(
         self,
@@ -411,13 +328,9 @@ class Registry:
         """
         check_model_name(name)
         check_version(version)
-        if not isinstance(artifact, str) or not _ARTIFACT_NAME.match(artifact):
-            raise UsageError(
-                f"artifact name {artifact!r} is not valid; use lower-case letters, digits, "
-                "'_', '.', '-' (at most 64 characters), e.g. 'tflite-int8'"
-            )
+        check_artifact_name(artifact)
         source = Path(path)
-        details_d = _plain(details, "details")
+        details_d = plain_json(details, "details")
         # Fail on an unknown version before anything is uploaded.
         self.store.get_version(name=name, version=version, heavy=False)
         with tempfile.TemporaryDirectory(prefix="mooring-attach-") as tmp:

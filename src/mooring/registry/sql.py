@@ -15,27 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     RowMapping,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     select,
-    text,
     update,
 )
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mooring.errors import (
-    ChecksFailedError,
     ConflictError,
     MooringError,
     NotFoundError,
@@ -44,7 +36,7 @@ from mooring.errors import (
 )
 from mooring.registry.attached import attach, attached_keys, select_artifacts
 from mooring.registry.audit import verify_chain
-from mooring.registry.migrations import HEAD
+from mooring.registry.policy import check_deployable
 from mooring.registry.records import (
     AuditEvent,
     AuditReport,
@@ -52,6 +44,14 @@ from mooring.registry.records import (
     ModelSummary,
     ModelVersion,
     VersionArtifact,
+)
+from mooring.registry.sqlengine import connect, migrate
+from mooring.registry.sqlrows import (
+    audit_event,
+    deployment_record,
+    deployment_state,
+    model_summaries,
+    version_record,
 )
 from mooring.registry.sqltx import WriteTransaction, dumps, loads, mask_url, now
 from mooring.registry.store import NewArtifact, NewVersion, Store
@@ -66,10 +66,7 @@ from mooring.registry.tables import (
 
 __all__ = ["SqlStore", "mask_url"]
 
-_BUSY_TIMEOUT_S = 60
 _MAX_PREVIOUS = 50
-# Arbitrary constant shared by every process: the advisory lock taken while migrating.
-_PG_MIGRATION_LOCK = 0x6D6F6F72
 
 
 class SqlStore(Store):
@@ -82,65 +79,13 @@ class SqlStore(Store):
     """
 
     def __init__(self, url: str) -> None:
-        try:
-            parsed = make_url(url)
-        except ArgumentError:
-            raise UsageError(
-                f"registry URL {url!r} is not a database URL; use sqlite:///path/registry.db "
-                "or postgresql+psycopg://user@host:5432/dbname"
-            ) from None
-        self.url = mask_url(parsed)
-        self._password = parsed.password
-        backend = parsed.get_backend_name()
-        if backend == "sqlite":
-            self._engine = self._sqlite_engine(parsed)
-        elif backend == "postgresql":
-            if parsed.drivername == "postgresql":
-                parsed = parsed.set(drivername="postgresql+psycopg")
-            try:
-                self._engine = create_engine(parsed, pool_pre_ping=True)
-            except NoSuchModuleError:
-                raise UsageError(
-                    f"registry URL '{self.url}' names a driver that is not installed; use "
-                    "postgresql+psycopg://… and install it with pip install 'mooring[postgres]'"
-                ) from None
-        else:
-            raise UsageError(
-                f"registry URL '{self.url}' uses the unsupported database '{backend}'; "
-                "use sqlite:///path/registry.db or postgresql+psycopg://user@host/dbname"
-            )
-        self._sqlite = backend == "sqlite"
+        connection = connect(url)
+        self.url = connection.url
+        self._password = connection.password
+        self._engine = connection.engine
+        self._sqlite = connection.sqlite
         with self._guard():
-            self._migrate()
-
-    # -- connections ------------------------------------------------------------
-    def _sqlite_engine(self, parsed: URL) -> Engine:
-        database = parsed.database
-        if not database or database == ":memory:":
-            raise UsageError(
-                f"registry URL '{self.url}' names no database file; an in-memory registry "
-                "cannot be shared between connections; use sqlite:///path/registry.db"
-            )
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_S})
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Take over transaction control from the driver so BEGIN IMMEDIATE is possible.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            # WAL: readers never block the writer and a killed process leaves no torn state.
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
-
-        return engine
+            migrate(self._engine, sqlite=self._sqlite)
 
     def _message(self, exc: BaseException) -> str:
         detail = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
@@ -181,38 +126,6 @@ class SqlStore(Store):
                 tx = WriteTransaction(conn, head.seq, head.hash)
                 yield tx
                 tx.close()
-
-    def _migrate(self) -> None:
-        with self._engine.connect() as conn:
-            if self._current_revision(conn) == HEAD:
-                return
-        from alembic import command
-        from alembic.config import Config
-
-        from mooring.registry.migrations import LOCATION
-
-        with self._engine.connect() as conn:
-            if self._sqlite:
-                conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                if not self._sqlite:
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-                    )
-                if self._current_revision(conn) == HEAD:
-                    return
-                config = Config()
-                config.set_main_option("script_location", str(LOCATION))
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-
-    @staticmethod
-    def _current_revision(conn: Connection) -> str | None:
-        from sqlalchemy import inspect
-
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     def close(self) -> None:
         self._engine.dispose()
@@ -265,46 +178,6 @@ class SqlStore(Store):
             found.setdefault(row.version, []).append(row.alias)
         return found
 
-    @staticmethod
-    def _record(row: RowMapping, alias_names: list[str], *, heavy: bool) -> ModelVersion:
-        return ModelVersion(
-            name=row["model_name"],
-            version=row["version"],
-            status=row["status"],
-            created_at=row["created_at"],
-            created_by=row["created_by"],
-            artifact_key=row["artifact_key"],
-            manifest_sha256=row["manifest_sha256"],
-            file_count=row["file_count"],
-            size_bytes=row["size_bytes"],
-            blessed=bool(row["blessed"]),
-            parent_version=row["parent_version"],
-            description=row["description"],
-            lineage=loads(row["lineage"]),
-            metrics=loads(row["metrics"]),
-            gate=loads(row["gate"]),
-            params=loads(row["params"]),
-            run_record=loads(row["run_record"]),
-            aliases=tuple(alias_names),
-            manifest=loads(row["manifest"]) if heavy else None,
-            statistics=loads(row["statistics"]) if heavy else None,
-            model_card=row["model_card"] if heavy else None,
-        )
-
-    @staticmethod
-    def _deployment(name: str, row: RowMapping | None) -> Deployment:
-        if row is None:
-            return Deployment(name=name)
-        return Deployment(
-            name=name,
-            production=row["production_version"],
-            canary=row["canary_version"],
-            canary_weight=row["canary_weight"],
-            revision=row["revision"],
-            updated_at=row["updated_at"],
-            previous=tuple(loads(row["previous"])),
-        )
-
     def _deployment_row(self, conn: Connection, name: str) -> RowMapping | None:
         return (
             conn.execute(select(deployments).where(deployments.c.model_name == name))
@@ -316,7 +189,7 @@ class SqlStore(Store):
     def get_version(self, *, name: str, version: int, heavy: bool = True) -> ModelVersion:
         with self._read() as conn:
             row = self._version_row(conn, name, version)
-            return self._record(row, self._aliases_of(conn, name).get(version, []), heavy=heavy)
+            return version_record(row, self._aliases_of(conn, name).get(version, []), heavy=heavy)
 
     def resolve_alias(self, *, name: str, alias: str) -> int:
         with self._read() as conn:
@@ -342,46 +215,8 @@ class SqlStore(Store):
             return int(number)
 
     def list_models(self) -> list[ModelSummary]:
-        counts = (
-            select(versions.c.model_name, func.count().label("n"))
-            .group_by(versions.c.model_name)
-            .subquery()
-        )
-        latest = (
-            select(versions.c.model_name, func.max(versions.c.version).label("latest"))
-            .where(versions.c.status == "ready")
-            .group_by(versions.c.model_name)
-            .subquery()
-        )
-        query = (
-            select(
-                models.c.name,
-                models.c.created_at,
-                counts.c.n,
-                latest.c.latest,
-                deployments.c.production_version,
-                deployments.c.canary_version,
-                deployments.c.canary_weight,
-            )
-            .select_from(models)
-            .outerjoin(counts, counts.c.model_name == models.c.name)
-            .outerjoin(latest, latest.c.model_name == models.c.name)
-            .outerjoin(deployments, deployments.c.model_name == models.c.name)
-            .order_by(models.c.name)
-        )
         with self._read() as conn:
-            return [
-                ModelSummary(
-                    name=row.name,
-                    created_at=row.created_at,
-                    latest_version=row.latest,
-                    versions=row.n or 0,
-                    production=row.production_version,
-                    canary=row.canary_version,
-                    canary_weight=row.canary_weight or 0,
-                )
-                for row in conn.execute(query)
-            ]
+            return model_summaries(conn)
 
     def list_versions(self, *, name: str) -> list[ModelVersion]:
         with self._read() as conn:
@@ -396,12 +231,12 @@ class SqlStore(Store):
                 .mappings()
                 .all()
             )
-            return [self._record(r, alias_map.get(r["version"], []), heavy=False) for r in rows]
+            return [version_record(r, alias_map.get(r["version"], []), heavy=False) for r in rows]
 
     def get_deployment(self, *, name: str) -> Deployment:
         with self._read() as conn:
             self._require_model(conn, name)
-            return self._deployment(name, self._deployment_row(conn, name))
+            return deployment_record(name, self._deployment_row(conn, name))
 
     def audit_events(
         self, *, name: str | None = None, limit: int | None = None
@@ -413,23 +248,7 @@ class SqlStore(Store):
             query = query.limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
-        return [
-            AuditEvent(
-                seq=r["seq"],
-                created_at=r["created_at"],
-                actor=r["actor"],
-                action=r["action"],
-                model=r["model_name"],
-                version=r["version"],
-                reason=r["reason"],
-                forced=bool(r["forced"]),
-                before=loads(r["before"]),
-                after=loads(r["after"]),
-                prev_hash=r["prev_hash"],
-                hash=r["hash"],
-            )
-            for r in reversed(rows)
-        ]
+        return [audit_event(r) for r in reversed(rows)]
 
     def verify_audit(self) -> AuditReport:
         with self._read() as conn, conn.begin():
@@ -508,7 +327,7 @@ class SqlStore(Store):
                 },
             )
             row = self._version_row(conn, new.name, number)
-            return self._record(row, [], heavy=True)
+            return version_record(row, [], heavy=True)
 
     def add_artifact(
         self, *, new: NewArtifact, reason: str | None, replace: bool
@@ -572,43 +391,6 @@ class SqlStore(Store):
                 after={"alias": alias, "version": None},
             )
 
-    def _check_deployable(
-        self, conn: Connection, name: str, version: int, role: str, force: bool, reason: str | None
-    ) -> bool:
-        """Raise unless ``version`` may take ``role``; return True when force was needed."""
-        row = self._version_row(conn, name, version)
-        if row["status"] != "ready":
-            raise ConflictError(
-                f"{name}@{version} is archived and cannot become {role}; restore it first "
-                f"(Registry.restore) or choose another version"
-            )
-        if row["blessed"]:
-            return False
-        if not force:
-            gate = loads(row["gate"])
-            failed = [
-                f"{g.get('name')}={g.get('value')} (bound {g.get('bound')})"
-                for g in (gate or {}).get("gates", [])
-                if isinstance(g, dict) and not g.get("passed")
-            ]
-            why = (
-                f"failed gates: {', '.join(failed)}"
-                if failed
-                else (
-                    "no gate decision was recorded" if gate is None else "its gate did not bless it"
-                )
-            )
-            raise ChecksFailedError(
-                f"{name}@{version} is not blessed ({why}), so it cannot become {role}; fix the "
-                "model, or override with force=True and a reason (CLI: --force --reason TEXT)"
-            )
-        if not (reason and reason.strip()):
-            raise UsageError(
-                f"forcing unblessed {name}@{version} to {role} needs a reason; pass "
-                "reason='…' (CLI: --reason TEXT) so the audit log records why"
-            )
-        return True
-
     def deploy(
         self,
         *,
@@ -642,14 +424,15 @@ class SqlStore(Store):
             conn = tx.conn
             self._require_model(conn, name)
             row = self._deployment_row(conn, name)
-            before = self._deployment(name, row)
+            before = deployment_record(name, row)
             forced = False
             if production is not None and production != before.production:
-                forced |= self._check_deployable(
-                    conn, name, production, "production", force, reason
-                )
+                row_p = self._version_row(conn, name, production)
+                forced |= check_deployable(row_p, name, production, "production", force, reason)
             if canary is not None and canary != before.canary:
-                forced |= self._check_deployable(conn, name, canary, "canary", force, reason)
+                forced |= check_deployable(
+                    self._version_row(conn, name, canary), name, canary, "canary", force, reason
+                )
             previous = list(before.previous)
             if before.production is not None and production != before.production:
                 previous = [*previous, before.production][-_MAX_PREVIOUS:]
@@ -663,8 +446,8 @@ class SqlStore(Store):
                 version=production,
                 reason=reason,
                 forced=forced,
-                before=_deployment_state(before),
-                after=_deployment_state(after),
+                before=deployment_state(before),
+                after=deployment_state(after),
             )
             return after
 
@@ -694,14 +477,14 @@ class SqlStore(Store):
             )
         self._move_alias(conn, name, "production", production)
         self._move_alias(conn, name, "canary", canary)
-        return self._deployment(name, self._deployment_row(conn, name))
+        return deployment_record(name, self._deployment_row(conn, name))
 
     def rollback(self, *, name: str, actor: str, reason: str | None) -> Deployment:
         with self._write() as tx:
             conn = tx.conn
             self._require_model(conn, name)
             row = self._deployment_row(conn, name)
-            before = self._deployment(name, row)
+            before = deployment_record(name, row)
             previous = [v for v in before.previous if v != before.production]
             if not previous:
                 raise ConflictError(
@@ -716,13 +499,13 @@ class SqlStore(Store):
                 model=name,
                 version=target,
                 reason=reason,
-                before=_deployment_state(before),
-                after=_deployment_state(after),
+                before=deployment_state(before),
+                after=deployment_state(after),
             )
             return after
 
     def _in_service(self, conn: Connection, name: str, version: int, verb: str) -> None:
-        current = self._deployment(name, self._deployment_row(conn, name))
+        current = deployment_record(name, self._deployment_row(conn, name))
         for role, number in (("production", current.production), ("canary", current.canary)):
             if number == version:
                 raise ConflictError(
@@ -755,7 +538,7 @@ class SqlStore(Store):
                     after={"status": status},
                 )
             fresh = self._version_row(tx.conn, name, version)
-            return self._record(
+            return version_record(
                 fresh, self._aliases_of(tx.conn, name).get(version, []), heavy=False
             )
 
@@ -793,7 +576,3 @@ class SqlStore(Store):
                 },
             )
             return str(row["artifact_key"])
-
-
-def _deployment_state(dep: Deployment) -> dict[str, Any]:
-    return {"production": dep.production, "canary": dep.canary, "weight": dep.canary_weight}

@@ -18,7 +18,6 @@ import hmac
 import itertools
 import logging
 import os
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,6 +35,7 @@ from mooring.config import MooringConfig, ServingConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.formats.columns import describe
 from mooring.formats.feedback import FeedbackStore
+from mooring.formats.predictions import REQUEST_ID_PATTERN
 from mooring.registry import Deployment, Registry
 from mooring.serving.contract import Violation
 from mooring.serving.errors import (
@@ -108,9 +108,6 @@ class ServerState:
         return found
 
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
 # Fresh ids: a random per-process prefix and a counter (32 hex digits, like a uuid4 hex, but
 # without a system call and an object per request).
 _ID_PREFIX = uuid.uuid4().hex[:20]
@@ -119,7 +116,7 @@ _ID_COUNTER = itertools.count(1)
 
 def _request_id(given: str | None) -> str:
     """The client's X-Request-Id when it is a plain token, else a fresh one."""
-    if given and _REQUEST_ID.match(given):
+    if given and REQUEST_ID_PATTERN.fullmatch(given):
         return given
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from mooring.formats.columns import describe
-from mooring.formats.feedback import LABEL, REQUEST_ID_PATTERN, Labels, label_text
-from mooring.formats.predictions import REQUEST_ID
+from mooring.formats.feedback import LABEL, Labels, label_text
+from mooring.formats.predictions import REQUEST_ID, REQUEST_ID_PATTERN
 from mooring.serving.errors import InvalidRequestError
 
 __all__ = ["MAX_LABELS", "parse_feedback"]
@@ -59,7 +59,7 @@ def parse_feedback(body: Any) -> Labels:
                 f"{where} has unknown key(s) {extra}; each entry holds request_id and label"
             )
         rid = item.get(REQUEST_ID)
-        if not isinstance(rid, str) or not REQUEST_ID_PATTERN.match(rid):
+        if not isinstance(rid, str) or not REQUEST_ID_PATTERN.fullmatch(rid):
             raise InvalidRequestError(
                 f"{where}.request_id must be the X-Request-Id of a prediction (1-128 letters, "
                 f"digits, '.', '_', ':', '-'), got {describe(rid)}"

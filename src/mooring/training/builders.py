@@ -27,7 +27,8 @@ from keras import layers, ops
 
 from mooring.config import ModelConfig
 from mooring.errors import ConfigError
-from mooring.features import FeatureSpec, build_preprocessing
+from mooring.features import FeatureSpec
+from mooring.features.layers import build_preprocessing
 from mooring.training.labels import LabelEncoding
 
 __all__ = ["BUILDERS", "Builder", "build_model", "mlp", "register_builder", "resolve_builder"]
