@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from mooring.contract.distance import SKETCH_DISTANCES, ks_statistic, lump_rare, wasserstein
 from mooring.formats.predictions import (
     feature_table,
     output_table,
@@ -23,7 +24,6 @@ from mooring.monitoring.baselines import (
     prediction_statistics,
     segment_baselines,
 )
-from mooring.monitoring.distances import SKETCH_DISTANCES, ks_statistic, lump_rare, wasserstein
 from mooring.monitoring.drift import (
     DriftReport,
     FeatureDrift,

@@ -42,9 +42,12 @@ from mooring.contract.distance import (
     Distributions,
     categorical_distributions,
     jensen_shannon,
+    ks_statistic,
     linf,
+    lump_rare,
     numeric_distributions,
     psi,
+    wasserstein,
 )
 from mooring.contract.io import ReadOptions
 from mooring.contract.statistics import ColumnStatistics, DatasetStatistics, compute_statistics
@@ -62,7 +65,6 @@ from mooring.formats.predictions import (
     output_table,
     read_prediction_log,
 )
-from mooring.monitoring.distances import ks_statistic, lump_rare, wasserstein
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
