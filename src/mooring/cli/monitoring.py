@@ -23,7 +23,7 @@ from mooring.errors import UsageError
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
-    from mooring.monitoring.drift import DriftReport
+    from mooring.formats.drift import DriftReport
     from mooring.registry import Registry
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.")]

@@ -1,15 +1,18 @@
 """The drift report as one self-contained HTML page (inline CSS and SVG, nothing fetched).
 
-Rendered from the report's JSON form, so a saved ``.json`` renders the same page later.
+Rendered from the typed report, so a saved ``.json`` renders the same page later
+(read it with :func:`mooring.formats.drift.read_report`).
 
 Example:
-    >>> html = render_drift_html(report.to_dict())  # doctest: +SKIP
+    >>> html = render_drift_html(report)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
+
+from mooring.formats.drift import METRIC_OF, DriftReport, FeatureDrift, Histogram
 
 __all__ = ["render_drift_html", "svg_histogram"]
 
@@ -34,16 +37,7 @@ _METRICS = (
     "unseen_share",
     "missing_change",
 )
-_THRESHOLD_OF = {
-    "psi": "psi",
-    "jensen_shannon": "jensen_shannon",
-    "wasserstein": "wasserstein",
-    "ks": "ks",
-    "linf": "linf",
-    "out_of_range_share": "out_of_range",
-    "unseen_share": "unseen",
-    "missing_change": "missing",
-}
+_THRESHOLD_OF = {metric: threshold for threshold, metric in METRIC_OF.items()}
 
 
 def _fmt(value: Any) -> str:
@@ -55,12 +49,16 @@ def _fmt(value: Any) -> str:
 
 
 def svg_histogram(
-    baseline: dict[str, Any], current: dict[str, Any], *, width: int = 320, height: int = 120
+    baseline: Histogram | None,
+    current: Histogram | None,
+    *,
+    width: int = 320,
+    height: int = 120,
 ) -> str:
     """Baseline (grey) and current (blue) shares per bin as side-by-side bars, inline SVG."""
-    bins = baseline.get("bins") or current.get("bins") or []
-    b = baseline.get("shares") or [0.0] * len(bins)
-    c = current.get("shares") or [0.0] * len(bins)
+    bins = (baseline.bins if baseline else ()) or (current.bins if current else ())
+    b = (baseline.shares if baseline else ()) or [0.0] * len(bins)
+    c = (current.shares if current else ()) or [0.0] * len(bins)
     if not bins:
         return "<em>no histogram</em>"
     top = max([*b, *c, 1e-9])
@@ -91,21 +89,21 @@ def svg_histogram(
     return "".join(parts)
 
 
-def _feature_table(features: list[dict[str, Any]]) -> str:
+def _feature_table(features: list[FeatureDrift]) -> str:
     head = "".join(f"<th>{m}</th>" for m in _METRICS)
     rows = []
     for f in features:
         cells = []
         for m in _METRICS:
-            bound = f["thresholds"].get(_THRESHOLD_OF[m])
-            value = f["metrics"].get(m)
+            bound = f.thresholds.get(_THRESHOLD_OF[m])
+            value = f.metrics.get(m)
             hit = bound is not None and value is not None and value >= bound and value > 0
             title = f' title="threshold {bound:g}"' if bound is not None else ""
             cls = ' class="drift"' if hit else ""
             cells.append(f"<td{cls}{title}>{_fmt(value)}</td>")
         rows.append(
-            f"<tr><td>{escape(f['name'])}</td><td>{f['kind']}</td>"
-            f'<td class="{f["status"]}">{f["status"]}</td><td>{f["rows"]}</td>'
+            f"<tr><td>{escape(f.name)}</td><td>{escape(f.kind)}</td>"
+            f'<td class="{escape(f.status)}">{escape(f.status)}</td><td>{f.rows}</td>'
             + "".join(cells)
             + "</tr>"
         )
@@ -116,77 +114,74 @@ def _feature_table(features: list[dict[str, Any]]) -> str:
     )
 
 
-def _charts(features: list[dict[str, Any]]) -> str:
+def _charts(features: list[FeatureDrift]) -> str:
     out = []
     for f in features:
-        reasons = "; ".join(f.get("reasons") or [])
+        reasons = "; ".join(f.reasons)
         out.append(
-            f'<div class="feature"><strong>{escape(f["name"])}</strong> '
-            f'<span class="{f["status"]}">{f["status"]}</span><br>'
-            + svg_histogram(f.get("baseline") or {}, f.get("current") or {})
+            f'<div class="feature"><strong>{escape(f.name)}</strong> '
+            f'<span class="{escape(f.status)}">{escape(f.status)}</span><br>'
+            + svg_histogram(f.baseline, f.current)
             + (f"<br><small>{escape(reasons)}</small>" if reasons else "")
             + "</div>"
         )
     return "".join(out)
 
 
-def render_drift_html(report: dict[str, Any]) -> str:
-    """The whole page for a report in its JSON form (:meth:`DriftReport.to_dict`)."""
-    window = report.get("window", {})
-    title = f"Drift — {report.get('model')} v{report.get('version')}"
+def render_drift_html(report: DriftReport) -> str:
+    """The whole page for one report."""
+    window = report.window
+    status = escape(report.status)
+    title = f"Drift — {report.model} v{report.version}"
     parts = [
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
         f"</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f'<p>Status: <span class="badge {report["status"]}">{report["status"]}</span> · '
+        f'<p>Status: <span class="badge {status}">{status}</span> · '
         f"window {window.get('rows')} rows ({_fmt(window.get('start'))} → "
-        f"{_fmt(window.get('end'))}) · created {_fmt(report.get('created_at'))}</p>",
+        f"{_fmt(window.get('end'))}) · created {_fmt(report.created_at)}</p>",
     ]
-    if report.get("drifted"):
-        parts.append(f"<p class='drift'>Drifted: {escape(', '.join(report['drifted']))}</p>")
-    for note in report.get("notes") or []:
+    if report.drifted:
+        parts.append(f"<p class='drift'>Drifted: {escape(', '.join(report.drifted))}</p>")
+    for note in report.notes:
         parts.append(f"<p><em>{escape(note)}</em></p>")
     parts.append(
         '<p class="legend">Histograms:<span style="background:#9e9e9e"></span>baseline '
         '(training)<span style="background:#1f77b4"></span>current window</p>'
     )
-    parts.append("<h2>Features</h2>" + _feature_table(report["features"]))
-    parts.append(_charts(report["features"]))
-    prediction = report.get("prediction")
+    parts.append("<h2>Features</h2>" + _feature_table(report.features))
+    parts.append(_charts(report.features))
+    prediction = report.prediction
     if prediction is not None:
-        parts.append(
-            f'<h2>Prediction drift <span class="{prediction["status"]}">'
-            f"{prediction['status']}</span></h2>"
-        )
-        if prediction.get("source") or prediction.get("note"):
+        verdict = escape(prediction.status)
+        parts.append(f'<h2>Prediction drift <span class="{verdict}">{verdict}</span></h2>')
+        if prediction.source or prediction.note:
             parts.append(
-                f"<p><em>Baseline: {escape(str(prediction.get('source') or ''))} "
-                f"{escape(str(prediction.get('note') or ''))}</em></p>"
+                f"<p><em>Baseline: {escape(prediction.source or '')} "
+                f"{escape(prediction.note or '')}</em></p>"
             )
-        if prediction["features"]:
-            parts.append(_feature_table(prediction["features"]) + _charts(prediction["features"]))
-    if report.get("segments"):
+        if prediction.features:
+            parts.append(_feature_table(prediction.features) + _charts(prediction.features))
+    if report.segments:
         parts.append(
             "<h2>Segments</h2><table><tr><th>segment</th><th>rows</th><th>status</th>"
             "<th>drifted</th><th>note</th></tr>"
         )
-        for s in report["segments"]:
+        for s in report.segments:
             parts.append(
-                f"<tr><td>{escape(s['column'])} = {escape(s['value'])}</td><td>{s['rows']}</td>"
-                f'<td class="{s["status"]}">{s["status"]}</td>'
-                f"<td>{escape(', '.join(s['drifted']))}</td><td>{_fmt(s.get('note'))}</td></tr>"
+                f"<tr><td>{escape(s.column)} = {escape(s.value)}</td><td>{s.rows}</td>"
+                f'<td class="{escape(s.status)}">{escape(s.status)}</td>'
+                f"<td>{escape(', '.join(s.drifted))}</td><td>{_fmt(s.note)}</td></tr>"
             )
         parts.append("</table>")
-        for s in report["segments"]:
-            if s["status"] == "drift":
+        for s in report.segments:
+            if s.status == "drift":
                 parts.append(
-                    f"<h3>{escape(s['column'])} = {escape(s['value'])}</h3>"
-                    + _feature_table(s["features"])
+                    f"<h3>{escape(s.column)} = {escape(s.value)}</h3>" + _feature_table(s.features)
                 )
-    settings = report.get("settings") or {}
     parts.append(
         "<h2>Settings</h2><p>"
-        + " · ".join(f"{escape(str(k))} {_fmt(v)}" for k, v in settings.items())
+        + " · ".join(f"{escape(str(k))} {_fmt(v)}" for k, v in report.settings.items())
         + "</p></body></html>"
     )
     return "\n".join(parts)

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from mooring.contract.distance import SKETCH_DISTANCES, ks_statistic, lump_rare, wasserstein
+from mooring.formats.drift import DriftReport, FeatureDrift, PredictionDrift, SegmentDrift
 from mooring.formats.predictions import (
     feature_table,
     output_table,
@@ -25,10 +26,6 @@ from mooring.monitoring.baselines import (
     segment_baselines,
 )
 from mooring.monitoring.drift import (
-    DriftReport,
-    FeatureDrift,
-    PredictionDrift,
-    SegmentDrift,
     check_drift,
     compare_columns,
     compute_drift,

@@ -18,7 +18,8 @@ A feature drifts when any deciding metric reaches its threshold (``[monitoring.t
 overridable per feature); every distance is recorded whether it decides or not. Fewer rows
 than ``min_samples`` give ``insufficient_data``, never drift. The same comparison runs per
 segment (``[monitoring] segments``) against the training rows of that segment, and on the
-model's outputs against their evaluation-time distribution (prediction drift).
+model's outputs against their evaluation-time distribution (prediction drift). The
+report's types and file format live in :mod:`mooring.formats.drift`.
 
 Example:
     >>> report = compute_drift(baseline_stats, window_table, cfg.monitoring)  # doctest: +SKIP
@@ -32,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,12 +53,14 @@ from mooring.contract.distance import (
 from mooring.contract.io import ReadOptions
 from mooring.contract.statistics import ColumnStatistics, DatasetStatistics, compute_statistics
 from mooring.formats.drift import (
+    METRIC_OF,
     DriftReport,
     FeatureDrift,
+    Histogram,
     PredictionDrift,
     RenderDrift,
     SegmentDrift,
-    Status,
+    drift_folder,
 )
 from mooring.formats.predictions import (
     OUTPUT_PREFIX,
@@ -71,10 +74,6 @@ if TYPE_CHECKING:
     from mooring.registry import Registry
 
 __all__ = [
-    "DriftReport",
-    "FeatureDrift",
-    "PredictionDrift",
-    "SegmentDrift",
     "check_drift",
     "compare_columns",
     "compute_drift",
@@ -85,19 +84,9 @@ __all__ = [
 #: How statistics read logged columns: the server logs a missing string as "".
 LOG_READ_OPTIONS = ReadOptions(na_values=("",))
 
+Status = Literal["ok", "drift", "insufficient_data"]
 NUMERIC_METRICS = ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range", "missing")
 CATEGORICAL_METRICS = ("psi", "jensen_shannon", "linf", "unseen", "missing")
-#: Threshold name → the metric it is compared with.
-METRIC_OF = {
-    "psi": "psi",
-    "jensen_shannon": "jensen_shannon",
-    "wasserstein": "wasserstein",
-    "ks": "ks",
-    "linf": "linf",
-    "out_of_range": "out_of_range_share",
-    "unseen": "unseen_share",
-    "missing": "missing_change",
-}
 
 
 def _clean(value: float | None) -> float | None:
@@ -129,13 +118,13 @@ def resolve_thresholds(config: MonitoringConfig, name: str, kind: str) -> dict[s
     return out
 
 
-def _histogram(dist: Distributions, which: str, rows: int) -> dict[str, Any]:
+def _histogram(dist: Distributions, which: str, rows: int) -> Histogram:
     shares = dist.baseline if which == "baseline" else dist.current
-    return {
-        "bins": list(dist.labels),
-        "shares": [round(float(s), 6) for s in shares],
-        "counts": [round(float(s) * rows) for s in shares],
-    }
+    return Histogram(
+        bins=tuple(dist.labels),
+        shares=tuple(round(float(s), 6) for s in shares),
+        counts=tuple(round(float(s) * rows) for s in shares),
+    )
 
 
 def _judge(metrics: dict[str, float | None], thresholds: dict[str, float | None]) -> list[str]:
@@ -174,8 +163,8 @@ def compare_columns(
         current.null_fraction - baseline.null_fraction if current is not None else None
     )
     reasons: list[str] = []
-    hist_b: dict[str, Any] = {}
-    hist_c: dict[str, Any] = {}
+    hist_b: Histogram | None = None
+    hist_c: Histogram | None = None
     if kind == "numeric":
         b = baseline.numeric
         assert b is not None
@@ -510,5 +499,6 @@ def check_drift(
         notes=notes,
     )
     if write:
-        report.save(cfg.home / "monitoring" / name / "drift", html=html)
+        report.save(drift_folder(cfg.home, name), html=html)
     return report
+

@@ -36,7 +36,7 @@ from mooring.formats.metrics import (
 )
 
 if TYPE_CHECKING:
-    from mooring.monitoring.drift import DriftReport
+    from mooring.formats.drift import DriftReport
     from mooring.monitoring.feedback import LiveMetrics
 
 __all__ = ["DriftGauges", "drift_gauges", "live_gauges"]

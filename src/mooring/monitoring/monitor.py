@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from mooring.config import MooringConfig
 from mooring.errors import MooringError
+from mooring.formats.drift import RenderDrift
 from mooring.monitoring.alerts import Alert, AlertManager
 from mooring.monitoring.guardrails import feedback_live_metric
 from mooring.monitoring.retrain import RetrainRun, RetrainTrigger
@@ -103,7 +104,7 @@ class Monitor:
         config_path: Path | None = None,
         drift_interval_s: float | None = 300.0,
         drift_check: DriftCheck | None = None,
-        render_drift: Callable[[dict[str, Any]], str] | None = None,
+        render_drift: RenderDrift | None = None,
         alerts: AlertManager | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
