@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mooring.config import MooringConfig
 from mooring.dashboard import views
-from mooring.dashboard.drift_files import drift_folder, is_report_stem, read_drift_history
+from mooring.dashboard.drift_files import is_report_stem, read_drift_history
 from mooring.dashboard.live import LiveMetrics, url_source
 from mooring.dashboard.live_view import live_view
 from mooring.dashboard.markdown import render_markdown
@@ -46,6 +46,7 @@ from mooring.errors import (
     UnauthorizedError,
     UsageError,
 )
+from mooring.formats.drift import drift_folder
 from mooring.registry import Deployment, Registry
 
 __all__ = ["DEFAULT_ACTOR", "create_ui", "standalone_app"]

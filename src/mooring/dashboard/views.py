@@ -17,6 +17,7 @@ from mooring.dashboard.charts import Bar, Line, bar_chart, fmt, histogram_chart,
 from mooring.dashboard.drift_files import DriftHistory, DriftRun, latest_drift
 from mooring.evaluation import HEADLINE, PRIMARY
 from mooring.evaluation.metrics import HIGHER_IS_BETTER
+from mooring.formats.drift import Histogram
 from mooring.registry import AuditEvent, Deployment, ModelVersion, Registry
 
 __all__ = [
@@ -337,6 +338,19 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", name) or "-"
 
 
+def _aligned(
+    baseline: Histogram | None, current: Histogram | None
+) -> tuple[list[str], list[float], list[float]]:
+    """Both histograms' counts over the same bins (the union, baseline order first)."""
+    labels: list[str] = list(baseline.bins) if baseline else []
+    for label in current.bins if current else ():
+        if label not in labels:
+            labels.append(label)
+    base = dict(zip(baseline.bins, baseline.counts, strict=False)) if baseline else {}
+    cur = dict(zip(current.bins, current.counts, strict=False)) if current else {}
+    return labels, [base.get(x, 0.0) for x in labels], [cur.get(x, 0.0) for x in labels]
+
+
 def _metric_for(history: DriftHistory, wanted: str | None) -> str | None:
     names = history.metric_names()
     if wanted in names:
@@ -371,9 +385,9 @@ def drift_view(
     if selected is None or chosen is None:
         return view
     bars = [
-        Bar(f.name, f.metrics[chosen], f.thresholds.get(chosen), f"#feature-{slug(f.name)}")
+        Bar(f.name, f.measured[chosen], f.bounds.get(chosen), f"#feature-{slug(f.name)}")
         for f in selected.features
-        if chosen in f.metrics
+        if chosen in f.measured
     ]
     bars.sort(key=lambda b: -(b.value / b.threshold if b.threshold else b.value))
     view["bars"] = bar_chart(bars, title=f"{chosen} per feature, {selected.when}")
@@ -387,8 +401,8 @@ def drift_view(
             f = r.feature(name)
             if f is None or r.created_at is None:
                 continue
-            points.append((r.created_at.timestamp(), f.metrics.get(chosen)))
-            threshold = f.thresholds.get(chosen, threshold)
+            points.append((r.created_at.timestamp(), f.measured.get(chosen)))
+            threshold = f.bounds.get(chosen, threshold)
         over_time = line_chart(
             [Line(chosen, points)],
             title=f"{name}: {chosen} over time",
@@ -399,7 +413,7 @@ def drift_view(
         )
         histogram = ""
         if feature is not None:
-            labels, base_counts, current_counts = feature.histograms()
+            labels, base_counts, current_counts = _aligned(feature.baseline, feature.current)
             histogram = histogram_chart(
                 labels, base_counts, current_counts, title=f"{name}: baseline vs current"
             )
@@ -418,7 +432,8 @@ def drift_view(
         {
             "feature": output,
             "histogram": histogram_chart(
-                *output.histograms(), title=f"{output.name}: baseline vs current"
+                *_aligned(output.baseline, output.current),
+                title=f"{output.name}: baseline vs current",
             ),
         }
         for output in selected.prediction

@@ -501,4 +501,3 @@ def check_drift(
     if write:
         report.save(drift_folder(cfg.home, name), html=html)
     return report
-
