@@ -354,7 +354,7 @@ def summary(
     console.print(f"run records: {home}/runs/<run-id>/run.json")
     console.print(f"registry:    {home}/registry.db (mooring models list -c {toml})")
     console.print(f"model card:  mooring models show {project.name} --card -c {toml}")
-    if importlib.util.find_spec("mooring.serving.ui") is not None:
+    if importlib.util.find_spec("mooring.dashboard") is not None:
         console.print(f"dashboard:   mooring serve -c {toml}, then http://127.0.0.1:8501/ui/")
     console.print("by hand, each step:")
     for line in (
