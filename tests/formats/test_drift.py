@@ -81,7 +81,7 @@ def test_a_report_reads_back_to_the_same_json() -> None:
 
 def test_save_writes_the_stamped_pair_and_latest(tmp_path: Path) -> None:
     report = _report()
-    files = report.save(drift_folder(tmp_path, "income"), "<html></html>")
+    files = report.save(drift_folder(tmp_path, "income"), html=lambda r: f"<p>{r.model}</p>")
     folder = tmp_path / "monitoring" / "income" / "drift"
     assert files == {
         "json": str(folder / "20240501T120000Z.json"),
@@ -89,7 +89,14 @@ def test_save_writes_the_stamped_pair_and_latest(tmp_path: Path) -> None:
     }
     assert report.files == files
     assert (folder / LATEST).read_bytes() == (folder / "20240501T120000Z.json").read_bytes()
+    assert (folder / "20240501T120000Z.html").read_text(encoding="utf-8") == "<p>income</p>"
     assert read_report(folder / LATEST).to_dict() == report.to_dict()
+    # Without a renderer (the layers below the dashboard render nothing): the JSON only.
+    other = _report()
+    assert other.save(tmp_path / "plain") == {
+        "json": str(tmp_path / "plain" / "20240501T120000Z.json")
+    }
+    assert not list((tmp_path / "plain").glob("*.html"))
 
 
 def test_partial_and_early_shapes_are_read() -> None:
