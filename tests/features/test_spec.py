@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mooring.config import FeaturesConfig
 from mooring.contract import compute_statistics
 from mooring.contract.schema import infer_schema
-from mooring.errors import ConfigError, UsageError
+from mooring.errors import ConfigError, InvalidRequestError, UsageError
 from mooring.features import (
     CategoricalFeature,
     FeatureSpec,
@@ -175,7 +175,7 @@ def test_table_and_json_paths_give_the_same_arrays() -> None:
     stats = compute_statistics(table)
     spec = build_feature_spec(None, statistics=stats, label="y")
     from_table = columns_from_table(table, spec)
-    from_json = columns_from_records(table.to_pylist(), spec)
+    from_json = columns_from_records(table.select(spec.names).to_pylist(), spec)
     for name in spec.names:
         a, b = from_table[name], from_json[name]
         if a.dtype == object:
@@ -227,6 +227,17 @@ def test_hashing_encoding_buckets_unseen_values_deterministically() -> None:
 
     inputs, encoded = build_preprocessing(spec)
     model = keras.Model(inputs, encoded["color"])
-    records = [{"color": "never-seen"}, {"color": "never-seen"}, {"color": "red"}]
+    colors = ["never-seen", "never-seen", "red"]
+    # Every input present, as a server request must have them: null for the others.
+    records = [{**dict.fromkeys(spec.names), "color": color} for color in colors]
     out = model({k: tf.constant(v) for k, v in columns_from_records(records, spec).items()})
     np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_records_decode_as_the_server_decodes_a_request() -> None:
+    spec = build_feature_spec(None, statistics=compute_statistics(_table()), label="y")
+    record = dict.fromkeys(spec.names)
+    with pytest.raises(InvalidRequestError, match=r"records\[0\]: missing field 'age'"):
+        columns_from_records([{k: v for k, v in record.items() if k != "age"}], spec)
+    with pytest.raises(InvalidRequestError, match=r"records\.age\[0\]: expected a number"):
+        columns_from_records([{**record, "age": "40"}], spec)

@@ -15,7 +15,6 @@ from mooring.features.inputs import (
     check_columns,
     columns_from_records,
     columns_from_table,
-    input_value,
     model_spec,
     predict_saved_model,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "check_columns",
     "columns_from_records",
     "columns_from_table",
-    "input_value",
     "model_spec",
     "predict_saved_model",
     "quantile_boundaries",

@@ -14,7 +14,6 @@ A rank or shape mismatch is an error, never a broadcast: ``[n, 1]`` where
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,10 @@ import pyarrow.compute as pc
 from mooring.contract.io import is_number
 from mooring.errors import DataError, UsageError
 from mooring.features.spec import FeatureSpec
-from mooring.formats.model import SavedModelFolder, load_saved_model
+from mooring.formats.columns import columns_from_rows
+from mooring.formats.model import SavedModelFolder, TensorInfo, load_saved_model
 
-__all__ = ["check_columns", "columns_from_records", "columns_from_table", "input_value"]
+__all__ = ["check_columns", "columns_from_records", "columns_from_table", "model_spec", "predict_saved_model"]
 
 
 def _numeric_array(name: str, column: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, Any]:
@@ -93,54 +93,27 @@ def columns_from_table(table: pa.Table | pa.RecordBatch, spec: FeatureSpec) -> d
     return out
 
 
-def input_value(value: Any, dtype: str, name: str) -> Any:
-    """One JSON value → the model's raw input value (``None`` → NaN or ``""``)."""
-    if dtype == "string":
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            # The same spelling Arrow uses when a boolean column is read as text.
-            return "true" if value else "false"
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value)
-    if value is None:
-        return math.nan
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text == "":
-            return math.nan
-        try:
-            return float(text)
-        except ValueError:
-            raise DataError(
-                f"feature {name!r} is numeric but got {value!r}; send a number or null"
-            ) from None
-    raise DataError(f"feature {name!r}: cannot use a {type(value).__name__} value {value!r}")
-
-
 def columns_from_records(records: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> dict[str, Any]:
-    """One rank-1 array per feature from JSON-like records (absent keys count as missing).
+    """One rank-1 array per feature from JSON records, decoded exactly as the server decodes
+    a request's ``instances`` (:func:`mooring.formats.columns.columns_from_rows`): every
+    feature present in every record, ``null`` for a missing value, numbers for numeric
+    features and strings for text ones.
+
+    Raises:
+        InvalidRequestError: a record the server would refuse, naming the field.
 
     Example:
         >>> from mooring.features.spec import NumericFeature
         >>> spec = FeatureSpec(features=(NumericFeature("x", "normalize", "impute", 5.0, 0.0),))
-        >>> columns_from_records([{"x": 3}, {}], spec)["x"].tolist()
+        >>> columns_from_records([{"x": 3}, {"x": None}], spec)["x"].tolist()
         [3.0, nan]
     """
-    out: dict[str, Any] = {}
-    for name, dtype in spec.input_dtypes().items():
-        values = [input_value(r.get(name), dtype, name) for r in records]
-        out[name] = (
-            np.asarray(values, dtype=object)
-            if dtype == "string"
-            else np.asarray(values, dtype=np.float32)
-        )
-    return out
+    inputs = {
+        name: TensorInfo(name, "string" if dtype == "string" else "float32", (None,))
+        for name, dtype in spec.input_dtypes().items()
+    }
+    columns, _ = columns_from_rows(list(records), inputs, where="records")
+    return columns
 
 
 def check_columns(columns: Mapping[str, Any], spec: FeatureSpec) -> dict[str, Any]:

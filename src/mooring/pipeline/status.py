@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
 from mooring.config import MooringConfig
-from mooring.errors import NotFoundError
+from mooring.errors import DataError, NotFoundError
+from mooring.formats.drift import LATEST, drift_folder, read_report
 from mooring.pipeline.run import find_runs
 
 __all__ = ["ProjectStatus", "project_status"]
@@ -73,20 +72,19 @@ def _last_run(cfg: MooringConfig) -> dict[str, Any] | None:
 
 
 def _last_drift(cfg: MooringConfig) -> dict[str, Any] | None:
-    path = cfg.home / "monitoring" / cfg.project.name / "drift" / "latest.json"
+    path = drift_folder(cfg.home, cfg.project.name) / LATEST
+    if not path.is_file():
+        return None
     try:
-        report = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        report = read_report(path)
+    except DataError:
         return None
-    if not isinstance(report, dict):
-        return None
-    window = report.get("window") or {}
     return {
-        "created_at": report.get("created_at"),
-        "status": report.get("status"),
-        "version": report.get("version"),
-        "drifted": report.get("drifted", []),
-        "rows": window.get("rows") if isinstance(window, dict) else None,
+        "created_at": report.created_at,
+        "status": report.status,
+        "version": report.version,
+        "drifted": report.drifted,
+        "rows": report.window.get("rows"),
         "report": str(path),
     }
 

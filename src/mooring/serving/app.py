@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from mooring.config import MooringConfig, ServingConfig
 from mooring.errors import MooringError, NotFoundError
-from mooring.formats.columns import describe
+from mooring.formats.columns import InputPolicy, describe, loads
 from mooring.formats.feedback import FeedbackStore
 from mooring.formats.predictions import REQUEST_ID_PATTERN
 from mooring.registry import Deployment, Registry
@@ -51,7 +51,6 @@ from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from mooring.serving.models import ModelManager
 from mooring.serving.protocols import tfserving, v2
 from mooring.serving.sources import ModelSource, RegistrySource
-from mooring.serving.validation import InputPolicy, loads
 
 __all__ = ["ServerState", "build_app", "create_app"]
 

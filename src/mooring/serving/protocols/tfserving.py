@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from mooring.formats.columns import describe
-from mooring.formats.model import SIGNATURE, TensorInfo
-from mooring.serving.errors import InvalidRequestError
-from mooring.serving.loaded import ServedModel
-from mooring.serving.validation import (
+from mooring.formats.columns import (
     DEFAULT_POLICY,
     InputPolicy,
     columns_from_columns,
     columns_from_rows,
+    describe,
 )
+from mooring.formats.model import SIGNATURE, TensorInfo
+from mooring.serving.errors import InvalidRequestError
+from mooring.serving.loaded import ServedModel
 
 __all__ = [
     "ModelPath",

@@ -16,17 +16,17 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mooring.formats.columns import describe
-from mooring.formats.model import TensorInfo
-from mooring.serving.errors import InvalidRequestError
-from mooring.serving.loaded import ServedModel
-from mooring.serving.validation import (
+from mooring.formats.columns import (
     DEFAULT_POLICY,
     InputPolicy,
     column_array,
     column_values,
+    describe,
     loads,
 )
+from mooring.formats.model import TensorInfo
+from mooring.serving.errors import InvalidRequestError
+from mooring.serving.loaded import ServedModel
 
 __all__ = ["DATATYPES", "encode_infer", "metadata_document", "parse_infer"]
 

@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mooring.errors import InvalidRequestError
-from mooring.serving import TensorInfo
-from mooring.serving.validation import (
+from mooring.formats.columns import (
     InputPolicy,
     _checked_values,
     column_values,
     columns_from_rows,
 )
+from mooring.serving import TensorInfo
 
 INPUTS = {
     "age": TensorInfo("age", "float32", (None,)),
