@@ -113,3 +113,21 @@ def test_rank_and_length_rules(server: ServerThread) -> None:
     assert res.status_code == 400 and "same number of rows" in res.json()["error"]
     res = httpx.post(url, json={"inputs": [*good, tensor("zip", [1], [1.0])]})
     assert res.status_code == 400 and "'zip'" in res.json()["error"]
+
+
+def test_the_v2_url_grammar_lives_in_the_protocol_module() -> None:
+    from mooring.errors import InvalidRequestError, NotFoundError
+    from mooring.serving.protocols import v2 as protocol
+
+    assert protocol.parse_path("models/income/versions/3/infer", "POST") == protocol.Endpoint(
+        "infer", "income", 3
+    )
+    assert protocol.parse_path("models/income/ready", "GET").kind == "model_ready"
+    assert protocol.parse_path("models/income", "GET").kind == "model"
+    assert protocol.parse_path("models/income/infer", "GET").kind == "unknown"
+    assert protocol.parse_path("health/ready", "GET").kind == "ready"
+    assert protocol.parse_path("", "GET").kind == "server"
+    with pytest.raises(InvalidRequestError, match=r"version '0x1' is not a positive integer"):
+        protocol.parse_path("models/income/versions/0x1/infer", "POST")
+    with pytest.raises(NotFoundError, match=r"no such endpoint /v2/nothing/here"):
+        protocol.parse_path("nothing/here", "GET")

@@ -28,7 +28,13 @@ from mooring.features.spec import FeatureSpec
 from mooring.formats.columns import columns_from_rows
 from mooring.formats.model import SavedModelFolder, TensorInfo, load_saved_model
 
-__all__ = ["check_columns", "columns_from_records", "columns_from_table", "model_spec", "predict_saved_model"]
+__all__ = [
+    "check_columns",
+    "columns_from_records",
+    "columns_from_table",
+    "model_spec",
+    "predict_saved_model",
+]
 
 
 def _numeric_array(name: str, column: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, Any]:

@@ -48,7 +48,7 @@ from mooring.serving.feedback import parse_feedback
 from mooring.serving.follow import follow
 from mooring.serving.log import PredictionLog
 from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
-from mooring.serving.models import ModelManager
+from mooring.serving.models import ModelManager, Slot
 from mooring.serving.protocols import tfserving, v2
 from mooring.serving.sources import ModelSource, RegistrySource
 
@@ -206,20 +206,20 @@ class _Handlers:
             )
         return response
 
-    async def _predict(
-        self,
-        ctx: _Ctx,
-        manager: ModelManager,
-        *,
-        version: int | None,
-        label: str | None,
-        parse: Callable[[Any], tuple[dict[str, Any], int]],
-    ) -> tuple[dict[str, Any], Any, int, Any]:
+    def _route(
+        self, ctx: _Ctx, manager: ModelManager, *, version: int | None, label: str | None
+    ) -> Slot:
+        """The slot (version) that answers: pinned, labelled, or the canary split by key."""
         key = ctx.request.headers.get("x-request-key")
         slot = manager.route(version=version, label=label, key=key)
         ctx.version = str(slot.version)
         ctx.headers["X-Model-Version"] = ctx.version
-        columns, rows = parse(slot.model)
+        return slot
+
+    async def _serve(
+        self, ctx: _Ctx, manager: ModelManager, slot: Slot, columns: dict[str, Any], rows: int
+    ) -> dict[str, Any]:
+        """Check the contract, predict through the batcher, log; the outputs."""
         contract = slot.model.contract
         if contract is not None and self.state.serving.contract_checks:
             violations = contract.check(columns)
@@ -235,7 +235,7 @@ class _Handlers:
                 outputs=outputs,
                 rows=rows,
             )
-        return columns, outputs, rows, slot
+        return outputs
 
     def _violations(self, model: str, version: int, violations: list[Violation]) -> None:
         """Count every violation; refuse the request when the policy of its kind says so."""
@@ -263,22 +263,15 @@ class _Handlers:
         ctx.model = manager.name
         method = ctx.request.method
         if path.verb == "predict" and method == "POST":
-            raw = await _read_body(ctx.request, self.state.serving.body_limit_bytes)
-            body = _loads(raw)
-            row_format = [True]
-
-            def parse(model: Any) -> tuple[dict[str, Any], int]:
-                columns, rows, row_format[0] = tfserving.parse_predict(
-                    body, model.inputs, self.policy, arrays=False
-                )
-                return columns, rows
-
-            _, outputs, rows, slot = await self._predict(
-                ctx, manager, version=path.version, label=path.label, parse=parse
+            body = _loads(await _read_body(ctx.request, self.state.serving.body_limit_bytes))
+            slot = self._route(ctx, manager, version=path.version, label=path.label)
+            columns, rows, row_format = tfserving.parse_predict(
+                body, slot.model.inputs, self.policy, arrays=False
             )
+            outputs = await self._serve(ctx, manager, slot, columns, rows)
             return _json(
                 tfserving.format_predict(
-                    outputs, rows=rows, row_format=row_format[0], version=slot.version
+                    outputs, rows=rows, row_format=row_format, version=slot.version
                 )
             )
         if path.verb in ("classify", "regress"):
@@ -313,64 +306,46 @@ class _Handlers:
         return await self.guarded(request, "v2", self._v2)
 
     async def _v2(self, ctx: _Ctx) -> Response:
-        parts = ctx.request.path_params.get("rest", "").strip("/").split("/")
         method = ctx.request.method
-        if parts in (["health", "live"],) and method == "GET":
+        endpoint = v2.parse_path(ctx.request.path_params.get("rest", ""), method)
+        if endpoint.kind == "live":
             return _json({"live": True})
-        if parts == ["health", "ready"] and method == "GET":
+        if endpoint.kind == "ready":
             ready = self.state.ready
             return _json({"ready": ready}, 200 if ready else 503)
-        if parts == [] or parts == [""]:
+        if endpoint.kind == "server":
             return _json({"name": "mooring", "version": "1", "extensions": ["binary_tensor_data"]})
-        if len(parts) < 2 or parts[0] != "models":
-            raise NotFoundError(f"no such endpoint {ctx.request.url.path}")
-        manager = self.state.manager(parts[1])
+        manager = self.state.manager(endpoint.model or "")
         ctx.model = manager.name
-        version: int | None = None
-        tail = parts[2:]
-        if len(tail) >= 2 and tail[0] == "versions":
-            if not (tail[1].isdigit() and 0 < len(tail[1]) < 10):
-                raise InvalidRequestError(f"version {describe(tail[1])} is not a positive integer")
-            version = int(tail[1])
-            tail = tail[2:]
-        if tail == [] and method == "GET":
+        version = endpoint.version
+        if endpoint.kind == "model":
             model = manager.model_for_metadata(version)
             return _json(v2.metadata_document(model, manager.served_versions()))
-        if tail == ["ready"] and method == "GET":
+        if endpoint.kind == "model_ready":
             ok = manager.ready if version is None else version in manager.served_versions()
             return _json({"name": manager.name, "ready": ok}, 200 if ok else 503)
-        if tail == ["infer"] and method == "POST":
-            raw = await _read_body(ctx.request, self.state.serving.body_limit_bytes)
-            body, binary = v2.split_body(
-                raw, ctx.request.headers.get("inference-header-content-length")
-            )
-            wanted: list[dict[str, bool]] = [{}]
-            request_id: list[str | None] = [None]
-
-            def parse(model: Any) -> tuple[dict[str, Any], int]:
-                columns, rows, wanted[0], request_id[0] = v2.parse_infer(
-                    body, binary, model.inputs, model.outputs, self.policy, arrays=False
-                )
-                return columns, rows
-
-            _, outputs, _, slot = await self._predict(
-                ctx, manager, version=version, label=None, parse=parse
-            )
-            payload, header_length = v2.encode_infer(
-                outputs,
-                wanted[0],
-                model=manager.name,
-                version=slot.version,
-                request_id=request_id[0],
-            )
-            if header_length is None:
-                return Response(payload, media_type=JSON)
-            return Response(
-                payload,
-                media_type="application/octet-stream",
-                headers={"Inference-Header-Content-Length": str(header_length)},
-            )
-        raise NotFoundError(f"no such endpoint {method} {ctx.request.url.path}")
+        if endpoint.kind != "infer":
+            raise NotFoundError(f"no such endpoint {method} {ctx.request.url.path}")
+        raw = await _read_body(ctx.request, self.state.serving.body_limit_bytes)
+        body, binary = v2.split_body(
+            raw, ctx.request.headers.get("inference-header-content-length")
+        )
+        slot = self._route(ctx, manager, version=version, label=None)
+        model = slot.model
+        columns, rows, wanted, request_id = v2.parse_infer(
+            body, binary, model.inputs, model.outputs, self.policy, arrays=False
+        )
+        outputs = await self._serve(ctx, manager, slot, columns, rows)
+        payload, header_length = v2.encode_infer(
+            outputs, wanted, model=manager.name, version=slot.version, request_id=request_id
+        )
+        if header_length is None:
+            return Response(payload, media_type=JSON)
+        return Response(
+            payload,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(header_length)},
+        )
 
     # -- label feedback ------------------------------------------------------------
     async def feedback(self, request: Request) -> Response:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
+from mooring.errors import NotFoundError
 from mooring.formats.columns import (
     DEFAULT_POLICY,
     InputPolicy,
@@ -28,13 +30,70 @@ from mooring.formats.model import TensorInfo
 from mooring.serving.errors import InvalidRequestError
 from mooring.serving.loaded import ServedModel
 
-__all__ = ["DATATYPES", "encode_infer", "metadata_document", "parse_infer"]
+__all__ = [
+    "DATATYPES",
+    "Endpoint",
+    "encode_infer",
+    "metadata_document",
+    "parse_infer",
+    "parse_path",
+    "split_body",
+]
 
 DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32",
              "string": "BYTES"}  # fmt: skip
 _NUMERIC = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4", "FP16": "<f2",
             "INT16": "<i2", "INT8": "<i1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4",
             "UINT64": "<u8"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a v2 URL names: ``kind`` is ``live``, ``ready``, ``server`` (metadata),
+    ``model`` (metadata), ``model_ready``, ``infer`` or ``unknown``; ``model`` and
+    ``version`` for the model endpoints."""
+
+    kind: str
+    model: str | None = None
+    version: int | None = None
+
+
+def parse_path(rest: str, method: str) -> Endpoint:
+    """The v2 URL grammar: the part of the path after ``/v2/``, and the HTTP method.
+
+    ``health/live``, ``health/ready``, the server's metadata at the root, and per model
+    ``models/NAME[/versions/N]`` (metadata), ``…/ready`` and ``…/infer`` (POST).
+
+    Raises:
+        NotFoundError: not a v2 endpoint.
+        InvalidRequestError: a version that is not a positive integer.
+
+    Example:
+        >>> parse_path("models/income/versions/3/infer", "POST")
+        Endpoint(kind='infer', model='income', version=3)
+    """
+    parts = rest.strip("/").split("/")
+    if parts == ["health", "live"] and method == "GET":
+        return Endpoint("live")
+    if parts == ["health", "ready"] and method == "GET":
+        return Endpoint("ready")
+    if parts == [""]:
+        return Endpoint("server")
+    if len(parts) < 2 or parts[0] != "models":
+        raise NotFoundError(f"no such endpoint /v2/{rest}")
+    version: int | None = None
+    tail = parts[2:]
+    if len(tail) >= 2 and tail[0] == "versions":
+        if not (tail[1].isdigit() and 0 < len(tail[1]) < 10):
+            raise InvalidRequestError(f"version {describe(tail[1])} is not a positive integer")
+        version = int(tail[1])
+        tail = tail[2:]
+    kinds = {
+        ((), "GET"): "model",
+        (("ready",), "GET"): "model_ready",
+        (("infer",), "POST"): "infer",
+    }
+    return Endpoint(kinds.get((tuple(tail), method), "unknown"), parts[1], version)
 
 
 def metadata_document(model: ServedModel, versions: list[int]) -> dict[str, Any]:
