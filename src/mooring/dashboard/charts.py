@@ -1,4 +1,6 @@
-"""Inline SVG charts for the dashboard: lines over time, bars with thresholds, paired histograms.
+"""The one SVG chart kit: lines, bars with thresholds, paired histograms.
+
+The dashboard's pages, the evaluation report and the drift report all draw with it.
 
 Every chart scales to its container (``viewBox`` and CSS ``width: 100%``), names
 itself for screen readers (``role="img"`` with a ``<title>`` and a ``<desc>``
@@ -33,7 +35,8 @@ class Line:
 
     label: str
     points: Sequence[tuple[float, float | None]]
-    color: int | None = None
+    # A palette index, or a colour of its own ("#9a6700").
+    color: int | str | None = None
     dashed: bool = False
     markers: bool = False
 
@@ -51,10 +54,14 @@ class Bar:
     threshold: float | None = None
     href: str | None = None
     bad_above: bool = True
+    # Drawn as past its threshold whatever the values (a slice flagged by its interval).
+    flagged: bool = False
 
     @property
     def over(self) -> bool:
-        """True when the value is on the bad side of its threshold."""
+        """True when the value is on the bad side of its threshold (or the bar is flagged)."""
+        if self.flagged:
+            return True
         if self.threshold is None:
             return False
         return self.value > self.threshold if self.bad_above else self.value < self.threshold
@@ -110,6 +117,12 @@ def _span(values: Sequence[float], *, zero: bool) -> tuple[float, float]:
     return (lo if zero and lo == 0 else lo - pad), hi + pad
 
 
+def _color(line: Line, i: int) -> str:
+    if isinstance(line.color, str):
+        return line.color
+    return PALETTE[(line.color if line.color is not None else i) % len(PALETTE)]
+
+
 def _open(width: int, height: int, title: str, desc: str, klass: str) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {klass}" '
@@ -140,10 +153,20 @@ def line_chart(
     height: int = 240,
     empty_text: str = "no data yet",
     zero: bool = True,
+    x_label: str = "",
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    x_ticks: Sequence[str] | None = None,
+    diagonal: bool = False,
+    vline: float | None = None,
+    band: tuple[float, float] | None = None,
 ) -> str:
     """Lines over a numeric x axis (time in seconds, for example), with dashed threshold lines.
 
-    ``zero=False`` fits the y axis to the data instead of starting it at zero.
+    ``zero=False`` fits the y axis to the data instead of starting it at zero;
+    ``x_range`` / ``y_range`` fix the axes (a ROC curve's unit square); ``x_ticks`` labels
+    the positions 0..n-1 instead of numeric ticks; ``diagonal`` draws the chance line,
+    ``vline`` marks an x (the operating threshold) and ``band`` shades a y interval.
     """
     xs = [x for line in lines for x, y in line.points if y is not None and math.isfinite(x)]
     ys = [y for line in lines for _, y in line.points if y is not None and math.isfinite(y)]
@@ -152,12 +175,14 @@ def line_chart(
     longest = max((len(line.label) for line in lines), default=0)
     columns = max(1, min(3, int((width - 80) / (longest * 7.5 + 36))))
     legend_rows = math.ceil(len(lines) / columns) if len(lines) > 1 else 0
-    left, right, top, bottom = 64, 16, 14, 30 + 18 * legend_rows
+    below = 18 if x_label else 0
+    left, right, top, bottom = 64, 16, 14, 30 + below + 18 * legend_rows
+    height += below
     plot_w, plot_h = width - left - right, height - top - bottom
-    x0, x1 = min(xs), max(xs)
+    x0, x1 = x_range or (min(xs), max(xs))
     if x1 == x0:
         x0, x1 = x0 - 1.0, x1 + 1.0
-    y0, y1 = _span(ys + [t for _, t in thresholds], zero=zero)
+    y0, y1 = y_range or _span(ys + [t for _, t in thresholds] + list(band or ()), zero=zero)
 
     def px(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * plot_w
@@ -177,10 +202,40 @@ def line_chart(
             f'stroke="{GRID}"/><text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end" '
             f'fill="{MUTED}">{escape(y_format(t))}</text>'
         )
-    for t in ticks(x0, x1, 5):
+    if x_ticks is not None:
+        step = max(1, math.ceil(len(x_ticks) / 8))
+        for i, text in enumerate(x_ticks):
+            if i % step == 0:
+                parts.append(
+                    f'<text x="{px(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
+                    f'fill="{MUTED}">{escape(text[:12])}</text>'
+                )
+    else:
+        for t in ticks(x0, x1, 5):
+            parts.append(
+                f'<text x="{px(t):.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
+                f'fill="{MUTED}">{escape(x_format(t))}</text>'
+            )
+    if x_label:
         parts.append(
-            f'<text x="{px(t):.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
-            f'fill="{MUTED}">{escape(x_format(t))}</text>'
+            f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 36}" text-anchor="middle" '
+            f'fill="{MUTED}">{escape(x_label)}</text>'
+        )
+    if band is not None:
+        hi_y, lo_y = py(band[1]), py(band[0])
+        parts.append(
+            f'<rect class="band" x="{left}" y="{hi_y:.1f}" width="{plot_w}" '
+            f'height="{max(lo_y - hi_y, 1):.1f}" fill="{PALETTE[0]}" fill-opacity="0.12"/>'
+        )
+    if diagonal:
+        parts.append(
+            f'<line x1="{px(x0):.1f}" y1="{py(y0):.1f}" x2="{px(x1):.1f}" y2="{py(y1):.1f}" '
+            f'stroke="{MUTED}" stroke-dasharray="4 4"/>'
+        )
+    if vline is not None and x0 <= vline <= x1:
+        parts.append(
+            f'<line class="marker" x1="{px(vline):.1f}" x2="{px(vline):.1f}" y1="{top}" '
+            f'y2="{top + plot_h}" stroke="{MUTED}" stroke-dasharray="2 3"/>'
         )
     parts.append(
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
@@ -200,7 +255,7 @@ def line_chart(
                 f'fill="{THRESHOLD}">{escape(name)} {escape(y_format(value))}</text>'
             )
     for i, line in enumerate(lines):
-        color = PALETTE[(line.color if line.color is not None else i) % len(PALETTE)]
+        color = _color(line, i)
         dash = ' stroke-dasharray="5 3"' if line.dashed else ""
         runs: list[list[tuple[float, float]]] = [[]]
         for x, y in line.points:
@@ -222,9 +277,9 @@ def line_chart(
                 )
     if legend_rows:
         for i, line in enumerate(lines):
-            color = PALETTE[(line.color if line.color is not None else i) % len(PALETTE)]
+            color = _color(line, i)
             lx = left + (i % columns) * (plot_w / columns)
-            ly = top + plot_h + 40 + 18 * (i // columns)
+            ly = top + plot_h + 40 + below + 18 * (i // columns)
             dash = ' stroke-dasharray="5 3"' if line.dashed else ""
             parts.append(
                 f'<line x1="{lx:.1f}" x2="{lx + 18:.1f}" y1="{ly - 4}" y2="{ly - 4}" '
@@ -242,14 +297,21 @@ def bar_chart(
     value_format: Callable[[float], str] = fmt,
     width: int = 900,
     empty_text: str = "no data",
+    reference: float | None = None,
+    band: tuple[float, float] | None = None,
 ) -> str:
-    """Horizontal bars, each with its own threshold tick; bars past it are drawn in red."""
+    """Horizontal bars, each with its own threshold tick; bars past it are drawn in red.
+
+    ``reference`` draws one dashed line across every bar (the overall value) and ``band``
+    shades an x interval (its confidence interval).
+    """
     if not bars:
         return _empty(width, 80, title, empty_text, "bars")
     left, right, top, row = 160, 90, 8, 26
     height = top + row * len(bars) + 8
     plot_w = width - left - right
     values = [b.value for b in bars] + [b.threshold for b in bars if b.threshold is not None]
+    values += [v for v in (reference, *(band or ())) if v is not None]
     lo, hi = _span(values, zero=True)
 
     def px(x: float) -> float:
@@ -258,6 +320,12 @@ def bar_chart(
     over = [b.label for b in bars if b.over]
     desc = f"{len(bars)} bars; past the threshold: {', '.join(over) or 'none'}"
     parts = _open(width, height, title, desc, "bars")
+    if band is not None:
+        parts.append(
+            f'<rect class="band" x="{px(band[0]):.1f}" y="{top - 4}" '
+            f'width="{max(px(band[1]) - px(band[0]), 1):.1f}" height="{row * len(bars) + 8}" '
+            f'fill="{PALETTE[0]}" fill-opacity="0.12"/>'
+        )
     for i, bar in enumerate(bars):
         y = top + i * row
         color = THRESHOLD if bar.over else PALETTE[0]
@@ -280,6 +348,12 @@ def bar_chart(
                 f'<line class="threshold" x1="{tx:.1f}" x2="{tx:.1f}" y1="{y + 1}" '
                 f'y2="{y + row - 1}" stroke="#24292f" stroke-width="2" stroke-dasharray="3 2"/>'
             )
+    if reference is not None:
+        rx = px(reference)
+        parts.append(
+            f'<line class="reference" x1="{rx:.1f}" x2="{rx:.1f}" y1="{top - 4}" '
+            f'y2="{top + row * len(bars) + 4}" stroke="#24292f" stroke-dasharray="4 3"/>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from mooring.formats.drift import METRIC_OF, DriftReport, FeatureDrift, Histogram
+from mooring.dashboard.charts import histogram_chart
+from mooring.formats.drift import METRIC_OF, DriftReport, FeatureDrift
 
-__all__ = ["render_drift_html", "svg_histogram"]
+__all__ = ["render_drift_html"]
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
@@ -48,45 +49,19 @@ def _fmt(value: Any) -> str:
     return escape(str(value))
 
 
-def svg_histogram(
-    baseline: Histogram | None,
-    current: Histogram | None,
-    *,
-    width: int = 320,
-    height: int = 120,
-) -> str:
-    """Baseline (grey) and current (blue) shares per bin as side-by-side bars, inline SVG."""
-    bins = (baseline.bins if baseline else ()) or (current.bins if current else ())
-    b = (baseline.shares if baseline else ()) or [0.0] * len(bins)
-    c = (current.shares if current else ()) or [0.0] * len(bins)
-    if not bins:
-        return "<em>no histogram</em>"
-    top = max([*b, *c, 1e-9])
-    slot = width / len(bins)
-    bar = max(1.0, slot * 0.4)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 14}" '
-        f'role="img" aria-label="baseline vs current histogram">'
-    ]
-    for i, label in enumerate(bins):
-        x = i * slot + slot * 0.1
-        for offset, shares, colour in ((0.0, b, "#9e9e9e"), (bar, c, "#1f77b4")):
-            share = float(shares[i]) if i < len(shares) else 0.0
-            h = height * share / top
-            parts.append(
-                f'<rect x="{x + offset:.1f}" y="{height - h:.1f}" width="{bar:.1f}" '
-                f'height="{h:.1f}" fill="{colour}"><title>{escape(str(label))}: '
-                f"{'baseline' if offset == 0 else 'current'} {share:.2%}</title></rect>"
-            )
-    parts.append(
-        f'<line x1="0" y1="{height}" x2="{width}" y2="{height}" stroke="#555" stroke-width="1"/>'
+def _histogram(f: FeatureDrift) -> str:
+    """Baseline and current shares per bin, drawn by the dashboard's one chart kit."""
+    bins = (f.baseline.bins if f.baseline else ()) or (f.current.bins if f.current else ())
+    baseline = (f.baseline.shares if f.baseline else ()) or [0.0] * len(bins)
+    current = (f.current.shares if f.current else ()) or [0.0] * len(bins)
+    return histogram_chart(
+        [str(b) for b in bins],
+        [float(v) for v in baseline],
+        [float(v) for v in current],
+        title=f"{f.name}: baseline vs current",
+        width=360,
+        height=200,
     )
-    parts.append(
-        f'<text x="0" y="{height + 12}" font-size="10">{escape(str(bins[0]))}</text>'
-        f'<text x="{width}" y="{height + 12}" font-size="10" text-anchor="end">'
-        f"{escape(str(bins[-1]))}</text></svg>"
-    )
-    return "".join(parts)
 
 
 def _feature_table(features: list[FeatureDrift]) -> str:
@@ -121,7 +96,7 @@ def _charts(features: list[FeatureDrift]) -> str:
         out.append(
             f'<div class="feature"><strong>{escape(f.name)}</strong> '
             f'<span class="{escape(f.status)}">{escape(f.status)}</span><br>'
-            + svg_histogram(f.baseline, f.current)
+            + _histogram(f)
             + (f"<br><small>{escape(reasons)}</small>" if reasons else "")
             + "</div>"
         )

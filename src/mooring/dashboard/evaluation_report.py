@@ -8,11 +8,13 @@ Example:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mooring
-from mooring.dashboard.plots import Bar, Series, bar_chart, line_chart
+from mooring.dashboard.charts import Bar, Line, bar_chart, line_chart
 from mooring.evaluation.metrics import HEADLINE, HIGHER_IS_BETTER, PRIMARY
 from mooring.evaluation.result import EvaluationResult
 
@@ -37,8 +39,14 @@ border-bottom:1px solid #eaeef2;font-variant-numeric:tabular-nums}th{background:
 .skip{color:#9a6700;font-weight:600}
 .warn{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:6px 0}
 tr.flag td{background:#ffebe9}.grid{display:flex;flex-wrap:wrap;gap:12px}
-.grid svg{background:#fff;border:1px solid #d0d7de;border-radius:6px}
+.grid figure{flex:1 1 440px;margin:0;background:#fff;border:1px solid #d0d7de;
+border-radius:6px;padding:6px}
+figcaption{font-weight:600;font-size:13px;text-align:center}
 """
+
+
+# The chart kit's (escaped) title element.
+_TITLE = re.compile(r"<title>(.*?)</title>")
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -147,13 +155,29 @@ def _metrics(result: EvaluationResult) -> str:
     return out
 
 
+def _figure(svg: str) -> str:
+    """A chart with its title shown above it (the chart kit keeps titles for screen readers)."""
+    found = _TITLE.search(svg)
+    caption = f"<figcaption>{found.group(1)}</figcaption>" if found else ""
+    return f"<figure>{caption}{svg}</figure>"
+
+
+def _points(xs: Sequence[Any], ys: Sequence[Any]) -> list[tuple[float, float | None]]:
+    return [(float(x), None if y is None else float(y)) for x, y in zip(xs, ys, strict=True)]
+
+
 def _charts(result: EvaluationResult) -> str:
     charts: list[str] = []
     if "roc" in result.curves:
         roc = result.curves["roc"]
         charts.append(
             line_chart(
-                [Series(f"ROC (AUC {_num(result.metrics.get('auc'))})", roc["fpr"], roc["tpr"])],
+                [
+                    Line(
+                        f"ROC (AUC {_num(result.metrics.get('auc'))})",
+                        _points(roc["fpr"], roc["tpr"]),
+                    )
+                ],
                 title="ROC curve",
                 x_label="false positive rate",
                 y_label="true positive rate",
@@ -166,7 +190,7 @@ def _charts(result: EvaluationResult) -> str:
         pr = result.curves["pr"]
         charts.append(
             line_chart(
-                [Series("precision-recall", pr["recall"], pr["precision"])],
+                [Line("precision-recall", _points(pr["recall"], pr["precision"]))],
                 title=f"Precision-recall (AP {_num(result.metrics.get('pr_auc'))})",
                 x_label="recall",
                 y_label="precision",
@@ -179,10 +203,11 @@ def _charts(result: EvaluationResult) -> str:
         charts.append(
             line_chart(
                 [
-                    Series(
+                    Line(
                         "model",
-                        [b.mean_predicted or 0.0 for b in filled],
-                        [b.observed for b in filled],
+                        _points(
+                            [b.mean_predicted or 0.0 for b in filled], [b.observed for b in filled]
+                        ),
                         markers=True,
                     )
                 ],
@@ -201,10 +226,10 @@ def _charts(result: EvaluationResult) -> str:
         charts.append(
             line_chart(
                 [
-                    Series("precision", xs, s.precision.tolist()),
-                    Series("recall", xs, s.recall.tolist()),
-                    Series("F1", xs, s.f1.tolist()),
-                    Series("FPR", xs, s.fpr.tolist(), dashed=True),
+                    Line("precision", _points(xs, s.precision.tolist())),
+                    Line("recall", _points(xs, s.recall.tolist())),
+                    Line("F1", _points(xs, s.f1.tolist())),
+                    Line("FPR", _points(xs, s.fpr.tolist()), dashed=True),
                 ],
                 title="Threshold sweep",
                 x_label="threshold",
@@ -217,7 +242,11 @@ def _charts(result: EvaluationResult) -> str:
         if s.cost_per_1000 is not None:
             charts.append(
                 line_chart(
-                    [Series("cost per 1,000", xs, s.cost_per_1000.tolist(), color="#9a6700")],
+                    [
+                        Line(
+                            "cost per 1,000", _points(xs, s.cost_per_1000.tolist()), color="#9a6700"
+                        )
+                    ],
                     title="Expected cost per 1,000 predictions",
                     x_label="threshold",
                     y_label="cost",
@@ -225,7 +254,8 @@ def _charts(result: EvaluationResult) -> str:
                     vline=result.operating_threshold,
                 )
             )
-    return "<h2>Curves</h2><div class='grid'>" + "".join(charts) + "</div>" if charts else ""
+    figures = "".join(_figure(c) for c in charts)
+    return f"<h2>Curves</h2><div class='grid'>{figures}</div>" if charts else ""
 
 
 def _slices(result: EvaluationResult) -> str:
@@ -235,7 +265,8 @@ def _slices(result: EvaluationResult) -> str:
     ci = result.intervals.get(primary)
     scored = [s for s in result.slices if s.scored and s.metrics.get(primary) is not None]
     bars = [
-        Bar(f"{s.name} (n={s.size:,})", float(s.metrics[primary] or 0.0), s.flagged) for s in scored
+        Bar(f"{s.name} (n={s.size:,})", float(s.metrics[primary] or 0.0), flagged=s.flagged)
+        for s in scored
     ]
     chart = (
         bar_chart(
@@ -258,7 +289,8 @@ def _slices(result: EvaluationResult) -> str:
     flagged = sum(s.flagged for s in result.slices)
     return (
         f"<h2>Slices</h2><p class='meta'>{len(result.slices)} slices, {flagged} flagged "
-        f"(their {primary} falls outside the overall interval).</p>{chart}"
+        f"(their {primary} falls outside the overall interval).</p>"
+        + (_figure(chart) if chart else "")
         + _table(["slice", "rows", *names, "note"], rows, classes)
     )
 
@@ -271,10 +303,12 @@ def _windows(result: EvaluationResult) -> str:
     labels = [x.name for x in w.windows]
     chart = line_chart(
         [
-            Series(
+            Line(
                 w.primary,
-                list(range(len(labels))),
-                [x.metrics.get(w.primary) if x.scored else None for x in w.windows],
+                _points(
+                    list(range(len(labels))),
+                    [x.metrics.get(w.primary) if x.scored else None for x in w.windows],
+                ),
                 markers=True,
             )
         ],
@@ -285,6 +319,7 @@ def _windows(result: EvaluationResult) -> str:
         x_range=(-0.5, len(labels) - 0.5),
         band=(ci.lower, ci.upper) if ci else None,
         width=920,
+        zero=False,
     )
     spread = ", ".join(f"{k} {_num(v)}" for k, v in w.spread.items() if v is not None)
     rows = [
@@ -298,7 +333,7 @@ def _windows(result: EvaluationResult) -> str:
     ]
     return (
         f"<h2>Stability across windows</h2><p class='meta'>Spread (best − worst): "
-        f"{escape(spread) or '—'}</p><div class='grid'>{chart}</div>"
+        f"{escape(spread) or '—'}</p><div class='grid'>{_figure(chart)}</div>"
         + _table(
             ["window", "rows", w.primary, ""],
             rows,
