@@ -87,11 +87,7 @@ class Project:
         callbacks: Sequence[Any] = (),
         verbose: int = 0,
     ) -> TrainingResult:
-        """Train the configured model on the train data; export one SavedModel.
-
-        The run goes to ``output_dir`` (default ``<home>/runs/<UTC time>``); the model
-        folder (SavedModel + ``mooring.json``) is ``result.model_dir``.
-        """
+        """Train the configured model; see :func:`mooring.pipeline.steps.train.fit`."""
         return train.fit(
             self.workspace,
             output_dir=output_dir,
@@ -107,12 +103,7 @@ class Project:
         baseline_dir: str | Path | None = None,
         out: str | Path | None = None,
     ) -> EvaluationRun:
-        """Evaluate a trained model on the eval data: metrics, slices, report, gate decision.
-
-        ``model_dir`` defaults to the latest training run; ``baseline_dir`` is the
-        production model to compare with (change gates, flip rate). The HTML and JSON
-        report go to ``out`` (default ``<home>/reports/evaluation-<UTC time>``).
-        """
+        """Evaluate a trained model; see :func:`mooring.pipeline.steps.evaluate.assess`."""
         return evaluate.assess(
             self.workspace, model_dir=model_dir, baseline_dir=baseline_dir, out=out
         )

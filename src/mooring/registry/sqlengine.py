@@ -20,7 +20,14 @@ from mooring.errors import UsageError
 from mooring.registry.migrations import HEAD
 from mooring.registry.sqltx import mask_url
 
-__all__ = ["Connected", "connect", "current_revision", "default_artifacts", "migrate"]
+__all__ = [
+    "Connected",
+    "connect",
+    "current_revision",
+    "default_artifacts",
+    "migrate",
+    "parse_url",
+]
 
 BUSY_TIMEOUT_S = 60
 # Arbitrary constant shared by every process: the advisory lock taken while migrating.
@@ -37,6 +44,21 @@ class Connected:
     sqlite: bool
 
 
+def parse_url(url: str) -> URL:
+    """A registry URL, parsed.
+
+    Raises:
+        UsageError: not a database URL.
+    """
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise UsageError(
+            f"registry URL {url!r} is not a database URL; use sqlite:///path/registry.db "
+            "or postgresql+psycopg://user@host:5432/dbname"
+        ) from None
+
+
 def connect(url: str) -> Connected:
     """The engine for ``url`` (``sqlite:///path`` or ``postgresql[+psycopg]://…``).
 
@@ -44,13 +66,7 @@ def connect(url: str) -> Connected:
         UsageError: not a database URL, an in-memory SQLite, a driver that is not
             installed, or another database.
     """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise UsageError(
-            f"registry URL {url!r} is not a database URL; use sqlite:///path/registry.db "
-            "or postgresql+psycopg://user@host:5432/dbname"
-        ) from None
+    parsed = parse_url(url)
     masked = mask_url(parsed)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -137,13 +153,7 @@ def current_revision(conn: Connection) -> str | None:
 
 def default_artifacts(url: str) -> Path:
     """``artifacts/`` next to a SQLite file; other databases need an explicit location."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise UsageError(
-            f"registry URL {url!r} is not a database URL; use sqlite:///path/registry.db "
-            "or postgresql+psycopg://user@host:5432/dbname"
-        ) from None
+    parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         raise UsageError(
             f"registry '{mask_url(parsed)}' needs an artifacts location; pass artifacts= "
