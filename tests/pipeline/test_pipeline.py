@@ -302,6 +302,10 @@ def test_status_reports_deployment_and_last_run(lifecycle: Lifecycle) -> None:
                 "version": 1,
                 "drifted": ["age"],
                 "window": {"rows": 300},
+                "features": [
+                    {"name": "age", "kind": "numeric", "status": "drift", "rows": 300},
+                    {"name": "sex", "kind": "categorical", "status": "ok", "rows": 300},
+                ],
             }
         )
     )
