@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mooring.errors import InvalidRequestError
@@ -126,3 +126,32 @@ def test_a_misnamed_field_in_a_batch_is_named_with_its_row(
     for arrays in (False, True):
         with pytest.raises(InvalidRequestError, match=message):
             columns_from_rows(rows, INPUTS, where="instances", arrays=arrays)
+
+
+_ANY_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=4,
+)
+
+
+@given(
+    values=st.lists(_ANY_JSON, min_size=1, max_size=6),
+    dtype=st.sampled_from(["float32", "float64", "int64", "int32", "string"]),
+)
+@example(values=[1.5, 10**310], dtype="float32")  # the sum overflowed before the range check
+@example(values=[[1.0]], dtype="float32")
+def test_the_decoder_is_total_every_bad_value_is_a_400(values: list[object], dtype: str) -> None:
+    """Whatever JSON a client sends in a column, the answer is a column or a 400 naming it."""
+    info = TensorInfo("x", dtype, (None,))
+    message = ""
+    try:
+        out = column_values("inputs.x", list(values), info)
+    except InvalidRequestError as exc:
+        message = str(exc)
+        out = []
+    assert message.startswith("inputs.x[") if message else len(out) == len(values)

@@ -168,8 +168,12 @@ def column_values(
     elif info.dtype in _FLOATS and kinds and kinds <= _NUMBERS_OR_NULL:
         present = values if _NULL not in kinds else [v for v in values if v is not None]
         # A NaN or an infinity anywhere makes the sum non-finite; so can a huge total,
-        # which the loop below then judges value by value.
-        total = sum(present)
+        # which the loop below then judges value by value. An integer beyond any double
+        # next to a float makes the sum itself fail: the loop names that value too.
+        try:
+            total = sum(present)
+        except OverflowError:
+            total = math.inf
         finite = not present or (
             total - total == 0 and min(present) >= -_FLOAT32_MAX and max(present) <= _FLOAT32_MAX
         )

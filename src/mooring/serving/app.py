@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -60,6 +60,10 @@ log = logging.getLogger("mooring.serving")
 JSON = "application/json"
 # How long build_app's on_ready waits for every model to be ready before it is called anyway.
 READY_WAIT_S = 300.0
+
+
+#: The status a request gets when its client disconnects before the body arrives.
+CLIENT_CLOSED = 499
 
 
 @dataclass
@@ -171,6 +175,11 @@ class _Handlers:
         ctx = _Ctx(request, protocol, _request_id(request.headers.get("x-request-id")))
         try:
             response = await handler(ctx)
+        except ClientDisconnect:
+            # The client left before its body arrived: its doing, not a server fault. Logged
+            # and counted as 499 (nginx's code for it), never as a 5xx.
+            log.info("request %s: the client disconnected before its body arrived", ctx.request_id)
+            response = _json({"error": "client closed the request"}, CLIENT_CLOSED)
         except MooringError as exc:
             headers = {}
             if isinstance(exc, OverloadedError):
@@ -280,7 +289,8 @@ class _Handlers:
                 "use :predict with 'instances' or 'inputs'"
             )
         if method != "GET" or path.verb == "predict":
-            return _json({"error": f"{method} is not allowed here"}, 405)
+            allow = "POST" if path.verb == "predict" else "GET"
+            return _json({"error": f"{method} is not allowed here"}, 405, {"Allow": allow})
         if path.verb == "metadata":
             version = path.version
             if path.label is not None:
@@ -322,8 +332,15 @@ class _Handlers:
             model = manager.model_for_metadata(version)
             return _json(v2.metadata_document(model, manager.served_versions()))
         if endpoint.kind == "model_ready":
+            if version is not None and not manager.knows(version):
+                raise NotFoundError(
+                    f"model '{manager.name}' has no version {version} here; served: "
+                    f"{sorted(manager.served_versions()) or 'none'}"
+                )
             ok = manager.ready if version is None else version in manager.served_versions()
             return _json({"name": manager.name, "ready": ok}, 200 if ok else 503)
+        if endpoint.allow is not None:
+            return _json({"error": f"{method} is not allowed here"}, 405, {"Allow": endpoint.allow})
         if endpoint.kind != "infer":
             raise NotFoundError(f"no such endpoint {method} {ctx.request.url.path}")
         raw = await _read_body(ctx.request, self.state.serving.body_limit_bytes)

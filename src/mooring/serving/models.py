@@ -268,6 +268,14 @@ class ModelManager:
     def served_versions(self) -> list[int]:
         return sorted(v for v in (self.production, self.canary) if v is not None)
 
+    def knows(self, version: int) -> bool:
+        """Whether ``version`` is served, loading or failed to load here (else it is unknown)."""
+        return (
+            version in self.served_versions()
+            or version in self.loading
+            or (version in self.failures)
+        )
+
     def labels(self) -> dict[str, int]:
         out = {}
         if self.production is not None:

@@ -56,6 +56,8 @@ class Endpoint:
     kind: str
     model: str | None = None
     version: int | None = None
+    # The method the path takes, when the request used another one (a 405's Allow).
+    allow: str | None = None
 
 
 def parse_path(rest: str, method: str) -> Endpoint:
@@ -88,12 +90,15 @@ def parse_path(rest: str, method: str) -> Endpoint:
             raise InvalidRequestError(f"version {describe(tail[1])} is not a positive integer")
         version = int(tail[1])
         tail = tail[2:]
-    kinds = {
-        ((), "GET"): "model",
-        (("ready",), "GET"): "model_ready",
-        (("infer",), "POST"): "infer",
+    methods = {
+        (): ("model", "GET"),
+        ("ready",): ("model_ready", "GET"),
+        ("infer",): ("infer", "POST"),
     }
-    return Endpoint(kinds.get((tuple(tail), method), "unknown"), parts[1], version)
+    kind, allowed = methods.get(tuple(tail), ("unknown", None))
+    if allowed is not None and method != allowed:
+        return Endpoint("unknown", parts[1], version, allow=allowed)
+    return Endpoint(kind, parts[1], version)
 
 
 def metadata_document(model: ServedModel, versions: list[int]) -> dict[str, Any]:
@@ -254,8 +259,10 @@ def parse_infer(
             )
         datatype = tensor.get("datatype")
         expected = "BYTES" if info.is_string else "a number type such as FP32"
-        if (info.is_string and datatype != "BYTES") or (
-            not info.is_string and datatype not in _NUMERIC
+        # A client may send any JSON value here: only a string can name a datatype.
+        if not isinstance(datatype, str) or (
+            (info.is_string and datatype != "BYTES")
+            or (not info.is_string and datatype not in _NUMERIC)
         ):
             raise InvalidRequestError(
                 f"{field}: datatype {describe(datatype)} does not fit input dtype {info.dtype}; "
@@ -294,7 +301,11 @@ def parse_infer(
         if not isinstance(requested, list):
             raise InvalidRequestError('outputs: expected a list of {"name": ...}')
         for i, out in enumerate(requested):
-            if not isinstance(out, dict) or out.get("name") not in outputs:
+            if (
+                not isinstance(out, dict)
+                or not isinstance(out.get("name"), str)
+                or (out["name"] not in outputs)
+            ):
                 raise InvalidRequestError(
                     f"outputs[{i}]: unknown output {describe(out)}; outputs: {', '.join(outputs)}"
                 )
