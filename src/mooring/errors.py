@@ -110,6 +110,12 @@ class PayloadTooLargeError(MooringError):
     http_status = 413
 
 
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """The body is not of the content type the endpoint takes."""
+
+    http_status = 415
+
+
 class UnauthorizedError(MooringError):
     """An admin endpoint was called without the right bearer token."""
 

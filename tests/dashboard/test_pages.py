@@ -173,6 +173,18 @@ def test_drift_html_report_is_linked_and_served(site: Site) -> None:
         assert site.client.get(f"/ui/models/income/drift/reports/{bad}").status_code == 404
 
 
+def test_a_report_link_out_of_home_is_not_followed(site: Site, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.html"
+    secret.write_text("<p>outside the project home</p>")
+    link = site.home / "monitoring" / "income" / "drift" / "20991231T000000Z.html"
+    link.symlink_to(secret)
+    try:
+        res = site.client.get("/ui/models/income/drift/reports/20991231T000000Z")
+    finally:
+        link.unlink()
+    assert res.status_code == 404 and "outside the project home" not in res.text
+
+
 def test_drift_page_without_reports_says_how_to_get_them(site: Site, tmp_path: Path) -> None:
     app = standalone_app(create_ui(registry=site.registry, home=tmp_path))
     from starlette.testclient import TestClient

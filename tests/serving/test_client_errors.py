@@ -133,3 +133,12 @@ def test_client_errors_and_disconnects_never_count_as_server_faults(
     # The disconnect is counted as 499 once the server has noticed it.
     wait_for(lambda: _status_counts(server).get("499", 0.0) - before.get("499", 0.0) >= 1)
     assert _status_counts(server).get("499", 0.0) - before.get("499", 0.0) == 1
+
+
+def test_fresh_request_ids_are_random_not_a_counter(server: ServerThread) -> None:
+    ids = [server.client.get("/v2/health/live").headers["x-request-id"] for _ in range(3)]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    # 128 random bits: two ids in a row share no long prefix, as a counter's would.
+    assert len({i[:20] for i in ids}) == 3
+    kept = server.client.get("/v2/health/live", headers={"X-Request-Id": "client-42"})
+    assert kept.headers["x-request-id"] == "client-42"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pytest
 
@@ -19,6 +20,8 @@ from tests._support.serving_model import row
 
 pytestmark = [pytest.mark.slow]
 
+TOKEN = "feedback-secret"
+
 
 @pytest.fixture(scope="module")
 def server(
@@ -27,7 +30,14 @@ def server(
     root = tmp_path_factory.mktemp("feedback-server")
     reg = new_registry(root, model_dirs)
     reg.deploy(NAME, production=1)
-    cfg = ServingConfig(**{**FAST.model_dump(), "log_sample_rate": 1.0, "log_flush_s": 0.2})
+    cfg = ServingConfig(
+        **{
+            **FAST.model_dump(),
+            "log_sample_rate": 1.0,
+            "log_flush_s": 0.2,
+            "feedback_token": TOKEN,
+        }
+    )
     app = build_app(
         [RegistrySource(reg, NAME)],
         cfg,
@@ -37,6 +47,7 @@ def server(
     )
     with ServerThread(app) as running:
         running.wait_ready()
+        running.client.headers["Authorization"] = f"Bearer {TOKEN}"
         yield running, root
     reg.close()
 
@@ -162,3 +173,34 @@ def test_labels_file_csv_and_parquet(tmp_path: Path) -> None:
     assert store.write("m", []) == 0
     assert read_feedback(str(tmp_path / "fb"), "other").num_rows == 0
     assert read_feedback(str(tmp_path / "none")).num_rows == 0
+
+
+def test_feedback_takes_its_own_token_and_json_only(server: tuple[ServerThread, Path]) -> None:
+    running, _ = server
+    url = f"{running.url}/v1/models/{NAME}:feedback"
+    body = {"labels": [{"request_id": "a", "label": 1}]}
+    assert httpx.post(url, json=body).status_code == 401
+    wrong = httpx.post(url, json=body, headers={"Authorization": "Bearer admin-token"})
+    assert wrong.status_code == 401 and "Bearer" in wrong.json()["error"]
+    # What a cross-site form can send without a preflight: refused whatever the token.
+    plain = running.client.post(
+        url, content=b'{"labels": []}', headers={"content-type": "text/plain"}
+    )
+    assert plain.status_code == 415 and "application/json" in plain.json()["error"]
+
+
+def test_feedback_is_off_without_a_token(model_dirs: dict[str, Path], tmp_path: Path) -> None:
+    reg = new_registry(tmp_path, model_dirs)
+    reg.deploy(NAME, production=1)
+    app = build_app(
+        [RegistrySource(reg, NAME)], FAST, registry=reg, feedback_url=str(tmp_path / "fb")
+    )
+    with ServerThread(app) as running:
+        running.wait_ready()
+        reply = running.client.post(
+            f"/v1/models/{NAME}:feedback",
+            json={"labels": [{"request_id": "a", "label": 1}]},
+            headers={"Authorization": "Bearer anything"},
+        )
+    reg.close()
+    assert reply.status_code == 404 and "feedback_token" in reply.json()["error"]

@@ -59,6 +59,16 @@ class ServingConfig(Section):
     admin_token_env: str = Field(
         "MOORING_ADMIN_TOKEN", description="Environment variable holding the admin token."
     )
+    # Labels drive the live-metric guardrail, so posting them takes a credential of its
+    # own (not the admin token: the labelling system should not be able to deploy).
+    feedback_token: str | None = Field(
+        None,
+        description="Bearer token of the label feedback endpoint (prefer the environment "
+        "variable); without one the endpoint is off.",
+    )
+    feedback_token_env: str = Field(
+        "MOORING_FEEDBACK_TOKEN", description="Environment variable holding the feedback token."
+    )
     # The input contract at the door. Values outside the training range or categories never
     # seen in training are served by default (and counted in mooring_contract_violations_total):
     # the model handles them (clipping, the OOV bucket), the world changes faster than the

@@ -283,11 +283,11 @@ class _Dashboard:
         try:
             self._model(name)
             path = (
-                drift_folder(self.home, name) / f"{stem}.html"
+                views.inside_home(drift_folder(self.home, name) / f"{stem}.html", self.home)
                 if self.home is not None and is_report_stem(stem)
                 else None
             )
-            if path is None or not path.is_file():
+            if path is None:
                 raise NotFoundError(f"no drift report '{stem}' for model '{name}'")
         except MooringError as exc:
             return self.error_page(request, exc)

@@ -319,6 +319,15 @@ def evaluation_report(mv: ModelVersion, home: Path | None) -> Path | None:
         path = home / path
     if path.is_dir():
         path = path / "report.html"
+    return inside_home(path, home)
+
+
+def inside_home(path: Path, home: Path) -> Path | None:
+    """``path`` resolved (links followed), when it is a file inside ``home``; else None.
+
+    Every route that serves a file from disk goes through this, so a link or a recorded
+    path can never hand out a file from outside the project's home.
+    """
     try:
         resolved = path.resolve(strict=True)
         root = home.resolve(strict=True)

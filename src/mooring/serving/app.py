@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import itertools
 import logging
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,20 +29,26 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mooring.config import MooringConfig, ServingConfig
-from mooring.errors import MooringError, NotFoundError
+from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
 from mooring.formats.columns import InputPolicy, describe, loads
 from mooring.formats.feedback import FeedbackStore
-from mooring.formats.predictions import REQUEST_ID_PATTERN
 from mooring.registry import Deployment, Registry
 from mooring.serving.contract import Violation
 from mooring.serving.errors import (
     InvalidRequestError,
     OverloadedError,
-    PayloadTooLargeError,
     UnauthorizedError,
 )
 from mooring.serving.feedback import parse_feedback
 from mooring.serving.follow import follow
+from mooring.serving.http import (
+    CLIENT_CLOSED,
+    JSON,
+    check_bearer,
+    json_response,
+    read_body,
+    request_id,
+)
 from mooring.serving.log import PredictionLog
 from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from mooring.serving.models import ModelManager, Slot
@@ -57,13 +60,8 @@ __all__ = ["ServerState", "build_app", "create_app"]
 access_log = logging.getLogger("mooring.serving.access")
 log = logging.getLogger("mooring.serving")
 
-JSON = "application/json"
 # How long build_app's on_ready waits for every model to be ready before it is called anyway.
 READY_WAIT_S = 300.0
-
-
-#: The status a request gets when its client disconnects before the body arrives.
-CLIENT_CLOSED = 499
 
 
 @dataclass
@@ -89,6 +87,7 @@ class ServerState:
     registry: Registry | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     feedback: FeedbackStore | None = None
+    feedback_token: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -113,48 +112,6 @@ class ServerState:
 
 # Fresh ids: a random per-process prefix and a counter (32 hex digits, like a uuid4 hex, but
 # without a system call and an object per request).
-_ID_PREFIX = uuid.uuid4().hex[:20]
-_ID_COUNTER = itertools.count(1)
-
-
-def _request_id(given: str | None) -> str:
-    """The client's X-Request-Id when it is a plain token, else a fresh one."""
-    if given and REQUEST_ID_PATTERN.fullmatch(given):
-        return given
-    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY),
-        status_code=status,
-        media_type=JSON,
-        headers=headers,
-    )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(
-            f"the body is {declared} bytes, above the limit of {limit}; send smaller batches "
-            "or raise [serving] body_limit_bytes"
-        )
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(
-                f"the body is above the limit of {limit} bytes; send smaller batches "
-                "or raise [serving] body_limit_bytes"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _loads(raw: bytes) -> Any:
-    return loads(raw)
 
 
 class _Handlers:
@@ -172,24 +129,26 @@ class _Handlers:
         handler: Callable[[_Ctx], Awaitable[Response]],
     ) -> Response:
         start = time.perf_counter()
-        ctx = _Ctx(request, protocol, _request_id(request.headers.get("x-request-id")))
+        ctx = _Ctx(request, protocol, request_id(request.headers.get("x-request-id")))
         try:
             response = await handler(ctx)
         except ClientDisconnect:
             # The client left before its body arrived: its doing, not a server fault. Logged
             # and counted as 499 (nginx's code for it), never as a 5xx.
             log.info("request %s: the client disconnected before its body arrived", ctx.request_id)
-            response = _json({"error": "client closed the request"}, CLIENT_CLOSED)
+            response = json_response({"error": "client closed the request"}, CLIENT_CLOSED)
         except MooringError as exc:
             headers = {}
             if isinstance(exc, OverloadedError):
                 headers["Retry-After"] = str(exc.retry_after)
             if isinstance(exc, UnauthorizedError):
                 headers["WWW-Authenticate"] = "Bearer"
-            response = _json({"error": str(exc)}, exc.http_status, headers)
+            response = json_response({"error": str(exc)}, exc.http_status, headers)
         except Exception:
             log.exception("request %s failed", ctx.request_id)
-            response = _json({"error": f"internal error (request id {ctx.request_id})"}, 500)
+            response = json_response(
+                {"error": f"internal error (request id {ctx.request_id})"}, 500
+            )
         elapsed = time.perf_counter() - start
         response.headers["X-Request-Id"] = ctx.request_id
         for key, value in ctx.headers.items():
@@ -272,13 +231,13 @@ class _Handlers:
         ctx.model = manager.name
         method = ctx.request.method
         if path.verb == "predict" and method == "POST":
-            body = _loads(await _read_body(ctx.request, self.state.serving.body_limit_bytes))
+            body = loads(await read_body(ctx.request, self.state.serving.body_limit_bytes))
             slot = self._route(ctx, manager, version=path.version, label=path.label)
             columns, rows, row_format = tfserving.parse_predict(
                 body, slot.model.inputs, self.policy, arrays=False
             )
             outputs = await self._serve(ctx, manager, slot, columns, rows)
-            return _json(
+            return json_response(
                 tfserving.format_predict(
                     outputs, rows=rows, row_format=row_format, version=slot.version
                 )
@@ -290,12 +249,12 @@ class _Handlers:
             )
         if method != "GET" or path.verb == "predict":
             allow = "POST" if path.verb == "predict" else "GET"
-            return _json({"error": f"{method} is not allowed here"}, 405, {"Allow": allow})
+            return json_response({"error": f"{method} is not allowed here"}, 405, {"Allow": allow})
         if path.verb == "metadata":
             version = path.version
             if path.label is not None:
                 version = manager.route(label=path.label).version
-            return _json(tfserving.metadata_document(manager.model_for_metadata(version)))
+            return json_response(tfserving.metadata_document(manager.model_for_metadata(version)))
         served = {v: "AVAILABLE" for v in manager.served_versions()}
         served.update({v: "LOADING" for v in manager.loading if v not in served})
         if path.label is not None:
@@ -308,8 +267,8 @@ class _Handlers:
                 )
             served = {k: v for k, v in served.items() if k == path.version}
             failures = {k: v for k, v in manager.failures.items() if k == path.version}
-            return _json(tfserving.status_document(served, failures))
-        return _json(tfserving.status_document(served, manager.failures))
+            return json_response(tfserving.status_document(served, failures))
+        return json_response(tfserving.status_document(served, manager.failures))
 
     # -- Open Inference Protocol v2 ----------------------------------------------
     async def v2(self, request: Request) -> Response:
@@ -319,18 +278,20 @@ class _Handlers:
         method = ctx.request.method
         endpoint = v2.parse_path(ctx.request.path_params.get("rest", ""), method)
         if endpoint.kind == "live":
-            return _json({"live": True})
+            return json_response({"live": True})
         if endpoint.kind == "ready":
             ready = self.state.ready
-            return _json({"ready": ready}, 200 if ready else 503)
+            return json_response({"ready": ready}, 200 if ready else 503)
         if endpoint.kind == "server":
-            return _json({"name": "mooring", "version": "1", "extensions": ["binary_tensor_data"]})
+            return json_response(
+                {"name": "mooring", "version": "1", "extensions": ["binary_tensor_data"]}
+            )
         manager = self.state.manager(endpoint.model or "")
         ctx.model = manager.name
         version = endpoint.version
         if endpoint.kind == "model":
             model = manager.model_for_metadata(version)
-            return _json(v2.metadata_document(model, manager.served_versions()))
+            return json_response(v2.metadata_document(model, manager.served_versions()))
         if endpoint.kind == "model_ready":
             if version is not None and not manager.knows(version):
                 raise NotFoundError(
@@ -338,12 +299,14 @@ class _Handlers:
                     f"{sorted(manager.served_versions()) or 'none'}"
                 )
             ok = manager.ready if version is None else version in manager.served_versions()
-            return _json({"name": manager.name, "ready": ok}, 200 if ok else 503)
+            return json_response({"name": manager.name, "ready": ok}, 200 if ok else 503)
         if endpoint.allow is not None:
-            return _json({"error": f"{method} is not allowed here"}, 405, {"Allow": endpoint.allow})
+            return json_response(
+                {"error": f"{method} is not allowed here"}, 405, {"Allow": endpoint.allow}
+            )
         if endpoint.kind != "infer":
             raise NotFoundError(f"no such endpoint {method} {ctx.request.url.path}")
-        raw = await _read_body(ctx.request, self.state.serving.body_limit_bytes)
+        raw = await read_body(ctx.request, self.state.serving.body_limit_bytes)
         body, binary = v2.split_body(
             raw, ctx.request.headers.get("inference-header-content-length")
         )
@@ -374,17 +337,30 @@ class _Handlers:
         store = self.state.feedback
         if store is None:
             raise NotFoundError("label feedback is off on this server (no feedback folder)")
-        body = _loads(await _read_body(ctx.request, self.state.serving.body_limit_bytes))
+        cfg = self.state.serving
+        if self.state.feedback_token is None:
+            raise NotFoundError(
+                "label feedback is off: set [serving] feedback_token or the "
+                f"{cfg.feedback_token_env} environment variable to turn it on"
+            )
+        check_bearer(ctx.request, self.state.feedback_token, "label feedback")
+        # JSON only: a form or text/plain post is what a cross-site page can send unasked.
+        kind = ctx.request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != JSON:
+            raise UnsupportedMediaTypeError(
+                f"label feedback takes Content-Type: {JSON}, got {describe(kind or None)}"
+            )
+        body = loads(await read_body(ctx.request, cfg.body_limit_bytes))
         labels = parse_feedback(body)
         accepted = await asyncio.to_thread(store.write, manager.name, labels)
-        return _json({"model": manager.name, "accepted": accepted})
+        return json_response({"model": manager.name, "accepted": accepted})
 
     # -- health, metrics, admin --------------------------------------------------
     async def health(self, request: Request) -> Response:
         ready = self.state.ready
         registry_ok = all(m.source_error is None for m in self.state.managers.values())
         body = {"ready": ready, "registry": "ok" if registry_ok else "unavailable"}
-        return _json(body, 200 if ready else 503)
+        return json_response(body, 200 if ready else 503)
 
     async def metrics(self, request: Request) -> Response:
         return Response(self.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -399,18 +375,15 @@ class _Handlers:
                 "admin endpoints are off; set [serving] admin_token or the "
                 f"{self.state.serving.admin_token_env} environment variable to turn them on"
             )
-        given = ctx.request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
-            raise UnauthorizedError("admin endpoints need 'Authorization: Bearer <token>'")
+        check_bearer(ctx.request, token, "admin endpoints")
         action = ctx.request.path_params["action"]
         method = ctx.request.method
         if action == "status" and method == "GET":
-            return _json({"models": [m.status() for m in self.state.managers.values()]})
+            return json_response({"models": [m.status() for m in self.state.managers.values()]})
         if action == "reload" and method == "POST":
             for manager in self.state.managers.values():
                 await manager.refresh(force=True)
-            return _json({"models": [m.status() for m in self.state.managers.values()]})
+            return json_response({"models": [m.status() for m in self.state.managers.values()]})
         if action == "deployment" and method == "POST":
             return await self._deploy(ctx)
         raise NotFoundError(f"no such admin endpoint {method} /admin/{describe(action)}")
@@ -419,7 +392,7 @@ class _Handlers:
         registry = self.state.registry
         if registry is None:
             raise InvalidRequestError("this server does not follow a registry; nothing to deploy")
-        body = _loads(await _read_body(ctx.request, self.state.serving.body_limit_bytes))
+        body = loads(await read_body(ctx.request, self.state.serving.body_limit_bytes))
         if not isinstance(body, dict):
             raise InvalidRequestError(
                 'expected {"model", "production", "canary", "weight", "reason"}'
@@ -441,7 +414,7 @@ class _Handlers:
             reason=str(reason) if reason is not None else None,
         )
         await manager.apply(deployment)
-        return _json({"deployment": deployment.to_dict(), "status": manager.status()})
+        return json_response({"deployment": deployment.to_dict(), "status": manager.status()})
 
 
 class _ServingApp(Starlette):
@@ -505,6 +478,7 @@ def build_app(
     token = cfg.admin_token or os.environ.get(cfg.admin_token_env) or None
     state = ServerState(cfg, managers, metrics, executor, plog, token, registry)
     state.feedback = FeedbackStore(feedback_url) if feedback_url is not None else None
+    state.feedback_token = cfg.feedback_token or os.environ.get(cfg.feedback_token_env) or None
     handlers = _Handlers(state)
 
     @contextlib.asynccontextmanager
@@ -541,7 +515,7 @@ def build_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
         detail = getattr(exc, "detail", "error")
-        return _json({"error": f"{request.method} {request.url.path}: {detail}"}, status)
+        return json_response({"error": f"{request.method} {request.url.path}: {detail}"}, status)
 
     app = _ServingApp(
         routes=routes,
