@@ -155,3 +155,28 @@ def test_registry_from_project_file(tmp_path: Path, capsys: pytest.CaptureFixtur
         reg.register(name="income", artifact_dir=make_model_dir(tmp_path), lineage={})
     assert main(["models", "list", "-c", str(tmp_path / "mooring.toml"), "--json"]) == 0
     assert _json(capsys)[0]["latest_version"] == 1  # type: ignore[index]
+
+
+def test_killed_uploads_are_collected_on_open_and_by_gc(
+    reg_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import time
+
+    artifacts = tmp_path / "home" / "artifacts"
+    old, fresh = artifacts / "staging" / "old-upload", artifacts / "staging" / "fresh-upload"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "saved_model.pb").write_bytes(b"half written")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    with Registry.open(reg_args[1]) as reg:  # opening collects staging older than an hour
+        assert not old.exists() and fresh.exists()
+        assert len(reg.versions("income")) == 3
+    assert main(["models", "gc", "--older-than", "0s", *reg_args, "--json"]) == 0
+    assert _json(capsys) == {"removed": ["staging/fresh-upload"]}
+    assert not fresh.exists()
+    with Registry.open(reg_args[1]) as reg:  # every version still loads: nothing referenced went
+        assert all(reg.load("income", version=v).is_dir() for v in (1, 2, 3))
+    assert main(["models", "gc", "--older-than", "soon", *reg_args]) == 2
+    assert "--older-than 'soon' is not a duration" in capsys.readouterr().err

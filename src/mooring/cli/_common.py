@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mooring.errors import MooringError
+from mooring.config import parse_duration
+from mooring.errors import MooringError, UsageError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -75,3 +76,19 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
         err_console.print("interrupted")
         return 130
     return int(result) if isinstance(result, int) else 0
+
+
+def seconds_option(text: str, option: str) -> float:
+    """A duration option (``10s``, ``5m``, ``1h`` or plain seconds) in seconds.
+
+    Raises:
+        UsageError: not a duration, naming the option.
+    """
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a duration; use e.g. 10s, 5m or 1h") from None

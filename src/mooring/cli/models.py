@@ -16,7 +16,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from mooring.cli._app import app
-from mooring.cli._common import console, print_json
+from mooring.cli._common import console, print_json, seconds_option
 from mooring.config import load_config
 from mooring.errors import UsageError
 from mooring.registry import AuditReport, Deployment, ModelVersion, Registry
@@ -333,6 +333,28 @@ def archive_command(
             print_json(mv.to_dict())
         else:
             console.print(f"{mv.ref}: archived")
+
+
+@models_app.command("gc", epilog="Example: mooring models gc --older-than 2h")
+def gc_command(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Leave uploads written more recently alone.")
+    ] = "1h",
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove stored files no version references (uploads of registrations that died)."""
+    seconds = seconds_option(older_than, "--older-than")
+    with open_registry(registry, artifacts, config) as reg:
+        removed = reg.collect_garbage(older_than=seconds)
+    if as_json:
+        print_json({"removed": removed})
+    else:
+        console.print(f"removed {len(removed)} unreferenced upload(s)")
+        for key in removed:
+            console.print(f"  {key}")
 
 
 @audit_app.command("log", epilog="Example: mooring audit log income --limit 20")

@@ -14,20 +14,9 @@ from typing import Annotated
 import typer
 
 from mooring.cli._app import app
-from mooring.cli._common import console, print_json
-from mooring.config import load_config, parse_duration
+from mooring.cli._common import console, print_json, seconds_option
+from mooring.config import load_config
 from mooring.errors import UsageError
-
-
-def _seconds(text: str, option: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return parse_duration(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a duration; use e.g. 10s, 5m or 1h") from None
 
 
 @app.command(
@@ -64,7 +53,7 @@ def monitor(
     from mooring.monitoring.monitor import Monitor, MonitorReport
     from mooring.registry import Registry
 
-    every = _seconds(interval, "--interval")
+    every = seconds_option(interval, "--interval")
     if every <= 0:
         raise UsageError(f"--interval {interval!r} must be above zero, e.g. 10s")
     cfg = load_config(config)
@@ -74,7 +63,7 @@ def monitor(
         registry,
         metrics=metrics_url or None,
         config_path=config.resolve(),
-        drift_interval_s=_seconds(drift_every, "--drift-every") if drift else None,
+        drift_interval_s=seconds_option(drift_every, "--drift-every") if drift else None,
         render_drift=render_drift_html,
     )
     rolled_back = False

@@ -72,7 +72,7 @@ def serve(
             logging.INFO if access_log else logging.WARNING
         )
         if monitor:
-            from mooring.cli.monitor import _seconds
+            from mooring.cli._common import seconds_option
             from mooring.dashboard import render_drift_html
             from mooring.errors import UsageError
             from mooring.monitoring import Monitor
@@ -87,7 +87,7 @@ def serve(
                 metrics=state.metrics.render,
                 config_path=config.resolve(),
                 render_drift=render_drift_html,
-            ).start(_seconds(monitor_interval, "--monitor-interval"))
+            ).start(seconds_option(monitor_interval, "--monitor-interval"))
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     finally:
         gc.enable()

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import IntegrityError, NotFoundError, UsageError
-from mooring.registry.artifacts import ArtifactStore
+from mooring.registry.artifacts import STAGING, ArtifactStore
 from mooring.registry.card import render_model_card
 from mooring.registry.manifest import (
     Manifest,
@@ -62,7 +62,10 @@ from mooring.registry.store import NewArtifact, NewVersion, Store
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
 
-__all__ = ["Registry", "default_actor"]
+__all__ = ["STAGING_GRACE_S", "Registry", "default_actor"]
+
+#: How long an unreferenced upload is left alone: a registration may still be writing it.
+STAGING_GRACE_S = 3600.0
 
 
 class Registry:
@@ -102,7 +105,10 @@ class Registry:
             )
         else:
             cache = Path(cache_dir)
-        return cls(store, art, cache_dir=cache)
+        registry = cls(store, art, cache_dir=cache)
+        with contextlib.suppress(OSError):  # uploads of killed registrations, an hour on
+            registry.collect_garbage(older_than=STAGING_GRACE_S, staging_only=True)
+        return registry
 
     @classmethod
     def from_config(
@@ -574,16 +580,18 @@ class Registry:
         return self.store.verify_audit()
 
     # -- maintenance -------------------------------------------------------------
-    def collect_garbage(self, *, older_than: float = 3600.0) -> list[str]:
+    def collect_garbage(
+        self, *, older_than: float = STAGING_GRACE_S, staging_only: bool = False
+    ) -> list[str]:
         """Remove uploads no version references (left by crashes); return their keys.
 
-        Only keys untouched for ``older_than`` seconds are removed, so a
-        registration in progress elsewhere is never disturbed.
+        Only keys untouched for ``older_than`` seconds go, so a registration in progress
+        is never disturbed; ``staging_only``: unfinished uploads only (as on opening).
         """
         referenced = self.store.artifact_keys()
         removed = []
         for key in self.artifacts.list_keys():
-            if key in referenced:
+            if key in referenced or (staging_only and not key.startswith(f"{STAGING}/")):
                 continue
             age = self.artifacts.age_seconds(key)
             if age is None or age >= older_than:
