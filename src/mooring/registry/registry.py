@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -30,15 +29,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mooring.errors import IntegrityError, NotFoundError, UsageError
+from mooring.errors import NotFoundError, UsageError
 from mooring.registry.artifacts import STAGING, ArtifactStore
 from mooring.registry.card import render_model_card
-from mooring.registry.manifest import (
-    Manifest,
-    ManifestDiff,
-    build_manifest,
-    diff_folder,
+from mooring.registry.local import (
+    artifact_folder,
+    check_version_files,
+    version_folder,
+    version_manifest,
 )
+from mooring.registry.manifest import build_manifest
 from mooring.registry.names import check_alias, check_model_name, check_version
 from mooring.registry.provenance import (
     check_artifact_name,
@@ -259,7 +259,8 @@ class Registry:
     def verify(self, name: str, *, version: int | None = None, alias: str | None = None) -> None:
         """Check a stored artifact against its manifest; raise :class:`IntegrityError` if not."""
         mv = self.get(name, version=version, alias=alias)
-        self._check(mv, self.artifacts.diff(mv.artifact_key, self._manifest(mv)), "stored")
+        diff = self.artifacts.diff(mv.artifact_key, version_manifest(mv))
+        check_version_files(mv, diff, "stored")
 
     def load(self, name: str, *, version: int | None = None, alias: str | None = None) -> Path:
         """A local folder holding the version's artifact, verified file by file.
@@ -274,40 +275,9 @@ class Registry:
 
     def load_version(self, mv: ModelVersion) -> Path:
         """:meth:`load` for a record already fetched with :meth:`get`."""
-        manifest = self._manifest(mv)
+        manifest = version_manifest(mv)
         warn_on_other_versions(mv)
-        if self.artifacts.is_local:
-            self._check(mv, self.artifacts.diff(mv.artifact_key, manifest), "stored")
-            return self.artifacts.local_path(mv.artifact_key)
-        dest = self.cache_dir / mv.name / f"{mv.version}-{mv.manifest_sha256[:16]}"
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self.artifacts.download(mv.artifact_key, manifest, dest)
-            except FileExistsError:
-                pass  # another process finished the same download first
-            except OSError as exc:
-                if not dest.exists():
-                    raise IntegrityError(
-                        f"{mv.ref}: cannot download its artifact from '{self.artifacts.url}' "
-                        f"({exc}); check that the store is reachable and the files exist"
-                    ) from None
-        self._check(mv, diff_folder(dest, manifest), "downloaded")
-        return dest
-
-    @staticmethod
-    def _manifest(mv: ModelVersion) -> Manifest:
-        if mv.manifest is None:
-            raise UsageError(f"{mv.ref}: fetch the full record with get() before loading")
-        return Manifest.from_dict(mv.manifest)
-
-    def _check(self, mv: ModelVersion, diff: ManifestDiff, where: str) -> None:
-        if not diff.ok:
-            raise IntegrityError(
-                f"{mv.ref}: the {where} artifact does not match the manifest recorded at "
-                f"registration ({diff.describe()}); refusing to load a modified model; restore "
-                f"the files from a backup or register the model again"
-            )
+        return version_folder(self.artifacts, self.cache_dir, mv, manifest)
 
     # -- attached artifacts ------------------------------------------------------
     def attach_artifact(
@@ -400,25 +370,7 @@ class Registry:
                 f"{', '.join(found) or 'none'}); list them with `mooring models show {name} "
                 f"--version {number}`"
             )
-        item = found[artifact]
-        manifest = Manifest.from_dict(item.manifest)
-        if self.artifacts.is_local:
-            diff = self.artifacts.diff(item.artifact_key, manifest)
-            dest = self.artifacts.local_path(item.artifact_key)
-        else:
-            dest = self.cache_dir / name / f"{number}-{artifact}-{item.manifest_sha256[:16]}"
-            if not dest.exists():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                # FileExistsError: another process finished the same download first.
-                with contextlib.suppress(FileExistsError):
-                    self.artifacts.download(item.artifact_key, manifest, dest)
-            diff = diff_folder(dest, manifest)
-        if not diff.ok:
-            raise IntegrityError(
-                f"{item.ref}: the stored files do not match the manifest recorded when they "
-                f"were attached ({diff.describe()}); attach the artifact again"
-            )
-        return dest
+        return artifact_folder(self.artifacts, self.cache_dir, found[artifact])
 
     # -- aliases and deployments -------------------------------------------------
     def set_alias(
