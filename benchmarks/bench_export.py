@@ -44,6 +44,7 @@ import pyarrow.csv as pacsv
 
 from mooring.config import MooringConfig
 from mooring.contract import ReadOptions, compute_statistics, read_table
+from mooring.dashboard.card import render_model_card
 from mooring.export import export_lite
 from mooring.formats.files import file_fingerprint
 from mooring.registry import Registry
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             artifact_dir=model_dir,
             lineage={"data_fingerprint": file_fingerprint(work / "train.csv")},
             gate={"blessed": True, "gates": []},
+            render_card=render_model_card,
         ).version
         train_table = read_table(work / "train.csv", ReadOptions.from_config(cfg.data))
         for variant in args.modes.split(","):

@@ -348,6 +348,7 @@ def registry_project(model_dir: Path, work: Path) -> Path:
     """A project whose SQLite registry holds the model as production, as `mooring run`
     leaves it (the schema in the run record); returns its mooring.toml."""
     from mooring.contract.schema import Schema
+    from mooring.dashboard.card import render_model_card
     from mooring.registry import Registry
 
     home = work / "home"
@@ -366,6 +367,7 @@ def registry_project(model_dir: Path, work: Path) -> Path:
             lineage={"data_fingerprint": "0" * 64},
             gate={"blessed": True, "gates": []},
             run_record={"schema": schema},
+            render_card=render_model_card,
         )
         reg.deploy(NAME, production=1)
     return config

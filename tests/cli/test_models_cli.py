@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mooring.cli import main
+from mooring.dashboard.card import render_model_card
 from mooring.registry import Registry
 from tests.registry.conftest import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
 
@@ -24,6 +25,7 @@ def reg_args(tmp_path: Path) -> list[str]:
                 lineage=LINEAGE,
                 gate=gate,
                 metrics={"overall": {"auc": 0.9 - i / 100}},
+                render_card=render_model_card,
             )
     return ["--registry", url]
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from mooring.dashboard import render_drift_html, render_evaluation_html
+from mooring.dashboard.card import render_model_card
 from mooring.registry import Registry
 
 NAME = "income"
@@ -56,6 +57,7 @@ def populate(registry: Registry, home: Path, artifact_dirs: list[Path]) -> None:
             parent_version=version - 1 if version > 1 else None,
             description=f"test model number {version}",
             reason="registered by the test",
+            render_card=render_model_card,
         )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mooring.dashboard import create_ui, standalone_app
+from mooring.dashboard.card import render_model_card
 from tests.dashboard._data import NAME, TOKEN, write_drift_file
 from tests.dashboard.conftest import Site
 
@@ -278,6 +279,7 @@ def test_model_card_and_reasons_are_escaped(site: Site, tmp_path: Path) -> None:
         lineage={"data_fingerprint": "<script>alert(1)</script>"},
         description="<img src=x onerror=alert(1)>",
         reason="<script>alert(2)</script>",
+        render_card=render_model_card,
     )
     html = site.client.get("/ui/models/escaped").text
     assert "<img src=x" not in html and "<script>alert" not in html

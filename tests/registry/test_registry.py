@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,8 +60,44 @@ def test_register_records_everything(registry: Registry, tmp_path: Path) -> None
     assert got.metrics["overall"]["auc"] == 0.91
     assert got.gate == BLESSED
     assert got.manifest is not None and "mooring.json" in got.manifest["files"]
-    assert got.model_card is not None and "# Model card: income version 1" in got.model_card
-    assert "| sex=F | 0.9 |" in got.model_card
+
+
+def test_the_card_is_the_callers_renderers_once_the_number_is_known(
+    registry: Registry, tmp_path: Path
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def render(**facts: Any) -> str:
+        seen.append(facts)
+        return f"card of v{facts['version']} at {facts['created_at']}"
+
+    first = _register(registry, tmp_path / "a", 1)
+    mv = registry.register(
+        name="income",
+        artifact_dir=make_model_dir(tmp_path / "b", 2),
+        lineage=LINEAGE,
+        gate=BLESSED,
+        created_by="ana",
+        parent_version=first,
+        intended_use="scoring tests",
+        limitations=["none known"],
+        render_card=render,
+    )
+    [facts] = seen
+    assert (facts["name"], facts["version"], facts["created_by"]) == ("income", 2, "ana")
+    assert (facts["parent_version"], facts["gate"]) == (1, BLESSED)
+    assert (facts["intended_use"], facts["limitations"]) == ("scoring tests", ["none known"])
+    assert facts["lineage"]["mooring_version"]  # the stamped lineage, as stored
+    assert registry.model_card("income", version=2) == f"card of v2 at {mv.created_at}"
+
+
+def test_without_a_renderer_a_version_has_no_card(registry: Registry, tmp_path: Path) -> None:
+    _register(registry, tmp_path, 1, description="first model")
+    assert registry.get("income", version=1).model_card == ""
+    assert registry.model_card("income") == ""
+    with pytest.raises(UsageError, match="intended_use and limitations are written only on"):
+        _register(registry, tmp_path / "again", 2, intended_use="scoring tests")
+    assert [mv.version for mv in registry.versions("income")] == [1]
 
 
 def test_numbers_grow_and_are_never_reused(registry: Registry, tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from mooring.registry.artifacts import ArtifactStore
 from mooring.registry.audit import GENESIS_HASH, event_hash, verify_chain
-from mooring.registry.card import render_model_card
 from mooring.registry.manifest import Manifest, ManifestDiff, build_manifest, diff_folder
 from mooring.registry.names import (
     MANAGED_ALIASES,
@@ -32,7 +31,7 @@ from mooring.registry.records import (
 )
 from mooring.registry.registry import Registry, default_actor
 from mooring.registry.sql import SqlStore, mask_url
-from mooring.registry.store import NewArtifact, NewVersion, Store
+from mooring.registry.store import CardRenderer, NewArtifact, NewVersion, Store
 
 __all__ = [
     "GENESIS_HASH",
@@ -42,6 +41,7 @@ __all__ = [
     "AuditEvent",
     "AuditProblem",
     "AuditReport",
+    "CardRenderer",
     "Deployment",
     "Manifest",
     "ManifestDiff",
@@ -61,6 +61,5 @@ __all__ = [
     "diff_folder",
     "event_hash",
     "mask_url",
-    "render_model_card",
     "verify_chain",
 ]

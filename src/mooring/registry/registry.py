@@ -13,14 +13,17 @@ artifact store (:class:`~mooring.registry.artifacts.ArtifactStore`):
 Example:
     >>> reg = Registry.open("sqlite:///.mooring/registry.db", artifacts=".mooring/artifacts")
     ... # doctest: +SKIP
+    >>> from mooring.dashboard.card import render_model_card
     >>> mv = reg.register(name="income", artifact_dir=export_dir, lineage=lineage,
-    ...                   metrics=metrics, gate=gate, statistics=stats)  # doctest: +SKIP
+    ...                   metrics=metrics, gate=gate, statistics=stats,
+    ...                   render_card=render_model_card)  # doctest: +SKIP
     >>> reg.promote("income", version=mv.version, reason="beats v2 on AUC")  # doctest: +SKIP
     >>> path = reg.load("income", alias="production")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -31,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
 from mooring.registry.artifacts import STAGING, ArtifactStore
-from mooring.registry.card import render_model_card
 from mooring.registry.local import (
     artifact_folder,
     check_version_files,
@@ -57,7 +59,7 @@ from mooring.registry.records import (
 )
 from mooring.registry.sql import SqlStore
 from mooring.registry.sqlengine import default_artifacts
-from mooring.registry.store import NewArtifact, NewVersion, Store
+from mooring.registry.store import CardRenderer, NewArtifact, NewVersion, Store
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -159,14 +161,24 @@ class Registry:
         intended_use: str | None = None,
         limitations: Sequence[str] | None = None,
         reason: str | None = None,
+        render_card: CardRenderer | None = None,
     ) -> ModelVersion:
         """Store ``artifact_dir`` as the next immutable version of ``name``.
 
         ``gate`` is the evaluation's decision (``{"blessed": bool, "gates": [...]}``);
         a version without one is not blessed. Missing lineage entries for the
         mooring / TensorFlow / Keras versions and the statistics hash are filled in.
+        ``render_card`` writes the version's model card, stored with it once
+        (``mooring run`` passes ``mooring.dashboard.card.render_model_card``); without
+        one the version has no card (an empty one), and ``intended_use`` and
+        ``limitations``, which only a card shows, are refused.
         """
         check_model_name(name)
+        if render_card is None and (intended_use or limitations):
+            raise UsageError(
+                f"model '{name}': intended_use and limitations are written only on the model "
+                f"card; pass render_card= (e.g. mooring.dashboard.card.render_model_card)"
+            )
         if parent_version is not None:
             check_version(parent_version)
         folder = Path(artifact_dir)
@@ -179,7 +191,9 @@ class Registry:
         actor = created_by or default_actor()
 
         def card(version: int, created_at: str) -> str:
-            return render_model_card(
+            if render_card is None:
+                return ""
+            return render_card(
                 name=name,
                 version=version,
                 created_at=created_at,

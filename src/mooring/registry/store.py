@@ -10,9 +10,9 @@ implementation for SQLite and PostgreSQL.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from mooring.registry.records import (
     AuditEvent,
@@ -23,14 +23,44 @@ from mooring.registry.records import (
     VersionArtifact,
 )
 
-__all__ = ["NewArtifact", "NewVersion", "Store"]
+__all__ = ["CardRenderer", "NewArtifact", "NewVersion", "Store"]
+
+
+class CardRenderer(Protocol):
+    """Renders a version's Markdown model card from what its registration records.
+
+    The registry renders nothing itself: :meth:`~mooring.registry.Registry.register`
+    calls the renderer its caller passes, once the version number and time are known.
+    ``mooring.dashboard.card.render_model_card`` is the one mooring ships.
+    """
+
+    def __call__(
+        self,
+        *,
+        name: str,
+        version: int,
+        created_at: str,
+        created_by: str,
+        lineage: Mapping[str, Any],
+        metrics: Mapping[str, Any] | None,
+        gate: Mapping[str, Any] | None,
+        statistics: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        description: str | None = None,
+        intended_use: str | None = None,
+        limitations: Sequence[str] | None = None,
+        parent_version: int | None = None,
+    ) -> str:
+        """The card's Markdown."""
+        ...
 
 
 @dataclass(frozen=True)
 class NewVersion:
     """Everything about a version except its number, which the store assigns.
 
-    ``render_card(version, created_at)`` produces the model card once the number is known.
+    ``render_card(version, created_at)`` produces the model card once the number is known
+    (an empty string when the registration passed no :class:`CardRenderer`).
     """
 
     name: str

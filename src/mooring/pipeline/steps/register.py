@@ -22,6 +22,7 @@ __all__ = ["run"]
 
 def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
     """The register step (a model already registered is found by its manifest)."""
+    from mooring.dashboard.card import render_model_card
     from mooring.registry import build_manifest
 
     ws = ctx.workspace
@@ -75,6 +76,7 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         run_record=run_record,
         parent_version=production,
         reason=f"mooring run {ctx.run_id}",
+        render_card=render_model_card,
     )
     ctx.registered()
     record.status = "done"

@@ -4,6 +4,9 @@ Sections: intended use, data (lineage and training statistics), metrics overall
 and per slice, calibration, gate results, training, limitations. Inputs are
 plain mappings, so the card renders whatever the evaluation layer recorded:
 scalars become table rows, per-slice mappings become one row per slice.
+:meth:`mooring.registry.Registry.register` stores the card once, at registration,
+when its caller passes this renderer as ``render_card`` (it is a
+:class:`~mooring.registry.CardRenderer`); the registry itself renders nothing.
 
 Example:
     >>> card = render_model_card(name="income", version=3, created_at="2024-01-01T00:00:00+00:00",
@@ -170,7 +173,13 @@ def render_model_card(
     limitations: Sequence[str] | None = None,
     parent_version: int | None = None,
 ) -> str:
-    """Render the Markdown model card of one version."""
+    """Render the Markdown model card of one version.
+
+    Example::
+
+        registry.register(name="income", artifact_dir=export_dir, lineage=lineage,
+                          metrics=metrics, gate=gate, render_card=render_model_card)
+    """
     out = [f"# Model card: {name} version {version}", ""]
     if description:
         out += [description, ""]
