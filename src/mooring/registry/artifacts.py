@@ -175,10 +175,14 @@ class ArtifactStore:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # -- garbage -----------------------------------------------------------------
-    def list_keys(self) -> list[str]:
-        """Every artifact key present: staging uploads and published model folders."""
+    def list_keys(self, *, staging_only: bool = False) -> list[str]:
+        """Every artifact key present: staging uploads and published model folders.
+
+        ``staging_only`` lists the unfinished uploads alone (one listing, however many
+        models the store holds).
+        """
         found: list[str] = []
-        for top in (STAGING, MODELS):
+        for top in (STAGING,) if staging_only else (STAGING, MODELS):
             base = self.path(top)
             if not self.fs.exists(base):
                 continue

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
-from mooring.registry.artifacts import STAGING, ArtifactStore
+from mooring.registry.artifacts import ArtifactStore
 from mooring.registry.local import (
     artifact_folder,
     check_version_files,
@@ -554,10 +554,13 @@ class Registry:
         Only keys untouched for ``older_than`` seconds go, so a registration in progress
         is never disturbed; ``staging_only``: unfinished uploads only (as on opening).
         """
+        candidates = self.artifacts.list_keys(staging_only=staging_only)
+        if not candidates:
+            return []  # the usual case on opening: no database query, one listing
         referenced = self.store.artifact_keys()
         removed = []
-        for key in self.artifacts.list_keys():
-            if key in referenced or (staging_only and not key.startswith(f"{STAGING}/")):
+        for key in candidates:
+            if key in referenced:
                 continue
             age = self.artifacts.age_seconds(key)
             if age is None or age >= older_than:
