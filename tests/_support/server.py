@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 from mooring.config import ServingConfig
 from mooring.registry import Registry
+from mooring.serving import server_config
 from tests._support.serving_model import build_model_dir
 
 BLESSED: dict[str, Any] = {"blessed": True, "gates": []}
@@ -40,9 +41,12 @@ class ServerThread:
         self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
+        if hasattr(app.state, "mooring"):  # a serving app: behind its door, as mooring serve
+            config = server_config(app, host="127.0.0.1", port=self.port, lifespan="on")
+        else:
+            config = uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.client = httpx.Client(base_url=self.url, timeout=30)

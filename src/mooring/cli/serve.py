@@ -59,7 +59,7 @@ def serve(
         import uvicorn
 
         from mooring.contract.schema import Schema
-        from mooring.serving import DirectorySource, build_app, create_app
+        from mooring.serving import DirectorySource, build_app, create_app, server_config
 
         if model_dir is not None:
             contract = Schema.load(schema) if schema is not None else None
@@ -88,7 +88,7 @@ def serve(
                 config_path=config.resolve(),
                 render_drift=render_drift_html,
             ).start(seconds_option(monitor_interval, "--monitor-interval"))
-        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Server(server_config(application, host=host, port=port)).run()
     finally:
         gc.enable()
         if hosted is not None:

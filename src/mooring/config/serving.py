@@ -30,7 +30,35 @@ class ServingConfig(Section):
     deadline_ms: float = Field(
         5000.0,
         gt=0.0,
-        description="Per-request deadline; past it: 504, work dropped if not started.",
+        description="Per-request deadline, from the arrival of its headers; past it: 504, "
+        "work dropped if not started.",
+    )
+    # The door (serving/door.py): admission, pipelining and read timeouts, checked as each
+    # request's headers arrive, before its body is read.
+    max_in_flight: int = Field(
+        256,
+        ge=1,
+        description="Inference requests admitted at once; past it: 503 + Retry-After "
+        "before the body is read.",
+    )
+    max_connections: int = Field(
+        4096, ge=1, description="Open connections; past it a connection's request gets 503."
+    )
+    max_pipelined: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Pipelined requests held per connection; past it the connection is "
+        "answered up to there and closed.",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0.0, description="Longest time to receive a request's headers."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0.0, description="Longest time to receive a request's body after its headers."
+    )
+    keep_alive_s: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this many seconds."
     )
     # One batch at a time measured best on 2 CPUs (TensorFlow already uses every core per
     # call); more can help on larger machines.

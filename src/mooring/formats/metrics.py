@@ -40,6 +40,8 @@ __all__ = [
     "REGISTRY_ERRORS",
     "REGISTRY_UP",
     "REQUESTS",
+    "REQUESTS_IN_FLIGHT",
+    "REQUESTS_REFUSED",
     "REQUEST_LATENCY",
     "Histogram",
     "Sample",
@@ -51,6 +53,7 @@ __all__ = [
 
 # Counters are registered under these names; the exposition adds ``_total``.
 REQUESTS = "mooring_requests"
+REQUESTS_REFUSED = "mooring_requests_refused"
 MODEL_LOAD_FAILURES = "mooring_model_load_failures"
 CONTRACT_VIOLATIONS = "mooring_contract_violations"
 REGISTRY_ERRORS = "mooring_registry_errors"
@@ -63,6 +66,7 @@ BATCH_SIZE = "mooring_batch_size_rows"
 MODEL_LOAD_SECONDS = "mooring_model_load_seconds"
 # Gauges.
 QUEUE_DEPTH = "mooring_queue_depth"
+REQUESTS_IN_FLIGHT = "mooring_requests_in_flight"
 MODEL_LOADED = "mooring_model_loaded"
 CANARY_WEIGHT = "mooring_canary_weight"
 REGISTRY_UP = "mooring_registry_up"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mooring.formats.model import TensorInfo
 from mooring.serving.app import ServerState, build_app, create_app
 from mooring.serving.batcher import Batcher
+from mooring.serving.door import Door, DoorLimits, server_config
 from mooring.serving.errors import (
     DeadlineExceededError,
     InvalidRequestError,
@@ -29,6 +30,8 @@ __all__ = [
     "Batcher",
     "DeadlineExceededError",
     "DirectorySource",
+    "Door",
+    "DoorLimits",
     "InvalidRequestError",
     "ModelLoadError",
     "ModelManager",
@@ -47,4 +50,5 @@ __all__ = [
     "build_app",
     "create_app",
     "load_served_model",
+    "server_config",
 ]

@@ -34,7 +34,9 @@ from mooring.formats.columns import InputPolicy, describe, loads
 from mooring.formats.feedback import FeedbackStore
 from mooring.registry import Deployment, Registry
 from mooring.serving.contract import Violation
+from mooring.serving.door import ARRIVED, Door, DoorLimits
 from mooring.serving.errors import (
+    DeadlineExceededError,
     InvalidRequestError,
     OverloadedError,
     UnauthorizedError,
@@ -69,6 +71,7 @@ class _Ctx:
     request: Request
     protocol: str
     request_id: str
+    deadline: float = float("inf")
     model: str = ""
     version: str = ""
     headers: dict[str, str] = field(default_factory=dict)
@@ -88,6 +91,7 @@ class ServerState:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     feedback: FeedbackStore | None = None
     feedback_token: str | None = None
+    door: Door = field(default_factory=Door)
 
     @property
     def ready(self) -> bool:
@@ -110,10 +114,6 @@ class ServerState:
         return found
 
 
-# Fresh ids: a random per-process prefix and a counter (32 hex digits, like a uuid4 hex, but
-# without a system call and an object per request).
-
-
 class _Handlers:
     """The endpoints; each returns a Response or raises a MooringError."""
 
@@ -121,6 +121,7 @@ class _Handlers:
         self.state = state
         cfg = state.serving
         self.policy = InputPolicy(nan=cfg.nan_policy, infinity=cfg.infinity_policy)
+        self.deadline_s = cfg.deadline_ms / 1000.0
 
     async def guarded(
         self,
@@ -128,8 +129,15 @@ class _Handlers:
         protocol: str,
         handler: Callable[[_Ctx], Awaitable[Response]],
     ) -> Response:
-        start = time.perf_counter()
-        ctx = _Ctx(request, protocol, request_id(request.headers.get("x-request-id")))
+        # The deadline runs from arrival: the door stamps it as the headers are parsed,
+        # before the body is read (without the door, from now).
+        arrived = request.scope.get(ARRIVED) or time.monotonic()
+        ctx = _Ctx(
+            request,
+            protocol,
+            request_id(request.headers.get("x-request-id")),
+            deadline=arrived + self.deadline_s,
+        )
         try:
             response = await handler(ctx)
         except ClientDisconnect:
@@ -149,7 +157,7 @@ class _Handlers:
             response = json_response(
                 {"error": f"internal error (request id {ctx.request_id})"}, 500
             )
-        elapsed = time.perf_counter() - start
+        elapsed = time.monotonic() - arrived
         response.headers["X-Request-Id"] = ctx.request_id
         for key, value in ctx.headers.items():
             response.headers[key] = value
@@ -193,7 +201,7 @@ class _Handlers:
             violations = contract.check(columns)
             if violations:
                 self._violations(manager.name, slot.version, violations)
-        outputs = await slot.predict(columns, rows, self.state.serving.deadline_ms / 1000.0)
+        outputs = await slot.predict(columns, rows, self._remaining(ctx))
         if self.state.prediction_log is not None:
             self.state.prediction_log.record(
                 model=manager.name,
@@ -204,6 +212,22 @@ class _Handlers:
                 rows=rows,
             )
         return outputs
+
+    async def _body(self, ctx: _Ctx) -> bytes:
+        """The request's body, unless its deadline passed before it was read."""
+        self._remaining(ctx)
+        return await read_body(ctx.request, self.state.serving.body_limit_bytes)
+
+    def _remaining(self, ctx: _Ctx) -> float:
+        """Seconds left before the request's deadline; 504 when none are."""
+        remaining = ctx.deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceededError(
+                f"the deadline of {self.state.serving.deadline_ms:.0f} ms passed before the "
+                "request reached the model; the server is busy: retry later, send smaller "
+                "batches or raise [serving] deadline_ms"
+            )
+        return remaining
 
     def _violations(self, model: str, version: int, violations: list[Violation]) -> None:
         """Count every violation; refuse the request when the policy of its kind says so."""
@@ -231,7 +255,7 @@ class _Handlers:
         ctx.model = manager.name
         method = ctx.request.method
         if path.verb == "predict" and method == "POST":
-            body = loads(await read_body(ctx.request, self.state.serving.body_limit_bytes))
+            body = loads(await self._body(ctx))
             slot = self._route(ctx, manager, version=path.version, label=path.label)
             columns, rows, row_format = tfserving.parse_predict(
                 body, slot.model.inputs, self.policy, arrays=False
@@ -306,7 +330,7 @@ class _Handlers:
             )
         if endpoint.kind != "infer":
             raise NotFoundError(f"no such endpoint {method} {ctx.request.url.path}")
-        raw = await read_body(ctx.request, self.state.serving.body_limit_bytes)
+        raw = await self._body(ctx)
         body, binary = v2.split_body(
             raw, ctx.request.headers.get("inference-header-content-length")
         )
@@ -479,6 +503,9 @@ def build_app(
     state = ServerState(cfg, managers, metrics, executor, plog, token, registry)
     state.feedback = FeedbackStore(feedback_url) if feedback_url is not None else None
     state.feedback_token = cfg.feedback_token or os.environ.get(cfg.feedback_token_env) or None
+    state.door = Door(DoorLimits.from_config(cfg))
+    state.door.on_refused = lambda reason: metrics.refused.labels(reason).inc()
+    metrics.in_flight.set_function(lambda: state.door.in_flight)
     handlers = _Handlers(state)
 
     @contextlib.asynccontextmanager

@@ -22,6 +22,8 @@ from mooring.formats.metrics import (
     REGISTRY_UP,
     REQUEST_LATENCY,
     REQUESTS,
+    REQUESTS_IN_FLIGHT,
+    REQUESTS_REFUSED,
 )
 
 __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics"]
@@ -131,6 +133,18 @@ class ServingMetrics:
             REGISTRY_ERRORS,
             "Failed reads of the deployment record (the loaded versions keep serving).",
             ["model"],
+            registry=r,
+        )
+        self.refused = Counter(
+            REQUESTS_REFUSED,
+            "Requests refused at the door before a model saw them (reason: in_flight, "
+            "connections, read_timeout); not in mooring_requests_total.",
+            ["reason"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            REQUESTS_IN_FLIGHT,
+            "Inference requests admitted and not yet answered (the door's count).",
             registry=r,
         )
         self.log_written = Counter(

@@ -1,0 +1,151 @@
+"""``mooring serve`` in its own process, for tests that measure it from outside (memory, load)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests._support.server import NAME, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServeProcess:
+    """``mooring serve --model-dir`` with ``[serving]`` options, on a free port."""
+
+    def __init__(self, folder: Path, model_dir: Path, **serving: Any) -> None:
+        options = {"warmup_requests": 1, **serving}
+        lines = [f'[project]\nname = "{NAME}"\n[data]\ntrain = "train.csv"\n[serving]']
+        lines += [f"{key} = {value!r}" for key, value in options.items()]
+        self.config = folder / "mooring.toml"
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cmd = [
+            *(sys.executable, "-m", "mooring", "serve", "--config", str(self.config)),
+            *("--port", str(self.port), "--model-dir", str(model_dir), "--no-access-log"),
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServeProcess:
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None:
+                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+                raise RuntimeError(f"mooring serve exited: {out}")
+            time.sleep(0.1)
+        raise RuntimeError("mooring serve did not become ready")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate()
+
+    def memory_kib(self, field: str = "VmRSS") -> int:
+        """A field of the server's /proc/<pid>/status in KiB (VmRSS now, VmHWM the peak)."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise AssertionError(f"no {field} in /proc/{self.proc.pid}/status")
+
+    def reset_peak(self) -> None:
+        """Reset VmHWM to the current RSS (Linux: ``echo 5 > /proc/<pid>/clear_refs``)."""
+        assert self.proc is not None
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+
+    def flood(self, request: bytes, folder: Path, *args: str) -> dict[str, Any]:
+        """Run :mod:`tests._support.flood` against this server from a separate process."""
+        import json
+
+        path = folder / "request.http"
+        path.write_bytes(request)
+        out = subprocess.run(
+            [
+                *(sys.executable, "-m", "tests._support.flood"),
+                *("127.0.0.1", str(self.port), str(path), *args),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+            timeout=300,
+        )
+        result: dict[str, Any] = json.loads(out.stdout)
+        return result
+
+
+def raw_request(method: str, path: str, body: bytes = b"", **headers: str) -> bytes:
+    """One HTTP/1.1 request as bytes (keep-alive), for raw-socket tests."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    if body or method == "POST":
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class RawConnection:
+    """One blocking keep-alive connection that reads answers in order (pipelining tests)."""
+
+    def __init__(self, port: int, timeout: float = 30.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buffer = b""
+
+    def __enter__(self) -> RawConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def closed(self) -> bool:
+        """True when the server has closed the connection (all answers read first)."""
+        try:
+            return not self.buffer and not self._fill()
+        except ConnectionResetError:
+            return True
+
+    def answer(self) -> tuple[int, dict[str, str], bytes]:
+        """The next answer: status, lower-cased headers, body."""
+        while b"\r\n\r\n" not in self.buffer:
+            if not self._fill():
+                raise ConnectionError(f"closed before an answer; got {self.buffer[:200]!r}")
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        self.buffer = rest
+        while len(self.buffer) < length:
+            if not self._fill():
+                raise ConnectionError("closed in the middle of an answer")
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(lines[0].split()[1]), headers, body
