@@ -9,6 +9,7 @@ receiver on 127.0.0.1 and the retraining trigger runs its command.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 import time
@@ -195,6 +196,68 @@ def test_worse_canary_is_rolled_back_and_no_request_fails(
         event = registry.history(NAME)[-1]
         assert event.actor == ACTOR and "Jensen-Shannon" in (event.reason or "")
         assert [a.kind for a in sink.alerts] == ["rollback"]
+
+
+def _hostile(server: ServerThread, version: int) -> None:
+    """100 malformed requests pinned to ``version``, an unknown version, a disconnect."""
+    path = f"/v1/models/{NAME}/versions/{version}:predict"
+    bodies = [
+        b"{",
+        b"[]",
+        b'{"instances": []}',
+        b'{"instances": [{"age": "forty"}]}',
+        b'{"instances": [{"age": 1e999}]}',
+        b'{"inputs": {"age": [[[[1]]]]}}',
+        b'{"instances": [{"age": 39, "age": 40}]}',
+        b"\xff\xfe",
+        b'{"instances": [null]}',
+        b'{"signature_name": 3, "instances": [{}]}',
+    ]
+    for i in range(100):
+        res = server.client.post(path, content=bodies[i % len(bodies)])
+        assert 400 <= res.status_code < 500, (res.status_code, res.text)
+    unknown = server.client.post(f"/v1/models/{NAME}/versions/99:predict", content=b"{}")
+    assert unknown.status_code == 404, unknown.text
+    assert server.client.get(f"/v2/models/{NAME}/versions/99/ready").status_code == 404
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{{".encode())
+
+
+def test_client_errors_sent_to_a_canary_never_count_against_it(
+    tmp_path: Path, exported: dict[str, Path]
+) -> None:
+    rollout = {
+        "steps": [50, 100],
+        "min_requests": 20,
+        "min_step_duration": "1h",  # it must hold, whatever the traffic
+        # One counted error would breach: the canary's rate against production's 0.
+        "guardrails": {
+            "min_errors": 1,
+            "prediction_js": False,
+            "p99_latency_slack_ms": 100,
+        },
+    }
+    with stack(tmp_path / "home", exported, rollout=rollout) as (cfg, registry, server):
+        controller = RolloutController(
+            cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([])
+        )
+        with Traffic(server.url) as traffic:
+            registry.deploy(NAME, production=1, canary=2, weight=50, reason="test canary")
+            wait_for(lambda: traffic.seen["2"] >= 20)
+            before = tick_until(controller, lambda d: d.action != "insufficient_data")[-1]
+            _hostile(server, 2)
+            _hostile(server, 1)
+            seen = traffic.seen["2"]
+            wait_for(lambda: traffic.seen["2"] > seen + 20)
+            after = controller.tick()
+        assert traffic.failures == []
+        assert before.action == after.action == "hold", (before.to_dict(), after.to_dict())
+        errors = next(g for g in after.guardrails if g.name == "errors")
+        assert errors.status == "ok" and errors.numbers["canary_errors"] == 0, errors
+        assert errors.numbers["production_errors"] == 0, errors
+        dep = registry.deployment(NAME)
+        assert (dep.production, dep.canary, dep.canary_weight) == (1, 2, 50)
 
 
 def test_healthy_canary_is_promoted_through_every_step_by_a_hosted_monitor(
