@@ -4,6 +4,7 @@ error."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -18,6 +19,7 @@ from mooring.formats.columns import (
     _checked_values,
     column_values,
     columns_from_rows,
+    loads,
 )
 from mooring.serving import TensorInfo
 
@@ -155,3 +157,47 @@ def test_the_decoder_is_total_every_bad_value_is_a_400(values: list[object], dty
         message = str(exc)
         out = []
     assert message.startswith("inputs.x[") if message else len(out) == len(values)
+
+
+KEYS = st.sampled_from(["a", "b", "a:b", 'q"', "\\", "é"])
+# Objects as ("object", [(key, value), ...]) so that a key can repeat.
+NODES = st.recursive(
+    st.none() | st.integers(-5, 5) | st.text(alphabet=':"\\ab{}[]', max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.lists(st.tuples(KEYS, children), max_size=3).map(lambda pairs: ("object", pairs))
+    ),
+    max_leaves=12,
+)
+
+
+def _render(node: Any, escape: bool) -> str:
+    """JSON text of a node; ``escape`` writes every colon inside a string as \\u003a."""
+    if isinstance(node, tuple):
+        members = (f"{_render(k, escape)}:{_render(v, escape)}" for k, v in node[1])
+        return "{" + ",".join(members) + "}"
+    if isinstance(node, list):
+        return "[" + ",".join(_render(v, escape) for v in node) + "]"
+    text = json.dumps(node)
+    return text.replace(":", "\\u003a") if escape and isinstance(node, str) else text
+
+
+def _repeats(node: Any) -> bool:
+    if isinstance(node, tuple):
+        keys = [k for k, _ in node[1]]
+        return len(set(keys)) != len(keys) or any(_repeats(v) for _, v in node[1])
+    return isinstance(node, list) and any(_repeats(v) for v in node)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(KEYS, NODES), max_size=5), escape=st.booleans())
+def test_loads_refuses_exactly_the_bodies_with_a_repeated_key(
+    pairs: list[tuple[str, Any]], escape: bool
+) -> None:
+    node = ("object", pairs)
+    text = _render(node, escape).encode()
+    if _repeats(node):
+        with pytest.raises(InvalidRequestError, match="appears twice in one object"):
+            loads(text)
+    else:
+        assert loads(text) == json.loads(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Iterator
@@ -298,8 +299,15 @@ NUMBERS = st.one_of(
     st.integers(min_value=-(2**40), max_value=2**40),
     st.floats(-200, 200),
     st.none(),
+    st.just(10**310),  # beyond any double, next to floats in the same column
 )
 TEXT = st.one_of(st.sampled_from(["Private", "Self-emp", "Never-seen", ""]), st.text(max_size=8))
+# TF Serving's binary string encoding: good, not UTF-8 underneath, not base64, not a string.
+B64 = st.one_of(
+    st.text(max_size=8).map(lambda t: {"b64": base64.b64encode(t.encode()).decode()}),
+    st.binary(max_size=8).map(lambda b: {"b64": base64.b64encode(b).decode()}),
+    st.sampled_from([{"b64": "!!"}, {"b64": "QQ"}, {"b64": 3}, {"b64": None}, {"b64": "", "x": 1}]),
+)
 
 
 def mostly(good: st.SearchStrategy[Any], odds: int = 6) -> st.SearchStrategy[Any]:
@@ -308,7 +316,7 @@ def mostly(good: st.SearchStrategy[Any], odds: int = 6) -> st.SearchStrategy[Any
 
 
 NUMERIC_VALUE = mostly(NUMBERS)
-STRING_VALUE = mostly(TEXT | st.none())
+STRING_VALUE = mostly(TEXT | st.none() | B64)
 TYPED_ROW = st.fixed_dictionaries(
     {
         "age": NUMERIC_VALUE,
@@ -338,7 +346,11 @@ def v2_request(draw: st.DrawFn) -> dict[str, Any]:
     for name in draw(st.permutations(COLUMNS)):
         numeric = name in ("age", "hours-per-week")
         good = "FP32" if numeric else "BYTES"
-        datatype = draw(st.sampled_from([good] * 8 + ["FP64", "INT64", "BYTES", "BOOL", "FP16"]))
+        datatype = draw(
+            st.sampled_from(
+                [good] * 8 + ["FP64", "INT64", "BYTES", "BOOL", "FP16", ["FP32"], {"t": "FP32"}, 1]
+            )
+        )
         shape = draw(mostly(st.sampled_from([[n]] * 6 + [[n, 1], [], [n + 1], [-1], [1, n]])))
         value = NUMERIC_VALUE if numeric else STRING_VALUE
         data = draw(mostly(st.lists(value, min_size=n, max_size=n)))
@@ -356,6 +368,17 @@ BODIES = st.one_of(
     VALUES.map(lambda v: ("tf", v)),
     VALUES.map(lambda v: ("v2", v)),
     st.binary(max_size=64).map(lambda b: ("raw", b)),
+    st.integers(1, 3000).map(lambda d: ("raw", b'{"instances": ' + b"[" * d + b"]" * d + b"}")),
+    st.integers(1, 3000).map(lambda d: ("raw", b'{"inputs": ' + b'{"a":' * d + b"1" + b"}" * d)),
+)
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "",
+        "application/json; charset=latin-1",
+    ]
 )
 LITERALS = [
     b"NaN",
@@ -369,11 +392,24 @@ LITERALS = [
 
 @pytest.mark.parametrize("which", ["strict", "server"])
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=BODIES, literal=st.sampled_from(LITERALS), splice=st.booleans())
+@given(
+    body=BODIES,
+    literal=st.sampled_from(LITERALS),
+    splice=st.booleans(),
+    twice=st.sampled_from([b"", b'"age": 1, ', b'"instances": [], ', b'"inputs": 0, ']),
+    content_type=CONTENT_TYPES,
+)
 def test_no_client_input_produces_a_500(
-    request: pytest.FixtureRequest, which: str, body: tuple[str, Any], literal: bytes, splice: bool
+    request: pytest.FixtureRequest,
+    which: str,
+    body: tuple[str, Any],
+    literal: bytes,
+    splice: bool,
+    twice: bytes,
+    content_type: str,
 ) -> None:
-    """Random and near-valid bodies against a strict server and a default one (no contract)."""
+    """Random and near-valid bodies against a strict server and a default one (no contract):
+    non-standard literals, keys given twice, b64 strings, deep nesting, raw bytes."""
     strict: ServerThread = request.getfixturevalue(which)
     kind, value = body
     if kind == "raw":
@@ -382,9 +418,12 @@ def test_no_client_input_produces_a_500(
         content = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
         if splice and b"null" in content:
             content = content.replace(b"null", literal, 1)  # the non-standard literals
+        if twice and content.startswith(b'{"'):
+            content = b"{" + twice + content[1:]  # perhaps a key the object has already
     paths = [INFER] if kind == "v2" else [PREDICT] if kind == "tf" else [PREDICT, INFER]
     for path in paths:
-        res = strict.client.post(path, content=content)
+        headers = {"content-type": content_type} if content_type else {}
+        res = strict.client.post(path, content=content, headers=headers)
         assert res.status_code < 500, (content, res.text)
         if res.status_code != 200:
             error = res.json()["error"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import orjson
 import pytest
 
 from mooring.serving import load_served_model
+from mooring.serving.protocols import tfserving
 from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
 
@@ -190,3 +192,45 @@ def test_unknown_paths_and_methods_answer_json(server: ServerThread) -> None:
     assert res.status_code == 404 and "/nothing/here" in res.json()["error"]
     res = server.client.post("/metrics")
     assert res.status_code == 405 and "error" in res.json()
+
+
+def test_a_key_given_twice_is_a_400_naming_it(server: ServerThread) -> None:
+    one = orjson.dumps({"instances": [row()]})
+    twice = one.replace(b'"age":', b'"age":17,"age":', 1)
+    res = httpx.post(server.url + PREDICT, content=twice)
+    assert res.status_code == 400 and "'age' appears twice" in res.json()["error"]
+    top = b'{"instances": [], ' + one[1:]
+    res = httpx.post(server.url + PREDICT, content=top)
+    assert res.status_code == 400 and "'instances' appears twice" in res.json()["error"]
+    # A colon inside a string, or escaped, is not a member: no false alarm.
+    escaped = one.replace(b'"Private"', b'"Pri\\u003avate"').replace(b'"Male"', b'"a:b"')
+    assert httpx.post(server.url + PREDICT, content=escaped).status_code == 200
+
+
+def test_b64_strings_are_tf_servings_binary_encoding(server: ServerThread) -> None:
+    plain = row()
+    encoded = {
+        **plain,
+        "workclass": {"b64": base64.b64encode(plain["workclass"].encode()).decode()},
+    }
+    want = post(server, PREDICT, {"instances": [plain]}).json()["predictions"]
+    assert post(server, PREDICT, {"instances": [encoded]}).json()["predictions"] == want
+    columns = {k: [v] for k, v in encoded.items()}
+    assert post(server, PREDICT, {"inputs": columns}).json()["outputs"] == {
+        k: [v] for k, v in want[0].items()
+    }
+    for bad, why in (("!!", "not base64"), (base64.b64encode(b"\xff").decode(), "not UTF-8")):
+        res = post(server, PREDICT, {"instances": [{**plain, "sex": {"b64": bad}}]})
+        assert res.status_code == 400 and why in res.json()["error"], res.text
+        assert "sex[0]" in res.json()["error"]
+
+
+def test_string_outputs_named_bytes_come_back_as_b64() -> None:
+    outputs = {
+        "image_bytes": np.array([b"\x00\xff", b"ok"], dtype=object),
+        "classes": np.array(["a", "b"]),
+        "scores": np.array([0.5, 0.25]),
+    }
+    body = tfserving.format_predict(outputs, rows=2, row_format=True, version=3)
+    assert body["predictions"][0] == {"image_bytes": {"b64": "AP8="}, "classes": "a", "scores": 0.5}
+    assert body["predictions"][1]["image_bytes"] == {"b64": "b2s="}

@@ -12,7 +12,10 @@ Policy, the same for every protocol:
   refused with ``nan_policy = "reject"``; ``Infinity`` is refused, or means missing with
   ``infinity_policy = "missing"``. Booleans, strings and numbers that overflow float32
   are refused;
-* string inputs take JSON strings; ``null`` means missing and becomes ``""``;
+* string inputs take JSON strings, or TF Serving's ``{"b64": "..."}`` (base64 of UTF-8
+  text); ``null`` means missing and becomes ``""``;
+* an object with a key twice is refused, naming the key (JSON parsers disagree on which
+  one wins, so a body must not depend on it);
 * each value is a scalar (rank 1 columns only: no silent broadcasting), every column
   has the same number of rows, and a batch has at least one row.
 
@@ -26,8 +29,11 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
@@ -72,23 +78,83 @@ class InputPolicy:
 DEFAULT_POLICY = InputPolicy()
 
 
+# A JSON string, matched whole (the unrolled form is fast in the regex engine). Replacing
+# every string in a JSON text leaves colons only as object member separators.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
 def loads(raw: bytes) -> Any:
-    """Parse a JSON body.
+    """Parse a JSON body; an object with a repeated key is a 400 naming the key.
 
     The ``NaN`` / ``Infinity`` literals that TF Serving clients write, and numbers too
     large for a double, become float NaN / inf here; :func:`column_array` applies the
     policy to them.
+
+    >>> loads(b'{"instances": [{"age": 39}]}')
+    {'instances': [{'age': 39}]}
+    >>> loads(b'{"age": 39, "age": 40}')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    mooring.errors.InvalidRequestError: the key 'age' appears twice in one object; ...
     """
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         first = exc
+    else:
+        # orjson keeps the last of repeated keys. Re-encoding the parsed data drops every
+        # repeated member (and the colons inside it), and adds colons only where the text
+        # escaped one (``\u003a``): so without a ``\u`` escape, the colons of the text and
+        # of its re-encoding are as many exactly when no key repeats. C-level counts; the
+        # slow parse names the key only when they differ.
+        colons = raw.count(b":")
+        if colons:
+            try:
+                again = orjson.dumps(data)
+            except TypeError:  # nested deeper than orjson writes back
+                again = b""
+            if (
+                _members(raw) != _members(again)
+                if b"\\u" in raw or not again
+                else colons != again.count(b":")
+            ):
+                _parse(raw, "")
+        return data
     # The slow path only for what orjson refuses: the non-standard literals, huge numbers.
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise InvalidRequestError(f"the body is not valid JSON ({first})") from None
+    data = _parse(raw, str(first))
     _check_text(data)
+    return data
+
+
+def _parse(raw: bytes, why: str) -> Any:
+    """The standard library's parse, refusing repeated keys."""
+    try:
+        return json.loads(raw, object_pairs_hook=_unique)
+    except RecursionError:
+        raise InvalidRequestError(
+            "the body is nested too deeply; send rows or columns of plain values"
+        ) from None
+    except ValueError as exc:
+        if isinstance(exc, InvalidRequestError):
+            raise
+        raise InvalidRequestError(f"the body is not valid JSON ({why or exc})") from None
+
+
+def _members(text: bytes) -> int:
+    """Object members in a JSON text: its colons outside strings."""
+    return _STRING.sub(b"", text).count(b":")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses a repeated key."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidRequestError(
+                    f"the key {describe(key)} appears twice in one object; send each key once"
+                )
+            seen.add(key)
     return data
 
 
@@ -195,8 +261,12 @@ def _checked_values(
                 out.append(value)
             elif value is None:
                 out.append("")
+            elif type(value) is dict and value.keys() == {"b64"}:
+                out.append(_from_b64(field, i, value["b64"]))
             else:
-                raise InvalidRequestError(_bad(field, i, value, "a string (or null for missing)"))
+                raise InvalidRequestError(
+                    _bad(field, i, value, 'a string, {"b64": "..."} or null for missing')
+                )
         return out
     integer = info.dtype in _INT_BOUNDS
     if integer:
@@ -224,6 +294,20 @@ def _checked_values(
         else:
             raise InvalidRequestError(_bad(field, i, value, "a number (or null for missing)"))
     return numbers
+
+
+def _from_b64(field: str, index: int, text: Any) -> str:
+    """TF Serving's binary string encoding: base64 of the bytes; here, of UTF-8 text."""
+    try:
+        if type(text) is not str:
+            raise ValueError("not a string")
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except (ValueError, binascii.Error) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not base64"
+        raise InvalidRequestError(
+            f"{field}[{index}]: the b64 value {describe(text)} is {reason}; send standard "
+            "base64 (RFC 4648, with padding) of UTF-8 text, or a plain JSON string"
+        ) from None
 
 
 def _integers(field: str, values: list[Any], bounds: tuple[int, int], dtype: str) -> list[int]:

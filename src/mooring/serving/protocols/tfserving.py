@@ -8,6 +8,7 @@ as TF Serving does. Errors are ``{"error": "..."}``.
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 from collections.abc import Mapping
@@ -113,7 +114,22 @@ def parse_predict(
 
 
 def _lists(outputs: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, list[Any]]:
-    return {name: value.tolist() for name, value in outputs.items()}
+    """Outputs as JSON lists; a string output named ``*_bytes`` as ``{"b64": ...}`` values,
+    as TF Serving writes binary outputs."""
+    lists = {}
+    for name, value in outputs.items():
+        items = value.tolist()
+        if name.endswith("_bytes") and value.dtype.kind in "OSU":
+            items = _b64(items)
+        lists[name] = items
+    return lists
+
+
+def _b64(item: Any) -> Any:
+    if isinstance(item, list):
+        return [_b64(x) for x in item]
+    raw = item.encode() if isinstance(item, str) else bytes(item)
+    return {"b64": base64.b64encode(raw).decode("ascii")}
 
 
 def format_predict(
