@@ -30,7 +30,7 @@ Why not uvicorn's own ``limit_concurrency``: it counts connections as well as ta
 request, and neither bounds pipelining nor times out a partial header.
 
 Example:
-    >>> door = Door(DoorLimits(max_in_flight=256))
+    >>> door = Door(DoorLimits(max_in_flight=32))
     >>> config = uvicorn.Config(app, http=door.protocol())  # doctest: +SKIP
 """
 
@@ -69,7 +69,7 @@ SWEEP_S = 0.25
 class DoorLimits:
     """The door's limits (``[serving]`` in :meth:`from_config`)."""
 
-    max_in_flight: int = 256
+    max_in_flight: int = 32
     max_connections: int = 4096
     max_pipelined: int = 16
     header_timeout_s: float = 10.0
