@@ -196,6 +196,31 @@ def test_promote_requires_blessing_or_forced_reason(registry: Registry, tmp_path
     assert event.after == {"production": 2, "canary": None, "weight": 0}
 
 
+def test_promote_and_deploy_refuse_an_artifact_that_fails_verification(
+    registry: Registry, tmp_path: Path
+) -> None:
+    for i in range(3):
+        _register(registry, tmp_path / str(i), i)
+    registry.promote("income", version=1)
+    stored = registry.load("income", version=2)
+    (stored / "variables" / "variables.index").write_bytes(b"changed")
+    with pytest.raises(IntegrityError, match=r"income@2.*variables/variables.index.*--force"):
+        registry.promote("income", version=2)
+    with pytest.raises(IntegrityError, match=r"income@2.*variables/variables.index"):
+        registry.deploy("income", production=1, canary=2, weight=10)
+    with pytest.raises(IntegrityError, match=r"force=True and a reason"):
+        registry.promote("income", version=2, force=True)
+    assert registry.deployment("income").production == 1
+    # A healthy canary next to the current production is not held up by it.
+    registry.deploy("income", production=1, canary=3, weight=10)
+    dep = registry.promote("income", version=2, force=True, reason="incident 42", actor="bob")
+    assert dep.production == 2
+    event = registry.history("income")[-1]
+    assert event.forced and event.actor == "bob"
+    assert event.reason is not None and event.reason.startswith("incident 42 [deployed although")
+    assert "variables/variables.index" in event.reason
+
+
 def test_deploy_canary_and_rollback(registry: Registry, tmp_path: Path) -> None:
     for i in range(3):
         _register(registry, tmp_path / str(i), i)

@@ -158,7 +158,7 @@ def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(
     app = build_app([RegistrySource(registry, NAME)], FAST)
     with ServerThread(app) as server:
         server.wait_ready()
-        registry.deploy(NAME, production=2)
+        registry.deploy(NAME, production=2, force=True, reason="test: tampered on purpose")
         wait_for(lambda: "END" in server.client.get(f"/v1/models/{NAME}").text)
         status = server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
         failed = next(s for s in status if s["version"] == "2")

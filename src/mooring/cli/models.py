@@ -234,7 +234,11 @@ def promote_command(
     name: NameArg,
     version: VersionArg,
     force: Annotated[
-        bool, typer.Option("--force", help="Promote even if not blessed (needs --reason).")
+        bool,
+        typer.Option(
+            "--force",
+            help="Promote even if not blessed or its artifact fails verification (needs --reason).",
+        ),
     ] = False,
     reason: ReasonOpt = None,
     actor: ActorOpt = None,
@@ -271,7 +275,11 @@ def deploy_command(
     canary: Annotated[int | None, typer.Option("--canary", help="Canary version.")] = None,
     weight: Annotated[int, typer.Option("--weight", "-w", help="Canary traffic, 0-100.")] = 0,
     force: Annotated[
-        bool, typer.Option("--force", help="Allow unblessed versions (needs --reason).")
+        bool,
+        typer.Option(
+            "--force",
+            help="Allow unblessed versions or artifacts that fail verification (needs --reason).",
+        ),
     ] = False,
     reason: ReasonOpt = None,
     actor: ActorOpt = None,

@@ -1,13 +1,22 @@
-"""Which version may be deployed: the blessing rule the store enforces in every write."""
+"""Which version may be deployed: the blessing rule the store enforces in every write, and
+the artifact check the registry runs before it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import RowMapping
 
-from mooring.errors import ChecksFailedError, ConflictError, UsageError
+from mooring.errors import (
+    ChecksFailedError,
+    ConflictError,
+    IntegrityError,
+    NotFoundError,
+    UsageError,
+)
 from mooring.registry.sqltx import loads
 
-__all__ = ["check_deployable"]
+__all__ = ["check_artifacts", "check_deployable"]
 
 
 def check_deployable(
@@ -47,3 +56,29 @@ def check_deployable(
             "reason='…' (CLI: --reason TEXT) so the audit log records why"
         )
     return True
+
+
+def check_artifacts(
+    verify: Callable[[int], None], versions: list[int], force: bool, reason: str | None
+) -> tuple[str | None, bool]:
+    """Refuse to deploy versions whose stored artifact fails ``verify`` (the check a server
+    runs when it loads one), unless forced with a reason; then the reason recorded in the
+    audit log says what failed. Returns that reason and whether force was needed.
+    """
+    failures = []
+    for version in versions:
+        try:
+            verify(version)
+        except IntegrityError as exc:
+            failures.append(str(exc))
+        except NotFoundError:
+            pass  # the store names the missing version
+    if not failures:
+        return reason, False
+    if not force or not (reason or "").strip():
+        raise IntegrityError(
+            "; ".join(failures) + ". A server could not load it (a restarted one would fall "
+            "back or serve nothing); deploy another version, or override with force=True and "
+            "a reason (CLI: --force --reason TEXT)"
+        )
+    return f"{reason} [deployed although: {'; '.join(failures)}]", True

@@ -27,7 +27,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,7 @@ from mooring.registry.local import (
 )
 from mooring.registry.manifest import build_manifest
 from mooring.registry.names import check_alias, check_model_name, check_version
+from mooring.registry.policy import check_artifacts
 from mooring.registry.provenance import (
     check_artifact_name,
     default_actor,
@@ -276,6 +277,9 @@ class Registry:
         diff = self.artifacts.diff(mv.artifact_key, version_manifest(mv))
         check_version_files(mv, diff, "stored")
 
+    def _verify_version(self, name: str) -> Callable[[int], None]:
+        return lambda version: self.verify(name, version=version)
+
     def load(self, name: str, *, version: int | None = None, alias: str | None = None) -> Path:
         """A local folder holding the version's artifact, verified file by file.
 
@@ -439,18 +443,29 @@ class Registry:
     ) -> Deployment:
         """Set what serves ``name``: production version, optional canary and its weight (0-100).
 
-        A version newly put into production or canary must be blessed and not
-        archived, unless ``force=True`` with a ``reason`` (recorded in the audit log).
+        A version newly put into production or canary must be blessed, not archived, and
+        its stored artifact must verify against its manifest, unless ``force=True`` with a
+        ``reason`` (recorded in the audit log, with what failed).
         """
         check_model_name(name)
+        production = None if production is None else check_version(production)
+        canary = None if canary is None else check_version(canary)
+        current = self.store.get_deployment(name=name)
+        fresh = [
+            v
+            for v, now in ((production, current.production), (canary, current.canary))
+            if v is not None and v != now
+        ]
+        reason, forced = check_artifacts(self._verify_version(name), fresh, force, reason)
         return self.store.deploy(
             name=name,
-            production=None if production is None else check_version(production),
-            canary=None if canary is None else check_version(canary),
+            production=production,
+            canary=canary,
             weight=weight,
             actor=actor or default_actor(),
             reason=reason,
             force=force,
+            forced=forced,
         )
 
     def promote(
@@ -471,6 +486,8 @@ class Registry:
         check_version(version)
         current = self.store.get_deployment(name=name)
         canary = None if current.canary == version else current.canary
+        checked = [version] if version != current.production else []
+        reason, forced = check_artifacts(self._verify_version(name), checked, force, reason)
         return self.store.deploy(
             name=name,
             production=version,
@@ -480,6 +497,7 @@ class Registry:
             reason=reason,
             force=force,
             action="promote",
+            forced=forced,
         )
 
     def rollback(

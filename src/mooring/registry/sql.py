@@ -402,6 +402,7 @@ class SqlStore(Store):
         reason: str | None,
         force: bool,
         action: str = "deploy",
+        forced: bool = False,
     ) -> Deployment:
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
             raise UsageError(f"canary weight {weight!r} is not valid; use an integer from 0 to 100")
@@ -425,7 +426,6 @@ class SqlStore(Store):
             self._require_model(conn, name)
             row = self._deployment_row(conn, name)
             before = deployment_record(name, row)
-            forced = False
             if production is not None and production != before.production:
                 row_p = self._version_row(conn, name, production)
                 forced |= check_deployable(row_p, name, production, "production", force, reason)

@@ -149,8 +149,13 @@ class Store(ABC):
         reason: str | None,
         force: bool,
         action: str = "deploy",
+        forced: bool = False,
     ) -> Deployment:
-        """Replace the deployment record; refuse unblessed or archived versions unless forced."""
+        """Replace the deployment record; refuse unblessed or archived versions unless forced.
+
+        ``forced`` records the event as forced whatever this check finds (the caller
+        already needed ``force``, e.g. for an artifact that fails verification).
+        """
 
     @abstractmethod
     def rollback(self, *, name: str, actor: str, reason: str | None) -> Deployment:
