@@ -164,3 +164,45 @@ def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(
         failed = next(s for s in status if s["version"] == "2")
         assert "mooring.json" in failed["status"]["error_message"]
         assert version_of(server) == "1"
+
+
+def test_a_restarted_server_falls_back_to_the_last_version_that_verifies(
+    registry: Registry,
+) -> None:
+    registry.deploy(NAME, production=1)
+    stored = registry.artifacts.local_path(registry.get(NAME, version=2).artifact_key)
+    with (stored / "mooring.json").open("a", encoding="utf-8") as handle:
+        handle.write(" ")
+    registry.deploy(NAME, production=2, force=True, reason="test: tampered on purpose")
+    app = build_app([RegistrySource(registry, NAME)], FAST, registry=registry)
+    with ServerThread(app) as server:
+        server.wait_ready()
+        health = server.client.get("/healthz")
+        assert health.status_code == 200, health.text
+        fallback = health.json()["fallback"][NAME]
+        assert (fallback["wanted"], fallback["serving"]) == (2, 1)
+        assert "mooring.json" in fallback["reason"]
+        assert version_of(server) == "1"
+        assert f'mooring_model_fallback{{model="{NAME}"}} 1.0' in server.client.get("/metrics").text
+        status = server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
+        states = {s["version"]: s["state"] for s in status}
+        assert states == {"1": "AVAILABLE", "2": "END"}
+        # Deploying a version that loads ends the fallback.
+        registry.deploy(NAME, production=1)
+        wait_for(lambda: "fallback" not in server.client.get("/healthz").json())
+        assert f'mooring_model_fallback{{model="{NAME}"}} 0.0' in server.client.get("/metrics").text
+
+
+def test_with_nothing_that_verifies_the_server_is_not_ready_and_says_why(
+    registry: Registry,
+) -> None:
+    stored = registry.artifacts.local_path(registry.get(NAME, version=1).artifact_key)
+    with (stored / "mooring.json").open("a", encoding="utf-8") as handle:
+        handle.write(" ")
+    registry.deploy(NAME, production=1, force=True, reason="test: tampered on purpose")
+    app = build_app([RegistrySource(registry, NAME)], FAST, registry=registry)
+    with ServerThread(app) as server:
+        wait_for(lambda: 1 in server.app.state.mooring.managers[NAME].failures)
+        assert server.client.get("/healthz").status_code == 503
+        res = server.client.post(PREDICT, content=BODY)
+        assert res.status_code == 503 and "mooring.json" in res.json()["error"]

@@ -31,6 +31,7 @@ __all__ = [
     "INFERENCE_LATENCY",
     "LIVE_LABELS",
     "LIVE_METRIC",
+    "MODEL_FALLBACK",
     "MODEL_LOADED",
     "MODEL_LOAD_FAILURES",
     "MODEL_LOAD_SECONDS",
@@ -68,6 +69,7 @@ MODEL_LOAD_SECONDS = "mooring_model_load_seconds"
 QUEUE_DEPTH = "mooring_queue_depth"
 REQUESTS_IN_FLIGHT = "mooring_requests_in_flight"
 MODEL_LOADED = "mooring_model_loaded"
+MODEL_FALLBACK = "mooring_model_fallback"
 CANARY_WEIGHT = "mooring_canary_weight"
 REGISTRY_UP = "mooring_registry_up"
 DRIFT_DISTANCE = "mooring_drift_distance"

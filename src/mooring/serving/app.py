@@ -383,7 +383,11 @@ class _Handlers:
     async def health(self, request: Request) -> Response:
         ready = self.state.ready
         registry_ok = all(m.source_error is None for m in self.state.managers.values())
-        body = {"ready": ready, "registry": "ok" if registry_ok else "unavailable"}
+        body: dict[str, Any] = {"ready": ready, "registry": "ok" if registry_ok else "unavailable"}
+        fallbacks = {m.name: m.fallback for m in self.state.managers.values() if m.fallback}
+        if fallbacks:
+            # Ready (an earlier version answers), but not what was deployed: say so.
+            body["fallback"] = fallbacks
         return json_response(body, 200 if ready else 503)
 
     async def metrics(self, request: Request) -> Response:

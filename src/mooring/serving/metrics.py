@@ -12,6 +12,7 @@ from mooring.formats.metrics import (
     CANARY_WEIGHT,
     CONTRACT_VIOLATIONS,
     INFERENCE_LATENCY,
+    MODEL_FALLBACK,
     MODEL_LOAD_FAILURES,
     MODEL_LOAD_SECONDS,
     MODEL_LOADED,
@@ -96,6 +97,13 @@ class ServingMetrics:
             MODEL_LOADED,
             "1 while a version is loaded and serving.",
             ["model", "version"],
+            registry=r,
+        )
+        self.fallback = Gauge(
+            MODEL_FALLBACK,
+            "1 while the deployed production version cannot be served and an earlier one "
+            "answers instead (GET /admin/status and /healthz say which and why).",
+            ["model"],
             registry=r,
         )
         self.canary_weight = Gauge(

@@ -87,6 +87,9 @@ class ModelManager:
         self.source_error: str | None = None
         self.source_error_since: float | None = None
         self.source_checked_at: float | None = None
+        #: Set while the deployed production cannot be served and another version answers:
+        #: {"wanted", "serving", "reason"}.
+        self.fallback: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
         self._draining: set[asyncio.Task[None]] = set()
 
@@ -129,8 +132,23 @@ class ModelManager:
             for version in wanted:
                 if version not in self.slots:
                     await self._load(version)
-            if deployment.production in self.slots:
-                self.production = deployment.production
+            wanted_production = deployment.production
+            if wanted_production in self.slots:
+                self.production = wanted_production
+            elif wanted_production is not None and self.production is None:
+                await self._fall_back(deployment)
+            self.fallback = None
+            if wanted_production is not None and self.production not in (None, wanted_production):
+                self.fallback = {
+                    "wanted": wanted_production,
+                    "serving": self.production,
+                    "reason": self.failures.get(wanted_production, "not loaded"),
+                }
+                log.error(
+                    "model %s: production version %s cannot be served; version %s answers "
+                    "instead", self.name, wanted_production, self.production,
+                )  # fmt: skip
+            self.metrics.fallback.labels(self.name).set(1 if self.fallback else 0)
             canary = deployment.canary
             if canary is not None and canary in self.slots and canary != self.production:
                 self.canary, self.weight = canary, deployment.canary_weight
@@ -142,6 +160,16 @@ class ModelManager:
                 if version not in keep:
                     self._retire(version)
             self._publish()
+
+    async def _fall_back(self, deployment: Deployment) -> None:
+        """Nothing serves and the deployed production failed to load: serve the newest of
+        the earlier productions that loads (and verifies) instead, so the model stays up."""
+        for version in reversed(deployment.previous):
+            if version not in self.slots and version not in self.failures:
+                await self._load(version)
+            if version in self.slots:
+                self.production = version
+                return
 
     async def _load(self, version: int) -> None:
         start = time.perf_counter()
@@ -306,6 +334,7 @@ class ModelManager:
             "canary_weight": self.weight,
             "loaded": sorted(self.slots),
             "failures": {str(v): m for v, m in sorted(self.failures.items())},
+            "fallback": self.fallback,
             "contracts": {
                 str(v): (
                     slot.model.contract.describe()
