@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mooring.cli import main
+from mooring.config import load_config
 from mooring.dashboard.card import render_model_card
 from mooring.registry import Registry
 from tests.registry.conftest import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
@@ -182,3 +183,40 @@ def test_killed_uploads_are_collected_on_open_and_by_gc(
         assert all(reg.load("income", version=v).is_dir() for v in (1, 2, 3))
     assert main(["models", "gc", "--older-than", "soon", *reg_args]) == 2
     assert "--older-than 'soon' is not a duration" in capsys.readouterr().err
+
+
+def test_audit_head_and_an_anchored_verify_through_a_project_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MOORING_AUDIT_KEY", raising=False)
+    config = tmp_path / "mooring.toml"
+    config.write_text(
+        f'[project]\nname = "income"\nhome = "{tmp_path / "home"}"\n[data]\ntrain = "t.csv"\n'
+    )
+    with Registry.from_config(load_config(config)) as reg:
+        for i in range(2):
+            reg.register(
+                name="income",
+                artifact_dir=make_model_dir(tmp_path / "src", i),
+                lineage=LINEAGE,
+                gate=BLESSED,
+            )
+    assert (tmp_path / "home" / "audit.key").exists()
+    assert main(["audit", "head", "-c", str(config)]) == 0
+    head = capsys.readouterr().out.strip()
+    assert head.startswith("2:")
+    assert main(["audit", "verify", "-c", str(config), "--expect-head", head]) == 0
+    assert "HMAC with the audit key" in capsys.readouterr().out
+    # Cut the last event and move the head back: caught against the anchor, no traceback.
+    engine = create_engine(f"sqlite:///{tmp_path / 'home' / 'registry.db'}")
+    with engine.begin() as conn:
+        prev = conn.execute(text("SELECT prev_hash FROM audit_events WHERE seq = 2")).scalar()
+        conn.execute(text("DELETE FROM audit_events WHERE seq = 2"))
+        conn.execute(text("UPDATE audit_head SET seq = 1, hash = :h"), {"h": prev})
+    engine.dispose()
+    assert main(["audit", "verify", "-c", str(config), "--expect-head", head]) == 1
+    out = capsys.readouterr()
+    assert "event 2 (deleted)" in out.out and "cut short" in out.out
+    assert "Traceback" not in out.out + out.err
+    assert main(["audit", "verify", "-c", str(config), "--expect-head", "2:zz"]) == 2
+    assert "SEQ:HASH" in capsys.readouterr().err

@@ -162,6 +162,8 @@ def test_init_writes_a_config_that_loads_and_validates(
     text = out.read_text()
     assert "#   age: integer" in text and "(label)" in text
     assert Project.load(out).validate().ok
+    key = tmp_path / ".mooring" / "audit.key"  # the audit log's HMAC key, private
+    assert key.exists() and key.stat().st_mode & 0o777 == 0o600
 
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err

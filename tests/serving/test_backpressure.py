@@ -23,7 +23,8 @@ async def burst(url: str, body: bytes, n: int) -> list[httpx.Response]:
 
 
 def test_a_full_queue_answers_503_with_retry_after(model_dirs: dict[str, Path]) -> None:
-    cfg = FAST.model_copy(update={"max_queue": 1, "max_batch_size": 512})
+    # The batcher's queue is under test, not the door: admit the whole burst.
+    cfg = FAST.model_copy(update={"max_queue": 1, "max_batch_size": 512, "max_in_flight": 1024})
     app = build_app([DirectorySource(model_dirs["a"], NAME)], cfg)
     body = orjson.dumps({"instances": [row(age=float(i)) for i in range(400)]})
     with ServerThread(app) as server:

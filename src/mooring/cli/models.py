@@ -399,25 +399,83 @@ def log_command(
         console.print(table)
 
 
+ExpectHeadOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--expect-head",
+        help="A head printed earlier by `mooring audit head` (SEQ:HASH) that must still be "
+        "in the chain: catches a log cut short and its head moved back.",
+    ),
+]
+
+
 @audit_app.command(
-    "verify", epilog="Example: mooring audit verify -c mooring.toml (exit 1: the chain is broken)"
+    "verify",
+    epilog="Examples: mooring audit verify -c mooring.toml (exit 1: the chain is broken) | "
+    "mooring audit verify --expect-head 42:3f9c…",
 )
 def verify_command(
     registry: RegistryOpt = None,
     artifacts: ArtifactsOpt = None,
     config: ConfigOpt = None,
+    expect_head: ExpectHeadOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the audit log's hash chain; name every edited, deleted or reordered event."""
+    """Check the audit log's chain (HMAC with the audit key); name every edited, deleted,
+    reordered or unkeyed event."""
     with open_registry(registry, artifacts, config) as reg:
-        report: AuditReport = reg.verify_audit()
+        report: AuditReport = reg.verify_audit(expect_head=expect_head)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
-        console.print(f"audit log intact: {report.events} events, chain verified")
+        how = "HMAC with the audit key" if report.keyed else "sha256 only, no audit key"
+        console.print(f"audit log intact: {report.events} events, chain verified ({how})")
+        if not report.keyed:
+            console.print(
+                "[yellow]note:[/] without a key a rewrite with recomputed hashes passes; "
+                "set MOORING_AUDIT_KEY or use -c mooring.toml (its key file)"
+            )
     else:
         console.print(f"[bold red]audit log broken[/]: {len(report.problems)} problem(s)")
         for problem in report.problems:
             console.print(f"  - event {problem.seq} ({problem.kind}): {problem.message}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("head", epilog="Example: mooring audit head -c mooring.toml >> anchors.txt")
+def head_command(
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the chain's head (SEQ:HASH): anchor it elsewhere, then verify --expect-head."""
+    with open_registry(registry, artifacts, config) as reg:
+        head = reg.audit_head()
+    if as_json:
+        print_json({"head": head})
+    else:
+        typer.echo(head)
+
+
+@audit_app.command(
+    "adopt-key", epilog='Example: mooring audit adopt-key -c mooring.toml -r "keyed audit"'
+)
+def adopt_key_command(
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-sign, once, a chain written before the registry had an audit key (refused if broken)."""
+    with open_registry(registry, artifacts, config) as reg:
+        report = reg.adopt_audit_key(actor=actor, reason=reason)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(
+        f"audit log re-signed with the key: {report.events} events; head {report.head_seq}"
+    )

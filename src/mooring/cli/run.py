@@ -17,6 +17,7 @@ from mooring.errors import ChecksFailedError, UsageError
 from mooring.formats.files import atomic_write
 from mooring.pipeline import RunObserver, StepRecord, project_status
 from mooring.project import Project
+from mooring.registry.audit import key_file, load_audit_key
 from mooring.scaffold import scaffold_config
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.")]
@@ -180,7 +181,9 @@ def init_command(
         na_values=na_value or (),
     )
     atomic_write(out, scaffold.text.encode("utf-8"))
-    load_config(out)  # what we wrote must load
+    cfg = load_config(out)  # what we wrote must load
+    # The audit log's HMAC key, outside the database (kept if one is there already).
+    load_audit_key(key_file(cfg), create=True)
     if as_json:
         print_json({"config": str(out), **scaffold.to_dict()})
         return

@@ -31,6 +31,11 @@ class ProjectConfig(Section):
     artifacts: str | None = Field(
         None, description="fsspec URL for model artifacts; default <home>/artifacts."
     )
+    audit_key_file: str | None = Field(
+        None,
+        description="File holding the audit log's HMAC key; default <home>/audit.key, "
+        "created on first use (mode 0600). MOORING_AUDIT_KEY wins over it.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +209,23 @@ class ArtifactStore:
             if isinstance(stamp, int | float):
                 newest = stamp if newest is None else max(newest, float(stamp))
         return None if newest is None else time.time() - newest
+
+    def collect(
+        self, referenced: Callable[[], set[str]], *, older_than: float, staging_only: bool
+    ) -> list[str]:
+        """Remove keys not in ``referenced()`` and untouched for ``older_than`` seconds.
+
+        ``referenced`` is called only when there is a candidate (opening a registry
+        usually finds none, and then asks the database nothing).
+        """
+        candidates = self.list_keys(staging_only=staging_only)
+        if not candidates:
+            return []
+        keep = referenced()
+        removed = []
+        for key in candidates:
+            age = None if key in keep else self.age_seconds(key)
+            if key not in keep and (age is None or age >= older_than):
+                self.remove(key)
+                removed.append(key)
+        return removed

@@ -59,7 +59,7 @@ def check_deployable(
 
 
 def check_artifacts(
-    verify: Callable[[int], None], versions: list[int], force: bool, reason: str | None
+    verify: Callable[..., None], versions: list[int], force: bool, reason: str | None
 ) -> tuple[str | None, bool]:
     """Refuse to deploy versions whose stored artifact fails ``verify`` (the check a server
     runs when it loads one), unless forced with a reason; then the reason recorded in the
@@ -68,7 +68,7 @@ def check_artifacts(
     failures = []
     for version in versions:
         try:
-            verify(version)
+            verify(version=version)
         except IntegrityError as exc:
             failures.append(str(exc))
         except NotFoundError:

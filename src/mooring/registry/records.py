@@ -180,7 +180,7 @@ class AuditProblem:
     """A place where the audit chain is broken: which event, what kind, what it means."""
 
     seq: int
-    kind: str  # "edited" | "deleted" | "reordered"
+    kind: str  # "edited" | "deleted" | "reordered" | "unkeyed"
     message: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,6 +195,8 @@ class AuditReport:
     events: int
     head_seq: int
     problems: tuple[AuditProblem, ...] = field(default_factory=tuple)
+    #: True when the chain was checked with the audit key (HMAC), not plain sha256.
+    keyed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -207,5 +209,6 @@ class AuditReport:
             "ok": self.ok,
             "events": self.events,
             "head_seq": self.head_seq,
+            "keyed": self.keyed,
             "problems": [p.to_dict() for p in self.problems],
         }

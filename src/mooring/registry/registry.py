@@ -27,13 +27,15 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
 from mooring.registry.artifacts import ArtifactStore
+from mooring.registry.audit import key_file, load_audit_key, parse_head
 from mooring.registry.local import (
     artifact_folder,
     check_version_files,
@@ -88,17 +90,22 @@ class Registry:
         artifacts: str | os.PathLike[str] | None = None,
         storage_options: Mapping[str, Any] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        audit_key: bytes | None = None,
     ) -> Registry:
         """Open (and migrate) the registry at a SQLAlchemy ``url``.
 
         ``artifacts`` is a folder or fsspec URL; by default ``artifacts/`` next to a
         SQLite database (required for PostgreSQL). ``storage_options`` go to fsspec
         (e.g. ``{"client_kwargs": {"endpoint_url": ...}}`` for S3). ``cache_dir``
-        holds verified downloads from remote stores.
+        holds verified downloads from remote stores. ``audit_key`` makes the audit chain
+        an HMAC chain (:func:`~mooring.registry.audit.load_audit_key`); without it,
+        ``MOORING_AUDIT_KEY`` if set, else a plain sha256 chain.
         """
         if artifacts is None:
             artifacts = default_artifacts(url)
-        store = SqlStore(url)
+        if audit_key is None:
+            audit_key = load_audit_key(None, create=False)
+        store = SqlStore(url, audit_key=audit_key)
         art = ArtifactStore(os.fspath(artifacts), storage_options=storage_options)
         if cache_dir is None:
             cache = (
@@ -126,7 +133,11 @@ class Registry:
         elif "://" not in artifacts:
             artifacts = str(cfg.path(artifacts))
         return cls.open(
-            url, artifacts=artifacts, storage_options=storage_options, cache_dir=home / "cache"
+            url,
+            artifacts=artifacts,
+            storage_options=storage_options,
+            cache_dir=home / "cache",
+            audit_key=load_audit_key(key_file(cfg), create=True),
         )
 
     def close(self) -> None:
@@ -276,9 +287,6 @@ class Registry:
         mv = self.get(name, version=version, alias=alias)
         diff = self.artifacts.diff(mv.artifact_key, version_manifest(mv))
         check_version_files(mv, diff, "stored")
-
-    def _verify_version(self, name: str) -> Callable[[int], None]:
-        return lambda version: self.verify(name, version=version)
 
     def load(self, name: str, *, version: int | None = None, alias: str | None = None) -> Path:
         """A local folder holding the version's artifact, verified file by file.
@@ -456,7 +464,7 @@ class Registry:
             for v, now in ((production, current.production), (canary, current.canary))
             if v is not None and v != now
         ]
-        reason, forced = check_artifacts(self._verify_version(name), fresh, force, reason)
+        reason, forced = check_artifacts(partial(self.verify, name), fresh, force, reason)
         return self.store.deploy(
             name=name,
             production=production,
@@ -487,7 +495,7 @@ class Registry:
         current = self.store.get_deployment(name=name)
         canary = None if current.canary == version else current.canary
         checked = [version] if version != current.production else []
-        reason, forced = check_artifacts(self._verify_version(name), checked, force, reason)
+        reason, forced = check_artifacts(partial(self.verify, name), checked, force, reason)
         return self.store.deploy(
             name=name,
             production=version,
@@ -559,11 +567,23 @@ class Registry:
             raise UsageError(f"limit {limit} is not valid; use a positive number of events")
         return self.store.audit_events(name=name, limit=limit)
 
-    def verify_audit(self) -> AuditReport:
-        """Check the audit log's hash chain; the report names each edited, deleted or moved row."""
-        return self.store.verify_audit()
+    def verify_audit(self, *, expect_head: str | None = None) -> AuditReport:
+        """Check the audit chain (HMAC with the registry's audit key); ``expect_head``
+        (``"SEQ:HASH"``, as :meth:`audit_head` gave it earlier) must still be in it."""
+        anchor = parse_head(expect_head) if expect_head is not None else None
+        return self.store.verify_audit(expect_head=anchor)
 
-    # -- maintenance -------------------------------------------------------------
+    def audit_head(self) -> str:
+        """The chain's head as ``"SEQ:HASH"``: anchor it elsewhere (a CI log, a ticket)."""
+        seq, digest = self.store.audit_head()
+        return f"{seq}:{digest}"
+
+    def adopt_audit_key(
+        self, *, actor: str | None = None, reason: str | None = None
+    ) -> AuditReport:
+        """Re-sign, with the audit key, a consistent chain written before there was one."""
+        return self.store.adopt_audit_key(actor=actor or default_actor(), reason=reason)
+
     def collect_garbage(
         self, *, older_than: float = STAGING_GRACE_S, staging_only: bool = False
     ) -> list[str]:
@@ -572,16 +592,6 @@ class Registry:
         Only keys untouched for ``older_than`` seconds go, so a registration in progress
         is never disturbed; ``staging_only``: unfinished uploads only (as on opening).
         """
-        candidates = self.artifacts.list_keys(staging_only=staging_only)
-        if not candidates:
-            return []  # the usual case on opening: no database query, one listing
-        referenced = self.store.artifact_keys()
-        removed = []
-        for key in candidates:
-            if key in referenced:
-                continue
-            age = self.artifacts.age_seconds(key)
-            if age is None or age >= older_than:
-                self.artifacts.remove(key)
-                removed.append(key)
-        return removed
+        return self.artifacts.collect(
+            self.store.artifact_keys, older_than=older_than, staging_only=staging_only
+        )

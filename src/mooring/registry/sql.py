@@ -35,7 +35,6 @@ from mooring.errors import (
     UsageError,
 )
 from mooring.registry.attached import attach, attached_keys, select_artifacts
-from mooring.registry.audit import verify_chain
 from mooring.registry.policy import check_deployable
 from mooring.registry.records import (
     AuditEvent,
@@ -45,6 +44,7 @@ from mooring.registry.records import (
     ModelVersion,
     VersionArtifact,
 )
+from mooring.registry.sqlaudit import adopt_key, read_head, verify_rows
 from mooring.registry.sqlengine import connect, migrate
 from mooring.registry.sqlrows import (
     audit_event,
@@ -78,7 +78,8 @@ class SqlStore(Store):
         []
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, audit_key: bytes | None = None) -> None:
+        self._audit_key = audit_key
         connection = connect(url)
         self.url = connection.url
         self._password = connection.password
@@ -122,8 +123,8 @@ class SqlStore(Store):
                     select(audit_head.c.seq, audit_head.c.hash)
                     .where(audit_head.c.id == 1)
                     .with_for_update()
-                ).one()
-                tx = WriteTransaction(conn, head.seq, head.hash)
+                ).one()  # locks the head: writers append one at a time
+                tx = WriteTransaction(conn, head.seq, head.hash, self._audit_key)
                 yield tx
                 tx.close()
 
@@ -250,14 +251,24 @@ class SqlStore(Store):
             rows = conn.execute(query).mappings().all()
         return [audit_event(r) for r in reversed(rows)]
 
-    def verify_audit(self) -> AuditReport:
+    def verify_audit(self, *, expect_head: tuple[int, str] | None = None) -> AuditReport:
         with self._read() as conn, conn.begin():
-            head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).mappings().one()
-            rows = [
-                {**dict(r), "model": r["model_name"], "forced": bool(r["forced"])}
-                for r in conn.execute(select(audit_events).order_by(audit_events.c.seq)).mappings()
-            ]
-        return verify_chain(rows, head_seq=head["seq"], head_hash=head["hash"])
+            return verify_rows(conn, self._audit_key, expect_head)
+
+    def audit_head(self) -> tuple[int, str]:
+        with self._read() as conn:
+            return read_head(conn)
+
+    def adopt_audit_key(self, *, actor: str, reason: str | None) -> AuditReport:
+        if self._audit_key is None:
+            raise UsageError(
+                "there is no audit key to adopt; set MOORING_AUDIT_KEY or keep the key file "
+                "that `mooring init` writes"
+            )
+        with self._write() as tx:
+            adopt_key(tx, self._audit_key)
+            tx.audit(actor=actor, action="adopt_audit_key", model=None, version=None, reason=reason)
+        return self.verify_audit()
 
     def artifact_keys(self) -> set[str]:
         with self._read() as conn:

@@ -42,10 +42,13 @@ def mask_url(url: str | URL) -> str:
 class WriteTransaction:
     """One write transaction: the connection plus the audit chain's head."""
 
-    def __init__(self, conn: Connection, seq: int, head_hash: str) -> None:
+    def __init__(
+        self, conn: Connection, seq: int, head_hash: str, key: bytes | None = None
+    ) -> None:
         self.conn = conn
         self.seq = seq
         self.hash = head_hash
+        self.key = key
 
     def audit(
         self,
@@ -71,7 +74,7 @@ class WriteTransaction:
             "after": None if after is None else dumps(after),
             "prev_hash": self.hash,
         }
-        digest = event_hash(**fields)
+        digest = event_hash(**fields, key=self.key)
         self.seq += 1
         fields["model_name"] = fields.pop("model")
         self.conn.execute(insert(audit_events).values(seq=self.seq, hash=digest, **fields))

@@ -192,8 +192,16 @@ class Store(ABC):
         """Audit events, oldest first (the last ``limit`` when given)."""
 
     @abstractmethod
-    def verify_audit(self) -> AuditReport:
-        """Check the audit log's hash chain."""
+    def verify_audit(self, *, expect_head: tuple[int, str] | None = None) -> AuditReport:
+        """Check the audit log's hash chain (and that ``expect_head`` is still in it)."""
+
+    @abstractmethod
+    def audit_head(self) -> tuple[int, str]:
+        """The chain's head: the last event's sequence number and hash."""
+
+    @abstractmethod
+    def adopt_audit_key(self, *, actor: str, reason: str | None) -> AuditReport:
+        """Re-sign a consistent chain written without the audit key with it (once)."""
 
     @abstractmethod
     def artifact_keys(self) -> set[str]:
