@@ -132,10 +132,24 @@ class Door:
         self.on_refused: Callable[[str], None] | None = None
         self._connections: weakref.WeakSet[_DoorProtocol] = weakref.WeakSet()
         self._sweeper: asyncio.TimerHandle | None = None
+        self._refusals: dict[tuple[str, bool], bytes] = {}
 
     def protocol(self) -> type[asyncio.Protocol]:
         """uvicorn's ``http=`` class for this door (one door per server)."""
         return type("MooringHttpProtocol", (_DoorProtocol,), {"door": self})
+
+    def refusal(self, why: str, close: bool) -> bytes:
+        """The whole 503 answer for ``why``, built once (it is written thousands of times a
+        second under overload)."""
+        key = (why, close)
+        answer = self._refusals.get(key)
+        if answer is None:
+            body = _refusal(self, why)
+            answer = _plain(
+                b"503 Service Unavailable", body, close=close, retry_after=self.limits.retry_after_s
+            )
+            self._refusals[key] = answer
+        return answer
 
     def count(self, reason: str) -> None:
         self.refused[reason] += 1
@@ -368,10 +382,7 @@ class _DoorProtocol(HttpToolsProtocol):
                 self.app = self._app
             return
         self.cycle = _ANSWERED  # type: ignore[assignment]
-        body = _refusal(self.door, why)
-        self.transport.write(
-            _plain(b"503 Service Unavailable", body, close=close, retry_after=retry)
-        )
+        self.transport.write(self.door.refusal(why, close))
         if close:
             self.transport.close()
 
