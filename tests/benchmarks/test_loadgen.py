@@ -1,17 +1,25 @@
 """The open-loop load generator of bench_overload.py counts what it sends and what comes back.
 
 It is compiled with gcc and pointed at a real server on 127.0.0.1; only counts are
-checked, never timings.
+checked, never timings. A last test runs ``bench_overload.py --quick`` end to end
+(short, on a small budget) and checks the report's shape.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from mooring.config import ServingConfig
 from mooring.serving import DirectorySource, build_app
@@ -21,6 +29,7 @@ from tests._support.serving_model import row
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "benchmarks" / "loadgen" / "openloop.c"
+BENCH = ROOT / "benchmarks" / "bench_overload.py"
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +37,32 @@ def openloop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed; the load generator cannot be built")
     binary = tmp_path_factory.mktemp("loadgen") / "openloop"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(binary), str(SOURCE)], check=True)
+    flags = ["-O2", "-Wall", "-Wextra", "-Werror"]
+    subprocess.run(["gcc", *flags, "-o", str(binary), str(SOURCE)], check=True)
     return binary
 
 
-def _run(binary: Path, port: int, request: Path, rate: int, seconds: float) -> dict[str, object]:
+def _run(
+    binary: Path, port: int, request: Path, rate: int, seconds: float, max_conn: int = 64
+) -> dict[str, Any]:
+    cmd = [str(binary), "127.0.0.1", str(port), str(request), str(rate), str(seconds),
+           str(max_conn)]  # fmt: skip
     out = subprocess.run(
-        [str(binary), "127.0.0.1", str(port), str(request), str(rate), str(seconds), "64"],
+        cmd,
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    result: dict[str, object] = json.loads(out.stdout)
+    assert "schedule done" in out.stderr  # said once the last request was due
+    result: dict[str, Any] = json.loads(out.stdout)
     return result
+
+
+def _accounted(result: dict[str, Any]) -> int:
+    """Every scheduled request ends in exactly one bucket."""
+    answered = sum(s["count"] for s in result["statuses"].values())
+    return answered + result["unsent"] + result["errors"] + result["unanswered"]
 
 
 def test_every_scheduled_request_is_counted_by_its_status(
@@ -60,7 +81,69 @@ def test_every_scheduled_request_is_counted_by_its_status(
         ok = _run(openloop, server.port, good, 100, 1.0)
         refused = _run(openloop, server.port, bad, 50, 1.0)
     assert ok["scheduled"] == 100 and ok["unsent"] == 0 and ok["errors"] == 0
-    assert ok["statuses"] == {"200": ok["statuses"]["200"]}  # type: ignore[index]
-    assert ok["statuses"]["200"]["count"] == 100  # type: ignore[index]
-    assert refused["scheduled"] == 50
-    assert refused["statuses"]["400"]["count"] == 50  # type: ignore[index]
+    assert ok["unanswered"] == 0
+    assert set(ok["statuses"]) == {"200"}
+    assert ok["statuses"]["200"]["count"] == 100
+    assert 0 <= ok["statuses"]["200"]["in_window"] <= 100
+    assert refused["scheduled"] == 50 and _accounted(refused) == 50
+    assert refused["statuses"]["400"]["count"] == 50
+
+
+def _slow_app(delay_s: float) -> Starlette:
+    async def slow(request: Request) -> Response:
+        await request.body()
+        await asyncio.sleep(delay_s)
+        return Response(b'{"ok": true}', media_type="application/json")
+
+    return Starlette(routes=[Route("/slow", slow, methods=["POST"])])
+
+
+def test_requests_past_the_connection_limit_are_counted_as_unsent(
+    openloop: Path, tmp_path: Path
+) -> None:
+    # Each answer takes at least 0.3 s and at most 2 connections are allowed, so at most
+    # 2 requests can be in flight at once: of 100 due within one second, at least 90
+    # find no connection. The counts follow from the sleep, not from a measured time.
+    request = tmp_path / "slow.http"
+    request.write_bytes(raw_request("POST", "/slow", b"{}"))
+    with ServerThread(_slow_app(0.3)) as server:
+        result = _run(openloop, server.port, request, 100, 1.0, max_conn=2)
+    assert result["scheduled"] == 100
+    assert result["unsent"] >= 90
+    assert result["errors"] == 0 and result["unanswered"] == 0
+    assert result["statuses"]["200"]["count"] == 100 - result["unsent"]
+    assert _accounted(result) == 100
+
+
+@pytest.mark.slow
+def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
+    for tool in ("gcc", "wrk"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed; bench_overload.py needs it")
+    args = ["--quick", "--capacity-s", "1", "--overload-s", "1", "--multiples", "2"]
+    args += ["--max-conn", "512", "--out-dir", str(tmp_path), "--work", str(tmp_path / "w")]
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "capacity (mooring" in proc.stdout
+    [path] = tmp_path.glob("overload-*.json")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert report["capacity"]["rps"] > 0 and report["ceiling_trivial_endpoint"]["rps"] > 0
+    assert report["settings"]["serving_lines"] == []  # nothing passed that was not asked for
+    [cell] = report["overload"]
+    assert cell["multiple"] == 2
+    assert cell["scheduled"] == _accounted(cell["loadgen"])
+    assert set(cell["floors"]) == {
+        "goodput >= 80% of capacity at 4x",
+        "ok p99 <= 2x deadline",
+        "every 503 within 50 ms",
+        "RSS growth <= 100 MiB",
+        "recovery < 1 s",
+    }
+    assert cell["floors"]["goodput >= 80% of capacity at 4x"] is None  # a 2x level
+    assert cell["rss_samples"] > 0
