@@ -208,9 +208,11 @@ def test_everything_at_once(tmp_path: Path, baseline: tuple[Schema, DatasetStati
     assert result.find(AnomalyKind.OUT_OF_RANGE, "age").count == 1
     assert result.find(AnomalyKind.NULL_FRACTION, "income").count == 30
     assert result.find(AnomalyKind.UNSEEN_CATEGORY, "city").count == 1
-    # Errors come only from the critical column 'age' (with 150 rows its distance to the
-    # baseline may also cross a threshold by sampling noise); everything else warns.
-    assert {a.column for a in result.errors} == {"age"}
+    # Errors come from the critical column 'age' (with 150 rows its distance to the
+    # baseline may also cross a threshold by sampling noise) and from the missing label,
+    # which is structural whatever severity says; everything else warns.
+    assert {a.column for a in result.errors} == {"age", "label"}
+    assert result.find(AnomalyKind.MISSING_COLUMN, "label").severity == "error"
     assert {a.kind for a in result.errors} >= {AnomalyKind.TYPE_MISMATCH, AnomalyKind.OUT_OF_RANGE}
     text = result.render_text()
     assert text.startswith("FAILED") and "unseen_category" in text

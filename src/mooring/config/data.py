@@ -97,7 +97,17 @@ class ContractConfig(Section):
         description="Schema file to use; when absent it is inferred and saved under home.",
     )
     critical: list[str] = Field(default_factory=list)
+    # Structural anomalies (a required or label column missing, wrong types beyond
+    # type_tolerance, no rows, a label class outside the schema) are errors whatever
+    # severity says; severity governs the distributional ones.
     severity: Severity = "warning"
+    type_tolerance: float = Field(
+        0.001,
+        ge=0.0,
+        le=1.0,
+        description="Share of a column's values that may have the wrong type (read as "
+        "missing, reported) before it is an error.",
+    )
     max_null_fraction: float | None = Field(None, ge=0.0, le=1.0)
     null_slack: float = Field(0.02, ge=0.0, le=1.0)
     range_margin: float = Field(0.1, ge=0.0)

@@ -239,7 +239,8 @@ def _header_names(head: bytes, options: ReadOptions) -> list[str]:
     import csv
     import io
 
-    first = head.decode("utf-8", errors="replace").splitlines()[:1]
+    # utf-8-sig: a byte-order mark (spreadsheet exports write one) is not part of a name.
+    first = head.decode("utf-8-sig", errors="replace").splitlines()[:1]
     if not first:
         return []
     return next(csv.reader(io.StringIO(first[0]), delimiter=options.delimiter), [])

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from mooring.config import ContractConfig, parse_duration
+from mooring.config import ContractConfig, FeaturesConfig, parse_duration
 from mooring.contract.distance import (
     categorical_distributions,
     jensen_shannon,
@@ -41,6 +41,7 @@ __all__ = [
     "AnomalyKind",
     "Distance",
     "ValidationResult",
+    "feature_coverage",
     "validate",
     "validate_statistics",
 ]
@@ -238,13 +239,15 @@ def validate_statistics(
         )
     for name, col in schema.columns.items():
         if name not in stats.columns and name not in skip and col.required:
+            # Structural: what the schema requires is not there. Always an error.
+            what = "the label column" if name == schema.label else "required column"
             add(
                 Anomaly(
                     AnomalyKind.MISSING_COLUMN,
-                    _severity(col, contract),
+                    "error",
                     name,
-                    f"required column {name!r} is missing; add it to the data or set "
-                    f"required = false in the schema",
+                    f"{what} {name!r} is missing; add it to the data (check the delimiter "
+                    "and the header), or set required = false for it in the schema",
                 )
             )
     for name in stats.columns:
@@ -261,7 +264,7 @@ def validate_statistics(
     if stats.num_rows:
         for name, col in schema.columns.items():
             if name in stats.columns and name not in skip:
-                _check_column(stats[name], col, contract, add)
+                _check_column(stats[name], col, contract, add, label=name == schema.label)
     if baseline is not None:
         _check_baseline(stats, baseline, schema, contract, skip, result)
     if schema.timestamp and contract.max_age and schema.timestamp in stats.columns:
@@ -270,22 +273,38 @@ def validate_statistics(
 
 
 def _check_column(
-    stats: ColumnStatistics, col: ColumnSchema, contract: ContractConfig, add: Any
+    stats: ColumnStatistics,
+    col: ColumnSchema,
+    contract: ContractConfig,
+    add: Any,
+    *,
+    label: bool = False,
 ) -> None:
     severity = _severity(col, contract)
     name = col.name
     if stats.type_mismatch:
+        # Structural past type_tolerance: values the model cannot consume. A handful
+        # within it (a stray header line, a typo) is reported and tolerated.
+        fraction = stats.type_mismatch / max(1, stats.count)
+        within = fraction <= contract.type_tolerance
         add(
             Anomaly(
                 AnomalyKind.TYPE_MISMATCH,
-                severity,
+                severity if within else "error",
                 name,
-                f"{stats.type_mismatch:,} values are not {col.type} "
-                f"(e.g. {', '.join(repr(e) for e in stats.mismatch_examples[:3])}); "
-                "fix the source or change the column's type in the schema",
+                f"{stats.type_mismatch:,} values ({_pct(fraction)}) are not {col.type} "
+                f"(e.g. {', '.join(repr(e) for e in stats.mismatch_examples[:3])}), "
+                + (
+                    f"within type_tolerance {_pct(contract.type_tolerance)}: they are read "
+                    "as missing; fix the source"
+                    if within
+                    else f"above type_tolerance {_pct(contract.type_tolerance)}; fix the "
+                    "source or change the column's type in the schema"
+                ),
                 count=stats.type_mismatch,
-                fraction=stats.type_mismatch / max(1, stats.count),
+                fraction=fraction,
                 examples=tuple(stats.mismatch_examples),
+                threshold=contract.type_tolerance,
             )
         )
     if stats.null_fraction > col.max_null_fraction + 1e-12:
@@ -329,7 +348,7 @@ def _check_column(
             add(
                 Anomaly(
                     AnomalyKind.UNSEEN_CATEGORY,
-                    severity,
+                    "error" if label else severity,  # a label class the model has no output for
                     name,
                     f"{total:,} values ({_pct(total / max(1, stats.strings.count))}) in "
                     f"{len(unseen)} categories not in the domain (e.g. "
@@ -432,3 +451,51 @@ def _check_freshness(
                 threshold=limit,
             )
         )
+
+
+def feature_coverage(schema: Schema, features: FeaturesConfig) -> list[Anomaly]:
+    """Errors for a feature spec the data cannot feed: a configured feature (or a crossed
+    column) the schema has no column for, or a numeric feature on a text column.
+
+    Training would otherwise start and fail deep inside (or silently learn from text);
+    the pipeline's validate step adds these to the training data's result.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> from mooring.contract import compute_statistics
+        >>> from mooring.contract.schema import infer_schema
+        >>> schema = infer_schema(compute_statistics(pa.table({"age": ["x", "y"]})))
+        >>> cfg = FeaturesConfig.model_validate({"age": {"transform": "bucketize"}, "hours": {}})
+        >>> [(a.kind.value, a.column) for a in feature_coverage(schema, cfg)]
+        [('missing_column', 'hours'), ('type_mismatch', 'age')]
+    """
+    out: list[Anomaly] = []
+    excluded = set(features.exclude)
+    listed = {n: f for n, f in features.features.items() if n not in excluded}
+    crossed = [c for cross in features.crosses for c in cross.columns if c not in listed]
+    for name in [*listed, *dict.fromkeys(crossed)]:
+        if name not in schema.columns:
+            out.append(
+                Anomaly(
+                    AnomalyKind.MISSING_COLUMN,
+                    "error",
+                    name,
+                    f"feature {name!r} is configured in [features] but the data has no such "
+                    "column; restore it upstream, or remove it from [features] (or add it to "
+                    "exclude) to train without it",
+                )
+            )
+    for name, feature in listed.items():
+        col = schema.columns.get(name)
+        numeric = feature.kind == "numeric" or feature.transform is not None
+        if col is not None and numeric and not col.is_numeric:
+            out.append(
+                Anomaly(
+                    AnomalyKind.TYPE_MISMATCH,
+                    "error",
+                    name,
+                    f"feature {name!r} is numeric in [features] but the column holds "
+                    f"{col.type} values; fix the source, or make it categorical in [features]",
+                )
+            )
+    return out

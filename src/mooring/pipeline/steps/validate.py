@@ -14,7 +14,12 @@ import orjson
 
 from mooring.contract import DatasetStatistics
 from mooring.contract.schema import Schema
-from mooring.contract.validation import ValidationResult, validate, validate_statistics
+from mooring.contract.validation import (
+    ValidationResult,
+    feature_coverage,
+    validate,
+    validate_statistics,
+)
 from mooring.formats.files import atomic_write, file_fingerprint
 from mooring.pipeline.context import RejectedError, RunContext
 from mooring.pipeline.fingerprint import digest
@@ -69,6 +74,8 @@ def check(workspace: Workspace) -> ProjectValidation:
         train = validate_statistics(stats, schema, contract=contract)
     else:
         train = validate(workspace.data_path("train"), schema, options=options, contract=contract)
+    # The feature spec must be something this data can feed, before anything trains.
+    train.anomalies.extend(feature_coverage(schema, workspace.config.features))
     evaluation = None
     if workspace.config.data.eval is not None:
         evaluation = validate(
