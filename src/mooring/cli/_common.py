@@ -75,7 +75,59 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except Exception as exc:  # a fault of mooring's, not the user's: one line and a file
+        if debug:
+            traceback.print_exc()
+            return INTERNAL_ERROR
+        where = _crash_report(argv, exc)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        command = next((a for a in argv if not a.startswith("-")), "mooring")
+        err_console.print(
+            f"[bold red]internal error[/] in `mooring {escape(command)}`: "
+            f"{type(exc).__name__}: {escape(first)}; the traceback is in {where}; "
+            "rerun with --debug to print it, and please report it",
+            soft_wrap=True,
+        )
+        return INTERNAL_ERROR
     return int(result) if isinstance(result, int) else 0
+
+
+#: Exit status of an unexpected internal error (sysexits' EX_SOFTWARE).
+INTERNAL_ERROR = 70
+
+
+def _crash_report(argv: list[str], exc: BaseException) -> str:
+    """Write the traceback under the project's home (``<home>/logs``), else the temp dir;
+    return the file's path."""
+    import datetime as dt
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.gettempdir()) / "mooring-logs"
+    try:
+        from mooring.config import load_config
+
+        config = Path("mooring.toml")
+        for i, arg in enumerate(argv):
+            if arg in ("-c", "--config") and i + 1 < len(argv):
+                config = Path(argv[i + 1])
+            elif arg.startswith("--config="):
+                config = Path(arg.partition("=")[2])
+        if config.is_file():
+            folder = load_config(config).home / "logs"
+    except Exception:  # the report must be written whatever else is broken
+        pass
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    text = "mooring " + " ".join(argv) + "\n\n" + "".join(traceback.format_exception(exc))
+    for place in (folder, Path(tempfile.gettempdir())):
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+            path = place / f"crash-{stamp}.txt"
+            path.write_text(text, encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return "(nowhere: no writable folder)"
 
 
 def seconds_option(text: str, option: str) -> float:

@@ -1,0 +1,39 @@
+"""An unexpected internal error prints one line naming a crash file, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mooring.cli.run as run_module
+from mooring.cli import main
+
+
+def _project(tmp_path: Path) -> Path:
+    config = tmp_path / "mooring.toml"
+    config.write_text(
+        f'[project]\nname = "income"\nhome = "{tmp_path / "home"}"\n[data]\ntrain = "t.csv"\n'
+    )
+    return config
+
+
+def test_an_internal_error_is_one_line_and_a_file_under_home(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug deep inside")
+
+    monkeypatch.setattr(run_module, "project_status", broken)
+    config = _project(tmp_path)
+    assert main(["status", "-c", str(config)]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "internal error in `mooring status`: KeyError" in err and "--debug" in err
+    [crash] = (tmp_path / "home" / "logs").glob("crash-*.txt")
+    assert str(crash) in err.replace("\n", "")
+    text = crash.read_text()
+    assert "Traceback" in text and "a bug deep inside" in text and "status -c" in text
+
+    assert main(["--debug", "status", "-c", str(config)]) == 70
+    assert "Traceback" in capsys.readouterr().err
