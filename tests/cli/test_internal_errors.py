@@ -37,3 +37,10 @@ def test_an_internal_error_is_one_line_and_a_file_under_home(
 
     assert main(["--debug", "status", "-c", str(config)]) == 70
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_flags_render_as_flags_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--json" in out and "<bool>" not in out
+    assert "<path>" in out  # options that take a value still say what

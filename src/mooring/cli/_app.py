@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperOption
 
 from mooring.cli._common import state
+
+
+def _flags_without_a_type(option: TyperOption, ctx: Any) -> str | None:
+    """Typer 0.2x shows a type for every option, so flags read ``--json <bool>`` as if
+    they took a value; a flag shows none (what --help shows only; parsing is unchanged)."""
+    if option.is_flag:
+        return None
+    return _display_type(option, ctx)
+
+
+_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flags_without_a_type  # type: ignore[method-assign, assignment]
 
 app = typer.Typer(
     name="mooring",
