@@ -138,3 +138,16 @@ def test_evaluate_without_eval_data_is_a_usage_error(
     code = main(["evaluate", "-c", str(config), "-m", str(tmp_path)])
     assert code == 2
     assert "pass --data FILE" in capsys.readouterr().err
+
+
+def test_evaluate_without_a_model_takes_the_latest_trained_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _project(tmp_path, "")
+    assert main(["evaluate", "-c", str(config)]) == 2
+    assert "run `mooring train` first" in " ".join(capsys.readouterr().err.split())
+    model = _train(config, tmp_path / "home" / "runs" / "20260101T000000Z")
+    assert main(["evaluate", "-c", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == str(model)
+    assert main(["evaluate", "-c", str(config)]) == 0
+    assert "evaluating the latest trained model" in capsys.readouterr().out

@@ -15,10 +15,16 @@ from mooring.errors import ChecksFailedError, NotFoundError
 
 @app.command(
     "evaluate",
-    epilog="Example: mooring evaluate --model runs/income/model --baseline models/production",
+    epilog="Examples: mooring evaluate (the latest trained model) | "
+    "mooring evaluate --model runs/income/model --baseline models/production",
 )
 def evaluate_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to evaluate.")],
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", "-m", help="Model folder to evaluate; default the latest trained one."
+        ),
+    ] = None,
     config: Annotated[Path, typer.Option("--config", "-c", help="Project file.")] = Path(
         "mooring.toml"
     ),
@@ -41,6 +47,12 @@ def evaluate_command(
     from mooring.evaluation.model import evaluate_model_dir
 
     cfg = load_config(config)
+    if model is None:
+        from mooring.pipeline.workspace import Workspace
+
+        model = Workspace(cfg).latest_model_dir()
+        if not as_json:
+            console.print(f"evaluating the latest trained model: {model}")
     source = data if data is not None else cfg.data.eval
     if source is None:
         raise NotFoundError(
@@ -55,6 +67,7 @@ def evaluate_command(
     if as_json:
         print_json(
             {
+                "model": str(model),
                 "blessed": decision.blessed,
                 "report": str(run.folder),
                 "metrics": run.result.to_dict()["metrics"],
