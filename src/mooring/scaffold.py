@@ -134,10 +134,13 @@ def _schema_comments(schema: Schema, stats: DatasetStatistics, label: str) -> li
     return lines
 
 
-def _feature_lines(stats: DatasetStatistics, schema: Schema, label: str) -> list[str]:
+def _feature_lines(
+    stats: DatasetStatistics, schema: Schema, label: str, exclude: Sequence[str] = ()
+) -> list[str]:
     from mooring.features import build_feature_spec
 
-    spec = build_feature_spec(FeaturesConfig(), statistics=stats, schema=schema, label=label)
+    config = FeaturesConfig(exclude=list(exclude))
+    spec = build_feature_spec(config, statistics=stats, schema=schema, label=label)
     lines = []
     for feature in spec.features:
         entry: dict[str, str] = {"kind": _str(feature.kind)}
@@ -215,18 +218,27 @@ def scaffold_config(
     eval_data: str | Path | None = None,
     name: str | None = None,
     na_values: Sequence[str] = (),
+    delimiter: str = ",",
+    exclude: Sequence[str] = (),
 ) -> Scaffold:
     """Read ``data`` once and propose a commented mooring.toml for it (see the module doc).
 
     Paths in the file are relative to ``out_dir`` (where mooring.toml will live).
+    ``exclude`` columns are left out of the features (and get no proposed line).
     """
     path = Path(data)
     if not path.is_file():
         raise UsageError(f"data file '{data}' does not exist; pass a CSV or Parquet file")
     na = tuple(dict.fromkeys([*DEFAULT_NA_VALUES, *na_values]))
-    options = ReadOptions(na_values=na)
+    options = ReadOptions(na_values=na, delimiter=delimiter)
     stats = compute_statistics(path, options)
     columns = stats.column_names
+    unknown = [c for c in exclude if c not in columns]
+    if unknown:
+        raise UsageError(
+            f"--exclude {', '.join(map(repr, unknown))}: not a column of '{data}'; columns: "
+            + ", ".join(columns)
+        )
     if label is None:
         label, reason = guess_label(columns)
     elif label not in columns:
@@ -282,6 +294,8 @@ def scaffold_config(
     lines.append(
         "na_values = [" + ", ".join(_str(v) for v in na) + "]   # tokens that mean missing"
     )
+    if delimiter != ",":
+        lines.append(f"delimiter = {_str(delimiter)}            # the CSV's field separator")
     lines += [
         "",
         "[contract]",
@@ -293,9 +307,14 @@ def scaffold_config(
         "",
         "[features]",
         "# Proposed from the statistics: every column except the label is a feature. Edit an",
-        "# entry to change it, delete it to let mooring infer it, or list columns to leave out:",
-        '# exclude = ["id"]',
-        *_feature_lines(stats, schema, label),
+        "# entry to change it, delete it to let mooring infer it, or list columns to leave out",
+        "# (a column listed below and excluded is excluded):",
+        (
+            "exclude = [" + ", ".join(_str(c) for c in exclude) + "]"
+            if exclude
+            else '# exclude = ["id"]'
+        ),
+        *_feature_lines(stats, schema, label, exclude),
         "",
         "[model]",
         f'task = "{task}"{" " * max(1, 18 - len(task))}# {task_reason}',
@@ -315,8 +334,15 @@ def scaffold_config(
         *_gate_lines(task, majority, stats, label),
         "",
         "[serving]",
-        "log_sample_rate = 0.1      # share of requests written to the prediction log (drift "
-        "checks, replay test)",
+        "# The prediction log feeds the drift check, the replay test and label matching. A",
+        "# label can only be matched to a logged prediction, and the first drift verdict",
+        "# waits for [monitoring] min_samples logged rows: at 0.1 that would take 10,000",
+        "# requests and 9 labels in 10 would find nothing. Log everything at first; lower",
+        "# both together under heavy traffic.",
+        "log_sample_rate = 1.0      # share of requests written to the prediction log",
+        "",
+        "[monitoring]",
+        "min_samples = 1000         # logged rows before drift is judged (fewer: not judged)",
         "",
         "[rollout]",
         f"steps = {list(steps)}    # canary weights in percent; a new model starts at the first",

@@ -206,3 +206,29 @@ def test_every_command_has_help_with_an_example_and_json_output() -> None:
                 no_json.append(label)
     assert no_example == [], f"commands without an example in --help: {no_example}"
     assert no_json == [], f"commands printing data without --json: {no_json}"
+
+
+def test_init_takes_a_delimiter_and_exclusions(
+    tmp_path: Path, data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    semicolons = tmp_path / "semi.csv"
+    semicolons.write_text(data["train"].read_text().replace(",", ";"))
+    out = tmp_path / "mooring.toml"
+    assert main(["init", str(semicolons), "--out", str(out)]) == 2
+    assert "--delimiter ';'" in " ".join(capsys.readouterr().err.split())
+    args = ["init", str(semicolons), "--delimiter", ";", "--exclude", "fnlwgt", "--out", str(out)]
+    assert main([*args, "--na-value", "?"]) == 0
+    text = out.read_text()
+    assert 'delimiter = ";"' in text and 'exclude = ["fnlwgt"]' in text
+    # Logging and the drift check's sample size are chosen together (see the comments).
+    cfg = load_config(out)
+    assert cfg.serving.log_sample_rate == 1.0 and cfg.monitoring.min_samples == 1000
+    assert "\nfnlwgt = {" not in text
+    assert Project.load(out).validate().ok
+    # Excluding a column init proposed a line for is not a conflict: exclusion wins.
+    edit(out, r'^exclude = \["fnlwgt"\]$', 'exclude = ["fnlwgt", "age"]')
+    assert "\nage = {" in out.read_text()
+    assert Project.load(out).validate().ok
+    assert main(["init", str(semicolons), "--delimiter", ";", "--exclude", "nope", "--out",
+                 str(tmp_path / "x.toml")]) == 2  # fmt: skip
+    assert "'nope': not a column" in capsys.readouterr().err

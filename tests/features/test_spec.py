@@ -19,6 +19,7 @@ from mooring.errors import ConfigError, InvalidRequestError, UsageError
 from mooring.features import (
     CategoricalFeature,
     FeatureSpec,
+    FeatureWarning,
     NumericFeature,
     build_feature_spec,
     check_columns,
@@ -205,6 +206,15 @@ def test_spec_errors_name_the_fix() -> None:
         build_feature_spec(crossed, statistics=stats, label="y")
     with pytest.raises(ValueError, match=r"apply to categorical features"):
         _features({"age": {"kind": "numeric", "encoding": "one_hot"}})
+
+
+def test_a_listed_and_excluded_column_is_excluded_with_a_note() -> None:
+    stats = compute_statistics(_table())
+    config = _features({"age": {"transform": "bucketize"}, "exclude": ["age"]})
+    with pytest.warns(FeatureWarning, match=r"lists 'age' and also excludes it: it is excluded"):
+        spec = build_feature_spec(config, statistics=stats, label="y")
+    assert "age" not in {f.name for f in spec.features}
+    assert any("also excludes it" in w for w in spec.warnings)
 
 
 def test_schema_types_and_fingerprint_are_used() -> None:

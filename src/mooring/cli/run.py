@@ -163,6 +163,13 @@ def init_command(
         list[str] | None,
         typer.Option("--na-value", help="Another token that means missing (repeatable)."),
     ] = None,
+    delimiter: Annotated[
+        str, typer.Option("--delimiter", help="The CSV's field separator, e.g. ';'.")
+    ] = ",",
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="A column to leave out of the features (repeatable)."),
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to write the project file.")
     ] = Path("mooring.toml"),
@@ -179,6 +186,8 @@ def init_command(
         eval_data=eval_data,
         name=name,
         na_values=na_value or (),
+        delimiter=delimiter,
+        exclude=exclude or (),
     )
     atomic_write(out, scaffold.text.encode("utf-8"))
     cfg = load_config(out)  # what we wrote must load

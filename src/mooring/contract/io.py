@@ -282,7 +282,8 @@ def _iter_csv(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
         if hint is not None:
             raise DataError(
                 f"'{path}' has a single column named {stripped[0][:60]!r}; the delimiter looks "
-                f"like {hint}, not {options.delimiter!r} — set data.delimiter"
+                f"like {hint}, not {options.delimiter!r} — set [data] delimiter, or pass "
+                f"--delimiter {hint} (init, stats, validate)"
             )
     # Read with the trimmed header names so forced column types apply by name.
     use_names = stripped if (options.header and stripped) else None

@@ -92,10 +92,18 @@ def build_feature_spec(
     if timestamp is None and schema is not None:
         timestamp = schema.timestamp
     types = _column_types(statistics, schema)
-    listed = config.features
+    messages: list[str] = []
+    # A column both listed and excluded is excluded: `exclude` is the later, deliberate
+    # edit (e.g. to a file `mooring init` proposed line by line), not a conflict.
+    listed = {n: f for n, f in config.features.items() if n not in config.exclude}
+    messages += [
+        f"[features] lists {n!r} and also excludes it: it is excluded; delete its line to "
+        "silence this"
+        for n in config.features
+        if n in config.exclude
+    ]
     _check_listed(listed, config, types, label)
     names = _feature_names(config, types, label, timestamp)
-    messages: list[str] = []
     features: list[Feature] = []
     for name in names:
         options = listed.get(name, FeatureConfig())
@@ -166,18 +174,13 @@ def _check_listed(
             f"[features] lists {label!r}, which is the label ([data] label); "
             "a model cannot take its own answer as input — remove it from [features]"
         )
-    for name in listed:
-        if name in config.exclude:
-            raise ConfigError(
-                f"[features] lists {name!r} and also excludes it; remove one of the two"
-            )
 
 
 def _feature_names(
     config: FeaturesConfig, types: dict[str, str], label: str | None, timestamp: str | None
 ) -> list[str]:
     if config.include == "listed":
-        names = list(config.features)
+        names = [n for n in config.features if n not in config.exclude]
     else:
         names = [
             n
