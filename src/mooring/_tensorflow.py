@@ -6,16 +6,61 @@ before it imports the serving layer itself.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import os
 import sys
+import tempfile
 import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["import_tensorflow"]
+__all__ = ["LOGS_ENV", "import_tensorflow", "quiet_native_logs"]
+
+#: Set to 1 to see TensorFlow's native (C++/absl) log lines again.
+LOGS_ENV = "MOORING_TF_LOGS"
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Hide what TensorFlow's native libraries print on stderr while they load.
+
+    Loading TensorFlow writes absl and C++ lines straight to file descriptor 2, before
+    its own log level applies (``cudart_stub.cc``, ``cuInit … UNKNOWN ERROR (303)``,
+    ``cpu_feature_guard``): noise on every command of a CPU machine. While the block
+    runs, descriptor 2 points at a temporary file; if the block raises, what was
+    written is replayed on stderr, so a failed import still explains itself. It also
+    sets ``TF_CPP_MIN_LOG_LEVEL=2`` (errors only) unless set. ``MOORING_TF_LOGS=1``
+    turns all of this off. Other threads' stderr output in the window is hidden too:
+    use it where nothing else is writing (start-up).
+
+    >>> with quiet_native_logs():
+    ...     _ = os.write(2, b"hidden")
+    """
+    if os.environ.get(LOGS_ENV) == "1":
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    saved = os.dup(2)
+    failed = False
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                sink.seek(0)
+                os.write(2, sink.read()[-20_000:])
+
 
 # The module TensorFlow's __init__ imports last, for Keras's SavedModel registrations.
 _KERAS_EAGER_IMPORT = "keras.src.optimizers"
@@ -73,7 +118,8 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
             if deferring is not None:
                 sys.meta_path.insert(0, deferring)
             try:
-                import tensorflow
+                with quiet_native_logs():
+                    import tensorflow
             finally:
                 if deferring is not None:
                     sys.meta_path.remove(deferring)

@@ -14,6 +14,7 @@ keeps a server's cold start short); ``--help``, an unknown command and
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -68,4 +69,23 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # The root takes one option (--debug, a flag), so the first other word is the command.
     command = next((arg for arg in args if not arg.startswith("-")), None)
+    if command in TENSORFLOW_COMMANDS and "--help" not in args:
+        _load_tensorflow_quietly()
     return run_guarded(load_commands(command), args)
+
+
+#: Commands that load TensorFlow (for training or a model): it is imported first, quietly.
+TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "run", "export", "monitor"})
+
+
+def _load_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up lines hidden (see ``quiet_native_logs``)
+    and its Python-side absl warnings at error level, unless ``MOORING_TF_LOGS=1``."""
+    import logging
+
+    from mooring._tensorflow import LOGS_ENV, quiet_native_logs
+
+    if os.environ.get(LOGS_ENV) != "1":
+        logging.getLogger("absl").setLevel(logging.ERROR)
+    with quiet_native_logs():  # a plain import with MOORING_TF_LOGS=1
+        import tensorflow  # noqa: F401 - loaded here so its noise is hidden

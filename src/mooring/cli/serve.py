@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -68,6 +69,9 @@ def serve(
         else:
             application = with_dashboard(create_app(cfg, on_ready=gc.enable), cfg)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+        if os.environ.get("MOORING_TF_LOGS") != "1":
+            # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).
+            logging.getLogger("absl").setLevel(logging.ERROR)
         logging.getLogger("mooring.serving.access").setLevel(
             logging.INFO if access_log else logging.WARNING
         )
