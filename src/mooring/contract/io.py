@@ -117,14 +117,26 @@ def _sniff(path: str) -> bytes:
 
 
 def _looks_binary(head: bytes) -> bool:
+    """NUL bytes or mostly control characters: not text (a Parquet file, an archive)."""
     if b"\x00" in head:
         return True
+    control = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return control > len(head) // 10
+
+
+def _check_utf8(path: str, head: bytes) -> None:
+    """Name the line of the first byte that is not UTF-8 (latin-1 exports are common)."""
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sample is fine.
-        return exc.start < len(head) - 4
-    return False
+        if exc.start >= len(head) - 4:
+            return  # a multi-byte character cut at the end of the sample
+        line = head.count(b"\n", 0, exc.start) + 1
+        bad = head[exc.start : exc.start + 1]
+        raise DataError(
+            f"'{path}' is not UTF-8 text: line {line} has the byte {bad!r}; re-encode it as "
+            "UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
 
 
 def _csv_reader(path: str, options: ReadOptions, names: list[str] | None) -> Any:
@@ -167,7 +179,17 @@ def _csv_error(path: str, exc: Exception, options: ReadOptions) -> DataError:
             f"same number of fields — check data.delimiter (now {options.delimiter!r}) and quoting"
         )
     if "UTF8" in text or "utf-8" in text.lower():
-        return DataError(f"'{path}' is not UTF-8 text; re-encode it as UTF-8")
+        return DataError(
+            f"'{path}' is not UTF-8 text; re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        )
+    if "straddling" in text:
+        block = max(1 << 16, int(options.batch_mb * (1 << 20) / CSV_BLOCKS_PER_BATCH))
+        return DataError(
+            f"'{path}' has a field (or a row) longer than the reader's block of "
+            f"{block / (1 << 20):.1f} MiB; raise [data] batch_mb (now {options.batch_mb:g}; the "
+            f"block is batch_mb / {CSV_BLOCKS_PER_BATCH}) above {CSV_BLOCKS_PER_BATCH}× the "
+            "longest row, or check the quoting (an unclosed quote makes one huge field)"
+        )
     return DataError(f"'{path}' cannot be read as CSV: {text[:200]}")
 
 
@@ -272,6 +294,7 @@ def _iter_csv(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
             f"'{path}' does not look like delimited text (binary content); "
             "point [data] at a CSV or Parquet file"
         )
+    _check_utf8(path, head)
     header = _header_names(head, options) if options.header else []
     stripped = [n.strip() for n in header] if options.trim_whitespace else header
     if options.header and len(set(stripped)) != len(stripped):

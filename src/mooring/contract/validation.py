@@ -307,11 +307,14 @@ def _check_column(
                 threshold=contract.type_tolerance,
             )
         )
+    # Structural when every value is missing from a column that had values: the column
+    # is as good as absent (a broken join, a renamed source field).
+    absent = stats.count > 0 and stats.present == 0 and col.max_null_fraction < 1.0
     if stats.null_fraction > col.max_null_fraction + 1e-12:
         add(
             Anomaly(
                 AnomalyKind.NULL_FRACTION,
-                severity,
+                "error" if absent else severity,
                 name,
                 f"{_pct(stats.null_fraction)} missing ({stats.missing:,} of {stats.count:,}), "
                 f"above the allowed {_pct(col.max_null_fraction)}; fix the source or raise "

@@ -1,0 +1,145 @@
+"""``mooring validate`` on broken copies of the Adult data, as a user runs it (subprocesses).
+
+Each case breaks one thing the way upstream jobs do. Every one exits with the documented
+code (1: the contract failed, 2: the file cannot be read as data) and names the column
+or the line, with no traceback; the harmless changes exit 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult" / "adult.data.csv.gz"
+
+with gzip.open(ADULT, "rt", encoding="utf-8", newline="") as _handle:
+    _rows = list(csv.reader(_handle))[:1501]
+HEADER, BODY = _rows[0], _rows[1:]
+
+
+def _csv(header: list[str], rows: list[list[str]], *, eol: str = "\n") -> bytes:
+    text = io.StringIO()
+    csv.writer(text, lineterminator=eol).writerows([header, *rows])
+    return text.getvalue().encode()
+
+
+def _column(name: str, value: Callable[[int, str], str]) -> bytes:
+    i = HEADER.index(name)
+    return _csv(HEADER, [[*r[:i], value(n, r[i]), *r[i + 1 :]] for n, r in enumerate(BODY)])
+
+
+def _drop(name: str) -> bytes:
+    i = HEADER.index(name)
+    return _csv(HEADER[:i] + HEADER[i + 1 :], [r[:i] + r[i + 1 :] for r in BODY])
+
+
+def _huge_field() -> bytes:
+    rows = [list(r) for r in BODY]
+    rows[5][1] = "x" * (10 * 1024 * 1024)
+    return _csv(HEADER, rows)
+
+
+CASES: dict[str, tuple[Callable[[], bytes], int, str]] = {
+    # name: (file bytes, exit code, what the output must name)
+    "dropped column": (lambda: _drop("age"), 1, "'age' is missing"),
+    "renamed column": (lambda: _csv(["Age", *HEADER[1:]], BODY), 1, "'age' is missing"),
+    "duplicated header row": (
+        lambda: _csv(HEADER, [*BODY[:700], HEADER, *BODY[700:]]),
+        1,
+        "unseen_category class",
+    ),
+    "type changed in 5%": (
+        lambda: _column("hours-per-week", lambda n, v: "forty" if n % 20 == 0 else v),
+        1,
+        "type_mismatch hours-per-week",
+    ),
+    "type changed in 100%": (lambda: _column("age", lambda n, v: "old"), 1, "type_mismatch age"),
+    "all-null column": (
+        lambda: _column("workclass", lambda n, v: "?"),
+        1,
+        "null_fraction workclass",
+    ),
+    "label with a new class": (
+        lambda: _column("class", lambda n, v: ">100K" if n % 30 == 0 else v),
+        1,
+        "unseen_category class",
+    ),
+    "wrong delimiter": (
+        lambda: _csv(HEADER, BODY).replace(b",", b";"),
+        2,
+        "delimiter looks like ';'",
+    ),
+    "latin-1 bytes": (
+        lambda: _csv(HEADER, BODY).replace(b"Private", b"Priv\xe9te", 2),
+        2,
+        "not UTF-8 text: line 4",
+    ),
+    "a 10 MB field": (_huge_field, 2, "raise [data] batch_mb"),
+    "empty file": (lambda: b"", 2, "is empty"),
+    "header only": (lambda: _csv(HEADER, []), 1, "empty_dataset"),
+    # Harmless: these pass.
+    "reordered columns": (
+        lambda: _csv(HEADER[::-1], [r[::-1] for r in BODY]),
+        0,
+        "PASSED",
+    ),
+    "CRLF line ends": (lambda: _csv(HEADER, BODY, eol="\r\n"), 0, "PASSED"),
+    "byte-order mark": (lambda: b"\xef\xbb\xbf" + _csv(HEADER, BODY), 0, "PASSED"),
+    "type changed in 0.05%": (
+        lambda: _column("age", lambda n, v: "forty" if n == 7 else v),
+        0,
+        "within type_tolerance",
+    ),
+    "extra column": (
+        lambda: _csv([*HEADER, "extra"], [[*r, "x"] for r in BODY]),
+        0,
+        "unexpected_column extra",
+    ),
+    # A value with a newline inside quotes is valid CSV (an unseen category: a warning).
+    "quoted newlines": (
+        lambda: _column("workclass", lambda n, v: v if n % 2 else v.replace("e", "e\n", 1)),
+        0,
+        "PASSED",
+    ),
+}
+
+
+def mooring(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mooring", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("schema")
+    clean = folder / "clean.csv"
+    clean.write_bytes(_csv(HEADER, BODY))
+    out = folder / "schema.yaml"
+    made = mooring("schema", "infer", str(clean), "--label", "class", "--na-value", "?",
+                   "--out", str(out))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return out
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_broken_file_exits_with_its_code_naming_what_broke(
+    case: str, schema: Path, tmp_path: Path
+) -> None:
+    build, code, names = CASES[case]
+    data = tmp_path / "data.csv"
+    data.write_bytes(build())
+    result = mooring("validate", str(data), "--schema", str(schema), "--na-value", "?")
+    output = " ".join((result.stdout + result.stderr).split())  # the console wraps lines
+    assert result.returncode == code, output[:2000]
+    assert names in output, output[:2000]
+    assert "Traceback" not in output
