@@ -12,6 +12,7 @@ from mooring.cli import main
 from mooring.config import load_config
 from mooring.dashboard.card import render_model_card
 from mooring.registry import Registry
+from tests._support.audit import rewrite_audit
 from tests.registry.conftest import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
 
 
@@ -113,10 +114,22 @@ def test_promote_rollback_archive(reg_args: list[str], capsys: pytest.CaptureFix
 
 
 def test_audit_verify_exit_codes(
-    reg_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    reg_args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # reg_args' registry was written without a key: verify will not vouch for it.
+    monkeypatch.delenv("MOORING_AUDIT_KEY", raising=False)
+    assert main(["audit", "verify", *reg_args]) == 2
+    out = capsys.readouterr()
+    assert "cannot verify the audit log: no audit key" in out.err
+    assert "set MOORING_AUDIT_KEY" in out.err and "Traceback" not in out.out + out.err
+    monkeypatch.setenv("MOORING_AUDIT_KEY", "k" * 32)
+    assert main(["audit", "verify", *reg_args]) == 1
+    assert "event 3 (unsealed)" in capsys.readouterr().out
+    assert main(["audit", "seal", *reg_args, "-r", "keyed audit"]) == 0
+    assert "3 from before the key" in capsys.readouterr().out
     assert main(["audit", "verify", *reg_args]) == 0
-    assert "chain verified" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "HMAC chain verified" in out.out and "first 3 event(s) predate the key" in out.out
     engine = create_engine(reg_args[1])
     with engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2"))
@@ -205,8 +218,8 @@ def test_audit_head_and_an_anchored_verify_through_a_project_key(
     assert main(["audit", "head", "-c", str(config)]) == 0
     head = capsys.readouterr().out.strip()
     assert head.startswith("2:")
-    assert main(["audit", "verify", "-c", str(config), "--expect-head", head]) == 0
-    assert "HMAC with the audit key" in capsys.readouterr().out
+    assert main(["audit", "verify", "-c", str(config), "--expect-head", f" {head}\n"]) == 0
+    assert f"HMAC chain verified with the audit key, head {head}" in capsys.readouterr().out
     # Cut the last event and move the head back: caught against the anchor, no traceback.
     engine = create_engine(f"sqlite:///{tmp_path / 'home' / 'registry.db'}")
     with engine.begin() as conn:
@@ -220,3 +233,40 @@ def test_audit_head_and_an_anchored_verify_through_a_project_key(
     assert "Traceback" not in out.out + out.err
     assert main(["audit", "verify", "-c", str(config), "--expect-head", "2:zz"]) == 2
     assert "SEQ:HASH" in capsys.readouterr().err
+
+
+def test_a_rewrite_through_sql_fails_verify_naming_the_event_and_the_key_is_never_remade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MOORING_AUDIT_KEY", raising=False)
+    config = tmp_path / "mooring.toml"
+    config.write_text(
+        f'[project]\nname = "income"\nhome = "{tmp_path / "home"}"\n[data]\ntrain = "t.csv"\n'
+    )
+    key = tmp_path / "home" / "audit.key"
+    assert main(["audit", "log", "-c", str(config)]) == 0  # a read makes no key
+    assert not key.exists()
+    with Registry.from_config(load_config(config)) as reg:
+        for i in range(3):
+            reg.register(
+                name="income",
+                artifact_dir=make_model_dir(tmp_path / "src", i),
+                lineage=LINEAGE,
+                gate=BLESSED,
+            )
+    assert key.stat().st_mode & 0o777 == 0o600  # made by the first write
+    url = f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
+    rewrite_audit(url, None, seq=2, actor="mallory", start=2)
+    assert main(["audit", "verify", "-c", str(config)]) == 1
+    out = capsys.readouterr()
+    assert "event 2 (unkeyed): audit event 2 (register) is chained with plain sha256" in out.out
+    assert "Traceback" not in out.out + out.err
+    # Lose the key file: verify says how to provide it; a write refuses to make a new one.
+    key.unlink()
+    assert main(["audit", "verify", "-c", str(config)]) == 2
+    out = capsys.readouterr()
+    assert "no audit key" in out.err and str(key) in out.err.replace("\n", "")
+    assert main(["models", "alias", "income", "champion", "1", "-c", str(config)]) == 2
+    out = capsys.readouterr()
+    assert "audit log is keyed" in out.err and "Traceback" not in out.out + out.err
+    assert not key.exists()

@@ -13,15 +13,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, delete, select, update
+from sqlalchemy import create_engine, update
 
 from mooring.errors import IntegrityError, UsageError
 from mooring.registry import Registry
-from mooring.registry.audit import KEY_ENV, load_audit_key, relink_chain
-from mooring.registry.tables import audit_events, audit_head
+from mooring.registry.audit import KEY_ENV, load_audit_key
+from mooring.registry.tables import audit_events
+from tests._support.audit import cut_last_event, rewrite_audit
 from tests.registry.conftest import BLESSED, LINEAGE, make_model_dir
 
 KEY = bytes(range(32))
+OTHER_KEY = b"not the key, but 32 bytes long!!"
+
+
+@pytest.fixture(autouse=True)
+def _no_key_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
 
 
 def _events(reg: Registry, tmp_path: Path) -> None:
@@ -45,48 +52,38 @@ def keyed(db_url: str, tmp_path: Path) -> Iterator[Registry]:
     reg.close()
 
 
-def _rewrite(db_url: str, key: bytes | None, *, seq: int, actor: str) -> None:
-    """Edit one row, then recompute every link and the head, with ``key`` (None: sha256)."""
-    engine = create_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(update(audit_events).where(audit_events.c.seq == seq).values(actor=actor))
-        rows = [
-            {**dict(r), "model": r["model_name"], "forced": bool(r["forced"])}
-            for r in conn.execute(select(audit_events).order_by(audit_events.c.seq)).mappings()
-        ]
-        last = ""
-        for event, prev, last in relink_chain(rows, key):
-            conn.execute(
-                update(audit_events)
-                .where(audit_events.c.seq == event)
-                .values(prev_hash=prev, hash=last)
-            )
-        conn.execute(update(audit_head).values(hash=last))
-    engine.dispose()
-
-
 def test_a_keyed_chain_verifies(keyed: Registry) -> None:
-    report = keyed.verify_audit()
-    assert report.ok and report.keyed and report.events == 5
+    report = keyed.verify_audit(require_key=True)
+    assert report.ok and report.keyed and report.events == 5 and report.legacy_events == 0
 
 
-def test_a_rewrite_with_recomputed_sha256_hashes_passes_without_the_key_and_fails_with_it(
+def test_an_edit_with_the_sha256_chain_recomputed_after_it_names_the_events(
     keyed: Registry, db_url: str, tmp_path: Path
 ) -> None:
-    _rewrite(db_url, None, seq=4, actor="mallory")
+    rewrite_audit(db_url, None, seq=4, actor="mallory", start=4)
     report = keyed.verify_audit()
-    assert not report.ok
-    assert {p.kind for p in report.problems} == {"unkeyed"}
-    assert any(p.seq == 4 and "adopt-key" in p.message for p in report.problems)
-    # What the key is for: the same rewrite is "intact" to a reader without it.
-    with Registry.open(db_url, artifacts=tmp_path / "artifacts") as unkeyed:
-        assert unkeyed.verify_audit().ok
+    assert [(p.seq, p.kind) for p in report.problems] == [(4, "unkeyed"), (5, "unkeyed")]
+    assert "audit event 4 (promote) is chained with plain sha256" in report.problems[0].message
+    # Without the key there is nothing to tell a rewrite from the real log with.
+    unkeyed = Registry.open(db_url, artifacts=tmp_path / "artifacts")
+    with unkeyed, pytest.raises(UsageError, match=r"cannot verify the audit log: no audit key"):
+        unkeyed.verify_audit(require_key=True)
+
+
+def test_the_whole_chain_recomputed_with_sha256_is_not_taken_for_an_old_log(
+    keyed: Registry, db_url: str
+) -> None:
+    rewrite_audit(db_url, None, seq=2, actor="mallory", start=1)
+    report = keyed.verify_audit()
+    assert [(p.seq, p.kind) for p in report.problems] == [(5, "unsealed")]
+    assert "audit event(s) 1-5 are chained with plain sha256" in report.problems[0].message
 
 
 def test_a_rewrite_with_another_key_is_named_as_edited(keyed: Registry, db_url: str) -> None:
-    _rewrite(db_url, b"not the key, but 32 bytes long!!", seq=2, actor="mallory")
+    rewrite_audit(db_url, OTHER_KEY, seq=2, actor="mallory", start=2)
     report = keyed.verify_audit()
-    assert [(p.seq, p.kind) for p in report.problems] == [(s, "edited") for s in range(1, 6)]
+    assert [(p.seq, p.kind) for p in report.problems] == [(s, "edited") for s in range(2, 6)]
+    assert "audit event 2 (register) was edited" in report.problems[0].message
 
 
 def test_a_cut_log_with_its_head_moved_back_is_caught_against_an_anchored_head(
@@ -94,13 +91,7 @@ def test_a_cut_log_with_its_head_moved_back_is_caught_against_an_anchored_head(
 ) -> None:
     anchor = keyed.audit_head()
     assert anchor.startswith("5:") and len(anchor) == 2 + 64
-    engine = create_engine(db_url)
-    with engine.begin() as conn:
-        fifth = conn.execute(select(audit_events.c.prev_hash).where(audit_events.c.seq == 5))
-        previous = fifth.scalar_one()
-        conn.execute(delete(audit_events).where(audit_events.c.seq == 5))
-        conn.execute(update(audit_head).values(seq=4, hash=previous))
-    engine.dispose()
+    cut_last_event(db_url)
     # Two statements, no key needed: the chain alone cannot tell (the README says so)...
     assert keyed.verify_audit().ok
     # ...a head anchored elsewhere can.
@@ -111,33 +102,84 @@ def test_a_cut_log_with_its_head_moved_back_is_caught_against_an_anchored_head(
         keyed.verify_audit(expect_head="5:nothex")
 
 
-def test_adopting_the_key_resigns_a_consistent_chain_once(
+def test_events_from_before_the_key_are_reported_and_bound_by_the_first_keyed_one(
     registry: Registry, db_url: str, tmp_path: Path
 ) -> None:
-    _events(registry, tmp_path / "src")  # written without a key
-    with Registry.open(db_url, artifacts=tmp_path / "artifacts", audit_key=KEY) as keyed:
-        assert {p.kind for p in keyed.verify_audit().problems} == {"unkeyed"}
-        report = keyed.adopt_audit_key(actor="ops", reason="keyed audit")
-        assert report.ok and report.keyed and report.events == 6
-        assert keyed.history()[-1].action == "adopt_audit_key"
+    _events(registry, tmp_path / "src")  # written without a key: plain sha256
+    anchor = registry.audit_head()
+    key_path = tmp_path / "home" / "audit.key"
+    with Registry.open(
+        db_url, artifacts=tmp_path / "artifacts", audit_key_file=key_path
+    ) as upgraded:
+        # Reading creates no key, and without one there is nothing to verify against.
+        assert upgraded.history()[-1].seq == 5 and upgraded.audit_head() == anchor
+        assert not key_path.exists()
+        with pytest.raises(UsageError, match=r"key file does not exist .*audit\.key"):
+            upgraded.verify_audit(require_key=True)
+        # The first write creates the key file and chains its event with it.
+        upgraded.set_alias("income", "champion", version=2)
+        assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
+        report = upgraded.verify_audit(require_key=True, expect_head=anchor)
+        assert report.ok and report.events == 6 and report.legacy_events == 5
+    # The old events can no longer be rewritten without the key: the keyed event after
+    # them covers the link to the last of them.
+    rewrite_audit(db_url, None, seq=2, actor="mallory", start=1, end=5)
+    key = load_audit_key(key_path, create=False)
+    with Registry.open(db_url, artifacts=tmp_path / "artifacts", audit_key=key) as upgraded:
+        problems = upgraded.verify_audit().problems
+        assert [(p.seq, p.kind) for p in problems] == [(6, "deleted")]
+        assert "audit event 6 does not follow the event before it" in problems[0].message
 
 
-def test_a_broken_chain_is_not_adopted(registry: Registry, db_url: str, tmp_path: Path) -> None:
+def test_an_old_log_with_no_keyed_event_yet_fails_until_sealed(
+    registry: Registry, db_url: str, tmp_path: Path
+) -> None:
     _events(registry, tmp_path / "src")
+    with Registry.open(db_url, artifacts=tmp_path / "artifacts", audit_key=KEY) as keyed:
+        [problem] = keyed.verify_audit().problems
+        assert (problem.seq, problem.kind) == (5, "unsealed")
+        assert "mooring audit seal" in problem.message
+        report = keyed.seal_audit(actor="ops", reason="keyed audit")
+        assert report.ok and report.legacy_events == 5 and report.events == 6
+        assert keyed.history()[-1].action == "seal_audit"
+
+
+def test_sealing_needs_a_key(registry: Registry) -> None:
+    with pytest.raises(UsageError, match=r"cannot seal the audit log: no audit key.*not config"):
+        registry.seal_audit(reason="keyed audit")
+    assert registry.history() == []
+
+
+def test_a_keyed_log_refuses_writers_without_its_key_or_with_another(
+    keyed: Registry, db_url: str, tmp_path: Path
+) -> None:
+    key_path = tmp_path / "elsewhere" / "audit.key"
+    with Registry.open(
+        db_url, artifacts=tmp_path / "artifacts", audit_key_file=key_path
+    ) as keyless:
+        with pytest.raises(UsageError, match=r"audit log is keyed \(event 1 .*cannot be extended"):
+            keyless.set_alias("income", "champion", version=2)
+        assert not key_path.exists()  # a fresh key would fork the chain: none is made
+    other = Registry.open(db_url, artifacts=tmp_path / "artifacts", audit_key=OTHER_KEY)
+    with other, pytest.raises(IntegrityError, match=r"last audit event \(5, deploy\) does not"):
+        other.set_alias("income", "champion", version=2)
+    assert [e.seq for e in keyed.history()] == [1, 2, 3, 4, 5]
+    assert keyed.verify_audit().ok
+
+
+def test_a_writer_refuses_a_log_whose_last_event_was_edited(keyed: Registry, db_url: str) -> None:
     engine = create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(update(audit_events).where(audit_events.c.seq == 2).values(actor="x"))
+        conn.execute(update(audit_events).where(audit_events.c.seq == 5).values(reason="x"))
     engine.dispose()
-    with Registry.open(db_url, artifacts=tmp_path / "artifacts", audit_key=KEY) as keyed:
-        with pytest.raises(IntegrityError, match=r"cannot be re-signed.*event 2"):
-            keyed.adopt_audit_key(reason="keyed audit")
-        assert keyed.history()[-1].action != "adopt_audit_key"
+    with pytest.raises(IntegrityError, match=r"or the event was rewritten; nothing was written"):
+        keyed.promote("income", version=2, reason="go")
+    assert keyed.get("income", alias="production").version == 1
 
 
 def test_the_key_file_is_created_private_and_the_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(KEY_ENV, raising=False)
     path = tmp_path / "home" / "audit.key"
     assert load_audit_key(path, create=False) is None and not path.exists()
     key = load_audit_key(path, create=True)

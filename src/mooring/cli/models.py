@@ -421,24 +421,29 @@ def verify_command(
     expect_head: ExpectHeadOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the audit log's chain (HMAC with the audit key); name every edited, deleted,
-    reordered or unkeyed event."""
+    """Check the audit log's HMAC chain with the audit key; name every edited, deleted,
+    reordered or unkeyed event. Without the key it refuses (exit 2) rather than vouch."""
     with open_registry(registry, artifacts, config) as reg:
-        report: AuditReport = reg.verify_audit(expect_head=expect_head)
+        report: AuditReport = reg.verify_audit(expect_head=expect_head, require_key=True)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
-        how = "HMAC with the audit key" if report.keyed else "sha256 only, no audit key"
-        console.print(f"audit log intact: {report.events} events, chain verified ({how})")
-        if not report.keyed:
+        console.print(
+            f"audit log intact: {report.events} events, HMAC chain verified with the audit key"
+            + (f", head {expect_head.strip()} still in it" if expect_head else ""),
+            soft_wrap=True,  # one line, so the head can be copied whole
+        )
+        if report.legacy_events:
             console.print(
-                "[yellow]note:[/] without a key a rewrite with recomputed hashes passes; "
-                "set MOORING_AUDIT_KEY or use -c mooring.toml (its key file)"
+                f"note: the first {report.legacy_events} event(s) predate the key (plain "
+                "sha256); the keyed events after them bind them"
             )
     else:
         console.print(f"[bold red]audit log broken[/]: {len(report.problems)} problem(s)")
         for problem in report.problems:
-            console.print(f"  - event {problem.seq} ({problem.kind}): {problem.message}")
+            console.print(
+                f"  - event {problem.seq} ({problem.kind}): {problem.message}", soft_wrap=True
+            )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -459,10 +464,8 @@ def head_command(
         typer.echo(head)
 
 
-@audit_app.command(
-    "adopt-key", epilog='Example: mooring audit adopt-key -c mooring.toml -r "keyed audit"'
-)
-def adopt_key_command(
+@audit_app.command("seal", epilog='Example: mooring audit seal -c mooring.toml -r "keyed audit"')
+def seal_command(
     registry: RegistryOpt = None,
     artifacts: ArtifactsOpt = None,
     config: ConfigOpt = None,
@@ -470,12 +473,20 @@ def adopt_key_command(
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-sign, once, a chain written before the registry had an audit key (refused if broken)."""
+    """Append a keyed event now (creating the key file if needed): it binds the events a
+    registry wrote before it had an audit key, which any later write would also do."""
     with open_registry(registry, artifacts, config) as reg:
-        report = reg.adopt_audit_key(actor=actor, reason=reason)
+        report = reg.seal_audit(actor=actor, reason=reason)
     if as_json:
         print_json(report.to_dict())
         return
     console.print(
-        f"audit log re-signed with the key: {report.events} events; head {report.head_seq}"
+        f"audit log sealed with the key: {report.events} events "
+        f"({report.legacy_events} from before the key); head {report.head_seq}"
     )
+    if not report.ok:
+        console.print(
+            f"[bold red]but the log has {len(report.problems)} problem(s)[/]: "
+            "run `mooring audit verify`"
+        )
+        raise typer.Exit(1)

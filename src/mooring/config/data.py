@@ -34,7 +34,8 @@ class ProjectConfig(Section):
     audit_key_file: str | None = Field(
         None,
         description="File holding the audit log's HMAC key; default <home>/audit.key, "
-        "created on first use (mode 0600). MOORING_AUDIT_KEY wins over it.",
+        "written by mooring init, else by the first write to a log with no keyed event "
+        "(mode 0600). MOORING_AUDIT_KEY wins over it.",
     )
 
     @field_validator("name")

@@ -11,6 +11,14 @@ names the row in each case. The chain's head (last sequence number and hash) is 
 separately, so a deleted last row is detected too, unless the head is moved back with
 it: only a head anchored outside the database (``verify_chain(expect_head=...)``)
 catches that.
+
+How each event was chained is not stored (a column the database's writers can edit
+could not be trusted): it is recomputed. Events chained with plain sha256 are
+accepted only as a prefix written before the registry had a key, and only once a
+keyed event follows them (its HMAC covers the link to the last of them, so they can
+no longer be rewritten without the key); a plain event after a keyed one is a
+problem. A writer refuses to extend a keyed chain without the key or with another
+key (:func:`writer_key`).
 """
 
 from __future__ import annotations
@@ -19,12 +27,13 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mooring.config import MooringConfig
-from mooring.errors import UsageError
+from mooring.errors import IntegrityError, UsageError
 from mooring.formats.files import atomic_write
 from mooring.registry.manifest import canonical_json
 from mooring.registry.records import AuditProblem, AuditReport
@@ -32,12 +41,13 @@ from mooring.registry.records import AuditProblem, AuditReport
 __all__ = [
     "GENESIS_HASH",
     "KEY_ENV",
+    "AuditKey",
     "event_hash",
     "key_file",
     "load_audit_key",
     "parse_head",
-    "relink_chain",
     "verify_chain",
+    "writer_key",
 ]
 
 #: The environment variable holding the audit key (it wins over the key file).
@@ -112,6 +122,101 @@ def load_audit_key(path: Path | None, *, create: bool) -> bytes | None:
         ) from None
 
 
+@dataclass
+class AuditKey:
+    """Where a registry's audit key comes from, loaded when first needed.
+
+    ``given`` (bytes passed to :meth:`Registry.open`) wins, then ``MOORING_AUDIT_KEY``,
+    then the key file at ``path``. Reading never creates the file; :meth:`create`
+    (a writer, on a chain that is not keyed yet) does.
+    """
+
+    given: bytes | None = None
+    path: Path | None = None
+    _loaded: bytes | None = field(default=None, repr=False)
+
+    def read(self) -> bytes | None:
+        """The key if there is one (no file is created)."""
+        if self.given is not None:
+            return self.given
+        if self._loaded is None:
+            self._loaded = load_audit_key(self.path, create=False)
+        return self._loaded
+
+    def create(self) -> bytes | None:
+        """The key, creating the key file when there is none (None without a key file)."""
+        if self.given is None and self._loaded is None:
+            self._loaded = load_audit_key(self.path, create=True)
+        return self.read()
+
+    def where(self) -> str:
+        """Where the key was looked for, for messages."""
+        if self.given is not None:
+            return "the key passed to Registry.open"
+        if os.environ.get(KEY_ENV):
+            return KEY_ENV
+        if self.path is None:
+            return f"{KEY_ENV} (not set; no key file: the registry was opened by URL)"
+        return f"{KEY_ENV} (not set), then the key file '{self.path}'"
+
+    def missing(self) -> str:
+        """Why there is no key and how to provide one."""
+        found = "does not exist" if self.path is not None else "is not configured"
+        return (
+            f"no audit key: {KEY_ENV} is not set and the key file {found}"
+            + (f" ('{self.path}')" if self.path is not None else "")
+            + f"; set {KEY_ENV} from your secret store, or pass -c mooring.toml whose "
+            "[project] audit_key_file (default <home>/audit.key, written by `mooring init`) "
+            "holds it; restore a lost key file from a backup"
+        )
+
+
+def writer_key(
+    source: AuditKey,
+    head: Mapping[str, Any] | None,
+    rows: Callable[[], Sequence[Mapping[str, Any]]],
+) -> bytes | None:
+    """The key a writer chains its events with, given the chain's last event ``head``
+    (its stored row; None for an empty log) and, read only when there is no key yet,
+    all its ``rows``.
+
+    The key file is created when the log is empty or every event is plain sha256 (a
+    registry from before keyed audit: the first keyed event binds them; the whole log
+    is read for this, once). Refused (rather than forking the chain with a new key)
+    when an event is keyed and there is no key, or when the last event carries neither
+    this key's HMAC nor a plain sha256. Without a key file only the last event is
+    checked before a plain sha256 event is appended.
+
+    Raises:
+        UsageError: the log is keyed and no key was found.
+        IntegrityError: the last event was not chained with this key.
+    """
+    key = source.read()
+    if key is None:
+        suspects = rows() if source.path is not None else [] if head is None else [head]
+        keyed = next((row for row in suspects if not _plain(row)), None)
+        if keyed is None:
+            return source.create()
+        raise UsageError(
+            f"the audit log is keyed (event {keyed['seq']} carries an HMAC), so it cannot be "
+            f"extended without its key: {source.missing()}"
+        )
+    if head is None or _plain(head):
+        return key
+    if event_hash(**_fields(head, head["prev_hash"]), key=key) == head["hash"]:
+        return key
+    raise IntegrityError(
+        f"the last audit event ({head['seq']}, {head['action']}) does not carry the HMAC of "
+        f"the audit key from {source.where()}: it is not the key the log was written with, or "
+        "the event was rewritten; nothing was written. Use the registry's key, and run "
+        "`mooring audit verify` to see what changed"
+    )
+
+
+def _plain(row: Mapping[str, Any]) -> bool:
+    return bool(event_hash(**_fields(row, row["prev_hash"])) == row["hash"])
+
+
 def parse_head(text: str) -> tuple[int, str]:
     """``"SEQ:HASH"`` (as ``mooring audit head`` prints it) → (seq, hash).
 
@@ -127,18 +232,7 @@ def parse_head(text: str) -> tuple[int, str]:
     return int(seq), digest
 
 
-def relink_chain(rows: Sequence[dict[str, Any]], key: bytes | None) -> list[tuple[int, str, str]]:
-    """(seq, prev_hash, hash) of ``rows`` re-chained with ``key`` (sha256 without), in order."""
-    out = []
-    prev = GENESIS_HASH
-    for row in rows:
-        digest = event_hash(**_fields(row, prev), key=key)
-        out.append((row["seq"], prev, digest))
-        prev = digest
-    return out
-
-
-def _fields(row: dict[str, Any], prev_hash: str) -> dict[str, Any]:
+def _fields(row: Mapping[str, Any], prev_hash: str) -> dict[str, Any]:
     return {
         "created_at": row["created_at"],
         "actor": row["actor"],
@@ -165,39 +259,44 @@ def verify_chain(
 
     ``rows`` carry the stored columns: seq, created_at, actor, action, model,
     version, reason, forced, before, after (JSON text), prev_hash, hash. With ``key``
-    every event must carry its HMAC; an event that only matches a plain sha256 was
-    written without the key (or rewritten by someone without it). ``expect_head``
-    (seq, hash), anchored elsewhere earlier, must still be in the chain.
+    every event must carry its HMAC, except a prefix of plain sha256 events written
+    before the registry had a key and followed by a keyed event (counted as
+    ``legacy_events``); a plain event after a keyed one is ``unkeyed``, a plain prefix
+    with no keyed event after it ``unsealed``. ``expect_head`` (seq, hash), anchored
+    elsewhere earlier, must still be in the chain.
     """
     problems: list[AuditProblem] = []
     position = {row["hash"]: row["seq"] for row in rows}
     expected_prev = GENESIS_HASH
     expected_seq = 1
+    legacy: list[int] = []  # plain sha256 events before the first keyed one
+    keyed_seen = False
     for row in rows:
         seq = row["seq"]
         recomputed = event_hash(**_fields(row, row["prev_hash"]), key=key)
-        if (
-            recomputed != row["hash"]
-            and key is not None
-            and (event_hash(**_fields(row, row["prev_hash"])) == row["hash"])
-        ):
+        plain = key is not None and event_hash(**_fields(row, row["prev_hash"])) == row["hash"]
+        if recomputed == row["hash"]:
+            keyed_seen = keyed_seen or key is not None
+        elif plain and not keyed_seen:
+            legacy.append(seq)
+        elif plain:
             problems.append(
                 AuditProblem(
                     seq,
                     "unkeyed",
-                    f"audit event {seq} ({row['action']}) does not carry the audit key's HMAC: "
-                    "it was written without the key or rewritten by someone without it; if "
-                    "this registry predates keyed audit and the log is as you expect, run "
-                    "`mooring audit adopt-key` once",
+                    f"audit event {seq} ({row['action']}) is chained with plain sha256 after "
+                    "keyed events: it was rewritten by someone without the audit key, or "
+                    "written by a writer without it",
                 )
             )
-        elif recomputed != row["hash"]:
+        else:
             problems.append(
                 AuditProblem(
                     seq,
                     "edited",
                     f"audit event {seq} ({row['action']}) was edited: its content no longer "
-                    "matches its recorded hash",
+                    "matches its recorded "
+                    + ("HMAC (or it was chained with another key)" if key is not None else "hash"),
                 )
             )
         if seq > expected_seq:
@@ -274,6 +373,25 @@ def verify_chain(
                     ),
                 )
             )
+    if legacy and not keyed_seen:
+        problems.append(
+            AuditProblem(
+                legacy[-1],
+                "unsealed",
+                f"audit event(s) {_span(legacy)} are chained with plain sha256 (written before "
+                "the registry had an audit key) and no keyed event follows them, so a rewrite "
+                "of them cannot be ruled out; the next registry write with the key, or "
+                "`mooring audit seal -r REASON`, binds them to it",
+            )
+        )
     return AuditReport(
-        events=len(rows), head_seq=head_seq, problems=tuple(problems), keyed=key is not None
+        events=len(rows),
+        head_seq=head_seq,
+        problems=tuple(problems),
+        keyed=key is not None,
+        legacy_events=len(legacy),
     )
+
+
+def _span(seqs: Sequence[int]) -> str:
+    return str(seqs[0]) if len(seqs) == 1 else f"{seqs[0]}-{seqs[-1]}"

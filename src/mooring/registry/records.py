@@ -180,7 +180,7 @@ class AuditProblem:
     """A place where the audit chain is broken: which event, what kind, what it means."""
 
     seq: int
-    kind: str  # "edited" | "deleted" | "reordered" | "unkeyed"
+    kind: str  # "edited" | "deleted" | "reordered" | "unkeyed" | "unsealed"
     message: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,6 +197,9 @@ class AuditReport:
     problems: tuple[AuditProblem, ...] = field(default_factory=tuple)
     #: True when the chain was checked with the audit key (HMAC), not plain sha256.
     keyed: bool = False
+    #: Plain sha256 events written before the registry had a key (a prefix bound by
+    #: the keyed event after it); reported, not a problem.
+    legacy_events: int = 0
 
     @property
     def ok(self) -> bool:
@@ -210,5 +213,6 @@ class AuditReport:
             "events": self.events,
             "head_seq": self.head_seq,
             "keyed": self.keyed,
+            "legacy_events": self.legacy_events,
             "problems": [p.to_dict() for p in self.problems],
         }

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
 from mooring.registry.artifacts import ArtifactStore
-from mooring.registry.audit import key_file, load_audit_key, parse_head
+from mooring.registry.audit import AuditKey, key_file, parse_head
 from mooring.registry.local import (
     artifact_folder,
     check_version_files,
@@ -91,21 +91,23 @@ class Registry:
         storage_options: Mapping[str, Any] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         audit_key: bytes | None = None,
+        audit_key_file: str | os.PathLike[str] | None = None,
     ) -> Registry:
         """Open (and migrate) the registry at a SQLAlchemy ``url``.
 
         ``artifacts`` is a folder or fsspec URL; by default ``artifacts/`` next to a
         SQLite database (required for PostgreSQL). ``storage_options`` go to fsspec
         (e.g. ``{"client_kwargs": {"endpoint_url": ...}}`` for S3). ``cache_dir``
-        holds verified downloads from remote stores. ``audit_key`` makes the audit chain
-        an HMAC chain (:func:`~mooring.registry.audit.load_audit_key`); without it,
-        ``MOORING_AUDIT_KEY`` if set, else a plain sha256 chain.
+        holds verified downloads from remote stores. The audit chain is an HMAC chain
+        keyed by ``audit_key``, else ``MOORING_AUDIT_KEY``, else ``audit_key_file``
+        (created, mode 0600, by the first write to a log that is not keyed yet); with
+        none of them events are chained with plain sha256 and a keyed log refuses writes
+        (:class:`~mooring.registry.audit.AuditKey`).
         """
         if artifacts is None:
             artifacts = default_artifacts(url)
-        if audit_key is None:
-            audit_key = load_audit_key(None, create=False)
-        store = SqlStore(url, audit_key=audit_key)
+        key_at = None if audit_key_file is None else Path(audit_key_file)
+        store = SqlStore(url, audit_key=AuditKey(given=audit_key, path=key_at))
         art = ArtifactStore(os.fspath(artifacts), storage_options=storage_options)
         if cache_dir is None:
             cache = (
@@ -137,7 +139,7 @@ class Registry:
             artifacts=artifacts,
             storage_options=storage_options,
             cache_dir=home / "cache",
-            audit_key=load_audit_key(key_file(cfg), create=True),
+            audit_key_file=key_file(cfg),
         )
 
     def close(self) -> None:
@@ -567,22 +569,22 @@ class Registry:
             raise UsageError(f"limit {limit} is not valid; use a positive number of events")
         return self.store.audit_events(name=name, limit=limit)
 
-    def verify_audit(self, *, expect_head: str | None = None) -> AuditReport:
-        """Check the audit chain (HMAC with the registry's audit key); ``expect_head``
-        (``"SEQ:HASH"``, as :meth:`audit_head` gave it earlier) must still be in it."""
+    def verify_audit(
+        self, *, expect_head: str | None = None, require_key: bool = False
+    ) -> AuditReport:
+        """Check the audit chain (HMAC with the audit key); ``expect_head`` (``"SEQ:HASH"``
+        from :meth:`audit_head`) must still be in it; ``require_key``: refuse without a key."""
         anchor = parse_head(expect_head) if expect_head is not None else None
-        return self.store.verify_audit(expect_head=anchor)
+        return self.store.verify_audit(expect_head=anchor, require_key=require_key)
 
     def audit_head(self) -> str:
         """The chain's head as ``"SEQ:HASH"``: anchor it elsewhere (a CI log, a ticket)."""
         seq, digest = self.store.audit_head()
         return f"{seq}:{digest}"
 
-    def adopt_audit_key(
-        self, *, actor: str | None = None, reason: str | None = None
-    ) -> AuditReport:
-        """Re-sign, with the audit key, a consistent chain written before there was one."""
-        return self.store.adopt_audit_key(actor=actor or default_actor(), reason=reason)
+    def seal_audit(self, *, actor: str | None = None, reason: str | None = None) -> AuditReport:
+        """Append a keyed ``seal_audit`` event: it binds events written before the key."""
+        return self.store.seal_audit(actor=actor or default_actor(), reason=reason)
 
     def collect_garbage(
         self, *, older_than: float = STAGING_GRACE_S, staging_only: bool = False

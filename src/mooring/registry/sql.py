@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 from sqlalchemy import (
     Connection,
@@ -35,6 +36,7 @@ from mooring.errors import (
     UsageError,
 )
 from mooring.registry.attached import attach, attached_keys, select_artifacts
+from mooring.registry.audit import AuditKey, writer_key
 from mooring.registry.policy import check_deployable
 from mooring.registry.records import (
     AuditEvent,
@@ -44,7 +46,7 @@ from mooring.registry.records import (
     ModelVersion,
     VersionArtifact,
 )
-from mooring.registry.sqlaudit import adopt_key, read_head, verify_rows
+from mooring.registry.sqlaudit import audit_rows, head_row, read_head, verify_rows
 from mooring.registry.sqlengine import connect, migrate
 from mooring.registry.sqlrows import (
     audit_event,
@@ -78,8 +80,8 @@ class SqlStore(Store):
         []
     """
 
-    def __init__(self, url: str, *, audit_key: bytes | None = None) -> None:
-        self._audit_key = audit_key
+    def __init__(self, url: str, *, audit_key: AuditKey | None = None) -> None:
+        self._audit_key = audit_key or AuditKey()
         connection = connect(url)
         self.url = connection.url
         self._password = connection.password
@@ -124,7 +126,9 @@ class SqlStore(Store):
                     .where(audit_head.c.id == 1)
                     .with_for_update()
                 ).one()  # locks the head: writers append one at a time
-                tx = WriteTransaction(conn, head.seq, head.hash, self._audit_key)
+                rows = partial(audit_rows, conn)  # read only when there is no key yet
+                key = writer_key(self._audit_key, head_row(conn, head.seq), rows)
+                tx = WriteTransaction(conn, head.seq, head.hash, key)
                 yield tx
                 tx.close()
 
@@ -251,23 +255,24 @@ class SqlStore(Store):
             rows = conn.execute(query).mappings().all()
         return [audit_event(r) for r in reversed(rows)]
 
-    def verify_audit(self, *, expect_head: tuple[int, str] | None = None) -> AuditReport:
+    def verify_audit(
+        self, *, expect_head: tuple[int, str] | None = None, require_key: bool = False
+    ) -> AuditReport:
+        key = self._audit_key.read()
+        if key is None and require_key:
+            raise UsageError(f"cannot verify the audit log: {self._audit_key.missing()}")
         with self._read() as conn, conn.begin():
-            return verify_rows(conn, self._audit_key, expect_head)
+            return verify_rows(conn, key, expect_head)
 
     def audit_head(self) -> tuple[int, str]:
         with self._read() as conn:
             return read_head(conn)
 
-    def adopt_audit_key(self, *, actor: str, reason: str | None) -> AuditReport:
-        if self._audit_key is None:
-            raise UsageError(
-                "there is no audit key to adopt; set MOORING_AUDIT_KEY or keep the key file "
-                "that `mooring init` writes"
-            )
+    def seal_audit(self, *, actor: str, reason: str | None) -> AuditReport:
         with self._write() as tx:
-            adopt_key(tx, self._audit_key)
-            tx.audit(actor=actor, action="adopt_audit_key", model=None, version=None, reason=reason)
+            if tx.key is None:
+                raise UsageError(f"cannot seal the audit log: {self._audit_key.missing()}")
+            tx.audit(actor=actor, action="seal_audit", model=None, version=None, reason=reason)
         return self.verify_audit()
 
     def artifact_keys(self) -> set[str]:

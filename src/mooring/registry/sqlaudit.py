@@ -1,18 +1,16 @@
-"""The audit chain's rows in the database: reading them, and re-signing them with a key."""
+"""The audit chain's rows in the database: reading them for verification and for writers."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
-from mooring.errors import IntegrityError
-from mooring.registry.audit import GENESIS_HASH, relink_chain, verify_chain
+from mooring.registry.audit import verify_chain
 from mooring.registry.records import AuditReport
-from mooring.registry.sqltx import WriteTransaction
 from mooring.registry.tables import audit_events, audit_head
 
-__all__ = ["adopt_key", "audit_rows", "read_head", "verify_rows"]
+__all__ = ["audit_rows", "head_row", "read_head", "verify_rows"]
 
 
 def read_head(conn: Connection) -> tuple[int, str]:
@@ -21,12 +19,24 @@ def read_head(conn: Connection) -> tuple[int, str]:
     return int(head["seq"]), str(head["hash"])
 
 
+def _row(r: Any) -> dict[str, Any]:
+    return {**dict(r), "model": r["model_name"], "forced": bool(r["forced"])}
+
+
 def audit_rows(conn: Connection) -> list[dict[str, Any]]:
     """Every audit row, in order, with the columns :func:`verify_chain` reads."""
     return [
-        {**dict(r), "model": r["model_name"], "forced": bool(r["forced"])}
-        for r in conn.execute(select(audit_events).order_by(audit_events.c.seq)).mappings()
+        _row(r) for r in conn.execute(select(audit_events).order_by(audit_events.c.seq)).mappings()
     ]
+
+
+def head_row(conn: Connection, seq: int) -> dict[str, Any] | None:
+    """The stored row of event ``seq`` (the head's), as :func:`audit_rows` gives it;
+    None for an empty log or a missing row (which verification reports)."""
+    if seq == 0:
+        return None
+    found = conn.execute(select(audit_events).where(audit_events.c.seq == seq)).mappings().first()
+    return None if found is None else _row(found)
 
 
 def verify_rows(
@@ -37,27 +47,3 @@ def verify_rows(
     return verify_chain(
         audit_rows(conn), head_seq=seq, head_hash=digest, key=key, expect_head=expect_head
     )
-
-
-def adopt_key(tx: WriteTransaction, key: bytes) -> None:
-    """Re-sign every event with ``key``, in the transaction ``tx`` (which then appends).
-
-    Refused unless the stored chain is consistent (each event matching its hash,
-    keyed or plain, every link and the head in place).
-    """
-    rows = audit_rows(tx.conn)
-    seq, digest = read_head(tx.conn)
-    report = verify_chain(rows, head_seq=seq, head_hash=digest, key=key)
-    broken = [p.message for p in report.problems if p.kind != "unkeyed"]
-    if broken:
-        raise IntegrityError(
-            "the audit log is broken, so it cannot be re-signed with the key: " + "; ".join(broken)
-        )
-    last = GENESIS_HASH
-    for event, prev, last in relink_chain(rows, key):
-        tx.conn.execute(
-            update(audit_events)
-            .where(audit_events.c.seq == event)
-            .values(prev_hash=prev, hash=last)
-        )
-    tx.hash = last

@@ -192,16 +192,20 @@ class Store(ABC):
         """Audit events, oldest first (the last ``limit`` when given)."""
 
     @abstractmethod
-    def verify_audit(self, *, expect_head: tuple[int, str] | None = None) -> AuditReport:
-        """Check the audit log's hash chain (and that ``expect_head`` is still in it)."""
+    def verify_audit(
+        self, *, expect_head: tuple[int, str] | None = None, require_key: bool = False
+    ) -> AuditReport:
+        """Check the audit log's hash chain (and that ``expect_head`` is still in it);
+        ``require_key``: refuse (UsageError, saying how to provide it) without the key."""
 
     @abstractmethod
     def audit_head(self) -> tuple[int, str]:
         """The chain's head: the last event's sequence number and hash."""
 
     @abstractmethod
-    def adopt_audit_key(self, *, actor: str, reason: str | None) -> AuditReport:
-        """Re-sign a consistent chain written without the audit key with it (once)."""
+    def seal_audit(self, *, actor: str, reason: str | None) -> AuditReport:
+        """Append a keyed event (creating the key file if needed): it binds the plain
+        sha256 events written before the registry had a key."""
 
     @abstractmethod
     def artifact_keys(self) -> set[str]:
