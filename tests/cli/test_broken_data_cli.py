@@ -92,3 +92,25 @@ def test_run_refuses_data_its_feature_spec_cannot_use(
     state = tmp_path / "project" / "state"
     assert not list(state.glob("runs/*/train/model"))
     assert not (state / "registry.db").exists()
+
+
+def test_run_refuses_a_number_column_broken_into_text(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    """The same data with nothing in [features]: the schema inferred from it says text for
+    hours-per-week, and the run still stops at validate instead of training on it."""
+
+    def change(i: int, row: dict[str, str]) -> dict[str, str]:
+        row.pop("workclass")
+        if i % 3 == 0:
+            row["hours-per-week"] = "forty"
+        return row
+
+    broken = _rewrite(data["train"], tmp_path / "broken.csv", change)
+    toml = write_project(tmp_path / "project", {**data, "train": broken})
+    result = mooring("run", "-c", str(toml))
+    text = " ".join(result.stderr.split())
+    assert result.returncode == 1, text
+    assert "'hours-per-week' mixes numbers" in text and "'forty'" in text
+    assert "Traceback" not in text
+    assert not (tmp_path / "project" / "state" / "registry.db").exists()

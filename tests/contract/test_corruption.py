@@ -171,3 +171,23 @@ def test_any_single_structural_break_is_an_error(
         expected = ("unseen_category", "class")
     result = _check(_write(folder / "broken.csv", header, rows), schema)
     assert expected in _errors(result), result.render_text()
+
+
+def test_a_number_column_broken_into_text_is_caught_even_by_its_own_schema(
+    tmp_path: Path,
+) -> None:
+    """'forty' in a third of hours-per-week: read as text, so a schema inferred from this
+    very file says text too. The mix of numbers and words is still an error."""
+    path = _write(tmp_path / "mixed.csv", HEADER, _retype("hours-per-week", 3))
+    stats = compute_statistics(path, OPTIONS)
+    own = infer_schema(stats, label="class")
+    assert own.columns["hours-per-week"].type == "string"
+    result = validate(path, own, options=OPTIONS, contract=ContractConfig())
+    found = result.find(AnomalyKind.TYPE_MISMATCH, "hours-per-week")
+    assert found is not None and found.severity == "error"
+    assert "mixes numbers (66.65%) and text (33.35%, e.g. 'forty')" in found.message
+    # A column that really is text, mostly digits (codes), opts out explicitly.
+    data = own.to_dict()
+    data["columns"]["hours-per-week"]["severity"] = "warning"
+    declared = Schema.from_dict(data)
+    assert validate(path, declared, options=OPTIONS, contract=ContractConfig()).ok

@@ -88,4 +88,7 @@ def _load_tensorflow_quietly() -> None:
     if os.environ.get(LOGS_ENV) != "1":
         logging.getLogger("absl").setLevel(logging.ERROR)
     with quiet_native_logs():  # a plain import with MOORING_TF_LOGS=1
-        import tensorflow  # noqa: F401 - loaded here so its noise is hidden
+        import tensorflow
+
+        # Probing for devices is where a CPU machine reports its failed CUDA init.
+        tensorflow.config.list_physical_devices("GPU")

@@ -26,7 +26,7 @@ from mooring.contract.distance import (
     numeric_distributions,
     psi,
 )
-from mooring.contract.io import ReadOptions
+from mooring.contract.io import ReadOptions, is_number
 from mooring.contract.schema import ColumnSchema, Schema
 from mooring.contract.statistics import (
     ColumnStatistics,
@@ -307,6 +307,7 @@ def _check_column(
                 threshold=contract.type_tolerance,
             )
         )
+    _check_mixed(stats, col, contract, add)
     # Structural when every value is missing from a column that had values: the column
     # is as good as absent (a broken join, a renamed source field).
     absent = stats.count > 0 and stats.present == 0 and col.max_null_fraction < 1.0
@@ -362,6 +363,41 @@ def _check_column(
                     examples=tuple(v for v, _ in top),
                 )
             )
+
+
+def _check_mixed(
+    stats: ColumnStatistics, col: ColumnSchema, contract: ContractConfig, add: Any
+) -> None:
+    """A text column whose values are mostly numbers and partly words ('40', 'forty'):
+    a numeric column broken upstream, read as text. Structural: the model would learn
+    the numbers as categories. A column declared with ``severity = "warning"`` opts out
+    (codes that are mostly digits)."""
+    strings = stats.strings
+    if col.type != "string" or strings is None or not strings.count:
+        return
+    if not strings.frequencies.exact:
+        return
+    counts = strings.frequencies.counts
+    numbers = sum(c for v, c in counts.items() if is_number(v))
+    text = strings.count - numbers
+    if numbers < text or text / strings.count <= contract.type_tolerance:
+        return
+    words = sorted((v for v in counts if not is_number(v)), key=lambda v: -counts[v])[:3]
+    add(
+        Anomaly(
+            AnomalyKind.TYPE_MISMATCH,
+            col.severity or "error",
+            col.name,
+            f"{col.name!r} mixes numbers ({_pct(numbers / strings.count)}) and text "
+            f"({_pct(text / strings.count)}, e.g. {', '.join(map(repr, words))}): a number "
+            "column broken upstream would be learned as categories; fix the source, or set "
+            f'severity = "warning" for {col.name!r} in the schema if it really is text',
+            count=text,
+            fraction=text / strings.count,
+            examples=tuple(words),
+            threshold=contract.type_tolerance,
+        )
+    )
 
 
 def _check_baseline(
