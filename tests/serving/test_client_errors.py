@@ -2,8 +2,9 @@
 
 The request shapes here each made an earlier server answer 500, which the monitor
 counted against a healthy version: a v2 ``datatype`` that is a list or an object, a
-numeric column holding a float next to an integer beyond any double, and a client
-that disconnects before its body arrives.
+numeric column holding a float next to an integer beyond any double, a client
+that disconnects before its body arrives, and a version or a length written with digits
+that are not ASCII ("³" passes ``str.isdigit()``; ``int()`` refuses it).
 """
 
 from __future__ import annotations
@@ -103,6 +104,38 @@ def test_an_unknown_version_is_404_and_a_wrong_method_is_405_with_allow(
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     wrong = server.client.post(f"/v1/models/{NAME}/metadata", content=b"{}")
     assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/v2/models/{NAME}/versions/%C2%B3/ready"),
+        ("GET", f"/v2/models/{NAME}/versions/%C2%B3"),
+        ("POST", f"/v2/models/{NAME}/versions/%C2%B3/infer"),
+        ("GET", f"/v1/models/{NAME}/versions/%C2%B3"),
+        ("GET", f"/v1/models/{NAME}/versions/%C2%B3/metadata"),
+        ("POST", f"/v1/models/{NAME}/versions/%C2%B3:predict"),
+    ],
+)
+def test_a_version_of_digits_that_are_not_ascii_is_a_400(
+    server: ServerThread, method: str, path: str
+) -> None:
+    res = server.client.request(method, path, content=b"{}")
+    assert res.status_code == 400, res.text
+    assert "version '³' in the URL is not a positive integer" in res.json()["error"]
+
+
+@pytest.mark.parametrize("length", ["³", "9" * 5000, "-1", "12x"])
+def test_an_inference_header_length_that_is_not_a_number_is_a_400(
+    server: ServerThread, length: str
+) -> None:
+    res = server.client.post(
+        INFER,
+        content=json.dumps({"inputs": _tensors()}).encode(),
+        headers={"Inference-Header-Content-Length": length.encode("latin-1")},
+    )
+    assert res.status_code == 400, res.text
+    assert "Inference-Header-Content-Length" in res.json()["error"]
 
 
 def test_client_errors_and_disconnects_never_count_as_server_faults(

@@ -127,7 +127,7 @@ def test_the_v2_url_grammar_lives_in_the_protocol_module() -> None:
     assert protocol.parse_path("models/income/infer", "GET").kind == "unknown"
     assert protocol.parse_path("health/ready", "GET").kind == "ready"
     assert protocol.parse_path("", "GET").kind == "server"
-    with pytest.raises(InvalidRequestError, match=r"version '0x1' is not a positive integer"):
+    with pytest.raises(InvalidRequestError, match=r"version '0x1' in the URL is not a positive"):
         protocol.parse_path("models/income/versions/0x1/infer", "POST")
     with pytest.raises(NotFoundError, match=r"no such endpoint /v2/nothing/here"):
         protocol.parse_path("nothing/here", "GET")

@@ -63,7 +63,9 @@ def parse_path(rest: str) -> ModelPath | None:
     if match is None:
         return None
     version = match.group("version")
-    if version is not None and not (version.isdigit() and 0 < len(version) < 10):
+    if version is not None and not (
+        version.isascii() and version.isdigit() and 0 < len(version) < 10
+    ):
         raise InvalidRequestError(
             f"version {describe(version)} in the URL is not a positive integer; e.g. /versions/3"
         )

@@ -86,8 +86,11 @@ def parse_path(rest: str, method: str) -> Endpoint:
     version: int | None = None
     tail = parts[2:]
     if len(tail) >= 2 and tail[0] == "versions":
-        if not (tail[1].isdigit() and 0 < len(tail[1]) < 10):
-            raise InvalidRequestError(f"version {describe(tail[1])} is not a positive integer")
+        if not (tail[1].isascii() and tail[1].isdigit() and 0 < len(tail[1]) < 10):
+            raise InvalidRequestError(
+                f"version {describe(tail[1])} in the URL is not a positive integer; "
+                "e.g. /versions/3"
+            )
         version = int(tail[1])
         tail = tail[2:]
     methods = {
@@ -125,7 +128,9 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
     if header_length is None:
         json_part, tail = body, b""
     else:
-        if not header_length.isdigit() or int(header_length) > len(body):
+        # ASCII digits only: str.isdigit() also takes "³", which int() refuses.
+        digits = header_length.isascii() and header_length.isdigit()
+        if not digits or len(header_length) > 18 or int(header_length) > len(body):
             raise InvalidRequestError(
                 f"Inference-Header-Content-Length {describe(header_length)} does not fit a body "
                 f"of {len(body)} bytes"
