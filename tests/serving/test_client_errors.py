@@ -104,6 +104,11 @@ def test_an_unknown_version_is_404_and_a_wrong_method_is_405_with_allow(
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     wrong = server.client.post(f"/v1/models/{NAME}/metadata", content=b"{}")
     assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+    # A method no route takes: the router's 405 keeps its Allow header too.
+    for path in (PREDICT, INFER):
+        wrong = server.client.put(path, content=b"{}")
+        assert wrong.status_code == 405 and "POST" in wrong.headers["allow"], wrong.headers
+        assert wrong.json()["error"].startswith(f"PUT {path}: ")
 
 
 @pytest.mark.parametrize(

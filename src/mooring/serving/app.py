@@ -546,7 +546,11 @@ def build_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
         detail = getattr(exc, "detail", "error")
-        return json_response({"error": f"{request.method} {request.url.path}: {detail}"}, status)
+        return json_response(
+            {"error": f"{request.method} {request.url.path}: {detail}"},
+            status,
+            getattr(exc, "headers", None),
+        )
 
     app = _ServingApp(
         routes=routes,
