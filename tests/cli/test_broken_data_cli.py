@@ -108,9 +108,13 @@ def test_run_refuses_a_number_column_broken_into_text(
 
     broken = _rewrite(data["train"], tmp_path / "broken.csv", change)
     toml = write_project(tmp_path / "project", {**data, "train": broken})
-    result = mooring("run", "-c", str(toml))
-    text = " ".join(result.stderr.split())
-    assert result.returncode == 1, text
-    assert "'hours-per-week' mixes numbers" in text and "'forty'" in text
-    assert "Traceback" not in text
-    assert not (tmp_path / "project" / "state" / "registry.db").exists()
+    for command in ("run", "train"):
+        result = mooring(command, "-c", str(toml))
+        text = " ".join(result.stderr.split())
+        assert result.returncode == 1, text
+        assert "'hours-per-week' mixes numbers" in text and "'forty'" in text
+        assert "Traceback" not in text
+    assert "nothing was trained" in text
+    state = tmp_path / "project" / "state"
+    assert not (state / "registry.db").exists()
+    assert not list(state.glob("runs/**/saved_model.pb"))

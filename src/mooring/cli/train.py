@@ -10,7 +10,7 @@ import typer
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
-from mooring.errors import UsageError
+from mooring.errors import ChecksFailedError, UsageError
 from mooring.project import Project
 
 
@@ -104,8 +104,17 @@ def train(
     if output is None:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         output = _latest_run(project.home) if resume else project.home / "runs" / stamp
-    statistics = project.statistics("train")
-    schema = project.schema(statistics)
+    # The data contract is the gate, as in `mooring run`: never train on data that fails it.
+    validation = project.validate()
+    if not validation.ok:
+        from mooring.pipeline.steps.validate import failure
+
+        raise ChecksFailedError(
+            failure(validation, project.home / "reports" / "validation.json")
+            + "; nothing was trained"
+        )
+    statistics = validation.statistics
+    schema = validation.schema
     rows = statistics.num_rows * (1.0 - cfg.model.validation_split)
     steps = max(1, int(-(-rows // cfg.model.batch_size)))
     progress = _progress_callback(cfg.model.epochs, steps, quiet or as_json)

@@ -8,6 +8,7 @@ code, it rejects the run when the contract fails.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ from mooring.pipeline.outputs import ValidateOutput
 from mooring.pipeline.record import StepRecord
 from mooring.pipeline.workspace import Workspace
 
-__all__ = ["ProjectValidation", "check", "run"]
+__all__ = ["ProjectValidation", "check", "failure", "run"]
 
 
 @dataclass
@@ -89,6 +90,15 @@ def check(workspace: Workspace) -> ProjectValidation:
     return result
 
 
+def failure(result: ProjectValidation, report: Path) -> str:
+    """One line for a failed contract: how many errors, the first three, the report."""
+    errors = [a for r in result.results for a in r.errors]
+    shown = "; ".join(f"{a.column or 'table'}: {a.message}" for a in errors[:3]) + (
+        f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+    )
+    return f"the data contract failed with {len(errors)} error(s): {shown} (report: {report})"
+
+
 def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
     """The validate step."""
     cfg, ws = ctx.config, ctx.workspace
@@ -110,13 +120,8 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
     report = ctx.home / "reports" / "validation.json"
     if not result.ok:
         errors = [a for r in result.results for a in r.errors]
-        shown = "; ".join(f"{a.column or 'table'}: {a.message}" for a in errors[:3]) + (
-            f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
-        )
         record.outputs = {"ok": False, "errors": len(errors), "report": str(report)}
-        raise RejectedError(
-            f"the data contract failed with {len(errors)} error(s): {shown} (report: {report})"
-        )
+        raise RejectedError(failure(result, report))
     warnings = sum(len(r.warnings) for r in result.results)
     output = ValidateOutput(
         ok=True,
