@@ -232,6 +232,11 @@ def scaffold_config(
     na = tuple(dict.fromkeys([*DEFAULT_NA_VALUES, *na_values]))
     options = ReadOptions(na_values=na, delimiter=delimiter)
     stats = compute_statistics(path, options)
+    if stats.num_rows == 0:
+        raise UsageError(
+            f"'{data}' has a header but no data rows; `mooring init` proposes a project from "
+            "the data, so point it at a file with rows"
+        )
     columns = stats.column_names
     unknown = [c for c in exclude if c not in columns]
     if unknown:

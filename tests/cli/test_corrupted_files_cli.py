@@ -143,3 +143,10 @@ def test_a_broken_file_exits_with_its_code_naming_what_broke(
     assert result.returncode == code, output[:2000]
     assert names in output, output[:2000]
     assert "Traceback" not in output
+    # `mooring init` on the same file: a proposal, or one line saying why not (never a
+    # crash); a file that cannot be read as data is refused the same way.
+    init = mooring("init", str(data), "--na-value", "?", "--out", str(tmp_path / "m.toml"))
+    said = " ".join((init.stdout + init.stderr).split())
+    assert init.returncode in (0, 2), said[:2000]
+    assert init.returncode == 2 or code != 2, said[:2000]
+    assert "Traceback" not in said and ("error:" in said) == (init.returncode == 2)
