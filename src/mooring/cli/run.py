@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -62,7 +63,9 @@ class _ConsoleObserver(RunObserver):
         mark = _MARKS.get(record.status, " ")
         timing = f"{record.duration_s:6.1f}s" if record.status != "cached" else "  cache"
         console.print(
-            f"{mark} {record.name:<9} {timing}  {record.message}", soft_wrap=True, markup=True
+            f"{mark} {record.name:<9} {timing}  {escape(record.message)}",
+            soft_wrap=True,
+            markup=True,
         )
 
     def training_callbacks(self, epochs: int, steps_per_epoch: int) -> Sequence[Any]:

@@ -414,7 +414,7 @@ class _Accumulator:
         numeric = pc.sum(pc.match_substring_regex(valid, _NUMBER)).as_py() or 0
         if 0.9 <= numeric / len(valid) < 1.0:
             text = valid.filter(pc.invert(pc.match_substring_regex(valid, _NUMBER)))
-            raise _mixed_error(self.stats.name, text.slice(0, 3).to_pylist())
+            raise _mixed_error(self.stats.name, list(dict.fromkeys(text.to_pylist()))[:3])
 
 
 def _mixed_error(column: str, examples: list[Any]) -> DataError:
