@@ -12,6 +12,7 @@ from mooring.cli import main
 from mooring.config import load_config
 from mooring.dashboard.card import render_model_card
 from mooring.registry import Registry
+from tests._support.artifacts import tamper
 from tests._support.audit import rewrite_audit
 from tests.registry.conftest import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
 
@@ -111,6 +112,32 @@ def test_promote_rollback_archive(reg_args: list[str], capsys: pytest.CaptureFix
     ]
     assert main(["audit", "log", *reg_args, "-n", "2"]) == 0
     assert "alias" in capsys.readouterr().out
+
+
+def test_promote_and_deploy_refuse_a_tampered_artifact_unless_forced_with_a_reason(
+    reg_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "promote", "income", "1", *reg_args]) == 0
+    with Registry.open(reg_args[1]) as reg:
+        tamper(reg, "income", 2, "variables/variables.index")
+    capsys.readouterr()
+    for args in (["promote", "income", "2"], ["deploy", "income", "-p", "1", "--canary", "2"]):
+        assert main(["models", *args, *reg_args]) == 1
+        err = capsys.readouterr().err
+        assert "income@2" in err and "changed: variables/variables.index" in err, err
+        assert "--force --reason" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+    assert main(["models", "promote", "income", "2", "--force", *reg_args]) == 2
+    err = capsys.readouterr().err
+    assert "needs a reason" in err and "--reason TEXT" in err and "Traceback" not in err
+    args = ["models", "promote", "income", "2", "--force", "-r", "incident 7", "--actor", "ops"]
+    assert main([*args, *reg_args, "--json"]) == 0
+    assert _json(capsys)["production"] == 2  # type: ignore[index]
+    assert main(["audit", "log", "income", *reg_args, "--json"]) == 0
+    event = _json(capsys)[-1]  # type: ignore[index]
+    assert (event["action"], event["actor"], event["forced"]) == ("promote", "ops", True)
+    assert event["reason"].startswith("incident 7 [deployed although: income@2")
+    assert "variables/variables.index" in event["reason"]
 
 
 def test_audit_verify_exit_codes(

@@ -208,8 +208,10 @@ def test_promote_and_deploy_refuse_an_artifact_that_fails_verification(
         registry.promote("income", version=2)
     with pytest.raises(IntegrityError, match=r"income@2.*variables/variables.index"):
         registry.deploy("income", production=1, canary=2, weight=10)
-    with pytest.raises(IntegrityError, match=r"force=True and a reason"):
+    with pytest.raises(UsageError, match=r"needs a reason.*variables/variables.index.*--reason"):
         registry.promote("income", version=2, force=True)
+    with pytest.raises(UsageError, match=r"needs a reason, got ' '"):
+        registry.deploy("income", production=2, force=True, reason=" ")
     assert registry.deployment("income").production == 1
     # A healthy canary next to the current production is not held up by it.
     registry.deploy("income", production=1, canary=3, weight=10)

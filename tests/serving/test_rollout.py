@@ -14,6 +14,7 @@ import pytest
 from mooring.config import ServingConfig
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, bucket_of, build_app
+from tests._support.artifacts import tamper
 from tests._support.server import FAST, NAME, ServerThread, new_registry, wait_for
 from tests._support.serving_model import row
 
@@ -57,6 +58,9 @@ def test_swap_under_load_fails_no_request_and_bad_versions_never_serve(
         assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
         res = httpx.post(server.url + PREDICT, content=BODY)
         assert res.status_code == 503 and "no production version" in res.json()["error"]
+        wait_for(lambda: "no production version is deployed" in server.client.get("/healthz").text)
+        why = server.client.get("/healthz").json()["not_ready"][NAME]
+        assert why["wanted"] is None and why["reason"].endswith("--production VERSION)")
         registry.deploy(NAME, production=1)
         server.wait_ready()
 
@@ -148,21 +152,53 @@ def test_serving_config_defaults_are_documented() -> None:
         assert field.description, name
 
 
-def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(
-    registry: Registry,
+def fallback_metric(server: ServerThread) -> str:
+    text = server.client.get("/metrics").text
+    prefix = f'mooring_model_fallback{{model="{NAME}"}} '
+    return next(line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix))
+
+
+def states_of(server: ServerThread) -> dict[str, str]:
+    res = server.client.get(f"/v1/models/{NAME}")
+    assert res.status_code == 200, res.text
+    return {s["version"]: s["state"] for s in res.json()["model_version_status"]}
+
+
+def test_a_running_server_told_to_deploy_a_tampered_version_keeps_the_old_one_and_says_so(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry.deploy(NAME, production=1)
-    stored = registry.artifacts.local_path(registry.get(NAME, version=2).artifact_key)
-    with (stored / "mooring.json").open("a", encoding="utf-8") as handle:
-        handle.write(" ")
-    app = build_app([RegistrySource(registry, NAME)], FAST)
+    tamper(registry, NAME, 2)
+    monkeypatch.setenv("MOORING_TEST_TOKEN", "s3cret")
+    cfg = FAST.model_copy(update={"admin_token_env": "MOORING_TEST_TOKEN"})
+    app = build_app([RegistrySource(registry, NAME)], cfg, registry=registry)
     with ServerThread(app) as server:
         server.wait_ready()
+        assert "fallback" not in server.client.get("/healthz").json()
+        assert fallback_metric(server) == "0.0"
+        # The admin endpoint refuses it: the caller's mistake, a 422 naming the file.
+        res = server.client.post(
+            "/admin/deployment",
+            headers={"Authorization": "Bearer s3cret"},
+            json={"production": 2, "reason": "ship it"},
+        )
+        assert res.status_code == 422, res.text
+        assert "income@2" in res.json()["error"] and "changed: mooring.json" in res.json()["error"]
+        assert registry.deployment(NAME).production == 1
+        # Forced past the check: the server keeps version 1, stays ready and says why.
         registry.deploy(NAME, production=2, force=True, reason="test: tampered on purpose")
-        wait_for(lambda: "END" in server.client.get(f"/v1/models/{NAME}").text)
-        status = server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
-        failed = next(s for s in status if s["version"] == "2")
-        assert "mooring.json" in failed["status"]["error_message"]
+        wait_for(lambda: "fallback" in server.client.get("/healthz").json())
+        health = server.client.get("/healthz")
+        assert health.status_code == 200 and health.json()["ready"] is True, health.text
+        fallback = health.json()["fallback"][NAME]
+        assert (fallback["wanted"], fallback["serving"]) == (2, 1)
+        assert "changed: mooring.json" in fallback["reason"]
+        assert "not_ready" not in health.json()
+        assert server.client.get("/v2/health/ready").json() == {"ready": True}
+        assert fallback_metric(server) == "1.0"
+        assert states_of(server) == {"1": "AVAILABLE", "2": "END"}
+        failed = server.client.get(f"/v1/models/{NAME}/versions/2").json()
+        assert "mooring.json" in failed["model_version_status"][0]["status"]["error_message"]
         assert version_of(server) == "1"
 
 
@@ -170,9 +206,7 @@ def test_a_restarted_server_falls_back_to_the_last_version_that_verifies(
     registry: Registry,
 ) -> None:
     registry.deploy(NAME, production=1)
-    stored = registry.artifacts.local_path(registry.get(NAME, version=2).artifact_key)
-    with (stored / "mooring.json").open("a", encoding="utf-8") as handle:
-        handle.write(" ")
+    tamper(registry, NAME, 2)
     registry.deploy(NAME, production=2, force=True, reason="test: tampered on purpose")
     app = build_app([RegistrySource(registry, NAME)], FAST, registry=registry)
     with ServerThread(app) as server:
@@ -183,26 +217,55 @@ def test_a_restarted_server_falls_back_to_the_last_version_that_verifies(
         assert (fallback["wanted"], fallback["serving"]) == (2, 1)
         assert "mooring.json" in fallback["reason"]
         assert version_of(server) == "1"
-        assert f'mooring_model_fallback{{model="{NAME}"}} 1.0' in server.client.get("/metrics").text
-        status = server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
-        states = {s["version"]: s["state"] for s in status}
-        assert states == {"1": "AVAILABLE", "2": "END"}
+        assert fallback_metric(server) == "1.0"
+        assert states_of(server) == {"1": "AVAILABLE", "2": "END"}
         # Deploying a version that loads ends the fallback.
         registry.deploy(NAME, production=1)
         wait_for(lambda: "fallback" not in server.client.get("/healthz").json())
-        assert f'mooring_model_fallback{{model="{NAME}"}} 0.0' in server.client.get("/metrics").text
+        assert fallback_metric(server) == "0.0"
+
+
+def test_the_fallback_is_the_newest_earlier_production_that_verifies(
+    registry: Registry,
+) -> None:
+    registry.deploy(NAME, production=1)
+    registry.deploy(NAME, production=2)
+    registry.deploy(NAME, production=3)  # verifies, but is not a SavedModel
+    assert registry.deployment(NAME).previous == (1, 2)
+    app = build_app([RegistrySource(registry, NAME)], FAST, registry=registry)
+    with ServerThread(app) as server:
+        server.wait_ready()
+        assert server.client.get("/healthz").json()["fallback"][NAME]["serving"] == 2
+        assert version_of(server) == "2"
+    # Version 2 no longer verifies either: a restarted server goes one further back.
+    tamper(registry, NAME, 2, "variables/variables.index")
+    app = build_app([RegistrySource(registry, NAME)], FAST, registry=registry)
+    with ServerThread(app) as server:
+        server.wait_ready()
+        fallback = server.client.get("/healthz").json()["fallback"][NAME]
+        assert (fallback["wanted"], fallback["serving"]) == (3, 1)
+        assert version_of(server) == "1"
+        assert states_of(server) == {"1": "AVAILABLE", "2": "END", "3": "END"}
+        status = server.client.get(f"/v1/models/{NAME}/versions/2").json()
+        message = status["model_version_status"][0]["status"]["error_message"]
+        assert "changed: variables/variables.index" in message
 
 
 def test_with_nothing_that_verifies_the_server_is_not_ready_and_says_why(
     registry: Registry,
 ) -> None:
-    stored = registry.artifacts.local_path(registry.get(NAME, version=1).artifact_key)
-    with (stored / "mooring.json").open("a", encoding="utf-8") as handle:
-        handle.write(" ")
+    tamper(registry, NAME, 1)
     registry.deploy(NAME, production=1, force=True, reason="test: tampered on purpose")
     app = build_app([RegistrySource(registry, NAME)], FAST, registry=registry)
     with ServerThread(app) as server:
         wait_for(lambda: 1 in server.app.state.mooring.managers[NAME].failures)
-        assert server.client.get("/healthz").status_code == 503
+        health = server.client.get("/healthz")
+        assert health.status_code == 503 and health.json()["ready"] is False
+        why = health.json()["not_ready"][NAME]
+        assert why["wanted"] == 1 and "income@1" in why["reason"]
+        assert "changed: mooring.json" in why["reason"]
+        assert "no earlier production to fall back to" in why["reason"]
+        assert "fallback" not in health.json() and fallback_metric(server) == "0.0"
+        assert server.client.get("/v2/health/ready").status_code == 503
         res = server.client.post(PREDICT, content=BODY)
         assert res.status_code == 503 and "mooring.json" in res.json()["error"]

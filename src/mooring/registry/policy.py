@@ -75,10 +75,16 @@ def check_artifacts(
             pass  # the store names the missing version
     if not failures:
         return reason, False
-    if not force or not (reason or "").strip():
+    if not force:
         raise IntegrityError(
             "; ".join(failures) + ". A server could not load it (a restarted one would fall "
             "back or serve nothing); deploy another version, or override with force=True and "
             "a reason (CLI: --force --reason TEXT)"
+        )
+    if not (reason or "").strip():
+        raise UsageError(
+            "forcing a version whose artifact fails verification needs a reason, got "
+            f"{'none' if reason is None else repr(reason)} ({'; '.join(failures)}); pass "
+            "reason='…' (CLI: --reason TEXT) so the audit log records why"
         )
     return f"{reason} [deployed although: {'; '.join(failures)}]", True

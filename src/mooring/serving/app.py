@@ -388,6 +388,9 @@ class _Handlers:
         if fallbacks:
             # Ready (an earlier version answers), but not what was deployed: say so.
             body["fallback"] = fallbacks
+        not_ready = {m.name: m.why_not_ready() for m in self.state.managers.values() if not m.ready}
+        if not_ready:
+            body["not_ready"] = not_ready  # which model, and why
         return json_response(body, 200 if ready else 503)
 
     async def metrics(self, request: Request) -> Response:

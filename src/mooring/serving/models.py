@@ -5,7 +5,10 @@ answering; only then do the production/canary pointers move (one step on the
 event loop, so no request sees a half-applied deployment). A replaced version is
 unloaded once its in-flight requests have finished. A version that fails to load
 or verify is never served: the previous production version stays, and the
-failure shows in :meth:`ModelManager.status` and in the metrics.
+failure shows in :meth:`ModelManager.status` and in the metrics. A server that has
+nothing loaded yet (start-up) falls back to the newest earlier production that loads
+instead (:attr:`ModelManager.fallback`); with none, :meth:`ModelManager.why_not_ready`
+says why it is not ready.
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ class ModelManager:
         #: Set while the deployed production cannot be served and another version answers:
         #: {"wanted", "serving", "reason"}.
         self.fallback: dict[str, Any] | None = None
+        #: What the deployment record names (production, earlier productions newest last).
+        self.wanted: int | None = None
+        self.previous: tuple[int, ...] = ()
         self._lock = asyncio.Lock()
         self._draining: set[asyncio.Task[None]] = set()
 
@@ -128,6 +134,7 @@ class ModelManager:
     async def apply(self, deployment: Deployment) -> None:
         """Load what ``deployment`` names, then move the pointers and retire the rest."""
         async with self._lock:
+            self.wanted, self.previous = deployment.production, deployment.previous
             wanted = [v for v in (deployment.production, deployment.canary) if v is not None]
             for version in wanted:
                 if version not in self.slots:
@@ -163,7 +170,12 @@ class ModelManager:
 
     async def _fall_back(self, deployment: Deployment) -> None:
         """Nothing serves and the deployed production failed to load: serve the newest of
-        the earlier productions that loads (and verifies) instead, so the model stays up."""
+        the earlier productions that loads (and verifies) instead, so the model stays up.
+
+        The candidates are the deployment record's ``previous`` productions (the ones
+        ``rollback`` would restore), newest first; a version that already failed here is
+        not tried again. A running server never gets here: it keeps what it serves.
+        """
         for version in reversed(deployment.previous):
             if version not in self.slots and version not in self.failures:
                 await self._load(version)
@@ -323,6 +335,48 @@ class ModelManager:
             )
         return self.slots[self.production].model
 
+    def why_not_ready(self) -> dict[str, Any] | None:
+        """None while ready; else the production wanted and why nothing answers for it.
+
+        For ``/healthz`` and the admin status: ``{"wanted": 2, "reason": "..."}``, the
+        reason naming each version tried and its load or verification error.
+        """
+        if self.ready:
+            return None
+        wanted = self.wanted
+        if self.revision is None:
+            reason = (
+                f"the deployment record cannot be read ({self.source_error})"
+                if self.source_error is not None
+                else "the deployment record has not been read yet"
+            )
+        elif wanted is None:
+            reason = (
+                f"no production version is deployed; deploy one (mooring models deploy "
+                f"{self.name} --production VERSION)"
+            )
+        else:
+            earlier = [v for v in reversed(self.previous) if v != wanted]
+            said = [
+                f"version {v}: {self.failures[v]}" for v in (wanted, *earlier) if v in self.failures
+            ]
+            if wanted not in self.failures and wanted not in self.loading:
+                said.insert(0, f"version {wanted} is not loaded")
+            fix = (
+                f"deploy a version that verifies (mooring models deploy {self.name} "
+                "--production VERSION)"
+            )
+            if self.loading:
+                said.append("loading version " + ", ".join(str(v) for v in sorted(self.loading)))
+            elif earlier:
+                said.append(f"no earlier production loads either; {fix}")
+            else:
+                said.append(
+                    f"the deployment record names no earlier production to fall back to; {fix}"
+                )
+            reason = "; ".join(said)
+        return {"wanted": wanted, "reason": reason}
+
     def status(self) -> dict[str, Any]:
         """What is served, what failed: for status endpoints and the admin API."""
         return {
@@ -335,6 +389,7 @@ class ModelManager:
             "loaded": sorted(self.slots),
             "failures": {str(v): m for v, m in sorted(self.failures.items())},
             "fallback": self.fallback,
+            "not_ready": self.why_not_ready(),
             "contracts": {
                 str(v): (
                     slot.model.contract.describe()
