@@ -127,8 +127,7 @@ class Door:
     def __init__(self, limits: DoorLimits | None = None) -> None:
         self.limits = limits or DoorLimits()
         self.in_flight = 0
-        #: Requests refused at the door, by reason: in_flight, connections, read_timeout.
-        self.refused: dict[str, int] = {"in_flight": 0, "connections": 0, "read_timeout": 0}
+        #: Called with the reason of each refusal: in_flight, connections, read_timeout.
         self.on_refused: Callable[[str], None] | None = None
         self._connections: weakref.WeakSet[_DoorProtocol] = weakref.WeakSet()
         self._sweeper: asyncio.TimerHandle | None = None
@@ -152,7 +151,6 @@ class Door:
         return answer
 
     def count(self, reason: str) -> None:
-        self.refused[reason] += 1
         if self.on_refused is not None:
             self.on_refused(reason)
 
