@@ -17,18 +17,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tests._support.http import parse_head
+
 
 async def _answer(reader: asyncio.StreamReader) -> int:
     """Read one HTTP/1.1 answer with a Content-Length; its status."""
     head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value)
-    await reader.readexactly(length)
+    status, headers = parse_head(head[:-4])
+    await reader.readexactly(int(headers.get("content-length", "0")))
     return status
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from tests._support.http import parse_head
 from tests._support.server import NAME, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,15 +138,11 @@ class RawConnection:
             if not self._fill():
                 raise ConnectionError(f"closed before an answer; got {self.buffer[:200]!r}")
         head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+        status, headers = parse_head(head)
         length = int(headers.get("content-length", "0"))
         self.buffer = rest
         while len(self.buffer) < length:
             if not self._fill():
                 raise ConnectionError("closed in the middle of an answer")
         body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return int(lines[0].split()[1]), headers, body
+        return status, headers, body

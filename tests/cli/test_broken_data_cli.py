@@ -4,26 +4,14 @@ nothing trained or deployed."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.pipeline._project import write_adult, write_project
+from tests._support.cli import run_mooring as mooring
+from tests._support.project import write_adult, write_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline-cli")]
-
-
-def mooring(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mooring", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
 
 
 @pytest.fixture(scope="module")

@@ -7,53 +7,39 @@ or the line, with no traceback; the harmless changes exit 0.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests._support.broken_adult import adult_sample, csv_bytes, drop_column, map_column
+from tests._support.cli import run_mooring as mooring
+
 pytestmark = pytest.mark.slow
 
-ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult" / "adult.data.csv.gz"
-
-with gzip.open(ADULT, "rt", encoding="utf-8", newline="") as _handle:
-    _rows = list(csv.reader(_handle))[:1501]
-HEADER, BODY = _rows[0], _rows[1:]
-
-
-def _csv(header: list[str], rows: list[list[str]], *, eol: str = "\n") -> bytes:
-    text = io.StringIO()
-    csv.writer(text, lineterminator=eol).writerows([header, *rows])
-    return text.getvalue().encode()
+HEADER, BODY = adult_sample(1500)
 
 
 def _column(name: str, value: Callable[[int, str], str]) -> bytes:
-    i = HEADER.index(name)
-    return _csv(HEADER, [[*r[:i], value(n, r[i]), *r[i + 1 :]] for n, r in enumerate(BODY)])
+    return csv_bytes(HEADER, map_column(HEADER, BODY, name, value))
 
 
 def _drop(name: str) -> bytes:
-    i = HEADER.index(name)
-    return _csv(HEADER[:i] + HEADER[i + 1 :], [r[:i] + r[i + 1 :] for r in BODY])
+    return csv_bytes(*drop_column(HEADER, BODY, name))
 
 
 def _huge_field() -> bytes:
     rows = [list(r) for r in BODY]
     rows[5][1] = "x" * (10 * 1024 * 1024)
-    return _csv(HEADER, rows)
+    return csv_bytes(HEADER, rows)
 
 
 CASES: dict[str, tuple[Callable[[], bytes], int, str]] = {
     # name: (file bytes, exit code, what the output must name)
     "dropped column": (lambda: _drop("age"), 1, "'age' is missing"),
-    "renamed column": (lambda: _csv(["Age", *HEADER[1:]], BODY), 1, "'age' is missing"),
+    "renamed column": (lambda: csv_bytes(["Age", *HEADER[1:]], BODY), 1, "'age' is missing"),
     "duplicated header row": (
-        lambda: _csv(HEADER, [*BODY[:700], HEADER, *BODY[700:]]),
+        lambda: csv_bytes(HEADER, [*BODY[:700], HEADER, *BODY[700:]]),
         1,
         "unseen_category class",
     ),
@@ -74,33 +60,33 @@ CASES: dict[str, tuple[Callable[[], bytes], int, str]] = {
         "unseen_category class",
     ),
     "wrong delimiter": (
-        lambda: _csv(HEADER, BODY).replace(b",", b";"),
+        lambda: csv_bytes(HEADER, BODY).replace(b",", b";"),
         2,
         "delimiter looks like ';'",
     ),
     "latin-1 bytes": (
-        lambda: _csv(HEADER, BODY).replace(b"Private", b"Priv\xe9te", 2),
+        lambda: csv_bytes(HEADER, BODY).replace(b"Private", b"Priv\xe9te", 2),
         2,
         "not UTF-8 text: line 4",
     ),
     "a 10 MB field": (_huge_field, 2, "raise [data] batch_mb"),
     "empty file": (lambda: b"", 2, "is empty"),
-    "header only": (lambda: _csv(HEADER, []), 1, "empty_dataset"),
+    "header only": (lambda: csv_bytes(HEADER, []), 1, "empty_dataset"),
     # Harmless: these pass.
     "reordered columns": (
-        lambda: _csv(HEADER[::-1], [r[::-1] for r in BODY]),
+        lambda: csv_bytes(HEADER[::-1], [r[::-1] for r in BODY]),
         0,
         "PASSED",
     ),
-    "CRLF line ends": (lambda: _csv(HEADER, BODY, eol="\r\n"), 0, "PASSED"),
-    "byte-order mark": (lambda: b"\xef\xbb\xbf" + _csv(HEADER, BODY), 0, "PASSED"),
+    "CRLF line ends": (lambda: csv_bytes(HEADER, BODY, eol="\r\n"), 0, "PASSED"),
+    "byte-order mark": (lambda: b"\xef\xbb\xbf" + csv_bytes(HEADER, BODY), 0, "PASSED"),
     "type changed in 0.05%": (
         lambda: _column("age", lambda n, v: "forty" if n == 7 else v),
         0,
         "within type_tolerance",
     ),
     "extra column": (
-        lambda: _csv([*HEADER, "extra"], [[*r, "x"] for r in BODY]),
+        lambda: csv_bytes([*HEADER, "extra"], [[*r, "x"] for r in BODY]),
         0,
         "unexpected_column extra",
     ),
@@ -113,17 +99,11 @@ CASES: dict[str, tuple[Callable[[], bytes], int, str]] = {
 }
 
 
-def mooring(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mooring", *args], capture_output=True, text=True, timeout=300
-    )
-
-
 @pytest.fixture(scope="module")
 def schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("schema")
     clean = folder / "clean.csv"
-    clean.write_bytes(_csv(HEADER, BODY))
+    clean.write_bytes(csv_bytes(HEADER, BODY))
     out = folder / "schema.yaml"
     made = mooring("schema", "infer", str(clean), "--label", "class", "--na-value", "?",
                    "--out", str(out))  # fmt: skip
@@ -154,7 +134,7 @@ def test_a_broken_file_exits_with_its_code_naming_what_broke(
         return  # harmless: run and train would train on it
     # `mooring run` and `mooring train` stop the same way, train nothing, deploy nothing.
     clean = tmp_path / "clean.csv"
-    clean.write_bytes(_csv(HEADER, BODY[:300]))
+    clean.write_bytes(csv_bytes(HEADER, BODY[:300]))
     project = tmp_path / "project.toml"
     project.write_text(
         f'[project]\nname = "income"\nhome = "{tmp_path / "home"}"\n'

@@ -16,25 +16,14 @@ from mooring.cli import main
 from mooring.config import load_config
 from mooring.project import Project
 from mooring.registry import Registry
-from tests.pipeline._project import break_ages, edit, write_adult, write_project
+from tests._support.cli import run_mooring as mooring
+from tests._support.project import break_ages, edit, write_adult, write_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline-cli")]
 
 # Each command is a new process that hashes mooring's source for the code version; while
 # the source is being edited next to the tests, the version alone keeps the caches steady.
 PACKAGE_VERSION = 'code_fingerprint = "package"\n'
-
-
-def mooring(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "mooring", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        env=env,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,6 @@ handful of bad values) pass.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,23 +21,10 @@ from mooring.contract import ReadOptions, compute_statistics
 from mooring.contract.schema import Schema, infer_schema
 from mooring.contract.validation import AnomalyKind, ValidationResult, validate
 from mooring.errors import DataError, MooringError
+from tests._support.broken_adult import Rows, adult_sample, csv_bytes, drop_column, map_column
 
-ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult" / "adult.data.csv.gz"
 OPTIONS = ReadOptions(na_values=("?", ""))
-ROWS = 4000
-
-Rows = list[list[str]]
-
-
-def _adult() -> tuple[list[str], Rows]:
-    with gzip.open(ADULT, "rt", encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        rows = [row for _, row in zip(range(ROWS), reader, strict=False)]
-    return header, rows
-
-
-HEADER, CLEAN = _adult()
+HEADER, CLEAN = adult_sample(4000)
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +34,7 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> Schema:
 
 
 def _write(path: Path, header: list[str], rows: Rows, *, crlf: bool = False) -> Path:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n" if crlf else "\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_text(text.getvalue(), encoding="utf-8", newline="")
+    path.write_bytes(csv_bytes(header, rows, eol="\r\n" if crlf else "\n"))
     return path
 
 
@@ -65,13 +45,11 @@ def _check(path: Path, schema: Schema, **options: object) -> ValidationResult:
 
 
 def _drop(name: str) -> tuple[list[str], Rows]:
-    i = HEADER.index(name)
-    return HEADER[:i] + HEADER[i + 1 :], [r[:i] + r[i + 1 :] for r in CLEAN]
+    return drop_column(HEADER, CLEAN, name)
 
 
 def _retype(name: str, every: int) -> Rows:
-    i = HEADER.index(name)
-    return [[*r[:i], "forty", *r[i + 1 :]] if n % every == 0 else r for n, r in enumerate(CLEAN)]
+    return map_column(HEADER, CLEAN, name, lambda n, v: "forty" if n % every == 0 else v)
 
 
 def _errors(result: ValidationResult) -> set[tuple[str, str | None]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline._project import write_adult
+from tests._support.project import write_adult
 
 
 @pytest.fixture(scope="session")

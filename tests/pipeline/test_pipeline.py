@@ -32,8 +32,8 @@ from mooring.pipeline.run import _exclusive
 from mooring.project import Project
 from mooring.registry import Registry
 from mooring.serving import create_app
+from tests._support.project import break_ages, edit, request_rows, write_project
 from tests._support.server import ServerThread
-from tests.pipeline._project import break_ages, edit, request_rows, write_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline-lifecycle")]
 
