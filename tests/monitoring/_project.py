@@ -102,7 +102,12 @@ def build_project(root: Path) -> MonitoredProject:
         registry.register(
             name=NAME,
             artifact_dir=result.model_dir,
-            lineage={"data_fingerprint": file_fingerprint(root / "train.csv")},
+            lineage={
+                "data_fingerprint": file_fingerprint(root / "train.csv"),
+                "train_data": str(root / "train.csv"),
+                "eval_fingerprint": file_fingerprint(root / "eval.csv"),
+                "eval_data": str(root / "eval.csv"),
+            },
             metrics={"auc": 0.8, "accuracy": 0.8},
             gate={"blessed": True, "gates": []},
             statistics=stats.to_dict(),

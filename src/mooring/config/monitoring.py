@@ -221,6 +221,23 @@ class MonitoringConfig(Section):
     features: dict[str, FeatureDriftConfig] = Field(
         default_factory=dict, description="Per-feature overrides, keyed by column name."
     )
+    calibration: Literal["auto", "random", "ordered", "off"] = Field(
+        "auto",
+        description="Thresholds over natural variation: windows of the training data cut "
+        "'ordered' (contiguous, by [data] timestamp) or 'random'; 'auto': ordered when a "
+        "timestamp is set; 'off': the floors alone decide.",
+    )
+    calibration_margin: float = Field(
+        1.25,
+        ge=1.0,
+        description="A feature drifts only beyond this × its natural variation (and its floor).",
+    )
+    calibration_quantile: float = Field(
+        0.99, gt=0.5, lt=1.0, description="Quantile of within-training distances taken as natural."
+    )
+    calibration_windows: int = Field(
+        200, ge=20, le=10_000, description="Training windows measured per window size."
+    )
     prediction: bool = Field(
         True, description="Also compare the model's outputs with their evaluation-time values."
     )

@@ -241,6 +241,7 @@ class FeatureDrift:
     reasons: list[str] = field(default_factory=list)
     baseline: Histogram | None = None
     current: Histogram | None = None
+    natural: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def measured(self) -> dict[str, float]:
@@ -276,6 +277,7 @@ class FeatureDrift:
             "rows": self.rows,
             "metrics": self.metrics,
             "thresholds": self.thresholds,
+            "natural": self.natural,
             "reasons": self.reasons,
         }
         share = "out_of_range_share" if self.kind == "numeric" else "unseen_share"
@@ -297,6 +299,7 @@ class FeatureDrift:
             reasons=_strings(data.get("reasons")),
             baseline=Histogram.from_dict(data.get("baseline")),
             current=Histogram.from_dict(data.get("current")),
+            natural=_numbers(data.get("natural")),
         )
 
 

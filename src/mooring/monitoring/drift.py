@@ -12,10 +12,14 @@ compared with its baseline:
   rows in a rare category cannot raise an alarm on their own;
 * always: the share of numbers outside the training ``[min, max]``, the share of
   categories never seen in training and the change in the missing share. Each can decide
-  on its own; a feature that was constant in training drifts as soon as any value differs.
+  on its own; a feature constant in training follows the same share thresholds as the rest
+  (a value that differs is out of range, or unseen).
 
-A feature drifts when any deciding metric reaches its threshold (``[monitoring.thresholds]``,
-overridable per feature); every distance is recorded whether it decides or not. Fewer rows
+A feature drifts when any deciding metric reaches its floor (``[monitoring.thresholds]``,
+overridable per feature) **and** exceeds ``[monitoring] calibration_margin`` × its natural
+variation, measured at registration between windows of the training data of the same size
+(:mod:`mooring.monitoring.calibration`); both numbers are in the report. Every distance is
+recorded whether it decides or not. Fewer rows
 than ``min_samples`` give ``insufficient_data``, never drift. The same comparison runs per
 segment (``[monitoring] segments``) against the training rows of that segment, and on the
 model's outputs against their evaluation-time distribution (prediction drift). The
@@ -68,6 +72,7 @@ from mooring.formats.predictions import (
     output_table,
     read_prediction_log,
 )
+from mooring.monitoring.calibration import Calibration
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -127,12 +132,25 @@ def _histogram(dist: Distributions, which: str, rows: int) -> Histogram:
     )
 
 
-def _judge(metrics: dict[str, float | None], thresholds: dict[str, float | None]) -> list[str]:
+def _judge(
+    metrics: dict[str, float | None],
+    thresholds: dict[str, float | None],
+    natural: Mapping[str, float],
+    margin: float,
+) -> list[str]:
     reasons = []
     for key, bound in thresholds.items():
         value = metrics.get(METRIC_OF[key])
-        if bound is not None and value is not None and value >= bound and value > 0:
+        if bound is None or value is None or value < bound or value <= 0:
+            continue
+        usual = natural.get(key)
+        if usual is None:
             reasons.append(f"{METRIC_OF[key]} {value:.4g} >= {bound:g}")
+        elif value > margin * usual:
+            reasons.append(
+                f"{METRIC_OF[key]} {value:.4g} >= {bound:g} (floor) and > {margin:g} × "
+                f"{usual:.4g} (natural variation in training)"
+            )
     return reasons
 
 
@@ -141,8 +159,12 @@ def compare_columns(
     baseline: ColumnStatistics,
     current: ColumnStatistics | None,
     config: MonitoringConfig,
+    natural: Mapping[str, float] | None = None,
 ) -> FeatureDrift:
     """Compare one column's window statistics with its baseline statistics.
+
+    ``natural`` is the column's calibrated natural variation at this window's size
+    (metric → distance, see :meth:`Calibration.natural`); without it the floors decide.
 
     Example:
         >>> import pyarrow as pa
@@ -182,12 +204,6 @@ def compare_columns(
             metrics["out_of_range_share"] = max(0.0, below) + max(0.0, above)
             hist_b = _histogram(dist, "baseline", b.count)
             hist_c = _histogram(dist, "current", c.count)
-            # Exact extremes (not the sketch) decide whether a training constant moved at all.
-            if b.min == b.max and (c.min != b.min or c.max != b.max):
-                reasons.append(
-                    f"constant {b.min:g} in training; {metrics['out_of_range_share']:.2%} of "
-                    f"values now differ (range {c.min:g}..{c.max:g})"
-                )
         else:
             for key in ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range_share"):
                 metrics[key] = None
@@ -215,15 +231,14 @@ def compare_columns(
             shown = lump_rare(dist, 0.0) if len(dist.labels) <= 30 else lumped
             hist_b = _histogram(shown, "baseline", bs.count)
             hist_c = _histogram(shown, "current", rows)
-            if bs.distinct == 1 and unseen > 0:
-                only = next(iter(seen))
-                reasons.append(f"constant {only!r} in training; {unseen:.2%} of values now differ")
         else:
             for key in ("psi", "jensen_shannon", "linf", "unseen_share"):
                 metrics[key] = None
-    reasons += _judge(metrics, thresholds)
+    usual = {k: v for k, v in (natural or {}).items() if k in thresholds}
+    reasons += _judge(metrics, thresholds, usual, config.calibration_margin)
     status = "insufficient_data" if rows < config.min_samples else "drift" if reasons else "ok"
     return FeatureDrift(
+        natural={k: round(v, 6) for k, v in usual.items()},
         name=name,
         kind=kind,
         status=status,
@@ -241,13 +256,18 @@ def _compare_all(
     current: DatasetStatistics,
     config: MonitoringConfig,
     names: Sequence[str],
+    calibration: Calibration | None = None,
 ) -> list[FeatureDrift]:
     out = []
     for name in names:
         override = config.features.get(name)
         if override is not None and not override.enabled:
             continue
-        out.append(compare_columns(name, baseline[name], current.columns.get(name), config))
+        column = current.columns.get(name)
+        natural = None
+        if calibration is not None and column is not None:
+            natural = calibration.natural(name, column.count)
+        out.append(compare_columns(name, baseline[name], column, config, natural))
     return out
 
 
@@ -273,6 +293,7 @@ def compute_drift(
     segment_baselines: Mapping[str, Mapping[str, DatasetStatistics]] | None = None,
     prediction_baseline: DatasetStatistics | None = None,
     prediction_source: str | None = None,
+    calibration: Calibration | None = None,
     notes: Sequence[str] = (),
 ) -> DriftReport:
     """Judge a window of logged rows (features, optionally outputs) against the baseline.
@@ -286,6 +307,8 @@ def compute_drift(
             value}}``; segments without one are reported as ``no_baseline``.
         prediction_baseline: statistics of the outputs (``output.score`` / ``output.class``
             / ``output.value``) at evaluation time; without it there is no prediction drift.
+        calibration: the features' natural variation inside the training data; without
+            it the floors alone decide.
 
     Example:
         >>> report = compute_drift(stats, table, MonitoringConfig())  # doctest: +SKIP
@@ -301,9 +324,11 @@ def compute_drift(
     rows = current.num_rows
     current_stats = compute_statistics(features.select(names), LOG_READ_OPTIONS) if names else None
     results = (
-        _compare_all(baseline, current_stats, config, names) if current_stats is not None else []
+        _compare_all(baseline, current_stats, config, names, calibration)
+        if current_stats is not None
+        else []
     )
-    segments = _segments(features, baseline, config, segment_baselines or {})
+    segments = _segments(features, baseline, config, segment_baselines or {}, calibration)
     prediction = None
     if config.prediction:
         prediction = _prediction(current, config, prediction_baseline, prediction_source)
@@ -341,9 +366,38 @@ def compute_drift(
             "rare_share": config.rare_share,
             "baseline_rows": baseline.num_rows,
             "baseline_source": baseline.source,
+            **_calibration_settings(config, calibration, notes),
         },
         notes=notes,
     )
+
+
+def _calibration_settings(
+    config: MonitoringConfig, calibration: Calibration | None, notes: list[str]
+) -> dict[str, Any]:
+    if calibration is None:
+        notes.append("drift thresholds are not calibrated for this version: the floors decide")
+        return {"calibration": None}
+    suggested = calibration.suggested_min_samples
+    if suggested is not None and config.min_samples < suggested:
+        notes.append(
+            f"min_samples = {config.min_samples}: below {suggested} rows the training data's own "
+            "windows already vary past the floors, so thresholds rise to their natural variation"
+        )
+    elif suggested is None:
+        notes.append(
+            "even windows of the largest calibrated size vary past the floors inside the "
+            "training data; thresholds follow the natural variation"
+        )
+    return {
+        "calibration": {
+            "method": calibration.method,
+            "margin": config.calibration_margin,
+            "quantile": calibration.quantile,
+            "sizes": list(calibration.sizes),
+            "suggested_min_samples": suggested,
+        }
+    }
 
 
 def _iso(value: Any) -> str | None:
@@ -361,6 +415,7 @@ def _segments(
     baseline: DatasetStatistics,
     config: MonitoringConfig,
     baselines: Mapping[str, Mapping[str, DatasetStatistics]],
+    calibration: Calibration | None,
 ) -> list[SegmentDrift]:
     out: list[SegmentDrift] = []
     for column in config.segments:
@@ -395,7 +450,7 @@ def _segments(
             rows = features.filter(pc.equal(pc.cast(features[column], pa.string()), value))
             names = [n for n in rows.column_names if n in base.columns and n != column]
             stats = compute_statistics(rows.select(names), LOG_READ_OPTIONS)
-            results = _compare_all(base, stats, config, names)
+            results = _compare_all(base, stats, config, names, calibration)
             if count < config.min_samples:
                 status = "insufficient_data"
             else:
@@ -456,7 +511,11 @@ def check_drift(
         >>> report.files["html"]  # doctest: +SKIP
     """
     from mooring.errors import DataError, NotFoundError
-    from mooring.monitoring.baselines import prediction_baseline, segment_baselines
+    from mooring.monitoring.baselines import (
+        calibration_for,
+        prediction_baseline,
+        segment_baselines,
+    )
 
     name = cfg.project.name
     if version is None:
@@ -487,6 +546,9 @@ def check_drift(
     outputs, source = (None, None)
     if cfg.monitoring.prediction:
         outputs, source = prediction_baseline(cfg, registry, mv)
+    calibration, why = calibration_for(cfg, mv)
+    if why:
+        notes.append(why)
     report = compute_drift(
         baseline,
         table,
@@ -496,6 +558,7 @@ def check_drift(
         segment_baselines=segments,
         prediction_baseline=outputs,
         prediction_source=source,
+        calibration=calibration,
         notes=notes,
     )
     if write:

@@ -84,6 +84,8 @@ class EvaluateOutput(_Record):
     threshold: float | None = None
     threshold_source: str | None = None
     baseline_version: int | None = None
+    #: Statistics of the model's outputs on the eval data (JSON), frozen at registration.
+    outputs: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 :func:`assess` is the work (also :meth:`mooring.project.Project.evaluate`); :func:`run`
 is the step: keyed by the model, the eval data and ``[evaluation]``, it evaluates again
 when production changed since (the change gates compare with production). The operating
-threshold it chooses is recorded here and registered with the version; the trained
-model folder is never rewritten.
+threshold it chooses is recorded here and registered with the version, and so are the
+statistics of the model's outputs on the eval data (``outputs.json``, the version's
+prediction-drift reference); the trained model folder is never rewritten.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mooring.monitoring.baselines import evaluation_outputs
 from mooring.pipeline.context import RunContext
 from mooring.pipeline.fingerprint import digest
 from mooring.pipeline.outputs import EvaluateOutput
@@ -101,6 +103,9 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
     )
     folder = evaluation.folder or ctx.run_dir / "evaluation"
     result = evaluation.result
+    outputs = evaluation_outputs(result.task, result.predictions, result.label_vocabulary)
+    if outputs is not None:
+        outputs.save(folder / "outputs.json")
     record.status, record.reusable = "done", True
     record.message += "blessed" if evaluation.decision.blessed else "not blessed"
     return EvaluateOutput(
@@ -113,4 +118,5 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
         baseline_version=baseline,
         blessed=evaluation.decision.blessed,
         decision=evaluation.decision.to_dict(),
+        outputs=None if outputs is None else str(folder / "outputs.json"),
     )

@@ -1,23 +1,47 @@
 """Step 5, register: the model folder as an immutable registry version, with its lineage.
 
 The version carries what the run knows about the model: lineage, headline metrics, the
-gate decision, the training statistics (the drift baseline), the validated schema and
-the operating threshold the evaluation chose (registration metadata: the trained
-artifact is never rewritten).
+gate decision, the training statistics (the drift baseline), the validated schema, the
+operating threshold the evaluation chose (registration metadata: the trained artifact is
+never rewritten) and its references (:mod:`mooring.monitoring.baselines`): per-segment
+training statistics, its outputs on the eval data, its metrics with the eval data's
+fingerprint and the drift calibration.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from mooring.monitoring.baselines import REFERENCES, freeze_references
 from mooring.pipeline.context import RunContext
 from mooring.pipeline.fingerprint import digest
 from mooring.pipeline.outputs import RegisterOutput
 from mooring.pipeline.record import StepRecord
 
 __all__ = ["run"]
+
+
+def _references(ctx: RunContext) -> dict[str, Any]:
+    from mooring.contract import DatasetStatistics, read_table
+
+    ws, evaluated = ctx.workspace, ctx.outputs.evaluated
+    outputs = None
+    if evaluated.outputs and Path(evaluated.outputs).is_file():
+        outputs = DatasetStatistics.load(Path(evaluated.outputs))
+    eval_path = ws.data_path("eval")
+    return freeze_references(
+        ctx.config,
+        train_table=read_table(ws.data_path("train"), ws.read_options),
+        train_statistics=ctx.train_statistics(),
+        outputs=outputs,
+        metrics=evaluated.metrics,
+        eval_data=str(eval_path),
+        eval_fingerprint=ws.data_fingerprint("eval"),
+        eval_rows=evaluated.rows,
+    )
 
 
 def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
@@ -52,6 +76,9 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
     # The server checks requests against the contract the data was validated with,
     # including a hand-edited schema file, not one re-inferred from the statistics.
     run_record["schema"] = ws.schema(ctx.train_statistics()).to_dict()
+    # Everything the version will be judged against, frozen now (never re-derived later
+    # from whatever the config names): segments, outputs, metrics, drift calibration.
+    run_record[REFERENCES] = _references(ctx)
     lineage = {
         "data_fingerprint": ws.data_fingerprint("train"),
         "eval_fingerprint": ws.data_fingerprint("eval"),
