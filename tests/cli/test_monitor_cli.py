@@ -54,7 +54,8 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, Registry]]:
     config.write_text(
         f'[project]\nname = "{NAME}"\nhome = ".mooring"\n\n[data]\ntrain = "train.csv"\n\n'
         "[rollout]\nsteps = [10, 100]\nmin_requests = 5\nmin_step_duration = 0\n\n"
-        "[rollout.guardrails]\nprediction_js = false\n",
+        "[rollout.guardrails]\nprediction_js = false\nmin_latency_samples = 1\n"
+        "latency_tail_samples = 1\n",
         encoding="utf-8",
     )
     yield config, registry
@@ -76,8 +77,8 @@ def test_one_tick_advances_then_rolls_back_with_exit_code_1(
     with metrics_endpoint(metrics) as url:
         code, report = run(config, url, capsys)
         assert code == 0 and report["rollout"]["action"] == "insufficient_data"
-        serve(metrics, 1, 100)
-        serve(metrics, 2, 10)
+        serve(metrics, 1, 200)
+        serve(metrics, 2, 110)
         code, report = run(config, url, capsys)
         assert code == 0 and report["rollout"]["action"] == "advance"
         assert report["rollout"]["to_weight"] == 100

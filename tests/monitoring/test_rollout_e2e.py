@@ -189,12 +189,15 @@ def test_worse_canary_is_rolled_back_and_no_request_fails(
         assert final.action == "rollback", final.to_dict()
         assert traffic.failures == []
         assert traffic.seen["3"] > 0 and traffic.seen["1"] > 0
-        predictions = next(g for g in final.guardrails if g.name == "predictions")
-        assert predictions.status == "breach" and (predictions.value or 0) > 0.5
+        broken = next(g for g in final.guardrails if g.name == "broken")
+        assert broken.status == "breach" and "constant model" in broken.message
+        # How far it is from production is reported beside, not what decided.
+        divergence = next(g for g in final.guardrails if g.name == "divergence")
+        assert divergence.status == "ok" and (divergence.value or 0) > 0.5
         dep = registry.deployment(NAME)
         assert (dep.production, dep.canary, dep.canary_weight) == (1, None, 0)
         event = registry.history(NAME)[-1]
-        assert event.actor == ACTOR and "Jensen-Shannon" in (event.reason or "")
+        assert event.actor == ACTOR and "constant model" in (event.reason or "")
         assert [a.kind for a in sink.alerts] == ["rollback"]
 
 
@@ -267,7 +270,13 @@ def test_healthy_canary_is_promoted_through_every_step_by_a_hosted_monitor(
         "steps": [10, 50, 100],
         "min_requests": 20,
         "min_step_duration": 0.3,
-        "guardrails": {"min_prediction_rows": 200, "p99_latency_slack_ms": 100},
+        # Every guardrail must judge before a step advances: the p99 from 100 batches.
+        "guardrails": {
+            "min_prediction_rows": 200,
+            "p99_latency_slack_ms": 100,
+            "latency_tail_samples": 1,
+            "min_latency_samples": 20,
+        },
     }
     with stack(tmp_path / "home", exported, rollout=rollout) as (cfg, registry, server):
         # Hosted as a server would host it: a thread reading the app's metrics in process.

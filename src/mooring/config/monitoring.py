@@ -254,9 +254,14 @@ class MonitoringConfig(Section):
 
 # --- [rollout] (canary steps and guardrails) -----------------------------------------------------
 class GuardrailsConfig(Section):
-    """``[rollout.guardrails]``: canary vs production; one breach rolls the canary back.
+    """``[rollout.guardrails]``: is the canary healthy? One breach rolls it back.
 
-    Setting a guardrail to ``false`` turns it off.
+    Labels decide when there are enough of them: a canary whose live metric is no worse
+    than production's (within ``live_metric_drop`` and its uncertainty) is never rolled
+    back for answering differently. Without labels the canary's outputs are compared with
+    **its own** outputs on its evaluation data (frozen at registration); how far they are
+    from production's is reported, and decides only with ``divergence_js``. Setting a
+    guardrail to ``false`` turns it off.
     """
 
     min_errors: int = Field(
@@ -277,26 +282,54 @@ class GuardrailsConfig(Section):
     min_latency_samples: int = Field(
         50, ge=1, description="Timed batches per version before the latency guardrail judges."
     )
+    latency_tail_samples: int = Field(
+        10,
+        ge=1,
+        description="Batches beyond the p99 needed to judge it: at least this / 0.01 batches "
+        "(1,000 by default; the p99 of 100 batches is one batch).",
+    )
+    latency_breach_ticks: int = Field(
+        3, ge=1, description="A latency breach must hold on this many consecutive ticks."
+    )
     prediction_js: float | None = Field(
         0.2,
         gt=0.0,
         le=1.0,
-        description="Breach: Jensen-Shannon distance of canary vs production outputs above this.",
+        description="Breach: Jensen-Shannon distance of the canary's live outputs from its own "
+        "outputs on its evaluation data above this.",
+    )
+    divergence_js: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Breach: canary vs production outputs above this (off by default: a "
+        "retrained model should answer differently; always reported).",
     )
     min_prediction_rows: int = Field(
-        200, ge=10, description="Logged predictions per version before prediction drift judges."
+        200, ge=10, description="Logged predictions per version before output checks judge."
     )
     live_metric: str = Field("auc", description="Live metric compared when labels exist.")
     live_metric_drop: float | None = Field(
         0.02, gt=0.0, description="Breach: canary's live metric worse than production's by this."
     )
+    live_metric_z: float = Field(
+        1.64,
+        ge=0.0,
+        description="…and by more than this many standard errors of the difference.",
+    )
     min_labels: int = Field(200, ge=1, description="Labels per version before judging.")
+    require_labels: bool = Field(
+        False,
+        description="Hold every step until min_labels labels arrive (default: a rollout "
+        "without any label feedback is judged on its outputs).",
+    )
 
     _guardrails_off = field_validator(
         "error_rate_increase",
         "error_rate_ratio",
         "p99_latency_ratio",
         "prediction_js",
+        "divergence_js",
         "live_metric_drop",
         mode="before",
     )(off_when_false)
@@ -314,6 +347,11 @@ class RolloutConfig(Section):
     )
     min_step_duration: Duration = Field(
         300.0, description="Least time at a step before it may advance ('5m' or seconds)."
+    )
+    max_hold: Duration = Field(
+        21600.0,
+        description="A step still waiting on a guardrail after this long holds and alerts "
+        "(it is never promoted without its evidence).",
     )
     metrics_urls: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8501/metrics"],

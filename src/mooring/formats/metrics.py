@@ -168,6 +168,26 @@ class Histogram:
             lower_bound, lower_count = bound, cumulative
         return lower_bound
 
+    def quantile_bucket(self, q: float) -> tuple[float, float]:
+        """The bounds ``(lower, upper)`` of the bucket holding the ``q`` quantile.
+
+        All a histogram knows for sure: the quantile lies within them. ``upper`` is
+        ``inf`` in the +Inf bucket; ``(nan, nan)`` without observations.
+
+        >>> Histogram((0.01, 0.05, math.inf), (90.0, 99.0, 100.0)).quantile_bucket(0.99)
+        (0.01, 0.05)
+        """
+        total = self.count
+        if total <= 0:
+            return math.nan, math.nan
+        rank = q * total
+        lower_bound, lower_count = 0.0, 0.0
+        for bound, cumulative in zip(self.bounds, self.counts, strict=True):
+            if cumulative >= rank and cumulative > lower_count:
+                return lower_bound, bound
+            lower_bound, lower_count = bound, cumulative
+        return lower_bound, math.inf
+
     def share_below(self, threshold: float) -> float:
         """Share of observations at or below ``threshold`` (linear within its bucket)."""
         total = self.count

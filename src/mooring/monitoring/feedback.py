@@ -62,6 +62,8 @@ class VersionQuality:
     change: dict[str, float | None] = field(default_factory=dict)
     threshold: float | None = None
     invalid_labels: int = 0
+    #: Labelled rows of the positive class (binary), for the uncertainty of AUC.
+    positives: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -178,6 +180,7 @@ def score_version(
         change=change,
         threshold=threshold,
         invalid_labels=invalid,
+        positives=int(np.sum(y == 1)) if task == "binary" else None,
     )
 
 

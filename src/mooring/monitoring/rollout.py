@@ -8,17 +8,26 @@ production over the current step:
 - **errors**: the canary's 5xx rate against production's, absolute increase and ratio
   (judged once the canary has ``min_errors`` errors; production's rate is smoothed by
   one error, so a small production sample never makes the ratio look infinite);
-- **latency**: p99 of the per-version inference-latency histograms (ratio and a slack
-  in ms, because a histogram only knows its buckets);
+- **latency**: p99 of the per-version inference-latency histograms, judged on enough
+  batches for a p99 and at the buckets' resolution, and only after it holds on
+  ``latency_breach_ticks`` consecutive ticks;
 - **load**: a canary version the server failed to load;
-- **predictions**: Jensen–Shannon distance between the canary's and production's
-  logged outputs since the rollout started (the contract layer's distances over
-  production's quantile bins);
-- **live metric**: the canary's live metric (from label feedback) against production's.
+- **outputs** (:mod:`mooring.monitoring.output_guardrails`): NaN or constant answers
+  (``broken``), the canary's live outputs against its own evaluation-time outputs
+  (``outputs``), its evaluation metric against production's on the same data
+  (``validated``), and canary vs production (``divergence``: reported, decisive only
+  when configured);
+- **live metric**: the canary's live metric (from label feedback) against production's,
+  with its uncertainty. When it judges the canary no worse, it overrides ``outputs``,
+  ``validated`` and ``divergence``: labels decide.
 
-One breach rolls the canary back in the same tick (canary removed, weight 0). A
-healthy canary with at least ``min_requests`` requests and ``min_step_duration`` at its
-step moves to the next step; after the last one it is promoted. Every change goes
+One breach rolls the canary back in the same tick (canary removed, weight 0). A step
+advances only when every enabled guardrail has judged: while any is
+``insufficient_data`` the step holds and says which one waits for what; after
+``[rollout] max_hold`` it keeps holding and raises a ``rollout_stalled`` alert (a canary
+is never promoted without its evidence). A canary with every guardrail judged, at least
+``min_requests`` requests and ``min_step_duration`` at its step moves to the next step;
+after the last one it is promoted. Every change goes
 through the registry with actor ``mooring-monitor`` and a reason holding the numbers,
 so it lands in the audit log; rollbacks and promotions also raise alerts.
 
@@ -43,8 +52,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from mooring.config import GuardrailsConfig, MooringConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.monitoring._state import monitoring_dir, read_json, write_json
@@ -52,13 +59,14 @@ from mooring.monitoring.alerts import Alert, AlertManager
 from mooring.monitoring.guardrails import (
     GuardrailResult,
     LiveMetric,
+    Status,
     error_guardrail,
     feedback_live_metric,
     latency_guardrail,
     live_metric_guardrail,
     load_guardrail,
-    prediction_distance,
 )
+from mooring.monitoring.output_guardrails import LABELS_DECIDE, judge_outputs
 from mooring.monitoring.rollout_state import (
     Action,
     RolloutDecision,
@@ -79,7 +87,26 @@ __all__ = ["ACTOR", "RolloutController", "RolloutDecision"]
 log = logging.getLogger("mooring.monitoring")
 
 ACTOR = "mooring-monitor"
-_PREDICTION_ROWS_CAP = 50_000
+
+
+def _labels_decide(results: list[GuardrailResult], live: GuardrailResult) -> list[GuardrailResult]:
+    """With the live metric judging the canary no worse, output differences cannot roll it back."""
+    if live.status != "ok":
+        return results
+    out = []
+    for r in results:
+        if r.name in LABELS_DECIDE and r.status in ("breach", "insufficient_data"):
+            verdict = "would breach" if r.status == "breach" else "waiting"
+            r = GuardrailResult(
+                r.name,
+                "ok",
+                f"labels decide ({live.message}); without them: {verdict}: {r.message}",
+                value=r.value,
+                threshold=r.threshold,
+                numbers=r.numbers,
+            )
+        out.append(r)
+    return out
 
 
 class RolloutController:
@@ -235,13 +262,16 @@ class RolloutController:
         production = snap.version(dep.production).since(step.baseline.get(str(dep.production)))
         elapsed = now - step.started_at
         rules = self.cfg.rollout.guardrails
+        latency = self._latency(step, latency_guardrail(canary, production, rules), rules)
+        live = self._live_guardrail(dep, step, rules)
         results = [
             load_guardrail(canary_total, canary),
             error_guardrail(canary, production, rules),
-            latency_guardrail(canary, production, rules),
-            self._prediction_guardrail(dep, step, rules),
-            self._live_guardrail(dep, step, rules),
+            latency,
+            *self._output_guardrails(dep, step, rules),
+            live,
         ]
+        results = _labels_decide(results, live)
         numbers: dict[str, Any] = {
             "step_seconds": elapsed,
             "step_started_at": iso_time(step.started_at),
@@ -256,16 +286,15 @@ class RolloutController:
         if dep.canary_weight == 0:
             # A staged canary (0%) gets no traffic to judge: the rollout starts with step one.
             return self._advance(dep, step, steps[0], results, numbers)
+        waiting = [f"{r.name}: {r.message}" for r in results if r.status == "insufficient_data"]
         if canary.requests < self.cfg.rollout.min_requests:
-            reason = (
-                f"canary has {canary.requests:g} of {self.cfg.rollout.min_requests} requests "
-                f"needed at {dep.canary_weight}%"
+            waiting.insert(
+                0,
+                f"requests: canary has {canary.requests:g} of {self.cfg.rollout.min_requests} "
+                f"needed at {dep.canary_weight}%",
             )
-            decision = self._decision(
-                dep, "insufficient_data", [reason], guardrails=results, numbers=numbers
-            )
-            self._save(step, decision)
-            return decision
+        if waiting:
+            return self._wait(dep, step, waiting, results, numbers, elapsed)
         if elapsed < self.cfg.rollout.min_step_duration:
             reason = (
                 f"{elapsed:.0f}s of {self.cfg.rollout.min_step_duration:g}s at "
@@ -279,72 +308,72 @@ class RolloutController:
             return self._advance(dep, step, later[0], results, numbers)
         return self._promote(dep, step, results, numbers)
 
-    # -- guardrails needing other sources ------------------------------------------
-    def _prediction_guardrail(
-        self, dep: Deployment, step: RolloutStep, rules: GuardrailsConfig
-    ) -> GuardrailResult:
-        if rules.prediction_js is None:
-            return GuardrailResult("predictions", "off", "prediction guardrail is off")
-        from mooring.formats.predictions import read_prediction_log
-
-        since = datetime.fromtimestamp(step.rollout_started_at, UTC)
-        try:
-            canary = read_prediction_log(
-                self.log_url, self.name, version=dep.canary, since=since, last=_PREDICTION_ROWS_CAP
+    def _wait(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        waiting: list[str],
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+        elapsed: float,
+    ) -> RolloutDecision:
+        """Hold a step some guardrail cannot judge yet; past ``max_hold``, alert."""
+        limit = self.cfg.rollout.max_hold
+        reasons = [f"waiting at {dep.canary_weight}% for {len(waiting)} guardrail(s)", *waiting]
+        if elapsed >= limit:
+            reasons[0] = (
+                f"held at {dep.canary_weight}% for {elapsed:.0f}s, past max_hold = {limit:g}s, "
+                f"waiting for {len(waiting)} guardrail(s); the canary stays at its weight until "
+                "the evidence arrives or someone promotes or rolls it back"
             )
-            production = read_prediction_log(
-                self.log_url,
-                self.name,
-                version=dep.production,
-                since=since,
-                last=_PREDICTION_ROWS_CAP,
+            self.alerts.send(
+                Alert(
+                    model=self.name,
+                    version=dep.canary,
+                    kind="rollout_stalled",
+                    severity="ticket",
+                    summary=f"{self.name}@{dep.canary}: " + reasons[0],
+                    details={"waiting": waiting, "numbers": numbers},
+                )
             )
-        except NotFoundError:
-            return GuardrailResult(
-                "predictions",
-                "insufficient_data",
-                "no prediction log yet (is [serving] log_sample_rate above 0?)",
-            )
-        except MooringError as exc:
-            return GuardrailResult("predictions", "insufficient_data", f"prediction log: {exc}")
-        except (OSError, pa.ArrowException) as exc:
-            # The server writes log files in place: one may still be half-written. Next tick.
-            return GuardrailResult(
-                "predictions", "insufficient_data", f"prediction log not readable yet: {exc}"
-            )
-        numbers: dict[str, Any] = {
-            "canary_rows": canary.num_rows,
-            "production_rows": production.num_rows,
-        }
-        if min(canary.num_rows, production.num_rows) < rules.min_prediction_rows:
-            return GuardrailResult(
-                "predictions",
-                "insufficient_data",
-                f"{canary.num_rows} canary and {production.num_rows} production logged "
-                f"predictions; judged from {rules.min_prediction_rows} each",
-                numbers=numbers,
-            )
-        distances = prediction_distance(production, canary)
-        numbers["jensen_shannon"] = distances
-        if not distances:
-            return GuardrailResult(
-                "predictions", "insufficient_data", "no comparable outputs", numbers=numbers
-            )
-        column, worst = max(distances.items(), key=lambda item: item[1])
-        summary = (
-            f"{column} Jensen-Shannon distance canary vs production {worst:.3f} "
-            f"({canary.num_rows} vs {production.num_rows} rows)"
+        decision = self._decision(
+            dep, "insufficient_data", reasons, guardrails=results, numbers=numbers
         )
-        if worst > rules.prediction_js:
-            return GuardrailResult(
-                "predictions",
-                "breach",
-                f"{summary} > {rules.prediction_js:g}",
-                value=worst,
-                threshold=rules.prediction_js,
-                numbers=numbers,
-            )
-        return GuardrailResult("predictions", "ok", summary, value=worst, numbers=numbers)
+        self._save(step, decision)
+        return decision
+
+    def _latency(
+        self, step: RolloutStep, result: GuardrailResult, rules: GuardrailsConfig
+    ) -> GuardrailResult:
+        """A latency breach counts once it holds on ``latency_breach_ticks`` ticks in a row."""
+        if result.status != "breach":
+            if step.latency_strikes:
+                step.latency_strikes = 0
+                self._save(step)
+            return result
+        step.latency_strikes += 1
+        self._save(step)
+        if step.latency_strikes >= rules.latency_breach_ticks:
+            return result
+        return GuardrailResult(
+            result.name,
+            "insufficient_data",
+            f"breach on {step.latency_strikes} of {rules.latency_breach_ticks} consecutive "
+            f"ticks needed: {result.message}",
+            value=result.value,
+            threshold=result.threshold,
+            numbers=result.numbers,
+        )
+
+    # -- guardrails needing other sources ------------------------------------------
+    def _output_guardrails(
+        self, dep: Deployment, step: RolloutStep, rules: GuardrailsConfig
+    ) -> list[GuardrailResult]:
+        assert dep.canary is not None
+        since = datetime.fromtimestamp(step.rollout_started_at, UTC)
+        return judge_outputs(
+            self.cfg, self.registry, self.log_url, dep.canary, dep.production, since, rules
+        )
 
     def _live_guardrail(
         self, dep: Deployment, step: RolloutStep, rules: GuardrailsConfig
@@ -355,11 +384,15 @@ class RolloutController:
             return GuardrailResult("live_metric", "off", "no label feedback source")
         since = datetime.fromtimestamp(step.rollout_started_at, UTC)
         try:
-            c_value, c_rows = self.live_metric(dep.canary, since)
-            p_value, p_rows = self.live_metric(dep.production, since)
+            canary = self.live_metric(dep.canary, since)
+            production = self.live_metric(dep.production, since)
+        except NotFoundError as exc:
+            # No label feedback at all: the rollout is judged on its outputs.
+            status: Status = "insufficient_data" if rules.require_labels else "unavailable"
+            return GuardrailResult("live_metric", status, f"live metrics: {exc}")
         except MooringError as exc:
             return GuardrailResult("live_metric", "insufficient_data", f"live metrics: {exc}")
-        return live_metric_guardrail((c_value, c_rows), (p_value, p_rows), rules)
+        return live_metric_guardrail(canary, production, rules)
 
     # -- actions -------------------------------------------------------------------
     def _unchanged_since(self, dep: Deployment) -> bool:

@@ -57,9 +57,12 @@ class RolloutStep:
     started_at: float
     rollout_started_at: float
     baseline: dict[str, VersionCounters] | None = None
+    #: Consecutive ticks on which the latency guardrail saw a breach.
+    latency_strikes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "latency_strikes": self.latency_strikes,
             "canary": self.canary,
             "production": self.production,
             "weight": self.weight,
@@ -81,6 +84,7 @@ class RolloutStep:
             revision=int(data["revision"]),
             started_at=float(data["started_at"]),
             rollout_started_at=float(data["rollout_started_at"]),
+            latency_strikes=int(data.get("latency_strikes", 0)),
             baseline=None
             if baseline is None
             else {k: VersionCounters.from_dict(v) for k, v in baseline.items()},
