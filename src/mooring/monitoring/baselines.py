@@ -11,7 +11,8 @@ in the version's run record under ``"references"`` (:func:`freeze_references`):
   (``output.score`` / ``output.class`` / ``output.value``), the reference of prediction
   drift and of the canary's output guardrail;
 * ``evaluation``: its evaluation metrics with the fingerprint and name of the data they
-  were measured on, so two versions' numbers are compared only when that data is the same;
+  were measured on (and production's metrics on that same data, when the run compared
+  them), so two versions' numbers are compared only when that data is the same;
 * ``calibration``: the natural variation of every feature's drift distances inside the
   training data (:mod:`mooring.monitoring.calibration`).
 
@@ -152,6 +153,7 @@ def freeze_references(
     eval_data: str | None,
     eval_fingerprint: str | None,
     eval_rows: int | None = None,
+    baseline: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a version will be judged against, as stored in its run record.
 
@@ -161,6 +163,8 @@ def freeze_references(
         outputs: statistics of the version's outputs on its evaluation data.
         metrics: its evaluation metrics; ``eval_data`` / ``eval_fingerprint`` name the
             data they were measured on.
+        baseline: ``{"version", "metrics"}`` of the production model evaluated on the
+            same data in the same run, when there was one.
 
     Example:
         >>> refs = freeze_references(cfg, train_table=table, train_statistics=stats,
@@ -193,6 +197,7 @@ def freeze_references(
             "data": eval_data,
             "data_fingerprint": eval_fingerprint,
             "rows": eval_rows,
+            "baseline": None if baseline is None else dict(baseline),
         },
         "calibration": None if calibration is None else calibration.to_dict(),
         "settings": _settings(cfg),
@@ -365,14 +370,17 @@ def calibration_for(
 def evaluation_reference(version: ModelVersion) -> dict[str, Any]:
     """The version's evaluation metrics and the data they were measured on.
 
-    ``{"metrics", "data", "data_fingerprint", "rows"}``; for a version registered
+    ``{"version", "metrics", "data", "data_fingerprint", "rows", "baseline"}``, where
+    ``baseline`` is production's ``{"version", "metrics"}`` on the same data (or None);
+    for a version registered
     before references existed, its registered metrics and the lineage's fingerprint.
     """
     refs = _references(version)
     evaluation = refs.get("evaluation")
     if isinstance(evaluation, Mapping):
-        return dict(evaluation)
+        return {**evaluation, "version": version.version}
     return {
+        "version": version.version,
         "metrics": dict(version.metrics or {}),
         "data": version.lineage.get("eval_data"),
         "data_fingerprint": version.lineage.get("eval_fingerprint"),

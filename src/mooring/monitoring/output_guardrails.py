@@ -10,9 +10,11 @@ is judged against references frozen with it at registration
 * ``outputs``: the Jensen–Shannon distance between the canary's live outputs and **its
   own** outputs on its evaluation data (``prediction_js``). Traffic unlike the data it
   was validated on, or a model serving differently from how it was evaluated, shows here.
-* ``validated``: its evaluation metric (``live_metric``) against production's when both
-  were measured on the same evaluation data (same sha256); on different data the numbers
-  are not comparable, and the canary is only required to beat chance (AUC above 0.5 by
+* ``validated``: its evaluation metric (``live_metric``) against production's measured on
+  the same evaluation data: both versions' own evaluations when their data had the same
+  sha256, or production's evaluation in the run that registered the canary (``mooring
+  run`` evaluates production on the candidate's data). Without either the numbers are
+  not comparable, and the canary is only required to beat chance (AUC above 0.5 by
   ``live_metric_drop``). A model trained on shuffled or inverted labels fails here.
 * ``divergence``: canary vs production outputs, **reported** in every decision; it
   decides only when ``divergence_js`` is set.
@@ -273,8 +275,13 @@ def _validated(
         and canary.get("data_fingerprint")
         and canary.get("data_fingerprint") == production.get("data_fingerprint")
     )
-    if same and isinstance(p_value, int | float) and production is not None:
-        numbers.update(production=p_value, production_data=_data_name(production))
+    compared = canary.get("baseline")
+    if not same and isinstance(compared, Mapping) and production is not None:
+        # The run that registered the canary evaluated production on the canary's data.
+        p_value = (compared.get("metrics") or {}).get(metric)
+        same = compared.get("version") == production.get("version")
+    if same and isinstance(p_value, int | float):
+        numbers.update(production=p_value)
         drop = float(p_value - c_value)
         summary = (
             f"evaluation {metric} canary {c_value:.4f} vs production {p_value:.4f} on the same "

@@ -21,7 +21,7 @@ from mooring.pipeline.record import StepRecord
 from mooring.pipeline.workspace import Workspace
 
 if TYPE_CHECKING:
-    from mooring.evaluation import EvaluationRun
+    from mooring.evaluation import EvaluationResult, EvaluationRun
 
 __all__ = ["assess", "run"]
 
@@ -112,11 +112,16 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
         report=str(folder / "report.html"),
         report_json=str(folder / "report.json"),
         rows=result.rows,
-        metrics={k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)},
+        metrics=_numbers(result),
         threshold=result.operating_threshold,
         threshold_source=result.threshold_source,
         baseline_version=baseline,
         blessed=evaluation.decision.blessed,
         decision=evaluation.decision.to_dict(),
         outputs=None if outputs is None else str(folder / "outputs.json"),
+        baseline_metrics=None if evaluation.baseline is None else _numbers(evaluation.baseline),
     )
+
+
+def _numbers(result: EvaluationResult) -> dict[str, float]:
+    return {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}

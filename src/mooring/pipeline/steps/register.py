@@ -41,6 +41,9 @@ def _references(ctx: RunContext) -> dict[str, Any]:
         eval_data=str(eval_path),
         eval_fingerprint=ws.data_fingerprint("eval"),
         eval_rows=evaluated.rows,
+        baseline=None
+        if evaluated.baseline_version is None or evaluated.baseline_metrics is None
+        else {"version": evaluated.baseline_version, "metrics": evaluated.baseline_metrics},
     )
 
 
