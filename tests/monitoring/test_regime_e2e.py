@@ -286,3 +286,66 @@ def test_without_an_offline_comparison_traffic_and_labels_roll_back_broken_candi
         assert breached == {"live_metric"}, final.reasons
         live = _guard(final, "live_metric")
         assert live.numbers["drop"] > 0.02 and live.numbers["canary_labels"] >= 150
+
+
+def _frozen(cfg: MooringConfig, registry: Registry, version: int) -> dict[str, bytes]:
+    from mooring.monitoring.baselines import (
+        calibration_for,
+        evaluation_reference,
+        prediction_baseline,
+        segment_baselines,
+    )
+
+    mv = registry.get(NAME, version=version)
+    outputs, _ = prediction_baseline(cfg, registry, mv)
+    segments, _ = segment_baselines(cfg, mv, ["sex"])
+    calibration, _ = calibration_for(cfg, mv)
+    assert outputs is not None and segments is not None and calibration is not None
+    return {
+        "outputs": outputs.to_json(),
+        "segments": orjson.dumps({v: s.to_dict() for v, s in segments["sex"].items()}),
+        "metrics": orjson.dumps(evaluation_reference(mv), option=orjson.OPT_SORT_KEYS),
+        "calibration": orjson.dumps(calibration.to_dict()),
+    }
+
+
+def test_a_deployed_versions_baselines_do_not_move(tmp_path: Path, regime: Regime) -> None:
+    import shutil
+
+    files = tmp_path / "files"
+    files.mkdir()
+    # The version's own copies of its data, so they can be edited under it.
+    for key in ("young_train", "young_eval"):
+        copy = files / regime.files[key].name
+        shutil.copy(regime.files[key], copy)
+        regime.files[f"own_{key}"] = copy
+    cfg = regime.config("own_young_train", "own_young_eval", home=tmp_path / "home")
+    with Registry.from_config(cfg) as registry:
+        mv = register(
+            regime, registry, "production", train="own_young_train", eval_="own_young_eval", cfg=cfg
+        )
+        before = _frozen(cfg, registry, mv.version)
+        # Edit [data] eval in place, and point [data] train at another file: a retrain.
+        old_eval = regime.files["old_eval"].read_bytes()
+        regime.files["own_young_eval"].write_bytes(old_eval)
+        moved = regime.config("old_train", "own_young_eval", home=tmp_path / "home")
+        assert _frozen(moved, registry, mv.version) == before
+        # A version registered before references existed: its lineage's files changed,
+        # so its references are reported missing, never rebuilt from what is there now.
+        legacy = registry.register(
+            name=NAME,
+            artifact_dir=regime.models["candidate"],
+            lineage=dict(mv.lineage),
+            metrics=mv.metrics,
+            gate={"blessed": True, "gates": []},
+            statistics=mv.statistics,
+        )
+        from mooring.monitoring.baselines import calibration_for, prediction_baseline
+
+        outputs, why = prediction_baseline(moved, registry, legacy)
+        assert outputs is None and "changed since" in why
+        calibration, note = calibration_for(moved, legacy)
+        assert calibration is not None and note is None  # its training file is unchanged
+        regime.files["own_young_train"].write_bytes(b"age,class\n1,<=50K\n")
+        calibration, note = calibration_for(moved, legacy)
+        assert calibration is None and note is not None and "changed since" in note

@@ -300,3 +300,65 @@ def test_latency_guardrail_needs_a_tail_and_judges_at_bucket_resolution() -> Non
     assert breach.value == pytest.approx(5.0)
     # The same gap within the slack is no breach.
     assert latency_guardrail(slow, fast, GuardrailsConfig(p99_latency_slack_ms=9)).status == "ok"
+
+
+def test_no_step_advances_while_a_guardrail_waits_and_a_long_hold_alerts(
+    setup: Setup,
+) -> None:
+    reg, metrics, clock = setup.registry, setup.metrics, setup.clock
+    setup.controller.live_metric = lambda version, since: (0.8, 50)  # labels trickle in
+    reg.deploy(NAME, production=1, canary=2, weight=10)
+    setup.controller.tick()
+    serve(metrics, 1, 300)
+    serve(metrics, 2, 150)
+    clock.advance(61)
+    decision = setup.controller.tick()
+    assert decision.action == "insufficient_data"
+    assert decision.reasons[0] == "waiting at 10% for 1 guardrail(s)"
+    assert decision.reasons[1].startswith("live_metric: 50 canary and 50 production labels")
+    assert setup.sink.alerts == []
+    clock.advance(6 * 3600)
+    stalled = setup.controller.tick()
+    assert stalled.action == "insufficient_data" and "past max_hold" in stalled.reasons[0]
+    assert reg.deployment(NAME).canary_weight == 10  # held, never promoted without evidence
+    assert [(a.kind, a.severity) for a in setup.sink.alerts] == [("rollout_stalled", "ticket")]
+
+
+def _evaluated(cfg: MooringConfig, reg: Registry, auc: float, seed: int) -> int:
+    from tests.monitoring._traffic import BLESSED, artifact_dir
+
+    lineage = {"data_fingerprint": "0" * 64, "eval_fingerprint": "e" * 64, "eval_data": "e.csv"}
+    mv = reg.register(
+        name=NAME,
+        artifact_dir=artifact_dir(cfg.home / "evaluated", seed),
+        lineage=lineage,
+        gate=BLESSED,
+        metrics={"auc": auc},
+    )
+    return mv.version
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_labels_decide_over_offline_numbers(setup: Setup, labels: bool) -> None:
+    reg, metrics, clock = setup.registry, setup.metrics, setup.clock
+    production = _evaluated(setup.cfg, reg, 0.80, seed=10)
+    canary = _evaluated(setup.cfg, reg, 0.70, seed=11)  # worse on the same eval data
+    live = {production: (0.80, 400), canary: (0.81, 400)}
+    setup.controller.live_metric = lambda version, since: live[version] if labels else (None, 0)
+    reg.deploy(NAME, production=production, canary=canary, weight=10)
+    first = setup.controller.tick()
+    if not labels:
+        # Worse on the same evaluation data and nothing live to say otherwise: at once.
+        assert first.action == "rollback"
+        validated = next(g for g in first.guardrails if g.name == "validated")
+        assert validated.status == "breach" and "worse by 0.1000" in validated.message
+        return
+    serve(metrics, production, 300)
+    serve(metrics, canary, 150)
+    clock.advance(61)
+    decision = setup.controller.tick()
+    validated = next(g for g in decision.guardrails if g.name == "validated")
+    # Live labels say it is no worse: the offline number does not roll it back.
+    assert decision.action == "advance", decision.reasons
+    assert validated.status == "ok" and "labels decide" in validated.message
+    assert "would breach" in validated.message

@@ -228,7 +228,7 @@ class MonitoringConfig(Section):
         "timestamp is set; 'off': the floors alone decide.",
     )
     calibration_margin: float = Field(
-        1.25,
+        1.5,
         ge=1.0,
         description="A feature drifts only beyond this × its natural variation (and its floor).",
     )
