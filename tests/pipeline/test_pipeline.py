@@ -158,6 +158,15 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
     assert stored.columns["age"].is_numeric
     assert stored.label == "class"
     assert mv.blessed and mv.metrics["auc"] > 0.7
+    # What the version will be judged against is frozen with it.
+    refs = mv.run_record["references"]
+    evaluation = refs["evaluation"]
+    assert evaluation["data_fingerprint"] == Project.load(lifecycle.toml).data_fingerprint("eval")
+    assert evaluation["metrics"]["auc"] == mv.metrics["auc"] and evaluation["baseline"] is None
+    assert set(refs["outputs"]["columns"]) == {"output.score", "output.class"}
+    calibration = refs["calibration"]
+    assert calibration["method"] == "random" and calibration["rows"] == 3000
+    assert "age" in calibration["features"] and "class" not in calibration["features"]
 
 
 def test_unchanged_rerun_is_fully_cached(lifecycle: Lifecycle) -> None:
@@ -225,7 +234,11 @@ def test_second_model_is_a_canary_at_the_first_rollout_step(lifecycle: Lifecycle
     with Registry.from_config(load_config(lifecycle.toml)) as registry:
         dep = registry.deployment("income")
         events = registry.history("income")
+        canary = registry.get("income", version=2)
     assert (dep.production, dep.canary, dep.canary_weight) == (1, 2, 10)
+    # Production was evaluated on the canary's data in the same run; that is frozen too.
+    compared = canary.run_record["references"]["evaluation"]["baseline"]
+    assert compared["version"] == 1 and 0.5 < compared["metrics"]["auc"] < 1.0
     assert any(
         e.reason and f"mooring run {resumed.run_id}: canary at 10%" in e.reason for e in events
     )
