@@ -109,7 +109,7 @@ def _print(report: object) -> None:
         for reason in r.reasons:
             console.print(f"  {reason}", soft_wrap=True)
         for g in r.guardrails:
-            if g.status in ("breach", "ok", "insufficient_data"):
+            if g.status != "off":
                 console.print(f"  · {g.name} [{g.status}] {g.message}", soft_wrap=True)
     if report.slo is not None:
         for s in report.slo.statuses:
