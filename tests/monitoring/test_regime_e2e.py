@@ -12,6 +12,7 @@ request fails while any of this happens.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ import pytest
 from mooring.config import MooringConfig
 from mooring.monitoring.alerts import Alert, AlertManager
 from mooring.monitoring.drift import check_drift
+from mooring.monitoring.retrain import RetrainTrigger
 from mooring.monitoring.rollout import RolloutController, RolloutDecision
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
@@ -61,6 +63,16 @@ latency_tail_samples = 1
 min_latency_samples = 20
 p99_latency_slack_ms = 100
 """
+# The retraining command stands in for `mooring run`: it records why it was started.
+WRITE_REASON = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
+EXTRA += (
+    "\n[monitoring.retrain]\nenabled = true\n"
+    + "command = "
+    + orjson.dumps(
+        [sys.executable, "-c", WRITE_REASON, "{home}/retrained.txt", "{reason}"]
+    ).decode()
+    + "\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +220,10 @@ def test_stale_production_flags_drift_and_the_better_candidate_is_promoted(
             time.sleep(0.5)  # the log flushes every 0.2 s
             drift = check_drift(cfg, registry, write=False)
             assert drift.status == "drift" and "age" in drift.drifted, drift.drifted
+            # Drift starts retraining; its command stands in for `mooring run`.
+            retrain = RetrainTrigger(cfg).on_drift(drift)
+            assert retrain is not None and retrain.wait(60).exit_code == 0
+            assert "age" in (cfg.home / "retrained.txt").read_text()
             # The retrained candidate enters as a canary at the first step.
             registry.deploy(NAME, production=1, canary=2, weight=20, reason="retrained")
             decisions = tick_until_final(controller)
