@@ -21,10 +21,14 @@ from mooring.formats.predictions import (
 )
 from mooring.monitoring.alerts import Alert, AlertManager, LogSink, WebhookSink
 from mooring.monitoring.baselines import (
+    calibration_for,
+    evaluation_reference,
+    freeze_references,
     prediction_baseline,
     prediction_statistics,
     segment_baselines,
 )
+from mooring.monitoring.calibration import Calibration, calibrate
 from mooring.monitoring.drift import (
     check_drift,
     compare_columns,
@@ -44,6 +48,7 @@ __all__ = [
     "SKETCH_DISTANCES",
     "Alert",
     "AlertManager",
+    "Calibration",
     "DriftGauges",
     "DriftReport",
     "FeatureDrift",
@@ -64,11 +69,15 @@ __all__ = [
     "VersionQuality",
     "WebhookSink",
     "burn_rate",
+    "calibrate",
+    "calibration_for",
     "check_drift",
     "compare_columns",
     "compute_drift",
     "drift_gauges",
+    "evaluation_reference",
     "feature_table",
+    "freeze_references",
     "ks_statistic",
     "live_gauges",
     "live_metrics",
