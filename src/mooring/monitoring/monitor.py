@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from mooring.config import MooringConfig
 from mooring.errors import MooringError
-from mooring.formats.drift import RenderDrift
+from mooring.formats.drift import DriftReport, RenderDrift
 from mooring.monitoring.alerts import Alert, AlertManager
 from mooring.monitoring.guardrails import feedback_live_metric
 from mooring.monitoring.retrain import RetrainRun, RetrainTrigger
@@ -45,6 +45,7 @@ from mooring.monitoring.scrape import (
     scrape,
 )
 from mooring.monitoring.slo import SLOMonitor, SLOReport
+from mooring.monitoring.summary import drift_summary
 from mooring.registry import Registry
 
 __all__ = ["Monitor", "MonitorReport"]
@@ -188,7 +189,8 @@ class Monitor:
                 kind="drift",
                 severity="ticket",
                 summary=f"{self.name}@{version}: drift in {', '.join(drifted) or 'traffic'}",
-                details=result.to_dict() if hasattr(result, "to_dict") else summary,
+                # A bounded summary and the report's path; never the whole report.
+                details=drift_summary(result) if isinstance(result, DriftReport) else summary,
             )
         )
         try:
