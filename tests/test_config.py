@@ -88,3 +88,16 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_bad_duration_in_config() -> None:
     with pytest.raises(ConfigError, match=r"max_age.*expected a duration"):
         MooringConfig.from_mapping({**MINIMAL, "contract": {"max_age": "soon"}})
+
+
+def test_monitoring_keeps_reports_for_a_while_and_rejects_nonsense() -> None:
+    keep = {**MINIMAL, "monitoring": {"keep_reports": {"days": "2d", "files": 50}}}
+    cfg = MooringConfig.from_mapping(keep)
+    assert (cfg.monitoring.keep_reports.days, cfg.monitoring.keep_reports.files) == (172800.0, 50)
+    assert MooringConfig.from_mapping(MINIMAL).monitoring.keep_reports.files == 2000
+    bad = {**MINIMAL, "monitoring": {"keep_reports": {"files": 0}}}
+    with pytest.raises(ConfigError, match=r"\[monitoring.keep_reports\] key 'files'.*got 0"):
+        MooringConfig.from_mapping(bad)
+    margin = {**MINIMAL, "monitoring": {"calibration_margin": 0.5}}
+    with pytest.raises(ConfigError, match=r"key 'calibration_margin'.*got 0.5"):
+        MooringConfig.from_mapping(margin)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +83,19 @@ def test_save_writes_the_stamped_pair_and_latest(tmp_path: Path) -> None:
     report = _report()
     files = report.save(drift_folder(tmp_path, "income"), html=lambda r: f"<p>{r.model}</p>")
     folder = tmp_path / "monitoring" / "income" / "drift"
+    assert report.status == "drift"  # a flagged report: its stem says so
     assert files == {
-        "json": str(folder / "20240501T120000Z.json"),
-        "html": str(folder / "20240501T120000Z.html"),
+        "json": str(folder / "20240501T120000Z-drift.json"),
+        "html": str(folder / "20240501T120000Z-drift.html"),
     }
     assert report.files == files
-    assert (folder / LATEST).read_bytes() == (folder / "20240501T120000Z.json").read_bytes()
-    assert (folder / "20240501T120000Z.html").read_text(encoding="utf-8") == "<p>income</p>"
+    assert (folder / LATEST).read_bytes() == (folder / "20240501T120000Z-drift.json").read_bytes()
+    assert (folder / "20240501T120000Z-drift.html").read_text(encoding="utf-8") == "<p>income</p>"
     assert read_report(folder / LATEST).to_dict() == report.to_dict()
     # Without a renderer (the layers below the dashboard render nothing): the JSON only.
     other = _report()
     assert other.save(tmp_path / "plain") == {
-        "json": str(tmp_path / "plain" / "20240501T120000Z.json")
+        "json": str(tmp_path / "plain" / "20240501T120000Z-drift.json")
     }
     assert not list((tmp_path / "plain").glob("*.html"))
 
@@ -172,3 +173,71 @@ def test_times_and_stems() -> None:
     assert parse_time("20240501T120000.000Z") == noon
     assert parse_time("soon") is None and parse_time(3) is None
     assert stem_time("drift-20240501T120000Z") == noon and stem_time("latest") is None
+
+
+def _write_reports(folder: Path, start: datetime, count: int, flagged_every: int) -> list[str]:
+    """``count`` small reports one minute apart; every ``flagged_every``-th found drift."""
+    from mooring.formats.drift import FLAGGED, report_stem
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stems = []
+    for i in range(count):
+        at = (start + timedelta(minutes=i)).isoformat()
+        stem = report_stem(at) + (FLAGGED if (i + 1) % flagged_every == 0 else "")
+        status = "drift" if stem.endswith(FLAGGED) else "ok"
+        payload = orjson.dumps({"format": "mooring.drift", "created_at": at, "status": status})
+        (folder / f"{stem}.json").write_bytes(payload)
+        (folder / f"{stem}.html").write_text("<html></html>")
+        stems.append(stem)
+    (folder / "latest.json").write_bytes(payload)
+    return stems
+
+
+def test_retention_keeps_the_newest_the_flagged_and_the_latest(tmp_path: Path) -> None:
+    from mooring.formats.drift import prune_reports
+
+    folder = tmp_path / "drift"
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stems = _write_reports(folder, start, 3000, flagged_every=100)
+    now = start + timedelta(minutes=3000)
+    # 2,000 files at most, and nothing older than a day (1,440 minutes).
+    removed = prune_reports(folder, max_age_s=86400, max_files=2000, now=now)
+    kept = {p.stem for p in folder.glob("*.json")} - {"latest"}
+    flagged = {s for s in stems if s.endswith("-drift")}
+    newest = set(stems[-1440:])
+    assert kept == newest | flagged
+    assert len(removed) == 2 * (3000 - len(kept))
+    assert {p.stem for p in folder.glob("*.html")} == kept
+    assert (folder / "latest.json").is_file()
+    # A second pass has nothing left to do.
+    assert prune_reports(folder, max_age_s=86400, max_files=2000, now=now) == []
+    # Far in the future the newest report survives with the flagged ones.
+    later = prune_reports(folder, max_age_s=60, max_files=1, now=now + timedelta(days=30))
+    assert later and {p.stem for p in folder.glob("*.json")} - {"latest"} == flagged | {stems[-1]}
+
+
+def test_an_interrupted_prune_leaves_readable_reports_and_is_finished_next_time(
+    tmp_path: Path,
+) -> None:
+    from mooring.formats.drift import prune_reports, read_report
+
+    folder = tmp_path / "drift"
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stems = _write_reports(folder, start, 10, flagged_every=1000)
+    # A crash between the page and the JSON of the oldest report: its JSON is left, and
+    # an orphan page of another run lies beside.
+    (folder / f"{stems[1]}.html").unlink()
+    (folder / "20250101T000000Z.html").write_text("<html>orphan</html>")
+    assert read_report(folder / f"{stems[1]}.json").status == "ok"
+    prune_reports(folder, max_age_s=1e9, max_files=5, now=start + timedelta(hours=1))
+    assert sorted(p.stem for p in folder.glob("*.json")) == sorted([*stems[-5:], "latest"])
+    assert not (folder / "20250101T000000Z.html").exists()
+
+
+def test_a_flagged_report_is_saved_under_a_drift_stem(tmp_path: Path) -> None:
+    report = DriftReport.from_dict(
+        {"status": "drift", "created_at": "2026-01-01T00:00:00+00:00", "window": {"rows": 5}}
+    )
+    files = report.save(tmp_path)
+    assert Path(files["json"]).name == "20260101T000000Z-drift.json"
+    assert read_report(Path(files["json"])).status == "drift"

@@ -118,6 +118,18 @@ class RetrainConfig(Section):
         return self
 
 
+class KeepReportsConfig(Section):
+    """``[monitoring.keep_reports]``: how long drift reports stay on disk.
+
+    The latest report and every report that found drift are always kept.
+    """
+
+    days: Duration = Field(
+        7 * 86400.0, description="Reports older than this are removed ('7d' or seconds)."
+    )
+    files: int = Field(2000, ge=1, description="At most this many reports are kept (newest).")
+
+
 # --- [monitoring] (drift, segments, feedback, live metrics) -------------------------------------
 DriftMetric = Literal[
     "psi", "jensen_shannon", "wasserstein", "ks", "linf", "out_of_range", "unseen", "missing"
@@ -247,6 +259,7 @@ class MonitoringConfig(Section):
     live_min_labels: int = Field(
         100, ge=1, description="Labelled predictions needed before live metrics are computed."
     )
+    keep_reports: KeepReportsConfig = Field(default_factory=KeepReportsConfig)
     slo: SLOConfig = Field(default_factory=SLOConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)

@@ -1,7 +1,9 @@
 """The drift report: what one drift check found, and the folder its files are saved in.
 
 A check writes ``<home>/monitoring/<model>/drift/<UTC stamp>.json`` (plus an ``.html``
-page of the same stem) and a copy of the JSON as ``latest.json``. The JSON is
+page of the same stem) and a copy of the JSON as ``latest.json``; a report that found
+drift is saved as ``<UTC stamp>-drift.json``, so :func:`prune_reports` keeps every
+flagged report without reading a file. The JSON is
 :meth:`DriftReport.to_dict`; :meth:`DriftReport.from_dict` reads it back. Reading is
 tolerant so the dashboard can show any report ever written, including partial files
 and the earliest shapes: a missing field takes a neutral default (``"unknown"``, ``0``,
@@ -45,6 +47,7 @@ __all__ = [
     "SegmentDrift",
     "drift_folder",
     "parse_time",
+    "prune_reports",
     "read_report",
     "report_stem",
     "stem_time",
@@ -54,6 +57,8 @@ __all__ = [
 FORMAT = "mooring.drift"
 #: The copy of the newest report in a drift folder.
 LATEST = "latest.json"
+#: The stem suffix of a report that found drift.
+FLAGGED = "-drift"
 #: Threshold name → the metric it bounds (the report keys thresholds by the former).
 METRIC_OF = {
     "psi": "psi",
@@ -494,7 +499,7 @@ class DriftReport:
         of the JSON and HTML files.
         """
         directory = Path(folder)
-        stem = report_stem(self.created_at)
+        stem = report_stem(self.created_at) + (FLAGGED if self.status == "drift" else "")
         payload = self.to_json()
         self.files = {"json": str(atomic_write(directory / f"{stem}.json", payload))}
         if html is not None:
@@ -502,6 +507,57 @@ class DriftReport:
             self.files["html"] = str(atomic_write(directory / f"{stem}.html", page))
         atomic_write(directory / LATEST, payload)
         return self.files
+
+
+def prune_reports(
+    folder: str | Path, *, max_age_s: float, max_files: int, now: datetime | None = None
+) -> list[Path]:
+    """Remove report files past the retention policy; return what was removed.
+
+    A report (its ``.json`` and ``.html``) is removed when it is older than ``max_age_s``
+    or not among the newest ``max_files`` reports. Never removed: ``latest.json``, the
+    newest report, and every report that found drift (``-drift`` stems). The page goes
+    before the JSON, so a crash in between leaves a JSON without its page (readable),
+    never a page without its data for long: an orphan page is removed by the next prune.
+
+    Example:
+        >>> prune_reports(drift_folder(home, "income"), max_age_s=7 * 86400,
+        ...               max_files=2000)  # doctest: +SKIP
+        []
+    """
+    directory = Path(folder)
+    if not directory.is_dir():
+        return []
+    now = now or datetime.now(UTC)
+    stems: dict[str, datetime] = {}
+    pages: set[str] = set()
+    for path in directory.iterdir():
+        if path.name == LATEST or path.suffix not in (".json", ".html"):
+            continue
+        stamp = stem_time(path.stem)
+        if stamp is None:
+            continue
+        if path.suffix == ".json":
+            stems[path.stem] = stamp
+        else:
+            pages.add(path.stem)
+    ordered = sorted(stems, key=lambda stem: (stems[stem], stem), reverse=True)
+    removed: list[Path] = []
+    for index, stem in enumerate(ordered):
+        keep = index == 0 or stem.endswith(FLAGGED)
+        fresh = (now - stems[stem]).total_seconds() <= max_age_s and index < max_files
+        if keep or fresh:
+            continue
+        for suffix in (".html", ".json"):
+            target = directory / f"{stem}{suffix}"
+            if target.exists():
+                target.unlink(missing_ok=True)
+                removed.append(target)
+    for stem in pages - set(stems):
+        target = directory / f"{stem}.html"
+        target.unlink(missing_ok=True)
+        removed.append(target)
+    return removed
 
 
 def read_report(path: Path) -> DriftReport:

@@ -65,6 +65,7 @@ from mooring.formats.drift import (
     RenderDrift,
     SegmentDrift,
     drift_folder,
+    prune_reports,
 )
 from mooring.formats.predictions import (
     OUTPUT_PREFIX,
@@ -499,7 +500,8 @@ def check_drift(
     ``version`` defaults to the production version; the window to the last
     ``[monitoring] window_rows`` rows. With ``write`` the report is saved as
     ``<home>/monitoring/<model>/drift/<UTC time>.json`` plus ``latest.json``, and
-    ``.html`` when ``html`` renders the page (the CLI and ``mooring serve --monitor``
+    ``.html`` when ``html`` renders the page, and older reports are pruned by
+    ``[monitoring.keep_reports]`` (the CLI and ``mooring serve --monitor``
     pass :func:`mooring.dashboard.render_drift_html`).
 
     Raises:
@@ -562,5 +564,8 @@ def check_drift(
         notes=notes,
     )
     if write:
-        report.save(drift_folder(cfg.home, name), html=html)
+        folder = drift_folder(cfg.home, name)
+        report.save(folder, html=html)
+        keep = cfg.monitoring.keep_reports
+        prune_reports(folder, max_age_s=keep.days, max_files=keep.files)
     return report
