@@ -79,6 +79,8 @@ def test_model_page_versions_metrics_gates_lineage_card_history(site: Site) -> N
     chart = re.search(r'<svg[^>]*class="chart line".*?</svg>', html, re.S)
     assert chart is not None and chart.group(0).count("<circle") == 3
     assert "gate lower 0.7" in chart.group(0)
+    # Each version says which evaluation data its numbers come from.
+    assert "Evaluated on" in page
 
 
 def test_model_page_selects_a_version_and_shows_its_ancestry(site: Site) -> None:
@@ -299,3 +301,9 @@ def test_admin_form_only_with_a_token(site: Site) -> None:
         page
     )
     assert TOKEN not in site.client.get("/ui/models/income").text
+
+
+def test_a_bound_without_a_value_is_not_shown_as_none() -> None:
+    from mooring.dashboard.views import _bound
+
+    assert _bound({"absolute": 0.01, "relative": None}) == "absolute 0.01"

@@ -301,6 +301,10 @@ def test_status_reports_deployment_and_last_run(lifecycle: Lifecycle) -> None:
     status = project_status(load_config(lifecycle.toml))
     assert (status.production, status.canary, status.canary_weight) == (1, 2, 10)
     assert status.versions == 2 and status.production_metrics["auc"] > 0.7
+    # Both were evaluated on the same file: named, and nothing to warn about.
+    assert status.production_eval_data == status.canary_eval_data
+    assert (status.production_eval_data or "").startswith("adult.test.csv ")
+    assert status.metrics_note is None
     assert status.last_run is not None
     assert status.last_run["run_id"] == lifecycle.runs["gate_failed"].run_id
     assert status.last_run["status"] == "rejected"

@@ -224,6 +224,7 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
 
     production = (
         f"version {status.production}  {metrics(status.production_metrics)}"
+        f"  (on {status.production_eval_data})"
         if status.production is not None
         else "nothing deployed"
     )
@@ -231,9 +232,12 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
     table.add_row(
         "canary",
         f"version {status.canary} at {status.canary_weight}%  {metrics(status.canary_metrics)}"
+        f"  (on {status.canary_eval_data})"
         if status.canary is not None
         else "none",
     )
+    if status.metrics_note:
+        table.add_row("note", status.metrics_note)
     table.add_row("versions", str(status.versions))
     run = status.last_run
     if run is None:

@@ -366,8 +366,13 @@ def histogram_chart(
     title: str,
     width: int = 640,
     height: int = 220,
+    baseline_label: str = "baseline (training)",
 ) -> str:
-    """Baseline and current shares side by side per bin or category (each normalised to 1)."""
+    """Baseline and current shares side by side per bin or category (each normalised to 1).
+
+    ``baseline_label`` names the reference: the training data for features, the
+    model's outputs on its evaluation data for outputs.
+    """
     if not labels or len(labels) != len(baseline) or len(labels) != len(current):
         return _empty(width, 80, title, "no histogram recorded", "histogram")
 
@@ -417,8 +422,8 @@ def histogram_chart(
     ly = height - 12
     parts.append(
         f'<rect x="{left}" y="{ly - 10}" width="12" height="12" fill="{PALETTE[5]}"/>'
-        f'<text x="{left + 18}" y="{ly}">baseline (training)</text>'
-        f'<rect x="{left + 170}" y="{ly - 10}" width="12" height="12" fill="{PALETTE[0]}"/>'
-        f'<text x="{left + 188}" y="{ly}">current (served)</text></svg>'
+        f'<text x="{left + 18}" y="{ly}">{escape(baseline_label)}</text>'
+        f'<rect x="{left + 250}" y="{ly - 10}" width="12" height="12" fill="{PALETTE[0]}"/>'
+        f'<text x="{left + 268}" y="{ly}">current (served)</text></svg>'
     )
     return "".join(parts)

@@ -49,7 +49,7 @@ def _fmt(value: Any) -> str:
     return escape(str(value))
 
 
-def _histogram(f: FeatureDrift) -> str:
+def _histogram(f: FeatureDrift, baseline_label: str = "baseline (training)") -> str:
     """Baseline and current shares per bin, drawn by the dashboard's one chart kit."""
     bins = (f.baseline.bins if f.baseline else ()) or (f.current.bins if f.current else ())
     baseline = (f.baseline.shares if f.baseline else ()) or [0.0] * len(bins)
@@ -61,6 +61,7 @@ def _histogram(f: FeatureDrift) -> str:
         title=f"{f.name}: baseline vs current",
         width=360,
         height=200,
+        baseline_label=baseline_label,
     )
 
 
@@ -71,9 +72,12 @@ def _feature_table(features: list[FeatureDrift]) -> str:
         cells = []
         for m in _METRICS:
             bound = f.thresholds.get(_THRESHOLD_OF[m])
+            natural = f.natural.get(_THRESHOLD_OF[m])
             value = f.metrics.get(m)
-            hit = bound is not None and value is not None and value >= bound and value > 0
-            title = f' title="threshold {bound:g}"' if bound is not None else ""
+            # Red where the metric decided: past its floor and its natural variation.
+            hit = any(r.startswith(f"{m} ") for r in f.reasons)
+            usual = f"; natural variation {natural:.4g}" if natural is not None else ""
+            title = f' title="floor {bound:g}{usual}"' if bound is not None else ""
             cls = ' class="drift"' if hit else ""
             cells.append(f"<td{cls}{title}>{_fmt(value)}</td>")
         rows.append(
@@ -89,14 +93,14 @@ def _feature_table(features: list[FeatureDrift]) -> str:
     )
 
 
-def _charts(features: list[FeatureDrift]) -> str:
+def _charts(features: list[FeatureDrift], baseline_label: str = "baseline (training)") -> str:
     out = []
     for f in features:
         reasons = "; ".join(f.reasons)
         out.append(
             f'<div class="feature"><strong>{escape(f.name)}</strong> '
             f'<span class="{escape(f.status)}">{escape(f.status)}</span><br>'
-            + _histogram(f)
+            + _histogram(f, baseline_label)
             + (f"<br><small>{escape(reasons)}</small>" if reasons else "")
             + "</div>"
         )
@@ -136,7 +140,10 @@ def render_drift_html(report: DriftReport) -> str:
                 f"{escape(prediction.note or '')}</em></p>"
             )
         if prediction.features:
-            parts.append(_feature_table(prediction.features) + _charts(prediction.features))
+            parts.append(
+                _feature_table(prediction.features)
+                + _charts(prediction.features, "baseline (evaluation-time outputs)")
+            )
     if report.segments:
         parts.append(
             "<h2>Segments</h2><table><tr><th>segment</th><th>rows</th><th>status</th>"

@@ -18,6 +18,7 @@ from mooring.dashboard.drift_files import DriftHistory, DriftRun, latest_drift
 from mooring.evaluation import HEADLINE, PRIMARY
 from mooring.evaluation.metrics import HIGHER_IS_BETTER
 from mooring.formats.drift import Histogram
+from mooring.monitoring.baselines import comparability_note, evaluation_data_label
 from mooring.registry import AuditEvent, Deployment, ModelVersion, Registry
 
 __all__ = [
@@ -103,7 +104,11 @@ def _bound(bound: Any) -> str:
             if bound.get(key) is not None:
                 value = _finite(bound[key])
                 parts.append(f"{key} {fmt(value) if value is not None else bound[key]}")
-        return ", ".join(parts) or ", ".join(f"{k} {v}" for k, v in bound.items())
+        return ", ".join(parts) or ", ".join(
+            f"{k} {fmt(v) if (v := _finite(raw)) is not None else raw}"
+            for k, raw in bound.items()
+            if raw is not None
+        )
     value = _finite(bound)
     return fmt(value) if value is not None else ("" if bound is None else str(bound))
 
@@ -195,9 +200,15 @@ def version_rows(versions: Sequence[ModelVersion], deployment: Deployment) -> li
                 ],
                 "has_report": report_reference(mv) is not None,
                 "parent": mv.parent_version,
+                "eval_data": evaluation_data_label(mv),
             }
         )
     return rows
+
+
+def metric_note(versions: Sequence[ModelVersion]) -> str | None:
+    """Said under the per-version chart when its points come from different evaluation data."""
+    return comparability_note(versions)
 
 
 def metric_chart(versions: Sequence[ModelVersion]) -> tuple[str | None, str]:
@@ -442,7 +453,8 @@ def drift_view(
             "feature": output,
             "histogram": histogram_chart(
                 *_aligned(output.baseline, output.current),
-                title=f"{output.name}: baseline vs current",
+                title=f"{output.name}: evaluation-time outputs vs current",
+                baseline_label="baseline (evaluation-time outputs)",
             ),
         }
         for output in selected.prediction

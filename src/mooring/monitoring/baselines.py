@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 __all__ = [
     "REFERENCES",
     "calibration_for",
+    "comparability_note",
+    "evaluation_data_label",
     "evaluation_outputs",
     "evaluation_reference",
     "freeze_references",
@@ -386,3 +388,37 @@ def evaluation_reference(version: ModelVersion) -> dict[str, Any]:
         "data_fingerprint": version.lineage.get("eval_fingerprint"),
         "rows": None,
     }
+
+
+def evaluation_data_label(version: ModelVersion) -> str:
+    """Which data a version's evaluation metrics come from: file name and sha256 prefix.
+
+    ``"evaluation data unknown"`` for a version registered without its fingerprint.
+    """
+    reference = evaluation_reference(version)
+    fingerprint, data = reference.get("data_fingerprint"), reference.get("data")
+    if not fingerprint:
+        return "evaluation data unknown"
+    name = Path(str(data)).name if data else "eval data"
+    return f"{name} {str(fingerprint)[:12]}"
+
+
+def comparability_note(versions: Sequence[ModelVersion]) -> str | None:
+    """A sentence when these versions' evaluation metrics come from different data, else None.
+
+    Example:
+        >>> comparability_note([v1, v3])  # doctest: +SKIP
+        'metrics of v1 and v3 come from different evaluation data (a.csv 1a2b… vs b.csv 9f8e…): …'
+    """
+    labels = {mv.version: evaluation_data_label(mv) for mv in versions}
+    if len(set(labels.values())) <= 1 and "evaluation data unknown" not in labels.values():
+        return None
+    if len(labels) < 2:
+        return None
+    named = " and ".join(f"v{v}" for v in labels)
+    data = " vs ".join(dict.fromkeys(labels.values()))
+    return (
+        f"metrics of {named} come from different evaluation data ({data}): not comparable"
+        if len(set(labels.values())) > 1
+        else f"metrics of {named}: {data}; whether they are comparable cannot be told"
+    )

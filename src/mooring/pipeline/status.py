@@ -18,6 +18,7 @@ from typing import Any
 from mooring.config import MooringConfig
 from mooring.errors import DataError, NotFoundError
 from mooring.formats.drift import LATEST, drift_folder, read_report
+from mooring.monitoring.baselines import comparability_note, evaluation_data_label
 from mooring.pipeline.run import find_runs
 
 __all__ = ["ProjectStatus", "project_status"]
@@ -37,6 +38,11 @@ class ProjectStatus:
     updated_at: str | None = None
     production_metrics: dict[str, Any] = field(default_factory=dict)
     canary_metrics: dict[str, Any] = field(default_factory=dict)
+    #: The evaluation data each version's metrics come from (file name, sha256 prefix).
+    production_eval_data: str | None = None
+    canary_eval_data: str | None = None
+    #: Set when production's and the canary's metrics come from different data.
+    metrics_note: str | None = None
     last_run: dict[str, Any] | None = None
     last_drift: dict[str, Any] | None = None
 
@@ -114,7 +120,13 @@ def project_status(cfg: MooringConfig) -> ProjectStatus:
         status.revision = deployment.revision
         status.updated_at = deployment.updated_at
         if deployment.production in by_number:
-            status.production_metrics = _headline(by_number[deployment.production].metrics)
+            production = by_number[deployment.production]
+            status.production_metrics = _headline(production.metrics)
+            status.production_eval_data = evaluation_data_label(production)
         if deployment.canary in by_number:
-            status.canary_metrics = _headline(by_number[deployment.canary].metrics)
+            canary = by_number[deployment.canary]
+            status.canary_metrics = _headline(canary.metrics)
+            status.canary_eval_data = evaluation_data_label(canary)
+        shown = [by_number[v] for v in (deployment.production, deployment.canary) if v in by_number]
+        status.metrics_note = comparability_note(shown)
     return status

@@ -1,0 +1,63 @@
+"""Which evaluation data a version's numbers come from, and when two cannot be compared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mooring.monitoring.baselines import (
+    REFERENCES,
+    comparability_note,
+    evaluation_data_label,
+    evaluation_reference,
+)
+from mooring.registry import ModelVersion, Registry
+from tests.monitoring._traffic import BLESSED, NAME, artifact_dir, project
+
+
+def _version(reg: Registry, root: Path, seed: int, **lineage: str) -> ModelVersion:
+    return reg.register(
+        name=NAME,
+        artifact_dir=artifact_dir(root, seed),
+        lineage={"data_fingerprint": "0" * 64, **lineage},
+        gate=BLESSED,
+        metrics={"auc": 0.8},
+    )
+
+
+def test_versions_name_their_evaluation_data_and_say_when_it_differs(tmp_path: Path) -> None:
+    cfg = project(tmp_path / "home")
+    with Registry.from_config(cfg) as reg:
+        a = _version(reg, tmp_path, 1, eval_fingerprint="a" * 64, eval_data="/d/adult.test.csv")
+        same = _version(reg, tmp_path, 2, eval_fingerprint="a" * 64, eval_data="/d/adult.test.csv")
+        other = _version(reg, tmp_path, 3, eval_fingerprint="b" * 64, eval_data="/d/fresh.csv")
+        unknown = _version(reg, tmp_path, 4)
+        also_unknown = _version(reg, tmp_path, 5)
+        assert evaluation_data_label(a) == "adult.test.csv " + "a" * 12
+        assert evaluation_data_label(unknown) == "evaluation data unknown"
+        assert comparability_note([a, same]) is None
+        note = comparability_note([a, other])
+        assert note == (
+            f"metrics of v1 and v3 come from different evaluation data (adult.test.csv "
+            f"{'a' * 12} vs fresh.csv {'b' * 12}): not comparable"
+        )
+        assert "cannot be told" in (comparability_note([unknown, also_unknown]) or "")
+        assert evaluation_reference(unknown)["data_fingerprint"] is None
+
+
+def test_frozen_references_win_over_the_lineage(tmp_path: Path) -> None:
+    cfg = project(tmp_path / "home")
+    frozen = {
+        "evaluation": {"metrics": {"auc": 0.7}, "data": "/x/e.csv", "data_fingerprint": "c" * 64}
+    }
+    with Registry.from_config(cfg) as reg:
+        mv = reg.register(
+            name=NAME,
+            artifact_dir=artifact_dir(tmp_path, 9),
+            lineage={"data_fingerprint": "0" * 64, "eval_fingerprint": "d" * 64},
+            gate=BLESSED,
+            metrics={"auc": 0.8},
+            run_record={REFERENCES: frozen},
+        )
+        reference = evaluation_reference(mv)
+        assert reference["metrics"] == {"auc": 0.7} and reference["version"] == mv.version
+        assert evaluation_data_label(mv) == "e.csv " + "c" * 12
