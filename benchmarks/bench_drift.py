@@ -23,10 +23,15 @@ Both report read and compute times separately and a per-feature verdict; the ben
 prints whether the verdicts agree per feature. Times are measured, never asserted; the
 floor (mooring ≥ 10× faster than Evidently, read + compute) is evaluated and printed.
 
+With ``--calibration`` it measures the drift calibration instead (its cost at
+registration, false alarms over same-distribution windows and detection of three
+shifts, beside Evidently on the same windows): see ``benchmarks/drift_calibration.py``.
+
 Usage::
 
     python benchmarks/bench_drift.py                       # 1M rows, 3 repeats
     python benchmarks/bench_drift.py --rows 20000 --repeats 1 --out small.json
+    python benchmarks/bench_drift.py --calibration         # 1,000 windows, 1M-row cost
 """
 
 from __future__ import annotations
@@ -221,6 +226,57 @@ def run_child(python: Path, *args: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def calibration_child(kind: str, rest: list[str]) -> dict[str, Any]:
+    import drift_calibration as cal
+
+    if kind == "calibration_cost":
+        return cal.mooring_cost(Path(rest[0]), int(rest[1]))
+    if kind == "calibration_mooring":
+        return cal.mooring_verdicts(Path(rest[0]))
+    return cal.evidently_verdicts(Path(rest[0]), int(rest[1]))
+
+
+def calibration_main(args: argparse.Namespace, evidently_python: Path) -> int:
+    sys.path.insert(0, str(HERE))
+    import drift_calibration as cal
+
+    windows = cal.windows_file(args.data_dir, args.windows, args.shift_windows, args.seed)
+    big = cal.big_training_file(args.data_dir, args.big_rows, args.seed)
+    me = Path(sys.executable)
+    cost = {
+        "adult": run_child(me, "calibration_cost", str(TRAIN), str(args.repeats)),
+        f"{args.big_rows // 1000}k": run_child(me, "calibration_cost", str(big), str(args.repeats)),
+    }
+    print("cost measured", flush=True)
+    verdicts = run_child(me, "calibration_mooring", str(windows))
+    print("mooring verdicts measured", flush=True)
+    evidently = run_child(
+        evidently_python, "calibration_evidently", str(windows), str(args.evidently_windows)
+    )
+    result: dict[str, Any] = {
+        "benchmark": "drift_calibration",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "repeats": args.repeats,
+        "windows": args.windows,
+        "shift_windows": args.shift_windows,
+        "evidently_windows": args.evidently_windows,
+        "evidently_version": evidently.pop("version", None),
+        "cost": cost,
+        "mooring": verdicts,
+        "evidently": evidently,
+    }
+    result["floors"] = cal.floors(result)
+    out = (
+        args.out
+        if args.out.name != "bench_drift.json"
+        else args.out.with_name("bench_drift_calibration.json")
+    )
+    cal.to_json(result, out)
+    print("\n".join(cal.report(result)))
+    print(f"results: {out}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -229,11 +285,19 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_drift.json")
     parser.add_argument("--setup", action="store_true", help="Only create the Evidently venv.")
+    parser.add_argument("--calibration", action="store_true", help="Benchmark calibration.")
+    parser.add_argument("--windows", type=int, default=1000, help="Same-distribution windows.")
+    parser.add_argument("--shift-windows", type=int, default=100, help="Windows per shift.")
+    parser.add_argument("--evidently-windows", type=int, default=200)
+    parser.add_argument("--big-rows", type=int, default=1_000_000, help="Cost on this many.")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
         kind, *rest = args.child
+        if kind.startswith("calibration"):
+            print(json.dumps(calibration_child(kind, rest)))
+            return 0
         if kind == "evidently":
             result = child_evidently(Path(rest[0]))
         else:
@@ -247,6 +311,8 @@ def main() -> int:
     if args.setup:
         print(f"Evidently environment ready: {evidently_python}")
         return 0
+    if args.calibration:
+        return calibration_main(args, evidently_python)
     paths = prepare(args.data_dir, args.rows, args.seed)
     log, baseline, rows = str(paths["log"]), str(paths["baseline"]), str(args.rows)
     runs: dict[str, list[dict[str, Any]]] = {"mooring": [], "mooring_cold": [], "evidently": []}

@@ -422,3 +422,19 @@ def test_categorical_distances_are_symmetric(a: list[str], b: list[str]) -> None
     ab, ba = compare_columns("c", sa, sb, cfg), compare_columns("c", sb, sa, cfg)
     for key in ("psi", "jensen_shannon", "linf"):
         assert ab.metrics[key] == pytest.approx(ba.metrics[key], abs=1e-9)
+
+
+def test_a_field_gone_missing_in_a_small_window_is_drift_not_a_lack_of_data(
+    adult_baseline: DatasetStatistics, adult_window: pa.Table
+) -> None:
+    window = adult_window.slice(0, 1000)
+    gone = pa.array([None] * 900 + window["workclass"].to_pylist()[900:], pa.string())
+    report = compute_drift(adult_baseline, _replace(window, "workclass", gone), MonitoringConfig())
+    workclass = report.feature("workclass")
+    assert workclass.status == "drift" and workclass.rows < 100
+    assert [r.split(" ")[0] for r in workclass.reasons] == ["missing_change"]
+    # Its 94% present values in an ordinary 1,000-row window are judged as usual.
+    assert (
+        compute_drift(adult_baseline, window, MonitoringConfig()).feature("workclass").status
+        == "ok"
+    )

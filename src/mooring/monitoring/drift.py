@@ -236,8 +236,19 @@ def compare_columns(
             for key in ("psi", "jensen_shannon", "linf", "unseen_share"):
                 metrics[key] = None
     usual = {k: v for k, v in (natural or {}).items() if k in thresholds}
-    reasons += _judge(metrics, thresholds, usual, config.calibration_margin)
-    status = "insufficient_data" if rows < config.min_samples else "drift" if reasons else "ok"
+    # A window of min_samples rows holds fewer present values where training already had
+    # missing ones: distributions are judged from min_samples × the training present share
+    # (less a 10% tolerance),
+    # the missing share from the window's rows (a field gone missing is drift, not a lack
+    # of data).
+    window = current.count if current is not None else 0
+    needed = 0.9 * config.min_samples * (1.0 - baseline.null_fraction)
+    if rows < needed:
+        thresholds_now = {k: (v if k == "missing" else None) for k, v in thresholds.items()}
+    else:
+        thresholds_now = thresholds
+    reasons += _judge(metrics, thresholds_now, usual, config.calibration_margin)
+    status = "insufficient_data" if window < config.min_samples else "drift" if reasons else "ok"
     return FeatureDrift(
         natural={k: round(v, 6) for k, v in usual.items()},
         name=name,
