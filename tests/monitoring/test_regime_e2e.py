@@ -26,12 +26,13 @@ import orjson
 import pytest
 
 from mooring.config import MooringConfig
-from mooring.monitoring.alerts import Alert, AlertManager
+from mooring.monitoring.alerts import AlertManager
 from mooring.monitoring.drift import check_drift
 from mooring.monitoring.retrain import RetrainTrigger
 from mooring.monitoring.rollout import RolloutController, RolloutDecision
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
+from tests._support.alerts import Collect
 from tests._support.regime import NAME, Regime, build_regime, register, traffic_rows
 from tests._support.server import ServerThread
 
@@ -78,17 +79,6 @@ EXTRA += (
 @pytest.fixture(scope="module")
 def regime(tmp_path_factory: pytest.TempPathFactory) -> Regime:
     return build_regime(tmp_path_factory.mktemp("regime"))
-
-
-class Collect:
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def send(self, alert: Alert) -> bool:
-        self.alerts.append(alert)
-        return True
 
 
 class Traffic:

@@ -10,26 +10,14 @@ import pytest
 
 from mooring.config import GuardrailsConfig, MooringConfig
 from mooring.formats.metrics import Histogram
-from mooring.monitoring.alerts import Alert, AlertManager
+from mooring.monitoring.alerts import AlertManager
 from mooring.monitoring.guardrails import error_guardrail, latency_guardrail
 from mooring.monitoring.rollout import ACTOR, RolloutController
 from mooring.monitoring.scrape import VersionCounters
 from mooring.registry import Registry
 from mooring.serving.metrics import ServingMetrics
+from tests._support.alerts import Collect
 from tests.monitoring._traffic import NAME, Clock, project, registry_with_versions, serve
-
-
-class Collect:
-    """An alert sink that keeps what it receives."""
-
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def send(self, alert: Alert) -> bool:
-        self.alerts.append(alert)
-        return True
 
 
 @pytest.fixture

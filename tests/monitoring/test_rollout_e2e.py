@@ -28,11 +28,12 @@ import pytest
 from mooring.cli import main
 from mooring.config import MooringConfig
 from mooring.contract import compute_statistics
-from mooring.monitoring.alerts import Alert, AlertManager
+from mooring.monitoring.alerts import AlertManager
 from mooring.monitoring.monitor import Monitor
 from mooring.monitoring.rollout import ACTOR, RolloutController, RolloutDecision
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
+from tests._support.alerts import Collect
 from tests._support.server import ServerThread
 from tests._support.server import wait_for as _wait_for
 from tests.monitoring._models import build_constant_model_dir, build_model_dir, rows
@@ -150,17 +151,6 @@ def tick_until(
             return decisions
         time.sleep(0.2)
     raise AssertionError(f"no final decision in time; last: {decisions[-1].to_dict()}")
-
-
-class Collect:
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def send(self, alert: Alert) -> bool:
-        self.alerts.append(alert)
-        return True
 
 
 def test_worse_canary_is_rolled_back_and_no_request_fails(
