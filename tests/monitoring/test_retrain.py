@@ -50,6 +50,14 @@ def test_drift_runs_the_command_with_placeholders_filled(tmp_path: Path) -> None
     assert json.loads(latest.read_text())["finished_at"] is not None
 
 
+def test_the_reason_of_a_drift_run_names_ten_features_at_most(tmp_path: Path) -> None:
+    report = Report("drift", drifted=[f"{'x' * 5000}{i}" for i in range(500)])
+    run = RetrainTrigger(config(tmp_path)).on_drift(report)
+    assert run is not None
+    run.wait(60)
+    assert run.reason.endswith("and 490 more") and len(run.reason) < 1000
+
+
 def test_no_drift_no_run_and_cooldown_blocks_a_second_run(tmp_path: Path) -> None:
     clock = Clock(start=1_000_000.0)
     trigger = RetrainTrigger(config(tmp_path, cooldown="1h"), clock=clock)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import orjson
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mooring.config import MonitoringConfig
 from mooring.contract import ReadOptions, compute_statistics, read_table
 from mooring.formats.drift import DriftReport, FeatureDrift, SegmentDrift
+from mooring.monitoring.alerts import AlertManager, LogSink
 from mooring.monitoring.drift import compute_drift
-from mooring.monitoring.summary import LIMIT, drift_summary
+from mooring.monitoring.monitor import Monitor
+from mooring.monitoring.summary import LIMIT, drift_headline, drift_summary
+from mooring.registry import Registry
+from tests._support.alerts import Collect
+from tests.monitoring._traffic import project
 
 
 def test_a_real_report_keeps_the_deciding_numbers_and_the_path(
@@ -74,3 +81,35 @@ def test_the_most_drifted_features_come_first() -> None:
     summary = drift_summary(_huge(500, 10))
     names = [f["name"] for f in summary["top_features"]]
     assert names[0] == "f" * 10 + "499" and len(names) == 10
+
+
+def test_the_headline_names_a_few_features_and_counts_the_rest() -> None:
+    assert drift_headline([]) == ""
+    assert drift_headline(["age"]) == "age"
+    long = drift_headline([f"{'f' * 5000}{i}" for i in range(500)])
+    assert long.endswith("and 497 more") and len(long) < 250
+
+
+def test_the_monitor_alerts_and_logs_a_summary_not_the_report(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = project(tmp_path / "home")
+    report = _huge(500, 300)
+    assert len(report.to_json()) > 100 * LIMIT
+    collect = Collect()
+    monitor = Monitor(
+        cfg,
+        Registry.from_config(cfg),
+        metrics=lambda: "",
+        drift_check=lambda: report,
+        alerts=AlertManager([LogSink(), collect]),
+    )
+    with caplog.at_level(logging.INFO, logger="mooring.monitoring.alerts"):
+        monitor.tick()
+    [alert] = collect.alerts
+    assert alert.kind == "drift" and alert.details == drift_summary(report)
+    assert alert.summary.endswith("and 497 more")
+    # The webhook body and the log line: the summary and a few fields around it.
+    assert len(orjson.dumps(alert.to_dict())) <= LIMIT + 1024
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("alert ")]
+    assert len(line.encode()) <= LIMIT + 1024

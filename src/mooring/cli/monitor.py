@@ -95,6 +95,7 @@ def monitor(
 
 def _print(report: object) -> None:
     from mooring.monitoring.monitor import MonitorReport
+    from mooring.monitoring.summary import drift_headline
 
     assert isinstance(report, MonitorReport)
     r = report.rollout
@@ -120,7 +121,7 @@ def _print(report: object) -> None:
                 f"threshold {s.threshold:g}×"
             )
     if report.drift is not None:
-        drifted = ", ".join(report.drift.get("drifted") or []) or "-"
+        drifted = drift_headline(report.drift.get("drifted") or []) or "-"
         console.print(f"  drift: {report.drift.get('status')} (drifted: {drifted})")
     if report.retrain is not None:
         console.print(f"  retraining started: {' '.join(report.retrain.command)}", soft_wrap=True)

@@ -45,7 +45,7 @@ from mooring.monitoring.scrape import (
     scrape,
 )
 from mooring.monitoring.slo import SLOMonitor, SLOReport
-from mooring.monitoring.summary import drift_summary
+from mooring.monitoring.summary import drift_headline, drift_summary
 from mooring.registry import Registry
 
 __all__ = ["Monitor", "MonitorReport"]
@@ -182,15 +182,20 @@ class Monitor:
         summary = {"status": status, "drifted": drifted, "version": version}
         if status != "drift":
             return summary, None
+        # A bounded summary and the report's path; never the whole report, nor every name.
+        details = (
+            drift_summary(result)
+            if isinstance(result, DriftReport)
+            else {**summary, "drifted": drifted[:10], "drifted_count": len(drifted)}
+        )
         self.alerts.send(
             Alert(
                 model=self.name,
                 version=version,
                 kind="drift",
                 severity="ticket",
-                summary=f"{self.name}@{version}: drift in {', '.join(drifted) or 'traffic'}",
-                # A bounded summary and the report's path; never the whole report.
-                details=drift_summary(result) if isinstance(result, DriftReport) else summary,
+                summary=f"{self.name}@{version}: drift in {drift_headline(drifted) or 'traffic'}",
+                details=details,
             )
         )
         try:

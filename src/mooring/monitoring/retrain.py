@@ -37,6 +37,7 @@ from mooring.config import MooringConfig
 from mooring.errors import ConfigError
 from mooring.monitoring._state import monitoring_dir, read_json, write_json
 from mooring.monitoring.alerts import Alert, AlertManager
+from mooring.monitoring.summary import drift_headline
 
 __all__ = ["DEFAULT_COMMAND", "RetrainRun", "RetrainTrigger", "render_command"]
 
@@ -179,7 +180,7 @@ class RetrainTrigger:
         if not self.section.on_drift or getattr(report, "status", None) != "drift":
             return None
         drifted = list(getattr(report, "drifted", []) or [])
-        reason = "drift in " + (", ".join(drifted[:10]) if drifted else "the served traffic")
+        reason = "drift in " + (drift_headline(drifted, shown=10) or "the served traffic")
         return self.fire("drift", reason, version=getattr(report, "version", None))
 
     def on_live_metric(

@@ -15,13 +15,14 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from mooring.formats.drift import METRIC_OF, DriftReport, FeatureDrift
 
-__all__ = ["LIMIT", "drift_summary"]
+__all__ = ["LIMIT", "drift_headline", "drift_summary"]
 
 #: Bytes of JSON a summary may take.
 LIMIT = 8192
@@ -29,6 +30,21 @@ LIMIT = 8192
 
 def _text(value: str, width: int) -> str:
     return value if len(value) <= width else value[: max(width - 1, 0)] + "…"
+
+
+def drift_headline(names: Sequence[str], *, shown: int = 3, width: int = 60) -> str:
+    """The first ``shown`` drifted names (each cut to ``width``) and how many more; one line.
+
+    What an alert's ``summary``, a retraining reason or a console line says about the
+    drifted features, however many there are and however long their names. ``""`` for
+    no names.
+
+    >>> drift_headline(["age", "workclass", "education", "sex", "race"])
+    'age, workclass, education and 2 more'
+    """
+    head = ", ".join(_text(name, width) for name in names[:shown])
+    rest = len(names) - shown
+    return f"{head} and {rest} more" if rest > 0 else head
 
 
 def _feature(feature: FeatureDrift, width: int) -> dict[str, Any]:
