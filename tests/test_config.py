@@ -98,6 +98,12 @@ def test_monitoring_keeps_reports_for_a_while_and_rejects_nonsense() -> None:
     bad = {**MINIMAL, "monitoring": {"keep_reports": {"files": 0}}}
     with pytest.raises(ConfigError, match=r"\[monitoring.keep_reports\] key 'files'.*got 0"):
         MooringConfig.from_mapping(bad)
+    soon = {**MINIMAL, "monitoring": {"keep_reports": {"days": "soon"}}}
+    with pytest.raises(ConfigError, match=r"keep_reports\] key 'days': expected a duration such"):
+        MooringConfig.from_mapping(soon)
+    typo = {**MINIMAL, "monitoring": {"keep_reports": {"weeks": 2}}}
+    with pytest.raises(ConfigError, match=r"keep_reports\]: unknown key 'weeks'; known keys: days"):
+        MooringConfig.from_mapping(typo)
     margin = {**MINIMAL, "monitoring": {"calibration_margin": 0.5}}
     with pytest.raises(ConfigError, match=r"key 'calibration_margin'.*got 0.5"):
         MooringConfig.from_mapping(margin)

@@ -168,6 +168,7 @@ def test_drift_page_switches_metric_and_report(site: Site) -> None:
 def test_drift_html_report_is_linked_and_served(site: Site) -> None:
     html = site.client.get("/ui/models/income/drift").text
     newest = stems(site)[-1]
+    assert newest.endswith("-drift")  # a report that found drift is named so
     assert f'href="/ui/models/income/drift/reports/{newest}"' in html
     res = site.client.get(f"/ui/models/income/drift/reports/{newest}")
     assert res.status_code == 200 and res.headers["content-security-policy"].startswith("sandbox")

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mooring.dashboard.charts import Bar, Line, bar_chart, histogram_chart, line_chart, ticks
-from mooring.dashboard.drift_files import read_drift_history
+from mooring.dashboard.drift_files import is_report_stem, latest_drift, read_drift_history
 from mooring.dashboard.markdown import render_markdown
 from tests.dashboard._data import write_drift_file
 
@@ -126,3 +126,22 @@ def test_drift_history_reads_newest_last_and_skips_latest_when_others_exist(
     write_drift_file(folder, "20240103T000000Z.json", {"status": "drift"})
     latest = read_drift_history(tmp_path, "m").latest
     assert latest is not None and latest.when == "2024-01-03 00:00:00 UTC"
+
+
+def test_drift_history_reads_flagged_stems_and_half_pruned_reports(tmp_path: Path) -> None:
+    folder = tmp_path / "monitoring" / "m" / "drift"
+    doc = {"model": "m", "features": []}
+    ok = {**doc, "status": "ok", "created_at": "2024-01-01T00:00:00Z"}
+    flagged = {**doc, "status": "drift", "created_at": "2024-01-02T00:00:00Z"}
+    write_drift_file(folder, "20240101T000000Z.json", ok)  # its page already pruned
+    write_drift_file(folder, "20240102T000000Z-drift.json", flagged)
+    (folder / "20240102T000000Z-drift.html").write_text("<p>drift</p>")
+    (folder / "20231231T000000Z.html").write_text("<p>a page whose JSON is gone</p>")
+    history = read_drift_history(tmp_path, "m")
+    assert [(r.stem, r.status, r.has_html) for r in history.runs] == [
+        ("20240101T000000Z", "ok", False),
+        ("20240102T000000Z-drift", "drift", True),
+    ]
+    assert history.problems == [] and is_report_stem("20240102T000000Z-drift")
+    latest = latest_drift(tmp_path, "m")  # no latest.json: the newest file
+    assert latest is not None and latest.stem == "20240102T000000Z-drift"

@@ -234,6 +234,39 @@ def test_an_interrupted_prune_leaves_readable_reports_and_is_finished_next_time(
     assert not (folder / "20250101T000000Z.html").exists()
 
 
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 8])
+def test_a_prune_that_crashes_mid_way_leaves_whole_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_after: int
+) -> None:
+    from mooring.formats.drift import prune_reports, read_report
+
+    folder = tmp_path / "drift"
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stems = _write_reports(folder, start, 12, flagged_every=4)
+    now = start + timedelta(hours=1)
+    real_unlink = Path.unlink
+    calls = {"n": 0}
+
+    def crash(self: Path, missing_ok: bool = False) -> None:
+        calls["n"] += 1
+        if calls["n"] > crash_after:
+            raise OSError("the process died here")
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", crash)
+    with pytest.raises(OSError, match="died"):
+        prune_reports(folder, max_age_s=1e9, max_files=3, now=now)
+    monkeypatch.undo()
+    # Every page left has its JSON (pages go first); every JSON left reads.
+    jsons = {p.stem for p in folder.glob("*.json")} - {"latest"}
+    assert {p.stem for p in folder.glob("*.html")} <= jsons
+    assert all(read_report(folder / f"{stem}.json").created_at for stem in jsons)
+    # The next prune finishes the job as if nothing had happened.
+    prune_reports(folder, max_age_s=1e9, max_files=3, now=now)
+    flagged = {s for s in stems if s.endswith("-drift")}
+    assert {p.stem for p in folder.glob("*.json")} == set(stems[-3:]) | flagged | {"latest"}
+
+
 def test_a_flagged_report_is_saved_under_a_drift_stem(tmp_path: Path) -> None:
     report = DriftReport.from_dict(
         {"status": "drift", "created_at": "2026-01-01T00:00:00+00:00", "window": {"rows": 5}}

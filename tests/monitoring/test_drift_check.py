@@ -11,6 +11,7 @@ from prometheus_client import generate_latest
 
 from mooring.dashboard import render_drift_html
 from mooring.errors import DataError, NotFoundError, UsageError
+from mooring.formats.drift import DriftReport
 from mooring.monitoring import check_drift, drift_gauges, read_prediction_log
 from mooring.registry import Registry
 from tests.monitoring._project import (
@@ -72,6 +73,31 @@ def test_shifted_traffic_drifts_with_gauges(project: MonitoredProject) -> None:
         f'mooring_drift_distance{{feature="age",metric="psi",model="income",version="1"}} {psi!r}'
         in text
     )
+
+
+def test_each_check_prunes_old_reports_but_keeps_flagged_ones(
+    project: MonitoredProject, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = project.cfg.home / "monitoring" / "income" / "drift"
+    for status, at in (("ok", "2020-01-01T00:00:00+00:00"), ("drift", "2020-01-02T00:00:00+00:00")):
+        old = DriftReport.from_dict({"status": status, "created_at": at, "window": {"rows": 1}})
+        old.save(folder, html=render_drift_html)
+    log_rows(project, project.eval_table)
+    with Registry.from_config(project.cfg) as registry:
+        report = check_drift(project.cfg, registry, html=render_drift_html)
+        names = {p.name for p in folder.iterdir()}
+        assert not {"20200101T000000Z.json", "20200101T000000Z.html"} & names
+        assert {"20200102T000000Z-drift.json", "20200102T000000Z-drift.html"} <= names
+        assert Path(report.files["json"]).name in names and "latest.json" in names
+
+        # A folder that cannot be tidied does not fail the check.
+        def refuse(*args: object, **kwargs: object) -> list[Path]:
+            raise PermissionError("read-only folder")
+
+        monkeypatch.setattr("mooring.monitoring.drift.prune_reports", refuse)
+        with caplog.at_level("WARNING", logger="mooring.monitoring"):
+            again = check_drift(project.cfg, registry)
+    assert again.status == report.status and "not pruned: read-only folder" in caplog.text
 
 
 def test_windows_by_rows_time_and_version(project: MonitoredProject) -> None:

@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -86,6 +87,8 @@ __all__ = [
     "read_prediction_log",
     "resolve_thresholds",
 ]
+
+log = logging.getLogger("mooring.monitoring")
 
 #: How statistics read logged columns: the server logs a missing string as "".
 LOG_READ_OPTIONS = ReadOptions(na_values=("",))
@@ -578,5 +581,9 @@ def check_drift(
         folder = drift_folder(cfg.home, name)
         report.save(folder, html=html)
         keep = cfg.monitoring.keep_reports
-        prune_reports(folder, max_age_s=keep.days, max_files=keep.files)
+        try:
+            prune_reports(folder, max_age_s=keep.days, max_files=keep.files)
+        except OSError as exc:
+            # The report is saved; what could not be removed is removed by a later check.
+            log.warning("drift reports in %s not pruned: %s", folder, exc)
     return report
