@@ -60,6 +60,20 @@ def test_gate_data_and_training_sections() -> None:
     data = card(lineage=LINEAGE, statistics={"num_rows": 100, "columns": {"age": {}}})
     assert f"| data_fingerprint | {'a' * 64} |" in data
     assert "(rows: 100, columns: 1) and are the drift baseline" in data
+    evaluated = card(lineage={"eval_data": "/d/adult.test.csv", "eval_fingerprint": "c" * 64})
+    assert "| eval_data | /d/adult.test.csv |" in evaluated
+    assert f"| eval_fingerprint | {'c' * 64} |" in evaluated
+    bounds = card(
+        gate={
+            "blessed": True,
+            "gates": [
+                {"name": "auc", "value": 0.9, "bound": {"lower": 0.8, "upper": None}},
+                {"name": "change", "value": 0.0, "bound": {"absolute": None, "relative": 0.02}},
+            ],
+        }
+    )
+    assert "| auc | 0.9 | lower 0.8 |" in bounds and "| change | 0 | relative 0.02 |" in bounds
+    assert "None" not in bounds
     assert "| epochs | 3 |" in card(params={"epochs": 3, "hidden": [8]})
 
 

@@ -34,13 +34,26 @@ def test_versions_name_their_evaluation_data_and_say_when_it_differs(tmp_path: P
         also_unknown = _version(reg, tmp_path, 5)
         assert evaluation_data_label(a) == "adult.test.csv " + "a" * 12
         assert evaluation_data_label(unknown) == "evaluation data unknown"
-        assert comparability_note([a, same]) is None
-        note = comparability_note([a, other])
+        assert comparability_note([a, same]) is None and comparability_note([a]) is None
+        note = comparability_note([a, other], metric="auc")
         assert note == (
-            f"metrics of v1 and v3 come from different evaluation data (adult.test.csv "
-            f"{'a' * 12} vs fresh.csv {'b' * 12}): not comparable"
+            f"auc of v1 and v3 come from different evaluation data (v1: adult.test.csv "
+            f"{'a' * 12}; v3: fresh.csv {'b' * 12}): not comparable"
         )
-        assert "cannot be told" in (comparability_note([unknown, also_unknown]) or "")
+        grouped = comparability_note([a, same, other, unknown])
+        assert grouped == (
+            f"the metrics of v1–v4 come from different evaluation data (v1 and v2: "
+            f"adult.test.csv {'a' * 12}; v3: fresh.csv {'b' * 12}; v4: evaluation data "
+            "unknown): not comparable"
+        )
+        assert comparability_note([unknown, also_unknown]) == (
+            "the evaluation data of v4 and v5 is unknown, so whether the metrics of v4 and v5 "
+            "are comparable cannot be told"
+        )
+        assert comparability_note([a, unknown]) == (
+            f"the evaluation data of v4 is unknown (v1: adult.test.csv {'a' * 12}), so whether "
+            "the metrics of v1 and v4 are comparable cannot be told"
+        )
         assert evaluation_reference(unknown)["data_fingerprint"] is None
 
 

@@ -145,6 +145,8 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
         mv = registry.get("income", version=1)
     assert mv.lineage["run_id"] == result.run_id
     assert mv.lineage["model_key"] == train["key"]
+    project = Project.load(lifecycle.toml)
+    assert mv.lineage["eval_data"] == str(project.config.path(project.config.data.eval or ""))
     assert mv.run_record["pipeline_run"] == result.run_id
     assert Path(mv.run_record["evaluation_report"], "report.html").is_file()
     # The operating threshold is registration metadata; the artifact keeps its 0.5.

@@ -185,6 +185,8 @@ def show_command(
             data["artifacts"] = [a.to_dict() for a in attached]
             print_json(data)
             return
+        from mooring.evaluation.gates import describe_bound
+
         table = Table(title=mv.ref, title_justify="left", show_header=False)
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
@@ -212,7 +214,7 @@ def show_command(
                 rows.append(
                     (
                         f"gate.{gate.get('name')}",
-                        f"{verdict}: {gate.get('value')} vs {gate.get('bound')}",
+                        f"{verdict}: {gate.get('value')} vs {describe_bound(gate.get('bound'))}",
                     )
                 )
         for item in attached:

@@ -211,6 +211,8 @@ def init_command(
 @app.command("status", epilog="Examples: mooring status | mooring status -c mooring.toml --json")
 def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = False) -> None:
     """What is in production, the canary and its weight, the last run, the last drift check."""
+    from mooring.monitoring.summary import drift_headline
+
     status = project_status(load_config(config))
     if as_json:
         print_json(status.to_dict())
@@ -256,7 +258,7 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
     if drift is None:
         table.add_row("last drift check", "none")
     else:
-        drifted = ", ".join(drift.get("drifted") or []) or "no feature"
+        drifted = drift_headline(drift.get("drifted") or []) or "no feature"
         table.add_row(
             "last drift check",
             f"{drift.get('created_at')} {drift.get('status')} ({drifted} drifted"

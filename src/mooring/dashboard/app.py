@@ -211,7 +211,7 @@ class _Dashboard:
             columns=views.ordered_metrics(versions),
             metric=metric,
             metric_chart=chart,
-            metric_note=views.metric_note(versions),
+            metric_note=views.metric_note(versions, metric),
             selected=selected,
             lineage=views.lineage_rows(selected) if selected else [],
             chain=views.parent_chain(versions, selected.version) if selected else [],

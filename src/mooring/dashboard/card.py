@@ -22,6 +22,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mooring.evaluation.gates import describe_bound
+
 __all__ = ["render_model_card"]
 
 _DEFAULT_LIMITATIONS = (
@@ -121,7 +123,12 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
     gates = gate.get("gates")
     if isinstance(gates, Sequence) and gates:
         rows = [
-            (g.get("name"), g.get("value"), g.get("bound"), "pass" if g.get("passed") else "FAIL")
+            (
+                g.get("name"),
+                g.get("value"),
+                describe_bound(g.get("bound")),
+                "pass" if g.get("passed") else "FAIL",
+            )
             for g in gates
             if isinstance(g, Mapping)
         ]
@@ -139,6 +146,10 @@ def _data_section(lineage: Mapping[str, Any], statistics: Mapping[str, Any] | No
         "data_files",
         "train",
         "eval",
+        "train_data",
+        # The data the metrics below were measured on.
+        "eval_data",
+        "eval_fingerprint",
     )
     shown = {k: lineage[k] for k in keys if k in lineage}
     if shown:

@@ -16,6 +16,7 @@ from typing import Any
 from mooring.dashboard.charts import Bar, Line, bar_chart, fmt, histogram_chart, line_chart
 from mooring.dashboard.drift_files import DriftHistory, DriftRun, latest_drift
 from mooring.evaluation import HEADLINE, PRIMARY
+from mooring.evaluation.gates import describe_bound
 from mooring.evaluation.metrics import HIGHER_IS_BETTER
 from mooring.formats.drift import Histogram
 from mooring.monitoring.baselines import comparability_note, evaluation_data_label
@@ -98,19 +99,7 @@ class GateRow:
 
 
 def _bound(bound: Any) -> str:
-    if isinstance(bound, Mapping):
-        parts = []
-        for key in ("lower", "upper", "max_drop", "max_increase", "max"):
-            if bound.get(key) is not None:
-                value = _finite(bound[key])
-                parts.append(f"{key} {fmt(value) if value is not None else bound[key]}")
-        return ", ".join(parts) or ", ".join(
-            f"{k} {fmt(v) if (v := _finite(raw)) is not None else raw}"
-            for k, raw in bound.items()
-            if raw is not None
-        )
-    value = _finite(bound)
-    return fmt(value) if value is not None else ("" if bound is None else str(bound))
+    return describe_bound(bound, fmt)
 
 
 def gate_rows(gate: Mapping[str, Any] | None) -> list[GateRow]:
@@ -206,9 +195,12 @@ def version_rows(versions: Sequence[ModelVersion], deployment: Deployment) -> li
     return rows
 
 
-def metric_note(versions: Sequence[ModelVersion]) -> str | None:
+def metric_note(versions: Sequence[ModelVersion], metric: str | None) -> str | None:
     """Said under the per-version chart when its points come from different evaluation data."""
-    return comparability_note(versions)
+    if metric is None:
+        return None
+    plotted = [mv for mv in versions if headline_metrics(mv.metrics).get(metric) is not None]
+    return comparability_note(plotted, metric=metric)
 
 
 def metric_chart(versions: Sequence[ModelVersion]) -> tuple[str | None, str]:

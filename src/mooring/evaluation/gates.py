@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,9 +30,34 @@ from mooring.config import ChangeThresholdConfig, GateConfig
 from mooring.evaluation.result import Comparison, EvaluationResult
 from mooring.evaluation.thresholds import jsonable
 
-__all__ = ["GateDecision", "GateResult", "decide"]
+__all__ = ["GateDecision", "GateResult", "decide", "describe_bound"]
 
 COMPARISON_METRICS = ("flip_rate", "mean_abs_diff")
+# The keys of a recorded bound that are limits (a change gate's bound has none of them).
+_LIMITS = ("lower", "upper", "max_drop", "max_increase", "max")
+
+
+def describe_bound(bound: Any, number: Callable[[float], str] | None = None) -> str:
+    """A recorded gate bound for people: its limits, or else its set keys; never a ``None``.
+
+    ``number`` formats finite numbers (four significant digits by default).
+
+    >>> describe_bound({"lower": 0.7, "upper": None})
+    'lower 0.7'
+    >>> describe_bound({"direction": "lower", "absolute": None, "relative": 0.02})
+    'direction lower, relative 0.02'
+    """
+    show = number or (lambda value: f"{value:.4g}")
+
+    def one(value: Any) -> str:
+        finite = isinstance(value, int | float) and not isinstance(value, bool)
+        return show(float(value)) if finite and math.isfinite(value) else str(value)
+
+    if isinstance(bound, Mapping):
+        limits = [(key, bound[key]) for key in _LIMITS if bound.get(key) is not None]
+        items = limits or [(key, value) for key, value in bound.items() if value is not None]
+        return ", ".join(f"{key} {one(value)}" for key, value in items)
+    return "" if bound is None else one(bound)
 
 
 @dataclass(frozen=True)

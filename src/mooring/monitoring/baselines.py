@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REFERENCES",
+    "UNKNOWN_EVALUATION_DATA",
     "calibration_for",
     "comparability_note",
     "evaluation_data_label",
@@ -390,35 +391,73 @@ def evaluation_reference(version: ModelVersion) -> dict[str, Any]:
     }
 
 
+#: What :func:`evaluation_data_label` says of a version registered without the fingerprint.
+UNKNOWN_EVALUATION_DATA = "evaluation data unknown"
+
+
 def evaluation_data_label(version: ModelVersion) -> str:
     """Which data a version's evaluation metrics come from: file name and sha256 prefix.
 
     ``"evaluation data unknown"`` for a version registered without its fingerprint.
+
+    Example:
+        >>> evaluation_data_label(registry.get("income", version=3))  # doctest: +SKIP
+        'adult.test.csv 1a2b3c4d5e6f'
     """
     reference = evaluation_reference(version)
     fingerprint, data = reference.get("data_fingerprint"), reference.get("data")
     if not fingerprint:
-        return "evaluation data unknown"
+        return UNKNOWN_EVALUATION_DATA
     name = Path(str(data)).name if data else "eval data"
     return f"{name} {str(fingerprint)[:12]}"
 
 
-def comparability_note(versions: Sequence[ModelVersion]) -> str | None:
-    """A sentence when these versions' evaluation metrics come from different data, else None.
+def _named(numbers: Sequence[int]) -> str:
+    """``v1, v2 and v5``; runs of three or more as ``v1–v4``."""
+    ordered = sorted(set(numbers))
+    runs: list[list[int]] = []
+    for n in ordered:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    parts = [
+        f"v{run[0]}–v{run[-1]}" if len(run) > 2 else ", ".join(f"v{n}" for n in run) for run in runs
+    ]
+    text = ", ".join(parts)
+    head, _, last = text.rpartition(", ")
+    return f"{head} and {last}" if head else text
+
+
+def comparability_note(
+    versions: Sequence[ModelVersion], *, metric: str | None = None
+) -> str | None:
+    """A sentence when these versions' evaluation metrics cannot be put side by side, else None.
+
+    Versions whose evaluation data differ (by sha256) are not comparable; a version
+    registered without its evaluation data's fingerprint makes it impossible to tell.
+    ``metric`` names what is compared (default: their metrics).
 
     Example:
-        >>> comparability_note([v1, v3])  # doctest: +SKIP
-        'metrics of v1 and v3 come from different evaluation data (a.csv 1a2b… vs b.csv 9f8e…): …'
+        >>> comparability_note([v1, v3], metric="auc")  # doctest: +SKIP
+        'auc of v1 and v3 come from different evaluation data (v1: a.csv 1a2b3c4d5e6f; v3:
+        b.csv 9f8e7d6c5b4a): not comparable'
     """
-    labels = {mv.version: evaluation_data_label(mv) for mv in versions}
-    if len(set(labels.values())) <= 1 and "evaluation data unknown" not in labels.values():
+    groups: dict[str, list[int]] = {}
+    for mv in versions:
+        groups.setdefault(evaluation_data_label(mv), []).append(mv.version)
+    numbers = [n for group in groups.values() for n in group]
+    unknown = groups.pop(UNKNOWN_EVALUATION_DATA, [])
+    if len(set(numbers)) < 2 or (len(groups) <= 1 and not unknown):
         return None
-    if len(labels) < 2:
-        return None
-    named = " and ".join(f"v{v}" for v in labels)
-    data = " vs ".join(dict.fromkeys(labels.values()))
+    what = f"{metric} of {_named(numbers)}" if metric else f"the metrics of {_named(numbers)}"
+    data = "; ".join(f"{_named(group)}: {label}" for label, group in groups.items())
+    if len(groups) > 1:
+        if unknown:
+            data += f"; {_named(unknown)}: {UNKNOWN_EVALUATION_DATA}"
+        return f"{what} come from different evaluation data ({data}): not comparable"
+    known = f" ({data})" if data else ""
     return (
-        f"metrics of {named} come from different evaluation data ({data}): not comparable"
-        if len(set(labels.values())) > 1
-        else f"metrics of {named}: {data}; whether they are comparable cannot be told"
+        f"the evaluation data of {_named(unknown)} is unknown{known}, so whether {what} "
+        "are comparable cannot be told"
     )

@@ -86,6 +86,8 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         "data_fingerprint": ws.data_fingerprint("train"),
         "eval_fingerprint": ws.data_fingerprint("eval"),
         "train_data": str(ws.data_path("train")),
+        # Which file the version's metrics were measured on, beside its sha256 above.
+        "eval_data": str(ws.data_path("eval")),
         "statistics_hash": trained.statistics_hash,
         "schema_hash": trained.schema_hash,
         "schema_fingerprint": ctx.outputs.validated.schema_fingerprint,
