@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 
 from mooring.errors import DataError
 from mooring.formats.columns import describe
-from mooring.formats.files import atomic_write
+from mooring.formats.files import atomic_write_url
 from mooring.formats.predictions import MODEL, REQUEST_ID, REQUEST_ID_PATTERN, TIMESTAMP
 
 __all__ = [
@@ -129,17 +128,9 @@ class FeedbackStore:
             schema=SCHEMA,
         )
         name = f"date={now:%Y-%m-%d}/part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet"
-        if "://" not in self.url:
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink)
-            atomic_write(Path(self.url) / name, sink.getvalue().to_pybytes())
-        else:
-            import fsspec
-
-            fs, path = fsspec.core.url_to_fs(f"{self.url}/{name}")
-            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            with fs.open(path, "wb") as handle:  # one object put: all or nothing
-                pq.write_table(table, handle)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        atomic_write_url(f"{self.url}/{name}", sink.getvalue().to_pybytes())
         return len(labels)
 
 

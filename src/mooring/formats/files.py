@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "file_fingerprint", "is_url", "open_binary"]
+__all__ = ["atomic_write", "atomic_write_url", "file_fingerprint", "is_url", "open_binary"]
 
 
 def atomic_write(path: Path, payload: bytes) -> Path:
@@ -38,6 +38,23 @@ def atomic_write(path: Path, payload: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_url(url: str, payload: bytes) -> str:
+    """Write ``payload`` to a local path or an fsspec URL so no reader sees half of it.
+
+    A local path goes through :func:`atomic_write` (its temporary name starts with a
+    dot and ends in random letters, so folder scans for ``*.parquet`` never match it);
+    an object store takes one put, which is all or nothing.
+    """
+    if not is_url(url):
+        return str(atomic_write(Path(url.removeprefix("file://")), payload))
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    fs.pipe_file(path, payload)
+    return url
 
 
 def is_url(text: str) -> bool:

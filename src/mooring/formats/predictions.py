@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mooring.errors import DataError, NotFoundError, UsageError
+from mooring.formats.files import atomic_write_url
 
 __all__ = [
     "LOG_COLUMNS",
@@ -98,19 +99,18 @@ def append_request_rows(
 def write_log_file(url: str, batch: list[dict[str, Any]]) -> str:
     """Write rows made by :func:`append_request_rows` as one new Parquet file; its path.
 
-    The file goes to the date folder of the batch's first row.
+    The file goes to the date folder of the batch's first row. It appears whole or
+    not at all (:func:`~mooring.formats.files.atomic_write_url`): a reader scanning the
+    log while the server writes, or after the server was killed mid-write, never
+    meets a half-written file.
     """
-    import fsspec
-
     table = pa.Table.from_pylist(batch)
     day = batch[0][TIMESTAMP].strftime("%Y-%m-%d")
     stamp = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
     name = f"{url.rstrip('/')}/date={day}/part-{stamp}.parquet"
-    fs, path = fsspec.core.url_to_fs(name)
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    with fs.open(path, "wb") as handle:
-        pq.write_table(table, handle)
-    return str(name)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return atomic_write_url(name, sink.getvalue().to_pybytes())
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -139,12 +139,20 @@ def _read(path: str) -> pa.Table:
 
     fs, inner = fsspec.core.url_to_fs(path)
     with fs.open(inner, "rb") as handle:
-        schema = pq.read_schema(handle)
-        # Text features read dictionary-encoded: a few distinct values, decoded once.
-        text = [f.name for f in schema if pa.types.is_string(f.type) and f.name not in LOG_COLUMNS]
-        handle.seek(0)
-        # ParquetFile, not read_table: no pyarrow.dataset (and pandas) import on the way.
-        return pq.ParquetFile(handle, read_dictionary=text).read()
+        try:
+            schema = pq.read_schema(handle)
+            # Text features read dictionary-encoded: a few distinct values, decoded once.
+            text = [
+                f.name for f in schema if pa.types.is_string(f.type) and f.name not in LOG_COLUMNS
+            ]
+            handle.seek(0)
+            # ParquetFile, not read_table: no pyarrow.dataset (and pandas) import on the way.
+            return pq.ParquetFile(handle, read_dictionary=text).read()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(
+                f"prediction log file '{path}' is not a readable Parquet file ({exc}); "
+                "move it out of the log folder (the server writes whole files only)"
+            ) from exc
 
 
 def read_prediction_log(

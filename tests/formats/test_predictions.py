@@ -1,0 +1,120 @@
+"""The prediction log's files appear whole or not at all, whoever reads them and when."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mooring.errors import DataError
+from mooring.formats.predictions import (
+    append_request_rows,
+    read_prediction_log,
+    write_log_file,
+)
+
+
+def batch(rows: int, tag: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in range(rows // 50):
+        append_request_rows(
+            out,
+            model="income",
+            version=1,
+            request_id=f"{tag}-{i}",
+            timestamp=datetime.now(UTC),
+            columns={"age": np.arange(50, dtype=np.float32), "sex": ["Male"] * 50},
+            outputs={"score": np.linspace(0, 1, 50)},
+            rows=50,
+        )
+    return out
+
+
+def test_a_reader_scanning_while_the_writer_writes_sees_only_whole_files(tmp_path: Path) -> None:
+    url = str(tmp_path / "predictions")
+    write_log_file(url, batch(2000, "first"))
+    files = 40
+
+    def writer() -> None:
+        for n in range(files):
+            write_log_file(url, batch(2000, f"w{n}"))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reads = 0
+    try:
+        # The newest files, the ones being written, are read first.
+        while thread.is_alive():
+            assert read_prediction_log(url, "income", last=4000).num_rows in (2000, 4000)
+            reads += 1
+    finally:
+        thread.join()
+    assert reads >= 2  # the reader did read while files were being added
+    assert read_prediction_log(url, "income").num_rows == (files + 1) * 2000
+
+
+def test_a_write_that_dies_before_its_rename_leaves_no_log_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = str(tmp_path / "predictions")
+    write_log_file(url, batch(100, "kept"))
+
+    def dies(src: str, dst: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", dies)
+    with pytest.raises(KeyboardInterrupt):
+        write_log_file(url, batch(100, "lost"))
+    monkeypatch.undo()
+    assert sorted(
+        {r.split("-")[0] for r in read_prediction_log(url, "income")["request_id"].to_pylist()}
+    ) == ["kept"]
+    assert len(list((tmp_path / "predictions").rglob("*"))) == 2  # the date folder, one file
+
+
+def test_a_writer_killed_minus_nine_leaves_a_readable_log(tmp_path: Path) -> None:
+    url = str(tmp_path / "predictions")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_predictions import batch
+        from mooring.formats.predictions import write_log_file
+        print("ready", flush=True)
+        n = 0
+        while True:
+            write_log_file({url!r}, batch(5000, f"k{{n}}"))
+            n += 1
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 60
+    while len(list((tmp_path / "predictions").rglob("*.parquet"))) < 5:
+        assert time.monotonic() < deadline, "the writer wrote nothing"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    files = list((tmp_path / "predictions").rglob("*.parquet"))
+    assert read_prediction_log(url, "income").num_rows == len(files) * 5000
+
+
+def test_a_damaged_log_file_is_named_with_the_fix(tmp_path: Path) -> None:
+    url = str(tmp_path / "predictions")
+    path = Path(write_log_file(url, batch(100, "whole")))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(DataError, match=rf"'{path}' is not a readable Parquet file.*move it out"):
+        read_prediction_log(url, "income")
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match="is not a readable Parquet file"):
+        read_prediction_log(url, "income")
