@@ -22,6 +22,7 @@ from mooring.evaluation.bootstrap import Interval
 from mooring.evaluation.calibration import Calibration
 from mooring.evaluation.metrics import FloatArray, Task
 from mooring.evaluation.thresholds import CostSummary, Sweep, jsonable
+from mooring.formats.files import atomic_write
 
 if TYPE_CHECKING:
     from mooring.evaluation.gates import GateDecision
@@ -220,7 +221,7 @@ class EvaluationResult:
         """
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "report.json").write_bytes(self.to_json(decision))
+        atomic_write(folder / "report.json", self.to_json(decision))
         if html is not None:
-            (folder / "report.html").write_text(html(self, decision), encoding="utf-8")
+            atomic_write(folder / "report.html", html(self, decision).encode("utf-8"))
         return folder

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from mooring.errors import ModelLoadError, NotFoundError
+from mooring.formats.files import atomic_write
 from mooring.formats.labels import LabelEncoding
 
 __all__ = [
@@ -110,8 +111,7 @@ def versions() -> dict[str, str]:
 def write_metadata(model_dir: Path, metadata: Mapping[str, Any]) -> Path:
     """Write ``mooring.json`` into ``model_dir`` (the folder the SavedModel was written to)."""
     path = Path(model_dir) / METADATA_FILE
-    path.write_text(json.dumps(dict(metadata), indent=2) + "\n", encoding="utf-8")
-    return path
+    return atomic_write(path, (json.dumps(dict(metadata), indent=2) + "\n").encode("utf-8"))
 
 
 def read_metadata(

@@ -42,6 +42,7 @@ from mooring.config import ModelConfig, MooringConfig
 from mooring.contract import ReadOptions, iter_batches, read_table
 from mooring.errors import ConfigError, UsageError
 from mooring.features import FeatureSpec, build_feature_spec
+from mooring.formats.files import atomic_write
 from mooring.formats.model import load_saved_model, versions
 from mooring.training.builders import build_model, resolve_builder
 from mooring.training.checkpoints import (
@@ -442,7 +443,9 @@ def train_model(
         "model_dir": str(model_dir),
     }
     run_path = output_dir / RUN_FILE
-    run_path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n", "utf-8")
+    atomic_write(
+        run_path, (json.dumps(record, indent=2, default=_json_default) + "\n").encode("utf-8")
+    )
     return TrainingResult(
         model_dir=model_dir,
         run_record_path=run_path,
