@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import itertools
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -35,6 +32,7 @@ from mooring.serving import RegistrySource, build_app
 from tests._support.alerts import Collect
 from tests._support.regime import NAME, Regime, build_regime, register, traffic_rows
 from tests._support.server import ServerThread
+from tests._support.traffic import Traffic
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("regime-e2e")]
 
@@ -81,56 +79,10 @@ def regime(tmp_path_factory: pytest.TempPathFactory) -> Regime:
     return build_regime(tmp_path_factory.mktemp("regime"))
 
 
-class Traffic:
+def send_traffic(url: str, regime: Regime, *, labels: bool) -> Traffic:
     """One-row requests from the new population; with ``labels``, each answer's label follows."""
-
-    def __init__(self, url: str, regime: Regime, *, labels: bool) -> None:
-        self.url = url
-        self.rows = traffic_rows(regime)
-        self.labels = labels
-        self.seen: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        pending: list[dict[str, str]] = []
-        numbers = itertools.count()
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            for row, label in itertools.cycle(self.rows):
-                if self.stop.is_set():
-                    return
-                rid = f"q{next(numbers)}"
-                body = orjson.dumps({"instances": [row]})
-                try:
-                    res = client.post(PREDICT, content=body, headers={"X-Request-Id": rid})
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                if res.status_code != 200:
-                    self.failures.append(f"{res.status_code}: {res.text[:200]}")
-                    continue
-                self.seen[res.headers["X-Model-Version"]] += 1
-                if self.labels:
-                    pending.append({"request_id": rid, "label": label})
-                    if len(pending) >= 25:
-                        self._send_labels(client, pending)
-                        pending = []
-
-    def _send_labels(self, client: httpx.Client, labels: list[dict[str, str]]) -> None:
-        res = client.post(
-            FEEDBACK, json={"labels": labels}, headers={"Authorization": f"Bearer {TOKEN}"}
-        )
-        if res.status_code != 200:
-            self.failures.append(f"feedback {res.status_code}: {res.text[:200]}")
-
-    def __enter__(self) -> Traffic:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
+    requests = (([row], label) for row, label in itertools.cycle(traffic_rows(regime)))
+    return Traffic(url, PREDICT, requests, feedback=(FEEDBACK, TOKEN) if labels else None)
 
 
 @contextmanager
@@ -202,7 +154,7 @@ def test_stale_production_flags_drift_and_the_better_candidate_is_promoted(
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([sink])
         )
-        with Traffic(server.url, regime, labels=labels) as traffic:
+        with send_traffic(server.url, regime, labels=labels) as traffic:
             # Production alone sees the new population: its drift check flags it.
             deadline = time.monotonic() + 60
             while traffic.seen["1"] < 1200 and time.monotonic() < deadline:
@@ -247,7 +199,7 @@ def test_broken_candidates_are_rolled_back_and_no_request_fails(
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([sink])
         )
-        with Traffic(server.url, regime, labels=labels) as traffic:
+        with send_traffic(server.url, regime, labels=labels) as traffic:
             registry.deploy(NAME, production=1, canary=2, weight=20, reason="candidate")
             decisions = tick_until_final(controller)
             after = sum(traffic.seen.values())
@@ -276,7 +228,7 @@ def test_without_an_offline_comparison_traffic_and_labels_roll_back_broken_candi
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([])
         )
-        with Traffic(server.url, regime, labels=True) as traffic:
+        with send_traffic(server.url, regime, labels=True) as traffic:
             registry.deploy(NAME, production=1, canary=2, weight=20, reason="candidate")
             decisions = tick_until_final(controller)
         assert traffic.failures == []

@@ -8,18 +8,16 @@ receiver on 127.0.0.1 and the retraining trigger runs its command.
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -36,6 +34,7 @@ from mooring.serving import RegistrySource, build_app
 from tests._support.alerts import Collect
 from tests._support.server import ServerThread
 from tests._support.server import wait_for as _wait_for
+from tests._support.traffic import Traffic
 from tests.monitoring._models import build_constant_model_dir, build_model_dir, rows
 from tests.monitoring._traffic import BLESSED, LINEAGE, NAME, project
 from tests.monitoring._webhook import Receiver
@@ -95,39 +94,10 @@ def stack(
         registry.close()
 
 
-class Traffic:
-    """Clients calling the server from a thread; every answer and failure is counted."""
-
-    def __init__(self, url: str, *, seed: int = 1, **shape: Any) -> None:
-        self.url = url
-        self.seen: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self.stop = threading.Event()
-        self.rng = np.random.default_rng(seed)
-        self.shape = shape
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            while not self.stop.is_set():
-                body = orjson.dumps({"instances": rows(4, self.rng, **self.shape)})
-                try:
-                    res = client.post(PREDICT, content=body)
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                if res.status_code != 200:
-                    self.failures.append(f"{res.status_code}: {res.text[:200]}")
-                else:
-                    self.seen[res.headers["X-Model-Version"]] += 1
-
-    def __enter__(self) -> Traffic:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
+def send_traffic(url: str, *, seed: int = 1, **shape: Any) -> Traffic:
+    """Four-row requests shaped by ``shape`` (see ``rows``), without labels."""
+    rng = np.random.default_rng(seed)
+    return Traffic(url, PREDICT, ((rows(4, rng, **shape), None) for _ in itertools.count()))
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -168,7 +138,7 @@ def test_worse_canary_is_rolled_back_and_no_request_fails(
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([sink])
         )
-        with Traffic(server.url) as traffic:
+        with send_traffic(server.url) as traffic:
             registry.deploy(NAME, production=1, canary=3, weight=50, reason="test canary")
             wait_for(lambda: traffic.seen["3"] > 0)
             decisions = tick_until(controller, lambda d: d.changed)
@@ -235,7 +205,7 @@ def test_client_errors_sent_to_a_canary_never_count_against_it(
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([])
         )
-        with Traffic(server.url) as traffic:
+        with send_traffic(server.url) as traffic:
             registry.deploy(NAME, production=1, canary=2, weight=50, reason="test canary")
             wait_for(lambda: traffic.seen["2"] >= 20)
             before = tick_until(controller, lambda d: d.action != "insufficient_data")[-1]
@@ -277,7 +247,7 @@ def test_healthy_canary_is_promoted_through_every_step_by_a_hosted_monitor(
             drift_interval_s=None,
             alerts=AlertManager([]),
         )
-        with Traffic(server.url) as traffic:
+        with send_traffic(server.url) as traffic:
             registry.deploy(NAME, production=1, canary=2, weight=10, reason="test canary")
             monitor.start(interval_s=0.2)
             try:
