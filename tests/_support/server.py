@@ -9,6 +9,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,9 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from mooring.config import ServingConfig
+from mooring.config import MooringConfig, ServingConfig
 from mooring.registry import Registry
-from mooring.serving import server_config
+from mooring.serving import RegistrySource, build_app, server_config
 from tests._support.serving_model import build_model_dir
 
 BLESSED: dict[str, Any] = {"blessed": True, "gates": []}
@@ -72,6 +74,30 @@ class ServerThread:
         self.client.close()
         self.server.should_exit = True
         self.thread.join(timeout=60)
+
+
+@contextmanager
+def following(
+    cfg: MooringConfig, registry: Registry, name: str, *, feedback: bool = False
+) -> Iterator[ServerThread]:
+    """A ready server following ``name``'s deployment in ``registry``, as ``mooring serve``.
+
+    It logs predictions (and, with ``feedback``, takes labels) under ``cfg.home``; the
+    registry is closed on the way out.
+    """
+    app = build_app(
+        [RegistrySource(registry, name)],
+        cfg.serving,
+        prediction_log_url=str(cfg.home / "predictions"),
+        registry=registry,
+        feedback_url=str(cfg.home / "feedback") if feedback else None,
+    )
+    try:
+        with ServerThread(app) as server:
+            server.wait_ready()
+            yield server
+    finally:
+        registry.close()
 
 
 @pytest.fixture(scope="session")

@@ -28,10 +28,9 @@ from mooring.monitoring.drift import check_drift
 from mooring.monitoring.retrain import RetrainTrigger
 from mooring.monitoring.rollout import RolloutController, RolloutDecision
 from mooring.registry import Registry
-from mooring.serving import RegistrySource, build_app
 from tests._support.alerts import Collect
 from tests._support.regime import NAME, Regime, build_regime, register, traffic_rows
-from tests._support.server import ServerThread
+from tests._support.server import ServerThread, following
 from tests._support.traffic import Traffic
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("regime-e2e")]
@@ -108,19 +107,8 @@ def stack(
         cfg=cfg,
     )
     registry.deploy(NAME, production=1)
-    app = build_app(
-        [RegistrySource(registry, NAME)],
-        cfg.serving,
-        prediction_log_url=str(cfg.home / "predictions"),
-        registry=registry,
-        feedback_url=str(cfg.home / "feedback"),
-    )
-    try:
-        with ServerThread(app) as server:
-            server.wait_ready()
-            yield cfg, registry, server
-    finally:
-        registry.close()
+    with following(cfg, registry, NAME, feedback=True) as server:
+        yield cfg, registry, server
 
 
 def tick_until_final(

@@ -30,9 +30,8 @@ from mooring.monitoring.alerts import AlertManager
 from mooring.monitoring.monitor import Monitor
 from mooring.monitoring.rollout import ACTOR, RolloutController, RolloutDecision
 from mooring.registry import Registry
-from mooring.serving import RegistrySource, build_app
 from tests._support.alerts import Collect
-from tests._support.server import ServerThread
+from tests._support.server import ServerThread, following
 from tests._support.server import wait_for as _wait_for
 from tests._support.traffic import Traffic
 from tests.monitoring._models import build_constant_model_dir, build_model_dir, rows
@@ -80,18 +79,8 @@ def stack(
             statistics=baseline.to_dict(),
         )
     registry.deploy(NAME, production=1)
-    app = build_app(
-        [RegistrySource(registry, NAME)],
-        cfg.serving,
-        prediction_log_url=str(cfg.home / "predictions"),
-        registry=registry,
-    )
-    try:
-        with ServerThread(app) as server:
-            server.wait_ready()
-            yield cfg, registry, server
-    finally:
-        registry.close()
+    with following(cfg, registry, NAME) as server:
+        yield cfg, registry, server
 
 
 def send_traffic(url: str, *, seed: int = 1, **shape: Any) -> Traffic:
