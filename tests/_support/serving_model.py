@@ -9,6 +9,7 @@ Inputs ``age``, ``hours-per-week`` (float32, NaN = missing) and ``workclass``, `
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def build_model_dir(folder: Path, *, seed: int = 0) -> Path:
     out = keras.layers.Dense(1, activation="sigmoid")(hidden)
     model = keras.Model(inputs, out)
 
-    def serve(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def positive(features: dict[str, tf.Tensor]) -> tf.Tensor:
         clean = {
             k: (
                 tf.where(tf.math.is_nan(v), tf.zeros_like(v), v) / 50.0
@@ -53,28 +54,10 @@ def build_model_dir(folder: Path, *, seed: int = 0) -> Path:
             )
             for k, v in features.items()
         }
-        positive = model(clean, training=False)[:, 0] + tf.cast(seed, tf.float32) * 0.0
-        probabilities = tf.stack([1.0 - positive, positive], axis=1)
-        class_ids = tf.argmax(probabilities, axis=1, output_type=tf.int64)
-        classes = tf.gather(tf.constant(list(LABELS)), class_ids)
-        return {"probabilities": probabilities, "class_ids": class_ids, "classes": classes}
+        return model(clean, training=False)[:, 0] + tf.cast(seed, tf.float32) * 0.0
 
-    signature = {
-        name: tf.TensorSpec([None], tf.float32 if name in NUMERIC else tf.string, name=name)
-        for name in (*NUMERIC, *STRINGS)
-    }
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[signature])
-    archive.write_out(str(folder), verbose=False)
-    metadata = {
-        "format": "mooring.model",
-        "task": "binary",
-        "label_vocabulary": list(LABELS),
-        "seed": seed,
-    }
-    (folder / "mooring.json").write_text(json.dumps(metadata), encoding="utf-8")
-    return folder
+    metadata = {"format": "mooring.model", "task": "binary", "label_vocabulary": list(LABELS)}
+    return _export(folder, model, positive, {**metadata, "seed": seed})
 
 
 def row(
@@ -97,9 +80,22 @@ def build_constant_model_dir(folder: Path, *, positive: float = 0.93) -> Path:
     hidden = keras.layers.Dense(1)(keras.layers.Reshape((1,))(inputs["age"]))
     model = keras.Model(inputs, hidden)
 
+    def constant(features: dict[str, tf.Tensor]) -> tf.Tensor:
+        return tf.fill([tf.shape(features["age"])[0]], tf.constant(positive, tf.float32))
+
+    metadata = {"format": "mooring.model", "task": "binary", "label_vocabulary": list(LABELS)}
+    return _export(folder, model, constant, metadata)
+
+
+def _export(
+    folder: Path, model: Any, positive: Callable[[dict[str, Any]], Any], metadata: dict[str, Any]
+) -> Path:
+    """Export ``model`` with a serving signature whose positive-class share is ``positive``."""
+    import keras
+    import tensorflow as tf
+
     def serve(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        count = tf.shape(features["age"])[0]
-        share = tf.fill([count], tf.constant(positive, tf.float32))
+        share = positive(features)
         probabilities = tf.stack([1.0 - share, share], axis=1)
         class_ids = tf.argmax(probabilities, axis=1, output_type=tf.int64)
         classes = tf.gather(tf.constant(list(LABELS)), class_ids)
@@ -113,6 +109,5 @@ def build_constant_model_dir(folder: Path, *, positive: float = 0.93) -> Path:
     archive.track(model)
     archive.add_endpoint(name="serving_default", fn=serve, input_signature=[signature])
     archive.write_out(str(folder), verbose=False)
-    metadata = {"format": "mooring.model", "task": "binary", "label_vocabulary": list(LABELS)}
     (folder / "mooring.json").write_text(json.dumps(metadata), encoding="utf-8")
     return folder
