@@ -61,6 +61,7 @@ __all__ = [
     "freeze_references",
     "prediction_baseline",
     "prediction_statistics",
+    "reference_data_label",
     "segment_baselines",
     "segment_statistics",
 ]
@@ -404,7 +405,15 @@ def evaluation_data_label(version: ModelVersion) -> str:
         >>> evaluation_data_label(registry.get("income", version=3))  # doctest: +SKIP
         'adult.test.csv 1a2b3c4d5e6f'
     """
-    reference = evaluation_reference(version)
+    return reference_data_label(evaluation_reference(version))
+
+
+def reference_data_label(reference: Mapping[str, Any]) -> str:
+    """:func:`evaluation_data_label` of an :func:`evaluation_reference` mapping.
+
+    >>> reference_data_label({"data": "/srv/adult.test.csv", "data_fingerprint": "1a2b" * 16})
+    'adult.test.csv 1a2b1a2b1a2b'
+    """
     fingerprint, data = reference.get("data_fingerprint"), reference.get("data")
     if not fingerprint:
         return UNKNOWN_EVALUATION_DATA

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +42,7 @@ from mooring.config import GuardrailsConfig, MooringConfig
 from mooring.contract.statistics import DatasetStatistics, compute_statistics
 from mooring.errors import MooringError, NotFoundError
 from mooring.formats.predictions import OUTPUT_PREFIX, output_table
+from mooring.monitoring.baselines import reference_data_label
 from mooring.monitoring.guardrails import GuardrailResult, Status, statistics_distance
 
 if TYPE_CHECKING:
@@ -251,12 +251,6 @@ def _own(
     return GuardrailResult("outputs", "ok", summary, value=worst, numbers=numbers)
 
 
-def _data_name(evaluation: Mapping[str, Any]) -> str:
-    data, fingerprint = evaluation.get("data"), evaluation.get("data_fingerprint")
-    name = Path(str(data)).name if data else "unknown data"
-    return f"{name} {str(fingerprint)[:12]}…" if fingerprint else name
-
-
 def _validated(
     canary: Mapping[str, Any], production: Mapping[str, Any] | None, rules: GuardrailsConfig
 ) -> GuardrailResult:
@@ -268,7 +262,7 @@ def _validated(
         return GuardrailResult(
             "validated", "unavailable", f"the canary was registered without an evaluation {metric}"
         )
-    numbers: dict[str, Any] = {"canary": c_value, "canary_data": _data_name(canary)}
+    numbers: dict[str, Any] = {"canary": c_value, "canary_data": reference_data_label(canary)}
     p_value = None if production is None else (production.get("metrics") or {}).get(metric)
     same = (
         production is not None
@@ -285,7 +279,7 @@ def _validated(
         drop = float(p_value - c_value)
         summary = (
             f"evaluation {metric} canary {c_value:.4f} vs production {p_value:.4f} on the same "
-            f"data ({_data_name(canary)})"
+            f"data ({reference_data_label(canary)})"
         )
         if drop > rules.live_metric_drop:
             return GuardrailResult(
@@ -298,13 +292,14 @@ def _validated(
             )
         return GuardrailResult("validated", "ok", summary, value=drop, numbers=numbers)
     chance = _CHANCE.get(metric)
-    other = "" if production is None else f" vs production's on {_data_name(production)}"
-    note = f"evaluated on {_data_name(canary)}{other}: not comparable"
+    other = "" if production is None else f" vs production's on {reference_data_label(production)}"
+    note = f"evaluated on {reference_data_label(canary)}{other}: not comparable"
     if chance is not None and c_value <= chance + rules.live_metric_drop:
         return GuardrailResult(
             "validated",
             "breach",
-            f"evaluation {metric} {c_value:.4f} on its own evaluation data ({_data_name(canary)}) "
+            f"evaluation {metric} {c_value:.4f} on its own evaluation data "
+            f"({reference_data_label(canary)}) "
             f"is no better than chance ({chance:g} + {rules.live_metric_drop:g})",
             value=c_value,
             threshold=chance + rules.live_metric_drop,
