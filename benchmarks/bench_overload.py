@@ -50,6 +50,7 @@ Usage::
     python benchmarks/bench_overload.py                 # full run (~2 minutes)
     python benchmarks/bench_overload.py --quick         # smoke run (2 s / 3 s cells)
     python benchmarks/bench_overload.py --max-in-flight 64 --deadline-ms 500
+    python benchmarks/bench_overload.py --serving 'gc_freeze = false'
 """
 
 from __future__ import annotations
@@ -432,6 +433,13 @@ def main() -> None:
     parser.add_argument(
         "--deadline-ms", type=float, default=None, help="[serving] deadline_ms (if given)"
     )
+    parser.add_argument(
+        "--serving",
+        action="append",
+        default=[],
+        metavar="'KEY = VALUE'",
+        help="one more [serving] line (TOML), e.g. --serving 'gc_freeze = false'",
+    )
     parser.add_argument("--capacity-s", type=float, default=None, help="seconds per wrk run")
     parser.add_argument("--overload-s", type=float, default=None, help="seconds per level")
     parser.add_argument("--multiples", default="2,4", help="levels, as multiples of capacity")
@@ -461,6 +469,7 @@ def main() -> None:
         settings.append(f"deadline_ms = {args.deadline_ms}")
     if args.max_in_flight is not None:
         settings.append(f"max_in_flight = {args.max_in_flight}")
+    settings.extend(args.serving)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
