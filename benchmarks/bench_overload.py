@@ -50,7 +50,7 @@ Usage::
     python benchmarks/bench_overload.py                 # full run (~2 minutes)
     python benchmarks/bench_overload.py --quick         # smoke run (2 s / 3 s cells)
     python benchmarks/bench_overload.py --max-in-flight 64 --deadline-ms 500
-    python benchmarks/bench_overload.py --serving 'gc_freeze = false'
+    python benchmarks/bench_overload.py --serving 'max_pipelined = 8'
 """
 
 from __future__ import annotations
@@ -438,7 +438,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="'KEY = VALUE'",
-        help="one more [serving] line (TOML), e.g. --serving 'gc_freeze = false'",
+        help="one more [serving] line (TOML), e.g. --serving 'max_pipelined = 8'",
     )
     parser.add_argument("--capacity-s", type=float, default=None, help="seconds per wrk run")
     parser.add_argument("--overload-s", type=float, default=None, help="seconds per level")

@@ -68,13 +68,6 @@ class ServingConfig(Section):
     # One batch at a time measured best on 2 CPUs (TensorFlow already uses every core per
     # call); more can help on larger machines.
     inference_threads: int = Field(1, ge=1, le=64, description="Batches running at once.")
-    # A full garbage collection of a process holding a loaded model walks ~220,000
-    # objects: 60-120 ms with the GIL held, the slowest answers (and sheds) under load.
-    gc_freeze: bool = Field(
-        True,
-        description="After each version is loaded or unloaded, collect once and freeze the "
-        "heap, so garbage collection never walks the loaded models.",
-    )
     poll_interval_s: float = Field(
         5.0, gt=0.0, description="How often the deployment record is read for changes."
     )

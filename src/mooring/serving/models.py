@@ -25,7 +25,6 @@ from typing import Any
 from mooring.config import ServingConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.registry import Deployment
-from mooring.serving import heap
 from mooring.serving.batcher import Batcher, Columns, Outputs
 from mooring.serving.contract import InputContract
 from mooring.serving.errors import ModelUnavailableError
@@ -218,13 +217,6 @@ class ModelManager:
         self.slots[version] = Slot(model, batcher)
         self.metrics.load_seconds.labels(self.name).observe(time.perf_counter() - start)
         log.info("model %s version %s loaded and warmed", self.name, version)
-        await self._settle()
-
-    async def _settle(self) -> None:
-        """Freeze the heap after a version came or went (``[serving] gc_freeze``)."""
-        if self.cfg.gc_freeze:
-            seconds = await asyncio.to_thread(heap.settle)
-            log.debug("model %s: heap collected and frozen in %.3f s", self.name, seconds)
 
     def _contract(self, model: ServedModel) -> InputContract | None:
         """The version's contract; a version without one (or with a broken one) is served
@@ -264,10 +256,7 @@ class ModelManager:
         while slot.inflight:
             await asyncio.sleep(0.01)
         await slot.batcher.stop()
-        version = slot.version
-        del slot  # the last reference: the collection below frees the model
-        log.info("model %s version %s unloaded", self.name, version)
-        await self._settle()
+        log.info("model %s version %s unloaded", self.name, slot.version)
 
     def _publish(self) -> None:
         for version in self.slots:
