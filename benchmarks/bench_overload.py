@@ -25,7 +25,10 @@ defaults apply). Then, each from a separate process:
      the capacity;
    * the share of scheduled requests answered 503 (shed), 504, any other status, lost
      with their connection, unsent, or still unanswered 10 s after the schedule ended;
-   * p50/p99 of the 200s; p99 and maximum of the 503s;
+   * p50/p99 of the 200s; p99 and maximum of the 503s, the maximum split into 503s that
+     were a connection's first answer (which includes the connection's set-up: the
+     generator opens one when every open connection is busy, i.e. while the server
+     stalls) and 503s on connections already open, and the connections opened;
    * the server's peak RSS growth: VmRSS before the run against the highest of VmRSS
      sampled every 10 ms from ``/proc/<pid>/status`` during the run and of VmHWM (reset
      through ``/proc/<pid>/clear_refs`` before the run, where the kernel allows it);
@@ -315,6 +318,11 @@ def summarize(run: dict[str, Any], capacity: float, deadline_ms: float) -> dict[
         "shed_p50_ms": shed.get("p50_ms"),
         "shed_p99_ms": shed.get("p99_ms"),
         "shed_max_ms": shed.get("max_ms"),
+        # Where the slowest 503 came from: a connection's first answer includes its set-up
+        # (connections are opened when every open one is busy, i.e. while the server stalls).
+        "shed_max_first_on_connection_ms": shed.get("max_first_on_connection_ms"),
+        "shed_max_later_on_connection_ms": shed.get("max_later_on_connection_ms"),
+        "connections_opened": run.get("connections_opened"),
         "rss_before_mib": run["rss_before_mib"],
         "rss_growth_mib": run["rss_growth_mib"],
         "rss_samples": run["rss_samples"],
@@ -410,6 +418,12 @@ def print_table(report: dict[str, Any]) -> None:
             f"{c['timeouts_504']:>5} {other:>6} {c['unsent_by_client']:>7} "
             f"{ms(c['ok_p50_ms']):>7} {ms(c['ok_p99_ms']):>7} {ms(c['shed_max_ms']):>8} "
             f"{c['rss_growth_mib']:>7.1f} {recover:>7}  {marks}"
+        )
+    for c in report["overload"]:
+        print(
+            f"  {c['multiple']:g}x: {c['connections_opened']} connections opened; slowest 503 "
+            f"on a connection's first request {ms(c['shed_max_first_on_connection_ms'])} ms, "
+            f"on a later one {ms(c['shed_max_later_on_connection_ms'])} ms"
         )
     print(
         "  504, other, unsent: counts; other: other statuses + connections lost + unanswered; "

@@ -14,7 +14,9 @@
  * usage: openloop HOST PORT REQUEST_FILE RATE SECONDS MAXCONN [DRAIN_S]
  * prints one JSON object: counts by status (and how many of them were answered within
  * the schedule's SECONDS), latency percentiles and maximum (ms) per status, connection
- * errors (a connection lost with a request on it), unsent and unanswered requests.
+ * errors (a connection lost with a request on it), unsent and unanswered requests, the
+ * connections opened, and per status the slowest answer to a connection's first request
+ * and to a later one.
  * Every scheduled request is in exactly one of: a status, errors, unsent, unanswered.
  */
 #define _GNU_SOURCE
@@ -35,6 +37,7 @@
 
 typedef struct {
     int fd, busy, connecting;
+    int fresh;   /* no answer read on this connection yet */
     double due;  /* scheduled time of the request in flight */
     size_t sent; /* bytes of the request written */
     char in[BUF];
@@ -54,7 +57,10 @@ static int ep;
 static double *lat[MAXSTATUS];              /* latencies (ms) per status */
 static size_t nlat[MAXSTATUS], caplat[MAXSTATUS];
 static size_t in_window[MAXSTATUS];         /* answers received before the schedule ended */
-static long errors, unsent;
+static long errors, unsent, opened;
+/* Slowest answer per status on a connection's first request, and on a later one: a slow
+   first answer points at connection set-up (the server's accept queue), not at the work. */
+static double max_first[MAXSTATUS], max_reused[MAXSTATUS];
 /* Stacks of idle connections and of unused slots: O(1) to find one for each request. */
 static conn_t **idle_stack, **free_stack;
 static int nidle, nfree;
@@ -87,6 +93,8 @@ static int open_conn(conn_t *c) {
         return -1;
     }
     c->connecting = 1;
+    c->fresh = 1;
+    opened++;
     c->busy = 0;
     c->have = 0;
     watch(c, EPOLL_CTL_ADD, EPOLLIN | EPOLLOUT);
@@ -250,7 +258,12 @@ int main(int argc, char **argv) {
             double arrived = now();
             while ((used = parse(c, &status)) > 0) {
                 if (c->busy) {
-                    record(status, (arrived - c->due) * 1000, arrived <= end);
+                    double ms = (arrived - c->due) * 1000;
+                    record(status, ms, arrived <= end);
+                    int s = status < 0 || status >= MAXSTATUS ? 0 : status;
+                    double *slowest = c->fresh ? &max_first[s] : &max_reused[s];
+                    if (ms > *slowest) *slowest = ms;
+                    c->fresh = 0;
                     c->busy = 0;
                     idle_stack[nidle++] = c;
                 }
@@ -262,16 +275,18 @@ int main(int argc, char **argv) {
     }
     double elapsed = now() - start;
     printf("{\"offered_rate\": %.1f, \"seconds\": %.3f, \"elapsed\": %.3f, \"scheduled\": %ld, "
-           "\"unsent\": %ld, \"errors\": %ld, \"unanswered\": %ld, \"statuses\": {",
-           rate, seconds, elapsed, total, unsent, errors, inflight);
+           "\"unsent\": %ld, \"errors\": %ld, \"unanswered\": %ld, \"connections_opened\": %ld, "
+           "\"statuses\": {",
+           rate, seconds, elapsed, total, unsent, errors, inflight, opened);
     int first = 1;
     for (int s = 0; s < MAXSTATUS; s++) {
         if (!nlat[s]) continue;
         qsort(lat[s], nlat[s], sizeof(double), cmp);
         printf("%s\"%d\": {\"count\": %zu, \"in_window\": %zu, \"p50_ms\": %.3f, "
-               "\"p99_ms\": %.3f, \"max_ms\": %.3f}",
+               "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"max_first_on_connection_ms\": %.3f, "
+               "\"max_later_on_connection_ms\": %.3f}",
                first ? "" : ", ", s, nlat[s], in_window[s], pct(lat[s], nlat[s], 50),
-               pct(lat[s], nlat[s], 99), lat[s][nlat[s] - 1]);
+               pct(lat[s], nlat[s], 99), lat[s][nlat[s] - 1], max_first[s], max_reused[s]);
         first = 0;
     }
     printf("}}\n");
