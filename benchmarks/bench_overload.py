@@ -39,6 +39,14 @@ defaults apply). Then, each from a separate process:
    * the kernel's listen-queue overflows during the run (``TcpExtListenOverflows`` of
      ``/proc/net/netstat``, the whole network namespace): a dropped connection attempt
      is retried by the client's kernel after a second, which shows up as latency.
+4. **Burst of fresh connections**: ``--burst`` requests (400) all due within 10 ms, each on
+   a connection of its own opened for it, ``--burst-rounds`` times (3), against the
+   trivial endpoint (while it runs for the ceiling) and against mooring (after the
+   overload levels, so well past ``max_in_flight``): per status, the median over rounds of
+   the p50 and of the slowest answer. A connection's first answer includes the server's
+   accept and per-connection set-up, which the overload levels pay at their start (the
+   generator opens its connections then); this cell shows what the HTTP stack alone
+   takes for the same burst.
 
 Floors, checked and reported as pass/miss per level (never asserted): at 4× capacity
 goodput ≥ 80% of capacity; successful p99 ≤ 2× the deadline (the one given, or the
@@ -286,6 +294,37 @@ def overload(
     return result
 
 
+BURST_S = 0.01  # the burst's requests are all due within this many seconds
+
+
+def burst(binary: Path, port: int, request: Path, connections: int, rounds: int) -> dict[str, Any]:
+    """``connections`` requests due within 10 ms, each on a fresh connection, ``rounds`` times.
+
+    Per status: answers over all rounds, and the medians over rounds of the p50 and of the
+    slowest answer (ms from when each request was due).
+    """
+    runs = []
+    for _ in range(rounds):
+        cmd = [str(binary), "127.0.0.1", str(port), str(request),
+               f"{connections / BURST_S:.1f}", str(BURST_S), str(connections), "5"]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        runs.append(json.loads(out))
+        time.sleep(0.5)  # let the connections close
+    statuses: dict[str, Any] = {}
+    for status in sorted({s for run in runs for s in run["statuses"]}):
+        cells = [run["statuses"][status] for run in runs if status in run["statuses"]]
+        p50s = sorted(c["p50_ms"] for c in cells)
+        maxes = sorted(c["max_ms"] for c in cells)
+        statuses[status] = {
+            "count": sum(c["count"] for c in cells),
+            "p50_ms_median": p50s[len(p50s) // 2],
+            "max_ms_median": maxes[len(maxes) // 2],
+            "max_ms_worst": maxes[-1],
+        }
+    lost = sum(run["errors"] + run["unanswered"] + run["unsent"] for run in runs)
+    return {"connections": connections, "rounds": rounds, "lost": lost, "statuses": statuses}
+
+
 def request_body(request: Path) -> bytes:
     return request.read_bytes().split(b"\r\n\r\n", 1)[1]
 
@@ -425,6 +464,18 @@ def print_table(report: dict[str, Any]) -> None:
             f"on a connection's first request {ms(c['shed_max_first_on_connection_ms'])} ms, "
             f"on a later one {ms(c['shed_max_later_on_connection_ms'])} ms"
         )
+    for who, cell in report["burst"].items():
+        if cell is None:
+            continue
+        answers = ", ".join(
+            f"{status}: {v['count']} answers, p50 {v['p50_ms_median']:.1f} ms, slowest "
+            f"{v['max_ms_median']:.1f} ms (worst round {v['max_ms_worst']:.1f})"
+            for status, v in cell["statuses"].items()
+        )
+        print(
+            f"  burst of {cell['connections']} fresh connections ({cell['rounds']} rounds, "
+            f"medians), {who.replace('_', ' ')}: {answers}; lost {cell['lost']}"
+        )
     print(
         "  504, other, unsent: counts; other: other statuses + connections lost + unanswered; "
         "unsent: client-side saturation; floors: "
@@ -458,6 +509,10 @@ def main() -> None:
     parser.add_argument("--overload-s", type=float, default=None, help="seconds per level")
     parser.add_argument("--multiples", default="2,4", help="levels, as multiples of capacity")
     parser.add_argument("--max-conn", type=int, default=4096, help="generator's connections")
+    parser.add_argument(
+        "--burst", type=int, default=400, help="fresh connections in the burst cell (0: none)"
+    )
+    parser.add_argument("--burst-rounds", type=int, default=3, help="rounds of the burst cell")
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--work", type=Path, default=None, help="keep the trained model here and reuse it"
@@ -517,6 +572,9 @@ def main() -> None:
         try:
             wait_ready(f"http://127.0.0.1:{port}{PREDICT}", trivial)
             ceiling = wrk(f"http://127.0.0.1:{port}{PREDICT}", script, capacity_s)
+            burst_ceiling = (
+                burst(binary, port, request, args.burst, args.burst_rounds) if args.burst else None
+            )
         finally:
             trivial.terminate()
             trivial.wait()
@@ -546,6 +604,10 @@ def main() -> None:
                     f"shed {cell['shed_share']:.1%}",
                     flush=True,
                 )
+            time.sleep(pause_s)
+            burst_mooring = (
+                burst(binary, port, request, args.burst, args.burst_rounds) if args.burst else None
+            )
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         finally:
             proc.terminate()
@@ -583,6 +645,7 @@ def main() -> None:
         "quiet_lone_p50_ms": quiet[len(quiet) // 2] * 1000,
         "recovery_normal_ms": normal_s * 1000,
         "overload": cells,
+        "burst": {"trivial_endpoint": burst_ceiling, "mooring": burst_mooring},
         "refused_total": refused,
     }
     print()

@@ -38,6 +38,7 @@
 typedef struct {
     int fd, busy, connecting;
     int fresh;   /* no answer read on this connection yet */
+    double opened_at; /* when connect() was called */
     double due;  /* scheduled time of the request in flight */
     size_t sent; /* bytes of the request written */
     char in[BUF];
@@ -61,6 +62,10 @@ static long errors, unsent, opened;
 /* Slowest answer per status on a connection's first request, and on a later one: a slow
    first answer points at connection set-up (the server's accept queue), not at the work. */
 static double max_first[MAXSTATUS], max_reused[MAXSTATUS];
+/* When (seconds into the schedule) the slowest first answer was due; the slowest connect
+   (connect() to writable), and connections opened after the schedule's first second. */
+static double max_first_at[MAXSTATUS], max_connect_ms, start;
+static long opened_after_1s;
 /* Stacks of idle connections and of unused slots: O(1) to find one for each request. */
 static conn_t **idle_stack, **free_stack;
 static int nidle, nfree;
@@ -94,6 +99,8 @@ static int open_conn(conn_t *c) {
     }
     c->connecting = 1;
     c->fresh = 1;
+    c->opened_at = now();
+    if (c->opened_at > start + 1.0) opened_after_1s++;
     opened++;
     c->busy = 0;
     c->have = 0;
@@ -195,7 +202,8 @@ int main(int argc, char **argv) {
     }
     ep = epoll_create1(0);
     long total = (long)(rate * seconds + 0.5), next = 0, inflight = 0;
-    double start = now(), interval = 1.0 / rate, end = start + seconds;
+    start = now();
+    double interval = 1.0 / rate, end = start + seconds;
     int announced = 0;
     struct epoll_event events[256];
     for (;;) {
@@ -239,6 +247,8 @@ int main(int argc, char **argv) {
                     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
                     if (err) { drop(c); continue; }
                     c->connecting = 0;
+                    double connect_ms = (now() - c->opened_at) * 1000;
+                    if (connect_ms > max_connect_ms) max_connect_ms = connect_ms;
                     if (c->busy) try_send(c);
                     else { watch(c, EPOLL_CTL_MOD, EPOLLIN); idle_stack[nidle++] = c; }
                 } else if (c->busy) {
@@ -262,7 +272,10 @@ int main(int argc, char **argv) {
                     record(status, ms, arrived <= end);
                     int s = status < 0 || status >= MAXSTATUS ? 0 : status;
                     double *slowest = c->fresh ? &max_first[s] : &max_reused[s];
-                    if (ms > *slowest) *slowest = ms;
+                    if (ms > *slowest) {
+                        *slowest = ms;
+                        if (c->fresh) max_first_at[s] = c->due - start;
+                    }
                     c->fresh = 0;
                     c->busy = 0;
                     idle_stack[nidle++] = c;
@@ -276,17 +289,18 @@ int main(int argc, char **argv) {
     double elapsed = now() - start;
     printf("{\"offered_rate\": %.1f, \"seconds\": %.3f, \"elapsed\": %.3f, \"scheduled\": %ld, "
            "\"unsent\": %ld, \"errors\": %ld, \"unanswered\": %ld, \"connections_opened\": %ld, "
-           "\"statuses\": {",
-           rate, seconds, elapsed, total, unsent, errors, inflight, opened);
+           "\"connections_opened_after_1s\": %ld, \"max_connect_ms\": %.3f, \"statuses\": {",
+           rate, seconds, elapsed, total, unsent, errors, inflight, opened, opened_after_1s,
+           max_connect_ms);
     int first = 1;
     for (int s = 0; s < MAXSTATUS; s++) {
         if (!nlat[s]) continue;
         qsort(lat[s], nlat[s], sizeof(double), cmp);
         printf("%s\"%d\": {\"count\": %zu, \"in_window\": %zu, \"p50_ms\": %.3f, "
                "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"max_first_on_connection_ms\": %.3f, "
-               "\"max_later_on_connection_ms\": %.3f}",
+               "\"max_first_due_at_s\": %.3f, \"max_later_on_connection_ms\": %.3f}",
                first ? "" : ", ", s, nlat[s], in_window[s], pct(lat[s], nlat[s], 50),
-               pct(lat[s], nlat[s], 99), lat[s][nlat[s] - 1], max_first[s], max_reused[s]);
+               pct(lat[s], nlat[s], 99), lat[s][nlat[s] - 1], max_first[s], max_first_at[s], max_reused[s]);
         first = 0;
     }
     printf("}}\n");

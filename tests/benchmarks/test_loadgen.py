@@ -115,6 +115,27 @@ def test_requests_past_the_connection_limit_are_counted_as_unsent(
     assert _accounted(result) == 100
 
 
+def test_a_burst_opens_one_connection_per_request_and_splits_first_answers(
+    openloop: Path, tmp_path: Path
+) -> None:
+    # 40 requests due within 10 ms while each answer takes 0.3 s: no connection is idle
+    # when the next request is due, so each gets a connection of its own, and every
+    # answer is a connection's first. The counts follow from the sleep, not from a time.
+    request = tmp_path / "slow.http"
+    request.write_bytes(raw_request("POST", "/slow", b"{}"))
+    with ServerThread(_slow_app(0.3)) as server:
+        result = _run(openloop, server.port, request, 4000, 0.01, max_conn=64)
+    assert result["scheduled"] == 40 and _accounted(result) == 40
+    assert result["connections_opened"] == 40
+    assert result["connections_opened_after_1s"] == 0
+    assert result["max_connect_ms"] >= 0
+    ok = result["statuses"]["200"]
+    assert ok["count"] == 40
+    assert ok["max_first_on_connection_ms"] == ok["max_ms"]
+    assert ok["max_later_on_connection_ms"] == 0  # no connection answered twice
+    assert 0 <= ok["max_first_due_at_s"] <= 0.01
+
+
 @pytest.mark.slow
 def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
     for tool in ("gcc", "wrk"):
@@ -122,6 +143,7 @@ def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
             pytest.skip(f"{tool} is not installed; bench_overload.py needs it")
     args = ["--quick", "--capacity-s", "1", "--overload-s", "1", "--multiples", "2"]
     args += ["--max-conn", "512", "--out-dir", str(tmp_path), "--work", str(tmp_path / "w")]
+    args += ["--burst", "50", "--burst-rounds", "1"]
     proc = subprocess.run(
         [sys.executable, str(BENCH), *args],
         capture_output=True,
@@ -147,3 +169,8 @@ def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
     }
     assert cell["floors"]["goodput >= 80% of capacity at 4x"] is None  # a 2x level
     assert cell["rss_samples"] > 0
+    for who in ("trivial_endpoint", "mooring"):
+        burst = report["burst"][who]
+        assert burst["connections"] == 50 and burst["rounds"] == 1
+        assert sum(s["count"] for s in burst["statuses"].values()) + burst["lost"] == 50
+    assert set(report["burst"]["mooring"]["statuses"]) <= {"200", "503"}
