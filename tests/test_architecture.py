@@ -42,6 +42,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"errors", "config", "formats", "contract", "evaluation", "registry", "monitoring"}
     ),
     "scaffold": frozenset({"errors", "config", "formats", "contract", "features"}),
+    "ops": frozenset({"errors", "config", "formats", "monitoring"}),
     "pipeline": frozenset(
         {
             "errors",

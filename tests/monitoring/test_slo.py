@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,29 @@ def test_monitor_samples_the_server_and_pages_once(tmp_path: Path) -> None:
     # The series is persisted: a new monitor continues it.
     again = SLOMonitor(cfg, alerts=None, clock=clock)
     assert len(again.series.samples) == len(slo.series.samples)
+
+
+def test_requests_all_slow_never_look_like_a_restart() -> None:
+    """Every request is slow: the good count stays put while the total grows. A good count
+    derived as share × total came out one rounding step lower (1.0 → 0.9999999999999999
+    here), which read as a server restart and counted the whole history as new."""
+    from mooring.formats.metrics import Histogram
+    from mooring.monitoring.scrape import MetricsSnapshot
+
+    bounds = (0.005, 0.01, math.inf)
+    series = SampleSeries(horizon_s=7200)
+    for minute, slow in enumerate(range(0, 61 * 7, 7)):
+        histogram = Histogram(bounds, (1.0, 1.0, 1.0 + slow * 28))
+        snapshot = MetricsSnapshot("m", taken_at=minute * 60.0, request_latency=histogram)
+        series.add(Sample.from_snapshot(snapshot, 0.007))
+    [status] = evaluate_objective(
+        series,
+        objective="latency",
+        target=0.99,
+        windows=[BurnWindowConfig(severity="page", long=3600, short=300, burn_rate=14.4)],
+        now=3600.0,
+    )
+    # Every request of the hour was slow: burn 1 / 0.01 = 100 in both windows, and the
+    # long window counts the hour's requests only.
+    assert status.long.total == 60 * 7 * 28
+    assert status.long.burn_rate == pytest.approx(100.0)

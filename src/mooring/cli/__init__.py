@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "models": "models",
     "audit": "models",
     "monitor": "monitor",
+    "ops": "ops",
     "drift": "monitoring",
     "feedback": "monitoring",
     "live": "monitoring",

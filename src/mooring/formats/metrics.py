@@ -29,6 +29,7 @@ __all__ = [
     "DRIFT_STATUS",
     "DRIFT_WINDOW_ROWS",
     "INFERENCE_LATENCY",
+    "LATENCY_BUCKETS",
     "LIVE_LABELS",
     "LIVE_METRIC",
     "MODEL_FALLBACK",
@@ -51,6 +52,28 @@ __all__ = [
     "sum_of",
     "total",
 ]
+
+# The latency histograms' bounds (seconds); the first sit below 1 ms because batched tabular
+# inference lives there. The generated Prometheus rules read the same bounds (mooring.ops).
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.00075,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 # Counters are registered under these names; the exposition adds ``_total``.
 REQUESTS = "mooring_requests"
@@ -193,16 +216,27 @@ class Histogram:
         total = self.count
         if total <= 0:
             return math.nan
+        return self.count_below(threshold) / total
+
+    def count_below(self, threshold: float) -> float:
+        """Observations at or below ``threshold`` (linear within its bucket).
+
+        A count, not ``share_below × count``: counters sampled over time must never
+        seem to fall, and a share multiplied back can come out one rounding step lower.
+
+        >>> Histogram((0.01, 0.1, math.inf), (90.0, 99.0, 100.0)).count_below(0.055)
+        94.5
+        """
         lower_bound, lower_count = 0.0, 0.0
         for bound, cumulative in zip(self.bounds, self.counts, strict=True):
             if threshold <= bound:
                 if math.isinf(bound):
-                    return lower_count / total
+                    return lower_count
                 width = bound - lower_bound
                 share = (threshold - lower_bound) / width if width > 0 else 1.0
-                return (lower_count + (cumulative - lower_count) * share) / total
+                return lower_count + (cumulative - lower_count) * share
             lower_bound, lower_count = bound, cumulative
-        return 1.0
+        return self.count
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (+Inf written as the string 'inf')."""

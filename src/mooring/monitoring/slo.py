@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mooring.config import BurnWindowConfig, MooringConfig, SLOConfig
+from mooring.formats.metrics import Histogram
 from mooring.monitoring._state import monitoring_dir, read_json, write_json
 from mooring.monitoring.alerts import Alert, AlertManager, Severity
 from mooring.monitoring.scrape import MetricsSnapshot
@@ -79,12 +80,34 @@ class Sample:
     @classmethod
     def from_snapshot(cls, snapshot: MetricsSnapshot, latency_threshold_s: float | None) -> Sample:
         """The counters an SLO needs from one scrape."""
+        return cls.from_counters(
+            snapshot.taken_at,
+            snapshot.requests,
+            snapshot.errors,
+            snapshot.request_latency,
+            latency_threshold_s,
+        )
+
+    @classmethod
+    def from_counters(
+        cls,
+        at: float,
+        requests: float,
+        errors: float,
+        latency: Histogram | None,
+        latency_threshold_s: float | None,
+    ) -> Sample:
+        """A sample from the request counters and the request-latency histogram.
+
+        >>> h = Histogram((0.1, 0.25, math.inf), (80.0, 90.0, 100.0))
+        >>> Sample.from_counters(60.0, 100.0, 2.0, h, 0.25).latency_good
+        90.0
+        """
         total = good = 0.0
-        hist = snapshot.request_latency
-        if hist is not None and latency_threshold_s is not None and hist.count > 0:
-            total = hist.count
-            good = hist.share_below(latency_threshold_s) * total
-        return cls(snapshot.taken_at, snapshot.requests, snapshot.errors, total, good)
+        if latency is not None and latency_threshold_s is not None and latency.count > 0:
+            total = latency.count
+            good = latency.count_below(latency_threshold_s)
+        return cls(at, requests, errors, total, good)
 
 
 class SampleSeries:
@@ -140,8 +163,12 @@ class SampleSeries:
         return series
 
 
+#: The counters a restart resets (``latency_good`` is derived from the histogram).
+_COUNTERS = ("requests", "errors", "latency_total")
+
+
 def _restarted(before: Sample, after: Sample) -> bool:
-    return any(getattr(after, f) < getattr(before, f) for f in _FIELDS)
+    return any(getattr(after, f) < getattr(before, f) for f in _COUNTERS)
 
 
 def increase(samples: Sequence[Sample], value_of: Callable[[Sample], float]) -> float:

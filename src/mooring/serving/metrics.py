@@ -12,6 +12,7 @@ from mooring.formats.metrics import (
     CANARY_WEIGHT,
     CONTRACT_VIOLATIONS,
     INFERENCE_LATENCY,
+    LATENCY_BUCKETS,
     MODEL_FALLBACK,
     MODEL_LOAD_FAILURES,
     MODEL_LOAD_SECONDS,
@@ -29,26 +30,6 @@ from mooring.formats.metrics import (
 
 __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics"]
 
-# Seconds; the first buckets sit below 1 ms because batched tabular inference lives there.
-LATENCY_BUCKETS = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.00075,
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 

@@ -1,0 +1,105 @@
+"""``mooring ops``: operations files generated from the project (Prometheus rules, tests)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from mooring.cli._app import app
+from mooring.cli._common import console, print_json
+from mooring.config import load_config
+from mooring.errors import ChecksFailedError
+
+ops_app = typer.Typer(
+    help="Operations files generated from mooring.toml (Prometheus rules).", no_args_is_help=True
+)
+app.add_typer(ops_app, name="ops")
+
+
+@ops_app.command(
+    "prometheus",
+    epilog="Example: mooring ops prometheus -c mooring.toml --out ops/prometheus",
+)
+def prometheus_command(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="mooring.toml of the project.")
+    ] = Path("mooring.toml"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder for the rule files; default <home>/ops/prometheus."
+        ),
+    ] = None,
+    runbook_url: Annotated[
+        str | None,
+        typer.Option("--runbook-url", help="Link put in every alert's runbook_url annotation."),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the files written and promtool's verdicts as JSON."),
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Run promtool check rules and promtool test rules on the files (when on PATH).",
+        ),
+    ] = True,
+) -> None:
+    """Write recording and alerting rules from [monitoring.slo] and the drift thresholds,
+    with promtool unit tests in which every burn alert fires exactly when mooring's monitor
+    does."""
+    from mooring.ops import write_prometheus
+
+    cfg = load_config(config)
+    folder = out if out is not None else Path(cfg.project.home) / "ops" / "prometheus"
+    rules, tests, ruleset = write_prometheus(
+        cfg, folder, config_path=str(config.resolve()), runbook_url=runbook_url
+    )
+    alerts = sum(1 for g in ruleset.rules["groups"] for r in g["rules"] if "alert" in r)
+    records = sum(1 for g in ruleset.rules["groups"] for r in g["rules"] if "record" in r)
+    said: dict[str, str] = {}
+    promtool = shutil.which("promtool") if check else None
+    if promtool is not None:
+        for args in (["check", "rules", rules.name], ["test", "rules", tests.name]):
+            step = " ".join(args)
+            done = subprocess.run(
+                [promtool, *args], cwd=folder, capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                raise ChecksFailedError(
+                    f"promtool {step} failed:\n{(done.stdout + done.stderr).strip()}"
+                )
+            said[step] = "ok"
+    if as_json:
+        print_json(
+            {
+                "rules": str(rules),
+                "tests": str(tests),
+                "recording_rules": records,
+                "alerts": alerts,
+                "promtool_tests": len(ruleset.tests["tests"]),
+                "promtool": said or None,
+            }
+        )
+        return
+    console.print(
+        f"wrote {escape(str(rules))} ({records} recording rules, {alerts} alerts)", soft_wrap=True
+    )
+    console.print(
+        f"wrote {escape(str(tests))} ({len(ruleset.tests['tests'])} promtool tests)",
+        soft_wrap=True,
+    )
+    for step, verdict in said.items():
+        console.print(f"promtool {escape(step)}: {verdict}", soft_wrap=True)
+    if check and promtool is None:
+        console.print(
+            "promtool is not on PATH: check them with `promtool check rules` and "
+            "`promtool test rules` where Prometheus is installed",
+            soft_wrap=True,
+        )

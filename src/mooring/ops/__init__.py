@@ -1,0 +1,15 @@
+"""Operations files generated from a project's ``mooring.toml``: Prometheus rules and their tests.
+
+What mooring's own monitor judges (``[monitoring.slo]``, the drift thresholds) is written
+out for the tools an on-call team already runs, from the same configuration, so the two
+cannot drift apart: :func:`prometheus_rules` (``ops/prometheus.py``) and :func:`rule_tests`
+(``ops/rule_tests.py``)
+(``mooring ops prometheus``).
+"""
+
+from __future__ import annotations
+
+from mooring.ops.prometheus import duration, prometheus_rules
+from mooring.ops.rule_tests import RuleSet, rule_tests, write_prometheus
+
+__all__ = ["RuleSet", "duration", "prometheus_rules", "rule_tests", "write_prometheus"]
