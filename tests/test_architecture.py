@@ -39,10 +39,10 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}
     ),
     "dashboard": frozenset(
-        {"errors", "config", "formats", "contract", "evaluation", "registry", "monitoring"}
+        {"errors", "config", "formats", "contract", "evaluation", "registry", "monitoring", "ops"}
     ),
     "scaffold": frozenset({"errors", "config", "formats", "contract", "features"}),
-    "ops": frozenset({"errors", "config", "formats", "monitoring"}),
+    "ops": frozenset({"errors", "config", "formats", "registry", "monitoring"}),
     "pipeline": frozenset(
         {
             "errors",

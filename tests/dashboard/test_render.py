@@ -106,7 +106,13 @@ def test_markdown_never_emits_markup_from_its_input(source: str) -> None:
     html = render_markdown(source)
     tags = set(re.findall(r"</?([a-zA-Z0-9]+)", html))
     allowed = {"h2", "h3", "h4", "h5", "h6", "p", "ul", "li", "table", "thead", "tbody", "tr"}
-    assert tags <= allowed | {"th", "td", "strong", "code", "div"}
+    assert tags <= allowed | {"th", "td", "strong", "code", "div", "pre"}
+
+
+def test_markdown_fenced_code_is_kept_verbatim_and_escaped() -> None:
+    html = render_markdown("Run:\n\n```sh\necho '<b>' | awk '/^x/'\n**not bold**\n```\nafter")
+    assert "<pre><code>echo '&lt;b&gt;' | awk '/^x/'\n**not bold**</code></pre>" in html
+    assert html.endswith("<p>after</p>")
 
 
 def test_drift_history_reads_newest_last_and_skips_latest_when_others_exist(

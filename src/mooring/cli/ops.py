@@ -57,7 +57,7 @@ def prometheus_command(
     from mooring.ops import write_prometheus
 
     cfg = load_config(config)
-    folder = out if out is not None else Path(cfg.project.home) / "ops" / "prometheus"
+    folder = out if out is not None else cfg.home / "ops" / "prometheus"
     rules, tests, ruleset = write_prometheus(
         cfg, folder, config_path=str(config.resolve()), runbook_url=runbook_url
     )
@@ -103,3 +103,51 @@ def prometheus_command(
             "`promtool test rules` where Prometheus is installed",
             soft_wrap=True,
         )
+
+
+@ops_app.command(
+    "runbook",
+    epilog="Example: mooring ops runbook income -c mooring.toml --url http://10.0.0.5:8501",
+)
+def runbook_command(
+    name: Annotated[str, typer.Argument(help="The model (this project's [project] name).")],
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="mooring.toml of the project.")
+    ] = Path("mooring.toml"),
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Base URL of the server, written into the sheet's curl commands; "
+            "default http://127.0.0.1:8501.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for <NAME>.md; default <home>/ops/runbook."),
+    ] = None,
+    show: Annotated[
+        bool, typer.Option("--print", help="Also print the sheet (Markdown) to stdout.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the file written and the sheet's commands.")
+    ] = False,
+) -> None:
+    """Write the on-call sheet of a model: what is deployed, SLO burn, each alert with its
+    first three commands, rollback and canary commands, where things are, last incidents."""
+    from mooring.ops import write_runbook
+    from mooring.registry import Registry
+
+    cfg = load_config(config)
+    folder = out if out is not None else cfg.home / "ops" / "runbook"
+    with Registry.from_config(cfg) as registry:
+        path, sheet = write_runbook(
+            cfg, registry, folder, name=name, config_path=str(config.resolve()), url=url
+        )
+    if as_json:
+        print_json({"runbook": str(path), "model": sheet.model, "commands": sheet.commands})
+        return
+    if show:
+        print(sheet.markdown)
+        return
+    console.print(f"wrote {escape(str(path))} ({len(sheet.commands)} commands)", soft_wrap=True)

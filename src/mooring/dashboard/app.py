@@ -47,6 +47,7 @@ from mooring.errors import (
     UsageError,
 )
 from mooring.formats.drift import drift_folder
+from mooring.ops import runbook
 from mooring.registry import Deployment, Registry
 
 __all__ = ["DEFAULT_ACTOR", "create_ui", "standalone_app"]
@@ -139,6 +140,8 @@ class _Dashboard:
         self.on_deployment = on_deployment
         self.live_hint = live_hint
         self.env = _environment()
+        #: The project's config, when the dashboard was built from one (the on-call sheet).
+        self.cfg: MooringConfig | None = None
 
     # -- rendering ---------------------------------------------------------------
     def render(
@@ -319,6 +322,35 @@ class _Dashboard:
             api=f"{base}/api/models/{quote(name, safe='')}/live",
         )
 
+    def runbook_page(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            self._model(name)
+            if self.cfg is None:
+                raise NotFoundError(
+                    "the on-call sheet is written from the project's mooring.toml; open the "
+                    "dashboard with it (mooring serve -c mooring.toml, or mooring ui -c "
+                    "mooring.toml)"
+                )
+            url = f"{request.url.scheme}://{request.url.netloc}"
+            sheet = runbook(self.cfg, self.registry, name=name, config_path=self.cfg_path, url=url)
+        except MooringError as exc:
+            return self.error_page(request, exc)
+        return self.render(
+            request,
+            "runbook.html",
+            title=f"{name} on call",
+            model=name,
+            tab="runbook",
+            sheet=Markup(render_markdown(sheet.markdown, heading_offset=0)),
+        )
+
+    @property
+    def cfg_path(self) -> str:
+        """The project's mooring.toml, as the sheet's commands name it."""
+        assert self.cfg is not None
+        return str(self.cfg.root / "mooring.toml")
+
     # -- JSON --------------------------------------------------------------------
     async def live_api(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -498,6 +530,7 @@ def create_ui(
     dash = _Dashboard(
         registry, home, admin_token or None, _token_hint(cfg), live, on_deployment, live_hint
     )
+    dash.cfg = cfg
     routes = [
         Route("/", dash.index, methods=["GET"]),
         Route("/models/{name}", dash.model, methods=["GET"]),
@@ -505,6 +538,7 @@ def create_ui(
         Route("/models/{name}/drift", dash.drift, methods=["GET"]),
         Route("/models/{name}/drift/reports/{stem}", dash.drift_report, methods=["GET"]),
         Route("/models/{name}/live", dash.live_page, methods=["GET"]),
+        Route("/models/{name}/runbook", dash.runbook_page, methods=["GET"]),
         Route("/api/models/{name}/live", dash.live_api, methods=["GET"]),
         Route(
             "/api/models/{name}/{action:str}",

@@ -1,4 +1,5 @@
-"""A small, safe Markdown renderer for model cards (headings, paragraphs, lists, tables).
+"""A small, safe Markdown renderer for model cards and on-call sheets (headings, paragraphs,
+lists, tables, fenced code blocks).
 
 Everything is HTML-escaped first; only the handful of constructs the registry's
 model cards use become tags, so a card can never inject markup into the page.
@@ -9,6 +10,8 @@ Example:
     '<h2>Card</h2>'
     >>> "<td>&lt;x&gt;</td>" in html
     True
+    >>> render_markdown("```sh\ncurl -sf 'http://h/a?b=1&c'\n```")
+    "<pre><code>curl -sf 'http://h/a?b=1&amp;c'</code></pre>"
 """
 
 from __future__ import annotations
@@ -58,6 +61,16 @@ def render_markdown(text: str, *, heading_offset: int = 1) -> str:
         if not line.strip():
             flush()
             i += 1
+            continue
+        if line.startswith("```"):
+            flush()
+            code = []
+            i += 1
+            while i < len(lines) and not lines[i].startswith("```"):
+                code.append(escape(lines[i], quote=False))
+                i += 1
+            i += 1  # the closing fence (or the end of the text)
+            out.append("<pre><code>" + "\n".join(code) + "</code></pre>")
             continue
         heading = _HEADING.match(line)
         if heading:

@@ -1,0 +1,194 @@
+"""``mooring ops runbook``: an on-call sheet whose every command runs against the project.
+
+A real registry holding two real SavedModels (production and a canary, after one canary
+the rollout controller rolled back), a real server following it on 127.0.0.1, and the
+sheet's commands run in a shell, as the person on call would paste them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mooring.config import MooringConfig, load_config
+from mooring.errors import UsageError
+from mooring.monitoring.rollout import ACTOR
+from mooring.ops import prometheus_rules, runbook
+from mooring.registry import Registry
+from mooring.registry.audit import key_file, load_audit_key
+from tests._support.cli import run_mooring
+from tests._support.server import NAME, ServerThread, following, wait_for
+from tests._support.serving_model import build_model_dir, row
+
+GATE = {"blessed": True, "gates": []}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    root = tmp_path_factory.mktemp("runbook-models")
+    return {1: build_model_dir(root / "one", seed=0), 2: build_model_dir(root / "two", seed=1)}
+
+
+def _project(root: Path, models: dict[int, Path]) -> MooringConfig:
+    """v1 in production, v2 a 10% canary, after the controller rolled back a first try."""
+    config = root / "mooring.toml"
+    config.write_text(
+        f'[project]\nname = "{NAME}"\nhome = "state"\n[data]\ntrain = "train.csv"\n'
+        'label = "class"\n[serving]\npoll_interval_s = 0.2\nwarmup_requests = 1\n'
+        "log_sample_rate = 1.0\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(config)
+    load_audit_key(key_file(cfg), create=True)  # as `mooring init` does
+    with Registry.from_config(cfg) as registry:
+        for version in (1, 2):
+            registry.register(
+                name=NAME,
+                artifact_dir=models[version],
+                lineage={"data_fingerprint": "ab" * 32},
+                metrics={"auc": 0.8 + version / 100},
+                gate=GATE,
+            )
+        registry.deploy(NAME, production=1, reason="first release")
+        registry.deploy(NAME, production=1, canary=2, weight=10, reason="retrained")
+        registry.deploy(NAME, production=1, actor=ACTOR, reason="canary 2: outputs breach")
+        registry.deploy(NAME, production=1, canary=2, weight=10, reason="second try")
+    return cfg
+
+
+@pytest.fixture
+def served(tmp_path: Path, models: dict[int, Path]) -> Iterator[tuple[MooringConfig, ServerThread]]:
+    cfg = _project(tmp_path, models)
+    with following(cfg, Registry.from_config(cfg), NAME) as server:
+        yield cfg, server
+
+
+def _bash() -> str:
+    found = shutil.which("bash")
+    curl = shutil.which("curl")
+    if found is None or curl is None:
+        pytest.skip("bash and curl are needed to run the sheet's commands")
+    return found
+
+
+@pytest.mark.slow
+def test_every_command_of_the_sheet_succeeds_against_the_project(
+    served: tuple[MooringConfig, ServerThread],
+) -> None:
+    bash = _bash()
+    cfg, server = served
+    config = cfg.root / "mooring.toml"
+    answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
+    assert answer.status_code == 200, answer.text
+    wait_for(lambda: any((cfg.home / "predictions").rglob("*.parquet")), timeout=30)
+    done = run_mooring("ops", "runbook", NAME, "-c", str(config), "--url", server.url, "--json")
+    assert done.returncode == 0, done.stderr
+    import json
+
+    written = json.loads(done.stdout)
+    sheet = Path(written["runbook"]).read_text(encoding="utf-8")
+    assert Path(written["runbook"]) == cfg.home / "ops" / "runbook" / f"{NAME}.md"
+    commands = written["commands"]
+    # Every line of every sh block is a command the test runs.
+    blocks = [b.split("```", 1)[0] for b in sheet.split("```sh\n")[1:]]
+    in_blocks = [line for b in blocks for line in b.strip().splitlines()]
+    assert set(commands) <= set(in_blocks)
+    runnable = [c for c in in_blocks if "WHY" not in c and "resume" not in c]
+    assert runnable == commands
+    assert any(c.startswith("curl") for c in commands)
+    assert any(c.startswith("mooring status") for c in commands)
+    # The mooring on PATH is this interpreter's, as for a user of the virtual environment.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    for command in dict.fromkeys(commands):  # each distinct command once
+        ran = subprocess.run(
+            [bash, "-o", "pipefail", "-c", command],
+            capture_output=True, text=True, timeout=120, env=env, cwd=cfg.root,
+        )  # fmt: skip
+        assert ran.returncode == 0, f"{command}\n{ran.stdout[-2000:]}{ran.stderr[-2000:]}"
+        assert "Traceback" not in ran.stderr, command
+
+
+@pytest.mark.slow
+def test_the_canary_commands_take_it_out_of_traffic_and_back_and_rollback_restores(
+    served: tuple[MooringConfig, ServerThread],
+) -> None:
+    bash = _bash()
+    cfg, server = served
+    sheet = runbook(cfg, Registry.from_config(cfg), config_path=str(cfg.root / "mooring.toml"))
+    text = sheet.markdown
+    pause, resume = (line for line in text.splitlines() if "--production 1" in line)
+    rollback = next(line for line in text.splitlines() if " rollback " in line)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(command: str) -> None:
+        ran = subprocess.run(
+            [bash, "-c", command.replace("WHY", "test")],
+            capture_output=True, text=True, timeout=120, env=env, cwd=cfg.root,
+        )  # fmt: skip
+        assert ran.returncode == 0, f"{command}\n{ran.stderr[-2000:]}"
+
+    def deployment() -> tuple[int | None, int | None, int]:
+        with Registry.from_config(cfg) as registry:
+            dep = registry.deployment(NAME)
+        return dep.production, dep.canary, dep.canary_weight
+
+    run(pause)
+    assert deployment() == (1, None, 0)
+    run(resume)
+    assert deployment() == (1, 2, 10)
+    run(f"mooring models deploy {NAME} --production 2 -c {cfg.root / 'mooring.toml'} -r test")
+    run(rollback)
+    assert deployment()[:2] == (1, None)
+
+    # The server follows the rollback: version 1 alone answers again.
+    def served_versions() -> set[int]:
+        status = server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
+        return {int(v["version"]) for v in status if v["state"] == "AVAILABLE"}
+
+    wait_for(lambda: served_versions() == {1}, timeout=30)
+    answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
+    assert answer.status_code == 200 and answer.headers["x-model-version"] == "1"
+
+
+def test_the_sheet_says_what_is_deployed_every_alert_and_the_incidents(
+    tmp_path: Path, models: dict[int, Path]
+) -> None:
+    cfg = _project(tmp_path, models)
+    with Registry.from_config(cfg) as registry:
+        sheet = runbook(cfg, registry, config_path="mooring.toml", url="http://10.0.0.5:8501")
+    text = sheet.markdown
+    assert text.startswith(f"# On call: {NAME}\n")
+    assert "- **production**: version 1" in text
+    assert "- **canary**: version 2 at 10% of traffic" in text
+    alerts = {
+        r["alert"] for g in prometheus_rules(cfg)["groups"] for r in g["rules"] if "alert" in r
+    }
+    for alert in alerts:
+        assert f"### {alert} (" in text
+    assert "curl -sf http://10.0.0.5:8501/healthz" in sheet.commands
+    assert f"mooring models rollback {NAME} -c mooring.toml -r 'on-call: WHY'" in text
+    incidents = text.split("## Recent incidents", 1)[1]
+    assert f"by {ACTOR}" in incidents and "canary 2: outputs breach" in incidents
+    assert "first release" not in incidents  # a plain deploy is not an incident
+    assert "no traffic sampled" in text  # no monitor tick yet: no burn to show
+
+
+def test_another_projects_model_is_refused_with_the_fix(
+    tmp_path: Path, models: dict[int, Path]
+) -> None:
+    cfg = _project(tmp_path, models)
+    with (
+        Registry.from_config(cfg) as registry,
+        pytest.raises(UsageError, match=r"is not this project's model .* pass the mooring\.toml"),
+    ):
+        runbook(cfg, registry, name="churn")
+    done = run_mooring("ops", "runbook", "churn", "-c", str(tmp_path / "mooring.toml"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "is not this project's model" in done.stderr
