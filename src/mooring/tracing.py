@@ -57,7 +57,8 @@ def start_tracing(
         MissingExtraError: tracing is configured but ``opentelemetry`` is not installed.
 
     Example:
-        >>> tracing = start_tracing(ObservabilityConfig(otlp_endpoint="http://localhost:4318"))
+        >>> cfg = ObservabilityConfig(otlp_endpoint="http://localhost:4318")
+        >>> tracing = start_tracing(cfg)  # doctest: +SKIP
         >>> tracing.shutdown()  # doctest: +SKIP
     """
     if exporter is None and cfg.otlp_endpoint is None:
@@ -174,8 +175,8 @@ class Tracing:
         An exception marks it as an error and goes on.
 
         Example:
-            >>> with tracing.span("mooring run", {"mooring.project": "income"}) as run:
-            ...     run.set_attribute("mooring.outcome", "succeeded")  # doctest: +SKIP
+            >>> with tracing.span("validate", {"mooring.step": "x"}) as span:  # doctest: +SKIP
+            ...     span.set_attribute("mooring.outcome", "done")
         """
         with self.tracer.start_as_current_span(name, attributes=attributes) as span:
             yield span
@@ -296,5 +297,7 @@ class BatchTrace:
         else:
             batch = span.get_span_context()
             for request in self._requests:
-                request.span.add_link(batch)
+                # A request that timed out while its batch ran has already ended.
+                if request.span.is_recording():
+                    request.span.add_link(batch)
         span.end()
