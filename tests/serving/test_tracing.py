@@ -20,8 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mooring.config import MooringConfig
-from mooring.serving import create_app
+from mooring.config import MooringConfig, ObservabilityConfig, ServingConfig
+from mooring.contract.schema import ColumnSchema, Schema
+from mooring.serving import DirectorySource, build_app, create_app
+from mooring.tracing import start_tracing
 from tests._support.otlp import OTLPReceiver, ReceivedSpan
 from tests._support.server import NAME, ServerThread, new_registry
 from tests._support.serving_model import row
@@ -201,6 +203,47 @@ def test_the_model_call_runs_in_the_batch_context_in_its_worker_thread(traffic: 
 def test_a_callers_traceparent_makes_the_request_its_child(traffic: Traffic) -> None:
     span = _requests(traffic)["caller-1"]
     assert (span.trace_id, span.parent_id) == (CALLER_TRACE, CALLER_SPAN)
+
+
+def test_sampling_follows_the_caller_and_keeps_the_batches_of_kept_requests(
+    model_dirs: dict[str, Path],
+) -> None:
+    """``sample_ratio = 0``: a request without a caller is not traced, one whose caller
+    sampled it is, with its batch; the contract phase shows when a contract is checked."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tracing = start_tracing(ObservabilityConfig(sample_ratio=0.0), exporter=exporter)
+    schema = Schema(columns={"age": ColumnSchema("age", "integer", min=17, max=90)})
+    source = DirectorySource(model_dirs["a"], NAME, schema=schema)
+    serving = ServingConfig(warmup_requests=1, out_of_range="reject")
+    app = build_app([source], serving, tracing=tracing)
+    kept = {"ok": "1" * 32, "refused": "2" * 32}
+    with ServerThread(app) as server:
+        server.wait_ready()
+        for _ in range(5):
+            answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
+            assert answer.status_code == 200
+        for name, age in (("ok", 39.0), ("refused", 200.0)):
+            server.client.post(
+                f"/v1/models/{NAME}:predict",
+                json={"instances": [row(age=age)]},
+                headers={"traceparent": f"00-{kept[name]}-{CALLER_SPAN}-01"},
+            )
+    spans = exporter.get_finished_spans()
+    names: dict[str, list[str]] = {}
+    for span in spans:
+        names.setdefault(f"{span.context.trace_id:032x}", []).append(span.name)
+    route = "POST /v1/models/{name}:predict"
+    assert sorted(names.pop(kept["ok"])) == sorted(["parse", "contract", "queue", "format", route])
+    assert sorted(names.pop(kept["refused"])) == sorted(["parse", "contract", route])
+    # The kept request's batch is a trace of its own, linked to it; nothing else was kept.
+    assert [sorted(v) for v in names.values()] == [["batch", "predict"]]
+    (refused,) = [
+        s for s in spans if s.name == route and f"{s.context.trace_id:032x}" == kept["refused"]
+    ]
+    assert dict(refused.attributes or {})["http.response.status_code"] == 400
+    assert refused.parent is not None and f"{refused.parent.span_id:016x}" == CALLER_SPAN
 
 
 OFF_PROBE = """
