@@ -302,18 +302,21 @@ MISSING_EXTRA = """
 import sys
 sys.modules["opentelemetry"] = None  # as if mooring[otel] were not installed
 from mooring.cli import main
-sys.exit(main(["serve", "-c", sys.argv[1]]))
+sys.exit(main([sys.argv[2], "-c", sys.argv[1]]))
 """
 
 
-def test_endpoint_without_the_extra_is_a_clear_configuration_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_endpoint_without_the_extra_is_a_clear_configuration_error(
+    tmp_path: Path, command: str
+) -> None:
     toml = tmp_path / "mooring.toml"
     toml.write_text(
         '[project]\nname = "income"\n[data]\ntrain = "train.csv"\nlabel = "class"\n'
         '[observability]\notlp_endpoint = "http://127.0.0.1:4318"\n',
         encoding="utf-8",
     )
-    done = _python(MISSING_EXTRA, str(toml), cwd=tmp_path)
+    done = _python(MISSING_EXTRA, str(toml), command, cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert "[observability] otlp_endpoint" in done.stderr
