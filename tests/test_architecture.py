@@ -25,6 +25,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "_tensorflow": frozenset(),
     "config": frozenset({"errors"}),
+    "tracing": frozenset({"errors", "config"}),
     "formats": frozenset({"errors", "_tensorflow"}),
     "contract": frozenset({"errors", "config", "formats"}),
     "features": frozenset({"errors", "config", "formats", "contract"}),
@@ -34,7 +35,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "export": frozenset(
         {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}
     ),
-    "serving": frozenset({"errors", "config", "formats", "_tensorflow", "contract", "registry"}),
+    "serving": frozenset(
+        {"errors", "config", "formats", "_tensorflow", "contract", "registry", "tracing"}
+    ),
     "monitoring": frozenset(
         {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}
     ),
@@ -55,6 +58,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "registry",
             "monitoring",
             "dashboard",
+            "tracing",
         }
     ),
     "project": frozenset(

@@ -107,3 +107,30 @@ def test_monitoring_keeps_reports_for_a_while_and_rejects_nonsense() -> None:
     margin = {**MINIMAL, "monitoring": {"calibration_margin": 0.5}}
     with pytest.raises(ConfigError, match=r"key 'calibration_margin'.*got 0.5"):
         MooringConfig.from_mapping(margin)
+
+
+def test_observability_is_off_by_default_and_checks_its_endpoint() -> None:
+    off = MooringConfig.from_mapping(MINIMAL).observability
+    assert (off.enabled, off.traces_url, off.service_name, off.sample_ratio) == (
+        False,
+        None,
+        "mooring",
+        1.0,
+    )
+    on = {**MINIMAL, "observability": {"otlp_endpoint": "http://collector:4318/"}}
+    assert MooringConfig.from_mapping(on).observability.traces_url == (
+        "http://collector:4318/v1/traces"
+    )
+    full = {**MINIMAL, "observability": {"otlp_endpoint": "https://otel.example/v1/traces"}}
+    assert MooringConfig.from_mapping(full).observability.traces_url == (
+        "https://otel.example/v1/traces"
+    )
+    bare = {**MINIMAL, "observability": {"otlp_endpoint": "collector:4318"}}
+    with pytest.raises(ConfigError, match=r"key 'otlp_endpoint': expected an http:// or https://"):
+        MooringConfig.from_mapping(bare)
+    ratio = {**MINIMAL, "observability": {"sample_ratio": 1.5}}
+    with pytest.raises(ConfigError, match=r"\[observability\] key 'sample_ratio'.*got 1.5"):
+        MooringConfig.from_mapping(ratio)
+    typo = {**MINIMAL, "observability": {"otlp_endpiont": "http://c:4318"}}
+    with pytest.raises(ConfigError, match=r"unknown key 'otlp_endpiont'; did you mean 'otlp_end"):
+        MooringConfig.from_mapping(typo)

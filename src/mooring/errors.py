@@ -22,6 +22,7 @@ __all__ = [
     "DeadlineExceededError",
     "IntegrityError",
     "InvalidRequestError",
+    "MissingExtraError",
     "ModelLoadError",
     "ModelUnavailableError",
     "MooringError",
@@ -61,6 +62,10 @@ class UsageError(MooringError):
 
 class ConfigError(MooringError):
     """mooring.toml (or an equivalent mapping) is invalid: unknown key, wrong type, bad value."""
+
+
+class MissingExtraError(ConfigError):
+    """A setting needs an optional extra that is not installed (``pip install 'mooring[X]'``)."""
 
 
 class DataError(MooringError):

@@ -51,6 +51,10 @@ def serve(
 ) -> None:
     """Serve the registry's production (and canary) version, following deployments."""
     cfg = load_config(config)
+    from mooring.tracing import start_tracing
+
+    # Before anything heavy: a missing mooring[otel] extra is a configuration error.
+    tracing = start_tracing(cfg.observability)
     # Start-up (TensorFlow's import, the model's load) makes half a million long-lived
     # objects and no garbage worth a collection; the collector is off until ready.
     gc.disable()
@@ -65,9 +69,9 @@ def serve(
         if model_dir is not None:
             contract = Schema.load(schema) if schema is not None else None
             source = DirectorySource(model_dir, cfg.project.name, schema=contract)
-            application = build_app([source], cfg.serving, on_ready=gc.enable)
+            application = build_app([source], cfg.serving, on_ready=gc.enable, tracing=tracing)
         else:
-            application = with_dashboard(create_app(cfg, on_ready=gc.enable), cfg)
+            application = with_dashboard(create_app(cfg, on_ready=gc.enable, tracing=tracing), cfg)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         if os.environ.get("MOORING_TF_LOGS") != "1":
             # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).

@@ -61,6 +61,9 @@ from mooring.config.monitoring import (
     RolloutConfig,
     SLOConfig,
 )
+from mooring.config.observability import (
+    ObservabilityConfig,
+)
 from mooring.config.pipeline import (
     ExportConfig,
     PipelineConfig,
@@ -94,6 +97,7 @@ __all__ = [
     "ModelConfig",
     "MonitoringConfig",
     "MooringConfig",
+    "ObservabilityConfig",
     "PipelineConfig",
     "ProjectConfig",
     "RetrainConfig",
@@ -121,6 +125,7 @@ class MooringConfig(Section):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     root: Path = Field(default=Path("."), exclude=True)
 

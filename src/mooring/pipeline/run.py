@@ -49,6 +49,7 @@ from mooring.pipeline.record import (
 )
 from mooring.pipeline.steps import PIPELINE, Step, step_name
 from mooring.pipeline.workspace import Workspace
+from mooring.tracing import Tracing, start_tracing
 
 __all__ = ["RECORD_KIND", "RunObserver", "find_runs", "run_pipeline"]
 
@@ -142,8 +143,9 @@ def changed_inputs(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 class _Run:
     """One invocation of the pipeline: the run record kept around the steps of ``PIPELINE``."""
 
-    def __init__(self, ctx: RunContext) -> None:
+    def __init__(self, ctx: RunContext, tracing: Tracing | None = None) -> None:
         self.ctx = ctx
+        self.tracing = tracing
         self.steps: list[StepRecord] = []
         self.record: dict[str, Any] = {}
         self.earlier: dict[str, dict[str, Any]] = {}
@@ -177,7 +179,23 @@ class _Run:
             return latest
         return None
 
+    def _attributes(self) -> dict[str, str]:
+        return {"mooring.project": self.ctx.config.project.name, "mooring.model": self.ctx.name}
+
     def run(self) -> RunResult:
+        """The run, in a ``mooring run`` span when tracing is on (outcome: the run's status)."""
+        if self.tracing is None:
+            return self._run()
+        with self.tracing.span("mooring run", self._attributes()) as span:
+            try:
+                result = self._run()
+            finally:
+                span.set_attribute("mooring.run_id", self.ctx.run_id)
+                span.set_attribute("mooring.outcome", str(self.record.get("status")))
+            span.set_attribute("mooring.resumed", result.resumed)
+            return result
+
+    def _run(self) -> RunResult:
         ctx = self.ctx
         inputs = self._inputs()
         inputs_key = digest(inputs)
@@ -259,7 +277,20 @@ class _Run:
         )
 
     def _one_step(self, step: Step, record: StepRecord) -> str | None:
-        """Run one step (or reuse it); the reason when a check rejects the run."""
+        """Run one step (or reuse it); the reason when a check rejects the run.
+
+        When tracing is on, in a span named after the step, a child of the run's.
+        """
+        if self.tracing is None:
+            return self._step(step, record)
+        attributes = {**self._attributes(), "mooring.step": record.name}
+        with self.tracing.span(record.name, attributes) as span:
+            try:
+                return self._step(step, record)
+            finally:
+                span.set_attribute("mooring.outcome", record.status)
+
+    def _step(self, step: Step, record: StepRecord) -> str | None:
         ctx = self.ctx
         record.status = "running"
         record.started_at = now_iso()
@@ -414,18 +445,24 @@ def run_pipeline(
     """
     workspace = project if isinstance(project, Workspace) else Workspace(project)
     settings = workspace.config.pipeline
-    ctx = RunContext(
-        workspace=workspace,
-        cache=StepCache(
-            workspace.home / "pipeline" / "cache", enabled=settings.cache and not force
-        ),
-        code=code_version(settings.code_fingerprint),
-        observer=observer or RunObserver(),
-        force=force,
-    )
-    workspace.home.mkdir(parents=True, exist_ok=True)
-    with _exclusive(workspace.home):
-        try:
-            return _Run(ctx).run()
-        finally:
-            ctx.close()
+    # First: a missing extra for [observability] is a configuration error before any work.
+    tracing = start_tracing(workspace.config.observability)
+    try:
+        ctx = RunContext(
+            workspace=workspace,
+            cache=StepCache(
+                workspace.home / "pipeline" / "cache", enabled=settings.cache and not force
+            ),
+            code=code_version(settings.code_fingerprint),
+            observer=observer or RunObserver(),
+            force=force,
+        )
+        workspace.home.mkdir(parents=True, exist_ok=True)
+        with _exclusive(workspace.home):
+            try:
+                return _Run(ctx, tracing).run()
+            finally:
+                ctx.close()
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # exports the run's spans before the process exits

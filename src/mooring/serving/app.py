@@ -46,7 +46,9 @@ from mooring.serving.follow import follow
 from mooring.serving.http import (
     CLIENT_CLOSED,
     JSON,
+    ServingApp,
     check_bearer,
+    http_error,
     json_response,
     read_body,
     request_id,
@@ -56,6 +58,7 @@ from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from mooring.serving.models import ModelManager, Slot
 from mooring.serving.protocols import tfserving, v2
 from mooring.serving.sources import ModelSource, RegistrySource
+from mooring.tracing import RequestTrace, Tracing, start_tracing
 
 __all__ = ["ServerState", "build_app", "create_app"]
 
@@ -75,6 +78,8 @@ class _Ctx:
     model: str = ""
     version: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    arrived: float = 0.0
+    trace: RequestTrace | None = None  # a prediction's span, when tracing is on
 
 
 @dataclass
@@ -92,6 +97,7 @@ class ServerState:
     feedback: FeedbackStore | None = None
     feedback_token: str | None = None
     door: Door = field(default_factory=Door)
+    tracing: Tracing | None = None
 
     @property
     def ready(self) -> bool:
@@ -122,6 +128,7 @@ class _Handlers:
         cfg = state.serving
         self.policy = InputPolicy(nan=cfg.nan_policy, infinity=cfg.infinity_policy)
         self.deadline_s = cfg.deadline_ms / 1000.0
+        self.tracing = state.tracing
 
     async def guarded(
         self,
@@ -137,6 +144,7 @@ class _Handlers:
             protocol,
             request_id(request.headers.get("x-request-id")),
             deadline=arrived + self.deadline_s,
+            arrived=arrived,
         )
         try:
             response = await handler(ctx)
@@ -161,6 +169,8 @@ class _Handlers:
         response.headers["X-Request-Id"] = ctx.request_id
         for key, value in ctx.headers.items():
             response.headers[key] = value
+        if ctx.trace is not None:
+            ctx.trace.finish(response.status_code)
         if ctx.model:
             self.state.metrics.observe_request(
                 ctx.model, ctx.version or "-", protocol, response.status_code, elapsed
@@ -196,12 +206,19 @@ class _Handlers:
         self, ctx: _Ctx, manager: ModelManager, slot: Slot, columns: dict[str, Any], rows: int
     ) -> dict[str, Any]:
         """Check the contract, predict through the batcher, log; the outputs."""
+        trace = ctx.trace
+        if trace is not None:
+            trace.served_by(manager.name, slot.version)
         contract = slot.model.contract
         if contract is not None and self.state.serving.contract_checks:
+            if trace is not None:
+                trace.phase("contract")
             violations = contract.check(columns)
             if violations:
                 self._violations(manager.name, slot.version, violations)
-        outputs = await slot.predict(columns, rows, self._remaining(ctx))
+        if trace is not None:
+            trace.phase("queue")
+        outputs = await slot.predict(columns, rows, self._remaining(ctx), trace)
         if self.state.prediction_log is not None:
             self.state.prediction_log.record(
                 model=manager.name,
@@ -211,7 +228,15 @@ class _Handlers:
                 outputs=outputs,
                 rows=rows,
             )
+        if trace is not None:
+            trace.phase("format")
         return outputs
+
+    def _traced(self, ctx: _Ctx, tracing: Tracing, route: str) -> None:
+        """Start a prediction's span (its ``parse`` phase covers reading the body)."""
+        ctx.trace = tracing.request(
+            route, ctx.request_id, ctx.protocol, ctx.model, ctx.arrived, ctx.request.headers
+        )
 
     async def _body(self, ctx: _Ctx) -> bytes:
         """The request's body, unless its deadline passed before it was read."""
@@ -255,6 +280,8 @@ class _Handlers:
         ctx.model = manager.name
         method = ctx.request.method
         if path.verb == "predict" and method == "POST":
+            if self.tracing is not None:
+                self._traced(ctx, self.tracing, "POST /v1/models/{name}:predict")
             body = loads(await self._body(ctx))
             slot = self._route(ctx, manager, version=path.version, label=path.label)
             columns, rows, row_format = tfserving.parse_predict(
@@ -330,6 +357,8 @@ class _Handlers:
             )
         if endpoint.kind != "infer":
             raise NotFoundError(f"no such endpoint {method} {ctx.request.url.path}")
+        if self.tracing is not None:
+            self._traced(ctx, self.tracing, "POST /v2/models/{name}/infer")
         raw = await self._body(ctx)
         body, binary = v2.split_body(
             raw, ctx.request.headers.get("inference-header-content-length")
@@ -448,34 +477,6 @@ class _Handlers:
         return json_response({"deployment": deployment.to_dict(), "status": manager.status()})
 
 
-class _ServingApp(Starlette):
-    """Starlette, with the two prediction endpoints dispatched before its middleware and router.
-
-    ``POST /v1/models/…:predict`` and ``POST /v2/…/infer`` are most of the traffic; their
-    handler already turns every error into a JSON answer, so the exception middleware and
-    the route scan only cost time there (~15 µs a request). Everything else goes the
-    usual way.
-    """
-
-    predict_handlers: tuple[Callable[[Request], Awaitable[Response]], ...] = ()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-            path = scope["path"]
-            handler = None
-            if path.startswith("/v1/models/") and path.endswith(":predict"):
-                handler, params = self.predict_handlers[0], {"rest": path[len("/v1/models/") :]}
-            elif path.startswith("/v2/") and path.endswith("/infer"):
-                handler, params = self.predict_handlers[1], {"rest": path[len("/v2/") :]}
-            if handler is not None:
-                scope["app"] = self
-                scope["path_params"] = params
-                response = await handler(Request(scope, receive))
-                await response(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-
 def build_app(
     sources: Sequence[ModelSource],
     serving: ServingConfig | None = None,
@@ -484,8 +485,11 @@ def build_app(
     registry: Registry | None = None,
     feedback_url: str | None = None,
     on_ready: Callable[[], None] | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """Compose the server for ``sources`` (one per model name).
+
+    ``tracing`` (:func:`mooring.tracing.start_tracing`) traces predictions; shut down on stop.
 
     ``on_ready`` is called once on the event loop when every model is first ready, or
     after :data:`READY_WAIT_S` if that never happens (``state.ready`` tells which);
@@ -510,6 +514,7 @@ def build_app(
     state = ServerState(cfg, managers, metrics, executor, plog, token, registry)
     state.feedback = FeedbackStore(feedback_url) if feedback_url is not None else None
     state.feedback_token = cfg.feedback_token or os.environ.get(cfg.feedback_token_env) or None
+    state.tracing = tracing
     state.door = Door(DoorLimits.from_config(cfg))
     state.door.on_refused = lambda reason: metrics.refused.labels(reason).inc()
     metrics.in_flight.set_function(lambda: state.door.in_flight)
@@ -535,6 +540,8 @@ def build_app(
             if plog is not None:
                 await asyncio.to_thread(plog.close)
             executor.shutdown(wait=True)
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
 
     routes = [
         Route("/v1/models/{name}:feedback", handlers.feedback, methods=["POST"]),
@@ -546,16 +553,7 @@ def build_app(
         Route("/admin/{action}", handlers.admin, methods=["GET", "POST"]),
     ]
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 500)
-        detail = getattr(exc, "detail", "error")
-        return json_response(
-            {"error": f"{request.method} {request.url.path}: {detail}"},
-            status,
-            getattr(exc, "headers", None),
-        )
-
-    app = _ServingApp(
+    app = ServingApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: http_error, 405: http_error},
@@ -577,10 +575,12 @@ def create_app(
     *,
     registry: Registry | None = None,
     on_ready: Callable[[], None] | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """The server for a project: its model from its registry, following the deployment record.
 
-    ``on_ready`` as in :func:`build_app`.
+    ``on_ready`` as in :func:`build_app`; ``tracing`` defaults to what
+    ``[observability]`` says (off without ``otlp_endpoint``).
     """
     reg = registry or Registry.from_config(cfg)
     log_url = cfg.serving.log_url or str(cfg.home / "predictions")
@@ -591,5 +591,6 @@ def create_app(
         registry=reg,
         feedback_url=cfg.monitoring.feedback_url or str(cfg.home / "feedback"),
         on_ready=on_ready,
+        tracing=tracing if tracing is not None else start_tracing(cfg.observability),
     )
     return app

@@ -25,11 +25,14 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mooring.serving.errors import DeadlineExceededError, InvalidRequestError, OverloadedError
+
+if TYPE_CHECKING:
+    from mooring.tracing import RequestTrace
 
 __all__ = ["Batcher"]
 
@@ -46,6 +49,8 @@ class _Job:
     future: asyncio.Future[Outputs]
     enqueued: float = field(default_factory=time.monotonic)
     abandoned: bool = False
+    # The request's span when tracing is on; the batch that runs the job links to it.
+    trace: RequestTrace | None = None
 
 
 class Batcher:
@@ -100,8 +105,19 @@ class Batcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def submit(self, columns: Columns, *, rows: int, timeout_s: float) -> Outputs:
-        """Queue one request and wait for its slice of a batch's outputs."""
+    async def submit(
+        self,
+        columns: Columns,
+        *,
+        rows: int,
+        timeout_s: float,
+        trace: RequestTrace | None = None,
+    ) -> Outputs:
+        """Queue one request and wait for its slice of a batch's outputs.
+
+        With ``trace``, its ``queue`` phase ends when a batch takes it, and that batch's
+        span is linked to it.
+        """
         if not self._started:
             raise RuntimeError("Batcher.start() was not called")
         if len(self._pending) >= self.max_queue:
@@ -111,7 +127,7 @@ class Batcher:
                 retry_after=1,
             )
         loop = asyncio.get_running_loop()
-        job = _Job(columns, rows, time.monotonic() + timeout_s, loop.create_future())
+        job = _Job(columns, rows, time.monotonic() + timeout_s, loop.create_future(), trace=trace)
         self._pending.append(job)
         self._pending_rows += rows
         self._depth_changed()
@@ -186,6 +202,8 @@ class Batcher:
                 continue
             batch.append(job)
             rows += job.rows
+            if job.trace is not None:
+                job.trace.dequeued()
         self._depth_changed()
         if batch:
             self._expected = len(batch)
@@ -211,9 +229,17 @@ class Batcher:
             merged = batch[0].columns
         else:
             merged = {k: _merge([job.columns[k] for job in batch]) for k in batch[0].columns}
+        predict = self.predict
+        # Every job of a server is traced or none is: one check per batch when off.
+        first = batch[0].trace
+        span = first.start_batch([job.trace for job in batch], rows) if first is not None else None
+        if span is not None:
+            predict = span.wrap(predict)
         try:
-            outputs = await loop.run_in_executor(self.executor, self.predict, merged)
+            outputs = await loop.run_in_executor(self.executor, predict, merged)
         except Exception as exc:
+            if span is not None:
+                span.end(exc)
             if len(batch) > 1:
                 # Isolate the request that failed so it does not fail its neighbours.
                 for job in batch:
@@ -221,6 +247,8 @@ class Batcher:
                 return
             _fail(batch[0], exc)
             return
+        if span is not None:
+            span.end()
         if self._on_batch is not None:
             self._on_batch(rows)
         offset = 0

@@ -1,12 +1,15 @@
-"""HTTP plumbing shared by every endpoint: request ids, bodies, bearer tokens, JSON answers."""
+"""HTTP plumbing shared by every endpoint: request ids, bodies, bearer tokens, JSON answers,
+and the app class that dispatches predictions before the router."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,7 +19,9 @@ from mooring.serving.errors import PayloadTooLargeError, UnauthorizedError
 __all__ = [
     "CLIENT_CLOSED",
     "JSON",
+    "ServingApp",
     "check_bearer",
+    "http_error",
     "json_response",
     "read_body",
     "request_id",
@@ -72,3 +77,42 @@ async def read_body(request: Request, limit: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 answers, as JSON like every other error."""
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "error")
+    return json_response(
+        {"error": f"{request.method} {request.url.path}: {detail}"},
+        status,
+        getattr(exc, "headers", None),
+    )
+
+
+class ServingApp(Starlette):
+    """Starlette, with the two prediction endpoints dispatched before its middleware and router.
+
+    ``POST /v1/models/…:predict`` and ``POST /v2/…/infer`` are most of the traffic; their
+    handler already turns every error into a JSON answer, so the exception middleware and
+    the route scan only cost time there (~15 µs a request). Everything else goes the
+    usual way.
+    """
+
+    predict_handlers: tuple[Callable[[Request], Awaitable[Response]], ...] = ()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path = scope["path"]
+            handler = None
+            if path.startswith("/v1/models/") and path.endswith(":predict"):
+                handler, params = self.predict_handlers[0], {"rest": path[len("/v1/models/") :]}
+            elif path.startswith("/v2/") and path.endswith("/infer"):
+                handler, params = self.predict_handlers[1], {"rest": path[len("/v2/") :]}
+            if handler is not None:
+                scope["app"] = self
+                scope["path_params"] = params
+                response = await handler(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)

@@ -20,7 +20,7 @@ import random
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mooring.config import ServingConfig
 from mooring.errors import MooringError, NotFoundError
@@ -31,6 +31,9 @@ from mooring.serving.errors import ModelUnavailableError
 from mooring.serving.loaded import ServedModel, load_served_model
 from mooring.serving.metrics import ServingMetrics
 from mooring.serving.sources import ModelSource
+
+if TYPE_CHECKING:
+    from mooring.tracing import RequestTrace
 
 __all__ = ["ModelManager", "Slot", "bucket_of"]
 
@@ -55,10 +58,12 @@ class Slot:
     def version(self) -> int:
         return self.model.version
 
-    async def predict(self, columns: Columns, rows: int, timeout_s: float) -> Outputs:
+    async def predict(
+        self, columns: Columns, rows: int, timeout_s: float, trace: RequestTrace | None = None
+    ) -> Outputs:
         self.inflight += 1
         try:
-            return await self.batcher.submit(columns, rows=rows, timeout_s=timeout_s)
+            return await self.batcher.submit(columns, rows=rows, timeout_s=timeout_s, trace=trace)
         finally:
             self.inflight -= 1
 
