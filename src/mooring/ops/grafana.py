@@ -27,8 +27,9 @@ untyped.
 placeholder, which file provisioning does not resolve. The ``model`` and ``version``
 variables read ``label_values`` of ``mooring_requests_total`` (the model defaults to the
 project's). The slow-request traces panel queries a second, optional data-source variable
-``traces`` of type ``tempo`` in TraceQL, which is not PromQL: without a Tempo data source
-that one panel stays empty.
+``traces`` of type ``tempo`` in TraceQL, which is not PromQL. mooring emits no traces
+itself: the panel shows what a tracing proxy or ingress in front of the server sends to
+Tempo, and stays empty without one.
 
 **The same judgement as the rules and the monitor.** Errors are 5xx answers in
 ``mooring_requests_total`` (4xx and 499 are the client's, door refusals are counted in
@@ -413,7 +414,8 @@ def _traces_panel(cfg: MooringConfig) -> Any:
         .title("Slow requests (traces)")
         .description(
             "Traces of requests slower than the latency objective, from the optional "
-            "`traces` data source (Tempo, TraceQL; not Prometheus). Empty without one."
+            "`traces` data source (Tempo, TraceQL; not Prometheus). mooring emits no traces "
+            "itself: this shows what a tracing proxy or ingress in front of it sends."
         )
         .datasource(TRACES)
         .span(24)
