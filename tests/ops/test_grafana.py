@@ -222,6 +222,7 @@ def _until(what: str, check: Any, timeout: float, *procs: _Process) -> Any:
 
 def _query(base: str, expr: str) -> dict[str, Any]:
     answer = httpx.get(f"{base}/api/v1/query", params={"query": expr}, timeout=10)
+    assert answer.status_code in (200, 400, 422), (expr, answer.status_code, answer.text)
     data: dict[str, Any] = answer.json()
     return data
 
@@ -364,6 +365,13 @@ def test_every_panel_query_answers_from_a_real_prometheus(
             )
             processes.append(prometheus)
             base = f"http://127.0.0.1:{web}"
+            # Until its storage is open, Prometheus answers 503 in plain text.
+            _until(
+                "prometheus ready",
+                lambda: httpx.get(f"{base}/-/ready", timeout=5).status_code == 200,
+                30,
+                prometheus,
+            )
             with _trickle(server.url):
                 _until(
                     "both targets scraped",
