@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServeProcess:
-    """``mooring serve --model-dir`` with ``[serving]`` options, on a free port."""
+    """``mooring serve --model-dir`` with ``[serving]`` options, on a free port.
 
-    def __init__(self, folder: Path, model_dir: Path, **serving: Any) -> None:
+    Without ``model_dir`` it serves the project's registry (``<folder>/.mooring``);
+    ``args`` are further options of ``mooring serve`` and ``toml`` further tables of its
+    ``mooring.toml`` (``[monitoring]``, for instance).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        model_dir: Path | None,
+        *,
+        args: Sequence[str] = (),
+        toml: str = "",
+        **serving: Any,
+    ) -> None:
         options = {"warmup_requests": 1, **serving}
         lines = [f'[project]\nname = "{NAME}"\n[data]\ntrain = "train.csv"\n[serving]']
         lines += [f"{key} = {value!r}" for key, value in options.items()]
+        if toml:
+            lines.append(toml)
         self.config = folder / "mooring.toml"
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = [
             *(sys.executable, "-m", "mooring", "serve", "--config", str(self.config)),
-            *("--port", str(self.port), "--model-dir", str(model_dir), "--no-access-log"),
+            *("--port", str(self.port), "--no-access-log", *args),
         ]
+        if model_dir is not None:
+            self.cmd += ["--model-dir", str(model_dir)]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServeProcess:

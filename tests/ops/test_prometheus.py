@@ -47,7 +47,14 @@ def _config(**slo: Any) -> MooringConfig:
 
 def _promtool_run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_promtool(), *args], cwd=folder, capture_output=True, text=True, timeout=120, check=False
+        # Sloth's 3-day pair takes promtool about 100 s of rule evaluations on a quiet
+        # 2-core machine: a bound against a hang, not a speed check.
+        [_promtool(), *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
 
 

@@ -2,7 +2,8 @@
 
 ``mooring drift`` exits 1 when drift is found (0 ok or insufficient data), so it can
 gate a cron job or a CI step; ``--metrics-port`` keeps it running as a Prometheus
-exporter that re-checks every ``--interval`` seconds.
+exporter that re-checks every ``--interval`` seconds, with the live-quality gauges from
+label feedback beside the drift gauges once labels have arrived.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def drift_command(
         int | None,
         typer.Option(
             "--metrics-port",
-            help="Serve the drift gauges on this port (/metrics) and re-check every --interval.",
+            help="Serve the drift gauges (and live metrics from label feedback) on this port "
+            "(/metrics) and re-check every --interval.",
         ),
     ] = None,
     interval: Annotated[
@@ -161,8 +163,9 @@ def _serve_gauges(
     from prometheus_client import start_http_server
 
     from mooring.dashboard import render_drift_html
-    from mooring.errors import MooringError
+    from mooring.errors import MooringError, NotFoundError
     from mooring.monitoring.drift import check_drift
+    from mooring.monitoring.feedback import live_metrics
     from mooring.monitoring.gauges import DriftGauges
 
     if interval <= 0:
@@ -190,6 +193,15 @@ def _serve_gauges(
                 console.print(f"{report.created_at}: {report.status} {report.drifted or ''}")
             except MooringError as exc:  # keep exporting; the next check may succeed
                 console.print(f"[yellow]drift check failed:[/] {exc}", soft_wrap=True)
+            try:
+                live = live_metrics(
+                    cfg, version=version, last=last, since=parse_since(since), registry=registry
+                )
+                gauges.update_live(live)
+            except NotFoundError:
+                pass  # no labels (or no log) yet: the live gauges wait for `mooring feedback`
+            except MooringError as exc:
+                console.print(f"[yellow]live metrics failed:[/] {exc}", soft_wrap=True)
             stop.wait(interval)
     finally:
         for sig, handler in previous.items():

@@ -1,4 +1,5 @@
-"""``mooring ops``: operations files generated from the project (Prometheus rules, tests)."""
+"""``mooring ops``: operations files generated from the project (Prometheus rules and tests,
+Grafana dashboards)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from rich.markup import escape
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
 from mooring.config import load_config
-from mooring.errors import ChecksFailedError
+from mooring.errors import ChecksFailedError, UsageError
 
 ops_app = typer.Typer(
-    help="Operations files generated from mooring.toml (Prometheus rules).", no_args_is_help=True
+    help="Operations files generated from mooring.toml (Prometheus rules, Grafana dashboards).",
+    no_args_is_help=True,
 )
 app.add_typer(ops_app, name="ops")
 
@@ -151,3 +153,55 @@ def runbook_command(
         print(sheet.markdown)
         return
     console.print(f"wrote {escape(str(path))} ({len(sheet.commands)} commands)", soft_wrap=True)
+
+
+@ops_app.command(
+    "grafana",
+    epilog="Example: mooring ops grafana -c mooring.toml --out ops/grafana",
+)
+def grafana_command(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="mooring.toml of the project.")
+    ] = Path("mooring.toml"),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for the dashboards; default <home>/ops/grafana."),
+    ] = None,
+    dashboards_path: Annotated[
+        str | None,
+        typer.Option(
+            "--dashboards-path",
+            help="The folder as Grafana sees it, written into the provisioning file "
+            "(default: --out, absolute).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the files written as JSON.")
+    ] = False,
+) -> None:
+    """Write executive, on-call and debug Grafana dashboards for the project's model, and a
+    provisioning file that loads their folder."""
+    from mooring.ops import write_grafana
+
+    cfg = load_config(config)
+    folder = out if out is not None else cfg.home / "ops" / "grafana"
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(
+            f"--out {folder} is a file, not a folder; pass a folder for the dashboards"
+        )
+    files = write_grafana(cfg, folder, dashboards_path=dashboards_path)
+    if as_json:
+        print_json(
+            {
+                "dashboards": {kind: str(path) for kind, path in files.dashboards.items()},
+                "provisioning": str(files.provisioning),
+                "panels": files.panels,
+            }
+        )
+        return
+    for kind, path in files.dashboards.items():
+        console.print(f"wrote {escape(str(path))} ({kind})", soft_wrap=True)
+    console.print(
+        f"wrote {escape(str(files.provisioning))} (copy into Grafana's provisioning/dashboards/)",
+        soft_wrap=True,
+    )

@@ -47,7 +47,6 @@ from mooring.errors import (
     UsageError,
 )
 from mooring.formats.drift import drift_folder
-from mooring.ops import runbook
 from mooring.registry import Deployment, Registry
 
 __all__ = ["DEFAULT_ACTOR", "create_ui", "standalone_app"]
@@ -323,6 +322,10 @@ class _Dashboard:
         )
 
     def runbook_page(self, request: Request) -> Response:
+        # Imported here: the ops package loads the Grafana SDK, which the server's start
+        # (and every other page) does not need.
+        from mooring.ops.runbook import runbook
+
         name = request.path_params["name"]
         try:
             self._model(name)

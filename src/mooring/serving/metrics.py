@@ -1,10 +1,22 @@
-"""Prometheus metrics of one server, on its own registry (several apps can share a process)."""
+"""Prometheus metrics of one server, on its own registry (several apps can share a process).
+
+Beside mooring's own metrics the registry holds prometheus-client's process collector
+(``process_cpu_seconds_total``, ``process_resident_memory_bytes``, ...; Linux only), so
+dashboards can show a server's memory and its CPU time per answer.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from mooring.formats.metrics import (
@@ -40,6 +52,7 @@ class ServingMetrics:
         self.registry = CollectorRegistry()
         self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         r = self.registry
+        ProcessCollector(registry=r)  # CPU time and memory of this process (Linux)
         self.requests = Counter(
             REQUESTS,
             "Requests answered, by model, version, protocol and HTTP status.",
