@@ -102,7 +102,8 @@ def _checks(alert: str, model: str, cfg_flag: str, url: str, home: Path) -> list
     if alert.startswith("MooringAvailability"):
         return [health, _metric_lines(url, total(REQUESTS)), status]
     if alert.startswith("MooringLatency"):
-        return [_metric_lines(url, REQUEST_LATENCY + "_sum"), health, status]
+        # Seconds and count per version and protocol: their ratio is the mean latency.
+        return [_metric_lines(url, REQUEST_LATENCY + "_(sum|count)"), health, status]
     by_alert = {
         "MooringModelLoadFailed": [versions, _metric_lines(url, total(MODEL_LOAD_FAILURES)), audit],
         "MooringServingFallback": [health, versions, audit],
