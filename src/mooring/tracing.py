@@ -214,6 +214,11 @@ class RequestTrace:
             context = self.tracing._trace.set_span_in_context(self.span)
             self._open = self.tracing.tracer.start_span(name, context=context)
 
+    @property
+    def trace_id(self) -> str:
+        """The trace's id as 32 hex digits, as trace back ends show and search it."""
+        return f"{self.span.get_span_context().trace_id:032x}"
+
     def served_by(self, model: str, version: int) -> None:
         """The model and version that answer (set once routed)."""
         self.model, self.version = model, str(version)

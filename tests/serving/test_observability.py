@@ -36,6 +36,7 @@ def test_access_log_is_one_json_line_per_request_with_its_id(
     assert first["method"] == "POST" and first["path"] == PREDICT
     assert (first["status"], first["model"], first["version"]) == (200, NAME, "1")
     assert first["duration_ms"] >= 0 and first["client"] == "127.0.0.1"
+    assert first["trace_id"] is None  # tracing is off
     generated = bad.headers["X-Request-Id"]
     assert len(generated) == 32 and by_id[generated]["status"] == 400
 

@@ -9,6 +9,7 @@ says what to install.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -205,6 +207,40 @@ def test_a_callers_traceparent_makes_the_request_its_child(traffic: Traffic) -> 
     assert (span.trace_id, span.parent_id) == (CALLER_TRACE, CALLER_SPAN)
 
 
+def _json_line(record: logging.LogRecord) -> dict[str, Any]:
+    line: dict[str, Any] = json.loads(record.getMessage())
+    return line
+
+
+def test_the_access_log_names_each_requests_trace(
+    model_dirs: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tracing = start_tracing(ObservabilityConfig(), exporter=exporter)
+    app = build_app([DirectorySource(model_dirs["a"], NAME)], ServingConfig(), tracing=tracing)
+    caplog.set_level(logging.INFO, logger="mooring.serving.access")
+    with ServerThread(app) as server:
+        server.wait_ready()
+        for i in range(3):
+            answer = server.client.post(
+                f"/v1/models/{NAME}:predict",
+                json={"instances": [row()]},
+                headers={"X-Request-Id": f"log-{i}"},
+            )
+            assert answer.status_code == 200
+    records = [r for r in caplog.records if r.name == "mooring.serving.access"]
+    logged = {line["request_id"]: line["trace_id"] for line in map(_json_line, records)}
+    exported = {
+        dict(s.attributes or {})["mooring.request_id"]: f"{s.context.trace_id:032x}"
+        for s in exporter.get_finished_spans()
+        if s.name == "POST /v1/models/{name}:predict"
+    }
+    assert {k: logged[k] for k in exported} == exported
+    assert set(exported) == {"log-0", "log-1", "log-2"}
+
+
 def test_sampling_follows_the_caller_and_keeps_the_batches_of_kept_requests(
     model_dirs: dict[str, Path],
 ) -> None:
@@ -249,6 +285,7 @@ def test_sampling_follows_the_caller_and_keeps_the_batches_of_kept_requests(
 OFF_PROBE = """
 import json, sys
 from pathlib import Path
+from typing import Any
 from mooring.config import MooringConfig
 from mooring.serving import create_app
 from mooring.registry import Registry

@@ -187,6 +187,8 @@ class _Handlers:
                         "model": ctx.model or None,
                         "version": ctx.version or None,
                         "client": request.client.host if request.client else None,
+                        # With tracing on: the trace to open from this line.
+                        "trace_id": ctx.trace.trace_id if ctx.trace is not None else None,
                     }
                 ).decode()
             )
