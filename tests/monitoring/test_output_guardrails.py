@@ -143,6 +143,20 @@ def test_validated_quality_on_other_data_needs_the_runs_comparison_or_beats_chan
     assert bad.status == "breach" and "no better than chance" in bad.message
 
 
+def test_the_default_bar_allows_for_re_testing_the_same_labels_at_every_tick() -> None:
+    # 0.03 worse at a standard error of the difference of 0.014 (2.1 of them): one look's
+    # 5% bar would roll it back, but the labels are re-tested at every tick.
+    near = live_metric_guardrail((0.75, 1000, 0.01), (0.78, 1000, 0.01), GuardrailsConfig())
+    assert near.status == "ok" and near.numbers["drop"] == pytest.approx(0.03)
+    one_look = GuardrailsConfig(live_metric_z=1.64)
+    assert live_metric_guardrail((0.75, 1000, 0.01), (0.78, 1000, 0.01), one_look).status == (
+        "breach"
+    )
+    # 0.04 worse (2.8 standard errors) is past the default bar.
+    worse = live_metric_guardrail((0.74, 1000, 0.01), (0.78, 1000, 0.01), GuardrailsConfig())
+    assert worse.status == "breach"
+
+
 def test_a_few_labels_never_roll_a_canary_back_many_do() -> None:
     # 0.05 worse on 60 labels each: within the uncertainty of the difference.
     few = live_metric_guardrail(
