@@ -22,15 +22,15 @@ ops_app = typer.Typer(
 )
 app.add_typer(ops_app, name="ops")
 
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="mooring.toml of the project.")]
+
 
 @ops_app.command(
     "prometheus",
     epilog="Example: mooring ops prometheus -c mooring.toml --out ops/prometheus",
 )
 def prometheus_command(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="mooring.toml of the project.")
-    ] = Path("mooring.toml"),
+    config: ConfigOpt = Path("mooring.toml"),
     out: Annotated[
         Path | None,
         typer.Option(
@@ -113,9 +113,7 @@ def prometheus_command(
 )
 def runbook_command(
     name: Annotated[str, typer.Argument(help="The model (this project's [project] name).")],
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="mooring.toml of the project.")
-    ] = Path("mooring.toml"),
+    config: ConfigOpt = Path("mooring.toml"),
     url: Annotated[
         str | None,
         typer.Option(
@@ -160,9 +158,7 @@ def runbook_command(
     epilog="Example: mooring ops grafana -c mooring.toml --out ops/grafana",
 )
 def grafana_command(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="mooring.toml of the project.")
-    ] = Path("mooring.toml"),
+    config: ConfigOpt = Path("mooring.toml"),
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Folder for the dashboards; default <home>/ops/grafana."),

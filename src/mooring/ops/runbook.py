@@ -47,7 +47,7 @@ from mooring.formats.metrics import (
 from mooring.monitoring import SLOMonitor
 from mooring.monitoring.rollout import ACTOR as MONITOR_ACTOR
 from mooring.ops.prometheus import prometheus_rules, rollback_command
-from mooring.registry import AuditEvent, Registry, mask_url
+from mooring.registry import AuditEvent, Deployment, Registry, mask_url
 
 __all__ = ["Runbook", "runbook", "write_runbook"]
 
@@ -263,7 +263,7 @@ def runbook(
     sheet.add("", "## Service-level objectives", "")
     _burn_table(sheet, cfg, now)
     _alerts(sheet, cfg, model, cfg_flag, base, config_path)
-    _actions(sheet, cfg, model, cfg_flag, deployment.production, deployment, config_path)
+    _actions(sheet, cfg, model, cfg_flag, deployment, config_path)
     _places(sheet, cfg, model, cfg_flag, base)
     sheet.add("## Recent incidents", "")
     picked = _incidents(events, incidents)
@@ -318,10 +318,10 @@ def _actions(
     cfg: MooringConfig,
     model: str,
     cfg_flag: str,
-    production: int | None,
-    deployment: Any,
+    deployment: Deployment,
     config_path: str,
 ) -> None:
+    production = deployment.production
     sheet.add(
         "## Act",
         "",
