@@ -7,6 +7,7 @@ sheet's commands run in a shell, as the person on call would paste them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,19 +70,24 @@ def served(tmp_path: Path, models: dict[int, Path]) -> Iterator[tuple[MooringCon
         yield cfg, server
 
 
-def _bash() -> str:
-    found = shutil.which("bash")
-    curl = shutil.which("curl")
-    if found is None or curl is None:
+def _shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` in bash with pipefail, as pasted by a person whose PATH holds this
+    interpreter's ``mooring`` (the virtual environment's)."""
+    bash = shutil.which("bash")
+    if bash is None or shutil.which("curl") is None:
         pytest.skip("bash and curl are needed to run the sheet's commands")
-    return found
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [bash, "-o", "pipefail", "-c", command],
+        capture_output=True, text=True, timeout=120, env=env, cwd=cwd,
+    )  # fmt: skip
 
 
 @pytest.mark.slow
 def test_every_command_of_the_sheet_succeeds_against_the_project(
     served: tuple[MooringConfig, ServerThread],
 ) -> None:
-    bash = _bash()
     cfg, server = served
     config = cfg.root / "mooring.toml"
     answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
@@ -89,8 +95,6 @@ def test_every_command_of_the_sheet_succeeds_against_the_project(
     wait_for(lambda: any((cfg.home / "predictions").rglob("*.parquet")), timeout=30)
     done = run_mooring("ops", "runbook", NAME, "-c", str(config), "--url", server.url, "--json")
     assert done.returncode == 0, done.stderr
-    import json
-
     written = json.loads(done.stdout)
     sheet = Path(written["runbook"]).read_text(encoding="utf-8")
     assert Path(written["runbook"]) == cfg.home / "ops" / "runbook" / f"{NAME}.md"
@@ -103,14 +107,8 @@ def test_every_command_of_the_sheet_succeeds_against_the_project(
     assert runnable == commands
     assert any(c.startswith("curl") for c in commands)
     assert any(c.startswith("mooring status") for c in commands)
-    # The mooring on PATH is this interpreter's, as for a user of the virtual environment.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     for command in dict.fromkeys(commands):  # each distinct command once
-        ran = subprocess.run(
-            [bash, "-o", "pipefail", "-c", command],
-            capture_output=True, text=True, timeout=120, env=env, cwd=cfg.root,
-        )  # fmt: skip
+        ran = _shell(command, cfg.root)
         assert ran.returncode == 0, f"{command}\n{ran.stdout[-2000:]}{ran.stderr[-2000:]}"
         assert "Traceback" not in ran.stderr, command
 
@@ -119,19 +117,15 @@ def test_every_command_of_the_sheet_succeeds_against_the_project(
 def test_the_canary_commands_take_it_out_of_traffic_and_back_and_rollback_restores(
     served: tuple[MooringConfig, ServerThread],
 ) -> None:
-    bash = _bash()
     cfg, server = served
-    sheet = runbook(cfg, Registry.from_config(cfg), config_path=str(cfg.root / "mooring.toml"))
+    with Registry.from_config(cfg) as registry:
+        sheet = runbook(cfg, registry, config_path=str(cfg.root / "mooring.toml"))
     text = sheet.markdown
     pause, resume = (line for line in text.splitlines() if "--production 1" in line)
     rollback = next(line for line in text.splitlines() if " rollback " in line)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
     def run(command: str) -> None:
-        ran = subprocess.run(
-            [bash, "-c", command.replace("WHY", "test")],
-            capture_output=True, text=True, timeout=120, env=env, cwd=cfg.root,
-        )  # fmt: skip
+        ran = _shell(command.replace("WHY", "test"), cfg.root)
         assert ran.returncode == 0, f"{command}\n{ran.stderr[-2000:]}"
 
     def deployment() -> tuple[int | None, int | None, int]:
