@@ -75,7 +75,12 @@ def test_every_scheduled_request_is_counted_by_its_status(
     good.write_bytes(raw_request("POST", f"/v1/models/{NAME}:predict", body))
     bad = tmp_path / "bad.http"
     bad.write_bytes(raw_request("POST", f"/v1/models/{NAME}:predict", b"{}"))
-    app = build_app([DirectorySource(model_dirs["a"], NAME)], ServingConfig(warmup_requests=1))
+    # Admission and deadline far above what 100 requests can reach, so a slow machine
+    # answers every one with 200 instead of shedding some: the test counts, never times.
+    config = ServingConfig(
+        warmup_requests=1, max_in_flight=1024, max_queue=4096, deadline_ms=120_000.0
+    )
+    app = build_app([DirectorySource(model_dirs["a"], NAME)], config)
     with ServerThread(app) as server:
         server.wait_ready()
         ok = _run(openloop, server.port, good, 100, 1.0)
