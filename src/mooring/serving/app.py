@@ -19,10 +19,9 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -30,17 +29,11 @@ from starlette.routing import Route
 
 from mooring.config import MooringConfig, ServingConfig
 from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
-from mooring.formats.columns import InputPolicy, describe, loads
+from mooring.formats.columns import describe, loads
 from mooring.formats.feedback import FeedbackStore
-from mooring.registry import Deployment, Registry
-from mooring.serving.contract import Violation
+from mooring.registry import Registry
 from mooring.serving.door import ARRIVED, Door, DoorLimits
-from mooring.serving.errors import (
-    DeadlineExceededError,
-    InvalidRequestError,
-    OverloadedError,
-    UnauthorizedError,
-)
+from mooring.serving.errors import InvalidRequestError, OverloadedError, UnauthorizedError
 from mooring.serving.feedback import parse_feedback
 from mooring.serving.follow import follow
 from mooring.serving.http import (
@@ -56,78 +49,34 @@ from mooring.serving.http import (
 from mooring.serving.log import PredictionLog
 from mooring.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from mooring.serving.models import ModelManager, Slot
+from mooring.serving.predict import Call, Predictor
 from mooring.serving.protocols import tfserving, v2
 from mooring.serving.sources import ModelSource, RegistrySource
-from mooring.tracing import RequestTrace, Tracing, start_tracing
+from mooring.serving.state import ServerState
+from mooring.tracing import Tracing, start_tracing
 
 __all__ = ["ServerState", "build_app", "create_app"]
 
-access_log = logging.getLogger("mooring.serving.access")
 log = logging.getLogger("mooring.serving")
 
 # How long build_app's on_ready waits for every model to be ready before it is called anyway.
 READY_WAIT_S = 300.0
 
 
-@dataclass
-class _Ctx:
+@dataclass(kw_only=True)
+class _Ctx(Call):
+    """A REST call: a :class:`Call` with its Starlette request."""
+
     request: Request
-    protocol: str
-    request_id: str
-    deadline: float = float("inf")
-    model: str = ""
-    version: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    arrived: float = 0.0
-    trace: RequestTrace | None = None  # a prediction's span, when tracing is on
-
-
-@dataclass
-class ServerState:
-    """Everything a running server holds; ``app.state.mooring``."""
-
-    serving: ServingConfig
-    managers: dict[str, ModelManager]
-    metrics: ServingMetrics
-    executor: ThreadPoolExecutor
-    prediction_log: PredictionLog | None
-    admin_token: str | None
-    registry: Registry | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    feedback: FeedbackStore | None = None
-    feedback_token: str | None = None
-    door: Door = field(default_factory=Door)
-    tracing: Tracing | None = None
-
-    @property
-    def ready(self) -> bool:
-        """True when every model's production version is loaded and warmed."""
-        return bool(self.managers) and all(m.ready for m in self.managers.values())
-
-    async def apply_deployment(self, name: str, deployment: Deployment) -> None:
-        """Apply a deployment change now (the dashboard's admin actions), not at the next poll."""
-        manager = self.managers.get(name)
-        if manager is not None:
-            await manager.apply(deployment)
-
-    def manager(self, name: str) -> ModelManager:
-        found = self.managers.get(name)
-        if found is None:
-            raise NotFoundError(
-                f"model {describe(name)} is not served here; served models: "
-                + ", ".join(sorted(self.managers))
-            )
-        return found
 
 
 class _Handlers:
-    """The endpoints; each returns a Response or raises a MooringError."""
+    """The REST endpoints; each returns a Response or raises a MooringError."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
-        cfg = state.serving
-        self.policy = InputPolicy(nan=cfg.nan_policy, infinity=cfg.infinity_policy)
-        self.deadline_s = cfg.deadline_ms / 1000.0
+        self.predictor = Predictor(state)
+        self.policy = self.predictor.policy
         self.tracing = state.tracing
 
     async def guarded(
@@ -140,11 +89,12 @@ class _Handlers:
         # before the body is read (without the door, from now).
         arrived = request.scope.get(ARRIVED) or time.monotonic()
         ctx = _Ctx(
-            request,
-            protocol,
-            request_id(request.headers.get("x-request-id")),
-            deadline=arrived + self.deadline_s,
+            request=request,
+            protocol=protocol,
+            request_id=request_id(request.headers.get("x-request-id")),
+            deadline=arrived + self.predictor.deadline_s,
             arrived=arrived,
+            key=request.headers.get("x-request-key"),
         )
         try:
             response = await handler(ctx)
@@ -165,74 +115,27 @@ class _Handlers:
             response = json_response(
                 {"error": f"internal error (request id {ctx.request_id})"}, 500
             )
-        elapsed = time.monotonic() - arrived
         response.headers["X-Request-Id"] = ctx.request_id
         for key, value in ctx.headers.items():
             response.headers[key] = value
-        if ctx.trace is not None:
-            ctx.trace.finish(response.status_code)
-        if ctx.model:
-            self.state.metrics.observe_request(
-                ctx.model, ctx.version or "-", protocol, response.status_code, elapsed
-            )
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                orjson.dumps(
-                    {
-                        "request_id": ctx.request_id,
-                        "method": request.method,
-                        "path": request.url.path,
-                        "status": response.status_code,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "model": ctx.model or None,
-                        "version": ctx.version or None,
-                        "client": request.client.host if request.client else None,
-                        # With tracing on: the trace to open from this line.
-                        "trace_id": ctx.trace.trace_id if ctx.trace is not None else None,
-                    }
-                ).decode()
-            )
+        self.predictor.finish(
+            ctx,
+            response.status_code,
+            method=request.method,
+            path=request.url.path,
+            client=request.client.host if request.client else None,
+        )
         return response
 
     def _route(
         self, ctx: _Ctx, manager: ModelManager, *, version: int | None, label: str | None
     ) -> Slot:
-        """The slot (version) that answers: pinned, labelled, or the canary split by key."""
-        key = ctx.request.headers.get("x-request-key")
-        slot = manager.route(version=version, label=label, key=key)
-        ctx.version = str(slot.version)
-        ctx.headers["X-Model-Version"] = ctx.version
-        return slot
+        return self.predictor.route(ctx, manager, version=version, label=label)
 
     async def _serve(
         self, ctx: _Ctx, manager: ModelManager, slot: Slot, columns: dict[str, Any], rows: int
     ) -> dict[str, Any]:
-        """Check the contract, predict through the batcher, log; the outputs."""
-        trace = ctx.trace
-        if trace is not None:
-            trace.served_by(manager.name, slot.version)
-        contract = slot.model.contract
-        if contract is not None and self.state.serving.contract_checks:
-            if trace is not None:
-                trace.phase("contract")
-            violations = contract.check(columns)
-            if violations:
-                self._violations(manager.name, slot.version, violations)
-        if trace is not None:
-            trace.phase("queue")
-        outputs = await slot.predict(columns, rows, self._remaining(ctx), trace)
-        if self.state.prediction_log is not None:
-            self.state.prediction_log.record(
-                model=manager.name,
-                version=slot.version,
-                request_id=ctx.request_id,
-                columns=columns,
-                outputs=outputs,
-                rows=rows,
-            )
-        if trace is not None:
-            trace.phase("format")
-        return outputs
+        return await self.predictor.serve(ctx, manager, slot, columns, rows)
 
     def _traced(self, ctx: _Ctx, tracing: Tracing, route: str) -> None:
         """Start a prediction's span (its ``parse`` phase covers reading the body)."""
@@ -242,32 +145,8 @@ class _Handlers:
 
     async def _body(self, ctx: _Ctx) -> bytes:
         """The request's body, unless its deadline passed before it was read."""
-        self._remaining(ctx)
+        self.predictor.remaining(ctx)
         return await read_body(ctx.request, self.state.serving.body_limit_bytes)
-
-    def _remaining(self, ctx: _Ctx) -> float:
-        """Seconds left before the request's deadline; 504 when none are."""
-        remaining = ctx.deadline - time.monotonic()
-        if remaining <= 0:
-            raise DeadlineExceededError(
-                f"the deadline of {self.state.serving.deadline_ms:.0f} ms passed before the "
-                "request reached the model; the server is busy: retry later, send smaller "
-                "batches or raise [serving] deadline_ms"
-            )
-        return remaining
-
-    def _violations(self, model: str, version: int, violations: list[Violation]) -> None:
-        """Count every violation; refuse the request when the policy of its kind says so."""
-        cfg = self.state.serving
-        counter = self.state.metrics.contract_violations
-        refused = None
-        for v in violations:
-            counter.labels(model, str(version), v.input, v.kind).inc(v.count)
-            setting = "out_of_range" if v.kind == "out_of_range" else "unseen_category"
-            if refused is None and getattr(cfg, setting) == "reject":
-                refused = v.message(setting)
-        if refused is not None:
-            raise InvalidRequestError(refused)
 
     # -- TF Serving --------------------------------------------------------------
     async def tfserving(self, request: Request) -> Response:

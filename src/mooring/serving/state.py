@@ -1,0 +1,58 @@
+"""What a running server holds (``app.state.mooring``), shared by every protocol."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from mooring.config import ServingConfig
+from mooring.errors import NotFoundError
+from mooring.formats.columns import describe
+from mooring.formats.feedback import FeedbackStore
+from mooring.registry import Deployment, Registry
+from mooring.serving.door import Door
+from mooring.serving.log import PredictionLog
+from mooring.serving.metrics import ServingMetrics
+from mooring.serving.models import ModelManager
+from mooring.tracing import Tracing
+
+__all__ = ["ServerState"]
+
+
+@dataclass
+class ServerState:
+    """Everything a running server holds; ``app.state.mooring``."""
+
+    serving: ServingConfig
+    managers: dict[str, ModelManager]
+    metrics: ServingMetrics
+    executor: ThreadPoolExecutor
+    prediction_log: PredictionLog | None
+    admin_token: str | None
+    registry: Registry | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    feedback: FeedbackStore | None = None
+    feedback_token: str | None = None
+    door: Door = field(default_factory=Door)
+    tracing: Tracing | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True when every model's production version is loaded and warmed."""
+        return bool(self.managers) and all(m.ready for m in self.managers.values())
+
+    async def apply_deployment(self, name: str, deployment: Deployment) -> None:
+        """Apply a deployment change now (the dashboard's admin actions), not at the next poll."""
+        manager = self.managers.get(name)
+        if manager is not None:
+            await manager.apply(deployment)
+
+    def manager(self, name: str) -> ModelManager:
+        found = self.managers.get(name)
+        if found is None:
+            raise NotFoundError(
+                f"model {describe(name)} is not served here; served models: "
+                + ", ".join(sorted(self.managers))
+            )
+        return found
