@@ -25,7 +25,7 @@ class ServeProcess:
 
     Without ``model_dir`` it serves the project's registry (``<folder>/.mooring``);
     ``args`` are further options of ``mooring serve`` and ``toml`` further tables of its
-    ``mooring.toml`` (``[monitoring]``, for instance).
+    ``mooring.toml`` (``[monitoring]``, for instance); ``name`` is its project's name.
     """
 
     def __init__(
@@ -35,10 +35,11 @@ class ServeProcess:
         *,
         args: Sequence[str] = (),
         toml: str = "",
+        name: str = NAME,
         **serving: Any,
     ) -> None:
         options = {"warmup_requests": 1, **serving}
-        lines = [f'[project]\nname = "{NAME}"\n[data]\ntrain = "train.csv"\n[serving]']
+        lines = [f'[project]\nname = "{name}"\n[data]\ntrain = "train.csv"\n[serving]']
         lines += [f"{key} = {value!r}" for key, value in options.items()]
         if toml:
             lines.append(toml)

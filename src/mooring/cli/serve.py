@@ -6,7 +6,7 @@ import gc
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,12 +20,36 @@ if TYPE_CHECKING:
 @app.command(
     "serve",
     epilog="Examples: mooring serve -c mooring.toml --port 8501 | "
+    "mooring serve -c a/mooring.toml -c b/mooring.toml | mooring serve --all-models | "
     "mooring serve --model-dir .mooring/runs/<run>/model",
 )
 def serve(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="mooring.toml of the project to serve.")
-    ] = Path("mooring.toml"),
+    configs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="mooring.toml of the project to serve (default: ./mooring.toml); repeat it "
+            "to serve several projects' models from one process (the first's [serving] "
+            "section runs the server).",
+        ),
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Serve this model of the (first) project's registry; repeatable "
+            "(default: the project's own model).",
+        ),
+    ] = None,
+    all_models: Annotated[
+        bool,
+        typer.Option(
+            "--all-models",
+            help="Serve every model with a production version in the (first) project's registry.",
+        ),
+    ] = False,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8501,
     model_dir: Annotated[
@@ -50,7 +74,17 @@ def serve(
     ] = "10s",
 ) -> None:
     """Serve the registry's production (and canary) version, following deployments."""
+    paths = configs or [Path("mooring.toml")]
+    config = paths[0]
     cfg = load_config(config)
+    others = [load_config(path) for path in paths[1:]]
+    if model_dir is not None and (others or models or all_models):
+        from mooring.errors import UsageError
+
+        raise UsageError(
+            "--model-dir serves one exported folder; leave out the extra --config, --model "
+            "and --all-models options, or leave out --model-dir to serve from registries"
+        )
     from mooring.tracing import start_tracing
 
     # Before anything heavy: a missing mooring[otel] extra is a configuration error.
@@ -58,7 +92,7 @@ def serve(
     # Start-up (TensorFlow's import, the model's load) makes half a million long-lived
     # objects and no garbage worth a collection; the collector is off until ready.
     gc.disable()
-    hosted = None
+    hosted: list[Any] = []  # the in-process monitors (--monitor)
     try:
         _import_tensorflow_in_background()
         import uvicorn
@@ -71,7 +105,15 @@ def serve(
             source = DirectorySource(model_dir, cfg.project.name, schema=contract)
             application = build_app([source], cfg.serving, on_ready=gc.enable, tracing=tracing)
         else:
-            application = with_dashboard(create_app(cfg, on_ready=gc.enable, tracing=tracing), cfg)
+            served = create_app(
+                cfg,
+                models=models,
+                all_models=all_models,
+                projects=others,
+                on_ready=gc.enable,
+                tracing=tracing,
+            )
+            application = with_dashboard(served, cfg)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         if os.environ.get("MOORING_TF_LOGS") != "1":
             # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).
@@ -88,19 +130,26 @@ def serve(
             state = application.state.mooring
             if state.registry is None:
                 raise UsageError("--monitor needs the registry; leave out --model-dir")
-            # The monitor reads this server's metrics in process: no URL to configure.
-            hosted = Monitor(
-                cfg,
-                state.registry,
-                metrics=state.metrics.render,
-                config_path=config.resolve(),
-                render_drift=render_drift_html,
-            ).start(seconds_option(monitor_interval, "--monitor-interval"))
+            interval = seconds_option(monitor_interval, "--monitor-interval")
+            # One monitor per project, each in its own registry; they read this server's
+            # metrics in process (no URL to configure).
+            registries = [state.registry]
+            registries += [state.managers[o.project.name].source.registry for o in others]
+            for project, registry, path in zip([cfg, *others], registries, paths, strict=True):
+                hosted.append(
+                    Monitor(
+                        project,
+                        registry,
+                        metrics=state.metrics.render,
+                        config_path=path.resolve(),
+                        render_drift=render_drift_html,
+                    ).start(interval)
+                )
         uvicorn.Server(server_config(application, host=host, port=port)).run()
     finally:
         gc.enable()
-        if hosted is not None:
-            hosted.stop()
+        for monitor_thread in hosted:
+            monitor_thread.stop()
 
 
 def _import_tensorflow_in_background() -> None:

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mooring.config import MooringConfig, ServingConfig
-from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
+from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError, UsageError
 from mooring.formats.columns import describe, loads
 from mooring.formats.feedback import FeedbackStore
 from mooring.registry import Registry
@@ -268,7 +268,7 @@ class _Handlers:
     async def _feedback(self, ctx: _Ctx) -> Response:
         # ctx.model stays unset: labels are not predictions and stay out of request metrics.
         manager = self.state.manager(ctx.request.path_params["name"])
-        store = self.state.feedback
+        store = self.state.feedback.get(manager.name)
         if store is None:
             raise NotFoundError("label feedback is off on this server (no feedback folder)")
         cfg = self.state.serving
@@ -330,8 +330,7 @@ class _Handlers:
         raise NotFoundError(f"no such admin endpoint {method} /admin/{describe(action)}")
 
     async def _deploy(self, ctx: _Ctx) -> Response:
-        registry = self.state.registry
-        if registry is None:
+        if self.state.registry is None:
             raise InvalidRequestError("this server does not follow a registry; nothing to deploy")
         body = loads(await read_body(ctx.request, self.state.serving.body_limit_bytes))
         if not isinstance(body, dict):
@@ -340,6 +339,9 @@ class _Handlers:
             )
         name = body.get("model") or next(iter(self.state.managers))
         manager = self.state.manager(str(name))
+        # A server of several projects: each model is deployed in its own registry.
+        source = manager.source
+        registry = source.registry if isinstance(source, RegistrySource) else self.state.registry
         for key in ("production", "canary", "weight"):
             value = body.get(key)
             if value is not None and type(value) is not int:
@@ -362,13 +364,17 @@ def build_app(
     sources: Sequence[ModelSource],
     serving: ServingConfig | None = None,
     *,
-    prediction_log_url: str | None = None,
+    prediction_log_url: str | Mapping[str, str] | None = None,
     registry: Registry | None = None,
-    feedback_url: str | None = None,
+    feedback_url: str | Mapping[str, str] | None = None,
     on_ready: Callable[[], None] | None = None,
     tracing: Tracing | None = None,
 ) -> Starlette:
     """Compose the server for ``sources`` (one per model name).
+
+    ``prediction_log_url`` and ``feedback_url`` are one folder for every model, or a
+    folder per model name (a server of several projects writes each model's rows and
+    labels where its own project's monitor reads them).
 
     ``tracing`` (:func:`mooring.tracing.start_tracing`) traces predictions; shut down on stop.
 
@@ -393,7 +399,14 @@ def build_app(
         )
     token = cfg.admin_token or os.environ.get(cfg.admin_token_env) or None
     state = ServerState(cfg, managers, metrics, executor, plog, token, registry)
-    state.feedback = FeedbackStore(feedback_url) if feedback_url is not None else None
+    if feedback_url is not None:
+        state.feedback = {
+            name: FeedbackStore(
+                feedback_url if isinstance(feedback_url, str) else feedback_url[name]
+            )
+            for name in managers
+            if isinstance(feedback_url, str) or name in feedback_url
+        }
     state.feedback_token = cfg.feedback_token or os.environ.get(cfg.feedback_token_env) or None
     state.tracing = tracing
     state.door = Door(DoorLimits.from_config(cfg))
@@ -455,23 +468,56 @@ def create_app(
     cfg: MooringConfig,
     *,
     registry: Registry | None = None,
+    models: Sequence[str] | None = None,
+    all_models: bool = False,
+    projects: Sequence[MooringConfig] = (),
     on_ready: Callable[[], None] | None = None,
     tracing: Tracing | None = None,
 ) -> Starlette:
     """The server for a project: its model from its registry, following the deployment record.
 
-    ``on_ready`` as in :func:`build_app`; ``tracing`` defaults to what
-    ``[observability]`` says (off without ``otlp_endpoint``).
+    One process can serve several models, each with its own versions, batcher and
+    contract: ``models`` names models of ``cfg``'s registry (default: the project's
+    own), ``all_models`` serves every model there with a production version, and each
+    of ``projects`` adds its own model from its own registry. Every model's logged
+    rows and labels go to its own project's folders, where that project's monitor
+    reads them. ``cfg``'s ``[serving]`` section runs the server (port, batching,
+    admission, tokens). ``on_ready`` as in :func:`build_app`; ``tracing`` defaults
+    to what ``[observability]`` says (off without ``otlp_endpoint``).
+
+    Example:
+        >>> app = create_app(cfg, projects=[load_config("b/mooring.toml")])  # doctest: +SKIP
     """
     reg = registry or Registry.from_config(cfg)
-    log_url = cfg.serving.log_url or str(cfg.home / "predictions")
-    app = build_app(
-        [RegistrySource(reg, cfg.project.name, contract=cfg.contract)],
+    names = list(models or ())
+    if all_models:
+        names += [m.name for m in reg.models() if m.production is not None]
+        if not names:
+            raise UsageError(
+                f"no model in the registry of project {describe(cfg.project.name)} has a "
+                "production version; deploy one (mooring models deploy NAME -p VERSION) "
+                "or leave out --all-models"
+            )
+    served = [(cfg, reg, name) for name in dict.fromkeys(names or [cfg.project.name])]
+    served += [(other, Registry.from_config(other), other.project.name) for other in projects]
+    sources: list[ModelSource] = []
+    log_urls: dict[str, str] = {}
+    feedback_urls: dict[str, str] = {}
+    for project, project_registry, name in served:
+        if name in log_urls:
+            raise UsageError(
+                f"model {describe(name)} is named twice; one server answers for each model "
+                "name once: rename one project ([project] name) or serve it separately"
+            )
+        sources.append(RegistrySource(project_registry, name, contract=project.contract))
+        log_urls[name] = project.serving.log_url or str(project.home / "predictions")
+        feedback_urls[name] = project.monitoring.feedback_url or str(project.home / "feedback")
+    return build_app(
+        sources,
         cfg.serving,
-        prediction_log_url=log_url,
+        prediction_log_url=log_urls,
         registry=reg,
-        feedback_url=cfg.monitoring.feedback_url or str(cfg.home / "feedback"),
+        feedback_url=feedback_urls,
         on_ready=on_ready,
         tracing=tracing if tracing is not None else start_tracing(cfg.observability),
     )
-    return app

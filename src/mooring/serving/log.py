@@ -2,7 +2,8 @@
 
 Rows go into a bounded buffer from the event loop (an O(1) append); a writer
 thread turns them into Parquet files under ``<home>/predictions/`` (any fsspec
-URL), one file per ``flush_rows`` rows or ``flush_s`` seconds. When the buffer is
+URL; a server of several projects writes each model's rows to its project's folder),
+one file per ``flush_rows`` rows or ``flush_s`` seconds. When the buffer is
 full, new rows are dropped and counted. The files' layout and columns, and their
 one writer and reader, are :mod:`mooring.formats.predictions`.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mooring.formats.predictions import append_request_rows, write_log_file
+from mooring.formats.predictions import MODEL, append_request_rows, write_log_file
 
 __all__ = ["PredictionLog"]
 
@@ -32,7 +33,7 @@ class PredictionLog:
 
     def __init__(
         self,
-        url: str,
+        url: str | Mapping[str, str],
         *,
         sample_rate: float,
         buffer_rows: int = 10_000,
@@ -42,7 +43,11 @@ class PredictionLog:
         on_dropped: Callable[[int], None] | None = None,
         seed: int | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        # One folder for every model, or one per model (a server of several projects).
+        self.urls = (
+            {name: u.rstrip("/") for name, u in url.items()} if isinstance(url, Mapping) else {}
+        )
+        self.url = url.rstrip("/") if isinstance(url, str) else ""
         self.sample_rate = sample_rate
         self.buffer_rows = buffer_rows
         self.flush_rows = flush_rows
@@ -88,6 +93,8 @@ class PredictionLog:
         """Maybe log one request's rows (sampled per request); never blocks, drops when full."""
         if self.sample_rate <= 0 or self._random.random() >= self.sample_rate:
             return
+        if self.urls and model not in self.urls:
+            return  # a model this log has no folder for
         if len(self._rows) + rows > self.buffer_rows:
             self.dropped += rows
             if self._on_dropped is not None:
@@ -121,8 +128,18 @@ class PredictionLog:
                 return
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
+        if not self.urls:
+            self._write_to(self.url, batch)
+            return
+        by_model: dict[str, list[dict[str, Any]]] = {}
+        for row in batch:
+            by_model.setdefault(row[MODEL], []).append(row)
+        for model, rows in by_model.items():
+            self._write_to(self.urls[model], rows)
+
+    def _write_to(self, url: str, batch: list[dict[str, Any]]) -> None:
         try:
-            write_log_file(self.url, batch)
+            write_log_file(url, batch)
         except Exception as exc:  # a log failure must never take serving down
             log.error("prediction log: %d rows not written: %s", len(batch), exc)
             self.dropped += len(batch)

@@ -32,7 +32,7 @@ class ServerState:
     admin_token: str | None
     registry: Registry | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    feedback: FeedbackStore | None = None
+    feedback: dict[str, FeedbackStore] = field(default_factory=dict)  # by model name
     feedback_token: str | None = None
     door: Door = field(default_factory=Door)
     tracing: Tracing | None = None
