@@ -132,7 +132,10 @@ def test_registry_refusals_come_back_as_4xx(site: Site) -> None:
     )
     assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
     action = post(site, "explode", {"reason": "x"}, AUTH)
-    assert action.status_code == 404 and "promote, rollback or canary" in action.json()["error"]
+    assert (
+        action.status_code == 404
+        and "promote, rollback, canary or shadow" in action.json()["error"]
+    )
 
 
 def test_admin_actions_are_off_without_a_configured_token(site: Site) -> None:
@@ -143,3 +146,22 @@ def test_admin_actions_are_off_without_a_configured_token(site: Site) -> None:
         )
     assert res.status_code == 404 and "admin actions are off" in res.json()["error"]
     assert site.registry.deployment(NAME).production == 1
+
+
+def test_shadow_is_set_and_cleared_with_the_token_and_shows_on_the_page(site: Site) -> None:
+    res = post(site, "shadow", {"version": 3, "rate": 0.25, "reason": "compare v3"}, AUTH)
+    try:
+        assert res.status_code == 200, res.text
+        body = res.json()
+        assert body["deployment"]["shadow"] == 3 and body["deployment"]["shadow_rate"] == 0.25
+        assert body["event"]["action"] == "shadow" and body["event"]["reason"] == "compare v3"
+        assert body["event"]["actor"] == DEFAULT_ACTOR
+        page = site.client.get(f"/ui/models/{NAME}").text
+        assert "v3 at 25% of requests" in page and 'value="shadow">Set shadow' in page
+        bad = post(site, "shadow", {"version": 3, "rate": 2, "reason": "too much"}, AUTH)
+        assert bad.status_code == 400 and "shadow rate 2 is out of range" in bad.json()["error"]
+        off = post(site, "shadow", {"version": "none", "reason": "done comparing"}, AUTH)
+        assert off.status_code == 200 and off.json()["deployment"]["shadow"] is None
+    finally:
+        if site.registry.deployment(NAME).shadow is not None:
+            site.registry.set_shadow(NAME, version=None, reason="test cleanup")

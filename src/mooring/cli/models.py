@@ -100,8 +100,10 @@ def _print_deployment(dep: Deployment, as_json: bool) -> None:
         print_json(dep.to_dict())
         return
     canary = f"{dep.canary} at {dep.canary_weight}%" if dep.canary is not None else "none"
+    shadow = f", shadow {dep.shadow} at {dep.shadow_rate:.0%}" if dep.shadow is not None else ""
     console.print(
-        f"{dep.name}: production {dep.production}, canary {canary} (revision {dep.revision})"
+        f"{dep.name}: production {dep.production}, canary {canary}{shadow} "
+        f"(revision {dep.revision})"
     )
 
 
@@ -301,6 +303,38 @@ def deploy_command(
             reason=reason,
             actor=actor,
         )
+        _print_deployment(dep, as_json)
+
+
+@models_app.command("shadow", epilog="Example: mooring models shadow income --version 4 --rate 0.1")
+def shadow_command(
+    name: NameArg,
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="The version that gets the copies.")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", help="Share of production's requests copied, in (0, 1].")
+    ] = 0.1,
+    off: Annotated[bool, typer.Option("--off", help="Stop the shadow traffic.")] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a share of the requests production answers to a version that answers no client.
+
+    Its outputs go to the prediction log marked shadow; `mooring monitor` compares them
+    with production's answers.
+    """
+    if off == (version is not None):
+        raise UsageError(
+            f"pass --version VERSION (with --rate) to start shadow traffic for '{name}', or "
+            f"--off to stop it; got {'both' if off else 'neither'}"
+        )
+    with open_registry(registry, artifacts, config) as reg:
+        dep = reg.set_shadow(name, version=version, rate=rate, reason=reason, actor=actor)
         _print_deployment(dep, as_json)
 
 

@@ -95,6 +95,7 @@ def monitor(
 
 def _print(report: object) -> None:
     from mooring.monitoring.monitor import MonitorReport
+    from mooring.monitoring.shadow import shadow_lines
     from mooring.monitoring.summary import drift_headline
 
     assert isinstance(report, MonitorReport)
@@ -123,6 +124,9 @@ def _print(report: object) -> None:
     if report.drift is not None:
         drifted = drift_headline(report.drift.get("drifted") or []) or "-"
         console.print(f"  drift: {report.drift.get('status')} (drifted: {drifted})")
+    if report.shadow is not None:
+        for line in shadow_lines(report.shadow):
+            console.print(f"  {line}", soft_wrap=True)
     if report.retrain is not None:
         console.print(f"  retraining started: {' '.join(report.retrain.command)}", soft_wrap=True)
     for error in report.errors:

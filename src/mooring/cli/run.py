@@ -238,6 +238,10 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
         if status.canary is not None
         else "none",
     )
+    if status.shadow is not None:
+        from mooring.monitoring.shadow import shadow_lines
+
+        table.add_row("shadow", "\n".join(shadow_lines(status.shadow)))
     if status.metrics_note:
         table.add_row("note", status.metrics_note)
     table.add_row("versions", str(status.versions))

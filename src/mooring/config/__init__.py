@@ -59,6 +59,7 @@ from mooring.config.monitoring import (
     MonitoringConfig,
     RetrainConfig,
     RolloutConfig,
+    ShadowConfig,
     SLOConfig,
 )
 from mooring.config.observability import (
@@ -104,6 +105,7 @@ __all__ = [
     "RolloutConfig",
     "SLOConfig",
     "ServingConfig",
+    "ShadowConfig",
     "WindowsConfig",
     "format_validation_error",
     "load_config",

@@ -352,8 +352,57 @@ class GuardrailsConfig(Section):
     )(off_when_false)
 
 
+class ShadowConfig(Section):
+    """``[rollout.shadow]``: when a shadow version is healthy enough to become the canary.
+
+    The monitor compares the shadow's logged outputs with production's answers to the
+    same requests (joined by request id) and reads the shadow's errors from the
+    server's metrics; with ``[rollout] start = "shadow"`` a healthy shadow moves to the
+    first canary step.
+    """
+
+    rate: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="Share of requests copied to a candidate that mooring run deploys as "
+        'shadow (start = "shadow").',
+    )
+    min_rows: int = Field(
+        500, ge=1, description="Compared rows (shadow and answer) before the shadow is judged."
+    )
+    min_agreement: float | None = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="Unhealthy: share of rows whose decision (at production's operating "
+        "threshold) matches production's below this.",
+    )
+    max_error_rate: float | None = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Unhealthy: shadow copies failing or timing out above this.",
+    )
+    max_mean_score_diff: float | None = Field(
+        None,
+        gt=0.0,
+        description="Unhealthy: mean absolute score difference above this (off by default).",
+    )
+
+    _checks_off = field_validator(
+        "min_agreement", "max_error_rate", "max_mean_score_diff", mode="before"
+    )(off_when_false)
+
+
 class RolloutConfig(Section):
     """``[rollout]``: how a canary advances to production, and when it is rolled back."""
+
+    start: Literal["canary", "shadow"] = Field(
+        "canary",
+        description='Where a new candidate starts: "canary" (the first step) or "shadow" '
+        "(copies of requests first; the monitor moves a healthy shadow to the first step).",
+    )
 
     steps: list[int] = Field(
         default_factory=lambda: [5, 25, 50, 100],
@@ -375,6 +424,7 @@ class RolloutConfig(Section):
         description="Prometheus /metrics of every replica; counters are summed.",
     )
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig)
 
     @field_validator("steps")
     @classmethod

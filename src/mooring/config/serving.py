@@ -83,6 +83,12 @@ class ServingConfig(Section):
     log_buffer: int = Field(10_000, ge=1, description="Rows held for the log; beyond it rows drop.")
     log_flush_rows: int = Field(1000, ge=1, description="Rows per Parquet file.")
     log_flush_s: float = Field(10.0, gt=0.0, description="Longest wait before writing a file.")
+    shadow_max_in_flight: int = Field(
+        8, ge=1, le=1024, description="Shadow copies running at once; past it copies drop."
+    )
+    shadow_timeout_ms: float = Field(
+        1000.0, gt=0.0, description="A shadow copy not answered within this is abandoned."
+    )
     body_limit_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
     )

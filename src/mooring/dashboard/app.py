@@ -1,7 +1,8 @@
 """The dashboard's ASGI app: server-rendered pages, a live JSON endpoint and admin actions.
 
-Pages are read-only for anyone who can reach them. The admin actions (promote,
-roll back, set the canary and its weight) take the serving admin token as
+Pages are read-only for anyone who can reach them. The admin actions (promote, roll
+back, set the canary and its weight, set the shadow and its rate) take the serving admin
+token as
 ``Authorization: Bearer …`` and a reason that goes into the registry's audit log.
 No cookie or session is involved, so another site cannot make a browser act on
 the user's behalf (a cross-site request cannot carry the header without a CORS
@@ -47,6 +48,7 @@ from mooring.errors import (
     UsageError,
 )
 from mooring.formats.drift import drift_folder
+from mooring.monitoring.shadow import shadow_lines, shadow_report
 from mooring.registry import Deployment, Registry
 
 __all__ = ["DEFAULT_ACTOR", "create_ui", "standalone_app"]
@@ -224,7 +226,20 @@ class _Dashboard:
             selected_report=selected is not None and views.report_reference(selected) is not None,
             history=views.history_rows(events),
             token_hint=self.token_hint,
+            shadow_lines=self._shadow_lines(deployment),
         )
+
+    def _shadow_lines(self, deployment: Deployment) -> list[str]:
+        """The shadow report from the prediction log (needs the project's config)."""
+        if deployment.shadow is None or self.cfg is None:
+            return []
+        cfg = self.cfg
+        log_url = cfg.serving.log_url or str(cfg.home / "predictions")
+        try:
+            report = shadow_report(cfg, self.registry, log_url, None, deployment=deployment)
+        except MooringError as exc:
+            return [f"shadow report unavailable: {exc}"]
+        return shadow_lines(report.to_dict())
 
     def report(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -447,9 +462,18 @@ class _Dashboard:
                 actor=actor,
                 reason=reason,
             )
+        if action == "shadow":
+            raw = body.get("version")
+            version = None if raw in (None, "", "none") else _integer(body, "version")
+            rate = body.get("rate", 0.1)
+            if type(rate) not in (int, float):
+                raise InvalidRequestError(f"rate: expected a number in (0, 1], got {rate!r}")
+            return self.registry.set_shadow(
+                name, version=version, rate=rate, actor=actor, reason=reason
+            )
         raise NotFoundError(
-            f"no admin action '{action}'; use promote, rollback or canary"
-        )  # pragma: no cover - the route only matches those three
+            f"no admin action '{action}'; use promote, rollback, canary or shadow"
+        )  # pragma: no cover - the route only matches those four
 
 
 def _reason(body: dict[str, Any]) -> str:

@@ -45,6 +45,9 @@ __all__ = [
     "REQUESTS_IN_FLIGHT",
     "REQUESTS_REFUSED",
     "REQUEST_LATENCY",
+    "SHADOW_DROPPED",
+    "SHADOW_LATENCY",
+    "SHADOW_REQUESTS",
     "Histogram",
     "Sample",
     "bucket",
@@ -83,11 +86,14 @@ CONTRACT_VIOLATIONS = "mooring_contract_violations"
 REGISTRY_ERRORS = "mooring_registry_errors"
 PREDICTION_LOG_ROWS = "mooring_prediction_log_rows"
 PREDICTION_LOG_DROPPED = "mooring_prediction_log_dropped"
+SHADOW_REQUESTS = "mooring_shadow_requests"  # {model, version, outcome: ok|error|timeout}
+SHADOW_DROPPED = "mooring_shadow_dropped"  # {model, reason: capacity|busy}
 # Histograms (exposed as ``_bucket``, ``_sum`` and ``_count``).
 REQUEST_LATENCY = "mooring_request_latency_seconds"
 INFERENCE_LATENCY = "mooring_inference_latency_seconds"
 BATCH_SIZE = "mooring_batch_size_rows"
 MODEL_LOAD_SECONDS = "mooring_model_load_seconds"
+SHADOW_LATENCY = "mooring_shadow_latency_seconds"  # a shadow copy, handed over → outputs
 # Gauges.
 QUEUE_DEPTH = "mooring_queue_depth"
 REQUESTS_IN_FLIGHT = "mooring_requests_in_flight"

@@ -2,12 +2,14 @@
 
 The server writes sampled requests as Parquet files under
 ``<log url>/date=YYYY-MM-DD/part-<epoch ms>-<random>.parquet`` with columns
-``request_id``, ``timestamp`` (UTC), ``model``, ``model_version``, one column per
-input feature and ``output.<name>`` per model output. Monitoring (drift, live
-quality, guardrails) and the pipeline's replay read it back with
-:func:`read_prediction_log`. A window is the last ``N`` rows, the rows since a time,
-or both; files are read newest first and reading stops once the window is full, so a
-short window over a long log costs only the newest files.
+``request_id``, ``timestamp`` (UTC), ``model``, ``model_version``, ``shadow`` (true on
+the rows of a shadow version's copy of a request; files written before it read as
+false), one column per input feature and ``output.<name>`` per model output.
+Monitoring (drift, live quality, guardrails, the shadow report) and the pipeline's
+replay read it back with :func:`read_prediction_log`, which leaves shadow rows out
+unless asked for them: they were never answers. A window is the last ``N`` rows, the
+rows since a time, or both; files are read newest first and reading stops once the
+window is full, so a short window over a long log costs only the newest files.
 
 Example:
     >>> table = read_prediction_log(".mooring/predictions", "income", last=5000)  # doctest: +SKIP
@@ -39,6 +41,7 @@ __all__ = [
     "OUTPUT_PREFIX",
     "REQUEST_ID",
     "REQUEST_ID_PATTERN",
+    "SHADOW",
     "TIMESTAMP",
     "append_request_rows",
     "feature_table",
@@ -53,8 +56,10 @@ REQUEST_ID = "request_id"
 TIMESTAMP = "timestamp"
 MODEL = "model"
 MODEL_VERSION = "model_version"
+#: True on a shadow version's rows (its copy of a request production answered).
+SHADOW = "shadow"
 #: Columns the log adds around the features and outputs.
-LOG_COLUMNS = (REQUEST_ID, TIMESTAMP, MODEL, MODEL_VERSION)
+LOG_COLUMNS = (REQUEST_ID, TIMESTAMP, MODEL, MODEL_VERSION, SHADOW)
 #: What a request id may look like (the X-Request-Id the server answers with and logs).
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: Each model output ``name`` is logged as the column ``output.<name>``.
@@ -80,8 +85,12 @@ def append_request_rows(
     columns: Mapping[str, Any],
     outputs: Mapping[str, Any],
     rows: int,
+    shadow: bool = False,
 ) -> None:
-    """Append one request's ``rows`` log rows (inputs, outputs and log columns) to ``rows_out``."""
+    """Append one request's ``rows`` log rows (inputs, outputs and log columns) to ``rows_out``.
+
+    ``shadow``: the rows are a shadow version's outputs for the request, not its answer.
+    """
     cols = {k: v if type(v) is list else v.tolist() for k, v in columns.items()}
     outs = {output_column(k): v.tolist() for k, v in outputs.items()}
     for i in range(rows):
@@ -90,6 +99,7 @@ def append_request_rows(
             TIMESTAMP: timestamp,
             MODEL: model,
             MODEL_VERSION: version,
+            SHADOW: shadow,
         }
         row.update({k: v[i] for k, v in cols.items()})
         row.update({k: v[i] for k, v in outs.items()})
@@ -162,8 +172,12 @@ def read_prediction_log(
     version: int | None = None,
     last: int | None = None,
     since: datetime | None = None,
+    shadow: bool = False,
 ) -> pa.Table:
     """The logged rows of ``model`` (optionally one version) in a window, oldest first.
+
+    Only the answers clients got, unless ``shadow=True``: then only the rows a shadow
+    version computed for its copies of requests.
 
     Args:
         url: the log folder (``[serving] log_url``, default ``<home>/predictions``).
@@ -171,6 +185,7 @@ def read_prediction_log(
         version: only rows served by this version.
         last: at most this many rows, the newest.
         since: only rows logged at or after this time (a naive time is taken as UTC).
+        shadow: read the shadow rows instead of the answers.
 
     Raises:
         UsageError: ``last`` is not positive.
@@ -206,6 +221,11 @@ def read_prediction_log(
         mask = pc.equal(table[MODEL], model)
         if version is not None:
             mask = pc.and_(mask, pc.equal(table[MODEL_VERSION], version))
+        if SHADOW in table.column_names:
+            marked = pc.fill_null(table[SHADOW], False)
+            mask = pc.and_(mask, marked if shadow else pc.invert(marked))
+        elif shadow:  # written before shadow traffic existed: answers only
+            mask = pc.and_(mask, pa.scalar(False))
         if since is not None:
             ts = table[TIMESTAMP]
             if ts.type.tz is None:

@@ -44,9 +44,10 @@ from mooring.monitoring.scrape import (
     MetricsUnavailableError,
     scrape,
 )
+from mooring.monitoring.shadow import shadow_report
 from mooring.monitoring.slo import SLOMonitor, SLOReport
 from mooring.monitoring.summary import drift_headline, drift_summary
-from mooring.registry import Registry
+from mooring.registry import Deployment, Registry
 
 __all__ = ["Monitor", "MonitorReport"]
 
@@ -64,6 +65,8 @@ class MonitorReport:
     slo: SLOReport | None = None
     drift: dict[str, Any] | None = None
     retrain: RetrainRun | None = None
+    #: The shadow report (:mod:`mooring.monitoring.shadow`) while a shadow is deployed.
+    shadow: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +77,7 @@ class MonitorReport:
             "slo": None if self.slo is None else self.slo.to_dict(),
             "drift": self.drift,
             "retrain": None if self.retrain is None else self.retrain.to_dict(),
+            "shadow": self.shadow,
             "errors": self.errors,
         }
 
@@ -146,7 +150,9 @@ class Monitor:
             report.errors.append(f"rollout: {exc}")
         production = None
         try:
-            production = self.registry.deployment(self.name).production
+            deployment = self.registry.deployment(self.name)
+            production = deployment.production
+            report.shadow = self._shadow(deployment, snapshot, report.rollout)
         except MooringError as exc:
             report.errors.append(f"registry: {exc}")
         if snapshot is not None:
@@ -161,6 +167,18 @@ class Monitor:
             report.retrain = self._live_metric(production, report)
         self.last_report = report
         return report
+
+    def _shadow(
+        self, dep: Deployment, snapshot: MetricsSnapshot | None, rollout: RolloutDecision | None
+    ) -> dict[str, Any] | None:
+        """The shadow report: the rollout controller's when it judged one this tick."""
+        if rollout is not None and isinstance(rollout.numbers.get("shadow"), dict):
+            found: dict[str, Any] = rollout.numbers["shadow"]
+            return found
+        if dep.shadow is None:
+            return None
+        log_url = self.cfg.serving.log_url or str(self.cfg.home / "predictions")
+        return shadow_report(self.cfg, self.registry, log_url, snapshot, deployment=dep).to_dict()
 
     def _check_drift(self) -> Any:
         drift = importlib.import_module("mooring.monitoring.drift")

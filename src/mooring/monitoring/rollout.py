@@ -27,7 +27,10 @@ advances only when every enabled guardrail has judged: while any is
 ``[rollout] max_hold`` it keeps holding and raises a ``rollout_stalled`` alert (a canary
 is never promoted without its evidence). A canary with every guardrail judged, at least
 ``min_requests`` requests and ``min_step_duration`` at its step moves to the next step;
-after the last one it is promoted. Every change goes
+after the last one it is promoted. With ``[rollout] start = "shadow"`` a deployment
+with a shadow and no canary is judged by the shadow report
+(:func:`~mooring.monitoring.shadow.shadow_step`): a healthy shadow becomes the canary
+at the first step. Every change goes
 through the registry with actor ``mooring-monitor`` and a reason holding the numbers,
 so it lands in the audit log; rollbacks and promotions also raise alerts.
 
@@ -80,6 +83,7 @@ from mooring.monitoring.scrape import (
     MetricsUnavailableError,
     scrape,
 )
+from mooring.monitoring.shadow import shadow_step
 from mooring.registry import Deployment, Registry
 
 __all__ = ["ACTOR", "RolloutController", "RolloutDecision"]
@@ -240,6 +244,8 @@ class RolloutController:
         now = self.clock()
         dep = self.registry.deployment(self.name)
         stored, _ = self._load()
+        if dep.canary is None and dep.shadow is not None and self.cfg.rollout.start == "shadow":
+            return self._from_shadow(dep, snapshot)
         if dep.canary is None:
             decision = self._decision(dep, "idle", ["no canary deployed"])
             if stored is not None:
@@ -307,6 +313,25 @@ class RolloutController:
         if later:
             return self._advance(dep, step, later[0], results, numbers)
         return self._promote(dep, step, results, numbers)
+
+    def _from_shadow(self, dep: Deployment, snapshot: MetricsSnapshot | None) -> RolloutDecision:
+        """``start = "shadow"``: the shadow report decides whether it becomes the canary."""
+        try:
+            snap = snapshot or scrape(self.metrics, self.name, clock=self.clock)
+        except MetricsUnavailableError:
+            snap = None  # the report says it cannot judge errors
+        decision = shadow_step(
+            self.cfg,
+            self.registry,
+            self.log_url,
+            dep,
+            snap,
+            self.alerts,
+            actor=ACTOR,
+            at=iso_time(self.clock()),
+        )
+        self._save(None, decision)
+        return decision
 
     def _wait(
         self,

@@ -34,6 +34,9 @@ from mooring.formats.metrics import (
     MODEL_LOAD_FAILURES,
     REQUEST_LATENCY,
     REQUESTS,
+    SHADOW_DROPPED,
+    SHADOW_LATENCY,
+    SHADOW_REQUESTS,
     Histogram,
     bucket,
     read_samples,
@@ -45,6 +48,7 @@ __all__ = [
     "MetricsSnapshot",
     "MetricsSource",
     "MetricsUnavailableError",
+    "ShadowCounters",
     "VersionCounters",
     "counter_increase",
     "parse_metrics",
@@ -58,6 +62,9 @@ _REQUESTS = total(REQUESTS)
 _INFERENCE = bucket(INFERENCE_LATENCY)
 _REQUEST_LATENCY = bucket(REQUEST_LATENCY)
 _LOAD_FAILURES = total(MODEL_LOAD_FAILURES)
+_SHADOW_REQUESTS = total(SHADOW_REQUESTS)
+_SHADOW_DROPPED = total(SHADOW_DROPPED)
+_SHADOW_LATENCY = bucket(SHADOW_LATENCY)
 
 
 class MetricsUnavailableError(MooringError):
@@ -114,6 +121,24 @@ class VersionCounters:
 
 
 @dataclass(frozen=True)
+class ShadowCounters:
+    """A shadow version's copies by outcome (ok, error, timeout) and their latency."""
+
+    outcomes: dict[str, float] = field(default_factory=dict)
+    latency: Histogram | None = None
+
+    @property
+    def copies(self) -> float:
+        """Copies run, whatever their outcome."""
+        return sum(self.outcomes.values())
+
+    @property
+    def failures(self) -> float:
+        """Copies that raised or timed out."""
+        return self.copies - self.outcomes.get("ok", 0.0)
+
+
+@dataclass(frozen=True)
 class MetricsSnapshot:
     """One model's counters at one moment, summed over replicas.
 
@@ -126,6 +151,9 @@ class MetricsSnapshot:
     taken_at: float
     versions: dict[str, VersionCounters] = field(default_factory=dict)
     request_latency: Histogram | None = None
+    #: Shadow copies by shadow version, and copies dropped by reason (capacity, busy).
+    shadow: dict[str, ShadowCounters] = field(default_factory=dict)
+    shadow_dropped: dict[str, float] = field(default_factory=dict)
 
     @property
     def requests(self) -> float:
@@ -169,6 +197,9 @@ def parse_metrics(
     inference: dict[tuple[str, ...], dict[float, float]] = {}
     overall: dict[tuple[str, ...], dict[float, float]] = {}
     failures: dict[str, float] = {}
+    shadow: dict[str, dict[str, float]] = {}
+    shadow_latency: dict[tuple[str, ...], dict[float, float]] = {}
+    dropped: dict[str, float] = {}
     for name, labels, value in read_samples(texts):
         if labels.get("model") != model:
             continue
@@ -188,6 +219,17 @@ def parse_metrics(
         elif name == _LOAD_FAILURES:
             version = labels.get("version", "-")
             failures[version] = failures.get(version, 0.0) + value
+        elif name == _SHADOW_REQUESTS:
+            outcomes = shadow.setdefault(labels.get("version", "-"), {})
+            outcome = labels.get("outcome", "error")
+            outcomes[outcome] = outcomes.get(outcome, 0.0) + value
+        elif name == _SHADOW_LATENCY:
+            buckets = shadow_latency.setdefault((labels.get("version", "-"),), {})
+            le = float(labels["le"])
+            buckets[le] = buckets.get(le, 0.0) + value
+        elif name == _SHADOW_DROPPED:
+            reason = labels.get("reason", "-")
+            dropped[reason] = dropped.get(reason, 0.0) + value
     latency = _merge_histograms(inference)
     names = set(requests) | {k[0] for k in latency} | set(failures)
     versions = {
@@ -200,11 +242,17 @@ def parse_metrics(
         for v in names
     }
     merged = _merge_histograms(overall)
+    shadow_hist = _merge_histograms(shadow_latency)
     return MetricsSnapshot(
         model=model,
         taken_at=time.time() if taken_at is None else taken_at,
         versions=versions,
         request_latency=merged.get(("all",)),
+        shadow={
+            v: ShadowCounters(outcomes=shadow.get(v, {}), latency=shadow_hist.get((v,)))
+            for v in set(shadow) | {k[0] for k in shadow_hist}
+        },
+        shadow_dropped=dropped,
     )
 
 

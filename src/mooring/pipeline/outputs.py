@@ -112,7 +112,8 @@ class RegisterOutput(_Record):
 
 @dataclass(frozen=True)
 class DeployOutput(_Record):
-    """How the version was deployed: ``production``, ``canary`` (with its weight) or not."""
+    """How the version was deployed: ``production``, ``canary`` (with its weight), ``shadow``
+    or not."""
 
     deployed_as: str | None = None
     canary_weight: int | None = None

@@ -45,6 +45,8 @@ class ProjectStatus:
     metrics_note: str | None = None
     last_run: dict[str, Any] | None = None
     last_drift: dict[str, Any] | None = None
+    #: The shadow report from the prediction log (errors need the monitor's scrape).
+    shadow: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -129,4 +131,10 @@ def project_status(cfg: MooringConfig) -> ProjectStatus:
             status.canary_eval_data = evaluation_data_label(canary)
         shown = [by_number[v] for v in (deployment.production, deployment.canary) if v in by_number]
         status.metrics_note = comparability_note(shown)
+        if deployment.shadow is not None:
+            from mooring.monitoring.shadow import shadow_report
+
+            log_url = cfg.serving.log_url or str(cfg.home / "predictions")
+            report = shadow_report(cfg, registry, log_url, None, deployment=deployment)
+            status.shadow = report.to_dict()
     return status

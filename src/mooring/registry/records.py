@@ -118,7 +118,9 @@ class Deployment:
 
     ``revision`` grows by one at every change, so a server can poll cheaply for
     a new deployment. ``previous`` holds earlier production versions, newest
-    last: ``rollback`` restores the last one.
+    last: ``rollback`` restores the last one. ``shadow`` is a version that receives a
+    copy of ``shadow_rate`` (0 < rate <= 1) of the requests production answers and
+    never answers a client (``None``, rate 0: no shadow).
     """
 
     name: str
@@ -128,6 +130,8 @@ class Deployment:
     revision: int = 0
     updated_at: str | None = None
     previous: tuple[int, ...] = ()
+    shadow: int | None = None
+    shadow_rate: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""

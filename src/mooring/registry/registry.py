@@ -11,14 +11,10 @@ artifact store (:class:`~mooring.registry.artifacts.ArtifactStore`):
   a changed, missing or extra file raises :class:`IntegrityError` naming it.
 
 Example:
-    >>> reg = Registry.open("sqlite:///.mooring/registry.db", artifacts=".mooring/artifacts")
-    ... # doctest: +SKIP
-    >>> from mooring.dashboard.card import render_model_card
+    >>> reg = Registry.open("sqlite:///.mooring/registry.db")  # doctest: +SKIP
     >>> mv = reg.register(name="income", artifact_dir=export_dir, lineage=lineage,
-    ...                   metrics=metrics, gate=gate, statistics=stats,
     ...                   render_card=render_model_card)  # doctest: +SKIP
     >>> reg.promote("income", version=mv.version, reason="beats v2 on AUC")  # doctest: +SKIP
-    >>> path = reg.load("income", alias="production")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -35,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
 from mooring.registry.artifacts import ArtifactStore
-from mooring.registry.audit import AuditKey, key_file, parse_head
+from mooring.registry.audit import AuditKey, key_file
+from mooring.registry.audit_trail import AuditTrail
 from mooring.registry.local import (
     artifact_folder,
     check_version_files,
@@ -53,14 +50,13 @@ from mooring.registry.provenance import (
     warn_on_other_versions,
 )
 from mooring.registry.records import (
-    AuditEvent,
-    AuditReport,
     Deployment,
     ModelSummary,
     ModelVersion,
     VersionArtifact,
 )
 from mooring.registry.sql import SqlStore
+from mooring.registry.sqldeploy import check_shadow_rate
 from mooring.registry.sqlengine import default_artifacts
 from mooring.registry.store import CardRenderer, NewArtifact, NewVersion, Store
 
@@ -73,7 +69,7 @@ __all__ = ["STAGING_GRACE_S", "Registry", "default_actor"]
 STAGING_GRACE_S = 3600.0
 
 
-class Registry:
+class Registry(AuditTrail):
     """Model versions with lineage, aliases, deployments and a tamper-evident audit log."""
 
     def __init__(self, store: Store, artifacts: ArtifactStore, *, cache_dir: Path) -> None:
@@ -478,6 +474,30 @@ class Registry:
             forced=forced,
         )
 
+    def set_shadow(
+        self,
+        name: str,
+        *,
+        version: int | None,
+        rate: float = 0.1,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        """Mirror a share ``rate`` (0 < rate <= 1) of the requests production answers to
+        ``version``, after each answer and never delaying it; ``version=None`` clears it.
+
+        Refuses the production or canary version, an archived one, and a model without a
+        production version; the version need not be blessed (it answers no client).
+        The shadow stays through deploy, promote and rollback unless it becomes production
+        or canary. A new revision, audited as ``shadow``.
+        """
+        check_model_name(name)
+        number = None if version is None else check_version(version)
+        rate = check_shadow_rate(number, rate)
+        return self.store.set_shadow(
+            name=name, version=number, rate=rate, actor=actor or default_actor(), reason=reason
+        )
+
     def promote(
         self,
         name: str,
@@ -559,32 +579,6 @@ class Registry:
         self.artifacts.remove(key)
         for item in attached:
             self.artifacts.remove(item.artifact_key)
-
-    # -- audit -------------------------------------------------------------------
-    def history(self, name: str | None = None, *, limit: int | None = None) -> list[AuditEvent]:
-        """Audit events, oldest first; for one model when ``name`` is given."""
-        if name is not None:
-            check_model_name(name)
-        if limit is not None and limit < 1:
-            raise UsageError(f"limit {limit} is not valid; use a positive number of events")
-        return self.store.audit_events(name=name, limit=limit)
-
-    def verify_audit(
-        self, *, expect_head: str | None = None, require_key: bool = False
-    ) -> AuditReport:
-        """Check the audit chain (HMAC with the audit key); ``expect_head`` (``"SEQ:HASH"``
-        from :meth:`audit_head`) must still be in it; ``require_key``: refuse without a key."""
-        anchor = parse_head(expect_head) if expect_head is not None else None
-        return self.store.verify_audit(expect_head=anchor, require_key=require_key)
-
-    def audit_head(self) -> str:
-        """The chain's head as ``"SEQ:HASH"``: anchor it elsewhere (a CI log, a ticket)."""
-        seq, digest = self.store.audit_head()
-        return f"{seq}:{digest}"
-
-    def seal_audit(self, *, actor: str | None = None, reason: str | None = None) -> AuditReport:
-        """Append a keyed ``seal_audit`` event: it binds events written before the key."""
-        return self.store.seal_audit(actor=actor or default_actor(), reason=reason)
 
     def collect_garbage(
         self, *, older_than: float = STAGING_GRACE_S, staging_only: bool = False

@@ -47,6 +47,7 @@ from mooring.registry.records import (
     VersionArtifact,
 )
 from mooring.registry.sqlaudit import audit_rows, head_row, read_head, verify_rows
+from mooring.registry.sqldeploy import deployment_row, write_deployment, write_shadow
 from mooring.registry.sqlengine import connect, migrate
 from mooring.registry.sqlrows import (
     audit_event,
@@ -184,11 +185,7 @@ class SqlStore(Store):
         return found
 
     def _deployment_row(self, conn: Connection, name: str) -> RowMapping | None:
-        return (
-            conn.execute(select(deployments).where(deployments.c.model_name == name))
-            .mappings()
-            .first()
-        )
+        return deployment_row(conn, name)
 
     # -- reads -------------------------------------------------------------------
     def get_version(self, *, name: str, version: int, heavy: bool = True) -> ModelVersion:
@@ -477,23 +474,19 @@ class SqlStore(Store):
         weight: int,
         previous: list[int],
     ) -> Deployment:
-        values = {
-            "production_version": production,
-            "canary_version": canary,
-            "canary_weight": weight,
-            "revision": (row["revision"] if row else 0) + 1,
-            "updated_at": now(),
-            "previous": dumps(previous),
-        }
-        if row is None:
-            conn.execute(insert(deployments).values(model_name=name, **values))
-        else:
-            conn.execute(
-                update(deployments).where(deployments.c.model_name == name).values(**values)
+        return write_deployment(
+            conn, name, row, production, canary, weight, previous, self._move_alias
+        )
+
+    def set_shadow(
+        self, *, name: str, version: int | None, rate: float, actor: str, reason: str | None
+    ) -> Deployment:
+        with self._write() as tx:
+            self._require_model(tx.conn, name)
+            status = None if version is None else self._version_row(tx.conn, name, version)
+            return write_shadow(
+                tx, name, version, None if status is None else status["status"], rate, actor, reason
             )
-        self._move_alias(conn, name, "production", production)
-        self._move_alias(conn, name, "canary", canary)
-        return deployment_record(name, self._deployment_row(conn, name))
 
     def rollback(self, *, name: str, actor: str, reason: str | None) -> Deployment:
         with self._write() as tx:
@@ -522,11 +515,19 @@ class SqlStore(Store):
 
     def _in_service(self, conn: Connection, name: str, version: int, verb: str) -> None:
         current = deployment_record(name, self._deployment_row(conn, name))
-        for role, number in (("production", current.production), ("canary", current.canary)):
+        for role, number in (
+            ("production", current.production),
+            ("canary", current.canary),
+            ("shadow", current.shadow),
+        ):
             if number == version:
+                fix = (
+                    f"clear it first (mooring models shadow {name} --off)"
+                    if role == "shadow"
+                    else "deploy or promote another version first (or rollback)"
+                )
                 raise ConflictError(
-                    f"cannot {verb} {name}@{version}: it is the {role} version; deploy or "
-                    f"promote another version first (or rollback)"
+                    f"cannot {verb} {name}@{version}: it is the {role} version; {fix}"
                 )
 
     def set_status(

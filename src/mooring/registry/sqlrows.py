@@ -58,6 +58,8 @@ def deployment_record(name: str, row: RowMapping | None) -> Deployment:
         revision=row["revision"],
         updated_at=row["updated_at"],
         previous=tuple(loads(row["previous"])),
+        shadow=row.get("shadow_version"),
+        shadow_rate=float(row.get("shadow_rate") or 0.0),
     )
 
 
@@ -123,5 +125,12 @@ def audit_event(r: RowMapping) -> AuditEvent:
 
 
 def deployment_state(dep: Deployment) -> dict[str, Any]:
-    """The part of a deployment an audit event records."""
-    return {"production": dep.production, "canary": dep.canary, "weight": dep.canary_weight}
+    """The part of a deployment an audit event records (the shadow only while there is one)."""
+    state: dict[str, Any] = {
+        "production": dep.production,
+        "canary": dep.canary,
+        "weight": dep.canary_weight,
+    }
+    if dep.shadow is not None:
+        state.update(shadow=dep.shadow, shadow_rate=dep.shadow_rate)
+    return state

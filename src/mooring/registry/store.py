@@ -158,6 +158,12 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def set_shadow(
+        self, *, name: str, version: int | None, rate: float, actor: str, reason: str | None
+    ) -> Deployment:
+        """Set the shadow version and its rate (``None``: clear it); a new revision, audited."""
+
+    @abstractmethod
     def rollback(self, *, name: str, actor: str, reason: str | None) -> Deployment:
         """Restore the previous production version and clear the canary."""
 

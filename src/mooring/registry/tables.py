@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Integer,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 __all__ = [
@@ -92,6 +94,9 @@ deployments = Table(
     Column("updated_at", String(40), nullable=False),
     # Earlier production versions, newest last (JSON list): the rollback stack.
     Column("previous", Text, nullable=False),
+    # A version that gets a copy of shadow_rate of the requests, never answering them.
+    Column("shadow_version", Integer, nullable=True),
+    Column("shadow_rate", Float, nullable=False, server_default=text("0")),
 )
 
 # Files attached to a version after registration (e.g. a TF Lite conversion): stored

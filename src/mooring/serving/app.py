@@ -335,27 +335,52 @@ class _Handlers:
         body = loads(await read_body(ctx.request, self.state.serving.body_limit_bytes))
         if not isinstance(body, dict):
             raise InvalidRequestError(
-                'expected {"model", "production", "canary", "weight", "reason"}'
+                'expected {"model", "production", "canary", "weight", "shadow", "shadow_rate", '
+                '"reason"}'
             )
         name = body.get("model") or next(iter(self.state.managers))
         manager = self.state.manager(str(name))
         # A server of several projects: each model is deployed in its own registry.
         source = manager.source
         registry = source.registry if isinstance(source, RegistrySource) else self.state.registry
-        for key in ("production", "canary", "weight"):
+        for key in ("production", "canary", "weight", "shadow"):
             value = body.get(key)
             if value is not None and type(value) is not int:
                 raise InvalidRequestError(f"{key}: expected an integer, got {describe(value)}")
+        rate = body.get("shadow_rate", 0.1)
+        if type(rate) not in (int, float):
+            raise InvalidRequestError(
+                f"shadow_rate: expected a number in (0, 1], got {describe(rate)}"
+            )
         reason = body.get("reason")
-        deployment = await asyncio.to_thread(
-            registry.deploy,
-            manager.name,
-            production=body.get("production"),
-            canary=body.get("canary"),
-            weight=body.get("weight") or 0,
-            actor="mooring-serve-admin",
-            reason=str(reason) if reason is not None else None,
-        )
+        why = str(reason) if reason is not None else None
+        serving = any(k in body for k in ("production", "canary", "weight"))
+        if not serving and "shadow" not in body:
+            raise InvalidRequestError(
+                'nothing to change: give "production" (with "canary", "weight"), or "shadow" '
+                '(a version, or null to clear it) with "shadow_rate"'
+            )
+        deployment = None
+        if serving:
+            deployment = await asyncio.to_thread(
+                registry.deploy,
+                manager.name,
+                production=body.get("production"),
+                canary=body.get("canary"),
+                weight=body.get("weight") or 0,
+                actor="mooring-serve-admin",
+                reason=why,
+            )
+        if "shadow" in body:
+            deployment = await asyncio.to_thread(
+                registry.set_shadow,
+                manager.name,
+                version=body.get("shadow"),
+                rate=rate,
+                actor="mooring-serve-admin",
+                reason=why,
+            )
+        assert deployment is not None
         await manager.apply(deployment)
         return json_response({"deployment": deployment.to_dict(), "status": manager.status()})
 
@@ -426,9 +451,10 @@ def build_app(
         try:
             yield
         finally:
-            for task in state.tasks:
+            running = [*state.tasks, *state.shadow_tasks]
+            for task in running:
                 task.cancel()
-            await asyncio.gather(*state.tasks, return_exceptions=True)
+            await asyncio.gather(*running, return_exceptions=True)
             for manager in managers.values():
                 await manager.close()
             if plog is not None:

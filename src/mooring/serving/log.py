@@ -89,17 +89,26 @@ class PredictionLog:
         columns: Mapping[str, Any],
         outputs: Mapping[str, np.ndarray[Any, Any]],
         rows: int,
-    ) -> None:
-        """Maybe log one request's rows (sampled per request); never blocks, drops when full."""
-        if self.sample_rate <= 0 or self._random.random() >= self.sample_rate:
-            return
+        shadow: bool = False,
+        sampled: bool = False,
+    ) -> bool:
+        """Maybe log one request's rows (sampled per request); never blocks, drops when full.
+
+        ``sampled``: log it whatever the sample rate (a request copied to the shadow, so
+        its answer and the shadow's rows can be compared). ``shadow``: the rows are a
+        shadow's. True when the rows went into the buffer.
+        """
+        if self.sample_rate <= 0:
+            return False
+        if not sampled and self._random.random() >= self.sample_rate:
+            return False
         if self.urls and model not in self.urls:
-            return  # a model this log has no folder for
+            return False  # a model this log has no folder for
         if len(self._rows) + rows > self.buffer_rows:
             self.dropped += rows
             if self._on_dropped is not None:
                 self._on_dropped(rows)
-            return
+            return False
         append_request_rows(
             self._rows,
             model=model,
@@ -109,9 +118,11 @@ class PredictionLog:
             columns=columns,
             outputs=outputs,
             rows=rows,
+            shadow=shadow,
         )
         if len(self._rows) >= self.flush_rows:
             self._wake.set()
+        return True
 
     def _loop(self) -> None:
         last = time.monotonic()

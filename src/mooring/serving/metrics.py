@@ -38,6 +38,9 @@ from mooring.formats.metrics import (
     REQUESTS,
     REQUESTS_IN_FLIGHT,
     REQUESTS_REFUSED,
+    SHADOW_DROPPED,
+    SHADOW_LATENCY,
+    SHADOW_REQUESTS,
 )
 
 __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics"]
@@ -155,6 +158,27 @@ class ServingMetrics:
         self.log_dropped = Counter(
             PREDICTION_LOG_DROPPED,
             "Rows dropped because the prediction log buffer was full or a write failed.",
+            registry=r,
+        )
+        self.shadow_requests = Counter(
+            SHADOW_REQUESTS,
+            "Shadow copies of requests run on the shadow version (outcome: ok, error, timeout); "
+            "never answers, not in mooring_requests_total.",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
+        self.shadow_latency = Histogram(
+            SHADOW_LATENCY,
+            "Time of a shadow copy from its hand-over to the shadow's outputs (answered ones).",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.shadow_dropped = Counter(
+            SHADOW_DROPPED,
+            "Shadow copies not run (reason: capacity: too many running; busy: the server is "
+            "under load and copies go first).",
+            ["model", "reason"],
             registry=r,
         )
 

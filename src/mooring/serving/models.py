@@ -9,6 +9,13 @@ failure shows in :meth:`ModelManager.status` and in the metrics. A server that h
 nothing loaded yet (start-up) falls back to the newest earlier production that loads
 instead (:attr:`ModelManager.fallback`); with none, :meth:`ModelManager.why_not_ready`
 says why it is not ready.
+
+A shadow version (the deployment's ``shadow``) is loaded and warmed the same way, once
+production and canary are in place, with its own one-thread executor, so its batches
+never wait for, or hold up, an inference thread of the versions that answer. It is
+never routed to; :class:`~mooring.serving.shadow.ShadowCopier` hands it copies. A
+shadow that fails to load is reported in :meth:`ModelManager.status` and changes
+nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import hashlib
 import logging
 import random
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +94,13 @@ class ModelManager:
         self.production: int | None = None
         self.canary: int | None = None
         self.weight = 0
+        #: The loaded shadow version (None: none, or it failed to load), its share of
+        #: requests, and what the deployment record names.
+        self.shadow: int | None = None
+        self.shadow_rate = 0.0
+        self.shadow_wanted: int | None = None
+        self.shadow_error: str | None = None
+        self._shadow_executor: ThreadPoolExecutor | None = None
         self.revision: int | None = None
         self.failures: dict[int, str] = {}
         self.loading: set[int] = set()
@@ -166,12 +180,34 @@ class ModelManager:
                 self.canary, self.weight = canary, deployment.canary_weight
             else:
                 self.canary, self.weight = None, 0
+            await self._apply_shadow(deployment)
             self.revision = deployment.revision
-            keep = {self.production, self.canary}
+            keep = {self.production, self.canary, self.shadow}
             for version in list(self.slots):
                 if version not in keep:
                     self._retire(version)
             self._publish()
+
+    async def _apply_shadow(self, deployment: Deployment) -> None:
+        """Load the shadow (after production and canary moved) and point at it."""
+        wanted = deployment.shadow
+        self.shadow_wanted = wanted
+        if wanted is not None and wanted in (self.production, self.canary):
+            wanted = None  # it answers requests now: no copies
+        if wanted is not None and wanted not in self.slots:
+            if self._shadow_executor is None:
+                self._shadow_executor = ThreadPoolExecutor(1, thread_name_prefix="shadow")
+            await self._load(wanted, shadow=True)
+            # Kept apart: a shadow's failure is not a served version's (status documents).
+            self.shadow_error = self.failures.pop(wanted, None)
+        if wanted is not None and wanted in self.slots:
+            self.shadow, self.shadow_rate = wanted, deployment.shadow_rate
+        else:
+            self.shadow, self.shadow_rate = None, 0.0
+
+    def shadow_slot(self) -> Slot | None:
+        """The loaded shadow version's slot, if any."""
+        return None if self.shadow is None else self.slots.get(self.shadow)
 
     async def _fall_back(self, deployment: Deployment) -> None:
         """Nothing serves and the deployed production failed to load: serve the newest of
@@ -188,7 +224,7 @@ class ModelManager:
                 self.production = version
                 return
 
-    async def _load(self, version: int) -> None:
+    async def _load(self, version: int, *, shadow: bool = False) -> None:
         start = time.perf_counter()
         self.loading.add(version)
         try:
@@ -212,9 +248,9 @@ class ModelManager:
             self._timed(model),
             max_batch_size=self.cfg.max_batch_size,
             batch_timeout_s=self.cfg.batch_timeout_ms / 1000.0,
-            max_queue=self.cfg.max_queue,
-            executor=self.executor,
-            workers=self.cfg.inference_threads,
+            max_queue=self.cfg.shadow_max_in_flight if shadow else self.cfg.max_queue,
+            executor=self._shadow_executor if shadow and self._shadow_executor else self.executor,
+            workers=1 if shadow else self.cfg.inference_threads,
             on_batch=self.metrics.batch_size.labels(*labels).observe,
             on_depth=self.metrics.queue_depth.labels(*labels).set,
         )
@@ -272,9 +308,12 @@ class ModelManager:
         """Finish in-flight work and stop every batcher."""
         for version in list(self.slots):
             self._retire(version)
-        self.production = self.canary = None
+        self.production = self.canary = self.shadow = None
         if self._draining:
             await asyncio.gather(*self._draining, return_exceptions=True)
+        if self._shadow_executor is not None:
+            self._shadow_executor.shutdown(wait=False, cancel_futures=True)
+            self._shadow_executor = None
 
     # -- routing -------------------------------------------------------------------
     def route(
@@ -382,6 +421,18 @@ class ModelManager:
             reason = "; ".join(said)
         return {"wanted": wanted, "reason": reason}
 
+    def _shadow_status(self) -> dict[str, Any] | None:
+        wanted = self.shadow_wanted
+        if wanted is None:
+            return None
+        return {
+            "version": wanted,
+            "loaded": self.shadow == wanted,
+            "rate": self.shadow_rate,
+            "error": None if self.shadow == wanted else self.shadow_error,
+            "loading": wanted in self.loading,
+        }
+
     def status(self) -> dict[str, Any]:
         """What is served, what failed: for status endpoints and the admin API."""
         return {
@@ -391,6 +442,7 @@ class ModelManager:
             "production": self.production,
             "canary": self.canary,
             "canary_weight": self.weight,
+            "shadow": self._shadow_status(),
             "loaded": sorted(self.slots),
             "failures": {str(v): m for v, m in sorted(self.failures.items())},
             "fallback": self.fallback,

@@ -5,8 +5,9 @@ services) parses its request into typed columns and hands them to one
 :class:`Predictor` with a :class:`Call`: the request's id, arrival, deadline and
 routing key. The predictor picks the version (pinned, labelled, or the canary split
 by key), checks the version's contract, runs the rows through the version's batcher,
-writes the prediction log and, once the front end has its answer, counts the request
-in the metrics and the access log. So every protocol routes, refuses, logs and counts
+writes the prediction log, hands a sampled copy to the shadow version without waiting
+for it (:mod:`mooring.serving.shadow`) and, once the front end has its answer, counts
+the request in the metrics and the access log. So every protocol routes, refuses, logs and counts
 the same way, and a change to any of those happens here once.
 
 Example:
@@ -28,6 +29,7 @@ from mooring.formats.columns import InputPolicy
 from mooring.serving.contract import Violation
 from mooring.serving.errors import DeadlineExceededError, InvalidRequestError
 from mooring.serving.models import ModelManager, Slot
+from mooring.serving.shadow import ShadowCopier
 from mooring.serving.state import ServerState
 from mooring.tracing import RequestTrace
 
@@ -59,6 +61,7 @@ class Predictor:
         cfg = state.serving
         self.policy = InputPolicy(nan=cfg.nan_policy, infinity=cfg.infinity_policy)
         self.deadline_s = cfg.deadline_ms / 1000.0
+        self.shadow = ShadowCopier(state)
 
     def route(
         self, call: Call, manager: ModelManager, *, version: int | None, label: str | None
@@ -86,14 +89,21 @@ class Predictor:
         if trace is not None:
             trace.phase("queue")
         outputs = await slot.predict(columns, rows, self.remaining(call), trace)
+        shadow = self.shadow.pick(manager, slot) if manager.shadow is not None else None
+        logged = False
         if self.state.prediction_log is not None:
-            self.state.prediction_log.record(
+            logged = self.state.prediction_log.record(
                 model=manager.name,
                 version=slot.version,
                 request_id=call.request_id,
                 columns=columns,
                 outputs=outputs,
                 rows=rows,
+                sampled=shadow is not None,
+            )
+        if shadow is not None:
+            self.shadow.hand_over(
+                manager, slot, shadow, call.request_id, columns, rows, logged=logged
             )
         if trace is not None:
             trace.phase("format")

@@ -36,6 +36,8 @@ class ServerState:
     feedback_token: str | None = None
     door: Door = field(default_factory=Door)
     tracing: Tracing | None = None
+    #: Shadow copies running (:mod:`mooring.serving.shadow`), cancelled when the server stops.
+    shadow_tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def ready(self) -> bool:

@@ -101,6 +101,11 @@
         body.version = v === "none" ? null : parseInt(v, 10);
         body.weight = parseInt(data.get("weight"), 10);
       }
+      if (action === "shadow") {
+        var s = String(data.get("shadow_version"));
+        body.version = s === "none" ? null : parseInt(s, 10);
+        body.rate = parseFloat(data.get("shadow_rate"));
+      }
       var buttons = form.querySelectorAll("button");
       buttons.forEach(function (b) { b.setAttribute("aria-disabled", "true"); });
       setStatus(status, "Sending " + action + "…", "");

@@ -1,5 +1,9 @@
 """Step 7, deploy: the first model becomes production, later ones a canary at the first step.
 
+With ``[rollout] start = "shadow"`` a later model becomes the shadow instead, copied
+``[rollout.shadow] rate`` of the requests; the monitor moves it to the first canary step
+once its shadow report is healthy.
+
 A version this pipeline deployed before and that was since replaced or rolled back is
 not deployed again (``mooring run --force`` does).
 """
@@ -47,7 +51,26 @@ def run(ctx: RunContext, record: StepRecord) -> DeployOutput | None:
         )
         record.message = f"version {version} is production (first model)"
         return DeployOutput(deployed_as="production")
-    steps = ctx.config.rollout.steps
+    rollout = ctx.config.rollout
+    if rollout.start == "shadow":
+        if registry.deployment(name).shadow == version:
+            record.status = "cached"
+            record.message = f"version {version} is already the shadow"
+            return DeployOutput(deployed_as="shadow")
+        rate = rollout.shadow.rate
+        registry.set_shadow(
+            name,
+            version=version,
+            rate=rate,
+            actor=actor,
+            reason=f'mooring run {ctx.run_id}: shadow at {rate:.0%} ([rollout] start = "shadow")',
+        )
+        record.message = (
+            f"version {version} is the shadow of production {production}, copied {rate:.0%} "
+            "of requests; the monitor moves it to the first canary step once healthy"
+        )
+        return DeployOutput(deployed_as="shadow")
+    steps = rollout.steps
     start = steps[0] if steps else 100
     if start >= 100:
         registry.promote(

@@ -10,5 +10,5 @@ from pathlib import Path
 
 __all__ = ["HEAD", "LOCATION"]
 
-HEAD = "0002"
+HEAD = "0003"
 LOCATION = Path(__file__).parent

@@ -1,0 +1,43 @@
+"""The audit log's side of :class:`~mooring.registry.Registry`: read, verify, anchor, seal."""
+
+from __future__ import annotations
+
+from mooring.errors import UsageError
+from mooring.registry.audit import parse_head
+from mooring.registry.names import check_model_name
+from mooring.registry.provenance import default_actor
+from mooring.registry.records import AuditEvent, AuditReport
+from mooring.registry.store import Store
+
+__all__ = ["AuditTrail"]
+
+
+class AuditTrail:
+    """The audit methods of the registry (a base of :class:`~mooring.registry.Registry`)."""
+
+    store: Store
+
+    def history(self, name: str | None = None, *, limit: int | None = None) -> list[AuditEvent]:
+        """Audit events, oldest first; for one model when ``name`` is given."""
+        if name is not None:
+            check_model_name(name)
+        if limit is not None and limit < 1:
+            raise UsageError(f"limit {limit} is not valid; use a positive number of events")
+        return self.store.audit_events(name=name, limit=limit)
+
+    def verify_audit(
+        self, *, expect_head: str | None = None, require_key: bool = False
+    ) -> AuditReport:
+        """Check the audit chain (HMAC with the audit key); ``expect_head`` (``"SEQ:HASH"``
+        from :meth:`audit_head`) must still be in it; ``require_key``: refuse without a key."""
+        anchor = parse_head(expect_head) if expect_head is not None else None
+        return self.store.verify_audit(expect_head=anchor, require_key=require_key)
+
+    def audit_head(self) -> str:
+        """The chain's head as ``"SEQ:HASH"``: anchor it elsewhere (a CI log, a ticket)."""
+        seq, digest = self.store.audit_head()
+        return f"{seq}:{digest}"
+
+    def seal_audit(self, *, actor: str | None = None, reason: str | None = None) -> AuditReport:
+        """Append a keyed ``seal_audit`` event: it binds events written before the key."""
+        return self.store.seal_audit(actor=actor or default_actor(), reason=reason)
