@@ -48,6 +48,9 @@ from mooring.config.model import (
     FeatureConfig,
     FeaturesConfig,
     ModelConfig,
+    TrainingPlan,
+    TreesConfig,
+    plan_training,
 )
 from mooring.config.monitoring import (
     AlertsConfig,
@@ -104,10 +107,13 @@ __all__ = [
     "RolloutConfig",
     "SLOConfig",
     "ServingConfig",
+    "TrainingPlan",
+    "TreesConfig",
     "WindowsConfig",
     "format_validation_error",
     "load_config",
     "parse_duration",
+    "plan_training",
 ]
 
 
