@@ -155,8 +155,8 @@ class TreesConfig(Section):
 # Automatic training budget (when neither epochs nor max_steps is set): see plan_training.
 MIN_BATCH, MAX_BATCH, ROWS_PER_BATCH_STEP = 32, 4096, 128
 MIN_STEPS, MAX_STEPS, BUDGET_PASSES = 2_000, 50_000, 10
-ROUND_STEPS = 100  # optimizer steps between two validation checks, at least
-AUTO_PATIENCE = 5  # rounds without improvement before stopping (automatic budget)
+ROUND_STEPS = 25  # optimizer steps between two validation checks, at least
+AUTO_PATIENCE = 10  # rounds without improvement before stopping (automatic budget)
 
 
 @dataclass(frozen=True)
@@ -199,15 +199,15 @@ def plan_training(config: ModelConfig, train_rows: int) -> TrainingPlan:
 
     Precedence: ``epochs`` (passes over the data, no automatic early stopping) over
     ``max_steps`` over the automatic budget: ``max(2,000, 10 passes)`` steps, at most
-    50,000, checked on the validation split every ``≥ 100`` steps with early stopping
-    (patience 5 checks) and the best weights restored. ``batch_size`` is explicit or
+    50,000, checked on the validation split every ``≥ 25`` steps with early stopping
+    (patience 10 checks) and the best weights restored. ``batch_size`` is explicit or
     scaled to the rows (:func:`auto_batch_size`). A configured ``[model.early_stopping]``
     always wins.
 
     Example:
         >>> plan = plan_training(ModelConfig(), 117)
         >>> plan.batch_size, plan.steps_per_pass, plan.passes_per_round, plan.rounds
-        (32, 4, 25, 20)
+        (32, 4, 7, 72)
     """
     rows = max(1, int(train_rows))
     batch = config.batch_size or auto_batch_size(rows)
