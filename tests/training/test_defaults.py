@@ -84,5 +84,5 @@ def test_plan_scales_batch_and_budget_with_rows() -> None:
 
 
 def test_epochs_and_max_steps_together_are_refused() -> None:
-    with pytest.raises(ValueError, match="set epochs .* or max_steps .*, not both"):
+    with pytest.raises(ValueError, match=r"set epochs .* or max_steps .*, not both"):
         ModelConfig(epochs=2, max_steps=100)
