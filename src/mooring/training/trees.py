@@ -216,7 +216,8 @@ class _Served(tf.Module):  # type: ignore[misc]
                 whole = tf.cast(tf.where(missing, tf.zeros_like(value), value), tf.int64)
                 value = tf.where(missing, tf.constant(""), tf.strings.as_string(whole))
             feed[self._tree.columns[feature.name]] = value
-        raw = self.inner.signatures["serving_default"](**feed)["output"]
+        # YDF's own SavedModel answers under TensorFlow's default signature name too.
+        raw = self.inner.signatures[SIGNATURE](**feed)["output"]
         raw = tf.reshape(tf.cast(raw, tf.float32), [tf.shape(raw)[0], -1])
         return postprocess(raw, self._tree.label)
 
