@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mooring.config import DEFAULT_NA_VALUES, FeaturesConfig, RolloutConfig
+from mooring.config import (
+    DEFAULT_NA_VALUES,
+    FeaturesConfig,
+    ModelConfig,
+    RolloutConfig,
+    plan_training,
+)
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract.schema import Schema, infer_schema
 from mooring.errors import UsageError
@@ -163,6 +169,23 @@ def _feature_lines(
         line = f"{_key(feature.name)} = {{ {body} }}"
         lines.append(f"{line:<64}# {note}" if note else line)
     return lines
+
+
+def _budget_lines(rows: int) -> list[str]:
+    """Comments that say how long the network trains on this data, and how to fix it."""
+    train_rows = int(rows * 0.9)
+    plan = plan_training(ModelConfig(), train_rows)
+    return [
+        "# How long to train adapts to the data: with epochs, max_steps and batch_size unset,",
+        "# the network trains for a budget of optimizer steps, max(2,000, 10 passes) at most",
+        "# 50,000, in batches scaled to the rows (rows/128 as a power of two, 32 … 4096),",
+        "# checks the validation split every ≥ 25 steps, stops when it stops improving and",
+        f"# keeps the best weights. For these ~{train_rows:,} training rows: {plan.reason}.",
+        "# Set epochs = N (passes over the data; no early stopping unless",
+        "# [model.early_stopping] is set) or max_steps = N, and batch_size = N, to fix them.",
+        "# epochs = 10",
+        "# batch_size = 256",
+    ]
 
 
 def _gate_lines(
@@ -323,10 +346,11 @@ def scaffold_config(
         "",
         "[model]",
         f'task = "{task}"{" " * max(1, 18 - len(task))}# {task_reason}',
+        'kind = "mlp"               # mlp | linear (logistic/linear regression on the same',
+        "                           # features) | gbt (gradient boosted trees, [model.gbt])",
         "hidden = [64, 32]          # units of the hidden layers of the built-in MLP",
         "dropout = 0.1",
-        "epochs = 10",
-        "batch_size = 256",
+        *_budget_lines(stats.num_rows),
         "learning_rate = 0.001",
         "seed = 42                  # same data + config → bit-identical weights",
         "",

@@ -95,6 +95,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train the model in mooring.toml and export it as one SavedModel (+ mooring.json)."""
+    from mooring.config import plan_training
     from mooring.training import train_model
 
     project = Project.load(config)
@@ -116,8 +117,8 @@ def train(
     statistics = validation.statistics
     schema = validation.schema
     rows = statistics.num_rows * (1.0 - cfg.model.validation_split)
-    steps = max(1, int(-(-rows // cfg.model.batch_size)))
-    progress = _progress_callback(cfg.model.epochs, steps, quiet or as_json)
+    plan = plan_training(cfg.model, int(rows))
+    progress = _progress_callback(plan.rounds, plan.steps_per_round, quiet or as_json)
     if not (quiet or as_json):
         console.print(f"training [bold]{project.name}[/] → {output}")
     result = train_model(

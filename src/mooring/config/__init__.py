@@ -48,6 +48,9 @@ from mooring.config.model import (
     FeatureConfig,
     FeaturesConfig,
     ModelConfig,
+    TrainingPlan,
+    TreesConfig,
+    plan_training,
 )
 from mooring.config.monitoring import (
     AlertsConfig,
@@ -106,10 +109,13 @@ __all__ = [
     "SLOConfig",
     "ServingConfig",
     "ShadowConfig",
+    "TrainingPlan",
+    "TreesConfig",
     "WindowsConfig",
     "format_validation_error",
     "load_config",
     "parse_duration",
+    "plan_training",
 ]
 
 

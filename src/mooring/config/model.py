@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import (
@@ -126,11 +128,127 @@ class EarlyStoppingConfig(Section):
     restore_best: bool = Field(True, description="End with the best epoch's weights.")
 
 
+class TreesConfig(Section):
+    """``[model.gbt]``: gradient boosted trees (YDF), used when ``kind = "gbt"``."""
+
+    num_trees: int = Field(
+        300, ge=1, le=100_000, description="Most trees (early stopping may stop sooner)."
+    )
+    max_depth: int = Field(6, ge=1, le=64)
+    shrinkage: float = Field(0.1, gt=0.0, le=1.0, description="Learning rate of boosting.")
+    min_examples: int = Field(5, ge=1, description="Fewest training rows in a leaf.")
+    early_stopping: bool = Field(
+        True, description="Stop adding trees when the validation loss stops improving."
+    )
+    early_stopping_patience: int = Field(
+        30, ge=1, description="Trees without improvement before stopping."
+    )
+    subsample: float = Field(1.0, gt=0.0, le=1.0, description="Rows sampled per tree.")
+    l2_regularization: float = Field(0.0, ge=0.0)
+    max_vocab_count: int = Field(
+        2000,
+        ge=1,
+        description="Most values kept per categorical column (rarer: out of vocabulary).",
+    )
+
+
+# Automatic training budget (when neither epochs nor max_steps is set): see plan_training.
+MIN_BATCH, MAX_BATCH, ROWS_PER_BATCH_STEP = 32, 4096, 128
+MIN_STEPS, MAX_STEPS, BUDGET_PASSES = 2_000, 50_000, 10
+ROUND_STEPS = 25  # optimizer steps between two validation checks, at least
+AUTO_PATIENCE = 10  # rounds without improvement before stopping (automatic budget)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How many optimizer steps, in which batches, checked how often (see plan_training).
+
+    A *round* is what Keras calls an epoch: ``passes_per_round`` passes over the
+    training rows, then a validation check and a checkpoint.
+    """
+
+    batch_size: int
+    steps_per_pass: int
+    passes_per_round: int
+    rounds: int
+    early_stopping: EarlyStoppingConfig | None
+    reason: str
+
+    @property
+    def steps_per_round(self) -> int:
+        return self.steps_per_pass * self.passes_per_round
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_round * self.rounds
+
+
+def auto_batch_size(train_rows: int) -> int:
+    """A power of two near ``rows / 128``, between 32 and 4096.
+
+    Example:
+        >>> auto_batch_size(120), auto_batch_size(30_000), auto_batch_size(10_000_000)
+        (32, 256, 4096)
+    """
+    target = max(1.0, train_rows / ROWS_PER_BATCH_STEP)
+    return int(min(MAX_BATCH, max(MIN_BATCH, 2 ** round(math.log2(target)))))
+
+
+def plan_training(config: ModelConfig, train_rows: int) -> TrainingPlan:
+    """The optimizer steps a network trains for, from ``[model]`` and the training rows.
+
+    Precedence: ``epochs`` (passes over the data, no automatic early stopping) over
+    ``max_steps`` over the automatic budget: ``max(2,000, 10 passes)`` steps, at most
+    50,000, checked on the validation split every ``≥ 25`` steps with early stopping
+    (patience 10 checks) and the best weights restored. ``batch_size`` is explicit or
+    scaled to the rows (:func:`auto_batch_size`). A configured ``[model.early_stopping]``
+    always wins.
+
+    Example:
+        >>> plan = plan_training(ModelConfig(), 117)
+        >>> plan.batch_size, plan.steps_per_pass, plan.passes_per_round, plan.rounds
+        (32, 4, 7, 72)
+    """
+    rows = max(1, int(train_rows))
+    batch = config.batch_size or auto_batch_size(rows)
+    per_pass = max(1, math.ceil(rows / batch))
+    stopping = config.early_stopping
+    how = f"batch {batch}" + (" (set)" if config.batch_size else f" (auto for {rows:,} rows)")
+    if config.epochs is not None:
+        return TrainingPlan(
+            batch, per_pass, 1, config.epochs, stopping, f"{config.epochs} epoch(s) (set); {how}"
+        )
+    if config.max_steps is not None:
+        budget, source = config.max_steps, "set"
+    else:
+        budget = min(MAX_STEPS, max(MIN_STEPS, BUDGET_PASSES * per_pass))
+        source = "auto"
+    passes = max(1, math.ceil(ROUND_STEPS / per_pass))
+    rounds = max(1, math.ceil(budget / (per_pass * passes)))
+    if stopping is None and config.validation_split > 0:
+        stopping = EarlyStoppingConfig(patience=AUTO_PATIENCE)
+    return TrainingPlan(
+        batch,
+        per_pass,
+        passes,
+        rounds,
+        stopping,
+        f"{rounds * passes * per_pass:,} optimizer steps ({source}) in {rounds} rounds of "
+        f"{passes} pass(es); {how}"
+        + ("; early stopping on the validation split" if stopping is not None else ""),
+    )
+
+
 class ModelConfig(Section):
     """``[model]``: task, architecture and how to fit it."""
 
     task: Literal["auto", "binary", "multiclass", "regression"] = Field(
         "auto", description="auto: binary/multiclass for a text label, regression for numbers."
+    )
+    kind: Literal["mlp", "linear", "gbt"] = Field(
+        "mlp",
+        description="mlp: a network on the preprocessing layers; linear: one dense layer on "
+        "them (logistic/linear regression); gbt: gradient boosted trees (YDF) on the raw columns.",
     )
     builder: str = Field(
         "mlp", description="'mlp' or 'package.module:function' returning the model body."
@@ -144,8 +262,15 @@ class ModelConfig(Section):
     weight_decay: float = Field(0.0, ge=0.0, description="Decoupled weight decay (adamw).")
     schedule: Literal["constant", "cosine", "exponential"] = "cosine"
     decay_rate: float = Field(0.9, gt=0.0, le=1.0, description="Per-epoch factor (exponential).")
-    epochs: int = Field(10, ge=1, le=100_000)
-    batch_size: int = Field(256, ge=1, le=1_000_000)
+    epochs: int | None = Field(
+        None, ge=1, le=100_000, description="Passes over the data; default: a step budget."
+    )
+    max_steps: int | None = Field(
+        None, ge=1, le=100_000_000, description="Optimizer steps; default: scaled to the rows."
+    )
+    batch_size: int | None = Field(
+        None, ge=1, le=1_000_000, description="Default: scaled to the rows (32 … 4096)."
+    )
     class_weight: Literal["none", "balanced"] | dict[str, float] = "none"
     early_stopping: EarlyStoppingConfig | None = None
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)
@@ -155,6 +280,7 @@ class ModelConfig(Section):
         2048.0, gt=0.0, description="Parquet training data above this is streamed, not loaded."
     )
     parity_records: int = Field(200, ge=0, description="Records in the train/serve parity check.")
+    gbt: TreesConfig = Field(default_factory=TreesConfig)
 
     @field_validator("hidden")
     @classmethod
@@ -179,4 +305,13 @@ class ModelConfig(Section):
     def _early_stopping_needs_validation(self) -> ModelConfig:
         if self.early_stopping is not None and self.validation_split == 0.0:
             raise ValueError("early_stopping needs a validation split; set validation_split = 0.1")
+        if self.epochs is not None and self.max_steps is not None:
+            raise ValueError(
+                "set epochs (passes over the data) or max_steps (optimizer steps), not both"
+            )
+        if self.builder != "mlp" and self.kind != "mlp":
+            raise ValueError(
+                f"builder = {self.builder!r} replaces the MLP's body; it does not apply to "
+                f"kind = {self.kind!r} — remove builder or set kind = 'mlp'"
+            )
         return self

@@ -271,8 +271,15 @@ def export_lite(
     mv = registry.get(name, version=version, alias=alias)
     model_dir = registry.load_version(mv)
     from mooring.features import model_spec
-    from mooring.formats.model import load_saved_model
+    from mooring.formats.model import load_saved_model, read_metadata
 
+    kind = read_metadata(model_dir, required=False).get("kind") or "mlp"
+    if kind == "gbt":
+        raise UsageError(
+            f"{mv.ref} is a gradient boosted trees model (kind = 'gbt'): its inference ops come "
+            "from the ydf_tf op library, which TF Lite cannot run, so there is no TF Lite export "
+            "of it; serve the SavedModel, or export a kind = 'mlp' or 'linear' version"
+        )
     model = load_saved_model(model_dir)
     task = model.task
     if task not in DEFAULT_METRICS:

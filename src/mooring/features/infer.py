@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +54,6 @@ EMBEDDING_MAX = 10_000
 DEFAULT_BUCKETS = 10
 DEFAULT_CLIP = 5.0
 CROSS_BUCKETS = 10
-# Names become SavedModel signature keys, which TensorFlow restricts to this pattern.
-_INPUT_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
 _NUMERIC_TYPES = ("integer", "float")
 
 
@@ -189,13 +186,8 @@ def _feature_names(
             and n not in config.exclude
             and (t != "timestamp" or n in config.features)
         ]
-    for name in names:
-        if not _INPUT_NAME.match(name):
-            raise ConfigError(
-                f"column {name!r} cannot be a model input name (SavedModel signatures allow "
-                "letters, digits and _ . - / only, not starting with _ - /); rename the column "
-                f"in the source or add it to [features] exclude = [{name!r}]"
-            )
+    # Any name works: Keras and TensorFlow see safe names (features.layers._safe,
+    # formats.model.signature_names); requests, reports and the contract keep this one.
     return names
 
 

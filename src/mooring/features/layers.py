@@ -20,6 +20,8 @@ does not touch the data.
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from typing import Any
 
 import keras
@@ -27,20 +29,50 @@ from keras import layers, ops
 
 from mooring.features.spec import CategoricalFeature, CrossFeature, FeatureSpec, NumericFeature
 
-__all__ = ["MISSING_INTEGER", "build_inputs", "build_preprocessing"]
+__all__ = ["MISSING_INTEGER", "build_inputs", "build_preprocessing", "functional_model"]
 
 # Missing integer codes are looked up as this value (never a real code in practice).
 MISSING_INTEGER = -(2**62)
 
 
 def _safe(name: str) -> str:
-    """A layer name derived from a column name (Keras layer names avoid '/' and '-')."""
-    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
+    """A Keras name derived from a column name: ASCII letters, digits and '_' only.
+
+    Keras refuses '/' in names and TensorFlow refuses spaces and non-ASCII letters in
+    op names, so a column named ``od280/od315`` or ``größe`` would crash the build; a
+    name that had to change gets a short hash of the original, so two columns that
+    differ only in such characters (``a-b``, ``a b``) stay distinct.
+
+    Example:
+        >>> _safe("age"), _safe("od280/od315")
+        ('age', 'od280_od315_bd59ac')
+    """
+    slug = "".join(ch if (ch.isalnum() and ch.isascii()) or ch == "_" else "_" for ch in name)
+    if slug == name and slug[:1].isalpha():
+        return name
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
+    stem = slug.strip("_")[:40]
+    return f"{stem if stem[:1].isalpha() else 'col_' + stem}_{digest}"
 
 
 def build_inputs(spec: FeatureSpec) -> dict[str, Any]:
-    """One ``keras.Input`` of shape ``[batch]`` per feature, named after its column."""
-    return {f.name: keras.Input(shape=(), dtype=f.dtype, name=f.name) for f in spec.features}
+    """One ``keras.Input`` of shape ``[batch]`` per feature, keyed by its column's name.
+
+    The dict's keys are the column names (what the model is called with); the Keras
+    tensors carry :func:`_safe` names, which Keras and TensorFlow accept for any column.
+    """
+    return {f.name: keras.Input(shape=(), dtype=f.dtype, name=_safe(f.name)) for f in spec.features}
+
+
+def functional_model(inputs: dict[str, Any], outputs: Any, name: str) -> keras.Model:
+    """``keras.Model(inputs, outputs)`` for inputs keyed by column name, not tensor name.
+
+    Keras matches a dict of inputs by its keys and only warns that a key differs from its
+    tensor's name; here they differ on purpose (see :func:`build_inputs`).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
 def build_preprocessing(

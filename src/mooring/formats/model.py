@@ -21,8 +21,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
 import platform
+import re
 import time
 import warnings
 from collections.abc import Mapping
@@ -42,14 +45,17 @@ __all__ = [
     "FORMAT_VERSION",
     "METADATA_FILE",
     "NUMPY_DTYPES",
+    "OP_LIBRARIES",
     "PROBABILITIES",
     "SIGNATURE",
     "VALUE",
     "ModelVersionWarning",
     "SavedModelFolder",
     "TensorInfo",
+    "load_op_libraries",
     "load_saved_model",
     "read_metadata",
+    "signature_names",
     "versions",
     "write_metadata",
 ]
@@ -73,6 +79,79 @@ NUMPY_DTYPES: dict[str, Any] = {
     "int64": np.int64,
     "int32": np.int32,
 }
+
+# TensorFlow op libraries a model folder may need before it loads (``mooring.json``'s
+# ``op_libraries``): the import name → the distribution to install. Only these are ever
+# imported on a folder's word, so a folder cannot make the loader import arbitrary code.
+OP_LIBRARIES: dict[str, str] = {"ydf_tf": "ydf-tf"}
+
+# A TensorFlow graph node name; a signature input must be one (and stay unique once
+# TensorFlow turns it into a Python keyword argument).
+_NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+
+
+def _python_name(name: str) -> str:
+    """How TensorFlow turns an input name into a keyword argument (case-folded, to be safe)."""
+    swapped = "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name)
+    return (swapped if swapped[:1].isalpha() else f"arg_{swapped}").lower()
+
+
+def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Each column's input name inside the SavedModel signature.
+
+    A column keeps its own name when TensorFlow accepts it (``hours-per-week``,
+    ``od280/od315``); a name TensorFlow refuses (spaces, non-ASCII letters) or one that
+    would collide with another once TensorFlow makes it a keyword argument gets an ASCII
+    alias with a short hash of the name. ``mooring.json`` records the alias
+    (``signature.inputs[column].tensor``) and :class:`SavedModelFolder` takes and returns
+    the column's own name, so clients never see it.
+
+    Example:
+        >>> signature_names(["age", "hours-per-week", "a b"])["a b"]
+        'a_b_7dbde9'
+    """
+    seen: dict[str, int] = {}
+    for name in columns:
+        key = _python_name(name)
+        seen[key] = seen.get(key, 0) + 1
+    out: dict[str, str] = {}
+    for name in columns:
+        if _NODE_NAME.match(name) and seen[_python_name(name)] == 1:
+            out[name] = name
+            continue
+        slug = "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name).strip("_")
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
+        stem = slug[:40] if slug[:1].isalpha() else f"col_{slug[:40]}".rstrip("_")
+        out[name] = f"{stem}_{digest}"
+    return out
+
+
+def load_op_libraries(metadata: Mapping[str, Any], *, what: str) -> None:
+    """Import the TensorFlow op libraries ``mooring.json`` says the model needs.
+
+    Raises:
+        ModelLoadError: a library is not one mooring knows, or is not installed (the
+            message names the package and the ``pip install`` that fixes it).
+    """
+    for entry in metadata.get("op_libraries") or []:
+        module = str(entry.get("module", "")) if isinstance(entry, Mapping) else str(entry)
+        package = OP_LIBRARIES.get(module)
+        if package is None:
+            raise ModelLoadError(
+                f"{what} needs the op library {module!r}, which mooring does not load; "
+                f"known op libraries: {sorted(OP_LIBRARIES)}"
+            )
+        built = entry.get("version") if isinstance(entry, Mapping) else None
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            pin = f"=={built}" if built else ""
+            made = f"built with {built}" if built else "version unknown"
+            raise ModelLoadError(
+                f"{what} is a {metadata.get('kind', 'tree')} model and needs the TensorFlow op "
+                f"library {module!r} (package {package!r}, {made}), which cannot be imported "
+                f"here ({exc}); install it with `pip install '{package}{pin}'`"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -175,6 +254,13 @@ class SavedModelFolder:
     signature: Any = field(repr=False)
     module: Any = field(repr=False)
     load_seconds: float = 0.0
+    # Column name → the signature's input name, where they differ (see signature_names).
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The model kind ``mooring.json`` records: mlp, linear, gbt (mlp when absent)."""
+        return str(self.metadata.get("kind") or "mlp")
 
     @property
     def task(self) -> str:
@@ -216,6 +302,8 @@ class SavedModelFolder:
                 )
                 for name, info in self.inputs.items()
             }
+            if self.aliases:
+                feed = {self.aliases.get(name, name): value for name, value in feed.items()}
             for key, value in self.signature(**feed).items():
                 parts.setdefault(key, []).append(value.numpy())
         return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
@@ -252,6 +340,7 @@ def load_saved_model(
     if warn and metadata:
         _warn_on_other_versions(path, metadata)
     tf = import_tensorflow()
+    load_op_libraries(metadata, what=who)
     start = time.perf_counter()
     try:
         module = tf.saved_model.load(str(path))
@@ -269,10 +358,19 @@ def load_saved_model(
     _, kwargs = function.structured_input_signature
     # The TensorSpec keeps the column's own name ('hours-per-week'); the kwarg key is a
     # sanitised Python identifier. Clients send, and the signature accepts, the former.
-    inputs = {
-        (spec.name or key): _info(spec.name or key, spec)
-        for key, spec in sorted(kwargs.items(), key=lambda kv: kv[1].name or kv[0])
+    # A column TensorFlow cannot name keeps its own name here and in requests; the
+    # signature knows it by the alias mooring.json records.
+    described = (metadata.get("signature") or {}).get("inputs") or {}
+    columns = {
+        str(entry["tensor"]): name
+        for name, entry in described.items()
+        if isinstance(entry, Mapping) and entry.get("tensor")
     }
+    inputs = {}
+    for key, spec in sorted(kwargs.items(), key=lambda kv: kv[1].name or kv[0]):
+        column = columns.get(spec.name or key, spec.name or key)
+        inputs[column] = _info(column, spec)
+    inputs = dict(sorted(inputs.items()))
     outputs = {key: _info(key, spec) for key, spec in sorted(function.structured_outputs.items())}
     for info in inputs.values():
         if info.shape != (None,) or not (info.is_string or info.dtype in NUMPY_DTYPES):
@@ -288,4 +386,5 @@ def load_saved_model(
         signature=function,
         module=module,
         load_seconds=time.perf_counter() - start,
+        aliases={column: tensor for tensor, column in columns.items() if tensor != column},
     )

@@ -28,10 +28,19 @@ from keras import layers, ops
 from mooring.config import ModelConfig
 from mooring.errors import ConfigError
 from mooring.features import FeatureSpec
-from mooring.features.layers import build_preprocessing
+from mooring.features.layers import build_preprocessing, functional_model
 from mooring.training.labels import LabelEncoding
 
-__all__ = ["BUILDERS", "Builder", "build_model", "mlp", "register_builder", "resolve_builder"]
+__all__ = [
+    "BUILDERS",
+    "Builder",
+    "build_model",
+    "linear",
+    "mlp",
+    "register_builder",
+    "resolve_builder",
+    "resolve_kind",
+]
 
 Builder = Callable[[dict[str, Any], ModelConfig], Any]
 
@@ -50,7 +59,19 @@ def mlp(features: dict[str, Any], config: ModelConfig) -> Any:
     return x
 
 
-BUILDERS: dict[str, Builder] = {"mlp": mlp}
+def linear(features: dict[str, Any], config: ModelConfig) -> Any:
+    """The linear baseline's body: the encoded blocks side by side, no hidden layer.
+
+    With mooring's head on top this is logistic regression (binary), multinomial
+    logistic regression (multiclass) or linear regression on the standardised target,
+    over the same preprocessing layers as the MLP (normalised numbers, one-hot
+    categories, buckets, crosses).
+    """
+    blocks = list(features.values())
+    return layers.Concatenate(name="features")(blocks) if len(blocks) > 1 else blocks[0]
+
+
+BUILDERS: dict[str, Builder] = {"mlp": mlp, "linear": linear}
 
 
 def register_builder(name: str, builder: Builder) -> None:
@@ -89,6 +110,19 @@ def resolve_builder(reference: str) -> Builder:
     return fn  # type: ignore[no-any-return]
 
 
+def resolve_kind(config: ModelConfig) -> Builder:
+    """The body of ``[model] kind``: the configured builder for mlp, the linear body for linear.
+
+    Raises:
+        ConfigError: ``kind = "gbt"`` (trees are not a Keras body) or a bad builder.
+    """
+    if config.kind == "linear":
+        return linear
+    if config.kind != "mlp":
+        raise ConfigError(f"[model] kind = {config.kind!r} is not a Keras model")
+    return resolve_builder(config.builder)
+
+
 def _check_body(body: Any, reference: str) -> Any:
     if not isinstance(body, keras.KerasTensor):
         raise ConfigError(
@@ -116,7 +150,7 @@ def build_model(
         ConfigError: the builder fails or returns something other than a
             ``[batch, units]`` keras tensor.
     """
-    builder = builder or resolve_builder(config.builder)
+    builder = builder or resolve_kind(config)
     inputs, encoded = build_preprocessing(spec)
     try:
         body = builder(dict(encoded), config)
@@ -134,4 +168,4 @@ def build_model(
         output = layers.Dense(label.num_classes, activation="softmax", name="head")(body)
     else:
         output = layers.Dense(1, name="head")(body)
-    return keras.Model(inputs=inputs, outputs=ops.cast(output, "float32"), name="mooring_model")
+    return functional_model(inputs, ops.cast(output, "float32"), name="mooring_model")

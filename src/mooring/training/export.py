@@ -17,8 +17,9 @@ The folder's names, ``mooring.json`` and the one loader live in
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,20 @@ from mooring.formats.model import (
     PROBABILITIES,
     SIGNATURE,
     VALUE,
+    signature_names,
     versions,
     write_metadata,
 )
 
-__all__ = ["export_model", "postprocess"]
+__all__ = [
+    "check_inputs",
+    "export_model",
+    "input_signature",
+    "model_metadata",
+    "postprocess",
+    "prepare_folder",
+    "quiet_export",
+]
 
 
 def postprocess(raw: tf.Tensor, label: LabelEncoding) -> dict[str, tf.Tensor]:
@@ -60,18 +70,28 @@ def postprocess(raw: tf.Tensor, label: LabelEncoding) -> dict[str, tf.Tensor]:
 
 
 def input_signature(spec: FeatureSpec) -> dict[str, tf.TensorSpec]:
+    """One ``[None]`` input per column, keyed by the column's name.
+
+    The TensorSpec's name (the signature's input name) is the column's own name when
+    TensorFlow accepts it, else the alias :func:`signature_names` gives it.
+    """
+    tensors = signature_names(spec.names)
     return {
-        name: tf.TensorSpec([None], tf.string if dtype == "string" else tf.float32, name=name)
+        name: tf.TensorSpec(
+            [None], tf.string if dtype == "string" else tf.float32, name=tensors[name]
+        )
         for name, dtype in spec.input_dtypes().items()
     }
 
 
 def signature_description(spec: FeatureSpec, label: LabelEncoding) -> dict[str, Any]:
+    tensors = signature_names(spec.names)
     inputs = {
         name: {
             "dtype": "string" if dtype == "string" else "float32",
             "shape": [None],
             "missing": "" if dtype == "string" else "NaN",
+            **({"tensor": tensors[name]} if tensors[name] != name else {}),
         }
         for name, dtype in spec.input_dtypes().items()
     }
@@ -99,31 +119,46 @@ def export_model(
     Example:
         >>> export_model(model, spec, label, Path("out/model"))  # doctest: +SKIP
     """
-    names = spec.names
 
     def serve(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        checked = {}
-        first = None
-        asserts = []
-        for name in names:
-            value = tf.ensure_shape(inputs[name], [None], name=f"check_shape_{_op_name(name)}")
-            rows = tf.shape(value)[0]
-            if first is None:
-                first = rows
-            else:
-                asserts.append(
-                    tf.debugging.assert_equal(
-                        rows,
-                        first,
-                        message=f"every input needs the same number of rows; {name!r} differs from "
-                        f"{names[0]!r}",
-                    )
-                )
-            checked[name] = value
-        with tf.control_dependencies(asserts):
-            checked = {k: tf.identity(v) for k, v in checked.items()}
-        return postprocess(model(checked, training=False), label)
+        return postprocess(model(check_inputs(inputs, spec.names), training=False), label)
 
+    prepare_folder(model_dir)
+    with quiet_export():
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature(spec)])
+        archive.write_out(str(model_dir), verbose=False)
+    write_metadata(model_dir, model_metadata(spec, label, extra))
+    return model_dir
+
+
+def check_inputs(inputs: Mapping[str, tf.Tensor], names: Sequence[str]) -> dict[str, tf.Tensor]:
+    """Every input ``[None]`` and all of one length, checked at run time (no broadcasting)."""
+    checked = {}
+    first = None
+    asserts = []
+    for name in names:
+        value = tf.ensure_shape(inputs[name], [None], name=f"check_shape_{_op_name(name)}")
+        rows = tf.shape(value)[0]
+        if first is None:
+            first = rows
+        else:
+            asserts.append(
+                tf.debugging.assert_equal(
+                    rows,
+                    first,
+                    message=f"every input needs the same number of rows; {name!r} differs from "
+                    f"{names[0]!r}",
+                )
+            )
+        checked[name] = value
+    with tf.control_dependencies(asserts):
+        return {k: tf.identity(v) for k, v in checked.items()}
+
+
+def prepare_folder(model_dir: Path) -> None:
+    """Empty ``model_dir`` for a new export; refuse a folder that is not a model folder."""
     if model_dir.exists():
         if not (model_dir / METADATA_FILE).exists() and any(model_dir.iterdir()):
             raise SchemaError(
@@ -131,21 +166,29 @@ def export_model(
             )
         shutil.rmtree(model_dir)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
-    # TensorFlow logs that names like 'capital-gain' become Python-safe parameter names;
-    # the signature keys keep the column names, so the message is noise here.
+
+
+@contextlib.contextmanager
+def quiet_export() -> Iterator[None]:
+    """Silence TensorFlow's note that names like 'capital-gain' become Python-safe
+    parameter names: the signature keys keep the column names, so it is noise here."""
     verbosity = absl_logging.get_verbosity()
     absl_logging.set_verbosity(absl_logging.ERROR)
     try:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature(spec)])
-        archive.write_out(str(model_dir), verbose=False)
+        yield
     finally:
         absl_logging.set_verbosity(verbosity)
-    metadata = {
+
+
+def model_metadata(
+    spec: FeatureSpec, label: LabelEncoding, extra: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``mooring.json``'s content for a model of ``spec`` and ``label`` (any kind)."""
+    return {
         "format": "mooring.model",
         "version": FORMAT_VERSION,
         "versions": versions(),
+        "kind": "mlp",
         "task": label.task,
         "label": label.to_dict(),
         "label_vocabulary": list(label.vocabulary),
@@ -158,9 +201,7 @@ def export_model(
         "signature": signature_description(spec, label),
         **(dict(extra) if extra else {}),
     }
-    write_metadata(model_dir, metadata)
-    return model_dir
 
 
 def _op_name(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in name)
+    return "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name)

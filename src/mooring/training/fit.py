@@ -38,13 +38,19 @@ import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
-from mooring.config import ModelConfig, MooringConfig
+from mooring.config import (
+    EarlyStoppingConfig,
+    ModelConfig,
+    MooringConfig,
+    TrainingPlan,
+    plan_training,
+)
 from mooring.contract import ReadOptions, iter_batches, read_table
 from mooring.errors import ConfigError, UsageError
 from mooring.features import FeatureSpec, build_feature_spec
 from mooring.formats.files import atomic_write
 from mooring.formats.model import load_saved_model, versions
-from mooring.training.builders import build_model, resolve_builder
+from mooring.training.builders import build_model, resolve_kind
 from mooring.training.checkpoints import (
     latest_checkpoint,
     restore_checkpoint,
@@ -100,16 +106,16 @@ def configure_runtime(config: ModelConfig) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _optimizer(config: ModelConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def _optimizer(config: ModelConfig, plan: TrainingPlan) -> keras.optimizers.Optimizer:
     rate: Any = config.learning_rate
     if config.schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
+            config.learning_rate, decay_steps=max(1, plan.total_steps)
         )
     elif config.schedule == "exponential":
         rate = keras.optimizers.schedules.ExponentialDecay(
             config.learning_rate,
-            decay_steps=steps_per_epoch,
+            decay_steps=plan.steps_per_round,
             decay_rate=config.decay_rate,
             staircase=True,
         )
@@ -122,7 +128,9 @@ def _optimizer(config: ModelConfig, steps_per_epoch: int) -> keras.optimizers.Op
     return keras.optimizers.RMSprop(learning_rate=rate)
 
 
-def _compile(model: keras.Model, label: LabelEncoding, config: ModelConfig, steps: int) -> None:
+def _compile(
+    model: keras.Model, label: LabelEncoding, config: ModelConfig, plan: TrainingPlan
+) -> None:
     if label.task == "binary":
         loss: Any = keras.losses.BinaryCrossentropy()
         metrics: list[Any] = [
@@ -136,7 +144,7 @@ def _compile(model: keras.Model, label: LabelEncoding, config: ModelConfig, step
         loss = keras.losses.MeanSquaredError()
         metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
     model.compile(
-        optimizer=_optimizer(config, steps),
+        optimizer=_optimizer(config, plan),
         loss=loss,
         metrics=metrics,
         jit_compile=False,
@@ -181,11 +189,15 @@ class _EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
     """Checkpoint every epoch, time it, and decide early stopping (state kept in checkpoints)."""
 
     def __init__(
-        self, root: Path, config: ModelConfig, fingerprint: str, state: dict[str, Any]
+        self,
+        root: Path,
+        stopping: EarlyStoppingConfig | None,
+        fingerprint: str,
+        state: dict[str, Any],
     ) -> None:
         super().__init__()
         self.root = root
-        self.config = config
+        self.stopping = stopping
         self.fingerprint = fingerprint
         self.history: list[dict[str, float]] = list(state.get("history", []))
         self.best: float | None = state.get("best")
@@ -210,7 +222,7 @@ class _EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
         metrics["seconds"] = time.perf_counter() - self._start
         metrics["cpu_seconds"] = time.process_time() - self._cpu
         self.history.append(metrics)
-        stopping = self.config.early_stopping
+        stopping = self.stopping
         if stopping is not None:
             value = metrics.get(stopping.monitor)
             if value is None:
@@ -303,8 +315,7 @@ def train_model(
         label=label.column,
         timestamp=cfg.data.timestamp,
     )
-    builder = resolve_builder(config.builder)
-    model = build_model(spec, label, config, builder)
+    model = build_model(spec, label, config, resolve_kind(config)) if config.kind != "gbt" else None
     options = ReadOptions.from_config(cfg.data)
     source = data if data is not None else cfg.path(cfg.data.train)
     t_data = time.perf_counter()
@@ -318,8 +329,25 @@ def train_model(
         memory_limit_mb=config.memory_limit_mb,
     )
     weights = _class_weights(config, label, train_data)
-    steps = train_data.steps_per_epoch(config.batch_size)
-    _compile(model, label, config, steps)
+    if model is None:
+        from mooring.training.trees import train_trees
+
+        return train_trees(
+            cfg,
+            spec=spec,
+            label=label,
+            data=train_data,
+            weights=weights,
+            output_dir=Path(output_dir),
+            parity_table=lambda: _parity_table(cfg, source, options, config.parity_records),
+            seed=seed,
+            started=started,
+            clock=(t_start, cpu_start, time.perf_counter() - t_data),
+        )
+    plan = plan_training(config, train_data.train_rows)
+    steps = plan.steps_per_round
+    passes = plan.passes_per_round
+    _compile(model, label, config, plan)
     model.optimizer.build(model.trainable_variables)
     data_seconds = time.perf_counter() - t_data
 
@@ -342,7 +370,7 @@ def train_model(
     elif ckpt_root.exists():
         shutil.rmtree(ckpt_root)
     first_epoch = int(state.get("epoch", 0))
-    recorder = _EpochRecorder(ckpt_root, config, fingerprint, state)
+    recorder = _EpochRecorder(ckpt_root, plan.early_stopping, fingerprint, state)
     all_callbacks: list[Any] = [recorder]
     if tensorboard:
         all_callbacks.append(
@@ -356,19 +384,20 @@ def train_model(
     all_callbacks.extend(callbacks)
 
     t_fit, cpu_fit = time.perf_counter(), time.process_time()
-    if first_epoch < config.epochs and not recorder.stopped:
+    if first_epoch < plan.rounds and not recorder.stopped:
+        # One Keras epoch is one round: `passes` passes over the rows, then validation.
         model.fit(
             train_data.train_dataset(
-                batch_size=config.batch_size,
+                batch_size=plan.batch_size,
                 seed=seed,
-                first_epoch=first_epoch,
-                epochs=config.epochs,
+                first_epoch=first_epoch * passes,
+                epochs=plan.rounds * passes,
                 weights=weights,
             ),
             validation_data=train_data.validation_dataset(
-                batch_size=config.batch_size, weights=weights
+                batch_size=plan.batch_size, weights=weights
             ),
-            epochs=config.epochs,
+            epochs=plan.rounds,
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
             callbacks=all_callbacks,
@@ -377,13 +406,14 @@ def train_model(
         )
     fit_seconds, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
     best_epoch = recorder.best_epoch
-    stopping = config.early_stopping
+    stopping = plan.early_stopping
     last_epoch = recorder.history[-1]["epoch"] if recorder.history else 0
     if stopping is not None and stopping.restore_best and best_epoch and best_epoch != last_epoch:
         restore_weights(ckpt_root / f"epoch-{best_epoch:04d}", model)
 
     t_export = time.perf_counter()
     extra = {
+        "kind": config.kind,
         "seed": seed,
         "model_config": config.model_dump(mode="json"),
         "trained_at": started,
@@ -409,7 +439,8 @@ def train_model(
         "total_seconds": time.perf_counter() - t_start,
         "cpu_seconds": time.process_time() - cpu_start,
     }
-    examples = train_data.train_rows * max(0, len(recorder.history) - (resumed_from or 0))
+    rounds_run = max(0, len(recorder.history) - (resumed_from or 0))
+    examples = train_data.train_rows * passes * rounds_run
     timings["examples_per_second"] = examples / fit_seconds if fit_seconds > 0 else 0.0
     record = {
         "format": "mooring.run",
@@ -418,6 +449,8 @@ def train_model(
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": versions(),
         "params": config.model_dump(mode="json"),
+        "kind": config.kind,
+        "plan": plan_record(plan),
         "seed": seed,
         "task": label.task,
         "label": label.to_dict(),
@@ -463,6 +496,20 @@ def train_model(
         resumed_from=resumed_from,
         warnings=list(spec.warnings),
     )
+
+
+def plan_record(plan: TrainingPlan) -> dict[str, Any]:
+    """The training plan as the run record keeps it."""
+    stopping = plan.early_stopping
+    return {
+        "batch_size": plan.batch_size,
+        "steps_per_pass": plan.steps_per_pass,
+        "passes_per_round": plan.passes_per_round,
+        "rounds": plan.rounds,
+        "total_steps": plan.total_steps,
+        "early_stopping": stopping.model_dump(mode="json") if stopping is not None else None,
+        "reason": plan.reason,
+    }
 
 
 def _describe(feature: Any) -> str:

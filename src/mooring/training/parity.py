@@ -12,6 +12,7 @@ fails the run and shows the differing records.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +97,7 @@ def _arrow_schema(spec: FeatureSpec) -> pa.Schema:
 
 
 def check_parity(
-    model: keras.Model,
+    model: keras.Model | Callable[[pa.Table], dict[str, np.ndarray[Any, Any]]],
     loaded: SavedModelFolder,
     spec: FeatureSpec,
     label: LabelEncoding,
@@ -108,15 +109,22 @@ def check_parity(
 ) -> ParityReport:
     """Compare the in-memory model (Arrow path) with the SavedModel (JSON path).
 
+    ``model`` is the trained Keras model, or a function from the records' table to the
+    serving outputs of another kind's own prediction (the trees' YDF model).
+
     Raises:
         ParityError: some output differs by more than ``tolerance`` (or a class differs);
             the message lists the first differing records.
     """
     rows = parity_records(table, spec, records)
-    expected_raw = model(
-        {k: tf.constant(v) for k, v in columns_from_table(rows, spec).items()}, training=False
-    )
-    expected = {k: v.numpy() for k, v in postprocess(expected_raw, label).items()}
+    if isinstance(model, keras.Model):
+        expected_raw = model(
+            {k: tf.constant(v) for k, v in columns_from_table(rows, spec).items()}, training=False
+        )
+        expected = {k: v.numpy() for k, v in postprocess(expected_raw, label).items()}
+    else:
+        # Another kind's own prediction (the trees' YDF model) on the Arrow path.
+        expected = model(rows)
     # What a server receives: JSON, decoded to plain Python values.
     payload = orjson.loads(orjson.dumps(rows.to_pylist()))
     served = predict_saved_model(loaded, columns_from_records(payload, spec))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mooring.config import plan_training
 from mooring.formats.model import METADATA_FILE
 from mooring.pipeline.context import RunContext
 from mooring.pipeline.fingerprint import digest
@@ -81,8 +82,8 @@ def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
     output = ctx.run_dir / "train"
     resume = (output / "checkpoints").is_dir() and any((output / "checkpoints").iterdir())
     rows = statistics.num_rows * (1.0 - cfg.model.validation_split)
-    steps = max(1, int(-(-rows // cfg.model.batch_size)))
-    callbacks = ctx.observer.training_callbacks(cfg.model.epochs, steps)
+    plan = plan_training(cfg.model, int(rows))
+    callbacks = ctx.observer.training_callbacks(plan.rounds, plan.steps_per_round)
     result = fit(ws, output_dir=output, resume=resume, callbacks=callbacks, statistics=statistics)
     last = result.epochs[-1] if result.epochs else {}
     record.status, record.reusable = "done", True

@@ -1,0 +1,57 @@
+"""Column names with any characters: Keras and TensorFlow see safe names, users see theirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from mooring.features import columns_from_records
+from mooring.formats.model import load_saved_model, signature_names
+from mooring.serving.loaded import load_served_model
+from mooring.training import train_model
+from tests.training.conftest import make_config, prepare, synthetic_table
+
+RENAMED = {"age": "age/years", "income": "income €", "color": "2 colour", "city": "città"}
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gbt"])
+def test_any_column_name_trains_exports_and_serves_under_its_own_name(
+    tmp_path: Path, kind: str
+) -> None:
+    table = synthetic_table(rows=300).rename_columns(
+        [RENAMED.get(n, n) for n in synthetic_table(rows=300).column_names]
+    )
+    path, stats, schema = prepare(tmp_path, table)
+    cfg = make_config(path, kind=kind, epochs=1, gbt={"num_trees": 10})
+    result = train_model(
+        cfg, statistics=stats, schema=schema, output_dir=tmp_path / "run", tensorboard=False
+    )
+    assert result.parity is not None and result.parity.passed
+    folder = load_saved_model(result.model_dir, warn=False)
+    assert sorted(folder.inputs) == sorted(RENAMED.values())
+    # TensorFlow keeps names it accepts; the rest travel under an alias mooring.json records.
+    assert folder.aliases == {
+        n: signature_names(list(RENAMED.values()))[n] for n in ("income €", "2 colour", "città")
+    }
+    served = load_served_model("synthetic", 1, result.model_dir)
+    record: dict[str, Any] = {"age/years": 41, "income €": None, "2 colour": "red", "città": "Oslo"}
+    from mooring.features import model_spec
+
+    columns = columns_from_records(orjson.loads(orjson.dumps([record, record])), model_spec(folder))
+    out = served.predict(columns)
+    assert out["probabilities"].shape == (2, 2)
+    assert np.isfinite(out["probabilities"]).all()
+
+
+def test_signature_names_keep_what_tensorflow_accepts() -> None:
+    names = signature_names(["age", "hours-per-week", "od280/od315", "a b", "a_b", "a-b", "ünï"])
+    assert names["age"] == "age"
+    assert names["hours-per-week"] == "hours-per-week"
+    assert names["od280/od315"] == "od280/od315"
+    assert names["a b"] != names["a_b"] != names["a-b"]  # distinct even where TF would merge
+    assert all(v.isascii() for v in names.values())
+    assert len(set(names.values())) == len(names)
