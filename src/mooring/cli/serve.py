@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @app.command(
     "serve",
-    epilog="Examples: mooring serve -c mooring.toml --port 8501 | "
+    epilog="Examples: mooring serve -c mooring.toml --port 8501 --grpc-port 8500 | "
     "mooring serve --model-dir .mooring/runs/<run>/model",
 )
 def serve(
@@ -28,6 +28,16 @@ def serve(
     ] = Path("mooring.toml"),
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8501,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=1,
+            max=65535,
+            help="Also serve TF Serving's gRPC API and the Open Inference Protocol's on this "
+            "port (default: [serving] grpc_port; off when unset).",
+        ),
+    ] = None,
     model_dir: Annotated[
         Path | None,
         typer.Option("--model-dir", help="Serve this exported folder instead of the registry."),
@@ -51,6 +61,8 @@ def serve(
 ) -> None:
     """Serve the registry's production (and canary) version, following deployments."""
     cfg = load_config(config)
+    if grpc_port is not None:
+        cfg.serving.grpc_port = grpc_port  # the range is checked by the option (1–65535)
     from mooring.tracing import start_tracing
 
     # Before anything heavy: a missing mooring[otel] extra is a configuration error.
@@ -69,9 +81,13 @@ def serve(
         if model_dir is not None:
             contract = Schema.load(schema) if schema is not None else None
             source = DirectorySource(model_dir, cfg.project.name, schema=contract)
-            application = build_app([source], cfg.serving, on_ready=gc.enable, tracing=tracing)
+            application = build_app(
+                [source], cfg.serving, on_ready=gc.enable, tracing=tracing, grpc_host=host
+            )
         else:
-            application = with_dashboard(create_app(cfg, on_ready=gc.enable, tracing=tracing), cfg)
+            application = with_dashboard(
+                create_app(cfg, on_ready=gc.enable, tracing=tracing, grpc_host=host), cfg
+            )
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         if os.environ.get("MOORING_TF_LOGS") != "1":
             # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).

@@ -367,8 +367,13 @@ def build_app(
     feedback_url: str | None = None,
     on_ready: Callable[[], None] | None = None,
     tracing: Tracing | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> Starlette:
     """Compose the server for ``sources`` (one per model name).
+
+    With ``serving.grpc_port`` set, the lifespan also serves the gRPC APIs
+    (:mod:`mooring.serving.grpc`) on ``grpc_host`` at that port, on the same event loop
+    and through the same prediction path, admission, metrics and logs as REST.
 
     ``tracing`` (:func:`mooring.tracing.start_tracing`) traces predictions; shut down on stop.
 
@@ -410,9 +415,19 @@ def build_app(
         ]
         if on_ready is not None:
             state.tasks.append(asyncio.create_task(_when_ready(state, on_ready)))
+        grpc_server = None
         try:
+            if cfg.grpc_port is not None:
+                from mooring.serving.grpc import start_grpc
+
+                grpc_server = await start_grpc(
+                    state, handlers.predictor, host=grpc_host, port=cfg.grpc_port
+                )
             yield
         finally:
+            if grpc_server is not None:
+                # In-flight calls finish (up to a deadline's length) before the models close.
+                await grpc_server.stop(grace=cfg.deadline_ms / 1000.0)
             for task in state.tasks:
                 task.cancel()
             await asyncio.gather(*state.tasks, return_exceptions=True)
@@ -457,10 +472,11 @@ def create_app(
     registry: Registry | None = None,
     on_ready: Callable[[], None] | None = None,
     tracing: Tracing | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> Starlette:
     """The server for a project: its model from its registry, following the deployment record.
 
-    ``on_ready`` as in :func:`build_app`; ``tracing`` defaults to what
+    ``on_ready`` and ``grpc_host`` as in :func:`build_app`; ``tracing`` defaults to what
     ``[observability]`` says (off without ``otlp_endpoint``).
     """
     reg = registry or Registry.from_config(cfg)
@@ -473,5 +489,6 @@ def create_app(
         feedback_url=cfg.monitoring.feedback_url or str(cfg.home / "feedback"),
         on_ready=on_ready,
         tracing=tracing if tracing is not None else start_tracing(cfg.observability),
+        grpc_host=grpc_host,
     )
     return app
