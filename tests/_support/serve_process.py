@@ -25,7 +25,8 @@ class ServeProcess:
 
     Without ``model_dir`` it serves the project's registry (``<folder>/.mooring``);
     ``args`` are further options of ``mooring serve`` and ``toml`` further tables of its
-    ``mooring.toml`` (``[monitoring]``, for instance).
+    ``mooring.toml`` (``[monitoring]``, for instance). With ``grpc``, the gRPC APIs listen
+    on another free port (``--grpc-port``) at :attr:`grpc_target`.
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class ServeProcess:
         *,
         args: Sequence[str] = (),
         toml: str = "",
+        grpc: bool = False,
         **serving: Any,
     ) -> None:
         options = {"warmup_requests": 1, **serving}
@@ -52,6 +54,11 @@ class ServeProcess:
         ]
         if model_dir is not None:
             self.cmd += ["--model-dir", str(model_dir)]
+        self.grpc_target = ""
+        if grpc:
+            grpc_port = free_port()
+            self.grpc_target = f"127.0.0.1:{grpc_port}"
+            self.cmd += ["--grpc-port", str(grpc_port)]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServeProcess:
