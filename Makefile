@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_contract.py
+
+# The Open Inference Protocol's gRPC modules, from the vendored proto (grpcio-tools, dev).
+protos: $(STAMP)
+	$(BIN)/python -m mooring.serving.grpc.protos.generate src
 
 clean:
 	rm -rf $(VENV) .mooring build dist .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,14 @@ request when the previous answer arrives):
   (the Keras model rebuilt from the run's last checkpoint).
 
 Cells: single-row requests at concurrency 1, 8, 32, 64; 64-row requests at 8 and
-32. The floor's cell (single rows at c=32, mooring against naive) is then run head to
+32. ``mooring`` also serves gRPC (``--grpc-port``) and is driven over TF Serving's gRPC
+``Predict`` (``grpc`` cells: 1 and 64 rows at concurrency 1 and 32) by
+``--grpc-procs`` load processes (2), each a ``grpc.aio`` client sending pre-serialized
+requests on one channel; each cell records the load processes' CPU use
+(``client_cpu``: 1.0 = one core busy the whole time), to show whether the client
+saturated; a ``grpc-echo`` cell (single rows, c=32) drives a grpc.aio server whose
+Predict returns the request unchanged: the framework's own ceiling on the machine.
+The floor's cell (single rows at c=32, mooring against naive) is then run head to
 head: both servers up, alternating, ``--rounds`` times (3); the summary's ratio and
 p99 are the medians of those rounds. The in-process ceiling is the signature called
 back to back at batch 64 in one process (numpy → tensors → outputs, no HTTP), the
@@ -133,6 +140,148 @@ def run_load(
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600)
     result: dict[str, Any] = json.loads(out.stdout)
     return result
+
+
+async def drive_grpc(
+    port: int, body: bytes, concurrency: int, duration: float, warmup: float
+) -> dict[str, Any]:
+    """Closed-loop gRPC load: ``concurrency`` callers on one channel, one call in flight each.
+
+    The request is sent as serialized bytes and the answer kept as bytes (no protobuf work
+    in the client); latencies are returned whole so several processes can be merged.
+    """
+    from grpc import aio
+
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    start = time.perf_counter()
+    measure_from = start + warmup
+    end = measure_from + duration
+    cpu = time.process_time()
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+
+        async def client() -> None:
+            while True:
+                sent = time.perf_counter()
+                if sent >= end:
+                    return
+                try:
+                    await predict(body, timeout=30)
+                    code = "OK"
+                except aio.AioRpcError as exc:
+                    code = exc.code().name
+                done = time.perf_counter()
+                if sent >= measure_from:
+                    latencies.append(done - sent)
+                    statuses[code] += 1
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = time.perf_counter() - start
+    return {
+        "latencies": latencies,
+        "statuses": dict(statuses),
+        "client_cpu": (time.process_time() - cpu) / wall,
+    }
+
+
+def run_grpc_load(
+    port: int, body_file: Path, concurrency: int, duration: float, warmup: float, procs: int
+) -> dict[str, Any]:
+    """``drive_grpc`` in ``procs`` processes (concurrency split between them), merged."""
+    procs = max(1, min(procs, concurrency))
+    shares = [concurrency // procs + (i < concurrency % procs) for i in range(procs)]
+    running = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--grpc-load", str(port), str(body_file), str(share),
+             str(duration), str(warmup)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for share in shares
+    ]  # fmt: skip
+    parts = []
+    for proc in running:
+        out, _ = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise SystemExit(f"the gRPC load generator failed ({proc.returncode})")
+        parts.append(json.loads(out))
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    statuses: Counter[str] = Counter()
+    for part in parts:
+        statuses.update(part["statuses"])
+
+    def pct(q: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0
+        )
+
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / duration,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "errors": sum(n for s, n in statuses.items() if s != "OK"),
+        "statuses": dict(statuses),
+        "client_procs": procs,
+        "client_cpu": [round(part["client_cpu"], 3) for part in parts],
+    }
+
+
+def grpc_echo_server(port: int) -> None:
+    """The gRPC framework's own ceiling: a grpc.aio server whose Predict returns the request
+    bytes unchanged (no protobuf parse, no model), on uvloop as mooring's server runs."""
+    import grpc
+    import uvloop
+    from grpc import aio
+
+    async def serve() -> None:
+        server = aio.server()
+
+        async def predict(request: bytes, context: Any) -> bytes:
+            return request
+
+        handler = grpc.method_handlers_generic_handler(
+            "tensorflow.serving.PredictionService",
+            {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
+        )
+        server.add_generic_rpc_handlers((handler,))
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    uvloop.run(serve())
+
+
+def grpc_requests(rows: list[dict[str, Any]], work: Path) -> tuple[Path, Path]:
+    """Serialized TF Serving PredictRequests of the first row and of all rows."""
+    from tensorflow.core.framework import tensor_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    def request(chosen: list[dict[str, Any]]) -> bytes:
+        message = predict_pb2.PredictRequest()
+        message.model_spec.name = NAME
+        for name in chosen[0]:
+            values = [r[name] for r in chosen]
+            proto = tensor_pb2.TensorProto()
+            proto.tensor_shape.dim.add(size=len(values))
+            if any(isinstance(v, str) for v in values):
+                proto.dtype = types_pb2.DT_STRING
+                proto.string_val.extend(("" if v is None else v).encode() for v in values)
+            else:
+                import numpy as np
+
+                floats = [np.nan if v is None else v for v in values]
+                proto.dtype = types_pb2.DT_FLOAT
+                proto.tensor_content = np.asarray(floats, "<f4").tobytes()
+            message.inputs[name].CopyFrom(proto)
+        return bytes(message.SerializeToString())
+
+    single, batch = work / "grpc_single.bin", work / "grpc_batch.bin"
+    single.write_bytes(request(rows[:1]))
+    batch.write_bytes(request(rows))
+    return single, batch
 
 
 # -- baseline servers (their own processes) --------------------------------------------
@@ -374,7 +523,11 @@ def registry_project(model_dir: Path, work: Path) -> Path:
 
 
 def start_server(
-    kind: str, model_dir: Path, work: Path, serving: list[str] | None = None
+    kind: str,
+    model_dir: Path,
+    work: Path,
+    serving: list[str] | None = None,
+    grpc_port: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], int, float]:
     port = free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -392,6 +545,8 @@ def start_server(
         cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config), "--port",
                str(port), "--model-dir", str(model_dir), "--schema", str(work / "schema.yaml"),
                "--no-access-log"]  # fmt: skip
+        if grpc_port is not None:
+            cmd += ["--grpc-port", str(grpc_port)]
         probe = f"http://127.0.0.1:{port}/v2/health/ready"
     else:
         cmd = [sys.executable, __file__, f"--{kind}-server", str(model_dir), str(port)]
@@ -403,14 +558,14 @@ def start_server(
 
 
 HEADER = (
-    f"{'server':8} {'rows':>4} {'c':>3} {'req/s':>9} {'rows/s':>9} {'p50 ms':>8} "
+    f"{'server':9} {'rows':>4} {'c':>3} {'req/s':>9} {'rows/s':>9} {'p50 ms':>8} "
     f"{'p99 ms':>8} {'errors':>6}"
 )
 
 
 def _line(x: dict[str, Any]) -> str:
     return (
-        f"{x['server']:8} {x['rows']:>4} {x['concurrency']:>3} {x['rps']:>9.0f} "
+        f"{x['server']:9} {x['rows']:>4} {x['concurrency']:>3} {x['rps']:>9.0f} "
         f"{x['rps'] * x['rows']:>9.0f} {x['p50_ms']:>8.2f} {x['p99_ms']:>8.2f} {x['errors']:>6}"
     )
 
@@ -436,6 +591,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--only", action="append", default=[], help="run only these servers (repeatable)"
+    )
+    parser.add_argument(
+        "--grpc-procs", type=int, default=2, help="gRPC load-generator processes (default 2)"
     )
     parser.add_argument(
         "--rounds",
@@ -469,6 +627,7 @@ def main() -> None:
         batch.write_bytes(json.dumps({"instances": rows}).encode())
         rows_file = work / "rows.json"
         rows_file.write_text(json.dumps(rows))
+        grpc_single, grpc_batch = grpc_requests(rows, work)
         cmd = [sys.executable, __file__, "--ceiling", str(model_dir), str(rows_file)]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         out = subprocess.run(
@@ -480,7 +639,8 @@ def main() -> None:
         cells: list[dict[str, Any]] = []
         path = f"/v1/models/{NAME}:predict"
         for kind in contenders:
-            proc, port, _ = start_server(kind, model_dir, work, args.serving)
+            grpc_port = free_port() if kind == "mooring" else None
+            proc, port, _ = start_server(kind, model_dir, work, args.serving, grpc_port)
             try:
                 for c in levels:
                     r = run_load(port, path, single, c, duration, warmup)
@@ -490,9 +650,32 @@ def main() -> None:
                     r = run_load(port, path, batch, c, duration, warmup)
                     cells.append({"server": kind, "rows": 64, "concurrency": c, **r})
                     print(_line(cells[-1]), flush=True)
+                # The same server over TF Serving's gRPC Predict.
+                for rows_n, body_file in ((1, grpc_single), (64, grpc_batch)):
+                    for c in [1, 32] if grpc_port is not None else []:
+                        r = run_grpc_load(
+                            grpc_port, body_file, c, duration, warmup, args.grpc_procs
+                        )
+                        cells.append({"server": "grpc", "rows": rows_n, "concurrency": c, **r})
+                        print(_line(cells[-1]), f"client cpu {r['client_cpu']}", flush=True)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
+        # The gRPC framework's ceiling on this machine, for the grpc cells beside it.
+        echo_port = free_port()
+        echo = subprocess.Popen(
+            [sys.executable, __file__, "--grpc-echo-server", str(echo_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(2.0)
+            r = run_grpc_load(echo_port, grpc_single, 32, duration, warmup, args.grpc_procs)
+            cells.append({"server": "grpc-echo", "rows": 1, "concurrency": 32, **r})
+            print(_line(cells[-1]), f"client cpu {r['client_cpu']}", flush=True)
+        finally:
+            echo.terminate()
+            echo.wait(timeout=60)
         # The floor's cell head to head: both servers up, single rows at c=32 alternating
         # between them `rounds` times, so a slow moment on a shared host falls on one
         # round of both, not on one server's only cell.
@@ -533,6 +716,25 @@ def main() -> None:
         "ceiling": top,
         "serving": args.serving,
     }
+    grpc_cells = {(x["rows"], x["concurrency"]): x for x in cells if x["server"] == "grpc"}
+    rest_single_32 = next(
+        (
+            x
+            for x in cells
+            if x["server"] == "mooring" and x["rows"] == 1 and x["concurrency"] == 32
+        ),
+        None,
+    )
+    if grpc_cells and rest_single_32 is not None:
+        best = max((x for x in grpc_cells.values() if x["rows"] == 64), key=lambda x: x["rps"])
+        ratio = grpc_cells[(1, 32)]["rps"] / rest_single_32["rps"]
+        fraction = best["rps"] * 64 / top["rows_per_s"]
+        summary["grpc_single_row_c32_vs_rest"] = ratio
+        summary["grpc_rows64_fraction_of_ceiling"] = fraction
+        summary["grpc_floors"] = {
+            "single_row_c32_at_least_rest": ratio >= 1.0,
+            "rows64_at_least_70pct_of_ceiling": fraction >= 0.70,
+        }
     if not {"mooring", "naive"} <= set(contenders):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"cells": cells, "summary": summary}, indent=2) + "\n")
@@ -567,6 +769,12 @@ def main() -> None:
         f"mooring p99 {summary['single_row_c32_p99_ms']:.2f} ms"
     )
     print(f"64-row requests: {summary['rows64_fraction_of_ceiling']:.0%} of the in-process ceiling")
+    if "grpc_floors" in summary:
+        print(
+            f"gRPC: single-row c=32 is {summary['grpc_single_row_c32_vs_rest']:.2f}x REST's; "
+            f"64-row requests reach {summary['grpc_rows64_fraction_of_ceiling']:.0%} of the "
+            f"in-process ceiling; floors {summary['grpc_floors']}"
+        )
 
     report = {
         "benchmark": "serving",
@@ -598,6 +806,13 @@ if __name__ == "__main__":
             pass
         result = asyncio.run(drive(int(port_s), path, body, int(c_s), float(dur_s), float(warm_s)))
         print(json.dumps(result))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--grpc-load":
+        port_s, body_file, c_s, dur_s, warm_s = sys.argv[2:7]
+        body = Path(body_file).read_bytes()
+        result = asyncio.run(drive_grpc(int(port_s), body, int(c_s), float(dur_s), float(warm_s)))
+        print(json.dumps(result))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--grpc-echo-server":
+        grpc_echo_server(int(sys.argv[2]))
     elif len(sys.argv) > 1 and sys.argv[1] in ("--naive-server", "--predict-server"):
         naive_server(
             Path(sys.argv[2]), int(sys.argv[3]), use_predict=sys.argv[1] == "--predict-server"

@@ -39,6 +39,15 @@ def test_wrong_type_names_value() -> None:
         MooringConfig.from_mapping(bad)
 
 
+@pytest.mark.parametrize("port", [0, 65536, -1])
+def test_serving_grpc_port_is_a_port(port: object) -> None:
+    assert MooringConfig.from_mapping(MINIMAL).serving.grpc_port is None  # gRPC off by default
+    ok = MooringConfig.from_mapping({**MINIMAL, "serving": {"grpc_port": 8500}})
+    assert ok.serving.grpc_port == 8500
+    with pytest.raises(ConfigError, match=r"\[serving\] key 'grpc_port'"):
+        MooringConfig.from_mapping({**MINIMAL, "serving": {"grpc_port": port}})
+
+
 def test_all_problems_reported_at_once() -> None:
     bad = {"project": {"name": "../evil"}, "data": {"train": "t.csv", "delimiter": ";;"}}
     with pytest.raises(ConfigError, match=r"2 configuration problems") as info:

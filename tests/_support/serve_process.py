@@ -25,7 +25,9 @@ class ServeProcess:
 
     Without ``model_dir`` it serves the project's registry (``<folder>/.mooring``);
     ``args`` are further options of ``mooring serve`` and ``toml`` further tables of its
-    ``mooring.toml`` (``[monitoring]``, for instance); ``name`` is its project's name.
+    ``mooring.toml`` (``[monitoring]``, for instance); ``name`` is its project's name. With
+    ``grpc``, the gRPC APIs listen on another free port (``--grpc-port``) at
+    :attr:`grpc_target`.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class ServeProcess:
         args: Sequence[str] = (),
         toml: str = "",
         name: str = NAME,
+        grpc: bool = False,
         **serving: Any,
     ) -> None:
         options = {"warmup_requests": 1, **serving}
@@ -53,6 +56,11 @@ class ServeProcess:
         ]
         if model_dir is not None:
             self.cmd += ["--model-dir", str(model_dir)]
+        self.grpc_target = ""
+        if grpc:
+            grpc_port = free_port()
+            self.grpc_target = f"127.0.0.1:{grpc_port}"
+            self.cmd += ["--grpc-port", str(grpc_port)]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServeProcess:

@@ -149,3 +149,76 @@ def test_deferred_namespaces_show_the_same_api_as_a_full_import() -> None:
     # tf.distribute and tf.lite share their names with packages: still the namespaces.
     assert surfaces["deferred"]["distribute"]["bound as"] == "tensorflow._api.v2.distribute"
     assert surfaces["deferred"] == surfaces["full"]
+
+
+# `mooring serve --grpc-port` in a fresh interpreter (the CLI's own path, in a thread), a
+# gRPC Predict answered, then the modules loaded: TF Serving's stubs import the
+# `tensorflow` package, so they must come after TensorFlow's import without Keras.
+GRPC_SERVE = """
+import json, os, sys, threading, time
+import httpx
+from mooring.cli import main
+config, model_dir, port, grpc_port = sys.argv[1:5]
+args = ["serve", "--config", config, "--model-dir", model_dir, "--port", port,
+        "--grpc-port", grpc_port, "--no-access-log"]
+threading.Thread(target=main, args=(args,), daemon=True).start()
+deadline = time.monotonic() + 240
+while time.monotonic() < deadline:
+    try:
+        if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
+            break
+    except httpx.TransportError:
+        pass
+    time.sleep(0.1)
+import grpc
+from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+request = predict_pb2.PredictRequest()
+request.model_spec.name = "income"
+values = {"age": 39.0, "hours-per-week": 40.0, "workclass": "Private", "sex": "Male"}
+for name, value in values.items():
+    proto = request.inputs[name]
+    proto.tensor_shape.dim.add(size=1)
+    if isinstance(value, str):
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.append(value.encode())
+    else:
+        proto.dtype = types_pb2.DT_FLOAT
+        proto.float_val.append(value)
+with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+    reply = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+print(json.dumps({
+    "version": reply.model_spec.version.value,
+    "keras": sorted(m for m in sys.modules if m.split(".")[0] == "keras"),
+}))
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+def test_serve_with_grpc_never_imports_keras(model_dirs: dict[str, Path], tmp_path: Path) -> None:
+    from tests._support.server import free_port
+
+    config = tmp_path / "mooring.toml"
+    config.write_text(
+        f'[project]\nname = "{NAME}"\n[data]\ntrain = "train.csv"\n[serving]\nwarmup_requests = 1\n'
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            GRPC_SERVE,
+            str(config),
+            str(model_dirs["a"]),
+            str(free_port()),
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["version"] == 1
+    assert report["keras"] == []

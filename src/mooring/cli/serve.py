@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @app.command(
     "serve",
-    epilog="Examples: mooring serve -c mooring.toml --port 8501 | "
+    epilog="Examples: mooring serve -c mooring.toml --port 8501 --grpc-port 8500 | "
     "mooring serve -c a/mooring.toml -c b/mooring.toml | mooring serve --all-models | "
     "mooring serve --model-dir .mooring/runs/<run>/model",
 )
@@ -52,6 +52,16 @@ def serve(
     ] = False,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8501,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=1,
+            max=65535,
+            help="Also serve TF Serving's gRPC API and the Open Inference Protocol's on this "
+            "port (default: [serving] grpc_port; off when unset).",
+        ),
+    ] = None,
     model_dir: Annotated[
         Path | None,
         typer.Option("--model-dir", help="Serve this exported folder instead of the registry."),
@@ -85,6 +95,8 @@ def serve(
             "--model-dir serves one exported folder; leave out the extra --config, --model "
             "and --all-models options, or leave out --model-dir to serve from registries"
         )
+    if grpc_port is not None:
+        cfg.serving.grpc_port = grpc_port  # the range is checked by the option (1–65535)
     from mooring.tracing import start_tracing
 
     # Before anything heavy: a missing mooring[otel] extra is a configuration error.
@@ -103,7 +115,9 @@ def serve(
         if model_dir is not None:
             contract = Schema.load(schema) if schema is not None else None
             source = DirectorySource(model_dir, cfg.project.name, schema=contract)
-            application = build_app([source], cfg.serving, on_ready=gc.enable, tracing=tracing)
+            application = build_app(
+                [source], cfg.serving, on_ready=gc.enable, tracing=tracing, grpc_host=host
+            )
         else:
             served = create_app(
                 cfg,
@@ -112,6 +126,7 @@ def serve(
                 projects=others,
                 on_ready=gc.enable,
                 tracing=tracing,
+                grpc_host=host,
             )
             application = with_dashboard(served, cfg)
         logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -65,6 +65,22 @@ class ServingConfig(Section):
     keep_alive_s: int = Field(
         5, ge=1, description="An idle keep-alive connection is closed after this many seconds."
     )
+    # gRPC (serving/grpc/): TF Serving's PredictionService and ModelService and the Open
+    # Inference Protocol's GRPCInferenceService, on the REST server's event loop, sharing
+    # its batcher, routing, admission, metrics and logs.
+    grpc_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of the gRPC APIs (TF Serving's and the Open Inference Protocol's); "
+        "none: gRPC is off.",
+    )
+    grpc_max_message_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        le=2**31 - 1,
+        description="Larger gRPC request messages are refused with RESOURCE_EXHAUSTED.",
+    )
     # One batch at a time measured best on 2 CPUs (TensorFlow already uses every core per
     # call); more can help on larger machines.
     inference_threads: int = Field(1, ge=1, le=64, description="Batches running at once.")

@@ -394,12 +394,17 @@ def build_app(
     feedback_url: str | Mapping[str, str] | None = None,
     on_ready: Callable[[], None] | None = None,
     tracing: Tracing | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> Starlette:
     """Compose the server for ``sources`` (one per model name).
 
     ``prediction_log_url`` and ``feedback_url`` are one folder for every model, or a
     folder per model name (a server of several projects writes each model's rows and
     labels where its own project's monitor reads them).
+
+    With ``serving.grpc_port`` set, the lifespan also serves the gRPC APIs
+    (:mod:`mooring.serving.grpc`) on ``grpc_host`` at that port, on the same event loop
+    and through the same prediction path, admission, metrics and logs as REST.
 
     ``tracing`` (:func:`mooring.tracing.start_tracing`) traces predictions; shut down on stop.
 
@@ -448,9 +453,19 @@ def build_app(
         ]
         if on_ready is not None:
             state.tasks.append(asyncio.create_task(_when_ready(state, on_ready)))
+        grpc_server = None
         try:
+            if cfg.grpc_port is not None:
+                from mooring.serving.grpc import start_grpc
+
+                grpc_server = await start_grpc(
+                    state, handlers.predictor, host=grpc_host, port=cfg.grpc_port
+                )
             yield
         finally:
+            if grpc_server is not None:
+                # In-flight calls finish (up to a deadline's length) before the models close.
+                await grpc_server.stop(grace=cfg.deadline_ms / 1000.0)
             running = [*state.tasks, *state.shadow_tasks]
             for task in running:
                 task.cancel()
@@ -499,6 +514,7 @@ def create_app(
     projects: Sequence[MooringConfig] = (),
     on_ready: Callable[[], None] | None = None,
     tracing: Tracing | None = None,
+    grpc_host: str = "127.0.0.1",
 ) -> Starlette:
     """The server for a project: its model from its registry, following the deployment record.
 
@@ -508,8 +524,8 @@ def create_app(
     of ``projects`` adds its own model from its own registry. Every model's logged
     rows and labels go to its own project's folders, where that project's monitor
     reads them. ``cfg``'s ``[serving]`` section runs the server (port, batching,
-    admission, tokens). ``on_ready`` as in :func:`build_app`; ``tracing`` defaults
-    to what ``[observability]`` says (off without ``otlp_endpoint``).
+    admission, tokens). ``on_ready`` and ``grpc_host`` as in :func:`build_app`;
+    ``tracing`` defaults to what ``[observability]`` says (off without ``otlp_endpoint``).
 
     Example:
         >>> app = create_app(cfg, projects=[load_config("b/mooring.toml")])  # doctest: +SKIP
@@ -546,4 +562,5 @@ def create_app(
         feedback_url=feedback_urls,
         on_ready=on_ready,
         tracing=tracing if tracing is not None else start_tracing(cfg.observability),
+        grpc_host=grpc_host,
     )

@@ -151,6 +151,30 @@ class Door:
             self._refusals[key] = answer
         return answer
 
+    def try_admit(self) -> bool:
+        """Admit one inference request that arrives by another road than HTTP/1.1 (gRPC).
+
+        True: admitted, counted in :attr:`in_flight` until :meth:`release`. False: the
+        server is at ``max_in_flight``; the refusal is counted (reason ``in_flight``) and
+        the caller answers "unavailable", as the door answers 503.
+
+        Example:
+            >>> door = Door(DoorLimits(max_in_flight=1))
+            >>> door.try_admit(), door.try_admit()
+            (True, False)
+            >>> door.release(); door.in_flight
+            0
+        """
+        if self.in_flight >= self.limits.max_in_flight:
+            self.count("in_flight")
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self) -> None:
+        """Free the slot of a request admitted by :meth:`try_admit` (once it is answered)."""
+        self.in_flight -= 1
+
     def count(self, reason: str) -> None:
         if self.on_refused is not None:
             self.on_refused(reason)

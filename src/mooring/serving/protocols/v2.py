@@ -32,7 +32,11 @@ from mooring.serving.loaded import ServedModel
 
 __all__ = [
     "DATATYPES",
+    "NUMERIC",
     "Endpoint",
+    "binary_column",
+    "binary_tensor",
+    "bytes_elements",
     "encode_infer",
     "metadata_document",
     "parse_infer",
@@ -42,7 +46,7 @@ __all__ = [
 
 DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32",
              "string": "BYTES"}  # fmt: skip
-_NUMERIC = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4", "FP16": "<f2",
+NUMERIC = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4", "FP16": "<f2",
             "INT16": "<i2", "INT8": "<i1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4",
             "UINT64": "<u8"}  # fmt: skip
 
@@ -140,7 +144,13 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
     return loads(json_part), tail
 
 
-def _bytes_elements(blob: bytes, count: int, field: str) -> list[str]:
+def bytes_elements(blob: bytes, count: int, field: str) -> list[str]:
+    """The binary extension's BYTES tensor: ``count`` elements, each a 4-byte little-endian
+    length and that many bytes of UTF-8 text; anything else is a 400 naming ``field``.
+
+    >>> bytes_elements(b"\\x02\\x00\\x00\\x00hi", 1, "inputs.sex")
+    ['hi']
+    """
     out: list[str] = []
     offset = 0
     for _ in range(count):
@@ -160,12 +170,16 @@ def _bytes_elements(blob: bytes, count: int, field: str) -> list[str]:
     return out
 
 
-def _binary_column(
+def binary_column(
     field: str, datatype: str, blob: bytes, rows: int, info: TensorInfo, policy: InputPolicy
 ) -> np.ndarray[Any, Any]:
+    """One input's binary data (``datatype`` one of :data:`NUMERIC` or ``BYTES``) → its column,
+    with the NaN/Infinity policy applied as :func:`~mooring.formats.columns.column_values`
+    applies it; a size that does not hold ``[rows]`` is a 400 naming ``field``.
+    """
     if info.is_string:
-        return column_array(field, list(_bytes_elements(blob, rows, field)), info, policy)
-    dtype = np.dtype(_NUMERIC[datatype])
+        return column_array(field, list(bytes_elements(blob, rows, field)), info, policy)
+    dtype = np.dtype(NUMERIC[datatype])
     if len(blob) != rows * dtype.itemsize:
         raise InvalidRequestError(
             f"{field}: {len(blob)} bytes of {datatype} data do not hold shape [{rows}]"
@@ -267,7 +281,7 @@ def parse_infer(
         # A client may send any JSON value here: only a string can name a datatype.
         if not isinstance(datatype, str) or (
             (info.is_string and datatype != "BYTES")
-            or (not info.is_string and datatype not in _NUMERIC)
+            or (not info.is_string and datatype not in NUMERIC)
         ):
             raise InvalidRequestError(
                 f"{field}: datatype {describe(datatype)} does not fit input dtype {info.dtype}; "
@@ -280,7 +294,7 @@ def parse_infer(
                 raise InvalidRequestError(
                     f"{field}: binary_data_size {describe(size)} runs past the binary data"
                 )
-            columns[name] = _binary_column(
+            columns[name] = binary_column(
                 field, str(datatype), tail[offset : offset + size], n, info, policy
             )
             offset += size
@@ -320,7 +334,12 @@ def parse_infer(
     return columns, rows, wanted, request_id
 
 
-def _binary(value: np.ndarray[Any, Any]) -> bytes:
+def binary_tensor(value: np.ndarray[Any, Any]) -> bytes:
+    """An output as the binary extension writes it: little-endian numbers, or BYTES elements.
+
+    >>> binary_tensor(np.array([1, 2], np.int32))
+    b'\\x01\\x00\\x00\\x00\\x02\\x00\\x00\\x00'
+    """
     if value.dtype == object:
         parts = []
         for item in value.ravel():
@@ -350,7 +369,7 @@ def encode_infer(
             "shape": list(value.shape),
         }
         if binary:
-            blob = _binary(value)
+            blob = binary_tensor(value)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:

@@ -1,0 +1,1 @@
+"""Generated Open Inference Protocol modules (``make protos``); see NOTICE."""

@@ -1,0 +1,103 @@
+"""gRPC shares REST's limits in a real ``mooring serve --grpc-port``: one admission counter
+(``max_in_flight``), the deadline, and a message size limit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from mooring.formats.metrics import REQUESTS_REFUSED, read_samples, total
+from tests._support.grpc import (
+    GrpcServerThread,
+    channel,
+    model_dir_sources,
+    predict_request,
+    prediction_stub,
+)
+from tests._support.serve_process import RawConnection, ServeProcess
+from tests._support.server import FAST, NAME
+from tests._support.serving_model import row
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tight(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> Iterator[ServeProcess]:
+    """One request in flight at a time and 2 KiB gRPC messages."""
+    folder = tmp_path_factory.mktemp("grpc-tight")
+    with ServeProcess(
+        folder,
+        model_dirs["a"],
+        grpc=True,
+        max_in_flight=1,
+        grpc_max_message_bytes=2048,
+    ) as proc:
+        yield proc
+
+
+def _code(stub: Any, request: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError, match=r".") as caught:
+        stub.Predict(request, timeout=30)
+    return caught.value.code(), caught.value.details() or ""
+
+
+def test_a_rest_request_in_flight_sheds_grpc(tight: ServeProcess) -> None:
+    head = (
+        f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    ).encode()
+    with channel(tight.grpc_target) as opened:
+        stub = prediction_stub(opened)
+        with RawConnection(tight.port) as held:
+            held.send(head)  # admitted at its headers; its body never comes
+            deadline = time.monotonic() + 30
+            code, details = _code(stub, predict_request([row()]))
+            while code != grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline:
+                time.sleep(0.05)  # the held request is admitted once its headers are read
+                code, details = _code(stub, predict_request([row()]))
+            assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
+            assert "1 requests in flight" in details
+        refused = {
+            s.labels["reason"]: s.value
+            for s in read_samples(httpx.get(f"{tight.url}/metrics").text)
+            if s.name == total(REQUESTS_REFUSED)
+        }
+        assert refused.get("in_flight", 0) >= 1
+        # The connection closed: its slot is free again, and gRPC is served.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                stub.Predict(predict_request([row()]), timeout=30)
+                break
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                time.sleep(0.05)
+        else:
+            raise AssertionError("the held slot was never released")
+
+
+def test_a_passed_deadline_is_deadline_exceeded(model_dirs: dict[str, Path]) -> None:
+    cfg = FAST.model_copy(update={"deadline_ms": 0.001})
+    with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
+        server.wait_ready()
+        with channel(server.target) as opened:
+            code, details = _code(prediction_stub(opened), predict_request([row()]))
+        assert code == grpc.StatusCode.DEADLINE_EXCEEDED, (code, details)
+        assert "deadline" in details
+        metrics = server.client.get("/metrics").text
+        assert 'protocol="grpc",status="504"' in metrics
+
+
+def test_a_message_over_the_limit_is_resource_exhausted(tight: ServeProcess) -> None:
+    with channel(tight.grpc_target) as opened:
+        code, details = _code(prediction_stub(opened), predict_request([row()] * 200))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (code, details)
