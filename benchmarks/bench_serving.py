@@ -24,7 +24,11 @@ saturated; a ``grpc-echo`` cell (single rows, c=32) drives a grpc.aio server who
 Predict returns the request unchanged: the framework's own ceiling on the machine.
 The floor's cell (single rows at c=32, mooring against naive) is then run head to
 head: both servers up, alternating, ``--rounds`` times (3); the summary's ratio and
-p99 are the medians of those rounds. The in-process ceiling is the signature called
+p99 are the medians of those rounds. Shadow traffic's cost is run the same way: two
+``mooring serve -c`` registry servers, each logging every request, one with a shadow
+version that gets a copy of every request (rate 1.0), alternating single rows at c=32
+``--rounds`` times; the summary gives the median throughput cost and both client
+p99s. The in-process ceiling is the signature called
 back to back at batch 64 in one process (numpy → tensors → outputs, no HTTP), the
 best of six windows. Cold start is the time from spawning a server to its first
 200: ``/v2/health/ready`` for ``mooring serve --model-dir`` (``mooring``) and for
@@ -522,19 +526,59 @@ def registry_project(model_dir: Path, work: Path) -> Path:
     return config
 
 
+def shadow_projects(model_dir: Path, work: Path) -> dict[str, Path]:
+    """Two registry projects logging every request: ``shadow`` copies every request to a
+    shadow version (the same model registered again, rate 1.0), ``plain`` has no shadow.
+    Returns their mooring.toml files."""
+    from mooring.config import load_config
+    from mooring.registry import Registry
+
+    configs: dict[str, Path] = {}
+    schema_run = {"schema": _schema_dict(work)}
+    for kind in ("plain", "shadow"):
+        home = work / f"home-{kind}"
+        config = work / f"{kind}.toml"
+        config.write_text(
+            f'[project]\nname = "{NAME}"\nhome = "{home}"\n[data]\ntrain = "unused.csv"\n'
+            "[serving]\nlog_sample_rate = 1.0\nmax_in_flight = 1024\n"
+        )
+        with Registry.from_config(load_config(config)) as reg:
+            for _ in range(2):
+                reg.register(
+                    name=NAME,
+                    artifact_dir=model_dir,
+                    lineage={"data_fingerprint": "0" * 64},
+                    gate={"blessed": True, "gates": []},
+                    run_record=schema_run,
+                )
+            reg.deploy(NAME, production=1)
+            if kind == "shadow":
+                reg.set_shadow(NAME, version=2, rate=1.0, reason="benchmark")
+        configs[kind] = config
+    return configs
+
+
+def _schema_dict(work: Path) -> dict[str, Any]:
+    from mooring.contract.schema import Schema
+
+    return Schema.load(work / "schema.yaml").to_dict()
+
+
 def start_server(
     kind: str,
     model_dir: Path,
     work: Path,
     serving: list[str] | None = None,
     grpc_port: int | None = None,
+    config: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], int, float]:
     port = free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if kind == "mooring-registry":
         # What a project runs: `mooring serve -c mooring.toml`, the version from the registry.
         cmd = [sys.executable, "-m", "mooring", "serve", "--config",
-               str(work / "registry.toml"), "--port", str(port), "--no-access-log"]  # fmt: skip
+               str(config or work / "registry.toml"), "--port", str(port),
+               "--no-access-log"]  # fmt: skip
         probe = f"http://127.0.0.1:{port}/v2/health/ready"
     elif kind == "mooring":
         config = work / "mooring.toml"
@@ -690,6 +734,26 @@ def main() -> None:
                 for proc, _, _ in servers.values():
                     proc.terminate()
                     proc.wait(timeout=60)
+        # Shadow at 100%: the same registry server with and without a shadow version that
+        # gets a copy of every request, both up, single rows at c=32 alternating.
+        shadow_rounds: dict[str, list[dict[str, Any]]] = {"plain": [], "shadow": []}
+        if "mooring" in contenders:
+            projects = shadow_projects(model_dir, work)
+            servers = {
+                k: start_server("mooring-registry", model_dir, work, config=projects[k])
+                for k in shadow_rounds
+            }
+            try:
+                for _ in range(args.rounds):
+                    for kind, (_, port, _) in servers.items():
+                        r = run_load(port, path, single, 32, duration, warmup)
+                        shadow_rounds[kind].append(r)
+                        cell = {"server": f"{kind}", "rows": 1, "concurrency": 32, **r}
+                        print("shadow at 100%:", _line(cell), flush=True)
+            finally:
+                for proc, _, _ in servers.values():
+                    proc.terminate()
+                    proc.wait(timeout=60)
         # Cold start, side by side: each server spawned `cold_runs` times, interleaved.
         registry_project(model_dir, work)
         cold_kinds = ["mooring", "mooring-registry", "naive"]
@@ -735,6 +799,16 @@ def main() -> None:
             "single_row_c32_at_least_rest": ratio >= 1.0,
             "rows64_at_least_70pct_of_ceiling": fraction >= 0.70,
         }
+    if shadow_rounds["plain"]:
+        plain, shadowed = shadow_rounds["plain"], shadow_rounds["shadow"]
+        cost = [1 - s_["rps"] / p["rps"] for p, s_ in zip(plain, shadowed, strict=True)]
+        summary["shadow_100pct"] = {
+            "rounds": shadow_rounds,
+            "throughput_cost": statistics.median(cost),
+            "p99_ms_plain": statistics.median(p["p99_ms"] for p in plain),
+            "p99_ms_shadow": statistics.median(s_["p99_ms"] for s_ in shadowed),
+            "floor_cost_at_most_15pct": statistics.median(cost) <= 0.15,
+        }
     if not {"mooring", "naive"} <= set(contenders):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"cells": cells, "summary": summary}, indent=2) + "\n")
@@ -774,6 +848,14 @@ def main() -> None:
             f"gRPC: single-row c=32 is {summary['grpc_single_row_c32_vs_rest']:.2f}x REST's; "
             f"64-row requests reach {summary['grpc_rows64_fraction_of_ceiling']:.0%} of the "
             f"in-process ceiling; floors {summary['grpc_floors']}"
+        )
+
+    if "shadow_100pct" in summary:
+        sh = summary["shadow_100pct"]
+        print(
+            f"shadow at 100% (median of {args.rounds} rounds, single rows c=32, every request "
+            f"logged on both): throughput cost {sh['throughput_cost']:.0%}, client p99 "
+            f"{sh['p99_ms_plain']:.2f} ms without, {sh['p99_ms_shadow']:.2f} ms with"
         )
 
     report = {
