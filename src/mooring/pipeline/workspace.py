@@ -131,8 +131,8 @@ class Workspace:
 
     def with_model(self, model: ModelConfig) -> Workspace:
         """The same project training another ``[model]`` (one candidate of a run)."""
-        config = self.config.model_copy(deep=True)
-        config.model = model
+        # No validation on the copy: the project's gates may name candidates this one lacks.
+        config = self.config.model_copy(update={"model": model}, deep=True)
         return Workspace(config, _fingerprints=self._fingerprints)
 
     def latest_model_dir(self) -> Path:
