@@ -68,3 +68,13 @@ def test_three_candidates_pick_by_select_and_reselect_without_retraining(
     assert steps2["evaluate"].outputs["chosen"] == _best(candidates, other)
     record = orjson.loads((second.record_path).read_bytes())
     assert record["result"]["candidate"] == _best(candidates, other)
+
+    # A floor no candidate reaches: the run is rejected naming each candidate's failures,
+    # still without training anything.
+    edit(toml, r"^lower = 0.7$", "lower = 0.9999")
+    third = run_pipeline(load_config(toml))
+    assert third.status == "rejected"
+    assert {s.name: s.status for s in third.steps}["train"] == "cached"
+    assert third.reason is not None and "no candidate passed its gates" in third.reason
+    for name, kind in (("linear", "linear"), ("mlp", "mlp"), ("gbt", "gbt")):
+        assert f"candidate {name} ({kind}): auc in [0.9999, inf]" in third.reason

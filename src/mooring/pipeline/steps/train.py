@@ -99,7 +99,7 @@ def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
     for name, model in models:
         folder = ctx.run_dir / "train" / name
         one, cached = _train_one(ctx, record, model, keys[name], folder, name)
-        outputs[name] = one.to_dict()
+        outputs[name] = replace(one, name=name).to_dict()
         if cached:
             reused.append(name)
         else:
