@@ -11,7 +11,8 @@ Example:
     >>> run = evaluate_candidates(cfg, {"linear": dir1, "gbt": dir2}, table,
     ...                           out=folder)  # doctest: +SKIP
     >>> run.chosen.name, [c.reason for c in run.candidates]  # doctest: +SKIP
-    ('gbt', ['auc 0.871 < 0.902 of gbt', 'chosen: best auc (0.902) of 2 passing'])
+    ('gbt', ["passed; auc 0.871 is behind 'gbt' (0.902)",
+             'chosen: best auc (0.902) of 2 passing candidate(s)'])
 """
 
 from __future__ import annotations
