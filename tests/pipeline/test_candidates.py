@@ -67,8 +67,16 @@ def test_three_candidates_pick_by_select_and_reselect_without_retraining(
     assert steps2["train"].status == "cached"
     assert {n: (d / "mooring.json").stat().st_mtime_ns for n, d in model_dirs.items()} == mtimes
     assert steps2["evaluate"].outputs["chosen"] == _best(candidates, other)
+    # Compared with production (the first pick) on the same records, as any new model.
+    assert steps2["evaluate"].outputs["baseline_version"] == first.version
     record = orjson.loads((second.record_path).read_bytes())
     assert record["result"]["candidate"] == _best(candidates, other)
+    # Nothing changed: every step that can be is reused.
+    again = run_pipeline(load_config(toml))
+    assert {s.name: s.status for s in again.steps if s.name in ("train", "evaluate")} == {
+        "train": "cached",
+        "evaluate": "cached",
+    }
 
     # A floor no candidate reaches: the run is rejected naming each candidate's failures,
     # still without training anything.

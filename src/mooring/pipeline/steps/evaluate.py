@@ -96,7 +96,9 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
         inputs["select"] = cfg.model.select
         inputs["cpu_hour_price"] = cfg.pipeline.cpu_hour_price
     record.key = key = digest(inputs)
-    baseline = _baseline(ctx, model_keys)
+    # Candidates are compared with production even when it is one of them (that one's
+    # change is nil), so a re-pick is never waved through as a "first model".
+    baseline = _baseline(ctx, set() if cfg.model.candidates else model_keys)
     record.inputs = {**inputs, "baseline_version": baseline}
     entry = ctx.cache.get("evaluate", key)
     if entry is not None and Path(entry["outputs"].get("report_json", "")).is_file():
