@@ -143,3 +143,46 @@ def test_observability_is_off_by_default_and_checks_its_endpoint() -> None:
     typo = {**MINIMAL, "observability": {"otlp_endpiont": "http://c:4318"}}
     with pytest.raises(ConfigError, match=r"unknown key 'otlp_endpiont'; did you mean 'otlp_end"):
         MooringConfig.from_mapping(typo)
+
+
+# [[model.candidates]], [model] select and the baseline gate.
+@pytest.mark.parametrize(
+    ("model", "gates", "match"),
+    [
+        ({"select": "auroc"}, [], "select = 'auroc' is not a metric mooring computes"),
+        ({"task": "regression", "select": "auc"}, [], "is not a regression metric"),
+        ({"candidates": [{"name": "a", "kind": "svm"}]}, [], "'mlp', 'linear' or 'gbt'"),
+        (
+            {"candidates": [{"name": "a", "kind": "mlp"}, {"name": "a", "kind": "gbt"}]},
+            [],
+            "candidate names must be distinct",
+        ),
+        (
+            {"candidates": [{"name": "a", "kind": "mlp", "hiden": [4]}]},
+            [],
+            "candidate 'a': hiden",
+        ),
+        (
+            {"candidates": [{"name": "a", "kind": "mlp", "select": "auc"}]},
+            [],
+            "describe the whole set",
+        ),
+        (
+            {"candidates": [{"name": "a", "kind": "mlp"}]},
+            [{"kind": "baseline", "metric": "auc", "baseline": "linear"}],
+            "baseline = 'linear', which is not a",
+        ),
+        ({}, [{"kind": "baseline", "metric": "auc"}], "needs baseline = the name"),
+    ],
+)
+def test_config_errors_name_the_field_and_the_allowed_values(
+    model: dict[str, object], gates: list[dict[str, object]], match: str
+) -> None:
+    mapping = {
+        "project": {"name": "x"},
+        "data": {"train": "a.csv", "label": "y"},
+        "model": model,
+        "evaluation": {"gates": gates},
+    }
+    with pytest.raises(ConfigError, match=match):
+        MooringConfig.from_mapping(mapping)

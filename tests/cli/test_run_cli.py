@@ -146,7 +146,21 @@ def test_init_writes_a_config_that_loads_and_validates(
     assert set(cfg.features.features) == set(summary["columns"]) - {"class"}
     assert cfg.features.features["capital-gain"].transform == "bucketize"
     assert cfg.features.features["workclass"].encoding == "one_hot"
-    assert [g.metric for g in cfg.evaluation.gates] == ["auc", "auc"]
+    assert [g.metric for g in cfg.evaluation.gates] == ["auc", "auc", "auc"]
+    # Three candidates by default, picked by the primary metric, gated by the baseline.
+    assert [(c.name, c.kind) for c in cfg.model.candidates] == [
+        ("linear", "linear"),
+        ("mlp", "mlp"),
+        ("gbt", "gbt"),
+    ]
+    assert cfg.model.select == "auc"
+    baseline = cfg.evaluation.gates[-1]
+    assert (baseline.kind, baseline.baseline) == ("baseline", "linear")
+    assert [kind for _, kind in ((n, m.kind) for n, m in cfg.model.resolved_candidates())] == [
+        "linear",
+        "mlp",
+        "gbt",
+    ]
     assert cfg.rollout.steps[0] < 100
     text = out.read_text()
     assert "#   age: integer" in text and "(label)" in text

@@ -43,6 +43,12 @@ def evaluation(home: Path, version: int, quality: float) -> tuple[dict[str, Any]
 def populate(registry: Registry, home: Path, artifact_dirs: list[Path]) -> None:
     """Register one evaluated version per folder (v1 and v2 pass the AUC gate, v3 fails it)."""
     qualities = [0.3, 0.4, 0.02]
+    # v1 records no kind (an mlp, as before kinds), v2 a chosen gbt candidate, v3 a linear.
+    params: list[dict[str, Any]] = [
+        {"hidden": [8]},
+        {"hidden": [8], "kind": "gbt", "candidate": "trees"},
+        {"hidden": [8], "kind": "linear"},
+    ]
     for i, folder in enumerate(artifact_dirs):
         version = i + 1
         metrics, gate = evaluation(home, version, qualities[i % len(qualities)])
@@ -52,7 +58,7 @@ def populate(registry: Registry, home: Path, artifact_dirs: list[Path]) -> None:
             lineage=LINEAGE,
             metrics=metrics,
             gate=gate,
-            params={"hidden": [8]},
+            params=params[i % len(params)],
             run_record={"task": "binary", "evaluation_report": f"reports/evaluation-v{version}"},
             parent_version=version - 1 if version > 1 else None,
             description=f"test model number {version}",

@@ -91,3 +91,9 @@ def test_registration_with_the_renderer_stores_the_card(tmp_path: Path) -> None:
         got = registry.get("income", version=1).model_card
     assert got is not None and got.startswith("# Model card: income version 1\n")
     assert "| sex=F | 0.9 |" in got and "Decision: **blessed**" in got
+
+
+def test_card_names_the_model_kind_and_the_chosen_candidate() -> None:
+    text = card(params={"kind": "gbt", "candidate": "trees", "num_trees": 50})
+    assert "| model kind | gbt |" in text and "| candidate | trees |" in text
+    assert "| model kind | mlp |" in card(params={"hidden": [8]})

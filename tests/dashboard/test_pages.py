@@ -81,6 +81,9 @@ def test_model_page_versions_metrics_gates_lineage_card_history(site: Site) -> N
     assert "gate lower 0.7" in chart.group(0)
     # Each version says which evaluation data its numbers come from.
     assert "Evaluated on" in page
+    # And which kind of model it is (with the candidate a run of several chose).
+    kinds = re.findall(r'<td class="kind">([^<]*)</td>', html)
+    assert kinds == ["linear", "gbt (trees)", "mlp"]  # newest first
 
 
 def test_model_page_selects_a_version_and_shows_its_ancestry(site: Site) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from mooring.config._base import (
     DEFAULT_NA_VALUES,
@@ -43,6 +43,10 @@ from mooring.config.evaluation import (
     WindowsConfig,
 )
 from mooring.config.model import (
+    METRIC_HIGHER_IS_BETTER,
+    PRIMARY_METRIC,
+    SELECT_METRICS,
+    CandidateConfig,
     CrossConfig,
     EarlyStoppingConfig,
     FeatureConfig,
@@ -79,9 +83,13 @@ from mooring.errors import ConfigError, NotFoundError
 
 __all__ = [
     "DEFAULT_NA_VALUES",
+    "METRIC_HIGHER_IS_BETTER",
+    "PRIMARY_METRIC",
+    "SELECT_METRICS",
     "AlertsConfig",
     "BootstrapConfig",
     "BurnWindowConfig",
+    "CandidateConfig",
     "ChangeThresholdConfig",
     "ColumnOverride",
     "ContractConfig",
@@ -136,6 +144,18 @@ class MooringConfig(Section):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     root: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _baseline_gates_name_candidates(self) -> MooringConfig:
+        names = [c.name for c in self.model.candidates]
+        for gate in self.evaluation.gates:
+            if gate.kind == "baseline" and gate.baseline not in names:
+                raise ValueError(
+                    f"[[evaluation.gates]] kind = 'baseline' names baseline = {gate.baseline!r}, "
+                    "which is not a [[model.candidates]] name"
+                    + (f"; candidates: {', '.join(names)}" if names else "; there are none")
+                )
+        return self
 
     @classmethod
     def from_mapping(

@@ -73,8 +73,21 @@ class ChangeThresholdConfig(Section):
 
 
 class GateConfig(Section):
-    """``[[evaluation.gates]]``: one validation gate on one metric, overall or on a slice."""
+    """``[[evaluation.gates]]``: one validation gate on one metric, overall or on a slice.
 
+    ``kind = "baseline"`` compares each candidate with the candidate named ``baseline``
+    on the same records: it fails when the candidate's ``metric`` is worse than the
+    baseline's beyond the baseline's confidence interval.
+    """
+
+    kind: Literal["threshold", "baseline"] = Field(
+        "threshold",
+        description="threshold: bounds on the value or its change against production; "
+        "baseline: no worse than the named candidate beyond its interval.",
+    )
+    baseline: str | None = Field(
+        None, description="kind = 'baseline': the [[model.candidates]] name to compare with."
+    )
     metric: str = Field(description="Metric name, e.g. 'auc', 'log_loss', 'flip_rate'.")
     slice: str | None = Field(None, description="Slice name such as 'sex=Female'; default overall.")
     lower: float | None = Field(None, description="Inclusive lower bound on the value.")
@@ -83,6 +96,22 @@ class GateConfig(Section):
 
     @model_validator(mode="after")
     def _some_threshold(self) -> GateConfig:
+        if self.kind == "baseline":
+            if self.baseline is None:
+                raise ValueError(
+                    f"gate on '{self.metric}': kind = 'baseline' needs baseline = the name of a "
+                    "candidate, e.g. baseline = 'linear'"
+                )
+            if self.lower is not None or self.upper is not None or self.change is not None:
+                raise ValueError(
+                    f"gate on '{self.metric}': a baseline gate takes no lower, upper or change; "
+                    "put those in a gate of their own"
+                )
+            return self
+        if self.baseline is not None:
+            raise ValueError(
+                f"gate on '{self.metric}': baseline = {self.baseline!r} needs kind = 'baseline'"
+            )
         if self.lower is None and self.upper is None and self.change is None:
             raise ValueError(
                 f"gate on '{self.metric}' has no threshold; set lower, upper or change"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -152,6 +153,63 @@ class TreesConfig(Section):
     )
 
 
+#: The metrics ``[model] select`` may name, per task, and whether higher is better.
+SELECT_METRICS: dict[str, dict[str, bool]] = {
+    "binary": {
+        "auc": True,
+        "pr_auc": True,
+        "log_loss": False,
+        "brier": False,
+        "accuracy": True,
+        "precision": True,
+        "recall": True,
+        "f1": True,
+        "ece": False,
+        "mce": False,
+    },
+    "multiclass": {
+        "accuracy": True,
+        "macro_f1": True,
+        "micro_f1": True,
+        "log_loss": False,
+        "top_k_accuracy": True,
+        "ece": False,
+        "mce": False,
+    },
+    "regression": {"rmse": False, "mae": False, "r2": True, "mape": False},
+}
+#: Each selectable metric's direction (higher is better?), whatever the task.
+METRIC_HIGHER_IS_BETTER: dict[str, bool] = {
+    name: higher for metrics in SELECT_METRICS.values() for name, higher in metrics.items()
+}
+#: The metric a run selects by when ``select`` is unset: the task's primary metric.
+PRIMARY_METRIC: dict[str, str] = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
+# [model] keys a candidate cannot override: they describe the set, not one model.
+_SET_KEYS = ("candidates", "select")
+
+
+class CandidateConfig(Section):
+    """``[[model.candidates]]``: one model of a run, a named table overriding ``[model]`` keys.
+
+    ``name`` and ``kind`` are required; every other key is a ``[model]`` key (``hidden``,
+    ``max_steps``, ``[model.candidates.gbt]`` …) that replaces the shared value for this
+    candidate only.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="The candidate's name in reports and the run record, e.g. 'linear'.",
+    )
+    kind: Literal["mlp", "linear", "gbt"] = Field(description="mlp, linear or gbt.")
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The ``[model]`` keys this candidate sets (its kind included, its name not)."""
+        return {"kind": self.kind, **dict(self.__pydantic_extra__ or {})}
+
+
 # Automatic training budget (when neither epochs nor max_steps is set): see plan_training.
 MIN_BATCH, MAX_BATCH, ROWS_PER_BATCH_STEP = 32, 4096, 128
 MIN_STEPS, MAX_STEPS, BUDGET_PASSES = 2_000, 50_000, 10
@@ -281,6 +339,78 @@ class ModelConfig(Section):
     )
     parity_records: int = Field(200, ge=0, description="Records in the train/serve parity check.")
     gbt: TreesConfig = Field(default_factory=TreesConfig)
+    candidates: list[CandidateConfig] = Field(
+        default_factory=list,
+        description="Several models trained on the same data in one run; the best that passes "
+        "the gates by `select` is registered. Empty: the one model [model] describes.",
+    )
+    select: str | None = Field(
+        None,
+        description="The metric that picks among candidates (auc, log_loss, accuracy, rmse …); "
+        "ties go to the lower cost per 1,000 predictions. Default: the task's primary metric.",
+    )
+
+    @field_validator("select")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is not None and value not in METRIC_HIGHER_IS_BETTER:
+            raise ValueError(
+                f"select = {value!r} is not a metric mooring computes; choose one of "
+                + ", ".join(sorted(METRIC_HIGHER_IS_BETTER))
+            )
+        return value
+
+    @field_validator("candidates")
+    @classmethod
+    def _distinct_candidates(cls, value: list[CandidateConfig]) -> list[CandidateConfig]:
+        names = [c.name for c in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"candidate names must be distinct; {twice} appear more than once")
+        for candidate in value:
+            wrong = [k for k in candidate.overrides if k in _SET_KEYS]
+            if wrong:
+                raise ValueError(
+                    f"candidate {candidate.name!r}: {wrong} describe the whole set; set them "
+                    "in [model], not in a candidate"
+                )
+        return value
+
+    def selection_metric(self, task: str) -> str:
+        """The metric candidates are compared on: ``select`` or the task's primary metric.
+
+        Raises:
+            ValueError: ``select`` names a metric the task does not compute.
+        """
+        if self.select is None:
+            return PRIMARY_METRIC[task]
+        if self.select not in SELECT_METRICS[task]:
+            raise ValueError(
+                f"[model] select = {self.select!r} is not a {task} metric; choose one of "
+                + ", ".join(SELECT_METRICS[task])
+            )
+        return self.select
+
+    def resolved_candidates(self) -> list[tuple[str, ModelConfig]]:
+        """Each candidate's own ``[model]``: the shared keys with its overrides applied.
+
+        A candidate's table (``[model.candidates.gbt]``) is merged key by key into the
+        shared one. Without ``[[model.candidates]]``: the one model, named after its kind.
+        """
+        if not self.candidates:
+            return [(self.kind, self)]
+        return [(c.name, self._resolve(c)) for c in self.candidates]
+
+    def _resolve(self, candidate: CandidateConfig) -> ModelConfig:
+        merged = self.model_dump(exclude=set(_SET_KEYS), exclude_unset=True)
+        for key, value in candidate.overrides.items():
+            old = merged.get(key)
+            merged[key] = (
+                {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+            )
+        if "builder" not in candidate.overrides and candidate.kind != "mlp":
+            merged.pop("builder", None)
+        return ModelConfig.model_validate(merged)
 
     @field_validator("hidden")
     @classmethod
@@ -309,9 +439,18 @@ class ModelConfig(Section):
             raise ValueError(
                 "set epochs (passes over the data) or max_steps (optimizer steps), not both"
             )
-        if self.builder != "mlp" and self.kind != "mlp":
+        if self.builder != "mlp" and self.kind != "mlp" and not self.candidates:
             raise ValueError(
                 f"builder = {self.builder!r} replaces the MLP's body; it does not apply to "
                 f"kind = {self.kind!r} — remove builder or set kind = 'mlp'"
             )
+        if self.select is not None and self.task != "auto":
+            self.selection_metric(self.task)
+        for candidate in self.candidates:
+            try:
+                self._resolve(candidate)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "model"
+                raise ValueError(f"candidate {candidate.name!r}: {where}: {first['msg']}") from None
         return self

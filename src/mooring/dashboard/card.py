@@ -199,6 +199,8 @@ def render_model_card(
             "registered": created_at,
             "by": created_by,
             "parent version": parent_version,
+            "model kind": (params or {}).get("kind", "mlp"),
+            "candidate": (params or {}).get("candidate"),
             "code version": lineage.get("code_version"),
             "mooring": lineage.get("mooring_version"),
             "TensorFlow": lineage.get("tensorflow_version"),

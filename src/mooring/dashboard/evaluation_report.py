@@ -353,12 +353,99 @@ def _comparison(result: EvaluationResult) -> str:
     )
 
 
+def _model(result: EvaluationResult) -> str:
+    """The model's kind and, for trees, each column's share of the split gain."""
+    if not result.model:
+        return ""
+    kind = str(result.model.get("kind", "mlp"))
+    candidate = result.model.get("candidate")
+    trees = result.model.get("trees")
+    parts = [
+        "<h2>Model</h2><div class='card'>kind <b class='kind'>"
+        f"{escape(kind)}</b>"
+        + (f" · candidate <b>{escape(str(candidate))}</b>" if candidate else "")
+        + (f" · {int(trees):,} trees" if isinstance(trees, int | float) else "")
+        + "</div>"
+    ]
+    importances = result.model.get("feature_importances") or {}
+    if isinstance(importances, dict) and importances:
+        ranked = sorted(importances.items(), key=lambda kv: -float(kv[1]))
+        parts.append("<h2>Feature importances</h2>")
+        parts.append(
+            _figure(
+                bar_chart(
+                    [Bar(str(k), float(v)) for k, v in ranked[:20]],
+                    title="Share of the trees' split gain",
+                )
+            )
+        )
+        parts.append(
+            _table(
+                ["feature", "share of split gain"],
+                [[escape(str(k)), _num(float(v))] for k, v in ranked],
+            )
+        )
+    return "".join(parts)
+
+
+def _candidates(result: EvaluationResult) -> str:
+    """Every candidate of the run side by side, with why each was or was not chosen."""
+    if not result.candidates:
+        return ""
+    select = str(result.model.get("select") or PRIMARY[result.task])
+    shown = [m for m in HEADLINE[result.task] if any(m in c["metrics"] for c in result.candidates)]
+    shown = [select, *[m for m in shown if m != select]][:5]
+    rows, classes = [], []
+    for c in result.candidates:
+        cells = [escape(str(c["name"])), f"<span class='kind'>{escape(str(c['kind']))}</span>"]
+        for m in shown:
+            value = c["metrics"].get(m)
+            ci = c.get("intervals", {}).get(m)
+            cells.append(
+                _num(value) + (f" [{_num(ci['lower'])}, {_num(ci['upper'])}]" if ci else "")
+            )
+        cells += [
+            _num(c.get("calibration_ece")),
+            _num(c.get("decision_cost_per_1000")),
+            _num(None if c.get("seconds_per_1000") is None else c["seconds_per_1000"] * 1000.0),
+            _num(c.get("cost_per_1000")),
+            f"{int(c.get('size_bytes') or 0) / 1e6:.2f}",
+            "<span class='pass'>PASS</span>"
+            if c.get("blessed")
+            else "<span class='fail'>FAIL</span>",
+            ("<b>chosen</b> — " if c.get("chosen") else "") + escape(str(c.get("reason", ""))),
+        ]
+        rows.append(cells)
+        classes.append("" if c.get("blessed") else "flag")
+    direction = "higher" if HIGHER_IS_BETTER.get(select, True) else "lower"
+    headers = [
+        "candidate",
+        "kind",
+        *[f"{m} [interval]" for m in shown],
+        "ECE",
+        "decision cost / 1,000",
+        "latency ms / 1,000 predictions",
+        "serving cost / 1,000",
+        "size MB",
+        "gates",
+        "verdict",
+    ]
+    return (
+        f"<h2>Candidates</h2><p class='meta'>Picked by <b>{escape(select)}</b> ({direction} is "
+        "better) among the candidates that pass every gate; ties go to the lower cost per "
+        "1,000 predictions (measured in-process on the loaded SavedModel).</p>"
+        + f"<div class='candidates'>{_table(headers, rows, classes)}</div>"
+    )
+
+
 def render_evaluation_html(result: EvaluationResult, decision: GateDecision | None = None) -> str:
     """The whole report as one HTML document."""
     warnings = "".join(f"<div class='warn'>⚠ {escape(w)}</div>" for w in result.warnings)
     body = "".join(
         [
             _header(result, decision),
+            _candidates(result),
+            _model(result),
             _gates(decision),
             warnings,
             _metrics(result),

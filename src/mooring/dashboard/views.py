@@ -70,6 +70,18 @@ def task_of(mv: ModelVersion) -> str | None:
     return None
 
 
+def kind_of(mv: ModelVersion) -> str:
+    """The version's model kind (mlp, linear, gbt) and its candidate name, if recorded."""
+    kind, candidate = "mlp", None
+    for source in (mv.params, mv.run_record):
+        if isinstance(source, Mapping):
+            kind = str(source.get("kind") or kind)
+            candidate = candidate or source.get("candidate") or source.get("chosen_candidate")
+            if source.get("kind"):
+                break
+    return kind if not candidate or candidate == kind else f"{kind} ({candidate})"
+
+
 def ordered_metrics(versions: Sequence[ModelVersion], limit: int = 4) -> list[str]:
     """The metrics worth a column: the task's headline ones that were recorded, in order."""
     recorded: list[str] = []
@@ -188,6 +200,7 @@ def version_rows(versions: Sequence[ModelVersion], deployment: Deployment) -> li
                     fmt(metrics[c]) if metrics.get(c) is not None else "—" for c in columns
                 ],
                 "has_report": report_reference(mv) is not None,
+                "kind": kind_of(mv),
                 "parent": mv.parent_version,
                 "eval_data": evaluation_data_label(mv),
             }

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from mooring.evaluation.bootstrap import Interval, bootstrap, bootstrap_indices
 from mooring.evaluation.calibration import Calibration, ReliabilityBin
+from mooring.evaluation.candidates import (
+    CandidateEvaluation,
+    CandidatesRun,
+    evaluate_candidates,
+)
 from mooring.evaluation.compare import compare, compare_predictions
 from mooring.evaluation.evaluate import encode_labels, evaluate
 from mooring.evaluation.gates import GateDecision, GateResult, decide
@@ -35,6 +40,8 @@ __all__ = [
     "HEADLINE",
     "PRIMARY",
     "Calibration",
+    "CandidateEvaluation",
+    "CandidatesRun",
     "Comparison",
     "CostSummary",
     "EvaluationResult",
@@ -56,6 +63,7 @@ __all__ = [
     "decide",
     "encode_labels",
     "evaluate",
+    "evaluate_candidates",
     "evaluate_loaded_model",
     "evaluate_model_dir",
     "prepare",

@@ -10,6 +10,12 @@
 - A metric that was not computed fails its gate, with a message saying why.
 - Without a baseline (the first model), change thresholds and gates on the comparison
   metrics (``flip_rate``, ``mean_abs_diff``) are skipped, each one saying so.
+- A baseline gate (``kind = "baseline"``) compares a run's candidate with the candidate
+  named ``baseline``, evaluated on the same records: it fails when the candidate's value
+  is worse than the baseline's beyond the baseline's bootstrap interval (below its lower
+  end when higher is better, above its upper end otherwise). Without an interval
+  (``bootstrap samples = 0``) the baseline's value itself is the bound, with a warning.
+  The baseline candidate passes its own gate.
 - With no gates configured the model is blessed with a visible warning.
 
 Example:
@@ -26,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mooring.config import ChangeThresholdConfig, GateConfig
+from mooring.config import METRIC_HIGHER_IS_BETTER, ChangeThresholdConfig, GateConfig
 from mooring.evaluation.result import Comparison, EvaluationResult
 from mooring.evaluation.thresholds import jsonable
 
@@ -67,7 +73,7 @@ class GateResult:
     name: str
     metric: str
     slice: str | None
-    kind: Literal["value", "change"]
+    kind: Literal["value", "change", "baseline"]
     value: float | None
     bound: dict[str, Any]
     passed: bool
@@ -250,12 +256,78 @@ def _change_gate(
     )
 
 
+def _baseline_gate(
+    gate: GateConfig,
+    candidate: EvaluationResult,
+    name: str | None,
+    candidates: Mapping[str, EvaluationResult],
+) -> GateResult:
+    reference = str(gate.baseline)
+    higher = METRIC_HIGHER_IS_BETTER.get(gate.metric, True)
+    title = f"{_where(gate)} no worse than candidate '{reference}'"
+    bound: dict[str, Any] = {"baseline": reference, "direction": "higher" if higher else "lower"}
+
+    def result(passed: bool, message: str, **extra: Any) -> GateResult:
+        return GateResult(
+            title,
+            gate.metric,
+            gate.slice,
+            "baseline",
+            extra.get("value"),
+            bound,
+            passed,
+            message,
+            skipped=extra.get("skipped", False),
+            baseline=extra.get("base"),
+            diff=extra.get("diff"),
+        )
+
+    if name == reference:
+        return result(True, f"skipped: this is the baseline candidate '{reference}'", skipped=True)
+    other = candidates.get(reference)
+    if other is None:
+        return result(
+            False,
+            f"failed: the baseline candidate '{reference}' was not evaluated in this run "
+            f"(evaluated: {', '.join(candidates) or 'none'})",
+        )
+    if candidate.data_fingerprint != other.data_fingerprint:
+        return result(False, f"failed: '{reference}' was evaluated on different records")
+    value, why = candidate.lookup(gate.metric, gate.slice)
+    if value is None:
+        return result(False, f"failed: {_where(gate)} was not computed: {why}")
+    base, base_why = other.lookup(gate.metric, gate.slice)
+    if base is None:
+        return result(False, f"failed: {_where(gate)} of '{reference}': {base_why}", value=value)
+    interval = other.intervals.get(gate.metric) if gate.slice in (None, "overall") else None
+    if interval is not None:
+        limit = interval.lower if higher else interval.upper
+        within = (
+            f"its {interval.confidence:.0%} interval [{interval.lower:.6g}, {interval.upper:.6g}]"
+        )
+    else:
+        limit, within = base, "its value (no interval: [evaluation.bootstrap] samples = 0)"
+    bound["limit"] = limit
+    passed = value >= limit if higher else value <= limit
+    return result(
+        passed,
+        f"{'passed' if passed else 'failed'}: {_where(gate)} {_fmt(value)} vs '{reference}' "
+        f"{_fmt(base)}; the bound is the {'lower' if higher else 'upper'} end of {within}, "
+        f"{_fmt(limit)} ({'higher' if higher else 'lower'} is better)",
+        value=value,
+        base=base,
+        diff=value - base,
+    )
+
+
 def decide(
     candidate: EvaluationResult,
     *,
     baseline: EvaluationResult | None = None,
     gates: Sequence[GateConfig] | None = None,
     candidate_vs_baseline: Comparison | None = None,
+    name: str | None = None,
+    candidates: Mapping[str, EvaluationResult] | None = None,
 ) -> GateDecision:
     """Check every gate; blessed only when none fails.
 
@@ -263,6 +335,8 @@ def decide(
         candidate: the evaluation of the model being considered.
         baseline: the production model evaluated on the same records, or ``None`` for
             the first model.
+        name: the candidate's name in a run of several (``[[model.candidates]]``).
+        candidates: every candidate of the run by name, for baseline gates.
         gates: the gates; default ``candidate.config.gates``.
         candidate_vs_baseline: flip rate and mean absolute difference (see
             :func:`mooring.evaluation.compare`); default ``candidate.comparison``.
@@ -282,6 +356,15 @@ def decide(
             "first model: no production model exists, so every change threshold was skipped"
         )
     for gate in configured:
+        if gate.kind == "baseline":
+            if candidates is None:
+                decision.warnings.append(
+                    f"baseline gate on '{gate.metric}' skipped: it compares candidates of one "
+                    "`mooring run`, and this evaluation has none"
+                )
+            else:
+                decision.gates.append(_baseline_gate(gate, candidate, name, candidates))
+            continue
         if gate.lower is not None or gate.upper is not None:
             decision.gates.append(_value_gate(gate, candidate, first_model))
         if gate.change is not None:

@@ -40,6 +40,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from mooring.config import METRIC_HIGHER_IS_BETTER, PRIMARY_METRIC
 from mooring.errors import UsageError
 
 __all__ = [
@@ -79,28 +80,12 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "regression": ("rmse", "mae", "r2", "mape"),
 }
 
-#: The metric slices and windows are compared on.
-PRIMARY: dict[str, str] = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
+#: The metric slices and windows are compared on (and candidates, unless ``select`` says).
+PRIMARY: dict[str, str] = dict(PRIMARY_METRIC)
 
-#: Direction of every metric mooring computes (used by reports and flagging).
+#: Direction of every metric mooring computes (used by reports, flagging and ``select``).
 HIGHER_IS_BETTER: dict[str, bool] = {
-    "auc": True,
-    "pr_auc": True,
-    "log_loss": False,
-    "brier": False,
-    "accuracy": True,
-    "precision": True,
-    "recall": True,
-    "f1": True,
-    "ece": False,
-    "mce": False,
-    "macro_f1": True,
-    "micro_f1": True,
-    "top_k_accuracy": True,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
-    "mape": False,
+    **METRIC_HIGHER_IS_BETTER,
     "flip_rate": False,
     "mean_abs_diff": False,
 }

@@ -32,7 +32,7 @@ from mooring.evaluation.result import EvaluationResult, RenderEvaluation
 from mooring.features import predict_saved_model
 from mooring.formats.model import SavedModelFolder, load_saved_model
 
-__all__ = ["EvaluationRun", "evaluate_loaded_model", "evaluate_model_dir"]
+__all__ = ["EvaluationRun", "evaluate_loaded_model", "evaluate_model_dir", "model_summary"]
 
 
 @dataclass
@@ -93,7 +93,17 @@ def evaluate_loaded_model(
     )
     if missing:
         result.warnings.append(f"{missing} evaluation rows have no label and were left out")
+    result.model = model_summary(model)
     return result
+
+
+def model_summary(model: SavedModelFolder) -> dict[str, Any]:
+    """What a report says about the model: its kind and, for trees, the importances."""
+    summary: dict[str, Any] = {"kind": model.kind}
+    for key in ("trees", "feature_importances"):
+        if model.metadata.get(key) is not None:
+            summary[key] = model.metadata[key]
+    return summary
 
 
 def evaluate_model_dir(

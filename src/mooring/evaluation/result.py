@@ -139,6 +139,10 @@ class EvaluationResult:
     windows: WindowsSummary | None = None
     warnings: list[str] = field(default_factory=list)
     comparison: Comparison | None = None
+    #: The evaluated model: its ``kind``, and for trees ``feature_importances``.
+    model: dict[str, Any] = field(default_factory=dict)
+    #: Every candidate of a run side by side (see :mod:`mooring.evaluation.candidates`).
+    candidates: list[dict[str, Any]] = field(default_factory=list)
     #: Prediction arrays kept in memory for candidate-vs-baseline comparison; never saved.
     predictions: FloatArray | None = field(default=None, repr=False)
 
@@ -194,6 +198,8 @@ class EvaluationResult:
             "slices": [s.to_dict() for s in self.slices],
             "windows": None if self.windows is None else self.windows.to_dict(),
             "comparison": None if self.comparison is None else self.comparison.to_dict(),
+            "model": self.model,
+            "candidates": self.candidates,
             "warnings": list(self.warnings),
             "config": self.config.model_dump(mode="json"),
         }

@@ -69,6 +69,19 @@ class TrainOutput(_Record):
     schema_hash: str | None = None
     parity_max_abs_diff: float | None = None
     resumed_from_epoch: int | None = None
+    #: The model kind (mlp, linear, gbt) and, in a run of several, the candidate's name.
+    kind: str | None = None
+    name: str | None = None
+    #: The input fingerprint this model is cached under (the registered lineage's model_key).
+    model_key: str | None = None
+    #: ``[[model.candidates]]``: every candidate's own output, by name (empty for one model).
+    candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def candidate(self, name: str | None) -> TrainOutput:
+        """One candidate's output (this one when there are no candidates or no name)."""
+        if name is None or not self.candidates:
+            return self
+        return TrainOutput.from_dict(self.candidates[name])
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,11 @@ class EvaluateOutput(_Record):
     outputs: str | None = None
     #: Production's metrics on the same eval data (``baseline_version``), when compared.
     baseline_metrics: dict[str, float] | None = None
+    #: ``[[model.candidates]]``: the one picked (``None``: none passed), the metric it was
+    #: picked by, and every candidate's row (metrics, gates, serving figures, why).
+    chosen: str | None = None
+    select: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,6 +173,11 @@ class RunOutputs:
     @property
     def evaluated(self) -> EvaluateOutput:
         return _done(self.evaluate, "evaluate")
+
+    @property
+    def chosen(self) -> TrainOutput:
+        """The trained model the run goes on with: the picked candidate, or the one model."""
+        return self.trained.candidate(self.evaluated.chosen)
 
     @property
     def registered(self) -> RegisterOutput:

@@ -371,6 +371,7 @@ class _Run:
         return {
             "version": register.version if register else None,
             "blessed": evaluate.blessed if evaluate else None,
+            "candidate": evaluate.chosen if evaluate else None,
             "metrics": evaluate.metrics if evaluate else None,
             "report": evaluate.report if evaluate else None,
             "deployed_as": deploy.deployed_as if deploy else None,

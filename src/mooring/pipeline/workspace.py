@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from mooring.config import MooringConfig
+from mooring.config import ModelConfig, MooringConfig
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract.schema import Schema, infer_schema
 from mooring.errors import NotFoundError
@@ -128,6 +128,12 @@ class Workspace:
         config = self.config.model_copy(deep=True)
         config.data.train = str(found.resolve())
         return Workspace(config)
+
+    def with_model(self, model: ModelConfig) -> Workspace:
+        """The same project training another ``[model]`` (one candidate of a run)."""
+        # No validation on the copy: the project's gates may name candidates this one lacks.
+        config = self.config.model_copy(update={"model": model}, deep=True)
+        return Workspace(config, _fingerprints=self._fingerprints)
 
     def latest_model_dir(self) -> Path:
         """The model folder of the most recent training run under ``<home>/runs``."""

@@ -26,10 +26,21 @@ def run(ctx: RunContext, record: StepRecord) -> GateOutput:
     if not output.blessed:
         record.outputs = output.to_dict()
         shown = "; ".join(output.failed)
+        if evaluated.candidates:
+            shown = "; ".join(
+                f"candidate {c['name']} ({c['kind']}): " + ("; ".join(c["failures"]) or "passed")
+                for c in evaluated.candidates
+            )
+            raise RejectedError(
+                f"not blessed: no candidate passed its gates — {shown} "
+                f"(report: {evaluated.report}); nothing was deployed"
+            )
         raise RejectedError(
             f"not blessed: {len(failures)} gate(s) failed: {shown} "
             f"(report: {evaluated.report}); nothing was deployed"
         )
     record.status = "cached" if ctx.cached("evaluate") else "done"
-    record.message = f"blessed: {len(gates)} gate(s) passed"
+    record.message = f"blessed: {len(gates)} gate(s) passed" + (
+        f" by candidate {evaluated.chosen}" if evaluated.chosen else ""
+    )
     return output

@@ -47,16 +47,28 @@ def _references(ctx: RunContext) -> dict[str, Any]:
     )
 
 
+def _params(ctx: RunContext, chosen: str | None) -> dict[str, Any]:
+    """The registered model's ``[model]``: the chosen candidate's, overrides applied."""
+    models = dict(ctx.config.model.resolved_candidates())
+    model = models.get(chosen or "", ctx.config.model)
+    params = model.model_dump(mode="json", exclude={"candidates", "select"})
+    if chosen is not None:
+        params["candidate"] = chosen
+    return params
+
+
 def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
     """The register step (a model already registered is found by its manifest)."""
     from mooring.dashboard.card import render_model_card
     from mooring.registry import build_manifest
 
     ws = ctx.workspace
-    trained, evaluated = ctx.outputs.trained, ctx.outputs.evaluated
+    # With [[model.candidates]], the candidate the evaluate step picked.
+    trained, evaluated = ctx.outputs.chosen, ctx.outputs.evaluated
+    model_key = trained.model_key if evaluated.chosen else ctx.keys["train"]
     model_dir = Path(trained.model_dir)
     manifest = build_manifest(model_dir)
-    record.inputs = {"model_key": ctx.keys["train"], "manifest_sha256": manifest.sha256}
+    record.inputs = {"model_key": model_key, "manifest_sha256": manifest.sha256}
     record.key = digest(record.inputs)
     for mv in ctx.versions():
         if mv.manifest_sha256 == manifest.sha256:
@@ -72,6 +84,12 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
     # The dashboard links a version to its evaluation report through this key.
     run_record["evaluation_report"] = str(Path(evaluated.report).parent)
     run_record["pipeline_run"] = ctx.run_id
+    run_record["kind"] = trained.kind or run_record.get("kind") or "mlp"
+    if evaluated.candidates:
+        # The registered version names the candidate it is, and the ones it beat.
+        run_record["chosen_candidate"] = evaluated.chosen
+        run_record["select"] = evaluated.select
+        run_record["candidates"] = evaluated.candidates
     # The operating threshold is the registration's, read back by replay, export and
     # live quality; the model folder keeps the 0.5 it was exported with.
     run_record["threshold"] = evaluated.threshold
@@ -92,7 +110,7 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         "schema_hash": trained.schema_hash,
         "schema_fingerprint": ctx.outputs.validated.schema_fingerprint,
         "feature_spec_hash": trained.feature_spec_hash,
-        "model_key": ctx.keys["train"],
+        "model_key": model_key,
         "code_version": ctx.code["code_version"],
         "source_sha256": ctx.code["source_sha256"],
         "run_id": ctx.run_id,
@@ -104,7 +122,7 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         metrics=evaluated.metrics,
         gate=evaluated.decision,
         statistics=ctx.train_statistics().to_dict(),
-        params=ctx.config.model.model_dump(mode="json"),
+        params=_params(ctx, evaluated.chosen),
         run_record=run_record,
         parent_version=production,
         reason=f"mooring run {ctx.run_id}",

@@ -3,16 +3,22 @@
 :func:`fit` is the work (also :meth:`mooring.project.Project.train`); :func:`run` is the
 step: keyed by the data, its statistics and schema, ``[features]``, ``[model]`` and the
 code, it resumes from the run's last checkpoint when a killed run is continued.
+
+With ``[[model.candidates]]`` it trains every candidate, each into
+``<run>/train/<name>/model`` and cached under its own key (the same inputs with the
+candidate's ``[model]``): a re-run retrains only the candidates whose inputs changed,
+and a change to ``[model] select`` alone retrains none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mooring.config import plan_training
+from mooring.config import ModelConfig, plan_training
 from mooring.formats.model import METADATA_FILE
 from mooring.pipeline.context import RunContext
 from mooring.pipeline.fingerprint import digest
@@ -60,31 +66,82 @@ def fit(
     )
 
 
-def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
-    """The train step."""
-    cfg, ws = ctx.config, ctx.workspace
-    validated = ctx.outputs.validated
-    record.inputs = {
+def _model_inputs(ctx: RunContext, model: ModelConfig) -> dict[str, Any]:
+    """What one model's training depends on (its cache key is their digest)."""
+    cfg, ws, validated = ctx.config, ctx.workspace, ctx.outputs.validated
+    return {
         "train_fingerprint": ws.data_fingerprint("train"),
         "statistics_hash": validated.statistics_hash,
         "schema_fingerprint": validated.schema_fingerprint,
         "features": cfg.features.model_dump(mode="json"),
-        "model": cfg.model.model_dump(mode="json"),
+        "model": model.model_dump(mode="json", exclude={"candidates", "select"}),
         "data": cfg.data.model_dump(mode="json", exclude={"train", "eval"}),
         "code_version": ctx.code["code_version"],
     }
+
+
+def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
+    """The train step: the one model, or every ``[[model.candidates]]`` (cached each)."""
+    cfg = ctx.config
+    if not cfg.model.candidates:
+        record.inputs = _model_inputs(ctx, cfg.model)
+        record.key = key = digest(record.inputs)
+        output, cached = _train_one(ctx, record, cfg.model, key, ctx.run_dir / "train", None)
+        if cached:
+            ctx.reuse(record, "train", key)
+        return output
+    models = cfg.model.resolved_candidates()
+    keys = {name: digest(_model_inputs(ctx, model)) for name, model in models}
+    record.inputs = {**_model_inputs(ctx, cfg.model), "candidates": keys}
     record.key = key = digest(record.inputs)
+    outputs: dict[str, dict[str, Any]] = {}
+    reused: list[str] = []
+    for name, model in models:
+        folder = ctx.run_dir / "train" / name
+        one, cached = _train_one(ctx, record, model, keys[name], folder, name)
+        outputs[name] = replace(one, name=name).to_dict()
+        if cached:
+            reused.append(name)
+        else:
+            # Each candidate is cached on its own, so a change to another one, or to
+            # [model] select only, retrains nothing that is unchanged.
+            ctx.cache.put("train", keys[name], outputs[name], run_id=ctx.run_id)
+    first = TrainOutput.from_dict(outputs[models[0][0]])
+    output = replace(first, model_key=key, candidates=outputs)
+    if len(reused) == len(models):
+        record.status, record.reusable = "cached", True
+        record.outputs = output.to_dict()
+        record.message = f"{len(models)} candidate(s), all unchanged: reused"
+    else:
+        record.status, record.reusable = "done", True
+        trained = [n for n, _ in models if n not in reused]
+        record.message = f"trained {', '.join(trained)}" + (
+            f"; reused {', '.join(reused)} (unchanged)" if reused else ""
+        )
+    return output
+
+
+def _train_one(
+    ctx: RunContext,
+    record: StepRecord,
+    model: ModelConfig,
+    key: str,
+    output: Path,
+    name: str | None,
+) -> tuple[TrainOutput, bool]:
+    """One model, from the cache when its inputs are unchanged; (output, cached)."""
     entry = ctx.cache.get("train", key)
     if entry is not None and (Path(entry["outputs"]["model_dir"]) / METADATA_FILE).is_file():
-        ctx.reuse(record, "train", key)
-        return TrainOutput.from_dict(entry["outputs"])
+        return TrainOutput.from_dict(entry["outputs"]), True
     statistics = ctx.train_statistics()
-    output = ctx.run_dir / "train"
+    workspace = ctx.workspace.with_model(model) if name is not None else ctx.workspace
     resume = (output / "checkpoints").is_dir() and any((output / "checkpoints").iterdir())
-    rows = statistics.num_rows * (1.0 - cfg.model.validation_split)
-    plan = plan_training(cfg.model, int(rows))
+    rows = statistics.num_rows * (1.0 - model.validation_split)
+    plan = plan_training(model, int(rows))
     callbacks = ctx.observer.training_callbacks(plan.rounds, plan.steps_per_round)
-    result = fit(ws, output_dir=output, resume=resume, callbacks=callbacks, statistics=statistics)
+    result = fit(
+        workspace, output_dir=output, resume=resume, callbacks=callbacks, statistics=statistics
+    )
     last = result.epochs[-1] if result.epochs else {}
     record.status, record.reusable = "done", True
     record.message = (
@@ -104,4 +161,7 @@ def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
         schema_hash=result.schema_hash,
         parity_max_abs_diff=result.parity.max_abs_diff if result.parity else None,
         resumed_from_epoch=result.resumed_from,
-    )
+        kind=model.kind,
+        name=name,
+        model_key=key,
+    ), False

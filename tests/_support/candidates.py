@@ -1,0 +1,45 @@
+"""A three-candidate Adult project (linear, mlp, gbt) with tiny training budgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests._support.project import write_project
+
+# The shared [model] keys, then one table per candidate; each trains in seconds.
+CANDIDATES = """\
+[model]
+task = "binary"
+hidden = [16]
+epochs = 1
+learning_rate = 0.01
+schedule = "constant"
+parity_records = 20
+seed = 42
+select = "auc"
+
+[[model.candidates]]
+name = "linear"
+kind = "linear"
+
+[[model.candidates]]
+name = "mlp"
+kind = "mlp"
+
+[[model.candidates]]
+name = "gbt"
+kind = "gbt"
+gbt = { num_trees = 10, max_depth = 3, early_stopping = false }
+
+"""
+
+BASELINE_GATE = '[[evaluation.gates]]\nkind = "baseline"\nmetric = "auc"\nbaseline = "linear"\n'
+
+
+def write_candidates_project(root: Path, data: dict[str, Path], *, extra: str = "") -> Path:
+    """A project whose run trains the three candidates; ``extra`` ends its [pipeline]."""
+    toml = write_project(root, data, model=CANDIDATES, extra=extra)
+    # The baseline gate goes beside the project's AUC floor.
+    text = toml.read_text(encoding="utf-8").replace("[rollout]", BASELINE_GATE + "[rollout]", 1)
+    toml.write_text(text, encoding="utf-8")
+    return toml
