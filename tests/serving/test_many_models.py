@@ -1,7 +1,7 @@
 """Several models in one server: two projects in one ``mooring serve``, every model of a registry.
 
 Each model keeps its own versions, batcher, contract, metrics labels and prediction
-log folder; a hot swap of one never fails a request of the other.
+log folder; a hot swap of one never fails a request of the other, over REST or gRPC.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pyarrow.parquet as pq
 import pytest
@@ -21,6 +22,7 @@ from mooring.formats.predictions import read_prediction_log
 from mooring.registry import Registry
 from mooring.serving import create_app
 from tests._support.cli import run_mooring
+from tests._support.grpc import channel, predict_request, prediction_stub
 from tests._support.serve_process import ServeProcess
 from tests._support.server import BLESSED, LINEAGE, ServerThread
 from tests._support.serving_model import row
@@ -55,15 +57,20 @@ def _log_models(folder: Path) -> set[str]:
 
 
 class _Traffic(threading.Thread):
-    """One client sending ``alpha`` and ``beta`` requests in turn until stopped."""
+    """One client sending ``alpha`` and ``beta`` requests in turn until stopped (REST, or
+    TF Serving's gRPC ``Predict`` with ``grpc_target``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, grpc_target: str | None = None) -> None:
         super().__init__(daemon=True)
         self.url = url
+        self.grpc_target = grpc_target
         self.stop = threading.Event()
         self.answers: list[tuple[str, int, str | None]] = []  # (model, status, version)
 
     def run(self) -> None:
+        if self.grpc_target is not None:
+            self._run_grpc(self.grpc_target)
+            return
         body = {"instances": [row()]}
         with httpx.Client(base_url=self.url, timeout=30) as client:
             while not self.stop.is_set():
@@ -75,6 +82,18 @@ class _Traffic(threading.Thread):
                         )
                     except httpx.TransportError as exc:
                         self.answers.append((model, 0, type(exc).__name__))
+
+    def _run_grpc(self, target: str) -> None:
+        with channel(target) as opened:
+            stub = prediction_stub(opened)
+            while not self.stop.is_set():
+                for model in ("alpha", "beta"):
+                    try:
+                        reply = stub.Predict(predict_request([row()], name=model), timeout=30)
+                        version = str(reply.model_spec.version.value)
+                        self.answers.append((model, 200, version))
+                    except grpc.RpcError as exc:
+                        self.answers.append((model, 0, str(exc.code())))
 
     def seen(self, model: str) -> list[str | None]:
         return [v for m, _, v in list(self.answers) if m == model]
@@ -101,34 +120,41 @@ def test_two_projects_in_one_process_swap_one_while_the_other_takes_traffic(
         name="alpha",
         # Each project also gets its own in-process monitor, in its own registry.
         args=["--config", str(beta_config), "--monitor", "--monitor-interval", "1s"],
+        grpc=True,
         **alpha_options,
     )
     with serve:
         traffic = _Traffic(serve.url)
+        over_grpc = _Traffic(serve.url, serve.grpc_target)
         traffic.start()
+        over_grpc.start()
         try:
-            _wait(lambda: len(traffic.seen("beta")) >= 20)
+            _wait(lambda: len(traffic.seen("beta")) >= 20 and len(over_grpc.seen("beta")) >= 20)
             registry = Registry.from_config(load_config(alpha_config))
             try:
                 registry.deploy("alpha", production=2, reason="hot swap under traffic")
             finally:
                 registry.close()
             _wait(lambda: traffic.seen("alpha")[-1:] == ["2"])
-            swapped_at = len(traffic.answers)
-            _wait(lambda: len(traffic.answers) >= swapped_at + 40)
+            _wait(lambda: over_grpc.seen("alpha")[-1:] == ["2"])
+            swapped_at = len(traffic.answers), len(over_grpc.answers)
+            _wait(lambda: len(traffic.answers) >= swapped_at[0] + 40)
+            _wait(lambda: len(over_grpc.answers) >= swapped_at[1] + 40)
         finally:
-            traffic.stop.set()
-            traffic.join(timeout=60)
+            for client in (traffic, over_grpc):
+                client.stop.set()
+                client.join(timeout=60)
         status = httpx.get(f"{serve.url}/v1/models/beta").json()
         metadata = httpx.get(f"{serve.url}/v2/models/alpha").json()
         metrics = httpx.get(f"{serve.url}/metrics").text
 
-    failed = [a for a in traffic.answers if a[1] != 200]
-    assert failed == []  # zero failed requests, on either model, through the swap
-    alpha = traffic.seen("alpha")
-    assert alpha[0] == "1" and alpha[-1] == "2"
-    assert alpha == sorted(alpha, key=str)  # one client in turn: once on 2, never back on 1
-    assert set(traffic.seen("beta")) == {"1"}  # the other project's model never moved
+    for client in (traffic, over_grpc):  # REST and gRPC alike
+        failed = [a for a in client.answers if a[1] != 200]
+        assert failed == []  # zero failed requests, on either model, through the swap
+        alpha = client.seen("alpha")
+        assert alpha[0] == "1" and alpha[-1] == "2"
+        assert alpha == sorted(alpha, key=str)  # one client in turn: once on 2, never back
+        assert set(client.seen("beta")) == {"1"}  # the other project's model never moved
     assert status["model_version_status"][0]["version"] == "1"
     assert metadata["name"] == "alpha" and metadata["versions"] == ["2"]
     for model in ("alpha", "beta"):
@@ -139,7 +165,7 @@ def test_two_projects_in_one_process_swap_one_while_the_other_takes_traffic(
     assert _log_models(alpha_log) == {"alpha"}
     assert _log_models(beta_log) == {"beta"}
     logged = read_prediction_log(str(beta_log), "beta")
-    assert 0 < logged.num_rows <= len(traffic.seen("beta"))
+    assert 0 < logged.num_rows <= len(traffic.seen("beta")) + len(over_grpc.seen("beta"))
 
 
 def _wait(check: Any, timeout: float = 120.0) -> None:
