@@ -15,7 +15,7 @@ few trees (the smoke test); its numbers say nothing about the floors.
 Usage::
 
     python benchmarks/bench_models.py --out benchmarks/results/bench_models.json
-    python benchmarks/bench_models.py --quick --out /tmp/q.json
+    python benchmarks/bench_models.py --quick --out benchmarks/results/bench_models_quick.json
 """
 
 from __future__ import annotations

@@ -442,7 +442,46 @@ def train_model(
     rounds_run = max(0, len(recorder.history) - (resumed_from or 0))
     examples = train_data.train_rows * passes * rounds_run
     timings["examples_per_second"] = examples / fit_seconds if fit_seconds > 0 else 0.0
-    record = {
+    record = run_record(
+        config,
+        spec,
+        label,
+        started=started,
+        seed=seed,
+        plan=plan_record(plan),
+        data={
+            "train_rows": train_data.train_rows,
+            "validation_rows": train_data.validation_rows,
+            "dropped_rows_without_label": train_data.dropped_rows,
+            "streamed": type(train_data).__name__ == "StreamedData",
+            "steps_per_epoch": steps,
+        },
+        epochs=recorder.history,
+        best_epoch=best_epoch,
+        stopped_early=recorder.stopped,
+        resumed_from=resumed_from,
+        timings=timings,
+        parity=parity,
+        warnings=list(spec.warnings),
+        model_dir=model_dir,
+    )
+    return save_run(output_dir, record, spec, label, parity)
+
+
+def run_record(
+    config: ModelConfig,
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    *,
+    started: str,
+    seed: int,
+    parity: ParityReport | None,
+    model_dir: Path,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The run record (``run.json``) every model kind writes: what was trained, on what,
+    from which spec, and ``fields`` (data counts, epochs, timings, warnings, ...)."""
+    return {
         "format": "mooring.run",
         "version": 1,
         "started": started,
@@ -450,7 +489,6 @@ def train_model(
         "versions": versions(),
         "params": config.model_dump(mode="json"),
         "kind": config.kind,
-        "plan": plan_record(plan),
         "seed": seed,
         "task": label.task,
         "label": label.to_dict(),
@@ -459,42 +497,41 @@ def train_model(
         "feature_spec_hash": spec.fingerprint(),
         "statistics_hash": spec.statistics_fingerprint,
         "schema_hash": spec.schema_fingerprint,
-        "data": {
-            "train_rows": train_data.train_rows,
-            "validation_rows": train_data.validation_rows,
-            "dropped_rows_without_label": train_data.dropped_rows,
-            "streamed": type(train_data).__name__ == "StreamedData",
-            "steps_per_epoch": steps,
-        },
-        "epochs": recorder.history,
-        "best_epoch": best_epoch,
-        "stopped_early": recorder.stopped,
-        "resumed_from": resumed_from,
-        "timings": timings,
+        **fields,
         "parity": parity.to_dict() if parity is not None else None,
-        "warnings": list(spec.warnings),
         "model_dir": str(model_dir),
     }
+
+
+def save_run(
+    output_dir: Path,
+    record: dict[str, Any],
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    parity: ParityReport | None,
+) -> TrainingResult:
+    """Write ``record`` as the run's ``run.json`` (atomically) and return the result it
+    describes."""
     run_path = output_dir / RUN_FILE
     atomic_write(
         run_path, (json.dumps(record, indent=2, default=_json_default) + "\n").encode("utf-8")
     )
     return TrainingResult(
-        model_dir=model_dir,
+        model_dir=Path(record["model_dir"]),
         run_record_path=run_path,
         record=record,
-        epochs=recorder.history,
-        timings=timings,
+        epochs=record["epochs"],
+        timings=record["timings"],
         task=label.task,
         label_vocabulary=list(label.vocabulary),
         feature_spec_hash=spec.fingerprint(),
         statistics_hash=spec.statistics_fingerprint,
         schema_hash=spec.schema_fingerprint,
         parity=parity,
-        stopped_early=recorder.stopped,
-        best_epoch=best_epoch,
-        resumed_from=resumed_from,
-        warnings=list(spec.warnings),
+        stopped_early=bool(record["stopped_early"]),
+        best_epoch=record["best_epoch"],
+        resumed_from=record["resumed_from"],
+        warnings=record["warnings"],
     )
 
 

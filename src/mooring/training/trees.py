@@ -18,11 +18,9 @@ compares YDF's own predictions with the reloaded SavedModel's, JSON path include
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +31,6 @@ import tensorflow as tf
 from mooring.errors import ConfigError
 from mooring.features import FeatureSpec, columns_from_table
 from mooring.features.spec import CategoricalFeature
-from mooring.formats.files import atomic_write
 from mooring.formats.model import SIGNATURE, load_saved_model, versions, write_metadata
 from mooring.training.export import (
     check_inputs,
@@ -263,7 +260,7 @@ def train_trees(
     clock: tuple[float, float, float],
 ) -> TrainingResult:
     """Fit, export and parity-check the trees; write the run record (as ``train_model``)."""
-    from mooring.training.fit import RUN_FILE, TrainingResult, _describe, _json_default
+    from mooring.training.fit import run_record, save_run
 
     t_start, cpu_start, data_seconds = clock
     config = cfg.model
@@ -311,55 +308,28 @@ def train_trees(
             f"[[features.crosses]] {[c.name for c in spec.crosses]} do not apply to trees, "
             "which find interactions themselves"
         )
-    record = {
-        "format": "mooring.run",
-        "version": 1,
-        "started": started,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": versions(),
-        "params": config.model_dump(mode="json"),
-        "kind": "gbt",
-        "trees": trees,
-        "feature_importances": importances,
-        "seed": seed,
-        "task": label.task,
-        "label": label.to_dict(),
-        "features": {f.name: _describe(f) for f in spec.features},
-        "crosses": [],
-        "feature_spec_hash": spec.fingerprint(),
-        "statistics_hash": spec.statistics_fingerprint,
-        "schema_hash": spec.schema_fingerprint,
-        "data": {
+    record = run_record(
+        config,
+        spec,
+        label,
+        started=started,
+        seed=seed,
+        parity=parity,
+        model_dir=model_dir,
+        trees=trees,
+        feature_importances=importances,
+        crosses=[],
+        data={
             "train_rows": data.train_rows,
             "validation_rows": data.validation_rows,
             "dropped_rows_without_label": data.dropped_rows,
             "streamed": False,
         },
-        "epochs": [],
-        "best_epoch": None,
-        "stopped_early": trees < config.gbt.num_trees,
-        "resumed_from": None,
-        "timings": timings,
-        "parity": parity.to_dict() if parity is not None else None,
-        "warnings": warnings,
-        "model_dir": str(model_dir),
-    }
-    run_path = output_dir / RUN_FILE
-    atomic_write(
-        run_path, (json.dumps(record, indent=2, default=_json_default) + "\n").encode("utf-8")
-    )
-    return TrainingResult(
-        model_dir=model_dir,
-        run_record_path=run_path,
-        record=record,
         epochs=[],
+        best_epoch=None,
+        stopped_early=trees < config.gbt.num_trees,
+        resumed_from=None,
         timings=timings,
-        task=label.task,
-        label_vocabulary=list(label.vocabulary),
-        feature_spec_hash=spec.fingerprint(),
-        statistics_hash=spec.statistics_fingerprint,
-        schema_hash=spec.schema_fingerprint,
-        parity=parity,
-        stopped_early=bool(record["stopped_early"]),
         warnings=warnings,
     )
+    return save_run(output_dir, record, spec, label, parity)
