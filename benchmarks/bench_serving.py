@@ -118,7 +118,14 @@ async def drive(
             writer.close()
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    latencies.sort()
+    return summarize(latencies, Counter({str(s): n for s, n in statuses.items()}), duration, "200")
+
+
+def summarize(
+    latencies: list[float], statuses: Counter[str], duration: float, ok: str
+) -> dict[str, Any]:
+    """A cell's throughput, latency percentiles and status counts (``ok``: the good one)."""
+    latencies = sorted(latencies)
 
     def pct(q: float) -> float:
         return (
@@ -131,8 +138,8 @@ async def drive(
         "p50_ms": pct(0.50),
         "p90_ms": pct(0.90),
         "p99_ms": pct(0.99),
-        "errors": sum(n for s, n in statuses.items() if s != 200),
-        "statuses": {str(s): n for s, n in statuses.items()},
+        "errors": sum(n for s, n in statuses.items() if s != ok),
+        "statuses": dict(statuses),
     }
 
 
@@ -210,24 +217,12 @@ def run_grpc_load(
         if proc.returncode != 0:
             raise SystemExit(f"the gRPC load generator failed ({proc.returncode})")
         parts.append(json.loads(out))
-    latencies = sorted(x for part in parts for x in part["latencies"])
     statuses: Counter[str] = Counter()
     for part in parts:
         statuses.update(part["statuses"])
-
-    def pct(q: float) -> float:
-        return (
-            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0
-        )
-
+    latencies = [x for part in parts for x in part["latencies"]]
     return {
-        "requests": len(latencies),
-        "rps": len(latencies) / duration,
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "errors": sum(n for s, n in statuses.items() if s != "OK"),
-        "statuses": dict(statuses),
+        **summarize(latencies, statuses, duration, "OK"),
         "client_procs": procs,
         "client_cpu": [round(part["client_cpu"], 3) for part in parts],
     }

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests._support.project import write_project
+from tests._support.project import MODEL, write_project
 
-# The shared [model] keys, then one table per candidate; each trains in seconds.
-CANDIDATES = """\
-[model]
-task = "binary"
-hidden = [16]
-epochs = 1
-learning_rate = 0.01
-schedule = "constant"
-parity_records = 20
-seed = 42
+# The project's fast [model] keys, then one table per candidate; each trains in seconds.
+CANDIDATES = (
+    MODEL
+    + """\
 select = "auc"
 
 [[model.candidates]]
@@ -32,6 +26,7 @@ kind = "gbt"
 gbt = { num_trees = 10, max_depth = 3, early_stopping = false }
 
 """
+)
 
 BASELINE_GATE = '[[evaluation.gates]]\nkind = "baseline"\nmetric = "auc"\nbaseline = "linear"\n'
 
