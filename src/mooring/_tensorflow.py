@@ -120,6 +120,12 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
             try:
                 with quiet_native_logs():
                     import tensorflow
+
+                    if fresh:
+                        # The device runtime starts on first use (a model's load) and says
+                        # on stderr, past TF_CPP_MIN_LOG_LEVEL=2, that a machine without a
+                        # GPU has none ("failed call to cuInit"): start it here, quietly.
+                        tensorflow.config.list_physical_devices("GPU")
             finally:
                 if deferring is not None:
                     sys.meta_path.remove(deferring)
