@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from mooring.contract import ReadOptions, compute_statistics, read_table
+from mooring.contract.schema import infer_schema
 from mooring.errors import DataError, NotFoundError
 
 
@@ -87,6 +89,28 @@ def test_integer_column_widens_to_float(tmp_path: Path) -> None:
     stats = compute_statistics(path, ReadOptions(batch_mb=0.1))
     assert stats["x"].type == "float" and stats["x"].numeric is not None
     assert stats["x"].numeric.count == 50_001
+
+
+@pytest.fixture
+def one_arrow_cpu() -> Iterator[None]:
+    """Arrow converting CSV serially, as in a one-CPU container or a Ray task."""
+    before = pa.cpu_count()
+    pa.set_cpu_count(1)
+    try:
+        yield
+    finally:
+        pa.set_cpu_count(before)
+
+
+@pytest.mark.usefixtures("one_arrow_cpu")
+def test_a_declared_column_with_a_bad_value_is_counted_with_one_arrow_cpu(tmp_path: Path) -> None:
+    """Serial conversion names the row in its error; the value is still a type mismatch."""
+    path = tmp_path / "ages.csv"
+    path.write_text("\n".join(["age"] + [str(20 + i % 50) for i in range(100)]) + "\n")
+    schema = infer_schema(compute_statistics(path))
+    path.write_text("\n".join(["age"] + [str(20 + i % 50) for i in range(100)] + ["ten"]) + "\n")
+    stats = compute_statistics(path, schema=schema)
+    assert stats["age"].type_mismatch == 1 and stats["age"].mismatch_examples == ["ten"]
 
 
 def test_whitespace_and_na_tokens_trimmed(tmp_path: Path) -> None:

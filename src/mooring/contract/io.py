@@ -29,8 +29,9 @@ __all__ = ["ReadOptions", "iter_batches", "read_table", "source_name"]
 
 CSV_BLOCKS_PER_BATCH = 8
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
+# Arrow names the row too when it converts serially (one CPU: a Ray task, a container).
 _CONVERSION = re.compile(
-    r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'"
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+): invalid value '(.*)'"
 )
 _OTHER_DELIMITERS = {";": "';'", "\t": "'\\t' (tab)", "|": "'|'", ",": "','"}
 
