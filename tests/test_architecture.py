@@ -46,6 +46,18 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     "scaffold": frozenset({"errors", "config", "formats", "contract", "features"}),
     "ops": frozenset({"errors", "config", "formats", "registry", "monitoring"}),
+    "scale": frozenset(
+        {
+            "errors",
+            "config",
+            "formats",
+            "_tensorflow",
+            "contract",
+            "registry",
+            "monitoring",
+            "serving",
+        }
+    ),
     "pipeline": frozenset(
         {
             "errors",
@@ -59,6 +71,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "monitoring",
             "dashboard",
             "tracing",
+            "scale",
         }
     ),
     "project": frozenset(
@@ -73,6 +86,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "registry",
             "pipeline",
             "dashboard",
+            "scale",
         }
     ),
 }

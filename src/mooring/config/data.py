@@ -31,6 +31,22 @@ class ProjectConfig(Section):
     artifacts: str | None = Field(
         None, description="fsspec URL for model artifacts; default <home>/artifacts."
     )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where stats, validate, drift, score and the pipeline's statistics run: "
+        "local (this machine's cores) or ray (a Ray cluster; pip install 'mooring[ray]').",
+    )
+    engine_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Processes (local) or concurrent tasks (ray) for sharded work; "
+        "default: the usable cores, or the Ray cluster's CPUs.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="The Ray cluster to join (e.g. 127.0.0.1:6379 or auto); default: "
+        "RAY_ADDRESS, else a private Ray on this machine.",
+    )
     audit_key_file: str | None = Field(
         None,
         description="File holding the audit log's HMAC key; default <home>/audit.key, "

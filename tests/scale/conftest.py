@@ -1,0 +1,17 @@
+"""The scale-out tests' Ray cluster: started once per test process, stopped at its end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests._support.ray_cluster import ray_available, ray_cluster
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    if not ray_available():
+        pytest.skip("Ray is not installed (pip install 'mooring[ray]')")
+    with ray_cluster(nodes=2) as address:
+        yield address

@@ -1,0 +1,148 @@
+"""Statistics and validation of sharded Adult data: local, a process pool, and a Ray cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract.schema import infer_schema
+from mooring.contract.validation import validate
+from mooring.errors import DataError, NotFoundError
+from mooring.scale import Engine, list_shards, sharded_statistics, sharded_validate
+from tests._support.broken_adult import ADULT_TRAIN, adult_sample, csv_bytes
+from tests._support.ray_cluster import GROUP
+from tests._support.shards import write_csv_shards
+
+OPTIONS = ReadOptions(na_values=("?", ""))
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("adult-shards")
+    write_csv_shards(folder, 16)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def whole() -> DatasetStatistics:
+    return compute_statistics(ADULT_TRAIN, OPTIONS)
+
+
+def assert_same_statistics(a: DatasetStatistics, b: DatasetStatistics, *, exact: bool) -> None:
+    """Counts equal; moments equal (to float rounding unless ``exact``); quantiles in bound."""
+    assert a.num_rows == b.num_rows
+    assert list(a.columns) == list(b.columns)
+    for name, x in a.columns.items():
+        y = b.columns[name]
+        assert (x.type, x.count, x.missing) == (y.type, y.count, y.missing), name
+        if x.numeric is not None:
+            assert y.numeric is not None
+            for key in ("count", "min", "max", "zeros"):
+                assert getattr(x.numeric, key) == getattr(y.numeric, key), (name, key)
+            if exact:
+                assert x.numeric.to_dict() == y.numeric.to_dict(), name
+            else:
+                assert x.numeric.mean == pytest.approx(y.numeric.mean, rel=1e-12), name
+                assert x.numeric.std == pytest.approx(y.numeric.std, rel=1e-9), name
+                bound = x.numeric.sketch.rank_error() + y.numeric.sketch.rank_error()
+                qs = [i / 20 for i in range(1, 20)]
+                # A quantile of one is within the bound's rank distance of the other's.
+                cdf = x.numeric.sketch.cdf(y.numeric.quantiles(qs))
+                assert all(c >= q - bound for c, q in zip(cdf, qs, strict=True)), name
+        if x.strings is not None:
+            assert y.strings is not None
+            assert x.strings.top(1000) == y.strings.top(1000), name
+            assert x.strings.distinct == y.strings.distinct, name
+
+
+def test_a_folder_lists_its_data_files_in_order(shards: Path) -> None:
+    (shards / "_SUCCESS").write_text("")
+    (shards / ".part-0000.csv.tmp").write_text("")
+    found = list_shards(str(shards))
+    assert [Path(p).name for p in found] == [f"part-{i:04d}.csv" for i in range(16)]
+    assert list_shards(str(shards / "part-000[0-3].csv")) == found[:4]
+    assert list_shards([found[3], found[1], found[3]]) == [found[1], found[3]]
+
+
+def test_sources_that_name_no_file_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no file matches"):
+        list_shards(str(tmp_path / "*.parquet"))
+    with pytest.raises(NotFoundError, match="holds no CSV or Parquet file"):
+        list_shards(str(tmp_path))
+    with pytest.raises(NotFoundError, match="does not exist"):
+        list_shards(str(tmp_path / "nowhere"))
+
+
+def test_sixteen_shards_on_a_process_pool_equal_one_file(
+    shards: Path, whole: DatasetStatistics
+) -> None:
+    local = sharded_statistics(str(shards), OPTIONS, engine=Engine("local", workers=2))
+    assert local.source.endswith("(16 shards)")
+    assert_same_statistics(whole, local, exact=False)
+
+
+def test_shards_with_numbers_in_one_and_text_in_another_are_refused(tmp_path: Path) -> None:
+    header, rows = adult_sample(40)
+    (tmp_path / "a.csv").write_bytes(csv_bytes(header, rows[:20]))
+    bad = [["forty", *r[1:]] for r in rows[20:]]
+    (tmp_path / "b.csv").write_bytes(csv_bytes(header, bad))
+    with pytest.raises(DataError, match=r"column 'age' holds number values in shard .*a\.csv"):
+        sharded_statistics(str(tmp_path), OPTIONS, engine=Engine("local", workers=2))
+
+
+def test_an_unreadable_shard_is_named(tmp_path: Path) -> None:
+    header, rows = adult_sample(40)
+    (tmp_path / "a.csv").write_bytes(csv_bytes(header, rows))
+    (tmp_path / "b.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataError, match=r"b\.parquet' is not a readable Parquet file"):
+        sharded_statistics(str(tmp_path), OPTIONS, engine=Engine("local", workers=2))
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(GROUP)
+class TestRay:
+    def test_sixteen_shards_on_ray_equal_the_local_engine_exactly(
+        self, ray_address: str, shards: Path, whole: DatasetStatistics
+    ) -> None:
+        engine = Engine("ray", address=ray_address)
+        on_ray = sharded_statistics(str(shards), OPTIONS, engine=engine)
+        local = sharded_statistics(str(shards), OPTIONS, engine=Engine("local", workers=1))
+        assert on_ray.to_dict() == local.to_dict()
+        assert_same_statistics(whole, on_ray, exact=False)
+
+    def test_validation_on_ray_flags_the_same_anomalies_as_one_file(
+        self, ray_address: str, tmp_path: Path, whole: DatasetStatistics
+    ) -> None:
+        schema = infer_schema(whole, label="class")
+        header, rows = adult_sample(4000)
+        broken = [list(r) for r in rows]
+        for r in broken[::7]:
+            r[0] = "400"  # out of range
+        for r in broken[::11]:
+            r[4] = "ten"  # not a number
+        for r in broken[::13]:
+            r[9] = "Unknown"  # outside the domain
+        one = tmp_path / "one.csv"
+        one.write_bytes(csv_bytes(header, broken))
+        folder = tmp_path / "shards"
+        folder.mkdir()
+        for i in range(16):
+            part = broken[i * 250 : (i + 1) * 250]
+            (folder / f"part-{i:02d}.csv").write_bytes(csv_bytes(header, part))
+        expected = validate(one, schema, options=OPTIONS)
+        got = sharded_validate(
+            str(folder), schema, options=OPTIONS, engine=Engine("ray", address=ray_address)
+        )
+        assert not expected.ok
+        assert [a.to_dict() for a in got.anomalies] == [a.to_dict() for a in expected.anomalies]
+
+    def test_an_error_in_a_shard_comes_back_as_the_same_error(
+        self, ray_address: str, tmp_path: Path
+    ) -> None:
+        header, rows = adult_sample(40)
+        (tmp_path / "a.csv").write_bytes(csv_bytes(header, rows))
+        (tmp_path / "b.parquet").write_bytes(b"PAR1 this is not parquet")
+        with pytest.raises(DataError, match=r"b\.parquet' is not a readable Parquet file"):
+            sharded_statistics(str(tmp_path), OPTIONS, engine=Engine("ray", address=ray_address))
