@@ -1,0 +1,548 @@
+"""Static checks of ``deploy/``: the Kubernetes manifests and the server's Dockerfile.
+
+Neither a cluster nor Docker is needed. Manifests are validated against the Kubernetes
+OpenAPI schemas that ``kubernetes-validate`` ships (strict: unknown fields are errors),
+then checked for what a schema cannot see: references between objects (Service
+selectors, probe ports, the autoscaler's target, Secrets and ConfigMaps, volumes), and
+the ``mooring`` command lines they run, parsed by the real command's options. Every
+check raises :class:`DeployError` naming the file, the object and what is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+KUBERNETES = DEPLOY / "kubernetes"
+DOCKERFILE = DEPLOY / "Dockerfile"
+
+#: The Kubernetes version the manifests are validated against: the newest schemas that
+#: kubernetes-validate 1.37 ships.
+KUBERNETES_VERSION = "1.37.0"
+
+#: ``mooring score``'s options as agreed while the command is being written; once it is
+#: registered on the command line, its real options are used instead.
+SCORE_OPTIONS = frozenset({"--config", "--model", "--version", "--data", "--out", "--engine"})
+
+WORKLOADS = ("Deployment", "StatefulSet", "Job", "CronJob", "DaemonSet")
+
+
+class DeployError(Exception):
+    """A manifest or the Dockerfile is wrong; the message names where and what."""
+
+
+@dataclass
+class Resource:
+    """One object of a manifest file."""
+
+    file: str
+    doc: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.doc.get("kind", "?"))
+
+    @property
+    def name(self) -> str:
+        return str(self.doc.get("metadata", {}).get("name", "?"))
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.kind}/{self.name}"
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def load_manifests(folder: Path = KUBERNETES) -> list[Resource]:
+    """Every object of every ``*.yaml`` in ``folder`` except ``kustomization.yaml``."""
+    resources = []
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc:
+                resources.append(Resource(path.name, doc))
+    return resources
+
+
+def find(resources: Iterable[Resource], kind: str, name: str) -> Resource:
+    """The object of ``kind`` named ``name``."""
+    for r in resources:
+        if r.kind == kind and r.name == name:
+            return r
+    raise DeployError(f"no {kind} named {name!r} in the manifests")
+
+
+def pod_spec(resource: Resource) -> dict[str, Any] | None:
+    """The pod spec of a workload (None for other kinds)."""
+    spec = resource.doc.get("spec", {})
+    if resource.kind == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    if resource.kind not in WORKLOADS:
+        return None
+    pod: dict[str, Any] = spec.get("template", {}).get("spec", {})
+    return pod
+
+
+def pod_labels(resource: Resource) -> dict[str, str]:
+    spec = resource.doc.get("spec", {})
+    if resource.kind == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    labels: dict[str, str] = spec.get("template", {}).get("metadata", {}).get("labels", {})
+    return labels
+
+
+def containers(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+
+# --- schemas -------------------------------------------------------------------------
+
+
+def validate_schema(resources: Iterable[Resource], version: str = KUBERNETES_VERSION) -> None:
+    """Validate each object against Kubernetes' OpenAPI schema for its kind (strict)."""
+    import kubernetes_validate  # type: ignore[import-untyped]
+
+    problems = []
+    for r in resources:
+        try:
+            kubernetes_validate.validate(r.doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.path) or "(top)"
+            problems.append(f"{r}: {where}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            problems.append(f"{r}: {exc.message}")
+    if problems:
+        raise DeployError("schema: " + "; ".join(problems))
+
+
+# --- references between objects --------------------------------------------------------
+
+
+def _matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _port_names(container: Mapping[str, Any]) -> tuple[set[str], set[int]]:
+    ports = container.get("ports", [])
+    return {p["name"] for p in ports if "name" in p}, {p["containerPort"] for p in ports}
+
+
+def _has_port(port: str | int, names: set[str], numbers: set[int]) -> bool:
+    return port in names if isinstance(port, str) else port in numbers
+
+
+def _env_refs(container: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None, bool]]:
+    """(kind, name, key or None, optional) of each Secret/ConfigMap the env reads."""
+    for source in container.get("envFrom", []):
+        for ref_key, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+            if ref_key in source:
+                ref = source[ref_key]
+                yield kind, ref["name"], None, bool(ref.get("optional", False))
+    for var in container.get("env", []):
+        value_from = var.get("valueFrom", {})
+        for ref_key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+            if ref_key in value_from:
+                ref = value_from[ref_key]
+                yield kind, ref["name"], ref["key"], bool(ref.get("optional", False))
+
+
+def _data_keys(resource: Resource) -> set[str]:
+    return set(resource.doc.get("data", {})) | set(resource.doc.get("stringData", {}))
+
+
+def check_references(resources: Sequence[Resource]) -> None:
+    """What the schemas cannot check: every reference between objects resolves."""
+    problems: list[str] = []
+    by_kind: dict[tuple[str, str], Resource] = {(r.kind, r.name): r for r in resources}
+    workloads = [r for r in resources if pod_spec(r) is not None]
+
+    for w in workloads:
+        pod = pod_spec(w)
+        assert pod is not None
+        labels = pod_labels(w)
+        selector = w.doc.get("spec", {}).get("selector", {}).get("matchLabels")
+        if selector is not None and not _matches(selector, labels):
+            problems.append(f"{w}: selector {selector} does not match its pod labels {labels}")
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        claims = {t["metadata"]["name"] for t in w.doc["spec"].get("volumeClaimTemplates", [])}
+        for name, volume in volumes.items():
+            if "configMap" in volume:
+                problems += _check_items(w, name, "ConfigMap", volume["configMap"], by_kind)
+            if "secret" in volume:
+                ref = {"name": volume["secret"]["secretName"], **volume["secret"]}
+                problems += _check_items(w, name, "Secret", ref, by_kind)
+            if "persistentVolumeClaim" in volume:
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                if ("PersistentVolumeClaim", claim) not in by_kind:
+                    problems.append(f"{w}: volume {name!r} claims {claim!r}, which is not defined")
+        for c in containers(pod):
+            where = f"{w}: container {c['name']!r}"
+            names, numbers = _port_names(c)
+            for probe_key in ("startupProbe", "livenessProbe", "readinessProbe"):
+                probe = c.get(probe_key, {})
+                for handler in ("httpGet", "tcpSocket", "grpc"):
+                    if handler in probe and not _has_port(probe[handler]["port"], names, numbers):
+                        problems.append(
+                            f"{where}: {probe_key} uses port {probe[handler]['port']!r}, which "
+                            f"is not a container port (ports: {sorted(names) or sorted(numbers)})"
+                        )
+            for mount in c.get("volumeMounts", []):
+                if mount["name"] not in volumes and mount["name"] not in claims:
+                    problems.append(f"{where}: mounts volume {mount['name']!r}, not in the pod")
+            for kind, name, key, optional in _env_refs(c):
+                target = by_kind.get((kind, name))
+                if target is None:
+                    if not optional:
+                        problems.append(f"{where}: env reads {kind} {name!r}, not defined")
+                elif key is not None and key not in _data_keys(target) and not optional:
+                    problems.append(f"{where}: env reads key {key!r} of {kind} {name!r}, absent")
+
+    for svc in (r for r in resources if r.kind == "Service"):
+        selector = svc.doc["spec"].get("selector", {})
+        selected = [w for w in workloads if _matches(selector, pod_labels(w))]
+        if not selected:
+            problems.append(f"{svc}: selector {selector} matches no pod template")
+        for port in svc.doc["spec"].get("ports", []):
+            target = port.get("targetPort", port["port"])
+            for w in selected:
+                pod = pod_spec(w)
+                assert pod is not None
+                if not any(_has_port(target, *_port_names(c)) for c in containers(pod)):
+                    problems.append(f"{svc}: targetPort {target!r} is no container port of {w}")
+
+    for hpa in (r for r in resources if r.kind == "HorizontalPodAutoscaler"):
+        ref = hpa.doc["spec"]["scaleTargetRef"]
+        target = by_kind.get((ref["kind"], ref["name"]))
+        if target is None or target.doc.get("apiVersion") != ref.get("apiVersion"):
+            problems.append(f"{hpa}: scaleTargetRef {ref} names no object in the manifests")
+            continue
+        if "replicas" in target.doc["spec"]:
+            problems.append(
+                f"{hpa}: its target {target} sets replicas; each apply would undo the autoscaler"
+            )
+        resources_metric = [m["resource"]["name"] for m in hpa.doc["spec"].get("metrics", [])]
+        pod = pod_spec(target)
+        assert pod is not None
+        for name in resources_metric:
+            for c in pod.get("containers", []):
+                if name not in c.get("resources", {}).get("requests", {}):
+                    problems.append(
+                        f"{hpa}: scales on {name} utilisation but container {c['name']!r} of "
+                        f"{target} requests no {name}"
+                    )
+
+    for pdb in (r for r in resources if r.kind == "PodDisruptionBudget"):
+        selector = pdb.doc["spec"]["selector"].get("matchLabels", {})
+        if not any(_matches(selector, pod_labels(w)) for w in workloads):
+            problems.append(f"{pdb}: selector {selector} matches no pod template")
+
+    for sts in (r for r in resources if r.kind == "StatefulSet"):
+        service = by_kind.get(("Service", sts.doc["spec"].get("serviceName", "")))
+        if service is None or service.doc["spec"].get("clusterIP") != "None":
+            problems.append(f"{sts}: serviceName names no headless Service")
+        elif not _matches(service.doc["spec"].get("selector", {}), pod_labels(sts)):
+            problems.append(f"{sts}: its Service {service.name!r} does not select its pods")
+
+    if problems:
+        raise DeployError("references: " + "; ".join(problems))
+
+
+def _check_items(
+    w: Resource,
+    volume: str,
+    kind: str,
+    ref: Mapping[str, Any],
+    by_kind: Mapping[tuple[str, str], Resource],
+) -> list[str]:
+    target = by_kind.get((kind, ref["name"]))
+    if target is None:
+        if ref.get("optional"):
+            return []
+        return [f"{w}: volume {volume!r} reads {kind} {ref['name']!r}, which is not defined"]
+    keys = _data_keys(target)
+    return [
+        f"{w}: volume {volume!r} reads key {item['key']!r} of {kind} {ref['name']!r}, absent"
+        for item in ref.get("items", [])
+        if item["key"] not in keys
+    ]
+
+
+def check_security(resources: Iterable[Resource]) -> None:
+    """Every pod runs as a non-root user, without privilege escalation, with resources."""
+    problems = []
+    for w in resources:
+        pod = pod_spec(w)
+        if pod is None:
+            continue
+        context = pod.get("securityContext", {})
+        if context.get("runAsNonRoot") is not True or context.get("runAsUser", 0) == 0:
+            problems.append(f"{w}: the pod needs runAsNonRoot: true and a non-zero runAsUser")
+        for c in containers(pod):
+            own = c.get("securityContext", {})
+            if own.get("runAsUser") == 0 or own.get("runAsNonRoot") is False:
+                problems.append(f"{w}: container {c['name']!r} runs as root")
+            if own.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{w}: container {c['name']!r} allows privilege escalation")
+            limits = c.get("resources", {})
+            for section in ("requests", "limits"):
+                missing = {"cpu", "memory"} - set(limits.get(section, {}))
+                if missing:
+                    problems.append(
+                        f"{w}: container {c['name']!r} has no {section} for {sorted(missing)}"
+                    )
+    if problems:
+        raise DeployError("security: " + "; ".join(problems))
+
+
+# --- the mooring command lines -----------------------------------------------------------
+
+
+def mooring_options(subcommand: str) -> frozenset[str] | None:
+    """The option names of ``mooring SUBCOMMAND`` (None when it is not registered)."""
+    import typer
+
+    from mooring.cli import COMMANDS, load_commands
+
+    if subcommand not in COMMANDS:
+        return None
+    group = typer.main.get_command(load_commands(subcommand))
+    command = group.commands[subcommand]  # type: ignore[attr-defined]
+    return frozenset(o for p in command.params for o in (*p.opts, *p.secondary_opts))
+
+
+def check_mooring_argv(argv: Sequence[str]) -> None:
+    """Parse ``mooring SUBCOMMAND ARGS`` with the command's own options (nothing runs).
+
+    A subcommand that is not registered is checked only when it is ``score``, against
+    :data:`SCORE_OPTIONS`; any other is an error.
+    """
+    import click
+    import typer
+
+    from mooring.cli import COMMANDS, load_commands
+
+    if len(argv) < 2 or Path(argv[0]).name != "mooring":
+        raise DeployError(f"not a mooring command line: {list(argv)}")
+    subcommand, args = argv[1], list(argv[2:])
+    if subcommand not in COMMANDS:
+        if subcommand != "score":
+            raise DeployError(f"mooring has no command {subcommand!r} ({shlex.join(argv)})")
+        given = {a.split("=", 1)[0] for a in args if a.startswith("-")}
+        unknown = sorted(given - SCORE_OPTIONS)
+        if unknown:
+            raise DeployError(f"mooring score: no such option {', '.join(unknown)}")
+        return
+    group = typer.main.get_command(load_commands(subcommand))
+    command = group.commands[subcommand]  # type: ignore[attr-defined]
+    # Typer up to 0.2x raises click's exceptions, newer releases their own (as in cli/_common).
+    usage = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
+    try:
+        command.make_context(f"mooring {subcommand}", args)
+    except usage as exc:
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        raise DeployError(f"{shlex.join(argv)}: {message}") from None
+
+
+def option_value(argv: Sequence[str], *names: str) -> str | None:
+    """The value of the last ``--name VALUE`` / ``--name=VALUE`` in ``argv``."""
+    found = None
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                found = argv[i + 1]
+            elif arg.startswith(name + "="):
+                found = arg.split("=", 1)[1]
+    return found
+
+
+def script_mooring_lines(script: str) -> list[list[str]]:
+    """The ``mooring ...`` command lines of a shell script, without ``"$@"`` and ``&``."""
+    lines = []
+    for line in script.splitlines():
+        words = shlex.split(line, comments=True) if line.strip() else []
+        if words and words[0] == "mooring":
+            lines.append([w for w in words if w not in {"$@", "&", "&&", ";"}])
+    return lines
+
+
+# --- the Dockerfile ------------------------------------------------------------------
+
+
+@dataclass
+class Dockerfile:
+    """A Dockerfile's instructions, per build stage (continuations joined)."""
+
+    stages: list[list[tuple[str, str]]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str) -> Dockerfile:
+        stages: list[list[tuple[str, str]]] = []
+        logical = ""
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not logical and (not line or line.startswith("#")):
+                continue
+            if line.startswith("#"):  # a comment inside a continued instruction
+                continue
+            if line.endswith("\\"):
+                logical += line[:-1] + " "
+                continue
+            logical += line
+            instruction, _, rest = logical.partition(" ")
+            logical = ""
+            instruction = instruction.upper()
+            if instruction == "FROM":
+                stages.append([])
+            if not stages:
+                if instruction == "ARG":
+                    continue
+                raise DeployError(f"Dockerfile: {instruction} before the first FROM")
+            stages[-1].append((instruction, rest.strip()))
+        if logical:
+            raise DeployError("Dockerfile: ends inside a continued line")
+        if not stages:
+            raise DeployError("Dockerfile: no FROM")
+        return cls(stages)
+
+    @property
+    def final(self) -> list[tuple[str, str]]:
+        return self.stages[-1]
+
+    def last(self, instruction: str) -> str | None:
+        values = [rest for name, rest in self.final if name == instruction]
+        return values[-1] if values else None
+
+    def all(self, instruction: str) -> list[str]:
+        return [rest for name, rest in self.final if name == instruction]
+
+
+def exec_form(value: str | None, what: str) -> list[str]:
+    """A JSON-array (exec form) instruction argument as a list of words."""
+    if value is None:
+        return []
+    try:
+        words = json.loads(value)
+    except json.JSONDecodeError:
+        raise DeployError(
+            f"Dockerfile: {what} {value!r} is not in exec form (a JSON array)"
+        ) from None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise DeployError(f"Dockerfile: {what} {value!r} is not a list of strings")
+    return words
+
+
+def image_argv(docker: Dockerfile) -> tuple[list[str], list[str]]:
+    """The final stage's (ENTRYPOINT, CMD), both in exec form."""
+    return exec_form(docker.last("ENTRYPOINT"), "ENTRYPOINT"), exec_form(docker.last("CMD"), "CMD")
+
+
+def healthcheck_command(docker: Dockerfile) -> str:
+    """The HEALTHCHECK's command, as one string (options and ``CMD`` dropped)."""
+    value = docker.last("HEALTHCHECK")
+    if value is None or value.upper() == "NONE":
+        raise DeployError("Dockerfile: no HEALTHCHECK in the final stage")
+    match = re.match(r"^((?:--[a-z-]+=\S+\s+)*)CMD\s+(.*)$", value, re.IGNORECASE | re.DOTALL)
+    if match is None:
+        raise DeployError(f"Dockerfile: HEALTHCHECK {value!r} has no CMD")
+    command = match.group(2)
+    return " ".join(exec_form(command, "HEALTHCHECK")) if command.startswith("[") else command
+
+
+def check_dockerfile(docker: Dockerfile, *, home: str) -> list[str]:
+    """Check the server image; return the ``mooring`` command line it runs by default."""
+    problems = []
+    base = docker.final[0][1].split(" AS ")[0].split(" as ")[0].strip()
+    if base.split("@")[0] != "python:3.11-slim":
+        problems.append(f"the final stage is FROM {base}, not python:3.11-slim")
+    user = docker.last("USER")
+    uid = (user or "").split(":")[0]
+    if user is None or uid in {"root", "0"}:
+        problems.append(f"the final stage runs as {user or 'root (no USER)'}; use a non-root USER")
+    elif not uid.isdigit():
+        problems.append(f"USER {user}: use a numeric uid, so runAsNonRoot can check it")
+    entrypoint, cmd = image_argv(docker)
+    argv = [*entrypoint, *cmd]
+    if not argv or Path(argv[0]).name != "mooring":
+        problems.append(f"ENTRYPOINT + CMD runs {argv}, not mooring")
+    elif len(argv) < 2 or argv[1] != "serve":
+        problems.append(f"ENTRYPOINT + CMD runs {shlex.join(argv)}, not mooring serve")
+    else:
+        try:
+            check_mooring_argv(argv)
+        except DeployError as exc:
+            problems.append(str(exc))
+    port = option_value(argv, "--port") or "8501"
+    grpc_port = option_value(argv, "--grpc-port")
+    if option_value(argv, "--host") not in {"0.0.0.0", "::"}:
+        problems.append("mooring serve listens on 127.0.0.1 only; pass --host 0.0.0.0")
+    exposed = {p.split("/")[0] for value in docker.all("EXPOSE") for p in value.split()}
+    for wanted in filter(None, (port, grpc_port)):
+        if wanted not in exposed:
+            problems.append(f"port {wanted} is served but not in EXPOSE ({sorted(exposed)})")
+    try:
+        health = healthcheck_command(docker)
+    except DeployError as exc:
+        problems.append(str(exc))
+    else:
+        url = re.search(r"https?://[^\s'\"]+", health)
+        if url is None or not url.group(0).endswith(f":{port}/v2/health/live"):
+            problems.append(f"the HEALTHCHECK ({health}) does not GET :{port}/v2/health/live")
+    volumes: list[str] = []
+    for value in docker.all("VOLUME"):
+        volumes += exec_form(value, "VOLUME") if value.startswith("[") else value.split()
+    if home not in volumes:
+        problems.append(f"[project] home {home} is not a VOLUME ({volumes})")
+    installs = " ".join(r for stage in docker.stages for n, r in stage if n == "RUN")
+    if not re.search(r"pip (install|wheel)\b[^;&]*\s\.(\s|$|\[)", installs):
+        problems.append("no RUN installs mooring from the source tree (pip install/wheel .)")
+    if problems:
+        raise DeployError("Dockerfile: " + "; ".join(problems))
+    return argv
+
+
+# --- containers as they run ----------------------------------------------------------
+
+
+def container_argv(
+    container: Mapping[str, Any], entrypoint: list[str], cmd: list[str]
+) -> list[str]:
+    """What a container runs: Kubernetes' command/args over the image's ENTRYPOINT/CMD."""
+    if "command" in container:
+        return [*container["command"], *container.get("args", [])]
+    return [*entrypoint, *container.get("args", cmd)]
+
+
+def mounted_file(pod: Mapping[str, Any], container: Mapping[str, Any], path: str) -> str | None:
+    """The ConfigMap key mounted at ``path`` in ``container`` (None when nothing is)."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes.get(mount["name"], {})
+        source = volume.get("configMap")
+        if source is None:
+            continue
+        items: dict[str, str] = {i["path"]: i["key"] for i in source.get("items", [])}
+        if "subPath" in mount and mount["mountPath"] == path:
+            sub_path = str(mount["subPath"])
+            return items.get(sub_path, sub_path)
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if "subPath" not in mount and path.startswith(prefix):
+            relative = path[len(prefix) :]
+            return items.get(relative) if items else relative
+    return None
+
+
+def mutated(resources: Sequence[Resource]) -> list[Resource]:
+    """A deep copy to break on purpose."""
+    return [Resource(r.file, copy.deepcopy(r.doc)) for r in resources]
