@@ -34,6 +34,7 @@ from mooring.monitoring.drift import (
     compare_columns,
     compute_drift,
     resolve_thresholds,
+    window_plan,
 )
 from mooring.monitoring.feedback import LiveMetrics, VersionQuality, live_metrics, score_version
 from mooring.monitoring.gauges import DriftGauges, drift_gauges, live_gauges
@@ -43,8 +44,10 @@ from mooring.monitoring.retrain import RetrainRun, RetrainTrigger
 from mooring.monitoring.rollout import RolloutController, RolloutDecision
 from mooring.monitoring.scrape import MetricsSnapshot, scrape
 from mooring.monitoring.slo import SLOMonitor, SLOReport, burn_rate
+from mooring.monitoring.window import LOG_READ_OPTIONS, WindowSummary, summarize_window
 
 __all__ = [
+    "LOG_READ_OPTIONS",
     "SKETCH_DISTANCES",
     "Alert",
     "AlertManager",
@@ -68,6 +71,7 @@ __all__ = [
     "SegmentDrift",
     "VersionQuality",
     "WebhookSink",
+    "WindowSummary",
     "burn_rate",
     "calibrate",
     "calibration_for",
@@ -91,5 +95,7 @@ __all__ = [
     "score_version",
     "scrape",
     "segment_baselines",
+    "summarize_window",
     "wasserstein",
+    "window_plan",
 ]

@@ -41,7 +41,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mooring.config import FeatureDriftConfig, MonitoringConfig
 from mooring.contract.distance import (
@@ -55,8 +54,7 @@ from mooring.contract.distance import (
     psi,
     wasserstein,
 )
-from mooring.contract.io import ReadOptions
-from mooring.contract.statistics import ColumnStatistics, DatasetStatistics, compute_statistics
+from mooring.contract.statistics import ColumnStatistics, DatasetStatistics
 from mooring.formats.drift import (
     METRIC_OF,
     DriftReport,
@@ -68,13 +66,13 @@ from mooring.formats.drift import (
     drift_folder,
     prune_reports,
 )
-from mooring.formats.predictions import (
-    OUTPUT_PREFIX,
-    feature_table,
-    output_table,
-    read_prediction_log,
-)
+from mooring.formats.predictions import OUTPUT_PREFIX, read_prediction_log
 from mooring.monitoring.calibration import Calibration
+from mooring.monitoring.window import (
+    WindowSummary,
+    summarize_window,
+    window_bounds,
+)
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -90,8 +88,6 @@ __all__ = [
 
 log = logging.getLogger("mooring.monitoring")
 
-#: How statistics read logged columns: the server logs a missing string as "".
-LOG_READ_OPTIONS = ReadOptions(na_values=("",))
 
 Status = Literal["ok", "drift", "insufficient_data"]
 NUMERIC_METRICS = ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range", "missing")
@@ -286,21 +282,9 @@ def _compare_all(
     return out
 
 
-def _segment_values(table: pa.Table, column: str) -> list[tuple[str, int]]:
-    counts = pc.value_counts(pc.cast(table[column], pa.string()).drop_null())
-    pairs = [
-        (str(v), int(n))
-        for v, n in zip(
-            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
-        )
-        if v != ""  # a missing value as the server logs it
-    ]
-    return sorted(pairs, key=lambda kv: (-kv[1], kv[0]))
-
-
 def compute_drift(
     baseline: DatasetStatistics,
-    current: pa.Table,
+    current: pa.Table | WindowSummary,
     config: MonitoringConfig,
     *,
     model: str = "",
@@ -316,7 +300,9 @@ def compute_drift(
     Args:
         baseline: the training statistics (the drift baseline stored with the version).
         current: the window; log columns and ``output.*`` columns are recognised, other
-            columns are compared with the baseline column of the same name.
+            columns are compared with the baseline column of the same name. Or the
+            window's :class:`~mooring.monitoring.window.WindowSummary` (merged from
+            shards; :func:`window_plan` says what to summarise), judged the same way.
         config: thresholds, bins, minimum sample size, segments.
         segment_baselines: ``{column: {value: statistics of the training rows with that
             value}}``; segments without one are reported as ``no_baseline``.
@@ -328,22 +314,18 @@ def compute_drift(
     Example:
         >>> report = compute_drift(stats, table, MonitoringConfig())  # doctest: +SKIP
     """
-    features = feature_table(current)
-    names = [n for n in features.column_names if n in baseline.columns]
-    unknown = [n for n in features.column_names if n not in baseline.columns]
+    if isinstance(current, pa.Table):
+        current = summarize_window(current, **window_plan(baseline, config, prediction_baseline))
     notes = list(notes)
+    names = [n for n in current.columns if n in baseline.columns]
+    unknown = [n for n in current.columns if n not in baseline.columns]
     if unknown:
         notes.append(
             f"columns without a training baseline (not judged): {', '.join(sorted(unknown))}"
         )
-    rows = current.num_rows
-    current_stats = compute_statistics(features.select(names), LOG_READ_OPTIONS) if names else None
-    results = (
-        _compare_all(baseline, current_stats, config, names, calibration)
-        if current_stats is not None
-        else []
-    )
-    segments = _segments(features, baseline, config, segment_baselines or {}, calibration)
+    rows = current.rows
+    results = _compare_all(baseline, current.features, config, names, calibration) if names else []
+    segments = _segments(current, config, segment_baselines or {}, calibration)
     prediction = None
     if config.prediction:
         prediction = _prediction(current, config, prediction_baseline, prediction_source)
@@ -361,16 +343,11 @@ def compute_drift(
         status = "drift"
     else:
         status = "ok"
-    window: dict[str, Any] = {"rows": rows, "start": None, "end": None}
-    if "timestamp" in current.column_names and rows:
-        bounds = pc.min_max(current["timestamp"]).as_py()
-        window["start"] = _iso(bounds["min"])
-        window["end"] = _iso(bounds["max"])
     return DriftReport(
         model=model,
         version=version,
         created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-        window=window,
+        window=dict(window_bounds(current)),
         status=status,
         features=results,
         segments=segments,
@@ -385,6 +362,24 @@ def compute_drift(
         },
         notes=notes,
     )
+
+
+def window_plan(
+    baseline: DatasetStatistics,
+    config: MonitoringConfig,
+    prediction_baseline: DatasetStatistics | None = None,
+) -> dict[str, Any]:
+    """What :func:`summarize_window` must summarise for :func:`compute_drift` to judge it."""
+    outputs = (
+        [n for n in prediction_baseline.columns if n.startswith(OUTPUT_PREFIX)]
+        if prediction_baseline is not None and config.prediction
+        else []
+    )
+    return {
+        "feature_names": list(baseline.columns),
+        "segments": list(config.segments),
+        "output_names": outputs,
+    }
 
 
 def _calibration_settings(
@@ -415,26 +410,15 @@ def _calibration_settings(
     }
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return str(value.isoformat())
-    return str(value)
-
-
 def _segments(
-    features: pa.Table,
-    baseline: DatasetStatistics,
+    current: WindowSummary,
     config: MonitoringConfig,
     baselines: Mapping[str, Mapping[str, DatasetStatistics]],
     calibration: Calibration | None,
 ) -> list[SegmentDrift]:
     out: list[SegmentDrift] = []
     for column in config.segments:
-        if column not in features.column_names:
+        if column not in current.segment_columns:
             out.append(
                 SegmentDrift(
                     column, "*", 0, "no_baseline", note=f"column {column!r} is not in the log"
@@ -442,7 +426,7 @@ def _segments(
             )
             continue
         per_value = baselines.get(column)
-        for value, count in _segment_values(features, column):
+        for value, count in current.segment_values(column):
             if per_value is None:
                 out.append(
                     SegmentDrift(
@@ -462,9 +446,8 @@ def _segments(
                     )
                 )
                 continue
-            rows = features.filter(pc.equal(pc.cast(features[column], pa.string()), value))
-            names = [n for n in rows.column_names if n in base.columns and n != column]
-            stats = compute_statistics(rows.select(names), LOG_READ_OPTIONS)
+            stats = current.segments[column][value][1]
+            names = [n for n in stats.columns if n in base.columns and n != column]
             results = _compare_all(base, stats, config, names, calibration)
             if count < config.min_samples:
                 status = "insufficient_data"
@@ -475,7 +458,7 @@ def _segments(
 
 
 def _prediction(
-    current: pa.Table,
+    current: WindowSummary,
     config: MonitoringConfig,
     baseline: DatasetStatistics | None,
     source: str | None,
@@ -486,13 +469,11 @@ def _prediction(
             source,
             note=source or "no evaluation-time output distribution for this version",
         )
-    if not any(c.startswith(OUTPUT_PREFIX) for c in current.column_names):
+    if not current.has_outputs or current.outputs is None:
         return PredictionDrift("unavailable", source, note="the log has no output columns")
-    outputs = output_table(current)
-    names = [n for n in outputs.column_names if n in baseline.columns]
-    stats = compute_statistics(outputs.select(names), LOG_READ_OPTIONS)
-    results = _compare_all(baseline, stats, config, names)
-    if current.num_rows < config.min_samples:
+    names = [n for n in current.outputs.columns if n in baseline.columns]
+    results = _compare_all(baseline, current.outputs, config, names)
+    if current.rows < config.min_samples:
         status = "insufficient_data"
     else:
         status = "drift" if any(f.drifted for f in results) else "ok"
