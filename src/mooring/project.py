@@ -27,6 +27,7 @@ from mooring.pipeline.workspace import Workspace
 if TYPE_CHECKING:
     from mooring.evaluation import EvaluationRun
     from mooring.pipeline import RunObserver, RunResult
+    from mooring.scale import Engine
     from mooring.training import TrainingResult
 
 __all__ = ["Project", "ProjectValidation"]
@@ -74,6 +75,14 @@ class Project:
     def latest_model_dir(self) -> Path:
         """The model folder of the most recent training run under ``<home>/runs``."""
         return self.workspace.latest_model_dir()
+
+    def with_engine(self, engine: Engine) -> Project:
+        """The same project computing its statistics and checks on ``engine``.
+
+        Example:
+            >>> Project.load("mooring.toml").with_engine(Engine("ray")).validate()  # doctest: +SKIP
+        """
+        return Project(self.workspace.with_engine(engine).config)
 
     def validate(self) -> ProjectValidation:
         """Check the train data against the contract, and the eval data against train (skew)."""

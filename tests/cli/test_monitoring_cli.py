@@ -124,3 +124,31 @@ def test_drift_metrics_port_exports_gauges(project: MonitoredProject) -> None:
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert f"drift gauges on http://127.0.0.1:{port}/metrics" in out
+
+
+def test_drift_summarised_file_by_file_matches_one_process(
+    project: MonitoredProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(project.config_path)
+    log_rows(project, shifted(project.eval_table.slice(0, 1200), age=15), prefix="p")
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    assert main(["drift", "--config", config, "--since", since, "--json"]) == 1
+    one = json.loads(capsys.readouterr().out)
+    pooled = ["drift", "--config", config, "--since", since, "--workers", "2", "--json"]
+    assert main(pooled) == 1
+    many = json.loads(capsys.readouterr().out)
+    assert many["window"]["rows"] == one["window"]["rows"] >= 1200
+    assert [(f["name"], f["status"]) for f in many["features"]] == [
+        (f["name"], f["status"]) for f in one["features"]
+    ]
+    assert [(s["value"], s["status"]) for s in many["segments"]] == [
+        (s["value"], s["status"]) for s in one["segments"]
+    ]
+    # The same rows named as files (--data) give the same window.
+    folder = str(project.cfg.home / "predictions")
+    data = ["drift", "--config", config, "--data", folder, "--since", since, "--json"]
+    assert main(data) == 1
+    assert json.loads(capsys.readouterr().out)["window"]["rows"] == one["window"]["rows"]
+    # A last-N window is the single-process reader's; with a sharded window it is refused.
+    assert main(["drift", "--config", config, "--data", folder, "--last", "100"]) == 2
+    assert "--last reads only the newest log files" in capsys.readouterr().err

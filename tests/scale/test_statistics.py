@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from mooring.cli import main
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract.schema import infer_schema
 from mooring.contract.validation import validate
 from mooring.errors import DataError, NotFoundError
+from mooring.project import Project
 from mooring.scale import Engine, list_shards, sharded_statistics, sharded_validate
 from tests._support.broken_adult import ADULT_TRAIN, adult_sample, csv_bytes
+from tests._support.project import edit, write_adult, write_project
 from tests._support.ray_cluster import GROUP
 from tests._support.shards import write_csv_shards
 
@@ -100,9 +104,34 @@ def test_an_unreadable_shard_is_named(tmp_path: Path) -> None:
         sharded_statistics(str(tmp_path), OPTIONS, engine=Engine("local", workers=2))
 
 
+def test_the_cli_validates_shards_on_a_process_pool(
+    shards: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = tmp_path / "schema.yaml"
+    stats = tmp_path / "stats.json"
+    assert main(["stats", str(ADULT_TRAIN), "--na-value", "?", "--out", str(stats)]) == 0
+    assert main(["schema", "infer", str(stats), "--label", "class", "--out", str(schema)]) == 0
+    capsys.readouterr()
+    pattern = str(shards / "part-000[0-7].csv")
+    argv = ["validate", pattern, str(shards / "part-0015.csv"), "--schema", str(schema)]
+    assert main([*argv, "--na-value", "?", "--workers", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is True and data["source"].endswith("(9 shards)")
+    assert main(["stats", str(shards / "nothing-*.csv")]) == 2
+    assert "no file matches" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group(GROUP)
 class TestRay:
+    def test_the_cli_computes_statistics_on_ray(
+        self, ray_address: str, shards: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        argv = ["stats", str(shards), "--na-value", "?", "--json"]
+        assert main([*argv, "--engine", "ray", "--ray-address", ray_address]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["num_rows"] == 32_561 and data["columns"]["workclass"]["missing"] == 1_836
+
     def test_sixteen_shards_on_ray_equal_the_local_engine_exactly(
         self, ray_address: str, shards: Path, whole: DatasetStatistics
     ) -> None:
@@ -146,3 +175,21 @@ class TestRay:
         (tmp_path / "b.parquet").write_bytes(b"PAR1 this is not parquet")
         with pytest.raises(DataError, match=r"b\.parquet' is not a readable Parquet file"):
             sharded_statistics(str(tmp_path), OPTIONS, engine=Engine("ray", address=ray_address))
+
+    def test_the_pipeline_validate_step_on_ray_equals_local(
+        self, ray_address: str, tmp_path: Path
+    ) -> None:
+        data = write_adult(tmp_path / "data", train_rows=3000, test_rows=1000)
+        toml = write_project(tmp_path / "local", data)
+        local = Project.load(toml).validate()
+        ray_toml = write_project(tmp_path / "ray", data)
+        edit(
+            ray_toml,
+            r'home = "state"',
+            f'home = "state"\nengine = "ray"\nray_address = "{ray_address}"',
+        )
+        on_ray = Project.load(ray_toml).validate()
+        assert on_ray.ok == local.ok
+        assert on_ray.statistics.to_dict() == local.statistics.to_dict()
+        for a, b in zip(on_ray.results, local.results, strict=True):
+            assert [x.to_dict() for x in a.anomalies] == [x.to_dict() for x in b.anomalies]

@@ -11,12 +11,14 @@ from rich.table import Table
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
+from mooring.cli._engine import EngineOpt, RayAddressOpt, WorkersOpt, engine_from
 from mooring.config import ContractConfig, load_config
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract.schema import Schema, infer_schema
-from mooring.contract.validation import ValidationResult, validate
+from mooring.contract.validation import ValidationResult
 from mooring.errors import UsageError
 from mooring.project import Project
+from mooring.scale import sharded_validate
 
 schema_app = typer.Typer(help="Infer and inspect data contracts (schemas).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
@@ -68,19 +70,36 @@ def _stats_table(stats: DatasetStatistics) -> Table:
     return table
 
 
-@app.command("stats", epilog="Example: mooring stats data.csv --na-value '?' --out stats.json")
+@app.command(
+    "stats",
+    epilog="Examples: mooring stats data.csv --na-value '?' --out stats.json   |   "
+    "mooring stats 's3://bucket/features/*.parquet' --engine ray --ray-address auto",
+)
 def stats_command(
-    data: Annotated[str, typer.Argument(help="CSV or Parquet file (or fsspec URL).")],
+    data: Annotated[
+        list[str],
+        typer.Argument(
+            help="CSV or Parquet file(s), folder(s) of them or glob(s), local or fsspec URLs."
+        ),
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write statistics JSON here.")
     ] = None,
     config: ConfigOpt = None,
     delimiter: DelimOpt = None,
     na_value: NaOpt = None,
+    engine: EngineOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compute one-pass, mergeable statistics of a dataset."""
-    stats = compute_statistics(data, _options(config, delimiter, na_value))
+    """Compute one-pass, mergeable statistics of a dataset (one file or many shards)."""
+    from mooring.scale import sharded_statistics
+
+    project = load_config(config).project if config else None
+    chosen = engine_from(project, engine, workers, ray_address)
+    source = data[0] if len(data) == 1 else data
+    stats = sharded_statistics(source, _options(config, delimiter, na_value), engine=chosen)
     if out is not None:
         stats.save(out)
     if as_json:
@@ -139,7 +158,11 @@ def _print_result(result: ValidationResult) -> None:
 )
 def validate_command(
     data: Annotated[
-        str | None, typer.Argument(help="Data to check; omit to check the project's data.")
+        list[str] | None,
+        typer.Argument(
+            help="Data to check: file(s), folder(s) or glob(s) of shards; omit to check the "
+            "project's data."
+        ),
     ] = None,
     schema: Annotated[Path | None, typer.Option("--schema", help="Schema YAML.")] = None,
     baseline: Annotated[
@@ -148,6 +171,9 @@ def validate_command(
     config: ConfigOpt = None,
     delimiter: DelimOpt = None,
     na_value: NaOpt = None,
+    engine: EngineOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check data against its contract. Exit 0: no errors; 1: error-level anomalies; 2: usage."""
@@ -158,7 +184,10 @@ def validate_command(
                     "give a data file, or --config mooring.toml to validate the project's data"
                 )
             config = Path("mooring.toml")
-        project_result = Project.load(config).validate()
+        project = Project.load(config)
+        if engine is not None or workers is not None or ray_address is not None:
+            project = project.with_engine(engine_from(None, engine, workers, ray_address))
+        project_result = project.validate()
         if as_json:
             print_json(project_result.to_dict())
         else:
@@ -171,7 +200,15 @@ def validate_command(
         raise UsageError("give --schema schema.yaml (create one with `mooring schema infer`)")
     loaded = Schema.load(schema).with_overrides(contract)
     base = DatasetStatistics.load(baseline) if baseline is not None else None
-    result = validate(data, loaded, options=options, baseline=base, contract=contract)
+    cfg_project = load_config(config).project if config else None
+    result = sharded_validate(
+        data[0] if len(data) == 1 else data,
+        loaded,
+        options=options,
+        engine=engine_from(cfg_project, engine, workers, ray_address),
+        baseline=base,
+        contract=contract,
+    )
     if as_json:
         print_json(result.to_dict())
     else:

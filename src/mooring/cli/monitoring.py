@@ -19,6 +19,7 @@ from rich.table import Table
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
+from mooring.cli._engine import EngineOpt, RayAddressOpt, WorkersOpt, engine_from
 from mooring.config import load_config, parse_duration
 from mooring.errors import UsageError
 
@@ -87,24 +88,62 @@ def drift_command(
     interval: Annotated[
         float, typer.Option("--interval", help="Seconds between checks with --metrics-port.")
     ] = 300.0,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="Judge these logged rows instead of the project's log: prediction log files, "
+            "folders or globs, local or fsspec URLs (repeatable); summarised on the engine.",
+        ),
+    ] = None,
+    engine: EngineOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> int:
-    """Compare the prediction log with the training statistics; write JSON + HTML reports."""
+    """Compare the prediction log with the training statistics; write JSON + HTML reports.
+
+    With --data, or --since on a ray engine (or with --workers), each log file is
+    summarised where the engine runs it and the summaries merged: a month of logs never
+    sits in one process.
+    """
     from mooring.dashboard import render_drift_html
     from mooring.monitoring.drift import check_drift
     from mooring.registry import Registry
 
     cfg = load_config(config)
     moment = parse_since(since)
+    chosen = engine_from(cfg.project, engine, workers, ray_address)
+    sharded = bool(data) or (moment is not None and (chosen.kind == "ray" or workers is not None))
+    if sharded and last is not None:
+        raise UsageError(
+            "--last reads only the newest log files, in this process; judge a sharded "
+            "window with --since (and/or --data) instead"
+        )
+    if sharded and metrics_port is not None:
+        raise UsageError("--metrics-port re-checks the project's log; leave out --data")
     with Registry.from_config(cfg) as registry:
         if metrics_port is not None:
             return _serve_gauges(cfg, registry, metrics_port, interval, version, last, since)
-        report = check_drift(
-            cfg, registry, version=version, last=last, since=moment, html=render_drift_html
-        )
+        if sharded:
+            from mooring.scale.drift import sharded_drift
+
+            report = sharded_drift(
+                cfg,
+                registry,
+                source=data or None,
+                since=moment,
+                version=version,
+                engine=chosen,
+                html=render_drift_html,
+            )
+        else:
+            report = check_drift(
+                cfg, registry, version=version, last=last, since=moment, html=render_drift_html
+            )
     if as_json:
-        data = report.to_dict()
-        data["files"] = report.files
-        print_json(data)
+        payload = report.to_dict()
+        payload["files"] = report.files
+        print_json(payload)
     else:
         _print_report(report)
     return 1 if report.status == "drift" else 0

@@ -45,9 +45,11 @@ __all__ = [
     "TIMESTAMP",
     "append_request_rows",
     "feature_table",
+    "log_files",
     "output_column",
     "output_table",
     "outputs_from_arrays",
+    "read_log_file",
     "read_prediction_log",
     "write_log_file",
 ]
@@ -165,6 +167,59 @@ def _read(path: str) -> pa.Table:
             ) from exc
 
 
+def log_files(url: str, *, since: datetime | None = None) -> list[str]:
+    """The log's Parquet files, oldest first; with ``since``, only days from its date on.
+
+    Example:
+        >>> log_files(".mooring/predictions")  # doctest: +SKIP
+        ['.mooring/predictions/date=2026-11-20/part-1763596800000-ab12.parquet', ...]
+    """
+    since_day = since.astimezone(UTC).strftime("%Y-%m-%d") if since is not None else None
+    return [
+        path
+        for day, path in reversed(_files(url))
+        if since_day is None or not day or day >= since_day
+    ]
+
+
+def read_log_file(
+    path: str,
+    model: str,
+    *,
+    version: int | None = None,
+    since: datetime | None = None,
+    shadow: bool = False,
+) -> pa.Table:
+    """One log file's rows of ``model`` (and ``version``), answers or shadow rows, since a time.
+
+    Raises:
+        DataError: the file is not a prediction log file.
+    """
+    table = _read(path)
+    missing = [c for c in (TIMESTAMP, MODEL, MODEL_VERSION) if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"'{path}' is not a prediction log file (no {', '.join(missing)} column); "
+            "keep only files written by `mooring serve` in the log folder"
+        )
+    mask = pc.equal(table[MODEL], model)
+    if version is not None:
+        mask = pc.and_(mask, pc.equal(table[MODEL_VERSION], version))
+    if SHADOW in table.column_names:
+        marked = pc.fill_null(table[SHADOW], False)
+        mask = pc.and_(mask, marked if shadow else pc.invert(marked))
+    elif shadow:  # written before shadow traffic existed: answers only
+        mask = pc.and_(mask, pa.scalar(False))
+    if since is not None:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        ts = table[TIMESTAMP]
+        if ts.type.tz is None:
+            ts = pc.assume_timezone(ts, "UTC")
+        mask = pc.and_(mask, pc.greater_equal(ts, pa.scalar(since, ts.type)))
+    return table.filter(mask)
+
+
 def read_prediction_log(
     url: str,
     model: str,
@@ -211,27 +266,7 @@ def read_prediction_log(
     for day, path in files:
         if since_day is not None and day and day < since_day:
             break
-        table = _read(path)
-        missing = [c for c in (TIMESTAMP, MODEL, MODEL_VERSION) if c not in table.column_names]
-        if missing:
-            raise DataError(
-                f"'{path}' is not a prediction log file (no {', '.join(missing)} column); "
-                "keep only files written by `mooring serve` in the log folder"
-            )
-        mask = pc.equal(table[MODEL], model)
-        if version is not None:
-            mask = pc.and_(mask, pc.equal(table[MODEL_VERSION], version))
-        if SHADOW in table.column_names:
-            marked = pc.fill_null(table[SHADOW], False)
-            mask = pc.and_(mask, marked if shadow else pc.invert(marked))
-        elif shadow:  # written before shadow traffic existed: answers only
-            mask = pc.and_(mask, pa.scalar(False))
-        if since is not None:
-            ts = table[TIMESTAMP]
-            if ts.type.tz is None:
-                ts = pc.assume_timezone(ts, "UTC")
-            mask = pc.and_(mask, pc.greater_equal(ts, pa.scalar(since, ts.type)))
-        table = table.filter(mask)
+        table = read_log_file(path, model, version=version, since=since, shadow=shadow)
         if table.num_rows:
             parts.append(table)
             rows += table.num_rows

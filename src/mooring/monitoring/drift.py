@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -90,6 +90,8 @@ log = logging.getLogger("mooring.monitoring")
 
 
 Status = Literal["ok", "drift", "insufficient_data"]
+#: ``summarize(version, plan)``: a window's summary, made elsewhere (see check_drift).
+Summarize = Callable[[int, dict[str, Any]], WindowSummary]
 NUMERIC_METRICS = ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range", "missing")
 CATEGORICAL_METRICS = ("psi", "jensen_shannon", "linf", "unseen", "missing")
 
@@ -489,6 +491,7 @@ def check_drift(
     since: datetime | None = None,
     write: bool = True,
     html: RenderDrift | None = None,
+    summarize: Summarize | None = None,
 ) -> DriftReport:
     """Drift of the serving version's logged traffic against its stored training statistics.
 
@@ -497,7 +500,10 @@ def check_drift(
     ``<home>/monitoring/<model>/drift/<UTC time>.json`` plus ``latest.json``, and
     ``.html`` when ``html`` renders the page, and older reports are pruned by
     ``[monitoring.keep_reports]`` (the CLI and ``mooring serve --monitor``
-    pass :func:`mooring.dashboard.render_drift_html`).
+    pass :func:`mooring.dashboard.render_drift_html`). ``summarize(version, plan)``
+    replaces reading the window: it returns the window's :class:`WindowSummary` with
+    :func:`summarize_window`'s arguments ``plan`` (how sharded logs are judged on an
+    engine, :func:`mooring.scale.sharded_drift`).
 
     Raises:
         NotFoundError: no production version (and no ``version``), or no log.
@@ -530,10 +536,6 @@ def check_drift(
             "register versions with statistics= (mooring run does)"
         )
     baseline = DatasetStatistics.from_dict(mv.statistics)
-    url = cfg.serving.log_url or str(cfg.home / "predictions")
-    if last is None and since is None:
-        last = cfg.monitoring.window_rows
-    table = read_prediction_log(url, name, version=version, last=last, since=since)
     notes: list[str] = []
     segments = None
     if cfg.monitoring.segments:
@@ -546,9 +548,17 @@ def check_drift(
     calibration, why = calibration_for(cfg, mv)
     if why:
         notes.append(why)
+    current: pa.Table | WindowSummary
+    if summarize is not None:
+        current = summarize(version, window_plan(baseline, cfg.monitoring, outputs))
+    else:
+        url = cfg.serving.log_url or str(cfg.home / "predictions")
+        if last is None and since is None:
+            last = cfg.monitoring.window_rows
+        current = read_prediction_log(url, name, version=version, last=last, since=since)
     report = compute_drift(
         baseline,
-        table,
+        current,
         cfg.monitoring,
         model=name,
         version=version,

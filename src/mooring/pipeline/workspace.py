@@ -19,10 +19,11 @@ from typing import Any
 import orjson
 
 from mooring.config import ModelConfig, MooringConfig
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract import DatasetStatistics, ReadOptions
 from mooring.contract.schema import Schema, infer_schema
 from mooring.errors import NotFoundError
 from mooring.formats.files import atomic_write, file_fingerprint
+from mooring.scale import Engine, sharded_statistics
 
 __all__ = ["Workspace"]
 
@@ -71,6 +72,19 @@ class Workspace:
             self._fingerprints[key] = file_fingerprint(path)
         return self._fingerprints[key]
 
+    @property
+    def engine(self) -> Engine:
+        """Where statistics and validation run (``[project] engine``)."""
+        return Engine.from_config(self.config.project)
+
+    def with_engine(self, engine: Engine) -> Workspace:
+        """The same project computing its statistics and checks on ``engine``."""
+        config = self.config.model_copy(deep=True)
+        config.project.engine = engine.kind
+        config.project.engine_workers = engine.workers
+        config.project.ray_address = engine.address
+        return Workspace(config, _fingerprints=self._fingerprints)
+
     def statistics(self, which: str = "train") -> DatasetStatistics:
         """Statistics of the train or eval data, cached under home by the file's sha256."""
         path = self.data_path(which)
@@ -80,7 +94,7 @@ class Workspace:
         key = {"fingerprint": fingerprint, "read": _options_key(self.read_options)}
         if cache.is_file() and meta.is_file() and orjson.loads(meta.read_bytes()) == key:
             return DatasetStatistics.load(cache)
-        stats = compute_statistics(path, self.read_options)
+        stats = sharded_statistics(str(path), self.read_options, engine=self.engine)
         stats.save(cache)
         atomic_write(meta, orjson.dumps(key))
         return stats

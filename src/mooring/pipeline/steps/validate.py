@@ -18,7 +18,6 @@ from mooring.contract.schema import Schema
 from mooring.contract.validation import (
     ValidationResult,
     feature_coverage,
-    validate,
     validate_statistics,
 )
 from mooring.formats.files import atomic_write, file_fingerprint
@@ -27,6 +26,7 @@ from mooring.pipeline.fingerprint import digest
 from mooring.pipeline.outputs import ValidateOutput
 from mooring.pipeline.record import StepRecord
 from mooring.pipeline.workspace import Workspace
+from mooring.scale import sharded_validate
 
 __all__ = ["ProjectValidation", "check", "failure", "run"]
 
@@ -74,13 +74,24 @@ def check(workspace: Workspace) -> ProjectValidation:
         # out-of-range values in them: judge the statistics, skip a second read.
         train = validate_statistics(stats, schema, contract=contract)
     else:
-        train = validate(workspace.data_path("train"), schema, options=options, contract=contract)
+        train = sharded_validate(
+            str(workspace.data_path("train")),
+            schema,
+            options=options,
+            engine=workspace.engine,
+            contract=contract,
+        )
     # The feature spec must be something this data can feed, before anything trains.
     train.anomalies.extend(feature_coverage(schema, workspace.config.features))
     evaluation = None
     if workspace.config.data.eval is not None:
-        evaluation = validate(
-            workspace.data_path("eval"), schema, options=options, baseline=stats, contract=contract
+        evaluation = sharded_validate(
+            str(workspace.data_path("eval")),
+            schema,
+            options=options,
+            engine=workspace.engine,
+            baseline=stats,
+            contract=contract,
         )
     result = ProjectValidation(schema=schema, statistics=stats, train=train, eval=evaluation)
     atomic_write(
