@@ -17,6 +17,7 @@ from mooring.scale import Engine, list_shards, sharded_statistics, sharded_valid
 from tests._support.broken_adult import ADULT_TRAIN, adult_sample, csv_bytes
 from tests._support.project import edit, write_adult, write_project
 from tests._support.ray_cluster import GROUP
+from tests._support.s3 import moto_s3
 from tests._support.shards import write_csv_shards
 
 OPTIONS = ReadOptions(na_values=("?", ""))
@@ -85,6 +86,30 @@ def test_sixteen_shards_on_a_process_pool_equal_one_file(
     local = sharded_statistics(str(shards), OPTIONS, engine=Engine("local", workers=2))
     assert local.source.endswith("(16 shards)")
     assert_same_statistics(whole, local, exact=False)
+
+
+def test_shards_on_an_object_store_equal_local_shards(
+    shards: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with moto_s3() as endpoint:
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,  # read by the pool's processes too
+        }.items():
+            monkeypatch.setenv(key, value)
+        import s3fs
+
+        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint})
+        fs.mkdir("lake")
+        for path in sorted(shards.glob("part-000[0-3].csv")):
+            fs.put_file(str(path), f"lake/features/{path.name}")
+        fs.pipe_file("lake/features/_SUCCESS", b"")
+        remote = sharded_statistics("s3://lake/features/", OPTIONS, engine=Engine(workers=2))
+        assert remote.source == "s3://lake/features/ (4 shards)"
+    local = sharded_statistics(str(shards / "part-000[0-3].csv"), OPTIONS, engine=Engine())
+    assert remote.to_dict()["columns"] == local.to_dict()["columns"]
 
 
 def test_shards_with_numbers_in_one_and_text_in_another_are_refused(tmp_path: Path) -> None:
