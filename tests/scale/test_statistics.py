@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from mooring.cli import main
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics, read_table
+from mooring.contract.io import ParquetPiece
 from mooring.contract.schema import infer_schema
 from mooring.contract.validation import validate
 from mooring.errors import DataError, NotFoundError
 from mooring.project import Project
 from mooring.scale import Engine, list_shards, sharded_statistics, sharded_validate
+from mooring.scale import shards as shards_module
+from mooring.scale.shards import plan_pieces
 from tests._support.broken_adult import ADULT_TRAIN, adult_sample, csv_bytes
 from tests._support.project import edit, write_adult, write_project
 from tests._support.ray_cluster import GROUP
@@ -110,6 +114,25 @@ def test_shards_on_an_object_store_equal_local_shards(
         assert remote.source == "s3://lake/features/ (4 shards)"
     local = sharded_statistics(str(shards / "part-000[0-3].csv"), OPTIONS, engine=Engine())
     assert remote.to_dict()["columns"] == local.to_dict()["columns"]
+
+
+def test_a_large_parquet_file_is_read_in_pieces_by_several_workers(
+    tmp_path: Path, whole: DatasetStatistics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "adult.parquet"
+    pq.write_table(read_table(ADULT_TRAIN, OPTIONS), path, row_group_size=4000)  # 9 groups
+    monkeypatch.setattr(shards_module, "PIECE_ROWS", 10_000)
+    pieces = plan_pieces([str(path)])
+    assert pieces == [
+        ParquetPiece(str(path), (0, 1, 2)),
+        ParquetPiece(str(path), (3, 4, 5)),
+        ParquetPiece(str(path), (6, 7, 8)),
+    ]
+    pooled = sharded_statistics(str(path), OPTIONS, engine=Engine(workers=2))
+    assert_same_statistics(whole, pooled, exact=False)
+    # A small file, or one row group, stays whole.
+    monkeypatch.setattr(shards_module, "PIECE_ROWS", 1_000_000)
+    assert plan_pieces([str(path)]) == [str(path)]
 
 
 def test_shards_with_numbers_in_one_and_text_in_another_are_refused(tmp_path: Path) -> None:
