@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -169,9 +170,28 @@ def test_the_cli_validates_shards_on_a_process_pool(
     assert "no file matches" in capsys.readouterr().err
 
 
+class DiesOnce:
+    """Squares a number; the first time it meets ``3``, kills its own worker process."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __call__(self, item: int) -> int:
+        if item == 3 and not self.marker.exists():
+            self.marker.write_text("died once")
+            os._exit(1)
+        return item * item
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group(GROUP)
 class TestRay:
+    def test_a_task_whose_worker_dies_is_run_again(self, ray_address: str, tmp_path: Path) -> None:
+        marker = tmp_path / "died"
+        squares = Engine("ray", address=ray_address).map(DiesOnce(marker), list(range(8)))
+        assert squares == [i * i for i in range(8)]
+        assert marker.read_text() == "died once"
+
     def test_the_cli_computes_statistics_on_ray(
         self, ray_address: str, shards: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
