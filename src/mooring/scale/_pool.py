@@ -83,14 +83,26 @@ def run_pool(
     return 0
 
 
-class _Actor:
-    """One Ray actor: runs the pool's function on item after item in one process."""
+def _actor_class(ray: Any) -> Any:
+    """The pool's Ray actor: runs the function on item after item in one process.
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.guarded = _Guarded(fn)
+    ``run`` is never retried by Ray (the pool hands a lost item out again itself, and
+    counts it); ``ready`` waits through a restart, so a restarted actor gets work only
+    once it is back.
+    """
 
-    def run(self, item: Any) -> tuple[Any, ...]:
-        return self.guarded(item)
+    class ScoringActor:
+        def __init__(self, fn: Callable[[Any], Any]) -> None:
+            self.guarded = _Guarded(fn)
+
+        def run(self, item: Any) -> tuple[Any, ...]:
+            return self.guarded(item)
+
+        @ray.method(max_task_retries=-1)  # type: ignore[untyped-decorator]
+        def ready(self) -> bool:
+            return True
+
+    return ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(ScoringActor)
 
 
 def _on_actors(
@@ -108,39 +120,49 @@ def _on_actors(
     if isinstance(unavailable, type):
         lost += (unavailable,)
     size = engine.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(_Actor)
+    remote = _actor_class(ray)
     actors = [remote.remote(fn) for _ in range(min(size, len(items)))]
     idle = deque(actors)
     pending = deque(range(len(items)))
     attempts = [0] * len(items)
-    running: dict[Any, tuple[int, Any]] = {}
+    # A call's ref → (the item it runs, or None for a readiness probe; its actor).
+    running: dict[Any, tuple[int | None, Any]] = {}
     retried = 0
     try:
-        while pending or running:
+        while pending or any(i is not None for i, _ in running.values()):
             while pending and idle:
                 index, actor = pending.popleft(), idle.popleft()
                 attempts[index] += 1
                 running[actor.run.remote(items[index])] = (index, actor)
             ready, _ = ray.wait(list(running), num_returns=1)
             for ref in ready:
-                index, actor = running.pop(ref)
-                idle.append(actor)  # Ray restarts a dead actor; calls wait for it
+                item, actor = running.pop(ref)
                 try:
                     outcome = ray.get(ref)
                 except lost as exc:
-                    if attempts[index] < MAX_ATTEMPTS:
+                    # Ray restarts the actor; it gets work again once a probe answers.
+                    running[actor.ready.remote()] = (None, actor)
+                    if item is None:
+                        continue
+                    if attempts[item] < MAX_ATTEMPTS:
                         retried += 1
-                        pending.appendleft(index)
+                        pending.appendleft(item)
                         continue
                     why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    outcome = (
-                        "error",
-                        "MooringError",
-                        f"the Ray worker running {label(items[index])} died "
-                        f"{attempts[index]} times ({why[:200]}); check the cluster's memory "
-                        "and logs",
+                    on_done(
+                        item,
+                        (
+                            "error",
+                            "MooringError",
+                            f"the Ray worker running {label(items[item])} died "
+                            f"{attempts[item]} times ({why[:200]}); check the cluster's "
+                            "memory and logs",
+                        ),
                     )
-                on_done(index, outcome)
+                    continue
+                idle.append(actor)
+                if item is not None:
+                    on_done(item, outcome)
     finally:
         for actor in actors:
             ray.kill(actor, no_restart=True)

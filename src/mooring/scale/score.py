@@ -26,6 +26,8 @@ taken as done.
 With ``log=True`` the scored rows are appended to the project's prediction log (as the
 server writes it, one timestamp for the whole run and one request id per row,
 ``batch.<run>.<shard>.<row>``), so ``mooring drift`` reads them like served traffic.
+A skipped shard is not logged again; a shard whose worker died after its log file was
+written but before its marker is scored, and logged, once more.
 
 Example:
     >>> from mooring.scale import Engine, score_shards
