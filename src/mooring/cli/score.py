@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from mooring.cli._app import app
 from mooring.cli._common import console, err_console, print_json
+from mooring.cli._engine import EngineOpt, RayAddressOpt, WorkersOpt, engine_from
 from mooring.config import load_config
 
 if TYPE_CHECKING:
@@ -66,23 +67,9 @@ def score_command(
             help="Input column copied to every output row; repeatable (default: shard, row).",
         ),
     ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option("--engine", help="local or ray (default: [project] engine)."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            min=1,
-            help="Processes (local) or actors (ray); default [project] engine_workers, "
-            "else the usable cores or the cluster's CPUs.",
-        ),
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option("--ray-address", help="Ray cluster to join (default [project] ray_address)."),
-    ] = None,
+    engine: EngineOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
     log: Annotated[
         bool,
         typer.Option(
@@ -105,10 +92,10 @@ def score_command(
     version and unchanged input are skipped.
     """
     from mooring.registry import Registry
-    from mooring.scale import Engine, score_shards
+    from mooring.scale import score_shards
 
     cfg = load_config(config)
-    chosen = Engine.from_config(cfg.project, kind=engine, workers=workers, address=ray_address)
+    chosen = engine_from(cfg.project, engine, workers, ray_address)
     with Registry.from_config(cfg) as registry, _Progress(disable=as_json) as progress:
         summary = score_shards(
             cfg,
