@@ -14,7 +14,7 @@ from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics,
 from mooring.contract.io import ParquetPiece
 from mooring.contract.schema import infer_schema
 from mooring.contract.validation import validate
-from mooring.errors import DataError, NotFoundError
+from mooring.errors import DataError, MooringError, NotFoundError
 from mooring.project import Project
 from mooring.scale import Engine, list_shards, sharded_statistics, sharded_validate
 from mooring.scale import shards as shards_module
@@ -181,6 +181,11 @@ class DiesOnce:
             self.marker.write_text("died once")
             os._exit(1)
         return item * item
+
+
+def test_a_pool_worker_killed_mid_run_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MooringError, match=r"a worker process died \(killed, or out of memory\)"):
+        Engine(workers=2).map(DiesOnce(tmp_path / "died"), list(range(8)))
 
 
 @pytest.mark.slow
