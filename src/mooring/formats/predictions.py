@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -131,13 +131,17 @@ class LogChunk:
     shadow: bool = False
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _column(parts: list[Any]) -> pa.Array:
-    arrays = [np.asarray(p) for p in parts]
-    if all(a.dtype.kind in "fiub" for a in arrays):
-        merged = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-        if merged.dtype.kind == "f":
+    """One Arrow column from the requests' parts (arrays or lists), as rows would make it."""
+    merged = np.concatenate(parts) if len(parts) > 1 else np.asarray(parts[0])
+    kind = merged.dtype.kind
+    if kind in "fiub":
+        if kind == "f":
             merged = merged.astype(np.float64, copy=False)
-        elif merged.dtype.kind in "iu":
+        elif kind in "iu":
             merged = merged.astype(np.int64, copy=False)
         if merged.ndim == 2:  # one list per row (e.g. probabilities)
             flat = pa.array(merged.reshape(-1))
@@ -145,43 +149,52 @@ def _column(parts: list[Any]) -> pa.Array:
                 pa.list_(flat.type)
             )
         return pa.array(merged)
-    if all(a.dtype == object for a in arrays):  # text as the decoder leaves it
-        return pa.array(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
-    values: list[Any] = []
-    for a in arrays:
-        values.extend(a.tolist())
-    return pa.array(values)
+    if kind == "O" and merged.ndim == 1:  # text as the decoder leaves it
+        return pa.array(merged)
+    return pa.array(merged.tolist())
+
+
+def _same(values: list[Any], arrow_type: pa.DataType, lengths: list[int], total: int) -> pa.Array:
+    """A log column that holds one value per request, repeated over its rows."""
+    if all(v == values[0] for v in values):
+        return pa.repeat(pa.scalar(values[0], arrow_type), total)
+    if all(n == 1 for n in lengths):
+        return pa.array(values, arrow_type)
+    return pa.array(np.repeat(np.array(values, dtype=object), lengths), arrow_type)
 
 
 def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
     """The log's table of ``chunks``, in order (the columns of :func:`append_request_rows`)."""
     lengths = [c.rows for c in chunks]
     total = sum(lengths)
-
-    def repeat(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
-        return pa.array(np.repeat(np.array(values, dtype=object), lengths), arrow_type)
-
+    micros = np.array([(c.timestamp - _EPOCH) // timedelta(microseconds=1) for c in chunks])
     data: dict[str, pa.Array] = {
-        REQUEST_ID: repeat([c.request_id for c in chunks], pa.string()),
-        TIMESTAMP: repeat([c.timestamp for c in chunks], pa.timestamp("us", tz="UTC")),
-        MODEL: repeat([c.model for c in chunks], pa.string()),
-        MODEL_VERSION: pa.array(np.repeat([c.version for c in chunks], lengths), pa.int64()),
-        SHADOW: pa.array(np.repeat([c.shadow for c in chunks], lengths), pa.bool_()),
+        REQUEST_ID: _same([c.request_id for c in chunks], pa.string(), lengths, total),
+        TIMESTAMP: pa.array(np.repeat(micros, lengths), pa.timestamp("us", tz="UTC")),
+        MODEL: _same([c.model for c in chunks], pa.string(), lengths, total),
+        MODEL_VERSION: _same([c.version for c in chunks], pa.int64(), lengths, total),
+        SHADOW: _same([c.shadow for c in chunks], pa.bool_(), lengths, total),
     }
-    names = list(dict.fromkeys(n for c in chunks for n in c.columns))
-    outputs = list(dict.fromkeys(n for c in chunks for n in c.outputs))
-    for group, pick in ((names, "columns"), (outputs, "outputs")):
-        for name in group:
-            parts = [getattr(c, pick).get(name) for c in chunks]
-            if any(p is None for p in parts):  # absent from some requests: nulls there
-                filled = [
-                    p if p is not None else [None] * c.rows
-                    for p, c in zip(parts, chunks, strict=True)
-                ]
-                column = pa.array([v for p in filled for v in list(p)])
-            else:
-                column = _column(parts)
-            data[output_column(name) if pick == "outputs" else name] = column
+    first = chunks[0]
+    uniform = all(
+        c.columns.keys() == first.columns.keys() and c.outputs.keys() == first.outputs.keys()
+        for c in chunks
+    )
+    for pick in ("columns", "outputs"):
+        maps: list[Mapping[str, Any]] = [getattr(c, pick) for c in chunks]
+        if uniform:
+            for name in maps[0]:
+                data[output_column(name) if pick == "outputs" else name] = _column(
+                    [m[name] for m in maps]
+                )
+            continue
+        for name in dict.fromkeys(n for m in maps for n in m):
+            # Absent from some requests: nulls on their rows, as rows without the key.
+            values: list[Any] = []
+            for m, c in zip(maps, chunks, strict=True):
+                part = m.get(name)
+                values.extend([None] * c.rows if part is None else np.asarray(part).tolist())
+            data[output_column(name) if pick == "outputs" else name] = pa.array(values)
     table = pa.table(data)
     if table.num_rows != total:  # pragma: no cover - a column of the wrong length
         raise DataError(f"log chunks hold {total} rows but a column has {table.num_rows}")

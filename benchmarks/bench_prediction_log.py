@@ -1,0 +1,165 @@
+"""The prediction log's cost per request: rows built on the event loop vs columnar chunks.
+
+Both ways write the same Parquet files (``tests/formats/test_predictions.py`` checks the
+tables are equal). This measures, for requests of 1 and 64 Adult-shaped rows:
+
+* **loop**: what the server's event loop spends to hand one request to the log (the
+  old way: one dict per row, values converted with ``tolist``; the new way: one
+  :class:`~mooring.formats.predictions.LogChunk` holding the arrays);
+* **writer**: what the writer thread spends per request to make the Parquet bytes
+  (``pa.Table.from_pylist`` of the rows vs Arrow columns from the chunks), written to
+  memory so the disk does not decide;
+
+in interleaved rounds, medians, microseconds per request. Both run in one process on
+one thread: this is the work, not the contention the writer's GIL time adds to serving.
+
+Usage:
+    python benchmarks/bench_prediction_log.py [--rounds 5] [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mooring.formats.predictions import (
+    LogChunk,
+    append_request_rows,
+    log_chunks_table,
+)
+
+ADULT = Path(__file__).resolve().parent.parent / "examples" / "adult" / "adult.test.csv.gz"
+NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
+
+
+def requests(rows: int, count: int) -> list[tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]]:
+    """``count`` requests of ``rows`` Adult rows, as the server's decoder leaves them."""
+    with gzip.open(ADULT, "rt") as handle:
+        header = handle.readline().strip().split(",")
+        lines = [line.strip().split(",") for line in handle if line.strip()]
+    out = []
+    for r in range(count):
+        part = [lines[(r * rows + i) % len(lines)] for i in range(rows)]
+        columns: dict[str, Any] = {}
+        for j, name in enumerate(header[:-1]):
+            values = [p[j] for p in part]
+            if name in NUMERIC:
+                columns[name] = np.array([float(v) for v in values], dtype=np.float32)
+            else:
+                columns[name] = np.array(values, dtype=object)
+        score = np.linspace(0.05, 0.95, rows)
+        outputs = {
+            "probabilities": np.stack([1 - score, score], axis=1).astype(np.float32),
+            "classes": np.array([b">50K" if s > 0.5 else b"<=50K" for s in score], dtype=object),
+        }
+        out.append((columns, outputs))
+    return out
+
+
+def to_parquet(table: pa.Table) -> int:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return len(sink.getvalue())
+
+
+def run_rows(reqs: list[Any], rows: int) -> tuple[float, float]:
+    stamp = datetime.now(UTC)
+    buffer: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    for i, (columns, outputs) in enumerate(reqs):
+        append_request_rows(
+            buffer,
+            model="income",
+            version=1,
+            request_id=f"r{i}",
+            timestamp=stamp,
+            columns=columns,
+            outputs=outputs,
+            rows=rows,
+        )
+    loop = time.perf_counter() - start
+    start = time.perf_counter()
+    to_parquet(pa.Table.from_pylist(buffer))
+    return loop, time.perf_counter() - start
+
+
+def run_chunks(reqs: list[Any], rows: int) -> tuple[float, float]:
+    stamp = datetime.now(UTC)
+    buffer: list[LogChunk] = []
+    start = time.perf_counter()
+    for i, (columns, outputs) in enumerate(reqs):
+        buffer.append(
+            LogChunk(
+                model="income",
+                version=1,
+                request_id=f"r{i}",
+                timestamp=stamp,
+                columns=columns,
+                outputs=outputs,
+                rows=rows,
+            )
+        )
+    loop = time.perf_counter() - start
+    start = time.perf_counter()
+    to_parquet(log_chunks_table(buffer))
+    return loop, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    cells: dict[str, Any] = {}
+    for rows in (1, 64):
+        count = max(20, args.requests // (1 if rows == 1 else 16))
+        reqs = requests(rows, count)
+        samples: dict[str, list[float]] = {
+            k: [] for k in ("rows_loop", "rows_writer", "chunks_loop", "chunks_writer")
+        }
+        for _ in range(args.rounds):  # interleaved
+            loop, writer = run_rows(reqs, rows)
+            samples["rows_loop"].append(loop / count * 1e6)
+            samples["rows_writer"].append(writer / count * 1e6)
+            loop, writer = run_chunks(reqs, rows)
+            samples["chunks_loop"].append(loop / count * 1e6)
+            samples["chunks_writer"].append(writer / count * 1e6)
+        med = {k: statistics.median(v) for k, v in samples.items()}
+        cells[f"{rows}_rows"] = {
+            "requests": count,
+            "us_per_request": {k: round(v, 2) for k, v in med.items()},
+            "loop_ratio_rows_over_chunks": round(med["rows_loop"] / med["chunks_loop"], 1),
+            "writer_ratio_rows_over_chunks": round(med["rows_writer"] / med["chunks_writer"], 2),
+        }
+    result = {
+        "benchmark": "prediction_log",
+        "machine": {"python": platform.python_version(), "cpu": platform.processor()},
+        "rounds": args.rounds,
+        "cells": cells,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_prediction_log.json").write_text(json.dumps(result, indent=2))
+    print(f"{'request':>10} | {'loop µs rows→chunks':>24} | {'writer µs rows→chunks':>26}")
+    for name, cell in cells.items():
+        us = cell["us_per_request"]
+        print(
+            f"{name:>10} | {us['rows_loop']:>9.1f} → {us['chunks_loop']:<8.2f} "
+            f"({cell['loop_ratio_rows_over_chunks']}×) | {us['rows_writer']:>9.1f} → "
+            f"{us['chunks_writer']:<8.1f} ({cell['writer_ratio_rows_over_chunks']}×)"
+        )
+
+
+if __name__ == "__main__":
+    main()
