@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -108,9 +109,29 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _parse(path: Path) -> ast.Module:
+    """The file's syntax tree.
+
+    On CPython before 3.11.8, an AST construction that failed earlier in this process
+    (inside some library) leaves the constructor's recursion counter off, and every
+    later parse raises ``SystemError: AST constructor recursion depth mismatch``
+    (python/cpython#106905); the file is then parsed in a fresh interpreter.
+    """
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"))
+    except SystemError:
+        code = "import ast, pickle, sys; sys.stdout.buffer.write(pickle.dumps(ast.parse("
+        code += "open(sys.argv[1], encoding='utf-8').read())))"
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, check=True, timeout=60
+        )
+        tree: ast.Module = pickle.loads(done.stdout)
+        return tree
+
+
 def imports_of(path: Path) -> Iterator[str]:
     """Every module a file imports, at any depth (absolute names; relative ones resolved)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = _parse(path)
     package = module_name(path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]

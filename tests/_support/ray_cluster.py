@@ -59,23 +59,7 @@ def ray_cluster(nodes: int = 2) -> Iterator[str]:
     }
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
     try:
-        _ray(
-            "start",
-            "--head",
-            f"--port={port}",
-            "--include-dashboard=false",
-            f"--object-store-memory={300 << 20}",
-            *common,
-            env=env,
-        )
-        for _ in range(nodes - 1):
-            _ray(
-                "start",
-                f"--address={address}",
-                f"--object-store-memory={300 << 20}",
-                *common,
-                env=env,
-            )
+        _start(port, nodes, common, env)
         _wait_for_nodes(address, nodes)
         yield address
     finally:
@@ -91,6 +75,40 @@ def ray_cluster(nodes: int = 2) -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _start(port: int, nodes: int, common: list[str], env: dict[str, str]) -> None:
+    """``ray start`` the head and the other nodes; on a loaded machine, try again.
+
+    Ray gives a new node 30 s to register, fixed; a 2-core machine busy with other
+    tests can miss that, so a failed start is cleaned up and tried twice more.
+    """
+    memory = f"--object-store-memory={300 << 20}"
+    for attempt in range(3):
+        try:
+            _ray(
+                "start",
+                "--head",
+                f"--port={port}",
+                "--include-dashboard=false",
+                memory,
+                *common,
+                env=env,
+            )
+            for _ in range(nodes - 1):
+                _ray("start", f"--address=127.0.0.1:{port}", memory, *common, env=env)
+            return
+        except RuntimeError:
+            subprocess.run(
+                [str(RAY), "stop", "--force"],
+                env=env,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+            if attempt == 2:
+                raise
+            time.sleep(5)
 
 
 def _wait_for_nodes(address: str, nodes: int) -> None:

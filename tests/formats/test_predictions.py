@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mooring.errors import DataError
 from mooring.formats.predictions import (
+    LogChunk,
     append_request_rows,
+    log_chunks_table,
     read_prediction_log,
     write_log_file,
 )
@@ -118,3 +123,46 @@ def test_a_damaged_log_file_is_named_with_the_fix(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(DataError, match="is not a readable Parquet file"):
         read_prediction_log(url, "income")
+
+
+_requests = st.lists(
+    st.tuples(
+        st.integers(min_value=1, max_value=5),  # rows
+        st.booleans(),  # age as a list instead of an array
+        st.booleans(),  # shadow
+        st.sampled_from(["Male", "Female", "", "ünïcode"]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(_requests)
+def test_chunks_make_the_same_table_as_rows(requests: list[tuple[int, bool, bool, str]]) -> None:
+    """A request kept as columns writes exactly the rows a request made into dicts writes."""
+    rows_out: list[dict[str, Any]] = []
+    chunks: list[LogChunk] = []
+    for i, (rows, as_list, shadow, sex) in enumerate(requests):
+        age = np.arange(rows, dtype=np.float32) + np.float32(0.1) * i
+        columns: dict[str, Any] = {
+            "age": age.tolist() if as_list else age,
+            "sex": np.array([sex] * rows, dtype=object),
+            "hours": np.arange(rows, dtype=np.int64),
+        }
+        outputs = {
+            "score": np.linspace(0, 1, rows),
+            "probabilities": np.stack([np.linspace(0, 1, rows), np.linspace(1, 0, rows)], 1),
+            "class": np.array([">50K"] * rows, dtype=object),
+        }
+        stamp = datetime(2026, 11, 23, 12, 0, i, tzinfo=UTC)
+        fields = {"model": "income", "version": 2, "request_id": f"r{i}", "timestamp": stamp}
+        append_request_rows(
+            rows_out, columns=columns, outputs=outputs, rows=rows, shadow=shadow, **fields
+        )
+        chunks.append(
+            LogChunk(columns=columns, outputs=outputs, rows=rows, shadow=shadow, **fields)
+        )
+    expected = pa.Table.from_pylist(rows_out)
+    got = log_chunks_table(chunks)
+    assert got.schema == expected.schema
+    assert got.equals(expected)

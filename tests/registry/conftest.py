@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mooring.registry import Registry
+from tests._support.s3 import moto_s3
 from tests.registry._pg import fresh_database, start_server
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -81,13 +82,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A local S3 endpoint (moto's server mode) on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

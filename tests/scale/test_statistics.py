@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from mooring.cli import main
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics, read_table
+from mooring.contract.io import ParquetPiece
 from mooring.contract.schema import infer_schema
 from mooring.contract.validation import validate
-from mooring.errors import DataError, NotFoundError
+from mooring.errors import DataError, MooringError, NotFoundError
 from mooring.project import Project
 from mooring.scale import Engine, list_shards, sharded_statistics, sharded_validate
+from mooring.scale import shards as shards_module
+from mooring.scale.shards import plan_pieces
 from tests._support.broken_adult import ADULT_TRAIN, adult_sample, csv_bytes
 from tests._support.project import edit, write_adult, write_project
 from tests._support.ray_cluster import GROUP
+from tests._support.s3 import moto_s3
 from tests._support.shards import write_csv_shards
 
 OPTIONS = ReadOptions(na_values=("?", ""))
@@ -87,6 +93,49 @@ def test_sixteen_shards_on_a_process_pool_equal_one_file(
     assert_same_statistics(whole, local, exact=False)
 
 
+def test_shards_on_an_object_store_equal_local_shards(
+    shards: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with moto_s3() as endpoint:
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,  # read by the pool's processes too
+        }.items():
+            monkeypatch.setenv(key, value)
+        import s3fs
+
+        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint})
+        fs.mkdir("lake")
+        for path in sorted(shards.glob("part-000[0-3].csv")):
+            fs.put_file(str(path), f"lake/features/{path.name}")
+        fs.pipe_file("lake/features/_SUCCESS", b"")
+        remote = sharded_statistics("s3://lake/features/", OPTIONS, engine=Engine(workers=2))
+        assert remote.source == "s3://lake/features/ (4 shards)"
+    local = sharded_statistics(str(shards / "part-000[0-3].csv"), OPTIONS, engine=Engine())
+    assert remote.to_dict()["columns"] == local.to_dict()["columns"]
+
+
+def test_a_large_parquet_file_is_read_in_pieces_by_several_workers(
+    tmp_path: Path, whole: DatasetStatistics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "adult.parquet"
+    pq.write_table(read_table(ADULT_TRAIN, OPTIONS), path, row_group_size=4000)  # 9 groups
+    monkeypatch.setattr(shards_module, "PIECE_ROWS", 10_000)
+    pieces = plan_pieces([str(path)])
+    assert pieces == [
+        ParquetPiece(str(path), (0, 1, 2)),
+        ParquetPiece(str(path), (3, 4, 5)),
+        ParquetPiece(str(path), (6, 7, 8)),
+    ]
+    pooled = sharded_statistics(str(path), OPTIONS, engine=Engine(workers=2))
+    assert_same_statistics(whole, pooled, exact=False)
+    # A small file, or one row group, stays whole.
+    monkeypatch.setattr(shards_module, "PIECE_ROWS", 1_000_000)
+    assert plan_pieces([str(path)]) == [str(path)]
+
+
 def test_shards_with_numbers_in_one_and_text_in_another_are_refused(tmp_path: Path) -> None:
     header, rows = adult_sample(40)
     (tmp_path / "a.csv").write_bytes(csv_bytes(header, rows[:20]))
@@ -121,9 +170,33 @@ def test_the_cli_validates_shards_on_a_process_pool(
     assert "no file matches" in capsys.readouterr().err
 
 
+class DiesOnce:
+    """Squares a number; the first time it meets ``3``, kills its own worker process."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __call__(self, item: int) -> int:
+        if item == 3 and not self.marker.exists():
+            self.marker.write_text("died once")
+            os._exit(1)
+        return item * item
+
+
+def test_a_pool_worker_killed_mid_run_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MooringError, match=r"a worker process died \(killed, or out of memory\)"):
+        Engine(workers=2).map(DiesOnce(tmp_path / "died"), list(range(8)))
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group(GROUP)
 class TestRay:
+    def test_a_task_whose_worker_dies_is_run_again(self, ray_address: str, tmp_path: Path) -> None:
+        marker = tmp_path / "died"
+        squares = Engine("ray", address=ray_address).map(DiesOnce(marker), list(range(8)))
+        assert squares == [i * i for i in range(8)]
+        assert marker.read_text() == "died once"
+
     def test_the_cli_computes_statistics_on_ray(
         self, ray_address: str, shards: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

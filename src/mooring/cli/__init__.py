@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "feedback": "monitoring",
     "live": "monitoring",
     "run": "run",
+    "score": "score",
     "init": "run",
     "status": "run",
     "serve": "serve",

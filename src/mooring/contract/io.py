@@ -24,7 +24,7 @@ from mooring.config import DEFAULT_NA_VALUES, DataConfig
 from mooring.errors import DataError, NotFoundError
 from mooring.formats.files import is_url, open_binary
 
-__all__ = ["ReadOptions", "iter_batches", "read_table", "source_name"]
+__all__ = ["ParquetPiece", "ReadOptions", "iter_batches", "read_table", "source_name"]
 
 
 CSV_BLOCKS_PER_BATCH = 8
@@ -63,6 +63,25 @@ class ReadOptions:
         return replace(self, column_types={**self.column_types, **types})
 
 
+@dataclass(frozen=True)
+class ParquetPiece:
+    """Some row groups of one Parquet file: a source of its own, read like the file.
+
+    Large Parquet files are split into pieces so that several workers read one file.
+
+    Example:
+        >>> ParquetPiece("part-0.parquet", (0, 1, 2))
+        ParquetPiece(path='part-0.parquet', row_groups=(0, 1, 2))
+    """
+
+    path: str
+    row_groups: tuple[int, ...]
+
+    def __str__(self) -> str:
+        first, last = self.row_groups[0], self.row_groups[-1]
+        return f"{self.path} (row groups {first}–{last})"
+
+
 class RetypeColumnError(Exception):
     """Internal: a column's inferred type did not hold for a later block; read it again."""
 
@@ -75,7 +94,7 @@ class RetypeColumnError(Exception):
 
 def source_name(source: Any) -> str:
     """A short human-readable name for a source, for messages and reports."""
-    if isinstance(source, str | Path):
+    if isinstance(source, str | Path | ParquetPiece):
         return str(source)
     return f"<{type(source).__name__}>"
 
@@ -364,8 +383,11 @@ def _dictionary_columns(file: pq.ParquetFile) -> list[str]:
     return names
 
 
-def _iter_parquet(path: str, options: ReadOptions, dictionary: bool) -> Iterator[pa.RecordBatch]:
+def _iter_parquet(
+    path: str, options: ReadOptions, dictionary: bool, row_groups: Sequence[int] | None = None
+) -> Iterator[pa.RecordBatch]:
     file = _open_parquet(path)
+    groups = list(row_groups) if row_groups is not None else None
     # Size batches by the decoded width of a sample: Parquet's encoded sizes can be
     # 20x smaller than the Arrow arrays they decode into.
     row_bytes = 100.0
@@ -380,10 +402,15 @@ def _iter_parquet(path: str, options: ReadOptions, dictionary: bool) -> Iterator
         # Text read as dictionaries: trimming and na_values then touch each distinct value
         # once per batch instead of every row. The reader starts a new batch at each row
         # group; re-cut to the plain reader's boundaries so every result stays identical.
-        pieces = _open_parquet(path, read_dictionary=encoded).iter_batches(batch_size=rows)
+        pieces = _open_parquet(path, read_dictionary=encoded).iter_batches(
+            batch_size=rows, row_groups=groups
+        )
         batches = _rechunk((_clean_strings(piece, options) for piece in pieces), rows)
     else:
-        batches = (_clean_strings(batch, options) for batch in file.iter_batches(batch_size=rows))
+        batches = (
+            _clean_strings(batch, options)
+            for batch in file.iter_batches(batch_size=rows, row_groups=groups)
+        )
     for batch in batches:
         yielded = True
         yield _cast_batch(batch, options, keep_dictionary=dictionary)
@@ -471,6 +498,10 @@ def iter_batches(
     options = options or ReadOptions()
     if isinstance(source, pa.Table):
         yield from _table_batches(source, options)
+        return
+    if isinstance(source, ParquetPiece):
+        _check_exists(source.path)
+        yield from _iter_parquet(source.path, options, dictionary, source.row_groups)
         return
     if isinstance(source, pa.RecordBatch):
         yield from _table_batches(pa.Table.from_batches([source]), options)

@@ -22,6 +22,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping, MutableSequence, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,14 +44,17 @@ __all__ = [
     "REQUEST_ID_PATTERN",
     "SHADOW",
     "TIMESTAMP",
+    "LogChunk",
     "append_request_rows",
     "feature_table",
+    "log_chunks_table",
     "log_files",
     "output_column",
     "output_table",
     "outputs_from_arrays",
     "read_log_file",
     "read_prediction_log",
+    "write_log_chunks",
     "write_log_file",
 ]
 
@@ -108,6 +112,88 @@ def append_request_rows(
         rows_out.append(row)
 
 
+@dataclass(frozen=True)
+class LogChunk:
+    """One request's logged rows, kept as its columns: what the server buffers.
+
+    Building rows on the event loop costs a dict per row; a chunk costs one object per
+    request, and :func:`write_log_chunks` turns many chunks into Arrow columns on the
+    writer thread. The file is the same as :func:`append_request_rows` rows make.
+    """
+
+    model: str
+    version: int
+    request_id: str
+    timestamp: datetime
+    columns: Mapping[str, Any]
+    outputs: Mapping[str, np.ndarray[Any, Any]]
+    rows: int
+    shadow: bool = False
+
+
+def _column(parts: list[Any]) -> pa.Array:
+    arrays = [np.asarray(p) for p in parts]
+    if all(a.dtype.kind in "fiub" for a in arrays):
+        merged = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        if merged.dtype.kind == "f":
+            merged = merged.astype(np.float64, copy=False)
+        elif merged.dtype.kind in "iu":
+            merged = merged.astype(np.int64, copy=False)
+        if merged.ndim == 2:  # one list per row (e.g. probabilities)
+            flat = pa.array(merged.reshape(-1))
+            return pa.FixedSizeListArray.from_arrays(flat, merged.shape[1]).cast(
+                pa.list_(flat.type)
+            )
+        return pa.array(merged)
+    if all(a.dtype == object for a in arrays):  # text as the decoder leaves it
+        return pa.array(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
+    values: list[Any] = []
+    for a in arrays:
+        values.extend(a.tolist())
+    return pa.array(values)
+
+
+def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
+    """The log's table of ``chunks``, in order (the columns of :func:`append_request_rows`)."""
+    lengths = [c.rows for c in chunks]
+    total = sum(lengths)
+
+    def repeat(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
+        return pa.array(np.repeat(np.array(values, dtype=object), lengths), arrow_type)
+
+    data: dict[str, pa.Array] = {
+        REQUEST_ID: repeat([c.request_id for c in chunks], pa.string()),
+        TIMESTAMP: repeat([c.timestamp for c in chunks], pa.timestamp("us", tz="UTC")),
+        MODEL: repeat([c.model for c in chunks], pa.string()),
+        MODEL_VERSION: pa.array(np.repeat([c.version for c in chunks], lengths), pa.int64()),
+        SHADOW: pa.array(np.repeat([c.shadow for c in chunks], lengths), pa.bool_()),
+    }
+    names = list(dict.fromkeys(n for c in chunks for n in c.columns))
+    outputs = list(dict.fromkeys(n for c in chunks for n in c.outputs))
+    for group, pick in ((names, "columns"), (outputs, "outputs")):
+        for name in group:
+            parts = [getattr(c, pick).get(name) for c in chunks]
+            if any(p is None for p in parts):  # absent from some requests: nulls there
+                filled = [
+                    p if p is not None else [None] * c.rows
+                    for p, c in zip(parts, chunks, strict=True)
+                ]
+                column = pa.array([v for p in filled for v in list(p)])
+            else:
+                column = _column(parts)
+            data[output_column(name) if pick == "outputs" else name] = column
+    table = pa.table(data)
+    if table.num_rows != total:  # pragma: no cover - a column of the wrong length
+        raise DataError(f"log chunks hold {total} rows but a column has {table.num_rows}")
+    return table
+
+
+def write_log_chunks(url: str, chunks: Sequence[LogChunk]) -> str:
+    """Write ``chunks`` as one new Parquet file (see :func:`write_log_file`); its path."""
+    table = log_chunks_table(chunks)
+    return _write_table(url, table, chunks[0].timestamp)
+
+
 def write_log_file(url: str, batch: list[dict[str, Any]]) -> str:
     """Write rows made by :func:`append_request_rows` as one new Parquet file; its path.
 
@@ -116,8 +202,11 @@ def write_log_file(url: str, batch: list[dict[str, Any]]) -> str:
     log while the server writes, or after the server was killed mid-write, never
     meets a half-written file.
     """
-    table = pa.Table.from_pylist(batch)
-    day = batch[0][TIMESTAMP].strftime("%Y-%m-%d")
+    return _write_table(url, pa.Table.from_pylist(batch), batch[0][TIMESTAMP])
+
+
+def _write_table(url: str, table: pa.Table, first: datetime) -> str:
+    day = first.strftime("%Y-%m-%d")
     stamp = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
     name = f"{url.rstrip('/')}/date={day}/part-{stamp}.parquet"
     sink = pa.BufferOutputStream()

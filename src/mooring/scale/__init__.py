@@ -13,13 +13,18 @@ Example:
 """
 
 from mooring.scale.engine import ENGINES, Engine, usable_cores
+from mooring.scale.score import ScoreSummary, ShardOutcome, ShardScorer, score_shards
 from mooring.scale.shards import list_shards, shard_name
 from mooring.scale.statistics import sharded_statistics, sharded_validate
 
 __all__ = [
     "ENGINES",
     "Engine",
+    "ScoreSummary",
+    "ShardOutcome",
+    "ShardScorer",
     "list_shards",
+    "score_shards",
     "shard_name",
     "sharded_statistics",
     "sharded_validate",

@@ -117,9 +117,18 @@ class Engine:
         if workers == 1:
             return [fn(item) for item in items]
         import multiprocessing
+        from concurrent.futures.process import BrokenProcessPool
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            outcomes = list(pool.map(_Guarded(fn), items))
+        try:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                outcomes = list(pool.map(_Guarded(fn), items))
+        except BrokenProcessPool:
+            raise MooringError(
+                f"a worker process died (killed, or out of memory) while {len(items)} shards "
+                "were processed; run again, with fewer --workers (or smaller [data] batch_mb) "
+                "if memory is short"
+            ) from None
         return [_unwrap(outcome) for outcome in outcomes]
 
 

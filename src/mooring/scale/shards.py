@@ -17,14 +17,21 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
+from mooring.contract.io import ParquetPiece
 from mooring.errors import NotFoundError, UsageError
 from mooring.formats.files import is_url
 
-__all__ = ["DATA_SUFFIXES", "list_shards", "shard_name"]
+__all__ = ["DATA_SUFFIXES", "PIECE_ROWS", "list_shards", "plan_pieces", "shard_name"]
 
 #: What a folder's scan picks up (compressed CSV included).
 DATA_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".parquet", ".pq", ".tsv", ".txt")
 _GLOB_CHARS = frozenset("*?[")
+#: A Parquet shard with more rows than this (and several row groups) is split into
+#: pieces of about this many rows, so that several workers read one large file.
+PIECE_ROWS = 1_000_000
+#: Splitting reads each file's footer on the driver; above this many shards the
+#: shards alone keep the workers busy and no footer is read.
+SPLIT_BELOW_SHARDS = 64
 
 
 def _fs(path: str) -> tuple[Any, str, str]:
@@ -92,3 +99,50 @@ def shard_name(shard: str) -> str:
         if lowered.endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def _is_parquet(path: str) -> bool:
+    return path.lower().endswith((".parquet", ".pq"))
+
+
+def _split(path: str, rows_per_piece: int) -> list[str | ParquetPiece]:
+    import pyarrow.parquet as pq
+
+    from mooring.formats.files import open_binary
+
+    try:
+        with open_binary(path) if is_url(path) else open(path, "rb") as handle:
+            meta = pq.ParquetFile(handle).metadata
+    except Exception:  # an unreadable file is reported by the task that reads it
+        return [path]
+    if meta.num_rows <= rows_per_piece or meta.num_row_groups < 2:
+        return [path]
+    pieces: list[str | ParquetPiece] = []
+    groups: list[int] = []
+    rows = 0
+    for index in range(meta.num_row_groups):
+        groups.append(index)
+        rows += meta.row_group(index).num_rows
+        if rows >= rows_per_piece:
+            pieces.append(ParquetPiece(path, tuple(groups)))
+            groups, rows = [], 0
+    if groups:
+        pieces.append(ParquetPiece(path, tuple(groups)))
+    return pieces
+
+
+def plan_pieces(
+    shards: Sequence[str], *, rows_per_piece: int | None = None
+) -> list[str | ParquetPiece]:
+    """The units of work: each shard, with large Parquet shards split by row groups.
+
+    The pieces keep the shards' order and, inside a file, the row groups' order, so
+    merging their results in order is merging the file's.
+    """
+    if len(shards) >= SPLIT_BELOW_SHARDS:
+        return list(shards)
+    size = rows_per_piece or PIECE_ROWS
+    planned: list[str | ParquetPiece] = []
+    for shard in shards:
+        planned.extend(_split(shard, size) if _is_parquet(shard) else [shard])
+    return planned

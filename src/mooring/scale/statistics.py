@@ -12,7 +12,9 @@ judges the merged statistics with :func:`~mooring.contract.validation.validate_s
 so its anomalies are those of one pass over one file.
 
 A worker holds one shard's read batch (``[data] batch_mb``) and its sketches at a time,
-never a whole shard.
+never a whole shard. A large Parquet shard is split by row groups into pieces of about
+a million rows (:func:`~mooring.scale.shards.plan_pieces`), so one big file is read by
+several workers too.
 
 Example:
     >>> from mooring.scale import Engine
@@ -29,12 +31,13 @@ from dataclasses import dataclass
 
 from mooring.config import ContractConfig
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract.io import ParquetPiece
 from mooring.contract.schema import Schema
 from mooring.contract.statistics import NUMERIC_TYPES
 from mooring.contract.validation import ValidationResult, validate_statistics
 from mooring.errors import DataError
 from mooring.scale.engine import Engine
-from mooring.scale.shards import list_shards
+from mooring.scale.shards import list_shards, plan_pieces
 
 __all__ = ["sharded_statistics", "sharded_validate"]
 
@@ -47,7 +50,7 @@ class _ShardStatistics:
     schema: Schema | None
     frequency_capacity: int
 
-    def __call__(self, shard: str) -> bytes:
+    def __call__(self, shard: str | ParquetPiece) -> bytes:
         stats = compute_statistics(
             shard, self.options, schema=self.schema, frequency_capacity=self.frequency_capacity
         )
@@ -98,14 +101,16 @@ def sharded_statistics(
     engine = engine or Engine()
     options = options or ReadOptions()
     shards = list_shards(source)
-    if len(shards) == 1 and engine.kind == "local":
+    single = len(shards) == 1 and engine.kind == "local" and (engine.workers or 1) == 1
+    if single:
         return compute_statistics(
             shards[0], options, schema=schema, frequency_capacity=frequency_capacity
         )
+    pieces = plan_pieces(shards)
     task = _ShardStatistics(options, schema, frequency_capacity)
-    parts = [DatasetStatistics.from_json(p) for p in engine.map(task, shards)]
+    parts = [DatasetStatistics.from_json(p) for p in engine.map(task, pieces)]
     if schema is None:
-        _check_types(parts, shards)
+        _check_types(parts, [str(p) for p in pieces])
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.merge(part)

@@ -1,9 +1,11 @@
 """The prediction log: a sample of requests written as Parquet batches, never blocking serving.
 
-Rows go into a bounded buffer from the event loop (an O(1) append); a writer
-thread turns them into Parquet files under ``<home>/predictions/`` (any fsspec
-URL; a server of several projects writes each model's rows to its project's folder),
-one file per ``flush_rows`` rows or ``flush_s`` seconds. When the buffer is
+A request's rows go into a bounded buffer from the event loop as one
+:class:`~mooring.formats.predictions.LogChunk` (its columns and outputs as they are:
+no per-row objects, an O(1) append); a writer thread assembles the chunks into Arrow
+columns and Parquet files under ``<home>/predictions/`` (any fsspec URL; a server of
+several projects writes each model's rows to its project's folder), one file per
+``flush_rows`` rows or ``flush_s`` seconds. When the buffer is
 full, new rows are dropped and counted. The files' layout and columns, and their
 one writer and reader, are :mod:`mooring.formats.predictions`.
 """
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mooring.formats.predictions import MODEL, append_request_rows, write_log_file
+from mooring.formats.predictions import LogChunk, write_log_chunks
 
 __all__ = ["PredictionLog"]
 
@@ -57,7 +59,11 @@ class PredictionLog:
         self._on_written = on_written
         self._on_dropped = on_dropped
         self._random = random.Random(seed)
-        self._rows: deque[dict[str, Any]] = deque()
+        self._chunks: deque[LogChunk] = deque()
+        # Rows buffered = added - taken; each counter has one writing thread (the event
+        # loop adds, the writer takes), so no update is lost without a lock.
+        self._added = 0
+        self._taken = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,25 +110,38 @@ class PredictionLog:
             return False
         if self.urls and model not in self.urls:
             return False  # a model this log has no folder for
-        if len(self._rows) + rows > self.buffer_rows:
+        if self._added - self._taken + rows > self.buffer_rows:
             self.dropped += rows
             if self._on_dropped is not None:
                 self._on_dropped(rows)
             return False
-        append_request_rows(
-            self._rows,
-            model=model,
-            version=version,
-            request_id=request_id,
-            timestamp=datetime.now(UTC),
-            columns=columns,
-            outputs=outputs,
-            rows=rows,
-            shadow=shadow,
+        self._chunks.append(
+            LogChunk(
+                model=model,
+                version=version,
+                request_id=request_id,
+                timestamp=datetime.now(UTC),
+                columns=columns,
+                outputs=outputs,
+                rows=rows,
+                shadow=shadow,
+            )
         )
-        if len(self._rows) >= self.flush_rows:
+        self._added += rows
+        if self._added - self._taken >= self.flush_rows:
             self._wake.set()
         return True
+
+    def _take(self) -> list[LogChunk]:
+        """Whole chunks from the front, about ``flush_rows`` rows (at least one chunk)."""
+        batch: list[LogChunk] = []
+        rows = 0
+        while self._chunks and (not batch or rows + self._chunks[0].rows <= self.flush_rows):
+            chunk = self._chunks.popleft()
+            self._taken += chunk.rows
+            rows += chunk.rows
+            batch.append(chunk)
+        return batch
 
     def _loop(self) -> None:
         last = time.monotonic()
@@ -131,32 +150,34 @@ class PredictionLog:
             self._wake.clear()
             stopping = self._stop.is_set()
             due = time.monotonic() - last >= self.flush_s
-            while self._rows and (len(self._rows) >= self.flush_rows or due or stopping):
-                batch = [self._rows.popleft() for _ in range(min(self.flush_rows, len(self._rows)))]
-                self._write(batch)
+            while self._chunks and (
+                self._added - self._taken >= self.flush_rows or due or stopping
+            ):
+                self._write(self._take())
                 last = time.monotonic()
             if stopping:
                 return
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write(self, batch: list[LogChunk]) -> None:
         if not self.urls:
             self._write_to(self.url, batch)
             return
-        by_model: dict[str, list[dict[str, Any]]] = {}
-        for row in batch:
-            by_model.setdefault(row[MODEL], []).append(row)
-        for model, rows in by_model.items():
-            self._write_to(self.urls[model], rows)
+        by_model: dict[str, list[LogChunk]] = {}
+        for chunk in batch:
+            by_model.setdefault(chunk.model, []).append(chunk)
+        for model, chunks in by_model.items():
+            self._write_to(self.urls[model], chunks)
 
-    def _write_to(self, url: str, batch: list[dict[str, Any]]) -> None:
+    def _write_to(self, url: str, batch: list[LogChunk]) -> None:
+        rows = sum(c.rows for c in batch)
         try:
-            write_log_file(url, batch)
+            write_log_chunks(url, batch)
         except Exception as exc:  # a log failure must never take serving down
-            log.error("prediction log: %d rows not written: %s", len(batch), exc)
-            self.dropped += len(batch)
+            log.error("prediction log: %d rows not written: %s", rows, exc)
+            self.dropped += rows
             if self._on_dropped is not None:
-                self._on_dropped(len(batch))
+                self._on_dropped(rows)
             return
-        self.written += len(batch)
+        self.written += rows
         if self._on_written is not None:
-            self._on_written(len(batch))
+            self._on_written(rows)
