@@ -205,11 +205,14 @@ def _ray_map(fn: Callable[[Any], Any], items: list[Any], engine: Engine) -> list
     guarded = _Guarded(fn)
 
     def run(row: dict[str, Any]) -> dict[str, Any]:
-        # Pickled, so any result travels as one binary cell whatever its type.
-        return {"index": row["index"], "outcome": pickle.dumps(guarded(items[row["index"]]))}
+        # Items and results travel pickled, one binary cell each, whatever their type;
+        # a task receives only its own item.
+        outcome = guarded(pickle.loads(row["item"]))
+        return {"index": row["index"], "outcome": pickle.dumps(outcome)}
 
     dataset = ray.data.from_items(
-        [{"index": i} for i in range(len(items))], override_num_blocks=len(items)
+        [{"index": i, "item": pickle.dumps(item)} for i, item in enumerate(items)],
+        override_num_blocks=len(items),
     )
     mapped = dataset.map(
         run,
