@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,11 @@ from mooring.contract import ReadOptions
 # loaded 2-core machine a 0.03 ms example once took 428 ms and failed the suite.
 settings.register_profile("mooring", deadline=None)
 settings.load_profile("mooring")
+
+# `mooring serve` starts one worker per usable core by default; the tests that spawn a
+# server measure one process unless they ask for more (tests/serving/test_workers.py).
+# An environment that sets its own value keeps it.
+os.environ.setdefault("WEB_CONCURRENCY", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 ADULT = ROOT / "examples" / "adult"

@@ -62,6 +62,8 @@ class ServeProcess:
             self.grpc_target = f"127.0.0.1:{grpc_port}"
             self.cmd += ["--grpc-port", str(grpc_port)]
         self.proc: subprocess.Popen[bytes] | None = None
+        #: What the server printed (stdout and stderr), once it has stopped.
+        self.output = ""
 
     def __enter__(self) -> ServeProcess:
         self.proc = subprocess.Popen(
@@ -84,10 +86,11 @@ class ServeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.communicate(timeout=30)
+                out, _ = self.proc.communicate(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.communicate()
+                out, _ = self.proc.communicate()
+            self.output = (out or b"").decode(errors="replace")
 
     def memory_kib(self, field: str = "VmRSS") -> int:
         """A field of the server's /proc/<pid>/status in KiB (VmRSS now, VmHWM the peak)."""

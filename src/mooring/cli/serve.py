@@ -82,8 +82,22 @@ def serve(
     monitor_interval: Annotated[
         str, typer.Option("--monitor-interval", help="Time between monitor ticks, e.g. 10s.")
     ] = "10s",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            max=256,
+            help="Server processes sharing the port, each with its own batcher and loaded "
+            "versions (default: $WEB_CONCURRENCY, else [serving] workers, else the usable "
+            "cores capped by memory).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the registry's production (and canary) version, following deployments."""
+    from mooring.serving.workers import WorkerRun
+
     paths = configs or [Path("mooring.toml")]
     config = paths[0]
     cfg = load_config(config)
@@ -97,6 +111,29 @@ def serve(
         )
     if grpc_port is not None:
         cfg.serving.grpc_port = grpc_port  # the range is checked by the option (1–65535)
+    run = WorkerRun.from_env()
+    if run is None:
+        count = resolve_workers(workers, cfg)
+        if count > 1:
+            argv = ["serve", *(f"--config={p.resolve()}" for p in paths)]
+            argv += [f"--model={m}" for m in models or ()]
+            argv += ["--all-models"] if all_models else []
+            argv += [f"--host={host}", f"--port={port}", "--workers=1"]
+            if cfg.serving.grpc_port is not None:
+                argv.append(f"--grpc-port={cfg.serving.grpc_port}")
+            if model_dir is not None:
+                argv.append(f"--model-dir={model_dir.resolve()}")
+            if schema is not None:
+                argv.append(f"--schema={schema.resolve()}")
+            argv.append("--access-log" if access_log else "--no-access-log")
+            supervise(
+                argv, count, cfg, host=host, port=port, monitor=monitor,
+                monitor_interval=monitor_interval, paths=paths, others=others,
+                model_dir=model_dir,
+            )  # fmt: skip
+            return
+    else:
+        run.bind_to_supervisor()
     from mooring.tracing import start_tracing
 
     # Before anything heavy: a missing mooring[otel] extra is a configuration error.
@@ -116,7 +153,12 @@ def serve(
             contract = Schema.load(schema) if schema is not None else None
             source = DirectorySource(model_dir, cfg.project.name, schema=contract)
             application = build_app(
-                [source], cfg.serving, on_ready=gc.enable, tracing=tracing, grpc_host=host
+                [source],
+                cfg.serving,
+                on_ready=gc.enable,
+                tracing=tracing,
+                grpc_host=host,
+                worker=run,
             )
         else:
             served = create_app(
@@ -127,6 +169,7 @@ def serve(
                 on_ready=gc.enable,
                 tracing=tracing,
                 grpc_host=host,
+                worker=run,
             )
             application = with_dashboard(served, cfg)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -136,7 +179,7 @@ def serve(
         logging.getLogger("mooring.serving.access").setLevel(
             logging.INFO if access_log else logging.WARNING
         )
-        if monitor:
+        if monitor and run is None:
             from mooring.cli._common import seconds_option
             from mooring.dashboard import render_drift_html
             from mooring.errors import UsageError
@@ -160,11 +203,103 @@ def serve(
                         render_drift=render_drift_html,
                     ).start(interval)
                 )
-        uvicorn.Server(server_config(application, host=host, port=port)).run()
+        server = uvicorn.Server(server_config(application, host=host, port=port))
+        if run is None:
+            server.run()
+        else:
+            # A worker of several: the port is shared (SO_REUSEPORT), listened on once ready.
+            from mooring.serving.workers import reuseport_socket
+
+            server.run(sockets=[reuseport_socket(host, port)])
     finally:
         gc.enable()
         for monitor_thread in hosted:
             monitor_thread.stop()
+
+
+def resolve_workers(option: int | None, cfg: MooringConfig) -> int:
+    """How many server processes: ``--workers``, else ``$WEB_CONCURRENCY``, else
+    ``[serving] workers``, else (``auto``) the usable cores capped by memory.
+
+    Example:
+        >>> resolve_workers(3, cfg)  # doctest: +SKIP
+        3
+    """
+    from mooring.errors import UsageError
+    from mooring.serving.workers import CONCURRENCY_ENV, default_workers
+
+    if option is not None:
+        return option
+    env = os.environ.get(CONCURRENCY_ENV, "").strip()
+    if env:
+        if not env.isdigit() or not 1 <= int(env) <= 256:
+            raise UsageError(
+                f"{CONCURRENCY_ENV}={env!r}: expected a number of processes from 1 to 256; "
+                f"fix or unset the variable, or pass --workers"
+            )
+        return int(env)
+    setting = cfg.serving.workers
+    return default_workers() if setting == "auto" else setting
+
+
+def supervise(
+    argv: list[str],
+    count: int,
+    cfg: MooringConfig,
+    *,
+    host: str,
+    port: int,
+    monitor: bool,
+    monitor_interval: str,
+    paths: list[Path],
+    others: list[MooringConfig],
+    model_dir: Path | None,
+) -> None:
+    """``mooring serve --workers N``: start N worker processes on the port and keep them up.
+
+    The in-process monitor (``--monitor``) runs here, once, on every worker's metrics.
+    """
+    from mooring.errors import MooringError, UsageError
+    from mooring.serving.workers import Supervisor
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ports = [(port, "--port")]
+    if cfg.serving.grpc_port is not None:
+        ports.append((cfg.serving.grpc_port, "[serving] grpc_port"))
+    supervisor = Supervisor(
+        argv,
+        workers=count,
+        host=host,
+        ports=ports,
+        grace_s=cfg.serving.deadline_ms / 1000.0 + 10.0,
+    )
+    hosted: list[Any] = []
+    try:
+        if monitor:
+            if model_dir is not None:
+                raise UsageError("--monitor needs the registry; leave out --model-dir")
+            from mooring.cli._common import seconds_option
+            from mooring.dashboard import render_drift_html
+            from mooring.monitoring import Monitor
+            from mooring.registry import Registry
+
+            interval = seconds_option(monitor_interval, "--monitor-interval")
+            for project, path in zip([cfg, *others], paths, strict=True):
+                hosted.append(
+                    Monitor(
+                        project,
+                        Registry.from_config(project),
+                        metrics=supervisor.render_metrics,
+                        config_path=path.resolve(),
+                        render_drift=render_drift_html,
+                    ).start(interval)
+                )
+        code = supervisor.run_forever()
+    finally:
+        for monitor_thread in hosted:
+            monitor_thread.stop()
+    if code:
+        raise MooringError("a worker could not start (its error is above); fix it and start again")
 
 
 def _import_tensorflow_in_background() -> None:

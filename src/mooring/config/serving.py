@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field, field_validator
 
 from mooring.config._base import Section
+
+MAX_WORKERS = 256
 
 
 class ServingConfig(Section):
@@ -81,6 +81,14 @@ class ServingConfig(Section):
         le=2**31 - 1,
         description="Larger gRPC request messages are refused with RESOURCE_EXHAUSTED.",
     )
+    # Processes (serving/workers.py): each a whole server on the same port, so parsing and
+    # answering use every core. "auto": the usable cores, capped by memory. The
+    # WEB_CONCURRENCY environment variable and `mooring serve --workers` take precedence.
+    workers: int | Literal["auto"] = Field(
+        "auto",
+        description='Server processes sharing the port ("auto": the usable cores, capped so '
+        "each has 768 MiB of the available memory).",
+    )
     # One batch at a time measured best on 2 CPUs (TensorFlow already uses every core per
     # call); more can help on larger machines.
     inference_threads: int = Field(1, ge=1, le=64, description="Batches running at once.")
@@ -144,3 +152,10 @@ class ServingConfig(Section):
     infinity_policy: Literal["reject", "missing"] = Field(
         "reject", description="Infinity / -Infinity: 400, or treated as a missing value."
     )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> int | str:
+        if value == "auto" or (type(value) is int and 1 <= value <= MAX_WORKERS):
+            return value  # type: ignore[no-any-return]
+        raise ValueError(f'expected "auto" or a number of processes from 1 to {MAX_WORKERS}')

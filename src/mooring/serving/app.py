@@ -35,7 +35,7 @@ from mooring.registry import Registry
 from mooring.serving.door import ARRIVED, Door, DoorLimits
 from mooring.serving.errors import InvalidRequestError, OverloadedError, UnauthorizedError
 from mooring.serving.feedback import parse_feedback
-from mooring.serving.follow import follow
+from mooring.serving.follow import follow, follow_notices, refresh_gauges, settled
 from mooring.serving.http import (
     CLIENT_CLOSED,
     JSON,
@@ -53,6 +53,7 @@ from mooring.serving.predict import Call, Predictor
 from mooring.serving.protocols import tfserving, v2
 from mooring.serving.sources import ModelSource, RegistrySource
 from mooring.serving.state import ServerState
+from mooring.serving.workers import WorkerRun
 from mooring.tracing import Tracing, start_tracing
 
 __all__ = ["ServerState", "build_app", "create_app"]
@@ -382,6 +383,9 @@ class _Handlers:
             )
         assert deployment is not None
         await manager.apply(deployment)
+        state = self.state
+        if state.worker is not None:
+            await asyncio.to_thread(state.worker.announce_deployment)
         return json_response({"deployment": deployment.to_dict(), "status": manager.status()})
 
 
@@ -395,6 +399,7 @@ def build_app(
     on_ready: Callable[[], None] | None = None,
     tracing: Tracing | None = None,
     grpc_host: str = "127.0.0.1",
+    worker: WorkerRun | None = None,
 ) -> Starlette:
     """Compose the server for ``sources`` (one per model name).
 
@@ -411,6 +416,13 @@ def build_app(
     ``on_ready`` is called once on the event loop when every model is first ready, or
     after :data:`READY_WAIT_S` if that never happens (``state.ready`` tells which);
     ``mooring serve`` uses it to settle the garbage collector after start-up.
+
+    ``worker``: this app is one worker of ``mooring serve --workers N``
+    (:mod:`mooring.serving.workers`). Its lifespan then ends its start-up only once every
+    model has settled (loaded, or failed with a reason), so uvicorn listens only when the
+    worker can answer; the gRPC port is shared with the other workers; it follows the
+    run's deployment notices as well as the registry, and announces the deployments
+    made through it.
     """
     cfg = serving or ServingConfig()
     metrics = ServingMetrics()
@@ -441,7 +453,9 @@ def build_app(
     state.tracing = tracing
     state.door = Door(DoorLimits.from_config(cfg))
     state.door.on_refused = lambda reason: metrics.refused.labels(reason).inc()
-    metrics.in_flight.set_function(lambda: state.door.in_flight)
+    state.worker = worker
+    if metrics.multiprocess_dir is None:
+        metrics.in_flight.set_function(lambda: state.door.in_flight)
     handlers = _Handlers(state)
 
     @contextlib.asynccontextmanager
@@ -453,14 +467,25 @@ def build_app(
         ]
         if on_ready is not None:
             state.tasks.append(asyncio.create_task(_when_ready(state, on_ready)))
+        if metrics.multiprocess_dir is not None:
+            state.tasks.append(asyncio.create_task(refresh_gauges(state)))
         grpc_server = None
         try:
+            if worker is not None:
+                state.tasks.append(asyncio.create_task(follow_notices(state, worker)))
+                await settled(state, READY_WAIT_S)
             if cfg.grpc_port is not None:
                 from mooring.serving.grpc import start_grpc
 
                 grpc_server = await start_grpc(
-                    state, handlers.predictor, host=grpc_host, port=cfg.grpc_port
+                    state,
+                    handlers.predictor,
+                    host=grpc_host,
+                    port=cfg.grpc_port,
+                    shared=worker is not None,
                 )
+            if worker is not None:
+                worker.mark_ready()
             yield
         finally:
             if grpc_server is not None:
@@ -515,6 +540,7 @@ def create_app(
     on_ready: Callable[[], None] | None = None,
     tracing: Tracing | None = None,
     grpc_host: str = "127.0.0.1",
+    worker: WorkerRun | None = None,
 ) -> Starlette:
     """The server for a project: its model from its registry, following the deployment record.
 
@@ -524,7 +550,7 @@ def create_app(
     of ``projects`` adds its own model from its own registry. Every model's logged
     rows and labels go to its own project's folders, where that project's monitor
     reads them. ``cfg``'s ``[serving]`` section runs the server (port, batching,
-    admission, tokens). ``on_ready`` and ``grpc_host`` as in :func:`build_app`;
+    admission, tokens). ``on_ready``, ``grpc_host`` and ``worker`` as in :func:`build_app`;
     ``tracing`` defaults to what ``[observability]`` says (off without ``otlp_endpoint``).
 
     Example:
@@ -563,4 +589,5 @@ def create_app(
         on_ready=on_ready,
         tracing=tracing if tracing is not None else start_tracing(cfg.observability),
         grpc_host=grpc_host,
+        worker=worker,
     )

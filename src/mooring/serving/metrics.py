@@ -3,10 +3,23 @@
 Beside mooring's own metrics the registry holds prometheus-client's process collector
 (``process_cpu_seconds_total``, ``process_resident_memory_bytes``, ...; Linux only), so
 dashboards can show a server's memory and its CPU time per answer.
+
+In a worker of ``mooring serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set),
+prometheus-client's multiprocess mode keeps every value in a file of that folder, and
+:meth:`ServingMetrics.render` sums all workers' files: counters and histograms add up
+(a dead worker's included, so nothing goes back when one is replaced), each gauge
+merges as its meaning says (queue depth and in-flight requests add up, a version is
+loaded when any live worker has it, the registry is up when every worker reads it).
+The process collector cannot run there, so each worker adds its own CPU seconds (a
+counter) and memory (a gauge summed over live workers) under the same names.
 """
 
 from __future__ import annotations
 
+import os
+import resource
+import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -43,7 +56,19 @@ from mooring.formats.metrics import (
     SHADOW_REQUESTS,
 )
 
-__all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics", "render_multiprocess"]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def render_multiprocess(folder: Path | str) -> bytes:
+    """The text exposition of every process's metrics in ``folder``, merged."""
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
@@ -55,7 +80,23 @@ class ServingMetrics:
         self.registry = CollectorRegistry()
         self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         r = self.registry
-        ProcessCollector(registry=r)  # CPU time and memory of this process (Linux)
+        #: The folder of a multiprocess server's metrics (None: this process alone).
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
+        self._cpu_seen = 0.0
+        if self.multiprocess_dir is None:
+            ProcessCollector(registry=r)  # CPU time and memory of this process (Linux)
+        else:
+            self.process_cpu = Counter(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds (all workers).",
+                registry=r,
+            )
+            self.process_memory = Gauge(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes (live workers, summed).",
+                registry=r,
+                multiprocess_mode="livesum",
+            )
         self.requests = Counter(
             REQUESTS,
             "Requests answered, by model, version, protocol and HTTP status.",
@@ -89,12 +130,14 @@ class ServingMetrics:
             "Requests waiting for a batch.",
             ["model", "version"],
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.loaded = Gauge(
             MODEL_LOADED,
             "1 while a version is loaded and serving.",
             ["model", "version"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.fallback = Gauge(
             MODEL_FALLBACK,
@@ -102,12 +145,14 @@ class ServingMetrics:
             "answers instead (GET /admin/status and /healthz say which and why).",
             ["model"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.canary_weight = Gauge(
             CANARY_WEIGHT,
             "Percent of unkeyed traffic sent to the canary version.",
             ["model"],
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.load_failures = Counter(
             MODEL_LOAD_FAILURES,
@@ -133,6 +178,7 @@ class ServingMetrics:
             "1 while the deployment record can be read; 0 while the registry is unavailable.",
             ["model"],
             registry=r,
+            multiprocess_mode="livemin",
         )
         self.registry_errors = Counter(
             REGISTRY_ERRORS,
@@ -151,6 +197,7 @@ class ServingMetrics:
             REQUESTS_IN_FLIGHT,
             "Inference requests admitted and not yet answered (the door's count).",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.log_written = Counter(
             PREDICTION_LOG_ROWS, "Rows written to the prediction log.", registry=r
@@ -197,6 +244,27 @@ class ServingMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def refresh_process(self) -> None:
+        """Multiprocess mode: add this worker's CPU time since the last call, set its memory."""
+        if self.multiprocess_dir is None:
+            return
+        cpu = time.process_time()
+        self.process_cpu.inc(max(0.0, cpu - self._cpu_seen))
+        self._cpu_seen = cpu
+        self.process_memory.set(_resident_bytes())
+
     def render(self) -> bytes:
-        """The text exposition format."""
+        """The text exposition format (every worker's, summed, in multiprocess mode)."""
+        if self.multiprocess_dir is not None:
+            self.refresh_process()
+            return render_multiprocess(self.multiprocess_dir)
         return generate_latest(self.registry)
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux: /proc; elsewhere the peak)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

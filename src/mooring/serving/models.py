@@ -123,6 +123,13 @@ class ModelManager:
         """True once the production version is loaded and warmed."""
         return self.production is not None and self.production in self.slots
 
+    @property
+    def settled(self) -> bool:
+        """Ready, or not ready for a reason :meth:`why_not_ready` can give: the deployment
+        was applied (or could not be read) and nothing is loading."""
+        applied = self.revision is not None or self.source_error is not None
+        return self.ready or (applied and not self.loading and not self._lock.locked())
+
     # -- deployment ----------------------------------------------------------------
     async def refresh(self, *, force: bool = False) -> bool:
         """Read the deployment record; apply it when it changed. True if something changed.

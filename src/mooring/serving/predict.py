@@ -62,6 +62,8 @@ class Predictor:
         self.policy = InputPolicy(nan=cfg.nan_policy, infinity=cfg.infinity_policy)
         self.deadline_s = cfg.deadline_ms / 1000.0
         self.shadow = ShadowCopier(state)
+        # A worker of `mooring serve --workers N` says which one answered in its access log.
+        self.worker = state.worker.index if state.worker is not None else None
 
     def route(
         self, call: Call, manager: ModelManager, *, version: int | None, label: str | None
@@ -145,19 +147,18 @@ class Predictor:
                 call.model, call.version or "-", call.protocol, status, elapsed
             )
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                orjson.dumps(
-                    {
-                        "request_id": call.request_id,
-                        "method": method,
-                        "path": path,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "model": call.model or None,
-                        "version": call.version or None,
-                        "client": client,
-                        # With tracing on: the trace to open from this line.
-                        "trace_id": call.trace.trace_id if call.trace is not None else None,
-                    }
-                ).decode()
-            )
+            line = {
+                "request_id": call.request_id,
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "model": call.model or None,
+                "version": call.version or None,
+                "client": client,
+                # With tracing on: the trace to open from this line.
+                "trace_id": call.trace.trace_id if call.trace is not None else None,
+            }
+            if self.worker is not None:
+                line["worker"] = self.worker
+            access_log.info(orjson.dumps(line).decode())

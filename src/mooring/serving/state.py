@@ -15,6 +15,7 @@ from mooring.serving.door import Door
 from mooring.serving.log import PredictionLog
 from mooring.serving.metrics import ServingMetrics
 from mooring.serving.models import ModelManager
+from mooring.serving.workers import WorkerRun
 from mooring.tracing import Tracing
 
 __all__ = ["ServerState"]
@@ -38,6 +39,8 @@ class ServerState:
     tracing: Tracing | None = None
     #: Shadow copies running (:mod:`mooring.serving.shadow`), cancelled when the server stops.
     shadow_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Set in a worker of ``mooring serve --workers N``: its run (deployment notices).
+    worker: WorkerRun | None = None
 
     @property
     def ready(self) -> bool:
@@ -49,6 +52,8 @@ class ServerState:
         manager = self.managers.get(name)
         if manager is not None:
             await manager.apply(deployment)
+            if self.worker is not None:
+                await asyncio.to_thread(self.worker.announce_deployment)
 
     def manager(self, name: str) -> ModelManager:
         found = self.managers.get(name)

@@ -199,9 +199,11 @@ class Gate:
 
 
 async def start_grpc(
-    state: ServerState, predictor: Predictor, *, host: str, port: int
+    state: ServerState, predictor: Predictor, *, host: str, port: int, shared: bool = False
 ) -> aio.Server:
     """Start the gRPC APIs on ``host:port`` on the running event loop; the started server.
+
+    ``shared``: the port is shared with the other workers of one server (``SO_REUSEPORT``).
 
     Imports TensorFlow (without Keras, :func:`mooring._tensorflow.import_tensorflow`)
     before TF Serving's generated protos, which import the ``tensorflow`` package.
@@ -219,7 +221,9 @@ async def start_grpc(
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", -1),
-            ("grpc.so_reuseport", 0),
+            # One port per server, unless workers of one server share it (checked free
+            # by their supervisor first).
+            ("grpc.so_reuseport", 1 if shared else 0),
         ]
     )
     gate = Gate(state, predictor)

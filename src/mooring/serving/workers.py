@@ -1,0 +1,404 @@
+"""Several server processes on one port: ``mooring serve --workers N``.
+
+One event loop parses, checks and answers every request of a process, so one process
+uses about one core however large the machine. With ``--workers N`` the ``mooring
+serve`` process becomes a supervisor that imports neither TensorFlow nor a model and
+starts N workers. Each worker is a whole server (``mooring serve --workers 1`` in a
+process of its own) with its own batcher, loaded versions and prediction log
+buffer, following the registry on its own:
+
+* **One port.** Each worker listens on the port with ``SO_REUSEPORT``, so the kernel
+  spreads new connections over the workers' own accept queues (no shared accept, no
+  thundering herd). The supervisor checks the port is free before starting anyone, so
+  two servers never share a port by accident. A worker listens only once its models
+  have settled (loaded, or failed with a reason ``/healthz`` can give), so a worker
+  that is (re)starting never takes connections it cannot answer. The gRPC port, when
+  set, is shared the same way.
+* **One set of metrics.** Workers write their metrics in prometheus-client's
+  multiprocess mode to files in a folder of the run (``PROMETHEUS_MULTIPROC_DIR``);
+  ``/metrics`` of any worker, and the monitor (``--monitor``, run by the supervisor),
+  read the sum over all workers, dead ones' counters included, so counters never go
+  back when a worker is replaced.
+* **The prediction log** is written by each worker into the same folder; every file
+  name holds a timestamp and a random part, so workers never collide.
+* **Deployments** are read by every worker from the registry (every ``poll_interval_s``);
+  a deployment made through one worker (``POST /admin/deployment``, the dashboard) is
+  announced to the others through a file of the run, which they watch every 0.1 s, so
+  every worker applies it within a fraction of a second. Canary routing by request key
+  is a hash, so a keyed request lands on the same version in every worker.
+* **A worker that dies** (kill -9, out of memory) is replaced; the others keep
+  answering, so the server stays ready. A worker that keeps dying at start-up is
+  restarted with a growing delay (up to 30 s); one that exits with a configuration
+  error (exit code 2) before it was ever ready stops the server with that code, since
+  starting it again cannot help. When the supervisor is stopped (SIGTERM, SIGINT), the
+  workers finish what they answer and stop; when it is killed, the kernel stops them
+  (``PR_SET_PDEATHSIG``).
+
+Example:
+    >>> workers = default_workers()  # the usable cores, capped by memory
+    >>> Supervisor(["serve", "-c", "mooring.toml"], workers=2, ...).run()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mooring.errors import ConfigError
+
+__all__ = [
+    "CONCURRENCY_ENV",
+    "PER_WORKER_BYTES",
+    "WORKER_ENV",
+    "Supervisor",
+    "WorkerRun",
+    "check_port_free",
+    "default_workers",
+    "reuseport_socket",
+    "usable_cores",
+]
+
+log = logging.getLogger("mooring.serving")
+
+#: Set in a worker's environment: ``<index>:<run folder>:<supervisor pid>``.
+WORKER_ENV = "MOORING_SERVE_WORKER"
+#: The process-count convention of uvicorn and gunicorn; read for ``--workers``'s default.
+CONCURRENCY_ENV = "WEB_CONCURRENCY"
+#: Memory a worker needs beside the others (Adult model, measured with
+#: ``benchmarks/bench_serving.py``: a worker's private memory, PSS less the shared
+#: TensorFlow libraries, was about 300 MiB idle and under 400 MiB under load).
+PER_WORKER_BYTES = 768 * 1024 * 1024
+#: Exit status of a worker that found the configuration wrong (see mooring.errors).
+CONFIG_EXIT = 2
+#: A worker that dies within this long of its start counts as failing to start.
+QUICK_DEATH_S = 30.0
+MAX_BACKOFF_S = 30.0
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup CPU quota.
+
+    Example:
+        >>> usable_cores() >= 1
+        True
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return max(1, cores)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by cgroup v2 ``cpu.max`` (or v1 ``cfs_quota_us``); None: no limit."""
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    with contextlib.suppress(OSError, ValueError):
+        base = Path("/sys/fs/cgroup/cpu")
+        quota_us = int((base / "cpu.cfs_quota_us").read_text())
+        period_us = int((base / "cpu.cfs_period_us").read_text())
+        return None if quota_us <= 0 else quota_us / period_us
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes a new process can still use: MemAvailable, capped by a cgroup v2 limit."""
+    found: list[int] = []
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            found.append(max(0, int(limit) - used))
+    return min(found) if found else None
+
+
+def default_workers(
+    cores: int | None = None, memory: int | None = None, per_worker: int = PER_WORKER_BYTES
+) -> int:
+    """``--workers``'s default: the usable cores, capped so each worker has its memory.
+
+    Example:
+        >>> default_workers(cores=8, memory=3 * PER_WORKER_BYTES)
+        3
+        >>> default_workers(cores=2, memory=64 * PER_WORKER_BYTES)
+        2
+        >>> default_workers(cores=4, memory=0)
+        1
+    """
+    cores = usable_cores() if cores is None else cores
+    memory = available_memory() if memory is None else memory
+    if memory is None:
+        return max(1, cores)
+    return max(1, min(cores, memory // per_worker))
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    """Refuse to start when ``port`` is taken (by any socket, shared or not).
+
+    Raises:
+        ConfigError: the port is taken or the address is not this machine's.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"{what}: cannot listen on {host}:{port} ({exc.strerror or exc}); choose a "
+                "free port or stop the server that holds it"
+            ) from None
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A bound (not yet listening) TCP socket that shares ``port`` with the other workers.
+
+    uvicorn listens on it once the worker's lifespan has started, i.e. once its models
+    are ready: until then the kernel sends no connection to it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose a free port"
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """What a worker knows of its run (from :data:`WORKER_ENV`)."""
+
+    index: int
+    folder: Path
+    supervisor: int
+
+    @classmethod
+    def from_env(cls) -> WorkerRun | None:
+        """This process's run when it is a worker of ``mooring serve --workers N``."""
+        value = os.environ.get(WORKER_ENV)
+        if not value:
+            return None
+        index, rest = value.split(":", 1)
+        folder, supervisor = rest.rsplit(":", 1)
+        return cls(int(index), Path(folder), int(supervisor))
+
+    def to_env(self) -> str:
+        return f"{self.index}:{self.folder}:{self.supervisor}"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.folder / "metrics"
+
+    @property
+    def deployments_file(self) -> Path:
+        """Touched by a worker that applied a deployment; the others re-read the registry."""
+        return self.folder / "deployment"
+
+    def ready_file(self, pid: int | None = None) -> Path:
+        return self.folder / f"ready-{self.index}-{pid or os.getpid()}"
+
+    def bind_to_supervisor(self) -> None:
+        """Stop with the supervisor: SIGTERM when it dies (Linux), and now if it is gone."""
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != self.supervisor:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def mark_ready(self) -> None:
+        self.ready_file().touch()
+
+    def announce_deployment(self) -> None:
+        """Tell the other workers to read the deployment record now."""
+        path = self.deployments_file
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(f"{time.time_ns()} {os.getpid()}\n")
+        os.replace(tmp, path)
+
+    def deployment_stamp(self) -> str | None:
+        try:
+            return self.deployments_file.read_text()
+        except OSError:
+            return None
+
+
+@dataclass
+class _Worker:
+    index: int
+    proc: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+
+
+class Supervisor:
+    """Start ``workers`` copies of ``mooring <argv>``, keep them running, stop them together.
+
+    ``argv`` is the worker's command line after ``mooring`` (it must ask for one worker:
+    ``--workers 1``). ``ports`` are checked free before any worker starts. ``on_ready``
+    is called once, in a thread of the supervisor, when every worker first listens.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        workers: int,
+        host: str,
+        ports: Sequence[tuple[int, str]],
+        grace_s: float = 10.0,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.count = workers
+        self.host = host
+        self.ports = list(ports)
+        self.grace_s = grace_s
+        self.on_ready = on_ready
+        self.folder = Path(tempfile.mkdtemp(prefix="mooring-serve-"))
+        self.run = WorkerRun(0, self.folder, os.getpid())
+        self.workers: dict[int, _Worker] = {}
+        self.restarts = 0
+        self._failures: dict[int, int] = {}
+        self._ever_ready: set[int] = set()
+        self._stop = threading.Event()
+        self._announced = False
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.run.metrics_dir
+
+    def render_metrics(self) -> bytes:
+        """The text exposition of every worker's metrics, summed (for the monitor)."""
+        from mooring.serving.metrics import render_multiprocess
+
+        return render_multiprocess(self.metrics_dir)
+
+    def stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def run_forever(self) -> int:
+        """Start the workers and supervise them until stopped; the exit status."""
+        for host_port, what in self.ports:
+            check_port_free(self.host, host_port, what)
+        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        code = 0
+        try:
+            for index in range(self.count):
+                self._start(index)
+            code = self._supervise()
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return code
+
+    def _start(self, index: int) -> None:
+        env = {**os.environ, WORKER_ENV: WorkerRun(index, self.folder, os.getpid()).to_env()}
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
+        env[CONCURRENCY_ENV] = "1"
+        proc = subprocess.Popen([sys.executable, "-m", "mooring", *self.argv], env=env)
+        self.workers[index] = _Worker(index, proc)
+
+    def _supervise(self) -> int:
+        pending: dict[int, float] = {}  # index → when to start it again
+        while not self._stop.wait(0.1):
+            now = time.monotonic()
+            self._note_ready()
+            for index, worker in list(self.workers.items()):
+                status = worker.proc.poll()
+                if status is None:
+                    continue
+                del self.workers[index]
+                _forget(self.metrics_dir, worker.proc.pid)
+                ready = any(self.folder.glob(f"ready-{index}-{worker.proc.pid}"))
+                if status == CONFIG_EXIT and not ready and index not in self._ever_ready:
+                    log.error("worker %d stopped on a configuration error; stopping", index)
+                    return CONFIG_EXIT
+                quick = now - worker.started < QUICK_DEATH_S and not ready
+                self._failures[index] = self._failures.get(index, 0) + 1 if quick else 0
+                delay = min(MAX_BACKOFF_S, 0.5 * 2 ** self._failures[index]) if quick else 0.0
+                log.error(
+                    "worker %d (pid %d) %s; starting another%s",
+                    index,
+                    worker.proc.pid,
+                    _exit_reason(status),
+                    f" in {delay:g} s" if delay else "",
+                )
+                pending[index] = now + delay
+            for index, due in list(pending.items()):
+                if due <= now:
+                    del pending[index]
+                    self.restarts += 1
+                    self._start(index)
+        return 0
+
+    def _note_ready(self) -> None:
+        for index, worker in self.workers.items():
+            if index not in self._ever_ready and any(
+                self.folder.glob(f"ready-{index}-{worker.proc.pid}")
+            ):
+                self._ever_ready.add(index)
+        if not self._announced and len(self._ever_ready) == self.count:
+            self._announced = True
+            log.info("mooring serve: %d workers listening", self.count)
+            if self.on_ready is not None:
+                self.on_ready()
+
+    def _stop_all(self) -> None:
+        for worker in self.workers.values():
+            if worker.proc.poll() is None:
+                worker.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_s
+        for worker in self.workers.values():
+            try:
+                worker.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
+        self.workers.clear()
+
+
+def _forget(metrics_dir: Path, pid: int) -> None:
+    """Drop a dead worker's live gauges (its counters and histograms stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    with contextlib.suppress(OSError):
+        multiprocess.mark_process_dead(pid, str(metrics_dir))  # type: ignore[no-untyped-call]
+
+
+def _exit_reason(status: int) -> str:
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-status).name}"
+        return f"was killed by signal {-status}"
+    return f"exited with status {status}"

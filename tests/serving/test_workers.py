@@ -1,0 +1,339 @@
+"""``mooring serve --workers N``: several processes on one port that act as one server.
+
+The end-to-end test runs a real supervisor with two real workers on a registry project
+and checks what a client and an operator see: both workers answer on one port, one
+``/metrics`` sums them, every request lands in the prediction log once, a deployment
+made through one worker reaches the other within a second (the registry poll is set
+to 30 s, so only the run's notice can do it), and a worker killed with ``kill -9`` is
+replaced while the other keeps answering.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mooring.config import MooringConfig, ServingConfig, load_config
+from mooring.errors import ConfigError, UsageError
+from mooring.formats.predictions import read_prediction_log
+from mooring.registry import Registry
+from mooring.serving.workers import (
+    PER_WORKER_BYTES,
+    WorkerRun,
+    check_port_free,
+    default_workers,
+    usable_cores,
+)
+from tests._support.cli import run_mooring
+from tests._support.serve_process import ServeProcess
+from tests._support.server import BLESSED, LINEAGE, NAME, free_port
+from tests._support.serving_model import row
+
+TOKEN = "workers-admin-token"
+
+
+# -- how many ----------------------------------------------------------------------------
+def test_default_workers_is_the_usable_cores_capped_by_memory() -> None:
+    assert default_workers(cores=16, memory=4 * PER_WORKER_BYTES + 1) == 4
+    assert default_workers(cores=2, memory=100 * PER_WORKER_BYTES) == 2
+    assert default_workers(cores=8, memory=PER_WORKER_BYTES // 2) == 1  # never zero
+    assert 1 <= default_workers() <= usable_cores() <= (os.cpu_count() or 1)
+
+
+def _config(tmp_path: Path, workers: str) -> MooringConfig:
+    path = tmp_path / "mooring.toml"
+    path.write_text(
+        f'[project]\nname = "{NAME}"\n[data]\ntrain = "t.csv"\n[serving]\nworkers = {workers}\n'
+    )
+    return load_config(path)
+
+
+def test_workers_come_from_the_option_then_the_environment_then_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mooring.cli.serve import resolve_workers
+
+    cfg = _config(tmp_path, "3")
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    assert resolve_workers(2, cfg) == 2
+    assert resolve_workers(None, cfg) == 5
+    monkeypatch.delenv("WEB_CONCURRENCY")
+    assert resolve_workers(None, cfg) == 3
+    assert resolve_workers(None, _config(tmp_path, '"auto"')) == default_workers()
+    monkeypatch.setenv("WEB_CONCURRENCY", "lots")
+    with pytest.raises(UsageError, match=r"WEB_CONCURRENCY='lots': expected a number"):
+        resolve_workers(None, cfg)
+
+
+@pytest.mark.parametrize("value", [0, 257, "many", 2.5])
+def test_a_workers_setting_out_of_range_names_the_key_and_the_fix(value: Any) -> None:
+    with pytest.raises(ValueError, match=r'expected "auto" or a number of processes from 1'):
+        ServingConfig(workers=value)
+
+
+def test_a_taken_port_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
+    _config(tmp_path, "2")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"--port: cannot listen on 127.0.0.1:{port}"):
+            check_port_free("127.0.0.1", port, "--port")
+        result = run_mooring(
+            *("serve", "--workers", "2", "--port", str(port), "--model-dir", str(tmp_path)),
+            cwd=tmp_path,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_that_cannot_start_stops_the_server_with_its_error(
+    tmp_path: Path, model_dirs: dict[str, Path]
+) -> None:
+    _config(tmp_path, "2")
+    result = run_mooring(
+        *("serve", "--workers", "2", "--port", str(free_port())),
+        *("--model-dir", str(model_dirs["a"]), "--schema", str(tmp_path / "missing.yaml")),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "missing.yaml" in result.stderr  # the worker's own one-line error
+    assert "a worker could not start" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_run_reads_back_from_its_environment(tmp_path: Path) -> None:
+    run = WorkerRun(1, tmp_path / "a:b", 4242)
+    os.environ["MOORING_SERVE_WORKER"] = run.to_env()
+    try:
+        assert WorkerRun.from_env() == run
+    finally:
+        del os.environ["MOORING_SERVE_WORKER"]
+    assert WorkerRun.from_env() is None
+    run.folder.mkdir()
+    assert run.deployment_stamp() is None
+    run.announce_deployment()
+    first = run.deployment_stamp()
+    run.announce_deployment()
+    assert first is not None and run.deployment_stamp() not in (None, first)
+
+
+# -- two real workers --------------------------------------------------------------------
+def _children(pid: int) -> set[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {int(p) for p in text.split()}
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for a parent to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _listeners(port: int) -> int:
+    """Sockets listening on ``port`` on this machine (IPv4)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
+            count += 1
+    return count
+
+
+def _wait(check: Any, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def _predict(url: str, request_id: str, key: str | None = None) -> httpx.Response:
+    """One prediction on a fresh connection (so the kernel picks a worker each time)."""
+    headers = {"x-request-id": request_id, "connection": "close"}
+    if key is not None:
+        headers["x-request-key"] = key
+    return httpx.post(
+        f"{url}/v1/models/{NAME}:predict",
+        json={"instances": [row()]},
+        headers=headers,
+        timeout=30,
+    )
+
+
+def _served(metrics: str) -> float:
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("mooring_requests_total{") and 'status="200"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class _Client(threading.Thread):
+    """Predictions on fresh connections until stopped; a refused connection is retried."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.stop = threading.Event()
+        self.statuses: list[int] = []
+        self.retried = 0
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            for _ in range(5):
+                try:
+                    self.statuses.append(_predict(self.url, f"kill-{n}").status_code)
+                    break
+                except httpx.TransportError:
+                    self.retried += 1
+                    time.sleep(0.05)
+            else:
+                self.statuses.append(0)
+
+
+def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(
+    tmp_path: Path, model_dirs: dict[str, Path]
+) -> None:
+    options: dict[str, Any] = {
+        "log_sample_rate": 1.0,
+        "log_flush_s": 0.2,
+        "poll_interval_s": 30.0,  # only the run's notice can move the other worker quickly
+        "admin_token": TOKEN,
+    }
+    serve = ServeProcess(tmp_path, None, args=["--workers", "2", "--access-log"], **options)
+    with Registry.from_config(load_config(serve.config)) as registry:
+        for folder in (model_dirs["a"], model_dirs["b"]):
+            registry.register(name=NAME, artifact_dir=folder, lineage=LINEAGE, gate=BLESSED)
+        registry.deploy(NAME, production=1)
+
+    with serve:
+        assert serve.proc is not None
+        supervisor = serve.proc.pid
+        _wait(lambda: len(_children(supervisor)) == 2 and _listeners(serve.port) == 2)
+        workers = _children(supervisor)
+
+        # Both workers answer on the one port; every answer is a 200 from version 1.
+        first = [_predict(serve.url, f"first-{i}") for i in range(120)]
+        assert [(r.status_code, r.headers.get("x-model-version")) for r in first] == [
+            (200, "1")
+        ] * 120
+        # One /metrics, whichever worker answers it: the sum over both.
+        for _ in range(4):
+            scraped = httpx.get(f"{serve.url}/metrics", headers={"connection": "close"}).text
+            assert _served(scraped) == 120
+        time.sleep(1.0)  # the log's writers flush every 0.2 s
+
+        # A deployment made through one worker reaches the other within a second.
+        moved = httpx.post(
+            f"{serve.url}/admin/deployment",
+            json={"production": 2, "reason": "through one worker"},
+            headers={"authorization": f"Bearer {TOKEN}", "connection": "close"},
+        )
+        assert moved.status_code == 200, moved.text
+        deployed = time.monotonic()
+        _wait(
+            lambda: all(
+                _predict(serve.url, "probe").headers["x-model-version"] == "2" for _ in range(20)
+            ),
+            timeout=10,
+        )
+        assert time.monotonic() - deployed < 5.0
+        after = [_predict(serve.url, f"after-{i}") for i in range(40)]
+        assert {(r.status_code, r.headers["x-model-version"]) for r in after} == {(200, "2")}
+
+        # kill -9 one worker under traffic: the other answers, a new one replaces it.
+        client = _Client(serve.url)
+        client.start()
+        _wait(lambda: len(client.statuses) >= 20)
+        before_kill = _served(httpx.get(f"{serve.url}/metrics").text)
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        probes: list[int] = []
+        killed_at = time.monotonic()
+        while time.monotonic() - killed_at < 3.0:
+            try:
+                probes.append(httpx.get(f"{serve.url}/v2/health/ready", timeout=5).status_code)
+            except httpx.TransportError:
+                probes.append(0)  # a connection the dead worker's socket held
+            time.sleep(0.05)
+        _wait(
+            lambda: (
+                len(_children(supervisor)) == 2
+                and victim not in _children(supervisor)
+                and _listeners(serve.port) == 2
+            )
+        )
+        count = len(client.statuses)
+        _wait(lambda: len(client.statuses) >= count + 20)
+        client.stop.set()
+        client.join(timeout=60)
+        scraped = httpx.get(f"{serve.url}/metrics").text
+        assert _served(scraped) >= before_kill  # the dead worker's counts stay in the sum
+    assert serve.proc.returncode == 0
+    output = serve.output
+
+    assert set(client.statuses) == {200}, client.statuses  # no 5xx, no request given up
+    # Readiness: only connections caught by the dying worker fail, and never for long.
+    assert probes.count(200) >= len(probes) - 3, probes
+    assert 503 not in probes
+    assert f"worker 0 (pid {victim}) was killed by SIGKILL" in output or (
+        f"worker 1 (pid {victim}) was killed by SIGKILL" in output
+    )
+    # Both workers answered (the access log says which one), and all workers are gone.
+    answered_by = set()
+    for line in output.splitlines():
+        if line.startswith("{") and '"request_id"' in line:
+            answered_by.add(json.loads(line).get("worker"))
+    assert answered_by == {0, 1}
+    assert not any(_alive(pid) for pid in workers - {victim})
+    # Every request answered before the kill is in the prediction log exactly once,
+    # from files written by both workers (no name collided).
+    logged = read_prediction_log(str(tmp_path / ".mooring" / "predictions"), NAME)
+    ids = logged.column("request_id").to_pylist()
+    sent = {f"first-{i}" for i in range(120)} | {f"after-{i}" for i in range(40)}
+    assert sent <= set(ids)
+    assert len([i for i in ids if i in sent]) == len(sent)
+    files = list((tmp_path / ".mooring" / "predictions").rglob("*.parquet"))
+    assert len(files) == len({f.name for f in files}) >= 2
+
+
+def test_a_supervisor_killed_outright_takes_its_workers_with_it(
+    tmp_path: Path, model_dirs: dict[str, Path]
+) -> None:
+    port = free_port()
+    _config(tmp_path, "2")
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "mooring", "serve", "--workers", "2", "--port", str(port)),
+            *("--model-dir", str(model_dirs["a"]), "--no-access-log"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(lambda: len(_children(proc.pid)) == 2)
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait(timeout=30)
+        _wait(lambda: not any(_alive(pid) for pid in workers), timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
