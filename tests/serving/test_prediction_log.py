@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from mooring.formats.predictions import read_prediction_log
-from mooring.serving.log import PredictionLog
+from mooring.serving.log import CATCH_UP, PredictionLog
 
 
 def test_the_server_log_writes_chunks_that_read_back_as_rows(tmp_path: Path) -> None:
@@ -27,6 +27,28 @@ def test_the_server_log_writes_chunks_that_read_back_as_rows(tmp_path: Path) -> 
     table = read_prediction_log(str(tmp_path), "income")
     assert plog.written == table.num_rows == 160 and plog.dropped == 0
     assert sorted(set(table["request_id"].to_pylist())) == sorted(f"q{i}" for i in range(10))
-    # Whole requests per file: 64 rows = 4 requests.
+    # Whole requests per file (16 rows each); a backlog is written in larger files, up to
+    # CATCH_UP × flush_rows rows.
     files = sorted(tmp_path.rglob("*.parquet"))
-    assert [pq.read_metadata(f).num_rows for f in files].count(64) == 2
+    sizes = [pq.read_metadata(f).num_rows for f in files]
+    assert sum(sizes) == 160 and all(n % 16 == 0 and n <= CATCH_UP * 64 for n in sizes)
+
+
+def test_a_backlog_is_written_in_fewer_larger_files(tmp_path: Path) -> None:
+    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=100, buffer_rows=10_000)
+    for i in range(200):  # the writer is not started: a backlog of 2,000 rows builds up
+        plog.record(
+            model="income",
+            version=1,
+            request_id=f"b{i}",
+            columns={"age": np.full(10, float(i), dtype=np.float32)},
+            outputs={"score": np.full(10, 0.5)},
+            rows=10,
+        )
+    plog.start()
+    plog.close()
+    sizes = sorted(pq.read_metadata(f).num_rows for f in tmp_path.rglob("*.parquet"))
+    assert sum(sizes) == 2000 and max(sizes) == CATCH_UP * 100
+    assert len(sizes) < 2000 // 100  # fewer files than flush_rows alone would make
+    table = read_prediction_log(str(tmp_path), "income")
+    assert table["request_id"].to_pylist()[::10] == [f"b{i}" for i in range(200)]

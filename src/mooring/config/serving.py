@@ -104,7 +104,9 @@ class ServingConfig(Section):
     log_url: str | None = Field(
         None, description="Prediction log folder; default <home>/predictions."
     )
-    log_buffer: int = Field(10_000, ge=1, description="Rows held for the log; beyond it rows drop.")
+    # 64-row requests at ~35,000 rows/s (Adult, 2 CPUs) filled 10,000 rows in 0.3 s while the
+    # event loop held the interpreter; 50,000 rows of Adult are about 25 MB.
+    log_buffer: int = Field(50_000, ge=1, description="Rows held for the log; beyond it rows drop.")
     log_flush_rows: int = Field(1000, ge=1, description="Rows per Parquet file.")
     log_flush_s: float = Field(10.0, gt=0.0, description="Longest wait before writing a file.")
     shadow_max_in_flight: int = Field(

@@ -5,7 +5,10 @@ A request's rows go into a bounded buffer from the event loop as one
 no per-row objects, an O(1) append); a writer thread assembles the chunks into Arrow
 columns and Parquet files under ``<home>/predictions/`` (any fsspec URL; a server of
 several projects writes each model's rows to its project's folder), one file per
-``flush_rows`` rows or ``flush_s`` seconds. When the buffer is
+``flush_rows`` rows or ``flush_s`` seconds; while the writer is behind (under load, it
+shares the interpreter with a busy event loop), a file takes up to
+:data:`CATCH_UP` × ``flush_rows`` of the backlog, since most of a small file's cost is
+per file (the Parquet footer, the atomic rename). When the buffer is
 full, new rows are dropped and counted. The files' layout and columns, and their
 one writer and reader, are :mod:`mooring.formats.predictions`.
 """
@@ -25,9 +28,12 @@ import numpy as np
 
 from mooring.formats.predictions import LogChunk, write_log_chunks
 
-__all__ = ["PredictionLog"]
+__all__ = ["CATCH_UP", "PredictionLog"]
 
 log = logging.getLogger("mooring.serving")
+
+#: A file holds at most this many times ``flush_rows`` rows, taken from a backlog.
+CATCH_UP = 8
 
 
 class PredictionLog:
@@ -133,10 +139,13 @@ class PredictionLog:
         return True
 
     def _take(self) -> list[LogChunk]:
-        """Whole chunks from the front, about ``flush_rows`` rows (at least one chunk)."""
+        """Whole chunks from the front: about ``flush_rows`` rows, or up to ``CATCH_UP`` times
+        that of a backlog (at least one chunk)."""
         batch: list[LogChunk] = []
         rows = 0
-        while self._chunks and (not batch or rows + self._chunks[0].rows <= self.flush_rows):
+        backlog = self._added - self._taken
+        limit = min(max(self.flush_rows, backlog), CATCH_UP * self.flush_rows)
+        while self._chunks and (not batch or rows + self._chunks[0].rows <= limit):
             chunk = self._chunks.popleft()
             self._taken += chunk.rows
             rows += chunk.rows
