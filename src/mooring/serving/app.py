@@ -123,7 +123,7 @@ class _Handlers:
             ctx,
             response.status_code,
             method=request.method,
-            path=request.url.path,
+            path=request.scope["path"],  # not request.url: it builds a URL object
             client=request.client.host if request.client else None,
         )
         return response
