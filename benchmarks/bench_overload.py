@@ -85,6 +85,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _wrk import lua_script, trivial_server, wrk  # the shared wrk runner and trivial endpoint
 from bench_serving import (  # the shared model and server helpers
     NAME,
     RESULTS,
@@ -98,21 +99,6 @@ from bench_serving import (  # the shared model and server helpers
 LOADGEN = Path(__file__).resolve().parent / "loadgen" / "openloop.c"
 PREDICT = f"/v1/models/{NAME}:predict"
 DRAIN_S = 10.0  # how long the generator waits for answers after its schedule ends
-
-
-def trivial_server(port: int) -> None:
-    """The HTTP stack alone: uvicorn + Starlette answering a small JSON document."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    async def ok(request: Any) -> Response:
-        await request.body()
-        return Response(b'{"predictions": [0.5]}', media_type="application/json")
-
-    app = Starlette(routes=[Route(PREDICT, ok, methods=["POST"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def compile_loadgen(folder: Path) -> Path:
@@ -132,52 +118,6 @@ def raise_fd_limit(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
-
-
-def wrk(url: str, body_lua: Path, seconds: float, connections: int = 32) -> dict[str, Any]:
-    """Closed-loop wrk run: 200s per second and latency percentiles (ms)."""
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-           "-s", str(body_lua), url]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    if rps is None or total is None:
-        raise SystemExit(f"could not read wrk's output:\n{out}")
-    requests = int(total.group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    refused = int(non2xx.group(1)) if non2xx else 0
-    socket_errors = re.search(r"Socket errors:(.*)", out)
-    # Capacity is what was answered 200: a refused request is not served.
-    served = float(rps.group(1)) * ((requests - refused) / requests if requests else 0.0)
-    latency = {}
-    for pct in ("50", "90", "99"):
-        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", out)
-        if m:
-            latency[f"p{pct}_ms"] = (
-                float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
-            )
-    return {
-        "rps": served,
-        "requests": requests,
-        "non_2xx": refused,
-        "socket_errors": socket_errors.group(1).strip() if socket_errors else None,
-        **latency,
-    }
-
-
-def lua_script(folder: Path, bodies: list[bytes]) -> Path:
-    """A wrk script that POSTs the bodies in turn."""
-    quoted = ",\n".join("[==[" + b.decode() + "]==]" for b in bodies)
-    script = folder / "rows.lua"
-    script.write_text(
-        "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
-        f"local bodies = {{{quoted}}}\nlocal i = 0\n"
-        "request = function()\n  i = i % #bodies + 1\n"
-        "  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
-    )
-    return script
 
 
 def memory_kib(pid: int, field: str) -> int:

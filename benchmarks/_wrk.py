@@ -1,0 +1,121 @@
+"""``wrk`` runs and the trivial endpoint the serving benchmarks compare against.
+
+Shared by ``bench_serving.py`` and ``bench_overload.py``: :func:`wrk` runs ``wrk`` (a C
+load generator, its own process) closed loop and reads its report, :func:`lua_script`
+writes the script that POSTs request bodies in turn, :func:`trivial_server` is the HTTP
+stack alone (uvicorn + Starlette answering a small fixed JSON document).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+PREDICT = "/v1/models/income:predict"
+
+
+def trivial_server(port: int, path: str = PREDICT, parse: bool = False) -> None:
+    """The HTTP stack alone: uvicorn + Starlette answering a small JSON document.
+
+    With ``parse``, the body is also parsed with ``orjson.loads`` before the answer, as
+    any JSON endpoint must. uvicorn picks its loop and HTTP parser as it does for
+    mooring (uvloop and httptools where installed).
+    """
+    import orjson
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    answer = b'{"predictions": [0.5]}'
+
+    async def ok(request: Any) -> Response:
+        body = await request.body()
+        if parse:
+            orjson.loads(body)
+        return Response(answer, media_type="application/json")
+
+    app = Starlette(routes=[Route(path, ok, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def wrk_command(
+    url: str,
+    body_lua: Path,
+    seconds: float,
+    connections: int = 32,
+    threads: int | None = None,
+    timeout_s: float | None = None,
+) -> list[str]:
+    """The ``wrk`` command line of a closed-loop run (``--latency`` for percentiles)."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
+    threads = threads or min(2, connections)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+           "--latency", "-s", str(body_lua)]  # fmt: skip
+    if timeout_s is not None:
+        cmd.append(f"--timeout={max(1, round(timeout_s))}s")
+    return [*cmd, url]
+
+
+def read_wrk(out: str) -> dict[str, Any]:
+    """wrk's report as numbers: 200s per second, counts and latency percentiles (ms)."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    if rps is None or total is None:
+        raise SystemExit(f"could not read wrk's output:\n{out}")
+    requests = int(total.group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    refused = int(non2xx.group(1)) if non2xx else 0
+    socket_errors = re.search(r"Socket errors:(.*)", out)
+    error_count = (
+        sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1))) if socket_errors else 0
+    )
+    # Capacity is what was answered 200: a refused request is not served.
+    served = float(rps.group(1)) * ((requests - refused) / requests if requests else 0.0)
+    latency = {}
+    for pct in ("50", "90", "99"):
+        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", out)
+        if m:
+            latency[f"p{pct}_ms"] = (
+                float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+            )
+    return {
+        "rps": served,
+        "requests": requests,
+        "non_2xx": refused,
+        "socket_errors": socket_errors.group(1).strip() if socket_errors else None,
+        "socket_error_count": error_count,
+        **latency,
+    }
+
+
+def wrk(
+    url: str,
+    body_lua: Path,
+    seconds: float,
+    connections: int = 32,
+    threads: int | None = None,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """Closed-loop wrk run (``threads``: 2, or 1 for one connection): 200s per second and
+    latency percentiles (ms)."""
+    cmd = wrk_command(url, body_lua, seconds, connections, threads, timeout_s)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return read_wrk(out)
+
+
+def lua_script(folder: Path, bodies: list[bytes], name: str = "rows.lua") -> Path:
+    """A wrk script (``folder/name``) that POSTs the bodies in turn."""
+    quoted = ",\n".join("[==[" + b.decode() + "]==]" for b in bodies)
+    script = folder / name
+    script.write_text(
+        "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
+        f"local bodies = {{{quoted}}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+    )
+    return script
