@@ -1,73 +1,136 @@
-"""Benchmark: mooring's server against the endpoints teams write by hand.
+"""Benchmark: mooring's REST server against the HTTP stack's ceiling and a hand-written endpoint.
 
-One run builds the Adult model (``train_model`` on ``examples/adult``, one epoch),
-then starts each server on 127.0.0.1 in its own process and drives it from a
-separate load-generator process (an asyncio client on raw keep-alive HTTP/1.1
-connections, one connection per concurrent client; each client sends its next
-request when the previous answer arrives):
+One run builds the Adult model once (``train_model`` on ``examples/adult``, one epoch)
+and takes 64 real rows of the Adult test file. Every server runs in its own process on
+127.0.0.1 and serves that model (the ceiling serves none); REST load comes from ``wrk``
+(a C load generator, its own process, closed loop: each connection sends its next
+request when the previous answer arrives; ``--latency`` for p50/p90/p99). A Lua script
+POSTs the rows in turn: single-row bodies are ``{"instances": [row]}`` cycling over the
+64 rows, 64-row bodies are ``{"instances": rows}``. The servers:
 
-* ``mooring``: ``mooring serve --model-dir --schema`` with the default ``[serving]``
-  settings (dynamic batching, TF Serving's row format, every request checked against
-  the signature and the training data's contract);
-* ``naive``: a uvicorn + Starlette endpoint that parses the same JSON and calls
-  the SavedModel signature once per request on the event loop;
-* ``predict``: the same endpoint calling Keras ``model.predict`` once per request
-  (the Keras model rebuilt from the run's last checkpoint).
+* ``ceiling``: a trivial uvicorn + Starlette endpoint on the same stack (uvloop and
+  httptools as uvicorn picks them) that reads the body, parses it with
+  ``orjson.loads`` and answers a fixed small JSON document: the HTTP stack's own
+  ceiling on this machine;
+* ``mooring-w1``, ``mooring-w2``: ``mooring serve -c <project>.toml --workers N`` from a
+  SQLite registry holding the model as production, ``[serving] log_sample_rate = 1.0``
+  (every request in the prediction log) and ``max_in_flight = 1024`` (these cells
+  measure the batcher, not admission: ``bench_overload.py`` does that), one server per
+  ``--workers-levels`` entry ("1,2"); ``--workers`` is passed explicitly, 1 included,
+  when ``mooring serve`` has the option (without it, only level 1 runs, without the
+  flag), and every other mooring server below gets the first level's; all mooring
+  servers run with ``--no-access-log`` unless ``--access-log`` (then to a file);
+* ``mooring-nolog``: the same as the first level's server with ``log_sample_rate = 0.0``:
+  the prediction log's cost is ``1 - mooring / mooring-nolog`` throughput;
+* ``naive``: what a team writes by hand, a uvicorn + Starlette endpoint that parses the
+  JSON and calls the SavedModel signature once per request on the event loop.
 
-Cells: single-row requests at concurrency 1, 8, 32, 64; 64-row requests at 8 and
-32. ``mooring`` also serves gRPC (``--grpc-port``) and is driven over TF Serving's gRPC
-``Predict`` (``grpc`` cells: 1 and 64 rows at concurrency 1 and 32) by
-``--grpc-procs`` load processes (2), each a ``grpc.aio`` client sending pre-serialized
-requests on one channel; each cell records the load processes' CPU use
-(``client_cpu``: 1.0 = one core busy the whole time), to show whether the client
-saturated; a ``grpc-echo`` cell (single rows, c=32) drives a grpc.aio server whose
-Predict returns the request unchanged: the framework's own ceiling on the machine.
-The floor's cell (single rows at c=32, mooring against naive) is then run head to
-head: both servers up, alternating, ``--rounds`` times (3); the summary's ratio and
-p99 are the medians of those rounds. Shadow traffic's cost is run the same way: two
-``mooring serve -c`` registry servers, each logging every request, one with a shadow
-version that gets a copy of every request (rate 1.0), alternating single rows at c=32
-``--rounds`` times; the summary gives the median throughput cost and both client
-p99s. The in-process ceiling is the signature called
-back to back at batch 64 in one process (numpy → tensors → outputs, no HTTP), the
-best of six windows. Cold start is the time from spawning a server to its first
-200: ``/v2/health/ready`` for ``mooring serve --model-dir`` (``mooring``) and for
-``mooring serve -c`` on a SQLite registry holding the model as production
-(``mooring-registry``), the predict URL for ``naive``; each is spawned
-``--cold-runs`` times (5), interleaved, and the median is reported. ``--phases``
-times each step of a start in sequence (the server overlaps TensorFlow's import
-with its own).
+Cells (``wrk -t2``; ``-t1 -c1`` at c=1): single rows at c=32 for every server; single
+rows at c=1 for the first level's mooring and naive; 64-row requests at c=32 for every
+mooring server and naive. Each records 200s per second (non-2xx answers are errors, not
+throughput), rows/s, p50/p90/p99 and the non-2xx and socket errors. ``--rounds`` rounds
+(3): in a round every server is up at once and the cells are interleaved across servers
+(the servers' order rotating by round), so a slow moment of the shared machine hits
+all of them; a cell reports the median of its rounds and every round's values, ratios
+are medians of per-round ratios. Before the rounds each server answers a few warm-up
+requests and idles 2 s, then its idle memory is read: VmRSS and Pss
+(``/proc/<pid>/smaps_rollup``) summed over the server process and all its descendants
+(the workers); then one unrecorded ``wrk`` second per body warms it up. After the
+rounds, each mooring server's ``/metrics`` gives the rows its prediction log wrote and
+dropped. A server that exits before its cells end is reported with the end of its log.
 
-Every server and the load generator share the machine, so the numbers include
-that contention; they are printed and written to ``benchmarks/results/``, never
-asserted in tests.
+Beside them:
+
+* ``in-process``: the signature called back to back at batch 64 in one process (numpy →
+  tensors → outputs, no HTTP), the best of six windows: the rows/s ceiling;
+* ``grpc``: ``mooring serve --model-dir --schema --grpc-port`` (``mooring-dir``, the
+  ``--serving`` settings) driven over TF Serving's gRPC ``Predict`` (1 and 64 rows at
+  c=1 and c=32) by ``--grpc-procs`` load processes (2), each a ``grpc.aio`` client
+  sending pre-serialized requests on one channel (``wrk`` cannot speak gRPC); each cell
+  records the load processes' CPU use (``client_cpu``: 1.0 = one core busy the whole
+  time); the same server's REST single rows at c=32 (``wrk``) is the comparison; a
+  ``grpc-echo`` cell (single rows, c=32) drives a grpc.aio server whose Predict returns
+  the request unchanged: the framework's own ceiling on the machine;
+* ``shadow``: two registry servers logging every request, one with a shadow version that
+  gets a copy of every request (rate 1.0), single rows at c=32 by ``wrk``, alternating
+  ``--rounds`` times: the median throughput cost and both p99s;
+* ``cold``: the time from spawning a server to its first 200: ``/v2/health/ready`` for
+  ``mooring serve -c`` on the first level's registry project (``mooring-registry``,
+  ``--workers`` as above) and for ``mooring serve --model-dir`` (``mooring-dir``), a
+  single-row POST to the predict URL for ``naive``; each spawned ``--cold-runs`` times
+  (5), interleaved, median reported;
+* ``phases``: each step of a start timed in sequence (the server overlaps TensorFlow's
+  import with its own).
+
+``--profile``: one more single-row c=32 ``wrk`` run against the first level's mooring,
+with ``py-spy record -r 250 -f raw --threads --nonblocking`` attached for
+``--profile-s`` seconds to the process doing the work (the busiest of the server's
+process tree: the worker where there are workers). Each sample goes to the innermost
+frame that a table of stages matches (read, parse, contract, route, queue, batch
+assembly, model, split, format, metrics, access log, prediction log; a sample matching
+none is "HTTP stack" when its innermost frame is uvicorn, Starlette, asyncio or
+mooring's door, "other" otherwise). Per thread group (main, infer_*, the prediction
+log's writer, others): each stage's share of the samples and its µs per request = share
+× the group's CPU time in the window (``/proc``) / the requests answered in it (wrk's
+rate × the window, times the profiled process's share of the server's CPU where there
+are several workers). A sample whose innermost frame waits (an executor thread's
+``queue.get``, a ``threading`` wait: runnable, but waiting for work or a CPU) counts as
+"waiting", outside the shares. ``--nonblocking`` reads stacks while the process runs,
+so a few samples are torn. The raw samples are kept beside the report (``.pyspy.txt``).
+
+Floors, printed as pass/MISS with the number, never asserted: single rows at c=32, each
+mooring level ≥ 50% of the ceiling's req/s with p99 ≤ 10 ms (logging every request);
+single rows at c=1, mooring's p50 ≤ naive's; 64-row requests at c=32, mooring's rows/s ≥
+70% of the in-process ceiling (logging every request); ``--workers 2`` ≥ 1.5×
+``--workers 1`` on 64-row requests; cold start ≤ 2 s; idle RSS and PSS of mooring ≤
+naive's; logging cost ≤ 10% (single rows and 64-row requests at c=32).
+
+Everything shares the machine (servers and load generators), so the numbers include
+that contention. The tables are printed as Markdown and written with the machine's
+description (CPUs, load average before and after, Python, platform, wrk) to
+``benchmarks/results/serving-<time>.json`` (and ``.md``); nothing is asserted in tests.
 
 Usage::
 
-    python benchmarks/bench_serving.py            # full run (a few minutes)
-    python benchmarks/bench_serving.py --quick    # smoke run: short cells, fewer levels
+    python benchmarks/bench_serving.py                      # full run (~10 minutes)
+    python benchmarks/bench_serving.py --profile            # and the py-spy stage profile
+    python benchmarks/bench_serving.py --workers-levels 1   # without `serve --workers`
+    python benchmarks/bench_serving.py --quick              # smoke run: 2 s cells, 1 round
+    python benchmarks/bench_serving.py --only mooring --only naive   # some servers only
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
 import os
 import platform
+import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from _wrk import lua_script, read_wrk, trivial_server, wrk, wrk_command
 
 ROOT = Path(__file__).resolve().parent.parent
 ADULT = ROOT / "examples" / "adult"
 RESULTS = ROOT / "benchmarks" / "results"
 NAME = "income"
+PREDICT = f"/v1/models/{NAME}:predict"
+PARTS = ("ceiling", "mooring", "mooring-nolog", "naive", "in-process", "grpc", "shadow",
+         "cold", "phases")  # fmt: skip
+WRK_TIMEOUT_S = 10.0  # wrk's per-request timeout (a later answer is a socket error)
 
 
 def free_port() -> int:
@@ -79,48 +142,7 @@ def free_port() -> int:
         return port
 
 
-# -- load generator (its own process) -------------------------------------------------
-async def drive(
-    port: int, path: str, body: bytes, concurrency: int, duration: float, warmup: float
-) -> dict[str, Any]:
-    """Closed-loop load: ``concurrency`` connections, each with one request in flight."""
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    start = time.perf_counter()
-    measure_from = start + warmup
-    end = measure_from + duration
-
-    async def client() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while True:
-                sent = time.perf_counter()
-                if sent >= end:
-                    return
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:].strip())
-                if length:
-                    await reader.readexactly(length)
-                done = time.perf_counter()
-                if sent >= measure_from:
-                    latencies.append(done - sent)
-                    statuses[status] += 1
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return summarize(latencies, Counter({str(s): n for s, n in statuses.items()}), duration, "200")
-
-
+# -- gRPC load generator (its own processes; wrk drives REST) ---------------------------
 def summarize(
     latencies: list[float], statuses: Counter[str], duration: float, ok: str
 ) -> dict[str, Any]:
@@ -141,16 +163,6 @@ def summarize(
         "errors": sum(n for s, n in statuses.items() if s != ok),
         "statuses": dict(statuses),
     }
-
-
-def run_load(
-    port: int, path: str, body_file: Path, concurrency: int, duration: float, warmup: float
-) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--load", str(port), path, str(body_file),
-           str(concurrency), str(duration), str(warmup)]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600)
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
 
 
 async def drive_grpc(
@@ -297,9 +309,8 @@ def _columns_from_rows(rows: list[dict[str, Any]], dtypes: dict[str, str]) -> di
     return cols
 
 
-def naive_server(model_dir: Path, port: int, use_predict: bool) -> None:
+def naive_server(model_dir: Path, port: int) -> None:
     """What a team writes by hand: parse JSON, call the model, answer; one request at a time."""
-    import numpy as np
     import tensorflow as tf
     import uvicorn
     from starlette.applications import Starlette
@@ -309,22 +320,14 @@ def naive_server(model_dir: Path, port: int, use_predict: bool) -> None:
 
     meta = json.loads((model_dir / "mooring.json").read_text())
     dtypes = {k: v["dtype"] for k, v in meta["signature"]["inputs"].items()}
-    if use_predict:
-        keras_model = _rebuild_keras(model_dir)
+    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
 
-        def infer(cols: dict[str, Any]) -> dict[str, Any]:
-            raw = keras_model.predict(cols, verbose=0)
-            return {"probabilities": np.asarray(raw).tolist()}
-
-    else:
-        fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-
-        def infer(cols: dict[str, Any]) -> dict[str, Any]:
-            out = fn(**{k: tf.constant(v) for k, v in cols.items()})
-            return {
-                "probabilities": out["probabilities"].numpy().tolist(),
-                "classes": [c.decode() for c in out["classes"].numpy()],
-            }
+    def infer(cols: dict[str, Any]) -> dict[str, Any]:
+        out = fn(**{k: tf.constant(v) for k, v in cols.items()})
+        return {
+            "probabilities": out["probabilities"].numpy().tolist(),
+            "classes": [c.decode() for c in out["classes"].numpy()],
+        }
 
     async def predict(request: Request) -> JSONResponse:
         body = await request.json()
@@ -334,30 +337,8 @@ def naive_server(model_dir: Path, port: int, use_predict: bool) -> None:
             {"predictions": [{k: v[i] for k, v in result.items()} for i in range(rows)]}
         )
 
-    app = Starlette(routes=[Route(f"/v1/models/{NAME}:predict", predict, methods=["POST"])])
+    app = Starlette(routes=[Route(PREDICT, predict, methods=["POST"])])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def _rebuild_keras(model_dir: Path) -> Any:
-    from mooring.config import ModelConfig
-    from mooring.features import FeatureSpec
-    from mooring.training import LabelEncoding, build_model
-    from mooring.training.checkpoints import latest_checkpoint, restore_weights
-
-    meta = json.loads((model_dir / "mooring.json").read_text())
-    spec = FeatureSpec.from_dict(meta["feature_spec"])
-    label_d = dict(meta["label"])
-    label_d["vocabulary"] = tuple(label_d["vocabulary"])
-    label = LabelEncoding(**label_d)
-    config = ModelConfig.model_validate(
-        json.loads((model_dir.parent / "model_config.json").read_text())
-    )
-    model = build_model(spec, label, config)
-    checkpoint = latest_checkpoint(model_dir.parent / "checkpoints")
-    if checkpoint is None:
-        raise SystemExit("no checkpoint to rebuild the Keras model from")
-    restore_weights(checkpoint, model)
-    return model
 
 
 def ceiling(model_dir: Path, rows_file: Path, seconds: float) -> dict[str, Any]:
@@ -432,7 +413,7 @@ def cold_phases(model_dir: Path, spawned_at: float, warmup_requests: int) -> dic
     return phases
 
 
-# -- orchestration ------------------------------------------------------------------
+# -- the model, its rows and the servers -----------------------------------------------
 def build_adult_model(work: Path) -> Path:
     """Train the Adult model for one epoch; return its exported folder."""
     from mooring.config import load_config
@@ -476,7 +457,11 @@ def request_rows(model_dir: Path, count: int) -> list[dict[str, Any]]:
     return rows
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> float:
+def wait_ready(
+    url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0, body: bytes | None = None
+) -> float:
+    """Seconds until ``url`` answers: a GET answered 200 (or 405: the route exists), or
+    with ``body``, that body POSTed and answered 200."""
     import httpx
 
     start = time.perf_counter()
@@ -484,7 +469,12 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) 
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(url, timeout=2).status_code in (200, 405):
+            if body is None:
+                ok = httpx.get(url, timeout=2).status_code in (200, 405)
+            else:
+                headers = {"Content-Type": "application/json"}
+                ok = httpx.post(url, content=body, headers=headers, timeout=10).status_code == 200
+            if ok:
                 return time.perf_counter() - start
         except httpx.TransportError:
             pass
@@ -492,18 +482,20 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) 
     raise SystemExit(f"{url} not ready after {timeout} s")
 
 
-def registry_project(model_dir: Path, work: Path) -> Path:
-    """A project whose SQLite registry holds the model as production, as `mooring run`
-    leaves it (the schema in the run record); returns its mooring.toml."""
+def registry_project(model_dir: Path, work: Path, tag: str, serving: list[str]) -> Path:
+    """A project (``work/<tag>.toml``, home ``work/home-<tag>``) whose SQLite registry holds
+    the model as production, as `mooring run` leaves it (the schema in the run record),
+    with ``serving`` as its ``[serving]`` lines; returns its mooring.toml."""
     from mooring.contract.schema import Schema
     from mooring.dashboard.card import render_model_card
     from mooring.registry import Registry
 
-    home = work / "home"
-    config = work / "registry.toml"
+    home = work / f"home-{tag}"
+    config = work / f"{tag}.toml"
+    lines = "".join(f"{line}\n" for line in serving)
     config.write_text(
         f'[project]\nname = "{NAME}"\nhome = "{home}"\n[data]\ntrain = "unused.csv"\n'
-        "[serving]\nlog_sample_rate = 0.0\n"
+        f"[serving]\n{lines}"
     )
     schema = Schema.load(work / "schema.yaml").to_dict()
     url = f"sqlite:///{home / 'registry.db'}"
@@ -519,6 +511,269 @@ def registry_project(model_dir: Path, work: Path) -> Path:
         )
         reg.deploy(NAME, production=1)
     return config
+
+
+def serving_lines(given: list[str], **fixed: Any) -> list[str]:
+    """``[serving]`` lines: ``given`` (``KEY = VALUE``) without the keys of ``fixed``, then
+    ``fixed`` itself."""
+    kept = [item for item in given if item.split("=", 1)[0].strip() not in fixed]
+    return [*kept, *(f"{key} = {json.dumps(value)}" for key, value in fixed.items())]
+
+
+@functools.cache
+def workers_option() -> bool:
+    """Whether ``mooring serve`` has a ``--workers`` option (read from its help)."""
+    env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "mooring", "serve", "--help"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    return re.search(r"--workers\b", out.stdout + out.stderr) is not None
+
+
+@dataclass
+class Server:
+    """A server process being started or running."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    probe: str
+    body: bytes | None  # POSTed to ``probe`` (200 wanted) when set, else a GET
+    spawned: float
+    log: Path | None = None  # its stdout and stderr
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PREDICT}"
+
+    def wait(self) -> float:
+        """Seconds from the spawn until the probe answered."""
+        try:
+            wait_ready(self.probe, self.proc, body=self.body)
+        except SystemExit as exc:
+            dead = self.exited()
+            raise SystemExit(f"{self.name}: {exc}\n{dead['log_tail'] if dead else ''}") from None
+        return time.perf_counter() - self.spawned
+
+    def exited(self) -> dict[str, Any] | None:
+        """The exit status and the end of the log of a server that has exited (None while
+        it runs): one that exits during a cell explains its errors."""
+        code = self.proc.poll()
+        if code is None:
+            return None
+        lines: list[str] = []
+        if self.log is not None and self.log.exists():
+            noise = ("I0000", "W0000", "E0000")  # TensorFlow's start-up lines
+            text = self.log.read_text(errors="replace")
+            lines = [line for line in text.splitlines() if not line.startswith(noise)]
+        return {"returncode": code, "log_tail": "\n".join(lines[-20:])}
+
+
+def spawn_server(
+    kind: str,
+    model_dir: Path,
+    work: Path,
+    serving: list[str] | None = None,
+    grpc_port: int | None = None,
+    config: Path | None = None,
+    workers: int | None = None,
+    body: bytes | None = None,
+    access_log: bool = False,
+    name: str | None = None,
+    logs: Path | None = None,
+) -> Server:
+    """Start a server: ``mooring-registry`` (``mooring serve -c config``), ``mooring``
+    (``--model-dir --schema``, ``serving`` as its settings), ``naive`` or ``trivial``
+    (this file's endpoints). ``workers`` is passed as ``--workers`` when given; ``body``
+    makes readiness a POST of it answered 200 (naive and trivial only); with ``logs``, the
+    server's output goes to a file there (otherwise nowhere)."""
+    port = free_port()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    quiet = [] if access_log else ["--no-access-log"]
+    if kind == "mooring-registry":
+        # What a project runs: `mooring serve -c mooring.toml`, the version from the registry.
+        if config is None:
+            raise ValueError("a registry server needs its project's mooring.toml")
+        cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config),
+               "--port", str(port), *quiet]  # fmt: skip
+    elif kind == "mooring":
+        config = work / "mooring.toml"
+        settings = "".join(f"{item}\n" for item in serving or [])
+        config.write_text(
+            f'[project]\nname = "{NAME}"\n[data]\ntrain = "unused.csv"\n[serving]\n{settings}'
+        )
+        cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config), "--port",
+               str(port), "--model-dir", str(model_dir), "--schema", str(work / "schema.yaml"),
+               *quiet]  # fmt: skip
+        if grpc_port is not None:
+            cmd += ["--grpc-port", str(grpc_port)]
+    elif kind in ("naive", "trivial"):
+        extra = [str(model_dir)] if kind == "naive" else []
+        cmd = [sys.executable, __file__, f"--{kind}-server", *extra, str(port)]
+    else:
+        raise ValueError(f"unknown server kind {kind!r}")
+    if kind.startswith("mooring"):
+        probe, body = f"http://127.0.0.1:{port}/v2/health/ready", None
+        if workers is not None:
+            cmd += ["--workers", str(workers)]
+    else:
+        probe = f"http://127.0.0.1:{port}{PREDICT}"
+    name = name or kind
+    log = None
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{name}-{port}.log"
+    spawned = time.perf_counter()
+    with open(log or os.devnull, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Server(name, proc, port, probe, body, spawned, log)
+
+
+def start_server(
+    kind: str,
+    model_dir: Path,
+    work: Path,
+    serving: list[str] | None = None,
+    grpc_port: int | None = None,
+    config: Path | None = None,
+    workers: int | None = None,
+    body: bytes | None = None,
+) -> tuple[subprocess.Popen[bytes], int, float]:
+    """Start a server (see :func:`spawn_server`) and wait until it answers: its process,
+    port and the seconds from the spawn to its first good answer."""
+    server = spawn_server(kind, model_dir, work, serving, grpc_port, config, workers, body)
+    return server.proc, server.port, server.wait()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant (from ``/proc/*/stat``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def _kib(path: str, field: str) -> int:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise ValueError(f"no {field} in {path}")
+
+
+def tree_memory(pid: int) -> dict[str, Any]:
+    """VmRSS and Pss (MiB) summed over a server and its descendants."""
+    rss = pss = 0
+    pids = process_tree(pid)
+    for p in pids:
+        try:
+            rss += _kib(f"/proc/{p}/status", "VmRSS")
+            pss += _kib(f"/proc/{p}/smaps_rollup", "Pss")
+        except (OSError, ValueError):
+            continue
+    return {"processes": len(pids), "rss_mib": rss / 1024, "pss_mib": pss / 1024}
+
+
+def cpu_seconds(stat_path: str) -> float:
+    """utime + stime of a process or thread (``/proc/.../stat``), in seconds."""
+    fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each process of ``pid``'s tree."""
+    used = {}
+    for p in process_tree(pid):
+        try:
+            used[p] = cpu_seconds(f"/proc/{p}/stat")
+        except (OSError, IndexError):
+            continue
+    return used
+
+
+def busiest(pid: int) -> int:
+    """The process of ``pid``'s tree that used the most CPU: the worker that served."""
+    used = tree_cpu(pid)
+    return max(used, key=lambda p: used[p]) if used else pid
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> list[int]:
+    """Stop a server and wait for it; the pids of its descendants that outlived it by 5 s
+    (then sent SIGKILL: they would hold memory and CPU through the rest of the run)."""
+    family = process_tree(proc.pid)[1:]
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=60)
+    deadline = time.monotonic() + 5
+    left = family
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [p for p in left if _alive(p)]
+    for p in left:
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+    return left
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def warm_up(server: Server, bodies: list[bytes], count: int = 10, limit_s: float = 60.0) -> None:
+    """POST each body until it is answered 200 ``count`` times in a row, each on a new
+    connection (so every worker of a server gets some)."""
+    import httpx
+
+    headers = {"Content-Type": "application/json"}
+    start = time.perf_counter()
+    for body in bodies:
+        streak, last = 0, ""
+        while streak < count:
+            if time.perf_counter() - start > limit_s:
+                raise SystemExit(f"{server.name} did not answer 200 in warm-up: {last}")
+            try:
+                res = httpx.post(server.url, content=body, headers=headers, timeout=30)
+                streak, last = (streak + 1, "") if res.status_code == 200 else (0, res.text)
+            except httpx.TransportError as exc:
+                streak, last = 0, repr(exc)
+            if streak == 0:
+                time.sleep(0.1)
+
+
+def log_counts(server: Server) -> dict[str, float | None]:
+    """The prediction log's rows written and dropped, from one ``/metrics`` answer (one
+    worker's where there are several workers and each answers for itself)."""
+    import httpx
+
+    from mooring.formats.metrics import PREDICTION_LOG_DROPPED, PREDICTION_LOG_ROWS
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
+    except httpx.TransportError:
+        return {"written": None, "dropped": None}
+
+    def total(name: str) -> float | None:
+        values = re.findall(rf"^{name}_total(?:{{[^}}]*}})? ([\d.e+]+)$", text, re.MULTILINE)
+        return sum(float(v) for v in values) if values else None
+
+    return {"written": total(PREDICTION_LOG_ROWS), "dropped": total(PREDICTION_LOG_DROPPED)}
 
 
 def shadow_projects(model_dir: Path, work: Path) -> dict[str, Path]:
@@ -559,234 +814,975 @@ def _schema_dict(work: Path) -> dict[str, Any]:
     return Schema.load(work / "schema.yaml").to_dict()
 
 
-def start_server(
-    kind: str,
-    model_dir: Path,
-    work: Path,
-    serving: list[str] | None = None,
-    grpc_port: int | None = None,
-    config: Path | None = None,
-) -> tuple[subprocess.Popen[bytes], int, float]:
-    port = free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    if kind == "mooring-registry":
-        # What a project runs: `mooring serve -c mooring.toml`, the version from the registry.
-        cmd = [sys.executable, "-m", "mooring", "serve", "--config",
-               str(config or work / "registry.toml"), "--port", str(port),
-               "--no-access-log"]  # fmt: skip
-        probe = f"http://127.0.0.1:{port}/v2/health/ready"
-    elif kind == "mooring":
-        config = work / "mooring.toml"
-        settings = "".join(f"{item}\n" for item in serving or [])
-        config.write_text(
-            f'[project]\nname = "{NAME}"\n[data]\ntrain = "unused.csv"\n[serving]\n{settings}'
-        )
-        cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config), "--port",
-               str(port), "--model-dir", str(model_dir), "--schema", str(work / "schema.yaml"),
-               "--no-access-log"]  # fmt: skip
-        if grpc_port is not None:
-            cmd += ["--grpc-port", str(grpc_port)]
-        probe = f"http://127.0.0.1:{port}/v2/health/ready"
-    else:
-        cmd = [sys.executable, __file__, f"--{kind}-server", str(model_dir), str(port)]
-        probe = f"http://127.0.0.1:{port}/v1/models/{NAME}:predict"
-    spawned = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_ready(probe, proc)
-    return proc, port, time.perf_counter() - spawned
-
-
-HEADER = (
-    f"{'server':9} {'rows':>4} {'c':>3} {'req/s':>9} {'rows/s':>9} {'p50 ms':>8} "
-    f"{'p99 ms':>8} {'errors':>6}"
+# -- profile: py-spy samples by stage ----------------------------------------------------
+STAGES = (
+    *("read", "parse", "contract", "route", "queue", "batch assembly", "model", "split"),
+    *("format", "metrics", "access log", "prediction log", "HTTP stack", "other", "waiting"),
 )
+# (stage, a piece of the frame's file path, the functions (the end of py-spy's qualified
+# name), or None for all of the file's). A sample goes to the innermost frame matching one.
+STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
+    ("read", "uvicorn/protocols/http/httptools_impl.py", ("data_received", "on_message_begin",
+     "on_url", "on_header", "on_headers_complete", "on_body", "on_message_complete")),
+    ("read", "mooring/serving/door.py", ("data_received", "_feed", "_hold", "on_message_begin",
+     "on_body", "on_headers_complete", "on_message_complete")),
+    ("read", "mooring/serving/http.py", ("read_body",)),
+    ("read", "mooring/serving/app.py", ("_body",)),
+    ("parse", "mooring/formats/columns.py", None),  # orjson.loads runs inside (C, no frame)
+    ("parse", "mooring/serving/protocols/tfserving.py", ("parse_predict", "parse_path")),
+    ("parse", "mooring/serving/protocols/v2.py", ("parse_infer", "parse_path", "split_body",
+     "binary_column", "bytes_elements")),
+    ("contract", "mooring/serving/contract.py", None),
+    ("route", "mooring/serving/models.py", ("ModelManager.route",)),
+    ("route", "mooring/serving/predict.py", ("Predictor.route",)),
+    ("route", "mooring/serving/app.py", ("_route",)),
+    ("queue", "mooring/serving/batcher.py", ("submit", "_gather", "_sleep", "_poke",
+     "_depth_changed", "_release", "_expire")),
+    ("queue", "mooring/serving/models.py", ("Slot.predict",)),
+    ("batch assembly", "mooring/serving/batcher.py", ("_merge", "_run")),
+    # The executor's hand-off of a batch to the inference thread, and of its outputs back.
+    ("queue", "/concurrent/futures/", None),
+    ("model", "mooring/serving/models.py", ("_timed.<locals>.predict",)),
+    ("model", "mooring/serving/loaded.py", ("predict",)),
+    ("model", "mooring/formats/model.py", None),
+    ("model", "/tensorflow/", None),
+    ("model", "/keras/", None),
+    ("format", "mooring/serving/protocols/tfserving.py", ("format_predict", "_lists", "_b64")),
+    ("format", "mooring/serving/protocols/v2.py", ("encode_infer", "binary_tensor")),
+    ("format", "mooring/serving/http.py", ("json_response",)),
+    ("metrics", "/prometheus_client/", None),
+    ("metrics", "mooring/serving/metrics.py", None),
+    ("prediction log", "mooring/serving/log.py", None),
+    ("prediction log", "mooring/formats/predictions.py", None),
+    ("prediction log", "/pyarrow/", None),
+]  # fmt: skip
+# Functions split in two by a line of their source: (file, function, marker, stage of the
+# lines before the marker's line, stage from it on). Before the model call, a batch is
+# assembled; after it, its outputs are split between the requests. `finish` counts the
+# request in the metrics, then writes the access log line.
+STAGE_SPLITS = [
+    ("mooring/serving/batcher.py", "_execute", "run_in_executor(", "batch assembly", "split"),
+    ("mooring/serving/predict.py", "finish", "access_log.isEnabledFor", "metrics", "access log"),
+]
+# When no frame matches, a sample whose innermost frame is one of these is the HTTP
+# stack's (the event loop's own time shows as its outermost Python frame, Runner.run).
+HTTP_STACK = ("/uvicorn/", "/starlette/", "/asyncio/", "/uvloop/", "/anyio/", "/httptools/",
+              "/h11/", "mooring/serving/door.py", "mooring/serving/http.py")  # fmt: skip
+# A sample whose innermost frame is one of these waits (for its next batch, for the log's
+# next flush): the thread was runnable there, not working (on a shared machine, a woken
+# thread waits for a CPU). "waiting" is left out of the shares.
+WAITING = (
+    ("/concurrent/futures/thread.py", ("_worker",)),
+    ("/threading.py", ("wait",)),
+    ("/queue.py", ("get",)),
+    ("/selectors.py", ("select",)),
+)
+FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+THREAD = re.compile(r"^thread \((?P<tid>\d+)\)(?::\s*(?P<name>.*))?$")
 
 
-def _line(x: dict[str, Any]) -> str:
-    return (
-        f"{x['server']:9} {x['rows']:>4} {x['concurrency']:>3} {x['rps']:>9.0f} "
-        f"{x['rps'] * x['rows']:>9.0f} {x['p50_ms']:>8.2f} {x['p99_ms']:>8.2f} {x['errors']:>6}"
+@functools.cache
+def _marker_line(file: str, marker: str) -> int | None:
+    """The first line of ``file`` that holds ``marker`` (None if none or unreadable)."""
+    try:
+        lines = Path(file).read_text().splitlines()
+    except OSError:
+        return None
+    return next((i for i, line in enumerate(lines, 1) if marker in line), None)
+
+
+def _named(func: str, names: tuple[str, ...]) -> bool:
+    return any(func == n or func.endswith("." + n) for n in names)
+
+
+def frame_stage(func: str, file: str, line: int | None) -> str | None:
+    """The stage a frame belongs to, if the tables name it."""
+    path = file.replace("\\", "/")
+    for piece, name, marker, before, after in STAGE_SPLITS:
+        if piece in path and _named(func, (name,)):
+            split = _marker_line(file, marker)
+            return after if split is not None and line is not None and line > split else before
+    for stage, piece, names in STAGE_FRAMES:
+        if piece in path and (names is None or _named(func, names)):
+            return stage
+    return None
+
+
+def sample_stage(frames: list[str]) -> tuple[str, str]:
+    """A sample's stage (its frames outermost first) and its innermost frame."""
+    parsed = [FRAME.match(f) for f in frames]
+    leaf = parsed[-1] if parsed else None
+    if leaf is not None and any(
+        piece in leaf["file"] and _named(leaf["func"], names) for piece, names in WAITING
+    ):
+        return "waiting", frames[-1]
+    for m in reversed(parsed):
+        if m is not None:
+            line = int(m["line"]) if m["line"] else None
+            stage = frame_stage(m["func"], m["file"], line)
+            if stage is not None:
+                return stage, frames[-1]
+    if leaf is not None and any(p in leaf["file"].replace("\\", "/") for p in HTTP_STACK):
+        return "HTTP stack", frames[-1]
+    return "other", frames[-1] if frames else "(no Python frame)"
+
+
+def thread_group(name: str | None) -> str:
+    if name == "MainThread":
+        return "main"
+    if name and name.startswith("infer"):
+        return "infer"
+    if name == "mooring-prediction-log":
+        return "prediction log"
+    return "others"
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of ``pid``."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = cpu_seconds(str(task / "stat"))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def stage_profile(raw: str, rate: float, requests: float, cpu: dict[int, float]) -> dict[str, Any]:
+    """py-spy's raw samples by thread group and stage: shares and µs per request."""
+    samples: Counter[tuple[str, str]] = Counter()
+    leaves: dict[str, Counter[str]] = {s: Counter() for s in STAGES}
+    tids: dict[str, set[int]] = {}
+    for text in raw.splitlines():
+        stack, _, count_s = text.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        head, *frames = stack.split(";")
+        thread = THREAD.match(head)
+        if thread is None:  # no thread frame: count the sample in "others"
+            frames, group = [head, *frames], "others"
+        else:
+            group = thread_group(thread["name"])
+            tids.setdefault(group, set()).add(int(thread["tid"]))
+        stage, leaf = sample_stage(frames)
+        samples[(group, stage)] += int(count_s)
+        leaves[stage][leaf] += int(count_s)
+    groups: dict[str, Any] = {}
+    total_us: dict[str, float] = dict.fromkeys(STAGES[:-1], 0.0)
+    for group in ("main", "infer", "prediction log", "others"):
+        everything = sum(v for (g, _), v in samples.items() if g == group)
+        waiting = samples[(group, "waiting")]
+        n = everything - waiting  # the samples that are shared out between the stages
+        if not n:
+            continue
+        threads = sorted(tids.get(group, ()))
+        cpu_s = sum(cpu.get(t, 0.0) for t in threads) if cpu else None
+        busy_s = cpu_s if cpu_s else n / rate
+        stages = {}
+        for stage in STAGES[:-1]:
+            share = samples[(group, stage)] / n
+            us = share * busy_s / requests * 1e6 if requests else None
+            stages[stage] = {"samples": samples[(group, stage)], "share": share, "us": us}
+            total_us[stage] += us or 0.0
+        stages["waiting"] = {"samples": waiting, "share": None, "us": None}
+        groups[group] = {
+            "threads": threads,
+            "samples": n,
+            "waiting_samples": waiting,
+            "sampled_busy_s": n / rate,
+            "cpu_s": cpu_s,
+            "busy_s": busy_s,
+            "stages": stages,
+        }
+    return {
+        "groups": groups,
+        "total_us_per_request": total_us,
+        "top_frames": {s: c.most_common(5) for s, c in leaves.items() if c},
+    }
+
+
+def profile(
+    server: Server, script: Path, seconds: float, rate: int, work: Path, keep: Path | None = None
+) -> dict[str, Any]:
+    """py-spy on the busiest process of ``server`` during a single-row c=32 wrk run (its
+    raw samples copied to ``keep``)."""
+    venv_spy = Path(sys.executable).with_name("py-spy")
+    spy = str(venv_spy) if venv_spy.exists() else shutil.which("py-spy")
+    if spy is None:
+        return {"error": "py-spy is not installed"}
+    pid = busiest(server.proc.pid)
+    seconds = max(1, round(seconds))
+    cmd = wrk_command(server.url, script, seconds + 2, 32, timeout_s=WRK_TIMEOUT_S)
+    load = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    raw_file = work / "profile.txt"
+    tree_before = tree_cpu(server.proc.pid)
+    before = thread_cpu(pid)
+    started = time.perf_counter()
+    spy_cmd = [
+        spy,
+        "record",
+        "-p",
+        str(pid),
+        "-r",
+        str(rate),
+        "-f",
+        "raw",
+        "--threads",
+        "--nonblocking",
+        "--full-filenames",
+        "-d",
+        str(seconds),
+        "-o",
+        str(raw_file),
+    ]
+    run = subprocess.run(spy_cmd, capture_output=True, text=True, check=False, timeout=300)
+    window = time.perf_counter() - started
+    after = thread_cpu(pid)
+    tree_after = tree_cpu(server.proc.pid)
+    out, _ = load.communicate(timeout=120)
+    result: dict[str, Any] = {
+        "server": server.name,
+        "pid": pid,
+        "server_pid": server.proc.pid,
+        "seconds": seconds,
+        "rate_hz": rate,
+        "window_s": window,
+        "wrk": read_wrk(out),
+        "py_spy": [line for line in run.stderr.splitlines() if line.strip()][-5:],
+    }
+    if run.returncode != 0 or not raw_file.exists():
+        result["error"] = f"py-spy failed ({run.returncode}): {run.stderr.strip()[-1500:]}"
+        return result
+    # The profiled process's part of the requests: all of them with one worker; with several,
+    # its share of the CPU the server's processes used in the window.
+    used = {p: tree_after[p] - tree_before.get(p, 0.0) for p in tree_after}
+    part = used.get(pid, 0.0) / sum(used.values()) if sum(used.values()) > 0 else 1.0
+    result["profiled_share_of_server_cpu"] = part
+    requests = result["wrk"]["rps"] * seconds * part
+    cpu = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    result["requests"] = requests
+    if keep is not None:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(raw_file, keep)
+        result["raw_file"] = str(keep)
+    result.update(stage_profile(raw_file.read_text(), rate, requests, cpu))
+    return result
+
+
+# -- report ---------------------------------------------------------------------------
+def _median(values: list[Any]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def rest_cell(name: str, rows: int, concurrency: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A wrk cell: medians over its rounds, error counts summed, every round kept."""
+    rps = _median([r["rps"] for r in runs]) or 0.0
+    non_2xx = sum(r["non_2xx"] for r in runs)
+    sockets = sum(r["socket_error_count"] for r in runs)
+    return {
+        "server": name,
+        "rows": rows,
+        "concurrency": concurrency,
+        "client": "wrk",
+        "threads": min(2, concurrency),
+        "rps": rps,
+        "rows_per_s": rps * rows,
+        "p50_ms": _median([r.get("p50_ms") for r in runs]),
+        "p90_ms": _median([r.get("p90_ms") for r in runs]),
+        "p99_ms": _median([r.get("p99_ms") for r in runs]),
+        "requests": sum(r["requests"] for r in runs),
+        "non_2xx": non_2xx,
+        "socket_errors": sockets,
+        "errors": non_2xx + sockets,
+        "rounds": runs,
+    }
+
+
+def grpc_cell(server: str, rows: int, concurrency: int, result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "server": server,
+        "rows": rows,
+        "concurrency": concurrency,
+        "client": "grpc.aio",
+        **result,
+        "rows_per_s": result["rps"] * rows,
+    }
+
+
+def markdown(headers: list[str], rows: list[list[Any]]) -> str:
+    def text(v: Any) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(text(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine(load_start: tuple[float, ...]) -> dict[str, Any]:
+    wrk_version: str | None = None
+    try:
+        proc = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+        wrk_version = next(iter((proc.stdout or proc.stderr).strip().splitlines()), None)
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "wrk": wrk_version,
+    }
+
+
+def ratio_rounds(
+    cells: dict[tuple[str, int, int], dict[str, Any]],
+    top: tuple[str, int, int],
+    bottom: tuple[str, int, int],
+) -> dict[str, Any] | None:
+    """``top``'s req/s over ``bottom``'s, per round and their median (None if either is
+    missing or answered nothing)."""
+    if top not in cells or bottom not in cells:
+        return None
+    pairs = zip(cells[top]["rounds"], cells[bottom]["rounds"], strict=True)
+    per_round = [a["rps"] / b["rps"] if b["rps"] else None for a, b in pairs]
+    return {"per_round": per_round, "median": _median(per_round)}
+
+
+def floors(
+    cells: dict[tuple[str, int, int], dict[str, Any]],
+    ratios: dict[str, Any],
+    levels: list[str],
+    base: str,
+    in_process: float | None,
+    cold: dict[str, float],
+    memory: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Each floor: its measured value (text) and pass (None: not measured in this run)."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def floor(name: str, value: str | None, passed: bool | None) -> None:
+        out[name] = {"value": value, "pass": passed}
+
+    for m in levels:
+        name = f"1 row c=32: {m} >= 50% of the ceiling's req/s, p99 <= 10 ms (log 100%)"
+        r, cell = ratios.get(f"{m} / ceiling, 1 row c=32"), cells.get((m, 1, 32))
+        if r is None or r["median"] is None or cell is None or cell["p99_ms"] is None:
+            floor(name, None, None)
+        else:
+            value = f"{r['median']:.0%}, p99 {cell['p99_ms']:.1f} ms"
+            floor(name, value, r["median"] >= 0.5 and cell["p99_ms"] <= 10)
+    name = f"1 row c=1: {base} p50 <= naive's"
+    m1, n1 = cells.get((base, 1, 1)), cells.get(("naive", 1, 1))
+    if m1 is None or n1 is None or m1["p50_ms"] is None or n1["p50_ms"] is None:
+        floor(name, None, None)
+    else:
+        value = f"{m1['p50_ms']:.2f} vs {n1['p50_ms']:.2f} ms"
+        floor(name, value, m1["p50_ms"] <= n1["p50_ms"])
+    for m in levels:
+        name = f"64 rows c=32: {m} rows/s >= 70% of the in-process ceiling (log 100%)"
+        cell = cells.get((m, 64, 32))
+        if cell is None or not in_process:
+            floor(name, None, None)
+        else:
+            share = cell["rows_per_s"] / in_process
+            value = f"{share:.0%} ({cell['rows_per_s']:,.0f} of {in_process:,.0f} rows/s)"
+            floor(name, value, share >= 0.70)
+    name = "64 rows c=32: --workers 2 >= 1.5x --workers 1"
+    scale = ratios.get("mooring-w2 / mooring-w1, 64 rows c=32")
+    if scale is None or scale["median"] is None:
+        floor(name, None, None)
+    else:
+        floor(name, f"{scale['median']:.2f}x", scale["median"] >= 1.5)
+    for kind, seconds in cold.items():
+        if kind.startswith("mooring"):
+            floor(f"cold start to ready <= 2 s: {kind}", f"{seconds:.2f} s", seconds <= 2.0)
+    naive = memory.get("naive")
+    for m in levels:
+        mem = memory.get(m)
+        for what in ("rss", "pss"):
+            name = f"idle {what.upper()}: {m} <= naive's"
+            if mem is None or naive is None:
+                floor(name, None, None)
+            else:
+                mine, theirs = mem[f"{what}_mib"], naive[f"{what}_mib"]
+                floor(name, f"{mine:.0f} vs {theirs:.0f} MiB", mine <= theirs)
+    for label in ("1 row", "64 rows"):
+        name = f"logging cost <= 10%: {label} c=32 ({base} vs mooring-nolog)"
+        r = ratios.get(f"{base} / mooring-nolog, {label} c=32")
+        if r is None or r["median"] is None:
+            floor(name, None, None)
+        else:
+            cost = 1 - r["median"]
+            floor(name, f"{cost:.1%}", cost <= 0.10)
+    return out
+
+
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def mark(passed: bool | None) -> str:
+    return "—" if passed is None else "pass" if passed else "MISS"
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report's tables, as Markdown."""
+    s = report["summary"]
+    rounds = "1 round" if report["rounds"] == 1 else f"median of {report['rounds']} rounds"
+    parts = [f"## Cells ({rounds}; wrk for REST)"]
+    rows = []
+    for c in report["cells"]:
+        errors = (
+            f"{c['non_2xx']} / {c['socket_errors']}"
+            if c["client"] == "wrk"
+            else f"{c['errors']} non-OK"
+        )
+        per_round = ", ".join(f"{r['rps']:,.0f}" for r in c["rounds"]) if c.get("rounds") else "—"
+        rows.append(
+            [
+                c["server"],
+                c["rows"],
+                c["concurrency"],
+                c["client"],
+                c["rps"],
+                c["rows_per_s"],
+                c["p50_ms"],
+                c["p90_ms"],
+                c["p99_ms"],
+                errors,
+                per_round,
+            ]
+        )
+    parts.append(
+        markdown(
+            [
+                "server",
+                "rows",
+                "c",
+                "client",
+                "req/s",
+                "rows/s",
+                "p50 ms",
+                "p90 ms",
+                "p99 ms",
+                "non-2xx / socket errors",
+                "req/s per round",
+            ],
+            rows,
+        )
     )
+    if s["ratios"]:
+        parts.append("## Ratios (req/s, median of per-round ratios)")
+        parts.append(
+            markdown(
+                ["ratio", "median", "per round"],
+                [
+                    [
+                        k,
+                        v["median"],
+                        ", ".join("—" if x is None else f"{x:.2f}" for x in v["per_round"]),
+                    ]
+                    for k, v in s["ratios"].items()
+                ],
+            )
+        )
+    top = s.get("ceiling")
+    facts = []
+    if top:
+        facts.append(["in-process ceiling (batch 64)", f"{top['rows_per_s']:,.0f} rows/s"])
+    for name, mem in s["memory"].items():
+        facts.append(
+            [
+                f"idle memory: {name}",
+                f"RSS {mem['rss_mib']:.0f} MiB, PSS {mem['pss_mib']:.0f} MiB "
+                f"({mem['processes']} process{'es' if mem['processes'] > 1 else ''})",
+            ]
+        )
+    for name, counts in s["prediction_log"].items():
+        facts.append(
+            [
+                f"prediction log rows: {name}",
+                f"written {_count(counts['written'])}, dropped {_count(counts['dropped'])}",
+            ]
+        )
+    for name, seconds in s["cold_start_s"].items():
+        runs = ", ".join(f"{x:.2f}" for x in s["cold_start_runs_s"][name])
+        facts.append([f"cold start to ready: {name}", f"{seconds:.2f} s (runs: {runs})"])
+    if s["cold_start_phases_s"]:
+        phases = ", ".join(f"{k} {v:.2f} s" for k, v in s["cold_start_phases_s"].items())
+        facts.append(["cold start phases (median)", phases])
+    if "shadow_100pct" in s:
+        sh = s["shadow_100pct"]
+        facts.append(
+            [
+                "shadow at 100%: throughput cost (1 row c=32)",
+                f"{sh['throughput_cost']:.0%}, p99 {sh['p99_ms_plain']:.2f} ms without, "
+                f"{sh['p99_ms_shadow']:.2f} ms with ({mark(sh['floor_cost_at_most_15pct'])}"
+                " <= 15%)",
+            ]
+        )
+    if "grpc_floors" in s:
+        facts.append(
+            [
+                "gRPC 1 row c=32 / REST (same server)",
+                f"{s['grpc_single_row_c32_vs_rest']:.2f}x "
+                f"({mark(s['grpc_floors']['single_row_c32_at_least_rest'])} >= 1x)",
+            ]
+        )
+        facts.append(
+            [
+                "gRPC 64 rows / in-process ceiling",
+                f"{s['grpc_rows64_fraction_of_ceiling']:.0%} "
+                f"({mark(s['grpc_floors']['rows64_at_least_70pct_of_ceiling'])} >= 70%)",
+            ]
+        )
+    for name, dead in s["servers_exited"].items():
+        facts.append([f"{name} exited during its cells", f"exit status {dead['returncode']}"])
+    if s["stragglers"]:
+        facts.append(["processes that outlived their server (killed)", str(s["stragglers"])])
+    if facts:
+        parts += ["## Other measurements", markdown(["what", "value"], facts)]
+    parts.append("## Floors (never asserted)")
+    parts.append(
+        markdown(
+            ["floor", "measured", "result"],
+            [[k, v["value"], mark(v["pass"])] for k, v in s["floors"].items()],
+        )
+    )
+    prof = report.get("profile")
+    if prof:
+        parts.append(f"## Profile: {prof.get('server')}, 1 row c=32, py-spy")
+        if "error" in prof:
+            parts.append(f"py-spy could not profile: {prof['error']}")
+        else:
+            groups = list(prof["groups"])
+            headers = ["stage"]
+            for g in groups:
+                headers += [f"{g} %", f"{g} µs/req"]
+            table = []
+            for stage in STAGES[:-1]:
+                row: list[Any] = [stage]
+                for g in groups:
+                    st = prof["groups"][g]["stages"][stage]
+                    row += [f"{st['share']:.1%}", st["us"]]
+                table.append([*row, prof["total_us_per_request"][stage]])
+            all_row: list[Any] = ["all"]
+            for g in groups:
+                stages = prof["groups"][g]["stages"].values()
+                all_row += ["", sum(st["us"] or 0.0 for st in stages)]
+            table.append([*all_row, sum(prof["total_us_per_request"].values())])
+            parts.append(markdown([*headers, "all µs/req"], table))
+            busy = "; ".join(
+                f"{g}: {v['samples']} samples ({v['waiting_samples']} more waiting), "
+                f"{v['busy_s']:.2f} s of CPU"
+                for g, v in prof["groups"].items()
+            )
+            parts.append(
+                f"{prof['requests']:,.0f} requests in {prof['seconds']} s "
+                f"({prof['wrk']['rps']:,.0f} req/s under the profiler). {busy}. "
+                f"Raw samples: {prof.get('raw_file', '(not kept)')}"
+            )
+            for stage in ("other", "HTTP stack"):
+                top = prof["top_frames"].get(stage, [])
+                if top:
+                    frames = "; ".join(f"`{f}` ({n})" for f, n in top)
+                    parts.append(f"{stage}: innermost frames most sampled: {frames}")
+    return "\n\n".join(parts) + "\n"
 
 
+# -- orchestration ------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument("--quick", action="store_true", help="short cells, 1 round (smoke run)")
     parser.add_argument(
-        "--quick", action="store_true", help="short cells, fewer levels (smoke run)"
+        "--duration", type=float, default=None, help="seconds per wrk cell (6; quick 2)"
     )
-    parser.add_argument("--duration", type=float, default=None, help="seconds measured per cell")
-    parser.add_argument("--out", type=Path, default=RESULTS / "bench_serving.json")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON report's path")
     parser.add_argument(
         "--serving",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a [serving] setting for mooring, e.g. --serving inference_threads=1 (repeatable)",
+        help="a [serving] setting for every mooring server, e.g. --serving inference_threads=1"
+        " (repeatable; log_sample_rate is set per server)",
     )
     parser.add_argument(
-        "--cold-runs", type=int, default=None, help="cold starts per server (median reported)"
+        "--workers-levels",
+        default="1,2",
+        help="`mooring serve --workers` levels, one mooring server each (default 1,2)",
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (3; quick 1)")
+    parser.add_argument(
+        "--cold-runs", type=int, default=None, help="cold starts per server (5; quick 1)"
     )
     parser.add_argument(
-        "--only", action="append", default=[], help="run only these servers (repeatable)"
+        "--only",
+        action="append",
+        default=[],
+        choices=PARTS,
+        help="run only these servers and parts (repeatable; default: all)",
     )
     parser.add_argument(
         "--grpc-procs", type=int, default=2, help="gRPC load-generator processes (default 2)"
     )
     parser.add_argument(
-        "--rounds",
-        type=int,
-        default=None,
-        help="head-to-head rounds of the floor's cell, 1 row at c=32 (median reported)",
+        "--profile", action="store_true", help="also profile mooring by stage with py-spy"
+    )
+    parser.add_argument(
+        "--profile-s", type=float, default=None, help="seconds profiled (10; quick 3)"
+    )
+    parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s (250)")
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="run mooring with its JSON access log on (default off, as the other servers)",
     )
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
     # These cells measure the batcher at up to 64 closed-loop clients, not admission
     # (bench_overload.py measures that): admit them all.
-    if not any(item.startswith("max_in_flight") for item in args.serving):
+    if not any(item.split("=", 1)[0].strip() == "max_in_flight" for item in args.serving):
         args.serving.append("max_in_flight = 1024")
-    duration = args.duration or (1.5 if args.quick else 6.0)
+    duration = args.duration or (2.0 if args.quick else 6.0)
     args.cold_runs = args.cold_runs or (1 if args.quick else 5)
     args.rounds = args.rounds or (1 if args.quick else 3)
-    warmup = 0.5 if args.quick else 1.0
-    levels = [1, 32] if args.quick else [1, 8, 32, 64]
-    batch_levels = [8] if args.quick else [8, 32]
-    contenders = ["mooring", "naive"] if args.quick else ["mooring", "naive", "predict"]
-    contenders = [c for c in contenders if not args.only or c in args.only]
+    profile_s = args.profile_s or (3.0 if args.quick else 10.0)
+    warmup = 0.5 if args.quick else 1.0  # unmeasured seconds at the start of a gRPC cell
+    parts = set(args.only or PARTS)
+    levels = [int(n) for n in args.workers_levels.split(",") if n.strip()]
+    if not levels or min(levels) < 1:
+        raise SystemExit("--workers-levels takes counts >= 1, e.g. 1,2")
+    has_workers = workers_option()
+    if not has_workers and levels != [1]:
+        raise SystemExit(
+            "`mooring serve` has no --workers option here: run with --workers-levels 1"
+        )
+
+    def workers(n: int) -> int | None:
+        return n if has_workers else None  # without the option, the one-process server
+
+    level_names = [f"mooring-w{n}" for n in levels] if "mooring" in parts else []
+    base = f"mooring-w{levels[0]}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_path: Path = args.out or RESULTS / f"serving-{stamp}.json"
+    load_start = os.getloadavg()
+    stragglers: list[int] = []
+    deaths: dict[str, Any] = {}
+
+    def stop(server: Server) -> None:
+        """Stop a server, noting if it had exited on its own (and why, from its log)."""
+        dead = server.exited()
+        if dead is not None:
+            deaths[server.name] = dead
+            print(f"WARNING: {server.name} had exited ({dead['returncode']}) before the end "
+                  f"of its cells:\n{dead['log_tail']}", flush=True)  # fmt: skip
+        stragglers.extend(stop_server(server.proc))
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        logs = work / "logs"
         t0 = time.perf_counter()
         model_dir = build_adult_model(work)
         print(f"built the Adult model in {time.perf_counter() - t0:.1f} s: {model_dir}")
         rows = request_rows(model_dir, 64)
-        single = work / "single.json"
-        single.write_bytes(json.dumps({"instances": rows[:1]}).encode())
-        batch = work / "batch.json"
-        batch.write_bytes(json.dumps({"instances": rows}).encode())
+        single_bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
+        batch_body = json.dumps({"instances": rows}).encode()
+        scripts = {
+            1: lua_script(work, single_bodies, "single.lua"),
+            64: lua_script(work, [batch_body], "batch.lua"),
+        }
         rows_file = work / "rows.json"
         rows_file.write_text(json.dumps(rows))
-        grpc_single, grpc_batch = grpc_requests(rows, work)
-        cmd = [sys.executable, __file__, "--ceiling", str(model_dir), str(rows_file)]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        out = subprocess.run(
-            [*cmd, str(duration)], capture_output=True, text=True, check=True, env=env
-        )
-        top = json.loads(out.stdout)
-        print(f"in-process ceiling at batch 64: {top['rows_per_s']:,.0f} rows/s")
+        top = None
+        if "in-process" in parts:
+            cmd = [sys.executable, __file__, "--ceiling", str(model_dir), str(rows_file)]
+            out = subprocess.run(
+                [*cmd, str(duration)], capture_output=True, text=True, check=True, env=env
+            )
+            top = json.loads(out.stdout)
+            print(f"in-process ceiling at batch 64: {top['rows_per_s']:,.0f} rows/s", flush=True)
 
-        cells: list[dict[str, Any]] = []
-        path = f"/v1/models/{NAME}:predict"
-        for kind in contenders:
-            grpc_port = free_port() if kind == "mooring" else None
-            proc, port, _ = start_server(kind, model_dir, work, args.serving, grpc_port)
+        # -- the REST servers, all up at once ---------------------------------------
+        projects: dict[str, Path] = {}
+        for name in level_names:
+            lines = serving_lines(args.serving, log_sample_rate=1.0)
+            projects[name] = registry_project(model_dir, work, name, lines)
+        if "mooring-nolog" in parts:
+            lines = serving_lines(args.serving, log_sample_rate=0.0)
+            projects["mooring-nolog"] = registry_project(model_dir, work, "mooring-nolog", lines)
+        servers: dict[str, Server] = {}
+        if "ceiling" in parts:
+            servers["ceiling"] = spawn_server("trivial", model_dir, work, name="ceiling", logs=logs)
+        for n, name in zip(levels, level_names, strict=False):
+            servers[name] = spawn_server(
+                "mooring-registry",
+                model_dir,
+                work,
+                config=projects[name],
+                workers=workers(n),
+                access_log=args.access_log,
+                name=name,
+                logs=logs,
+            )
+        if "mooring-nolog" in parts:
+            servers["mooring-nolog"] = spawn_server(
+                "mooring-registry",
+                model_dir,
+                work,
+                config=projects["mooring-nolog"],
+                workers=workers(levels[0]),
+                access_log=args.access_log,
+                name="mooring-nolog",
+                logs=logs,
+            )
+        if "naive" in parts:
+            servers["naive"] = spawn_server("naive", model_dir, work, name="naive", logs=logs)
+        plan = [  # (rows, connections, servers), in the order a round runs them
+            (
+                1,
+                32,
+                [n for n in ("ceiling", *level_names, "mooring-nolog", "naive") if n in servers],
+            ),
+            (1, 1, [n for n in (base, "naive") if n in servers]),
+            (64, 32, [n for n in (*level_names, "mooring-nolog", "naive") if n in servers]),
+        ]
+        runs: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+        memory: dict[str, dict[str, Any]] = {}
+        log_rows: dict[str, dict[str, float | None]] = {}
+        prof: dict[str, Any] | None = None
+        try:
+            for server in servers.values():
+                print(f"{server.name} ready in {server.wait():.1f} s", flush=True)
+            for server in servers.values():
+                bodies = (
+                    [single_bodies[0]]
+                    if server.name == "ceiling"
+                    else [single_bodies[0], batch_body]
+                )
+                warm_up(server, bodies)
+            time.sleep(2.0)  # idle, then each server's memory
+            for server in servers.values():
+                memory[server.name] = tree_memory(server.proc.pid)
+                mem = memory[server.name]
+                print(
+                    f"{server.name}: idle RSS {mem['rss_mib']:.0f} MiB, "
+                    f"PSS {mem['pss_mib']:.0f} MiB",
+                    flush=True,
+                )
+            for rows_n, connections, names in plan:  # one unrecorded second per cell kind
+                for name in names:
+                    wrk(servers[name].url, scripts[rows_n], 1, connections)
+            for r in range(args.rounds):
+                for rows_n, connections, names in plan:
+                    k = r % len(names) if names else 0
+                    for name in names[k:] + names[:k]:
+                        res = wrk(
+                            servers[name].url,
+                            scripts[rows_n],
+                            duration,
+                            connections,
+                            timeout_s=WRK_TIMEOUT_S,
+                        )
+                        runs.setdefault((name, rows_n, connections), []).append(res)
+                        print(
+                            f"round {r + 1}: {name:13} {rows_n:>2} rows c={connections:<2} "
+                            f"{res['rps']:>9,.0f} req/s  p99 {res.get('p99_ms', 0):7.2f} ms  "
+                            f"non-2xx {res['non_2xx']}  socket errors {res['socket_error_count']}",
+                            flush=True,
+                        )
+            for name in servers:
+                if name.startswith("mooring"):
+                    log_rows[name] = log_counts(servers[name])
+            if args.profile and base in servers:
+                keep = out_path.with_suffix(".pyspy.txt")
+                prof = profile(servers[base], scripts[1], profile_s, args.profile_rate, work, keep)
+                print("profile:", prof.get("error") or f"{prof['requests']:,.0f} requests")
+        finally:
+            for server in servers.values():
+                stop(server)
+        cells = [rest_cell(name, rows_n, c, v) for (name, rows_n, c), v in runs.items()]
+
+        # -- gRPC: the same server over TF Serving's Predict, and the framework's ceiling
+        grpc_rest = None
+        if "grpc" in parts:
+            grpc_single, grpc_batch = grpc_requests(rows, work)
+            grpc_port = free_port()
+            server = spawn_server(
+                "mooring",
+                model_dir,
+                work,
+                args.serving,
+                grpc_port,
+                workers=workers(levels[0]),
+                name="mooring-dir",
+                logs=logs,
+            )
             try:
-                for c in levels:
-                    r = run_load(port, path, single, c, duration, warmup)
-                    cells.append({"server": kind, "rows": 1, "concurrency": c, **r})
-                    print(_line(cells[-1]), flush=True)
-                for c in batch_levels if kind != "predict" else []:
-                    r = run_load(port, path, batch, c, duration, warmup)
-                    cells.append({"server": kind, "rows": 64, "concurrency": c, **r})
-                    print(_line(cells[-1]), flush=True)
-                # The same server over TF Serving's gRPC Predict.
+                server.wait()
+                warm_up(server, [single_bodies[0], batch_body])
+                wrk(server.url, scripts[1], 1, 32)
+                res = wrk(server.url, scripts[1], duration, 32, timeout_s=WRK_TIMEOUT_S)
+                grpc_rest = rest_cell("mooring-dir", 1, 32, [res])
+                cells.append(grpc_rest)
+                print(f"mooring-dir REST 1 row c=32: {res['rps']:,.0f} req/s", flush=True)
                 for rows_n, body_file in ((1, grpc_single), (64, grpc_batch)):
-                    for c in [1, 32] if grpc_port is not None else []:
-                        r = run_grpc_load(
+                    for c in (1, 32):
+                        g = run_grpc_load(
                             grpc_port, body_file, c, duration, warmup, args.grpc_procs
                         )
-                        cells.append({"server": "grpc", "rows": rows_n, "concurrency": c, **r})
-                        print(_line(cells[-1]), f"client cpu {r['client_cpu']}", flush=True)
+                        cells.append(grpc_cell("grpc", rows_n, c, g))
+                        print(
+                            f"grpc {rows_n:>2} rows c={c:<2} {g['rps']:>9,.0f} req/s, "
+                            f"client cpu {g['client_cpu']}",
+                            flush=True,
+                        )
             finally:
-                proc.terminate()
-                proc.wait(timeout=60)
-        # The gRPC framework's ceiling on this machine, for the grpc cells beside it.
-        echo_port = free_port()
-        echo = subprocess.Popen(
-            [sys.executable, __file__, "--grpc-echo-server", str(echo_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(2.0)
-            r = run_grpc_load(echo_port, grpc_single, 32, duration, warmup, args.grpc_procs)
-            cells.append({"server": "grpc-echo", "rows": 1, "concurrency": 32, **r})
-            print(_line(cells[-1]), f"client cpu {r['client_cpu']}", flush=True)
-        finally:
-            echo.terminate()
-            echo.wait(timeout=60)
-        # The floor's cell head to head: both servers up, single rows at c=32 alternating
-        # between them `rounds` times, so a slow moment on a shared host falls on one
-        # round of both, not on one server's only cell.
-        rounds: dict[str, list[dict[str, Any]]] = {"mooring": [], "naive": []}
-        if {"mooring", "naive"} <= set(contenders):
-            servers = {k: start_server(k, model_dir, work, args.serving) for k in rounds}
+                stop(server)
+            echo_port = free_port()
+            echo = subprocess.Popen(
+                [sys.executable, __file__, "--grpc-echo-server", str(echo_port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
-                for _ in range(args.rounds):
-                    for kind, (_, port, _) in servers.items():
-                        rounds[kind].append(run_load(port, path, single, 32, duration, warmup))
+                time.sleep(2.0)
+                g = run_grpc_load(echo_port, grpc_single, 32, duration, warmup, args.grpc_procs)
+                cells.append(grpc_cell("grpc-echo", 1, 32, g))
+                print(f"grpc-echo 1 row c=32 {g['rps']:,.0f} req/s", flush=True)
             finally:
-                for proc, _, _ in servers.values():
-                    proc.terminate()
-                    proc.wait(timeout=60)
-        # Shadow at 100%: the same registry server with and without a shadow version that
-        # gets a copy of every request, both up, single rows at c=32 alternating.
+                echo.terminate()
+                echo.wait(timeout=60)
+
+        # -- shadow at 100%: two registry servers logging every request, one copying every
+        # request to a shadow version, single rows at c=32 alternating.
         shadow_rounds: dict[str, list[dict[str, Any]]] = {"plain": [], "shadow": []}
-        if "mooring" in contenders:
-            projects = shadow_projects(model_dir, work)
-            servers = {
-                k: start_server("mooring-registry", model_dir, work, config=projects[k])
+        if "shadow" in parts:
+            shadow_configs = shadow_projects(model_dir, work)
+            pair = {
+                k: spawn_server(
+                    "mooring-registry",
+                    model_dir,
+                    work,
+                    config=shadow_configs[k],
+                    workers=workers(levels[0]),
+                    name=f"shadow-{k}",
+                    logs=logs,
+                )
                 for k in shadow_rounds
             }
             try:
-                for _ in range(args.rounds):
-                    for kind, (_, port, _) in servers.items():
-                        r = run_load(port, path, single, 32, duration, warmup)
-                        shadow_rounds[kind].append(r)
-                        cell = {"server": f"{kind}", "rows": 1, "concurrency": 32, **r}
-                        print("shadow at 100%:", _line(cell), flush=True)
+                for server in pair.values():
+                    server.wait()
+                    warm_up(server, [single_bodies[0]])
+                    wrk(server.url, scripts[1], 1, 32)
+                for r in range(args.rounds):
+                    for kind in list(pair)[r % 2 :] + list(pair)[: r % 2]:
+                        res = wrk(pair[kind].url, scripts[1], duration, 32, timeout_s=WRK_TIMEOUT_S)
+                        shadow_rounds[kind].append(res)
+                        print(
+                            f"shadow at 100%, round {r + 1}: {kind} {res['rps']:,.0f} req/s, "
+                            f"p99 {res.get('p99_ms', 0):.2f} ms",
+                            flush=True,
+                        )
             finally:
-                for proc, _, _ in servers.values():
-                    proc.terminate()
-                    proc.wait(timeout=60)
-        # Cold start, side by side: each server spawned `cold_runs` times, interleaved.
-        registry_project(model_dir, work)
-        cold_kinds = ["mooring", "mooring-registry", "naive"]
-        cold_runs: dict[str, list[float]] = {k: [] for k in cold_kinds}
-        for _ in range(args.cold_runs):
-            for kind in cold_kinds:
-                proc, _, started = start_server(kind, model_dir, work, args.serving)
-                proc.terminate()
-                proc.wait(timeout=60)
-                cold_runs[kind].append(started)
-        cold = {k: statistics.median(v) for k, v in cold_runs.items()}
-        phase_runs = []
-        for _ in range(1 if args.quick else 2):
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-            cmd = [sys.executable, __file__, "--phases", str(model_dir), str(time.time()), "8"]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
-            phase_runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        phases = {k: statistics.median(r[k] for r in phase_runs) for k in phase_runs[0]}
+                for server in pair.values():
+                    stop(server)
 
+        # -- cold start, side by side: each server spawned `cold_runs` times, interleaved.
+        cold_runs: dict[str, list[float]] = {}
+        if "cold" in parts:
+            kinds: dict[str, dict[str, Any]] = {}
+            if base in projects:
+                kinds["mooring-registry"] = {
+                    "kind": "mooring-registry",
+                    "config": projects[base],
+                    "workers": workers(levels[0]),
+                }
+            kinds["mooring-dir"] = {
+                "kind": "mooring",
+                "serving": args.serving,
+                "workers": workers(levels[0]),
+            }
+            kinds["naive"] = {"kind": "naive", "body": single_bodies[0]}
+            for _ in range(args.cold_runs):
+                for label, spec in kinds.items():
+                    options = {k: v for k, v in spec.items() if k != "kind"}
+                    server = spawn_server(spec["kind"], model_dir, work, logs=logs, **options)
+                    try:
+                        cold_runs.setdefault(label, []).append(server.wait())
+                    finally:
+                        stop(server)
+                    print(f"cold start {label}: {cold_runs[label][-1]:.2f} s", flush=True)
+        cold = {k: statistics.median(v) for k, v in cold_runs.items()}
+        phases: dict[str, float] = {}
+        if "phases" in parts:
+            phase_runs = []
+            for _ in range(1 if args.quick else 2):
+                cmd = [sys.executable, __file__, "--phases", str(model_dir), str(time.time()), "8"]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+                phase_runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            phases = {k: statistics.median(r[k] for r in phase_runs) for k in phase_runs[0]}
+
+    by_key = {(c["server"], c["rows"], c["concurrency"]): c for c in cells}
+    ratios: dict[str, Any] = {}
+    pairs: list[tuple[str, tuple[str, int, int], tuple[str, int, int]]] = []
+    for m in [*level_names, "mooring-nolog", "naive"]:
+        pairs.append((f"{m} / ceiling, 1 row c=32", (m, 1, 32), ("ceiling", 1, 32)))
+    for m in [*level_names, "mooring-nolog"]:
+        pairs.append((f"{m} / naive, 1 row c=32", (m, 1, 32), ("naive", 1, 32)))
+        pairs.append((f"{m} / naive, 64 rows c=32", (m, 64, 32), ("naive", 64, 32)))
+    pairs.append((f"{base} / naive, 1 row c=1", (base, 1, 1), ("naive", 1, 1)))
+    for m in level_names[1:]:
+        for rows_n, label in ((1, "1 row"), (64, "64 rows")):
+            pairs.append((f"{m} / {base}, {label} c=32", (m, rows_n, 32), (base, rows_n, 32)))
+    for rows_n, label in ((1, "1 row"), (64, "64 rows")):
+        pairs.append(
+            (
+                f"{base} / mooring-nolog, {label} c=32",
+                (base, rows_n, 32),
+                ("mooring-nolog", rows_n, 32),
+            )
+        )
+    for label, a, b in pairs:
+        value = ratio_rounds(by_key, a, b)
+        if value is not None:
+            ratios[label] = value
     summary: dict[str, Any] = {
+        "ratios": ratios,
+        "memory": memory,
+        "prediction_log": log_rows,
         "cold_start_s": cold,
         "cold_start_runs_s": cold_runs,
         "cold_start_phases_s": phases,
         "ceiling": top,
         "serving": args.serving,
+        "stragglers": stragglers,
+        "servers_exited": deaths,
     }
-    grpc_cells = {(x["rows"], x["concurrency"]): x for x in cells if x["server"] == "grpc"}
-    rest_single_32 = next(
-        (
-            x
-            for x in cells
-            if x["server"] == "mooring" and x["rows"] == 1 and x["concurrency"] == 32
-        ),
-        None,
+    for label in ("1 row", "64 rows"):
+        logged = ratios.get(f"{base} / mooring-nolog, {label} c=32")
+        if logged is not None and logged["median"] is not None:
+            key = f"logging_cost_{label.replace(' ', '_')}_c32"
+            summary[key] = 1 - logged["median"]
+    summary["floors"] = floors(
+        by_key, ratios, level_names, base, top["rows_per_s"] if top else None, cold, memory
     )
-    if grpc_cells and rest_single_32 is not None:
+    grpc_cells = {(x["rows"], x["concurrency"]): x for x in cells if x["server"] == "grpc"}
+    if grpc_cells and grpc_rest is not None and top is not None:
         best = max((x for x in grpc_cells.values() if x["rows"] == 64), key=lambda x: x["rps"])
-        ratio = grpc_cells[(1, 32)]["rps"] / rest_single_32["rps"]
+        ratio = grpc_cells[(1, 32)]["rps"] / grpc_rest["rps"] if grpc_rest["rps"] else 0.0
         fraction = best["rps"] * 64 / top["rows_per_s"]
         summary["grpc_single_row_c32_vs_rest"] = ratio
         summary["grpc_rows64_fraction_of_ceiling"] = fraction
@@ -800,100 +1796,46 @@ def main() -> None:
         summary["shadow_100pct"] = {
             "rounds": shadow_rounds,
             "throughput_cost": statistics.median(cost),
-            "p99_ms_plain": statistics.median(p["p99_ms"] for p in plain),
-            "p99_ms_shadow": statistics.median(s_["p99_ms"] for s_ in shadowed),
+            "p99_ms_plain": _median([p.get("p99_ms") for p in plain]),
+            "p99_ms_shadow": _median([s_.get("p99_ms") for s_ in shadowed]),
             "floor_cost_at_most_15pct": statistics.median(cost) <= 0.15,
         }
-    if not {"mooring", "naive"} <= set(contenders):
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"cells": cells, "summary": summary}, indent=2) + "\n")
-        return
-    ratios = [m["rps"] / n["rps"] for m, n in zip(rounds["mooring"], rounds["naive"], strict=True)]
-    summary["single_row_c32_rounds"] = rounds
-    summary["single_row_c32_speedup_vs_naive"] = statistics.median(ratios)
-    summary["single_row_c32_p99_ms"] = statistics.median(m["p99_ms"] for m in rounds["mooring"])
-    best64 = max(
-        (x for x in cells if x["server"] == "mooring" and x["rows"] == 64), key=lambda x: x["rps"]
-    )
-    summary["rows64_fraction_of_ceiling"] = best64["rps"] * 64 / top["rows_per_s"]
-
-    print()
-    print(HEADER)
-    for x in cells:
-        print(_line(x))
-    print(f"in-process ceiling (batch 64): {top['rows_per_s']:,.0f} rows/s")
-    print(
-        f"cold start to ready (median of {args.cold_runs}): "
-        + ", ".join(f"{k} {v:.2f} s" for k, v in cold.items())
-    )
-    print("cold start phases (median): " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
-    for i, (m, n) in enumerate(zip(rounds["mooring"], rounds["naive"], strict=True), 1):
-        print(
-            f"head to head, 1 row c=32, round {i}: mooring {m['rps']:,.0f} req/s "
-            f"(p99 {m['p99_ms']:.2f} ms), naive {n['rps']:,.0f} req/s: {m['rps'] / n['rps']:.2f}x"
-        )
-    print(
-        f"single-row c=32 (median of {args.rounds} rounds): mooring / naive = "
-        f"{summary['single_row_c32_speedup_vs_naive']:.2f}x, "
-        f"mooring p99 {summary['single_row_c32_p99_ms']:.2f} ms"
-    )
-    print(f"64-row requests: {summary['rows64_fraction_of_ceiling']:.0%} of the in-process ceiling")
-    if "grpc_floors" in summary:
-        print(
-            f"gRPC: single-row c=32 is {summary['grpc_single_row_c32_vs_rest']:.2f}x REST's; "
-            f"64-row requests reach {summary['grpc_rows64_fraction_of_ceiling']:.0%} of the "
-            f"in-process ceiling; floors {summary['grpc_floors']}"
-        )
-
-    if "shadow_100pct" in summary:
-        sh = summary["shadow_100pct"]
-        print(
-            f"shadow at 100% (median of {args.rounds} rounds, single rows c=32, every request "
-            f"logged on both): throughput cost {sh['throughput_cost']:.0%}, client p99 "
-            f"{sh['p99_ms_plain']:.2f} ms without, {sh['p99_ms_shadow']:.2f} ms with"
-        )
-
     report = {
         "benchmark": "serving",
         "quick": args.quick,
         "duration_s": duration,
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        },
+        "rounds": args.rounds,
+        "cold_runs": args.cold_runs,
+        "parts": sorted(parts),
+        "workers_levels": levels,
+        "workers_option": has_workers,
+        "access_log": args.access_log,
+        "machine": machine(load_start),
         "cells": cells,
         "summary": summary,
+        "profile": prof,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    text = render(report)
+    print()
+    print(text)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    out_path.with_suffix(".md").write_text(text)
+    print(f"wrote {out_path} and {out_path.with_suffix('.md').name}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--load":
-        port_s, path, body_file, c_s, dur_s, warm_s = sys.argv[2:8]
-        body = Path(body_file).read_bytes()
-        try:
-            import uvloop
-
-            uvloop.install()
-        except ImportError:
-            pass
-        result = asyncio.run(drive(int(port_s), path, body, int(c_s), float(dur_s), float(warm_s)))
-        print(json.dumps(result))
-    elif len(sys.argv) > 1 and sys.argv[1] == "--grpc-load":
+    if len(sys.argv) > 1 and sys.argv[1] == "--grpc-load":
         port_s, body_file, c_s, dur_s, warm_s = sys.argv[2:7]
         body = Path(body_file).read_bytes()
         result = asyncio.run(drive_grpc(int(port_s), body, int(c_s), float(dur_s), float(warm_s)))
         print(json.dumps(result))
     elif len(sys.argv) > 1 and sys.argv[1] == "--grpc-echo-server":
         grpc_echo_server(int(sys.argv[2]))
-    elif len(sys.argv) > 1 and sys.argv[1] in ("--naive-server", "--predict-server"):
-        naive_server(
-            Path(sys.argv[2]), int(sys.argv[3]), use_predict=sys.argv[1] == "--predict-server"
-        )
+    elif len(sys.argv) > 1 and sys.argv[1] == "--naive-server":
+        naive_server(Path(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--trivial-server":
+        trivial_server(int(sys.argv[2]), PREDICT, parse=True)
     elif len(sys.argv) > 1 and sys.argv[1] == "--phases":
         phases = cold_phases(Path(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
         print(json.dumps(phases))

@@ -1,10 +1,11 @@
-"""The serving benchmark still runs end to end (quick, mooring only), gRPC cells included,
-so it cannot rot. No timings are checked: only the report's shape and that requests
-were answered."""
+"""The serving benchmark still runs end to end (quick, one round, one workers level, every
+server and part, the py-spy profile included), so it cannot rot. No timings are checked:
+only the report's shape and that every request was answered without errors."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,14 @@ SCRIPT = ROOT / "benchmarks" / "bench_serving.py"
 
 
 @pytest.mark.slow
-def test_bench_serving_quick_run_writes_rest_and_grpc_cells(tmp_path: Path) -> None:
-    out = tmp_path / "bench_serving.json"
-    args = ["--quick", "--duration", "0.5", "--only", "mooring", "--grpc-procs", "1"]
+def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed; bench_serving.py drives REST with it")
+    out = tmp_path / "serving.json"
+    args = ["--quick", "--duration", "1", "--rounds", "1", "--cold-runs", "1"]
+    args += ["--workers-levels", "1", "--grpc-procs", "1", "--profile", "--profile-s", "1"]
+    args += [f"--only={part}" for part in ("ceiling", "mooring", "mooring-nolog", "naive")]
+    args += ["--only=in-process", "--only=grpc", "--only=shadow", "--only=cold"]
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), *args, "--out", str(out)],
         capture_output=True,
@@ -28,22 +34,59 @@ def test_bench_serving_quick_run_writes_rest_and_grpc_cells(tmp_path: Path) -> N
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "## Floors" in proc.stdout
     report = json.loads(out.read_text(encoding="utf-8"))
+    assert out.with_suffix(".md").read_text(encoding="utf-8").startswith("## Cells")
+    assert report["workers_levels"] == [1] and report["rounds"] == 1
+    assert {"cpus", "load_average_start", "load_average_end", "python", "wrk"} <= set(
+        report["machine"]
+    )
     cells = {(c["server"], c["rows"], c["concurrency"]): c for c in report["cells"]}
-    assert {("mooring", 1, 1), ("mooring", 1, 32), ("mooring", 64, 8)} <= set(cells)
-    assert {("grpc", 1, 1), ("grpc", 1, 32), ("grpc", 64, 1), ("grpc", 64, 32)} <= set(cells)
-    assert ("grpc-echo", 1, 32) in cells
-    for key, cell in cells.items():
-        assert cell["requests"] > 0 and cell["errors"] == 0, (key, cell["statuses"])
-        assert cell["p50_ms"] <= cell["p99_ms"], key
-    for key in [k for k in cells if k[0].startswith("grpc")]:
-        assert cells[key]["statuses"] == {"OK": cells[key]["requests"]}
-        assert len(cells[key]["client_cpu"]) == cells[key]["client_procs"] == 1
+    rest = {
+        ("ceiling", 1, 32),
+        ("mooring-w1", 1, 32),
+        ("mooring-w1", 1, 1),
+        ("mooring-w1", 64, 32),
+        ("mooring-nolog", 1, 32),
+        ("mooring-nolog", 64, 32),
+        ("naive", 1, 32),
+        ("naive", 1, 1),
+        ("naive", 64, 32),
+        ("mooring-dir", 1, 32),
+    }
+    grpc = {("grpc", 1, 1), ("grpc", 1, 32), ("grpc", 64, 1), ("grpc", 64, 32)}
+    assert set(cells) == rest | grpc | {("grpc-echo", 1, 32)}
+    for key in rest:
+        cell = cells[key]
+        assert cell["client"] == "wrk" and len(cell["rounds"]) == 1, key
+        assert cell["requests"] > 0 and cell["rps"] > 0, key
+        assert cell["non_2xx"] == 0 and cell["socket_errors"] == 0, (key, cell["rounds"])
+        assert cell["p50_ms"] <= cell["p90_ms"] <= cell["p99_ms"], key
+        assert cell["rows_per_s"] == pytest.approx(cell["rps"] * key[1])
+    for key in grpc | {("grpc-echo", 1, 32)}:
+        cell = cells[key]
+        assert cell["statuses"] == {"OK": cell["requests"]} and cell["requests"] > 0, key
+        assert len(cell["client_cpu"]) == cell["client_procs"] == 1
     summary = report["summary"]
     assert summary["ceiling"]["rows_per_s"] > 0
+    assert not summary["servers_exited"] and not summary["stragglers"]
+    for name in ("ceiling", "mooring-w1", "mooring-nolog", "naive"):
+        assert summary["memory"][name]["rss_mib"] > 0 and summary["memory"][name]["pss_mib"] > 0
+    assert summary["prediction_log"]["mooring-w1"]["written"] > 0  # every request logged
+    assert summary["prediction_log"]["mooring-nolog"]["written"] == 0
+    assert set(summary["cold_start_s"]) == {"mooring-registry", "mooring-dir", "naive"}
+    assert all(v > 0 for v in summary["cold_start_s"].values())
+    assert "mooring-w1 / mooring-nolog, 64 rows c=32" in summary["ratios"]
+    assert len(summary["shadow_100pct"]["rounds"]["shadow"]) == 1
     assert summary["grpc_single_row_c32_vs_rest"] > 0
-    assert summary["grpc_rows64_fraction_of_ceiling"] > 0
-    assert set(summary["grpc_floors"]) == {
-        "single_row_c32_at_least_rest",
-        "rows64_at_least_70pct_of_ceiling",
-    }
+    floors = summary["floors"]
+    assert len(floors) == 10 and all(set(f) == {"value", "pass"} for f in floors.values())
+    assert floors["64 rows c=32: --workers 2 >= 1.5x --workers 1"]["pass"] is None  # one level
+    profile = report["profile"]
+    assert profile["server"] == "mooring-w1"
+    if "error" not in profile:  # py-spy may be refused ptrace (reported, not failed)
+        main = profile["groups"]["main"]
+        assert main["samples"] > 0
+        assert sum(s["share"] for s in main["stages"].values() if s["share"] is not None) == (
+            pytest.approx(1.0)
+        )
