@@ -1,7 +1,7 @@
 """Benchmark: ``mooring serve`` driven past its capacity, with the HTTP stack's ceiling beside it.
 
 One run builds the Adult model (one epoch, with ``bench_serving.py``'s functions) and
-starts ``mooring serve -c mooring.toml --model-dir --schema`` in its own process; the
+starts ``mooring serve -c mooring.toml --model-dir --schema --workers 1`` in its own process; the
 ``[serving]`` table of that mooring.toml holds ``max_in_flight`` and ``deadline_ms``
 only when ``--max-in-flight`` / ``--deadline-ms`` are given (otherwise the server's
 defaults apply). Then, each from a separate process:
@@ -520,7 +520,7 @@ def main() -> None:
             trivial.wait()
         print(f"ceiling: {ceiling['rps']:,.0f} req/s", flush=True)
 
-        proc, port, _ = start_server("mooring", model_dir, work, settings)
+        proc, port, _ = start_server("mooring", model_dir, work, settings, workers=1)
         url = f"http://127.0.0.1:{port}{PREDICT}"
         try:
             quiet = lone_latencies(url, bodies[0])
