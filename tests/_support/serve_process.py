@@ -62,13 +62,17 @@ class ServeProcess:
             self.grpc_target = f"127.0.0.1:{grpc_port}"
             self.cmd += ["--grpc-port", str(grpc_port)]
         self.proc: subprocess.Popen[bytes] | None = None
+        # The server's stdout and stderr go to a file, not a pipe: a pipe nobody reads fills
+        # up (64 KiB of access-log lines) and then blocks the server's writes.
+        self.log_path = folder / "serve.log"
         #: What the server printed (stdout and stderr), once it has stopped.
         self.output = ""
 
     def __enter__(self) -> ServeProcess:
-        self.proc = subprocess.Popen(
-            self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ
-        )
+        with self.log_path.open("wb") as sink:
+            self.proc = subprocess.Popen(
+                self.cmd, stdout=sink, stderr=subprocess.STDOUT, env=os.environ
+            )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -77,7 +81,7 @@ class ServeProcess:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+                out = self.log_path.read_text(errors="replace")
                 raise RuntimeError(f"mooring serve exited: {out}")
             time.sleep(0.1)
         raise RuntimeError("mooring serve did not become ready")
@@ -86,11 +90,12 @@ class ServeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                out, _ = self.proc.communicate(timeout=30)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                out, _ = self.proc.communicate()
-            self.output = (out or b"").decode(errors="replace")
+                self.proc.wait()
+        if self.proc is not None:
+            self.output = self.log_path.read_text(errors="replace")
 
     def memory_kib(self, field: str = "VmRSS") -> int:
         """A field of the server's /proc/<pid>/status in KiB (VmRSS now, VmHWM the peak)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -142,8 +143,9 @@ def serve(
     # objects and no garbage worth a collection; the collector is off until ready.
     gc.disable()
     hosted: list[Any] = []  # the in-process monitors (--monitor)
+    importer = None
     try:
-        _import_tensorflow_in_background()
+        importer = _import_tensorflow_in_background()
         import uvicorn
 
         from mooring.contract.schema import Schema
@@ -211,6 +213,13 @@ def serve(
             from mooring.serving.workers import reuseport_socket
 
             server.run(sockets=[reuseport_socket(host, port)])
+    except BaseException:
+        # TensorFlow's import hides file descriptor 2 while it runs (quiet_native_logs): an
+        # error found meanwhile (a missing --schema, say) would be printed into that window
+        # and lost. Let the import end, so the error reaches the terminal.
+        if importer is not None:
+            importer.join(timeout=120)
+        raise
     finally:
         gc.enable()
         for monitor_thread in hosted:
@@ -302,7 +311,7 @@ def supervise(
         raise MooringError("a worker could not start (its error is above); fix it and start again")
 
 
-def _import_tensorflow_in_background() -> None:
+def _import_tensorflow_in_background() -> threading.Thread:
     """Start importing TensorFlow while the server, registry and contract code import.
 
     Once imported (and before a model can load), every object made so far is frozen
@@ -317,16 +326,16 @@ def _import_tensorflow_in_background() -> None:
     slowest 503 nor the peak RSS moved. Where TensorFlow is already imported (a test
     process), nothing is frozen.
     """
-    import threading
-
     from mooring._tensorflow import import_tensorflow
 
-    threading.Thread(
+    thread = threading.Thread(
         target=import_tensorflow,
         kwargs={"on_import": gc.freeze},
         name="mooring-import-tf",
         daemon=True,
-    ).start()
+    )
+    thread.start()
+    return thread
 
 
 def with_dashboard(application: Starlette, cfg: MooringConfig) -> Starlette:
