@@ -114,6 +114,16 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_error(
     assert "Traceback" not in result.stderr
 
 
+def test_the_command_reads_the_same_environment_names_as_the_workers() -> None:
+    from mooring.cli import serve
+    from mooring.serving import workers
+
+    assert (serve.WORKER_ENV, serve.CONCURRENCY_ENV) == (
+        workers.WORKER_ENV,
+        workers.CONCURRENCY_ENV,
+    )
+
+
 def test_a_worker_run_reads_back_from_its_environment(tmp_path: Path) -> None:
     run = WorkerRun(1, tmp_path / "a:b", 4242)
     os.environ["MOORING_SERVE_WORKER"] = run.to_env()

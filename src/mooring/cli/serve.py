@@ -14,6 +14,11 @@ import typer
 from mooring.cli._app import app
 from mooring.config import MooringConfig, load_config
 
+# Kept equal to mooring.serving.workers' names (a test checks), so reading them here does
+# not import the serving layer before TensorFlow's import has started.
+WORKER_ENV = "MOORING_SERVE_WORKER"
+CONCURRENCY_ENV = "WEB_CONCURRENCY"
+
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
@@ -97,8 +102,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the registry's production (and canary) version, following deployments."""
-    from mooring.serving.workers import WorkerRun
-
     paths = configs or [Path("mooring.toml")]
     config = paths[0]
     cfg = load_config(config)
@@ -112,8 +115,10 @@ def serve(
         )
     if grpc_port is not None:
         cfg.serving.grpc_port = grpc_port  # the range is checked by the option (1–65535)
-    run = WorkerRun.from_env()
-    if run is None:
+    # Read from the environment without importing the serving layer, whose import
+    # (SQLAlchemy, pyarrow, Starlette) overlaps TensorFlow's below.
+    is_worker = bool(os.environ.get(WORKER_ENV))
+    if not is_worker:
         count = resolve_workers(workers, cfg)
         if count > 1:
             argv = ["serve", *(f"--config={p.resolve()}" for p in paths)]
@@ -133,8 +138,6 @@ def serve(
                 model_dir=model_dir,
             )  # fmt: skip
             return
-    else:
-        run.bind_to_supervisor()
     from mooring.tracing import start_tracing
 
     # Before anything heavy: a missing mooring[otel] extra is a configuration error.
@@ -146,6 +149,11 @@ def serve(
     importer = None
     try:
         importer = _import_tensorflow_in_background()
+        from mooring.serving.workers import WorkerRun
+
+        run = WorkerRun.from_env() if is_worker else None
+        if run is not None:
+            run.bind_to_supervisor()
         import uvicorn
 
         from mooring.contract.schema import Schema
@@ -235,7 +243,6 @@ def resolve_workers(option: int | None, cfg: MooringConfig) -> int:
         3
     """
     from mooring.errors import UsageError
-    from mooring.serving.workers import CONCURRENCY_ENV, default_workers
 
     if option is not None:
         return option
@@ -248,7 +255,11 @@ def resolve_workers(option: int | None, cfg: MooringConfig) -> int:
             )
         return int(env)
     setting = cfg.serving.workers
-    return default_workers() if setting == "auto" else setting
+    if setting != "auto":
+        return setting
+    from mooring.serving.workers import default_workers  # the serving layer: only for auto
+
+    return default_workers()
 
 
 def supervise(
