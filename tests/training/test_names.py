@@ -45,6 +45,22 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     out = served.predict(columns)
     assert out["probabilities"].shape == (2, 2)
     assert np.isfinite(out["probabilities"]).all()
+    # The direct (flat) call is in use, and answers as the keyword call does: the flat
+    # order follows the sanitised keyword names, not the columns' own.
+    assert served.folder.flat_columns is not None
+    assert sorted(served.folder.flat_columns) == sorted(folder.inputs)
+    order, served.folder.flat_columns = served.folder.flat_columns, None
+    keyword = served.predict(columns)
+    served.folder.flat_columns = order
+    for name, value in keyword.items():
+        np.testing.assert_array_equal(out[name], value)
+    # A column that is not rank 1 takes the keyword call, and TensorFlow's own error.
+    flat = {k: np.asarray(v) for k, v in columns.items()}
+    flat["age/years"] = np.ones((2, 2), np.float32)
+    import tensorflow as tf
+
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="age"):
+        served.predict(flat)
 
 
 def test_signature_names_keep_what_tensorflow_accepts() -> None:
