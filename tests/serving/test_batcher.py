@@ -112,3 +112,56 @@ def test_full_queue_refuses_at_once_and_deadline_gives_504() -> None:
             await batcher.stop()
 
     asyncio.run(scenario())
+
+
+def _threads_used(
+    *, idle: bool, model_s: float, requests: int, together: int = 1
+) -> list[str]:
+    """The thread each batch ran on: ``requests`` rounds of ``together`` concurrent requests."""
+    ran: list[str] = []
+
+    def predict(columns: Any) -> Columns:
+        ran.append(threading.current_thread().name)
+        if model_s:
+            threading.Event().wait(model_s)
+        return doubling(columns)
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(1, thread_name_prefix="infer") as pool:
+            batcher = Batcher(
+                predict,
+                max_batch_size=64,
+                batch_timeout_s=0.002,
+                max_queue=100,
+                executor=pool,
+                inline_when=lambda: idle,
+            )
+            await batcher.start()
+            for i in range(requests):
+                x = {"x": np.full(1, i, np.float32)}
+                outs = await asyncio.gather(
+                    *(batcher.submit(x, rows=1, timeout_s=5) for _ in range(together))
+                )
+                assert all(out["y"].tolist() == [2.0 * i] for out in outs)
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    return ran
+
+
+def test_a_lone_request_on_an_idle_server_runs_on_the_event_loop() -> None:
+    ran = _threads_used(idle=True, model_s=0.0, requests=5)
+    # The first runs in the executor (the model's time is not known yet), the rest inline.
+    assert ran[0].startswith("infer")
+    assert ran[1:] == [threading.main_thread().name] * 4
+
+
+def test_lone_requests_stay_off_the_loop_when_the_server_is_busy_or_the_model_slow() -> None:
+    # Other requests in flight elsewhere in the server: the loop has work, keep it free.
+    assert all(n.startswith("infer") for n in _threads_used(idle=False, model_s=0.0, requests=4))
+    # A model slower than INLINE_MAX_S would hold the loop (health checks, metrics).
+    slow = _threads_used(idle=True, model_s=0.02, requests=4)
+    assert all(n.startswith("infer") for n in slow)
+    # Several requests at once make a batch, which runs in the executor.
+    together = _threads_used(idle=True, model_s=0.0, requests=3, together=4)
+    assert all(n.startswith("infer") for n in together[1:])

@@ -454,6 +454,8 @@ def build_app(
     state.door = Door(DoorLimits.from_config(cfg))
     state.door.on_refused = lambda reason: metrics.refused.labels(reason).inc()
     state.worker = worker
+    for manager in managers.values():
+        manager.idle = lambda: state.door.in_flight <= 1
     if metrics.multiprocess_dir is None:
         metrics.in_flight.set_function(lambda: state.door.in_flight)
     handlers = _Handlers(state)

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,10 @@ class ModelManager:
         self.revision: int | None = None
         self.failures: dict[int, str] = {}
         self.loading: set[int] = set()
+        #: Says when the server is otherwise idle (one request in flight), so a lone
+        #: request may run on the event loop (see :class:`~mooring.serving.batcher.Batcher`);
+        #: None: always in the executor.
+        self.idle: Callable[[], bool] | None = None
         self.contract_errors: dict[int, str] = {}
         # The deployment record's source: None while it answers, else the last error and since.
         self.source_error: str | None = None
@@ -260,6 +265,7 @@ class ModelManager:
             workers=1 if shadow else self.cfg.inference_threads,
             on_batch=self.metrics.batch_size.labels(*labels).observe,
             on_depth=self.metrics.queue_depth.labels(*labels).set,
+            inline_when=None if shadow else self.idle,
         )
         await batcher.start()
         self.slots[version] = Slot(model, batcher)
