@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +54,29 @@ def test_a_backlog_is_written_in_fewer_larger_files(tmp_path: Path) -> None:
     assert len(sizes) < 2000 // 100  # fewer files than flush_rows alone would make
     table = read_prediction_log(str(tmp_path), "income")
     assert table["request_id"].to_pylist()[::10] == [f"b{i}" for i in range(200)]
+
+
+def test_the_log_writes_without_importing_pandas_which_still_imports_on_demand(
+    tmp_path: Path,
+) -> None:
+    # A fresh interpreter: this one may have pandas imported already.
+    script = f"""
+import sys
+import numpy as np
+from mooring.serving.log import PredictionLog
+log = PredictionLog({str(tmp_path)!r}, sample_rate=1.0, flush_rows=1)
+log.start()
+log.record(model="m", version=1, request_id="r1", columns={{"a": [1.5], "b": ["x"]}},
+           outputs={{"p": np.array([0.25], np.float32)}}, rows=1)
+log.close()
+assert log.written == 1, log.written
+assert "pandas" not in sys.modules, "the log imported pandas"
+from mooring.formats.predictions import read_prediction_log
+frame = read_prediction_log({str(tmp_path)!r}, "m").to_pandas()
+assert "pandas" in sys.modules and frame["a"].tolist() == [1.5], frame
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
