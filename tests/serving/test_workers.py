@@ -30,6 +30,7 @@ from mooring.formats.predictions import read_prediction_log
 from mooring.registry import Registry
 from mooring.serving.workers import (
     PER_WORKER_BYTES,
+    TF_THREAD_ENV,
     WorkerRun,
     check_port_free,
     default_workers,
@@ -238,6 +239,16 @@ def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(
         supervisor = serve.proc.pid
         _wait(lambda: len(_children(supervisor)) == 2 and _listeners(serve.port) == 2)
         workers = _children(supervisor)
+        # Each worker's TensorFlow gets its share of the cores, not all of them.
+        share = str(max(1, usable_cores() // 2))
+        for pid in workers:
+            environ = dict(
+                item.split("=", 1)
+                for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
+                if "=" in item
+            )
+            expected = [os.environ.get(name, share) for name in TF_THREAD_ENV]
+            assert [environ.get(name) for name in TF_THREAD_ENV] == expected
 
         # Both workers answer on the one port; every answer is a 200 from version 1.
         first = [_predict(serve.url, f"first-{i}") for i in range(120)]

@@ -360,15 +360,32 @@ def with_dashboard(application: Starlette, cfg: MooringConfig) -> Starlette:
     """
     from starlette.routing import Mount
 
-    from mooring.dashboard import create_ui
-
     state = application.state.mooring
-    ui = create_ui(
-        cfg,
-        registry=state.registry,
-        admin_token=state.admin_token,
-        metrics=state.metrics.render,
-        on_deployment=state.apply_deployment,
-    )
-    application.router.routes.append(Mount("/ui", app=ui))
+
+    def build() -> Any:
+        from mooring.dashboard import create_ui
+
+        return create_ui(
+            cfg,
+            registry=state.registry,
+            admin_token=state.admin_token,
+            metrics=state.metrics.render,
+            on_deployment=state.apply_deployment,
+        )
+
+    application.router.routes.append(Mount("/ui", app=_OnFirstRequest(build)))
     return application
+
+
+class _OnFirstRequest:
+    """An ASGI app built on its first request: the dashboard's imports (Jinja2, its
+    views; about 0.2 s) stay off the server's start-up, which waits for none of them."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            self._app = self._build()
+        await self._app(scope, receive, send)

@@ -63,6 +63,7 @@ from mooring.errors import ConfigError
 __all__ = [
     "CONCURRENCY_ENV",
     "PER_WORKER_BYTES",
+    "TF_THREAD_ENV",
     "WORKER_ENV",
     "Supervisor",
     "WorkerRun",
@@ -74,6 +75,9 @@ __all__ = [
 
 log = logging.getLogger("mooring.serving")
 
+#: TensorFlow's thread-pool sizes, read from the environment by its runtime; a worker
+#: gets the usable cores divided among the workers unless they are set.
+TF_THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 #: Set in a worker's environment: ``<index>:<run folder>:<supervisor pid>``.
 WORKER_ENV = "MOORING_SERVE_WORKER"
 #: The process-count convention of uvicorn and gunicorn; read for ``--workers``'s default.
@@ -283,6 +287,8 @@ class Supervisor:
         self.grace_s = grace_s
         self.on_ready = on_ready
         self.folder = Path(tempfile.mkdtemp(prefix="mooring-serve-"))
+        #: TensorFlow's intra- and inter-op threads per worker (see :data:`TF_THREAD_ENV`).
+        self.threads = max(1, usable_cores() // workers)
         self.run = WorkerRun(0, self.folder, os.getpid())
         self.workers: dict[int, _Worker] = {}
         self.restarts = 0
@@ -326,6 +332,11 @@ class Supervisor:
         env = {**os.environ, WORKER_ENV: WorkerRun(index, self.folder, os.getpid()).to_env()}
         env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         env[CONCURRENCY_ENV] = "1"
+        # TensorFlow sizes its thread pools to the whole machine in every process; N
+        # workers would run N times as many threads as cores. Each gets its share
+        # (unless set): the cores divided among the workers, at least one.
+        for name in TF_THREAD_ENV:
+            env.setdefault(name, str(self.threads))
         proc = subprocess.Popen([sys.executable, "-m", "mooring", *self.argv], env=env)
         self.workers[index] = _Worker(index, proc)
 
