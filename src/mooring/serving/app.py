@@ -134,9 +134,15 @@ class _Handlers:
         return self.predictor.route(ctx, manager, version=version, label=label)
 
     async def _serve(
-        self, ctx: _Ctx, manager: ModelManager, slot: Slot, columns: dict[str, Any], rows: int
+        self,
+        ctx: _Ctx,
+        manager: ModelManager,
+        slot: Slot,
+        columns: dict[str, Any],
+        rows: int,
+        body: bytes | None = None,
     ) -> dict[str, Any]:
-        return await self.predictor.serve(ctx, manager, slot, columns, rows)
+        return await self.predictor.serve(ctx, manager, slot, columns, rows, body)
 
     def _traced(self, ctx: _Ctx, tracing: Tracing, route: str) -> None:
         """Start a prediction's span (its ``parse`` phase covers reading the body)."""
@@ -164,12 +170,16 @@ class _Handlers:
         if path.verb == "predict" and method == "POST":
             if self.tracing is not None:
                 self._traced(ctx, self.tracing, "POST /v1/models/{name}:predict")
-            body = loads(await self._body(ctx))
+            raw = await self._body(ctx)
+            body = loads(raw)
             slot = self._route(ctx, manager, version=path.version, label=path.label)
             columns, rows, row_format = tfserving.parse_predict(
                 body, slot.model.inputs, self.policy, arrays=False
             )
-            outputs = await self._serve(ctx, manager, slot, columns, rows)
+            # Rows (the common format) are logged as the body: see LogChunk.
+            outputs = await self._serve(
+                ctx, manager, slot, columns, rows, raw if row_format else None
+            )
             return json_response(
                 tfserving.format_predict(
                     outputs, rows=rows, row_format=row_format, version=slot.version

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from mooring.formats.model import SavedModelFolder, TensorInfo, load_saved_model
 
 if TYPE_CHECKING:
+    from mooring.formats.columns import InputPolicy
     from mooring.serving.contract import InputContract
 
 __all__ = ["ServedModel", "load_served_model"]
@@ -31,6 +33,8 @@ class ServedModel:
     folder: SavedModelFolder
     # The data contract checked at the door; None: the signature's dtypes only.
     contract: InputContract | None = None
+    # The server's NaN / Infinity policy, which log_columns decodes a body with.
+    log_policy: InputPolicy | None = None
 
     @property
     def path(self) -> Path:
@@ -51,6 +55,25 @@ class ServedModel:
     @property
     def load_seconds(self) -> float:
         return self.folder.load_seconds
+
+    @cached_property
+    def log_schema(self) -> Any:
+        """The Arrow schema the prediction log reads this version's row-format bodies with."""
+        from mooring.formats.predictions import rows_schema
+
+        return rows_schema(
+            {name: "string" if info.is_string else info.dtype for name, info in self.inputs.items()}
+        )
+
+    def log_columns(self, body: bytes) -> dict[str, Any]:
+        """A row-format body's columns as the server read it (the prediction log's
+        fallback for a body Arrow's JSON reader cannot take as the server did)."""
+        from mooring.formats.columns import InputPolicy, loads
+        from mooring.serving.protocols.tfserving import parse_predict
+
+        policy = self.log_policy or InputPolicy()
+        columns, _, _ = parse_predict(loads(body), self.inputs, policy, arrays=False)
+        return columns
 
     def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
         """Run the signature on validated columns (arrays or lists); strings decoded."""

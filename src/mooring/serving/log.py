@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -69,6 +69,15 @@ class _NoPandas(importlib.abc.MetaPathFinder):
 
 
 _NO_PANDAS = _NoPandas()
+
+
+class LoggedRows(Protocol):
+    """What reads a logged body back: the served version (``ServedModel``)."""
+
+    @property
+    def log_schema(self) -> pa.Schema: ...
+
+    def log_columns(self, body: bytes) -> Mapping[str, Any]: ...
 
 
 class PredictionLog:
@@ -139,12 +148,17 @@ class PredictionLog:
         rows: int,
         shadow: bool = False,
         sampled: bool = False,
+        body: bytes | None = None,
+        rows_of: LoggedRows | None = None,
     ) -> bool:
         """Maybe log one request's rows (sampled per request); never blocks, drops when full.
 
         ``sampled``: log it whatever the sample rate (a request copied to the shadow, so
         its answer and the shadow's rows can be compared). ``shadow``: the rows are a
-        shadow's. True when the rows went into the buffer.
+        shadow's. ``body`` with ``rows_of``: the request's row-format JSON body, kept
+        instead of ``columns`` and read back with ``rows_of``'s schema (or, where Arrow
+        cannot read it as the server did, its decoder). True when the rows went into
+        the buffer.
         """
         if self.sample_rate <= 0:
             return False
@@ -157,8 +171,23 @@ class PredictionLog:
             if self._on_dropped is not None:
                 self._on_dropped(rows)
             return False
-        self._chunks.append(
-            LogChunk(
+        if body is not None and rows_of is not None:
+            # The body, not its columns: read by Arrow off the GIL (see LogChunk).
+            chunk = LogChunk(
+                model=model,
+                version=version,
+                request_id=request_id,
+                timestamp=datetime.now(UTC),
+                columns={},
+                outputs=outputs,
+                rows=rows,
+                shadow=shadow,
+                body=body,
+                schema=rows_of.log_schema,
+                decode=rows_of.log_columns,
+            )
+        else:
+            chunk = LogChunk(
                 model=model,
                 version=version,
                 request_id=request_id,
@@ -168,7 +197,7 @@ class PredictionLog:
                 rows=rows,
                 shadow=shadow,
             )
-        )
+        self._chunks.append(chunk)
         self._added += rows
         if self._added - self._taken >= self.flush_rows:
             self._wake.set()

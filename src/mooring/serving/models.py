@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.config import ServingConfig
 from mooring.errors import MooringError, NotFoundError
+from mooring.formats.columns import InputPolicy
 from mooring.registry import Deployment
 from mooring.serving.batcher import Batcher, Columns, Outputs
 from mooring.serving.contract import InputContract
@@ -243,6 +244,9 @@ class ModelManager:
             path = await asyncio.to_thread(self.source.fetch, version)
             model = await asyncio.to_thread(load_served_model, self.name, version, path)
             model.contract = await asyncio.to_thread(self._contract, model)
+            model.log_policy = InputPolicy(
+                nan=self.cfg.nan_policy, infinity=self.cfg.infinity_policy
+            )
             await asyncio.to_thread(
                 model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size
             )

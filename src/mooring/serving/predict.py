@@ -75,9 +75,20 @@ class Predictor:
         return slot
 
     async def serve(
-        self, call: Call, manager: ModelManager, slot: Slot, columns: dict[str, Any], rows: int
+        self,
+        call: Call,
+        manager: ModelManager,
+        slot: Slot,
+        columns: dict[str, Any],
+        rows: int,
+        body: bytes | None = None,
     ) -> dict[str, Any]:
-        """Check the contract, predict through the batcher, log; the outputs."""
+        """Check the contract, predict through the batcher, log; the outputs.
+
+        ``body``: the request's JSON body in TF Serving's row format, which the
+        prediction log keeps instead of the columns (see
+        :class:`~mooring.formats.predictions.LogChunk`).
+        """
         trace = call.trace
         if trace is not None:
             trace.served_by(manager.name, slot.version)
@@ -102,6 +113,8 @@ class Predictor:
                 outputs=outputs,
                 rows=rows,
                 sampled=shadow is not None,
+                body=body,
+                rows_of=slot.model if body is not None else None,
             )
         if shadow is not None:
             self.shadow.hand_over(
