@@ -114,9 +114,7 @@ def test_full_queue_refuses_at_once_and_deadline_gives_504() -> None:
     asyncio.run(scenario())
 
 
-def _threads_used(
-    *, idle: bool, model_s: float, requests: int, together: int = 1
-) -> list[str]:
+def _threads_used(*, idle: bool, model_s: float, requests: int, together: int = 1) -> list[str]:
     """The thread each batch ran on: ``requests`` rounds of ``together`` concurrent requests."""
     ran: list[str] = []
 

@@ -133,17 +133,6 @@ class _Handlers:
     ) -> Slot:
         return self.predictor.route(ctx, manager, version=version, label=label)
 
-    async def _serve(
-        self,
-        ctx: _Ctx,
-        manager: ModelManager,
-        slot: Slot,
-        columns: dict[str, Any],
-        rows: int,
-        body: bytes | None = None,
-    ) -> dict[str, Any]:
-        return await self.predictor.serve(ctx, manager, slot, columns, rows, body)
-
     def _traced(self, ctx: _Ctx, tracing: Tracing, route: str) -> None:
         """Start a prediction's span (its ``parse`` phase covers reading the body)."""
         ctx.trace = tracing.request(
@@ -177,7 +166,7 @@ class _Handlers:
                 body, slot.model.inputs, self.policy, arrays=False
             )
             # Rows (the common format) are logged as the body: see LogChunk.
-            outputs = await self._serve(
+            outputs = await self.predictor.serve(
                 ctx, manager, slot, columns, rows, raw if row_format else None
             )
             return json_response(
@@ -260,7 +249,7 @@ class _Handlers:
         columns, rows, wanted, request_id = v2.parse_infer(
             body, binary, model.inputs, model.outputs, self.policy, arrays=False
         )
-        outputs = await self._serve(ctx, manager, slot, columns, rows)
+        outputs = await self.predictor.serve(ctx, manager, slot, columns, rows)
         payload, header_length = v2.encode_infer(
             outputs, wanted, model=manager.name, version=slot.version, request_id=request_id
         )

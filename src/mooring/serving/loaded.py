@@ -59,7 +59,7 @@ class ServedModel:
     @cached_property
     def log_schema(self) -> Any:
         """The Arrow schema the prediction log reads this version's row-format bodies with."""
-        from mooring.formats.predictions import rows_schema
+        from mooring.formats.log_chunks import rows_schema
 
         return rows_schema(
             {name: "string" if info.is_string else info.dtype for name, info in self.inputs.items()}

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from mooring.formats.predictions import LogChunk, write_log_chunks
+from mooring.formats.log_chunks import LogChunk, write_log_chunks
 
 __all__ = ["CATCH_UP", "PredictionLog", "arrow_without_pandas"]
 
