@@ -1,10 +1,12 @@
 """The prediction log: a sample of requests written as Parquet batches, never blocking serving.
 
 A request's rows go into a bounded buffer from the event loop as one
-:class:`~mooring.formats.predictions.LogChunk` (its columns and outputs as they are:
-no per-row objects, an O(1) append); a writer thread assembles the chunks into Arrow
-columns and Parquet files under ``<home>/predictions/`` (any fsspec URL; a server of
-several projects writes each model's rows to its project's folder), one file per
+:class:`~mooring.formats.log_chunks.LogChunk` (its outputs, and its JSON body when it
+came in TF Serving's row format, else its columns as they are: no per-row objects, an
+O(1) append); a writer thread assembles the chunks into Arrow columns (bodies through
+Arrow's JSON reader, which holds no GIL) and Parquet files under
+``<home>/predictions/`` (any fsspec URL; a server of several projects writes each
+model's rows to its project's folder), one file per
 ``flush_rows`` rows or ``flush_s`` seconds; while the writer is behind (under load, it
 shares the interpreter with a busy event loop), a file takes up to
 :data:`CATCH_UP` × ``flush_rows`` of the backlog, since most of a small file's cost is
