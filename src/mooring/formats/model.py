@@ -407,16 +407,11 @@ def load_saved_model(
         module=module,
         aliases={column: tensor for tensor, column in columns.items() if tensor != column},
     )
-    # The flat order is the graph's own: its first inputs are the keyword arguments'
-    # placeholders (named by their keys), then the captured resources.
-    placeholders = [t.name.split(":")[0] for t in list(function.inputs)[: len(kwargs)]]
+    # The signature's keyword arguments flatten in sorted order (tf.nest sorts a dict).
     order = [
-        columns.get(kwargs[key].name or key, kwargs[key].name or key)
-        for key in placeholders
-        if key in kwargs
+        columns.get(kwargs[key].name or key, kwargs[key].name or key) for key in sorted(kwargs)
     ]
-    if placeholders == sorted(kwargs) and len(order) == len(kwargs):
-        folder.flat_columns = _direct_call(folder, order, tf)
+    folder.flat_columns = _direct_call(folder, order, tf)
     folder.load_seconds = time.perf_counter() - start
     return folder
 
@@ -439,24 +434,20 @@ def _direct_call(folder: SavedModelFolder, order: list[str], tf: Any) -> list[st
     model's call costs, with the GIL held, on every batch. The direct call,
     ``ConcreteFunction._call_flat`` (what the keyword call ends in), skips that. It is
     TensorFlow's own, not a public API, so it is used only when it exists and, on one
-    example row with a different value in every input, returns exactly what the keyword
-    call returns; otherwise None (every call keyword). :meth:`SavedModelFolder.call`
-    keeps the keyword call for inputs that are not rank 1, so a wrong shape still gets
-    TensorFlow's own error.
+    example row, returns exactly what the keyword call returns; otherwise None (every
+    call keyword). :meth:`SavedModelFolder.call` keeps the keyword call for inputs that
+    are not rank 1, so a wrong shape still gets TensorFlow's own error.
     """
     function = folder.signature
     if not hasattr(function, "_call_flat") or not hasattr(function, "captured_inputs"):
         return None
     if sorted(order) != sorted(folder.inputs):
         return None
-    # A different value in every input, so a call that fed them in another order would
-    # (almost surely) answer differently.
     feed = {
         name: tf.constant(
-            [f"check-{i}"] if info.is_string else [i + 1],
-            dtype=tf.string if info.is_string else info.dtype,
+            [""] if info.is_string else [0], dtype=tf.string if info.is_string else info.dtype
         )
-        for i, (name, info) in enumerate(folder.inputs.items())
+        for name, info in folder.inputs.items()
     }
     try:
         keyword = function(**{folder.aliases.get(k, k): v for k, v in feed.items()})
