@@ -38,7 +38,7 @@ from mooring.serving.workers import (
 )
 from tests._support.cli import run_mooring
 from tests._support.serve_process import ServeProcess
-from tests._support.server import BLESSED, LINEAGE, NAME, free_port
+from tests._support.server import BLESSED, LINEAGE, NAME, free_port, wait_for
 from tests._support.serving_model import row
 
 TOKEN = "workers-admin-token"
@@ -166,11 +166,7 @@ def _listeners(port: int) -> int:
 
 
 def _wait(check: Any, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
+    wait_for(check, timeout=timeout)
 
 
 def _predict(url: str, request_id: str, key: str | None = None) -> httpx.Response:

@@ -256,13 +256,11 @@ def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
     inputs: dict[str, pa.Array] | None = None
     if any(c.body is not None for c in chunks):
         runs = _resolved(chunks)
-        if all(read is None for _, read in runs):
-            chunks = [c for run, _ in runs for c in run]
-        else:
+        chunks = [c for run, _ in runs for c in run]
+        if any(read is not None for _, read in runs):
             inputs = _inputs(runs)
-            # Inputs that differ between requests: every chunk as columns, as without bodies.
-            chunks = [c for run, _ in runs for c in run]
             if inputs is None:
+                # Inputs that differ between requests: every chunk as columns, as without bodies.
                 chunks = [_decoded(c) if c.body is not None else c for c in chunks]
     lengths = [c.rows for c in chunks]
     total = sum(lengths)
