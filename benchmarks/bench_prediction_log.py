@@ -13,6 +13,14 @@ tables are equal). This measures, for requests of 1 and 64 Adult-shaped rows:
 in interleaved rounds, medians, microseconds per request. Both run in one process on
 one thread: this is the work, not the contention the writer's GIL time adds to serving.
 
+* **file size**: the writer thread writing one file of N single-row requests kept as
+  their JSON bodies (as the server keeps TF Serving row-format requests), for N = 1,000,
+  2,000 (``FILE_REQUESTS``, the server's cap) and 10,000 (``log_flush_rows``' default,
+  the file a single-row server wrote before the cap), interleaved: its µs per request,
+  and the longest time another thread (standing in for the event loop: it wakes every
+  0.2 ms) waited for the interpreter while the file was made, written and its requests
+  freed.
+
 Usage:
     python benchmarks/bench_prediction_log.py [--rounds 5] [--requests 2000]
 """
@@ -24,6 +32,8 @@ import gzip
 import json
 import platform
 import statistics
+import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,11 +43,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mooring.formats.predictions import (
-    LogChunk,
-    append_request_rows,
-    log_chunks_table,
-)
+from mooring.formats.log_chunks import LogChunk, log_chunks_table, rows_schema, write_log_chunks
+from mooring.formats.predictions import append_request_rows
+from mooring.serving.log import FILE_REQUESTS, arrow_without_pandas
 
 ADULT = Path(__file__).resolve().parent.parent / "examples" / "adult" / "adult.test.csv.gz"
 NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
@@ -116,6 +124,57 @@ def run_chunks(reqs: list[Any], rows: int) -> tuple[float, float]:
     return loop, time.perf_counter() - start
 
 
+def body_chunks(count: int) -> list[LogChunk]:
+    """``count`` single-row requests as the server buffers them: JSON body and outputs."""
+    reqs = requests(1, min(count, 4096))
+    schema = rows_schema({k: "float32" if k in NUMERIC else "string" for k in reqs[0][0]})
+    chunks = []
+    for i in range(count):
+        columns, outputs = reqs[i % len(reqs)]
+        row = {k: (float(v[0]) if k in NUMERIC else str(v[0])) for k, v in columns.items()}
+        chunks.append(
+            LogChunk(
+                model="income",
+                version=1,
+                request_id=f"{i:032x}",
+                timestamp=datetime.now(UTC),
+                columns={},
+                outputs={k: v.copy() for k, v in outputs.items()},
+                rows=1,
+                body=json.dumps({"instances": [row]}).encode(),
+                schema=schema,
+            )
+        )
+    return chunks
+
+
+def run_file(count: int, folder: str) -> tuple[float, float]:
+    """Write one file of ``count`` body chunks on a thread, as the server's writer does;
+    (µs per request, longest wait in ms of a thread that wants the interpreter every
+    0.2 ms meanwhile)."""
+    holder = [body_chunks(count)]
+    done = threading.Event()
+    took: list[float] = []
+
+    def write() -> None:
+        start = time.perf_counter()
+        write_log_chunks(folder, holder.pop())  # the requests are freed on this thread
+        took.append(time.perf_counter() - start)
+        done.set()
+
+    longest = 0.0
+    writer = threading.Thread(target=write)
+    last = time.perf_counter()
+    writer.start()
+    while not done.is_set():
+        time.sleep(0.0002)
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    writer.join()
+    return took[0] / count * 1e6, longest * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -143,6 +202,24 @@ def main() -> None:
             "loop_ratio_rows_over_chunks": round(med["rows_loop"] / med["chunks_loop"], 1),
             "writer_ratio_rows_over_chunks": round(med["rows_writer"] / med["chunks_writer"], 2),
         }
+    arrow_without_pandas()  # as the server does
+    sizes = sorted({1000, FILE_REQUESTS, 10_000})
+    files: dict[int, dict[str, list[float]]] = {n: {"us": [], "wait_ms": []} for n in sizes}
+    with tempfile.TemporaryDirectory() as folder:
+        run_file(200, folder)  # warm up Arrow's JSON reader and Parquet writer
+        for _ in range(args.rounds):  # interleaved
+            for n in sizes:
+                us, wait = run_file(n, folder)
+                files[n]["us"].append(us)
+                files[n]["wait_ms"].append(wait)
+    cells["file_size"] = {
+        str(n): {
+            "us_per_request": round(statistics.median(v["us"]), 2),
+            "longest_wait_ms": round(statistics.median(v["wait_ms"]), 2),
+            "longest_wait_ms_runs": [round(x, 2) for x in v["wait_ms"]],
+        }
+        for n, v in files.items()
+    }
     result = {
         "benchmark": "prediction_log",
         "machine": {"python": platform.python_version(), "cpu": platform.processor()},
@@ -153,12 +230,18 @@ def main() -> None:
     (args.out / "bench_prediction_log.json").write_text(json.dumps(result, indent=2))
     print(f"{'request':>10} | {'loop µs rows→chunks':>24} | {'writer µs rows→chunks':>26}")
     for name, cell in cells.items():
+        if name == "file_size":
+            continue
         us = cell["us_per_request"]
         print(
             f"{name:>10} | {us['rows_loop']:>9.1f} → {us['chunks_loop']:<8.2f} "
             f"({cell['loop_ratio_rows_over_chunks']}×) | {us['rows_writer']:>9.1f} → "
             f"{us['chunks_writer']:<8.1f} ({cell['writer_ratio_rows_over_chunks']}×)"
         )
+
+    print(f"\n{'requests a file':>16} | {'writer µs/request':>18} | {'longest wait, ms':>17}")
+    for n, cell in cells["file_size"].items():
+        print(f"{n:>16} | {cell['us_per_request']:>18.1f} | {cell['longest_wait_ms']:>17.2f}")
 
 
 if __name__ == "__main__":

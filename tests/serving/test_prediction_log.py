@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from mooring.formats.predictions import read_prediction_log
+from mooring.serving import log as serving_log
 from mooring.serving.log import CATCH_UP, PredictionLog
 
 
@@ -54,6 +57,53 @@ def test_a_backlog_is_written_in_fewer_larger_files(tmp_path: Path) -> None:
     assert len(sizes) < 2000 // 100  # fewer files than flush_rows alone would make
     table = read_prediction_log(str(tmp_path), "income")
     assert table["request_id"].to_pylist()[::10] == [f"b{i}" for i in range(200)]
+
+
+def _single_rows(plog: PredictionLog, count: int, prefix: str) -> None:
+    for i in range(count):
+        plog.record(
+            model="income",
+            version=1,
+            request_id=f"{prefix}{i}",
+            columns={"age": [float(i)]},
+            outputs={"score": np.array([0.5])},
+            rows=1,
+        )
+
+
+def test_a_file_holds_at_most_file_requests_requests_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Single-row requests: the request cap, not flush_rows, bounds each file.
+    monkeypatch.setattr(serving_log, "FILE_REQUESTS", 50)
+    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=1000, buffer_rows=10_000)
+    _single_rows(plog, 230, "s")  # a backlog: the writer is not started
+    plog.start()
+    plog.close()
+    files = sorted(tmp_path.rglob("*.parquet"))
+    sizes = sorted(pq.read_metadata(f).num_rows for f in files)
+    assert sizes == [30, 50, 50, 50, 50]
+    table = read_prediction_log(str(tmp_path), "income")
+    assert table["request_id"].to_pylist() == [f"s{i}" for i in range(230)]
+    assert table["age"].to_pylist() == [float(i) for i in range(230)]
+
+
+def test_the_writer_wakes_for_file_requests_before_flush_rows_or_flush_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(serving_log, "FILE_REQUESTS", 40)
+    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=10_000, flush_s=600.0)
+    plog.start()
+    try:
+        _single_rows(plog, 100, "w")
+        deadline = time.monotonic() + 30
+        while plog.written < 80 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Two files of 40 written long before flush_s; the last 20 wait for more.
+        assert plog.written == 80
+    finally:
+        plog.close()
+    assert plog.written == 100 and plog.dropped == 0
 
 
 def test_the_log_writes_without_importing_pandas_which_still_imports_on_demand(

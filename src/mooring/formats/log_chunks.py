@@ -62,13 +62,16 @@ def rows_schema(dtypes: Mapping[str, str]) -> pa.Schema:
 _LOGGED_NUMBERS = {"int64": pa.int64(), "int32": pa.int64()}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LogChunk:
     """One request's logged rows, kept as its columns or its body: what the server buffers.
 
     Building rows on the event loop costs a dict per row; a chunk costs one object per
     request, and :func:`write_log_chunks` turns many chunks into Arrow columns on the
-    writer thread. The file is the same as :func:`append_request_rows` rows make.
+    writer thread. The file is the same as :func:`append_request_rows` rows make. The
+    event loop makes one per logged request, so it has slots and is not frozen (a frozen
+    dataclass sets each field through ``object.__setattr__``: 1.8 µs a chunk against
+    0.6); nothing changes a chunk once it is buffered.
 
     ``body``: the request's JSON body in TF Serving's row format, instead of its
     columns (``columns`` is then empty). The writer reads the inputs of consecutive

@@ -6,12 +6,12 @@ came in TF Serving's row format, else its columns as they are: no per-row object
 O(1) append); a writer thread assembles the chunks into Arrow columns (bodies through
 Arrow's JSON reader, which holds no GIL) and Parquet files under
 ``<home>/predictions/`` (any fsspec URL; a server of several projects writes each
-model's rows to its project's folder), one file per
-``flush_rows`` rows or ``flush_s`` seconds; while the writer is behind (under load, it
-shares the interpreter with a busy event loop), a file takes up to
-:data:`CATCH_UP` × ``flush_rows`` of the backlog, since most of a small file's cost is
-per file (the Parquet footer, the atomic rename). When the buffer is
-full, new rows are dropped and counted. The files' layout and columns, and their
+model's rows to its project's folder), one file per ``flush_rows`` rows,
+:data:`FILE_REQUESTS` requests or ``flush_s`` seconds; while the writer is behind
+(under load, it shares the interpreter with a busy event loop), a file takes up to
+:data:`CATCH_UP` × ``flush_rows`` of the backlog, since much of a small file's cost is
+per file (the Parquet footer, the atomic rename). When the buffer is full, new rows
+are dropped and counted. The files' layout and columns, and their
 one writer and reader, are :mod:`mooring.formats.predictions`.
 """
 
@@ -33,12 +33,20 @@ import pyarrow as pa
 
 from mooring.formats.log_chunks import LogChunk, write_log_chunks
 
-__all__ = ["CATCH_UP", "PredictionLog", "arrow_without_pandas"]
+__all__ = ["CATCH_UP", "FILE_REQUESTS", "PredictionLog", "arrow_without_pandas"]
 
 log = logging.getLogger("mooring.serving")
 
 #: A file holds at most this many times ``flush_rows`` rows, taken from a backlog.
 CATCH_UP = 8
+#: A file holds at most this many requests, whatever their rows. Parts of the writer's
+#: work on a file run over all its requests without letting another thread in (joining
+#: their outputs, converting them to Arrow, freeing them), and the event loop waits
+#: meanwhile: the longest wait was 12 ms at 10,000 single-row requests a file and 3.4 ms
+#: at 2,000, for about the same work per request (10–12 µs;
+#: ``benchmarks/bench_prediction_log.py``). Under load at c=32 the p99 fell from 33 to
+#: 24 ms. Requests of many rows reach ``flush_rows`` long before this.
+FILE_REQUESTS = 2_000
 
 
 def arrow_without_pandas() -> None:
@@ -201,18 +209,20 @@ class PredictionLog:
             )
         self._chunks.append(chunk)
         self._added += rows
-        if self._added - self._taken >= self.flush_rows:
+        if self._added - self._taken >= self.flush_rows or len(self._chunks) >= FILE_REQUESTS:
             self._wake.set()
         return True
 
     def _take(self) -> list[LogChunk]:
         """Whole chunks from the front: about ``flush_rows`` rows, or up to ``CATCH_UP`` times
-        that of a backlog (at least one chunk)."""
+        that of a backlog, and at most ``FILE_REQUESTS`` chunks (at least one chunk)."""
         batch: list[LogChunk] = []
         rows = 0
         backlog = self._added - self._taken
         limit = min(max(self.flush_rows, backlog), CATCH_UP * self.flush_rows)
-        while self._chunks and (not batch or rows + self._chunks[0].rows <= limit):
+        while self._chunks and (
+            not batch or (rows + self._chunks[0].rows <= limit and len(batch) < FILE_REQUESTS)
+        ):
             chunk = self._chunks.popleft()
             self._taken += chunk.rows
             rows += chunk.rows
@@ -227,7 +237,10 @@ class PredictionLog:
             stopping = self._stop.is_set()
             due = time.monotonic() - last >= self.flush_s
             while self._chunks and (
-                self._added - self._taken >= self.flush_rows or due or stopping
+                self._added - self._taken >= self.flush_rows
+                or len(self._chunks) >= FILE_REQUESTS
+                or due
+                or stopping
             ):
                 self._write(self._take())
                 last = time.monotonic()
