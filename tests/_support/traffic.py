@@ -49,6 +49,13 @@ class Traffic:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        try:
+            self._send_all()
+        except Exception as exc:  # a dead thread would only look like a quiet client
+            self.failures.append(f"traffic stopped: {exc!r}")
+            raise
+
+    def _send_all(self) -> None:
         pending: list[dict[str, str]] = []
         numbers = itertools.count()
         with httpx.Client(base_url=self.url, timeout=30) as client:
@@ -76,7 +83,11 @@ class Traffic:
         assert self.feedback is not None
         path, token = self.feedback
         headers = {"Authorization": f"Bearer {token}"}
-        res = client.post(path, json={"labels": labels}, headers=headers)
+        try:
+            res = client.post(path, json={"labels": labels}, headers=headers)
+        except httpx.HTTPError as exc:
+            self.failures.append(f"feedback: {exc!r}")
+            return
         if res.status_code != 200:
             self.failures.append(f"feedback {res.status_code}: {res.text[:200]}")
 
