@@ -209,9 +209,13 @@ class PredictionLog:
             )
         self._chunks.append(chunk)
         self._added += rows
-        if self._added - self._taken >= self.flush_rows or len(self._chunks) >= FILE_REQUESTS:
+        if self._file_ready():
             self._wake.set()
         return True
+
+    def _file_ready(self) -> bool:
+        """A whole file is buffered: ``flush_rows`` rows or ``FILE_REQUESTS`` requests."""
+        return self._added - self._taken >= self.flush_rows or len(self._chunks) >= FILE_REQUESTS
 
     def _take(self) -> list[LogChunk]:
         """Whole chunks from the front: about ``flush_rows`` rows, or up to ``CATCH_UP`` times
@@ -236,12 +240,7 @@ class PredictionLog:
             self._wake.clear()
             stopping = self._stop.is_set()
             due = time.monotonic() - last >= self.flush_s
-            while self._chunks and (
-                self._added - self._taken >= self.flush_rows
-                or len(self._chunks) >= FILE_REQUESTS
-                or due
-                or stopping
-            ):
+            while self._chunks and (self._file_ready() or due or stopping):
                 self._write(self._take())
                 last = time.monotonic()
             if stopping:
