@@ -422,6 +422,12 @@ def cold_phases(model_dir: Path, spawned_at: float, warmup_requests: int) -> dic
 # -- the model, its rows and the servers -----------------------------------------------
 def build_adult_model(work: Path) -> Path:
     """Train the Adult model for one epoch; return its exported folder."""
+    from mooring._tensorflow import quiet_native_logs
+
+    with quiet_native_logs():  # TensorFlow's native start-up lines, as the CLI hides them
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # where a CPU machine reports its CUDA probe
     from mooring.config import load_config
     from mooring.contract import ReadOptions, compute_statistics
     from mooring.contract.schema import infer_schema
