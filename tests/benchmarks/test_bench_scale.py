@@ -40,9 +40,11 @@ def test_bench_scale_tiny_run_writes_every_cell(tmp_path: Path) -> None:
             assert cell["rows_per_s"] > 0, (task, name)
             assert cell["worker_peak_mb"] > 0, (task, name)
             assert cell["driver_peak_mb"] > 0, (task, name)
-        # Two processes really ran the two-worker cell; one process the other.
+        # One process ran the one-worker cell. The two-worker cell started two, but a
+        # loaded machine may let the first take every small shard before the second has
+        # imported (tests/scale checks that two processes really share the work).
         assert block["cells"]["local_1"]["workers_per_run"] == [1]
-        assert block["cells"]["local_2"]["workers_per_run"] == [2]
+        assert block["cells"]["local_2"]["workers_per_run"][0] in (1, 2)
         assert "local" in block["speedup_1_to_2"]
         assert (
             f"{task}_local_1_to_2_workers_ge_{1.6 if task == 'scoring' else 1.5:g}x"

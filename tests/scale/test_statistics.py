@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -168,6 +169,34 @@ def test_the_cli_validates_shards_on_a_process_pool(
     assert data["ok"] is True and data["source"].endswith("(9 shards)")
     assert main(["stats", str(shards / "nothing-*.csv")]) == 2
     assert "no file matches" in capsys.readouterr().err
+
+
+class Rendezvous:
+    """Records its process, then waits (up to a minute) until ``parties`` processes have.
+
+    An item only returns once that many distinct processes each hold one, so a pool
+    that ran every item in one process times out instead of passing by luck.
+    """
+
+    def __init__(self, folder: Path, parties: int) -> None:
+        self.folder = folder
+        self.parties = parties
+
+    def __call__(self, item: int) -> int:
+        (self.folder / str(os.getpid())).touch()
+        deadline = time.monotonic() + 60
+        while len(list(self.folder.iterdir())) < self.parties:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(list(self.folder.iterdir()))} worker(s) arrived")
+            time.sleep(0.01)
+        return os.getpid()
+
+
+def test_a_two_worker_pool_runs_items_in_two_processes(tmp_path: Path) -> None:
+    pids = Engine("local", workers=2).map(Rendezvous(tmp_path, parties=2), [0, 1])
+    assert len(set(pids)) == 2
+    assert os.getpid() not in pids
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(str(p) for p in pids)
 
 
 class DiesOnce:
