@@ -35,7 +35,8 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+import tracemalloc
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mooring.formats.log_chunks import LogChunk, log_chunks_table, rows_schema, write_log_chunks
+from mooring.formats.log_chunks import (
+    BodyRun,
+    LogChunk,
+    log_chunks_table,
+    rows_schema,
+    write_log_chunks,
+)
 from mooring.formats.predictions import append_request_rows
 from mooring.serving.log import FILE_REQUESTS, arrow_without_pandas
 
 ADULT = Path(__file__).resolve().parent.parent / "examples" / "adult" / "adult.test.csv.gz"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
 
 
@@ -148,11 +156,72 @@ def body_chunks(count: int) -> list[LogChunk]:
     return chunks
 
 
-def run_file(count: int, folder: str) -> tuple[float, float]:
-    """Write one file of ``count`` body chunks on a thread, as the server's writer does;
-    (µs per request, longest wait in ms of a thread that wants the interpreter every
-    0.2 ms meanwhile)."""
-    holder = [body_chunks(count)]
+def body_run(count: int) -> list[BodyRun]:
+    """The same ``count`` requests as the server buffers them now: one run of bodies."""
+    chunks = body_chunks(count)
+    first = chunks[0]
+    assert first.schema is not None and first.body is not None
+    run = BodyRun(first.model, first.version, False, first.schema, None, first.outputs)
+    for chunk in chunks:
+        stamp = (chunk.timestamp - EPOCH) // timedelta(microseconds=1) * 1000
+        args = (chunk.request_id, stamp, 1, chunk.body or b"", chunk.outputs)
+        assert run.add(first.model, first.version, False, first.schema, *args)
+    return [run]
+
+
+def buffer_cost(count: int, kept: str) -> tuple[float, float]:
+    """What the event loop spends to buffer ``count`` single-row body requests one way,
+    and the memory they hold: (µs per request, bytes per request)."""
+    chunks = body_chunks(count)
+    schema = chunks[0].schema
+    assert schema is not None
+    took = _buffer(chunks, schema, kept, [])  # timed without tracemalloc, which slows it
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    items: list[Any] = []
+    _buffer(chunks, schema, kept, items)
+    held = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    del chunks, items
+    return took / count * 1e6, held / count
+
+
+def _buffer(chunks: list[LogChunk], schema: pa.Schema, kept: str, items: list[Any]) -> float:
+    """Buffer the requests of ``chunks`` into ``items`` as the server does; seconds."""
+    start = time.perf_counter()
+    run: BodyRun | None = None
+    for c in chunks:
+        # A new outputs dict per request, as the batcher hands each request its slice.
+        outputs = {k: v[:1] for k, v in c.outputs.items()}
+        body = c.body or b""
+        if kept == "chunks":
+            items.append(
+                LogChunk(
+                    model="income",
+                    version=1,
+                    request_id=c.request_id,
+                    timestamp=datetime.now(UTC),
+                    columns={},
+                    outputs=outputs,
+                    rows=1,
+                    body=body,
+                    schema=schema,
+                )
+            )
+        else:
+            args = (c.request_id, time.time_ns(), 1, body, outputs)
+            if run is None or not run.add("income", 1, False, schema, *args):
+                run = BodyRun("income", 1, False, schema, None, outputs)
+                run.add("income", 1, False, schema, *args)
+                items.append(run)
+    return time.perf_counter() - start
+
+
+def run_file(count: int, folder: str, kept: str = "chunks") -> tuple[float, float]:
+    """Write one file of ``count`` body requests (kept as ``chunks`` or a ``run``) on a
+    thread, as the server's writer does; (µs per request, longest wait in ms of a thread
+    that wants the interpreter every 0.2 ms meanwhile)."""
+    holder: list[Any] = [body_chunks(count) if kept == "chunks" else body_run(count)]
     done = threading.Event()
     took: list[float] = []
 
@@ -204,21 +273,39 @@ def main() -> None:
         }
     arrow_without_pandas()  # as the server does
     sizes = sorted({1000, FILE_REQUESTS, 10_000})
-    files: dict[int, dict[str, list[float]]] = {n: {"us": [], "wait_ms": []} for n in sizes}
+    ways = ("chunks", "run")
+    files = {(n, k): {"us": [], "wait_ms": []} for n in sizes for k in ways}
+    buffered: dict[str, dict[str, list[float]]] = {k: {"us": [], "bytes": []} for k in ways}
     with tempfile.TemporaryDirectory() as folder:
-        run_file(200, folder)  # warm up Arrow's JSON reader and Parquet writer
+        for kept in ways:  # warm up Arrow's JSON reader and Parquet writer
+            run_file(200, folder, kept)
         for _ in range(args.rounds):  # interleaved
             for n in sizes:
-                us, wait = run_file(n, folder)
-                files[n]["us"].append(us)
-                files[n]["wait_ms"].append(wait)
+                for kept in ways:
+                    us, wait = run_file(n, folder, kept)
+                    files[n, kept]["us"].append(us)
+                    files[n, kept]["wait_ms"].append(wait)
+            for kept in ways:
+                us, held = buffer_cost(FILE_REQUESTS, kept)
+                buffered[kept]["us"].append(us)
+                buffered[kept]["bytes"].append(held)
     cells["file_size"] = {
-        str(n): {
+        f"{n}_{kept}": {
+            "requests": n,
+            "kept_as": kept,
             "us_per_request": round(statistics.median(v["us"]), 2),
             "longest_wait_ms": round(statistics.median(v["wait_ms"]), 2),
             "longest_wait_ms_runs": [round(x, 2) for x in v["wait_ms"]],
         }
-        for n, v in files.items()
+        for (n, kept), v in files.items()
+    }
+    cells["buffering"] = {
+        kept: {
+            "requests": FILE_REQUESTS,
+            "loop_us_per_request": round(statistics.median(v["us"]), 2),
+            "bytes_held_per_request": round(statistics.median(v["bytes"])),
+        }
+        for kept, v in buffered.items()
     }
     result = {
         "benchmark": "prediction_log",
@@ -230,7 +317,7 @@ def main() -> None:
     (args.out / "bench_prediction_log.json").write_text(json.dumps(result, indent=2))
     print(f"{'request':>10} | {'loop µs rows→chunks':>24} | {'writer µs rows→chunks':>26}")
     for name, cell in cells.items():
-        if name == "file_size":
+        if name in ("file_size", "buffering"):
             continue
         us = cell["us_per_request"]
         print(
@@ -239,9 +326,21 @@ def main() -> None:
             f"{us['chunks_writer']:<8.1f} ({cell['writer_ratio_rows_over_chunks']}×)"
         )
 
-    print(f"\n{'requests a file':>16} | {'writer µs/request':>18} | {'longest wait, ms':>17}")
-    for n, cell in cells["file_size"].items():
-        print(f"{n:>16} | {cell['us_per_request']:>18.1f} | {cell['longest_wait_ms']:>17.2f}")
+    print(
+        f"\n{'requests a file':>16} | {'kept as':>7} | {'writer µs/request':>18} | "
+        f"{'longest wait, ms':>17}"
+    )
+    for cell in cells["file_size"].values():
+        print(
+            f"{cell['requests']:>16} | {cell['kept_as']:>7} | {cell['us_per_request']:>18.1f} | "
+            f"{cell['longest_wait_ms']:>17.2f}"
+        )
+    print(f"\n{'buffered as':>11} | {'event loop µs/request':>22} | {'bytes held/request':>19}")
+    for kept, cell in cells["buffering"].items():
+        print(
+            f"{kept:>11} | {cell['loop_us_per_request']:>22.2f} | "
+            f"{cell['bytes_held_per_request']:>19}"
+        )
 
 
 if __name__ == "__main__":

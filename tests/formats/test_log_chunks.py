@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from mooring.errors import DataError
 from mooring.formats.columns import InputPolicy, columns_from_rows, loads
-from mooring.formats.log_chunks import LogChunk, log_chunks_table, rows_schema
+from mooring.formats.log_chunks import (
+    BodyRun,
+    LogChunk,
+    log_chunks_table,
+    log_items_table,
+    rows_schema,
+)
 from mooring.formats.model import TensorInfo
 from mooring.formats.predictions import append_request_rows
 
@@ -97,7 +103,8 @@ _number = st.one_of(
     st.sampled_from(["NaN", "Infinity", "-Infinity"]),  # literals: not JSON, the fallback
 )
 _text = st.one_of(
-    st.text(max_size=8),
+    # Text that spells a number literal would be turned into one by _body.
+    st.text(max_size=8).filter(lambda t: "NaN" not in t and "Infinity" not in t),
     st.none(),
     st.builds(lambda s: {"b64": base64.b64encode(s.encode()).decode()}, st.text(max_size=6)),
 )
@@ -158,6 +165,102 @@ def test_bodies_make_the_same_table_as_their_columns(
     got = log_chunks_table(as_bodies)
     assert got.schema == expected.schema
     assert got.to_pylist() == expected.to_pylist() or _same_with_nan(got, expected)
+
+
+def _outputs(rows: int, i: int) -> dict[str, np.ndarray[Any, Any]]:
+    """A classifier's outputs as the server slices them: floats, a row of probabilities
+    each (from a float32 batch), and text."""
+    scores = (np.arange(rows, dtype=np.float32) + i) / 10
+    return {
+        "score": scores,
+        "probabilities": np.stack([scores, 1 - scores], 1),
+        "classes": np.array([">50K" if i % 2 else "<=50K"] * rows, dtype=object),
+    }
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(_row, min_size=1, max_size=4),
+            st.booleans(),  # pretty-printed: newlines inside the body
+            st.booleans(),  # with "signature_name"
+            st.booleans(),  # kept as its columns (a chunk), not in a run of bodies
+            st.integers(1, 2),  # the version that answered
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_runs_of_bodies_make_the_same_table_as_chunks(
+    requests: list[tuple[list[dict[str, Any]], bool, bool, bool, int]],
+) -> None:
+    """Bodies kept in runs (buffers, no object per request) log exactly what the same
+    requests kept as chunks log: in order, mixed with chunks, across versions, whether
+    Arrow reads the bodies or the server's decoder has to."""
+    chunks: list[LogChunk] = []
+    items: list[LogChunk | BodyRun] = []
+    for i, (rows, pretty, signature, keep_columns, version) in enumerate(requests):
+        body = _body(rows, pretty, signature)
+        outputs = _outputs(len(rows), i)
+        stamp = datetime(2026, 11, 23, 12, 0, i, 1234, tzinfo=UTC)
+        fields = {"model": "income", "version": version, "request_id": f"r{i}", "timestamp": stamp}
+        chunks.append(LogChunk(columns=_decode(body), outputs=outputs, rows=len(rows), **fields))
+        if keep_columns:
+            items.append(chunks[-1])
+            continue
+        nanos = (stamp - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+        args = ("income", version, False, _SCHEMA, f"r{i}", nanos + 999, len(rows), body, outputs)
+        run = items[-1] if items else None
+        if not isinstance(run, BodyRun) or not run.add(*args):
+            run = BodyRun("income", version, False, _SCHEMA, _decode, outputs)
+            assert run.add(*args)
+            items.append(run)
+    expected = log_chunks_table(chunks)
+    got = log_items_table(items)
+    assert got.schema == expected.schema
+    assert got.to_pylist() == expected.to_pylist() or _same_with_nan(got, expected)
+    assert items[0].timestamp == chunks[0].timestamp
+
+
+def test_a_run_takes_only_requests_of_its_version_and_outputs() -> None:
+    outputs = _outputs(1, 0)
+    run = BodyRun("income", 1, False, _SCHEMA, _decode, outputs)
+    body = _body([{"age": 1.0, "count": 1, "sex": "x"}], False, False)
+
+    def add(model: str, version: int, shadow: bool, schema: pa.Schema, out: Any) -> bool:
+        return run.add(model, version, shadow, schema, "r", 0, len(out["score"]), body, out)
+
+    assert add("income", 1, False, _SCHEMA, _outputs(3, 1))
+    assert not add("income", 2, False, _SCHEMA, outputs)
+    assert not add("other", 1, False, _SCHEMA, outputs)
+    assert not add("income", 1, True, _SCHEMA, outputs)
+    assert not add("income", 1, False, rows_schema({"age": "float32"}), outputs)
+    assert not add("income", 1, False, _SCHEMA, {"score": outputs["score"]})
+    assert not add(
+        "income", 1, False, _SCHEMA, {**outputs, "score": outputs["score"].astype(np.float64)}
+    )
+    wider = {**outputs, "probabilities": np.zeros((1, 3), np.float32)}
+    assert not add("income", 1, False, _SCHEMA, wider)
+    renamed = {("prob" if k == "probabilities" else k): v for k, v in outputs.items()}
+    assert not add("income", 1, False, _SCHEMA, renamed)
+    assert run.requests == 1 and run.rows == 3 and len(run.bodies) == len(body) + 1
+
+
+def test_a_run_keeps_outputs_sliced_from_a_larger_batch() -> None:
+    """The server hands each request a view of its batch's outputs (not contiguous when
+    the batch's array is transposed): the run copies the values, not the view."""
+    batch = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(6, 2))
+    run = BodyRun("income", 1, False, _SCHEMA, _decode, {"p": batch[0:1]})
+    body = (
+        b'{"instances": [{"age": 1, "count": 1, "sex": "x"}, {"age": 2, "count": 2, "sex": "y"}]}'
+    )
+    assert run.add("income", 1, False, _SCHEMA, "a", 1, 2, body, {"p": batch[0:2]})
+    assert run.add("income", 1, False, _SCHEMA, "b", 2, 2, body, {"p": batch[4:6]})
+    batch[:] = -1  # the batch's buffer reused: the log still holds what was answered
+    table = log_items_table([run])
+    assert table.column("output.p").to_pylist() == [[0, 1], [2, 3], [8, 9], [10, 11]]
+    assert table.column("request_id").to_pylist() == ["a", "a", "b", "b"]
+    assert table.column("count").to_pylist() == [1, 2, 1, 2]
 
 
 def _same_with_nan(got: pa.Table, expected: pa.Table) -> bool:

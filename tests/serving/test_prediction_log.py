@@ -6,11 +6,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from mooring.formats.columns import columns_from_rows, loads
+from mooring.formats.log_chunks import rows_schema
+from mooring.formats.model import TensorInfo
 from mooring.formats.predictions import read_prediction_log
 from mooring.serving import log as serving_log
 from mooring.serving.log import CATCH_UP, PredictionLog
@@ -130,3 +135,100 @@ print("ok")
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+class _Rows:
+    """What a loaded version gives the log for its row-format bodies (``LoggedRows``)."""
+
+    inputs: ClassVar[dict[str, TensorInfo]] = {
+        "age": TensorInfo(name="age", dtype="float32", shape=(None,)),
+        "sex": TensorInfo(name="sex", dtype="string", shape=(None,)),
+    }
+    log_schema = rows_schema({"age": "float32", "sex": "string"})
+
+    def log_columns(self, body: bytes) -> dict[str, Any]:
+        columns, _ = columns_from_rows(
+            loads(body)["instances"], self.inputs, where="instances", arrays=False
+        )
+        return columns
+
+
+def _body(i: int, rows: int = 1) -> bytes:
+    return orjson.dumps({"instances": [{"age": i + r, "sex": f"s{i}"} for r in range(rows)]})
+
+
+def test_row_bodies_are_buffered_in_runs_and_read_back_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bodies, column chunks and a second version interleave; every file holds at most
+    FILE_REQUESTS requests and the log reads back request by request, in order."""
+    monkeypatch.setattr(serving_log, "FILE_REQUESTS", 7)
+    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=12, buffer_rows=10_000)
+    rows_of, expected = _Rows(), []
+    for i in range(60):
+        rows = 1 + i % 3
+        outputs = {"p": np.full(rows, i / 100, np.float32), "c": np.array(["x"] * rows, object)}
+        fields = {"model": "income", "request_id": f"q{i}", "outputs": outputs, "rows": rows}
+        if i % 11 == 5:  # a request kept as its columns (a column-format body, gRPC)
+            columns = {"age": [float(i + r) for r in range(rows)], "sex": [f"s{i}"] * rows}
+            assert plog.record(version=1, columns=columns, **fields)
+        else:
+            version = 2 if i % 13 == 0 else 1
+            assert plog.record(
+                version=version, columns={}, body=_body(i, rows), rows_of=rows_of, **fields
+            )
+        expected += [(f"q{i}", float(i + r), f"s{i}", np.float32(i / 100)) for r in range(rows)]
+    plog.start()  # a backlog: written in files of whole requests
+    plog.close()
+    assert plog.written == len(expected) and plog.dropped == 0
+    for f in tmp_path.rglob("*.parquet"):
+        assert len(set(pq.read_table(f, columns=["request_id"]).column(0).to_pylist())) <= 7
+    table = read_prediction_log(str(tmp_path), "income")
+    got = list(
+        zip(
+            table["request_id"].to_pylist(),
+            table["age"].to_pylist(),
+            table["sex"].to_pylist(),
+            table["output.p"].to_pylist(),
+            strict=True,
+        )
+    )
+    assert got == [(q, a, s, pytest.approx(float(p))) for q, a, s, p in expected]
+    assert table["output.c"].to_pylist() == ["x"] * len(expected)
+    versions = dict(
+        zip(table["request_id"].to_pylist(), table["model_version"].to_pylist(), strict=True)
+    )
+    assert {q for q, v in versions.items() if v == 2} == {"q0", "q13", "q26", "q39", "q52"}
+
+
+def test_bodies_recorded_while_the_writer_takes_them_are_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer takes the run the event loop is still adding to (the lock between them):
+    no request is lost, none is written twice."""
+    monkeypatch.setattr(serving_log, "FILE_REQUESTS", 64)
+    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=10_000, flush_s=0.001)
+    plog.start()
+    rows_of = _Rows()
+    try:
+        for i in range(5_000):
+            plog.record(
+                model="income",
+                version=1,
+                request_id=f"w{i}",
+                columns={},
+                outputs={"p": np.array([0.5], np.float32)},
+                rows=1,
+                body=_body(i),
+                rows_of=rows_of,
+            )
+            if i % 500 == 0:
+                time.sleep(0.002)  # let the writer take a run being filled
+    finally:
+        plog.close()
+    assert plog.written + plog.dropped == 5_000
+    ids = read_prediction_log(str(tmp_path), "income")["request_id"].to_pylist()
+    assert len(ids) == len(set(ids)) == plog.written
+    numbers = [int(q[1:]) for q in ids]
+    assert sorted(numbers) == numbers  # files in order, rows in order within each
+    assert len(list(tmp_path.rglob("*.parquet"))) > 5_000 // 64

@@ -1,10 +1,12 @@
 """The prediction log: a sample of requests written as Parquet batches, never blocking serving.
 
-A request's rows go into a bounded buffer from the event loop as one
-:class:`~mooring.formats.log_chunks.LogChunk` (its outputs, and its JSON body when it
-came in TF Serving's row format, else its columns as they are: no per-row objects, an
-O(1) append); a writer thread assembles the chunks into Arrow columns (bodies through
-Arrow's JSON reader, which holds no GIL) and Parquet files under
+A request's rows go into a bounded buffer from the event loop: a request in TF
+Serving's row format joins the open :class:`~mooring.formats.log_chunks.BodyRun` (its
+JSON body and outputs' values appended to buffers shared with its neighbours: no
+object kept per request), any other as one
+:class:`~mooring.formats.log_chunks.LogChunk` (its columns and outputs as they are: no
+per-row objects, an O(1) append). A writer thread assembles them into Arrow columns
+(bodies through Arrow's JSON reader, which holds no GIL) and Parquet files under
 ``<home>/predictions/`` (any fsspec URL; a server of several projects writes each
 model's rows to its project's folder), one file per ``flush_rows`` rows,
 :data:`FILE_REQUESTS` requests or ``flush_s`` seconds; while the writer is behind
@@ -31,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from mooring.formats.log_chunks import LogChunk, write_log_chunks
+from mooring.formats.log_chunks import BodyRun, LogChunk, write_log_chunks
 
 __all__ = ["CATCH_UP", "FILE_REQUESTS", "PredictionLog", "arrow_without_pandas"]
 
@@ -119,11 +121,17 @@ class PredictionLog:
         self._on_written = on_written
         self._on_dropped = on_dropped
         self._random = random.Random(seed)
-        self._chunks: deque[LogChunk] = deque()
-        # Rows buffered = added - taken; each counter has one writing thread (the event
-        # loop adds, the writer takes), so no update is lost without a lock.
+        # Requests kept as chunks, or as runs of row-format bodies (BodyRun). The event
+        # loop appends to the newest run while the writer may take it: both hold the lock.
+        self._chunks: deque[LogChunk | BodyRun] = deque()
+        self._open: BodyRun | None = None
+        self._lock = threading.Lock()
+        # Rows (and requests) buffered = added - taken; each counter has one writing
+        # thread (the event loop adds, the writer takes), so no update is lost.
         self._added = 0
         self._taken = 0
+        self._added_requests = 0
+        self._taken_requests = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -182,20 +190,24 @@ class PredictionLog:
                 self._on_dropped(rows)
             return False
         if body is not None and rows_of is not None:
-            # The body, not its columns: read by Arrow off the GIL (see LogChunk).
-            chunk = LogChunk(
-                model=model,
-                version=version,
-                request_id=request_id,
-                timestamp=datetime.now(UTC),
-                columns={},
-                outputs=outputs,
-                rows=rows,
-                shadow=shadow,
-                body=body,
-                schema=rows_of.log_schema,
-                decode=rows_of.log_columns,
-            )
+            # The body, not its columns, in a run of such bodies: read by Arrow off the
+            # GIL, and no object kept per request (see BodyRun).
+            schema = rows_of.log_schema
+            now = time.time_ns()
+            with self._lock:
+                run = self._open
+                if (
+                    run is None
+                    or run.requests >= FILE_REQUESTS
+                    or run.rows + rows > self.flush_rows
+                    or not run.add(
+                        model, version, shadow, schema, request_id, now, rows, body, outputs
+                    )
+                ):
+                    run = BodyRun(model, version, shadow, schema, rows_of.log_columns, outputs)
+                    run.add(model, version, shadow, schema, request_id, now, rows, body, outputs)
+                    self._chunks.append(run)
+                    self._open = run
         else:
             chunk = LogChunk(
                 model=model,
@@ -207,30 +219,45 @@ class PredictionLog:
                 rows=rows,
                 shadow=shadow,
             )
-        self._chunks.append(chunk)
+            with self._lock:
+                self._chunks.append(chunk)
+                self._open = None
         self._added += rows
+        self._added_requests += 1
         if self._file_ready():
             self._wake.set()
         return True
 
     def _file_ready(self) -> bool:
         """A whole file is buffered: ``flush_rows`` rows or ``FILE_REQUESTS`` requests."""
-        return self._added - self._taken >= self.flush_rows or len(self._chunks) >= FILE_REQUESTS
+        return (
+            self._added - self._taken >= self.flush_rows
+            or self._added_requests - self._taken_requests >= FILE_REQUESTS
+        )
 
-    def _take(self) -> list[LogChunk]:
-        """Whole chunks from the front: about ``flush_rows`` rows, or up to ``CATCH_UP`` times
-        that of a backlog, and at most ``FILE_REQUESTS`` chunks (at least one chunk)."""
-        batch: list[LogChunk] = []
-        rows = 0
+    def _take(self) -> list[LogChunk | BodyRun]:
+        """Whole chunks and runs from the front: about ``flush_rows`` rows, or up to
+        ``CATCH_UP`` times that of a backlog, and at most ``FILE_REQUESTS`` requests (at
+        least one chunk or run; a run holds at most ``flush_rows`` rows and
+        ``FILE_REQUESTS`` requests). A run taken is closed to new requests."""
+        batch: list[LogChunk | BodyRun] = []
+        rows = requests = 0
         backlog = self._added - self._taken
         limit = min(max(self.flush_rows, backlog), CATCH_UP * self.flush_rows)
-        while self._chunks and (
-            not batch or (rows + self._chunks[0].rows <= limit and len(batch) < FILE_REQUESTS)
-        ):
-            chunk = self._chunks.popleft()
-            self._taken += chunk.rows
-            rows += chunk.rows
-            batch.append(chunk)
+        with self._lock:
+            while self._chunks:
+                item = self._chunks[0]
+                count = item.requests if isinstance(item, BodyRun) else 1
+                if batch and (rows + item.rows > limit or requests + count > FILE_REQUESTS):
+                    break
+                self._chunks.popleft()
+                if item is self._open:
+                    self._open = None
+                rows += item.rows
+                requests += count
+                batch.append(item)
+        self._taken += rows
+        self._taken_requests += requests
         return batch
 
     def _loop(self) -> None:
@@ -246,17 +273,17 @@ class PredictionLog:
             if stopping:
                 return
 
-    def _write(self, batch: list[LogChunk]) -> None:
+    def _write(self, batch: list[LogChunk | BodyRun]) -> None:
         if not self.urls:
             self._write_to(self.url, batch)
             return
-        by_model: dict[str, list[LogChunk]] = {}
+        by_model: dict[str, list[LogChunk | BodyRun]] = {}
         for chunk in batch:
             by_model.setdefault(chunk.model, []).append(chunk)
         for model, chunks in by_model.items():
             self._write_to(self.urls[model], chunks)
 
-    def _write_to(self, url: str, batch: list[LogChunk]) -> None:
+    def _write_to(self, url: str, batch: list[LogChunk | BodyRun]) -> None:
         rows = sum(c.rows for c in batch)
         try:
             write_log_chunks(url, batch)
