@@ -16,10 +16,15 @@ one thread: this is the work, not the contention the writer's GIL time adds to s
 * **file size**: the writer thread writing one file of N single-row requests kept as
   their JSON bodies (as the server keeps TF Serving row-format requests), for N = 1,000,
   2,000 (``FILE_REQUESTS``, the server's cap) and 10,000 (``log_flush_rows``' default,
-  the file a single-row server wrote before the cap), interleaved: its µs per request,
-  and the longest time another thread (standing in for the event loop: it wakes every
-  0.2 ms) waited for the interpreter while the file was made, written and its requests
-  freed.
+  the file a single-row server wrote before the cap), interleaved, the requests kept
+  as one :class:`~mooring.formats.log_chunks.LogChunk` each (``chunks``) and as the
+  server keeps them, a :class:`~mooring.formats.log_chunks.BodyRun` (``run``): its µs
+  per request, and the longest time another thread (standing in for the event loop:
+  it wakes every 0.2 ms) waited for the interpreter while the file was made, written
+  and its requests freed.
+* **buffering**: what the event loop spends to buffer 2,000 such requests either way
+  (µs per request, with a fresh outputs dict per request as the batcher hands them)
+  and the memory they hold until written (``tracemalloc``, bytes per request).
 
 Usage:
     python benchmarks/bench_prediction_log.py [--rounds 5] [--requests 2000]

@@ -284,11 +284,14 @@ class BodyRun:
     layout Arrow's JSON reader takes as it is, with no join), its outputs' bytes to one
     buffer per output, and its id, arrival and row count to arrays; the request's own
     objects are freed as soon as it is answered. The writer then makes the file's table
-    from a few buffers instead of walking thousands of objects with the interpreter held
-    (``benchmarks/bench_prediction_log.py``: for a file of 2,000 single-row requests the
-    longest wait of another thread fell from 3.0 to 0.8 ms, the writer's work from 8.5
-    to 5.5 µs a request, the memory held from 657 to 423 bytes a request). It makes
-    the same table as the run's requests kept as chunks would (:meth:`chunks`, also the
+    from a few buffers instead of walking thousands of objects with the interpreter
+    held. For a file of 2,000 single-row Adult requests (``python
+    benchmarks/bench_prediction_log.py --rounds 9``, medians), against a chunk per
+    request: the longest wait of another thread for the interpreter 1.4 ms instead of
+    3.7 (some rounds still see 5–7 ms), the writer's work 5.8 µs a request instead of
+    10.4, the memory held 423 bytes a request instead of 657; the event loop's part is
+    dearer, 6.6 µs instead of 3.6 (the outputs are copied and checked). It makes the
+    same table as the run's requests kept as chunks would (:meth:`chunks`, also the
     fallback where Arrow cannot read the bodies as the server did).
 
     Only requests with the same model, version, shadow flag, body schema and output
