@@ -122,20 +122,18 @@ def _body(rows: list[dict[str, Any]], pretty: bool, signature: bool) -> bytes:
     return text.encode()
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.lists(_row, min_size=1, max_size=4),
-            st.booleans(),  # pretty-printed: newlines inside the body
-            st.booleans(),  # with "signature_name"
-            st.booleans(),  # kept as its columns, not its body
-        ),
-        min_size=1,
-        max_size=6,
-    )
+_Request = tuple[list[dict[str, Any]], bool, bool, bool]
+_body_request = st.tuples(
+    st.lists(_row, min_size=1, max_size=4),
+    st.booleans(),  # pretty-printed: newlines inside the body
+    st.booleans(),  # with "signature_name"
+    st.booleans(),  # kept as its columns (a chunk), not its body
 )
+
+
+@given(st.lists(_body_request, min_size=1, max_size=6))
 def test_bodies_make_the_same_table_as_their_columns(
-    requests: list[tuple[list[dict[str, Any]], bool, bool, bool]],
+    requests: list[_Request],
 ) -> None:
     """Row-format bodies read by Arrow (or, where it cannot, by the server's decoder) log
     exactly what their decoded columns log, whatever mix of the two a file holds."""
@@ -178,28 +176,17 @@ def _outputs(rows: int, i: int) -> dict[str, np.ndarray[Any, Any]]:
     }
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.lists(_row, min_size=1, max_size=4),
-            st.booleans(),  # pretty-printed: newlines inside the body
-            st.booleans(),  # with "signature_name"
-            st.booleans(),  # kept as its columns (a chunk), not in a run of bodies
-            st.integers(1, 2),  # the version that answered
-        ),
-        min_size=1,
-        max_size=8,
-    )
-)
+# With the version that answered each request.
+@given(st.lists(st.tuples(_body_request, st.integers(1, 2)), min_size=1, max_size=8))
 def test_runs_of_bodies_make_the_same_table_as_chunks(
-    requests: list[tuple[list[dict[str, Any]], bool, bool, bool, int]],
+    requests: list[tuple[_Request, int]],
 ) -> None:
     """Bodies kept in runs (buffers, no object per request) log exactly what the same
     requests kept as chunks log: in order, mixed with chunks, across versions, whether
     Arrow reads the bodies or the server's decoder has to."""
     chunks: list[LogChunk] = []
     items: list[LogChunk | BodyRun] = []
-    for i, (rows, pretty, signature, keep_columns, version) in enumerate(requests):
+    for i, ((rows, pretty, signature, keep_columns), version) in enumerate(requests):
         body = _body(rows, pretty, signature)
         outputs = _outputs(len(rows), i)
         stamp = datetime(2026, 11, 23, 12, 0, i, 1234, tzinfo=UTC)
