@@ -6,6 +6,7 @@ what happens before the app sees a request (or instead of it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -109,6 +110,115 @@ def test_the_scope_names_both_ends_of_the_connection() -> None:
     assert status == 200
     assert seen == {"server": ["127.0.0.1", port], "client": ["127.0.0.1", local_port],
                     "scheme": "http"}  # fmt: skip
+
+
+@contextlib.contextmanager
+def _door_server(app: Any) -> Iterator[int]:
+    """A bare ASGI ``app`` behind the door on uvicorn, in a thread; its port."""
+    import threading
+
+    import uvicorn
+
+    from mooring.serving.door import Door
+    from tests._support.server import free_port
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=Door().protocol(), log_level="critical",
+        lifespan="off",
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=30)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+async def _slow_answer(scope: Any, receive: Any, send: Any) -> None:
+    """An answer whose head and body are sent 0.5 s apart; ``/fail`` ends after the head,
+    ``/stream`` sends its body in two parts 0.3 s apart."""
+    import asyncio
+
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    body = b'{"predictions": [1]}'
+    length = [(b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": length})
+    if scope["path"].endswith("/fail:predict"):
+        raise RuntimeError("the app failed after its head")
+    await asyncio.sleep(0.5)
+    if scope["path"].endswith("/stream:predict"):
+        await send({"type": "http.response.body", "body": body[:5], "more_body": True})
+        await asyncio.sleep(0.3)
+        await send({"type": "http.response.body", "body": body[5:]})
+        return
+    await send({"type": "http.response.body", "body": body})
+
+
+def _received_within(conn: RawConnection, seconds: float) -> bytes:
+    """What arrives on ``conn`` within ``seconds`` (nothing: b"")."""
+    conn.sock.settimeout(seconds)
+    try:
+        return conn.sock.recv(65536)
+    except TimeoutError:
+        return b""
+    finally:
+        conn.sock.settimeout(30)
+
+
+def test_an_inference_answer_goes_out_in_one_write_with_its_head() -> None:
+    """The head of a prediction's answer waits for its body (one write, one send instead
+    of two); other answers' heads go out as they are sent."""
+    with _door_server(_slow_answer) as port, RawConnection(port) as conn:
+        conn.send(raw_request("POST", "/v1/models/m:predict", b"{}"))
+        assert _received_within(conn, 0.25) == b""  # the head is held...
+        first = _received_within(conn, 5.0)
+        assert first.startswith(b"HTTP/1.1 200") and first.endswith(b'{"predictions": [1]}')
+        conn.buffer = b""
+        # ...not on a path that is not inference.
+        conn.send(raw_request("POST", "/v1/models/m:feedback", b"{}"))
+        head = _received_within(conn, 0.25)
+        assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n")
+        assert _received_within(conn, 5.0) == b'{"predictions": [1]}'
+
+
+def test_a_held_head_goes_out_with_a_streamed_answer_and_before_a_close() -> None:
+    with _door_server(_slow_answer) as port:
+        with RawConnection(port) as conn:
+            conn.send(raw_request("POST", "/v1/models/stream:predict", b"{}"))
+            first = _received_within(conn, 5.0)
+            assert first.startswith(b"HTTP/1.1 200") and first.endswith(b'\r\n\r\n{"pre')
+            conn.buffer = first
+            status, _, body = conn.answer()
+            assert (status, body) == (200, b'{"predictions": [1]}')
+        with RawConnection(port) as conn:
+            # The app fails after its head: the connection closes, the head written first.
+            conn.send(raw_request("POST", "/v1/models/fail:predict", b"{}"))
+            received = b""
+            while chunk := _received_within(conn, 5.0):
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200"), received
+
+
+def test_a_prediction_that_expects_100_continue_gets_it_before_its_body(
+    tight: ServerThread,
+) -> None:
+    """The interim answer is not held with the head: the client waits for it to send."""
+    request = raw_request("POST", PREDICT, BODY, expect="100-continue")
+    head, _, body = request.partition(b"\r\n\r\n")
+    with RawConnection(tight.port) as conn:
+        conn.send(head + b"\r\n\r\n")
+        assert _received_within(conn, 5.0) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        conn.send(body)
+        status, _, answer = conn.answer()
+    assert status == 200, answer
+    assert len(json.loads(answer)["predictions"]) == 1
 
 
 def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
