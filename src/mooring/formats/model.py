@@ -28,10 +28,10 @@ import platform
 import re
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -259,6 +259,8 @@ class SavedModelFolder:
     # The columns in the signature's flat argument order, when the direct call is in use
     # (see :func:`_direct_call`); None: every call goes through the keyword signature.
     flat_columns: list[str] | None = field(default=None, repr=False)
+    # The direct call itself: (flat tensors, captured inputs) -> outputs (see _flat_call).
+    flat_call: Callable[[list[Any], list[Any]], Any] | None = field(default=None, repr=False)
 
     @property
     def kind(self) -> str:
@@ -318,8 +320,9 @@ class SavedModelFolder:
         says what is wrong.
         """
         order = self.flat_columns
-        if flat and order is not None:
-            result: dict[str, Any] = self.signature._call_flat(
+        direct = self.flat_call
+        if flat and order is not None and direct is not None:
+            result: dict[str, Any] = direct(
                 [feed[name] for name in order], self.signature.captured_inputs
             )
             return result
@@ -411,7 +414,10 @@ def load_saved_model(
     order = [
         columns.get(kwargs[key].name or key, kwargs[key].name or key) for key in sorted(kwargs)
     ]
+    folder.flat_call = _flat_call(folder.signature)
     folder.flat_columns = _direct_call(folder, order, tf)
+    if folder.flat_columns is None:
+        folder.flat_call = None
     folder.load_seconds = time.perf_counter() - start
     return folder
 
@@ -426,20 +432,54 @@ def _rank_one(values: Any) -> bool:
     )
 
 
+def _flat_call(function: Any) -> Callable[[list[Any], list[Any]], Any] | None:
+    """The flat call of a loaded signature, past the wrapper that needs none here.
+
+    ``tf.saved_model.load`` wraps each restored function in a ``_WrapperFunction``
+    whose ``_call_flat`` maps every captured input through a check for a distributed
+    variable before calling its parent's, which runs the graph. For a model loaded
+    outside a distribution strategy none of them is one, and the check is all it
+    does: about 90 µs of Python per call with the GIL held for the Adult model's 36
+    captures (each check reads a missing attribute of a tensor, an exception), near
+    half of the Python cost of a call. So where the function is such a wrapper and no
+    captured input is distributed, its parent's ``_call_flat`` is called directly;
+    otherwise its own. None where it has no ``_call_flat``. :func:`_direct_call` then
+    checks, on one example row, that the call answers as the keyword call does.
+    """
+    own = getattr(function, "_call_flat", None)
+    if own is None:
+        return None
+    kind = type(function)
+    if kind.__name__ != "_WrapperFunction" or len(kind.__mro__) < 2:
+        return cast("Callable[[list[Any], list[Any]], Any]", own)
+    try:
+        from tensorflow.python.distribute import distribute_utils
+
+        distributed = any(
+            distribute_utils.is_distributed_variable(x) for x in function.captured_inputs
+        )
+        parent = super(kind, function)._call_flat
+    except (ImportError, AttributeError):
+        return cast("Callable[[list[Any], list[Any]], Any]", own)
+    return cast("Callable[[list[Any], list[Any]], Any]", own if distributed else parent)
+
+
 def _direct_call(folder: SavedModelFolder, order: list[str], tf: Any) -> list[str] | None:
     """``order`` when the signature's direct (flat) call answers as its keyword call does.
 
     Why: a keyword call of a loaded signature binds, canonicalises and checks every
     argument in Python before it runs the graph: about 450 µs of the ~1 ms a small
     model's call costs, with the GIL held, on every batch. The direct call,
-    ``ConcreteFunction._call_flat`` (what the keyword call ends in), skips that. It is
+    ``ConcreteFunction._call_flat`` (what the keyword call ends in; ``folder.flat_call``,
+    see :func:`_flat_call`), skips that. It is
     TensorFlow's own, not a public API, so it is used only when it exists and, on one
     example row, returns exactly what the keyword call returns; otherwise None (every
     call keyword). :meth:`SavedModelFolder.call` keeps the keyword call for inputs that
     are not rank 1, so a wrong shape still gets TensorFlow's own error.
     """
     function = folder.signature
-    if not hasattr(function, "_call_flat") or not hasattr(function, "captured_inputs"):
+    direct_call = folder.flat_call
+    if direct_call is None or not hasattr(function, "captured_inputs"):
         return None
     if sorted(order) != sorted(folder.inputs):
         return None
@@ -451,7 +491,7 @@ def _direct_call(folder: SavedModelFolder, order: list[str], tf: Any) -> list[st
     }
     try:
         keyword = function(**{folder.aliases.get(k, k): v for k, v in feed.items()})
-        direct = function._call_flat([feed[name] for name in order], function.captured_inputs)
+        direct = direct_call([feed[name] for name in order], function.captured_inputs)
         same = (
             isinstance(direct, Mapping)
             and direct.keys() == keyword.keys()
