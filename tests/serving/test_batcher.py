@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mooring.serving import Batcher, DeadlineExceededError, OverloadedError
+from mooring.serving import batcher as batcher_module
 
 Columns = dict[str, np.ndarray[Any, Any]]
 
@@ -147,7 +148,12 @@ def _threads_used(*, idle: bool, model_s: float, requests: int, together: int = 
     return ran
 
 
-def test_a_lone_request_on_an_idle_server_runs_on_the_event_loop() -> None:
+def test_a_lone_request_on_an_idle_server_runs_on_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first run's time includes the hand-off to the executor, which a loaded machine
+    # can stretch past the 5 ms limit: the limit is raised so only the rule is tested.
+    monkeypatch.setattr(batcher_module, "INLINE_MAX_S", 1.0)
     ran = _threads_used(idle=True, model_s=0.0, requests=5)
     # The first runs in the executor (the model's time is not known yet), the rest inline.
     assert ran[0].startswith("infer")
