@@ -125,6 +125,37 @@ def test_the_command_reads_the_same_environment_names_as_the_workers() -> None:
     )
 
 
+def test_the_supervisor_starts_its_workers_without_importing_the_server() -> None:
+    """``supervise`` imports the workers module only: the server's libraries load in the
+    workers (half a second of imports before any worker could start, measured)."""
+    script = (
+        "import json, sys\n"
+        "from mooring.cli.serve import supervise\n"
+        "from mooring.serving.workers import Supervisor\n"
+        "heavy = ('starlette', 'uvicorn', 'sqlalchemy', 'pyarrow', 'tensorflow',\n"
+        "         'mooring.serving.app', 'mooring.registry')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout) == []
+
+
+def test_the_serving_package_hands_out_its_names_on_first_use() -> None:
+    import importlib
+
+    import mooring.serving as serving
+
+    for name in serving.__all__:
+        value = getattr(serving, name)
+        assert getattr(importlib.import_module(value.__module__), name) is value, name
+    assert sorted(serving.__all__) == sorted(serving._EXPORTS)
+    assert set(serving.__all__) <= set(dir(serving))
+    with pytest.raises(AttributeError, match=r"'mooring\.serving' has no attribute 'nothing'"):
+        _ = serving.nothing
+
+
 def test_a_worker_run_reads_back_from_its_environment(tmp_path: Path) -> None:
     run = WorkerRun(1, tmp_path / "a:b", 4242)
     os.environ["MOORING_SERVE_WORKER"] = run.to_env()
