@@ -70,48 +70,6 @@ def test_is_inference_counts_predictions_only() -> None:
     assert not is_inference(b"POST", b"/v1/models/m:feedback")
 
 
-def test_the_scope_names_both_ends_of_the_connection() -> None:
-    """The door reads the addresses from the transport, as uvicorn's scope has them."""
-    import threading
-
-    import uvicorn
-
-    from mooring.serving.door import Door
-    from tests._support.server import free_port
-
-    async def echo(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = orjson.dumps(
-            {"server": scope["server"], "client": scope["client"], "scheme": scope["scheme"]}
-        )
-        length = [(b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 200, "headers": length})
-        await send({"type": "http.response.body", "body": body})
-
-    port = free_port()
-    config = uvicorn.Config(
-        echo, host="127.0.0.1", port=port, http=Door().protocol(), log_level="warning",
-        lifespan="off",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, timeout=30)
-        with RawConnection(port) as conn:
-            conn.send(raw_request("GET", "/", b""))
-            status, _, body = conn.answer()
-            local_port = conn.sock.getsockname()[1]
-        seen = json.loads(body)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-    assert status == 200
-    assert seen == {"server": ["127.0.0.1", port], "client": ["127.0.0.1", local_port],
-                    "scheme": "http"}  # fmt: skip
-
-
 @contextlib.contextmanager
 def _door_server(app: Any) -> Iterator[int]:
     """A bare ASGI ``app`` behind the door on uvicorn, in a thread; its port."""
@@ -136,6 +94,29 @@ def _door_server(app: Any) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_the_scope_names_both_ends_of_the_connection() -> None:
+    """The door reads the addresses from the transport, as uvicorn's scope has them."""
+
+    async def echo(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = orjson.dumps(
+            {"server": scope["server"], "client": scope["client"], "scheme": scope["scheme"]}
+        )
+        length = [(b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        await send({"type": "http.response.body", "body": body})
+
+    with _door_server(echo) as port, RawConnection(port) as conn:
+        conn.send(raw_request("GET", "/", b""))
+        status, _, body = conn.answer()
+        local_port = conn.sock.getsockname()[1]
+    seen = json.loads(body)
+    assert status == 200
+    assert seen == {"server": ["127.0.0.1", port], "client": ["127.0.0.1", local_port],
+                    "scheme": "http"}  # fmt: skip
 
 
 async def _slow_answer(scope: Any, receive: Any, send: Any) -> None:

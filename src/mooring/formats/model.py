@@ -259,7 +259,8 @@ class SavedModelFolder:
     # The columns in the signature's flat argument order, when the direct call is in use
     # (see :func:`_direct_call`); None: every call goes through the keyword signature.
     flat_columns: list[str] | None = field(default=None, repr=False)
-    # The direct call itself: (flat tensors, captured inputs) -> outputs (see _flat_call).
+    # The direct call itself: (flat tensors, captured inputs) -> outputs (see _flat_call);
+    # used only while flat_columns is set.
     flat_call: Callable[[list[Any], list[Any]], Any] | None = field(default=None, repr=False)
 
     @property
@@ -416,8 +417,6 @@ def load_saved_model(
     ]
     folder.flat_call = _flat_call(folder.signature)
     folder.flat_columns = _direct_call(folder, order, tf)
-    if folder.flat_columns is None:
-        folder.flat_call = None
     folder.load_seconds = time.perf_counter() - start
     return folder
 
@@ -450,7 +449,7 @@ def _flat_call(function: Any) -> Callable[[list[Any], list[Any]], Any] | None:
     if own is None:
         return None
     kind = type(function)
-    if kind.__name__ != "_WrapperFunction" or len(kind.__mro__) < 2:
+    if kind.__name__ != "_WrapperFunction":
         return cast("Callable[[list[Any], list[Any]], Any]", own)
     try:
         from tensorflow.python.distribute import distribute_utils
