@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,43 @@ def test_oversized_body_is_413(server: ServerThread) -> None:
     big = {"instances": [row() for _ in range(2000)]}
     res = post(server, PREDICT, big)
     assert res.status_code == 413 and "body_limit_bytes" in res.json()["error"]
+
+
+def _in_parts(body: bytes, size: int) -> Iterator[bytes]:
+    """``body`` sent chunked (no Content-Length), ``size`` bytes a part."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_a_chunked_body_answers_as_a_whole_one_and_is_held_to_the_limit(
+    server: ServerThread,
+) -> None:
+    body = orjson.dumps({"instances": [row(age=float(20 + i)) for i in range(5)]})
+    whole = httpx.post(server.url + PREDICT, content=body, timeout=30)
+    parts = httpx.post(server.url + PREDICT, content=_in_parts(body, 37), timeout=30)
+    assert "content-length" not in parts.request.headers  # really sent in parts
+    assert parts.status_code == whole.status_code == 200
+    assert parts.json() == whole.json()
+    # Past the limit with no length declared: refused as the parts arrive, not a 500.
+    big = orjson.dumps({"instances": [row() for _ in range(2000)]})
+    res = httpx.post(server.url + PREDICT, content=_in_parts(big, 4096), timeout=30)
+    assert res.status_code == 413 and "above the limit of" in res.json()["error"]
+
+
+def test_an_answer_carries_each_of_its_headers_once(server: ServerThread) -> None:
+    res = httpx.post(
+        server.url + PREDICT,
+        content=orjson.dumps({"instances": [row()]}),
+        headers=[("X-Request-Id", "first-1"), ("X-Request-Id", "second-2")],
+        timeout=30,
+    )
+    assert res.status_code == 200
+    names = [name.lower() for name, _ in res.headers.multi_items()]
+    for name in ("x-request-id", "x-model-version", "content-length", "content-type"):
+        assert names.count(name) == 1, res.headers
+    assert res.headers["x-request-id"] == "first-1"  # the first one given, as before
+    assert res.headers["x-model-version"] == "1"
+    assert int(res.headers["content-length"]) == len(res.content)
 
 
 def test_metrics_are_exposed(server: ServerThread) -> None:

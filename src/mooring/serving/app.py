@@ -39,7 +39,9 @@ from mooring.serving.follow import follow, follow_notices, refresh_gauges, settl
 from mooring.serving.http import (
     CLIENT_CLOSED,
     JSON,
+    Answer,
     ServingApp,
+    add_header,
     check_bearer,
     http_error,
     json_response,
@@ -62,6 +64,19 @@ log = logging.getLogger("mooring.serving")
 
 # How long build_app's on_ready waits for every model to be ready before it is called anyway.
 READY_WAIT_S = 300.0
+
+
+def _id_and_key(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The request's X-Request-Id and X-Request-Key (the first of each), in one pass over
+    its raw headers (ASGI names them in lower case)."""
+    given = key = None
+    for name, value in headers:
+        if name == b"x-request-id":
+            if given is None:
+                given = value.decode("latin-1")
+        elif name == b"x-request-key" and key is None:
+            key = value.decode("latin-1")
+    return given, key
 
 
 @dataclass(kw_only=True)
@@ -88,14 +103,16 @@ class _Handlers:
     ) -> Response:
         # The deadline runs from arrival: the door stamps it as the headers are parsed,
         # before the body is read (without the door, from now).
-        arrived = request.scope.get(ARRIVED) or time.monotonic()
+        scope = request.scope
+        arrived = scope.get(ARRIVED) or time.monotonic()
+        given, key = _id_and_key(scope["headers"])
         ctx = _Ctx(
             request=request,
             protocol=protocol,
-            request_id=request_id(request.headers.get("x-request-id")),
+            request_id=request_id(given),
             deadline=arrived + self.predictor.deadline_s,
             arrived=arrived,
-            key=request.headers.get("x-request-key"),
+            key=key,
         )
         try:
             response = await handler(ctx)
@@ -116,15 +133,16 @@ class _Handlers:
             response = json_response(
                 {"error": f"internal error (request id {ctx.request_id})"}, 500
             )
-        response.headers["X-Request-Id"] = ctx.request_id
-        for key, value in ctx.headers.items():
-            response.headers[key] = value
+        add_header(response, "X-Request-Id", ctx.request_id)
+        for name, value in ctx.headers.items():
+            add_header(response, name, value)
+        client = scope.get("client")
         self.predictor.finish(
             ctx,
             response.status_code,
-            method=request.method,
-            path=request.scope["path"],  # not request.url: it builds a URL object
-            client=request.client.host if request.client else None,
+            method=scope["method"],
+            path=scope["path"],  # not request.url: it builds a URL object
+            client=client[0] if client else None,
         )
         return response
 
@@ -254,11 +272,11 @@ class _Handlers:
             outputs, wanted, model=manager.name, version=slot.version, request_id=request_id
         )
         if header_length is None:
-            return Response(payload, media_type=JSON)
-        return Response(
+            return Answer(payload)
+        return Answer(
             payload,
-            media_type="application/octet-stream",
             headers={"Inference-Header-Content-Length": str(header_length)},
+            media_type="application/octet-stream",
         )
 
     # -- label feedback ------------------------------------------------------------
