@@ -13,11 +13,12 @@ import orjson
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from mooring.serving.errors import PayloadTooLargeError
-from mooring.serving.http import JSON, Answer, add_header, json_response, read_body
+from mooring.serving.http import JSON, Answer, add_header, id_and_key, json_response, read_body
 
 # Header names as HTTP tokens; values as printable latin-1 text (what a head can carry).
 _NAMES = st.text(
@@ -143,3 +144,20 @@ def test_a_client_that_leaves_mid_body_is_a_client_disconnect() -> None:
     ]
     with pytest.raises(ClientDisconnect, match=r"^$"):  # Starlette's: no message
         asyncio.run(read_body(_request(messages, []), 1024))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([b"x-request-id", b"x-request-key", b"host", b"x-request-ids"]),
+            st.binary(max_size=12),
+        ),
+        max_size=6,
+    )
+)
+def test_the_request_id_and_key_are_read_as_starlettes_headers_read_them(
+    raw: list[tuple[bytes, bytes]],
+) -> None:
+    headers = Headers(raw=raw)
+    assert id_and_key(raw) == (headers.get("x-request-id"), headers.get("x-request-key"))

@@ -44,6 +44,7 @@ from mooring.serving.http import (
     add_header,
     check_bearer,
     http_error,
+    id_and_key,
     json_response,
     read_body,
     request_id,
@@ -64,19 +65,6 @@ log = logging.getLogger("mooring.serving")
 
 # How long build_app's on_ready waits for every model to be ready before it is called anyway.
 READY_WAIT_S = 300.0
-
-
-def _id_and_key(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """The request's X-Request-Id and X-Request-Key (the first of each), in one pass over
-    its raw headers (ASGI names them in lower case)."""
-    given = key = None
-    for name, value in headers:
-        if name == b"x-request-id":
-            if given is None:
-                given = value.decode("latin-1")
-        elif name == b"x-request-key" and key is None:
-            key = value.decode("latin-1")
-    return given, key
 
 
 @dataclass(kw_only=True)
@@ -105,7 +93,7 @@ class _Handlers:
         # before the body is read (without the door, from now).
         scope = request.scope
         arrived = scope.get(ARRIVED) or time.monotonic()
-        given, key = _id_and_key(scope["headers"])
+        given, key = id_and_key(scope["headers"])
         ctx = _Ctx(
             request=request,
             protocol=protocol,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ __all__ = [
     "add_header",
     "check_bearer",
     "http_error",
+    "id_and_key",
     "json_response",
     "read_body",
     "request_id",
@@ -72,6 +73,25 @@ def request_id(given: str | None) -> str:
     if given and REQUEST_ID_PATTERN.fullmatch(given):
         return given
     return _ids.next()
+
+
+def id_and_key(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The request's X-Request-Id and X-Request-Key (the first of each), in one pass over
+    its raw headers (ASGI names them in lower case).
+
+    Example:
+        >>> raw = [(b"x-request-key", b"k7"), (b"x-request-id", b"a"), (b"x-request-id", b"b")]
+        >>> id_and_key(raw)
+        ('a', 'k7')
+    """
+    given = key = None
+    for name, value in headers:
+        if name == b"x-request-id":
+            if given is None:
+                given = value.decode("latin-1")
+        elif name == b"x-request-key" and key is None:
+            key = value.decode("latin-1")
+    return given, key
 
 
 def check_bearer(request: Request, token: str, what: str) -> None:
