@@ -161,3 +161,16 @@ def test_the_request_id_and_key_are_read_as_starlettes_headers_read_them(
 ) -> None:
     headers = Headers(raw=raw)
     assert id_and_key(raw) == (headers.get("x-request-id"), headers.get("x-request-key"))
+
+
+def test_a_body_read_before_is_returned_again_and_a_consumed_stream_refused() -> None:
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b"{}", "more_body": False}]
+    request = _request(messages, [])
+    assert asyncio.run(request.body()) == b"{}"
+    assert asyncio.run(read_body(request, 10)) == b"{}"  # as Request.stream() gives it
+    with pytest.raises(PayloadTooLargeError, match="above the limit of 1 bytes"):
+        asyncio.run(read_body(request, 1))
+    consumed = _request([*messages], [])
+    asyncio.run(read_body(consumed, 10))
+    with pytest.raises(RuntimeError, match="Stream consumed"):
+        asyncio.run(read_body(consumed, 10))

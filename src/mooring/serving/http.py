@@ -174,6 +174,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     # ASGI's messages read directly, as Request.stream() would (a disconnect before the
     # end raises ClientDisconnect) without its generator: a body is mostly one message
     # (2.2 µs a body instead of 3.2 in a scratch loop).
+    read: bytes | None = getattr(request, "_body", None)  # Request.body() was awaited
+    if read is not None or request._stream_consumed:
+        if read is None:
+            raise RuntimeError("Stream consumed")  # as Request.stream() refuses it
+        if len(read) > limit:
+            raise PayloadTooLargeError(
+                f"the body is above the limit of {limit} bytes; send smaller batches "
+                "or raise [serving] body_limit_bytes"
+            )
+        return read
     receive = request.receive
     chunks: list[bytes] = []
     size = 0
