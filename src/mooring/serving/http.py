@@ -164,6 +164,13 @@ def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | Non
     return Answer(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers)
 
 
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the body is above the limit of {limit} bytes; send smaller batches "
+        "or raise [serving] body_limit_bytes"
+    )
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -179,10 +186,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         if read is None:
             raise RuntimeError("Stream consumed")  # as Request.stream() refuses it
         if len(read) > limit:
-            raise PayloadTooLargeError(
-                f"the body is above the limit of {limit} bytes; send smaller batches "
-                "or raise [serving] body_limit_bytes"
-            )
+            raise _too_large(limit)
         return read
     receive = request.receive
     chunks: list[bytes] = []
@@ -194,10 +198,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLargeError(
-                    f"the body is above the limit of {limit} bytes; send smaller batches "
-                    "or raise [serving] body_limit_bytes"
-                )
+                raise _too_large(limit)
             if chunk:
                 chunks.append(chunk)
             if not message.get("more_body", False):
