@@ -1,33 +1,34 @@
-"""The prediction log's cost per request: rows built on the event loop vs columnar chunks.
+"""The prediction log's cost per request: logged a request at a time or a batch at a time.
 
-Both ways write the same Parquet files (``tests/formats/test_predictions.py`` checks the
-tables are equal). This measures, for requests of 1 and 64 Adult-shaped rows:
+The server logs its answers one batch at a time (``PredictionLog.record_batch``: the
+batch's merged columns and outputs, each logged request's id and rows, one
+:class:`~mooring.formats.log_chunks.LogChunk`). Side by side in one run, for Adult
+requests of 1 and 64 rows, three ways of logging the same requests:
 
-* **loop**: what the server's event loop spends to hand one request to the log (the
-  old way: one dict per row, values converted with ``tolist``; the new way: one
-  :class:`~mooring.formats.predictions.LogChunk` holding the arrays);
-* **writer**: what the writer thread spends per request to make the Parquet bytes
-  (``pa.Table.from_pylist`` of the rows vs Arrow columns from the chunks), written to
-  memory so the disk does not decide;
+* ``rows``: one dict per row (``append_request_rows``), made into a table with
+  ``pa.Table.from_pylist``: the naive way;
+* ``request``: one chunk per request (``PredictionLog.record``), as a server that logs
+  each request after its answer does;
+* ``batch``: one chunk per batch of ``--batch`` requests (``record_batch``), as the
+  server does now; 16 is about the batch single rows make at c=32 on one worker.
 
-in interleaved rounds, medians, microseconds per request. Both run in one process on
-one thread: this is the work, not the contention the writer's GIL time adds to serving.
+For each, in interleaved rounds (medians):
 
-* **file size**: the writer thread writing one file of N single-row requests kept as
-  their JSON bodies (as the server keeps TF Serving row-format requests), for N = 1,000,
-  2,000 (``FILE_REQUESTS``, the server's cap) and 10,000 (``log_flush_rows``' default,
-  the file a single-row server wrote before the cap), interleaved, the requests kept
-  as one :class:`~mooring.formats.log_chunks.LogChunk` each (``chunks``) and as the
-  server keeps them, a :class:`~mooring.formats.log_chunks.BodyRun` (``run``): its µs
-  per request, and the longest time another thread (standing in for the event loop:
-  it wakes every 0.2 ms) waited for the interpreter while the file was made, written
-  and its requests freed.
-* **buffering**: what the event loop spends to buffer 2,000 such requests either way
-  (µs per request, with a fresh outputs dict per request as the batcher hands them)
-  and the memory they hold until written (``tracemalloc``, bytes per request).
+* **loop µs**: what the event loop spends per request to hand it to the log (through
+  the real ``PredictionLog`` with its writer stopped, so only the append is timed);
+* **writer µs**: what the writer thread spends per request to make and write one file
+  of ``--requests`` requests (Parquet, to a temporary folder), on its own thread;
+* **longest wait**: the longest time another thread (standing in for the event loop: it
+  wants the interpreter every 0.2 ms) waited for the interpreter while that file was
+  made and written;
+* **bytes held**: the memory the buffered requests hold until written (``tracemalloc``,
+  per request, the batch's merged columns counted once per batch).
+
+Nothing is asserted; the report is printed and written to
+``benchmarks/results/bench_prediction_log.json``.
 
 Usage:
-    python benchmarks/bench_prediction_log.py [--rounds 5] [--requests 2000]
+    python benchmarks/bench_prediction_log.py [--rounds 5] [--requests 2000] [--batch 16]
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -49,303 +51,243 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mooring.formats.log_chunks import (
-    BodyRun,
-    LogChunk,
-    log_chunks_table,
-    rows_schema,
-    write_log_chunks,
-)
-from mooring.formats.predictions import append_request_rows
-from mooring.serving.log import FILE_REQUESTS, arrow_without_pandas
+from mooring.formats.log_chunks import write_log_chunks
+from mooring.formats.predictions import append_request_rows, write_log_file
+from mooring.serving.log import LogTicket, PredictionLog, arrow_without_pandas
 
 ADULT = Path(__file__).resolve().parent.parent / "examples" / "adult" / "adult.test.csv.gz"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
+WAYS = ("rows", "request", "batch")
+
+Request = tuple[dict[str, list[Any]], dict[str, np.ndarray[Any, Any]]]
 
 
-def requests(rows: int, count: int) -> list[tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]]:
-    """``count`` requests of ``rows`` Adult rows, as the server's decoder leaves them."""
+def requests(rows: int, count: int) -> list[Request]:
+    """``count`` requests of ``rows`` Adult rows: columns as the server's decoder leaves
+    them (lists of floats and strings) and a classifier's outputs."""
     with gzip.open(ADULT, "rt") as handle:
         header = handle.readline().strip().split(",")
         lines = [line.strip().split(",") for line in handle if line.strip()]
     out = []
     for r in range(count):
         part = [lines[(r * rows + i) % len(lines)] for i in range(rows)]
-        columns: dict[str, Any] = {}
+        columns: dict[str, list[Any]] = {}
         for j, name in enumerate(header[:-1]):
             values = [p[j] for p in part]
-            if name in NUMERIC:
-                columns[name] = np.array([float(v) for v in values], dtype=np.float32)
-            else:
-                columns[name] = np.array(values, dtype=object)
+            columns[name] = [float(v) for v in values] if name in NUMERIC else values
         score = np.linspace(0.05, 0.95, rows)
         outputs = {
             "probabilities": np.stack([1 - score, score], axis=1).astype(np.float32),
-            "classes": np.array([b">50K" if s > 0.5 else b"<=50K" for s in score], dtype=object),
+            "classes": np.array([">50K" if s > 0.5 else "<=50K" for s in score], dtype=object),
         }
         out.append((columns, outputs))
     return out
 
 
-def to_parquet(table: pa.Table) -> int:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return len(sink.getvalue())
+def batches(reqs: list[Request], size: int) -> list[tuple[dict[str, Any], dict[str, Any], int]]:
+    """The requests merged into batches of ``size`` as the server runs them (lists joined,
+    then made the arrays the model takes, as ``ServedModel.arrays`` makes them: text as
+    objects, numbers as float64; outputs as the model gives them for the batch):
+    (columns, outputs, requests)."""
+    out = []
+    for start in range(0, len(reqs), size):
+        part = reqs[start : start + size]
+        columns = {
+            k: np.array(
+                list(chain.from_iterable(c[k] for c, _ in part)),
+                dtype=np.float64 if k in NUMERIC else object,
+            )
+            for k in part[0][0]
+        }
+        outputs = {k: np.concatenate([o[k] for _, o in part]) for k in part[0][1]}
+        out.append((columns, outputs, len(part)))
+    return out
 
 
-def run_rows(reqs: list[Any], rows: int) -> tuple[float, float]:
-    stamp = datetime.now(UTC)
-    buffer: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    for i, (columns, outputs) in enumerate(reqs):
-        append_request_rows(
-            buffer,
-            model="income",
-            version=1,
-            request_id=f"r{i}",
-            timestamp=stamp,
-            columns=columns,
-            outputs=outputs,
-            rows=rows,
-        )
-    loop = time.perf_counter() - start
-    start = time.perf_counter()
-    to_parquet(pa.Table.from_pylist(buffer))
-    return loop, time.perf_counter() - start
-
-
-def run_chunks(reqs: list[Any], rows: int) -> tuple[float, float]:
-    stamp = datetime.now(UTC)
-    buffer: list[LogChunk] = []
-    start = time.perf_counter()
-    for i, (columns, outputs) in enumerate(reqs):
-        buffer.append(
-            LogChunk(
+def buffer(way: str, reqs: list[Request], merged: list[Any], rows: int) -> tuple[float, Any]:
+    """Hand the requests to the log one way, timed; (seconds, what was buffered)."""
+    if way == "rows":
+        stamp = datetime.now(UTC)
+        kept: list[dict[str, Any]] = []
+        start = time.perf_counter()
+        for i, (columns, outputs) in enumerate(reqs):
+            append_request_rows(
+                kept,
                 model="income",
                 version=1,
-                request_id=f"r{i}",
+                request_id=f"{i:032x}",
                 timestamp=stamp,
                 columns=columns,
                 outputs=outputs,
                 rows=rows,
             )
-        )
-    loop = time.perf_counter() - start
+        return time.perf_counter() - start, kept
+    plog = PredictionLog("memory://unused", sample_rate=1.0, buffer_rows=10**9)
     start = time.perf_counter()
-    to_parquet(log_chunks_table(buffer))
-    return loop, time.perf_counter() - start
-
-
-def body_chunks(count: int) -> list[LogChunk]:
-    """``count`` single-row requests as the server buffers them: JSON body and outputs."""
-    reqs = requests(1, min(count, 4096))
-    schema = rows_schema({k: "float32" if k in NUMERIC else "string" for k in reqs[0][0]})
-    chunks = []
-    for i in range(count):
-        columns, outputs = reqs[i % len(reqs)]
-        row = {k: (float(v[0]) if k in NUMERIC else str(v[0])) for k, v in columns.items()}
-        chunks.append(
-            LogChunk(
+    if way == "request":
+        for i, (columns, outputs) in enumerate(reqs):
+            plog.record(
                 model="income",
                 version=1,
                 request_id=f"{i:032x}",
-                timestamp=datetime.now(UTC),
-                columns={},
-                outputs={k: v.copy() for k, v in outputs.items()},
-                rows=1,
-                body=json.dumps({"instances": [row]}).encode(),
-                schema=schema,
+                columns=columns,
+                outputs=outputs,
+                rows=rows,
             )
-        )
-    return chunks
+    else:
+        serial = 0
+        for columns, outputs, count in merged:
+            tickets: list[LogTicket | None] = []
+            for _ in range(count):
+                tickets.append(LogTicket(f"{serial:032x}"))
+                serial += 1
+            plog.record_batch(
+                model="income",
+                version=1,
+                tickets=tickets,
+                counts=[rows] * count,
+                columns=columns,
+                outputs=outputs,
+            )
+    took = time.perf_counter() - start
+    return took, list(plog._chunks)
 
 
-def body_run(count: int) -> list[BodyRun]:
-    """The same ``count`` requests as the server buffers them now: one run of bodies."""
-    chunks = body_chunks(count)
-    first = chunks[0]
-    assert first.schema is not None and first.body is not None
-    run = BodyRun(first.model, first.version, False, first.schema, None, first.outputs)
-    for chunk in chunks:
-        stamp = (chunk.timestamp - EPOCH) // timedelta(microseconds=1) * 1000
-        args = (chunk.request_id, stamp, 1, chunk.body or b"", chunk.outputs)
-        assert run.add(first.model, first.version, False, first.schema, *args)
-    return [run]
-
-
-def buffer_cost(count: int, kept: str) -> tuple[float, float]:
-    """What the event loop spends to buffer ``count`` single-row body requests one way,
-    and the memory they hold: (µs per request, bytes per request)."""
-    chunks = body_chunks(count)
-    schema = chunks[0].schema
-    assert schema is not None
-    took = _buffer(chunks, schema, kept, [])  # timed without tracemalloc, which slows it
+def held_bytes(way: str, reqs: list[Request], rows: int, batch: int) -> float:
+    """Bytes per request the buffered requests hold (their columns made fresh, as each
+    request's decoder makes them)."""
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    items: list[Any] = []
-    _buffer(chunks, schema, kept, items)
+    fresh = [({k: list(v) for k, v in c.items()}, {k: v.copy() for k, v in o.items()})
+             for c, o in reqs]  # fmt: skip
+    merged = batches(fresh, batch) if way == "batch" else []
+    if way == "batch":
+        fresh = []  # the batch's merged columns stand in for the requests' own
+    _, kept = buffer(way, fresh, merged, rows)
     held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    del chunks, items
-    return took / count * 1e6, held / count
+    del kept, fresh, merged
+    return held / len(reqs)
 
 
-def _buffer(chunks: list[LogChunk], schema: pa.Schema, kept: str, items: list[Any]) -> float:
-    """Buffer the requests of ``chunks`` into ``items`` as the server does; seconds."""
-    start = time.perf_counter()
-    run: BodyRun | None = None
-    for c in chunks:
-        # A new outputs dict per request, as the batcher hands each request its slice.
-        outputs = {k: v[:1] for k, v in c.outputs.items()}
-        body = c.body or b""
-        if kept == "chunks":
-            items.append(
-                LogChunk(
-                    model="income",
-                    version=1,
-                    request_id=c.request_id,
-                    timestamp=datetime.now(UTC),
-                    columns={},
-                    outputs=outputs,
-                    rows=1,
-                    body=body,
-                    schema=schema,
-                )
-            )
-        else:
-            args = (c.request_id, time.time_ns(), 1, body, outputs)
-            if run is None or not run.add("income", 1, False, schema, *args):
-                run = BodyRun("income", 1, False, schema, None, outputs)
-                run.add("income", 1, False, schema, *args)
-                items.append(run)
-    return time.perf_counter() - start
+def write(way: str, kept: Any, folder: str) -> None:
+    if way == "rows":
+        write_log_file(folder, kept)
+    else:
+        write_log_chunks(folder, kept)
 
 
-def run_file(count: int, folder: str, kept: str = "chunks") -> tuple[float, float]:
-    """Write one file of ``count`` body requests (kept as ``chunks`` or a ``run``) on a
-    thread, as the server's writer does; (µs per request, longest wait in ms of a thread
-    that wants the interpreter every 0.2 ms meanwhile)."""
-    holder: list[Any] = [body_chunks(count) if kept == "chunks" else body_run(count)]
+def timed_file(way: str, kept: Any, folder: str, count: int) -> tuple[float, float]:
+    """Write one file of what was buffered on a thread, as the server's writer does;
+    (µs per request, the longest wait in ms of a thread that wants the interpreter every
+    0.2 ms meanwhile)."""
+    holder = [kept]
     done = threading.Event()
     took: list[float] = []
 
-    def write() -> None:
+    def writer() -> None:
         start = time.perf_counter()
-        write_log_chunks(folder, holder.pop())  # the requests are freed on this thread
+        items = holder.pop()
+        write(way, items, folder)
+        while items:  # the requests are freed on this thread, one at a time as the server's
+            items.pop()
         took.append(time.perf_counter() - start)
         done.set()
 
     longest = 0.0
-    writer = threading.Thread(target=write)
+    thread = threading.Thread(target=writer)
     last = time.perf_counter()
-    writer.start()
+    thread.start()
     while not done.is_set():
         time.sleep(0.0002)
         now = time.perf_counter()
         longest = max(longest, now - last)
         last = now
-    writer.join()
+    thread.join()
     return took[0] / count * 1e6, longest * 1e3
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=2000, help="single-row requests a file")
+    parser.add_argument("--batch", type=int, default=16, help="requests a batch")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    cells: dict[str, Any] = {}
-    for rows in (1, 64):
-        count = max(20, args.requests // (1 if rows == 1 else 16))
-        reqs = requests(rows, count)
-        samples: dict[str, list[float]] = {
-            k: [] for k in ("rows_loop", "rows_writer", "chunks_loop", "chunks_writer")
-        }
-        for _ in range(args.rounds):  # interleaved
-            loop, writer = run_rows(reqs, rows)
-            samples["rows_loop"].append(loop / count * 1e6)
-            samples["rows_writer"].append(writer / count * 1e6)
-            loop, writer = run_chunks(reqs, rows)
-            samples["chunks_loop"].append(loop / count * 1e6)
-            samples["chunks_writer"].append(writer / count * 1e6)
-        med = {k: statistics.median(v) for k, v in samples.items()}
-        cells[f"{rows}_rows"] = {
-            "requests": count,
-            "us_per_request": {k: round(v, 2) for k, v in med.items()},
-            "loop_ratio_rows_over_chunks": round(med["rows_loop"] / med["chunks_loop"], 1),
-            "writer_ratio_rows_over_chunks": round(med["rows_writer"] / med["chunks_writer"], 2),
-        }
     arrow_without_pandas()  # as the server does
-    sizes = sorted({1000, FILE_REQUESTS, 10_000})
-    ways = ("chunks", "run")
-    files = {(n, k): {"us": [], "wait_ms": []} for n in sizes for k in ways}
-    buffered: dict[str, dict[str, list[float]]] = {k: {"us": [], "bytes": []} for k in ways}
+    cells: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
-        for kept in ways:  # warm up Arrow's JSON reader and Parquet writer
-            run_file(200, folder, kept)
-        for _ in range(args.rounds):  # interleaved
-            for n in sizes:
-                for kept in ways:
-                    us, wait = run_file(n, folder, kept)
-                    files[n, kept]["us"].append(us)
-                    files[n, kept]["wait_ms"].append(wait)
-            for kept in ways:
-                us, held = buffer_cost(FILE_REQUESTS, kept)
-                buffered[kept]["us"].append(us)
-                buffered[kept]["bytes"].append(held)
-    cells["file_size"] = {
-        f"{n}_{kept}": {
-            "requests": n,
-            "kept_as": kept,
-            "us_per_request": round(statistics.median(v["us"]), 2),
-            "longest_wait_ms": round(statistics.median(v["wait_ms"]), 2),
-            "longest_wait_ms_runs": [round(x, 2) for x in v["wait_ms"]],
-        }
-        for (n, kept), v in files.items()
-    }
-    cells["buffering"] = {
-        kept: {
-            "requests": FILE_REQUESTS,
-            "loop_us_per_request": round(statistics.median(v["us"]), 2),
-            "bytes_held_per_request": round(statistics.median(v["bytes"])),
-        }
-        for kept, v in buffered.items()
-    }
+        for rows in (1, 64):
+            count = max(20, args.requests // rows * (1 if rows == 1 else 16))
+            reqs = requests(rows, count)
+            merged = batches(reqs, args.batch)
+            samples: dict[str, dict[str, list[float]]] = {
+                w: {"loop": [], "writer": [], "wait": [], "bytes": []} for w in WAYS
+            }
+            for way in WAYS:  # warm up
+                timed_file(way, buffer(way, reqs[:50], batches(reqs[:50], args.batch), rows)[1],
+                           folder, 50)  # fmt: skip
+            for r in range(args.rounds):
+                order: tuple[str, ...] = WAYS if r % 2 == 0 else WAYS[::-1]
+                for way in order:
+                    took, kept = buffer(way, reqs, merged, rows)
+                    samples[way]["loop"].append(took / count * 1e6)
+                    us, wait = timed_file(way, kept, folder, count)
+                    samples[way]["writer"].append(us)
+                    samples[way]["wait"].append(wait)
+                    samples[way]["bytes"].append(held_bytes(way, reqs, rows, args.batch))
+            cells[f"{rows}_rows"] = {
+                "requests": count,
+                "ways": {
+                    way: {
+                        "loop_us_per_request": median(s["loop"]),
+                        "writer_us_per_request": median(s["writer"]),
+                        "longest_wait_ms": median(s["wait"]),
+                        "longest_wait_ms_runs": [round(x, 2) for x in s["wait"]],
+                        "bytes_held_per_request": round(statistics.median(s["bytes"])),
+                    }
+                    for way, s in samples.items()
+                },
+            }
+    check = folder_rows_equal(requests(3, 40), args.batch)
     result = {
         "benchmark": "prediction_log",
         "machine": {"python": platform.python_version(), "cpu": platform.processor()},
         "rounds": args.rounds,
+        "batch": args.batch,
+        "same_table_every_way": check,
         "cells": cells,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_prediction_log.json").write_text(json.dumps(result, indent=2))
-    print(f"{'request':>10} | {'loop µs rows→chunks':>24} | {'writer µs rows→chunks':>26}")
+    print(f"the three ways write the same rows: {check}\n")
+    header = ["request rows", "logged", "loop µs/request", "writer µs/request",
+              "longest wait ms", "bytes held/request"]  # fmt: skip
+    print(" | ".join(header))
     for name, cell in cells.items():
-        if name in ("file_size", "buffering"):
-            continue
-        us = cell["us_per_request"]
-        print(
-            f"{name:>10} | {us['rows_loop']:>9.1f} → {us['chunks_loop']:<8.2f} "
-            f"({cell['loop_ratio_rows_over_chunks']}×) | {us['rows_writer']:>9.1f} → "
-            f"{us['chunks_writer']:<8.1f} ({cell['writer_ratio_rows_over_chunks']}×)"
-        )
+        for way, v in cell["ways"].items():
+            print(
+                f"{name:>12} | {way:>7} | {v['loop_us_per_request']:>15.2f} | "
+                f"{v['writer_us_per_request']:>17.2f} | {v['longest_wait_ms']:>15.2f} | "
+                f"{v['bytes_held_per_request']:>18}"
+            )
 
-    print(
-        f"\n{'requests a file':>16} | {'kept as':>7} | {'writer µs/request':>18} | "
-        f"{'longest wait, ms':>17}"
-    )
-    for cell in cells["file_size"].values():
-        print(
-            f"{cell['requests']:>16} | {cell['kept_as']:>7} | {cell['us_per_request']:>18.1f} | "
-            f"{cell['longest_wait_ms']:>17.2f}"
-        )
-    print(f"\n{'buffered as':>11} | {'event loop µs/request':>22} | {'bytes held/request':>19}")
-    for kept, cell in cells["buffering"].items():
-        print(
-            f"{kept:>11} | {cell['loop_us_per_request']:>22.2f} | "
-            f"{cell['bytes_held_per_request']:>19}"
-        )
+
+def folder_rows_equal(reqs: list[Request], batch: int) -> bool:
+    """Whether the three ways write the same rows (request ids aside, which each way
+    numbers alike, and the timestamp, which each takes when it buffers)."""
+    tables: list[pa.Table] = []
+    for way in WAYS:
+        with tempfile.TemporaryDirectory() as folder:
+            write(way, buffer(way, reqs, batches(reqs, batch), 3)[1], folder)
+            (path,) = Path(folder).rglob("*.parquet")
+            tables.append(pq.read_table(path).drop(["timestamp"]))
+    first = tables[0]
+    return all(t.select(first.column_names).equals(first) for t in tables[1:])
 
 
 if __name__ == "__main__":

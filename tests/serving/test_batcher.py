@@ -169,3 +169,98 @@ def test_lone_requests_stay_off_the_loop_when_the_server_is_busy_or_the_model_sl
     # Several requests at once make a batch, which runs in the executor.
     together = _threads_used(idle=True, model_s=0.0, requests=3, together=4)
     assert all(n.startswith("infer") for n in together[1:])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    requests=st.lists(st.tuples(st.integers(1, 6), st.booleans()), min_size=1, max_size=25),
+    max_batch=st.integers(1, 12),
+)
+def test_each_batch_hands_on_its_tagged_requests_with_their_own_rows(
+    requests: list[tuple[int, bool]], max_batch: int
+) -> None:
+    """on_outputs sees every batch with a tag once: each request's tag and rows, in the
+    order of the merged columns and outputs the model ran and gave."""
+    seen: list[tuple[list[Any], list[int], Any, Columns]] = []
+
+    def on_outputs(tags: list[Any], counts: list[int], merged: Any, outputs: Columns) -> None:
+        seen.append((tags, counts, merged, outputs))
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher(
+                doubling,
+                max_batch_size=max_batch,
+                batch_timeout_s=0.05,
+                max_queue=1000,
+                executor=pool,
+                on_outputs=on_outputs,
+            )
+            await batcher.start()
+            jobs, start = [], 0
+            for i, (size, tagged) in enumerate(requests):
+                cols = {"x": list(np.arange(start, start + size, dtype=np.float64))}
+                tag = f"t{i}" if tagged else None
+                jobs.append(batcher.submit(cols, rows=size, timeout_s=10, tag=tag))
+                start += size
+            await asyncio.gather(*jobs)
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    handed: dict[str, list[float]] = {}
+    for tags, counts, merged, outputs in seen:
+        assert any(tag is not None for tag in tags) and len(tags) == len(counts)
+        offset = 0
+        for tag, count in zip(tags, counts, strict=True):
+            rows = list(merged["x"][offset : offset + count])
+            np.testing.assert_array_equal(outputs["y"][offset : offset + count], np.array(rows) * 2)
+            if tag is not None:
+                handed[tag] = rows
+            offset += count
+        assert offset == len(outputs["y"])
+    expected, start = {}, 0
+    for i, (size, tagged) in enumerate(requests):
+        if tagged:
+            expected[f"t{i}"] = [float(v) for v in range(start, start + size)]
+        start += size
+    assert handed == expected
+
+
+def test_a_request_answered_504_is_not_handed_on_and_a_failing_consumer_fails_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[list[Any]] = []
+    release = threading.Event()
+
+    def slow(columns: Any) -> Columns:
+        release.wait(5)
+        return doubling(columns)
+
+    def on_outputs(tags: list[Any], counts: list[int], merged: Any, outputs: Columns) -> None:
+        seen.append(tags)
+        raise RuntimeError("the log is broken")
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher(
+                slow,
+                max_batch_size=8,
+                batch_timeout_s=0.0,
+                max_queue=10,
+                executor=pool,
+                on_outputs=on_outputs,
+            )
+            await batcher.start()
+            x = {"x": [1.0]}
+            late = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=0.05, tag="late"))
+            kept = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=10, tag="kept"))
+            await asyncio.sleep(0.02)  # both are in the running batch
+            with pytest.raises(DeadlineExceededError, match="deadline"):
+                await late
+            release.set()
+            assert (await kept)["y"].tolist() == [2.0]
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert seen == [[None, "kept"]]
+    assert "were not handed on" in caplog.text

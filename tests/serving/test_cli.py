@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from mooring.cli import main
+from mooring.cli.serve import GC_THRESHOLDS, collect_for_serving
 from tests._support.server import NAME, free_port
 from tests._support.serving_model import row
 
@@ -48,3 +50,18 @@ def test_serve_a_folder_from_the_command_line(tmp_path: Path, model_dirs: dict[s
 
 def test_serve_reports_a_missing_config(tmp_path: Path) -> None:
     assert main(["serve", "--config", str(tmp_path / "nope.toml")]) == 2
+
+
+def test_a_ready_server_collects_young_objects_at_twenty_thousand_not_seven_hundred() -> None:
+    """mooring serve's on_ready: the collector back on, with a young generation sized for
+    the objects of the requests in flight (see collect_for_serving)."""
+    threshold, enabled = gc.get_threshold(), gc.isenabled()
+    gc.disable()
+    try:
+        collect_for_serving()
+        assert gc.isenabled()
+        assert gc.get_threshold() == GC_THRESHOLDS == (20_000, 10, 10)
+    finally:
+        gc.set_threshold(*threshold)
+        if not enabled:
+            gc.disable()

@@ -1,4 +1,4 @@
-"""The server's prediction log buffers whole requests as columns and writes them off the loop."""
+"""The server's prediction log buffers whole batches as columns and writes them off the loop."""
 
 from __future__ import annotations
 
@@ -6,19 +6,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from mooring.formats.columns import columns_from_rows, loads
-from mooring.formats.log_chunks import rows_schema
-from mooring.formats.model import TensorInfo
 from mooring.formats.predictions import read_prediction_log
-from mooring.serving import log as serving_log
-from mooring.serving.log import CATCH_UP, PredictionLog
+from mooring.serving.log import CATCH_UP, LogTicket, PredictionLog
 
 
 def test_the_server_log_writes_chunks_that_read_back_as_rows(tmp_path: Path) -> None:
@@ -64,53 +59,6 @@ def test_a_backlog_is_written_in_fewer_larger_files(tmp_path: Path) -> None:
     assert table["request_id"].to_pylist()[::10] == [f"b{i}" for i in range(200)]
 
 
-def _single_rows(plog: PredictionLog, count: int, prefix: str) -> None:
-    for i in range(count):
-        plog.record(
-            model="income",
-            version=1,
-            request_id=f"{prefix}{i}",
-            columns={"age": [float(i)]},
-            outputs={"score": np.array([0.5])},
-            rows=1,
-        )
-
-
-def test_a_file_holds_at_most_file_requests_requests_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Single-row requests: the request cap, not flush_rows, bounds each file.
-    monkeypatch.setattr(serving_log, "FILE_REQUESTS", 50)
-    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=1000, buffer_rows=10_000)
-    _single_rows(plog, 230, "s")  # a backlog: the writer is not started
-    plog.start()
-    plog.close()
-    files = sorted(tmp_path.rglob("*.parquet"))
-    sizes = sorted(pq.read_metadata(f).num_rows for f in files)
-    assert sizes == [30, 50, 50, 50, 50]
-    table = read_prediction_log(str(tmp_path), "income")
-    assert table["request_id"].to_pylist() == [f"s{i}" for i in range(230)]
-    assert table["age"].to_pylist() == [float(i) for i in range(230)]
-
-
-def test_the_writer_wakes_for_file_requests_before_flush_rows_or_flush_s(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(serving_log, "FILE_REQUESTS", 40)
-    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=10_000, flush_s=600.0)
-    plog.start()
-    try:
-        _single_rows(plog, 100, "w")
-        deadline = time.monotonic() + 30
-        while plog.written < 80 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        # Two files of 40 written long before flush_s; the last 20 wait for more.
-        assert plog.written == 80
-    finally:
-        plog.close()
-    assert plog.written == 100 and plog.dropped == 0
-
-
 def test_the_log_writes_without_importing_pandas_which_still_imports_on_demand(
     tmp_path: Path,
 ) -> None:
@@ -137,93 +85,97 @@ print("ok")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
-class _Rows:
-    """What a loaded version gives the log for its row-format bodies (``LoggedRows``)."""
-
-    inputs: ClassVar[dict[str, TensorInfo]] = {
-        "age": TensorInfo(name="age", dtype="float32", shape=(None,)),
-        "sex": TensorInfo(name="sex", dtype="string", shape=(None,)),
+def _batch(first: int, requests: int, rows: int = 1) -> dict[str, Any]:
+    """A batch as the batcher hands it on: requests ``first``.. of ``rows`` rows each, its
+    merged columns (lists, as the decoder leaves them) and the model's outputs."""
+    total = requests * rows
+    age = [float(first * rows + r) for r in range(total)]
+    return {
+        "counts": [rows] * requests,
+        "columns": {"age": age, "sex": [f"s{(first * rows + r) // rows}" for r in range(total)]},
+        "outputs": {"p": np.array(age, np.float32) / 100, "c": np.array(["x"] * total, object)},
     }
-    log_schema = rows_schema({"age": "float32", "sex": "string"})
-
-    def log_columns(self, body: bytes) -> dict[str, Any]:
-        columns, _ = columns_from_rows(
-            loads(body)["instances"], self.inputs, where="instances", arrays=False
-        )
-        return columns
 
 
-def _body(i: int, rows: int = 1) -> bytes:
-    return orjson.dumps({"instances": [{"age": i + r, "sex": f"s{i}"} for r in range(rows)]})
-
-
-def test_row_bodies_are_buffered_in_runs_and_read_back_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Bodies, column chunks and a second version interleave; every file holds at most
-    FILE_REQUESTS requests and the log reads back request by request, in order."""
-    monkeypatch.setattr(serving_log, "FILE_REQUESTS", 7)
-    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=12, buffer_rows=10_000)
-    rows_of, expected = _Rows(), []
-    for i in range(60):
-        rows = 1 + i % 3
-        outputs = {"p": np.full(rows, i / 100, np.float32), "c": np.array(["x"] * rows, object)}
-        fields = {"model": "income", "request_id": f"q{i}", "outputs": outputs, "rows": rows}
-        if i % 11 == 5:  # a request kept as its columns (a column-format body, gRPC)
-            columns = {"age": [float(i + r) for r in range(rows)], "sex": [f"s{i}"] * rows}
-            assert plog.record(version=1, columns=columns, **fields)
-        else:
-            version = 2 if i % 13 == 0 else 1
-            assert plog.record(
-                version=version, columns={}, body=_body(i, rows), rows_of=rows_of, **fields
-            )
-        expected += [(f"q{i}", float(i + r), f"s{i}", np.float32(i / 100)) for r in range(rows)]
-    plog.start()  # a backlog: written in files of whole requests
+def test_a_batch_is_one_append_of_its_logged_requests_rows_in_order(tmp_path: Path) -> None:
+    """Batches whose requests are all logged, some logged (a sample rate below 1) or none:
+    every logged request's rows come back under its id, in order, and its ticket says so."""
+    plog = PredictionLog(str(tmp_path), sample_rate=0.5, flush_rows=10, buffer_rows=10_000)
+    expected: list[tuple[str, float, str]] = []
+    first = 0
+    for b in range(20):
+        requests, rows = 1 + b % 4, 1 + b % 3
+        batch = _batch(first, requests, rows)
+        tickets = [
+            LogTicket(f"q{first + i}") if (b % 3 == 0 or (first + i) % 2 == 0) else None
+            for i in range(requests)
+        ]
+        if b == 7:
+            tickets = [None] * requests  # none of its requests is logged
+        buffered = plog.record_batch(model="income", version=1 + b % 2, tickets=tickets, **batch)
+        assert buffered == any(tickets)
+        for i, ticket in enumerate(tickets):
+            if ticket is None:
+                continue
+            assert ticket.buffered
+            n = first + i
+            expected += [(f"q{n}", float(n * rows + r), f"s{n}") for r in range(rows)]
+        first += requests
+    plog.start()  # a backlog: written in files of whole batches
     plog.close()
     assert plog.written == len(expected) and plog.dropped == 0
-    for f in tmp_path.rglob("*.parquet"):
-        assert len(set(pq.read_table(f, columns=["request_id"]).column(0).to_pylist())) <= 7
     table = read_prediction_log(str(tmp_path), "income")
     got = list(
         zip(
             table["request_id"].to_pylist(),
             table["age"].to_pylist(),
             table["sex"].to_pylist(),
-            table["output.p"].to_pylist(),
             strict=True,
         )
     )
-    assert got == [(q, a, s, pytest.approx(float(p))) for q, a, s, p in expected]
+    assert got == expected
+    assert table["output.p"].to_pylist() == pytest.approx([a / 100 for _, a, _ in expected])
     assert table["output.c"].to_pylist() == ["x"] * len(expected)
-    versions = dict(
-        zip(table["request_id"].to_pylist(), table["model_version"].to_pylist(), strict=True)
-    )
-    assert {q for q, v in versions.items() if v == 2} == {"q0", "q13", "q26", "q39", "q52"}
 
 
-def test_bodies_recorded_while_the_writer_takes_them_are_written_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_full_buffer_drops_a_batch_and_its_tickets_say_so(tmp_path: Path) -> None:
+    dropped: list[int] = []
+    plog = PredictionLog(str(tmp_path), sample_rate=1.0, buffer_rows=10, on_dropped=dropped.append)
+    kept = [LogTicket("a"), LogTicket("b")]
+    assert plog.record_batch(model="income", version=1, tickets=kept, **_batch(0, 2, 4))
+    lost = [LogTicket("c")]
+    assert not plog.record_batch(model="income", version=1, tickets=lost, **_batch(2, 1, 4))
+    assert [t.buffered for t in kept + lost] == [True, True, False]
+    assert plog.dropped == 4 and dropped == [4]
+
+
+def test_wants_samples_requests_at_the_rate_and_always_takes_a_sampled_one(
+    tmp_path: Path,
 ) -> None:
-    """The writer takes the run the event loop is still adding to (the lock between them):
-    no request is lost, none is written twice."""
-    monkeypatch.setattr(serving_log, "FILE_REQUESTS", 64)
-    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=10_000, flush_s=0.001)
+    plog = PredictionLog(str(tmp_path), sample_rate=0.25, seed=7)
+    picks = [plog.wants("income") for _ in range(4000)]
+    assert 800 < sum(picks) < 1200
+    assert all(plog.wants("income", sampled=True) for _ in range(100))
+    off = PredictionLog(str(tmp_path), sample_rate=0.0)
+    assert not off.wants("income", sampled=True)  # a log that is off takes nothing
+    per_model = PredictionLog({"income": str(tmp_path)}, sample_rate=1.0)
+    assert per_model.wants("income") and not per_model.wants("other", sampled=True)
+    assert not per_model.record_batch(
+        model="other", version=1, tickets=[LogTicket("z")], **_batch(0, 1)
+    )
+
+
+def test_batches_recorded_while_the_writer_takes_them_are_written_once(tmp_path: Path) -> None:
+    """The writer takes chunks while the event loop appends (the lock between them): no
+    request is lost, none is written twice, and files come in order."""
+    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=64, flush_s=0.001)
     plog.start()
-    rows_of = _Rows()
     try:
-        for i in range(5_000):
-            plog.record(
-                model="income",
-                version=1,
-                request_id=f"w{i}",
-                columns={},
-                outputs={"p": np.array([0.5], np.float32)},
-                rows=1,
-                body=_body(i),
-                rows_of=rows_of,
-            )
-            if i % 500 == 0:
-                time.sleep(0.002)  # let the writer take a run being filled
+        for b in range(1_000):
+            tickets: list[LogTicket | None] = [LogTicket(f"w{b * 5 + i}") for i in range(5)]
+            plog.record_batch(model="income", version=1, tickets=tickets, **_batch(b * 5, 5))
+            if b % 100 == 0:
+                time.sleep(0.002)  # let the writer take chunks meanwhile
     finally:
         plog.close()
     assert plog.written + plog.dropped == 5_000
@@ -231,4 +183,4 @@ def test_bodies_recorded_while_the_writer_takes_them_are_written_once(
     assert len(ids) == len(set(ids)) == plog.written
     numbers = [int(q[1:]) for q in ids]
     assert sorted(numbers) == numbers  # files in order, rows in order within each
-    assert len(list(tmp_path.rglob("*.parquet"))) > 5_000 // 64
+    assert len(list(tmp_path.rglob("*.parquet"))) >= 5_000 // (64 * 8)

@@ -171,10 +171,7 @@ class _Handlers:
             columns, rows, row_format = tfserving.parse_predict(
                 body, slot.model.inputs, self.policy, arrays=False
             )
-            # Rows (the common format) are logged as the body: see LogChunk.
-            outputs = await self.predictor.serve(
-                ctx, manager, slot, columns, rows, raw if row_format else None
-            )
+            outputs = await self.predictor.serve(ctx, manager, slot, columns, rows)
             return json_response(
                 tfserving.format_predict(
                     outputs, rows=rows, row_format=row_format, version=slot.version
@@ -432,7 +429,6 @@ def build_app(
     cfg = serving or ServingConfig()
     metrics = ServingMetrics()
     executor = ThreadPoolExecutor(max_workers=cfg.inference_threads, thread_name_prefix="infer")
-    managers = {s.name: ModelManager(s, cfg, metrics, executor) for s in sources}
     plog = None
     if prediction_log_url is not None and cfg.log_sample_rate > 0:
         plog = PredictionLog(
@@ -444,6 +440,7 @@ def build_app(
             on_written=metrics.log_written.inc,
             on_dropped=metrics.log_dropped.inc,
         )
+    managers = {s.name: ModelManager(s, cfg, metrics, executor, plog) for s in sources}
     token = cfg.admin_token or os.environ.get(cfg.admin_token_env) or None
     state = ServerState(cfg, managers, metrics, executor, plog, token, registry)
     if feedback_url is not None:

@@ -24,6 +24,8 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import math
 import time
 from collections import deque
@@ -39,7 +41,9 @@ from mooring.serving.errors import DeadlineExceededError, InvalidRequestError, O
 if TYPE_CHECKING:
     from mooring.tracing import RequestTrace
 
-__all__ = ["INLINE_MAX_S", "Batcher"]
+__all__ = ["INLINE_MAX_S", "Batcher", "OnOutputs"]
+
+log = logging.getLogger("mooring.serving")
 
 #: A lone request runs on the event loop only while the model's lone requests take less
 #: than this (a smoothed mean): a slow model never holds the loop (health, metrics).
@@ -48,6 +52,12 @@ INLINE_MAX_S = 0.005
 # Columns are numpy arrays or plain lists of checked values (see validation.column_values).
 Columns = Mapping[str, Any]
 Outputs = dict[str, np.ndarray[Any, Any]]
+#: Called once per batch that ran, before its requests get their answers, when one of
+#: them was submitted with a tag: (each request's tag, each request's rows, the merged
+#: columns the model ran, as ``prepare`` left them, its outputs). A request already
+#: answered (its deadline passed) has the tag None. What it raises is logged; no request
+#: fails for it.
+OnOutputs = Callable[[list[Any], list[int], Columns, Outputs], None]
 
 
 @dataclass
@@ -60,6 +70,8 @@ class _Job:
     abandoned: bool = False
     # The request's span when tracing is on; the batch that runs the job links to it.
     trace: RequestTrace | None = None
+    # What on_outputs gets for this request (the prediction log's ticket), or None.
+    tag: Any = None
 
 
 class Batcher:
@@ -77,8 +89,14 @@ class Batcher:
         on_batch: Callable[[int], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
         inline_when: Callable[[], bool] | None = None,
+        on_outputs: OnOutputs | None = None,
+        prepare: Callable[[Columns], Columns] | None = None,
     ) -> None:
         self.predict = predict
+        self.on_outputs = on_outputs
+        # Turns the merged columns of a batch handed to on_outputs into what the model takes
+        # (and on_outputs keeps), in the thread that runs the model, before it.
+        self.prepare = prepare
         self.inline_when = inline_when
         # Smoothed seconds of a lone request's batch (measured with the hand-off while it
         # runs in the executor); inline only below INLINE_MAX_S.
@@ -126,11 +144,12 @@ class Batcher:
         rows: int,
         timeout_s: float,
         trace: RequestTrace | None = None,
+        tag: Any = None,
     ) -> Outputs:
         """Queue one request and wait for its slice of a batch's outputs.
 
         With ``trace``, its ``queue`` phase ends when a batch takes it, and that batch's
-        span is linked to it.
+        span is linked to it. ``tag`` goes to ``on_outputs`` with the batch that runs it.
         """
         if not self._started:
             raise RuntimeError("Batcher.start() was not called")
@@ -141,7 +160,9 @@ class Batcher:
                 retry_after=1,
             )
         loop = asyncio.get_running_loop()
-        job = _Job(columns, rows, time.monotonic() + timeout_s, loop.create_future(), trace=trace)
+        job = _Job(
+            columns, rows, time.monotonic() + timeout_s, loop.create_future(), trace=trace, tag=tag
+        )
         self._pending.append(job)
         self._pending_rows += rows
         self._depth_changed()
@@ -252,11 +273,14 @@ class Batcher:
         lone = len(batch) == 1 and self._running == 1 and not self._pending
         inline = lone and self._lone_s < INLINE_MAX_S and self.inline_when is not None
         started = time.perf_counter()
+        # Only a batch that is handed on needs its columns prepared (the log keeps them).
+        tagged = self.on_outputs is not None and any(job.tag is not None for job in batch)
+        run = functools.partial(_run_batch, self.prepare if tagged else None, predict)
         try:
             if inline and self.inline_when is not None and self.inline_when():
-                outputs = predict(merged)
+                merged, outputs = run(merged)
             else:
-                outputs = await loop.run_in_executor(self.executor, predict, merged)
+                merged, outputs = await loop.run_in_executor(self.executor, run, merged)
         except Exception as exc:
             if span is not None:
                 span.end(exc)
@@ -274,6 +298,8 @@ class Batcher:
             self._lone_s = took if self._lone_s == math.inf else 0.8 * self._lone_s + 0.2 * took
         if self._on_batch is not None:
             self._on_batch(rows)
+        if self.on_outputs is not None:
+            self._tagged(batch, merged, outputs)
         offset = 0
         for job in batch:
             if not job.future.done():
@@ -281,6 +307,27 @@ class Batcher:
                     {k: v[offset : offset + job.rows] for k, v in outputs.items()}
                 )
             offset += job.rows
+
+    def _tagged(self, batch: list[_Job], merged: Columns, outputs: Outputs) -> None:
+        """Hand the batch to ``on_outputs`` when one of its requests has a tag."""
+        tags = [None if job.future.done() else job.tag for job in batch]
+        if all(tag is None for tag in tags) or self.on_outputs is None:
+            return
+        try:
+            self.on_outputs(tags, [job.rows for job in batch], merged, outputs)
+        except Exception:  # a tag's consumer (the log) never fails the batch's requests
+            log.exception("the outputs of a batch of %d requests were not handed on", len(batch))
+
+
+def _run_batch(
+    prepare: Callable[[Columns], Columns] | None,
+    predict: Callable[[Columns], Outputs],
+    columns: Columns,
+) -> tuple[Columns, Outputs]:
+    """A batch's columns as the model takes them (``prepare``) and its outputs."""
+    if prepare is not None:
+        columns = prepare(columns)
+    return columns, predict(columns)
 
 
 def _merge(parts: list[Any]) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,6 @@ import numpy as np
 from mooring.formats.model import SavedModelFolder, TensorInfo, load_saved_model
 
 if TYPE_CHECKING:
-    from mooring.formats.columns import InputPolicy
     from mooring.serving.contract import InputContract
 
 __all__ = ["ServedModel", "load_served_model"]
@@ -33,8 +31,6 @@ class ServedModel:
     folder: SavedModelFolder
     # The data contract checked at the door; None: the signature's dtypes only.
     contract: InputContract | None = None
-    # The server's NaN / Infinity policy, which log_columns decodes a body with.
-    log_policy: InputPolicy | None = None
 
     @property
     def path(self) -> Path:
@@ -56,24 +52,33 @@ class ServedModel:
     def load_seconds(self) -> float:
         return self.folder.load_seconds
 
-    @cached_property
-    def log_schema(self) -> Any:
-        """The Arrow schema the prediction log reads this version's row-format bodies with."""
-        from mooring.formats.log_chunks import rows_schema
+    def arrays(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+        """A batch's columns as numpy arrays: text as objects, numbers as the decoder
+        read them (float64 for floats: exact, the signature's float32 is made from them),
+        arrays as they are.
 
-        return rows_schema(
-            {name: "string" if info.is_string else info.dtype for name, info in self.inputs.items()}
-        )
+        The batcher makes them once in the inference thread; the model and the prediction
+        log share them. A list holds a Python object per value and is itself an object
+        the garbage collector tracks; a batch kept in the log's buffer as lists made the
+        collector walk them until written (half again the collections under load).
 
-    def log_columns(self, body: bytes) -> dict[str, Any]:
-        """A row-format body's columns as the server read it (the prediction log's
-        fallback for a body Arrow's JSON reader cannot take as the server did)."""
-        from mooring.formats.columns import InputPolicy, loads
-        from mooring.serving.protocols.tfserving import parse_predict
-
-        policy = self.log_policy or InputPolicy()
-        columns, _, _ = parse_predict(loads(body), self.inputs, policy, arrays=False)
-        return columns
+        Example:
+            >>> model.arrays({"age": [39.0], "sex": ["Male"]})  # doctest: +SKIP
+            {'age': array([39.]), 'sex': array(['Male'], dtype=object)}
+        """
+        out: dict[str, np.ndarray[Any, Any]] = {}
+        for name, values in columns.items():
+            if type(values) is not list:
+                out[name] = values
+                continue
+            info = self.inputs.get(name)
+            if info is None or info.is_string:
+                out[name] = np.array(values, dtype=object)
+            elif info.dtype in ("float32", "float64"):
+                out[name] = np.array(values, dtype=np.float64)
+            else:
+                out[name] = np.array(values, dtype=info.numpy_dtype())
+        return out
 
     def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
         """Run the signature on validated columns (arrays or lists); strings decoded."""

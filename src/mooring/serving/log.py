@@ -1,20 +1,19 @@
 """The prediction log: a sample of requests written as Parquet batches, never blocking serving.
 
-A request's rows go into a bounded buffer from the event loop: a request in TF
-Serving's row format joins the open :class:`~mooring.formats.log_chunks.BodyRun` (its
-JSON body and outputs' values appended to buffers shared with its neighbours: no
-object kept per request), any other as one
-:class:`~mooring.formats.log_chunks.LogChunk` (its columns and outputs as they are: no
-per-row objects, an O(1) append). A writer thread assembles them into Arrow columns
-(bodies through Arrow's JSON reader, which holds no GIL) and Parquet files under
-``<home>/predictions/`` (any fsspec URL; a server of several projects writes each
-model's rows to its project's folder), one file per ``flush_rows`` rows,
-:data:`FILE_REQUESTS` requests or ``flush_s`` seconds; while the writer is behind
-(under load, it shares the interpreter with a busy event loop), a file takes up to
-:data:`CATCH_UP` × ``flush_rows`` of the backlog, since much of a small file's cost is
-per file (the Parquet footer, the atomic rename). When the buffer is full, new rows
-are dropped and counted. The files' layout and columns, and their
-one writer and reader, are :mod:`mooring.formats.predictions`.
+Whether a request is logged is decided when it arrives (:meth:`PredictionLog.wants`, the
+sample rate); its rows are logged when its batch has run, in one append for the whole
+batch (:meth:`PredictionLog.record_batch`): the batch's merged input columns and its
+outputs, as the model got and gave them, with each logged request's id and rows (a
+:class:`~mooring.formats.log_chunks.LogChunk`). So the event loop pays one append per
+batch, not per request, copies nothing, and makes no object per row; a 64-row request
+is one columnar append. A writer thread assembles the chunks into Arrow columns and
+Parquet files under ``<home>/predictions/`` (any fsspec URL; a server of several
+projects writes each model's rows to its project's folder), one file per
+``flush_rows`` rows or ``flush_s`` seconds; while the writer is behind, a file takes
+up to :data:`CATCH_UP` × ``flush_rows`` of the backlog, since much of a small file's
+cost is per file (the Parquet footer, the atomic rename). When the buffer is full, new
+rows are dropped and counted. The files' layout and columns, and their one writer and
+reader, are :mod:`mooring.formats.predictions`.
 """
 
 from __future__ import annotations
@@ -26,29 +25,22 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from itertools import chain
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from mooring.formats.log_chunks import BodyRun, LogChunk, write_log_chunks
+from mooring.formats.log_chunks import LogChunk, write_log_chunks
 
-__all__ = ["CATCH_UP", "FILE_REQUESTS", "PredictionLog", "arrow_without_pandas"]
+__all__ = ["CATCH_UP", "LogTicket", "PredictionLog", "arrow_without_pandas"]
 
 log = logging.getLogger("mooring.serving")
 
 #: A file holds at most this many times ``flush_rows`` rows, taken from a backlog.
 CATCH_UP = 8
-#: A file holds at most this many requests, whatever their rows. Parts of the writer's
-#: work on a file run over all its requests without letting another thread in (joining
-#: their outputs, converting them to Arrow, freeing them), and the event loop waits
-#: meanwhile: the longest wait was 12 ms at 10,000 single-row requests a file and 3.4 ms
-#: at 2,000, for about the same work per request (10–12 µs;
-#: ``benchmarks/bench_prediction_log.py``). Under load at c=32 the p99 fell from 33 to
-#: 24 ms. Requests of many rows reach ``flush_rows`` long before this.
-FILE_REQUESTS = 2_000
 
 
 def arrow_without_pandas() -> None:
@@ -83,13 +75,15 @@ class _NoPandas(importlib.abc.MetaPathFinder):
 _NO_PANDAS = _NoPandas()
 
 
-class LoggedRows(Protocol):
-    """What reads a logged body back: the served version (``ServedModel``)."""
+class LogTicket:
+    """A request the prediction log takes (:meth:`PredictionLog.wants` said yes): its id,
+    and, once its batch has run, whether its rows went into the buffer."""
 
-    @property
-    def log_schema(self) -> pa.Schema: ...
+    __slots__ = ("buffered", "request_id")
 
-    def log_columns(self, body: bytes) -> Mapping[str, Any]: ...
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.buffered = False
 
 
 class PredictionLog:
@@ -121,17 +115,12 @@ class PredictionLog:
         self._on_written = on_written
         self._on_dropped = on_dropped
         self._random = random.Random(seed)
-        # Requests kept as chunks, or as runs of row-format bodies (BodyRun). The event
-        # loop appends to the newest run while the writer may take it: both hold the lock.
-        self._chunks: deque[LogChunk | BodyRun] = deque()
-        self._open: BodyRun | None = None
+        self._chunks: deque[LogChunk] = deque()
         self._lock = threading.Lock()
-        # Rows (and requests) buffered = added - taken; each counter has one writing
-        # thread (the event loop adds, the writer takes), so no update is lost.
+        # Rows buffered = added - taken; each counter has one writing thread (the event
+        # loop adds, the writer takes), so no update is lost.
         self._added = 0
         self._taken = 0
-        self._added_requests = 0
-        self._taken_requests = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -155,6 +144,15 @@ class PredictionLog:
         self._thread.join(timeout=30)
         self._thread = None
 
+    def wants(self, model: str, *, sampled: bool = False) -> bool:
+        """Whether to log a request of ``model`` that arrives now: at the sample rate, or
+        always when ``sampled`` (a request copied to the shadow, so its answer and the
+        shadow's rows can be compared); never while the log is off or has no folder for
+        the model."""
+        if self.sample_rate <= 0 or (self.urls and model not in self.urls):
+            return False
+        return sampled or self.sample_rate >= 1.0 or self._random.random() < self.sample_rate
+
     def record(
         self,
         *,
@@ -166,98 +164,117 @@ class PredictionLog:
         rows: int,
         shadow: bool = False,
         sampled: bool = False,
-        body: bytes | None = None,
-        rows_of: LoggedRows | None = None,
     ) -> bool:
         """Maybe log one request's rows (sampled per request); never blocks, drops when full.
 
-        ``sampled``: log it whatever the sample rate (a request copied to the shadow, so
-        its answer and the shadow's rows can be compared). ``shadow``: the rows are a
-        shadow's. ``body`` with ``rows_of``: the request's row-format JSON body, kept
-        instead of ``columns`` and read back with ``rows_of``'s schema (or, where Arrow
-        cannot read it as the server did, its decoder). True when the rows went into
-        the buffer.
+        ``sampled``: log it whatever the sample rate. ``shadow``: the rows are a shadow's.
+        True when the rows went into the buffer. The server logs its answers a batch at a
+        time (:meth:`record_batch`); this is for rows that come one request at a time
+        (a shadow's copies).
         """
-        if self.sample_rate <= 0:
+        if not self.wants(model, sampled=sampled):
             return False
-        if not sampled and self._random.random() >= self.sample_rate:
-            return False
-        if self.urls and model not in self.urls:
-            return False  # a model this log has no folder for
-        if self._added - self._taken + rows > self.buffer_rows:
-            self.dropped += rows
-            if self._on_dropped is not None:
-                self._on_dropped(rows)
-            return False
-        if body is not None and rows_of is not None:
-            # The body, not its columns, in a run of such bodies: read by Arrow off the
-            # GIL, and no object kept per request (see BodyRun).
-            schema = rows_of.log_schema
-            now = time.time_ns()
-            with self._lock:
-                run = self._open
-                if (
-                    run is None
-                    or run.requests >= FILE_REQUESTS
-                    or run.rows + rows > self.flush_rows
-                    or not run.add(
-                        model, version, shadow, schema, request_id, now, rows, body, outputs
-                    )
-                ):
-                    run = BodyRun(model, version, shadow, schema, rows_of.log_columns, outputs)
-                    run.add(model, version, shadow, schema, request_id, now, rows, body, outputs)
-                    self._chunks.append(run)
-                    self._open = run
-        else:
-            chunk = LogChunk(
+        return self._buffer(
+            LogChunk(
                 model=model,
                 version=version,
-                request_id=request_id,
+                request_ids=[request_id],
+                counts=[rows],
                 timestamp=datetime.now(UTC),
                 columns=columns,
                 outputs=outputs,
                 rows=rows,
                 shadow=shadow,
             )
-            with self._lock:
-                self._chunks.append(chunk)
-                self._open = None
+        )
+
+    def record_batch(
+        self,
+        *,
+        model: str,
+        version: int,
+        tickets: Sequence[LogTicket | None],
+        counts: Sequence[int],
+        columns: Mapping[str, Any],
+        outputs: Mapping[str, np.ndarray[Any, Any]],
+    ) -> bool:
+        """Log the rows of one batch's logged requests in one append; never blocks.
+
+        ``tickets[i]`` is the i-th request's ticket (None: not logged) and ``counts[i]`` its
+        rows, in the order of the batch's rows in ``columns`` and ``outputs`` (the merged
+        inputs the model ran and its outputs). Every logged request's ticket is marked
+        ``buffered`` when the rows went into the buffer; when it is full they are dropped
+        and counted instead. True when buffered.
+
+        Example:
+            >>> ticket = LogTicket("r1")
+            >>> plog.record_batch(model="income", version=1, tickets=[ticket, None],
+            ...                   counts=[1, 1], columns={"age": [39.0, 52.0]},
+            ...                   outputs={"score": np.array([0.2, 0.7])})  # doctest: +SKIP
+            True
+        """
+        if self.urls and model not in self.urls:
+            return False
+        logged = [t for t in tickets if t is not None]
+        if not logged:
+            return False
+        if len(logged) == len(tickets):
+            chosen_counts: Sequence[int] = counts
+        else:
+            columns, outputs, chosen_counts = _select(tickets, counts, columns, outputs)
+        rows = sum(chosen_counts)
+        buffered = self._buffer(
+            LogChunk(
+                model=model,
+                version=version,
+                request_ids=[t.request_id for t in logged],
+                counts=chosen_counts,
+                timestamp=datetime.now(UTC),
+                columns=columns,
+                outputs=outputs,
+                rows=rows,
+            )
+        )
+        if buffered:
+            for ticket in logged:
+                ticket.buffered = True
+        return buffered
+
+    def _buffer(self, chunk: LogChunk) -> bool:
+        """Append a chunk unless the buffer is full (then drop and count its rows)."""
+        rows = chunk.rows
+        if self._added - self._taken + rows > self.buffer_rows:
+            self.dropped += rows
+            if self._on_dropped is not None:
+                self._on_dropped(rows)
+            return False
+        with self._lock:
+            self._chunks.append(chunk)
         self._added += rows
-        self._added_requests += 1
-        if self._file_ready():
+        if self._full():
             self._wake.set()
         return True
 
-    def _file_ready(self) -> bool:
-        """A whole file is buffered: ``flush_rows`` rows or ``FILE_REQUESTS`` requests."""
-        return (
-            self._added - self._taken >= self.flush_rows
-            or self._added_requests - self._taken_requests >= FILE_REQUESTS
-        )
+    def _full(self) -> bool:
+        """A whole file (``flush_rows`` rows) is buffered."""
+        return self._added - self._taken >= self.flush_rows
 
-    def _take(self) -> list[LogChunk | BodyRun]:
-        """Whole chunks and runs from the front: about ``flush_rows`` rows, or up to
-        ``CATCH_UP`` times that of a backlog, and at most ``FILE_REQUESTS`` requests (at
-        least one chunk or run; a run holds at most ``flush_rows`` rows and
-        ``FILE_REQUESTS`` requests). A run taken is closed to new requests."""
-        batch: list[LogChunk | BodyRun] = []
-        rows = requests = 0
+    def _take(self) -> list[LogChunk]:
+        """Whole chunks from the front: about ``flush_rows`` rows, or up to ``CATCH_UP``
+        times that of a backlog (at least one chunk)."""
+        batch: list[LogChunk] = []
+        rows = 0
         backlog = self._added - self._taken
         limit = min(max(self.flush_rows, backlog), CATCH_UP * self.flush_rows)
         with self._lock:
             while self._chunks:
                 item = self._chunks[0]
-                count = item.requests if isinstance(item, BodyRun) else 1
-                if batch and (rows + item.rows > limit or requests + count > FILE_REQUESTS):
+                if batch and rows + item.rows > limit:
                     break
                 self._chunks.popleft()
-                if item is self._open:
-                    self._open = None
                 rows += item.rows
-                requests += count
                 batch.append(item)
         self._taken += rows
-        self._taken_requests += requests
         return batch
 
     def _loop(self) -> None:
@@ -267,23 +284,25 @@ class PredictionLog:
             self._wake.clear()
             stopping = self._stop.is_set()
             due = time.monotonic() - last >= self.flush_s
-            while self._chunks and (self._file_ready() or due or stopping):
-                self._write(self._take())
+            while self._chunks and (self._full() or due or stopping):
+                batch = self._take()
+                self._write(batch)
+                _release(batch)
                 last = time.monotonic()
             if stopping:
                 return
 
-    def _write(self, batch: list[LogChunk | BodyRun]) -> None:
+    def _write(self, batch: list[LogChunk]) -> None:
         if not self.urls:
             self._write_to(self.url, batch)
             return
-        by_model: dict[str, list[LogChunk | BodyRun]] = {}
+        by_model: dict[str, list[LogChunk]] = {}
         for chunk in batch:
             by_model.setdefault(chunk.model, []).append(chunk)
         for model, chunks in by_model.items():
             self._write_to(self.urls[model], chunks)
 
-    def _write_to(self, url: str, batch: list[LogChunk | BodyRun]) -> None:
+    def _write_to(self, url: str, batch: list[LogChunk]) -> None:
         rows = sum(c.rows for c in batch)
         try:
             write_log_chunks(url, batch)
@@ -296,3 +315,42 @@ class PredictionLog:
         self.written += rows
         if self._on_written is not None:
             self._on_written(rows)
+
+
+def _release(chunks: list[LogChunk]) -> None:
+    """Free written chunks one at a time, from the last.
+
+    A chunk holds its requests' decoded values, Python objects (a file of 64-row Adult
+    requests: about half a million); freed all at once, as dropping the list does, they
+    hold the interpreter for one long stretch (27 ms for 31,744 rows in
+    ``benchmarks/bench_prediction_log.py``), and the event loop waits that long. One chunk
+    at a time, it can take the interpreter between two.
+    """
+    while chunks:
+        chunks.pop()
+
+
+def _select(
+    tickets: Sequence[LogTicket | None],
+    counts: Sequence[int],
+    columns: Mapping[str, Any],
+    outputs: Mapping[str, np.ndarray[Any, Any]],
+) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]], list[int]]:
+    """The rows of the logged requests of a batch where not every request is logged (a
+    sample rate below 1): their columns, outputs and row counts."""
+    spans: list[tuple[int, int]] = []
+    chosen: list[int] = []
+    start = 0
+    for ticket, count in zip(tickets, counts, strict=True):
+        if ticket is not None:
+            spans.append((start, start + count))
+            chosen.append(count)
+        start += count
+    index = np.concatenate([np.arange(a, b) for a, b in spans])
+    picked: dict[str, Any] = {}
+    for name, values in columns.items():
+        if type(values) is list:
+            picked[name] = list(chain.from_iterable(values[a:b] for a, b in spans))
+        else:
+            picked[name] = np.asarray(values)[index]
+    return picked, {name: value[index] for name, value in outputs.items()}, chosen

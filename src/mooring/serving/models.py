@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.config import ServingConfig
 from mooring.errors import MooringError, NotFoundError
-from mooring.formats.columns import InputPolicy
 from mooring.registry import Deployment
-from mooring.serving.batcher import Batcher, Columns, Outputs
+from mooring.serving.batcher import Batcher, Columns, OnOutputs, Outputs
 from mooring.serving.contract import InputContract
 from mooring.serving.errors import ModelUnavailableError
 from mooring.serving.loaded import ServedModel, load_served_model
+from mooring.serving.log import LogTicket, PredictionLog
 from mooring.serving.metrics import ServingMetrics
 from mooring.serving.sources import ModelSource
 
@@ -68,11 +68,20 @@ class Slot:
         return self.model.version
 
     async def predict(
-        self, columns: Columns, rows: int, timeout_s: float, trace: RequestTrace | None = None
+        self,
+        columns: Columns,
+        rows: int,
+        timeout_s: float,
+        trace: RequestTrace | None = None,
+        ticket: LogTicket | None = None,
     ) -> Outputs:
+        """The request's outputs from its batch; with ``ticket``, its rows are logged with
+        the batch (the ticket says whether they went into the log's buffer)."""
         self.inflight += 1
         try:
-            return await self.batcher.submit(columns, rows=rows, timeout_s=timeout_s, trace=trace)
+            return await self.batcher.submit(
+                columns, rows=rows, timeout_s=timeout_s, trace=trace, tag=ticket
+            )
         finally:
             self.inflight -= 1
 
@@ -86,8 +95,11 @@ class ModelManager:
         cfg: ServingConfig,
         metrics: ServingMetrics,
         executor: Executor,
+        prediction_log: PredictionLog | None = None,
     ) -> None:
         self.source = source
+        #: Where the batches of the versions that answer log their rows (None: not logged).
+        self.prediction_log = prediction_log
         self.name = source.name
         self.cfg = cfg
         self.metrics = metrics
@@ -244,9 +256,6 @@ class ModelManager:
             path = await asyncio.to_thread(self.source.fetch, version)
             model = await asyncio.to_thread(load_served_model, self.name, version, path)
             model.contract = await asyncio.to_thread(self._contract, model)
-            model.log_policy = InputPolicy(
-                nan=self.cfg.nan_policy, infinity=self.cfg.infinity_policy
-            )
             await asyncio.to_thread(
                 model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size
             )
@@ -270,6 +279,8 @@ class ModelManager:
             on_batch=self.metrics.batch_size.labels(*labels).observe,
             on_depth=self.metrics.queue_depth.labels(*labels).set,
             inline_when=None if shadow else self.idle,
+            on_outputs=None if shadow else self._logged(version),
+            prepare=model.arrays,
         )
         await batcher.start()
         self.slots[version] = Slot(model, batcher)
@@ -293,6 +304,25 @@ class ModelManager:
             return None
         schema, origin = found
         return InputContract.from_schema(schema, model.inputs, source=origin)
+
+    def _logged(self, version: int) -> OnOutputs | None:
+        """What logs a batch of ``version``'s answers: one append to the prediction log."""
+        plog = self.prediction_log
+        if plog is None:
+            return None
+        name = self.name
+
+        def record(tags: list[Any], counts: list[int], columns: Columns, outputs: Outputs) -> None:
+            plog.record_batch(
+                model=name,
+                version=version,
+                tickets=tags,
+                counts=counts,
+                columns=columns,
+                outputs=outputs,
+            )
+
+        return record
 
     def _timed(self, model: ServedModel) -> Any:
         histogram = self.metrics.inference.labels(self.name, str(model.version))

@@ -4,11 +4,12 @@ A protocol front end (TF Serving's REST API, the Open Inference Protocol, their 
 services) parses its request into typed columns and hands them to one
 :class:`Predictor` with a :class:`Call`: the request's id, arrival, deadline and
 routing key. The predictor picks the version (pinned, labelled, or the canary split
-by key), checks the version's contract, runs the rows through the version's batcher,
-writes the prediction log, hands a sampled copy to the shadow version without waiting
-for it (:mod:`mooring.serving.shadow`) and, once the front end has its answer, counts
-the request in the metrics and the access log. So every protocol routes, refuses, logs and counts
-the same way, and a change to any of those happens here once.
+by key), checks the version's contract, decides whether the request is logged, runs
+the rows through the version's batcher (which logs each batch's rows in one append),
+hands a sampled copy to the shadow version without waiting for it
+(:mod:`mooring.serving.shadow`) and, once the front end has its answer, counts the
+request in the metrics and the access log. So every protocol routes, refuses, logs and
+counts the same way, and a change to any of those happens here once.
 
 Example:
     >>> call = Call(protocol="tfserving", request_id="r1", arrived=0.0, deadline=5.0)
@@ -28,6 +29,7 @@ import orjson
 from mooring.formats.columns import InputPolicy
 from mooring.serving.contract import Violation
 from mooring.serving.errors import DeadlineExceededError, InvalidRequestError
+from mooring.serving.log import LogTicket
 from mooring.serving.models import ModelManager, Slot
 from mooring.serving.shadow import ShadowCopier
 from mooring.serving.state import ServerState
@@ -81,14 +83,8 @@ class Predictor:
         slot: Slot,
         columns: dict[str, Any],
         rows: int,
-        body: bytes | None = None,
     ) -> dict[str, Any]:
-        """Check the contract, predict through the batcher, log; the outputs.
-
-        ``body``: the request's JSON body in TF Serving's row format, which the
-        prediction log keeps instead of the columns (see
-        :class:`~mooring.formats.predictions.LogChunk`).
-        """
+        """Check the contract, predict through the batcher (which logs the batch); the outputs."""
         trace = call.trace
         if trace is not None:
             trace.served_by(manager.name, slot.version)
@@ -99,26 +95,23 @@ class Predictor:
             violations = contract.check(columns)
             if violations:
                 self.violations(manager.name, slot.version, violations)
+        shadow = self.shadow.pick(manager, slot) if manager.shadow is not None else None
+        plog = self.state.prediction_log
+        ticket = None
+        if plog is not None and plog.wants(manager.name, sampled=shadow is not None):
+            ticket = LogTicket(call.request_id)
         if trace is not None:
             trace.phase("queue")
-        outputs = await slot.predict(columns, rows, self.remaining(call), trace)
-        shadow = self.shadow.pick(manager, slot) if manager.shadow is not None else None
-        logged = False
-        if self.state.prediction_log is not None:
-            logged = self.state.prediction_log.record(
-                model=manager.name,
-                version=slot.version,
-                request_id=call.request_id,
-                columns=columns,
-                outputs=outputs,
-                rows=rows,
-                sampled=shadow is not None,
-                body=body,
-                rows_of=slot.model if body is not None else None,
-            )
+        outputs = await slot.predict(columns, rows, self.remaining(call), trace, ticket)
         if shadow is not None:
             self.shadow.hand_over(
-                manager, slot, shadow, call.request_id, columns, rows, logged=logged
+                manager,
+                slot,
+                shadow,
+                call.request_id,
+                columns,
+                rows,
+                logged=ticket is not None and ticket.buffered,
             )
         if trace is not None:
             trace.phase("format")
