@@ -55,6 +55,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mooring.config import ServingConfig
+from mooring.serving.fastpath import FastPath, FastRequest
 
 __all__ = ["ARRIVED", "Door", "DoorLimits", "is_inference", "server_config"]
 
@@ -81,6 +82,9 @@ class DoorLimits:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     retry_after_s: int = 1
+    # The largest body the door reads itself for the fast path (larger: through ASGI,
+    # which refuses it with 413).
+    body_limit_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def from_config(cls, cfg: ServingConfig) -> DoorLimits:
@@ -90,6 +94,7 @@ class DoorLimits:
             max_pipelined=cfg.max_pipelined,
             header_timeout_s=cfg.header_timeout_s,
             body_timeout_s=cfg.body_timeout_s,
+            body_limit_bytes=cfg.body_limit_bytes,
         )
 
 
@@ -138,6 +143,9 @@ class Door:
         self._connections: weakref.WeakSet[_DoorProtocol] = weakref.WeakSet()
         self._sweeper: asyncio.TimerHandle | None = None
         self._refusals: dict[tuple[str, bool], bytes] = {}
+        #: The app's side of the fast path (:mod:`mooring.serving.fastpath`); None: every
+        #: request goes through ASGI.
+        self.fast: FastPath | None = None
 
     def protocol(self) -> type[asyncio.Protocol]:
         """uvicorn's ``http=`` class for this door (one door per server)."""
@@ -334,7 +342,36 @@ class _DoorProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_left = max(0, self._body_left - len(body))
+        cycle: Any = self.cycle
+        if type(cycle) is FastRequest:
+            cycle.parts.append(body)  # read whole: no high-water pause, nothing consumes it
+            return
         super().on_body(body)
+
+    # -- the fast path (mooring.serving.fastpath) ----------------------------------------
+    def _fast(self, arrived: float) -> FastRequest | None:
+        """The request as the door reads it itself, where it is plain enough (else None)."""
+        if self.door.fast is None or self.expect_100_continue or self.root_path:
+            return None
+        declared = None
+        for name, value in self.headers:
+            if name == b"content-length":
+                if declared is not None or not value.isdigit():
+                    return None
+                declared = int(value)
+            elif name == b"transfer-encoding":
+                return None
+        if declared is None or declared > self.door.limits.body_limit_bytes:
+            return None
+        raw = self.url.split(b"?", 1)[0]
+        if b"%" in raw:
+            return None
+        path = raw.decode("latin-1")
+        if not self.door.fast.takes(path):
+            return None
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        client = self.client[0] if self.client else None
+        return FastRequest(self, path, self.headers, arrived, keep_alive, client)
 
     def on_headers_complete(self) -> None:
         self._body_left = self._content_length()
@@ -367,6 +404,10 @@ class _DoorProtocol(HttpToolsProtocol):
                 return
             else:
                 self.door.in_flight += 1
+                fast = self._fast(now)
+                if fast is not None:  # read and answered by the door (fastpath.py)
+                    self.cycle = fast  # type: ignore[assignment]
+                    return
                 app = self._run_admitted
         self.app = app
         try:

@@ -28,6 +28,7 @@ __all__ = [
     "json_response",
     "read_body",
     "request_id",
+    "too_large",
 ]
 
 JSON = "application/json"
@@ -164,7 +165,8 @@ def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | Non
     return Answer(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers)
 
 
-def _too_large(limit: int) -> PayloadTooLargeError:
+def too_large(limit: int) -> PayloadTooLargeError:
+    """The refusal of a body above ``limit`` bytes (413), naming the limit and the fix."""
     return PayloadTooLargeError(
         f"the body is above the limit of {limit} bytes; send smaller batches "
         "or raise [serving] body_limit_bytes"
@@ -186,7 +188,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         if read is None:
             raise RuntimeError("Stream consumed")  # as Request.stream() refuses it
         if len(read) > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         return read
     receive = request.receive
     chunks: list[bytes] = []
@@ -198,7 +200,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             if chunk:
                 chunks.append(chunk)
             if not message.get("more_body", False):

@@ -1,0 +1,329 @@
+"""The fast path: predictions the door reads and answers itself, answered as ASGI answers them.
+
+Two servers of the same model run side by side: one as ``mooring serve`` runs it (the
+door takes plain predictions), one with the door's fast path off (every request through
+ASGI, Starlette and uvicorn's request cycle). Whatever a client sends, both answer
+alike; what the fast path does not take (chunked bodies, ``Expect: 100-continue``,
+oversized or percent-encoded requests, a request behind an unanswered one) still gets
+its answer through ASGI. Every test talks to a real uvicorn over real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mooring.config import ServingConfig
+from mooring.formats.metrics import REQUESTS, read_samples, total
+from mooring.serving import DirectorySource, build_app
+from mooring.serving.fastpath import FastRequest
+from tests._support.serve_process import RawConnection, raw_request
+from tests._support.server import NAME, ServerThread, wait_for
+from tests._support.serving_model import row
+
+PREDICT = f"/v1/models/{NAME}:predict"
+INFER = f"/v2/models/{NAME}/infer"
+BODY = orjson.dumps({"instances": [row()]})
+
+
+class _Counted:
+    """The app's fast path, counting what the door hands it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.served = 0
+        self.lost_count = 0
+
+    def takes(self, path: str) -> bool:
+        return bool(self.inner.takes(path))
+
+    async def serve(self, request: FastRequest) -> Any:
+        self.served += 1
+        return await self.inner.serve(request)
+
+    def lost(self, request: FastRequest) -> None:
+        self.lost_count += 1
+        self.inner.lost(request)
+
+
+def _server(model_dirs: dict[str, Path], *, fast: bool, **options: Any) -> ServerThread:
+    cfg = ServingConfig(warmup_requests=1, deadline_ms=10_000.0, **options)
+    app = build_app([DirectorySource(model_dirs["a"], NAME)], cfg)
+    door = app.state.mooring.door
+    door.fast = _Counted(door.fast) if fast else None
+    return ServerThread(app)
+
+
+@pytest.fixture(scope="module")
+def both(model_dirs: dict[str, Path]) -> Iterator[tuple[ServerThread, ServerThread]]:
+    """(the server with its fast path, the same server with every request through ASGI)."""
+    with (
+        _server(model_dirs, fast=True, body_limit_bytes=4096, body_timeout_s=1.0) as fast,
+        _server(model_dirs, fast=False, body_limit_bytes=4096, body_timeout_s=1.0) as slow,
+    ):
+        fast.wait_ready()
+        slow.wait_ready()
+        yield fast, slow
+
+
+def _fast(server: ServerThread) -> _Counted:
+    counted = server.app.state.mooring.door.fast
+    assert isinstance(counted, _Counted)
+    return counted
+
+
+def _in_flight(server: ServerThread) -> int:
+    return int(server.app.state.mooring.door.in_flight)
+
+
+def _statuses(server: ServerThread) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for s in read_samples(server.client.get("/metrics").text):
+        if s.name == total(REQUESTS):
+            counts[s.labels["status"]] = counts.get(s.labels["status"], 0.0) + s.value
+    return counts
+
+
+_value = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.integers(-(10**6), 10**6),
+    st.text(max_size=8),
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+_row = st.fixed_dictionaries(
+    {"age": _value, "hours-per-week": _value, "workclass": _value, "sex": _value}
+) | st.dictionaries(st.sampled_from(["age", "sex", "zip", "hours-per-week"]), _value, max_size=4)
+_v1_body = st.one_of(
+    st.builds(lambda rows: {"instances": rows}, st.lists(_row, max_size=3)),
+    st.builds(
+        lambda cols: {"inputs": cols},
+        st.dictionaries(st.sampled_from(["age", "sex", "workclass"]), st.lists(_value, max_size=2)),
+    ),
+    st.builds(
+        lambda rows: {"instances": rows, "signature_name": "other"}, st.lists(_row, max_size=1)
+    ),
+    st.just([1, 2]),
+)
+_v2_body = st.builds(
+    lambda tensors: {"inputs": tensors},
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "name": st.sampled_from(["age", "hours-per-week", "workclass", "sex", "zip"]),
+                "shape": st.lists(st.integers(0, 2), min_size=1, max_size=2),
+                "datatype": st.sampled_from(["FP32", "BYTES", "INT64"]),
+                "data": st.lists(_value, max_size=2),
+            }
+        ),
+        max_size=5,
+    ),
+)
+_path = st.sampled_from(
+    [
+        PREDICT,
+        f"/v1/models/{NAME}/versions/1:predict",
+        f"/v1/models/{NAME}/versions/7:predict",
+        f"/v1/models/{NAME}/labels/canary:predict",
+        f"/v1/models/{NAME}:classify",
+        "/v1/models/nope:predict",
+        f"{PREDICT}?x=1",
+    ]
+)
+
+
+def _same(fast: httpx.Response, slow: httpx.Response) -> None:
+    assert fast.status_code == slow.status_code, (fast.text, slow.text)
+    assert fast.content == slow.content
+    for name in ("content-type", "content-length", "x-request-id", "x-model-version"):
+        assert fast.headers.get(name) == slow.headers.get(name), name
+    assert fast.status_code < 500
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=_path,
+    body=st.one_of(_v1_body.map(orjson.dumps), st.binary(max_size=40), st.just(b"")),
+)
+def test_a_tf_serving_request_is_answered_as_asgi_answers_it(
+    both: tuple[ServerThread, ServerThread], path: str, body: bytes
+) -> None:
+    fast, slow = both
+    served = _fast(fast).served
+    headers = {"Content-Type": "application/json", "X-Request-Id": "same-id"}
+    _same(
+        fast.client.post(path, content=body, headers=headers),
+        slow.client.post(path, content=body, headers=headers),
+    )
+    assert _fast(fast).served == served + 1  # it took the fast path
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=_v2_body.map(orjson.dumps), version=st.sampled_from(["", "/versions/1", "/versions/3"]))
+def test_an_open_inference_request_is_answered_as_asgi_answers_it(
+    both: tuple[ServerThread, ServerThread], body: bytes, version: str
+) -> None:
+    fast, slow = both
+    path = f"/v2/models/{NAME}{version}/infer"
+    headers = {"Content-Type": "application/json", "X-Request-Id": "same-id"}
+    _same(
+        fast.client.post(path, content=body, headers=headers),
+        slow.client.post(path, content=body, headers=headers),
+    )
+
+
+def test_what_the_fast_path_does_not_take_is_answered_through_asgi(
+    both: tuple[ServerThread, ServerThread],
+) -> None:
+    """Chunked and oversized bodies, 100-continue and percent-encoded paths: answered as
+    before, and none of them reaches the fast path."""
+    fast, slow = both
+    counted = _fast(fast)
+    served = counted.served
+    for server in (fast, slow):
+        with RawConnection(server.port) as conn:
+            # A chunked body.
+            conn.send(
+                f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Transfer-Encoding: chunked\r\n\r\n{len(BODY):x}\r\n".encode()
+                + BODY
+                + b"\r\n0\r\n\r\n"
+            )
+            assert conn.answer()[0] == 200
+            # A body past the limit: refused before it is read.
+            conn.send(
+                f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 9000\r\n\r\n".encode()
+            )
+            status, _, body = conn.answer()
+            assert status == 413 and b"4096" in body
+        with RawConnection(server.port) as conn:
+            # Expect: 100-continue gets its interim answer, then the answer.
+            conn.send(raw_request("POST", PREDICT, b"", Expect="100-continue")[:-4]
+                      .replace(b"Content-Length: 0", b"Content-Length: %d" % len(BODY))
+                      + b"\r\n\r\n")  # fmt: skip
+            assert conn.answer()[0] == 100
+            conn.send(BODY)
+            assert conn.answer()[0] == 200
+        with RawConnection(server.port) as conn:
+            conn.send(raw_request("POST", f"/v1/models/{NAME.replace('e', '%65')}:predict", BODY))
+            assert conn.answer()[0] == 200
+    assert counted.served == served
+
+
+def test_keep_alive_pipelining_and_a_body_in_pieces(
+    both: tuple[ServerThread, ServerThread],
+) -> None:
+    fast, _ = both
+    counted = _fast(fast)
+    served = counted.served
+    with RawConnection(fast.port) as conn:
+        for _ in range(3):  # one connection, one request after another
+            conn.send(raw_request("POST", PREDICT, BODY))
+            status, headers, body = conn.answer()
+            assert status == 200 and json.loads(body)["predictions"]
+            assert headers["content-length"] == str(len(body)) and "connection" not in headers
+        # Three requests in one write: a prediction, metadata, a prediction; in order.
+        conn.send(
+            raw_request("POST", PREDICT, BODY, X_Request_Id="p1")
+            + raw_request("GET", f"/v1/models/{NAME}/metadata")
+            + raw_request("POST", PREDICT, BODY, X_Request_Id="p2")
+        )
+        first, meta, second = conn.answer(), conn.answer(), conn.answer()
+        assert first[1]["x-request-id"] == "p1" and second[1]["x-request-id"] == "p2"
+        assert meta[0] == 200 and "metadata" in json.loads(meta[2])
+        # A body that arrives ten bytes at a time.
+        request = raw_request("POST", PREDICT, BODY, X_Request_Id="slow")
+        head, body = request[: -len(BODY)], BODY
+        conn.send(head)
+        for start in range(0, len(body), 10):
+            time.sleep(0.005)
+            conn.send(body[start : start + 10])
+        status, headers, _ = conn.answer()
+        assert status == 200 and headers["x-request-id"] == "slow"
+    assert counted.served >= served + 5
+    wait_for(lambda: _in_flight(fast) == 0, timeout=10)
+
+
+def test_an_http_1_0_request_is_answered_and_the_connection_closed(
+    both: tuple[ServerThread, ServerThread],
+) -> None:
+    fast, _ = both
+    with RawConnection(fast.port) as conn:
+        conn.send(raw_request("POST", PREDICT, BODY).replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        status, headers, _ = conn.answer()
+        assert status == 200 and headers["connection"] == "close"
+        assert conn.closed()
+
+
+def test_a_client_that_leaves_mid_body_is_counted_499_and_frees_its_slot(
+    both: tuple[ServerThread, ServerThread],
+) -> None:
+    fast, _ = both
+    counted = _fast(fast)
+    before, lost = _statuses(fast).get("499", 0.0), counted.lost_count
+    request = raw_request("POST", PREDICT, BODY)
+    sock = socket.create_connection(("127.0.0.1", fast.port))
+    sock.sendall(request[: len(request) - 5])  # all but the body's last bytes
+    wait_for(lambda: _in_flight(fast) == 1, timeout=10)
+    sock.close()
+    wait_for(lambda: _statuses(fast).get("499", 0.0) == before + 1, timeout=10)
+    assert counted.lost_count == lost + 1
+    wait_for(lambda: _in_flight(fast) == 0, timeout=10)
+
+
+def test_a_body_that_stops_arriving_is_cut_off_and_counted_499(
+    both: tuple[ServerThread, ServerThread],
+) -> None:
+    """As through ASGI: the connection is closed after body_timeout_s (1 s here), the
+    request counted as the client's (499), never as a 5xx."""
+    fast, _ = both
+    before = _statuses(fast)
+    lost = _fast(fast).lost_count
+    with RawConnection(fast.port, timeout=10) as conn:
+        conn.send(raw_request("POST", PREDICT, BODY)[:-5])
+        assert conn.closed()
+    wait_for(lambda: _statuses(fast).get("499", 0.0) == before.get("499", 0.0) + 1, timeout=10)
+    after = _statuses(fast)
+    assert not any(k.startswith("5") and after[k] != before.get(k, 0.0) for k in after)
+    assert _fast(fast).lost_count == lost + 1
+    wait_for(lambda: _in_flight(fast) == 0, timeout=10)
+
+
+def test_a_fast_path_that_fails_answers_500_and_frees_its_slot(
+    model_dirs: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app's handler answers every error it knows; past it, the door's last guard."""
+
+    class Broken(_Counted):
+        async def serve(self, request: FastRequest) -> Any:
+            raise RuntimeError("the handler broke")
+
+    with _server(model_dirs, fast=True) as server:
+        server.wait_ready()
+        door = server.app.state.mooring.door
+        door.fast = Broken(door.fast.inner)
+        with RawConnection(server.port) as conn:
+            conn.send(raw_request("POST", PREDICT, BODY))
+            status, headers, body = conn.answer()
+            assert status == 500 and headers["connection"] == "close"
+            assert json.loads(body) == {"error": "internal error"}
+            assert conn.closed()
+        assert door.in_flight == 0
+        # Probes still answer.
+        assert server.client.get("/v2/health/ready").status_code == 200
+    assert "a prediction failed outside its handler" in caplog.text
