@@ -85,20 +85,12 @@ def requests(rows: int, count: int) -> list[Request]:
 
 
 def batches(reqs: list[Request], size: int) -> list[tuple[dict[str, Any], dict[str, Any], int]]:
-    """The requests merged into batches of ``size`` as the server runs them (lists joined,
-    then made the arrays the model takes, as ``ServedModel.arrays`` makes them: text as
-    objects, numbers as float64; outputs as the model gives them for the batch):
-    (columns, outputs, requests)."""
+    """The requests merged into batches of ``size`` as the batcher merges them (lists
+    joined; outputs as the model gives them for the batch): (columns, outputs, requests)."""
     out = []
     for start in range(0, len(reqs), size):
         part = reqs[start : start + size]
-        columns = {
-            k: np.array(
-                list(chain.from_iterable(c[k] for c, _ in part)),
-                dtype=np.float64 if k in NUMERIC else object,
-            )
-            for k in part[0][0]
-        }
+        columns = {k: list(chain.from_iterable(c[k] for c, _ in part)) for k in part[0][0]}
         outputs = {k: np.concatenate([o[k] for _, o in part]) for k in part[0][1]}
         out.append((columns, outputs, len(part)))
     return out

@@ -872,9 +872,11 @@ STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("read", "uvicorn/protocols/http/httptools_impl.py", ("data_received", "on_message_begin",
      "on_url", "on_header", "on_headers_complete", "on_body", "on_message_complete")),
     ("read", "mooring/serving/door.py", ("data_received", "_feed", "_hold", "on_message_begin",
-     "on_body", "on_headers_complete", "on_message_complete")),
+     "on_body", "on_headers_complete", "on_message_complete", "_fast")),
+    ("read", "mooring/serving/fastpath.py", ("FastRequest.__init__", "FastRequest.body",
+     "FastRequest.set", "FastRequest.message_event")),
     ("read", "mooring/serving/http.py", ("read_body",)),
-    ("read", "mooring/serving/app.py", ("_body",)),
+    ("read", "mooring/serving/endpoints.py", ("_body",)),
     ("parse", "mooring/formats/columns.py", None),  # orjson.loads runs inside (C, no frame)
     ("parse", "mooring/serving/protocols/tfserving.py", ("parse_predict", "parse_path")),
     ("parse", "mooring/serving/protocols/v2.py", ("parse_infer", "parse_path", "split_body",
@@ -882,7 +884,7 @@ STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("contract", "mooring/serving/contract.py", None),
     ("route", "mooring/serving/models.py", ("ModelManager.route",)),
     ("route", "mooring/serving/predict.py", ("Predictor.route",)),
-    ("route", "mooring/serving/app.py", ("_route",)),
+    ("route", "mooring/serving/endpoints.py", ("_route",)),
     ("queue", "mooring/serving/batcher.py", ("submit", "_gather", "_sleep", "_poke",
      "_depth_changed", "_release", "_expire")),
     ("queue", "mooring/serving/models.py", ("Slot.predict",)),
@@ -897,9 +899,13 @@ STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("format", "mooring/serving/protocols/tfserving.py", ("format_predict", "_lists", "_b64")),
     ("format", "mooring/serving/protocols/v2.py", ("encode_infer", "binary_tensor")),
     ("format", "mooring/serving/http.py", ("json_response",)),
+    ("format", "mooring/serving/fastpath.py", ("head", "plain_500")),
     ("metrics", "/prometheus_client/", None),
     ("metrics", "mooring/serving/metrics.py", None),
     ("prediction log", "mooring/serving/log.py", None),
+    ("prediction log", "mooring/serving/batcher.py", ("_tagged",)),
+    ("prediction log", "mooring/serving/models.py", ("_logged.<locals>.record",)),
+    ("prediction log", "mooring/formats/log_chunks.py", None),
     ("prediction log", "mooring/formats/predictions.py", None),
     ("prediction log", "/pyarrow/", None),
 ]  # fmt: skip
@@ -914,7 +920,8 @@ STAGE_SPLITS = [
 # When no frame matches, a sample whose innermost frame is one of these is the HTTP
 # stack's (the event loop's own time shows as its outermost Python frame, Runner.run).
 HTTP_STACK = ("/uvicorn/", "/starlette/", "/asyncio/", "/uvloop/", "/anyio/", "/httptools/",
-              "/h11/", "mooring/serving/door.py", "mooring/serving/http.py")  # fmt: skip
+              "/h11/", "mooring/serving/door.py", "mooring/serving/http.py",
+              "mooring/serving/fastpath.py")  # fmt: skip
 # A sample whose innermost frame is one of these waits (for its next batch, for the log's
 # next flush): the thread was runnable there, not working (on a shared machine, a woken
 # thread waits for a CPU). "waiting" is left out of the shares.

@@ -90,3 +90,31 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
         assert sum(s["share"] for s in main["stages"].values() if s["share"] is not None) == (
             pytest.approx(1.0)
         )
+
+
+def test_every_frame_the_stage_profile_names_exists_in_the_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The profile's stage tables name files and functions of the request path; after a
+    refactor a stale name would put its samples under "other" without a word."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # its own helpers (_wrk)
+    spec = importlib.util.spec_from_file_location("bench_serving", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_serving", bench)  # its dataclasses look it up
+    spec.loader.exec_module(bench)
+    src = ROOT / "src"
+    for stage, piece, names in bench.STAGE_FRAMES:
+        if not piece.startswith("mooring/"):
+            continue  # a library's files: named by folder
+        text = (src / piece).read_text(encoding="utf-8")
+        for name in names or ():
+            last = name.split(".")[-1]
+            if last.startswith("<"):
+                last = name.split(".")[-2]
+            assert f"def {last}(" in text, (stage, piece, name)
+    for piece, function, marker, _, _ in bench.STAGE_SPLITS:
+        text = (src / piece).read_text(encoding="utf-8")
+        assert f"def {function}(" in text and marker in text, (piece, function, marker)

@@ -264,3 +264,39 @@ def test_a_request_answered_504_is_not_handed_on_and_a_failing_consumer_fails_no
     asyncio.run(scenario())
     assert seen == [[None, "kept"]]
     assert "were not handed on" in caplog.text
+
+
+def test_a_closed_loop_of_n_clients_settles_into_batches_of_n_not_two_halves() -> None:
+    """Eight clients, half of them starting while the first batch runs: with the next
+    batch sized by the last one alone, two batches of four alternate for good (one runs
+    while the other fills), two model calls where one would do. The batcher waits for as
+    many requests as it held at once, so they merge into batches of eight."""
+    sizes: list[int] = []
+
+    def model(columns: Any) -> Columns:
+        threading.Event().wait(0.02)  # a model call's fixed cost
+        return doubling(columns)
+
+    async def client(batcher: Batcher, start: float, rounds: int) -> None:
+        await asyncio.sleep(start)
+        for _ in range(rounds):
+            await batcher.submit({"x": [1.0]}, rows=1, timeout_s=10)
+            await asyncio.sleep(0.002)  # the answer's way back, the next request's way in
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher(
+                model,
+                max_batch_size=64,
+                batch_timeout_s=0.05,
+                max_queue=100,
+                executor=pool,
+                on_batch=sizes.append,
+            )
+            await batcher.start()
+            await asyncio.gather(*(client(batcher, 0.0 if i < 4 else 0.01, 12) for i in range(8)))
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert sum(sizes) == 96
+    assert sizes[-4:] == [8, 8, 8, 8], sizes

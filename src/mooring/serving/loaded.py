@@ -52,34 +52,6 @@ class ServedModel:
     def load_seconds(self) -> float:
         return self.folder.load_seconds
 
-    def arrays(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
-        """A batch's columns as numpy arrays: text as objects, numbers as the decoder
-        read them (float64 for floats: exact, the signature's float32 is made from them),
-        arrays as they are.
-
-        The batcher makes them once in the inference thread; the model and the prediction
-        log share them. A list holds a Python object per value and is itself an object
-        the garbage collector tracks; a batch kept in the log's buffer as lists made the
-        collector walk them until written (half again the collections under load).
-
-        Example:
-            >>> model.arrays({"age": [39.0], "sex": ["Male"]})  # doctest: +SKIP
-            {'age': array([39.]), 'sex': array(['Male'], dtype=object)}
-        """
-        out: dict[str, np.ndarray[Any, Any]] = {}
-        for name, values in columns.items():
-            if type(values) is not list:
-                out[name] = values
-                continue
-            info = self.inputs.get(name)
-            if info is None or info.is_string:
-                out[name] = np.array(values, dtype=object)
-            elif info.dtype in ("float32", "float64"):
-                out[name] = np.array(values, dtype=np.float64)
-            else:
-                out[name] = np.array(values, dtype=info.numpy_dtype())
-        return out
-
     def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
         """Run the signature on validated columns (arrays or lists); strings decoded."""
         out = self.folder.predict(columns)

@@ -280,7 +280,6 @@ class ModelManager:
             on_depth=self.metrics.queue_depth.labels(*labels).set,
             inline_when=None if shadow else self.idle,
             on_outputs=None if shadow else self._logged(version),
-            prepare=model.arrays,
         )
         await batcher.start()
         self.slots[version] = Slot(model, batcher)
