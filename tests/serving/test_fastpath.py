@@ -263,11 +263,18 @@ def test_an_http_1_0_request_is_answered_and_the_connection_closed(
     both: tuple[ServerThread, ServerThread],
 ) -> None:
     fast, _ = both
+    served = _fast(fast).served
     with RawConnection(fast.port) as conn:
         conn.send(raw_request("POST", PREDICT, BODY).replace(b"HTTP/1.1", b"HTTP/1.0", 1))
         status, headers, _ = conn.answer()
         assert status == 200 and headers["connection"] == "close"
         assert conn.closed()
+    with RawConnection(fast.port) as conn:  # HTTP/1.1 asking to close
+        conn.send(raw_request("POST", PREDICT, BODY, Connection="close"))
+        status, headers, _ = conn.answer()
+        assert status == 200 and headers["connection"] == "close"
+        assert conn.closed()
+    assert _fast(fast).served == served + 2
 
 
 def test_a_client_that_leaves_mid_body_is_counted_499_and_frees_its_slot(

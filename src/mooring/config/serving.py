@@ -14,15 +14,17 @@ MAX_WORKERS = 256
 class ServingConfig(Section):
     """``[serving]``: dynamic batching, backpressure, registry following and the prediction log."""
 
-    # Defaults by measurement (benchmarks/bench_serving.py, Adult model, 2 CPUs): one signature
-    # call costs ~1.8 ms at 1 row, ~2.9 ms at 64 and ~3.5 ms at 256, so merging up to 256 rows
-    # is nearly free; the timeout only applies while another batch is running.
+    # Defaults by measurement (benchmarks/bench_serving.py, Adult model, 2 CPUs): a signature
+    # call's fixed cost is most of it (about as much CPU at 32 rows as at 16), so merging up
+    # to 256 rows is nearly free; the timeout applies only while another batch is running or
+    # fewer requests wait than the batcher recently held (see serving/batcher.py).
     max_batch_size: int = Field(256, ge=1, le=65536, description="Rows merged into one inference.")
     batch_timeout_ms: float = Field(
         2.0,
         ge=0.0,
         le=10_000.0,
-        description="Longest wait for more rows while another batch is running.",
+        description="Longest wait for more rows (while another batch runs, or fewer requests "
+        "wait than the batcher recently held at once); a lone request never waits.",
     )
     max_queue: int = Field(
         1024, ge=1, description="Requests waiting per model version; beyond it: 503 + Retry-After."
