@@ -20,6 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from mooring.config import MooringConfig, ServingConfig
+from mooring.formats.metrics import REQUESTS, read_samples, total
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app, server_config
 from tests._support.serving_model import build_model_dir
@@ -140,3 +141,13 @@ def wait_for(check: Any, timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def request_statuses(server: ServerThread) -> dict[str, float]:
+    """``mooring_requests_total`` by status, summed over models and versions, from the
+    server's ``/metrics``."""
+    counts: dict[str, float] = {}
+    for s in read_samples(server.client.get("/metrics").text):
+        if s.name == total(REQUESTS):
+            counts[s.labels["status"]] = counts.get(s.labels["status"], 0.0) + s.value
+    return counts

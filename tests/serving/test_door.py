@@ -17,11 +17,11 @@ import orjson
 import pytest
 
 from mooring.config import ServingConfig
-from mooring.formats.metrics import REQUESTS, REQUESTS_REFUSED, read_samples, total
+from mooring.formats.metrics import REQUESTS_REFUSED, read_samples, total
 from mooring.serving import DirectorySource, build_app
 from mooring.serving.door import is_inference
 from tests._support.serve_process import RawConnection, ServeProcess, raw_request
-from tests._support.server import NAME, ServerThread, wait_for
+from tests._support.server import NAME, ServerThread, request_statuses, wait_for
 from tests._support.serving_model import row
 
 PREDICT = f"/v1/models/{NAME}:predict"
@@ -52,14 +52,6 @@ def tight(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
 def _refused(server: ServerThread) -> dict[str, float]:
     samples = read_samples(server.client.get("/metrics").text)
     return {s.labels["reason"]: s.value for s in samples if s.name == total(REQUESTS_REFUSED)}
-
-
-def _statuses(server: ServerThread) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for s in read_samples(server.client.get("/metrics").text):
-        if s.name == total(REQUESTS):
-            counts[s.labels["status"]] = counts.get(s.labels["status"], 0.0) + s.value
-    return counts
 
 
 def test_is_inference_counts_predictions_only() -> None:
@@ -253,12 +245,12 @@ def test_a_partial_header_is_answered_408_and_closed(tight: ServerThread) -> Non
 
 
 def test_a_slow_body_is_cut_off_and_counted_as_the_clients(tight: ServerThread) -> None:
-    before = _statuses(tight)
+    before = request_statuses(tight)
     with RawConnection(tight.port, timeout=10) as conn:
         conn.send(raw_request("POST", PREDICT, BODY)[:-10])
         assert conn.closed()
-    wait_for(lambda: _statuses(tight).get("499", 0.0) > before.get("499", 0.0))
-    after = _statuses(tight)
+    wait_for(lambda: request_statuses(tight).get("499", 0.0) > before.get("499", 0.0))
+    after = request_statuses(tight)
     assert not any(k.startswith("5") and after[k] != before.get(k, 0.0) for k in after)
 
 

@@ -24,11 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mooring.config import ServingConfig
-from mooring.formats.metrics import REQUESTS, read_samples, total
 from mooring.serving import DirectorySource, build_app
 from mooring.serving.fastpath import FastRequest
 from tests._support.serve_process import RawConnection, raw_request
-from tests._support.server import NAME, ServerThread, wait_for
+from tests._support.server import NAME, ServerThread, request_statuses, wait_for
 from tests._support.serving_model import row
 
 PREDICT = f"/v1/models/{NAME}:predict"
@@ -84,14 +83,6 @@ def _fast(server: ServerThread) -> _Counted:
 
 def _in_flight(server: ServerThread) -> int:
     return int(server.app.state.mooring.door.in_flight)
-
-
-def _statuses(server: ServerThread) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for s in read_samples(server.client.get("/metrics").text):
-        if s.name == total(REQUESTS):
-            counts[s.labels["status"]] = counts.get(s.labels["status"], 0.0) + s.value
-    return counts
 
 
 _value = st.one_of(
@@ -282,13 +273,13 @@ def test_a_client_that_leaves_mid_body_is_counted_499_and_frees_its_slot(
 ) -> None:
     fast, _ = both
     counted = _fast(fast)
-    before, lost = _statuses(fast).get("499", 0.0), counted.lost_count
+    before, lost = request_statuses(fast).get("499", 0.0), counted.lost_count
     request = raw_request("POST", PREDICT, BODY)
     sock = socket.create_connection(("127.0.0.1", fast.port))
     sock.sendall(request[: len(request) - 5])  # all but the body's last bytes
     wait_for(lambda: _in_flight(fast) == 1, timeout=10)
     sock.close()
-    wait_for(lambda: _statuses(fast).get("499", 0.0) == before + 1, timeout=10)
+    wait_for(lambda: request_statuses(fast).get("499", 0.0) == before + 1, timeout=10)
     assert counted.lost_count == lost + 1
     wait_for(lambda: _in_flight(fast) == 0, timeout=10)
 
@@ -299,13 +290,15 @@ def test_a_body_that_stops_arriving_is_cut_off_and_counted_499(
     """As through ASGI: the connection is closed after body_timeout_s (1 s here), the
     request counted as the client's (499), never as a 5xx."""
     fast, _ = both
-    before = _statuses(fast)
+    before = request_statuses(fast)
     lost = _fast(fast).lost_count
     with RawConnection(fast.port, timeout=10) as conn:
         conn.send(raw_request("POST", PREDICT, BODY)[:-5])
         assert conn.closed()
-    wait_for(lambda: _statuses(fast).get("499", 0.0) == before.get("499", 0.0) + 1, timeout=10)
-    after = _statuses(fast)
+    wait_for(
+        lambda: request_statuses(fast).get("499", 0.0) == before.get("499", 0.0) + 1, timeout=10
+    )
+    after = request_statuses(fast)
     assert not any(k.startswith("5") and after[k] != before.get(k, 0.0) for k in after)
     assert _fast(fast).lost_count == lost + 1
     wait_for(lambda: _in_flight(fast) == 0, timeout=10)
