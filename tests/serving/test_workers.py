@@ -10,8 +10,10 @@ replaced while the other keeps answering.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +33,9 @@ from mooring.registry import Registry
 from mooring.serving.workers import (
     PER_WORKER_BYTES,
     TF_THREAD_ENV,
+    WORKER_ENV,
+    ForkedWorker,
+    Supervisor,
     WorkerRun,
     check_port_free,
     default_workers,
@@ -125,9 +130,10 @@ def test_the_command_reads_the_same_environment_names_as_the_workers() -> None:
     )
 
 
-def test_the_supervisor_starts_its_workers_without_importing_the_server() -> None:
-    """``supervise`` imports the workers module only: the server's libraries load in the
-    workers (half a second of imports before any worker could start, measured)."""
+def test_the_command_line_reaches_the_supervisor_without_importing_the_server() -> None:
+    """Importing ``supervise`` imports the workers module only: the server's libraries
+    are imported when it runs (``preload_for_workers``, once the ports are known free,
+    with the metrics folder set for prometheus-client), not before."""
     script = (
         "import json, sys\n"
         "from mooring.cli.serve import supervise\n"
@@ -140,6 +146,63 @@ def test_the_supervisor_starts_its_workers_without_importing_the_server() -> Non
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert json.loads(done.stdout) == []
+
+
+def test_a_worker_is_forked_while_the_supervisor_runs_no_other_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = tmp_path / "seen.json"
+
+    def entry(argv: list[str]) -> int:
+        seen.write_text(json.dumps([argv, os.environ.get(WORKER_ENV, ""), os.getppid()]))
+        return 3
+
+    supervisor = Supervisor(
+        ["serve", "--workers=1"], workers=1, host="127.0.0.1", ports=[], fork=entry
+    )
+    try:
+        # A test process runs threads of its own; the supervisor's would not.
+        monkeypatch.setattr(threading, "active_count", lambda: 1)
+        supervisor._start(0)
+        forked = supervisor.workers[0].proc
+        assert isinstance(forked, ForkedWorker)
+        assert forked.wait(timeout=60) == 3  # the entry point's status is the exit status
+        argv, run, parent = json.loads(seen.read_text())
+        assert argv == ["serve", "--workers=1"]
+        assert run == f"0:{supervisor.folder}:{os.getpid()}" and parent == os.getpid()
+
+        def sleeper_entry(argv: list[str]) -> int:
+            time.sleep(120)
+            return 0
+
+        supervisor.fork = sleeper_entry
+        supervisor._start(1)
+        sleeper = supervisor.workers[1].proc
+        with pytest.raises(subprocess.TimeoutExpired, match=r"timed out after 0\.2 seconds"):
+            sleeper.wait(timeout=0.2)
+        assert sleeper.poll() is None
+        sleeper.kill()
+        assert sleeper.wait(timeout=60) == -signal.SIGKILL
+
+        # With another thread running (a monitor), a worker is a new process instead.
+        monkeypatch.undo()
+        supervisor.argv = ["--help"]
+        stop = threading.Event()
+        other = threading.Thread(target=stop.wait)
+        other.start()
+        try:
+            supervisor._start(2)
+        finally:
+            stop.set()
+            other.join()
+        spawned = supervisor.workers[2].proc
+        assert isinstance(spawned, subprocess.Popen)
+        assert spawned.wait(timeout=120) == 0
+    finally:
+        for worker in supervisor.workers.values():
+            if worker.proc.poll() is None:
+                worker.proc.kill()
+        shutil.rmtree(supervisor.folder, ignore_errors=True)
 
 
 def test_the_serving_package_hands_out_its_names_on_first_use() -> None:
@@ -176,6 +239,19 @@ def test_a_worker_run_reads_back_from_its_environment(tmp_path: Path) -> None:
 def _children(pid: int) -> set[int]:
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return {int(p) for p in text.split()}
+
+
+def _command(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text()
+
+
+def _threads(pid: int) -> list[str]:
+    """The names of a process's threads."""
+    names = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            names.append((task / "comm").read_text().strip())
+    return names
 
 
 def _alive(pid: int) -> bool:
@@ -266,22 +342,19 @@ def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(
         supervisor = serve.proc.pid
         _wait(lambda: len(_children(supervisor)) == 2 and _listeners(serve.port) == 2)
         workers = _children(supervisor)
-        # Each worker's TensorFlow gets its share of the cores, not all of them.
-        share = str(max(1, usable_cores() // 2))
-        for pid in workers:
-            environ = dict(
-                item.split("=", 1)
-                for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
-                if "=" in item
-            )
-            expected = [os.environ.get(name, share) for name in TF_THREAD_ENV]
-            assert [environ.get(name) for name in TF_THREAD_ENV] == expected
+        # The workers are forked from the supervisor, which imported TensorFlow once.
+        assert all(_command(pid) == _command(supervisor) for pid in workers)
 
         # Both workers answer on the one port; every answer is a 200 from version 1.
         first = [_predict(serve.url, f"first-{i}") for i in range(120)]
         assert [(r.status_code, r.headers.get("x-model-version")) for r in first] == [
             (200, "1")
         ] * 120
+        # Each worker's TensorFlow gets its share of the cores, not all of them: its
+        # inter-op pool (threads named tf_Compute) has that many threads.
+        share = max(1, usable_cores() // 2)
+        expected = int(os.environ.get(TF_THREAD_ENV[1], share))
+        assert [_threads(pid).count("tf_Compute") for pid in sorted(workers)] == [expected] * 2
         # One /metrics, whichever worker answers it: the sum over both.
         for _ in range(4):
             scraped = httpx.get(f"{serve.url}/metrics", headers={"connection": "close"}).text

@@ -286,40 +286,77 @@ def supervise(
     ports = [(port, "--port")]
     if cfg.serving.grpc_port is not None:
         ports.append((cfg.serving.grpc_port, "[serving] grpc_port"))
+    from mooring.cli import main
+
+    if monitor and model_dir is not None:
+        raise UsageError("--monitor needs the registry; leave out --model-dir")
     supervisor = Supervisor(
         argv,
         workers=count,
         host=host,
         ports=ports,
         grace_s=cfg.serving.deadline_ms / 1000.0 + 10.0,
+        fork=main,
     )
     hosted: list[Any] = []
-    try:
-        if monitor:
-            if model_dir is not None:
-                raise UsageError("--monitor needs the registry; leave out --model-dir")
-            from mooring.cli._common import seconds_option
-            from mooring.dashboard import render_drift_html
-            from mooring.monitoring import Monitor
-            from mooring.registry import Registry
 
-            interval = seconds_option(monitor_interval, "--monitor-interval")
-            for project, path in zip([cfg, *others], paths, strict=True):
-                hosted.append(
-                    Monitor(
-                        project,
-                        Registry.from_config(project),
-                        metrics=supervisor.render_metrics,
-                        config_path=path.resolve(),
-                        render_drift=render_drift_html,
-                    ).start(interval)
-                )
-        code = supervisor.run_forever()
+    def start_monitors() -> None:
+        # After the first workers are forked: a monitor is a thread, and with a thread
+        # running, a worker is started as a new process instead (see Supervisor).
+        if not monitor:
+            return
+        from mooring.cli._common import seconds_option
+        from mooring.dashboard import render_drift_html
+        from mooring.monitoring import Monitor
+        from mooring.registry import Registry
+
+        interval = seconds_option(monitor_interval, "--monitor-interval")
+        for project, path in zip([cfg, *others], paths, strict=True):
+            hosted.append(
+                Monitor(
+                    project,
+                    Registry.from_config(project),
+                    metrics=supervisor.render_metrics,
+                    config_path=path.resolve(),
+                    render_drift=render_drift_html,
+                ).start(interval)
+            )
+
+    try:
+        code = supervisor.run_forever(preload=preload_for_workers, started=start_monitors)
     finally:
         for monitor_thread in hosted:
             monitor_thread.stop()
     if code:
         raise MooringError("a worker could not start (its error is above); fix it and start again")
+
+
+def preload_for_workers() -> None:
+    """Import what every worker of ``mooring serve --workers N`` imports, in the supervisor,
+    before it forks them (see :mod:`mooring.serving.workers`).
+
+    TensorFlow (in a thread, as a worker imports it) and the server's own libraries,
+    then every object made so far is frozen (``gc.freeze``): the workers share those
+    pages with the supervisor instead of each writing its copy. TensorFlow's runtime
+    does not start (no op runs), so nothing of it is running when the workers fork.
+    """
+    gc.disable()
+    try:
+        importer = _import_tensorflow_in_background()
+        import uvicorn  # noqa: F401
+
+        import mooring.serving as serving
+        from mooring.contract.schema import Schema  # noqa: F401
+
+        for name in ("DirectorySource", "build_app", "create_app", "server_config"):
+            getattr(serving, name)  # the package hands its names out on first use
+        importer.join()
+        from mooring._tensorflow import import_tensorflow
+
+        import_tensorflow()  # what the import raised, if it failed
+        gc.freeze()
+    finally:
+        gc.enable()
 
 
 #: The collector's thresholds while serving (Python's are 700, 10, 10).

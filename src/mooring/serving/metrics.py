@@ -55,10 +55,9 @@ from mooring.formats.metrics import (
     SHADOW_LATENCY,
     SHADOW_REQUESTS,
 )
+from mooring.serving.workers import MULTIPROC_ENV
 
 __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics", "render_multiprocess"]
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def render_multiprocess(folder: Path | str) -> bytes:

@@ -7,6 +7,19 @@ starts N workers. Each worker is a whole server (``mooring serve --workers 1`` i
 process of its own) with its own batcher, loaded versions and prediction log
 buffer, following the registry on its own:
 
+* **Forked after the imports.** ``mooring serve`` imports, once, what every worker
+  would import (TensorFlow, the server's libraries: :func:`mooring.cli.serve.preload_for_workers`),
+  freezes those objects for the collector, and forks the workers from there: each
+  worker starts at its model's load. No TensorFlow runtime exists before the fork
+  (no op has run; importing starts none of its threads), so the children start their
+  own. Two workers on two cores, each importing TensorFlow for itself, were ready
+  about 0.5 s after one worker alone (2.52 against 1.99 s); and the imported
+  objects stay shared between the workers, never written (the collector does not
+  visit frozen objects). A worker is forked only while the supervisor runs no other
+  thread (``--monitor`` starts its monitors after the first workers): a worker
+  replaced later, with a monitor running, is started as a new process
+  (``python -m mooring serve …``) and imports for itself.
+
 * **One port.** Each worker listens on the port with ``SO_REUSEPORT``, so the kernel
   spreads new connections over the workers' own accept queues (no shared accept, no
   thundering herd). The supervisor checks the port is free before starting anyone, so
@@ -54,9 +67,11 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from mooring.errors import ConfigError
 
@@ -65,6 +80,7 @@ __all__ = [
     "PER_WORKER_BYTES",
     "TF_THREAD_ENV",
     "WORKER_ENV",
+    "ForkedWorker",
     "Supervisor",
     "WorkerRun",
     "check_port_free",
@@ -78,6 +94,8 @@ log = logging.getLogger("mooring.serving")
 #: TensorFlow's thread-pool sizes, read from the environment by its runtime; a worker
 #: gets the usable cores divided among the workers unless they are set.
 TF_THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+#: prometheus-client's multiprocess folder, read when it is imported.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Set in a worker's environment: ``<index>:<run folder>:<supervisor pid>``.
 WORKER_ENV = "MOORING_SERVE_WORKER"
 #: The process-count convention of uvicorn and gunicorn; read for ``--workers``'s default.
@@ -255,10 +273,61 @@ class WorkerRun:
             return None
 
 
+class _Process(Protocol):
+    """What the supervisor needs of a worker process (``subprocess.Popen``'s names)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class ForkedWorker:
+    """A worker forked from the supervisor, with the part of ``Popen``'s interface the
+    supervisor uses: ``poll`` and ``wait`` reap it (its exit status, or ``-signal``)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: its status is lost
+                self.returncode = -signal.SIGKILL
+                return self.returncode
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout or 0.0)
+            time.sleep(0.01)
+        return code
+
+
 @dataclass
 class _Worker:
     index: int
-    proc: subprocess.Popen[bytes]
+    proc: _Process
     started: float = field(default_factory=time.monotonic)
 
 
@@ -268,6 +337,12 @@ class Supervisor:
     ``argv`` is the worker's command line after ``mooring`` (it must ask for one worker:
     ``--workers 1``). ``ports`` are checked free before any worker starts. ``on_ready``
     is called once, in a thread of the supervisor, when every worker first listens.
+
+    ``fork``: the command line's entry point (``argv`` in, exit status out). With it, a
+    worker is this process forked, running ``fork(argv)``, whenever no other thread runs
+    here (a thread's locks would be copied held); otherwise, and without it, a worker is
+    ``python -m mooring <argv>``. ``run_forever``'s ``preload`` imports, before the first
+    workers start, what they would each import.
     """
 
     def __init__(
@@ -279,8 +354,10 @@ class Supervisor:
         ports: Sequence[tuple[int, str]],
         grace_s: float = 10.0,
         on_ready: Callable[[], None] | None = None,
+        fork: Callable[[list[str]], int] | None = None,
     ) -> None:
         self.argv = list(argv)
+        self.fork = fork
         self.count = workers
         self.host = host
         self.ports = list(ports)
@@ -310,16 +387,31 @@ class Supervisor:
     def stop(self, *_: object) -> None:
         self._stop.set()
 
-    def run_forever(self) -> int:
-        """Start the workers and supervise them until stopped; the exit status."""
+    def run_forever(
+        self,
+        *,
+        preload: Callable[[], None] | None = None,
+        started: Callable[[], None] | None = None,
+    ) -> int:
+        """Start the workers and supervise them until stopped; the exit status.
+
+        ``preload`` runs once the ports are known free, with the workers' metrics
+        folder in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client reads it when
+        imported), before the first workers start; ``started`` once they have.
+        """
         for host_port, what in self.ports:
             check_port_free(self.host, host_port, what)
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
         previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         code = 0
         try:
+            if preload is not None:
+                os.environ[MULTIPROC_ENV] = str(self.metrics_dir)
+                preload()
             for index in range(self.count):
                 self._start(index)
+            if started is not None:
+                started()
             code = self._supervise()
         finally:
             self._stop_all()
@@ -329,16 +421,48 @@ class Supervisor:
         return code
 
     def _start(self, index: int) -> None:
-        env = {**os.environ, WORKER_ENV: WorkerRun(index, self.folder, os.getpid()).to_env()}
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
+        env = {WORKER_ENV: WorkerRun(index, self.folder, os.getpid()).to_env()}
+        env[MULTIPROC_ENV] = str(self.metrics_dir)
         env[CONCURRENCY_ENV] = "1"
         # TensorFlow sizes its thread pools to the whole machine in every process; N
         # workers would run N times as many threads as cores. Each gets its share
-        # (unless set): the cores divided among the workers, at least one.
+        # (unless set): the cores divided among the workers, at least one. TensorFlow
+        # reads them when its runtime starts (a model's load), so a forked worker's own
+        # environment is soon enough.
         for name in TF_THREAD_ENV:
-            env.setdefault(name, str(self.threads))
-        proc = subprocess.Popen([sys.executable, "-m", "mooring", *self.argv], env=env)
+            env[name] = os.environ.get(name, str(self.threads))
+        proc: _Process
+        if self.fork is not None and threading.active_count() == 1:
+            proc = self._forked(env, self.fork)
+        else:
+            command = [sys.executable, "-m", "mooring", *self.argv]
+            proc = subprocess.Popen(command, env={**os.environ, **env})
         self.workers[index] = _Worker(index, proc)
+
+    def _forked(self, env: dict[str, str], run: Callable[[list[str]], int]) -> ForkedWorker:
+        """Fork a worker that runs ``run(argv)`` with ``env`` added, and exits with its
+        status; it never returns into the supervisor's code (its ``finally`` blocks
+        would remove the run's folder)."""
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        pid = os.fork()
+        if pid:
+            return ForkedWorker(pid)
+        code = 70  # EX_SOFTWARE, should the worker's own guard fail
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            os.environ.update(env)
+            code = run(list(self.argv))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(code)
 
     def _supervise(self) -> int:
         pending: dict[int, float] = {}  # index → when to start it again
