@@ -62,7 +62,8 @@ Beside them:
   ``--rounds`` times: the median throughput cost and both p99s;
 * ``cold``: the time from spawning a server to its first 200: ``/v2/health/ready`` for
   ``mooring serve -c`` on the first level's registry project (``mooring-registry``,
-  ``--workers`` as above) and for ``mooring serve --model-dir`` (``mooring-dir``), a
+  ``--workers`` as above; and at the second level, ``mooring-registry-w2``: the first
+  worker's first ready answer) and for ``mooring serve --model-dir`` (``mooring-dir``), a
   single-row POST to the predict URL for ``naive``; each spawned ``--cold-runs`` times
   (5), interleaved, median reported;
 * ``phases``: each step of a start timed in sequence (the server overlaps TensorFlow's
@@ -1598,7 +1599,8 @@ def main() -> None:
 
         # -- the REST servers, all up at once ---------------------------------------
         projects: dict[str, Path] = {}
-        for name in level_names:
+        # The cold starts' registry project is the first level's, with or without cells.
+        for name in level_names or ([base] if "cold" in parts else []):
             lines = serving_lines(args.serving, log_sample_rate=1.0)
             projects[name] = registry_project(model_dir, work, name, lines)
         if "mooring-nolog" in parts:
@@ -1799,6 +1801,13 @@ def main() -> None:
                     "kind": "mooring-registry",
                     "config": projects[base],
                     "workers": workers(levels[0]),
+                }
+            if base in projects and len(levels) > 1:
+                # The supervisor's start: it imports, then forks its workers.
+                kinds[f"mooring-registry-w{levels[1]}"] = {
+                    "kind": "mooring-registry",
+                    "config": projects[base],
+                    "workers": workers(levels[1]),
                 }
             kinds["mooring-dir"] = {
                 "kind": "mooring",
