@@ -8,17 +8,19 @@ process of its own) with its own batcher, loaded versions and prediction log
 buffer, following the registry on its own:
 
 * **Forked after the imports.** ``mooring serve`` imports, once, what every worker
-  would import (TensorFlow, the server's libraries: :func:`mooring.cli.serve.preload_for_workers`),
-  freezes those objects for the collector, and forks the workers from there: each
-  worker starts at its model's load. No TensorFlow runtime exists before the fork
-  (no op has run; importing starts none of its threads), so the children start their
-  own. Two workers on two cores, each importing TensorFlow for itself, were ready
-  about 0.5 s after one worker alone (2.52 against 1.99 s); and the imported
-  objects stay shared between the workers, never written (the collector does not
-  visit frozen objects). A worker is forked only while the supervisor runs no other
-  thread (``--monitor`` starts its monitors after the first workers): a worker
-  replaced later, with a monitor running, is started as a new process
-  (``python -m mooring serve …``) and imports for itself.
+  would import (TensorFlow, the server's libraries:
+  :func:`mooring.cli.serve.preload_for_workers`), freezes those objects for the
+  collector, and forks the workers from there: each worker starts at its model's
+  load. No TensorFlow runtime exists before the fork (no op has run; importing
+  starts none of its threads), so the children start their own. Two workers on two
+  cores, each importing TensorFlow for itself, were ready about 0.5 s after one
+  worker alone (2.52 against 1.99 s); forked, 2.08 s (Adult model,
+  ``benchmarks/bench_serving.py``). The imported objects stay shared between the
+  workers, never written (the collector does not visit frozen objects): idle PSS
+  over the processes 420 MiB instead of 582. A worker is forked only while the
+  supervisor runs no other thread (``--monitor`` starts its monitors after the
+  first workers): a worker replaced later, with a monitor running, is started as a
+  new process (``python -m mooring serve …``) and imports for itself.
 
 * **One port.** Each worker listens on the port with ``SO_REUSEPORT``, so the kernel
   spreads new connections over the workers' own accept queues (no shared accept, no
