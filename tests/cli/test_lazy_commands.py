@@ -3,29 +3,48 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from typing import Any
 
 from typer.main import get_command
 
 from mooring.cli import COMMANDS, app
 
 
-def _run(argv: list[str]) -> tuple[int, list[str], str]:
+def _report(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     script = (
-        "import json, sys\n"
+        "import gc, json, os, sys\n"
         "from mooring.cli import main\n"
         f"code = main({argv!r})\n"
         "mods = sorted(m for m in sys.modules if m.startswith('mooring.cli.'))\n"
-        "print(json.dumps({'code': code, 'mods': mods, 'tf': 'tensorflow' in sys.modules}))\n"
+        "print(json.dumps({'code': code, 'mods': mods, 'tf': 'tensorflow' in sys.modules,\n"
+        "                  'gc': gc.isenabled(),\n"
+        "                  'plugins': os.environ.get('PYDANTIC_DISABLE_PLUGINS')}))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**_without_plugin_setting(), **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    report["out"] = proc.stdout + proc.stderr
+    return report
+
+
+def _without_plugin_setting() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+
+
+def _run(argv: list[str]) -> tuple[int, list[str], str]:
+    report = _report(argv)
     assert not report["tf"], "no command's --help may import TensorFlow"
-    return report["code"], report["mods"], proc.stdout + proc.stderr
+    return report["code"], report["mods"], report["out"]
 
 
 def test_every_registered_command_is_mapped_to_the_module_that_registers_it() -> None:
@@ -60,3 +79,11 @@ def test_root_help_and_unknown_commands_see_every_command() -> None:
 def test_a_bad_option_value_is_a_usage_error_not_a_traceback() -> None:
     code, _, out = _run(["serve", "--port", "abc"])
     assert code == 2 and "Invalid value for '--port'" in out and "Traceback" not in out
+
+
+def test_start_up_imports_run_without_the_collector_and_leave_it_on() -> None:
+    report = _report(["serve", "--help"])
+    assert report["code"] == 0 and report["gc"] is True
+    assert report["plugins"] == "__all__"  # pydantic's plugins: not looked for
+    chosen = _report(["serve", "--help"], env={"PYDANTIC_DISABLE_PLUGINS": "false"})
+    assert chosen["plugins"] == "false"  # a user's own setting stands

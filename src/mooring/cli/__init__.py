@@ -9,16 +9,26 @@ imported. :func:`main` imports only the module of the command it is asked to run
 (``mooring serve`` never imports the contract, pipeline or export commands, which
 keeps a server's cold start short); ``--help``, an unknown command and
 ``from mooring.cli import app`` import them all.
+
+A command's start-up is imports (the command line's own, its command's module, and
+TensorFlow for the commands that load it): :func:`main` runs them with the garbage
+collector off, since they make long-lived objects and no garbage worth a collection
+(with it on, it runs about 90 times during the command line's own imports and
+hundreds of times during TensorFlow's), and with pydantic's plugins off unless
+``PYDANTIC_DISABLE_PLUGINS`` says otherwise (looking for them reads the metadata of
+every installed package, about 13 ms; the configuration uses none). Measured on two
+cores: the command line's imports 0.16–0.18 s with the collector on, 0.15 s off;
+TensorFlow with Keras 2.4–3.3 s on, 1.9 s off plus 0.16 s for the first collection
+after.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any
-
-from mooring.cli._common import run_guarded
 
 if TYPE_CHECKING:
     import typer
@@ -71,10 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # The root takes one option (--debug, a flag), so the first other word is the command.
     command = next((arg for arg in args if not arg.startswith("-")), None)
-    if command in TENSORFLOW_COMMANDS and "--help" not in args:
-        _load_tensorflow_quietly()
-    return run_guarded(load_commands(command), args)
+    # pydantic reads it when it first builds a model (the configuration's, on import).
+    os.environ.setdefault(PYDANTIC_PLUGINS_ENV, "__all__")
+    collecting = gc.isenabled()
+    gc.disable()  # imports only: no garbage worth a collection (see the module's notes)
+    try:
+        if command in TENSORFLOW_COMMANDS and "--help" not in args:
+            _load_tensorflow_quietly()
+        from mooring.cli._common import run_guarded
 
+        app = load_commands(command)
+    finally:
+        if collecting:
+            gc.enable()
+    return run_guarded(app, args)
+
+
+#: pydantic's switch for its plugins; the command line sets it to off unless it is set.
+PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
 
 #: Commands that load TensorFlow (for training or a model): it is imported first, quietly.
 TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "run", "export", "monitor"})

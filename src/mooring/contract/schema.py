@@ -15,15 +15,17 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import yaml
 
 from mooring.config import ColumnOverride, ContractConfig
-from mooring.contract.statistics import DatasetStatistics
 from mooring.errors import NotFoundError, SchemaError
 from mooring.formats.files import atomic_write
+
+if TYPE_CHECKING:
+    from mooring.contract.statistics import DatasetStatistics
 
 __all__ = ["ColumnSchema", "Schema", "infer_schema"]
 

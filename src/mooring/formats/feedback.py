@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mooring.errors import DataError
@@ -142,6 +141,7 @@ def read_feedback(url: str, model: str | None = None) -> pa.Table:
         1200
     """
     import fsspec
+    import pyarrow.compute as pc  # on first use: the server's start does without it
 
     fs, root = fsspec.core.url_to_fs(url)
     if not fs.exists(root):

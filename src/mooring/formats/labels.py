@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mooring.errors import DataError
 
@@ -62,6 +61,8 @@ class LabelEncoding:
             DataError: classification labels outside the vocabulary, or a
                 regression label that is not a number.
         """
+        import pyarrow.compute as pc  # on first use: the server's start does without it
+
         if self.is_classification:
             text = column if _is_text(column.type) else pc.cast(column, pa.string())
             if pa.types.is_floating(column.type):

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mooring.errors import DataError, NotFoundError, UsageError
@@ -206,6 +205,8 @@ def read_log_file(
     Raises:
         DataError: the file is not a prediction log file.
     """
+    import pyarrow.compute as pc  # on first use: the server's start does without it
+
     table = _read(path)
     missing = [c for c in (TIMESTAMP, MODEL, MODEL_VERSION) if c not in table.column_names]
     if missing:
@@ -261,6 +262,8 @@ def read_prediction_log(
     Example:
         >>> read_prediction_log("/srv/.mooring/predictions", "income", last=10000)  # doctest: +SKIP
     """
+    import pyarrow.compute as pc  # on first use: the server's start does without it
+
     if last is not None and last < 1:
         raise UsageError(f"last must be a positive number of rows, got {last}; e.g. --last 5000")
     if since is not None and since.tzinfo is None:
@@ -339,6 +342,8 @@ def output_table(table: pa.Table) -> pa.Table:
         >>> output_table(t).to_pydict()
         {'output.score': [0.2], 'output.class': ['<=50K']}
     """
+    import pyarrow.compute as pc  # on first use: the server's start does without it
+
     names = table.column_names
     logged_probabilities = output_column("probabilities")
     logged_values = output_column("value")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Protocol
 
 from mooring.config import ContractConfig
-from mooring.contract import DatasetStatistics
 from mooring.contract.schema import Schema, infer_schema
 from mooring.registry import Deployment, Registry, check_model_name
 from mooring.serving.errors import ModelLoadError
@@ -61,6 +60,8 @@ class RegistrySource:
         if isinstance(stored, Mapping):
             return Schema.from_dict(stored, source=f"{mv.ref} run_record.schema"), "schema"
         if mv.statistics:
+            from mooring.contract.statistics import DatasetStatistics
+
             stats = DatasetStatistics.from_dict(mv.statistics)
             contract = (self.contract or ContractConfig()).model_copy(update={"critical": []})
             return infer_schema(stats, contract=contract), "statistics"

@@ -1,0 +1,50 @@
+"""The contract package hands out its names on first use; the server starts without them."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+import mooring.contract as contract
+
+
+def test_the_contract_package_hands_out_its_names_on_first_use() -> None:
+    for name in contract.__all__:
+        value = getattr(contract, name)
+        assert getattr(importlib.import_module(value.__module__), name) is value, name
+    assert sorted(contract.__all__) == sorted(contract._EXPORTS)
+    assert set(contract.__all__) <= set(dir(contract))
+    with pytest.raises(AttributeError, match=r"'mooring\.contract' has no attribute 'nothing'"):
+        _ = contract.nothing
+
+
+def test_the_servers_start_imports_neither_statistics_nor_readers() -> None:
+    """What ``mooring serve`` imports before its model loads (TensorFlow included) leaves
+    out the statistics, the file readers and what they import: they are not served."""
+    script = (
+        "import json, sys\n"
+        "from mooring.cli.serve import preload_for_workers\n"
+        "preload_for_workers()\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m in NAMES)))\n"
+    ).replace(
+        "NAMES",
+        repr(
+            {
+                "pyarrow.compute",
+                "datasketches",
+                "mooring.contract.io",
+                "mooring.contract.statistics",
+                "mooring.contract.sketch",
+            }
+        ),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded == []
