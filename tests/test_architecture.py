@@ -25,10 +25,11 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "mooring"
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "_tensorflow": frozenset(),
+    "_exports": frozenset(),
     "config": frozenset({"errors"}),
     "tracing": frozenset({"errors", "config"}),
     "formats": frozenset({"errors", "_tensorflow"}),
-    "contract": frozenset({"errors", "config", "formats"}),
+    "contract": frozenset({"errors", "config", "formats", "_exports"}),
     "features": frozenset({"errors", "config", "formats", "contract"}),
     "training": frozenset({"errors", "config", "formats", "contract", "features"}),
     "evaluation": frozenset({"errors", "config", "formats", "contract", "features"}),
@@ -37,7 +38,16 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}
     ),
     "serving": frozenset(
-        {"errors", "config", "formats", "_tensorflow", "contract", "registry", "tracing"}
+        {
+            "errors",
+            "config",
+            "formats",
+            "_tensorflow",
+            "_exports",
+            "contract",
+            "registry",
+            "tracing",
+        }
     ),
     "monitoring": frozenset(
         {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}

@@ -1,25 +1,10 @@
-"""The contract package hands out its names on first use; the server starts without them."""
+"""The server starts without the contract's statistics and readers."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
-
-import pytest
-
-import mooring.contract as contract
-
-
-def test_the_contract_package_hands_out_its_names_on_first_use() -> None:
-    for name in contract.__all__:
-        value = getattr(contract, name)
-        assert getattr(importlib.import_module(value.__module__), name) is value, name
-    assert sorted(contract.__all__) == sorted(contract._EXPORTS)
-    assert set(contract.__all__) <= set(dir(contract))
-    with pytest.raises(AttributeError, match=r"'mooring\.contract' has no attribute 'nothing'"):
-        _ = contract.nothing
 
 
 def test_the_servers_start_imports_neither_statistics_nor_readers() -> None:

@@ -205,20 +205,6 @@ def test_a_worker_is_forked_while_the_supervisor_runs_no_other_thread(
         shutil.rmtree(supervisor.folder, ignore_errors=True)
 
 
-def test_the_serving_package_hands_out_its_names_on_first_use() -> None:
-    import importlib
-
-    import mooring.serving as serving
-
-    for name in serving.__all__:
-        value = getattr(serving, name)
-        assert getattr(importlib.import_module(value.__module__), name) is value, name
-    assert sorted(serving.__all__) == sorted(serving._EXPORTS)
-    assert set(serving.__all__) <= set(dir(serving))
-    with pytest.raises(AttributeError, match=r"'mooring\.serving' has no attribute 'nothing'"):
-        _ = serving.nothing
-
-
 def test_a_worker_run_reads_back_from_its_environment(tmp_path: Path) -> None:
     run = WorkerRun(1, tmp_path / "a:b", 4242)
     os.environ["MOORING_SERVE_WORKER"] = run.to_env()
