@@ -11,7 +11,10 @@ replaced while the other keeps answering.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.util
 import json
+import mmap
 import os
 import shutil
 import signal
@@ -30,6 +33,7 @@ from mooring.config import MooringConfig, ServingConfig, load_config
 from mooring.errors import ConfigError, UsageError
 from mooring.formats.predictions import read_prediction_log
 from mooring.registry import Registry
+from mooring.serving.pages import release_package_pages
 from mooring.serving.workers import (
     PER_WORKER_BYTES,
     TF_THREAD_ENV,
@@ -205,6 +209,80 @@ def test_a_worker_is_forked_while_the_supervisor_runs_no_other_thread(
         shutil.rmtree(supervisor.folder, ignore_errors=True)
 
 
+# -- the supervisor's memory ------------------------------------------------------------
+
+
+def _mapped_rss_kib(path: Path) -> int:
+    """Resident KiB of this process's mappings of the file ``path``."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and not fields[0].endswith(":"):
+            inside = len(fields) >= 6 and fields[5] == str(path)
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
+def test_a_package_s_unwritten_pages_are_unmapped_and_its_written_ones_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "stowed"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    blob, copied = package / "data.bin", package / "copied.bin"
+    payload = os.urandom(16 * 1024 * 1024)
+    for path in (blob, copied):
+        path.write_bytes(payload)
+    module = type(sys)("stowed")
+    module.__file__ = str(package / "__init__.py")
+    monkeypatch.setitem(sys.modules, "stowed", module)
+    digest = hashlib.sha256(payload).digest()
+    with (
+        blob.open("rb") as one,
+        copied.open("r+b") as two,
+        mmap.mmap(one.fileno(), 0, access=mmap.ACCESS_READ) as read_only,
+        mmap.mmap(two.fileno(), 0, access=mmap.ACCESS_COPY) as written,
+    ):
+        assert hashlib.sha256(read_only).digest() == digest  # every page read in
+        written[:4] = b"mine"  # a private copy of one page: this process's own
+        before = _mapped_rss_kib(blob)
+        released = release_package_pages("stowed")
+        after = _mapped_rss_kib(blob)
+        # The read-only mapping's pages are unmapped, and read back intact.
+        assert before >= 15 * 1024
+        assert after <= before // 4, (before, after)
+        assert released >= (before - after) * 1024 // 2
+        assert hashlib.sha256(read_only).digest() == digest
+        # The mapping this process wrote is left alone: its copy is kept.
+        assert written[:4] == b"mine"
+        assert written[4:] == payload[4:]
+    assert release_package_pages("a_package_never_imported") == 0
+
+
+def test_tensorflow_runs_on_after_its_pages_are_handed_back() -> None:
+    # In a process of its own: TensorFlow's code and constants are unmapped (its
+    # relocated tables are not), and its kernels still run afterwards.
+    script = (
+        "import tensorflow as tf\n"
+        "from mooring.serving.pages import release_package_pages\n"
+        "first = float(tf.reduce_sum(tf.constant([1.0, 2.0]) * 3.0))\n"
+        "released = release_package_pages('tensorflow')\n"
+        "again = float(tf.reduce_sum(tf.constant([1.0, 2.0]) * 3.0))\n"
+        "text = tf.strings.join([tf.constant('a'), tf.constant('b')]).numpy().decode()\n"
+        "print(first, again, text, released > 64 << 20)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-4:] == ["9.0", "9.0", "ab", "True"]
+
+
 def test_a_worker_run_reads_back_from_its_environment(tmp_path: Path) -> None:
     run = WorkerRun(1, tmp_path / "a:b", 4242)
     os.environ["MOORING_SERVE_WORKER"] = run.to_env()
@@ -256,6 +334,21 @@ def _listeners(port: int) -> int:
         if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
             count += 1
     return count
+
+
+def _tensorflow_rss_mib(pid: int) -> float:
+    """Resident MiB of a process's mappings of TensorFlow's files."""
+    spec = importlib.util.find_spec("tensorflow")
+    assert spec is not None and spec.origin is not None
+    folder = os.path.dirname(spec.origin) + os.sep
+    total, inside = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if not fields[0].endswith(":"):
+            inside = len(fields) > 5 and fields[5].startswith(folder)
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total / 1024
 
 
 def _wait(check: Any, timeout: float = 120.0) -> None:
@@ -330,6 +423,10 @@ def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(
         workers = _children(supervisor)
         # The workers are forked from the supervisor, which imported TensorFlow once.
         assert all(_command(pid) == _command(supervisor) for pid in workers)
+        # It never runs TensorFlow: once they listen it unmaps TensorFlow's code and
+        # constants (about 300 MiB resident after the import; the workers keep theirs).
+        _wait(lambda: _tensorflow_rss_mib(supervisor) < 64, timeout=30)
+        assert all(_tensorflow_rss_mib(pid) > 0 for pid in workers)
 
         # Both workers answer on the one port; every answer is a 200 from version 1.
         first = [_predict(serve.url, f"first-{i}") for i in range(120)]
