@@ -212,13 +212,14 @@ def test_a_worker_is_forked_while_the_supervisor_runs_no_other_thread(
 # -- the supervisor's memory ------------------------------------------------------------
 
 
-def _mapped_rss_kib(path: Path) -> int:
-    """Resident KiB of this process's mappings of the file ``path``."""
+def _mapped_rss_kib(pid: int | str, folder_or_file: Path) -> int:
+    """Resident KiB of a process's mappings of a file, or of the files under a folder."""
+    prefix = str(folder_or_file) + (os.sep if folder_or_file.is_dir() else "")
     total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split()
-        if "-" in fields[0] and not fields[0].endswith(":"):
-            inside = len(fields) >= 6 and fields[5] == str(path)
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if not fields[0].endswith(":"):
+            inside = len(fields) > 5 and fields[5].startswith(prefix)
         elif inside and fields[0] == "Rss:":
             total += int(fields[1])
     return total
@@ -246,9 +247,9 @@ def test_a_package_s_unwritten_pages_are_unmapped_and_its_written_ones_kept(
     ):
         assert hashlib.sha256(read_only).digest() == digest  # every page read in
         written[:4] = b"mine"  # a private copy of one page: this process's own
-        before = _mapped_rss_kib(blob)
+        before = _mapped_rss_kib("self", blob)
         released = release_package_pages("stowed")
-        after = _mapped_rss_kib(blob)
+        after = _mapped_rss_kib("self", blob)
         # The read-only mapping's pages are unmapped, and read back intact.
         assert before >= 15 * 1024
         assert after <= before // 4, (before, after)
@@ -340,15 +341,7 @@ def _tensorflow_rss_mib(pid: int) -> float:
     """Resident MiB of a process's mappings of TensorFlow's files."""
     spec = importlib.util.find_spec("tensorflow")
     assert spec is not None and spec.origin is not None
-    folder = os.path.dirname(spec.origin) + os.sep
-    total, inside = 0, False
-    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        if not fields[0].endswith(":"):
-            inside = len(fields) > 5 and fields[5].startswith(folder)
-        elif inside and fields[0] == "Rss:":
-            total += int(fields[1])
-    return total / 1024
+    return _mapped_rss_kib(pid, Path(spec.origin).parent) / 1024
 
 
 def _wait(check: Any, timeout: float = 120.0) -> None:

@@ -63,6 +63,8 @@ def _unwritten_mappings(prefix: str) -> list[tuple[int, int]]:
     with open("/proc/self/smaps", encoding="utf-8") as smaps:
         for line in smaps:
             fields = line.split(maxsplit=5)
+            if not fields:
+                continue
             if not fields[0].endswith(":"):  # a mapping's first line: range, perms, …, path
                 start, end = (int(x, 16) for x in fields[0].split("-"))
                 path = fields[5].rstrip("\n") if len(fields) > 5 else ""
