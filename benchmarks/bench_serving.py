@@ -426,6 +426,22 @@ def cold_phases(model_dir: Path, spawned_at: float, warmup_requests: int) -> dic
 
 
 # -- the model, its rows and the servers -----------------------------------------------
+def run_mode(mode: str, *args: object) -> str:
+    """Run this script in one of its own modes (``--build-model``, ``--ceiling``, …) in a
+    fresh process with TensorFlow's native logs quiet; its standard output.
+
+    The driver never imports TensorFlow itself: a server's idle memory is then its own
+    (a library page the driver also mapped would be shared with it)."""
+    done = subprocess.run(
+        [sys.executable, __file__, mode, *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    return done.stdout
+
+
 def build_adult_model(work: Path) -> Path:
     """Train the Adult model for one epoch; return its exported folder."""
     from mooring._tensorflow import quiet_native_logs
@@ -1598,16 +1614,7 @@ def main() -> None:
         work = Path(tmp)
         logs = work / "logs"
         t0 = time.perf_counter()
-        # In a process of its own: this one never imports TensorFlow, so the servers'
-        # idle memory is theirs alone (a page this process also mapped would be shared).
-        built = subprocess.run(
-            [sys.executable, __file__, "--build-model", str(work)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
-        model_dir = Path(built.stdout.strip().splitlines()[-1])
+        model_dir = Path(run_mode("--build-model", work).strip().splitlines()[-1])
         print(f"built the Adult model in {time.perf_counter() - t0:.1f} s: {model_dir}")
         rows = request_rows(model_dir, 64)
         single_bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
@@ -1618,14 +1625,9 @@ def main() -> None:
         }
         rows_file = work / "rows.json"
         rows_file.write_text(json.dumps(rows))
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         top = None
         if "in-process" in parts:
-            cmd = [sys.executable, __file__, "--ceiling", str(model_dir), str(rows_file)]
-            out = subprocess.run(
-                [*cmd, str(duration)], capture_output=True, text=True, check=True, env=env
-            )
-            top = json.loads(out.stdout)
+            top = json.loads(run_mode("--ceiling", model_dir, rows_file, duration))
             print(f"in-process ceiling at batch 64: {top['rows_per_s']:,.0f} rows/s", flush=True)
 
         # -- the REST servers, all up at once ---------------------------------------
@@ -1740,16 +1742,9 @@ def main() -> None:
         # -- gRPC: the same server over TF Serving's Predict, and the framework's ceiling
         grpc_rest = None
         if "grpc" in parts:
-            # In a process of its own: TF Serving's messages import TensorFlow, which
-            # this process never does (see the model's build).
-            made = subprocess.run(
-                [sys.executable, __file__, "--grpc-requests", str(rows_file), str(work)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            )
-            grpc_single, grpc_batch = (Path(p) for p in made.stdout.split()[-2:])
+            # TF Serving's messages import TensorFlow: made in a process of their own.
+            made = run_mode("--grpc-requests", rows_file, work)
+            grpc_single, grpc_batch = (Path(p) for p in made.split()[-2:])
             grpc_port = free_port()
             server = spawn_server(
                 "mooring",
@@ -1840,6 +1835,7 @@ def main() -> None:
             if base in projects:
                 kinds["mooring-registry"] = {
                     "kind": "mooring-registry",
+                    "memory_name": base,
                     "config": projects[base],
                     "workers": workers(levels[0]),
                 }
@@ -1847,37 +1843,32 @@ def main() -> None:
                 # The supervisor's start: it imports, then forks its workers.
                 kinds[f"mooring-registry-w{levels[1]}"] = {
                     "kind": "mooring-registry",
+                    "memory_name": f"mooring-w{levels[1]}",
                     "config": projects[base],
                     "workers": workers(levels[1]),
                 }
             kinds["mooring-dir"] = {
                 "kind": "mooring",
+                "memory_name": "mooring-dir",
                 "serving": args.serving,
                 "workers": workers(levels[0]),
             }
-            kinds["naive"] = {"kind": "naive", "body": single_bodies[0]}
-            # Idle memory alone: the server by itself on the machine, as a user runs it
-            # (beside other servers, a process shares the libraries' pages with them).
-            alone_name = {
-                "mooring-registry": base,
-                f"mooring-registry-w{levels[-1]}": f"mooring-w{levels[-1]}",
-                "mooring-dir": "mooring-dir",
-                "naive": "naive",
-            }
+            kinds["naive"] = {"kind": "naive", "memory_name": "naive", "body": single_bodies[0]}
             for _ in range(args.cold_runs):
                 for label, spec in kinds.items():
-                    options = {k: v for k, v in spec.items() if k != "kind"}
+                    options = {k: v for k, v in spec.items() if k not in ("kind", "memory_name")}
+                    # Idle memory alone: the server by itself on the machine, as a user
+                    # runs it (beside other servers, it shares the libraries' pages).
+                    alone = alone_runs.setdefault(spec["memory_name"], [])
                     server = spawn_server(spec["kind"], model_dir, work, logs=logs, **options)
                     try:
                         cold_runs.setdefault(label, []).append(server.wait())
                         warm_up(server, [single_bodies[0]])
                         time.sleep(2.0)
-                        alone_runs.setdefault(alone_name[label], []).append(
-                            tree_memory(server.proc.pid)
-                        )
+                        alone.append(tree_memory(server.proc.pid))
                     finally:
                         stop(server)
-                    mem = alone_runs[alone_name[label]][-1]
+                    mem = alone[-1]
                     print(
                         f"cold start {label}: {cold_runs[label][-1]:.2f} s; idle alone RSS "
                         f"{mem['rss_mib']:.0f} MiB, PSS {mem['pss_mib']:.0f} MiB",
@@ -1897,9 +1888,8 @@ def main() -> None:
         if "phases" in parts:
             phase_runs = []
             for _ in range(1 if args.quick else 2):
-                cmd = [sys.executable, __file__, "--phases", str(model_dir), str(time.time()), "8"]
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
-                phase_runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                out = run_mode("--phases", model_dir, time.time(), 8)
+                phase_runs.append(json.loads(out.strip().splitlines()[-1]))
             phases = {k: statistics.median(r[k] for r in phase_runs) for k in phase_runs[0]}
 
     by_key = {(c["server"], c["rows"], c["concurrency"]): c for c in cells}
