@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mooring.errors import DataError
-from mooring.formats.log_chunks import LogChunk, log_chunks_table
+from mooring.formats.log_chunks import LogChunk, arrow_columns, log_chunks_table
 from mooring.formats.predictions import append_request_rows
 
 # A request: its rows, and the values of its text column.
@@ -20,7 +20,9 @@ _request = st.tuples(st.integers(min_value=1, max_value=5), st.sampled_from(["Ma
 _batches = st.lists(
     st.tuples(
         st.lists(_request, min_size=1, max_size=5),  # the batch's requests
-        st.booleans(),  # columns as lists (the decoder's) instead of arrays (binary tensors)
+        # columns as the decoder's lists, as arrays (binary tensors) or as arrow_columns
+        # makes them of a large batch's lists
+        st.sampled_from(["lists", "arrays", "arrow"]),
         st.booleans(),  # a shadow's rows
         st.integers(min_value=1, max_value=2),  # the version that ran it
         st.booleans(),  # the batch lacks the column "hours" (another version's inputs)
@@ -28,6 +30,11 @@ _batches = st.lists(
     min_size=1,
     max_size=6,
 )
+
+
+def _pylist(values: Any) -> Any:
+    """A request's slice of a column as a request's rows hold it (Arrow as Python values)."""
+    return values.to_pylist() if isinstance(values, pa.Array) else values
 
 
 def _outputs(rows: int, start: int) -> dict[str, np.ndarray[Any, Any]]:
@@ -43,17 +50,18 @@ def _outputs(rows: int, start: int) -> dict[str, np.ndarray[Any, Any]]:
 
 @given(_batches)
 def test_batch_chunks_make_the_same_table_as_each_requests_rows(
-    batches: list[tuple[list[tuple[int, str]], bool, bool, int, bool]],
+    batches: list[tuple[list[tuple[int, str]], str, bool, int, bool]],
 ) -> None:
     """A batch kept as one chunk (its merged columns and outputs, each request's id and
     rows) writes exactly the rows its requests, made into dicts one by one, write."""
     rows_out: list[dict[str, Any]] = []
     chunks: list[LogChunk] = []
     serial = 0
-    for b, (requests, as_lists, shadow, version, no_hours) in enumerate(batches):
+    for b, (requests, form, shadow, version, no_hours) in enumerate(batches):
         total = sum(rows for rows, _ in requests)
         age = np.arange(total, dtype=np.float32) + np.float32(0.5) * b
         sex = [text for rows, text in requests for _ in range(rows)]
+        as_lists = form != "arrays"
         columns: dict[str, Any] = {
             "age": age.tolist() if as_lists else age,
             "sex": sex if as_lists else np.array(sex, dtype=object),
@@ -61,6 +69,9 @@ def test_batch_chunks_make_the_same_table_as_each_requests_rows(
         }
         if no_hours:
             del columns["hours"]
+        if form == "arrow":
+            columns = arrow_columns(columns)
+            assert isinstance(columns["age"], pa.Array) and isinstance(columns["sex"], pa.Array)
         outputs = _outputs(total, b)
         stamp = datetime(2026, 11, 23, 12, 0, b, 1234, tzinfo=UTC)
         ids: list[str] = []
@@ -75,7 +86,7 @@ def test_batch_chunks_make_the_same_table_as_each_requests_rows(
                 version=version,
                 request_id=ids[-1],
                 timestamp=stamp,
-                columns={k: v[start:end] for k, v in columns.items()},
+                columns={k: _pylist(v[start:end]) for k, v in columns.items()},
                 outputs={k: v[start:end] for k, v in outputs.items()},
                 rows=rows,
                 shadow=shadow,
@@ -133,3 +144,38 @@ def test_a_chunk_whose_requests_do_not_add_up_to_its_rows_is_an_error_naming_it(
 def test_a_column_shorter_than_its_chunks_rows_is_an_error() -> None:
     with pytest.raises(DataError, match=r"log chunks hold 3 rows, but .*age"):
         log_chunks_table([_chunk(columns={"age": [39.0, 52.0]})])
+
+
+def test_arrow_columns_converts_text_and_float_lists_and_leaves_the_rest() -> None:
+    hours = np.array([40, 45])
+    columns = arrow_columns(
+        {"sex": ["Male", ""], "age": [39.0, float("nan")], "hours": hours, "n": [1, 2], "e": []}
+    )
+    assert columns["sex"].equals(pa.array(["Male", ""]))
+    assert columns["age"].type == pa.float64() and columns["age"].to_pylist()[0] == 39.0
+    assert np.isnan(columns["age"].to_pylist()[1])  # NaN stays NaN, as rows keep it
+    assert columns["hours"] is hours and columns["n"] == [1, 2] and columns["e"] == []
+
+
+def test_a_list_whose_values_change_kind_is_left_to_the_writer() -> None:
+    """Text after a number (or a number after text): not one Arrow type, so the list stays
+    a list and the writer makes the column as rows would."""
+    columns = arrow_columns({"a": [1.5, "x"], "b": ["x", 2.0]})
+    assert columns == {"a": [1.5, "x"], "b": ["x", 2.0]}
+
+
+def test_arrow_parts_beside_parts_of_another_type_join_as_the_lists_would() -> None:
+    """A column buffered as Arrow beside a chunk whose same column holds other values (a
+    version with another dtype) makes the column the lists alone would: doubles beside
+    integers, text beside numbers."""
+    for values, other in (([39.0, 52.0, 18.0], np.array([1, 2, 3])), (["a", "b", "c"], [1, 2, 3])):
+        plain = [
+            _chunk(columns={"age": values}),
+            _chunk(columns={"age": other}),
+            _chunk(columns={"age": list(values)}),
+        ]
+        mixed = [_chunk(columns=arrow_columns(c.columns)) for c in plain]
+        assert isinstance(mixed[0].columns["age"], pa.Array)
+        expected = log_chunks_table(plain)
+        assert log_chunks_table(mixed).equals(expected)
+    assert expected.column("age").to_pylist() == ["a", "b", "c", "1", "2", "3", "a", "b", "c"]

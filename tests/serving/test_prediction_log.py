@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from mooring.formats.predictions import read_prediction_log
-from mooring.serving.log import CATCH_UP, LogTicket, PredictionLog
+from mooring.serving.log import ARROW_ROWS, CATCH_UP, LogTicket, PredictionLog
 
 
 def test_the_server_log_writes_chunks_that_read_back_as_rows(tmp_path: Path) -> None:
@@ -136,6 +137,45 @@ def test_a_batch_is_one_append_of_its_logged_requests_rows_in_order(tmp_path: Pa
     assert got == expected
     assert table["output.p"].to_pylist() == pytest.approx([a / 100 for _, a, _ in expected])
     assert table["output.c"].to_pylist() == ["x"] * len(expected)
+
+
+def test_a_large_batch_is_buffered_as_arrow_and_reads_back_like_a_small_one(
+    tmp_path: Path,
+) -> None:
+    """Batches of at least ARROW_ROWS logged rows are buffered with Arrow columns (no
+    Python value per row), smaller ones as the decoder's lists; mixed in one file, every
+    row reads back under its request, in order."""
+    plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=10_000)
+    expected: list[tuple[str, float, str]] = []
+    first = 0
+    for b, (requests, rows) in enumerate([(2, 40), (3, 1), (1, ARROW_ROWS), (4, 5), (1, 63)]):
+        batch = _batch(first, requests, rows)
+        tickets: list[LogTicket | None] = [LogTicket(f"q{first + i}") for i in range(requests)]
+        if b == 0:
+            tickets[1] = None  # 40 of its 80 rows logged: below ARROW_ROWS
+        assert plog.record_batch(model="income", version=1, tickets=tickets, **batch)
+        for i, ticket in enumerate(tickets):
+            n = first + i
+            if ticket is not None:
+                expected += [(f"q{n}", float(n * rows + r), f"s{n}") for r in range(rows)]
+        first += requests
+    kinds = [type(chunk.columns["sex"]) for chunk in plog._chunks]
+    assert [k is pa.StringArray for k in kinds] == [False, False, True, False, False]
+    assert type(plog._chunks[2].columns["age"]) is pa.DoubleArray
+    plog.start()
+    plog.close()
+    table = read_prediction_log(str(tmp_path), "income")
+    assert len(list(tmp_path.rglob("*.parquet"))) == 1
+    got = list(
+        zip(
+            table["request_id"].to_pylist(),
+            table["age"].to_pylist(),
+            table["sex"].to_pylist(),
+            strict=True,
+        )
+    )
+    assert got == expected
+    assert table.schema.field("age").type == pa.float64()
 
 
 def test_a_full_buffer_drops_a_batch_and_its_tickets_say_so(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ sample rate); its rows are logged when its batch has run, in one append for the 
 batch (:meth:`PredictionLog.record_batch`): the batch's merged input columns and its
 outputs, as the model got and gave them, with each logged request's id and rows (a
 :class:`~mooring.formats.log_chunks.LogChunk`). So the event loop pays one append per
-batch, not per request, copies nothing, and makes no object per row; a 64-row request
-is one columnar append. A writer thread assembles the chunks into Arrow columns and
+batch, not per request, and copies nothing per request; a 64-row request is one
+columnar append. A batch of at least :data:`~mooring.formats.log_chunks.ARROW_ROWS`
+rows has its text and float columns made Arrow arrays in that append, while the
+decoded values are fresh (:func:`~mooring.formats.log_chunks.arrow_columns` says why
+there and what it saves). A writer thread assembles the chunks into Arrow columns and
 Parquet files under ``<home>/predictions/`` (any fsspec URL; a server of several
 projects writes each model's rows to its project's folder), one file per
 ``flush_rows`` rows or ``flush_s`` seconds; while the writer is behind, a file takes
@@ -33,7 +36,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mooring.formats.log_chunks import LogChunk, write_log_chunks
+from mooring.formats.log_chunks import ARROW_ROWS, LogChunk, arrow_columns, write_log_chunks
 
 __all__ = ["CATCH_UP", "LogTicket", "PredictionLog", "arrow_without_pandas"]
 
@@ -174,6 +177,8 @@ class PredictionLog:
         """
         if not self.wants(model, sampled=sampled):
             return False
+        if rows >= ARROW_ROWS:
+            columns = arrow_columns(columns)
         return self._buffer(
             LogChunk(
                 model=model,
@@ -223,6 +228,8 @@ class PredictionLog:
         else:
             columns, outputs, chosen_counts = _select(tickets, counts, columns, outputs)
         rows = sum(chosen_counts)
+        if rows >= ARROW_ROWS:
+            columns = arrow_columns(columns)
         buffered = self._buffer(
             LogChunk(
                 model=model,
@@ -320,11 +327,12 @@ class PredictionLog:
 def _release(chunks: list[LogChunk]) -> None:
     """Free written chunks one at a time, from the last.
 
-    A chunk holds its requests' decoded values, Python objects (a file of 64-row Adult
-    requests: about half a million); freed all at once, as dropping the list does, they
-    hold the interpreter for one long stretch (27 ms for 31,744 rows in
-    ``benchmarks/bench_prediction_log.py``), and the event loop waits that long. One chunk
-    at a time, it can take the interpreter between two.
+    A chunk of fewer than :data:`ARROW_ROWS` rows holds its requests' decoded values as
+    Python objects (14 an Adult row); a file's worth freed all at once, as dropping the
+    list does, holds the interpreter for one long stretch (27 ms for 31,744 rows in
+    ``benchmarks/bench_prediction_log.py``, measured when every chunk held its values so),
+    and the event loop waits that long. One chunk at a time, it can take the interpreter
+    between two.
     """
     while chunks:
         chunks.pop()
