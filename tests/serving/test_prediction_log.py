@@ -98,6 +98,16 @@ def _batch(first: int, requests: int, rows: int = 1) -> dict[str, Any]:
     }
 
 
+def _read_rows(folder: Path) -> tuple[pa.Table, list[tuple[str, float, str]]]:
+    """The log of model "income" under ``folder`` and its (request id, age, sex) rows."""
+    table = read_prediction_log(str(folder), "income")
+    rows = zip(
+        table["request_id"].to_pylist(), table["age"].to_pylist(), table["sex"].to_pylist(),
+        strict=True,
+    )  # fmt: skip
+    return table, list(rows)
+
+
 def test_a_batch_is_one_append_of_its_logged_requests_rows_in_order(tmp_path: Path) -> None:
     """Batches whose requests are all logged, some logged (a sample rate below 1) or none:
     every logged request's rows come back under its id, in order, and its ticket says so."""
@@ -125,15 +135,7 @@ def test_a_batch_is_one_append_of_its_logged_requests_rows_in_order(tmp_path: Pa
     plog.start()  # a backlog: written in files of whole batches
     plog.close()
     assert plog.written == len(expected) and plog.dropped == 0
-    table = read_prediction_log(str(tmp_path), "income")
-    got = list(
-        zip(
-            table["request_id"].to_pylist(),
-            table["age"].to_pylist(),
-            table["sex"].to_pylist(),
-            strict=True,
-        )
-    )
+    table, got = _read_rows(tmp_path)
     assert got == expected
     assert table["output.p"].to_pylist() == pytest.approx([a / 100 for _, a, _ in expected])
     assert table["output.c"].to_pylist() == ["x"] * len(expected)
@@ -164,16 +166,8 @@ def test_a_large_batch_is_buffered_as_arrow_and_reads_back_like_a_small_one(
     assert type(plog._chunks[2].columns["age"]) is pa.DoubleArray
     plog.start()
     plog.close()
-    table = read_prediction_log(str(tmp_path), "income")
     assert len(list(tmp_path.rglob("*.parquet"))) == 1
-    got = list(
-        zip(
-            table["request_id"].to_pylist(),
-            table["age"].to_pylist(),
-            table["sex"].to_pylist(),
-            strict=True,
-        )
-    )
+    table, got = _read_rows(tmp_path)
     assert got == expected
     assert table.schema.field("age").type == pa.float64()
 
