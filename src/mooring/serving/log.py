@@ -177,8 +177,6 @@ class PredictionLog:
         """
         if not self.wants(model, sampled=sampled):
             return False
-        if rows >= ARROW_ROWS:
-            columns = arrow_columns(columns)
         return self._buffer(
             LogChunk(
                 model=model,
@@ -228,8 +226,6 @@ class PredictionLog:
         else:
             columns, outputs, chosen_counts = _select(tickets, counts, columns, outputs)
         rows = sum(chosen_counts)
-        if rows >= ARROW_ROWS:
-            columns = arrow_columns(columns)
         buffered = self._buffer(
             LogChunk(
                 model=model,
@@ -248,13 +244,16 @@ class PredictionLog:
         return buffered
 
     def _buffer(self, chunk: LogChunk) -> bool:
-        """Append a chunk unless the buffer is full (then drop and count its rows)."""
+        """Append a chunk unless the buffer is full (then drop and count its rows); a chunk
+        of at least ``ARROW_ROWS`` rows goes in with Arrow columns (:func:`arrow_columns`)."""
         rows = chunk.rows
         if self._added - self._taken + rows > self.buffer_rows:
             self.dropped += rows
             if self._on_dropped is not None:
                 self._on_dropped(rows)
             return False
+        if rows >= ARROW_ROWS:
+            chunk.columns = arrow_columns(chunk.columns)
         with self._lock:
             self._chunks.append(chunk)
         self._added += rows

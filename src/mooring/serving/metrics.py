@@ -17,7 +17,6 @@ counter) and memory (a gauge summed over live workers) under the same names.
 from __future__ import annotations
 
 import os
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from mooring.formats.metrics import (
     SHADOW_LATENCY,
     SHADOW_REQUESTS,
 )
+from mooring.serving.pages import resident_bytes
 from mooring.serving.workers import MULTIPROC_ENV
 
 __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics", "render_multiprocess"]
@@ -250,7 +250,7 @@ class ServingMetrics:
         cpu = time.process_time()
         self.process_cpu.inc(max(0.0, cpu - self._cpu_seen))
         self._cpu_seen = cpu
-        self.process_memory.set(_resident_bytes())
+        self.process_memory.set(resident_bytes())
 
     def render(self) -> bytes:
         """The text exposition format (every worker's, summed, in multiprocess mode)."""
@@ -258,12 +258,3 @@ class ServingMetrics:
             self.refresh_process()
             return render_multiprocess(self.multiprocess_dir)
         return generate_latest(self.registry)
-
-
-def _resident_bytes() -> int:
-    """This process's resident memory (Linux: /proc; elsewhere the peak)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

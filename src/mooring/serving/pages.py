@@ -2,16 +2,19 @@
 
 The supervisor of ``mooring serve --workers N`` (:mod:`mooring.serving.workers`) imports
 TensorFlow once so that its forked workers inherit it, and never runs it; what its
-import ran once need not stay mapped (:func:`release_package_pages`).
+import ran once need not stay mapped (:func:`release_package_pages`). Its
+:func:`resident_bytes` is also the process memory the server's metrics report.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import sys
+from pathlib import Path
 
-__all__ = ["MADV_DONTNEED", "release_package_pages"]
+__all__ = ["MADV_DONTNEED", "release_package_pages", "resident_bytes"]
 
 #: ``madvise`` advice: unmap these pages (a file's pages stay in the page cache).
 MADV_DONTNEED = 4
@@ -47,10 +50,10 @@ def release_package_pages(module: str) -> int:
     try:
         spans = _unwritten_mappings(folder + os.sep)
         libc = ctypes.CDLL(None, use_errno=True)
-        before = _resident_bytes()
+        before = resident_bytes()
         for start, end in spans:
             libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), MADV_DONTNEED)
-        return max(0, before - _resident_bytes())
+        return max(0, before - resident_bytes())
     except (OSError, AttributeError, ValueError):
         return 0
 
@@ -77,9 +80,10 @@ def _unwritten_mappings(prefix: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _resident_bytes() -> int:
-    with open("/proc/self/smaps_rollup", encoding="utf-8") as rollup:
-        for line in rollup:
-            if line.startswith("Rss:"):
-                return int(line.split()[1]) * 1024
-    return 0
+def resident_bytes() -> int:
+    """This process's resident memory (Linux: /proc; elsewhere the peak)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
