@@ -7,12 +7,12 @@ outputs, as the model got and gave them, with each logged request's id and rows 
 :class:`~mooring.formats.log_chunks.LogChunk`). So the event loop pays one append per
 batch, not per request, and copies nothing per request; a 64-row request is one
 columnar append. A batch of at least :data:`~mooring.formats.log_chunks.ARROW_ROWS`
-rows has its text and float columns made Arrow arrays in that append, while the
-decoded values are fresh (:func:`~mooring.formats.log_chunks.arrow_columns` says why
-there and what it saves). A writer thread assembles the chunks into Arrow columns and
-Parquet files under ``<home>/predictions/`` (any fsspec URL; a server of several
-projects writes each model's rows to its project's folder), one file per
-``flush_rows`` rows or ``flush_s`` seconds; while the writer is behind, a file takes
+rows has its text and float columns made Arrow arrays in that append
+(:func:`~mooring.formats.log_chunks.arrow_columns` says why there and what it saves).
+A writer thread assembles the chunks into Arrow columns and Parquet files under
+``<home>/predictions/`` (any fsspec URL; a server of several projects writes each
+model's rows to its project's folder), one file per ``flush_rows`` rows or
+``flush_s`` seconds; while the writer is behind, a file takes
 up to :data:`CATCH_UP` × ``flush_rows`` of the backlog, since much of a small file's
 cost is per file (the Parquet footer, the atomic rename). When the buffer is full, new
 rows are dropped and counted. The files' layout and columns, and their one writer and
