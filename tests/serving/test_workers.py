@@ -43,6 +43,7 @@ from mooring.serving.workers import (
     WorkerRun,
     check_port_free,
     default_workers,
+    tf_thread_env,
     usable_cores,
 )
 from tests._support.cli import run_mooring
@@ -59,6 +60,33 @@ def test_default_workers_is_the_usable_cores_capped_by_memory() -> None:
     assert default_workers(cores=2, memory=100 * PER_WORKER_BYTES) == 2
     assert default_workers(cores=8, memory=PER_WORKER_BYTES // 2) == 1  # never zero
     assert 1 <= default_workers() <= usable_cores() <= (os.cpu_count() or 1)
+
+
+def test_tensorflow_s_pools_get_the_worker_s_share_and_one_inter_op_thread_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    intra, inter = TF_THREAD_ENV
+    for name in TF_THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert tf_thread_env(2, 1, cores=8) == {intra: "4", inter: "1"}
+    assert tf_thread_env(1, 3, cores=8) == {intra: "8", inter: "3"}
+    assert tf_thread_env(4, 8, cores=8) == {intra: "2", inter: "2"}  # never above the share
+    assert tf_thread_env(16, 1, cores=2) == {intra: "1", inter: "1"}  # never zero
+    # What an operator set wins.
+    monkeypatch.setenv(inter, "6")
+    assert tf_thread_env(2, 1, cores=8) == {intra: "4", inter: "6"}
+
+
+def test_one_server_process_sizes_tensorflow_s_pools_as_a_worker_would(
+    tmp_path: Path, model_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in TF_THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    # TensorFlow alone would start an inter-op pool as large as the machine.
+    with ServeProcess(tmp_path, model_dirs["a"], args=["--workers", "1"]) as serve:
+        assert serve.proc is not None
+        assert _predict(serve.url, "one").status_code == 200
+        assert _threads(serve.proc.pid).count("tf_Compute") == 1
 
 
 def _config(tmp_path: Path, workers: str) -> MooringConfig:
@@ -427,9 +455,9 @@ def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(
             (200, "1")
         ] * 120
         # Each worker's TensorFlow gets its share of the cores, not all of them: its
-        # inter-op pool (threads named tf_Compute) has that many threads.
-        share = max(1, usable_cores() // 2)
-        expected = int(os.environ.get(TF_THREAD_ENV[1], share))
+        # inter-op pool (threads named tf_Compute) has one thread per batch running at
+        # once (inference_threads, 1 here), at most that share.
+        expected = int(os.environ.get(TF_THREAD_ENV[1], "1"))
         assert [_threads(pid).count("tf_Compute") for pid in sorted(workers)] == [expected] * 2
         # One /metrics, whichever worker answers it: the sum over both.
         for _ in range(4):

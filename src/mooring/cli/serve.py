@@ -138,6 +138,11 @@ def serve(
                 model_dir=model_dir,
             )  # fmt: skip
             return
+        # One process: TensorFlow's pools sized as a worker's would be (its CPU quota,
+        # one inter-op thread per batch running at once), before its runtime starts.
+        from mooring.serving.workers import tf_thread_env
+
+        os.environ.update(tf_thread_env(1, cfg.serving.inference_threads))
     from mooring.tracing import start_tracing
 
     # Before anything heavy: a missing mooring[otel] extra is a configuration error.
@@ -297,6 +302,7 @@ def supervise(
         ports=ports,
         grace_s=cfg.serving.deadline_ms / 1000.0 + 10.0,
         fork=main,
+        inference_threads=cfg.serving.inference_threads,
     )
     hosted: list[Any] = []
 
