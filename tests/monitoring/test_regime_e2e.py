@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +30,7 @@ from mooring.registry import Registry
 from tests._support.alerts import Collect
 from tests._support.regime import NAME, Regime, build_regime, register, traffic_rows
 from tests._support.server import ServerThread, following
-from tests._support.traffic import Traffic
+from tests._support.traffic import Traffic, tick_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("regime-e2e")]
 
@@ -78,10 +77,32 @@ def regime(tmp_path_factory: pytest.TempPathFactory) -> Regime:
     return build_regime(tmp_path_factory.mktemp("regime"))
 
 
-def send_traffic(url: str, regime: Regime, *, labels: bool) -> Traffic:
+# About what a monitor tick sees at 300 requests a minute: the verdicts are reached in ticks
+# and requests, whatever the machine's speed.
+PER_TICK = 300
+MAX_TICKS = 40
+
+
+def send_traffic(server: ServerThread, home: Path, regime: Regime, *, labels: bool) -> Traffic:
     """One-row requests from the new population; with ``labels``, each answer's label follows."""
     requests = (([row], label) for row, label in itertools.cycle(traffic_rows(regime)))
-    return Traffic(url, PREDICT, requests, feedback=(FEEDBACK, TOKEN) if labels else None)
+    return Traffic(
+        server.url,
+        PREDICT,
+        requests,
+        feedback=(FEEDBACK, TOKEN) if labels else None,
+        log=home / "predictions",
+    )
+
+
+def until_final(controller: RolloutController, traffic: Traffic) -> list[RolloutDecision]:
+    return tick_until(
+        controller,
+        traffic,
+        per_tick=PER_TICK,
+        max_ticks=MAX_TICKS,
+        done=lambda d: d.action in ("promote", "rollback"),
+    )
 
 
 @contextmanager
@@ -111,20 +132,6 @@ def stack(
         yield cfg, registry, server
 
 
-def tick_until_final(
-    controller: RolloutController, timeout: float = 180.0
-) -> list[RolloutDecision]:
-    decisions: list[RolloutDecision] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        decision = controller.tick()
-        decisions.append(decision)
-        if decision.action in ("promote", "rollback"):
-            return decisions
-        time.sleep(0.25)
-    raise AssertionError(f"no final decision in time; last: {decisions[-1].to_dict()}")
-
-
 def _statuses(decision: RolloutDecision) -> dict[str, str]:
     return {g.name: g.status for g in decision.guardrails}
 
@@ -142,21 +149,20 @@ def test_stale_production_flags_drift_and_the_better_candidate_is_promoted(
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([sink])
         )
-        with send_traffic(server.url, regime, labels=labels) as traffic:
-            # Production alone sees the new population: its drift check flags it.
-            deadline = time.monotonic() + 60
-            while traffic.seen["1"] < 1200 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(0.5)  # the log flushes every 0.2 s
+        with send_traffic(server, cfg.home, regime, labels=labels) as traffic:
+            # Production alone sees the new population (1,200 requests, all logged): its
+            # drift check flags it.
+            traffic.send(1200)
+            assert traffic.seen == {"1": 1200}
             drift = check_drift(cfg, registry, write=False)
             assert drift.status == "drift" and "age" in drift.drifted, drift.drifted
             # Drift starts retraining; its command stands in for `mooring run`.
             retrain = RetrainTrigger(cfg).on_drift(drift)
-            assert retrain is not None and retrain.wait(60).exit_code == 0
+            assert retrain is not None and retrain.wait(300).exit_code == 0
             assert "age" in (cfg.home / "retrained.txt").read_text()
             # The retrained candidate enters as a canary at the first step.
             registry.deploy(NAME, production=1, canary=2, weight=20, reason="retrained")
-            decisions = tick_until_final(controller)
+            decisions = until_final(controller, traffic)
         assert traffic.failures == []
     final = decisions[-1]
     assert final.action == "promote", [d.reasons for d in decisions[-3:]]
@@ -187,13 +193,11 @@ def test_broken_candidates_are_rolled_back_and_no_request_fails(
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([sink])
         )
-        with send_traffic(server.url, regime, labels=labels) as traffic:
+        with send_traffic(server, cfg.home, regime, labels=labels) as traffic:
             registry.deploy(NAME, production=1, canary=2, weight=20, reason="candidate")
-            decisions = tick_until_final(controller)
-            after = sum(traffic.seen.values())
-            deadline = time.monotonic() + 30
-            while sum(traffic.seen.values()) < after + 20 and time.monotonic() < deadline:
-                time.sleep(0.1)
+            decisions = until_final(controller, traffic)
+            # Clients keep calling across the rollback.
+            traffic.send(PER_TICK)
         assert traffic.failures == []
     final = decisions[-1]
     assert final.action == "rollback", final.to_dict()
@@ -216,9 +220,9 @@ def test_without_an_offline_comparison_traffic_and_labels_roll_back_broken_candi
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([])
         )
-        with send_traffic(server.url, regime, labels=True) as traffic:
+        with send_traffic(server, cfg.home, regime, labels=True) as traffic:
             registry.deploy(NAME, production=1, canary=2, weight=20, reason="candidate")
-            decisions = tick_until_final(controller)
+            decisions = until_final(controller, traffic)
         assert traffic.failures == []
     final = decisions[-1]
     assert final.action == "rollback", final.to_dict()

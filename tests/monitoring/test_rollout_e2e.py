@@ -12,8 +12,7 @@ import itertools
 import json
 import socket
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,15 +26,15 @@ from mooring.cli import main
 from mooring.config import MooringConfig
 from mooring.contract import compute_statistics
 from mooring.monitoring.alerts import AlertManager
-from mooring.monitoring.monitor import Monitor
-from mooring.monitoring.rollout import ACTOR, RolloutController, RolloutDecision
+from mooring.monitoring.monitor import Monitor, MonitorReport
+from mooring.monitoring.rollout import ACTOR, RolloutController
 from mooring.registry import Registry
 from tests._support.alerts import Collect
 from tests._support.server import ServerThread, following
-from tests._support.server import wait_for as _wait_for
-from tests._support.traffic import Traffic
+from tests._support.traffic import Traffic, logged_rows, tick_until
+from tests._support.waiting import wait_until
 from tests.monitoring._models import build_constant_model_dir, build_model_dir, rows
-from tests.monitoring._traffic import BLESSED, LINEAGE, NAME, project
+from tests.monitoring._traffic import BLESSED, LINEAGE, NAME, Clock, project
 from tests.monitoring._webhook import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-e2e")]
@@ -83,14 +82,16 @@ def stack(
         yield cfg, registry, server
 
 
-def send_traffic(url: str, *, seed: int = 1, **shape: Any) -> Traffic:
-    """Four-row requests shaped by ``shape`` (see ``rows``), without labels."""
+# Requests between two ticks: the decisions are reached in ticks and requests, whatever
+# the machine's speed.
+PER_TICK = 100
+
+
+def send_traffic(server: ServerThread, home: Path, *, seed: int = 1) -> Traffic:
+    """Four-row requests like the training rows (see ``rows``), without labels."""
     rng = np.random.default_rng(seed)
-    return Traffic(url, PREDICT, ((rows(4, rng, **shape), None) for _ in itertools.count()))
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    _wait_for(check, timeout)
+    requests = ((rows(4, rng), None) for _ in itertools.count())
+    return Traffic(server.url, PREDICT, requests, log=home / "predictions")
 
 
 def served(server: ServerThread) -> set[int]:
@@ -98,18 +99,33 @@ def served(server: ServerThread) -> set[int]:
     return {int(v["version"]) for v in document["model_version_status"]}
 
 
-def tick_until(
-    controller: RolloutController, done: Callable[[RolloutDecision], bool], timeout: float = 60.0
-) -> list[RolloutDecision]:
-    decisions: list[RolloutDecision] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        decision = controller.tick()
-        decisions.append(decision)
-        if done(decision):
-            return decisions
-        time.sleep(0.2)
-    raise AssertionError(f"no final decision in time; last: {decisions[-1].to_dict()}")
+def serves_alone(server: ServerThread, version: int) -> None:
+    wait_until(
+        lambda: served(server) == {version},
+        f"the server to serve v{version} alone",
+        seen=lambda: served(server),
+    )
+
+
+class Hosted:
+    """A monitor ticking in its own thread, seen one whole tick at a time.
+
+    ``tick()`` returns the report of the first tick that began after the call (the one
+    under way may have scraped before the last round of traffic ended).
+    """
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def _next(self) -> MonitorReport:
+        before = self.monitor.last_report
+        wait_until(lambda: self.monitor.last_report is not before, "the hosted monitor's next tick")
+        assert self.monitor.last_report is not None
+        return self.monitor.last_report
+
+    def tick(self) -> MonitorReport:
+        self._next()
+        return self._next()
 
 
 def test_worse_canary_is_rolled_back_and_no_request_fails(
@@ -119,21 +135,20 @@ def test_worse_canary_is_rolled_back_and_no_request_fails(
         "steps": [50, 100],
         "min_requests": 20,
         "min_step_duration": "1h",  # it must never get to advance
-        # The latency guardrail stays on with room for a busy shared machine.
-        "guardrails": {"min_prediction_rows": 100, "p99_latency_slack_ms": 100},
+        # The latency guardrail stays on with room for a loaded machine.
+        "guardrails": {"min_prediction_rows": 100, "p99_latency_slack_ms": 1000},
     }
     with stack(tmp_path / "home", exported, rollout=rollout) as (cfg, registry, server):
         sink = Collect()
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([sink])
         )
-        with send_traffic(server.url) as traffic:
+        with send_traffic(server, cfg.home) as traffic:
             registry.deploy(NAME, production=1, canary=3, weight=50, reason="test canary")
-            wait_for(lambda: traffic.seen["3"] > 0)
-            decisions = tick_until(controller, lambda d: d.changed)
-            wait_for(lambda: served(server) == {1})
-            after = sum(traffic.seen.values())
-            wait_for(lambda: sum(traffic.seen.values()) > after + 20)
+            wait_until(lambda: 3 in served(server), "the canary v3 to load")
+            decisions = tick_until(controller, traffic, per_tick=PER_TICK, done=lambda d: d.changed)
+            serves_alone(server, 1)
+            traffic.send(PER_TICK)  # clients keep calling after the rollback
         final = decisions[-1]
         assert final.action == "rollback", final.to_dict()
         assert traffic.failures == []
@@ -187,21 +202,25 @@ def test_client_errors_sent_to_a_canary_never_count_against_it(
         "guardrails": {
             "min_errors": 1,
             "prediction_js": False,
-            "p99_latency_slack_ms": 100,
+            "p99_latency_slack_ms": 1000,
         },
     }
     with stack(tmp_path / "home", exported, rollout=rollout) as (cfg, registry, server):
         controller = RolloutController(
             cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([])
         )
-        with send_traffic(server.url) as traffic:
+        with send_traffic(server, cfg.home) as traffic:
             registry.deploy(NAME, production=1, canary=2, weight=50, reason="test canary")
-            wait_for(lambda: traffic.seen["2"] >= 20)
-            before = tick_until(controller, lambda d: d.action != "insufficient_data")[-1]
+            wait_until(lambda: 2 in served(server), "the canary v2 to load")
+            before = tick_until(
+                controller,
+                traffic,
+                per_tick=PER_TICK,
+                done=lambda d: d.action != "insufficient_data",
+            )[-1]
             _hostile(server, 2)
             _hostile(server, 1)
-            seen = traffic.seen["2"]
-            wait_for(lambda: traffic.seen["2"] > seen + 20)
+            traffic.send(PER_TICK)
             after = controller.tick()
         assert traffic.failures == []
         assert before.action == after.action == "hold", (before.to_dict(), after.to_dict())
@@ -218,32 +237,41 @@ def test_healthy_canary_is_promoted_through_every_step_by_a_hosted_monitor(
     rollout = {
         "steps": [10, 50, 100],
         "min_requests": 20,
-        "min_step_duration": 0.3,
+        "min_step_duration": 3,  # in the test's clock: three rounds of traffic
         # Every guardrail must judge before a step advances: the p99 from 100 batches.
         "guardrails": {
             "min_prediction_rows": 200,
-            "p99_latency_slack_ms": 100,
+            "p99_latency_slack_ms": 1000,
             "latency_tail_samples": 1,
             "min_latency_samples": 20,
         },
     }
     with stack(tmp_path / "home", exported, rollout=rollout) as (cfg, registry, server):
         # Hosted as a server would host it: a thread reading the app's metrics in process.
+        clock = Clock()
         monitor = Monitor(
             cfg,
             registry,
             metrics=server.app.state.mooring.metrics.render,
             drift_interval_s=None,
             alerts=AlertManager([]),
+            clock=clock,
         )
-        with send_traffic(server.url) as traffic:
+        with send_traffic(server, cfg.home) as traffic:
             registry.deploy(NAME, production=1, canary=2, weight=10, reason="test canary")
             monitor.start(interval_s=0.2)
             try:
-                wait_for(lambda: registry.deployment(NAME).production == 2)
+                tick_until(
+                    Hosted(monitor),
+                    traffic,
+                    per_tick=PER_TICK,
+                    done=lambda r: r.rollout is not None and r.rollout.action == "promote",
+                    advance=lambda: clock.advance(1.0),
+                )
             finally:
                 monitor.stop()
-            wait_for(lambda: served(server) == {2})
+            serves_alone(server, 2)
+            traffic.send(PER_TICK)
         assert traffic.failures == []
         assert traffic.seen["1"] > 0 and traffic.seen["2"] > 0
         dep = registry.deployment(NAME)
@@ -283,7 +311,11 @@ def test_drifted_traffic_alerts_a_webhook_and_triggers_retraining(
             for _ in range(200):  # 800 rows: age +15 years, the sex mix flipped
                 body = orjson.dumps({"instances": rows(4, rng, age_shift=15.0, female=0.67)})
                 assert server.client.post(PREDICT, content=body).status_code == 200
-            wait_for(lambda: _logged(home) >= 800)
+            wait_until(
+                lambda: logged_rows(home / "predictions") >= 800,
+                "the prediction log to hold the 800 drifted rows",
+                seen=lambda: logged_rows(home / "predictions"),
+            )
             code = main(
                 [
                     "monitor",
@@ -296,7 +328,7 @@ def test_drifted_traffic_alerts_a_webhook_and_triggers_retraining(
                 ]
             )
         assert code == 0
-        wait_for(lambda: len(hook.bodies) >= 2, timeout=30)
+        wait_until(lambda: len(hook.bodies) >= 2, "two webhook calls", seen=lambda: hook.bodies)
     kinds = {body["kind"]: body for body in hook.bodies}
     assert set(kinds) >= {"drift", "retrain"}
     assert kinds["drift"]["version"] == 1 and "age" in kinds["drift"]["summary"]
@@ -309,12 +341,6 @@ def test_drifted_traffic_alerts_a_webhook_and_triggers_retraining(
     assert drift["status"] == "drift" and {"age", "sex"} <= set(drift["drifted"])
     state = json.loads((home / "monitoring" / NAME / "slo.json").read_text())
     assert len(state["samples"]) == 1
-
-
-def _logged(home: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return sum(pq.read_metadata(p).num_rows for p in (home / "predictions").rglob("*.parquet"))
 
 
 def _toml(cfg: MooringConfig, hook: str, command: list[str]) -> str:
