@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench protos clean
+.PHONY: install demo test lint typecheck unit slowed bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The slowest tests are listed at the end, to see where the suite's time goes.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
-test: lint typecheck unit
+# The tests that judge decisions over time, again on one core shared with a busy neighbour:
+# their verdicts must not depend on the machine's speed.
+slowed: $(STAMP)
+	$(BIN)/python -m tests._support.slowed -- $(BIN)/python -m pytest -m decisions --durations=10
+
+test: lint typecheck unit slowed
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_contract.py

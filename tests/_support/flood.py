@@ -1,8 +1,9 @@
 """A load client for overload tests, run as its own process so it never shares the server's loop.
 
-``python -m tests._support.flood HOST PORT REQUEST_FILE --connections N --seconds S`` keeps N
-keep-alive connections busy for S seconds, each sending the raw HTTP request in
-REQUEST_FILE as soon as its previous answer arrives, and prints one JSON object:
+``python -m tests._support.flood HOST PORT REQUEST_FILE --connections N --requests R`` keeps N
+keep-alive connections busy, each sending the raw HTTP request in REQUEST_FILE R times,
+the next as soon as its previous answer arrives (a fixed count, so a slow machine sends
+the same traffic, only more slowly), and prints one JSON object:
 ``{"statuses": {"200": n, ...}, "max_ms": {"200": ms, ...}, "errors": n}``.
 ``--pipeline K`` instead writes K copies of the request on one connection at once and
 reads every answer (``answered``, ``closed_early``).
@@ -32,13 +33,13 @@ async def _client(
     host: str,
     port: int,
     request: bytes,
-    until: float,
+    count: int,
     statuses: Counter[str],
     worst: dict[str, float],
 ) -> int:
     errors = 0
     reader, writer = await asyncio.open_connection(host, port)
-    while time.monotonic() < until:
+    for _ in range(count):
         sent = time.monotonic()
         try:
             writer.write(request)
@@ -56,13 +57,12 @@ async def _client(
 
 
 async def flood(
-    host: str, port: int, request: bytes, connections: int, seconds: float
+    host: str, port: int, request: bytes, connections: int, requests: int
 ) -> dict[str, object]:
     statuses: Counter[str] = Counter()
     worst: dict[str, float] = {}
-    until = time.monotonic() + seconds
     errors = await asyncio.gather(
-        *(_client(host, port, request, until, statuses, worst) for _ in range(connections))
+        *(_client(host, port, request, requests, statuses, worst) for _ in range(connections))
     )
     return {"statuses": dict(statuses), "max_ms": worst, "errors": sum(errors)}
 
@@ -83,7 +83,7 @@ async def pipeline(host: str, port: int, request: bytes, count: int) -> dict[str
     answered = 0
     try:
         while answered < (count // 100) * 100:
-            statuses[str(await asyncio.wait_for(_answer(reader), 60))] += 1
+            statuses[str(await asyncio.wait_for(_answer(reader), 120))] += 1
             answered += 1
     except (OSError, asyncio.IncompleteReadError):
         pass
@@ -98,14 +98,14 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("request", type=Path)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--requests", type=int, default=100, help="per connection")
     parser.add_argument("--pipeline", type=int, default=0)
     args = parser.parse_args()
     request = args.request.read_bytes()
     if args.pipeline:
         result = asyncio.run(pipeline(args.host, args.port, request, args.pipeline))
     else:
-        result = asyncio.run(flood(args.host, args.port, request, args.connections, args.seconds))
+        result = asyncio.run(flood(args.host, args.port, request, args.connections, args.requests))
     print(json.dumps(result))
 
 

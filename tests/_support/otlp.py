@@ -6,14 +6,13 @@ the configured exporter sent over the wire.
 Example:
     >>> with OTLPReceiver() as receiver:  # doctest: +SKIP
     ...     cfg = ObservabilityConfig(otlp_endpoint=receiver.url)
-    ...     spans = receiver.wait_for(lambda spans: len(spans) >= 3)
+    ...     spans = wait_until(lambda: len(receiver.received()) >= 3 and receiver.received(),
+    ...                        "three spans at the receiver")
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,15 +112,7 @@ class OTLPReceiver:
     def __exit__(self, *exc: object) -> None:
         self.server.__exit__(*exc)
 
-    def wait_for(
-        self, done: Callable[[list[ReceivedSpan]], bool], timeout: float = 30.0
-    ) -> list[ReceivedSpan]:
-        """The spans received once ``done(spans)`` holds; fails after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                spans = list(self.spans)
-            if done(spans):
-                return spans
-            time.sleep(0.05)
-        raise AssertionError(f"the receiver got {len(self.spans)} spans; not what was expected")
+    def received(self) -> list[ReceivedSpan]:
+        """The spans received so far (a copy)."""
+        with self._lock:
+            return list(self.spans)

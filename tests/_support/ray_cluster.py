@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests._support.waiting import wait_until
+
 RAY = Path(sys.executable).with_name("ray")
 #: The xdist group of every test that talks to the cluster.
 GROUP = "ray-cluster"
@@ -115,9 +117,9 @@ def _wait_for_nodes(address: str, nodes: int) -> None:
     import ray
 
     ray.init(address=address, log_to_driver=False, configure_logging=False)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if sum(1 for n in ray.nodes() if n["Alive"]) >= nodes:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"the Ray cluster at {address} never reached {nodes} nodes")
+
+    def alive() -> int:
+        return sum(1 for n in ray.nodes() if n["Alive"])
+
+    wait_until(lambda: alive() >= nodes, f"the Ray cluster at {address} to have {nodes} nodes",
+               interval=0.5, seen=alive)  # fmt: skip

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import httpx
 
 from tests._support.http import parse_head
 from tests._support.server import NAME, free_port
+from tests._support.waiting import PATIENCE, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,18 +73,26 @@ class ServeProcess:
             self.proc = subprocess.Popen(
                 self.cmd, stdout=sink, stderr=subprocess.STDOUT, env=os.environ
             )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
                 out = self.log_path.read_text(errors="replace")
                 raise RuntimeError(f"mooring serve exited: {out}")
-            time.sleep(0.1)
-        raise RuntimeError("mooring serve did not become ready")
+            return httpx.get(f"{self.url}/v2/health/ready").status_code == 200
+
+        try:
+            wait_until(
+                ready,
+                f"mooring serve on port {self.port} to become ready",
+                interval=0.1,
+                ignoring=(httpx.TransportError,),
+                seen=lambda: self.log_path.read_text(errors="replace")[-2000:],
+            )
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -142,7 +150,7 @@ def raw_request(method: str, path: str, body: bytes = b"", **headers: str) -> by
 class RawConnection:
     """One blocking keep-alive connection that reads answers in order (pipelining tests)."""
 
-    def __init__(self, port: int, timeout: float = 30.0) -> None:
+    def __init__(self, port: int, timeout: float = PATIENCE) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buffer = b""
 

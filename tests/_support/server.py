@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from mooring.formats.metrics import REQUESTS, read_samples, total
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app, server_config
 from tests._support.serving_model import build_model_dir
+from tests._support.waiting import wait_until
 
 BLESSED: dict[str, Any] = {"blessed": True, "gates": []}
 LINEAGE: dict[str, Any] = {"data_fingerprint": "0" * 64, "code_version": "test"}
@@ -56,20 +56,20 @@ class ServerThread:
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
+
+        def started() -> bool:
+            if not self.thread.is_alive():
+                raise RuntimeError(f"the test server on {self.url} stopped while starting")
+            return bool(self.server.started)
+
+        wait_until(started, f"the test server to listen on {self.url}", interval=0.02)
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if httpx.get(f"{self.url}/v2/health/ready").status_code == 200:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("the server did not become ready")
+    def wait_ready(self) -> None:
+        wait_until(
+            lambda: httpx.get(f"{self.url}/v2/health/ready").status_code == 200,
+            f"{self.url}/v2/health/ready to answer 200",
+        )
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
@@ -124,23 +124,16 @@ def new_registry(root: Path, model_dirs: dict[str, Path]) -> Registry:
     return reg
 
 
+# Quick to follow the registry; a request's deadline is a safety net here (tests of the
+# deadline set their own), so a loaded machine answers late rather than 504.
 FAST = ServingConfig(
     poll_interval_s=0.1,
     warmup_requests=2,
     max_batch_size=32,
     batch_timeout_ms=1.0,
     body_limit_bytes=64 * 1024,
+    deadline_ms=120_000,
 )
-
-
-def wait_for(check: Any, timeout: float = 30.0) -> None:
-    """Poll ``check()`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def request_statuses(server: ServerThread) -> dict[str, float]:

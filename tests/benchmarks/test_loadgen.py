@@ -26,6 +26,7 @@ from mooring.serving import DirectorySource, build_app
 from tests._support.serve_process import raw_request
 from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "benchmarks" / "loadgen" / "openloop.c"
@@ -45,14 +46,16 @@ def openloop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run(
     binary: Path, port: int, request: Path, rate: int, seconds: float, max_conn: int = 64
 ) -> dict[str, Any]:
+    # Answers are awaited for up to PATIENCE seconds after the schedule (DRAIN_S): on a
+    # slow machine they come late, never "unanswered".
     cmd = [str(binary), "127.0.0.1", str(port), str(request), str(rate), str(seconds),
-           str(max_conn)]  # fmt: skip
+           str(max_conn), str(PATIENCE)]  # fmt: skip
     out = subprocess.run(
         cmd,
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=PATIENCE * 2,
     )
     assert "schedule done" in out.stderr  # said once the last request was due
     result: dict[str, Any] = json.loads(out.stdout)
@@ -123,12 +126,13 @@ def test_requests_past_the_connection_limit_are_counted_as_unsent(
 def test_a_burst_opens_one_connection_per_request_and_splits_first_answers(
     openloop: Path, tmp_path: Path
 ) -> None:
-    # 40 requests due within 10 ms while each answer takes 0.3 s: no connection is idle
+    # 40 requests due within 10 ms while each answer takes 1 s: no connection is idle
     # when the next request is due, so each gets a connection of its own, and every
-    # answer is a connection's first. The counts follow from the sleep, not from a time.
+    # answer is a connection's first. The counts follow from the sleep, not from a time
+    # (a hundred times the schedule: a stalled generator still sends all 40 first).
     request = tmp_path / "slow.http"
     request.write_bytes(raw_request("POST", "/slow", b"{}"))
-    with ServerThread(_slow_app(0.3)) as server:
+    with ServerThread(_slow_app(1.0)) as server:
         result = _run(openloop, server.port, request, 4000, 0.01, max_conn=64)
     assert result["scheduled"] == 40 and _accounted(result) == 40
     assert result["connections_opened"] == 40

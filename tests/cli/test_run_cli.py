@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from mooring.project import Project
 from mooring.registry import Registry
 from tests._support.cli import run_mooring as mooring
 from tests._support.project import break_ages, edit, write_adult, write_project
+from tests._support.waiting import PATIENCE, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline-cli")]
 
@@ -92,28 +92,27 @@ def test_killed_run_is_resumed_by_the_next_run(tmp_path: Path, data: dict[str, P
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     runs = tmp_path / "state" / "runs"
-    deadline = time.monotonic() + 240
-    killed_in: str | None = None
+
+    def training() -> str | None:
+        """The run's id once its train step is running."""
+        assert process.poll() is None, "the run finished before it could be killed"
+        for path in runs.glob("*/run.json"):
+            try:
+                record = json.loads(path.read_text())
+            except ValueError:
+                continue  # being written
+            running = [s["name"] for s in record["steps"] if s["status"] == "running"]
+            if running == ["train"]:
+                return str(record["run_id"])
+        return None
+
     try:
-        while time.monotonic() < deadline and process.poll() is None:
-            for path in runs.glob("*/run.json"):
-                try:
-                    record = json.loads(path.read_text())
-                except ValueError:
-                    continue
-                running = [s["name"] for s in record["steps"] if s["status"] == "running"]
-                if running == ["train"]:
-                    process.send_signal(signal.SIGKILL)
-                    killed_in = record["run_id"]
-                    break
-            if killed_in:
-                break
-            time.sleep(0.05)
+        killed_in = wait_until(training, "the run to start its train step", timeout=240)
+        process.send_signal(signal.SIGKILL)
     finally:
-        if process.poll() is None and killed_in is None:
+        if process.poll() is None:
             process.kill()
-        process.wait(timeout=60)
-    assert killed_in is not None, "the run finished before it could be killed"
+        process.wait(timeout=PATIENCE)
     assert process.returncode == -signal.SIGKILL
     stale = json.loads((runs / killed_in / "run.json").read_text())
     assert stale["status"] == "running"  # the process died without a word

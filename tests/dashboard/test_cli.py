@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from mooring.cli import main
 from mooring.registry import Registry
 from tests._support.server import free_port
+from tests._support.waiting import PATIENCE, wait_until
 from tests.dashboard._data import NAME, plain_folders
 
 pytestmark = pytest.mark.slow
@@ -36,26 +36,23 @@ def test_mooring_ui_serves_the_dashboard(tmp_path: Path) -> None:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                res = httpx.get(f"{url}/ui/")
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "mooring ui did not start"
-                time.sleep(0.1)
+
+        def answered() -> httpx.Response:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            return httpx.get(f"{url}/ui/", timeout=PATIENCE)
+
+        res = wait_until(answered, "mooring ui to answer", ignoring=(httpx.TransportError,))
         assert res.status_code == 200 and f'href="/ui/models/{NAME}"' in res.text
         assert httpx.get(url).headers["location"] == "/ui/"
         # An unreachable metrics server is reported on the live page, not a crash.
-        live = httpx.get(f"{url}/ui/api/models/{NAME}/live")
+        live = httpx.get(f"{url}/ui/api/models/{NAME}/live", timeout=PATIENCE)
         assert live.status_code == 200
         assert live.json()["error"].startswith(
             f"cannot read the metrics of http://127.0.0.1:{dead}"
         )
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=PATIENCE)
     assert f"mooring dashboard on http://127.0.0.1:{port}/ui/" in out.decode()
 
 

@@ -25,6 +25,7 @@ from mooring.registry import Registry
 from mooring.serving import create_app
 from tests._support.server import ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
 from tests.dashboard._data import NAME, TOKEN, populate, write_drift_reports
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui-served")]
@@ -102,9 +103,14 @@ def test_live_metrics_come_from_the_servers_own_registry(served: Served) -> None
     api = f"/ui/api/models/{NAME}/live"
     assert client.get(api).status_code == 200
     served.predict(20)
-    time.sleep(1.1)  # the dashboard takes at most one snapshot per second
-    data = client.get(api).json()
-    assert data["points"] >= 1 and data["error"] is None
+
+    def second_snapshot() -> dict[str, Any] | None:
+        data: dict[str, Any] = client.get(api).json()
+        return data if data["points"] >= 1 else None
+
+    # The dashboard takes at most one snapshot a second: a point once a second is taken.
+    data = wait_until(second_snapshot, "a second snapshot of the live metrics")
+    assert data["error"] is None
     rows = {r["series"]: r for r in data["rows"]}
     production = rows["v1 production"]
     assert int(production["requests"]) + int(rows["v2 canary"]["requests"]) >= 20
@@ -165,6 +171,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(PATIENCE * 1000)  # Playwright's waits: minutes, not 30 s
     opened = context.new_page()
     errors: list[str] = []
     opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -225,7 +232,7 @@ def test_browser_live_page_refreshes_its_charts(
     stop = threading.Event()
 
     def traffic() -> None:
-        with httpx.Client(base_url=served.server.url, timeout=30) as client:
+        with httpx.Client(base_url=served.server.url, timeout=PATIENCE) as client:
             while not stop.is_set():
                 client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
                 time.sleep(0.02)
@@ -236,12 +243,10 @@ def test_browser_live_page_refreshes_its_charts(
         page.goto(f"{served.server.url}/ui/models/{NAME}/live")
         # Two refreshes with requests in both intervals draw each series as a line.
         # A locator wait, not wait_for_function: the page's CSP forbids evaluating strings.
-        page.locator("#chart-latency svg polyline.series").nth(1).wait_for(
-            state="attached", timeout=60_000
-        )
+        page.locator("#chart-latency svg polyline.series").nth(1).wait_for(state="attached")
     finally:
         stop.set()
-        sender.join(timeout=30)
+        sender.join(timeout=PATIENCE)
     assert int(page.locator("#live").get_attribute("data-points") or 0) >= 2
     assert page.locator("#chart-rate svg polyline.series").count() >= 1
     first = page.locator("#live-rows tr").first
@@ -299,6 +304,7 @@ def test_browser_phone_width_has_no_sideways_scrolling(
     browser: Any, served: Served, shots: Path, path: str
 ) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.set_default_timeout(PATIENCE * 1000)
     try:
         phone = context.new_page()
         phone.goto(f"{served.server.url}{path}")

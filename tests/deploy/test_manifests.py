@@ -12,7 +12,6 @@ import os
 import signal
 import stat
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from tests._support.deploy import (
     script_mooring_lines,
     validate_schema,
 )
+from tests._support.waiting import PATIENCE, wait_until
 
 CONFIG_PATH = "/etc/mooring/mooring.toml"
 
@@ -290,23 +290,32 @@ def test_the_score_job_keeps_to_the_agreed_options(manifests: list[Resource]) ->
         assert given <= options
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole at once (a rename): the script never reads half of it."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text)
+    os.replace(part, path)
+
+
 def test_the_monitor_script_follows_the_server_pods(
     manifests: list[Resource], tmp_path: Path
 ) -> None:
     """Run the script with a fake getent and mooring: it restarts on a new pod set."""
     hosts = tmp_path / "hosts"
     calls = tmp_path / "calls"
+    scans = tmp_path / "scans"  # a line per look at the pods
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fakes = {
-        "getent": f'[ "$1" = ahostsv4 ] && [ "$2" = server-pods ] && cat "{hosts}"\n',
-        "mooring": f'echo "$*" >> "{calls}"\nexec sleep 60\n',
+        "getent": f'echo >> "{scans}"\n'
+        f'[ "$1" = ahostsv4 ] && [ "$2" = server-pods ] && cat "{hosts}"\n',
+        "mooring": f'echo "$*" >> "{calls}"\nexec sleep 3600\n',
     }
     for name, body in fakes.items():
         fake = bin_dir / name
         fake.write_text("#!/bin/sh\n" + body)
         fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    hosts.write_text("10.0.0.2 STREAM server-pods\n10.0.0.2 DGRAM\n10.0.0.1 STREAM\n")
+    _replace(hosts, "10.0.0.2 STREAM server-pods\n10.0.0.2 DGRAM\n10.0.0.1 STREAM\n")
     script = tmp_path / "monitor.sh"
     script.write_text(monitor_script(manifests))
     env = {
@@ -317,14 +326,13 @@ def test_the_monitor_script_follows_the_server_pods(
         "RESCAN_S": "0.1",
     }
 
+    def lines(path: Path) -> list[str]:
+        return path.read_text().splitlines() if path.exists() else []
+
     def invocations(count: int) -> list[str]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            lines = calls.read_text().splitlines() if calls.exists() else []
-            if len(lines) >= count:
-                return lines
-            time.sleep(0.05)
-        raise AssertionError(f"mooring monitor was not started {count} time(s)")
+        return wait_until(lambda: len(lines(calls)) >= count and lines(calls),
+                          f"mooring monitor to be started {count} time(s)",
+                          seen=lambda: lines(calls))  # fmt: skip
 
     process = subprocess.Popen(["/bin/sh", str(script)], env=env, stderr=subprocess.DEVNULL)
     try:
@@ -333,16 +341,19 @@ def test_the_monitor_script_follows_the_server_pods(
             "monitor --config /etc/mooring/mooring.toml --watch --interval 10s --drift-every 5m "
             "--metrics-url http://10.0.0.1:8501/metrics --metrics-url http://10.0.0.2:8501/metrics"
         )
-        hosts.write_text("10.0.0.1 STREAM\n10.0.0.3 STREAM\n10.0.0.2 STREAM\n")
+        _replace(hosts, "10.0.0.1 STREAM\n10.0.0.3 STREAM\n10.0.0.2 STREAM\n")
         second = invocations(2)[1]
         assert second.endswith(
             "--metrics-url http://10.0.0.1:8501/metrics --metrics-url http://10.0.0.2:8501/metrics "
             "--metrics-url http://10.0.0.3:8501/metrics"
         )
-        time.sleep(0.3)
-        assert len(invocations(2)) == 2  # an unchanged set restarts nothing
+        # Three more looks at the unchanged set (counted, not timed) restart nothing: a
+        # restart would have been written before the third began.
+        looked = len(lines(scans))
+        wait_until(lambda: len(lines(scans)) >= looked + 3, "three more looks at the pods")
+        assert len(lines(calls)) == 2
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=PATIENCE) == 0
     finally:
         if process.poll() is None:
             process.kill()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from mooring.formats.predictions import (
     read_prediction_log,
     write_log_file,
 )
+from tests._support.waiting import wait_until
 
 
 def batch(rows: int, tag: str) -> list[dict[str, Any]]:
@@ -44,22 +44,27 @@ def test_a_reader_scanning_while_the_writer_writes_sees_only_whole_files(tmp_pat
     url = str(tmp_path / "predictions")
     write_log_file(url, batch(2000, "first"))
     files = 40
+    reads = 0
+    done = threading.Event()
 
     def writer() -> None:
         for n in range(files):
+            if n < 3:  # a read between the first files, however the threads are scheduled
+                wait_until(lambda n=n: reads > n or done.is_set(), f"a read before file {n}",
+                           interval=0.001)  # fmt: skip
             write_log_file(url, batch(2000, f"w{n}"))
 
     thread = threading.Thread(target=writer)
     thread.start()
-    reads = 0
     try:
         # The newest files, the ones being written, are read first.
         while thread.is_alive():
             assert read_prediction_log(url, "income", last=4000).num_rows in (2000, 4000)
             reads += 1
     finally:
+        done.set()
         thread.join()
-    assert reads >= 2  # the reader did read while files were being added
+    assert reads >= 3  # the reader did read while files were being added
     assert read_prediction_log(url, "income").num_rows == (files + 1) * 2000
 
 
@@ -70,10 +75,10 @@ def test_a_write_that_dies_before_its_rename_leaves_no_log_file(
     write_log_file(url, batch(100, "kept"))
 
     def dies(src: str, dst: str) -> None:
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("killed before the rename")
 
     monkeypatch.setattr(os, "replace", dies)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="killed before the rename"):
         write_log_file(url, batch(100, "lost"))
     monkeypatch.undo()
     assert sorted(
@@ -97,12 +102,17 @@ def test_a_writer_killed_minus_nine_leaves_a_readable_log(tmp_path: Path) -> Non
             n += 1
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    root = Path(__file__).resolve().parents[2]  # the script imports this module's imports
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=root
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    deadline = time.monotonic() + 60
-    while len(list((tmp_path / "predictions").rglob("*.parquet"))) < 5:
-        assert time.monotonic() < deadline, "the writer wrote nothing"
-        time.sleep(0.05)
+
+    def written() -> int:
+        assert proc.poll() is None, "the writer died"
+        return len(list((tmp_path / "predictions").rglob("*.parquet")))
+
+    wait_until(lambda: written() >= 5, "five log files from the writer", seen=written)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     files = list((tmp_path / "predictions").rglob("*.parquet"))

@@ -32,7 +32,7 @@ from tests._support.regime import NAME, Regime, build_regime, register, traffic_
 from tests._support.server import ServerThread, following
 from tests._support.traffic import Traffic, tick_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("regime-e2e")]
+pytestmark = [pytest.mark.slow, pytest.mark.decisions, pytest.mark.xdist_group("regime-e2e")]
 
 PREDICT = f"/v1/models/{NAME}:predict"
 FEEDBACK = f"/v1/models/{NAME}:feedback"
@@ -46,6 +46,7 @@ batch_timeout_ms = 1.0
 log_sample_rate = 1.0
 log_flush_rows = 50
 log_flush_s = 0.2
+deadline_ms = 120_000
 feedback_token = "{TOKEN}"
 
 [rollout]

@@ -14,6 +14,8 @@ from mooring.errors import ConfigError
 from mooring.monitoring.retrain import DEFAULT_COMMAND, RetrainTrigger, render_command
 from tests.monitoring._traffic import Clock, project
 
+pytestmark = pytest.mark.decisions
+
 WRITE = (
     "import json, sys; "
     "open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:])); print('trained on', sys.argv[3])"
@@ -38,7 +40,7 @@ def test_drift_runs_the_command_with_placeholders_filled(tmp_path: Path) -> None
     trigger = RetrainTrigger(cfg)
     run = trigger.on_drift(Report("drift"))
     assert run is not None
-    run.wait(60)
+    run.wait(300)
     assert run.exit_code == 0 and not run.timed_out
     args = json.loads((tmp_path / "out.json").read_text())
     assert args == ["income", str(tmp_path / "fresh.csv"), "3"]
@@ -54,7 +56,7 @@ def test_the_reason_of_a_drift_run_names_ten_features_at_most(tmp_path: Path) ->
     report = Report("drift", drifted=[f"{'x' * 5000}{i}" for i in range(500)])
     run = RetrainTrigger(config(tmp_path)).on_drift(report)
     assert run is not None
-    run.wait(60)
+    run.wait(300)
     assert run.reason.endswith("and 490 more") and len(run.reason) < 1000
 
 
@@ -65,7 +67,7 @@ def test_no_drift_no_run_and_cooldown_blocks_a_second_run(tmp_path: Path) -> Non
     assert trigger.on_drift(Report("insufficient_data")) is None
     first = trigger.on_drift(Report("drift"))
     assert first is not None
-    first.wait(60)
+    first.wait(300)
     assert trigger.on_drift(Report("drift")) is None
     assert "cooling down" in str(trigger.blocked())
     # A restarted monitor reads the last start from disk.
@@ -73,7 +75,7 @@ def test_no_drift_no_run_and_cooldown_blocks_a_second_run(tmp_path: Path) -> Non
     clock.advance(3601)
     again = trigger.on_drift(Report("drift"))
     assert again is not None
-    again.wait(60)
+    again.wait(300)
 
 
 def test_live_metric_drop_triggers(tmp_path: Path) -> None:
@@ -82,7 +84,7 @@ def test_live_metric_drop_triggers(tmp_path: Path) -> None:
     assert trigger.on_live_metric(version=3, live=0.80, reference=0.91, labels=50) is None
     run = trigger.on_live_metric(version=3, live=0.85, reference=0.91, labels=500)
     assert run is not None and run.trigger == "live_metric" and "0.0600 below" in run.reason
-    run.wait(60)
+    run.wait(300)
 
 
 def test_disabled_trigger_never_runs(tmp_path: Path) -> None:
@@ -95,7 +97,7 @@ def test_failing_command_is_recorded(tmp_path: Path) -> None:
     cfg = config(tmp_path, command=[sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"])
     run = RetrainTrigger(cfg).fire("drift", "test")
     assert run is not None
-    run.wait(60)
+    run.wait(300)
     assert run.exit_code == 3 and "boom" in run.output_tail
 
 
@@ -105,7 +107,7 @@ def test_command_past_its_timeout_is_stopped(tmp_path: Path) -> None:
     )
     run = RetrainTrigger(cfg).fire("drift", "test")
     assert run is not None
-    run.wait(60)
+    run.wait(300)
     assert run.timed_out and run.exit_code != 0
 
 

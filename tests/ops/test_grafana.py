@@ -20,8 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from tests._support.cli import run_mooring
 from tests._support.serve_process import ServeProcess
 from tests._support.server import BLESSED, LINEAGE, NAME, free_port
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
 
 
 def _config(name: str = "income") -> MooringConfig:
@@ -207,22 +207,20 @@ class _Process:
                 self.proc.communicate()
 
 
-def _until(what: str, check: Any, timeout: float, *procs: _Process) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
+def _until(what: str, check: Callable[[], Any], *procs: _Process, **options: Any) -> Any:
+    """:func:`wait_until` ``check``, failing at once when one of ``procs`` has exited."""
+
+    def alive_and_checked() -> Any:
         for proc in procs:
             proc.alive()
-        with contextlib.suppress(httpx.TransportError):
-            found = check()
-            if found:
-                return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.25)
+        return check()
+
+    return wait_until(alive_and_checked, what, interval=0.25, ignoring=(httpx.TransportError,),
+                      **options)  # fmt: skip
 
 
 def _query(base: str, expr: str) -> dict[str, Any]:
-    answer = httpx.get(f"{base}/api/v1/query", params={"query": expr}, timeout=10)
+    answer = httpx.get(f"{base}/api/v1/query", params={"query": expr}, timeout=PATIENCE)
     assert answer.status_code in (200, 400, 422), (expr, answer.status_code, answer.text)
     data: dict[str, Any] = answer.json()
     return data
@@ -262,7 +260,10 @@ def _registry(home: Path, model_dirs: dict[str, Path], folder: Path) -> None:
 
 def _traffic(url: str, labels: Path) -> None:
     """200s (two with contract violations), 400s, a 404 and a refusal at the door."""
-    with httpx.Client(base_url=url, timeout=30) as client, labels.open("w", newline="") as out:
+    with (
+        httpx.Client(base_url=url, timeout=PATIENCE) as client,
+        labels.open("w", newline="") as out,
+    ):
         writer = csv.writer(out)
         writer.writerow(["request_id", "label"])
         for i in range(60):
@@ -284,9 +285,8 @@ def _traffic(url: str, labels: Path) -> None:
             client.post("/v1/models/nope:predict", json={"instances": [row()]}).status_code == 404
         )
     port = int(url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=PATIENCE) as sock:
         sock.sendall(b"POST /v1/models/income:predict HTTP/1.1\r\nHost: x\r\n")  # never ends
-        sock.settimeout(10)
         assert sock.recv(4096).startswith(b"HTTP/1.1 408"), "no read timeout at the door"
 
 
@@ -323,7 +323,7 @@ def test_every_panel_query_answers_from_a_real_prometheus(
     home.mkdir()
     _registry(home, model_dirs, tmp_path)
     serving = {"poll_interval_s": 0.5, "header_timeout_s": 0.5, "log_sample_rate": 1.0}
-    serving |= {"log_flush_s": 0.2, "log_flush_rows": 20}
+    serving |= {"log_flush_s": 0.2, "log_flush_rows": 20, "deadline_ms": PATIENCE * 1000}
     processes: list[_Process] = []
     try:
         with ServeProcess(tmp_path, None, toml=MONITORING, **serving) as server:
@@ -344,7 +344,6 @@ def test_every_panel_query_answers_from_a_real_prometheus(
             exported = _until(
                 "drift and live gauges from mooring drift --metrics-port",
                 lambda: _gauges(f"http://127.0.0.1:{drift_port}/metrics"),
-                90,
                 drift,
             )
             assert 'mooring_live_labels{model="income",version="1"}' in exported
@@ -369,8 +368,7 @@ def test_every_panel_query_answers_from_a_real_prometheus(
             # Until its storage is open, Prometheus answers 503 in plain text.
             _until(
                 "prometheus ready",
-                lambda: httpx.get(f"{base}/-/ready", timeout=5).status_code == 200,
-                30,
+                lambda: httpx.get(f"{base}/-/ready", timeout=PATIENCE).status_code == 200,
                 prometheus,
             )
             with _trickle(server.url):
@@ -381,11 +379,17 @@ def test_every_panel_query_answers_from_a_real_prometheus(
                         and _query(base, "mooring_live_metric")["data"]["result"]
                         and _query(base, "mooring_requests_refused_total")["data"]["result"]
                     ),
-                    30,
                     prometheus,
                 )
-                time.sleep(3)  # a few scrapes more: every rate has two samples after it
-                _check_panels(base, grafana_dashboards(cfg))
+                # Rates need two samples after what they count: scrapes go on meanwhile.
+                boards = grafana_dashboards(cfg)
+                _until(
+                    "every panel's query to return data",
+                    lambda: not _empty_panels(base, boards),
+                    prometheus,
+                    seen=lambda: _empty_panels(base, boards),
+                )
+                _check_panels(base, boards)
                 _check_variables(base)
                 _check_recording_rules(base, ruleset.rules, prometheus)
     finally:
@@ -407,7 +411,8 @@ def _substitute(expr: str) -> str:
     )
 
 
-def _check_panels(base: str, boards: dict[str, dict[str, Any]]) -> None:
+def _answer_panels(base: str, boards: dict[str, dict[str, Any]]) -> tuple[int, list[str]]:
+    """How many panel queries were answered, and the panels whose answer is empty."""
     empty = []
     checked = 0
     for kind, board in boards.items():
@@ -421,6 +426,15 @@ def _check_panels(base: str, boards: dict[str, dict[str, Any]]) -> None:
                 checked += 1
                 if not answer["data"]["result"]:
                     empty.append(f"{kind}: {panel['title']} [{target['refId']}]")
+    return checked, empty
+
+
+def _empty_panels(base: str, boards: dict[str, dict[str, Any]]) -> list[str]:
+    return _answer_panels(base, boards)[1]
+
+
+def _check_panels(base: str, boards: dict[str, dict[str, Any]]) -> None:
+    checked, empty = _answer_panels(base, boards)
     assert checked >= 25
     assert empty == [], "panels without data:\n" + "\n".join(empty)
 
@@ -431,7 +445,7 @@ def _check_variables(base: str) -> None:
         ("version", 'mooring_requests_total{model=~"income"}', "1"),
     ):
         answer = httpx.get(
-            f"{base}/api/v1/label/{label}/values", params={"match[]": match}, timeout=10
+            f"{base}/api/v1/label/{label}/values", params={"match[]": match}, timeout=PATIENCE
         ).json()
         assert answer["status"] == "success" and expected in answer["data"], answer
 
@@ -444,11 +458,8 @@ def _check_recording_rules(base: str, rules: dict[str, Any], prometheus: _Proces
     def missing() -> list[str]:
         return [r for r in records if not _query(base, r)["data"]["result"]]
 
-    deadline = time.monotonic() + 20
-    while missing() and time.monotonic() < deadline:
-        prometheus.alive()
-        time.sleep(0.5)
-    assert missing() == []
+    _until("every recording rule to record a series", lambda: not missing(), prometheus,
+           seen=missing)  # fmt: skip
     availability = _query(base, f'slo:sli_error:ratio_rate5m{{model="{NAME}",slo="availability"}}')
     (sample,) = availability["data"]["result"]
     assert float(sample["value"][1]) == 0.0  # 4xx, 404 and refusals are not server errors

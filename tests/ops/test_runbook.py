@@ -24,8 +24,9 @@ from mooring.ops import prometheus_rules, runbook
 from mooring.registry import Registry
 from mooring.registry.audit import key_file, load_audit_key
 from tests._support.cli import run_mooring
-from tests._support.server import NAME, ServerThread, following, wait_for
+from tests._support.server import NAME, ServerThread, following
 from tests._support.serving_model import build_model_dir, row
+from tests._support.waiting import wait_until
 
 GATE = {"blessed": True, "gates": []}
 
@@ -92,7 +93,7 @@ def test_every_command_of_the_sheet_succeeds_against_the_project(
     config = cfg.root / "mooring.toml"
     answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
     assert answer.status_code == 200, answer.text
-    wait_for(lambda: any((cfg.home / "predictions").rglob("*.parquet")), timeout=30)
+    wait_until(lambda: any((cfg.home / "predictions").rglob("*.parquet")), "a prediction log file")
     done = run_mooring("ops", "runbook", NAME, "-c", str(config), "--url", server.url, "--json")
     assert done.returncode == 0, done.stderr
     written = json.loads(done.stdout)
@@ -146,7 +147,8 @@ def test_the_canary_commands_take_it_out_of_traffic_and_back_and_rollback_restor
         status = server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
         return {int(v["version"]) for v in status if v["state"] == "AVAILABLE"}
 
-    wait_for(lambda: served_versions() == {1}, timeout=30)
+    wait_until(lambda: served_versions() == {1}, "version 1 alone to be served",
+               seen=served_versions)  # fmt: skip
     answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
     assert answer.status_code == 200 and answer.headers["x-model-version"] == "1"
 

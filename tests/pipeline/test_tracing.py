@@ -11,6 +11,7 @@ from mooring.pipeline import RunObserver, RunResult, StepRecord, run_pipeline
 from mooring.pipeline.steps import PIPELINE, step_name
 from tests._support.otlp import OTLPReceiver, ReceivedSpan
 from tests._support.project import write_project
+from tests._support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,12 @@ def test_a_run_is_one_span_with_a_child_per_step(
         with pytest.raises(RuntimeError, match="injected failure after validate"):
             run_pipeline(load_config(toml), observer=FailAfter())
         # run_pipeline flushed its spans before returning (or raising).
-        spans = receiver.wait_for(lambda s: sum(x.name == "mooring run" for x in s) == 3)
+        wait_until(
+            lambda: sum(x.name == "mooring run" for x in receiver.received()) == 3,
+            "the three runs' spans at the receiver",
+            seen=lambda: [x.name for x in receiver.received()],
+        )
+        spans = receiver.received()
 
     names = [step_name(step) for step in PIPELINE]
     for result in results:

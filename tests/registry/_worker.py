@@ -5,8 +5,9 @@
 
 ``zygote URL ARTIFACTS WORKDIR``
     import everything once, then for every ``fork SEED`` line on stdin fork a worker
-    that registers, promotes, deploys, archives and deletes in an endless random loop,
-    and print the worker's pid; ``wait PID`` prints how the worker ended. Forking
+    that registers, promotes, deploys, archives and deletes in an endless random loop
+    (touching ``ready-SEED`` once connected, ``registered-SEED`` after its first
+    register), and print the worker's pid; ``wait PID`` prints how the worker ended. Forking
     from this quiet, single-threaded process makes each of the many killed workers
     cheap to start.
 """
@@ -17,11 +18,13 @@ import json
 import os
 import random
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: tests/ too
 
 from mooring.errors import ConflictError, NotFoundError
 from mooring.registry import Registry
+from tests._support.waiting import wait_until
 
 BLESSED = {"blessed": True, "gates": [{"name": "auc", "value": 0.9, "bound": 0.8, "passed": True}]}
 
@@ -42,8 +45,7 @@ def register_many(url: str, artifacts: str, name: str, count: int, go_file: str)
     folders = [make_dir(work, str(i)) for i in range(count)]
     with Registry.open(url, artifacts=artifacts) as reg:
         reg.models()  # connect and migrate before the start line
-        while not os.path.exists(go_file):
-            time.sleep(0.005)
+        wait_until(lambda: os.path.exists(go_file), "the start line", interval=0.005)
         numbers = [
             reg.register(name=name, artifact_dir=f, lineage={"pid": os.getpid()}).version
             for f in folders
@@ -58,6 +60,7 @@ def churn(url: str, artifacts: str, workdir: Path, seed: int) -> None:
     reg = Registry.open(url, artifacts=artifacts)
     reg.models()  # connected: from here on every moment is inside the write loop
     (workdir / f"ready-{seed}").touch()
+    registered = workdir / f"registered-{seed}"
     while True:
         name = rng.choice(["income", "churn"])
         op = rng.random()
@@ -65,6 +68,7 @@ def churn(url: str, artifacts: str, workdir: Path, seed: int) -> None:
             if op < 0.45 or not reg.models():
                 gate = BLESSED if rng.random() < 0.8 else None
                 reg.register(name=name, artifact_dir=rng.choice(src), lineage={}, gate=gate)
+                registered.touch()
                 continue
             versions = [mv.version for mv in reg.versions(name)]
             if not versions:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,6 +24,7 @@ from tests._support.project import edit, write_adult, write_project
 from tests._support.ray_cluster import GROUP
 from tests._support.s3 import moto_s3
 from tests._support.shards import write_csv_shards
+from tests._support.waiting import wait_until
 
 OPTIONS = ReadOptions(na_values=("?", ""))
 
@@ -172,7 +172,7 @@ def test_the_cli_validates_shards_on_a_process_pool(
 
 
 class Rendezvous:
-    """Records its process, then waits (up to a minute) until ``parties`` processes have.
+    """Records its process, then waits (up to two minutes) until ``parties`` processes have.
 
     An item only returns once that many distinct processes each hold one, so a pool
     that ran every item in one process times out instead of passing by luck.
@@ -184,11 +184,12 @@ class Rendezvous:
 
     def __call__(self, item: int) -> int:
         (self.folder / str(os.getpid())).touch()
-        deadline = time.monotonic() + 60
-        while len(list(self.folder.iterdir())) < self.parties:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(list(self.folder.iterdir()))} worker(s) arrived")
-            time.sleep(0.01)
+
+        def arrived() -> int:
+            return len(list(self.folder.iterdir()))
+
+        wait_until(lambda: arrived() >= self.parties, f"{self.parties} worker processes",
+                   interval=0.01, seen=arrived)  # fmt: skip
         return os.getpid()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -12,6 +11,7 @@ from mooring.registry import Registry
 from mooring.serving import create_app
 from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import wait_until
 
 
 def test_create_app_serves_the_projects_production_version(
@@ -32,9 +32,7 @@ def test_create_app_serves_the_projects_production_version(
     app = create_app(cfg, on_ready=lambda: ready_calls.append(app.state.mooring.ready))
     with ServerThread(app) as server:
         server.wait_ready()
-        deadline = time.monotonic() + 10
-        while not ready_calls and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: ready_calls, "the on_ready callback")
         assert ready_calls == [True]  # once, and only when the production version is ready
         for _ in range(3):
             res = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})

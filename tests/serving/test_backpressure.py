@@ -2,45 +2,69 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from mooring.serving import DirectorySource, build_app
 from tests._support.server import FAST, NAME, ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
+
+pytestmark = pytest.mark.decisions
 
 PREDICT = f"/v1/models/{NAME}:predict"
 
 
-async def burst(url: str, body: bytes, n: int) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=n)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        return list(await asyncio.gather(*(client.post(PREDICT, content=body) for _ in range(n))))
-
-
 def test_a_full_queue_answers_503_with_retry_after(model_dirs: dict[str, Path]) -> None:
-    # The batcher's queue is under test, not the door: admit the whole burst.
-    cfg = FAST.model_copy(update={"max_queue": 1, "max_batch_size": 512, "max_in_flight": 1024})
+    # The batcher's queue is under test, not the door: admit every request. The deadline
+    # is far longer than the test: the held requests must end 200, not 504.
+    cfg = FAST.model_copy(
+        update={"max_queue": 1, "max_in_flight": 1024, "deadline_ms": PATIENCE * 1000}
+    )
     app = build_app([DirectorySource(model_dirs["a"], NAME)], cfg)
-    body = orjson.dumps({"instances": [row(age=float(i)) for i in range(400)]})
+    body = orjson.dumps({"instances": [row()]})
     with ServerThread(app) as server:
         server.wait_ready()
-        seen: Counter[int] = Counter()
-        for _ in range(5):
-            responses = asyncio.run(burst(server.url, body, 48))
-            seen.update(r.status_code for r in responses)
-            for res in responses:
-                if res.status_code == 503:
-                    assert res.headers["Retry-After"] == "1"
-                    assert "max_queue=1" in res.json()["error"]
-            if seen[503]:
-                break
-        assert set(seen) <= {200, 503}, seen
-        assert seen[503] > 0 and seen[200] > 0, seen
+        manager = app.state.mooring.managers[NAME]
+        batcher = manager.slots[manager.production].batcher
+        # The model holds its batch until the test lets it go: a request in the model, one
+        # in the queue (max_queue=1), and the next finds the queue full, however fast.
+        entered, release = threading.Event(), threading.Event()
+        model = batcher.predict
+
+        def held(columns: Any) -> Any:
+            entered.set()
+            release.wait(PATIENCE)
+            return model(columns)
+
+        batcher.predict = held
+        batcher.inline_when = None  # never on the event loop, which must keep answering
+
+        def post() -> httpx.Response:
+            with httpx.Client(base_url=server.url, timeout=PATIENCE) as client:
+                return client.post(PREDICT, content=body)
+
+        with ThreadPoolExecutor(2) as pool:
+            try:
+                running = pool.submit(post)
+                wait_until(entered.is_set, "the first request to be in the model")
+                queued = pool.submit(post)
+                wait_until(lambda: batcher.depth == 1, "the second request to be queued",
+                           seen=lambda: batcher.depth)  # fmt: skip
+                refused = server.client.post(PREDICT, content=body)
+            finally:
+                release.set()
+            answered = [running.result(), queued.result()]
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "1"
+        assert "max_queue=1" in refused.json()["error"]
+        assert [r.status_code for r in answered] == [200, 200], [r.text for r in answered]
 
 
 def test_a_passed_deadline_answers_504(model_dirs: dict[str, Path]) -> None:

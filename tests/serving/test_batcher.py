@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 from mooring.serving import Batcher, DeadlineExceededError, OverloadedError
 from mooring.serving import batcher as batcher_module
+from tests._support.waiting import PATIENCE, wait_until
+
+pytestmark = pytest.mark.decisions
 
 Columns = dict[str, np.ndarray[Any, Any]]
 
@@ -23,13 +26,17 @@ def doubling(columns: Any) -> Columns:
 
 
 async def _run(
-    sizes: list[int], *, max_batch: int, gate: threading.Event | None = None, workers: int = 1
+    sizes: list[int], *, max_batch: int, hold_first: bool = False, workers: int = 1
 ) -> tuple[list[Columns], list[int]]:
+    """Each request's outputs and each batch's rows; with ``hold_first``, the first batch
+    stays in the model until every request has been submitted."""
     batches: list[int] = []
+    entered, release = threading.Event(), threading.Event()
 
     def predict(columns: Any) -> Columns:
-        if gate is not None:
-            gate.wait(5)
+        entered.set()
+        if hold_first:
+            release.wait(PATIENCE)
         return doubling(columns)
 
     with ThreadPoolExecutor(workers) as pool:
@@ -47,10 +54,11 @@ async def _run(
         jobs = []
         for size in sizes:
             cols = {"x": np.arange(start, start + size, dtype=np.float32)}
-            jobs.append(batcher.submit(cols, rows=size, timeout_s=10))
+            jobs.append(asyncio.create_task(batcher.submit(cols, rows=size, timeout_s=PATIENCE)))
             start += size
-        if gate is not None:
-            asyncio.get_running_loop().call_later(0.05, gate.set)
+        if hold_first:
+            await asyncio.to_thread(wait_until, entered.is_set, "the first batch in the model")
+            release.set()
         results = await asyncio.gather(*jobs)
         await batcher.stop()
     return list(results), batches
@@ -75,8 +83,7 @@ def test_results_split_back_to_their_requests(
 
 
 def test_concurrent_requests_merge_while_the_model_is_busy() -> None:
-    gate = threading.Event()
-    results, batches = asyncio.run(_run([1] * 40, max_batch=16, gate=gate))
+    results, batches = asyncio.run(_run([1] * 40, max_batch=16, hold_first=True))
     assert len(results) == 40
     assert max(batches) == 16  # merged up to the limit while the first batch ran
     assert len(batches) < 40
@@ -84,10 +91,11 @@ def test_concurrent_requests_merge_while_the_model_is_busy() -> None:
 
 def test_full_queue_refuses_at_once_and_deadline_gives_504() -> None:
     async def scenario() -> None:
-        release = threading.Event()
+        entered, release = threading.Event(), threading.Event()
 
         def slow(columns: Any) -> Columns:
-            release.wait(5)
+            entered.set()
+            release.wait(PATIENCE)
             return doubling(columns)
 
         with ThreadPoolExecutor(1) as pool:
@@ -96,14 +104,16 @@ def test_full_queue_refuses_at_once_and_deadline_gives_504() -> None:
             )
             await batcher.start()
             x = {"x": np.ones(1, np.float32)}
-            running = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=10))
-            await asyncio.sleep(0.05)  # the first request is now inside the model
+            running = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=PATIENCE))
+            await asyncio.to_thread(wait_until, entered.is_set, "the first request in the model")
+            # Behind the blocked model their 0.2 s deadlines pass, however fast the machine.
             queued = [
                 asyncio.create_task(batcher.submit(x, rows=1, timeout_s=0.2)) for _ in range(2)
             ]
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # both tasks run up to their wait: queued
+            assert batcher.depth == 2
             with pytest.raises(OverloadedError, match="max_queue=2") as info:
-                await batcher.submit(x, rows=1, timeout_s=10)
+                await batcher.submit(x, rows=1, timeout_s=PATIENCE)
             assert info.value.retry_after >= 1
             for task in queued:
                 with pytest.raises(DeadlineExceededError, match="deadline"):
@@ -139,7 +149,7 @@ def _threads_used(*, idle: bool, model_s: float, requests: int, together: int = 
             for i in range(requests):
                 x = {"x": np.full(1, i, np.float32)}
                 outs = await asyncio.gather(
-                    *(batcher.submit(x, rows=1, timeout_s=5) for _ in range(together))
+                    *(batcher.submit(x, rows=1, timeout_s=PATIENCE) for _ in range(together))
                 )
                 assert all(out["y"].tolist() == [2.0 * i] for out in outs)
             await batcher.stop()
@@ -201,7 +211,7 @@ def test_each_batch_hands_on_its_tagged_requests_with_their_own_rows(
             for i, (size, tagged) in enumerate(requests):
                 cols = {"x": list(np.arange(start, start + size, dtype=np.float64))}
                 tag = f"t{i}" if tagged else None
-                jobs.append(batcher.submit(cols, rows=size, timeout_s=10, tag=tag))
+                jobs.append(batcher.submit(cols, rows=size, timeout_s=PATIENCE, tag=tag))
                 start += size
             await asyncio.gather(*jobs)
             await batcher.stop()
@@ -230,10 +240,11 @@ def test_a_request_answered_504_is_not_handed_on_and_a_failing_consumer_fails_no
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     seen: list[list[Any]] = []
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
 
     def slow(columns: Any) -> Columns:
-        release.wait(5)
+        entered.set()
+        release.wait(PATIENCE)
         return doubling(columns)
 
     def on_outputs(tags: list[Any], counts: list[int], merged: Any, outputs: Columns) -> None:
@@ -252,16 +263,30 @@ def test_a_request_answered_504_is_not_handed_on_and_a_failing_consumer_fails_no
             )
             await batcher.start()
             x = {"x": [1.0]}
-            late = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=0.05, tag="late"))
-            kept = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=10, tag="kept"))
-            await asyncio.sleep(0.02)  # both are in the running batch
-            with pytest.raises(DeadlineExceededError, match="deadline"):
+            late = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=PATIENCE, tag="late"))
+            kept = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=PATIENCE, tag="kept"))
+            await asyncio.to_thread(wait_until, entered.is_set, "the batch of both in the model")
+            # Its deadline passes while its batch runs: fired here, as its timer would, so
+            # that no slow start can let it pass while the request still waits in the queue.
+            batcher_module._expire(late_jobs[0], 0.05)
+            with pytest.raises(DeadlineExceededError, match="deadline of 50 ms"):
                 await late
             release.set()
             assert (await kept)["y"].tolist() == [2.0]
             await batcher.stop()
 
-    asyncio.run(scenario())
+    late_jobs: list[Any] = []
+    submit_job = batcher_module._Job
+
+    def job(*args: Any, **kwargs: Any) -> Any:
+        made = submit_job(*args, **kwargs)
+        if made.tag == "late":
+            late_jobs.append(made)
+        return made
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batcher_module, "_Job", job)
+        asyncio.run(scenario())
     assert seen == [[None, "kept"]]
     assert "were not handed on" in caplog.text
 
@@ -272,29 +297,43 @@ def test_a_closed_loop_of_n_clients_settles_into_batches_of_n_not_two_halves() -
     while the other fills), two model calls where one would do. The batcher waits for as
     many requests as it held at once, so they merge into batches of eight."""
     sizes: list[int] = []
+    active = [8]  # clients still sending
+    started = threading.Event()
+    holder: list[Batcher] = []
 
     def model(columns: Any) -> Columns:
-        threading.Event().wait(0.02)  # a model call's fixed cost
+        # A model call outlasts a client's way back (the premise of the closed loop): it
+        # ends once every client not in this batch has sent its next request. Counted,
+        # not timed, so the verdict is the same on a slow machine.
+        started.set()
+        rows = len(columns["x"])
+        wait_until(lambda: holder[0].depth >= active[0] - rows, "the other clients' requests",
+                   seen=lambda: (holder[0].depth, active[0]), interval=0.001)  # fmt: skip
         return doubling(columns)
 
-    async def client(batcher: Batcher, start: float, rounds: int) -> None:
-        await asyncio.sleep(start)
+    async def client(batcher: Batcher, late: bool, rounds: int) -> None:
+        if late:
+            await asyncio.to_thread(wait_until, started.is_set, "the first batch in the model")
         for _ in range(rounds):
-            await batcher.submit({"x": [1.0]}, rows=1, timeout_s=10)
+            await batcher.submit({"x": [1.0]}, rows=1, timeout_s=PATIENCE)
             await asyncio.sleep(0.002)  # the answer's way back, the next request's way in
+        active[0] -= 1
 
     async def scenario() -> None:
         with ThreadPoolExecutor(1) as pool:
+            # A batch waits up to 10 s for the requests it expects: far longer than a
+            # client's way back takes on any machine, so only the rule decides the sizes.
             batcher = Batcher(
                 model,
                 max_batch_size=64,
-                batch_timeout_s=0.05,
+                batch_timeout_s=10.0,
                 max_queue=100,
                 executor=pool,
                 on_batch=sizes.append,
             )
+            holder.append(batcher)
             await batcher.start()
-            await asyncio.gather(*(client(batcher, 0.0 if i < 4 else 0.01, 12) for i in range(8)))
+            await asyncio.gather(*(client(batcher, i >= 4, 12) for i in range(8)))
             await batcher.stop()
 
     asyncio.run(scenario())

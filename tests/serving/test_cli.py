@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ from mooring.cli import main
 from mooring.cli.serve import GC_THRESHOLDS, collect_for_serving
 from tests._support.server import NAME, free_port
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
 
 
 def test_serve_a_folder_from_the_command_line(tmp_path: Path, model_dirs: dict[str, Path]) -> None:
@@ -31,20 +31,17 @@ def test_serve_a_folder_from_the_command_line(tmp_path: Path, model_dirs: dict[s
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+
+        def ready() -> bool:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.1)
+            return httpx.get(f"{url}/v2/health/ready").status_code == 200
+
+        wait_until(ready, "mooring serve to become ready", ignoring=(httpx.TransportError,))
         res = httpx.post(f"{url}/v1/models/{NAME}:predict", json={"instances": [row()]})
         assert res.status_code == 200 and res.headers["X-Model-Version"] == "1"
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=PATIENCE)
     assert '"status":200' in out.decode()  # the structured access log
 
 

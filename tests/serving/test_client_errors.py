@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from mooring.formats.metrics import REQUESTS, read_samples, total
-from tests._support.server import NAME, ServerThread, wait_for
+from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import wait_until
 
 PREDICT = f"/v1/models/{NAME}:predict"
 INFER = f"/v2/models/{NAME}/infer"
@@ -169,7 +170,11 @@ def test_client_errors_and_disconnects_never_count_as_server_faults(
     assert not any(k.startswith("5") and v for k, v in new.items()), new
     assert new.get("400") == 3 and new.get("200") == 1
     # The disconnect is counted as 499 once the server has noticed it.
-    wait_for(lambda: _status_counts(server).get("499", 0.0) - before.get("499", 0.0) >= 1)
+    wait_until(
+        lambda: _status_counts(server).get("499", 0.0) - before.get("499", 0.0) >= 1,
+        "the disconnect to be counted 499",
+        seen=lambda: _status_counts(server),
+    )
     assert _status_counts(server).get("499", 0.0) - before.get("499", 0.0) == 1
 
 

@@ -22,8 +22,9 @@ from mooring.contract import compute_statistics
 from mooring.contract.schema import ColumnSchema, Schema, infer_schema
 from mooring.serving import DirectorySource, RegistrySource, TensorInfo, build_app
 from mooring.serving.contract import InputContract
-from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread, wait_for
+from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import wait_until
 
 PREDICT = f"/v1/models/{NAME}:predict"
 INFER = f"/v2/models/{NAME}/infer"
@@ -178,7 +179,8 @@ def test_registry_contract_is_counted_and_served_by_default(
 
         # Version 2 carries its declared schema in the registry: that one applies.
         reg.deploy(NAME, production=2)
-        wait_for(lambda: far_version(server) == "2")
+        wait_until(lambda: far_version(server) == "2", "version 2 to answer",
+                   seen=lambda: far_version(server))  # fmt: skip
         status = server.client.get("/admin/status", headers=TOKEN).json()["models"][0]
         assert status["contracts"]["2"]["source"] == "schema"
         assert status["contracts"]["2"]["domains"] == {"workclass": 2}

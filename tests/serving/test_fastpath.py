@@ -10,10 +10,12 @@ its answer through ASGI. Every test talks to a real uvicorn over real sockets.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,9 @@ from mooring.config import ServingConfig
 from mooring.serving import DirectorySource, build_app
 from mooring.serving.fastpath import FastRequest
 from tests._support.serve_process import RawConnection, raw_request
-from tests._support.server import NAME, ServerThread, request_statuses, wait_for
+from tests._support.server import NAME, ServerThread, request_statuses
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
 
 PREDICT = f"/v1/models/{NAME}:predict"
 INFER = f"/v2/models/{NAME}/infer"
@@ -56,7 +59,7 @@ class _Counted:
 
 
 def _server(model_dirs: dict[str, Path], *, fast: bool, **options: Any) -> ServerThread:
-    cfg = ServingConfig(warmup_requests=1, deadline_ms=10_000.0, **options)
+    cfg = ServingConfig(warmup_requests=1, deadline_ms=PATIENCE * 1000, **options)
     app = build_app([DirectorySource(model_dirs["a"], NAME)], cfg)
     door = app.state.mooring.door
     door.fast = _Counted(door.fast) if fast else None
@@ -65,10 +68,12 @@ def _server(model_dirs: dict[str, Path], *, fast: bool, **options: Any) -> Serve
 
 @pytest.fixture(scope="module")
 def both(model_dirs: dict[str, Path]) -> Iterator[tuple[ServerThread, ServerThread]]:
-    """(the server with its fast path, the same server with every request through ASGI)."""
+    """(the server with its fast path, the same server with every request through ASGI);
+    the deadline and the read timeouts are far longer than any test takes."""
+    timeouts = {"header_timeout_s": PATIENCE, "body_timeout_s": PATIENCE}
     with (
-        _server(model_dirs, fast=True, body_limit_bytes=4096, body_timeout_s=1.0) as fast,
-        _server(model_dirs, fast=False, body_limit_bytes=4096, body_timeout_s=1.0) as slow,
+        _server(model_dirs, fast=True, body_limit_bytes=4096, **timeouts) as fast,
+        _server(model_dirs, fast=False, body_limit_bytes=4096, **timeouts) as slow,
     ):
         fast.wait_ready()
         slow.wait_ready()
@@ -83,6 +88,23 @@ def _fast(server: ServerThread) -> _Counted:
 
 def _in_flight(server: ServerThread) -> int:
     return int(server.app.state.mooring.door.in_flight)
+
+
+def _until_none_in_flight(server: ServerThread) -> None:
+    wait_until(lambda: _in_flight(server) == 0, "every request's slot to be freed",
+               seen=lambda: _in_flight(server))  # fmt: skip
+
+
+@contextmanager
+def _body_timeout(server: ServerThread, seconds: float) -> Iterator[None]:
+    """The door's body timeout set to ``seconds`` meanwhile (the fixture's is minutes)."""
+    door = server.app.state.mooring.door
+    limits = door.limits
+    door.limits = dataclasses.replace(limits, body_timeout_s=seconds)
+    try:
+        yield
+    finally:
+        door.limits = limits
 
 
 _value = st.one_of(
@@ -247,7 +269,7 @@ def test_keep_alive_pipelining_and_a_body_in_pieces(
         status, headers, _ = conn.answer()
         assert status == 200 and headers["x-request-id"] == "slow"
     assert counted.served >= served + 5
-    wait_for(lambda: _in_flight(fast) == 0, timeout=10)
+    _until_none_in_flight(fast)
 
 
 def test_an_http_1_0_request_is_answered_and_the_connection_closed(
@@ -277,11 +299,16 @@ def test_a_client_that_leaves_mid_body_is_counted_499_and_frees_its_slot(
     request = raw_request("POST", PREDICT, BODY)
     sock = socket.create_connection(("127.0.0.1", fast.port))
     sock.sendall(request[: len(request) - 5])  # all but the body's last bytes
-    wait_for(lambda: _in_flight(fast) == 1, timeout=10)
+    wait_until(lambda: _in_flight(fast) == 1, "the request to be admitted",
+               seen=lambda: _in_flight(fast))  # fmt: skip
     sock.close()
-    wait_for(lambda: request_statuses(fast).get("499", 0.0) == before + 1, timeout=10)
+    wait_until(
+        lambda: request_statuses(fast).get("499", 0.0) == before + 1,
+        "the abandoned request to be counted 499",
+        seen=lambda: request_statuses(fast),
+    )
     assert counted.lost_count == lost + 1
-    wait_for(lambda: _in_flight(fast) == 0, timeout=10)
+    _until_none_in_flight(fast)
 
 
 def test_a_body_that_stops_arriving_is_cut_off_and_counted_499(
@@ -292,16 +319,18 @@ def test_a_body_that_stops_arriving_is_cut_off_and_counted_499(
     fast, _ = both
     before = request_statuses(fast)
     lost = _fast(fast).lost_count
-    with RawConnection(fast.port, timeout=10) as conn:
+    with _body_timeout(fast, 1.0), RawConnection(fast.port) as conn:
         conn.send(raw_request("POST", PREDICT, BODY)[:-5])
         assert conn.closed()
-    wait_for(
-        lambda: request_statuses(fast).get("499", 0.0) == before.get("499", 0.0) + 1, timeout=10
+    wait_until(
+        lambda: request_statuses(fast).get("499", 0.0) == before.get("499", 0.0) + 1,
+        "the cut-off request to be counted 499",
+        seen=lambda: request_statuses(fast),
     )
     after = request_statuses(fast)
     assert not any(k.startswith("5") and after[k] != before.get(k, 0.0) for k in after)
     assert _fast(fast).lost_count == lost + 1
-    wait_for(lambda: _in_flight(fast) == 0, timeout=10)
+    _until_none_in_flight(fast)
 
 
 def test_a_fast_path_that_fails_answers_500_and_frees_its_slot(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import grpc
 import httpx
 import pytest
 
-from mooring.formats.metrics import REQUESTS_REFUSED, read_samples, total
+from mooring.formats.metrics import REQUESTS_IN_FLIGHT, REQUESTS_REFUSED, read_samples, total
 from tests._support.grpc import (
     GrpcServerThread,
     channel,
@@ -23,6 +22,7 @@ from tests._support.grpc import (
 from tests._support.serve_process import RawConnection, ServeProcess
 from tests._support.server import FAST, NAME
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 def tight(
     tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
 ) -> Iterator[ServeProcess]:
-    """One request in flight at a time and 2 KiB gRPC messages."""
+    """One request in flight at a time and 2 KiB gRPC messages; a held request's body
+    timeout and the deadline are far longer than any test takes."""
     folder = tmp_path_factory.mktemp("grpc-tight")
     with ServeProcess(
         folder,
@@ -39,14 +40,33 @@ def tight(
         grpc=True,
         max_in_flight=1,
         grpc_max_message_bytes=2048,
+        body_timeout_s=PATIENCE,
+        deadline_ms=PATIENCE * 1000,
     ) as proc:
         yield proc
 
 
 def _code(stub: Any, request: Any) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError, match=r".") as caught:
-        stub.Predict(request, timeout=30)
+        stub.Predict(request, timeout=PATIENCE)
     return caught.value.code(), caught.value.details() or ""
+
+
+def _metric(proc: ServeProcess, name: str) -> dict[str, float]:
+    """Samples of ``name`` on the server's /metrics, by their labels' values."""
+    samples = read_samples(httpx.get(f"{proc.url}/metrics").text)
+    return {",".join(s.labels.values()): s.value for s in samples if s.name == name}
+
+
+def _served(stub: Any) -> bool:
+    """A gRPC Predict answered (False: refused as unavailable; other errors raise)."""
+    try:
+        stub.Predict(predict_request([row()]), timeout=PATIENCE)
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        return False
+    return True
 
 
 def test_a_rest_request_in_flight_sheds_grpc(tight: ServeProcess) -> None:
@@ -58,31 +78,17 @@ def test_a_rest_request_in_flight_sheds_grpc(tight: ServeProcess) -> None:
         stub = prediction_stub(opened)
         with RawConnection(tight.port) as held:
             held.send(head)  # admitted at its headers; its body never comes
-            deadline = time.monotonic() + 30
+            wait_until(
+                lambda: sum(_metric(tight, REQUESTS_IN_FLIGHT).values()) == 1,
+                "the held REST request to be admitted",
+                seen=lambda: _metric(tight, REQUESTS_IN_FLIGHT),
+            )
             code, details = _code(stub, predict_request([row()]))
-            while code != grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline:
-                time.sleep(0.05)  # the held request is admitted once its headers are read
-                code, details = _code(stub, predict_request([row()]))
             assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
             assert "1 requests in flight" in details
-        refused = {
-            s.labels["reason"]: s.value
-            for s in read_samples(httpx.get(f"{tight.url}/metrics").text)
-            if s.name == total(REQUESTS_REFUSED)
-        }
-        assert refused.get("in_flight", 0) >= 1
+        assert _metric(tight, total(REQUESTS_REFUSED)).get("in_flight", 0) >= 1
         # The connection closed: its slot is free again, and gRPC is served.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                stub.Predict(predict_request([row()]), timeout=30)
-                break
-            except grpc.RpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise
-                time.sleep(0.05)
-        else:
-            raise AssertionError("the held slot was never released")
+        wait_until(lambda: _served(stub), "gRPC to be served once the held slot is free")
 
 
 def test_a_passed_deadline_is_deadline_exceeded(model_dirs: dict[str, Path]) -> None:

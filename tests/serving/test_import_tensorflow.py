@@ -13,6 +13,8 @@ import numpy as np
 from mooring.serving import load_served_model
 from tests._support.server import NAME
 
+ROOT = Path(__file__).resolve().parents[2]
+
 # Run in a fresh interpreter: this test process has imported Keras already.
 SCRIPT = """
 import json, sys, threading
@@ -155,21 +157,16 @@ def test_deferred_namespaces_show_the_same_api_as_a_full_import() -> None:
 # gRPC Predict answered, then the modules loaded: TF Serving's stubs import the
 # `tensorflow` package, so they must come after TensorFlow's import without Keras.
 GRPC_SERVE = """
-import json, os, sys, threading, time
+import json, os, sys, threading
 import httpx
 from mooring.cli import main
+from tests._support.waiting import wait_until
 config, model_dir, port, grpc_port = sys.argv[1:5]
 args = ["serve", "--config", config, "--model-dir", model_dir, "--port", port,
         "--grpc-port", grpc_port, "--no-access-log"]
 threading.Thread(target=main, args=(args,), daemon=True).start()
-deadline = time.monotonic() + 240
-while time.monotonic() < deadline:
-    try:
-        if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
-            break
-    except httpx.TransportError:
-        pass
-    time.sleep(0.1)
+wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200,
+           "mooring serve to become ready", timeout=240, ignoring=(httpx.TransportError,))
 import grpc
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -217,6 +214,7 @@ def test_serve_with_grpc_never_imports_keras(model_dirs: dict[str, Path], tmp_pa
         text=True,
         timeout=300,
         check=False,
+        cwd=ROOT,  # the script imports tests._support
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])

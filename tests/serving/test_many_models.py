@@ -7,7 +7,6 @@ log folder; a hot swap of one never fails a request of the other, over REST or g
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests._support.grpc import channel, predict_request, prediction_stub
 from tests._support.serve_process import ServeProcess
 from tests._support.server import BLESSED, LINEAGE, ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
 
 
 def _project(folder: Path, name: str, **serving: Any) -> Path:
@@ -72,7 +72,7 @@ class _Traffic(threading.Thread):
             self._run_grpc(self.grpc_target)
             return
         body = {"instances": [row()]}
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with httpx.Client(base_url=self.url, timeout=PATIENCE) as client:
             while not self.stop.is_set():
                 for model in ("alpha", "beta"):
                     try:
@@ -89,7 +89,8 @@ class _Traffic(threading.Thread):
             while not self.stop.is_set():
                 for model in ("alpha", "beta"):
                     try:
-                        reply = stub.Predict(predict_request([row()], name=model), timeout=30)
+                        request = predict_request([row()], name=model)
+                        reply = stub.Predict(request, timeout=PATIENCE)
                         version = str(reply.model_spec.version.value)
                         self.answers.append((model, 200, version))
                     except grpc.RpcError as exc:
@@ -109,6 +110,7 @@ def test_two_projects_in_one_process_swap_one_while_the_other_takes_traffic(
         "poll_interval_s": 0.1,
         "log_sample_rate": 1.0,
         "log_flush_s": 0.2,
+        "deadline_ms": PATIENCE * 1000,  # no request may pass its deadline during the swap
     }
     alpha_config = _project(alpha_folder, "alpha", **alpha_options)
     _register(alpha_config, "alpha", model_dirs["a"], model_dirs["b"], production=1)
@@ -129,21 +131,22 @@ def test_two_projects_in_one_process_swap_one_while_the_other_takes_traffic(
         traffic.start()
         over_grpc.start()
         try:
-            _wait(lambda: len(traffic.seen("beta")) >= 20 and len(over_grpc.seen("beta")) >= 20)
+            wait_until(
+                lambda: len(traffic.seen("beta")) >= 20 and len(over_grpc.seen("beta")) >= 20,
+                "20 answers from beta over REST and over gRPC",
+                seen=lambda: (len(traffic.answers), len(over_grpc.answers)),
+            )
             registry = Registry.from_config(load_config(alpha_config))
             try:
                 registry.deploy("alpha", production=2, reason="hot swap under traffic")
             finally:
                 registry.close()
-            _wait(lambda: traffic.seen("alpha")[-1:] == ["2"])
-            _wait(lambda: over_grpc.seen("alpha")[-1:] == ["2"])
-            swapped_at = len(traffic.answers), len(over_grpc.answers)
-            _wait(lambda: len(traffic.answers) >= swapped_at[0] + 40)
-            _wait(lambda: len(over_grpc.answers) >= swapped_at[1] + 40)
+            for client in (traffic, over_grpc):
+                _until_swapped(client)
         finally:
             for client in (traffic, over_grpc):
                 client.stop.set()
-                client.join(timeout=60)
+                client.join(timeout=PATIENCE)
         status = httpx.get(f"{serve.url}/v1/models/beta").json()
         metadata = httpx.get(f"{serve.url}/v2/models/alpha").json()
         metrics = httpx.get(f"{serve.url}/metrics").text
@@ -168,12 +171,13 @@ def test_two_projects_in_one_process_swap_one_while_the_other_takes_traffic(
     assert 0 < logged.num_rows <= len(traffic.seen("beta")) + len(over_grpc.seen("beta"))
 
 
-def _wait(check: Any, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
+def _until_swapped(client: _Traffic) -> None:
+    """Wait for alpha's version 2 to answer ``client``, then for 40 more answers."""
+    wait_until(lambda: client.seen("alpha")[-1:] == ["2"], "alpha's version 2 to answer",
+               seen=lambda: client.answers[-4:])  # fmt: skip
+    swapped_at = len(client.answers)
+    wait_until(lambda: len(client.answers) >= swapped_at + 40, "40 answers after the swap",
+               seen=lambda: len(client.answers))  # fmt: skip
 
 
 def test_all_models_serves_every_model_with_a_production_version(

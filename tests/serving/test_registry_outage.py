@@ -11,8 +11,9 @@ import pytest
 
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
-from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread, wait_for
+from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import wait_until
 from tests.registry._pg import fresh_database, start_server
 
 PREDICT = f"/v1/models/{NAME}:predict"
@@ -39,6 +40,11 @@ def registry_up(server: ServerThread) -> float | None:
     return None
 
 
+def until_registry_up(server: ServerThread, value: float) -> None:
+    wait_until(lambda: registry_up(server) == value, f"mooring_registry_up to be {value:g}",
+               seen=lambda: registry_up(server))  # fmt: skip
+
+
 @pytest.mark.slow
 def test_serving_survives_a_registry_outage_and_reports_it(
     tmp_path: Path, model_dirs: dict[str, Path]
@@ -55,10 +61,10 @@ def test_serving_survives_a_registry_outage_and_reports_it(
         try:
             with ServerThread(app) as server:
                 server.wait_ready()
-                wait_for(lambda: registry_up(server) == 1.0)
+                until_registry_up(server, 1.0)
 
                 set_connections(admin, database, allowed=False)
-                wait_for(lambda: registry_up(server) == 0.0)
+                until_registry_up(server, 0.0)
                 for _ in range(5):
                     res = server.client.post(PREDICT, json={"instances": [row()]})
                     assert res.status_code == 200 and res.headers["X-Model-Version"] == "1"
@@ -75,16 +81,17 @@ def test_serving_survives_a_registry_outage_and_reports_it(
                 assert f'mooring_registry_errors_total{{model="{NAME}"}}' in errors
 
                 set_connections(admin, database, allowed=True)
-                wait_for(lambda: registry_up(server) == 1.0)
+                until_registry_up(server, 1.0)
                 assert server.client.get("/healthz").json()["registry"] == "ok"
                 reg.deploy(NAME, production=2)
-                wait_for(
+                wait_until(
                     lambda: (
                         server.client.post(PREDICT, json={"instances": [row()]}).headers.get(
                             "X-Model-Version"
                         )
                         == "2"
-                    )
+                    ),
+                    "version 2 to answer once the registry is back",
                 )
         finally:
             set_connections(admin, database, allowed=True)

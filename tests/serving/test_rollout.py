@@ -15,8 +15,11 @@ from mooring.config import ServingConfig
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, bucket_of, build_app
 from tests._support.artifacts import tamper
-from tests._support.server import FAST, NAME, ServerThread, new_registry, wait_for
+from tests._support.server import FAST, NAME, ServerThread, new_registry
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
+
+pytestmark = pytest.mark.decisions
 
 PREDICT = f"/v1/models/{NAME}:predict"
 BODY = orjson.dumps({"instances": [row()]})
@@ -29,9 +32,12 @@ def version_of(server: ServerThread, key: str | None = None) -> str:
     return res.headers["X-Model-Version"]
 
 
-async def hammer(url: str, stop: asyncio.Event, clients: int) -> Counter[tuple[int, str]]:
-    seen: Counter[tuple[int, str]] = Counter()
-    async with httpx.AsyncClient(timeout=30) as client:
+async def hammer(
+    url: str, stop: asyncio.Event, clients: int, seen: Counter[tuple[int, str]]
+) -> None:
+    """``clients`` clients sending predictions until ``stop``; answers counted in ``seen``
+    by (status, version)."""
+    async with httpx.AsyncClient(timeout=PATIENCE) as client:
 
         async def one() -> None:
             while not stop.is_set():
@@ -39,7 +45,10 @@ async def hammer(url: str, stop: asyncio.Event, clients: int) -> Counter[tuple[i
                 seen[(res.status_code, res.headers.get("X-Model-Version", "-"))] += 1
 
         await asyncio.gather(*(one() for _ in range(clients)))
-    return seen
+
+
+def answered_by(seen: Counter[tuple[int, str]], version: str) -> int:
+    return sum(n for (_, v), n in list(seen.items()) if v == version)
 
 
 @pytest.fixture
@@ -50,7 +59,10 @@ def registry(tmp_path: Path, model_dirs: dict[str, Path]) -> Registry:
 def test_swap_under_load_fails_no_request_and_bad_versions_never_serve(
     registry: Registry, tmp_path: Path
 ) -> None:
-    cfg = FAST.model_copy(update={"log_sample_rate": 1.0, "log_flush_rows": 50})
+    # No deadline may pass during the swap, however slowly the new version loads.
+    cfg = FAST.model_copy(
+        update={"log_sample_rate": 1.0, "log_flush_rows": 50, "deadline_ms": PATIENCE * 1000}
+    )
     logs = tmp_path / "predictions"
     app = build_app([RegistrySource(registry, NAME)], cfg, prediction_log_url=str(logs))
     with ServerThread(app) as server:
@@ -58,30 +70,47 @@ def test_swap_under_load_fails_no_request_and_bad_versions_never_serve(
         assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
         res = httpx.post(server.url + PREDICT, content=BODY)
         assert res.status_code == 503 and "no production version" in res.json()["error"]
-        wait_for(lambda: "no production version is deployed" in server.client.get("/healthz").text)
+        wait_until(
+            lambda: "no production version is deployed" in server.client.get("/healthz").text,
+            "/healthz to say that nothing is deployed",
+            seen=lambda: server.client.get("/healthz").text,
+        )
         why = server.client.get("/healthz").json()["not_ready"][NAME]
         assert why["wanted"] is None and why["reason"].endswith("--production VERSION)")
         registry.deploy(NAME, production=1)
         server.wait_ready()
 
-        async def swap() -> Counter[tuple[int, str]]:
-            stop = asyncio.Event()
-            load = asyncio.create_task(hammer(server.url, stop, clients=8))
-            await asyncio.sleep(0.3)
-            await asyncio.to_thread(registry.deploy, NAME, production=2)
-            await asyncio.to_thread(wait_for, lambda: version_of(server) == "2", 30.0)
-            await asyncio.sleep(0.3)
-            stop.set()
-            return await load
+        seen: Counter[tuple[int, str]] = Counter()
 
-        seen = asyncio.run(swap())
+        async def answered(version: str, count: int) -> None:
+            await asyncio.to_thread(
+                wait_until,
+                lambda: answered_by(seen, version) >= count,
+                f"{count} answers from version {version} under load",
+                seen=lambda: dict(seen),
+            )
+
+        async def swap() -> None:
+            # Counted, not timed: traffic on v1 before the swap, then on v2 after it.
+            stop = asyncio.Event()
+            load = asyncio.create_task(hammer(server.url, stop, 8, seen))
+            await answered("1", 40)
+            await asyncio.to_thread(registry.deploy, NAME, production=2)
+            await answered("2", 40)
+            stop.set()
+            await load
+
+        asyncio.run(swap())
         statuses = {status for status, _ in seen}
         assert statuses == {200}, seen
         assert {v for _, v in seen} == {"1", "2"}
 
         # Version 3 is not a SavedModel: it is refused and version 2 keeps serving.
         registry.deploy(NAME, production=3, force=True, reason="test a broken artifact")
-        wait_for(lambda: "3" in httpx.get(f"{server.url}/v1/models/{NAME}").text)
+        wait_until(
+            lambda: "3" in httpx.get(f"{server.url}/v1/models/{NAME}").text,
+            "version 3's failed load to be reported",
+        )
         status = httpx.get(f"{server.url}/v1/models/{NAME}").json()["model_version_status"]
         states = {s["version"]: s["state"] for s in status}
         assert states == {"2": "AVAILABLE", "3": "END"}
@@ -101,8 +130,9 @@ def test_canary_split_is_sticky_by_key_and_weighted_without(registry: Registry) 
     app = build_app([RegistrySource(registry, NAME)], FAST)
     with ServerThread(app) as server:
         server.wait_ready()
-        wait_for(
-            lambda: httpx.get(f"{server.url}/v2/models/{NAME}").json()["versions"] == ["1", "2"]
+        wait_until(
+            lambda: httpx.get(f"{server.url}/v2/models/{NAME}").json()["versions"] == ["1", "2"],
+            "versions 1 and 2 to be served",
         )
         for key in ("alice", "bob", "carol", "dave", "erin", "frank"):
             expected = "2" if bucket_of(key) < 30 else "1"
@@ -187,7 +217,10 @@ def test_a_running_server_told_to_deploy_a_tampered_version_keeps_the_old_one_an
         assert registry.deployment(NAME).production == 1
         # Forced past the check: the server keeps version 1, stays ready and says why.
         registry.deploy(NAME, production=2, force=True, reason="test: tampered on purpose")
-        wait_for(lambda: "fallback" in server.client.get("/healthz").json())
+        wait_until(
+            lambda: "fallback" in server.client.get("/healthz").json(),
+            "/healthz to report the fallback to version 1",
+        )
         health = server.client.get("/healthz")
         assert health.status_code == 200 and health.json()["ready"] is True, health.text
         fallback = health.json()["fallback"][NAME]
@@ -221,7 +254,10 @@ def test_a_restarted_server_falls_back_to_the_last_version_that_verifies(
         assert states_of(server) == {"1": "AVAILABLE", "2": "END"}
         # Deploying a version that loads ends the fallback.
         registry.deploy(NAME, production=1)
-        wait_for(lambda: "fallback" not in server.client.get("/healthz").json())
+        wait_until(
+            lambda: "fallback" not in server.client.get("/healthz").json(),
+            "the fallback to end once version 1 is deployed",
+        )
         assert fallback_metric(server) == "0.0"
 
 
@@ -258,7 +294,10 @@ def test_with_nothing_that_verifies_the_server_is_not_ready_and_says_why(
     registry.deploy(NAME, production=1, force=True, reason="test: tampered on purpose")
     app = build_app([RegistrySource(registry, NAME)], FAST, registry=registry)
     with ServerThread(app) as server:
-        wait_for(lambda: 1 in server.app.state.mooring.managers[NAME].failures)
+        wait_until(
+            lambda: 1 in server.app.state.mooring.managers[NAME].failures,
+            "version 1's load to fail",
+        )
         health = server.client.get("/healthz")
         assert health.status_code == 503 and health.json()["ready"] is False
         why = health.json()["not_ready"][NAME]

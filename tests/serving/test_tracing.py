@@ -29,6 +29,7 @@ from mooring.tracing import start_tracing
 from tests._support.otlp import OTLPReceiver, ReceivedSpan
 from tests._support.server import NAME, ServerThread, new_registry
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +50,7 @@ def project(home: Path, **observability: object) -> MooringConfig:
                 "max_batch_size": 64,
                 "batch_timeout_ms": 5.0,
                 "poll_interval_s": 0.1,
+                "deadline_ms": PATIENCE * 1000,  # no request may end 504
             },
             "observability": observability,
         }
@@ -122,8 +124,13 @@ def traffic(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path
                 },
             )
             rows["caller-1"], statuses["caller-1"] = 1, caller.status_code
-        # The app's shutdown flushed the exporter: everything has arrived by now.
-        spans = receiver.wait_for(lambda s: sum(x.kind == SERVER_KIND for x in s) >= 51)
+        # The app's shutdown flushed the exporter: everything is on its way.
+        wait_until(
+            lambda: sum(x.kind == SERVER_KIND for x in receiver.received()) >= 51,
+            "the 51 requests' spans at the receiver",
+            seen=lambda: len(receiver.received()),
+        )
+        spans = receiver.received()
     registry.close()
     return Traffic(spans, rows, statuses)
 
@@ -291,6 +298,7 @@ from mooring.serving import create_app
 from mooring.registry import Registry
 from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
 
 root = Path(sys.argv[1])
 registry = Registry.open(f"sqlite:///{root / 'registry.db'}", artifacts=root / "artifacts")

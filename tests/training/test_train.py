@@ -161,7 +161,7 @@ class _StopAfter(keras.callbacks.Callback):  # type: ignore[misc]
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if epoch + 1 == self.epochs:
-            raise _InterruptError
+            raise _InterruptError(f"stopped after epoch {epoch + 1}")
 
 
 def test_resume_after_interruption_ends_with_identical_weights(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_resume_after_interruption_ends_with_identical_weights(tmp_path: Path) -
     train_model(
         cfg, statistics=stats, schema=schema, output_dir=tmp_path / "full", tensorboard=False
     )
-    with pytest.raises(_InterruptError):
+    with pytest.raises(_InterruptError, match="stopped after epoch 2"):
         train_model(
             cfg,
             statistics=stats,

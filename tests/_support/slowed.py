@@ -1,0 +1,50 @@
+"""Run a command on a slowed machine: one core, shared with a CPU-bound neighbour.
+
+``make slowed`` runs the tests that judge decisions over time (``-m decisions``) this
+way, after the whole suite has run on a quiet machine: the command gets about half of
+one core, a quarter of what the suite had, and its tests must reach the same verdicts.
+Every process the command starts (servers, workers) inherits the one core.
+
+Example::
+
+    python -m tests._support.slowed -- python -m pytest -m decisions
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+# Spins until killed; os.nice(0) keeps it at the command's own priority.
+BURN = "import os\nos.nice(0)\nwhile True:\n    pass\n"
+
+
+def run_slowed(command: list[str]) -> int:
+    """Run ``command`` pinned to one core that a busy loop shares; return its exit code."""
+    core = min(os.sched_getaffinity(0))
+    neighbour = subprocess.Popen([sys.executable, "-c", BURN])
+    try:
+        os.sched_setaffinity(neighbour.pid, {core})
+        print(
+            f"slowed: core {core} shared with a CPU-bound neighbour (pid {neighbour.pid}): "
+            + " ".join(command),
+            flush=True,
+        )
+        return subprocess.run(
+            command, preexec_fn=lambda: os.sched_setaffinity(0, {core}), check=False
+        ).returncode
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+
+
+def main(argv: list[str]) -> int:
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
+        print("usage: python -m tests._support.slowed -- COMMAND [ARG...]", file=sys.stderr)
+        return 2
+    return run_slowed(argv[argv.index("--") + 1 :])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
