@@ -131,8 +131,21 @@ def test_a_broken_file_exits_with_its_code_naming_what_broke(
     assert init.returncode == 2 or code != 2, said[:2000]
     assert "Traceback" not in said and ("error:" in said) == (init.returncode == 2)
     if code == 0:
-        return  # harmless: run and train would train on it
-    # `mooring run` and `mooring train` stop the same way, train nothing, deploy nothing.
+        return  # harmless: run would train on it
+    _stops_training(data, schema, tmp_path, ("run",))
+
+
+# `mooring train` runs the same contract check as `mooring run` (Project.validate): one
+# broken file of each kind (refused by the contract, refused by the reader) is enough.
+@pytest.mark.parametrize("case", ["dropped column", "wrong delimiter"])
+def test_train_stops_on_a_broken_file_like_run(case: str, schema: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_bytes(CASES[case][0]())
+    _stops_training(data, schema, tmp_path, ("train",))
+
+
+def _stops_training(data: Path, schema: Path, tmp_path: Path, commands: tuple[str, ...]) -> None:
+    """Each of ``commands`` stops with a one-line error, trains nothing, deploys nothing."""
     clean = tmp_path / "clean.csv"
     clean.write_bytes(csv_bytes(HEADER, BODY[:300]))
     project = tmp_path / "project.toml"
@@ -141,7 +154,7 @@ def test_a_broken_file_exits_with_its_code_naming_what_broke(
         f'[data]\ntrain = "{data}"\neval = "{clean}"\nlabel = "class"\n'
         'na_values = ["?"]\n[contract]\nschema_file = "' + str(schema) + '"\n'
     )
-    for command in ("run", "train"):
+    for command in commands:
         done = mooring(command, "-c", str(project))
         said = " ".join((done.stdout + done.stderr).split())
         # 1 from the contract, or 2 where reading the file already refuses it (a column

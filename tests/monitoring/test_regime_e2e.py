@@ -32,7 +32,7 @@ from tests._support.regime import NAME, Regime, build_regime, register, traffic_
 from tests._support.server import ServerThread, following
 from tests._support.traffic import Traffic, tick_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.decisions, pytest.mark.xdist_group("regime-e2e")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("regime-e2e")]
 
 PREDICT = f"/v1/models/{NAME}:predict"
 FEEDBACK = f"/v1/models/{NAME}:feedback"
@@ -141,6 +141,7 @@ def _guard(decision: RolloutDecision, name: str) -> Any:
     return next(g for g in decision.guardrails if g.name == name)
 
 
+@pytest.mark.decisions
 @pytest.mark.parametrize("labels", [True, False], ids=["labels", "no-labels"])
 def test_stale_production_flags_drift_and_the_better_candidate_is_promoted(
     tmp_path: Path, regime: Regime, labels: bool
@@ -212,6 +213,7 @@ def test_broken_candidates_are_rolled_back_and_no_request_fails(
     assert [a.kind for a in sink.alerts] == ["rollback"]
 
 
+@pytest.mark.decisions
 @pytest.mark.parametrize("broken", ["constant", "shuffled"])
 def test_without_an_offline_comparison_traffic_and_labels_roll_back_broken_candidates(
     tmp_path: Path, regime: Regime, broken: str
