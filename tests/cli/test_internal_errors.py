@@ -44,3 +44,16 @@ def test_flags_render_as_flags_in_help(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "--json" in out and "<bool>" not in out
     assert "<path>" in out  # options that take a value still say what
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "train"])
+def test_a_train_file_that_does_not_exist_is_the_users_error_not_an_internal_one(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _project(tmp_path)  # [data] train = "t.csv", which is not there
+    assert main([command, "-c", str(config)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "[data] train = 't.csv' does not exist" in err, err
+    assert str(tmp_path / "t.csv") in err and "fix the path in mooring.toml" in err, err
+    assert "internal error" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "home" / "logs").exists()

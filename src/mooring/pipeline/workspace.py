@@ -58,10 +58,18 @@ class Workspace:
         return ReadOptions.from_config(self.config.data)
 
     def data_path(self, which: str = "train") -> Path:
+        """The train or eval file, resolved from the config's folder; it must exist."""
         value = self.config.data.train if which == "train" else self.config.data.eval
         if value is None:
             raise NotFoundError(f'[data] {which} is not set; add {which} = "path" to mooring.toml')
-        return self.config.path(value)
+        path = self.config.path(value)
+        if not path.exists():
+            where = "" if str(path) == value else f" (looked for {path})"
+            raise NotFoundError(
+                f"[data] {which} = '{value}' does not exist{where}; fix the path in "
+                "mooring.toml (a relative path is read from the config file's folder)"
+            )
+        return path
 
     def data_fingerprint(self, which: str = "train") -> str:
         """sha256 of the train or eval file, hashed once per file version in this process."""
