@@ -12,9 +12,8 @@ from mooring.cli import main
 from mooring.config import load_config
 from mooring.dashboard.card import render_model_card
 from mooring.registry import Registry
-from tests._support.artifacts import tamper
+from tests._support.artifacts import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir, tamper
 from tests._support.audit import rewrite_audit
-from tests.registry.conftest import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 from mooring.cli import main
 from mooring.registry import Registry
 from mooring.serving.metrics import ServingMetrics
-from tests.monitoring._traffic import NAME, registry_with_versions, serve
-from tests.monitoring._traffic import project as make_project
+from tests._support.rollout import NAME, registry_with_versions, serve
+from tests._support.rollout import project as make_project
 
 
 @contextmanager

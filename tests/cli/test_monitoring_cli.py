@@ -11,8 +11,8 @@ import pytest
 from mooring.cli import main
 from mooring.cli.monitoring import parse_since
 from mooring.errors import UsageError
+from tests._support.monitored import MonitoredProject, log_rows, shared_project, shifted
 from tests._support.waiting import PATIENCE, wait_until
-from tests.monitoring._project import MonitoredProject, log_rows, shared_project, shifted
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitoring-project")]
 

@@ -9,7 +9,7 @@ import pytest
 
 from mooring.cli import main
 from mooring.registry import Registry
-from tests.registry.conftest import BLESSED, LINEAGE, make_model_dir
+from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from mooring.cli import main
-from tests.training.conftest import synthetic_table
+from tests._support.synthetic import synthetic_table
 
 
 def _project(tmp_path: Path, model: str = "epochs = 1\nhidden = [8]\nparity_records = 20") -> Path:

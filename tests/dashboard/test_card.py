@@ -7,7 +7,7 @@ from typing import Any
 
 from mooring.dashboard.card import render_model_card
 from mooring.registry import CardRenderer, Registry
-from tests.registry.conftest import BLESSED, LINEAGE, make_model_dir
+from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 
 def card(**changes: Any) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from mooring.errors import ConfigError
 from mooring.monitoring.alerts import Alert, AlertManager, LogSink, WebhookSink
-from tests.monitoring._traffic import Clock, project
+from tests._support.rollout import Clock, project
 from tests.monitoring._webhook import Receiver
 
 

@@ -11,7 +11,7 @@ from mooring.monitoring.baselines import (
     evaluation_reference,
 )
 from mooring.registry import ModelVersion, Registry
-from tests.monitoring._traffic import BLESSED, NAME, artifact_dir, project
+from tests._support.rollout import BLESSED, NAME, artifact_dir, project
 
 
 def _version(reg: Registry, root: Path, seed: int, **lineage: str) -> ModelVersion:

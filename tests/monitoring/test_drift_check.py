@@ -14,7 +14,7 @@ from mooring.errors import DataError, NotFoundError, UsageError
 from mooring.formats.drift import DriftReport
 from mooring.monitoring import check_drift, drift_gauges, read_prediction_log
 from mooring.registry import Registry
-from tests.monitoring._project import (
+from tests._support.monitored import (
     MonitoredProject,
     log_rows,
     shared_project,

@@ -11,7 +11,7 @@ from mooring.errors import NotFoundError
 from mooring.formats.feedback import FeedbackStore
 from mooring.monitoring import live_gauges, live_metrics
 from mooring.serving.log import PredictionLog
-from tests.monitoring._project import MonitoredProject, log_rows, shared_project
+from tests._support.monitored import MonitoredProject, log_rows, shared_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitoring-project")]
 

@@ -12,7 +12,7 @@ import pytest
 from mooring.config import MooringConfig
 from mooring.errors import ConfigError
 from mooring.monitoring.retrain import DEFAULT_COMMAND, RetrainTrigger, render_command
-from tests.monitoring._traffic import Clock, project
+from tests._support.rollout import Clock, project
 
 pytestmark = pytest.mark.decisions
 

@@ -17,7 +17,7 @@ from mooring.monitoring.scrape import VersionCounters
 from mooring.registry import Registry
 from mooring.serving.metrics import ServingMetrics
 from tests._support.alerts import Collect
-from tests.monitoring._traffic import NAME, Clock, project, registry_with_versions, serve
+from tests._support.rollout import NAME, Clock, project, registry_with_versions, serve
 
 
 @pytest.fixture
@@ -313,7 +313,7 @@ def test_no_step_advances_while_a_guardrail_waits_and_a_long_hold_alerts(
 
 
 def _evaluated(cfg: MooringConfig, reg: Registry, auc: float, seed: int) -> int:
-    from tests.monitoring._traffic import BLESSED, artifact_dir
+    from tests._support.rollout import BLESSED, artifact_dir
 
     lineage = {"data_fingerprint": "0" * 64, "eval_fingerprint": "e" * 64, "eval_data": "e.csv"}
     mv = reg.register(

@@ -30,11 +30,11 @@ from mooring.monitoring.monitor import Monitor, MonitorReport
 from mooring.monitoring.rollout import ACTOR, RolloutController
 from mooring.registry import Registry
 from tests._support.alerts import Collect
+from tests._support.rollout import BLESSED, LINEAGE, NAME, Clock, project
 from tests._support.server import ServerThread, following
 from tests._support.traffic import Traffic, logged_rows, tick_until
 from tests._support.waiting import wait_until
 from tests.monitoring._models import build_constant_model_dir, build_model_dir, rows
-from tests.monitoring._traffic import BLESSED, LINEAGE, NAME, Clock, project
 from tests.monitoring._webhook import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.decisions, pytest.mark.xdist_group("rollout-e2e")]

@@ -18,7 +18,7 @@ from mooring.monitoring.scrape import (
     scrape,
 )
 from mooring.serving.metrics import LATENCY_BUCKETS, ServingMetrics
-from tests.monitoring._traffic import NAME, serve
+from tests._support.rollout import NAME, serve
 
 
 def test_parse_the_servers_own_metrics() -> None:

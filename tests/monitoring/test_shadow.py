@@ -26,8 +26,8 @@ from mooring.monitoring.shadow import shadow_lines, shadow_report
 from mooring.registry import Registry
 from mooring.serving.metrics import ServingMetrics
 from tests._support.alerts import Collect
+from tests._support.rollout import BLESSED, LINEAGE, NAME, Clock, artifact_dir, project
 from tests._support.serving_model import row
-from tests.monitoring._traffic import BLESSED, LINEAGE, NAME, Clock, artifact_dir, project
 
 THRESHOLD = 0.4  # production's operating threshold, registered with version 1
 

@@ -21,7 +21,7 @@ from mooring.monitoring.slo import (
     increase,
 )
 from mooring.serving.metrics import ServingMetrics
-from tests.monitoring._traffic import NAME, Clock, project, serve
+from tests._support.rollout import NAME, Clock, project, serve
 
 PAGE = BurnWindowConfig(severity="page", long=3600, short=300, burn_rate=14.4)
 TICKET = BurnWindowConfig(severity="ticket", long=21600, short=1800, burn_rate=6.0)

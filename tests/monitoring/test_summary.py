@@ -20,7 +20,7 @@ from mooring.monitoring.monitor import Monitor
 from mooring.monitoring.summary import LIMIT, drift_headline, drift_summary
 from mooring.registry import Registry
 from tests._support.alerts import Collect
-from tests.monitoring._traffic import project
+from tests._support.rollout import project
 
 
 def test_a_real_report_keeps_the_deciding_numbers_and_the_path(

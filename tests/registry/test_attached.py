@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, inspect
 from mooring.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from mooring.registry import Registry, SqlStore
 from mooring.registry.migrations import LOCATION
-from tests.registry.conftest import BLESSED, LINEAGE, make_model_dir
+from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 
 def _version(reg: Registry, tmp_path: Path, seed: int = 0) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, delete, text, update
 
 from mooring.registry import GENESIS_HASH, Registry, event_hash, verify_chain
 from mooring.registry.tables import audit_events
-from tests.registry.conftest import BLESSED, LINEAGE, make_model_dir
+from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from mooring.errors import IntegrityError, UsageError
 from mooring.registry import Registry
 from mooring.registry.audit import KEY_ENV, load_audit_key
 from mooring.registry.tables import audit_events
+from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 from tests._support.audit import cut_last_event, rewrite_audit
-from tests.registry.conftest import BLESSED, LINEAGE, make_model_dir
 
 KEY = bytes(range(32))
 OTHER_KEY = b"not the key, but 32 bytes long!!"

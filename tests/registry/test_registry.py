@@ -18,7 +18,7 @@ from mooring.errors import (
 )
 from mooring.registry import Registry, build_manifest
 from mooring.registry.manifest import canonical_json
-from tests.registry.conftest import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
+from tests._support.artifacts import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
 
 
 def _register(reg: Registry, tmp_path: Path, seed: int = 0, **kwargs: object) -> int:

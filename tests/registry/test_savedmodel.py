@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mooring.registry import Registry
-from tests.registry.conftest import BLESSED, LINEAGE
+from tests._support.artifacts import BLESSED, LINEAGE
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from mooring.registry import (
 )
 from mooring.registry.migrations import HEAD, LOCATION
 from mooring.registry.tables import metadata
-from tests.registry.conftest import make_model_dir
+from tests._support.artifacts import make_model_dir
 
 
 def test_head_constant_matches_migration_scripts() -> None:

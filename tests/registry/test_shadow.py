@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, inspect
 from mooring.errors import ConflictError, NotFoundError, UsageError
 from mooring.registry import Registry
 from mooring.registry.migrations import LOCATION
-from tests.registry.conftest import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
+from tests._support.artifacts import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
 
 NAME = "income"
 

@@ -11,10 +11,10 @@ import pytest
 
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
+from tests._support.pg import fresh_database, start_server
 from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import row
 from tests._support.waiting import wait_until
-from tests.registry._pg import fresh_database, start_server
 
 PREDICT = f"/v1/models/{NAME}:predict"
 TOKEN = {"Authorization": "Bearer t0ken"}
