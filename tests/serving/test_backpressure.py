@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import pytest
 
 from mooring.serving import DirectorySource, build_app
+from tests._support.held import Held
 from tests._support.server import FAST, NAME, ServerThread
 from tests._support.serving_model import row
 from tests._support.waiting import PATIENCE, wait_until
@@ -35,14 +34,7 @@ def test_a_full_queue_answers_503_with_retry_after(model_dirs: dict[str, Path]) 
         batcher = manager.slots[manager.production].batcher
         # The model holds its batch until the test lets it go: a request in the model, one
         # in the queue (max_queue=1), and the next finds the queue full, however fast.
-        entered, release = threading.Event(), threading.Event()
-        model = batcher.predict
-
-        def held(columns: Any) -> Any:
-            entered.set()
-            release.wait(PATIENCE)
-            return model(columns)
-
+        held = Held(batcher.predict)
         batcher.predict = held
         batcher.inline_when = None  # never on the event loop, which must keep answering
 
@@ -53,13 +45,13 @@ def test_a_full_queue_answers_503_with_retry_after(model_dirs: dict[str, Path]) 
         with ThreadPoolExecutor(2) as pool:
             try:
                 running = pool.submit(post)
-                wait_until(entered.is_set, "the first request to be in the model")
+                held.wait_entered("the first request to be in the model")
                 queued = pool.submit(post)
                 wait_until(lambda: batcher.depth == 1, "the second request to be queued",
                            seen=lambda: batcher.depth)  # fmt: skip
                 refused = server.client.post(PREDICT, content=body)
             finally:
-                release.set()
+                held.release.set()
             answered = [running.result(), queued.result()]
         assert refused.status_code == 503, refused.text
         assert refused.headers["Retry-After"] == "1"

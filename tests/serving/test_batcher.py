@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from mooring.serving import Batcher, DeadlineExceededError, OverloadedError
 from mooring.serving import batcher as batcher_module
+from tests._support.held import Held
 from tests._support.waiting import PATIENCE, wait_until
 
 pytestmark = pytest.mark.decisions
@@ -31,17 +32,10 @@ async def _run(
     """Each request's outputs and each batch's rows; with ``hold_first``, the first batch
     stays in the model until every request has been submitted."""
     batches: list[int] = []
-    entered, release = threading.Event(), threading.Event()
-
-    def predict(columns: Any) -> Columns:
-        entered.set()
-        if hold_first:
-            release.wait(PATIENCE)
-        return doubling(columns)
-
+    model = Held(doubling, hold=hold_first)
     with ThreadPoolExecutor(workers) as pool:
         batcher = Batcher(
-            predict,
+            model,
             max_batch_size=max_batch,
             batch_timeout_s=0.05,
             max_queue=1000,
@@ -57,8 +51,8 @@ async def _run(
             jobs.append(asyncio.create_task(batcher.submit(cols, rows=size, timeout_s=PATIENCE)))
             start += size
         if hold_first:
-            await asyncio.to_thread(wait_until, entered.is_set, "the first batch in the model")
-            release.set()
+            await asyncio.to_thread(model.wait_entered, "the first batch in the model")
+            model.release.set()
         results = await asyncio.gather(*jobs)
         await batcher.stop()
     return list(results), batches
@@ -91,13 +85,7 @@ def test_concurrent_requests_merge_while_the_model_is_busy() -> None:
 
 def test_full_queue_refuses_at_once_and_deadline_gives_504() -> None:
     async def scenario() -> None:
-        entered, release = threading.Event(), threading.Event()
-
-        def slow(columns: Any) -> Columns:
-            entered.set()
-            release.wait(PATIENCE)
-            return doubling(columns)
-
+        slow = Held(doubling)
         with ThreadPoolExecutor(1) as pool:
             batcher = Batcher(
                 slow, max_batch_size=1, batch_timeout_s=0.0, max_queue=2, executor=pool
@@ -105,7 +93,7 @@ def test_full_queue_refuses_at_once_and_deadline_gives_504() -> None:
             await batcher.start()
             x = {"x": np.ones(1, np.float32)}
             running = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=PATIENCE))
-            await asyncio.to_thread(wait_until, entered.is_set, "the first request in the model")
+            await asyncio.to_thread(slow.wait_entered, "the first request in the model")
             # Behind the blocked model their 0.2 s deadlines pass, however fast the machine.
             queued = [
                 asyncio.create_task(batcher.submit(x, rows=1, timeout_s=0.2)) for _ in range(2)
@@ -118,7 +106,7 @@ def test_full_queue_refuses_at_once_and_deadline_gives_504() -> None:
             for task in queued:
                 with pytest.raises(DeadlineExceededError, match="deadline"):
                     await task
-            release.set()
+            slow.release.set()
             assert (await running)["y"].tolist() == [2.0]
             await batcher.stop()
 
@@ -240,12 +228,7 @@ def test_a_request_answered_504_is_not_handed_on_and_a_failing_consumer_fails_no
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     seen: list[list[Any]] = []
-    entered, release = threading.Event(), threading.Event()
-
-    def slow(columns: Any) -> Columns:
-        entered.set()
-        release.wait(PATIENCE)
-        return doubling(columns)
+    slow = Held(doubling)
 
     def on_outputs(tags: list[Any], counts: list[int], merged: Any, outputs: Columns) -> None:
         seen.append(tags)
@@ -265,13 +248,13 @@ def test_a_request_answered_504_is_not_handed_on_and_a_failing_consumer_fails_no
             x = {"x": [1.0]}
             late = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=PATIENCE, tag="late"))
             kept = asyncio.create_task(batcher.submit(x, rows=1, timeout_s=PATIENCE, tag="kept"))
-            await asyncio.to_thread(wait_until, entered.is_set, "the batch of both in the model")
+            await asyncio.to_thread(slow.wait_entered, "the batch of both in the model")
             # Its deadline passes while its batch runs: fired here, as its timer would, so
             # that no slow start can let it pass while the request still waits in the queue.
             batcher_module._expire(late_jobs[0], 0.05)
             with pytest.raises(DeadlineExceededError, match="deadline of 50 ms"):
                 await late
-            release.set()
+            slow.release.set()
             assert (await kept)["y"].tolist() == [2.0]
             await batcher.stop()
 
