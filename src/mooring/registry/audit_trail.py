@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mooring.errors import UsageError
 from mooring.registry.audit import parse_head
 from mooring.registry.names import check_model_name
@@ -9,7 +12,10 @@ from mooring.registry.provenance import default_actor
 from mooring.registry.records import AuditEvent, AuditReport
 from mooring.registry.store import Store
 
-__all__ = ["AuditTrail"]
+__all__ = ["CONTRACT_ACTIONS", "AuditTrail"]
+
+#: The audit actions of a model's data contract.
+CONTRACT_ACTIONS = ("contract_adopted", "contract_accepted")
 
 
 class AuditTrail:
@@ -37,6 +43,40 @@ class AuditTrail:
         """The chain's head as ``"SEQ:HASH"``: anchor it elsewhere (a CI log, a ticket)."""
         seq, digest = self.store.audit_head()
         return f"{seq}:{digest}"
+
+    def record_contract(
+        self,
+        name: str,
+        *,
+        action: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any],
+        reason: str | None,
+        actor: str | None = None,
+    ) -> None:
+        """Audit a change of ``name``'s data contract: ``action`` is ``contract_adopted``
+        (a project's first contract) or ``contract_accepted`` (a reviewed change; it needs a
+        reason). ``after`` holds the new contract's fingerprint, ``before`` the old one's."""
+        check_model_name(name)
+        if action not in CONTRACT_ACTIONS:
+            raise UsageError(f"contract action {action!r} is not one of {list(CONTRACT_ACTIONS)}")
+        if action == "contract_accepted" and not (reason or "").strip():
+            raise UsageError(
+                "accepting a change of the data contract needs a reason; pass reason='…' "
+                "(CLI: --reason TEXT) so the audit log records why"
+            )
+        self.store.record_event(
+            action=action,
+            model=name,
+            actor=actor or default_actor(),
+            reason=reason,
+            before=before,
+            after=after,
+        )
+
+    def contract_events(self, name: str) -> list[AuditEvent]:
+        """``name``'s contract events (adopted, accepted), oldest first."""
+        return [e for e in self.history(name) if e.action in CONTRACT_ACTIONS]
 
     def seal_audit(self, *, actor: str | None = None, reason: str | None = None) -> AuditReport:
         """Append a keyed ``seal_audit`` event: it binds events written before the key."""

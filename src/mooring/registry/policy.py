@@ -16,7 +16,9 @@ from mooring.errors import (
 )
 from mooring.registry.sqltx import loads
 
-__all__ = ["check_artifacts", "check_deployable"]
+__all__ = ["check_artifacts", "check_deployable", "check_inputs", "input_differences"]
+
+_NUMBERS = frozenset({"integer", "float"})
 
 
 def check_deployable(
@@ -88,3 +90,72 @@ def check_artifacts(
             "reason='…' (CLI: --reason TEXT) so the audit log records why"
         )
     return f"{reason} [deployed although: {'; '.join(failures)}]", True
+
+
+def input_differences(serving: dict[str, str], candidate: dict[str, str]) -> list[str]:
+    """How ``candidate``'s inputs differ from what the clients of ``serving`` send.
+
+    The door refuses a request with a field the model does not read and one without a
+    field it does, so both are differences, and so is a changed type (integer and float
+    are one: both travel as numbers).
+
+    Example:
+        >>> input_differences({"age": "integer", "workclass": "string"}, {"age": "float"})
+        ["'workclass': clients send it and the new version refuses it (unexpected field)"]
+    """
+    out = [
+        f"{name!r}: clients send it and the new version refuses it (unexpected field)"
+        for name in serving
+        if name not in candidate
+    ]
+    out += [
+        f"{name!r}: the new version needs it and clients do not send it (missing field)"
+        for name in candidate
+        if name not in serving
+    ]
+    for name, kind in serving.items():
+        other = candidate.get(name)
+        if other is not None and other != kind and not {kind, other} <= _NUMBERS:
+            out.append(f"{name!r}: clients send {kind}, the new version reads {other}")
+    return out
+
+
+def check_inputs(
+    inputs: Callable[[int], dict[str, str] | None],
+    production: int | None,
+    versions: list[tuple[int, str]],
+    force: bool,
+    reason: str | None,
+) -> tuple[str | None, bool]:
+    """Refuse to put a version beside ``production`` (as canary, shadow or its successor)
+    when its inputs differ from production's (:func:`input_differences`), unless forced
+    with a reason; the audit log's reason then names the differences. Versions that do not
+    record their inputs are not judged. Returns that reason and whether force was needed.
+    """
+    if production is None:
+        return reason, False
+    serving = inputs(production)
+    if serving is None:
+        return reason, False
+    problems = []
+    for version, role in versions:
+        mine = inputs(version) if version != production else None
+        found = input_differences(serving, mine) if mine is not None else []
+        if found:
+            problems.append(
+                f"v{version} as {role} against production v{production}: " + "; ".join(found)
+            )
+    if not problems:
+        return reason, False
+    if not force:
+        raise ConflictError(
+            "; ".join(problems) + ". Clients of production would get 400s from it; train it "
+            "under production's contract, or override with force=True and a reason once "
+            "clients send the new inputs (CLI: --force --reason TEXT)"
+        )
+    if not (reason or "").strip():
+        raise UsageError(
+            f"forcing a version whose inputs differ from production's needs a reason "
+            f"({'; '.join(problems)}); pass reason='…' (CLI: --reason TEXT)"
+        )
+    return f"{reason} [deployed although: {'; '.join(problems)}]", True

@@ -57,6 +57,20 @@ class ModelVersion:
         return f"{self.name}@{self.version}"
 
     @property
+    def inputs(self) -> dict[str, str] | None:
+        """The columns this version reads and their contract types (``integer``,
+        ``float``, ``string``…), from its run record; ``None`` when it records neither its
+        features nor its contract (a version registered without a run record)."""
+        record = self.run_record or {}
+        features, schema = record.get("features"), record.get("schema")
+        if not isinstance(features, dict) or not isinstance(schema, dict):
+            return None
+        columns = schema.get("columns")
+        if not isinstance(columns, dict):
+            return None
+        return {name: str((columns.get(name) or {}).get("type", "unknown")) for name in features}
+
+    @property
     def operating_threshold(self) -> float | None:
         """The decision threshold chosen at evaluation and registered with the version.
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -31,19 +30,18 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
 from mooring.registry.artifacts import ArtifactStore
+from mooring.registry.attachments import Attachments
 from mooring.registry.audit import AuditKey, key_file
 from mooring.registry.audit_trail import AuditTrail
 from mooring.registry.local import (
-    artifact_folder,
     check_version_files,
     version_folder,
     version_manifest,
 )
 from mooring.registry.manifest import build_manifest
 from mooring.registry.names import check_alias, check_model_name, check_version
-from mooring.registry.policy import check_artifacts
+from mooring.registry.policy import check_artifacts, check_inputs
 from mooring.registry.provenance import (
-    check_artifact_name,
     default_actor,
     plain_json,
     stamped_lineage,
@@ -53,12 +51,11 @@ from mooring.registry.records import (
     Deployment,
     ModelSummary,
     ModelVersion,
-    VersionArtifact,
 )
 from mooring.registry.sql import SqlStore
 from mooring.registry.sqldeploy import check_shadow_rate
 from mooring.registry.sqlengine import default_artifacts
-from mooring.registry.store import CardRenderer, NewArtifact, NewVersion, Store
+from mooring.registry.store import CardRenderer, NewVersion, Store
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -69,7 +66,7 @@ __all__ = ["STAGING_GRACE_S", "Registry", "default_actor"]
 STAGING_GRACE_S = 3600.0
 
 
-class Registry(AuditTrail):
+class Registry(Attachments, AuditTrail):
     """Model versions with lineage, aliases, deployments and a tamper-evident audit log."""
 
     def __init__(self, store: Store, artifacts: ArtifactStore, *, cache_dir: Path) -> None:
@@ -303,99 +300,6 @@ class Registry(AuditTrail):
         warn_on_other_versions(mv)
         return version_folder(self.artifacts, self.cache_dir, mv, manifest)
 
-    # -- attached artifacts ------------------------------------------------------
-    def attach_artifact(
-        self,
-        name: str,
-        *,
-        version: int,
-        artifact: str,
-        path: str | os.PathLike[str],
-        details: Mapping[str, Any] | None = None,
-        actor: str | None = None,
-        reason: str | None = None,
-        replace: bool = False,
-    ) -> VersionArtifact:
-        """Attach a file or folder to an existing version under the name ``artifact``.
-
-        The files are hashed, uploaded to their own key and verified like a
-        version's; the version's row and manifest stay as registered. A second
-        artifact of the same name is refused unless ``replace=True``. Audited
-        as ``attach``. Example::
-
-            registry.attach_artifact("income", version=3, artifact="tflite-int8",
-                                     path="exports/model.tflite", details={"auc_delta": -0.002})
-        """
-        check_model_name(name)
-        check_version(version)
-        check_artifact_name(artifact)
-        source = Path(path)
-        details_d = plain_json(details, "details")
-        # Fail on an unknown version before anything is uploaded.
-        self.store.get_version(name=name, version=version, heavy=False)
-        with tempfile.TemporaryDirectory(prefix="mooring-attach-") as tmp:
-            if source.is_file():
-                folder = Path(tmp)
-                shutil.copyfile(source, folder / source.name)
-            elif source.is_dir():
-                folder = source
-            else:
-                raise UsageError(
-                    f"'{source}' is neither a file nor a folder; pass the path of the file "
-                    f"to attach to {name}@{version}"
-                )
-            manifest = build_manifest(folder)
-            key = self.artifacts.upload(folder, manifest, name=name)
-        try:
-            stored, replaced = self.store.add_artifact(
-                new=NewArtifact(
-                    name=name,
-                    version=version,
-                    artifact=artifact,
-                    artifact_key=key,
-                    manifest=manifest.to_dict(),
-                    manifest_sha256=manifest.sha256,
-                    size_bytes=manifest.size_bytes,
-                    details=details_d,
-                    created_by=actor or default_actor(),
-                ),
-                reason=reason,
-                replace=replace,
-            )
-        except BaseException:
-            self.artifacts.remove(key)
-            raise
-        if replaced is not None:
-            self.artifacts.remove(replaced)
-        return stored
-
-    def version_artifacts(
-        self, name: str, *, version: int | None = None, alias: str | None = None
-    ) -> list[VersionArtifact]:
-        """The artifacts attached to a version (by number, alias, or the latest)."""
-        number = self._resolve(name, version, alias)
-        return self.store.list_artifacts(name=name, version=number)
-
-    def load_artifact(
-        self, name: str, artifact: str, *, version: int | None = None, alias: str | None = None
-    ) -> Path:
-        """A local folder holding an attached artifact, verified file by file.
-
-        Example::
-
-            folder = registry.load_artifact("income", "tflite-int8", version=3)
-            interpreter = Interpreter(model_path=str(folder / "model.tflite"))
-        """
-        number = self._resolve(name, version, alias)
-        found = {a.artifact: a for a in self.store.list_artifacts(name=name, version=number)}
-        if artifact not in found:
-            raise NotFoundError(
-                f"{name}@{number} has no artifact '{artifact}' (attached: "
-                f"{', '.join(found) or 'none'}); list them with `mooring models show {name} "
-                f"--version {number}`"
-            )
-        return artifact_folder(self.artifacts, self.cache_dir, found[artifact])
-
     # -- aliases and deployments -------------------------------------------------
     def set_alias(
         self,
@@ -450,8 +354,10 @@ class Registry(AuditTrail):
         """Set what serves ``name``: production version, optional canary and its weight (0-100).
 
         A version newly put into production or canary must be blessed, not archived, and
-        its stored artifact must verify against its manifest, unless ``force=True`` with a
-        ``reason`` (recorded in the audit log, with what failed).
+        its stored artifact must verify against its manifest; a new canary must read the
+        inputs production's clients send (no column more or less, no changed type). Each
+        can be overridden with ``force=True`` and a ``reason`` (recorded in the audit log,
+        with what failed).
         """
         check_model_name(name)
         production = None if production is None else check_version(production)
@@ -463,6 +369,13 @@ class Registry(AuditTrail):
             if v is not None and v != now
         ]
         reason, forced = check_artifacts(partial(self.verify, name), fresh, force, reason)
+        serving = production if production is not None else current.production
+        fresh_canary = (
+            [(canary, "canary")] if canary is not None and canary != current.canary else []
+        )
+        reason, mismatched = check_inputs(
+            partial(self._inputs, name), serving, fresh_canary, force, reason
+        )
         return self.store.deploy(
             name=name,
             production=production,
@@ -471,8 +384,14 @@ class Registry(AuditTrail):
             actor=actor or default_actor(),
             reason=reason,
             force=force,
-            forced=forced,
+            forced=forced or mismatched,
         )
+
+    def _inputs(self, name: str, version: int) -> dict[str, str] | None:
+        try:
+            return self.store.get_version(name=name, version=version, heavy=False).inputs
+        except NotFoundError:
+            return None  # the store names the missing version
 
     def set_shadow(
         self,
@@ -482,6 +401,7 @@ class Registry(AuditTrail):
         rate: float = 0.1,
         actor: str | None = None,
         reason: str | None = None,
+        force: bool = False,
     ) -> Deployment:
         """Mirror a share ``rate`` (0 < rate <= 1) of the requests production answers to
         ``version``, after each answer and never delaying it; ``version=None`` clears it.
@@ -489,11 +409,18 @@ class Registry(AuditTrail):
         Refuses the production or canary version, an archived one, and a model without a
         production version; the version need not be blessed (it answers no client).
         The shadow stays through deploy, promote and rollback unless it becomes production
-        or canary. A new revision, audited as ``shadow``.
+        or canary. A new revision, audited as ``shadow``. A version whose inputs differ from
+        production's is refused unless ``force=True`` with a ``reason`` (every mirrored
+        request would fail), as a canary is by :meth:`deploy`.
         """
         check_model_name(name)
         number = None if version is None else check_version(version)
         rate = check_shadow_rate(number, rate)
+        if number is not None:
+            production = self.store.get_deployment(name=name).production
+            reason, _ = check_inputs(
+                partial(self._inputs, name), production, [(number, "shadow")], force, reason
+            )
         return self.store.set_shadow(
             name=name, version=number, rate=rate, actor=actor or default_actor(), reason=reason
         )

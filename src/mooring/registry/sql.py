@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -46,11 +47,16 @@ from mooring.registry.records import (
     ModelVersion,
     VersionArtifact,
 )
-from mooring.registry.sqlaudit import audit_rows, head_row, read_head, verify_rows
+from mooring.registry.sqlaudit import (
+    audit_rows,
+    head_row,
+    read_head,
+    select_events,
+    verify_rows,
+)
 from mooring.registry.sqldeploy import deployment_row, write_deployment, write_shadow
 from mooring.registry.sqlengine import connect, migrate
 from mooring.registry.sqlrows import (
-    audit_event,
     deployment_record,
     deployment_state,
     model_summaries,
@@ -60,7 +66,6 @@ from mooring.registry.sqltx import WriteTransaction, dumps, loads, mask_url, now
 from mooring.registry.store import NewArtifact, NewVersion, Store
 from mooring.registry.tables import (
     aliases,
-    audit_events,
     audit_head,
     deployments,
     models,
@@ -243,14 +248,8 @@ class SqlStore(Store):
     def audit_events(
         self, *, name: str | None = None, limit: int | None = None
     ) -> list[AuditEvent]:
-        query = select(audit_events).order_by(audit_events.c.seq.desc())
-        if name is not None:
-            query = query.where(audit_events.c.model_name == name)
-        if limit is not None:
-            query = query.limit(limit)
         with self._read() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [audit_event(r) for r in reversed(rows)]
+            return select_events(conn, name, limit)
 
     def verify_audit(
         self, *, expect_head: tuple[int, str] | None = None, require_key: bool = False
@@ -271,6 +270,10 @@ class SqlStore(Store):
                 raise UsageError(f"cannot seal the audit log: {self._audit_key.missing()}")
             tx.audit(actor=actor, action="seal_audit", model=None, version=None, reason=reason)
         return self.verify_audit()
+
+    def record_event(self, **event: Any) -> None:
+        with self._write() as tx:
+            tx.audit(version=None, **event)
 
     def artifact_keys(self) -> set[str]:
         with self._read() as conn:

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mooring.registry.audit import verify_chain
-from mooring.registry.records import AuditReport
+from mooring.registry.records import AuditEvent, AuditReport
+from mooring.registry.sqlrows import audit_event
 from mooring.registry.tables import audit_events, audit_head
 
-__all__ = ["audit_rows", "head_row", "read_head", "verify_rows"]
+__all__ = ["audit_rows", "head_row", "read_head", "select_events", "verify_rows"]
 
 
 def read_head(conn: Connection) -> tuple[int, str]:
@@ -47,3 +48,14 @@ def verify_rows(
     return verify_chain(
         audit_rows(conn), head_seq=seq, head_hash=digest, key=key, expect_head=expect_head
     )
+
+
+def select_events(conn: Connection, name: str | None, limit: int | None) -> list[AuditEvent]:
+    """Audit events, oldest first: the last ``limit`` of them, of model ``name`` if given."""
+    query = select(audit_events).order_by(audit_events.c.seq.desc())
+    if name is not None:
+        query = query.where(audit_events.c.model_name == name)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = conn.execute(query).mappings().all()
+    return [audit_event(r) for r in reversed(rows)]

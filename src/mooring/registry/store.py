@@ -214,6 +214,20 @@ class Store(ABC):
         sha256 events written before the registry had a key."""
 
     @abstractmethod
+    def record_event(
+        self,
+        *,
+        action: str,
+        model: str,
+        actor: str,
+        reason: str | None,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        """Append an event about a model that changes none of its versions (a change of
+        its data contract), in the audit chain like every other."""
+
+    @abstractmethod
     def artifact_keys(self) -> set[str]:
         """Artifact keys referenced by any version or attached artifact."""
 
