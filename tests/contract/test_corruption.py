@@ -63,7 +63,10 @@ def test_a_dropped_or_renamed_column_is_an_error_naming_it(schema: Schema, tmp_p
     assert "'age' is missing" in result.find(AnomalyKind.MISSING_COLUMN, "age").message
     renamed = ["Age" if h == "age" else h for h in HEADER]
     result = _check(_write(tmp_path / "renamed.csv", renamed, CLEAN), schema)
-    assert ("missing_column", "age") in _errors(result)
+    # One finding, not a missing column and an unexpected one.
+    assert _errors(result) == {("renamed_column", "age")}
+    assert result.count(AnomalyKind.UNEXPECTED_COLUMN) == 0
+    assert "'Age'" in result.find(AnomalyKind.RENAMED_COLUMN, "age").message
     header, rows = _drop("class")
     result = _check(_write(tmp_path / "nolabel.csv", header, rows), schema)
     assert "the label column 'class' is missing" in result.errors[0].message

@@ -14,6 +14,7 @@ from mooring.config import ContractConfig
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract.schema import Schema, infer_schema
 from mooring.contract.validation import AnomalyKind, ValidationResult, validate
+from mooring.errors import UsageError
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 CONTRACT = ContractConfig(critical=["age"], max_age="2d")
@@ -203,7 +204,9 @@ def test_everything_at_once(tmp_path: Path, baseline: tuple[Schema, DatasetStati
         now=NOW + dt.timedelta(days=30),
     )
     kinds = {a.kind for a in result.anomalies}
-    assert kinds == set(AnomalyKind) - {AnomalyKind.EMPTY_DATASET}
+    # A rename and a constant column have tests of their own below.
+    alone = {AnomalyKind.EMPTY_DATASET, AnomalyKind.RENAMED_COLUMN, AnomalyKind.CONSTANT_COLUMN}
+    assert kinds == set(AnomalyKind) - alone
     assert result.find(AnomalyKind.TYPE_MISMATCH, "age").count == 1
     assert result.find(AnomalyKind.OUT_OF_RANGE, "age").count == 1
     assert result.find(AnomalyKind.NULL_FRACTION, "income").count == 30
@@ -252,3 +255,81 @@ def test_result_json_round_trips_through_text(
     data = orjson.loads(result.save(tmp_path / "r.json").read_bytes())
     assert data["ok"] is False and data["errors"] == 1
     assert data["anomalies"][0]["kind"] == "out_of_range"
+
+
+def test_a_renamed_column_is_one_finding_naming_both(
+    tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]
+) -> None:
+    rows = good_rows(seed=1)
+    rows["town"] = rows.pop("city")
+    rows["years"] = rows.pop("age")
+    result = check(write(tmp_path / "f.csv", rows), baseline)
+    assert {(str(a.kind), a.column, a.examples) for a in result.anomalies} == {
+        ("renamed_column", "city", ("town",)),
+        ("renamed_column", "age", ("years",)),
+    }
+    assert all(a.severity == "error" for a in result.anomalies)
+
+
+def test_a_new_column_with_other_values_is_not_taken_for_a_rename(
+    tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]
+) -> None:
+    rows = good_rows(seed=1)
+    del rows["city"]
+    rows["country"] = ["Norway"] * len(rows["age"])
+    result = check(write(tmp_path / "f.csv", rows), baseline)
+    assert result.find(AnomalyKind.MISSING_COLUMN, "city").severity == "error"
+    assert result.find(AnomalyKind.UNEXPECTED_COLUMN, "country").severity == "warning"
+    assert result.count(AnomalyKind.RENAMED_COLUMN) == 0
+
+
+def test_a_retyped_column_is_reported_once_not_also_as_missing_values(
+    tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]
+) -> None:
+    rows = good_rows(seed=1)
+    rows["age"] = [f"age {v}" for v in rows["age"]]  # integer -> text
+    result = check(write(tmp_path / "f.csv", rows), baseline)
+    assert [(str(a.kind), a.column) for a in result.anomalies] == [("type_mismatch", "age")]
+    assert result.anomalies[0].count == len(rows["age"])
+
+
+def test_a_constant_column_warns_with_its_value(
+    tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]
+) -> None:
+    rows = good_rows(seed=1)
+    rows["city"] = ["Oslo"] * len(rows["city"])
+    rows["income"] = [0.0] * len(rows["income"])
+    result = check(write(tmp_path / "f.csv", rows), baseline)
+    constant = result.find(AnomalyKind.CONSTANT_COLUMN, "city")
+    assert constant.severity == "warning" and constant.examples == ("Oslo",)
+    assert result.find(AnomalyKind.CONSTANT_COLUMN, "income").examples == ("0",)
+
+
+def test_a_missing_column_the_model_does_not_read_only_warns(
+    tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]
+) -> None:
+    schema, _ = baseline
+    rows = good_rows(seed=1)
+    del rows["city"]
+    path = write(tmp_path / "f.csv", rows)
+    result = validate(path, schema, options=OPTIONS, contract=CONTRACT, now=NOW, reads=["age"])
+    missing = result.find(AnomalyKind.MISSING_COLUMN, "city")
+    assert result.ok and missing.severity == "warning"
+    assert "does not read it" in missing.message
+
+
+def test_serving_data_needs_no_label_and_training_data_does(
+    tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]
+) -> None:
+    schema, _ = baseline
+    rows = good_rows(seed=1)
+    del rows["label"]
+    path = write(tmp_path / "requests.csv", rows)
+    serving = validate(
+        path, schema, options=OPTIONS, contract=CONTRACT, now=NOW, environment="serving"
+    )
+    assert serving.anomalies == []
+    training = validate(path, schema, options=OPTIONS, contract=CONTRACT, now=NOW)
+    assert training.find(AnomalyKind.MISSING_COLUMN, "label").severity == "error"
+    with pytest.raises(UsageError, match="environment 'prod' is not one of"):
+        validate(path, schema, options=OPTIONS, environment="prod")

@@ -160,8 +160,9 @@ class Schema:
     def save(self, path: str | Path) -> Path:
         """Write the schema as YAML (atomically)."""
         text = (
-            "# mooring data contract. Edit freely: types, ranges, domains, null fractions,\n"
-            "# critical columns. `mooring validate` checks data against this file.\n"
+            "# mooring data contract: types, ranges, domains, null fractions, critical columns.\n"
+            "# `mooring validate` checks data against it. A project's contract changes by\n"
+            "# `mooring schema accept FILE -r REASON` (edit a copy, then accept it).\n"
             + yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
         )
         return atomic_write(Path(path), text.encode("utf-8"))

@@ -10,15 +10,11 @@ recorded, even below their thresholds, so users can see how close they are.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-from pathlib import Path
+from collections.abc import Collection, Iterable
 from typing import Any
 
-import orjson
-
 from mooring.config import ContractConfig, FeaturesConfig, parse_duration
+from mooring.contract.anomalies import Anomaly, AnomalyKind, Distance, ValidationResult
 from mooring.contract.distance import (
     categorical_distributions,
     jensen_shannon,
@@ -34,7 +30,11 @@ from mooring.contract.statistics import (
     compute_statistics,
     newest_timestamp,
 )
-from mooring.formats.files import atomic_write
+from mooring.errors import UsageError
+
+#: The environments of TFDV: training data carries the label, serving data does not.
+TRAINING, SERVING = "training", "serving"
+ENVIRONMENTS = (TRAINING, SERVING)
 
 __all__ = [
     "Anomaly",
@@ -45,127 +45,6 @@ __all__ = [
     "validate",
     "validate_statistics",
 ]
-
-
-class AnomalyKind(StrEnum):
-    EMPTY_DATASET = "empty_dataset"
-    MISSING_COLUMN = "missing_column"
-    UNEXPECTED_COLUMN = "unexpected_column"
-    TYPE_MISMATCH = "type_mismatch"
-    NULL_FRACTION = "null_fraction"
-    OUT_OF_RANGE = "out_of_range"
-    UNSEEN_CATEGORY = "unseen_category"
-    ROW_COUNT_CHANGE = "row_count_change"
-    STALE_DATA = "stale_data"
-    DISTRIBUTION_DRIFT = "distribution_drift"
-
-
-@dataclass(frozen=True)
-class Anomaly:
-    """One problem found in the data, with the numbers behind it."""
-
-    kind: AnomalyKind
-    severity: str
-    column: str | None
-    message: str
-    count: int | None = None
-    fraction: float | None = None
-    examples: tuple[Any, ...] = ()
-    value: float | None = None
-    threshold: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["kind"] = str(self.kind)
-        out["examples"] = list(self.examples)
-        return {k: v for k, v in out.items() if v is not None and v != []}
-
-
-@dataclass(frozen=True)
-class Distance:
-    """A distribution distance between the data and the baseline for one column."""
-
-    column: str
-    metric: str
-    value: float
-    threshold: float | None
-    exceeded: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class ValidationResult:
-    """All anomalies and distances of one dataset. ``ok`` is False when any is an error."""
-
-    source: str
-    num_rows: int
-    anomalies: list[Anomaly] = field(default_factory=list)
-    distances: list[Distance] = field(default_factory=list)
-    schema_fingerprint: str = ""
-    baseline_source: str | None = None
-    statistics: DatasetStatistics | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def errors(self) -> list[Anomaly]:
-        return [a for a in self.anomalies if a.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Anomaly]:
-        return [a for a in self.anomalies if a.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def count(self, kind: AnomalyKind | str, column: str | None = None) -> int:
-        """How many anomalies of ``kind`` (optionally on ``column``) were found."""
-        return sum(
-            1 for a in self.anomalies if a.kind == kind and (column is None or a.column == column)
-        )
-
-    def find(self, kind: AnomalyKind | str, column: str | None = None) -> Anomaly:
-        for anomaly in self.anomalies:
-            if anomaly.kind == kind and (column is None or anomaly.column == column):
-                return anomaly
-        raise KeyError(f"no {kind} anomaly" + (f" on {column!r}" if column else ""))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "num_rows": self.num_rows,
-            "ok": self.ok,
-            "errors": len(self.errors),
-            "warnings": len(self.warnings),
-            "schema_fingerprint": self.schema_fingerprint,
-            "baseline": self.baseline_source,
-            "anomalies": [a.to_dict() for a in self.anomalies],
-            "distances": [d.to_dict() for d in self.distances],
-        }
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
-
-    def save(self, path: str | Path) -> Path:
-        return atomic_write(Path(path), self.to_json())
-
-    def render_text(self) -> str:
-        """A readable report: a headline, then one line per anomaly, then distances."""
-        verdict = "PASSED" if self.ok else "FAILED"
-        lines = [
-            f"{verdict}: {self.source} — {self.num_rows:,} rows, "
-            f"{len(self.errors)} error(s), {len(self.warnings)} warning(s)"
-        ]
-        for a in sorted(self.anomalies, key=lambda a: (a.severity != "error", a.column or "")):
-            lines.append(f"  {a.severity.upper():7} {a.kind:18} {a.column or '-':20} {a.message}")
-        if self.distances:
-            lines.append(f"  distances to baseline {self.baseline_source}:")
-            for d in self.distances:
-                mark = "!" if d.exceeded else " "
-                bound = f" (threshold {d.threshold:g})" if d.threshold is not None else ""
-                lines.append(f"   {mark} {d.column:20} {d.metric:15} {d.value:.4f}{bound}")
-        return "\n".join(lines)
 
 
 def _severity(col: ColumnSchema | None, contract: ContractConfig) -> str:
@@ -189,8 +68,12 @@ def validate(
     contract: ContractConfig | None = None,
     skip_columns: Iterable[str] = (),
     now: dt.datetime | None = None,
+    reads: Collection[str] | None = None,
+    environment: str = TRAINING,
 ) -> ValidationResult:
     """Read ``source`` once and report every anomaly against ``schema``.
+
+    ``reads`` and ``environment`` are :func:`validate_statistics`'s.
 
     Example:
         >>> import pyarrow as pa
@@ -203,7 +86,14 @@ def validate(
     """
     stats = compute_statistics(source, options, schema=schema)
     return validate_statistics(
-        stats, schema, baseline=baseline, contract=contract, skip_columns=skip_columns, now=now
+        stats,
+        schema,
+        baseline=baseline,
+        contract=contract,
+        skip_columns=skip_columns,
+        now=now,
+        reads=reads,
+        environment=environment,
     )
 
 
@@ -215,10 +105,25 @@ def validate_statistics(
     contract: ContractConfig | None = None,
     skip_columns: Iterable[str] = (),
     now: dt.datetime | None = None,
+    reads: Collection[str] | None = None,
+    environment: str = TRAINING,
 ) -> ValidationResult:
-    """Turn statistics into anomalies against ``schema`` (and ``baseline``, when given)."""
+    """Turn statistics into anomalies against ``schema`` (and ``baseline``, when given).
+
+    ``reads`` names the columns the model under this contract reads (its inputs; the
+    label is always read): a missing column outside it is a warning, not an error.
+    ``None`` treats every column as read. ``environment`` is ``"training"`` (the label
+    is required) or ``"serving"`` (the label is absent and not checked), as in TFDV.
+    """
+    if environment not in ENVIRONMENTS:
+        raise UsageError(
+            f"environment {environment!r} is not one of {list(ENVIRONMENTS)}; use 'training' "
+            "for data with labels, 'serving' for requests without them"
+        )
     contract = contract or ContractConfig()
     skip = set(skip_columns)
+    if environment == SERVING and schema.label is not None:
+        skip.add(schema.label)
     result = ValidationResult(
         source=stats.source,
         num_rows=stats.num_rows,
@@ -237,30 +142,56 @@ def validate_statistics(
                 count=0,
             )
         )
-    for name, col in schema.columns.items():
-        if name not in stats.columns and name not in skip and col.required:
-            # Structural: what the schema requires is not there. Always an error.
-            what = "the label column" if name == schema.label else "required column"
+    missing = [
+        n
+        for n, c in schema.columns.items()
+        if n not in stats.columns and n not in skip and c.required
+    ]
+    unexpected = [n for n in stats.columns if n not in schema.columns and n not in skip]
+    read = _read_columns(schema, reads)
+    renames = _renames(stats, schema, missing, unexpected)
+    for name in missing:
+        is_read = name in read
+        if name in renames:
+            new = renames[name]
             add(
                 Anomaly(
-                    AnomalyKind.MISSING_COLUMN,
-                    "error",
+                    AnomalyKind.RENAMED_COLUMN,
+                    "error" if is_read else contract.severity,
                     name,
-                    f"{what} {name!r} is missing; add it to the data (check the delimiter "
-                    "and the header), or set required = false for it in the schema",
+                    f"column {name!r} is missing and the new column {new!r} holds values "
+                    f"like its own (a rename?); rename {new!r} back to {name!r} upstream, "
+                    "or accept a contract with the new name (mooring schema accept)",
+                    examples=(new,),
                 )
             )
-    for name in stats.columns:
-        if name not in schema.columns and name not in skip:
-            add(
-                Anomaly(
-                    AnomalyKind.UNEXPECTED_COLUMN,
-                    contract.severity,
-                    name,
-                    f"column {name!r} is not in the schema; add it to the schema "
-                    "(mooring schema infer) or drop it from the data",
-                )
+            continue
+        # Structural: what the schema requires is not there.
+        what = "the label column" if name == schema.label else "required column"
+        add(
+            Anomaly(
+                AnomalyKind.MISSING_COLUMN,
+                "error" if is_read else contract.severity,
+                name,
+                f"{what} {name!r} is missing"
+                + ("" if is_read else " (the model does not read it)")
+                + "; add it to the data (check the delimiter and the header), or accept a "
+                "contract without it (mooring schema accept)",
             )
+        )
+    for name in unexpected:
+        if name in renames.values():
+            continue
+        add(
+            Anomaly(
+                AnomalyKind.UNEXPECTED_COLUMN,
+                contract.severity,
+                name,
+                f"column {name!r} ({stats[name].type}) is not in the contract, so no model "
+                "reads it; to train on it, accept a contract that lists it "
+                "(mooring schema accept), or drop it from the data",
+            )
+        )
     if stats.num_rows:
         for name, col in schema.columns.items():
             if name in stats.columns and name not in skip:
@@ -270,6 +201,34 @@ def validate_statistics(
     if schema.timestamp and contract.max_age and schema.timestamp in stats.columns:
         _check_freshness(stats[schema.timestamp], schema, contract, now, add)
     return result
+
+
+def _read_columns(schema: Schema, reads: Collection[str] | None) -> set[str]:
+    read = set(schema.columns) if reads is None else set(reads)
+    if schema.label is not None:
+        read.add(schema.label)
+    return read
+
+
+def _renames(
+    stats: DatasetStatistics, schema: Schema, missing: list[str], unexpected: list[str]
+) -> dict[str, str]:
+    """Missing contract columns paired with a new column whose values look the same."""
+    if not missing or not unexpected:
+        return {}
+    from mooring.contract.diff import likely_rename, pair_renames
+    from mooring.contract.schema import infer_schema
+
+    subset = DatasetStatistics(
+        num_rows=stats.num_rows, columns={n: stats.columns[n] for n in unexpected}
+    )
+    # Inferred the way the contract was: the same data gives the same bounds.
+    observed = infer_schema(subset, contract=ContractConfig())
+    return pair_renames(
+        missing,
+        unexpected,
+        lambda r, a: likely_rename(schema.columns[r], observed.columns[a]),
+    )
 
 
 def _check_column(
@@ -308,24 +267,29 @@ def _check_column(
             )
         )
     _check_mixed(stats, col, contract, add)
+    # One cause once: values of the wrong type are read as missing, but they are
+    # reported as a type mismatch above, not again as missing values.
+    missing = stats.missing - stats.type_mismatch
+    null_fraction = missing / stats.count if stats.count else 0.0
     # Structural when every value is missing from a column that had values: the column
     # is as good as absent (a broken join, a renamed source field).
-    absent = stats.count > 0 and stats.present == 0 and col.max_null_fraction < 1.0
-    if stats.null_fraction > col.max_null_fraction + 1e-12:
+    absent = stats.count > 0 and missing == stats.count and col.max_null_fraction < 1.0
+    if null_fraction > col.max_null_fraction + 1e-12:
         add(
             Anomaly(
                 AnomalyKind.NULL_FRACTION,
                 "error" if absent else severity,
                 name,
-                f"{_pct(stats.null_fraction)} missing ({stats.missing:,} of {stats.count:,}), "
+                f"{_pct(null_fraction)} missing ({missing:,} of {stats.count:,}), "
                 f"above the allowed {_pct(col.max_null_fraction)}; fix the source or raise "
                 "max_null_fraction in the schema",
-                count=stats.missing,
-                fraction=stats.null_fraction,
-                value=stats.null_fraction,
+                count=missing,
+                fraction=null_fraction,
+                value=null_fraction,
                 threshold=col.max_null_fraction,
             )
         )
+    _check_constant(stats, col, severity, add)
     bad = stats.below_range + stats.above_range
     if bad:
         present = max(1, stats.present)
@@ -363,6 +327,40 @@ def _check_column(
                     examples=tuple(v for v, _ in top),
                 )
             )
+
+
+def _check_constant(stats: ColumnStatistics, col: ColumnSchema, severity: str, add: Any) -> None:
+    """A column whose contract allows several values but whose data holds one: a feed
+    stuck on a default (``0``, ``"unknown"``) teaches the model nothing."""
+    if stats.present < 2:
+        return
+    value: Any = None
+    if col.domain is not None and len(col.domain) > 1 and stats.strings is not None:
+        counts = stats.strings.frequencies.counts
+        if stats.strings.frequencies.exact and len(counts) == 1:
+            value = next(iter(counts))
+    elif (
+        stats.numeric is not None
+        and stats.numeric.count >= 2
+        and col.min is not None
+        and col.max is not None
+        and col.min < col.max
+        and stats.numeric.min == stats.numeric.max
+    ):
+        value = f"{stats.numeric.min:g}"
+    if value is None:
+        return
+    add(
+        Anomaly(
+            AnomalyKind.CONSTANT_COLUMN,
+            severity,
+            col.name,
+            f"every one of the {stats.present:,} values is {value!r}, where the contract "
+            "allows several; check the source for a stuck default or a broken join",
+            count=stats.present,
+            examples=(value,),
+        )
+    )
 
 
 def _check_mixed(
