@@ -1,24 +1,30 @@
-"""``mooring stats``, ``mooring schema infer``, ``mooring validate``: the data contract."""
+"""``mooring stats``, ``mooring schema infer|diff|accept``, ``mooring validate``: the data
+contract."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
 from mooring.cli._engine import EngineOpt, RayAddressOpt, WorkersOpt, engine_from
-from mooring.config import ContractConfig, load_config
+from mooring.config import ContractConfig, MooringConfig, load_config
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract.schema import Schema, infer_schema
 from mooring.contract.validation import ValidationResult
-from mooring.errors import UsageError
+from mooring.errors import NotFoundError, UsageError
 from mooring.project import Project
 from mooring.scale import sharded_validate
+
+if TYPE_CHECKING:
+    from mooring.contract.diff import SchemaDiff
+    from mooring.pipeline.contracts import Reference
 
 schema_app = typer.Typer(help="Infer and inspect data contracts (schemas).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
@@ -149,10 +155,20 @@ def _print_result(result: ValidationResult) -> None:
         console.print(line, markup=False)
 
 
+EnvironmentOpt = Annotated[
+    str,
+    typer.Option(
+        "--environment",
+        help="training: the label is required; serving: request data, the label is absent.",
+    ),
+]
+
+
 @app.command(
     "validate",
     epilog=(
-        "Examples: mooring validate --config mooring.toml   |   "
+        "Examples: mooring validate new.csv (inside a project: against production's contract)"
+        "   |   mooring validate new.csv --against 3   |   "
         "mooring validate new.csv --schema schema.yaml --baseline train-stats.json"
     ),
 )
@@ -164,10 +180,21 @@ def validate_command(
             "project's data."
         ),
     ] = None,
-    schema: Annotated[Path | None, typer.Option("--schema", help="Schema YAML.")] = None,
+    schema: Annotated[
+        Path | None, typer.Option("--schema", help="Check against this schema YAML instead.")
+    ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="Check against a registered version's contract: a number or an alias "
+            "(production, canary).",
+        ),
+    ] = None,
     baseline: Annotated[
         Path | None, typer.Option("--baseline", help="Statistics JSON to compare with (skew).")
     ] = None,
+    environment: EnvironmentOpt = "training",
     config: ConfigOpt = None,
     delimiter: DelimOpt = None,
     na_value: NaOpt = None,
@@ -176,8 +203,14 @@ def validate_command(
     ray_address: RayAddressOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check data against its contract. Exit 0: no errors; 1: error-level anomalies; 2: usage."""
+    """Check data against the project's contract: production's, else contract/schema.yaml.
+
+    Every anomaly at once, each with the column, what was seen, what was expected and
+    the fix. Exit 0: no errors (warnings allowed); 1: error-level anomalies; 2: usage.
+    """
     if data is None:
+        if schema is not None or against is not None:
+            raise UsageError("--schema and --against check files: name the file(s) to check")
         if config is None:
             if not Path("mooring.toml").is_file():
                 raise UsageError(
@@ -194,23 +227,227 @@ def validate_command(
             for result in project_result.results:
                 _print_result(result)
         raise typer.Exit(0 if project_result.ok else 1)
-    contract = load_config(config).contract if config else ContractConfig()
+    if schema is not None and against is not None:
+        raise UsageError("give --schema FILE or --against VERSION, not both")
+    if config is None and Path("mooring.toml").is_file():
+        config = Path("mooring.toml")
+    cfg = load_config(config) if config else None
+    contract = cfg.contract if cfg is not None else ContractConfig()
     options = _options(config, delimiter, na_value)
-    if schema is None:
-        raise UsageError("give --schema schema.yaml (create one with `mooring schema infer`)")
-    loaded = Schema.load(schema).with_overrides(contract)
+    ref = _reference(cfg, schema, against)
     base = DatasetStatistics.load(baseline) if baseline is not None else None
-    cfg_project = load_config(config).project if config else None
     result = sharded_validate(
         data[0] if len(data) == 1 else data,
-        loaded,
+        ref.schema,
         options=options,
-        engine=engine_from(cfg_project, engine, workers, ray_address),
+        engine=engine_from(cfg.project if cfg else None, engine, workers, ray_address),
         baseline=base,
         contract=contract,
+        reads=ref.reads,
+        environment=environment,
     )
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "reference": ref.source, "environment": environment})
     else:
+        console.print(f"against {ref.source}", markup=False)
         _print_result(result)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _reference(cfg: MooringConfig | None, schema: Path | None, against: str | None) -> Reference:
+    from mooring.pipeline.contracts import Reference, reference
+
+    if schema is not None:
+        contract = cfg.contract if cfg is not None else ContractConfig()
+        return Reference(Schema.load(schema).with_overrides(contract), str(schema))
+    if cfg is None:
+        raise UsageError(
+            "no contract to check against: run inside a project (a mooring.toml here, or "
+            "-c path/to/mooring.toml), or pass --schema schema.yaml (`mooring schema infer` "
+            "writes one)"
+        )
+    return reference(cfg, against=against)
+
+
+def _side(spec: str, cfg: MooringConfig | None, options: ReadOptions) -> Reference:
+    """One side of a diff: a schema file, a statistics JSON, a data file, or a version."""
+    from mooring.pipeline.contracts import Reference, open_registry, version_contract
+
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        return Reference(Schema.load(path), spec)
+    contract = cfg.contract if cfg is not None else ContractConfig()
+    label = cfg.data.label if cfg is not None else None
+    timestamp = cfg.data.timestamp if cfg is not None else None
+    if path.suffix == ".json" and path.is_file():
+        stats = DatasetStatistics.load(path)
+        return Reference(
+            infer_schema(stats, label=label, timestamp=timestamp, contract=contract), spec
+        )
+    if path.exists() or any(ch in spec for ch in "*?/") or "://" in spec:
+        stats = compute_statistics(spec, options)
+        inferred = infer_schema(stats, label=label, timestamp=timestamp, contract=contract)
+        return Reference(inferred, f"{spec} (inferred)")
+    if cfg is None:
+        raise UsageError(
+            f"{spec!r} is not a file; to name a registered version, run inside a project "
+            "(or pass -c mooring.toml)"
+        )
+    registry = open_registry(cfg)
+    if registry is None:
+        raise UsageError(
+            f"{spec!r} is not a file, and the project has no registry yet to hold a "
+            "version of that name; pass a schema, statistics or data file"
+        )
+    with registry:
+        text = spec.removeprefix("v")
+        try:
+            mv = (
+                registry.get(cfg.project.name, version=int(text))
+                if text.isdigit()
+                else registry.get(cfg.project.name, alias=spec)
+            )
+        except NotFoundError as exc:
+            raise UsageError(
+                f"{spec!r} is neither a file nor a version of {cfg.project.name} ({exc})"
+            ) from None
+        found = version_contract(mv)
+        if text.isdigit():
+            return found
+        return Reference(found.schema, f"{spec} {found.source}", found.reads)
+
+
+def _diff_table(diff: SchemaDiff) -> Table:
+    table = Table(title=f"{diff.before} → {diff.after}", title_justify="left")
+    for header in ("change", "column", "before", "after", "breaking"):
+        table.add_column(header, overflow="fold")
+    for change in diff.changes:
+        before, after = change.before, change.after
+        if change.kind == "domain":
+            # The values that left and the ones that came, not both whole domains.
+            before = [f"-{v}" for v in sorted(set(before or ()) - set(after or ()))]
+            after = [f"+{v}" for v in sorted(set(after or ()) - set(change.before or ()))]
+        table.add_row(
+            change.kind,
+            change.column or "-",
+            _short(before),
+            _short(after),
+            "[red]yes[/]" if change.breaking else "no",
+        )
+    return table
+
+
+def _short(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list) and len(value) > 6:
+        return escape(", ".join(map(str, value[:6])) + f", … ({len(value)})")
+    if isinstance(value, list):
+        return escape(", ".join("-" if v is None else str(v) for v in value))
+    return escape(str(value))
+
+
+def _print_diff(diff: SchemaDiff) -> None:
+    if diff.empty:
+        console.print(diff.summary(), markup=False)
+        return
+    console.print(_diff_table(diff))
+    style = "red" if diff.breaking else "green"
+    console.print(f"[{style}]{escape(diff.summary())}[/]")
+
+
+@schema_app.command(
+    "diff",
+    epilog="Examples: mooring schema diff production new.csv   |   "
+    "mooring schema diff 3 contract/schema.yaml --json",
+)
+def schema_diff_command(
+    before: Annotated[
+        str,
+        typer.Argument(
+            help="A registered version (3, v3, production, canary), a schema YAML, a "
+            "statistics JSON or a data file."
+        ),
+    ],
+    after: Annotated[str, typer.Argument(help="The same kinds as BEFORE.")],
+    config: ConfigOpt = None,
+    delimiter: DelimOpt = None,
+    na_value: NaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What changed between two contracts: columns added, removed, renamed, retyped, domains,
+    ranges and null policies; breaking changes marked."""
+    from mooring.contract.diff import diff_schemas
+
+    if config is None and Path("mooring.toml").is_file():
+        config = Path("mooring.toml")
+    cfg = load_config(config) if config else None
+    options = _options(config, delimiter, na_value)
+    a, b = _side(before, cfg, options), _side(after, cfg, options)
+    diff = diff_schemas(
+        a.schema, b.schema, before_name=a.source, after_name=b.source, reads=a.reads
+    )
+    if as_json:
+        print_json(diff.to_dict())
+    else:
+        _print_diff(diff)
+
+
+@schema_app.command(
+    "accept",
+    epilog="Example: mooring schema accept new-contract.yaml -r 'workclass dropped upstream'",
+)
+def schema_accept_command(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="The new contract: a schema YAML (e.g. an edited copy of "
+            "contract/schema.yaml), or a data file to infer it from."
+        ),
+    ],
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason", "-r", help="Why the contract changes (recorded in the audit log)."
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Who accepts (default: $MOORING_ACTOR or the login name)."),
+    ] = None,
+    config: ConfigOpt = None,
+    delimiter: DelimOpt = None,
+    na_value: NaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a new contract the project's: the diff, the reason and the actor go to the audit
+    log, and the next `mooring run` trains under it."""
+    from mooring.pipeline.contracts import accept, contract_path
+    from mooring.registry import Registry
+
+    if config is None:
+        if not Path("mooring.toml").is_file():
+            raise UsageError(
+                "accept changes a project's contract: run it inside the project, or pass "
+                "-c path/to/mooring.toml"
+            )
+        config = Path("mooring.toml")
+    cfg = load_config(config)
+    if not (reason or "").strip():
+        raise UsageError(
+            "accepting a new data contract needs a reason: pass -r/--reason TEXT, e.g. "
+            "-r 'workclass dropped upstream (ticket 123)'"
+        )
+    new = _side(source, cfg, _options(config, delimiter, na_value)).schema
+    with Registry.from_config(cfg) as registry:
+        diff = accept(cfg, registry, new, reason=reason or "", actor=actor)
+    path = contract_path(cfg)
+    if as_json:
+        print_json({**diff.to_dict(), "written": str(path), "reason": reason})
+        return
+    _print_diff(diff)
+    console.print(
+        f"{path} written and the change recorded in the audit log; the next `mooring run` "
+        "trains under it",
+        markup=False,
+    )

@@ -282,7 +282,8 @@ def deploy_command(
         bool,
         typer.Option(
             "--force",
-            help="Allow unblessed versions or artifacts that fail verification (needs --reason).",
+            help="Allow unblessed versions, artifacts that fail verification, or a canary "
+            "whose inputs differ from production's (needs --reason).",
         ),
     ] = False,
     reason: ReasonOpt = None,
@@ -316,6 +317,13 @@ def shadow_command(
         float, typer.Option("--rate", help="Share of production's requests copied, in (0, 1].")
     ] = 0.1,
     off: Annotated[bool, typer.Option("--off", help="Stop the shadow traffic.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Allow a version whose inputs differ from production's (needs --reason).",
+        ),
+    ] = False,
     reason: ReasonOpt = None,
     actor: ActorOpt = None,
     registry: RegistryOpt = None,
@@ -334,7 +342,9 @@ def shadow_command(
             f"--off to stop it; got {'both' if off else 'neither'}"
         )
     with open_registry(registry, artifacts, config) as reg:
-        dep = reg.set_shadow(name, version=version, rate=rate, reason=reason, actor=actor)
+        dep = reg.set_shadow(
+            name, version=version, rate=rate, reason=reason, actor=actor, force=force
+        )
         _print_deployment(dep, as_json)
 
 

@@ -23,6 +23,7 @@ from mooring.contract import DatasetStatistics, ReadOptions
 from mooring.contract.schema import Schema, infer_schema
 from mooring.errors import NotFoundError
 from mooring.formats.files import atomic_write, file_fingerprint
+from mooring.pipeline.contracts import project_contract
 from mooring.scale import Engine, sharded_statistics
 
 __all__ = ["Workspace"]
@@ -108,29 +109,31 @@ class Workspace:
         return stats
 
     def schema(self, statistics: DatasetStatistics | None = None) -> Schema:
-        """The data contract: the configured schema file, or one inferred from the train data.
-
-        An inferred schema is saved to ``<home>/schema.yaml`` for reference; to freeze and
-        edit it, copy it next to mooring.toml and set ``[contract] schema``.
-        """
+        """The data contract: the project's contract file (``contract/schema.yaml``, or
+        ``[contract] schema``), or before the first run wrote it, one inferred from the
+        train data; ``[contract]`` overrides applied either way."""
         contract = self.config.contract
-        if contract.schema_file is not None:
-            return Schema.load(self.config.path(contract.schema_file)).with_overrides(contract)
+        found = project_contract(self.config)
+        if found is not None:
+            return found.with_overrides(contract)
+        return self.inferred_schema(statistics)
+
+    def inferred_schema(self, statistics: DatasetStatistics | None = None) -> Schema:
+        """The contract inferred from the train data (the first run's, written as the
+        project's contract file when the run's checks pass)."""
         stats = statistics or self.statistics("train")
-        schema = infer_schema(
+        return infer_schema(
             stats,
             label=self.config.data.label,
             timestamp=self.config.data.timestamp,
-            contract=contract,
+            contract=self.config.contract,
         )
-        schema.save(self.home / "schema.yaml")
-        return schema
 
     def schema_inferred_from_statistics(self) -> bool:
         """Whether the schema is inferred from the train statistics with nothing narrowing it."""
         contract = self.config.contract
         narrowing = ("type", "min", "max", "domain")
-        return contract.schema_file is None and not any(
+        return project_contract(self.config) is None and not any(
             getattr(override, key) is not None
             for override in contract.columns.values()
             for key in narrowing

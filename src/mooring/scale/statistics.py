@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from mooring.config import ContractConfig
@@ -80,6 +80,20 @@ def _check_types(parts: list[DatasetStatistics], shards: list[str]) -> None:
                 )
 
 
+def _check_columns(parts: list[DatasetStatistics], shards: list[str]) -> None:
+    """Every shard of one dataset has the same columns: a shard without one would
+    otherwise read as that many missing values, and a column only some shards have as a
+    mostly-missing column."""
+    everywhere = dict.fromkeys(name for part in parts for name in part.columns)
+    for part, shard in zip(parts, shards, strict=True):
+        lacking = [name for name in everywhere if name not in part.columns]
+        if lacking:
+            raise DataError(
+                f"shard {shard} has no column(s) {lacking} that other shards of the dataset "
+                f"have; every shard must have the same columns: fix or remove {shard}"
+            )
+
+
 def sharded_statistics(
     source: str | Sequence[str],
     options: ReadOptions | None = None,
@@ -95,8 +109,8 @@ def sharded_statistics(
 
     Raises:
         NotFoundError: the source names no file.
-        DataError: a shard cannot be read, or (without a schema) a column holds numbers in
-            one shard and text in another.
+        DataError: a shard cannot be read, lacks a column other shards have, or (without a
+            schema) a column holds numbers in one shard and text in another.
     """
     engine = engine or Engine()
     options = options or ReadOptions()
@@ -109,6 +123,7 @@ def sharded_statistics(
     pieces = plan_pieces(shards)
     task = _ShardStatistics(options, schema, frequency_capacity)
     parts = [DatasetStatistics.from_json(p) for p in engine.map(task, pieces)]
+    _check_columns(parts, [str(p) for p in pieces])
     if schema is None:
         _check_types(parts, [str(p) for p in pieces])
     merged = parts[0]
@@ -128,6 +143,8 @@ def sharded_validate(
     contract: ContractConfig | None = None,
     skip_columns: Iterable[str] = (),
     now: dt.datetime | None = None,
+    reads: Collection[str] | None = None,
+    environment: str = "training",
 ) -> ValidationResult:
     """:func:`~mooring.contract.validation.validate` over shards: one merged pass, one verdict.
 
@@ -139,5 +156,12 @@ def sharded_validate(
     """
     stats = sharded_statistics(source, options, schema=schema, engine=engine)
     return validate_statistics(
-        stats, schema, baseline=baseline, contract=contract, skip_columns=skip_columns, now=now
+        stats,
+        schema,
+        baseline=baseline,
+        contract=contract,
+        skip_columns=skip_columns,
+        now=now,
+        reads=reads,
+        environment=environment,
     )

@@ -4,13 +4,21 @@ With ``[rollout] start = "shadow"`` a later model becomes the shadow instead, co
 ``[rollout.shadow] rate`` of the requests; the monitor moves it to the first canary step
 once its shadow report is healthy.
 
+A version whose inputs differ from production's (a contract change accepted since) is
+registered but not deployed: production's clients would get 400s from it, and the run
+says how to override (``mooring models deploy --force -r REASON``).
+
 A version this pipeline deployed before and that was since replaced or rolled back is
 not deployed again (``mooring run --force`` does).
 """
 
 from __future__ import annotations
 
-from mooring.pipeline.context import RunContext
+import contextlib
+from collections.abc import Iterator
+
+from mooring.errors import ConflictError
+from mooring.pipeline.context import RejectedError, RunContext
 from mooring.pipeline.outputs import DeployOutput
 from mooring.pipeline.record import StepRecord
 
@@ -58,13 +66,15 @@ def run(ctx: RunContext, record: StepRecord) -> DeployOutput | None:
             record.message = f"version {version} is already the shadow"
             return DeployOutput(deployed_as="shadow")
         rate = rollout.shadow.rate
-        registry.set_shadow(
-            name,
-            version=version,
-            rate=rate,
-            actor=actor,
-            reason=f'mooring run {ctx.run_id}: shadow at {rate:.0%} ([rollout] start = "shadow")',
-        )
+        with _inputs_refused(version):
+            registry.set_shadow(
+                name,
+                version=version,
+                rate=rate,
+                actor=actor,
+                reason=f"mooring run {ctx.run_id}: shadow at {rate:.0%} "
+                '([rollout] start = "shadow")',
+            )
         record.message = (
             f"version {version} is the shadow of production {production}, copied {rate:.0%} "
             "of requests; the monitor moves it to the first canary step once healthy"
@@ -82,16 +92,29 @@ def run(ctx: RunContext, record: StepRecord) -> DeployOutput | None:
         record.message = f"version {version} is production ([rollout] steps start at 100)"
         return DeployOutput(deployed_as="production")
     replaced = f"; replaces canary {canary}" if canary is not None else ""
-    registry.deploy(
-        name,
-        production=production,
-        canary=version,
-        weight=start,
-        actor=actor,
-        reason=f"mooring run {ctx.run_id}: canary at {start}% "
-        f"(rollout step 1 of {len(steps)}){replaced}",
-    )
+    with _inputs_refused(version):
+        registry.deploy(
+            name,
+            production=production,
+            canary=version,
+            weight=start,
+            actor=actor,
+            reason=f"mooring run {ctx.run_id}: canary at {start}% "
+            f"(rollout step 1 of {len(steps)}){replaced}",
+        )
     record.message = (
         f"version {version} is the canary at {start}% next to production {production}{replaced}"
     )
     return DeployOutput(deployed_as="canary", canary_weight=start)
+
+
+@contextlib.contextmanager
+def _inputs_refused(version: int) -> Iterator[None]:
+    """A version whose inputs differ from production's is registered, not deployed: the
+    run is rejected with the registry's reason and the override."""
+    try:
+        yield
+    except ConflictError as exc:
+        raise RejectedError(
+            f"version {version} is registered but not deployed beside production: {exc}"
+        ) from None

@@ -17,6 +17,7 @@ import orjson
 
 from mooring.monitoring.baselines import REFERENCES, freeze_references
 from mooring.pipeline.context import RunContext
+from mooring.pipeline.contracts import project_contract
 from mooring.pipeline.fingerprint import digest
 from mooring.pipeline.outputs import RegisterOutput
 from mooring.pipeline.record import StepRecord
@@ -100,6 +101,7 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
     # Everything the version will be judged against, frozen now (never re-derived later
     # from whatever the config names): segments, outputs, metrics, drift calibration.
     run_record[REFERENCES] = _references(ctx)
+    contract = project_contract(ctx.config)
     lineage = {
         "data_fingerprint": ws.data_fingerprint("train"),
         "eval_fingerprint": ws.data_fingerprint("eval"),
@@ -109,6 +111,8 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         "statistics_hash": trained.statistics_hash,
         "schema_hash": trained.schema_hash,
         "schema_fingerprint": ctx.outputs.validated.schema_fingerprint,
+        # The project's contract file it was trained under, as the audit log names it.
+        "contract_fingerprint": contract.fingerprint() if contract is not None else None,
         "feature_spec_hash": trained.feature_spec_hash,
         "model_key": model_key,
         "code_version": ctx.code["code_version"],

@@ -2,7 +2,10 @@
 
 :func:`check` is the work (also :meth:`mooring.project.Project.validate`); :func:`run`
 is the step: keyed by the data's fingerprints, the read options, the contract and the
-code, it rejects the run when the contract fails.
+code, it rejects the run when the contract fails. The contract is the project's file
+(:mod:`mooring.pipeline.contracts`): a file edited without ``mooring schema accept``
+stops the run; a project without one takes production's, else the first run's
+inferred contract, and writes it once the data passes.
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ from mooring.contract.validation import (
     feature_coverage,
     validate_statistics,
 )
-from mooring.formats.files import atomic_write, file_fingerprint
+from mooring.errors import ChecksFailedError
+from mooring.formats.files import atomic_write
 from mooring.pipeline.context import RejectedError, RunContext
+from mooring.pipeline.contracts import (
+    adopt,
+    check_reviewed,
+    has_registry,
+    project_contract,
+    version_contract,
+)
 from mooring.pipeline.fingerprint import digest
 from mooring.pipeline.outputs import ValidateOutput
 from mooring.pipeline.record import StepRecord
@@ -69,10 +80,11 @@ def check(workspace: Workspace) -> ProjectValidation:
     schema = workspace.schema(stats)
     options = workspace.read_options
     contract = workspace.config.contract
+    reads = read_columns(schema, workspace)
     if workspace.schema_inferred_from_statistics():
         # A schema inferred from these very statistics cannot see wrong types or
         # out-of-range values in them: judge the statistics, skip a second read.
-        train = validate_statistics(stats, schema, contract=contract)
+        train = validate_statistics(stats, schema, contract=contract, reads=reads)
     else:
         train = sharded_validate(
             str(workspace.data_path("train")),
@@ -80,6 +92,7 @@ def check(workspace: Workspace) -> ProjectValidation:
             options=options,
             engine=workspace.engine,
             contract=contract,
+            reads=reads,
         )
     # The feature spec must be something this data can feed, before anything trains.
     train.anomalies.extend(feature_coverage(schema, workspace.config.features))
@@ -92,6 +105,7 @@ def check(workspace: Workspace) -> ProjectValidation:
             engine=workspace.engine,
             baseline=stats,
             contract=contract,
+            reads=reads,
         )
     result = ProjectValidation(schema=schema, statistics=stats, train=train, eval=evaluation)
     atomic_write(
@@ -99,6 +113,13 @@ def check(workspace: Workspace) -> ProjectValidation:
         orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2),
     )
     return result
+
+
+def read_columns(schema: Schema, workspace: Workspace) -> set[str]:
+    """The contract's columns the project's model reads: all but the timestamp and the
+    columns ``[features] exclude`` leaves out (the label is read too)."""
+    left_out = {*workspace.config.features.exclude, schema.timestamp}
+    return {name for name in schema.columns if name not in left_out}
 
 
 def failure(result: ProjectValidation, report: Path) -> str:
@@ -113,13 +134,34 @@ def failure(result: ProjectValidation, report: Path) -> str:
 def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
     """The validate step."""
     cfg, ws = ctx.config, ctx.workspace
-    schema_file = cfg.contract.schema_file
+    current = project_contract(cfg)
+    adopted_from = None
+    # A rejected first run leaves no registry behind: it is opened here only if it exists.
+    registry = ctx.registry if has_registry(cfg) else None
+    if registry is not None:
+        try:
+            check_reviewed(cfg, registry, current)
+        except ChecksFailedError as exc:
+            raise RejectedError(str(exc)) from None
+    if current is None:
+        production = registry.deployment(ctx.name).production if registry else None
+        if registry is not None and production is not None:
+            # A project that predates its contract file takes what production reads.
+            found = version_contract(registry.get(ctx.name, version=production))
+            adopt(cfg, registry, found.schema, source="production " + found.source)
+        else:
+            adopted_from = "the training data of run " + ctx.run_id
+    # The contract's own fingerprint, not its file's: a first run's inferred contract and
+    # the file it then writes are the same key, so the next run reuses this step.
+    used = current if current is not None else project_contract(cfg)
+    if used is None:
+        used = ws.inferred_schema()
     record.inputs = {
         "train_fingerprint": ws.data_fingerprint("train"),
         "eval_fingerprint": ws.data_fingerprint("eval") if cfg.data.eval else None,
         "read": cfg.data.model_dump(mode="json", exclude={"train", "eval", "positive"}),
         "contract": cfg.contract.model_dump(mode="json", by_alias=True),
-        "schema_file_sha256": file_fingerprint(cfg.path(schema_file)) if schema_file else None,
+        "contract_fingerprint": used.fingerprint(),
         "code_version": ctx.code["code_version"],
     }
     record.key = key = digest(record.inputs)
@@ -133,6 +175,9 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
         errors = [a for r in result.results for a in r.errors]
         record.outputs = {"ok": False, "errors": len(errors), "report": str(report)}
         raise RejectedError(failure(result, report))
+    if adopted_from is not None:
+        # The first run's contract, inferred from data that passed: the project's own now.
+        adopt(cfg, ctx.registry, ws.inferred_schema(result.statistics), source=adopted_from)
     warnings = sum(len(r.warnings) for r in result.results)
     output = ValidateOutput(
         ok=True,
