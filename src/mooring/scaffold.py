@@ -128,7 +128,11 @@ def _task(stats: DatasetStatistics, label: str) -> tuple[str, str | None, float 
 
 
 def _schema_comments(schema: Schema, stats: DatasetStatistics, label: str) -> list[str]:
-    lines = ["# Inferred from the data now (and again on each run, saved to <home>/schema.yaml):"]
+    lines = [
+        "# The data contract inferred now; the first `mooring run` writes it to",
+        "# contract/schema.yaml (keep it under version control), every later run holds new",
+        "# data to it, and `mooring schema accept FILE -r REASON` changes it:",
+    ]
     for name, column in schema.columns.items():
         stat = stats[name]
         parts = [column.type, f"{stat.null_fraction:.1%} missing"]

@@ -68,6 +68,15 @@ def test_defaults_follow_the_data() -> None:
     assert color.missing == "oov"
 
 
+def test_a_column_new_in_the_data_is_not_a_feature_until_the_contract_lists_it() -> None:
+    contract = infer_schema(compute_statistics(_table().drop_columns(["gain"])), label="y")
+    stats = compute_statistics(_table())  # the new data has 'gain' too
+    spec = build_feature_spec(None, statistics=stats, schema=contract, label="y")
+    assert spec.names == ["age", "color", "code"]
+    with pytest.raises(ConfigError, match="'gain', which is not a column of the training data"):
+        build_feature_spec(_features({"gain": {}}), statistics=stats, schema=contract, label="y")
+
+
 def test_listed_options_and_include_listed() -> None:
     stats = compute_statistics(_table())
     config = _features(

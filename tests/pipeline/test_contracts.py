@@ -179,6 +179,27 @@ def test_a_parquet_shard_unlike_its_siblings_is_named(
     assert done.returncode == 1 and "null_fraction age" in _said(done)
 
 
+def test_a_contract_kept_with_the_project_is_the_reference_before_any_deployment(
+    project: Path, small_adult: dict[str, Path], lost_workclass: Path, tmp_path: Path
+) -> None:
+    # A clone of the project: its mooring.toml and contract file, no registry yet.
+    write_project(tmp_path, small_adult)
+    (tmp_path / "contract").mkdir()
+    shutil.copy(project / CONTRACT_FILE, tmp_path / CONTRACT_FILE)
+    done = run_mooring("validate", str(lost_workclass), cwd=tmp_path)
+    assert done.returncode == 1 and "against contract/schema.yaml" in _said(done)
+    assert "'workclass' is missing" in _said(done)
+    refused = run_mooring("run", "--train-data", str(lost_workclass), cwd=tmp_path)
+    assert refused.returncode == 1 and "'workclass' is missing" in _said(refused)
+    assert not (tmp_path / "state" / "registry.db").exists()
+    first = run_mooring("run", cwd=tmp_path)
+    assert first.returncode == 0, _said(first)
+    with _registry(tmp_path) as registry:
+        [adopted] = registry.contract_events("income")
+    assert adopted.reason == "first contract of the project, from the project's contract file"
+    assert (tmp_path / CONTRACT_FILE).read_bytes() == (project / CONTRACT_FILE).read_bytes()
+
+
 def test_a_hand_edited_contract_stops_the_run_until_accepted(project: Path) -> None:
     contract = project / CONTRACT_FILE
     original = contract.read_text()
@@ -240,11 +261,9 @@ def test_accept_records_the_change_and_the_next_run_trains_under_it(
         assert registry.history("income")[-1].forced
 
 
-def test_a_project_without_its_file_takes_productions_contract(
-    project: Path, small_adult: dict[str, Path], tmp_path: Path
+def test_a_deleted_contract_is_not_guessed_again_from_new_data(
+    project: Path, tmp_path: Path
 ) -> None:
-    # A project whose contract file is gone although one was accepted: a run refuses to
-    # guess a new one from the data.
     copy = tmp_path / "copy"
     shutil.copytree(project, copy)
     (copy / CONTRACT_FILE).unlink()

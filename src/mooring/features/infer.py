@@ -144,12 +144,11 @@ def build_feature_spec(
 
 
 def _column_types(statistics: DatasetStatistics, schema: Schema | None) -> dict[str, str]:
-    types = {name: col.type for name, col in statistics.columns.items()}
-    if schema is not None:
-        for name, col in schema.columns.items():
-            if name in types:
-                types[name] = col.type
-    return types
+    if schema is None:
+        return {name: col.type for name, col in statistics.columns.items()}
+    # The contract decides the columns: one the data has and the contract lacks is new,
+    # and no model trains on it until a contract that lists it is accepted.
+    return {n: col.type for n, col in schema.columns.items() if n in statistics.columns}
 
 
 def _check_listed(
@@ -163,8 +162,9 @@ def _check_listed(
             close = difflib.get_close_matches(name, list(types), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                f"[features] names {name!r}, which is not a column of the training data; "
-                f"{hint}columns are {list(types)}"
+                f"[features] names {name!r}, which is not a column of the training data "
+                f"and its contract; {hint}columns are {list(types)} (a column new in the data "
+                "joins once a contract that lists it is accepted: mooring schema accept)"
             )
     if label is not None and label in listed:
         raise ConfigError(

@@ -178,6 +178,9 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
     if adopted_from is not None:
         # The first run's contract, inferred from data that passed: the project's own now.
         adopt(cfg, ctx.registry, ws.inferred_schema(result.statistics), source=adopted_from)
+    elif current is not None:
+        # A contract file kept with the project, met by a new registry: audited as adopted.
+        adopt(cfg, ctx.registry, current, source="the project's contract file")
     warnings = sum(len(r.warnings) for r in result.results)
     output = ValidateOutput(
         ok=True,
