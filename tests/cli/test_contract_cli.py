@@ -98,3 +98,43 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "binary content" in proc.stderr
+
+
+def test_schema_diff_of_files_and_its_usage_errors(
+    adult_test: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    schema = tmp_path / "schema.yaml"
+    assert main(["schema", "infer", str(adult_test), "--na-value", "?", "--out", str(schema)]) == 0
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(schema.read_text().replace("  race:", "  ethnicity:"))
+    capsys.readouterr()
+    assert main(["schema", "diff", str(schema), str(edited), "--json"]) == 0
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert [(c["kind"], c["before"], c["after"]) for c in changes] == [
+        ("renamed", "race", "ethnicity")
+    ]
+    # Outside a project, a name that is not a file cannot be a version.
+    assert main(["schema", "diff", "production", str(schema)]) == 2
+    assert "'production' is not a file" in capsys.readouterr().err
+    assert main(["schema", "diff", "missing.yaml", str(schema)]) == 2
+    assert "schema file 'missing.yaml' does not exist" in capsys.readouterr().err
+    assert main(["schema", "accept", str(edited), "-r", "rename"]) == 2
+    assert "run it inside the project" in capsys.readouterr().err
+    assert main(["validate", str(adult_test), "--schema", str(schema), "--against", "3"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_validate_against_a_version_before_any_registry_is_a_usage_error(
+    adult_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(adult_dir / "mooring.toml", tmp_path / "mooring.toml")
+    cfg = str(tmp_path / "mooring.toml")
+    data = str(adult_dir / "adult.test.csv.gz")
+    assert main(["validate", data, "-c", cfg, "--against", "production"]) == 2
+    assert "has no registry yet" in capsys.readouterr().err
+    assert main(["validate", data, "-c", cfg]) == 2
+    assert "has no contract yet" in capsys.readouterr().err
+    assert main(["validate", data, "-c", cfg, "--schema", cfg, "--environment", "prod"]) == 2
+    assert "--environment 'prod' is not one of" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from mooring.cli._engine import EngineOpt, RayAddressOpt, WorkersOpt, engine_fro
 from mooring.config import ContractConfig, MooringConfig, load_config
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract.schema import Schema, infer_schema
-from mooring.contract.validation import ValidationResult
+from mooring.contract.validation import ENVIRONMENTS, ValidationResult
 from mooring.errors import NotFoundError, UsageError
 from mooring.project import Project
 from mooring.scale import sharded_validate
@@ -208,6 +208,11 @@ def validate_command(
     Every anomaly at once, each with the column, what was seen, what was expected and
     the fix. Exit 0: no errors (warnings allowed); 1: error-level anomalies; 2: usage.
     """
+    if environment not in ENVIRONMENTS:
+        raise UsageError(
+            f"--environment {environment!r} is not one of {list(ENVIRONMENTS)}: 'training' "
+            "for data with labels, 'serving' for request data without them"
+        )
     if data is None:
         if schema is not None or against is not None:
             raise UsageError("--schema and --against check files: name the file(s) to check")
