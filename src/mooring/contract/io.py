@@ -130,10 +130,22 @@ def _sniff(path: str) -> bytes:
             return bytes(fh.read(8192))
     local = path.removeprefix("file://")
     if local.lower().endswith(_COMPRESSED):
-        with open_binary(local) as fh:
-            return bytes(fh.read(8192))
+        try:
+            with open_binary(local) as fh:
+                return bytes(fh.read(8192))
+        except (OSError, EOFError) as exc:
+            raise _compressed_error(path, exc) from None
     with open(local, "rb") as fh:
         return fh.read(8192)
+
+
+def _compressed_error(path: str, exc: BaseException) -> DataError:
+    """A compressed file that ends early or is not what its suffix says."""
+    reason = str(exc)[:120] or type(exc).__name__
+    return DataError(
+        f"'{path}' is a truncated or corrupted compressed file ({reason}); "
+        "copy it again in full, or check that its suffix names its compression"
+    )
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -159,7 +171,9 @@ def _check_utf8(path: str, head: bytes) -> None:
         ) from None
 
 
-def _csv_reader(path: str, options: ReadOptions, names: list[str] | None) -> Any:
+def _csv_reader(
+    path: str, options: ReadOptions, names: list[str] | None, dictionary: bool = False
+) -> Any:
     read_opts = pacsv.ReadOptions(
         # Arrow's streaming reader keeps several blocks in flight ahead of the consumer,
         # so a block is a fraction of the budget to keep the whole window near batch_mb.
@@ -168,11 +182,16 @@ def _csv_reader(path: str, options: ReadOptions, names: list[str] | None) -> Any
         skip_rows=1 if (names is not None and options.header) else 0,
         autogenerate_column_names=names is None and not options.header,
     )
+    types = dict(options.column_types)
+    if dictionary:
+        # Columns known to be text are encoded as they are parsed, in the reader's threads:
+        # cleaning and counting then touch each distinct value once per batch, not every row.
+        types = {n: pa.dictionary(pa.int32(), t) if _is_text(t) else t for n, t in types.items()}
     convert = pacsv.ConvertOptions(
         null_values=list(options.na_values),
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
-        column_types=dict(options.column_types),
+        column_types=types,
     )
     parse = pacsv.ParseOptions(delimiter=options.delimiter, ignore_empty_lines=True)
     target = open_binary(path) if is_url(path) else path.removeprefix("file://")
@@ -213,20 +232,31 @@ def _csv_error(path: str, exc: Exception, options: ReadOptions) -> DataError:
     return DataError(f"'{path}' cannot be read as CSV: {text[:200]}")
 
 
+# Per column position: the last dictionary cleaned, its remap (None: already clean) and
+# the cleaned dictionary.
+DictionaryCache = dict[int, tuple[pa.Array, pa.Array | None, pa.Array]]
+
+
 def _clean_strings(
-    batch: pa.RecordBatch, options: ReadOptions, *, na_applied: bool = False
+    batch: pa.RecordBatch,
+    options: ReadOptions,
+    *,
+    na_applied: bool = False,
+    cache: DictionaryCache | None = None,
 ) -> pa.RecordBatch:
     """Trim whitespace in string columns and apply na_values after trimming.
 
     ``na_applied``: the reader already turned untrimmed na_values into nulls (CSV does).
-    Dictionary-encoded text is cleaned on its (few) distinct values, not row by row.
+    Dictionary-encoded text is cleaned on its (few) distinct values, not row by row;
+    with a ``cache``, a dictionary equal to the column's previous one (the batches of
+    one Parquet row group share it; CSV blocks often do) is not cleaned again.
     """
     if not options.trim_whitespace:
         return batch
     na = pa.array([v for v in options.na_values], type=pa.string())
     columns = []
     changed = False
-    for column in batch.columns:
+    for position, column in enumerate(batch.columns):
         if _is_text(column.type):
             trimmed = pc.utf8_trim_whitespace(column)
             if na_applied and _total_bytes(trimmed) == _total_bytes(column):
@@ -237,7 +267,7 @@ def _clean_strings(
             column = pc.if_else(is_na, pa.scalar(None, type=column.type), trimmed)
             changed = True
         elif _is_text_dictionary(column.type):
-            cleaned = _clean_dictionary(column, na)
+            cleaned = _clean_dictionary(column, na, cache, position)
             changed = changed or cleaned is not column
             column = cleaned
         columns.append(column)
@@ -252,7 +282,12 @@ def _is_text_dictionary(arrow_type: pa.DataType) -> bool:
     return bool(pa.types.is_dictionary(arrow_type) and _is_text(arrow_type.value_type))
 
 
-def _clean_dictionary(column: pa.DictionaryArray, na: pa.Array) -> pa.Array:
+def _clean_dictionary(
+    column: pa.DictionaryArray,
+    na: pa.Array,
+    cache: DictionaryCache | None = None,
+    position: int = 0,
+) -> pa.Array:
     """Trim and apply na_values to a dictionary's values, then remap the row indices.
 
     The result has the same values row by row as cleaning the decoded strings, with a
@@ -260,16 +295,27 @@ def _clean_dictionary(column: pa.DictionaryArray, na: pa.Array) -> pa.Array:
     where a value became missing.
     """
     dictionary = column.dictionary
+    known = cache.get(position) if cache is not None else None
+    if known is not None and known[0].equals(dictionary):
+        remap, distinct = known[1], known[2]
+    else:
+        remap, distinct = _dictionary_remap(dictionary, na)
+        if cache is not None:
+            cache[position] = (dictionary, remap, distinct)
+    if remap is None:
+        return column
+    return pa.DictionaryArray.from_arrays(pc.take(remap, column.indices), distinct)
+
+
+def _dictionary_remap(dictionary: pa.Array, na: pa.Array) -> tuple[pa.Array | None, pa.Array]:
+    """The cleaned distinct values, and each old entry's position among them (null where
+    it became missing); no positions when nothing was trimmed, merged or turned missing."""
     trimmed = pc.utf8_trim_whitespace(dictionary)
     keep = pc.and_(pc.is_valid(trimmed), pc.invert(pc.is_in(trimmed, value_set=na)))
     distinct = pc.unique(trimmed.filter(keep))
     if len(distinct) == len(dictionary) and _total_bytes(trimmed) == _total_bytes(dictionary):
-        # Nothing trimmed, merged or turned missing: the column is already clean.
-        return column
-    # Position of each old entry in the cleaned dictionary; null where it became missing.
-    remap = pc.index_in(trimmed, value_set=distinct)
-    indices = pc.take(remap, column.indices)
-    return pa.DictionaryArray.from_arrays(indices, distinct)
+        return None, dictionary
+    return pc.index_in(trimmed, value_set=distinct), distinct
 
 
 def _total_bytes(strings: pa.Array) -> int:
@@ -297,17 +343,29 @@ def _conversion_error(exc: Exception, names: list[str]) -> RetypeColumnError | N
     return RetypeColumnError(names[int(match.group(1))].strip(), new_type, value)
 
 
-def _open_csv(path: str, options: ReadOptions, names: list[str] | None, header: list[str]) -> Any:
+def _open_csv(
+    path: str,
+    options: ReadOptions,
+    names: list[str] | None,
+    header: list[str],
+    dictionary: bool = False,
+) -> Any:
     try:
-        return _csv_reader(path, options, names)
+        return _csv_reader(path, options, names, dictionary)
     except pa.ArrowInvalid as exc:
         retype = _conversion_error(exc, names or header)
         if retype is not None:
             raise retype from None
         raise _csv_error(path, exc, options) from None
+    except (OSError, EOFError) as exc:
+        if path.lower().endswith(_COMPRESSED):
+            raise _compressed_error(path, exc) from None
+        raise
 
 
-def _iter_csv(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+def _iter_csv(
+    path: str, options: ReadOptions, dictionary: bool = False
+) -> Iterator[pa.RecordBatch]:
     head = _sniff(path)
     if _looks_binary(head):
         raise DataError(
@@ -330,8 +388,9 @@ def _iter_csv(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
             )
     # Read with the trimmed header names so forced column types apply by name.
     use_names = stripped if (options.header and stripped) else None
-    reader = _open_csv(path, options, use_names, stripped)
+    reader = _open_csv(path, options, use_names, stripped, dictionary)
     names = list(reader.schema.names)
+    cache: DictionaryCache = {}
     yielded = False
     while True:
         try:
@@ -346,8 +405,12 @@ def _iter_csv(path: str, options: ReadOptions) -> Iterator[pa.RecordBatch]:
             if retype is not None:
                 raise retype from None
             raise _csv_error(path, exc, options) from None
+        except (OSError, EOFError) as exc:
+            if path.lower().endswith(_COMPRESSED):
+                raise _compressed_error(path, exc) from None
+            raise
         yielded = True
-        yield _clean_strings(batch, options, na_applied=True)
+        yield _clean_strings(batch, options, na_applied=True, cache=cache)
 
 
 def is_number(text: str) -> bool:
@@ -405,7 +468,9 @@ def _iter_parquet(
         pieces = _open_parquet(path, read_dictionary=encoded).iter_batches(
             batch_size=rows, row_groups=groups
         )
-        batches = _rechunk((_clean_strings(piece, options) for piece in pieces), rows)
+        cache: DictionaryCache = {}
+        cleaned = (_clean_strings(piece, options, cache=cache) for piece in pieces)
+        batches = _rechunk(cleaned, rows)
     else:
         batches = (
             _clean_strings(batch, options)
@@ -484,9 +549,10 @@ def iter_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``source`` as Arrow record batches.
 
-    ``dictionary=True`` lets Parquet text columns stored dictionary-encoded arrive as
+    ``dictionary=True`` lets Parquet text columns stored dictionary-encoded, and CSV
+    columns whose type ``column_types`` forces to text, arrive as
     ``dictionary<int32, string>`` arrays (trimmed, na_values applied), which is much
-    cheaper to read and summarise; the values row by row and the batch boundaries are
+    cheaper to clean and summarise; the values row by row and the batch boundaries are
     the same as with plain strings.
 
     Example:
@@ -512,7 +578,7 @@ def iter_batches(
         if _detect_format(path, options) == "parquet" or _sniff(path)[:4] == b"PAR1":
             yield from _iter_parquet(path, options, dictionary)
         else:
-            yield from _iter_csv(path, options)
+            yield from _iter_csv(path, options, dictionary)
         return
     import pandas as pd
 

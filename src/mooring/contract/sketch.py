@@ -60,8 +60,17 @@ class QuantileSketch:
         arr = np.asarray(values, dtype=np.float64).ravel()
         if arr.size == 0:
             return
-        self.n += int(arr.size)
-        self._add(0, np.sort(arr))
+        self.update_sorted(np.sort(arr))
+
+    def update_sorted(self, values: FloatArray) -> None:
+        """Add finite values already in ascending order (saves sorting them again).
+
+        The sketch may keep ``values`` itself: do not change the array afterwards.
+        """
+        if values.size == 0:
+            return
+        self.n += int(values.size)
+        self._add(0, values)
         self._compress()
 
     def merge(self, other: QuantileSketch) -> QuantileSketch:
@@ -84,11 +93,10 @@ class QuantileSketch:
             self.levels.append(np.empty(0, dtype=np.float64))
         current = self.levels[level]
         if current.size:
-            merged = np.concatenate([current, sorted_values])
-            merged.sort(kind="stable")
-            self.levels[level] = merged
+            self.levels[level] = _merge_sorted(current, sorted_values)
         else:
-            self.levels[level] = sorted_values
+            # A compaction passes a strided view of the level below: keep a compact copy.
+            self.levels[level] = np.ascontiguousarray(sorted_values)
 
     def _compress(self) -> None:
         h = 0
@@ -101,7 +109,7 @@ class QuantileSketch:
                 offset = self.compactions % 2
                 self.compactions += 1
                 self.levels[h] = keep.copy()
-                self._add(h + 1, body[offset::2].copy())
+                self._add(h + 1, body[offset::2])
             h += 1
 
     def _weighted(self) -> tuple[FloatArray, FloatArray]:
@@ -287,6 +295,22 @@ class FrequencySketch:
 
 
 HLL_LG_K = 14
+
+
+def _merge_sorted(first: FloatArray, second: FloatArray) -> FloatArray:
+    """The stable sort of ``first`` followed by ``second``, both sorted already.
+
+    A compaction leaves at most one value behind on a level, so the usual case is one
+    value merged into many: it goes in before the equal ones, as a stable sort puts it.
+    """
+    if first.size == 1:
+        at = int(np.searchsorted(second, first[0]))
+        out = np.empty(second.size + 1, dtype=np.float64)
+        out[:at], out[at], out[at + 1 :] = second[:at], first[0], second[at:]
+        return out
+    merged = np.concatenate([first, second])
+    merged.sort(kind="stable")
+    return merged
 
 
 def _hll_add(sketch: Any, values: Iterable[str]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,9 @@ _NUMBER = r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$"
 _BOOL_TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _BOOL_FALSE = frozenset({"false", "f", "no", "n", "0"})
 NUMERIC_TYPES = frozenset({"integer", "float", "timestamp"})
+# Batches from this many rows have their columns summarised in threads while the calling
+# thread reads the next batch; smaller ones (windows of logs, tests) are not worth it.
+PARALLEL_ROWS = 8192
 
 
 def logical_type(arrow_type: pa.DataType) -> str:
@@ -350,8 +354,8 @@ class _Accumulator:
                 values = values[~nan]
         if stats.numeric is None:
             stats.numeric = NumericSummary()
-        stats.numeric.update(values, whole=whole)
-        if self.bounds is not None and values.size and not self._within(values):
+        ordered = stats.numeric.add(values, whole=whole)
+        if self.bounds is not None and values.size and not self._within(ordered, values.size):
             lo, hi = self.bounds
             below, above = values < lo, values > hi
             stats.below_range += int(below.sum())
@@ -360,11 +364,15 @@ class _Accumulator:
                 bad = values[below | above][: MAX_EXAMPLES - len(stats.range_examples)]
                 stats.range_examples.extend(float(v) for v in bad)
 
-    def _within(self, values: np.ndarray[Any, Any]) -> bool:
-        """Whether every value lies inside the bounds (the usual case: no per-row test)."""
+    def _within(self, ordered: np.ndarray[Any, Any], size: int) -> bool:
+        """Whether all ``size`` values lie inside the bounds (the usual case: no per-row test).
+
+        ``ordered``: the finite values, sorted. Infinities (``size`` larger) take the
+        per-row test.
+        """
         assert self.bounds is not None
         lo, hi = self.bounds
-        return bool(values.min() >= lo and values.max() <= hi)
+        return bool(ordered.size == size and ordered[0] >= lo and ordered[-1] <= hi)
 
     def _note_mismatch(self, bad: pa.Array) -> None:
         self.stats.type_mismatch += len(bad)
@@ -484,31 +492,63 @@ def _one_pass(
 ) -> DatasetStatistics:
     accumulators: dict[str, _Accumulator] = {}
     num_rows = 0
-    for batch in iter_batches(source, options, dictionary=dictionary):
-        if not accumulators:
-            for name in batch.schema.names:
-                col = schema.columns.get(name) if schema is not None else None
-                bounds = None
-                if col is not None and (col.min is not None or col.max is not None):
-                    bounds = (
-                        col.min if col.min is not None else float("-inf"),
-                        col.max if col.max is not None else float("inf"),
-                    )
-                accumulators[name] = _Accumulator(
-                    name,
-                    col.type if col is not None else None,
-                    bounds,
-                    strict_types=schema is None,
-                    capacity=capacity,
-                )
-        num_rows += batch.num_rows
-        for name, column in zip(batch.schema.names, batch.columns, strict=True):
-            accumulators[name].update(column)
+    # Arrow's CPU count, less the calling thread that reads (decoding in Arrow's threads).
+    with ThreadPoolExecutor(max_workers=max(1, pa.cpu_count() - 1)) as pool:
+        pending: list[Future[None]] = []
+        # The next batch is read (in Arrow's threads) while the pool summarises this one.
+        for batch in iter_batches(source, options, dictionary=dictionary):
+            _finish(pending)
+            if not accumulators:
+                accumulators = _accumulators(batch.schema.names, schema, capacity)
+            num_rows += batch.num_rows
+            updates = [
+                (accumulators[name].update, column)
+                for name, column in zip(batch.schema.names, batch.columns, strict=True)
+            ]
+            if batch.num_rows < PARALLEL_ROWS:
+                for update, column in updates:
+                    update(column)
+            else:
+                pending = [pool.submit(update, column) for update, column in updates]
+        _finish(pending)
     return DatasetStatistics(
         num_rows=num_rows,
         columns={name: acc.stats for name, acc in accumulators.items()},
         source=source_name(source),
     )
+
+
+def _finish(pending: list[Future[None]]) -> None:
+    """Wait for a batch's column updates; the first failure, in column order, is raised.
+
+    Every column of a batch is done before any column of the next batch starts, so
+    each accumulator sees its batches in order, as in a serial pass.
+    """
+    for future in pending:
+        future.result()
+    pending.clear()
+
+
+def _accumulators(
+    names: list[str], schema: Schema | None, capacity: int
+) -> dict[str, _Accumulator]:
+    accumulators = {}
+    for name in names:
+        col = schema.columns.get(name) if schema is not None else None
+        bounds = None
+        if col is not None and (col.min is not None or col.max is not None):
+            bounds = (
+                col.min if col.min is not None else float("-inf"),
+                col.max if col.max is not None else float("inf"),
+            )
+        accumulators[name] = _Accumulator(
+            name,
+            col.type if col is not None else None,
+            bounds,
+            strict_types=schema is None,
+            capacity=capacity,
+        )
+    return accumulators
 
 
 def newest_timestamp(stats: ColumnStatistics) -> dt.datetime | None:

@@ -9,6 +9,7 @@ JSON and back unchanged.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,15 @@ class NumericSummary:
 
     def update(self, values: np.ndarray[Any, Any], *, whole: bool = False) -> None:
         """Add float64 values; ``whole``: they come from an integer column (all finite)."""
+        self.add(values, whole=whole)
+
+    def add(self, values: np.ndarray[Any, Any], *, whole: bool = False) -> np.ndarray[Any, Any]:
+        """:meth:`update`, returning the finite values sorted (for range checks on them).
+
+        The extremes and zeros are read off the sorted values, which the sketch needs
+        anyway; one buffer holds first the deviations, then the sorted values, as every
+        large temporary costs fresh pages from the OS.
+        """
         if not whole:
             finite_mask = np.isfinite(values)
             if not finite_mask.all():
@@ -53,13 +63,20 @@ class NumericSummary:
                 values = values[finite_mask]
         n = int(values.size)
         if n == 0:
-            return
+            return values
         mean = float(values.mean())
-        deviations = values - mean
-        m2 = float(np.square(deviations, out=deviations).sum())
-        self._combine(n, mean, m2, float(values.min()), float(values.max()))
-        self.zeros += int(np.count_nonzero(values == 0))
-        self.sketch.update(values)
+        work: np.ndarray[Any, Any] = np.subtract(values, mean)
+        m2 = float(np.square(work, out=work).sum())
+        np.copyto(work, values)
+        work.sort()
+        lo, hi = float(work[0]), float(work[-1])
+        if not whole and (lo == 0.0 or hi == 0.0):
+            # -0.0 and 0.0 sort as equals; numpy's min and max say which one is reported.
+            lo, hi = float(values.min()), float(values.max())
+        self._combine(n, mean, m2, lo, hi)
+        self.zeros += int(np.searchsorted(work, 0.0, "right") - np.searchsorted(work, 0.0))
+        self.sketch.update_sorted(work)
+        return work
 
     def _combine(self, n: int, mean: float, m2: float, lo: float, hi: float) -> None:
         total = self.count + n
@@ -172,26 +189,28 @@ class StringSummary:
             return
         known = _known_dictionary_counts(array, self.frequencies)
         if known is not None:
-            values, freqs = known
+            words, counts = known
         else:
             # Counted in order of first appearance: new values enter the table (and, past
             # the cap, the HyperLogLog) in the same order however the data is encoded.
-            counts = pc.value_counts(array)
-            values, freqs = counts.field("values"), counts.field("counts")
+            table = pc.value_counts(array)
+            values, freqs = table.field("values"), table.field("counts")
             if pa.types.is_dictionary(values.type):
                 values = values.dictionary_decode()
-        if values.null_count:
-            # value_counts gives nulls an entry of their own; the summary is over present values.
-            keep = pc.is_valid(values)
-            values, freqs = values.filter(keep), freqs.filter(keep)
-        self.frequencies.update(_count_table(values.to_pylist(), freqs.to_pylist()))
+            if values.null_count:
+                # value_counts gives nulls an entry of their own; the summary is over present
+                # values.
+                keep = pc.is_valid(values)
+                values, freqs = values.filter(keep), freqs.filter(keep)
+            words, counts = values.to_pylist(), freqs.to_pylist()
+        self.frequencies.update(_count_table(words, counts))
         # Lengths of the distinct values weighted by their counts: the same totals as per row,
-        # at the cost of the (few) distinct values instead of every row.
-        lengths = pc.utf8_length(values)
-        extremes = pc.min_max(lengths).as_py()
-        self.length_min = _opt_min(self.length_min, extremes["min"])
-        self.length_max = _opt_max(self.length_max, extremes["max"])
-        self.length_sum += int(pc.sum(pc.multiply(lengths, freqs)).as_py() or 0)
+        # at the cost of the (few) distinct values instead of every row. len() counts code
+        # points, as Arrow's utf8_length does.
+        lengths = [len(word) for word in words]
+        self.length_min = _opt_min(self.length_min, min(lengths))
+        self.length_max = _opt_max(self.length_max, max(lengths))
+        self.length_sum += sum(map(operator.mul, lengths, counts))
         self.count += present
 
     def merge(self, other: StringSummary) -> StringSummary:
@@ -228,7 +247,7 @@ class StringSummary:
 
 def _known_dictionary_counts(
     array: pa.Array, frequencies: FrequencySketch
-) -> tuple[pa.Array, pa.Array] | None:
+) -> tuple[list[str], list[int]] | None:
     """Counts of a dictionary array's values by counting indices, when the order is moot.
 
     Only when every value used is already in the exact frequency table: adding to known
@@ -244,14 +263,25 @@ def _known_dictionary_counts(
     indices = array.indices
     # Null rows are counted in slot 0 by the fill, then taken off again.
     codes = indices.fill_null(0) if indices.null_count else indices
-    counts = np.bincount(codes.to_numpy(zero_copy_only=False), minlength=size)
+    counts = _count_codes(codes.to_numpy(zero_copy_only=False), size)
     counts[0] -= indices.null_count
     used = np.flatnonzero(counts)
-    values = dictionary.take(pa.array(used))
+    words = dictionary.take(pa.array(used)).to_pylist()
     table = frequencies.counts
-    if not all(value in table for value in values.to_pylist()):
+    if not all(word in table for word in words):
         return None
-    return values, pa.array(counts[used], type=pa.int64())
+    return words, counts[used].tolist()
+
+
+def _count_codes(codes: np.ndarray[Any, Any], size: int) -> np.ndarray[Any, Any]:
+    """How often each of ``size`` codes occurs: ``np.bincount``, faster for a few codes.
+
+    Counting a handful of codes one increment per row stalls on the same few counters;
+    a vectorised comparison per code is several times faster there.
+    """
+    if size <= 8:
+        return np.array([np.count_nonzero(codes == code) for code in range(size)], dtype=np.int64)
+    return np.bincount(codes, minlength=size)
 
 
 def _count_table(values: list[Any], counts: list[int]) -> dict[Any, int]:
