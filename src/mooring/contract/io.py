@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mooring.config import DEFAULT_NA_VALUES, DataConfig
+from mooring.contract.cleaning import DictionaryCache, clean_strings, is_text, is_text_dictionary
 from mooring.errors import DataError, NotFoundError
 from mooring.formats.files import is_url, open_binary
 
@@ -186,7 +186,7 @@ def _csv_reader(
     if dictionary:
         # Columns known to be text are encoded as they are parsed, in the reader's threads:
         # cleaning and counting then touch each distinct value once per batch, not every row.
-        types = {n: pa.dictionary(pa.int32(), t) if _is_text(t) else t for n, t in types.items()}
+        types = {n: pa.dictionary(pa.int32(), t) if is_text(t) else t for n, t in types.items()}
     convert = pacsv.ConvertOptions(
         null_values=list(options.na_values),
         strings_can_be_null=True,
@@ -230,97 +230,6 @@ def _csv_error(path: str, exc: Exception, options: ReadOptions) -> DataError:
             "longest row, or check the quoting (an unclosed quote makes one huge field)"
         )
     return DataError(f"'{path}' cannot be read as CSV: {text[:200]}")
-
-
-# Per column position: the last dictionary cleaned, its remap (None: already clean) and
-# the cleaned dictionary.
-DictionaryCache = dict[int, tuple[pa.Array, pa.Array | None, pa.Array]]
-
-
-def _clean_strings(
-    batch: pa.RecordBatch,
-    options: ReadOptions,
-    *,
-    na_applied: bool = False,
-    cache: DictionaryCache | None = None,
-) -> pa.RecordBatch:
-    """Trim whitespace in string columns and apply na_values after trimming.
-
-    ``na_applied``: the reader already turned untrimmed na_values into nulls (CSV does).
-    Dictionary-encoded text is cleaned on its (few) distinct values, not row by row;
-    with a ``cache``, a dictionary equal to the column's previous one (the batches of
-    one Parquet row group share it; CSV blocks often do) is not cleaned again.
-    """
-    if not options.trim_whitespace:
-        return batch
-    na = pa.array([v for v in options.na_values], type=pa.string())
-    columns = []
-    changed = False
-    for position, column in enumerate(batch.columns):
-        if _is_text(column.type):
-            trimmed = pc.utf8_trim_whitespace(column)
-            if na_applied and _total_bytes(trimmed) == _total_bytes(column):
-                # Nothing was trimmed, so the reader's nulls are already the final ones.
-                columns.append(column)
-                continue
-            is_na = pc.is_in(trimmed, value_set=na)
-            column = pc.if_else(is_na, pa.scalar(None, type=column.type), trimmed)
-            changed = True
-        elif _is_text_dictionary(column.type):
-            cleaned = _clean_dictionary(column, na, cache, position)
-            changed = changed or cleaned is not column
-            column = cleaned
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
-
-
-def _is_text(arrow_type: pa.DataType) -> bool:
-    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
-
-
-def _is_text_dictionary(arrow_type: pa.DataType) -> bool:
-    return bool(pa.types.is_dictionary(arrow_type) and _is_text(arrow_type.value_type))
-
-
-def _clean_dictionary(
-    column: pa.DictionaryArray,
-    na: pa.Array,
-    cache: DictionaryCache | None = None,
-    position: int = 0,
-) -> pa.Array:
-    """Trim and apply na_values to a dictionary's values, then remap the row indices.
-
-    The result has the same values row by row as cleaning the decoded strings, with a
-    dictionary of distinct values (trimming can make two entries equal) and null indices
-    where a value became missing.
-    """
-    dictionary = column.dictionary
-    known = cache.get(position) if cache is not None else None
-    if known is not None and known[0].equals(dictionary):
-        remap, distinct = known[1], known[2]
-    else:
-        remap, distinct = _dictionary_remap(dictionary, na)
-        if cache is not None:
-            cache[position] = (dictionary, remap, distinct)
-    if remap is None:
-        return column
-    return pa.DictionaryArray.from_arrays(pc.take(remap, column.indices), distinct)
-
-
-def _dictionary_remap(dictionary: pa.Array, na: pa.Array) -> tuple[pa.Array | None, pa.Array]:
-    """The cleaned distinct values, and each old entry's position among them (null where
-    it became missing); no positions when nothing was trimmed, merged or turned missing."""
-    trimmed = pc.utf8_trim_whitespace(dictionary)
-    keep = pc.and_(pc.is_valid(trimmed), pc.invert(pc.is_in(trimmed, value_set=na)))
-    distinct = pc.unique(trimmed.filter(keep))
-    if len(distinct) == len(dictionary) and _total_bytes(trimmed) == _total_bytes(dictionary):
-        return None, dictionary
-    return pc.index_in(trimmed, value_set=distinct), distinct
-
-
-def _total_bytes(strings: pa.Array) -> int:
-    """Bytes of all values together (trimming only removes bytes, so equal totals: no change)."""
-    return int(pc.sum(pc.binary_length(strings)).as_py() or 0)
 
 
 def _header_names(head: bytes, options: ReadOptions) -> list[str]:
@@ -410,7 +319,7 @@ def _iter_csv(
                 raise _compressed_error(path, exc) from None
             raise
         yielded = True
-        yield _clean_strings(batch, options, na_applied=True, cache=cache)
+        yield clean_strings(batch, options, na_applied=True, cache=cache)
 
 
 def is_number(text: str) -> bool:
@@ -438,7 +347,7 @@ def _dictionary_columns(file: pq.ParquetFile) -> list[str]:
     names = []
     for arrow_field in file.schema_arrow:
         leaf = leaves.get(arrow_field.name)
-        if leaf is None or not _is_text(arrow_field.type) or meta.num_row_groups == 0:
+        if leaf is None or not is_text(arrow_field.type) or meta.num_row_groups == 0:
             continue
         groups = range(meta.num_row_groups)
         if all(meta.row_group(g).column(leaf).has_dictionary_page for g in groups):
@@ -469,11 +378,11 @@ def _iter_parquet(
             batch_size=rows, row_groups=groups
         )
         cache: DictionaryCache = {}
-        cleaned = (_clean_strings(piece, options, cache=cache) for piece in pieces)
+        cleaned = (clean_strings(piece, options, cache=cache) for piece in pieces)
         batches = _rechunk(cleaned, rows)
     else:
         batches = (
-            _clean_strings(batch, options)
+            clean_strings(batch, options)
             for batch in file.iter_batches(batch_size=rows, row_groups=groups)
         )
     for batch in batches:
@@ -523,7 +432,7 @@ def _cast_batch(
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         wanted = options.column_types.get(name)
         if wanted is not None and column.type != wanted:
-            if keep_dictionary and _is_text(wanted) and _is_text_dictionary(column.type):
+            if keep_dictionary and is_text(wanted) and is_text_dictionary(column.type):
                 arrays.append(column)
                 continue
             try:
@@ -541,7 +450,7 @@ def _table_batches(table: pa.Table, options: ReadOptions) -> Iterator[pa.RecordB
     if not batches:
         batches = [pa.RecordBatch.from_pylist([], schema=table.schema)]
     for batch in batches:
-        yield _cast_batch(_clean_strings(batch, options), options)
+        yield _cast_batch(clean_strings(batch, options), options)
 
 
 def iter_batches(

@@ -31,10 +31,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mooring.contract.cleaning import is_text_dictionary
 from mooring.contract.io import (
     ReadOptions,
     RetypeColumnError,
-    _is_text_dictionary,
     iter_batches,
     source_name,
 )
@@ -310,7 +310,7 @@ class _Accumulator:
     def update(self, array: pa.Array) -> None:
         stats = self.stats
         expected = self.expected
-        if _is_text_dictionary(array.type) and (
+        if is_text_dictionary(array.type) and (
             expected in NUMERIC_TYPES | {"boolean"} or (self.first and self.strict_types)
         ):
             # Parsing and the mixed-type check work on plain strings (one batch, or a
