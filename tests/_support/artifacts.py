@@ -34,6 +34,19 @@ NOT_BLESSED: dict[str, Any] = {
     "blessed": False,
     "gates": [{"name": "auc", "value": 0.81, "bound": 0.88, "passed": False}],
 }
+# What `decide` records when no gate judged ([evaluation] default_gates = false, no gates).
+UNGATED: dict[str, Any] = {
+    "blessed": False,
+    "gates": [],
+    "warnings": ["ungated: no gate judged this model"],
+    "defaults": False,
+    "ungated": True,
+}
+# A record written before the "ungated" key: every gate skipped, so ungated all the same.
+SKIPPED_ONLY: dict[str, Any] = {
+    "blessed": False,
+    "gates": [{"name": "auc change", "value": 0.9, "bound": {}, "passed": True, "skipped": True}],
+}
 LINEAGE: dict[str, Any] = {
     "data_fingerprint": "a" * 64,
     "schema_hash": "b" * 64,

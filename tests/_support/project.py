@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,23 @@ def break_ages(source: Path, target: Path) -> Path:
         out.append(",".join(fields))
     target.write_text("\n".join(out) + "\n")
     return target
+
+
+def shuffle_labels(source: Path, target: Path, *, seed: int = 0) -> Path:
+    """A copy of ``source`` whose ``class`` column is shuffled: nothing left to learn."""
+    lines = source.read_text().splitlines()
+    header = lines[0].split(",")
+    index = header.index("class")
+    rows = [line.split(",") for line in lines[1:] if line]
+    labels = [row[index] for row in rows]
+    random.Random(seed).shuffle(labels)
+    for row, label in zip(rows, labels, strict=True):
+        row[index] = label
+    target.write_text("\n".join([lines[0], *(",".join(row) for row in rows)]) + "\n")
+    return target
+
+
+def without_gates(toml: Path) -> Path:
+    """The project with its ``[[evaluation.gates]]`` (an AUC floor) removed."""
+    edit(toml, r'^\[\[evaluation\.gates\]\]\nmetric = "auc"\nlower = 0\.7\n', "")
+    return toml

@@ -12,7 +12,14 @@ from mooring.cli import main
 from mooring.config import load_config
 from mooring.dashboard.card import render_model_card
 from mooring.registry import Registry
-from tests._support.artifacts import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir, tamper
+from tests._support.artifacts import (
+    BLESSED,
+    LINEAGE,
+    NOT_BLESSED,
+    UNGATED,
+    make_model_dir,
+    tamper,
+)
 from tests._support.audit import rewrite_audit
 
 
@@ -111,6 +118,35 @@ def test_promote_rollback_archive(reg_args: list[str], capsys: pytest.CaptureFix
     ]
     assert main(["audit", "log", *reg_args, "-n", "2"]) == 0
     assert "alias" in capsys.readouterr().out
+
+
+def test_an_ungated_version_is_shown_as_ungated_and_deploys_only_by_force(
+    reg_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Registry.open(reg_args[1]) as reg:
+        reg.register(
+            name="income",
+            artifact_dir=make_model_dir(tmp_path / "ungated", 9),
+            lineage=LINEAGE,
+            gate=UNGATED,
+        )
+    assert main(["models", "list", "income", *reg_args]) == 0
+    rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if "│" in line}
+    assert "ungated" in rows["4"] and "ungated" not in rows["3"] and "yes" in rows["1"]
+    assert main(["models", "list", "income", *reg_args, "--json"]) == 0
+    listed = _json(capsys)
+    assert [v["ungated"] for v in listed] == [False, False, False, True]  # type: ignore[union-attr]
+    assert main(["models", "show", "income", "--version", "4", *reg_args]) == 0
+    assert "ungated: no gate judged it" in capsys.readouterr().out
+    assert main(["models", "promote", "income", "4", *reg_args]) == 1
+    err = capsys.readouterr().err
+    assert "income@4 is not blessed (ungated: no gate judged it)" in err, err
+    assert "--force --reason TEXT" in err and "Traceback" not in err
+    assert main(["models", "deploy", "income", "-p", "4", *reg_args]) == 1
+    assert "ungated: no gate judged it" in capsys.readouterr().err
+    forced = ["models", "promote", "income", "4", "--force", "-r", "gates off on purpose"]
+    assert main([*forced, *reg_args, "--json"]) == 0
+    assert _json(capsys)["production"] == 4  # type: ignore[index]
 
 
 def test_promote_and_deploy_refuse_a_tampered_artifact_unless_forced_with_a_reason(

@@ -58,8 +58,10 @@ def test_baseline_gate_fails_when_the_baseline_was_not_evaluated() -> None:
 
 def test_baseline_gate_outside_a_run_of_candidates_is_a_warning() -> None:
     decision = decide(_result(GOOD), gates=[BASELINE_GATE])
-    assert decision.blessed and not decision.gates
     assert any("baseline gate" in w for w in decision.warnings)
+    # It judged nothing, so the default gates did.
+    assert decision.blessed and decision.defaults
+    assert all(g.default for g in decision.gates)
 
 
 def test_pick_takes_the_best_passing_candidate_and_breaks_ties_by_cost() -> None:

@@ -129,6 +129,21 @@ def test_evaluate_exit_codes_and_report(tmp_path: Path, capsys: pytest.CaptureFi
     decision = json.loads((tmp_path / "r2" / "report.json").read_text(encoding="utf-8"))["decision"]
     assert [g["passed"] for g in decision["gates"]] == [False, True, True]
 
+    # No gates declared: the default gates judge, and say so; turned off: ungated, exit 1.
+    defaults = _project(tmp_path, "")
+    assert (
+        main(["evaluate", "-c", str(defaults), "-m", str(model), "-o", str(tmp_path / "r3")]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "PASS passed: auc " in out and "(default gate)" in out
+    assert "blessed by the default gates: auc beats chance beyond its interval" in out
+    ungated = _project(tmp_path, "default_gates = false\n")
+    code = main(["evaluate", "-c", str(ungated), "-m", str(model), "-o", str(tmp_path / "r4")])
+    captured = capsys.readouterr()
+    assert code == 1 and "blessed" not in captured.out.replace("not blessed", "")
+    assert "ungated: no gate judged it, so it is not blessed" in captured.err
+    assert json.loads((tmp_path / "r4" / "report.json").read_bytes())["decision"]["ungated"]
+
 
 def test_evaluate_without_eval_data_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

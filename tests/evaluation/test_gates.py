@@ -125,11 +125,19 @@ def test_first_model_skips_change_thresholds_explicitly() -> None:
     assert any("first model" in w for w in decision.warnings)
 
 
-def test_no_gates_is_a_visible_warning() -> None:
+def test_no_gates_means_the_default_gates_judge_and_say_so() -> None:
     decision = decide(_result(), gates=[])
-    assert decision.blessed
-    assert decision.gates == []
-    assert "no gates configured" in decision.warnings[0]
+    assert decision.blessed and decision.defaults
+    assert [g.name for g in decision.judged] == ["auc beats chance beyond its interval"]
+    assert all(g.default for g in decision.gates)
+    warning = decision.warnings[0]
+    assert warning.startswith("no [[evaluation.gates]] configured: judged by the default gates")
+
+
+def test_no_gates_and_no_default_gates_is_ungated_not_blessed() -> None:
+    decision = decide(_result(default_gates=False), gates=[])
+    assert not decision.blessed and decision.ungated and decision.gates == []
+    assert "ungated" in decision.warnings[0]
 
 
 def test_gates_default_to_the_configured_ones() -> None:
@@ -196,7 +204,7 @@ def test_compare_predictions_multiclass_and_regression() -> None:
 def test_decision_dict_is_plain_json() -> None:
     decision = decide(_result(), gates=[gate(metric="auc", lower=0.5)])
     data = orjson.loads(orjson.dumps(decision.to_dict()))
-    assert set(data) == {"blessed", "gates", "warnings"}
+    assert set(data) == {"blessed", "gates", "warnings", "defaults", "ungated"}
     assert set(data["gates"][0]) >= {
         "name",
         "metric",
@@ -206,4 +214,5 @@ def test_decision_dict_is_plain_json() -> None:
         "kind",
         "passed",
         "message",
+        "default",
     }

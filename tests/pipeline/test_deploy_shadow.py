@@ -1,8 +1,8 @@
 """The deploy step with ``[rollout] start = "shadow"``: a later model becomes the shadow.
 
 The step runs against a real SQLite registry holding real SavedModels; the run's context
-is reduced to what the step reads (the registered version, the config, the registry,
-the step cache).
+is reduced to what the step reads (the registered version, the evaluation's blessing,
+the config, the registry, the step cache).
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ def _context(tmp_path: Path, registry: Registry, version: int, rollout: str) -> 
         return dep.production, dep.canary, dep.canary_weight
 
     return SimpleNamespace(
-        outputs=SimpleNamespace(registered=SimpleNamespace(version=version)),
+        outputs=SimpleNamespace(
+            registered=SimpleNamespace(version=version),
+            evaluated=SimpleNamespace(blessed=True),
+        ),
         name=NAME,
         config=load_config(config),
         registry=registry,

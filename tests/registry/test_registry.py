@@ -18,7 +18,14 @@ from mooring.errors import (
 )
 from mooring.registry import Registry, build_manifest
 from mooring.registry.manifest import canonical_json
-from tests._support.artifacts import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
+from tests._support.artifacts import (
+    BLESSED,
+    LINEAGE,
+    NOT_BLESSED,
+    SKIPPED_ONLY,
+    UNGATED,
+    make_model_dir,
+)
 
 
 def _register(reg: Registry, tmp_path: Path, seed: int = 0, **kwargs: object) -> int:
@@ -194,6 +201,34 @@ def test_promote_requires_blessing_or_forced_reason(registry: Registry, tmp_path
     )
     assert event.before == {"production": 1, "canary": None, "weight": 0}
     assert event.after == {"production": 2, "canary": None, "weight": 0}
+
+
+def test_an_ungated_version_is_not_blessed_and_deploys_only_by_force(
+    registry: Registry, tmp_path: Path
+) -> None:
+    _register(registry, tmp_path / "a", 0)
+    _register(registry, tmp_path / "b", 1, gate=UNGATED)
+    _register(registry, tmp_path / "c", 2, gate=SKIPPED_ONLY)
+    _register(registry, tmp_path / "d", 3, gate=NOT_BLESSED)
+    verdicts = [(mv.blessed, mv.ungated, mv.verdict) for mv in registry.versions("income")]
+    assert verdicts == [
+        (True, False, "blessed"),
+        (False, True, "ungated"),
+        (False, True, "ungated"),
+        (False, False, "not blessed"),
+    ]
+    assert registry.get("income", version=2).to_dict()["ungated"] is True
+    for version in (2, 3):
+        with pytest.raises(
+            ChecksFailedError,
+            match=rf"income@{version} is not blessed \(ungated: no gate judged it\)",
+        ):
+            registry.promote("income", version=version)
+    registry.promote("income", version=1, reason="first")
+    with pytest.raises(ChecksFailedError, match=r"ungated: no gate judged it.*--force"):
+        registry.deploy("income", production=1, canary=2, weight=10)
+    dep = registry.promote("income", version=2, force=True, reason="gates off on purpose")
+    assert dep.production == 2
 
 
 def test_promote_and_deploy_refuse_an_artifact_that_fails_verification(

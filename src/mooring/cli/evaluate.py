@@ -1,4 +1,7 @@
-"""``mooring evaluate``: model report and gate decision. Exit 0 blessed, 1 a gate failed."""
+"""``mooring evaluate``: model report and gate decision.
+
+Exit 0 blessed, 1 not blessed: a gate failed, or no gate judged the model (ungated).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
 from mooring.config import load_config
 from mooring.errors import ChecksFailedError, NotFoundError
+from mooring.formats.gate import UNGATED
 
 
 @app.command(
@@ -69,6 +74,7 @@ def evaluate_command(
             {
                 "model": str(model),
                 "blessed": decision.blessed,
+                "ungated": decision.ungated,
                 "report": str(run.folder),
                 "metrics": run.result.to_dict()["metrics"],
                 "operating_threshold": run.result.operating_threshold,
@@ -88,11 +94,24 @@ def evaluate_command(
                 if gate.passed
                 else ("[red]FAIL[/]")
             )
-            console.print(f"{mark} {gate.message}", soft_wrap=True)
+            default = " [dim](default gate)[/]" if gate.default else ""
+            console.print(f"{mark} {escape(gate.message)}{default}", soft_wrap=True)
         console.print(f"report: {run.folder / 'report.html' if run.folder else '-'}")
+    if decision.ungated:
+        raise ChecksFailedError(
+            f"{UNGATED}, so it is not blessed: [evaluation] default_gates = false and no "
+            '[[evaluation.gates]] applies; declare gates (e.g. metric = "auc", lower = 0.8) '
+            "or set default_gates = true"
+        )
     if not decision.blessed:
         failed = "; ".join(g.message for g in decision.failures)
-        raise ChecksFailedError(f"not blessed: {len(decision.failures)} gate(s) failed: {failed}")
+        judges = "default gate(s)" if decision.defaults else "gate(s)"
+        raise ChecksFailedError(f"not blessed: {len(decision.failures)} {judges} failed: {failed}")
     if not as_json:
-        console.print("[bold green]blessed[/]")
+        judged = decision.judged
+        by = "the default gates" if decision.defaults else f"{len(judged)} gate(s)"
+        console.print(
+            f"[bold green]blessed[/] by {by}: " + ", ".join(escape(g.name) for g in judged),
+            soft_wrap=True,
+        )
     return 0

@@ -19,6 +19,7 @@ from mooring.cli._app import app
 from mooring.cli._common import console, print_json, seconds_option
 from mooring.config import load_config
 from mooring.errors import UsageError
+from mooring.formats.gate import UNGATED
 from mooring.registry import AuditReport, Deployment, ModelVersion, Registry
 
 models_app = typer.Typer(
@@ -77,6 +78,15 @@ def open_registry(registry: str | None, artifacts: str | None, config: Path | No
     return Registry.from_config(cfg)
 
 
+def _blessed(mv: ModelVersion, *, long: bool = False) -> str:
+    """``yes``, ``no`` or ``ungated`` (no gate judged it: not blessed either)."""
+    if mv.blessed:
+        return "yes"
+    if mv.ungated:
+        return UNGATED if long else "ungated"
+    return "no"
+
+
 def _version_table(title: str, rows: list[ModelVersion]) -> Table:
     table = Table(title=title, title_justify="left")
     for header in ("version", "status", "blessed", "aliases", "created", "by", "files", "size"):
@@ -85,7 +95,7 @@ def _version_table(title: str, rows: list[ModelVersion]) -> Table:
         table.add_row(
             str(mv.version),
             mv.status,
-            "yes" if mv.blessed else "no",
+            _blessed(mv),
             ", ".join(mv.aliases),
             mv.created_at[:19].replace("T", " "),
             mv.created_by,
@@ -194,7 +204,7 @@ def show_command(
         table.add_column("value", overflow="fold")
         rows: list[tuple[str, Any]] = [
             ("status", mv.status),
-            ("blessed", "yes" if mv.blessed else "no"),
+            ("blessed", _blessed(mv, long=True)),
             ("aliases", ", ".join(mv.aliases) or "—"),
             ("created", mv.created_at),
             ("by", mv.created_by),
@@ -212,7 +222,9 @@ def show_command(
             ]
         for gate in (mv.gate or {}).get("gates", []):
             if isinstance(gate, dict):
-                verdict = "pass" if gate.get("passed") else "FAIL"
+                verdict = (
+                    "skipped" if gate.get("skipped") else ("pass" if gate.get("passed") else "FAIL")
+                ) + (" (default gate)" if gate.get("default") else "")
                 rows.append(
                     (
                         f"gate.{gate.get('name')}",

@@ -145,7 +145,29 @@ class EvaluationConfig(Section):
     top_k: int = Field(3, ge=1, description="k of top-k accuracy (multiclass).")
     cost: CostConfig | None = None
     windows: WindowsConfig | None = None
-    gates: list[GateConfig] = Field(default_factory=list)
+    gates: list[GateConfig] = Field(
+        default_factory=list,
+        description="The gates a model must pass to be blessed. None declared (or none that "
+        "could judge, e.g. only change gates on a first model): the default gates judge, "
+        "unless default_gates = false.",
+    )
+    default_gates: bool = Field(
+        True,
+        description="Judge with the default gates when no [[evaluation.gates]] can: the "
+        "headline metric (auc binary, accuracy multiclass, r2 regression) beats chance beyond "
+        "its interval (auc 0.5, the most frequent class's share, r2 0 = predicting the mean); "
+        "no worse than the run's 'linear' candidate beyond its interval; no worse than "
+        "production by more than default_margin beyond production's interval. false: a model "
+        "no gate judged is 'ungated', never blessed, and deploys only with --force and a reason.",
+    )
+    default_margin: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="The default production gate: how far the headline metric (auc, accuracy "
+        "or r2) may fall below production's, e.g. 0.01 = one point of AUC; the drop must also "
+        "leave production's interval to fail.",
+    )
 
     @field_validator("threshold")
     @classmethod

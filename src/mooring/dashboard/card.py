@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mooring.evaluation.gates import describe_bound
+from mooring.formats.gate import UNGATED, verdict
 
 __all__ = ["render_model_card"]
 
@@ -118,8 +119,11 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
     out = ["## Gate results", ""]
     if gate is None:
         return [*out, "No gate was evaluated: this version is **not blessed**.", ""]
-    blessed = bool(gate.get("blessed"))
-    out += [f"Decision: **{'blessed' if blessed else 'not blessed'}**", ""]
+    shown = verdict(gate)
+    if shown == "ungated":
+        out += [f"Decision: **ungated** ({UNGATED}): this version is **not blessed**.", ""]
+    else:
+        out += [f"Decision: **{shown}**", ""]
     gates = gate.get("gates")
     if isinstance(gates, Sequence) and gates:
         rows = [
@@ -127,7 +131,7 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
                 g.get("name"),
                 g.get("value"),
                 describe_bound(g.get("bound")),
-                "pass" if g.get("passed") else "FAIL",
+                "skipped" if g.get("skipped") else ("pass" if g.get("passed") else "FAIL"),
             )
             for g in gates
             if isinstance(g, Mapping)

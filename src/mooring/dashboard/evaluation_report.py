@@ -66,7 +66,11 @@ def _header(result: EvaluationResult, decision: GateDecision | None) -> str:
     if decision is None:
         badge = '<span class="badge none">no gate decision</span>'
     elif decision.blessed:
-        badge = '<span class="badge ok">BLESSED</span>'
+        badge = '<span class="badge ok">BLESSED</span>' + (
+            " by the default gates" if decision.defaults else ""
+        )
+    elif decision.ungated:
+        badge = '<span class="badge bad">UNGATED — no gate judged it: not blessed</span>'
     else:
         badge = (
             f'<span class="badge bad">NOT BLESSED — {len(decision.failures)} gate(s) failed</span>'
@@ -101,7 +105,7 @@ def _gates(decision: GateDecision | None) -> str:
             rows.append(
                 [
                     status,
-                    escape(g.name),
+                    escape(g.name) + (" <i>(default)</i>" if g.default else ""),
                     g.kind,
                     _num(g.value, 6),
                     _num(g.baseline, 6),

@@ -139,10 +139,12 @@ def gate_rows(gate: Mapping[str, Any] | None) -> list[GateRow]:
 
 
 def gate_status(mv: ModelVersion | None) -> str:
-    """``blessed``, ``failed`` or ``none`` (no gate was evaluated)."""
+    """``blessed``, ``failed``, ``ungated`` (no gate judged it) or ``none`` (no decision)."""
     if mv is None or not mv.gate:
         return "none"
-    return "blessed" if mv.gate.get("blessed") else "failed"
+    if mv.gate.get("blessed"):
+        return "blessed"
+    return "ungated" if mv.ungated else "failed"
 
 
 def model_rows(registry: Registry, home: Path | None) -> list[dict[str, Any]]:

@@ -5,7 +5,10 @@ the same rows; then its gates are checked (baseline gates compare it with the ca
 they name), its latency per 1,000 predictions is measured in-process on the loaded
 SavedModel and its size on disk summed. The pick is the best candidate that passes
 every gate by ``[model] select`` (in the metric's direction), ties going to the lower
-cost per 1,000 predictions. Every candidate's report carries the side-by-side table.
+cost per 1,000 predictions. When no gate judged any candidate (every one *ungated*:
+``[evaluation] default_gates = false`` and no gate that applies), the best by ``select``
+is picked all the same, ungated: the run registers it and deploys nothing. Every
+candidate's report carries the side-by-side table.
 
 Example:
     >>> run = evaluate_candidates(cfg, {"linear": dir1, "gbt": dir2}, table,
@@ -70,6 +73,11 @@ class CandidateEvaluation:
     def blessed(self) -> bool:
         return self.decision is not None and self.decision.blessed
 
+    @property
+    def ungated(self) -> bool:
+        """No gate judged this candidate (see :attr:`GateDecision.ungated`)."""
+        return self.decision is not None and self.decision.ungated
+
     def summary(self) -> dict[str, Any]:
         """The candidate's row of the side-by-side table (JSON-able)."""
         result = self.result
@@ -86,6 +94,7 @@ class CandidateEvaluation:
             "cost_per_1000": self.cost_per_1000,
             "size_bytes": self.size_bytes,
             "blessed": self.blessed,
+            "ungated": self.ungated,
             "failures": [g.message for g in self.decision.failures] if self.decision else [],
             "chosen": self.chosen,
             "reason": self.reason,
@@ -158,13 +167,21 @@ def _rank(candidate: CandidateEvaluation, select: str) -> tuple[float, float]:
 
 
 def pick(candidates: list[CandidateEvaluation], select: str) -> CandidateEvaluation | None:
-    """Choose the best blessed candidate by ``select``; write every candidate's reason."""
+    """Choose the best blessed candidate by ``select``; write every candidate's reason.
+
+    When every candidate is ungated (no gate judged any), the best by ``select`` is chosen,
+    ungated: nothing judged it unfit, and nothing blessed it.
+    """
+    if candidates and all(c.ungated for c in candidates):
+        return _pick_ungated(candidates, select)
     passing = sorted((c for c in candidates if c.blessed), key=lambda c: _rank(c, select))
     best = passing[0] if passing else None
     for c in candidates:
         value = c.result.metric(select)
         shown = "n/a" if value is None else f"{value:.6g}"
-        if not c.blessed:
+        if c.ungated:
+            c.reason = "not eligible: ungated (no gate judged it)"
+        elif not c.blessed:
             failed = [] if c.decision is None else [g.name for g in c.decision.failures]
             c.reason = f"not eligible: failed {len(failed)} gate(s): {'; '.join(failed)}"
         elif c is best:
@@ -186,6 +203,23 @@ def pick(candidates: list[CandidateEvaluation], select: str) -> CandidateEvaluat
                 )
             else:
                 c.reason = f"passed; {select} {shown} is behind '{best.name}' ({best_shown})"
+    return best
+
+
+def _pick_ungated(candidates: list[CandidateEvaluation], select: str) -> CandidateEvaluation:
+    ranked = sorted(candidates, key=lambda c: _rank(c, select))
+    best = ranked[0]
+    for c in candidates:
+        value = c.result.metric(select)
+        shown = "n/a" if value is None else f"{value:.6g}"
+        if c is best:
+            c.chosen = True
+            c.reason = (
+                f"chosen, ungated: best {select} ({shown}) of {len(candidates)} candidate(s), "
+                "none of which any gate judged; it is registered, not blessed"
+            )
+        else:
+            c.reason = f"ungated; {select} {shown} is behind '{best.name}'"
     return best
 
 

@@ -233,6 +233,7 @@ def evaluate(
         per_class=per_class if isinstance(per_class, dict) else None,
         warnings=warnings,
         predictions=pred,
+        labels=y,
     )
     if curve is not None and threshold is not None:
         result.sweep = curve.sweep(sweep_grid(cfg.threshold_points), cfg.cost)

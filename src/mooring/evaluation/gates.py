@@ -16,7 +16,13 @@
   end when higher is better, above its upper end otherwise). Without an interval
   (``bootstrap samples = 0``) the baseline's value itself is the bound, with a warning.
   The baseline candidate passes its own gate.
-- With no gates configured the model is blessed with a visible warning.
+- When no configured gate judges the model (none configured, or every one skipped), the
+  default gates judge it (:mod:`mooring.evaluation.defaults`: the headline metric beats
+  chance beyond its interval, no worse than a ``linear`` candidate, no worse than
+  production by more than ``[evaluation] default_margin``), marked ``default`` in the
+  decision. With ``[evaluation] default_gates = false`` such a model is *ungated*: not
+  blessed, whatever else the decision says, and deployable only by force with a reason.
+- Blessed means at least one gate judged and none failed.
 
 Example:
     >>> decision = decide(result, baseline=None,
@@ -36,7 +42,7 @@ from mooring.config import METRIC_HIGHER_IS_BETTER, ChangeThresholdConfig, GateC
 from mooring.evaluation.result import Comparison, EvaluationResult
 from mooring.evaluation.thresholds import jsonable
 
-__all__ = ["GateDecision", "GateResult", "decide", "describe_bound"]
+__all__ = ["GateDecision", "GateResult", "baseline_gate", "decide", "describe_bound"]
 
 COMPARISON_METRICS = ("flip_rate", "mean_abs_diff")
 # The keys of a recorded bound that are limits (a change gate's bound has none of them).
@@ -81,6 +87,8 @@ class GateResult:
     skipped: bool = False
     baseline: float | None = None
     diff: float | None = None
+    #: One of the default gates (:mod:`mooring.evaluation.defaults`), not a configured one.
+    default: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -89,23 +97,43 @@ class GateResult:
 
 @dataclass
 class GateDecision:
-    """Blessed or not, with every gate's value, bound and outcome."""
+    """Blessed or not, with every gate's value, bound and outcome.
+
+    ``defaults`` says the default gates judged; :attr:`ungated` that no gate did.
+    """
 
     blessed: bool
     gates: list[GateResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    defaults: bool = False
 
     @property
     def failures(self) -> list[GateResult]:
         """The gates that failed."""
         return [g for g in self.gates if not g.passed]
 
+    @property
+    def judged(self) -> list[GateResult]:
+        """The gates that judged (passed or failed), leaving out the skipped ones."""
+        return [g for g in self.gates if not g.skipped]
+
+    @property
+    def ungated(self) -> bool:
+        """No gate judged the model, so it is not blessed."""
+        return not self.blessed and not self.judged
+
     def to_dict(self) -> dict[str, Any]:
-        """``{"blessed": bool, "gates": [...], "warnings": [...]}``, JSON-able."""
+        """``{"blessed", "gates", "warnings", "defaults", "ungated"}``, JSON-able.
+
+        Readers of older records, which lack the last two, derive ``ungated`` from the
+        rest (:func:`mooring.formats.gate.is_ungated`).
+        """
         return {
             "blessed": self.blessed,
             "gates": [g.to_dict() for g in self.gates],
             "warnings": list(self.warnings),
+            "defaults": self.defaults,
+            "ungated": self.ungated,
         }
 
 
@@ -256,12 +284,13 @@ def _change_gate(
     )
 
 
-def _baseline_gate(
+def baseline_gate(
     gate: GateConfig,
     candidate: EvaluationResult,
     name: str | None,
     candidates: Mapping[str, EvaluationResult],
 ) -> GateResult:
+    """A ``kind = "baseline"`` gate: ``candidate`` (called ``name``) against the named one."""
     reference = str(gate.baseline)
     higher = METRIC_HIGHER_IS_BETTER.get(gate.metric, True)
     title = f"{_where(gate)} no worse than candidate '{reference}'"
@@ -329,7 +358,11 @@ def decide(
     name: str | None = None,
     candidates: Mapping[str, EvaluationResult] | None = None,
 ) -> GateDecision:
-    """Check every gate; blessed only when none fails.
+    """Check every gate; blessed only when at least one judged and none failed.
+
+    When no configured gate judges (none configured, or all skipped), the default gates
+    judge instead (``[evaluation] default_gates``, the candidate's config); with them
+    off the decision is ungated, and not blessed.
 
     Args:
         candidate: the evaluation of the model being considered.
@@ -344,12 +377,7 @@ def decide(
     configured = list(candidate.config.gates if gates is None else gates)
     if candidate_vs_baseline is not None:
         candidate.comparison = candidate_vs_baseline
-    decision = GateDecision(blessed=True)
-    if not configured:
-        decision.warnings.append(
-            "no gates configured: this model is blessed without any check. Add "
-            '[[evaluation.gates]] entries to mooring.toml (e.g. metric = "auc", lower = 0.8)'
-        )
+    decision = GateDecision(blessed=False)
     first_model = baseline is None
     if first_model and any(g.change is not None for g in configured):
         decision.warnings.append(
@@ -363,11 +391,54 @@ def decide(
                     "`mooring run`, and this evaluation has none"
                 )
             else:
-                decision.gates.append(_baseline_gate(gate, candidate, name, candidates))
+                decision.gates.append(baseline_gate(gate, candidate, name, candidates))
             continue
         if gate.lower is not None or gate.upper is not None:
             decision.gates.append(_value_gate(gate, candidate, first_model))
         if gate.change is not None:
             decision.gates.append(_change_gate(gate, gate.change, candidate, baseline))
-    decision.blessed = all(g.passed for g in decision.gates)
+    if not decision.judged:
+        _judge_by_default(decision, candidate, baseline, configured, name, candidates)
+    decision.blessed = bool(decision.judged) and not decision.failures
     return decision
+
+
+def _judge_by_default(
+    decision: GateDecision,
+    candidate: EvaluationResult,
+    baseline: EvaluationResult | None,
+    configured: Sequence[GateConfig],
+    name: str | None,
+    candidates: Mapping[str, EvaluationResult] | None,
+) -> None:
+    """No configured gate judged: the default gates do, or the decision is ungated."""
+    settings = candidate.config
+    why = (
+        "no [[evaluation.gates]] configured"
+        if not configured
+        else f"none of the {len(configured)} configured gate(s) could judge this model"
+    )
+    if not settings.default_gates:
+        decision.warnings.append(
+            f"ungated: no gate judged this model ({why}, and [evaluation] default_gates = "
+            "false), so it is not blessed; declare [[evaluation.gates]] (e.g. metric = "
+            '"auc", lower = 0.8) or set default_gates = true. Deploying it needs --force and '
+            "a reason"
+        )
+        return
+    from mooring.evaluation.defaults import default_gates
+
+    decision.defaults = True
+    decision.gates += default_gates(
+        candidate,
+        baseline=baseline,
+        margin=settings.default_margin,
+        name=name,
+        candidates=candidates,
+    )
+    decision.warnings.append(
+        f"{why}: judged by the default gates (beats chance beyond its interval; no worse than "
+        "a linear candidate; no worse than production by more than "
+        f"{settings.default_margin:g}); declare [[evaluation.gates]] to choose your own, or "
+        "set [evaluation] default_gates = false"
+    )

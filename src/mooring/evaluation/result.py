@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from mooring.config import EvaluationConfig
@@ -145,6 +147,8 @@ class EvaluationResult:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     #: Prediction arrays kept in memory for candidate-vs-baseline comparison; never saved.
     predictions: FloatArray | None = field(default=None, repr=False)
+    #: The encoded labels, kept in memory for the default gates' intervals; never saved.
+    labels: npt.NDArray[np.generic] | None = field(default=None, repr=False)
 
     def slice(self, name: str) -> SliceResult | None:
         """The slice called ``name`` (e.g. ``"sex=Female"``), if it exists."""

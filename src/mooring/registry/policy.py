@@ -14,6 +14,7 @@ from mooring.errors import (
     NotFoundError,
     UsageError,
 )
+from mooring.formats.gate import UNGATED, is_ungated
 from mooring.registry.sqltx import loads
 
 __all__ = ["check_artifacts", "check_deployable", "check_inputs", "input_differences"]
@@ -27,7 +28,9 @@ def check_deployable(
     """Raise unless version ``row`` may take ``role``; return True when force was needed.
 
     A ready, blessed version may; an unblessed one only with ``force`` and a reason (the
-    audit log records it); an archived one never.
+    audit log records it); an archived one never. An *ungated* version (its decision
+    judged by no gate, :func:`mooring.formats.gate.is_ungated`) is unblessed, and the
+    refusal says so.
     """
     if row["status"] != "ready":
         raise ConflictError(
@@ -43,6 +46,13 @@ def check_deployable(
             for g in (gate or {}).get("gates", [])
             if isinstance(g, dict) and not g.get("passed")
         ]
+        if is_ungated(gate):
+            raise ChecksFailedError(
+                f"{name}@{version} is not blessed ({UNGATED}), so it cannot become {role}; "
+                "have gates judge a model (declare [[evaluation.gates]] or keep [evaluation] "
+                "default_gates = true, then `mooring run`), or override with force=True and a "
+                "reason (CLI: --force --reason TEXT)"
+            )
         why = (
             f"failed gates: {', '.join(failed)}"
             if failed

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mooring.formats.gate import is_ungated
+from mooring.formats.gate import verdict as gate_verdict
+
 __all__ = [
     "AuditEvent",
     "AuditProblem",
@@ -52,6 +55,18 @@ class ModelVersion:
     model_card: str | None = None
 
     @property
+    def ungated(self) -> bool:
+        """Not blessed because no gate judged it (:func:`mooring.formats.gate.is_ungated`)."""
+        return not self.blessed and is_ungated(self.gate)
+
+    @property
+    def verdict(self) -> str:
+        """``blessed``, ``not blessed`` (a gate failed), ``ungated`` or ``no decision``."""
+        if self.blessed:
+            return "blessed"
+        return "no decision" if self.gate is None else gate_verdict(self.gate)
+
+    @property
     def ref(self) -> str:
         """``name@version``, the way the CLI and logs name a version."""
         return f"{self.name}@{self.version}"
@@ -83,6 +98,7 @@ class ModelVersion:
         """JSON-ready mapping; ``heavy=True`` includes manifest, statistics and card."""
         data = asdict(self)
         data["aliases"] = list(self.aliases)
+        data["ungated"] = self.ungated
         if not heavy:
             for key in ("manifest", "statistics", "model_card"):
                 data.pop(key)

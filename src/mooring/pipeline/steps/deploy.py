@@ -8,6 +8,9 @@ A version whose inputs differ from production's (a contract change accepted sinc
 registered but not deployed: production's clients would get 400s from it, and the run
 says how to override (``mooring models deploy --force -r REASON``).
 
+An ungated version (no gate judged it) is registered, not deployed: the registry deploys
+it only with ``--force`` and a reason.
+
 A version this pipeline deployed before and that was since replaced or rolled back is
 not deployed again (``mooring run --force`` does).
 """
@@ -18,6 +21,7 @@ import contextlib
 from collections.abc import Iterator
 
 from mooring.errors import ConflictError
+from mooring.formats.gate import UNGATED
 from mooring.pipeline.context import RejectedError, RunContext
 from mooring.pipeline.outputs import DeployOutput
 from mooring.pipeline.record import StepRecord
@@ -43,6 +47,14 @@ def run(ctx: RunContext, record: StepRecord) -> DeployOutput | None:
         record.status = "cached"
         record.message = f"version {version} is already the canary at {weight}%"
         return DeployOutput(deployed_as="canary", canary_weight=weight)
+    if not ctx.outputs.evaluated.blessed:
+        # Only an ungated model gets here (a failed gate stops the run at the gate step).
+        record.status = "skipped"
+        record.message = (
+            f"version {version} is {UNGATED}: registered, not deployed; deploy it with "
+            f"`mooring models promote {ctx.name} {version} --force --reason TEXT`"
+        )
+        return None
     earlier = ctx.cache.get("deploy", key)
     if earlier is not None:
         record.status = "skipped"
