@@ -233,6 +233,11 @@ def calibration_child(kind: str, rest: list[str]) -> dict[str, Any]:
         return cal.mooring_cost(Path(rest[0]), int(rest[1]))
     if kind == "calibration_mooring":
         return cal.mooring_verdicts(Path(rest[0]))
+    if kind == "calibration_time":
+        return {
+            "time": cal.time_verdicts(int(rest[0])),
+            "cardinality": cal.cardinality_verdicts(int(rest[1])),
+        }
     return cal.evidently_verdicts(Path(rest[0]), int(rest[1]))
 
 
@@ -250,6 +255,8 @@ def calibration_main(args: argparse.Namespace, evidently_python: Path) -> int:
     print("cost measured", flush=True)
     verdicts = run_child(me, "calibration_mooring", str(windows))
     print("mooring verdicts measured", flush=True)
+    over_time = run_child(me, "calibration_time", "8", str(args.shift_windows))
+    print("time and cardinality measured", flush=True)
     evidently = run_child(
         evidently_python, "calibration_evidently", str(windows), str(args.evidently_windows)
     )
@@ -264,6 +271,7 @@ def calibration_main(args: argparse.Namespace, evidently_python: Path) -> int:
         "cost": cost,
         "mooring": verdicts,
         "evidently": evidently,
+        **over_time,
     }
     result["floors"] = cal.floors(result)
     out = (

@@ -15,12 +15,26 @@ mode so that ``bench_drift.py`` stays readable). One run measures, on the bundle
   Floor: ≤ 0.5% with calibration.
 * **detection**: ``--shift-windows`` windows per shift and size: age + 5 years, the sex
   mix flipped, 5% of ``workclass`` set to a category never seen. Floor: 100%.
+* **time**: Adult (both files) along a synthetic time axis where ``age`` drifts slowly
+  (rows sorted by age + N(0, 30 years), a minute a row): the first 30,000 rows are the
+  training period, the next ``--time-windows`` 2,000-row windows continue the drift.
+  Each is judged with time-ordered calibration (``[data] timestamp`` set), random-window
+  calibration and the floors alone, beside the shift between the training period's two
+  halves. Floor: the windows whose age shift is no larger than the halves' are not flagged
+  with time calibration.
+* **cardinality**: a 300-value category (``fnlwgt`` hashed: 150 buckets of about 0.6%,
+  150 of about 0.07%) in same-distribution windows of adult.test at 1,000, 2,000 and
+  10,000 rows: alarms of the drift check (which knows each distance's sampling noise at
+  the window's rows) beside the windows past the floor alone, and detection of 5% unseen
+  values. Floor: no alarm, 100% detection.
 * **Evidently** 0.7's ``DataDriftPreset`` (its own virtual environment, as in the
   throughput benchmark) on the first ``--evidently-windows`` of the same windows, with
   adult.data as the reference: an alarm when any column drifts, and when its
   dataset-level share of drifted columns reaches 0.5.
 
 Windows are stored once as row indices (``.npz``) so both tools read the same rows.
+``python benchmarks/drift_calibration.py`` runs the time and cardinality parts alone (no
+Evidently needed).
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ SHIFTS = ("none", "age+5", "sex_flipped", "unseen_workclass")
 SIZES = (10_000, 1_000)
 COST_FLOOR = 0.20
 FALSE_ALARM_FLOOR = 0.005
+TIME_TRAIN = 30_000
 
 
 def windows_file(data_dir: Path, windows: int, shift_windows: int, seed: int) -> Path:
@@ -107,7 +122,12 @@ def mooring_cost(path: Path, repeats: int) -> dict[str, Any]:
 
     options = ReadOptions(na_values=tuple(NA_VALUES))
     config = MonitoringConfig()
-    times: dict[str, list[float]] = {"statistics_s": [], "read_s": [], "calibrate_s": []}
+    times: dict[str, list[float]] = {
+        "statistics_s": [],
+        "read_s": [],
+        "calibrate_s": [],
+        "calibrate_ordered_s": [],
+    }
     rows = 0
     for _ in range(repeats):
         start = time.perf_counter()
@@ -120,6 +140,9 @@ def mooring_cost(path: Path, repeats: int) -> dict[str, Any]:
         start = time.perf_counter()
         calibrate(table, stats, config, columns=columns)
         times["calibrate_s"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        calibrate(table, stats, config, columns=columns, order="ordered")
+        times["calibrate_ordered_s"].append(time.perf_counter() - start)
         rows = table.num_rows
     out: dict[str, Any] = {k: statistics.median(v) for k, v in times.items()}
     out["rows"] = rows
@@ -168,6 +191,114 @@ def mooring_verdicts(windows: Path) -> dict[str, Any]:
                     for name, drifted in flagged.items()
                 },
             }
+    return out
+
+
+def time_verdicts(windows: int) -> dict[str, Any]:
+    """The slow-drift timeline: per window the age shift and the three verdicts."""
+    import numpy as np
+    import pyarrow as pa
+
+    from mooring.config import MonitoringConfig
+    from mooring.contract import ReadOptions, compute_statistics, read_table
+    from mooring.monitoring import calibrate, compute_drift
+
+    options = ReadOptions(na_values=tuple(NA_VALUES))
+    rows = pa.concat_tables([read_table(p, options).drop([LABEL]) for p in (TRAIN, TEST)])
+    rng = np.random.default_rng(0)
+    age = np.asarray(rows["age"].to_numpy(), dtype=np.float64)
+    rows = rows.take(pa.array(np.argsort(age + rng.normal(0.0, 30.0, rows.num_rows))))
+    start = np.datetime64("2024-01-01T00:00", "s")
+    stamps = start + np.arange(rows.num_rows) * np.timedelta64(60, "s")
+    rows = rows.append_column("event_time", pa.array(stamps, pa.timestamp("s")))
+    train, size = rows.slice(0, TIME_TRAIN), 2000
+    config = MonitoringConfig(window_rows=size)
+    stats = compute_statistics(train)
+    halves = compute_drift(
+        compute_statistics(train.slice(0, TIME_TRAIN // 2)),
+        train.slice(TIME_TRAIN // 2),
+        config,
+        timestamp="event_time",
+    )
+    calibrations: dict[str, Any] = {"floors": None}
+    seconds = {}
+    for order in ("ordered", "random"):
+        began = time.perf_counter()
+        calibrations[order] = calibrate(train, stats, config, order=order, timestamp="event_time")
+        seconds[order] = time.perf_counter() - began
+    out: list[dict[str, Any]] = []
+    for i in range(windows):
+        window = rows.slice(TIME_TRAIN + i * size, size)
+        if window.num_rows < size:
+            break
+        row: dict[str, Any] = {"window": i}
+        for name, calibration in calibrations.items():
+            report = compute_drift(
+                stats, window, config, calibration=calibration, timestamp="event_time"
+            )
+            age_drift = report.feature("age")
+            row["age_shift"] = age_drift.metrics["wasserstein"]
+            row[name] = report.drifted
+            if name == "ordered":
+                row["natural"] = age_drift.natural.get("wasserstein")
+                row["natural_kind"] = age_drift.natural_kind.get("wasserstein")
+        out.append(row)
+    return {
+        "train_rows": TIME_TRAIN,
+        "window_rows": size,
+        "halves_age_shift": halves.feature("age").metrics["wasserstein"],
+        "calibrate_s": seconds,
+        "windows": out,
+    }
+
+
+def _buckets(table: Any) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    f = np.asarray(table["fnlwgt"].to_numpy(), dtype=np.uint64)
+    u = ((f * np.uint64(2_654_435_761)) % np.uint64(2**32)).astype(np.float64) / 2**32
+    k = np.where(u < 0.9, u / 0.9 * 150, 150 + (u - 0.9) / 0.1 * 150).astype(np.int64)
+    return pa.array([f"b{x:03d}" for x in k])
+
+
+def cardinality_verdicts(windows: int) -> dict[str, Any]:
+    """The 300-value category: alarms, past-the-floor windows and detection per size."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mooring.config import MonitoringConfig
+    from mooring.contract import ReadOptions, compute_statistics, read_table
+    from mooring.monitoring import compute_drift
+
+    options = ReadOptions(na_values=tuple(NA_VALUES))
+    train = read_table(TRAIN, options).select(["fnlwgt"])
+    test = read_table(TEST, options).select(["fnlwgt"])
+    stats = compute_statistics(pa.table({"bucket": _buckets(train)}))
+    column = pa.table({"bucket": _buckets(test)})
+    config = MonitoringConfig()
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {}
+    for size in (1_000, 2_000, 10_000):
+        alarms = past_floor = detected = 0
+        started = time.perf_counter()
+        for _ in range(windows):
+            window = column.take(pa.array(np.sort(rng.choice(column.num_rows, size, False))))
+            judged = compute_drift(stats, window, config).feature("bucket")
+            alarms += judged.drifted
+            past_floor += (judged.metrics["jensen_shannon"] or 0.0) >= 0.1
+            unseen = pc.if_else(pa.array(rng.random(size) < 0.05), "b999", window["bucket"])
+            changed = compute_drift(stats, pa.table({"bucket": unseen}), config)
+            detected += changed.drifted == ["bucket"]
+        out[f"{size}"] = {
+            "windows": windows,
+            "alarms": alarms,
+            "past_js_floor": past_floor,
+            "unseen_detected": detected,
+            "seconds_per_check": (time.perf_counter() - started) / (2 * windows),
+            "natural_js": judged.natural.get("jensen_shannon"),
+        }
     return out
 
 
@@ -264,9 +395,39 @@ def report(result: dict[str, Any]) -> list[str]:
             f"{key:24}{row['calibrated']['rate']:>11.1%} {row['floors']['rate']:>12.1%}"
             f"{ev_any:>15}{ev_set:>15}"
         )
+    lines += time_report(result)
     lines.append("")
     for line in result["floors"]:
         lines.append(line)
+    return lines
+
+
+def time_report(result: dict[str, Any]) -> list[str]:
+    """The printed lines of the time and cardinality parts (when measured)."""
+    lines = []
+    if "time" in result:
+        t = result["time"]
+        lines += [
+            "",
+            f"slow drift along time: the training period's halves differ by age "
+            f"{t['halves_age_shift']:.3f} σ; calibrate ordered "
+            f"{t['calibrate_s']['ordered']:.3f} s, random {t['calibrate_s']['random']:.3f} s",
+            f"{'window':>7}{'age shift':>11}{'natural':>9}  {'time':12}{'random':12}floors",
+        ]
+        for w in t["windows"]:
+            lines.append(
+                f"{w['window']:>7}{w['age_shift']:>11.3f}{w['natural']:>9.3f}  "
+                f"{_names(w['ordered']):12}{_names(w['random']):12}{_names(w['floors'])}"
+            )
+    if "cardinality" in result:
+        lines += ["", "300-value category, same-distribution windows of adult.test:"]
+        for size, c in result["cardinality"].items():
+            lines.append(
+                f"  {int(size):>6,} rows: {c['alarms']} alarms in {c['windows']} (past the JS "
+                f"floor alone: {c['past_js_floor']}), 5% unseen detected "
+                f"{c['unseen_detected']}/{c['windows']}, natural JS {c['natural_js']:.3f}, "
+                f"{c['seconds_per_check'] * 1000:.1f} ms a check"
+            )
     return lines
 
 
@@ -279,6 +440,7 @@ def floors(result: dict[str, Any]) -> list[str]:
             f"calibration cost on {name}: {ratio:.0%} of the statistics pass "
             f"(≤ {COST_FLOOR:.0%}): {'met' if ratio <= COST_FLOOR else 'NOT met'}"
         )
+    out += time_floors(result)
     for size in SIZES:
         rate = result["mooring"][f"none@{size}"]["calibrated"]["rate"]
         out.append(
@@ -294,6 +456,57 @@ def floors(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def _names(drifted: list[str]) -> str:
+    """``-``, ``age`` or ``age +2`` (the first drifted feature and how many more)."""
+    if not drifted:
+        return "-"
+    return drifted[0] + (f" +{len(drifted) - 1}" if len(drifted) > 1 else "")
+
+
+def time_floors(result: dict[str, Any]) -> list[str]:
+    """The floors of the time and cardinality parts (when measured)."""
+    out = []
+    if "time" in result:
+        t = result["time"]
+        within = [w for w in t["windows"] if w["age_shift"] <= t["halves_age_shift"]]
+        quiet = sum(not w["ordered"] for w in within)
+        out.append(
+            f"windows moved no further than training's own halves, not flagged with time "
+            f"calibration: {quiet}/{len(within)}: {'met' if quiet == len(within) else 'NOT met'}"
+        )
+    for size, c in result.get("cardinality", {}).items():
+        ok = c["alarms"] == 0 and c["unseen_detected"] == c["windows"]
+        out.append(
+            f"300-value category at {int(size):,} rows: {c['alarms']} alarms, "
+            f"{c['unseen_detected']}/{c['windows']} detected: {'met' if ok else 'NOT met'}"
+        )
+    return out
+
+
 def to_json(result: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+
+def main() -> int:
+    """The time and cardinality parts alone: ``python benchmarks/drift_calibration.py``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Drift calibration over time; 300 categories.")
+    parser.add_argument("--time-windows", type=int, default=8)
+    parser.add_argument("--cardinality-windows", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "drift_time.json")
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "time": time_verdicts(args.time_windows),
+        "cardinality": cardinality_verdicts(args.cardinality_windows),
+    }
+    result["floors"] = time_floors(result)
+    to_json(result, args.out)
+    print("\n".join([*time_report(result), "", *result["floors"]]))
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

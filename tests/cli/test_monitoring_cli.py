@@ -153,3 +153,25 @@ def test_drift_summarised_file_by_file_matches_one_process(
     # A last-N window is the single-process reader's; with a sharded window it is refused.
     assert main(["drift", "--config", config, "--data", folder, "--last", "100"]) == 2
     assert "--last reads only the newest log files" in capsys.readouterr().err
+
+
+def test_the_drift_table_shows_each_features_floor_and_natural_variation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from mooring.cli.monitoring import _print_report
+    from mooring.config import MonitoringConfig
+    from mooring.contract import compute_statistics
+    from mooring.monitoring import compute_drift
+
+    rng = np.random.default_rng(0)
+    base = pa.table({"x": rng.normal(size=5000), "c": rng.choice(["a", "b"], 5000)})
+    window = pa.table({"x": rng.normal(size=2000) + 1.0, "c": rng.choice(["a", "b"], 2000)})
+    _print_report(compute_drift(compute_statistics(base), window, MonitoringConfig()))
+    out = capsys.readouterr().out
+    # The headline distance's floor and natural variation (wasserstein/σ has no sampling
+    # bound, so x shows its floor only), and where the natural variation comes from.
+    assert "floor /" in out and "0.1 / –" in out and "0.029" in out
+    assert "natural variation of c: sampling noise at the window's rows" in out

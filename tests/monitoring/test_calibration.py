@@ -4,6 +4,11 @@ The obvious rule (a fixed floor per distance) is wrong both ways on real data: o
 file whose features wander it flags every window; these tests show the calibrated rule
 raising no alarm there and none on same-distribution windows, while the shifts that
 matter (age + 5 years, the sex mix flipped, 5% of a category never seen) are still flagged.
+
+Where the rows have a time order, natural variation is movement over time: a new window
+that continues the slow drift already inside the training period, moving no further than
+the training period's second half moved from its first, is not drift — although random
+windows of the same training data, which only see sampling noise, call it drift.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import generate_latest
 
 from mooring.config import MonitoringConfig
 from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics, read_table
 from mooring.monitoring.calibration import Calibration, calibrate, calibration_order
-from mooring.monitoring.drift import compute_drift
+from mooring.monitoring.drift import compute_drift, window_plan
+from mooring.monitoring.gauges import drift_gauges
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +81,20 @@ def test_what_is_measured(calibration: Calibration) -> None:
     assert calibration.suggested_min_samples is not None
     assert 500 <= calibration.suggested_min_samples <= 5000
     assert Calibration.from_dict(calibration.to_dict()) == calibration
+    assert set(calibration.sources["age"]["wasserstein"]) == {"random"}
+    assert calibration.natural_kind("age", 10_000) == dict.fromkeys(
+        calibration.features["age"], "random"
+    )
 
 
 @settings(max_examples=50, deadline=None)
-@given(rows=st.integers(min_value=1, max_value=1_000_000))
-def test_natural_variation_never_grows_with_the_window(rows: int) -> None:
+@given(
+    rows=st.integers(min_value=1, max_value=1_000_000),
+    method=st.sampled_from(["random", "ordered"]),
+)
+def test_natural_variation_never_grows_with_the_window(rows: int, method: str) -> None:
     c = Calibration(
-        "random",
+        method,  # type: ignore[arg-type]
         30_000,
         100,
         0.99,
@@ -90,6 +104,10 @@ def test_natural_variation_never_grows_with_the_window(rows: int) -> None:
     here, more = c.natural("x", rows), c.natural("x", rows + 1)
     for metric in ("psi", "wasserstein"):
         assert 0 < more[metric] <= here[metric] + 1e-12
+    if method == "ordered":
+        # Movement over time does not average out in a larger window: never below the
+        # largest calibrated size's value.
+        assert here["wasserstein"] >= 0.03 and here["psi"] >= 0.004
 
 
 def test_one_hundred_same_distribution_windows_raise_no_alarm(
@@ -170,3 +188,192 @@ def test_a_timestamp_orders_the_windows_and_off_turns_calibration_off() -> None:
 def test_too_few_rows_to_cut_windows_is_no_calibration() -> None:
     table = pa.table({"x": [float(i) for i in range(60)]})
     assert calibrate(table, compute_statistics(table), MonitoringConfig()) is None
+
+
+# ------------------------------------------------------------------ calibrated on time
+
+TRAIN_ROWS = 30_000
+WINDOW = 2000
+
+
+@pytest.fixture(scope="module")
+def timeline(train: pa.Table, test_rows: pa.Table) -> pa.Table:
+    """All of Adult along a synthetic time axis (``event_time``, a minute a row) along which
+    age drifts slowly (and what goes with it: marital status, relationship, …)."""
+    rows = pa.concat_tables([train.drop(["class"]), test_rows])
+    rng = np.random.default_rng(0)
+    age = np.asarray(rows["age"].to_numpy(), dtype=np.float64)
+    ordered = rows.take(pa.array(np.argsort(age + rng.normal(0.0, 30.0, rows.num_rows))))
+    start = np.datetime64("2024-01-01T00:00", "s")
+    minutes = start + np.arange(ordered.num_rows) * np.timedelta64(60, "s")
+    return ordered.append_column("event_time", pa.array(minutes, pa.timestamp("s")))
+
+
+@pytest.fixture(scope="module")
+def period(timeline: pa.Table) -> tuple[pa.Table, DatasetStatistics]:
+    """The training period, its rows shuffled (the timestamp, not the file, orders them)."""
+    rows = timeline.slice(0, TRAIN_ROWS)
+    rows = rows.take(pa.array(np.random.default_rng(1).permutation(TRAIN_ROWS)))
+    return rows, compute_statistics(rows)
+
+
+def _calibrate(
+    period: tuple[pa.Table, DatasetStatistics], config: MonitoringConfig, order: str
+) -> Calibration:
+    rows, stats = period
+    result = calibrate(rows, stats, config, order=order, timestamp="event_time")  # type: ignore[arg-type]
+    assert result is not None
+    return result
+
+
+def test_a_window_continuing_the_slow_drift_of_training_is_natural_on_time(
+    timeline: pa.Table, period: tuple[pa.Table, DatasetStatistics]
+) -> None:
+    config = MonitoringConfig(window_rows=WINDOW)
+    stats = period[1]
+    window = timeline.slice(TRAIN_ROWS, WINDOW)  # the first window after training
+    halves = compute_drift(
+        compute_statistics(timeline.slice(0, TRAIN_ROWS // 2)),
+        timeline.slice(TRAIN_ROWS // 2, TRAIN_ROWS // 2),
+        config,
+        timestamp="event_time",
+    )
+    order = calibration_order(config, "event_time")
+    assert order == "ordered"
+    on_time = _calibrate(period, config, order)
+    at_random = _calibrate(period, config, "random")
+    assert "event_time" not in on_time.features
+    reports = {
+        name: compute_drift(stats, window, config, calibration=c, timestamp="event_time")
+        for name, c in (("time", on_time), ("random", at_random), ("floors", None))
+    }
+    # The scenario: the new window's age moved no further from the training data than
+    # the training period's second half moved from its first half …
+    shift = reports["time"].feature("age").measured["wasserstein"]
+    assert 0.3 < shift < 1.05 * halves.feature("age").measured["wasserstein"]
+    # … so the obvious rules (a floor, or random windows that see only sampling noise)
+    # flag it, and time-ordered calibration does not.
+    assert "age" in reports["random"].drifted and "age" in reports["floors"].drifted
+    assert reports["time"].drifted == [] and reports["time"].status == "ok"
+    age = reports["time"].feature("age")
+    assert age.natural_kind["wasserstein"] == "later"
+    assert age.thresholds["wasserstein"] == 0.1
+    assert (age.natural["wasserstein"] or 0.0) > shift / 1.5
+    assert reports["time"].settings["calibration"]["method"] == "ordered"
+    assert reports["random"].feature("age").natural_kind["wasserstein"] == "random"
+    # Time calibration is no blanket: the drift carried on well past the training
+    # period's own movement (three windows later) is flagged.
+    further = timeline.slice(TRAIN_ROWS + 3 * WINDOW, WINDOW)
+    assert (
+        "age"
+        in compute_drift(
+            stats, further, config, calibration=on_time, timestamp="event_time"
+        ).drifted
+    )
+    for report in reports.values():
+        # The time axis itself is never a feature: it would always be out of range.
+        assert "event_time" not in {f.name for f in report.features}
+        assert any("event_time" in note for note in report.notes)
+        assert "event_time" not in generate_latest(drift_gauges(report)).decode()
+
+
+def test_real_changes_are_still_flagged_when_calibrated_on_time(
+    timeline: pa.Table, period: tuple[pa.Table, DatasetStatistics]
+) -> None:
+    config = MonitoringConfig(window_rows=WINDOW)
+    on_time = _calibrate(period, config, "ordered")
+    window = timeline.slice(TRAIN_ROWS, WINDOW)
+    unseen = pa.array(np.random.default_rng(2).random(WINDOW) < 0.05)
+    changes = (
+        (_replace(window, "age", pc.add(window["age"], 5)), "age"),
+        (
+            _replace(window, "sex", pc.if_else(pc.equal(window["sex"], "Male"), "Female", "Male")),
+            "sex",
+        ),
+        (
+            _replace(window, "workclass", pc.if_else(unseen, "Never-seen", window["workclass"])),
+            "workclass",
+        ),
+    )
+    for table, feature in changes:
+        report = compute_drift(
+            period[1], table, config, calibration=on_time, timestamp="event_time"
+        )
+        assert report.drifted == [feature], (feature, [f.reasons for f in report.features])
+        # The report shows both numbers, and where the natural variation comes from.
+        judged = report.feature(feature)
+        assert judged.thresholds and judged.natural and judged.natural_kind
+        assert any("(floor) and > 1.5 ×" in r for r in judged.reasons) or feature == "workclass"
+
+
+def test_blocks_that_swing_back_and_forth_are_natural_as_consecutive_blocks(
+    train: pa.Table,
+) -> None:
+    """Rows in time order (no timestamp; ``calibration = "ordered"`` says so) whose sex mix
+    swings from one 1,000-row block to the next: the whole earlier period averages the
+    swing out, the previous block does not."""
+    rows = train.select(["sex"])
+    male = np.flatnonzero(np.asarray(pc.equal(rows["sex"], "Male").to_numpy(zero_copy_only=False)))
+    female = np.setdiff1d(np.arange(rows.num_rows), male)
+    rng = np.random.default_rng(3)
+    rng.shuffle(male)
+    rng.shuffle(female)
+    blocks, m, f = [], 0, 0
+    for i in range(20):
+        men = 850 if i % 2 == 0 else 450
+        blocks += [male[m : m + men], female[f : f + 1000 - men]]
+        m, f = m + men, f + 1000 - men
+    swinging = rows.take(pa.array(np.concatenate(blocks)))
+    stats = compute_statistics(swinging)
+    config = MonitoringConfig(calibration="ordered", window_rows=1000, min_samples=1000)
+    order = calibration_order(config, None)
+    assert order == "ordered"
+    in_order = calibrate(swinging, stats, config, order=order)
+    at_random = calibrate(swinging, stats, config, order="random")
+    assert in_order is not None and at_random is not None
+    assert in_order.natural_kind("sex", 1000)["jensen_shannon"] == "consecutive"
+    window = rows.take(pa.array(np.sort(np.concatenate([male[m : m + 850], female[f : f + 150]]))))
+    assert compute_drift(stats, window, config, calibration=in_order).drifted == []
+    assert compute_drift(stats, window, config, calibration=at_random).drifted == ["sex"]
+
+
+def test_time_columns_are_never_judged() -> None:
+    rng = np.random.default_rng(4)
+    day = np.datetime64("2024-01-01", "D") + rng.integers(0, 300, 3000)
+    table = pa.table(
+        {
+            "x": rng.normal(size=3000),
+            "day": pa.array(day, pa.date32()),
+            "at": [f"2024-01-{1 + i % 28:02d}" for i in range(3000)],
+        }
+    )
+    later = pa.table(
+        {
+            "x": rng.normal(size=3000),
+            "day": pa.array(day + 1000, pa.date32()),
+            "at": ["2025-06-01"] * 3000,
+        }
+    )
+    stats = compute_statistics(table)
+    report = compute_drift(stats, later, MonitoringConfig(), timestamp="at")
+    assert [f.name for f in report.features] == ["x"] and report.status == "ok"
+    assert "time columns, never judged for drift: at, day" in report.notes
+    plan = window_plan(stats, MonitoringConfig(), timestamp="at")
+    assert plan["feature_names"] == ["x"]
+    calibrated = calibrate(table, stats, MonitoringConfig(), order="ordered", timestamp="at")
+    assert calibrated is not None and set(calibrated.features) == {"x"}
+    # Without naming it, a text time column is a category like any other.
+    assert "at" in compute_drift(stats, later, MonitoringConfig()).drifted
+
+
+def test_a_calibration_stored_before_time_ordered_comparisons_reads_back() -> None:
+    old = {
+        "format": "mooring.drift-calibration",
+        "method": "ordered",
+        "rows": 10_000,
+        "sizes": [100, 1000],
+        "features": {"x": {"psi": [0.2, 0.03]}},
+    }
+    c = Calibration.from_dict(old)
+    assert c.sources == {} and c.natural_kind("x", 1000) == {"psi": "ordered"}
+    assert Calibration.from_dict(c.to_dict()) == c

@@ -25,7 +25,7 @@ from mooring.errors import UsageError
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
-    from mooring.formats.drift import DriftReport
+    from mooring.formats.drift import DriftReport, FeatureDrift
     from mooring.registry import Registry
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.")]
@@ -65,6 +65,31 @@ def parse_since(text: str | None) -> datetime | None:
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.4g}"
+
+
+def _headline(f: FeatureDrift) -> str:
+    """The distance the table shows a feature's two bars for."""
+    return "wasserstein" if f.kind == "numeric" else "jensen_shannon"
+
+
+def _bars(f: FeatureDrift) -> str:
+    """The headline distance's floor and natural variation."""
+    key = _headline(f)
+    return f"{_fmt(f.thresholds.get(key))} / {_fmt(f.natural.get(key))}"
+
+
+def _print_kinds(features: list[FeatureDrift]) -> None:
+    """Where each feature's natural variation comes from, one line per kind."""
+    from mooring.monitoring.noise import kind_label
+
+    kinds: dict[str, list[str]] = {}
+    for f in features:
+        if kind := f.natural_kind.get(_headline(f)):
+            kinds.setdefault(kind, []).append(f.name)
+    for kind, names in kinds.items():
+        console.print(
+            f"natural variation of {', '.join(names)}: {kind_label(kind)}", soft_wrap=True
+        )
 
 
 @app.command(
@@ -155,7 +180,16 @@ def _print_report(report: DriftReport) -> None:
         f"{report.model} v{report.version}: [{style}]{report.status}[/] on "
         f"{report.window['rows']:,} rows ({report.window['start']} → {report.window['end']})"
     )
-    table = Table("feature", "status", "psi", "js", "wasserstein/σ", "ks", "out-of-range/unseen")
+    table = Table(
+        "feature",
+        "status",
+        "psi",
+        "js",
+        "wasserstein/σ",
+        "ks",
+        "out-of-range/unseen",
+        "floor / natural",
+    )
     features = list(report.features)
     if report.prediction is not None:
         features += report.prediction.features
@@ -170,8 +204,10 @@ def _print_report(report: DriftReport) -> None:
             _fmt(f.metrics.get("wasserstein")),
             _fmt(f.metrics.get("ks")),
             _fmt(share),
+            _bars(f),
         )
     console.print(table)
+    _print_kinds(features)
     for f in features:
         if f.drifted:
             console.print(f"[red]{f.name}[/]: {'; '.join(f.reasons)}", soft_wrap=True)

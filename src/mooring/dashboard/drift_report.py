@@ -73,10 +73,12 @@ def _feature_table(features: list[FeatureDrift]) -> str:
         for m in _METRICS:
             bound = f.thresholds.get(_THRESHOLD_OF[m])
             natural = f.natural.get(_THRESHOLD_OF[m])
+            kind = f.natural_kind.get(_THRESHOLD_OF[m])
             value = f.metrics.get(m)
             # Red where the metric decided: past its floor and its natural variation.
             hit = any(r.startswith(f"{m} ") for r in f.reasons)
             usual = f"; natural variation {natural:.4g}" if natural is not None else ""
+            usual += f" ({escape(kind)})" if natural is not None and kind else ""
             title = f' title="floor {bound:g}{usual}"' if bound is not None else ""
             cls = ' class="drift"' if hit else ""
             cells.append(f"<td{cls}{title}>{_fmt(value)}</td>")

@@ -138,6 +138,10 @@ def _numbers(data: Any) -> dict[str, float | None]:
     return {str(key): _number(value) for key, value in data.items()}
 
 
+def _labels(data: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, Mapping) else {}
+
+
 def _strings(data: Any) -> list[str]:
     return [str(x) for x in data] if isinstance(data, list) else []
 
@@ -233,8 +237,11 @@ class FeatureDrift:
     ``status`` is ``ok``, ``drift``, ``insufficient_data`` (fewer present values than
     ``min_samples``) or ``no_baseline``. ``metrics`` holds every distance and share
     (``None`` where undefined); ``thresholds`` is keyed by threshold name (see
-    :data:`METRIC_OF`), ``None`` where the threshold is off. ``baseline`` / ``current``
-    are the histograms the distances were computed on.
+    :data:`METRIC_OF`), ``None`` where the threshold is off; ``natural`` the natural
+    variation beside each, by the same keys, and ``natural_kind`` where it comes from
+    (``random``, ``consecutive``, ``later`` time blocks in training, or ``sampling``
+    noise at the window's rows). ``baseline`` / ``current`` are the histograms the
+    distances were computed on.
     """
 
     name: str
@@ -247,6 +254,7 @@ class FeatureDrift:
     baseline: Histogram | None = None
     current: Histogram | None = None
     natural: dict[str, float | None] = field(default_factory=dict)
+    natural_kind: dict[str, str] = field(default_factory=dict)
 
     @property
     def measured(self) -> dict[str, float]:
@@ -283,6 +291,7 @@ class FeatureDrift:
             "metrics": self.metrics,
             "thresholds": self.thresholds,
             "natural": self.natural,
+            "natural_kind": self.natural_kind,
             "reasons": self.reasons,
         }
         share = "out_of_range_share" if self.kind == "numeric" else "unseen_share"
@@ -305,6 +314,7 @@ class FeatureDrift:
             baseline=Histogram.from_dict(data.get("baseline")),
             current=Histogram.from_dict(data.get("current")),
             natural=_numbers(data.get("natural")),
+            natural_kind=_labels(data.get("natural_kind")),
         )
 
 

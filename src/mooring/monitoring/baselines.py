@@ -331,7 +331,7 @@ def prediction_baseline(
 def calibration_for(
     cfg: MooringConfig, version: ModelVersion
 ) -> tuple[Calibration | None, str | None]:
-    """The drift calibration of ``version``, or None and why (the floors alone decide then)."""
+    """The drift calibration of ``version``, or None and why (floors and sampling noise decide)."""
     order = calibration_order(cfg.monitoring, cfg.data.timestamp)
     if order is None:
         return None, None

@@ -1,4 +1,4 @@
-"""Drift thresholds calibrated on natural variation: how far windows of the training data stray.
+"""Drift thresholds calibrated on natural variation: how far the training data strays from itself.
 
 A fixed threshold is wrong in both directions. On data whose features wander (seasons, a
 slowly changing mix of customers) the training data already differs from itself more than
@@ -8,35 +8,58 @@ measures for every feature how much each drift distance varies between windows o
 monitoring window's size *inside the training data*, and a feature drifts only when its
 distance exceeds both the configured floor and ``[monitoring] calibration_margin`` × that
 natural variation (its ``calibration_quantile``, by default the 99th percentile, over
-``calibration_windows`` windows). The drift report shows both numbers.
+``calibration_windows`` comparisons per kind). The drift report shows both numbers and
+which kind of comparison gave the natural variation.
 
-Windows are compared with the rest of the training data (the complement), never with the
-whole of it: a window is part of the whole, so whole-vs-window distances understate what a
-fresh sample of serving traffic shows. They are cut
+How the training data is cut depends on whether its rows have a time order:
 
-* **in row order** (``calibration = "ordered"``, the default when ``[data] timestamp`` is
-  set; rows are sorted by it): contiguous blocks, so slow wandering counts as natural;
-* **at random** (``"random"``): blocks of one random permutation of the rows, i.e. random
-  subsets, so only sampling noise counts.
+* **in time order** (``calibration = "ordered"``: the default when ``[data] timestamp``
+  is set, rows sorted by it; without a timestamp, "the rows are in time order"), natural
+  variation is *movement over time*, measured as a check would meet it. Two kinds of
+  comparison, each at every window size, and the larger of their quantiles is taken:
+
+  - ``consecutive``: a block of rows against the block just before it (block i + 1 vs
+    block i), so change from one window to the next counts as natural;
+  - ``later``: a block against the *whole earlier period* (rows ``[t, t + size)`` vs
+    ``[0, t)``, with ``t`` from half the rows to the end), the way a monitoring window
+    after the training period is compared with the training reference — so slow drift
+    already present inside the training period counts as natural: a new window that
+    moves no further than the training data's later half moved from its earlier half
+    is not drift.
+
+* **at random** (``"random"``: no timestamp): a window of random rows against the rest of
+  the training data (the complement), never against the whole of it (a window is part of
+  the whole, so whole-vs-window distances understate what a fresh sample shows); only
+  sampling noise counts.
 
 Calibration runs at a ladder of window sizes (100 rows up to half the training data,
 plus ``min_samples`` and ``window_rows``); a check's window is judged at its own row count
-(log-log interpolation between sizes; beyond the ladder, sampling-noise scaling). The
-smallest size at which natural variation stays under every floor is reported as the
-``min_samples`` the data supports.
+(log-log interpolation between sizes; beyond the ladder, sampling-noise scaling for random
+windows, the largest size's value held for time-ordered ones, since movement over time
+does not shrink with a larger window). The smallest size at which natural variation stays
+under every floor is reported as the ``min_samples`` the data supports. Whatever the
+calibration, the drift check also knows the sampling noise of each binned distance at the
+window's exact row count (:mod:`mooring.monitoring.noise`), so a category with hundreds of
+values is not flagged for the noise of its many small shares.
+
+The timestamp column itself (and any date or time column) is never calibrated: it is the
+time axis, not a feature, and the drift check never judges it.
 
 Why this is its own code and not the drift check run on each window: the check summarises a
 window with mergeable sketches (about 2 µs a row), and calibrating on a few hundred windows
 that way would cost tens of statistics passes. Here every column is coded once (the drift
-check's own bin edges; a 64-quantile grid for Wasserstein and KS), per-window counts come
-from one ``bincount`` and prefix sums, and the distances are the contract layer's formulas
-applied to all windows at once (:func:`~mooring.contract.distance.row_distances`):
-Wasserstein and KS are evaluated on the grid, within a grid step of the exact values.
+check's own bin edges; a 64-quantile grid for Wasserstein and KS), the counts of every
+window and of its reference come from one ``bincount`` and prefix sums, and the distances
+are the contract layer's formulas applied to all windows at once
+(:func:`~mooring.contract.distance.row_distances`): Wasserstein and KS are evaluated on the
+grid, within a grid step of the exact values.
 
 Example:
     >>> calibration = calibrate(train_table, train_stats, cfg.monitoring)  # doctest: +SKIP
     >>> calibration.natural("age", rows=5000)["wasserstein"]  # doctest: +SKIP
     0.041
+    >>> calibration.natural_kind("age", rows=5000)["wasserstein"]  # doctest: +SKIP
+    'later'
 """
 
 from __future__ import annotations
@@ -69,15 +92,26 @@ SUBSAMPLE_FACTOR = 20
 _QUADRATIC = frozenset({"psi"})
 NUMERIC = ("psi", "jensen_shannon", "wasserstein", "ks", "missing")
 CATEGORICAL = ("psi", "jensen_shannon", "linf", "missing")
+#: The comparisons each way of cutting makes (see the module docstring). ``ordered`` is
+#: what calibrations stored before time-ordered comparisons existed made: contiguous
+#: blocks against the rest of the rows.
+FAMILIES: dict[Order, tuple[str, ...]] = {
+    "random": ("random",),
+    "ordered": ("consecutive", "later"),
+}
 Array = npt.NDArray[np.float64]
+Span = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Natural variation of every feature's drift distances inside the training data.
 
-    ``features[name][metric]`` holds the ``quantile`` of the distance between a window of
-    ``sizes[i]`` rows and the rest of the training data, for each size.
+    ``features[name][metric]`` holds, for each size ``sizes[i]``, the ``quantile`` of the
+    distance between a window of that many rows and its reference (the rest of the
+    training data for ``random``; the previous block, or the whole earlier period, for
+    ``ordered``: the larger of the two). ``sources[name][metric][i]`` names the kind of
+    comparison that gave it: ``random``, ``consecutive`` or ``later``.
     """
 
     method: Order
@@ -89,6 +123,7 @@ class Calibration:
     suggested_min_samples: int | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    sources: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def natural(self, name: str, rows: int) -> dict[str, float]:
         """Each metric's natural variation for a window of ``rows`` rows (empty: not calibrated).
@@ -97,14 +132,40 @@ class Calibration:
             >>> c = Calibration("random", 10_000, 50, 0.99, (100, 1000),
             ...                 {"x": {"wasserstein": (0.2, 0.06)}})
             >>> round(c.natural("x", 400)["wasserstein"], 3)
-            0.1
+            0.097
         """
         per = self.features.get(name)
         if not per or rows <= 0 or not self.sizes:
             return {}
         return {
-            metric: _at(self.sizes, values, rows, self.rows, metric)
+            metric: _at(self.sizes, values, rows, self.rows, metric, self.method)
             for metric, values in per.items()
+        }
+
+    def natural_kind(self, name: str, rows: int) -> dict[str, str]:
+        """Which comparison gave each metric's natural variation at ``rows`` rows.
+
+        The kind at the calibrated size nearest ``rows`` (on a log scale): ``random``,
+        ``consecutive`` or ``later`` (``ordered`` for a calibration stored before
+        time-ordered comparisons existed).
+
+        Example:
+            >>> c = Calibration("ordered", 10_000, 50, 0.99, (100, 1000),
+            ...                 {"x": {"wasserstein": (0.2, 0.06)}},
+            ...                 sources={"x": {"wasserstein": ("consecutive", "later")}})
+            >>> c.natural_kind("x", 900)
+            {'wasserstein': 'later'}
+        """
+        per = self.features.get(name)
+        if not per or rows <= 0 or not self.sizes:
+            return {}
+        i = int(
+            np.argmin(np.abs(np.log(np.asarray(self.sizes, dtype=np.float64)) - math.log(rows)))
+        )
+        kinds = self.sources.get(name, {})
+        return {
+            metric: kinds[metric][i] if len(kinds.get(metric, ())) > i else self.method
+            for metric in per
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +183,7 @@ class Calibration:
             "suggested_min_samples": self.suggested_min_samples,
             "seconds": self.seconds,
             "notes": self.notes,
+            "sources": {n: {m: list(v) for m, v in per.items()} for n, per in self.sources.items()},
         }
 
     @classmethod
@@ -142,14 +204,28 @@ class Calibration:
             suggested_min_samples=None if suggested is None else int(suggested),
             seconds=float(data.get("seconds", 0.0)),
             notes=[str(n) for n in data.get("notes", [])],
+            sources={
+                str(n): {str(m): tuple(str(x) for x in v) for m, v in per.items()}
+                for n, per in (data.get("sources") or {}).items()
+            },
         )
 
 
-def _at(sizes: Sequence[int], values: Sequence[float], rows: int, total: int, metric: str) -> float:
+def _at(
+    sizes: Sequence[int],
+    values: Sequence[float],
+    rows: int,
+    total: int,
+    metric: str,
+    method: Order = "random",
+) -> float:
     power = 1.0 if metric in _QUADRATIC else 0.5
     if rows <= sizes[0]:
         return float(values[0] * (sizes[0] / rows) ** power)
     if rows >= sizes[-1]:
+        if method == "ordered":
+            # Movement over time does not average out in a larger window.
+            return float(values[-1])
         top = sizes[-1]
         # Sampling noise of a fresh window against the whole training data, relative to
         # that of the largest calibrated window against its complement.
@@ -165,7 +241,13 @@ def _at(sizes: Sequence[int], values: Sequence[float], rows: int, total: int, me
 def calibration_order(config: MonitoringConfig, timestamp: str | None) -> Order | None:
     """How windows are cut for ``[monitoring] calibration`` (None: calibration is off).
 
+    ``"auto"`` is time-ordered when ``[data] timestamp`` is set; ``"ordered"`` says the
+    rows are in time order (sorted by the timestamp when there is one, else as they are
+    in the file); ``"random"`` ignores any order.
+
     >>> calibration_order(MonitoringConfig(), "event_time")
+    'ordered'
+    >>> calibration_order(MonitoringConfig(calibration="ordered"), None)
     'ordered'
     """
     if config.calibration == "off":
@@ -194,54 +276,86 @@ def _numbers(array: pa.ChunkedArray) -> Array:
 
 
 class _Windows:
-    """Windows of each size over the rows in ``positions`` order, and their counts of a coding.
+    """Pairs of row ranges over the rows in ``positions`` order: windows and their references.
 
-    Every window start and end is a boundary; the rows between two boundaries form a
-    segment. One ``bincount`` per coding gives each segment's counts; prefix sums over
-    the segments then give any window's counts by one subtraction.
+    A window is ``[start, end)`` in that order; its reference another range, or (no
+    ``reference``) every other row. Every range start and end is a boundary; the rows
+    between two boundaries form a segment. One ``bincount`` per coding gives each
+    segment's counts; prefix sums over the segments then give any range's counts by one
+    subtraction. ``shape`` is ``(sizes, kinds of comparison, comparisons)``.
     """
 
     def __init__(
         self,
         positions: npt.NDArray[np.int64],
-        sizes: Sequence[int],
-        count: int,
-        *,
-        contiguous: bool,
-        rng: np.random.Generator,
+        window: Span,
+        reference: Span | None,
+        shape: tuple[int, int, int],
     ) -> None:
         rows = positions.size
-        starts_by_size: dict[int, npt.NDArray[np.int64]] = {}
-        for size in sizes:
-            last = rows - size
-            if contiguous:
-                starts = np.linspace(0, last, count).round().astype(np.int64)
-            else:
-                starts = rng.integers(0, last + 1, count).astype(np.int64)
-            starts_by_size[size] = starts
-        edges = [np.array([0, rows])] + [
-            np.concatenate([s, s + z]) for z, s in starts_by_size.items()
-        ]
-        self.boundaries = np.unique(np.concatenate(edges))
+        spans = [*window, *(reference or ())]
+        self.boundaries = np.unique(np.concatenate([np.array([0, rows]), *spans]))
         # The segment of each *row* (not position): codes are counted without reordering.
         self.segment = np.empty(rows, dtype=np.int64)
         self.segment[positions] = (
             np.searchsorted(self.boundaries, np.arange(rows), side="right") - 1
         )
-        starts = np.concatenate([starts_by_size[size] for size in sizes])
-        ends = np.concatenate([starts_by_size[size] + size for size in sizes])
-        self.starts = np.searchsorted(self.boundaries, starts)
-        self.ends = np.searchsorted(self.boundaries, ends)
-        self.shape = (len(sizes), count)
+        self.window = (
+            np.searchsorted(self.boundaries, window[0]),
+            np.searchsorted(self.boundaries, window[1]),
+        )
+        self.reference = (
+            None
+            if reference is None
+            else (
+                np.searchsorted(self.boundaries, reference[0]),
+                np.searchsorted(self.boundaries, reference[1]),
+            )
+        )
+        self.shape = shape
 
     def counts(self, codes: npt.NDArray[np.int64], bins: int) -> tuple[Array, Array]:
-        """The ``(windows, bins)`` counts of ``codes`` in every window (sizes in order), and
-        the total counts."""
+        """The ``(comparisons, bins)`` counts of ``codes`` in every window and in its
+        reference (in :attr:`shape` order)."""
         segments = self.boundaries.size - 1
         flat = np.bincount(self.segment * bins + codes, minlength=segments * bins)
         per_segment = flat.reshape(segments, bins).astype(np.float64)
         prefix = np.vstack([np.zeros(bins), np.cumsum(per_segment, axis=0)])
-        return prefix[self.ends] - prefix[self.starts], prefix[-1]
+        window = prefix[self.window[1]] - prefix[self.window[0]]
+        if self.reference is None:
+            return window, prefix[-1] - window
+        return window, prefix[self.reference[1]] - prefix[self.reference[0]]
+
+
+def _random_windows(
+    positions: npt.NDArray[np.int64], sizes: Sequence[int], count: int, rng: np.random.Generator
+) -> _Windows:
+    """Windows of random rows (blocks of a random permutation), each against the rest."""
+    rows = positions.size
+    starts = np.concatenate([rng.integers(0, rows - size + 1, count) for size in sizes])
+    ends = starts + np.repeat(np.asarray(sizes, dtype=np.int64), count)
+    return _Windows(positions, (starts, ends), None, (len(sizes), 1, count))
+
+
+def _time_windows(positions: npt.NDArray[np.int64], sizes: Sequence[int], count: int) -> _Windows:
+    """Per size, ``count`` blocks against the block before them (``consecutive``), then
+    ``count`` blocks against the whole period before them (``later``), in time order."""
+    rows = positions.size
+    parts: list[list[npt.NDArray[np.int64]]] = [[], [], [], []]
+    for size in sizes:
+        before = np.linspace(0, rows - 2 * size, count).round().astype(np.int64)
+        after = np.linspace(rows // 2, rows - size, count).round().astype(np.int64)
+        for i, part in enumerate(
+            (
+                np.concatenate([before + size, after]),  # window start
+                np.concatenate([before + 2 * size, after + size]),  # window end
+                np.concatenate([before, np.zeros(count, dtype=np.int64)]),  # reference start
+                np.concatenate([before + size, after]),  # reference end
+            )
+        ):
+            parts[i].append(part)
+    ws, we, rs, re = (np.concatenate(p) for p in parts)
+    return _Windows(positions, (ws, we), (rs, re), (len(sizes), 2, count))
 
 
 def _numeric(
@@ -259,8 +373,7 @@ def _numeric(
     grid = np.unique(np.concatenate([edges, quantiles]))
     ng = grid.size + 1
     codes = np.where(missing, ng, np.searchsorted(grid, present, side="right"))
-    gw, gtotal = windows.counts(codes.astype(np.int64), ng + 1)
-    gc = gtotal - gw
+    gw, gc = windows.counts(codes.astype(np.int64), ng + 1)
     # Grid bin j + 1 starts at grid[j]; drift bin i + 1 starts at edges[i].
     starts = np.concatenate([[0], np.searchsorted(grid, edges) + 1, [ng]])
     w = np.add.reduceat(gw, starts, axis=1)
@@ -311,10 +424,10 @@ def _categorical(
     mapping = np.array([position.get(label, rare) for label in labels], dtype=np.int64)
     nb = len(lumped.labels)
     codes = np.where(missing, nb, mapping[indices])
-    w, total = windows.counts(codes, nb + 1)
+    w, reference = windows.counts(codes, nb + 1)
     return {
-        **_binned(w, total - w, ("psi", "jensen_shannon", "linf")),
-        "missing": _missing(w, total - w),
+        **_binned(w, reference, ("psi", "jensen_shannon", "linf")),
+        "missing": _missing(w, reference),
     }
 
 
@@ -334,8 +447,12 @@ def calibrate(
         table: the training rows (the file the version was trained on).
         statistics: their statistics (the drift baseline; its bin edges are used).
         config: ``[monitoring]``: bins, rare share, floors, window sizes, quantile.
-        order: ``"ordered"`` cuts contiguous blocks (sorted by ``timestamp`` when given),
-            ``"random"`` blocks of a random permutation.
+        order: ``"ordered"``: the rows are in time order (sorted by ``timestamp`` when
+            given, else as they come); blocks are compared with the block before them and
+            with the whole period before them. ``"random"``: windows of random rows, each
+            compared with the rest.
+        timestamp: the event-time column: it orders the rows and is never calibrated
+            (nor is any other date or time column).
         columns: the columns to calibrate (default: every column of the statistics).
 
     Returns None when the data is too small to cut two windows of 50 rows.
@@ -366,18 +483,18 @@ def calibrate(
             table = table.take(pa.array(np.sort(rng.choice(rows, keep, replace=False))))
             rows = keep
         positions = rng.permutation(rows).astype(np.int64)
-    windows = _Windows(
-        positions,
-        sizes,
-        config.calibration_windows,
-        contiguous=order == "ordered",
-        rng=rng,
-    )
+    count = config.calibration_windows
+    if order == "ordered":
+        windows = _time_windows(positions, sizes, count)
+    else:
+        windows = _random_windows(positions, sizes, count, rng)
+    families = FAMILIES[order]
     features: dict[str, dict[str, tuple[float, ...]]] = {}
+    sources: dict[str, dict[str, tuple[str, ...]]] = {}
     names = [n for n in (columns or statistics.column_names) if n in table.column_names]
     for name in names:
         column = statistics.columns.get(name)
-        if column is None or name == timestamp:
+        if column is None or name == timestamp or column.type == "timestamp":
             continue
         if column.numeric is not None and column.numeric.count > 0:
             measured = _numeric(_numbers(table[name]), column, config, windows)
@@ -387,29 +504,30 @@ def calibrate(
             measured = None
         if measured is None:
             continue
-        features[name] = {
-            metric: tuple(
-                round(float(q), 6)
-                for q in np.quantile(
-                    values.reshape(windows.shape), config.calibration_quantile, axis=1
-                )
+        features[name], sources[name] = {}, {}
+        for metric, values in sorted(measured.items()):
+            # (sizes, kinds): each kind's quantile; the larger one is the natural variation.
+            per_kind = np.quantile(
+                values.reshape(windows.shape), config.calibration_quantile, axis=2
             )
-            for metric, values in sorted(measured.items())
-        }
+            features[name][metric] = tuple(round(float(q), 6) for q in per_kind.max(axis=1))
+            sources[name][metric] = tuple(families[i] for i in per_kind.argmax(axis=1))
     calibration = Calibration(
         method=order,
         rows=total,
-        windows=config.calibration_windows,
+        windows=count,
         quantile=config.calibration_quantile,
         sizes=tuple(sizes),
         features=features,
+        sources=sources,
     )
     suggested = _suggest(calibration, config)
     notes = []
     if config.window_rows > total // 2:
         notes.append(
             f"window_rows = {config.window_rows} exceeds half the {total} training rows; "
-            f"windows of {sizes[-1]} rows were cut and larger ones judged by sampling noise"
+            f"windows of {sizes[-1]} rows were cut and larger ones judged by "
+            + ("their value" if order == "ordered" else "sampling noise")
         )
     return replace(
         calibration,

@@ -17,9 +17,14 @@ compared with its baseline:
 
 A feature drifts when any deciding metric reaches its floor (``[monitoring.thresholds]``,
 overridable per feature) **and** exceeds ``[monitoring] calibration_margin`` × its natural
-variation, measured at registration between windows of the training data of the same size
-(:mod:`mooring.monitoring.calibration`); both numbers are in the report. Every distance is
-recorded whether it decides or not. Fewer rows
+variation: the larger of what was measured at registration between windows of the training
+data of the same size (:mod:`mooring.monitoring.calibration`; over time when the rows have
+a time order) and the sampling noise of the distance at the window's own row count
+(:mod:`mooring.monitoring.noise`: a category with hundreds of values is not flagged for
+the noise of its small shares). The report holds both numbers and where the natural
+variation comes from. The event-time column (``[data] timestamp``) and any other date or
+time column are never judged: time moves on, so they would always "drift". Every distance
+is recorded whether it decides or not. Fewer rows
 than ``min_samples`` give ``insufficient_data``, never drift. The same comparison runs per
 segment (``[monitoring] segments``) against the training rows of that segment, and on the
 model's outputs against their evaluation-time distribution (prediction drift). The
@@ -56,7 +61,6 @@ from mooring.contract.distance import (
 )
 from mooring.contract.statistics import ColumnStatistics, DatasetStatistics
 from mooring.formats.drift import (
-    METRIC_OF,
     DriftReport,
     FeatureDrift,
     Histogram,
@@ -68,9 +72,11 @@ from mooring.formats.drift import (
 )
 from mooring.formats.predictions import OUTPUT_PREFIX, read_prediction_log
 from mooring.monitoring.calibration import Calibration
+from mooring.monitoring.noise import judge, natural_variation, sampling_noise
 from mooring.monitoring.window import (
     WindowSummary,
     summarize_window,
+    time_columns,
     window_bounds,
 )
 
@@ -134,39 +140,21 @@ def _histogram(dist: Distributions, which: str, rows: int) -> Histogram:
     )
 
 
-def _judge(
-    metrics: dict[str, float | None],
-    thresholds: dict[str, float | None],
-    natural: Mapping[str, float],
-    margin: float,
-) -> list[str]:
-    reasons = []
-    for key, bound in thresholds.items():
-        value = metrics.get(METRIC_OF[key])
-        if bound is None or value is None or value < bound or value <= 0:
-            continue
-        usual = natural.get(key)
-        if usual is None:
-            reasons.append(f"{METRIC_OF[key]} {value:.4g} >= {bound:g}")
-        elif value > margin * usual:
-            reasons.append(
-                f"{METRIC_OF[key]} {value:.4g} >= {bound:g} (floor) and > {margin:g} × "
-                f"{usual:.4g} (natural variation in training)"
-            )
-    return reasons
-
-
 def compare_columns(
     name: str,
     baseline: ColumnStatistics,
     current: ColumnStatistics | None,
     config: MonitoringConfig,
     natural: Mapping[str, float] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> FeatureDrift:
     """Compare one column's window statistics with its baseline statistics.
 
     ``natural`` is the column's calibrated natural variation at this window's size
-    (metric → distance, see :meth:`Calibration.natural`); without it the floors decide.
+    (metric → distance, see :meth:`Calibration.natural`) and ``kinds`` which comparison
+    gave it (:meth:`Calibration.natural_kind`); the sampling noise of each distance at
+    this window's row count is always known (:mod:`mooring.monitoring.noise`), and a
+    metric decides only past its floor and ``calibration_margin`` × the larger of the two.
 
     Example:
         >>> import pyarrow as pa
@@ -189,6 +177,7 @@ def compare_columns(
     reasons: list[str] = []
     hist_b: Histogram | None = None
     hist_c: Histogram | None = None
+    shares = None
     if kind == "numeric":
         b = baseline.numeric
         assert b is not None
@@ -206,6 +195,7 @@ def compare_columns(
             metrics["out_of_range_share"] = max(0.0, below) + max(0.0, above)
             hist_b = _histogram(dist, "baseline", b.count)
             hist_c = _histogram(dist, "current", c.count)
+            shares = dist.baseline
         else:
             for key in ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range_share"):
                 metrics[key] = None
@@ -230,13 +220,19 @@ def compare_columns(
             metrics["psi"] = _clean(psi(lumped.baseline, lumped.current))
             metrics["jensen_shannon"] = _clean(jensen_shannon(lumped.baseline, lumped.current))
             metrics["linf"] = _clean(linf(lumped.baseline, lumped.current))
+            shares = lumped.baseline
             shown = lump_rare(dist, 0.0) if len(dist.labels) <= 30 else lumped
             hist_b = _histogram(shown, "baseline", bs.count)
             hist_c = _histogram(shown, "current", rows)
         else:
             for key in ("psi", "jensen_shannon", "linf", "unseen_share"):
                 metrics[key] = None
-    usual = {k: v for k, v in (natural or {}).items() if k in thresholds}
+    noise = sampling_noise(baseline, shares, rows, config.calibration_quantile) if rows else {}
+    usual, sources = natural_variation(
+        {k: v for k, v in (natural or {}).items() if k in thresholds},
+        kinds or {},
+        {k: v for k, v in noise.items() if k in thresholds},
+    )
     # A window of min_samples rows holds fewer present values where training already had
     # missing ones: distributions are judged from min_samples × the training present share
     # (less a 10% tolerance),
@@ -248,10 +244,11 @@ def compare_columns(
         thresholds_now = {k: (v if k == "missing" else None) for k, v in thresholds.items()}
     else:
         thresholds_now = thresholds
-    reasons += _judge(metrics, thresholds_now, usual, config.calibration_margin)
+    reasons += judge(metrics, thresholds_now, usual, sources, config.calibration_margin, rows)
     status = "insufficient_data" if window < config.min_samples else "drift" if reasons else "ok"
     return FeatureDrift(
         natural={k: round(v, 6) for k, v in usual.items()},
+        natural_kind=sources,
         name=name,
         kind=kind,
         status=status,
@@ -277,10 +274,11 @@ def _compare_all(
         if override is not None and not override.enabled:
             continue
         column = current.columns.get(name)
-        natural = None
+        natural = kinds = None
         if calibration is not None and column is not None:
             natural = calibration.natural(name, column.count)
-        out.append(compare_columns(name, baseline[name], column, config, natural))
+            kinds = calibration.natural_kind(name, column.count)
+        out.append(compare_columns(name, baseline[name], column, config, natural, kinds))
     return out
 
 
@@ -296,6 +294,7 @@ def compute_drift(
     prediction_source: str | None = None,
     calibration: Calibration | None = None,
     notes: Sequence[str] = (),
+    timestamp: str | None = None,
 ) -> DriftReport:
     """Judge a window of logged rows (features, optionally outputs) against the baseline.
 
@@ -311,23 +310,29 @@ def compute_drift(
         prediction_baseline: statistics of the outputs (``output.score`` / ``output.class``
             / ``output.value``) at evaluation time; without it there is no prediction drift.
         calibration: the features' natural variation inside the training data; without
-            it the floors alone decide.
+            it the floors and each distance's sampling noise decide.
+        timestamp: the event-time column (``[data] timestamp``): never judged, nor is
+            any other date or time column of the baseline.
 
     Example:
         >>> report = compute_drift(stats, table, MonitoringConfig())  # doctest: +SKIP
     """
+    plan = window_plan(baseline, config, prediction_baseline, timestamp=timestamp)
     if isinstance(current, pa.Table):
-        current = summarize_window(current, **window_plan(baseline, config, prediction_baseline))
+        current = summarize_window(current, **plan)
     notes = list(notes)
-    names = [n for n in current.columns if n in baseline.columns]
+    skip = time_columns(baseline, timestamp)
+    names = [n for n in current.columns if n in baseline.columns and n not in skip]
     unknown = [n for n in current.columns if n not in baseline.columns]
+    if timed := sorted(skip & set(current.columns)):
+        notes.append(f"time columns, never judged for drift: {', '.join(timed)}")
     if unknown:
         notes.append(
             f"columns without a training baseline (not judged): {', '.join(sorted(unknown))}"
         )
     rows = current.rows
     results = _compare_all(baseline, current.features, config, names, calibration) if names else []
-    segments = _segments(current, config, segment_baselines or {}, calibration)
+    segments = _segments(current, config, segment_baselines or {}, calibration, skip)
     prediction = None
     if config.prediction:
         prediction = _prediction(current, config, prediction_baseline, prediction_source)
@@ -370,15 +375,19 @@ def window_plan(
     baseline: DatasetStatistics,
     config: MonitoringConfig,
     prediction_baseline: DatasetStatistics | None = None,
+    *,
+    timestamp: str | None = None,
 ) -> dict[str, Any]:
-    """What :func:`summarize_window` must summarise for :func:`compute_drift` to judge it."""
+    """What :func:`summarize_window` must summarise for :func:`compute_drift` to judge it
+    (never the time columns, :func:`~mooring.monitoring.window.time_columns`)."""
+    skip = time_columns(baseline, timestamp)
     outputs = (
         [n for n in prediction_baseline.columns if n.startswith(OUTPUT_PREFIX)]
         if prediction_baseline is not None and config.prediction
         else []
     )
     return {
-        "feature_names": list(baseline.columns),
+        "feature_names": [n for n in baseline.columns if n not in skip],
         "segments": list(config.segments),
         "output_names": outputs,
     }
@@ -388,7 +397,10 @@ def _calibration_settings(
     config: MonitoringConfig, calibration: Calibration | None, notes: list[str]
 ) -> dict[str, Any]:
     if calibration is None:
-        notes.append("drift thresholds are not calibrated for this version: the floors decide")
+        notes.append(
+            "drift thresholds are not calibrated for this version: the floors and each "
+            "distance's sampling noise decide"
+        )
         return {"calibration": None}
     suggested = calibration.suggested_min_samples
     if suggested is not None and config.min_samples < suggested:
@@ -417,6 +429,7 @@ def _segments(
     config: MonitoringConfig,
     baselines: Mapping[str, Mapping[str, DatasetStatistics]],
     calibration: Calibration | None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[SegmentDrift]:
     out: list[SegmentDrift] = []
     for column in config.segments:
@@ -449,7 +462,7 @@ def _segments(
                 )
                 continue
             stats = current.segments[column][value][1]
-            names = [n for n in stats.columns if n in base.columns and n != column]
+            names = [n for n in stats.columns if n in base.columns and n not in {column, *skip}]
             results = _compare_all(base, stats, config, names, calibration)
             if count < config.min_samples:
                 status = "insufficient_data"
@@ -550,7 +563,8 @@ def check_drift(
         notes.append(why)
     current: pa.Table | WindowSummary
     if summarize is not None:
-        current = summarize(version, window_plan(baseline, cfg.monitoring, outputs))
+        plan = window_plan(baseline, cfg.monitoring, outputs, timestamp=cfg.data.timestamp)
+        current = summarize(version, plan)
     else:
         url = cfg.serving.log_url or str(cfg.home / "predictions")
         if last is None and since is None:
@@ -567,6 +581,7 @@ def check_drift(
         prediction_source=source,
         calibration=calibration,
         notes=notes,
+        timestamp=cfg.data.timestamp,
     )
     if write:
         folder = drift_folder(cfg.home, name)

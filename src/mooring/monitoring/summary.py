@@ -57,6 +57,8 @@ def _feature(feature: FeatureDrift, width: int) -> dict[str, Any]:
         natural = feature.natural.get(key)
         if natural is not None:
             deciding[key]["natural"] = round(natural, 4)
+            if key in feature.natural_kind:
+                deciding[key]["natural_kind"] = feature.natural_kind[key]
     return {
         "name": _text(feature.name, width),
         "kind": feature.kind,

@@ -30,7 +30,7 @@ from mooring.contract.io import ReadOptions
 from mooring.contract.statistics import DatasetStatistics, compute_statistics
 from mooring.formats.predictions import OUTPUT_PREFIX, TIMESTAMP, feature_table, output_table
 
-__all__ = ["LOG_READ_OPTIONS", "WindowSummary", "summarize_window"]
+__all__ = ["LOG_READ_OPTIONS", "WindowSummary", "summarize_window", "time_columns"]
 
 #: How statistics read logged columns: the server logs a missing string as "".
 LOG_READ_OPTIONS = ReadOptions(na_values=("",))
@@ -202,6 +202,22 @@ def summarize_window(
         bounds = pc.min_max(table[TIMESTAMP]).as_py()
         summary.start, summary.end = _as_utc(bounds["min"]), _as_utc(bounds["max"])
     return summary
+
+
+def time_columns(statistics: DatasetStatistics, timestamp: str | None = None) -> frozenset[str]:
+    """The columns that are time, not features: ``timestamp`` (``[data] timestamp``) and
+    every date or time column. Drift never judges them: a window is always later than
+    the training data, so its times always lie outside the training range.
+
+    >>> import datetime as dt
+    >>> t = pa.table({"day": [dt.date(2024, 1, 1)], "at": ["2024-01-01"], "age": [30]})
+    >>> sorted(time_columns(compute_statistics(t), "at"))
+    ['at', 'day']
+    """
+    found = {n for n, c in statistics.columns.items() if c.type == "timestamp"}
+    if timestamp:
+        found.add(timestamp)
+    return frozenset(found)
 
 
 def window_bounds(summary: WindowSummary) -> Mapping[str, Any]:

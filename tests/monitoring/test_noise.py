@@ -1,0 +1,233 @@
+"""Sampling noise at the window's row count: a 300-value category judged by what chance gives.
+
+The obvious rule — a fixed floor on Jensen–Shannon distance — is wrong for a category with
+hundreds of values: a same-distribution window of 1,000 or 2,000 rows has a distance past
+the 0.1 floor from sampling alone, every time. These tests build such a column from the
+bundled Adult (``fnlwgt`` hashed into 300 buckets: 150 common ones of about 0.6% each and
+150 rare ones) and show the check leaving same-distribution windows alone (with or
+without a calibration, with or without rare categories lumped) while real changes are
+still flagged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mooring.config import MonitoringConfig
+from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics, read_table
+from mooring.monitoring.calibration import calibrate
+from mooring.monitoring.drift import compute_drift
+from mooring.monitoring.noise import (
+    binned_noise,
+    effective_rows,
+    judge,
+    ks_noise,
+    natural_variation,
+    unseen_noise,
+)
+
+FLOORS = {"jensen_shannon": 0.1, "psi": 0.2}
+
+
+def _buckets(table: pa.Table) -> pa.Array:
+    """``fnlwgt`` hashed into 300 buckets: 90% of rows in b000–b149, 10% in b150–b299."""
+    f = np.asarray(table["fnlwgt"].to_numpy(), dtype=np.uint64)
+    u = ((f * np.uint64(2_654_435_761)) % np.uint64(2**32)).astype(np.float64) / 2**32
+    k = np.where(u < 0.9, u / 0.9 * 150, 150 + (u - 0.9) / 0.1 * 150).astype(np.int64)
+    return pa.array([f"b{x:03d}" for x in k])
+
+
+@pytest.fixture(scope="module")
+def train(adult_train: Path, adult_options: ReadOptions) -> pa.Table:
+    table = read_table(adult_train, adult_options).drop(["class"])
+    return table.append_column("bucket", _buckets(table))
+
+
+@pytest.fixture(scope="module")
+def stats(train: pa.Table) -> DatasetStatistics:
+    return compute_statistics(train)
+
+
+@pytest.fixture(scope="module")
+def test_rows(adult_test: Path, adult_options: ReadOptions) -> pa.Table:
+    table = read_table(adult_test, adult_options).drop(["class"])
+    return table.append_column("bucket", _buckets(table))
+
+
+def _windows(table: pa.Table, rows: int, count: int, seed: int) -> list[pa.Table]:
+    rng = np.random.default_rng(seed)
+    return [
+        table.take(pa.array(np.sort(rng.choice(table.num_rows, rows, replace=False))))
+        for _ in range(count)
+    ]
+
+
+def _put(table: pa.Table, name: str, column: pa.Array | pa.ChunkedArray) -> pa.Table:
+    return table.set_column(table.column_names.index(name), name, column)
+
+
+def test_the_column_has_300_values_half_of_them_above_the_rare_share(
+    stats: DatasetStatistics,
+) -> None:
+    counts = stats["bucket"].strings.frequencies.counts  # type: ignore[union-attr]
+    shares = np.array(list(counts.values())) / stats.num_rows
+    assert len(counts) == 300
+    assert 120 <= int((shares >= MonitoringConfig().rare_share).sum()) <= 160
+
+
+@pytest.mark.parametrize("rare_share", [0.005, 0.0])
+@pytest.mark.parametrize("calibration", ["off", "random", "ordered"])
+def test_a_300_value_category_is_not_flagged_for_its_sampling_noise(
+    train: pa.Table,
+    stats: DatasetStatistics,
+    test_rows: pa.Table,
+    rare_share: float,
+    calibration: str,
+) -> None:
+    config = MonitoringConfig(rare_share=rare_share, window_rows=2000, calibration_windows=50)
+    calibrated = (
+        None
+        if calibration == "off"
+        else calibrate(train, stats, config, order=calibration, columns=["bucket"])  # type: ignore[arg-type]
+    )
+    past_floor = 0
+    for rows in (1000, 2000):
+        for window in _windows(test_rows.select(["bucket"]), rows, 8, seed=rows):
+            report = compute_drift(stats, window, config, calibration=calibrated)
+            judged = report.feature("bucket")
+            assert not judged.drifted, judged.reasons
+            past_floor += any(judged.measured[m] >= f for m, f in FLOORS.items())
+            # What held it back is in the report, and where it comes from.
+            assert (judged.natural["jensen_shannon"] or 0.0) > 0.1
+            assert judged.natural_kind["jensen_shannon"] in {"sampling", "consecutive", "random"}
+    # The obvious rule, the floor alone, flags every one of these windows.
+    assert past_floor == 16
+
+
+def test_real_changes_of_the_300_value_category_are_flagged(
+    stats: DatasetStatistics, test_rows: pa.Table
+) -> None:
+    config = MonitoringConfig()
+    rng = np.random.default_rng(5)
+    for window in _windows(test_rows, 2000, 3, seed=11):
+        bucket = window["bucket"]
+        unseen = _put(
+            window, "bucket", pc.if_else(pa.array(rng.random(2000) < 0.05), "b999", bucket)
+        )
+        # The mix flipped: the common buckets become rare ones and the other way round.
+        flipped = _put(
+            window,
+            "bucket",
+            pa.array([f"b{(int(b[1:]) + 150) % 300:03d}" for b in bucket.to_pylist()]),
+        )
+        for table in (unseen, flipped):
+            report = compute_drift(stats, table, config)
+            assert report.drifted == ["bucket"], [f.reasons for f in report.features]
+        # And the three changes of Adult's own columns, beside the noisy one.
+        older = _put(window, "age", pc.add(window["age"], 5))
+        sexes = _put(window, "sex", pc.if_else(pc.equal(window["sex"], "Male"), "Female", "Male"))
+        for table, feature in ((older, "age"), (sexes, "sex")):
+            assert compute_drift(stats, table, config).drifted == [feature]
+
+
+def test_the_noise_matches_random_windows_of_the_training_data(
+    train: pa.Table, stats: DatasetStatistics
+) -> None:
+    # Two independent routes to the same number: simulated multinomial windows, and
+    # random windows cut from the training rows by the calibration.
+    config = MonitoringConfig(window_rows=2000)
+    calibrated = calibrate(train, stats, config, columns=["bucket"])
+    assert calibrated is not None
+    measured = calibrated.natural("bucket", 2000)["jensen_shannon"]
+    from mooring.contract.distance import Distributions, lump_rare
+
+    column = stats["bucket"]
+    counts = column.strings.frequencies.counts  # type: ignore[union-attr]
+    labels = sorted(counts)
+    shares = np.array([counts[x] for x in labels], dtype=np.float64) / column.present
+    lumped = lump_rare(Distributions(labels, shares, shares), config.rare_share)
+    simulated = binned_noise(lumped.baseline, 2000, column.present - 2000, 0.99)
+    assert simulated["jensen_shannon"] == pytest.approx(measured, rel=0.1)
+
+
+def test_unseen_share_noise_follows_the_categories_seen_once() -> None:
+    # An id-like column: half the training rows carry a value seen once.
+    train = pa.table({"c": ["common"] * 5000 + [f"id{i}" for i in range(5000)]})
+    stats = compute_statistics(train)
+    window = pa.table({"c": ["common"] * 1000 + [f"new{i}" for i in range(1000)]})
+    report = compute_drift(stats, window, MonitoringConfig())
+    judged = report.feature("c")
+    assert judged.metrics["unseen_share"] == pytest.approx(0.5) and not judged.drifted
+    assert judged.natural_kind["unseen"] == "sampling"
+    assert judged.natural["unseen"] == pytest.approx(0.5 + 2.326 * (0.25 / 2000) ** 0.5, abs=1e-3)
+    every_row_new = pa.table({"c": [f"new{i}" for i in range(2000)]})
+    assert compute_drift(stats, every_row_new, MonitoringConfig()).drifted == ["c"]
+    # A column whose values all repeat expects none: the floor alone decides.
+    repeated = compute_statistics(pa.table({"c": ["a", "b"] * 50}))["c"]
+    assert unseen_noise(repeated, 100, 0.99) == 0.0
+
+
+def test_ks_noise_is_kolmogorovs_bound() -> None:
+    assert ks_noise(1000, 1000, 0.95) == pytest.approx(1.3581 * (2 / 1000) ** 0.5, rel=1e-3)
+    assert ks_noise(0, 1000, 0.95) is None
+    assert effective_rows(1000, None) == 1000.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    bins=st.integers(min_value=2, max_value=400),
+    rows=st.integers(min_value=50, max_value=20_000),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_same_distribution_windows_rarely_pass_the_margin_over_the_noise(
+    bins: int, rows: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    shares = rng.dirichlet(np.full(bins, 0.5))
+    noise = binned_noise(shares, rows, 10 * rows, 0.99)
+    fresh = rng.multinomial(rows, shares, size=200).astype(np.float64)
+    from mooring.contract.distance import row_distances
+
+    for metric, bound in noise.items():
+        distances = row_distances(metric, np.broadcast_to(shares, fresh.shape), fresh)
+        # P(distance > its 99th percentile) is 1%; past 1.5 × it, rarer still.
+        assert (distances > 1.5 * bound).mean() <= 0.05, (metric, bound)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.floats(min_value=0.0, max_value=2.0),
+    floor=st.floats(min_value=0.01, max_value=1.0),
+    calibrated=st.none() | st.floats(min_value=0.0, max_value=1.0),
+    noise=st.none() | st.floats(min_value=0.0, max_value=1.0),
+    margin=st.floats(min_value=1.0, max_value=3.0),
+)
+def test_a_metric_decides_only_past_its_floor_and_its_natural_variation(
+    value: float, floor: float, calibrated: float | None, noise: float | None, margin: float
+) -> None:
+    natural, kinds = natural_variation(
+        {} if calibrated is None else {"psi": calibrated},
+        {"psi": "later"},
+        {} if noise is None else {"psi": noise},
+    )
+    reasons = judge({"psi": value}, {"psi": floor}, natural, kinds, margin, 1000)
+    bars = [x for x in (calibrated, noise) if x is not None]
+    expected = value >= floor and value > 0 and all(value > margin * x for x in bars)
+    assert bool(reasons) == expected
+    if bars:
+        # The report names the larger of the two bars, the one that decides.
+        assert natural["psi"] == max(bars)
+        assert kinds["psi"] == (
+            "sampling"
+            if noise is not None
+            and noise == max(bars)
+            and (calibrated is None or noise > calibrated)
+            else "later"
+        )
