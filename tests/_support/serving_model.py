@@ -18,8 +18,12 @@ STRINGS = ("workclass", "sex")
 LABELS = ("<=50K", ">50K")
 
 
-def build_model_dir(folder: Path, *, seed: int = 0) -> Path:
-    """Export a small binary classifier to ``folder`` (SavedModel + mooring.json)."""
+def build_model_dir(folder: Path, *, seed: int = 0, delay_ms: float = 0.0) -> Path:
+    """Export a small binary classifier to ``folder`` (SavedModel + mooring.json).
+
+    ``delay_ms``: every call spins that long in the graph first (a latency regression
+    that survives export; a sleep would not).
+    """
     import keras
     import tensorflow as tf
 
@@ -54,7 +58,15 @@ def build_model_dir(folder: Path, *, seed: int = 0) -> Path:
             )
             for k, v in features.items()
         }
-        return model(clean, training=False)[:, 0] + tf.cast(seed, tf.float32) * 0.0
+        share = model(clean, training=False)[:, 0] + tf.cast(seed, tf.float32) * 0.0
+        if delay_ms <= 0:
+            return share
+        start = tf.timestamp()
+        spun = tf.while_loop(
+            lambda i: tf.timestamp() - start < delay_ms / 1000.0, lambda i: i + 1, [0]
+        )
+        with tf.control_dependencies([spun[0] if isinstance(spun, list) else spun]):
+            return tf.identity(share)
 
     metadata = {"format": "mooring.model", "task": "binary", "label_vocabulary": list(LABELS)}
     return _export(folder, model, positive, {**metadata, "seed": seed})

@@ -54,8 +54,7 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, Registry]]:
     config.write_text(
         f'[project]\nname = "{NAME}"\nhome = ".mooring"\n\n[data]\ntrain = "train.csv"\n\n'
         "[rollout]\nsteps = [10, 100]\nmin_requests = 5\nmin_step_duration = 0\n\n"
-        "[rollout.guardrails]\nprediction_js = false\nmin_latency_samples = 1\n"
-        "latency_tail_samples = 1\n",
+        "[rollout.guardrails]\nprediction_js = false\n",
         encoding="utf-8",
     )
     yield config, registry

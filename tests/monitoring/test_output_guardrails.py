@@ -143,18 +143,26 @@ def test_validated_quality_on_other_data_needs_the_runs_comparison_or_beats_chan
     assert bad.status == "breach" and "no better than chance" in bad.message
 
 
-def test_the_default_bar_allows_for_re_testing_the_same_labels_at_every_tick() -> None:
-    # 0.03 worse at a standard error of the difference of 0.014 (2.1 of them): one look's
-    # 5% bar would roll it back, but the labels are re-tested at every tick.
+def test_the_live_metric_is_an_interval_valid_at_every_look() -> None:
+    # 0.03 worse at a standard error of the difference of 0.014: one look's 5% bar would
+    # roll it back, but the labels are re-tested at every tick; the interval still
+    # reaches below the 0.02 margin, so it is undecided. It leans worse than the margin,
+    # so the step waits for more labels.
     near = live_metric_guardrail((0.75, 1000, 0.01), (0.78, 1000, 0.01), GuardrailsConfig())
-    assert near.status == "ok" and near.numbers["drop"] == pytest.approx(0.03)
-    one_look = GuardrailsConfig(live_metric_z=1.64)
-    assert live_metric_guardrail((0.75, 1000, 0.01), (0.78, 1000, 0.01), one_look).status == (
-        "breach"
-    )
-    # 0.04 worse (2.8 standard errors) is past the default bar.
-    worse = live_metric_guardrail((0.74, 1000, 0.01), (0.78, 1000, 0.01), GuardrailsConfig())
-    assert worse.status == "breach"
+    assert near.state == "undecided" and near.numbers["drop"] == pytest.approx(0.03)
+    assert not near.advisory and near.interval is not None and near.interval[0] < 0.02
+    assert "the step waits for them" in near.message
+    # Leaning no worse than the margin, undecided labels do not hold the step.
+    close = live_metric_guardrail((0.77, 1000, 0.01), (0.78, 1000, 0.01), GuardrailsConfig())
+    assert close.state == "undecided" and close.advisory
+    # 0.08 worse on the same labels: past the margin beyond the interval.
+    worse = live_metric_guardrail((0.70, 1000, 0.01), (0.78, 1000, 0.01), GuardrailsConfig())
+    assert worse.state == "fail"
+    # No worse on many labels: passes; clearly better: a win.
+    same = live_metric_guardrail((0.78, 20000, 0.002), (0.78, 20000, 0.002), GuardrailsConfig())
+    assert same.state == "pass" and same.numbers["win"] is False
+    win = live_metric_guardrail((0.86, 3000, 0.006), (0.78, 3000, 0.007), GuardrailsConfig())
+    assert win.state == "pass" and win.numbers["win"] is True
 
 
 def test_a_few_labels_never_roll_a_canary_back_many_do() -> None:
@@ -162,8 +170,8 @@ def test_a_few_labels_never_roll_a_canary_back_many_do() -> None:
     few = live_metric_guardrail(
         (0.75, 60, 0.06), (0.80, 60, 0.055), GuardrailsConfig(min_labels=50)
     )
-    assert few.status == "ok" and few.numbers["standard_error"] > 0.05
-    many = live_metric_guardrail((0.75, 5000, 0.007), (0.80, 5000, 0.006), GuardrailsConfig())
+    assert few.state == "undecided" and few.numbers["standard_error"] > 0.05
+    many = live_metric_guardrail((0.72, 5000, 0.007), (0.80, 5000, 0.006), GuardrailsConfig())
     assert many.status == "breach"
     none = live_metric_guardrail((None, 0), (None, 0), GuardrailsConfig())
     assert none.status == "unavailable"

@@ -57,9 +57,7 @@ min_step_duration = 0
 [rollout.guardrails]
 min_prediction_rows = 150
 min_labels = 150
-latency_tail_samples = 1
-min_latency_samples = 20
-p99_latency_slack_ms = 100
+latency_margin_ms = 100
 """
 # The retraining command stands in for `mooring run`: it records why it was started.
 WRITE_REASON = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
@@ -133,10 +131,6 @@ def stack(
         yield cfg, registry, server
 
 
-def _statuses(decision: RolloutDecision) -> dict[str, str]:
-    return {g.name: g.status for g in decision.guardrails}
-
-
 def _guard(decision: RolloutDecision, name: str) -> Any:
     return next(g for g in decision.guardrails if g.name == name)
 
@@ -172,14 +166,20 @@ def test_stale_production_flags_drift_and_the_better_candidate_is_promoted(
     assert dep_weights == [50, 100]
     for decision in decisions:
         if decision.changed:
-            # Every step was judged by every guardrail before it moved.
-            assert set(_statuses(decision).values()) <= {"ok", "unavailable", "off"}, decision
+            # Every step was judged by every guardrail before it moved (labels still
+            # gathering, and leaning no worse, do not hold a step).
+            assert all(
+                g.status in ("ok", "unavailable", "off") or g.advisory for g in decision.guardrails
+            ), decision
     # The candidate answers very differently from the stale model; that is reported, and
     # (at the old 0.2 Jensen-Shannon rule) would have rolled it back.
     divergence = max((_guard(d, "divergence").value or 0.0) for d in decisions)
     assert divergence > 0.2
     live = _guard(final, "live_metric")
-    assert live.status == ("ok" if labels else "unavailable"), live.message
+    if labels:
+        assert live.state in ("pass", "undecided") and live.interval is not None, live.message
+    else:
+        assert live.status == "unavailable", live.message
     assert _guard(final, "outputs").status == "ok"
     assert [a.kind for a in sink.alerts] == ["promote"]
     assert registry.deployment(NAME).production == 2

@@ -235,9 +235,12 @@ class MonitoringConfig(Section):
     )
     calibration: Literal["auto", "random", "ordered", "off"] = Field(
         "auto",
-        description="Thresholds over natural variation: windows of the training data cut "
-        "'ordered' (contiguous, by [data] timestamp) or 'random'; 'auto': ordered when a "
-        "timestamp is set; 'off': the floors alone decide.",
+        description="Thresholds over natural variation in the training data. 'ordered': "
+        "the rows are in time order (sorted by [data] timestamp when set, else as in the "
+        "file), natural variation is movement over time (each block vs the next, and a later "
+        "block vs the whole earlier period); 'random': random windows vs the rest (sampling "
+        "noise only); 'auto': ordered when a timestamp is set, else random; 'off': the "
+        "floors and sampling noise alone decide.",
     )
     calibration_margin: float = Field(
         1.5,
@@ -245,7 +248,11 @@ class MonitoringConfig(Section):
         description="A feature drifts only beyond this × its natural variation (and its floor).",
     )
     calibration_quantile: float = Field(
-        0.99, gt=0.5, lt=1.0, description="Quantile of within-training distances taken as natural."
+        0.99,
+        gt=0.5,
+        lt=1.0,
+        description="Quantile of within-training distances (and of each distance's sampling "
+        "noise at the window's rows) taken as natural.",
     )
     calibration_windows: int = Field(
         200, ge=20, le=10_000, description="Training windows measured per window size."
@@ -267,42 +274,46 @@ class MonitoringConfig(Section):
 
 # --- [rollout] (canary steps and guardrails) -----------------------------------------------------
 class GuardrailsConfig(Section):
-    """``[rollout.guardrails]``: is the canary healthy? One breach rolls it back.
+    """``[rollout.guardrails]``: is the canary healthy? Each guardrail passes, fails or waits.
 
-    Labels decide when there are enough of them: a canary whose live metric is no worse
-    than production's (within ``live_metric_drop`` and its uncertainty) is never rolled
-    back for answering differently. Without labels the canary's outputs are compared with
-    **its own** outputs on its evaluation data (frozen at registration); how far they are
-    from production's is reported, and decides only with ``divergence_js``. Setting a
-    guardrail to ``false`` turns it off.
+    Errors, latency and the live metric are sequential tests (confidence sequences,
+    :mod:`mooring.monitoring.sequential`): they may be looked at after every tick without
+    inflating their error rate, so a step acts as soon as the evidence allows, with no
+    fixed sample floor. Each fails when the canary is worse than production beyond its
+    interval, and passes when its interval shows it no worse than the margin.
+
+    Labels decide when there are enough of them: a canary whose live metric is
+    conclusively no worse than production's is never rolled back for answering
+    differently. Without labels the canary's outputs are compared with **its own** outputs
+    on its evaluation data (frozen at registration); how far they are from production's
+    is reported, and decides only with ``divergence_js``. Setting a guardrail to
+    ``false`` turns it off.
     """
 
-    min_errors: int = Field(
-        5, ge=1, description="Canary 5xx answers needed before the error guardrails judge."
+    alpha: float = Field(
+        0.01,
+        gt=0.0,
+        lt=0.5,
+        description="Error level of each sequential test, valid at every look: a false "
+        "rollback or promotion per guardrail and step is at most this likely.",
     )
-    error_rate_increase: float | None = Field(
-        0.01, ge=0.0, le=1.0, description="Breach: canary error rate − production's above this."
+    error_rate_margin: float | None = Field(
+        0.03,
+        gt=0.0,
+        le=1.0,
+        description="Errors (5xx, and 4xx beyond production's rate) pass once the canary's "
+        "error rate is shown no more than this above production's; any increase shown "
+        "beyond its interval fails.",
     )
-    error_rate_ratio: float | None = Field(
-        2.0, gt=1.0, description="Breach: canary error rate above this × production's."
+    latency_margin: float | None = Field(
+        0.2,
+        gt=0.0,
+        description="Latency fails when the canary is slower than production by more than "
+        "this share of production's p99 (or latency_margin_ms, whichever is larger) beyond "
+        "its interval, and passes once shown no slower than that.",
     )
-    p99_latency_ratio: float | None = Field(
-        1.5, gt=1.0, description="Breach: canary p99 inference latency above this × production's."
-    )
-    p99_latency_slack_ms: float = Field(
-        5.0, ge=0.0, description="…and more than this many ms above it (bucket resolution)."
-    )
-    min_latency_samples: int = Field(
-        50, ge=1, description="Timed batches per version before the latency guardrail judges."
-    )
-    latency_tail_samples: int = Field(
-        10,
-        ge=1,
-        description="Batches beyond the p99 needed to judge it: at least this / 0.01 batches "
-        "(1,000 by default; the p99 of 100 batches is one batch).",
-    )
-    latency_breach_ticks: int = Field(
-        3, ge=1, description="A latency breach must hold on this many consecutive ticks."
+    latency_margin_ms: float = Field(
+        2.0, ge=0.0, description="…the margin in milliseconds when larger than the share."
     )
     prediction_js: float | None = Field(
         0.2,
@@ -323,28 +334,26 @@ class GuardrailsConfig(Section):
     )
     live_metric: str = Field("auc", description="Live metric compared when labels exist.")
     live_metric_drop: float | None = Field(
-        0.02, gt=0.0, description="Breach: canary's live metric worse than production's by this."
+        0.02,
+        gt=0.0,
+        description="The live metric fails when the canary is worse than production by more "
+        "than this beyond its interval, and passes once shown no worse than that.",
     )
-    # The guardrail re-tests the labels gathered since the rollout began at every tick, so
-    # one look's 5% (z = 1.64) compounds: over 10 looks it rolls back a canary no worse
-    # than production 17% of the time, and one better by 0.6 standard errors 9% (simulated
-    # Brownian looks). At 2.58, 2.3% and 0.8%; a clearly worse canary is still caught.
-    live_metric_z: float = Field(
-        2.58,
-        ge=0.0,
-        description="…and by more than this many standard errors of the difference.",
+    min_labels: int = Field(
+        30,
+        ge=1,
+        description="Labels per version before the live metric's interval is trusted (its "
+        "standard error needs a few of each class).",
     )
-    min_labels: int = Field(200, ge=1, description="Labels per version before judging.")
     require_labels: bool = Field(
         False,
-        description="Hold every step until min_labels labels arrive (default: a rollout "
+        description="Hold every step until the live metric decides (default: a rollout "
         "without any label feedback is judged on its outputs).",
     )
 
     _guardrails_off = field_validator(
-        "error_rate_increase",
-        "error_rate_ratio",
-        "p99_latency_ratio",
+        "error_rate_margin",
+        "latency_margin",
         "prediction_js",
         "divergence_js",
         "live_metric_drop",
@@ -409,15 +418,31 @@ class RolloutConfig(Section):
         description="Canary weights in percent, in order; the last step promotes.",
     )
     min_requests: int = Field(
-        200, ge=1, description="Canary requests at a step before it may advance."
+        0,
+        ge=0,
+        description="Canary requests at a step before it may advance, beyond what the "
+        "guardrails' own tests need (0: the tests decide).",
     )
     min_step_duration: Duration = Field(
-        300.0, description="Least time at a step before it may advance ('5m' or seconds)."
+        0.0,
+        description="Least time at a step before it may advance ('5m' or seconds; 0: the "
+        "guardrails decide).",
     )
     max_hold: Duration = Field(
-        21600.0,
-        description="A step still waiting on a guardrail after this long holds and alerts "
-        "(it is never promoted without its evidence).",
+        3600.0,
+        description="Longest a step may stay undecided ('1h' or seconds); then on_max_hold "
+        "decides.",
+    )
+    max_hold_requests: int | None = Field(
+        None,
+        ge=1,
+        description="…or once the canary has answered this many requests at the step, "
+        "whichever comes first (default: time only).",
+    )
+    on_max_hold: Literal["hold_and_alert", "rollback", "advance"] = Field(
+        "hold_and_alert",
+        description="What an undecided step does when its budget runs out: keep holding and "
+        "alert, roll back, or advance (only when no guardrail fails). Always audited.",
     )
     metrics_urls: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8501/metrics"],

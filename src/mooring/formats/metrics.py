@@ -45,6 +45,7 @@ __all__ = [
     "REQUESTS_IN_FLIGHT",
     "REQUESTS_REFUSED",
     "REQUEST_LATENCY",
+    "ROUTED_CLIENT_ERRORS",
     "SHADOW_DROPPED",
     "SHADOW_LATENCY",
     "SHADOW_REQUESTS",
@@ -81,6 +82,8 @@ LATENCY_BUCKETS = (
 # Counters are registered under these names; the exposition adds ``_total``.
 REQUESTS = "mooring_requests"
 REQUESTS_REFUSED = "mooring_requests_refused"
+# 4xx answers to requests the canary split routed (not pinned to a version), by version.
+ROUTED_CLIENT_ERRORS = "mooring_routed_client_errors"
 MODEL_LOAD_FAILURES = "mooring_model_load_failures"
 CONTRACT_VIOLATIONS = "mooring_contract_violations"
 REGISTRY_ERRORS = "mooring_registry_errors"

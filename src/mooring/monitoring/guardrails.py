@@ -20,13 +20,22 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from mooring.config import GuardrailsConfig, MooringConfig
 from mooring.contract.statistics import DatasetStatistics
 from mooring.monitoring.scrape import VersionCounters
+from mooring.monitoring.sequential import (
+    Judgement,
+    SequentialTest,
+    State,
+    increase_evidence,
+    rank_probability,
+    shifted,
+    two_rates,
+)
 from mooring.registry import Registry
 
 __all__ = [
@@ -37,7 +46,6 @@ __all__ = [
     "error_guardrail",
     "feedback_live_metric",
     "latency_guardrail",
-    "latency_samples_needed",
     "live_metric_guardrail",
     "load_guardrail",
     "prediction_distance",
@@ -52,9 +60,19 @@ LiveMetric = Callable[[int, datetime], tuple[Any, ...]]
 LiveValue = tuple[float | None, int, float | None]
 
 
+_STATES = {"ok": "pass", "breach": "fail", "insufficient_data": "undecided"}
+
+
 @dataclass(frozen=True)
 class GuardrailResult:
-    """One guardrail's verdict on the canary, with the numbers behind it."""
+    """One guardrail's verdict on the canary, with the numbers behind it.
+
+    ``status`` is the controller's word (``ok``, ``breach``, ``insufficient_data``,
+    ``unavailable``, ``off``); :attr:`state` says the same as a test does: ``pass``,
+    ``fail`` or ``undecided``. Sequential guardrails also carry their ``estimate``, its
+    ``interval`` (valid at every look), the ``boundary`` it must cross and what a
+    decision is expected to need (``needed``), all in the guardrail's own unit.
+    """
 
     name: str
     status: Status
@@ -62,146 +80,274 @@ class GuardrailResult:
     value: float | None = None
     threshold: float | None = None
     numbers: dict[str, Any] = field(default_factory=dict)
+    interval: tuple[float, float] | None = None
+    boundary: dict[str, float] | None = None
+    needed: str | None = None
+    #: Undecided without holding the step (labels arrive too slowly to wait for, unless
+    #: ``require_labels``); failing still rolls back, a win still carries.
+    advisory: bool = False
+
+    @property
+    def state(self) -> str:
+        """``pass``, ``fail``, ``undecided``, or ``unavailable``/``off`` (not judging)."""
+        return _STATES.get(self.status, self.status)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready mapping."""
-        return asdict(self)
+        """JSON-ready mapping (with :attr:`state`)."""
+        out = asdict(self)
+        out["state"] = self.state
+        if self.interval is not None:
+            out["interval"] = list(self.interval)
+        return out
+
+
+_STATUS: dict[State, Status] = {"pass": "ok", "fail": "breach", "undecided": "insufficient_data"}
+
+
+def _judged(
+    name: str,
+    judgement: Judgement,
+    summary: str,
+    *,
+    unit: str,
+    numbers: dict[str, Any],
+    more: Callable[[float], str],
+    fails: str | None = None,
+) -> GuardrailResult:
+    """A sequential test's judgement as a guardrail result, in words and numbers.
+
+    ``fails``: how the guardrail fails, where that is another test than the interval's.
+    """
+    j = judgement
+    interval = f"interval [{j.lower:+.4g}, {j.upper:+.4g}]{unit}"
+    fails = fails or f"fails above {j.fail_above:+.4g}{unit}"
+    if j.state == "fail":
+        text = f"{summary}: worse beyond its interval ({fails})"
+    elif j.state == "pass":
+        text = f"{summary}: no worse than the margin ({interval} below {j.pass_below:+.4g}{unit})"
+    else:
+        text = f"{summary}: undecided ({interval}; passes below {j.pass_below:+.4g}{unit}, {fails})"
+    needed = None
+    if j.state == "undecided":
+        needed = (
+            more(j.evidence_factor)
+            if math.isfinite(j.evidence_factor)
+            else ("no decision in sight at this estimate: it sits on a boundary")
+        )
+        text += f"; {needed}"
+    numbers.update(estimate=j.estimate, lower=j.lower, upper=j.upper)
+    return GuardrailResult(
+        name,
+        _STATUS[j.state],
+        text,
+        value=j.estimate,
+        threshold=j.fail_above,
+        numbers=numbers,
+        interval=(j.lower, j.upper),
+        boundary={"pass_below": j.pass_below, "fail_above": j.fail_above},
+        needed=needed,
+    )
 
 
 def _rate(errors: float, requests: float) -> float:
     return errors / requests if requests > 0 else 0.0
 
 
+def _more(count: float, what: str) -> Callable[[float], str]:
+    def text(factor: float) -> str:
+        return f"about {max(math.ceil(count * (factor - 1.0)), 1):,} more {what} expected"
+
+    return text
+
+
 def error_guardrail(
-    canary: VersionCounters, production: VersionCounters, rules: GuardrailsConfig
+    canary: VersionCounters,
+    production: VersionCounters,
+    rules: GuardrailsConfig,
+    reference: VersionCounters | None = None,
 ) -> GuardrailResult:
-    """5xx rate of the canary against production's over the same step.
+    """The canary's error rate against production's, as a sequential test on two rates.
+
+    Errors are 5xx answers and 4xx ones: production's 4xx rate is the clients' share of
+    bad requests, so a canary returning more of them rejects traffic production answers.
+    It fails on any increase shown beyond its interval, or when which version the errors
+    came from shows one (:func:`~mooring.monitoring.sequential.increase_evidence`, exact
+    on rare errors; also when production has none), and passes once the increase is
+    bounded below ``error_rate_margin``.
+    ``reference``: production's counters over the whole rollout, used when production
+    answered nothing in this step (at 100%).
 
     Example:
         >>> bad = VersionCounters(requests=100, errors=20)
         >>> good = VersionCounters(requests=2000, errors=2)
-        >>> error_guardrail(bad, good, GuardrailsConfig()).status
-        'breach'
+        >>> error_guardrail(bad, good, GuardrailsConfig()).state
+        'fail'
     """
-    numbers = {
+    c_bad = canary.errors + canary.client_errors
+    p_bad = production.errors + production.client_errors
+    numbers: dict[str, Any] = {
         "canary_requests": canary.requests,
         "canary_errors": canary.errors,
+        "canary_client_errors": canary.client_errors,
         "production_requests": production.requests,
         "production_errors": production.errors,
-        "canary_error_rate": _rate(canary.errors, canary.requests),
-        "production_error_rate": _rate(production.errors, production.requests),
+        "production_client_errors": production.client_errors,
+        "canary_error_rate": _rate(c_bad, canary.requests),
+        "production_error_rate": _rate(p_bad, production.requests),
     }
-    if rules.error_rate_increase is None and rules.error_rate_ratio is None:
-        return GuardrailResult("errors", "off", "error guardrails are off", numbers=numbers)
-    c_rate = numbers["canary_error_rate"]
-    p_rate = numbers["production_error_rate"]
+    margin = rules.error_rate_margin
+    if margin is None:
+        return GuardrailResult("errors", "off", "error guardrail is off", numbers=numbers)
+    if canary.requests <= 0:
+        return GuardrailResult(
+            "errors",
+            "insufficient_data",
+            "the canary answered no requests at this step yet (no traffic is no evidence)",
+            numbers=numbers,
+            needed="canary traffic",
+        )
+    against = "production"
+    if production.requests <= 0 and reference is not None and reference.requests > 0:
+        production, against = reference, "production over the rollout"
+        p_bad = production.errors + production.client_errors
+        numbers["compared_with"] = against
+    if production.requests <= 0:
+        return GuardrailResult(
+            "errors",
+            "insufficient_data",
+            "production answered no requests to compare with",
+            numbers=numbers,
+            needed="production traffic",
+        )
+    diff, variance = two_rates(c_bad, canary.requests, p_bad, production.requests)
+    judgement = SequentialTest(
+        pass_below=margin, fail_above=0.0, tau=margin, alpha=rules.alpha
+    ).judge(diff, variance)
+    # Failing is its own test of "no increase", exact on rare errors: which version each
+    # error came from, against the versions' shares of the requests.
+    evidence = increase_evidence(c_bad, canary.requests, p_bad, production.requests)
+    numbers["increase_evidence"] = evidence
+    if evidence >= 1.0 / rules.alpha and judgement.state != "fail":
+        judgement = replace(judgement, state="fail", evidence_factor=1.0)
     summary = (
-        f"canary error rate {c_rate:.4f} ({canary.errors:g}/{canary.requests:g}) vs "
-        f"production {p_rate:.4f} ({production.errors:g}/{production.requests:g})"
+        f"canary error rate {numbers['canary_error_rate']:.4f} ({c_bad:g}/{canary.requests:g}, "
+        f"{canary.client_errors:g} of them 4xx) vs {against} "
+        f"{_rate(p_bad, production.requests):.4f} ({p_bad:g}/{production.requests:g})"
     )
-    if canary.errors < rules.min_errors:
-        return GuardrailResult(
-            "errors",
-            "insufficient_data" if canary.errors else "ok",
-            f"{summary}; judged from {rules.min_errors} canary errors",
-            value=c_rate,
-            numbers=numbers,
-        )
-    problems = []
-    increase = c_rate - p_rate
-    if rules.error_rate_increase is not None and increase > rules.error_rate_increase:
-        problems.append(f"increase {increase:.4f} > {rules.error_rate_increase:g}")
-    smoothed = (production.errors + 1.0) / (production.requests + 1.0)
-    if rules.error_rate_ratio is not None and c_rate > rules.error_rate_ratio * smoothed:
-        problems.append(
-            f"{c_rate / smoothed:.1f}× production's (smoothed {smoothed:.4f}) > "
-            f"{rules.error_rate_ratio:g}×"
-        )
-    numbers["increase"] = increase
-    if problems:
-        return GuardrailResult(
-            "errors",
-            "breach",
-            f"{summary}: " + "; ".join(problems),
-            value=c_rate,
-            threshold=rules.error_rate_increase,
-            numbers=numbers,
-        )
-    return GuardrailResult("errors", "ok", summary, value=c_rate, numbers=numbers)
+    return _judged(
+        "errors",
+        judgement,
+        summary,
+        unit="",
+        numbers=numbers,
+        more=_more(canary.requests, "canary requests"),
+    )
 
 
-def latency_samples_needed(rules: GuardrailsConfig, quantile: float = 0.99) -> int:
-    """Timed batches per version before a ``quantile`` of latency means anything.
-
-    >>> latency_samples_needed(GuardrailsConfig())
-    1000
-    """
-    tail = math.ceil(rules.latency_tail_samples / (1.0 - quantile) - 1e-9)
-    return max(rules.min_latency_samples, tail)
+#: The least rank margin: where the buckets cannot resolve the latency margin, a canary
+#: passes once shown slower than production in fewer than 55% of pairs.
+MIN_RANK_MARGIN = 0.05
 
 
 def latency_guardrail(
-    canary: VersionCounters, production: VersionCounters, rules: GuardrailsConfig
+    canary: VersionCounters,
+    production: VersionCounters,
+    rules: GuardrailsConfig,
 ) -> GuardrailResult:
-    """p99 inference latency of the canary against production's over the same step.
+    """Inference latency of the canary against production's: a rank test with a margin.
 
-    Judged on enough batches for the p99 to rest on ``latency_tail_samples`` of them, and
-    at the histogram's resolution: the canary breaches only when the *lower* bound of the
-    bucket holding its p99 is above ``p99_latency_ratio`` × (and ``p99_latency_slack_ms``
-    above) the *upper* bound of production's. (The controller also wants the breach on
-    ``latency_breach_ticks`` consecutive ticks.)
+    The estimate is Mann–Whitney's ``P(canary slower than production) − ½`` over the
+    histograms of the same step (ties within a bucket count half: the buckets'
+    resolution). It **passes** when that probability is shown below what production made
+    slower by the margin (``latency_margin`` of production's p99, or
+    ``latency_margin_ms`` where that is more) would give, and **fails** when the canary is
+    shown slower than production made slower by the margin in more than half of the
+    pairs. So a healthy canary on a noisy machine passes and a real regression fails
+    within a few hundred requests. Only batches timed in the same ticks are compared (a busy machine
+    slows both alike): at 100% production answers nothing, and latency was judged at the
+    earlier steps (``unavailable``).
+
+    Example:
+        >>> from mooring.formats.metrics import Histogram
+        >>> bounds = (0.01, 0.02, 0.05, math.inf)
+        >>> fast = VersionCounters(requests=900, latency=Histogram(bounds, (600, 900, 900, 900)))
+        >>> slow = VersionCounters(requests=300, latency=Histogram(bounds, (0, 0, 300, 300)))
+        >>> latency_guardrail(slow, fast, GuardrailsConfig()).state
+        'fail'
     """
-    if rules.p99_latency_ratio is None:
+    if rules.latency_margin is None:
         return GuardrailResult("latency", "off", "latency guardrail is off")
     c_hist, p_hist = canary.latency, production.latency
     c_n = c_hist.count if c_hist is not None else 0.0
     p_n = p_hist.count if p_hist is not None else 0.0
-    needed = latency_samples_needed(rules)
-    numbers: dict[str, Any] = {"canary_batches": c_n, "production_batches": p_n, "needed": needed}
-    if p_n == 0 and c_n >= needed:
-        # At 100% production answers nothing in the step: it was compared at earlier steps.
-        return GuardrailResult(
-            "latency",
-            "unavailable",
-            f"production answered no timed batches in this step ({c_n:g} canary); nothing to "
-            "compare with",
-            numbers=numbers,
-        )
-    if c_hist is None or p_hist is None or min(c_n, p_n) < needed:
+    numbers: dict[str, Any] = {"canary_batches": c_n, "production_batches": p_n}
+    if c_hist is None or c_n <= 0:
         return GuardrailResult(
             "latency",
             "insufficient_data",
-            f"{c_n:g} canary and {p_n:g} production timed batches; the p99 is judged from "
-            f"{needed} each",
+            "no timed canary batches at this step yet (no traffic is no evidence)",
+            numbers=numbers,
+            needed="canary traffic",
+        )
+    if p_hist is None or p_n <= 0 or p_hist.bounds != c_hist.bounds:
+        return GuardrailResult(
+            "latency",
+            "unavailable",
+            f"production timed no batches in this step to compare with ({c_n:g} canary); "
+            "latency was judged at the earlier steps",
             numbers=numbers,
         )
+    prod = [c - b for c, b in zip(p_hist.counts, (0.0, *p_hist.counts[:-1]), strict=True)]
+    cand = [c - b for c, b in zip(c_hist.counts, (0.0, *c_hist.counts[:-1]), strict=True)]
+    theta, variance = rank_probability(cand, prod)
     c_p99, p_p99 = c_hist.quantile(0.99), p_hist.quantile(0.99)
-    c_low, c_high = c_hist.quantile_bucket(0.99)
-    p_low, p_high = p_hist.quantile_bucket(0.99)
+    # The margin is on the p99: a share of it, or the milliseconds where those are more.
+    floor = rules.latency_margin_ms / 1e3 / p_p99 if p_p99 > 0 else 0.0
+    share = max(rules.latency_margin, floor)
+    slower = shifted(p_hist.bounds, p_hist.counts, share, 0.0)
+    # Fails: the canary is slower than production made slower by the margin.
+    beyond, beyond_variance = rank_probability(cand, slower)
+    failing = SequentialTest(
+        pass_below=-math.inf, fail_above=0.0, tau=MIN_RANK_MARGIN, alpha=rules.alpha
+    ).judge(beyond - 0.5, beyond_variance)
+    # Passes: the canary is no slower than production by what the margin would show.
+    theta_margin, _ = rank_probability(slower, prod)
+    boundary = max(theta_margin - 0.5, MIN_RANK_MARGIN)
     numbers.update(
         canary_p99_ms=c_p99 * 1000.0,
         production_p99_ms=p_p99 * 1000.0,
-        canary_p99_bucket_ms=[c_low * 1000.0, c_high * 1000.0],
-        production_p99_bucket_ms=[p_low * 1000.0, p_high * 1000.0],
+        canary_p50_ms=c_hist.quantile(0.5) * 1000.0,
+        production_p50_ms=p_hist.quantile(0.5) * 1000.0,
+        slower_share=theta,
+        slower_share_at_margin=0.5 + boundary,
+        slower_than_margin_share=beyond,
+        slower_than_margin_interval=[0.5 + failing.lower, 0.5 + failing.upper],
+        margin=share,
     )
-    ratio = c_low / p_high if p_high > 0 else math.inf
-    numbers["ratio"] = ratio
+    judgement = SequentialTest(
+        pass_below=boundary, fail_above=math.inf, tau=boundary, alpha=rules.alpha
+    ).judge(theta - 0.5, variance)
+    if failing.state == "fail":
+        judgement = replace(judgement, state="fail", fail_above=boundary, evidence_factor=1.0)
+    else:
+        judgement = replace(judgement, fail_above=boundary)
+    margin = f"{share:.0%} slower"
     summary = (
-        f"canary p99 {c_p99 * 1000:.2f} ms (bucket {c_low * 1000:g}–{c_high * 1000:g} ms) vs "
-        f"production {p_p99 * 1000:.2f} ms (bucket {p_low * 1000:g}–{p_high * 1000:g} ms)"
+        f"canary slower than production in {theta:.1%} of pairs (at the margin, {margin}: "
+        f"{0.5 + boundary:.1%}), slower than production made {margin} in {beyond:.1%} "
+        f"(interval {0.5 + failing.lower:.1%}–{0.5 + failing.upper:.1%}); p50 "
+        f"{numbers['canary_p50_ms']:.2f} vs {numbers['production_p50_ms']:.2f} ms, p99 "
+        f"{c_p99 * 1000:.2f} vs {p_p99 * 1000:.2f} ms ({c_n:g} vs {p_n:g} batches)"
     )
-    slack_s = rules.p99_latency_slack_ms / 1000.0
-    if c_low > rules.p99_latency_ratio * p_high and c_low - p_high > slack_s:
-        return GuardrailResult(
-            "latency",
-            "breach",
-            f"{summary}: even at the buckets' edges {ratio:.2f}× > {rules.p99_latency_ratio:g}× "
-            f"and {(c_low - p_high) * 1000:.2f} ms above (slack {rules.p99_latency_slack_ms:g} ms)",
-            value=ratio,
-            threshold=rules.p99_latency_ratio,
-            numbers=numbers,
-        )
-    return GuardrailResult("latency", "ok", summary, value=ratio, numbers=numbers)
+    return _judged(
+        "latency",
+        judgement,
+        summary,
+        unit="",
+        numbers=numbers,
+        more=_more(c_n, "canary batches"),
+        fails="fails once slower than production made slower by the margin in over half the pairs",
+    )
 
 
 def load_guardrail(canary_total: VersionCounters, canary_step: VersionCounters) -> GuardrailResult:
@@ -362,22 +508,29 @@ def _side(value: tuple[Any, ...]) -> LiveValue:
 def live_metric_guardrail(
     canary: tuple[Any, ...], production: tuple[Any, ...], rules: GuardrailsConfig
 ) -> GuardrailResult:
-    """The canary's live metric (from label feedback) against production's.
+    """The canary's live metric (from label feedback) against production's, sequentially.
 
-    Each side is ``(value, labelled rows[, standard error])``. The canary breaches only
-    when it is worse than production by more than ``live_metric_drop`` **and** by more
-    than ``live_metric_z`` standard errors of the difference: a handful of labels never
-    rolls a canary back. Without any label on either side the guardrail is
-    ``unavailable`` (the rollout is judged on its outputs) unless ``require_labels``.
+    Each side is ``(value, labelled rows[, standard error])``. The estimate is how much
+    worse the canary is; it fails when its interval lies above ``live_metric_drop`` and
+    passes when below it. An interval wholly below 0 is a conclusive **win**
+    (``numbers["win"]``): it carries the step while other guardrails are undecided. While
+    undecided it holds the step only when its estimate leans worse than the margin (or
+    with ``require_labels``): labels arrive slowly, and an equal canary would wait for
+    thousands of them. Without
+    any label on either side the guardrail is ``unavailable`` (the rollout is judged on
+    its outputs) unless ``require_labels``. A metric without a known standard error is
+    judged on its value alone once ``min_labels`` labels arrive.
 
     Example:
-        >>> live_metric_guardrail((0.85, 3000), (0.90, 4000), GuardrailsConfig()).status
-        'breach'
+        >>> live_metric_guardrail((0.80, 3000, 0.008), (0.90, 4000, 0.006),
+        ...                       GuardrailsConfig()).state
+        'fail'
     """
     (c_value, c_rows, c_se), (p_value, p_rows, p_se) = _side(canary), _side(production)
     metric = rules.live_metric
     numbers: dict[str, Any] = {"canary_labels": c_rows, "production_labels": p_rows}
-    if rules.live_metric_drop is None:
+    margin = rules.live_metric_drop
+    if margin is None:
         return GuardrailResult("live_metric", "off", "live-metric guardrail is off")
     if c_rows == 0 and p_rows == 0 and not rules.require_labels:
         return GuardrailResult(
@@ -386,29 +539,62 @@ def live_metric_guardrail(
             "no labels for either version since the rollout started; judged on outputs",
             numbers=numbers,
         )
+    advisory = not rules.require_labels
     if c_value is None or p_value is None or min(c_rows, p_rows) < rules.min_labels:
         return GuardrailResult(
             "live_metric",
             "insufficient_data",
-            f"{c_rows} canary and {p_rows} production labels; judged from {rules.min_labels} each",
+            f"{c_rows} canary and {p_rows} production labels; its interval is trusted from "
+            f"{rules.min_labels} each (no labels are no evidence)",
             numbers=numbers,
+            needed=f"{max(rules.min_labels - min(c_rows, p_rows), 0)} more labels",
+            advisory=advisory,
         )
     numbers.update(canary=c_value, production=p_value)
     drop = (c_value - p_value) if _lower_is_better(metric) else (p_value - c_value)
-    se = math.sqrt((c_se or 0.0) ** 2 + (p_se or 0.0) ** 2)
-    numbers.update(drop=drop, standard_error=se)
+    numbers["drop"] = drop
     summary = (
         f"live {metric} canary {c_value:.4f} vs production {p_value:.4f} "
-        f"({c_rows} vs {p_rows} labels, standard error of the difference {se:.4f})"
+        f"({c_rows} vs {p_rows} labels)"
     )
-    if drop > rules.live_metric_drop and drop > rules.live_metric_z * se:
+    if c_se is None or p_se is None:
+        status: Status = "breach" if drop > margin else "ok"
         return GuardrailResult(
             "live_metric",
-            "breach",
-            f"{summary}: worse by {drop:.4f} > {rules.live_metric_drop:g} and > "
-            f"{rules.live_metric_z:g} standard errors",
+            status,
+            f"{summary}: worse by {drop:.4f} (margin {margin:g}; no standard error is known "
+            f"for {metric}, so judged on the value alone)",
             value=drop,
-            threshold=rules.live_metric_drop,
+            threshold=margin,
             numbers=numbers,
         )
-    return GuardrailResult("live_metric", "ok", summary, value=drop, numbers=numbers)
+    variance = c_se**2 + p_se**2
+    numbers["standard_error"] = math.sqrt(variance)
+    test = SequentialTest(pass_below=margin, fail_above=margin, tau=margin, alpha=rules.alpha)
+    judgement = test.judge(drop, variance)
+    numbers["win"] = judgement.upper < 0.0
+    if numbers["win"]:
+        summary += ": conclusively better"
+    result = _judged(
+        "live_metric",
+        judgement,
+        summary,
+        unit="",
+        numbers=numbers,
+        more=_more(min(c_rows, p_rows), "labels per version"),
+    )
+    if result.status == "insufficient_data":
+        if advisory and drop <= margin:
+            result = replace(
+                result,
+                advisory=True,
+                message=result.message + "; the labels lean no worse than the margin, so the "
+                "step does not wait for them (require_labels = true makes it)",
+            )
+        else:
+            result = replace(
+                result,
+                message=result.message + "; the labels lean worse than the margin: the step "
+                "waits for them",
+            )
+    return result

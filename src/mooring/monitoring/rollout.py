@@ -3,31 +3,32 @@
 ``[rollout] steps`` lists the canary's share of traffic (e.g. 5 → 25 → 50 → 100 percent).
 At every :meth:`RolloutController.tick` the controller reads the deployment record, the
 server's Prometheus counters and the prediction log, and compares the canary with
-production over the current step:
+production over the current step. Each guardrail is *pass*, *fail* or *undecided*:
 
-- **errors**: the canary's 5xx rate against production's, absolute increase and ratio
-  (judged once the canary has ``min_errors`` errors; production's rate is smoothed by
-  one error, so a small production sample never makes the ratio look infinite);
-- **latency**: p99 of the per-version inference-latency histograms, judged on enough
-  batches for a p99 and at the buckets' resolution, and only after it holds on
-  ``latency_breach_ticks`` consecutive ticks;
+- **errors**, **latency** and the **live metric** are sequential tests
+  (:mod:`mooring.monitoring.sequential`): intervals valid at every look, so the step
+  acts as soon as the evidence allows and no fixed sample floor holds it back. Errors
+  are 5xx answers and 4xx ones beyond production's rate (a canary that rejects what
+  production answers is broken); any increase beyond the interval fails, also when
+  production has no errors. Latency is a rank test on the two histograms with a
+  practical margin. The live metric (labels) fails when worse than production beyond
+  ``live_metric_drop``; a conclusive win carries guardrails still undecided;
 - **load**: a canary version the server failed to load;
 - **outputs** (:mod:`mooring.monitoring.output_guardrails`): NaN or constant answers
   (``broken``), the canary's live outputs against its own evaluation-time outputs
   (``outputs``), its evaluation metric against production's on the same data
   (``validated``), and canary vs production (``divergence``: reported, decisive only
-  when configured);
-- **live metric**: the canary's live metric (from label feedback) against production's,
-  with its uncertainty. When it judges the canary no worse, it overrides ``outputs``,
-  ``validated`` and ``divergence``: labels decide.
+  when configured). A live metric that passes overrides them: labels decide.
 
-One breach rolls the canary back in the same tick (canary removed, weight 0). A step
-advances only when every enabled guardrail has judged: while any is
-``insufficient_data`` the step holds and says which one waits for what; after
-``[rollout] max_hold`` it keeps holding and raises a ``rollout_stalled`` alert (a canary
-is never promoted without its evidence). A canary with every guardrail judged, at least
-``min_requests`` requests and ``min_step_duration`` at its step moves to the next step;
-after the last one it is promoted. With ``[rollout] start = "shadow"`` a deployment
+One failing guardrail rolls the canary back in the same tick (canary removed, weight 0).
+A step advances when every enabled guardrail passes (and ``min_requests`` and
+``min_step_duration``, both off by default, are met); after the last step the canary is
+promoted. No traffic and no labels are no evidence: such a guardrail stays undecided,
+never failing or passing for lack of data. An undecided step has a budget
+(``max_hold``, and ``max_hold_requests`` if set); when it is spent ``on_max_hold``
+decides: ``hold_and_alert`` (the default: hold and raise a ``rollout_stalled`` alert),
+``rollback`` or ``advance`` (nothing failed), and the reason says so in the audit log.
+With ``[rollout] start = "shadow"`` a deployment
 with a shadow and no canary is judged by the shadow report
 (:func:`~mooring.monitoring.shadow.shadow_step`): a healthy shadow becomes the canary
 at the first step. Every change goes
@@ -69,13 +70,15 @@ from mooring.monitoring.guardrails import (
     live_metric_guardrail,
     load_guardrail,
 )
-from mooring.monitoring.output_guardrails import LABELS_DECIDE, judge_outputs
+from mooring.monitoring.output_guardrails import judge_outputs
 from mooring.monitoring.rollout_state import (
     Action,
     RolloutDecision,
     RolloutStep,
     iso_time,
+    labels_decide,
     parse_time,
+    step_verdict,
 )
 from mooring.monitoring.scrape import (
     MetricsSnapshot,
@@ -91,26 +94,6 @@ __all__ = ["ACTOR", "RolloutController", "RolloutDecision"]
 log = logging.getLogger("mooring.monitoring")
 
 ACTOR = "mooring-monitor"
-
-
-def _labels_decide(results: list[GuardrailResult], live: GuardrailResult) -> list[GuardrailResult]:
-    """With the live metric judging the canary no worse, output differences cannot roll it back."""
-    if live.status != "ok":
-        return results
-    out = []
-    for r in results:
-        if r.name in LABELS_DECIDE and r.status in ("breach", "insufficient_data"):
-            verdict = "would breach" if r.status == "breach" else "waiting"
-            r = GuardrailResult(
-                r.name,
-                "ok",
-                f"labels decide ({live.message}); without them: {verdict}: {r.message}",
-                value=r.value,
-                threshold=r.threshold,
-                numbers=r.numbers,
-            )
-        out.append(r)
-    return out
 
 
 class RolloutController:
@@ -262,37 +245,47 @@ class RolloutController:
             step.baseline = {
                 str(v): snap.version(v) for v in (dep.canary, dep.production) if v is not None
             }
+            if step.rollout_baseline is None and dep.production is not None:
+                step.rollout_baseline = snap.version(dep.production)
             self._save(step)
+        step.ticks += 1
         canary_total = snap.version(dep.canary)
         canary = canary_total.since(step.baseline.get(str(dep.canary)))
         production = snap.version(dep.production).since(step.baseline.get(str(dep.production)))
+        rollout = snap.version(dep.production).since(step.rollout_baseline)
         elapsed = now - step.started_at
         rules = self.cfg.rollout.guardrails
-        latency = self._latency(step, latency_guardrail(canary, production, rules), rules)
         live = self._live_guardrail(dep, step, rules)
-        results = [
-            load_guardrail(canary_total, canary),
-            error_guardrail(canary, production, rules),
-            latency,
-            *self._output_guardrails(dep, step, rules),
-            live,
-        ]
-        results = _labels_decide(results, live)
+        results = labels_decide(
+            [
+                load_guardrail(canary_total, canary),
+                error_guardrail(canary, production, rules, rollout),
+                latency_guardrail(canary, production, rules),
+                *self._output_guardrails(dep, step, rules),
+                live,
+            ]
+        )
         numbers: dict[str, Any] = {
             "step_seconds": elapsed,
+            "step_ticks": step.ticks,
             "step_started_at": iso_time(step.started_at),
             "rollout_started_at": iso_time(step.rollout_started_at),
             "canary_requests": canary.requests,
             "production_requests": production.requests,
         }
-        breaches = [r for r in results if r.status == "breach"]
-        if breaches:
+        verdict = step_verdict(results)
+        if verdict == "fail":
+            breaches = [r for r in results if r.status == "breach"]
             return self._rollback(dep, step, breaches, results, numbers)
         steps = self.cfg.rollout.steps
         if dep.canary_weight == 0:
             # A staged canary (0%) gets no traffic to judge: the rollout starts with step one.
             return self._advance(dep, step, steps[0], results, numbers)
-        waiting = [f"{r.name}: {r.message}" for r in results if r.status == "insufficient_data"]
+        waiting = [
+            f"{r.name}: {r.message}"
+            for r in results
+            if r.status == "insufficient_data" and not r.advisory
+        ]
         if canary.requests < self.cfg.rollout.min_requests:
             waiting.insert(
                 0,
@@ -300,19 +293,29 @@ class RolloutController:
                 f"needed at {dep.canary_weight}%",
             )
         if waiting:
-            return self._wait(dep, step, waiting, results, numbers, elapsed)
+            return self._wait(dep, step, waiting, results, numbers, elapsed, canary.requests)
         if elapsed < self.cfg.rollout.min_step_duration:
             reason = (
                 f"{elapsed:.0f}s of {self.cfg.rollout.min_step_duration:g}s at "
-                f"{dep.canary_weight}%; healthy so far"
+                f"{dep.canary_weight}%; every guardrail passes so far"
             )
             decision = self._decision(dep, "hold", [reason], guardrails=results, numbers=numbers)
             self._save(step, decision)
             return decision
-        later = [s for s in steps if s > dep.canary_weight]
+        return self._next(dep, step, results, numbers)
+
+    def _next(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+        note: str = "",
+    ) -> RolloutDecision:
+        later = [s for s in self.cfg.rollout.steps if s > dep.canary_weight]
         if later:
-            return self._advance(dep, step, later[0], results, numbers)
-        return self._promote(dep, step, results, numbers)
+            return self._advance(dep, step, later[0], results, numbers, note)
+        return self._promote(dep, step, results, numbers, note)
 
     def _from_shadow(self, dep: Deployment, snapshot: MetricsSnapshot | None) -> RolloutDecision:
         """``start = "shadow"``: the shadow report decides whether it becomes the canary."""
@@ -341,54 +344,54 @@ class RolloutController:
         results: list[GuardrailResult],
         numbers: dict[str, Any],
         elapsed: float,
+        requests: float,
     ) -> RolloutDecision:
-        """Hold a step some guardrail cannot judge yet; past ``max_hold``, alert."""
-        limit = self.cfg.rollout.max_hold
-        reasons = [f"waiting at {dep.canary_weight}% for {len(waiting)} guardrail(s)", *waiting]
-        if elapsed >= limit:
-            reasons[0] = (
-                f"held at {dep.canary_weight}% for {elapsed:.0f}s, past max_hold = {limit:g}s, "
-                f"waiting for {len(waiting)} guardrail(s); the canary stays at its weight until "
-                "the evidence arrives or someone promotes or rolls it back"
+        """Hold an undecided step; once its budget is spent, ``on_max_hold`` decides."""
+        rollout = self.cfg.rollout
+        reasons = [f"undecided at {dep.canary_weight}%: {len(waiting)} guardrail(s)", *waiting]
+        spent = None
+        if elapsed >= rollout.max_hold:
+            spent = f"{elapsed:.0f}s, past max_hold = {rollout.max_hold:g}s"
+        elif rollout.max_hold_requests is not None and requests >= rollout.max_hold_requests:
+            spent = f"{requests:g} canary requests, max_hold_requests = {rollout.max_hold_requests}"
+        if spent is None:
+            decision = self._decision(
+                dep, "insufficient_data", reasons, guardrails=results, numbers=numbers
             )
-            self.alerts.send(
-                Alert(
-                    model=self.name,
-                    version=dep.canary,
-                    kind="rollout_stalled",
-                    severity="ticket",
-                    summary=f"{self.name}@{dep.canary}: " + reasons[0],
-                    details={"waiting": waiting, "numbers": numbers},
-                )
+            self._save(step, decision)
+            return decision
+        undecided = "; ".join(waiting)
+        policy = rollout.on_max_hold
+        if policy == "rollback":
+            budget = GuardrailResult(
+                "budget",
+                "breach",
+                f"undecided after {spent} (on_max_hold = rollback): {undecided}",
             )
+            return self._rollback(dep, step, [budget], results, numbers)
+        if policy == "advance":
+            note = f"advanced undecided after {spent} (on_max_hold = advance): {undecided}"
+            return self._next(dep, step, results, numbers, note)
+        reasons[0] = (
+            f"held at {dep.canary_weight}% for {spent}, undecided on {len(waiting)} "
+            "guardrail(s); on_max_hold = hold_and_alert: the canary stays at its weight until "
+            "the evidence decides or someone promotes or rolls it back"
+        )
+        self.alerts.send(
+            Alert(
+                model=self.name,
+                version=dep.canary,
+                kind="rollout_stalled",
+                severity="ticket",
+                summary=f"{self.name}@{dep.canary}: " + reasons[0],
+                details={"waiting": waiting, "numbers": numbers},
+            )
+        )
         decision = self._decision(
             dep, "insufficient_data", reasons, guardrails=results, numbers=numbers
         )
         self._save(step, decision)
         return decision
-
-    def _latency(
-        self, step: RolloutStep, result: GuardrailResult, rules: GuardrailsConfig
-    ) -> GuardrailResult:
-        """A latency breach counts once it holds on ``latency_breach_ticks`` ticks in a row."""
-        if result.status != "breach":
-            if step.latency_strikes:
-                step.latency_strikes = 0
-                self._save(step)
-            return result
-        step.latency_strikes += 1
-        self._save(step)
-        if step.latency_strikes >= rules.latency_breach_ticks:
-            return result
-        return GuardrailResult(
-            result.name,
-            "insufficient_data",
-            f"breach on {step.latency_strikes} of {rules.latency_breach_ticks} consecutive "
-            f"ticks needed: {result.message}",
-            value=result.value,
-            threshold=result.threshold,
-            numbers=result.numbers,
-        )
 
     # -- guardrails needing other sources ------------------------------------------
     def _output_guardrails(
@@ -481,12 +484,15 @@ class RolloutController:
         weight: int,
         results: list[GuardrailResult],
         numbers: dict[str, Any],
+        note: str = "",
     ) -> RolloutDecision:
         healthy = "; ".join(f"{r.name}: {r.message}" for r in results if r.status == "ok")
+        judged = note or "every guardrail passes"
         reason = (
-            f"canary {self.name}@{dep.canary} healthy at {dep.canary_weight}% for "
-            f"{numbers['step_seconds']:.0f}s and {numbers['canary_requests']:g} requests; "
-            f"advancing to {weight}%" + (f" ({healthy})" if healthy else "")
+            f"canary {self.name}@{dep.canary} at {dep.canary_weight}% for "
+            f"{numbers['step_seconds']:.0f}s, {numbers.get('step_ticks', 0)} tick(s) and "
+            f"{numbers['canary_requests']:g} requests, {judged}; advancing to {weight}%"
+            + (f" ({healthy})" if healthy else "")
         )
         if not self._unchanged_since(dep):
             return self._stale(dep, results, numbers)
@@ -510,6 +516,7 @@ class RolloutController:
             revision=after.revision,
             started_at=now,
             rollout_started_at=step.rollout_started_at,
+            rollout_baseline=step.rollout_baseline,
         )
         self._save(fresh, decision)
         return decision
@@ -520,13 +527,15 @@ class RolloutController:
         step: RolloutStep,
         results: list[GuardrailResult],
         numbers: dict[str, Any],
+        note: str = "",
     ) -> RolloutDecision:
         assert dep.canary is not None
+        judged = note or "every guardrail passes"
         reason = (
-            f"canary {self.name}@{dep.canary} healthy at every step "
+            f"canary {self.name}@{dep.canary} passed every step "
             f"({', '.join(f'{s}%' for s in self.cfg.rollout.steps)}); promoted to production "
             f"after {numbers['step_seconds']:.0f}s and {numbers['canary_requests']:g} requests "
-            f"at {dep.canary_weight}%"
+            f"at {dep.canary_weight}%, {judged}"
         )
         if not self._unchanged_since(dep):
             return self._stale(dep, results, numbers)

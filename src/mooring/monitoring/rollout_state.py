@@ -12,9 +12,19 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from mooring.monitoring.guardrails import GuardrailResult
+from mooring.monitoring.output_guardrails import LABELS_DECIDE
 from mooring.monitoring.scrape import VersionCounters
 
-__all__ = ["Action", "RolloutDecision", "RolloutStep", "iso_time", "parse_time"]
+__all__ = [
+    "Action",
+    "RolloutDecision",
+    "RolloutStep",
+    "Verdict",
+    "iso_time",
+    "labels_decide",
+    "parse_time",
+    "step_verdict",
+]
 
 Action = Literal["hold", "advance", "promote", "rollback", "insufficient_data", "idle"]
 
@@ -57,12 +67,18 @@ class RolloutStep:
     started_at: float
     rollout_started_at: float
     baseline: dict[str, VersionCounters] | None = None
-    #: Consecutive ticks on which the latency guardrail saw a breach.
-    latency_strikes: int = 0
+    #: Production's counters when the rollout began: at 100% production answers nothing
+    #: in the step, and the canary is compared with production's rollout instead.
+    rollout_baseline: VersionCounters | None = None
+    #: Ticks judged at this step.
+    ticks: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "latency_strikes": self.latency_strikes,
+            "ticks": self.ticks,
+            "rollout_baseline": None
+            if self.rollout_baseline is None
+            else self.rollout_baseline.to_dict(),
             "canary": self.canary,
             "production": self.production,
             "weight": self.weight,
@@ -77,6 +93,7 @@ class RolloutStep:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RolloutStep:
         baseline = data.get("baseline")
+        rollout_baseline = data.get("rollout_baseline")
         return cls(
             canary=int(data["canary"]),
             production=None if data.get("production") is None else int(data["production"]),
@@ -84,7 +101,10 @@ class RolloutStep:
             revision=int(data["revision"]),
             started_at=float(data["started_at"]),
             rollout_started_at=float(data["rollout_started_at"]),
-            latency_strikes=int(data.get("latency_strikes", 0)),
+            ticks=int(data.get("ticks", 0)),
+            rollout_baseline=None
+            if rollout_baseline is None
+            else VersionCounters.from_dict(rollout_baseline),
             baseline=None
             if baseline is None
             else {k: VersionCounters.from_dict(v) for k, v in baseline.items()},
@@ -107,3 +127,56 @@ def parse_time(text: str | None) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+Verdict = Literal["fail", "pass", "undecided"]
+
+
+def labels_decide(results: list[GuardrailResult]) -> list[GuardrailResult]:
+    """Let the labels decide what they can judge better than the other guardrails.
+
+    A live metric that passes (no worse than production within its margin) overrides
+    the output guardrails (outputs, validated, divergence): the canary is judged on
+    quality, not on answering differently. A conclusive win (its interval wholly better)
+    also carries guardrails that are still undecided. A failing guardrail is never
+    overridden.
+    """
+    live = next((r for r in results if r.name == "live_metric"), None)
+    if live is None or live.status != "ok":
+        return results
+    win = bool(live.numbers.get("win"))
+    out = []
+    for r in results:
+        overridable = r.name in LABELS_DECIDE and r.status in ("breach", "insufficient_data")
+        if overridable or (win and r.name != "live_metric" and r.status == "insufficient_data"):
+            verdict = "would fail" if r.status == "breach" else "undecided"
+            why = "a conclusive win" if win else "no worse"
+            r = GuardrailResult(
+                r.name,
+                "ok",
+                f"labels decide ({why}: {live.message}); without them: {verdict}: {r.message}",
+                value=r.value,
+                threshold=r.threshold,
+                numbers=r.numbers,
+                interval=r.interval,
+                boundary=r.boundary,
+            )
+        out.append(r)
+    return out
+
+
+def step_verdict(results: list[GuardrailResult]) -> Verdict:
+    """``fail`` when any guardrail fails, ``pass`` when every judging one passes.
+
+    Guardrails that are off or have no source of evidence (``unavailable``) do not judge;
+    an ``advisory`` one that is undecided (the labels, by default) does not hold the step.
+
+    >>> ok = GuardrailResult("errors", "ok", "")
+    >>> step_verdict([ok, GuardrailResult("latency", "insufficient_data", "")])
+    'undecided'
+    """
+    if any(r.status == "breach" for r in results):
+        return "fail"
+    if any(r.status == "insufficient_data" and not r.advisory for r in results):
+        return "undecided"
+    return "pass"

@@ -34,6 +34,7 @@ from mooring.formats.metrics import (
     MODEL_LOAD_FAILURES,
     REQUEST_LATENCY,
     REQUESTS,
+    ROUTED_CLIENT_ERRORS,
     SHADOW_DROPPED,
     SHADOW_LATENCY,
     SHADOW_REQUESTS,
@@ -62,6 +63,7 @@ _REQUESTS = total(REQUESTS)
 _INFERENCE = bucket(INFERENCE_LATENCY)
 _REQUEST_LATENCY = bucket(REQUEST_LATENCY)
 _LOAD_FAILURES = total(MODEL_LOAD_FAILURES)
+_ROUTED_CLIENT_ERRORS = total(ROUTED_CLIENT_ERRORS)
 _SHADOW_REQUESTS = total(SHADOW_REQUESTS)
 _SHADOW_DROPPED = total(SHADOW_DROPPED)
 _SHADOW_LATENCY = bucket(SHADOW_LATENCY)
@@ -75,12 +77,17 @@ class MetricsUnavailableError(MooringError):
 
 @dataclass(frozen=True)
 class VersionCounters:
-    """One version's requests, 5xx answers and inference-latency histogram."""
+    """One version's requests, 5xx and 4xx answers and inference-latency histogram."""
 
     requests: float = 0.0
     errors: float = 0.0
     latency: Histogram | None = None
     load_failures: float = 0.0
+    #: 4xx answers (but 429, overload, and 499, the client went away) to requests the
+    #: canary split routed: the client's fault, unless one version returns more of them
+    #: for traffic another answers. Requests pinned to a version do not count (anyone can
+    #: send junk to a canary's address).
+    client_errors: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -97,6 +104,7 @@ class VersionCounters:
             errors=self.errors - earlier.errors,
             latency=latency,
             load_failures=max(self.load_failures - earlier.load_failures, 0.0),
+            client_errors=max(self.client_errors - earlier.client_errors, 0.0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +114,7 @@ class VersionCounters:
             "errors": self.errors,
             "latency": None if self.latency is None else self.latency.to_dict(),
             "load_failures": self.load_failures,
+            "client_errors": self.client_errors,
         }
 
     @classmethod
@@ -117,6 +126,7 @@ class VersionCounters:
             errors=float(data.get("errors", 0.0)),
             latency=None if latency is None else Histogram.from_dict(latency),
             load_failures=float(data.get("load_failures", 0.0)),
+            client_errors=float(data.get("client_errors", 0.0)),
         )
 
 
@@ -204,10 +214,13 @@ def parse_metrics(
         if labels.get("model") != model:
             continue
         if name == _REQUESTS:
-            entry = requests.setdefault(labels.get("version", "-"), [0.0, 0.0])
+            entry = requests.setdefault(labels.get("version", "-"), [0.0, 0.0, 0.0])
             entry[0] += value
             if _is_error(labels.get("status", "")):
                 entry[1] += value
+        elif name == _ROUTED_CLIENT_ERRORS:
+            entry = requests.setdefault(labels.get("version", "-"), [0.0, 0.0, 0.0])
+            entry[2] += value
         elif name == _INFERENCE:
             buckets = inference.setdefault((labels.get("version", "-"),), {})
             le = float(labels["le"])
@@ -234,8 +247,9 @@ def parse_metrics(
     names = set(requests) | {k[0] for k in latency} | set(failures)
     versions = {
         v: VersionCounters(
-            requests=requests.get(v, [0.0, 0.0])[0],
-            errors=requests.get(v, [0.0, 0.0])[1],
+            requests=requests.get(v, [0.0, 0.0, 0.0])[0],
+            errors=requests.get(v, [0.0, 0.0, 0.0])[1],
+            client_errors=requests.get(v, [0.0, 0.0, 0.0])[2],
             latency=latency.get((v,)),
             load_failures=failures.get(v, 0.0),
         )

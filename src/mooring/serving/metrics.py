@@ -50,6 +50,7 @@ from mooring.formats.metrics import (
     REQUESTS,
     REQUESTS_IN_FLIGHT,
     REQUESTS_REFUSED,
+    ROUTED_CLIENT_ERRORS,
     SHADOW_DROPPED,
     SHADOW_LATENCY,
     SHADOW_REQUESTS,
@@ -183,6 +184,14 @@ class ServingMetrics:
             REGISTRY_ERRORS,
             "Failed reads of the deployment record (the loaded versions keep serving).",
             ["model"],
+            registry=r,
+        )
+        self.routed_client_errors = Counter(
+            ROUTED_CLIENT_ERRORS,
+            "4xx answers (but 429 and 499) to requests routed by the canary split, not pinned "
+            "to a version: a version that rejects more of them than another rejects traffic "
+            "the other answers.",
+            ["model", "version"],
             registry=r,
         )
         self.refused = Counter(

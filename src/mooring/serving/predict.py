@@ -53,6 +53,7 @@ class Call:
     version: str = ""
     headers: dict[str, str] = field(default_factory=dict)  # to send back (X-Model-Version)
     trace: RequestTrace | None = None  # a prediction's span, when tracing is on
+    routed: bool = False  # the version was chosen by the canary split, not asked for
 
 
 class Predictor:
@@ -73,6 +74,7 @@ class Predictor:
         """The slot (version) that answers: pinned, labelled, or the canary split by key."""
         slot = manager.route(version=version, label=label, key=call.key)
         call.version = str(slot.version)
+        call.routed = version is None and label is None
         call.headers["X-Model-Version"] = call.version
         return slot
 
@@ -152,6 +154,8 @@ class Predictor:
             self.state.metrics.observe_request(
                 call.model, call.version or "-", call.protocol, status, elapsed
             )
+            if call.routed and 400 <= status < 500 and status not in (429, 499):
+                self.state.metrics.routed_client_errors.labels(call.model, call.version).inc()
         if access_log.isEnabledFor(logging.INFO):
             line = {
                 "request_id": call.request_id,

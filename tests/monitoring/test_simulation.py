@@ -1,0 +1,63 @@
+"""Simulated rollouts through the controller's own guardrail and step functions, known truth.
+
+Seeds are fixed, so every figure here is deterministic; the full table (hundreds of
+rollouts per scenario, beside the fixed-horizon rules) is ``benchmarks/bench_rollout.py``.
+"""
+
+from __future__ import annotations
+
+from statistics import median
+
+import pytest
+
+from mooring.config import GuardrailsConfig
+from mooring.monitoring.simulation import Scenario, simulate, summarise
+
+RULES = GuardrailsConfig()
+ROLLOUT = (0.05, 0.25, 0.5, 1.0)
+
+
+@pytest.mark.parametrize(("share", "ticks"), [(0.01, 3), (0.05, 2), (0.5, 1)])
+def test_a_broken_canary_is_rolled_back_within_two_ticks(share: float, ticks: int) -> None:
+    broken = Scenario("broken", "worse", share, canary_error_rate=1.0)
+    outcomes = [simulate(broken, RULES, seed=seed) for seed in range(20)]
+    assert {o.action for o in outcomes} == {"rollback"}
+    # At 1% a tick brings the canary 3 requests, and now and then none.
+    assert max(o.ticks for o in outcomes) <= ticks
+    assert "errors" in outcomes[0].reasons[0]
+
+
+def test_an_equal_canary_at_five_percent_passes_its_step_without_a_false_rollback() -> None:
+    equal = Scenario("equal", "equal", 0.05)
+    summary = summarise(equal, RULES, runs=40, seed=1)
+    assert summary.false_rollback_rate == 0.0 and summary.undecided_rate == 0.0
+    # 300 requests a tick, 15 of them the canary's: a decision within a dozen ticks.
+    assert summary.median_ticks <= 12
+
+
+def test_a_healthy_rollout_finishes_every_step_unaided() -> None:
+    healthy = Scenario("healthy", "equal", 0.05, steps=ROLLOUT, labels=True)
+    outcomes = [simulate(healthy, RULES, seed=seed) for seed in range(20)]
+    assert {o.action for o in outcomes} == {"promote"}
+    assert median(o.ticks for o in outcomes) <= 20
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        Scenario("errors +10 points", "worse", 0.05, canary_error_rate=0.102),
+        Scenario("slower beyond the margin", "worse", 0.25, canary_latency_factor=1.6),
+        Scenario("worse on labels", "worse", 0.5, labels=True, canary_auc=0.80),
+    ],
+    ids=lambda s: s.name,
+)
+def test_a_worse_canary_is_never_promoted(scenario: Scenario) -> None:
+    summary = summarise(scenario, RULES, runs=30, seed=2)
+    assert summary.false_promotion_rate == 0.0
+    assert summary.undecided_rate == 0.0  # rolled back, not merely held
+
+
+def test_no_traffic_is_no_evidence() -> None:
+    idle = Scenario("idle", "equal", 0.0)
+    outcome = simulate(idle, RULES, seed=0, max_ticks=50)
+    assert (outcome.action, outcome.ticks) == ("undecided", 50)
