@@ -55,6 +55,9 @@ __all__ = [
 Truth = Literal["equal", "better", "worse"]
 BOUNDS = (*LATENCY_BUCKETS, math.inf)
 
+#: Labelled scores are counted on this grid (standard normal scores shifted by the AUC).
+SCORE_LOW, SCORE_STEP, SCORE_CELLS = -8.0, 1.0 / 128.0, 16 * 128
+
 #: ``(canary, production, production over the rollout, live values, state) -> results``.
 Judge = Callable[
     [VersionCounters, VersionCounters, VersionCounters, "LivePair | None", dict[str, Any]],
@@ -107,55 +110,66 @@ class _Side:
         self.requests = 0.0
         self.errors = 0.0
         self.buckets = np.zeros(len(BOUNDS))
-        self.scores: list[np.ndarray[Any, Any]] = []
-        self.labels: list[np.ndarray[Any, Any]] = []
+        # Labelled scores as counts on a fine grid, per class: the AUC of thousands of
+        # labels at every tick without sorting them again (ties within a cell count half).
+        self.positives = np.zeros(SCORE_CELLS)
+        self.negatives = np.zeros(SCORE_CELLS)
 
     def counters(self) -> VersionCounters:
         latency = Histogram(BOUNDS, tuple(float(c) for c in np.cumsum(self.buckets)))
         return VersionCounters(requests=self.requests, errors=self.errors, latency=latency)
 
+    def label(self, scores: np.ndarray[Any, Any], labels: np.ndarray[Any, Any]) -> None:
+        cells = np.clip(((scores - SCORE_LOW) / SCORE_STEP).astype(np.int64), 0, SCORE_CELLS - 1)
+        self.positives += np.bincount(cells[labels == 1], minlength=SCORE_CELLS)
+        self.negatives += np.bincount(cells[labels == 0], minlength=SCORE_CELLS)
+
+    def add(self, other: _Side) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.buckets += other.buckets
+        self.positives += other.positives
+        self.negatives += other.negatives
+
     def live(self) -> tuple[float | None, int, float | None]:
-        if not self.labels:
-            return None, 0, None
-        y = np.concatenate(self.labels)
-        s = np.concatenate(self.scores)
-        positives = int(y.sum())
-        if positives == 0 or positives == y.size:
-            return None, int(y.size), None
-        ranks = np.empty(s.size)
-        ranks[np.argsort(s, kind="stable")] = np.arange(1, s.size + 1)
-        auc = (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (
-            positives * (y.size - positives)
+        positives, negatives = float(self.positives.sum()), float(self.negatives.sum())
+        rows = int(positives + negatives)
+        if positives == 0 or negatives == 0:
+            return None, rows, None
+        below = np.cumsum(self.negatives) - self.negatives
+        auc = float(
+            (self.positives * (below + 0.5 * self.negatives)).sum() / (positives * negatives)
         )
-        return float(auc), int(y.size), standard_error("auc", float(auc), int(y.size), positives)
+        return auc, rows, standard_error("auc", auc, rows, int(positives))
 
 
 def _serve(
-    side: _Side,
     n: int,
     error_rate: float,
     latency_ms: float,
     sigma: float,
     auc: float | None,
     rng: np.random.Generator,
-) -> None:
+) -> _Side:
+    """One tick of ``n`` requests to one version."""
+    tick = _Side()
     if n <= 0:
-        return
-    side.requests += n
-    side.errors += rng.binomial(n, min(error_rate, 1.0))
+        return tick
+    tick.requests = float(n)
+    tick.errors = float(rng.binomial(n, min(error_rate, 1.0)))
     seconds = np.exp(rng.normal(math.log(latency_ms / 1000.0), sigma, n))
-    side.buckets += np.bincount(
+    tick.buckets += np.bincount(
         np.searchsorted(LATENCY_BUCKETS, seconds, side="left"), minlength=len(BOUNDS)
     )
     if auc is not None:
         y = (rng.random(n) < 0.24).astype(np.int64)
         shift = math.sqrt(2.0) * _probit(auc)
-        side.labels.append(y)
-        side.scores.append(rng.normal(0.0, 1.0, n) + shift * y)
+        tick.label(rng.normal(0.0, 1.0, n) + shift * y, y)
+    return tick
 
 
 def _probit(p: float) -> float:
-    """The standard normal quantile (Acklam's rational approximation is more than enough)."""
+    """The standard normal quantile."""
     from statistics import NormalDist
 
     return NormalDist().inv_cdf(p)
@@ -200,7 +214,7 @@ def simulate(
     judge = judge or sequential_judge(rules)
     shares = scenario.steps or (scenario.share,)
     whole = _Side()  # production over the rollout
-    labelled = _Side()  # the canary's labels over the rollout (the live metric's window)
+    labelled = _Side()  # the canary over the rollout (the live metric's window)
     ticks = 0
     for share in shares:
         canary, production = _Side(), _Side()
@@ -214,8 +228,7 @@ def simulate(
             noise = math.exp(rng.normal(0.0, scenario.machine_noise))
             base = scenario.latency_ms * noise
             labels = scenario.labels
-            _serve(
-                canary,
+            drawn = _serve(
                 n_canary,
                 scenario.canary_error_rate,
                 base * scenario.canary_latency_factor,
@@ -223,19 +236,18 @@ def simulate(
                 scenario.canary_auc if labels else None,
                 rng,
             )
-            if labels and n_canary > 0:
-                labelled.labels.append(canary.labels[-1])
-                labelled.scores.append(canary.scores[-1])
-            for side in (production, whole):
-                _serve(
-                    side,
-                    n_production,
-                    scenario.production_error_rate,
-                    base,
-                    scenario.latency_sigma,
-                    scenario.production_auc if labels else None,
-                    rng,
-                )
+            canary.add(drawn)
+            labelled.add(drawn)
+            answered = _serve(
+                n_production,
+                scenario.production_error_rate,
+                base,
+                scenario.latency_sigma,
+                scenario.production_auc if labels else None,
+                rng,
+            )
+            production.add(answered)
+            whole.add(answered)
             live = (labelled.live(), whole.live()) if labels else None
             results = judge(canary.counters(), production.counters(), whole.counters(), live, state)
             verdict = step_verdict(results)
