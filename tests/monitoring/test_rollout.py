@@ -144,8 +144,8 @@ def test_a_latency_regression_rolls_back_as_soon_as_it_is_conclusive(setup: Setu
     assert decision.action == "rollback"
     latency = next(g for g in decision.guardrails if g.name == "latency")
     assert latency.state == "fail" and latency.numbers["canary_p99_ms"] > 50
-    assert latency.interval is not None and latency.boundary is not None
-    assert latency.interval[0] > latency.boundary["fail_above"]
+    # Slower than production made slower by the margin in over half the pairs, for sure.
+    assert latency.numbers["slower_than_margin_interval"][0] > 0.5
 
 
 def test_a_slowdown_both_versions_share_is_not_the_canarys(setup: Setup) -> None:

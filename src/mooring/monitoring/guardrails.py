@@ -81,7 +81,7 @@ class GuardrailResult:
     threshold: float | None = None
     numbers: dict[str, Any] = field(default_factory=dict)
     interval: tuple[float, float] | None = None
-    boundary: dict[str, float] | None = None
+    boundary: dict[str, float | None] | None = None
     needed: str | None = None
     #: Undecided without holding the step (labels arrive too slowly to wait for, unless
     #: ``require_labels``); failing still rolls back, a win still carries.
@@ -141,12 +141,17 @@ def _judged(
         _STATUS[j.state],
         text,
         value=j.estimate,
-        threshold=j.fail_above,
+        threshold=_finite(j.fail_above),
         numbers=numbers,
         interval=(j.lower, j.upper),
-        boundary={"pass_below": j.pass_below, "fail_above": j.fail_above},
+        boundary={"pass_below": _finite(j.pass_below), "fail_above": _finite(j.fail_above)},
         needed=needed,
     )
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: an open boundary is recorded as none."""
+    return value if math.isfinite(value) else None
 
 
 def _rate(errors: float, requests: float) -> float:
@@ -328,9 +333,7 @@ def latency_guardrail(
         pass_below=boundary, fail_above=math.inf, tau=boundary, alpha=rules.alpha
     ).judge(theta - 0.5, variance)
     if failing.state == "fail":
-        judgement = replace(judgement, state="fail", fail_above=boundary, evidence_factor=1.0)
-    else:
-        judgement = replace(judgement, fail_above=boundary)
+        judgement = replace(judgement, state="fail", evidence_factor=1.0)
     margin = f"{share:.0%} slower"
     summary = (
         f"canary slower than production in {theta:.1%} of pairs (at the margin, {margin}: "

@@ -445,7 +445,7 @@ class RolloutController:
         results: list[GuardrailResult],
         numbers: dict[str, Any],
     ) -> RolloutDecision:
-        reasons = [f"{b.name}: {b.message}" for b in breaches]
+        reasons = [f"{b.name} [{b.state}]: {b.message}" for b in breaches]
         reason = (
             f"canary {self.name}@{dep.canary} rolled back at {dep.canary_weight}%: "
             + "; ".join(reasons)
@@ -486,7 +486,9 @@ class RolloutController:
         numbers: dict[str, Any],
         note: str = "",
     ) -> RolloutDecision:
-        healthy = "; ".join(f"{r.name}: {r.message}" for r in results if r.status == "ok")
+        healthy = "; ".join(
+            f"{r.name} [{r.state}]: {r.message}" for r in results if r.status == "ok"
+        )
         judged = note or "every guardrail passes"
         reason = (
             f"canary {self.name}@{dep.canary} at {dep.canary_weight}% for "
