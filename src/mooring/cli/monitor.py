@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json, seconds_option
@@ -95,6 +96,7 @@ def monitor(
 
 def _print(report: object) -> None:
     from mooring.monitoring.monitor import MonitorReport
+    from mooring.monitoring.rollout_view import GuardrailView
     from mooring.monitoring.shadow import shadow_lines
     from mooring.monitoring.summary import drift_headline
 
@@ -109,10 +111,10 @@ def _print(report: object) -> None:
         who = f"canary {r.canary} " if r.canary is not None else ""
         console.print(f"[bold]{report.at}[/] rollout: {r.action} {who}{target if r.canary else ''}")
         for reason in r.reasons:
-            console.print(f"  {reason}", soft_wrap=True)
+            console.print(f"  {escape(reason)}", soft_wrap=True)
         for g in r.guardrails:
-            if g.status != "off":
-                console.print(f"  · {g.name} [{g.status}] {g.message}", soft_wrap=True)
+            if g.state != "off":
+                console.print(f"  · {escape(GuardrailView.from_result(g).line)}", soft_wrap=True)
     if report.slo is not None:
         for s in report.slo.statuses:
             mark = "[bold red]FIRING[/]" if s.firing else "ok"
@@ -123,11 +125,11 @@ def _print(report: object) -> None:
             )
     if report.drift is not None:
         drifted = drift_headline(report.drift.get("drifted") or []) or "-"
-        console.print(f"  drift: {report.drift.get('status')} (drifted: {drifted})")
+        console.print(escape(f"  drift: {report.drift.get('status')} (drifted: {drifted})"))
     if report.shadow is not None:
         for line in shadow_lines(report.shadow):
-            console.print(f"  {line}", soft_wrap=True)
+            console.print(f"  {escape(line)}", soft_wrap=True)
     if report.retrain is not None:
         console.print(f"  retraining started: {' '.join(report.retrain.command)}", soft_wrap=True)
     for error in report.errors:
-        console.print(f"  [yellow]{error}[/]", soft_wrap=True)
+        console.print(f"  [yellow]{escape(error)}[/]", soft_wrap=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,6 +20,9 @@ from mooring.pipeline import RunObserver, StepRecord, project_status
 from mooring.project import Project
 from mooring.registry.audit import key_file, load_audit_key
 from mooring.scaffold import scaffold_config
+
+if TYPE_CHECKING:
+    from mooring.monitoring.rollout_view import RolloutView
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -210,7 +213,7 @@ def init_command(
 
 @app.command("status", epilog="Examples: mooring status | mooring status -c mooring.toml --json")
 def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = False) -> None:
-    """What is in production, the canary and its weight, the last run, the last drift check."""
+    """What is in production, the canary's rollout and its guardrails, the last run and drift."""
     from mooring.monitoring.summary import drift_headline
 
     status = project_status(load_config(config))
@@ -269,4 +272,26 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
             + (f", {drift['rows']} rows" if drift.get("rows") is not None else "")
             + ")",
         )
+    if status.rollout is not None:
+        table.add_row("rollout", escape(_rollout_summary(status.rollout)))
     console.print(table)
+    decision = status.rollout.decision if status.rollout is not None else None
+    if decision is not None and decision.shown:
+        console.print(f"guardrails at the last decision ({escape(decision.at or 'time unknown')}):")
+        for g in decision.shown:
+            console.print(f"  · {escape(g.line)}", soft_wrap=True)
+
+
+def _rollout_summary(view: RolloutView) -> str:
+    """The step under way and the last decision; or why no rollout is shown."""
+    if view.under_way and view.step is not None:
+        decision = view.decision
+        if decision is None:
+            return (
+                f"{view.step.headline}\nnot judged at this step yet (next `mooring monitor` tick)"
+            )
+        return "\n".join([view.step.headline, f"last decision: {decision.headline}", *decision.why])
+    lines = [view.note or "no rollout is under way"]
+    if view.last_decision is not None:
+        lines.append(f"last decision: {view.last_decision.headline}")
+    return "\n".join(lines)

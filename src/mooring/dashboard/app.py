@@ -227,6 +227,7 @@ class _Dashboard:
             history=views.history_rows(events),
             token_hint=self.token_hint,
             shadow_lines=self._shadow_lines(deployment),
+            rollout=views.rollout_panel(self.home, name, deployment),
         )
 
     def _shadow_lines(self, deployment: Deployment) -> list[str]:

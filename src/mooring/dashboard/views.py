@@ -20,6 +20,7 @@ from mooring.evaluation.gates import describe_bound
 from mooring.evaluation.metrics import HIGHER_IS_BETTER
 from mooring.formats.drift import Histogram
 from mooring.monitoring.baselines import comparability_note, evaluation_data_label
+from mooring.monitoring.rollout_view import RolloutView, read_rollout, rollout_path
 from mooring.registry import AuditEvent, Deployment, ModelVersion, Registry
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "headline_metrics",
     "history_rows",
     "model_rows",
+    "rollout_panel",
     "slug",
     "version_rows",
 ]
@@ -309,6 +311,15 @@ def history_rows(events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
         }
         for e in reversed(events)
     ]
+
+
+def rollout_panel(home: Path | None, name: str, deployment: Deployment) -> RolloutView | None:
+    """The canary's rollout from the controller's ``rollout.json``; None when none to show."""
+    if home is None:
+        return None
+    view = read_rollout(rollout_path(home, name), canary=deployment.canary)
+    shown = view.under_way or deployment.canary is not None or view.last_decision is not None
+    return view if shown else None
 
 
 def report_reference(mv: ModelVersion) -> str | None:

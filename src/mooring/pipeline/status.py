@@ -1,8 +1,9 @@
-"""``project_status``: what serves, the canary and its weight, the last run, the last drift check.
+"""``project_status``: what serves, the canary and its rollout, the last run and drift check.
 
 Reads the registry's deployment record, the newest run record under
-``<home>/runs/`` and ``<home>/monitoring/<model>/drift/latest.json`` (written by
-the monitoring layer's drift check) when it exists.
+``<home>/runs/``, ``<home>/monitoring/<model>/drift/latest.json`` (written by
+the monitoring layer's drift check) when it exists and the rollout controller's
+``<home>/monitoring/<model>/rollout.json``.
 
 Example:
     >>> status = project_status(load_config("mooring.toml"))  # doctest: +SKIP
@@ -19,6 +20,7 @@ from mooring.config import MooringConfig
 from mooring.errors import DataError, NotFoundError
 from mooring.formats.drift import LATEST, drift_folder, read_report
 from mooring.monitoring.baselines import comparability_note, evaluation_data_label
+from mooring.monitoring.rollout_view import RolloutView, read_rollout, rollout_path
 from mooring.pipeline.run import find_runs
 
 __all__ = ["ProjectStatus", "project_status"]
@@ -47,10 +49,14 @@ class ProjectStatus:
     last_drift: dict[str, Any] | None = None
     #: The shadow report from the prediction log (errors need the monitor's scrape).
     shadow: dict[str, Any] | None = None
+    #: The canary's rollout: its step and the guardrails of the last decision.
+    rollout: RolloutView | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
-        return asdict(self)
+        data = asdict(self)
+        data["rollout"] = None if self.rollout is None else self.rollout.to_dict()
+        return data
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +112,7 @@ def project_status(cfg: MooringConfig) -> ProjectStatus:
     status = ProjectStatus(model=name, registry=mask_url(url))
     status.last_run = _last_run(cfg)
     status.last_drift = _last_drift(cfg)
+    status.rollout = read_rollout(rollout_path(cfg.home, name), canary=None)
     if cfg.project.registry is None and not (cfg.home / "registry.db").is_file():
         return status  # nothing registered yet; do not create an empty registry
     with Registry.from_config(cfg) as registry:
@@ -121,6 +128,7 @@ def project_status(cfg: MooringConfig) -> ProjectStatus:
         status.canary_weight = deployment.canary_weight
         status.revision = deployment.revision
         status.updated_at = deployment.updated_at
+        status.rollout = read_rollout(rollout_path(cfg.home, name), canary=deployment.canary)
         if deployment.production in by_number:
             production = by_number[deployment.production]
             status.production_metrics = _headline(production.metrics)

@@ -1,0 +1,62 @@
+"""A rollout.json written by the real rollout controller, left undecided at its first step.
+
+Used by the tests of what ``mooring status``, ``mooring monitor`` and the dashboard show
+of a rollout: the state file is the controller's own, never written by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mooring.config import MooringConfig
+from mooring.monitoring.alerts import AlertManager
+from mooring.monitoring.rollout import RolloutController
+from mooring.monitoring.rollout_state import RolloutDecision
+from mooring.registry import Registry
+from mooring.serving.metrics import ServingMetrics
+from tests._support.rollout import NAME, Clock, project, serve
+
+#: The rollout settings of :func:`rollout_project`: 20 canary requests before a step ends.
+ROLLOUT = {
+    "steps": [10, 50, 100],
+    "min_requests": 20,
+    "min_step_duration": "60s",
+    "guardrails": {"prediction_js": False},
+}
+
+
+def rollout_project(home: Path) -> MooringConfig:
+    """The project of :func:`undecided_rollout` (``tests._support.rollout.project``)."""
+    return project(home, rollout=ROLLOUT)
+
+
+def write_config(path: Path, home: str) -> Path:
+    """A mooring.toml for the same project, its home relative to the file."""
+    path.write_text(
+        f'[project]\nname = "{NAME}"\nhome = "{home}"\n\n[data]\ntrain = "train.csv"\n'
+        'label = "class"\n\n[rollout]\nsteps = [10, 50, 100]\nmin_requests = 20\n'
+        'min_step_duration = "60s"\n\n[rollout.guardrails]\nprediction_js = false\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def undecided_rollout(
+    cfg: MooringConfig, registry: Registry
+) -> tuple[RolloutController, RolloutDecision]:
+    """Canary v2 at 10% over production v1, judged on 5 canary and 200 production requests.
+
+    Two ticks of the real controller: the first starts the step, the second finds the
+    error and latency guardrails undecided (too few canary requests).
+    """
+    registry.deploy(NAME, production=1, canary=2, weight=10)
+    metrics = ServingMetrics()
+    controller = RolloutController(
+        cfg, registry, metrics=metrics.render, alerts=AlertManager([]), clock=Clock()
+    )
+    controller.tick()
+    serve(metrics, 1, 200)
+    serve(metrics, 2, 5)
+    decision = controller.tick()
+    assert decision.action == "insufficient_data", decision.reasons
+    return controller, decision
