@@ -340,7 +340,7 @@ class GuardrailsConfig(Section):
         "than this beyond its interval, and passes once shown no worse than that.",
     )
     min_labels: int = Field(
-        30,
+        100,
         ge=1,
         description="Labels per version before the live metric's interval is trusted (its "
         "standard error needs a few of each class).",

@@ -138,8 +138,8 @@ def labels_decide(results: list[GuardrailResult]) -> list[GuardrailResult]:
     A live metric that passes (no worse than production within its margin) overrides
     the output guardrails (outputs, validated, divergence): the canary is judged on
     quality, not on answering differently. A conclusive win (its interval wholly better)
-    also carries guardrails that are still undecided. A failing guardrail is never
-    overridden.
+    also carries guardrails that are still undecided, when their own estimate leans no
+    worse than production. A failing guardrail is never overridden.
     """
     live = next((r for r in results if r.name == "live_metric"), None)
     if live is None or live.status != "ok":
@@ -148,7 +148,11 @@ def labels_decide(results: list[GuardrailResult]) -> list[GuardrailResult]:
     out = []
     for r in results:
         overridable = r.name in LABELS_DECIDE and r.status in ("breach", "insufficient_data")
-        if overridable or (win and r.name != "live_metric" and r.status == "insufficient_data"):
+        # A win carries an undecided guardrail only while that one's own estimate says the
+        # canary is no worse than production (never one leaning towards failing).
+        leaning_well = r.value is None or r.value <= 0.0
+        carried = win and r.name != "live_metric" and r.status == "insufficient_data"
+        if overridable or (carried and leaning_well):
             verdict = "would fail" if r.status == "breach" else "undecided"
             why = "a conclusive win" if win else "no worse"
             r = GuardrailResult(
