@@ -1,0 +1,303 @@
+"""Benchmark: sequential rollout guardrails against the fixed-horizon rules they replace.
+
+Both rule sets judge the same simulated rollouts (same scenarios, same seeds) through
+:func:`mooring.monitoring.simulation.summarise`: requests split between canary and
+production at a traffic share, errors, log-normal inference latency with a slowdown
+both versions share on each tick, bucketed into the server's histogram, and labels
+with known AUC. For each scenario the table gives the false rollback rate (an equal or
+better canary rolled back), the false promotion rate (a worse one advanced) and the
+median and p95 ticks to a decision; one single step at each share, and whole rollouts
+(5 → 25 → 50 → 100%) at 300 requests a tick.
+
+``fixed``: the rules before sequential testing, kept here as the baseline — errors
+judged from 5 canary errors (increase > 0.01 or above 2x production's smoothed rate),
+the p99 judged from 1,000 timed batches per version at the buckets' edges (1.5x and
+5 ms) on 3 consecutive ticks, the live metric from 200 labels per version (drop > 0.02
+and > 2.58 standard errors), and a step advancing after 200 canary requests and 300 s
+(34 ticks of 9 s, the tick of the scenario these rules stalled in).
+
+Floors (``sequential``): false rollback of an equal or better canary <= 2%; promotion of
+a canary 10% beyond the latency margin, or with 10 points more failing requests, <= 1%;
+a broken canary rolled back within 2 ticks; median ticks to pass a healthy canary's 5%
+step at 300 requests a tick <= 10; a healthy whole rollout within 20 ticks (median).
+
+Usage::
+
+    python benchmarks/bench_rollout.py --runs 200 --out /tmp/bench_rollout.json
+    python benchmarks/bench_rollout.py --runs 5 --out b.json      # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mooring.config import GuardrailsConfig
+from mooring.monitoring.guardrails import GuardrailResult
+from mooring.monitoring.scrape import VersionCounters
+from mooring.monitoring.simulation import (
+    Judge,
+    LivePair,
+    Scenario,
+    Summary,
+    sequential_judge,
+    summarise,
+)
+
+HERE = Path(__file__).resolve().parent
+SHARES = (0.01, 0.05, 0.25, 0.5)
+ROLLOUT = (0.05, 0.25, 0.5, 1.0)
+TICK_SECONDS = 9.0
+
+# ---------------------------------------------------------------- the replaced rules
+
+
+def fixed_judge(_rules: GuardrailsConfig) -> Judge:
+    """The fixed-horizon guardrails and step rule, as they were before sequential tests."""
+
+    def judge(
+        canary: VersionCounters,
+        production: VersionCounters,
+        _rollout: VersionCounters,
+        live: LivePair | None,
+        state: dict[str, Any],
+    ) -> list[GuardrailResult]:
+        state["ticks"] = state.get("ticks", 0) + 1
+        results = [_errors(canary, production), _latency(canary, production, state)]
+        if live is not None:
+            results.append(_live(live))
+        if canary.requests < 200 or state["ticks"] * TICK_SECONDS < 300:
+            results.append(GuardrailResult("step", "insufficient_data", "200 requests, 300 s"))
+        return results
+
+    return judge
+
+
+def _errors(canary: VersionCounters, production: VersionCounters) -> GuardrailResult:
+    c_rate = canary.errors / canary.requests if canary.requests else 0.0
+    p_rate = production.errors / production.requests if production.requests else 0.0
+    if canary.errors < 5:
+        return GuardrailResult("errors", "insufficient_data" if canary.errors else "ok", "")
+    smoothed = (production.errors + 1.0) / (production.requests + 1.0)
+    if c_rate - p_rate > 0.01 or c_rate > 2.0 * smoothed:
+        return GuardrailResult("errors", "breach", f"{c_rate:.4f} vs {p_rate:.4f}")
+    return GuardrailResult("errors", "ok", "")
+
+
+def _latency(
+    canary: VersionCounters, production: VersionCounters, state: dict[str, Any]
+) -> GuardrailResult:
+    c, p = canary.latency, production.latency
+    c_n = c.count if c is not None else 0.0
+    p_n = p.count if p is not None else 0.0
+    if p_n == 0 and c_n >= 1000:
+        return GuardrailResult("latency", "unavailable", "")
+    if c is None or p is None or min(c_n, p_n) < 1000:
+        return GuardrailResult("latency", "insufficient_data", f"{c_n:g} of 1000")
+    c_low, _ = c.quantile_bucket(0.99)
+    _, p_high = p.quantile_bucket(0.99)
+    if c_low > 1.5 * p_high and c_low - p_high > 0.005:
+        state["strikes"] = state.get("strikes", 0) + 1
+        if state["strikes"] >= 3:
+            return GuardrailResult("latency", "breach", "p99")
+        return GuardrailResult("latency", "insufficient_data", "strike")
+    state["strikes"] = 0
+    return GuardrailResult("latency", "ok", "")
+
+
+def _live(live: LivePair) -> GuardrailResult:
+    (c_value, c_rows, c_se), (p_value, p_rows, p_se) = live
+    if c_rows == 0 and p_rows == 0:
+        return GuardrailResult("live_metric", "unavailable", "")
+    if c_value is None or p_value is None or min(c_rows, p_rows) < 200:
+        return GuardrailResult("live_metric", "insufficient_data", "")
+    drop = p_value - c_value
+    se = math.sqrt((c_se or 0.0) ** 2 + (p_se or 0.0) ** 2)
+    if drop > 0.02 and drop > 2.58 * se:
+        return GuardrailResult("live_metric", "breach", f"{drop:.4f}")
+    return GuardrailResult("live_metric", "ok", "")
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def scenarios(rules: GuardrailsConfig) -> list[Scenario]:
+    """Equal, better, within-margin, beyond-margin and broken canaries; each share; labels."""
+    assert rules.latency_margin is not None
+    beyond = (1.0 + rules.latency_margin) * 1.1
+    out = []
+    for share in SHARES:
+        for labels in (False, True):
+            tag = f"{share:.0%}{' labels' if labels else ''}"
+            out += [
+                Scenario(f"equal {tag}", "equal", share, labels=labels),
+                Scenario(
+                    f"better {tag}",
+                    "better",
+                    share,
+                    canary_error_rate=0.001,
+                    canary_latency_factor=0.9,
+                    canary_auc=0.90,
+                    labels=labels,
+                ),
+                Scenario(
+                    f"{beyond - 1:.0%} slower (10% beyond margin) {tag}",
+                    "worse",
+                    share,
+                    canary_latency_factor=beyond,
+                    labels=labels,
+                ),
+                Scenario(
+                    f"+10 points errors {tag}",
+                    "worse",
+                    share,
+                    canary_error_rate=0.102,
+                    labels=labels,
+                ),
+                Scenario(f"broken {tag}", "worse", share, canary_error_rate=1.0, labels=labels),
+            ]
+            if labels:
+                out.append(
+                    Scenario(f"AUC -0.08 {tag}", "worse", share, canary_auc=0.80, labels=True)
+                )
+    for labels in (False, True):
+        tag = " labels" if labels else ""
+        out += [
+            Scenario(f"rollout equal{tag}", "equal", 0.05, labels=labels, steps=ROLLOUT),
+            Scenario(
+                f"rollout better{tag}",
+                "better",
+                0.05,
+                canary_error_rate=0.001,
+                canary_latency_factor=0.9,
+                canary_auc=0.90,
+                labels=labels,
+                steps=ROLLOUT,
+            ),
+            Scenario(
+                f"rollout 10% slower (within margin){tag}",
+                "equal",
+                0.05,
+                canary_latency_factor=1.1,
+                labels=labels,
+                steps=ROLLOUT,
+            ),
+        ]
+    out.append(
+        Scenario(
+            "rollout AUC -0.08 labels", "worse", 0.05, canary_auc=0.80, labels=True, steps=ROLLOUT
+        )
+    )
+    return out
+
+
+def floors(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The floors with the numbers behind them (sequential rules)."""
+    seq = [r for r in rows if r["rules"] == "sequential"]
+
+    def worst(key: str, pick: Any) -> float:
+        values = [r[key] for r in seq if pick(r) and r[key] is not None]
+        return max(values) if values else math.nan
+
+    def single(r: dict[str, Any]) -> bool:
+        return not r["scenario"].startswith("rollout")
+
+    false_rollback = worst("false_rollback_rate", lambda r: True)
+    # The floor is on errors and latency (the AUC rows are reported beside it).
+    false_promotion = worst(
+        "false_promotion_rate",
+        lambda r: single(r) and ("beyond margin" in r["scenario"] or "errors" in r["scenario"]),
+    )
+    quality = worst("false_promotion_rate", lambda r: r["scenario"].startswith("rollout AUC"))
+    broken = worst("p95_ticks", lambda r: r["scenario"].startswith("broken") and r["share"] >= 0.05)
+    broken_1 = worst(
+        "p95_ticks", lambda r: r["scenario"].startswith("broken") and r["share"] < 0.05
+    )
+    healthy5 = [r["median_ticks"] for r in seq if r["scenario"] in ("equal 5%", "equal 5% labels")]
+    rollout = [r["median_ticks"] for r in seq if r["scenario"].startswith("rollout equal")]
+    return {
+        "false_rollback_le_2pct": {"value": false_rollback, "met": false_rollback <= 0.02},
+        "false_promotion_errors_latency_le_1pct": {
+            "value": false_promotion,
+            "met": false_promotion <= 0.01,
+        },
+        "rollout_promotion_auc_minus_0.08_le_1pct": {"value": quality, "met": quality <= 0.01},
+        "broken_rolled_back_within_2_ticks_p95_at_5pct_and_more": {
+            "value": broken,
+            "met": broken <= 2,
+        },
+        "broken_rolled_back_within_2_ticks_p95_at_1pct": {"value": broken_1, "met": broken_1 <= 2},
+        "healthy_5pct_median_ticks_le_10": {
+            "value": max(healthy5),
+            "met": max(healthy5) <= 10,
+        },
+        "healthy_rollout_median_ticks_le_20": {"value": max(rollout), "met": max(rollout) <= 20},
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rules = GuardrailsConfig()
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    for scenario in scenarios(rules):
+        for name, judge_for in (("sequential", sequential_judge), ("fixed", fixed_judge)):
+            summary: Summary = summarise(
+                scenario,
+                rules,
+                runs=args.runs,
+                seed=args.seed,
+                judge_for=judge_for,
+                max_ticks=args.max_ticks,
+            )
+            rows.append({"rules": name, **summary.to_dict()})
+            print(
+                f"{name:10s} {scenario.name:44s} "
+                f"rollback {_pct(summary.false_rollback_rate)} "
+                f"promote {_pct(summary.false_promotion_rate)} "
+                f"undecided {summary.undecided_rate:6.1%} "
+                f"ticks median {summary.median_ticks:5.1f} p95 {summary.p95_ticks:5.1f}",
+                flush=True,
+            )
+    return {
+        "benchmark": "rollout",
+        "runs": args.runs,
+        "seed": args.seed,
+        "max_ticks": args.max_ticks,
+        "requests_per_tick": 300,
+        "rules": rules.model_dump(),
+        "rows": rows,
+        "floors": floors(rows),
+        "seconds": time.perf_counter() - start,
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "     -" if value is None else f"{value:6.1%}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=200, help="Seeds per scenario and rules.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-ticks", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_rollout.json")
+    args = parser.parse_args(argv)
+    report = run(args)
+    print("\nfloors (sequential rules):")
+    for name, floor in report["floors"].items():
+        print(f"  {'met   ' if floor['met'] else 'MISSED'} {name} ({floor['value']})")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nresults written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
