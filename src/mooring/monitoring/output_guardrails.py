@@ -43,12 +43,18 @@ from mooring.contract.statistics import DatasetStatistics, compute_statistics
 from mooring.errors import MooringError, NotFoundError
 from mooring.formats.predictions import OUTPUT_PREFIX, output_table
 from mooring.monitoring.baselines import reference_data_label
-from mooring.monitoring.guardrails import GuardrailResult, Status, statistics_distance
+from mooring.monitoring.guardrails import GuardrailResult, Status
 
 if TYPE_CHECKING:
     from mooring.registry import Registry
 
-__all__ = ["LABELS_DECIDE", "judge_outputs", "output_guardrails"]
+__all__ = [
+    "LABELS_DECIDE",
+    "judge_outputs",
+    "output_guardrails",
+    "prediction_distance",
+    "statistics_distance",
+]
 
 #: Guardrails that plentiful labels override (they judge outputs, labels judge quality).
 LABELS_DECIDE = frozenset({"outputs", "validated", "divergence"})
@@ -357,3 +363,58 @@ def _divergence(
             numbers=numbers,
         )
     return GuardrailResult("divergence", "ok", summary, value=worst, numbers=numbers)
+
+
+def prediction_distance(production: Any, canary: Any) -> dict[str, float]:
+    """Jensen–Shannon distance per model output between two prediction-log tables.
+
+    Outputs are reduced by the monitoring layer's :func:`output_table` (``output.score``,
+    ``output.class``, ``output.value``); numbers are compared over production's quantile
+    bins, classes over their union, with the contract layer's distance functions.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> a = pa.table({"output.probabilities": [[1 - p / 100, p / 100] for p in range(100)]})
+        >>> b = pa.table({"output.probabilities": [[0.5, 0.5]] * 100})
+        >>> prediction_distance(a, b)["output.score"] > 0.5
+        True
+    """
+    from mooring.contract import compute_statistics
+    from mooring.formats.predictions import output_table
+
+    prod, cand = output_table(production), output_table(canary)
+    shared = [c for c in prod.column_names if c in cand.column_names]
+    if not shared:
+        return {}
+    return statistics_distance(
+        compute_statistics(prod.select(shared)), compute_statistics(cand.select(shared))
+    )
+
+
+def statistics_distance(
+    baseline: DatasetStatistics, current: DatasetStatistics
+) -> dict[str, float]:
+    """Jensen–Shannon distance per column present in both statistics.
+
+    Numbers are compared over the baseline's quantile bins, categories over their union,
+    with the contract layer's distance functions.
+    """
+    from mooring.contract.distance import (
+        categorical_distributions,
+        jensen_shannon,
+        numeric_distributions,
+    )
+
+    out = {}
+    for name in baseline.column_names:
+        if name not in current.columns:
+            continue
+        b_col, c_col = baseline[name], current[name]
+        dist = (
+            numeric_distributions(b_col, c_col)
+            if b_col.numeric is not None and b_col.numeric.count > 0
+            else categorical_distributions(b_col, c_col)
+        )
+        if dist is not None:
+            out[name] = jensen_shannon(dist.baseline, dist.current)
+    return out
