@@ -22,6 +22,11 @@ def text(html: str) -> str:
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", body))).strip()
 
 
+def without_back_link(html: str) -> str:
+    """A served report as stored: the dashboard's bar on top taken out."""
+    return re.sub(r"<style>\.dashboard-back.*?</nav>", "", html, count=1, flags=re.S)
+
+
 def stems(site: Site) -> list[str]:
     """The drift reports' file stems as the monitoring layer named them, oldest first."""
     folder = site.home / "monitoring" / NAME / "drift"
@@ -106,7 +111,9 @@ def test_evaluation_report_is_served_sandboxed(site: Site) -> None:
     res = site.client.get("/ui/models/income/versions/2/report")
     assert res.status_code == 200
     expected = (site.home / "reports" / "evaluation-v2" / "report.html").read_text()
-    assert res.text == expected
+    # The stored report, with a bar on top linking back to the version on the dashboard.
+    assert without_back_link(res.text) == expected
+    assert 'href="/ui/models/income?version=2#version-h"' in res.text
     assert res.headers["content-security-policy"].startswith("sandbox")
 
 
@@ -175,7 +182,9 @@ def test_drift_html_report_is_linked_and_served(site: Site) -> None:
     assert f'href="/ui/models/income/drift/reports/{newest}"' in html
     res = site.client.get(f"/ui/models/income/drift/reports/{newest}")
     assert res.status_code == 200 and res.headers["content-security-policy"].startswith("sandbox")
-    assert res.text == (site.home / f"monitoring/income/drift/{newest}.html").read_text()
+    stored = (site.home / f"monitoring/income/drift/{newest}.html").read_text()
+    assert without_back_link(res.text) == stored
+    assert 'href="/ui/models/income/drift"' in res.text
     for bad in ("..%2F..%2Fregistry", "nope"):
         assert site.client.get(f"/ui/models/income/drift/reports/{bad}").status_code == 404
 

@@ -29,7 +29,7 @@ import orjson
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +40,7 @@ from mooring.dashboard.drift_files import is_report_stem, read_drift_history
 from mooring.dashboard.live import LiveMetrics, url_source
 from mooring.dashboard.live_view import live_view
 from mooring.dashboard.markdown import render_markdown
+from mooring.dashboard.report_pages import served_report
 from mooring.errors import (
     InvalidRequestError,
     MooringError,
@@ -63,8 +64,6 @@ PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-# Stored HTML reports are self-contained (inline styles, no scripts): sandboxed.
-REPORT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 OnDeployment = Callable[[str, Deployment], Awaitable[None]]
 
@@ -210,7 +209,7 @@ class _Dashboard:
             model=name,
             tab="overview",
             deployment=deployment,
-            versions=views.version_rows(versions, deployment),
+            versions=views.version_rows(versions, deployment, events),
             numbers=numbers,
             columns=views.ordered_metrics(versions),
             metric=metric,
@@ -262,9 +261,9 @@ class _Dashboard:
                 )
         except MooringError as exc:
             return self.error_page(request, exc)
-        return FileResponse(
-            path, media_type="text/html", headers={"Content-Security-Policy": REPORT_CSP}
-        )
+        back = f"{request.scope.get('root_path', '').rstrip('/')}/models/{quote(name, safe='')}"
+        label = f"{name} v{version} on the dashboard"
+        return served_report(path, href=f"{back}?version={version}#version-h", label=label)
 
     def drift(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -310,9 +309,8 @@ class _Dashboard:
                 raise NotFoundError(f"no drift report '{stem}' for model '{name}'")
         except MooringError as exc:
             return self.error_page(request, exc)
-        return FileResponse(
-            path, media_type="text/html", headers={"Content-Security-Policy": REPORT_CSP}
-        )
+        back = f"{request.scope.get('root_path', '').rstrip('/')}/models/{quote(name, safe='')}"
+        return served_report(path, href=f"{back}/drift", label=f"{name} drift on the dashboard")
 
     async def live_page(self, request: Request) -> Response:
         name = request.path_params["name"]

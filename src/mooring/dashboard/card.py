@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mooring.dashboard.version_facts import model_kind
 from mooring.evaluation.gates import describe_bound
 from mooring.formats.gate import UNGATED, verdict
 
@@ -203,7 +204,7 @@ def render_model_card(
             "registered": created_at,
             "by": created_by,
             "parent version": parent_version,
-            "model kind": (params or {}).get("kind", "mlp"),
+            "model kind": model_kind(params),
             "candidate": (params or {}).get("candidate"),
             "code version": lineage.get("code_version"),
             "mooring": lineage.get("mooring_version"),

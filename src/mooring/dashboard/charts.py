@@ -20,7 +20,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["PALETTE", "Bar", "Line", "bar_chart", "histogram_chart", "line_chart", "ticks"]
+__all__ = [
+    "PALETTE",
+    "Bar",
+    "Line",
+    "bar_chart",
+    "histogram_chart",
+    "line_chart",
+    "seconds_ago",
+    "ticks",
+    "time_ticks",
+]
 
 # Dark enough for 4.5:1 against white (WCAG AA for the text drawn in these colours).
 PALETTE = ("#0b5cad", "#b3261e", "#1b7a3a", "#8a5a00", "#6b3fa0", "#4a5561")
@@ -82,6 +92,46 @@ def fmt(value: float) -> str:
         text = f"{value:.{digits}f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
     return f"{value:.3g}"
+
+
+#: Steps of a time axis, in seconds: whole seconds, then whole minutes, then hours.
+_TIME_STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600)
+
+
+def time_ticks(span: float, count: int = 6) -> list[float]:
+    """At most ``count + 1`` ticks over the last ``span`` seconds: ``-k * step`` up to 0 (now).
+
+    The step is a whole number of seconds or minutes, so every tick reads differently.
+
+    >>> time_ticks(60.0)
+    [-60.0, -50.0, -40.0, -30.0, -20.0, -10.0, 0.0]
+    >>> time_ticks(300.0)
+    [-300.0, -240.0, -180.0, -120.0, -60.0, 0.0]
+    >>> time_ticks(3.0)
+    [-3.0, -2.0, -1.0, 0.0]
+    """
+    if not math.isfinite(span) or span <= 0:
+        return [0.0]
+    step = next((s for s in _TIME_STEPS if span / s <= count), _TIME_STEPS[-1])
+    return [float(-k * step) for k in range(int(span // step + 1e-9), -1, -1)]
+
+
+def seconds_ago(value: float) -> str:
+    """A time-axis label: ``now``, ``−45 s``, ``−2 min``, ``−1 h``.
+
+    >>> seconds_ago(0.0), seconds_ago(-45.0), seconds_ago(-120.0), seconds_ago(-7200.0)
+    ('now', '−45 s', '−2 min', '−2 h')
+    """
+    ago = round(-value)
+    if ago == 0:
+        return "now"
+    sign = "−" if ago > 0 else "+"
+    ago = abs(ago)
+    if ago >= 3600 and ago % 3600 == 0:
+        return f"{sign}{ago // 3600} h"
+    if ago >= 120 and ago % 60 == 0:
+        return f"{sign}{ago // 60} min"
+    return f"{sign}{ago} s"
 
 
 def ticks(lo: float, hi: float, count: int = 4) -> list[float]:
@@ -157,6 +207,7 @@ def line_chart(
     x_range: tuple[float, float] | None = None,
     y_range: tuple[float, float] | None = None,
     x_ticks: Sequence[str] | None = None,
+    x_tick_values: Sequence[float] | None = None,
     diagonal: bool = False,
     vline: float | None = None,
     band: tuple[float, float] | None = None,
@@ -165,7 +216,8 @@ def line_chart(
 
     ``zero=False`` fits the y axis to the data instead of starting it at zero;
     ``x_range`` / ``y_range`` fix the axes (a ROC curve's unit square); ``x_ticks`` labels
-    the positions 0..n-1 instead of numeric ticks; ``diagonal`` draws the chance line,
+    the positions 0..n-1 instead of numeric ticks, ``x_tick_values`` places the x ticks
+    (labelled by ``x_format``, e.g. :func:`time_ticks`); ``diagonal`` draws the chance line,
     ``vline`` marks an x (the operating threshold) and ``band`` shades a y interval.
     """
     xs = [x for line in lines for x, y in line.points if y is not None and math.isfinite(x)]
@@ -211,9 +263,11 @@ def line_chart(
                     f'fill="{MUTED}">{escape(text[:12])}</text>'
                 )
     else:
-        for t in ticks(x0, x1, 5):
+        at = [t for t in x_tick_values if x0 <= t <= x1] if x_tick_values else ticks(x0, x1, 5)
+        for t in at:
             parts.append(
-                f'<text x="{px(t):.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
+                f'<text class="tick-x" x="{px(t):.1f}" y="{top + plot_h + 18}" '
+                'text-anchor="middle" '
                 f'fill="{MUTED}">{escape(x_format(t))}</text>'
             )
     if x_label:
@@ -358,6 +412,13 @@ def bar_chart(
     return "".join(parts)
 
 
+# The histogram's axis labels: about this wide per character at the charts' 14 px, and
+# slanted this many degrees when they do not fit side by side.
+_CHAR_W = 7.6
+_SLANT = 35
+_COS, _SIN = math.cos(math.radians(_SLANT)), math.sin(math.radians(_SLANT))
+
+
 def histogram_chart(
     labels: Sequence[str],
     baseline: Sequence[float],
@@ -381,7 +442,19 @@ def histogram_chart(
         return [(c / total if total and math.isfinite(c) and c > 0 else 0.0) for c in counts]
 
     base, cur = shares(baseline), shares(current)
+    names = [label if len(label) <= 24 else label[:23] + "…" for label in labels]
+    # Axis labels that do not fit their slot side by side are drawn slanted, whole (and
+    # then up to 20 of them, as slanted ones stack closer).
+    step = max(1, math.ceil(len(labels) / 10))
     left, right, top, bottom = 48, 8, 10, 56
+    longest = max(len(name) for i, name in enumerate(names) if i % step == 0) * _CHAR_W
+    slant = longest > (width - left - right) / len(labels) * step - 8
+    if slant:
+        step = max(1, math.ceil(len(labels) / 20))
+        longest = max(len(name) for i, name in enumerate(names) if i % step == 0) * _CHAR_W
+        left = max(left, math.ceil(longest * _COS - (width - left) / len(labels) / 2) + 8)
+        extra = math.ceil(longest * _SIN) + 2
+        bottom, height = bottom + extra, height + extra
     plot_w, plot_h = width - left - right, height - top - bottom
     hi = max([*base, *cur, 0.01]) * 1.1
     slot = plot_w / len(labels)
@@ -401,7 +474,6 @@ def histogram_chart(
             f'stroke="{GRID}"/><text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end" '
             f'fill="{MUTED}">{t:.0%}</text>'
         )
-    step = max(1, math.ceil(len(labels) / 10))
     for i, label in enumerate(labels):
         x = left + i * slot + slot / 2
         for offset, value, color, name in (
@@ -414,10 +486,15 @@ def histogram_chart(
                 f"<title>{escape(label)} {name}: {value:.1%}</title></rect>"
             )
         if i % step == 0:
-            short = label if len(label) <= 12 else label[:11] + "…"
+            y = top + plot_h + 16
+            place = (
+                f'text-anchor="end" transform="rotate(-{_SLANT} {x:.1f} {y - 4})"'
+                if slant
+                else 'text-anchor="middle"'
+            )
             parts.append(
-                f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
-                f'fill="{MUTED}">{escape(short)}</text>'
+                f'<text class="bin" x="{x:.1f}" y="{y}" {place} '
+                f'fill="{MUTED}">{escape(names[i])}</text>'
             )
     ly = height - 12
     parts.append(

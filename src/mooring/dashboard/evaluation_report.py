@@ -31,8 +31,10 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 #d0d7de;padding-bottom:4px}
 .meta{color:#57606a}.card{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:12px;
 margin:8px 0}
+.table-wrap{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:4px 8px;
-border-bottom:1px solid #eaeef2;font-variant-numeric:tabular-nums}th{background:#f6f8fa}
+border-bottom:1px solid #eaeef2;font-variant-numeric:tabular-nums}th{background:#f6f8fa;
+vertical-align:bottom}td{vertical-align:top}
 .badge{display:inline-block;padding:4px 10px;border-radius:12px;font-weight:600;color:#fff}
 .ok{background:#1a7f37}.bad{background:#d1242f}.none{background:#57606a}
 .pass{color:#1a7f37;font-weight:600}.fail{color:#d1242f;font-weight:600}
@@ -59,7 +61,11 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None 
     for i, row in enumerate(rows):
         cls = f' class="{classes[i]}"' if classes and classes[i] else ""
         body.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # Each table scrolls sideways inside its own box, never the page off its right edge.
+    return (
+        f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _header(result: EvaluationResult, decision: GateDecision | None) -> str:

@@ -240,6 +240,7 @@ class LiveMetrics:
         summary: dict[str, Any] = {}
         totals: dict[str, dict[str, float]] = {}
         canary_weight = None
+        seconds = 0.0
         if samples and model in samples[-1].models:
             latest = samples[-1]
             entry = latest.models[model]
@@ -258,6 +259,8 @@ class LiveMetrics:
             "window_s": (samples[-1].t - samples[0].t) if len(samples) > 1 else 0.0,
             "points": points,
             "summary": summary,
+            # The seconds the summary's rates, error shares and percentiles cover.
+            "summary_s": seconds,
             "totals": totals,
             "canary_weight": canary_weight,
             "error": self.error,

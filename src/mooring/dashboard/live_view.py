@@ -7,9 +7,10 @@ look the same with or without script and there is one chart implementation.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from mooring.dashboard.charts import Line, fmt, line_chart
+from mooring.dashboard.charts import Line, fmt, line_chart, seconds_ago, time_ticks
 from mooring.registry import Deployment
 
 __all__ = ["live_view"]
@@ -41,8 +42,28 @@ def _order(keys: set[str], deployment: Deployment) -> list[str]:
     return sorted(keys, key=key)
 
 
-def _seconds_ago(value: float) -> str:
-    return f"{round(value)} s" if round(value) else "now"
+#: The shortest time axis drawn: a first point or two do not stretch over the whole width.
+MIN_SPAN_S = 10.0
+
+
+def _clock(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S UTC")
+
+
+def caption(summary_s: float) -> str:
+    """The table's title: what its numbers count and over which period.
+
+    >>> caption(58.2).endswith("rate, 5xx, 4xx and latency over the last 58 s.")
+    True
+    """
+    if summary_s >= 1.0:
+        period = f"over the last {round(summary_s)} s"
+    else:
+        period = "once the page has refreshed twice (measured between two snapshots)"
+    return (
+        "Per version: requests counted since the server started; "
+        f"rate, 5xx, 4xx and latency {period}."
+    )
 
 
 def live_view(series: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
@@ -77,19 +98,27 @@ def live_view(series: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
             line(s, "p99_ms", label=f"{_name(s, deployment)} p99{suffix}", dashed=True)
         )
     waiting = "collecting: the charts fill in as the page refreshes"
+    oldest = min((p["t"] for p in points), default=now)
+    span = max(now - oldest, MIN_SPAN_S)
+    axis: dict[str, Any] = {
+        "x_format": seconds_ago,
+        "x_range": (-span, 0.0),
+        "x_tick_values": time_ticks(span),
+        "x_label": f"seconds before {_clock(now)}",
+    }
     charts = {
         "rate": line_chart(
             [line(s, "rate") for s in has_requests],
             title="Requests per second by version",
             y_label="requests/s",
-            x_format=_seconds_ago,
+            **axis,
             empty_text=waiting,
         ),
         "latency": line_chart(
             latency_lines,
             title="Latency percentiles (p50 solid, p99 dashed)",
             y_label="ms",
-            x_format=_seconds_ago,
+            **axis,
             y_format=fmt,
             empty_text=waiting if not points else "no requests in this period",
         ),
@@ -97,7 +126,7 @@ def live_view(series: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
             [line(s, "error_rate", 100.0) for s in has_requests],
             title="Server errors (5xx) in percent of requests",
             y_label="% 5xx",
-            x_format=_seconds_ago,
+            **axis,
             empty_text=waiting if not points else "no requests in this period",
         ),
     }
@@ -136,5 +165,6 @@ def live_view(series: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         },
         "charts": charts,
         "rows": rows,
+        "caption": caption(float(series.get("summary_s") or 0.0)),
         "error": series.get("error"),
     }

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mooring.dashboard.bin_labels import compact_bins
 from mooring.dashboard.charts import Bar, Line, bar_chart, fmt, histogram_chart, line_chart
 from mooring.dashboard.drift_files import DriftHistory, DriftRun, latest_drift
+from mooring.dashboard.version_facts import kind_of, version_marks
 from mooring.evaluation import HEADLINE, PRIMARY
 from mooring.evaluation.gates import describe_bound
 from mooring.evaluation.metrics import HIGHER_IS_BETTER
@@ -70,18 +72,6 @@ def task_of(mv: ModelVersion) -> str | None:
         if isinstance(task, str) and task in PRIMARY:
             return task
     return None
-
-
-def kind_of(mv: ModelVersion) -> str:
-    """The version's model kind (mlp, linear, gbt) and its candidate name, if recorded."""
-    kind, candidate = "mlp", None
-    for source in (mv.params, mv.run_record):
-        if isinstance(source, Mapping):
-            kind = str(source.get("kind") or kind)
-            candidate = candidate or source.get("candidate") or source.get("chosen_candidate")
-            if source.get("kind"):
-                break
-    return kind if not candidate or candidate == kind else f"{kind} ({candidate})"
 
 
 def ordered_metrics(versions: Sequence[ModelVersion], limit: int = 4) -> list[str]:
@@ -179,9 +169,14 @@ def model_rows(registry: Registry, home: Path | None) -> list[dict[str, Any]]:
     return rows
 
 
-def version_rows(versions: Sequence[ModelVersion], deployment: Deployment) -> list[dict[str, Any]]:
-    """The versions table of a model page, newest first."""
+def version_rows(
+    versions: Sequence[ModelVersion],
+    deployment: Deployment,
+    events: Sequence[AuditEvent] = (),
+) -> list[dict[str, Any]]:
+    """The versions table of a model page, newest first, marked from the audit ``events``."""
     columns = ordered_metrics(versions)
+    marks = version_marks(versions, events)
     rows = []
     for mv in reversed(versions):
         metrics = headline_metrics(mv.metrics)
@@ -205,6 +200,7 @@ def version_rows(versions: Sequence[ModelVersion], deployment: Deployment) -> li
                 ],
                 "has_report": report_reference(mv) is not None,
                 "kind": kind_of(mv),
+                "marks": marks.get(mv.version, []),
                 "parent": mv.parent_version,
                 "eval_data": evaluation_data_label(mv),
             }
@@ -379,14 +375,19 @@ def slug(name: str) -> str:
 def _aligned(
     baseline: Histogram | None, current: Histogram | None
 ) -> tuple[list[str], list[float], list[float]]:
-    """Both histograms' counts over the same bins (the union, baseline order first)."""
+    """Both histograms' counts over the same bins (the union, baseline order first).
+
+    The labels come back with short bin edges (:func:`compact_bins`).
+    """
     labels: list[str] = list(baseline.bins) if baseline else []
     for label in current.bins if current else ():
         if label not in labels:
             labels.append(label)
     base = dict(zip(baseline.bins, baseline.counts, strict=False)) if baseline else {}
     cur = dict(zip(current.bins, current.counts, strict=False)) if current else {}
-    return labels, [base.get(x, 0.0) for x in labels], [cur.get(x, 0.0) for x in labels]
+    counts = [base.get(x, 0.0) for x in labels], [cur.get(x, 0.0) for x in labels]
+    # Matched on the full labels; shown with short numbers (the axis has little room).
+    return compact_bins(labels), *counts
 
 
 def _metric_for(history: DriftHistory, wanted: str | None) -> str | None:

@@ -43,6 +43,8 @@
         });
         body.replaceChildren(fresh);
       }
+      var caption = document.getElementById("live-caption");
+      if (caption && data.caption) caption.textContent = data.caption;
       var dep = data.deployment || {};
       var canary = document.getElementById("live-canary");
       if (canary) canary.textContent = dep.canary != null ? "v" + dep.canary + " at " + dep.canary_weight + "%" : "none";
