@@ -21,8 +21,9 @@ LABELS = ("<=50K", ">50K")
 def build_model_dir(folder: Path, *, seed: int = 0, delay_ms: float = 0.0) -> Path:
     """Export a small binary classifier to ``folder`` (SavedModel + mooring.json).
 
-    ``delay_ms``: every call spins that long in the graph first (a latency regression
-    that survives export; a sleep would not).
+    ``delay_ms``: every call first multiplies matrices for about that long, counted in
+    iterations measured on this machine when the model is built (a latency regression
+    that survives export and op determinism; a sleep or a clock would not).
     """
     import keras
     import tensorflow as tf
@@ -61,15 +62,43 @@ def build_model_dir(folder: Path, *, seed: int = 0, delay_ms: float = 0.0) -> Pa
         share = model(clean, training=False)[:, 0] + tf.cast(seed, tf.float32) * 0.0
         if delay_ms <= 0:
             return share
-        start = tf.timestamp()
-        spun = tf.while_loop(
-            lambda i: tf.timestamp() - start < delay_ms / 1000.0, lambda i: i + 1, [0]
-        )
-        with tf.control_dependencies([spun[0] if isinstance(spun, list) else spun]):
+        spun = _spin(tf.constant(iterations))
+        with tf.control_dependencies([spun]):
             return tf.identity(share)
+
+    iterations = _iterations_for(delay_ms) if delay_ms > 0 else 0
 
     metadata = {"format": "mooring.model", "task": "binary", "label_vocabulary": list(LABELS)}
     return _export(folder, model, positive, {**metadata, "seed": seed})
+
+
+def _spin(iterations: Any) -> Any:
+    """Multiply a 96×96 matrix ``iterations`` times (a deterministic, exportable delay)."""
+    import tensorflow as tf
+
+    start = tf.eye(96) * 0.5
+
+    def body(i: Any, m: Any) -> tuple[Any, Any]:
+        return i + 1, tf.linalg.matmul(m, m) + tf.eye(96) * 0.5
+
+    return tf.while_loop(lambda i, m: i < iterations, body, [tf.constant(0), start])[1]
+
+
+def _iterations_for(delay_ms: float) -> int:
+    """Iterations of :func:`_spin` that take about ``delay_ms`` here (median of 5 timings)."""
+    import statistics
+    import time
+
+    import tensorflow as tf
+
+    probe = tf.function(_spin)
+    probe(tf.constant(10))
+    timings = []
+    for _ in range(5):
+        start = time.perf_counter()
+        probe(tf.constant(200)).numpy()
+        timings.append((time.perf_counter() - start) / 200)
+    return max(1, round(delay_ms / 1000.0 / statistics.median(timings)))
 
 
 def row(
