@@ -57,7 +57,12 @@ def test_every_registered_command_is_mapped_to_the_module_that_registers_it() ->
 def test_serve_imports_only_the_serve_command() -> None:
     code, mods, out = _run(["serve", "--help"])
     assert code == 0 and "--model-dir" in out
-    assert mods == ["mooring.cli._app", "mooring.cli._common", "mooring.cli.serve"]
+    assert mods == [
+        "mooring.cli._app",
+        "mooring.cli._common",
+        "mooring.cli._preflight",
+        "mooring.cli.serve",
+    ]
 
 
 def test_debug_flag_before_the_command_still_finds_it() -> None:
@@ -87,3 +92,22 @@ def test_start_up_imports_run_without_the_collector_and_leave_it_on() -> None:
     assert report["plugins"] == "__all__"  # pydantic's plugins: not looked for
     chosen = _report(["serve", "--help"], env={"PYDANTIC_DISABLE_PLUGINS": "false"})
     assert chosen["plugins"] == "false"  # a user's own setting stands
+
+
+def test_the_checks_before_tensorflow_read_options_every_command_still_has() -> None:
+    from mooring.cli import _preflight, serve
+
+    group = get_command(app)
+    assert set(_preflight.NEEDS) <= set(COMMANDS)
+    for command, names in _preflight.OPTIONS.items():
+        params = group.commands[command].params  # type: ignore[attr-defined]
+        opts = {opt for param in params for opt in param.opts}
+        assert set(names) <= opts, command
+    assert _preflight.WORKER_ENV == serve.WORKER_ENV
+
+
+def test_a_missing_config_is_reported_before_the_command_or_tensorflow_is_imported() -> None:
+    report = _report(["run", "-c", "/nonexistent/mooring.toml"])
+    assert report["code"] == 2 and not report["tf"]
+    assert report["mods"] == ["mooring.cli._common", "mooring.cli._preflight"]
+    assert "config file '/nonexistent/mooring.toml' does not exist" in report["out"]

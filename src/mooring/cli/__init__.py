@@ -79,14 +79,23 @@ def __getattr__(name: str) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mooring`` script; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
-    # The root takes one option (--debug, a flag), so the first other word is the command.
+    if VERBOSE in args:
+        # A root option, also taken after the command (`mooring run --verbose`); it must
+        # be known before TensorFlow's import below.
+        args = [VERBOSE, *(arg for arg in args if arg != VERBOSE)]
+        os.environ[TF_LOGS_ENV] = "1"
+    # The root takes only flags (--debug, --verbose), so the first other word is the command.
     command = next((arg for arg in args if not arg.startswith("-")), None)
     # pydantic reads it when it first builds a model (the configuration's, on import).
     os.environ.setdefault(PYDANTIC_PLUGINS_ENV, "__all__")
     collecting = gc.isenabled()
     gc.disable()  # imports only: no garbage worth a collection (see the module's notes)
     try:
-        if command in TENSORFLOW_COMMANDS and "--help" not in args:
+        failed = _checked_first(command, args)
+        if failed is not None:
+            return failed
+        # `mooring export` alone shows the group's help: no TensorFlow.
+        if command in TENSORFLOW_COMMANDS and "--help" not in args and args[-1:] != ["export"]:
             _load_tensorflow_quietly()
         from mooring.cli._common import run_guarded
 
@@ -96,6 +105,29 @@ def main(argv: list[str] | None = None) -> int:
             gc.enable()
     return run_guarded(app, args)
 
+
+def _checked_first(command: str | None, args: list[str]) -> int | None:
+    """The command's project file, data, model folder and port, checked before its module
+    and TensorFlow are imported (see ``mooring.cli._preflight``): the exit code of the
+    error found (printed), or None."""
+    from mooring.cli._preflight import preflight
+    from mooring.errors import MooringError
+
+    try:
+        preflight(command, args)
+    except MooringError as exc:
+        from mooring.cli._common import report_error
+
+        return report_error(exc, "--debug" in args)
+    except Exception:  # a fault of the check's own: the command runs and says what it finds
+        return None
+    return None
+
+
+#: The root option that shows TensorFlow's and YDF's native log lines.
+VERBOSE = "--verbose"
+#: ``mooring._tensorflow.LOGS_ENV`` (a test checks), read without importing that module.
+TF_LOGS_ENV = "MOORING_TF_LOGS"
 
 #: pydantic's switch for its plugins; the command line sets it to off unless it is set.
 PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"

@@ -53,13 +53,7 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
     try:
         result = app(args=argv, standalone_mode=False)
     except MooringError as exc:
-        if debug:
-            traceback.print_exc()
-        first, _, rest = str(exc).partition("\n")
-        err_console.print(f"[bold red]error:[/] {escape(first)}", soft_wrap=True)
-        if rest:
-            err_console.print(escape(rest), soft_wrap=True)
-        return exc.exit_code
+        return report_error(exc, debug)
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0))
     except _ABORT:
@@ -90,6 +84,18 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
         )
         return INTERNAL_ERROR
     return int(result) if isinstance(result, int) else 0
+
+
+def report_error(exc: MooringError, debug: bool = False) -> int:
+    """Print a user's error as ``error: …`` (its first line; any further lines below it)
+    and return its exit code; with ``debug``, the traceback first."""
+    if debug:
+        traceback.print_exception(exc)
+    first, _, rest = str(exc).partition("\n")
+    err_console.print(f"[bold red]error:[/] {escape(first)}", soft_wrap=True)
+    if rest:
+        err_console.print(escape(rest), soft_wrap=True)
+    return exc.exit_code
 
 
 #: Exit status of an unexpected internal error (sysexits' EX_SOFTWARE).

@@ -49,11 +49,11 @@ def score_command(
         ),
     ],
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="Project file (registry, [data], [serving]).")
+        Path, typer.Option("--config", "-c", help="Project file (registry, \\[data], \\[serving]).")
     ] = Path("mooring.toml"),
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Model name (default: [project] name)."),
+        typer.Option("--model", "-m", help="Model name (default: \\[project] name)."),
     ] = None,
     version: Annotated[
         str,
@@ -143,7 +143,9 @@ class _Progress:
         self.bar.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is not None:  # an error: its line alone, no bar left above it
+            self.bar.live.transient = True
         self.bar.stop()
 
     def start(self, shards: int) -> None:

@@ -192,9 +192,10 @@ def load_config(path: str | Path) -> MooringConfig:
     """
     file = Path(path)
     if not file.is_file():
+        where = "" if file.is_absolute() else f" in {Path.cwd()}"
         raise NotFoundError(
-            f"config file '{file}' does not exist; create one (see examples/adult/mooring.toml) "
-            "or pass --config PATH"
+            f"config file '{file}' does not exist{where}; create one from your data with "
+            "`mooring init DATA.csv`, or pass --config PATH"
         )
     try:
         mapping = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -267,5 +268,7 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel], source
                 f"{where} key '{key}': {msg}; got {value!r} ({type(value).__name__}). "
                 f"Fix the value in {source}."
             )
+    if len(lines) == 1:  # one problem, one line
+        return f"{source}: {lines[0]}"
     header = f"{source}: {len(lines)} configuration problem{'s' if len(lines) != 1 else ''}"
     return header + ":\n  - " + "\n  - ".join(lines)
