@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["LOGS_ENV", "import_tensorflow", "quiet_native_logs"]
+__all__ = ["LOGS_ENV", "import_tensorflow", "quiet_library_logs", "quiet_native_logs"]
 
 #: Set to 1 to see TensorFlow's native (C++/absl) log lines again.
 LOGS_ENV = "MOORING_TF_LOGS"
@@ -60,6 +60,60 @@ def quiet_native_logs() -> Iterator[None]:
             if failed:
                 sink.seek(0)
                 os.write(2, sink.read()[-20_000:])
+    if "tensorflow" in sys.modules:
+        quiet_library_logs()
+
+
+#: absl's SetMinLogLevel in TensorFlow's library and the level to set (empty: not looked up).
+_ABSL_SETTER: list[tuple[Callable[[int], None], int] | None] = []
+
+
+def quiet_library_logs() -> None:
+    """Set absl's minimum log level in TensorFlow's own library to
+    ``TF_CPP_MIN_LOG_LEVEL`` (2, errors only, unless set), once TensorFlow is imported.
+
+    TensorFlow applies that variable to its own log lines only; the libraries that log
+    through its copy of absl (YDF's inference ops: ``I0000 … kernel.cc] Loading model
+    from path …`` at every load of a tree model, ``W0000`` lines) print at every level.
+    absl's ``SetMinLogLevel``, exported by ``libtensorflow_framework``, is called
+    through ``ctypes``; its C++ name carries absl's inline namespace, read from the
+    headers TensorFlow ships. Where either is missing nothing changes.
+    ``MOORING_TF_LOGS=1`` leaves absl's level as it is.
+
+    Loading an op library resets the level (YDF's defines absl's ``minloglevel`` flag,
+    whose default is applied when the library loads): call this again after one loads.
+
+    >>> quiet_library_logs()
+    """
+    if os.environ.get(LOGS_ENV) == "1" or "tensorflow" not in sys.modules:
+        return
+    if not _ABSL_SETTER:
+        raw = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2").strip()
+        level = min(int(raw), 3) if raw.isdigit() else 2
+        try:
+            _ABSL_SETTER.append((_absl_min_log_level_setter(), level))
+        except Exception:  # an unusual build: its lines stay as they are
+            _ABSL_SETTER.append(None)
+    found = _ABSL_SETTER[0]
+    if found is not None:
+        setter, level = found
+        setter(level)
+
+
+def _absl_min_log_level_setter() -> Callable[[int], None]:
+    """``absl::SetMinLogLevel`` in TensorFlow's framework library (raises where absent)."""
+    import ctypes
+    import glob
+    import re
+
+    folder = os.path.dirname(str(sys.modules["tensorflow"].__file__))
+    with open(os.path.join(folder, "include", "absl", "base", "options.h"), encoding="utf-8") as f:
+        tag = re.findall(r"^#define ABSL_OPTION_INLINE_NAMESPACE_NAME (\w+)", f.read(), re.M)[0]
+    library = ctypes.CDLL(sorted(glob.glob(os.path.join(folder, "libtensorflow_framework*")))[0])
+    # absl::SetMinLogLevel(absl::LogSeverityAtLeast): an enum of int (0 info … 3 fatal).
+    setter = getattr(library, f"_ZN4absl{len(tag)}{tag}14SetMinLogLevelENS0_18LogSeverityAtLeastE")
+    setter.argtypes, setter.restype = [ctypes.c_int], None
+    return setter  # type: ignore[no-any-return]
 
 
 # The module TensorFlow's __init__ imports last, for Keras's SavedModel registrations.

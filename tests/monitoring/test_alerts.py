@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mooring.errors import ConfigError
-from mooring.monitoring.alerts import Alert, AlertManager, LogSink, WebhookSink
+from mooring.monitoring.alerts import ALERT_LOG, Alert, AlertManager, LogSink, WebhookSink
 from tests._support.rollout import Clock, project
 from tests.monitoring._webhook import Receiver
 
@@ -100,10 +101,41 @@ def test_an_undelivered_alert_is_tried_again(tmp_path: Path) -> None:
     assert len(hook.bodies) == 1
 
 
-def test_log_sink_writes_json(caplog: pytest.LogCaptureFixture) -> None:
+def test_log_sink_says_one_short_line_and_writes_the_record_to_its_file(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    path = tmp_path / "monitoring" / "alerts.jsonl"
+    long = Alert("income", 3, "drift", "ticket", "age drifted " + "and more " * 100, {"n": [1]})
     with caplog.at_level(logging.INFO, logger="mooring.monitoring.alerts"):
+        assert LogSink(path).send(alert())
+        assert LogSink(path).send(long)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "alert rollback income@3 (page): rollback happened"
+    assert lines[1].startswith("alert drift income@3 (ticket): age drifted and more")
+    assert lines[1].endswith("…") and len(lines[1]) < 250
+    assert all("{" not in line for line in lines)  # no JSON on the console
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["rollback", "drift"]
+    assert records[0]["details"] == {"numbers": [1, 2]} and records[1]["summary"] == long.summary
+
+
+def test_log_sink_without_a_file_keeps_the_record_at_debug_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="mooring.monitoring.alerts"):
         assert LogSink().send(alert())
-    assert '"kind":"rollback"' in caplog.text
+    short, record = caplog.records
+    assert short.levelno == logging.WARNING and short.getMessage().startswith("alert rollback")
+    assert record.levelno == logging.DEBUG and '"kind":"rollback"' in record.getMessage()
+
+
+def test_the_configured_log_sink_writes_under_the_model_s_monitoring_folder(
+    tmp_path: Path,
+) -> None:
+    cfg = project(tmp_path)
+    [sink] = AlertManager.from_config(cfg).sinks
+    assert isinstance(sink, LogSink)
+    assert sink.path == cfg.home / "monitoring" / cfg.project.name / ALERT_LOG
 
 
 def test_from_config_builds_the_sinks(tmp_path: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
 from typer.core import TyperOption
 
+from mooring._tensorflow import LOGS_ENV
 from mooring.cli._common import state
 
 
@@ -34,5 +36,13 @@ app = typer.Typer(
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        help="Show TensorFlow's and YDF's own log lines (as MOORING_TF_LOGS=1 does); "
+        "also taken after the command, e.g. mooring run --verbose.",
+    ),
 ) -> None:
     state.debug = debug
+    if verbose:
+        os.environ[LOGS_ENV] = "1"

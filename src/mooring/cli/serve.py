@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -36,7 +37,7 @@ def serve(
             "--config",
             "-c",
             help="mooring.toml of the project to serve (default: ./mooring.toml); repeat it "
-            "to serve several projects' models from one process (the first's [serving] "
+            "to serve several projects' models from one process (the first's \\[serving] "
             "section runs the server).",
         ),
     ] = None,
@@ -65,7 +66,7 @@ def serve(
             min=1,
             max=65535,
             help="Also serve TF Serving's gRPC API and the Open Inference Protocol's on this "
-            "port (default: [serving] grpc_port; off when unset).",
+            "port (default: \\[serving] grpc_port; off when unset).",
         ),
     ] = None,
     model_dir: Annotated[
@@ -79,8 +80,12 @@ def serve(
         ),
     ] = None,
     access_log: Annotated[
-        bool, typer.Option("--access-log/--no-access-log", help="JSON access log on stderr.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One JSON line per request on stderr (default: \\[serving] access_log, off).",
+        ),
+    ] = None,
     monitor: Annotated[
         bool,
         typer.Option("--monitor", help="Also run the monitor (see mooring monitor) in-process."),
@@ -96,7 +101,7 @@ def serve(
             min=1,
             max=256,
             help="Server processes sharing the port, each with its own batcher and loaded "
-            "versions (default: $WEB_CONCURRENCY, else [serving] workers, else the usable "
+            "versions (default: $WEB_CONCURRENCY, else \\[serving] workers, else the usable "
             "cores capped by memory).",
         ),
     ] = None,
@@ -115,6 +120,8 @@ def serve(
         )
     if grpc_port is not None:
         cfg.serving.grpc_port = grpc_port  # the range is checked by the option (1–65535)
+    if access_log is None:
+        access_log = cfg.serving.access_log
     # Read from the environment without importing the serving layer, whose import
     # (SQLAlchemy, pyarrow, Starlette) overlaps TensorFlow's below.
     is_worker = bool(os.environ.get(WORKER_ENV))
@@ -135,7 +142,7 @@ def serve(
             supervise(
                 argv, count, cfg, host=host, port=port, monitor=monitor,
                 monitor_interval=monitor_interval, paths=paths, others=others,
-                model_dir=model_dir,
+                model_dir=model_dir, models=models or [], all_models=all_models,
             )  # fmt: skip
             return
         # One process: TensorFlow's pools sized as a worker's would be (its CPU quota,
@@ -161,6 +168,7 @@ def serve(
             run.bind_to_supervisor()
         import uvicorn
 
+        from mooring.cli._serve_banner import announcing_server
         from mooring.contract.schema import Schema
         from mooring.serving import DirectorySource, build_app, create_app, server_config
 
@@ -218,13 +226,16 @@ def serve(
                         render_drift=render_drift_html,
                     ).start(interval)
                 )
-        server = uvicorn.Server(server_config(application, host=host, port=port))
         if run is None:
-            server.run()
+            announcing_server(
+                server_config(application, host=host, port=port),
+                lambda: _announce(application, cfg, paths, others, host, port, model_dir),
+            ).run()
         else:
             # A worker of several: the port is shared (SO_REUSEPORT), listened on once ready.
             from mooring.serving.workers import reuseport_socket
 
+            server = uvicorn.Server(server_config(application, host=host, port=port))
             server.run(sockets=[reuseport_socket(host, port)])
     except BaseException:
         # TensorFlow's import hides file descriptor 2 while it runs (quiet_native_logs): an
@@ -237,6 +248,56 @@ def serve(
         gc.enable()
         for monitor_thread in hosted:
             monitor_thread.stop()
+
+
+async def _announce(
+    application: Starlette,
+    cfg: MooringConfig,
+    paths: list[Path],
+    others: list[MooringConfig],
+    host: str,
+    port: int,
+    model_dir: Path | None,
+) -> None:
+    """The banner of a one-process server, once every model has settled."""
+    from mooring._tensorflow import import_tensorflow
+    from mooring.cli._serve_banner import Where, announce, banner_lines, from_state
+    from mooring.serving.app import READY_WAIT_S
+    from mooring.serving.follow import settled
+
+    state = application.state.mooring
+    await settled(state, READY_WAIT_S)
+    # TensorFlow's import (in a thread) hides stderr while it runs: the banner waits for it.
+    await asyncio.to_thread(import_tensorflow)
+    where = Where(host, port, cfg.serving.grpc_port, dashboard=model_dir is None)
+    configs = {c.project.name: p for c, p in zip([cfg, *others], paths, strict=True)}
+    announce(banner_lines(where, await from_state(state, configs, paths[0])))
+
+
+def _announce_workers(
+    cfg: MooringConfig,
+    paths: list[Path],
+    others: list[MooringConfig],
+    host: str,
+    port: int,
+    count: int,
+    model_dir: Path | None,
+    models: list[str],
+    all_models: bool,
+) -> None:
+    """The banner of ``--workers N``, in the supervisor once every worker listens."""
+    from mooring.cli._serve_banner import Where, announce, banner_lines, from_health
+
+    where = Where(host, port, cfg.serving.grpc_port, dashboard=model_dir is None, workers=count)
+    projects = list(zip([cfg, *others], paths, strict=True))
+    try:
+        served = from_health(
+            where, projects, models=models, all_models=all_models, model_dir=model_dir
+        )
+    except Exception as exc:  # a registry outage: the workers' own lines say more
+        logging.getLogger("mooring.serve").debug("banner: models not read: %s", exc)
+        served = []
+    announce(banner_lines(where, served))
 
 
 def resolve_workers(option: int | None, cfg: MooringConfig) -> int:
@@ -279,6 +340,8 @@ def supervise(
     paths: list[Path],
     others: list[MooringConfig],
     model_dir: Path | None,
+    models: list[str] | None = None,
+    all_models: bool = False,
 ) -> None:
     """``mooring serve --workers N``: start N worker processes on the port and keep them up.
 
@@ -303,6 +366,9 @@ def supervise(
         grace_s=cfg.serving.deadline_ms / 1000.0 + 10.0,
         fork=main,
         inference_threads=cfg.serving.inference_threads,
+        on_ready=lambda: _announce_workers(
+            cfg, paths, others, host, port, count, model_dir, models or [], all_models
+        ),
     )
     hosted: list[Any] = []
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
@@ -14,9 +15,15 @@ from mooring.errors import ChecksFailedError, UsageError
 from mooring.project import Project
 
 
-def _progress_callback(total_epochs: int, steps: int, quiet: bool) -> Any:
+def _progress_callback(
+    total_epochs: int, steps: int, quiet: bool, *, label: str = "", rows: int | None = None
+) -> Any:
+    """A bar per epoch and a line when it ends, each naming ``label`` (the model or
+    candidate) and the epoch, the line with the training rows and the metrics."""
     import keras
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    named = f"{escape(label)} " if label else ""
 
     class RichProgress(keras.callbacks.Callback):  # type: ignore[misc]
         """One bar per epoch; the epoch's metrics printed when it ends."""
@@ -24,14 +31,14 @@ def _progress_callback(total_epochs: int, steps: int, quiet: bool) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                TextColumn("{task.fields[named]}epoch {task.fields[epoch]}/{task.fields[epochs]}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[loss]}"),
                 console=console,
                 transient=True,
-                disable=quiet,
+                disable=quiet or not console.is_terminal,  # no empty bar in a log file
             )
             self.task: Any = None
 
@@ -40,7 +47,7 @@ def _progress_callback(total_epochs: int, steps: int, quiet: bool) -> Any:
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
             self.task = self.progress.add_task(
-                "train", total=steps, epoch=epoch + 1, epochs=total_epochs, loss=""
+                "train", total=steps, named=named, epoch=epoch + 1, epochs=total_epochs, loss=""
             )
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
@@ -54,7 +61,11 @@ def _progress_callback(total_epochs: int, steps: int, quiet: bool) -> Any:
                 f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k != "learning_rate"
             )
             if not quiet:
-                console.print(f"epoch {epoch + 1}/{total_epochs}  {shown}")
+                size = f" · {rows:,} rows" if rows is not None else ""
+                console.print(
+                    f"{named}epoch {epoch + 1}/{total_epochs}{size}  {shown}",
+                    soft_wrap=True,
+                )
 
         def on_train_end(self, logs: Any = None) -> None:
             self.progress.stop()
@@ -89,7 +100,7 @@ def train(
         bool, typer.Option("--resume", help="Continue the run in --output (or the latest run).")
     ] = False,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="Override [model] epochs.")
+        int | None, typer.Option("--epochs", min=1, help="Override \\[model] epochs.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -118,7 +129,9 @@ def train(
     schema = validation.schema
     rows = statistics.num_rows * (1.0 - cfg.model.validation_split)
     plan = plan_training(cfg.model, int(rows))
-    progress = _progress_callback(plan.rounds, plan.steps_per_round, quiet or as_json)
+    progress = _progress_callback(
+        plan.rounds, plan.steps_per_round, quiet or as_json, label=project.name, rows=int(rows)
+    )
     if not (quiet or as_json):
         console.print(f"training [bold]{project.name}[/] → {output}")
     result = train_model(

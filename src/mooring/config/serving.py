@@ -103,6 +103,10 @@ class ServingConfig(Section):
     log_sample_rate: float = Field(
         0.0, ge=0.0, le=1.0, description="Share of requests written to the prediction log."
     )
+    # Off by default (a quiet console); `mooring serve --access-log/--no-access-log` wins.
+    access_log: bool = Field(
+        False, description="One JSON line per request on stderr (logger mooring.serving.access)."
+    )
     log_url: str | None = Field(
         None, description="Prediction log folder; default <home>/predictions."
     )

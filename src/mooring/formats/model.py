@@ -133,6 +133,8 @@ def load_op_libraries(metadata: Mapping[str, Any], *, what: str) -> None:
         ModelLoadError: a library is not one mooring knows, or is not installed (the
             message names the package and the ``pip install`` that fixes it).
     """
+    from mooring._tensorflow import quiet_library_logs
+
     for entry in metadata.get("op_libraries") or []:
         module = str(entry.get("module", "")) if isinstance(entry, Mapping) else str(entry)
         package = OP_LIBRARIES.get(module)
@@ -144,6 +146,7 @@ def load_op_libraries(metadata: Mapping[str, Any], *, what: str) -> None:
         built = entry.get("version") if isinstance(entry, Mapping) else None
         try:
             importlib.import_module(module)
+            quiet_library_logs()  # loading one resets absl's log level to info
         except ImportError as exc:
             pin = f"=={built}" if built else ""
             made = f"built with {built}" if built else "version unknown"

@@ -4,7 +4,9 @@ An :class:`Alert` names the model, the version and a kind (``rollback``, ``promo
 ``drift``, ``slo_availability_page``, ``retrain``…). The :class:`AlertManager` sends each
 alert to every sink unless the same ``(model, version, kind)`` was sent within the
 cooldown; what it sent, and when, is kept under ``<home>/monitoring/<model>/alerts.json``
-(atomic writes), so a restarted monitor does not page again for the same thing.
+(atomic writes), so a restarted monitor does not page again for the same thing. The log
+sink says each alert in one short line and appends its full record to ``alerts.jsonl``
+there.
 
 Sinks never raise: a webhook that is down is retried with a doubling back-off, then
 logged as failed, and the monitor carries on.
@@ -35,11 +37,22 @@ import orjson
 from mooring.config import MooringConfig
 from mooring.monitoring._state import monitoring_dir, read_json, write_json
 
-__all__ = ["Alert", "AlertManager", "AlertSink", "LogSink", "Severity", "WebhookSink"]
+__all__ = [
+    "ALERT_LOG",
+    "Alert",
+    "AlertManager",
+    "AlertSink",
+    "LogSink",
+    "Severity",
+    "WebhookSink",
+    "short_line",
+]
 
 log = logging.getLogger("mooring.monitoring.alerts")
 
 Severity = Literal["page", "ticket", "info"]
+#: The alert log: every alert the log sink sent, one JSON record a line.
+ALERT_LOG = "alerts.jsonl"
 _RECENT = 200
 
 
@@ -79,15 +92,53 @@ class AlertSink(Protocol):
         ...
 
 
+#: The longest summary the log line of an alert shows (the file has all of it).
+SUMMARY_CHARS = 200
+
+
 class LogSink:
-    """Alerts as JSON lines on the ``mooring.monitoring.alerts`` logger (WARNING for pages)."""
+    """Alerts as one short line on the ``mooring.monitoring.alerts`` logger (WARNING for
+    pages and tickets), their full JSON records in a file.
+
+    The line: ``alert rollback income@3 (page): canary income@3 rolled back at 50%: …``
+    (the summary cut at :data:`SUMMARY_CHARS`). The record (``Alert.to_dict``, what a
+    webhook receives) is appended as a JSON line to ``path``
+    (``<home>/monitoring/<model>/alerts.jsonl`` from the configuration); without a path
+    it goes to the logger at DEBUG level.
+    """
 
     name = "log"
 
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+
     def send(self, alert: Alert) -> bool:
         level = logging.WARNING if alert.severity in ("page", "ticket") else logging.INFO
-        log.log(level, "alert %s", orjson.dumps(alert.to_dict()).decode())
+        log.log(level, "%s", short_line(alert))
+        record = orjson.dumps(alert.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+        if self.path is None:
+            log.debug("alert record %s", record.decode())
+            return True
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as sink:
+                sink.write(record + b"\n")
+        except OSError as exc:
+            log.error("alert record not written to %s: %s", self.path, exc)
         return True
+
+
+def short_line(alert: Alert) -> str:
+    """What the log says of an alert: kind, model@version, severity and summary.
+
+    >>> short_line(Alert("income", 3, "rollback", "page", "canary income@3 rolled back"))
+    'alert rollback income@3 (page): canary income@3 rolled back'
+    """
+    version = alert.version if alert.version is not None else "-"
+    summary = " ".join(alert.summary.split())
+    if len(summary) > SUMMARY_CHARS:
+        summary = summary[: SUMMARY_CHARS - 1].rstrip() + "…"
+    return f"alert {alert.kind} {alert.model}@{version} ({alert.severity}): {summary}"
 
 
 class WebhookSink:
@@ -197,7 +248,7 @@ class AlertManager:
         section = cfg.monitoring.alerts
         sinks: list[AlertSink] = []
         if section.log:
-            sinks.append(LogSink())
+            sinks.append(LogSink(monitoring_dir(cfg) / ALERT_LOG))
         if section.webhook_url:
             sinks.append(
                 WebhookSink(

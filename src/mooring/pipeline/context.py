@@ -47,6 +47,11 @@ class RunObserver:
     def step_finished(self, record: StepRecord) -> None:
         """Called after each step, with its record."""
 
+    def training_started(self, name: str | None, kind: str, rows: int, epochs: int) -> None:
+        """Called before each model trains (then :meth:`training_callbacks`): its
+        ``[[model.candidates]]`` name (None: the one model ``[model]`` describes), its
+        kind, its training rows (validation rows excluded) and its epochs."""
+
     def training_callbacks(self, epochs: int, steps_per_epoch: int) -> Sequence[Any]:
         """Keras callbacks to pass to training (e.g. a progress bar)."""
         return ()

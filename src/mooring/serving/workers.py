@@ -546,10 +546,10 @@ class Supervisor:
                 self._ever_ready.add(index)
         if not self._announced and len(self._ever_ready) == self.count:
             self._announced = True
-            log.info("mooring serve: %d workers listening", self.count)
+            log.debug("mooring serve: %d workers listening", self.count)  # the banner says it
             released = release_package_pages("tensorflow")
             if released:
-                log.info(
+                log.debug(
                     "mooring serve: the supervisor unmapped %d MiB of TensorFlow it never runs",
                     released >> 20,
                 )

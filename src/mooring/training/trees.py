@@ -31,7 +31,13 @@ import tensorflow as tf
 from mooring.errors import ConfigError
 from mooring.features import FeatureSpec, columns_from_table
 from mooring.features.spec import CategoricalFeature
-from mooring.formats.model import SIGNATURE, load_saved_model, versions, write_metadata
+from mooring.formats.model import (
+    SIGNATURE,
+    load_op_libraries,
+    load_saved_model,
+    versions,
+    write_metadata,
+)
 from mooring.training.export import (
     check_inputs,
     input_signature,
@@ -225,6 +231,8 @@ def export_trees(tree: TreeModel, model_dir: Path, *, extra: dict[str, Any] | No
     with tempfile.TemporaryDirectory(prefix="mooring-ydf-") as scratch:
         inner_dir = Path(scratch) / "ydf"
         with quiet_export():
+            # The op library first: loading it resets absl's log level, set again there.
+            load_op_libraries({"op_libraries": [op_library()]}, what="the tree model")
             tree.model.to_tensorflow_saved_model(str(inner_dir), mode="tf")
             module = _Served(tf.saved_model.load(str(inner_dir)), tree)
             serve = tf.function(module.serve, input_signature=[input_signature(tree.spec)])

@@ -138,6 +138,7 @@ def _train_one(
     resume = (output / "checkpoints").is_dir() and any((output / "checkpoints").iterdir())
     rows = statistics.num_rows * (1.0 - model.validation_split)
     plan = plan_training(model, int(rows))
+    ctx.observer.training_started(name, model.kind, int(rows), plan.rounds)
     callbacks = ctx.observer.training_callbacks(plan.rounds, plan.steps_per_round)
     result = fit(
         workspace, output_dir=output, resume=resume, callbacks=callbacks, statistics=statistics

@@ -241,5 +241,5 @@ async def start_grpc(
             f"[serving] grpc_port: cannot listen on {address} ({why}); choose a free port"
         )
     await server.start()
-    log.info("gRPC APIs listening on %s", address)
+    log.debug("gRPC APIs listening on %s", address)  # mooring serve's banner says it
     return server
