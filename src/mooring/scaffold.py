@@ -4,8 +4,10 @@ One pass of statistics over the data gives the inferred schema (listed in
 comments), a proposed feature spec (what the feature layer would infer,
 written out so it can be edited), the label (given, or guessed: a column named
 like ``label``/``target``/``class``/``y``, else the last column), the task and
-positive class, gates that block a model no better than a trivial one, and the
-rollout, serving and pipeline defaults.
+positive class, the event-time column (``[data] timestamp``: a column that holds
+timestamps, see :func:`guess_timestamp`), the model's name (see :func:`propose_name`),
+gates that block a model no better than a trivial one, and the rollout, serving and
+pipeline defaults.
 
 Example:
     >>> scaffold = scaffold_config("data/train.csv", eval_data="data/test.csv",
@@ -18,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +37,36 @@ from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
 from mooring.contract.schema import Schema, infer_schema
 from mooring.errors import UsageError
 
-__all__ = ["LABEL_NAMES", "Scaffold", "guess_label", "scaffold_config"]
+__all__ = [
+    "LABEL_NAMES",
+    "TIMESTAMP_NAMES",
+    "Scaffold",
+    "guess_label",
+    "guess_timestamp",
+    "propose_name",
+    "scaffold_config",
+]
 
 #: Column names taken for the label, in order of preference (case-insensitive).
 LABEL_NAMES = ("label", "target", "class", "y", "outcome", "income", "churn", "default")
+#: Among several timestamp columns, these names are taken for the event time first.
+TIMESTAMP_NAMES = (
+    "timestamp",
+    "event_time",
+    "event_timestamp",
+    "ts",
+    "time",
+    "datetime",
+    "created_at",
+    "date",
+)
+#: Folder names that say nothing about the model: the name comes from the label instead.
+GENERIC_FOLDERS = frozenset(
+    {"app", "code", "data", "home", "project", "projects", "repo", "src", "temp", "tmp", "work"}
+)
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+# What [project] name accepts (config's NAME_PATTERN): it appears in registry keys and URLs.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass
@@ -54,12 +81,20 @@ class Scaffold:
     rows: int
     columns: list[str]
     warnings: list[str] = field(default_factory=list)
+    name: str = "model"
+    name_reason: str = ""
+    timestamp: str | None = None
+    timestamp_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the text)."""
         return {
+            "name": self.name,
+            "name_reason": self.name_reason,
             "label": self.label,
             "label_reason": self.label_reason,
+            "timestamp": self.timestamp,
+            "timestamp_reason": self.timestamp_reason,
             "task": self.task,
             "positive": self.positive,
             "rows": self.rows,
@@ -84,6 +119,63 @@ def guess_label(columns: Sequence[str]) -> tuple[str, str]:
         if name in lowered:
             return lowered[name], f"named like a label ({name!r})"
     return columns[-1], "the last column"
+
+
+def guess_timestamp(types: Mapping[str, str], label: str | None = None) -> tuple[str | None, str]:
+    """The event-time column and why, from the columns' types: the one column that holds
+    timestamps (or dates), else among several the first named like one
+    (:data:`TIMESTAMP_NAMES`), else the first of them; ``(None, why)`` when none does.
+
+    Example:
+        >>> guess_timestamp({"age": "integer", "when": "timestamp"})
+        ('when', 'the only timestamp column')
+        >>> guess_timestamp({"signup": "timestamp", "event_time": "timestamp"})[0]
+        'event_time'
+        >>> guess_timestamp({"age": "integer"})
+        (None, 'no column holds timestamps')
+    """
+    found = [n for n, t in types.items() if t == "timestamp" and n != label]
+    if not found:
+        return None, "no column holds timestamps"
+    if len(found) == 1:
+        return found[0], "the only timestamp column"
+    others = ", ".join(found)
+    lowered = {n.lower(): n for n in found}
+    for name in TIMESTAMP_NAMES:
+        if name in lowered:
+            return lowered[name], f"named like an event time, of the timestamp columns {others}"
+    return found[0], f"the first of the timestamp columns {others}"
+
+
+def _safe_name(text: str) -> str:
+    """``text`` as a [project] name: other characters become '-', at most 128 of them."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
+    return re.sub(r"^[^A-Za-z0-9]+", "", cleaned)[:128].rstrip("-.")
+
+
+def propose_name(out_dir: Path, label: str) -> tuple[str, str]:
+    """The model's name and why: the name of the folder the project file is written to
+    (a project usually lives in a folder named for what it predicts: ``churn/``,
+    ``fraud-model/``), else ``<label>_model`` when that folder's name says nothing about
+    the model (``data``, ``tmp``, … :data:`GENERIC_FOLDERS`) or is not a usable name.
+
+    Not the data file's name: it names the data (``orders_train``), and the model
+    outlives the file it was first trained on.
+
+    Example:
+        >>> propose_name(Path("/home/ana/churn"), "churned")
+        ('churn', "the project folder's name")
+        >>> propose_name(Path("/tmp"), "is fraud")
+        ('is-fraud_model', "the label's name: the project folder's says nothing ('tmp')")
+    """
+    folder = out_dir.resolve().name
+    name = _safe_name(folder)
+    if name and name.lower() not in GENERIC_FOLDERS:
+        return name, "the project folder's name"
+    return (
+        _safe_name(f"{label}_model") or "model",
+        f"the label's name: the project folder's says nothing ({folder or '/'!r})",
+    )
 
 
 def _key(name: str) -> str:
@@ -128,6 +220,9 @@ def _task(stats: DatasetStatistics, label: str) -> tuple[str, str | None, float 
 
 
 def _schema_comments(schema: Schema, stats: DatasetStatistics, label: str) -> list[str]:
+    roles = {label: "   (label)"}
+    if schema.timestamp is not None:
+        roles[schema.timestamp] = "   (timestamp)"
     lines = [
         "# The data contract inferred now; the first `mooring run` writes it to",
         "# contract/schema.yaml (keep it under version control), every later run holds new",
@@ -140,7 +235,7 @@ def _schema_comments(schema: Schema, stats: DatasetStatistics, label: str) -> li
             parts.append(f"range [{_fmt(column.min)}, {_fmt(column.max)}]")
         if column.domain is not None:
             parts.append(f"{len(column.domain)} values")
-        suffix = "   (label)" if name == label else ""
+        suffix = roles.get(name, "")
         lines.append(f"#   {name}: {', '.join(parts)}{suffix}")
     return lines
 
@@ -151,7 +246,9 @@ def _feature_lines(
     from mooring.features import build_feature_spec
 
     config = FeaturesConfig(exclude=list(exclude))
-    spec = build_feature_spec(config, statistics=stats, schema=schema, label=label)
+    spec = build_feature_spec(
+        config, statistics=stats, schema=schema, label=label, timestamp=schema.timestamp
+    )
     lines = []
     for feature in spec.features:
         entry: dict[str, str] = {"kind": _str(feature.kind)}
@@ -248,15 +345,24 @@ def scaffold_config(
     na_values: Sequence[str] = (),
     delimiter: str = ",",
     exclude: Sequence[str] = (),
+    timestamp: str | None = None,
 ) -> Scaffold:
     """Read ``data`` once and propose a commented mooring.toml for it (see the module doc).
 
     Paths in the file are relative to ``out_dir`` (where mooring.toml will live).
     ``exclude`` columns are left out of the features (and get no proposed line).
+    ``name`` and ``timestamp`` replace the proposed model name and event-time column
+    (``timestamp=""``: none).
     """
     path = Path(data)
     if not path.is_file():
         raise UsageError(f"data file '{data}' does not exist; pass a CSV or Parquet file")
+    if name is not None and not _NAME.match(name):
+        raise UsageError(
+            f"--name {name!r}: a model name starts with a letter or digit and uses only "
+            "letters, digits, '_', '.', '-' (at most 128), since it appears in registry keys "
+            "and URLs"
+        )
     na = tuple(dict.fromkeys([*DEFAULT_NA_VALUES, *na_values]))
     options = ReadOptions(na_values=na, delimiter=delimiter)
     stats = compute_statistics(path, options)
@@ -281,7 +387,19 @@ def scaffold_config(
     else:
         reason = "given with --label"
     task, positive, majority, task_reason = _task(stats, label)
-    schema = infer_schema(stats, label=label)
+    if timestamp is None:
+        types = {c: stats[c].type for c in columns}
+        timestamp, timestamp_reason = guess_timestamp(types, label)
+    elif timestamp == "":
+        timestamp, timestamp_reason = None, "none, as --timestamp '' asks"
+    elif timestamp not in columns or timestamp == label:
+        raise UsageError(
+            f"--timestamp {timestamp!r} is not a column of '{data}' other than the label; "
+            f"columns: {', '.join(columns)}"
+        )
+    else:
+        timestamp_reason = "given with --timestamp"
+    schema = infer_schema(stats, label=label, timestamp=timestamp)
     warnings: list[str] = []
     if eval_data is None:
         warnings.append(
@@ -294,8 +412,7 @@ def scaffold_config(
     def rel(value: str | Path) -> str:
         return Path(os.path.relpath(Path(value).resolve(), out_dir.resolve())).as_posix()
 
-    project = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", path.name.split(".")[0]).strip("-.")
-    project = project or "model"
+    project, name_reason = (name, "given with --name") if name else propose_name(out_dir, label)
     steps = RolloutConfig().steps
     lines = [
         f"# mooring project file proposed by `mooring init` from {path.name} "
@@ -305,6 +422,8 @@ def scaffold_config(
         "# `mooring serve` serves it; `mooring status` shows what is deployed.",
         "",
         "[project]",
+        f"# name: {name_reason} (`mooring init --name` or edit it here); not the data file's",
+        "# name, since the model outlives the file it was first trained on.",
         f"name = {_str(project)}{' ' * max(1, 22 - len(project))}# the model's name in the "
         "registry and in serving URLs",
         'home = ".mooring"            # state: statistics, schema, runs, registry, reports',
@@ -324,6 +443,18 @@ def scaffold_config(
         lines.append(
             f"positive = {_str(positive)}       # the class whose probability is predicted"
         )
+    lines += (
+        [
+            f"# timestamp: {timestamp_reason}. Evaluation also scores each week of it, the",
+            "# drift check is calibrated in time order; it is not a feature.",
+            f"timestamp = {_str(timestamp)}{' ' * max(1, 16 - len(timestamp))}# event time",
+        ]
+        if timestamp is not None
+        else [
+            '# timestamp = "event_time"  # the event-time column, if the data has one: evaluation',
+            "                            # by week, the drift check in time order",
+        ]
+    )
     lines.append(
         "na_values = [" + ", ".join(_str(v) for v in na) + "]   # tokens that mean missing"
     )
@@ -420,4 +551,8 @@ def scaffold_config(
         rows=stats.num_rows,
         columns=columns,
         warnings=warnings,
+        name=project,
+        name_reason=name_reason,
+        timestamp=timestamp,
+        timestamp_reason=timestamp_reason if timestamp is not None else None,
     )

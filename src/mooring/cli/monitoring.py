@@ -318,15 +318,29 @@ def live_command(
     from mooring.monitoring.feedback import live_metrics
 
     cfg = load_config(config)
-    live = live_metrics(cfg, version=version, last=last, since=parse_since(since))
+    live = live_metrics(
+        cfg, version=version, last=last, since=parse_since(since), locate_unmatched=True
+    )
     if as_json:
         print_json(live.to_dict())
         return
     counts = live.labels
+    # Labels the window leaves out: their request is older (or another version's), or the
+    # log never held its id (not sampled, or an id the server never answered).
+    left_out = [
+        f"{counts.get(key, 0):,} {what}"
+        for key, what in (
+            ("outside_window", "for requests logged outside this window (--last, --since)"),
+            ("not_logged", "with a request id the log does not hold"),
+            ("ambiguous", "on batch requests"),
+        )
+        if counts.get(key, 0)
+    ]
     console.print(
         f"{live.model}: {counts['matched']:,} labelled predictions in {live.window['rows']:,} "
-        f"logged rows ({counts['received']:,} labels; {counts['unmatched']:,} not in the log, "
-        f"{counts['ambiguous']:,} on batch requests)"
+        f"logged rows ({counts['received']:,} labels"
+        + (f"; not matched: {', '.join(left_out)})" if left_out else ")"),
+        soft_wrap=True,
     )
     for quality in live.versions:
         if quality.status != "ok":

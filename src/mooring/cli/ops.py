@@ -53,7 +53,7 @@ def prometheus_command(
         ),
     ] = True,
 ) -> None:
-    """Write recording and alerting rules from [monitoring.slo] and the drift thresholds,
+    """Write recording and alerting rules from \\[monitoring.slo] and the drift thresholds,
     with promtool unit tests in which every burn alert fires exactly when mooring's monitor
     does."""
     from mooring.ops import write_prometheus
@@ -112,7 +112,7 @@ def prometheus_command(
     epilog="Example: mooring ops runbook income -c mooring.toml --url http://10.0.0.5:8501",
 )
 def runbook_command(
-    name: Annotated[str, typer.Argument(help="The model (this project's [project] name).")],
+    name: Annotated[str, typer.Argument(help="The model (this project's \\[project] name).")],
     config: ConfigOpt = Path("mooring.toml"),
     url: Annotated[
         str | None,

@@ -41,6 +41,7 @@ class _ConsoleObserver(RunObserver):
 
     def __init__(self) -> None:
         self.progress: Progress | None = None
+        self.training: tuple[str, int | None] = ("", None)  # the model training: label, rows
 
     def run_started(self, run_id: str, resumed: bool) -> None:
         verb = "continuing interrupted run" if resumed else "run"
@@ -71,10 +72,17 @@ class _ConsoleObserver(RunObserver):
             markup=True,
         )
 
+    def training_started(self, name: str | None, kind: str, rows: int, epochs: int) -> None:
+        self.training = (name or kind, rows)
+        what = f"candidate {escape(name)} ({kind})" if name else f"the {kind} model"
+        rounds = f", {epochs} epoch(s)" if kind != "gbt" else ""  # trees: no Keras epochs
+        console.print(f"training {what}: {rows:,} rows{rounds}")
+
     def training_callbacks(self, epochs: int, steps_per_epoch: int) -> Sequence[Any]:
         from mooring.cli.train import _progress_callback
 
-        return [_progress_callback(epochs, steps_per_epoch, False)]
+        label, rows = self.training
+        return [_progress_callback(epochs, steps_per_epoch, False, label=label, rows=rows)]
 
 
 @app.command(
@@ -151,7 +159,8 @@ def _print_summary(record: dict[str, Any]) -> None:
     "init",
     epilog=(
         "Examples: mooring init data/train.csv --eval data/test.csv | "
-        "mooring init adult.data.csv.gz --eval adult.test.csv.gz --label class --na-value '?'"
+        "mooring init adult.data.csv.gz --eval adult.test.csv.gz --label class --na-value '?' "
+        "--name income"
     ),
 )
 def init_command(
@@ -163,7 +172,19 @@ def init_command(
         str | None, typer.Option("--label", "-l", help="Label column (default: guessed).")
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="Model name (default: from the file name).")
+        str | None,
+        typer.Option(
+            "--name",
+            help="Model name (default: the project folder's name, else <label>_model).",
+        ),
+    ] = None,
+    timestamp: Annotated[
+        str | None,
+        typer.Option(
+            "--timestamp",
+            help="Event-time column for \\[data] timestamp (default: the column holding "
+            "timestamps, if any; '' for none).",
+        ),
     ] = None,
     na_value: Annotated[
         list[str] | None,
@@ -194,6 +215,7 @@ def init_command(
         na_values=na_value or (),
         delimiter=delimiter,
         exclude=exclude or (),
+        timestamp=timestamp,
     )
     atomic_write(out, scaffold.text.encode("utf-8"))
     cfg = load_config(out)  # what we wrote must load
@@ -202,12 +224,24 @@ def init_command(
     if as_json:
         print_json({"config": str(out), **scaffold.to_dict()})
         return
-    console.print(f"wrote [bold]{out}[/] ({scaffold.rows:,} rows, {len(scaffold.columns)} columns)")
-    console.print(f"label: {scaffold.label} ({scaffold.label_reason}); task {scaffold.task}")
+    console.print(
+        f"wrote [bold]{escape(str(out))}[/] ({scaffold.rows:,} rows, "
+        f"{len(scaffold.columns)} columns)"
+    )
+    console.print(f"name: {escape(scaffold.name)} ({escape(scaffold.name_reason)})", soft_wrap=True)
+    console.print(
+        f"label: {escape(scaffold.label)} ({escape(scaffold.label_reason)}); task {scaffold.task}"
+    )
     if scaffold.positive is not None:
-        console.print(f"positive class: {scaffold.positive}")
+        console.print(f"positive class: {escape(scaffold.positive)}")
+    if scaffold.timestamp is not None:
+        console.print(
+            f"timestamp: {escape(scaffold.timestamp)} ({escape(scaffold.timestamp_reason or '')})"
+            ", set as \\[data] timestamp",
+            soft_wrap=True,
+        )
     for warning in scaffold.warnings:
-        console.print(f"[yellow]note:[/] {warning}", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"next: edit {out}, then `mooring run -c {out}`")
 
 
@@ -274,6 +308,8 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
         )
     if status.rollout is not None:
         table.add_row("rollout", escape(_rollout_summary(status.rollout)))
+    if status.last_rollback is not None:
+        table.add_row("last rollback", escape(status.last_rollback["line"]))
     console.print(table)
     decision = status.rollout.decision if status.rollout is not None else None
     if decision is not None and decision.shown:

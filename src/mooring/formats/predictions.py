@@ -44,6 +44,7 @@ __all__ = [
     "TIMESTAMP",
     "append_request_rows",
     "feature_table",
+    "find_request_ids",
     "log_files",
     "output_column",
     "output_table",
@@ -296,6 +297,53 @@ def read_prediction_log(
     if last is not None and table.num_rows > last:
         table = table.slice(table.num_rows - last)
     return table
+
+
+def find_request_ids(url: str, model: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the log holds as ``model``'s answers, at any time and version.
+
+    Reads only the id, model and shadow columns, files newest first, and stops once every
+    id is found: a label whose request is in the log but outside a window is told apart
+    from one whose request id the log never held. No log file at all: none is held.
+
+    Raises:
+        DataError: a file is not a readable Parquet file.
+    """
+    import pyarrow.compute as pc  # on first use: the server's start does without it
+
+    wanted = set(ids)
+    found: set[str] = set()
+    for _, path in _files(url) if wanted else []:
+        table = _read_columns(path, (REQUEST_ID, MODEL, SHADOW))
+        if REQUEST_ID not in table.column_names or MODEL not in table.column_names:
+            continue  # not a log file: read_prediction_log says so
+        mask = pc.equal(table[MODEL], model)
+        if SHADOW in table.column_names:
+            mask = pc.and_(mask, pc.invert(pc.fill_null(table[SHADOW], False)))
+        candidates = table[REQUEST_ID].filter(mask)
+        pending = pa.array(sorted(wanted - found), type=candidates.type)
+        hits = candidates.filter(pc.is_in(candidates, value_set=pending))
+        found.update(str(v) for v in hits.to_pylist() if v is not None)
+        if found == wanted:
+            break
+    return found
+
+
+def _read_columns(path: str, names: Sequence[str]) -> pa.Table:
+    """Only the columns ``names`` a log file has (any of them may be missing)."""
+    import fsspec
+
+    fs, inner = fsspec.core.url_to_fs(path)
+    with fs.open(inner, "rb") as handle:
+        try:
+            parquet = pq.ParquetFile(handle)
+            present = [n for n in names if n in parquet.schema_arrow.names]
+            return parquet.read(columns=present)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(
+                f"prediction log file '{path}' is not a readable Parquet file ({exc}); "
+                "move it out of the log folder (the server writes whole files only)"
+            ) from exc
 
 
 def feature_table(table: pa.Table, names: list[str] | None = None) -> pa.Table:

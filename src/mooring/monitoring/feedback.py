@@ -7,8 +7,11 @@ same windows as drift (last ``N`` logged rows and/or since a time). Each version
 sit beside the evaluation-time values stored in the registry, so a drop shows as a change.
 
 A request id that logged several rows (a batch request) cannot carry one label for each
-row; such labels are counted as ``ambiguous`` and left out. Labels whose request was not
-sampled into the log are ``unmatched``.
+row; such labels are counted as ``ambiguous`` and left out. Labels whose request is not
+in the window are ``unmatched``; asked to (``locate_unmatched``, what ``mooring live``
+does), those are told apart: ``outside_window`` (the request is in the log, older than
+the window or served by another version than the one asked for) and ``not_logged`` (the
+log never held the request id: not sampled into it, or an id the server never answered).
 
 Example:
     >>> live = live_metrics(cfg, last=50_000)  # doctest: +SKIP
@@ -38,6 +41,7 @@ from mooring.formats.predictions import (
     OUTPUT_PREFIX,
     REQUEST_ID,
     TIMESTAMP,
+    find_request_ids,
     output_column,
     read_prediction_log,
 )
@@ -205,12 +209,16 @@ def live_metrics(
     last: int | None = None,
     since: datetime | None = None,
     registry: Registry | None = None,
+    locate_unmatched: bool = False,
 ) -> LiveMetrics:
     """Join label feedback with the prediction log and score every version in the window.
 
     The window is the last ``last`` logged rows and/or those since ``since`` (default: the
     last ``[monitoring] window_rows``). Versions with fewer than ``[monitoring]
-    live_min_labels`` labelled rows report ``insufficient_data``.
+    live_min_labels`` labelled rows report ``insufficient_data``. ``locate_unmatched``:
+    also count the unmatched labels whose request the log holds outside the window
+    (``labels["outside_window"]``) and those it never held (``labels["not_logged"]``);
+    this reads the request ids of the whole log, so the monitor's ticks leave it off.
 
     Raises:
         NotFoundError: no prediction log, or no label at all for the model.
@@ -241,6 +249,11 @@ def live_metrics(
         "ambiguous": ambiguous,
         "unmatched": len(label_of) - len(matched_ids) - ambiguous,
     }
+    if locate_unmatched:
+        unmatched = [rid for rid in label_of if rid not in per_request]
+        logged = find_request_ids(log_url, name, unmatched) if unmatched else set()
+        counts["outside_window"] = len(logged)
+        counts["not_logged"] = len(unmatched) - len(logged)
     joined = log.take(pa.array(rows, pa.int64()))
     labels = [label_of[ids[i]] for i in rows]
     owned = registry is None

@@ -3,7 +3,11 @@
 Reads the registry's deployment record, the newest run record under
 ``<home>/runs/``, ``<home>/monitoring/<model>/drift/latest.json`` (written by
 the monitoring layer's drift check) when it exists and the rollout controller's
-``<home>/monitoring/<model>/rollout.json``.
+``<home>/monitoring/<model>/rollout.json``. The last rollback comes from the registry's
+audit log, which keeps every one (``rollout.json`` keeps only the last change, which the
+next rollout's first step replaces): the rollout controller's (a deploy by
+``mooring-monitor`` that drops the canary and keeps production) or a person's
+``mooring models rollback``.
 
 Example:
     >>> status = project_status(load_config("mooring.toml"))  # doctest: +SKIP
@@ -14,16 +18,23 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mooring.config import MooringConfig
 from mooring.errors import DataError, NotFoundError
 from mooring.formats.drift import LATEST, drift_folder, read_report
 from mooring.monitoring.baselines import comparability_note, evaluation_data_label
+from mooring.monitoring.rollout import ACTOR as MONITOR
 from mooring.monitoring.rollout_view import RolloutView, read_rollout, rollout_path
 from mooring.pipeline.run import find_runs
 
-__all__ = ["ProjectStatus", "project_status"]
+if TYPE_CHECKING:
+    from mooring.registry import AuditEvent
+
+__all__ = ["REASON_CHARS", "ProjectStatus", "last_rollback", "project_status"]
+
+#: How much of the last rollback's reason status shows (the audit log keeps all of it).
+REASON_CHARS = 200
 
 
 @dataclass
@@ -51,6 +62,8 @@ class ProjectStatus:
     shadow: dict[str, Any] | None = None
     #: The canary's rollout: its step and the guardrails of the last decision.
     rollout: RolloutView | None = None
+    #: The last rollback in the audit log (see :func:`last_rollback`), None if never.
+    last_rollback: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -103,6 +116,43 @@ def _last_drift(cfg: MooringConfig) -> dict[str, Any] | None:
     }
 
 
+def last_rollback(events: list[AuditEvent]) -> dict[str, Any] | None:
+    """The newest rollback among ``events`` (oldest first, as ``Registry.history`` gives
+    them): the version rolled back, when, by whom, why, the production version after it,
+    and ``line``, the one line status shows (the reason cut at :data:`REASON_CHARS`).
+
+    A rollback is the rollout controller dropping a failing canary (a deploy by
+    ``mooring-monitor`` from a canary to none, production unchanged) or a ``rollback``
+    (``mooring models rollback``: back to the previous production version).
+    """
+    for event in reversed(events):
+        before, after = event.before or {}, event.after or {}
+        if event.action == "rollback":
+            version = before.get("production")
+        elif (
+            event.action == "deploy"
+            and event.actor == MONITOR
+            and before.get("canary") is not None
+            and after.get("canary") is None
+            and after.get("production") == before.get("production")
+        ):
+            version = before.get("canary")
+        else:
+            continue
+        reason = " ".join((event.reason or "no reason given").split())
+        shown = reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS] + "…"
+        who = f"v{version}" if version is not None else "a version"
+        return {
+            "version": version,
+            "at": event.created_at,
+            "actor": event.actor,
+            "reason": event.reason,
+            "production_after": after.get("production"),
+            "line": f"{who} at {event.created_at} by {event.actor}: {shown}",
+        }
+    return None
+
+
 def project_status(cfg: MooringConfig) -> ProjectStatus:
     """Gather the status of the project's model (never trains, never writes)."""
     from mooring.registry import Registry, mask_url
@@ -129,6 +179,7 @@ def project_status(cfg: MooringConfig) -> ProjectStatus:
         status.revision = deployment.revision
         status.updated_at = deployment.updated_at
         status.rollout = read_rollout(rollout_path(cfg.home, name), canary=deployment.canary)
+        status.last_rollback = last_rollback(registry.history(name))
         if deployment.production in by_number:
             production = by_number[deployment.production]
             status.production_metrics = _headline(production.metrics)

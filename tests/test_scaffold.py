@@ -1,0 +1,98 @@
+"""``scaffold_config`` proposes what it detects: the event-time column as ``[data]
+timestamp`` and a model name from the project's folder (or the label), not the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mooring.config import load_config
+from mooring.errors import UsageError
+from mooring.scaffold import propose_name, scaffold_config
+from tests._support.timed_adult import write_timed_adult
+
+
+def _written(scaffold_text: str, folder: Path) -> Path:
+    out = folder / "mooring.toml"
+    out.write_text(scaffold_text, encoding="utf-8")
+    return out
+
+
+def test_the_timestamp_column_becomes_data_timestamp_and_no_feature(tmp_path: Path) -> None:
+    folder = tmp_path / "orders"
+    data = write_timed_adult(folder)
+    scaffold = scaffold_config(data, out_dir=folder, na_values=["?"])
+    assert (scaffold.timestamp, scaffold.timestamp_reason) == (
+        "event_time",
+        "the only timestamp column",
+    )
+    assert '\ntimestamp = "event_time"' in scaffold.text
+    assert "#   event_time: timestamp, 0.0% missing   (timestamp)" in scaffold.text
+    cfg = load_config(_written(scaffold.text, folder))
+    assert cfg.data.timestamp == "event_time"
+    assert "event_time" not in cfg.features.features
+    assert scaffold.to_dict()["timestamp"] == "event_time"
+
+
+def test_among_several_timestamps_the_event_time_is_taken(tmp_path: Path) -> None:
+    data = write_timed_adult(tmp_path / "p", columns=("signup_date", "event_time"))
+    scaffold = scaffold_config(data, out_dir=tmp_path / "p")
+    assert scaffold.timestamp == "event_time"
+    assert scaffold.timestamp_reason == (
+        "named like an event time, of the timestamp columns signup_date, event_time"
+    )
+    other = write_timed_adult(tmp_path / "q", columns=("signup_date", "shipped"))
+    assert scaffold_config(other, out_dir=tmp_path / "q").timestamp == "signup_date"
+
+
+def test_no_timestamp_leaves_a_commented_hint_and_the_flag_decides(tmp_path: Path) -> None:
+    plain = write_timed_adult(tmp_path / "plain", columns=())
+    scaffold = scaffold_config(plain, out_dir=tmp_path / "plain")
+    assert scaffold.timestamp is None and scaffold.to_dict()["timestamp_reason"] is None
+    assert '\n# timestamp = "event_time"' in scaffold.text
+    assert load_config(_written(scaffold.text, tmp_path / "plain")).data.timestamp is None
+
+    data = write_timed_adult(tmp_path / "timed")
+    off = scaffold_config(data, out_dir=tmp_path / "timed", timestamp="")
+    assert off.timestamp is None and '\n# timestamp = "event_time"' in off.text
+    given = scaffold_config(data, out_dir=tmp_path / "timed", timestamp="age")
+    assert (given.timestamp, given.timestamp_reason) == ("age", "given with --timestamp")
+    with pytest.raises(UsageError, match="--timestamp 'when' is not a column"):
+        scaffold_config(data, out_dir=tmp_path / "timed", timestamp="when")
+    with pytest.raises(UsageError, match=r"--timestamp .class. is not a column .* other than"):
+        scaffold_config(data, out_dir=tmp_path / "timed", timestamp="class")
+
+
+def test_the_name_is_the_project_folders_not_the_files(tmp_path: Path) -> None:
+    folder = tmp_path / "orders"
+    data = write_timed_adult(folder)
+    scaffold = scaffold_config(data, out_dir=folder)
+    assert (scaffold.name, scaffold.name_reason) == ("orders", "the project folder's name")
+    assert '\nname = "orders"' in scaffold.text and "orders_train" not in scaffold.to_dict()["name"]
+    assert "# name: the project folder's name (`mooring init --name`" in scaffold.text
+    assert load_config(_written(scaffold.text, folder)).project.name == "orders"
+    # A folder whose name says nothing about the model: the label names it.
+    generic = scaffold_config(data, out_dir=tmp_path / "data")
+    assert generic.name == "class_model"
+    assert generic.name_reason == "the label's name: the project folder's says nothing ('data')"
+    named = scaffold_config(data, out_dir=folder, name="income")
+    assert (named.name, named.name_reason) == ("income", "given with --name")
+    with pytest.raises(UsageError, match="--name 'my model': a model name starts with"):
+        scaffold_config(data, out_dir=folder, name="my model")
+
+
+@pytest.mark.parametrize(
+    ("folder", "label", "name"),
+    [
+        ("churn-predictor", "churned", "churn-predictor"),
+        ("Fraud Model (v2)", "is_fraud", "Fraud-Model-v2"),
+        ("tmp", "is fraud", "is-fraud_model"),
+        ("__", "y", "y_model"),
+        ("x" * 200, "y", "x" * 128),
+    ],
+)
+def test_proposed_names_are_valid_model_names(
+    tmp_path: Path, folder: str, label: str, name: str
+) -> None:
+    assert propose_name(tmp_path / folder, label)[0] == name
