@@ -129,6 +129,7 @@ def test_missing_data_file_names_the_key_and_the_path(project: Path) -> None:
             (["run", "--train-data", "fresh.csv"], 2, "--train-data file 'fresh.csv'"),
             (["evaluate", "--data", "gone.csv"], 2, "no trained model"),
             (["score", "-d", "gone.csv", "-o", "o"], 2, "data source 'gone.csv' does not exist"),
+            (["validate", "gone.csv"], 2, "data source 'gone.csv' does not exist"),
         ],
     )
 

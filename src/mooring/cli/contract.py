@@ -21,6 +21,7 @@ from mooring.contract.validation import ENVIRONMENTS, ValidationResult
 from mooring.errors import NotFoundError, UsageError
 from mooring.project import Project
 from mooring.scale import sharded_validate
+from mooring.scale.shards import list_shards
 
 if TYPE_CHECKING:
     from mooring.contract.diff import SchemaDiff
@@ -239,6 +240,8 @@ def validate_command(
     cfg = load_config(config) if config else None
     contract = cfg.contract if cfg is not None else ContractConfig()
     options = _options(config, delimiter, na_value)
+    # The files first: a mistyped path is named before any contract is looked up.
+    list_shards(data)
     ref = _reference(cfg, schema, against)
     base = DatasetStatistics.load(baseline) if baseline is not None else None
     result = sharded_validate(

@@ -115,8 +115,10 @@ def _check_exists(path: str) -> None:
         return
     local = Path(path.removeprefix("file://"))
     if not local.exists():
+        where = "" if local.is_absolute() else f" (relative to {Path.cwd()})"
         raise NotFoundError(
-            f"data file '{path}' does not exist; check [data] paths in mooring.toml"
+            f"data file '{path}' does not exist{where}; check the path, or the [data] paths "
+            "in mooring.toml when it came from there"
         )
     if local.is_dir():
         raise DataError(f"'{path}' is a folder; point at a CSV or Parquet file")
