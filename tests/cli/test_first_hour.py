@@ -152,6 +152,7 @@ def test_unknown_model_folder_or_version(
             (["evaluate", "--model", "nowhere"], 2, "--model 'nowhere' does not exist"),
             (["evaluate", "-m", str(not_a_model)], 2, "is not a mooring model folder"),
             (["models", "show", "nosuch"], 2, "model 'nosuch' is not in the registry"),
+            (["export", "lite", "nosuch"], 2, "model 'nosuch' is not in the registry"),
         ],
     )
 

@@ -262,6 +262,20 @@ def _ports(default: int, grpc: bool) -> Callable[[MooringConfig, Argv], None]:
     return check
 
 
+def _known_model(cfg: MooringConfig, argv: Argv) -> None:
+    """``export lite NAME``: the model is in the project's registry (named before the
+    TensorFlow import a conversion needs)."""
+    words = argv.words
+    if len(words) < 2 or words[0] != "lite" or words[1].startswith("-"):
+        return
+    if argv.values("--registry"):
+        return
+    from mooring.registry import Registry
+
+    with Registry.from_config(cfg) as registry:
+        registry.get(words[1])
+
+
 #: What each command reads, by the name it is called with.
 NEEDS: dict[str, Needs] = {
     "run": Needs(writes=True, checks=(_train_data, _eval_data)),
@@ -276,7 +290,7 @@ NEEDS: dict[str, Needs] = {
     "live": Needs(),
     "score": Needs(checks=(_score_data,)),
     "ops": Needs(group=True),
-    "export": Needs(group=True),
+    "export": Needs(group=True, checks=(_known_model,)),
     "models": Needs(config="given"),
     "audit": Needs(config="given"),
     "schema": Needs(config="given"),
@@ -292,4 +306,5 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "serve": ("--config", "-c", "--host", "--port", "--grpc-port"),
     "ui": ("--config", "-c", "--host", "--port"),
     "score": ("--config", "-c", "--data", "-d"),
+    "export lite": ("--config", "-c", "--registry"),
 }

@@ -75,14 +75,17 @@ def lite_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> int:
     """Convert a version to TF Lite, compare it with the SavedModel, gate it, register it."""
-    from mooring.export import check_mode, export_lite
     from mooring.registry import Registry
 
-    if mode is not None:
-        check_mode(mode)
     cfg = load_config(config)
     reg = Registry.open(registry, artifacts=artifacts) if registry else Registry.from_config(cfg)
     with reg:
+        # An unknown model or version is named before TensorFlow is imported.
+        reg.get(name, version=version, alias=alias)
+        from mooring.export import check_mode, export_lite
+
+        if mode is not None:
+            check_mode(mode)
         result = export_lite(
             reg,
             name,
