@@ -39,7 +39,7 @@ def _evaluate(tmp_path: Path, *args: str, **env: str) -> str:
         env={**clean, **env},
     )
     assert result.returncode == 2, result.stderr
-    assert "run `mooring train` first" in " ".join(result.stderr.split())
+    assert "(or `mooring train`) first" in " ".join(result.stderr.split())
     return result.stderr
 
 

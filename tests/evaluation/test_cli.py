@@ -150,7 +150,10 @@ def test_evaluate_without_eval_data_is_a_usage_error(
 ) -> None:
     config = tmp_path / "mooring.toml"
     config.write_text('[project]\nname = "t"\n[data]\ntrain = "t.csv"\n', encoding="utf-8")
-    code = main(["evaluate", "-c", str(config), "-m", str(tmp_path)])
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "mooring.json").write_text("{}", encoding="utf-8")
+    code = main(["evaluate", "-c", str(config), "-m", str(model)])
     assert code == 2
     assert "pass --data FILE" in capsys.readouterr().err
 
@@ -160,7 +163,7 @@ def test_evaluate_without_a_model_takes_the_latest_trained_one(
 ) -> None:
     config = _project(tmp_path, "")
     assert main(["evaluate", "-c", str(config)]) == 2
-    assert "run `mooring train` first" in " ".join(capsys.readouterr().err.split())
+    assert "(or `mooring train`) first" in " ".join(capsys.readouterr().err.split())
     model = _train(config, tmp_path / "home" / "runs" / "20260101T000000Z")
     assert main(["evaluate", "-c", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == str(model)

@@ -27,7 +27,7 @@ def test_serve_a_folder_from_the_command_line(tmp_path: Path, model_dirs: dict[s
     )
     port = free_port()
     cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config),
-           "--port", str(port), "--model-dir", str(model_dirs["a"])]  # fmt: skip
+           "--port", str(port), "--model-dir", str(model_dirs["a"]), "--access-log"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -42,7 +42,7 @@ def test_serve_a_folder_from_the_command_line(tmp_path: Path, model_dirs: dict[s
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=PATIENCE)
-    assert '"status":200' in out.decode()  # the structured access log
+    assert '"status":200' in out.decode()  # the structured access log, asked for
 
 
 def test_serve_reports_a_missing_config(tmp_path: Path) -> None:

@@ -361,6 +361,7 @@ def test_endpoint_without_the_extra_is_a_clear_configuration_error(
         '[observability]\notlp_endpoint = "http://127.0.0.1:4318"\n',
         encoding="utf-8",
     )
+    (tmp_path / "train.csv").write_text("age,class\n39,<=50K\n", encoding="utf-8")
     done = _python(MISSING_EXTRA, str(toml), command, cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr

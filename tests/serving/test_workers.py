@@ -134,7 +134,7 @@ def test_a_taken_port_is_refused_before_any_worker_starts(tmp_path: Path) -> Non
             cwd=tmp_path,
         )
     assert result.returncode == 2, result.stderr
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
     assert "Traceback" not in result.stderr
 
 
