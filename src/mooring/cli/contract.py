@@ -240,8 +240,10 @@ def validate_command(
     cfg = load_config(config) if config else None
     contract = cfg.contract if cfg is not None else ContractConfig()
     options = _options(config, delimiter, na_value)
-    # The files first: a mistyped path is named before any contract is looked up.
-    list_shards(data)
+    if cfg is not None:
+        # In a project the files come first: a mistyped path is named before production's
+        # contract is looked up in the registry.
+        list_shards(data)
     ref = _reference(cfg, schema, against)
     base = DatasetStatistics.load(baseline) if baseline is not None else None
     result = sharded_validate(
