@@ -123,14 +123,7 @@ def _data_file(cfg: MooringConfig, which: str) -> Path | None:
     value = cfg.data.train if which == "train" else cfg.data.eval
     if value is None or "://" in value:
         return None
-    path = cfg.path(value)
-    if not path.exists():
-        where = "" if str(path) == value else f" (looked for {path})"
-        raise NotFoundError(
-            f"[data] {which} = '{value}' does not exist{where}; fix the path in "
-            "mooring.toml (a relative path is read from the config file's folder)"
-        )
-    return path
+    return cfg.existing_path(f"[data] {which}", value)
 
 
 def _header(path: Path, cfg: MooringConfig) -> list[str] | None:

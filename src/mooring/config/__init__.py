@@ -176,6 +176,21 @@ class MooringConfig(Section):
         candidate = Path(value).expanduser()
         return candidate if candidate.is_absolute() else self.root / candidate
 
+    def existing_path(self, key: str, value: str) -> Path:
+        """``value`` of ``key`` (e.g. ``[data] train``) resolved; it must exist.
+
+        Raises:
+            NotFoundError: naming the key, the value, where it was looked for and the fix.
+        """
+        path = self.path(value)
+        if not path.exists():
+            where = "" if str(path) == value else f" (looked for {path})"
+            raise NotFoundError(
+                f"{key} = '{value}' does not exist{where}; fix the path in mooring.toml (a "
+                "relative path is read from the config file's folder)"
+            )
+        return path
+
     @property
     def home(self) -> Path:
         """The project's home folder (state, schema, statistics, reports)."""

@@ -63,14 +63,7 @@ class Workspace:
         value = self.config.data.train if which == "train" else self.config.data.eval
         if value is None:
             raise NotFoundError(f'[data] {which} is not set; add {which} = "path" to mooring.toml')
-        path = self.config.path(value)
-        if not path.exists():
-            where = "" if str(path) == value else f" (looked for {path})"
-            raise NotFoundError(
-                f"[data] {which} = '{value}' does not exist{where}; fix the path in "
-                "mooring.toml (a relative path is read from the config file's folder)"
-            )
-        return path
+        return self.config.existing_path(f"[data] {which}", value)
 
     def data_fingerprint(self, which: str = "train") -> str:
         """sha256 of the train or eval file, hashed once per file version in this process."""
