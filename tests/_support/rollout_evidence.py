@@ -14,7 +14,7 @@ from mooring.monitoring.rollout import RolloutController
 from mooring.monitoring.rollout_state import RolloutDecision
 from mooring.registry import Registry
 from mooring.serving.metrics import ServingMetrics
-from tests._support.rollout import NAME, Clock, project, serve
+from tests._support.rollout import NAME, Clock, project, registry_with_versions, serve
 
 #: The rollout settings of :func:`rollout_project`: 20 canary requests before a step ends.
 ROLLOUT = {
@@ -60,3 +60,18 @@ def undecided_rollout(
     decision = controller.tick()
     assert decision.action == "insufficient_data", decision.reasons
     return controller, decision
+
+
+def rolled_back_then_next(cfg: MooringConfig) -> None:
+    """The controller rolls canary v2 back on errors; then a person deploys v3 as canary."""
+    with registry_with_versions(cfg, 3) as registry:
+        registry.deploy(NAME, production=1, canary=2, weight=10)
+        metrics = ServingMetrics()
+        controller = RolloutController(
+            cfg, registry, metrics=metrics.render, alerts=AlertManager([]), clock=Clock()
+        )
+        controller.tick()
+        serve(metrics, 1, 500, errors=1)
+        serve(metrics, 2, 8, errors=6)
+        assert controller.tick().action == "rollback"
+        registry.deploy(NAME, production=1, canary=3, weight=10, reason="try v3")

@@ -9,12 +9,9 @@ from pathlib import Path
 import pytest
 
 from mooring.config import load_config
-from mooring.monitoring.alerts import AlertManager
-from mooring.monitoring.rollout import ACTOR, RolloutController
-from mooring.serving.metrics import ServingMetrics
+from mooring.monitoring.rollout import ACTOR
 from tests._support.cli import run_mooring as mooring
-from tests._support.rollout import NAME, Clock, registry_with_versions, serve
-from tests._support.rollout_evidence import write_config
+from tests._support.rollout_evidence import rolled_back_then_next, write_config
 
 
 def test_status_shows_the_last_rollback_in_text_and_json(
@@ -23,17 +20,7 @@ def test_status_shows_the_last_rollback_in_text_and_json(
     monkeypatch.setenv("COLUMNS", "400")
     toml = write_config(tmp_path / "mooring.toml", "state")
     cfg = load_config(toml)
-    with registry_with_versions(cfg, 3) as registry:
-        registry.deploy(NAME, production=1, canary=2, weight=10)
-        metrics = ServingMetrics()
-        controller = RolloutController(
-            cfg, registry, metrics=metrics.render, alerts=AlertManager([]), clock=Clock()
-        )
-        controller.tick()
-        serve(metrics, 1, 500, errors=1)
-        serve(metrics, 2, 8, errors=6)
-        assert controller.tick().action == "rollback"
-        registry.deploy(NAME, production=1, canary=3, weight=10, reason="try v3")
+    rolled_back_then_next(cfg)
 
     state = mooring("status", "-c", str(toml), "--json")
     assert state.returncode == 0, state.stderr
