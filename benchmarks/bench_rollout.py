@@ -23,7 +23,7 @@ step at 300 requests a tick <= 10; a healthy whole rollout within 20 ticks (medi
 
 Usage::
 
-    python benchmarks/bench_rollout.py --runs 200 --out /tmp/bench_rollout.json
+    python benchmarks/bench_rollout.py --runs 200 --out benchmarks/results/bench_rollout.json
     python benchmarks/bench_rollout.py --runs 5 --out b.json      # smoke run
 """
 
