@@ -21,7 +21,6 @@ import pytest
 from mooring.config import ServingConfig
 from mooring.formats.metrics import REQUESTS_REFUSED, read_samples, total
 from mooring.serving import DirectorySource, build_app
-from mooring.serving.door import is_inference
 from tests._support.serve_process import RawConnection, ServeProcess, raw_request
 from tests._support.server import NAME, ServerThread, request_statuses
 from tests._support.serving_model import row
@@ -74,14 +73,6 @@ def hasty(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
 def _refused(server: ServerThread) -> dict[str, float]:
     samples = read_samples(server.client.get("/metrics").text)
     return {s.labels["reason"]: s.value for s in samples if s.name == total(REQUESTS_REFUSED)}
-
-
-def test_is_inference_counts_predictions_only() -> None:
-    assert is_inference(b"POST", b"/v1/models/m:predict")
-    assert is_inference(b"POST", b"/v2/models/m/versions/2/infer?x=1")
-    assert not is_inference(b"GET", b"/v1/models/m:predict")
-    assert not is_inference(b"POST", b"/admin/deployment")
-    assert not is_inference(b"POST", b"/v1/models/m:feedback")
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ from mooring.serving.http import ServingApp, http_error
 from mooring.serving.log import PredictionLog
 from mooring.serving.metrics import ServingMetrics
 from mooring.serving.models import ModelManager
+from mooring.serving.routes import ROUTES
 from mooring.serving.sources import ModelSource, RegistrySource
 from mooring.serving.state import ServerState
 from mooring.serving.workers import WorkerRun
@@ -165,22 +166,14 @@ def build_app(
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)
 
-    routes = [
-        Route("/v1/models/{name}:feedback", handlers.feedback, methods=["POST"]),
-        Route("/v1/models/{rest:path}", handlers.tfserving, methods=["GET", "POST"]),
-        Route("/v2/{rest:path}", handlers.v2, methods=["GET", "POST"]),
-        Route("/v2", handlers.v2, methods=["GET"]),
-        Route("/metrics", handlers.metrics, methods=["GET"]),
-        Route("/healthz", handlers.health, methods=["GET"]),
-        Route("/admin/{action}", handlers.admin, methods=["GET", "POST"]),
-    ]
+    routes = [Route(r.path, getattr(handlers, r.handler), methods=list(r.methods)) for r in ROUTES]
 
     app = ServingApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: http_error, 405: http_error},
     )
-    app.predict_handlers = (handlers.tfserving, handlers.v2)
+    app.predictions = handlers.predict
     app.state.mooring = state
     return app
 

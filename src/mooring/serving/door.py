@@ -4,8 +4,8 @@ Overload has to be refused where it is cheapest, before the body is read and par
 by the time the app's handler runs, the event loop has already paid for the request.
 So the door is uvicorn's HTTP protocol (httptools) with four guarantees added:
 
-* **Admission at arrival.** At most ``max_in_flight`` inference requests
-  (``POST …:predict`` and ``POST …/infer``) are in the process at once. Past it, a
+* **Admission at arrival.** At most ``max_in_flight`` predictions (the routes
+  :mod:`mooring.serving.routes` marks) are in the process at once. Past it, a
   request is answered ``503`` with ``Retry-After`` as soon as its headers are parsed:
   written straight to the socket, no task, no body parse. Its body is skipped as it
   arrives. Health, metadata, metrics and admin requests are never shed, so probes keep
@@ -56,8 +56,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mooring.config import ServingConfig
 from mooring.serving.fastpath import FastPath, FastRequest
+from mooring.serving.routes import is_prediction
 
-__all__ = ["ARRIVED", "Door", "DoorLimits", "is_inference", "server_config"]
+__all__ = ["ARRIVED", "Door", "DoorLimits", "server_config"]
 
 log = logging.getLogger("mooring.serving")
 
@@ -115,21 +116,6 @@ def server_config(app: Any, *, host: str, port: int, **options: Any) -> uvicorn.
         timeout_keep_alive=state.serving.keep_alive_s,
         **options,
     )
-
-
-def is_inference(method: bytes, url: bytes) -> bool:
-    """True for the requests admission control counts: predictions, not probes or admin.
-
-    Example:
-        >>> is_inference(b"POST", b"/v1/models/income:predict")
-        True
-        >>> is_inference(b"GET", b"/v2/health/ready")
-        False
-    """
-    if method != b"POST":
-        return False
-    path = url.split(b"?", 1)[0]
-    return path.endswith((b":predict", b"/infer", b":classify", b":regress"))
 
 
 class Door:
@@ -395,7 +381,7 @@ class _DoorProtocol(HttpToolsProtocol):
             return
         upgrade = self.parser.should_upgrade()
         app = self._app
-        if not upgrade and is_inference(self.parser.get_method(), self.url):
+        if not upgrade and is_prediction(self.parser.get_method(), self.url):
             if pending:
                 # Waits behind this connection's unanswered request: admitted when it starts.
                 app = self._admit_then_run

@@ -24,6 +24,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
 from mooring.formats.columns import describe, loads
@@ -47,6 +48,7 @@ from mooring.serving.metrics import CONTENT_TYPE_LATEST
 from mooring.serving.models import ModelManager, Slot
 from mooring.serving.predict import Call, Predictor
 from mooring.serving.protocols import tfserving, v2
+from mooring.serving.routes import Match, prediction
 from mooring.serving.sources import RegistrySource
 from mooring.serving.state import ServerState
 from mooring.tracing import Tracing
@@ -54,9 +56,6 @@ from mooring.tracing import Tracing
 __all__ = ["Endpoints"]
 
 log = logging.getLogger("mooring.serving")
-
-_V1 = "/v1/models/"
-_V2 = "/v2/"
 
 
 @dataclass(kw_only=True)
@@ -68,9 +67,12 @@ class _Ctx(Call):
     #: The path after the route's prefix (``/v1/models/``, ``/v2/``).
     rest: str
     raw_headers: Sequence[tuple[bytes, bytes]]
-    #: Starlette's request on the ASGI road; None when the door read the request.
+    #: Starlette's request, for the routes Starlette's router dispatched; None for a
+    #: prediction (read by the door, or dispatched before the router).
     request: Request | None = None
-    #: The body, when the door read it (the fast path); else read from ``request``.
+    #: ASGI's ``receive`` on the ASGI road: the body is read from its messages.
+    receive: Receive | None = None
+    #: The body, when the door read it (the fast path); else read through ``receive``.
     body: bytes | None = None
 
     def header(self, name: bytes) -> str | None:
@@ -79,6 +81,12 @@ class _Ctx(Call):
             if key == name:
                 return value.decode("latin-1")
         return None
+
+    def asgi_receive(self) -> Receive:
+        """ASGI's ``receive`` of a request that came through ASGI."""
+        if self.receive is None:
+            raise RuntimeError(f"{self.method} {self.path} came without ASGI's receive")
+        return self.receive
 
     def starlette(self) -> Request:
         """Starlette's request (endpoints that are only routed through ASGI)."""
@@ -95,6 +103,11 @@ class Endpoints:
         self.predictor = Predictor(state)
         self.policy = self.predictor.policy
         self.tracing = state.tracing
+        # A prediction route's protocol → its handler (mooring.serving.routes).
+        self._handlers: dict[str, Callable[[_Ctx], Awaitable[Response]]] = {
+            "tfserving": self._tfserving,
+            "v2": self._v2,
+        }
 
     async def guarded(
         self,
@@ -102,18 +115,39 @@ class Endpoints:
         protocol: str,
         handler: Callable[[_Ctx], Awaitable[Response]],
     ) -> Response:
-        """Run an endpoint on a request that came through ASGI."""
+        """Run an endpoint on a request Starlette's router dispatched."""
         scope = request.scope
+        rest = scope.get("path_params", {}).get("rest", "")
+        return await self._asgi(protocol, handler, scope, request.receive, rest, request)
+
+    async def predict(self, scope: Scope, receive: Receive, match: Match) -> Response:
+        """Answer a prediction dispatched before Starlette's router (its ASGI messages read
+        here, no Starlette request built)."""
+        route = match.route
+        return await self._asgi(
+            route.protocol, self._handlers[route.protocol], scope, receive, match.rest
+        )
+
+    async def _asgi(
+        self,
+        protocol: str,
+        handler: Callable[[_Ctx], Awaitable[Response]],
+        scope: Scope,
+        receive: Receive,
+        rest: str,
+        request: Request | None = None,
+    ) -> Response:
         client = scope.get("client")
         ctx = self._ctx(
             protocol,
             method=scope["method"],
             path=scope["path"],  # not request.url: it builds a URL object
-            rest=scope.get("path_params", {}).get("rest", ""),
+            rest=rest,
             headers=scope["headers"],
             arrived=scope.get(ARRIVED),
         )
         ctx.request = request
+        ctx.receive = receive
         return await self.answer(ctx, handler, client[0] if client else None)
 
     def _ctx(
@@ -176,29 +210,22 @@ class Endpoints:
     # -- the fast path (mooring.serving.fastpath) ----------------------------------------
     def takes(self, path: str) -> bool:
         """Whether a ``POST`` to ``path`` is a prediction these endpoints answer."""
-        return self._road(path) is not None
-
-    def _road(self, path: str) -> tuple[str, Callable[[_Ctx], Awaitable[Response]], str] | None:
-        if path.startswith(_V1) and path.endswith((":predict", ":classify", ":regress")):
-            return "tfserving", self._tfserving, path[len(_V1) :]
-        if path.startswith(_V2) and path.endswith("/infer"):
-            return "v2", self._v2, path[len(_V2) :]
-        return None
+        return prediction("POST", path) is not None
 
     def _fast_ctx(self, request: FastRequest) -> tuple[_Ctx, Callable[[_Ctx], Awaitable[Response]]]:
-        road = self._road(request.path)
-        if road is None:  # the door asks takes() first
+        match = prediction(request.method, request.path)
+        if match is None:  # the door asks takes() first
             raise RuntimeError(f"POST {request.path} is not a prediction")
-        protocol, handler, rest = road
+        protocol = match.route.protocol
         ctx = self._ctx(
             protocol,
             method=request.method,
             path=request.path,
-            rest=rest,
+            rest=match.rest,
             headers=request.headers,
             arrived=request.arrived,
         )
-        return ctx, handler
+        return ctx, self._handlers[protocol]
 
     async def serve(self, request: FastRequest) -> Response:
         """Answer a prediction the door read (its body whole)."""
@@ -243,7 +270,7 @@ class Endpoints:
         self.predictor.remaining(ctx)
         limit = self.state.serving.body_limit_bytes
         if ctx.body is None:
-            return await read_body(ctx.starlette(), limit)
+            return await read_body(ctx.asgi_receive(), ctx.raw_headers, limit)
         if len(ctx.body) > limit:  # the door reads only bodies within it; kept whole here
             raise too_large(limit)
         return ctx.body
@@ -384,7 +411,7 @@ class Endpoints:
             raise UnsupportedMediaTypeError(
                 f"label feedback takes Content-Type: {JSON}, got {describe(kind or None)}"
             )
-        body = loads(await read_body(request, cfg.body_limit_bytes))
+        body = loads(await read_body(ctx.asgi_receive(), ctx.raw_headers, cfg.body_limit_bytes))
         labels = parse_feedback(body)
         accepted = await asyncio.to_thread(store.write, manager.name, labels)
         return json_response({"model": manager.name, "accepted": accepted})
@@ -433,7 +460,8 @@ class Endpoints:
     async def _deploy(self, ctx: _Ctx) -> Response:
         if self.state.registry is None:
             raise InvalidRequestError("this server does not follow a registry; nothing to deploy")
-        body = loads(await read_body(ctx.starlette(), self.state.serving.body_limit_bytes))
+        limit = self.state.serving.body_limit_bytes
+        body = loads(await read_body(ctx.asgi_receive(), ctx.raw_headers, limit))
         if not isinstance(body, dict):
             raise InvalidRequestError(
                 'expected {"model", "production", "canary", "weight", "shadow", "shadow_rate", '
