@@ -1,0 +1,534 @@
+"""Benchmark: the REST server of two (or more) source trees of mooring, side by side.
+
+A refactor of the serving core must leave throughput and latency as they were, and two
+separate runs of ``bench_serving.py`` differ by the machine's drift as much as by the
+change. This script serves one model from every tree named on its command line at once
+and drives them in interleaved cells, so a slow moment of the shared machine hits all of
+them.
+
+Each tree is ``NAME=PATH``: a label and a source tree whose ``src/mooring`` is the code
+to run (a ``git worktree`` of an older commit, or this checkout). Its server is
+``python -m mooring serve --model-dir DIR --schema schema.yaml --workers N
+--no-access-log`` started with this interpreter (the venv's) and ``PYTHONPATH=PATH/src``
+first, so that tree's mooring is imported rather than the venv's editable install. Before
+anything runs, ``python -c "import mooring"`` under each tree's environment must name
+``PATH/src/mooring/__init__.py``; once the servers are up, every process of each server
+(the supervisor and its workers) is checked again: its ``PYTHONPATH`` (``/proc``) and the
+mooring source folders in its Python stacks (``py-spy dump --full-filenames``, where
+py-spy is installed). Both checks are in the report.
+
+The model is ``bench_serving.py``'s: the Adult model trained once for one epoch by
+``bench_serving.py --build-model`` (with this interpreter's own mooring, the checkout
+the benchmark runs from, or with a tree's code under ``--build-tree NAME``), one folder
+served by every tree, and 64 real rows of the Adult test file. Every server reads the
+``[serving]`` settings of ``bench_serving.py``'s logging servers: ``max_in_flight =
+1024`` (these cells measure the batcher, not admission) and ``log_sample_rate = 1.0``
+(every request goes to the prediction log where the server has a log folder; with
+``--model-dir`` neither tree opens one, so nothing is logged), plus any ``--serving
+KEY=VALUE``. All servers start at once; each is ready when ``/v2/health/ready`` answers,
+then answers a few warm-up requests and one unrecorded ``wrk`` second per request size.
+
+Cells (``wrk``, closed loop, ``--latency``; a Lua script POSTs the rows in turn):
+
+* ``1 row c=32``: single-row bodies ``{"instances": [row]}`` cycling over the 64 rows,
+  ``-t2 -c32``;
+* ``64 rows c=32``: the 64 rows in one body, ``-t2 -c32``;
+* ``1 row c=1``: single rows, ``-t1 -c1`` (latency without queueing).
+
+``--rounds`` rounds (5); in each round every cell runs on every tree back to back, the
+trees' order rotating by round (two trees: alternating). Each run records 200s per second
+(non-2xx answers are not throughput), rows/s, p50/p90/p99, non-2xx answers and socket
+errors, and the 1-minute load average when it started. Per cell and tree the report
+gives the median over rounds and every round's value; per cell, each tree's req/s over
+the first tree's: the median of the per-round ratios (a round's two runs are seconds
+apart) and their spread (min–max). A server that exits mid-run stops the benchmark with
+the end of its log.
+
+Everything shares the machine (servers and ``wrk``), so the numbers include that
+contention: note the load average. The table is printed as Markdown and written with the
+machine's description (CPUs, load average before and after, Python, platform, wrk) and
+each tree's commit to ``benchmarks/results/trees-<time>.json`` (and ``.md``); nothing is
+asserted.
+
+Usage::
+
+    git worktree add /tmp/before <commit>     # the tree before the change
+    python benchmarks/bench_trees.py before=/tmp/before after=.        # ~5 minutes
+    python benchmarks/bench_trees.py before=/tmp/before after=. --rounds 3 --duration 4
+    python benchmarks/bench_trees.py a=/tmp/before b=/tmp/before       # the harness's noise
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bench_serving as bs
+from _wrk import lua_script, wrk
+
+RESULTS = bs.RESULTS
+WRK_TIMEOUT_S = bs.WRK_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One wrk load shape."""
+
+    label: str
+    rows: int
+    connections: int
+    threads: int
+
+
+CELLS = (
+    Cell("1 row c=32", 1, 32, 2),
+    Cell("64 rows c=32", 64, 32, 2),
+    Cell("1 row c=1", 1, 1, 1),
+)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A source tree of mooring under a label."""
+
+    name: str
+    root: Path
+
+    @property
+    def src(self) -> Path:
+        return self.root / "src"
+
+    def env(self) -> dict[str, str]:
+        """This process's environment with the tree's ``src`` first on ``PYTHONPATH``."""
+        rest = os.environ.get("PYTHONPATH")
+        path = str(self.src) + (os.pathsep + rest if rest else "")
+        return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def parse_trees(specs: list[str]) -> list[Tree]:
+    """``NAME=PATH`` pairs as trees (each PATH holding ``src/mooring``)."""
+    trees: list[Tree] = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"a tree is NAME=PATH, got {spec!r}")
+        if name in {t.name for t in trees}:
+            raise SystemExit(f"the name {name!r} is given twice")
+        root = Path(path).expanduser().resolve()
+        if not (root / "src" / "mooring" / "__init__.py").is_file():
+            raise SystemExit(f"{name}: {root} has no src/mooring/__init__.py")
+        trees.append(Tree(name, root))
+    if len(trees) < 2:
+        raise SystemExit("name at least two trees, e.g. before=/tmp/before after=.")
+    return trees
+
+
+def imported_from(tree: Tree) -> str:
+    """The file ``import mooring`` loads under the tree's environment; it must be the
+    tree's own (the venv's editable install must not win)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import mooring; print(mooring.__file__)"],
+        capture_output=True,
+        text=True,
+        env=tree.env(),
+        check=False,
+    )
+    found = done.stdout.strip()
+    wanted = tree.src / "mooring" / "__init__.py"
+    if done.returncode != 0 or Path(found).resolve() != wanted:
+        raise SystemExit(
+            f"{tree.name}: `import mooring` under PYTHONPATH={tree.src} loads {found!r}, "
+            f"not {wanted}\n{done.stderr[-2000:]}"
+        )
+    return found
+
+
+def git_state(root: Path) -> dict[str, Any]:
+    """The tree's commit and its uncommitted changes under ``src`` (read without taking
+    the index lock: other people may be working in the checkout)."""
+
+    def git(*args: str) -> str:
+        cmd = ["git", "--no-optional-locks", "-C", str(root), *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "src").splitlines()
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or None,
+        "subject": git("log", "-1", "--format=%s") or None,
+        "changed_under_src": len(changed),
+    }
+
+
+def build_model(tree: Tree | None, work: Path) -> Path:
+    """``bench_serving.py``'s Adult model (one epoch), trained in a fresh process with
+    ``tree``'s code (None: this interpreter's own mooring); its exported folder
+    (``work/schema.yaml`` beside it)."""
+    env = tree.env() if tree else {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, bs.__file__, "--build-model", str(work)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        who = tree.name if tree else "this checkout"
+        raise SystemExit(f"building the model with {who} failed:\n{done.stderr[-3000:]}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def serving_config(work: Path, given: list[str]) -> Path:
+    """The project file every server reads: bench_serving's ``mooring-dir`` settings."""
+    lines = bs.serving_lines(given, log_sample_rate=1.0, max_in_flight=1024)
+    config = work / "mooring.toml"
+    config.write_text(
+        f'[project]\nname = "{bs.NAME}"\n[data]\ntrain = "unused.csv"\n[serving]\n'
+        + "".join(f"{line}\n" for line in lines)
+    )
+    return config
+
+
+def spawn(tree: Tree, model_dir: Path, work: Path, config: Path, workers: int) -> bs.Server:
+    """Start ``tree``'s ``mooring serve --model-dir`` (not waiting for it)."""
+    port = bs.free_port()
+    cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config),
+           "--port", str(port), "--model-dir", str(model_dir),
+           "--schema", str(work / "schema.yaml"), "--no-access-log",
+           "--workers", str(workers)]  # fmt: skip
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    log = logs / f"{tree.name}-{port}.log"
+    spawned = time.perf_counter()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=tree.env(), cwd=work, stdout=out, stderr=subprocess.STDOUT)
+    probe = f"http://127.0.0.1:{port}/v2/health/ready"
+    return bs.Server(tree.name, proc, port, probe, None, spawned, log)
+
+
+def _py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.is_file() else shutil.which("py-spy")
+
+
+def _pythonpath(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    for item in raw.split(b"\0"):
+        if item.startswith(b"PYTHONPATH="):
+            return item.split(b"=", 1)[1].decode(errors="replace")
+    return None
+
+
+FRAME_FILE = re.compile(r"\((/[^()]*?/mooring/[^()]*?\.py)(?::\d+)?\)$", re.MULTILINE)
+
+
+def package_root(path: str) -> str:
+    """The folder holding the ``mooring`` package that ``path`` (one of its files) is in:
+    ``<tree>/src`` for a source tree."""
+    parts = path.split("/")
+    # The outermost "mooring" folder, so a subpackage of that name would not count.
+    return "/".join(parts[: parts.index("mooring")])
+
+
+def running_from(tree: Tree, server: bs.Server) -> dict[str, Any]:
+    """Where each process of a running server takes mooring from: its ``PYTHONPATH`` and
+    the folders holding the ``mooring`` package in its stacks (``py-spy dump``)."""
+    spy = _py_spy()
+    processes = []
+    for pid in bs.process_tree(server.proc.pid):
+        entry: dict[str, Any] = {"pid": pid, "pythonpath": _pythonpath(pid)}
+        if spy is not None:
+            cmd = [spy, "dump", "--full-filenames", "--pid", str(pid)]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+                roots = sorted({package_root(f) for f in FRAME_FILE.findall(done.stdout)})
+                entry["mooring_roots"] = roots
+                if done.returncode != 0:
+                    entry["error"] = done.stderr.strip()[-300:]
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                entry["error"] = repr(exc)
+        processes.append(entry)
+    wanted = str(tree.src)
+    seen = {root for p in processes for root in p.get("mooring_roots", [])}
+    paths_ok = all((p["pythonpath"] or "").split(os.pathsep)[0] == wanted for p in processes)
+    return {
+        "processes": processes,
+        "pythonpath_first_is_tree": paths_ok,
+        "stack_roots": sorted(seen),
+        "stacks_only_this_tree": (seen == {wanted}) if spy is not None else None,
+    }
+
+
+def run_cell(server: bs.Server, script: Path, cell: Cell, seconds: float) -> dict[str, Any]:
+    """One wrk run of ``cell`` against ``server``; stops the benchmark if the server died."""
+    load = os.getloadavg()[0]
+    started = time.time()
+    try:
+        res = wrk(server.url, script, seconds, cell.connections, cell.threads, WRK_TIMEOUT_S)
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"wrk failed against {server.name}: {exc}") from None
+    dead = server.exited()
+    if dead is not None:
+        raise SystemExit(
+            f"{server.name} exited ({dead['returncode']}) during {cell.label}:\n{dead['log_tail']}"
+        )
+    return {
+        **res,
+        "rows_per_s": res["rps"] * cell.rows,
+        "load_1m": load,
+        "started": started,
+    }
+
+
+def drive(
+    servers: dict[str, bs.Server],
+    scripts: dict[int, Path],
+    rounds: int,
+    seconds: float,
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every cell on every tree, ``rounds`` times, the trees' order rotating by round;
+    each (cell, tree)'s runs in round order."""
+    names = list(servers)
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for cell in CELLS:
+            for name in order:
+                res = run_cell(servers[name], scripts[cell.rows], cell, seconds)
+                runs.setdefault((cell.label, name), []).append(res)
+                print(
+                    f"round {r + 1} {cell.label:<13} {name:<10} {res['rps']:>8,.0f} req/s "
+                    f"p50 {res.get('p50_ms', 0):.2f} ms p99 {res.get('p99_ms', 0):.2f} ms "
+                    f"non-2xx {res['non_2xx']} socket {res['socket_error_count']} "
+                    f"(load {res['load_1m']:.2f})",
+                    flush=True,
+                )
+    return runs
+
+
+def summarize(
+    runs: dict[tuple[str, str], list[dict[str, Any]]], names: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Per (cell, tree): medians and every round; per cell and tree after the first: the
+    req/s ratio to the first tree, per round, its median and spread."""
+    cells: list[dict[str, Any]] = []
+    ratios: dict[str, dict[str, Any]] = {}
+    for cell in CELLS:
+        for name in names:
+            rs = runs[(cell.label, name)]
+            cells.append(
+                {
+                    "cell": cell.label,
+                    "tree": name,
+                    "rows": cell.rows,
+                    "concurrency": cell.connections,
+                    "threads": cell.threads,
+                    "rps": statistics.median(r["rps"] for r in rs),
+                    "rows_per_s": statistics.median(r["rows_per_s"] for r in rs),
+                    "p50_ms": _median([r.get("p50_ms") for r in rs]),
+                    "p90_ms": _median([r.get("p90_ms") for r in rs]),
+                    "p99_ms": _median([r.get("p99_ms") for r in rs]),
+                    "non_2xx": sum(r["non_2xx"] for r in rs),
+                    "socket_errors": sum(r["socket_error_count"] for r in rs),
+                    "rounds": rs,
+                }
+            )
+        first = runs[(cell.label, names[0])]
+        per_tree: dict[str, Any] = {}
+        for name in names[1:]:
+            pairs = zip(runs[(cell.label, name)], first, strict=True)
+            per_round = [a["rps"] / b["rps"] for a, b in pairs if b["rps"]]
+            per_tree[name] = {
+                "per_round": per_round,
+                "median": statistics.median(per_round) if per_round else None,
+                "min": min(per_round, default=None),
+                "max": max(per_round, default=None),
+            }
+        ratios[cell.label] = per_tree
+    return cells, ratios
+
+
+def _median(values: list[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+HEADERS = ["cell", "tree", "req/s", "req/s per round", "rows/s", "p50 ms", "p99 ms",
+           "non-2xx / socket errors"]  # fmt: skip
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report's table (and the trees), as Markdown."""
+    names = [t["name"] for t in report["trees"]]
+    first = names[0]
+    rows = []
+    for c in report["cells"]:
+        ratio = report["ratios"][c["cell"]].get(c["tree"])
+        if ratio is None or ratio["median"] is None:
+            ratio_text = "1 (base)" if c["tree"] == first else "—"
+        else:
+            ratio_text = f"{ratio['median']:.3f} ({ratio['min']:.3f}–{ratio['max']:.3f})"
+        per_round = ", ".join(f"{r['rps']:,.0f}" for r in c["rounds"])
+        errors = f"{c['non_2xx']} / {c['socket_errors']}"
+        rows.append([c["cell"], c["tree"], c["rps"], per_round, c["rows_per_s"],
+                     c["p50_ms"], c["p99_ms"], errors, ratio_text])  # fmt: skip
+    m = report["machine"]
+    rounds = "1 round" if report["rounds"] == 1 else f"{report['rounds']} rounds"
+    lines = [
+        f"## Serving, trees side by side ({rounds} of {report['duration_s']:g} s cells, "
+        f"--workers {report['workers']}; medians over rounds)",
+        "",
+        bs.markdown([*HEADERS, f"req/s ÷ {first}: median (min–max)"], rows),
+        "",
+    ]
+    for t in report["trees"]:
+        check = t["running"]
+        lines.append(
+            f"* `{t['name']}`: {t['root']} at {t['git']['commit']} "
+            f"({t['git']['changed_under_src']} uncommitted files under src), imports "
+            f"{t['imported_from']}; running: PYTHONPATH first "
+            f"{check['pythonpath_first_is_tree']}, stacks from {check['stack_roots']}"
+        )
+    lines.append(
+        f"* machine: {m['cpus']} CPUs, load average {_load(m['load_average_start'])} before, "
+        f"{_load(m['load_average_end'])} after; Python {m['python']}; {m['wrk']}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _load(values: tuple[float, ...] | list[float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+def start_all(
+    trees: list[Tree], model_dir: Path, work: Path, config: Path, workers: int
+) -> dict[str, bs.Server]:
+    """Every tree's server, started at once and waited for; raises if one fails."""
+    servers: dict[str, bs.Server] = {}
+    try:
+        for tree in trees:
+            servers[tree.name] = spawn(tree, model_dir, work, config, workers)
+        for name, server in servers.items():
+            print(f"{name}: ready {server.wait():.1f} s after its spawn", flush=True)
+    except BaseException:
+        for server in servers.values():
+            bs.stop_server(server.proc)
+        raise
+    return servers
+
+
+def warm(servers: dict[str, bs.Server], bodies: list[bytes], scripts: dict[int, Path]) -> None:
+    """A few answered requests per body, then one unrecorded wrk second per body."""
+    for server in servers.values():
+        bs.warm_up(server, bodies)
+        for script in scripts.values():
+            wrk(server.url, script, 1, 32)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("trees", nargs="+", metavar="NAME=PATH", help="source trees to serve")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell (5)")
+    parser.add_argument("--workers", type=int, default=1, help="`mooring serve --workers` (1)")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON report's path")
+    parser.add_argument(
+        "--build-tree",
+        default=None,
+        help="the tree whose code trains the model (default: this interpreter's mooring)",
+    )
+    parser.add_argument(
+        "--serving",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another [serving] setting for every server (repeatable)",
+    )
+    args = parser.parse_args()
+    if args.rounds < 1 or args.duration < 1 or args.workers < 1:
+        raise SystemExit("--rounds, --duration and --workers take values >= 1")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
+    trees = parse_trees(args.trees)
+    by_name = {t.name: t for t in trees}
+    builder = by_name.get(args.build_tree) if args.build_tree else None
+    if args.build_tree and builder is None:
+        raise SystemExit(f"--build-tree names none of {list(by_name)}")
+    built_with = builder.name if builder else f"this checkout ({bs.ROOT})"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_path: Path = args.out or RESULTS / f"trees-{stamp}.json"
+    load_start = os.getloadavg()
+    info: dict[str, dict[str, Any]]
+    info = {t.name: {"imported_from": imported_from(t), "git": git_state(t.root)} for t in trees}
+    for name, i in info.items():
+        print(f"{name}: imports {i['imported_from']} ({i['git']['commit']})", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        model_dir = build_model(builder, work)
+        print(f"built the Adult model with {built_with} in {time.perf_counter() - t0:.1f} s")
+        rows = bs.request_rows(model_dir, 64)
+        bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
+        batch = json.dumps({"instances": rows}).encode()
+        scripts = {
+            1: lua_script(work, bodies, "single.lua"),
+            64: lua_script(work, [batch], "batch.lua"),
+        }
+        config = serving_config(work, args.serving)
+        servers = start_all(trees, model_dir, work, config, args.workers)
+        try:
+            warm(servers, [bodies[0], batch], scripts)
+            for tree in trees:
+                info[tree.name]["running"] = running_from(tree, servers[tree.name])
+                print(f"{tree.name}: running from {info[tree.name]['running']['stack_roots']}")
+            runs = drive(servers, scripts, args.rounds, args.duration)
+        finally:
+            stragglers = [p for s in servers.values() for p in bs.stop_server(s.proc)]
+
+    cells, ratios = summarize(runs, [t.name for t in trees])
+    report = {
+        "benchmark": "trees",
+        "rounds": args.rounds,
+        "duration_s": args.duration,
+        "workers": args.workers,
+        "serving": bs.serving_lines(args.serving, log_sample_rate=1.0, max_in_flight=1024),
+        "model_built_with": built_with,
+        "trees": [{"name": t.name, "root": str(t.root), **info[t.name]} for t in trees],
+        "machine": bs.machine(load_start),
+        "cells": cells,
+        "ratios": ratios,
+        "stragglers": stragglers,
+    }
+    text = render(report)
+    print()
+    print(text)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    out_path.with_suffix(".md").write_text(text)
+    print(f"wrote {out_path} and {out_path.with_suffix('.md').name}")
+
+
+if __name__ == "__main__":
+    main()
