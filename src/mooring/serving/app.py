@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
@@ -98,26 +98,28 @@ def build_app(
             on_written=metrics.log_written.inc,
             on_dropped=metrics.log_dropped.inc,
         )
-    managers = {s.name: ModelManager(s, cfg, metrics, executor, plog) for s in sources}
-    token = cfg.admin_token or os.environ.get(cfg.admin_token_env) or None
-    state = ServerState(cfg, managers, metrics, executor, plog, token, registry)
-    if feedback_url is not None:
-        state.feedback = {
-            name: FeedbackStore(
-                feedback_url if isinstance(feedback_url, str) else feedback_url[name]
-            )
-            for name in managers
-            if isinstance(feedback_url, str) or name in feedback_url
-        }
-    state.feedback_token = cfg.feedback_token or os.environ.get(cfg.feedback_token_env) or None
-    state.tracing = tracing
-    state.door = Door(DoorLimits.from_config(cfg))
-    state.door.on_refused = lambda reason: metrics.refused.labels(reason).inc()
-    state.worker = worker
-    for manager in managers.values():
-        manager.idle = lambda: state.door.in_flight <= 1
+    door = Door(DoorLimits.from_config(cfg))
+    door.on_refused = lambda reason: metrics.refused.labels(reason).inc()
+    managers = {
+        s.name: ModelManager(s, cfg, metrics, executor, plog, idle=lambda: door.in_flight <= 1)
+        for s in sources
+    }
+    state = ServerState(
+        serving=cfg,
+        managers=managers,
+        metrics=metrics,
+        executor=executor,
+        prediction_log=plog,
+        admin_token=cfg.admin_token or os.environ.get(cfg.admin_token_env) or None,
+        registry=registry,
+        feedback=_feedback_stores(feedback_url, managers),
+        feedback_token=cfg.feedback_token or os.environ.get(cfg.feedback_token_env) or None,
+        door=door,
+        tracing=tracing,
+        worker=worker,
+    )
     if metrics.multiprocess_dir is None:
-        metrics.in_flight.set_function(lambda: state.door.in_flight)
+        metrics.in_flight.set_function(lambda: door.in_flight)
     handlers = Endpoints(state)
     state.door.fast = handlers  # plain predictions are read and answered by the door
 
@@ -125,7 +127,7 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if plog is not None:
             plog.start()
-        state.tasks = [
+        state.tasks[:] = [
             asyncio.create_task(follow(m, cfg.poll_interval_s)) for m in managers.values()
         ]
         if on_ready is not None:
@@ -176,6 +178,17 @@ def build_app(
     app.predictions = handlers.predict
     app.state.mooring = state
     return app
+
+
+def _feedback_stores(
+    url: str | Mapping[str, str] | None, names: Iterable[str]
+) -> dict[str, FeedbackStore]:
+    """Each model's label store: one folder for every model, or a folder per model name."""
+    if url is None:
+        return {}
+    if isinstance(url, str):
+        return {name: FeedbackStore(url) for name in names}
+    return {name: FeedbackStore(url[name]) for name in names if name in url}
 
 
 async def _when_ready(state: ServerState, callback: Callable[[], None]) -> None:

@@ -510,8 +510,5 @@ class Endpoints:
                 reason=why,
             )
         assert deployment is not None
-        await manager.apply(deployment)
-        state = self.state
-        if state.worker is not None:
-            await asyncio.to_thread(state.worker.announce_deployment)
+        await self.state.apply_deployment(manager.name, deployment)
         return json_response({"deployment": deployment.to_dict(), "status": manager.status()})

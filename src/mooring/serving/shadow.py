@@ -2,7 +2,8 @@
 
 The deployment record may name a ``shadow`` version and a ``shadow_rate``. For a request
 that production answered (not one pinned to another version, nor one the canary
-answered), :meth:`ShadowCopier.pick` samples the rate; the chosen request's answer is
+answered), :meth:`ShadowCopier.pick` samples the rate (the router's
+:func:`~mooring.serving.router.shadow_copy` decides); the chosen request's answer is
 logged whatever ``[serving] log_sample_rate`` says, and once its outputs are computed
 :meth:`ShadowCopier.hand_over` schedules the copy as a task and returns at once. The
 task first yields, so the client's answer is written before the copy starts; it runs on
@@ -33,7 +34,9 @@ import time
 from typing import Any
 
 from mooring.serving.errors import DeadlineExceededError, OverloadedError
-from mooring.serving.models import ModelManager, Slot
+from mooring.serving.harness import Slot
+from mooring.serving.models import ModelManager
+from mooring.serving.router import shadow_copy
 from mooring.serving.state import ServerState
 
 __all__ = ["ShadowCopier"]
@@ -53,12 +56,8 @@ class ShadowCopier:
 
     def pick(self, manager: ModelManager, slot: Slot) -> Slot | None:
         """The shadow's slot when this request (answered by ``slot``) gets a copy."""
-        if manager.shadow is None or slot.version != manager.production:
-            return None
-        shadow = manager.shadow_slot()
-        if shadow is None or self._random.random() >= manager.shadow_rate:
-            return None
-        return shadow
+        version = shadow_copy(manager.aspired, slot.version, self._random)
+        return None if version is None else manager.slots.get(version)
 
     def busy(self, production: Slot) -> str | None:
         """Why a copy would not be made now (``busy``, ``capacity``), or None."""

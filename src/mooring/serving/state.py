@@ -1,4 +1,10 @@
-"""What a running server holds (``app.state.mooring``), shared by every protocol."""
+"""What a running server holds (``app.state.mooring``), shared by every protocol.
+
+Built once, whole, by :func:`~mooring.serving.app.build_app`, and frozen: no field is
+assigned afterwards. What changes while the server runs lives inside the objects it
+holds: each model's :class:`~mooring.serving.models.ModelManager` (its aspired versions),
+the door's counts, and the running tasks in ``tasks`` and ``shadow_tasks``.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from mooring.tracing import Tracing
 __all__ = ["ServerState"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServerState:
     """Everything a running server holds; ``app.state.mooring``."""
 
@@ -32,6 +38,7 @@ class ServerState:
     prediction_log: PredictionLog | None
     admin_token: str | None
     registry: Registry | None = None
+    #: The lifespan's background tasks (following the registry, ...), cancelled on stop.
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     feedback: dict[str, FeedbackStore] = field(default_factory=dict)  # by model name
     feedback_token: str | None = None
@@ -48,12 +55,20 @@ class ServerState:
         return bool(self.managers) and all(m.ready for m in self.managers.values())
 
     async def apply_deployment(self, name: str, deployment: Deployment) -> None:
-        """Apply a deployment change now (the dashboard's admin actions), not at the next poll."""
+        """Apply a deployment change now, not at the next poll, and tell the other workers.
+
+        The one way a deployment made through this server (``POST /admin/deployment``,
+        the dashboard's actions) takes effect: the model's manager applies it, then, in a
+        worker of ``mooring serve --workers N``, the run's notice makes every other worker
+        read the record within a fraction of a second. A model not served here is left
+        alone.
+        """
         manager = self.managers.get(name)
-        if manager is not None:
-            await manager.apply(deployment)
-            if self.worker is not None:
-                await asyncio.to_thread(self.worker.announce_deployment)
+        if manager is None:
+            return
+        await manager.apply(deployment)
+        if self.worker is not None:
+            await asyncio.to_thread(self.worker.announce_deployment)
 
     def manager(self, name: str) -> ModelManager:
         found = self.managers.get(name)

@@ -41,10 +41,11 @@ buffer, following the registry on its own:
 * **The prediction log** is written by each worker into the same folder; every file
   name holds a timestamp and a random part, so workers never collide.
 * **Deployments** are read by every worker from the registry (every ``poll_interval_s``);
-  a deployment made through one worker (``POST /admin/deployment``, the dashboard) is
-  announced to the others through a file of the run, which they watch every 0.1 s, so
-  every worker applies it within a fraction of a second. Canary routing by request key
-  is a hash, so a keyed request lands on the same version in every worker.
+  a deployment made through one worker (``POST /admin/deployment``, the dashboard;
+  both through ``ServerState.apply_deployment``) is announced to the others through a
+  file of the run, which they watch every 0.1 s, so every worker applies it within a
+  fraction of a second. Canary routing by request key is a hash, so a keyed request
+  lands on the same version in every worker.
 * **A worker that dies** (kill -9, out of memory) is replaced; the others keep
   answering, so the server stays ready. A worker that keeps dying at start-up is
   restarted with a growing delay (up to 30 s); one that exits with a configuration
@@ -300,7 +301,9 @@ class WorkerRun:
         self.ready_file().touch()
 
     def announce_deployment(self) -> None:
-        """Tell the other workers to read the deployment record now."""
+        """Tell the other workers to read the deployment record now (called once a
+        deployment made through this worker is applied here:
+        :meth:`~mooring.serving.state.ServerState.apply_deployment`)."""
         path = self.deployments_file
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_text(f"{time.time_ns()} {os.getpid()}\n")
