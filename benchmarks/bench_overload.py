@@ -427,7 +427,7 @@ def print_table(report: dict[str, Any]) -> None:
     )
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the order it runs
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

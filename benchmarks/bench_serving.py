@@ -602,7 +602,7 @@ class Server:
         return {"returncode": code, "log_tail": "\n".join(lines[-20:])}
 
 
-def spawn_server(
+def spawn_server(  # noqa: PLR0913 - one keyword per server setting a cell varies
     kind: str,
     model_dir: Path,
     work: Path,
@@ -1232,7 +1232,7 @@ def ratio_rounds(
     return {"per_round": per_round, "median": _median(per_round)}
 
 
-def floors(
+def floors(  # noqa: C901, PLR0912 - one block per published floor, each judged on its own
     cells: dict[tuple[str, int, int], dict[str, Any]],
     ratios: dict[str, Any],
     levels: list[str],
@@ -1323,7 +1323,7 @@ def mark(passed: bool | None) -> str:
     return "—" if passed is None else "pass" if passed else "MISS"
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: dict[str, Any]) -> str:  # noqa: C901, PLR0912, PLR0915 - one table per part of the report
     """The report's tables, as Markdown."""
     s = report["summary"]
     rounds = "1 round" if report["rounds"] == 1 else f"median of {report['rounds']} rounds"
@@ -1508,7 +1508,7 @@ def render(report: dict[str, Any]) -> str:
 
 
 # -- orchestration ------------------------------------------------------------------
-def main() -> None:
+def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then each cell in the order it runs
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

@@ -219,11 +219,16 @@ def test_formats_are_spelled_in_formats_only() -> None:
     assert wrong == []
 
 
-def test_no_module_over_600_lines() -> None:
+# A ceiling against god-modules, not a size to aim for: modules are cut by concept, and
+# ruff's complexity rules (C901, PLR09xx in pyproject.toml) bound each function.
+MODULE_CEILING_LINES = 1000
+
+
+def test_no_module_past_the_ceiling() -> None:
     long = {
         str(p.relative_to(SRC)): n
         for p in sources()
-        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MODULE_CEILING_LINES
     }
     assert long == {}
 

@@ -14,7 +14,7 @@ import copy
 import json
 import re
 import shlex
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,99 +163,154 @@ def _data_keys(resource: Resource) -> set[str]:
 
 def check_references(resources: Sequence[Resource]) -> None:
     """What the schemas cannot check: every reference between objects resolves."""
-    problems: list[str] = []
     by_kind: dict[tuple[str, str], Resource] = {(r.kind, r.name): r for r in resources}
     workloads = [r for r in resources if pod_spec(r) is not None]
-
-    for w in workloads:
-        pod = pod_spec(w)
-        assert pod is not None
-        labels = pod_labels(w)
-        selector = w.doc.get("spec", {}).get("selector", {}).get("matchLabels")
-        if selector is not None and not _matches(selector, labels):
-            problems.append(f"{w}: selector {selector} does not match its pod labels {labels}")
-        volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        claims = {t["metadata"]["name"] for t in w.doc["spec"].get("volumeClaimTemplates", [])}
-        for name, volume in volumes.items():
-            if "configMap" in volume:
-                problems += _check_items(w, name, "ConfigMap", volume["configMap"], by_kind)
-            if "secret" in volume:
-                ref = {"name": volume["secret"]["secretName"], **volume["secret"]}
-                problems += _check_items(w, name, "Secret", ref, by_kind)
-            if "persistentVolumeClaim" in volume:
-                claim = volume["persistentVolumeClaim"]["claimName"]
-                if ("PersistentVolumeClaim", claim) not in by_kind:
-                    problems.append(f"{w}: volume {name!r} claims {claim!r}, which is not defined")
-        for c in containers(pod):
-            where = f"{w}: container {c['name']!r}"
-            names, numbers = _port_names(c)
-            for probe_key in ("startupProbe", "livenessProbe", "readinessProbe"):
-                probe = c.get(probe_key, {})
-                for handler in ("httpGet", "tcpSocket", "grpc"):
-                    if handler in probe and not _has_port(probe[handler]["port"], names, numbers):
-                        problems.append(
-                            f"{where}: {probe_key} uses port {probe[handler]['port']!r}, which "
-                            f"is not a container port (ports: {sorted(names) or sorted(numbers)})"
-                        )
-            for mount in c.get("volumeMounts", []):
-                if mount["name"] not in volumes and mount["name"] not in claims:
-                    problems.append(f"{where}: mounts volume {mount['name']!r}, not in the pod")
-            for kind, name, key, optional in _env_refs(c):
-                target = by_kind.get((kind, name))
-                if target is None:
-                    if not optional:
-                        problems.append(f"{where}: env reads {kind} {name!r}, not defined")
-                elif key is not None and key not in _data_keys(target) and not optional:
-                    problems.append(f"{where}: env reads key {key!r} of {kind} {name!r}, absent")
-
-    for svc in (r for r in resources if r.kind == "Service"):
-        selector = svc.doc["spec"].get("selector", {})
-        selected = [w for w in workloads if _matches(selector, pod_labels(w))]
-        if not selected:
-            problems.append(f"{svc}: selector {selector} matches no pod template")
-        for port in svc.doc["spec"].get("ports", []):
-            target = port.get("targetPort", port["port"])
-            for w in selected:
-                pod = pod_spec(w)
-                assert pod is not None
-                if not any(_has_port(target, *_port_names(c)) for c in containers(pod)):
-                    problems.append(f"{svc}: targetPort {target!r} is no container port of {w}")
-
-    for hpa in (r for r in resources if r.kind == "HorizontalPodAutoscaler"):
-        ref = hpa.doc["spec"]["scaleTargetRef"]
-        target = by_kind.get((ref["kind"], ref["name"]))
-        if target is None or target.doc.get("apiVersion") != ref.get("apiVersion"):
-            problems.append(f"{hpa}: scaleTargetRef {ref} names no object in the manifests")
-            continue
-        if "replicas" in target.doc["spec"]:
-            problems.append(
-                f"{hpa}: its target {target} sets replicas; each apply would undo the autoscaler"
-            )
-        resources_metric = [m["resource"]["name"] for m in hpa.doc["spec"].get("metrics", [])]
-        pod = pod_spec(target)
-        assert pod is not None
-        for name in resources_metric:
-            for c in pod.get("containers", []):
-                if name not in c.get("resources", {}).get("requests", {}):
-                    problems.append(
-                        f"{hpa}: scales on {name} utilisation but container {c['name']!r} of "
-                        f"{target} requests no {name}"
-                    )
-
-    for pdb in (r for r in resources if r.kind == "PodDisruptionBudget"):
-        selector = pdb.doc["spec"]["selector"].get("matchLabels", {})
-        if not any(_matches(selector, pod_labels(w)) for w in workloads):
-            problems.append(f"{pdb}: selector {selector} matches no pod template")
-
-    for sts in (r for r in resources if r.kind == "StatefulSet"):
-        service = by_kind.get(("Service", sts.doc["spec"].get("serviceName", "")))
-        if service is None or service.doc["spec"].get("clusterIP") != "None":
-            problems.append(f"{sts}: serviceName names no headless Service")
-        elif not _matches(service.doc["spec"].get("selector", {}), pod_labels(sts)):
-            problems.append(f"{sts}: its Service {service.name!r} does not select its pods")
-
+    problems = [p for w in workloads for p in _workload_problems(w, by_kind)]
+    for kind, check in _REFERENCES.items():
+        for r in resources:
+            if r.kind == kind:
+                problems += check(r, workloads, by_kind)
     if problems:
         raise DeployError("references: " + "; ".join(problems))
+
+
+def _workload_problems(w: Resource, by_kind: Mapping[tuple[str, str], Resource]) -> list[str]:
+    """A workload's selector, volumes, probes' ports, mounts and env references."""
+    problems: list[str] = []
+    pod = pod_spec(w)
+    assert pod is not None
+    labels = pod_labels(w)
+    selector = w.doc.get("spec", {}).get("selector", {}).get("matchLabels")
+    if selector is not None and not _matches(selector, labels):
+        problems.append(f"{w}: selector {selector} does not match its pod labels {labels}")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    claims = {t["metadata"]["name"] for t in w.doc["spec"].get("volumeClaimTemplates", [])}
+    for name, volume in volumes.items():
+        problems += _volume_problems(w, name, volume, by_kind)
+    for c in containers(pod):
+        where = f"{w}: container {c['name']!r}"
+        problems += _probe_problems(where, c)
+        for mount in c.get("volumeMounts", []):
+            if mount["name"] not in volumes and mount["name"] not in claims:
+                problems.append(f"{where}: mounts volume {mount['name']!r}, not in the pod")
+        for kind, name, key, optional in _env_refs(c):
+            target = by_kind.get((kind, name))
+            if target is None:
+                if not optional:
+                    problems.append(f"{where}: env reads {kind} {name!r}, not defined")
+            elif key is not None and key not in _data_keys(target) and not optional:
+                problems.append(f"{where}: env reads key {key!r} of {kind} {name!r}, absent")
+    return problems
+
+
+def _volume_problems(
+    w: Resource,
+    name: str,
+    volume: Mapping[str, Any],
+    by_kind: Mapping[tuple[str, str], Resource],
+) -> list[str]:
+    problems: list[str] = []
+    if "configMap" in volume:
+        problems += _check_items(w, name, "ConfigMap", volume["configMap"], by_kind)
+    if "secret" in volume:
+        ref = {"name": volume["secret"]["secretName"], **volume["secret"]}
+        problems += _check_items(w, name, "Secret", ref, by_kind)
+    if "persistentVolumeClaim" in volume:
+        claim = volume["persistentVolumeClaim"]["claimName"]
+        if ("PersistentVolumeClaim", claim) not in by_kind:
+            problems.append(f"{w}: volume {name!r} claims {claim!r}, which is not defined")
+    return problems
+
+
+def _probe_problems(where: str, c: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    names, numbers = _port_names(c)
+    for probe_key in ("startupProbe", "livenessProbe", "readinessProbe"):
+        probe = c.get(probe_key, {})
+        for handler in ("httpGet", "tcpSocket", "grpc"):
+            if handler in probe and not _has_port(probe[handler]["port"], names, numbers):
+                problems.append(
+                    f"{where}: {probe_key} uses port {probe[handler]['port']!r}, which "
+                    f"is not a container port (ports: {sorted(names) or sorted(numbers)})"
+                )
+    return problems
+
+
+def _service_problems(
+    svc: Resource, workloads: Sequence[Resource], by_kind: Mapping[tuple[str, str], Resource]
+) -> list[str]:
+    problems: list[str] = []
+    selector = svc.doc["spec"].get("selector", {})
+    selected = [w for w in workloads if _matches(selector, pod_labels(w))]
+    if not selected:
+        problems.append(f"{svc}: selector {selector} matches no pod template")
+    for port in svc.doc["spec"].get("ports", []):
+        target = port.get("targetPort", port["port"])
+        for w in selected:
+            pod = pod_spec(w)
+            assert pod is not None
+            if not any(_has_port(target, *_port_names(c)) for c in containers(pod)):
+                problems.append(f"{svc}: targetPort {target!r} is no container port of {w}")
+    return problems
+
+
+def _autoscaler_problems(
+    hpa: Resource, workloads: Sequence[Resource], by_kind: Mapping[tuple[str, str], Resource]
+) -> list[str]:
+    ref = hpa.doc["spec"]["scaleTargetRef"]
+    target = by_kind.get((ref["kind"], ref["name"]))
+    if target is None or target.doc.get("apiVersion") != ref.get("apiVersion"):
+        return [f"{hpa}: scaleTargetRef {ref} names no object in the manifests"]
+    problems: list[str] = []
+    if "replicas" in target.doc["spec"]:
+        problems.append(
+            f"{hpa}: its target {target} sets replicas; each apply would undo the autoscaler"
+        )
+    resources_metric = [m["resource"]["name"] for m in hpa.doc["spec"].get("metrics", [])]
+    pod = pod_spec(target)
+    assert pod is not None
+    for name in resources_metric:
+        for c in pod.get("containers", []):
+            if name not in c.get("resources", {}).get("requests", {}):
+                problems.append(
+                    f"{hpa}: scales on {name} utilisation but container {c['name']!r} of "
+                    f"{target} requests no {name}"
+                )
+    return problems
+
+
+def _disruption_budget_problems(
+    pdb: Resource, workloads: Sequence[Resource], by_kind: Mapping[tuple[str, str], Resource]
+) -> list[str]:
+    selector = pdb.doc["spec"]["selector"].get("matchLabels", {})
+    if not any(_matches(selector, pod_labels(w)) for w in workloads):
+        return [f"{pdb}: selector {selector} matches no pod template"]
+    return []
+
+
+def _stateful_set_problems(
+    sts: Resource, workloads: Sequence[Resource], by_kind: Mapping[tuple[str, str], Resource]
+) -> list[str]:
+    service = by_kind.get(("Service", sts.doc["spec"].get("serviceName", "")))
+    if service is None or service.doc["spec"].get("clusterIP") != "None":
+        return [f"{sts}: serviceName names no headless Service"]
+    if not _matches(service.doc["spec"].get("selector", {}), pod_labels(sts)):
+        return [f"{sts}: its Service {service.name!r} does not select its pods"]
+    return []
+
+
+_REFERENCES: dict[
+    str,
+    Callable[
+        [Resource, Sequence[Resource], Mapping[tuple[str, str], Resource]],
+        list[str],
+    ],
+] = {
+    "Service": _service_problems,
+    "HorizontalPodAutoscaler": _autoscaler_problems,
+    "PodDisruptionBudget": _disruption_budget_problems,
+    "StatefulSet": _stateful_set_problems,
+}
 
 
 def _check_items(
@@ -474,15 +529,7 @@ def check_dockerfile(docker: Dockerfile, *, home: str) -> list[str]:
         problems.append(f"USER {user}: use a numeric uid, so runAsNonRoot can check it")
     entrypoint, cmd = image_argv(docker)
     argv = [*entrypoint, *cmd]
-    if not argv or Path(argv[0]).name != "mooring":
-        problems.append(f"ENTRYPOINT + CMD runs {argv}, not mooring")
-    elif len(argv) < 2 or argv[1] != "serve":
-        problems.append(f"ENTRYPOINT + CMD runs {shlex.join(argv)}, not mooring serve")
-    else:
-        try:
-            check_mooring_argv(argv)
-        except DeployError as exc:
-            problems.append(str(exc))
+    problems += _image_command_problems(argv)
     port = option_value(argv, "--port") or "8501"
     grpc_port = option_value(argv, "--grpc-port")
     if option_value(argv, "--host") not in {"0.0.0.0", "::"}:
@@ -510,6 +557,19 @@ def check_dockerfile(docker: Dockerfile, *, home: str) -> list[str]:
     if problems:
         raise DeployError("Dockerfile: " + "; ".join(problems))
     return argv
+
+
+def _image_command_problems(argv: list[str]) -> list[str]:
+    """The image's ENTRYPOINT + CMD must be a valid ``mooring serve`` command line."""
+    if not argv or Path(argv[0]).name != "mooring":
+        return [f"ENTRYPOINT + CMD runs {argv}, not mooring"]
+    if len(argv) < 2 or argv[1] != "serve":
+        return [f"ENTRYPOINT + CMD runs {shlex.join(argv)}, not mooring serve"]
+    try:
+        check_mooring_argv(argv)
+    except DeployError as exc:
+        return [str(exc)]
+    return []
 
 
 # --- containers as they run ----------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, delete, text, update
 
 from mooring.registry import GENESIS_HASH, Registry, event_hash, verify_chain
-from mooring.registry.tables import audit_events
+from mooring.registry.sql.tables import audit_events
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 

@@ -27,7 +27,7 @@ from mooring.registry import (
     mask_url,
 )
 from mooring.registry.migrations import HEAD, LOCATION
-from mooring.registry.tables import metadata
+from mooring.registry.sql.tables import metadata
 from tests._support.artifacts import make_model_dir
 
 

@@ -426,7 +426,7 @@ class _Client(threading.Thread):
                 self.statuses.append(0)
 
 
-def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(
+def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(  # noqa: PLR0915 - one scenario on one server; each step needs the one before
     tmp_path: Path, model_dirs: dict[str, Path]
 ) -> None:
     options: dict[str, Any] = {

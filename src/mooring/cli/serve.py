@@ -23,6 +23,9 @@ CONCURRENCY_ENV = "WEB_CONCURRENCY"
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from mooring.serving.workers import WorkerRun
+    from mooring.tracing import Tracing
+
 
 @app.command(
     "serve",
@@ -128,17 +131,10 @@ def serve(
     if not is_worker:
         count = resolve_workers(workers, cfg)
         if count > 1:
-            argv = ["serve", *(f"--config={p.resolve()}" for p in paths)]
-            argv += [f"--model={m}" for m in models or ()]
-            argv += ["--all-models"] if all_models else []
-            argv += [f"--host={host}", f"--port={port}", "--workers=1"]
-            if cfg.serving.grpc_port is not None:
-                argv.append(f"--grpc-port={cfg.serving.grpc_port}")
-            if model_dir is not None:
-                argv.append(f"--model-dir={model_dir.resolve()}")
-            if schema is not None:
-                argv.append(f"--schema={schema.resolve()}")
-            argv.append("--access-log" if access_log else "--no-access-log")
+            argv = _worker_argv(
+                paths, cfg, models=models, all_models=all_models, host=host, port=port,
+                model_dir=model_dir, schema=schema, access_log=access_log,
+            )  # fmt: skip
             supervise(
                 argv, count, cfg, host=host, port=port, monitor=monitor,
                 monitor_interval=monitor_interval, paths=paths, others=others,
@@ -169,63 +165,15 @@ def serve(
         import uvicorn
 
         from mooring.cli._serve_banner import announcing_server
-        from mooring.contract.schema import Schema
-        from mooring.serving import DirectorySource, build_app, create_app, server_config
+        from mooring.serving import server_config
 
-        if model_dir is not None:
-            contract = Schema.load(schema) if schema is not None else None
-            source = DirectorySource(model_dir, cfg.project.name, schema=contract)
-            application = build_app(
-                [source],
-                cfg.serving,
-                on_ready=collect_for_serving,
-                tracing=tracing,
-                grpc_host=host,
-                worker=run,
-            )
-        else:
-            served = create_app(
-                cfg,
-                models=models,
-                all_models=all_models,
-                projects=others,
-                on_ready=collect_for_serving,
-                tracing=tracing,
-                grpc_host=host,
-                worker=run,
-            )
-            application = with_dashboard(served, cfg)
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-        if os.environ.get("MOORING_TF_LOGS") != "1":
-            # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).
-            logging.getLogger("absl").setLevel(logging.ERROR)
-        logging.getLogger("mooring.serving.access").setLevel(
-            logging.INFO if access_log else logging.WARNING
-        )
+        application = _application(
+            cfg, others, models=models, all_models=all_models, model_dir=model_dir,
+            schema=schema, tracing=tracing, host=host, run=run,
+        )  # fmt: skip
+        _configure_logs(access_log=access_log)
         if monitor and run is None:
-            from mooring.cli._common import seconds_option
-            from mooring.dashboard import render_drift_html
-            from mooring.errors import UsageError
-            from mooring.monitoring import Monitor
-
-            state = application.state.mooring
-            if state.registry is None:
-                raise UsageError("--monitor needs the registry; leave out --model-dir")
-            interval = seconds_option(monitor_interval, "--monitor-interval")
-            # One monitor per project, each in its own registry; they read this server's
-            # metrics in process (no URL to configure).
-            registries = [state.registry]
-            registries += [state.managers[o.project.name].source.registry for o in others]
-            for project, registry, path in zip([cfg, *others], registries, paths, strict=True):
-                hosted.append(
-                    Monitor(
-                        project,
-                        registry,
-                        metrics=state.metrics.render,
-                        config_path=path.resolve(),
-                        render_drift=render_drift_html,
-                    ).start(interval)
-                )
+            _start_monitors(application, cfg, others, paths, monitor_interval, hosted)
         if run is None:
             announcing_server(
                 server_config(application, host=host, port=port),
@@ -248,6 +196,120 @@ def serve(
         gc.enable()
         for monitor_thread in hosted:
             monitor_thread.stop()
+
+
+def _worker_argv(
+    paths: list[Path],
+    cfg: MooringConfig,
+    *,
+    models: list[str] | None,
+    all_models: bool,
+    host: str,
+    port: int,
+    model_dir: Path | None,
+    schema: Path | None,
+    access_log: bool,
+) -> list[str]:
+    """The ``mooring serve`` command line of one worker of ``--workers N``."""
+    argv = ["serve", *(f"--config={p.resolve()}" for p in paths)]
+    argv += [f"--model={m}" for m in models or ()]
+    argv += ["--all-models"] if all_models else []
+    argv += [f"--host={host}", f"--port={port}", "--workers=1"]
+    if cfg.serving.grpc_port is not None:
+        argv.append(f"--grpc-port={cfg.serving.grpc_port}")
+    if model_dir is not None:
+        argv.append(f"--model-dir={model_dir.resolve()}")
+    if schema is not None:
+        argv.append(f"--schema={schema.resolve()}")
+    argv.append("--access-log" if access_log else "--no-access-log")
+    return argv
+
+
+def _application(
+    cfg: MooringConfig,
+    others: list[MooringConfig],
+    *,
+    models: list[str] | None,
+    all_models: bool,
+    model_dir: Path | None,
+    schema: Path | None,
+    tracing: Tracing | None,
+    host: str,
+    run: WorkerRun | None,
+) -> Starlette:
+    """The server: one exported folder (``--model-dir``), else the registries' models with
+    the dashboard."""
+    from mooring.contract.schema import Schema
+    from mooring.serving import DirectorySource, build_app, create_app
+
+    if model_dir is not None:
+        contract = Schema.load(schema) if schema is not None else None
+        source = DirectorySource(model_dir, cfg.project.name, schema=contract)
+        return build_app(
+            [source],
+            cfg.serving,
+            on_ready=collect_for_serving,
+            tracing=tracing,
+            grpc_host=host,
+            worker=run,
+        )
+    served = create_app(
+        cfg,
+        models=models,
+        all_models=all_models,
+        projects=others,
+        on_ready=collect_for_serving,
+        tracing=tracing,
+        grpc_host=host,
+        worker=run,
+    )
+    return with_dashboard(served, cfg)
+
+
+def _configure_logs(*, access_log: bool) -> None:
+    """The server's log levels: INFO lines, TensorFlow's notes hidden, the access log."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if os.environ.get("MOORING_TF_LOGS") != "1":
+        # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).
+        logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("mooring.serving.access").setLevel(
+        logging.INFO if access_log else logging.WARNING
+    )
+
+
+def _start_monitors(
+    application: Starlette,
+    cfg: MooringConfig,
+    others: list[MooringConfig],
+    paths: list[Path],
+    monitor_interval: str,
+    hosted: list[Any],
+) -> None:
+    """``--monitor``: start one monitor per project, each appended to ``hosted`` as it starts
+    (so the caller stops those started even when a later one fails)."""
+    from mooring.cli._common import seconds_option
+    from mooring.dashboard import render_drift_html
+    from mooring.errors import UsageError
+    from mooring.monitoring import Monitor
+
+    state = application.state.mooring
+    if state.registry is None:
+        raise UsageError("--monitor needs the registry; leave out --model-dir")
+    interval = seconds_option(monitor_interval, "--monitor-interval")
+    # One monitor per project, each in its own registry; they read this server's
+    # metrics in process (no URL to configure).
+    registries = [state.registry]
+    registries += [state.managers[o.project.name].source.registry for o in others]
+    for project, registry, path in zip([cfg, *others], registries, paths, strict=True):
+        hosted.append(
+            Monitor(
+                project,
+                registry,
+                metrics=state.metrics.render,
+                config_path=path.resolve(),
+                render_drift=render_drift_html,
+            ).start(interval)
+        )
 
 
 async def _announce(

@@ -173,7 +173,7 @@ def _data_section(lineage: Mapping[str, Any], statistics: Mapping[str, Any] | No
     return out
 
 
-def render_model_card(
+def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, one per fact)
     *,
     name: str,
     version: int,

@@ -191,7 +191,7 @@ def _empty(width: int, height: int, title: str, text: str, klass: str) -> str:
     return "".join(parts)
 
 
-def line_chart(
+def line_chart(  # noqa: PLR0913 - keyword-only chart options, each with a default
     lines: Sequence[Line],
     *,
     title: str,
@@ -254,22 +254,9 @@ def line_chart(
             f'stroke="{GRID}"/><text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end" '
             f'fill="{MUTED}">{escape(y_format(t))}</text>'
         )
-    if x_ticks is not None:
-        step = max(1, math.ceil(len(x_ticks) / 8))
-        for i, text in enumerate(x_ticks):
-            if i % step == 0:
-                parts.append(
-                    f'<text x="{px(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
-                    f'fill="{MUTED}">{escape(text[:12])}</text>'
-                )
-    else:
-        at = [t for t in x_tick_values if x0 <= t <= x1] if x_tick_values else ticks(x0, x1, 5)
-        for t in at:
-            parts.append(
-                f'<text class="tick-x" x="{px(t):.1f}" y="{top + plot_h + 18}" '
-                'text-anchor="middle" '
-                f'fill="{MUTED}">{escape(x_format(t))}</text>'
-            )
+    parts += _x_tick_labels(
+        px, top + plot_h + 18, (x0, x1), x_format, x_ticks=x_ticks, x_tick_values=x_tick_values
+    )
     if x_label:
         parts.append(
             f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 36}" text-anchor="middle" '
@@ -300,48 +287,103 @@ def line_chart(
             f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" '
             f'text-anchor="middle" fill="{MUTED}">{escape(y_label)}</text>'
         )
-    for name, value in thresholds:
-        if y0 <= value <= y1:
-            parts.append(
-                f'<line class="threshold" x1="{left}" x2="{left + plot_w}" y1="{py(value):.1f}" '
-                f'y2="{py(value):.1f}" stroke="{THRESHOLD}" stroke-dasharray="6 4"/>'
-                f'<text x="{left + plot_w - 4}" y="{py(value) - 4:.1f}" text-anchor="end" '
-                f'fill="{THRESHOLD}">{escape(name)} {escape(y_format(value))}</text>'
-            )
+    parts.extend(
+        _threshold_line(name, value, left, plot_w, py, y_format)
+        for name, value in thresholds
+        if y0 <= value <= y1
+    )
     for i, line in enumerate(lines):
-        color = _color(line, i)
-        dash = ' stroke-dasharray="5 3"' if line.dashed else ""
-        runs: list[list[tuple[float, float]]] = [[]]
-        for x, y in line.points:
-            if y is None or not math.isfinite(y):
-                if runs[-1]:
-                    runs.append([])
-                continue
-            runs[-1].append((px(x), py(y)))
-        for run in runs:
-            if len(run) == 1 or (run and line.markers):
-                parts.extend(
-                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{color}"/>' for x, y in run
-                )
-            if len(run) > 1:
-                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
-                parts.append(
-                    f'<polyline class="series" data-label="{escape(line.label)}" points="{path}" '
-                    f'fill="none" stroke="{color}" stroke-width="2"{dash}/>'
-                )
+        parts += _series(line, _color(line, i), px, py)
     if legend_rows:
         for i, line in enumerate(lines):
-            color = _color(line, i)
             lx = left + (i % columns) * (plot_w / columns)
             ly = top + plot_h + 40 + below + 18 * (i // columns)
-            dash = ' stroke-dasharray="5 3"' if line.dashed else ""
-            parts.append(
-                f'<line x1="{lx:.1f}" x2="{lx + 18:.1f}" y1="{ly - 4}" y2="{ly - 4}" '
-                f'stroke="{color}" stroke-width="3"{dash}/>'
-                f'<text x="{lx + 24:.1f}" y="{ly}">{escape(line.label)}</text>'
-            )
+            parts.append(_legend_entry(line, _color(line, i), lx, ly))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _x_tick_labels(
+    px: Callable[[float], float],
+    y: float,
+    x_span: tuple[float, float],
+    x_format: Callable[[float], str],
+    *,
+    x_ticks: Sequence[str] | None,
+    x_tick_values: Sequence[float] | None,
+) -> list[str]:
+    """The x axis' labels: ``x_ticks`` at positions 0..n-1 (at most about 8 shown), else
+    numbers at ``x_tick_values`` (or about 5 round ones) inside ``x_span``."""
+    if x_ticks is not None:
+        step = max(1, math.ceil(len(x_ticks) / 8))
+        return [
+            f'<text x="{px(i):.1f}" y="{y}" text-anchor="middle" '
+            f'fill="{MUTED}">{escape(text[:12])}</text>'
+            for i, text in enumerate(x_ticks)
+            if i % step == 0
+        ]
+    x0, x1 = x_span
+    at = [t for t in x_tick_values if x0 <= t <= x1] if x_tick_values else ticks(x0, x1, 5)
+    return [
+        f'<text class="tick-x" x="{px(t):.1f}" y="{y}" '
+        'text-anchor="middle" '
+        f'fill="{MUTED}">{escape(x_format(t))}</text>'
+        for t in at
+    ]
+
+
+def _threshold_line(
+    name: str,
+    value: float,
+    left: int,
+    plot_w: int,
+    py: Callable[[float], float],
+    y_format: Callable[[float], str],
+) -> str:
+    """A dashed horizontal line at ``value`` across the plot, labelled at its right end."""
+    return (
+        f'<line class="threshold" x1="{left}" x2="{left + plot_w}" y1="{py(value):.1f}" '
+        f'y2="{py(value):.1f}" stroke="{THRESHOLD}" stroke-dasharray="6 4"/>'
+        f'<text x="{left + plot_w - 4}" y="{py(value) - 4:.1f}" text-anchor="end" '
+        f'fill="{THRESHOLD}">{escape(name)} {escape(y_format(value))}</text>'
+    )
+
+
+def _series(
+    line: Line, color: str, px: Callable[[float], float], py: Callable[[float], float]
+) -> list[str]:
+    """One line: a polyline per run of finite points (a gap at each missing one), and a
+    dot for a lone point or, with ``markers``, at every point."""
+    dash = ' stroke-dasharray="5 3"' if line.dashed else ""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in line.points:
+        if y is None or not math.isfinite(y):
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((px(x), py(y)))
+    parts: list[str] = []
+    for run in runs:
+        if len(run) == 1 or (run and line.markers):
+            parts.extend(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{color}"/>' for x, y in run
+            )
+        if len(run) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+            parts.append(
+                f'<polyline class="series" data-label="{escape(line.label)}" points="{path}" '
+                f'fill="none" stroke="{color}" stroke-width="2"{dash}/>'
+            )
+    return parts
+
+
+def _legend_entry(line: Line, color: str, lx: float, ly: float) -> str:
+    dash = ' stroke-dasharray="5 3"' if line.dashed else ""
+    return (
+        f'<line x1="{lx:.1f}" x2="{lx + 18:.1f}" y1="{ly - 4}" y2="{ly - 4}" '
+        f'stroke="{color}" stroke-width="3"{dash}/>'
+        f'<text x="{lx + 24:.1f}" y="{ly}">{escape(line.label)}</text>'
+    )
 
 
 def bar_chart(

@@ -28,9 +28,9 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 import pyarrow as pa
@@ -40,12 +40,16 @@ from mooring.contract import ReadOptions, read_table
 from mooring.errors import DataError, NotFoundError, UsageError
 from mooring.evaluation import evaluate
 from mooring.evaluation.metrics import HIGHER_IS_BETTER, Task
-from mooring.export.convert import check_mode, convert_saved_model
+from mooring.export.convert import Conversion, check_mode, convert_saved_model
 from mooring.export.data import distinct_rows, sample_rows
 from mooring.export.result import AGREEMENT_TOLERANCE, LiteExport
 from mooring.export.runtime import LiteModel
 from mooring.formats.files import atomic_write, file_fingerprint
-from mooring.registry import Registry
+from mooring.registry import ModelVersion, Registry
+
+if TYPE_CHECKING:
+    from mooring.features import FeatureSpec
+    from mooring.formats.labels import LabelEncoding
 
 __all__ = ["DEFAULT_METRICS", "export_lite"]
 
@@ -237,7 +241,7 @@ def _pp(value: float) -> str:
     return f"{value * 100:+.2f} pp"
 
 
-def export_lite(
+def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
     registry: Registry,
     name: str,
     *,
@@ -295,59 +299,16 @@ def export_lite(
 
     # -- evaluation rows --------------------------------------------------------
     eval_source = _resolve(config, eval_data, settings.eval_data, "eval")
-    table = eval_source if isinstance(eval_source, pa.Table) else read_table(eval_source, options)
-    if label.column not in table.column_names:
-        raise DataError(
-            f"the evaluation data {_describe(eval_source)} has no label column "
-            f"'{label.column}'; export needs labelled rows to compare the models"
-        )
-    targets, _ = label.encode(table.column(label.column))
-    present = targets >= 0 if label.is_classification else ~np.isnan(targets)
-    if not present.any():
-        raise DataError(f"no row of {_describe(eval_source)} has a label; use labelled rows")
-    if not present.all():
-        warnings.append(f"{int((~present).sum())} evaluation rows have no label; left out")
-        table = table.filter(pa.array(present))
-        targets = targets[present]
+    table, targets = _labelled_rows(eval_source, options, label, warnings)
     columns = check_columns(columns_from_table(table, spec), spec)
 
     # -- calibration rows (int8) -----------------------------------------------
     calibration: dict[str, Any] | None = None
     representative = None
     if checked == "int8":
-        cal_source = _resolve(config, calibration_data, settings.calibration_data, "train")
-        sample = sample_rows(
-            cal_source,
-            options,
-            settings.representative_rows,
-            seed=settings.seed,
-            columns=spec.names,
+        calibration, representative = _calibration_rows(
+            config, calibration_data, options, spec, mv, warnings
         )
-        cal_columns = check_columns(columns_from_table(sample, spec), spec)
-        distinct = distinct_rows(cal_columns)
-        calibration = {
-            "source": _describe(cal_source),
-            "rows": sample.num_rows,
-            "distinct_rows": distinct,
-            "seed": settings.seed,
-        }
-        trained_on = mv.lineage.get("data_fingerprint")
-        if (
-            calibration_data is None
-            and settings.calibration_data is None
-            and isinstance(cal_source, str)
-            and trained_on
-            and file_fingerprint(cal_source) != trained_on
-        ):
-            warnings.append(
-                f"[data] train ({cal_source}) is not the file {mv.ref} was trained on (its "
-                "sha256 differs from the version's data fingerprint); int8 ranges are "
-                "calibrated on the current file"
-            )
-
-        def representative() -> Any:
-            for i in range(sample.num_rows):
-                yield {k: cal_columns[k][i : i + 1] for k in spec.names}
 
     # -- convert ----------------------------------------------------------------
     conversion = convert_saved_model(
@@ -379,16 +340,7 @@ def export_lite(
     )
     result.folder = folder
     if conversion.content is None:
-        if conversion.select_tf_ops:
-            result.reason = (
-                f"{mv.ref} cannot be exported with TF Lite builtin ops: it needs the TensorFlow "
-                f"op(s) {', '.join(conversion.select_tf_ops)} (Select TF ops, which the LiteRT "
-                "interpreter cannot run without the Flex delegate, so the export could not be "
-                "checked); string hashing (encoding = 'hashing') and feature crosses need "
-                "them: use one_hot or embedding encodings and no crosses for an edge model"
-            )
-        else:
-            result.reason = f"TF Lite cannot convert {mv.ref} in {checked} mode: {conversion.error}"
+        result.reason = _not_converted(mv.ref, checked, conversion)
         _save(folder, result)
         return result
 
@@ -432,6 +384,97 @@ def export_lite(
             result.path = stored / lite_path.name
     _save(folder, result)
     return result
+
+
+def _not_converted(ref: str, mode: str, conversion: Conversion) -> str:
+    """Why there is no ``.tflite``: Select TF ops the interpreter cannot run, or the
+    converter's error."""
+    if conversion.select_tf_ops:
+        return (
+            f"{ref} cannot be exported with TF Lite builtin ops: it needs the TensorFlow "
+            f"op(s) {', '.join(conversion.select_tf_ops)} (Select TF ops, which the LiteRT "
+            "interpreter cannot run without the Flex delegate, so the export could not be "
+            "checked); string hashing (encoding = 'hashing') and feature crosses need "
+            "them: use one_hot or embedding encodings and no crosses for an edge model"
+        )
+    return f"TF Lite cannot convert {ref} in {mode} mode: {conversion.error}"
+
+
+def _labelled_rows(
+    source: Any, options: ReadOptions, label: LabelEncoding, warnings: list[str]
+) -> tuple[pa.Table, np.ndarray[Any, Any]]:
+    """The evaluation rows that have a label, and their encoded targets; a note on
+    ``warnings`` when rows without one are left out.
+
+    Raises:
+        DataError: no label column, or no row with a label.
+    """
+    table = source if isinstance(source, pa.Table) else read_table(source, options)
+    if label.column not in table.column_names:
+        raise DataError(
+            f"the evaluation data {_describe(source)} has no label column "
+            f"'{label.column}'; export needs labelled rows to compare the models"
+        )
+    targets, _ = label.encode(table.column(label.column))
+    present = targets >= 0 if label.is_classification else ~np.isnan(targets)
+    if not present.any():
+        raise DataError(f"no row of {_describe(source)} has a label; use labelled rows")
+    if not present.all():
+        warnings.append(f"{int((~present).sum())} evaluation rows have no label; left out")
+        table = table.filter(pa.array(present))
+        targets = targets[present]
+    return table, targets
+
+
+def _calibration_rows(
+    config: MooringConfig,
+    calibration_data: Source | None,
+    options: ReadOptions,
+    spec: FeatureSpec,
+    mv: ModelVersion,
+    warnings: list[str],
+) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
+    """int8's calibration: what was sampled (for ``export.json``) and the representative
+    dataset the converter reads, one row at a time; a note on ``warnings`` when the default
+    training file is no longer the one the version was trained on."""
+    from mooring.features import check_columns, columns_from_table
+
+    settings = config.export
+    cal_source = _resolve(config, calibration_data, settings.calibration_data, "train")
+    sample = sample_rows(
+        cal_source,
+        options,
+        settings.representative_rows,
+        seed=settings.seed,
+        columns=spec.names,
+    )
+    cal_columns = check_columns(columns_from_table(sample, spec), spec)
+    distinct = distinct_rows(cal_columns)
+    calibration = {
+        "source": _describe(cal_source),
+        "rows": sample.num_rows,
+        "distinct_rows": distinct,
+        "seed": settings.seed,
+    }
+    trained_on = mv.lineage.get("data_fingerprint")
+    if (
+        calibration_data is None
+        and settings.calibration_data is None
+        and isinstance(cal_source, str)
+        and trained_on
+        and file_fingerprint(cal_source) != trained_on
+    ):
+        warnings.append(
+            f"[data] train ({cal_source}) is not the file {mv.ref} was trained on (its "
+            "sha256 differs from the version's data fingerprint); int8 ranges are "
+            "calibrated on the current file"
+        )
+
+    def representative() -> Iterator[dict[str, Any]]:
+        for i in range(sample.num_rows):
+            yield {k: cal_columns[k][i : i + 1] for k in spec.names}
+
+    return calibration, representative
 
 
 def _decide(result: LiteExport, gated: tuple[str, ...], allowed: float) -> None:

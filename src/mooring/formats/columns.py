@@ -266,22 +266,29 @@ def _checked_values(
 ) -> list[Any]:
     """:func:`column_values` value by value: the policy applied, the first bad value named."""
     if info.is_string:
-        out: list[str] = []
-        for i, value in enumerate(values):
-            if type(value) is str:
-                out.append(value)
-            elif value is None:
-                out.append("")
-            elif type(value) is dict and value.keys() == {"b64"}:
-                out.append(_from_b64(field, i, value["b64"]))
-            else:
-                raise InvalidRequestError(
-                    _bad(field, i, value, 'a string, {"b64": "..."} or null for missing')
-                )
-        return out
-    integer = info.dtype in _INT_BOUNDS
-    if integer:
+        return _strings(field, values)
+    if info.dtype in _INT_BOUNDS:
         return _integers(field, values, _INT_BOUNDS[info.dtype], info.dtype)
+    return _floats(field, values, info.dtype, policy)
+
+
+def _strings(field: str, values: list[Any]) -> list[str]:
+    out: list[str] = []
+    for i, value in enumerate(values):
+        if type(value) is str:
+            out.append(value)
+        elif value is None:
+            out.append("")
+        elif type(value) is dict and value.keys() == {"b64"}:
+            out.append(_from_b64(field, i, value["b64"]))
+        else:
+            raise InvalidRequestError(
+                _bad(field, i, value, 'a string, {"b64": "..."} or null for missing')
+            )
+    return out
+
+
+def _floats(field: str, values: list[Any], dtype: str, policy: InputPolicy) -> list[float]:
     numbers: list[float] = []
     for i, value in enumerate(values):
         kind = type(value)
@@ -298,7 +305,7 @@ def _checked_values(
             numbers.append(value)
         elif kind is int:
             if not -_FLOAT32_MAX <= value <= _FLOAT32_MAX:
-                raise InvalidRequestError(_bad(field, i, value, f"a number that fits {info.dtype}"))
+                raise InvalidRequestError(_bad(field, i, value, f"a number that fits {dtype}"))
             numbers.append(float(value))
         elif value is None:
             numbers.append(math.nan)

@@ -431,6 +431,33 @@ def _categorical(
     }
 
 
+def _row_order(
+    table: pa.Table,
+    order: Order,
+    timestamp: str | None,
+    sizes: Sequence[int],
+    rng: np.random.Generator,
+) -> tuple[pa.Table, np.ndarray[Any, np.dtype[np.int64]]]:
+    """The rows windows are cut from, and their order: by ``timestamp`` (else as they come)
+    when ``ordered``; else a random subset, shuffled."""
+    rows = table.num_rows
+    if order == "ordered":
+        if timestamp and timestamp in table.column_names:
+            positions = np.asarray(
+                pc.sort_indices(table, sort_keys=[(timestamp, "ascending")]), dtype=np.int64
+            )
+        else:
+            positions = np.arange(rows, dtype=np.int64)
+        return table, positions
+    # Random windows of at most window_rows rows need no more than this many rows to
+    # be cut from: a random subset bounds the cost on large training data.
+    keep = min(rows, max(SUBSAMPLE_MIN, SUBSAMPLE_FACTOR * sizes[-1]))
+    if keep < rows:
+        table = table.take(pa.array(np.sort(rng.choice(rows, keep, replace=False))))
+        rows = keep
+    return table, rng.permutation(rows).astype(np.int64)
+
+
 def calibrate(
     table: pa.Table,
     statistics: DatasetStatistics,
@@ -463,26 +490,12 @@ def calibrate(
         500
     """
     started = time.perf_counter()
-    rows = total = table.num_rows
-    sizes = _sizes(config, rows)
+    total = table.num_rows
+    sizes = _sizes(config, total)
     if not sizes:
         return None
     rng = np.random.default_rng(seed)
-    if order == "ordered":
-        if timestamp and timestamp in table.column_names:
-            positions = np.asarray(
-                pc.sort_indices(table, sort_keys=[(timestamp, "ascending")]), dtype=np.int64
-            )
-        else:
-            positions = np.arange(rows, dtype=np.int64)
-    else:
-        # Random windows of at most window_rows rows need no more than this many rows to
-        # be cut from: a random subset bounds the cost on large training data.
-        keep = min(rows, max(SUBSAMPLE_MIN, SUBSAMPLE_FACTOR * sizes[-1]))
-        if keep < rows:
-            table = table.take(pa.array(np.sort(rng.choice(rows, keep, replace=False))))
-            rows = keep
-        positions = rng.permutation(rows).astype(np.int64)
+    table, positions = _row_order(table, order, timestamp, sizes, rng)
     count = config.calibration_windows
     if order == "ordered":
         windows = _time_windows(positions, sizes, count)

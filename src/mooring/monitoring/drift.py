@@ -282,7 +282,7 @@ def _compare_all(
     return out
 
 
-def compute_drift(
+def compute_drift(  # noqa: PLR0913 - keyword-only inputs a drift report may be judged with
     baseline: DatasetStatistics,
     current: pa.Table | WindowSummary,
     config: MonitoringConfig,

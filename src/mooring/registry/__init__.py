@@ -30,7 +30,7 @@ from mooring.registry.records import (
     VersionArtifact,
 )
 from mooring.registry.registry import Registry, default_actor
-from mooring.registry.sql import SqlStore, mask_url
+from mooring.registry.sql.store import SqlStore, mask_url
 from mooring.registry.store import CardRenderer, NewArtifact, NewVersion, Store
 
 __all__ = [

@@ -57,7 +57,7 @@ KEY_ENV = "MOORING_AUDIT_KEY"
 GENESIS_HASH = "0" * 64
 
 
-def event_hash(
+def event_hash(  # noqa: PLR0913 - one keyword per hashed field of an audit event
     *,
     created_at: str,
     actor: str,

@@ -15,7 +15,7 @@ from mooring.errors import (
     UsageError,
 )
 from mooring.formats.gate import UNGATED, is_ungated
-from mooring.registry.sqltx import loads
+from mooring.registry.sql.tx import loads
 
 __all__ = ["check_artifacts", "check_deployable", "check_inputs", "input_differences"]
 

@@ -52,9 +52,9 @@ from mooring.registry.records import (
     ModelSummary,
     ModelVersion,
 )
-from mooring.registry.sql import SqlStore
-from mooring.registry.sqldeploy import check_shadow_rate
-from mooring.registry.sqlengine import default_artifacts
+from mooring.registry.sql.deploy import check_shadow_rate
+from mooring.registry.sql.engine import default_artifacts
+from mooring.registry.sql.store import SqlStore
 from mooring.registry.store import CardRenderer, NewVersion, Store
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class Registry(Attachments, AuditTrail):
         self.close()
 
     # -- register ----------------------------------------------------------------
-    def register(
+    def register(  # noqa: PLR0913 - one keyword per column of a version
         self,
         *,
         name: str,

@@ -3,7 +3,7 @@
 Each mutating method is one atomic transaction that also appends its audit
 event, and checks its preconditions (blessed, in production, exists) inside
 that transaction, so concurrent writers cannot slip between check and change.
-All methods are keyword-only. :class:`~mooring.registry.sql.SqlStore` is the
+All methods are keyword-only. :class:`~mooring.registry.sql.store.SqlStore` is the
 implementation for SQLite and PostgreSQL.
 """
 
@@ -34,7 +34,7 @@ class CardRenderer(Protocol):
     ``mooring.dashboard.card.render_model_card`` is the one mooring ships.
     """
 
-    def __call__(
+    def __call__(  # noqa: PLR0913 - one keyword per part of the card
         self,
         *,
         name: str,

@@ -424,7 +424,7 @@ def _check_keys(keys: tuple[str, ...]) -> None:
         raise UsageError(f"--key names a column twice: {', '.join(keys)}")
 
 
-def score_shards(
+def score_shards(  # noqa: PLR0913 - keyword-only options of `mooring score`
     cfg: MooringConfig,
     registry: Registry,
     *,

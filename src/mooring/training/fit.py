@@ -274,6 +274,31 @@ def _parity_table(cfg: MooringConfig, source: Any, options: ReadOptions, n: int)
     return pa.Table.from_batches(batches).slice(0, n)
 
 
+def _start_state(
+    ckpt_root: Path, model: keras.Model, fingerprint: str, *, resume: bool
+) -> dict[str, Any]:
+    """With ``resume``, the newest checkpoint's state restored into ``model`` (empty when there
+    is none); without, no state and the old checkpoints removed.
+
+    Raises:
+        UsageError: the checkpoint was written for another model, features or label.
+    """
+    if not resume:
+        if ckpt_root.exists():
+            shutil.rmtree(ckpt_root)
+        return {}
+    last = latest_checkpoint(ckpt_root)
+    if last is None:
+        return {}
+    saved = json.loads((last / "state.json").read_text("utf-8"))
+    if saved.get("fingerprint") != fingerprint:
+        raise UsageError(
+            f"cannot resume from '{last}': the model, features or label changed since it "
+            "was written; train without --resume to start over"
+        )
+    return restore_checkpoint(last, model, model.optimizer)
+
+
 def train_model(
     cfg: MooringConfig,
     *,
@@ -354,21 +379,8 @@ def train_model(
     output_dir = Path(output_dir)
     ckpt_root = output_dir / "checkpoints"
     fingerprint = _run_fingerprint(cfg, spec, label)
-    state: dict[str, Any] = {}
-    resumed_from: int | None = None
-    if resume:
-        last = latest_checkpoint(ckpt_root)
-        if last is not None:
-            saved = json.loads((last / "state.json").read_text("utf-8"))
-            if saved.get("fingerprint") != fingerprint:
-                raise UsageError(
-                    f"cannot resume from '{last}': the model, features or label changed since it "
-                    "was written; train without --resume to start over"
-                )
-            state = restore_checkpoint(last, model, model.optimizer)
-            resumed_from = int(state["epoch"])
-    elif ckpt_root.exists():
-        shutil.rmtree(ckpt_root)
+    state = _start_state(ckpt_root, model, fingerprint, resume=resume)
+    resumed_from = int(state["epoch"]) if state else None
     first_epoch = int(state.get("epoch", 0))
     recorder = _EpochRecorder(ckpt_root, plan.early_stopping, fingerprint, state)
     all_callbacks: list[Any] = [recorder]

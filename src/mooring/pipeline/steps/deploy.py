@@ -31,8 +31,6 @@ __all__ = ["run"]
 
 def run(ctx: RunContext, record: StepRecord) -> DeployOutput | None:
     """The deploy step."""
-    from mooring.registry import default_actor
-
     version = ctx.outputs.registered.version
     record.inputs = {"version": version}
     record.key = key = f"{ctx.name}-v{version}"
@@ -63,8 +61,18 @@ def run(ctx: RunContext, record: StepRecord) -> DeployOutput | None:
             "been replaced or rolled back; not deploying it again (pass --force to)"
         )
         return DeployOutput()
-    actor, registry, name = default_actor(), ctx.registry, ctx.name
     record.status, record.reusable = "done", True
+    return _deploy(ctx, record, version, production, canary)
+
+
+def _deploy(
+    ctx: RunContext, record: StepRecord, version: int, production: int | None, canary: int | None
+) -> DeployOutput:
+    """Deploy ``version``: production when there is none, else the shadow or the canary at
+    the first step (``[rollout] start`` and ``steps``), production when that step is 100%."""
+    from mooring.registry import default_actor
+
+    actor, registry, name = default_actor(), ctx.registry, ctx.name
     if production is None:
         registry.deploy(
             name, production=version, actor=actor, reason=f"mooring run {ctx.run_id}: first model"

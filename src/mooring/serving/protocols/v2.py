@@ -225,7 +225,47 @@ def parse_infer(
     params = body.get("parameters") or {}
     if not isinstance(params, dict):
         raise InvalidRequestError("parameters: expected an object")
-    tensors = body.get("inputs")
+    tensors = _input_tensors(body.get("inputs"), inputs)
+    columns: dict[str, Any] = {}
+    rows: int | None = None
+    offset = 0
+    convert = column_array if arrays else column_values
+    for tensor in tensors:
+        name = tensor["name"]
+        info = inputs[name]
+        field = f"inputs.{name}"
+        rows = n = _rows_of(field, tensor.get("shape"), rows)
+        datatype = _datatype(field, tensor.get("datatype"), info)
+        tparams = tensor.get("parameters") or {}
+        size = tparams.get("binary_data_size") if isinstance(tparams, dict) else None
+        if size is not None:
+            if type(size) is not int or size < 0 or offset + size > len(tail):
+                raise InvalidRequestError(
+                    f"{field}: binary_data_size {describe(size)} runs past the binary data"
+                )
+            columns[name] = binary_column(
+                field, datatype, tail[offset : offset + size], n, info, policy
+            )
+            offset += size
+            continue
+        data = tensor.get("data")
+        if not isinstance(data, list):
+            raise InvalidRequestError(f"{field}: 'data' must be a flat list of {n} values")
+        if len(data) != n:
+            raise InvalidRequestError(f"{field}: {len(data)} values in 'data' but shape says [{n}]")
+        columns[name] = convert(field, data, info, policy)
+    if offset != len(tail):
+        raise InvalidRequestError(
+            f"{len(tail) - offset} bytes of binary data are not claimed by any input"
+        )
+    if not rows:
+        raise InvalidRequestError("inputs: empty batch (shape [0]); send at least one row")
+    binary_all = bool(params.get("binary_data_output", False))
+    return columns, rows, _wanted_outputs(body.get("outputs"), outputs, binary_all), request_id
+
+
+def _input_tensors(tensors: Any, inputs: Mapping[str, TensorInfo]) -> list[dict[str, Any]]:
+    """The request's ``inputs``: a non-empty list naming each model input once."""
     if not isinstance(tensors, list) or not tensors:
         raise InvalidRequestError(
             "inputs: expected a non-empty list of tensors "
@@ -249,89 +289,62 @@ def parse_infer(
         raise InvalidRequestError(
             f"inputs: missing input {missing[0]!r}; the model's inputs are: {', '.join(inputs)}"
         )
-    columns: dict[str, Any] = {}
-    rows: int | None = None
-    offset = 0
-    convert = column_array if arrays else column_values
-    for tensor in tensors:
-        name = tensor["name"]
-        info = inputs[name]
-        field = f"inputs.{name}"
-        shape = tensor.get("shape")
-        if (
-            not isinstance(shape, list)
-            or len(shape) != 1
-            or type(shape[0]) is not int
-            or shape[0] < 0
-        ):
-            raise InvalidRequestError(
-                f"{field}: shape {describe(shape)} is not [n]; each input is one rank-1 tensor "
-                "with one value per row (no broadcasting)"
-            )
-        n = shape[0]
-        if rows is None:
-            rows = n
-        elif n != rows:
-            raise InvalidRequestError(
-                f"{field}: shape [{n}] but other inputs have [{rows}]; every input needs the same "
-                "number of rows"
-            )
-        datatype = tensor.get("datatype")
-        expected = "BYTES" if info.is_string else "a number type such as FP32"
-        # A client may send any JSON value here: only a string can name a datatype.
-        if not isinstance(datatype, str) or (
-            (info.is_string and datatype != "BYTES")
-            or (not info.is_string and datatype not in NUMERIC)
-        ):
-            raise InvalidRequestError(
-                f"{field}: datatype {describe(datatype)} does not fit input dtype {info.dtype}; "
-                f"send {expected}"
-            )
-        tparams = tensor.get("parameters") or {}
-        size = tparams.get("binary_data_size") if isinstance(tparams, dict) else None
-        if size is not None:
-            if type(size) is not int or size < 0 or offset + size > len(tail):
-                raise InvalidRequestError(
-                    f"{field}: binary_data_size {describe(size)} runs past the binary data"
-                )
-            columns[name] = binary_column(
-                field, str(datatype), tail[offset : offset + size], n, info, policy
-            )
-            offset += size
-            continue
-        data = tensor.get("data")
-        if not isinstance(data, list):
-            raise InvalidRequestError(f"{field}: 'data' must be a flat list of {n} values")
-        if len(data) != n:
-            raise InvalidRequestError(f"{field}: {len(data)} values in 'data' but shape says [{n}]")
-        columns[name] = convert(field, data, info, policy)
-    if offset != len(tail):
+    return tensors
+
+
+def _rows_of(field: str, shape: Any, rows: int | None) -> int:
+    """An input's row count from its ``shape`` ``[n]``, the same as the inputs before it."""
+    if not isinstance(shape, list) or len(shape) != 1 or type(shape[0]) is not int or shape[0] < 0:
         raise InvalidRequestError(
-            f"{len(tail) - offset} bytes of binary data are not claimed by any input"
+            f"{field}: shape {describe(shape)} is not [n]; each input is one rank-1 tensor "
+            "with one value per row (no broadcasting)"
         )
-    if not rows:
-        raise InvalidRequestError("inputs: empty batch (shape [0]); send at least one row")
-    binary_all = bool(params.get("binary_data_output", False))
-    wanted: dict[str, bool] = {}
-    requested = body.get("outputs")
+    n: int = shape[0]
+    if rows is not None and n != rows:
+        raise InvalidRequestError(
+            f"{field}: shape [{n}] but other inputs have [{rows}]; every input needs the same "
+            "number of rows"
+        )
+    return n
+
+
+def _datatype(field: str, datatype: Any, info: TensorInfo) -> str:
+    """An input's ``datatype``: ``BYTES`` for a string input, one of :data:`NUMERIC` else."""
+    expected = "BYTES" if info.is_string else "a number type such as FP32"
+    # A client may send any JSON value here: only a string can name a datatype.
+    if not isinstance(datatype, str) or (
+        (info.is_string and datatype != "BYTES") or (not info.is_string and datatype not in NUMERIC)
+    ):
+        raise InvalidRequestError(
+            f"{field}: datatype {describe(datatype)} does not fit input dtype {info.dtype}; "
+            f"send {expected}"
+        )
+    return datatype
+
+
+def _wanted_outputs(
+    requested: Any, outputs: Mapping[str, TensorInfo], binary_all: bool
+) -> dict[str, bool]:
+    """{output: binary?}: every output when none is requested (binary when
+    ``binary_data_output``), else the requested ones, each with its own ``binary_data``."""
     if requested is None:
-        wanted = {name: binary_all for name in outputs}
-    else:
-        if not isinstance(requested, list):
-            raise InvalidRequestError('outputs: expected a list of {"name": ...}')
-        for i, out in enumerate(requested):
-            if (
-                not isinstance(out, dict)
-                or not isinstance(out.get("name"), str)
-                or (out["name"] not in outputs)
-            ):
-                raise InvalidRequestError(
-                    f"outputs[{i}]: unknown output {describe(out)}; outputs: {', '.join(outputs)}"
-                )
-            oparams = out.get("parameters") or {}
-            binary = oparams.get("binary_data", binary_all) if isinstance(oparams, dict) else False
-            wanted[out["name"]] = bool(binary)
-    return columns, rows, wanted, request_id
+        return {name: binary_all for name in outputs}
+    if not isinstance(requested, list):
+        raise InvalidRequestError('outputs: expected a list of {"name": ...}')
+    wanted: dict[str, bool] = {}
+    for i, out in enumerate(requested):
+        if (
+            not isinstance(out, dict)
+            or not isinstance(out.get("name"), str)
+            or (out["name"] not in outputs)
+        ):
+            raise InvalidRequestError(
+                f"outputs[{i}]: unknown output {describe(out)}; outputs: {', '.join(outputs)}"
+            )
+        oparams = out.get("parameters") or {}
+        binary = oparams.get("binary_data", binary_all) if isinstance(oparams, dict) else False
+        wanted[out["name"]] = bool(binary)
+    return wanted
 
 
 def binary_tensor(value: np.ndarray[Any, Any]) -> bytes:

@@ -8,8 +8,8 @@ from sqlalchemy import Connection, select
 
 from mooring.registry.audit import verify_chain
 from mooring.registry.records import AuditEvent, AuditReport
-from mooring.registry.sqlrows import audit_event
-from mooring.registry.tables import audit_events, audit_head
+from mooring.registry.sql.rows import audit_event
+from mooring.registry.sql.tables import audit_events, audit_head
 
 __all__ = ["audit_rows", "head_row", "read_head", "select_events", "verify_rows"]
 

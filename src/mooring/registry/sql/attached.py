@@ -1,6 +1,6 @@
 """SQL for artifacts attached to an existing version (the ``version_artifacts`` table).
 
-Used by :class:`~mooring.registry.sql.SqlStore` inside its read and write
+Used by :class:`~mooring.registry.sql.store.SqlStore` inside its read and write
 transactions; kept apart so the store module stays one concept.
 """
 
@@ -10,9 +10,9 @@ from sqlalchemy import ColumnElement, Connection, RowMapping, delete, insert, se
 
 from mooring.errors import ConflictError
 from mooring.registry.records import VersionArtifact
-from mooring.registry.sqltx import WriteTransaction, dumps, loads, now
+from mooring.registry.sql.tables import version_artifacts
+from mooring.registry.sql.tx import WriteTransaction, dumps, loads, now
 from mooring.registry.store import NewArtifact
-from mooring.registry.tables import version_artifacts
 
 __all__ = ["attach", "attached_keys", "select_artifacts"]
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 from mooring.registry.audit import event_hash
 from mooring.registry.manifest import canonical_json
-from mooring.registry.tables import audit_events, audit_head
+from mooring.registry.sql.tables import audit_events, audit_head
 
 __all__ = ["WriteTransaction", "dumps", "loads", "mask_url", "now"]
 

@@ -36,7 +36,6 @@ from mooring.errors import (
     RegistryUnavailableError,
     UsageError,
 )
-from mooring.registry.attached import attach, attached_keys, select_artifacts
 from mooring.registry.audit import AuditKey, writer_key
 from mooring.registry.policy import check_deployable
 from mooring.registry.records import (
@@ -47,30 +46,31 @@ from mooring.registry.records import (
     ModelVersion,
     VersionArtifact,
 )
-from mooring.registry.sqlaudit import (
+from mooring.registry.sql.attached import attach, attached_keys, select_artifacts
+from mooring.registry.sql.audit import (
     audit_rows,
     head_row,
     read_head,
     select_events,
     verify_rows,
 )
-from mooring.registry.sqldeploy import deployment_row, write_deployment, write_shadow
-from mooring.registry.sqlengine import connect, migrate
-from mooring.registry.sqlrows import (
+from mooring.registry.sql.deploy import deployment_row, write_deployment, write_shadow
+from mooring.registry.sql.engine import connect, migrate
+from mooring.registry.sql.rows import (
     deployment_record,
     deployment_state,
     model_summaries,
     version_record,
 )
-from mooring.registry.sqltx import WriteTransaction, dumps, loads, mask_url, now
-from mooring.registry.store import NewArtifact, NewVersion, Store
-from mooring.registry.tables import (
+from mooring.registry.sql.tables import (
     aliases,
     audit_head,
     deployments,
     models,
     versions,
 )
+from mooring.registry.sql.tx import WriteTransaction, dumps, loads, mask_url, now
+from mooring.registry.store import NewArtifact, NewVersion, Store
 
 __all__ = ["SqlStore", "mask_url"]
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from mooring.errors import UsageError
 from mooring.registry.migrations import HEAD
-from mooring.registry.sqltx import mask_url
+from mooring.registry.sql.tx import mask_url
 
 __all__ = [
     "Connected",

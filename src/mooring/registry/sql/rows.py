@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, func, select
 
 from mooring.registry.records import AuditEvent, Deployment, ModelSummary, ModelVersion
-from mooring.registry.sqltx import loads
-from mooring.registry.tables import deployments, models, versions
+from mooring.registry.sql.tables import deployments, models, versions
+from mooring.registry.sql.tx import loads
 
 __all__ = [
     "audit_event",

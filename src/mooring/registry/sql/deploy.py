@@ -14,9 +14,9 @@ from sqlalchemy import Connection, RowMapping, insert, select, update
 
 from mooring.errors import ConflictError, UsageError
 from mooring.registry.records import Deployment
-from mooring.registry.sqlrows import deployment_record
-from mooring.registry.sqltx import WriteTransaction, dumps, now
-from mooring.registry.tables import deployments
+from mooring.registry.sql.rows import deployment_record
+from mooring.registry.sql.tables import deployments
+from mooring.registry.sql.tx import WriteTransaction, dumps, now
 
 __all__ = ["check_shadow_rate", "write_deployment", "write_shadow"]
 
