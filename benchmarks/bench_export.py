@@ -47,6 +47,7 @@ from mooring.contract import ReadOptions, compute_statistics, read_table
 from mooring.dashboard.card import render_model_card
 from mooring.export import export_lite
 from mooring.formats.files import file_fingerprint
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 
 HERE = Path(__file__).resolve().parent
@@ -116,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         version = registry.register(
             name="income",
             artifact_dir=model_dir,
-            lineage={"data_fingerprint": file_fingerprint(work / "train.csv")},
-            gate={"blessed": True, "gates": []},
+            record=VersionRecord(
+                lineage={"data_fingerprint": file_fingerprint(work / "train.csv")},
+                gate={"blessed": True, "gates": []},
+            ),
             render_card=render_model_card,
         ).version
         train_table = read_table(work / "train.csv", ReadOptions.from_config(cfg.data))

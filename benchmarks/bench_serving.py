@@ -134,6 +134,7 @@ from pathlib import Path
 from typing import Any
 
 from _wrk import lua_script, read_wrk, trivial_server, wrk, wrk_command
+from mooring.formats.version_record import RunRecord, VersionRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 ADULT = ROOT / "examples" / "adult"
@@ -413,7 +414,11 @@ def cold_phases(model_dir: Path, spawned_at: float, warmup_requests: int) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/registry.db"
         with Registry.open(url, artifacts=f"{tmp}/artifacts") as reg:
-            reg.register(name=NAME, artifact_dir=model_dir, lineage={"data_fingerprint": "0"})
+            reg.register(
+                name=NAME,
+                artifact_dir=model_dir,
+                record=VersionRecord(lineage={"data_fingerprint": "0"}),
+            )
         t = time.perf_counter()
         with Registry.open(url, artifacts=f"{tmp}/artifacts") as reg:
             path = reg.load(NAME, version=1)
@@ -538,9 +543,11 @@ def registry_project(model_dir: Path, work: Path, tag: str, serving: list[str]) 
         reg.register(
             name=NAME,
             artifact_dir=model_dir,
-            lineage={"data_fingerprint": "0" * 64},
-            gate={"blessed": True, "gates": []},
-            run_record={"schema": schema},
+            record=VersionRecord(
+                lineage={"data_fingerprint": "0" * 64},
+                gate={"blessed": True, "gates": []},
+                run=RunRecord.read({"schema": schema}),
+            ),
             render_card=render_model_card,
         )
         reg.deploy(NAME, production=1)
@@ -866,9 +873,11 @@ def shadow_projects(model_dir: Path, work: Path) -> dict[str, Path]:
                 reg.register(
                     name=NAME,
                     artifact_dir=model_dir,
-                    lineage={"data_fingerprint": "0" * 64},
-                    gate={"blessed": True, "gates": []},
-                    run_record=schema_run,
+                    record=VersionRecord(
+                        lineage={"data_fingerprint": "0" * 64},
+                        gate={"blessed": True, "gates": []},
+                        run=RunRecord.read(schema_run),
+                    ),
                 )
             reg.deploy(NAME, production=1)
             if kind == "shadow":

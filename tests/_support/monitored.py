@@ -20,6 +20,7 @@ import pytest
 from mooring.config import MooringConfig, load_config
 from mooring.contract import ReadOptions, compute_statistics, read_table
 from mooring.formats.files import file_fingerprint
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving.log import PredictionLog
 
@@ -102,15 +103,17 @@ def build_project(root: Path) -> MonitoredProject:
         registry.register(
             name=NAME,
             artifact_dir=result.model_dir,
-            lineage={
-                "data_fingerprint": file_fingerprint(root / "train.csv"),
-                "train_data": str(root / "train.csv"),
-                "eval_fingerprint": file_fingerprint(root / "eval.csv"),
-                "eval_data": str(root / "eval.csv"),
-            },
-            metrics={"auc": 0.8, "accuracy": 0.8},
-            gate={"blessed": True, "gates": []},
-            statistics=stats.to_dict(),
+            record=VersionRecord(
+                lineage={
+                    "data_fingerprint": file_fingerprint(root / "train.csv"),
+                    "train_data": str(root / "train.csv"),
+                    "eval_fingerprint": file_fingerprint(root / "eval.csv"),
+                    "eval_data": str(root / "eval.csv"),
+                },
+                metrics={"auc": 0.8, "accuracy": 0.8},
+                gate={"blessed": True, "gates": []},
+                statistics=stats.to_dict(),
+            ),
         )
         registry.deploy(NAME, production=1)
     eval_table = read_table(root / "eval.csv", ReadOptions.from_config(cfg.data))

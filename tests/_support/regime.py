@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 from mooring.config import MooringConfig, load_config
 from mooring.contract import ReadOptions, compute_statistics, read_table
 from mooring.formats.files import file_fingerprint
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.registry import ModelVersion, Registry
 
 ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult"
@@ -218,11 +219,13 @@ def register(
     return registry.register(
         name=NAME,
         artifact_dir=regime.models[model],
-        lineage=lineage,
-        metrics=metrics,
-        gate={"blessed": True, "gates": []},
-        statistics=stats.to_dict(),
-        run_record={REFERENCES: references},
+        record=VersionRecord(
+            lineage=lineage,
+            metrics=metrics,
+            gate={"blessed": True, "gates": []},
+            statistics=stats.to_dict(),
+            run=RunRecord.read({REFERENCES: references}),
+        ),
         reason=f"{model} trained on {train_path.name}",
     )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mooring.config import MooringConfig
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving.metrics import ServingMetrics
 
@@ -60,8 +61,7 @@ def registry_with_versions(cfg: MooringConfig, count: int = 3) -> Registry:
         reg.register(
             name=NAME,
             artifact_dir=artifact_dir(cfg.home / "src", seed),
-            lineage=LINEAGE,
-            gate=BLESSED,
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
         )
     return reg
 

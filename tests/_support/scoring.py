@@ -17,6 +17,7 @@ from typing import Any
 from mooring.config import MooringConfig, load_config
 from mooring.contract import ReadOptions, compute_statistics
 from mooring.formats.columns import columns_from_rows
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.scale import ShardScorer
 from mooring.serving.loaded import ServedModel, load_served_model
@@ -59,9 +60,7 @@ def make_project(root: Path, model_dir: Path, *, serving: str = "") -> ScoringPr
         reg.register(
             name=NAME,
             artifact_dir=model_dir,
-            lineage=LINEAGE,
-            gate=BLESSED,
-            statistics=stats.to_dict(),
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED, statistics=stats.to_dict()),
         )
         reg.promote(NAME, version=1)
     return ScoringProject(root, config, cfg.project.registry or "")

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from mooring.config import MooringConfig, ServingConfig
 from mooring.formats.metrics import REQUESTS, read_samples, total
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app, server_config
 from tests._support.serving_model import build_model_dir
@@ -120,7 +121,11 @@ def new_registry(root: Path, model_dirs: dict[str, Path]) -> Registry:
     """A SQLite registry holding a (v1), b (v2), broken (v3); nothing deployed."""
     reg = Registry.open(f"sqlite:///{root / 'registry.db'}", artifacts=root / "artifacts")
     for key in ("a", "b", "broken"):
-        reg.register(name=NAME, artifact_dir=model_dirs[key], lineage=LINEAGE, gate=BLESSED)
+        reg.register(
+            name=NAME,
+            artifact_dir=model_dirs[key],
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
+        )
     return reg
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mooring.cli import main
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
@@ -23,8 +24,7 @@ def test_show_lists_attached_artifacts(tmp_path: Path, capsys: pytest.CaptureFix
             reg.register(
                 name="income",
                 artifact_dir=make_model_dir(tmp_path / "src", seed),
-                lineage=LINEAGE,
-                gate=BLESSED,
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
             )
         reg.attach_artifact(
             "income", version=1, artifact="tflite-int8", path=lite, details={"mode": "int8"}

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from mooring.cli import main
 from mooring.config import load_config
 from mooring.dashboard.card import render_model_card
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.artifacts import (
     BLESSED,
@@ -31,9 +32,9 @@ def reg_args(tmp_path: Path) -> list[str]:
             reg.register(
                 name="income",
                 artifact_dir=make_model_dir(tmp_path / "src", i),
-                lineage=LINEAGE,
-                gate=gate,
-                metrics={"overall": {"auc": 0.9 - i / 100}},
+                record=VersionRecord(
+                    lineage=LINEAGE, gate=gate, metrics={"overall": {"auc": 0.9 - i / 100}}
+                ),
                 render_card=render_model_card,
             )
     return ["--registry", url]
@@ -127,8 +128,7 @@ def test_an_ungated_version_is_shown_as_ungated_and_deploys_only_by_force(
         reg.register(
             name="income",
             artifact_dir=make_model_dir(tmp_path / "ungated", 9),
-            lineage=LINEAGE,
-            gate=UNGATED,
+            record=VersionRecord(lineage=LINEAGE, gate=UNGATED),
         )
     assert main(["models", "list", "income", *reg_args]) == 0
     rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if "│" in line}
@@ -230,7 +230,9 @@ def test_registry_from_project_file(tmp_path: Path, capsys: pytest.CaptureFixtur
         '[project]\nname = "income"\nhome = "state"\n\n[data]\ntrain = "train.csv"\n'
     )
     with Registry.open(f"sqlite:///{tmp_path / 'state' / 'registry.db'}") as reg:
-        reg.register(name="income", artifact_dir=make_model_dir(tmp_path), lineage={})
+        reg.register(
+            name="income", artifact_dir=make_model_dir(tmp_path), record=VersionRecord(lineage={})
+        )
     assert main(["models", "list", "-c", str(tmp_path / "mooring.toml"), "--json"]) == 0
     assert _json(capsys)[0]["latest_version"] == 1  # type: ignore[index]
 
@@ -273,8 +275,7 @@ def test_audit_head_and_an_anchored_verify_through_a_project_key(
             reg.register(
                 name="income",
                 artifact_dir=make_model_dir(tmp_path / "src", i),
-                lineage=LINEAGE,
-                gate=BLESSED,
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
             )
     assert (tmp_path / "home" / "audit.key").exists()
     assert main(["audit", "head", "-c", str(config)]) == 0
@@ -313,8 +314,7 @@ def test_a_rewrite_through_sql_fails_verify_naming_the_event_and_the_key_is_neve
             reg.register(
                 name="income",
                 artifact_dir=make_model_dir(tmp_path / "src", i),
-                lineage=LINEAGE,
-                gate=BLESSED,
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
             )
     assert key.stat().st_mode & 0o777 == 0o600  # made by the first write
     url = f"sqlite:///{tmp_path / 'home' / 'registry.db'}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mooring.cli import main
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
@@ -18,7 +19,11 @@ def reg_args(tmp_path: Path) -> list[str]:
     with Registry.open(url) as reg:
         for i in range(3):
             folder = make_model_dir(tmp_path / "src", i)
-            reg.register(name="income", artifact_dir=folder, lineage=LINEAGE, gate=BLESSED)
+            reg.register(
+                name="income",
+                artifact_dir=folder,
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
+            )
         reg.deploy("income", production=1)
     return ["--registry", url]
 

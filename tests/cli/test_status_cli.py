@@ -10,6 +10,7 @@ import pytest
 
 from mooring.config import load_config
 from mooring.formats.drift import LATEST, drift_folder
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.cli import run_mooring as mooring
 
@@ -46,9 +47,7 @@ def _project(root: Path, evaluated: list[tuple[str, str] | None]) -> Path:
             registry.register(
                 name="income",
                 artifact_dir=folder,
-                lineage=lineage,
-                metrics={"auc": 0.85 + i / 100},
-                gate=GATE,
+                record=VersionRecord(lineage=lineage, metrics={"auc": 0.85 + i / 100}, gate=GATE),
             )
         registry.deploy("income", production=1, canary=2, weight=10, reason="compare")
     return toml

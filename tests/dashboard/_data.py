@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from mooring.dashboard import render_drift_html, render_evaluation_html
 from mooring.dashboard.card import render_model_card
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
 
 NAME = "income"
@@ -55,13 +56,17 @@ def populate(registry: Registry, home: Path, artifact_dirs: list[Path]) -> None:
         registry.register(
             name=NAME,
             artifact_dir=folder,
-            lineage=LINEAGE,
-            metrics=metrics,
-            gate=gate,
-            params=params[i % len(params)],
-            run_record={"task": "binary", "evaluation_report": f"reports/evaluation-v{version}"},
-            parent_version=version - 1 if version > 1 else None,
-            description=f"test model number {version}",
+            record=VersionRecord(
+                lineage=LINEAGE,
+                metrics=metrics,
+                gate=gate,
+                params=params[i % len(params)],
+                run=RunRecord.read(
+                    {"task": "binary", "evaluation_report": f"reports/evaluation-v{version}"}
+                ),
+                parent_version=version - 1 if version > 1 else None,
+                description=f"test model number {version}",
+            ),
             reason="registered by the test",
             render_card=render_model_card,
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mooring.dashboard.card import render_model_card
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import CardRenderer, Registry
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
@@ -83,9 +84,11 @@ def test_registration_with_the_renderer_stores_the_card(tmp_path: Path) -> None:
         registry.register(
             name="income",
             artifact_dir=make_model_dir(tmp_path, 1),
-            lineage=LINEAGE,
-            metrics={"overall": {"auc": 0.91}, "slices": {"sex": {"F": {"auc": 0.9}}}},
-            gate=BLESSED,
+            record=VersionRecord(
+                lineage=LINEAGE,
+                metrics={"overall": {"auc": 0.91}, "slices": {"sex": {"F": {"auc": 0.9}}}},
+                gate=BLESSED,
+            ),
             render_card=renderer,
         )
         got = registry.get("income", version=1).model_card

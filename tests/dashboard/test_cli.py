@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from mooring.cli import main
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.server import free_port
 from tests._support.waiting import PATIENCE, wait_until
@@ -24,7 +25,11 @@ def test_mooring_ui_serves_the_dashboard(tmp_path: Path) -> None:
     home = tmp_path / "state"
     with Registry.open(f"sqlite:///{home / 'registry.db'}", artifacts=home / "artifacts") as reg:
         folder = plain_folders(tmp_path, 1)[0]
-        reg.register(name=NAME, artifact_dir=folder, lineage={"data_fingerprint": "0" * 64})
+        reg.register(
+            name=NAME,
+            artifact_dir=folder,
+            record=VersionRecord(lineage={"data_fingerprint": "0" * 64}),
+        )
     config = tmp_path / "mooring.toml"
     config.write_text(
         f'[project]\nname = "{NAME}"\nhome = "state"\n[data]\ntrain = "train.csv"\n',

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from mooring.dashboard import create_ui, render_drift_html, standalone_app
 from mooring.dashboard.card import render_model_card
 from mooring.formats.drift import DriftReport, drift_folder
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests.dashboard._data import NAME, plain_folders
 
@@ -67,9 +68,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
             registry.register(
                 name=NAME,
                 artifact_dir=folder,
-                lineage=lineage,
-                metrics={"auc": 0.8 + i / 100},
-                gate=GATES,
+                record=VersionRecord(lineage=lineage, metrics={"auc": 0.8 + i / 100}, gate=GATES),
                 render_card=render_model_card,
             )
         registry.deploy(NAME, production=1, canary=3, weight=10, reason="compare")

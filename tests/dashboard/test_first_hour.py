@@ -37,6 +37,7 @@ from mooring.dashboard.charts import histogram_chart, seconds_ago, time_ticks
 from mooring.dashboard.live_view import live_view
 from mooring.dashboard.report_pages import with_back_link
 from mooring.dashboard.version_facts import NOT_RECORDED, kind_of, recorded_kind, version_marks
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.registry import Deployment, Registry
 from mooring.serving.metrics import ServingMetrics
 from tests._support.server import ServerThread
@@ -144,10 +145,12 @@ class FirstHour:
         self.registry.register(
             name=NAME,
             artifact_dir=folders[3],
-            lineage=LINEAGE,
-            metrics=metrics,
-            gate=gate,
-            run_record={"evaluation_report": "reports/evaluation-v4"},
+            record=VersionRecord(
+                lineage=LINEAGE,
+                metrics=metrics,
+                gate=gate,
+                run=RunRecord.read({"evaluation_report": "reports/evaluation-v4"}),
+            ),
             reason="imported from the old platform",
         )
         reg = self.registry

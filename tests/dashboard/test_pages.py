@@ -10,6 +10,7 @@ import pytest
 
 from mooring.dashboard import create_ui, standalone_app
 from mooring.dashboard.card import render_model_card
+from mooring.formats.version_record import RunRecord, VersionRecord
 from tests.dashboard._data import NAME, TOKEN, write_drift_file
 from tests.dashboard.conftest import Site
 
@@ -127,14 +128,18 @@ def test_report_outside_the_home_folder_is_refused(site: Site, tmp_path: Path) -
     mv = registry.register(
         name="elsewhere",
         artifact_dir=folder,
-        lineage={"data_fingerprint": "0" * 64},
-        run_record={"evaluation_report": str(outside)},
+        record=VersionRecord(
+            lineage={"data_fingerprint": "0" * 64},
+            run=RunRecord.read({"evaluation_report": str(outside)}),
+        ),
     )
     traversal = registry.register(
         name="elsewhere",
         artifact_dir=folder,
-        lineage={"data_fingerprint": "0" * 64},
-        run_record={"evaluation_report": "../../../../../../etc/passwd"},
+        record=VersionRecord(
+            lineage={"data_fingerprint": "0" * 64},
+            run=RunRecord.read({"evaluation_report": "../../../../../../etc/passwd"}),
+        ),
     )
     for version in (mv.version, traversal.version):
         res = site.client.get(f"/ui/models/elsewhere/versions/{version}/report")
@@ -291,8 +296,10 @@ def test_model_card_and_reasons_are_escaped(site: Site, tmp_path: Path) -> None:
     site.registry.register(
         name="escaped",
         artifact_dir=folder,
-        lineage={"data_fingerprint": "<script>alert(1)</script>"},
-        description="<img src=x onerror=alert(1)>",
+        record=VersionRecord(
+            lineage={"data_fingerprint": "<script>alert(1)</script>"},
+            description="<img src=x onerror=alert(1)>",
+        ),
         reason="<script>alert(2)</script>",
         render_card=render_model_card,
     )

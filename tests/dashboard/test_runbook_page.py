@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from mooring.config import load_config
 from mooring.dashboard import create_ui, standalone_app
+from mooring.formats.version_record import VersionRecord
 from mooring.ops import runbook
 from mooring.registry import Registry
 from tests.dashboard._data import NAME, plain_folders
@@ -31,7 +32,11 @@ def test_the_page_shows_the_sheet_with_its_commands_as_code(tmp_path: Path) -> N
     cfg = load_config(config)
     with Registry.from_config(cfg) as registry:
         for folder in plain_folders(tmp_path / "in", 2):
-            registry.register(name=NAME, artifact_dir=folder, lineage={}, gate={"blessed": True})
+            registry.register(
+                name=NAME,
+                artifact_dir=folder,
+                record=VersionRecord(lineage={}, gate={"blessed": True}),
+            )
         registry.deploy(NAME, production=1, canary=2, weight=5, reason="try <v2>")
         app = standalone_app(create_ui(cfg, registry=registry))
         with TestClient(app, base_url="http://127.0.0.1:8501") as client:
@@ -56,7 +61,9 @@ def test_without_the_projects_config_the_page_says_how_to_open_it(tmp_path: Path
         f"sqlite:///{tmp_path / 'registry.db'}", artifacts=tmp_path / "artifacts"
     ) as registry:
         [folder] = plain_folders(tmp_path / "in", 1)
-        registry.register(name=NAME, artifact_dir=folder, lineage={}, gate={"blessed": True})
+        registry.register(
+            name=NAME, artifact_dir=folder, record=VersionRecord(lineage={}, gate={"blessed": True})
+        )
         app = standalone_app(create_ui(registry=registry, home=tmp_path))
         with TestClient(app, base_url="http://127.0.0.1") as client:
             page = client.get(f"/ui/models/{NAME}/runbook")

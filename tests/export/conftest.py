@@ -12,6 +12,7 @@ import pytest
 
 from mooring.config import MooringConfig, load_config
 from mooring.contract import ReadOptions, compute_statistics, read_table
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 
 TRAIN_ROWS = 3000
@@ -89,8 +90,7 @@ def make_project(folder: Path, adult_dir: Path, features: str = "") -> AdultProj
         reg.register(
             name="income",
             artifact_dir=result.model_dir,
-            lineage=lineage,
-            gate={"blessed": True, "gates": []},
+            record=VersionRecord(lineage=lineage, gate={"blessed": True, "gates": []}),
         )
     return AdultProject(
         folder=folder,

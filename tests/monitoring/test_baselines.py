@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.monitoring.baselines import (
     REFERENCES,
     comparability_note,
@@ -18,9 +19,9 @@ def _version(reg: Registry, root: Path, seed: int, **lineage: str) -> ModelVersi
     return reg.register(
         name=NAME,
         artifact_dir=artifact_dir(root, seed),
-        lineage={"data_fingerprint": "0" * 64, **lineage},
-        gate=BLESSED,
-        metrics={"auc": 0.8},
+        record=VersionRecord(
+            lineage={"data_fingerprint": "0" * 64, **lineage}, gate=BLESSED, metrics={"auc": 0.8}
+        ),
     )
 
 
@@ -66,10 +67,12 @@ def test_frozen_references_win_over_the_lineage(tmp_path: Path) -> None:
         mv = reg.register(
             name=NAME,
             artifact_dir=artifact_dir(tmp_path, 9),
-            lineage={"data_fingerprint": "0" * 64, "eval_fingerprint": "d" * 64},
-            gate=BLESSED,
-            metrics={"auc": 0.8},
-            run_record={REFERENCES: frozen},
+            record=VersionRecord(
+                lineage={"data_fingerprint": "0" * 64, "eval_fingerprint": "d" * 64},
+                gate=BLESSED,
+                metrics={"auc": 0.8},
+                run=RunRecord.read({REFERENCES: frozen}),
+            ),
         )
         reference = evaluation_reference(mv)
         assert reference["metrics"] == {"auc": 0.7} and reference["version"] == mv.version

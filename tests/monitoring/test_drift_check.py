@@ -12,6 +12,7 @@ from prometheus_client import generate_latest
 from mooring.dashboard import render_drift_html
 from mooring.errors import DataError, NotFoundError, UsageError
 from mooring.formats.drift import DriftReport
+from mooring.formats.version_record import VersionRecord
 from mooring.monitoring import check_drift, drift_gauges, read_prediction_log
 from mooring.registry import Registry
 from tests._support.monitored import (
@@ -131,8 +132,9 @@ def test_errors_name_the_fix(project: MonitoredProject, tmp_path: Path) -> None:
         registry.register(
             name="bare",
             artifact_dir=project.model_dir,
-            lineage={"data_fingerprint": "0" * 64},
-            gate={"blessed": True, "gates": []},
+            record=VersionRecord(
+                lineage={"data_fingerprint": "0" * 64}, gate={"blessed": True, "gates": []}
+            ),
         )
         cfg = project.cfg.model_copy(deep=True)
         cfg.project.name = "bare"

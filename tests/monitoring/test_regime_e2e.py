@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from mooring.config import MooringConfig
+from mooring.formats.version_record import VersionRecord
 from mooring.monitoring.alerts import AlertManager
 from mooring.monitoring.drift import check_drift
 from mooring.monitoring.retrain import RetrainTrigger
@@ -290,10 +291,12 @@ def test_a_deployed_versions_baselines_do_not_move(tmp_path: Path, regime: Regim
         legacy = registry.register(
             name=NAME,
             artifact_dir=regime.models["candidate"],
-            lineage=dict(mv.lineage),
-            metrics=mv.metrics,
-            gate={"blessed": True, "gates": []},
-            statistics=mv.statistics,
+            record=VersionRecord(
+                lineage=dict(mv.lineage),
+                metrics=mv.metrics,
+                gate={"blessed": True, "gates": []},
+                statistics=mv.statistics,
+            ),
         )
         from mooring.monitoring.baselines import calibration_for, prediction_baseline
 

@@ -10,6 +10,7 @@ import pytest
 
 from mooring.config import GuardrailsConfig, MooringConfig
 from mooring.formats.metrics import Histogram
+from mooring.formats.version_record import VersionRecord
 from mooring.monitoring.alerts import AlertManager
 from mooring.monitoring.guardrails import error_guardrail, latency_guardrail
 from mooring.monitoring.rollout import ACTOR, RolloutController
@@ -399,9 +400,7 @@ def _evaluated(cfg: MooringConfig, reg: Registry, auc: float, seed: int) -> int:
     mv = reg.register(
         name=NAME,
         artifact_dir=artifact_dir(cfg.home / "evaluated", seed),
-        lineage=lineage,
-        gate=BLESSED,
-        metrics={"auc": auc},
+        record=VersionRecord(lineage=lineage, gate=BLESSED, metrics={"auc": auc}),
     )
     return mv.version
 

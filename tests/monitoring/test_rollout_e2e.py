@@ -25,6 +25,7 @@ import pytest
 from mooring.cli import main
 from mooring.config import MooringConfig
 from mooring.contract import compute_statistics
+from mooring.formats.version_record import VersionRecord
 from mooring.monitoring.alerts import AlertManager
 from mooring.monitoring.monitor import Monitor, MonitorReport
 from mooring.monitoring.rollout import ACTOR, RolloutController
@@ -76,9 +77,7 @@ def stack(
         registry.register(
             name=NAME,
             artifact_dir=exported[key],
-            lineage=LINEAGE,
-            gate=BLESSED,
-            statistics=baseline.to_dict(),
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED, statistics=baseline.to_dict()),
         )
     registry.deploy(NAME, production=1)
     with following(cfg, registry, NAME) as server:

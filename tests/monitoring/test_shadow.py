@@ -18,6 +18,7 @@ import pytest
 
 from mooring.config import MooringConfig
 from mooring.formats.predictions import append_request_rows, read_prediction_log, write_log_file
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.monitoring.alerts import AlertManager
 from mooring.monitoring.monitor import Monitor
 from mooring.monitoring.rollout import ACTOR, RolloutController
@@ -44,9 +45,11 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
         reg.register(
             name=NAME,
             artifact_dir=artifact_dir(tmp_path / "src", seed),
-            lineage=LINEAGE,
-            gate=BLESSED,
-            run_record={"threshold": THRESHOLD} if seed == 0 else {},
+            record=VersionRecord(
+                lineage=LINEAGE,
+                gate=BLESSED,
+                run=RunRecord.read({"threshold": THRESHOLD} if seed == 0 else {}),
+            ),
         )
     reg.deploy(NAME, production=1)
     reg.set_shadow(NAME, version=2, rate=0.5)

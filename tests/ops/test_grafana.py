@@ -32,6 +32,7 @@ from mooring.config import MooringConfig, load_config
 from mooring.contract import ReadOptions, compute_statistics
 from mooring.contract.schema import ColumnSchema, Schema
 from mooring.formats.metrics import REQUESTS_REFUSED, total
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.ops import grafana_dashboards, prometheus_queries, write_prometheus
 from mooring.ops.grafana import KINDS, uid
 from mooring.registry import Registry
@@ -249,12 +250,18 @@ def _registry(home: Path, model_dirs: dict[str, Path], folder: Path) -> None:
         reg.register(
             name=NAME,
             artifact_dir=model_dirs["a"],
-            lineage=LINEAGE,
-            gate=BLESSED,
-            statistics=stats.to_dict(),
-            run_record={"schema": schema.to_dict()},
+            record=VersionRecord(
+                lineage=LINEAGE,
+                gate=BLESSED,
+                statistics=stats.to_dict(),
+                run=RunRecord.read({"schema": schema.to_dict()}),
+            ),
         )
-        reg.register(name=NAME, artifact_dir=model_dirs["broken"], lineage=LINEAGE, gate=BLESSED)
+        reg.register(
+            name=NAME,
+            artifact_dir=model_dirs["broken"],
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
+        )
         reg.deploy(NAME, production=1, canary=2, weight=20)
 
 

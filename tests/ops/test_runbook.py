@@ -19,6 +19,7 @@ import pytest
 
 from mooring.config import MooringConfig, load_config
 from mooring.errors import UsageError
+from mooring.formats.version_record import VersionRecord
 from mooring.monitoring.rollout import ACTOR
 from mooring.ops import prometheus_rules, runbook
 from mooring.registry import Registry
@@ -53,9 +54,11 @@ def _project(root: Path, models: dict[int, Path]) -> MooringConfig:
             registry.register(
                 name=NAME,
                 artifact_dir=models[version],
-                lineage={"data_fingerprint": "ab" * 32},
-                metrics={"auc": 0.8 + version / 100},
-                gate=GATE,
+                record=VersionRecord(
+                    lineage={"data_fingerprint": "ab" * 32},
+                    metrics={"auc": 0.8 + version / 100},
+                    gate=GATE,
+                ),
             )
         registry.deploy(NAME, production=1, reason="first release")
         registry.deploy(NAME, production=1, canary=2, weight=10, reason="retrained")

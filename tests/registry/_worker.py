@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: tests/ too
 
 from mooring.errors import ConflictError, NotFoundError
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.waiting import wait_until
 
@@ -47,7 +48,9 @@ def register_many(url: str, artifacts: str, name: str, count: int, go_file: str)
         reg.models()  # connect and migrate before the start line
         wait_until(lambda: os.path.exists(go_file), "the start line", interval=0.005)
         numbers = [
-            reg.register(name=name, artifact_dir=f, lineage={"pid": os.getpid()}).version
+            reg.register(
+                name=name, artifact_dir=f, record=VersionRecord(lineage={"pid": os.getpid()})
+            ).version
             for f in folders
         ]
     print(json.dumps(numbers), flush=True)
@@ -67,7 +70,11 @@ def churn(url: str, artifacts: str, workdir: Path, seed: int) -> None:
         try:
             if op < 0.45 or not reg.models():
                 gate = BLESSED if rng.random() < 0.8 else None
-                reg.register(name=name, artifact_dir=rng.choice(src), lineage={}, gate=gate)
+                reg.register(
+                    name=name,
+                    artifact_dir=rng.choice(src),
+                    record=VersionRecord(lineage={}, gate=gate),
+                )
                 registered.touch()
                 continue
             versions = [mv.version for mv in reg.versions(name)]

@@ -12,6 +12,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, inspect
 
 from mooring.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry, SqlStore
 from mooring.registry.migrations import LOCATION
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
@@ -19,7 +20,9 @@ from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 def _version(reg: Registry, tmp_path: Path, seed: int = 0) -> int:
     folder = make_model_dir(tmp_path / "src", seed)
-    return reg.register(name="income", artifact_dir=folder, lineage=LINEAGE, gate=BLESSED).version
+    return reg.register(
+        name="income", artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+    ).version
 
 
 def _file(tmp_path: Path, payload: bytes, name: str = "model.tflite") -> Path:

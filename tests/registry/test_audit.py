@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, delete, text, update
 
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import GENESIS_HASH, Registry, event_hash, verify_chain
 from mooring.registry.sql.tables import audit_events
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
@@ -20,8 +21,7 @@ def audited(registry: Registry, tmp_path: Path) -> Registry:
         registry.register(
             name="income",
             artifact_dir=make_model_dir(tmp_path / str(i), i),
-            lineage=LINEAGE,
-            gate=BLESSED,
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
         )
     registry.promote("income", version=1, actor="ana", reason="go")
     registry.set_alias("income", "champion", version=2)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, update
 
 from mooring.errors import IntegrityError, UsageError
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry.audit import KEY_ENV, load_audit_key
 from mooring.registry.sql.tables import audit_events
@@ -36,8 +37,7 @@ def _events(reg: Registry, tmp_path: Path) -> None:
         reg.register(
             name="income",
             artifact_dir=make_model_dir(tmp_path / str(i), i),
-            lineage=LINEAGE,
-            gate=BLESSED,
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
         )
     reg.promote("income", version=1, actor="ana", reason="go")
     reg.deploy("income", production=1, canary=3, weight=20)

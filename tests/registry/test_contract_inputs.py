@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mooring.errors import ConflictError, UsageError
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
 from mooring.registry.policy import input_differences
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
@@ -34,7 +35,9 @@ def _record(columns: dict[str, str]) -> dict[str, Any]:
 def _register(registry: Registry, tmp_path: Path, seed: int, columns: dict[str, str]) -> int:
     folder = make_model_dir(tmp_path, seed)
     mv = registry.register(
-        name=NAME, artifact_dir=folder, lineage=LINEAGE, gate=BLESSED, run_record=_record(columns)
+        name=NAME,
+        artifact_dir=folder,
+        record=VersionRecord(lineage=LINEAGE, gate=BLESSED, run=RunRecord.read(_record(columns))),
     )
     return mv.version
 
@@ -86,7 +89,9 @@ def test_a_shadow_needing_a_column_or_reading_another_type_is_refused(
 def test_versions_that_record_no_inputs_are_not_judged(registry: Registry, tmp_path: Path) -> None:
     v1 = _register(registry, tmp_path, 1, COLUMNS)
     bare = registry.register(
-        name=NAME, artifact_dir=make_model_dir(tmp_path, 9), lineage=LINEAGE, gate=BLESSED
+        name=NAME,
+        artifact_dir=make_model_dir(tmp_path, 9),
+        record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
     )
     registry.deploy(NAME, production=v1)
     assert registry.deploy(NAME, production=v1, canary=bare.version, weight=10).canary == 2

@@ -16,6 +16,7 @@ from mooring.errors import (
     NotFoundError,
     UsageError,
 )
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.registry import Registry, build_manifest
 from mooring.registry.manifest import canonical_json
 from tests._support.artifacts import (
@@ -31,7 +32,9 @@ from tests._support.artifacts import (
 def _register(reg: Registry, tmp_path: Path, seed: int = 0, **kwargs: object) -> int:
     kwargs.setdefault("gate", BLESSED)
     folder = make_model_dir(tmp_path / "src", seed)
-    mv = reg.register(name="income", artifact_dir=folder, lineage=LINEAGE, **kwargs)  # type: ignore[arg-type]
+    outer = {k: kwargs.pop(k) for k in ("reason", "render_card", "created_by") if k in kwargs}
+    record = VersionRecord(lineage=LINEAGE, **kwargs)  # type: ignore[arg-type]
+    mv = reg.register(name="income", artifact_dir=folder, record=record, **outer)  # type: ignore[arg-type]
     return mv.version
 
 
@@ -41,14 +44,16 @@ def test_register_records_everything(registry: Registry, tmp_path: Path) -> None
     mv = registry.register(
         name="income",
         artifact_dir=folder,
-        lineage=LINEAGE,
-        metrics={"overall": {"auc": 0.91}, "slices": {"sex": {"F": {"auc": 0.9}}}},
-        gate=BLESSED,
-        statistics=stats,
-        params={"epochs": 3, "hidden": [8]},
-        run_record={"seed": 42, "duration_s": 1.5},
+        record=VersionRecord(
+            lineage=LINEAGE,
+            metrics={"overall": {"auc": 0.91}, "slices": {"sex": {"F": {"auc": 0.9}}}},
+            gate=BLESSED,
+            statistics=stats,
+            params={"epochs": 3, "hidden": [8]},
+            run=RunRecord.read({"seed": 42, "duration_s": 1.5}),
+            description="first model",
+        ),
         created_by="ana",
-        description="first model",
     )
     assert (mv.name, mv.version, mv.status, mv.created_by) == ("income", 1, "ready", "ana")
     assert mv.blessed is True
@@ -82,12 +87,14 @@ def test_the_card_is_the_callers_renderers_once_the_number_is_known(
     mv = registry.register(
         name="income",
         artifact_dir=make_model_dir(tmp_path / "b", 2),
-        lineage=LINEAGE,
-        gate=BLESSED,
+        record=VersionRecord(
+            lineage=LINEAGE,
+            gate=BLESSED,
+            parent_version=first,
+            intended_use="scoring tests",
+            limitations=["none known"],
+        ),
         created_by="ana",
-        parent_version=first,
-        intended_use="scoring tests",
-        limitations=["none known"],
         render_card=render,
     )
     [facts] = seen
@@ -118,7 +125,9 @@ def test_numbers_grow_and_are_never_reused(registry: Registry, tmp_path: Path) -
 
 def test_load_returns_verified_copy(registry: Registry, tmp_path: Path) -> None:
     folder = make_model_dir(tmp_path, 2)
-    registry.register(name="income", artifact_dir=folder, lineage=LINEAGE, gate=BLESSED)
+    registry.register(
+        name="income", artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+    )
     path = registry.load("income", version=1)
     assert (path / "mooring.json").read_text() == (folder / "mooring.json").read_text()
     assert (path / "assets").is_dir()
@@ -315,15 +324,19 @@ def test_bad_names_and_unknowns(registry: Registry, tmp_path: Path) -> None:
     folder = make_model_dir(tmp_path)
     for name in ["../x", "a/b", "", "x y", "-lead", "a..b"]:
         with pytest.raises(UsageError, match=r"model name .* is not allowed"):
-            registry.register(name=name, artifact_dir=folder, lineage={})
+            registry.register(name=name, artifact_dir=folder, record=VersionRecord(lineage={}))
     with pytest.raises(NotFoundError, match=r"model 'nope' is not in the registry"):
         registry.get("nope", version=1)
     with pytest.raises(UsageError, match=r"artifact_dir '.*missing' is not a folder"):
-        registry.register(name="income", artifact_dir=tmp_path / "missing", lineage={})
+        registry.register(
+            name="income", artifact_dir=tmp_path / "missing", record=VersionRecord(lineage={})
+        )
     with pytest.raises(UsageError, match=r"version 0 is not valid"):
         registry.get("income", version=0)
     with pytest.raises(UsageError, match=r"lineage is not JSON-serializable"):
-        registry.register(name="income", artifact_dir=folder, lineage={"x": object()})
+        registry.register(
+            name="income", artifact_dir=folder, record=VersionRecord(lineage={"x": object()})
+        )
     # A failed registration leaves nothing behind.
     assert registry.models() == []
     assert registry.artifacts.list_keys() == []
@@ -332,7 +345,11 @@ def test_bad_names_and_unknowns(registry: Registry, tmp_path: Path) -> None:
 def test_models_listing(registry: Registry, tmp_path: Path) -> None:
     _register(registry, tmp_path / "a", 0)
     _register(registry, tmp_path / "b", 1)
-    registry.register(name="churn", artifact_dir=make_model_dir(tmp_path / "c", 3), lineage={})
+    registry.register(
+        name="churn",
+        artifact_dir=make_model_dir(tmp_path / "c", 3),
+        record=VersionRecord(lineage={}),
+    )
     registry.promote("income", version=2)
     summaries = {s.name: s for s in registry.models()}
     assert summaries["income"].to_dict() | {"created_at": None} == {

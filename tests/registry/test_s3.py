@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mooring.errors import IntegrityError
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
@@ -29,7 +30,9 @@ def s3_registry(tmp_path: Path, s3_options: dict[str, Any]) -> Registry:
 
 def test_register_and_load_through_s3(s3_registry: Registry, tmp_path: Path) -> None:
     folder = make_model_dir(tmp_path / "src", 5)
-    mv = s3_registry.register(name="income", artifact_dir=folder, lineage=LINEAGE, gate=BLESSED)
+    mv = s3_registry.register(
+        name="income", artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+    )
     assert not s3_registry.artifacts.is_local
     assert mv.artifact_key.startswith("models/income/")
     s3_registry.verify("income", version=1)
@@ -43,7 +46,9 @@ def test_register_and_load_through_s3(s3_registry: Registry, tmp_path: Path) -> 
 
 def test_tampered_object_refuses_to_load(s3_registry: Registry, tmp_path: Path) -> None:
     s3_registry.register(
-        name="income", artifact_dir=make_model_dir(tmp_path / "src", 6), lineage=LINEAGE
+        name="income",
+        artifact_dir=make_model_dir(tmp_path / "src", 6),
+        record=VersionRecord(lineage=LINEAGE),
     )
     key = s3_registry.get("income", version=1).artifact_key
     fs = s3_registry.artifacts.fs
@@ -56,7 +61,9 @@ def test_tampered_object_refuses_to_load(s3_registry: Registry, tmp_path: Path) 
 
 def test_garbage_collection_on_s3(s3_registry: Registry, tmp_path: Path) -> None:
     s3_registry.register(
-        name="income", artifact_dir=make_model_dir(tmp_path / "src", 7), lineage=LINEAGE
+        name="income",
+        artifact_dir=make_model_dir(tmp_path / "src", 7),
+        record=VersionRecord(lineage=LINEAGE),
     )
     fs = s3_registry.artifacts.fs
     fs.pipe(s3_registry.artifacts.path("models/income/orphan/saved_model.pb"), b"partial")

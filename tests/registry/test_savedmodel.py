@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.artifacts import BLESSED, LINEAGE
 
@@ -32,7 +33,9 @@ def test_savedmodel_roundtrip(tmp_path: Path) -> None:
     expected = model.predict(x, verbose=0)
 
     with Registry.open(f"sqlite:///{tmp_path / 'registry.db'}") as reg:
-        mv = reg.register(name="income", artifact_dir=export, lineage=LINEAGE, gate=BLESSED)
+        mv = reg.register(
+            name="income", artifact_dir=export, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+        )
         reg.promote("income", version=mv.version, reason="first")
         path = reg.load("income", alias="production")
     assert (path / "saved_model.pb").is_file()

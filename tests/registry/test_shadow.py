@@ -11,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, inspect
 
 from mooring.errors import ConflictError, NotFoundError, UsageError
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry.migrations import LOCATION
 from tests._support.artifacts import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
@@ -22,7 +23,9 @@ def _versions(reg: Registry, tmp_path: Path, count: int) -> None:
     for seed in range(count):
         gate = NOT_BLESSED if seed == count - 1 else BLESSED
         folder = make_model_dir(tmp_path / f"m{seed}", seed=seed)
-        reg.register(name=NAME, artifact_dir=folder, lineage=LINEAGE, gate=gate)
+        reg.register(
+            name=NAME, artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=gate)
+        )
 
 
 def test_set_and_clear_a_shadow_is_a_new_revision_and_audited(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from mooring.config import load_config
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving import create_app
 from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread
@@ -26,7 +27,11 @@ def test_create_app_serves_the_projects_production_version(
     )
     cfg = load_config(config)
     with Registry.from_config(cfg) as reg:
-        reg.register(name=NAME, artifact_dir=model_dirs["b"], lineage=LINEAGE, gate=BLESSED)
+        reg.register(
+            name=NAME,
+            artifact_dir=model_dirs["b"],
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
+        )
         reg.deploy(NAME, production=1)
     ready_calls: list[bool] = []
     app = create_app(cfg, on_ready=lambda: ready_calls.append(app.state.mooring.ready))

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from mooring.config import ServingConfig
 from mooring.contract import compute_statistics
 from mooring.contract.schema import ColumnSchema, Schema, infer_schema
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.serving import DirectorySource, RegistrySource, TensorInfo, build_app
 from mooring.serving.contract import InputContract
 from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
@@ -134,16 +135,16 @@ def test_registry_contract_is_counted_and_served_by_default(
     reg.register(
         name=NAME,
         artifact_dir=model_dirs["a"],
-        lineage=LINEAGE,
-        gate=BLESSED,
-        statistics=stats.to_dict(),
+        record=VersionRecord(lineage=LINEAGE, gate=BLESSED, statistics=stats.to_dict()),
     )
     reg.register(
         name=NAME,
         artifact_dir=model_dirs["b"],
-        lineage=LINEAGE,
-        gate=BLESSED,
-        run_record={"schema": declared_schema().to_dict()},
+        record=VersionRecord(
+            lineage=LINEAGE,
+            gate=BLESSED,
+            run=RunRecord.read({"schema": declared_schema().to_dict()}),
+        ),
     )
     reg.deploy(NAME, production=1)
     cfg = FAST.model_copy(update={"admin_token": "t0ken"})

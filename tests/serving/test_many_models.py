@@ -18,6 +18,7 @@ import pytest
 from mooring.config import load_config
 from mooring.errors import UsageError
 from mooring.formats.predictions import read_prediction_log
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving import create_app
 from tests._support.cli import run_mooring
@@ -42,7 +43,9 @@ def _register(config: Path, name: str, *dirs: Path, production: int) -> None:
     registry = Registry.from_config(load_config(config))
     try:
         for folder in dirs:
-            registry.register(name=name, artifact_dir=folder, lineage=LINEAGE, gate=BLESSED)
+            registry.register(
+                name=name, artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+            )
         registry.deploy(name, production=production)
     finally:
         registry.close()
@@ -187,7 +190,11 @@ def test_all_models_serves_every_model_with_a_production_version(
     _register(config, "churn", model_dirs["a"], production=1)
     _register(config, "upsell", model_dirs["b"], production=1)
     registry = Registry.from_config(load_config(config))
-    registry.register(name="draft", artifact_dir=model_dirs["a"], lineage=LINEAGE, gate=BLESSED)
+    registry.register(
+        name="draft",
+        artifact_dir=model_dirs["a"],
+        record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
+    )
     try:
         app = create_app(load_config(config), registry=registry, all_models=True)
         assert sorted(app.state.mooring.managers) == ["churn", "upsell"]  # not "draft"

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
 from tests._support.pg import fresh_database, start_server
@@ -54,7 +55,11 @@ def test_serving_survives_a_registry_outage_and_reports_it(
         database = urlparse(url).path.lstrip("/")
         reg = Registry.open(url, artifacts=tmp_path / "artifacts")
         for key in ("a", "b"):
-            reg.register(name=NAME, artifact_dir=model_dirs[key], lineage=LINEAGE, gate=BLESSED)
+            reg.register(
+                name=NAME,
+                artifact_dir=model_dirs[key],
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
+            )
         reg.deploy(NAME, production=1)
         cfg = FAST.model_copy(update={"admin_token": "t0ken"})
         app = build_app([RegistrySource(reg, NAME)], cfg, registry=reg)

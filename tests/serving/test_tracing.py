@@ -294,6 +294,7 @@ import json, sys
 from pathlib import Path
 from typing import Any
 from mooring.config import MooringConfig
+from mooring.formats.version_record import VersionRecord
 from mooring.serving import create_app
 from mooring.registry import Registry
 from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread
@@ -302,7 +303,8 @@ from tests._support.waiting import PATIENCE, wait_until
 
 root = Path(sys.argv[1])
 registry = Registry.open(f"sqlite:///{root / 'registry.db'}", artifacts=root / "artifacts")
-registry.register(name=NAME, artifact_dir=Path(sys.argv[2]), lineage=LINEAGE, gate=BLESSED)
+registry.register(name=NAME, artifact_dir=Path(sys.argv[2]),
+                  record=VersionRecord(lineage=LINEAGE, gate=BLESSED))
 registry.deploy(NAME, production=1)
 cfg = MooringConfig.from_mapping({"project": {"name": NAME, "home": str(root / "home")},
                                   "data": {"train": "t.csv", "label": "class"},

@@ -32,6 +32,7 @@ import pytest
 from mooring.config import MooringConfig, ServingConfig, load_config
 from mooring.errors import ConfigError, UsageError
 from mooring.formats.predictions import read_prediction_log
+from mooring.formats.version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving.pages import release_package_pages
 from mooring.serving.workers import (
@@ -439,7 +440,9 @@ def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(  # no
     serve = ServeProcess(tmp_path, None, args=["--workers", "2", "--access-log"], **options)
     with Registry.from_config(load_config(serve.config)) as registry:
         for folder in (model_dirs["a"], model_dirs["b"]):
-            registry.register(name=NAME, artifact_dir=folder, lineage=LINEAGE, gate=BLESSED)
+            registry.register(
+                name=NAME, artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+            )
         registry.deploy(NAME, production=1)
 
     with serve:

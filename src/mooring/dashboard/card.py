@@ -193,8 +193,9 @@ def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, o
 
     Example::
 
-        registry.register(name="income", artifact_dir=export_dir, lineage=lineage,
-                          metrics=metrics, gate=gate, render_card=render_model_card)
+        registry.register("income", export_dir,
+                          VersionRecord(lineage=lineage, metrics=metrics, gate=gate),
+                          render_card=render_model_card)
     """
     out = [f"# Model card: {name} version {version}", ""]
     if description:

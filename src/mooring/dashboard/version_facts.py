@@ -1,8 +1,9 @@
 """What the versions table says about each version beyond its metrics: its kind and marks.
 
-A version's **kind** is the one its registration recorded (``params["kind"]`` or
-``run_record["kind"]``, as ``mooring run`` records it), never a guess: a version
-registered by hand (an imported SavedModel) without one reads ``not recorded``.
+A version's **kind** is the model family its registration recorded
+(:attr:`~mooring.formats.version_record.VersionRecord.kind`: the run record's ``kind``,
+as ``mooring run`` records it, else the parameters', else the lineage's), never a guess:
+a version registered by hand (an imported SavedModel) without one reads ``not recorded``.
 Only mooring's own MLP parameters from before kinds were recorded (``hidden`` layers,
 ``builder = "mlp"``) still read ``mlp``.
 
@@ -27,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mooring.formats.version_record import recorded_candidate, recorded_family
+
 if TYPE_CHECKING:
     from mooring.registry import AuditEvent, ModelVersion
 
@@ -44,14 +47,7 @@ def model_kind(*sources: Mapping[str, Any] | None) -> str:
     >>> model_kind({"hidden": [8]}), model_kind({}, {"kind": "gbt"}), model_kind(None)
     ('mlp', 'gbt', 'not recorded')
     """
-    maps = [s for s in sources if isinstance(s, Mapping)]
-    kind = next((str(s["kind"]) for s in maps if s.get("kind")), None)
-    if kind is not None:
-        return kind
-    # mooring's own MLP parameters, registered before versions recorded their kind.
-    if any("hidden" in s or s.get("builder") == "mlp" for s in maps):
-        return "mlp"
-    return NOT_RECORDED
+    return recorded_family(*sources) or NOT_RECORDED
 
 
 def recorded_kind(*sources: Mapping[str, Any] | None) -> str:
@@ -60,17 +56,17 @@ def recorded_kind(*sources: Mapping[str, Any] | None) -> str:
     >>> recorded_kind({"kind": "linear", "candidate": "linear"})
     'linear'
     """
-    maps = [s for s in sources if isinstance(s, Mapping)]
-    kind = model_kind(*maps)
-    candidate = next(
-        (str(c) for s in maps if (c := s.get("candidate") or s.get("chosen_candidate"))), None
-    )
-    return kind if not candidate or candidate == kind else f"{kind} ({candidate})"
+    return _labelled(recorded_family(*sources), recorded_candidate(*sources))
 
 
 def kind_of(mv: ModelVersion) -> str:
-    """The version's model kind as registered (params first, then the run record)."""
-    return recorded_kind(mv.params, mv.run_record)
+    """The version's model kind as registered, with the candidate a run of several chose."""
+    return _labelled(mv.record.kind, mv.record.candidate)
+
+
+def _labelled(kind: str | None, candidate: str | None) -> str:
+    shown = kind or NOT_RECORDED
+    return shown if not candidate or candidate == shown else f"{shown} ({candidate})"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from mooring.evaluation import HEADLINE, PRIMARY
 from mooring.evaluation.gates import describe_bound
 from mooring.evaluation.metrics import HIGHER_IS_BETTER
 from mooring.formats.drift import Histogram
+from mooring.formats.version_record import REPORT_KEYS
 from mooring.monitoring.baselines import comparability_note, evaluation_data_label
 from mooring.monitoring.rollout_view import RolloutView, read_rollout, rollout_path
 from mooring.registry import AuditEvent, Deployment, ModelVersion, Registry
@@ -37,9 +38,6 @@ __all__ = [
     "slug",
     "version_rows",
 ]
-
-#: Where a version may record its evaluation report (a folder holding report.html, or the file).
-REPORT_KEYS = ("evaluation_report", "report")
 
 
 def _finite(value: Any) -> float | None:
@@ -66,12 +64,9 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def task_of(mv: ModelVersion) -> str | None:
-    """The version's task from its run record or parameters, if recorded."""
-    for source in (mv.run_record, mv.params, mv.lineage):
-        task = source.get("task") if isinstance(source, Mapping) else None
-        if isinstance(task, str) and task in PRIMARY:
-            return task
-    return None
+    """The version's task as recorded (run record, parameters, lineage), if any."""
+    task = mv.record.task
+    return task if task in PRIMARY else None
 
 
 def ordered_metrics(versions: Sequence[ModelVersion], limit: int = 4) -> list[str]:
@@ -320,18 +315,7 @@ def rollout_panel(home: Path | None, name: str, deployment: Deployment) -> Rollo
 
 def report_reference(mv: ModelVersion) -> str | None:
     """The evaluation report path a version recorded (run record first, then lineage)."""
-    for source in (mv.run_record, mv.lineage):
-        for key in REPORT_KEYS:
-            value = source.get(key)
-            if isinstance(value, str) and value:
-                return value
-        nested = source.get("evaluation")
-        if isinstance(nested, Mapping):
-            for key in ("report", "folder", "path"):
-                value = nested.get(key)
-                if isinstance(value, str) and value:
-                    return value
-    return None
+    return mv.record.report
 
 
 def evaluation_report(mv: ModelVersion, home: Path | None) -> Path | None:

@@ -44,6 +44,7 @@ from mooring.contract.io import ReadOptions, read_table
 from mooring.contract.statistics import DatasetStatistics, compute_statistics
 from mooring.formats.files import atomic_write, file_fingerprint
 from mooring.formats.predictions import outputs_from_arrays
+from mooring.formats.version_record import REFERENCES, References
 from mooring.monitoring.calibration import Calibration, calibrate, calibration_order
 
 if TYPE_CHECKING:
@@ -66,8 +67,6 @@ __all__ = [
     "segment_statistics",
 ]
 
-#: The run-record key holding a version's frozen references.
-REFERENCES = "references"
 FORMAT = "mooring.references"
 SegmentBaselines = dict[str, dict[str, DatasetStatistics]]
 
@@ -214,9 +213,8 @@ def _settings(cfg: MooringConfig) -> dict[str, Any]:
     return {"bins": m.bins, "rare_share": m.rare_share, "segments": list(m.segments)}
 
 
-def _references(version: ModelVersion) -> Mapping[str, Any]:
-    refs = (version.run_record or {}).get(REFERENCES)
-    return refs if isinstance(refs, Mapping) else {}
+def _references(version: ModelVersion) -> References:
+    return version.record.run.references or References()
 
 
 def _lineage_file(
@@ -252,9 +250,9 @@ def segment_baselines(
     cfg: MooringConfig, version: ModelVersion, columns: Sequence[str]
 ) -> tuple[SegmentBaselines | None, str | None]:
     """Per-segment training statistics ``{column: {value: stats}}``, or ``None`` and why."""
-    stored = _references(version).get("segments")
+    stored = _references(version).segments
     out: SegmentBaselines = {}
-    if isinstance(stored, Mapping):
+    if stored is not None:
         for column in columns:
             per = stored.get(column)
             if isinstance(per, Mapping):
@@ -291,15 +289,14 @@ def prediction_baseline(
 ) -> tuple[DatasetStatistics | None, str]:
     """The evaluation-time output statistics of ``version`` and where they come from."""
     refs = _references(version)
-    evaluation = refs.get("evaluation")
-    data = evaluation.get("data") if isinstance(evaluation, Mapping) else None
-    if refs.get("outputs"):
-        where = f" on '{Path(str(data)).name}'" if data else ""
+    data = refs.evaluation_data
+    if refs.outputs:
+        where = f" on '{Path(data).name}'" if data else ""
         return (
-            DatasetStatistics.from_dict(refs["outputs"]),
+            DatasetStatistics.from_dict(refs.outputs),
             f"{version.ref}'s outputs on its evaluation data{where}, frozen at registration",
         )
-    stored = (version.run_record or {}).get("prediction_statistics")
+    stored = version.record.run.prediction_statistics
     if stored:
         return DatasetStatistics.from_dict(stored), "stored with the version at registration"
     path, why = _lineage_file(cfg, version, "eval")
@@ -336,9 +333,8 @@ def calibration_for(
     if order is None:
         return None, None
     refs = _references(version)
-    stored = refs.get("calibration")
-    settings = refs.get("settings") if isinstance(refs.get("settings"), Mapping) else None
-    if isinstance(stored, Mapping):
+    stored, settings = refs.calibration, refs.settings
+    if stored is not None:
         now = _settings(cfg)
         if settings is not None and any(settings.get(k) != now[k] for k in ("bins", "rare_share")):
             return None, (
@@ -379,9 +375,8 @@ def evaluation_reference(version: ModelVersion) -> dict[str, Any]:
     for a version registered
     before references existed, its registered metrics and the lineage's fingerprint.
     """
-    refs = _references(version)
-    evaluation = refs.get("evaluation")
-    if isinstance(evaluation, Mapping):
+    evaluation = _references(version).evaluation
+    if evaluation is not None:
         return {**evaluation, "version": version.version}
     return {
         "version": version.version,

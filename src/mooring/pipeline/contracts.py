@@ -87,14 +87,14 @@ def open_registry(config: MooringConfig) -> Registry | None:
 
 def version_contract(mv: ModelVersion) -> Reference:
     """The contract a registered version was trained under, and the columns it reads."""
-    stored = (mv.run_record or {}).get("schema")
-    if not isinstance(stored, Mapping):
+    stored = mv.record.run.schema
+    if stored is None:
         raise NotFoundError(
             f"{mv.ref} records no data contract (it was registered without a run record); "
             "check against a schema file with --schema instead"
         )
     schema = Schema.from_dict(stored, source=f"{mv.ref} contract")
-    inputs = mv.inputs
+    inputs = mv.record.inputs
     return Reference(schema, f"v{mv.version} of {mv.name}", frozenset(inputs) if inputs else None)
 
 

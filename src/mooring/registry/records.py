@@ -8,10 +8,12 @@ prints with ``--json``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 from mooring.formats.gate import is_ungated
 from mooring.formats.gate import verdict as gate_verdict
+from mooring.formats.version_record import VersionRecord
 
 __all__ = [
     "AuditEvent",
@@ -30,6 +32,7 @@ class ModelVersion:
 
     ``statistics``, ``manifest`` and ``model_card`` are filled by
     :meth:`Registry.get` and left ``None`` in listings, where they would be heavy.
+    ``run_record`` is the stored JSON; :attr:`record` reads it, typed.
     """
 
     name: str
@@ -71,19 +74,31 @@ class ModelVersion:
         """``name@version``, the way the CLI and logs name a version."""
         return f"{self.name}@{self.version}"
 
+    @cached_property
+    def record(self) -> VersionRecord:
+        """What the version records, typed and read tolerantly (:class:`VersionRecord`):
+        its run record's schema, features, threshold, task, model family, references….
+
+        >>> mv.record.task, mv.record.kind, mv.record.run.pipeline_run  # doctest: +SKIP
+        ('binary', 'gbt', '20240501-120000-ab12')
+        """
+        return VersionRecord.read(
+            lineage=self.lineage,
+            metrics=self.metrics,
+            gate=self.gate,
+            statistics=self.statistics,
+            params=self.params,
+            run_record=self.run_record,
+            description=self.description,
+            parent_version=self.parent_version,
+        )
+
     @property
     def inputs(self) -> dict[str, str] | None:
         """The columns this version reads and their contract types (``integer``,
         ``float``, ``string``…), from its run record; ``None`` when it records neither its
         features nor its contract (a version registered without a run record)."""
-        record = self.run_record or {}
-        features, schema = record.get("features"), record.get("schema")
-        if not isinstance(features, dict) or not isinstance(schema, dict):
-            return None
-        columns = schema.get("columns")
-        if not isinstance(columns, dict):
-            return None
-        return {name: str((columns.get(name) or {}).get("type", "unknown")) for name in features}
+        return self.record.inputs
 
     @property
     def operating_threshold(self) -> float | None:
@@ -91,8 +106,7 @@ class ModelVersion:
 
         ``None`` for versions registered without one (their ``mooring.json`` says 0.5).
         """
-        value = (self.run_record or {}).get("threshold")
-        return float(value) if isinstance(value, int | float) else None
+        return self.record.operating_threshold
 
     def to_dict(self, *, heavy: bool = False) -> dict[str, Any]:
         """JSON-ready mapping; ``heavy=True`` includes manifest, statistics and card."""

@@ -12,7 +12,7 @@ artifact store (:class:`~mooring.registry.artifacts.ArtifactStore`):
 
 Example:
     >>> reg = Registry.open("sqlite:///.mooring/registry.db")  # doctest: +SKIP
-    >>> mv = reg.register(name="income", artifact_dir=export_dir, lineage=lineage,
+    >>> mv = reg.register("income", export_dir, VersionRecord(lineage=lineage),
     ...                   render_card=render_model_card)  # doctest: +SKIP
     >>> reg.promote("income", version=mv.version, reason="beats v2 on AUC")  # doctest: +SKIP
 """
@@ -22,13 +22,15 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
+from mooring.formats.version_record import RunRecord, VersionRecord
 from mooring.registry.artifacts import ArtifactStore
 from mooring.registry.attachments import Attachments
 from mooring.registry.audit import AuditKey, key_file
@@ -151,50 +153,36 @@ class Registry(Attachments, AuditTrail):
         self.close()
 
     # -- register ----------------------------------------------------------------
-    def register(  # noqa: PLR0913 - one keyword per column of a version
+    def register(
         self,
-        *,
         name: str,
         artifact_dir: str | os.PathLike[str],
-        lineage: Mapping[str, Any],
-        metrics: Mapping[str, Any] | None = None,
-        gate: Mapping[str, Any] | None = None,
-        statistics: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        run_record: Mapping[str, Any] | None = None,
-        created_by: str | None = None,
-        parent_version: int | None = None,
-        description: str | None = None,
-        intended_use: str | None = None,
-        limitations: Sequence[str] | None = None,
+        record: VersionRecord,
+        *,
         reason: str | None = None,
         render_card: CardRenderer | None = None,
+        created_by: str | None = None,
     ) -> ModelVersion:
-        """Store ``artifact_dir`` as the next immutable version of ``name``.
+        """Store ``artifact_dir`` as the next immutable version of ``name``, described by
+        ``record`` (:class:`~mooring.formats.version_record.VersionRecord`).
 
-        ``gate`` is the evaluation's decision (``{"blessed": bool, "gates": [...]}``);
-        a version without one is not blessed. Missing lineage entries for the
+        The record's ``gate`` is the evaluation's decision (``{"blessed": bool, "gates":
+        [...]}``); a version without one is not blessed. Missing lineage entries for the
         mooring / TensorFlow / Keras versions and the statistics hash are filled in.
         ``render_card`` writes the version's model card, stored with it once
         (``mooring run`` passes ``mooring.dashboard.card.render_model_card``); without
         one the version has no card (an empty one), and ``intended_use`` and
         ``limitations``, which only a card shows, are refused.
+
+        Example::
+
+            reg.register("income", export_dir, VersionRecord(lineage=lineage, gate=gate),
+                         reason="weekly retrain", render_card=render_model_card)
         """
         check_model_name(name)
-        if render_card is None and (intended_use or limitations):
-            raise UsageError(
-                f"model '{name}': intended_use and limitations are written only on the model "
-                f"card; pass render_card= (e.g. mooring.dashboard.card.render_model_card)"
-            )
-        if parent_version is not None:
-            check_version(parent_version)
+        described = _described(name, record, render_card)
         folder = Path(artifact_dir)
         manifest = build_manifest(folder)
-        statistics_d = plain_json(statistics, "statistics") if statistics is not None else None
-        lineage_d = stamped_lineage(plain_json(lineage, "lineage"), statistics_d)
-        metrics_d = plain_json(metrics, "metrics")
-        gate_d = plain_json(gate, "gate") if gate is not None else None
-        params_d = plain_json(params, "params")
         actor = created_by or default_actor()
 
         def card(version: int, created_at: str) -> str:
@@ -205,15 +193,15 @@ class Registry(Attachments, AuditTrail):
                 version=version,
                 created_at=created_at,
                 created_by=actor,
-                lineage=lineage_d,
-                metrics=metrics_d,
-                gate=gate_d,
-                statistics=statistics_d,
-                params=params_d,
-                description=description,
-                intended_use=intended_use,
-                limitations=limitations,
-                parent_version=parent_version,
+                lineage=described.lineage,
+                metrics=described.metrics,
+                gate=described.gate,
+                statistics=described.statistics,
+                params=described.params,
+                description=record.description,
+                intended_use=record.intended_use,
+                limitations=record.limitations,
+                parent_version=record.parent_version,
             )
 
         key = self.artifacts.upload(folder, manifest, name=name)
@@ -226,15 +214,15 @@ class Registry(Attachments, AuditTrail):
                     manifest_sha256=manifest.sha256,
                     file_count=len(manifest.files),
                     size_bytes=manifest.size_bytes,
-                    blessed=bool(gate_d and gate_d.get("blessed")),
-                    parent_version=parent_version,
-                    description=description,
-                    lineage=lineage_d,
-                    metrics=metrics_d,
-                    gate=gate_d,
-                    params=params_d,
-                    run_record=plain_json(run_record, "run_record"),
-                    statistics=statistics_d,
+                    blessed=bool(described.gate and described.gate.get("blessed")),
+                    parent_version=record.parent_version,
+                    description=record.description,
+                    lineage=described.lineage,
+                    metrics=described.metrics,
+                    gate=described.gate,
+                    params=described.params,
+                    run_record=described.run_record,
+                    statistics=described.statistics,
                     created_by=actor,
                     render_card=card,
                 ),
@@ -518,3 +506,47 @@ class Registry(Attachments, AuditTrail):
         return self.artifacts.collect(
             self.store.artifact_keys, older_than=older_than, staging_only=staging_only
         )
+
+
+@dataclass(frozen=True)
+class _Described:
+    """A record's mappings as plain JSON, as the store keeps them."""
+
+    lineage: dict[str, Any]
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None
+    statistics: dict[str, Any] | None
+    params: dict[str, Any]
+    run_record: dict[str, Any]
+
+
+def _described(name: str, record: VersionRecord, render_card: CardRenderer | None) -> _Described:
+    """``record`` checked and copied as JSON; raises :class:`UsageError` naming the field."""
+    if not isinstance(record, VersionRecord):
+        raise UsageError(
+            f"model '{name}': record must be a VersionRecord, got {type(record).__name__}; "
+            "pass VersionRecord(lineage=..., metrics=..., gate=...) "
+            "(from mooring.formats.version_record)"
+        )
+    if not isinstance(record.run, RunRecord):
+        raise UsageError(
+            f"model '{name}': run must be a RunRecord, got {type(record.run).__name__}; "
+            "wrap a stored mapping as RunRecord.read(mapping)"
+        )
+    if render_card is None and (record.intended_use or record.limitations):
+        raise UsageError(
+            f"model '{name}': intended_use and limitations are written only on the model "
+            f"card; pass render_card= (e.g. mooring.dashboard.card.render_model_card)"
+        )
+    if record.parent_version is not None:
+        check_version(record.parent_version)
+    statistics = record.statistics
+    statistics_d = plain_json(statistics, "statistics") if statistics is not None else None
+    return _Described(
+        lineage=stamped_lineage(plain_json(record.lineage, "lineage"), statistics_d),
+        metrics=plain_json(record.metrics, "metrics"),
+        gate=plain_json(record.gate, "gate") if record.gate is not None else None,
+        statistics=statistics_d,
+        params=plain_json(record.params, "params"),
+        run_record=plain_json(record.run.to_dict(), "run_record"),
+    )

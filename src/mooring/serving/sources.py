@@ -8,7 +8,6 @@ baseline every registered version carries) with the project's ``[contract]`` rul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -56,8 +55,8 @@ class RegistrySource:
 
     def contract_schema(self, version: int) -> tuple[Schema, str] | None:
         mv = self.registry.get(self.name, version=version)
-        stored = mv.run_record.get("schema") if isinstance(mv.run_record, Mapping) else None
-        if isinstance(stored, Mapping):
+        stored = mv.record.run.schema
+        if stored is not None:
             return Schema.from_dict(stored, source=f"{mv.ref} run_record.schema"), "schema"
         if mv.statistics:
             from mooring.contract.statistics import DatasetStatistics

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from mooring.monitoring.baselines import REFERENCES, freeze_references
+from mooring.formats.version_record import Candidates, References, RunRecord, VersionRecord
+from mooring.monitoring.baselines import freeze_references
 from mooring.pipeline.context import RunContext
 from mooring.pipeline.contracts import project_contract
 from mooring.pipeline.fingerprint import digest
@@ -81,26 +82,36 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
             return RegisterOutput(version=mv.version, manifest_sha256=mv.manifest_sha256)
     production, _, _ = ctx.deployment()
     training_record = Path(trained.training_record)
-    run_record = orjson.loads(training_record.read_bytes()) if training_record.is_file() else {}
-    # The dashboard links a version to its evaluation report through this key.
-    run_record["evaluation_report"] = str(Path(evaluated.report).parent)
-    run_record["pipeline_run"] = ctx.run_id
-    run_record["kind"] = trained.kind or run_record.get("kind") or "mlp"
+    trainer = RunRecord.read(
+        orjson.loads(training_record.read_bytes()) if training_record.is_file() else {}
+    )
+    run = trainer.updated(
+        # The dashboard links a version to its evaluation report through this key.
+        evaluation_report=str(Path(evaluated.report).parent),
+        pipeline_run=ctx.run_id,
+        kind=trained.kind or trainer.kind or "mlp",
+    )
     if evaluated.candidates:
         # The registered version names the candidate it is, and the ones it beat.
-        run_record["chosen_candidate"] = evaluated.chosen
-        run_record["select"] = evaluated.select
-        run_record["candidates"] = evaluated.candidates
-    # The operating threshold is the registration's, read back by replay, export and
-    # live quality; the model folder keeps the 0.5 it was exported with.
-    run_record["threshold"] = evaluated.threshold
-    run_record["threshold_source"] = evaluated.threshold_source
-    # The server checks requests against the contract the data was validated with,
-    # including a hand-edited schema file, not one re-inferred from the statistics.
-    run_record["schema"] = ws.schema(ctx.train_statistics()).to_dict()
-    # Everything the version will be judged against, frozen now (never re-derived later
-    # from whatever the config names): segments, outputs, metrics, drift calibration.
-    run_record[REFERENCES] = _references(ctx)
+        run = run.updated(
+            candidates=Candidates(
+                chosen=evaluated.chosen,
+                select=evaluated.select,
+                results=tuple(evaluated.candidates),
+            )
+        )
+    run = run.updated(
+        # The operating threshold is the registration's, read back by replay, export and
+        # live quality; the model folder keeps the 0.5 it was exported with.
+        threshold=evaluated.threshold,
+        threshold_source=evaluated.threshold_source,
+        # The server checks requests against the contract the data was validated with,
+        # including a hand-edited schema file, not one re-inferred from the statistics.
+        schema=ws.schema(ctx.train_statistics()).to_dict(),
+        # Everything the version will be judged against, frozen now (never re-derived
+        # later from whatever the config names): segments, outputs, metrics, calibration.
+        references=References.read(_references(ctx)),
+    )
     contract = project_contract(ctx.config)
     lineage = {
         "data_fingerprint": ws.data_fingerprint("train"),
@@ -120,15 +131,17 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         "run_id": ctx.run_id,
     }
     mv = ctx.registry.register(
-        name=ctx.name,
-        artifact_dir=model_dir,
-        lineage=lineage,
-        metrics=evaluated.metrics,
-        gate=evaluated.decision,
-        statistics=ctx.train_statistics().to_dict(),
-        params=_params(ctx, evaluated.chosen),
-        run_record=run_record,
-        parent_version=production,
+        ctx.name,
+        model_dir,
+        VersionRecord(
+            lineage=lineage,
+            metrics=evaluated.metrics,
+            gate=evaluated.decision,
+            statistics=ctx.train_statistics().to_dict(),
+            params=_params(ctx, evaluated.chosen),
+            run=run,
+            parent_version=production,
+        ),
         reason=f"mooring run {ctx.run_id}",
         render_card=render_model_card,
     )
