@@ -40,7 +40,7 @@ bench: $(STAMP)
 
 # The Open Inference Protocol's gRPC modules, from the vendored proto (grpcio-tools, dev).
 protos: $(STAMP)
-	$(BIN)/python -m mooring.serving.grpc.protos.generate src
+	$(BIN)/python -m mooring.serving._grpc.protos.generate src
 
 clean:
 	rm -rf $(VENV) .mooring build dist .pytest_cache .mypy_cache .ruff_cache

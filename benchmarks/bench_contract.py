@@ -133,10 +133,12 @@ def generate(data_dir: Path, rows: int, seed: int) -> dict[str, Path]:
 
 
 def run_mooring(path: str, batch_mb: float, validate_too: bool = True) -> dict[str, Any]:
-    from mooring.config import DEFAULT_NA_VALUES, ContractConfig
-    from mooring.contract import ReadOptions, compute_statistics
-    from mooring.contract.schema import infer_schema
-    from mooring.contract.validation import validate
+    from mooring.config._base import DEFAULT_NA_VALUES
+    from mooring.config._data import ContractConfig
+    from mooring.contract._io import ReadOptions
+    from mooring.contract._schema import infer_schema
+    from mooring.contract._statistics import compute_statistics
+    from mooring.contract._validation import validate
 
     options = ReadOptions(na_values=(*DEFAULT_NA_VALUES, *NA_VALUES), batch_mb=batch_mb)
     contract = ContractConfig()
@@ -160,8 +162,8 @@ def run_mooring_validate(path: str, batch_mb: float) -> dict[str, Any]:
     """``Project.validate()`` on a fresh project over ``path``: what ``mooring validate`` does."""
     import tempfile
 
-    from mooring.config import DEFAULT_NA_VALUES
-    from mooring.project import Project
+    from mooring._project import Project
+    from mooring.config._base import DEFAULT_NA_VALUES
 
     na_values = list(dict.fromkeys([*DEFAULT_NA_VALUES, *NA_VALUES]))
     with tempfile.TemporaryDirectory(prefix="bench-contract-") as folder:
@@ -190,17 +192,17 @@ def run_mooring_validate(path: str, batch_mb: float) -> dict[str, Any]:
 
 
 def _bench_options(batch_mb: float) -> Any:
-    from mooring.config import DEFAULT_NA_VALUES
-    from mooring.contract import ReadOptions
+    from mooring.config._base import DEFAULT_NA_VALUES
+    from mooring.contract._io import ReadOptions
 
     return ReadOptions(na_values=(*DEFAULT_NA_VALUES, *NA_VALUES), batch_mb=batch_mb)
 
 
 def save_contract(out: Path, batch_mb: float) -> Path:
     """Infer the contract from the bundled Adult rows (the training data) and save it as YAML."""
-    from mooring.config import ContractConfig
-    from mooring.contract import compute_statistics
-    from mooring.contract.schema import infer_schema
+    from mooring.config._data import ContractConfig
+    from mooring.contract._schema import infer_schema
+    from mooring.contract._statistics import compute_statistics
 
     stats = compute_statistics(ADULT, _bench_options(batch_mb))
     schema = infer_schema(stats, label=LABEL, contract=ContractConfig())
@@ -210,9 +212,9 @@ def save_contract(out: Path, batch_mb: float) -> Path:
 
 def run_validate_saved(path: str, schema_path: str, batch_mb: float) -> dict[str, Any]:
     """``mooring validate new.csv --schema schema.yaml``: only ``validate`` is timed."""
-    from mooring.config import ContractConfig
-    from mooring.contract.schema import Schema
-    from mooring.contract.validation import validate
+    from mooring.config._data import ContractConfig
+    from mooring.contract._schema import Schema
+    from mooring.contract._validation import validate
 
     options = _bench_options(batch_mb)
     contract = ContractConfig()
@@ -335,8 +337,8 @@ def worker(
     import pyarrow.csv
     import pyarrow.parquet  # noqa: F401
 
-    import mooring.contract.validation
-    import mooring.project  # noqa: F401
+    import mooring._project
+    import mooring.contract._validation  # noqa: F401
 
     base = _rss_mb()
     runners: dict[str, Callable[[], dict[str, Any]]] = {

@@ -71,7 +71,8 @@ def prepare(data_dir: Path, rows: int, seed: int) -> dict[str, Path]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from mooring.contract import ReadOptions, compute_statistics, read_table
+    from mooring.contract._io import ReadOptions, read_table
+    from mooring.contract._statistics import compute_statistics
 
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / f"drift_log_{rows}_seed{seed}"
@@ -127,9 +128,11 @@ def child_mooring(log: Path, baseline: Path, rows: int, cold: bool) -> dict[str,
     # its timer, and pyarrow imports pandas lazily on its first timestamp conversion.
     import pandas  # noqa: F401
 
-    from mooring.config import MonitoringConfig
-    from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
-    from mooring.monitoring import compute_drift, read_prediction_log
+    from mooring.config._monitoring import MonitoringConfig
+    from mooring.contract._io import ReadOptions
+    from mooring.contract._statistics import DatasetStatistics, compute_statistics
+    from mooring.formats._predictions import read_prediction_log
+    from mooring.monitoring._drift import compute_drift
 
     start = time.perf_counter()
     if cold:

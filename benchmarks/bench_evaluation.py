@@ -43,8 +43,9 @@ import numpy as np
 import pyarrow as pa
 from sklearn import metrics as skm
 
-from mooring.config import EvaluationConfig
-from mooring.evaluation import bootstrap_indices, evaluate
+from mooring.config._evaluation import EvaluationConfig
+from mooring.evaluation._bootstrap import bootstrap_indices
+from mooring.evaluation._evaluate import evaluate
 
 HERE = Path(__file__).resolve().parent
 SLICE_COLUMNS = {"sex": 2, "race": 5, "workclass": 8, "region": 12}

@@ -43,11 +43,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from mooring.config import MooringConfig
-from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.dashboard.card import render_model_card
-from mooring.export import export_lite
-from mooring.formats.files import file_fingerprint
-from mooring.formats.version_record import VersionRecord
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._statistics import compute_statistics
+from mooring.dashboard._card import render_model_card
+from mooring.export._lite import export_lite
+from mooring.formats._files import file_fingerprint
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 
 HERE = Path(__file__).resolve().parent
@@ -56,7 +57,7 @@ ADULT = HERE.parent / "examples" / "adult"
 
 def train(work: Path, epochs: int | None, train_rows: int | None) -> tuple[MooringConfig, Path]:
     """Train on Adult in ``work``; return the config and the model folder."""
-    from mooring.training import train_model
+    from mooring.training._fit import train_model
 
     raw = tomllib.loads((ADULT / "mooring.toml").read_text(encoding="utf-8"))
     options = ReadOptions(na_values=("?", ""))

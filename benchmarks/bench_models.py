@@ -60,9 +60,10 @@ def _train(
     root: Path, name: str, train: Path, label: str, model: dict[str, Any], **data: Any
 ) -> Any:
     from mooring.config import MooringConfig
-    from mooring.contract import ReadOptions, compute_statistics
-    from mooring.contract.schema import infer_schema
-    from mooring.training import train_model
+    from mooring.contract._io import ReadOptions
+    from mooring.contract._schema import infer_schema
+    from mooring.contract._statistics import compute_statistics
+    from mooring.training._fit import train_model
 
     cfg = MooringConfig.from_mapping(
         {"project": {"name": name}, "data": {"train": str(train), "label": label, **data},
@@ -79,8 +80,8 @@ def _train(
 
 
 def _p50_ms(model_dir: Path, rows: list[dict[str, Any]], repeats: int) -> float:
-    from mooring.features import columns_from_records, model_spec
-    from mooring.serving.loaded import load_served_model
+    from mooring.features._inputs import columns_from_records, model_spec
+    from mooring.serving._loaded import load_served_model
 
     served = load_served_model("bench", 1, model_dir)
     spec = model_spec(served.folder)
@@ -102,8 +103,8 @@ def bench_adult(root: Path, quick: bool) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    from mooring.contract import ReadOptions, read_table
-    from mooring.features import predict_saved_model
+    from mooring.contract._io import ReadOptions, read_table
+    from mooring.features._inputs import predict_saved_model
 
     paths = _adult(root, 3000 if quick else None)
     data = {"positive": ">50K", "na_values": ["?", ""]}
@@ -162,7 +163,7 @@ def bench_small(root: Path) -> dict[str, Any]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from mooring.features import predict_saved_model
+    from mooring.features._inputs import predict_saved_model
 
     out: dict[str, Any] = {}
     for name, loader in (("wine", load_wine), ("diabetes", load_diabetes)):

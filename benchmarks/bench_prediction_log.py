@@ -2,7 +2,7 @@
 
 The server logs its answers one batch at a time (``PredictionLog.record_batch``: the
 batch's merged columns and outputs, each logged request's id and rows, one
-:class:`~mooring.formats.log_chunks.LogChunk`). Side by side in one run, for Adult
+:class:`~mooring.formats._log_chunks.LogChunk`). Side by side in one run, for Adult
 requests of 1 and 64 rows, three ways of logging the same requests:
 
 * ``rows``: one dict per row (``append_request_rows``), made into a table with
@@ -51,9 +51,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mooring.formats.log_chunks import write_log_chunks
-from mooring.formats.predictions import append_request_rows, write_log_file
-from mooring.serving.log import LogTicket, PredictionLog, arrow_without_pandas
+from mooring.formats._log_chunks import write_log_chunks
+from mooring.formats._predictions import append_request_rows, write_log_file
+from mooring.serving._log import LogTicket, PredictionLog, arrow_without_pandas
 
 ADULT = Path(__file__).resolve().parent.parent / "examples" / "adult" / "adult.test.csv.gz"
 NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")

@@ -1,7 +1,7 @@
 """Benchmark: sequential rollout guardrails against the fixed-horizon rules they replace.
 
 Both rule sets judge the same simulated rollouts (same scenarios, same seeds) through
-:func:`mooring.monitoring.simulation.summarise`: requests split between canary and
+:func:`mooring.monitoring._simulation.summarise`: requests split between canary and
 production at a traffic share, errors, log-normal inference latency with a slowdown
 both versions share on each tick, bucketed into the server's histogram, and labels
 with known AUC. For each scenario the table gives the false rollback rate (an equal or
@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mooring.config import GuardrailsConfig
-from mooring.monitoring.guardrails import GuardrailResult
-from mooring.monitoring.scrape import VersionCounters
-from mooring.monitoring.simulation import (
+from mooring.config._monitoring import GuardrailsConfig
+from mooring.monitoring._guardrails import GuardrailResult
+from mooring.monitoring._scrape import VersionCounters
+from mooring.monitoring._simulation import (
     Judge,
     LivePair,
     Scenario,

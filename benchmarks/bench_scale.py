@@ -155,8 +155,8 @@ class MeteredStatistics:
         self.batch_mb = batch_mb
 
     def __call__(self, shard: str) -> dict[str, Any]:
-        from mooring.contract import ReadOptions
-        from mooring.scale.statistics import _ShardStatistics
+        from mooring.contract._io import ReadOptions
+        from mooring.scale._statistics import _ShardStatistics
 
         reset = _reset_peak()
         start, cpu = time.perf_counter(), time.process_time()
@@ -168,8 +168,8 @@ class MeteredStatistics:
         return {"stats": payload, **_sample(seconds, cpu, _peak_kb(), reset)}
 
 
-try:  # batch scoring: mooring.scale.score (absent from older trees)
-    from mooring.scale.score import ShardOutcome, ShardScorer
+try:  # batch scoring: mooring.scale._score (absent from older trees)
+    from mooring.scale._score import ShardOutcome, ShardScorer
 except ImportError:  # pragma: no cover - without batch scoring
     ShardOutcome = ShardScorer = None  # type: ignore[assignment, misc]
 
@@ -228,7 +228,7 @@ def generate(data_dir: Path, rows: int, shards: int, seed: int) -> tuple[Path, l
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mooring.contract import ReadOptions, read_table
+    from mooring.contract._io import ReadOptions, read_table
 
     folder = data_folder(data_dir, rows, shards, seed)
     meta = folder / "_meta.json"
@@ -442,7 +442,7 @@ def ray_cluster(cpus: int = 2) -> Iterator[Cluster]:
 
 
 def _engine(name: str, address: str | None) -> Any:
-    from mooring.scale import Engine
+    from mooring.scale._engine import Engine
 
     kind, workers = CONFIGS[name]
     return Engine(kind, workers=workers, address=address if kind == "ray" else None)  # type: ignore[arg-type]
@@ -470,8 +470,10 @@ def cell_statistics(folder: str, engine: Any, batch_mb: float) -> dict[str, Any]
     """``sharded_statistics`` twice (cold: new workers; warm: reused), then once metered."""
     import hashlib
 
-    from mooring.contract import DatasetStatistics, ReadOptions
-    from mooring.scale import list_shards, sharded_statistics
+    from mooring.contract._io import ReadOptions
+    from mooring.contract._statistics import DatasetStatistics
+    from mooring.scale._shards import list_shards
+    from mooring.scale._statistics import sharded_statistics
 
     options = ReadOptions(na_values=NA_VALUES, batch_mb=batch_mb)
     timed = []
@@ -511,7 +513,7 @@ def cell_statistics(folder: str, engine: Any, batch_mb: float) -> dict[str, Any]
 @contextlib.contextmanager
 def _metered_scoring() -> Iterator[None]:
     """``score_shards`` with :class:`MeteredScorer` as its per-shard work."""
-    from mooring.scale import score as score_module
+    from mooring.scale import _score as score_module
 
     saved = score_module.ShardScorer
     score_module.ShardScorer = MeteredScorer  # type: ignore[misc]
@@ -526,7 +528,7 @@ def cell_scoring(folder: str, engine: Any, config: str, out: str) -> dict[str, A
     from mooring.config import load_config
     from mooring.registry import Registry
     from mooring.scale._model import resolve_model
-    from mooring.scale.score import score_shards
+    from mooring.scale._score import score_shards
 
     shutil.rmtree(out, ignore_errors=True)
     cfg = load_config(config)
@@ -560,7 +562,7 @@ def cell_scoring(folder: str, engine: Any, config: str, out: str) -> dict[str, A
 
 def cell_overhead(folder: str, engine: Any, items: int) -> dict[str, Any]:
     """An engine's fixed cost: a trivial map over ``items`` items, cold then warm; the listing."""
-    from mooring.scale import list_shards
+    from mooring.scale._shards import list_shards
 
     timed = []
     for _ in range(2):
@@ -581,7 +583,7 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
     engine = _engine(args.config, args.address)
     connect = 0.0
     if engine.kind == "ray":
-        from mooring.scale.engine import connect_ray
+        from mooring.scale._engine import connect_ray
 
         start = time.perf_counter()
         connect_ray(args.address)  # joining is not part of the cell's time
@@ -1078,7 +1080,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scoring",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="the scoring cells (default: when mooring.scale.score imports)",
+        help="the scoring cells (default: when mooring.scale._score imports)",
     )
     parser.add_argument("--data-dir", type=Path, default=HERE / "results" / "scale-data")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_scale.json")
@@ -1100,7 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scoring is None:
         args.scoring = ShardScorer is not None
     elif args.scoring and ShardScorer is None:
-        parser.error("--scoring needs mooring.scale.score, which this mooring does not have")
+        parser.error("--scoring needs mooring.scale._score, which this mooring does not have")
     report = run_benchmark(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -134,7 +134,7 @@ from pathlib import Path
 from typing import Any
 
 from _wrk import lua_script, read_wrk, trivial_server, wrk, wrk_command
-from mooring.formats.version_record import RunRecord, VersionRecord
+from mooring.formats._version_record import RunRecord, VersionRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 ADULT = ROOT / "examples" / "adult"
@@ -409,7 +409,7 @@ def cold_phases(model_dir: Path, spawned_at: float, warmup_requests: int) -> dic
     import_tensorflow()  # as the server does: without Keras (overlapped there, not here)
     t = step("import_tensorflow", t)
     from mooring.registry import Registry
-    from mooring.serving import load_served_model
+    from mooring.serving._loaded import load_served_model
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/registry.db"
@@ -456,9 +456,10 @@ def build_adult_model(work: Path) -> Path:
 
         tf.config.list_physical_devices("GPU")  # where a CPU machine reports its CUDA probe
     from mooring.config import load_config
-    from mooring.contract import ReadOptions, compute_statistics
-    from mooring.contract.schema import infer_schema
-    from mooring.training import train_model
+    from mooring.contract._io import ReadOptions
+    from mooring.contract._schema import infer_schema
+    from mooring.contract._statistics import compute_statistics
+    from mooring.training._fit import train_model
 
     cfg = load_config(ADULT / "mooring.toml")
     cfg.model.epochs = 1
@@ -525,8 +526,8 @@ def registry_project(model_dir: Path, work: Path, tag: str, serving: list[str]) 
     """A project (``work/<tag>.toml``, home ``work/home-<tag>``) whose SQLite registry holds
     the model as production, as `mooring run` leaves it (the schema in the run record),
     with ``serving`` as its ``[serving]`` lines; returns its mooring.toml."""
-    from mooring.contract.schema import Schema
-    from mooring.dashboard.card import render_model_card
+    from mooring.contract._schema import Schema
+    from mooring.dashboard._card import render_model_card
     from mooring.registry import Registry
 
     home = work / f"home-{tag}"
@@ -838,7 +839,7 @@ def log_counts(server: Server) -> dict[str, float | None]:
     worker's where there are several workers and each answers for itself)."""
     import httpx
 
-    from mooring.formats.metrics import PREDICTION_LOG_DROPPED, PREDICTION_LOG_ROWS
+    from mooring.formats._metrics import PREDICTION_LOG_DROPPED, PREDICTION_LOG_ROWS
 
     try:
         text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
@@ -887,7 +888,7 @@ def shadow_projects(model_dir: Path, work: Path) -> dict[str, Path]:
 
 
 def _schema_dict(work: Path) -> dict[str, Any]:
-    from mooring.contract.schema import Schema
+    from mooring.contract._schema import Schema
 
     return Schema.load(work / "schema.yaml").to_dict()
 
@@ -902,42 +903,42 @@ STAGES = (
 STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("read", "uvicorn/protocols/http/httptools_impl.py", ("data_received", "on_message_begin",
      "on_url", "on_header", "on_headers_complete", "on_body", "on_message_complete")),
-    ("read", "mooring/serving/door.py", ("data_received", "_feed", "_hold", "on_message_begin",
+    ("read", "mooring/serving/_door.py", ("data_received", "_feed", "_hold", "on_message_begin",
      "on_body", "on_headers_complete", "on_message_complete", "_fast")),
-    ("read", "mooring/serving/fastpath.py", ("FastRequest.__init__", "FastRequest.body",
+    ("read", "mooring/serving/_fastpath.py", ("FastRequest.__init__", "FastRequest.body",
      "FastRequest.set", "FastRequest.message_event")),
-    ("read", "mooring/serving/http.py", ("read_body",)),
-    ("read", "mooring/serving/endpoints.py", ("_body",)),
-    ("parse", "mooring/formats/columns.py", None),  # orjson.loads runs inside (C, no frame)
-    ("parse", "mooring/serving/protocols/tfserving.py", ("parse_predict", "parse_path")),
-    ("parse", "mooring/serving/protocols/v2.py", ("parse_infer", "parse_path", "split_body",
+    ("read", "mooring/serving/_http.py", ("read_body",)),
+    ("read", "mooring/serving/_endpoints.py", ("_body",)),
+    ("parse", "mooring/formats/_columns.py", None),  # orjson.loads runs inside (C, no frame)
+    ("parse", "mooring/serving/_protocols/tfserving.py", ("parse_predict", "parse_path")),
+    ("parse", "mooring/serving/_protocols/v2.py", ("parse_infer", "parse_path", "split_body",
      "binary_column", "bytes_elements")),
-    ("contract", "mooring/serving/contract.py", None),
-    ("route", "mooring/serving/models.py", ("ModelManager.route",)),
-    ("route", "mooring/serving/predict.py", ("Predictor.route",)),
-    ("route", "mooring/serving/endpoints.py", ("_route",)),
-    ("queue", "mooring/serving/batcher.py", ("submit", "_gather", "_sleep", "_poke",
+    ("contract", "mooring/serving/_contract.py", None),
+    ("route", "mooring/serving/_models.py", ("ModelManager.route",)),
+    ("route", "mooring/serving/_predict.py", ("Predictor.route",)),
+    ("route", "mooring/serving/_endpoints.py", ("_route",)),
+    ("queue", "mooring/serving/_batcher.py", ("submit", "_gather", "_sleep", "_poke",
      "_depth_changed", "_release", "_expire")),
-    ("queue", "mooring/serving/models.py", ("Slot.predict",)),
-    ("batch assembly", "mooring/serving/batcher.py", ("_merge", "_run")),
+    ("queue", "mooring/serving/_models.py", ("Slot.predict",)),
+    ("batch assembly", "mooring/serving/_batcher.py", ("_merge", "_run")),
     # The executor's hand-off of a batch to the inference thread, and of its outputs back.
     ("queue", "/concurrent/futures/", None),
-    ("model", "mooring/serving/models.py", ("_timed.<locals>.predict",)),
-    ("model", "mooring/serving/loaded.py", ("predict",)),
-    ("model", "mooring/formats/model.py", None),
+    ("model", "mooring/serving/_models.py", ("_timed.<locals>.predict",)),
+    ("model", "mooring/serving/_loaded.py", ("predict",)),
+    ("model", "mooring/formats/_model.py", None),
     ("model", "/tensorflow/", None),
     ("model", "/keras/", None),
-    ("format", "mooring/serving/protocols/tfserving.py", ("format_predict", "_lists", "_b64")),
-    ("format", "mooring/serving/protocols/v2.py", ("encode_infer", "binary_tensor")),
-    ("format", "mooring/serving/http.py", ("json_response",)),
-    ("format", "mooring/serving/fastpath.py", ("head", "plain_500")),
+    ("format", "mooring/serving/_protocols/tfserving.py", ("format_predict", "_lists", "_b64")),
+    ("format", "mooring/serving/_protocols/v2.py", ("encode_infer", "binary_tensor")),
+    ("format", "mooring/serving/_http.py", ("json_response",)),
+    ("format", "mooring/serving/_fastpath.py", ("head", "plain_500")),
     ("metrics", "/prometheus_client/", None),
-    ("metrics", "mooring/serving/metrics.py", None),
-    ("prediction log", "mooring/serving/log.py", None),
-    ("prediction log", "mooring/serving/batcher.py", ("_tagged",)),
-    ("prediction log", "mooring/serving/models.py", ("_logged.<locals>.record",)),
-    ("prediction log", "mooring/formats/log_chunks.py", None),
-    ("prediction log", "mooring/formats/predictions.py", None),
+    ("metrics", "mooring/serving/_metrics.py", None),
+    ("prediction log", "mooring/serving/_log.py", None),
+    ("prediction log", "mooring/serving/_batcher.py", ("_tagged",)),
+    ("prediction log", "mooring/serving/_models.py", ("_logged.<locals>.record",)),
+    ("prediction log", "mooring/formats/_log_chunks.py", None),
+    ("prediction log", "mooring/formats/_predictions.py", None),
     ("prediction log", "/pyarrow/", None),
 ]  # fmt: skip
 # Functions split in two by a line of their source: (file, function, marker, stage of the
@@ -945,14 +946,14 @@ STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
 # assembled; after it, its outputs are split between the requests. `finish` counts the
 # request in the metrics, then writes the access log line.
 STAGE_SPLITS = [
-    ("mooring/serving/batcher.py", "_execute", "run_in_executor(", "batch assembly", "split"),
-    ("mooring/serving/predict.py", "finish", "access_log.isEnabledFor", "metrics", "access log"),
+    ("mooring/serving/_batcher.py", "_execute", "run_in_executor(", "batch assembly", "split"),
+    ("mooring/serving/_predict.py", "finish", "access_log.isEnabledFor", "metrics", "access log"),
 ]
 # When no frame matches, a sample whose innermost frame is one of these is the HTTP
 # stack's (the event loop's own time shows as its outermost Python frame, Runner.run).
 HTTP_STACK = ("/uvicorn/", "/starlette/", "/asyncio/", "/uvloop/", "/anyio/", "/httptools/",
-              "/h11/", "mooring/serving/door.py", "mooring/serving/http.py",
-              "mooring/serving/fastpath.py")  # fmt: skip
+              "/h11/", "mooring/serving/_door.py", "mooring/serving/_http.py",
+              "mooring/serving/_fastpath.py")  # fmt: skip
 # A sample whose innermost frame is one of these waits (for its next batch, for the log's
 # next flush): the thread was runnable there, not working (on a shared machine, a woken
 # thread waits for a CPU). "waiting" is left out of the shares.

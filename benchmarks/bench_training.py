@@ -80,9 +80,10 @@ def _threads() -> None:
 def run_mooring(path: Path, epochs: int, batch_size: int) -> dict[str, Any]:
     _threads()
     from mooring.config import load_config
-    from mooring.contract import ReadOptions, compute_statistics
-    from mooring.contract.schema import infer_schema
-    from mooring.training import train_model
+    from mooring.contract._io import ReadOptions
+    from mooring.contract._schema import infer_schema
+    from mooring.contract._statistics import compute_statistics
+    from mooring.training._fit import train_model
 
     cfg = load_config(ADULT / "mooring.toml")
     cfg.data.train = str(path)

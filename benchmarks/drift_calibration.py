@@ -116,9 +116,10 @@ def _shifted(table: Any, shift: str, unseen: Any) -> Any:
 
 def mooring_cost(path: Path, repeats: int) -> dict[str, Any]:
     """Median seconds of the statistics pass, reading the table, and calibrating."""
-    from mooring.config import MonitoringConfig
-    from mooring.contract import ReadOptions, compute_statistics, read_table
-    from mooring.monitoring import calibrate
+    from mooring.config._monitoring import MonitoringConfig
+    from mooring.contract._io import ReadOptions, read_table
+    from mooring.contract._statistics import compute_statistics
+    from mooring.monitoring._calibration import calibrate
 
     options = ReadOptions(na_values=tuple(NA_VALUES))
     config = MonitoringConfig()
@@ -158,9 +159,11 @@ def mooring_verdicts(windows: Path) -> dict[str, Any]:
     """Alarm counts per shift and size, with the calibration and with the floors alone."""
     import numpy as np
 
-    from mooring.config import MonitoringConfig
-    from mooring.contract import ReadOptions, compute_statistics, read_table
-    from mooring.monitoring import calibrate, compute_drift
+    from mooring.config._monitoring import MonitoringConfig
+    from mooring.contract._io import ReadOptions, read_table
+    from mooring.contract._statistics import compute_statistics
+    from mooring.monitoring._calibration import calibrate
+    from mooring.monitoring._drift import compute_drift
 
     options = ReadOptions(na_values=tuple(NA_VALUES))
     stats = compute_statistics(TRAIN, options)
@@ -199,9 +202,11 @@ def time_verdicts(windows: int) -> dict[str, Any]:
     import numpy as np
     import pyarrow as pa
 
-    from mooring.config import MonitoringConfig
-    from mooring.contract import ReadOptions, compute_statistics, read_table
-    from mooring.monitoring import calibrate, compute_drift
+    from mooring.config._monitoring import MonitoringConfig
+    from mooring.contract._io import ReadOptions, read_table
+    from mooring.contract._statistics import compute_statistics
+    from mooring.monitoring._calibration import calibrate
+    from mooring.monitoring._drift import compute_drift
 
     options = ReadOptions(na_values=tuple(NA_VALUES))
     rows = pa.concat_tables([read_table(p, options).drop([LABEL]) for p in (TRAIN, TEST)])
@@ -268,9 +273,10 @@ def cardinality_verdicts(windows: int) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from mooring.config import MonitoringConfig
-    from mooring.contract import ReadOptions, compute_statistics, read_table
-    from mooring.monitoring import compute_drift
+    from mooring.config._monitoring import MonitoringConfig
+    from mooring.contract._io import ReadOptions, read_table
+    from mooring.contract._statistics import compute_statistics
+    from mooring.monitoring._drift import compute_drift
 
     options = ReadOptions(na_values=tuple(NA_VALUES))
     train = read_table(TRAIN, options).select(["fnlwgt"])

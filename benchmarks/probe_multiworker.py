@@ -386,12 +386,14 @@ def attempt_keras_distribution(args: argparse.Namespace, result: dict[str, Any])
 
 def _mooring_setup(args: argparse.Namespace) -> dict[str, Any]:
     """mooring's own steps up to a compiled model: statistics, label, spec, model, data."""
-    from mooring.config import load_config, plan_training
-    from mooring.contract import ReadOptions, compute_statistics
-    from mooring.contract.schema import infer_schema
-    from mooring.features import build_feature_spec
-    from mooring.training.labels import resolve_label
-    from mooring.training.pipeline import load_training_data
+    from mooring.config import load_config
+    from mooring.config._model import plan_training
+    from mooring.contract._io import ReadOptions
+    from mooring.contract._schema import infer_schema
+    from mooring.contract._statistics import compute_statistics
+    from mooring.features._infer import build_feature_spec
+    from mooring.training._labels import resolve_label
+    from mooring.training._pipeline import load_training_data
 
     cfg = load_config(ADULT / "mooring.toml")
     cfg.model.kind = args.kind
@@ -431,8 +433,8 @@ def _mooring_setup(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _mooring_eval(s: dict[str, Any], model_dir: Path) -> float:
-    from mooring.contract import read_table
-    from mooring.features.inputs import predict_saved_model
+    from mooring.contract._io import read_table
+    from mooring.features._inputs import predict_saved_model
 
     cfg, label = s["cfg"], s["label"]
     table = read_table(cfg.path(cfg.data.eval), s["options"])
@@ -446,9 +448,9 @@ def attempt_mooring(kind: str, args: argparse.Namespace, result: dict[str, Any])
     tf = _setup_tf(args.threads)
     import keras
 
-    from mooring.training.builders import build_model, resolve_kind
-    from mooring.training.export import export_model
-    from mooring.training.fit import _compile
+    from mooring.training._builders import build_model, resolve_kind
+    from mooring.training._export import export_model
+    from mooring.training._fit import _compile
 
     result["keras"] = keras.__version__
     result["tensorflow"] = tf.__version__

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from mooring.contract import ReadOptions
+from mooring.contract._io import ReadOptions
 
 # Tests never assert wall-clock times, and Hypothesis's per-example deadline is one: on a
 # loaded 2-core machine a 0.03 ms example once took 428 ms and failed the suite.

@@ -27,7 +27,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_tensorflow": frozenset(),
     "_exports": frozenset(),
     "config": frozenset({"errors"}),
-    "tracing": frozenset({"errors", "config"}),
+    "_tracing": frozenset({"errors", "config"}),
     "formats": frozenset({"errors", "_tensorflow"}),
     "contract": frozenset({"errors", "config", "formats", "_exports"}),
     "features": frozenset({"errors", "config", "formats", "contract"}),
@@ -46,7 +46,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "_exports",
             "contract",
             "registry",
-            "tracing",
+            "_tracing",
         }
     ),
     "monitoring": frozenset(
@@ -55,7 +55,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "dashboard": frozenset(
         {"errors", "config", "formats", "contract", "evaluation", "registry", "monitoring", "ops"}
     ),
-    "scaffold": frozenset({"errors", "config", "formats", "contract", "features"}),
+    "_scaffold": frozenset({"errors", "config", "formats", "contract", "features"}),
     "ops": frozenset({"errors", "config", "formats", "registry", "monitoring"}),
     "scale": frozenset(
         {
@@ -81,11 +81,11 @@ ALLOWED: dict[str, frozenset[str]] = {
             "registry",
             "monitoring",
             "dashboard",
-            "tracing",
+            "_tracing",
             "scale",
         }
     ),
-    "project": frozenset(
+    "_project": frozenset(
         {
             "errors",
             "config",
@@ -159,6 +159,15 @@ def imports_of(path: Path) -> Iterator[str]:
                 yield from (f"mooring.{alias.name}" for alias in node.names)
 
 
+def imports_of_file(path: Path) -> Iterator[str]:
+    """The modules a file outside the package imports (absolute imports only)."""
+    for node in ast.walk(_parse(path)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module
+
+
 def sources() -> list[Path]:
     return sorted(SRC.rglob("*.py"))
 
@@ -191,21 +200,156 @@ def test_part_imports_only_its_row(part: str) -> None:
     )
 
 
-def test_no_private_module_is_imported_across_parts() -> None:
+# The supported Python API: each public module and the names it exports. Every other
+# module is internal: its dotted name has a part starting with an underscore.
+PUBLIC: dict[str, frozenset[str]] = {
+    "mooring": frozenset(
+        {
+            "ChecksFailedError",
+            "ConfigError",
+            "ConflictError",
+            "DataError",
+            "DeadlineExceededError",
+            "Deployment",
+            "DirectorySource",
+            "DriftReport",
+            "IntegrityError",
+            "InvalidRequestError",
+            "MissingExtraError",
+            "ModelLoadError",
+            "ModelSource",
+            "ModelSummary",
+            "ModelUnavailableError",
+            "ModelVersion",
+            "MooringConfig",
+            "MooringError",
+            "NotFoundError",
+            "OverloadedError",
+            "PayloadTooLargeError",
+            "Project",
+            "Registry",
+            "RegistrySource",
+            "RegistryUnavailableError",
+            "RunRecord",
+            "RunResult",
+            "SchemaError",
+            "ServingConfig",
+            "UnauthorizedError",
+            "UsageError",
+            "VersionRecord",
+            "__version__",
+            "build_app",
+            "check_drift",
+            "create_app",
+            "load_config",
+            "run_pipeline",
+            "server_config",
+        }
+    ),
+    "mooring.errors": frozenset(
+        {
+            "ChecksFailedError",
+            "ConfigError",
+            "ConflictError",
+            "DataError",
+            "DeadlineExceededError",
+            "IntegrityError",
+            "InvalidRequestError",
+            "MissingExtraError",
+            "ModelLoadError",
+            "ModelUnavailableError",
+            "MooringError",
+            "NotFoundError",
+            "OverloadedError",
+            "PayloadTooLargeError",
+            "RegistryUnavailableError",
+            "SchemaError",
+            "UnauthorizedError",
+            "UsageError",
+        }
+    ),
+    "mooring.cli": frozenset({"app", "main"}),
+    "mooring.config": frozenset({"MooringConfig", "ServingConfig", "load_config"}),
+    "mooring.registry": frozenset(
+        {"Deployment", "ModelSummary", "ModelVersion", "Registry", "RunRecord", "VersionRecord"}
+    ),
+    "mooring.serving": frozenset(
+        {
+            "DirectorySource",
+            "ModelSource",
+            "RegistrySource",
+            "build_app",
+            "create_app",
+            "server_config",
+        }
+    ),
+    "mooring.monitoring": frozenset(
+        {"DriftReport", "RolloutController", "RolloutDecision", "check_drift"}
+    ),
+    "mooring.pipeline": frozenset(
+        {
+            "ProjectStatus",
+            "RunObserver",
+            "RunResult",
+            "StepRecord",
+            "project_status",
+            "run_pipeline",
+        }
+    ),
+}
+# Folders of files that other tools load by path, not modules of the API.
+NOT_MODULES = ("mooring.registry.migrations",)
+# Entry points run as scripts (``python -m``).
+SCRIPTS = {"__main__"}
+
+
+def public_modules() -> list[str]:
+    """mooring, and every part whose name has no leading underscore (its face)."""
+    faces = sorted(f"mooring.{part}" for part in EVERY_PART - ROOTS if not part.startswith("_"))
+    return ["mooring", *faces, "mooring.cli"]
+
+
+def test_every_module_past_a_face_is_internal() -> None:
+    public = set(public_modules())
     wrong = []
     for path in sources():
-        for module in imports_of(path):
+        name = module_name(path)
+        parts = name.split(".")
+        if name in public or parts[-1] in SCRIPTS or name.startswith(NOT_MODULES):
+            continue
+        if not any(p.startswith("_") and not p.startswith("__") for p in parts[1:]):
+            wrong.append(name)
+    assert wrong == [], "name these modules with a leading underscore (internal):\n" + "\n".join(
+        wrong
+    )
+
+
+@pytest.mark.parametrize("module", public_modules())
+def test_the_public_api_is_exactly_the_supported_names(module: str) -> None:
+    face = importlib.import_module(module)
+    exported = getattr(face, "__all__", None)
+    assert exported is not None, f"{module} must declare __all__ (empty when internal)"
+    assert set(exported) == PUBLIC.get(module, frozenset()), (
+        f"{module} exports {sorted(set(exported))}; the supported API (PUBLIC here, "
+        "ARCHITECTURE.md) says otherwise"
+    )
+    missing = [name for name in exported if not hasattr(face, name)]
+    assert missing == [], f"{module}.__all__ names missing attributes: {missing}"
+
+
+def test_the_examples_use_only_the_public_api() -> None:
+    examples = SRC.parent.parent / "examples"
+    wrong = []
+    for path in sorted(examples.rglob("*.py")):
+        for module in imports_of_file(path):
             names = module.split(".")
-            if names[0] != "mooring" or len(names) < 3:
-                continue
-            private = [n for n in names[2:] if n.startswith("_") and not n.startswith("__")]
-            if private and names[1] != part_of(path):
-                wrong.append(f"{path.relative_to(SRC)} imports {module}")
+            if names[0] == "mooring" and any(n.startswith("_") for n in names[1:]):
+                wrong.append(f"{path.relative_to(examples)} imports {module}")
     assert wrong == []
 
 
 def test_formats_are_spelled_in_formats_only() -> None:
-    metrics = importlib.import_module("mooring.formats.metrics")
+    metrics = importlib.import_module("mooring.formats._metrics")
     names = [v for k, v in vars(metrics).items() if k.isupper() and isinstance(v, str)]
     assert "mooring_requests" in names
     spelled = [f'"{name}"' for name in ["mooring.json", "serving_default", *names]]
@@ -233,15 +377,6 @@ def test_no_module_past_the_ceiling() -> None:
     assert long == {}
 
 
-@pytest.mark.parametrize("part", sorted(p for p in ALLOWED if (SRC / p).is_dir()))
-def test_public_surface_declared(part: str) -> None:
-    package = importlib.import_module(f"mooring.{part}")
-    exported = getattr(package, "__all__", None)
-    assert exported, f"mooring.{part} must declare __all__"
-    missing = [name for name in exported if not hasattr(package, name)]
-    assert missing == [], f"mooring.{part}.__all__ names missing attributes: {missing}"
-
-
 def test_formats_import_without_tensorflow() -> None:
     probe = (
         "import sys, json, mooring.formats; "
@@ -252,7 +387,7 @@ def test_formats_import_without_tensorflow() -> None:
 
 
 # What `mooring serve --monitor` runs: the command, the server, the monitor and the dashboard.
-SERVE_ENTRY = ("mooring.cli.serve", "mooring.cli.monitor", "mooring.dashboard")
+SERVE_ENTRY = ("mooring.cli._serve", "mooring.cli._monitor", "mooring.dashboard")
 
 
 def module_files() -> dict[str, Path]:
@@ -293,9 +428,9 @@ def test_serve_with_monitor_never_imports_keras() -> None:
     probe = "\n".join(
         [
             "import sys, json",
-            "import mooring.cli.serve, mooring.cli.monitor",
+            "import mooring.cli._serve, mooring.cli._monitor",
             "import mooring.serving, mooring.monitoring, mooring.dashboard",
-            "import mooring.contract.schema",
+            "import mooring.contract._schema",
             "from mooring._tensorflow import import_tensorflow",
             "import_tensorflow()",
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'keras')))",

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mooring.config import MooringConfig, load_config, parse_duration
+from mooring.config import MooringConfig, load_config
+from mooring.config._base import parse_duration
 from mooring.errors import ConfigError, NotFoundError
 
 MINIMAL = {"project": {"name": "income"}, "data": {"train": "train.csv"}}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mooring.contract.validation import AnomalyKind
+from mooring._project import Project
+from mooring.contract._validation import AnomalyKind
 from mooring.errors import ConfigError
-from mooring.project import Project
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mooring._scaffold import propose_name, scaffold_config
 from mooring.config import load_config
 from mooring.errors import UsageError
-from mooring.scaffold import propose_name, scaffold_config
 from tests._support.timed_adult import write_timed_adult
 
 

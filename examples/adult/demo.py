@@ -33,9 +33,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from mooring import Project
 from mooring.errors import MooringError
 from mooring.pipeline import RunObserver, RunResult, StepRecord
-from mooring.project import Project
 from mooring.registry import Registry
 
 HERE = Path(__file__).resolve().parent

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from mooring import Project
 from mooring.pipeline import project_status
-from mooring.project import Project
 
 CONFIG = Path(__file__).with_name("mooring.toml")
 

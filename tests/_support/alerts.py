@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mooring.monitoring.alerts import Alert
+from mooring.monitoring._alerts import Alert
 
 __all__ = ["Collect"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, select, update
 
-from mooring.registry import event_hash
-from mooring.registry.sql.tables import audit_events, audit_head
+from mooring.registry._audit import event_hash
+from mooring.registry._sql.tables import audit_events, audit_head
 
 
 def rewrite_audit(

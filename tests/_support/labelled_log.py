@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from mooring.config import MooringConfig
-from mooring.formats.feedback import FeedbackStore
-from mooring.serving.log import PredictionLog
+from mooring.formats._feedback import FeedbackStore
+from mooring.serving._log import PredictionLog
 from tests._support.rollout import NAME
 
 

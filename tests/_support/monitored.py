@@ -18,11 +18,12 @@ import pyarrow.csv as pacsv
 import pytest
 
 from mooring.config import MooringConfig, load_config
-from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.formats.files import file_fingerprint
-from mooring.formats.version_record import VersionRecord
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._statistics import compute_statistics
+from mooring.formats._files import file_fingerprint
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
-from mooring.serving.log import PredictionLog
+from mooring.serving._log import PredictionLog
 
 ROOT = Path(__file__).resolve().parents[2] / "examples" / "adult"
 FEATURES = ["age", "hours-per-week", "workclass", "sex"]
@@ -86,7 +87,7 @@ def reset(project: MonitoredProject) -> None:
 
 def build_project(root: Path) -> MonitoredProject:
     """Train, register (with statistics and lineage) and deploy version 1."""
-    from mooring.training import train_model
+    from mooring.training._fit import train_model
 
     root.mkdir(parents=True, exist_ok=True)
     train = read_table(ROOT / "adult.data.csv.gz", OPTIONS).select([*FEATURES, "class"])
@@ -138,7 +139,7 @@ def log_rows(
     project: MonitoredProject, table: pa.Table, *, version: int = 1, prefix: str = "r"
 ) -> list[str]:
     """Score ``table`` with the model and log one request per row; return the request ids."""
-    from mooring.features import predict_saved_model
+    from mooring.features._inputs import predict_saved_model
 
     outputs = predict_saved_model(project.model_dir, table)
     url = str(project.cfg.home / "predictions")

@@ -8,7 +8,7 @@ one trained on flipped labels (its scores are inverted), one trained on shuffled
 
 Every version is registered as ``mooring run`` registers it: training statistics,
 lineage with the fingerprints of its train and eval files, its evaluation metrics and
-the references frozen with them (:func:`mooring.monitoring.baselines.freeze_references`).
+the references frozen with them (:func:`mooring.monitoring._baselines.freeze_references`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from mooring.config import MooringConfig, load_config
-from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.formats.files import file_fingerprint
-from mooring.formats.version_record import RunRecord, VersionRecord
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._statistics import compute_statistics
+from mooring.formats._files import file_fingerprint
+from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import ModelVersion, Registry
 
 ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult"
@@ -147,7 +148,7 @@ def build_regime(root: Path) -> Regime:
 
 
 def _train(regime: Regime, data: str, out: Path) -> Path:
-    from mooring.training import train_model
+    from mooring.training._fit import train_model
 
     cfg = regime.config(data, "old_eval")
     stats = compute_statistics(regime.files[data], ReadOptions.from_config(cfg.data))
@@ -170,8 +171,8 @@ def register(
     With ``production``, that version is evaluated on the same eval data, as ``mooring
     run`` does for its change gates.
     """
-    from mooring.evaluation import evaluate_model_dir
-    from mooring.monitoring.baselines import REFERENCES, evaluation_outputs, freeze_references
+    from mooring.evaluation._model import evaluate_model_dir
+    from mooring.monitoring._baselines import REFERENCES, evaluation_outputs, freeze_references
 
     cfg = regime.config(train, eval_, home=cfg.home if cfg is not None else None)
     options = ReadOptions.from_config(cfg.data)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from mooring.config import MooringConfig
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
-from mooring.serving.metrics import ServingMetrics
+from mooring.serving._metrics import ServingMetrics
 
 NAME = "income"
 BLESSED: dict[str, Any] = {"blessed": True, "gates": []}

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mooring.config import MooringConfig
-from mooring.monitoring.alerts import AlertManager
-from mooring.monitoring.rollout import RolloutController
-from mooring.monitoring.rollout_state import RolloutDecision
+from mooring.monitoring._alerts import AlertManager
+from mooring.monitoring._rollout import RolloutController
+from mooring.monitoring._rollout_state import RolloutDecision
 from mooring.registry import Registry
-from mooring.serving.metrics import ServingMetrics
+from mooring.serving._metrics import ServingMetrics
 from tests._support.rollout import NAME, Clock, project, registry_with_versions, serve
 
 #: The rollout settings of :func:`rollout_project`: 20 canary requests before a step ends.

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from mooring.config import MooringConfig, load_config
-from mooring.contract import ReadOptions, compute_statistics
-from mooring.formats.columns import columns_from_rows
-from mooring.formats.version_record import VersionRecord
+from mooring.contract._io import ReadOptions
+from mooring.contract._statistics import compute_statistics
+from mooring.formats._columns import columns_from_rows
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
-from mooring.scale import ShardScorer
-from mooring.serving.loaded import ServedModel, load_served_model
+from mooring.scale._score import ShardScorer
+from mooring.serving._loaded import ServedModel, load_served_model
 from tests._support.broken_adult import adult_sample, csv_bytes
 from tests._support.server import BLESSED, LINEAGE, NAME
 

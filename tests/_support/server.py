@@ -19,8 +19,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from mooring.config import MooringConfig, ServingConfig
-from mooring.formats.metrics import REQUESTS, read_samples, total
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._metrics import REQUESTS, read_samples, total
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app, server_config
 from tests._support.serving_model import build_model_dir

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mooring._project import Project
 from mooring.cli import main
 from mooring.config import load_config
-from mooring.project import Project
 from tests._support.timed_adult import write_timed_adult
 
 

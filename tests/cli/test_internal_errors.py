@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import mooring.cli.run as run_module
+import mooring.cli._run as run_module
 from mooring.cli import main
 
 

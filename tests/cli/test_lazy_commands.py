@@ -61,14 +61,14 @@ def test_serve_imports_only_the_serve_command() -> None:
         "mooring.cli._app",
         "mooring.cli._common",
         "mooring.cli._preflight",
-        "mooring.cli.serve",
+        "mooring.cli._serve",
     ]
 
 
 def test_debug_flag_before_the_command_still_finds_it() -> None:
     code, mods, out = _run(["--debug", "validate", "--help"])
     assert code == 0 and "--schema" in out
-    assert "mooring.cli.contract" in mods and "mooring.cli.serve" not in mods
+    assert "mooring.cli._contract" in mods and "mooring.cli._serve" not in mods
 
 
 def test_root_help_and_unknown_commands_see_every_command() -> None:
@@ -95,7 +95,8 @@ def test_start_up_imports_run_without_the_collector_and_leave_it_on() -> None:
 
 
 def test_the_checks_before_tensorflow_read_options_every_command_still_has() -> None:
-    from mooring.cli import _preflight, serve
+    from mooring.cli import _preflight
+    from mooring.cli import _serve as serve
 
     group = get_command(app)
     assert set(_preflight.NEEDS) <= set(COMMANDS)

@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, text
 
 from mooring.cli import main
 from mooring.config import load_config
-from mooring.dashboard.card import render_model_card
-from mooring.formats.version_record import VersionRecord
+from mooring.dashboard._card import render_model_card
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.artifacts import (
     BLESSED,

@@ -14,7 +14,7 @@ import pytest
 
 from mooring.cli import main
 from mooring.registry import Registry
-from mooring.serving.metrics import ServingMetrics
+from mooring.serving._metrics import ServingMetrics
 from tests._support.rollout import NAME, registry_with_versions, serve
 from tests._support.rollout import project as make_project
 

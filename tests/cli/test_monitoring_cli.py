@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mooring.cli import main
-from mooring.cli.monitoring import parse_since
+from mooring.cli._monitoring import parse_since
 from mooring.errors import UsageError
 from tests._support.monitored import MonitoredProject, log_rows, shared_project, shifted
 from tests._support.waiting import PATIENCE, wait_until
@@ -161,10 +161,10 @@ def test_the_drift_table_shows_each_features_floor_and_natural_variation(
     import numpy as np
     import pyarrow as pa
 
-    from mooring.cli.monitoring import _print_report
-    from mooring.config import MonitoringConfig
-    from mooring.contract import compute_statistics
-    from mooring.monitoring import compute_drift
+    from mooring.cli._monitoring import _print_report
+    from mooring.config._monitoring import MonitoringConfig
+    from mooring.contract._statistics import compute_statistics
+    from mooring.monitoring._drift import compute_drift
 
     rng = np.random.default_rng(0)
     base = pa.table({"x": rng.normal(size=5000), "c": rng.choice(["a", "b"], 5000)})

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from mooring.cli import main
-from mooring.cli.monitor import _print
-from mooring.monitoring.monitor import MonitorReport
-from mooring.monitoring.rollout_view import GuardrailView, rollout_path
+from mooring.cli._monitor import _print
+from mooring.monitoring._monitor import MonitorReport
+from mooring.monitoring._rollout_view import GuardrailView, rollout_path
 from mooring.registry import Registry
 from tests._support.cli import run_mooring
 from tests._support.rollout import NAME, registry_with_versions

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mooring._project import Project
 from mooring.cli import main
 from mooring.config import load_config
-from mooring.project import Project
 from mooring.registry import Registry
 from tests._support.cli import run_mooring as mooring
 from tests._support.project import break_ages, edit, write_adult, write_project

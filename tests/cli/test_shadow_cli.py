@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mooring.cli import main
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mooring.config import load_config
-from mooring.formats.drift import LATEST, drift_folder
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._drift import LATEST, drift_folder
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.cli import run_mooring as mooring
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mooring.config import load_config
-from mooring.monitoring.rollout import ACTOR
+from mooring.monitoring._rollout import ACTOR
 from tests._support.cli import run_mooring as mooring
 from tests._support.rollout_evidence import rolled_back_then_next, write_config
 

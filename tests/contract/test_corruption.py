@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mooring.config import ContractConfig
-from mooring.contract import ReadOptions, compute_statistics
-from mooring.contract.schema import Schema, infer_schema
-from mooring.contract.validation import AnomalyKind, ValidationResult, validate
+from mooring.config._data import ContractConfig
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import Schema, infer_schema
+from mooring.contract._statistics import compute_statistics
+from mooring.contract._validation import AnomalyKind, ValidationResult, validate
 from mooring.errors import DataError, MooringError
 from tests._support.broken_adult import Rows, adult_sample, csv_bytes, drop_column, map_column
 

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.config import DEFAULT_NA_VALUES
-from mooring.contract import ReadOptions, compute_statistics, iter_batches
-from mooring.contract.schema import infer_schema
-from mooring.contract.validation import validate
+from mooring.config._base import DEFAULT_NA_VALUES
+from mooring.contract._io import ReadOptions, iter_batches
+from mooring.contract._schema import infer_schema
+from mooring.contract._statistics import compute_statistics
+from mooring.contract._validation import validate
 from mooring.errors import DataError
 
 # Tokens as they appear in real files: padded categories, na markers with and without

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.config import ContractConfig
-from mooring.contract import ReadOptions, compute_statistics
-from mooring.contract.diff import diff_schemas, likely_rename, types_compatible
-from mooring.contract.schema import ColumnSchema, Schema, infer_schema
+from mooring.config._data import ContractConfig
+from mooring.contract._diff import diff_schemas, likely_rename, types_compatible
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import ColumnSchema, Schema, infer_schema
+from mooring.contract._statistics import compute_statistics
 
 ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult" / "adult.data.csv.gz"
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.contract.schema import infer_schema
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._schema import infer_schema
+from mooring.contract._statistics import compute_statistics
 from mooring.errors import DataError, NotFoundError
 
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mooring.config import ColumnOverride, ContractConfig
-from mooring.contract import compute_statistics
-from mooring.contract.schema import ColumnSchema, Schema, infer_schema
+from mooring.config._data import ColumnOverride, ContractConfig
+from mooring.contract._schema import ColumnSchema, Schema, infer_schema
+from mooring.contract._statistics import compute_statistics
 from mooring.errors import NotFoundError, SchemaError
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.contract.sketch import FrequencySketch, QuantileSketch
+from mooring.contract._sketch import FrequencySketch, QuantileSketch
 
 QS = np.linspace(0.01, 0.99, 25)
 

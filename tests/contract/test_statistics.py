@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.contract._io import ReadOptions
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import DataError
 
 

@@ -18,12 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.config import DEFAULT_NA_VALUES
-from mooring.contract import ReadOptions, compute_statistics, iter_batches
-from mooring.contract import statistics as statistics_module
-from mooring.contract.schema import ColumnSchema, Schema
-from mooring.contract.sketch import QuantileSketch
-from mooring.contract.summaries import NumericSummary
+from mooring.config._base import DEFAULT_NA_VALUES
+from mooring.contract import _statistics as statistics_module
+from mooring.contract._io import ReadOptions, iter_batches
+from mooring.contract._schema import ColumnSchema, Schema
+from mooring.contract._sketch import QuantileSketch
+from mooring.contract._statistics import compute_statistics
+from mooring.contract._summaries import NumericSummary
 from mooring.errors import DataError
 
 NA = (*DEFAULT_NA_VALUES, "?")

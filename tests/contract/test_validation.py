@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from mooring.config import ContractConfig
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
-from mooring.contract.schema import Schema, infer_schema
-from mooring.contract.validation import AnomalyKind, ValidationResult, validate
+from mooring.config._data import ContractConfig
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import Schema, infer_schema
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
+from mooring.contract._validation import AnomalyKind, ValidationResult, validate
 from mooring.errors import UsageError
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)

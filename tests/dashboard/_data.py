@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mooring.dashboard import render_drift_html, render_evaluation_html
-from mooring.dashboard.card import render_model_card
-from mooring.formats.version_record import RunRecord, VersionRecord
+from mooring.dashboard._card import render_model_card
+from mooring.dashboard._drift_report import render_drift_html
+from mooring.dashboard._evaluation_report import render_evaluation_html
+from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
 
 NAME = "income"
@@ -28,8 +29,9 @@ LINEAGE: dict[str, Any] = {"data_fingerprint": "ab" * 32, "code_version": "test"
 
 def evaluation(home: Path, version: int, quality: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and gate decision of a real evaluation; the report goes under ``home/reports``."""
-    from mooring.config import GateConfig
-    from mooring.evaluation import decide, evaluate
+    from mooring.config._evaluation import GateConfig
+    from mooring.evaluation._evaluate import evaluate
+    from mooring.evaluation._gates import decide
 
     rng = np.random.default_rng(version)
     labels = rng.integers(0, 2, 1500)
@@ -100,9 +102,10 @@ def _window(table: pa.Table, rows: int, shift: float, seed: int) -> pa.Table:
 
 def write_drift_reports(home: Path, train: Path, *, model: str = NAME, version: int = 1) -> None:
     """Three reports an hour apart: two quiet ones, then age and sex drift."""
-    from mooring.config import MonitoringConfig
-    from mooring.contract import ReadOptions, compute_statistics, read_table
-    from mooring.monitoring.drift import compute_drift
+    from mooring.config._monitoring import MonitoringConfig
+    from mooring.contract._io import ReadOptions, read_table
+    from mooring.contract._statistics import compute_statistics
+    from mooring.monitoring._drift import compute_drift
 
     options = ReadOptions(na_values=("?",))
     table = read_table(train, options).select(["age", "workclass", "sex", "hours-per-week"])

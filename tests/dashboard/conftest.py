@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from mooring.dashboard import create_ui, standalone_app
+from mooring.dashboard._app import create_ui, standalone_app
 from mooring.registry import Registry
 from tests._support.server import model_dirs
 from tests.dashboard._data import NAME, TOKEN, plain_folders, populate, write_drift_reports

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from mooring.dashboard import DEFAULT_ACTOR, create_ui, standalone_app
+from mooring.dashboard._app import DEFAULT_ACTOR, create_ui, standalone_app
 from tests.dashboard._data import NAME, TOKEN
 from tests.dashboard.conftest import Site
 

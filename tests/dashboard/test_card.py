@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mooring.dashboard.card import render_model_card
-from mooring.formats.version_record import VersionRecord
-from mooring.registry import CardRenderer, Registry
+from mooring.dashboard._card import render_model_card
+from mooring.formats._version_record import VersionRecord
+from mooring.registry import Registry
+from mooring.registry._store import CardRenderer
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mooring.cli import main
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.server import free_port
 from tests._support.waiting import PATIENCE, wait_until

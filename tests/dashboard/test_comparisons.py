@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from mooring.dashboard import create_ui, render_drift_html, standalone_app
-from mooring.dashboard.card import render_model_card
-from mooring.formats.drift import DriftReport, drift_folder
-from mooring.formats.version_record import VersionRecord
+from mooring.dashboard._app import create_ui, standalone_app
+from mooring.dashboard._card import render_model_card
+from mooring.dashboard._drift_report import render_drift_html
+from mooring.formats._drift import DriftReport, drift_folder
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from tests.dashboard._data import NAME, plain_folders
 

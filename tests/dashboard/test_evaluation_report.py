@@ -10,9 +10,10 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from mooring.config import EvaluationConfig
-from mooring.dashboard import render_evaluation_html
-from mooring.evaluation import decide, evaluate
+from mooring.config._evaluation import EvaluationConfig
+from mooring.dashboard._evaluation_report import render_evaluation_html
+from mooring.evaluation._evaluate import evaluate
+from mooring.evaluation._gates import decide
 
 
 def test_save_writes_self_contained_html_and_json(tmp_path: Path) -> None:

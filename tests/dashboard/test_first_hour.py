@@ -25,21 +25,18 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mooring.dashboard import (
-    LiveMetrics,
-    create_ui,
-    render_drift_html,
-    render_evaluation_html,
-    standalone_app,
-)
-from mooring.dashboard.bin_labels import compact_bins
-from mooring.dashboard.charts import histogram_chart, seconds_ago, time_ticks
-from mooring.dashboard.live_view import live_view
-from mooring.dashboard.report_pages import with_back_link
-from mooring.dashboard.version_facts import NOT_RECORDED, kind_of, recorded_kind, version_marks
-from mooring.formats.version_record import RunRecord, VersionRecord
+from mooring.dashboard._app import create_ui, standalone_app
+from mooring.dashboard._bin_labels import compact_bins
+from mooring.dashboard._charts import histogram_chart, seconds_ago, time_ticks
+from mooring.dashboard._drift_report import render_drift_html
+from mooring.dashboard._evaluation_report import render_evaluation_html
+from mooring.dashboard._live import LiveMetrics
+from mooring.dashboard._live_view import live_view
+from mooring.dashboard._report_pages import with_back_link
+from mooring.dashboard._version_facts import NOT_RECORDED, kind_of, recorded_kind, version_marks
+from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Deployment, Registry
-from mooring.serving.metrics import ServingMetrics
+from mooring.serving._metrics import ServingMetrics
 from tests._support.server import ServerThread
 from tests._support.waiting import PATIENCE
 from tests.dashboard._data import LINEAGE, NAME, TOKEN, evaluation, plain_folders, populate
@@ -65,8 +62,9 @@ class Clock:
 
 def _candidates_report(home: Path, version: int) -> None:
     """A real evaluation report whose run compared three candidates (a wide table)."""
-    from mooring.config import GateConfig
-    from mooring.evaluation import decide, evaluate
+    from mooring.config._evaluation import GateConfig
+    from mooring.evaluation._evaluate import evaluate
+    from mooring.evaluation._gates import decide
 
     rng = np.random.default_rng(version)
     labels = rng.integers(0, 2, 1500)
@@ -104,9 +102,9 @@ def _candidates_report(home: Path, version: int) -> None:
 
 def _drift_reports(home: Path) -> None:
     """Two drift reports on a continuous feature (``ratio``) and a category (``plan``)."""
-    from mooring.config import MonitoringConfig
-    from mooring.contract import compute_statistics
-    from mooring.monitoring.drift import compute_drift
+    from mooring.config._monitoring import MonitoringConfig
+    from mooring.contract._statistics import compute_statistics
+    from mooring.monitoring._drift import compute_drift
 
     rng = np.random.default_rng(7)
 

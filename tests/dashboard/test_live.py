@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
-from mooring.dashboard import LiveMetrics, bucket_quantile, parse_metrics
-from mooring.dashboard.live_view import live_view
+from mooring.dashboard._live import LiveMetrics, bucket_quantile, parse_metrics
+from mooring.dashboard._live_view import live_view
 from mooring.registry import Deployment
-from mooring.serving.metrics import LATENCY_BUCKETS, ServingMetrics
+from mooring.serving._metrics import LATENCY_BUCKETS, ServingMetrics
 
 
 class Clock:

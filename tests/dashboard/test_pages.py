@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mooring.dashboard import create_ui, standalone_app
-from mooring.dashboard.card import render_model_card
-from mooring.formats.version_record import RunRecord, VersionRecord
+from mooring.dashboard._app import create_ui, standalone_app
+from mooring.dashboard._card import render_model_card
+from mooring.formats._version_record import RunRecord, VersionRecord
 from tests.dashboard._data import NAME, TOKEN, write_drift_file
 from tests.dashboard.conftest import Site
 
@@ -324,6 +324,6 @@ def test_admin_form_only_with_a_token(site: Site) -> None:
 
 
 def test_a_bound_without_a_value_is_not_shown_as_none() -> None:
-    from mooring.dashboard.views import _bound
+    from mooring.dashboard._views import _bound
 
     assert _bound({"absolute": 0.01, "relative": None}) == "absolute 0.01"

@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mooring.dashboard.charts import Bar, Line, bar_chart, histogram_chart, line_chart, ticks
-from mooring.dashboard.drift_files import is_report_stem, latest_drift, read_drift_history
-from mooring.dashboard.markdown import render_markdown
+from mooring.dashboard._charts import Bar, Line, bar_chart, histogram_chart, line_chart, ticks
+from mooring.dashboard._drift_files import is_report_stem, latest_drift, read_drift_history
+from mooring.dashboard._markdown import render_markdown
 from tests.dashboard._data import write_drift_file
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from mooring.dashboard import create_ui, standalone_app
-from mooring.monitoring.rollout_state import RolloutDecision
-from mooring.monitoring.rollout_view import rollout_path
+from mooring.dashboard._app import create_ui, standalone_app
+from mooring.monitoring._rollout_state import RolloutDecision
+from mooring.monitoring._rollout_view import rollout_path
 from mooring.registry import Registry
 from tests._support.rollout import NAME, registry_with_versions
 from tests._support.rollout_evidence import rollout_project, undecided_rollout

@@ -10,9 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from mooring.config import load_config
-from mooring.dashboard import create_ui, standalone_app
-from mooring.formats.version_record import VersionRecord
-from mooring.ops import runbook
+from mooring.dashboard._app import create_ui, standalone_app
+from mooring.formats._version_record import VersionRecord
+from mooring.ops._runbook import runbook
 from mooring.registry import Registry
 from tests.dashboard._data import NAME, plain_folders
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mooring.cli.serve import with_dashboard
+from mooring.cli._serve import with_dashboard
 from mooring.config import MooringConfig
 from mooring.registry import Registry
 from mooring.serving import create_app

@@ -21,7 +21,7 @@ import yaml
 
 from mooring.config import load_config
 from mooring.errors import ConfigError
-from mooring.registry.sql.engine import parse_url
+from mooring.registry._sql.engine import parse_url
 from tests._support.deploy import (
     DOCKERFILE,
     KUBERNETES,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from mooring.evaluation.bootstrap import bootstrap, bootstrap_indices, bootstrap_values
-from mooring.evaluation.metrics import prepare
+from mooring.evaluation._bootstrap import bootstrap, bootstrap_indices, bootstrap_values
+from mooring.evaluation._metrics import prepare
 
 
 def _data(n: int = 800) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.calibration import calibration_curve
 
-from mooring.evaluation.calibration import (
+from mooring.evaluation._calibration import (
     calibration,
     multiclass_calibration,
     regression_calibration,

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mooring.config import EvaluationConfig, GateConfig
-from mooring.dashboard import render_evaluation_html
-from mooring.evaluation import EvaluationResult, decide, evaluate
-from mooring.evaluation.candidates import CandidateEvaluation, pick
+from mooring.config._evaluation import EvaluationConfig, GateConfig
+from mooring.dashboard._evaluation_report import render_evaluation_html
+from mooring.evaluation._candidates import CandidateEvaluation, pick
+from mooring.evaluation._evaluate import evaluate
+from mooring.evaluation._gates import decide
+from mooring.evaluation._result import EvaluationResult
 
 RNG = np.random.default_rng(7)
 LABELS = RNG.integers(0, 2, 2000)

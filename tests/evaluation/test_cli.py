@@ -13,8 +13,9 @@ import pytest
 
 from mooring.cli import main
 from mooring.config import load_config
-from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.evaluation import evaluate_model_dir
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._statistics import compute_statistics
+from mooring.evaluation._model import evaluate_model_dir
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +68,7 @@ threshold = "cost_optimal"
 
 
 def _train(config: Path, out: Path) -> Path:
-    from mooring.training import train_model
+    from mooring.training._fit import train_model
 
     cfg = load_config(config)
     stats = compute_statistics(cfg.path(cfg.data.train), ReadOptions.from_config(cfg.data))

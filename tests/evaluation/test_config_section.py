@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mooring.config import EvaluationConfig, load_config
+from mooring.config import load_config
+from mooring.config._evaluation import EvaluationConfig
 from mooring.errors import ConfigError
 
 

@@ -15,12 +15,14 @@ import pytest
 from pydantic import ValidationError
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
-from mooring.config import EvaluationConfig, GateConfig
-from mooring.evaluation import EvaluationResult, decide, evaluate
-from mooring.evaluation.candidates import CandidateEvaluation, pick
-from mooring.evaluation.defaults import hanley_mcneil
-from mooring.formats.gate import is_ungated, verdict
-from mooring.monitoring.guardrails import standard_error
+from mooring.config._evaluation import EvaluationConfig, GateConfig
+from mooring.evaluation._candidates import CandidateEvaluation, pick
+from mooring.evaluation._defaults import hanley_mcneil
+from mooring.evaluation._evaluate import evaluate
+from mooring.evaluation._gates import decide
+from mooring.evaluation._result import EvaluationResult
+from mooring.formats._gate import is_ungated, verdict
+from mooring.monitoring._guardrails import standard_error
 from tests._support.adult_arrays import (
     adult_rows,
     age_predictions,

@@ -7,14 +7,11 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from mooring.config import EvaluationConfig, GateConfig
-from mooring.evaluation import (
-    EvaluationResult,
-    compare,
-    compare_predictions,
-    decide,
-    evaluate,
-)
+from mooring.config._evaluation import EvaluationConfig, GateConfig
+from mooring.evaluation._compare import compare, compare_predictions
+from mooring.evaluation._evaluate import evaluate
+from mooring.evaluation._gates import decide
+from mooring.evaluation._result import EvaluationResult
 
 
 def _result(noise: float = 0.0, seed: int = 0, **config: object) -> EvaluationResult:

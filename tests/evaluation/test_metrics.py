@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
 from mooring.errors import UsageError
-from mooring.evaluation.metrics import prepare
+from mooring.evaluation._metrics import prepare
 
 TOL = 1e-9
 

@@ -9,11 +9,11 @@ import pyarrow as pa
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mooring.config import EvaluationConfig
+from mooring.config._evaluation import EvaluationConfig
 from mooring.errors import DataError
-from mooring.evaluation import evaluate
-from mooring.evaluation.slices import build_slices
-from mooring.evaluation.windows import build_windows
+from mooring.evaluation._evaluate import evaluate
+from mooring.evaluation._slices import build_slices
+from mooring.evaluation._windows import build_windows
 
 
 def _frame(n: int = 3000, seed: int = 0) -> tuple[pa.Table, np.ndarray, np.ndarray]:

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from mooring.config import CostConfig
-from mooring.evaluation.thresholds import ThresholdCurve, choose_threshold, cost_summary
+from mooring.config._evaluation import CostConfig
+from mooring.evaluation._thresholds import ThresholdCurve, choose_threshold, cost_summary
 
 
 def _data(seed: int = 0, n: int = 600) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,9 @@ import pyarrow.csv as pacsv
 import pytest
 
 from mooring.config import MooringConfig, load_config
-from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.formats.version_record import VersionRecord
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._statistics import compute_statistics
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 
 TRAIN_ROWS = 3000
@@ -68,7 +69,7 @@ class AdultProject:
 
 def make_project(folder: Path, adult_dir: Path, features: str = "") -> AdultProject:
     """Write small Adult train/eval files and a mooring.toml, train, register version 1."""
-    from mooring.training import train_model
+    from mooring.training._fit import train_model
 
     folder.mkdir(parents=True, exist_ok=True)
     options = ReadOptions(na_values=("?", ""))
@@ -83,7 +84,7 @@ def make_project(folder: Path, adult_dir: Path, features: str = "") -> AdultProj
     result = train_model(
         cfg, statistics=stats, schema=None, output_dir=folder / "run", tensorboard=False
     )
-    from mooring.formats.files import file_fingerprint
+    from mooring.formats._files import file_fingerprint
 
     lineage: dict[str, Any] = {"data_fingerprint": file_fingerprint(folder / "train.csv")}
     with Registry.from_config(cfg) as reg:

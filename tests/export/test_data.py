@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.contract import ReadOptions
+from mooring.contract._io import ReadOptions
 from mooring.errors import DataError
-from mooring.export import distinct_rows, sample_rows
+from mooring.export._data import distinct_rows, sample_rows
 
 
 def _table(n: int, batch: int) -> pa.Table:

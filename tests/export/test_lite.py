@@ -13,9 +13,11 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from mooring.config import MooringConfig
 from mooring.errors import NotFoundError, UsageError
-from mooring.export import AGREEMENT_TOLERANCE, LiteModel, export_lite
-from mooring.features import check_columns, columns_from_table, model_spec
-from mooring.formats.model import load_saved_model as load_model
+from mooring.export._lite import export_lite
+from mooring.export._result import AGREEMENT_TOLERANCE
+from mooring.export._runtime import LiteModel
+from mooring.features._inputs import check_columns, columns_from_table, model_spec
+from mooring.formats._model import load_saved_model as load_model
 from tests.export.conftest import AdultProject
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export-adult")]

@@ -12,22 +12,14 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.config import FeaturesConfig
-from mooring.contract import compute_statistics
-from mooring.contract.schema import infer_schema
+from mooring.config._model import FeaturesConfig
+from mooring.contract._schema import infer_schema
+from mooring.contract._statistics import compute_statistics
 from mooring.errors import ConfigError, InvalidRequestError, UsageError
-from mooring.features import (
-    CategoricalFeature,
-    FeatureSpec,
-    FeatureWarning,
-    NumericFeature,
-    build_feature_spec,
-    check_columns,
-    columns_from_records,
-    columns_from_table,
-    quantile_boundaries,
-)
-from mooring.features.layers import build_preprocessing
+from mooring.features._infer import FeatureWarning, build_feature_spec, quantile_boundaries
+from mooring.features._inputs import check_columns, columns_from_records, columns_from_table
+from mooring.features._layers import build_preprocessing
+from mooring.features._spec import CategoricalFeature, FeatureSpec, NumericFeature
 
 
 def _table(rows: int = 500, seed: int = 0) -> pa.Table:
@@ -140,7 +132,7 @@ def test_vocabulary_order_does_not_depend_on_row_order(values: list[str], rnd: o
 
 
 def test_quantile_boundaries_split_a_spiky_tail() -> None:
-    from mooring.contract.statistics import NumericSummary
+    from mooring.contract._statistics import NumericSummary
 
     summary = NumericSummary()
     summary.update(np.concatenate([np.zeros(950), np.arange(1.0, 51.0)]))

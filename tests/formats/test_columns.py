@@ -14,14 +14,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mooring.errors import InvalidRequestError
-from mooring.formats.columns import (
+from mooring.formats._columns import (
     InputPolicy,
     _checked_values,
     column_values,
     columns_from_rows,
     loads,
 )
-from mooring.serving import TensorInfo
+from mooring.formats._model import TensorInfo
 
 INPUTS = {
     "age": TensorInfo("age", "float32", (None,)),

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from mooring.errors import DataError
-from mooring.formats.drift import (
+from mooring.formats._drift import (
     LATEST,
     DriftReport,
     FeatureDrift,
@@ -177,7 +177,7 @@ def test_times_and_stems() -> None:
 
 def _write_reports(folder: Path, start: datetime, count: int, flagged_every: int) -> list[str]:
     """``count`` small reports one minute apart; every ``flagged_every``-th found drift."""
-    from mooring.formats.drift import FLAGGED, report_stem
+    from mooring.formats._drift import FLAGGED, report_stem
 
     folder.mkdir(parents=True, exist_ok=True)
     stems = []
@@ -194,7 +194,7 @@ def _write_reports(folder: Path, start: datetime, count: int, flagged_every: int
 
 
 def test_retention_keeps_the_newest_the_flagged_and_the_latest(tmp_path: Path) -> None:
-    from mooring.formats.drift import prune_reports
+    from mooring.formats._drift import prune_reports
 
     folder = tmp_path / "drift"
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -219,7 +219,7 @@ def test_retention_keeps_the_newest_the_flagged_and_the_latest(tmp_path: Path) -
 def test_an_interrupted_prune_leaves_readable_reports_and_is_finished_next_time(
     tmp_path: Path,
 ) -> None:
-    from mooring.formats.drift import prune_reports, read_report
+    from mooring.formats._drift import prune_reports, read_report
 
     folder = tmp_path / "drift"
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -238,7 +238,7 @@ def test_an_interrupted_prune_leaves_readable_reports_and_is_finished_next_time(
 def test_a_prune_that_crashes_mid_way_leaves_whole_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_after: int
 ) -> None:
-    from mooring.formats.drift import prune_reports, read_report
+    from mooring.formats._drift import prune_reports, read_report
 
     folder = tmp_path / "drift"
     start = datetime(2026, 1, 1, tzinfo=UTC)

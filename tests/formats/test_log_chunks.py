@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mooring.errors import DataError
-from mooring.formats.log_chunks import LogChunk, arrow_columns, log_chunks_table
-from mooring.formats.predictions import append_request_rows
+from mooring.formats._log_chunks import LogChunk, arrow_columns, log_chunks_table
+from mooring.formats._predictions import append_request_rows
 
 # A request: its rows, and the values of its text column.
 _request = st.tuples(st.integers(min_value=1, max_value=5), st.sampled_from(["Male", "", "ünï"]))

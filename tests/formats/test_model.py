@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mooring.formats.model import SavedModelFolder, _flat_call, load_saved_model
+from mooring.formats._model import SavedModelFolder, _flat_call, load_saved_model
 from tests._support.serving_model import build_model_dir
 
 

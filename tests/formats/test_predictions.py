@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from mooring.errors import DataError
-from mooring.formats.predictions import (
+from mooring.formats._predictions import (
     append_request_rows,
     read_prediction_log,
     write_log_file,
@@ -94,7 +94,7 @@ def test_a_writer_killed_minus_nine_leaves_a_readable_log(tmp_path: Path) -> Non
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_predictions import batch
-        from mooring.formats.predictions import write_log_file
+        from mooring.formats._predictions import write_log_file
         print("ready", flush=True)
         n = 0
         while True:

@@ -14,14 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mooring.errors import UsageError
-from mooring.formats.version_record import (
+from mooring.formats._version_record import (
     Candidates,
     References,
     RunRecord,
     VersionRecord,
 )
 from mooring.registry import Registry
-from mooring.registry.manifest import canonical_json
+from mooring.registry._manifest import canonical_json
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 SCHEMA = {

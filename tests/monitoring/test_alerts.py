@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mooring.errors import ConfigError
-from mooring.monitoring.alerts import ALERT_LOG, Alert, AlertManager, LogSink, WebhookSink
+from mooring.monitoring._alerts import ALERT_LOG, Alert, AlertManager, LogSink, WebhookSink
 from tests._support.rollout import Clock, project
 from tests.monitoring._webhook import Receiver
 

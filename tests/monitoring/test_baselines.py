@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mooring.formats.version_record import RunRecord, VersionRecord
-from mooring.monitoring.baselines import (
+from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.monitoring._baselines import (
     REFERENCES,
     comparability_note,
     evaluation_data_label,

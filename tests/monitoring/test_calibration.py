@@ -23,11 +23,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
-from mooring.config import MonitoringConfig
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics, read_table
-from mooring.monitoring.calibration import Calibration, calibrate, calibration_order
-from mooring.monitoring.drift import compute_drift, window_plan
-from mooring.monitoring.gauges import drift_gauges
+from mooring.config._monitoring import MonitoringConfig
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
+from mooring.monitoring._calibration import Calibration, calibrate, calibration_order
+from mooring.monitoring._drift import compute_drift, window_plan
+from mooring.monitoring._gauges import drift_gauges
 
 
 @pytest.fixture(scope="module")

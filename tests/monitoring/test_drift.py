@@ -12,23 +12,14 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.config import MonitoringConfig
-from mooring.contract import (
-    DatasetStatistics,
-    QuantileSketch,
-    ReadOptions,
-    compute_statistics,
-    read_table,
-)
-from mooring.dashboard import render_drift_html
-from mooring.monitoring import (
-    compare_columns,
-    compute_drift,
-    ks_statistic,
-    prediction_statistics,
-    resolve_thresholds,
-    wasserstein,
-)
+from mooring.config._monitoring import MonitoringConfig
+from mooring.contract._distance import ks_statistic, wasserstein
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._sketch import QuantileSketch
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
+from mooring.dashboard._drift_report import render_drift_html
+from mooring.monitoring._baselines import prediction_statistics
+from mooring.monitoring._drift import compare_columns, compute_drift, resolve_thresholds
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,13 @@ import orjson
 import pytest
 from prometheus_client import generate_latest
 
-from mooring.dashboard import render_drift_html
+from mooring.dashboard._drift_report import render_drift_html
 from mooring.errors import DataError, NotFoundError, UsageError
-from mooring.formats.drift import DriftReport
-from mooring.formats.version_record import VersionRecord
-from mooring.monitoring import check_drift, drift_gauges, read_prediction_log
+from mooring.formats._drift import DriftReport
+from mooring.formats._predictions import read_prediction_log
+from mooring.formats._version_record import VersionRecord
+from mooring.monitoring import check_drift
+from mooring.monitoring._gauges import drift_gauges
 from mooring.registry import Registry
 from tests._support.monitored import (
     MonitoredProject,
@@ -95,7 +97,7 @@ def test_each_check_prunes_old_reports_but_keeps_flagged_ones(
         def refuse(*args: object, **kwargs: object) -> list[Path]:
             raise PermissionError("read-only folder")
 
-        monkeypatch.setattr("mooring.monitoring.drift.prune_reports", refuse)
+        monkeypatch.setattr("mooring.monitoring._drift.prune_reports", refuse)
         with caplog.at_level("WARNING", logger="mooring.monitoring"):
             again = check_drift(project.cfg, registry)
     assert again.status == report.status and "not pruned: read-only folder" in caplog.text

@@ -8,9 +8,10 @@ from prometheus_client import generate_latest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
 from mooring.errors import NotFoundError
-from mooring.formats.feedback import FeedbackStore
-from mooring.monitoring import live_gauges, live_metrics
-from mooring.serving.log import PredictionLog
+from mooring.formats._feedback import FeedbackStore
+from mooring.monitoring._feedback import live_metrics
+from mooring.monitoring._gauges import live_gauges
+from mooring.serving._log import PredictionLog
 from tests._support.monitored import MonitoredProject, log_rows, shared_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitoring-project")]
@@ -26,7 +27,7 @@ def _store(project: MonitoredProject) -> FeedbackStore:
 
 
 def test_live_metrics_match_scikit_learn(project: MonitoredProject) -> None:
-    from mooring.formats.predictions import read_prediction_log
+    from mooring.formats._predictions import read_prediction_log
 
     table = project.eval_table.slice(0, 600)
     ids = log_rows(project, table)

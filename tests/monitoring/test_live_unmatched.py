@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mooring.config import MooringConfig
-from mooring.formats.predictions import find_request_ids
-from mooring.monitoring import live_metrics
+from mooring.formats._predictions import find_request_ids
+from mooring.monitoring._feedback import live_metrics
 from tests._support.labelled_log import log_requests, send_labels
 from tests._support.rollout import NAME, project, registry_with_versions
 

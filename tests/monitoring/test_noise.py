@@ -20,11 +20,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.config import MonitoringConfig
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics, read_table
-from mooring.monitoring.calibration import calibrate
-from mooring.monitoring.drift import compute_drift
-from mooring.monitoring.noise import (
+from mooring.config._monitoring import MonitoringConfig
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
+from mooring.monitoring._calibration import calibrate
+from mooring.monitoring._drift import compute_drift
+from mooring.monitoring._noise import (
     binned_noise,
     effective_rows,
     judge,
@@ -146,7 +147,7 @@ def test_the_noise_matches_random_windows_of_the_training_data(
     calibrated = calibrate(train, stats, config, columns=["bucket"])
     assert calibrated is not None
     measured = calibrated.natural("bucket", 2000)["jensen_shannon"]
-    from mooring.contract.distance import Distributions, lump_rare
+    from mooring.contract._distance import Distributions, lump_rare
 
     column = stats["bucket"]
     counts = column.strings.frequencies.counts  # type: ignore[union-attr]
@@ -193,7 +194,7 @@ def test_same_distribution_windows_rarely_pass_the_margin_over_the_noise(
     shares = rng.dirichlet(np.full(bins, 0.5))
     noise = binned_noise(shares, rows, 10 * rows, 0.99)
     fresh = rng.multinomial(rows, shares, size=200).astype(np.float64)
-    from mooring.contract.distance import row_distances
+    from mooring.contract._distance import row_distances
 
     for metric, bound in noise.items():
         distances = row_distances(metric, np.broadcast_to(shares, fresh.shape), fresh)

@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mooring.config import GuardrailsConfig
-from mooring.monitoring.baselines import prediction_statistics
-from mooring.monitoring.guardrails import GuardrailResult, live_metric_guardrail
-from mooring.monitoring.output_guardrails import output_guardrails
+from mooring.config._monitoring import GuardrailsConfig
+from mooring.monitoring._baselines import prediction_statistics
+from mooring.monitoring._guardrails import GuardrailResult, live_metric_guardrail
+from mooring.monitoring._output_guardrails import output_guardrails
 
 RULES = GuardrailsConfig(min_prediction_rows=200)
 

@@ -22,11 +22,11 @@ import orjson
 import pytest
 
 from mooring.config import MooringConfig
-from mooring.formats.version_record import VersionRecord
-from mooring.monitoring.alerts import AlertManager
-from mooring.monitoring.drift import check_drift
-from mooring.monitoring.retrain import RetrainTrigger
-from mooring.monitoring.rollout import RolloutController, RolloutDecision
+from mooring.formats._version_record import VersionRecord
+from mooring.monitoring._alerts import AlertManager
+from mooring.monitoring._drift import check_drift
+from mooring.monitoring._retrain import RetrainTrigger
+from mooring.monitoring._rollout import RolloutController, RolloutDecision
 from mooring.registry import Registry
 from tests._support.alerts import Collect
 from tests._support.regime import NAME, Regime, build_regime, register, traffic_rows
@@ -245,7 +245,7 @@ def test_without_an_offline_comparison_traffic_and_labels_roll_back_broken_candi
 
 
 def _frozen(cfg: MooringConfig, registry: Registry, version: int) -> dict[str, bytes]:
-    from mooring.monitoring.baselines import (
+    from mooring.monitoring._baselines import (
         calibration_for,
         evaluation_reference,
         prediction_baseline,
@@ -298,7 +298,7 @@ def test_a_deployed_versions_baselines_do_not_move(tmp_path: Path, regime: Regim
                 statistics=mv.statistics,
             ),
         )
-        from mooring.monitoring.baselines import calibration_for, prediction_baseline
+        from mooring.monitoring._baselines import calibration_for, prediction_baseline
 
         outputs, why = prediction_baseline(moved, registry, legacy)
         assert outputs is None and "changed since" in why

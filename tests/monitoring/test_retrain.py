@@ -11,7 +11,7 @@ import pytest
 
 from mooring.config import MooringConfig
 from mooring.errors import ConfigError
-from mooring.monitoring.retrain import DEFAULT_COMMAND, RetrainTrigger, render_command
+from mooring.monitoring._retrain import DEFAULT_COMMAND, RetrainTrigger, render_command
 from tests._support.rollout import Clock, project
 
 pytestmark = pytest.mark.decisions

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from mooring.config import GuardrailsConfig, MooringConfig
-from mooring.formats.metrics import Histogram
-from mooring.formats.version_record import VersionRecord
-from mooring.monitoring.alerts import AlertManager
-from mooring.monitoring.guardrails import error_guardrail, latency_guardrail
-from mooring.monitoring.rollout import ACTOR, RolloutController
-from mooring.monitoring.scrape import VersionCounters
+from mooring.config import MooringConfig
+from mooring.config._monitoring import GuardrailsConfig
+from mooring.formats._metrics import Histogram
+from mooring.formats._version_record import VersionRecord
+from mooring.monitoring._alerts import AlertManager
+from mooring.monitoring._guardrails import error_guardrail, latency_guardrail
+from mooring.monitoring._rollout import ACTOR, RolloutController
+from mooring.monitoring._scrape import VersionCounters
 from mooring.registry import Registry
-from mooring.serving.metrics import ServingMetrics
+from mooring.serving._metrics import ServingMetrics
 from tests._support.alerts import Collect
 from tests._support.rollout import NAME, Clock, project, registry_with_versions, serve
 

@@ -24,11 +24,11 @@ import pytest
 
 from mooring.cli import main
 from mooring.config import MooringConfig
-from mooring.contract import compute_statistics
-from mooring.formats.version_record import VersionRecord
-from mooring.monitoring.alerts import AlertManager
-from mooring.monitoring.monitor import Monitor, MonitorReport
-from mooring.monitoring.rollout import ACTOR, RolloutController
+from mooring.contract._statistics import compute_statistics
+from mooring.formats._version_record import VersionRecord
+from mooring.monitoring._alerts import AlertManager
+from mooring.monitoring._monitor import Monitor, MonitorReport
+from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.registry import Registry
 from tests._support.alerts import Collect
 from tests._support.rollout import BLESSED, LINEAGE, NAME, Clock, project

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mooring.monitoring.guardrails import GuardrailResult
-from mooring.monitoring.rollout_view import GuardrailView, read_rollout, rollout_path
+from mooring.monitoring._guardrails import GuardrailResult
+from mooring.monitoring._rollout_view import GuardrailView, read_rollout, rollout_path
 from mooring.registry import Registry
 from tests._support.rollout import NAME, registry_with_versions
 from tests._support.rollout_evidence import rollout_project, undecided_rollout

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.monitoring.scrape import (
+from mooring.monitoring._scrape import (
     Histogram,
     MetricsUnavailableError,
     VersionCounters,
@@ -17,7 +17,7 @@ from mooring.monitoring.scrape import (
     parse_metrics,
     scrape,
 )
-from mooring.serving.metrics import LATENCY_BUCKETS, ServingMetrics
+from mooring.serving._metrics import LATENCY_BUCKETS, ServingMetrics
 from tests._support.rollout import NAME, serve
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from mooring.monitoring.sequential import (
+from mooring.monitoring._sequential import (
     SequentialTest,
     increase_evidence,
     mixture_radius,

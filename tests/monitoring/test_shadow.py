@@ -17,15 +17,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from mooring.config import MooringConfig
-from mooring.formats.predictions import append_request_rows, read_prediction_log, write_log_file
-from mooring.formats.version_record import RunRecord, VersionRecord
-from mooring.monitoring.alerts import AlertManager
-from mooring.monitoring.monitor import Monitor
-from mooring.monitoring.rollout import ACTOR, RolloutController
-from mooring.monitoring.scrape import parse_metrics
-from mooring.monitoring.shadow import shadow_lines, shadow_report
+from mooring.formats._predictions import append_request_rows, read_prediction_log, write_log_file
+from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.monitoring._alerts import AlertManager
+from mooring.monitoring._monitor import Monitor
+from mooring.monitoring._rollout import ACTOR, RolloutController
+from mooring.monitoring._scrape import parse_metrics
+from mooring.monitoring._shadow import shadow_lines, shadow_report
 from mooring.registry import Registry
-from mooring.serving.metrics import ServingMetrics
+from mooring.serving._metrics import ServingMetrics
 from tests._support.alerts import Collect
 from tests._support.rollout import BLESSED, LINEAGE, NAME, Clock, artifact_dir, project
 from tests._support.serving_model import row

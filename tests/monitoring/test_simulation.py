@@ -10,8 +10,8 @@ from statistics import median
 
 import pytest
 
-from mooring.config import GuardrailsConfig
-from mooring.monitoring.simulation import Scenario, simulate, summarise
+from mooring.config._monitoring import GuardrailsConfig
+from mooring.monitoring._simulation import Scenario, simulate, summarise
 
 RULES = GuardrailsConfig()
 ROLLOUT = (0.05, 0.25, 0.5, 1.0)

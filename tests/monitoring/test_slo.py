@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.config import BurnWindowConfig
-from mooring.monitoring.alerts import Alert, AlertManager
-from mooring.monitoring.scrape import counter_increase, parse_metrics
-from mooring.monitoring.slo import (
+from mooring.config._monitoring import BurnWindowConfig
+from mooring.monitoring._alerts import Alert, AlertManager
+from mooring.monitoring._scrape import counter_increase, parse_metrics
+from mooring.monitoring._slo import (
     Sample,
     SampleSeries,
     SLOMonitor,
@@ -20,7 +20,7 @@ from mooring.monitoring.slo import (
     evaluate_objective,
     increase,
 )
-from mooring.serving.metrics import ServingMetrics
+from mooring.serving._metrics import ServingMetrics
 from tests._support.rollout import NAME, Clock, project, serve
 
 PAGE = BurnWindowConfig(severity="page", long=3600, short=300, burn_rate=14.4)
@@ -179,8 +179,8 @@ def test_requests_all_slow_never_look_like_a_restart() -> None:
     """Every request is slow: the good count stays put while the total grows. A good count
     derived as share × total came out one rounding step lower (1.0 → 0.9999999999999999
     here), which read as a server restart and counted the whole history as new."""
-    from mooring.formats.metrics import Histogram
-    from mooring.monitoring.scrape import MetricsSnapshot
+    from mooring.formats._metrics import Histogram
+    from mooring.monitoring._scrape import MetricsSnapshot
 
     bounds = (0.005, 0.01, math.inf)
     series = SampleSeries(horizon_s=7200)

@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.config import MonitoringConfig
-from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.formats.drift import DriftReport, FeatureDrift, SegmentDrift
-from mooring.monitoring.alerts import AlertManager, LogSink
-from mooring.monitoring.drift import compute_drift
-from mooring.monitoring.monitor import Monitor
-from mooring.monitoring.summary import LIMIT, drift_headline, drift_summary
+from mooring.config._monitoring import MonitoringConfig
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._statistics import compute_statistics
+from mooring.formats._drift import DriftReport, FeatureDrift, SegmentDrift
+from mooring.monitoring._alerts import AlertManager, LogSink
+from mooring.monitoring._drift import compute_drift
+from mooring.monitoring._monitor import Monitor
+from mooring.monitoring._summary import LIMIT, drift_headline, drift_summary
 from mooring.registry import Registry
 from tests._support.alerts import Collect
 from tests._support.rollout import project

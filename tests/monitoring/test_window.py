@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.monitoring import WindowSummary, summarize_window
+from mooring.monitoring._window import WindowSummary, summarize_window
 from tests._support.broken_adult import adult_sample
 
 HEADER, ROWS = adult_sample(400)

@@ -29,12 +29,13 @@ import pytest
 import yaml
 
 from mooring.config import MooringConfig, load_config
-from mooring.contract import ReadOptions, compute_statistics
-from mooring.contract.schema import ColumnSchema, Schema
-from mooring.formats.metrics import REQUESTS_REFUSED, total
-from mooring.formats.version_record import RunRecord, VersionRecord
-from mooring.ops import grafana_dashboards, prometheus_queries, write_prometheus
-from mooring.ops.grafana import KINDS, uid
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import ColumnSchema, Schema
+from mooring.contract._statistics import compute_statistics
+from mooring.formats._metrics import REQUESTS_REFUSED, total
+from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.ops._grafana import KINDS, grafana_dashboards, prometheus_queries, uid
+from mooring.ops._rule_tests import write_prometheus
 from mooring.registry import Registry
 from tests._support.cli import run_mooring
 from tests._support.serve_process import ServeProcess

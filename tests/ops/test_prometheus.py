@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from prometheus_client.utils import floatToGoString
 
 from mooring.config import MooringConfig
-from mooring.formats.metrics import LATENCY_BUCKETS, Histogram
-from mooring.ops import duration, write_prometheus
-from mooring.ops.prometheus import _le, latency_terms
+from mooring.formats._metrics import LATENCY_BUCKETS, Histogram
+from mooring.ops._prometheus import _le, duration, latency_terms
+from mooring.ops._rule_tests import write_prometheus
 from tests._support.cli import run_mooring
 
 

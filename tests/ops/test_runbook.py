@@ -19,11 +19,12 @@ import pytest
 
 from mooring.config import MooringConfig, load_config
 from mooring.errors import UsageError
-from mooring.formats.version_record import VersionRecord
-from mooring.monitoring.rollout import ACTOR
-from mooring.ops import prometheus_rules, runbook
+from mooring.formats._version_record import VersionRecord
+from mooring.monitoring._rollout import ACTOR
+from mooring.ops._prometheus import prometheus_rules
+from mooring.ops._runbook import runbook
 from mooring.registry import Registry
-from mooring.registry.audit import key_file, load_audit_key
+from mooring.registry._audit import key_file, load_audit_key
 from tests._support.cli import run_mooring
 from tests._support.server import NAME, ServerThread, following
 from tests._support.serving_model import build_model_dir, row

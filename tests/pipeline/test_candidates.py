@@ -7,7 +7,8 @@ from pathlib import Path
 
 import orjson
 
-from mooring.config import METRIC_HIGHER_IS_BETTER, load_config
+from mooring.config import load_config
+from mooring.config._model import METRIC_HIGHER_IS_BETTER
 from mooring.pipeline import run_pipeline
 from mooring.registry import Registry
 from tests._support.candidates import write_candidates_project

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mooring.config import load_config
-from mooring.pipeline.contracts import CONTRACT_FILE
+from mooring.pipeline._contracts import CONTRACT_FILE
 from mooring.registry import Registry
 from tests._support.broken_adult import csv_bytes, drop_column, map_column
 from tests._support.cli import run_mooring

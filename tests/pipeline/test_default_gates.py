@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from mooring._project import Project
 from mooring.cli import main
 from mooring.config import load_config
 from mooring.pipeline import RunResult
-from mooring.project import Project
 from mooring.registry import Registry
 from tests._support.project import edit, shuffle_labels, without_gates, write_project
 

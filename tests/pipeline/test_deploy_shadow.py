@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from mooring.config import load_config
-from mooring.pipeline.cache import StepCache
-from mooring.pipeline.record import StepRecord
-from mooring.pipeline.steps import deploy
+from mooring.pipeline._cache import StepCache
+from mooring.pipeline._record import StepRecord
+from mooring.pipeline._steps import deploy
 from mooring.registry import Registry
 from tests._support.server import NAME, model_dirs, new_registry
 

@@ -13,19 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mooring._scaffold import guess_label
 from mooring.errors import UsageError
-from mooring.pipeline import (
-    PIPELINE,
-    STEPS,
-    StepCache,
-    code_version,
-    digest,
-    read_prediction_tail,
-    run_cost,
-)
-from mooring.pipeline.record import Meter
-from mooring.pipeline.steps import step_name
-from mooring.scaffold import guess_label
+from mooring.pipeline._cache import StepCache
+from mooring.pipeline._cost import run_cost
+from mooring.pipeline._fingerprint import code_version, digest
+from mooring.pipeline._record import STEPS, Meter
+from mooring.pipeline._replay import read_prediction_tail
+from mooring.pipeline._steps import PIPELINE, step_name
 
 # Fingerprint inputs are JSON values from configs and hashes: 64-bit integers at most.
 ints = st.integers(min_value=-(2**62), max_value=2**62)

@@ -17,19 +17,16 @@ from pathlib import Path
 import orjson
 import pytest
 
+from mooring._project import Project
 from mooring.config import load_config
-from mooring.contract.schema import Schema
+from mooring.contract._schema import Schema
 from mooring.errors import ConflictError, NotFoundError
-from mooring.pipeline import (
-    RunObserver,
-    RunResult,
-    StepRecord,
-    find_runs,
-    project_status,
-    serving_cost_from_metrics,
-)
-from mooring.pipeline.run import _exclusive
-from mooring.project import Project
+from mooring.pipeline import RunResult
+from mooring.pipeline._context import RunObserver
+from mooring.pipeline._cost import serving_cost_from_metrics
+from mooring.pipeline._record import StepRecord
+from mooring.pipeline._run import _exclusive, find_runs
+from mooring.pipeline._status import project_status
 from mooring.registry import Registry
 from mooring.serving import create_app
 from tests._support.project import break_ages, edit, request_rows, write_project
@@ -432,9 +429,9 @@ def test_run_record_takes_serving_cost_from_metrics_url(
 
 
 def test_replay_skips_when_the_log_lacks_a_models_input(lifecycle: Lifecycle) -> None:
-    from mooring.config import PipelineConfig
-    from mooring.formats.model import load_saved_model as load_model
-    from mooring.pipeline import read_prediction_tail, replay
+    from mooring.config._pipeline import PipelineConfig
+    from mooring.formats._model import load_saved_model as load_model
+    from mooring.pipeline._replay import read_prediction_tail, replay
 
     cfg = load_config(lifecycle.toml)
     table = read_prediction_tail(str(lifecycle.home / "predictions"), "income", rows=50)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mooring.monitoring.rollout import ACTOR
-from mooring.monitoring.rollout_view import rollout_path
-from mooring.pipeline.status import REASON_CHARS, last_rollback, project_status
+from mooring.monitoring._rollout import ACTOR
+from mooring.monitoring._rollout_view import rollout_path
+from mooring.pipeline._status import REASON_CHARS, last_rollback, project_status
 from tests._support.rollout import NAME, registry_with_versions
 from tests._support.rollout_evidence import rolled_back_then_next, rollout_project
 

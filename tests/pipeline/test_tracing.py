@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from mooring.config import load_config
-from mooring.pipeline import RunObserver, RunResult, StepRecord, run_pipeline
-from mooring.pipeline.steps import PIPELINE, step_name
+from mooring.pipeline import RunResult, run_pipeline
+from mooring.pipeline._context import RunObserver
+from mooring.pipeline._record import StepRecord
+from mooring.pipeline._steps import PIPELINE, step_name
 from tests._support.otlp import OTLPReceiver, ReceivedSpan
 from tests._support.project import write_project
 from tests._support.waiting import wait_until

@@ -12,8 +12,9 @@ from alembic.config import Config
 from sqlalchemy import create_engine, inspect
 
 from mooring.errors import ConflictError, IntegrityError, NotFoundError, UsageError
-from mooring.formats.version_record import VersionRecord
-from mooring.registry import Registry, SqlStore
+from mooring.formats._version_record import VersionRecord
+from mooring.registry import Registry
+from mooring.registry._sql.store import SqlStore
 from mooring.registry.migrations import LOCATION
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, delete, text, update
 
-from mooring.formats.version_record import VersionRecord
-from mooring.registry import GENESIS_HASH, Registry, event_hash, verify_chain
-from mooring.registry.sql.tables import audit_events
+from mooring.formats._version_record import VersionRecord
+from mooring.registry import Registry
+from mooring.registry._audit import GENESIS_HASH, event_hash, verify_chain
+from mooring.registry._sql.tables import audit_events
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 

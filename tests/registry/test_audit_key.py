@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import create_engine, update
 
 from mooring.errors import IntegrityError, UsageError
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
-from mooring.registry.audit import KEY_ENV, load_audit_key
-from mooring.registry.sql.tables import audit_events
+from mooring.registry._audit import KEY_ENV, load_audit_key
+from mooring.registry._sql.tables import audit_events
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 from tests._support.audit import cut_last_event, rewrite_audit
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from mooring.errors import ConflictError, UsageError
-from mooring.formats.version_record import RunRecord, VersionRecord
+from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
-from mooring.registry.policy import input_differences
+from mooring.registry._policy import input_differences
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 NAME = "income"

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 
 from mooring.registry import Registry
-from mooring.registry.sql.tables import models
+from mooring.registry._sql.tables import models
 from tests._support.waiting import wait_until
 
 WORKER = Path(__file__).with_name("_worker.py")

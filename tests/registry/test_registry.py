@@ -16,9 +16,9 @@ from mooring.errors import (
     NotFoundError,
     UsageError,
 )
-from mooring.formats.version_record import RunRecord, VersionRecord
-from mooring.registry import Registry, build_manifest
-from mooring.registry.manifest import canonical_json
+from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.registry import Registry
+from mooring.registry._manifest import build_manifest, canonical_json
 from tests._support.artifacts import (
     BLESSED,
     LINEAGE,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from tests._support.artifacts import BLESSED, LINEAGE
 

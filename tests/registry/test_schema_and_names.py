@@ -17,17 +17,12 @@ from sqlalchemy import create_engine
 
 from mooring.config import MooringConfig
 from mooring.errors import RegistryUnavailableError, UsageError
-from mooring.registry import (
-    Registry,
-    SqlStore,
-    build_manifest,
-    check_alias,
-    check_model_name,
-    diff_folder,
-    mask_url,
-)
+from mooring.registry import Registry
+from mooring.registry._manifest import build_manifest, diff_folder
+from mooring.registry._names import check_alias, check_model_name
+from mooring.registry._sql.store import SqlStore, mask_url
+from mooring.registry._sql.tables import metadata
 from mooring.registry.migrations import HEAD, LOCATION
-from mooring.registry.sql.tables import metadata
 from tests._support.artifacts import make_model_dir
 
 

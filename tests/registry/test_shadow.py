@@ -11,7 +11,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, inspect
 
 from mooring.errors import ConflictError, NotFoundError, UsageError
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry.migrations import LOCATION
 from tests._support.artifacts import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir

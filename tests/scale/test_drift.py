@@ -16,19 +16,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from mooring.config import MonitoringConfig
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
+from mooring.config._monitoring import MonitoringConfig
+from mooring.contract._io import ReadOptions
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import NotFoundError
-from mooring.formats.drift import DriftReport
-from mooring.formats.predictions import (
+from mooring.formats._drift import DriftReport
+from mooring.formats._predictions import (
     append_request_rows,
     log_files,
     read_prediction_log,
     write_log_file,
 )
-from mooring.monitoring import compute_drift, window_plan
-from mooring.scale import Engine
-from mooring.scale.drift import sharded_window
+from mooring.monitoring._drift import compute_drift, window_plan
+from mooring.scale._drift import sharded_window
+from mooring.scale._engine import Engine
 from tests._support.ray_cluster import GROUP
 from tests._support.shards import read_adult_typed, split_rows
 

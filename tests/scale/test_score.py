@@ -11,13 +11,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-import mooring.scale.score as score_module
+import mooring.scale._score as score_module
 from mooring.errors import NotFoundError, UsageError
-from mooring.formats.predictions import read_prediction_log
+from mooring.formats._predictions import read_prediction_log
 from mooring.monitoring import check_drift
 from mooring.registry import Registry
-from mooring.scale import Engine, ScoreSummary, score_shards
-from mooring.serving.loaded import ServedModel
+from mooring.scale._engine import Engine
+from mooring.scale._score import ScoreSummary, score_shards
+from mooring.serving._loaded import ServedModel
 from tests._support.broken_adult import adult_sample, csv_bytes, drop_column, map_column
 from tests._support.ray_cluster import GROUP
 from tests._support.scoring import (

@@ -9,16 +9,17 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from mooring._project import Project
 from mooring.cli import main
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics, read_table
-from mooring.contract.io import ParquetPiece
-from mooring.contract.schema import infer_schema
-from mooring.contract.validation import validate
+from mooring.contract._io import ParquetPiece, ReadOptions, read_table
+from mooring.contract._schema import infer_schema
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
+from mooring.contract._validation import validate
 from mooring.errors import DataError, MooringError, NotFoundError
-from mooring.project import Project
-from mooring.scale import Engine, list_shards, sharded_statistics, sharded_validate
-from mooring.scale import shards as shards_module
-from mooring.scale.shards import plan_pieces
+from mooring.scale import _shards as shards_module
+from mooring.scale._engine import Engine
+from mooring.scale._shards import list_shards, plan_pieces
+from mooring.scale._statistics import sharded_statistics, sharded_validate
 from tests._support.broken_adult import ADULT_TRAIN, adult_sample, csv_bytes
 from tests._support.project import edit, write_adult, write_project
 from tests._support.ray_cluster import GROUP

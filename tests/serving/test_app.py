@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from mooring.config import load_config
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving import create_app
 from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread

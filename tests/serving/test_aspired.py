@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from mooring.registry import Deployment
-from mooring.serving.aspired import NOTHING, Aspired, Load, Plan, plan
-from mooring.serving.harness import HarnessState
+from mooring.serving._aspired import NOTHING, Aspired, Load, Plan, plan
+from mooring.serving._harness import HarnessState
 
 READY = HarnessState.READY
 FAILED = HarnessState.FAILED

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.serving import Batcher, DeadlineExceededError, OverloadedError
-from mooring.serving import batcher as batcher_module
+from mooring.serving import _batcher as batcher_module
+from mooring.serving._batcher import Batcher
+from mooring.serving._errors import DeadlineExceededError, OverloadedError
 from tests._support.held import Held
 from tests._support.waiting import PATIENCE, wait_until
 

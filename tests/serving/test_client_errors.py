@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mooring.formats.metrics import REQUESTS, read_samples, total
+from mooring.formats._metrics import REQUESTS, read_samples, total
 from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
 from tests._support.waiting import wait_until

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mooring.config import ServingConfig
-from mooring.contract import compute_statistics
-from mooring.contract.schema import ColumnSchema, Schema, infer_schema
-from mooring.formats.version_record import RunRecord, VersionRecord
-from mooring.serving import DirectorySource, RegistrySource, TensorInfo, build_app
-from mooring.serving.contract import InputContract
+from mooring.contract._schema import ColumnSchema, Schema, infer_schema
+from mooring.contract._statistics import compute_statistics
+from mooring.formats._model import TensorInfo
+from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.serving import DirectorySource, RegistrySource, build_app
+from mooring.serving._contract import InputContract
 from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import row
 from tests._support.waiting import wait_until

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from mooring.config import ServingConfig
-from mooring.formats.metrics import REQUESTS_REFUSED, read_samples, total
+from mooring.formats._metrics import REQUESTS_REFUSED, read_samples, total
 from mooring.serving import DirectorySource, build_app
 from tests._support.serve_process import RawConnection, ServeProcess, raw_request
 from tests._support.server import NAME, ServerThread, request_statuses
@@ -82,7 +82,7 @@ def _door_server(app: Any) -> Iterator[int]:
 
     import uvicorn
 
-    from mooring.serving.door import Door
+    from mooring.serving._door import Door
     from tests._support.server import free_port
 
     port = free_port()

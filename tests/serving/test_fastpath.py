@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from mooring.config import ServingConfig
 from mooring.serving import DirectorySource, build_app
-from mooring.serving.fastpath import FastRequest
+from mooring.serving._fastpath import FastRequest
 from tests._support.serve_process import RawConnection, raw_request
 from tests._support.server import NAME, ServerThread, request_statuses
 from tests._support.serving_model import row

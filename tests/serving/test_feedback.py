@@ -11,10 +11,10 @@ import pytest
 
 from mooring.config import ServingConfig
 from mooring.errors import DataError
-from mooring.formats.feedback import FeedbackStore, label_text, read_feedback
-from mooring.monitoring.feedback import read_labels_file
+from mooring.formats._feedback import FeedbackStore, label_text, read_feedback
+from mooring.monitoring._feedback import read_labels_file
 from mooring.serving import RegistrySource, build_app
-from mooring.serving.feedback import MAX_LABELS
+from mooring.serving._feedback import MAX_LABELS
 from tests._support.server import FAST, NAME, ServerThread, new_registry
 from tests._support.serving_model import row
 

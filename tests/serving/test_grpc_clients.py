@@ -24,9 +24,9 @@ from tensorflow_serving.apis import (
 )
 from tritonclient.utils import InferenceServerException
 
-from mooring.serving import load_served_model
-from mooring.serving.grpc.protos import open_inference_grpc_pb2 as oip
-from mooring.serving.grpc.protos import open_inference_grpc_pb2_grpc as oip_grpc
+from mooring.serving._grpc.protos import open_inference_grpc_pb2 as oip
+from mooring.serving._grpc.protos import open_inference_grpc_pb2_grpc as oip_grpc
+from mooring.serving._loaded import load_served_model
 from tests._support.grpc import (
     channel,
     classify_request,

@@ -25,8 +25,8 @@ from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2
 
-from mooring.serving.grpc.protos import open_inference_grpc_pb2 as oip
-from mooring.serving.grpc.protos import open_inference_grpc_pb2_grpc as oip_grpc
+from mooring.serving._grpc.protos import open_inference_grpc_pb2 as oip
+from mooring.serving._grpc.protos import open_inference_grpc_pb2_grpc as oip_grpc
 from tests._support.grpc import GrpcServerThread, channel, model_dir_sources, predict_request
 from tests._support.server import FAST, NAME
 from tests._support.serving_model import row
@@ -238,7 +238,7 @@ def test_an_unexpected_error_is_internal_with_only_a_request_id(
 ) -> None:
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    from mooring.serving.grpc import tfserving
+    from mooring.serving._grpc import tfserving
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret detail")

@@ -11,7 +11,7 @@ import grpc
 import httpx
 import pytest
 
-from mooring.formats.metrics import REQUESTS_IN_FLIGHT, REQUESTS_REFUSED, read_samples, total
+from mooring.formats._metrics import REQUESTS_IN_FLIGHT, REQUESTS_REFUSED, read_samples, total
 from tests._support.grpc import (
     GrpcServerThread,
     channel,

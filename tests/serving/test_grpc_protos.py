@@ -18,7 +18,7 @@ def test_the_committed_modules_are_what_make_protos_generates(tmp_path: Path) ->
     # As make protos runs it: in a process of its own. protoc's compiler, loaded into a
     # process that already holds TensorFlow's and grpc's protobuf, crashes it.
     out = subprocess.run(
-        [sys.executable, "-m", "mooring.serving.grpc.protos.generate", str(tmp_path)],
+        [sys.executable, "-m", "mooring.serving._grpc.protos.generate", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -44,7 +44,7 @@ def test_messages_and_methods_are_tritons() -> None:
     in one process (the generated module builds its messages in a pool of its own)."""
     from tritonclient.grpc import service_pb2
 
-    from mooring.serving.grpc.protos import open_inference_grpc_pb2
+    from mooring.serving._grpc.protos import open_inference_grpc_pb2
 
     ours, theirs = _described(open_inference_grpc_pb2), _described(service_pb2)
     assert ours.package == theirs.package == "inference"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mooring.serving.harness import Harness, HarnessState, Slot
+from mooring.serving._harness import Harness, HarnessState, Slot
 
 LOADING = HarnessState.LOADING
 WARMING = HarnessState.WARMING

@@ -17,8 +17,8 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from mooring.serving.errors import PayloadTooLargeError
-from mooring.serving.http import JSON, Answer, add_header, id_and_key, json_response, read_body
+from mooring.serving._errors import PayloadTooLargeError
+from mooring.serving._http import JSON, Answer, add_header, id_and_key, json_response, read_body
 
 # Header names as HTTP tokens; values as printable latin-1 text (what a head can carry).
 _NAMES = st.text(

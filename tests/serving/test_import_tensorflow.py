@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mooring.serving import load_served_model
+from mooring.serving._loaded import load_served_model
 from tests._support.server import NAME
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ SCRIPT = """
 import json, sys, threading
 from pathlib import Path
 from mooring._tensorflow import import_tensorflow
-from mooring.serving.loaded import load_served_model
+from mooring.serving._loaded import load_served_model
 
 import gc
 frozen = []

@@ -1,6 +1,6 @@
 """The manager's orchestration: load, swap, drain and unload, with versions that load instantly.
 
-The decisions are :mod:`mooring.serving.aspired`'s (tested in ``test_aspired.py``); here
+The decisions are :mod:`mooring.serving._aspired`'s (tested in ``test_aspired.py``); here
 the loads stand in for SavedModels, so what is checked is the manager's part: each
 harness's life, what is published when, and a load cut short.
 """
@@ -20,10 +20,10 @@ import pytest
 from mooring.config import ServingConfig
 from mooring.errors import MooringError
 from mooring.registry import Deployment
-from mooring.serving import models
-from mooring.serving.harness import HarnessState
-from mooring.serving.metrics import ServingMetrics
-from mooring.serving.models import ModelManager
+from mooring.serving import _models as models
+from mooring.serving._harness import HarnessState
+from mooring.serving._metrics import ServingMetrics
+from mooring.serving._models import ModelManager
 
 NAME = "income"
 

@@ -17,8 +17,8 @@ import pytest
 
 from mooring.config import load_config
 from mooring.errors import UsageError
-from mooring.formats.predictions import read_prediction_log
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._predictions import read_prediction_log
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.serving import create_app
 from tests._support.cli import run_mooring

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mooring.formats.predictions import read_prediction_log
-from mooring.serving.log import ARROW_ROWS, CATCH_UP, LogTicket, PredictionLog
+from mooring.formats._predictions import read_prediction_log
+from mooring.serving._log import ARROW_ROWS, CATCH_UP, LogTicket, PredictionLog
 
 
 def test_the_server_log_writes_chunks_that_read_back_as_rows(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_the_log_writes_without_importing_pandas_which_still_imports_on_demand(
     script = f"""
 import sys
 import numpy as np
-from mooring.serving.log import PredictionLog
+from mooring.serving._log import PredictionLog
 log = PredictionLog({str(tmp_path)!r}, sample_rate=1.0, flush_rows=1)
 log.start()
 log.record(model="m", version=1, request_id="r1", columns={{"a": [1.5], "b": ["x"]}},
@@ -75,7 +75,7 @@ log.record(model="m", version=1, request_id="r1", columns={{"a": [1.5], "b": ["x
 log.close()
 assert log.written == 1, log.written
 assert "pandas" not in sys.modules, "the log imported pandas"
-from mooring.formats.predictions import read_prediction_log
+from mooring.formats._predictions import read_prediction_log
 frame = read_prediction_log({str(tmp_path)!r}, "m").to_pandas()
 assert "pandas" in sys.modules and frame["a"].tolist() == [1.5], frame
 print("ok")

@@ -13,7 +13,8 @@ import pytest
 
 from mooring.config import ServingConfig
 from mooring.registry import Registry
-from mooring.serving import RegistrySource, bucket_of, build_app
+from mooring.serving import RegistrySource, build_app
+from mooring.serving._models import bucket_of
 from tests._support.artifacts import tamper
 from tests._support.server import FAST, NAME, ServerThread, new_registry
 from tests._support.serving_model import row

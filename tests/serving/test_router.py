@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from mooring.registry import Deployment
-from mooring.serving.aspired import Aspired, plan
-from mooring.serving.harness import HarnessState
-from mooring.serving.router import answering, bucket_of, shadow_copy
+from mooring.serving._aspired import Aspired, plan
+from mooring.serving._harness import HarnessState
+from mooring.serving._router import answering, bucket_of, shadow_copy
 
 FULL = Aspired(production=1, canary=2, weight=30, shadow=3, shadow_rate=0.5)
 

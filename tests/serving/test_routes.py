@@ -1,5 +1,5 @@
 """One route table: the door's admission, the fast path, the ASGI shortcut and Starlette's
-router all read what a prediction is from :mod:`mooring.serving.routes`.
+router all read what a prediction is from :mod:`mooring.serving._routes`.
 
 The table's two readers (on text and on the door's raw bytes) agree on any path; the
 app's Starlette routes are the table's; and a real server answers every endpoint alike
@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from mooring.config import ServingConfig
 from mooring.serving import DirectorySource, build_app
-from mooring.serving.routes import ROUTES, is_prediction, prediction
+from mooring.serving._routes import ROUTES, is_prediction, prediction
 from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
 

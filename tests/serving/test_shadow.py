@@ -19,11 +19,11 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from mooring.formats.metrics import read_samples
-from mooring.formats.predictions import read_prediction_log
+from mooring.formats._metrics import read_samples
+from mooring.formats._predictions import read_prediction_log
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
-from mooring.serving.models import ModelManager
+from mooring.serving._models import ModelManager
 from tests._support.server import FAST, NAME, ServerThread, new_registry
 from tests._support.serving_model import row
 from tests._support.waiting import PATIENCE, wait_until

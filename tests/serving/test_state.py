@@ -12,9 +12,10 @@ import pytest
 
 from mooring.config import ServingConfig
 from mooring.registry import Deployment
-from mooring.serving import DirectorySource, Door, build_app
-from mooring.serving.state import ServerState
-from mooring.serving.workers import WorkerRun
+from mooring.serving import DirectorySource, build_app
+from mooring.serving._door import Door
+from mooring.serving._state import ServerState
+from mooring.serving._workers import WorkerRun
 
 DEPLOYMENT = Deployment(name="income", production=2, revision=3)
 

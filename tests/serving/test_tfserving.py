@@ -13,8 +13,8 @@ import numpy as np
 import orjson
 import pytest
 
-from mooring.serving import load_served_model
-from mooring.serving.protocols import tfserving
+from mooring.serving._loaded import load_served_model
+from mooring.serving._protocols import tfserving
 from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
 

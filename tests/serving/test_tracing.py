@@ -22,10 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from mooring.config import MooringConfig, ObservabilityConfig, ServingConfig
-from mooring.contract.schema import ColumnSchema, Schema
+from mooring._tracing import start_tracing
+from mooring.config import MooringConfig, ServingConfig
+from mooring.config._observability import ObservabilityConfig
+from mooring.contract._schema import ColumnSchema, Schema
 from mooring.serving import DirectorySource, build_app, create_app
-from mooring.tracing import start_tracing
 from tests._support.otlp import OTLPReceiver, ReceivedSpan
 from tests._support.server import NAME, ServerThread, new_registry
 from tests._support.serving_model import row
@@ -294,7 +295,7 @@ import json, sys
 from pathlib import Path
 from typing import Any
 from mooring.config import MooringConfig
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._version_record import VersionRecord
 from mooring.serving import create_app
 from mooring.registry import Registry
 from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread
@@ -315,7 +316,7 @@ with ServerThread(create_app(cfg, registry=registry)) as server:
         answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": [row()]})
         assert answer.status_code == 200, answer.text
 registry.close()
-print(json.dumps({"tracing": "mooring.tracing" in sys.modules,
+print(json.dumps({"tracing": "mooring._tracing" in sys.modules,
                   "otel": sorted(m for m in sys.modules if m.split(".")[0] == "opentelemetry")}))
 """
 

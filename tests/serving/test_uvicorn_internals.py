@@ -1,7 +1,7 @@
 """A tripwire on what the door takes from uvicorn beyond its public interface.
 
-The door (:mod:`mooring.serving.door`) subclasses uvicorn's httptools protocol and reads
-and writes its per-connection state; the fast path (:mod:`mooring.serving.fastpath`)
+The door (:mod:`mooring.serving._door`) subclasses uvicorn's httptools protocol and reads
+and writes its per-connection state; the fast path (:mod:`mooring.serving._fastpath`)
 stands in for uvicorn's request cycle. None of that is uvicorn's API, so
 ``pyproject.toml`` pins uvicorn (and Starlette, httptools) to the minor version these
 tests ran with. Before that pin is moved, this file says what an upgrade must keep:
@@ -32,8 +32,8 @@ from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-import mooring.serving.door as door_module
-from mooring.serving.door import Door, DoorLimits
+import mooring.serving._door as door_module
+from mooring.serving._door import Door, DoorLimits
 
 # uvicorn's names the door's protocol class uses: attributes it reads or writes, methods it
 # calls, and (``super.``) uvicorn's methods it extends.

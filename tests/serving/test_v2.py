@@ -11,7 +11,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from mooring.serving import load_served_model
+from mooring.serving._loaded import load_served_model
 from tests._support.server import NAME, ServerThread
 
 COLUMNS = {
@@ -117,7 +117,7 @@ def test_rank_and_length_rules(server: ServerThread) -> None:
 
 def test_the_v2_url_grammar_lives_in_the_protocol_module() -> None:
     from mooring.errors import InvalidRequestError, NotFoundError
-    from mooring.serving.protocols import v2 as protocol
+    from mooring.serving._protocols import v2 as protocol
 
     assert protocol.parse_path("models/income/versions/3/infer", "POST") == protocol.Endpoint(
         "infer", "income", 3

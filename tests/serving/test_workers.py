@@ -31,11 +31,11 @@ import pytest
 
 from mooring.config import MooringConfig, ServingConfig, load_config
 from mooring.errors import ConfigError, UsageError
-from mooring.formats.predictions import read_prediction_log
-from mooring.formats.version_record import VersionRecord
+from mooring.formats._predictions import read_prediction_log
+from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
-from mooring.serving.pages import release_package_pages
-from mooring.serving.workers import (
+from mooring.serving._pages import release_package_pages
+from mooring.serving._workers import (
     PER_WORKER_BYTES,
     TF_THREAD_ENV,
     WORKER_ENV,
@@ -102,7 +102,7 @@ def _config(tmp_path: Path, workers: str) -> MooringConfig:
 def test_workers_come_from_the_option_then_the_environment_then_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mooring.cli.serve import resolve_workers
+    from mooring.cli._serve import resolve_workers
 
     cfg = _config(tmp_path, "3")
     monkeypatch.setenv("WEB_CONCURRENCY", "5")
@@ -155,8 +155,8 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_error(
 
 
 def test_the_command_reads_the_same_environment_names_as_the_workers() -> None:
-    from mooring.cli import serve
-    from mooring.serving import workers
+    from mooring.cli import _serve as serve
+    from mooring.serving import _workers as workers
 
     assert (serve.WORKER_ENV, serve.CONCURRENCY_ENV) == (
         workers.WORKER_ENV,
@@ -170,10 +170,10 @@ def test_the_command_line_reaches_the_supervisor_without_importing_the_server() 
     with the metrics folder set for prometheus-client), not before."""
     script = (
         "import json, sys\n"
-        "from mooring.cli.serve import supervise\n"
-        "from mooring.serving.workers import Supervisor\n"
+        "from mooring.cli._serve import supervise\n"
+        "from mooring.serving._workers import Supervisor\n"
         "heavy = ('starlette', 'uvicorn', 'sqlalchemy', 'pyarrow', 'tensorflow',\n"
-        "         'mooring.serving.app', 'mooring.registry')\n"
+        "         'mooring.serving._app', 'mooring.registry')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
     )
     done = subprocess.run(
@@ -296,7 +296,7 @@ def test_tensorflow_runs_on_after_its_pages_are_handed_back() -> None:
     # relocated tables are not), and its kernels still run afterwards.
     script = (
         "import tensorflow as tf\n"
-        "from mooring.serving.pages import release_package_pages\n"
+        "from mooring.serving._pages import release_package_pages\n"
         "first = float(tf.reduce_sum(tf.constant([1.0, 2.0]) * 3.0))\n"
         "released = release_package_pages('tensorflow')\n"
         "again = float(tf.reduce_sum(tf.constant([1.0, 2.0]) * 3.0))\n"

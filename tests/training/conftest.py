@@ -10,8 +10,9 @@ import pyarrow.csv as pacsv
 import pytest
 
 from mooring.config import MooringConfig
-from mooring.contract import DatasetStatistics, ReadOptions, compute_statistics
-from mooring.contract.schema import Schema, infer_schema
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import Schema, infer_schema
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from tests._support.synthetic import synthetic_table
 
 

@@ -9,10 +9,11 @@ import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
 from mooring.config import load_config
-from mooring.contract import ReadOptions, compute_statistics, read_table
-from mooring.contract.schema import infer_schema
-from mooring.features import predict_saved_model
-from mooring.training import train_model
+from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._schema import infer_schema
+from mooring.contract._statistics import compute_statistics
+from mooring.features._inputs import predict_saved_model
+from mooring.training._fit import train_model
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:

@@ -9,11 +9,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mooring.config import ModelConfig, MooringConfig, plan_training
-from mooring.contract import ReadOptions, compute_statistics
-from mooring.contract.schema import infer_schema
-from mooring.features import predict_saved_model
-from mooring.training import train_model
+from mooring.config import MooringConfig
+from mooring.config._model import ModelConfig, plan_training
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import infer_schema
+from mooring.contract._statistics import compute_statistics
+from mooring.features._inputs import predict_saved_model
+from mooring.training._fit import train_model
 
 sklearn = pytest.importorskip("sklearn")
 

@@ -10,11 +10,12 @@ import pyarrow as pa
 import pytest
 
 from mooring.config import MooringConfig
-from mooring.contract import compute_statistics
-from mooring.contract.schema import infer_schema
+from mooring.contract._schema import infer_schema
+from mooring.contract._statistics import compute_statistics
 from mooring.errors import ConfigError, DataError
-from mooring.features import FeatureWarning, predict_saved_model
-from mooring.training import train_model
+from mooring.features._infer import FeatureWarning
+from mooring.features._inputs import predict_saved_model
+from mooring.training._fit import train_model
 from tests.training.conftest import make_config, prepare, synthetic_table
 
 

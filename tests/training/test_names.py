@@ -9,10 +9,10 @@ import numpy as np
 import orjson
 import pytest
 
-from mooring.features import columns_from_records
-from mooring.formats.model import load_saved_model, signature_names
-from mooring.serving.loaded import load_served_model
-from mooring.training import train_model
+from mooring.features._inputs import columns_from_records
+from mooring.formats._model import load_saved_model, signature_names
+from mooring.serving._loaded import load_served_model
+from mooring.training._fit import train_model
 from tests.training.conftest import make_config, prepare, synthetic_table
 
 RENAMED = {"age": "age/years", "income": "income €", "color": "2 colour", "city": "città"}
@@ -39,7 +39,7 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     }
     served = load_served_model("synthetic", 1, result.model_dir)
     record: dict[str, Any] = {"age/years": 41, "income €": None, "2 colour": "red", "città": "Oslo"}
-    from mooring.features import model_spec
+    from mooring.features._inputs import model_spec
 
     columns = columns_from_records(orjson.loads(orjson.dumps([record, record])), model_spec(folder))
     out = served.predict(columns)

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mooring.contract import ReadOptions, read_table
+from mooring.contract._io import ReadOptions, read_table
 from mooring.errors import UsageError
-from mooring.features import predict_saved_model
-from mooring.formats.model import METADATA_FILE, ModelVersionWarning
-from mooring.formats.model import load_saved_model as load_model
-from mooring.training import train_model
+from mooring.features._inputs import predict_saved_model
+from mooring.formats._model import METADATA_FILE, ModelVersionWarning
+from mooring.formats._model import load_saved_model as load_model
+from mooring.training._fit import train_model
 from tests.training.conftest import make_config, prepare, synthetic_table
 
 

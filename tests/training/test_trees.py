@@ -12,16 +12,18 @@ import numpy as np
 import pytest
 
 from mooring.config import MooringConfig
-from mooring.contract import ReadOptions, compute_statistics
-from mooring.contract.schema import infer_schema
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import infer_schema
+from mooring.contract._statistics import compute_statistics
 from mooring.errors import ModelLoadError
-from mooring.features import build_feature_spec, columns_from_records
-from mooring.formats.model import METADATA_FILE, load_saved_model
-from mooring.serving.loaded import load_served_model
-from mooring.training import train_model
-from mooring.training.labels import resolve_label
-from mooring.training.pipeline import load_training_data
-from mooring.training.trees import TREE_TOLERANCE, export_trees, fit_trees
+from mooring.features._infer import build_feature_spec
+from mooring.features._inputs import columns_from_records
+from mooring.formats._model import METADATA_FILE, load_saved_model
+from mooring.serving._loaded import load_served_model
+from mooring.training._fit import train_model
+from mooring.training._labels import resolve_label
+from mooring.training._pipeline import load_training_data
+from mooring.training._trees import TREE_TOLERANCE, export_trees, fit_trees
 from tests._support.blocked_import import run_without
 from tests._support.project import request_rows, write_adult
 
@@ -130,10 +132,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from mooring.config import ServingConfig
 from mooring.errors import ModelLoadError
-from mooring.registry.records import Deployment
-from mooring.serving.loaded import load_served_model
-from mooring.serving.metrics import ServingMetrics
-from mooring.serving.models import ModelManager
+from mooring.registry._records import Deployment
+from mooring.serving._loaded import load_served_model
+from mooring.serving._metrics import ServingMetrics
+from mooring.serving._models import ModelManager
 
 FOLDERS = {1: Path(sys.argv[1] if len(sys.argv) > 1 else %(mlp)r), 2: Path(%(gbt)r)}
 try:

@@ -33,29 +33,29 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import typer
 
-__all__ = ["COMMANDS", "app", "main"]
+__all__ = ["app", "main"]
 
-# Top-level command → the module under mooring.cli that registers it.
+# Top-level command → the (internal) module under mooring.cli that registers it.
 COMMANDS: dict[str, str] = {
-    "stats": "contract",
-    "schema": "contract",
-    "validate": "contract",
-    "evaluate": "evaluate",
-    "export": "export",
-    "models": "models",
-    "audit": "models",
-    "monitor": "monitor",
-    "ops": "ops",
-    "drift": "monitoring",
-    "feedback": "monitoring",
-    "live": "monitoring",
-    "run": "run",
-    "score": "score",
-    "init": "run",
-    "status": "run",
-    "serve": "serve",
-    "train": "train",
-    "ui": "ui",
+    "stats": "_contract",
+    "schema": "_contract",
+    "validate": "_contract",
+    "evaluate": "_evaluate",
+    "export": "_export",
+    "models": "_models",
+    "audit": "_models",
+    "monitor": "_monitor",
+    "ops": "_ops",
+    "drift": "_monitoring",
+    "feedback": "_monitoring",
+    "live": "_monitoring",
+    "run": "_run",
+    "score": "_score",
+    "init": "_run",
+    "status": "_run",
+    "serve": "_serve",
+    "train": "_train",
+    "ui": "_ui",
 }
 
 

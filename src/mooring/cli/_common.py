@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mooring.config import parse_duration
+from mooring.config._base import parse_duration
 from mooring.errors import MooringError, UsageError
 
 console = Console(highlight=False)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from mooring.config import ProjectConfig
-    from mooring.scale import Engine
+    from mooring.config._data import ProjectConfig
+    from mooring.scale._engine import Engine
 
 EngineOpt = Annotated[
     str | None,
@@ -41,6 +41,6 @@ def engine_from(
     project: ProjectConfig | None, engine: str | None, workers: int | None, address: str | None
 ) -> Engine:
     """The engine the options and the project's ``[project]`` keys choose."""
-    from mooring.scale import Engine
+    from mooring.scale._engine import Engine
 
     return Engine.from_config(project, kind=engine, workers=workers, address=address)

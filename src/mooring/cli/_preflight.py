@@ -172,7 +172,7 @@ def _eval_data(cfg: MooringConfig, argv: Argv) -> None:
 
 
 def _model_folder(folder: str, option: str) -> None:
-    from mooring.formats.model import METADATA_FILE  # numpy and pyarrow: only when asked
+    from mooring.formats._model import METADATA_FILE  # numpy and pyarrow: only when asked
 
     if not (Path(folder) / METADATA_FILE).is_file():
         what = "does not exist" if not Path(folder).exists() else "is not a mooring model folder"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from mooring.config import MooringConfig
-    from mooring.serving.state import ServerState
+    from mooring.serving._state import ServerState
 
 __all__ = ["Served", "Where", "announcing_server", "banner_lines", "from_health", "from_state"]
 

@@ -23,108 +23,24 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from mooring.config._base import (
-    DEFAULT_NA_VALUES,
-    Section,
-    parse_duration,
-)
-from mooring.config.data import (
-    ColumnOverride,
-    ContractConfig,
-    DataConfig,
-    ProjectConfig,
-)
-from mooring.config.evaluation import (
-    BootstrapConfig,
-    ChangeThresholdConfig,
-    CostConfig,
-    EvaluationConfig,
-    GateConfig,
-    WindowsConfig,
-)
-from mooring.config.model import (
-    METRIC_HIGHER_IS_BETTER,
-    PRIMARY_METRIC,
-    SELECT_METRICS,
-    CandidateConfig,
-    CrossConfig,
-    EarlyStoppingConfig,
-    FeatureConfig,
-    FeaturesConfig,
-    ModelConfig,
-    TrainingPlan,
-    TreesConfig,
-    plan_training,
-)
-from mooring.config.monitoring import (
-    AlertsConfig,
-    BurnWindowConfig,
-    DriftThresholds,
-    FeatureDriftConfig,
-    GuardrailsConfig,
-    KeepReportsConfig,
-    MonitoringConfig,
-    RetrainConfig,
-    RolloutConfig,
-    ShadowConfig,
-    SLOConfig,
-)
-from mooring.config.observability import (
+from mooring.config._base import Section
+from mooring.config._data import ContractConfig, DataConfig, ProjectConfig
+from mooring.config._evaluation import EvaluationConfig
+from mooring.config._model import FeaturesConfig, ModelConfig
+from mooring.config._monitoring import MonitoringConfig, RolloutConfig
+from mooring.config._observability import (
     ObservabilityConfig,
 )
-from mooring.config.pipeline import (
+from mooring.config._pipeline import (
     ExportConfig,
     PipelineConfig,
 )
-from mooring.config.serving import (
+from mooring.config._serving import (
     ServingConfig,
 )
 from mooring.errors import ConfigError, NotFoundError
 
-__all__ = [
-    "DEFAULT_NA_VALUES",
-    "METRIC_HIGHER_IS_BETTER",
-    "PRIMARY_METRIC",
-    "SELECT_METRICS",
-    "AlertsConfig",
-    "BootstrapConfig",
-    "BurnWindowConfig",
-    "CandidateConfig",
-    "ChangeThresholdConfig",
-    "ColumnOverride",
-    "ContractConfig",
-    "CostConfig",
-    "CrossConfig",
-    "DataConfig",
-    "DriftThresholds",
-    "EarlyStoppingConfig",
-    "EvaluationConfig",
-    "ExportConfig",
-    "FeatureConfig",
-    "FeatureDriftConfig",
-    "FeaturesConfig",
-    "GateConfig",
-    "GuardrailsConfig",
-    "KeepReportsConfig",
-    "ModelConfig",
-    "MonitoringConfig",
-    "MooringConfig",
-    "ObservabilityConfig",
-    "PipelineConfig",
-    "ProjectConfig",
-    "RetrainConfig",
-    "RolloutConfig",
-    "SLOConfig",
-    "ServingConfig",
-    "ShadowConfig",
-    "TrainingPlan",
-    "TreesConfig",
-    "WindowsConfig",
-    "format_validation_error",
-    "load_config",
-    "parse_duration",
-    "plan_training",
-]
+__all__ = ["MooringConfig", "ServingConfig", "load_config"]
 
 
 class MooringConfig(Section):

@@ -11,26 +11,11 @@ passes one.
 Example:
     >>> from mooring.config import load_config
     >>> ui = create_ui(load_config("mooring.toml"))  # doctest: +SKIP
+
+Internal: this package exports no names; its modules (underscored) may change in any
+release. The supported API is :mod:`mooring`'s (ARCHITECTURE.md, "The public API").
 """
 
 from __future__ import annotations
 
-from mooring.dashboard.app import DEFAULT_ACTOR, create_ui, standalone_app
-from mooring.dashboard.drift_files import DriftHistory, DriftRun, read_drift_history
-from mooring.dashboard.drift_report import render_drift_html
-from mooring.dashboard.evaluation_report import render_evaluation_html
-from mooring.dashboard.live import LiveMetrics, bucket_quantile, parse_metrics
-
-__all__ = [
-    "DEFAULT_ACTOR",
-    "DriftHistory",
-    "DriftRun",
-    "LiveMetrics",
-    "bucket_quantile",
-    "create_ui",
-    "parse_metrics",
-    "read_drift_history",
-    "render_drift_html",
-    "render_evaluation_html",
-    "standalone_app",
-]
+__all__: list[str] = []

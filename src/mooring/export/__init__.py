@@ -8,27 +8,11 @@ drop stays within ``[export] max_metric_drop``::
 
     result = export_lite(registry, "income", version=3, mode="int8", config=cfg)
     result.passed, result.reason, result.deltas, result.latency
+
+Internal: this package exports no names; its modules (underscored) may change in any
+release. The supported API is :mod:`mooring`'s (ARCHITECTURE.md, "The public API").
 """
 
 from __future__ import annotations
 
-from mooring.export.convert import MODES, Conversion, Mode, check_mode, convert_saved_model
-from mooring.export.data import distinct_rows, sample_rows
-from mooring.export.lite import DEFAULT_METRICS, export_lite
-from mooring.export.result import AGREEMENT_TOLERANCE, LiteExport
-from mooring.export.runtime import LiteModel
-
-__all__ = [
-    "AGREEMENT_TOLERANCE",
-    "DEFAULT_METRICS",
-    "MODES",
-    "Conversion",
-    "LiteExport",
-    "LiteModel",
-    "Mode",
-    "check_mode",
-    "convert_saved_model",
-    "distinct_rows",
-    "export_lite",
-    "sample_rows",
-]
+__all__: list[str] = []

@@ -1,7 +1,9 @@
-"""Formats that cross layers, each with one home: model-free and TensorFlow-free at import."""
+"""Formats that cross layers, each with one home: model-free and TensorFlow-free at import.
+
+Internal: this package exports no names; its modules (underscored) may change in any
+release. The supported API is :mod:`mooring`'s (ARCHITECTURE.md, "The public API").
+"""
 
 from __future__ import annotations
 
-from mooring.formats.files import atomic_write, file_fingerprint, is_url, open_binary
-
-__all__ = ["atomic_write", "file_fingerprint", "is_url", "open_binary"]
+__all__: list[str] = []

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from mooring.config import MooringConfig
-from mooring.formats.files import atomic_write
+from mooring.formats._files import atomic_write
 
 __all__ = ["monitoring_dir", "read_json", "write_json"]
 

@@ -17,8 +17,8 @@ import orjson
 
 from mooring.config import load_config
 from mooring.errors import MooringError
-from mooring.pipeline.run import run_pipeline
-from mooring.pipeline.workspace import Workspace
+from mooring.pipeline._run import run_pipeline
+from mooring.pipeline._workspace import Workspace
 
 
 def main(argv: Sequence[str] | None = None) -> int:

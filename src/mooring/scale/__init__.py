@@ -10,23 +10,9 @@ Example:
     >>> from mooring.scale import Engine, sharded_statistics
     >>> ray = Engine("ray", address="auto")
     >>> stats = sharded_statistics("shards/", engine=ray)  # doctest: +SKIP
+
+Internal: this package exports no names; its modules (underscored) may change in any
+release. The supported API is :mod:`mooring`'s (ARCHITECTURE.md, "The public API").
 """
 
-from mooring.scale.engine import ENGINES, Engine, usable_cores
-from mooring.scale.score import ScoreSummary, ShardOutcome, ShardScorer, score_shards
-from mooring.scale.shards import list_shards, shard_name
-from mooring.scale.statistics import sharded_statistics, sharded_validate
-
-__all__ = [
-    "ENGINES",
-    "Engine",
-    "ScoreSummary",
-    "ShardOutcome",
-    "ShardScorer",
-    "list_shards",
-    "score_shards",
-    "shard_name",
-    "sharded_statistics",
-    "sharded_validate",
-    "usable_cores",
-]
+__all__: list[str] = []

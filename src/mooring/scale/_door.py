@@ -1,14 +1,14 @@
 """Rows of a shard at the server's door: decoded and checked one by one, as a request is.
 
 A shard's input columns go through the server's own decoder
-(:func:`~mooring.formats.columns.column_values`, with the server's NaN / Infinity
-policy) and the version's :class:`~mooring.serving.contract.InputContract`; where a
+(:func:`~mooring.formats._columns.column_values`, with the server's NaN / Infinity
+policy) and the version's :class:`~mooring.serving._contract.InputContract`; where a
 column fails as a whole, each value is decoded alone so that every refused row is named,
 with the decoder's (or the contract's) own message.
 
 Example:
     >>> import pyarrow as pa
-    >>> from mooring.formats.model import TensorInfo
+    >>> from mooring.formats._model import TensorInfo
     >>> inputs = {"age": TensorInfo("age", "float32", (None,))}
     >>> columns, reasons = decode(pa.table({"age": ["39", "forty"]}), inputs, InputPolicy(), "p")
     >>> columns["age"].tolist()[0], reasons
@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mooring.contract.io import is_number
+from mooring.contract._io import is_number
 from mooring.errors import InvalidRequestError
-from mooring.formats.columns import InputPolicy, column_values, columns_from_columns
-from mooring.formats.model import TensorInfo
+from mooring.formats._columns import InputPolicy, column_values, columns_from_columns
+from mooring.formats._model import TensorInfo
 
 __all__ = ["check_contract", "decode"]
 

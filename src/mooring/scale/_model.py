@@ -3,7 +3,7 @@
 The driver resolves the version in the registry, fetches and verifies its artifact
 (as the server does) and ships a :class:`ModelRef`: the full version record, where its
 artifact is stored, the verified folder and the version's data contract. Each worker
-process turns the reference into a loaded :class:`~mooring.serving.loaded.ServedModel`
+process turns the reference into a loaded :class:`~mooring.serving._loaded.ServedModel`
 at most once (:func:`served_model` caches it by folder and manifest hash): on the
 driver's machine it verifies the driver's folder file by file; elsewhere it fetches
 the artifact from the store with the registry's own fetch-and-verify function.
@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mooring.config import ContractConfig
-from mooring.contract.schema import Schema
+from mooring.config._data import ContractConfig
+from mooring.contract._schema import Schema
 from mooring.errors import MooringError
-from mooring.registry import ArtifactStore, ModelVersion, Registry, diff_folder
-from mooring.registry.local import check_version_files, version_folder, version_manifest
+from mooring.registry import ModelVersion, Registry
+from mooring.registry._artifacts import ArtifactStore
+from mooring.registry._local import check_version_files, version_folder, version_manifest
+from mooring.registry._manifest import diff_folder
 
 if TYPE_CHECKING:
-    from mooring.serving.loaded import ServedModel
+    from mooring.serving._loaded import ServedModel
 
 __all__ = ["ModelRef", "resolve_model", "served_model"]
 
@@ -88,7 +90,7 @@ def resolve_model(
         >>> ref.version, ref.manifest_sha256[:8]  # doctest: +SKIP
         (3, '5d41402a')
     """
-    from mooring.serving.sources import RegistrySource
+    from mooring.serving._sources import RegistrySource
 
     if isinstance(version, int) or str(version).isdigit():
         record = registry.get(name, version=int(version))
@@ -141,8 +143,8 @@ def served_model(ref: ModelRef) -> ServedModel:
     if loaded is not None:
         return loaded
     from mooring._tensorflow import LOGS_ENV, import_tensorflow, quiet_native_logs
-    from mooring.serving.contract import InputContract
-    from mooring.serving.loaded import load_served_model
+    from mooring.serving._contract import InputContract
+    from mooring.serving._loaded import load_served_model
 
     if os.environ.get(LOGS_ENV) != "1":
         with quiet_native_logs():

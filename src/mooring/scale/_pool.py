@@ -1,6 +1,6 @@
 """Long-lived workers for per-shard work that loads something heavy once (a model).
 
-:class:`~mooring.scale.engine.Engine.map` hands items to fresh tasks; batch scoring
+:class:`~mooring.scale._engine.Engine.map` hands items to fresh tasks; batch scoring
 wants workers that keep a loaded model between shards and report each shard as it
 finishes (for a progress bar). :func:`run_pool` runs a picklable function over items:
 
@@ -13,7 +13,7 @@ finishes (for a progress bar). :func:`run_pool` runs a picklable function over i
 
 Each result reaches ``on_done(index, outcome)`` on this process as soon as it is
 ready; ``outcome`` is ``("ok", result)`` or ``("error", class name, message)`` for a
-:class:`~mooring.errors.MooringError` (as :class:`~mooring.scale.engine.Engine` ships
+:class:`~mooring.errors.MooringError` (as :class:`~mooring.scale._engine.Engine` ships
 them), so one failed item never stops the others.
 """
 
@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from mooring.errors import MooringError
-from mooring.scale.engine import Engine, _Guarded, connect_ray, usable_cores
+from mooring.scale._engine import Engine, _Guarded, connect_ray, usable_cores
 
 __all__ = ["MAX_ATTEMPTS", "run_pool"]
 

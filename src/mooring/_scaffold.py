@@ -1,0 +1,554 @@
+"""``scaffold_config``: a commented mooring.toml from a dataset (``mooring init``).
+
+One pass of statistics over the data gives the inferred schema (listed in
+comments), a proposed feature spec (what the feature layer would infer,
+written out so it can be edited), the label (given, or guessed: a column named
+like ``label``/``target``/``class``/``y``, else the last column), the task and
+positive class, the event-time column (``[data] timestamp``: a column that holds
+timestamps, see :func:`guess_timestamp`), the model's name (see :func:`propose_name`),
+gates that block a model no better than a trivial one, and the rollout, serving and
+pipeline defaults.
+
+Example:
+    >>> scaffold = scaffold_config("data/train.csv", eval_data="data/test.csv",
+    ...                            out_dir=Path("."))  # doctest: +SKIP
+    >>> Path("mooring.toml").write_text(scaffold.text)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mooring.config._base import DEFAULT_NA_VALUES
+from mooring.config._model import PRIMARY_METRIC, FeaturesConfig, ModelConfig, plan_training
+from mooring.config._monitoring import RolloutConfig
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import Schema, infer_schema
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
+from mooring.errors import UsageError
+
+__all__ = [
+    "LABEL_NAMES",
+    "TIMESTAMP_NAMES",
+    "Scaffold",
+    "guess_label",
+    "guess_timestamp",
+    "propose_name",
+    "scaffold_config",
+]
+
+#: Column names taken for the label, in order of preference (case-insensitive).
+LABEL_NAMES = ("label", "target", "class", "y", "outcome", "income", "churn", "default")
+#: Among several timestamp columns, these names are taken for the event time first.
+TIMESTAMP_NAMES = (
+    "timestamp",
+    "event_time",
+    "event_timestamp",
+    "ts",
+    "time",
+    "datetime",
+    "created_at",
+    "date",
+)
+#: Folder names that say nothing about the model: the name comes from the label instead.
+GENERIC_FOLDERS = frozenset(
+    {"app", "code", "data", "home", "project", "projects", "repo", "src", "temp", "tmp", "work"}
+)
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+# What [project] name accepts (config's NAME_PATTERN): it appears in registry keys and URLs.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass
+class Scaffold:
+    """A proposed project file and what it was derived from."""
+
+    text: str
+    label: str
+    label_reason: str
+    task: str
+    positive: str | None
+    rows: int
+    columns: list[str]
+    warnings: list[str] = field(default_factory=list)
+    name: str = "model"
+    name_reason: str = ""
+    timestamp: str | None = None
+    timestamp_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the text)."""
+        return {
+            "name": self.name,
+            "name_reason": self.name_reason,
+            "label": self.label,
+            "label_reason": self.label_reason,
+            "timestamp": self.timestamp,
+            "timestamp_reason": self.timestamp_reason,
+            "task": self.task,
+            "positive": self.positive,
+            "rows": self.rows,
+            "columns": self.columns,
+            "warnings": self.warnings,
+        }
+
+
+def guess_label(columns: Sequence[str]) -> tuple[str, str]:
+    """The label column and why: a conventional name, else the last column.
+
+    Example:
+        >>> guess_label(["age", "Target", "x"])
+        ('Target', "named like a label ('target')")
+        >>> guess_label(["a", "b"])
+        ('b', 'the last column')
+    """
+    if not columns:
+        raise UsageError("the data has no columns; point mooring init at a CSV or Parquet file")
+    lowered = {c.lower(): c for c in columns}
+    for name in LABEL_NAMES:
+        if name in lowered:
+            return lowered[name], f"named like a label ({name!r})"
+    return columns[-1], "the last column"
+
+
+def guess_timestamp(types: Mapping[str, str], label: str | None = None) -> tuple[str | None, str]:
+    """The event-time column and why, from the columns' types: the one column that holds
+    timestamps (or dates), else among several the first named like one
+    (:data:`TIMESTAMP_NAMES`), else the first of them; ``(None, why)`` when none does.
+
+    Example:
+        >>> guess_timestamp({"age": "integer", "when": "timestamp"})
+        ('when', 'the only timestamp column')
+        >>> guess_timestamp({"signup": "timestamp", "event_time": "timestamp"})[0]
+        'event_time'
+        >>> guess_timestamp({"age": "integer"})
+        (None, 'no column holds timestamps')
+    """
+    found = [n for n, t in types.items() if t == "timestamp" and n != label]
+    if not found:
+        return None, "no column holds timestamps"
+    if len(found) == 1:
+        return found[0], "the only timestamp column"
+    others = ", ".join(found)
+    lowered = {n.lower(): n for n in found}
+    for name in TIMESTAMP_NAMES:
+        if name in lowered:
+            return lowered[name], f"named like an event time, of the timestamp columns {others}"
+    return found[0], f"the first of the timestamp columns {others}"
+
+
+def _safe_name(text: str) -> str:
+    """``text`` as a [project] name: other characters become '-', at most 128 of them."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
+    return re.sub(r"^[^A-Za-z0-9]+", "", cleaned)[:128].rstrip("-.")
+
+
+def propose_name(out_dir: Path, label: str) -> tuple[str, str]:
+    """The model's name and why: the name of the folder the project file is written to
+    (a project usually lives in a folder named for what it predicts: ``churn/``,
+    ``fraud-model/``), else ``<label>_model`` when that folder's name says nothing about
+    the model (``data``, ``tmp``, … :data:`GENERIC_FOLDERS`) or is not a usable name.
+
+    Not the data file's name: it names the data (``orders_train``), and the model
+    outlives the file it was first trained on.
+
+    Example:
+        >>> propose_name(Path("/home/ana/churn"), "churned")
+        ('churn', "the project folder's name")
+        >>> propose_name(Path("/tmp"), "is fraud")
+        ('is-fraud_model', "the label's name: the project folder's says nothing ('tmp')")
+    """
+    folder = out_dir.resolve().name
+    name = _safe_name(folder)
+    if name and name.lower() not in GENERIC_FOLDERS:
+        return name, "the project folder's name"
+    return (
+        _safe_name(f"{label}_model") or "model",
+        f"the label's name: the project folder's says nothing ({folder or '/'!r})",
+    )
+
+
+def _key(name: str) -> str:
+    if _BARE_KEY.match(name):
+        return name
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _task(stats: DatasetStatistics, label: str) -> tuple[str, str | None, float | None, str]:
+    """(task, positive class, majority share, explanation) from the label's statistics."""
+    col = stats[label]
+    if col.strings is not None and col.type in ("string", "boolean"):
+        top = col.strings.top(1000)
+        distinct = col.strings.distinct
+        present = max(col.present, 1)
+        if distinct <= 1:
+            raise UsageError(
+                f"label column '{label}' holds a single value ({top[0][0] if top else 'none'}); "
+                "pick another with --label"
+            )
+        majority = top[0][1] / present if top else None
+        if distinct == 2:
+            rare, count = min(top[:2], key=lambda item: (item[1], item[0]))
+            share = count / present
+            return "binary", rare, majority, f"2 values; positive = the rarer ({share:.0%})"
+        return "multiclass", None, majority, f"{distinct} values"
+    if col.numeric is not None and col.type == "integer" and col.numeric.count:
+        lo, hi = col.numeric.min, col.numeric.max
+        if lo == 0 and hi == 1:
+            return "binary", "1", None, "integer 0/1; positive = 1"
+    return "regression", None, None, f"{col.type} values"
+
+
+def _schema_comments(schema: Schema, stats: DatasetStatistics, label: str) -> list[str]:
+    roles = {label: "   (label)"}
+    if schema.timestamp is not None:
+        roles[schema.timestamp] = "   (timestamp)"
+    lines = [
+        "# The data contract inferred now; the first `mooring run` writes it to",
+        "# contract/schema.yaml (keep it under version control), every later run holds new",
+        "# data to it, and `mooring schema accept FILE -r REASON` changes it:",
+    ]
+    for name, column in schema.columns.items():
+        stat = stats[name]
+        parts = [column.type, f"{stat.null_fraction:.1%} missing"]
+        if column.min is not None and column.max is not None:
+            parts.append(f"range [{_fmt(column.min)}, {_fmt(column.max)}]")
+        if column.domain is not None:
+            parts.append(f"{len(column.domain)} values")
+        suffix = roles.get(name, "")
+        lines.append(f"#   {name}: {', '.join(parts)}{suffix}")
+    return lines
+
+
+def _feature_lines(
+    stats: DatasetStatistics, schema: Schema, label: str, exclude: Sequence[str] = ()
+) -> list[str]:
+    from mooring.features._infer import build_feature_spec
+
+    config = FeaturesConfig(exclude=list(exclude))
+    spec = build_feature_spec(
+        config, statistics=stats, schema=schema, label=label, timestamp=schema.timestamp
+    )
+    lines = []
+    for feature in spec.features:
+        entry: dict[str, str] = {"kind": _str(feature.kind)}
+        note = ""
+        if feature.kind == "numeric":
+            entry["transform"] = _str(feature.transform)
+            if feature.transform == "bucketize":
+                entry["buckets"] = str(len(feature.boundaries) + 1)
+                note = "spiky or heavy-tailed: quantile buckets"
+            if feature.constant:
+                note = "(near) constant: consider exclude"
+        elif feature.kind == "categorical":
+            entry["encoding"] = _str(feature.encoding)
+            if feature.encoding == "embedding" and feature.dim:
+                entry["dim"] = str(feature.dim)
+            if feature.encoding == "hashing" and feature.bins:
+                entry["bins"] = str(feature.bins)
+            note = f"{len(feature.vocabulary)} values" if feature.vocabulary else ""
+        body = ", ".join(f"{k} = {v}" for k, v in entry.items())
+        line = f"{_key(feature.name)} = {{ {body} }}"
+        lines.append(f"{line:<64}# {note}" if note else line)
+    return lines
+
+
+def _budget_lines(rows: int) -> list[str]:
+    """Comments that say how long the network trains on this data, and how to fix it."""
+    train_rows = int(rows * 0.9)
+    plan = plan_training(ModelConfig(), train_rows)
+    return [
+        "# How long to train adapts to the data: with epochs, max_steps and batch_size unset,",
+        "# the network trains for a budget of optimizer steps, max(2,000, 10 passes) at most",
+        "# 50,000, in batches scaled to the rows (rows/128 as a power of two, 32 … 4096),",
+        "# checks the validation split every ≥ 25 steps, stops when it stops improving and",
+        f"# keeps the best weights. For these ~{train_rows:,} training rows: {plan.reason}.",
+        "# Set epochs = N (passes over the data; no early stopping unless",
+        "# [model.early_stopping] is set) or max_steps = N, and batch_size = N, to fix them.",
+        "# epochs = 10",
+        "# batch_size = 256",
+    ]
+
+
+def _gate_lines(
+    task: str, majority: float | None, stats: DatasetStatistics, label: str
+) -> list[str]:
+    if task == "binary":
+        return [
+            "[[evaluation.gates]]",
+            'metric = "auc"',
+            "lower = 0.6            # blocks a model barely better than chance; raise it to just",
+            "                       # below what your first model reaches (see its report)",
+            "",
+            "[[evaluation.gates]]",
+            'metric = "auc"',
+            'change = { direction = "higher", absolute = -0.01 }   # no worse than production '
+            "by more than 0.01",
+        ]
+    if task == "multiclass":
+        floor = math.ceil((majority or 0.0) * 100) / 100
+        return [
+            "[[evaluation.gates]]",
+            'metric = "accuracy"',
+            f"lower = {floor:g}           # the majority class's share: beat always guessing it",
+            "",
+            "[[evaluation.gates]]",
+            'metric = "accuracy"',
+            'change = { direction = "higher", absolute = -0.01 }   # no worse than production '
+            "by more than 0.01",
+        ]
+    col = stats[label]
+    std = col.numeric.std if col.numeric is not None else None
+    lines = ["[[evaluation.gates]]", 'metric = "rmse"']
+    if std:
+        lines.append(
+            f"upper = {std:.6g}    # the label's standard deviation: beat predicting the mean"
+        )
+    else:
+        lines.append("upper = 1.0          # set to the error you can accept")
+    lines += [
+        "",
+        "[[evaluation.gates]]",
+        'metric = "rmse"',
+        'change = { direction = "lower", relative = 0.02 }    # at most 2% worse than production',
+    ]
+    return lines
+
+
+def scaffold_config(
+    data: str | Path,
+    *,
+    out_dir: Path,
+    label: str | None = None,
+    eval_data: str | Path | None = None,
+    name: str | None = None,
+    na_values: Sequence[str] = (),
+    delimiter: str = ",",
+    exclude: Sequence[str] = (),
+    timestamp: str | None = None,
+) -> Scaffold:
+    """Read ``data`` once and propose a commented mooring.toml for it (see the module doc).
+
+    Paths in the file are relative to ``out_dir`` (where mooring.toml will live).
+    ``exclude`` columns are left out of the features (and get no proposed line).
+    ``name`` and ``timestamp`` replace the proposed model name and event-time column
+    (``timestamp=""``: none).
+    """
+    path = Path(data)
+    if not path.is_file():
+        raise UsageError(f"data file '{data}' does not exist; pass a CSV or Parquet file")
+    if name is not None and not _NAME.match(name):
+        raise UsageError(
+            f"--name {name!r}: a model name starts with a letter or digit and uses only "
+            "letters, digits, '_', '.', '-' (at most 128), since it appears in registry keys "
+            "and URLs"
+        )
+    na = tuple(dict.fromkeys([*DEFAULT_NA_VALUES, *na_values]))
+    options = ReadOptions(na_values=na, delimiter=delimiter)
+    stats = compute_statistics(path, options)
+    if stats.num_rows == 0:
+        raise UsageError(
+            f"'{data}' has a header but no data rows; `mooring init` proposes a project from "
+            "the data, so point it at a file with rows"
+        )
+    columns = stats.column_names
+    unknown = [c for c in exclude if c not in columns]
+    if unknown:
+        raise UsageError(
+            f"--exclude {', '.join(map(repr, unknown))}: not a column of '{data}'; columns: "
+            + ", ".join(columns)
+        )
+    if label is None:
+        label, reason = guess_label(columns)
+    elif label not in columns:
+        raise UsageError(
+            f"--label {label!r} is not a column of '{data}'; columns: {', '.join(columns)}"
+        )
+    else:
+        reason = "given with --label"
+    task, positive, majority, task_reason = _task(stats, label)
+    if timestamp is None:
+        types = {c: stats[c].type for c in columns}
+        timestamp, timestamp_reason = guess_timestamp(types, label)
+    elif timestamp == "":
+        timestamp, timestamp_reason = None, "none, as --timestamp '' asks"
+    elif timestamp not in columns or timestamp == label:
+        raise UsageError(
+            f"--timestamp {timestamp!r} is not a column of '{data}' other than the label; "
+            f"columns: {', '.join(columns)}"
+        )
+    else:
+        timestamp_reason = "given with --timestamp"
+    schema = infer_schema(stats, label=label, timestamp=timestamp)
+    warnings: list[str] = []
+    if eval_data is None:
+        warnings.append(
+            "no --eval file: [data] eval is left commented out; evaluation, gates and "
+            "`mooring run` need one (a held-out file of the same shape)"
+        )
+    elif not Path(eval_data).is_file():
+        raise UsageError(f"--eval file '{eval_data}' does not exist")
+
+    def rel(value: str | Path) -> str:
+        return Path(os.path.relpath(Path(value).resolve(), out_dir.resolve())).as_posix()
+
+    project, name_reason = (name, "given with --name") if name else propose_name(out_dir, label)
+    steps = RolloutConfig().steps
+    lines = [
+        f"# mooring project file proposed by `mooring init` from {path.name} "
+        f"({stats.num_rows:,} rows, {len(columns)} columns).",
+        '# Every key is explained here and in the README\'s "mooring.toml reference".',
+        "# Next: `mooring run` validates, trains, evaluates, gates, registers and deploys;",
+        "# `mooring serve` serves it; `mooring status` shows what is deployed.",
+        "",
+        "[project]",
+        f"# name: {name_reason} (`mooring init --name` or edit it here); not the data file's",
+        "# name, since the model outlives the file it was first trained on.",
+        f"name = {_str(project)}{' ' * max(1, 22 - len(project))}# the model's name in the "
+        "registry and in serving URLs",
+        'home = ".mooring"            # state: statistics, schema, runs, registry, reports',
+        "",
+        "[data]",
+        f"train = {_str(rel(path))}     # training data: CSV (.csv, .csv.gz) or Parquet",
+        (
+            f"eval = {_str(rel(eval_data))}      # held-out data: validated against train, "
+            "scored, gated"
+            if eval_data is not None
+            else '# eval = "holdout.csv"      # held-out data of the same shape: needed to '
+            "evaluate and gate"
+        ),
+        f"label = {_str(label)}{' ' * max(1, 20 - len(label))}# {reason}; change it if wrong",
+    ]
+    if positive is not None:
+        lines.append(
+            f"positive = {_str(positive)}       # the class whose probability is predicted"
+        )
+    lines += (
+        [
+            f"# timestamp: {timestamp_reason}. Evaluation also scores each week of it, the",
+            "# drift check is calibrated in time order; it is not a feature.",
+            f"timestamp = {_str(timestamp)}{' ' * max(1, 16 - len(timestamp))}# event time",
+        ]
+        if timestamp is not None
+        else [
+            '# timestamp = "event_time"  # the event-time column, if the data has one: evaluation',
+            "                            # by week, the drift check in time order",
+        ]
+    )
+    lines.append(
+        "na_values = [" + ", ".join(_str(v) for v in na) + "]   # tokens that mean missing"
+    )
+    if delimiter != ",":
+        lines.append(f"delimiter = {_str(delimiter)}            # the CSV's field separator")
+    lines += [
+        "",
+        "[contract]",
+        *_schema_comments(schema, stats, label),
+        "critical = []              # columns whose anomalies fail the run, e.g. "
+        f"[{_str(columns[0])}]",
+        'severity = "warning"       # anomalies on other columns warn',
+        "range_margin = 0.1         # numeric ranges widen the observed range by 10% of its span",
+        "",
+        "[features]",
+        "# Proposed from the statistics: every column except the label is a feature. Edit an",
+        "# entry to change it, delete it to let mooring infer it, or list columns to leave out",
+        "# (a column listed below and excluded is excluded):",
+        (
+            "exclude = [" + ", ".join(_str(c) for c in exclude) + "]"
+            if exclude
+            else '# exclude = ["id"]'
+        ),
+        *_feature_lines(stats, schema, label, exclude),
+        "",
+        "[model]",
+        f'task = "{task}"{" " * max(1, 18 - len(task))}# {task_reason}',
+        'kind = "mlp"               # mlp | linear (logistic/linear regression on the same',
+        "                           # features) | gbt (gradient boosted trees, [model.gbt])",
+        "hidden = [64, 32]          # units of the hidden layers of the built-in MLP",
+        "dropout = 0.1",
+        *_budget_lines(stats.num_rows),
+        "learning_rate = 0.001",
+        "seed = 42                  # same data + config → bit-identical weights",
+        f'select = "{PRIMARY_METRIC[task]}"{" " * max(1, 14 - len(PRIMARY_METRIC[task]))}'
+        "# picks among the candidates that pass the gates; ties: lower",
+        "                           # cost per 1,000 predictions",
+        "",
+        "# Candidates: each is trained on the same data and evaluated on the same records;",
+        "# the report compares them side by side and the run registers the best that passes",
+        "# every gate. A candidate overrides any [model] key (hidden, max_steps, gbt, …).",
+        "# Delete all three tables to train the one model [model] describes.",
+        "[[model.candidates]]",
+        'name = "linear"            # the baseline the gate below compares with',
+        'kind = "linear"',
+        "",
+        "[[model.candidates]]",
+        'name = "mlp"',
+        'kind = "mlp"',
+        "",
+        "[[model.candidates]]",
+        'name = "gbt"',
+        'kind = "gbt"               # [model.gbt] sets its trees',
+        "",
+        "[evaluation]",
+        'threshold = 0.5            # operating threshold (or "f1_optimal", "cost_optimal")'
+        if task == "binary"
+        else '# slices = ["segment"]    # columns whose values are scored separately',
+        "bootstrap = { samples = 200, seed = 0 }   # confidence intervals of the headline metrics",
+        "",
+        *_gate_lines(task, majority, stats, label),
+        "",
+        "[[evaluation.gates]]",
+        'kind = "baseline"          # no worse than the linear baseline beyond its interval',
+        f'metric = "{PRIMARY_METRIC[task]}"',
+        'baseline = "linear"',
+        "",
+        "[serving]",
+        "# The prediction log feeds the drift check, the replay test and label matching. A",
+        "# label can only be matched to a logged prediction, and the first drift verdict",
+        "# waits for [monitoring] min_samples logged rows: at 0.1 that would take 10,000",
+        "# requests and 9 labels in 10 would find nothing. Log everything at first; lower",
+        "# both together under heavy traffic.",
+        "log_sample_rate = 1.0      # share of requests written to the prediction log",
+        "",
+        "[monitoring]",
+        "min_samples = 1000         # logged rows before drift is judged (fewer: not judged)",
+        "",
+        "[rollout]",
+        f"steps = {list(steps)}    # canary weights in percent; a new model starts at the first",
+        "",
+        "[pipeline]",
+        "replay_max_flip_rate = 0.1 # refuse a candidate that changes more than 10% of recent "
+        "decisions",
+        "# cpu_hour_price = 0.05    # price of one CPU-hour: adds cost figures to each run record",
+        "",
+    ]
+    return Scaffold(
+        text="\n".join(lines),
+        label=label,
+        label_reason=reason,
+        task=task,
+        positive=positive,
+        rows=stats.num_rows,
+        columns=columns,
+        warnings=warnings,
+        name=project,
+        name_reason=name_reason,
+        timestamp=timestamp,
+        timestamp_reason=timestamp_reason if timestamp is not None else None,
+    )

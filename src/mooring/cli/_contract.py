@@ -1,0 +1,465 @@
+"""``mooring stats``, ``mooring schema infer|diff|accept``, ``mooring validate``: the data
+contract."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mooring._project import Project
+from mooring.cli._app import app
+from mooring.cli._common import console, print_json
+from mooring.cli._engine import EngineOpt, RayAddressOpt, WorkersOpt, engine_from
+from mooring.config import MooringConfig, load_config
+from mooring.config._data import ContractConfig
+from mooring.contract._io import ReadOptions
+from mooring.contract._schema import Schema, infer_schema
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
+from mooring.contract._validation import ENVIRONMENTS, ValidationResult
+from mooring.errors import NotFoundError, UsageError
+from mooring.scale._shards import list_shards
+from mooring.scale._statistics import sharded_validate
+
+if TYPE_CHECKING:
+    from mooring.contract._diff import SchemaDiff
+    from mooring.pipeline._contracts import Reference
+
+schema_app = typer.Typer(help="Infer and inspect data contracts (schemas).", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="mooring.toml to take read options from.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DelimOpt = Annotated[str | None, typer.Option("--delimiter", help="CSV delimiter (default ',').")]
+NaOpt = Annotated[
+    list[str] | None,
+    typer.Option("--na-value", help="A token that means missing (repeatable), e.g. '?'."),
+]
+
+
+def _options(config: Path | None, delimiter: str | None, na: list[str] | None) -> ReadOptions:
+    options = ReadOptions.from_config(load_config(config).data) if config else ReadOptions()
+    if delimiter is not None:
+        if len(delimiter) != 1:
+            raise UsageError(f"--delimiter must be one character, got {delimiter!r}")
+        options = replace(options, delimiter=delimiter)
+    if na:
+        options = replace(options, na_values=(*options.na_values, *na))
+    return options
+
+
+def _stats_table(stats: DatasetStatistics) -> Table:
+    table = Table(title=f"{stats.source} — {stats.num_rows:,} rows", title_justify="left")
+    for header in ("column", "type", "missing", "min", "mean", "max", "distinct / top values"):
+        table.add_column(header, overflow="fold")
+    for name, col in stats.columns.items():
+        missing = f"{col.missing:,} ({100 * col.null_fraction:.1f}%)"
+        if col.numeric is not None and col.numeric.count:
+            n = col.numeric
+            table.add_row(
+                name,
+                col.type,
+                missing,
+                f"{n.min:g}",
+                f"{n.mean:.4g}",
+                f"{n.max:g}",
+                f"p50={n.quantiles([0.5])[0]:g}",
+            )
+        elif col.strings is not None:
+            top = ", ".join(f"{v} ({c:,})" for v, c in col.strings.top(3))
+            table.add_row(name, col.type, missing, "", "", "", f"{col.strings.distinct:,}: {top}")
+        else:
+            table.add_row(name, col.type, missing, "", "", "", "")
+    return table
+
+
+@app.command(
+    "stats",
+    epilog="Examples: mooring stats data.csv --na-value '?' --out stats.json   |   "
+    "mooring stats 's3://bucket/features/*.parquet' --engine ray --ray-address auto",
+)
+def stats_command(
+    data: Annotated[
+        list[str],
+        typer.Argument(
+            help="CSV or Parquet file(s), folder(s) of them or glob(s), local or fsspec URLs."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write statistics JSON here.")
+    ] = None,
+    config: ConfigOpt = None,
+    delimiter: DelimOpt = None,
+    na_value: NaOpt = None,
+    engine: EngineOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compute one-pass, mergeable statistics of a dataset (one file or many shards)."""
+    from mooring.scale._statistics import sharded_statistics
+
+    project = load_config(config).project if config else None
+    chosen = engine_from(project, engine, workers, ray_address)
+    source = data[0] if len(data) == 1 else data
+    stats = sharded_statistics(source, _options(config, delimiter, na_value), engine=chosen)
+    if out is not None:
+        stats.save(out)
+    if as_json:
+        print_json(stats.to_dict())
+    else:
+        console.print(_stats_table(stats))
+        if out is not None:
+            console.print(f"statistics written to {out}")
+
+
+@schema_app.command("infer", epilog="Example: mooring schema infer train.csv --label class")
+def schema_infer_command(
+    data: Annotated[str, typer.Argument(help="CSV/Parquet file, or a statistics JSON file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Schema file to write.")] = Path(
+        "schema.yaml"
+    ),
+    label: Annotated[str | None, typer.Option("--label", help="The label column.")] = None,
+    config: ConfigOpt = None,
+    delimiter: DelimOpt = None,
+    na_value: NaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Infer a schema (the data contract) and save it as editable YAML."""
+    contract = ContractConfig()
+    timestamp = None
+    if config is not None:
+        cfg = load_config(config)
+        contract, timestamp = cfg.contract, cfg.data.timestamp
+        label = label or cfg.data.label
+    if data.endswith(".json"):
+        stats = DatasetStatistics.load(data)
+    else:
+        stats = compute_statistics(data, _options(config, delimiter, na_value))
+    schema = infer_schema(stats, label=label, timestamp=timestamp, contract=contract)
+    schema.save(out)
+    if as_json:
+        print_json(schema.to_dict())
+    else:
+        console.print(f"schema with {len(schema.columns)} columns written to {out}")
+
+
+def _print_result(result: ValidationResult) -> None:
+    style = "green" if result.ok else "red"
+    head, *rest = result.render_text().split("\n")
+    console.print(f"[{style}]{head}[/]")
+    for line in rest:
+        console.print(line, markup=False)
+
+
+EnvironmentOpt = Annotated[
+    str,
+    typer.Option(
+        "--environment",
+        help="training: the label is required; serving: request data, the label is absent.",
+    ),
+]
+
+
+@app.command(
+    "validate",
+    epilog=(
+        "Examples: mooring validate new.csv (inside a project: against production's contract)"
+        "   |   mooring validate new.csv --against 3   |   "
+        "mooring validate new.csv --schema schema.yaml --baseline train-stats.json"
+    ),
+)
+def validate_command(
+    data: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Data to check: file(s), folder(s) or glob(s) of shards; omit to check the "
+            "project's data."
+        ),
+    ] = None,
+    schema: Annotated[
+        Path | None, typer.Option("--schema", help="Check against this schema YAML instead.")
+    ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="Check against a registered version's contract: a number or an alias "
+            "(production, canary).",
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option("--baseline", help="Statistics JSON to compare with (skew).")
+    ] = None,
+    environment: EnvironmentOpt = "training",
+    config: ConfigOpt = None,
+    delimiter: DelimOpt = None,
+    na_value: NaOpt = None,
+    engine: EngineOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check data against the project's contract: production's, else contract/schema.yaml.
+
+    Every anomaly at once, each with the column, what was seen, what was expected and
+    the fix. Exit 0: no errors (warnings allowed); 1: error-level anomalies; 2: usage.
+    """
+    if environment not in ENVIRONMENTS:
+        raise UsageError(
+            f"--environment {environment!r} is not one of {list(ENVIRONMENTS)}: 'training' "
+            "for data with labels, 'serving' for request data without them"
+        )
+    if data is None:
+        if schema is not None or against is not None:
+            raise UsageError("--schema and --against check files: name the file(s) to check")
+        if config is None:
+            if not Path("mooring.toml").is_file():
+                raise UsageError(
+                    "give a data file, or --config mooring.toml to validate the project's data"
+                )
+            config = Path("mooring.toml")
+        project = Project.load(config)
+        if engine is not None or workers is not None or ray_address is not None:
+            project = project.with_engine(engine_from(None, engine, workers, ray_address))
+        project_result = project.validate()
+        if as_json:
+            print_json(project_result.to_dict())
+        else:
+            for result in project_result.results:
+                _print_result(result)
+        raise typer.Exit(0 if project_result.ok else 1)
+    if schema is not None and against is not None:
+        raise UsageError("give --schema FILE or --against VERSION, not both")
+    if config is None and Path("mooring.toml").is_file():
+        config = Path("mooring.toml")
+    cfg = load_config(config) if config else None
+    contract = cfg.contract if cfg is not None else ContractConfig()
+    options = _options(config, delimiter, na_value)
+    if cfg is not None:
+        # In a project the files come first: a mistyped path is named before production's
+        # contract is looked up in the registry.
+        list_shards(data)
+    ref = _reference(cfg, schema, against)
+    base = DatasetStatistics.load(baseline) if baseline is not None else None
+    result = sharded_validate(
+        data[0] if len(data) == 1 else data,
+        ref.schema,
+        options=options,
+        engine=engine_from(cfg.project if cfg else None, engine, workers, ray_address),
+        baseline=base,
+        contract=contract,
+        reads=ref.reads,
+        environment=environment,
+    )
+    if as_json:
+        print_json({**result.to_dict(), "reference": ref.source, "environment": environment})
+    else:
+        console.print(f"against {ref.source}", markup=False)
+        _print_result(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _reference(cfg: MooringConfig | None, schema: Path | None, against: str | None) -> Reference:
+    from mooring.pipeline._contracts import Reference, reference
+
+    if schema is not None:
+        contract = cfg.contract if cfg is not None else ContractConfig()
+        return Reference(Schema.load(schema).with_overrides(contract), str(schema))
+    if cfg is None:
+        raise UsageError(
+            "no contract to check against: run inside a project (a mooring.toml here, or "
+            "-c path/to/mooring.toml), or pass --schema schema.yaml (`mooring schema infer` "
+            "writes one)"
+        )
+    return reference(cfg, against=against)
+
+
+def _side(spec: str, cfg: MooringConfig | None, options: ReadOptions) -> Reference:
+    """One side of a diff: a schema file, a statistics JSON, a data file, or a version."""
+    from mooring.pipeline._contracts import Reference, open_registry, version_contract
+
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        return Reference(Schema.load(path), spec)
+    contract = cfg.contract if cfg is not None else ContractConfig()
+    label = cfg.data.label if cfg is not None else None
+    timestamp = cfg.data.timestamp if cfg is not None else None
+    if path.suffix == ".json" and path.is_file():
+        stats = DatasetStatistics.load(path)
+        return Reference(
+            infer_schema(stats, label=label, timestamp=timestamp, contract=contract), spec
+        )
+    if path.exists() or any(ch in spec for ch in "*?/") or "://" in spec:
+        stats = compute_statistics(spec, options)
+        inferred = infer_schema(stats, label=label, timestamp=timestamp, contract=contract)
+        return Reference(inferred, f"{spec} (inferred)")
+    if cfg is None:
+        raise UsageError(
+            f"{spec!r} is not a file; to name a registered version, run inside a project "
+            "(or pass -c mooring.toml)"
+        )
+    registry = open_registry(cfg)
+    if registry is None:
+        raise UsageError(
+            f"{spec!r} is not a file, and the project has no registry yet to hold a "
+            "version of that name; pass a schema, statistics or data file"
+        )
+    with registry:
+        text = spec.removeprefix("v")
+        try:
+            mv = (
+                registry.get(cfg.project.name, version=int(text))
+                if text.isdigit()
+                else registry.get(cfg.project.name, alias=spec)
+            )
+        except NotFoundError as exc:
+            raise UsageError(
+                f"{spec!r} is neither a file nor a version of {cfg.project.name} ({exc})"
+            ) from None
+        found = version_contract(mv)
+        if text.isdigit():
+            return found
+        return Reference(found.schema, f"{spec} {found.source}", found.reads)
+
+
+def _diff_table(diff: SchemaDiff) -> Table:
+    table = Table(title=f"{diff.before} → {diff.after}", title_justify="left")
+    for header in ("change", "column", "before", "after", "breaking"):
+        table.add_column(header, overflow="fold")
+    for change in diff.changes:
+        before, after = change.before, change.after
+        if change.kind == "domain":
+            # The values that left and the ones that came, not both whole domains.
+            before = [f"-{v}" for v in sorted(set(before or ()) - set(after or ()))]
+            after = [f"+{v}" for v in sorted(set(after or ()) - set(change.before or ()))]
+        table.add_row(
+            change.kind,
+            change.column or "-",
+            _short(before),
+            _short(after),
+            "[red]yes[/]" if change.breaking else "no",
+        )
+    return table
+
+
+def _short(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list) and len(value) > 6:
+        return escape(", ".join(map(str, value[:6])) + f", … ({len(value)})")
+    if isinstance(value, list):
+        return escape(", ".join("-" if v is None else str(v) for v in value))
+    return escape(str(value))
+
+
+def _print_diff(diff: SchemaDiff) -> None:
+    if diff.empty:
+        console.print(diff.summary(), markup=False)
+        return
+    console.print(_diff_table(diff))
+    style = "red" if diff.breaking else "green"
+    console.print(f"[{style}]{escape(diff.summary())}[/]")
+
+
+@schema_app.command(
+    "diff",
+    epilog="Examples: mooring schema diff production new.csv   |   "
+    "mooring schema diff 3 contract/schema.yaml --json",
+)
+def schema_diff_command(
+    before: Annotated[
+        str,
+        typer.Argument(
+            help="A registered version (3, v3, production, canary), a schema YAML, a "
+            "statistics JSON or a data file."
+        ),
+    ],
+    after: Annotated[str, typer.Argument(help="The same kinds as BEFORE.")],
+    config: ConfigOpt = None,
+    delimiter: DelimOpt = None,
+    na_value: NaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What changed between two contracts: columns added, removed, renamed, retyped, domains,
+    ranges and null policies; breaking changes marked."""
+    from mooring.contract._diff import diff_schemas
+
+    if config is None and Path("mooring.toml").is_file():
+        config = Path("mooring.toml")
+    cfg = load_config(config) if config else None
+    options = _options(config, delimiter, na_value)
+    a, b = _side(before, cfg, options), _side(after, cfg, options)
+    diff = diff_schemas(
+        a.schema, b.schema, before_name=a.source, after_name=b.source, reads=a.reads
+    )
+    if as_json:
+        print_json(diff.to_dict())
+    else:
+        _print_diff(diff)
+
+
+@schema_app.command(
+    "accept",
+    epilog="Example: mooring schema accept new-contract.yaml -r 'workclass dropped upstream'",
+)
+def schema_accept_command(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="The new contract: a schema YAML (e.g. an edited copy of "
+            "contract/schema.yaml), or a data file to infer it from."
+        ),
+    ],
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason", "-r", help="Why the contract changes (recorded in the audit log)."
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Who accepts (default: $MOORING_ACTOR or the login name)."),
+    ] = None,
+    config: ConfigOpt = None,
+    delimiter: DelimOpt = None,
+    na_value: NaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a new contract the project's: the diff, the reason and the actor go to the audit
+    log, and the next `mooring run` trains under it."""
+    from mooring.pipeline._contracts import accept, contract_path
+    from mooring.registry import Registry
+
+    if config is None:
+        if not Path("mooring.toml").is_file():
+            raise UsageError(
+                "accept changes a project's contract: run it inside the project, or pass "
+                "-c path/to/mooring.toml"
+            )
+        config = Path("mooring.toml")
+    cfg = load_config(config)
+    if not (reason or "").strip():
+        raise UsageError(
+            "accepting a new data contract needs a reason: pass -r/--reason TEXT, e.g. "
+            "-r 'workclass dropped upstream (ticket 123)'"
+        )
+    new = _side(source, cfg, _options(config, delimiter, na_value)).schema
+    with Registry.from_config(cfg) as registry:
+        diff = accept(cfg, registry, new, reason=reason or "", actor=actor)
+    path = contract_path(cfg)
+    if as_json:
+        print_json({**diff.to_dict(), "written": str(path), "reason": reason})
+        return
+    _print_diff(diff)
+    console.print(
+        f"{path} written and the change recorded in the audit log; the next `mooring run` "
+        "trains under it",
+        markup=False,
+    )

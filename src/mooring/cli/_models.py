@@ -1,0 +1,551 @@
+"""``mooring models …`` and ``mooring audit …``: the registry from the command line.
+
+Every command finds the registry from ``--registry``/``--artifacts`` (or the
+``MOORING_REGISTRY``/``MOORING_ARTIFACTS`` environment variables), else from the
+project file (``--config``, default ``mooring.toml``). Tables for people,
+``--json`` for programs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markdown import Markdown
+from rich.table import Table
+
+from mooring.cli._app import app
+from mooring.cli._common import console, print_json, seconds_option
+from mooring.config import load_config
+from mooring.errors import UsageError
+from mooring.formats._gate import UNGATED
+from mooring.registry import Deployment, ModelVersion, Registry
+from mooring.registry._records import AuditReport
+
+models_app = typer.Typer(
+    help="Registered model versions: list, inspect, promote, roll back, archive.",
+    no_args_is_help=True,
+)
+audit_app = typer.Typer(help="The registry's tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
+
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar="MOORING_REGISTRY",
+        help="Registry database URL (default: from the project file).",
+    ),
+]
+ArtifactsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--artifacts",
+        envvar="MOORING_ARTIFACTS",
+        help="Artifact store folder or URL (default: from the project file).",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Project file naming the registry (default mooring.toml)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ReasonOpt = Annotated[
+    str | None, typer.Option("--reason", "-r", help="Why (recorded in the audit log).")
+]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who acts (default: $MOORING_ACTOR or the login name)."),
+]
+NameArg = Annotated[str, typer.Argument(help="Model name.")]
+VersionArg = Annotated[int, typer.Argument(help="Version number.")]
+
+
+def open_registry(registry: str | None, artifacts: str | None, config: Path | None) -> Registry:
+    """The registry named on the command line, by environment, or by the project file."""
+    if registry:
+        return Registry.open(registry, artifacts=artifacts)
+    path = config or Path("mooring.toml")
+    if config is None and not path.is_file():
+        raise UsageError(
+            f"no registry given and no mooring.toml in {Path.cwd()}; pass --registry URL "
+            "(e.g. sqlite:///.mooring/registry.db) or --config path/to/mooring.toml"
+        )
+    cfg = load_config(path)
+    if artifacts:
+        cfg.project.artifacts = artifacts
+    return Registry.from_config(cfg)
+
+
+def _blessed(mv: ModelVersion, *, long: bool = False) -> str:
+    """``yes``, ``no`` or ``ungated`` (no gate judged it: not blessed either)."""
+    if mv.blessed:
+        return "yes"
+    if mv.ungated:
+        return UNGATED if long else "ungated"
+    return "no"
+
+
+def _version_table(title: str, rows: list[ModelVersion]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for header in ("version", "status", "blessed", "aliases", "created", "by", "files", "size"):
+        table.add_column(header)
+    for mv in rows:
+        table.add_row(
+            str(mv.version),
+            mv.status,
+            _blessed(mv),
+            ", ".join(mv.aliases),
+            mv.created_at[:19].replace("T", " "),
+            mv.created_by,
+            str(mv.file_count),
+            f"{mv.size_bytes / 1024:.1f} KiB",
+        )
+    return table
+
+
+def _print_deployment(dep: Deployment, as_json: bool) -> None:
+    if as_json:
+        print_json(dep.to_dict())
+        return
+    canary = f"{dep.canary} at {dep.canary_weight}%" if dep.canary is not None else "none"
+    shadow = f", shadow {dep.shadow} at {dep.shadow_rate:.0%}" if dep.shadow is not None else ""
+    console.print(
+        f"{dep.name}: production {dep.production}, canary {canary}{shadow} "
+        f"(revision {dep.revision})"
+    )
+
+
+def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """Only what changed: 'production: 1 → 2' (hashes and storage keys left out)."""
+    hidden = {"artifact_key", "manifest_sha256"}
+    if before is None:
+        return ", ".join(f"{k}={v}" for k, v in (after or {}).items() if k not in hidden)
+    if after is None:
+        return "removed " + ", ".join(f"{k}={v}" for k, v in before.items() if k not in hidden)
+    keys = sorted(set(before) | set(after))
+    return (
+        ", ".join(
+            f"{k}: {before.get(k)} → {after.get(k)}" for k in keys if before.get(k) != after.get(k)
+        )
+        or "no change"
+    )
+
+
+@models_app.command("list", epilog="Example: mooring models list income --json")
+def list_command(
+    name: Annotated[str | None, typer.Argument(help="List this model's versions.")] = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List models, or the versions of one model."""
+    with open_registry(registry, artifacts, config) as reg:
+        if name is None:
+            summaries = reg.models()
+            if as_json:
+                print_json([s.to_dict() for s in summaries])
+                return
+            table = Table(title=f"models in {reg.store.url}", title_justify="left")
+            for header in ("model", "versions", "latest", "production", "canary"):
+                table.add_column(header)
+            for s in summaries:
+                canary = f"{s.canary} ({s.canary_weight}%)" if s.canary is not None else ""
+                table.add_row(
+                    s.name,
+                    str(s.versions),
+                    str(s.latest_version or ""),
+                    str(s.production or ""),
+                    canary,
+                )
+            console.print(table)
+            return
+        versions = reg.versions(name)
+        if as_json:
+            print_json([mv.to_dict() for mv in versions])
+        else:
+            console.print(_version_table(f"{name}: {len(versions)} versions", versions))
+
+
+@models_app.command("show", epilog="Example: mooring models show income --alias production")
+def show_command(
+    name: NameArg,
+    version: Annotated[int | None, typer.Option("--version", "-v", help="Version number.")] = None,
+    alias: Annotated[str | None, typer.Option("--alias", "-a", help="Alias name.")] = None,
+    card: Annotated[bool, typer.Option("--card", help="Print the Markdown model card.")] = False,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one version (default: the latest): lineage, metrics, gate, aliases."""
+    with open_registry(registry, artifacts, config) as reg:
+        mv = reg.get(name, version=version, alias=alias)
+        if card:
+            text = mv.model_card or ""
+            if as_json:
+                print_json({"name": mv.name, "version": mv.version, "model_card": text})
+            else:
+                console.print(Markdown(text))
+            return
+        attached = reg.version_artifacts(name, version=mv.version)
+        if as_json:
+            data: dict[str, Any] = mv.to_dict()
+            data["deployment"] = reg.deployment(name).to_dict()
+            data["artifacts"] = [a.to_dict() for a in attached]
+            print_json(data)
+            return
+        from mooring.evaluation._gates import describe_bound
+
+        table = Table(title=mv.ref, title_justify="left", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        rows: list[tuple[str, Any]] = [
+            ("status", mv.status),
+            ("blessed", _blessed(mv, long=True)),
+            ("aliases", ", ".join(mv.aliases) or "—"),
+            ("created", mv.created_at),
+            ("by", mv.created_by),
+            ("parent", mv.parent_version),
+            ("files", f"{mv.file_count} ({mv.size_bytes:,} bytes)"),
+            ("manifest sha256", mv.manifest_sha256),
+        ]
+        rows += [(f"lineage.{k}", v) for k, v in sorted(mv.lineage.items())]
+        overall = mv.metrics.get("overall", mv.metrics)
+        if isinstance(overall, dict):
+            rows += [
+                (f"metric.{k}", v)
+                for k, v in sorted(overall.items())
+                if isinstance(v, int | float | str)
+            ]
+        for gate in (mv.gate or {}).get("gates", []):
+            if isinstance(gate, dict):
+                verdict = (
+                    "skipped" if gate.get("skipped") else ("pass" if gate.get("passed") else "FAIL")
+                ) + (" (default gate)" if gate.get("default") else "")
+                rows.append(
+                    (
+                        f"gate.{gate.get('name')}",
+                        f"{verdict}: {gate.get('value')} vs {describe_bound(gate.get('bound'))}",
+                    )
+                )
+        for item in attached:
+            for rel, sha in item.files.items():
+                rows.append(
+                    (
+                        f"artifact.{item.artifact}",
+                        f"{rel} ({item.size_bytes:,} bytes) sha256 {sha}, "
+                        f"{item.created_at[:19].replace('T', ' ')} by {item.created_by}",
+                    )
+                )
+        for key, value in rows:
+            table.add_row(key, "—" if value is None else str(value))
+        console.print(table)
+
+
+@models_app.command("promote", epilog="Example: mooring models promote income 4 -r 'AUC +0.01'")
+def promote_command(
+    name: NameArg,
+    version: VersionArg,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Promote even if not blessed or its artifact fails verification (needs --reason).",
+        ),
+    ] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a version the production version (refuses unblessed versions without --force)."""
+    with open_registry(registry, artifacts, config) as reg:
+        dep = reg.promote(name, version=version, force=force, reason=reason, actor=actor)
+        _print_deployment(dep, as_json)
+
+
+@models_app.command("rollback", epilog="Example: mooring models rollback income -r 'p99 up'")
+def rollback_command(
+    name: NameArg,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore the previous production version and drop the canary, in one step."""
+    with open_registry(registry, artifacts, config) as reg:
+        _print_deployment(reg.rollback(name, reason=reason, actor=actor), as_json)
+
+
+@models_app.command("deploy", epilog="Example: mooring models deploy income -p 3 --canary 4 -w 10")
+def deploy_command(
+    name: NameArg,
+    production: Annotated[int, typer.Option("--production", "-p", help="Production version.")],
+    canary: Annotated[int | None, typer.Option("--canary", help="Canary version.")] = None,
+    weight: Annotated[int, typer.Option("--weight", "-w", help="Canary traffic, 0-100.")] = 0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Allow unblessed versions, artifacts that fail verification, or a canary "
+            "whose inputs differ from production's (needs --reason).",
+        ),
+    ] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the production version and an optional canary with its traffic weight."""
+    with open_registry(registry, artifacts, config) as reg:
+        dep = reg.deploy(
+            name,
+            production=production,
+            canary=canary,
+            weight=weight,
+            force=force,
+            reason=reason,
+            actor=actor,
+        )
+        _print_deployment(dep, as_json)
+
+
+@models_app.command("shadow", epilog="Example: mooring models shadow income --version 4 --rate 0.1")
+def shadow_command(
+    name: NameArg,
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="The version that gets the copies.")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", help="Share of production's requests copied, in (0, 1].")
+    ] = 0.1,
+    off: Annotated[bool, typer.Option("--off", help="Stop the shadow traffic.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Allow a version whose inputs differ from production's (needs --reason).",
+        ),
+    ] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a share of the requests production answers to a version that answers no client.
+
+    Its outputs go to the prediction log marked shadow; `mooring monitor` compares them
+    with production's answers.
+    """
+    if off == (version is not None):
+        raise UsageError(
+            f"pass --version VERSION (with --rate) to start shadow traffic for '{name}', or "
+            f"--off to stop it; got {'both' if off else 'neither'}"
+        )
+    with open_registry(registry, artifacts, config) as reg:
+        dep = reg.set_shadow(
+            name, version=version, rate=rate, reason=reason, actor=actor, force=force
+        )
+        _print_deployment(dep, as_json)
+
+
+@models_app.command("alias", epilog="Example: mooring models alias income champion 4")
+def alias_command(
+    name: NameArg,
+    alias: Annotated[str, typer.Argument(help="Alias name (not production/canary/latest).")],
+    version: VersionArg,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Point a user-defined alias at a version."""
+    with open_registry(registry, artifacts, config) as reg:
+        reg.set_alias(name, alias, version=version, reason=reason, actor=actor)
+        if as_json:
+            print_json({"name": name, "alias": alias, "version": version})
+        else:
+            console.print(f"{name}: alias {alias} → version {version}")
+
+
+@models_app.command("archive", epilog="Example: mooring models archive income 2 -r 'superseded'")
+def archive_command(
+    name: NameArg,
+    version: VersionArg,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archive a version: kept and loadable, no longer deployable (refused while serving)."""
+    with open_registry(registry, artifacts, config) as reg:
+        mv = reg.archive(name, version=version, reason=reason, actor=actor)
+        if as_json:
+            print_json(mv.to_dict())
+        else:
+            console.print(f"{mv.ref}: archived")
+
+
+@models_app.command("gc", epilog="Example: mooring models gc --older-than 2h")
+def gc_command(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Leave uploads written more recently alone.")
+    ] = "1h",
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove stored files no version references (uploads of registrations that died)."""
+    seconds = seconds_option(older_than, "--older-than")
+    with open_registry(registry, artifacts, config) as reg:
+        removed = reg.collect_garbage(older_than=seconds)
+    if as_json:
+        print_json({"removed": removed})
+    else:
+        console.print(f"removed {len(removed)} unreferenced upload(s)")
+        for key in removed:
+            console.print(f"  {key}")
+
+
+@audit_app.command("log", epilog="Example: mooring audit log income --limit 20")
+def log_command(
+    name: Annotated[str | None, typer.Argument(help="Only this model's events.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Last N events.")] = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show audit events, oldest first."""
+    with open_registry(registry, artifacts, config) as reg:
+        events = reg.history(name, limit=limit)
+        if as_json:
+            print_json([e.to_dict() for e in events])
+            return
+        table = Table(title="audit log", title_justify="left")
+        for header in ("seq", "time", "actor", "action", "model", "version", "change", "reason"):
+            table.add_column(header, overflow="fold", no_wrap=header == "time")
+        for e in events:
+            change = _change(e.before, e.after)
+            reason = f"FORCED: {e.reason}" if e.forced else (e.reason or "")
+            table.add_row(
+                str(e.seq),
+                e.created_at[:19].replace("T", " "),
+                e.actor,
+                e.action,
+                e.model or "",
+                "" if e.version is None else str(e.version),
+                change,
+                reason,
+            )
+        console.print(table)
+
+
+ExpectHeadOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--expect-head",
+        help="A head printed earlier by `mooring audit head` (SEQ:HASH) that must still be "
+        "in the chain: catches a log cut short and its head moved back.",
+    ),
+]
+
+
+@audit_app.command(
+    "verify",
+    epilog="Examples: mooring audit verify -c mooring.toml (exit 1: the chain is broken) | "
+    "mooring audit verify --expect-head 42:3f9c…",
+)
+def verify_command(
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    expect_head: ExpectHeadOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the audit log's HMAC chain with the audit key; name every edited, deleted,
+    reordered or unkeyed event. Without the key it refuses (exit 2) rather than vouch."""
+    with open_registry(registry, artifacts, config) as reg:
+        report: AuditReport = reg.verify_audit(expect_head=expect_head, require_key=True)
+    if as_json:
+        print_json(report.to_dict())
+    elif report.ok:
+        console.print(
+            f"audit log intact: {report.events} events, HMAC chain verified with the audit key"
+            + (f", head {expect_head.strip()} still in it" if expect_head else ""),
+            soft_wrap=True,  # one line, so the head can be copied whole
+        )
+        if report.legacy_events:
+            console.print(
+                f"note: the first {report.legacy_events} event(s) predate the key (plain "
+                "sha256); the keyed events after them bind them"
+            )
+    else:
+        console.print(f"[bold red]audit log broken[/]: {len(report.problems)} problem(s)")
+        for problem in report.problems:
+            console.print(
+                f"  - event {problem.seq} ({problem.kind}): {problem.message}", soft_wrap=True
+            )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("head", epilog="Example: mooring audit head -c mooring.toml >> anchors.txt")
+def head_command(
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the chain's head (SEQ:HASH): anchor it elsewhere, then verify --expect-head."""
+    with open_registry(registry, artifacts, config) as reg:
+        head = reg.audit_head()
+    if as_json:
+        print_json({"head": head})
+    else:
+        typer.echo(head)
+
+
+@audit_app.command("seal", epilog='Example: mooring audit seal -c mooring.toml -r "keyed audit"')
+def seal_command(
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Append a keyed event now (creating the key file if needed): it binds the events a
+    registry wrote before it had an audit key, which any later write would also do."""
+    with open_registry(registry, artifacts, config) as reg:
+        report = reg.seal_audit(actor=actor, reason=reason)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(
+        f"audit log sealed with the key: {report.events} events "
+        f"({report.legacy_events} from before the key); head {report.head_seq}"
+    )
+    if not report.ok:
+        console.print(
+            f"[bold red]but the log has {len(report.problems)} problem(s)[/]: "
+            "run `mooring audit verify`"
+        )
+        raise typer.Exit(1)

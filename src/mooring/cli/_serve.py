@@ -1,0 +1,584 @@
+"""``mooring serve``: the project's model over TF Serving's REST API and the v2 protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mooring.cli._app import app
+from mooring.config import MooringConfig, load_config
+
+# Kept equal to mooring.serving._workers' names (a test checks), so reading them here does
+# not import the serving layer before TensorFlow's import has started.
+WORKER_ENV = "MOORING_SERVE_WORKER"
+CONCURRENCY_ENV = "WEB_CONCURRENCY"
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from mooring._tracing import Tracing
+    from mooring.serving._workers import WorkerRun
+
+
+@app.command(
+    "serve",
+    epilog="Examples: mooring serve -c mooring.toml --port 8501 --grpc-port 8500 | "
+    "mooring serve -c a/mooring.toml -c b/mooring.toml | mooring serve --all-models | "
+    "mooring serve --model-dir .mooring/runs/<run>/model",
+)
+def serve(
+    configs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="mooring.toml of the project to serve (default: ./mooring.toml); repeat it "
+            "to serve several projects' models from one process (the first's \\[serving] "
+            "section runs the server).",
+        ),
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Serve this model of the (first) project's registry; repeatable "
+            "(default: the project's own model).",
+        ),
+    ] = None,
+    all_models: Annotated[
+        bool,
+        typer.Option(
+            "--all-models",
+            help="Serve every model with a production version in the (first) project's registry.",
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8501,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=1,
+            max=65535,
+            help="Also serve TF Serving's gRPC API and the Open Inference Protocol's on this "
+            "port (default: \\[serving] grpc_port; off when unset).",
+        ),
+    ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model-dir", help="Serve this exported folder instead of the registry."),
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema", help="With --model-dir: the schema YAML checked at the door (contract)."
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One JSON line per request on stderr (default: \\[serving] access_log, off).",
+        ),
+    ] = None,
+    monitor: Annotated[
+        bool,
+        typer.Option("--monitor", help="Also run the monitor (see mooring monitor) in-process."),
+    ] = False,
+    monitor_interval: Annotated[
+        str, typer.Option("--monitor-interval", help="Time between monitor ticks, e.g. 10s.")
+    ] = "10s",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            max=256,
+            help="Server processes sharing the port, each with its own batcher and loaded "
+            "versions (default: $WEB_CONCURRENCY, else \\[serving] workers, else the usable "
+            "cores capped by memory).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the registry's production (and canary) version, following deployments."""
+    paths = configs or [Path("mooring.toml")]
+    config = paths[0]
+    cfg = load_config(config)
+    others = [load_config(path) for path in paths[1:]]
+    if model_dir is not None and (others or models or all_models):
+        from mooring.errors import UsageError
+
+        raise UsageError(
+            "--model-dir serves one exported folder; leave out the extra --config, --model "
+            "and --all-models options, or leave out --model-dir to serve from registries"
+        )
+    if grpc_port is not None:
+        cfg.serving.grpc_port = grpc_port  # the range is checked by the option (1–65535)
+    if access_log is None:
+        access_log = cfg.serving.access_log
+    # Read from the environment without importing the serving layer, whose import
+    # (SQLAlchemy, pyarrow, Starlette) overlaps TensorFlow's below.
+    is_worker = bool(os.environ.get(WORKER_ENV))
+    if not is_worker:
+        count = resolve_workers(workers, cfg)
+        if count > 1:
+            argv = _worker_argv(
+                paths, cfg, models=models, all_models=all_models, host=host, port=port,
+                model_dir=model_dir, schema=schema, access_log=access_log,
+            )  # fmt: skip
+            supervise(
+                argv, count, cfg, host=host, port=port, monitor=monitor,
+                monitor_interval=monitor_interval, paths=paths, others=others,
+                model_dir=model_dir, models=models or [], all_models=all_models,
+            )  # fmt: skip
+            return
+        # One process: TensorFlow's pools sized as a worker's would be (its CPU quota,
+        # one inter-op thread per batch running at once), before its runtime starts.
+        from mooring.serving._workers import tf_thread_env
+
+        os.environ.update(tf_thread_env(1, cfg.serving.inference_threads))
+    from mooring._tracing import start_tracing
+
+    # Before anything heavy: a missing mooring[otel] extra is a configuration error.
+    tracing = start_tracing(cfg.observability)
+    # Start-up (TensorFlow's import, the model's load) makes half a million long-lived
+    # objects and no garbage worth a collection; the collector is off until ready.
+    gc.disable()
+    hosted: list[Any] = []  # the in-process monitors (--monitor)
+    importer = None
+    try:
+        importer = _import_tensorflow_in_background()
+        from mooring.serving._workers import WorkerRun
+
+        run = WorkerRun.from_env() if is_worker else None
+        if run is not None:
+            run.bind_to_supervisor()
+        import uvicorn
+
+        from mooring.cli._serve_banner import announcing_server
+        from mooring.serving import server_config
+
+        application = _application(
+            cfg, others, models=models, all_models=all_models, model_dir=model_dir,
+            schema=schema, tracing=tracing, host=host, run=run,
+        )  # fmt: skip
+        _configure_logs(access_log=access_log)
+        if monitor and run is None:
+            _start_monitors(application, cfg, others, paths, monitor_interval, hosted)
+        if run is None:
+            announcing_server(
+                server_config(application, host=host, port=port),
+                lambda: _announce(application, cfg, paths, others, host, port, model_dir),
+            ).run()
+        else:
+            # A worker of several: the port is shared (SO_REUSEPORT), listened on once ready.
+            from mooring.serving._workers import reuseport_socket
+
+            server = uvicorn.Server(server_config(application, host=host, port=port))
+            server.run(sockets=[reuseport_socket(host, port)])
+    except BaseException:
+        # TensorFlow's import hides file descriptor 2 while it runs (quiet_native_logs): an
+        # error found meanwhile (a missing --schema, say) would be printed into that window
+        # and lost. Let the import end, so the error reaches the terminal.
+        if importer is not None:
+            importer.join(timeout=120)
+        raise
+    finally:
+        gc.enable()
+        for monitor_thread in hosted:
+            monitor_thread.stop()
+
+
+def _worker_argv(
+    paths: list[Path],
+    cfg: MooringConfig,
+    *,
+    models: list[str] | None,
+    all_models: bool,
+    host: str,
+    port: int,
+    model_dir: Path | None,
+    schema: Path | None,
+    access_log: bool,
+) -> list[str]:
+    """The ``mooring serve`` command line of one worker of ``--workers N``."""
+    argv = ["serve", *(f"--config={p.resolve()}" for p in paths)]
+    argv += [f"--model={m}" for m in models or ()]
+    argv += ["--all-models"] if all_models else []
+    argv += [f"--host={host}", f"--port={port}", "--workers=1"]
+    if cfg.serving.grpc_port is not None:
+        argv.append(f"--grpc-port={cfg.serving.grpc_port}")
+    if model_dir is not None:
+        argv.append(f"--model-dir={model_dir.resolve()}")
+    if schema is not None:
+        argv.append(f"--schema={schema.resolve()}")
+    argv.append("--access-log" if access_log else "--no-access-log")
+    return argv
+
+
+def _application(
+    cfg: MooringConfig,
+    others: list[MooringConfig],
+    *,
+    models: list[str] | None,
+    all_models: bool,
+    model_dir: Path | None,
+    schema: Path | None,
+    tracing: Tracing | None,
+    host: str,
+    run: WorkerRun | None,
+) -> Starlette:
+    """The server: one exported folder (``--model-dir``), else the registries' models with
+    the dashboard."""
+    from mooring.contract._schema import Schema
+    from mooring.serving import DirectorySource, build_app, create_app
+
+    if model_dir is not None:
+        contract = Schema.load(schema) if schema is not None else None
+        source = DirectorySource(model_dir, cfg.project.name, schema=contract)
+        return build_app(
+            [source],
+            cfg.serving,
+            on_ready=collect_for_serving,
+            tracing=tracing,
+            grpc_host=host,
+            worker=run,
+        )
+    served = create_app(
+        cfg,
+        models=models,
+        all_models=all_models,
+        projects=others,
+        on_ready=collect_for_serving,
+        tracing=tracing,
+        grpc_host=host,
+        worker=run,
+    )
+    return with_dashboard(served, cfg)
+
+
+def _configure_logs(*, access_log: bool) -> None:
+    """The server's log levels: INFO lines, TensorFlow's notes hidden, the access log."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if os.environ.get("MOORING_TF_LOGS") != "1":
+        # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).
+        logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("mooring.serving.access").setLevel(
+        logging.INFO if access_log else logging.WARNING
+    )
+
+
+def _start_monitors(
+    application: Starlette,
+    cfg: MooringConfig,
+    others: list[MooringConfig],
+    paths: list[Path],
+    monitor_interval: str,
+    hosted: list[Any],
+) -> None:
+    """``--monitor``: start one monitor per project, each appended to ``hosted`` as it starts
+    (so the caller stops those started even when a later one fails)."""
+    from mooring.cli._common import seconds_option
+    from mooring.dashboard._drift_report import render_drift_html
+    from mooring.errors import UsageError
+    from mooring.monitoring._monitor import Monitor
+
+    state = application.state.mooring
+    if state.registry is None:
+        raise UsageError("--monitor needs the registry; leave out --model-dir")
+    interval = seconds_option(monitor_interval, "--monitor-interval")
+    # One monitor per project, each in its own registry; they read this server's
+    # metrics in process (no URL to configure).
+    registries = [state.registry]
+    registries += [state.managers[o.project.name].source.registry for o in others]
+    for project, registry, path in zip([cfg, *others], registries, paths, strict=True):
+        hosted.append(
+            Monitor(
+                project,
+                registry,
+                metrics=state.metrics.render,
+                config_path=path.resolve(),
+                render_drift=render_drift_html,
+            ).start(interval)
+        )
+
+
+async def _announce(
+    application: Starlette,
+    cfg: MooringConfig,
+    paths: list[Path],
+    others: list[MooringConfig],
+    host: str,
+    port: int,
+    model_dir: Path | None,
+) -> None:
+    """The banner of a one-process server, once every model has settled."""
+    from mooring._tensorflow import import_tensorflow
+    from mooring.cli._serve_banner import Where, announce, banner_lines, from_state
+    from mooring.serving._app import READY_WAIT_S
+    from mooring.serving._follow import settled
+
+    state = application.state.mooring
+    await settled(state, READY_WAIT_S)
+    # TensorFlow's import (in a thread) hides stderr while it runs: the banner waits for it.
+    await asyncio.to_thread(import_tensorflow)
+    where = Where(host, port, cfg.serving.grpc_port, dashboard=model_dir is None)
+    configs = {c.project.name: p for c, p in zip([cfg, *others], paths, strict=True)}
+    announce(banner_lines(where, await from_state(state, configs, paths[0])))
+
+
+def _announce_workers(
+    cfg: MooringConfig,
+    paths: list[Path],
+    others: list[MooringConfig],
+    host: str,
+    port: int,
+    count: int,
+    model_dir: Path | None,
+    models: list[str],
+    all_models: bool,
+) -> None:
+    """The banner of ``--workers N``, in the supervisor once every worker listens."""
+    from mooring.cli._serve_banner import Where, announce, banner_lines, from_health
+
+    where = Where(host, port, cfg.serving.grpc_port, dashboard=model_dir is None, workers=count)
+    projects = list(zip([cfg, *others], paths, strict=True))
+    try:
+        served = from_health(
+            where, projects, models=models, all_models=all_models, model_dir=model_dir
+        )
+    except Exception as exc:  # a registry outage: the workers' own lines say more
+        logging.getLogger("mooring.serve").debug("banner: models not read: %s", exc)
+        served = []
+    announce(banner_lines(where, served))
+
+
+def resolve_workers(option: int | None, cfg: MooringConfig) -> int:
+    """How many server processes: ``--workers``, else ``$WEB_CONCURRENCY``, else
+    ``[serving] workers``, else (``auto``) the usable cores capped by memory.
+
+    Example:
+        >>> resolve_workers(3, cfg)  # doctest: +SKIP
+        3
+    """
+    from mooring.errors import UsageError
+
+    if option is not None:
+        return option
+    env = os.environ.get(CONCURRENCY_ENV, "").strip()
+    if env:
+        if not env.isdigit() or not 1 <= int(env) <= 256:
+            raise UsageError(
+                f"{CONCURRENCY_ENV}={env!r}: expected a number of processes from 1 to 256; "
+                f"fix or unset the variable, or pass --workers"
+            )
+        return int(env)
+    setting = cfg.serving.workers
+    if setting != "auto":
+        return setting
+    from mooring.serving._workers import default_workers  # the serving layer: only for auto
+
+    return default_workers()
+
+
+def supervise(
+    argv: list[str],
+    count: int,
+    cfg: MooringConfig,
+    *,
+    host: str,
+    port: int,
+    monitor: bool,
+    monitor_interval: str,
+    paths: list[Path],
+    others: list[MooringConfig],
+    model_dir: Path | None,
+    models: list[str] | None = None,
+    all_models: bool = False,
+) -> None:
+    """``mooring serve --workers N``: start N worker processes on the port and keep them up.
+
+    The in-process monitor (``--monitor``) runs here, once, on every worker's metrics.
+    """
+    from mooring.errors import MooringError, UsageError
+    from mooring.serving._workers import Supervisor
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ports = [(port, "--port")]
+    if cfg.serving.grpc_port is not None:
+        ports.append((cfg.serving.grpc_port, "[serving] grpc_port"))
+    from mooring.cli import main
+
+    if monitor and model_dir is not None:
+        raise UsageError("--monitor needs the registry; leave out --model-dir")
+    supervisor = Supervisor(
+        argv,
+        workers=count,
+        host=host,
+        ports=ports,
+        grace_s=cfg.serving.deadline_ms / 1000.0 + 10.0,
+        fork=main,
+        inference_threads=cfg.serving.inference_threads,
+        on_ready=lambda: _announce_workers(
+            cfg, paths, others, host, port, count, model_dir, models or [], all_models
+        ),
+    )
+    hosted: list[Any] = []
+
+    def start_monitors() -> None:
+        # After the first workers are forked: a monitor is a thread, and with a thread
+        # running, a worker is started as a new process instead (see Supervisor).
+        if not monitor:
+            return
+        from mooring.cli._common import seconds_option
+        from mooring.dashboard._drift_report import render_drift_html
+        from mooring.monitoring._monitor import Monitor
+        from mooring.registry import Registry
+
+        interval = seconds_option(monitor_interval, "--monitor-interval")
+        for project, path in zip([cfg, *others], paths, strict=True):
+            hosted.append(
+                Monitor(
+                    project,
+                    Registry.from_config(project),
+                    metrics=supervisor.render_metrics,
+                    config_path=path.resolve(),
+                    render_drift=render_drift_html,
+                ).start(interval)
+            )
+
+    try:
+        code = supervisor.run_forever(preload=preload_for_workers, started=start_monitors)
+    finally:
+        for monitor_thread in hosted:
+            monitor_thread.stop()
+    if code:
+        raise MooringError("a worker could not start (its error is above); fix it and start again")
+
+
+def preload_for_workers() -> None:
+    """Import what every worker of ``mooring serve --workers N`` imports, in the supervisor,
+    before it forks them (see :mod:`mooring.serving._workers`).
+
+    TensorFlow (in a thread, as a worker imports it) and the server's own libraries,
+    then every object made so far is frozen (``gc.freeze``): the workers share those
+    pages with the supervisor instead of each writing its copy. TensorFlow's runtime
+    does not start (no op runs), so nothing of it is running when the workers fork.
+    """
+    gc.disable()
+    try:
+        importer = _import_tensorflow_in_background()
+        import uvicorn  # noqa: F401
+
+        import mooring.serving as serving
+        from mooring.contract._schema import Schema  # noqa: F401
+
+        for name in ("DirectorySource", "build_app", "create_app", "server_config"):
+            getattr(serving, name)  # the package hands its names out on first use
+        importer.join()
+        from mooring._tensorflow import import_tensorflow
+
+        import_tensorflow()  # what the import raised, if it failed
+        gc.freeze()
+    finally:
+        gc.enable()
+
+
+#: The collector's thresholds while serving (Python's are 700, 10, 10).
+GC_THRESHOLDS = (20_000, 10, 10)
+
+
+def collect_for_serving() -> None:
+    """Turn the garbage collector back on after start-up, its young generation collected
+    at 20,000 objects (:data:`GC_THRESHOLDS`) instead of 700.
+
+    Under load the objects of the requests in flight (a few dozen each) are most of
+    what the collector sees: at 700 they crossed the threshold hundreds of times a
+    second, and about one collection in a hundred was a full one. Measured on
+    a ``--workers 1`` server under single rows at c=32 (``wrk``, four 5 s cells each):
+    with Python's thresholds about 370 young and 3 full collections a second, 4.5% of
+    the event loop's time, each full one a 4–5 ms pause of every request; with these,
+    none in a cell. A request's garbage is freed by reference counting either way; what
+    waits longer is garbage in reference cycles, and it still triggers a collection once
+    20,000 such objects have built up.
+    """
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.enable()
+
+
+def _import_tensorflow_in_background() -> threading.Thread:
+    """Start importing TensorFlow while the server, registry and contract code import.
+
+    Once imported (and before a model can load), every object made so far is frozen
+    (``gc.freeze()``): TensorFlow's import leaves about half a million long-lived
+    objects, and left in the oldest generation every full collection walks them all,
+    about 200 ms with the whole process stopped, every few seconds under load
+    (measured on the Adult model, 2 CPUs), which is where the slowest requests came
+    from. Frozen, they are never scanned again. Models load after the freeze and are
+    not frozen, so an unloaded version's memory is reclaimed. Freezing each loaded
+    version as well was measured and left out: under ``bench_overload.py`` at 4× capacity
+    the automatic full collections took 3–9 ms with or without it, and neither the
+    slowest 503 nor the peak RSS moved. Where TensorFlow is already imported (a test
+    process), nothing is frozen.
+    """
+    from mooring._tensorflow import import_tensorflow
+
+    thread = threading.Thread(
+        target=import_tensorflow,
+        kwargs={"on_import": gc.freeze},
+        name="mooring-import-tf",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def with_dashboard(application: Starlette, cfg: MooringConfig) -> Starlette:
+    """Mount the dashboard under ``/ui`` of a registry-mode server (``create_app``).
+
+    The dashboard reads this server's metrics in process and applies the deployment
+    changes it makes at once, instead of at the server's next poll of the registry.
+
+    Example:
+        >>> app = with_dashboard(create_app(cfg), cfg)  # doctest: +SKIP
+    """
+    from starlette.routing import Mount
+
+    state = application.state.mooring
+
+    def build() -> Any:
+        from mooring.dashboard._app import create_ui
+
+        return create_ui(
+            cfg,
+            registry=state.registry,
+            admin_token=state.admin_token,
+            metrics=state.metrics.render,
+            on_deployment=state.apply_deployment,
+        )
+
+    application.router.routes.append(Mount("/ui", app=_OnFirstRequest(build)))
+    return application
+
+
+class _OnFirstRequest:
+    """An ASGI app built on its first request: the dashboard's imports (Jinja2, its
+    views; about 0.2 s) stay off the server's start-up, which waits for none of them."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            self._app = self._build()
+        await self._app(scope, receive, send)

@@ -1,0 +1,172 @@
+"""``[serving]``: batching, backpressure, registry following, the prediction log, the door."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from mooring.config._base import Section
+
+MAX_WORKERS = 256
+
+
+class ServingConfig(Section):
+    """``[serving]``: dynamic batching, backpressure, registry following and the prediction log."""
+
+    # Defaults by measurement (benchmarks/bench_serving.py, Adult model, 2 CPUs): a signature
+    # call's fixed cost is most of it (about as much CPU at 32 rows as at 16), so merging up
+    # to 256 rows is nearly free; the timeout applies only while another batch is running or
+    # fewer requests wait than the batcher recently held (see serving/_batcher.py).
+    max_batch_size: int = Field(256, ge=1, le=65536, description="Rows merged into one inference.")
+    batch_timeout_ms: float = Field(
+        2.0,
+        ge=0.0,
+        le=10_000.0,
+        description="Longest wait for more rows (while another batch runs, or fewer requests "
+        "wait than the batcher recently held at once); a lone request never waits.",
+    )
+    max_queue: int = Field(
+        1024, ge=1, description="Requests waiting per model version; beyond it: 503 + Retry-After."
+    )
+    deadline_ms: float = Field(
+        5000.0,
+        gt=0.0,
+        description="Per-request deadline, from the arrival of its headers; past it: 504, "
+        "work dropped if not started.",
+    )
+    # The door (serving/_door.py): admission, pipelining and read timeouts, checked as each
+    # request's headers arrive, before its body is read.
+    # Measured (benchmarks/bench_overload.py, Adult model, 2 CPUs, open loop at 2× and 4×
+    # capacity): 32 kept goodput at 81–85% of capacity with a successful p99 under 20 ms;
+    # 64 let goodput fall to 71% at 4×, 256 to 77% with a p99 of 4.6 s (the event loop,
+    # not the model, saturates). More in flight only queues; batches of 32 already run
+    # the model near its best.
+    max_in_flight: int = Field(
+        32,
+        ge=1,
+        description="Inference requests admitted at once; past it: 503 + Retry-After "
+        "before the body is read.",
+    )
+    max_connections: int = Field(
+        4096, ge=1, description="Open connections; past it a connection's request gets 503."
+    )
+    max_pipelined: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Pipelined requests held per connection; past it the connection is "
+        "answered up to there and closed.",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0.0, description="Longest time to receive a request's headers."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0.0, description="Longest time to receive a request's body after its headers."
+    )
+    keep_alive_s: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this many seconds."
+    )
+    # gRPC (serving/_grpc/): TF Serving's PredictionService and ModelService and the Open
+    # Inference Protocol's GRPCInferenceService, on the REST server's event loop, sharing
+    # its batcher, routing, admission, metrics and logs.
+    grpc_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of the gRPC APIs (TF Serving's and the Open Inference Protocol's); "
+        "none: gRPC is off.",
+    )
+    grpc_max_message_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        le=2**31 - 1,
+        description="Larger gRPC request messages are refused with RESOURCE_EXHAUSTED.",
+    )
+    # Processes (serving/_workers.py): each a whole server on the same port, so parsing and
+    # answering use every core. "auto": the usable cores, capped by memory. The
+    # WEB_CONCURRENCY environment variable and `mooring serve --workers` take precedence.
+    workers: int | Literal["auto"] = Field(
+        "auto",
+        description='Server processes sharing the port ("auto": the usable cores, capped so '
+        "each has 768 MiB of the available memory).",
+    )
+    # One batch at a time measured best on 2 CPUs (TensorFlow already uses every core per
+    # call); more can help on larger machines.
+    inference_threads: int = Field(1, ge=1, le=64, description="Batches running at once.")
+    poll_interval_s: float = Field(
+        5.0, gt=0.0, description="How often the deployment record is read for changes."
+    )
+    warmup_requests: int = Field(
+        8, ge=0, le=10_000, description="Requests run on a new version before it takes traffic."
+    )
+    log_sample_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of requests written to the prediction log."
+    )
+    # Off by default (a quiet console); `mooring serve --access-log/--no-access-log` wins.
+    access_log: bool = Field(
+        False, description="One JSON line per request on stderr (logger mooring.serving.access)."
+    )
+    log_url: str | None = Field(
+        None, description="Prediction log folder; default <home>/predictions."
+    )
+    # 64-row requests at ~35,000 rows/s (Adult, 2 CPUs) filled 10,000 rows in 0.3 s while the
+    # event loop held the interpreter; 50,000 rows of Adult are about 25 MB.
+    log_buffer: int = Field(50_000, ge=1, description="Rows held for the log; beyond it rows drop.")
+    # Each file costs the server's writer a fixed amount (the Parquet footer, the rename,
+    # the fsync, the GIL hand-offs around them): 64-row requests logged in files of 1,000
+    # rows cost about 19% of throughput, in files of 8,000 about 12% (Adult, 2 CPUs).
+    log_flush_rows: int = Field(10_000, ge=1, description="Rows per Parquet file.")
+    log_flush_s: float = Field(10.0, gt=0.0, description="Longest wait before writing a file.")
+    shadow_max_in_flight: int = Field(
+        8, ge=1, le=1024, description="Shadow copies running at once; past it copies drop."
+    )
+    shadow_timeout_ms: float = Field(
+        1000.0, gt=0.0, description="A shadow copy not answered within this is abandoned."
+    )
+    body_limit_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    admin_token: str | None = Field(
+        None, description="Bearer token of the admin endpoints (prefer the environment variable)."
+    )
+    admin_token_env: str = Field(
+        "MOORING_ADMIN_TOKEN", description="Environment variable holding the admin token."
+    )
+    # Labels drive the live-metric guardrail, so posting them takes a credential of its
+    # own (not the admin token: the labelling system should not be able to deploy).
+    feedback_token: str | None = Field(
+        None,
+        description="Bearer token of the label feedback endpoint (prefer the environment "
+        "variable); without one the endpoint is off.",
+    )
+    feedback_token_env: str = Field(
+        "MOORING_FEEDBACK_TOKEN", description="Environment variable holding the feedback token."
+    )
+    # The input contract at the door. Values outside the training range or categories never
+    # seen in training are served by default (and counted in mooring_contract_violations_total):
+    # the model handles them (clipping, the OOV bucket), the world changes faster than the
+    # schema, and a server that rejects a new category turns a drift into an outage.
+    contract_checks: bool = Field(
+        True,
+        description="Check numeric ranges and categories against the version's stored contract.",
+    )
+    out_of_range: Literal["serve", "reject"] = Field(
+        "serve", description="A number outside the contract's [min, max]: serve and count, or 400."
+    )
+    unseen_category: Literal["serve", "reject"] = Field(
+        "serve", description="A category outside the contract's domain: serve and count, or 400."
+    )
+    nan_policy: Literal["missing", "reject"] = Field(
+        "missing", description="The NaN literal (and binary NaN): a missing value, or 400."
+    )
+    infinity_policy: Literal["reject", "missing"] = Field(
+        "reject", description="Infinity / -Infinity: 400, or treated as a missing value."
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> int | str:
+        if value == "auto" or (type(value) is int and 1 <= value <= MAX_WORKERS):
+            return value  # type: ignore[no-any-return]
+        raise ValueError(f'expected "auto" or a number of processes from 1 to {MAX_WORKERS}')

@@ -1,0 +1,445 @@
+"""Validation gates and the blessing decision, with TensorFlow Model Analysis semantics.
+
+- A value threshold passes when ``lower <= value <= upper`` (both inclusive, either
+  optional).
+- A change threshold compares with the baseline (the production model) evaluated on the
+  same records: ``diff = candidate - baseline``. With ``direction = "higher"`` it passes
+  when ``diff >= absolute`` and ``diff / baseline >= relative``; with ``"lower"`` when
+  ``diff <= absolute`` and ``diff / baseline <= relative`` (each only when configured).
+  A relative threshold against a baseline of 0 fails: the ratio is undefined.
+- A metric that was not computed fails its gate, with a message saying why.
+- Without a baseline (the first model), change thresholds and gates on the comparison
+  metrics (``flip_rate``, ``mean_abs_diff``) are skipped, each one saying so.
+- A baseline gate (``kind = "baseline"``) compares a run's candidate with the candidate
+  named ``baseline``, evaluated on the same records: it fails when the candidate's value
+  is worse than the baseline's beyond the baseline's bootstrap interval (below its lower
+  end when higher is better, above its upper end otherwise). Without an interval
+  (``bootstrap samples = 0``) the baseline's value itself is the bound, with a warning.
+  The baseline candidate passes its own gate.
+- When no configured gate judges the model (none configured, or every one skipped), the
+  default gates judge it (:mod:`mooring.evaluation._defaults`: the headline metric beats
+  chance beyond its interval, no worse than a ``linear`` candidate, no worse than
+  production by more than ``[evaluation] default_margin``), marked ``default`` in the
+  decision. With ``[evaluation] default_gates = false`` such a model is *ungated*: not
+  blessed, whatever else the decision says, and deployable only by force with a reason.
+- Blessed means at least one gate judged and none failed.
+
+Example:
+    >>> decision = decide(result, baseline=None,
+    ...                   gates=[GateConfig(metric="auc", lower=0.8)])  # doctest: +SKIP
+    >>> decision.blessed, decision.gates[0].message  # doctest: +SKIP
+    (True, 'auc = 0.912 within [0.8, inf]')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mooring.config._evaluation import ChangeThresholdConfig, GateConfig
+from mooring.config._model import METRIC_HIGHER_IS_BETTER
+from mooring.evaluation._result import Comparison, EvaluationResult
+from mooring.evaluation._thresholds import jsonable
+
+__all__ = ["GateDecision", "GateResult", "baseline_gate", "decide", "describe_bound"]
+
+COMPARISON_METRICS = ("flip_rate", "mean_abs_diff")
+# The keys of a recorded bound that are limits (a change gate's bound has none of them).
+_LIMITS = ("lower", "upper", "max_drop", "max_increase", "max")
+
+
+def describe_bound(bound: Any, number: Callable[[float], str] | None = None) -> str:
+    """A recorded gate bound for people: its limits, or else its set keys; never a ``None``.
+
+    ``number`` formats finite numbers (four significant digits by default).
+
+    >>> describe_bound({"lower": 0.7, "upper": None})
+    'lower 0.7'
+    >>> describe_bound({"direction": "lower", "absolute": None, "relative": 0.02})
+    'direction lower, relative 0.02'
+    """
+    show = number or (lambda value: f"{value:.4g}")
+
+    def one(value: Any) -> str:
+        finite = isinstance(value, int | float) and not isinstance(value, bool)
+        return show(float(value)) if finite and math.isfinite(value) else str(value)
+
+    if isinstance(bound, Mapping):
+        limits = [(key, bound[key]) for key in _LIMITS if bound.get(key) is not None]
+        items = limits or [(key, value) for key, value in bound.items() if value is not None]
+        return ", ".join(f"{key} {one(value)}" for key, value in items)
+    return "" if bound is None else one(bound)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate (a value or a change threshold on one metric and slice)."""
+
+    name: str
+    metric: str
+    slice: str | None
+    kind: Literal["value", "change", "baseline"]
+    value: float | None
+    bound: dict[str, Any]
+    passed: bool
+    message: str
+    skipped: bool = False
+    baseline: float | None = None
+    diff: float | None = None
+    #: One of the default gates (:mod:`mooring.evaluation._defaults`), not a configured one.
+    default: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        return jsonable(dict(self.__dict__))  # type: ignore[no-any-return]
+
+
+@dataclass
+class GateDecision:
+    """Blessed or not, with every gate's value, bound and outcome.
+
+    ``defaults`` says the default gates judged; :attr:`ungated` that no gate did.
+    """
+
+    blessed: bool
+    gates: list[GateResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    defaults: bool = False
+
+    @property
+    def failures(self) -> list[GateResult]:
+        """The gates that failed."""
+        return [g for g in self.gates if not g.passed]
+
+    @property
+    def judged(self) -> list[GateResult]:
+        """The gates that judged (passed or failed), leaving out the skipped ones."""
+        return [g for g in self.gates if not g.skipped]
+
+    @property
+    def ungated(self) -> bool:
+        """No gate judged the model, so it is not blessed."""
+        return not self.blessed and not self.judged
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"blessed", "gates", "warnings", "defaults", "ungated"}``, JSON-able.
+
+        Readers of older records, which lack the last two, derive ``ungated`` from the
+        rest (:func:`mooring.formats._gate.is_ungated`).
+        """
+        return {
+            "blessed": self.blessed,
+            "gates": [g.to_dict() for g in self.gates],
+            "warnings": list(self.warnings),
+            "defaults": self.defaults,
+            "ungated": self.ungated,
+        }
+
+
+def _where(gate: GateConfig) -> str:
+    return f"{gate.metric}" + (f" [{gate.slice}]" if gate.slice else "")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
+
+
+def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool) -> GateResult:
+    lower = -math.inf if gate.lower is None else gate.lower
+    upper = math.inf if gate.upper is None else gate.upper
+    bound = {"lower": gate.lower, "upper": gate.upper}
+    name = f"{_where(gate)} in [{_fmt(gate.lower) if gate.lower is not None else '-inf'}, " + (
+        f"{_fmt(gate.upper) if gate.upper is not None else 'inf'}]"
+    )
+    if gate.metric in COMPARISON_METRICS and first_model:
+        return GateResult(
+            name,
+            gate.metric,
+            gate.slice,
+            "value",
+            None,
+            bound,
+            True,
+            f"skipped: {gate.metric} compares with the production model and there is none "
+            "yet (first model)",
+            skipped=True,
+        )
+    value, why = candidate.lookup(gate.metric, gate.slice)
+    if value is None:
+        return GateResult(
+            name,
+            gate.metric,
+            gate.slice,
+            "value",
+            None,
+            bound,
+            False,
+            f"failed: {_where(gate)} was not computed: {why}",
+        )
+    passed = lower <= value <= upper
+    verdict = "within" if passed else "outside"
+    return GateResult(
+        name,
+        gate.metric,
+        gate.slice,
+        "value",
+        value,
+        bound,
+        passed,
+        f"{_where(gate)} = {_fmt(value)} {verdict} [{lower:g}, {upper:g}]",
+    )
+
+
+def _change_name(gate: GateConfig, change: ChangeThresholdConfig) -> str:
+    op = ">=" if change.direction == "higher" else "<="
+    parts = []
+    if change.absolute is not None:
+        parts.append(f"diff {op} {change.absolute:g}")
+    if change.relative is not None:
+        parts.append(f"diff/baseline {op} {change.relative:g}")
+    return f"{_where(gate)} change: " + " and ".join(parts)
+
+
+def _change_gate(
+    gate: GateConfig,
+    change: ChangeThresholdConfig,
+    candidate: EvaluationResult,
+    baseline: EvaluationResult | None,
+) -> GateResult:
+    name = _change_name(gate, change)
+    bound = {
+        "direction": change.direction,
+        "absolute": change.absolute,
+        "relative": change.relative,
+    }
+
+    def fail(message: str, **extra: Any) -> GateResult:
+        return GateResult(
+            name,
+            gate.metric,
+            gate.slice,
+            "change",
+            extra.get("value"),
+            bound,
+            False,
+            f"failed: {message}",
+            baseline=extra.get("baseline"),
+        )
+
+    if baseline is None:
+        return GateResult(
+            name,
+            gate.metric,
+            gate.slice,
+            "change",
+            candidate.metric(gate.metric, gate.slice),
+            bound,
+            True,
+            "skipped: first model — there is no production model to compare with, so change "
+            "thresholds do not apply yet",
+            skipped=True,
+        )
+    if candidate.data_fingerprint != baseline.data_fingerprint:
+        return fail(
+            "the baseline was evaluated on different records (fingerprint "
+            f"{baseline.data_fingerprint} vs {candidate.data_fingerprint}); re-evaluate the "
+            "production model on this evaluation data"
+        )
+    value, why = candidate.lookup(gate.metric, gate.slice)
+    if value is None:
+        return fail(f"{_where(gate)} was not computed for the candidate: {why}")
+    base, base_why = baseline.lookup(gate.metric, gate.slice)
+    if base is None:
+        return fail(f"{_where(gate)} was not computed for the baseline: {base_why}", value=value)
+    diff = value - base
+    ratio = math.nan if math.isclose(base, 0.0) else diff / base
+    higher = change.direction == "higher"
+    checks: list[bool] = []
+    if change.absolute is not None:
+        checks.append(diff >= change.absolute if higher else diff <= change.absolute)
+    if change.relative is not None:
+        if math.isnan(ratio):
+            return fail(
+                f"{_where(gate)}: the baseline value is 0, so a relative change is undefined; "
+                "use an absolute threshold for this metric",
+                value=value,
+                baseline=base,
+            )
+        checks.append(ratio >= change.relative if higher else ratio <= change.relative)
+    passed = all(checks)
+    rel = "" if math.isnan(ratio) else f", relative {ratio:+.4%}"
+    return GateResult(
+        name,
+        gate.metric,
+        gate.slice,
+        "change",
+        value,
+        bound,
+        passed,
+        f"{'passed' if passed else 'failed'}: {_where(gate)} {_fmt(value)} vs production "
+        f"{_fmt(base)} (diff {diff:+.6g}{rel}; {'higher' if higher else 'lower'} is better)",
+        baseline=base,
+        diff=diff,
+    )
+
+
+def baseline_gate(
+    gate: GateConfig,
+    candidate: EvaluationResult,
+    name: str | None,
+    candidates: Mapping[str, EvaluationResult],
+) -> GateResult:
+    """A ``kind = "baseline"`` gate: ``candidate`` (called ``name``) against the named one."""
+    reference = str(gate.baseline)
+    higher = METRIC_HIGHER_IS_BETTER.get(gate.metric, True)
+    title = f"{_where(gate)} no worse than candidate '{reference}'"
+    bound: dict[str, Any] = {"baseline": reference, "direction": "higher" if higher else "lower"}
+
+    def result(passed: bool, message: str, **extra: Any) -> GateResult:
+        return GateResult(
+            title,
+            gate.metric,
+            gate.slice,
+            "baseline",
+            extra.get("value"),
+            bound,
+            passed,
+            message,
+            skipped=extra.get("skipped", False),
+            baseline=extra.get("base"),
+            diff=extra.get("diff"),
+        )
+
+    if name == reference:
+        return result(True, f"skipped: this is the baseline candidate '{reference}'", skipped=True)
+    other = candidates.get(reference)
+    if other is None:
+        return result(
+            False,
+            f"failed: the baseline candidate '{reference}' was not evaluated in this run "
+            f"(evaluated: {', '.join(candidates) or 'none'})",
+        )
+    if candidate.data_fingerprint != other.data_fingerprint:
+        return result(False, f"failed: '{reference}' was evaluated on different records")
+    value, why = candidate.lookup(gate.metric, gate.slice)
+    if value is None:
+        return result(False, f"failed: {_where(gate)} was not computed: {why}")
+    base, base_why = other.lookup(gate.metric, gate.slice)
+    if base is None:
+        return result(False, f"failed: {_where(gate)} of '{reference}': {base_why}", value=value)
+    interval = other.intervals.get(gate.metric) if gate.slice in (None, "overall") else None
+    if interval is not None:
+        limit = interval.lower if higher else interval.upper
+        within = (
+            f"its {interval.confidence:.0%} interval [{interval.lower:.6g}, {interval.upper:.6g}]"
+        )
+    else:
+        limit, within = base, "its value (no interval: [evaluation.bootstrap] samples = 0)"
+    bound["limit"] = limit
+    passed = value >= limit if higher else value <= limit
+    return result(
+        passed,
+        f"{'passed' if passed else 'failed'}: {_where(gate)} {_fmt(value)} vs '{reference}' "
+        f"{_fmt(base)}; the bound is the {'lower' if higher else 'upper'} end of {within}, "
+        f"{_fmt(limit)} ({'higher' if higher else 'lower'} is better)",
+        value=value,
+        base=base,
+        diff=value - base,
+    )
+
+
+def decide(
+    candidate: EvaluationResult,
+    *,
+    baseline: EvaluationResult | None = None,
+    gates: Sequence[GateConfig] | None = None,
+    candidate_vs_baseline: Comparison | None = None,
+    name: str | None = None,
+    candidates: Mapping[str, EvaluationResult] | None = None,
+) -> GateDecision:
+    """Check every gate; blessed only when at least one judged and none failed.
+
+    When no configured gate judges (none configured, or all skipped), the default gates
+    judge instead (``[evaluation] default_gates``, the candidate's config); with them
+    off the decision is ungated, and not blessed.
+
+    Args:
+        candidate: the evaluation of the model being considered.
+        baseline: the production model evaluated on the same records, or ``None`` for
+            the first model.
+        name: the candidate's name in a run of several (``[[model.candidates]]``).
+        candidates: every candidate of the run by name, for baseline gates.
+        gates: the gates; default ``candidate.config.gates``.
+        candidate_vs_baseline: flip rate and mean absolute difference (see
+            :func:`mooring.evaluation._compare`); default ``candidate.comparison``.
+    """
+    configured = list(candidate.config.gates if gates is None else gates)
+    if candidate_vs_baseline is not None:
+        candidate.comparison = candidate_vs_baseline
+    decision = GateDecision(blessed=False)
+    first_model = baseline is None
+    if first_model and any(g.change is not None for g in configured):
+        decision.warnings.append(
+            "first model: no production model exists, so every change threshold was skipped"
+        )
+    for gate in configured:
+        if gate.kind == "baseline":
+            if candidates is None:
+                decision.warnings.append(
+                    f"baseline gate on '{gate.metric}' skipped: it compares candidates of one "
+                    "`mooring run`, and this evaluation has none"
+                )
+            else:
+                decision.gates.append(baseline_gate(gate, candidate, name, candidates))
+            continue
+        if gate.lower is not None or gate.upper is not None:
+            decision.gates.append(_value_gate(gate, candidate, first_model))
+        if gate.change is not None:
+            decision.gates.append(_change_gate(gate, gate.change, candidate, baseline))
+    if not decision.judged:
+        _judge_by_default(decision, candidate, baseline, configured, name, candidates)
+    decision.blessed = bool(decision.judged) and not decision.failures
+    return decision
+
+
+def _judge_by_default(
+    decision: GateDecision,
+    candidate: EvaluationResult,
+    baseline: EvaluationResult | None,
+    configured: Sequence[GateConfig],
+    name: str | None,
+    candidates: Mapping[str, EvaluationResult] | None,
+) -> None:
+    """No configured gate judged: the default gates do, or the decision is ungated."""
+    settings = candidate.config
+    why = (
+        "no [[evaluation.gates]] configured"
+        if not configured
+        else f"none of the {len(configured)} configured gate(s) could judge this model"
+    )
+    if not settings.default_gates:
+        decision.warnings.append(
+            f"ungated: no gate judged this model ({why}, and [evaluation] default_gates = "
+            "false), so it is not blessed; declare [[evaluation.gates]] (e.g. metric = "
+            '"auc", lower = 0.8) or set default_gates = true. Deploying it needs --force and '
+            "a reason"
+        )
+        return
+    from mooring.evaluation._defaults import default_gates
+
+    decision.defaults = True
+    decision.gates += default_gates(
+        candidate,
+        baseline=baseline,
+        margin=settings.default_margin,
+        name=name,
+        candidates=candidates,
+    )
+    decision.warnings.append(
+        f"{why}: judged by the default gates (beats chance beyond its interval; no worse than "
+        "a linear candidate; no worse than production by more than "
+        f"{settings.default_margin:g}); declare [[evaluation.gates]] to choose your own, or "
+        "set [evaluation] default_gates = false"
+    )

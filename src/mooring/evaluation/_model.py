@@ -1,0 +1,132 @@
+"""Evaluate an exported model on a table: predict, encode labels, score, gate, save.
+
+This is the glue between the array-based core (:func:`mooring.evaluation._evaluate`)
+and a model folder written by the training layer (SavedModel + ``mooring.json``).
+TensorFlow is imported only when a model is actually loaded (by the one loader,
+:func:`mooring.formats._model.load_saved_model`).
+
+Example:
+    >>> run = evaluate_model_dir(cfg, "runs/income/model", table,
+    ...                          baseline_dir="models/production")  # doctest: +SKIP
+    >>> run.decision.blessed, run.folder  # doctest: +SKIP
+    (True, PosixPath('.mooring/reports/evaluation-20240501T120000Z'))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pyarrow as pa
+
+from mooring.config import MooringConfig
+from mooring.errors import DataError, UsageError
+from mooring.evaluation._compare import compare
+from mooring.evaluation._evaluate import evaluate
+from mooring.evaluation._gates import GateDecision, decide
+from mooring.evaluation._metrics import Task
+from mooring.evaluation._result import EvaluationResult, RenderEvaluation
+from mooring.features._inputs import predict_saved_model
+from mooring.formats._model import SavedModelFolder, load_saved_model
+
+__all__ = ["EvaluationRun", "evaluate_loaded_model", "evaluate_model_dir", "model_summary"]
+
+
+@dataclass
+class EvaluationRun:
+    """A candidate's evaluation, the baseline's (if any), the decision and the report folder."""
+
+    result: EvaluationResult
+    baseline: EvaluationResult | None
+    decision: GateDecision
+    folder: Path | None
+
+
+def _labels(
+    model: SavedModelFolder, table: pa.Table
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Encoded labels and the mask of rows that have one."""
+    encoding = model.label
+    if encoding.column not in table.column_names:
+        raise DataError(
+            f"the evaluation data has no label column '{encoding.column}' (columns: "
+            f"{', '.join(table.column_names)}); evaluate on labelled data"
+        )
+    targets, _ = encoding.encode(table.column(encoding.column))
+    present = targets >= 0 if encoding.is_classification else ~np.isnan(targets)
+    return targets, present
+
+
+def evaluate_loaded_model(
+    model: SavedModelFolder,
+    table: pa.Table,
+    config: MooringConfig,
+) -> EvaluationResult:
+    """Predict with ``model`` on ``table`` and evaluate against its label column.
+
+    Rows without a label are left out, with a warning in the result.
+    """
+    targets, present = _labels(model, table)
+    if not present.any():
+        raise DataError("no evaluation row has a label; evaluate on labelled data")
+    missing = int((~present).sum())
+    if missing:
+        table = table.filter(pa.array(present))
+        targets = targets[present]
+    outputs = predict_saved_model(model, table)
+    if model.task not in ("binary", "multiclass", "regression"):
+        raise UsageError(f"model task {model.task!r} is not one mooring can evaluate")
+    task = cast(Task, model.task)
+    vocabulary = model.label_vocabulary or None
+    result = evaluate(
+        task=task,
+        labels=targets,
+        probabilities=outputs.get("probabilities"),
+        values=outputs.get("value"),
+        table=table,
+        config=config.evaluation,
+        label_vocabulary=vocabulary if task != "regression" else None,
+        timestamp_column=config.data.timestamp,
+    )
+    if missing:
+        result.warnings.append(f"{missing} evaluation rows have no label and were left out")
+    result.model = model_summary(model)
+    return result
+
+
+def model_summary(model: SavedModelFolder) -> dict[str, Any]:
+    """What a report says about the model: its kind and, for trees, the importances."""
+    summary: dict[str, Any] = {"kind": model.kind}
+    for key in ("trees", "feature_importances"):
+        if model.metadata.get(key) is not None:
+            summary[key] = model.metadata[key]
+    return summary
+
+
+def evaluate_model_dir(
+    config: MooringConfig,
+    model_dir: str | Path,
+    table: pa.Table,
+    *,
+    baseline_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    html: RenderEvaluation | None = None,
+) -> EvaluationRun:
+    """Evaluate a model folder (and the production model, when given) and save the report.
+
+    The report goes to ``out`` or ``<home>/reports/evaluation-<UTC time>``: ``report.json``,
+    and ``report.html`` when ``html`` renders it (the dashboard's ``render_evaluation_html``).
+    """
+    candidate = evaluate_loaded_model(load_saved_model(model_dir), table, config)
+    baseline = None
+    if baseline_dir is not None:
+        baseline = evaluate_loaded_model(load_saved_model(baseline_dir), table, config)
+        compare(candidate, baseline)
+    decision = decide(candidate, baseline=baseline)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(out) if out is not None else config.home / "reports" / f"evaluation-{stamp}"
+    candidate.save(folder, decision, html=html)
+    return EvaluationRun(candidate, baseline, decision, folder)

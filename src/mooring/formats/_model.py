@@ -1,0 +1,509 @@
+"""The model folder: ONE SavedModel plus ``mooring.json`` beside it, and its one loader.
+
+This module is the one place that spells the folder's file names, the signature's
+name and its outputs, and the one place that opens a folder with
+``tf.saved_model.load``: training (its parity check), evaluation, the pipeline's
+replay, the TF Lite export, monitoring and the server all load through
+:func:`load_saved_model`. TensorFlow is imported only when a model is loaded.
+
+The ``serving_default`` signature takes one named input per feature column, each
+of shape ``[None]``: ``float32`` for numbers (NaN = missing) and ``string`` for text
+(``""`` = missing). Outputs:
+
+* classification: ``probabilities`` ``[None, n_classes]``, ``class_ids`` ``[None]``
+  int64, ``classes`` ``[None]`` string;
+* regression: ``value`` ``[None]`` float32 in the label's unit.
+
+Example:
+    >>> model = load_saved_model("runs/income/model")  # doctest: +SKIP
+    >>> model.predict({"age": np.array([39.0], np.float32), ...})["probabilities"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import platform
+import re
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from mooring.errors import ModelLoadError, NotFoundError
+from mooring.formats._files import atomic_write
+from mooring.formats._labels import LabelEncoding
+
+__all__ = [
+    "CLASSES",
+    "CLASS_IDS",
+    "FORMAT_VERSION",
+    "METADATA_FILE",
+    "NUMPY_DTYPES",
+    "OP_LIBRARIES",
+    "PROBABILITIES",
+    "SIGNATURE",
+    "VALUE",
+    "ModelVersionWarning",
+    "SavedModelFolder",
+    "TensorInfo",
+    "load_op_libraries",
+    "load_saved_model",
+    "read_metadata",
+    "signature_names",
+    "versions",
+    "write_metadata",
+]
+
+# The metadata written beside the SavedModel: task, label encoding, feature spec, versions.
+METADATA_FILE = "mooring.json"
+# The one signature a mooring SavedModel serves.
+SIGNATURE = "serving_default"
+# Bumped when mooring.json changes shape.
+FORMAT_VERSION = 1
+# The signature's outputs.
+PROBABILITIES = "probabilities"
+CLASS_IDS = "class_ids"
+CLASSES = "classes"
+VALUE = "value"
+
+# TensorFlow's dtype names for the numeric inputs a signature may take, as numpy dtypes.
+NUMPY_DTYPES: dict[str, Any] = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "int64": np.int64,
+    "int32": np.int32,
+}
+
+# TensorFlow op libraries a model folder may need before it loads (``mooring.json``'s
+# ``op_libraries``): the import name → the distribution to install. Only these are ever
+# imported on a folder's word, so a folder cannot make the loader import arbitrary code.
+OP_LIBRARIES: dict[str, str] = {"ydf_tf": "ydf-tf"}
+
+# A TensorFlow graph node name; a signature input must be one (and stay unique once
+# TensorFlow turns it into a Python keyword argument).
+_NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+
+
+def _python_name(name: str) -> str:
+    """How TensorFlow turns an input name into a keyword argument (case-folded, to be safe)."""
+    swapped = "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name)
+    return (swapped if swapped[:1].isalpha() else f"arg_{swapped}").lower()
+
+
+def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Each column's input name inside the SavedModel signature.
+
+    A column keeps its own name when TensorFlow accepts it (``hours-per-week``,
+    ``od280/od315``); a name TensorFlow refuses (spaces, non-ASCII letters) or one that
+    would collide with another once TensorFlow makes it a keyword argument gets an ASCII
+    alias with a short hash of the name. ``mooring.json`` records the alias
+    (``signature.inputs[column].tensor``) and :class:`SavedModelFolder` takes and returns
+    the column's own name, so clients never see it.
+
+    Example:
+        >>> signature_names(["age", "hours-per-week", "a b"])["a b"]
+        'a_b_7dbde9'
+    """
+    seen: dict[str, int] = {}
+    for name in columns:
+        key = _python_name(name)
+        seen[key] = seen.get(key, 0) + 1
+    out: dict[str, str] = {}
+    for name in columns:
+        if _NODE_NAME.match(name) and seen[_python_name(name)] == 1:
+            out[name] = name
+            continue
+        slug = "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name).strip("_")
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
+        stem = slug[:40] if slug[:1].isalpha() else f"col_{slug[:40]}".rstrip("_")
+        out[name] = f"{stem}_{digest}"
+    return out
+
+
+def load_op_libraries(metadata: Mapping[str, Any], *, what: str) -> None:
+    """Import the TensorFlow op libraries ``mooring.json`` says the model needs.
+
+    Raises:
+        ModelLoadError: a library is not one mooring knows, or is not installed (the
+            message names the package and the ``pip install`` that fixes it).
+    """
+    from mooring._tensorflow import quiet_library_logs
+
+    for entry in metadata.get("op_libraries") or []:
+        module = str(entry.get("module", "")) if isinstance(entry, Mapping) else str(entry)
+        package = OP_LIBRARIES.get(module)
+        if package is None:
+            raise ModelLoadError(
+                f"{what} needs the op library {module!r}, which mooring does not load; "
+                f"known op libraries: {sorted(OP_LIBRARIES)}"
+            )
+        built = entry.get("version") if isinstance(entry, Mapping) else None
+        try:
+            importlib.import_module(module)
+            quiet_library_logs()  # loading one resets absl's log level to info
+        except ImportError as exc:
+            pin = f"=={built}" if built else ""
+            made = f"built with {built}" if built else "version unknown"
+            raise ModelLoadError(
+                f"{what} is a {metadata.get('kind', 'tree')} model and needs the TensorFlow op "
+                f"library {module!r} (package {package!r}, {made}), which cannot be imported "
+                f"here ({exc}); install it with `pip install '{package}{pin}'`"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Name, dtype (TensorFlow's name: float32, int64, string…) and shape (None = any)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...]
+
+    @property
+    def is_string(self) -> bool:
+        return self.dtype == "string"
+
+    def numpy_dtype(self) -> Any:
+        return object if self.is_string else NUMPY_DTYPES.get(self.dtype, np.float32)
+
+
+class ModelVersionWarning(UserWarning):
+    """The model was written by other mooring / TensorFlow / Keras versions than those running."""
+
+
+def versions() -> dict[str, str]:
+    """The versions recorded with every artifact (read from the installed distributions)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("mooring", "tensorflow", "keras"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            found[name] = "0+unknown"
+    return {**found, "python": platform.python_version()}
+
+
+def write_metadata(model_dir: Path, metadata: Mapping[str, Any]) -> Path:
+    """Write ``mooring.json`` into ``model_dir`` (the folder the SavedModel was written to)."""
+    path = Path(model_dir) / METADATA_FILE
+    return atomic_write(path, (json.dumps(dict(metadata), indent=2) + "\n").encode("utf-8"))
+
+
+def read_metadata(
+    model_dir: str | Path, *, required: bool = True, what: str | None = None
+) -> dict[str, Any]:
+    """``mooring.json`` of a model folder; ``{}`` when absent and not ``required``.
+
+    ``what`` names the model in errors (default: the file's path).
+
+    Raises:
+        NotFoundError: the file is absent and ``required``.
+        ModelLoadError: the file is not JSON.
+    """
+    path = Path(model_dir) / METADATA_FILE
+    if not path.is_file():
+        if not required:
+            return {}
+        raise NotFoundError(
+            f"'{model_dir}' is not a mooring model folder (no {METADATA_FILE}); point at the "
+            "folder `mooring train` wrote (…/model)"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"{what or repr(str(path))}: {METADATA_FILE} is not JSON ({exc}); re-export the model"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(
+            f"{what or repr(str(path))}: {METADATA_FILE} holds {type(data).__name__}, not an "
+            "object; re-export the model"
+        )
+    return data
+
+
+def _warn_on_other_versions(path: Path, metadata: Mapping[str, Any]) -> None:
+    running = versions()
+    written = metadata.get("versions", {})
+    changed = [
+        f"{k} {written.get(k)} → {running[k]}"
+        for k in ("mooring", "tensorflow", "keras")
+        if written.get(k) != running[k]
+    ]
+    if changed:
+        warnings.warn(
+            f"model '{path}' was written by other versions ({'; '.join(changed)}); "
+            "predictions may differ — retrain with the running versions to be sure",
+            ModelVersionWarning,
+            stacklevel=3,
+        )
+
+
+@dataclass
+class SavedModelFolder:
+    """A loaded model folder: the signature, what it takes and returns, and ``mooring.json``."""
+
+    path: Path
+    metadata: dict[str, Any]
+    inputs: dict[str, TensorInfo]
+    outputs: dict[str, TensorInfo]
+    signature: Any = field(repr=False)
+    module: Any = field(repr=False)
+    load_seconds: float = 0.0
+    # Column name → the signature's input name, where they differ (see signature_names).
+    aliases: dict[str, str] = field(default_factory=dict)
+    # The columns in the signature's flat argument order, when the direct call is in use
+    # (see :func:`_direct_call`); None: every call goes through the keyword signature.
+    flat_columns: list[str] | None = field(default=None, repr=False)
+    # The direct call itself: (flat tensors, captured inputs) -> outputs (see _flat_call);
+    # used only while flat_columns is set.
+    flat_call: Callable[[list[Any], list[Any]], Any] | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """The model kind ``mooring.json`` records: mlp, linear, gbt (mlp when absent)."""
+        return str(self.metadata.get("kind") or "mlp")
+
+    @property
+    def task(self) -> str:
+        return str(self.metadata.get("task", ""))
+
+    @property
+    def label_vocabulary(self) -> list[str]:
+        return list(self.metadata.get("label_vocabulary", []))
+
+    @property
+    def label(self) -> LabelEncoding:
+        """The label encoding the model was trained with."""
+        return LabelEncoding.from_dict(self.metadata["label"])
+
+    @property
+    def threshold(self) -> float:
+        """The operating threshold ``mooring.json`` records (0.5 when it records none)."""
+        return float(self.metadata.get("threshold", 0.5) or 0.5)
+
+    def predict(
+        self, columns: Mapping[str, Any], *, batch_size: int | None = None
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """Run the signature on rank-1 columns (arrays or lists); numpy arrays out.
+
+        ``batch_size`` splits large inputs into calls of at most that many rows; string
+        outputs come back as ``bytes`` objects, as TensorFlow returns them.
+        """
+        from mooring._tensorflow import import_tensorflow
+
+        tf = import_tensorflow()
+        rows = len(next(iter(columns.values()))) if columns else 0
+        step = batch_size if batch_size and rows > batch_size else max(rows, 1)
+        parts: dict[str, list[Any]] = {}
+        for start in range(0, max(rows, 1), step):
+            feed = {
+                name: tf.constant(
+                    columns[name][start : start + step] if step < rows else columns[name],
+                    dtype=tf.string if info.is_string else info.dtype,
+                )
+                for name, info in self.inputs.items()
+            }
+            for key, value in self.call(feed, flat=all(map(_rank_one, columns.values()))).items():
+                parts.setdefault(key, []).append(value.numpy())
+        return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
+
+    def call(self, feed: Mapping[str, Any], *, flat: bool = False) -> dict[str, Any]:
+        """Run the signature on one tensor per input column (by column name); its outputs.
+
+        ``flat``: the caller knows every tensor is rank 1, so the direct call may run it
+        (:func:`_direct_call`, about half the Python cost of a keyword call). Otherwise
+        the keyword signature runs it, which checks each tensor against its spec and
+        says what is wrong.
+        """
+        order = self.flat_columns
+        direct = self.flat_call
+        if flat and order is not None and direct is not None:
+            result: dict[str, Any] = direct(
+                [feed[name] for name in order], self.signature.captured_inputs
+            )
+            return result
+        if self.aliases:
+            feed = {self.aliases.get(name, name): value for name, value in feed.items()}
+        keyword: dict[str, Any] = self.signature(**feed)
+        return keyword
+
+
+def _info(name: str, spec: Any) -> TensorInfo:
+    shape = tuple(spec.shape.as_list()) if spec.shape.rank is not None else (None,)
+    return TensorInfo(name=name, dtype=spec.dtype.name, shape=shape)
+
+
+def load_saved_model(
+    model_dir: str | Path,
+    *,
+    what: str | None = None,
+    require_metadata: bool = True,
+    warn: bool = True,
+) -> SavedModelFolder:
+    """Open a model folder with ``tf.saved_model.load`` and describe its ``serving_default``.
+
+    ``what`` names the model in errors (e.g. ``"model 'income' version 3"``; default the
+    path). With ``warn``, a :class:`ModelVersionWarning` says when the mooring, TensorFlow
+    or Keras versions that wrote it differ from the running ones.
+
+    Raises:
+        NotFoundError: no ``mooring.json`` while ``require_metadata``.
+        ModelLoadError: not a loadable SavedModel, no ``serving_default`` signature, an
+            input that is not one ``[None]`` float or string column, or bad metadata.
+    """
+    from mooring._tensorflow import import_tensorflow
+
+    path = Path(model_dir)
+    who = what or f"model '{path}'"
+    metadata = read_metadata(path, required=require_metadata, what=what)
+    if warn and metadata:
+        _warn_on_other_versions(path, metadata)
+    tf = import_tensorflow()
+    load_op_libraries(metadata, what=who)
+    start = time.perf_counter()
+    try:
+        module = tf.saved_model.load(str(path))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"{who}: '{path}' is not a loadable SavedModel ({exc}); "
+            "re-register a version exported by mooring"
+        ) from exc
+    function = module.signatures.get(SIGNATURE)
+    if function is None:
+        raise ModelLoadError(
+            f"{who} has no '{SIGNATURE}' signature "
+            f"(found {sorted(module.signatures)}); export it with mooring"
+        )
+    _, kwargs = function.structured_input_signature
+    # The TensorSpec keeps the column's own name ('hours-per-week'); the kwarg key is a
+    # sanitised Python identifier. Clients send, and the signature accepts, the former.
+    # A column TensorFlow cannot name keeps its own name here and in requests; the
+    # signature knows it by the alias mooring.json records.
+    described = (metadata.get("signature") or {}).get("inputs") or {}
+    columns = {
+        str(entry["tensor"]): name
+        for name, entry in described.items()
+        if isinstance(entry, Mapping) and entry.get("tensor")
+    }
+    inputs = {}
+    for key, spec in sorted(kwargs.items(), key=lambda kv: kv[1].name or kv[0]):
+        column = columns.get(spec.name or key, spec.name or key)
+        inputs[column] = _info(column, spec)
+    inputs = dict(sorted(inputs.items()))
+    outputs = {key: _info(key, spec) for key, spec in sorted(function.structured_outputs.items())}
+    for info in inputs.values():
+        if info.shape != (None,) or not (info.is_string or info.dtype in NUMPY_DTYPES):
+            raise ModelLoadError(
+                f"{who}: input '{info.name}' is {info.dtype} {list(info.shape)}; serving "
+                "expects one [None] float or string column per input"
+            )
+    folder = SavedModelFolder(
+        path=path,
+        metadata=metadata,
+        inputs=inputs,
+        outputs=outputs,
+        signature=function,
+        module=module,
+        aliases={column: tensor for tensor, column in columns.items() if tensor != column},
+    )
+    # The signature's keyword arguments flatten in sorted order (tf.nest sorts a dict).
+    order = [
+        columns.get(kwargs[key].name or key, kwargs[key].name or key) for key in sorted(kwargs)
+    ]
+    folder.flat_call = _flat_call(folder.signature)
+    folder.flat_columns = _direct_call(folder, order, tf)
+    folder.load_seconds = time.perf_counter() - start
+    return folder
+
+
+def _rank_one(values: Any) -> bool:
+    """Whether a column (an array, or a list of scalars) is rank 1: cheaper than asking
+    the tensor made of it."""
+    if isinstance(values, np.ndarray):
+        return values.ndim == 1
+    return type(values) is list and (
+        not values or not isinstance(values[0], list | tuple | np.ndarray)
+    )
+
+
+def _flat_call(function: Any) -> Callable[[list[Any], list[Any]], Any] | None:
+    """The flat call of a loaded signature, past the wrapper that needs none here.
+
+    ``tf.saved_model.load`` wraps each restored function in a ``_WrapperFunction``
+    whose ``_call_flat`` maps every captured input through a check for a distributed
+    variable before calling its parent's, which runs the graph. For a model loaded
+    outside a distribution strategy none of them is one, and the check is all it
+    does: about 90 µs of Python per call with the GIL held for the Adult model's 36
+    captures (each check reads a missing attribute of a tensor, an exception), near
+    half of the Python cost of a call. So where the function is such a wrapper and no
+    captured input is distributed, its parent's ``_call_flat`` is called directly;
+    otherwise its own. None where it has no ``_call_flat``. :func:`_direct_call` then
+    checks, on one example row, that the call answers as the keyword call does.
+    """
+    own = getattr(function, "_call_flat", None)
+    if own is None:
+        return None
+    kind = type(function)
+    if kind.__name__ != "_WrapperFunction":
+        return cast("Callable[[list[Any], list[Any]], Any]", own)
+    try:
+        from tensorflow.python.distribute import distribute_utils
+
+        distributed = any(
+            distribute_utils.is_distributed_variable(x) for x in function.captured_inputs
+        )
+        parent = super(kind, function)._call_flat
+    except (ImportError, AttributeError):
+        return cast("Callable[[list[Any], list[Any]], Any]", own)
+    return cast("Callable[[list[Any], list[Any]], Any]", own if distributed else parent)
+
+
+def _direct_call(folder: SavedModelFolder, order: list[str], tf: Any) -> list[str] | None:
+    """``order`` when the signature's direct (flat) call answers as its keyword call does.
+
+    Why: a keyword call of a loaded signature binds, canonicalises and checks every
+    argument in Python before it runs the graph: about 450 µs of the ~1 ms a small
+    model's call costs, with the GIL held, on every batch. The direct call,
+    ``ConcreteFunction._call_flat`` (what the keyword call ends in; ``folder.flat_call``,
+    see :func:`_flat_call`), skips that. It is
+    TensorFlow's own, not a public API, so it is used only when it exists and, on one
+    example row, returns exactly what the keyword call returns; otherwise None (every
+    call keyword). :meth:`SavedModelFolder.call` keeps the keyword call for inputs that
+    are not rank 1, so a wrong shape still gets TensorFlow's own error.
+    """
+    function = folder.signature
+    direct_call = folder.flat_call
+    if direct_call is None or not hasattr(function, "captured_inputs"):
+        return None
+    if sorted(order) != sorted(folder.inputs):
+        return None
+    feed = {
+        name: tf.constant(
+            [""] if info.is_string else [0], dtype=tf.string if info.is_string else info.dtype
+        )
+        for name, info in folder.inputs.items()
+    }
+    try:
+        keyword = function(**{folder.aliases.get(k, k): v for k, v in feed.items()})
+        direct = direct_call([feed[name] for name in order], function.captured_inputs)
+        same = (
+            isinstance(direct, Mapping)
+            and direct.keys() == keyword.keys()
+            and all(
+                np.array_equal(
+                    direct[k].numpy(), keyword[k].numpy(), equal_nan=direct[k].dtype.is_floating
+                )
+                for k in keyword
+            )
+        )
+    except Exception:  # the keyword call is the reference; any doubt keeps it
+        return None
+    return order if same else None

@@ -1,0 +1,445 @@
+"""The prediction log: its layout, its columns, its one writer and its one reader.
+
+The server writes sampled requests as Parquet files under
+``<log url>/date=YYYY-MM-DD/part-<epoch ms>-<random>.parquet`` with columns
+``request_id``, ``timestamp`` (UTC), ``model``, ``model_version``, ``shadow`` (true on
+the rows of a shadow version's copy of a request; files written before it read as
+false), one column per input feature and ``output.<name>`` per model output.
+Monitoring (drift, live quality, guardrails, the shadow report) and the pipeline's
+replay read it back with :func:`read_prediction_log`, which leaves shadow rows out
+unless asked for them: they were never answers. A window is the last ``N`` rows, the
+rows since a time, or both; files are read newest first and reading stops once the
+window is full, so a short window over a long log costs only the newest files.
+
+Example:
+    >>> table = read_prediction_log(".mooring/predictions", "income", last=5000)  # doctest: +SKIP
+    >>> outputs = output_table(table)  # output.score / output.class columns  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Mapping, MutableSequence, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mooring.errors import DataError, NotFoundError, UsageError
+from mooring.formats._files import atomic_write_url
+
+__all__ = [
+    "LOG_COLUMNS",
+    "MODEL",
+    "MODEL_VERSION",
+    "OUTPUT_PREFIX",
+    "REQUEST_ID",
+    "REQUEST_ID_PATTERN",
+    "SHADOW",
+    "TIMESTAMP",
+    "append_request_rows",
+    "feature_table",
+    "find_request_ids",
+    "log_files",
+    "output_column",
+    "output_table",
+    "outputs_from_arrays",
+    "read_log_file",
+    "read_prediction_log",
+    "write_log_file",
+    "write_log_table",
+]
+
+REQUEST_ID = "request_id"
+TIMESTAMP = "timestamp"
+MODEL = "model"
+MODEL_VERSION = "model_version"
+#: True on a shadow version's rows (its copy of a request production answered).
+SHADOW = "shadow"
+#: Columns the log adds around the features and outputs.
+LOG_COLUMNS = (REQUEST_ID, TIMESTAMP, MODEL, MODEL_VERSION, SHADOW)
+#: What a request id may look like (the X-Request-Id the server answers with and logs).
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: Each model output ``name`` is logged as the column ``output.<name>``.
+OUTPUT_PREFIX = "output."
+_DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+
+
+def output_column(name: str) -> str:
+    """The log column of model output ``name`` (``probabilities`` → ``output.probabilities``)."""
+    return f"{OUTPUT_PREFIX}{name}"
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def append_request_rows(
+    rows_out: MutableSequence[dict[str, Any]],
+    *,
+    model: str,
+    version: int,
+    request_id: str,
+    timestamp: datetime,
+    columns: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    rows: int,
+    shadow: bool = False,
+) -> None:
+    """Append one request's ``rows`` log rows (inputs, outputs and log columns) to ``rows_out``.
+
+    ``shadow``: the rows are a shadow version's outputs for the request, not its answer.
+    """
+    cols = {k: v if type(v) is list else v.tolist() for k, v in columns.items()}
+    outs = {output_column(k): v.tolist() for k, v in outputs.items()}
+    for i in range(rows):
+        row: dict[str, Any] = {
+            REQUEST_ID: request_id,
+            TIMESTAMP: timestamp,
+            MODEL: model,
+            MODEL_VERSION: version,
+            SHADOW: shadow,
+        }
+        row.update({k: v[i] for k, v in cols.items()})
+        row.update({k: v[i] for k, v in outs.items()})
+        rows_out.append(row)
+
+
+def write_log_file(url: str, batch: list[dict[str, Any]]) -> str:
+    """Write rows made by :func:`append_request_rows` as one new Parquet file; its path.
+
+    The file goes to the date folder of the batch's first row. It appears whole or
+    not at all (:func:`~mooring.formats._files.atomic_write_url`): a reader scanning the
+    log while the server writes, or after the server was killed mid-write, never
+    meets a half-written file.
+    """
+    return write_log_table(url, pa.Table.from_pylist(batch), batch[0][TIMESTAMP])
+
+
+def write_log_table(url: str, table: pa.Table, first: datetime) -> str:
+    """Write a log table as one new Parquet file in the date folder of ``first``; its path
+    (whole or not at all, see :func:`write_log_file`)."""
+    day = first.strftime("%Y-%m-%d")
+    stamp = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
+    name = f"{url.rstrip('/')}/date={day}/part-{stamp}.parquet"
+    sink = pa.BufferOutputStream()
+    # Dictionaries for text (few distinct values; numbers and request ids rarely repeat) and
+    # statistics for the log's own columns (what a reader filters on): a third of the
+    # writer's Parquet time on Adult rows (0.45 → 0.29 µs a row), for files a third larger.
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) and f.name != REQUEST_ID]
+    stats = [c for c in (TIMESTAMP, MODEL, MODEL_VERSION, SHADOW) if c in table.column_names]
+    pq.write_table(table, sink, use_dictionary=text, write_statistics=stats)
+    return atomic_write_url(name, sink.getvalue().to_pybytes())
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _files(url: str) -> list[tuple[str, str]]:
+    """(date, path) of every Parquet file under ``url``, newest first."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    if not fs.exists(root):
+        return []
+    found = []
+    for path in fs.find(root):
+        if not path.endswith(".parquet"):
+            continue
+        match = _DATE_DIR.search(path)
+        found.append((match.group(1) if match else "", path))
+    # Names are date=DAY/part-<epoch ms>-<random>: the date, then the name, orders by time.
+    found.sort(key=lambda item: (item[0], item[1].rsplit("/", 1)[-1]), reverse=True)
+    return [(day, f"{fs.unstrip_protocol(p)}" if "://" in url else p) for day, p in found]
+
+
+def _read(path: str) -> pa.Table:
+    import fsspec
+
+    fs, inner = fsspec.core.url_to_fs(path)
+    with fs.open(inner, "rb") as handle:
+        try:
+            schema = pq.read_schema(handle)
+            # Text features read dictionary-encoded: a few distinct values, decoded once.
+            text = [
+                f.name for f in schema if pa.types.is_string(f.type) and f.name not in LOG_COLUMNS
+            ]
+            handle.seek(0)
+            # ParquetFile, not read_table: no pyarrow.dataset (and pandas) import on the way.
+            return pq.ParquetFile(handle, read_dictionary=text).read()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(
+                f"prediction log file '{path}' is not a readable Parquet file ({exc}); "
+                "move it out of the log folder (the server writes whole files only)"
+            ) from exc
+
+
+def log_files(url: str, *, since: datetime | None = None) -> list[str]:
+    """The log's Parquet files, oldest first; with ``since``, only days from its date on.
+
+    Example:
+        >>> log_files(".mooring/predictions")  # doctest: +SKIP
+        ['.mooring/predictions/date=2026-11-20/part-1763596800000-ab12.parquet', ...]
+    """
+    since_day = since.astimezone(UTC).strftime("%Y-%m-%d") if since is not None else None
+    return [
+        path
+        for day, path in reversed(_files(url))
+        if since_day is None or not day or day >= since_day
+    ]
+
+
+def read_log_file(
+    path: str,
+    model: str,
+    *,
+    version: int | None = None,
+    since: datetime | None = None,
+    shadow: bool = False,
+) -> pa.Table:
+    """One log file's rows of ``model`` (and ``version``), answers or shadow rows, since a time.
+
+    Raises:
+        DataError: the file is not a prediction log file.
+    """
+    import pyarrow.compute as pc  # on first use: the server's start does without it
+
+    table = _read(path)
+    missing = [c for c in (TIMESTAMP, MODEL, MODEL_VERSION) if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"'{path}' is not a prediction log file (no {', '.join(missing)} column); "
+            "keep only files written by `mooring serve` in the log folder"
+        )
+    mask = pc.equal(table[MODEL], model)
+    if version is not None:
+        mask = pc.and_(mask, pc.equal(table[MODEL_VERSION], version))
+    if SHADOW in table.column_names:
+        marked = pc.fill_null(table[SHADOW], False)
+        mask = pc.and_(mask, marked if shadow else pc.invert(marked))
+    elif shadow:  # written before shadow traffic existed: answers only
+        mask = pc.and_(mask, pa.scalar(False))
+    if since is not None:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        ts = table[TIMESTAMP]
+        if ts.type.tz is None:
+            ts = pc.assume_timezone(ts, "UTC")
+        mask = pc.and_(mask, pc.greater_equal(ts, pa.scalar(since, ts.type)))
+    return table.filter(mask)
+
+
+def read_prediction_log(
+    url: str,
+    model: str,
+    *,
+    version: int | None = None,
+    last: int | None = None,
+    since: datetime | None = None,
+    shadow: bool = False,
+) -> pa.Table:
+    """The logged rows of ``model`` (optionally one version) in a window, oldest first.
+
+    Only the answers clients got, unless ``shadow=True``: then only the rows a shadow
+    version computed for its copies of requests.
+
+    Args:
+        url: the log folder (``[serving] log_url``, default ``<home>/predictions``).
+        model: model name; rows of other models are left out.
+        version: only rows served by this version.
+        last: at most this many rows, the newest.
+        since: only rows logged at or after this time (a naive time is taken as UTC).
+        shadow: read the shadow rows instead of the answers.
+
+    Raises:
+        UsageError: ``last`` is not positive.
+        NotFoundError: the log holds no file at all.
+        DataError: a file is not a prediction log file.
+
+    Example:
+        >>> read_prediction_log("/srv/.mooring/predictions", "income", last=10000)  # doctest: +SKIP
+    """
+    import pyarrow.compute as pc  # on first use: the server's start does without it
+
+    if last is not None and last < 1:
+        raise UsageError(f"last must be a positive number of rows, got {last}; e.g. --last 5000")
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    files = _files(url)
+    if not files:
+        raise NotFoundError(
+            f"the prediction log '{url}' holds no Parquet file; set [serving] log_sample_rate "
+            "above 0 and send traffic, or point [serving] log_url at the log"
+        )
+    parts: list[pa.Table] = []
+    rows = 0
+    since_day = since.astimezone(UTC).strftime("%Y-%m-%d") if since is not None else None
+    for day, path in files:
+        if since_day is not None and day and day < since_day:
+            break
+        table = read_log_file(path, model, version=version, since=since, shadow=shadow)
+        if table.num_rows:
+            parts.append(table)
+            rows += table.num_rows
+        if last is not None and rows >= last:
+            break
+    if not parts:
+        schema = _read(files[0][1]).schema
+        return schema.empty_table()
+    parts.reverse()
+    table = pa.concat_tables(parts, promote_options="permissive")
+    order = pc.sort_indices(table, sort_keys=[(TIMESTAMP, "ascending")])
+    table = table.take(order)
+    if last is not None and table.num_rows > last:
+        table = table.slice(table.num_rows - last)
+    return table
+
+
+def find_request_ids(url: str, model: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the log holds as ``model``'s answers, at any time and version.
+
+    Reads only the id, model and shadow columns, files newest first, and stops once every
+    id is found: a label whose request is in the log but outside a window is told apart
+    from one whose request id the log never held. No log file at all: none is held.
+
+    Raises:
+        DataError: a file is not a readable Parquet file.
+    """
+    import pyarrow.compute as pc  # on first use: the server's start does without it
+
+    wanted = set(ids)
+    found: set[str] = set()
+    for _, path in _files(url) if wanted else []:
+        table = _read_columns(path, (REQUEST_ID, MODEL, SHADOW))
+        if REQUEST_ID not in table.column_names or MODEL not in table.column_names:
+            continue  # not a log file: read_prediction_log says so
+        mask = pc.equal(table[MODEL], model)
+        if SHADOW in table.column_names:
+            mask = pc.and_(mask, pc.invert(pc.fill_null(table[SHADOW], False)))
+        candidates = table[REQUEST_ID].filter(mask)
+        pending = pa.array(sorted(wanted - found), type=candidates.type)
+        hits = candidates.filter(pc.is_in(candidates, value_set=pending))
+        found.update(str(v) for v in hits.to_pylist() if v is not None)
+        if found == wanted:
+            break
+    return found
+
+
+def _read_columns(path: str, names: Sequence[str]) -> pa.Table:
+    """Only the columns ``names`` a log file has (any of them may be missing)."""
+    import fsspec
+
+    fs, inner = fsspec.core.url_to_fs(path)
+    with fs.open(inner, "rb") as handle:
+        try:
+            parquet = pq.ParquetFile(handle)
+            present = [n for n in names if n in parquet.schema_arrow.names]
+            return parquet.read(columns=present)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(
+                f"prediction log file '{path}' is not a readable Parquet file ({exc}); "
+                "move it out of the log folder (the server writes whole files only)"
+            ) from exc
+
+
+def feature_table(table: pa.Table, names: list[str] | None = None) -> pa.Table:
+    """The input feature columns of logged rows (log and ``output.*`` columns left out).
+
+    The server logs a missing string as ``""``; compute statistics of this table with
+    ``mooring.monitoring.LOG_READ_OPTIONS`` so that ``""`` counts as missing again.
+
+    Example:
+        >>> t = pa.table({"request_id": ["a"], "sex": [""], "output.classes": ["x"]})
+        >>> feature_table(t).column_names
+        ['sex']
+    """
+    keep = [
+        c
+        for c in table.column_names
+        if c not in LOG_COLUMNS
+        and not c.startswith(OUTPUT_PREFIX)
+        and (names is None or c in names)
+    ]
+    return table.select(keep)
+
+
+def _probabilities(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    array = column.combine_chunks()
+    if array.null_count == 0 and len(array):
+        flat = np.asarray(array.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
+        if flat.size % len(array) == 0:
+            return flat.reshape(len(array), flat.size // len(array))
+    rows = array.to_pylist()
+    width = max((len(r) for r in rows if r is not None), default=1)
+    return np.array([r if r is not None else [np.nan] * width for r in rows], dtype=np.float64)
+
+
+def output_table(table: pa.Table) -> pa.Table:
+    """The model's outputs as drift-ready columns.
+
+    Classifiers give ``output.class`` (the predicted class) and ``output.score`` (binary:
+    the positive-class probability; multiclass: the top-label confidence); regressors
+    give ``output.value``. The same shape comes from :func:`outputs_from_arrays`.
+
+    Example:
+        >>> t = pa.table({"output.probabilities": [[0.8, 0.2]], "output.classes": ["<=50K"]})
+        >>> output_table(t).to_pydict()
+        {'output.score': [0.2], 'output.class': ['<=50K']}
+    """
+    import pyarrow.compute as pc  # on first use: the server's start does without it
+
+    names = table.column_names
+    logged_probabilities = output_column("probabilities")
+    logged_values = output_column("value")
+    logged_classes = output_column("classes")
+    probabilities = (
+        _probabilities(table[logged_probabilities]) if logged_probabilities in names else None
+    )
+    data = outputs_from_arrays(
+        probabilities=probabilities,
+        values=(
+            np.asarray(table[logged_values].to_numpy(zero_copy_only=False))
+            if logged_values in names
+            else None
+        ),
+    )
+    if logged_classes in names:
+        # Classes are logged as bytes (TensorFlow strings); the cast decodes them as UTF-8.
+        data = data.append_column(
+            output_column("class"), pc.cast(table[logged_classes], pa.string())
+        )
+    return data
+
+
+def outputs_from_arrays(
+    *,
+    probabilities: npt.NDArray[Any] | None = None,
+    classes: Sequence[Any] | npt.NDArray[Any] | None = None,
+    values: npt.NDArray[Any] | None = None,
+) -> pa.Table:
+    """Drift-ready output columns from prediction arrays (the log's, or the evaluation's)."""
+    data: dict[str, pa.Array] = {}
+    if probabilities is not None and probabilities.size:
+        proba = np.asarray(probabilities, dtype=np.float64)
+        if proba.ndim == 1:
+            score = proba
+        elif proba.shape[1] == 2:
+            score = proba[:, 1]
+        else:
+            score = proba.max(axis=1)
+        data[output_column("score")] = pa.array(score, pa.float64())
+    if classes is not None:
+        data[output_column("class")] = pa.array(
+            [
+                c.decode() if isinstance(c, bytes) else (None if c is None else str(c))
+                for c in classes
+            ],
+            pa.string(),
+        )
+    if values is not None:
+        data[output_column("value")] = pa.array(np.asarray(values, dtype=np.float64).reshape(-1))
+    return pa.table(data)

@@ -1,0 +1,571 @@
+"""Drift thresholds calibrated on natural variation: how far the training data strays from itself.
+
+A fixed threshold is wrong in both directions. On data whose features wander (seasons, a
+slowly changing mix of customers) the training data already differs from itself more than
+a floor like "Wasserstein 0.1 σ" allows, so every window raises an alarm; on large, stable
+data the floor hides shifts the data could easily resolve. So, at registration, mooring
+measures for every feature how much each drift distance varies between windows of the
+monitoring window's size *inside the training data*, and a feature drifts only when its
+distance exceeds both the configured floor and ``[monitoring] calibration_margin`` × that
+natural variation (its ``calibration_quantile``, by default the 99th percentile, over
+``calibration_windows`` comparisons per kind). The drift report shows both numbers and
+which kind of comparison gave the natural variation.
+
+How the training data is cut depends on whether its rows have a time order:
+
+* **in time order** (``calibration = "ordered"``: the default when ``[data] timestamp``
+  is set, rows sorted by it; without a timestamp, "the rows are in time order"), natural
+  variation is *movement over time*, measured as a check would meet it. Two kinds of
+  comparison, each at every window size, and the larger of their quantiles is taken:
+
+  - ``consecutive``: a block of rows against the block just before it (block i + 1 vs
+    block i), so change from one window to the next counts as natural;
+  - ``later``: a block against the *whole earlier period* (rows ``[t, t + size)`` vs
+    ``[0, t)``, with ``t`` from half the rows to the end), the way a monitoring window
+    after the training period is compared with the training reference — so slow drift
+    already present inside the training period counts as natural: a new window that
+    moves no further than the training data's later half moved from its earlier half
+    is not drift.
+
+* **at random** (``"random"``: no timestamp): a window of random rows against the rest of
+  the training data (the complement), never against the whole of it (a window is part of
+  the whole, so whole-vs-window distances understate what a fresh sample shows); only
+  sampling noise counts.
+
+Calibration runs at a ladder of window sizes (100 rows up to half the training data,
+plus ``min_samples`` and ``window_rows``); a check's window is judged at its own row count
+(log-log interpolation between sizes; beyond the ladder, sampling-noise scaling for random
+windows, the largest size's value held for time-ordered ones, since movement over time
+does not shrink with a larger window). The smallest size at which natural variation stays
+under every floor is reported as the ``min_samples`` the data supports. Whatever the
+calibration, the drift check also knows the sampling noise of each binned distance at the
+window's exact row count (:mod:`mooring.monitoring._noise`), so a category with hundreds of
+values is not flagged for the noise of its many small shares.
+
+The timestamp column itself (and any date or time column) is never calibrated: it is the
+time axis, not a feature, and the drift check never judges it.
+
+Why this is its own code and not the drift check run on each window: the check summarises a
+window with mergeable sketches (about 2 µs a row), and calibrating on a few hundred windows
+that way would cost tens of statistics passes. Here every column is coded once (the drift
+check's own bin edges; a 64-quantile grid for Wasserstein and KS), the counts of every
+window and of its reference come from one ``bincount`` and prefix sums, and the distances
+are the contract layer's formulas applied to all windows at once
+(:func:`~mooring.contract._distance.row_distances`): Wasserstein and KS are evaluated on the
+grid, within a grid step of the exact values.
+
+Example:
+    >>> calibration = calibrate(train_table, train_stats, cfg.monitoring)  # doctest: +SKIP
+    >>> calibration.natural("age", rows=5000)["wasserstein"]  # doctest: +SKIP
+    0.041
+    >>> calibration.natural_kind("age", rows=5000)["wasserstein"]  # doctest: +SKIP
+    'later'
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mooring.config._monitoring import MonitoringConfig
+from mooring.contract._distance import Distributions, lump_rare, numeric_edges, row_distances
+from mooring.contract._statistics import ColumnStatistics, DatasetStatistics
+
+__all__ = ["Calibration", "calibrate", "calibration_order"]
+
+Order = Literal["random", "ordered"]
+FORMAT = "mooring.drift-calibration"
+LADDER = (100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
+GRID = 64
+#: Random calibration cuts its windows from at most max(50,000, 20 × the largest window) rows.
+SUBSAMPLE_MIN = 50_000
+SUBSAMPLE_FACTOR = 20
+#: Metrics whose sampling noise shrinks like 1/n (the rest like 1/sqrt(n)).
+_QUADRATIC = frozenset({"psi"})
+NUMERIC = ("psi", "jensen_shannon", "wasserstein", "ks", "missing")
+CATEGORICAL = ("psi", "jensen_shannon", "linf", "missing")
+#: The comparisons each way of cutting makes (see the module docstring). ``ordered`` is
+#: what calibrations stored before time-ordered comparisons existed made: contiguous
+#: blocks against the rest of the rows.
+FAMILIES: dict[Order, tuple[str, ...]] = {
+    "random": ("random",),
+    "ordered": ("consecutive", "later"),
+}
+Array = npt.NDArray[np.float64]
+Span = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Natural variation of every feature's drift distances inside the training data.
+
+    ``features[name][metric]`` holds, for each size ``sizes[i]``, the ``quantile`` of the
+    distance between a window of that many rows and its reference (the rest of the
+    training data for ``random``; the previous block, or the whole earlier period, for
+    ``ordered``: the larger of the two). ``sources[name][metric][i]`` names the kind of
+    comparison that gave it: ``random``, ``consecutive`` or ``later``.
+    """
+
+    method: Order
+    rows: int
+    windows: int
+    quantile: float
+    sizes: tuple[int, ...]
+    features: dict[str, dict[str, tuple[float, ...]]]
+    suggested_min_samples: int | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    sources: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def natural(self, name: str, rows: int) -> dict[str, float]:
+        """Each metric's natural variation for a window of ``rows`` rows (empty: not calibrated).
+
+        Example:
+            >>> c = Calibration("random", 10_000, 50, 0.99, (100, 1000),
+            ...                 {"x": {"wasserstein": (0.2, 0.06)}})
+            >>> round(c.natural("x", 400)["wasserstein"], 3)
+            0.097
+        """
+        per = self.features.get(name)
+        if not per or rows <= 0 or not self.sizes:
+            return {}
+        return {
+            metric: _at(self.sizes, values, rows, self.rows, metric, self.method)
+            for metric, values in per.items()
+        }
+
+    def natural_kind(self, name: str, rows: int) -> dict[str, str]:
+        """Which comparison gave each metric's natural variation at ``rows`` rows.
+
+        The kind at the calibrated size nearest ``rows`` (on a log scale): ``random``,
+        ``consecutive`` or ``later`` (``ordered`` for a calibration stored before
+        time-ordered comparisons existed).
+
+        Example:
+            >>> c = Calibration("ordered", 10_000, 50, 0.99, (100, 1000),
+            ...                 {"x": {"wasserstein": (0.2, 0.06)}},
+            ...                 sources={"x": {"wasserstein": ("consecutive", "later")}})
+            >>> c.natural_kind("x", 900)
+            {'wasserstein': 'later'}
+        """
+        per = self.features.get(name)
+        if not per or rows <= 0 or not self.sizes:
+            return {}
+        i = int(
+            np.argmin(np.abs(np.log(np.asarray(self.sizes, dtype=np.float64)) - math.log(rows)))
+        )
+        kinds = self.sources.get(name, {})
+        return {
+            metric: kinds[metric][i] if len(kinds.get(metric, ())) > i else self.method
+            for metric in per
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping (stored with the version at registration)."""
+        return {
+            "format": FORMAT,
+            "method": self.method,
+            "rows": self.rows,
+            "windows": self.windows,
+            "quantile": self.quantile,
+            "sizes": list(self.sizes),
+            "features": {
+                n: {m: list(v) for m, v in per.items()} for n, per in self.features.items()
+            },
+            "suggested_min_samples": self.suggested_min_samples,
+            "seconds": self.seconds,
+            "notes": self.notes,
+            "sources": {n: {m: list(v) for m, v in per.items()} for n, per in self.sources.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        """Read :meth:`to_dict`'s mapping."""
+        method: Order = "ordered" if data.get("method") == "ordered" else "random"
+        suggested = data.get("suggested_min_samples")
+        return cls(
+            method=method,
+            rows=int(data["rows"]),
+            windows=int(data.get("windows", 0)),
+            quantile=float(data.get("quantile", 0.99)),
+            sizes=tuple(int(s) for s in data["sizes"]),
+            features={
+                str(n): {str(m): tuple(float(x) for x in v) for m, v in per.items()}
+                for n, per in data["features"].items()
+            },
+            suggested_min_samples=None if suggested is None else int(suggested),
+            seconds=float(data.get("seconds", 0.0)),
+            notes=[str(n) for n in data.get("notes", [])],
+            sources={
+                str(n): {str(m): tuple(str(x) for x in v) for m, v in per.items()}
+                for n, per in (data.get("sources") or {}).items()
+            },
+        )
+
+
+def _at(
+    sizes: Sequence[int],
+    values: Sequence[float],
+    rows: int,
+    total: int,
+    metric: str,
+    method: Order = "random",
+) -> float:
+    power = 1.0 if metric in _QUADRATIC else 0.5
+    if rows <= sizes[0]:
+        return float(values[0] * (sizes[0] / rows) ** power)
+    if rows >= sizes[-1]:
+        if method == "ordered":
+            # Movement over time does not average out in a larger window.
+            return float(values[-1])
+        top = sizes[-1]
+        # Sampling noise of a fresh window against the whole training data, relative to
+        # that of the largest calibrated window against its complement.
+        ratio = (1.0 / rows + 1.0 / total) / (1.0 / top + 1.0 / max(total - top, 1))
+        return float(values[-1] * ratio**power)
+    i = int(np.searchsorted(sizes, rows, side="right")) - 1
+    lo, hi = sizes[i], sizes[i + 1]
+    a, b = max(values[i], 1e-12), max(values[i + 1], 1e-12)
+    t = (math.log(rows) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    return float(math.exp(math.log(a) + t * (math.log(b) - math.log(a))))
+
+
+def calibration_order(config: MonitoringConfig, timestamp: str | None) -> Order | None:
+    """How windows are cut for ``[monitoring] calibration`` (None: calibration is off).
+
+    ``"auto"`` is time-ordered when ``[data] timestamp`` is set; ``"ordered"`` says the
+    rows are in time order (sorted by the timestamp when there is one, else as they are
+    in the file); ``"random"`` ignores any order.
+
+    >>> calibration_order(MonitoringConfig(), "event_time")
+    'ordered'
+    >>> calibration_order(MonitoringConfig(calibration="ordered"), None)
+    'ordered'
+    """
+    if config.calibration == "off":
+        return None
+    if config.calibration == "auto":
+        return "ordered" if timestamp else "random"
+    return config.calibration
+
+
+def _sizes(config: MonitoringConfig, rows: int) -> list[int]:
+    """Window sizes: the ladder up to ``window_rows`` (checks judge no larger windows by
+    default), never above half the rows."""
+    top = min(rows // 2, max(config.window_rows, config.min_samples))
+    wanted = {s for s in LADDER if s <= top}
+    wanted |= {s for s in (config.min_samples, config.window_rows) if 50 <= s <= top}
+    if top >= 50:
+        wanted.add(top)
+    return sorted(wanted)
+
+
+def _numbers(array: pa.ChunkedArray) -> Array:
+    if pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
+        array = pc.divide(pc.cast(pc.cast(array, pa.timestamp("us")), pa.int64()), 1_000_000.0)
+    values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=np.float64)
+
+
+class _Windows:
+    """Pairs of row ranges over the rows in ``positions`` order: windows and their references.
+
+    A window is ``[start, end)`` in that order; its reference another range, or (no
+    ``reference``) every other row. Every range start and end is a boundary; the rows
+    between two boundaries form a segment. One ``bincount`` per coding gives each
+    segment's counts; prefix sums over the segments then give any range's counts by one
+    subtraction. ``shape`` is ``(sizes, kinds of comparison, comparisons)``.
+    """
+
+    def __init__(
+        self,
+        positions: npt.NDArray[np.int64],
+        window: Span,
+        reference: Span | None,
+        shape: tuple[int, int, int],
+    ) -> None:
+        rows = positions.size
+        spans = [*window, *(reference or ())]
+        self.boundaries = np.unique(np.concatenate([np.array([0, rows]), *spans]))
+        # The segment of each *row* (not position): codes are counted without reordering.
+        self.segment = np.empty(rows, dtype=np.int64)
+        self.segment[positions] = (
+            np.searchsorted(self.boundaries, np.arange(rows), side="right") - 1
+        )
+        self.window = (
+            np.searchsorted(self.boundaries, window[0]),
+            np.searchsorted(self.boundaries, window[1]),
+        )
+        self.reference = (
+            None
+            if reference is None
+            else (
+                np.searchsorted(self.boundaries, reference[0]),
+                np.searchsorted(self.boundaries, reference[1]),
+            )
+        )
+        self.shape = shape
+
+    def counts(self, codes: npt.NDArray[np.int64], bins: int) -> tuple[Array, Array]:
+        """The ``(comparisons, bins)`` counts of ``codes`` in every window and in its
+        reference (in :attr:`shape` order)."""
+        segments = self.boundaries.size - 1
+        flat = np.bincount(self.segment * bins + codes, minlength=segments * bins)
+        per_segment = flat.reshape(segments, bins).astype(np.float64)
+        prefix = np.vstack([np.zeros(bins), np.cumsum(per_segment, axis=0)])
+        window = prefix[self.window[1]] - prefix[self.window[0]]
+        if self.reference is None:
+            return window, prefix[-1] - window
+        return window, prefix[self.reference[1]] - prefix[self.reference[0]]
+
+
+def _random_windows(
+    positions: npt.NDArray[np.int64], sizes: Sequence[int], count: int, rng: np.random.Generator
+) -> _Windows:
+    """Windows of random rows (blocks of a random permutation), each against the rest."""
+    rows = positions.size
+    starts = np.concatenate([rng.integers(0, rows - size + 1, count) for size in sizes])
+    ends = starts + np.repeat(np.asarray(sizes, dtype=np.int64), count)
+    return _Windows(positions, (starts, ends), None, (len(sizes), 1, count))
+
+
+def _time_windows(positions: npt.NDArray[np.int64], sizes: Sequence[int], count: int) -> _Windows:
+    """Per size, ``count`` blocks against the block before them (``consecutive``), then
+    ``count`` blocks against the whole period before them (``later``), in time order."""
+    rows = positions.size
+    parts: list[list[npt.NDArray[np.int64]]] = [[], [], [], []]
+    for size in sizes:
+        before = np.linspace(0, rows - 2 * size, count).round().astype(np.int64)
+        after = np.linspace(rows // 2, rows - size, count).round().astype(np.int64)
+        for i, part in enumerate(
+            (
+                np.concatenate([before + size, after]),  # window start
+                np.concatenate([before + 2 * size, after + size]),  # window end
+                np.concatenate([before, np.zeros(count, dtype=np.int64)]),  # reference start
+                np.concatenate([before + size, after]),  # reference end
+            )
+        ):
+            parts[i].append(part)
+    ws, we, rs, re = (np.concatenate(p) for p in parts)
+    return _Windows(positions, (ws, we), (rs, re), (len(sizes), 2, count))
+
+
+def _numeric(
+    values: Array, column: ColumnStatistics, config: MonitoringConfig, windows: _Windows
+) -> dict[str, Array] | None:
+    edges = numeric_edges(column, config.bins)
+    summary = column.numeric
+    if edges is None or summary is None:
+        return None
+    missing = np.isnan(values)
+    present = np.where(missing, 0.0, values)
+    # One coding serves every metric: the drift check's bin edges refined by a quantile
+    # grid; the drift bins' counts are sums of grid bins.
+    quantiles = summary.sketch.quantiles(np.linspace(0.0, 1.0, GRID + 1))
+    grid = np.unique(np.concatenate([edges, quantiles]))
+    ng = grid.size + 1
+    codes = np.where(missing, ng, np.searchsorted(grid, present, side="right"))
+    gw, gc = windows.counts(codes.astype(np.int64), ng + 1)
+    # Grid bin j + 1 starts at grid[j]; drift bin i + 1 starts at edges[i].
+    starts = np.concatenate([[0], np.searchsorted(grid, edges) + 1, [ng]])
+    w = np.add.reduceat(gw, starts, axis=1)
+    c = np.add.reduceat(gc, starts, axis=1)
+    result = _binned(w, c, ("psi", "jensen_shannon"))
+    # cum[:, j] = values below grid[j], as a share of each side's present values.
+    fw = np.cumsum(gw[:, :-1], axis=1)[:, : grid.size]
+    fc = np.cumsum(gc[:, :-1], axis=1)[:, : grid.size]
+    fw = fw / np.maximum(gw[:, :-1].sum(axis=1, keepdims=True), 1.0)
+    fc = fc / np.maximum(gc[:, :-1].sum(axis=1, keepdims=True), 1.0)
+    gap = np.abs(fw - fc)
+    result["ks"] = gap.max(axis=1) if gap.shape[1] else np.zeros(len(gap))
+    if grid.size >= 2 and summary.std > 0:
+        area = (0.5 * (gap[:, :-1] + gap[:, 1:]) * np.diff(grid)).sum(axis=1)
+        result["wasserstein"] = area / summary.std
+    result["missing"] = _missing(w, c)
+    return result
+
+
+def _binned(w: Array, c: Array, metrics: Sequence[str]) -> dict[str, Array]:
+    return {m: row_distances(m, c[:, :-1], w[:, :-1]) for m in metrics}
+
+
+def _missing(w: Array, c: Array) -> Array:
+    wn = np.maximum(w.sum(axis=1), 1.0)
+    cn = np.maximum(c.sum(axis=1), 1.0)
+    return np.asarray(w[:, -1] / wn - c[:, -1] / cn, dtype=np.float64)
+
+
+def _categorical(
+    array: pa.ChunkedArray, column: ColumnStatistics, config: MonitoringConfig, windows: _Windows
+) -> dict[str, Array] | None:
+    text = pc.cast(array, pa.string()).combine_chunks()
+    encoded = pc.dictionary_encode(text)
+    labels = [str(v) for v in encoded.dictionary.to_pylist()]
+    if not labels:
+        return None
+    missing = np.asarray(pc.is_null(encoded.indices).to_numpy(zero_copy_only=False), dtype=bool)
+    indices = np.asarray(
+        pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    shares = np.bincount(indices[~missing], minlength=len(labels)).astype(np.float64)
+    lumped = lump_rare(
+        Distributions(labels, shares / max(shares.sum(), 1.0), shares), config.rare_share
+    )
+    position = {label: i for i, label in enumerate(lumped.labels)}
+    rare = position.get("(rare)", len(lumped.labels))
+    mapping = np.array([position.get(label, rare) for label in labels], dtype=np.int64)
+    nb = len(lumped.labels)
+    codes = np.where(missing, nb, mapping[indices])
+    w, reference = windows.counts(codes, nb + 1)
+    return {
+        **_binned(w, reference, ("psi", "jensen_shannon", "linf")),
+        "missing": _missing(w, reference),
+    }
+
+
+def _row_order(
+    table: pa.Table,
+    order: Order,
+    timestamp: str | None,
+    sizes: Sequence[int],
+    rng: np.random.Generator,
+) -> tuple[pa.Table, np.ndarray[Any, np.dtype[np.int64]]]:
+    """The rows windows are cut from, and their order: by ``timestamp`` (else as they come)
+    when ``ordered``; else a random subset, shuffled."""
+    rows = table.num_rows
+    if order == "ordered":
+        if timestamp and timestamp in table.column_names:
+            positions = np.asarray(
+                pc.sort_indices(table, sort_keys=[(timestamp, "ascending")]), dtype=np.int64
+            )
+        else:
+            positions = np.arange(rows, dtype=np.int64)
+        return table, positions
+    # Random windows of at most window_rows rows need no more than this many rows to
+    # be cut from: a random subset bounds the cost on large training data.
+    keep = min(rows, max(SUBSAMPLE_MIN, SUBSAMPLE_FACTOR * sizes[-1]))
+    if keep < rows:
+        table = table.take(pa.array(np.sort(rng.choice(rows, keep, replace=False))))
+        rows = keep
+    return table, rng.permutation(rows).astype(np.int64)
+
+
+def calibrate(
+    table: pa.Table,
+    statistics: DatasetStatistics,
+    config: MonitoringConfig,
+    *,
+    order: Order = "random",
+    timestamp: str | None = None,
+    columns: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Calibration | None:
+    """Measure each feature's natural drift distances between windows of the training data.
+
+    Args:
+        table: the training rows (the file the version was trained on).
+        statistics: their statistics (the drift baseline; its bin edges are used).
+        config: ``[monitoring]``: bins, rare share, floors, window sizes, quantile.
+        order: ``"ordered"``: the rows are in time order (sorted by ``timestamp`` when
+            given, else as they come); blocks are compared with the block before them and
+            with the whole period before them. ``"random"``: windows of random rows, each
+            compared with the rest.
+        timestamp: the event-time column: it orders the rows and is never calibrated
+            (nor is any other date or time column).
+        columns: the columns to calibrate (default: every column of the statistics).
+
+    Returns None when the data is too small to cut two windows of 50 rows.
+
+    Example:
+        >>> calibration = calibrate(table, stats, MonitoringConfig())  # doctest: +SKIP
+        >>> calibration.suggested_min_samples  # doctest: +SKIP
+        500
+    """
+    started = time.perf_counter()
+    total = table.num_rows
+    sizes = _sizes(config, total)
+    if not sizes:
+        return None
+    rng = np.random.default_rng(seed)
+    table, positions = _row_order(table, order, timestamp, sizes, rng)
+    count = config.calibration_windows
+    if order == "ordered":
+        windows = _time_windows(positions, sizes, count)
+    else:
+        windows = _random_windows(positions, sizes, count, rng)
+    families = FAMILIES[order]
+    features: dict[str, dict[str, tuple[float, ...]]] = {}
+    sources: dict[str, dict[str, tuple[str, ...]]] = {}
+    names = [n for n in (columns or statistics.column_names) if n in table.column_names]
+    for name in names:
+        column = statistics.columns.get(name)
+        if column is None or name == timestamp or column.type == "timestamp":
+            continue
+        if column.numeric is not None and column.numeric.count > 0:
+            measured = _numeric(_numbers(table[name]), column, config, windows)
+        elif column.strings is not None and column.strings.count > 0:
+            measured = _categorical(table[name], column, config, windows)
+        else:
+            measured = None
+        if measured is None:
+            continue
+        features[name], sources[name] = {}, {}
+        for metric, values in sorted(measured.items()):
+            # (sizes, kinds): each kind's quantile; the larger one is the natural variation.
+            per_kind = np.quantile(
+                values.reshape(windows.shape), config.calibration_quantile, axis=2
+            )
+            features[name][metric] = tuple(round(float(q), 6) for q in per_kind.max(axis=1))
+            sources[name][metric] = tuple(families[i] for i in per_kind.argmax(axis=1))
+    calibration = Calibration(
+        method=order,
+        rows=total,
+        windows=count,
+        quantile=config.calibration_quantile,
+        sizes=tuple(sizes),
+        features=features,
+        sources=sources,
+    )
+    suggested = _suggest(calibration, config)
+    notes = []
+    if config.window_rows > total // 2:
+        notes.append(
+            f"window_rows = {config.window_rows} exceeds half the {total} training rows; "
+            f"windows of {sizes[-1]} rows were cut and larger ones judged by "
+            + ("their value" if order == "ordered" else "sampling noise")
+        )
+    return replace(
+        calibration,
+        suggested_min_samples=suggested,
+        seconds=round(time.perf_counter() - started, 4),
+        notes=notes,
+    )
+
+
+def _suggest(calibration: Calibration, config: MonitoringConfig) -> int | None:
+    """The smallest calibrated window in which natural variation stays under every floor."""
+    from mooring.monitoring._drift import resolve_thresholds
+
+    for size in calibration.sizes:
+        fits = True
+        for name in calibration.features:
+            natural = calibration.natural(name, size)
+            kind = "numeric" if "wasserstein" in natural or "ks" in natural else "categorical"
+            floors = resolve_thresholds(config, name, kind)
+            if any(
+                floors.get(metric) is not None and value > float(floors[metric] or 0.0)
+                for metric, value in natural.items()
+            ):
+                fits = False
+                break
+        if fits:
+            return size
+    return None

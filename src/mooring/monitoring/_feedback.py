@@ -1,0 +1,298 @@
+"""Live quality: label feedback joined with the prediction log, scored per version.
+
+Labels (:mod:`mooring.formats._feedback`) are joined with logged predictions by request
+id, then scored with the evaluation layer's own metric code (:func:`mooring.evaluation.prepare`,
+the same definitions as the evaluation report and its gates), per model version, over the
+same windows as drift (last ``N`` logged rows and/or since a time). Each version's numbers
+sit beside the evaluation-time values stored in the registry, so a drop shows as a change.
+
+A request id that logged several rows (a batch request) cannot carry one label for each
+row; such labels are counted as ``ambiguous`` and left out. Labels whose request is not
+in the window are ``unmatched``; asked to (``locate_unmatched``, what ``mooring live``
+does), those are told apart: ``outside_window`` (the request is in the log, older than
+the window or served by another version than the one asked for) and ``not_logged`` (the
+log never held the request id: not sampled into it, or an id the server never answered).
+
+Example:
+    >>> live = live_metrics(cfg, last=50_000)  # doctest: +SKIP
+    >>> live.versions[0].metrics["auc"], live.versions[0].change["auc"]  # doctest: +SKIP
+    (0.87, -0.03)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mooring.contract._io import ReadOptions, read_table
+from mooring.errors import NotFoundError
+from mooring.evaluation._metrics import HEADLINE, Task, prepare
+from mooring.formats._feedback import LABEL, Labels, labels_from_table, read_feedback
+from mooring.formats._model import read_metadata
+from mooring.formats._predictions import (
+    MODEL_VERSION,
+    OUTPUT_PREFIX,
+    REQUEST_ID,
+    TIMESTAMP,
+    find_request_ids,
+    output_column,
+    read_prediction_log,
+)
+
+if TYPE_CHECKING:
+    from mooring.config import MooringConfig
+    from mooring.registry import Registry
+
+__all__ = ["LiveMetrics", "VersionQuality", "live_metrics", "read_labels_file", "score_version"]
+
+
+@dataclass
+class VersionQuality:
+    """Live metrics of one version: ``status`` is ``ok`` or ``insufficient_data``."""
+
+    version: int
+    task: str
+    rows: int
+    status: str
+    metrics: dict[str, float | None]
+    evaluation: dict[str, float | None] = field(default_factory=dict)
+    change: dict[str, float | None] = field(default_factory=dict)
+    threshold: float | None = None
+    invalid_labels: int = 0
+    #: Labelled rows of the positive class (binary), for the uncertainty of AUC.
+    positives: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class LiveMetrics:
+    """Labels received and matched, and the metrics of every version in the window."""
+
+    model: str
+    window: dict[str, Any]
+    labels: dict[str, int]
+    versions: list[VersionQuality]
+    min_labels: int
+
+    def version(self, number: int) -> VersionQuality | None:
+        """The result of one version, if it served labelled rows in the window."""
+        return next((v for v in self.versions if v.version == number), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "model": self.model,
+            "window": self.window,
+            "labels": self.labels,
+            "min_labels": self.min_labels,
+            "versions": [v.to_dict() for v in self.versions],
+        }
+
+
+def _encode(
+    labels: list[str], task: str, vocabulary: list[str]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Encoded labels and the mask of valid ones (class names, class ids, or numbers)."""
+    if task == "regression":
+        values = np.array([_float(v) for v in labels], dtype=np.float64)
+        return values, ~np.isnan(values)
+    index = {v: i for i, v in enumerate(vocabulary)}
+    codes = np.full(len(labels), -1, dtype=np.int64)
+    for i, text in enumerate(labels):
+        if text in index:
+            codes[i] = index[text]
+        elif text.isdigit() and int(text) < len(vocabulary):
+            codes[i] = int(text)  # a class id (0/1 for binary) is accepted as well
+    return codes, codes >= 0
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def score_version(
+    task: str,
+    labels: list[str],
+    outputs: pa.Table,
+    *,
+    vocabulary: list[str],
+    threshold: float = 0.5,
+    min_labels: int = 1,
+    version: int = 0,
+    evaluation: dict[str, Any] | None = None,
+) -> VersionQuality:
+    """Score labelled logged rows of one version with the evaluation layer's metrics.
+
+    ``outputs`` holds the log's ``output.*`` columns of the labelled rows, in label order.
+    """
+    codes, valid = _encode(labels, task, vocabulary)
+    invalid = int((~valid).sum())
+    rows = int(valid.sum())
+    evaluation = evaluation or {}
+    if rows < min_labels:
+        return VersionQuality(
+            version,
+            task,
+            rows,
+            "insufficient_data",
+            {},
+            threshold=threshold,
+            invalid_labels=invalid,
+        )
+    keep = pa.array(valid)
+    outputs = outputs.filter(keep)
+    y = codes[valid]
+    if task == "regression":
+        predictions = np.asarray(
+            outputs[output_column("value")].to_numpy(zero_copy_only=False), float
+        )
+    else:
+        proba = np.array(outputs[output_column("probabilities")].to_pylist(), dtype=np.float64)
+        predictions = proba[:, 1] if task == "binary" else proba
+    suite = prepare(cast(Task, task), labels=y, predictions=predictions, threshold=threshold)
+    names = [n for n in HEADLINE[task] if n in suite.names]
+    metrics = suite.compute(names)
+    stored: dict[str, float] = {}
+    for k in names:
+        value = evaluation.get(k)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            stored[k] = float(value)
+    change: dict[str, float | None] = {}
+    for k in names:
+        live = metrics.get(k)
+        change[k] = live - stored[k] if live is not None and k in stored else None
+    return VersionQuality(
+        version=version,
+        task=task,
+        rows=rows,
+        status="ok",
+        metrics=metrics,
+        evaluation=dict(stored),
+        change=change,
+        threshold=threshold,
+        invalid_labels=invalid,
+        positives=int(np.sum(y == 1)) if task == "binary" else None,
+    )
+
+
+def _model_info(
+    registry: Registry, name: str, version: int
+) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """mooring.json of the version's model, the metrics stored with the version, and the
+    operating threshold registered with it (the model's own 0.5 when none was)."""
+    folder = registry.load(name, version=version)
+    metadata = read_metadata(folder)
+    mv = registry.get(name, version=version)
+    threshold = mv.operating_threshold
+    if threshold is None:
+        threshold = float(metadata.get("threshold", 0.5) or 0.5)
+    return metadata, mv.metrics, threshold
+
+
+def live_metrics(
+    cfg: MooringConfig,
+    *,
+    version: int | None = None,
+    last: int | None = None,
+    since: datetime | None = None,
+    registry: Registry | None = None,
+    locate_unmatched: bool = False,
+) -> LiveMetrics:
+    """Join label feedback with the prediction log and score every version in the window.
+
+    The window is the last ``last`` logged rows and/or those since ``since`` (default: the
+    last ``[monitoring] window_rows``). Versions with fewer than ``[monitoring]
+    live_min_labels`` labelled rows report ``insufficient_data``. ``locate_unmatched``:
+    also count the unmatched labels whose request the log holds outside the window
+    (``labels["outside_window"]``) and those it never held (``labels["not_logged"]``);
+    this reads the request ids of the whole log, so the monitor's ticks leave it off.
+
+    Raises:
+        NotFoundError: no prediction log, or no label at all for the model.
+    """
+    from mooring.registry import Registry as _Registry
+
+    name = cfg.project.name
+    log_url = cfg.serving.log_url or str(cfg.home / "predictions")
+    feedback_url = cfg.monitoring.feedback_url or str(cfg.home / "feedback")
+    feedback = read_feedback(feedback_url, name)
+    if feedback.num_rows == 0:
+        raise NotFoundError(
+            f"no label feedback for model '{name}' under '{feedback_url}'; send labels with "
+            f"`mooring feedback FILE` or POST /v1/models/{name}:feedback"
+        )
+    if last is None and since is None:
+        last = cfg.monitoring.window_rows
+    log = read_prediction_log(log_url, name, version=version, last=last, since=since)
+    ids = log[REQUEST_ID].to_pylist()
+    per_request = Counter(ids)
+    label_of = dict(zip(feedback[REQUEST_ID].to_pylist(), feedback[LABEL].to_pylist(), strict=True))
+    rows = [i for i, rid in enumerate(ids) if rid in label_of and per_request[rid] == 1]
+    ambiguous = sum(1 for rid in label_of if per_request.get(rid, 0) > 1)
+    matched_ids = {ids[i] for i in rows}
+    counts = {
+        "received": len(label_of),
+        "matched": len(rows),
+        "ambiguous": ambiguous,
+        "unmatched": len(label_of) - len(matched_ids) - ambiguous,
+    }
+    if locate_unmatched:
+        unmatched = [rid for rid in label_of if rid not in per_request]
+        logged = find_request_ids(log_url, name, unmatched) if unmatched else set()
+        counts["outside_window"] = len(logged)
+        counts["not_logged"] = len(unmatched) - len(logged)
+    joined = log.take(pa.array(rows, pa.int64()))
+    labels = [label_of[ids[i]] for i in rows]
+    owned = registry is None
+    reg = registry or _Registry.from_config(cfg)
+    results = []
+    try:
+        versions = sorted(set(joined[MODEL_VERSION].to_pylist())) if joined.num_rows else []
+        for number in versions:
+            mask = pc.equal(joined[MODEL_VERSION], number)
+            subset = joined.filter(mask)
+            subset_labels = [lab for lab, m in zip(labels, mask.to_pylist(), strict=True) if m]
+            metadata, stored, threshold = _model_info(reg, name, int(number))
+            results.append(
+                score_version(
+                    str(metadata.get("task", "binary")),
+                    subset_labels,
+                    subset.select([c for c in subset.column_names if c.startswith(OUTPUT_PREFIX)]),
+                    vocabulary=list(metadata.get("label_vocabulary", [])),
+                    threshold=threshold,
+                    min_labels=cfg.monitoring.live_min_labels,
+                    version=int(number),
+                    evaluation=stored.get("overall", stored),
+                )
+            )
+    finally:
+        if owned:
+            reg.close()
+    window: dict[str, Any] = {"rows": log.num_rows, "start": None, "end": None}
+    if log.num_rows:
+        bounds = pc.min_max(log[TIMESTAMP]).as_py()
+        window["start"], window["end"] = str(bounds["min"]), str(bounds["max"])
+    return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels)
+
+
+def read_labels_file(path: str | Path) -> Labels:
+    """``(request_id, label)`` pairs from a CSV or Parquet file with those two columns.
+
+    Raises:
+        DataError: the file cannot be read, lacks a column, or has an invalid row.
+    """
+    options = ReadOptions(na_values=("",), column_types={REQUEST_ID: pa.string()})
+    return labels_from_table(read_table(path, options), str(path))

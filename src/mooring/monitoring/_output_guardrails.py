@@ -1,0 +1,421 @@
+"""The guardrails on a canary's outputs: is it behaving as it did when it was validated?
+
+A model retrained on a new regime *must* answer differently from the stale production
+model, so "different from production" cannot mean "broken". Without labels the canary
+is judged against references frozen with it at registration
+(:mod:`mooring.monitoring._baselines`):
+
+* ``broken``: outputs that are NaN, or one constant value while the inputs vary. Always
+  decisive, whatever labels say.
+* ``outputs``: the Jensen–Shannon distance between the canary's live outputs and **its
+  own** outputs on its evaluation data (``prediction_js``). Traffic unlike the data it
+  was validated on, or a model serving differently from how it was evaluated, shows here.
+* ``validated``: its evaluation metric (``live_metric``) against production's measured on
+  the same evaluation data: both versions' own evaluations when their data had the same
+  sha256, or production's evaluation in the run that registered the canary (``mooring
+  run`` evaluates production on the candidate's data). Without either the numbers are
+  not comparable, and the canary is only required to beat chance (AUC above 0.5 by
+  ``live_metric_drop``). A model trained on shuffled or inverted labels fails here.
+* ``divergence``: canary vs production outputs, **reported** in every decision; it
+  decides only when ``divergence_js`` is set.
+
+When labels are plentiful, the live-metric guardrail overrides ``outputs``,
+``validated`` and ``divergence`` (see :mod:`mooring.monitoring._rollout`).
+
+Example:
+    >>> results = output_guardrails(canary_log, production_log, reference=ref,
+    ...     reference_source="v3 on eval.csv", canary_eval=c, production_eval=p,
+    ...     rules=GuardrailsConfig())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mooring.config import MooringConfig
+from mooring.config._monitoring import GuardrailsConfig
+from mooring.contract._statistics import DatasetStatistics, compute_statistics
+from mooring.errors import MooringError, NotFoundError
+from mooring.formats._predictions import OUTPUT_PREFIX, output_table
+from mooring.monitoring._baselines import reference_data_label
+from mooring.monitoring._guardrails import GuardrailResult, Status
+
+if TYPE_CHECKING:
+    from mooring.registry import Registry
+
+__all__ = [
+    "LABELS_DECIDE",
+    "judge_outputs",
+    "output_guardrails",
+    "prediction_distance",
+    "statistics_distance",
+]
+
+#: Guardrails that plentiful labels override (they judge outputs, labels judge quality).
+LABELS_DECIDE = frozenset({"outputs", "validated", "divergence"})
+#: An evaluation metric's chance level, where one is known.
+_CHANCE = {"auc": 0.5, "roc_auc": 0.5}
+
+
+#: Logged rows per version the output checks read at most (the newest).
+ROWS_CAP = 50_000
+
+
+def judge_outputs(
+    cfg: MooringConfig,
+    registry: Registry,
+    log_url: str,
+    canary: int,
+    production: int | None,
+    since: datetime,
+    rules: GuardrailsConfig,
+) -> list[GuardrailResult]:
+    """Read both versions' logged rows since ``since`` and their references; judge them."""
+    from mooring.formats._predictions import read_prediction_log
+    from mooring.monitoring._baselines import evaluation_reference, prediction_baseline
+
+    name = cfg.project.name
+    canary_mv = registry.get(name, version=canary)
+    production_mv = None if production is None else registry.get(name, version=production)
+    try:
+        reference, source = prediction_baseline(cfg, registry, canary_mv)
+    except MooringError as exc:
+        reference, source = None, f"no evaluation-time outputs for {canary_mv.ref}: {exc}"
+    logs: list[pa.Table] = []
+    why = None
+    try:
+        for version in (canary, production):
+            logs.append(
+                read_prediction_log(log_url, name, version=version, since=since, last=ROWS_CAP)
+            )
+    except NotFoundError:
+        logs = []
+    except MooringError as exc:
+        logs, why = [], f"prediction log: {exc}"
+    except (OSError, pa.ArrowException) as exc:
+        # The server writes log files in place: one may still be half-written. Next tick.
+        logs, why = [], f"prediction log not readable yet: {exc}"
+    return output_guardrails(
+        logs[0] if logs else None,
+        logs[1] if logs else None,
+        reference=reference,
+        reference_source=source,
+        canary_eval=evaluation_reference(canary_mv),
+        production_eval=None if production_mv is None else evaluation_reference(production_mv),
+        rules=rules,
+        unreadable=why,
+    )
+
+
+def output_guardrails(
+    canary: pa.Table | None,
+    production: pa.Table | None,
+    *,
+    reference: DatasetStatistics | None,
+    reference_source: str,
+    canary_eval: Mapping[str, Any],
+    production_eval: Mapping[str, Any] | None,
+    rules: GuardrailsConfig,
+    unreadable: str | None = None,
+) -> list[GuardrailResult]:
+    """``broken``, ``outputs``, ``validated`` and ``divergence`` for one tick.
+
+    Args:
+        canary / production: each version's logged rows since the rollout started
+            (``None`` when the log could not be read: ``unreadable`` says why).
+        reference: the canary's outputs on its evaluation data (None: not frozen).
+        canary_eval / production_eval: :func:`~mooring.monitoring._baselines.evaluation_reference`.
+    """
+    validated = _validated(canary_eval, production_eval, rules)
+    if canary is None or production is None:
+        # No log at all (sampling off): nothing to wait for. A log being written: next tick.
+        status: Status = "insufficient_data" if unreadable else "unavailable"
+        why = unreadable or "no prediction log (is [serving] log_sample_rate above 0?)"
+        waiting = [GuardrailResult("broken", status, why)]
+        if rules.prediction_js is not None:
+            waiting.append(GuardrailResult("outputs", status, why))
+        if rules.divergence_js is None:
+            status = "unavailable"
+        return [*waiting, validated, GuardrailResult("divergence", status, why)]
+    rows = {"canary_rows": canary.num_rows, "production_rows": production.num_rows}
+    c_out = output_table(canary) if _has_outputs(canary) else None
+    broken = _broken(canary, c_out, rules, rows)
+    own = _own(c_out, reference, reference_source, rules, rows)
+    return [broken, own, validated, _divergence(production, c_out, rules, rows)]
+
+
+def _has_outputs(table: pa.Table) -> bool:
+    return any(c.startswith(OUTPUT_PREFIX) for c in table.column_names)
+
+
+def _broken(
+    canary: pa.Table, outputs: pa.Table | None, rules: GuardrailsConfig, rows: dict[str, int]
+) -> GuardrailResult:
+    if outputs is None or outputs.num_rows == 0:
+        return GuardrailResult(
+            "broken", "insufficient_data", "no logged canary outputs", numbers=rows
+        )
+    for name in ("output.score", "output.value"):
+        if name not in outputs.column_names:
+            continue
+        values = np.asarray(
+            pc.cast(outputs[name], pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
+        bad = int(np.sum(~np.isfinite(values)))
+        if bad:
+            return GuardrailResult(
+                "broken",
+                "breach",
+                f"{bad} of {values.size} logged canary outputs ({name}) are NaN or infinite",
+                value=bad / values.size,
+                numbers=rows,
+            )
+        if values.size >= rules.min_prediction_rows and _inputs_vary(canary):
+            spread = float(values.max() - values.min())
+            if spread <= 1e-9:
+                return GuardrailResult(
+                    "broken",
+                    "breach",
+                    f"the canary answers {name} = {values[0]:.6g} for all {values.size} logged "
+                    "requests although their inputs differ: a constant model",
+                    value=spread,
+                    numbers=rows,
+                )
+    if outputs.num_rows < rules.min_prediction_rows:
+        return GuardrailResult(
+            "broken",
+            "insufficient_data",
+            f"{outputs.num_rows} logged canary outputs; a constant answer is judged from "
+            f"{rules.min_prediction_rows}",
+            numbers=rows,
+        )
+    return GuardrailResult("broken", "ok", "outputs finite and varying", numbers=rows)
+
+
+def _inputs_vary(table: pa.Table) -> bool:
+    features = [
+        c
+        for c in table.column_names
+        if not c.startswith(OUTPUT_PREFIX)
+        and c not in ("request_id", "timestamp")
+        and c not in ("model", "model_version")
+    ]
+    return any(pc.count_distinct(table[c]).as_py() > 1 for c in features[:8])
+
+
+def _own(
+    outputs: pa.Table | None,
+    reference: DatasetStatistics | None,
+    source: str,
+    rules: GuardrailsConfig,
+    rows: dict[str, int],
+) -> GuardrailResult:
+    if rules.prediction_js is None:
+        return GuardrailResult("outputs", "off", "output guardrail is off")
+    if reference is None:
+        return GuardrailResult(
+            "outputs",
+            "unavailable",
+            f"{source}; the canary's outputs cannot be compared with its own evaluation",
+            numbers=rows,
+        )
+    n = 0 if outputs is None else outputs.num_rows
+    if outputs is None or n < rules.min_prediction_rows:
+        return GuardrailResult(
+            "outputs",
+            "insufficient_data",
+            f"{n} logged canary outputs; compared with its evaluation from "
+            f"{rules.min_prediction_rows}",
+            numbers=rows,
+        )
+    shared = [c for c in outputs.column_names if c in reference.columns]
+    distances = statistics_distance(reference, compute_statistics(outputs.select(shared)))
+    numbers: dict[str, Any] = {**rows, "jensen_shannon": distances, "reference": source}
+    if not distances:
+        return GuardrailResult(
+            "outputs", "unavailable", "no output comparable with the reference", numbers=numbers
+        )
+    column, worst = max(distances.items(), key=lambda item: item[1])
+    summary = (
+        f"{column} Jensen-Shannon distance of the canary's live outputs from its own "
+        f"evaluation-time outputs {worst:.3f} ({n} rows; reference: {source})"
+    )
+    if worst > rules.prediction_js:
+        return GuardrailResult(
+            "outputs",
+            "breach",
+            f"{summary} > {rules.prediction_js:g}: it does not behave as it did when validated",
+            value=worst,
+            threshold=rules.prediction_js,
+            numbers=numbers,
+        )
+    return GuardrailResult("outputs", "ok", summary, value=worst, numbers=numbers)
+
+
+def _validated(
+    canary: Mapping[str, Any], production: Mapping[str, Any] | None, rules: GuardrailsConfig
+) -> GuardrailResult:
+    metric = rules.live_metric
+    if rules.live_metric_drop is None:
+        return GuardrailResult("validated", "off", "live-metric margin is off")
+    c_value = (canary.get("metrics") or {}).get(metric)
+    if not isinstance(c_value, int | float):
+        return GuardrailResult(
+            "validated", "unavailable", f"the canary was registered without an evaluation {metric}"
+        )
+    numbers: dict[str, Any] = {"canary": c_value, "canary_data": reference_data_label(canary)}
+    p_value = None if production is None else (production.get("metrics") or {}).get(metric)
+    same = (
+        production is not None
+        and canary.get("data_fingerprint")
+        and canary.get("data_fingerprint") == production.get("data_fingerprint")
+    )
+    compared = canary.get("baseline")
+    if not same and isinstance(compared, Mapping) and production is not None:
+        # The run that registered the canary evaluated production on the canary's data.
+        p_value = (compared.get("metrics") or {}).get(metric)
+        same = compared.get("version") == production.get("version")
+    if same and isinstance(p_value, int | float):
+        numbers.update(production=p_value)
+        drop = float(p_value - c_value)
+        summary = (
+            f"evaluation {metric} canary {c_value:.4f} vs production {p_value:.4f} on the same "
+            f"data ({reference_data_label(canary)})"
+        )
+        if drop > rules.live_metric_drop:
+            return GuardrailResult(
+                "validated",
+                "breach",
+                f"{summary}: worse by {drop:.4f} > {rules.live_metric_drop:g}",
+                value=drop,
+                threshold=rules.live_metric_drop,
+                numbers=numbers,
+            )
+        return GuardrailResult("validated", "ok", summary, value=drop, numbers=numbers)
+    chance = _CHANCE.get(metric)
+    other = "" if production is None else f" vs production's on {reference_data_label(production)}"
+    note = f"evaluated on {reference_data_label(canary)}{other}: not comparable"
+    if chance is not None and c_value <= chance + rules.live_metric_drop:
+        return GuardrailResult(
+            "validated",
+            "breach",
+            f"evaluation {metric} {c_value:.4f} on its own evaluation data "
+            f"({reference_data_label(canary)}) "
+            f"is no better than chance ({chance:g} + {rules.live_metric_drop:g})",
+            value=c_value,
+            threshold=chance + rules.live_metric_drop,
+            numbers=numbers,
+        )
+    return GuardrailResult(
+        "validated", "ok", f"evaluation {metric} {c_value:.4f}; {note}", numbers=numbers
+    )
+
+
+def _divergence(
+    production: pa.Table, c_out: pa.Table | None, rules: GuardrailsConfig, rows: dict[str, int]
+) -> GuardrailResult:
+    decisive = rules.divergence_js is not None
+    n = min(rows["canary_rows"], rows["production_rows"])
+    if c_out is None or not _has_outputs(production) or n < rules.min_prediction_rows:
+        return GuardrailResult(
+            "divergence",
+            "insufficient_data" if decisive else "unavailable",
+            f"{rows['canary_rows']} canary and {rows['production_rows']} production logged "
+            f"predictions; compared from {rules.min_prediction_rows} each",
+            numbers=rows,
+        )
+    p_out = output_table(production)
+    shared = [c for c in p_out.column_names if c in c_out.column_names]
+    distances = statistics_distance(
+        compute_statistics(p_out.select(shared)), compute_statistics(c_out.select(shared))
+    )
+    numbers: dict[str, Any] = {**rows, "jensen_shannon": distances}
+    if not distances:
+        return GuardrailResult(
+            "divergence", "unavailable", "no comparable outputs", numbers=numbers
+        )
+    column, worst = max(distances.items(), key=lambda item: item[1])
+    summary = (
+        f"{column} Jensen-Shannon distance canary vs production {worst:.3f} "
+        f"({rows['canary_rows']} vs {rows['production_rows']} rows)"
+    )
+    if not decisive:
+        return GuardrailResult(
+            "divergence",
+            "ok",
+            f"{summary}; reported, not decisive (set divergence_js to decide on it)",
+            value=worst,
+            numbers=numbers,
+        )
+    assert rules.divergence_js is not None
+    if worst > rules.divergence_js:
+        return GuardrailResult(
+            "divergence",
+            "breach",
+            f"{summary} > {rules.divergence_js:g}",
+            value=worst,
+            threshold=rules.divergence_js,
+            numbers=numbers,
+        )
+    return GuardrailResult("divergence", "ok", summary, value=worst, numbers=numbers)
+
+
+def prediction_distance(production: Any, canary: Any) -> dict[str, float]:
+    """Jensen–Shannon distance per model output between two prediction-log tables.
+
+    Outputs are reduced by the monitoring layer's :func:`output_table` (``output.score``,
+    ``output.class``, ``output.value``); numbers are compared over production's quantile
+    bins, classes over their union, with the contract layer's distance functions.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> a = pa.table({"output.probabilities": [[1 - p / 100, p / 100] for p in range(100)]})
+        >>> b = pa.table({"output.probabilities": [[0.5, 0.5]] * 100})
+        >>> prediction_distance(a, b)["output.score"] > 0.5
+        True
+    """
+    from mooring.contract._statistics import compute_statistics
+    from mooring.formats._predictions import output_table
+
+    prod, cand = output_table(production), output_table(canary)
+    shared = [c for c in prod.column_names if c in cand.column_names]
+    if not shared:
+        return {}
+    return statistics_distance(
+        compute_statistics(prod.select(shared)), compute_statistics(cand.select(shared))
+    )
+
+
+def statistics_distance(
+    baseline: DatasetStatistics, current: DatasetStatistics
+) -> dict[str, float]:
+    """Jensen–Shannon distance per column present in both statistics.
+
+    Numbers are compared over the baseline's quantile bins, categories over their union,
+    with the contract layer's distance functions.
+    """
+    from mooring.contract._distance import (
+        categorical_distributions,
+        jensen_shannon,
+        numeric_distributions,
+    )
+
+    out = {}
+    for name in baseline.column_names:
+        if name not in current.columns:
+            continue
+        b_col, c_col = baseline[name], current[name]
+        dist = (
+            numeric_distributions(b_col, c_col)
+            if b_col.numeric is not None and b_col.numeric.count > 0
+            else categorical_distributions(b_col, c_col)
+        )
+        if dist is not None:
+            out[name] = jensen_shannon(dist.baseline, dist.current)
+    return out

@@ -1,0 +1,601 @@
+"""The rollout controller: a canary advances step by step while healthy, and is rolled back at once.
+
+``[rollout] steps`` lists the canary's share of traffic (e.g. 5 → 25 → 50 → 100 percent).
+At every :meth:`RolloutController.tick` the controller reads the deployment record, the
+server's Prometheus counters and the prediction log, and compares the canary with
+production over the current step. Each guardrail is *pass*, *fail* or *undecided*:
+
+- **errors**, **latency** and the **live metric** are sequential tests
+  (:mod:`mooring.monitoring._sequential`): intervals valid at every look, so the step
+  acts as soon as the evidence allows and no fixed sample floor holds it back. Errors
+  are 5xx answers and 4xx ones beyond production's rate (a canary that rejects what
+  production answers is broken); any increase beyond the interval fails, also when
+  production has no errors. Latency is a rank test on the two histograms with a
+  practical margin. The live metric (labels) fails when worse than production beyond
+  ``live_metric_drop``; a conclusive win carries guardrails still undecided;
+- **load**: a canary version the server failed to load;
+- **outputs** (:mod:`mooring.monitoring._output_guardrails`): NaN or constant answers
+  (``broken``), the canary's live outputs against its own evaluation-time outputs
+  (``outputs``), its evaluation metric against production's on the same data
+  (``validated``), and canary vs production (``divergence``: reported, decisive only
+  when configured). A live metric that passes overrides them: labels decide.
+
+One failing guardrail rolls the canary back in the same tick (canary removed, weight 0).
+A step advances when every enabled guardrail passes (and ``min_requests`` and
+``min_step_duration``, both off by default, are met); after the last step the canary is
+promoted. No traffic and no labels are no evidence: such a guardrail stays undecided,
+never failing or passing for lack of data. An undecided step has a budget
+(``max_hold``, and ``max_hold_requests`` if set); when it is spent ``on_max_hold``
+decides: ``hold_and_alert`` (the default: hold and raise a ``rollout_stalled`` alert),
+``rollback`` or ``advance`` (nothing failed), and the reason says so in the audit log.
+With ``[rollout] start = "shadow"`` a deployment
+with a shadow and no canary is judged by the shadow report
+(:func:`~mooring.monitoring._shadow.shadow_step`): a healthy shadow becomes the canary
+at the first step. Every change goes
+through the registry with actor ``mooring-monitor`` and a reason holding the numbers,
+so it lands in the audit log; rollbacks and promotions also raise alerts.
+
+The step's start time and the counters at that moment live in
+``<home>/monitoring/<model>/rollout.json`` (atomic writes), so a restarted monitor
+carries on where it stopped; without that file the step is taken to have started at
+the deployment record's last change, counted from the first scrape.
+
+Example:
+    >>> controller = RolloutController(cfg, registry)  # doctest: +SKIP
+    >>> controller.tick().action  # doctest: +SKIP
+    'advance'
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mooring.config import MooringConfig
+from mooring.config._monitoring import GuardrailsConfig
+from mooring.errors import MooringError, NotFoundError
+from mooring.monitoring._alerts import Alert, AlertManager
+from mooring.monitoring._guardrails import (
+    GuardrailResult,
+    LiveMetric,
+    Status,
+    error_guardrail,
+    feedback_live_metric,
+    latency_guardrail,
+    live_metric_guardrail,
+    load_guardrail,
+)
+from mooring.monitoring._output_guardrails import judge_outputs
+from mooring.monitoring._rollout_state import (
+    Action,
+    RolloutDecision,
+    RolloutStep,
+    iso_time,
+    labels_decide,
+    parse_time,
+    step_verdict,
+)
+from mooring.monitoring._scrape import (
+    MetricsSnapshot,
+    MetricsSource,
+    MetricsUnavailableError,
+    scrape,
+)
+from mooring.monitoring._shadow import shadow_step
+from mooring.monitoring._state import monitoring_dir, read_json, write_json
+from mooring.registry import Deployment, Registry
+
+__all__ = ["ACTOR", "RolloutController", "RolloutDecision"]
+
+log = logging.getLogger("mooring.monitoring")
+
+ACTOR = "mooring-monitor"
+
+
+class RolloutController:
+    """Advance, promote or roll back the canary of one model, one tick at a time.
+
+    Args:
+        cfg: the project (``[rollout]`` holds the steps and guardrails).
+        registry: where the deployment record lives.
+        metrics: the server's /metrics URLs, or a callable returning the text
+            (a server hosting the controller passes its own metrics' ``render``);
+            default ``[rollout] metrics_urls``.
+        metrics_url: one /metrics URL (shorthand for ``metrics=[url]``).
+        alerts: where rollbacks and promotions are reported; default from
+            ``[monitoring.alerts]``.
+        clock: seconds since the epoch (tests pass their own).
+        live_metric: ``(version, since) -> (value, labelled rows)``; default: the
+            monitoring layer's live metrics from label feedback, when present.
+        state_path: where the step state is kept; default
+            ``<home>/monitoring/<model>/rollout.json``.
+
+    Example:
+        >>> urls = ["http://127.0.0.1:8501/metrics"]
+        >>> controller = RolloutController(cfg, registry, metrics=urls)  # doctest: +SKIP
+        >>> controller.watch(10.0)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        cfg: MooringConfig,
+        registry: Registry,
+        *,
+        metrics: MetricsSource | None = None,
+        metrics_url: str | None = None,
+        alerts: AlertManager | None = None,
+        clock: Callable[[], float] = time.time,
+        live_metric: LiveMetric | None = None,
+        state_path: Path | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.project.name
+        self.registry = registry
+        if metrics is None and metrics_url is not None:
+            metrics = [metrics_url]
+        self.metrics: MetricsSource = metrics if metrics is not None else cfg.rollout.metrics_urls
+        self.alerts = alerts if alerts is not None else AlertManager.from_config(cfg)
+        self.clock = clock
+        self.live_metric = (
+            live_metric if live_metric is not None else feedback_live_metric(cfg, registry)
+        )
+        self.state_path = state_path or monitoring_dir(cfg) / "rollout.json"
+        self.log_url = cfg.serving.log_url or str(cfg.home / "predictions")
+        self._lock = threading.Lock()
+
+    # -- state ---------------------------------------------------------------------
+    def _load(self) -> tuple[RolloutStep | None, dict[str, Any]]:
+        data = read_json(self.state_path) or {}
+        step = None
+        if isinstance(data.get("step"), dict):
+            try:
+                step = RolloutStep.from_dict(data["step"])
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("ignoring malformed rollout state in %s: %s", self.state_path, exc)
+        return step, data
+
+    def _save(self, step: RolloutStep | None, decision: RolloutDecision | None = None) -> None:
+        _, data = self._load()
+        data["model"] = self.name
+        data["step"] = None if step is None else step.to_dict()
+        if decision is not None:
+            data["last_decision"] = decision.to_dict()
+            if decision.changed:
+                data["last_change"] = decision.to_dict()
+        write_json(self.state_path, data)
+
+    def _step_for(
+        self, dep: Deployment, stored: RolloutStep | None, now: float
+    ) -> tuple[RolloutStep, bool]:
+        """The current step; True when it is new (started now or unknown before)."""
+        assert dep.canary is not None
+        if (
+            stored is not None
+            and stored.canary == dep.canary
+            and stored.revision == dep.revision
+            and stored.weight == dep.canary_weight
+        ):
+            return stored, False
+        if stored is not None and stored.canary == dep.canary:
+            rollout_start = stored.rollout_started_at
+            started = now
+        else:
+            # No state for this canary (first sight, or the state file was lost): the step
+            # began when the deployment record last changed.
+            changed = parse_time(dep.updated_at)
+            started = min(changed, now) if changed is not None else now
+            rollout_start = started
+        step = RolloutStep(
+            canary=dep.canary,
+            production=dep.production,
+            weight=dep.canary_weight,
+            revision=dep.revision,
+            started_at=started,
+            rollout_started_at=rollout_start,
+        )
+        return step, True
+
+    # -- one tick ------------------------------------------------------------------
+    def tick(self, snapshot: MetricsSnapshot | None = None) -> RolloutDecision:
+        """Judge the canary once and act: hold, advance, promote or roll back.
+
+        ``snapshot`` lets a caller that already scraped the server share it.
+        """
+        with self._lock:
+            return self._tick(snapshot)
+
+    def _decision(
+        self, dep: Deployment, action: Action, reasons: list[str], **extra: Any
+    ) -> RolloutDecision:
+        return RolloutDecision(
+            model=self.name,
+            action=action,
+            production=dep.production,
+            canary=dep.canary,
+            from_weight=dep.canary_weight,
+            to_weight=extra.pop("to_weight", dep.canary_weight),
+            reasons=reasons,
+            at=iso_time(self.clock()),
+            **extra,
+        )
+
+    def _tick(self, snapshot: MetricsSnapshot | None) -> RolloutDecision:
+        now = self.clock()
+        dep = self.registry.deployment(self.name)
+        stored, _ = self._load()
+        if dep.canary is None and dep.shadow is not None and self.cfg.rollout.start == "shadow":
+            return self._from_shadow(dep, snapshot)
+        if dep.canary is None:
+            decision = self._decision(dep, "idle", ["no canary deployed"])
+            if stored is not None:
+                self._save(None)
+            return decision
+        step, fresh = self._step_for(dep, stored, now)
+        try:
+            snap = snapshot or scrape(self.metrics, self.name, clock=self.clock)
+        except MetricsUnavailableError as exc:
+            if fresh:
+                self._save(step)
+            return self._decision(dep, "insufficient_data", [str(exc)])
+        if step.baseline is None:
+            step.baseline = {
+                str(v): snap.version(v) for v in (dep.canary, dep.production) if v is not None
+            }
+            if step.rollout_baseline is None and dep.production is not None:
+                step.rollout_baseline = snap.version(dep.production)
+            self._save(step)
+        step.ticks += 1
+        canary_total = snap.version(dep.canary)
+        canary = canary_total.since(step.baseline.get(str(dep.canary)))
+        production = snap.version(dep.production).since(step.baseline.get(str(dep.production)))
+        rollout = snap.version(dep.production).since(step.rollout_baseline)
+        elapsed = now - step.started_at
+        rules = self.cfg.rollout.guardrails
+        live = self._live_guardrail(dep, step, rules)
+        results = labels_decide(
+            [
+                load_guardrail(canary_total, canary),
+                error_guardrail(canary, production, rules, rollout),
+                latency_guardrail(canary, production, rules),
+                *self._output_guardrails(dep, step, rules),
+                live,
+            ]
+        )
+        numbers: dict[str, Any] = {
+            "step_seconds": elapsed,
+            "step_ticks": step.ticks,
+            "step_started_at": iso_time(step.started_at),
+            "rollout_started_at": iso_time(step.rollout_started_at),
+            "canary_requests": canary.requests,
+            "production_requests": production.requests,
+        }
+        verdict = step_verdict(results)
+        if verdict == "fail":
+            breaches = [r for r in results if r.status == "breach"]
+            return self._rollback(dep, step, breaches, results, numbers)
+        steps = self.cfg.rollout.steps
+        if dep.canary_weight == 0:
+            # A staged canary (0%) gets no traffic to judge: the rollout starts with step one.
+            return self._advance(dep, step, steps[0], results, numbers)
+        waiting = [
+            f"{r.name}: {r.message}"
+            for r in results
+            if r.status == "insufficient_data" and not r.advisory
+        ]
+        if canary.requests < self.cfg.rollout.min_requests:
+            waiting.insert(
+                0,
+                f"requests: canary has {canary.requests:g} of {self.cfg.rollout.min_requests} "
+                f"needed at {dep.canary_weight}%",
+            )
+        if waiting:
+            return self._wait(dep, step, waiting, results, numbers, elapsed, canary.requests)
+        if elapsed < self.cfg.rollout.min_step_duration:
+            reason = (
+                f"{elapsed:.0f}s of {self.cfg.rollout.min_step_duration:g}s at "
+                f"{dep.canary_weight}%; every guardrail passes so far"
+            )
+            decision = self._decision(dep, "hold", [reason], guardrails=results, numbers=numbers)
+            self._save(step, decision)
+            return decision
+        return self._next(dep, step, results, numbers)
+
+    def _next(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+        note: str = "",
+    ) -> RolloutDecision:
+        later = [s for s in self.cfg.rollout.steps if s > dep.canary_weight]
+        if later:
+            return self._advance(dep, step, later[0], results, numbers, note)
+        return self._promote(dep, step, results, numbers, note)
+
+    def _from_shadow(self, dep: Deployment, snapshot: MetricsSnapshot | None) -> RolloutDecision:
+        """``start = "shadow"``: the shadow report decides whether it becomes the canary."""
+        try:
+            snap = snapshot or scrape(self.metrics, self.name, clock=self.clock)
+        except MetricsUnavailableError:
+            snap = None  # the report says it cannot judge errors
+        decision = shadow_step(
+            self.cfg,
+            self.registry,
+            self.log_url,
+            dep,
+            snap,
+            self.alerts,
+            actor=ACTOR,
+            at=iso_time(self.clock()),
+        )
+        self._save(None, decision)
+        return decision
+
+    def _wait(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        waiting: list[str],
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+        elapsed: float,
+        requests: float,
+    ) -> RolloutDecision:
+        """Hold an undecided step; once its budget is spent, ``on_max_hold`` decides."""
+        rollout = self.cfg.rollout
+        reasons = [f"undecided at {dep.canary_weight}%: {len(waiting)} guardrail(s)", *waiting]
+        spent = None
+        if elapsed >= rollout.max_hold:
+            spent = f"{elapsed:.0f}s, past max_hold = {rollout.max_hold:g}s"
+        elif rollout.max_hold_requests is not None and requests >= rollout.max_hold_requests:
+            spent = f"{requests:g} canary requests, max_hold_requests = {rollout.max_hold_requests}"
+        if spent is None:
+            decision = self._decision(
+                dep, "insufficient_data", reasons, guardrails=results, numbers=numbers
+            )
+            self._save(step, decision)
+            return decision
+        undecided = "; ".join(waiting)
+        policy = rollout.on_max_hold
+        if policy == "rollback":
+            budget = GuardrailResult(
+                "budget",
+                "breach",
+                f"undecided after {spent} (on_max_hold = rollback): {undecided}",
+            )
+            return self._rollback(dep, step, [budget], results, numbers)
+        if policy == "advance":
+            note = f"advanced undecided after {spent} (on_max_hold = advance): {undecided}"
+            return self._next(dep, step, results, numbers, note)
+        reasons[0] = (
+            f"held at {dep.canary_weight}% for {spent}, undecided on {len(waiting)} "
+            "guardrail(s); on_max_hold = hold_and_alert: the canary stays at its weight until "
+            "the evidence decides or someone promotes or rolls it back"
+        )
+        self.alerts.send(
+            Alert(
+                model=self.name,
+                version=dep.canary,
+                kind="rollout_stalled",
+                severity="ticket",
+                summary=f"{self.name}@{dep.canary}: " + reasons[0],
+                details={"waiting": waiting, "numbers": numbers},
+            )
+        )
+        decision = self._decision(
+            dep, "insufficient_data", reasons, guardrails=results, numbers=numbers
+        )
+        self._save(step, decision)
+        return decision
+
+    # -- guardrails needing other sources ------------------------------------------
+    def _output_guardrails(
+        self, dep: Deployment, step: RolloutStep, rules: GuardrailsConfig
+    ) -> list[GuardrailResult]:
+        assert dep.canary is not None
+        since = datetime.fromtimestamp(step.rollout_started_at, UTC)
+        return judge_outputs(
+            self.cfg, self.registry, self.log_url, dep.canary, dep.production, since, rules
+        )
+
+    def _live_guardrail(
+        self, dep: Deployment, step: RolloutStep, rules: GuardrailsConfig
+    ) -> GuardrailResult:
+        if rules.live_metric_drop is None:
+            return GuardrailResult("live_metric", "off", "live-metric guardrail is off")
+        if self.live_metric is None or dep.production is None or dep.canary is None:
+            return GuardrailResult("live_metric", "off", "no label feedback source")
+        since = datetime.fromtimestamp(step.rollout_started_at, UTC)
+        try:
+            canary = self.live_metric(dep.canary, since)
+            production = self.live_metric(dep.production, since)
+        except NotFoundError as exc:
+            # No label feedback at all: the rollout is judged on its outputs.
+            status: Status = "insufficient_data" if rules.require_labels else "unavailable"
+            return GuardrailResult("live_metric", status, f"live metrics: {exc}")
+        except MooringError as exc:
+            return GuardrailResult("live_metric", "insufficient_data", f"live metrics: {exc}")
+        return live_metric_guardrail(canary, production, rules)
+
+    # -- actions -------------------------------------------------------------------
+    def _unchanged_since(self, dep: Deployment) -> bool:
+        return self.registry.deployment(self.name).revision == dep.revision
+
+    def _stale(
+        self, dep: Deployment, results: list[GuardrailResult], numbers: dict[str, Any]
+    ) -> RolloutDecision:
+        return self._decision(
+            dep,
+            "hold",
+            ["the deployment record changed during this check; judged again at the next tick"],
+            guardrails=results,
+            numbers=numbers,
+        )
+
+    def _rollback(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        breaches: list[GuardrailResult],
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+    ) -> RolloutDecision:
+        reasons = [f"{b.name} [{b.state}]: {b.message}" for b in breaches]
+        reason = (
+            f"canary {self.name}@{dep.canary} rolled back at {dep.canary_weight}%: "
+            + "; ".join(reasons)
+        )
+        if not self._unchanged_since(dep):
+            return self._stale(dep, results, numbers)
+        self.registry.deploy(
+            self.name,
+            production=dep.production,
+            canary=None,
+            weight=0,
+            actor=ACTOR,
+            reason=reason,
+        )
+        decision = self._decision(
+            dep, "rollback", reasons, to_weight=0, guardrails=results, numbers=numbers
+        )
+        log.warning("%s", reason)
+        self._save(None, decision)
+        self.alerts.send(
+            Alert(
+                model=self.name,
+                version=dep.canary,
+                kind="rollback",
+                severity="page",
+                summary=reason,
+                details=decision.to_dict(),
+            )
+        )
+        return decision
+
+    def _advance(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        weight: int,
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+        note: str = "",
+    ) -> RolloutDecision:
+        healthy = "; ".join(
+            f"{r.name} [{r.state}]: {r.message}" for r in results if r.status == "ok"
+        )
+        judged = note or "every guardrail passes"
+        reason = (
+            f"canary {self.name}@{dep.canary} at {dep.canary_weight}% for "
+            f"{numbers['step_seconds']:.0f}s, {numbers.get('step_ticks', 0)} tick(s) and "
+            f"{numbers['canary_requests']:g} requests, {judged}; advancing to {weight}%"
+            + (f" ({healthy})" if healthy else "")
+        )
+        if not self._unchanged_since(dep):
+            return self._stale(dep, results, numbers)
+        after = self.registry.deploy(
+            self.name,
+            production=dep.production,
+            canary=dep.canary,
+            weight=weight,
+            actor=ACTOR,
+            reason=reason,
+        )
+        decision = self._decision(
+            dep, "advance", [reason], to_weight=weight, guardrails=results, numbers=numbers
+        )
+        log.info("%s", reason)
+        now = self.clock()
+        fresh = RolloutStep(
+            canary=dep.canary if dep.canary is not None else 0,
+            production=dep.production,
+            weight=weight,
+            revision=after.revision,
+            started_at=now,
+            rollout_started_at=step.rollout_started_at,
+            rollout_baseline=step.rollout_baseline,
+        )
+        self._save(fresh, decision)
+        return decision
+
+    def _promote(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+        note: str = "",
+    ) -> RolloutDecision:
+        assert dep.canary is not None
+        judged = note or "every guardrail passes"
+        reason = (
+            f"canary {self.name}@{dep.canary} passed every step "
+            f"({', '.join(f'{s}%' for s in self.cfg.rollout.steps)}); promoted to production "
+            f"after {numbers['step_seconds']:.0f}s and {numbers['canary_requests']:g} requests "
+            f"at {dep.canary_weight}%, {judged}"
+        )
+        if not self._unchanged_since(dep):
+            return self._stale(dep, results, numbers)
+        try:
+            self.registry.promote(self.name, version=dep.canary, actor=ACTOR, reason=reason)
+        except MooringError as exc:
+            decision = self._decision(
+                dep,
+                "hold",
+                [f"promotion of {self.name}@{dep.canary} refused: {exc}"],
+                guardrails=results,
+                numbers=numbers,
+            )
+            self._save(step, decision)
+            return decision
+        decision = self._decision(
+            dep, "promote", [reason], to_weight=100, guardrails=results, numbers=numbers
+        )
+        log.info("%s", reason)
+        self._save(None, decision)
+        self.alerts.send(
+            Alert(
+                model=self.name,
+                version=dep.canary,
+                kind="promote",
+                severity="info",
+                summary=reason,
+                details=decision.to_dict(),
+            )
+        )
+        return decision
+
+    # -- loop ----------------------------------------------------------------------
+    def watch(
+        self,
+        interval_s: float,
+        *,
+        stop: threading.Event | None = None,
+        max_ticks: int | None = None,
+        on_decision: Callable[[RolloutDecision], None] | None = None,
+    ) -> None:
+        """Tick every ``interval_s`` seconds until ``stop`` is set (or ``max_ticks``).
+
+        A failing tick (registry or server unreachable) is logged and retried at the
+        next interval; the loop itself never dies of it.
+        """
+        stop = stop or threading.Event()
+        ticks = 0
+        while not stop.is_set():
+            try:
+                decision = self.tick()
+            except Exception:
+                log.exception("rollout tick failed; retrying in %.1fs", interval_s)
+            else:
+                if on_decision is not None:
+                    on_decision(decision)
+            ticks += 1
+            if max_ticks is not None and ticks >= max_ticks:
+                return
+            stop.wait(interval_s)

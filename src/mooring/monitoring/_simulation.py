@@ -1,0 +1,322 @@
+"""Rollouts simulated against the decision code, with known truth.
+
+How often does a rollout roll back a canary that is as good as production, or promote
+one that is worse, and how many monitor ticks does it take to decide? Those rates depend
+on traffic, the canary's share, the margins and the error level, and no single run
+shows them. :func:`simulate` replays one rollout tick by tick: requests split between
+the two versions, errors, inference latency (log-normal, with a slowdown shared by both
+versions on each tick, as on a busy machine) bucketed into the server's histogram,
+and, when labels arrive, scores whose AUC is known. Each tick goes through the same
+guardrail functions, :func:`~mooring.monitoring._rollout_state.labels_decide` and
+:func:`~mooring.monitoring._rollout_state.step_verdict` as the live controller.
+:func:`summarise` runs many seeds of a scenario and reports the false rollback rate,
+the false promotion rate and the ticks to a decision.
+
+Example:
+    >>> from mooring.config import GuardrailsConfig
+    >>> broken = Scenario("broken", "worse", share=0.05, canary_error_rate=1.0)
+    >>> simulate(broken, GuardrailsConfig(), seed=1).action
+    'rollback'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any, Literal
+
+import numpy as np
+
+from mooring.config._monitoring import GuardrailsConfig
+from mooring.formats._metrics import LATENCY_BUCKETS, Histogram
+from mooring.monitoring._guardrails import (
+    GuardrailResult,
+    error_guardrail,
+    latency_guardrail,
+    live_metric_guardrail,
+    standard_error,
+)
+from mooring.monitoring._rollout_state import labels_decide, step_verdict
+from mooring.monitoring._scrape import VersionCounters
+
+__all__ = [
+    "Judge",
+    "LivePair",
+    "Outcome",
+    "Scenario",
+    "Summary",
+    "sequential_judge",
+    "simulate",
+    "summarise",
+]
+
+Truth = Literal["equal", "better", "worse"]
+BOUNDS = (*LATENCY_BUCKETS, math.inf)
+
+#: Labelled scores are counted on this grid (standard normal scores shifted by the AUC).
+SCORE_LOW, SCORE_STEP, SCORE_CELLS = -8.0, 1.0 / 128.0, 16 * 128
+
+#: ``(canary, production, production over the rollout, live values, state) -> results``.
+Judge = Callable[
+    [VersionCounters, VersionCounters, VersionCounters, "LivePair | None", dict[str, Any]],
+    list[GuardrailResult],
+]
+LivePair = tuple[tuple[float | None, int, float | None], tuple[float | None, int, float | None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of canary at one traffic share; ``truth`` says what a right decision is.
+
+    ``equal`` and ``better`` canaries should be promoted, ``worse`` ones rolled back.
+    Latency is log-normal around ``latency_ms`` (spread ``latency_sigma``), the canary's
+    multiplied by ``canary_latency_factor``. With ``labels`` every request is labelled
+    (24% positives, as in Adult) and scored with the given AUCs.
+    """
+
+    name: str
+    truth: Truth
+    share: float
+    canary_error_rate: float = 0.002
+    production_error_rate: float = 0.002
+    canary_latency_factor: float = 1.0
+    labels: bool = False
+    canary_auc: float = 0.88
+    production_auc: float = 0.88
+    requests_per_tick: int = 300
+    latency_ms: float = 8.0
+    latency_sigma: float = 0.4
+    #: Spread of the slowdown both versions share on a tick (a busy, shared machine).
+    machine_noise: float = 0.3
+    steps: tuple[float, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """How one simulated rollout ended: ``advance`` (or ``promote``), ``rollback`` or
+    ``undecided`` after the most ticks allowed; and after how many ticks."""
+
+    action: str
+    ticks: int
+    reasons: list[str] = field(default_factory=list)
+
+
+class _Side:
+    """One version's counters and labelled scores, accumulated tick by tick."""
+
+    def __init__(self) -> None:
+        self.requests = 0.0
+        self.errors = 0.0
+        self.buckets = np.zeros(len(BOUNDS))
+        # Labelled scores as counts on a fine grid, per class: the AUC of thousands of
+        # labels at every tick without sorting them again (ties within a cell count half).
+        self.positives = np.zeros(SCORE_CELLS)
+        self.negatives = np.zeros(SCORE_CELLS)
+
+    def counters(self) -> VersionCounters:
+        latency = Histogram(BOUNDS, tuple(float(c) for c in np.cumsum(self.buckets)))
+        return VersionCounters(requests=self.requests, errors=self.errors, latency=latency)
+
+    def label(self, scores: np.ndarray[Any, Any], labels: np.ndarray[Any, Any]) -> None:
+        cells = np.clip(((scores - SCORE_LOW) / SCORE_STEP).astype(np.int64), 0, SCORE_CELLS - 1)
+        self.positives += np.bincount(cells[labels == 1], minlength=SCORE_CELLS)
+        self.negatives += np.bincount(cells[labels == 0], minlength=SCORE_CELLS)
+
+    def add(self, other: _Side) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.buckets += other.buckets
+        self.positives += other.positives
+        self.negatives += other.negatives
+
+    def live(self) -> tuple[float | None, int, float | None]:
+        positives, negatives = float(self.positives.sum()), float(self.negatives.sum())
+        rows = int(positives + negatives)
+        if positives == 0 or negatives == 0:
+            return None, rows, None
+        below = np.cumsum(self.negatives) - self.negatives
+        auc = float(
+            (self.positives * (below + 0.5 * self.negatives)).sum() / (positives * negatives)
+        )
+        return auc, rows, standard_error("auc", auc, rows, int(positives))
+
+
+def _serve(
+    n: int,
+    error_rate: float,
+    latency_ms: float,
+    sigma: float,
+    auc: float | None,
+    rng: np.random.Generator,
+) -> _Side:
+    """One tick of ``n`` requests to one version."""
+    tick = _Side()
+    if n <= 0:
+        return tick
+    tick.requests = float(n)
+    tick.errors = float(rng.binomial(n, min(error_rate, 1.0)))
+    seconds = np.exp(rng.normal(math.log(latency_ms / 1000.0), sigma, n))
+    tick.buckets += np.bincount(
+        np.searchsorted(LATENCY_BUCKETS, seconds, side="left"), minlength=len(BOUNDS)
+    )
+    if auc is not None:
+        y = (rng.random(n) < 0.24).astype(np.int64)
+        shift = math.sqrt(2.0) * _probit(auc)
+        tick.label(rng.normal(0.0, 1.0, n) + shift * y, y)
+    return tick
+
+
+def _probit(p: float) -> float:
+    """The standard normal quantile."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
+
+
+def sequential_judge(rules: GuardrailsConfig) -> Judge:
+    """The live controller's guardrails: errors, latency and the live metric."""
+
+    def judge(
+        canary: VersionCounters,
+        production: VersionCounters,
+        rollout: VersionCounters,
+        live: LivePair | None,
+        state: dict[str, Any],
+    ) -> list[GuardrailResult]:
+        results = [
+            error_guardrail(canary, production, rules, rollout),
+            latency_guardrail(canary, production, rules),
+        ]
+        if live is not None:
+            results.append(live_metric_guardrail(live[0], live[1], rules))
+        return labels_decide(results)
+
+    return judge
+
+
+def simulate(
+    scenario: Scenario,
+    rules: GuardrailsConfig,
+    *,
+    seed: int,
+    judge: Judge | None = None,
+    max_ticks: int = 200,
+) -> Outcome:
+    """One rollout of ``scenario``: one step at ``share``, or every share in ``steps``.
+
+    Each step starts its counters afresh, as the controller does (labels count from the
+    rollout's start); at 100% production answers nothing and the canary is compared
+    with production over the rollout.
+    """
+    rng = np.random.default_rng(seed)
+    judge = judge or sequential_judge(rules)
+    shares = scenario.steps or (scenario.share,)
+    whole = _Side()  # production over the rollout
+    labelled = _Side()  # the canary over the rollout (the live metric's window)
+    ticks = 0
+    for share in shares:
+        canary, production = _Side(), _Side()
+        state: dict[str, Any] = {}
+        while True:
+            if ticks >= max_ticks:
+                return Outcome("undecided", ticks)
+            ticks += 1
+            n_canary = int(rng.binomial(scenario.requests_per_tick, share))
+            n_production = scenario.requests_per_tick - n_canary
+            noise = math.exp(rng.normal(0.0, scenario.machine_noise))
+            base = scenario.latency_ms * noise
+            labels = scenario.labels
+            drawn = _serve(
+                n_canary,
+                scenario.canary_error_rate,
+                base * scenario.canary_latency_factor,
+                scenario.latency_sigma,
+                scenario.canary_auc if labels else None,
+                rng,
+            )
+            canary.add(drawn)
+            labelled.add(drawn)
+            answered = _serve(
+                n_production,
+                scenario.production_error_rate,
+                base,
+                scenario.latency_sigma,
+                scenario.production_auc if labels else None,
+                rng,
+            )
+            production.add(answered)
+            whole.add(answered)
+            live = (labelled.live(), whole.live()) if labels else None
+            results = judge(canary.counters(), production.counters(), whole.counters(), live, state)
+            verdict = step_verdict(results)
+            if verdict == "fail":
+                reasons = [f"{r.name}: {r.message}" for r in results if r.status == "breach"]
+                return Outcome("rollback", ticks, reasons)
+            if verdict == "pass":
+                break
+    return Outcome("promote" if scenario.steps else "advance", ticks)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A scenario's outcomes over many seeds."""
+
+    scenario: str
+    truth: Truth
+    share: float
+    labels: bool
+    runs: int
+    false_rollback_rate: float | None
+    false_promotion_rate: float | None
+    undecided_rate: float
+    median_ticks: float
+    p95_ticks: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return dict(self.__dict__)
+
+
+def summarise(
+    scenario: Scenario,
+    rules: GuardrailsConfig,
+    *,
+    runs: int,
+    seed: int = 0,
+    judge_for: Callable[[GuardrailsConfig], Judge] | None = None,
+    max_ticks: int = 200,
+) -> Summary:
+    """Run ``scenario`` with ``runs`` seeds; rates of wrong decisions and ticks to decide.
+
+    A false rollback is an ``equal`` or ``better`` canary rolled back; a false promotion
+    a ``worse`` one advanced or promoted. Ticks are counted to the decision (undecided
+    runs count ``max_ticks``).
+    """
+    outcomes = [
+        simulate(
+            scenario,
+            rules,
+            seed=seed * 1_000_003 + i,
+            judge=(judge_for or sequential_judge)(rules),
+            max_ticks=max_ticks,
+        )
+        for i in range(runs)
+    ]
+    rolled = sum(o.action == "rollback" for o in outcomes) / runs
+    promoted = sum(o.action in ("advance", "promote") for o in outcomes) / runs
+    ticks = sorted(o.ticks for o in outcomes)
+    good = scenario.truth != "worse"
+    return Summary(
+        scenario=scenario.name,
+        truth=scenario.truth,
+        share=scenario.share,
+        labels=scenario.labels,
+        runs=runs,
+        false_rollback_rate=rolled if good else None,
+        false_promotion_rate=None if good else promoted,
+        undecided_rate=sum(o.action == "undecided" for o in outcomes) / runs,
+        median_ticks=float(median(ticks)),
+        p95_ticks=float(ticks[min(len(ticks) - 1, math.ceil(0.95 * len(ticks)) - 1)]),
+    )

@@ -1,0 +1,168 @@
+"""Step 2, train: the configured model on the training data, exported as one SavedModel.
+
+:func:`fit` is the work (also :meth:`mooring._project.Project.train`); :func:`run` is the
+step: keyed by the data, its statistics and schema, ``[features]``, ``[model]`` and the
+code, it resumes from the run's last checkpoint when a killed run is continued.
+
+With ``[[model.candidates]]`` it trains every candidate, each into
+``<run>/train/<name>/model`` and cached under its own key (the same inputs with the
+candidate's ``[model]``): a re-run retrains only the candidates whose inputs changed,
+and a change to ``[model] select`` alone retrains none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mooring.config._model import ModelConfig, plan_training
+from mooring.formats._model import METADATA_FILE
+from mooring.pipeline._context import RunContext
+from mooring.pipeline._fingerprint import digest
+from mooring.pipeline._outputs import TrainOutput
+from mooring.pipeline._record import StepRecord
+from mooring.pipeline._workspace import Workspace
+
+if TYPE_CHECKING:
+    from mooring.contract._statistics import DatasetStatistics
+    from mooring.training._fit import TrainingResult
+
+__all__ = ["fit", "run"]
+
+
+def fit(
+    workspace: Workspace,
+    *,
+    output_dir: str | Path | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
+    verbose: int = 0,
+    statistics: DatasetStatistics | None = None,
+) -> TrainingResult:
+    """Train the configured model on the train data; export one SavedModel.
+
+    The run goes to ``output_dir`` (default ``<home>/runs/<UTC time>``); the model
+    folder (SavedModel + ``mooring.json``) is ``result.model_dir``. TensorFlow is
+    imported only here, so the contract commands stay quick to start.
+    """
+    from mooring.training._fit import train_model
+
+    stats = statistics or workspace.statistics("train")
+    schema = workspace.schema(stats)
+    if output_dir is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        output_dir = workspace.home / "runs" / stamp
+    return train_model(
+        workspace.config,
+        statistics=stats,
+        schema=schema,
+        output_dir=Path(output_dir),
+        resume=resume,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+
+
+def _model_inputs(ctx: RunContext, model: ModelConfig) -> dict[str, Any]:
+    """What one model's training depends on (its cache key is their digest)."""
+    cfg, ws, validated = ctx.config, ctx.workspace, ctx.outputs.validated
+    return {
+        "train_fingerprint": ws.data_fingerprint("train"),
+        "statistics_hash": validated.statistics_hash,
+        "schema_fingerprint": validated.schema_fingerprint,
+        "features": cfg.features.model_dump(mode="json"),
+        "model": model.model_dump(mode="json", exclude={"candidates", "select"}),
+        "data": cfg.data.model_dump(mode="json", exclude={"train", "eval"}),
+        "code_version": ctx.code["code_version"],
+    }
+
+
+def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
+    """The train step: the one model, or every ``[[model.candidates]]`` (cached each)."""
+    cfg = ctx.config
+    if not cfg.model.candidates:
+        record.inputs = _model_inputs(ctx, cfg.model)
+        record.key = key = digest(record.inputs)
+        output, cached = _train_one(ctx, record, cfg.model, key, ctx.run_dir / "train", None)
+        if cached:
+            ctx.reuse(record, "train", key)
+        return output
+    models = cfg.model.resolved_candidates()
+    keys = {name: digest(_model_inputs(ctx, model)) for name, model in models}
+    record.inputs = {**_model_inputs(ctx, cfg.model), "candidates": keys}
+    record.key = key = digest(record.inputs)
+    outputs: dict[str, dict[str, Any]] = {}
+    reused: list[str] = []
+    for name, model in models:
+        folder = ctx.run_dir / "train" / name
+        one, cached = _train_one(ctx, record, model, keys[name], folder, name)
+        outputs[name] = replace(one, name=name).to_dict()
+        if cached:
+            reused.append(name)
+        else:
+            # Each candidate is cached on its own, so a change to another one, or to
+            # [model] select only, retrains nothing that is unchanged.
+            ctx.cache.put("train", keys[name], outputs[name], run_id=ctx.run_id)
+    first = TrainOutput.from_dict(outputs[models[0][0]])
+    output = replace(first, model_key=key, candidates=outputs)
+    if len(reused) == len(models):
+        record.status, record.reusable = "cached", True
+        record.outputs = output.to_dict()
+        record.message = f"{len(models)} candidate(s), all unchanged: reused"
+    else:
+        record.status, record.reusable = "done", True
+        trained = [n for n, _ in models if n not in reused]
+        record.message = f"trained {', '.join(trained)}" + (
+            f"; reused {', '.join(reused)} (unchanged)" if reused else ""
+        )
+    return output
+
+
+def _train_one(
+    ctx: RunContext,
+    record: StepRecord,
+    model: ModelConfig,
+    key: str,
+    output: Path,
+    name: str | None,
+) -> tuple[TrainOutput, bool]:
+    """One model, from the cache when its inputs are unchanged; (output, cached)."""
+    entry = ctx.cache.get("train", key)
+    if entry is not None and (Path(entry["outputs"]["model_dir"]) / METADATA_FILE).is_file():
+        return TrainOutput.from_dict(entry["outputs"]), True
+    statistics = ctx.train_statistics()
+    workspace = ctx.workspace.with_model(model) if name is not None else ctx.workspace
+    resume = (output / "checkpoints").is_dir() and any((output / "checkpoints").iterdir())
+    rows = statistics.num_rows * (1.0 - model.validation_split)
+    plan = plan_training(model, int(rows))
+    ctx.observer.training_started(name, model.kind, int(rows), plan.rounds)
+    callbacks = ctx.observer.training_callbacks(plan.rounds, plan.steps_per_round)
+    result = fit(
+        workspace, output_dir=output, resume=resume, callbacks=callbacks, statistics=statistics
+    )
+    last = result.epochs[-1] if result.epochs else {}
+    record.status, record.reusable = "done", True
+    record.message = (
+        f"{len(result.epochs)} epoch(s)"
+        + (f", resumed after epoch {result.resumed_from}" if result.resumed_from else "")
+        + f" → {result.model_dir}"
+    )
+    return TrainOutput(
+        model_dir=str(result.model_dir),
+        training_record=str(result.run_record_path),
+        task=result.task,
+        epochs=len(result.epochs),
+        last_epoch={k: float(v) for k, v in last.items()},
+        fit_seconds=result.timings.get("fit_seconds"),
+        feature_spec_hash=result.feature_spec_hash,
+        statistics_hash=result.statistics_hash,
+        schema_hash=result.schema_hash,
+        parity_max_abs_diff=result.parity.max_abs_diff if result.parity else None,
+        resumed_from_epoch=result.resumed_from,
+        kind=model.kind,
+        name=name,
+        model_key=key,
+    ), False

@@ -1,0 +1,266 @@
+"""The registry's records: what a version, a deployment and an audit event hold.
+
+Plain frozen dataclasses, so the serving and monitoring layers can read them
+without touching the database types. ``to_dict()`` gives the JSON shape the CLI
+prints with ``--json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+
+from mooring.formats._gate import is_ungated
+from mooring.formats._gate import verdict as gate_verdict
+from mooring.formats._version_record import VersionRecord
+
+__all__ = [
+    "AuditEvent",
+    "AuditProblem",
+    "AuditReport",
+    "Deployment",
+    "ModelSummary",
+    "ModelVersion",
+    "VersionArtifact",
+]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable registered version of a model.
+
+    ``statistics``, ``manifest`` and ``model_card`` are filled by
+    :meth:`Registry.get` and left ``None`` in listings, where they would be heavy.
+    ``run_record`` is the stored JSON; :attr:`record` reads it, typed.
+    """
+
+    name: str
+    version: int
+    status: str
+    created_at: str
+    created_by: str
+    artifact_key: str
+    manifest_sha256: str
+    file_count: int
+    size_bytes: int
+    blessed: bool
+    parent_version: int | None
+    description: str | None
+    lineage: dict[str, Any]
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None
+    params: dict[str, Any]
+    run_record: dict[str, Any]
+    aliases: tuple[str, ...] = ()
+    manifest: dict[str, Any] | None = None
+    statistics: dict[str, Any] | None = None
+    model_card: str | None = None
+
+    @property
+    def ungated(self) -> bool:
+        """Not blessed because no gate judged it (:func:`mooring.formats._gate.is_ungated`)."""
+        return not self.blessed and is_ungated(self.gate)
+
+    @property
+    def verdict(self) -> str:
+        """``blessed``, ``not blessed`` (a gate failed), ``ungated`` or ``no decision``."""
+        if self.blessed:
+            return "blessed"
+        return "no decision" if self.gate is None else gate_verdict(self.gate)
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the way the CLI and logs name a version."""
+        return f"{self.name}@{self.version}"
+
+    @cached_property
+    def record(self) -> VersionRecord:
+        """What the version records, typed and read tolerantly (:class:`VersionRecord`):
+        its run record's schema, features, threshold, task, model family, references….
+
+        >>> mv.record.task, mv.record.kind, mv.record.run.pipeline_run  # doctest: +SKIP
+        ('binary', 'gbt', '20240501-120000-ab12')
+        """
+        return VersionRecord.read(
+            lineage=self.lineage,
+            metrics=self.metrics,
+            gate=self.gate,
+            statistics=self.statistics,
+            params=self.params,
+            run_record=self.run_record,
+            description=self.description,
+            parent_version=self.parent_version,
+        )
+
+    @property
+    def inputs(self) -> dict[str, str] | None:
+        """The columns this version reads and their contract types (``integer``,
+        ``float``, ``string``…), from its run record; ``None`` when it records neither its
+        features nor its contract (a version registered without a run record)."""
+        return self.record.inputs
+
+    @property
+    def operating_threshold(self) -> float | None:
+        """The decision threshold chosen at evaluation and registered with the version.
+
+        ``None`` for versions registered without one (their ``mooring.json`` says 0.5).
+        """
+        return self.record.operating_threshold
+
+    def to_dict(self, *, heavy: bool = False) -> dict[str, Any]:
+        """JSON-ready mapping; ``heavy=True`` includes manifest, statistics and card."""
+        data = asdict(self)
+        data["aliases"] = list(self.aliases)
+        data["ungated"] = self.ungated
+        if not heavy:
+            for key in ("manifest", "statistics", "model_card"):
+                data.pop(key)
+        return data
+
+
+@dataclass(frozen=True)
+class VersionArtifact:
+    """A file set attached to a version after registration (e.g. a TF Lite export).
+
+    It lives under its own artifact key with its own manifest (the sha256 of
+    every file); the version's own manifest is never changed. ``details`` is
+    what the producer recorded (for an export: sizes, metric deltas, latency).
+    """
+
+    model: str
+    version: int
+    artifact: str
+    created_at: str
+    created_by: str
+    artifact_key: str
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    size_bytes: int
+    details: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        """``name@version:artifact``."""
+        return f"{self.model}@{self.version}:{self.artifact}"
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Relative path → sha256 of every stored file."""
+        return {path: str(entry["sha256"]) for path, entry in self.manifest["files"].items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping (with ``files``: path → sha256)."""
+        data = asdict(self)
+        data["files"] = self.files
+        return data
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What serves a model: the production version, an optional canary and its share.
+
+    ``revision`` grows by one at every change, so a server can poll cheaply for
+    a new deployment. ``previous`` holds earlier production versions, newest
+    last: ``rollback`` restores the last one. ``shadow`` is a version that receives a
+    copy of ``shadow_rate`` (0 < rate <= 1) of the requests production answers and
+    never answers a client (``None``, rate 0: no shadow).
+    """
+
+    name: str
+    production: int | None = None
+    canary: int | None = None
+    canary_weight: int = 0
+    revision: int = 0
+    updated_at: str | None = None
+    previous: tuple[int, ...] = ()
+    shadow: int | None = None
+    shadow_rate: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        data = asdict(self)
+        data["previous"] = list(self.previous)
+        return data
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One line of ``mooring models list``."""
+
+    name: str
+    created_at: str
+    latest_version: int | None
+    versions: int
+    production: int | None
+    canary: int | None
+    canary_weight: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the append-only audit log, linked to the previous row by its hash."""
+
+    seq: int
+    created_at: str
+    actor: str
+    action: str
+    model: str | None
+    version: int | None
+    reason: str | None
+    forced: bool
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """A place where the audit chain is broken: which event, what kind, what it means."""
+
+    seq: int
+    kind: str  # "edited" | "deleted" | "reordered" | "unkeyed" | "unsealed"
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """Result of verifying the audit chain."""
+
+    events: int
+    head_seq: int
+    problems: tuple[AuditProblem, ...] = field(default_factory=tuple)
+    #: True when the chain was checked with the audit key (HMAC), not plain sha256.
+    keyed: bool = False
+    #: Plain sha256 events written before the registry had a key (a prefix bound by
+    #: the keyed event after it); reported, not a problem.
+    legacy_events: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when every event matches its hash and the links are intact."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head_seq": self.head_seq,
+            "keyed": self.keyed,
+            "legacy_events": self.legacy_events,
+            "problems": [p.to_dict() for p in self.problems],
+        }

@@ -1,0 +1,552 @@
+"""The registry: immutable model versions, aliases, deployments and their audit log.
+
+``Registry`` joins the database (:class:`~mooring.registry._store.Store`) and the
+artifact store (:class:`~mooring.registry._artifacts.ArtifactStore`):
+
+* ``register`` hashes the model folder, uploads it to a fresh location, checks
+  the upload against the hashes, and only then commits the version row. A crash
+  at any point leaves either a complete, verified version or nothing visible
+  (unreferenced files are removed by :meth:`Registry.collect_garbage`).
+* ``load`` returns a local folder only after every file matched its sha256;
+  a changed, missing or extra file raises :class:`IntegrityError` naming it.
+
+Example:
+    >>> reg = Registry.open("sqlite:///.mooring/registry.db")  # doctest: +SKIP
+    >>> mv = reg.register("income", export_dir, VersionRecord(lineage=lineage),
+    ...                   render_card=render_model_card)  # doctest: +SKIP
+    >>> reg.promote("income", version=mv.version, reason="beats v2 on AUC")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from mooring.errors import NotFoundError, UsageError
+from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.registry._artifacts import ArtifactStore
+from mooring.registry._attachments import Attachments
+from mooring.registry._audit import AuditKey, key_file
+from mooring.registry._audit_trail import AuditTrail
+from mooring.registry._local import (
+    check_version_files,
+    version_folder,
+    version_manifest,
+)
+from mooring.registry._manifest import build_manifest
+from mooring.registry._names import check_alias, check_model_name, check_version
+from mooring.registry._policy import check_artifacts, check_inputs
+from mooring.registry._provenance import (
+    default_actor,
+    plain_json,
+    stamped_lineage,
+    warn_on_other_versions,
+)
+from mooring.registry._records import (
+    Deployment,
+    ModelSummary,
+    ModelVersion,
+)
+from mooring.registry._sql.deploy import check_shadow_rate
+from mooring.registry._sql.engine import default_artifacts
+from mooring.registry._sql.store import SqlStore
+from mooring.registry._store import CardRenderer, NewVersion, Store
+
+if TYPE_CHECKING:
+    from mooring.config import MooringConfig
+
+__all__ = ["STAGING_GRACE_S", "Registry", "default_actor"]
+
+#: How long an unreferenced upload is left alone: a registration may still be writing it.
+STAGING_GRACE_S = 3600.0
+
+
+class Registry(Attachments, AuditTrail):
+    """Model versions with lineage, aliases, deployments and a tamper-evident audit log."""
+
+    def __init__(self, store: Store, artifacts: ArtifactStore, *, cache_dir: Path) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.cache_dir = cache_dir
+
+    # -- opening -----------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        artifacts: str | os.PathLike[str] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        audit_key: bytes | None = None,
+        audit_key_file: str | os.PathLike[str] | None = None,
+    ) -> Registry:
+        """Open (and migrate) the registry at a SQLAlchemy ``url``.
+
+        ``artifacts`` is a folder or fsspec URL; by default ``artifacts/`` next to a
+        SQLite database (required for PostgreSQL). ``storage_options`` go to fsspec
+        (e.g. ``{"client_kwargs": {"endpoint_url": ...}}`` for S3). ``cache_dir``
+        holds verified downloads from remote stores. The audit chain is an HMAC chain
+        keyed by ``audit_key``, else ``MOORING_AUDIT_KEY``, else ``audit_key_file``
+        (created, mode 0600, by the first write to a log that is not keyed yet); with
+        none of them events are chained with plain sha256 and a keyed log refuses writes
+        (:class:`~mooring.registry._audit.AuditKey`).
+        """
+        if artifacts is None:
+            artifacts = default_artifacts(url)
+        key_at = None if audit_key_file is None else Path(audit_key_file)
+        store = SqlStore(url, audit_key=AuditKey(given=audit_key, path=key_at))
+        art = ArtifactStore(os.fspath(artifacts), storage_options=storage_options)
+        if cache_dir is None:
+            cache = (
+                (Path(art.root).parent / "cache")
+                if art.is_local
+                else (Path(tempfile.gettempdir()) / "mooring-artifact-cache")
+            )
+        else:
+            cache = Path(cache_dir)
+        registry = cls(store, art, cache_dir=cache)
+        with contextlib.suppress(OSError):  # uploads of killed registrations, an hour on
+            registry.collect_garbage(older_than=STAGING_GRACE_S, staging_only=True)
+        return registry
+
+    @classmethod
+    def from_config(
+        cls, cfg: MooringConfig, *, storage_options: Mapping[str, Any] | None = None
+    ) -> Registry:
+        """Open the registry a project file names (defaults under ``[project] home``)."""
+        home = cfg.home
+        url = cfg.project.registry or f"sqlite:///{home / 'registry.db'}"
+        artifacts = cfg.project.artifacts
+        if artifacts is None:
+            artifacts = str(home / "artifacts")
+        elif "://" not in artifacts:
+            artifacts = str(cfg.path(artifacts))
+        return cls.open(
+            url,
+            artifacts=artifacts,
+            storage_options=storage_options,
+            cache_dir=home / "cache",
+            audit_key_file=key_file(cfg),
+        )
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.store.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- register ----------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        artifact_dir: str | os.PathLike[str],
+        record: VersionRecord,
+        *,
+        reason: str | None = None,
+        render_card: CardRenderer | None = None,
+        created_by: str | None = None,
+    ) -> ModelVersion:
+        """Store ``artifact_dir`` as the next immutable version of ``name``, described by
+        ``record`` (:class:`~mooring.formats._version_record.VersionRecord`).
+
+        The record's ``gate`` is the evaluation's decision (``{"blessed": bool, "gates":
+        [...]}``); a version without one is not blessed. Missing lineage entries for the
+        mooring / TensorFlow / Keras versions and the statistics hash are filled in.
+        ``render_card`` writes the version's model card, stored with it once
+        (``mooring run`` passes ``mooring.dashboard._card.render_model_card``); without
+        one the version has no card (an empty one), and ``intended_use`` and
+        ``limitations``, which only a card shows, are refused.
+
+        Example::
+
+            reg.register("income", export_dir, VersionRecord(lineage=lineage, gate=gate),
+                         reason="weekly retrain", render_card=render_model_card)
+        """
+        check_model_name(name)
+        described = _described(name, record, render_card)
+        folder = Path(artifact_dir)
+        manifest = build_manifest(folder)
+        actor = created_by or default_actor()
+
+        def card(version: int, created_at: str) -> str:
+            if render_card is None:
+                return ""
+            return render_card(
+                name=name,
+                version=version,
+                created_at=created_at,
+                created_by=actor,
+                lineage=described.lineage,
+                metrics=described.metrics,
+                gate=described.gate,
+                statistics=described.statistics,
+                params=described.params,
+                description=record.description,
+                intended_use=record.intended_use,
+                limitations=record.limitations,
+                parent_version=record.parent_version,
+            )
+
+        key = self.artifacts.upload(folder, manifest, name=name)
+        try:
+            return self.store.add_version(
+                new=NewVersion(
+                    name=name,
+                    artifact_key=key,
+                    manifest=manifest.to_dict(),
+                    manifest_sha256=manifest.sha256,
+                    file_count=len(manifest.files),
+                    size_bytes=manifest.size_bytes,
+                    blessed=bool(described.gate and described.gate.get("blessed")),
+                    parent_version=record.parent_version,
+                    description=record.description,
+                    lineage=described.lineage,
+                    metrics=described.metrics,
+                    gate=described.gate,
+                    params=described.params,
+                    run_record=described.run_record,
+                    statistics=described.statistics,
+                    created_by=actor,
+                    render_card=card,
+                ),
+                reason=reason,
+            )
+        except BaseException:
+            # Not committed: the upload is unreferenced and must not linger.
+            self.artifacts.remove(key)
+            raise
+
+    # -- read --------------------------------------------------------------------
+    def _resolve(self, name: str, version: int | None, alias: str | None) -> int:
+        check_model_name(name)
+        if version is not None and alias is not None:
+            raise UsageError(
+                f"pass either version= or alias= for model '{name}', not both "
+                f"(got version={version}, alias={alias!r})"
+            )
+        if version is not None:
+            return check_version(version)
+        return self.store.resolve_alias(name=name, alias=check_alias(alias or "latest"))
+
+    def get(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ModelVersion:
+        """A version with everything it records; by number, by alias, or the latest."""
+        number = self._resolve(name, version, alias)
+        return self.store.get_version(name=name, version=number)
+
+    def models(self) -> list[ModelSummary]:
+        """Every model with its latest version and deployment."""
+        return self.store.list_models()
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        return self.store.list_versions(name=check_model_name(name))
+
+    def model_card(self, name: str, *, version: int | None = None, alias: str | None = None) -> str:
+        """The Markdown model card of a version."""
+        card = self.get(name, version=version, alias=alias).model_card
+        return card or ""
+
+    def verify(self, name: str, *, version: int | None = None, alias: str | None = None) -> None:
+        """Check a stored artifact against its manifest; raise :class:`IntegrityError` if not."""
+        mv = self.get(name, version=version, alias=alias)
+        diff = self.artifacts.diff(mv.artifact_key, version_manifest(mv))
+        check_version_files(mv, diff, "stored")
+
+    def load(self, name: str, *, version: int | None = None, alias: str | None = None) -> Path:
+        """A local folder holding the version's artifact, verified file by file.
+
+        On a local store this is the stored folder itself; on a remote store a
+        verified copy in the cache. Example::
+
+            path = registry.load("income", alias="production")
+            model = tf.saved_model.load(str(path))
+        """
+        return self.load_version(self.get(name, version=version, alias=alias))
+
+    def load_version(self, mv: ModelVersion) -> Path:
+        """:meth:`load` for a record already fetched with :meth:`get`."""
+        manifest = version_manifest(mv)
+        warn_on_other_versions(mv)
+        return version_folder(self.artifacts, self.cache_dir, mv, manifest)
+
+    # -- aliases and deployments -------------------------------------------------
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        version: int,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Point a user-defined alias at a version (atomic; audited)."""
+        check_model_name(name)
+        self.store.set_alias(
+            name=name,
+            alias=check_alias(alias, allow_reserved=False),
+            version=check_version(version),
+            actor=actor or default_actor(),
+            reason=reason,
+        )
+
+    def remove_alias(
+        self, name: str, alias: str, *, actor: str | None = None, reason: str | None = None
+    ) -> None:
+        """Delete a user-defined alias (audited)."""
+        check_model_name(name)
+        self.store.remove_alias(
+            name=name,
+            alias=check_alias(alias, allow_reserved=False),
+            actor=actor or default_actor(),
+            reason=reason,
+        )
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias → version for one model (including ``production`` and ``canary``)."""
+        return {a: mv.version for mv in self.versions(name) for a in mv.aliases}
+
+    def deployment(self, name: str) -> Deployment:
+        """The deployment record of a model."""
+        return self.store.get_deployment(name=check_model_name(name))
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        production: int | None,
+        canary: int | None = None,
+        weight: int = 0,
+        actor: str | None = None,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> Deployment:
+        """Set what serves ``name``: production version, optional canary and its weight (0-100).
+
+        A version newly put into production or canary must be blessed, not archived, and
+        its stored artifact must verify against its manifest; a new canary must read the
+        inputs production's clients send (no column more or less, no changed type). Each
+        can be overridden with ``force=True`` and a ``reason`` (recorded in the audit log,
+        with what failed).
+        """
+        check_model_name(name)
+        production = None if production is None else check_version(production)
+        canary = None if canary is None else check_version(canary)
+        current = self.store.get_deployment(name=name)
+        fresh = [
+            v
+            for v, now in ((production, current.production), (canary, current.canary))
+            if v is not None and v != now
+        ]
+        reason, forced = check_artifacts(partial(self.verify, name), fresh, force, reason)
+        serving = production if production is not None else current.production
+        fresh_canary = (
+            [(canary, "canary")] if canary is not None and canary != current.canary else []
+        )
+        reason, mismatched = check_inputs(
+            partial(self._inputs, name), serving, fresh_canary, force, reason
+        )
+        return self.store.deploy(
+            name=name,
+            production=production,
+            canary=canary,
+            weight=weight,
+            actor=actor or default_actor(),
+            reason=reason,
+            force=force,
+            forced=forced or mismatched,
+        )
+
+    def _inputs(self, name: str, version: int) -> dict[str, str] | None:
+        try:
+            return self.store.get_version(name=name, version=version, heavy=False).inputs
+        except NotFoundError:
+            return None  # the store names the missing version
+
+    def set_shadow(
+        self,
+        name: str,
+        *,
+        version: int | None,
+        rate: float = 0.1,
+        actor: str | None = None,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> Deployment:
+        """Mirror a share ``rate`` (0 < rate <= 1) of the requests production answers to
+        ``version``, after each answer and never delaying it; ``version=None`` clears it.
+
+        Refuses the production or canary version, an archived one, and a model without a
+        production version; the version need not be blessed (it answers no client).
+        The shadow stays through deploy, promote and rollback unless it becomes production
+        or canary. A new revision, audited as ``shadow``. A version whose inputs differ from
+        production's is refused unless ``force=True`` with a ``reason`` (every mirrored
+        request would fail), as a canary is by :meth:`deploy`.
+        """
+        check_model_name(name)
+        number = None if version is None else check_version(version)
+        rate = check_shadow_rate(number, rate)
+        if number is not None:
+            production = self.store.get_deployment(name=name).production
+            reason, _ = check_inputs(
+                partial(self._inputs, name), production, [(number, "shadow")], force, reason
+            )
+        return self.store.set_shadow(
+            name=name, version=number, rate=rate, actor=actor or default_actor(), reason=reason
+        )
+
+    def promote(
+        self,
+        name: str,
+        *,
+        version: int,
+        actor: str | None = None,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> Deployment:
+        """Make ``version`` the production version (100% of traffic).
+
+        Refuses a version that is not blessed unless ``force=True`` and a reason is given.
+        A canary is kept unless it is the promoted version itself.
+        """
+        check_model_name(name)
+        check_version(version)
+        current = self.store.get_deployment(name=name)
+        canary = None if current.canary == version else current.canary
+        checked = [version] if version != current.production else []
+        reason, forced = check_artifacts(partial(self.verify, name), checked, force, reason)
+        return self.store.deploy(
+            name=name,
+            production=version,
+            canary=canary,
+            weight=current.canary_weight if canary is not None else 0,
+            actor=actor or default_actor(),
+            reason=reason,
+            force=force,
+            action="promote",
+            forced=forced,
+        )
+
+    def rollback(
+        self, name: str, *, actor: str | None = None, reason: str | None = None
+    ) -> Deployment:
+        """Restore the previous production version in one step and drop the canary."""
+        return self.store.rollback(
+            name=check_model_name(name), actor=actor or default_actor(), reason=reason
+        )
+
+    def archive(
+        self, name: str, *, version: int, actor: str | None = None, reason: str | None = None
+    ) -> ModelVersion:
+        """Retire a version: kept and loadable, but no longer deployable or ``latest``."""
+        check_model_name(name)
+        return self.store.set_status(
+            name=name,
+            version=check_version(version),
+            status="archived",
+            actor=actor or default_actor(),
+            reason=reason,
+        )
+
+    def restore(
+        self, name: str, *, version: int, actor: str | None = None, reason: str | None = None
+    ) -> ModelVersion:
+        """Undo :meth:`archive`."""
+        check_model_name(name)
+        return self.store.set_status(
+            name=name,
+            version=check_version(version),
+            status="ready",
+            actor=actor or default_actor(),
+            reason=reason,
+        )
+
+    def delete(
+        self, name: str, *, version: int, actor: str | None = None, reason: str | None = None
+    ) -> None:
+        """Delete a version and its aliases; refused while it is production or canary.
+
+        Its number is never given out again.
+        """
+        check_model_name(name)
+        attached = self.store.list_artifacts(name=name, version=check_version(version))
+        key = self.store.delete_version(
+            name=name, version=check_version(version), actor=actor or default_actor(), reason=reason
+        )
+        self.artifacts.remove(key)
+        for item in attached:
+            self.artifacts.remove(item.artifact_key)
+
+    def collect_garbage(
+        self, *, older_than: float = STAGING_GRACE_S, staging_only: bool = False
+    ) -> list[str]:
+        """Remove uploads no version references (left by crashes); return their keys.
+
+        Only keys untouched for ``older_than`` seconds go, so a registration in progress
+        is never disturbed; ``staging_only``: unfinished uploads only (as on opening).
+        """
+        return self.artifacts.collect(
+            self.store.artifact_keys, older_than=older_than, staging_only=staging_only
+        )
+
+
+@dataclass(frozen=True)
+class _Described:
+    """A record's mappings as plain JSON, as the store keeps them."""
+
+    lineage: dict[str, Any]
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None
+    statistics: dict[str, Any] | None
+    params: dict[str, Any]
+    run_record: dict[str, Any]
+
+
+def _described(name: str, record: VersionRecord, render_card: CardRenderer | None) -> _Described:
+    """``record`` checked and copied as JSON; raises :class:`UsageError` naming the field."""
+    if not isinstance(record, VersionRecord):
+        raise UsageError(
+            f"model '{name}': record must be a VersionRecord, got {type(record).__name__}; "
+            "pass VersionRecord(lineage=..., metrics=..., gate=...) "
+            "(from mooring.formats._version_record)"
+        )
+    if not isinstance(record.run, RunRecord):
+        raise UsageError(
+            f"model '{name}': run must be a RunRecord, got {type(record.run).__name__}; "
+            "wrap a stored mapping as RunRecord.read(mapping)"
+        )
+    if render_card is None and (record.intended_use or record.limitations):
+        raise UsageError(
+            f"model '{name}': intended_use and limitations are written only on the model "
+            f"card; pass render_card= (e.g. mooring.dashboard._card.render_model_card)"
+        )
+    if record.parent_version is not None:
+        check_version(record.parent_version)
+    statistics = record.statistics
+    statistics_d = plain_json(statistics, "statistics") if statistics is not None else None
+    return _Described(
+        lineage=stamped_lineage(plain_json(record.lineage, "lineage"), statistics_d),
+        metrics=plain_json(record.metrics, "metrics"),
+        gate=plain_json(record.gate, "gate") if record.gate is not None else None,
+        statistics=statistics_d,
+        params=plain_json(record.params, "params"),
+        run_record=plain_json(record.run.to_dict(), "run_record"),
+    )

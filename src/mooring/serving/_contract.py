@@ -1,0 +1,147 @@
+"""The version's data contract at the door: numeric ranges and categorical domains.
+
+The signature says what type each input has; the contract stored with the version in
+the registry (its schema, or one inferred from its training statistics) says what
+values training saw. A request is checked against both. Values outside the contract
+are *violations*: each is counted in ``mooring_contract_violations_total`` and, per
+``[serving] out_of_range`` / ``unseen_category``, either served (the default) or
+refused with a 400 naming the input, the value and the allowed range or domain.
+Missing values (``null``, NaN, ``""``) are never violations here: the model has its
+own rule for them.
+
+Example:
+    >>> import numpy as np
+    >>> from mooring.contract._schema import ColumnSchema, Schema
+    >>> from mooring.formats._model import TensorInfo
+    >>> schema = Schema(columns={"age": ColumnSchema("age", "integer", min=17, max=90)})
+    >>> contract = InputContract.from_schema(
+    ...     schema, {"age": TensorInfo("age", "float32", (None,))}, source="schema"
+    ... )
+    >>> [(v.input, v.kind, v.count) for v in contract.check({"age": np.array([30.0, 140.0])})]
+    [('age', 'out_of_range', 1)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mooring.contract._schema import Schema
+from mooring.formats._columns import describe
+from mooring.formats._model import TensorInfo
+
+__all__ = ["InputContract", "Violation"]
+
+OUT_OF_RANGE = "out_of_range"
+UNSEEN = "unseen_category"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """Values of one input outside the contract, in one request."""
+
+    input: str
+    kind: str
+    count: int
+    example: Any
+    bounds: Any  # (lo, hi) or the domain; formatted only when a message is needed
+
+    @property
+    def allowed(self) -> str:
+        if self.kind == OUT_OF_RANGE:
+            lo, hi = self.bounds
+            return f"[{lo:g}, {hi:g}]"
+        return _domain(self.bounds)
+
+    def message(self, setting: str) -> str:
+        """The 400 body when the policy refuses it: input, value, what is allowed, the fix."""
+        what = "outside the range" if self.kind == OUT_OF_RANGE else "not in the domain"
+        return (
+            f"input {self.input!r}: {self.count} value(s) {what} {self.allowed} of the model's "
+            f"contract (e.g. {describe(self.example)}); fix the client, or widen the contract "
+            f"in the schema, or serve such values with [serving] {setting} = 'serve'"
+        )
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """Ranges of numeric inputs and domains of string inputs, from a version's schema."""
+
+    ranges: dict[str, tuple[float, float]]
+    domains: dict[str, frozenset[str]]
+    source: str
+
+    @classmethod
+    def from_schema(
+        cls, schema: Schema, inputs: Mapping[str, TensorInfo], *, source: str
+    ) -> InputContract:
+        """Keep the rules of the columns that are signature inputs (not the label)."""
+        ranges: dict[str, tuple[float, float]] = {}
+        domains: dict[str, frozenset[str]] = {}
+        for name, info in inputs.items():
+            column = schema.columns.get(name)
+            if column is None:
+                continue
+            if info.is_string and column.domain is not None:
+                domains[name] = frozenset(str(v) for v in column.domain)
+            elif not info.is_string and (column.min is not None or column.max is not None):
+                lo = -math.inf if column.min is None else float(column.min)
+                hi = math.inf if column.max is None else float(column.max)
+                ranges[name] = (lo, hi)
+        return cls(ranges=ranges, domains=domains, source=source)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON for the status endpoints."""
+        return {
+            "source": self.source,
+            "ranges": {k: [lo, hi] for k, (lo, hi) in self.ranges.items()},
+            "domains": {k: len(v) for k, v in self.domains.items()},
+        }
+
+    def check(self, columns: Mapping[str, Any]) -> list[Violation]:
+        """Every input with values outside the contract (missing values are not checked).
+
+        Columns are lists (the server's request path) or numpy arrays.
+        """
+        found: list[Violation] = []
+        for name, (lo, hi) in self.ranges.items():
+            values = columns.get(name)
+            if values is None:
+                continue
+            if type(values) is list:
+                # min/max skip a NaN unless it comes first, and then the test fails: the
+                # scan below decides (NaN compares False both ways: never outside).
+                if values and lo <= min(values) and max(values) <= hi:
+                    continue
+                outside = [v for v in values if v < lo or v > hi]
+                if outside:
+                    example = float(outside[0])
+                    found.append(Violation(name, OUT_OF_RANGE, len(outside), example, (lo, hi)))
+                continue
+            mask = (values < lo) | (values > hi)
+            if mask.any():
+                example = float(values[int(np.argmax(mask))])
+                count = int(mask.sum())
+                found.append(Violation(name, OUT_OF_RANGE, count, example, (lo, hi)))
+        for name, domain in self.domains.items():
+            values = columns.get(name)
+            if values is None:
+                continue
+            listed = values if type(values) is list else values.tolist()
+            if domain.issuperset(listed):
+                continue
+            unseen = [v for v in listed if v and v not in domain]
+            if unseen:
+                found.append(Violation(name, UNSEEN, len(unseen), unseen[0], domain))
+        return found
+
+
+def _domain(domain: frozenset[str]) -> str:
+    listed = sorted(domain)
+    shown = ", ".join(repr(v) for v in listed[:8])
+    more = f", … ({len(listed)} values)" if len(listed) > 8 else ""
+    return "{" + shown + more + "}"

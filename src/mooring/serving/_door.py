@@ -1,0 +1,573 @@
+"""The door: admission control, pipelining and read timeouts, before a request reaches the app.
+
+Overload has to be refused where it is cheapest, before the body is read and parsed:
+by the time the app's handler runs, the event loop has already paid for the request.
+So the door is uvicorn's HTTP protocol (httptools) with four guarantees added:
+
+* **Admission at arrival.** At most ``max_in_flight`` predictions (the routes
+  :mod:`mooring.serving._routes` marks) are in the process at once. Past it, a
+  request is answered ``503`` with ``Retry-After`` as soon as its headers are parsed:
+  written straight to the socket, no task, no body parse. Its body is skipped as it
+  arrives. Health, metadata, metrics and admin requests are never shed, so probes keep
+  answering under overload.
+* **The deadline starts at arrival.** The arrival time goes into the ASGI scope
+  (:data:`ARRIVED`); the app measures ``deadline_ms`` from it, so time spent reading the
+  body or waiting in a pipeline counts.
+* **Bounded pipelining.** While a connection has a complete request unanswered, its
+  socket is not read: what it already sent is held as bytes (at most one read), and
+  the rest waits in the kernel. Bytes are parsed in slices, so one read cannot turn
+  into thousands of queued requests; past ``max_pipelined`` parsed-and-waiting
+  requests the connection is answered up to there and closed. Memory per connection
+  is bounded by configuration, whatever the client sends.
+* **Read timeouts.** A request's headers must arrive within ``header_timeout_s`` of
+  its first byte (or of the connection's opening), and its body within
+  ``body_timeout_s`` of its headers; otherwise the connection is closed (with a 408
+  when no answer is under way). Connections past ``max_connections`` are answered
+  503 and closed.
+
+It also writes a prediction's answer in one piece: uvicorn writes an answer's head
+when the app sends it and the body after, two writes (two ``send`` system calls) for
+every answer; the door holds the head of an inference answer and writes it with the
+first bytes of the body (:class:`_Coalescing`).
+
+Why not uvicorn's own ``limit_concurrency``: it counts connections as well as tasks
+(idle keep-alive connections trigger it), answers through a task per refused
+request, and neither bounds pipelining nor times out a partial header.
+
+Example:
+    >>> door = Door(DoorLimits(max_in_flight=32))
+    >>> config = uvicorn.Config(app, http=door.protocol())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httptools
+import uvicorn
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mooring.config import ServingConfig
+from mooring.serving._fastpath import FastPath, FastRequest
+from mooring.serving._routes import is_prediction
+
+__all__ = ["ARRIVED", "Door", "DoorLimits", "server_config"]
+
+log = logging.getLogger("mooring.serving")
+
+#: Scope key holding the request's arrival time (``time.monotonic()``, headers parsed).
+ARRIVED = "mooring.arrived"
+
+# Bytes handed to the parser at once outside a request's body: one slice holds at most
+# 14 requests (the shortest is 18 bytes), so pipelining queues fewer than max_pipelined's
+# default per slice. A body is handed over whole (its Content-Length), plus one slice.
+SLICE = 256
+# How often the read timeouts are checked (seconds): their resolution.
+SWEEP_S = 0.25
+
+
+@dataclass(frozen=True)
+class DoorLimits:
+    """The door's limits (``[serving]`` in :meth:`from_config`)."""
+
+    max_in_flight: int = 32
+    max_connections: int = 4096
+    max_pipelined: int = 16
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    retry_after_s: int = 1
+    # The largest body the door reads itself for the fast path (larger: through ASGI,
+    # which refuses it with 413).
+    body_limit_bytes: int = 4 * 1024 * 1024
+
+    @classmethod
+    def from_config(cls, cfg: ServingConfig) -> DoorLimits:
+        return cls(
+            max_in_flight=cfg.max_in_flight,
+            max_connections=cfg.max_connections,
+            max_pipelined=cfg.max_pipelined,
+            header_timeout_s=cfg.header_timeout_s,
+            body_timeout_s=cfg.body_timeout_s,
+            body_limit_bytes=cfg.body_limit_bytes,
+        )
+
+
+def server_config(app: Any, *, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for a mooring app (``build_app``): its door, its keep-alive.
+
+    Example:
+        >>> uvicorn.Server(server_config(app, host="127.0.0.1", port=8501)).run()  # doctest: +SKIP
+    """
+    state = app.state.mooring
+    options.setdefault("log_level", "warning")
+    options.setdefault("access_log", False)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=state.door.protocol(),
+        timeout_keep_alive=state.serving.keep_alive_s,
+        **options,
+    )
+
+
+class Door:
+    """The process-wide admission count and the shed counters, shared by every connection."""
+
+    def __init__(self, limits: DoorLimits | None = None) -> None:
+        self.limits = limits or DoorLimits()
+        self.in_flight = 0
+        #: Called with the reason of each refusal: in_flight, connections, read_timeout.
+        self.on_refused: Callable[[str], None] | None = None
+        self._connections: weakref.WeakSet[_DoorProtocol] = weakref.WeakSet()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._refusals: dict[tuple[str, bool], bytes] = {}
+        #: The app's side of the fast path (:mod:`mooring.serving._fastpath`); None: every
+        #: request goes through ASGI.
+        self.fast: FastPath | None = None
+
+    def protocol(self) -> type[asyncio.Protocol]:
+        """uvicorn's ``http=`` class for this door (one door per server)."""
+        return type("MooringHttpProtocol", (_DoorProtocol,), {"door": self})
+
+    def refusal(self, why: str, close: bool) -> bytes:
+        """The whole 503 answer for ``why``, built once (it is written thousands of times a
+        second under overload)."""
+        key = (why, close)
+        answer = self._refusals.get(key)
+        if answer is None:
+            body = _refusal(self, why)
+            answer = _plain(
+                b"503 Service Unavailable", body, close=close, retry_after=self.limits.retry_after_s
+            )
+            self._refusals[key] = answer
+        return answer
+
+    def try_admit(self) -> bool:
+        """Admit one inference request that arrives by another road than HTTP/1.1 (gRPC).
+
+        True: admitted, counted in :attr:`in_flight` until :meth:`release`. False: the
+        server is at ``max_in_flight``; the refusal is counted (reason ``in_flight``) and
+        the caller answers "unavailable", as the door answers 503.
+
+        Example:
+            >>> door = Door(DoorLimits(max_in_flight=1))
+            >>> door.try_admit(), door.try_admit()
+            (True, False)
+            >>> door.release(); door.in_flight
+            0
+        """
+        if self.in_flight >= self.limits.max_in_flight:
+            self.count("in_flight")
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self) -> None:
+        """Free the slot of a request admitted by :meth:`try_admit` (once it is answered)."""
+        self.in_flight -= 1
+
+    def count(self, reason: str) -> None:
+        if self.on_refused is not None:
+            self.on_refused(reason)
+
+    def watch(self, connection: _DoorProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        self._connections.add(connection)
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(SWEEP_S, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = time.monotonic()
+        for connection in list(self._connections):
+            deadline = connection.read_deadline
+            if deadline is not None and deadline < now:
+                connection.read_timed_out()
+        self._sweeper = loop.call_later(SWEEP_S, self._sweep, loop) if self._connections else None
+
+
+class _Answered:
+    """Stands in for uvicorn's request cycle of a request the door answered itself.
+
+    ``response_complete`` makes uvicorn's parser callbacks skip its body.
+    """
+
+    response_complete = True
+    disconnected = False
+    keep_alive = True
+    more_body = False
+
+    class message_event:  # noqa: N801 - mirrors the one asyncio.Event method uvicorn calls
+        @staticmethod
+        def set() -> None:
+            return None
+
+
+_ANSWERED = _Answered()
+
+
+def _refusal(door: Door, why: str) -> bytes:
+    limits = door.limits
+    if why == "in_flight":
+        what = b"%d requests in flight" % limits.max_in_flight
+    else:
+        what = b"%d connections" % limits.max_connections
+    return b'{"error": "the server is at its limit of %s; retry after %d s"}' % (
+        what,
+        limits.retry_after_s,
+    )
+
+
+def _plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = None) -> bytes:
+    head = [b"HTTP/1.1 ", status, b"\r\ncontent-type: application/json\r\n"]
+    if retry_after is not None:
+        head.append(b"retry-after: %d\r\n" % retry_after)
+    head.append(b"content-length: %d\r\n" % len(body))
+    head.append(b"connection: close\r\n\r\n" if close else b"\r\n")
+    return b"".join(head) + body
+
+
+def _address(info: Any) -> tuple[str, int | None] | None:
+    """A socket address as uvicorn puts it in the scope: (host, port), or (path, None)."""
+    if isinstance(info, list | tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    if isinstance(info, str) and info:
+        return (info, None)
+    return None
+
+
+class _DoorProtocol(HttpToolsProtocol):
+    door: Door
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # uvicorn's connection_made, with both addresses read from the transport's extra
+        # info instead of through a socket object: its getsockname()/getpeername() release
+        # the GIL, and under a burst of new connections each release waited for the batch
+        # thread to hand the GIL back (a fifth of the event loop's time in a burst of 400
+        # connections, and the slowest 503s, measured with py-spy).
+        self.connections.add(self)
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server = _address(transport.get_extra_info("sockname"))
+        self.client = cast("tuple[str, int] | None", _address(transport.get_extra_info("peername")))
+        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        limits = self.door.limits
+        self._app = self.app
+        self._held = bytearray()
+        self._reading = False
+        self._body_left = 0
+        self._refuse_all = len(self.connections) > limits.max_connections
+        self._coalescing = _Coalescing(transport)
+        self._overflowed = False
+        self.read_deadline: float | None = time.monotonic() + limits.header_timeout_s
+        self.door.watch(self, self.loop)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pipeline.clear()
+        self._held.clear()
+        self.read_deadline = None
+        super().connection_lost(exc)
+
+    # -- reading ---------------------------------------------------------------
+    def _holding(self) -> bool:
+        """Read nothing more: requests of this connection wait, or its last one is complete
+        and unanswered. (A request still arriving alone is read on: its body is needed.)"""
+        cycle = self.cycle
+        return (
+            self._overflowed
+            or bool(self.pipeline)
+            or (cycle is not None and not cycle.more_body and not cycle.response_complete)
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        if self._holding():
+            self._hold(data)
+            return
+        self._feed(data)
+
+    def _hold(self, data: bytes | memoryview) -> None:
+        self._held += data
+        self.flow.pause_reading()
+        # The clock of a request begun in these bytes restarts when they are read again.
+        self.read_deadline = None
+
+    def _feed(self, data: bytes | bytearray) -> None:
+        view = memoryview(data)
+        start = 0
+        while start < len(view):
+            if self.transport.is_closing():
+                return
+            if self._holding():
+                self._hold(view[start:])
+                return
+            end = start + SLICE + self._body_left
+            try:
+                self.parser.feed_data(view[start:end])
+            except httptools.HttpParserError:
+                self.send_400_response("Invalid HTTP request received.")
+                return
+            except httptools.HttpParserUpgrade:
+                if self._should_upgrade():
+                    self.handle_websocket_upgrade()
+                else:
+                    self._unsupported_upgrade_warning()
+                return
+            start = end
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading = True
+        self.read_deadline = time.monotonic() + self.door.limits.header_timeout_s
+
+    def on_body(self, body: bytes) -> None:
+        self._body_left = max(0, self._body_left - len(body))
+        cycle: Any = self.cycle
+        if type(cycle) is FastRequest:
+            cycle.parts.append(body)  # read whole: no high-water pause, nothing consumes it
+            return
+        super().on_body(body)
+
+    # -- the fast path (mooring.serving._fastpath) ----------------------------------------
+    def _fast(self, arrived: float) -> FastRequest | None:
+        """The request as the door reads it itself, where it is plain enough (else None)."""
+        if self.door.fast is None or self.expect_100_continue or self.root_path:
+            return None
+        declared = None
+        for name, value in self.headers:
+            if name == b"content-length":
+                if declared is not None or not value.isdigit():
+                    return None
+                declared = int(value)
+            elif name == b"transfer-encoding":
+                return None
+        if declared is None or declared > self.door.limits.body_limit_bytes:
+            return None
+        raw = self.url.split(b"?", 1)[0]
+        if b"%" in raw:
+            return None
+        path = raw.decode("latin-1")
+        if not self.door.fast.takes(path):
+            return None
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        client = self.client[0] if self.client else None
+        return FastRequest(self, path, self.headers, arrived, keep_alive, client)
+
+    def on_headers_complete(self) -> None:
+        self._body_left = self._content_length()
+        if self._overflowed:
+            self.cycle = _ANSWERED  # type: ignore[assignment]
+            return
+        now = time.monotonic()
+        limits = self.door.limits
+        self.read_deadline = now + limits.body_timeout_s
+        cast("dict[str, Any]", self.scope)[ARRIVED] = now
+        cycle = self.cycle
+        pending = cycle is not None and not cycle.response_complete
+        if pending and len(self.pipeline) >= limits.max_pipelined:
+            # Past the cap: answer what is queued, then close; nothing more is read.
+            self._overflowed = True
+            cycle.keep_alive = False
+            self.cycle = _ANSWERED  # type: ignore[assignment]
+            return
+        if self._refuse_all:
+            self._refuse("connections", pending, close=True)
+            return
+        upgrade = self.parser.should_upgrade()
+        app = self._app
+        if not upgrade and is_prediction(self.parser.get_method(), self.url):
+            if pending:
+                # Waits behind this connection's unanswered request: admitted when it starts.
+                app = self._admit_then_run
+            elif self.door.in_flight >= limits.max_in_flight:
+                self._refuse("in_flight", pending, close=False)
+                return
+            else:
+                self.door.in_flight += 1
+                fast = self._fast(now)
+                if fast is not None:  # read and answered by the door (fastpath.py)
+                    self.cycle = fast  # type: ignore[assignment]
+                    return
+                app = self._run_admitted
+        self.app = app
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = self._app
+        if app is not self._app:
+            # An admitted inference request's answer: its head goes out with its body.
+            self.cycle.transport = self._coalescing  # type: ignore[assignment]
+
+    async def _run_admitted(self, scope: Any, receive: Any, send: Any) -> None:
+        # The slot is free once the answer is written (the next pipelined request may start
+        # before this task ends), or when the app ends without one.
+        held = True
+
+        async def sending(message: Any) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                coalescing.armed = True
+                try:
+                    await send(message)
+                finally:
+                    coalescing.armed = False
+                return
+            if held and message["type"] == "http.response.body" and not message.get("more_body"):
+                held = False
+                self.door.in_flight -= 1
+            await send(message)
+
+        coalescing = self._coalescing
+
+        try:
+            await self._app(scope, receive, sending)
+        finally:
+            if held:
+                self.door.in_flight -= 1
+
+    async def _admit_then_run(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.door.in_flight >= self.door.limits.max_in_flight:
+            self.door.count("in_flight")
+            await _Refusal(_refusal(self.door, "in_flight"), self.door.limits.retry_after_s)(
+                scope, receive, send
+            )
+            return
+        self.door.in_flight += 1
+        await self._run_admitted(scope, receive, send)
+
+    def _content_length(self) -> int:
+        for name, value in self.headers:
+            if name == b"content-length":
+                return int(value) if value.isdigit() else 0
+            if name == b"transfer-encoding":
+                return SLICE * 16  # chunked: read on in larger slices
+        return 0
+
+    def on_message_complete(self) -> None:
+        self._body_left = 0
+        self._reading = False
+        self.read_deadline = None
+        super().on_message_complete()
+
+    def _refuse(self, why: str, pending: bool, *, close: bool) -> None:
+        """Answer 503 + Retry-After now, or in turn behind this connection's unanswered one."""
+        self.door.count(why)
+        retry = self.door.limits.retry_after_s
+        close = close or self.expect_100_continue or not self.parser.should_keep_alive()
+        if pending:
+            # HTTP/1.1 answers in order: queue a small answering app behind the running one.
+            self.app = _Refusal(_refusal(self.door, why), retry, close=close)
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = self._app
+            return
+        self.cycle = _ANSWERED  # type: ignore[assignment]
+        self.transport.write(self.door.refusal(why, close))
+        if close:
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if self._overflowed and not self.pipeline:
+            self.transport.close()
+            return
+        if self._holding():
+            self.flow.pause_reading()
+            return
+        if self._reading and self.read_deadline is None:
+            self.read_deadline = time.monotonic() + self.door.limits.header_timeout_s
+        if self._held:
+            held = bytes(self._held)
+            self._held.clear()
+            self._feed(held)
+
+    # -- timeouts ------------------------------------------------------------------
+    def read_timed_out(self) -> None:
+        """Headers or body too slow: close, with a 408 when no answer is under way."""
+        self.read_deadline = None
+        if self.transport.is_closing():
+            return
+        self.door.count("read_timeout")
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            limits = self.door.limits
+            body = (
+                b'{"error": "the request did not arrive in time: headers within %g s, '
+                b'the body within %g s"}' % (limits.header_timeout_s, limits.body_timeout_s)
+            )
+            self.transport.write(_plain(b"408 Request Timeout", body, close=True))
+        log.info("closing a connection from %s: its request was read too slowly", self.client)
+        self.transport.close()
+
+
+class _Coalescing:
+    """A connection's transport as an inference answer's cycle sees it: the answer's head
+    is held and written with the first bytes of its body, one write instead of two.
+
+    Armed by the door while the app's ``http.response.start`` is sent, so only the head
+    is held (not the ``100 Continue`` that uvicorn writes when the app first reads).
+    A close writes a held head first, as uvicorn would have. Measured with ``strace -c``
+    on a ``--workers 1`` server under ``wrk`` (single rows): 2.5 ``write`` calls a request
+    before, 1.25 after.
+    """
+
+    __slots__ = ("armed", "head", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.armed = False  # the next write is a head, to hold
+        self.head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.armed:
+            self.armed = False
+            self.head = data
+            return
+        head = self.head
+        if head is not None:
+            self.head = None
+            data = head + data
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        head = self.head
+        if head is not None:
+            self.head = None
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.transport.get_extra_info(name, default)
+
+
+class _Refusal:
+    """The ASGI app of a 503 that waits its turn behind an unanswered pipelined request."""
+
+    def __init__(self, body: bytes, retry_after: int, *, close: bool = False) -> None:
+        self.headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+            (b"retry-after", b"%d" % retry_after),
+        ]
+        if close:
+            self.headers.append((b"connection", b"close"))
+        self.body = body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})

@@ -1,0 +1,514 @@
+"""The REST endpoints: TF Serving's API, the Open Inference Protocol's, feedback, health, admin.
+
+Every endpoint runs inside :meth:`Endpoints.answer`, which turns what it raises into a
+JSON answer with the status the error carries, adds the request id and model version,
+and counts the request (metrics, access log). A prediction arrives by one of two roads:
+through ASGI (Starlette's request, the route table, uvicorn's request cycle) or, in the
+plain case, read by the door itself (:mod:`mooring.serving._fastpath`: :meth:`serve`);
+both build the same :class:`_Ctx` and run the same handler, so they answer the same.
+
+Example:
+    >>> endpoints = Endpoints(state)  # build_app's  # doctest: +SKIP
+    >>> Route("/v1/models/{rest:path}", endpoints.tfserving)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope
+
+from mooring._tracing import Tracing
+from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
+from mooring.formats._columns import describe, loads
+from mooring.serving._door import ARRIVED
+from mooring.serving._errors import InvalidRequestError, OverloadedError, UnauthorizedError
+from mooring.serving._fastpath import FastRequest
+from mooring.serving._feedback import parse_feedback
+from mooring.serving._http import (
+    CLIENT_CLOSED,
+    JSON,
+    Answer,
+    add_header,
+    check_bearer,
+    id_and_key,
+    json_response,
+    read_body,
+    request_id,
+    too_large,
+)
+from mooring.serving._metrics import CONTENT_TYPE_LATEST
+from mooring.serving._models import ModelManager, Slot
+from mooring.serving._predict import Call, Predictor
+from mooring.serving._protocols import tfserving, v2
+from mooring.serving._routes import Match, prediction
+from mooring.serving._sources import RegistrySource
+from mooring.serving._state import ServerState
+
+__all__ = ["Endpoints"]
+
+log = logging.getLogger("mooring.serving")
+
+
+@dataclass(kw_only=True)
+class _Ctx(Call):
+    """A REST call: a :class:`Call` with what its endpoint reads of the HTTP request."""
+
+    method: str
+    path: str
+    #: The path after the route's prefix (``/v1/models/``, ``/v2/``).
+    rest: str
+    raw_headers: Sequence[tuple[bytes, bytes]]
+    #: Starlette's request, for the routes Starlette's router dispatched; None for a
+    #: prediction (read by the door, or dispatched before the router).
+    request: Request | None = None
+    #: ASGI's ``receive`` on the ASGI road: the body is read from its messages.
+    receive: Receive | None = None
+    #: The body, when the door read it (the fast path); else read through ``receive``.
+    body: bytes | None = None
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of a header (``name`` in lower case, as ASGI and the door keep it)."""
+        for key, value in self.raw_headers:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    def asgi_receive(self) -> Receive:
+        """ASGI's ``receive`` of a request that came through ASGI."""
+        if self.receive is None:
+            raise RuntimeError(f"{self.method} {self.path} came without ASGI's receive")
+        return self.receive
+
+    def starlette(self) -> Request:
+        """Starlette's request (endpoints that are only routed through ASGI)."""
+        if self.request is None:
+            raise RuntimeError(f"{self.method} {self.path} came without Starlette's request")
+        return self.request
+
+
+class Endpoints:
+    """The REST endpoints; each returns a Response or raises a MooringError."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.predictor = Predictor(state)
+        self.policy = self.predictor.policy
+        self.tracing = state.tracing
+        # A prediction route's protocol → its handler (mooring.serving._routes).
+        self._handlers: dict[str, Callable[[_Ctx], Awaitable[Response]]] = {
+            "tfserving": self._tfserving,
+            "v2": self._v2,
+        }
+
+    async def guarded(
+        self,
+        request: Request,
+        protocol: str,
+        handler: Callable[[_Ctx], Awaitable[Response]],
+    ) -> Response:
+        """Run an endpoint on a request Starlette's router dispatched."""
+        scope = request.scope
+        rest = scope.get("path_params", {}).get("rest", "")
+        return await self._asgi(protocol, handler, scope, request.receive, rest, request)
+
+    async def predict(self, scope: Scope, receive: Receive, match: Match) -> Response:
+        """Answer a prediction dispatched before Starlette's router (its ASGI messages read
+        here, no Starlette request built)."""
+        route = match.route
+        return await self._asgi(
+            route.protocol, self._handlers[route.protocol], scope, receive, match.rest
+        )
+
+    async def _asgi(
+        self,
+        protocol: str,
+        handler: Callable[[_Ctx], Awaitable[Response]],
+        scope: Scope,
+        receive: Receive,
+        rest: str,
+        request: Request | None = None,
+    ) -> Response:
+        client = scope.get("client")
+        ctx = self._ctx(
+            protocol,
+            method=scope["method"],
+            path=scope["path"],  # not request.url: it builds a URL object
+            rest=rest,
+            headers=scope["headers"],
+            arrived=scope.get(ARRIVED),
+        )
+        ctx.request = request
+        ctx.receive = receive
+        return await self.answer(ctx, handler, client[0] if client else None)
+
+    def _ctx(
+        self,
+        protocol: str,
+        *,
+        method: str,
+        path: str,
+        rest: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        arrived: float | None,
+    ) -> _Ctx:
+        # The deadline runs from arrival: the door stamps it as the headers are parsed,
+        # before the body is read (without the door, from now).
+        arrived = arrived or time.monotonic()
+        given, key = id_and_key(headers)
+        return _Ctx(
+            protocol=protocol,
+            request_id=request_id(given),
+            deadline=arrived + self.predictor.deadline_s,
+            arrived=arrived,
+            key=key,
+            method=method,
+            path=path,
+            rest=rest,
+            raw_headers=headers,
+        )
+
+    async def answer(
+        self, ctx: _Ctx, handler: Callable[[_Ctx], Awaitable[Response]], client: str | None
+    ) -> Response:
+        """The endpoint's answer, every error it raises made one; the request counted."""
+        try:
+            response = await handler(ctx)
+        except ClientDisconnect:
+            # The client left before its body arrived: its doing, not a server fault. Logged
+            # and counted as 499 (nginx's code for it), never as a 5xx.
+            log.info("request %s: the client disconnected before its body arrived", ctx.request_id)
+            response = json_response({"error": "client closed the request"}, CLIENT_CLOSED)
+        except MooringError as exc:
+            headers = {}
+            if isinstance(exc, OverloadedError):
+                headers["Retry-After"] = str(exc.retry_after)
+            if isinstance(exc, UnauthorizedError):
+                headers["WWW-Authenticate"] = "Bearer"
+            response = json_response({"error": str(exc)}, exc.http_status, headers)
+        except Exception:
+            log.exception("request %s failed", ctx.request_id)
+            response = json_response(
+                {"error": f"internal error (request id {ctx.request_id})"}, 500
+            )
+        add_header(response, "X-Request-Id", ctx.request_id)
+        for name, value in ctx.headers.items():
+            add_header(response, name, value)
+        self.predictor.finish(
+            ctx, response.status_code, method=ctx.method, path=ctx.path, client=client
+        )
+        return response
+
+    # -- the fast path (mooring.serving._fastpath) ----------------------------------------
+    def takes(self, path: str) -> bool:
+        """Whether a ``POST`` to ``path`` is a prediction these endpoints answer."""
+        return prediction("POST", path) is not None
+
+    def _fast_ctx(self, request: FastRequest) -> tuple[_Ctx, Callable[[_Ctx], Awaitable[Response]]]:
+        match = prediction(request.method, request.path)
+        if match is None:  # the door asks takes() first
+            raise RuntimeError(f"POST {request.path} is not a prediction")
+        protocol = match.route.protocol
+        ctx = self._ctx(
+            protocol,
+            method=request.method,
+            path=request.path,
+            rest=match.rest,
+            headers=request.headers,
+            arrived=request.arrived,
+        )
+        return ctx, self._handlers[protocol]
+
+    async def serve(self, request: FastRequest) -> Response:
+        """Answer a prediction the door read (its body whole)."""
+        ctx, handler = self._fast_ctx(request)
+        ctx.body = request.body
+        return await self.answer(ctx, handler, request.client)
+
+    def lost(self, request: FastRequest) -> None:
+        """Count a prediction whose client left before its body arrived, as the ASGI road
+        counts it: 499, under its model where the path names one served here."""
+        ctx, _ = self._fast_ctx(request)
+        if ctx.protocol == "tfserving":
+            parsed = tfserving.parse_path(ctx.rest)
+            name = parsed.name if parsed is not None else ""
+        else:
+            name = v2.parse_path(ctx.rest, ctx.method).model or ""
+        ctx.model = name if name in self.state.managers else ""
+        log.info("request %s: the client disconnected before its body arrived", ctx.request_id)
+        self.predictor.finish(
+            ctx, CLIENT_CLOSED, method=ctx.method, path=ctx.path, client=request.client
+        )
+
+    # -- shared by the predictions ---------------------------------------------------------
+    def _route(
+        self, ctx: _Ctx, manager: ModelManager, *, version: int | None, label: str | None
+    ) -> Slot:
+        return self.predictor.route(ctx, manager, version=version, label=label)
+
+    def _traced(self, ctx: _Ctx, tracing: Tracing, route: str) -> None:
+        """Start a prediction's span (its ``parse`` phase covers reading the body)."""
+        ctx.trace = tracing.request(
+            route,
+            ctx.request_id,
+            ctx.protocol,
+            ctx.model,
+            ctx.arrived,
+            Headers(raw=list(ctx.raw_headers)),
+        )
+
+    async def _body(self, ctx: _Ctx) -> bytes:
+        """The request's body, unless its deadline passed before it was read."""
+        self.predictor.remaining(ctx)
+        limit = self.state.serving.body_limit_bytes
+        if ctx.body is None:
+            return await read_body(ctx.asgi_receive(), ctx.raw_headers, limit)
+        if len(ctx.body) > limit:  # the door reads only bodies within it; kept whole here
+            raise too_large(limit)
+        return ctx.body
+
+    # -- TF Serving --------------------------------------------------------------
+    async def tfserving(self, request: Request) -> Response:
+        return await self.guarded(request, "tfserving", self._tfserving)
+
+    async def _tfserving(self, ctx: _Ctx) -> Response:
+        rest = ctx.rest
+        path = tfserving.parse_path(rest)
+        if path is None:
+            raise NotFoundError(f"no such endpoint /v1/models/{describe(rest)}")
+        manager = self.state.manager(path.name)
+        ctx.model = manager.name
+        method = ctx.method
+        if path.verb == "predict" and method == "POST":
+            if self.tracing is not None:
+                self._traced(ctx, self.tracing, "POST /v1/models/{name}:predict")
+            raw = await self._body(ctx)
+            body = loads(raw)
+            slot = self._route(ctx, manager, version=path.version, label=path.label)
+            columns, rows, row_format = tfserving.parse_predict(
+                body, slot.model.inputs, self.policy, arrays=False
+            )
+            outputs = await self.predictor.serve(ctx, manager, slot, columns, rows)
+            return json_response(
+                tfserving.format_predict(
+                    outputs, rows=rows, row_format=row_format, version=slot.version
+                )
+            )
+        if path.verb in ("classify", "regress"):
+            raise InvalidRequestError(
+                f":{path.verb} needs tf.Example inputs, which this server does not take; "
+                "use :predict with 'instances' or 'inputs'"
+            )
+        if method != "GET" or path.verb == "predict":
+            allow = "POST" if path.verb == "predict" else "GET"
+            return json_response({"error": f"{method} is not allowed here"}, 405, {"Allow": allow})
+        if path.verb == "metadata":
+            version = path.version
+            if path.label is not None:
+                version = manager.route(label=path.label).version
+            return json_response(tfserving.metadata_document(manager.model_for_metadata(version)))
+        served = {v: "AVAILABLE" for v in manager.served_versions()}
+        served.update({v: "LOADING" for v in manager.loading if v not in served})
+        if path.label is not None:
+            served = {manager.route(label=path.label).version: "AVAILABLE"}
+        elif path.version is not None:
+            if path.version not in served and path.version not in manager.failures:
+                raise NotFoundError(
+                    f"model '{manager.name}' version {path.version} is not served; "
+                    f"served: {sorted(served) or 'none'}"
+                )
+            served = {k: v for k, v in served.items() if k == path.version}
+            failures = {k: v for k, v in manager.failures.items() if k == path.version}
+            return json_response(tfserving.status_document(served, failures))
+        return json_response(tfserving.status_document(served, manager.failures))
+
+    # -- Open Inference Protocol v2 ----------------------------------------------
+    async def v2(self, request: Request) -> Response:
+        return await self.guarded(request, "v2", self._v2)
+
+    async def _v2(self, ctx: _Ctx) -> Response:
+        method = ctx.method
+        endpoint = v2.parse_path(ctx.rest, method)
+        if endpoint.kind == "live":
+            return json_response({"live": True})
+        if endpoint.kind == "ready":
+            ready = self.state.ready
+            return json_response({"ready": ready}, 200 if ready else 503)
+        if endpoint.kind == "server":
+            return json_response(
+                {"name": "mooring", "version": "1", "extensions": ["binary_tensor_data"]}
+            )
+        manager = self.state.manager(endpoint.model or "")
+        ctx.model = manager.name
+        version = endpoint.version
+        if endpoint.kind == "model":
+            model = manager.model_for_metadata(version)
+            return json_response(v2.metadata_document(model, manager.served_versions()))
+        if endpoint.kind == "model_ready":
+            if version is not None and not manager.knows(version):
+                raise NotFoundError(
+                    f"model '{manager.name}' has no version {version} here; served: "
+                    f"{sorted(manager.served_versions()) or 'none'}"
+                )
+            ok = manager.ready if version is None else version in manager.served_versions()
+            return json_response({"name": manager.name, "ready": ok}, 200 if ok else 503)
+        if endpoint.allow is not None:
+            return json_response(
+                {"error": f"{method} is not allowed here"}, 405, {"Allow": endpoint.allow}
+            )
+        if endpoint.kind != "infer":
+            raise NotFoundError(f"no such endpoint {method} {ctx.path}")
+        if self.tracing is not None:
+            self._traced(ctx, self.tracing, "POST /v2/models/{name}/infer")
+        raw = await self._body(ctx)
+        body, binary = v2.split_body(raw, ctx.header(b"inference-header-content-length"))
+        slot = self._route(ctx, manager, version=version, label=None)
+        model = slot.model
+        columns, rows, wanted, request_id = v2.parse_infer(
+            body, binary, model.inputs, model.outputs, self.policy, arrays=False
+        )
+        outputs = await self.predictor.serve(ctx, manager, slot, columns, rows)
+        payload, header_length = v2.encode_infer(
+            outputs, wanted, model=manager.name, version=slot.version, request_id=request_id
+        )
+        if header_length is None:
+            return Answer(payload)
+        return Answer(
+            payload,
+            headers={"Inference-Header-Content-Length": str(header_length)},
+            media_type="application/octet-stream",
+        )
+
+    # -- label feedback ------------------------------------------------------------
+    async def feedback(self, request: Request) -> Response:
+        return await self.guarded(request, "feedback", self._feedback)
+
+    async def _feedback(self, ctx: _Ctx) -> Response:
+        # ctx.model stays unset: labels are not predictions and stay out of request metrics.
+        request = ctx.starlette()
+        manager = self.state.manager(request.path_params["name"])
+        store = self.state.feedback.get(manager.name)
+        if store is None:
+            raise NotFoundError("label feedback is off on this server (no feedback folder)")
+        cfg = self.state.serving
+        if self.state.feedback_token is None:
+            raise NotFoundError(
+                "label feedback is off: set [serving] feedback_token or the "
+                f"{cfg.feedback_token_env} environment variable to turn it on"
+            )
+        check_bearer(request, self.state.feedback_token, "label feedback")
+        # JSON only: a form or text/plain post is what a cross-site page can send unasked.
+        kind = (ctx.header(b"content-type") or "").split(";")[0].strip().lower()
+        if kind != JSON:
+            raise UnsupportedMediaTypeError(
+                f"label feedback takes Content-Type: {JSON}, got {describe(kind or None)}"
+            )
+        body = loads(await read_body(ctx.asgi_receive(), ctx.raw_headers, cfg.body_limit_bytes))
+        labels = parse_feedback(body)
+        accepted = await asyncio.to_thread(store.write, manager.name, labels)
+        return json_response({"model": manager.name, "accepted": accepted})
+
+    # -- health, metrics, admin --------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        ready = self.state.ready
+        registry_ok = all(m.source_error is None for m in self.state.managers.values())
+        body: dict[str, Any] = {"ready": ready, "registry": "ok" if registry_ok else "unavailable"}
+        fallbacks = {m.name: m.fallback for m in self.state.managers.values() if m.fallback}
+        if fallbacks:
+            # Ready (an earlier version answers), but not what was deployed: say so.
+            body["fallback"] = fallbacks
+        not_ready = {m.name: m.why_not_ready() for m in self.state.managers.values() if not m.ready}
+        if not_ready:
+            body["not_ready"] = not_ready  # which model, and why
+        return json_response(body, 200 if ready else 503)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def admin(self, request: Request) -> Response:
+        return await self.guarded(request, "admin", self._admin)
+
+    async def _admin(self, ctx: _Ctx) -> Response:
+        token = self.state.admin_token
+        if token is None:
+            raise NotFoundError(
+                "admin endpoints are off; set [serving] admin_token or the "
+                f"{self.state.serving.admin_token_env} environment variable to turn them on"
+            )
+        request = ctx.starlette()
+        check_bearer(request, token, "admin endpoints")
+        action = request.path_params["action"]
+        method = ctx.method
+        if action == "status" and method == "GET":
+            return json_response({"models": [m.status() for m in self.state.managers.values()]})
+        if action == "reload" and method == "POST":
+            for manager in self.state.managers.values():
+                await manager.refresh(force=True)
+            return json_response({"models": [m.status() for m in self.state.managers.values()]})
+        if action == "deployment" and method == "POST":
+            return await self._deploy(ctx)
+        raise NotFoundError(f"no such admin endpoint {method} /admin/{describe(action)}")
+
+    async def _deploy(self, ctx: _Ctx) -> Response:
+        if self.state.registry is None:
+            raise InvalidRequestError("this server does not follow a registry; nothing to deploy")
+        limit = self.state.serving.body_limit_bytes
+        body = loads(await read_body(ctx.asgi_receive(), ctx.raw_headers, limit))
+        if not isinstance(body, dict):
+            raise InvalidRequestError(
+                'expected {"model", "production", "canary", "weight", "shadow", "shadow_rate", '
+                '"reason"}'
+            )
+        name = body.get("model") or next(iter(self.state.managers))
+        manager = self.state.manager(str(name))
+        # A server of several projects: each model is deployed in its own registry.
+        source = manager.source
+        registry = source.registry if isinstance(source, RegistrySource) else self.state.registry
+        for key in ("production", "canary", "weight", "shadow"):
+            value = body.get(key)
+            if value is not None and type(value) is not int:
+                raise InvalidRequestError(f"{key}: expected an integer, got {describe(value)}")
+        rate = body.get("shadow_rate", 0.1)
+        if type(rate) not in (int, float):
+            raise InvalidRequestError(
+                f"shadow_rate: expected a number in (0, 1], got {describe(rate)}"
+            )
+        reason = body.get("reason")
+        why = str(reason) if reason is not None else None
+        serving = any(k in body for k in ("production", "canary", "weight"))
+        if not serving and "shadow" not in body:
+            raise InvalidRequestError(
+                'nothing to change: give "production" (with "canary", "weight"), or "shadow" '
+                '(a version, or null to clear it) with "shadow_rate"'
+            )
+        deployment = None
+        if serving:
+            deployment = await asyncio.to_thread(
+                registry.deploy,
+                manager.name,
+                production=body.get("production"),
+                canary=body.get("canary"),
+                weight=body.get("weight") or 0,
+                actor="mooring-serve-admin",
+                reason=why,
+            )
+        if "shadow" in body:
+            deployment = await asyncio.to_thread(
+                registry.set_shadow,
+                manager.name,
+                version=body.get("shadow"),
+                rate=rate,
+                actor="mooring-serve-admin",
+                reason=why,
+            )
+        assert deployment is not None
+        await self.state.apply_deployment(manager.name, deployment)
+        return json_response({"deployment": deployment.to_dict(), "status": manager.status()})

@@ -1,0 +1,245 @@
+"""The gRPC server: one ``grpc.aio`` server on the REST server's event loop, and the gate
+every gRPC call passes, which gives it the REST path's admission, deadline, errors,
+metrics and access log.
+
+:func:`start_grpc` is called from ``build_app``'s lifespan when ``[serving] grpc_port``
+is set; it serves TF Serving's ``PredictionService`` and ``ModelService``
+(:mod:`.tfserving`) and the Open Inference Protocol's ``GRPCInferenceService``
+(:mod:`.inference`), which answer through the same :class:`~mooring.serving._predict.Predictor`
+as REST: the same routing (canary split by the ``x-request-key`` metadata), contract,
+batcher, prediction log and hot swaps.
+
+Each call runs in :meth:`Gate.run`:
+
+* an inference call (Predict, Classify, Regress, MultiInference, ModelInfer) is admitted
+  by the server's :class:`~mooring.serving._door.Door`, the counter REST's requests take
+  their slot from, or refused ``UNAVAILABLE`` (counted as the door counts a refused 503,
+  not as an answered request);
+* its deadline is the client's gRPC deadline or ``[serving] deadline_ms``, the sooner;
+* a :class:`~mooring.errors.MooringError` becomes the gRPC status of its HTTP status
+  (:data:`GRPC_CODES`), with its message cut at 1,024 characters as TF Serving cuts
+  them; anything else is logged and answered ``INTERNAL`` with only the request id;
+* the call is counted in the metrics (protocol ``grpc``, status as the HTTP code the same
+  error has over REST) and written to the access log with its gRPC method as the path;
+  the ``x-request-id`` and ``x-model-version`` trailing metadata carry what REST's headers do.
+
+Example:
+    >>> server = await start_grpc(state, predictor, host="127.0.0.1", port=8500)  # doctest: +SKIP
+    >>> await server.stop(grace=5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+from grpc import aio
+
+from mooring.errors import ConfigError, MooringError
+from mooring.serving._errors import OverloadedError
+from mooring.serving._http import CLIENT_CLOSED, request_id
+from mooring.serving._predict import Call, Predictor
+from mooring.serving._state import ServerState
+
+__all__ = ["GRPC_CODES", "MESSAGE_LIMIT", "Gate", "GrpcCall", "grpc_code", "start_grpc"]
+
+log = logging.getLogger("mooring.serving")
+
+#: The HTTP status a :class:`~mooring.errors.MooringError` carries → its gRPC status.
+GRPC_CODES: dict[int, grpc.StatusCode] = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.FAILED_PRECONDITION,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    415: grpc.StatusCode.INVALID_ARGUMENT,
+    422: grpc.StatusCode.FAILED_PRECONDITION,
+    499: grpc.StatusCode.CANCELLED,
+    500: grpc.StatusCode.INTERNAL,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+#: TF Serving cuts error messages at this many characters.
+MESSAGE_LIMIT = 1024
+
+Reply = TypeVar("Reply")
+
+
+@dataclass(kw_only=True)
+class GrpcCall(Call):
+    """A gRPC call: a :class:`Call` with its full method name and its invocation metadata."""
+
+    method: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def grpc_code(http_status: int) -> grpc.StatusCode:
+    """The gRPC status of an error that REST answers with ``http_status``.
+
+    >>> grpc_code(404).name, grpc_code(503).name, grpc_code(418).name
+    ('NOT_FOUND', 'UNAVAILABLE', 'INVALID_ARGUMENT')
+    """
+    code = GRPC_CODES.get(http_status)
+    if code is not None:
+        return code
+    client_error = 400 <= http_status < 500
+    return grpc.StatusCode.INVALID_ARGUMENT if client_error else grpc.StatusCode.INTERNAL
+
+
+def _metadata(context: aio.ServicerContext) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            found.setdefault(key.lower(), value)
+    return found
+
+
+def _client(context: aio.ServicerContext) -> str | None:
+    """The peer's address without its port: ``ipv4:127.0.0.1:5000`` → ``127.0.0.1``."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]%") or None
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0] or None
+    return peer or None
+
+
+class Gate:
+    """Runs each gRPC call through the server's shared path (one per server)."""
+
+    def __init__(self, state: ServerState, predictor: Predictor) -> None:
+        self.state = state
+        self.predictor = predictor
+
+    def trace(self, call: GrpcCall) -> None:
+        """Start the call's span, when tracing is on (once ``call.model`` is known); a
+        ``traceparent`` in the metadata makes it a child of the caller's span."""
+        tracing = self.state.tracing
+        if tracing is not None and call.trace is None:
+            call.trace = tracing.request(
+                call.method, call.request_id, call.protocol, call.model, call.arrived, call.metadata
+            )
+
+    async def run(
+        self,
+        context: aio.ServicerContext,
+        method: str,
+        work: Callable[[GrpcCall], Awaitable[Reply]],
+        inference: bool,
+    ) -> Reply:
+        """Answer one call with ``work(call)``, or abort it with the status of its error.
+
+        ``method`` is the full gRPC method (``/tensorflow.serving.PredictionService/Predict``);
+        ``inference`` calls are admitted by the door.
+        """
+        arrived = time.monotonic()
+        metadata = _metadata(context)
+        remaining = context.time_remaining()
+        budget = self.predictor.deadline_s
+        if remaining is not None:
+            budget = min(budget, max(float(remaining), 0.0))
+        call = GrpcCall(
+            method=method,
+            metadata=metadata,
+            protocol="grpc",
+            request_id=request_id(metadata.get("x-request-id")),
+            arrived=arrived,
+            deadline=arrived + budget,
+            key=metadata.get("x-request-key"),
+        )
+        call.headers["x-request-id"] = call.request_id
+        door = self.state.door
+        if inference and not door.try_admit():
+            # Refused as the door refuses a REST request: counted as refused, not answered.
+            limits = door.limits
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"the server is at its limit of {limits.max_in_flight} requests in flight; "
+                f"retry after {limits.retry_after_s} s",
+                (("x-request-id", call.request_id),),
+            )
+        status = 200
+        error: tuple[grpc.StatusCode, str] | None = None
+        reply: Reply | None = None
+        try:
+            reply = await work(call)
+        except MooringError as exc:
+            status = exc.http_status
+            error = (grpc_code(status), str(exc))
+            if isinstance(exc, OverloadedError):
+                call.headers["retry-after"] = str(exc.retry_after)
+        except asyncio.CancelledError:
+            # The client went away or its deadline passed: count it as REST would.
+            passed = time.monotonic() >= call.deadline
+            self._finish(call, 504 if passed else CLIENT_CLOSED, method, context)
+            raise
+        except Exception:
+            log.exception("gRPC call %s (request %s) failed", method, call.request_id)
+            status = 500
+            error = (grpc.StatusCode.INTERNAL, f"internal error (request id {call.request_id})")
+        finally:
+            if inference:
+                door.release()
+        trailing = tuple((k.lower(), v) for k, v in call.headers.items())
+        self._finish(call, status, method, context)
+        if error is not None:
+            await context.abort(error[0], error[1][:MESSAGE_LIMIT], trailing)
+        context.set_trailing_metadata(trailing)
+        assert reply is not None
+        return reply
+
+    def _finish(self, call: Call, status: int, method: str, context: aio.ServicerContext) -> None:
+        self.predictor.finish(call, status, method="grpc", path=method, client=_client(context))
+
+
+async def start_grpc(
+    state: ServerState, predictor: Predictor, *, host: str, port: int, shared: bool = False
+) -> aio.Server:
+    """Start the gRPC APIs on ``host:port`` on the running event loop; the started server.
+
+    ``shared``: the port is shared with the other workers of one server (``SO_REUSEPORT``).
+
+    Imports TensorFlow (without Keras, :func:`mooring._tensorflow.import_tensorflow`)
+    before TF Serving's generated protos, which import the ``tensorflow`` package.
+
+    Raises:
+        ConfigError: the port cannot be bound.
+    """
+    from mooring._tensorflow import import_tensorflow
+
+    await asyncio.to_thread(import_tensorflow)
+    from mooring.serving._grpc import inference, tfserving
+
+    limit = state.serving.grpc_max_message_bytes
+    server = aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", -1),
+            # One port per server, unless workers of one server share it (checked free
+            # by their supervisor first).
+            ("grpc.so_reuseport", 1 if shared else 0),
+        ]
+    )
+    gate = Gate(state, predictor)
+    tfserving.add_services(server, gate)
+    inference.add_service(server, gate)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        bound, why = 0, str(exc)
+    else:
+        why = "the port is taken or the address is not this machine's"
+    if not bound:
+        raise ConfigError(
+            f"[serving] grpc_port: cannot listen on {address} ({why}); choose a free port"
+        )
+    await server.start()
+    log.debug("gRPC APIs listening on %s", address)  # mooring serve's banner says it
+    return server

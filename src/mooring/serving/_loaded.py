@@ -1,0 +1,103 @@
+"""One loaded SavedModel version: its signature's inputs and outputs, warm-up and prediction.
+
+The folder is opened by the one model loader (:func:`mooring.formats._model.load_saved_model`);
+this module adds what only a server needs: the name and version it answers as, the
+contract checked at the door, decoded string outputs and warm-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mooring.formats._model import SavedModelFolder, TensorInfo, load_saved_model
+
+if TYPE_CHECKING:
+    from mooring.serving._contract import InputContract
+
+__all__ = ["ServedModel", "load_served_model"]
+
+
+@dataclass
+class ServedModel:
+    """A version ready to answer: the loaded folder plus the name and version it serves as."""
+
+    name: str
+    version: int
+    folder: SavedModelFolder
+    # The data contract checked at the door; None: the signature's dtypes only.
+    contract: InputContract | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def inputs(self) -> dict[str, TensorInfo]:
+        return self.folder.inputs
+
+    @property
+    def outputs(self) -> dict[str, TensorInfo]:
+        return self.folder.outputs
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.folder.metadata
+
+    @property
+    def load_seconds(self) -> float:
+        return self.folder.load_seconds
+
+    def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+        """Run the signature on validated columns (arrays or lists); strings decoded."""
+        out = self.folder.predict(columns)
+        for name, value in out.items():
+            if value.dtype == object:
+                decoded = [v.decode("utf-8", "replace") for v in value.ravel()]
+                out[name] = np.array(decoded, dtype=object).reshape(value.shape)
+        return out
+
+    def example_columns(self, rows: int) -> dict[str, np.ndarray[Any, Any]]:
+        """Real-looking inputs for warm-up: training ranges and vocabularies from mooring.json.
+
+        Without a feature spec, numbers are small integers and strings are missing ("").
+        """
+        spec = self.metadata.get("feature_spec")
+        listed = spec.get("features", []) if isinstance(spec, dict) else []
+        hints = {f["name"]: f for f in listed if isinstance(f, dict) and "name" in f}
+        steps = np.linspace(0.0, 1.0, rows) if rows > 1 else np.zeros(1)
+        columns: dict[str, np.ndarray[Any, Any]] = {}
+        for name, info in self.inputs.items():
+            hint = hints.get(name, {})
+            if info.is_string:
+                vocab = hint.get("vocabulary") or [""]
+                values = [str(vocab[i % len(vocab)]) for i in range(rows)]
+                columns[name] = np.array(values, dtype=object)
+            else:
+                lower = float(hint.get("lower", 0.0) or 0.0)
+                upper = float(hint.get("upper", 0.0) or 0.0)
+                span = (upper - lower) if upper > lower else 2.0
+                columns[name] = (lower + steps * span).astype(info.numpy_dtype())
+        return columns
+
+    def warm_up(self, requests: int, max_batch_size: int) -> None:
+        """Run ``requests`` predictions of growing batch sizes before taking traffic."""
+        for i in range(requests):
+            rows = min(max_batch_size, 2 ** (i % 7))
+            self.predict(self.example_columns(rows))
+
+
+def load_served_model(name: str, version: int, path: Path) -> ServedModel:
+    """Load version ``version`` of model ``name`` from the folder ``path``.
+
+    Raises:
+        ModelLoadError: the folder is not a SavedModel mooring can serve.
+    """
+    folder = load_saved_model(
+        path, what=f"model '{name}' version {version}", require_metadata=False, warn=False
+    )
+    return ServedModel(name=name, version=version, folder=folder)

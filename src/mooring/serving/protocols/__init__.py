@@ -1,7 +1,0 @@
-"""Wire formats: TF Serving's REST API and the Open Inference Protocol (KServe v2)."""
-
-from __future__ import annotations
-
-from mooring.serving.protocols import tfserving, v2
-
-__all__ = ["tfserving", "v2"]

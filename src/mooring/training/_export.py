@@ -1,0 +1,207 @@
+"""Export: ONE SavedModel with preprocessing inside, plus ``mooring.json`` beside it.
+
+The ``serving_default`` signature takes one named input per feature column,
+each of shape ``[None]``: ``float32`` for numbers (NaN = missing) and ``string``
+for text (``""`` = missing). Every input's shape is checked at run time
+(``tf.ensure_shape``) and all must have the same length, so ``[n, 1]`` fails
+loudly instead of broadcasting. Outputs:
+
+* classification: ``probabilities`` ``[None, n_classes]`` float32, columns in the
+  label vocabulary's order (binary: column 1 is the positive class);
+  ``class_ids`` ``[None]`` int64; ``classes`` ``[None]`` string;
+* regression: ``value`` ``[None]`` float32 in the label's unit.
+
+The folder's names, ``mooring.json`` and the one loader live in
+:mod:`mooring.formats._model`; this module writes the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+from absl import logging as absl_logging
+
+from mooring.errors import SchemaError
+from mooring.features._spec import FeatureSpec
+from mooring.formats._labels import LabelEncoding
+from mooring.formats._model import (
+    CLASS_IDS,
+    CLASSES,
+    FORMAT_VERSION,
+    METADATA_FILE,
+    PROBABILITIES,
+    SIGNATURE,
+    VALUE,
+    signature_names,
+    versions,
+    write_metadata,
+)
+
+__all__ = [
+    "check_inputs",
+    "export_model",
+    "input_signature",
+    "model_metadata",
+    "postprocess",
+    "prepare_folder",
+    "quiet_export",
+]
+
+
+def postprocess(raw: tf.Tensor, label: LabelEncoding) -> dict[str, tf.Tensor]:
+    """The model's raw output → the named serving outputs (same ops in training and serving)."""
+    if label.task == "regression":
+        value = raw[:, 0] * tf.constant(label.std, tf.float32) + tf.constant(label.mean, tf.float32)
+        return {VALUE: value}
+    if label.task == "binary":
+        positive = raw[:, 0]
+        probabilities = tf.stack([1.0 - positive, positive], axis=1)
+    else:
+        probabilities = raw
+    class_ids = tf.argmax(probabilities, axis=1, output_type=tf.int64)
+    classes = tf.gather(tf.constant(list(label.vocabulary), tf.string), class_ids)
+    return {PROBABILITIES: probabilities, CLASS_IDS: class_ids, CLASSES: classes}
+
+
+def input_signature(spec: FeatureSpec) -> dict[str, tf.TensorSpec]:
+    """One ``[None]`` input per column, keyed by the column's name.
+
+    The TensorSpec's name (the signature's input name) is the column's own name when
+    TensorFlow accepts it, else the alias :func:`signature_names` gives it.
+    """
+    tensors = signature_names(spec.names)
+    return {
+        name: tf.TensorSpec(
+            [None], tf.string if dtype == "string" else tf.float32, name=tensors[name]
+        )
+        for name, dtype in spec.input_dtypes().items()
+    }
+
+
+def signature_description(spec: FeatureSpec, label: LabelEncoding) -> dict[str, Any]:
+    tensors = signature_names(spec.names)
+    inputs = {
+        name: {
+            "dtype": "string" if dtype == "string" else "float32",
+            "shape": [None],
+            "missing": "" if dtype == "string" else "NaN",
+            **({"tensor": tensors[name]} if tensors[name] != name else {}),
+        }
+        for name, dtype in spec.input_dtypes().items()
+    }
+    if label.task == "regression":
+        outputs: dict[str, Any] = {VALUE: {"dtype": "float32", "shape": [None]}}
+    else:
+        outputs = {
+            PROBABILITIES: {"dtype": "float32", "shape": [None, label.num_classes]},
+            CLASS_IDS: {"dtype": "int64", "shape": [None]},
+            CLASSES: {"dtype": "string", "shape": [None]},
+        }
+    return {"name": SIGNATURE, "inputs": inputs, "outputs": outputs}
+
+
+def export_model(
+    model: keras.Model,
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    model_dir: Path,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the SavedModel and ``mooring.json`` to ``model_dir`` (replaced if it exists).
+
+    Example:
+        >>> export_model(model, spec, label, Path("out/model"))  # doctest: +SKIP
+    """
+
+    def serve(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return postprocess(model(check_inputs(inputs, spec.names), training=False), label)
+
+    prepare_folder(model_dir)
+    with quiet_export():
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature(spec)])
+        archive.write_out(str(model_dir), verbose=False)
+    write_metadata(model_dir, model_metadata(spec, label, extra))
+    return model_dir
+
+
+def check_inputs(inputs: Mapping[str, tf.Tensor], names: Sequence[str]) -> dict[str, tf.Tensor]:
+    """Every input ``[None]`` and all of one length, checked at run time (no broadcasting)."""
+    checked = {}
+    first = None
+    asserts = []
+    for name in names:
+        value = tf.ensure_shape(inputs[name], [None], name=f"check_shape_{_op_name(name)}")
+        rows = tf.shape(value)[0]
+        if first is None:
+            first = rows
+        else:
+            asserts.append(
+                tf.debugging.assert_equal(
+                    rows,
+                    first,
+                    message=f"every input needs the same number of rows; {name!r} differs from "
+                    f"{names[0]!r}",
+                )
+            )
+        checked[name] = value
+    with tf.control_dependencies(asserts):
+        return {k: tf.identity(v) for k, v in checked.items()}
+
+
+def prepare_folder(model_dir: Path) -> None:
+    """Empty ``model_dir`` for a new export; refuse a folder that is not a model folder."""
+    if model_dir.exists():
+        if not (model_dir / METADATA_FILE).exists() and any(model_dir.iterdir()):
+            raise SchemaError(
+                f"'{model_dir}' exists and is not a mooring model folder; choose another output"
+            )
+        shutil.rmtree(model_dir)
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def quiet_export() -> Iterator[None]:
+    """Silence TensorFlow's note that names like 'capital-gain' become Python-safe
+    parameter names: the signature keys keep the column names, so it is noise here."""
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
+
+
+def model_metadata(
+    spec: FeatureSpec, label: LabelEncoding, extra: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``mooring.json``'s content for a model of ``spec`` and ``label`` (any kind)."""
+    return {
+        "format": "mooring.model",
+        "version": FORMAT_VERSION,
+        "versions": versions(),
+        "kind": "mlp",
+        "task": label.task,
+        "label": label.to_dict(),
+        "label_vocabulary": list(label.vocabulary),
+        "positive_class": label.positive,
+        "threshold": 0.5,
+        "feature_spec": spec.to_dict(),
+        "feature_spec_hash": spec.fingerprint(),
+        "schema_hash": spec.schema_fingerprint,
+        "statistics_hash": spec.statistics_fingerprint,
+        "signature": signature_description(spec, label),
+        **(dict(extra) if extra else {}),
+    }
+
+
+def _op_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name)
