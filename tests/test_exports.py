@@ -6,15 +6,17 @@ import importlib
 
 import pytest
 
-LAZY_PACKAGES = ("mooring.serving", "mooring.contract")
+# The packages whose names are imported on first use: the top-level API (beside its errors
+# and version, imported at once) and the serving layer.
+LAZY_PACKAGES = ("mooring", "mooring.serving")
 
 
 @pytest.mark.parametrize("name", LAZY_PACKAGES)
 def test_a_lazy_package_hands_out_each_name_from_its_module(name: str) -> None:
     package = importlib.import_module(name)
     exports = package._EXPORTS
-    assert sorted(package.__all__) == sorted(exports)
-    for public in package.__all__:
+    assert set(exports) <= set(package.__all__)
+    for public in exports:
         value = getattr(package, public)
         assert getattr(importlib.import_module(exports[public]), public) is value, public
         assert vars(package)[public] is value  # kept: the next read is a plain lookup

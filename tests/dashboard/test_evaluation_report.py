@@ -89,12 +89,3 @@ def test_multiclass_and_regression_reports(tmp_path: Path) -> None:
         data["metrics"]["mae"] == np.float64(0.1).item() or abs(data["metrics"]["mae"] - 0.1) < 1e-9
     )
     assert data["threshold_sweep"] is None
-
-
-def test_public_api_is_complete() -> None:
-    import mooring.evaluation as evaluation
-
-    assert all(hasattr(evaluation, name) for name in evaluation.__all__)
-    assert {"evaluate", "decide", "compare", "EvaluationResult", "GateDecision"} <= set(
-        evaluation.__all__
-    )
