@@ -49,7 +49,7 @@ from mooring.serving._metrics import CONTENT_TYPE_LATEST
 from mooring.serving._models import ModelManager, Slot
 from mooring.serving._predict import Call, Predictor
 from mooring.serving._protocols import tfserving, v2
-from mooring.serving._routes import Match, prediction
+from mooring.serving._routes import Match, is_prediction_path, prediction
 from mooring.serving._sources import RegistrySource
 from mooring.serving._state import ServerState
 
@@ -210,7 +210,7 @@ class Endpoints:
     # -- the fast path (mooring.serving._fastpath) ----------------------------------------
     def takes(self, path: str) -> bool:
         """Whether a ``POST`` to ``path`` is a prediction these endpoints answer."""
-        return prediction("POST", path) is not None
+        return is_prediction_path(path)
 
     def _fast_ctx(self, request: FastRequest) -> tuple[_Ctx, Callable[[_Ctx], Awaitable[Response]]]:
         match = prediction(request.method, request.path)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ROUTES", "Match", "RouteSpec", "is_prediction", "prediction"]
+__all__ = ["ROUTES", "Match", "RouteSpec", "is_prediction", "is_prediction_path", "prediction"]
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,18 @@ class RouteSpec:
         return self.path.split("{", 1)[0]
 
 
-@dataclass(frozen=True)
 class Match:
-    """A prediction's route and the path after its prefix (the handler's ``rest``)."""
+    """A prediction's route and the path after its prefix (the handler's ``rest``).
 
-    route: RouteSpec
-    rest: str
+    A plain class with slots: one is made per prediction, and a frozen dataclass costs
+    three times as much to build.
+    """
+
+    __slots__ = ("rest", "route")
+
+    def __init__(self, route: RouteSpec, rest: str) -> None:
+        self.route = route
+        self.rest = rest
 
 
 #: Every endpoint, in the order Starlette tries them (the feedback route before the TF
@@ -86,12 +92,24 @@ def prediction(method: str, path: str) -> Match | None:
         >>> prediction("GET", "/v1/models/m:predict") is None
         True
     """
-    if method != "POST":
-        return None
-    for prefix, endings, route in _PREDICTING:
-        if path.startswith(prefix) and path.endswith(endings) and len(path) > len(prefix):
-            return Match(route, path[len(prefix) :])
+    if method == "POST":
+        for prefix, endings, route in _PREDICTING:
+            if path.endswith(endings) and path.startswith(prefix) and len(path) > len(prefix):
+                return Match(route, path[len(prefix) :])
     return None
+
+
+def is_prediction_path(path: str) -> bool:
+    """Whether a ``POST`` to ``path`` is a prediction (:func:`prediction` without a match).
+
+    Example:
+        >>> is_prediction_path("/v1/models/m:regress"), is_prediction_path("/metrics")
+        (True, False)
+    """
+    for prefix, endings, _ in _PREDICTING:
+        if path.endswith(endings) and path.startswith(prefix) and len(path) > len(prefix):
+            return True
+    return False
 
 
 def is_prediction(method: bytes, url: bytes) -> bool:
@@ -103,8 +121,9 @@ def is_prediction(method: bytes, url: bytes) -> bool:
     """
     if method != b"POST":
         return False
-    path = url.split(b"?", 1)[0]
+    if b"?" in url:
+        url = url.split(b"?", 1)[0]
     for prefix, endings in _PREDICTING_BYTES:
-        if path.startswith(prefix) and path.endswith(endings) and len(path) > len(prefix):
+        if url.endswith(endings) and url.startswith(prefix) and len(url) > len(prefix):
             return True
     return False
