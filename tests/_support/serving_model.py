@@ -3,7 +3,8 @@
 Inputs ``age``, ``hours-per-week`` (float32, NaN = missing) and ``workclass``, ``sex``
 (string, "" = missing); outputs ``probabilities`` [n, 2], ``class_ids``,
 ``classes``. Built with Keras preprocessing layers and exported with
-``keras.export.ExportArchive`` exactly as the training layer exports.
+``keras.export.ExportArchive`` exactly as the training layer exports. A regression
+model with the same inputs (output ``value``) is built the same way.
 """
 
 from __future__ import annotations
@@ -150,5 +151,34 @@ def _export(
     archive.track(model)
     archive.add_endpoint(name="serving_default", fn=serve, input_signature=[signature])
     archive.write_out(str(folder), verbose=False)
+    (folder / "mooring.json").write_text(json.dumps(metadata), encoding="utf-8")
+    return folder
+
+
+def build_regression_model_dir(folder: Path) -> Path:
+    """A regression model with the same inputs: ``value`` = ``age`` / 2 (NaN as 0)."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    inputs = {
+        name: keras.Input(shape=(), dtype="float32" if name in NUMERIC else "string", name=name)
+        for name in (*NUMERIC, *STRINGS)
+    }
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Reshape((1,))(inputs["age"])))
+
+    def serve(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        age = features["age"]
+        return {"value": tf.where(tf.math.is_nan(age), tf.zeros_like(age), age) / 2.0}
+
+    signature = {
+        name: tf.TensorSpec([None], tf.float32 if name in NUMERIC else tf.string, name=name)
+        for name in (*NUMERIC, *STRINGS)
+    }
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[signature])
+    archive.write_out(str(folder), verbose=False)
+    metadata = {"format": "mooring.model", "task": "regression", "label_vocabulary": []}
     (folder / "mooring.json").write_text(json.dumps(metadata), encoding="utf-8")
     return folder

@@ -30,9 +30,14 @@ from mooring._tracing import Tracing
 from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
 from mooring.formats._columns import describe, loads
 from mooring.serving._door import ARRIVED
-from mooring.serving._errors import InvalidRequestError, OverloadedError, UnauthorizedError
+from mooring.serving._errors import (
+    InvalidRequestError,
+    ModelUnavailableError,
+    OverloadedError,
+    UnauthorizedError,
+)
 from mooring.serving._fastpath import FastRequest
-from mooring.serving._feedback import parse_feedback
+from mooring.serving._feedback import LabelDomain, label_domain, parse_feedback
 from mooring.serving._http import (
     CLIENT_CLOSED,
     JSON,
@@ -392,6 +397,12 @@ class Endpoints:
         return await self.guarded(request, "feedback", self._feedback)
 
     async def _feedback(self, ctx: _Ctx) -> Response:
+        """Store a batch of labels, each checked against the production model's labels.
+
+        A label that is not one of them refuses the whole batch (400, nothing stored).
+        While no production version is loaded, or where its ``mooring.json`` records no
+        classes, labels are not checked against the model (any class name or finite number).
+        """
         # ctx.model stays unset: labels are not predictions and stay out of request metrics.
         request = ctx.starlette()
         manager = self.state.manager(request.path_params["name"])
@@ -412,7 +423,7 @@ class Endpoints:
                 f"label feedback takes Content-Type: {JSON}, got {describe(kind or None)}"
             )
         body = loads(await read_body(ctx.asgi_receive(), ctx.raw_headers, cfg.body_limit_bytes))
-        labels = parse_feedback(body)
+        labels = parse_feedback(body, _label_domain(manager))
         accepted = await asyncio.to_thread(store.write, manager.name, labels)
         return json_response({"model": manager.name, "accepted": accepted})
 
@@ -512,3 +523,12 @@ class Endpoints:
         assert deployment is not None
         await self.state.apply_deployment(manager.name, deployment)
         return json_response({"deployment": deployment.to_dict(), "status": manager.status()})
+
+
+def _label_domain(manager: ModelManager) -> LabelDomain | None:
+    """The labels the production model takes; None while no production version is loaded."""
+    try:
+        model = manager.model_for_metadata()
+    except ModelUnavailableError:
+        return None
+    return label_domain(model.metadata, f"model '{model.name}' version {model.version}")
