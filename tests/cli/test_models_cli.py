@@ -21,7 +21,7 @@ from tests._support.artifacts import (
     make_model_dir,
     tamper,
 )
-from tests._support.audit import rewrite_audit
+from tests._support.audit import HEX_KEY, rewrite_audit
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_audit_verify_exit_codes(
     out = capsys.readouterr()
     assert "cannot verify the audit log: no audit key" in out.err
     assert "set MOORING_AUDIT_KEY" in out.err and "Traceback" not in out.out + out.err
-    monkeypatch.setenv("MOORING_AUDIT_KEY", "k" * 32)
+    monkeypatch.setenv("MOORING_AUDIT_KEY", HEX_KEY)
     assert main(["audit", "verify", *reg_args]) == 1
     assert "event 3 (unsealed)" in capsys.readouterr().out
     assert main(["audit", "seal", *reg_args, "-r", "keyed audit"]) == 0

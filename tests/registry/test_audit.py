@@ -6,13 +6,14 @@ import itertools
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, delete, text, update
+from sqlalchemy import delete, text, update
 
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._audit import GENESIS_HASH, event_hash, verify_chain
 from mooring.registry._sql.tables import audit_events
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
+from tests._support.audit import chain_problems, run_sql, state_messages
 
 
 @pytest.fixture
@@ -31,13 +32,6 @@ def audited(registry: Registry, tmp_path: Path) -> Registry:
     return registry
 
 
-def _sql(db_url: str, statement: object) -> None:
-    engine = create_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(statement)  # type: ignore[call-overload]
-    engine.dispose()
-
-
 def test_intact_chain_verifies(audited: Registry) -> None:
     report = audited.verify_audit()
     assert report.ok and report.events == 6 and report.head_seq == 6
@@ -47,7 +41,7 @@ def test_intact_chain_verifies(audited: Registry) -> None:
 
 
 def test_edited_row_is_named(audited: Registry, db_url: str) -> None:
-    _sql(db_url, update(audit_events).where(audit_events.c.seq == 4).values(reason="nothing"))
+    run_sql(db_url, update(audit_events).where(audit_events.c.seq == 4).values(reason="nothing"))
     report = audited.verify_audit()
     assert not report.ok
     assert [(p.seq, p.kind) for p in report.problems] == [(4, "edited")]
@@ -55,23 +49,31 @@ def test_edited_row_is_named(audited: Registry, db_url: str) -> None:
 
 
 def test_deleted_row_is_named(audited: Registry, db_url: str) -> None:
-    _sql(db_url, delete(audit_events).where(audit_events.c.seq == 3))
+    run_sql(db_url, delete(audit_events).where(audit_events.c.seq == 3))
     report = audited.verify_audit()
-    assert [(p.seq, p.kind) for p in report.problems] == [(4, "deleted")]
+    assert chain_problems(report) == [(4, "deleted")]
     assert "audit event(s) 3 before event 4 were deleted" in report.problems[0].message
+    # What the deleted event did is no longer explained either.
+    [unexplained] = state_messages(report)
+    assert "version 3 is in table versions, but no event registered it" in unexplained
 
 
 def test_deleted_last_row_is_named(audited: Registry, db_url: str) -> None:
-    _sql(db_url, delete(audit_events).where(audit_events.c.seq == 6))
+    run_sql(db_url, delete(audit_events).where(audit_events.c.seq == 6))
     report = audited.verify_audit()
-    assert [(p.seq, p.kind) for p in report.problems] == [(6, "deleted")]
+    assert chain_problems(report) == [(6, "deleted")]
+    # The canary it deployed is no longer explained either (nor its weight, nor its alias).
+    canary, weight, alias = state_messages(report)
+    assert "the canary version is 3 in table deployments, but the audit events explain " in canary
+    assert "explain none (event 4, promote)" in canary
+    assert "the canary weight is 20" in weight and "alias 'canary' points at version 3" in alias
 
 
 def test_reordered_rows_are_named(audited: Registry, db_url: str) -> None:
     # Swap the positions of events 2 and 3 (via a free sequence number).
-    _sql(db_url, text("UPDATE audit_events SET seq = 1000 WHERE seq = 2"))
-    _sql(db_url, text("UPDATE audit_events SET seq = 2 WHERE seq = 3"))
-    _sql(db_url, text("UPDATE audit_events SET seq = 3 WHERE seq = 1000"))
+    run_sql(db_url, text("UPDATE audit_events SET seq = 1000 WHERE seq = 2"))
+    run_sql(db_url, text("UPDATE audit_events SET seq = 2 WHERE seq = 3"))
+    run_sql(db_url, text("UPDATE audit_events SET seq = 3 WHERE seq = 1000"))
     report = audited.verify_audit()
     kinds = {(p.seq, p.kind) for p in report.problems}
     assert (2, "reordered") in kinds
@@ -81,9 +83,9 @@ def test_reordered_rows_are_named(audited: Registry, db_url: str) -> None:
 
 def test_renumbered_deletion_is_caught(audited: Registry, db_url: str) -> None:
     # Delete event 3 and renumber 4-6 down so the sequence has no gap.
-    _sql(db_url, delete(audit_events).where(audit_events.c.seq == 3))
+    run_sql(db_url, delete(audit_events).where(audit_events.c.seq == 3))
     for seq in (4, 5, 6):
-        _sql(db_url, update(audit_events).where(audit_events.c.seq == seq).values(seq=seq - 1))
+        run_sql(db_url, update(audit_events).where(audit_events.c.seq == seq).values(seq=seq - 1))
     report = audited.verify_audit()
     assert (3, "deleted") in {(p.seq, p.kind) for p in report.problems}
 

@@ -21,7 +21,13 @@ from mooring.registry import Registry
 from mooring.registry._audit import KEY_ENV, load_audit_key
 from mooring.registry._sql.tables import audit_events
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
-from tests._support.audit import cut_last_event, rewrite_audit
+from tests._support.audit import (
+    HEX_KEY,
+    chain_problems,
+    cut_last_event,
+    rewrite_audit,
+    state_messages,
+)
 
 KEY = bytes(range(32))
 OTHER_KEY = b"not the key, but 32 bytes long!!"
@@ -93,10 +99,13 @@ def test_a_cut_log_with_its_head_moved_back_is_caught_against_an_anchored_head(
     assert anchor.startswith("5:") and len(anchor) == 2 + 64
     cut_last_event(db_url)
     # Two statements, no key needed: the chain alone cannot tell (the README says so)...
-    assert keyed.verify_audit().ok
-    # ...a head anchored elsewhere can.
+    report = keyed.verify_audit()
+    assert chain_problems(report) == []
+    # ...though the canary the cut event deployed is no longer explained by the events...
+    assert "the canary version is 3 in table deployments" in state_messages(report)[0]
+    # ...and a head anchored elsewhere names the cut.
     report = keyed.verify_audit(expect_head=anchor)
-    assert [(p.seq, p.kind) for p in report.problems] == [(5, "deleted")]
+    assert chain_problems(report) == [(5, "deleted")]
     assert "cut short" in report.problems[0].message
     with pytest.raises(UsageError, match=r"SEQ:HASH"):
         keyed.verify_audit(expect_head="5:nothex")
@@ -186,12 +195,102 @@ def test_the_key_file_is_created_private_and_the_environment_wins(
     assert key is not None and len(key) == 32
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert load_audit_key(path, create=True) == key  # kept, not replaced
-    monkeypatch.setenv(KEY_ENV, "a-secret-from-the-vault")
-    assert load_audit_key(path, create=True) == b"a-secret-from-the-vault"
-    monkeypatch.setenv(KEY_ENV, "short")
-    with pytest.raises(UsageError, match=r"at least 16"):
-        load_audit_key(path, create=True)
-    monkeypatch.delenv(KEY_ENV)
-    path.write_text("not hex\n")
-    with pytest.raises(UsageError, match=r"does not hold a hex key"):
-        load_audit_key(path, create=True)
+    # The variable holds the same text as the file, and wins over it.
+    monkeypatch.setenv(KEY_ENV, HEX_KEY)
+    assert load_audit_key(path, create=True) == bytes.fromhex(HEX_KEY)
+    monkeypatch.setenv(KEY_ENV, path.read_text())  # with the file's newline
+    assert load_audit_key(None, create=False) == key
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ("a-secret-from-the-vault", r"got 23 characters, not all of them hex digits"),
+        ("REPLACE-ME", r"got 10 characters, not all of them hex digits"),
+        (HEX_KEY[:-2], r"got 62 characters;"),
+        (HEX_KEY + "00", r"got 66 characters;"),
+        ("text:short", r"text: and a secret of 5 characters"),
+    ],
+)
+def test_a_malformed_key_in_the_environment_is_named_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, value: str, found: str
+) -> None:
+    monkeypatch.setenv(KEY_ENV, value)
+    named = rf"^{KEY_ENV} (does not hold an audit key|holds).*{found}"
+    with pytest.raises(UsageError, match=named):
+        load_audit_key(None, create=False)
+    with pytest.raises(UsageError, match=r"token_hex\(32\)") as raised:
+        load_audit_key(None, create=False)
+    assert value not in str(raised.value)  # the secret is not echoed
+
+
+def test_a_malformed_key_file_is_named_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "audit.key"
+    for text, found in (("not hex\n", "not all of them hex digits"), ("ab" * 16, "got 32")):
+        path.write_text(text)
+        with pytest.raises(
+            UsageError,
+            match=rf"audit key file '.*audit\.key' does not hold an audit key: expected 64 hex "
+            rf"digits .*{found}.*restore the file from a backup",
+        ):
+            load_audit_key(path, create=True)
+
+
+def test_the_key_file_moved_into_the_environment_verifies_and_extends_the_log(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_path = tmp_path / "home" / "audit.key"
+    with Registry.open(db_url, artifacts=tmp_path / "artifacts", audit_key_file=key_path) as reg:
+        _events(reg, tmp_path / "src")
+    monkeypatch.setenv(KEY_ENV, key_path.read_text().strip())
+    key_path.unlink()  # the variable alone, as a server from a secret store has it
+    with Registry.open(db_url, artifacts=tmp_path / "artifacts") as reg:
+        assert reg.verify_audit(require_key=True).ok
+        reg.set_alias("income", "champion", version=2)
+        report = reg.verify_audit(require_key=True)
+        assert report.ok and report.keyed and report.events == 6
+
+
+def test_a_malformed_key_in_the_environment_is_refused_before_any_verdict(
+    keyed: Registry, monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(KEY_ENV, HEX_KEY[:40])
+    with Registry.open(db_url, artifacts=tmp_path / "artifacts") as reg:
+        with pytest.raises(UsageError, match=rf"{KEY_ENV} does not hold an audit key"):
+            reg.verify_audit(require_key=True)
+        with pytest.raises(UsageError, match=rf"{KEY_ENV} does not hold an audit key"):
+            reg.set_alias("income", "champion", version=2)
+    assert [e.seq for e in keyed.history()] == [1, 2, 3, 4, 5]
+
+
+def test_a_log_keyed_with_the_variables_raw_text_by_an_older_mooring_keeps_working(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An older mooring took MOORING_AUDIT_KEY's text itself as the key.
+    with Registry.open(
+        db_url, artifacts=tmp_path / "artifacts", audit_key=HEX_KEY.encode()
+    ) as older:
+        _events(older, tmp_path / "src")
+    monkeypatch.setenv(KEY_ENV, HEX_KEY)
+    with Registry.open(db_url, artifacts=tmp_path / "artifacts") as reg:
+        assert reg.verify_audit(require_key=True).ok
+        reg.set_alias("income", "champion", version=2)  # extended with the key it carries
+        assert reg.verify_audit(require_key=True).ok
+    with Registry.open(
+        db_url, artifacts=tmp_path / "artifacts", audit_key=HEX_KEY.encode()
+    ) as older:
+        assert older.verify_audit().ok and older.history()[-1].action == "alias"
+
+
+def test_a_non_hex_secret_an_older_mooring_keyed_the_log_with_is_given_as_text(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "a-secret-from-the-vault"
+    with Registry.open(db_url, artifacts=tmp_path / "artifacts", audit_key=secret.encode()) as old:
+        _events(old, tmp_path / "src")
+    monkeypatch.setenv(KEY_ENV, secret)
+    with Registry.open(db_url, artifacts=tmp_path / "artifacts") as reg:
+        with pytest.raises(UsageError, match=rf"plain text, keep it as {KEY_ENV}=text:VALUE"):
+            reg.verify_audit(require_key=True)
+        monkeypatch.setenv(KEY_ENV, f"text:{secret}")
+        assert reg.verify_audit(require_key=True).ok

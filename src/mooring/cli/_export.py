@@ -78,7 +78,12 @@ def lite_command(
     from mooring.registry import Registry
 
     cfg = load_config(config)
-    reg = Registry.open(registry, artifacts=artifacts) if registry else Registry.from_config(cfg)
+    if registry:  # the database named, the project's audit key kept
+        from mooring.cli._models import open_by_url
+
+        reg = open_by_url(registry, artifacts, cfg)
+    else:
+        reg = Registry.from_config(cfg)
     with reg:
         # An unknown model or version is named before TensorFlow is imported.
         reg.get(name, version=version, alias=alias)

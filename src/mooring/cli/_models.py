@@ -13,15 +13,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json, seconds_option
-from mooring.config import load_config
+from mooring.config import MooringConfig, load_config
 from mooring.errors import UsageError
 from mooring.formats._gate import UNGATED
 from mooring.registry import Deployment, ModelVersion, Registry
-from mooring.registry._records import AuditReport
+from mooring.registry._audit import key_file
+from mooring.registry._records import AuditProblem, AuditReport
 
 models_app = typer.Typer(
     help="Registered model versions: list, inspect, promote, roll back, archive.",
@@ -64,10 +66,15 @@ VersionArg = Annotated[int, typer.Argument(help="Version number.")]
 
 
 def open_registry(registry: str | None, artifacts: str | None, config: Path | None) -> Registry:
-    """The registry named on the command line, by environment, or by the project file."""
-    if registry:
-        return Registry.open(registry, artifacts=artifacts)
+    """The registry named on the command line, by environment, or by the project file.
+
+    ``--registry`` (or ``MOORING_REGISTRY``) names the database only: with a project file
+    (``--config``, or ``mooring.toml`` here) the audit key still comes from it.
+    """
     path = config or Path("mooring.toml")
+    if registry:
+        project = load_config(path) if config is not None or path.is_file() else None
+        return open_by_url(registry, artifacts, project)
     if config is None and not path.is_file():
         raise UsageError(
             f"no registry given and no mooring.toml in {Path.cwd()}; pass --registry URL "
@@ -77,6 +84,13 @@ def open_registry(registry: str | None, artifacts: str | None, config: Path | No
     if artifacts:
         cfg.project.artifacts = artifacts
     return Registry.from_config(cfg)
+
+
+def open_by_url(url: str, artifacts: str | None, project: MooringConfig | None) -> Registry:
+    """The registry at ``url`` (artifacts as given, else next to a SQLite file), with the
+    audit key file of ``project`` when there is one: a URL changes the database, not the key."""
+    key_at = None if project is None else key_file(project)
+    return Registry.open(url, artifacts=artifacts, audit_key_file=key_at)
 
 
 def _blessed(mv: ModelVersion, *, long: bool = False) -> str:
@@ -480,8 +494,10 @@ def verify_command(
     expect_head: ExpectHeadOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the audit log's HMAC chain with the audit key; name every edited, deleted,
-    reordered or unkeyed event. Without the key it refuses (exit 2) rather than vouch."""
+    """Check the audit log's HMAC chain with the audit key, and replay its events against
+    the registry's versions, deployments and aliases; name every edited, deleted, reordered
+    or unkeyed event and every value no event explains (exit 1). Without the key it
+    refuses (exit 2) rather than vouch."""
     with open_registry(registry, artifacts, config) as reg:
         report: AuditReport = reg.verify_audit(expect_head=expect_head, require_key=True)
     if as_json:
@@ -489,7 +505,8 @@ def verify_command(
     elif report.ok:
         console.print(
             f"audit log intact: {report.events} events, HMAC chain verified with the audit key"
-            + (f", head {expect_head.strip()} still in it" if expect_head else ""),
+            + (f", head {expect_head.strip()} still in it" if expect_head else "")
+            + "; the events explain every version, deployment and alias",
             soft_wrap=True,  # one line, so the head can be copied whole
         )
         if report.legacy_events:
@@ -500,11 +517,14 @@ def verify_command(
     else:
         console.print(f"[bold red]audit log broken[/]: {len(report.problems)} problem(s)")
         for problem in report.problems:
-            console.print(
-                f"  - event {problem.seq} ({problem.kind}): {problem.message}", soft_wrap=True
-            )
+            console.print(f"  - {_where(problem)}: {escape(problem.message)}", soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _where(problem: AuditProblem) -> str:
+    """``event 7 (state)``, or ``state`` for a problem no event is behind."""
+    return f"event {problem.seq} ({problem.kind})" if problem.seq else problem.kind
 
 
 @audit_app.command("head", epilog="Example: mooring audit head -c mooring.toml >> anchors.txt")

@@ -49,9 +49,9 @@ class ProjectConfig(Section):
     )
     audit_key_file: str | None = Field(
         None,
-        description="File holding the audit log's HMAC key; default <home>/audit.key, "
-        "written by mooring init, else by the first write to a log with no keyed event "
-        "(mode 0600). MOORING_AUDIT_KEY wins over it.",
+        description="File holding the audit log's HMAC key as 64 hex digits; default "
+        "<home>/audit.key, written by mooring init, else by the first write to a log with no "
+        "keyed event (mode 0600). MOORING_AUDIT_KEY, holding the same text, wins over it.",
     )
 
     @field_validator("name")

@@ -19,6 +19,16 @@ keyed event follows them (its HMAC covers the link to the last of them, so they 
 no longer be rewritten without the key); a plain event after a keyed one is a
 problem. A writer refuses to extend a keyed chain without the key or with another
 key (:func:`writer_key`).
+
+The key has one encoding (:func:`parse_key`): 32 bytes as 64 hex digits, the same text
+in the key file and in ``MOORING_AUDIT_KEY``, so the file's content can be moved into
+the variable. Anything else is refused, naming where it came from. mooring used to
+take the variable's raw text as the key; a log keyed that way keeps working: with a
+hex value its raw bytes are the second candidate (:meth:`AuditKey.keys`, chosen by
+the HMAC the log carries), and any other value is given as ``text:VALUE``.
+
+The chain vouches for the events; :mod:`mooring.registry._audit_state` checks that
+the registry's tables hold what those events explain.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,17 +52,31 @@ from mooring.registry._records import AuditProblem, AuditReport
 __all__ = [
     "GENESIS_HASH",
     "KEY_ENV",
+    "KEY_HEX_DIGITS",
+    "LEGACY_TEXT_PREFIX",
     "AuditKey",
+    "chain_key",
     "event_hash",
     "key_file",
     "load_audit_key",
     "parse_head",
+    "parse_key",
     "verify_chain",
     "writer_key",
 ]
 
 #: The environment variable holding the audit key (it wins over the key file).
 KEY_ENV = "MOORING_AUDIT_KEY"
+
+#: The key's one encoding, in the key file and in ``MOORING_AUDIT_KEY``: 32 bytes as hex.
+KEY_HEX_DIGITS = 64
+
+#: ``MOORING_AUDIT_KEY=text:SECRET``: SECRET's own bytes, as mooring read the variable
+#: before it was hex (for logs keyed that way; at least :data:`LEGACY_TEXT_MIN` characters).
+LEGACY_TEXT_PREFIX = "text:"
+LEGACY_TEXT_MIN = 16
+
+_GENERATE = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
 #: The link of the very first event.
 GENESIS_HASH = "0" * 64
@@ -92,20 +117,58 @@ def key_file(cfg: MooringConfig) -> Path:
     return cfg.path(given) if given else cfg.home / "audit.key"
 
 
+def parse_key(text: str, source: str, *, legacy_text: bool = False) -> bytes:
+    """The audit key in its one encoding: :data:`KEY_HEX_DIGITS` hex digits (32 bytes),
+    surrounding whitespace ignored, in the key file and in ``MOORING_AUDIT_KEY`` alike.
+
+    ``source`` names where the text came from, for the error. With ``legacy_text``
+    (the environment variable only) ``text:SECRET`` is SECRET's own bytes: how mooring
+    read the variable before it was hex, kept for logs keyed that way.
+
+    Raises:
+        UsageError: not 64 hex digits (nor ``text:`` with 16 characters or more), naming
+            ``source``, what it holds (its length, never its content) and the fix.
+    """
+    if legacy_text and text.startswith(LEGACY_TEXT_PREFIX):
+        secret = text[len(LEGACY_TEXT_PREFIX) :]
+        if len(secret) >= LEGACY_TEXT_MIN:
+            return secret.encode()
+        raise UsageError(
+            f"{source} holds {LEGACY_TEXT_PREFIX} and a secret of {len(secret)} characters; "
+            f"the {LEGACY_TEXT_PREFIX} form is only for a log keyed with that text by an older "
+            f"mooring and needs at least {LEGACY_TEXT_MIN}; otherwise set {KEY_HEX_DIGITS} hex "
+            f"digits ({_GENERATE})"
+        )
+    digits = text.strip()
+    if len(digits) == KEY_HEX_DIGITS and all(c in string.hexdigits for c in digits):
+        return bytes.fromhex(digits)
+    odd = ", not all of them hex digits" if any(c not in string.hexdigits for c in digits) else ""
+    fix = (
+        f"set {KEY_ENV} to the same text as the key file (e.g. {KEY_ENV}=$(cat "
+        f".mooring/audit.key)) or to a new key ({_GENERATE}); if an older mooring keyed this "
+        f"registry's log with the value as plain text, keep it as "
+        f"{KEY_ENV}={LEGACY_TEXT_PREFIX}VALUE"
+        if legacy_text
+        else f"restore the file from a backup (without the key the audit log cannot be "
+        f"verified), or set {KEY_ENV}"
+    )
+    raise UsageError(
+        f"{source} does not hold an audit key: expected {KEY_HEX_DIGITS} hex digits (32 "
+        f"bytes, as `mooring init` writes the key file), got {len(digits)} characters{odd}; "
+        f"{fix}"
+    )
+
+
 def load_audit_key(path: Path | None, *, create: bool) -> bytes | None:
-    """The audit key: ``MOORING_AUDIT_KEY`` if set, else the key file at ``path``.
+    """The audit key: ``MOORING_AUDIT_KEY`` if set, else the key file at ``path``; both
+    hold the same text (:func:`parse_key`).
 
     A missing key file is created (32 random bytes as hex, mode 0600, written
     atomically) when ``create`` is true; otherwise there is no key.
     """
     given = os.environ.get(KEY_ENV)
     if given:
-        if len(given) < 16:
-            raise UsageError(
-                f"{KEY_ENV} is {len(given)} characters; use a random secret of at least 16 "
-                "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
-            )
-        return given.encode()
+        return parse_key(given, KEY_ENV, legacy_text=True)
     if path is None:
         return None
     if not path.exists():
@@ -114,12 +177,22 @@ def load_audit_key(path: Path | None, *, create: bool) -> bytes | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, (secrets.token_hex(32) + "\n").encode())  # mode 0600 (mkstemp)
     try:
-        return bytes.fromhex(path.read_text(encoding="utf-8").strip())
-    except ValueError:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
-            f"the audit key file '{path}' does not hold a hex key; restore it from a backup "
-            f"(without the key the audit log cannot be verified), or set {KEY_ENV}"
+            f"the audit key file '{path}' cannot be read ({exc}); make it readable by this "
+            f"user, restore it from a backup, or set {KEY_ENV}"
         ) from None
+    return parse_key(text, f"the audit key file '{path}'")
+
+
+def _legacy_env_key() -> bytes | None:
+    """``MOORING_AUDIT_KEY``'s raw bytes when it is a hex key an older mooring would
+    have used as text: a log keyed that way is recognised by its HMAC (:meth:`AuditKey.keys`)."""
+    given = os.environ.get(KEY_ENV)
+    if not given or given.startswith(LEGACY_TEXT_PREFIX):
+        return None
+    return given.encode()
 
 
 @dataclass
@@ -142,6 +215,16 @@ class AuditKey:
         if self._loaded is None:
             self._loaded = load_audit_key(self.path, create=False)
         return self._loaded
+
+    def keys(self) -> tuple[bytes, ...]:
+        """The key (none without one), then, when it comes from ``MOORING_AUDIT_KEY``, the
+        variable's raw bytes: an older mooring keyed the log with those, and a log that
+        carries their HMAC is read and extended with them (:func:`chain_key`)."""
+        key = self.read()
+        if key is None:
+            return ()
+        legacy = None if self.given is not None else _legacy_env_key()
+        return (key,) if legacy is None or legacy == key else (key, legacy)
 
     def create(self) -> bytes | None:
         """The key, creating the key file when there is none (None without a key file)."""
@@ -171,6 +254,18 @@ class AuditKey:
         )
 
 
+def chain_key(rows: Sequence[Mapping[str, Any]], keys: Sequence[bytes]) -> bytes | None:
+    """Of the candidate ``keys`` (:meth:`AuditKey.keys`), the one whose HMAC the most
+    stored ``rows`` carry; the first on a tie (and for an empty log)."""
+    if len(keys) < 2:
+        return keys[0] if keys else None
+
+    def carried(key: bytes) -> int:
+        return sum(event_hash(**_fields(r, r["prev_hash"]), key=key) == r["hash"] for r in rows)
+
+    return max(keys, key=carried)
+
+
 def writer_key(
     source: AuditKey,
     head: Mapping[str, Any] | None,
@@ -191,8 +286,8 @@ def writer_key(
         UsageError: the log is keyed and no key was found.
         IntegrityError: the last event was not chained with this key.
     """
-    key = source.read()
-    if key is None:
+    keys = source.keys()
+    if not keys:
         suspects = rows() if source.path is not None else [] if head is None else [head]
         keyed = next((row for row in suspects if not _plain(row)), None)
         if keyed is None:
@@ -202,9 +297,10 @@ def writer_key(
             f"extended without its key: {source.missing()}"
         )
     if head is None or _plain(head):
-        return key
-    if event_hash(**_fields(head, head["prev_hash"]), key=key) == head["hash"]:
-        return key
+        return keys[0]
+    for key in keys:  # the key, then the raw text an older mooring keyed the log with
+        if event_hash(**_fields(head, head["prev_hash"]), key=key) == head["hash"]:
+            return key
     raise IntegrityError(
         f"the last audit event ({head['seq']}, {head['action']}) does not carry the HMAC of "
         f"the audit key from {source.where()}: it is not the key the log was written with, or "
@@ -250,8 +346,8 @@ def _fields(row: Mapping[str, Any], prev_hash: str) -> dict[str, Any]:
 def verify_chain(
     rows: Sequence[dict[str, Any]],
     *,
-    head_seq: int,
-    head_hash: str,
+    head_seq: int | None,
+    head_hash: str | None,
     key: bytes | None = None,
     expect_head: tuple[int, str] | None = None,
 ) -> AuditReport:
@@ -263,7 +359,8 @@ def verify_chain(
     before the registry had a key and followed by a keyed event (counted as
     ``legacy_events``); a plain event after a keyed one is ``unkeyed``, a plain prefix
     with no keyed event after it ``unsealed``. ``expect_head`` (seq, hash), anchored
-    elsewhere earlier, must still be in the chain.
+    elsewhere earlier, must still be in the chain. ``head_seq``/``head_hash`` None: the
+    recorded head is missing (a ``head`` problem; the report's ``head_seq`` is then 0).
     """
     problems: list[AuditProblem] = []
     position = {row["hash"]: row["seq"] for row in rows}
@@ -330,33 +427,7 @@ def verify_chain(
                 )
         expected_prev = row["hash"]
         expected_seq = seq + 1
-    last_seq = rows[-1]["seq"] if rows else 0
-    last_hash = rows[-1]["hash"] if rows else GENESIS_HASH
-    if head_seq > last_seq:
-        problems.append(
-            AuditProblem(
-                last_seq + 1,
-                "deleted",
-                f"audit event(s) {last_seq + 1}-{head_seq} at the end of the log were deleted",
-            )
-        )
-    elif head_seq < last_seq:
-        problems.append(
-            AuditProblem(
-                head_seq + 1,
-                "edited",
-                f"audit event(s) {head_seq + 1}-{last_seq} were added outside the registry "
-                f"(the recorded head of the chain is event {head_seq})",
-            )
-        )
-    elif head_hash != last_hash:
-        problems.append(
-            AuditProblem(
-                last_seq,
-                "edited",
-                f"audit event {last_seq} does not match the recorded head of the chain",
-            )
-        )
+    problems.extend(_head_problems(rows, head_seq, head_hash))
     if expect_head is not None:
         seq, digest = expect_head
         found = next((row for row in rows if row["seq"] == seq), None)
@@ -386,11 +457,58 @@ def verify_chain(
         )
     return AuditReport(
         events=len(rows),
-        head_seq=head_seq,
+        head_seq=head_seq or 0,
         problems=tuple(problems),
         keyed=key is not None,
         legacy_events=len(legacy),
     )
+
+
+def _head_problems(
+    rows: Sequence[Mapping[str, Any]], head_seq: int | None, head_hash: str | None
+) -> list[AuditProblem]:
+    """The last event against the recorded head (a cut or extended log), or the head's absence."""
+    last_seq = rows[-1]["seq"] if rows else 0
+    last_hash = rows[-1]["hash"] if rows else GENESIS_HASH
+    if head_seq is None or head_hash is None:
+        return [
+            AuditProblem(
+                last_seq,
+                "head",
+                "the recorded head of the chain (table audit_head, row id 1) is missing: it was "
+                "deleted outside the registry, so a cut end of the log cannot be told from the "
+                "chain alone, and writers refuse to write; restore the row from a backup, or, "
+                "once the last event is checked against a head anchored elsewhere (--expect-head)"
+                f", put it back: INSERT INTO audit_head (id, seq, hash) VALUES (1, {last_seq}, "
+                f"'{last_hash}')",
+            )
+        ]
+    if head_seq > last_seq:
+        return [
+            AuditProblem(
+                last_seq + 1,
+                "deleted",
+                f"audit event(s) {last_seq + 1}-{head_seq} at the end of the log were deleted",
+            )
+        ]
+    if head_seq < last_seq:
+        return [
+            AuditProblem(
+                head_seq + 1,
+                "edited",
+                f"audit event(s) {head_seq + 1}-{last_seq} were added outside the registry "
+                f"(the recorded head of the chain is event {head_seq})",
+            )
+        ]
+    if head_hash != last_hash:
+        return [
+            AuditProblem(
+                last_seq,
+                "edited",
+                f"audit event {last_seq} does not match the recorded head of the chain",
+            )
+        ]
+    return []
 
 
 def _span(seqs: Sequence[int]) -> str:

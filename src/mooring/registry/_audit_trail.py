@@ -34,8 +34,10 @@ class AuditTrail:
     def verify_audit(
         self, *, expect_head: str | None = None, require_key: bool = False
     ) -> AuditReport:
-        """Check the audit chain (HMAC with the audit key); ``expect_head`` (``"SEQ:HASH"``
-        from :meth:`audit_head`) must still be in it; ``require_key``: refuse without a key."""
+        """Check the audit chain (HMAC with the audit key), and that the registry's
+        versions, deployments and aliases are what its events explain (``state`` problems
+        name the rest); ``expect_head`` (``"SEQ:HASH"`` from :meth:`audit_head`) must still
+        be in the chain; ``require_key``: refuse without a key."""
         anchor = parse_head(expect_head) if expect_head is not None else None
         return self.store.verify_audit(expect_head=anchor, require_key=require_key)
 

@@ -225,10 +225,17 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class AuditProblem:
-    """A place where the audit chain is broken: which event, what kind, what it means."""
+    """A place where the audit chain is broken, or where the registry holds what its
+    events do not explain: which event, what kind, what it means and how to fix it.
+
+    Kinds: ``edited``, ``deleted``, ``reordered``, ``unkeyed``, ``unsealed`` (the chain);
+    ``head`` (the recorded head's row is missing); ``state`` (a version, deployment or
+    alias no event explains; ``seq`` is the event whose result was overridden, 0 when
+    none was).
+    """
 
     seq: int
-    kind: str  # "edited" | "deleted" | "reordered" | "unkeyed" | "unsealed"
+    kind: str
     message: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,7 +245,7 @@ class AuditProblem:
 
 @dataclass(frozen=True)
 class AuditReport:
-    """Result of verifying the audit chain."""
+    """Result of verifying the audit chain and the registry's state against it."""
 
     events: int
     head_seq: int
@@ -251,7 +258,8 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        """True when every event matches its hash and the links are intact."""
+        """True when every event matches its hash, the links are intact and the events
+        explain every version, deployment and alias."""
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:

@@ -94,8 +94,9 @@ class Registry(Attachments, AuditTrail):
         SQLite database (required for PostgreSQL). ``storage_options`` go to fsspec
         (e.g. ``{"client_kwargs": {"endpoint_url": ...}}`` for S3). ``cache_dir``
         holds verified downloads from remote stores. The audit chain is an HMAC chain
-        keyed by ``audit_key``, else ``MOORING_AUDIT_KEY``, else ``audit_key_file``
-        (created, mode 0600, by the first write to a log that is not keyed yet); with
+        keyed by ``audit_key``, else ``MOORING_AUDIT_KEY``, else ``audit_key_file`` (both
+        64 hex digits, the same text; the file is created, mode 0600, by the first write
+        to a log that is not keyed yet); with
         none of them events are chained with plain sha256 and a keyed log refuses writes
         (:class:`~mooring.registry._audit.AuditKey`).
         """

@@ -201,12 +201,15 @@ class Store(ABC):
     def verify_audit(
         self, *, expect_head: tuple[int, str] | None = None, require_key: bool = False
     ) -> AuditReport:
-        """Check the audit log's hash chain (and that ``expect_head`` is still in it);
-        ``require_key``: refuse (UsageError, saying how to provide it) without the key."""
+        """Check the audit log's hash chain (and that ``expect_head`` is still in it), then
+        that the versions, deployments and aliases are what its events explain, from one
+        snapshot; ``require_key``: refuse (UsageError, saying how to provide it) without
+        the key."""
 
     @abstractmethod
     def audit_head(self) -> tuple[int, str]:
-        """The chain's head: the last event's sequence number and hash."""
+        """The chain's head: the last event's sequence number and hash (IntegrityError
+        when its row is missing)."""
 
     @abstractmethod
     def seal_audit(self, *, actor: str, reason: str | None) -> AuditReport:

@@ -50,7 +50,8 @@ from mooring.registry._sql.attached import attach, attached_keys, select_artifac
 from mooring.registry._sql.audit import (
     audit_rows,
     head_row,
-    read_head,
+    lock_head,
+    require_head,
     select_events,
     verify_rows,
 )
@@ -64,7 +65,6 @@ from mooring.registry._sql.rows import (
 )
 from mooring.registry._sql.tables import (
     aliases,
-    audit_head,
     deployments,
     models,
     versions,
@@ -127,11 +127,7 @@ class SqlStore(Store):
             if self._sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
-                head = conn.execute(
-                    select(audit_head.c.seq, audit_head.c.hash)
-                    .where(audit_head.c.id == 1)
-                    .with_for_update()
-                ).one()  # locks the head: writers append one at a time
+                head = lock_head(conn)  # writers append one at a time
                 rows = partial(audit_rows, conn)  # read only when there is no key yet
                 key = writer_key(self._audit_key, head_row(conn, head.seq), rows)
                 tx = WriteTransaction(conn, head.seq, head.hash, key)
@@ -254,15 +250,18 @@ class SqlStore(Store):
     def verify_audit(
         self, *, expect_head: tuple[int, str] | None = None, require_key: bool = False
     ) -> AuditReport:
-        key = self._audit_key.read()
-        if key is None and require_key:
+        keys = self._audit_key.keys()
+        if not keys and require_key:
             raise UsageError(f"cannot verify the audit log: {self._audit_key.missing()}")
-        with self._read() as conn, conn.begin():
-            return verify_rows(conn, key, expect_head)
+        with self._read() as conn:
+            if not self._sqlite:  # the events and the tables from one snapshot
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                return verify_rows(conn, keys, expect_head)
 
     def audit_head(self) -> tuple[int, str]:
         with self._read() as conn:
-            return read_head(conn)
+            return require_head(conn)
 
     def seal_audit(self, *, actor: str, reason: str | None) -> AuditReport:
         with self._write() as tx:
