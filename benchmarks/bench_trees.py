@@ -52,10 +52,10 @@ asserted.
 
 Usage::
 
-    git worktree add /tmp/before <commit>     # the tree before the change
-    python benchmarks/bench_trees.py before=/tmp/before after=.        # ~5 minutes
-    python benchmarks/bench_trees.py before=/tmp/before after=. --rounds 3 --duration 4
-    python benchmarks/bench_trees.py a=/tmp/before b=/tmp/before       # the harness's noise
+    git worktree add ../before <commit>     # the tree before the change
+    python benchmarks/bench_trees.py before=../before after=.        # ~5 minutes
+    python benchmarks/bench_trees.py before=../before after=. --rounds 3 --duration 4
+    python benchmarks/bench_trees.py a=../before b=../before       # the harness's noise
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def parse_trees(specs: list[str]) -> list[Tree]:
             raise SystemExit(f"{name}: {root} has no src/mooring/__init__.py")
         trees.append(Tree(name, root))
     if len(trees) < 2:
-        raise SystemExit("name at least two trees, e.g. before=/tmp/before after=.")
+        raise SystemExit("name at least two trees, e.g. before=../before after=.")
     return trees
 
 
