@@ -322,7 +322,7 @@ def test_pipelined_requests_are_answered_in_order(door: ServerThread) -> None:
 def test_a_pipelining_flood_is_answered_in_order_up_to_the_cap(door: ServerThread) -> None:
     # 500 tiny requests in one write: read a slice at a time, answered in order; a slice
     # holding more than max_pipelined (4) of them ends the connection after what it queued.
-    small = b"GET /v2/health/live HTTP/1.1\r\n\r\n"
+    small = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
     with RawConnection(door.port) as conn:
         conn.send(small * 500)
         answered = 0
@@ -394,7 +394,7 @@ def test_overload_from_another_process_is_shed_and_memory_stays_bounded(
         assert out["answered"] == 2000 and set(out["statuses"]) <= {"200", "503"}, out
         assert server.memory_kib("VmHWM") - baseline < bound_kib
         # ...and so is a flood of 65,000 tiny ones, read a slice at a time.
-        tiny = b"GET /v2/health/live HTTP/1.1\r\n\r\n"
+        tiny = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
         out = server.flood(tiny, tmp_path, "--pipeline", "65000")
         assert out["answered"] == 65000 and out["statuses"] == {"200": 65000}, out
         grown = server.memory_kib("VmHWM") - baseline

@@ -2,7 +2,7 @@
 
 Overload has to be refused where it is cheapest, before the body is read and parsed:
 by the time the app's handler runs, the event loop has already paid for the request.
-So the door is uvicorn's HTTP protocol (httptools) with four guarantees added:
+So the door is uvicorn's HTTP protocol (httptools) with these guarantees added:
 
 * **Admission at arrival.** At most ``max_in_flight`` predictions (the routes
   :mod:`mooring.serving._routes` marks) are in the process at once. Past it, a
@@ -24,6 +24,15 @@ So the door is uvicorn's HTTP protocol (httptools) with four guarantees added:
   ``body_timeout_s`` of its headers; otherwise the connection is closed (with a 408
   when no answer is under way). Connections past ``max_connections`` are answered
   503 and closed.
+* **Request hygiene.** As a request's headers complete, before admission: an HTTP/1.1
+  request without a ``Host`` header, or any with more than one, is answered ``400``
+  (RFC 9112 §3.2); a ``Transfer-Encoding`` other than ``chunked`` alone is answered
+  ``501`` (RFC 9112 §6.1). Both close the connection (in turn, behind the answers of
+  its earlier requests). One pass over the headers does these checks and reads the
+  ``Content-Length`` the door needs anyway.
+* **A client that leaves is no error.** When a connection is lost, every request of it
+  still unanswered (the one being answered, and those pipelined behind it) is marked
+  disconnected, so its answer is dropped instead of written to a closed socket.
 
 It also writes a prediction's answer in one piece: uvicorn writes an answer's head
 when the app sends it and the body after, two writes (two ``send`` system calls) for
@@ -45,11 +54,13 @@ import asyncio
 import logging
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import httptools
+import orjson
 import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -224,6 +235,41 @@ def _refusal(door: Door, why: str) -> bytes:
     )
 
 
+_BOTH_LENGTHS = orjson.dumps(
+    {
+        "error": "the request has both Transfer-Encoding and Content-Length, which could be "
+        "read two ways: send one of them (Content-Length, or Transfer-Encoding: chunked)"
+    }
+)
+
+_CHUNKED_NOT_LAST = orjson.dumps(
+    {
+        "error": "the request's Transfer-Encoding is invalid (chunked must be its last coding, "
+        "and only once): send Transfer-Encoding: chunked alone, or a Content-Length"
+    }
+)
+
+
+def _bad_host(hosts: int) -> bytes:
+    if hosts == 0:
+        what = "the request has no Host header"
+    else:
+        what = f"the request has {hosts} Host headers"
+    return orjson.dumps(
+        {"error": f"{what}; HTTP/1.1 requires exactly one: send a single Host: <host>[:<port>]"}
+    )
+
+
+def _unknown_coding(coding: bytes) -> bytes:
+    shown = coding.decode("latin-1")[:100]
+    return orjson.dumps(
+        {
+            "error": f"Transfer-Encoding {shown!r} is not implemented: send the body with "
+            "Transfer-Encoding: chunked alone, or with a Content-Length"
+        }
+    )
+
+
 def _plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = None) -> bytes:
     head = [b"HTTP/1.1 ", status, b"\r\ncontent-type: application/json\r\n"]
     if retry_after is not None:
@@ -265,10 +311,23 @@ class _DoorProtocol(HttpToolsProtocol):
         self._refuse_all = len(self.connections) > limits.max_connections
         self._coalescing = _Coalescing(transport)
         self._overflowed = False
+        # The last request was refused and the connection ends with its answer: no more read.
+        self._ending = False
+        # This connection's requests through ASGI not yet answered, in order (the one being
+        # answered first): marked disconnected if the connection is lost.
+        self._unanswered: deque[Any] = deque()
         self.read_deadline: float | None = time.monotonic() + limits.header_timeout_s
         self.door.watch(self, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # uvicorn marks only the connection's last request (self.cycle) disconnected: one
+        # answering ahead of pipelined ones would write to the closed socket (uvloop raises,
+        # and uvicorn logs the app's traceback).
+        for cycle in self._unanswered:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+        self._unanswered.clear()
         self.pipeline.clear()
         self._held.clear()
         self.read_deadline = None
@@ -281,6 +340,7 @@ class _DoorProtocol(HttpToolsProtocol):
         cycle = self.cycle
         return (
             self._overflowed
+            or self._ending
             or bool(self.pipeline)
             or (cycle is not None and not cycle.more_body and not cycle.response_complete)
         )
@@ -310,8 +370,8 @@ class _DoorProtocol(HttpToolsProtocol):
             end = start + SLICE + self._body_left
             try:
                 self.parser.feed_data(view[start:end])
-            except httptools.HttpParserError:
-                self.send_400_response("Invalid HTTP request received.")
+            except httptools.HttpParserError as exc:
+                self._malformed(str(exc))
                 return
             except httptools.HttpParserUpgrade:
                 if self._should_upgrade():
@@ -335,19 +395,14 @@ class _DoorProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     # -- the fast path (mooring.serving._fastpath) ----------------------------------------
-    def _fast(self, arrived: float) -> FastRequest | None:
-        """The request as the door reads it itself, where it is plain enough (else None)."""
+    def _fast(self, arrived: float, declared: int) -> FastRequest | None:
+        """The request as the door reads it itself, where it is plain enough (else None).
+
+        ``declared``: its Content-Length, or -1 where it has none usable (see :meth:`_scan`).
+        """
         if self.door.fast is None or self.expect_100_continue or self.root_path:
             return None
-        declared = None
-        for name, value in self.headers:
-            if name == b"content-length":
-                if declared is not None or not value.isdigit():
-                    return None
-                declared = int(value)
-            elif name == b"transfer-encoding":
-                return None
-        if declared is None or declared > self.door.limits.body_limit_bytes:
+        if declared < 0 or declared > self.door.limits.body_limit_bytes:
             return None
         raw = self.url.split(b"?", 1)[0]
         if b"%" in raw:
@@ -360,8 +415,8 @@ class _DoorProtocol(HttpToolsProtocol):
         return FastRequest(self, path, self.headers, arrived, keep_alive, client)
 
     def on_headers_complete(self) -> None:
-        self._body_left = self._content_length()
-        if self._overflowed:
+        declared, refusal = self._scan()
+        if self._overflowed or self._ending:
             self.cycle = _ANSWERED  # type: ignore[assignment]
             return
         now = time.monotonic()
@@ -370,6 +425,9 @@ class _DoorProtocol(HttpToolsProtocol):
         cast("dict[str, Any]", self.scope)[ARRIVED] = now
         cycle = self.cycle
         pending = cycle is not None and not cycle.response_complete
+        if refusal is not None:
+            self._reject(*refusal, pending=pending)
+            return
         if pending and len(self.pipeline) >= limits.max_pipelined:
             # Past the cap: answer what is queued, then close; nothing more is read.
             self._overflowed = True
@@ -390,7 +448,7 @@ class _DoorProtocol(HttpToolsProtocol):
                 return
             else:
                 self.door.in_flight += 1
-                fast = self._fast(now)
+                fast = self._fast(now, declared)
                 if fast is not None:  # read and answered by the door (fastpath.py)
                     self.cycle = fast  # type: ignore[assignment]
                     return
@@ -400,6 +458,7 @@ class _DoorProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = self._app
+        self._track(self.cycle)
         if app is not self._app:
             # An admitted inference request's answer: its head goes out with its body.
             self.cycle.transport = self._coalescing  # type: ignore[assignment]
@@ -441,13 +500,67 @@ class _DoorProtocol(HttpToolsProtocol):
         self.door.in_flight += 1
         await self._run_admitted(scope, receive, send)
 
-    def _content_length(self) -> int:
+    def _scan(self) -> tuple[int, tuple[bytes, bytes] | None]:
+        """One pass over the request's headers, for everything the door reads of them.
+
+        Sets :attr:`_body_left` (how much body to hand the parser at once) and returns the
+        Content-Length the fast path may use (-1: none, repeated or not a number, or a
+        chunked body) and the refusal the request gets, if any: ``(status, body)``.
+        """
+        declared = -1
+        hosts = 0
+        coding: bytes | None = None
         for name, value in self.headers:
             if name == b"content-length":
-                return int(value) if value.isdigit() else 0
-            if name == b"transfer-encoding":
-                return SLICE * 16  # chunked: read on in larger slices
-        return 0
+                declared = int(value) if declared == -1 and value.isdigit() else -2
+            elif name == b"host":
+                hosts += 1
+            elif name == b"transfer-encoding":
+                coding = value if coding is None else coding + b", " + value
+        if coding is not None:
+            self._body_left = SLICE * 16  # chunked: read on in larger slices
+            if coding.strip().lower() != b"chunked":
+                return -1, (b"501 Not Implemented", _unknown_coding(coding))
+            declared = -1
+        else:
+            self._body_left = declared if declared > 0 else 0
+        if hosts != 1 and (hosts > 1 or self.parser.get_http_version() != "1.0"):
+            return -1, (b"400 Bad Request", _bad_host(hosts))
+        return (declared if declared >= 0 else -1), None
+
+    def _reject(self, status: bytes, body: bytes, *, pending: bool) -> None:
+        """Answer a malformed request ``status`` and close: now, or in turn behind this
+        connection's unanswered one. Nothing more of the connection is read."""
+        self._ending = True
+        if pending:
+            self.app = _Refusal(body, None, close=True, status=int(status[:3]))
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = self._app
+            self._track(self.cycle)
+            return
+        self.cycle = _ANSWERED  # type: ignore[assignment]
+        self.transport.write(_plain(status, body, close=True))
+        self.transport.close()
+
+    def _malformed(self, reason: str) -> None:
+        """The parser refused the bytes: 400 and close (a smuggling shape said as such)."""
+        if self.transport.is_closing():  # answered already, as its headers completed
+            return
+        if "Transfer-Encoding" in reason:
+            body = _BOTH_LENGTHS if "Content-Length" in reason else _CHUNKED_NOT_LAST
+            self.transport.write(_plain(b"400 Bad Request", body, close=True))
+            self.transport.close()
+            return
+        self.send_400_response("Invalid HTTP request received.")
+
+    def _track(self, cycle: Any) -> None:
+        """Keep a request going through ASGI until it is answered (for connection_lost)."""
+        unanswered = self._unanswered
+        while unanswered and unanswered[0].response_complete:
+            unanswered.popleft()
+        unanswered.append(cycle)
 
     def on_message_complete(self) -> None:
         self._body_left = 0
@@ -467,6 +580,7 @@ class _DoorProtocol(HttpToolsProtocol):
                 super().on_headers_complete()
             finally:
                 self.app = self._app
+            self._track(self.cycle)
             return
         self.cycle = _ANSWERED  # type: ignore[assignment]
         self.transport.write(self.door.refusal(why, close))
@@ -542,7 +656,8 @@ class _Coalescing:
         head = self.head
         if head is not None:
             self.head = None
-            self.transport.write(head)
+            if not self.transport.is_closing():  # the client may be gone
+                self.transport.write(head)
 
     def close(self) -> None:
         self.flush()
@@ -556,18 +671,23 @@ class _Coalescing:
 
 
 class _Refusal:
-    """The ASGI app of a 503 that waits its turn behind an unanswered pipelined request."""
+    """The ASGI app of a refusal (a 503, or a malformed request's 400 or 501) that waits its
+    turn behind an unanswered pipelined request."""
 
-    def __init__(self, body: bytes, retry_after: int, *, close: bool = False) -> None:
+    def __init__(
+        self, body: bytes, retry_after: int | None, *, close: bool = False, status: int = 503
+    ) -> None:
+        self.status = status
         self.headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(body)),
-            (b"retry-after", b"%d" % retry_after),
         ]
+        if retry_after is not None:
+            self.headers.append((b"retry-after", b"%d" % retry_after))
         if close:
             self.headers.append((b"connection", b"close"))
         self.body = body
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 503, "headers": self.headers})
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})

@@ -1,0 +1,324 @@
+"""HTTP hygiene at the door, probed as an attacker would: over raw sockets, on a real server.
+
+* ``Host`` is required on HTTP/1.1 (RFC 9112 §3.2): 400 and close, on every road.
+* A transfer coding other than ``chunked`` alone is not implemented (RFC 9112 §6.1): 501.
+* ``Transfer-Encoding`` with ``Content-Length`` (a smuggling shape) stays refused: 400.
+* A client that leaves (pipelined requests unanswered, a body half sent) is no error: no
+  traceback in the log, and the next client is answered as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import uvicorn
+
+from mooring.config import ServingConfig
+from mooring.serving import DirectorySource, build_app
+from mooring.serving._door import Door
+from tests._support.serve_process import RawConnection, raw_request
+from tests._support.server import NAME, ServerThread, free_port
+from tests._support.serving_model import row
+from tests._support.waiting import PATIENCE, wait_until
+
+PREDICT = f"/v1/models/{NAME}:predict"
+BODY = orjson.dumps({"instances": [row()]})
+LOGGERS = ("mooring.serving", "uvicorn.error")
+
+
+@pytest.fixture(scope="module")
+def served(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
+    cfg = ServingConfig(
+        warmup_requests=1,
+        deadline_ms=PATIENCE * 1000,
+        header_timeout_s=PATIENCE,
+        body_timeout_s=PATIENCE,
+    )
+    with ServerThread(build_app([DirectorySource(model_dirs["a"], NAME)], cfg)) as server:
+        server.wait_ready()
+        yield server
+
+
+def _head(method: str, path: str, *lines: str, version: str = "1.1") -> bytes:
+    return ("\r\n".join([f"{method} {path} HTTP/{version}", *lines]) + "\r\n\r\n").encode()
+
+
+def _post(*lines: str, version: str = "1.1", body: bytes = BODY) -> bytes:
+    length = f"Content-Length: {len(body)}"
+    return _head("POST", PREDICT, "Content-Type: application/json", length, *lines,
+                 version=version) + body  # fmt: skip
+
+
+def _refused_and_closed(conn: RawConnection, status: int) -> str:
+    """The answer's error, after checking its status and that the connection then closed."""
+    got, headers, body = conn.answer()
+    assert (got, headers.get("connection")) == (status, "close"), body
+    assert conn.closed()
+    error: str = orjson.loads(body)["error"]
+    return error
+
+
+# -- Host ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(_post(), id="prediction (the fast path)"),
+        pytest.param(_head("GET", f"/v1/models/{NAME}"), id="metadata (ASGI)"),
+        pytest.param(_post("Expect: 100-continue"), id="prediction (ASGI)"),
+    ],
+)
+def test_http11_without_host_is_400_on_every_road(
+    served: ServerThread, request_bytes: bytes
+) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(request_bytes)
+        error = _refused_and_closed(conn, 400)
+    assert "no Host header" in error and "send a single Host" in error
+
+
+def test_two_host_headers_are_400(served: ServerThread) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(_post("Host: a", "Host: b"))
+        error = _refused_and_closed(conn, 400)
+    assert "2 Host headers" in error
+
+
+def test_http10_without_host_is_still_answered(served: ServerThread) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(_post(version="1.0"))
+        status, _, body = conn.answer()
+    assert status == 200, body
+
+
+def test_a_pipelined_request_without_host_is_refused_in_turn(served: ServerThread) -> None:
+    """The requests ahead are answered first; the connection ends with the refusal."""
+    with RawConnection(served.port) as conn:
+        conn.send(
+            raw_request("POST", PREDICT, BODY) * 2 + _post() + raw_request("POST", PREDICT, BODY)
+        )
+        assert [conn.answer()[0] for _ in range(2)] == [200, 200]
+        assert "no Host header" in _refused_and_closed(conn, 400)
+
+
+# -- Transfer-Encoding ---------------------------------------------------------------------
+def _chunked(coding: str, *extra: str) -> bytes:
+    head = _head("POST", PREDICT, "Host: t", "Content-Type: application/json",
+                 f"Transfer-Encoding: {coding}", *extra)  # fmt: skip
+    return head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
+
+
+@pytest.mark.parametrize("coding", ["gzip, chunked", "identity", "br", "gzip"])
+def test_an_unknown_transfer_coding_is_501(served: ServerThread, coding: str) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(_chunked(coding))
+        error = _refused_and_closed(conn, 501)
+    assert f"Transfer-Encoding {coding!r}" in error
+    assert "chunked alone, or with a Content-Length" in error
+
+
+def test_two_transfer_encoding_headers_are_read_as_one_list(served: ServerThread) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(_chunked("gzip", "Transfer-Encoding: chunked"))
+        assert "'gzip, chunked'" in _refused_and_closed(conn, 501)
+
+
+@pytest.mark.parametrize("coding", ["chunked, gzip", "chunked, chunked"])
+def test_chunked_not_last_is_400(served: ServerThread, coding: str) -> None:
+    """RFC 9112 §6.3: a body whose length cannot be read is a 400 (the parser's refusal)."""
+    with RawConnection(served.port) as conn:
+        conn.send(_chunked(coding))
+        error = _refused_and_closed(conn, 400)
+    assert "chunked must be its last coding" in error
+
+
+@pytest.mark.parametrize("coding", ["chunked", "Chunked"])
+def test_chunked_alone_is_answered(served: ServerThread, coding: str) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(_chunked(coding))
+        status, _, body = conn.answer()
+    assert status == 200, body
+
+
+@pytest.mark.parametrize("first", ["Transfer-Encoding", "Content-Length"])
+def test_transfer_encoding_with_content_length_stays_refused(
+    served: ServerThread, first: str
+) -> None:
+    lines = [f"Content-Length: {len(BODY) + 5}", "Transfer-Encoding: chunked"]
+    if first == "Transfer-Encoding":
+        lines.reverse()
+    with RawConnection(served.port) as conn:
+        conn.send(
+            _head("POST", PREDICT, "Host: t", *lines) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
+        )
+        error = _refused_and_closed(conn, 400)
+    assert "both Transfer-Encoding and Content-Length" in error
+
+
+# -- clients that leave --------------------------------------------------------------------
+class _Records(logging.Handler):
+    """Every record of the loggers the server writes to, while in a ``with`` (entered after
+    the server's uvicorn.Config is made: its logging configuration drops handlers)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._levels: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def __enter__(self) -> _Records:
+        for name in LOGGERS:
+            logger = logging.getLogger(name)
+            self._levels[name] = logger.level
+            logger.setLevel(logging.INFO)
+            logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in LOGGERS:
+            logging.getLogger(name).removeHandler(self)
+            logging.getLogger(name).setLevel(self._levels[name])
+
+    def troubles(self) -> list[str]:
+        """Records above INFO or with a traceback, as text."""
+        return [
+            f"{r.name} {r.levelname}: {r.getMessage()}"
+            for r in self.records
+            if r.levelno > logging.INFO or r.exc_info
+        ]
+
+
+def _gone(sock: socket.socket) -> None:
+    """Close without reading what the server sends (RST where answers are unread)."""
+    sock.close()
+
+
+def _settled(server: uvicorn.Server, door: Door) -> bool:
+    state = server.server_state
+    return not state.connections and not state.tasks and door.in_flight == 0
+
+
+class _HeldPredictions:
+    """An ASGI app whose predictions wait for the test (:meth:`go`); it counts the requests
+    it has begun (:attr:`entered`). Other paths are answered at once."""
+
+    def __init__(self) -> None:
+        self.entered = 0
+        self._go = threading.Semaphore(0)
+
+    def go(self, count: int) -> None:
+        for _ in range(count):
+            self._go.release()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        for _ in range(1000):  # the body's parts
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            if not message.get("more_body"):
+                break
+        if scope["path"].endswith(":predict"):
+            self.entered += 1
+            if not await asyncio.to_thread(self._go.acquire, timeout=PATIENCE):
+                raise RuntimeError("the test never let the answer go")
+        body = b'{"predictions": [1]}'
+        head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        await send({"type": "http.response.body", "body": body})
+
+
+@contextlib.contextmanager
+def _held_server() -> Iterator[tuple[_HeldPredictions, Door, uvicorn.Server]]:
+    app = _HeldPredictions()
+    door = Door()
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), http=door.protocol(),
+                            log_level="info", access_log=False, lifespan="off")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "uvicorn to start", seen=thread.is_alive)
+        yield app, door, server
+    finally:
+        app.go(64)
+        server.should_exit = True
+        thread.join(timeout=PATIENCE)
+
+
+@pytest.mark.parametrize("last", ["whole", "half a body"])
+def test_a_client_leaving_its_pipelined_predictions_logs_no_traceback(last: str) -> None:
+    """Small requests are parsed together: the one being answered is not the connection's
+    last, which uvicorn alone marks disconnected. Its answer, ready after the client has
+    gone, is dropped instead of written to the closed socket; those behind it never run."""
+    whole = raw_request("POST", "/v1/models/m:predict", b"{}")
+    tail = whole if last == "whole" else whole[:-1]
+    with _held_server() as (app, door, server), _Records() as log:
+        port = server.config.port
+        sock = socket.create_connection(("127.0.0.1", port), timeout=PATIENCE)
+        sock.sendall(whole * 2 + tail)
+        wait_until(lambda: app.entered == 1, "the first to be answered", seen=lambda: app.entered)
+        _gone(sock)
+        wait_until(lambda: not server.server_state.connections, "the server to see it gone")
+        app.go(3)
+        wait_until(
+            lambda: _settled(server, door),
+            "the connection's tasks to end",
+            seen=lambda: (len(server.server_state.tasks), door.in_flight),
+        )
+        assert app.entered == 1  # the ones behind it were dropped
+        with RawConnection(port) as conn:
+            conn.send(whole)
+            app.go(1)
+            assert conn.answer()[0] == 200
+        wait_until(lambda: door.in_flight == 0, "the next client's slot to be freed")
+    assert log.troubles() == []
+
+
+def test_a_client_leaving_mid_body_logs_no_traceback() -> None:
+    whole = raw_request("POST", "/v1/models/m:predict", BODY)
+    with _held_server() as (_, door, server), _Records() as log:
+        sock = socket.create_connection(("127.0.0.1", server.config.port), timeout=PATIENCE)
+        sock.sendall(whole[:-10])
+        wait_until(lambda: door.in_flight == 1, "the request to be admitted")
+        _gone(sock)
+        wait_until(lambda: _settled(server, door), "the connection's tasks to end",
+                   seen=lambda: (len(server.server_state.tasks), door.in_flight))  # fmt: skip
+    assert log.troubles() == []
+
+
+def test_clients_leaving_a_real_server_log_no_traceback(served: ServerThread) -> None:
+    """Pipelined predictions abandoned unread, a body half sent, a pipelined request left
+    waiting: each departure is at most an INFO line; the next client is answered."""
+    door = served.app.state.mooring.door
+    state = served.server.server_state
+    whole = raw_request("POST", PREDICT, orjson.dumps({"instances": [row()] * 50}))
+    shapes = [whole * 8, whole[:-10], whole + whole[:-5]]
+    with _Records() as log:
+        for shape in shapes * 3:
+            sock = socket.create_connection(("127.0.0.1", served.port), timeout=PATIENCE)
+            sock.sendall(shape)
+            _gone(sock)
+        with RawConnection(served.port) as conn:
+            conn.send(raw_request("POST", PREDICT, BODY))
+            assert conn.answer()[0] == 200
+        wait_until(
+            lambda: not state.connections and not state.tasks and door.in_flight == 0,
+            "the abandoned requests to end",
+            seen=lambda: (len(state.connections), len(state.tasks), door.in_flight),
+        )
+    assert log.troubles() == []
+    departures = [r for r in log.records if "disconnected" in r.getMessage()]
+    assert all(r.levelno == logging.INFO for r in departures)
+    assert len(departures) <= len(shapes) * 3
