@@ -533,12 +533,7 @@ class _DoorProtocol(HttpToolsProtocol):
         connection's unanswered one. Nothing more of the connection is read."""
         self._ending = True
         if pending:
-            self.app = _Refusal(body, None, close=True, status=int(status[:3]))
-            try:
-                super().on_headers_complete()
-            finally:
-                self.app = self._app
-            self._track(self.cycle)
+            self._queue(_Refusal(body, None, close=True, status=int(status[:3])))
             return
         self.cycle = _ANSWERED  # type: ignore[assignment]
         self.transport.write(_plain(status, body, close=True))
@@ -554,6 +549,15 @@ class _DoorProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         self.send_400_response("Invalid HTTP request received.")
+
+    def _queue(self, answer: _Refusal) -> None:
+        """HTTP/1.1 answers in order: run a small answering app behind the running one."""
+        self.app = answer
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = self._app
+        self._track(self.cycle)
 
     def _track(self, cycle: Any) -> None:
         """Keep a request going through ASGI until it is answered (for connection_lost)."""
@@ -574,13 +578,7 @@ class _DoorProtocol(HttpToolsProtocol):
         retry = self.door.limits.retry_after_s
         close = close or self.expect_100_continue or not self.parser.should_keep_alive()
         if pending:
-            # HTTP/1.1 answers in order: queue a small answering app behind the running one.
-            self.app = _Refusal(_refusal(self.door, why), retry, close=close)
-            try:
-                super().on_headers_complete()
-            finally:
-                self.app = self._app
-            self._track(self.cycle)
+            self._queue(_Refusal(_refusal(self.door, why), retry, close=close))
             return
         self.cycle = _ANSWERED  # type: ignore[assignment]
         self.transport.write(self.door.refusal(why, close))
