@@ -21,6 +21,7 @@ import pytest
 from mooring.config import ServingConfig
 from mooring.formats._metrics import REQUESTS_REFUSED, read_samples, total
 from mooring.serving import DirectorySource, build_app
+from tests._support.held import Held
 from tests._support.serve_process import RawConnection, ServeProcess, raw_request
 from tests._support.server import NAME, ServerThread, request_statuses
 from tests._support.serving_model import row
@@ -239,26 +240,38 @@ def _in_flight(server: ServerThread) -> int:
 def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
     door: ServerThread,
 ) -> None:
+    """A request whose headers find every slot taken (by a prediction in the model) is
+    refused at once, its body never parsed."""
     before = _refused(door).get("in_flight", 0.0)
-    with RawConnection(door.port) as held, RawConnection(door.port) as other:
-        # Admitted, and still in flight: its body has not arrived yet.
-        held.send(raw_request("POST", PREDICT, BODY)[:-10])
-        wait_until(lambda: _in_flight(door) == 1, "the held request to be admitted",
-                   seen=lambda: _in_flight(door))  # fmt: skip
-        # Its body would be invalid JSON: a 503 proves the body was never parsed.
-        other.send(raw_request("POST", PREDICT, b"{" * 200))
-        status, headers, body = other.answer()
-        assert status == 503, body
-        assert headers["retry-after"] == "1"
-        assert "1 requests in flight" in json.loads(body)["error"]
-        # Probes and metadata are never shed.
-        other.send(raw_request("GET", f"/v1/models/{NAME}"))
-        assert other.answer()[0] == 200
-        held.send(BODY[-10:])
-        assert held.answer()[0] == 200
-        # The connection that was refused is still usable.
-        other.send(raw_request("POST", PREDICT, BODY))
-        assert other.answer()[0] == 200
+    manager = door.app.state.mooring.managers[NAME]
+    batcher = manager.slots[manager.production].batcher
+    predict, inline_when = batcher.predict, batcher.inline_when
+    held = Held(predict)
+    batcher.predict = held
+    batcher.inline_when = None  # never on the event loop, which must keep answering
+    try:
+        with RawConnection(door.port) as running, RawConnection(door.port) as other:
+            # Admitted (its body is whole), and in the model until released.
+            running.send(raw_request("POST", PREDICT, BODY))
+            held.wait_entered("the first request to be in the model")
+            assert _in_flight(door) == 1
+            # Its body would be invalid JSON: a 503 proves the body was never parsed.
+            other.send(raw_request("POST", PREDICT, b"{" * 200))
+            status, headers, body = other.answer()
+            assert status == 503, body
+            assert headers["retry-after"] == "1"
+            assert "1 requests in flight" in json.loads(body)["error"]
+            # Probes and metadata are never shed.
+            other.send(raw_request("GET", f"/v1/models/{NAME}"))
+            assert other.answer()[0] == 200
+            held.release.set()
+            assert running.answer()[0] == 200
+            # The connection that was refused is still usable.
+            other.send(raw_request("POST", PREDICT, BODY))
+            assert other.answer()[0] == 200
+    finally:
+        held.release.set()
+        batcher.predict, batcher.inline_when = predict, inline_when
     assert _refused(door)["in_flight"] == before + 1
 
 
@@ -291,6 +304,10 @@ def test_a_slow_body_is_cut_off_and_counted_as_the_clients(tight: ServerThread) 
     before = request_statuses(tight)
     with RawConnection(tight.port) as conn:
         conn.send(raw_request("POST", PREDICT, BODY)[:-10])
+        # Nothing of it was answered yet: the door says why it closes.
+        status, headers, body = conn.answer()
+        assert status == 408 and headers["connection"] == "close", body
+        assert "body_timeout_s" in json.loads(body)["error"]
         assert conn.closed()
     wait_until(
         lambda: request_statuses(tight).get("499", 0.0) > before.get("499", 0.0),

@@ -205,7 +205,7 @@ def _gone(sock: socket.socket) -> None:
 
 def _settled(server: uvicorn.Server, door: Door) -> bool:
     state = server.server_state
-    return not state.connections and not state.tasks and door.in_flight == 0
+    return not state.connections and not state.tasks and door.in_flight == 0 and door.receiving == 0
 
 
 class _HeldPredictions:
@@ -291,10 +291,12 @@ def test_a_client_leaving_mid_body_logs_no_traceback() -> None:
     with _held_server() as (_, door, server), _Records() as log:
         sock = socket.create_connection(("127.0.0.1", server.config.port), timeout=PATIENCE)
         sock.sendall(whole[:-10])
-        wait_until(lambda: door.in_flight == 1, "the request to be admitted")
+        # Its body is incomplete: receiving, not yet holding an inference slot.
+        wait_until(lambda: door.receiving == 1, "the request to be receiving its body")
         _gone(sock)
         wait_until(lambda: _settled(server, door), "the connection's tasks to end",
-                   seen=lambda: (len(server.server_state.tasks), door.in_flight))  # fmt: skip
+                   seen=lambda: (len(server.server_state.tasks), door.in_flight,
+                                door.receiving))  # fmt: skip
     assert log.troubles() == []
 
 

@@ -76,7 +76,15 @@ FAST_PATH = frozenset({"loop", "tasks", "server_state", "transport", "on_respons
 # What uvicorn's parser callbacks and shutdown read of a request cycle, which the door's
 # stand-ins (fastpath.FastRequest, door._Answered) provide; and what the door writes.
 CYCLE = frozenset(
-    {"more_body", "response_complete", "keep_alive", "disconnected", "message_event", "transport"}
+    {
+        "more_body",
+        "response_complete",
+        "response_started",
+        "keep_alive",
+        "disconnected",
+        "message_event",
+        "transport",
+    }
 )
 # uvicorn's methods the door replaces outright, and their source at the pinned version
 # (sha256 of the dedented source). A new value means: read uvicorn's change, follow it in
@@ -89,6 +97,8 @@ REPLACED = {
 OWN = frozenset(
     {
         "_app",
+        "_body_at",
+        "_body_got",
         "_body_left",
         "_coalescing",
         "_unanswered",

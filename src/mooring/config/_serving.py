@@ -45,8 +45,8 @@ class ServingConfig(Section):
     max_in_flight: int = Field(
         32,
         ge=1,
-        description="Inference requests admitted at once; past it: 503 + Retry-After "
-        "before the body is read.",
+        description="Inference requests admitted at once (from the end of their body); "
+        "past it: 503 + Retry-After.",
     )
     max_connections: int = Field(
         4096, ge=1, description="Open connections; past it a connection's request gets 503."
@@ -63,6 +63,31 @@ class ServingConfig(Section):
     )
     body_timeout_s: float = Field(
         30.0, gt=0.0, description="Longest time to receive a request's body after its headers."
+    )
+    # Slow bodies. A prediction holds an inference slot only once its body is complete;
+    # while it arrives it is counted as receiving, which costs a connection and its
+    # buffered bytes, not the model. 256 per worker: a hundred slow clients (or a burst
+    # of large uploads) leave room for normal traffic, and a flood of half-sent bodies is
+    # refused at its headers instead of growing the buffered bytes without bound.
+    max_receiving: int = Field(
+        256,
+        ge=1,
+        description="Prediction requests whose body is still arriving, per worker; past it "
+        "a new one gets 503 + Retry-After and its connection is closed.",
+    )
+    # A body must arrive at this rate after a grace: a client trickling a byte now and
+    # then is cut off in seconds, not after body_timeout_s. 1 KiB/s is far below any real
+    # client (a 4 MiB body at this rate would take over an hour: body_timeout_s caps it).
+    min_body_rate_bytes_s: float = Field(
+        1024.0,
+        ge=0.0,
+        description="Slowest accepted body transfer after body_grace_s (0: off); a body "
+        "arriving slower is answered 408 and its connection closed.",
+    )
+    body_grace_s: float = Field(
+        2.0,
+        gt=0.0,
+        description="Time a body has on top of its size at min_body_rate_bytes_s.",
     )
     keep_alive_s: int = Field(
         5, ge=1, description="An idle keep-alive connection is closed after this many seconds."

@@ -4,12 +4,16 @@ Overload has to be refused where it is cheapest, before the body is read and par
 by the time the app's handler runs, the event loop has already paid for the request.
 So the door is uvicorn's HTTP protocol (httptools) with these guarantees added:
 
-* **Admission at arrival.** At most ``max_in_flight`` predictions (the routes
-  :mod:`mooring.serving._routes` marks) are in the process at once. Past it, a
-  request is answered ``503`` with ``Retry-After`` as soon as its headers are parsed:
-  written straight to the socket, no task, no body parse. Its body is skipped as it
-  arrives. Health, metadata, metrics and admin requests are never shed, so probes keep
-  answering under overload.
+* **Admission once the body is complete.** At most ``max_in_flight`` predictions (the
+  routes :mod:`mooring.serving._routes` marks) hold an inference slot at once, and a
+  request takes one only when its whole body has arrived: a client trickling its body
+  cannot hold a slot. While its body arrives a prediction is counted as *receiving*
+  (at most ``max_receiving``; past it a new one is answered ``503`` and its connection
+  closed). A request that finds every slot taken is answered ``503`` with
+  ``Retry-After``: at its headers when the slots are already full then (written
+  straight to the socket, no task, its body skipped as it arrives), else when its body
+  completes. Health, metadata, metrics and admin requests are never shed, so probes
+  keep answering under overload.
 * **The deadline starts at arrival.** The arrival time goes into the ASGI scope
   (:data:`ARRIVED`); the app measures ``deadline_ms`` from it, so time spent reading the
   body or waiting in a pipeline counts.
@@ -20,10 +24,12 @@ So the door is uvicorn's HTTP protocol (httptools) with these guarantees added:
   requests the connection is answered up to there and closed. Memory per connection
   is bounded by configuration, whatever the client sends.
 * **Read timeouts.** A request's headers must arrive within ``header_timeout_s`` of
-  its first byte (or of the connection's opening), and its body within
-  ``body_timeout_s`` of its headers; otherwise the connection is closed (with a 408
-  when no answer is under way). Connections past ``max_connections`` are answered
-  503 and closed.
+  its first byte (or of the connection's opening), and its body at
+  ``min_body_rate_bytes_s`` or faster after a grace of ``body_grace_s`` (its declared
+  length at that rate; a chunked body's deadline follows the bytes received so far),
+  and within ``body_timeout_s`` of its headers in any case; otherwise the connection
+  is closed (with a 408 when no answer is under way). Connections past
+  ``max_connections`` are answered 503 and closed.
 * **Request hygiene.** As a request's headers complete, before admission: an HTTP/1.1
   request without a ``Host`` header, or any with more than one, is answered ``400``
   (RFC 9112 §3.2); a ``Transfer-Encoding`` other than ``chunked`` alone is answered
@@ -57,6 +63,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 import httptools
@@ -97,6 +104,9 @@ class DoorLimits:
     # The largest body the door reads itself for the fast path (larger: through ASGI,
     # which refuses it with 413).
     body_limit_bytes: int = 4 * 1024 * 1024
+    max_receiving: int = 256
+    min_body_rate_bytes_s: float = 1024.0  # 0: off (body_timeout_s alone)
+    body_grace_s: float = 2.0
 
     @classmethod
     def from_config(cls, cfg: ServingConfig) -> DoorLimits:
@@ -107,6 +117,9 @@ class DoorLimits:
             header_timeout_s=cfg.header_timeout_s,
             body_timeout_s=cfg.body_timeout_s,
             body_limit_bytes=cfg.body_limit_bytes,
+            max_receiving=cfg.max_receiving,
+            min_body_rate_bytes_s=cfg.min_body_rate_bytes_s,
+            body_grace_s=cfg.body_grace_s,
         )
 
 
@@ -135,7 +148,10 @@ class Door:
     def __init__(self, limits: DoorLimits | None = None) -> None:
         self.limits = limits or DoorLimits()
         self.in_flight = 0
-        #: Called with the reason of each refusal: in_flight, connections, read_timeout.
+        #: Predictions whose body is still arriving (not yet holding a slot).
+        self.receiving = 0
+        #: Called with the reason of each refusal: in_flight, receiving, connections,
+        #: read_timeout.
         self.on_refused: Callable[[str], None] | None = None
         self._connections: weakref.WeakSet[_DoorProtocol] = weakref.WeakSet()
         self._sweeper: asyncio.TimerHandle | None = None
@@ -227,6 +243,8 @@ def _refusal(door: Door, why: str) -> bytes:
     limits = door.limits
     if why == "in_flight":
         what = b"%d requests in flight" % limits.max_in_flight
+    elif why == "receiving":
+        what = b"%d requests receiving their body" % limits.max_receiving
     else:
         what = b"%d connections" % limits.max_connections
     return b'{"error": "the server is at its limit of %s; retry after %d s"}' % (
@@ -308,6 +326,10 @@ class _DoorProtocol(HttpToolsProtocol):
         self._held = bytearray()
         self._reading = False
         self._body_left = 0
+        # The body's clock: when its headers arrived, and for a chunked body (whose deadline
+        # follows what it sent) the bytes received so far (-1: a declared length).
+        self._body_at = 0.0
+        self._body_got = -1
         self._refuse_all = len(self.connections) > limits.max_connections
         self._coalescing = _Coalescing(transport)
         self._overflowed = False
@@ -392,7 +414,24 @@ class _DoorProtocol(HttpToolsProtocol):
         if type(cycle) is FastRequest:
             cycle.parts.append(body)  # read whole: no high-water pause, nothing consumes it
             return
+        if self._body_got >= 0:  # chunked: each byte earns time at the minimum rate
+            self._body_got += len(body)
+            limits = self.door.limits
+            allowed = limits.body_grace_s + self._body_got / limits.min_body_rate_bytes_s
+            self.read_deadline = self._body_at + min(allowed, limits.body_timeout_s)
         super().on_body(body)
+
+    def _body_deadline(self, now: float, declared: int) -> float:
+        """When the body of a request whose headers arrived ``now`` must be complete."""
+        limits = self.door.limits
+        self._body_at = now
+        rate = limits.min_body_rate_bytes_s
+        if rate <= 0:
+            self._body_got = -1
+            return now + limits.body_timeout_s
+        self._body_got = 0 if declared < 0 else -1
+        allowed = limits.body_grace_s + max(declared, 0) / rate
+        return now + min(allowed, limits.body_timeout_s)
 
     # -- the fast path (mooring.serving._fastpath) ----------------------------------------
     def _fast(self, arrived: float, declared: int) -> FastRequest | None:
@@ -421,7 +460,7 @@ class _DoorProtocol(HttpToolsProtocol):
             return
         now = time.monotonic()
         limits = self.door.limits
-        self.read_deadline = now + limits.body_timeout_s
+        self.read_deadline = self._body_deadline(now, declared)
         cast("dict[str, Any]", self.scope)[ARRIVED] = now
         cycle = self.cycle
         pending = cycle is not None and not cycle.response_complete
@@ -440,19 +479,10 @@ class _DoorProtocol(HttpToolsProtocol):
         upgrade = self.parser.should_upgrade()
         app = self._app
         if not upgrade and is_prediction(self.parser.get_method(), self.url):
-            if pending:
-                # Waits behind this connection's unanswered request: admitted when it starts.
-                app = self._admit_then_run
-            elif self.door.in_flight >= limits.max_in_flight:
-                self._refuse("in_flight", pending, close=False)
+            routed = self._prediction(now, declared, pending)
+            if routed is None:
                 return
-            else:
-                self.door.in_flight += 1
-                fast = self._fast(now, declared)
-                if fast is not None:  # read and answered by the door (fastpath.py)
-                    self.cycle = fast  # type: ignore[assignment]
-                    return
-                app = self._run_admitted
+            app = routed
         self.app = app
         try:
             super().on_headers_complete()
@@ -462,6 +492,54 @@ class _DoorProtocol(HttpToolsProtocol):
         if app is not self._app:
             # An admitted inference request's answer: its head goes out with its body.
             self.cycle.transport = self._coalescing  # type: ignore[assignment]
+
+    def _prediction(self, now: float, declared: int, pending: bool) -> Any:
+        """The app a prediction's headers lead to, or None where the door answered it or
+        reads it itself (the fast path). It takes an inference slot once its body is
+        complete; a request that finds every slot taken already is refused now, cheaply."""
+        door = self.door
+        limits = door.limits
+        if pending:
+            # Waits behind this connection's unanswered request: read, then admitted.
+            return partial(self._receive_then_admit, declared)
+        if door.in_flight >= limits.max_in_flight:
+            self._refuse("in_flight", pending, close=False)
+            return None
+        if door.receiving >= limits.max_receiving:
+            self._refuse("receiving", pending, close=True)
+            return None
+        fast = self._fast(now, declared)
+        if fast is not None:  # read and answered by the door (fastpath.py)
+            door.receiving += 1  # until its body is complete: FastRequest.set
+            self.cycle = fast  # type: ignore[assignment]
+            return None
+        return partial(self._receive_then_admit, declared)
+
+    async def _receive_then_admit(self, declared: int, scope: Any, receive: Any, send: Any) -> None:
+        """A prediction through ASGI: its body read whole (counted receiving), then admitted
+        (or refused 503), then the app run on the body replayed.
+
+        A body past ``body_limit_bytes`` is read only up to there, and a declared one is not
+        read at all: the app refuses it (413) from what it replays, as it would have.
+        """
+        door = self.door
+        limits = door.limits
+        messages: list[Any] = []
+        if declared <= limits.body_limit_bytes:
+            door.receiving += 1
+            try:
+                messages = await _buffered(receive, limits.body_limit_bytes)
+            finally:
+                door.receiving -= 1
+            if messages[-1]["type"] != "http.request":  # the client left: the app counts it
+                await self._app(scope, _replaying(messages, receive), send)
+                return
+        if door.in_flight >= limits.max_in_flight:
+            door.count("in_flight")
+            await _Refusal(_refusal(door, "in_flight"), limits.retry_after_s)(scope, receive, send)
+            return
+        door.in_flight += 1
+        await self._run_admitted(scope, _replaying(messages, receive), send)
 
     async def _run_admitted(self, scope: Any, receive: Any, send: Any) -> None:
         # The slot is free once the answer is written (the next pipelined request may start
@@ -489,16 +567,6 @@ class _DoorProtocol(HttpToolsProtocol):
         finally:
             if held:
                 self.door.in_flight -= 1
-
-    async def _admit_then_run(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.door.in_flight >= self.door.limits.max_in_flight:
-            self.door.count("in_flight")
-            await _Refusal(_refusal(self.door, "in_flight"), self.door.limits.retry_after_s)(
-                scope, receive, send
-            )
-            return
-        self.door.in_flight += 1
-        await self._run_admitted(scope, receive, send)
 
     def _scan(self) -> tuple[int, tuple[bytes, bytes] | None]:
         """One pass over the request's headers, for everything the door reads of them.
@@ -596,13 +664,21 @@ class _DoorProtocol(HttpToolsProtocol):
             self.flow.pause_reading()
             return
         if self._reading and self.read_deadline is None:
-            self.read_deadline = time.monotonic() + self.door.limits.header_timeout_s
+            now = time.monotonic()
+            self._body_at = now  # a held body's clock restarts with its reading
+            self.read_deadline = now + self.door.limits.header_timeout_s
         if self._held:
             held = bytes(self._held)
             self._held.clear()
             self._feed(held)
 
     # -- timeouts ------------------------------------------------------------------
+    def _unanswered_body(self, cycle: Any) -> bool:
+        """The request whose body is arriving has no answer under way, nor any before it."""
+        if not cycle.more_body or cycle.response_started:
+            return False
+        return all(c is cycle or c.response_complete for c in self._unanswered)
+
     def read_timed_out(self) -> None:
         """Headers or body too slow: close, with a 408 when no answer is under way."""
         self.read_deadline = None
@@ -610,15 +686,57 @@ class _DoorProtocol(HttpToolsProtocol):
             return
         self.door.count("read_timeout")
         cycle = self.cycle
-        if cycle is None or cycle.response_complete:
-            limits = self.door.limits
-            body = (
-                b'{"error": "the request did not arrive in time: headers within %g s, '
-                b'the body within %g s"}' % (limits.header_timeout_s, limits.body_timeout_s)
-            )
-            self.transport.write(_plain(b"408 Request Timeout", body, close=True))
+        if cycle is None or cycle.response_complete or self._unanswered_body(cycle):
+            self.transport.write(_plain(b"408 Request Timeout", _too_slow(self.door), close=True))
         log.info("closing a connection from %s: its request was read too slowly", self.client)
         self.transport.close()
+
+
+def _too_slow(door: Door) -> bytes:
+    limits = door.limits
+    rate = limits.min_body_rate_bytes_s
+    pace = (
+        b""
+        if rate <= 0
+        else b"at %g bytes/s or faster after %g s and "
+        % (
+            rate,
+            limits.body_grace_s,
+        )
+    )
+    return (
+        b'{"error": "the request did not arrive in time: headers within %g s, the body %s'
+        b"within %g s ([serving] header_timeout_s, min_body_rate_bytes_s, body_grace_s, "
+        b'body_timeout_s); send it faster or raise those limits"}'
+        % (limits.header_timeout_s, pace, limits.body_timeout_s)
+    )
+
+
+async def _buffered(receive: Any, limit: int) -> list[Any]:
+    """A request's ASGI messages up to the end of its body, its client leaving, or past
+    ``limit`` bytes (the app refuses that from them)."""
+    messages: list[Any] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+        size += len(message.get("body", b""))
+        if size > limit:
+            return messages
+
+
+def _replaying(messages: list[Any], receive: Any) -> Any:
+    """A ``receive`` that gives ``messages`` first, then goes on with ``receive``."""
+    queue = deque(messages)
+
+    async def replay() -> Any:
+        if queue:
+            return queue.popleft()
+        return await receive()
+
+    return replay
 
 
 class _Coalescing:

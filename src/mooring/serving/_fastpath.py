@@ -68,7 +68,9 @@ class FastRequest:
 
     uvicorn calls ``message_event.set()`` when a part of the body arrives, when the body
     is complete and when the connection is lost: here that starts the answer once the
-    body is whole, or counts the request lost if its client left first.
+    body is whole, or counts the request lost if its client left first. Until then the
+    request is counted in the door's ``receiving``; it takes an inference slot (or is
+    refused 503, the server at ``max_in_flight``) when its body is complete.
     """
 
     __slots__ = (
@@ -86,6 +88,7 @@ class FastRequest:
     )
 
     method = "POST"
+    response_started = False  # nothing is written before the answer, in one piece
 
     def __init__(
         self,
@@ -132,14 +135,35 @@ class FastRequest:
         elif not self.more_body:
             self.started = True
             protocol = self.protocol
+            door = protocol.door
+            door.receiving -= 1
+            if door.in_flight >= door.limits.max_in_flight:
+                protocol.loop.call_soon(self._refuse)
+                return
+            door.in_flight += 1
             task = protocol.loop.create_task(self._answer())
             task.add_done_callback(protocol.tasks.discard)
             protocol.tasks.add(task)
 
+    def _refuse(self) -> None:
+        """The body is complete but every inference slot is taken: the door's 503 (in turn,
+        as an answer would be, from the event loop rather than the parser's callback)."""
+        protocol = self.protocol
+        door = protocol.door
+        door.count("in_flight")
+        self.response_complete = True
+        transport = protocol.transport
+        if self.disconnected or transport.is_closing():
+            return
+        transport.write(door.refusal("in_flight", not self.keep_alive))
+        if not self.keep_alive:
+            transport.close()
+        protocol.on_response_complete()
+
     def _lost(self) -> None:
-        """The client left before its body arrived: counted by the app, its slot freed."""
+        """The client left before its body arrived: counted by the app, no longer receiving."""
         door = self.protocol.door
-        door.in_flight -= 1
+        door.receiving -= 1
         if door.fast is not None:
             try:
                 door.fast.lost(self)
