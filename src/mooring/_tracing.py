@@ -148,23 +148,29 @@ class Tracing:
         model: str,
         arrived: float,
         headers: Mapping[str, str] | None = None,
+        client_request_id: str | None = None,
     ) -> RequestTrace:
         """Start a served request's span, backdated to ``arrived`` (``time.monotonic()``).
 
         A W3C ``traceparent`` in ``headers`` makes it a child of the caller's span.
+        ``client_request_id``: the X-Request-Id the client sent, if any
+        (``mooring.client_request_id``, beside the server's ``mooring.request_id``).
         """
         parent = self._propagator.extract(headers) if headers is not None else None
         start = time.time_ns() - int((time.monotonic() - arrived) * 1e9)
+        attributes = {
+            "mooring.request_id": request_id,
+            "mooring.protocol": protocol,
+            "mooring.model": model,
+        }
+        if client_request_id is not None:
+            attributes["mooring.client_request_id"] = client_request_id
         span = self.tracer.start_span(
             name,
             context=parent,
             kind=self._trace.SpanKind.SERVER,
             start_time=start,
-            attributes={
-                "mooring.request_id": request_id,
-                "mooring.protocol": protocol,
-                "mooring.model": model,
-            },
+            attributes=attributes,
         )
         return RequestTrace(self, span)
 

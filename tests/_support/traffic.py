@@ -49,11 +49,13 @@ class Traffic:
     """Sends ``requests`` (each: its instances, and its one row's label or None) on demand.
 
     ``send(n)`` sends the next ``n`` from the calling thread. Every request carries its own
-    X-Request-Id. With ``feedback`` (the labels path and its bearer token), the labels of
-    answered requests are posted there, 25 at a time and the rest at the end of a round.
-    Answers are counted by the version that gave them; any failure, a non-200 answer
-    included, is kept in ``failures``. With ``log`` (the server's prediction log folder,
-    sampling every request), a round returns once the log holds each answered row.
+    X-Request-Id (the server keeps it as the client's id); with ``feedback`` (the labels
+    path and its bearer token), the labels of answered requests are posted there, keyed by
+    the X-Request-Id the server answered (the id labels join on), 25 at a time and the
+    rest at the end of a round. Answers are counted by the version that gave them; any
+    failure, a non-200 answer included, is kept in ``failures``. With ``log`` (the
+    server's prediction log folder, sampling every request), a round returns once the log
+    holds each answered row.
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class Traffic:
             self.seen[res.headers["X-Model-Version"]] += 1
             self.rows += len(instances)
             if self.feedback is not None and label is not None:
-                pending.append({"request_id": rid, "label": label})
+                pending.append({"request_id": res.headers["X-Request-Id"], "label": label})
                 if len(pending) >= 25:
                     self._send_labels(pending)
                     pending = []

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mooring.errors import DataError
 from mooring.formats._log_chunks import LogChunk, arrow_columns, log_chunks_table
-from mooring.formats._predictions import append_request_rows
+from mooring.formats._predictions import append_request_rows, log_rows_table
 
 # A request: its rows, and the values of its text column.
 _request = st.tuples(st.integers(min_value=1, max_value=5), st.sampled_from(["Male", "", "ünï"]))
@@ -75,9 +75,11 @@ def test_batch_chunks_make_the_same_table_as_each_requests_rows(
         outputs = _outputs(total, b)
         stamp = datetime(2026, 11, 23, 12, 0, b, 1234, tzinfo=UTC)
         ids: list[str] = []
+        clients: list[str | None] = []  # the X-Request-Id each client sent, if any
         start = 0
         for rows, _ in requests:
             ids.append(f"r{serial}")
+            clients.append(None if serial % 3 == 0 else f"c{serial % 2}")
             serial += 1
             end = start + rows
             append_request_rows(
@@ -90,6 +92,7 @@ def test_batch_chunks_make_the_same_table_as_each_requests_rows(
                 outputs={k: v[start:end] for k, v in outputs.items()},
                 rows=rows,
                 shadow=shadow,
+                client_request_id=clients[-1],
             )
             start = end
         chunks.append(
@@ -103,9 +106,10 @@ def test_batch_chunks_make_the_same_table_as_each_requests_rows(
                 outputs=outputs,
                 rows=total,
                 shadow=shadow,
+                client_request_ids=clients if any(clients) else None,
             )
         )
-    expected = pa.Table.from_pylist(rows_out)
+    expected = log_rows_table(rows_out)
     got = log_chunks_table(chunks)
     if any(batch[4] for batch in batches):  # rows put a column first seen later at the end
         names = sorted(expected.column_names)
@@ -139,6 +143,23 @@ def test_a_chunk_whose_requests_do_not_add_up_to_its_rows_is_an_error_naming_it(
         log_chunks_table([_chunk(counts=[1, 1])])
     with pytest.raises(DataError, match="names 1 requests"):
         log_chunks_table([_chunk(request_ids=["a"])])
+
+
+def test_each_row_carries_its_clients_own_id_or_null() -> None:
+    table = log_chunks_table(
+        [
+            _chunk(client_request_ids=["mine", None]),
+            _chunk(request_ids=["c"], counts=[3]),  # no client sent one
+        ]
+    )
+    assert table.column("client_request_id").type == pa.string()
+    assert table.column("client_request_id").to_pylist() == ["mine", None, None, None, None, None]
+    assert table.column("request_id").to_pylist() == ["a", "b", "b", "c", "c", "c"]
+    alone = log_chunks_table([_chunk()])  # none at all: the column is there, all null
+    assert alone.column("client_request_id").null_count == 3
+    assert alone.schema.field("client_request_id").type == pa.string()
+    with pytest.raises(DataError, match="names 2 requests but 1 client request ids"):
+        log_chunks_table([_chunk(client_request_ids=["x"])])
 
 
 def test_a_column_shorter_than_its_chunks_rows_is_an_error() -> None:

@@ -13,18 +13,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from mooring.errors import DataError
 from mooring.formats._predictions import (
+    CLIENT_REQUEST_ID,
     append_request_rows,
+    feature_table,
+    find_request_ids,
+    log_files,
+    log_rows_table,
+    read_log_file,
     read_prediction_log,
     write_log_file,
+    write_log_table,
 )
 from tests._support.waiting import wait_until
 
 
-def batch(rows: int, tag: str) -> list[dict[str, Any]]:
+def batch(rows: int, tag: str, client: str | None = None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i in range(rows // 50):
         append_request_rows(
@@ -36,8 +44,35 @@ def batch(rows: int, tag: str) -> list[dict[str, Any]]:
             columns={"age": np.arange(50, dtype=np.float32), "sex": ["Male"] * 50},
             outputs={"score": np.linspace(0, 1, 50)},
             rows=50,
+            client_request_id=client,
         )
     return out
+
+
+def test_a_log_written_before_client_request_ids_still_reads_everywhere(tmp_path: Path) -> None:
+    """Files without the ``client_request_id`` column (written before it existed) read as
+    they did; read with newer files, their rows have it null."""
+    url = str(tmp_path / "predictions")
+    old = log_rows_table(batch(100, "old")).drop_columns([CLIENT_REQUEST_ID])
+    write_log_table(url, old, datetime.now(UTC))
+    (old_file,) = log_files(url)
+    assert CLIENT_REQUEST_ID not in read_log_file(old_file, "income").column_names
+    alone = read_prediction_log(url, "income")
+    assert alone.num_rows == 100 and set(alone["request_id"].to_pylist()) == {"old-0", "old-1"}
+    assert feature_table(alone).column_names == ["age", "sex"]
+    assert find_request_ids(url, "income", ["old-1", "nope"]) == {"old-1"}
+
+    write_log_file(url, batch(100, "new", client="mine"))
+    both = read_prediction_log(url, "income")
+    assert both.num_rows == 200 and both.schema.field(CLIENT_REQUEST_ID).type == pa.string()
+    by_request = dict(
+        zip(both["request_id"].to_pylist(), both[CLIENT_REQUEST_ID].to_pylist(), strict=True)
+    )
+    assert by_request == {"old-0": None, "old-1": None, "new-0": "mine", "new-1": "mine"}
+    # The client's id is a log column, not a feature drift would compare.
+    assert feature_table(both).column_names == ["age", "sex"]
+    # Labels join on the server's id only: a client's id is not one the log holds.
+    assert find_request_ids(url, "income", ["new-0", "mine"]) == {"new-0"}
 
 
 def test_a_reader_scanning_while_the_writer_writes_sees_only_whole_files(tmp_path: Path) -> None:

@@ -285,7 +285,8 @@ def _traffic(url: str, labels: Path) -> None:
                 headers={"x-request-id": f"req-{i}"},
             )  # fmt: skip
             assert answer.status_code == 200, answer.text
-            writer.writerow([f"req-{i}", (">50K", "<=50K")[i % 3 % 2]])
+            # Labels join on the id the server answered, not the client's own.
+            writer.writerow([answer.headers["x-request-id"], (">50K", "<=50K")[i % 3 % 2]])
         for _ in range(5):
             answer = client.post(f"/v1/models/{NAME}:predict", json={"instances": [{"age": 1}]})
             assert 400 <= answer.status_code < 500, answer.text

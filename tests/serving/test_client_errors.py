@@ -183,5 +183,10 @@ def test_fresh_request_ids_are_random_not_a_counter(server: ServerThread) -> Non
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
     # 128 random bits: two ids in a row share no long prefix, as a counter's would.
     assert len({i[:20] for i in ids}) == 3
+    # A client's own id is kept beside the server's, never adopted as the request's id.
     kept = server.client.get("/v2/health/live", headers={"X-Request-Id": "client-42"})
-    assert kept.headers["x-request-id"] == "client-42"
+    assert kept.headers["x-client-request-id"] == "client-42"
+    assert len(kept.headers["x-request-id"]) == 32 and kept.headers["x-request-id"] not in ids
+    # Not a plain token: ignored, not echoed.
+    odd = server.client.get("/v2/health/live", headers={"X-Request-Id": "x" * 200})
+    assert "x-client-request-id" not in odd.headers and len(odd.headers["x-request-id"]) == 32

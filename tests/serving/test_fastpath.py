@@ -164,8 +164,9 @@ _path = st.sampled_from(
 def _same(fast: httpx.Response, slow: httpx.Response) -> None:
     assert fast.status_code == slow.status_code, (fast.text, slow.text)
     assert fast.content == slow.content
-    for name in ("content-type", "content-length", "x-request-id", "x-model-version"):
+    for name in ("content-type", "content-length", "x-client-request-id", "x-model-version"):
         assert fast.headers.get(name) == slow.headers.get(name), name
+    assert len(fast.headers["x-request-id"]) == len(slow.headers["x-request-id"]) == 32
     assert fast.status_code < 500
 
 
@@ -262,7 +263,7 @@ def test_keep_alive_pipelining_and_a_body_in_pieces(
             + raw_request("POST", PREDICT, BODY, X_Request_Id="p2")
         )
         first, meta, second = conn.answer(), conn.answer(), conn.answer()
-        assert first[1]["x-request-id"] == "p1" and second[1]["x-request-id"] == "p2"
+        assert first[1]["x-client-request-id"] == "p1" and second[1]["x-client-request-id"] == "p2"
         assert meta[0] == 200 and "metadata" in json.loads(meta[2])
         # A body that arrives ten bytes at a time.
         request = raw_request("POST", PREDICT, BODY, X_Request_Id="slow")
@@ -272,7 +273,7 @@ def test_keep_alive_pipelining_and_a_body_in_pieces(
             time.sleep(0.005)
             conn.send(body[start : start + 10])
         status, headers, _ = conn.answer()
-        assert status == 200 and headers["x-request-id"] == "slow"
+        assert status == 200 and headers["x-client-request-id"] == "slow"
     assert counted.served >= served + 5
     _until_none_in_flight(fast)
 

@@ -7,16 +7,19 @@ from pathlib import Path
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from mooring.config import ServingConfig
-from mooring.errors import DataError
+from mooring.errors import DataError, NotFoundError
 from mooring.formats._feedback import FeedbackStore, label_text, read_feedback
+from mooring.formats._predictions import find_request_ids, read_prediction_log
 from mooring.monitoring._feedback import read_labels_file
 from mooring.serving import RegistrySource, build_app
 from mooring.serving._feedback import MAX_LABELS
 from tests._support.server import FAST, NAME, ServerThread, new_registry
 from tests._support.serving_model import row
+from tests._support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow]
 
@@ -57,22 +60,19 @@ def test_labels_are_stored_and_the_latest_wins(server: tuple[ServerThread, Path]
     reply = running.client.post(
         f"/v1/models/{NAME}:predict", json={"instances": [row()]}, headers={"X-Request-Id": "q1"}
     )
-    assert reply.status_code == 200 and reply.headers["x-request-id"] == "q1"
-    body = {"labels": [{"request_id": "q1", "label": ">50K"}, {"request_id": "q2", "label": 0}]}
+    assert reply.status_code == 200 and reply.headers["x-client-request-id"] == "q1"
+    q1 = reply.headers["x-request-id"]  # the server's id, the one labels name
+    body = {"labels": [{"request_id": q1, "label": ">50K"}, {"request_id": "q2", "label": 0}]}
     answer = running.client.post(f"/v1/models/{NAME}:feedback", json=body)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"model": NAME, "accepted": 2}
     again = running.client.post(
-        f"/v1/models/{NAME}:feedback", json={"labels": [{"request_id": "q1", "label": "<=50K"}]}
+        f"/v1/models/{NAME}:feedback", json={"labels": [{"request_id": q1, "label": "<=50K"}]}
     )
     assert again.status_code == 200
     stored = read_feedback(str(root / "feedback"), NAME)
-    assert dict(
-        zip(stored["request_id"].to_pylist(), stored["label"].to_pylist(), strict=True)
-    ) == {
-        "q1": "<=50K",
-        "q2": "0",
-    }
+    latest = dict(zip(stored["request_id"].to_pylist(), stored["label"].to_pylist(), strict=True))
+    assert {k: v for k, v in latest.items() if k in (q1, "q2")} == {q1: "<=50K", "q2": "0"}
     assert set(stored.column_names) == {"request_id", "label", "timestamp", "model"}
     # Files are complete Parquet files under date= folders (no temporary leftovers).
     files = list((root / "feedback").rglob("*"))
@@ -80,6 +80,57 @@ def test_labels_are_stored_and_the_latest_wins(server: tuple[ServerThread, Path]
     # Feedback is not a prediction: the request counters do not see it.
     metrics = running.client.get("/metrics").text
     assert 'protocol="feedback"' not in metrics
+
+
+def test_a_clients_own_request_id_is_kept_beside_the_servers_which_labels_join_on(
+    server: tuple[ServerThread, Path],
+) -> None:
+    """Two clients send the same X-Request-Id: each request gets its own server id, both
+    echo the client's id, the log holds both with it, and a label for one server id labels
+    that one prediction and no other."""
+    running, root = server
+    replies = [
+        running.client.post(
+            f"/v1/models/{NAME}:predict",
+            json={"instances": [row(age=age)]},
+            headers={"X-Request-Id": "dup-7"},
+        )
+        for age in (30.0, 60.0)
+    ]
+    assert [r.status_code for r in replies] == [200, 200]
+    assert [r.headers["X-Client-Request-Id"] for r in replies] == ["dup-7", "dup-7"]
+    first, second = (r.headers["X-Request-Id"] for r in replies)
+    assert first != second and "dup-7" not in (first, second)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in (first, second))
+
+    logs = str(root / "predictions")
+
+    def logged() -> pa.Table | None:
+        if find_request_ids(logs, NAME, [first, second]) != {first, second}:
+            return None
+        table = read_prediction_log(logs, NAME)
+        mask = pc.equal(table["client_request_id"], "dup-7")
+        return table.filter(pc.fill_null(mask, False))
+
+    mine = wait_until(logged, "both requests in the prediction log", ignoring=(NotFoundError,))
+    assert sorted(mine["request_id"].to_pylist()) == sorted([first, second])
+    assert mine["age"].to_pylist() == [30.0, 60.0]  # in order, each its own row
+
+    labels = {"labels": [{"request_id": first, "label": ">50K"}]}
+    answer = running.client.post(f"/v1/models/{NAME}:feedback", json=labels)
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text
+    # Joined as live metrics join them (on the server's id): that prediction alone.
+    stored = read_feedback(str(root / "feedback"), NAME)
+    label_of = dict(zip(stored["request_id"].to_pylist(), stored["label"].to_pylist(), strict=True))
+    table = read_prediction_log(logs, NAME)
+    joined = [
+        (rid, age, label_of[rid])
+        for rid, age in zip(table["request_id"].to_pylist(), table["age"].to_pylist(), strict=True)
+        if rid in {first, second} and rid in label_of
+    ]
+    assert joined == [(first, 30.0, ">50K")]
+    # The client's id labels nothing: the log holds no prediction under it.
+    assert find_request_ids(logs, NAME, ["dup-7"]) == set()
 
 
 @pytest.mark.parametrize(

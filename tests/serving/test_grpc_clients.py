@@ -111,12 +111,22 @@ def test_predict_by_version_and_label(stub: Any, model_dirs: dict[str, Path]) ->
 def test_output_filter_and_request_id(stub: Any) -> None:
     request = predict_request(ROWS, version=1)
     request.output_filter.append("classes")
-    response, call = stub.Predict.with_call(
-        request, timeout=30, metadata=(("x-request-id", "grpc-req-1"),)
-    )
-    assert list(response.outputs) == ["classes"]
-    trailing = dict(call.trailing_metadata())
-    assert trailing["x-request-id"] == "grpc-req-1" and trailing["x-model-version"] == "1"
+    answered = []
+    for _ in range(2):  # one client id, twice: two requests, each with the server's own id
+        response, call = stub.Predict.with_call(
+            request, timeout=30, metadata=(("x-request-id", "grpc-req-1"),)
+        )
+        assert list(response.outputs) == ["classes"]
+        trailing = dict(call.trailing_metadata())
+        assert trailing["x-client-request-id"] == "grpc-req-1"
+        assert trailing["x-model-version"] == "1"
+        answered.append(trailing["x-request-id"])
+    assert len(set(answered)) == 2 and all(len(i) == 32 and int(i, 16) >= 0 for i in answered)
+    # Without an id of its own (or with one that is not a plain token), none is echoed.
+    for metadata in ((), (("x-request-id", "not a token"),)):
+        _, call = stub.Predict.with_call(request, timeout=30, metadata=metadata)
+        trailing = dict(call.trailing_metadata())
+        assert "x-client-request-id" not in trailing and len(trailing["x-request-id"]) == 32
 
 
 def test_rest_and_grpc_give_identical_outputs(served: ServeProcess, stub: Any) -> None:

@@ -253,7 +253,10 @@ def test_an_unexpected_error_is_internal_with_only_a_request_id(
                 predict_request([row()]), timeout=30, metadata=(("x-request-id", "boom-1"),)
             )
     assert caught.value.code() == grpc.StatusCode.INTERNAL
-    assert caught.value.details() == "internal error (request id boom-1)"
+    # The message names the server's id (as x-request-id does), the client's id beside it.
+    trailing = dict(caught.value.trailing_metadata())
+    assert trailing["x-client-request-id"] == "boom-1"
+    assert caught.value.details() == f"internal error (request id {trailing['x-request-id']})"
     assert "secret detail" in caplog.text  # logged, never sent
     access = [r.getMessage() for r in caplog.records if r.name == "mooring.serving.access"]
     assert any(

@@ -17,8 +17,18 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from mooring.formats._predictions import REQUEST_ID_PATTERN
 from mooring.serving._errors import PayloadTooLargeError
-from mooring.serving._http import JSON, Answer, add_header, id_and_key, json_response, read_body
+from mooring.serving._http import (
+    JSON,
+    Answer,
+    add_header,
+    client_request_id,
+    id_and_key,
+    json_response,
+    read_body,
+    request_id,
+)
 
 # Header names as HTTP tokens; values as printable latin-1 text (what a head can carry).
 _NAMES = st.text(
@@ -156,3 +166,16 @@ def test_the_request_id_and_key_are_read_as_starlettes_headers_read_them(
 ) -> None:
     headers = Headers(raw=raw)
     assert id_and_key(raw) == (headers.get("x-request-id"), headers.get("x-request-key"))
+
+
+@given(st.one_of(st.none(), _VALUES, st.text(alphabet="abc.:_-19 /", max_size=140)))
+def test_a_clients_request_id_is_kept_only_when_a_plain_token(given_id: str | None) -> None:
+    kept = client_request_id(given_id)
+    plain = given_id is not None and REQUEST_ID_PATTERN.fullmatch(given_id) is not None
+    assert kept == (given_id if plain else None)
+
+
+def test_the_servers_request_ids_are_fresh_and_random() -> None:
+    ids = [request_id() for _ in range(600)]  # more than one pool of random bytes
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

@@ -32,13 +32,16 @@ def test_access_log_is_one_json_line_per_request_with_its_id(
         json.loads(r.getMessage()) for r in caplog.records if r.name == "mooring.serving.access"
     ]
     by_id = {line["request_id"]: line for line in lines}
-    first = by_id["req-1"]
+    # The line names the server's id (answered as X-Request-Id) and the client's own.
+    first = by_id[ok.headers["X-Request-Id"]]
+    assert first["client_request_id"] == "req-1" == ok.headers["X-Client-Request-Id"]
     assert first["method"] == "POST" and first["path"] == PREDICT
     assert (first["status"], first["model"], first["version"]) == (200, NAME, "1")
     assert first["duration_ms"] >= 0 and first["client"] == "127.0.0.1"
     assert first["trace_id"] is None  # tracing is off
     generated = bad.headers["X-Request-Id"]
     assert len(generated) == 32 and by_id[generated]["status"] == 400
+    assert by_id[generated]["client_request_id"] is None
 
 
 class _StuckStorage(MemoryFileSystem):

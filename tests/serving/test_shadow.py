@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -134,15 +135,22 @@ def test_a_full_shadow_changes_no_answer_and_logs_its_own_rows(
     # Shutting down flushed the log. Every copied request is there twice, answer and shadow.
     answers = read_prediction_log(str(logs), NAME)
     shadows = read_prediction_log(str(logs), NAME, shadow=True)
-    copied = {f"copied-{i}" for i in range(20)}
-    assert copied <= set(answers["request_id"].to_pylist())
-    assert set(shadows["request_id"].to_pylist()) == copied
+    copied = {f"copied-{i}" for i in range(20)}  # the clients' ids, logged beside the server's
+    assert copied <= set(answers["client_request_id"].to_pylist())
+    assert set(shadows["client_request_id"].to_pylist()) == copied
+
+    # A shadow row carries its request's server id as production's answer does.
+    def ids(table: pa.Table) -> set[tuple[str, str]]:
+        servers, clients = table["request_id"].to_pylist(), table["client_request_id"].to_pylist()
+        return set(zip(servers, clients, strict=True))
+
+    assert ids(shadows) <= ids(answers)
     assert set(shadows["model_version"].to_pylist()) == {2}
     assert set(answers["model_version"].to_pylist()) == {1}
     assert pq.read_table(logs).column("shadow").to_pylist().count(True) == 60
     expected = direct_probabilities(model_dirs["b"])
     for rid in sorted(copied):
-        mine = shadows.filter(np.asarray(shadows["request_id"].to_pylist()) == rid)
+        mine = shadows.filter(np.asarray(shadows["client_request_id"].to_pylist()) == rid)
         got = np.asarray(mine["output.probabilities"].to_pylist(), dtype=np.float64)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     production = direct_probabilities(model_dirs["a"])

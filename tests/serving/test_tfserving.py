@@ -193,9 +193,11 @@ def test_an_answer_carries_each_of_its_headers_once(server: ServerThread) -> Non
     )
     assert res.status_code == 200
     names = [name.lower() for name, _ in res.headers.multi_items()]
-    for name in ("x-request-id", "x-model-version", "content-length", "content-type"):
+    names_once = ("x-request-id", "x-client-request-id", "x-model-version", "content-length")
+    for name in (*names_once, "content-type"):
         assert names.count(name) == 1, res.headers
-    assert res.headers["x-request-id"] == "first-1"  # the first one given, as before
+    assert res.headers["x-client-request-id"] == "first-1"  # the first one given, as before
+    assert len(res.headers["x-request-id"]) == 32  # the server's own
     assert res.headers["x-model-version"] == "1"
     assert int(res.headers["content-length"]) == len(res.content)
 
@@ -217,9 +219,11 @@ def test_server_metadata_and_request_ids(server: ServerThread) -> None:
     assert server.client.get("/v2").json()["name"] == "mooring"
     body = orjson.dumps({"instances": [row()]})
     res = server.client.post(PREDICT, content=body, headers={"X-Request-Id": "abc-1"})
-    assert res.headers["X-Request-Id"] == "abc-1"
+    # The server's own id, always; the client's kept beside it.
+    assert len(res.headers["X-Request-Id"]) == 32 and res.headers["X-Client-Request-Id"] == "abc-1"
     res = server.client.post(PREDICT, content=body, headers={"X-Request-Id": "x" * 200})
-    assert len(res.headers["X-Request-Id"]) == 32  # replaced, not echoed
+    assert len(res.headers["X-Request-Id"]) == 32  # not a plain token: ignored, not echoed
+    assert "X-Client-Request-Id" not in res.headers
     assert server.client.get("/v1/models/income/nothing").status_code == 404
     assert server.client.post(f"/v1/models/{NAME}").status_code == 405
     assert server.client.post(f"/v1/models/{NAME}:classify", content=body).status_code == 400

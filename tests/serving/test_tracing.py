@@ -61,11 +61,12 @@ def project(home: Path, **observability: object) -> MooringConfig:
 @dataclass
 class Traffic:
     spans: list[ReceivedSpan]
-    rows: dict[str, int]  # request id → rows sent
-    statuses: dict[str, int]  # request id → HTTP status
+    rows: dict[str, int]  # the client's request id → rows sent
+    statuses: dict[str, int]  # the client's request id → HTTP status
+    answered: dict[str, str]  # the client's request id → the server's (X-Request-Id)
 
 
-def _predict(client: httpx.Client, index: int) -> tuple[str, int, int]:
+def _predict(client: httpx.Client, index: int) -> tuple[str, int, httpx.Response]:
     rows = 1 + index % 3
     rid = f"req-{index:03d}"
     response = client.post(
@@ -73,7 +74,7 @@ def _predict(client: httpx.Client, index: int) -> tuple[str, int, int]:
         json={"instances": [row(age=20.0 + index) for _ in range(rows)]},
         headers={"X-Request-Id": rid},
     )
-    return rid, rows, response.status_code
+    return rid, rows, response
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,7 @@ def traffic(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path
         app = create_app(cfg, registry=registry)
         rows: dict[str, int] = {}
         statuses: dict[str, int] = {}
+        answered: dict[str, str] = {}
         with ServerThread(app) as server:
             server.wait_ready()
             with ThreadPoolExecutor(16) as pool:
@@ -95,8 +97,9 @@ def traffic(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path
                 done = list(pool.map(lambda i: _predict(clients[i % 16], i), range(48)))
                 for client in clients:
                     client.close()
-            for rid, count, status in done:
-                rows[rid], statuses[rid] = count, status
+            for rid, count, response in done:
+                rows[rid], statuses[rid] = count, response.status_code
+                answered[rid] = response.headers["X-Request-Id"]
             v2 = server.client.post(
                 f"/v2/models/{NAME}/infer",
                 json={
@@ -110,12 +113,14 @@ def traffic(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path
                 headers={"X-Request-Id": "v2-1"},
             )
             rows["v2-1"], statuses["v2-1"] = 1, v2.status_code
+            answered["v2-1"] = v2.headers["X-Request-Id"]
             bad = server.client.post(
                 f"/v1/models/{NAME}:predict",
                 json={"instances": [{"age": "old"}]},
                 headers={"X-Request-Id": "bad-1"},
             )
             statuses["bad-1"] = bad.status_code
+            answered["bad-1"] = bad.headers["X-Request-Id"]
             caller = server.client.post(
                 f"/v1/models/{NAME}:predict",
                 json={"instances": [row()]},
@@ -125,6 +130,7 @@ def traffic(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path
                 },
             )
             rows["caller-1"], statuses["caller-1"] = 1, caller.status_code
+            answered["caller-1"] = caller.headers["X-Request-Id"]
         # The app's shutdown flushed the exporter: everything is on its way.
         wait_until(
             lambda: sum(x.kind == SERVER_KIND for x in receiver.received()) >= 51,
@@ -133,12 +139,13 @@ def traffic(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path
         )
         spans = receiver.received()
     registry.close()
-    return Traffic(spans, rows, statuses)
+    return Traffic(spans, rows, statuses, answered)
 
 
 def _requests(traffic: Traffic) -> dict[str, ReceivedSpan]:
+    """Each request span by the client's own request id."""
     found = [s for s in traffic.spans if s.kind == SERVER_KIND]
-    by_id = {s.attributes["mooring.request_id"]: s for s in found}
+    by_id = {s.attributes["mooring.client_request_id"]: s for s in found}
     assert len(by_id) == len(found), "one request span per request"
     return by_id
 
@@ -151,6 +158,8 @@ def test_one_trace_per_request_with_its_attributes(traffic: Traffic) -> None:
     assert len({s.trace_id for s in plain}) == len(plain)
     assert all(s.parent_id == "" for s in plain)
     for rid, span in requests.items():
+        # The server's id (the X-Request-Id it answered) beside the client's own.
+        assert span.attributes["mooring.request_id"] == traffic.answered[rid] != rid
         assert span.service == "income-api"
         assert span.attributes["mooring.model"] == NAME
         assert span.attributes["http.response.status_code"] == traffic.statuses[rid]
@@ -229,6 +238,7 @@ def test_the_access_log_names_each_requests_trace(
     tracing = start_tracing(ObservabilityConfig(), exporter=exporter)
     app = build_app([DirectorySource(model_dirs["a"], NAME)], ServingConfig(), tracing=tracing)
     caplog.set_level(logging.INFO, logger="mooring.serving.access")
+    answered: dict[str, str] = {}  # the client's id → the server's
     with ServerThread(app) as server:
         server.wait_ready()
         for i in range(3):
@@ -238,15 +248,20 @@ def test_the_access_log_names_each_requests_trace(
                 headers={"X-Request-Id": f"log-{i}"},
             )
             assert answer.status_code == 200
+            answered[f"log-{i}"] = answer.headers["X-Request-Id"]
     records = [r for r in caplog.records if r.name == "mooring.serving.access"]
-    logged = {line["request_id"]: line["trace_id"] for line in map(_json_line, records)}
+    lines = list(map(_json_line, records))
+    logged = {line["request_id"]: line["trace_id"] for line in lines}
     exported = {
         dict(s.attributes or {})["mooring.request_id"]: f"{s.context.trace_id:032x}"
         for s in exporter.get_finished_spans()
         if s.name == "POST /v1/models/{name}:predict"
     }
     assert {k: logged[k] for k in exported} == exported
-    assert set(exported) == {"log-0", "log-1", "log-2"}
+    assert set(exported) == set(answered.values())
+    # Each line names the server's id and, beside it, the client's own.
+    mine = {line["client_request_id"]: line["request_id"] for line in lines}
+    assert {k: v for k, v in mine.items() if k is not None} == answered
 
 
 def test_sampling_follows_the_caller_and_keeps_the_batches_of_kept_requests(

@@ -4,8 +4,10 @@ Each batch of labels is one Parquet file under ``<feedback url>/date=YYYY-MM-DD/
 columns ``request_id``, ``label`` (text: numbers are written as JSON writes them),
 ``timestamp`` (UTC) and ``model``; local files are written atomically (temporary file,
 then rename). Labels arrive over HTTP (the server's feedback endpoint) or from a file
-(``mooring feedback FILE``); monitoring joins them with the prediction log, and a later
-label for the same request id replaces an earlier one.
+(``mooring feedback FILE``); monitoring joins them with the prediction log on its
+``request_id`` (the server's id, answered as ``X-Request-Id``; never the client's own,
+logged as ``client_request_id``), and a later label for the same request id replaces an
+earlier one.
 
 Example:
     >>> store = FeedbackStore(".mooring/feedback")  # doctest: +SKIP

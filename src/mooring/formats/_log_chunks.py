@@ -16,8 +16,9 @@ Example:
     ...                  columns={"age": [39.0, 52.0]}, outputs={"score": np.array([0.2, 0.7])},
     ...                  rows=2)
     >>> table = log_chunks_table([chunk])
-    >>> table.column_names
-    ['request_id', 'timestamp', 'model', 'model_version', 'shadow', 'age', 'output.score']
+    >>> table.column_names  # doctest: +NORMALIZE_WHITESPACE
+    ['request_id', 'timestamp', 'model', 'model_version', 'shadow', 'client_request_id', 'age',
+     'output.score']
     >>> table.column("request_id").to_pylist()
     ['r1', 'r2']
 """
@@ -36,6 +37,7 @@ import pyarrow as pa
 
 from mooring.errors import DataError
 from mooring.formats._predictions import (
+    CLIENT_REQUEST_ID,
     MODEL,
     MODEL_VERSION,
     REQUEST_ID,
@@ -55,9 +57,11 @@ ARROW_ROWS = 128
 class LogChunk:
     """The logged rows of one batch of requests (or of one request), as one append.
 
-    ``request_ids[i]`` names the i-th request and ``counts[i]`` its rows; the requests'
-    rows follow each other in ``columns`` (the model's inputs: lists or arrays, as the
-    batch merged them, or Arrow arrays from :func:`arrow_columns`) and ``outputs`` (the
+    ``request_ids[i]`` names the i-th request and ``counts[i]`` its rows (and
+    ``client_request_ids[i]``, when given, the X-Request-Id its client sent, or None;
+    ``client_request_ids`` None: no request's client sent one); the requests' rows
+    follow each other in ``columns`` (the model's inputs: lists or arrays, as the batch
+    merged them, or Arrow arrays from :func:`arrow_columns`) and ``outputs`` (the
     model's outputs for those rows). ``rows`` is the sum of ``counts``. One ``timestamp``
     covers the chunk: its rows were predicted together. The file holds the same rows as
     :func:`append_request_rows` makes of each request. Nothing changes a chunk once it is
@@ -73,6 +77,7 @@ class LogChunk:
     outputs: Mapping[str, np.ndarray[Any, Any]]
     rows: int
     shadow: bool = False
+    client_request_ids: Sequence[str | None] | None = None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -193,6 +198,25 @@ def _request_ids(chunks: Sequence[LogChunk], total: int) -> pa.Array:
     return pa.array(np.repeat(np.array(ids, dtype=object), counts), pa.string())
 
 
+def _client_request_ids(chunks: Sequence[LogChunk], total: int) -> pa.Array:
+    """Each row's client request id (null where its client sent none), as
+    :func:`_request_ids` makes the server's."""
+    if all(c.client_request_ids is None for c in chunks):  # the common case: all null
+        return pa.nulls(total, pa.string())
+    ids = list(
+        chain.from_iterable(
+            c.client_request_ids
+            if c.client_request_ids is not None
+            else [None] * len(c.request_ids)
+            for c in chunks
+        )
+    )
+    if len(ids) == total:
+        return pa.array(ids, pa.string())
+    counts = np.fromiter(chain.from_iterable(c.counts for c in chunks), np.int64, len(ids))
+    return pa.array(np.repeat(np.array(ids, dtype=object), counts), pa.string())
+
+
 def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
     """The log's table of ``chunks``, in order (the columns of :func:`append_request_rows`).
 
@@ -206,6 +230,12 @@ def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
                 f"a log chunk of model {chunk.model!r} names {len(chunk.request_ids)} requests "
                 f"with {list(chunk.counts)[:5]} rows each but holds {chunk.rows} rows"
             )
+        clients = chunk.client_request_ids
+        if clients is not None and len(clients) != len(chunk.request_ids):
+            raise DataError(
+                f"a log chunk of model {chunk.model!r} names {len(chunk.request_ids)} requests "
+                f"but {len(clients)} client request ids"
+            )
     lengths = [c.rows for c in chunks]
     total = sum(lengths)
     micros = np.array([(c.timestamp - _EPOCH) // timedelta(microseconds=1) for c in chunks])
@@ -215,6 +245,7 @@ def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
         MODEL: _same([c.model for c in chunks], pa.string(), lengths, total),
         MODEL_VERSION: _same([c.version for c in chunks], pa.int64(), lengths, total),
         SHADOW: _same([c.shadow for c in chunks], pa.bool_(), lengths, total),
+        CLIENT_REQUEST_ID: _client_request_ids(chunks, total),
     }
     first = chunks[0]
     uniform = all(

@@ -11,7 +11,9 @@ row; such labels are counted as ``ambiguous`` and left out. Labels whose request
 in the window are ``unmatched``; asked to (``locate_unmatched``, what ``mooring live``
 does), those are told apart: ``outside_window`` (the request is in the log, older than
 the window or served by another version than the one asked for) and ``not_logged`` (the
-log never held the request id: not sampled into it, or an id the server never answered).
+log never held the request id: not sampled into it, or an id the server never answered,
+such as the client's own ``X-Request-Id``, logged as ``client_request_id``: labels join
+on the server's ``X-Request-Id`` only).
 
 Example:
     >>> live = live_metrics(cfg, last=50_000)  # doctest: +SKIP

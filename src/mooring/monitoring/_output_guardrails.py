@@ -42,7 +42,7 @@ from mooring.config import MooringConfig
 from mooring.config._monitoring import GuardrailsConfig
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import MooringError, NotFoundError
-from mooring.formats._predictions import OUTPUT_PREFIX, output_table
+from mooring.formats._predictions import LOG_COLUMNS, OUTPUT_PREFIX, output_table
 from mooring.monitoring._baselines import reference_data_label
 from mooring.monitoring._guardrails import GuardrailResult, Status
 
@@ -199,12 +199,9 @@ def _broken(
 
 
 def _inputs_vary(table: pa.Table) -> bool:
+    # The log's own columns (ids, time, version, the client's id) are not inputs.
     features = [
-        c
-        for c in table.column_names
-        if not c.startswith(OUTPUT_PREFIX)
-        and c not in ("request_id", "timestamp")
-        and c not in ("model", "model_version")
+        c for c in table.column_names if not c.startswith(OUTPUT_PREFIX) and c not in LOG_COLUMNS
     ]
     return any(pc.count_distinct(table[c]).as_py() > 1 for c in features[:8])
 

@@ -1,8 +1,10 @@
 """The REST endpoints: TF Serving's API, the Open Inference Protocol's, feedback, health, admin.
 
 Every endpoint runs inside :meth:`Endpoints.answer`, which turns what it raises into a
-JSON answer with the status the error carries, adds the request id and model version,
-and counts the request (metrics, access log). A prediction arrives by one of two roads:
+JSON answer with the status the error carries, adds the request id (``X-Request-Id``,
+always the server's own; the client's, when it sent one, comes back as
+``X-Client-Request-Id``) and model version, and counts the request (metrics, access
+log). A prediction arrives by one of two roads:
 through ASGI (Starlette's request, the route table, uvicorn's request cycle) or, in the
 plain case, read by the door itself (:mod:`mooring.serving._fastpath`: :meth:`serve`);
 both build the same :class:`_Ctx` and run the same handler, so they answer the same.
@@ -44,6 +46,7 @@ from mooring.serving._http import (
     Answer,
     add_header,
     check_bearer,
+    client_request_id,
     id_and_key,
     json_response,
     read_body,
@@ -171,7 +174,8 @@ class Endpoints:
         given, key = id_and_key(headers)
         return _Ctx(
             protocol=protocol,
-            request_id=request_id(given),
+            request_id=request_id(),
+            client_request_id=client_request_id(given),
             deadline=arrived + self.predictor.deadline_s,
             arrived=arrived,
             key=key,
@@ -205,6 +209,8 @@ class Endpoints:
                 {"error": f"internal error (request id {ctx.request_id})"}, 500
             )
         add_header(response, "X-Request-Id", ctx.request_id)
+        if ctx.client_request_id is not None:
+            add_header(response, "X-Client-Request-Id", ctx.client_request_id)
         for name, value in ctx.headers.items():
             add_header(response, name, value)
         self.predictor.finish(
@@ -268,6 +274,7 @@ class Endpoints:
             ctx.model,
             ctx.arrived,
             Headers(raw=list(ctx.raw_headers)),
+            ctx.client_request_id,
         )
 
     async def _body(self, ctx: _Ctx) -> bytes:

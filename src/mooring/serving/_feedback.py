@@ -1,12 +1,15 @@
 """Label feedback over HTTP: the body of ``POST /v1/models/{name}:feedback``, checked.
 
-The body is ``{"labels": [{"request_id": "...", "label": ...}, ...]}``; every problem is
-a 400 naming the entry, and a body with any problem is refused whole. Where the served
-model's labels are known (:func:`label_domain`), each label must be one of them: a
-class of a classifier, a finite number for a regression model; otherwise garbage would
-enter the live metrics and the rollout guardrails that read them. Valid labels go to the
-feedback store (:class:`mooring.formats._feedback.FeedbackStore`), whose format lives in
-``formats/``.
+The body is ``{"labels": [{"request_id": "...", "label": ...}, ...]}``, each
+``request_id`` the ``X-Request-Id`` the server answered a prediction with (its own id,
+not one the client sent: that comes back as ``X-Client-Request-Id`` and joins nothing).
+Ids are not checked against the prediction log here (``mooring live`` counts the labels
+it cannot join). Every problem is a 400 naming the entry, and a body with any problem is
+refused whole. Where the served model's labels are known (:func:`label_domain`), each
+label must be one of them: a class of a classifier, a finite number for a regression
+model; otherwise garbage would enter the live metrics and the rollout guardrails that
+read them. Valid labels go to the feedback store
+(:class:`mooring.formats._feedback.FeedbackStore`), whose format lives in ``formats/``.
 
 Example:
     >>> parse_feedback({"labels": [{"request_id": "r1", "label": ">50K"}]})
@@ -150,8 +153,8 @@ def _entry(where: str, item: Any, domain: LabelDomain | None) -> tuple[str, str]
     rid = item.get(REQUEST_ID)
     if not isinstance(rid, str) or not REQUEST_ID_PATTERN.fullmatch(rid):
         raise InvalidRequestError(
-            f"{where}.request_id must be the X-Request-Id of a prediction (1-128 letters, "
-            f"digits, '.', '_', ':', '-'), got {describe(rid)}"
+            f"{where}.request_id must be the X-Request-Id the server answered a prediction "
+            f"with (1-128 letters, digits, '.', '_', ':', '-'), got {describe(rid)}"
         )
     value = item.get(LABEL)
     if domain is not None:

@@ -25,6 +25,7 @@ __all__ = [
     "ServingApp",
     "add_header",
     "check_bearer",
+    "client_request_id",
     "http_error",
     "id_and_key",
     "json_response",
@@ -61,21 +62,32 @@ class _Ids:
 _ids = _Ids()
 
 
-def request_id(given: str | None) -> str:
-    """The client's X-Request-Id when it is a plain token, else a fresh one.
+def request_id() -> str:
+    """A fresh request id: 128 random bits from the OS (not a counter), as 32 hex digits.
 
-    Fresh ids are 128 random bits from the OS (not a counter): label feedback is keyed by
-    request id, so an id must not be guessable from another.
+    The server always makes its own: label feedback joins on it, so an id must not be
+    guessable from another, nor chosen by a client (one could name another client's
+    request). A client's own X-Request-Id is kept beside it (:func:`client_request_id`).
 
     Example:
-        >>> request_id("abc-1")
-        'abc-1'
-        >>> len(request_id(None)), request_id(None) != request_id(None)
+        >>> len(request_id()), request_id() != request_id()
         (32, True)
+    """
+    return _ids.next()
+
+
+def client_request_id(given: str | None) -> str | None:
+    """The X-Request-Id a client sent, when it is a plain token (``REQUEST_ID_PATTERN``);
+    else None (ignored). It is echoed as X-Client-Request-Id and logged beside the
+    server's id, never used as the request's id.
+
+    Example:
+        >>> client_request_id("abc-1"), client_request_id("a b"), client_request_id(None)
+        ('abc-1', None, None)
     """
     if given and REQUEST_ID_PATTERN.fullmatch(given):
         return given
-    return _ids.next()
+    return None
 
 
 def id_and_key(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:

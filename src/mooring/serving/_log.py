@@ -79,13 +79,15 @@ _NO_PANDAS = _NoPandas()
 
 
 class LogTicket:
-    """A request the prediction log takes (:meth:`PredictionLog.wants` said yes): its id,
-    and, once its batch has run, whether its rows went into the buffer."""
+    """A request the prediction log takes (:meth:`PredictionLog.wants` said yes): its id
+    (and the X-Request-Id its client sent, if any), and, once its batch has run, whether
+    its rows went into the buffer."""
 
-    __slots__ = ("buffered", "request_id")
+    __slots__ = ("buffered", "client_request_id", "request_id")
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, client_request_id: str | None = None) -> None:
         self.request_id = request_id
+        self.client_request_id = client_request_id
         self.buffered = False
 
 
@@ -167,10 +169,12 @@ class PredictionLog:
         rows: int,
         shadow: bool = False,
         sampled: bool = False,
+        client_request_id: str | None = None,
     ) -> bool:
         """Maybe log one request's rows (sampled per request); never blocks, drops when full.
 
         ``sampled``: log it whatever the sample rate. ``shadow``: the rows are a shadow's.
+        ``client_request_id``: the X-Request-Id the request's client sent, if any.
         True when the rows went into the buffer. The server logs its answers a batch at a
         time (:meth:`record_batch`); this is for rows that come one request at a time
         (a shadow's copies).
@@ -188,6 +192,7 @@ class PredictionLog:
                 outputs=outputs,
                 rows=rows,
                 shadow=shadow,
+                client_request_ids=None if client_request_id is None else [client_request_id],
             )
         )
 
@@ -226,6 +231,7 @@ class PredictionLog:
         else:
             columns, outputs, chosen_counts = _select(tickets, counts, columns, outputs)
         rows = sum(chosen_counts)
+        clients = [t.client_request_id for t in logged]
         buffered = self._buffer(
             LogChunk(
                 model=model,
@@ -236,6 +242,8 @@ class PredictionLog:
                 columns=columns,
                 outputs=outputs,
                 rows=rows,
+                # None where no client sent an id: the writer makes an all-null column.
+                client_request_ids=clients if any(c is not None for c in clients) else None,
             )
         )
         if buffered:

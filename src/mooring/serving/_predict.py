@@ -2,11 +2,12 @@
 
 A protocol front end (TF Serving's REST API, the Open Inference Protocol, their gRPC
 services) parses its request into typed columns and hands them to one
-:class:`Predictor` with a :class:`Call`: the request's id, arrival, deadline and
-routing key. The predictor picks the version (pinned, labelled, or the canary split
-by key), checks the version's contract, decides whether the request is logged, runs
-the rows through the version's batcher (which logs each batch's rows in one append),
-hands a sampled copy to the shadow version without waiting for it
+:class:`Predictor` with a :class:`Call`: the request's id (always the server's own;
+the X-Request-Id a client sent is kept beside it as ``client_request_id``), arrival,
+deadline and routing key. The predictor picks the version (pinned, labelled, or the
+canary split by key), checks the version's contract, decides whether the request is
+logged, runs the rows through the version's batcher (which logs each batch's rows in one
+append), hands a sampled copy to the shadow version without waiting for it
 (:mod:`mooring.serving._shadow`) and, once the front end has its answer, counts the
 request in the metrics and the access log. So every protocol routes, refuses, logs and
 counts the same way, and a change to any of those happens here once.
@@ -45,7 +46,7 @@ class Call:
     """One request on its way through the server, whatever its protocol."""
 
     protocol: str
-    request_id: str
+    request_id: str  # the server's own (X-Request-Id answered, logged, what labels join on)
     arrived: float  # time.monotonic() when its headers (or its gRPC call) arrived
     deadline: float = float("inf")  # time.monotonic() past which it is answered 504
     key: str | None = None  # x-request-key: the same key always lands on the same version
@@ -54,6 +55,9 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)  # to send back (X-Model-Version)
     trace: RequestTrace | None = None  # a prediction's span, when tracing is on
     routed: bool = False  # the version was chosen by the canary split, not asked for
+    # The X-Request-Id the client sent, when a plain token: echoed as X-Client-Request-Id
+    # and logged beside request_id, never used as the request's id.
+    client_request_id: str | None = None
 
 
 class Predictor:
@@ -101,7 +105,7 @@ class Predictor:
         plog = self.state.prediction_log
         ticket = None
         if plog is not None and plog.wants(manager.name, sampled=shadow is not None):
-            ticket = LogTicket(call.request_id)
+            ticket = LogTicket(call.request_id, call.client_request_id)
         if trace is not None:
             trace.phase("queue")
         outputs = await slot.predict(columns, rows, self.remaining(call), trace, ticket)
@@ -114,6 +118,7 @@ class Predictor:
                 columns,
                 rows,
                 logged=ticket is not None and ticket.buffered,
+                client_request_id=call.client_request_id,
             )
         if trace is not None:
             trace.phase("format")
@@ -159,6 +164,7 @@ class Predictor:
         if access_log.isEnabledFor(logging.INFO):
             line = {
                 "request_id": call.request_id,
+                "client_request_id": call.client_request_id,
                 "method": method,
                 "path": path,
                 "status": status,

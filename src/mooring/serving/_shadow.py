@@ -80,15 +80,19 @@ class ShadowCopier:
         rows: int,
         *,
         logged: bool,
+        client_request_id: str | None = None,
     ) -> None:
-        """Schedule the copy (or count it dropped) and return at once; never raises."""
+        """Schedule the copy (or count it dropped) and return at once; never raises.
+
+        ``client_request_id``: the X-Request-Id the request's client sent, logged with the
+        shadow's rows as with production's."""
         try:
             reason = self.busy(production)
             if reason is not None:
                 self.state.metrics.shadow_dropped.labels(manager.name, reason).inc()
                 return
             task = asyncio.get_running_loop().create_task(
-                self._run(manager, shadow, request_id, columns, rows, logged)
+                self._run(manager, shadow, request_id, columns, rows, logged, client_request_id)
             )
             self.state.shadow_tasks.add(task)
             task.add_done_callback(self.state.shadow_tasks.discard)
@@ -103,6 +107,7 @@ class ShadowCopier:
         columns: dict[str, Any],
         rows: int,
         logged: bool,
+        client_request_id: str | None = None,
     ) -> None:
         await asyncio.sleep(0)  # the client's answer is written before the copy starts
         metrics = self.state.metrics
@@ -136,6 +141,7 @@ class ShadowCopier:
                     rows=rows,
                     shadow=True,
                     sampled=True,
+                    client_request_id=client_request_id,
                 )
             except Exception:
                 log.exception("shadow rows of request %s not logged", request_id)

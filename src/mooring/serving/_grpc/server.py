@@ -21,7 +21,9 @@ Each call runs in :meth:`Gate.run`:
   them; anything else is logged and answered ``INTERNAL`` with only the request id;
 * the call is counted in the metrics (protocol ``grpc``, status as the HTTP code the same
   error has over REST) and written to the access log with its gRPC method as the path;
-  the ``x-request-id`` and ``x-model-version`` trailing metadata carry what REST's headers do.
+  the ``x-request-id`` (always the server's own id), ``x-client-request-id`` (the
+  ``x-request-id`` the client sent, when a plain token) and ``x-model-version`` trailing
+  metadata carry what REST's headers do.
 
 Example:
     >>> server = await start_grpc(state, predictor, host="127.0.0.1", port=8500)  # doctest: +SKIP
@@ -42,7 +44,7 @@ from grpc import aio
 
 from mooring.errors import ConfigError, MooringError
 from mooring.serving._errors import OverloadedError
-from mooring.serving._http import CLIENT_CLOSED, request_id
+from mooring.serving._http import CLIENT_CLOSED, client_request_id, request_id
 from mooring.serving._predict import Call, Predictor
 from mooring.serving._state import ServerState
 
@@ -123,7 +125,13 @@ class Gate:
         tracing = self.state.tracing
         if tracing is not None and call.trace is None:
             call.trace = tracing.request(
-                call.method, call.request_id, call.protocol, call.model, call.arrived, call.metadata
+                call.method,
+                call.request_id,
+                call.protocol,
+                call.model,
+                call.arrived,
+                call.metadata,
+                call.client_request_id,
             )
 
     async def run(
@@ -148,12 +156,15 @@ class Gate:
             method=method,
             metadata=metadata,
             protocol="grpc",
-            request_id=request_id(metadata.get("x-request-id")),
+            request_id=request_id(),
+            client_request_id=client_request_id(metadata.get("x-request-id")),
             arrived=arrived,
             deadline=arrived + budget,
             key=metadata.get("x-request-key"),
         )
         call.headers["x-request-id"] = call.request_id
+        if call.client_request_id is not None:
+            call.headers["x-client-request-id"] = call.client_request_id
         door = self.state.door
         if inference and not door.try_admit():
             # Refused as the door refuses a REST request: counted as refused, not answered.
@@ -162,7 +173,7 @@ class Gate:
                 grpc.StatusCode.UNAVAILABLE,
                 f"the server is at its limit of {limits.max_in_flight} requests in flight; "
                 f"retry after {limits.retry_after_s} s",
-                (("x-request-id", call.request_id),),
+                tuple(call.headers.items()),
             )
         status = 200
         error: tuple[grpc.StatusCode, str] | None = None
