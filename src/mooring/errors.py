@@ -144,9 +144,18 @@ class ModelUnavailableError(MooringError):
 
 
 class DeadlineExceededError(MooringError):
-    """A request's deadline passed before its result was ready."""
+    """A request's deadline passed before its result was ready.
+
+    ``shed``: it passed before the request reached the model (queued behind others, or
+    read too late): load the server shed, not an error of the version that would have
+    answered. The server counts such a 504 under version ``-``, as it counts a 503.
+    """
 
     http_status = 504
+
+    def __init__(self, message: str, *, shed: bool = False) -> None:
+        super().__init__(message)
+        self.shed = shed
 
 
 class ModelLoadError(MooringError):

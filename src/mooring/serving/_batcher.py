@@ -78,6 +78,8 @@ class _Job:
     trace: RequestTrace | None = None
     # What on_outputs gets for this request (the prediction log's ticket), or None.
     tag: Any = None
+    # Taken into a batch: past its deadline from then on, the model was too slow.
+    started: bool = False
 
 
 class Batcher:
@@ -242,8 +244,11 @@ class Batcher:
             if job.abandoned or job.future.done():
                 continue
             if job.deadline <= now:
-                job.future.set_exception(DeadlineExceededError("deadline passed while queued"))
+                job.future.set_exception(
+                    DeadlineExceededError("deadline passed while queued", shed=True)
+                )
                 continue
+            job.started = True
             batch.append(job)
             rows += job.rows
             if job.trace is not None:
@@ -360,7 +365,8 @@ def _expire(job: _Job, timeout_s: float) -> None:
     job.future.set_exception(
         DeadlineExceededError(
             f"no result within the deadline of {timeout_s * 1000:.0f} ms; the server is "
-            "busy: retry later, send smaller batches or raise [serving] deadline_ms"
+            "busy: retry later, send smaller batches or raise [serving] deadline_ms",
+            shed=not job.started,
         )
     )
 

@@ -33,6 +33,7 @@ from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeErro
 from mooring.formats._columns import describe, loads
 from mooring.serving._door import ARRIVED
 from mooring.serving._errors import (
+    DeadlineExceededError,
     InvalidRequestError,
     ModelUnavailableError,
     OverloadedError,
@@ -202,6 +203,8 @@ class Endpoints:
                 headers["Retry-After"] = str(exc.retry_after)
             if isinstance(exc, UnauthorizedError):
                 headers["WWW-Authenticate"] = "Bearer"
+            if isinstance(exc, DeadlineExceededError):
+                ctx.shed = exc.shed
             response = json_response({"error": str(exc)}, exc.http_status, headers)
         except Exception:
             log.exception("request %s failed", ctx.request_id)

@@ -58,6 +58,8 @@ class Call:
     # The X-Request-Id the client sent, when a plain token: echoed as X-Client-Request-Id
     # and logged beside request_id, never used as the request's id.
     client_request_id: str | None = None
+    # Answered 504 before it reached the model: shed load, counted under version "-".
+    shed: bool = False
 
 
 class Predictor:
@@ -131,7 +133,8 @@ class Predictor:
             raise DeadlineExceededError(
                 f"the deadline of {self.state.serving.deadline_ms:.0f} ms passed before the "
                 "request reached the model; the server is busy: retry later, send smaller "
-                "batches or raise [serving] deadline_ms"
+                "batches or raise [serving] deadline_ms",
+                shed=True,
             )
         return remaining
 
@@ -156,9 +159,8 @@ class Predictor:
         if call.trace is not None:
             call.trace.finish(status)
         if call.model:
-            self.state.metrics.observe_request(
-                call.model, call.version or "-", call.protocol, status, elapsed
-            )
+            version = "-" if call.shed else call.version or "-"
+            self.state.metrics.observe_request(call.model, version, call.protocol, status, elapsed)
             if call.routed and 400 <= status < 500 and status not in (429, 499):
                 self.state.metrics.routed_client_errors.labels(call.model, call.version).inc()
         if access_log.isEnabledFor(logging.INFO):

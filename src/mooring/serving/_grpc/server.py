@@ -43,7 +43,7 @@ import grpc
 from grpc import aio
 
 from mooring.errors import ConfigError, MooringError
-from mooring.serving._errors import OverloadedError
+from mooring.serving._errors import DeadlineExceededError, OverloadedError
 from mooring.serving._http import CLIENT_CLOSED, client_request_id, request_id
 from mooring.serving._predict import Call, Predictor
 from mooring.serving._state import ServerState
@@ -185,6 +185,8 @@ class Gate:
             error = (grpc_code(status), str(exc))
             if isinstance(exc, OverloadedError):
                 call.headers["retry-after"] = str(exc.retry_after)
+            if isinstance(exc, DeadlineExceededError):
+                call.shed = exc.shed
         except asyncio.CancelledError:
             # The client went away or its deadline passed: count it as REST would.
             passed = time.monotonic() >= call.deadline
