@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from mooring.config import ServingConfig
-from mooring.formats._metrics import REQUESTS_REFUSED, read_samples, total
+from mooring.formats._metrics import REQUESTS, REQUESTS_REFUSED, read_samples, total
 from mooring.serving import DirectorySource, build_app
 from tests._support.held import Held
 from tests._support.serve_process import RawConnection, ServeProcess, raw_request
@@ -275,7 +275,83 @@ def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
     assert _refused(door)["in_flight"] == before + 1
 
 
+@pytest.fixture(scope="module")
+def parking(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
+    """One slot, and a refused connection parked for 3 s (longer than a check takes)."""
+    with _server(
+        model_dirs,
+        max_in_flight=1,
+        retry_after_s=3,
+        deadline_ms=PATIENCE * 1000,
+        header_timeout_s=PATIENCE,
+        body_timeout_s=PATIENCE,
+    ) as server:
+        server.wait_ready()
+        yield server
+
+
+@pytest.mark.parametrize("road", ["headers", "body"])
+def test_a_refused_connection_is_not_read_again_until_retry_after(
+    parking: ServerThread, road: str
+) -> None:
+    """A client that retries at once after a 503 waits for Retry-After on its connection:
+    its retry is not refused again as fast as it is sent, and once read (the slot free by
+    then) it is answered. Other connections are read meanwhile."""
+    manager = parking.app.state.mooring.managers[NAME]
+    batcher = manager.slots[manager.production].batcher
+    predict, inline_when = batcher.predict, batcher.inline_when
+    held = Held(predict)
+    batcher.predict = held
+    batcher.inline_when = None
+    try:
+        with RawConnection(parking.port) as running, RawConnection(parking.port) as storm:
+            running.send(raw_request("POST", PREDICT, BODY))
+            held.wait_entered("the first request to be in the model")
+            before = _refused(parking).get("in_flight", 0.0)
+            request = raw_request("POST", PREDICT, BODY)
+            if road == "headers":  # refused as its headers arrive
+                storm.send(request)
+            else:  # refused as its body completes (the headers found a free count)
+                cut = request.index(b"\r\n\r\n") + 4
+                parking.app.state.mooring.door.in_flight -= 1  # the headers see room
+                storm.send(request[:cut])
+                wait_until(lambda: parking.app.state.mooring.door.receiving == 1,
+                           "the request to be receiving its body")  # fmt: skip
+                parking.app.state.mooring.door.in_flight += 1
+                storm.send(request[cut:])
+            status, headers, _ = storm.answer()
+            assert status == 503 and headers["retry-after"] == "3"
+            storm.send(request)  # at once, ignoring Retry-After
+            # Another connection is read and answered meanwhile...
+            assert parking.client.get(f"/v1/models/{NAME}").status_code == 200
+            # ...the retry is not: no second refusal, no answer yet.
+            assert _refused(parking)["in_flight"] == before + 1
+            storm.sock.setblocking(False)
+            with pytest.raises(BlockingIOError, match="temporarily unavailable"):
+                storm.sock.recv(1)
+            storm.sock.setblocking(True)
+            held.release.set()
+            assert running.answer()[0] == 200
+            # Read after Retry-After, the slot free by then: answered.
+            assert storm.answer()[0] == 200
+    finally:
+        held.release.set()
+        batcher.predict, batcher.inline_when = predict, inline_when
+    assert _refused(parking)["in_flight"] == before + 1
+
+
+def _answered(server: ServerThread, status: str) -> dict[str, float]:
+    """Requests answered ``status``, by the version label they were counted under."""
+    samples = read_samples(server.client.get("/metrics").text)
+    return {
+        s.labels["version"]: s.value
+        for s in samples
+        if s.name == total(REQUESTS) and s.labels["status"] == status
+    }
+
+
 def test_the_deadline_runs_from_arrival_not_from_the_body(hasty: ServerThread) -> None:
+    before = _answered(hasty, "504")
     with RawConnection(hasty.port) as conn:
         request = raw_request("POST", PREDICT, BODY)
         conn.send(request[:-5])
@@ -284,6 +360,43 @@ def test_the_deadline_runs_from_arrival_not_from_the_body(hasty: ServerThread) -
         status, _, body = conn.answer()
     assert status == 504, body
     assert "deadline of 400 ms" in json.loads(body)["error"]
+    # Shed before it reached the model: not the version's error.
+    after = _answered(hasty, "504")
+    assert after.get("-", 0.0) == before.get("-", 0.0) + 1
+    assert {v: n for v, n in after.items() if v != "-"} == {
+        v: n for v, n in before.items() if v != "-"
+    }
+
+
+def test_a_request_held_behind_a_pipelined_one_is_late_from_its_arrival(
+    hasty: ServerThread,
+) -> None:
+    """The second of two pipelined predictions waits (held as bytes) while the first is in
+    the model past the deadline: its deadline ran from when it was read, so it is answered
+    504 as shed load without reaching the model, not served late."""
+    manager = hasty.app.state.mooring.managers[NAME]
+    batcher = manager.slots[manager.production].batcher
+    predict, inline_when = batcher.predict, batcher.inline_when
+    held = Held(predict)
+    batcher.predict = held
+    batcher.inline_when = None
+    before = _answered(hasty, "504")
+    try:
+        with RawConnection(hasty.port) as conn:
+            conn.send(raw_request("POST", PREDICT, BODY) * 2)
+            held.wait_entered("the first request to be in the model")
+            time.sleep(0.6)  # both past the 400 ms deadline
+            held.hold = False
+            held.release.set()
+            first, second = conn.answer(), conn.answer()
+    finally:
+        held.release.set()
+        batcher.predict, batcher.inline_when = predict, inline_when
+    assert first[0] == 504 and second[0] == 504, (first, second)
+    assert "before the request reached the model" in json.loads(second[2])["error"]
+    after = _answered(hasty, "504")
+    assert after.get("-", 0.0) == before.get("-", 0.0) + 1  # the second: shed
+    assert after.get("1", 0.0) == before.get("1", 0.0) + 1  # the first: the model's time
 
 
 def test_a_partial_header_is_answered_408_and_closed(tight: ServerThread) -> None:
@@ -328,7 +441,7 @@ def test_pipelined_requests_are_answered_in_order(door: ServerThread) -> None:
     with RawConnection(door.port) as conn:
         conn.send(b"".join(requests))
         answers = [conn.answer() for _ in requests]
-    assert [(status, h["x-request-id"]) for status, h, _ in answers] == [
+    assert [(status, h["x-client-request-id"]) for status, h, _ in answers] == [
         (200, "first"),
         (200, "second"),
         (400, "third"),

@@ -103,11 +103,15 @@ OWN = frozenset(
         "_coalescing",
         "_unanswered",
         "_held",
+        "_held_at",
         "_ending",
         "_overflowed",
+        "_parked",
+        "_read_at",
         "_reading",
         "_refuse_all",
         "door",
+        "park_after",
         "read_deadline",
     }
 )

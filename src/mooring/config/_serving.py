@@ -89,6 +89,15 @@ class ServingConfig(Section):
         gt=0.0,
         description="Time a body has on top of its size at min_body_rate_bytes_s.",
     )
+    # A refused connection is not read again for this long (the door parks it), so a
+    # client that retries at once is refused once per Retry-After, not as fast as it sends.
+    retry_after_s: int = Field(
+        1,
+        ge=1,
+        le=60,
+        description="The Retry-After of a 503 at the in-flight limit; the refused "
+        "connection is read again only after it.",
+    )
     keep_alive_s: int = Field(
         5, ge=1, description="An idle keep-alive connection is closed after this many seconds."
     )

@@ -14,15 +14,26 @@ So the door is uvicorn's HTTP protocol (httptools) with these guarantees added:
   straight to the socket, no task, its body skipped as it arrives), else when its body
   completes. Health, metadata, metrics and admin requests are never shed, so probes
   keep answering under overload.
-* **The deadline starts at arrival.** The arrival time goes into the ASGI scope
-  (:data:`ARRIVED`); the app measures ``deadline_ms`` from it, so time spent reading the
-  body or waiting in a pipeline counts.
-* **Bounded pipelining.** While a connection has a complete request unanswered, its
-  socket is not read: what it already sent is held as bytes (at most one read), and
-  the rest waits in the kernel. Bytes are parsed in slices, so one read cannot turn
-  into thousands of queued requests; past ``max_pipelined`` parsed-and-waiting
-  requests the connection is answered up to there and closed. Memory per connection
-  is bounded by configuration, whatever the client sends.
+* **A refusal parks its connection.** After a 503 that keeps the connection, nothing
+  more is read from it for ``Retry-After`` seconds: a client that retries at once
+  waits in the kernel, so a retry storm costs one refusal per connection and second
+  instead of as many as the clients can send, and the slots go to work.
+* **The deadline starts at arrival.** The time a request's bytes were read from the
+  socket goes into the ASGI scope (:data:`ARRIVED`); the app measures ``deadline_ms``
+  from it, so time spent reading the body or held behind a pipelined request counts
+  (and a request whose deadline passed so is answered 504 without reaching the model,
+  counted as shed load). Time in the kernel's buffer before the read is not visible
+  to the server; the door keeps it short by reading a connection again as soon as its
+  earlier requests are answered.
+* **Bounded pipelining.** While a connection has a complete request unanswered, what
+  it sends is held as bytes, not parsed (consumed from an offset, never copied per
+  answer); past :data:`HELD_BYTES` held its socket is not read and the rest waits in
+  the kernel (below it the socket is read on, so a client that leaves is seen).
+  Bytes are parsed in slices, so one read cannot turn into thousands of queued
+  requests; past ``max_pipelined`` parsed-and-waiting requests the connection is
+  answered up to there and closed. Memory per connection is bounded by configuration,
+  whatever the client sends: ``HELD_BYTES`` and one read, and ``max_pipelined``
+  requests.
 * **Read timeouts.** A request's headers must arrive within ``header_timeout_s`` of
   its first byte (or of the connection's opening), and its body at
   ``min_body_rate_bytes_s`` or faster after a grace of ``body_grace_s`` (its declared
@@ -87,6 +98,10 @@ ARRIVED = "mooring.arrived"
 # 14 requests (the shortest is 18 bytes), so pipelining queues fewer than max_pipelined's
 # default per slice. A body is handed over whole (its Content-Length), plus one slice.
 SLICE = 256
+# Unparsed bytes a connection may hold (read, waiting behind its unanswered request)
+# before its socket is no longer read: with one read on top (uvloop reads up to 256 KiB),
+# what a pipelining client costs in memory.
+HELD_BYTES = 64 * 1024
 # How often the read timeouts are checked (seconds): their resolution.
 SWEEP_S = 0.25
 
@@ -120,6 +135,7 @@ class DoorLimits:
             max_receiving=cfg.max_receiving,
             min_body_rate_bytes_s=cfg.min_body_rate_bytes_s,
             body_grace_s=cfg.body_grace_s,
+            retry_after_s=cfg.retry_after_s,
         )
 
 
@@ -217,6 +233,24 @@ class Door:
             if deadline is not None and deadline < now:
                 connection.read_timed_out()
         self._sweeper = loop.call_later(SWEEP_S, self._sweep, loop) if self._connections else None
+
+
+class _Flow(FlowControl):
+    """uvicorn's flow control, that reads on only when the door would.
+
+    uvicorn resumes reading wherever a request might need more bytes: after every answer,
+    and each time the app asks for the body, even one already complete. Each resumption
+    would read one more buffer of a pipelining client into memory; here it is a no-op
+    while the connection holds :data:`HELD_BYTES` unparsed (or is parked or ending).
+    """
+
+    def __init__(self, transport: asyncio.Transport, protocol: _DoorProtocol) -> None:
+        super().__init__(transport)
+        self.protocol = protocol
+
+    def resume_reading(self) -> None:
+        if not self.protocol._full():
+            super().resume_reading()
 
 
 class _Answered:
@@ -317,13 +351,21 @@ class _DoorProtocol(HttpToolsProtocol):
         # connections, and the slowest 503s, measured with py-spy).
         self.connections.add(self)
         self.transport = transport
-        self.flow = FlowControl(transport)
+        self.flow = _Flow(transport, self)
         self.server = _address(transport.get_extra_info("sockname"))
         self.client = cast("tuple[str, int] | None", _address(transport.get_extra_info("peername")))
         self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
         limits = self.door.limits
         self._app = self.app
-        self._held = bytearray()
+        # Bytes read but not yet parsed (at most one read: reading pauses while they are
+        # held), consumed from _held_at on, never copied per answer; _read_at: when the
+        # bytes being parsed were read from the socket (a request's arrival).
+        self._held = b""
+        self._held_at = 0
+        self._read_at = 0.0
+        # Refused: nothing more is read from this connection until Retry-After has passed.
+        self._parked: asyncio.TimerHandle | None = None
+        self.park_after = False
         self._reading = False
         self._body_left = 0
         # The body's clock: when its headers arrived, and for a chunked body (whose deadline
@@ -351,43 +393,67 @@ class _DoorProtocol(HttpToolsProtocol):
                 cycle.message_event.set()
         self._unanswered.clear()
         self.pipeline.clear()
-        self._held.clear()
+        self._held = b""
+        self._held_at = 0
+        if self._parked is not None:
+            self._parked.cancel()
+            self._parked = None
         self.read_deadline = None
         super().connection_lost(exc)
 
     # -- reading ---------------------------------------------------------------
     def _holding(self) -> bool:
-        """Read nothing more: requests of this connection wait, or its last one is complete
-        and unanswered. (A request still arriving alone is read on: its body is needed.)"""
+        """Parse nothing more: requests of this connection wait, or its last one is complete
+        and unanswered. (A request still arriving alone is parsed on: its body is needed.)
+        What arrives meanwhile is held as bytes, up to :meth:`_full`."""
         cycle = self.cycle
         return (
             self._overflowed
             or self._ending
+            or self._parked is not None
             or bool(self.pipeline)
             or (cycle is not None and not cycle.more_body and not cycle.response_complete)
         )
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
+        now = time.monotonic()
         if self._holding():
-            self._hold(data)
+            if self._held_at < len(self._held):  # behind what is held already (< HELD_BYTES)
+                data = self._held[self._held_at :] + data
+            else:
+                self._read_at = now
+            self._hold(data, 0)
             return
-        self._feed(data)
+        self._read_at = now
+        self._feed(data, 0)
 
-    def _hold(self, data: bytes | memoryview) -> None:
-        self._held += data
-        self.flow.pause_reading()
-        # The clock of a request begun in these bytes restarts when they are read again.
+    def _full(self) -> bool:
+        """Read nothing more of the socket: parked, ending, or :data:`HELD_BYTES` held.
+
+        Below the cap a connection with requests held is still read, so a client that
+        leaves is seen (a paused socket reports no end) and its answer is not computed
+        for nobody; past it the rest waits in the kernel.
+        """
+        if self._parked is not None or self._overflowed or self._ending:
+            return True
+        return len(self._held) - self._held_at >= HELD_BYTES and self._holding()
+
+    def _hold(self, data: bytes, start: int) -> None:
+        self._held = data
+        self._held_at = start
+        if self._full():
+            self.flow.pause_reading()
+        # The clock of a request begun in these bytes restarts when they are parsed.
         self.read_deadline = None
 
-    def _feed(self, data: bytes | bytearray) -> None:
+    def _feed(self, data: bytes, start: int) -> None:
         view = memoryview(data)
-        start = 0
         while start < len(view):
             if self.transport.is_closing():
                 return
             if self._holding():
-                self._hold(view[start:])
+                self._hold(data, start)
                 return
             end = start + SLICE + self._body_left
             try:
@@ -459,9 +525,11 @@ class _DoorProtocol(HttpToolsProtocol):
             self.cycle = _ANSWERED  # type: ignore[assignment]
             return
         now = time.monotonic()
+        # Arrived when its bytes were read: a request held behind others has waited.
+        arrived = min(self._read_at, now)
         limits = self.door.limits
         self.read_deadline = self._body_deadline(now, declared)
-        cast("dict[str, Any]", self.scope)[ARRIVED] = now
+        cast("dict[str, Any]", self.scope)[ARRIVED] = arrived
         cycle = self.cycle
         pending = cycle is not None and not cycle.response_complete
         if refusal is not None:
@@ -479,7 +547,7 @@ class _DoorProtocol(HttpToolsProtocol):
         upgrade = self.parser.should_upgrade()
         app = self._app
         if not upgrade and is_prediction(self.parser.get_method(), self.url):
-            routed = self._prediction(now, declared, pending)
+            routed = self._prediction(arrived, declared, pending)
             if routed is None:
                 return
             app = routed
@@ -493,7 +561,7 @@ class _DoorProtocol(HttpToolsProtocol):
             # An admitted inference request's answer: its head goes out with its body.
             self.cycle.transport = self._coalescing  # type: ignore[assignment]
 
-    def _prediction(self, now: float, declared: int, pending: bool) -> Any:
+    def _prediction(self, arrived: float, declared: int, pending: bool) -> Any:
         """The app a prediction's headers lead to, or None where the door answered it or
         reads it itself (the fast path). It takes an inference slot once its body is
         complete; a request that finds every slot taken already is refused now, cheaply."""
@@ -508,7 +576,7 @@ class _DoorProtocol(HttpToolsProtocol):
         if door.receiving >= limits.max_receiving:
             self._refuse("receiving", pending, close=True)
             return None
-        fast = self._fast(now, declared)
+        fast = self._fast(arrived, declared)
         if fast is not None:  # read and answered by the door (fastpath.py)
             door.receiving += 1  # until its body is complete: FastRequest.set
             self.cycle = fast  # type: ignore[assignment]
@@ -536,6 +604,7 @@ class _DoorProtocol(HttpToolsProtocol):
                 return
         if door.in_flight >= limits.max_in_flight:
             door.count("in_flight")
+            self.park_after = True
             await _Refusal(_refusal(door, "in_flight"), limits.retry_after_s)(scope, receive, send)
             return
         door.in_flight += 1
@@ -652,6 +721,8 @@ class _DoorProtocol(HttpToolsProtocol):
         self.transport.write(self.door.refusal(why, close))
         if close:
             self.transport.close()
+        else:
+            self._park()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -660,17 +731,50 @@ class _DoorProtocol(HttpToolsProtocol):
         if self._overflowed and not self.pipeline:
             self.transport.close()
             return
-        if self._holding():
-            self.flow.pause_reading()
+        if self.park_after:  # answered a refusal through ASGI
+            self.park_after = False
+            self._park()
             return
+        if self._holding():
+            if self._full():
+                self.flow.pause_reading()
+            return
+        self._resume()
+
+    def _resume(self) -> None:
+        """Parse what is held, from where it stopped (then read the socket again)."""
         if self._reading and self.read_deadline is None:
             now = time.monotonic()
             self._body_at = now  # a held body's clock restarts with its reading
             self.read_deadline = now + self.door.limits.header_timeout_s
-        if self._held:
-            held = bytes(self._held)
-            self._held.clear()
-            self._feed(held)
+        if self._held_at < len(self._held):
+            data, start = self._held, self._held_at
+            self._held, self._held_at = b"", 0
+            self._feed(data, start)
+        if self.transport.is_closing():
+            return
+        if self._full():
+            self.flow.pause_reading()
+        else:
+            self.flow.resume_reading()
+
+    def _park(self) -> None:
+        """After a refusal: read nothing of this connection for ``retry_after_s``. A client
+        that retries at once waits there, at the cost of a timer, so a retry storm is
+        refused at most once per connection and Retry-After instead of as fast as it
+        sends; one that honours Retry-After finds the connection read again."""
+        self.flow.pause_reading()
+        self.read_deadline = None
+        self._parked = self.loop.call_later(self.door.limits.retry_after_s, self._unpark)
+
+    def _unpark(self) -> None:
+        self._parked = None
+        if self.transport.is_closing():
+            return
+        if not self._reading and self.read_deadline is None:
+            # Idle again: its next request must begin as on a new connection.
+            self.read_deadline = time.monotonic() + self.door.limits.header_timeout_s
+        self._resume()
 
     # -- timeouts ------------------------------------------------------------------
     def _unanswered_body(self, cycle: Any) -> bool:

@@ -158,6 +158,7 @@ class FastRequest:
         transport.write(door.refusal("in_flight", not self.keep_alive))
         if not self.keep_alive:
             transport.close()
+        protocol.park_after = True  # the connection is read again after Retry-After
         protocol.on_response_complete()
 
     def _lost(self) -> None:
