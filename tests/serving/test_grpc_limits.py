@@ -9,9 +9,10 @@ from typing import Any
 
 import grpc
 import httpx
+import orjson
 import pytest
 
-from mooring.formats._metrics import REQUESTS_IN_FLIGHT, REQUESTS_REFUSED, read_samples, total
+from mooring.formats._metrics import REQUESTS_REFUSED, read_samples, total
 from tests._support.grpc import (
     GrpcServerThread,
     channel,
@@ -19,7 +20,8 @@ from tests._support.grpc import (
     predict_request,
     prediction_stub,
 )
-from tests._support.serve_process import RawConnection, ServeProcess
+from tests._support.held import Held
+from tests._support.serve_process import RawConnection, ServeProcess, raw_request
 from tests._support.server import FAST, NAME
 from tests._support.serving_model import row
 from tests._support.waiting import PATIENCE, wait_until
@@ -69,26 +71,51 @@ def _served(stub: Any) -> bool:
     return True
 
 
-def test_a_rest_request_in_flight_sheds_grpc(tight: ServeProcess) -> None:
-    head = (
-        f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: x\r\n"
-        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-    ).encode()
-    with channel(tight.grpc_target) as opened:
-        stub = prediction_stub(opened)
-        with RawConnection(tight.port) as held:
-            held.send(head)  # admitted at its headers; its body never comes
-            wait_until(
-                lambda: sum(_metric(tight, REQUESTS_IN_FLIGHT).values()) == 1,
-                "the held REST request to be admitted",
-                seen=lambda: _metric(tight, REQUESTS_IN_FLIGHT),
-            )
-            code, details = _code(stub, predict_request([row()]))
-            assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
-            assert "1 requests in flight" in details
-        assert _metric(tight, total(REQUESTS_REFUSED)).get("in_flight", 0) >= 1
-        # The connection closed: its slot is free again, and gRPC is served.
-        wait_until(lambda: _served(stub), "gRPC to be served once the held slot is free")
+def test_a_rest_request_in_the_model_sheds_grpc(model_dirs: dict[str, Path]) -> None:
+    """One admission count for both: a REST prediction in the model takes the only slot,
+    and gRPC is refused UNAVAILABLE until it is answered. A REST request whose body never
+    comes holds no slot (it is receiving), so gRPC is served meanwhile."""
+    cfg = FAST.model_copy(update={"max_in_flight": 1, "deadline_ms": PATIENCE * 1000,
+                                  "body_timeout_s": PATIENCE})  # fmt: skip
+    with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
+        server.wait_ready()
+        door = server.app.state.mooring.door
+        manager = server.app.state.mooring.managers[NAME]
+        batcher = manager.slots[manager.production].batcher
+        predict, inline_when = batcher.predict, batcher.inline_when
+        held = Held(predict)
+        batcher.predict = held
+        batcher.inline_when = None
+        body = orjson.dumps({"instances": [row()]})
+        request = raw_request("POST", f"/v1/models/{NAME}:predict", body)
+        try:
+            with channel(server.target) as opened, RawConnection(server.port) as trickle:
+                stub = prediction_stub(opened)
+                trickle.send(request[:-5])  # its body never completes
+                wait_until(lambda: door.receiving == 1, "the request to be receiving its body")
+                held.hold = False
+                assert _served(stub)
+                held.hold = True
+                held.entered.clear()  # entered by the gRPC call just served
+                with RawConnection(server.port) as running:
+                    running.send(request)
+                    held.wait_entered("the REST request to be in the model")
+                    assert door.in_flight == 1
+                    code, details = _code(stub, predict_request([row()]))
+                    assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
+                    assert "1 requests in flight" in details
+                    refused = read_samples(server.client.get("/metrics").text)
+                    assert any(
+                        r.name == total(REQUESTS_REFUSED) and r.labels["reason"] == "in_flight"
+                        for r in refused
+                    )
+                    held.hold = False
+                    held.release.set()
+                    assert running.answer()[0] == 200
+                assert _served(stub)
+        finally:
+            held.release.set()
+            batcher.predict, batcher.inline_when = predict, inline_when
 
 
 def test_a_passed_deadline_is_deadline_exceeded(model_dirs: dict[str, Path]) -> None:
