@@ -85,6 +85,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _hostile import compile_closedloop, storms, under_attack  # the hostile cells
 from _wrk import lua_script, trivial_server, wrk  # the shared wrk runner and trivial endpoint
 from bench_serving import (  # the shared model and server helpers
     NAME,
@@ -425,6 +426,37 @@ def print_table(report: dict[str, Any]) -> None:
         "  latency from each request's scheduled time; goodput: 200s answered within the "
         "window; recover: s from the schedule's end to a lone 200 within normal latency"
     )
+    print_hostile(report)
+
+
+def print_hostile(report: dict[str, Any]) -> None:
+    """The retry storms and the attacks, after the open-loop levels."""
+    if report.get("storms"):
+        print("retry storms (closed loop, closedloop.c; goodput over the c=32 capacity):")
+        for c in report["storms"]:
+            kind = "honour" if c["honour_retry_after"] else "ignore"
+            p99 = c["ok_p99_ms"]
+            print(
+                f"  {c['multiple']:>2}x ({c['connections']} conn, {kind} Retry-After): "
+                f"goodput {c['goodput_rps']:,.0f} req/s ({c['goodput_over_capacity']:.0%}), "
+                f"ok p99 {'—' if p99 is None else f'{p99:.1f}'} ms, 503s {c['refused_503']}, "
+                f"other {sum(c['other_statuses'].values())}, 5xx charged to a version "
+                f"{c['charged_5xx']:g}"
+            )
+    attacked = report.get("under_attack")
+    if attacked:
+        print("normal clients (wrk c=8) alone and during attacks:")
+        for name, run in attacked.items():
+            extra = (
+                ""
+                if name == "quiet"
+                else f", server RSS +{run['rss_growth_mib']:.1f} MiB "
+                f"(+{run['rss_after_mib']:.1f} after)"
+            )
+            print(
+                f"  {name}: {run['ok_share']:.1%} 200s, p50 {run.get('p50_ms', float('nan')):.2f}"
+                f" ms, p99 {run.get('p99_ms', float('nan')):.2f} ms{extra}"
+            )
 
 
 def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the order it runs
@@ -453,6 +485,13 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
         "--burst", type=int, default=400, help="fresh connections in the burst cell (0: none)"
     )
     parser.add_argument("--burst-rounds", type=int, default=3, help="rounds of the burst cell")
+    parser.add_argument(
+        "--storms", default="4,16", help="retry storms, as multiples of 32 connections"
+    )
+    parser.add_argument("--storm-s", type=float, default=None, help="seconds per storm")
+    parser.add_argument(
+        "--attack-s", type=float, default=None, help="seconds of normal traffic per attack"
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--work", type=Path, default=None, help="keep the trained model here and reuse it"
@@ -464,6 +503,9 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
         return
     capacity_s = args.capacity_s or (2.0 if args.quick else 10.0)
     overload_s = args.overload_s or (3.0 if args.quick else 20.0)
+    storm_s = args.storm_s or (2.0 if args.quick else 20.0)
+    attack_s = args.attack_s or (2.0 if args.quick else 10.0)
+    storm_multiples = [int(m) for m in args.storms.split(",") if m]
     pause_s = 1.0 if args.quick else 3.0
     multiples = [float(m) for m in args.multiples.split(",")]
     for tool in ("wrk", "gcc"):
@@ -484,6 +526,7 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         binary = compile_loadgen(Path(tmp))
+        closed = compile_closedloop(Path(tmp))
         built = work / "model_dir.txt"
         if built.exists() and Path(built.read_text()).is_dir():
             model_dir = Path(built.read_text())
@@ -548,6 +591,18 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
             burst_mooring = (
                 burst(binary, port, request, args.burst, args.burst_rounds) if args.burst else None
             )
+            storm_cells = storms(
+                closed,
+                port,
+                request,
+                quiet_connections=32,
+                multiples=storm_multiples,
+                seconds=storm_s,
+                capacity_rps=capacity["rps"],
+                pause_s=pause_s,
+            )
+            time.sleep(pause_s)
+            attacked = under_attack(wrk, url, script, port, proc.pid, request, attack_s)
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         finally:
             proc.terminate()
@@ -578,6 +633,9 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
             "multiples": multiples,
             "max_conn": args.max_conn,
             "drain_s": DRAIN_S,
+            "storm_s": storm_s,
+            "storm_multiples": storm_multiples,
+            "attack_s": attack_s,
         },
         "ceiling_trivial_endpoint": ceiling,
         "capacity": capacity,
@@ -586,6 +644,8 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
         "recovery_normal_ms": normal_s * 1000,
         "overload": cells,
         "burst": {"trivial_endpoint": burst_ceiling, "mooring": burst_mooring},
+        "storms": storm_cells,
+        "under_attack": attacked,
         "refused_total": refused,
     }
     print()

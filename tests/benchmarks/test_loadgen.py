@@ -145,6 +145,50 @@ def test_a_burst_opens_one_connection_per_request_and_splits_first_answers(
     assert 0 <= ok["max_first_due_at_s"] <= 0.01
 
 
+CLOSED = ROOT / "benchmarks" / "loadgen" / "closedloop.c"
+
+
+@pytest.fixture(scope="module")
+def closedloop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed; the load generator cannot be built")
+    binary = tmp_path_factory.mktemp("loadgen") / "closedloop"
+    flags = ["-O2", "-Wall", "-Wextra", "-Werror"]
+    subprocess.run(["gcc", *flags, "-o", str(binary), str(CLOSED)], check=True)
+    return binary
+
+
+def _refusing_app() -> Starlette:
+    async def busy(request: Request) -> Response:
+        await request.body()
+        return Response(b"{}", 503, headers={"Retry-After": "2"}, media_type="application/json")
+
+    return Starlette(routes=[Route("/busy", busy, methods=["POST"])])
+
+
+@pytest.mark.parametrize("honour", [True, False])
+def test_closed_loop_clients_honour_retry_after_or_retry_at_once(
+    closedloop: Path, tmp_path: Path, honour: bool
+) -> None:
+    # A server that refuses everything with Retry-After: 2, for 3 s: 4 clients that honour
+    # it send at most twice each (at 0 s and 2 s); clients that ignore it send far more.
+    # The bounds follow from Retry-After, not from a measured time.
+    request = tmp_path / "busy.http"
+    request.write_bytes(raw_request("POST", "/busy", b"{}"))
+    with ServerThread(_refusing_app()) as server:
+        cmd = [str(closedloop), "127.0.0.1", str(server.port), str(request), "4", "3",
+               "1" if honour else "0"]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=PATIENCE)
+    result = json.loads(out.stdout)
+    assert set(result["statuses"]) == {"503"}
+    refused = result["statuses"]["503"]["count"]
+    assert result["errors"] == 0 and result["connections_opened"] == 4
+    if honour:
+        assert 4 <= refused <= 8, result
+    else:
+        assert refused > 8, result
+
+
 @pytest.mark.slow
 def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
     for tool in ("gcc", "wrk"):
@@ -153,6 +197,7 @@ def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
     args = ["--quick", "--capacity-s", "1", "--overload-s", "1", "--multiples", "2"]
     args += ["--max-conn", "512", "--out-dir", str(tmp_path), "--work", str(tmp_path / "w")]
     args += ["--burst", "50", "--burst-rounds", "1"]
+    args += ["--storms", "4", "--storm-s", "1", "--attack-s", "1"]
     proc = subprocess.run(
         [sys.executable, str(BENCH), *args],
         capture_output=True,
@@ -183,3 +228,15 @@ def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
         assert burst["connections"] == 50 and burst["rounds"] == 1
         assert sum(s["count"] for s in burst["statuses"].values()) + burst["lost"] == 50
     assert set(report["burst"]["mooring"]["statuses"]) <= {"200", "503"}
+    storms = report["storms"]
+    assert [(c["connections"], c["honour_retry_after"]) for c in storms] == [
+        (128, True),
+        (128, False),
+    ]
+    for cell in storms:
+        assert cell["goodput_rps"] > 0 and cell["charged_5xx"] == 0, cell
+        assert cell["other_statuses"] == {}, cell
+    attacked = report["under_attack"]
+    assert set(attacked) == {"quiet", "slow_bodies_100", "pipelining_32"}
+    assert attacked["slow_bodies_100"]["attack"]["opened"] >= 100
+    assert attacked["pipelining_32"]["attack"]["answers"] > 0

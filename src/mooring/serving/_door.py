@@ -249,7 +249,7 @@ class _Flow(FlowControl):
         self.protocol = protocol
 
     def resume_reading(self) -> None:
-        if not self.protocol._full():
+        if self.read_paused and not self.protocol._full():
             super().resume_reading()
 
 
@@ -750,13 +750,9 @@ class _DoorProtocol(HttpToolsProtocol):
         if self._held_at < len(self._held):
             data, start = self._held, self._held_at
             self._held, self._held_at = b"", 0
-            self._feed(data, start)
-        if self.transport.is_closing():
-            return
-        if self._full():
-            self.flow.pause_reading()
-        else:
-            self.flow.resume_reading()
+            self._feed(data, start)  # pauses reading again where it holds HELD_BYTES
+        if self.flow.read_paused and not self.transport.is_closing():
+            self.flow.resume_reading()  # a no-op while full (_Flow)
 
     def _park(self) -> None:
         """After a refusal: read nothing of this connection for ``retry_after_s``. A client
