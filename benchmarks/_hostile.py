@@ -1,0 +1,177 @@
+"""The hostile cells of ``bench_overload.py``: retry storms, slow bodies and pipelining.
+
+* :func:`storms`: closed loops of ``loadgen/closedloop.c`` at multiples of the quiet
+  concurrency, clients that honour ``Retry-After`` and clients that retry at once:
+  goodput (200s per second) against the quiet capacity, p99 of the 200s, 503s, and the
+  5xx the server charged to a version (from its ``/metrics``, before and after).
+* :func:`under_attack`: normal clients (``wrk``, 8 connections) alone, then during an
+  attack of :mod:`tests._support.attacks` (100 slow-body connections; 32 pipelining
+  connections): their share of 200s, p50 and p99, and the server's RSS growth.
+
+Each attacker and client is a process of its own; the server's memory is read from
+``/proc``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOSEDLOOP = Path(__file__).resolve().parent / "loadgen" / "closedloop.c"
+
+
+def compile_closedloop(folder: Path) -> Path:
+    binary = folder / "closedloop"
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(CLOSEDLOOP)], check=True)
+    return binary
+
+
+def charged_5xx(port: int) -> float:
+    """5xx answers the server counted under a version (not ``-``, shed load)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    found = re.finditer(r"mooring_requests_total\{([^}]*)\} ([\d.e+]+)", text)
+    total = 0.0
+    for m in found:
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("status", "").startswith("5") and labels.get("version") != "-":
+            total += float(m.group(2))
+    return total
+
+
+def closed_loop(
+    binary: Path, port: int, request: Path, connections: int, seconds: float, honour: bool
+) -> dict[str, Any]:
+    cmd = [str(binary), "127.0.0.1", str(port), str(request), str(connections),
+           str(seconds), "1" if honour else "0"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 120)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def storms(
+    binary: Path,
+    port: int,
+    request: Path,
+    *,
+    quiet_connections: int,
+    multiples: list[int],
+    seconds: float,
+    capacity_rps: float,
+    pause_s: float,
+) -> list[dict[str, Any]]:
+    """One closed-loop run per multiple and client kind (honouring, ignoring Retry-After)."""
+    cells = []
+    for multiple in multiples:
+        for honour in (True, False):
+            time.sleep(pause_s)
+            before = charged_5xx(port)
+            run = closed_loop(binary, port, request, multiple * quiet_connections, seconds, honour)
+            charged = charged_5xx(port) - before
+            statuses = run["statuses"]
+            ok = statuses.get("200", {})
+            goodput = ok.get("count", 0) / run["seconds"]
+            cells.append(
+                {
+                    "multiple": multiple,
+                    "connections": multiple * quiet_connections,
+                    "honour_retry_after": honour,
+                    "goodput_rps": goodput,
+                    "goodput_over_capacity": goodput / capacity_rps,
+                    "ok_p50_ms": ok.get("p50_ms"),
+                    "ok_p99_ms": ok.get("p99_ms"),
+                    "refused_503": statuses.get("503", {}).get("count", 0),
+                    "other_statuses": {
+                        k: v["count"] for k, v in statuses.items() if k not in ("200", "503")
+                    },
+                    "connection_errors": run["errors"],
+                    "connections_opened": run["connections_opened"],
+                    "charged_5xx": charged,
+                    "loadgen": run,
+                }
+            )
+            kind = "honour" if honour else "ignore"
+            print(
+                f"storm {multiple}x ({kind} Retry-After): goodput {goodput:,.0f} req/s", flush=True
+            )
+    return cells
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _normal(wrk: Any, url: str, script: Path, seconds: float) -> dict[str, Any]:
+    run: dict[str, Any] = wrk(url, script, seconds, connections=8)
+    requests = run["requests"]
+    run["ok_share"] = (requests - run["non_2xx"]) / requests if requests else 0.0
+    return run
+
+
+def under_attack(
+    wrk: Any,
+    url: str,
+    script: Path,
+    port: int,
+    pid: int,
+    request: Path,
+    seconds: float,
+) -> dict[str, Any]:
+    """Normal clients alone, then during each attack; the server's RSS around each."""
+    cells: dict[str, Any] = {"quiet": _normal(wrk, url, script, seconds)}
+    attacks = {
+        "slow_bodies_100": ["slow", str(port), "--connections", "100"],
+        "pipelining_32": [
+            "pipeline",
+            str(port),
+            "--request",
+            str(request),
+            "--connections",
+            "32",
+        ],
+    }
+    for name, args in attacks.items():
+        before = _rss_kib(pid)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests._support.attacks", *args, "--seconds", "600"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert proc.stderr is not None
+            if proc.stderr.readline().strip() != b"ready":
+                raise SystemExit(f"the {name} attack did not start")
+            peak = [before]
+            done = threading.Event()
+
+            def sample(peak: list[int] = peak, done: threading.Event = done) -> None:
+                while not done.wait(0.05):
+                    peak[0] = max(peak[0], _rss_kib(pid))
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            run = _normal(wrk, url, script, seconds)
+            done.set()
+            sampler.join()
+        finally:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=60)
+        time.sleep(1.0)
+        run["attack"] = json.loads(out) if out.strip() else None
+        run["rss_growth_mib"] = (peak[0] - before) / 1024
+        run["rss_after_mib"] = (_rss_kib(pid) - before) / 1024
+        cells[name] = run
+        print(f"{name}: normal clients {run['ok_share']:.1%} 200s", flush=True)
+    return cells
