@@ -340,6 +340,42 @@ def test_a_refused_connection_is_not_read_again_until_retry_after(
     assert _refused(parking)["in_flight"] == before + 1
 
 
+@pytest.fixture(scope="module")
+def quarter(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
+    """Four slots: a pipelined prediction may take three of them."""
+    with _server(
+        model_dirs,
+        max_in_flight=4,
+        retry_after_s=3,
+        deadline_ms=PATIENCE * 1000,
+        header_timeout_s=PATIENCE,
+        body_timeout_s=PATIENCE,
+    ) as server:
+        server.wait_ready()
+        yield server
+
+
+def test_pipelined_predictions_leave_a_quarter_of_the_slots_to_others(
+    quarter: ServerThread,
+) -> None:
+    """With three of four slots taken, a pipelining client's first prediction (read from
+    the socket) takes the fourth, but the one it sent behind it is refused once that is
+    answered: it would otherwise take the freed slot before any other connection is
+    read. A fresh request on another connection gets the slot."""
+    door = quarter.app.state.mooring.door
+    door.in_flight += 3  # three slots held (as by answers under way elsewhere)
+    try:
+        with RawConnection(quarter.port) as piped, RawConnection(quarter.port) as other:
+            piped.send(raw_request("POST", PREDICT, BODY) * 2)
+            first, second = piped.answer(), piped.answer()
+            assert first[0] == 200, first
+            assert second[0] == 503 and second[1]["retry-after"] == "3", second
+            other.send(raw_request("POST", PREDICT, BODY))
+            assert other.answer()[0] == 200
+    finally:
+        door.in_flight -= 3
+
+
 def _answered(server: ServerThread, status: str) -> dict[str, float]:
     """Requests answered ``status``, by the version label they were counted under."""
     samples = read_samples(server.client.get("/metrics").text)

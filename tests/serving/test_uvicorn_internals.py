@@ -105,6 +105,7 @@ OWN = frozenset(
         "_held",
         "_held_at",
         "_ending",
+        "_from_held",
         "_overflowed",
         "_parked",
         "_read_at",

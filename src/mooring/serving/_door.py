@@ -14,6 +14,11 @@ So the door is uvicorn's HTTP protocol (httptools) with these guarantees added:
   straight to the socket, no task, its body skipped as it arrives), else when its body
   completes. Health, metadata, metrics and admin requests are never shed, so probes
   keep answering under overload.
+* **Pipelining yields a quarter of the slots.** A request sent before its predecessor
+  was answered is parsed right after that answer, before any other connection is
+  read, and would take the slot just freed: such requests are refused (and parked)
+  once three quarters of ``max_in_flight`` are taken, so pipelining clients cannot
+  hold every slot while others are refused.
 * **A refusal parks its connection.** After a 503 that keeps the connection, nothing
   more is read from it for ``Retry-After`` seconds: a client that retries at once
   waits in the kernel, so a retry storm costs one refusal per connection and second
@@ -365,6 +370,8 @@ class _DoorProtocol(HttpToolsProtocol):
         self._read_at = 0.0
         # Refused: nothing more is read from this connection until Retry-After has passed.
         self._parked: asyncio.TimerHandle | None = None
+        # Parsing bytes held while an earlier request was unanswered (a pipeline).
+        self._from_held = False
         self.park_after = False
         self._reading = False
         self._body_left = 0
@@ -569,8 +576,12 @@ class _DoorProtocol(HttpToolsProtocol):
         limits = door.limits
         if pending:
             # Waits behind this connection's unanswered request: read, then admitted.
-            return partial(self._receive_then_admit, declared)
-        if door.in_flight >= limits.max_in_flight:
+            return partial(self._receive_then_admit, declared, True)
+        # A request read from held bytes (sent before its predecessor was answered) would
+        # take the slot its predecessor just freed before any other connection is read:
+        # pipelined requests get all but a quarter of the slots.
+        limit = limits.max_in_flight - (limits.max_in_flight // 4 if self._from_held else 0)
+        if door.in_flight >= limit:
             self._refuse("in_flight", pending, close=False)
             return None
         if door.receiving >= limits.max_receiving:
@@ -581,9 +592,11 @@ class _DoorProtocol(HttpToolsProtocol):
             door.receiving += 1  # until its body is complete: FastRequest.set
             self.cycle = fast  # type: ignore[assignment]
             return None
-        return partial(self._receive_then_admit, declared)
+        return partial(self._receive_then_admit, declared, self._from_held)
 
-    async def _receive_then_admit(self, declared: int, scope: Any, receive: Any, send: Any) -> None:
+    async def _receive_then_admit(
+        self, declared: int, pipelined: bool, scope: Any, receive: Any, send: Any
+    ) -> None:
         """A prediction through ASGI: its body read whole (counted receiving), then admitted
         (or refused 503), then the app run on the body replayed.
 
@@ -602,7 +615,10 @@ class _DoorProtocol(HttpToolsProtocol):
             if messages[-1]["type"] != "http.request":  # the client left: the app counts it
                 await self._app(scope, _replaying(messages, receive), send)
                 return
-        if door.in_flight >= limits.max_in_flight:
+        # A pipelined one (sent before its predecessor was answered) leaves a quarter of
+        # the slots to other connections.
+        limit = limits.max_in_flight - (limits.max_in_flight // 4 if pipelined else 0)
+        if door.in_flight >= limit:
             door.count("in_flight")
             self.park_after = True
             await _Refusal(_refusal(door, "in_flight"), limits.retry_after_s)(scope, receive, send)
@@ -750,7 +766,11 @@ class _DoorProtocol(HttpToolsProtocol):
         if self._held_at < len(self._held):
             data, start = self._held, self._held_at
             self._held, self._held_at = b"", 0
-            self._feed(data, start)  # pauses reading again where it holds HELD_BYTES
+            self._from_held = True
+            try:
+                self._feed(data, start)  # pauses reading again where it holds HELD_BYTES
+            finally:
+                self._from_held = False
         if self.flow.read_paused and not self.transport.is_closing():
             self.flow.resume_reading()  # a no-op while full (_Flow)
 
