@@ -16,7 +16,8 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tests._support.waiting import PATIENCE, wait_until
@@ -40,3 +41,28 @@ class Held:
     def wait_entered(self, what: str) -> None:
         """Block until a call is inside the model (from a thread, not the event loop)."""
         wait_until(self.entered.is_set, what)
+
+
+@contextmanager
+def held_model(app: Any, name: str) -> Iterator[Held]:
+    """Hold every model call of ``name``'s production version in a served ``app`` until
+    the test releases it; the calls run off the event loop, which must keep answering.
+    The model is restored (and released) on the way out.
+
+    Example::
+
+        with held_model(server.app, NAME) as held:
+            conn.send(request)
+            held.wait_entered("the request to be in the model")
+    """
+    manager = app.state.mooring.managers[name]
+    batcher = manager.slots[manager.production].batcher
+    predict, inline_when = batcher.predict, batcher.inline_when
+    held = Held(predict)
+    batcher.predict = held
+    batcher.inline_when = None
+    try:
+        yield held
+    finally:
+        held.release.set()
+        batcher.predict, batcher.inline_when = predict, inline_when

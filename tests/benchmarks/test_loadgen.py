@@ -33,14 +33,19 @@ SOURCE = ROOT / "benchmarks" / "loadgen" / "openloop.c"
 BENCH = ROOT / "benchmarks" / "bench_overload.py"
 
 
-@pytest.fixture(scope="module")
-def openloop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _build(tmp_path_factory: pytest.TempPathFactory, source: Path) -> Path:
+    """Compile one of benchmarks/loadgen's generators with warnings as errors."""
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed; the load generator cannot be built")
-    binary = tmp_path_factory.mktemp("loadgen") / "openloop"
+    binary = tmp_path_factory.mktemp("loadgen") / source.stem
     flags = ["-O2", "-Wall", "-Wextra", "-Werror"]
-    subprocess.run(["gcc", *flags, "-o", str(binary), str(SOURCE)], check=True)
+    subprocess.run(["gcc", *flags, "-o", str(binary), str(source)], check=True)
     return binary
+
+
+@pytest.fixture(scope="module")
+def openloop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(tmp_path_factory, SOURCE)
 
 
 def _run(
@@ -150,12 +155,7 @@ CLOSED = ROOT / "benchmarks" / "loadgen" / "closedloop.c"
 
 @pytest.fixture(scope="module")
 def closedloop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed; the load generator cannot be built")
-    binary = tmp_path_factory.mktemp("loadgen") / "closedloop"
-    flags = ["-O2", "-Wall", "-Wextra", "-Werror"]
-    subprocess.run(["gcc", *flags, "-o", str(binary), str(CLOSED)], check=True)
-    return binary
+    return _build(tmp_path_factory, CLOSED)
 
 
 def _refusing_app() -> Starlette:

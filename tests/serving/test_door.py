@@ -21,7 +21,7 @@ import pytest
 from mooring.config import ServingConfig
 from mooring.formats._metrics import REQUESTS, REQUESTS_REFUSED, read_samples, total
 from mooring.serving import DirectorySource, build_app
-from tests._support.held import Held
+from tests._support.held import held_model
 from tests._support.serve_process import RawConnection, ServeProcess, raw_request
 from tests._support.server import NAME, ServerThread, request_statuses
 from tests._support.serving_model import row
@@ -243,35 +243,29 @@ def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
     """A request whose headers find every slot taken (by a prediction in the model) is
     refused at once, its body never parsed."""
     before = _refused(door).get("in_flight", 0.0)
-    manager = door.app.state.mooring.managers[NAME]
-    batcher = manager.slots[manager.production].batcher
-    predict, inline_when = batcher.predict, batcher.inline_when
-    held = Held(predict)
-    batcher.predict = held
-    batcher.inline_when = None  # never on the event loop, which must keep answering
-    try:
-        with RawConnection(door.port) as running, RawConnection(door.port) as other:
-            # Admitted (its body is whole), and in the model until released.
-            running.send(raw_request("POST", PREDICT, BODY))
-            held.wait_entered("the first request to be in the model")
-            assert _in_flight(door) == 1
-            # Its body would be invalid JSON: a 503 proves the body was never parsed.
-            other.send(raw_request("POST", PREDICT, b"{" * 200))
-            status, headers, body = other.answer()
-            assert status == 503, body
-            assert headers["retry-after"] == "1"
-            assert "1 requests in flight" in json.loads(body)["error"]
-            # Probes and metadata are never shed.
-            other.send(raw_request("GET", f"/v1/models/{NAME}"))
-            assert other.answer()[0] == 200
-            held.release.set()
-            assert running.answer()[0] == 200
-            # The connection that was refused is still usable.
-            other.send(raw_request("POST", PREDICT, BODY))
-            assert other.answer()[0] == 200
-    finally:
+    with (
+        held_model(door.app, NAME) as held,
+        RawConnection(door.port) as running,
+        RawConnection(door.port) as other,
+    ):
+        # Admitted (its body is whole), and in the model until released.
+        running.send(raw_request("POST", PREDICT, BODY))
+        held.wait_entered("the first request to be in the model")
+        assert _in_flight(door) == 1
+        # Its body would be invalid JSON: a 503 proves the body was never parsed.
+        other.send(raw_request("POST", PREDICT, b"{" * 200))
+        status, headers, body = other.answer()
+        assert status == 503, body
+        assert headers["retry-after"] == "1"
+        assert "1 requests in flight" in json.loads(body)["error"]
+        # Probes and metadata are never shed.
+        other.send(raw_request("GET", f"/v1/models/{NAME}"))
+        assert other.answer()[0] == 200
         held.release.set()
-        batcher.predict, batcher.inline_when = predict, inline_when
+        assert running.answer()[0] == 200
+        # The connection that was refused is still usable.
+        other.send(raw_request("POST", PREDICT, BODY))
+        assert other.answer()[0] == 200
     assert _refused(door)["in_flight"] == before + 1
 
 
@@ -297,46 +291,40 @@ def test_a_refused_connection_is_not_read_again_until_retry_after(
     """A client that retries at once after a 503 waits for Retry-After on its connection:
     its retry is not refused again as fast as it is sent, and once read (the slot free by
     then) it is answered. Other connections are read meanwhile."""
-    manager = parking.app.state.mooring.managers[NAME]
-    batcher = manager.slots[manager.production].batcher
-    predict, inline_when = batcher.predict, batcher.inline_when
-    held = Held(predict)
-    batcher.predict = held
-    batcher.inline_when = None
-    try:
-        with RawConnection(parking.port) as running, RawConnection(parking.port) as storm:
-            running.send(raw_request("POST", PREDICT, BODY))
-            held.wait_entered("the first request to be in the model")
-            before = _refused(parking).get("in_flight", 0.0)
-            request = raw_request("POST", PREDICT, BODY)
-            if road == "headers":  # refused as its headers arrive
-                storm.send(request)
-            else:  # refused as its body completes (the headers found a free count)
-                cut = request.index(b"\r\n\r\n") + 4
-                parking.app.state.mooring.door.in_flight -= 1  # the headers see room
-                storm.send(request[:cut])
-                wait_until(lambda: parking.app.state.mooring.door.receiving == 1,
-                           "the request to be receiving its body")  # fmt: skip
-                parking.app.state.mooring.door.in_flight += 1
-                storm.send(request[cut:])
-            status, headers, _ = storm.answer()
-            assert status == 503 and headers["retry-after"] == "3"
-            storm.send(request)  # at once, ignoring Retry-After
-            # Another connection is read and answered meanwhile...
-            assert parking.client.get(f"/v1/models/{NAME}").status_code == 200
-            # ...the retry is not: no second refusal, no answer yet.
-            assert _refused(parking)["in_flight"] == before + 1
-            storm.sock.setblocking(False)
-            with pytest.raises(BlockingIOError, match="temporarily unavailable"):
-                storm.sock.recv(1)
-            storm.sock.setblocking(True)
-            held.release.set()
-            assert running.answer()[0] == 200
-            # Read after Retry-After, the slot free by then: answered.
-            assert storm.answer()[0] == 200
-    finally:
+    with (
+        held_model(parking.app, NAME) as held,
+        RawConnection(parking.port) as running,
+        RawConnection(parking.port) as storm,
+    ):
+        running.send(raw_request("POST", PREDICT, BODY))
+        held.wait_entered("the first request to be in the model")
+        before = _refused(parking).get("in_flight", 0.0)
+        request = raw_request("POST", PREDICT, BODY)
+        if road == "headers":  # refused as its headers arrive
+            storm.send(request)
+        else:  # refused as its body completes (the headers found a free count)
+            cut = request.index(b"\r\n\r\n") + 4
+            parking.app.state.mooring.door.in_flight -= 1  # the headers see room
+            storm.send(request[:cut])
+            wait_until(lambda: parking.app.state.mooring.door.receiving == 1,
+                       "the request to be receiving its body")  # fmt: skip
+            parking.app.state.mooring.door.in_flight += 1
+            storm.send(request[cut:])
+        status, headers, _ = storm.answer()
+        assert status == 503 and headers["retry-after"] == "3"
+        storm.send(request)  # at once, ignoring Retry-After
+        # Another connection is read and answered meanwhile...
+        assert parking.client.get(f"/v1/models/{NAME}").status_code == 200
+        # ...the retry is not: no second refusal, no answer yet.
+        assert _refused(parking)["in_flight"] == before + 1
+        storm.sock.setblocking(False)
+        with pytest.raises(BlockingIOError, match="temporarily unavailable"):
+            storm.sock.recv(1)
+        storm.sock.setblocking(True)
         held.release.set()
-        batcher.predict, batcher.inline_when = predict, inline_when
+        assert running.answer()[0] == 200
+        # Read after Retry-After, the slot free by then: answered.
+        assert storm.answer()[0] == 200
     assert _refused(parking)["in_flight"] == before + 1
 
 
@@ -410,24 +398,17 @@ def test_a_request_held_behind_a_pipelined_one_is_late_from_its_arrival(
     """The second of two pipelined predictions waits (held as bytes) while the first is in
     the model past the deadline: its deadline ran from when it was read, so it is answered
     504 as shed load without reaching the model, not served late."""
-    manager = hasty.app.state.mooring.managers[NAME]
-    batcher = manager.slots[manager.production].batcher
-    predict, inline_when = batcher.predict, batcher.inline_when
-    held = Held(predict)
-    batcher.predict = held
-    batcher.inline_when = None
     before = _answered(hasty, "504")
-    try:
-        with RawConnection(hasty.port) as conn:
-            conn.send(raw_request("POST", PREDICT, BODY) * 2)
-            held.wait_entered("the first request to be in the model")
-            time.sleep(0.6)  # both past the 400 ms deadline
-            held.hold = False
-            held.release.set()
-            first, second = conn.answer(), conn.answer()
-    finally:
+    with (
+        held_model(hasty.app, NAME) as held,
+        RawConnection(hasty.port) as conn,
+    ):
+        conn.send(raw_request("POST", PREDICT, BODY) * 2)
+        held.wait_entered("the first request to be in the model")
+        time.sleep(0.6)  # both past the 400 ms deadline
+        held.hold = False
         held.release.set()
-        batcher.predict, batcher.inline_when = predict, inline_when
+        first, second = conn.answer(), conn.answer()
     assert first[0] == 504 and second[0] == 504, (first, second)
     assert "before the request reached the model" in json.loads(second[2])["error"]
     after = _answered(hasty, "504")

@@ -20,7 +20,7 @@ from tests._support.grpc import (
     predict_request,
     prediction_stub,
 )
-from tests._support.held import Held
+from tests._support.held import held_model
 from tests._support.serve_process import RawConnection, ServeProcess, raw_request
 from tests._support.server import FAST, NAME
 from tests._support.serving_model import row
@@ -80,42 +80,36 @@ def test_a_rest_request_in_the_model_sheds_grpc(model_dirs: dict[str, Path]) -> 
     with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
         server.wait_ready()
         door = server.app.state.mooring.door
-        manager = server.app.state.mooring.managers[NAME]
-        batcher = manager.slots[manager.production].batcher
-        predict, inline_when = batcher.predict, batcher.inline_when
-        held = Held(predict)
-        batcher.predict = held
-        batcher.inline_when = None
         body = orjson.dumps({"instances": [row()]})
         request = raw_request("POST", f"/v1/models/{NAME}:predict", body)
-        try:
-            with channel(server.target) as opened, RawConnection(server.port) as trickle:
-                stub = prediction_stub(opened)
-                trickle.send(request[:-5])  # its body never completes
-                wait_until(lambda: door.receiving == 1, "the request to be receiving its body")
+        with (
+            held_model(server.app, NAME) as held,
+            channel(server.target) as opened,
+            RawConnection(server.port) as trickle,
+        ):
+            stub = prediction_stub(opened)
+            trickle.send(request[:-5])  # its body never completes
+            wait_until(lambda: door.receiving == 1, "the request to be receiving its body")
+            held.hold = False
+            assert _served(stub)
+            held.hold = True
+            held.entered.clear()  # entered by the gRPC call just served
+            with RawConnection(server.port) as running:
+                running.send(request)
+                held.wait_entered("the REST request to be in the model")
+                assert door.in_flight == 1
+                code, details = _code(stub, predict_request([row()]))
+                assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
+                assert "1 requests in flight" in details
+                refused = read_samples(server.client.get("/metrics").text)
+                assert any(
+                    r.name == total(REQUESTS_REFUSED) and r.labels["reason"] == "in_flight"
+                    for r in refused
+                )
                 held.hold = False
-                assert _served(stub)
-                held.hold = True
-                held.entered.clear()  # entered by the gRPC call just served
-                with RawConnection(server.port) as running:
-                    running.send(request)
-                    held.wait_entered("the REST request to be in the model")
-                    assert door.in_flight == 1
-                    code, details = _code(stub, predict_request([row()]))
-                    assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
-                    assert "1 requests in flight" in details
-                    refused = read_samples(server.client.get("/metrics").text)
-                    assert any(
-                        r.name == total(REQUESTS_REFUSED) and r.labels["reason"] == "in_flight"
-                        for r in refused
-                    )
-                    held.hold = False
-                    held.release.set()
-                    assert running.answer()[0] == 200
-                assert _served(stub)
-        finally:
-            held.release.set()
-            batcher.predict, batcher.inline_when = predict, inline_when
+                held.release.set()
+                assert running.answer()[0] == 200
+            assert _served(stub)
 
 
 def test_a_passed_deadline_is_deadline_exceeded(model_dirs: dict[str, Path]) -> None:

@@ -79,13 +79,11 @@ def test_pipelining_clients_keep_memory_bounded(
         with Attack("pipeline", server.port, *args) as flood:
             statuses = _normal(server, tmp_path)
         peak = server.memory_kib("VmHWM") - baseline
-        after = server.memory_kib() - baseline
         # The 32 pipeliners are load like any other (one request each in flight at a time,
         # as many as the slots): normal clients share the slots with them.
         assert set(statuses) <= {"200", "503"} and statuses.get("200", 0) > 0, statuses
     assert flood.result["answers"] > 0, flood.result
     assert peak < 100 * MIB, f"RSS grew by {peak} KiB under 32 pipelining connections"
-    assert after <= peak, (after, peak)
 
 
 def test_a_huge_pipeline_is_answered_whole_beside_other_clients(

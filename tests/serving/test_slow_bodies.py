@@ -26,7 +26,7 @@ from mooring.config import ServingConfig
 from mooring.formats._metrics import REQUESTS_REFUSED, read_samples, total
 from mooring.serving import DirectorySource, build_app
 from mooring.serving._door import Door
-from tests._support.held import Held
+from tests._support.held import held_model
 from tests._support.serve_process import RawConnection, raw_request
 from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
@@ -159,28 +159,22 @@ def _answer_after_body(
     single: ServerThread, start: bytes, rest: bytes
 ) -> tuple[int, dict[str, str], bytes]:
     """The answer to a request whose body completes while the one slot is in the model."""
-    manager = single.app.state.mooring.managers[NAME]
-    batcher = manager.slots[manager.production].batcher
-    predict, inline_when = batcher.predict, batcher.inline_when
-    held = Held(predict)
-    batcher.predict = held
-    batcher.inline_when = None  # never on the event loop, which must keep answering
-    try:
-        with RawConnection(single.port) as late, RawConnection(single.port) as running:
-            late.send(start)  # its headers find the slot free: receiving
-            _until_receiving(single, 1)
-            running.send(raw_request("POST", PREDICT, BODY))
-            held.wait_entered("the other request to be in the model")
-            late.send(rest)
-            answer = late.answer()
-            held.release.set()
-            assert running.answer()[0] == 200
-            # The refused connection is still usable.
-            late.send(raw_request("POST", PREDICT, BODY))
-            assert late.answer()[0] == 200
-    finally:
+    with (
+        held_model(single.app, NAME) as held,
+        RawConnection(single.port) as late,
+        RawConnection(single.port) as running,
+    ):
+        late.send(start)  # its headers find the slot free: receiving
+        _until_receiving(single, 1)
+        running.send(raw_request("POST", PREDICT, BODY))
+        held.wait_entered("the other request to be in the model")
+        late.send(rest)
+        answer = late.answer()
         held.release.set()
-        batcher.predict, batcher.inline_when = predict, inline_when
+        assert running.answer()[0] == 200
+        # The refused connection is still usable.
+        late.send(raw_request("POST", PREDICT, BODY))
+        assert late.answer()[0] == 200
     return answer
 
 
