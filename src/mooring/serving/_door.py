@@ -83,12 +83,21 @@ from functools import partial
 from typing import Any, cast
 
 import httptools
-import orjson
 import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mooring.config import ServingConfig
+from mooring.serving._door_answers import (
+    BOTH_LENGTHS,
+    CHUNKED_NOT_LAST,
+    QueuedRefusal,
+    bad_host,
+    plain,
+    refusal_body,
+    too_slow,
+    unknown_coding,
+)
 from mooring.serving._fastpath import FastPath, FastRequest
 from mooring.serving._routes import is_prediction
 
@@ -191,8 +200,8 @@ class Door:
         key = (why, close)
         answer = self._refusals.get(key)
         if answer is None:
-            body = _refusal(self, why)
-            answer = _plain(
+            body = refusal_body(self.limits, why)
+            answer = plain(
                 b"503 Service Unavailable", body, close=close, retry_after=self.limits.retry_after_s
             )
             self._refusals[key] = answer
@@ -276,64 +285,6 @@ class _Answered:
 
 
 _ANSWERED = _Answered()
-
-
-def _refusal(door: Door, why: str) -> bytes:
-    limits = door.limits
-    if why == "in_flight":
-        what = b"%d requests in flight" % limits.max_in_flight
-    elif why == "receiving":
-        what = b"%d requests receiving their body" % limits.max_receiving
-    else:
-        what = b"%d connections" % limits.max_connections
-    return b'{"error": "the server is at its limit of %s; retry after %d s"}' % (
-        what,
-        limits.retry_after_s,
-    )
-
-
-_BOTH_LENGTHS = orjson.dumps(
-    {
-        "error": "the request has both Transfer-Encoding and Content-Length, which could be "
-        "read two ways: send one of them (Content-Length, or Transfer-Encoding: chunked)"
-    }
-)
-
-_CHUNKED_NOT_LAST = orjson.dumps(
-    {
-        "error": "the request's Transfer-Encoding is invalid (chunked must be its last coding, "
-        "and only once): send Transfer-Encoding: chunked alone, or a Content-Length"
-    }
-)
-
-
-def _bad_host(hosts: int) -> bytes:
-    if hosts == 0:
-        what = "the request has no Host header"
-    else:
-        what = f"the request has {hosts} Host headers"
-    return orjson.dumps(
-        {"error": f"{what}; HTTP/1.1 requires exactly one: send a single Host: <host>[:<port>]"}
-    )
-
-
-def _unknown_coding(coding: bytes) -> bytes:
-    shown = coding.decode("latin-1")[:100]
-    return orjson.dumps(
-        {
-            "error": f"Transfer-Encoding {shown!r} is not implemented: send the body with "
-            "Transfer-Encoding: chunked alone, or with a Content-Length"
-        }
-    )
-
-
-def _plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = None) -> bytes:
-    head = [b"HTTP/1.1 ", status, b"\r\ncontent-type: application/json\r\n"]
-    if retry_after is not None:
-        head.append(b"retry-after: %d\r\n" % retry_after)
-    head.append(b"content-length: %d\r\n" % len(body))
-    head.append(b"connection: close\r\n\r\n" if close else b"\r\n")
-    return b"".join(head) + body
 
 
 def _address(info: Any) -> tuple[str, int | None] | None:
@@ -621,7 +572,9 @@ class _DoorProtocol(HttpToolsProtocol):
         if door.in_flight >= limit:
             door.count("in_flight")
             self.park_after = True
-            await _Refusal(_refusal(door, "in_flight"), limits.retry_after_s)(scope, receive, send)
+            await QueuedRefusal(refusal_body(limits, "in_flight"), limits.retry_after_s)(
+                scope, receive, send
+            )
             return
         door.in_flight += 1
         await self._run_admitted(scope, _replaying(messages, receive), send)
@@ -673,12 +626,12 @@ class _DoorProtocol(HttpToolsProtocol):
         if coding is not None:
             self._body_left = SLICE * 16  # chunked: read on in larger slices
             if coding.strip().lower() != b"chunked":
-                return -1, (b"501 Not Implemented", _unknown_coding(coding))
+                return -1, (b"501 Not Implemented", unknown_coding(coding))
             declared = -1
         else:
             self._body_left = declared if declared > 0 else 0
         if hosts != 1 and (hosts > 1 or self.parser.get_http_version() != "1.0"):
-            return -1, (b"400 Bad Request", _bad_host(hosts))
+            return -1, (b"400 Bad Request", bad_host(hosts))
         return (declared if declared >= 0 else -1), None
 
     def _reject(self, status: bytes, body: bytes, *, pending: bool) -> None:
@@ -686,10 +639,10 @@ class _DoorProtocol(HttpToolsProtocol):
         connection's unanswered one. Nothing more of the connection is read."""
         self._ending = True
         if pending:
-            self._queue(_Refusal(body, None, close=True, status=int(status[:3])))
+            self._queue(QueuedRefusal(body, None, close=True, status=int(status[:3])))
             return
         self.cycle = _ANSWERED  # type: ignore[assignment]
-        self.transport.write(_plain(status, body, close=True))
+        self.transport.write(plain(status, body, close=True))
         self.transport.close()
 
     def _malformed(self, reason: str) -> None:
@@ -697,13 +650,13 @@ class _DoorProtocol(HttpToolsProtocol):
         if self.transport.is_closing():  # answered already, as its headers completed
             return
         if "Transfer-Encoding" in reason:
-            body = _BOTH_LENGTHS if "Content-Length" in reason else _CHUNKED_NOT_LAST
-            self.transport.write(_plain(b"400 Bad Request", body, close=True))
+            body = BOTH_LENGTHS if "Content-Length" in reason else CHUNKED_NOT_LAST
+            self.transport.write(plain(b"400 Bad Request", body, close=True))
             self.transport.close()
             return
         self.send_400_response("Invalid HTTP request received.")
 
-    def _queue(self, answer: _Refusal) -> None:
+    def _queue(self, answer: QueuedRefusal) -> None:
         """HTTP/1.1 answers in order: run a small answering app behind the running one."""
         self.app = answer
         try:
@@ -731,7 +684,7 @@ class _DoorProtocol(HttpToolsProtocol):
         retry = self.door.limits.retry_after_s
         close = close or self.expect_100_continue or not self.parser.should_keep_alive()
         if pending:
-            self._queue(_Refusal(_refusal(self.door, why), retry, close=close))
+            self._queue(QueuedRefusal(refusal_body(self.door.limits, why), retry, close=close))
             return
         self.cycle = _ANSWERED  # type: ignore[assignment]
         self.transport.write(self.door.refusal(why, close))
@@ -807,29 +760,11 @@ class _DoorProtocol(HttpToolsProtocol):
         self.door.count("read_timeout")
         cycle = self.cycle
         if cycle is None or cycle.response_complete or self._unanswered_body(cycle):
-            self.transport.write(_plain(b"408 Request Timeout", _too_slow(self.door), close=True))
+            self.transport.write(
+                plain(b"408 Request Timeout", too_slow(self.door.limits), close=True)
+            )
         log.info("closing a connection from %s: its request was read too slowly", self.client)
         self.transport.close()
-
-
-def _too_slow(door: Door) -> bytes:
-    limits = door.limits
-    rate = limits.min_body_rate_bytes_s
-    pace = (
-        b""
-        if rate <= 0
-        else b"at %g bytes/s or faster after %g s and "
-        % (
-            rate,
-            limits.body_grace_s,
-        )
-    )
-    return (
-        b'{"error": "the request did not arrive in time: headers within %g s, the body %s'
-        b"within %g s ([serving] header_timeout_s, min_body_rate_bytes_s, body_grace_s, "
-        b'body_timeout_s); send it faster or raise those limits"}'
-        % (limits.header_timeout_s, pace, limits.body_timeout_s)
-    )
 
 
 async def _buffered(receive: Any, limit: int) -> list[Any]:
@@ -904,26 +839,3 @@ class _Coalescing:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.transport.get_extra_info(name, default)
-
-
-class _Refusal:
-    """The ASGI app of a refusal (a 503, or a malformed request's 400 or 501) that waits its
-    turn behind an unanswered pipelined request."""
-
-    def __init__(
-        self, body: bytes, retry_after: int | None, *, close: bool = False, status: int = 503
-    ) -> None:
-        self.status = status
-        self.headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-        ]
-        if retry_after is not None:
-            self.headers.append((b"retry-after", b"%d" % retry_after))
-        if close:
-            self.headers.append((b"connection", b"close"))
-        self.body = body
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        await send({"type": "http.response.body", "body": self.body})

@@ -1,0 +1,134 @@
+"""The door's own answers: refusals (503), malformed requests (400, 501), timeouts (408).
+
+Each names what was wrong and the fix. :func:`plain` writes one whole to the socket;
+:class:`QueuedRefusal` is the same answer as an ASGI app, for a request that must wait
+its turn behind a pipelined one.
+
+Example:
+    >>> plain(b"400 Bad Request", bad_host(0), close=True).split(b"\\r\\n")[0]
+    b'HTTP/1.1 400 Bad Request'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from mooring.serving._door import DoorLimits
+
+__all__ = [
+    "BOTH_LENGTHS",
+    "CHUNKED_NOT_LAST",
+    "QueuedRefusal",
+    "bad_host",
+    "plain",
+    "refusal_body",
+    "too_slow",
+    "unknown_coding",
+]
+
+
+def refusal_body(limits: DoorLimits, why: str) -> bytes:
+    """The JSON body of a 503 for ``why`` (in_flight, receiving, connections)."""
+    if why == "in_flight":
+        what = b"%d requests in flight" % limits.max_in_flight
+    elif why == "receiving":
+        what = b"%d requests receiving their body" % limits.max_receiving
+    else:
+        what = b"%d connections" % limits.max_connections
+    return b'{"error": "the server is at its limit of %s; retry after %d s"}' % (
+        what,
+        limits.retry_after_s,
+    )
+
+
+BOTH_LENGTHS = orjson.dumps(
+    {
+        "error": "the request has both Transfer-Encoding and Content-Length, which could be "
+        "read two ways: send one of them (Content-Length, or Transfer-Encoding: chunked)"
+    }
+)
+
+CHUNKED_NOT_LAST = orjson.dumps(
+    {
+        "error": "the request's Transfer-Encoding is invalid (chunked must be its last coding, "
+        "and only once): send Transfer-Encoding: chunked alone, or a Content-Length"
+    }
+)
+
+
+def bad_host(hosts: int) -> bytes:
+    """The 400 body of a request with ``hosts`` Host headers (not one)."""
+    if hosts == 0:
+        what = "the request has no Host header"
+    else:
+        what = f"the request has {hosts} Host headers"
+    return orjson.dumps(
+        {"error": f"{what}; HTTP/1.1 requires exactly one: send a single Host: <host>[:<port>]"}
+    )
+
+
+def unknown_coding(coding: bytes) -> bytes:
+    """The 501 body of a Transfer-Encoding other than chunked alone."""
+    shown = coding.decode("latin-1")[:100]
+    return orjson.dumps(
+        {
+            "error": f"Transfer-Encoding {shown!r} is not implemented: send the body with "
+            "Transfer-Encoding: chunked alone, or with a Content-Length"
+        }
+    )
+
+
+def plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = None) -> bytes:
+    """A whole HTTP/1.1 answer with a JSON ``body``, written straight to the socket."""
+    head = [b"HTTP/1.1 ", status, b"\r\ncontent-type: application/json\r\n"]
+    if retry_after is not None:
+        head.append(b"retry-after: %d\r\n" % retry_after)
+    head.append(b"content-length: %d\r\n" % len(body))
+    head.append(b"connection: close\r\n\r\n" if close else b"\r\n")
+    return b"".join(head) + body
+
+
+def too_slow(limits: DoorLimits) -> bytes:
+    """The JSON body of a 408: what had to arrive by when, and the settings."""
+    rate = limits.min_body_rate_bytes_s
+    pace = (
+        b""
+        if rate <= 0
+        else b"at %g bytes/s or faster after %g s and "
+        % (
+            rate,
+            limits.body_grace_s,
+        )
+    )
+    return (
+        b'{"error": "the request did not arrive in time: headers within %g s, the body %s'
+        b"within %g s ([serving] header_timeout_s, min_body_rate_bytes_s, body_grace_s, "
+        b'body_timeout_s); send it faster or raise those limits"}'
+        % (limits.header_timeout_s, pace, limits.body_timeout_s)
+    )
+
+
+class QueuedRefusal:
+    """The ASGI app of a refusal (a 503, or a malformed request's 400 or 501) that waits its
+    turn behind an unanswered pipelined request."""
+
+    def __init__(
+        self, body: bytes, retry_after: int | None, *, close: bool = False, status: int = 503
+    ) -> None:
+        self.status = status
+        self.headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+        ]
+        if retry_after is not None:
+            self.headers.append((b"retry-after", b"%d" % retry_after))
+        if close:
+            self.headers.append((b"connection", b"close"))
+        self.body = body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
