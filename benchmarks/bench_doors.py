@@ -34,7 +34,7 @@ Measured, all servers up at once, cells interleaved (``wrk -t1``, Lua POSTing bo
 Writes benchmarks/results/doors-<time>.json and prints a markdown table. Every server
 is killed (its process group) at the end, error or not.
 
-    .venv/bin/python benchmarks/bench_doors.py --granian /tmp/granian-venv/bin/granian
+    .venv/bin/python benchmarks/bench_doors.py --granian ../granian-venv/bin/granian
 """
 
 from __future__ import annotations
