@@ -12,18 +12,12 @@
  * prints one JSON object: per status the count, p50/p99/max (ms); errors (a connection
  * lost with a request on it), connections opened, elapsed seconds.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
+#include "http1.h"
+
 #include <errno.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAXSTATUS 600
@@ -37,11 +31,6 @@ typedef struct {
     size_t have;
 } conn_t;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static char *request;
 static size_t request_len;
@@ -111,55 +100,16 @@ static void start_request(conn_t *c) {
     try_send(c);
 }
 
-/* One complete answer at the start of c->in: its length (0: incomplete), status and
-   Retry-After (seconds, 0 when absent). */
-static size_t parse(conn_t *c, int *status, double *retry_after) {
-    char *end = memmem(c->in, c->have, "\r\n\r\n", 4);
-    if (!end) return 0;
-    *end = 0;
-    *status = strncmp(c->in, "HTTP/1.", 7) == 0 ? atoi(c->in + 9) : 0;
-    size_t length = 0;
-    *retry_after = 0;
-    for (char *p = c->in; p < end; p++) {
-        if (p != c->in && p[-1] != '\n') continue;
-        if (strncasecmp(p, "content-length:", 15) == 0) length = strtoul(p + 15, NULL, 10);
-        if (strncasecmp(p, "retry-after:", 12) == 0) *retry_after = atof(p + 12);
-    }
-    *end = '\r';
-    size_t total = (size_t)(end + 4 - c->in) + length;
-    return total <= c->have ? total : 0;
-}
 
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
-static double pct(double *v, size_t n, double p) {
-    if (!n) return 0;
-    size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-    return v[i];
-}
 
 int main(int argc, char **argv) {
     if (argc != 7) {
         fprintf(stderr, "usage: %s HOST PORT REQUEST_FILE CONNECTIONS SECONDS HONOUR\n", argv[0]);
         return 2;
     }
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((unsigned short)atoi(argv[2]));
-    if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
-        fprintf(stderr, "not an IPv4 address: %s\n", argv[1]);
-        return 2;
-    }
-    FILE *f = fopen(argv[3], "rb");
-    if (!f) { perror(argv[3]); return 2; }
-    fseek(f, 0, SEEK_END);
-    request_len = (size_t)ftell(f);
-    rewind(f);
-    request = malloc(request_len);
-    if (fread(request, 1, request_len, f) != request_len) { perror("read"); return 2; }
-    fclose(f);
+    set_address(&addr, argv[1], argv[2]);
+    request_len = read_request(argv[3], &request);
     int nconn = atoi(argv[4]), honour = atoi(argv[6]);
     double seconds = atof(argv[5]);
     if (nconn <= 0 || seconds <= 0) {
@@ -209,7 +159,7 @@ int main(int argc, char **argv) {
             double retry_after;
             size_t used;
             double arrived = now();
-            while ((used = parse(c, &status, &retry_after)) > 0) {
+            while ((used = parse_answer(c->in, c->have, &status, &retry_after)) > 0) {
                 memmove(c->in, c->in + used, c->have - used);
                 c->have -= used;
                 if (!c->busy) continue;
@@ -228,7 +178,7 @@ int main(int argc, char **argv) {
     int first = 1;
     for (int s = 0; s < MAXSTATUS; s++) {
         if (!nlat[s]) continue;
-        qsort(lat[s], nlat[s], sizeof(double), cmp);
+        qsort(lat[s], nlat[s], sizeof(double), cmp_double);
         printf("%s\"%d\": {\"count\": %zu, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}",
                first ? "" : ", ", s, nlat[s], pct(lat[s], nlat[s], 50), pct(lat[s], nlat[s], 99),
                lat[s][nlat[s] - 1]);

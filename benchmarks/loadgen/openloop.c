@@ -19,17 +19,12 @@
  * and to a later one.
  * Every scheduled request is in exactly one of: a status, errors, unsent, unanswered.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
+#include "http1.h"
+
 #include <errno.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAXSTATUS 600 /* status 0: an answer whose status line could not be read */
@@ -45,11 +40,6 @@ typedef struct {
     size_t have;
 } conn_t;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static char *request;
 static size_t request_len;
@@ -138,32 +128,8 @@ static void try_send(conn_t *c) {
     watch(c, EPOLL_CTL_MOD, EPOLLIN);
 }
 
-/* One complete answer at the start of c->in? Returns its length, 0 if incomplete. */
-static size_t parse(conn_t *c, int *status) {
-    char *end = memmem(c->in, c->have, "\r\n\r\n", 4);
-    if (!end) return 0;
-    *end = 0; /* headers as one string while they are read (restored below) */
-    *status = strncmp(c->in, "HTTP/1.", 7) == 0 ? atoi(c->in + 9) : 0;
-    size_t length = 0;
-    for (char *p = c->in; p < end; p++) {
-        if ((p == c->in || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0)
-            length = strtoul(p + 15, NULL, 10);
-    }
-    *end = '\r';
-    size_t total = (size_t)(end + 4 - c->in) + length;
-    return total <= c->have ? total : 0;
-}
 
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
-static double pct(double *v, size_t n, double p) { /* nearest rank, v sorted */
-    if (!n) return 0;
-    size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-    return v[i];
-}
 
 int main(int argc, char **argv) {
     if (argc != 7 && argc != 8) {
@@ -171,20 +137,8 @@ int main(int argc, char **argv) {
                 argv[0]);
         return 2;
     }
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((unsigned short)atoi(argv[2]));
-    if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
-        fprintf(stderr, "not an IPv4 address: %s\n", argv[1]);
-        return 2;
-    }
-    FILE *f = fopen(argv[3], "rb");
-    if (!f) { perror(argv[3]); return 2; }
-    fseek(f, 0, SEEK_END);
-    request_len = (size_t)ftell(f);
-    rewind(f);
-    request = malloc(request_len);
-    if (fread(request, 1, request_len, f) != request_len) { perror("read"); return 2; }
-    fclose(f);
+    set_address(&addr, argv[1], argv[2]);
+    request_len = read_request(argv[3], &request);
     double rate = atof(argv[4]), seconds = atof(argv[5]);
     double drain = argc == 8 ? atof(argv[7]) : 10.0;
     int maxconn = atoi(argv[6]);
@@ -264,9 +218,10 @@ int main(int argc, char **argv) {
             }
             c->have += (size_t)got;
             int status;
+            double retry_after; /* not used: the schedule is fixed */
             size_t used;
             double arrived = now();
-            while ((used = parse(c, &status)) > 0) {
+            while ((used = parse_answer(c->in, c->have, &status, &retry_after)) > 0) {
                 if (c->busy) {
                     double ms = (arrived - c->due) * 1000;
                     record(status, ms, arrived <= end);
@@ -295,7 +250,7 @@ int main(int argc, char **argv) {
     int first = 1;
     for (int s = 0; s < MAXSTATUS; s++) {
         if (!nlat[s]) continue;
-        qsort(lat[s], nlat[s], sizeof(double), cmp);
+        qsort(lat[s], nlat[s], sizeof(double), cmp_double);
         printf("%s\"%d\": {\"count\": %zu, \"in_window\": %zu, \"p50_ms\": %.3f, "
                "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"max_first_on_connection_ms\": %.3f, "
                "\"max_first_due_at_s\": %.3f, \"max_later_on_connection_ms\": %.3f}",
