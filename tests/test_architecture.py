@@ -243,7 +243,7 @@ PUBLIC: dict[str, frozenset[str]] = {
             "create_app",
             "load_config",
             "run_pipeline",
-            "server_config",
+            "Server",
         }
     ),
     "mooring.errors": frozenset(
@@ -280,7 +280,7 @@ PUBLIC: dict[str, frozenset[str]] = {
             "RegistrySource",
             "build_app",
             "create_app",
-            "server_config",
+            "Server",
         }
     ),
     "mooring.monitoring": frozenset(

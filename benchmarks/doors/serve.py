@@ -12,8 +12,9 @@ uvloop. The parent only waits, and ends its children on SIGTERM/SIGINT. Candidat
 * ``C``: own_protocol.py (httptools' public parser on ``loop.create_server``) calling
   the Starlette app over ASGI; ``C-bare``: calling ``bare_app``; ``C-direct``: a
   direct handler (no ASGI);
-* ``E``: today's door, ``Door(DoorLimits(max_in_flight=N)).protocol()`` as uvicorn's
-  ``http=``, in front of the Starlette app (the door does admission).
+* ``E``: mooring's door, ``Door(DoorLimits(max_in_flight=N))`` served by
+  ``mooring.serving.Server`` in front of the Starlette app (the door does admission).
+  Before the choice E was the earlier door, a subclass of uvicorn's protocol.
 """
 
 from __future__ import annotations
@@ -86,16 +87,19 @@ def uvicorn_worker(candidate: str, sock: socket.socket, max_in_flight: int) -> N
         "lifespan": "off",
         "timeout_keep_alive": 5,
     }
-    if candidate == "E":
-        from mooring.serving._door import Door, DoorLimits
-
-        door = Door(DoorLimits(max_in_flight=max_in_flight))
-        config = uvicorn.Config(starlette_app(), http=door.protocol(), **options)
-    else:
-        inner = starlette_app() if candidate == "A" else bare_app
-        app = Admission(inner, Limits(max_in_flight=max_in_flight))
-        config = uvicorn.Config(app, http="httptools", limit_concurrency=1024, **options)
+    inner = starlette_app() if candidate == "A" else bare_app
+    app = Admission(inner, Limits(max_in_flight=max_in_flight))
+    config = uvicorn.Config(app, http="httptools", limit_concurrency=1024, **options)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def door_worker(sock: socket.socket, max_in_flight: int) -> None:
+    """``E``: mooring's door and server (serving/_door.py, serving/_server.py)."""
+    from mooring.serving import Server
+    from mooring.serving._door import Door, DoorLimits
+
+    door = Door(DoorLimits(max_in_flight=max_in_flight))
+    Server(starlette_app(), door=door).run(sockets=[sock])
 
 
 def own_worker(candidate: str, sock: socket.socket, max_in_flight: int) -> None:
@@ -126,6 +130,8 @@ def main() -> None:
                 sock = listening(args.port)
                 if args.candidate.startswith("C"):
                     own_worker(args.candidate, sock, args.max_in_flight)
+                elif args.candidate == "E":
+                    door_worker(sock, args.max_in_flight)
                 else:
                     uvicorn_worker(args.candidate, sock, args.max_in_flight)
             except BaseException as exc:  # a worker reports and exits

@@ -56,9 +56,9 @@ if TYPE_CHECKING:
         DirectorySource,
         ModelSource,
         RegistrySource,
+        Server,
         build_app,
         create_app,
-        server_config,
     )
 
 __version__ = "0.1.0"
@@ -79,7 +79,7 @@ _EXPORTS = {
     "RunRecord": "mooring.registry",
     "create_app": "mooring.serving",
     "build_app": "mooring.serving",
-    "server_config": "mooring.serving",
+    "Server": "mooring.serving",
     "ModelSource": "mooring.serving",
     "DirectorySource": "mooring.serving",
     "RegistrySource": "mooring.serving",
@@ -116,6 +116,7 @@ __all__ = [
     "RunRecord",
     "RunResult",
     "SchemaError",
+    "Server",
     "ServingConfig",
     "UnauthorizedError",
     "UsageError",
@@ -126,7 +127,6 @@ __all__ = [
     "create_app",
     "load_config",
     "run_pipeline",
-    "server_config",
 ]
 
 __getattr__, __dir__ = exports_on_first_use(__name__, _EXPORTS, globals())

@@ -1,4 +1,4 @@
-"""Servers for tests: real SavedModels, a real SQLite registry and real uvicorn servers.
+"""Servers for tests: real SavedModels, a real SQLite registry and real HTTP servers.
 
 Shared by the serving, dashboard, monitoring and pipeline tests; ``model_dirs`` is a
 fixture: import it into a conftest to use it.
@@ -15,14 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from mooring.config import MooringConfig, ServingConfig
 from mooring.formats._metrics import REQUESTS, read_samples, total
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
-from mooring.serving import RegistrySource, build_app, server_config
+from mooring.serving import RegistrySource, Server, build_app
 from tests._support.serving_model import build_model_dir
 from tests._support.waiting import wait_until
 
@@ -39,19 +38,14 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """uvicorn on 127.0.0.1 and a free port, in a background thread of this process."""
+    """mooring's server (any ASGI app behind the door) on 127.0.0.1 and a free port, in a
+    background thread of this process."""
 
     def __init__(self, app: Starlette) -> None:
         self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        if hasattr(app.state, "mooring"):  # a serving app: behind its door, as mooring serve
-            config = server_config(app, host="127.0.0.1", port=self.port, lifespan="on")
-        else:
-            config = uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-            )
-        self.server = uvicorn.Server(config)
+        self.server = Server(app, host="127.0.0.1", port=self.port)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.client = httpx.Client(base_url=self.url, timeout=30)
 

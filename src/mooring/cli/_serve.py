@@ -162,10 +162,7 @@ def serve(
         run = WorkerRun.from_env() if is_worker else None
         if run is not None:
             run.bind_to_supervisor()
-        import uvicorn
-
-        from mooring.cli._serve_banner import announcing_server
-        from mooring.serving import server_config
+        from mooring.serving import Server
 
         application = _application(
             cfg, others, models=models, all_models=all_models, model_dir=model_dir,
@@ -175,16 +172,19 @@ def serve(
         if monitor and run is None:
             _start_monitors(application, cfg, others, paths, monitor_interval, hosted)
         if run is None:
-            announcing_server(
-                server_config(application, host=host, port=port),
-                lambda: _announce(application, cfg, paths, others, host, port, model_dir),
+            Server(
+                application,
+                host=host,
+                port=port,
+                on_listening=lambda: _announce(
+                    application, cfg, paths, others, host, port, model_dir
+                ),
             ).run()
         else:
             # A worker of several: the port is shared (SO_REUSEPORT), listened on once ready.
             from mooring.serving._workers import reuseport_socket
 
-            server = uvicorn.Server(server_config(application, host=host, port=port))
-            server.run(sockets=[reuseport_socket(host, port)])
+            Server(application, host=host, port=port).run(sockets=[reuseport_socket(host, port)])
     except BaseException:
         # TensorFlow's import hides file descriptor 2 while it runs (quiet_native_logs): an
         # error found meanwhile (a missing --schema, say) would be printed into that window
@@ -477,12 +477,10 @@ def preload_for_workers() -> None:
     gc.disable()
     try:
         importer = _import_tensorflow_in_background()
-        import uvicorn  # noqa: F401
-
         import mooring.serving as serving
         from mooring.contract._schema import Schema  # noqa: F401
 
-        for name in ("DirectorySource", "build_app", "create_app", "server_config"):
+        for name in ("DirectorySource", "Server", "build_app", "create_app"):
             getattr(serving, name)  # the package hands its names out on first use
         importer.join()
         from mooring._tensorflow import import_tensorflow

@@ -1,6 +1,6 @@
 """What ``mooring serve`` says once it listens: its URLs, and what each model serves.
 
-One process prints it when uvicorn listens and every model has settled (loaded, or
+One process prints it when the server listens and every model has settled (loaded, or
 not ready for a reason); with ``--workers N`` the supervisor prints it once, when every
 worker listens, from the deployment records and the workers' ``/healthz``.
 """
@@ -13,18 +13,16 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import uvicorn
-
     from mooring.config import MooringConfig
     from mooring.serving._state import ServerState
 
-__all__ = ["Served", "Where", "announcing_server", "banner_lines", "from_health", "from_state"]
+__all__ = ["Served", "Where", "banner_lines", "from_health", "from_state"]
 
 log = logging.getLogger("mooring.serve")
 
@@ -142,22 +140,6 @@ def _registered(deployment: Callable[[], Any]) -> bool:
     except Exception:
         return True
     return True
-
-
-def announcing_server(
-    config: uvicorn.Config, announce_ready: Callable[[], Coroutine[Any, Any, None]]
-) -> uvicorn.Server:
-    """A uvicorn server that runs ``announce_ready`` on its loop once it listens."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started and not self.should_exit:
-                # Kept on the server, so the task is not collected while it waits.
-                self.banner: asyncio.Task[None] = asyncio.create_task(announce_ready())
-
-    return Server(config)
 
 
 def from_health(

@@ -55,8 +55,8 @@ class ServingConfig(Section):
         16,
         ge=1,
         le=1024,
-        description="Pipelined requests held per connection; past it the connection is "
-        "answered up to there and closed.",
+        description="Ignored, kept so that older files load: a connection's pipelined "
+        "requests wait as bytes (at most 64 KiB held, then its socket is not read).",
     )
     header_timeout_s: float = Field(
         10.0, gt=0.0, description="Longest time to receive a request's headers."

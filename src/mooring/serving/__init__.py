@@ -5,8 +5,8 @@ in the supervisor of ``mooring serve --workers N`` then costs nothing of the ser
 (Starlette, SQLAlchemy, pyarrow: about half a second before its workers could start).
 
 Example:
-    >>> from mooring.serving import create_app
-    >>> app = create_app(load_config("mooring.toml"))  # doctest: +SKIP
+    >>> from mooring.serving import Server, create_app
+    >>> Server(create_app(load_config("mooring.toml")), port=8501).run()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mooring._exports import exports_on_first_use
 
 if TYPE_CHECKING:
     from mooring.serving._app import build_app, create_app
-    from mooring.serving._door import server_config
+    from mooring.serving._server import Server
     from mooring.serving._sources import DirectorySource, ModelSource, RegistrySource
 
 # Each public name and the module it comes from.
@@ -26,17 +26,17 @@ _EXPORTS = {
     "ModelSource": "mooring.serving._sources",
     "RegistrySource": "mooring.serving._sources",
     "build_app": "mooring.serving._app",
+    "Server": "mooring.serving._server",
     "create_app": "mooring.serving._app",
-    "server_config": "mooring.serving._door",
 }
 
 __all__ = [
     "DirectorySource",
     "ModelSource",
     "RegistrySource",
+    "Server",
     "build_app",
     "create_app",
-    "server_config",
 ]
 
 

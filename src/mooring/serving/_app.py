@@ -7,7 +7,7 @@ deployment record; ``build_app(sources, serving)`` composes the same app from an
 Example:
     >>> from mooring.config import load_config
     >>> app = create_app(load_config("mooring.toml"))  # doctest: +SKIP
-    >>> uvicorn.run(app, host="127.0.0.1", port=8501)  # doctest: +SKIP
+    >>> Server(app, host="127.0.0.1", port=8501).run()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def build_app(
 
     ``worker``: this app is one worker of ``mooring serve --workers N``
     (:mod:`mooring.serving._workers`). Its lifespan then ends its start-up only once every
-    model has settled (loaded, or failed with a reason), so uvicorn listens only when the
+    model has settled (loaded, or failed with a reason), so the server listens only when the
     worker can answer; the gRPC port is shared with the other workers; it follows the
     run's deployment notices as well as the registry, and announces the deployments
     made through it.

@@ -1,8 +1,8 @@
-"""The door's own answers: refusals (503), malformed requests (400, 501), timeouts (408).
+"""The door's own answers: refusals (503), malformed requests (400, 431, 501), timeouts
+(408), and the pieces of every answer's head (status line, ``date``).
 
-Each names what was wrong and the fix. :func:`plain` writes one whole to the socket;
-:class:`QueuedRefusal` is the same answer as an ASGI app, for a request that must wait
-its turn behind a pipelined one.
+Each names what was wrong and the fix; :func:`plain` is one whole answer, written
+straight to the socket.
 
 Example:
     >>> plain(b"400 Bad Request", bad_host(0), close=True).split(b"\\r\\n")[0]
@@ -11,6 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import time
+from email.utils import formatdate
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,13 +24,42 @@ if TYPE_CHECKING:
 __all__ = [
     "BOTH_LENGTHS",
     "CHUNKED_NOT_LAST",
-    "QueuedRefusal",
     "bad_host",
+    "date_header",
     "plain",
     "refusal_body",
+    "status_line",
+    "too_large_head",
     "too_slow",
     "unknown_coding",
 ]
+
+# Status lines, built once.
+_STATUS = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+
+
+def status_line(code: int) -> bytes:
+    """``HTTP/1.1 <code> <reason>\r\n``.
+
+    >>> status_line(503)
+    b'HTTP/1.1 503 Service Unavailable\\r\\n'
+    """
+    line = _STATUS.get(code)
+    return line if line is not None else b"HTTP/1.1 %d \r\n" % code
+
+
+_date: list[Any] = [0, b""]
+
+
+def date_header() -> bytes:
+    """``date: …\r\n`` (RFC 9110 §6.6.1: an origin server with a clock sends it), formatted
+    once a second."""
+    now = int(time.time())
+    if _date[0] != now:
+        _date[0] = now
+        _date[1] = b"date: %s\r\n" % formatdate(now, usegmt=True).encode("ascii")
+    value: bytes = _date[1]
+    return value
 
 
 def refusal_body(limits: DoorLimits, why: str) -> bytes:
@@ -81,6 +113,16 @@ def unknown_coding(coding: bytes) -> bytes:
     )
 
 
+def too_large_head() -> bytes:
+    """The 431 body of a header block past the door's limit."""
+    return orjson.dumps(
+        {
+            "error": "the request line and headers are above 64 KiB: send fewer or shorter "
+            "headers (a large payload belongs in the body)"
+        }
+    )
+
+
 def plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = None) -> bytes:
     """A whole HTTP/1.1 answer with a JSON ``body``, written straight to the socket."""
     head = [b"HTTP/1.1 ", status, b"\r\ncontent-type: application/json\r\n"]
@@ -109,26 +151,3 @@ def too_slow(limits: DoorLimits) -> bytes:
         b'body_timeout_s); send it faster or raise those limits"}'
         % (limits.header_timeout_s, pace, limits.body_timeout_s)
     )
-
-
-class QueuedRefusal:
-    """The ASGI app of a refusal (a 503, or a malformed request's 400 or 501) that waits its
-    turn behind an unanswered pipelined request."""
-
-    def __init__(
-        self, body: bytes, retry_after: int | None, *, close: bool = False, status: int = 503
-    ) -> None:
-        self.status = status
-        self.headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-        ]
-        if retry_after is not None:
-            self.headers.append((b"retry-after", b"%d" % retry_after))
-        if close:
-            self.headers.append((b"connection", b"close"))
-        self.body = body
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        await send({"type": "http.response.body", "body": self.body})

@@ -5,7 +5,7 @@ JSON answer with the status the error carries, adds the request id (``X-Request-
 always the server's own; the client's, when it sent one, comes back as
 ``X-Client-Request-Id``) and model version, and counts the request (metrics, access
 log). A prediction arrives by one of two roads:
-through ASGI (Starlette's request, the route table, uvicorn's request cycle) or, in the
+through ASGI (Starlette's request, the route table, the door's ASGI cycle) or, in the
 plain case, read by the door itself (:mod:`mooring.serving._fastpath`: :meth:`serve`);
 both build the same :class:`_Ctx` and run the same handler, so they answer the same.
 

@@ -238,7 +238,7 @@ def check_port_free(host: str, port: int, what: str) -> None:
 def reuseport_socket(host: str, port: int) -> socket.socket:
     """A bound (not yet listening) TCP socket that shares ``port`` with the other workers.
 
-    uvicorn listens on it once the worker's lifespan has started, i.e. once its models
+    The server listens on it once the worker's lifespan has started, i.e. once its models
     are ready: until then the kernel sends no connection to it.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -1,0 +1,158 @@
+"""One request through ASGI: its scope, ``receive`` and ``send``, and the answer's bytes.
+
+The door (:mod:`mooring.serving._door`) reads a request whole before the app runs, so
+``receive`` hands the body in one message, then waits for the client to leave. ``send``
+holds the answer's head and writes it with the first bytes of the body, one write;
+an answer without ``Content-Length`` goes chunked (HTTP/1.1) or ends with the
+connection (HTTP/1.0); a ``HEAD`` answer's body is not written.
+
+Example:
+    >>> await Cycle(connection, request).run(app)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from mooring.serving._door_answers import date_header, status_line
+from mooring.serving._fastpath import plain_500
+
+if TYPE_CHECKING:
+    from mooring.serving._door import _Connection, _Request
+
+__all__ = ["ARRIVED", "Cycle"]
+
+log = logging.getLogger("mooring.serving")
+
+#: Scope key holding the request's arrival time (``time.monotonic()`` when its first
+#: bytes were read from the socket).
+ARRIVED = "mooring.arrived"
+
+
+class Cycle:
+    """The ASGI side of one request of a connection."""
+
+    __slots__ = ("chunked", "complete", "connection", "head", "keep", "received", "req", "started")
+
+    def __init__(self, connection: _Connection, req: _Request) -> None:
+        self.connection = connection
+        self.req = req
+        self.received = False
+        self.started = False
+        self.complete = False
+        self.chunked = False
+        self.keep = req.keep_alive
+        self.head = b""  # the answer's head, until the first bytes of its body
+
+    async def run(self, app: Any) -> None:
+        connection = self.connection
+        req = self.req
+        try:
+            await app(self.scope(), self.receive, self.send)
+        except Exception:
+            log.exception("the app failed on %s %s", req.method.decode(), req.url.decode())
+        finally:
+            if not self.complete:  # failed, or ended without a whole answer: close after it
+                if not connection.closed and not req.disconnected:
+                    connection.transport.write(
+                        self.head if self.started else plain_500(keep_alive=False)
+                    )
+                connection._done(req, False)
+
+    def scope(self) -> dict[str, Any]:
+        req = self.req
+        connection = self.connection
+        raw, _, query = req.url.partition(b"?")
+        path = raw.decode("latin-1")
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": req.version,
+            "server": connection.server,
+            "client": connection.client,
+            "scheme": "http",
+            "method": req.method.decode("ascii"),
+            "root_path": "",
+            "path": unquote(path) if "%" in path else path,
+            "raw_path": raw,
+            "query_string": query,
+            "headers": req.headers,
+            "state": dict(connection.door.lifespan_state),
+            ARRIVED: req.arrived,
+        }
+
+    async def receive(self) -> dict[str, Any]:
+        req = self.req
+        connection = self.connection
+        if not self.received and not req.disconnected:
+            self.received = True
+            if req.declared > connection.limits.body_limit_bytes:  # refused from its headers
+                return {"type": "http.disconnect"}
+            return {"type": "http.request", "body": req.body, "more_body": False}
+        if not req.disconnected and not connection.closed:
+            if connection.lost is None:
+                connection.lost = asyncio.get_running_loop().create_future()
+            await connection.lost
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        connection = self.connection
+        req = self.req
+        if self.complete or req.disconnected or connection.closed:
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("http.response.start sent twice")
+            self.started = True
+            self.head = self._head(message)
+            return
+        if kind != "http.response.body" or not self.started:
+            raise RuntimeError(f"unexpected ASGI message {kind!r}")
+        data = message.get("body", b"")
+        more = message.get("more_body", False)
+        if req.method == b"HEAD":
+            data = b""
+        elif self.chunked:
+            data = (b"%x\r\n%s\r\n" % (len(data), data) if data else b"") + (
+                b"" if more else b"0\r\n\r\n"
+            )
+        if self.head:
+            data, self.head = self.head + data, b""
+        if data:
+            connection.transport.write(data)
+        if not more:
+            self.complete = True
+            connection._done(req, self.keep)
+        elif connection.drained is not None:
+            await connection.drained
+
+    def _head(self, message: dict[str, Any]) -> bytes:
+        """The answer's head; sets whether its body goes chunked (no Content-Length) and
+        whether the connection stays open after it."""
+        req = self.req
+        status = int(message["status"])
+        lines = [status_line(status), date_header()]
+        sized = False
+        for name, value in message.get("headers", ()):
+            low = name.lower()
+            if low == b"content-length":
+                sized = True
+            elif low == b"connection" and value.lower() == b"close":
+                self.keep = False
+            elif low == b"transfer-encoding":
+                continue  # the door frames the body itself
+            lines.append(b"%s: %s\r\n" % (name, value))
+        if not sized and status >= 200 and status not in (204, 304) and req.method != b"HEAD":
+            if req.version == "1.1":
+                self.chunked = True
+                lines.append(b"transfer-encoding: chunked\r\n")
+            else:
+                self.keep = False  # HTTP/1.0: the body ends with the connection
+        if not self.keep:
+            lines.append(b"connection: close\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines)
