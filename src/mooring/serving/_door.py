@@ -679,6 +679,7 @@ class _Connection(asyncio.Protocol):
                 raise RuntimeError("the fast path was turned off with a request on it")
             request = FastRequest(path, req.headers, req.body, req.arrived, client)
             answer = await fast.serve(request)
+            keep = keep and not self.ending
             data = head(answer, keep_alive=keep) + answer.body
         except Exception:  # the app answers every error it knows; this is the last guard
             log.exception("a prediction failed outside its handler")
