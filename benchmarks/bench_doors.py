@@ -15,7 +15,8 @@ socket; granian: ``--workers 2``). Candidates (benchmarks/doors/README.md):
   (``C-direct``) (doors/own_protocol.py);
 * ``D-asgi``, ``D-rsgi`` granian (``--granian PATH``; skipped when absent): the bare
   ASGI app behind the same middleware, and an RSGI app with the same admission;
-* ``E``  today's door (mooring.serving._door) as uvicorn's ``http=``, Starlette app.
+* ``E``  mooring's door (mooring.serving._door, served by mooring.serving.Server),
+  Starlette app (before the choice: the earlier door, a subclass of uvicorn's protocol).
 
 Measured, all servers up at once, cells interleaved (``wrk -t1``, Lua POSTing bodies):
 

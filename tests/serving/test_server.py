@@ -112,6 +112,21 @@ def test_a_graceful_stop_answers_the_request_under_way_then_listens_no_more() ->
         assert not thread.is_alive()
 
 
+def test_a_graceful_stop_reads_a_body_under_way_to_its_end() -> None:
+    with _serving(_app(_Gate(), []), graceful_s=PATIENCE) as (server, thread):
+        with RawConnection(server.port) as conn:
+            request = raw_request("POST", "/echo", b"0123456789")
+            conn.send(request[:-4])
+            wait_until(lambda: server.door.busy() == 1, "the body to be under way")
+            server.should_exit = True
+            wait_until(lambda: _refused(server.port), "the port to close")
+            conn.send(request[-4:])
+            status, headers, body = conn.answer()
+        assert (status, body, headers["connection"]) == (200, b"0123456789", "close")
+        thread.join(timeout=PATIENCE)
+        assert not thread.is_alive()
+
+
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -385,9 +385,12 @@ class _Connection(asyncio.Protocol):
 
     # -- reading ----------------------------------------------------------------------------
     def _holding(self) -> bool:
-        """Parse nothing now: a request is being answered, or the connection is parked or
-        ending. What arrives meanwhile is held as bytes (up to :data:`HELD_BYTES`)."""
-        return self.state == _DONE or self.parked is not None or self.ending
+        """Parse nothing now: a request is being answered, the connection is parked, or it
+        ends and no request is under way (one whose body is arriving is read to its end).
+        What arrives meanwhile is held as bytes (up to :data:`HELD_BYTES`)."""
+        return (
+            self.state == _DONE or self.parked is not None or (self.ending and self.state < _BODY)
+        )
 
     def _pause(self) -> None:
         if not self.paused and not self.closed:
@@ -430,7 +433,7 @@ class _Connection(asyncio.Protocol):
         client that leaves is seen (a paused socket reports no end) and its answer is not
         computed for nobody; past it the rest waits in the kernel.
         """
-        if self.parked is not None or self.ending:
+        if self.parked is not None or (self.ending and self.state != _BODY):
             return True
         return self.state == _DONE and len(self.buf) - self.off >= HELD_BYTES
 
