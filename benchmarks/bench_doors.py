@@ -10,13 +10,11 @@ socket; granian: ``--workers 2``). Candidates (benchmarks/doors/README.md):
 * ``A``  uvicorn public ``Config(http="httptools", limit_concurrency=1024)`` +
   Starlette, admission as a pure-ASGI middleware (doors/admission.py);
 * ``B``  the same with a bare ASGI app (no Starlette): the stack's ceiling;
-* ``C``  own protocol on httptools' public parser + ``loop.create_server`` (uvloop),
-  calling the Starlette app (``C``), the bare ASGI app (``C-bare``) or a direct handler
-  (``C-direct``) (doors/own_protocol.py);
+* ``C``  mooring's door: its own protocol on httptools' public parser, served by
+  ``mooring.serving.Server`` (uvloop), calling the Starlette app (``C``) or the bare
+  ASGI app (``C-bare``);
 * ``D-asgi``, ``D-rsgi`` granian (``--granian PATH``; skipped when absent): the bare
   ASGI app behind the same middleware, and an RSGI app with the same admission;
-* ``E``  mooring's door (mooring.serving._door, served by mooring.serving.Server),
-  Starlette app (before the choice: the earlier door, a subclass of uvicorn's protocol).
 
 Measured, all servers up at once, cells interleaved (``wrk -t1``, Lua POSTing bodies):
 
@@ -67,7 +65,7 @@ MODEL_PATH = "/v1/models/slow:predict"
 WORKERS = 2
 MAX_IN_FLIGHT = 32
 RSS_CAP_KIB = 1536 * 1024  # the pipelining probe stops early past +1.5 GiB of server RSS
-OWN = ("A", "B", "C", "C-bare", "C-direct", "E")
+OWN = ("A", "B", "C", "C-bare")
 
 
 @dataclass
@@ -405,7 +403,7 @@ def summarize(report: dict[str, Any]) -> list[dict[str, Any]]:
         line["pipe_closed"] = pipe.get("closed_by_server")
         rows.append(line)
     for line in rows:
-        for ref in ("E", "B"):
+        for ref in ("C", "B"):
             line[f"vs_{ref}"] = _round_ratio(report["throughput"], line["candidate"], ref)
     return rows
 
@@ -420,7 +418,7 @@ def _round_ratio(cells: dict[str, Any], name: str, ref: str) -> float | None:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ["cand", "1-row 2xx/s", "p50/p99 ms", "vs E (rounds)", "vs B (rounds)",
+    head = ["cand", "1-row 2xx/s", "p50/p99 ms", "vs C (rounds)", "vs B (rounds)",
             "64-row 2xx/s", "p99 ms", "slow: 200 share", "slow p99 / quiet p99", "slow conns after",
             "storm 2xx/s (c32 → c512)", "storm non-2xx", "storm sock err",
             "pipe RSS peak/after +MiB", "pipe resp/s", "pipe closes"]  # fmt: skip
@@ -431,7 +429,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             r["candidate"],
             fmt(r["1row_rps"]),
             f"{fmt(r['1row_p50'], 2)} / {fmt(r['1row_p99'], 2)}",
-            fmt(r["vs_E"], 2),
+            fmt(r["vs_C"], 2),
             fmt(r["vs_B"], 2),
             fmt(r["64row_rps"]),
             fmt(r["64row_p99"], 2),

@@ -9,12 +9,9 @@ uvloop. The parent only waits, and ends its children on SIGTERM/SIGINT. Candidat
   limit_concurrency=1024, timeout_keep_alive=5)``: uvicorn's public interface,
   admission as a pure-ASGI middleware;
 * ``B``: the same with ``Admission(bare_app)``: no Starlette, the stack's ceiling;
-* ``C``: own_protocol.py (httptools' public parser on ``loop.create_server``) calling
-  the Starlette app over ASGI; ``C-bare``: calling ``bare_app``; ``C-direct``: a
-  direct handler (no ASGI);
-* ``E``: mooring's door, ``Door(DoorLimits(max_in_flight=N))`` served by
-  ``mooring.serving.Server`` in front of the Starlette app (the door does admission).
-  Before the choice E was the earlier door, a subclass of uvicorn's protocol.
+* ``C``: mooring's door (its own protocol on httptools' public parser),
+  ``Door(DoorLimits(max_in_flight=N))`` served by ``mooring.serving.Server`` in front of
+  the Starlette app (the door does admission); ``C-bare``: in front of ``bare_app``.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from typing import Any
 
 from admission import MODEL_PATH, MODEL_S, PATH, REPLY, Admission, Limits, bare_app
 
-CANDIDATES = ("A", "B", "C", "C-bare", "C-direct", "E")
+CANDIDATES = ("A", "B", "C", "C-bare")
 
 
 def starlette_app() -> Any:
@@ -50,21 +47,6 @@ def starlette_app() -> Any:
             Route(MODEL_PATH, predict, methods=["POST"]),
         ]
     )
-
-
-def direct_handler(request: Any) -> Any:
-    """C-direct: (status, body), or an awaitable of it on the model path."""
-    path = request.url.split(b"?", 1)[0]
-    if path == b"/v1/models/m:predict":
-        return 200, REPLY
-    if path == b"/v1/models/slow:predict":
-
-        async def model() -> tuple[int, bytes]:
-            await asyncio.sleep(MODEL_S)
-            return 200, REPLY
-
-        return model()
-    return 404, b'{"error": "not found"}'
 
 
 def listening(port: int) -> socket.socket:
@@ -93,25 +75,14 @@ def uvicorn_worker(candidate: str, sock: socket.socket, max_in_flight: int) -> N
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def door_worker(sock: socket.socket, max_in_flight: int) -> None:
-    """``E``: mooring's door and server (serving/_door.py, serving/_server.py)."""
+def door_worker(candidate: str, sock: socket.socket, max_in_flight: int) -> None:
+    """``C``, ``C-bare``: mooring's door and server (serving/_door.py, serving/_server.py)."""
     from mooring.serving import Server
     from mooring.serving._door import Door, DoorLimits
 
     door = Door(DoorLimits(max_in_flight=max_in_flight))
-    Server(starlette_app(), door=door).run(sockets=[sock])
-
-
-def own_worker(candidate: str, sock: socket.socket, max_in_flight: int) -> None:
-    import uvloop
-    from own_protocol import ProtocolLimits, Server, serve
-
-    limits = ProtocolLimits(max_in_flight=max_in_flight)
-    if candidate == "C-direct":
-        server = Server(limits, handler=direct_handler)
-    else:
-        server = Server(limits, app=starlette_app() if candidate == "C" else bare_app)
-    uvloop.run(serve(server, sock))
+    app = starlette_app() if candidate == "C" else bare_app
+    Server(app, door=door).run(sockets=[sock])
 
 
 def main() -> None:
@@ -129,9 +100,7 @@ def main() -> None:
             try:
                 sock = listening(args.port)
                 if args.candidate.startswith("C"):
-                    own_worker(args.candidate, sock, args.max_in_flight)
-                elif args.candidate == "E":
-                    door_worker(sock, args.max_in_flight)
+                    door_worker(args.candidate, sock, args.max_in_flight)
                 else:
                     uvicorn_worker(args.candidate, sock, args.max_in_flight)
             except BaseException as exc:  # a worker reports and exits

@@ -1,0 +1,113 @@
+"""The door's framing under generated traffic: however a client's pipelined requests are
+cut into reads, each is parsed whole and once, and answered in order.
+
+The door hands the parser one request at a time (the header block up to its blank line,
+then exactly its body; a chunked body line by line), so the places where a read ends
+(inside ``\\r\\n\\r\\n``, inside a chunk's size line, between a body and the next
+request) are where it could go wrong. A bare ASGI app behind the door echoes what it
+received; Hypothesis generates the requests and the cuts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mooring.serving import Server
+from tests._support.serve_process import RawConnection
+from tests._support.server import free_port
+from tests._support.waiting import PATIENCE, wait_until
+
+
+async def _echo(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    answer = orjson.dumps(
+        {"method": scope["method"], "path": scope["path"], "query": scope["query_string"].decode(),
+         "body": body.decode("latin-1")}
+    )  # fmt: skip
+    head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+    await send({"type": "http.response.start", "status": 200, "headers": head})
+    await send({"type": "http.response.body", "body": answer})
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    server = Server(_echo, host="127.0.0.1", port=free_port())
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "the server to listen", seen=thread.is_alive)
+        yield server.port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=PATIENCE)
+
+
+_bodies = st.binary(max_size=400).map(lambda b: b.replace(b"\x00", b"0"))
+
+
+@st.composite
+def _request(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
+    """One request's bytes and the echo it must get."""
+    index = draw(st.integers(0, 999))
+    path = f"/p/{index}"
+    kind = draw(st.sampled_from(["get", "length", "chunked"]))
+    extra = draw(st.sampled_from(["", "X-Extra: " + "v" * 50 + "\r\n"]))
+    if kind == "get":
+        raw = f"GET {path}?q={index} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode()
+        return raw, {"method": "GET", "path": path, "query": f"q={index}", "body": ""}
+    body = draw(_bodies)
+    expected = {"method": "POST", "path": path, "query": "", "body": body.decode("latin-1")}
+    if kind == "length":
+        head = f"POST {path} HTTP/1.1\r\nHost: t\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body, expected
+    cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=4)))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p) + b"0\r\n\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: t\r\n{extra}Transfer-Encoding: chunked\r\n\r\n"
+    return head.encode() + chunks, expected
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    requests=st.lists(_request(), min_size=1, max_size=6),
+    cuts=st.lists(st.floats(0, 1), max_size=8),
+)
+def test_pipelined_requests_cut_anywhere_are_each_answered_once_in_order(
+    port: int, requests: list[tuple[bytes, dict[str, str]]], cuts: list[float]
+) -> None:
+    data = b"".join(raw for raw, _ in requests)
+    points = sorted({int(c * len(data)) for c in cuts} | {0, len(data)})
+    with RawConnection(port) as conn:
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for start, stop in itertools.pairwise(points):
+            conn.send(data[start:stop])
+            time.sleep(0.002)  # separate reads on the server, most of the time
+        answers = [conn.answer() for _ in requests]
+        with contextlib.suppress(TimeoutError):  # nothing more: each request answered once
+            conn.sock.settimeout(0.2)
+            assert conn.sock.recv(1) == b""
+    for (status, _, body), (_, expected) in zip(answers, requests, strict=True):
+        assert status == 200
+        assert orjson.loads(body) == expected
