@@ -901,12 +901,10 @@ STAGES = (
 # (stage, a piece of the frame's file path, the functions (the end of py-spy's qualified
 # name), or None for all of the file's). A sample goes to the innermost frame matching one.
 STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
-    ("read", "uvicorn/protocols/http/httptools_impl.py", ("data_received", "on_message_begin",
-     "on_url", "on_header", "on_headers_complete", "on_body", "on_message_complete")),
-    ("read", "mooring/serving/_door.py", ("data_received", "_feed", "_hold", "on_message_begin",
-     "on_body", "on_headers_complete", "on_message_complete", "_fast")),
-    ("read", "mooring/serving/_fastpath.py", ("FastRequest.__init__", "FastRequest.body",
-     "FastRequest.set", "FastRequest.message_event")),
+    ("read", "mooring/serving/_door.py", ("data_received", "_consume", "_feed",
+     "on_message_begin", "on_url", "on_header", "on_headers_complete", "on_body",
+     "on_message_complete", "_complete", "_fast")),
+    ("read", "mooring/serving/_fastpath.py", ("FastRequest.__init__",)),
     ("read", "mooring/serving/_http.py", ("read_body",)),
     ("read", "mooring/serving/_endpoints.py", ("_body",)),
     ("parse", "mooring/formats/_columns.py", None),  # orjson.loads runs inside (C, no frame)
