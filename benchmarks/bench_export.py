@@ -50,6 +50,7 @@ from mooring.export._lite import export_lite
 from mooring.formats._files import file_fingerprint
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 
 HERE = Path(__file__).resolve().parent
 ADULT = HERE.parent / "examples" / "adult"
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         report["train_seconds"] = time.perf_counter() - started
         cfg.export.latency_rows = args.latency_rows
         registry = Registry.from_config(cfg)
-        version = registry.register(
+        version = register_judged(
+            registry,
             name="income",
             artifact_dir=model_dir,
             record=VersionRecord(

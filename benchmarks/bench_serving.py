@@ -135,6 +135,7 @@ from typing import Any
 
 from _wrk import lua_script, read_wrk, trivial_server, wrk, wrk_command
 from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.registry._judged import register_judged
 
 ROOT = Path(__file__).resolve().parent.parent
 ADULT = ROOT / "examples" / "adult"
@@ -541,7 +542,8 @@ def registry_project(model_dir: Path, work: Path, tag: str, serving: list[str]) 
     url = f"sqlite:///{home / 'registry.db'}"
     home.mkdir(parents=True, exist_ok=True)
     with Registry.open(url, artifacts=str(home / "artifacts"), cache_dir=home / "cache") as reg:
-        reg.register(
+        register_judged(
+            reg,
             name=NAME,
             artifact_dir=model_dir,
             record=VersionRecord(
@@ -871,7 +873,8 @@ def shadow_projects(model_dir: Path, work: Path) -> dict[str, Path]:
         )
         with Registry.from_config(load_config(config)) as reg:
             for _ in range(2):
-                reg.register(
+                register_judged(
+                    reg,
                     name=NAME,
                     artifact_dir=model_dir,
                     record=VersionRecord(

@@ -23,6 +23,7 @@ from mooring.contract._statistics import compute_statistics
 from mooring.formats._files import file_fingerprint
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving._log import PredictionLog
 
 ROOT = Path(__file__).resolve().parents[2] / "examples" / "adult"
@@ -101,7 +102,8 @@ def build_project(root: Path) -> MonitoredProject:
         cfg, statistics=stats, schema=None, output_dir=root / "run", tensorboard=False
     )
     with Registry.from_config(cfg) as registry:
-        registry.register(
+        register_judged(
+            registry,
             name=NAME,
             artifact_dir=result.model_dir,
             record=VersionRecord(

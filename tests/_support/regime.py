@@ -28,6 +28,7 @@ from mooring.contract._statistics import compute_statistics
 from mooring.formats._files import file_fingerprint
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import ModelVersion, Registry
+from mooring.registry._judged import register_judged
 
 ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult"
 FEATURES = ["age", "hours-per-week", "workclass", "sex"]
@@ -217,7 +218,8 @@ def register(
         "eval_data": str(eval_path),
         "model_key": model,
     }
-    return registry.register(
+    return register_judged(
+        registry,
         name=NAME,
         artifact_dir=regime.models[model],
         record=VersionRecord(

@@ -11,6 +11,7 @@ from typing import Any
 from mooring.config import MooringConfig
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving._metrics import ServingMetrics
 
 NAME = "income"
@@ -58,7 +59,8 @@ def registry_with_versions(cfg: MooringConfig, count: int = 3) -> Registry:
     """A SQLite registry under the project's home with ``count`` blessed versions."""
     reg = Registry.from_config(cfg)
     for seed in range(count):
-        reg.register(
+        register_judged(
+            reg,
             name=NAME,
             artifact_dir=artifact_dir(cfg.home / "src", seed),
             record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -20,6 +20,7 @@ from mooring.contract._statistics import compute_statistics
 from mooring.formats._columns import columns_from_rows
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.scale._score import ShardScorer
 from mooring.serving._loaded import ServedModel, load_served_model
 from tests._support.broken_adult import adult_sample, csv_bytes
@@ -58,7 +59,8 @@ def make_project(root: Path, model_dir: Path, *, serving: str = "") -> ScoringPr
     stats = compute_statistics(train, ReadOptions(na_values=("?", "")))
     cfg = load_config(config)
     with Registry.from_config(cfg) as reg:
-        reg.register(
+        register_judged(
+            reg,
             name=NAME,
             artifact_dir=model_dir,
             record=VersionRecord(lineage=LINEAGE, gate=BLESSED, statistics=stats.to_dict()),

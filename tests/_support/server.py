@@ -21,6 +21,7 @@ from mooring.config import MooringConfig, ServingConfig
 from mooring.formats._metrics import REQUESTS, read_samples, total
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving import RegistrySource, Server, build_app
 from tests._support.serving_model import build_model_dir
 from tests._support.waiting import wait_until
@@ -115,7 +116,8 @@ def new_registry(root: Path, model_dirs: dict[str, Path]) -> Registry:
     """A SQLite registry holding a (v1), b (v2), broken (v3); nothing deployed."""
     reg = Registry.open(f"sqlite:///{root / 'registry.db'}", artifacts=root / "artifacts")
     for key in ("a", "b", "broken"):
-        reg.register(
+        register_judged(
+            reg,
             name=NAME,
             artifact_dir=model_dirs[key],
             record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -16,6 +16,7 @@ from mooring.config import load_config
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._audit import KEY_ENV
+from mooring.registry._judged import register_judged
 from mooring.registry._sql.tables import audit_head, deployments, versions
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 from tests._support.audit import HEX_KEY, insert_version, run_sql
@@ -44,7 +45,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     )
     with Registry.from_config(load_config(config)) as reg:
         for i in range(3):
-            reg.register(
+            register_judged(
+                reg,
                 "income",
                 make_model_dir(tmp_path / "src", i),
                 VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -11,6 +11,7 @@ import pytest
 from mooring.cli import main
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 
@@ -21,7 +22,8 @@ def test_show_lists_attached_artifacts(tmp_path: Path, capsys: pytest.CaptureFix
     lite.write_bytes(payload)
     with Registry.open(url) as reg:
         for seed in (0, 1):
-            reg.register(
+            register_judged(
+                reg,
                 name="income",
                 artifact_dir=make_model_dir(tmp_path / "src", seed),
                 record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

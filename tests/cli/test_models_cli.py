@@ -13,6 +13,7 @@ from mooring.config import load_config
 from mooring.dashboard._card import render_model_card
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.artifacts import (
     BLESSED,
     LINEAGE,
@@ -29,7 +30,8 @@ def reg_args(tmp_path: Path) -> list[str]:
     url = f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
     with Registry.open(url) as reg:
         for i, gate in enumerate([BLESSED, BLESSED, NOT_BLESSED]):
-            reg.register(
+            register_judged(
+                reg,
                 name="income",
                 artifact_dir=make_model_dir(tmp_path / "src", i),
                 record=VersionRecord(
@@ -125,7 +127,8 @@ def test_an_ungated_version_is_shown_as_ungated_and_deploys_only_by_force(
     reg_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with Registry.open(reg_args[1]) as reg:
-        reg.register(
+        register_judged(
+            reg,
             name="income",
             artifact_dir=make_model_dir(tmp_path / "ungated", 9),
             record=VersionRecord(lineage=LINEAGE, gate=UNGATED),
@@ -230,8 +233,11 @@ def test_registry_from_project_file(tmp_path: Path, capsys: pytest.CaptureFixtur
         '[project]\nname = "income"\nhome = "state"\n\n[data]\ntrain = "train.csv"\n'
     )
     with Registry.open(f"sqlite:///{tmp_path / 'state' / 'registry.db'}") as reg:
-        reg.register(
-            name="income", artifact_dir=make_model_dir(tmp_path), record=VersionRecord(lineage={})
+        register_judged(
+            reg,
+            name="income",
+            artifact_dir=make_model_dir(tmp_path),
+            record=VersionRecord(lineage={}),
         )
     assert main(["models", "list", "-c", str(tmp_path / "mooring.toml"), "--json"]) == 0
     assert _json(capsys)[0]["latest_version"] == 1  # type: ignore[index]
@@ -272,7 +278,8 @@ def test_audit_head_and_an_anchored_verify_through_a_project_key(
     )
     with Registry.from_config(load_config(config)) as reg:
         for i in range(2):
-            reg.register(
+            register_judged(
+                reg,
                 name="income",
                 artifact_dir=make_model_dir(tmp_path / "src", i),
                 record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
@@ -311,7 +318,8 @@ def test_a_rewrite_through_sql_fails_verify_naming_the_event_and_the_key_is_neve
     assert not key.exists()
     with Registry.from_config(load_config(config)) as reg:
         for i in range(3):
-            reg.register(
+            register_judged(
+                reg,
                 name="income",
                 artifact_dir=make_model_dir(tmp_path / "src", i),
                 record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -10,6 +10,7 @@ import pytest
 from mooring.cli import main
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 
@@ -19,7 +20,8 @@ def reg_args(tmp_path: Path) -> list[str]:
     with Registry.open(url) as reg:
         for i in range(3):
             folder = make_model_dir(tmp_path / "src", i)
-            reg.register(
+            register_judged(
+                reg,
                 name="income",
                 artifact_dir=folder,
                 record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

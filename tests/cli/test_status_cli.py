@@ -12,6 +12,7 @@ from mooring.config import load_config
 from mooring.formats._drift import LATEST, drift_folder
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.cli import run_mooring as mooring
 
 GATE = {
@@ -44,7 +45,8 @@ def _project(root: Path, evaluated: list[tuple[str, str] | None]) -> Path:
             lineage = {"data_fingerprint": "ab" * 32}
             if data is not None:
                 lineage |= {"eval_data": data[0], "eval_fingerprint": data[1]}
-            registry.register(
+            register_judged(
+                registry,
                 name="income",
                 artifact_dir=folder,
                 record=VersionRecord(lineage=lineage, metrics={"auc": 0.85 + i / 100}, gate=GATE),

@@ -21,6 +21,7 @@ from mooring.dashboard._drift_report import render_drift_html
 from mooring.dashboard._evaluation_report import render_evaluation_html
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 
 NAME = "income"
 TOKEN = "ui-test-token-1234"
@@ -55,7 +56,8 @@ def populate(registry: Registry, home: Path, artifact_dirs: list[Path]) -> None:
     for i, folder in enumerate(artifact_dirs):
         version = i + 1
         metrics, gate = evaluation(home, version, qualities[i % len(qualities)])
-        registry.register(
+        register_judged(
+            registry,
             name=NAME,
             artifact_dir=folder,
             record=VersionRecord(

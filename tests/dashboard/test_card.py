@@ -8,6 +8,7 @@ from typing import Any
 from mooring.dashboard._card import render_model_card
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.registry._store import CardRenderer
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
@@ -82,7 +83,8 @@ def test_gate_data_and_training_sections() -> None:
 def test_registration_with_the_renderer_stores_the_card(tmp_path: Path) -> None:
     renderer: CardRenderer = render_model_card
     with Registry.open(f"sqlite:///{tmp_path / 'registry.db'}") as registry:
-        registry.register(
+        register_judged(
+            registry,
             name="income",
             artifact_dir=make_model_dir(tmp_path, 1),
             record=VersionRecord(

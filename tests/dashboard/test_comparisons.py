@@ -16,6 +16,7 @@ from mooring.dashboard._drift_report import render_drift_html
 from mooring.formats._drift import DriftReport, drift_folder
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests.dashboard._data import NAME, plain_folders
 
 ADULT = "1a2b3c4d5e6f" + "0" * 52
@@ -66,7 +67,8 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
             lineage = {"data_fingerprint": "ab" * 32}
             if data is not None and fingerprint is not None:
                 lineage |= {"eval_data": data, "eval_fingerprint": fingerprint}
-            registry.register(
+            register_judged(
+                registry,
                 name=NAME,
                 artifact_dir=folder,
                 record=VersionRecord(lineage=lineage, metrics={"auc": 0.8 + i / 100}, gate=GATES),

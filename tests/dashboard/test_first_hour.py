@@ -36,6 +36,7 @@ from mooring.dashboard._report_pages import with_back_link
 from mooring.dashboard._version_facts import NOT_RECORDED, kind_of, recorded_kind, version_marks
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Deployment, Registry
+from mooring.registry._judged import register_judged
 from mooring.serving._metrics import ServingMetrics
 from tests._support.server import ServerThread
 from tests._support.waiting import PATIENCE
@@ -140,7 +141,8 @@ class FirstHour:
         # v4: a SavedModel registered by hand, recording no kind, with a candidates report.
         metrics, gate = evaluation(self.home, 4, 0.4)
         _candidates_report(self.home, 4)
-        self.registry.register(
+        register_judged(
+            self.registry,
             name=NAME,
             artifact_dir=folders[3],
             record=VersionRecord(

@@ -14,6 +14,7 @@ from mooring.dashboard._app import create_ui, standalone_app
 from mooring.formats._version_record import VersionRecord
 from mooring.ops._runbook import runbook
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests.dashboard._data import NAME, plain_folders
 
 pytestmark = pytest.mark.xdist_group("ui")
@@ -32,7 +33,8 @@ def test_the_page_shows_the_sheet_with_its_commands_as_code(tmp_path: Path) -> N
     cfg = load_config(config)
     with Registry.from_config(cfg) as registry:
         for folder in plain_folders(tmp_path / "in", 2):
-            registry.register(
+            register_judged(
+                registry,
                 name=NAME,
                 artifact_dir=folder,
                 record=VersionRecord(lineage={}, gate={"blessed": True}),
@@ -61,8 +63,11 @@ def test_without_the_projects_config_the_page_says_how_to_open_it(tmp_path: Path
         f"sqlite:///{tmp_path / 'registry.db'}", artifacts=tmp_path / "artifacts"
     ) as registry:
         [folder] = plain_folders(tmp_path / "in", 1)
-        registry.register(
-            name=NAME, artifact_dir=folder, record=VersionRecord(lineage={}, gate={"blessed": True})
+        register_judged(
+            registry,
+            name=NAME,
+            artifact_dir=folder,
+            record=VersionRecord(lineage={}, gate={"blessed": True}),
         )
         app = standalone_app(create_ui(registry=registry, home=tmp_path))
         with TestClient(app, base_url="http://127.0.0.1") as client:

@@ -224,7 +224,7 @@ def test_older_records_are_read_the_same_way() -> None:
     assert is_ungated({"blessed": False, "gates": [skipped]})
     failed = {"name": "auc", "passed": False}
     assert verdict({"blessed": False, "gates": [skipped, failed]}) == "not blessed"
-    assert verdict(None) == "no decision" and not is_ungated(None)
+    assert verdict(None) == "unevaluated" and not is_ungated(None)
 
 
 def test_default_gate_settings_are_validated() -> None:

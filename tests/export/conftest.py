@@ -15,6 +15,7 @@ from mooring.contract._io import ReadOptions, read_table
 from mooring.contract._statistics import compute_statistics
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 
 TRAIN_ROWS = 3000
 EVAL_ROWS = 2000
@@ -88,7 +89,8 @@ def make_project(folder: Path, adult_dir: Path, features: str = "") -> AdultProj
 
     lineage: dict[str, Any] = {"data_fingerprint": file_fingerprint(folder / "train.csv")}
     with Registry.from_config(cfg) as reg:
-        reg.register(
+        register_judged(
+            reg,
             name="income",
             artifact_dir=result.model_dir,
             record=VersionRecord(lineage=lineage, gate={"blessed": True, "gates": []}),

@@ -21,6 +21,7 @@ from mooring.formats._version_record import (
     VersionRecord,
 )
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.registry._manifest import canonical_json
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
@@ -301,7 +302,7 @@ def test_a_registered_record_is_stored_as_the_same_json(registry: Registry, tmp_
         run=RunRecord.read(copy.deepcopy(STORED)),
         description="typed",
     )
-    mv = registry.register("income", make_model_dir(tmp_path), record)
+    mv = register_judged(registry, "income", make_model_dir(tmp_path), record)
     got = registry.get("income", version=mv.version)
     assert json.dumps(got.run_record, sort_keys=True) == json.dumps(STORED, sort_keys=True)
     assert (got.params, got.metrics, got.description) == ({"kind": "gbt"}, record.metrics, "typed")
@@ -335,6 +336,6 @@ def test_register_refuses_what_it_cannot_store(
     registry: Registry, tmp_path: Path, record: Any, message: str
 ) -> None:
     with pytest.raises(UsageError, match=message):
-        registry.register("income", make_model_dir(tmp_path), record)
+        register_judged(registry, "income", make_model_dir(tmp_path), record)
     assert registry.models() == []
     assert registry.artifacts.list_keys() == []

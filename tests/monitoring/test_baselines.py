@@ -12,11 +12,13 @@ from mooring.monitoring._baselines import (
     evaluation_reference,
 )
 from mooring.registry import ModelVersion, Registry
+from mooring.registry._judged import register_judged
 from tests._support.rollout import BLESSED, NAME, artifact_dir, project
 
 
 def _version(reg: Registry, root: Path, seed: int, **lineage: str) -> ModelVersion:
-    return reg.register(
+    return register_judged(
+        reg,
         name=NAME,
         artifact_dir=artifact_dir(root, seed),
         record=VersionRecord(
@@ -64,7 +66,8 @@ def test_frozen_references_win_over_the_lineage(tmp_path: Path) -> None:
         "evaluation": {"metrics": {"auc": 0.7}, "data": "/x/e.csv", "data_fingerprint": "c" * 64}
     }
     with Registry.from_config(cfg) as reg:
-        mv = reg.register(
+        mv = register_judged(
+            reg,
             name=NAME,
             artifact_dir=artifact_dir(tmp_path, 9),
             record=VersionRecord(

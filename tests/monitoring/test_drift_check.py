@@ -17,6 +17,7 @@ from mooring.formats._version_record import VersionRecord
 from mooring.monitoring import check_drift
 from mooring.monitoring._gauges import drift_gauges
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.monitored import (
     MonitoredProject,
     log_rows,
@@ -131,7 +132,8 @@ def test_errors_name_the_fix(project: MonitoredProject, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="holds no Parquet file"):
         read_prediction_log(str(tmp_path / "nothing"), "income")
     with Registry.from_config(project.cfg) as registry:
-        registry.register(
+        register_judged(
+            registry,
             name="bare",
             artifact_dir=project.model_dir,
             record=VersionRecord(

@@ -28,6 +28,7 @@ from mooring.monitoring._drift import check_drift
 from mooring.monitoring._retrain import RetrainTrigger
 from mooring.monitoring._rollout import RolloutController, RolloutDecision
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.alerts import Collect
 from tests._support.regime import NAME, Regime, build_regime, register, traffic_rows
 from tests._support.server import ServerThread, following
@@ -288,7 +289,8 @@ def test_a_deployed_versions_baselines_do_not_move(tmp_path: Path, regime: Regim
         assert _frozen(moved, registry, mv.version) == before
         # A version registered before references existed: its lineage's files changed,
         # so its references are reported missing, never rebuilt from what is there now.
-        legacy = registry.register(
+        legacy = register_judged(
+            registry,
             name=NAME,
             artifact_dir=regime.models["candidate"],
             record=VersionRecord(

@@ -17,6 +17,7 @@ from mooring.monitoring._guardrails import error_guardrail, latency_guardrail
 from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.monitoring._scrape import VersionCounters
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving._metrics import ServingMetrics
 from tests._support.alerts import Collect
 from tests._support.rollout import NAME, Clock, project, registry_with_versions, serve
@@ -398,7 +399,8 @@ def _evaluated(cfg: MooringConfig, reg: Registry, auc: float, seed: int) -> int:
     from tests._support.rollout import BLESSED, artifact_dir
 
     lineage = {"data_fingerprint": "0" * 64, "eval_fingerprint": "e" * 64, "eval_data": "e.csv"}
-    mv = reg.register(
+    mv = register_judged(
+        reg,
         name=NAME,
         artifact_dir=artifact_dir(cfg.home / "evaluated", seed),
         record=VersionRecord(lineage=lineage, gate=BLESSED, metrics={"auc": auc}),

@@ -30,6 +30,7 @@ from mooring.monitoring._alerts import AlertManager
 from mooring.monitoring._monitor import Monitor, MonitorReport
 from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.alerts import Collect
 from tests._support.rollout import BLESSED, LINEAGE, NAME, Clock, project
 from tests._support.server import ServerThread, following
@@ -74,7 +75,8 @@ def stack(
     registry = Registry.from_config(cfg)
     baseline = compute_statistics(pa.Table.from_pylist(rows(4000, np.random.default_rng(0))))
     for key in ("good", "retrained", "constant", "slow"):
-        registry.register(
+        register_judged(
+            registry,
             name=NAME,
             artifact_dir=exported[key],
             record=VersionRecord(lineage=LINEAGE, gate=BLESSED, statistics=baseline.to_dict()),

@@ -25,6 +25,7 @@ from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.monitoring._scrape import parse_metrics
 from mooring.monitoring._shadow import shadow_lines, shadow_report
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving._metrics import ServingMetrics
 from tests._support.alerts import Collect
 from tests._support.rollout import BLESSED, LINEAGE, NAME, Clock, artifact_dir, project
@@ -42,7 +43,8 @@ def make_cfg(home: Path, **rollout: Any) -> MooringConfig:
 def registry(tmp_path: Path) -> Iterator[Registry]:
     reg = Registry.from_config(make_cfg(tmp_path / "home"))
     for seed in range(3):
-        reg.register(
+        register_judged(
+            reg,
             name=NAME,
             artifact_dir=artifact_dir(tmp_path / "src", seed),
             record=VersionRecord(

@@ -37,6 +37,7 @@ from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.ops._grafana import KINDS, grafana_dashboards, prometheus_queries, uid
 from mooring.ops._rule_tests import write_prometheus
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.cli import run_mooring
 from tests._support.serve_process import ServeProcess
 from tests._support.server import BLESSED, LINEAGE, NAME, free_port
@@ -248,7 +249,8 @@ def _registry(home: Path, model_dirs: dict[str, Path], folder: Path) -> None:
         }
     )
     with Registry.open(f"sqlite:///{home / 'registry.db'}", artifacts=home / "artifacts") as reg:
-        reg.register(
+        register_judged(
+            reg,
             name=NAME,
             artifact_dir=model_dirs["a"],
             record=VersionRecord(
@@ -258,7 +260,8 @@ def _registry(home: Path, model_dirs: dict[str, Path], folder: Path) -> None:
                 run=RunRecord.read({"schema": schema.to_dict()}),
             ),
         )
-        reg.register(
+        register_judged(
+            reg,
             name=NAME,
             artifact_dir=model_dirs["broken"],
             record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -25,6 +25,7 @@ from mooring.ops._prometheus import prometheus_rules
 from mooring.ops._runbook import runbook
 from mooring.registry import Registry
 from mooring.registry._audit import key_file, load_audit_key
+from mooring.registry._judged import register_judged
 from tests._support.cli import run_mooring
 from tests._support.server import NAME, ServerThread, following
 from tests._support.serving_model import build_model_dir, row
@@ -52,7 +53,8 @@ def _project(root: Path, models: dict[int, Path]) -> MooringConfig:
     load_audit_key(key_file(cfg), create=True)  # as `mooring init` does
     with Registry.from_config(cfg) as registry:
         for version in (1, 2):
-            registry.register(
+            register_judged(
+                registry,
                 name=NAME,
                 artifact_dir=models[version],
                 record=VersionRecord(

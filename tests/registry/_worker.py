@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script:
 from mooring.errors import ConflictError, NotFoundError
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.waiting import wait_until
 
 BLESSED = {"blessed": True, "gates": [{"name": "auc", "value": 0.9, "bound": 0.8, "passed": True}]}
@@ -48,8 +49,8 @@ def register_many(url: str, artifacts: str, name: str, count: int, go_file: str)
         reg.models()  # connect and migrate before the start line
         wait_until(lambda: os.path.exists(go_file), "the start line", interval=0.005)
         numbers = [
-            reg.register(
-                name=name, artifact_dir=f, record=VersionRecord(lineage={"pid": os.getpid()})
+            register_judged(
+                reg, name=name, artifact_dir=f, record=VersionRecord(lineage={"pid": os.getpid()})
             ).version
             for f in folders
         ]
@@ -70,7 +71,8 @@ def churn(url: str, artifacts: str, workdir: Path, seed: int) -> None:
         try:
             if op < 0.45 or not reg.models():
                 gate = BLESSED if rng.random() < 0.8 else None
-                reg.register(
+                register_judged(
+                    reg,
                     name=name,
                     artifact_dir=rng.choice(src),
                     record=VersionRecord(lineage={}, gate=gate),

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, inspect
 from mooring.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.registry._sql.store import SqlStore
 from mooring.registry.migrations import LOCATION
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
@@ -21,8 +22,8 @@ from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 def _version(reg: Registry, tmp_path: Path, seed: int = 0) -> int:
     folder = make_model_dir(tmp_path / "src", seed)
-    return reg.register(
-        name="income", artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+    return register_judged(
+        reg, name="income", artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
     ).version
 
 

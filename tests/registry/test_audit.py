@@ -11,6 +11,7 @@ from sqlalchemy import delete, text, update
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._audit import GENESIS_HASH, event_hash, verify_chain
+from mooring.registry._judged import register_judged
 from mooring.registry._sql.tables import audit_events
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 from tests._support.audit import chain_problems, run_sql, state_messages
@@ -20,7 +21,8 @@ from tests._support.audit import chain_problems, run_sql, state_messages
 def audited(registry: Registry, tmp_path: Path) -> Registry:
     """A registry with six events: 3 registers, promote, alias, canary deploy."""
     for i in range(3):
-        registry.register(
+        register_judged(
+            registry,
             name="income",
             artifact_dir=make_model_dir(tmp_path / str(i), i),
             record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

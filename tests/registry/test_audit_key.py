@@ -19,6 +19,7 @@ from mooring.errors import IntegrityError, UsageError
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._audit import KEY_ENV, load_audit_key
+from mooring.registry._judged import register_judged
 from mooring.registry._sql.tables import audit_events
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 from tests._support.audit import (
@@ -40,7 +41,8 @@ def _no_key_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _events(reg: Registry, tmp_path: Path) -> None:
     for i in range(3):
-        reg.register(
+        register_judged(
+            reg,
             name="income",
             artifact_dir=make_model_dir(tmp_path / str(i), i),
             record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -19,6 +19,7 @@ from mooring.errors import IntegrityError
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._audit import KEY_ENV
+from mooring.registry._judged import register_judged
 from mooring.registry._sql.tables import audit_head, deployments, versions
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 from tests._support.audit import (
@@ -44,7 +45,8 @@ def served(db_url: str, tmp_path: Path) -> Iterator[Registry]:
     (5), alias champion → 2 (6), canary 3 at 20% (7), shadow 2 at 25% (8)."""
     reg = Registry.open(db_url, artifacts=tmp_path / "artifacts", audit_key=KEY)
     for i in range(4):
-        reg.register(
+        register_judged(
+            reg,
             NAME,
             make_model_dir(tmp_path / "src" / str(i), i),
             VersionRecord(lineage=LINEAGE, gate=BLESSED),

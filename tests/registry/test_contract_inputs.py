@@ -10,6 +10,7 @@ import pytest
 from mooring.errors import ConflictError, UsageError
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.registry._policy import input_differences
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
@@ -34,7 +35,8 @@ def _record(columns: dict[str, str]) -> dict[str, Any]:
 
 def _register(registry: Registry, tmp_path: Path, seed: int, columns: dict[str, str]) -> int:
     folder = make_model_dir(tmp_path, seed)
-    mv = registry.register(
+    mv = register_judged(
+        registry,
         name=NAME,
         artifact_dir=folder,
         record=VersionRecord(lineage=LINEAGE, gate=BLESSED, run=RunRecord.read(_record(columns))),
@@ -88,7 +90,8 @@ def test_a_shadow_needing_a_column_or_reading_another_type_is_refused(
 
 def test_versions_that_record_no_inputs_are_not_judged(registry: Registry, tmp_path: Path) -> None:
     v1 = _register(registry, tmp_path, 1, COLUMNS)
-    bare = registry.register(
+    bare = register_judged(
+        registry,
         name=NAME,
         artifact_dir=make_model_dir(tmp_path, 9),
         record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -18,6 +18,7 @@ from mooring.errors import (
 )
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.registry._manifest import build_manifest, canonical_json
 from tests._support.artifacts import (
     BLESSED,
@@ -34,14 +35,15 @@ def _register(reg: Registry, tmp_path: Path, seed: int = 0, **kwargs: object) ->
     folder = make_model_dir(tmp_path / "src", seed)
     outer = {k: kwargs.pop(k) for k in ("reason", "render_card", "created_by") if k in kwargs}
     record = VersionRecord(lineage=LINEAGE, **kwargs)  # type: ignore[arg-type]
-    mv = reg.register(name="income", artifact_dir=folder, record=record, **outer)  # type: ignore[arg-type]
+    mv = register_judged(reg, name="income", artifact_dir=folder, record=record, **outer)  # type: ignore[arg-type]
     return mv.version
 
 
 def test_register_records_everything(registry: Registry, tmp_path: Path) -> None:
     folder = make_model_dir(tmp_path, 1)
     stats = {"num_rows": 100, "columns": {"age": {"mean": 38.5}}}
-    mv = registry.register(
+    mv = register_judged(
+        registry,
         name="income",
         artifact_dir=folder,
         record=VersionRecord(
@@ -84,7 +86,8 @@ def test_the_card_is_the_callers_renderers_once_the_number_is_known(
         return f"card of v{facts['version']} at {facts['created_at']}"
 
     first = _register(registry, tmp_path / "a", 1)
-    mv = registry.register(
+    mv = register_judged(
+        registry,
         name="income",
         artifact_dir=make_model_dir(tmp_path / "b", 2),
         record=VersionRecord(
@@ -125,8 +128,11 @@ def test_numbers_grow_and_are_never_reused(registry: Registry, tmp_path: Path) -
 
 def test_load_returns_verified_copy(registry: Registry, tmp_path: Path) -> None:
     folder = make_model_dir(tmp_path, 2)
-    registry.register(
-        name="income", artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+    register_judged(
+        registry,
+        name="income",
+        artifact_dir=folder,
+        record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
     )
     path = registry.load("income", version=1)
     assert (path / "mooring.json").read_text() == (folder / "mooring.json").read_text()
@@ -193,7 +199,9 @@ def test_promote_requires_blessing_or_forced_reason(registry: Registry, tmp_path
     assert (dep.production, dep.canary, dep.revision) == (1, None, 1)
     with pytest.raises(ChecksFailedError, match=r"income@2 is not blessed \(failed gates: auc"):
         registry.promote("income", version=2)
-    with pytest.raises(ChecksFailedError, match=r"no gate decision was recorded"):
+    with pytest.raises(
+        ChecksFailedError, match=r"is unevaluated \(registered without mooring.s evaluation\)"
+    ):
         registry.promote("income", version=3)
     with pytest.raises(UsageError, match=r"needs a reason"):
         registry.promote("income", version=2, force=True)
@@ -324,18 +332,26 @@ def test_bad_names_and_unknowns(registry: Registry, tmp_path: Path) -> None:
     folder = make_model_dir(tmp_path)
     for name in ["../x", "a/b", "", "x y", "-lead", "a..b"]:
         with pytest.raises(UsageError, match=r"model name .* is not allowed"):
-            registry.register(name=name, artifact_dir=folder, record=VersionRecord(lineage={}))
+            register_judged(
+                registry, name=name, artifact_dir=folder, record=VersionRecord(lineage={})
+            )
     with pytest.raises(NotFoundError, match=r"model 'nope' is not in the registry"):
         registry.get("nope", version=1)
     with pytest.raises(UsageError, match=r"artifact_dir '.*missing' is not a folder"):
-        registry.register(
-            name="income", artifact_dir=tmp_path / "missing", record=VersionRecord(lineage={})
+        register_judged(
+            registry,
+            name="income",
+            artifact_dir=tmp_path / "missing",
+            record=VersionRecord(lineage={}),
         )
     with pytest.raises(UsageError, match=r"version 0 is not valid"):
         registry.get("income", version=0)
     with pytest.raises(UsageError, match=r"lineage is not JSON-serializable"):
-        registry.register(
-            name="income", artifact_dir=folder, record=VersionRecord(lineage={"x": object()})
+        register_judged(
+            registry,
+            name="income",
+            artifact_dir=folder,
+            record=VersionRecord(lineage={"x": object()}),
         )
     # A failed registration leaves nothing behind.
     assert registry.models() == []
@@ -345,7 +361,8 @@ def test_bad_names_and_unknowns(registry: Registry, tmp_path: Path) -> None:
 def test_models_listing(registry: Registry, tmp_path: Path) -> None:
     _register(registry, tmp_path / "a", 0)
     _register(registry, tmp_path / "b", 1)
-    registry.register(
+    register_judged(
+        registry,
         name="churn",
         artifact_dir=make_model_dir(tmp_path / "c", 3),
         record=VersionRecord(lineage={}),

@@ -10,6 +10,7 @@ import pytest
 from mooring.errors import IntegrityError
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
 
 
@@ -30,8 +31,11 @@ def s3_registry(tmp_path: Path, s3_options: dict[str, Any]) -> Registry:
 
 def test_register_and_load_through_s3(s3_registry: Registry, tmp_path: Path) -> None:
     folder = make_model_dir(tmp_path / "src", 5)
-    mv = s3_registry.register(
-        name="income", artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+    mv = register_judged(
+        s3_registry,
+        name="income",
+        artifact_dir=folder,
+        record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
     )
     assert not s3_registry.artifacts.is_local
     assert mv.artifact_key.startswith("models/income/")
@@ -45,7 +49,8 @@ def test_register_and_load_through_s3(s3_registry: Registry, tmp_path: Path) -> 
 
 
 def test_tampered_object_refuses_to_load(s3_registry: Registry, tmp_path: Path) -> None:
-    s3_registry.register(
+    register_judged(
+        s3_registry,
         name="income",
         artifact_dir=make_model_dir(tmp_path / "src", 6),
         record=VersionRecord(lineage=LINEAGE),
@@ -60,7 +65,8 @@ def test_tampered_object_refuses_to_load(s3_registry: Registry, tmp_path: Path) 
 
 
 def test_garbage_collection_on_s3(s3_registry: Registry, tmp_path: Path) -> None:
-    s3_registry.register(
+    register_judged(
+        s3_registry,
         name="income",
         artifact_dir=make_model_dir(tmp_path / "src", 7),
         record=VersionRecord(lineage=LINEAGE),

@@ -10,6 +10,7 @@ import pytest
 
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.artifacts import BLESSED, LINEAGE
 
 
@@ -33,8 +34,11 @@ def test_savedmodel_roundtrip(tmp_path: Path) -> None:
     expected = model.predict(x, verbose=0)
 
     with Registry.open(f"sqlite:///{tmp_path / 'registry.db'}") as reg:
-        mv = reg.register(
-            name="income", artifact_dir=export, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+        mv = register_judged(
+            reg,
+            name="income",
+            artifact_dir=export,
+            record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
         )
         reg.promote("income", version=mv.version, reason="first")
         path = reg.load("income", alias="production")

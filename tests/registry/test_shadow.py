@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, inspect
 from mooring.errors import ConflictError, NotFoundError, UsageError
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.registry.migrations import LOCATION
 from tests._support.artifacts import BLESSED, LINEAGE, NOT_BLESSED, make_model_dir
 
@@ -23,8 +24,8 @@ def _versions(reg: Registry, tmp_path: Path, count: int) -> None:
     for seed in range(count):
         gate = NOT_BLESSED if seed == count - 1 else BLESSED
         folder = make_model_dir(tmp_path / f"m{seed}", seed=seed)
-        reg.register(
-            name=NAME, artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=gate)
+        register_judged(
+            reg, name=NAME, artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=gate)
         )
 
 

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 from mooring.config import load_config
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving import create_app
 from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import row
@@ -27,7 +28,8 @@ def test_create_app_serves_the_projects_production_version(
     )
     cfg = load_config(config)
     with Registry.from_config(cfg) as reg:
-        reg.register(
+        register_judged(
+            reg,
             name=NAME,
             artifact_dir=model_dirs["b"],
             record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

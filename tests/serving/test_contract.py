@@ -22,6 +22,7 @@ from mooring.contract._schema import ColumnSchema, Schema, infer_schema
 from mooring.contract._statistics import compute_statistics
 from mooring.formats._model import TensorInfo
 from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.registry._judged import register_judged
 from mooring.serving import DirectorySource, RegistrySource, build_app
 from mooring.serving._contract import InputContract
 from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
@@ -133,12 +134,14 @@ def test_registry_contract_is_counted_and_served_by_default(
 
     stats = compute_statistics(training_table())
     reg = Registry.open(f"sqlite:///{tmp_path / 'registry.db'}", artifacts=tmp_path / "artifacts")
-    reg.register(
+    register_judged(
+        reg,
         name=NAME,
         artifact_dir=model_dirs["a"],
         record=VersionRecord(lineage=LINEAGE, gate=BLESSED, statistics=stats.to_dict()),
     )
-    reg.register(
+    register_judged(
+        reg,
         name=NAME,
         artifact_dir=model_dirs["b"],
         record=VersionRecord(

@@ -20,6 +20,7 @@ from mooring.errors import UsageError
 from mooring.formats._predictions import read_prediction_log
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving import create_app
 from tests._support.cli import run_mooring
 from tests._support.grpc import channel, predict_request, prediction_stub
@@ -43,8 +44,11 @@ def _register(config: Path, name: str, *dirs: Path, production: int) -> None:
     registry = Registry.from_config(load_config(config))
     try:
         for folder in dirs:
-            registry.register(
-                name=name, artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+            register_judged(
+                registry,
+                name=name,
+                artifact_dir=folder,
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
             )
         registry.deploy(name, production=production)
     finally:
@@ -190,7 +194,8 @@ def test_all_models_serves_every_model_with_a_production_version(
     _register(config, "churn", model_dirs["a"], production=1)
     _register(config, "upsell", model_dirs["b"], production=1)
     registry = Registry.from_config(load_config(config))
-    registry.register(
+    register_judged(
+        registry,
         name="draft",
         artifact_dir=model_dirs["a"],
         record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -11,6 +11,7 @@ import pytest
 
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving import RegistrySource, build_app
 from tests._support.pg import fresh_database, start_server
 from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
@@ -55,7 +56,8 @@ def test_serving_survives_a_registry_outage_and_reports_it(
         database = urlparse(url).path.lstrip("/")
         reg = Registry.open(url, artifacts=tmp_path / "artifacts")
         for key in ("a", "b"):
-            reg.register(
+            register_judged(
+                reg,
                 name=NAME,
                 artifact_dir=model_dirs[key],
                 record=VersionRecord(lineage=LINEAGE, gate=BLESSED),

@@ -313,14 +313,15 @@ from mooring.config import MooringConfig
 from mooring.formats._version_record import VersionRecord
 from mooring.serving import create_app
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from tests._support.server import BLESSED, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import row
 from tests._support.waiting import PATIENCE, wait_until
 
 root = Path(sys.argv[1])
 registry = Registry.open(f"sqlite:///{root / 'registry.db'}", artifacts=root / "artifacts")
-registry.register(name=NAME, artifact_dir=Path(sys.argv[2]),
-                  record=VersionRecord(lineage=LINEAGE, gate=BLESSED))
+register_judged(registry, name=NAME, artifact_dir=Path(sys.argv[2]),
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED))
 registry.deploy(NAME, production=1)
 cfg = MooringConfig.from_mapping({"project": {"name": NAME, "home": str(root / "home")},
                                   "data": {"train": "t.csv", "label": "class"},
@@ -365,6 +366,7 @@ MISSING_EXTRA = """
 import sys
 sys.modules["opentelemetry"] = None  # as if mooring[otel] were not installed
 from mooring.cli import main
+from mooring.registry._judged import register_judged
 sys.exit(main([sys.argv[2], "-c", sys.argv[1]]))
 """
 

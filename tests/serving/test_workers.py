@@ -34,6 +34,7 @@ from mooring.errors import ConfigError, UsageError
 from mooring.formats._predictions import read_prediction_log
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
+from mooring.registry._judged import register_judged
 from mooring.serving._pages import release_package_pages
 from mooring.serving._workers import (
     PER_WORKER_BYTES,
@@ -440,8 +441,11 @@ def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(  # no
     serve = ServeProcess(tmp_path, None, args=["--workers", "2", "--access-log"], **options)
     with Registry.from_config(load_config(serve.config)) as registry:
         for folder in (model_dirs["a"], model_dirs["b"]):
-            registry.register(
-                name=NAME, artifact_dir=folder, record=VersionRecord(lineage=LINEAGE, gate=BLESSED)
+            register_judged(
+                registry,
+                name=NAME,
+                artifact_dir=folder,
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED),
             )
         registry.deploy(NAME, production=1)
 

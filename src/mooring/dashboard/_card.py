@@ -194,7 +194,7 @@ def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, o
     Example::
 
         registry.register("income", export_dir,
-                          VersionRecord(lineage=lineage, metrics=metrics, gate=gate),
+                          VersionRecord(lineage=lineage, metrics=metrics),
                           render_card=render_model_card)
     """
     out = [f"# Model card: {name} version {version}", ""]

@@ -70,7 +70,7 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None 
 
 def _header(result: EvaluationResult, decision: GateDecision | None) -> str:
     if decision is None:
-        badge = '<span class="badge none">no gate decision</span>'
+        badge = '<span class="badge none">unevaluated</span>'
     elif decision.blessed:
         badge = '<span class="badge ok">BLESSED</span>' + (
             " by the default gates" if decision.defaults else ""

@@ -14,7 +14,7 @@ Example:
     >>> verdict({"blessed": False, "gates": [{"name": "auc", "passed": False}]})
     'not blessed'
     >>> verdict(None)
-    'no decision'
+    'unevaluated'
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 __all__ = ["UNGATED", "Verdict", "is_ungated", "judged_gates", "verdict"]
 
-Verdict = Literal["blessed", "not blessed", "ungated", "no decision"]
+Verdict = Literal["blessed", "not blessed", "ungated", "unevaluated"]
 #: How a version no gate judged is described, everywhere it is shown.
 UNGATED = "ungated: no gate judged it"
 
@@ -48,9 +48,10 @@ def is_ungated(decision: Mapping[str, Any] | None) -> bool:
 
 
 def verdict(decision: Mapping[str, Any] | None) -> Verdict:
-    """``blessed``, ``not blessed`` (a gate failed), ``ungated`` or ``no decision``."""
+    """``blessed``, ``not blessed`` (a gate failed), ``ungated``, or ``unevaluated`` (no
+    decision: registered without mooring's evaluation)."""
     if not isinstance(decision, Mapping):
-        return "no decision"
+        return "unevaluated"
     if decision.get("blessed"):
         return "blessed"
     return "ungated" if is_ungated(decision) else "not blessed"

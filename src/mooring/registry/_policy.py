@@ -53,11 +53,13 @@ def check_deployable(
                 "default_gates = true, then `mooring run`), or override with force=True and a "
                 "reason (CLI: --force --reason TEXT)"
             )
-        why = (
-            f"failed gates: {', '.join(failed)}"
-            if failed
-            else ("no gate decision was recorded" if gate is None else "its gate did not bless it")
-        )
+        if gate is None:
+            raise ChecksFailedError(
+                f"{name}@{version} is unevaluated (registered without mooring's evaluation), "
+                f"so it cannot become {role}; evaluate a model with gates (`mooring run`), or "
+                "override with force=True and a reason (CLI: --force --reason TEXT)"
+            )
+        why = f"failed gates: {', '.join(failed)}" if failed else "its gate did not bless it"
         raise ChecksFailedError(
             f"{name}@{version} is not blessed ({why}), so it cannot become {role}; fix the "
             "model, or override with force=True and a reason (CLI: --force --reason TEXT)"

@@ -64,10 +64,10 @@ class ModelVersion:
 
     @property
     def verdict(self) -> str:
-        """``blessed``, ``not blessed`` (a gate failed), ``ungated`` or ``no decision``."""
+        """``blessed``, ``not blessed`` (a gate failed), ``ungated`` or ``unevaluated``."""
         if self.blessed:
             return "blessed"
-        return "no decision" if self.gate is None else gate_verdict(self.gate)
+        return gate_verdict(self.gate)
 
     @property
     def ref(self) -> str:

@@ -165,21 +165,45 @@ class Registry(Attachments, AuditTrail):
         created_by: str | None = None,
     ) -> ModelVersion:
         """Store ``artifact_dir`` as the next immutable version of ``name``, described by
-        ``record`` (:class:`~mooring.formats._version_record.VersionRecord`).
+        ``record`` (:class:`~mooring.formats._version_record.VersionRecord`), *unevaluated*.
 
-        The record's ``gate`` is the evaluation's decision (``{"blessed": bool, "gates":
-        [...]}``); a version without one is not blessed. Missing lineage entries for the
-        mooring / TensorFlow / Keras versions and the statistics hash are filled in.
-        ``render_card`` writes the version's model card, stored with it once
-        (``mooring run`` passes ``mooring.dashboard._card.render_model_card``); without
-        one the version has no card (an empty one), and ``intended_use`` and
-        ``limitations``, which only a card shows, are refused.
+        A version's gate decision is computed by mooring's evaluation from data (``mooring
+        run``), never passed in: a record with a ``gate`` is refused, and a version
+        registered here is not blessed, so deploying it takes ``force`` and a reason (the
+        audit log records both). Missing lineage entries for the mooring / TensorFlow /
+        Keras versions and the statistics hash are filled in. ``render_card`` writes the
+        version's model card, stored with it once; without one the version has no card
+        (an empty one), and ``intended_use`` and ``limitations``, which only a card
+        shows, are refused.
+
+        Raises:
+            UsageError: the record carries a gate decision.
 
         Example::
 
-            reg.register("income", export_dir, VersionRecord(lineage=lineage, gate=gate),
-                         reason="weekly retrain", render_card=render_model_card)
+            reg.register("income", export_dir, VersionRecord(lineage=lineage),
+                         reason="imported from the research team", render_card=render_model_card)
         """
+        if record.gate is not None:
+            raise UsageError(
+                f"model '{name}': record.gate = {record.gate!r} is refused: a version's gate "
+                "decision is computed by mooring's evaluation from data, never passed in; "
+                "leave gate out to register the version unevaluated (deploying it then needs "
+                "force=True and a reason), or let `mooring run` train, evaluate and register it"
+            )
+        return self._add(name, artifact_dir, record, reason, render_card, created_by)
+
+    def _add(
+        self,
+        name: str,
+        artifact_dir: str | os.PathLike[str],
+        record: VersionRecord,
+        reason: str | None,
+        render_card: CardRenderer | None,
+        created_by: str | None,
+    ) -> ModelVersion:
+        """Store a version: :meth:`register`, or with its evaluation's gate decision
+        :func:`~mooring.registry._judged.register_judged`."""
         check_model_name(name)
         described = _described(name, record, render_card)
         folder = Path(artifact_dir)

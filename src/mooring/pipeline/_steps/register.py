@@ -22,6 +22,7 @@ from mooring.pipeline._contracts import project_contract
 from mooring.pipeline._fingerprint import digest
 from mooring.pipeline._outputs import RegisterOutput
 from mooring.pipeline._record import StepRecord
+from mooring.registry._judged import register_judged
 
 __all__ = ["run"]
 
@@ -131,7 +132,8 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         "source_sha256": ctx.code["source_sha256"],
         "run_id": ctx.run_id,
     }
-    mv = ctx.registry.register(
+    mv = register_judged(
+        ctx.registry,
         ctx.name,
         model_dir,
         VersionRecord(
