@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,12 @@ async def _slow(port: int, connections: int, seconds: float, reopen: int, stats:
                 return
             budget[0] -= 1
 
+    await _run(one, connections, stats)
+
+
+async def _run(one: Callable[[], Awaitable[None]], connections: int, stats: _Stats) -> None:
+    """``connections`` copies of ``one``: "ready" on stderr once all have connected, then
+    until they end."""
     tasks = [asyncio.ensure_future(one()) for _ in range(connections)]
     while stats.opened < connections:
         await asyncio.sleep(0.01)
@@ -166,12 +173,7 @@ async def _pipeline(
                 reading.cancel()
                 writer.close()
 
-    tasks = [asyncio.ensure_future(one()) for _ in range(connections)]
-    while stats.opened < connections:
-        await asyncio.sleep(0.01)
-    sys.stderr.write("ready\n")
-    sys.stderr.flush()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await _run(one, connections, stats)
 
 
 def main() -> None:

@@ -255,18 +255,26 @@ def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
     assert _refused(door)["in_flight"] == before + 1
 
 
-@pytest.fixture(scope="module")
-def parking(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
-    """One slot, and a refused connection parked for 3 s (longer than a check takes)."""
+@contextlib.contextmanager
+def _patient(model_dirs: dict[str, Path], max_in_flight: int) -> Iterator[ServerThread]:
+    """A ready server with ``max_in_flight`` slots, a refused connection parked for 3 s
+    (longer than a check takes), and no deadline or read timeout a check could meet."""
     with _server(
         model_dirs,
-        max_in_flight=1,
+        max_in_flight=max_in_flight,
         retry_after_s=3,
         deadline_ms=PATIENCE * 1000,
         header_timeout_s=PATIENCE,
         body_timeout_s=PATIENCE,
     ) as server:
         server.wait_ready()
+        yield server
+
+
+@pytest.fixture(scope="module")
+def parking(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
+    """One slot."""
+    with _patient(model_dirs, 1) as server:
         yield server
 
 
@@ -317,15 +325,7 @@ def test_a_refused_connection_is_not_read_again_until_retry_after(
 @pytest.fixture(scope="module")
 def quarter(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
     """Four slots: a pipelined prediction may take three of them."""
-    with _server(
-        model_dirs,
-        max_in_flight=4,
-        retry_after_s=3,
-        deadline_ms=PATIENCE * 1000,
-        header_timeout_s=PATIENCE,
-        body_timeout_s=PATIENCE,
-    ) as server:
-        server.wait_ready()
+    with _patient(model_dirs, 4) as server:
         yield server
 
 

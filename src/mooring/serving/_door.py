@@ -147,6 +147,8 @@ class Door:
         #: read_timeout.
         self.on_refused: Callable[[str], None] | None = None
         self.connections: set[_Connection] = set()
+        #: The requests being answered (their tasks), held until they end.
+        self.tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._refusals: dict[tuple[str, bool], bytes] = {}
         self._closing = False
@@ -248,6 +250,7 @@ class _Request:
         "keep_alive",
         "method",
         "parts",
+        "path",
         "pipelined",
         "prediction",
         "receiving",
@@ -259,6 +262,7 @@ class _Request:
 
     def __init__(self, pipelined: bool) -> None:
         self.url = b""
+        self.path = ""  # a prediction's path, decoded once (the fast path's and the count's)
         self.headers: list[tuple[bytes, bytes]] = []
         self.parts: list[bytes] = []
         self.method = b"GET"
@@ -316,7 +320,6 @@ class _Connection(asyncio.Protocol):
         self.idle = False  # the deadline is a keep-alive's (close quietly)
         self.deadline: float | None = None
         self.body_at = 0.0
-        self.task: asyncio.Task[None] | None = None
         self.lost: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
 
@@ -375,7 +378,7 @@ class _Connection(asyncio.Protocol):
             self.read_at = time.monotonic()
         self.off = 0
         if self._holding():
-            if len(self.buf) >= HELD_BYTES:
+            if self._full():
                 self._pause()
             return
         self._consume()
@@ -515,6 +518,7 @@ class _Connection(asyncio.Protocol):
         door = self.door
         if is_prediction(req.method, req.url) and not parser.should_upgrade():
             req.prediction = True
+            req.path = req.url.split(b"?", 1)[0].decode("latin-1")
             if door.in_flight >= self._slots(req):
                 req.refused = "in_flight"  # answered once its body is read (skipped)
                 if req.expect or req.declared < 0 or req.declared > limits.body_limit_bytes:
@@ -531,7 +535,7 @@ class _Connection(asyncio.Protocol):
                 and 0 <= req.declared <= limits.body_limit_bytes
                 and not req.expect
                 and b"%" not in req.url
-                and door.fast.takes(req.url.split(b"?", 1)[0].decode("latin-1"))
+                and door.fast.takes(req.path)
             )
         if req.declared > limits.body_limit_bytes:
             # Refused by the app from its headers (413); the body is not read.
@@ -625,8 +629,13 @@ class _Connection(asyncio.Protocol):
                 return
             door.in_flight += 1
             req.slot = True
-        loop = asyncio.get_running_loop()
-        self.task = loop.create_task(self._fast(req) if req.fast else self._asgi(req))
+        # The door holds the task until it ends (the loop keeps only a weak reference), also
+        # past the answer: an app may go on after its last body message.
+        task = asyncio.get_running_loop().create_task(
+            self._fast(req) if req.fast else self._asgi(req)
+        )
+        door.tasks.add(task)
+        task.add_done_callback(door.tasks.discard)
 
     def _refuse(self, why: str, *, close: bool) -> None:
         """Answer 503 + Retry-After at once; keep-alive connections are parked."""
@@ -647,7 +656,6 @@ class _Connection(asyncio.Protocol):
     def _done(self, req: _Request, keep_alive: bool) -> None:
         """The answer is written: go on with what this connection sent (or close)."""
         self._release(req)
-        self.task = None
         if self.closed:
             return
         self.state = _IDLE
@@ -696,12 +704,11 @@ class _Connection(asyncio.Protocol):
         """A plain prediction answered by the app's fast path, in one write."""
         fast = self.door.fast
         keep = req.keep_alive
-        path = req.url.split(b"?", 1)[0].decode("latin-1")
         client = self.client[0] if self.client else None
         try:
             if fast is None:
                 raise RuntimeError("the fast path was turned off with a request on it")
-            request = FastRequest(path, req.headers, req.body, req.arrived, client)
+            request = FastRequest(req.path, req.headers, req.body, req.arrived, client)
             answer = await fast.serve(request)
             keep = keep and not self.ending
             data = head(answer, keep_alive=keep) + answer.body
@@ -719,10 +726,9 @@ class _Connection(asyncio.Protocol):
         fast = self.door.fast
         if fast is None or not req.prediction:
             return
-        path = req.url.split(b"?", 1)[0].decode("latin-1")
         client = self.client[0] if self.client else None
         try:
-            fast.lost(FastRequest(path, req.headers, b"", req.arrived, client))
+            fast.lost(FastRequest(req.path, req.headers, b"", req.arrived, client))
         except Exception:
             log.exception("a request whose client left was not counted")
 
