@@ -6,9 +6,11 @@ name and its outputs, and the one place that opens a folder with
 replay, the TF Lite export, monitoring and the server all load through
 :func:`load_saved_model`. TensorFlow is imported only when a model is loaded.
 
-The ``serving_default`` signature takes one named input per feature column, each
-of shape ``[None]``: ``float32`` for numbers (NaN = missing) and ``string`` for text
-(``""`` = missing). Outputs:
+The ``serving_default`` signature of a model mooring trained takes one named input per
+feature column, each of shape ``[None]``: ``float32`` for numbers (NaN = missing) and
+``string`` for text (``""`` = missing): a *columnar* model. An imported model may take
+tensors of any rank and of the dtypes in :data:`TENSOR_DTYPES`, as long as every input's
+first dimension is the batch (unknown, ``None``). Outputs of a trained model:
 
 * classification: ``probabilities`` ``[None, n_classes]``, ``class_ids`` ``[None]``
   int64, ``classes`` ``[None]`` string;
@@ -48,6 +50,7 @@ __all__ = [
     "OP_LIBRARIES",
     "PROBABILITIES",
     "SIGNATURE",
+    "TENSOR_DTYPES",
     "VALUE",
     "ModelVersionWarning",
     "SavedModelFolder",
@@ -78,6 +81,19 @@ NUMPY_DTYPES: dict[str, Any] = {
     "float64": np.float64,
     "int64": np.int64,
     "int32": np.int32,
+}
+
+# TensorFlow's dtype names an imported model's inputs may take, as numpy dtypes (the
+# columnar ones first); a string input takes bytes, held as numpy objects.
+TENSOR_DTYPES: dict[str, Any] = {
+    **NUMPY_DTYPES,
+    "float16": np.float16,
+    "int8": np.int8,
+    "int16": np.int16,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "bool": np.bool_,
+    "string": object,
 }
 
 # TensorFlow op libraries a model folder may need before it loads (``mooring.json``'s
@@ -169,8 +185,23 @@ class TensorInfo:
     def is_string(self) -> bool:
         return self.dtype == "string"
 
+    @property
+    def is_column(self) -> bool:
+        """One value per row (``[None]``) of a dtype the columnar decoder takes."""
+        return self.shape == (None,) and (self.is_string or self.dtype in NUMPY_DTYPES)
+
+    @property
+    def inner(self) -> tuple[int | None, ...]:
+        """The dimensions after the batch's."""
+        return self.shape[1:]
+
     def numpy_dtype(self) -> Any:
-        return object if self.is_string else NUMPY_DTYPES.get(self.dtype, np.float32)
+        return object if self.is_string else TENSOR_DTYPES.get(self.dtype, np.float32)
+
+    def describe_shape(self) -> str:
+        """The shape as an error names it, the batch as N: ``[N, 28, 28, 1]``, ``[N, ?]``."""
+        dims = ["N", *("?" if d is None else str(d) for d in self.inner)]
+        return f"[{', '.join(dims)}]"
 
 
 class ModelVersionWarning(UserWarning):
@@ -267,6 +298,12 @@ class SavedModelFolder:
     flat_call: Callable[[list[Any], list[Any]], Any] | None = field(default=None, repr=False)
 
     @property
+    def columnar(self) -> bool:
+        """Every input is one ``[None]`` column (a model mooring trains); otherwise the
+        inputs are tensors, decoded and checked by :mod:`mooring.formats._tensors`."""
+        return all(info.is_column for info in self.inputs.values())
+
+    @property
     def kind(self) -> str:
         """The model kind ``mooring.json`` records: mlp, linear, gbt (mlp when absent)."""
         return str(self.metadata.get("kind") or "mlp")
@@ -357,7 +394,8 @@ def load_saved_model(
     Raises:
         NotFoundError: no ``mooring.json`` while ``require_metadata``.
         ModelLoadError: not a loadable SavedModel, no ``serving_default`` signature, an
-            input that is not one ``[None]`` float or string column, or bad metadata.
+            input with no batch dimension or of a dtype not in :data:`TENSOR_DTYPES`, or
+            bad metadata.
     """
     from mooring._tensorflow import import_tensorflow
 
@@ -400,11 +438,7 @@ def load_saved_model(
     inputs = dict(sorted(inputs.items()))
     outputs = {key: _info(key, spec) for key, spec in sorted(function.structured_outputs.items())}
     for info in inputs.values():
-        if info.shape != (None,) or not (info.is_string or info.dtype in NUMPY_DTYPES):
-            raise ModelLoadError(
-                f"{who}: input '{info.name}' is {info.dtype} {list(info.shape)}; serving "
-                "expects one [None] float or string column per input"
-            )
+        _check_servable(who, info)
     folder = SavedModelFolder(
         path=path,
         metadata=metadata,
@@ -422,6 +456,22 @@ def load_saved_model(
     folder.flat_columns = _direct_call(folder, order, tf)
     folder.load_seconds = time.perf_counter() - start
     return folder
+
+
+def _check_servable(who: str, info: TensorInfo) -> None:
+    """Refuse an input the server cannot batch or decode, saying why."""
+    shape = [None if d is None else d for d in info.shape]
+    if info.dtype not in TENSOR_DTYPES:
+        raise ModelLoadError(
+            f"{who}: input '{info.name}' is {info.dtype} {shape}; serving takes inputs of "
+            f"dtype {', '.join(TENSOR_DTYPES)}: export the model with one of them"
+        )
+    if not info.shape or info.shape[0] is not None:
+        raise ModelLoadError(
+            f"{who}: input '{info.name}' has shape {shape} with no batch dimension (its first "
+            "dimension must be unknown, None); export the signature with a None batch "
+            "dimension, e.g. tf.TensorSpec([None, ...])"
+        )
 
 
 def _rank_one(values: Any) -> bool:
@@ -483,7 +533,7 @@ def _direct_call(folder: SavedModelFolder, order: list[str], tf: Any) -> list[st
     direct_call = folder.flat_call
     if direct_call is None or not hasattr(function, "captured_inputs"):
         return None
-    if sorted(order) != sorted(folder.inputs):
+    if sorted(order) != sorted(folder.inputs) or not folder.columnar:
         return None
     feed = {
         name: tf.constant(

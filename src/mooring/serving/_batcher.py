@@ -80,6 +80,8 @@ class _Job:
     tag: Any = None
     # Taken into a batch: past its deadline from then on, the model was too slow.
     started: bool = False
+    # A tensor request's inner shapes (None: columns): a batch holds one kind only.
+    shapes: Any = None
 
 
 class Batcher:
@@ -153,11 +155,14 @@ class Batcher:
         timeout_s: float,
         trace: RequestTrace | None = None,
         tag: Any = None,
+        shapes: Any = None,
     ) -> Outputs:
         """Queue one request and wait for its slice of a batch's outputs.
 
         With ``trace``, its ``queue`` phase ends when a batch takes it, and that batch's
         span is linked to it. ``tag`` goes to ``on_outputs`` with the batch that runs it.
+        ``shapes``: the inner shapes of a tensor request's inputs; it joins a batch only
+        of requests with the same ones (concatenated along the batch dimension).
         """
         if not self._started:
             raise RuntimeError("Batcher.start() was not called")
@@ -169,7 +174,13 @@ class Batcher:
             )
         loop = asyncio.get_running_loop()
         job = _Job(
-            columns, rows, time.monotonic() + timeout_s, loop.create_future(), trace=trace, tag=tag
+            columns,
+            rows,
+            time.monotonic() + timeout_s,
+            loop.create_future(),
+            trace=trace,
+            tag=tag,
+            shapes=shapes,
         )
         self._pending.append(job)
         self._pending_rows += rows
@@ -237,7 +248,7 @@ class Batcher:
         now = time.monotonic()
         while self._pending:
             job = self._pending[0]
-            if batch and rows + job.rows > self.max_batch_size:
+            if batch and (rows + job.rows > self.max_batch_size or job.shapes != batch[0].shapes):
                 break
             self._pending.popleft()
             self._pending_rows -= job.rows

@@ -308,8 +308,9 @@ class Endpoints:
             raw = await self._body(ctx)
             body = loads(raw)
             slot = self._route(ctx, manager, version=path.version, label=path.label)
+            model = slot.model
             columns, rows, row_format = tfserving.parse_predict(
-                body, slot.model.inputs, self.policy, arrays=False
+                body, model.inputs, self.policy, arrays=False, columnar=model.columnar
             )
             outputs = await self.predictor.serve(ctx, manager, slot, columns, rows)
             return json_response(
@@ -388,7 +389,13 @@ class Endpoints:
         slot = self._route(ctx, manager, version=version, label=None)
         model = slot.model
         columns, rows, wanted, request_id = v2.parse_infer(
-            body, binary, model.inputs, model.outputs, self.policy, arrays=False
+            body,
+            binary,
+            model.inputs,
+            model.outputs,
+            self.policy,
+            arrays=False,
+            columnar=model.columnar,
         )
         outputs = await self.predictor.serve(ctx, manager, slot, columns, rows)
         payload, header_length = v2.encode_infer(

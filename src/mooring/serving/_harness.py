@@ -73,9 +73,12 @@ class Slot:
     loaded_at: float = field(default_factory=time.time)
     #: The model's version: a plain field, read several times per request.
     version: int = field(init=False)
+    #: Its inputs are ``[None]`` columns (else tensors, batched by their inner shapes).
+    columnar: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.version = self.model.version
+        self.columnar = self.model.columnar
 
     async def predict(
         self,
@@ -88,9 +91,11 @@ class Slot:
         """The request's outputs from its batch; with ``ticket``, its rows are logged with
         the batch (the ticket says whether they went into the log's buffer)."""
         self.inflight += 1
+        # A tensor request merges only with requests of the same inner shapes.
+        shapes = None if self.columnar else tuple(v.shape[1:] for v in columns.values())
         try:
             return await self.batcher.submit(
-                columns, rows=rows, timeout_s=timeout_s, trace=trace, tag=ticket
+                columns, rows=rows, timeout_s=timeout_s, trace=trace, tag=ticket, shapes=shapes
             )
         finally:
             self.inflight -= 1

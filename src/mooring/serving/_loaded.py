@@ -32,6 +32,10 @@ class ServedModel:
     # The data contract checked at the door; None: the signature's dtypes only.
     contract: InputContract | None = None
 
+    def __post_init__(self) -> None:
+        #: Every input a ``[None]`` column; else tensors (read once: every request asks).
+        self.columnar = self.folder.columnar
+
     @property
     def path(self) -> Path:
         return self.folder.path
@@ -65,7 +69,11 @@ class ServedModel:
         """Real-looking inputs for warm-up: training ranges and vocabularies from mooring.json.
 
         Without a feature spec, numbers are small integers and strings are missing ("").
+        A tensor input's unknown inner dimensions take the ``example_shape`` its import
+        recorded in ``mooring.json`` (else 1).
         """
+        if not self.columnar:
+            return self._example_tensors(rows)
         spec = self.metadata.get("feature_spec")
         listed = spec.get("features", []) if isinstance(spec, dict) else []
         hints = {f["name"]: f for f in listed if isinstance(f, dict) and "name" in f}
@@ -84,11 +92,36 @@ class ServedModel:
                 columns[name] = (lower + steps * span).astype(info.numpy_dtype())
         return columns
 
+    def _example_tensors(self, rows: int) -> dict[str, np.ndarray[Any, Any]]:
+        described = (self.metadata.get("signature") or {}).get("inputs") or {}
+        tensors: dict[str, np.ndarray[Any, Any]] = {}
+        for name, info in self.inputs.items():
+            entry = described.get(name) if isinstance(described, dict) else None
+            example = entry.get("example_shape") if isinstance(entry, dict) else None
+            inner = [
+                d if d is not None else _example_dim(example, i) for i, d in enumerate(info.inner)
+            ]
+            shape = (rows, *inner)
+            if info.is_string:
+                tensors[name] = np.full(shape, b"", dtype=object)
+            else:
+                tensors[name] = np.zeros(shape, dtype=info.numpy_dtype())
+        return tensors
+
     def warm_up(self, requests: int, max_batch_size: int) -> None:
         """Run ``requests`` predictions of growing batch sizes before taking traffic."""
         for i in range(requests):
             rows = min(max_batch_size, 2 ** (i % 7))
             self.predict(self.example_columns(rows))
+
+
+def _example_dim(example: Any, axis: int) -> int:
+    """An unknown inner dimension's size for warm-up: the import's example, else 1."""
+    if isinstance(example, list) and axis < len(example):
+        size = example[axis]
+        if type(size) is int and 0 < size <= 4096:
+            return size
+    return 1
 
 
 def load_served_model(name: str, version: int, path: Path) -> ServedModel:

@@ -33,6 +33,7 @@ from typing import Any
 
 from mooring.config import ServingConfig
 from mooring.errors import MooringError, NotFoundError
+from mooring.formats._tensors import summarize_tensors
 from mooring.registry import Deployment
 from mooring.serving._aspired import NOTHING, Aspired, Load, plan
 from mooring.serving._batcher import Batcher, Columns, OnOutputs, Outputs
@@ -292,7 +293,7 @@ class ModelManager:
             on_batch=self.metrics.batch_size.labels(*labels).observe,
             on_depth=self.metrics.queue_depth.labels(*labels).set,
             inline_when=None if shadow else self.idle,
-            on_outputs=None if shadow else self._logged(version),
+            on_outputs=None if shadow else self._logged(version, columnar=model.columnar),
         )
         await batcher.start()
         slot = Slot(model, batcher)
@@ -320,14 +321,17 @@ class ModelManager:
         schema, origin = found
         return InputContract.from_schema(schema, model.inputs, source=origin)
 
-    def _logged(self, version: int) -> OnOutputs | None:
-        """What logs a batch of ``version``'s answers: one append to the prediction log."""
+    def _logged(self, version: int, *, columnar: bool = True) -> OnOutputs | None:
+        """What logs a batch of ``version``'s answers: one append to the prediction log
+        (a tensor model's inputs as a summary per row, :func:`summarize_tensors`)."""
         plog = self.prediction_log
         if plog is None:
             return None
         name = self.name
 
         def record(tags: list[Any], counts: list[int], columns: Columns, outputs: Outputs) -> None:
+            if not columnar:
+                columns = summarize_tensors(columns)
             plog.record_batch(
                 model=name,
                 version=version,

@@ -33,6 +33,7 @@ import random
 import time
 from typing import Any
 
+from mooring.formats._tensors import summarize_tensors
 from mooring.serving._errors import DeadlineExceededError, OverloadedError
 from mooring.serving._harness import Slot
 from mooring.serving._models import ModelManager
@@ -136,7 +137,7 @@ class ShadowCopier:
                     model=manager.name,
                     version=shadow.version,
                     request_id=request_id,
-                    columns=columns,
+                    columns=columns if shadow.columnar else summarize_tensors(columns),
                     outputs=outputs,
                     rows=rows,
                     shadow=True,

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from grpc import aio
 from mooring.errors import NotFoundError
 from mooring.formats._columns import InputPolicy, column_values, describe
 from mooring.formats._model import TensorInfo
+from mooring.formats._tensors import batch_of, cast_numbers, check_dims, check_shape
 from mooring.serving._errors import InvalidRequestError
 from mooring.serving._grpc.protos import open_inference_grpc_pb2 as pb
 from mooring.serving._grpc.protos import open_inference_grpc_pb2_grpc as pb_grpc
@@ -47,7 +49,7 @@ _CONTENTS = {
     "FP32": "fp32_contents", "FP64": "fp64_contents", "INT8": "int_contents",
     "INT16": "int_contents", "INT32": "int_contents", "INT64": "int64_contents",
     "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
-    "UINT64": "uint64_contents", "BYTES": "bytes_contents",
+    "UINT64": "uint64_contents", "BYTES": "bytes_contents", "BOOL": "bool_contents",
 }  # fmt: skip
 
 
@@ -108,7 +110,11 @@ def _from_contents(
 
 
 def columns_from_infer(
-    request: pb.ModelInferRequest, inputs: Mapping[str, TensorInfo], policy: InputPolicy
+    request: pb.ModelInferRequest,
+    inputs: Mapping[str, TensorInfo],
+    policy: InputPolicy,
+    *,
+    columnar: bool = True,
 ) -> tuple[dict[str, Any], int]:
     """A ``ModelInferRequest``'s tensors → (columns, rows), checked as REST's ``/infer``.
 
@@ -143,6 +149,8 @@ def columns_from_infer(
             f"raw_input_contents: {len(raw)} entries for {len(tensors)} inputs; send one per "
             "input, in the order of inputs"
         )
+    if not columnar:
+        return _tensors_from_infer(tensors, raw, inputs, policy)
     columns: dict[str, Any] = {}
     rows: int | None = None
     for i, tensor in enumerate(tensors):
@@ -176,6 +184,45 @@ def columns_from_infer(
     if not rows:
         raise InvalidRequestError("inputs: empty batch (shape [0]); send at least one row")
     return columns, rows
+
+
+def _tensors_from_infer(
+    tensors: list[Any], raw: list[bytes], inputs: Mapping[str, TensorInfo], policy: InputPolicy
+) -> tuple[dict[str, Any], int]:
+    """A tensor model's inputs, each of its signature's rank and fixed dimensions, from
+    ``raw_input_contents`` or the typed contents (:func:`v2.infer_tensors` for gRPC)."""
+    out: dict[str, np.ndarray[Any, Any]] = {}
+    for i, tensor in enumerate(tensors):
+        info = inputs[tensor.name]
+        field = f"inputs.{tensor.name}"
+        dims = check_dims(field, list(tensor.shape))
+        datatype = v2.tensor_datatype(field, tensor.datatype, info)
+        if raw:
+            if tensor.HasField("contents") and tensor.contents.ListFields():
+                raise InvalidRequestError(
+                    f"{field}: contents and raw_input_contents are both set; use one of them "
+                    "for every input"
+                )
+            out[tensor.name] = v2.binary_tensor_in(field, datatype, raw[i], dims, info, policy)
+            continue
+        wanted = _CONTENTS.get(datatype)
+        if wanted is None:
+            raise InvalidRequestError(
+                f"{field}: {datatype} data travels in raw_input_contents only (no contents field)"
+            )
+        values = list(getattr(tensor.contents, wanted))
+        if len(values) != math.prod(dims):
+            raise InvalidRequestError(
+                f"{field}: {len(values)} values in contents.{wanted} do not hold shape {dims}"
+            )
+        if info.is_string:
+            array = np.empty(len(values), dtype=object)
+            array[:] = values
+        else:
+            array = cast_numbers(field, np.array(values), info, policy)
+        check_shape(field, dims, info)
+        out[tensor.name] = array.reshape(dims)
+    return out, batch_of(out, "inputs")
 
 
 def _tensor_metadata(info: TensorInfo) -> pb.ModelMetadataResponse.TensorMetadata:
@@ -273,7 +320,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                     f"outputs[{i}]: unknown output {describe(name)}; outputs: "
                     + ", ".join(model.outputs)
                 )
-        columns, rows = columns_from_infer(request, model.inputs, gate.predictor.policy)
+        columns, rows = columns_from_infer(
+            request, model.inputs, gate.predictor.policy, columnar=model.columnar
+        )
         outputs = await gate.predictor.serve(call, manager, slot, columns, rows)
         response = pb.ModelInferResponse(
             model_name=manager.name, model_version=str(slot.version), id=request.id

@@ -8,8 +8,10 @@ Sizes are checked against the data before anything is allocated, so a shape that
 claims 2⁶² rows, or a ``tensor_content`` that does not hold the shape, is a 400
 naming the input, never a crash.
 
-Shapes follow the REST API: one rank-1 tensor ``[n]`` per input, every input the same
-``n`` ≥ 1 (no broadcasting; ``[n, 1]`` is refused as it is in JSON).
+Shapes follow the REST API: for a columnar model one rank-1 tensor ``[n]`` per input,
+every input the same ``n`` ≥ 1 (no broadcasting; ``[n, 1]`` is refused as it is in
+JSON); for a tensor model each input of its signature's rank and fixed dimensions
+(:func:`tensor_array`).
 
 This module imports TensorFlow's generated protos, so it is imported only by the gRPC
 server, after :func:`mooring._tensorflow.import_tensorflow` has run.
@@ -24,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,13 +36,16 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from mooring.formats._columns import DEFAULT_POLICY, InputPolicy, column_values, describe
 from mooring.formats._model import TensorInfo
+from mooring.formats._tensors import batch_of, cast_numbers, check_dims, check_shape
 from mooring.serving._errors import InvalidRequestError
 
 __all__ = [
     "columns_from_examples",
     "columns_from_tensors",
+    "tensor_array",
     "tensor_column",
     "tensor_proto",
+    "tensors_from_protos",
 ]
 
 # TensorProto dtype → (numpy dtype of tensor_content, the repeated field of its values).
@@ -196,16 +202,7 @@ def _texts(field: str, raw: Sequence[bytes]) -> list[str]:
     return out
 
 
-def columns_from_tensors(
-    tensors: Mapping[str, tensor_pb2.TensorProto],
-    inputs: Mapping[str, TensorInfo],
-    policy: InputPolicy = DEFAULT_POLICY,
-) -> tuple[dict[str, list[Any]], int]:
-    """A Predict request's ``inputs`` map → (columns, rows): every input once, nothing else.
-
-    Raises:
-        InvalidRequestError: naming the input that is unknown, missing, or does not fit.
-    """
+def _check_inputs(tensors: Mapping[str, Any], inputs: Mapping[str, TensorInfo]) -> None:
     unknown = [k for k in tensors if k not in inputs]
     if unknown:
         raise InvalidRequestError(
@@ -217,6 +214,19 @@ def columns_from_tensors(
         raise InvalidRequestError(
             f"inputs: missing input {missing[0]!r}; the model's inputs are: {', '.join(inputs)}"
         )
+
+
+def columns_from_tensors(
+    tensors: Mapping[str, tensor_pb2.TensorProto],
+    inputs: Mapping[str, TensorInfo],
+    policy: InputPolicy = DEFAULT_POLICY,
+) -> tuple[dict[str, list[Any]], int]:
+    """A Predict request's ``inputs`` map → (columns, rows): every input once, nothing else.
+
+    Raises:
+        InvalidRequestError: naming the input that is unknown, missing, or does not fit.
+    """
+    _check_inputs(tensors, inputs)
     columns: dict[str, list[Any]] = {}
     rows: int | None = None
     for name, info in inputs.items():
@@ -229,6 +239,107 @@ def columns_from_tensors(
         rows = n
         columns[name] = column
     return columns, rows or 0
+
+
+def tensor_array(
+    name: str,
+    proto: tensor_pb2.TensorProto,
+    info: TensorInfo,
+    policy: InputPolicy = DEFAULT_POLICY,
+) -> np.ndarray[Any, Any]:
+    """A tensor model's input from its ``TensorProto``: the shape as sent, checked against
+    the signature (rank, fixed dimensions); exactly as many values as the shape holds
+    (no fill-with-the-last); strings as bytes (any bytes: an encoded image).
+
+    Raises:
+        InvalidRequestError: naming ``inputs.<name>`` and what does not fit.
+    """
+    field = f"inputs.{name}"
+    shape = proto.tensor_shape
+    if shape.unknown_rank:
+        raise InvalidRequestError(f"{field}: unknown rank; send the tensor's shape")
+    dims = check_dims(field, [int(d.size) for d in shape.dim])
+    count = math.prod(dims)
+    present = _set_fields(proto)
+    dtype = proto.dtype
+    if info.is_string != (dtype == types_pb2.DT_STRING):
+        wanted = "DT_STRING" if info.is_string else _WANTED.get(info.dtype, "a number type")
+        raise InvalidRequestError(
+            f"{field}: {_dtype_name(dtype)} does not fit input '{name}' of dtype {info.dtype}; "
+            f"send {wanted}"
+        )
+    if info.is_string:
+        if proto.tensor_content or present - {"string_val"}:
+            raise InvalidRequestError(f"{field}: a DT_STRING tensor holds its values in string_val")
+        if len(proto.string_val) != count:
+            raise InvalidRequestError(
+                f"{field}: {len(proto.string_val)} values in string_val do not hold shape {dims}"
+            )
+        array = np.empty(count, dtype=object)
+        array[:] = list(proto.string_val)
+    else:
+        array = cast_numbers(field, _numbers(field, proto, count, dims), info, policy)
+    check_shape(field, dims, info)
+    return array.reshape(dims)
+
+
+def _numbers(
+    field: str, proto: tensor_pb2.TensorProto, count: int, dims: list[int]
+) -> np.ndarray[Any, Any]:
+    """A numeric ``TensorProto``'s ``count`` values, from ``tensor_content`` or its field."""
+    dtype = proto.dtype
+    spec = _NUMBERS.get(dtype) or (("|b1", "bool_val") if dtype == types_pb2.DT_BOOL else None)
+    if spec is None:
+        raise InvalidRequestError(f"{field}: {_dtype_name(dtype)} is not a number type")
+    layout, repeated = spec
+    present = _set_fields(proto)
+    if present - {repeated}:
+        raise InvalidRequestError(
+            f"{field}: a {_dtype_name(dtype)} tensor holds its values in {repeated} or "
+            f"tensor_content, not in {', '.join(sorted(present - {repeated}))}"
+        )
+    content = proto.tensor_content
+    if content:
+        if present:
+            raise InvalidRequestError(
+                f"{field}: values in both tensor_content and {repeated}; send one of them"
+            )
+        item = np.dtype(layout).itemsize
+        if len(content) != count * item:
+            raise InvalidRequestError(
+                f"{field}: {len(content)} bytes of tensor_content do not hold shape {dims} of "
+                f"{_dtype_name(dtype)} ({count * item} bytes)"
+            )
+        return np.frombuffer(content, dtype=layout)
+    listed = getattr(proto, repeated)
+    if len(listed) != count:
+        raise InvalidRequestError(
+            f"{field}: {len(listed)} values in {repeated} do not hold shape {dims} ({count})"
+        )
+    if dtype == types_pb2.DT_HALF:
+        bits = np.array(listed, dtype=np.int64)
+        if bits.size and (bits.min() < 0 or bits.max() > 0xFFFF):
+            raise InvalidRequestError(f"{field}: a half_val value is not a 16-bit pattern")
+        return bits.astype(np.uint16).view(np.float16)
+    values = np.array(listed, dtype=np.int64 if layout[1] in "iu" else layout)
+    if layout in ("<i1", "<i2", "<u1", "<u2"):
+        bounds = np.iinfo(np.dtype(layout))
+        if values.size and (values.min() < bounds.min or values.max() > bounds.max):
+            raise InvalidRequestError(
+                f"{field}: an int_val value is outside {_dtype_name(dtype)}'s range"
+            )
+    return values
+
+
+def tensors_from_protos(
+    tensors: Mapping[str, tensor_pb2.TensorProto],
+    inputs: Mapping[str, TensorInfo],
+    policy: InputPolicy = DEFAULT_POLICY,
+) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
+    """A Predict request's ``inputs`` for a tensor model → (tensors, rows)."""
+    _check_inputs(tensors, inputs)
+    out = {name: tensor_array(name, tensors[name], info, policy) for name, info in inputs.items()}
+    return out, batch_of(out, "inputs")
 
 
 def tensor_proto(value: np.ndarray[Any, Any]) -> tensor_pb2.TensorProto:

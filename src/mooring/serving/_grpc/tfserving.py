@@ -53,7 +53,12 @@ from mooring.formats._columns import describe
 from mooring.formats._model import PROBABILITIES, SIGNATURE, VALUE, TensorInfo
 from mooring.serving._errors import InvalidRequestError
 from mooring.serving._grpc.server import Gate, GrpcCall
-from mooring.serving._grpc.tensors import columns_from_examples, columns_from_tensors, tensor_proto
+from mooring.serving._grpc.tensors import (
+    columns_from_examples,
+    columns_from_tensors,
+    tensor_proto,
+    tensors_from_protos,
+)
 from mooring.serving._loaded import ServedModel
 from mooring.serving._models import ModelManager, Slot
 
@@ -223,7 +228,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
                 f"output_filter: unknown output {describe(unknown[0])}; outputs: "
                 + ", ".join(model.outputs)
             )
-        columns, rows = columns_from_tensors(request.inputs, model.inputs, predictor.policy)
+        decode = columns_from_tensors if model.columnar else tensors_from_protos
+        columns, rows = decode(request.inputs, model.inputs, predictor.policy)
         outputs = await predictor.serve(call, manager, slot, columns, rows)
         response = predict_pb2.PredictResponse()
         _spec_out(response.model_spec, manager.name, slot.version)

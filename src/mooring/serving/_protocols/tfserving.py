@@ -25,6 +25,7 @@ from mooring.formats._columns import (
     describe,
 )
 from mooring.formats._model import SIGNATURE, TensorInfo
+from mooring.formats._tensors import tensors_from_columns, tensors_from_rows
 from mooring.serving._errors import InvalidRequestError
 from mooring.serving._loaded import ServedModel
 
@@ -43,7 +44,9 @@ _PATH = re.compile(
     r"(?P<verb>:predict|:classify|:regress|/metadata)?$"
 )
 _TF_DTYPES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "int64": "DT_INT64",
-              "int32": "DT_INT32", "string": "DT_STRING"}  # fmt: skip
+              "int32": "DT_INT32", "string": "DT_STRING", "float16": "DT_HALF",
+              "int8": "DT_INT8", "int16": "DT_INT16", "uint8": "DT_UINT8",
+              "uint16": "DT_UINT16", "bool": "DT_BOOL"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,13 @@ def parse_predict(
     policy: InputPolicy = DEFAULT_POLICY,
     *,
     arrays: bool = True,
+    columnar: bool = True,
 ) -> tuple[dict[str, Any], int, bool]:
-    """Validate a predict body → (columns, rows, row_format); columns as lists if not arrays."""
+    """Validate a predict body → (columns, rows, row_format); columns as lists if not arrays.
+
+    ``columnar``: every input is a ``[None]`` column (a model mooring trained); otherwise
+    each input is a tensor checked against its shape (:mod:`mooring.formats._tensors`).
+    """
     if not isinstance(body, dict):
         raise InvalidRequestError(
             'the body must be a JSON object such as {"instances": [{...}]} or {"inputs": {...}}'
@@ -104,6 +112,14 @@ def parse_predict(
         raise InvalidRequestError(
             "send exactly one of 'instances' (row format) or 'inputs' (columnar format)"
         )
+    if not columnar:
+        if "instances" in body:
+            tensors, rows = tensors_from_rows(
+                body["instances"], inputs, where="instances", policy=policy
+            )
+            return tensors, rows, True
+        tensors, rows = tensors_from_columns(body["inputs"], inputs, where="inputs", policy=policy)
+        return tensors, rows, False
     if "instances" in body:
         columns, rows = columns_from_rows(
             body["instances"], inputs, where="instances", policy=policy, arrays=arrays

@@ -1,14 +1,17 @@
 """The Open Inference Protocol (KServe v2): typed tensors, JSON or the binary tensor extension.
 
-Requests carry ``inputs`` as ``{"name", "shape", "datatype", "data"}``; each input of
-the signature is one rank-1 tensor of ``shape [n]``: ``FP32`` (or another number
-type) for numeric columns, ``BYTES`` for strings. The binary extension
-(``Inference-Header-Content-Length``) is understood in both directions, which is
-what ``tritonclient`` uses by default.
+Requests carry ``inputs`` as ``{"name", "shape", "datatype", "data"}``. For a columnar
+model (one ``[None]`` column per input) each input is one rank-1 tensor of ``shape
+[n]``: ``FP32`` (or another number type) for numeric columns, ``BYTES`` for strings;
+for a tensor model each input has the rank and fixed dimensions of its signature,
+checked by :mod:`mooring.formats._tensors` (``data`` flat or nested, row-major). The
+binary extension (``Inference-Header-Content-Length``) is understood in both
+directions, which is what ``tritonclient`` uses by default.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +30,13 @@ from mooring.formats._columns import (
     loads,
 )
 from mooring.formats._model import TensorInfo
+from mooring.formats._tensors import (
+    batch_of,
+    cast_numbers,
+    check_dims,
+    check_shape,
+    tensor_from_flat,
+)
 from mooring.serving._errors import InvalidRequestError
 from mooring.serving._loaded import ServedModel
 
@@ -45,7 +55,8 @@ __all__ = [
 ]
 
 DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32",
-             "string": "BYTES"}  # fmt: skip
+             "string": "BYTES", "float16": "FP16", "int8": "INT8", "int16": "INT16",
+             "uint8": "UINT8", "uint16": "UINT16", "bool": "BOOL"}  # fmt: skip
 NUMERIC = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4", "FP16": "<f2",
             "INT16": "<i2", "INT8": "<i1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4",
             "UINT64": "<u8"}  # fmt: skip
@@ -151,7 +162,18 @@ def bytes_elements(blob: bytes, count: int, field: str) -> list[str]:
     >>> bytes_elements(b"\\x02\\x00\\x00\\x00hi", 1, "inputs.sex")
     ['hi']
     """
-    out: list[str] = []
+    texts: list[str] = []
+    for i, raw in enumerate(raw_elements(blob, count, field)):
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidRequestError(f"{field}[{i}]: BYTES element is not UTF-8 text") from None
+    return texts
+
+
+def raw_elements(blob: bytes, count: int, field: str) -> list[bytes]:
+    """:func:`bytes_elements` as bytes, not text (a tensor model's string input)."""
+    out: list[bytes] = []
     offset = 0
     for _ in range(count):
         if offset + 4 > len(blob):
@@ -160,10 +182,7 @@ def bytes_elements(blob: bytes, count: int, field: str) -> list[str]:
         offset += 4
         if offset + length > len(blob):
             raise InvalidRequestError(f"{field}: binary BYTES element runs past the data")
-        try:
-            out.append(blob[offset : offset + length].decode("utf-8"))
-        except UnicodeDecodeError:
-            raise InvalidRequestError(f"{field}: BYTES element is not UTF-8 text") from None
+        out.append(blob[offset : offset + length])
         offset += length
     if offset != len(blob):
         raise InvalidRequestError(f"{field}: {len(blob) - offset} stray bytes after the elements")
@@ -215,8 +234,13 @@ def parse_infer(
     policy: InputPolicy = DEFAULT_POLICY,
     *,
     arrays: bool = True,
+    columnar: bool = True,
 ) -> tuple[dict[str, Any], int, dict[str, bool], str | None]:
-    """Validate an infer request → (columns, rows, {output: binary?}, request id)."""
+    """Validate an infer request → (columns, rows, {output: binary?}, request id).
+
+    ``columnar``: every input is a ``[None]`` column; otherwise each is a tensor of its
+    signature's shape (:func:`infer_tensors`).
+    """
     if not isinstance(body, dict):
         raise InvalidRequestError('the body must be a JSON object such as {"inputs": [...]}')
     request_id = body.get("id")
@@ -226,6 +250,11 @@ def parse_infer(
     if not isinstance(params, dict):
         raise InvalidRequestError("parameters: expected an object")
     tensors = _input_tensors(body.get("inputs"), inputs)
+    if not columnar:
+        arrays_in, batch = infer_tensors(tensors, tail, inputs, policy)
+        binary_all = bool(params.get("binary_data_output", False))
+        wanted = _wanted_outputs(body.get("outputs"), outputs, binary_all)
+        return arrays_in, batch, wanted, request_id
     columns: dict[str, Any] = {}
     rows: int | None = None
     offset = 0
@@ -262,6 +291,86 @@ def parse_infer(
         raise InvalidRequestError("inputs: empty batch (shape [0]); send at least one row")
     binary_all = bool(params.get("binary_data_output", False))
     return columns, rows, _wanted_outputs(body.get("outputs"), outputs, binary_all), request_id
+
+
+#: The binary layout of each datatype a tensor model's input may take.
+TENSOR_LAYOUTS = {**NUMERIC, "BOOL": "|b1"}
+
+
+def infer_tensors(
+    tensors: list[dict[str, Any]],
+    tail: bytes,
+    inputs: Mapping[str, TensorInfo],
+    policy: InputPolicy = DEFAULT_POLICY,
+) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
+    """A tensor model's inputs: each ``{"name", "shape", "datatype", "data" | binary}``
+    → its array, checked against the signature (rank, fixed dimensions, dtype, the batch
+    shared by all) → (tensors, rows)."""
+    out: dict[str, np.ndarray[Any, Any]] = {}
+    offset = 0
+    for tensor in tensors:
+        name = tensor["name"]
+        info = inputs[name]
+        field = f"inputs.{name}"
+        dims = check_dims(field, tensor.get("shape"))
+        datatype = tensor_datatype(field, tensor.get("datatype"), info)
+        tparams = tensor.get("parameters") or {}
+        size = tparams.get("binary_data_size") if isinstance(tparams, dict) else None
+        if size is None:
+            out[name] = tensor_from_flat(field, tensor.get("data"), dims, info, policy)
+            continue
+        if type(size) is not int or size < 0 or offset + size > len(tail):
+            raise InvalidRequestError(
+                f"{field}: binary_data_size {describe(size)} runs past the binary data"
+            )
+        blob = tail[offset : offset + size]
+        out[name] = binary_tensor_in(field, datatype, blob, dims, info, policy)
+        offset += size
+    if offset != len(tail):
+        raise InvalidRequestError(
+            f"{len(tail) - offset} bytes of binary data are not claimed by any input"
+        )
+    return out, batch_of(out, "inputs")
+
+
+def tensor_datatype(field: str, datatype: Any, info: TensorInfo) -> str:
+    """A tensor input's ``datatype``: ``BYTES`` for a string input, else a number type
+    (or ``BOOL``) whose values :func:`~mooring.formats._tensors.cast_numbers` then fits."""
+    fits = datatype == "BYTES" if info.is_string else datatype in TENSOR_LAYOUTS
+    if not isinstance(datatype, str) or not fits:
+        expected = "BYTES" if info.is_string else f"{DATATYPES.get(info.dtype, 'FP32')}"
+        raise InvalidRequestError(
+            f"{field}: datatype {describe(datatype)} does not fit input '{info.name}' of "
+            f"dtype {info.dtype}; send {expected}"
+        )
+    return datatype
+
+
+def binary_tensor_in(
+    field: str,
+    datatype: str,
+    blob: bytes,
+    dims: list[int],
+    info: TensorInfo,
+    policy: InputPolicy,
+) -> np.ndarray[Any, Any]:
+    """One tensor input's binary data of shape ``dims`` → its checked array."""
+    count = math.prod(dims)
+    if info.is_string:
+        elements = raw_elements(blob, count, field)  # sized by the data, not the claim
+        values = np.empty(count, dtype=object)
+        values[:] = elements
+        array = values.reshape(dims)
+    else:
+        dtype = np.dtype(TENSOR_LAYOUTS[datatype])
+        if len(blob) != count * dtype.itemsize:
+            raise InvalidRequestError(
+                f"{field}: {len(blob)} bytes of {datatype} data do not hold shape {dims} "
+                f"({count * dtype.itemsize} bytes)"
+            )
+        array = cast_numbers(field, np.frombuffer(blob, dtype=dtype).reshape(dims), info, policy)
+    check_shape(field, dims, info)
+    return array
 
 
 def _input_tensors(tensors: Any, inputs: Mapping[str, TensorInfo]) -> list[dict[str, Any]]:
