@@ -131,7 +131,7 @@ def test_rows_and_columns_share_one_batch_across_inputs() -> None:
 @given(
     hnp.arrays(
         np.float32,
-        st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 3)),
+        st.tuples(st.integers(1, 4), st.integers(2, 5), st.integers(1, 3)),
         elements=st.floats(-100, 100, width=32),
     )
 )
@@ -145,3 +145,15 @@ def test_a_summary_per_row_is_numpy_statistics_of_the_row(values: np.ndarray) ->
     assert summary["x.zeros"].tolist() == (flat == 0).mean(axis=1).tolist()
     assert summary["x.shape"] == [f"{values.shape[1]}x{values.shape[2]}"] * values.shape[0]
     assert "x" not in summary
+
+
+def test_one_value_per_row_is_logged_as_a_column() -> None:
+    summary = summarize_tensors(
+        {
+            "age": np.array([[39.0], [52.0]], np.float32),
+            "photo": np.array([b"\xff\xd8", b""], dtype=object),
+        }
+    )
+    assert summary["age"].tolist() == [39.0, 52.0]
+    assert summary["photo.bytes"].tolist() == [2.0, 0.0]
+    assert sorted(summary) == ["age", "photo.bytes"]

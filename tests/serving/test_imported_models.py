@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import numpy as np
 import pytest
@@ -221,9 +222,20 @@ def test_dtype_and_batch_mistakes_name_the_input(served: GrpcServerThread) -> No
 
 @st.composite
 def wrong_image_shapes(draw: st.DrawFn) -> list[int]:
-    shape = draw(st.lists(st.integers(1, 9), min_size=1, max_size=5))
-    if len(shape) == 4 and shape[1:] == [8, 8, 1]:
-        shape[1 + draw(st.integers(0, 2))] += 1
+    """Any small shape but [n, 8, 8, 1]; half of them one step from it (a dimension
+    dropped, added or resized), as real mistakes are."""
+    if draw(st.booleans()):
+        shape = draw(st.lists(st.integers(1, 6), min_size=1, max_size=5))
+        return shape
+    shape = [draw(st.integers(1, 3)), 8, 8, 1]
+    change = draw(st.sampled_from(["drop", "add", "resize"]))
+    axis = draw(st.integers(1, 3))
+    if change == "drop":
+        del shape[axis]
+    elif change == "add":
+        shape.insert(axis + 1, 1)
+    else:
+        shape[axis] += draw(st.sampled_from([-1, 1, 2]))
     return shape
 
 
@@ -304,3 +316,32 @@ def test_the_log_keeps_a_summary_of_tensor_inputs_and_outputs_in_full(
     assert "image" not in rows[0]  # not the raw pixels
     expected = own_outputs(folders["cnn"], {"image": image})["output_0"]
     _close([r["output.output_0"] for r in rows], expected)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(shape=wrong_image_shapes(), dtype=st.sampled_from([np.float32, np.float64, np.int64]))
+def test_every_wrong_shape_over_grpc_is_invalid_argument_naming_the_input(
+    served: GrpcServerThread, shape: list[int], dtype: type
+) -> None:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "cnn"
+    request.inputs["image"].CopyFrom(tf.make_tensor_proto(np.zeros(shape, dtype)))
+    with channel(served.target) as opened, pytest.raises(grpc.RpcError, match=r".") as caught:
+        prediction_stub(opened).Predict(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "inputs.image" in caught.value.details()
+    assert "[N, 8, 8, 1]" in caught.value.details()
+
+
+def test_grpc_tensor_content_must_hold_the_shape(served: GrpcServerThread) -> None:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "cnn"
+    proto = tf.make_tensor_proto(np.zeros((1, 8, 8, 1), np.float32))
+    proto.tensor_shape.dim[0].size = 2**40  # claims far more than it holds
+    request.inputs["image"].CopyFrom(proto)
+    with channel(served.target) as opened, pytest.raises(grpc.RpcError, match=r".") as caught:
+        prediction_stub(opened).Predict(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "do not hold shape" in caught.value.details()

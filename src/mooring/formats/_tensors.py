@@ -418,9 +418,9 @@ SUMMARY_STATS = ("mean", "std", "min", "max", "zeros")
 def summarize_tensors(columns: Mapping[str, Any]) -> dict[str, Any]:
     """A tensor model's batch as the prediction log keeps it: a bounded summary per row.
 
-    An input of rank 1 (one number or string per row) stays as it is, except that a
-    string becomes its length in bytes (an encoded image is no log value). An input of
-    rank ≥ 2 becomes ``NAME.shape`` (its inner shape, ``"28x28x1"``) and
+    An input with one value per row (``[N]``, or ``[N, 1]``: Keras's tabular inputs)
+    is logged as that value, a column as a trained model's; a string as its length in
+    bytes (an encoded image is no log value). Any other input becomes ``NAME.shape`` (its inner shape, ``"28x28x1"``) and
     ``NAME.mean``/``.std``/``.min``/``.max``/``.zeros`` (the share of zeros) over the
     row's values (NaN left out): what drift needs to see a change of scale, contrast or
     sparsity, without the raw pixels.
@@ -434,6 +434,8 @@ def summarize_tensors(columns: Mapping[str, Any]) -> dict[str, Any]:
     for name, values in columns.items():
         array = values if isinstance(values, np.ndarray) else np.asarray(values)
         rows = array.shape[0] if array.ndim else 0
+        if array.ndim > 1 and array.size == rows:  # one value per row: [N, 1], [N, 1, 1]
+            array = array.reshape(rows)
         if array.dtype == object:
             lengths = np.fromiter((len(v) for v in array.ravel()), np.int64, array.size)
             if array.ndim == 1:
