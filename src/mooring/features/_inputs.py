@@ -26,7 +26,7 @@ from mooring.contract._io import is_number
 from mooring.errors import DataError, UsageError
 from mooring.features._spec import FeatureSpec
 from mooring.formats._columns import columns_from_rows
-from mooring.formats._model import SavedModelFolder, TensorInfo, load_saved_model
+from mooring.formats._model import SavedModelFolder, TensorInfo, load_saved_model, role_outputs
 
 __all__ = [
     "check_columns",
@@ -34,6 +34,7 @@ __all__ = [
     "columns_from_table",
     "model_spec",
     "predict_saved_model",
+    "table_inputs",
 ]
 
 
@@ -164,6 +165,46 @@ def check_columns(columns: Mapping[str, Any], spec: FeatureSpec) -> dict[str, An
     return out
 
 
+def table_inputs(model: SavedModelFolder, table: pa.Table) -> dict[str, Any]:
+    """An imported model's inputs from a table: the column of each input's name, as the
+    signature takes it.
+
+    A ``[N]`` or ``[N, 1]`` input takes a plain column (numbers: null is NaN; text: null
+    is ``""``); an input of any other shape a list column (Parquet's nested lists, e.g.
+    a table of small images), checked against the signature as a request would be.
+
+    Raises:
+        DataError: a column is missing, or its values do not fit the input.
+    """
+    from mooring.errors import InvalidRequestError
+    from mooring.formats._tensors import check_shape, tensor_from_values
+
+    missing = [name for name in model.inputs if name not in table.column_names]
+    if missing:
+        raise DataError(
+            f"the data has no column {missing[0]!r} for the model's input of that name "
+            f"(inputs: {', '.join(model.inputs)}; columns: {', '.join(table.column_names)})"
+        )
+    out: dict[str, Any] = {}
+    for name, info in model.inputs.items():
+        column = table.column(name)
+        if info.shape in ((None,), (None, 1)):
+            if info.is_string:
+                text = pc.fill_null(pc.cast(column, pa.string()), "")
+                values: Any = np.array(text.to_pylist(), dtype=object)
+            else:
+                values = _numeric_array(name, column).astype(info.numpy_dtype())
+            out[name] = values.reshape(-1, 1) if len(info.shape) == 2 else values
+            continue
+        try:
+            array = tensor_from_values(f"column {name!r}", column.to_pylist(), info)
+            check_shape(f"column {name!r}", array.shape, info)
+        except InvalidRequestError as exc:
+            raise DataError(str(exc)) from None
+        out[name] = array
+    return out
+
+
 def model_spec(model: SavedModelFolder) -> FeatureSpec:
     """The feature spec a model folder was trained with (``mooring.json``'s ``feature_spec``)."""
     return FeatureSpec.from_dict(model.metadata["feature_spec"])
@@ -178,7 +219,9 @@ def predict_saved_model(
     """Predict with a model folder from an Arrow table or a mapping of rank-1 arrays.
 
     The table's columns are converted with the model's own feature spec (from
-    ``mooring.json``), exactly as training fed them. Returns
+    ``mooring.json``), exactly as training fed them; an imported model (no feature
+    spec) takes the columns of its inputs' names (:func:`table_inputs`) and answers
+    with its own outputs plus those its roles name. Returns
     ``{"probabilities", "class_ids", "classes"}`` (classification) or ``{"value"}``
     (regression) as numpy arrays, one row per input row.
 
@@ -187,6 +230,10 @@ def predict_saved_model(
         >>> out["probabilities"][:, 1]  # doctest: +SKIP
     """
     loaded = model if isinstance(model, SavedModelFolder) else load_saved_model(model)
+    if "feature_spec" not in loaded.metadata:  # an imported model: its signature's names
+        feed = table_inputs(loaded, data) if isinstance(data, pa.Table) else dict(data)
+        outputs = loaded.predict(feed, batch_size=batch_size)
+        return role_outputs(loaded.roles, loaded.task, outputs)
     spec = model_spec(loaded)
     columns = columns_from_table(data, spec) if isinstance(data, pa.Table) else data
     return loaded.predict(check_columns(columns, spec), batch_size=batch_size)

@@ -16,6 +16,11 @@ first dimension is the batch (unknown, ``None``). Outputs of a trained model:
   int64, ``classes`` ``[None]`` string;
 * regression: ``value`` ``[None]`` float32 in the label's unit.
 
+An imported model keeps its own output names; ``mooring.json``'s ``roles`` says which
+output holds the probabilities (classification) or the value (regression), and
+:func:`role_outputs` presents its outputs under those names to evaluation and
+monitoring (never to clients, who get the model's own outputs).
+
 Example:
     >>> model = load_saved_model("runs/income/model")  # doctest: +SKIP
     >>> model.predict({"age": np.array([39.0], np.float32), ...})["probabilities"]  # doctest: +SKIP
@@ -58,6 +63,7 @@ __all__ = [
     "load_op_libraries",
     "load_saved_model",
     "read_metadata",
+    "role_outputs",
     "signature_names",
     "versions",
     "write_metadata",
@@ -277,6 +283,37 @@ def _warn_on_other_versions(path: Path, metadata: Mapping[str, Any]) -> None:
         )
 
 
+def role_outputs(
+    roles: Mapping[str, str], task: str, outputs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An imported model's outputs plus the ones its ``roles`` name, as mooring's own.
+
+    ``roles`` maps ``probabilities`` or ``value`` to the output that holds it. A binary
+    model's single probability (``[N]`` or ``[N, 1]``, the positive class's: a sigmoid)
+    becomes the two columns ``[1 - p, p]``; a regression's ``[N, 1]`` becomes ``[N]``.
+    The outputs named are kept as they are.
+
+    Example:
+        >>> out = role_outputs({"probabilities": "output_0"}, "binary",
+        ...                    {"output_0": np.array([[0.25]], np.float32)})
+        >>> out["probabilities"].tolist()
+        [[0.75, 0.25]]
+    """
+    out = dict(outputs)
+    source = roles.get(PROBABILITIES)
+    if source is not None and source in outputs:
+        scores = np.asarray(outputs[source])
+        if task == "binary" and (scores.ndim == 1 or scores.shape[-1] == 1):
+            positive = scores.reshape(len(scores))
+            scores = np.stack([1.0 - positive, positive], axis=1).astype(scores.dtype)
+        out[PROBABILITIES] = scores
+    source = roles.get(VALUE)
+    if source is not None and source in outputs:
+        values = np.asarray(outputs[source])
+        out[VALUE] = values.reshape(len(values)) if values.ndim == 2 else values
+    return out
+
+
 @dataclass
 class SavedModelFolder:
     """A loaded model folder: the signature, what it takes and returns, and ``mooring.json``."""
@@ -302,6 +339,19 @@ class SavedModelFolder:
         """Every input is one ``[None]`` column (a model mooring trains); otherwise the
         inputs are tensors, decoded and checked by :mod:`mooring.formats._tensors`."""
         return all(info.is_column for info in self.inputs.values())
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """An imported model's outputs by role (``probabilities``/``value`` → its output's
+        name, from ``mooring.json``); empty for a model mooring trained."""
+        roles = self.metadata.get("roles")
+        if not isinstance(roles, Mapping):
+            return {}
+        return {
+            str(k): str(v)
+            for k, v in roles.items()
+            if k in (PROBABILITIES, VALUE) and str(v) in self.outputs
+        }
 
     @property
     def kind(self) -> str:

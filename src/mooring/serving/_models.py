@@ -33,6 +33,7 @@ from typing import Any
 
 from mooring.config import ServingConfig
 from mooring.errors import MooringError, NotFoundError
+from mooring.formats._model import role_outputs
 from mooring.formats._tensors import summarize_tensors
 from mooring.registry import Deployment
 from mooring.serving._aspired import NOTHING, Aspired, Load, plan
@@ -293,7 +294,7 @@ class ModelManager:
             on_batch=self.metrics.batch_size.labels(*labels).observe,
             on_depth=self.metrics.queue_depth.labels(*labels).set,
             inline_when=None if shadow else self.idle,
-            on_outputs=None if shadow else self._logged(version, columnar=model.columnar),
+            on_outputs=None if shadow else self._logged(version, model),
         )
         await batcher.start()
         slot = Slot(model, batcher)
@@ -321,17 +322,22 @@ class ModelManager:
         schema, origin = found
         return InputContract.from_schema(schema, model.inputs, source=origin)
 
-    def _logged(self, version: int, *, columnar: bool = True) -> OnOutputs | None:
+    def _logged(self, version: int, model: ServedModel) -> OnOutputs | None:
         """What logs a batch of ``version``'s answers: one append to the prediction log
-        (a tensor model's inputs as a summary per row, :func:`summarize_tensors`)."""
+        (a tensor model's inputs as a summary per row, :func:`summarize_tensors`; an
+        imported model's outputs also under their roles, :func:`role_outputs`)."""
         plog = self.prediction_log
         if plog is None:
             return None
         name = self.name
+        columnar = model.columnar
+        roles, task = model.folder.roles, model.folder.task
 
         def record(tags: list[Any], counts: list[int], columns: Columns, outputs: Outputs) -> None:
             if not columnar:
                 columns = summarize_tensors(columns)
+            if roles:
+                outputs = role_outputs(roles, task, outputs)
             plog.record_batch(
                 model=name,
                 version=version,

@@ -33,6 +33,7 @@ import random
 import time
 from typing import Any
 
+from mooring.formats._model import role_outputs
 from mooring.formats._tensors import summarize_tensors
 from mooring.serving._errors import DeadlineExceededError, OverloadedError
 from mooring.serving._harness import Slot
@@ -138,7 +139,7 @@ class ShadowCopier:
                     version=shadow.version,
                     request_id=request_id,
                     columns=columns if shadow.columnar else summarize_tensors(columns),
-                    outputs=outputs,
+                    outputs=_with_roles(shadow, outputs),
                     rows=rows,
                     shadow=True,
                     sampled=True,
@@ -146,3 +147,10 @@ class ShadowCopier:
                 )
             except Exception:
                 log.exception("shadow rows of request %s not logged", request_id)
+
+
+def _with_roles(slot: Slot, outputs: dict[str, Any]) -> dict[str, Any]:
+    """An imported shadow's outputs also under their roles, as its log rows need them."""
+    folder = slot.model.folder
+    roles = folder.roles
+    return role_outputs(roles, folder.task, outputs) if roles else outputs
