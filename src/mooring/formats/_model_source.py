@@ -1,0 +1,52 @@
+"""What a model path holds, told from the file system alone: a SavedModel folder or a
+``.keras`` file (``mooring models import``, ``mooring serve --model-dir``).
+
+Standard library only, so the command line can answer a path that holds no model before
+it imports TensorFlow.
+
+Example:
+    >>> source_format("exports/churn.keras")  # doctest: +SKIP
+    'keras'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from mooring.errors import ModelLoadError, NotFoundError
+
+__all__ = ["KERAS_SUFFIX", "SAVED_MODEL_FILE", "SourceFormat", "source_format"]
+
+#: The file every SavedModel folder holds.
+SAVED_MODEL_FILE = "saved_model.pb"
+#: The suffix of a Keras 3 model file (``model.save``).
+KERAS_SUFFIX = ".keras"
+
+SourceFormat = Literal["saved_model", "keras"]
+
+
+def source_format(path: str | os.PathLike[str]) -> SourceFormat:
+    """``saved_model`` (a folder holding ``saved_model.pb``) or ``keras`` (a ``.keras`` file).
+
+    Raises:
+        NotFoundError: nothing is at ``path``.
+        ModelLoadError: something is, but not a model mooring imports or serves.
+    """
+    where = Path(path).expanduser()
+    if where.is_dir() and (where / SAVED_MODEL_FILE).is_file():
+        return "saved_model"
+    if where.is_file() and where.suffix == KERAS_SUFFIX:
+        return "keras"
+    if not where.exists():
+        raise NotFoundError(
+            f"'{path}' does not exist; pass a SavedModel folder (it holds {SAVED_MODEL_FILE}) "
+            f"or a {KERAS_SUFFIX} file"
+        )
+    what = "a folder without" if where.is_dir() else "a file, neither .keras nor a folder with"
+    raise ModelLoadError(
+        f"'{path}' is {what} {SAVED_MODEL_FILE}: not a model mooring can import or serve; "
+        "pass a SavedModel folder (tf.saved_model.save, model.export) or a .keras file "
+        "(model.save)"
+    )
