@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if failed is not None:
             return failed
         # `mooring export` alone shows the group's help: no TensorFlow.
-        if command in TENSORFLOW_COMMANDS and "--help" not in args and args[-1:] != ["export"]:
+        if _loads_tensorflow(command, args):
             _load_tensorflow_quietly()
         from mooring.cli._common import run_guarded
 
@@ -134,6 +134,17 @@ PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
 
 #: Commands that load TensorFlow (for training or a model): it is imported first, quietly.
 TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "run", "export", "monitor"})
+
+
+def _loads_tensorflow(command: str | None, args: list[str]) -> bool:
+    """Whether the command loads TensorFlow: one of :data:`TENSORFLOW_COMMANDS` (not
+    ``mooring export`` alone, which shows the group's help), or ``mooring models import``."""
+    if command is None or "--help" in args:
+        return False
+    if command == "models":
+        words = [arg for arg in args[args.index(command) + 1 :] if not arg.startswith("-")]
+        return words[:1] == ["import"]
+    return command in TENSORFLOW_COMMANDS and args[-1:] != ["export"]
 
 
 def _load_tensorflow_quietly() -> None:

@@ -21,12 +21,13 @@ from mooring.cli._common import console, print_json, seconds_option
 from mooring.config import MooringConfig, load_config
 from mooring.errors import UsageError
 from mooring.formats._gate import UNGATED
+from mooring.formats._model import SIGNATURE
 from mooring.registry import Deployment, ModelVersion, Registry
 from mooring.registry._audit import key_file
 from mooring.registry._records import AuditProblem, AuditReport
 
 models_app = typer.Typer(
-    help="Registered model versions: list, inspect, promote, roll back, archive.",
+    help="Registered model versions: import, list, inspect, promote, roll back, archive.",
     no_args_is_help=True,
 )
 audit_app = typer.Typer(help="The registry's tamper-evident audit log.", no_args_is_help=True)
@@ -282,6 +283,77 @@ def promote_command(
     with open_registry(registry, artifacts, config) as reg:
         dep = reg.promote(name, version=version, force=force, reason=reason, actor=actor)
         _print_deployment(dep, as_json)
+
+
+@models_app.command(
+    "import",
+    epilog="Examples: mooring models import income exported/ -r 'research model' | "
+    "mooring models import churn churn.keras --task binary | "
+    "mooring models import ranker saved/ --signature predict --input-shape ids=16",
+)
+def import_command(
+    name: NameArg,
+    path: Annotated[
+        Path, typer.Argument(help="A SavedModel folder or a .keras file.", show_default=False)
+    ],
+    signature: Annotated[
+        str, typer.Option("--signature", help="The signature to serve (a SavedModel's).")
+    ] = SIGNATURE,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", help="What it predicts, recorded: binary, multiclass, regression."),
+    ] = None,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input-shape",
+            help="NAME=d1,d2,...: an input's inner dimensions (no batch dimension) where the "
+            "signature leaves them unknown; they shape the batch it is tried on. Repeatable.",
+        ),
+    ] = None,
+    no_eval: Annotated[
+        bool,
+        typer.Option(
+            "--no-eval",
+            help="Register it unevaluated (for now the only mode): not blessed, so promoting "
+            "it needs --force and a reason.",
+        ),
+    ] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a model built elsewhere (a SavedModel folder or a .keras file) as a new
+    version, unevaluated: its signature is checked and tried on a batch of 3 rows first."""
+    from mooring.pipeline._import import import_version
+    from mooring.training._import import parse_input_shapes
+
+    shapes = parse_input_shapes(input_shape or [])
+    with open_registry(registry, artifacts, config) as reg:
+        mv = import_version(
+            reg,
+            name,
+            path,
+            signature=signature,
+            task=task,
+            input_shapes=shapes,
+            reason=reason,
+            actor=actor,
+        )
+    if as_json:
+        print_json(mv.to_dict())
+        return
+    lineage = mv.lineage
+    console.print(
+        f"{mv.ref}: imported from {escape(str(lineage.get('source_path')))} "
+        f"({lineage.get('source_format')}, signature {lineage.get('signature')!r}, sha256 "
+        f"{str(lineage.get('source_sha256'))[:12]}…), unevaluated: promoting it needs "
+        f"`mooring models promote {name} {mv.version} --force -r REASON`",
+        soft_wrap=True,
+    )
 
 
 @models_app.command("rollback", epilog="Example: mooring models rollback income -r 'p99 up'")

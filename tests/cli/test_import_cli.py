@@ -1,0 +1,120 @@
+"""``mooring models import``: models built elsewhere into the registry, through the real CLI
+entry point; what it refuses leaves the registry as it was."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mooring.cli import main
+from mooring.registry import Registry
+from tests._support.byom import custom_layer_keras, ranker_module, tabular_keras
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def test_import_a_keras_file_then_promote_it_with_force_and_a_reason(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tabular_keras(tmp_path / "income.keras")
+    args = ["--registry", url]
+    why = ["-r", "built by the research team", "--actor", "ana"]
+    options = ["--task", "binary", "--no-eval", *why, *args, "--json"]
+    assert main(["models", "import", "income", str(source), *options]) == 0
+    shown = _json(capsys)
+    assert (shown["name"], shown["version"], shown["blessed"], shown["gate"]) == (
+        "income",
+        1,
+        False,
+        None,
+    )
+    assert shown["created_by"] == "ana"
+    lineage = shown["lineage"]
+    assert isinstance(lineage, dict)
+    assert lineage["origin"] == "imported" and lineage["source_format"] == "keras"
+    assert lineage["source_path"] == str(source.resolve())
+    assert lineage["reason"] == "built by the research team" and lineage["task"] == "binary"
+    assert main(["models", "show", "income", "--card", *args]) == 0
+    assert "Model card: income version 1" in capsys.readouterr().out
+    assert main(["models", "promote", "income", "1", *args]) == 1
+    assert "income@1 is unevaluated" in capsys.readouterr().err
+    assert main(["models", "promote", "income", "1", "--force", *args]) == 2
+    assert "needs a reason" in capsys.readouterr().err
+    assert (
+        main(["models", "promote", "income", "1", "--force", "-r", "checked by hand", *args]) == 0
+    )
+    assert "production 1" in capsys.readouterr().out
+    with Registry.open(url) as registry:
+        assert registry.deployment("income").production == 1
+        [promoted] = [e for e in registry.history("income") if e.action == "promote"]
+        assert promoted.forced and promoted.reason == "checked by hand"
+
+
+def test_import_a_module_with_its_own_signature_and_input_shape(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = ranker_module(tmp_path / "ranker")
+    code = main(["models", "import", "ranker", str(source), "--signature", "predict",
+                 "--input-shape", "ids=6", "--registry", url])  # fmt: skip
+    assert code == 0
+    said = capsys.readouterr().out
+    assert "ranker@1: imported from" in said and "signature 'predict'" in said
+    assert "--force -r REASON" in said
+    with Registry.open(url) as registry:
+        stored = registry.load("ranker", version=1)
+    meta = json.loads((stored / "mooring.json").read_text())
+    assert meta["signature"]["inputs"]["ids"] == {
+        "dtype": "int64",
+        "shape": [None, None],
+        "example_shape": [6],
+    }
+    assert sorted(meta["signature"]["outputs"]) == ["count", "doubled", "score"]
+
+
+@pytest.mark.parametrize(
+    ("build", "extra", "says"),
+    [
+        ("summing", ["--signature", "predict"], "output 'total' has shape [] for a batch of 3"),
+        ("ranker", [], "has no signature 'serving_default'; it has 'predict'"),
+        ("ranker", ["--signature", "predict", "--input-shape", "ids"], "expected NAME=d1,d2"),
+        ("custom", [], "uses the custom class 'Doubler'"),
+        ("empty", [], "a folder without saved_model.pb"),
+        ("ranker", ["--task", "ranking"], "--task 'ranking' is not one of"),
+    ],
+)
+def test_what_cannot_be_imported_exits_2_and_leaves_the_registry_as_it_was(
+    tmp_path: Path,
+    url: str,
+    capsys: pytest.CaptureFixture[str],
+    build: str,
+    extra: list[str],
+    says: str,
+) -> None:
+    (tmp_path / "empty").mkdir()
+    paths = {
+        "summing": lambda: ranker_module(tmp_path / "summing", batch_sum=True),
+        "ranker": lambda: ranker_module(tmp_path / "ranker"),
+        "custom": lambda: custom_layer_keras(tmp_path / "custom.keras"),
+        "empty": lambda: tmp_path / "empty",
+    }
+    source = paths[build]()
+    assert main(["models", "import", "m", str(source), *extra, "--registry", url]) == 2
+    err = capsys.readouterr().err
+    assert says in " ".join(err.split()), err
+    assert "Traceback" not in err
+    with Registry.open(url) as registry:
+        assert registry.models() == []
+        assert registry.artifacts.list_keys() == []
+        assert registry.history() == []
