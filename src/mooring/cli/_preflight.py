@@ -88,6 +88,11 @@ def preflight(command: str | None, args: list[str]) -> None:
     given = argv.values("--config", "-c")
     if not given and needs.config != "required":
         return
+    model_dir = argv.value("--model-dir") if command == "serve" else None
+    if model_dir is not None and not given and not Path("mooring.toml").is_file():
+        _ports(8501, grpc=True)(None, argv)  # served with every setting's default
+        _served_model(None, argv)
+        return
     from mooring.config import load_config
 
     paths = [Path(path) for path in given or ["mooring.toml"]]
@@ -229,14 +234,14 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
-def _ports(default: int, grpc: bool) -> Callable[[MooringConfig, Argv], None]:
-    def check(cfg: MooringConfig, argv: Argv) -> None:
+def _ports(default: int, grpc: bool) -> Callable[[MooringConfig | None, Argv], None]:
+    def check(cfg: MooringConfig | None, argv: Argv) -> None:
         if os.environ.get(WORKER_ENV):  # a worker of `serve --workers N`: the port is shared
             return
         host = argv.value("--host") or "127.0.0.1"
         wanted = [("--port", argv.value("--port") or str(default))]
         if grpc:
-            grpc_port = argv.value("--grpc-port") or cfg.serving.grpc_port
+            grpc_port = argv.value("--grpc-port") or (cfg and cfg.serving.grpc_port)
             if grpc_port is not None:
                 wanted.append(("--grpc-port", str(grpc_port)))
         for option, text in wanted:
@@ -253,6 +258,16 @@ def _ports(default: int, grpc: bool) -> Callable[[MooringConfig, Argv], None]:
                 )
 
     return check
+
+
+def _served_model(cfg: MooringConfig | None, argv: Argv) -> None:
+    """``serve --model-dir``: a SavedModel folder or a ``.keras`` file is there."""
+    folder = argv.value("--model-dir")
+    if folder is None:
+        return
+    from mooring.formats._model_source import source_format
+
+    source_format(folder)
 
 
 def _known_model(cfg: MooringConfig, argv: Argv) -> None:
@@ -275,7 +290,7 @@ NEEDS: dict[str, Needs] = {
     "train": Needs(writes=True, checks=(_train_data,)),
     "evaluate": Needs(writes=True, checks=(_evaluate,)),
     "monitor": Needs(writes=True),
-    "serve": Needs(writes=True, checks=(_ports(8501, grpc=True),)),
+    "serve": Needs(writes=True, checks=(_ports(8501, grpc=True), _served_model)),
     "ui": Needs(checks=(_ports(8502, grpc=False),)),
     "status": Needs(),
     "drift": Needs(writes=True),
@@ -296,7 +311,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "run": ("--config", "-c", "--train-data"),
     "train": ("--config", "-c"),
     "evaluate": ("--config", "-c", "--model", "-m", "--baseline", "-b", "--data", "-d"),
-    "serve": ("--config", "-c", "--host", "--port", "--grpc-port"),
+    "serve": ("--config", "-c", "--host", "--port", "--grpc-port", "--model-dir"),
     "ui": ("--config", "-c", "--host", "--port"),
     "score": ("--config", "-c", "--data", "-d"),
     "export lite": ("--config", "-c", "--registry"),

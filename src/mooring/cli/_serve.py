@@ -6,7 +6,10 @@ import asyncio
 import gc
 import logging
 import os
+import re
 import threading
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +17,7 @@ import typer
 
 from mooring.cli._app import app
 from mooring.config import MooringConfig, load_config
+from mooring.errors import MooringError, UsageError
 
 # Kept equal to mooring.serving._workers' names (a test checks), so reading them here does
 # not import the serving layer before TensorFlow's import has started.
@@ -74,7 +78,20 @@ def serve(
     ] = None,
     model_dir: Annotated[
         Path | None,
-        typer.Option("--model-dir", help="Serve this exported folder instead of the registry."),
+        typer.Option(
+            "--model-dir",
+            help="Serve this model instead of the registry: a SavedModel folder, a mooring "
+            "model folder or a .keras file (converted once, into a cache folder). Needs no "
+            "mooring.toml: without one, every setting is its default.",
+        ),
+    ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            "--model-name",
+            help="With --model-dir: the name it answers as (default: the project's name, "
+            "else the folder's or file's name).",
+        ),
     ] = None,
     schema: Annotated[
         Path | None,
@@ -109,18 +126,15 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the registry's production (and canary) version, following deployments."""
+    """Serve the registry's production (and canary) version, following deployments; or,
+    with --model-dir, one model folder or .keras file (no mooring.toml needed)."""
     paths = configs or [Path("mooring.toml")]
-    config = paths[0]
-    cfg = load_config(config)
+    # --model-dir needs no project file: without one, every setting is its default.
+    configured = bool(configs) or model_dir is None or paths[0].is_file()
+    cfg = _served_config(paths[0], configured, model_dir, model_name)
     others = [load_config(path) for path in paths[1:]]
-    if model_dir is not None and (others or models or all_models):
-        from mooring.errors import UsageError
-
-        raise UsageError(
-            "--model-dir serves one exported folder; leave out the extra --config, --model "
-            "and --all-models options, or leave out --model-dir to serve from registries"
-        )
+    _check_model_dir_options(model_dir, model_name, others, models, all_models)
+    model_dir = served_folder(model_dir) if model_dir is not None else None
     if grpc_port is not None:
         cfg.serving.grpc_port = grpc_port  # the range is checked by the option (1–65535)
     if access_log is None:
@@ -132,8 +146,8 @@ def serve(
         count = resolve_workers(workers, cfg)
         if count > 1:
             argv = _worker_argv(
-                paths, cfg, models=models, all_models=all_models, host=host, port=port,
-                model_dir=model_dir, schema=schema, access_log=access_log,
+                paths if configured else [], cfg, models=models, all_models=all_models,
+                host=host, port=port, model_dir=model_dir, schema=schema, access_log=access_log,
             )  # fmt: skip
             supervise(
                 argv, count, cfg, host=host, port=port, monitor=monitor,
@@ -160,31 +174,23 @@ def serve(
         from mooring.serving._workers import WorkerRun
 
         run = WorkerRun.from_env() if is_worker else None
+        built: list[Starlette] = []
         if run is not None:
             run.bind_to_supervisor()
-        from mooring.serving import Server
-
+            if model_dir is not None:
+                # Once its model has settled: a worker that cannot serve it stops (exit 2).
+                folder = model_dir
+                run = replace(run, check_ready=lambda: require_served(built[0], folder))
         application = _application(
             cfg, others, models=models, all_models=all_models, model_dir=model_dir,
             schema=schema, tracing=tracing, host=host, run=run,
         )  # fmt: skip
+        built.append(application)
         _configure_logs(access_log=access_log)
         if monitor and run is None:
             _start_monitors(application, cfg, others, paths, monitor_interval, hosted)
-        if run is None:
-            Server(
-                application,
-                host=host,
-                port=port,
-                on_listening=lambda: _announce(
-                    application, cfg, paths, others, host, port, model_dir
-                ),
-            ).run()
-        else:
-            # A worker of several: the port is shared (SO_REUSEPORT), listened on once ready.
-            from mooring.serving._workers import reuseport_socket
-
-            Server(application, host=host, port=port).run(sockets=[reuseport_socket(host, port)])
+        _run_server(application, cfg, paths, others, host=host, port=port,
+                    model_dir=model_dir, worker=run is not None)  # fmt: skip
     except BaseException:
         # TensorFlow's import hides file descriptor 2 while it runs (quiet_native_logs): an
         # error found meanwhile (a missing --schema, say) would be printed into that window
@@ -196,6 +202,181 @@ def serve(
         gc.enable()
         for monitor_thread in hosted:
             monitor_thread.stop()
+
+
+def _run_server(
+    application: Starlette,
+    cfg: MooringConfig,
+    paths: list[Path],
+    others: list[MooringConfig],
+    *,
+    host: str,
+    port: int,
+    model_dir: Path | None,
+    worker: bool,
+) -> None:
+    """Serve until stopped: one process on the port, or a worker of several on its shared
+    socket. A ``--model-dir`` whose model settles unserved stops the server with its error."""
+    from mooring.serving import Server
+
+    if worker:
+        # A worker of several: the port is shared (SO_REUSEPORT), listened on once ready.
+        from mooring.serving._workers import reuseport_socket
+
+        Server(application, host=host, port=port).run(sockets=[reuseport_socket(host, port)])
+        return
+    server = Server(application, host=host, port=port)
+    refused: list[MooringError] = []
+
+    def stop(error: MooringError) -> None:
+        refused.append(error)
+        server.should_exit = True
+
+    server.on_listening = lambda: _announce(
+        application, cfg, paths, others, host, port, model_dir, stop=stop
+    )
+    server.run()
+    if refused:
+        raise refused[0]
+
+
+def _served_config(
+    path: Path, configured: bool, model_dir: Path | None, model_name: str | None
+) -> MooringConfig:
+    """The first project's configuration (``--model-name`` renames a ``--model-dir``'s
+    model), or without a project file the defaults of :func:`folder_config`."""
+    if not configured:
+        return folder_config(model_dir, model_name)
+    cfg = load_config(path)
+    if model_dir is not None and model_name is not None:
+        cfg.project.name = served_name(model_name)
+    return cfg
+
+
+def folder_config(model_dir: Path | None, model_name: str | None) -> MooringConfig:
+    """The configuration of ``mooring serve --model-dir`` without a ``mooring.toml``: every
+    setting its default, the model named ``model_name``, else after the folder (or the
+    ``.keras`` file), as ``tensorflow_model_server --model_base_path`` does.
+
+    Example:
+        >>> folder_config(Path("exports/churn.keras"), None).project.name
+        'churn'
+    """
+    where = Path(model_dir or ".").expanduser().resolve()
+    folder_name = where.stem if where.suffix == ".keras" else where.name
+    name = served_name(model_name) if model_name else served_name(folder_name, loose=True)
+    # No [data]: a folder is served, nothing is trained; the section's one required key
+    # names no file.
+    return MooringConfig.from_mapping(
+        {"project": {"name": name}, "data": {"train": ""}},
+        root=Path.cwd(),
+        source="the defaults of mooring serve --model-dir",
+    )
+
+
+def served_name(name: str, *, loose: bool = False) -> str:
+    """``name`` as a model name (``[project] name``'s rules: it appears in URLs and
+    registry keys); ``loose``: a folder's name made one (characters it cannot hold become
+    ``-``; ``model`` when nothing is left).
+
+    >>> served_name("my model (v2)", loose=True)
+    'my-model-v2'
+
+    Raises:
+        UsageError: not ``loose`` and not a valid name.
+    """
+    from mooring.config._base import NAME_PATTERN
+
+    if loose:
+        name = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9_.-]+", "-", name)).strip("-_.")[:128]
+        name = name or "model"
+    if not NAME_PATTERN.match(name) or ".." in name:
+        raise UsageError(
+            f"--model-name {name!r} is not allowed: use 1-128 letters, digits, '_', '.' or "
+            "'-', starting with a letter or digit, without '..' (it becomes part of URLs); "
+            "e.g. 'income' or 'churn-v2'"
+        )
+    return name
+
+
+def _check_model_dir_options(
+    model_dir: Path | None,
+    model_name: str | None,
+    others: list[MooringConfig],
+    models: list[str] | None,
+    all_models: bool,
+) -> None:
+    if model_dir is not None and (others or models or all_models):
+        raise UsageError(
+            "--model-dir serves one exported folder; leave out the extra --config, --model "
+            "and --all-models options, or leave out --model-dir to serve from registries"
+        )
+    if model_name is not None and model_dir is None:
+        raise UsageError(
+            "--model-name names the model of --model-dir; pass --model-dir PATH, or leave "
+            "out --model-name (a registry's models answer to their own names)"
+        )
+
+
+def served_folder(model_dir: Path) -> Path:
+    """The SavedModel folder to serve for ``--model-dir``: a folder as given; a ``.keras``
+    file converted once, into the cache, by ``python -m mooring.training._import`` (a
+    process of its own: the server imports no Keras, and the supervisor of ``--workers N``
+    starts no TensorFlow runtime before it forks its workers).
+
+    Raises:
+        NotFoundError, ModelLoadError: nothing there, or not a model mooring can serve.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from mooring import errors
+    from mooring.formats._model_source import source_format
+
+    if source_format(model_dir) != "keras":
+        return model_dir
+    done = subprocess.run(
+        [sys.executable, "-m", "mooring.training._import", str(model_dir)],
+        capture_output=True,
+        text=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", **os.environ},
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    try:
+        said = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        said = {}
+    if done.returncode == 0 and "folder" in said:
+        return Path(said["folder"])
+    kind = getattr(errors, str(said.get("error")), None)
+    if not (isinstance(kind, type) and issubclass(kind, MooringError)):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise MooringError(
+            f"--model-dir '{model_dir}' could not be converted to a SavedModel: {last}"
+        )
+    raise kind(str(said.get("message")))
+
+
+def require_served(application: Starlette, model_dir: Path) -> None:
+    """Raise when the model of ``--model-dir`` has settled without being served.
+
+    A folder's deployment never changes, so nothing would ever load it: the server
+    stops (exit 2) with the reason instead of staying up not ready.
+
+    Raises:
+        ModelLoadError: the model did not load (not a SavedModel, a signature the server
+            cannot serve), with its load error.
+    """
+    from mooring.errors import ModelLoadError
+
+    for manager in application.state.mooring.managers.values():
+        if manager.ready or not manager.settled:
+            continue
+        why = manager.why_not_ready() or {}
+        reason = "; ".join(manager.failures.values()) or str(why.get("reason", "not loaded"))
+        raise ModelLoadError(f"--model-dir '{model_dir}' cannot be served: {reason}")
 
 
 def _worker_argv(
@@ -212,6 +393,8 @@ def _worker_argv(
 ) -> list[str]:
     """The ``mooring serve`` command line of one worker of ``--workers N``."""
     argv = ["serve", *(f"--config={p.resolve()}" for p in paths)]
+    if model_dir is not None:
+        argv.append(f"--model-name={cfg.project.name}")
     argv += [f"--model={m}" for m in models or ()]
     argv += ["--all-models"] if all_models else []
     argv += [f"--host={host}", f"--port={port}", "--workers=1"]
@@ -320,8 +503,11 @@ async def _announce(
     host: str,
     port: int,
     model_dir: Path | None,
+    *,
+    stop: Callable[[MooringError], None],
 ) -> None:
-    """The banner of a one-process server, once every model has settled."""
+    """The banner of a one-process server, once every model has settled; with
+    ``--model-dir``, a model that cannot be served is handed to ``stop`` instead."""
     from mooring._tensorflow import import_tensorflow
     from mooring.cli._serve_banner import Where, announce, banner_lines, from_state
     from mooring.serving._app import READY_WAIT_S
@@ -329,6 +515,12 @@ async def _announce(
 
     state = application.state.mooring
     await settled(state, READY_WAIT_S)
+    if model_dir is not None:
+        try:
+            require_served(application, model_dir)
+        except MooringError as error:
+            stop(error)
+            return
     # TensorFlow's import (in a thread) hides stderr while it runs: the banner waits for it.
     await asyncio.to_thread(import_tensorflow)
     where = Where(host, port, cfg.serving.grpc_port, dashboard=model_dir is None)

@@ -88,7 +88,8 @@ class DirectorySource:
     def fetch(self, version: int) -> Path:
         if version != self.version or not (self.folder / "saved_model.pb").is_file():
             raise ModelLoadError(
-                f"'{self.folder}' holds no SavedModel for version {version}; "
-                "pass the folder an export wrote (it contains saved_model.pb)"
+                f"'{self.folder}' holds no SavedModel for version {version}; pass a "
+                "SavedModel folder (it contains saved_model.pb), a mooring model folder or "
+                "a .keras file"
             )
         return self.folder

@@ -258,11 +258,18 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 
 @dataclass(frozen=True)
 class WorkerRun:
-    """What a worker knows of its run (from :data:`WORKER_ENV`)."""
+    """What a worker knows of its run (from :data:`WORKER_ENV`).
+
+    ``check_ready``: called by :meth:`mark_ready` once the worker's models have settled,
+    before it counts as ready; what it raises ends the worker's start-up (``mooring serve
+    --model-dir``: a model it cannot serve), so a worker that exits with a configuration
+    error (status 2) this way was never ready and stops the server.
+    """
 
     index: int
     folder: Path
     supervisor: int
+    check_ready: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_env(cls) -> WorkerRun | None:
@@ -298,6 +305,8 @@ class WorkerRun:
             os.kill(os.getpid(), signal.SIGTERM)
 
     def mark_ready(self) -> None:
+        if self.check_ready is not None:
+            self.check_ready()
         self.ready_file().touch()
 
     def announce_deployment(self) -> None:
