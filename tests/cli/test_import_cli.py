@@ -6,11 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
 
 from mooring.cli import main
 from mooring.registry import Registry
-from tests._support.byom import custom_layer_keras, ranker_module, tabular_keras
+from tests._support.byom import (
+    TABULAR_ROWS,
+    custom_layer_keras,
+    expected_scores,
+    ranker_module,
+    tabular_keras,
+)
+from tests._support.serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +90,25 @@ def test_import_a_module_with_its_own_signature_and_input_shape(
         "example_shape": [6],
     }
     assert sorted(meta["signature"]["outputs"]) == ["count", "doubled", "score"]
+
+
+def test_an_imported_version_promoted_by_force_is_served_from_the_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = ServeProcess(tmp_path, None, name="income")  # writes the project's mooring.toml
+    config = ["-c", str(server.config)]
+    source = tabular_keras(tmp_path / "income.keras")
+    assert main(["models", "import", "income", str(source), *config]) == 0
+    assert main(["models", "promote", "income", "1", "--force", "-r", "by hand", *config]) == 0
+    capsys.readouterr()
+    with server:
+        answer = httpx.post(
+            f"{server.url}/v1/models/income:predict", json={"instances": TABULAR_ROWS}
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Model-Version"] == "1"
+    scores = [row[0] for row in answer.json()["predictions"]]
+    np.testing.assert_allclose(scores, expected_scores(TABULAR_ROWS), rtol=1e-5)
 
 
 @pytest.mark.parametrize(
