@@ -131,3 +131,21 @@ def custom_layer_keras(path: Path) -> Path:
     inputs = keras.Input(shape=(2,), name="x")
     keras.Model(inputs, keras.layers.Dense(1)(Doubler()(inputs))).save(path)
     return path
+
+
+#: The inputs of :func:`ydf_folder`: a number and a category per row.
+YDF_ROWS = [{"age": 25.0, "job": "a"}, {"age": 55.0, "job": "b"}]
+
+
+def ydf_folder(folder: Path) -> Path:
+    """A tiny YDF gradient-boosted trees model (3 trees on 40 rows) saved as YDF saves it."""
+    import ydf
+
+    data = {
+        "age": np.array([20.0, 30, 40, 50, 60, 25, 35, 45] * 5, np.float32),
+        "job": np.array(["a", "b", "c", "a", "b", "c", "a", "b"] * 5),
+        "y": np.array([0, 1, 0, 1, 1, 0, 1, 0] * 5),
+    }
+    learner = ydf.GradientBoostedTreesLearner(label="y", num_trees=3, min_examples=2)
+    learner.train(data, verbose=0).save(str(folder))
+    return folder

@@ -26,10 +26,12 @@ from mooring.serving._workers import WorkerRun
 from mooring.training._import import import_model
 from tests._support.byom import (
     TABULAR_ROWS,
+    YDF_ROWS,
     expected_scores,
     ranker_module,
     tabular_keras,
     tabular_saved_model,
+    ydf_folder,
 )
 from tests._support.server import free_port
 from tests._support.waiting import wait_until
@@ -136,6 +138,15 @@ def test_an_imported_model_with_a_tensor_input_is_served_from_its_folder(tmp_pat
     predictions = answer.json()["predictions"]
     assert [p["score"] for p in predictions] == [2.0, 4.0]
     assert [p["count"] for p in predictions] == [10, 1]
+
+
+def test_a_ydf_folder_is_converted_and_served(tmp_path: Path) -> None:
+    ydf_folder(tmp_path / "trees")
+    with _serving(tmp_path, "--model-dir", "trees") as url:
+        answer = httpx.post(f"{url}/v1/models/trees:predict", json={"instances": YDF_ROWS})
+    assert answer.status_code == 200, answer.text
+    scores = answer.json()["predictions"]
+    assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
 
 
 def _exits(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -21,12 +21,14 @@ from mooring.training._import import (
 )
 from tests._support.byom import (
     TABULAR_ROWS,
+    YDF_ROWS,
     custom_layer_keras,
     expected_scores,
     odd_module,
     ranker_module,
     tabular_keras,
     tabular_saved_model,
+    ydf_folder,
 )
 
 pytestmark = pytest.mark.slow
@@ -206,3 +208,27 @@ def test_a_keras_file_is_converted_for_serving_once(tmp_path: Path) -> None:
     assert [p.name for p in cache.iterdir()] == [folder.name]  # no work folder left
     exported = tabular_saved_model(tmp_path / "exported")
     assert serving_folder(exported, cache) == exported  # a folder is served as it is
+
+
+def test_a_ydf_folder_becomes_a_folder_that_names_its_op_library(tmp_path: Path) -> None:
+    source = ydf_folder(tmp_path / "trees")
+    imported = import_model(source, tmp_path / "model", task="binary")
+    meta = imported.metadata
+    assert meta["source"]["format"] == "ydf"
+    assert meta["source"]["sha256"] == folder_sha256(source)
+    assert [entry["module"] for entry in meta["op_libraries"]] == ["ydf_tf"]
+    assert meta["signature"]["inputs"] == {
+        "age": {"dtype": "float32", "shape": [None], "example_shape": []},
+        "job": {"dtype": "string", "shape": [None], "example_shape": []},
+    }
+    assert meta["roles"] == {"probabilities": "output"}
+    loaded = load_saved_model(imported.folder, warn=False)
+    scores = loaded.predict(
+        {
+            "age": np.array([r["age"] for r in YDF_ROWS], np.float32),
+            "job": np.array([r["job"] for r in YDF_ROWS], object),
+        }
+    )["output"]
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
+    with pytest.raises(UsageError, match=r"YDF model folder: its export serves"):
+        import_model(source, tmp_path / "other", signature="predict")

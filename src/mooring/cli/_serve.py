@@ -320,9 +320,9 @@ def _check_model_dir_options(
 
 def served_folder(model_dir: Path) -> Path:
     """The SavedModel folder to serve for ``--model-dir``: a folder as given; a ``.keras``
-    file converted once, into the cache, by ``python -m mooring.training._import`` (a
-    process of its own: the server imports no Keras, and the supervisor of ``--workers N``
-    starts no TensorFlow runtime before it forks its workers).
+    file or a YDF model folder converted once, into the cache, by ``python -m
+    mooring.training._import`` (a process of its own: the server imports no Keras, and
+    the supervisor of ``--workers N`` starts no TensorFlow runtime before it forks).
 
     Raises:
         NotFoundError, ModelLoadError: nothing there, or not a model mooring can serve.
@@ -334,7 +334,7 @@ def served_folder(model_dir: Path) -> Path:
     from mooring import errors
     from mooring.formats._model_source import source_format
 
-    if source_format(model_dir) != "keras":
+    if source_format(model_dir) == "saved_model":
         return model_dir
     done = subprocess.run(
         [sys.executable, "-m", "mooring.training._import", str(model_dir)],

@@ -1,5 +1,6 @@
-"""What a model path holds, told from the file system alone: a SavedModel folder or a
-``.keras`` file (``mooring models import``, ``mooring serve --model-dir``).
+"""What a model path holds, told from the file system alone: a SavedModel folder, a
+``.keras`` file or a YDF model folder (``mooring models import``, ``mooring serve
+--model-dir``).
 
 Standard library only, so the command line can answer a path that holds no model before
 it imports TensorFlow.
@@ -17,18 +18,22 @@ from typing import Literal
 
 from mooring.errors import ModelLoadError, NotFoundError
 
-__all__ = ["KERAS_SUFFIX", "SAVED_MODEL_FILE", "SourceFormat", "source_format"]
+__all__ = ["KERAS_SUFFIX", "SAVED_MODEL_FILE", "YDF_FILES", "SourceFormat", "source_format"]
 
 #: The file every SavedModel folder holds.
 SAVED_MODEL_FILE = "saved_model.pb"
 #: The suffix of a Keras 3 model file (``model.save``).
 KERAS_SUFFIX = ".keras"
 
-SourceFormat = Literal["saved_model", "keras"]
+#: The files every YDF model folder holds (``model.save``).
+YDF_FILES = ("data_spec.pb", "header.pb")
+
+SourceFormat = Literal["saved_model", "keras", "ydf"]
 
 
 def source_format(path: str | os.PathLike[str]) -> SourceFormat:
-    """``saved_model`` (a folder holding ``saved_model.pb``) or ``keras`` (a ``.keras`` file).
+    """``saved_model`` (a folder holding ``saved_model.pb``), ``keras`` (a ``.keras``
+    file) or ``ydf`` (a folder holding :data:`YDF_FILES`).
 
     Raises:
         NotFoundError: nothing is at ``path``.
@@ -39,14 +44,16 @@ def source_format(path: str | os.PathLike[str]) -> SourceFormat:
         return "saved_model"
     if where.is_file() and where.suffix == KERAS_SUFFIX:
         return "keras"
+    if where.is_dir() and all((where / name).is_file() for name in YDF_FILES):
+        return "ydf"
     if not where.exists():
         raise NotFoundError(
-            f"'{path}' does not exist; pass a SavedModel folder (it holds {SAVED_MODEL_FILE}) "
-            f"or a {KERAS_SUFFIX} file"
+            f"'{path}' does not exist; pass a SavedModel folder (it holds {SAVED_MODEL_FILE}), "
+            f"a {KERAS_SUFFIX} file or a YDF model folder"
         )
     what = "a folder without" if where.is_dir() else "a file, neither .keras nor a folder with"
     raise ModelLoadError(
         f"'{path}' is {what} {SAVED_MODEL_FILE}: not a model mooring can import or serve; "
-        "pass a SavedModel folder (tf.saved_model.save, model.export) or a .keras file "
-        "(model.save)"
+        "pass a SavedModel folder (tf.saved_model.save, model.export), a .keras file "
+        "(model.save) or a YDF model folder (model.save)"
     )

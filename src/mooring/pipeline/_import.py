@@ -31,7 +31,7 @@ from mooring.training._import import ImportedModel, import_model
 
 __all__ = ["import_version", "imported_record"]
 
-_FORMATS = {"saved_model": "SavedModel folder", "keras": ".keras file"}
+_FORMATS = {"saved_model": "SavedModel folder", "keras": ".keras file", "ydf": "YDF model folder"}
 
 
 def import_version(

@@ -1,4 +1,5 @@
-"""Bring your own model: a SavedModel folder or a ``.keras`` file → a mooring model folder.
+"""Bring your own model: a SavedModel folder, a ``.keras`` file or a YDF model folder →
+a mooring model folder.
 
 :func:`import_model` loads the model, picks one signature, checks that mooring can
 serve it in batches, and writes a model folder: a SavedModel whose ``serving_default``
@@ -13,8 +14,10 @@ leaves unknown are taken from ``input_shapes`` (``--input-shape NAME=d1,d2``), e
 The folder is written as follows: a SavedModel whose chosen signature already is
 ``serving_default`` is copied byte for byte; another signature is re-saved as
 ``serving_default`` (``tf.saved_model.save``); a ``.keras`` file is exported with
-Keras 3's ``model.export``. :func:`serving_folder` converts a ``.keras`` file once,
-into a cache folder, for ``mooring serve --model-dir``.
+Keras 3's ``model.export``, a YDF model folder with YDF's own
+``to_tensorflow_saved_model`` (``mooring.json`` then names the ``ydf_tf`` op library
+its loaders import first). :func:`serving_folder` converts a ``.keras`` file or a YDF
+folder once, into a cache folder, for ``mooring serve --model-dir``.
 
 Example:
     >>> imported = import_model(Path("exported"), Path("out/model"), signature="predict",
@@ -74,6 +77,7 @@ DEFAULT_DIM = 8
 #: Where ``mooring serve --model-dir`` keeps ``.keras`` files converted to SavedModels.
 CACHE_ENV = "MOORING_CACHE_DIR"
 
+_FORMATS = {"saved_model": "SavedModel folder", "keras": ".keras file", "ydf": "YDF model folder"}
 _MISSING_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
 
 
@@ -122,7 +126,7 @@ def find_source(path: str | os.PathLike[str]) -> SourceModel:
     """
     kind = source_format(path)
     resolved = Path(path).expanduser().resolve()
-    digest = folder_sha256(resolved) if kind == "saved_model" else file_fingerprint(resolved)
+    digest = file_fingerprint(resolved) if kind == "keras" else folder_sha256(resolved)
     return SourceModel(resolved, kind, digest)
 
 
@@ -203,13 +207,16 @@ def _write(
     """Write the SavedModel to ``target``; the chosen signature, described and probed."""
     tf = _tensorflow()
     what = f"'{source.path}'"
-    if source.format == "keras":
+    if source.format != "saved_model":
         if signature != SIGNATURE:
             raise UsageError(
-                f"{what} is a .keras file: its export serves '{SIGNATURE}' only; leave out "
-                "--signature"
+                f"{what} is a {_FORMATS[source.format]}: its export serves '{SIGNATURE}' only; "
+                "leave out --signature"
             )
-        _export_keras(_load_keras(source.path), target)
+        if source.format == "keras":
+            _export_keras(_load_keras(source.path), target)
+        else:
+            _export_ydf(source.path, target)
         loaded = _load_saved_model(tf, target, what)
         return _described(tf, _signature(loaded, SIGNATURE, what), signature, shapes, what)
     loaded = _load_saved_model(tf, source.path, what)
@@ -285,6 +292,34 @@ def _export_keras(model: Any, target: Path) -> None:
             f"the Keras model cannot be exported as a SavedModel ({_first_line(exc)}); build "
             "it on inputs of known rank (keras.Input) and save it again"
         ) from exc
+
+
+def _export_ydf(folder: Path, target: Path) -> None:
+    """A YDF model folder as a SavedModel of YDF's own (its ops from ``ydf_tf``)."""
+    from mooring.formats._model import load_op_libraries
+
+    try:
+        import ydf
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"'{folder}' is a YDF model folder, and the ydf package cannot be imported here "
+            f"({exc}); install it with `pip install ydf ydf-tf`"
+        ) from exc
+    load_op_libraries({"op_libraries": [_op_library()]}, what=f"YDF model '{folder}'")
+    try:
+        with _quiet():
+            ydf.load_model(str(folder)).to_tensorflow_saved_model(str(target), mode="tf")
+    except Exception as exc:
+        raise ModelLoadError(
+            f"'{folder}' cannot be exported from YDF as a SavedModel ({_first_line(exc)}); "
+            "save the model again with the installed ydf"
+        ) from exc
+
+
+def _op_library() -> dict[str, str]:
+    from mooring.training._trees import op_library
+
+    return op_library()
 
 
 def _signature(loaded: Any, name: str, what: str) -> Any:
@@ -438,6 +473,7 @@ def _metadata(
         },
         "signature": _kept_aliases(described, previous),
         **_roles(task, described["outputs"]),
+        **({"op_libraries": [_op_library()]} if source.format == "ydf" else {}),
         "versions": versions(),
     }
 
@@ -491,7 +527,8 @@ def cache_root() -> Path:
 
 
 def cached_folder(path: str | os.PathLike[str], root: Path | None = None) -> Path | None:
-    """The converted folder of a ``.keras`` file when the cache holds it (no TensorFlow)."""
+    """The converted folder of a ``.keras`` file or a YDF folder when the cache holds it
+    (no TensorFlow)."""
     return _cached(find_source(path), root or cache_root())
 
 
@@ -503,8 +540,8 @@ def _cached(source: SourceModel, cache: Path) -> Path | None:
 
 def serving_folder(path: str | os.PathLike[str], root: Path | None = None) -> Path:
     """A SavedModel folder ``mooring serve --model-dir`` can load for ``path``: a folder
-    as it is, a ``.keras`` file converted (:func:`import_model`) once and kept in the
-    cache (:func:`cache_root`, or ``root``) under the file's sha256.
+    as it is, a ``.keras`` file or a YDF model folder converted (:func:`import_model`)
+    once and kept in the cache (:func:`cache_root`, or ``root``) under its sha256.
 
     Raises:
         NotFoundError, ModelLoadError: as :func:`import_model`.
