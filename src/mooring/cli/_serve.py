@@ -81,8 +81,9 @@ def serve(
         typer.Option(
             "--model-dir",
             help="Serve this model instead of the registry: a SavedModel folder, a mooring "
-            "model folder or a .keras file (converted once, into a cache folder). Needs no "
-            "mooring.toml: without one, every setting is its default.",
+            "model folder, a .keras file or a YDF model folder (the last two converted once, "
+            "into a cache folder). Needs no mooring.toml: without one, every setting is its "
+            "default.",
         ),
     ] = None,
     model_name: Annotated[
@@ -127,7 +128,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the registry's production (and canary) version, following deployments; or,
-    with --model-dir, one model folder or .keras file (no mooring.toml needed)."""
+    with --model-dir, one model (no mooring.toml needed)."""
     paths = configs or [Path("mooring.toml")]
     # --model-dir needs no project file: without one, every setting is its default.
     configured = bool(configs) or model_dir is None or paths[0].is_file()
