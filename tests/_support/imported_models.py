@@ -139,3 +139,36 @@ def own_outputs(folder: Path, inputs: dict[str, np.ndarray[Any, Any]]) -> dict[s
     signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
     feed = {name: tf.constant(value) for name, value in inputs.items()}
     return {name: value.numpy() for name, value in signature(**feed).items()}
+
+
+ADULT_NUMBERS = ("age", "education-num", "capital-gain", "hours-per-week")
+
+
+def build_adult_keras(folder: Path, train: Any, *, inverted: bool = False, epochs: int = 3) -> Path:
+    """A Keras model a team might write for Adult: one ``[None, 1]`` input per column
+    (four numbers and ``sex`` as text), a sigmoid out, trained on ``train`` (an Arrow
+    table). ``inverted`` answers ``1 - p``: a broken build that still answers 200."""
+    keras.utils.set_random_seed(5)
+    inputs = {name: keras.Input((1,), name=name) for name in ADULT_NUMBERS}
+    sex = keras.Input((1,), dtype="string", name="sex")
+    numbers = keras.layers.Concatenate()([inputs[n] for n in ADULT_NUMBERS])
+    scaled = keras.layers.Normalization()
+    table = {n: np.asarray(train.column(n).to_numpy(), np.float32) for n in ADULT_NUMBERS}
+    matrix = np.stack([table[n] for n in ADULT_NUMBERS], axis=1)
+    scaled.adapt(matrix)
+    code = keras.layers.StringLookup(vocabulary=["Female", "Male"], output_mode="one_hot")(sex)
+    x = keras.layers.Concatenate()([scaled(numbers), keras.layers.Reshape((3,))(code)])
+    x = keras.layers.Dense(8, activation="relu")(x)
+    score = keras.layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model({**inputs, "sex": sex}, score)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    labels = np.array([v == ">50K" for v in train.column("class").to_pylist()], np.float32)
+    texts = tf.reshape(tf.constant(train.column("sex").to_pylist()), (-1, 1))
+    feed = {**{n: tf.constant(table[n].reshape(-1, 1)) for n in ADULT_NUMBERS}, "sex": texts}
+    batches = tf.data.Dataset.from_tensor_slices((feed, labels)).batch(256)
+    model.fit(batches, epochs=epochs, verbose=0)
+    if inverted:
+        flipped = keras.layers.Lambda(lambda p: 1.0 - p)(model.outputs[0])
+        model = keras.Model(model.inputs, flipped)
+    model.export(str(folder), verbose=False)
+    return folder

@@ -146,3 +146,31 @@ def test_what_cannot_be_imported_exits_2_and_leaves_the_registry_as_it_was(
         assert registry.models() == []
         assert registry.artifacts.list_keys() == []
         assert registry.history() == []
+
+
+def test_import_with_data_evaluates_and_blesses_it_outside_a_project(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.chdir(tmp_path)  # no mooring.toml here: defaults, the report under .mooring
+    source = tabular_keras(tmp_path / "income.keras")
+    ages = np.linspace(18, 80, 200)
+    hours = np.tile([20.0, 40.0, 60.0, 30.0], 50)
+    # The model's score falls with hours and rises with age: labels that follow it.
+    scores = np.array(
+        expected_scores([{"age": a, "hours-per-week": h} for a, h in zip(ages, hours, strict=True)])
+    )
+    labels = np.where(scores > np.median(scores), "yes", "no")
+    table = pa.table({"age": ages, "hours-per-week": hours, "bought": labels})
+    pq.write_table(table, tmp_path / "holdout.parquet")
+    args = ["--registry", url, "--task", "binary", "--data", "holdout.parquet"]
+    assert main(["models", "import", "buyers", str(source), *args, "--label", "bought"]) == 0
+    out = capsys.readouterr().out
+    assert "buyers@1: imported and evaluated on holdout.parquet: blessed" in out
+    assert list((tmp_path / ".mooring" / "reports").glob("import-buyers-*/report.html"))
+    assert main(["models", "promote", "buyers", "1", "--registry", url]) == 0
+    both = ["--data", "holdout.parquet", "--no-eval"]
+    assert main(["models", "import", "buyers", str(source), *both, "--registry", url]) == 2
+    assert "pass one of them" in capsys.readouterr().err

@@ -30,7 +30,9 @@ def _unchanged(registry: Registry, events: int) -> None:
     assert registry.models() == []
     assert registry.artifacts.list_keys() == []
     assert len(registry.history()) == events
-    assert list(Path(tempfile.gettempdir()).iterdir()) == []
+    # TensorFlow's autograph writes the functions it converts there too: not the import's.
+    left = Path(tempfile.gettempdir()).iterdir()
+    assert [p for p in left if not p.name.startswith("__autograph_generated_file")] == []
 
 
 def test_an_imported_savedmodel_is_registered_unevaluated_with_its_source(

@@ -311,12 +311,38 @@ def import_command(
             "signature leaves them unknown; they shape the batch it is tried on. Repeatable.",
         ),
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Labelled CSV/Parquet rows to evaluate it on, as a trained model is: metrics, "
+            "slices, the gates (against production), the report; blessed when they pass.",
+        ),
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option("--label", help="The label column of --data (default: \\[data] label)."),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes",
+            help="The classes in the order of the model's probability columns, comma-separated "
+            "(default: the labels sorted; binary: NEGATIVE,POSITIVE).",
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", help="The output holding the scores, where the model has several."
+        ),
+    ] = None,
     no_eval: Annotated[
         bool,
         typer.Option(
             "--no-eval",
-            help="Register it unevaluated (for now the only mode): not blessed, so promoting "
-            "it needs --force and a reason.",
+            help="Register it unevaluated (the default without --data): not blessed, so "
+            "promoting it needs --force and a reason.",
         ),
     ] = False,
     reason: ReasonOpt = None,
@@ -332,6 +358,9 @@ def import_command(
     from mooring.training._import import parse_input_shapes
 
     shapes = parse_input_shapes(input_shape or [])
+    if data is not None and no_eval:
+        raise UsageError("--data evaluates the model and --no-eval does not: pass one of them")
+    project = _import_settings(name, data, label, config)
     with open_registry(registry, artifacts, config) as reg:
         mv = import_version(
             reg,
@@ -342,9 +371,27 @@ def import_command(
             input_shapes=shapes,
             reason=reason,
             actor=actor,
+            output=output,
+            data=data,
+            config=project,
+            classes=[c.strip() for c in classes.split(",")] if classes else None,
         )
     if as_json:
         print_json(mv.to_dict())
+        return
+    if data is not None:
+        verdict = mv.verdict
+        report = mv.record.run.evaluation_report
+        how = (
+            f"`mooring models promote {name} {mv.version}`"
+            if verdict == "blessed"
+            else f"`mooring models promote {name} {mv.version} --force -r REASON`"
+        )
+        console.print(
+            f"{mv.ref}: imported and evaluated on {escape(str(data))}: {verdict} "
+            f"(report: {escape(str(report))}); promote it with {how}",
+            soft_wrap=True,
+        )
         return
     lineage = mv.lineage
     console.print(
@@ -354,6 +401,25 @@ def import_command(
         f"`mooring models promote {name} {mv.version} --force -r REASON`",
         soft_wrap=True,
     )
+
+
+def _import_settings(
+    name: str, data: Path | None, label: str | None, config: Path | None
+) -> MooringConfig | None:
+    """The project's settings (gates, reading, monitoring) for an evaluated import, with
+    ``data`` as its eval data and ``label`` its label; defaults outside a project."""
+    if data is None:
+        return None
+    from mooring.pipeline._import import default_config
+
+    path = config or Path("mooring.toml")
+    if config is None and not path.is_file():
+        return default_config(name, data, label)
+    project = load_config(path)
+    updates: dict[str, Any] = {"eval": str(data)}
+    if label is not None:
+        updates["label"] = label
+    return project.model_copy(update={"data": project.data.model_copy(update=updates)})
 
 
 @models_app.command("rollback", epilog="Example: mooring models rollback income -r 'p99 up'")
