@@ -8,14 +8,35 @@
   (seed 0): mooring's ``mlp`` with defaults against logistic / linear regression.
 * Served single-row latency: p50 of ``load_served_model(...).predict`` in process
   (the server's model call, without HTTP) for the GBT and the MLP on Adult rows.
+* ``imported-cnn`` (only with ``--only imported-cnn``): a Keras CNN built here (``image``
+  float32 [None, 32, 32, 3], two Conv2D + max pooling, Dense(64), 10 softmax outputs,
+  random weights, seed 7) exported with ``model.export``. Side by side, interleaved over
+  ``--rounds`` rounds of ``--cell-s`` seconds a cell (the order rotated by round):
+  images/s of its ``serving_default`` signature called back to back in this process on
+  batches of 1 and 32 images; and ``wrk -t2 -c32`` POSTing TF Serving columnar bodies
+  ``{"inputs": {"image": [...]}}`` of 1 and 32 images to each of ``--servers``, each its
+  own process: ``mooring-app`` (``build_app([DirectorySource(...)])`` + ``Server``, the
+  default ``[serving]`` settings, the collector set as ``mooring serve`` sets it),
+  ``mooring-serve`` (``mooring serve --model-dir``, ``--workers`` when given) and
+  ``ceiling`` (``_wrk.trivial_server``: uvicorn + Starlette, the body parsed with
+  orjson, a fixed small answer): requests/s, images/s, p50/p99, every non-2xx and
+  socket error, the cores the server kept busy. One answer of each size from each
+  mooring server is checked against the signature's own (1e-5) before the load. Ratios
+  are medians of per-round ratios; floor: served ÷ in-process images/s at 32 images ≥
+  0.70. ``--profile-s``: after the rounds, py-spy on each mooring server's busiest
+  process under 32-image load (shares of samples by function). Written to
+  ``--cnn-out`` (``results/bench_models_imported_cnn.json``) with the machine's
+  description and load average before and after.
 
 Floors are evaluated and printed, never asserted. ``--quick`` uses an Adult sample and
-few trees (the smoke test); its numbers say nothing about the floors.
+few trees (the smoke test), and one round of 2 s cells for ``imported-cnn``; its numbers
+say nothing about the floors.
 
 Usage::
 
     python benchmarks/bench_models.py --out benchmarks/results/bench_models.json
     python benchmarks/bench_models.py --quick --out benchmarks/results/bench_models_quick.json
+    python benchmarks/bench_models.py --only imported-cnn --rounds 3 --cell-s 5
 """
 
 from __future__ import annotations
@@ -42,6 +63,15 @@ FLOORS = {
     "gbt_fit_seconds": ("<=", 15.0),
     "gbt_p50_over_mlp_p50": ("<=", 2.0),
 }
+SECTIONS = ("adult", "small", "imported-cnn")
+CNN_NAME = "cnn"
+CNN_PREDICT = f"/v1/models/{CNN_NAME}:predict"
+CNN_SHAPE = (32, 32, 3)
+CNN_BATCHES = (1, 32)  # images per call / per request
+CNN_CONNECTIONS = 32
+CNN_FLOOR = 0.70  # served images/s ÷ in-process images/s at 32 images per request
+CNN_TOLERANCE = 1e-5
+CNN_REPORT = "bench_models_imported_cnn.json"
 
 
 def _adult(folder: Path, rows: int | None) -> dict[str, Path]:
@@ -203,43 +233,589 @@ def bench_small(root: Path) -> dict[str, Any]:
     return out
 
 
+# -- an imported CNN: its own signature in process against mooring serving it ------------
+def build_cnn(folder: Path) -> Path:
+    """A small CNN as a team would bring it: ``image`` float32 [None, 32, 32, 3] → 10 classes.
+
+    Two 3×3 convolutions (32 and 64 filters, ReLU) each followed by 2×2 max pooling, a
+    Dense(64) layer and a 10-way softmax; random weights (seed 7), exported with Keras 3's
+    ``model.export`` (a SavedModel with a ``serving_default`` signature).
+    """
+    import keras
+
+    keras.utils.set_random_seed(7)
+    image = keras.Input(CNN_SHAPE, name="image")
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(image)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    out = keras.layers.Dense(10, activation="softmax")(x)
+    keras.Model(image, out).export(str(folder), verbose=False)
+    return folder
+
+
+def cnn_server(folder: Path, port: int) -> None:
+    """mooring serving ``folder`` as model ``cnn`` on 127.0.0.1:``port`` in one process:
+    ``build_app([DirectorySource(...)])`` with the default ``[serving]`` settings behind
+    mooring's own :class:`~mooring.serving.Server` (no prediction log, no access log).
+
+    The collector is set as ``mooring serve`` sets it: TensorFlow's objects frozen
+    (``gc.freeze``) before the model loads, the thresholds raised once it is ready
+    (``collect_for_serving``). Without that, each full collection walks TensorFlow's
+    objects, and a 32-image body (about 130,000 Python objects once parsed) set off
+    enough of them to halve the throughput (measured while writing this benchmark)."""
+    import gc
+
+    from mooring._tensorflow import quiet_native_logs
+    from mooring.cli._serve import collect_for_serving
+    from mooring.config import ServingConfig
+    from mooring.serving import DirectorySource, Server, build_app
+
+    with quiet_native_logs():
+        import tensorflow  # noqa: F401 - imported before the freeze, as mooring serve does
+    gc.freeze()
+    app = build_app(
+        [DirectorySource(folder, CNN_NAME)], ServingConfig(), on_ready=collect_for_serving
+    )
+    Server(app, host="127.0.0.1", port=port).run()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _server_command(part: str, folder: Path, port: int, workers: int | None) -> list[str]:
+    """The command line of one of the servers the cells drive."""
+    if part == "mooring-app":
+        return [sys.executable, __file__, "--cnn-server", str(folder), str(port)]
+    if part == "ceiling":
+        return [sys.executable, __file__, "--trivial-server", str(port)]
+    config = folder.parent / "mooring.toml"
+    config.write_text(f'[project]\nname = "{CNN_NAME}"\n[data]\ntrain = "unused.csv"\n')
+    cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config), "--model-dir",
+           str(folder), "--port", str(port), "--no-access-log"]  # fmt: skip
+    return [*cmd, "--workers", str(workers)] if workers else cmd
+
+
+def _spawn(cmd: list[str], log: Path) -> Any:
+    import subprocess
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _post(url: str, body: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
+    import httpx
+
+    res = httpx.post(url, content=body, headers={"Content-Type": "application/json"},
+                     timeout=timeout)  # fmt: skip
+    return res.status_code, res.content
+
+
+def _wait_ready(url: str, body: bytes, proc: Any, log: Path, timeout: float = 180.0) -> float:
+    """Seconds until ``body`` POSTed to ``url`` is answered 200."""
+    import httpx
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if _post(url, body, timeout=10)[0] == 200:
+                return time.perf_counter() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} not ready after {timeout} s")
+
+
+def _stop(proc: Any) -> None:
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=60)
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (``/proc/*/stat``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], []))
+    return tree
+
+
+def _own_cpu_s(pid: int) -> float:
+    """utime + stime of one process (``/proc``), seconds; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a process and its descendants, seconds."""
+    return sum(_own_cpu_s(p) for p in _tree(pid))
+
+
+def _settle(pid: int, limit_s: float = 15.0) -> float:
+    """Wait until a server is idle again (under 10% of a core over 0.25 s), so that the
+    requests still queued when ``wrk`` stops do not run into the next cell; seconds waited."""
+    start = time.perf_counter()
+    before = _cpu_s(pid)
+    while time.perf_counter() - start < limit_s:
+        time.sleep(0.25)
+        now = _cpu_s(pid)
+        if now - before < 0.025:
+            break
+        before = now
+    return time.perf_counter() - start
+
+
+def _busiest(pid: int, seconds: float = 1.0) -> int:
+    """The process of ``pid``'s tree that used the most CPU over the next ``seconds``."""
+    before = {p: _own_cpu_s(p) for p in _tree(pid)}
+    time.sleep(seconds)
+    used = {p: _own_cpu_s(p) - c for p, c in before.items()}
+    return max(used, key=lambda p: used[p]) if used else pid
+
+
+def _body(values: Any) -> bytes:
+    """TF Serving's columnar request: ``{"inputs": {"image": [...]}}``."""
+    return json.dumps({"inputs": {"image": values.tolist()}}, separators=(",", ":")).encode()
+
+
+def _inprocess_cell(signature: Any, batches: list[Any], seconds: float) -> dict[str, Any]:
+    """The signature called back to back for ``seconds`` over ``batches`` in turn:
+    ``tf.constant(batch)`` in, the outputs read back as numpy (what a server also does)."""
+    import tensorflow as tf
+
+    size = len(batches[0])
+    calls = 0
+    cpu = time.process_time()
+    start = time.perf_counter()
+    end = start + seconds
+    now = start
+    while now < end:
+        out = signature(image=tf.constant(batches[calls % len(batches)]))
+        for value in out.values():
+            value.numpy()
+        calls += 1
+        now = time.perf_counter()
+    elapsed = now - start
+    return {
+        "calls": calls,
+        "images_per_s": calls * size / elapsed,
+        "ms_per_call": elapsed / calls * 1000.0,
+        "cores_busy": (time.process_time() - cpu) / elapsed,
+    }
+
+
+def _wrk_cell(url: str, script: Path, images: int, seconds: float, pid: int) -> dict[str, Any]:
+    """``wrk -t2 -c32`` for ``seconds``: requests/s (200s only), images/s, latency, the
+    non-2xx and socket errors, and the cores the server and wrk kept busy."""
+    import resource
+
+    from _wrk import wrk
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = {p: _own_cpu_s(p) for p in _tree(pid)}
+    start = time.perf_counter()
+    cell = wrk(url, script, seconds, connections=CNN_CONNECTIONS, timeout_s=10.0)
+    elapsed = time.perf_counter() - start
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (done.ru_utime - children.ru_utime) + (done.ru_stime - children.ru_stime)
+    busy = {p: (_own_cpu_s(p) - c) / elapsed for p, c in server_cpu.items()}
+    cell["images_per_s"] = cell["rps"] * images
+    cell["server_cores_busy"] = sum(busy.values())
+    cell["server_cores_by_process"] = sorted((round(b, 2) for b in busy.values()), reverse=True)
+    cell["wrk_cores_busy"] = wrk_cpu / elapsed
+    cell["settle_s"] = _settle(pid)
+    return cell
+
+
+def _check_answers(url: str, bodies: dict[int, bytes], expected: dict[int, Any]) -> dict[str, Any]:
+    """POST one body of each size; the answer's ``outputs`` against the model's own."""
+    import numpy as np
+
+    worst = 0.0
+    for size, body in bodies.items():
+        status, content = _post(url, body)
+        if status != 200:
+            raise SystemExit(f"{size}-image request answered {status}: {content[:500]!r}")
+        got = np.asarray(json.loads(content)["outputs"], dtype=np.float64)
+        if got.shape != expected[size].shape:
+            raise SystemExit(f"answer shape {got.shape}, the model's {expected[size].shape}")
+        worst = max(worst, float(np.max(np.abs(got - expected[size]))))
+    if worst > CNN_TOLERANCE:
+        raise SystemExit(f"served answers differ from the model's own by {worst:g}")
+    return {"max_abs_difference": worst, "tolerance": CNN_TOLERANCE, "equal": True}
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _profile(url: str, script: Path, pid: int, seconds: float, raw: Path) -> dict[str, Any]:
+    """``py-spy record`` (100 Hz, raw) on the busiest process of ``pid``'s tree while
+    ``wrk`` sends 32-image bodies: each function's share of the samples, as the innermost
+    frame (self) and anywhere on the stack (total), mooring's and the libraries' own."""
+    import shutil
+    import subprocess
+    from collections import Counter
+
+    from _wrk import wrk_command
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    cmd = wrk_command(url, script, seconds + 3, connections=CNN_CONNECTIONS, timeout_s=10.0)
+    load = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = _busiest(pid)
+    subprocess.run([spy, "record", "-p", str(target), "-d", str(max(1, round(seconds))), "-r",
+                    "100", "-f", "raw", "--threads", "--nonblocking", "-o", str(raw)],
+                   capture_output=True, check=False)  # fmt: skip
+    load.communicate()
+    _settle(pid)
+    own, anywhere, total = Counter[str](), Counter[str](), 0
+    for line in raw.read_text().splitlines() if raw.exists() else []:
+        stack, _, count = line.rpartition(" ")
+        frames = [f.split(" (")[0] + " " + f.split("/")[-1].rstrip(")") for f in stack.split(";")]
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames[1:]):
+            anywhere[frame] += int(count)
+    if not total:
+        return {}
+    share = {"self": own.most_common(12), "total": anywhere.most_common(25)}
+    return {"pid": target, "samples": total,
+            **{k: {f: n / total for f, n in v} for k, v in share.items()}}  # fmt: skip
+
+
+def bench_imported_cnn(
+    root: Path,
+    rounds: int,
+    seconds: float,
+    parts: list[str],
+    workers: int | None,
+    profile_s: float,
+) -> dict[str, Any]:
+    """In-process images/s of the CNN's signature against mooring serving it over REST
+    (and the HTTP stack's ceiling on the same bodies), interleaved in ``rounds``."""
+    import numpy as np
+
+    from mooring._tensorflow import quiet_native_logs
+
+    with quiet_native_logs():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    from _wrk import lua_script, wrk
+
+    folder = build_cnn(root / "cnn")
+    # Pixel values in [0, 1] with 4 decimals: 745 KB of JSON for 32 images. The model is
+    # fed the same numbers as float32, as the server casts them.
+    values = np.round(np.random.default_rng(0).random((64, *CNN_SHAPE)), 4)
+    images = values.astype(np.float32)
+    signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    batches = {n: [images[i : i + n] for i in range(0, 64, n)] for n in CNN_BATCHES}
+    bodies = {n: [_body(values[i : i + n]) for i in range(0, 64, n)] for n in CNN_BATCHES}
+    scripts = {n: lua_script(root, bodies[n], f"cnn{n}.lua") for n in CNN_BATCHES}
+    expected = {
+        n: next(iter(signature(image=tf.constant(batches[n][0])).values())).numpy()
+        for n in CNN_BATCHES
+    }
+    servers: dict[str, tuple[Any, str, Path]] = {}
+    ready: dict[str, float] = {}
+    try:
+        for part in parts:  # one at a time: a start's seconds are its own
+            port = _free_port()
+            log = root / f"{part}.log"
+            proc = _spawn(_server_command(part, folder, port, workers), log)
+            servers[part] = (proc, f"http://127.0.0.1:{port}{CNN_PREDICT}", log)
+            ready[part] = _wait_ready(servers[part][1], bodies[1][0], proc, log)
+        checks = {
+            k: _check_answers(url, {n: bodies[n][0] for n in CNN_BATCHES}, expected)
+            for k, (_, url, _) in servers.items()
+            if k != "ceiling"
+        }
+        for n in CNN_BATCHES:  # warm up: one unrecorded second per body size and server
+            _inprocess_cell(signature, batches[n], 1.0)
+            for proc, url, _ in servers.values():
+                wrk(url, scripts[n], 2.0, connections=CNN_CONNECTIONS, timeout_s=10.0)
+                _settle(proc.pid)
+        order = ["in-process", *servers]
+        runs: dict[str, dict[int, list[dict[str, Any]]]] = {
+            p: {n: [] for n in CNN_BATCHES} for p in order
+        }
+        for r in range(rounds):
+            turn = order[r % len(order) :] + order[: r % len(order)]
+            for n in CNN_BATCHES:
+                for part in turn:
+                    if part == "in-process":
+                        cell = _inprocess_cell(signature, batches[n], seconds)
+                    else:
+                        proc, url, _ = servers[part]
+                        cell = _wrk_cell(url, scripts[n], n, seconds, proc.pid)
+                    runs[part][n].append(cell)
+                    print(f"  round {r + 1} {part:13s} {n:2d} image(s): "
+                          f"{cell['images_per_s']:8.1f} images/s", flush=True)  # fmt: skip
+        profiles = {
+            k: _profile(url, scripts[32], proc.pid, profile_s, root / f"{k}.pyspy.txt")
+            for k, (proc, url, _) in servers.items()
+            if profile_s > 0 and k != "ceiling"
+        }
+        exited = {k: proc.poll() for k, (proc, _, _) in servers.items()}
+        processes = {k: len(_tree(proc.pid)) for k, (proc, _, _) in servers.items()}
+    finally:
+        for proc, _, _ in servers.values():
+            _stop(proc)
+    report = _cnn_report(runs, rounds, seconds)
+    report.update(
+        model=_model_facts(folder),
+        request={
+            "form": 'TF Serving columnar JSON {"inputs": {"image": [...]}}, 4 decimals a value',
+            "body_bytes": {str(n): len(bodies[n][0]) for n in CNN_BATCHES},
+            "distinct_bodies": {str(n): len(bodies[n]) for n in CNN_BATCHES},
+            "connections": CNN_CONNECTIONS,
+        },
+        answers_checked=checks,
+        ready_s_from_spawn=ready,
+        server_processes=processes,
+        exited_during_run={k: v for k, v in exited.items() if v is not None},
+        profile=profiles,
+    )
+    return report
+
+
+def _model_facts(folder: Path) -> dict[str, Any]:
+    return {
+        "input": "image float32 [None, 32, 32, 3]",
+        "layers": "Conv2D(32, 3, relu) + MaxPool, Conv2D(64, 3, relu) + MaxPool, Dense(64, "
+        "relu), Dense(10, softmax); random weights, seed 7",
+        "export": "keras Model.export (SavedModel, serving_default)",
+        "saved_model_bytes": sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()),
+    }
+
+
+def _cnn_report(
+    runs: dict[str, dict[int, list[dict[str, Any]]]], rounds: int, seconds: float
+) -> dict[str, Any]:
+    cells: dict[str, dict[str, Any]] = {}
+    for part, by_size in runs.items():
+        for n, values in by_size.items():
+            keys = [k for k, v in values[0].items() if isinstance(v, int | float)]
+            cell: dict[str, Any] = {k: _median([float(v[k]) for v in values]) for k in keys}
+            if part != "in-process":
+                cell["non_2xx_total"] = sum(v["non_2xx"] for v in values)
+                cell["socket_errors_total"] = sum(v["socket_error_count"] for v in values)
+            cell["rounds"] = values
+            cells[f"{part} {n}"] = cell
+    ratios: dict[str, Any] = {}
+    floors: dict[str, Any] = {}
+    for part in (p for p in runs if p != "in-process"):
+        for n in CNN_BATCHES:
+            per_round = [
+                s["images_per_s"] / i["images_per_s"]
+                for s, i in zip(runs[part][n], runs["in-process"][n], strict=True)
+            ]
+            ratios[f"{part} {n} / in-process {n}"] = {
+                "median": _median(per_round), "rounds": per_round,
+            }  # fmt: skip
+        if part == "ceiling":
+            continue
+        ratio = ratios[f"{part} 32 / in-process 32"]["median"]
+        floors[f"{part}: images/s ÷ in-process, 32 images"] = {
+            "value": ratio, "floor": f">= {CNN_FLOOR}", "met": ratio >= CNN_FLOOR,
+        }  # fmt: skip
+        errors = sum(
+            cells[f"{part} {n}"]["non_2xx_total"] + cells[f"{part} {n}"]["socket_errors_total"]
+            for n in CNN_BATCHES
+        )
+        floors[f"{part}: non-2xx and socket errors"] = {
+            "value": errors, "floor": "== 0", "met": errors == 0,
+        }  # fmt: skip
+    return {
+        "method": {
+            "rounds": rounds,
+            "cell_seconds": seconds,
+            "in-process": 'tf.saved_model.load(dir).signatures["serving_default"]'
+            "(image=tf.constant(batch)), outputs read as numpy, back to back, in the driver",
+            "mooring-app": "build_app([DirectorySource(dir, 'cnn')], ServingConfig()) + "
+            "mooring.serving.Server in one process, default [serving] settings, the "
+            "collector set as mooring serve sets it; wrk -t2 -c32",
+            "mooring-serve": "mooring serve --config <name = cnn> --model-dir dir "
+            "--no-access-log (--workers as given, else its default); wrk -t2 -c32",
+            "ceiling": "uvicorn + Starlette answering a fixed small JSON after orjson.loads "
+            "of the body (benchmarks/_wrk.py trivial_server); wrk -t2 -c32",
+            "order": "per round and body size: every part in turn, rotated by round",
+            "medians": "cells: median of rounds; ratios: median of per-round ratios",
+        },
+        "cells": cells,
+        "ratios": ratios,
+        "floors": floors,
+    }
+
+
+def _print_cnn(report: dict[str, Any]) -> None:
+    print("imported CNN (median of rounds):")
+    for name, cell in report["cells"].items():
+        line = f"  {name:16s} {cell['images_per_s']:9.1f} images/s"
+        if "rps" in cell:
+            line += (f"  {cell['rps']:8.1f} req/s  p50 {cell.get('p50_ms', 0):7.2f} ms"
+                     f"  p99 {cell.get('p99_ms', 0):7.2f} ms  non-2xx {cell['non_2xx_total']}"
+                     f"  socket errors {cell['socket_errors_total']}"
+                     f"  server cores {cell['server_cores_busy']:.2f}")  # fmt: skip
+        print(line)
+    for name, ratio in report["ratios"].items():
+        print(f"  {name:34s} {ratio['median']:.3f}")
+
+
+def _machine(load_start: tuple[float, ...]) -> dict[str, Any]:
+    import subprocess
+
+    try:
+        proc = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+        wrk_version = next(iter((proc.stdout or proc.stderr).strip().splitlines()), None)
+    except OSError:
+        wrk_version = None
+    try:
+        import tensorflow as tf
+
+        tf_version = tf.__version__
+    except ImportError:
+        tf_version = None
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
+        "platform": platform.platform(),
+        "tensorflow": tf_version,
+        "wrk": wrk_version,
+    }
+
+
+def _floors(adult: dict[str, Any] | None, small: dict[str, Any] | None) -> dict[str, Any]:
+    """The model floors of the sections that ran."""
+    measured: dict[str, float] = {}
+    if adult is not None:
+        p50 = adult["served_single_row_p50_ms"]
+        measured.update(
+            adult_gbt_auc=adult["auc"]["gbt"],
+            adult_mlp_auc=adult["auc"]["mlp"],
+            gbt_fit_seconds=adult["gbt_fit_seconds"],
+            gbt_p50_over_mlp_p50=p50["gbt"] / p50["mlp"] if p50["mlp"] > 0 else float("inf"),
+        )
+    if small is not None:
+        measured.update(
+            wine_accuracy=small["wine"]["mooring_mlp"],
+            diabetes_rmse=small["diabetes"]["mooring_mlp"],
+        )
+    return {
+        key: {"value": measured[key], "floor": f"{op} {limit}",
+              "met": measured[key] >= limit if op == ">=" else measured[key] <= limit}
+        for key, (op, limit) in FLOORS.items() if key in measured
+    }  # fmt: skip
+
+
+def _print_floors(floors: dict[str, Any]) -> None:
+    for key, row in floors.items():
+        verdict = "met" if row["met"] else "MISSED"
+        print(f"  {key:34s} {row['value']:10.4f}  {row['floor']:10s} {verdict}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="an Adult sample; smoke test only")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_models.json")
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, default=None,
+        help="run this section (repeatable); default: adult and small",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="imported-cnn: rounds (3)")
+    parser.add_argument("--cell-s", type=float, default=5.0, help="imported-cnn: seconds a cell")
+    parser.add_argument(
+        "--servers", default="mooring-app,mooring-serve,ceiling",
+        help="imported-cnn: the servers driven (mooring-app, mooring-serve, ceiling)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="imported-cnn: mooring serve --workers (default: its own)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-s", type=float, default=0.0,
+        help="imported-cnn: after the rounds, py-spy each mooring server this long",
+    )  # fmt: skip
+    parser.add_argument("--cnn-out", type=Path, default=HERE / "results" / CNN_REPORT)
+    parser.add_argument("--cnn-server", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--trivial-server", metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cnn_server:
+        cnn_server(Path(args.cnn_server[0]), int(args.cnn_server[1]))
+        return 0
+    if args.trivial_server:
+        from _wrk import trivial_server
+
+        trivial_server(int(args.trivial_server), CNN_PREDICT, parse=True)
+        return 0
+    sections = args.only or ["adult", "small"]
+    load_start = os.getloadavg()
+    adult = small = cnn = None
     with tempfile.TemporaryDirectory(prefix="bench-models-") as scratch:
         root = Path(scratch)
-        adult = bench_adult(root, args.quick)
-        small = bench_small(root)
-    p50 = adult["served_single_row_p50_ms"]
-    measured = {
-        "adult_gbt_auc": adult["auc"]["gbt"],
-        "adult_mlp_auc": adult["auc"]["mlp"],
-        "wine_accuracy": small["wine"]["mooring_mlp"],
-        "diabetes_rmse": small["diabetes"]["mooring_mlp"],
-        "gbt_fit_seconds": adult["gbt_fit_seconds"],
-        "gbt_p50_over_mlp_p50": p50["gbt"] / p50["mlp"] if p50["mlp"] > 0 else float("inf"),
-    }
-    floors = {
-        key: {"value": measured[key], "floor": f"{op} {limit}",
-              "met": measured[key] >= limit if op == ">=" else measured[key] <= limit}
-        for key, (op, limit) in FLOORS.items()
-    }  # fmt: skip
-    report = {
-        "benchmark": "models",
-        "quick": args.quick,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "adult": adult,
-        "small": small,
-        "floors": floors,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        if "adult" in sections:
+            adult = bench_adult(root, args.quick)
+        if "small" in sections:
+            small = bench_small(root)
+        if "imported-cnn" in sections:
+            rounds, seconds = (1, 2.0) if args.quick else (args.rounds, args.cell_s)
+            parts = [p for p in args.servers.split(",") if p]
+            cnn = bench_imported_cnn(root, rounds, seconds, parts, args.workers, args.profile_s)
+    machine = _machine(load_start)
+    if cnn is not None:
+        cnn_report = {"benchmark": "models: imported CNN", "quick": args.quick,
+                      "machine": machine, **cnn}  # fmt: skip
+        args.cnn_out.parent.mkdir(parents=True, exist_ok=True)
+        args.cnn_out.write_text(json.dumps(cnn_report, indent=2) + "\n", encoding="utf-8")
+        _print_cnn(cnn)
+    floors = _floors(adult, small)
+    if adult is not None or small is not None:
+        report = {
+            "benchmark": "models",
+            "quick": args.quick,
+            "machine": {"python": machine["python"], "cpus": machine["cpus"]},
+            "adult": adult,
+            "small": small,
+            "floors": floors,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print("floors:")
-    for key, row in floors.items():
-        verdict = "ok" if row["met"] else "MISSED"
-        print(f"  {key:24s} {row['value']:10.4f}  {row['floor']:10s} {verdict}")
+    _print_floors(floors)
+    if cnn is not None:
+        _print_floors(cnn["floors"])
+    print(f"load average: start {load_start}, end {machine['load_average_end']}")
     return 0
 
 
