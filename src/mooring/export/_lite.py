@@ -29,6 +29,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -51,6 +52,7 @@ from mooring.registry import ModelVersion, Registry
 if TYPE_CHECKING:
     from mooring.features._spec import FeatureSpec
     from mooring.formats._labels import LabelEncoding
+    from mooring.formats._model import SavedModelFolder
 
 __all__ = ["DEFAULT_METRICS", "export_lite"]
 
@@ -97,6 +99,64 @@ def _gated(task: str, configured: list[str] | None) -> tuple[str, ...]:
             f"[export] metrics {unknown} are not metrics mooring computes; use some of {known}"
         )
     return names
+
+
+def _exportable(mv: ModelVersion, model_dir: Path) -> SavedModelFolder:
+    """The version's model, when mooring can convert it and check the export.
+
+    Raises:
+        UsageError: a trees model (its ops are not TF Lite's), an imported model without
+            the label encoding its ``--data`` import records, or a task mooring cannot score.
+    """
+    from mooring.formats._model import load_saved_model, read_metadata
+
+    metadata = read_metadata(model_dir, required=False)
+    if (metadata.get("kind") or "mlp") == "gbt" or metadata.get("op_libraries"):
+        raise UsageError(
+            f"{mv.ref} is a gradient boosted trees model (kind = 'gbt'): its inference ops come "
+            "from the ydf_tf op library, which TF Lite cannot run, so there is no TF Lite export "
+            "of it; serve the SavedModel, or export a kind = 'mlp' or 'linear' version"
+        )
+    model = load_saved_model(model_dir)
+    task = model.task
+    imported = "feature_spec" not in model.metadata
+    if imported and "label" not in model.metadata:
+        raise UsageError(
+            f"{mv.ref} was imported without --data, so mooring knows neither its task nor its "
+            "labels and cannot check a TF Lite export against it; import it again with --data "
+            "FILE --label COLUMN --task TASK to export it through the accuracy gate"
+        )
+    if task not in DEFAULT_METRICS:
+        raise UsageError(f"{mv.ref} has task {task!r}, which mooring cannot evaluate or export")
+    return model
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """How a version takes a table: a trained model by its feature spec, an imported one
+    by its signature's input names (:func:`~mooring.features._inputs.table_inputs`)."""
+
+    names: list[str]
+    dtypes: dict[str, str]
+    spec: FeatureSpec | None
+    model: SavedModelFolder
+
+    @classmethod
+    def of(cls, model: SavedModelFolder) -> _Inputs:
+        from mooring.features._inputs import model_spec
+
+        if "feature_spec" not in model.metadata:
+            dtypes = {name: info.dtype for name, info in model.inputs.items()}
+            return cls(list(model.inputs), dtypes, None, model)
+        spec = model_spec(model)
+        return cls(list(spec.names), dict(spec.input_dtypes()), spec, model)
+
+    def columns(self, table: pa.Table) -> dict[str, Any]:
+        from mooring.features._inputs import check_columns, columns_from_table, table_inputs
+
+        if self.spec is None:
+            return table_inputs(self.model, table)
+        return check_columns(columns_from_table(table, self.spec), self.spec)
 
 
 def _score(
@@ -183,10 +243,7 @@ def _latency(
         return {"rows": 0}
 
     def tensors(feed: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            k: tf.constant(v, tf.string if dtypes[k] == "string" else tf.float32)
-            for k, v in feed.items()
-        }
+        return {k: tf.constant(v, tf.as_dtype(dtypes[k])) for k, v in feed.items()}
 
     def saved(feed: Mapping[str, Any]) -> Any:
         # Tensors are made inside the timed call, as a server must.
@@ -275,40 +332,31 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
     checked = check_mode(mode if mode is not None else settings.mode)
     mv = registry.get(name, version=version, alias=alias)
     model_dir = registry.load_version(mv)
-    from mooring.features._inputs import model_spec
-    from mooring.formats._model import load_saved_model, read_metadata
+    from mooring.formats._model import role_outputs
 
-    kind = read_metadata(model_dir, required=False).get("kind") or "mlp"
-    if kind == "gbt":
-        raise UsageError(
-            f"{mv.ref} is a gradient boosted trees model (kind = 'gbt'): its inference ops come "
-            "from the ydf_tf op library, which TF Lite cannot run, so there is no TF Lite export "
-            "of it; serve the SavedModel, or export a kind = 'mlp' or 'linear' version"
-        )
-    model = load_saved_model(model_dir)
+    model = _exportable(mv, model_dir)
     task = model.task
-    if task not in DEFAULT_METRICS:
-        raise UsageError(f"{mv.ref} has task {task!r}, which mooring cannot evaluate or export")
     gated = _gated(task, settings.metrics)
     label = model.label
-    spec = model_spec(model)
-    dtypes = spec.input_dtypes()
-    from mooring.features._inputs import check_columns, columns_from_table
+    inputs = _Inputs.of(model)
+    dtypes = inputs.dtypes
 
     options = ReadOptions.from_config(config.data)
-    warnings: list[str] = _float16_overflows(spec) if checked == "float16" else []
+    warnings: list[str] = (
+        _float16_overflows(inputs.spec) if checked == "float16" and inputs.spec else []
+    )
 
     # -- evaluation rows --------------------------------------------------------
     eval_source = _resolve(config, eval_data, settings.eval_data, "eval")
     table, targets = _labelled_rows(eval_source, options, label, warnings)
-    columns = check_columns(columns_from_table(table, spec), spec)
+    columns = inputs.columns(table)
 
     # -- calibration rows (int8) -----------------------------------------------
     calibration: dict[str, Any] | None = None
     representative = None
     if checked == "int8":
         calibration, representative = _calibration_rows(
-            config, calibration_data, options, spec, mv, warnings
+            config, calibration_data, options, inputs, mv, warnings
         )
 
     # -- convert ----------------------------------------------------------------
@@ -341,7 +389,7 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
     )
     result.folder = folder
     if conversion.content is None:
-        result.reason = _not_converted(mv.ref, checked, conversion)
+        result.reason = _not_converted(mv.ref, checked, conversion, imported=inputs.spec is None)
         _save(folder, result)
         return result
 
@@ -352,8 +400,9 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
 
     # -- run both, score both ---------------------------------------------------
     lite = LiteModel(conversion.content)
-    lite_out = lite.predict(columns)
-    saved_out = model.predict(columns, batch_size=8192)
+    # An imported model's scores are its own outputs, presented under their role.
+    lite_out = role_outputs(model.roles, task, lite.predict(columns))
+    saved_out = role_outputs(model.roles, task, model.predict(columns, batch_size=8192))
     # The operating threshold registered with the version; the model's own 0.5 otherwise.
     threshold = mv.operating_threshold if mv.operating_threshold is not None else model.threshold
     vocabulary = model.label_vocabulary or None
@@ -387,16 +436,23 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
     return result
 
 
-def _not_converted(ref: str, mode: str, conversion: Conversion) -> str:
+def _not_converted(ref: str, mode: str, conversion: Conversion, *, imported: bool) -> str:
     """Why there is no ``.tflite``: Select TF ops the interpreter cannot run, or the
     converter's error."""
     if conversion.select_tf_ops:
+        fix = (
+            "the model's own text or lookup layers (TextVectorization, StringLookup, …) "
+            "need them: run that step before the model on the device, and export the model "
+            "that takes its output"
+            if imported
+            else "string hashing (encoding = 'hashing') and feature crosses need them: use "
+            "one_hot or embedding encodings and no crosses for an edge model"
+        )
         return (
             f"{ref} cannot be exported with TF Lite builtin ops: it needs the TensorFlow "
             f"op(s) {', '.join(conversion.select_tf_ops)} (Select TF ops, which the LiteRT "
             "interpreter cannot run without the Flex delegate, so the export could not be "
-            "checked); string hashing (encoding = 'hashing') and feature crosses need "
-            "them: use one_hot or embedding encodings and no crosses for an edge model"
+            f"checked); {fix}"
         )
     return f"TF Lite cannot convert {ref} in {mode} mode: {conversion.error}"
 
@@ -431,15 +487,13 @@ def _calibration_rows(
     config: MooringConfig,
     calibration_data: Source | None,
     options: ReadOptions,
-    spec: FeatureSpec,
+    inputs: _Inputs,
     mv: ModelVersion,
     warnings: list[str],
 ) -> tuple[dict[str, Any], Callable[[], Iterator[dict[str, Any]]]]:
     """int8's calibration: what was sampled (for ``export.json``) and the representative
     dataset the converter reads, one row at a time; a note on ``warnings`` when the default
     training file is no longer the one the version was trained on."""
-    from mooring.features._inputs import check_columns, columns_from_table
-
     settings = config.export
     cal_source = _resolve(config, calibration_data, settings.calibration_data, "train")
     sample = sample_rows(
@@ -447,9 +501,9 @@ def _calibration_rows(
         options,
         settings.representative_rows,
         seed=settings.seed,
-        columns=spec.names,
+        columns=inputs.names,
     )
-    cal_columns = check_columns(columns_from_table(sample, spec), spec)
+    cal_columns = inputs.columns(sample)
     distinct = distinct_rows(cal_columns)
     calibration = {
         "source": _describe(cal_source),
@@ -473,7 +527,7 @@ def _calibration_rows(
 
     def representative() -> Iterator[dict[str, Any]]:
         for i in range(sample.num_rows):
-            yield {k: cal_columns[k][i : i + 1] for k in spec.names}
+            yield {k: cal_columns[k][i : i + 1] for k in inputs.names}
 
     return calibration, representative
 
