@@ -283,9 +283,7 @@ def _warn_on_other_versions(path: Path, metadata: Mapping[str, Any]) -> None:
         )
 
 
-def role_outputs(
-    roles: Mapping[str, str], task: str, outputs: Mapping[str, Any]
-) -> dict[str, Any]:
+def role_outputs(roles: Mapping[str, str], task: str, outputs: Mapping[str, Any]) -> dict[str, Any]:
     """An imported model's outputs plus the ones its ``roles`` name, as mooring's own.
 
     ``roles`` maps ``probabilities`` or ``value`` to the output that holds it. A binary
@@ -360,7 +358,8 @@ class SavedModelFolder:
 
     @property
     def task(self) -> str:
-        return str(self.metadata.get("task", ""))
+        """binary, multiclass or regression; ``""`` when the folder records none."""
+        return str(self.metadata.get("task") or "")
 
     @property
     def label_vocabulary(self) -> list[str]:
