@@ -1,8 +1,9 @@
 """Models mooring did not train, served over every protocol, with every input checked.
 
 Five SavedModels built by hand (a CNN, an image plus a tabular vector, text with its
-vocabulary in the graph, sequences of any length, a ``tf.Module`` with several outputs)
-are served by one real server on 127.0.0.1. Each protocol's answer (TF Serving REST in
+vocabulary in the graph, sequences of any length, a ``tf.Module`` with a signature of its
+own name and several outputs) are imported into a registry, promoted and served from it
+by one real server on 127.0.0.1. Each protocol's answer (TF Serving REST in
 row and columnar form, the Open Inference Protocol over REST with tritonclient, TF
 Serving gRPC Predict with its own stubs, OIP gRPC with tritonclient) equals the model's
 own outputs; every wrong shape, rank, dtype and batch is a 400 naming the input.
@@ -29,7 +30,9 @@ from tensorflow_serving.apis import predict_pb2
 
 from mooring.errors import NotFoundError
 from mooring.formats._predictions import read_prediction_log
-from mooring.serving import DirectorySource
+from mooring.pipeline._import import import_version
+from mooring.registry import Registry
+from mooring.serving import RegistrySource
 from tests._support.grpc import GrpcServerThread, channel, prediction_stub
 from tests._support.imported_models import BUILDERS, examples, own_outputs
 from tests._support.server import FAST
@@ -51,14 +54,29 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def served(
     folders: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GrpcServerThread]:
-    logs = tmp_path_factory.mktemp("predictions")
+    """Each model imported into a registry (the module by its own signature's name),
+    promoted with a reason, and served from there."""
+    root = tmp_path_factory.mktemp("served")
+    registry = Registry.open(f"sqlite:///{root / 'registry.db'}", artifacts=root / "artifacts")
+    for kind, folder in folders.items():
+        mv = import_version(
+            registry,
+            kind,
+            folder,
+            signature="scores" if kind == "module" else "serving_default",
+            reason="built by hand",
+        )
+        registry.promote(kind, version=mv.version, force=True, reason="unevaluated, in a test")
     cfg = FAST.model_copy(update={"log_flush_s": 0.1, "log_flush_rows": 16, "log_sample_rate": 1.0})
-    sources = [DirectorySource(folder, kind) for kind, folder in folders.items()]
-    server = GrpcServerThread(sources, cfg, prediction_log_url=str(logs))
-    server.logs = logs  # type: ignore[attr-defined]
+    sources = [RegistrySource(registry, kind) for kind in folders]
+    server = GrpcServerThread(
+        sources, cfg, prediction_log_url=str(root / "predictions"), registry=registry
+    )
+    server.logs = root / "predictions"  # type: ignore[attr-defined]
     with server:
         server.wait_ready()
         yield server
+    registry.close()
 
 
 def _json(value: np.ndarray[Any, Any]) -> Any:
