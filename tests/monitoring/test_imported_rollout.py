@@ -19,6 +19,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from mooring.config import MooringConfig
+from mooring.monitoring._feedback import live_metrics
 from mooring.monitoring._rollout import RolloutController
 from mooring.pipeline._import import import_version
 from mooring.registry import Registry
@@ -42,6 +44,7 @@ SERVING = {
     "deadline_ms": 120_000,
 }
 PER_TICK = 100
+TOKEN = "labels-token"
 
 
 def _adult(name: str, rows: int) -> pa.Table:
@@ -55,34 +58,49 @@ def _instances(table: pa.Table) -> list[dict[str, Any]]:
     return [{n: [row[n]] for n in names} for row in table.select(names).to_pylist()]
 
 
-def test_an_inverted_imported_canary_is_rolled_back_and_no_request_fails(
-    tmp_path: Path,
-) -> None:
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def adult(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The two Keras builds (trained once), the holdout they are evaluated on, the stream."""
+    root = tmp_path_factory.mktemp("adult-imports")
     train, test = _adult("adult.data.csv.gz", 6000), _adult("adult.test.csv.gz", 3000)
-    holdout = tmp_path / "holdout.parquet"
-    pq.write_table(test.slice(0, 2000), holdout)
+    pq.write_table(test.slice(0, 2000), root / "holdout.parquet")
+    return {
+        "good": build_adult_keras(root / "good", train),
+        "inverted": build_adult_keras(root / "inverted", train, inverted=True),
+        "holdout": root / "holdout.parquet",
+        "stream": test.slice(2000),
+    }
+
+
+def _config(home: Path, holdout: Path, **sections: Any) -> MooringConfig:
+    cfg = project(home, **{"serving": SERVING, **sections})
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"eval": str(holdout)})})
+
+
+def test_an_inverted_imported_canary_is_rolled_back_and_no_request_fails(
+    tmp_path: Path, adult: dict[str, Any]
+) -> None:
+    holdout = adult["holdout"]
     rollout = {
         "steps": [50, 100],
         "min_requests": 20,
         "min_step_duration": "1h",  # it must never get to advance
         "guardrails": {"min_prediction_rows": 100, "latency_margin_ms": 1000},
     }
-    cfg = project(home, serving=SERVING, rollout=rollout)
-    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"eval": str(holdout)})})
+    cfg = _config(tmp_path / "home", holdout, rollout=rollout)
     registry = Registry.from_config(cfg)
     good = import_version(
-        registry, NAME, build_adult_keras(tmp_path / "good", train),
+        registry, NAME, adult["good"],
         task="binary", data=holdout, config=cfg, reason="the team's model",
     )  # fmt: skip
     assert good.verdict == "blessed", good.gate
     registry.promote(NAME, version=good.version)
     inverted = import_version(
-        registry, NAME, build_adult_keras(tmp_path / "inverted", train, inverted=True),
+        registry, NAME, adult["inverted"],
         task="binary", data=holdout, config=cfg, reason="the team's rebuild",
     )  # fmt: skip
     assert inverted.verdict == "not blessed"
-    rows = _instances(test.slice(2000))
+    rows = _instances(adult["stream"])
     batches = ((rows[i : i + 4], None) for i in itertools.cycle(range(0, len(rows) - 4, 4)))
     with following(cfg, registry, NAME) as server:
         controller = RolloutController(cfg, registry, metrics=[server.url + "/metrics"])
@@ -118,3 +136,37 @@ def test_an_inverted_imported_canary_is_rolled_back_and_no_request_fails(
         assert divergence.value is not None and divergence.value > 0.5, divergence
         dep = registry.deployment(NAME)
         assert (dep.production, dep.canary) == (good.version, None)
+
+
+def test_labels_sent_back_score_an_imported_version_as_its_evaluation_did(
+    tmp_path: Path, adult: dict[str, Any]
+) -> None:
+    cfg = _config(tmp_path / "home", adult["holdout"], serving={**SERVING, "feedback_token": TOKEN})
+    registry = Registry.from_config(cfg)
+    good = import_version(
+        registry, NAME, adult["good"], task="binary", data=adult["holdout"], config=cfg
+    )
+    registry.promote(NAME, version=good.version)
+    stream = adult["stream"]
+    rows = _instances(stream)
+    labels = stream.column("class").to_pylist()
+    requests = iter([([row], label) for row, label in zip(rows, labels, strict=True)])
+    with (
+        following(cfg, registry, NAME, feedback=True) as server,
+        Traffic(
+            server.url,
+            f"/v1/models/{NAME}:predict",
+            requests,
+            feedback=(f"/v1/models/{NAME}:feedback", TOKEN),
+            log=cfg.home / "predictions",
+        ) as traffic,
+    ):
+        traffic.send(len(rows))
+        assert traffic.failures == []
+    with Registry.from_config(cfg) as reader:
+        live = live_metrics(cfg, registry=reader)
+    (scored,) = live.versions
+    assert scored.version == good.version and scored.status == "ok", scored
+    assert scored.rows == len(rows)
+    # The same model on rows of the same distribution: AUC as at its evaluation.
+    assert abs(scored.metrics["auc"] - good.metrics["auc"]) < 0.05, scored.metrics
