@@ -150,43 +150,7 @@ def tensor_column(
             f"{field}: {_dtype_name(dtype)} does not fit input dtype {info.dtype}; send "
             f"{_WANTED.get(info.dtype, 'a number type such as DT_FLOAT')}"
         )
-    layout, repeated = spec
-    if present - {repeated}:
-        raise InvalidRequestError(
-            f"{field}: a {_dtype_name(dtype)} tensor holds its values in {repeated} or "
-            f"tensor_content, not in {', '.join(sorted(present - {repeated}))}"
-        )
-    if content:
-        if present:
-            raise InvalidRequestError(
-                f"{field}: values in both tensor_content and {repeated}; send one of them"
-            )
-        item = np.dtype(layout).itemsize
-        if len(content) != rows * item:
-            raise InvalidRequestError(
-                f"{field}: {len(content)} bytes of tensor_content do not hold shape [{rows}] of "
-                f"{_dtype_name(dtype)} ({rows * item} bytes)"
-            )
-        values: list[Any] = np.frombuffer(content, dtype=layout).tolist()
-    else:
-        listed = getattr(proto, repeated)
-        if len(listed) != rows:
-            raise InvalidRequestError(
-                f"{field}: {len(listed)} values in {repeated} but shape says [{rows}]"
-            )
-        values = list(listed)
-        if dtype == types_pb2.DT_HALF:
-            # half_val holds each float16's bit pattern in an int32.
-            bits = np.array(values, dtype=np.int64)
-            if bits.size and (bits.min() < 0 or bits.max() > 0xFFFF):
-                raise InvalidRequestError(f"{field}: a half_val value is not a 16-bit pattern")
-            values = bits.astype(np.uint16).view(np.float16).tolist()
-        elif layout in ("<i1", "<i2", "<u1", "<u2"):
-            low, high = np.iinfo(np.dtype(layout)).min, np.iinfo(np.dtype(layout)).max
-            if any(v < low or v > high for v in values):
-                raise InvalidRequestError(
-                    f"{field}: an int_val value is outside {_dtype_name(dtype)}'s range"
-                )
+    values = _numbers(field, proto, rows, [rows]).tolist()
     return column_values(field, values, info, policy), rows
 
 
@@ -321,14 +285,15 @@ def _numbers(
         if bits.size and (bits.min() < 0 or bits.max() > 0xFFFF):
             raise InvalidRequestError(f"{field}: a half_val value is not a 16-bit pattern")
         return bits.astype(np.uint16).view(np.float16)
-    values = np.array(listed, dtype=np.int64 if layout[1] in "iu" else layout)
-    if layout in ("<i1", "<i2", "<u1", "<u2"):
+    if layout in ("<i1", "<i2", "<u1", "<u2"):  # carried in int_val, an int32 field
+        values = np.array(listed, dtype=np.int64)
         bounds = np.iinfo(np.dtype(layout))
         if values.size and (values.min() < bounds.min or values.max() > bounds.max):
             raise InvalidRequestError(
                 f"{field}: an int_val value is outside {_dtype_name(dtype)}'s range"
             )
-    return values
+        return values
+    return np.array(listed, dtype=layout)
 
 
 def tensors_from_protos(
