@@ -88,3 +88,18 @@ def serve(
     for _ in range(requests):
         histogram.observe(latency_s)
         latency.observe(latency_s)
+
+
+#: ``[serving]`` of a rollout test's server: follows the registry quickly, logs every
+#: request and writes the log often; a request's deadline is only a safety net (a
+#: loaded machine answers late, not 504).
+LOGGED_SERVING: dict[str, Any] = {
+    "poll_interval_s": 0.1,
+    "warmup_requests": 2,
+    "max_batch_size": 32,
+    "batch_timeout_ms": 1.0,
+    "log_sample_rate": 1.0,
+    "log_flush_rows": 50,
+    "log_flush_s": 0.2,
+    "deadline_ms": 120_000,
+}

@@ -25,7 +25,7 @@ from mooring.monitoring._rollout import RolloutController
 from mooring.pipeline._import import import_version
 from mooring.registry import Registry
 from tests._support.imported_models import ADULT_NUMBERS, build_adult_keras
-from tests._support.rollout import NAME, project
+from tests._support.rollout import LOGGED_SERVING, NAME, project
 from tests._support.server import following
 from tests._support.traffic import Traffic, tick_until
 from tests._support.waiting import wait_until
@@ -33,16 +33,7 @@ from tests._support.waiting import wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.decisions, pytest.mark.xdist_group("rollout-e2e")]
 
 ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult"
-SERVING = {
-    "poll_interval_s": 0.1,
-    "warmup_requests": 2,
-    "max_batch_size": 32,
-    "batch_timeout_ms": 1.0,
-    "log_sample_rate": 1.0,
-    "log_flush_rows": 50,
-    "log_flush_s": 0.2,
-    "deadline_ms": 120_000,
-}
+SERVING = LOGGED_SERVING
 PER_TICK = 100
 TOKEN = "labels-token"
 

@@ -32,7 +32,7 @@ from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.registry import Registry
 from mooring.registry._judged import register_judged
 from tests._support.alerts import Collect
-from tests._support.rollout import BLESSED, LINEAGE, NAME, Clock, project
+from tests._support.rollout import BLESSED, LINEAGE, LOGGED_SERVING, NAME, Clock, project
 from tests._support.server import ServerThread, following
 from tests._support.traffic import Traffic, logged_rows, tick_until
 from tests._support.waiting import wait_until
@@ -42,16 +42,7 @@ from tests.monitoring._webhook import Receiver
 pytestmark = [pytest.mark.slow, pytest.mark.decisions, pytest.mark.xdist_group("rollout-e2e")]
 
 PREDICT = f"/v1/models/{NAME}:predict"
-SERVING = {
-    "poll_interval_s": 0.1,
-    "warmup_requests": 2,
-    "max_batch_size": 32,
-    "batch_timeout_ms": 1.0,
-    "log_sample_rate": 1.0,
-    "log_flush_rows": 50,
-    "log_flush_s": 0.2,
-    "deadline_ms": 120_000,  # a safety net: a loaded machine answers late, not 504
-}
+SERVING = LOGGED_SERVING
 
 
 @pytest.fixture(scope="module")

@@ -352,8 +352,9 @@ def import_command(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a model built elsewhere (a SavedModel folder or a .keras file) as a new
-    version, unevaluated: its signature is checked and tried on a batch of 3 rows first."""
+    """Register a model built elsewhere (a SavedModel folder, a .keras file or a YDF model
+    folder) as a new version: its signature checked and tried on 3 rows, then evaluated on
+    --data and gated as a trained model, or registered unevaluated."""
     from mooring.pipeline._import import import_version
     from mooring.training._import import parse_input_shapes
 

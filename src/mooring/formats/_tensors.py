@@ -420,10 +420,10 @@ def summarize_tensors(columns: Mapping[str, Any]) -> dict[str, Any]:
 
     An input with one value per row (``[N]``, or ``[N, 1]``: Keras's tabular inputs)
     is logged as that value, a column as a trained model's; a string as its length in
-    bytes (an encoded image is no log value). Any other input becomes ``NAME.shape`` (its inner shape, ``"28x28x1"``) and
-    ``NAME.mean``/``.std``/``.min``/``.max``/``.zeros`` (the share of zeros) over the
-    row's values (NaN left out): what drift needs to see a change of scale, contrast or
-    sparsity, without the raw pixels.
+    bytes (an encoded image is no log value). Any other input becomes ``NAME.shape``
+    (its inner shape, ``"28x28x1"``) and ``NAME.mean``/``.std``/``.min``/``.max``/
+    ``.zeros`` (the share of zeros) over the row's values (NaN left out): what drift
+    needs to see a change of scale, contrast or sparsity, without the raw pixels.
 
     Example:
         >>> out = summarize_tensors({"image": np.array([[[0.0, 2.0]], [[1.0, 1.0]]])})
