@@ -250,7 +250,9 @@ def read_metadata(
             return {}
         raise NotFoundError(
             f"'{model_dir}' is not a mooring model folder (no {METADATA_FILE}); point at the "
-            "folder `mooring train` wrote (…/model)"
+            "folder `mooring train` wrote (…/model), or, for a model built elsewhere, "
+            "evaluate and register it with `mooring models import NAME PATH --task TASK "
+            "--data FILE`"
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
