@@ -13,20 +13,27 @@
   random weights, seed 7) exported with ``model.export``. Side by side, interleaved over
   ``--rounds`` rounds of ``--cell-s`` seconds a cell (the order rotated by round):
   images/s of its ``serving_default`` signature called back to back in this process on
-  batches of 1 and 32 images; and ``wrk -t2 -c32`` POSTing TF Serving columnar bodies
-  ``{"inputs": {"image": [...]}}`` of 1 and 32 images to each of ``--servers``, each its
-  own process: ``mooring-app`` (``build_app([DirectorySource(...)])`` + ``Server``, the
-  default ``[serving]`` settings, the collector set as ``mooring serve`` sets it),
-  ``mooring-serve`` (``mooring serve --model-dir``, ``--workers`` when given) and
-  ``ceiling`` (``_wrk.trivial_server``: uvicorn + Starlette, the body parsed with
-  orjson, a fixed small answer): requests/s, images/s, p50/p99, every non-2xx and
-  socket error, the cores the server kept busy. One answer of each size from each
-  mooring server is checked against the signature's own (1e-5) before the load. Ratios
-  are medians of per-round ratios; floor: served ÷ in-process images/s at 32 images ≥
-  0.70. ``--profile-s``: after the rounds, py-spy on each mooring server's busiest
-  process under 32-image load (shares of samples by function). Written to
-  ``--cnn-out`` (``results/bench_models_imported_cnn.json``) with the machine's
-  description and load average before and after.
+  batches of 1 and 32 images; and ``wrk -t2 -c32`` POSTing 1 and 32 images a request to
+  each of ``--servers``, each its own process: ``mooring-app``
+  (``build_app([DirectorySource(...)])`` + ``Server``, the default ``[serving]``
+  settings, the collector set as ``mooring serve`` sets it), ``mooring-serve``
+  (``mooring serve --model-dir``, ``--workers`` when given) and ``ceiling``
+  (``_wrk.trivial_server``: uvicorn + Starlette, the body parsed with orjson, a fixed
+  small answer). Each mooring server is sent each of ``--bodies``: ``json``, TF
+  Serving columnar bodies ``{"inputs": {"image": [...]}}`` to ``/v1/models/cnn:predict``;
+  ``binary``, the Open Inference Protocol's binary tensor extension (as tritonclient
+  sends it) to ``/v2/models/cnn/infer``: ``Inference-Header-Content-Length``, a JSON
+  header, the images as little-endian float32, the output asked for as binary. The
+  ceiling gets the JSON bodies. Per cell: requests/s, images/s, p50/p99, every non-2xx
+  and socket error, the cores the server kept busy. One answer of each size and format
+  from each mooring server is checked against the signature's own (1e-5) before the
+  load (a binary answer decoded from its header length and the output's raw bytes).
+  Ratios are medians of per-round ratios; floor, per server and format: served ÷
+  in-process images/s at 32 images ≥ 0.70. ``--profile-s``: after the rounds, py-spy
+  on each mooring server's busiest process under 32-image load of each format (shares
+  of samples by function). Written to ``--cnn-out``
+  (``results/bench_models_imported_cnn.json``) with the machine's description and load
+  average before and after.
 
 Floors are evaluated and printed, never asserted. ``--quick`` uses an Adult sample and
 few trees (the smoke test), and one round of 2 s cells for ``imported-cnn``; its numbers
@@ -66,6 +73,9 @@ FLOORS = {
 SECTIONS = ("adult", "small", "imported-cnn")
 CNN_NAME = "cnn"
 CNN_PREDICT = f"/v1/models/{CNN_NAME}:predict"
+CNN_INFER = f"/v2/models/{CNN_NAME}/infer"
+CNN_METADATA = f"/v2/models/{CNN_NAME}"
+CNN_BODIES = ("json", "binary")  # TF Serving columnar JSON; the OIP binary tensor extension
 CNN_SHAPE = (32, 32, 3)
 CNN_BATCHES = (1, 32)  # images per call / per request
 CNN_CONNECTIONS = 32
@@ -312,12 +322,21 @@ def _spawn(cmd: list[str], log: Path) -> Any:
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _post(url: str, body: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
+def _post(
+    url: str, body: bytes, timeout: float = 30.0, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    status, content, _ = _post_full(url, body, timeout, headers)
+    return status, content
+
+
+def _post_full(
+    url: str, body: bytes, timeout: float = 30.0, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, dict[str, str]]:
     import httpx
 
-    res = httpx.post(url, content=body, headers={"Content-Type": "application/json"},
-                     timeout=timeout)  # fmt: skip
-    return res.status_code, res.content
+    res = httpx.post(url, content=body, timeout=timeout,
+                     headers=headers or {"Content-Type": "application/json"})  # fmt: skip
+    return res.status_code, res.content, dict(res.headers)
 
 
 def _wait_ready(url: str, body: bytes, proc: Any, log: Path, timeout: float = 180.0) -> float:
@@ -404,6 +423,103 @@ def _busiest(pid: int, seconds: float = 1.0) -> int:
 def _body(values: Any) -> bytes:
     """TF Serving's columnar request: ``{"inputs": {"image": [...]}}``."""
     return json.dumps({"inputs": {"image": values.tolist()}}, separators=(",", ":")).encode()
+
+
+def _binary_body(values: Any, output: str) -> tuple[bytes, int]:
+    """The Open Inference Protocol's binary tensor extension, as tritonclient sends it: a
+    JSON header (the input's shape, ``FP32``, ``binary_data_size``; the output asked for
+    as binary) followed by the images as little-endian float32 → (body, header length)."""
+    import numpy as np
+
+    blob = np.ascontiguousarray(values, dtype="<f4").tobytes()
+    header = {
+        "inputs": [{"name": "image", "shape": list(values.shape), "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(blob)}}],
+        "outputs": [{"name": output, "parameters": {"binary_data": True}}],
+    }  # fmt: skip
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return head + blob, len(head)
+
+
+def _binary_headers(header_length: int) -> dict[str, str]:
+    return {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(header_length),
+    }
+
+
+def _binary_lua(folder: Path, bodies: list[bytes], header_length: int, name: str) -> Path:
+    """A wrk script (``folder/name``) that POSTs binary bodies in turn, each read from a
+    file of its own (a Lua long string would not keep arbitrary bytes)."""
+    paths = []
+    for i, body in enumerate(bodies):
+        path = folder / f"{Path(name).stem}-{i}.bin"
+        path.write_bytes(body)
+        paths.append(f"[==[{path}]==]")
+    headers = "".join(
+        f"wrk.headers['{k}'] = '{v}'\n" for k, v in _binary_headers(header_length).items()
+    )
+    script = folder / name
+    script.write_text(
+        f"wrk.method = 'POST'\n{headers}local bodies = {{}}\n"
+        f"for _, path in ipairs({{{', '.join(paths)}}}) do\n"
+        "  local f = assert(io.open(path, 'rb'))\n"
+        "  bodies[#bodies + 1] = f:read('*a')\n  f:close()\nend\nlocal i = 0\n"
+        "request = function()\n  i = i % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+    )
+    return script
+
+
+def _output_name(base: str) -> str:
+    """The model's first output as its Open Inference Protocol metadata names it."""
+    import httpx
+
+    res = httpx.get(base + CNN_METADATA, timeout=30.0)
+    if res.status_code != 200:
+        raise SystemExit(f"GET {CNN_METADATA} answered {res.status_code}: {res.text[:500]}")
+    name: str = res.json()["outputs"][0]["name"]
+    return name
+
+
+def _check_binary(
+    url: str, bodies: dict[int, tuple[bytes, int]], expected: dict[int, Any], output: str
+) -> dict[str, Any]:
+    """POST one binary body of each size; the answer's JSON header (its length from the
+    response's ``Inference-Header-Content-Length``) and ``output``'s binary bytes, read
+    as little-endian float32 in the shape the header gives, against the model's own."""
+    import numpy as np
+
+    worst = 0.0
+    for size, (body, header_length) in bodies.items():
+        status, content, headers = _post_full(url, body, headers=_binary_headers(header_length))
+        if status != 200:
+            raise SystemExit(f"binary {size}-image request answered {status}: {content[:500]!r}")
+        length = headers.get("inference-header-content-length")
+        if length is None:
+            raise SystemExit(f"binary answer without Inference-Header-Content-Length: {headers}")
+        head = json.loads(content[: int(length)])
+        offset = int(length)
+        got = None
+        for out in head["outputs"]:
+            nbytes = (out.get("parameters") or {}).get("binary_data_size")
+            if out["name"] == output:
+                if nbytes is None or out["datatype"] != "FP32":
+                    raise SystemExit(f"output {output} not binary FP32: {out}")
+                raw = content[offset : offset + nbytes]
+                got = np.frombuffer(raw, dtype="<f4").reshape(out["shape"]).astype(np.float64)
+            offset += nbytes or 0
+        if offset != len(content):
+            raise SystemExit(f"answer of {len(content)} bytes, header and data say {offset}")
+        if got is None:
+            raise SystemExit(f"no output {output} in the answer: {head}")
+        if got.shape != expected[size].shape:
+            raise SystemExit(f"answer shape {got.shape}, the model's {expected[size].shape}")
+        worst = max(worst, float(np.max(np.abs(got - expected[size]))))
+    if worst > CNN_TOLERANCE:
+        raise SystemExit(f"binary answers differ from the model's own by {worst:g}")
+    return {"max_abs_difference": worst, "tolerance": CNN_TOLERANCE, "equal": True,
+            "output": output}  # fmt: skip
 
 
 def _inprocess_cell(signature: Any, batches: list[Any], seconds: float) -> dict[str, Any]:
@@ -518,9 +634,12 @@ def bench_imported_cnn(
     parts: list[str],
     workers: int | None,
     profile_s: float,
+    formats: list[str] | None = None,
 ) -> dict[str, Any]:
-    """In-process images/s of the CNN's signature against mooring serving it over REST
-    (and the HTTP stack's ceiling on the same bodies), interleaved in ``rounds``."""
+    """In-process images/s of the CNN's signature against mooring serving it over REST,
+    each server fed TF Serving's columnar JSON and the Open Inference Protocol's binary
+    tensors (``formats``), and the HTTP stack's ceiling on the JSON bodies, interleaved
+    in ``rounds``."""
     import numpy as np
 
     from mooring._tensorflow import quiet_native_logs
@@ -531,9 +650,11 @@ def bench_imported_cnn(
         tf.config.list_physical_devices("GPU")
     from _wrk import lua_script, wrk
 
+    formats = formats or list(CNN_BODIES)
     folder = build_cnn(root / "cnn")
     # Pixel values in [0, 1] with 4 decimals: 745 KB of JSON for 32 images. The model is
-    # fed the same numbers as float32, as the server casts them.
+    # fed the same numbers as float32, as the server casts them (and as the binary bodies
+    # carry them).
     values = np.round(np.random.default_rng(0).random((64, *CNN_SHAPE)), 4)
     images = values.astype(np.float32)
     signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
@@ -551,19 +672,17 @@ def bench_imported_cnn(
             port = _free_port()
             log = root / f"{part}.log"
             proc = _spawn(_server_command(part, folder, port, workers), log)
-            servers[part] = (proc, f"http://127.0.0.1:{port}{CNN_PREDICT}", log)
-            ready[part] = _wait_ready(servers[part][1], bodies[1][0], proc, log)
-        checks = {
-            k: _check_answers(url, {n: bodies[n][0] for n in CNN_BATCHES}, expected)
-            for k, (_, url, _) in servers.items()
-            if k != "ceiling"
-        }
-        for n in CNN_BATCHES:  # warm up: one unrecorded second per body size and server
+            servers[part] = (proc, f"http://127.0.0.1:{port}", log)
+            ready[part] = _wait_ready(servers[part][1] + CNN_PREDICT, bodies[1][0], proc, log)
+        targets, checks, binary, output = _targets(
+            root, servers, formats, scripts, bodies, images, expected
+        )
+        for n in CNN_BATCHES:  # warm up: one unrecorded second per body size and target
             _inprocess_cell(signature, batches[n], 1.0)
-            for proc, url, _ in servers.values():
-                wrk(url, scripts[n], 2.0, connections=CNN_CONNECTIONS, timeout_s=10.0)
+            for proc, url, by_size in targets.values():
+                wrk(url, by_size[n], 2.0, connections=CNN_CONNECTIONS, timeout_s=10.0)
                 _settle(proc.pid)
-        order = ["in-process", *servers]
+        order = ["in-process", *targets]
         runs: dict[str, dict[int, list[dict[str, Any]]]] = {
             p: {n: [] for n in CNN_BATCHES} for p in order
         }
@@ -574,30 +693,44 @@ def bench_imported_cnn(
                     if part == "in-process":
                         cell = _inprocess_cell(signature, batches[n], seconds)
                     else:
-                        proc, url, _ = servers[part]
-                        cell = _wrk_cell(url, scripts[n], n, seconds, proc.pid)
+                        proc, url, by_size = targets[part]
+                        cell = _wrk_cell(url, by_size[n], n, seconds, proc.pid)
                     runs[part][n].append(cell)
-                    print(f"  round {r + 1} {part:13s} {n:2d} image(s): "
+                    print(f"  round {r + 1} {part:20s} {n:2d} image(s): "
                           f"{cell['images_per_s']:8.1f} images/s", flush=True)  # fmt: skip
         profiles = {
-            k: _profile(url, scripts[32], proc.pid, profile_s, root / f"{k}.pyspy.txt")
-            for k, (proc, url, _) in servers.items()
+            k: _profile(url, by_size[32], proc.pid, profile_s,
+                        root / f"{k.replace(' ', '-')}.pyspy.txt")
+            for k, (proc, url, by_size) in targets.items()
             if profile_s > 0 and k != "ceiling"
-        }
+        }  # fmt: skip
         exited = {k: proc.poll() for k, (proc, _, _) in servers.items()}
         processes = {k: len(_tree(proc.pid)) for k, (proc, _, _) in servers.items()}
     finally:
         for proc, _, _ in servers.values():
             _stop(proc)
     report = _cnn_report(runs, rounds, seconds)
-    report.update(
-        model=_model_facts(folder),
-        request={
-            "form": 'TF Serving columnar JSON {"inputs": {"image": [...]}}, 4 decimals a value',
+    request: dict[str, Any] = {"connections": CNN_CONNECTIONS}
+    if "json" in formats or "ceiling" in servers:
+        request["json"] = {
+            "form": 'TF Serving columnar JSON {"inputs": {"image": [...]}}, 4 decimals a value, '
+            f"POST {CNN_PREDICT}",
             "body_bytes": {str(n): len(bodies[n][0]) for n in CNN_BATCHES},
             "distinct_bodies": {str(n): len(bodies[n]) for n in CNN_BATCHES},
-            "connections": CNN_CONNECTIONS,
-        },
+        }
+    if binary:
+        request["binary"] = {
+            "form": "Open Inference Protocol binary tensor extension: "
+            f"POST {CNN_INFER}, Inference-Header-Content-Length, a JSON header (image FP32 "
+            f"[n, 32, 32, 3], binary_data_size; output {output} binary_data) + little-endian "
+            "float32; the answer's output as binary",
+            "body_bytes": {str(n): len(binary[n][0][0]) for n in CNN_BATCHES},
+            "header_bytes": {str(n): binary[n][0][1] for n in CNN_BATCHES},
+            "distinct_bodies": {str(n): len(binary[n]) for n in CNN_BATCHES},
+        }
+    report.update(
+        model=_model_facts(folder),
+        request=request,
         answers_checked=checks,
         ready_s_from_spawn=ready,
         server_processes=processes,
@@ -605,6 +738,53 @@ def bench_imported_cnn(
         profile=profiles,
     )
     return report
+
+
+def _targets(
+    root: Path,
+    servers: dict[str, tuple[Any, str, Path]],
+    formats: list[str],
+    scripts: dict[int, Path],
+    bodies: dict[int, list[bytes]],
+    images: Any,
+    expected: dict[int, Any],
+) -> tuple[dict[str, tuple[Any, str, dict[int, Path]]], dict[str, Any], dict[int, Any], Any]:
+    """Each server with each body format it is sent → (server process, URL, wrk script by
+    images); one answer of each size checked per mooring target before any load. Also
+    the binary bodies (with their header lengths) and the output they ask for."""
+    targets: dict[str, tuple[Any, str, dict[int, Path]]] = {}
+    checks: dict[str, Any] = {}
+    binary: dict[int, list[tuple[bytes, int]]] = {}
+    output = None
+    for part, (proc, base, _) in servers.items():
+        if part == "ceiling":
+            targets[part] = (proc, base + CNN_PREDICT, scripts)
+            continue
+        if "json" in formats:
+            url = base + CNN_PREDICT
+            checks[f"{part} json"] = _check_answers(
+                url, {n: bodies[n][0] for n in CNN_BATCHES}, expected
+            )
+            targets[f"{part} json"] = (proc, url, scripts)
+        if "binary" not in formats:
+            continue
+        if output is None:
+            output = _output_name(base)
+            binary = {
+                n: [_binary_body(images[i : i + n], output) for i in range(0, 64, n)]
+                for n in CNN_BATCHES
+            }
+            bin_scripts = {
+                n: _binary_lua(root, [b for b, _ in binary[n]], binary[n][0][1],
+                               f"cnn{n}-binary.lua")
+                for n in CNN_BATCHES
+            }  # fmt: skip
+        url = base + CNN_INFER
+        checks[f"{part} binary"] = _check_binary(
+            url, {n: binary[n][0] for n in CNN_BATCHES}, expected, output
+        )
+        targets[f"{part} binary"] = (proc, url, bin_scripts)
+    return targets, checks, binary, output
 
 
 def _model_facts(folder: Path) -> dict[str, Any]:
@@ -665,9 +845,13 @@ def _cnn_report(
             "collector set as mooring serve sets it; wrk -t2 -c32",
             "mooring-serve": "mooring serve --config <name = cnn> --model-dir dir "
             "--no-access-log (--workers as given, else its default); wrk -t2 -c32",
+            "json": f"TF Serving columnar JSON POSTed to {CNN_PREDICT}",
+            "binary": f"the Open Inference Protocol's binary tensor extension POSTed to "
+            f"{CNN_INFER} (raw float32 in, the output as raw float32)",
             "ceiling": "uvicorn + Starlette answering a fixed small JSON after orjson.loads "
             "of the body (benchmarks/_wrk.py trivial_server); wrk -t2 -c32",
-            "order": "per round and body size: every part in turn, rotated by round",
+            "order": "per round and body size: every target (server and body format) "
+            "in turn, rotated by round",
             "medians": "cells: median of rounds; ratios: median of per-round ratios",
         },
         "cells": cells,
@@ -679,7 +863,7 @@ def _cnn_report(
 def _print_cnn(report: dict[str, Any]) -> None:
     print("imported CNN (median of rounds):")
     for name, cell in report["cells"].items():
-        line = f"  {name:16s} {cell['images_per_s']:9.1f} images/s"
+        line = f"  {name:23s} {cell['images_per_s']:9.1f} images/s"
         if "rps" in cell:
             line += (f"  {cell['rps']:8.1f} req/s  p50 {cell.get('p50_ms', 0):7.2f} ms"
                      f"  p99 {cell.get('p99_ms', 0):7.2f} ms  non-2xx {cell['non_2xx_total']}"
@@ -687,7 +871,7 @@ def _print_cnn(report: dict[str, Any]) -> None:
                      f"  server cores {cell['server_cores_busy']:.2f}")  # fmt: skip
         print(line)
     for name, ratio in report["ratios"].items():
-        print(f"  {name:34s} {ratio['median']:.3f}")
+        print(f"  {name:48s} {ratio['median']:.3f}")
 
 
 def _machine(load_start: tuple[float, ...]) -> dict[str, Any]:
@@ -742,7 +926,7 @@ def _floors(adult: dict[str, Any] | None, small: dict[str, Any] | None) -> dict[
 def _print_floors(floors: dict[str, Any]) -> None:
     for key, row in floors.items():
         verdict = "met" if row["met"] else "MISSED"
-        print(f"  {key:34s} {row['value']:10.4f}  {row['floor']:10s} {verdict}")
+        print(f"  {key:56s} {row['value']:10.4f}  {row['floor']:10s} {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -758,6 +942,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers", default="mooring-app,mooring-serve,ceiling",
         help="imported-cnn: the servers driven (mooring-app, mooring-serve, ceiling)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bodies", default=",".join(CNN_BODIES),
+        help="imported-cnn: the body formats sent to mooring (json, binary)",
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int, default=None,
@@ -791,7 +979,12 @@ def main(argv: list[str] | None = None) -> int:
         if "imported-cnn" in sections:
             rounds, seconds = (1, 2.0) if args.quick else (args.rounds, args.cell_s)
             parts = [p for p in args.servers.split(",") if p]
-            cnn = bench_imported_cnn(root, rounds, seconds, parts, args.workers, args.profile_s)
+            formats = [f for f in args.bodies.split(",") if f]
+            if not set(formats) <= set(CNN_BODIES):
+                parser.error(f"--bodies: {args.bodies!r}, choose from {','.join(CNN_BODIES)}")
+            cnn = bench_imported_cnn(
+                root, rounds, seconds, parts, args.workers, args.profile_s, formats
+            )
     machine = _machine(load_start)
     if cnn is not None:
         cnn_report = {"benchmark": "models: imported CNN", "quick": args.quick,
