@@ -18,7 +18,7 @@ FAILED = HarnessState.FAILED
 
 
 def slot(version: int = 4) -> Slot:
-    model: Any = SimpleNamespace(version=version)  # a slot's model is only read here
+    model: Any = SimpleNamespace(version=version, columnar=True)  # only read here
     return Slot(model=model, batcher=SimpleNamespace())  # type: ignore[arg-type]
 
 

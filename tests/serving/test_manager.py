@@ -33,6 +33,7 @@ class Version:
 
     def __init__(self, version: int) -> None:
         self.version, self.inputs, self.contract = version, {}, None
+        self.columnar = True  # one [None] column, x
 
     def warm_up(self, requests: int, max_batch_size: int) -> None:
         pass

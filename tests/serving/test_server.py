@@ -132,6 +132,8 @@ def _refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # queued as the listener closed: ask again
+        return False
     return False
 
 

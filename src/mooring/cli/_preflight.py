@@ -263,8 +263,9 @@ def _ports(default: int, grpc: bool) -> Callable[[MooringConfig | None, Argv], N
 def _served_model(cfg: MooringConfig | None, argv: Argv) -> None:
     """``serve --model-dir``: a SavedModel folder or a ``.keras`` file is there."""
     folder = argv.value("--model-dir")
-    if folder is None:
-        return
+    several = len(argv.values("--config", "-c")) > 1 or argv.values("--model")
+    if folder is None or several or "--all-models" in argv.words:
+        return  # the command refuses --model-dir beside these, saying so
     from mooring.formats._model_source import source_format
 
     source_format(folder)
