@@ -130,11 +130,10 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
     ``import tensorflow`` ends with ``import keras.src.optimizers`` so that Keras
     optimizers are registered for SavedModels that contain one. That import pulls in
     the whole of Keras and, when they are installed, scikit-learn, pandas and SciPy:
-    more than half of TensorFlow's import time (measured: 3.4 s → 1.7 s for the
-    whole import). An exported serving signature holds no optimizer and needs none of
-    it, so a serving process skips that one import; ``keras`` and ``tf.keras`` still
-    import normally on first use. Where Keras or TensorFlow is already imported this
-    is a plain ``import tensorflow``.
+    more than half of TensorFlow's import time. An exported serving signature holds no
+    optimizer and needs none of it, so a serving process skips that one import;
+    ``keras`` and ``tf.keras`` still import normally on first use. Where Keras or
+    TensorFlow is already imported this is a plain ``import tensorflow``.
 
     The import also defers TensorFlow's public API namespaces (``tf.compat``,
     ``tf.__internal__``, ``tf.saved_model``, ... 43 of its 45; ``tf.distribute`` and
@@ -142,8 +141,7 @@ def import_tensorflow(*, on_import: Callable[[], None] | None = None) -> Any:
     access instead of during ``import tensorflow``, as with
     :class:`importlib.util.LazyLoader` but under a lock, so threads that touch one
     first together all see it whole. Loading and calling a served signature touches
-    only a few (measured on the Adult model, medians of 4 alternating runs: import,
-    load and first prediction 2.37 s → 1.80 s; 2,400 → 1,600 modules).
+    only a few, so a third of the modules are never imported.
 
     ``on_import`` runs once when this call is the one that imports TensorFlow, before
     any other caller gets the module back (``mooring serve`` freezes the collector's

@@ -693,14 +693,10 @@ def collect_for_serving() -> None:
     at 20,000 objects (:data:`GC_THRESHOLDS`) instead of 700.
 
     Under load the objects of the requests in flight (a few dozen each) are most of
-    what the collector sees: at 700 they crossed the threshold hundreds of times a
-    second, and about one collection in a hundred was a full one. Measured on
-    a ``--workers 1`` server under single rows at c=32 (``wrk``, four 5 s cells each):
-    with Python's thresholds about 370 young and 3 full collections a second, 4.5% of
-    the event loop's time, each full one a 4–5 ms pause of every request; with these,
-    none in a cell. A request's garbage is freed by reference counting either way; what
-    waits longer is garbage in reference cycles, and it still triggers a collection once
-    20,000 such objects have built up.
+    what the collector sees: at 700 they cross the threshold hundreds of times a second,
+    and the full collections among them pause every request. A request's garbage is
+    freed by reference counting either way; what waits longer is garbage in reference
+    cycles, and it still triggers a collection once 20,000 such objects have built up.
     """
     gc.set_threshold(*GC_THRESHOLDS)
     gc.enable()
@@ -711,15 +707,12 @@ def _import_tensorflow_in_background() -> threading.Thread:
 
     Once imported (and before a model can load), every object made so far is frozen
     (``gc.freeze()``): TensorFlow's import leaves about half a million long-lived
-    objects, and left in the oldest generation every full collection walks them all,
-    about 200 ms with the whole process stopped, every few seconds under load
-    (measured on the Adult model, 2 CPUs), which is where the slowest requests came
-    from. Frozen, they are never scanned again. Models load after the freeze and are
-    not frozen, so an unloaded version's memory is reclaimed. Freezing each loaded
-    version as well was measured and left out: under ``bench_overload.py`` at 4× capacity
-    the automatic full collections took 3–9 ms with or without it, and neither the
-    slowest 503 nor the peak RSS moved. Where TensorFlow is already imported (a test
-    process), nothing is frozen.
+    objects, and left in the oldest generation every full collection walks them all
+    with the whole process stopped, every few seconds under load: the slowest requests.
+    Frozen, they are never scanned again. Models load after the freeze and are not
+    frozen, so an unloaded version's memory is reclaimed (freezing them too changed
+    nothing measurable). Where TensorFlow is already imported (a test process), nothing
+    is frozen.
     """
     from mooring._tensorflow import import_tensorflow
 

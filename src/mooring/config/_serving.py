@@ -14,10 +14,9 @@ MAX_WORKERS = 256
 class ServingConfig(Section):
     """``[serving]``: dynamic batching, backpressure, registry following and the prediction log."""
 
-    # Defaults by measurement (benchmarks/bench_serving.py, Adult model, 2 CPUs): a signature
-    # call's fixed cost is most of it (about as much CPU at 32 rows as at 16), so merging up
-    # to 256 rows is nearly free; the timeout applies only while another batch is running or
-    # fewer requests wait than the batcher recently held (see serving/_batcher.py).
+    # A signature call's fixed cost is most of it, so merging up to 256 rows is nearly free;
+    # the timeout applies only while another batch is running or fewer requests wait than
+    # the batcher recently held (serving/_batcher.py; figures in benchmarks/README.md).
     max_batch_size: int = Field(256, ge=1, le=65536, description="Rows merged into one inference.")
     batch_timeout_ms: float = Field(
         2.0,
@@ -37,11 +36,9 @@ class ServingConfig(Section):
     )
     # The door (serving/_door.py): admission, pipelining and read timeouts, checked as each
     # request's headers arrive, before its body is read.
-    # Measured (benchmarks/bench_overload.py, Adult model, 2 CPUs, open loop at 2× and 4×
-    # capacity): 32 kept goodput at 81–85% of capacity with a successful p99 under 20 ms;
-    # 64 let goodput fall to 71% at 4×, 256 to 77% with a p99 of 4.6 s (the event loop,
-    # not the model, saturates). More in flight only queues; batches of 32 already run
-    # the model near its best.
+    # Past capacity, more in flight only queues on the event loop (which saturates before
+    # the model does); batches of 32 already run the model near its best
+    # (benchmarks/bench_overload.py).
     max_in_flight: int = Field(
         32,
         ge=1,
@@ -125,8 +122,8 @@ class ServingConfig(Section):
         description='Server processes sharing the port ("auto": the usable cores, capped so '
         "each has 768 MiB of the available memory).",
     )
-    # One batch at a time measured best on 2 CPUs (TensorFlow already uses every core per
-    # call); more can help on larger machines.
+    # TensorFlow already uses every core in one call, so one batch at a time is best on a
+    # small machine; more can help on larger ones.
     inference_threads: int = Field(1, ge=1, le=64, description="Batches running at once.")
     poll_interval_s: float = Field(
         5.0, gt=0.0, description="How often the deployment record is read for changes."

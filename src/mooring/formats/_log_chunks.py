@@ -93,18 +93,10 @@ def arrow_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
 
     The server calls this on the event loop as it buffers a chunk of at least
     :data:`ARROW_ROWS` rows, rather than leaving every list to the writer thread: the
-    conversion holds the GIL wherever it runs, so moving it off the loop never freed the
-    loop; here it no longer makes the writer hold the GIL for long stretches. (Not the
-    cache: run on the merged columns before the model call, where the loop has just
-    touched every value, it cost the same 215-220 µs a 256-row batch.) On
-    64-row Adult requests (``--workers 1``, ``wrk -c32``, batches of 256 rows) the writer
-    spent about 105 µs of CPU a request before and 50 after, the loop about 50 more,
-    throughput rose 2-3% and the longest pause the writer gives the loop fell from
-    18.5 ms to 1.9 ms (``benchmarks/bench_prediction_log.py``). Below this size
-    pyarrow's cost per call (3-5 µs a column) outweighs the gain: a lone 64-row request
-    converted cost the loop 75 µs and the writer 69, against 3 and 82 left as lists.
-    Smaller chunks are left to the writer, which converts a file's lists in one call a
-    column.
+    conversion holds the GIL wherever it runs, and done here it spares the writer the
+    long GIL-held stretches that paused the loop. Below that size pyarrow's cost per call
+    outweighs the gain, so smaller chunks are left to the writer, which converts a file's
+    lists in one call a column (figures in ``benchmarks/bench_prediction_log.py``).
 
     Example:
         >>> columns = arrow_columns({"sex": ["Male", "Female"], "age": [39.0, 52.0],

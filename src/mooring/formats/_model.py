@@ -542,9 +542,8 @@ def _flat_call(function: Any) -> Callable[[list[Any], list[Any]], Any] | None:
     whose ``_call_flat`` maps every captured input through a check for a distributed
     variable before calling its parent's, which runs the graph. For a model loaded
     outside a distribution strategy none of them is one, and the check is all it
-    does: about 90 µs of Python per call with the GIL held for the Adult model's 36
-    captures (each check reads a missing attribute of a tensor, an exception), near
-    half of the Python cost of a call. So where the function is such a wrapper and no
+    does, with the GIL held: an exception per captured tensor, near half of the Python
+    cost of a small model's call. So where the function is such a wrapper and no
     captured input is distributed, its parent's ``_call_flat`` is called directly;
     otherwise its own. None where it has no ``_call_flat``. :func:`_direct_call` then
     checks, on one example row, that the call answers as the keyword call does.
@@ -571,8 +570,8 @@ def _direct_call(folder: SavedModelFolder, order: list[str], tf: Any) -> list[st
     """``order`` when the signature's direct (flat) call answers as its keyword call does.
 
     Why: a keyword call of a loaded signature binds, canonicalises and checks every
-    argument in Python before it runs the graph: about 450 µs of the ~1 ms a small
-    model's call costs, with the GIL held, on every batch. The direct call,
+    argument in Python before it runs the graph: near half of what a small model's call
+    costs, with the GIL held, on every batch. The direct call,
     ``ConcreteFunction._call_flat`` (what the keyword call ends in; ``folder.flat_call``,
     see :func:`_flat_call`), skips that. It is
     TensorFlow's own, not a public API, so it is used only when it exists and, on one

@@ -46,7 +46,7 @@ The timestamp column itself (and any date or time column) is never calibrated: i
 time axis, not a feature, and the drift check never judges it.
 
 Why this is its own code and not the drift check run on each window: the check summarises a
-window with mergeable sketches (about 2 µs a row), and calibrating on a few hundred windows
+window with mergeable sketches, and calibrating on a few hundred windows
 that way would cost tens of statistics passes. Here every column is coded once (the drift
 check's own bin edges; a 64-quantile grid for Wasserstein and KS), the counts of every
 window and of its reference come from one ``bincount`` and prefix sums, and the distances

@@ -7,17 +7,13 @@ the last batch was taken (their clients are about to send again), so batches gro
 with the load and a lone request never waits. Sizing the wait by what was held, not
 by the last batch alone, matters in a closed loop of n clients: two batches of n/2
 that alternate (one runs while the other fills) are stable under the last-batch rule,
-and cost two model calls where one would do; a call's fixed cost is most of it (the
-Adult model: about as much CPU at 32 rows as at 16), so on two cores one batch of 32
-served 10,400 single-row requests a second against 8,100–10,500 for the alternating
-halves (``wrk`` c=32, one worker, six rounds). The
-merged columns run in a worker thread; results are split back per request. When the
+and cost two model calls where one would do, while a call's fixed cost is most of it.
+The merged columns run in a worker thread; results are split back per request. When the
 server is otherwise idle (``inline_when`` says so: one request in flight in the whole
 server) and the model answers a lone request in under :data:`INLINE_MAX_S`, a lone
 request runs on the event loop's own thread instead: nothing else waits for the loop,
-and the two thread hand-offs (about 150 µs) are most of what batching would otherwise
-add to a lone request's latency. A
-full queue refuses at once (:class:`OverloadedError`, 503 + Retry-After); a
+and the two thread hand-offs are most of what batching would otherwise add to a lone
+request's latency. A full queue refuses at once (:class:`OverloadedError`, 503 + Retry-After); a
 request past its deadline gets :class:`DeadlineExceededError` (504) and its work
 is dropped if it has not started.
 

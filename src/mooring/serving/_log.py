@@ -335,11 +335,9 @@ def _release(chunks: list[LogChunk]) -> None:
     """Free written chunks one at a time, from the last.
 
     A chunk of fewer than :data:`ARROW_ROWS` rows holds its requests' decoded values as
-    Python objects (14 an Adult row); a file's worth freed all at once, as dropping the
-    list does, holds the interpreter for one long stretch (27 ms for 31,744 rows in
-    ``benchmarks/bench_prediction_log.py``, measured when every chunk held its values so),
-    and the event loop waits that long. One chunk at a time, it can take the interpreter
-    between two.
+    Python objects; a file's worth freed all at once, as dropping the list does, holds
+    the interpreter for one long stretch (tens of milliseconds), and the event loop
+    waits that long. One chunk at a time, it can take the interpreter between two.
     """
     while chunks:
         chunks.pop()

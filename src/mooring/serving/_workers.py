@@ -12,10 +12,9 @@ buffer, following the registry on its own:
   :func:`mooring.cli._serve.preload_for_workers`), freezes those objects for the
   collector, and forks the workers from there: each worker starts at its model's
   load. No TensorFlow runtime exists before the fork (no op has run; importing
-  starts none of its threads), so the children start their own. Two workers on two
-  cores, each importing TensorFlow for itself, were ready about 0.5 s after one
-  worker alone (2.52 against 1.99 s); forked, 1.90–1.92 s (Adult model,
-  ``benchmarks/bench_serving.py --only cold``). The imported objects stay shared
+  starts none of its threads), so the children start their own, and several workers
+  are ready as soon as one alone (``benchmarks/bench_serving.py --only cold``). The
+  imported objects stay shared
   between the workers, never written (the collector does not visit frozen objects).
   Once every worker listens, the supervisor unmaps TensorFlow's code and constants:
   its import ran them once, and it never runs them again
@@ -109,9 +108,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 WORKER_ENV = "MOORING_SERVE_WORKER"
 #: The process-count convention of uvicorn and gunicorn; read for ``--workers``'s default.
 CONCURRENCY_ENV = "WEB_CONCURRENCY"
-#: Memory a worker needs beside the others (Adult model, measured with
-#: ``benchmarks/bench_serving.py``: a worker's private memory, PSS less the shared
-#: TensorFlow libraries, was about 300 MiB idle and under 400 MiB under load).
+#: Memory a worker needs beside the others: its private memory (PSS less the shared
+#: TensorFlow libraries) under load, with room (``benchmarks/bench_serving.py``).
 PER_WORKER_BYTES = 768 * 1024 * 1024
 #: Exit status of a worker that found the configuration wrong (see mooring.errors).
 CONFIG_EXIT = 2
@@ -159,13 +157,9 @@ def tf_thread_env(workers: int, inference_threads: int, cores: int | None = None
     machine in every process, and ignores a container's CPU quota. Inter-op threads,
     which run a call's independent ops: one per batch running at once
     (``[serving] inference_threads``), at most the share. A tabular model's graph is many
-    small ops, one branch per input; dispatching them across threads cost more than it
-    saved. Adult's model, one worker on 2 cores, 64-row requests at c=32: 1,326 req/s
-    against 1,219 with both pools at 2 (CPU a request 811 against 901 µs; alone, the same
-    latency from 1 to 4,096 rows and about 40 µs less CPU a call). Calls that run at once
-    beyond that (several models, a shadow copy) share the pool: two threads calling the
-    signature at batch 64 together ran 117,000 rows/s with one inter-op thread against
-    126,000 with two.
+    small ops, one branch per input; dispatching them across threads costs more than it
+    saves. Calls that run at once beyond that (several models, a shadow copy) share the
+    pool, a little slower than with a thread each.
 
     Example:
         >>> tf_thread_env(2, 1, cores=8) == {
