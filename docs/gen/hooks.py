@@ -1,0 +1,72 @@
+"""MkDocs hooks: the generated references and the files included from the repository.
+
+A page holds a marker where generated text goes:
+
+- ``<!-- mooring:config -->``: the mooring.toml reference (``config_ref.py``);
+- ``<!-- mooring:cli -->``: the CLI reference (``cli_ref.py``);
+- ``<!-- mooring:metrics -->``: the Prometheus metrics (``mooring.formats._metrics``);
+- ``<!-- mooring:include PATH -->``: a Markdown file of the repository (ARCHITECTURE.md,
+  benchmarks/README.md), its relative links turned into paths, since they point
+  outside the site.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+import cli_ref  # noqa: E402
+import config_ref  # noqa: E402
+
+log = logging.getLogger("mkdocs.hooks.mooring")
+
+_INCLUDE = re.compile(r"<!-- mooring:include (\S+) -->")
+_LINK = re.compile(r"\[([^\]]+)\]\((?!https?:|#|mailto:)([^)]+)\)")
+
+
+def _include(match: re.Match[str]) -> str:
+    path = ROOT / match.group(1)
+    folder = Path(match.group(1)).parent
+    text = path.read_text()
+    text = re.sub(r"\A# .*\n", "", text)  # the page has its own title
+    return _LINK.sub(lambda m: f"{m.group(1)} (`{(folder / m.group(2)).as_posix()}`)", text)
+
+
+def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
+    if "<!-- mooring:config -->" in markdown:
+        text, unknown = config_ref.render()
+        for note in unknown:
+            log.warning("docs/gen/config_notes.md describes %s, which mooring.config lacks", note)
+        markdown = markdown.replace("<!-- mooring:config -->", text)
+    if "<!-- mooring:cli -->" in markdown:
+        markdown = markdown.replace("<!-- mooring:cli -->", cli_ref.render())
+    if "<!-- mooring:metrics -->" in markdown:
+        markdown = markdown.replace("<!-- mooring:metrics -->", metrics_table())
+    return _INCLUDE.sub(_include, markdown)
+
+
+def metrics_table() -> str:
+    """Every Prometheus metric mooring exports, from ``mooring.formats._metrics``."""
+    import mooring.formats._metrics as metrics
+
+    source = Path(metrics.__file__).read_text().splitlines()
+    kind, rows = "", []
+    for line in source:
+        lowered = line.lower()
+        for marker, name in (("# counters", "counter"), ("# histograms", "histogram")):
+            if lowered.startswith(marker):
+                kind = name
+        if lowered.startswith("# gauges"):
+            kind = "gauge"
+        found = re.match(r'^([A-Z_]+) = "(mooring_\w+)"\s*(?:#\s*(.*))?$', line)
+        if found:
+            name = found.group(2) + ("_total" if kind == "counter" else "")
+            rows.append(f"| `{name}` | {kind} | {found.group(3) or ''} |")
+    return "| metric | kind | note |\n|---|---|---|\n" + "\n".join(rows) + "\n"
