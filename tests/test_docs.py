@@ -1,0 +1,136 @@
+"""The documentation: generated references that list everything, and a short README.
+
+The site itself is built by ``make docs`` (``mkdocs build --strict``, part of ``make
+test``); these tests check what a strict build cannot: that the references generated
+from the code name every mooring.toml key and every command, and that the README stays
+a front page whose links lead somewhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parents[1]
+GEN = ROOT / "docs" / "gen"
+
+
+def _generator(name: str) -> types.ModuleType:
+    """docs/gen/NAME.py, imported as the build's hook imports it."""
+    spec = importlib.util.spec_from_file_location(f"docs_gen_{name}", GEN / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _config_keys(model: type[BaseModel], section: str) -> list[tuple[str, str]]:
+    """(section path, key) for every key of the model, recursively; a table keyed by
+    the user's own names (columns) is the section ``PATH.COLUMN``."""
+    out = []
+    for name, info in model.model_fields.items():
+        if info.exclude:
+            continue
+        key = info.alias or name
+        if section:
+            out.append((section, key))
+        nested = _nested_model(info.annotation)
+        if nested is not None:
+            out += _config_keys(nested, f"{section}.{key}" if section else key)
+    extra = typing.get_type_hints(model).get("__pydantic_extra__")
+    nested = _nested_model(extra) if extra is not None else None
+    if nested is not None:
+        out += _config_keys(nested, f"{section}.COLUMN")
+    return out
+
+
+def _sections(markdown: str) -> dict[str, str]:
+    """A generated page's text under each heading, by the heading's `[name]`."""
+    parts = re.split(r"^#{2,4} `\[{1,2}([\w.]+?)\]{1,2}`$", markdown, flags=re.M)
+    pairs = zip(parts[1::2], parts[2::2], strict=True)
+    return {name.removesuffix(".NAME"): text for name, text in pairs}
+
+
+def test_the_config_reference_lists_every_key_of_every_section() -> None:
+    from mooring.config import MooringConfig
+
+    markdown, unknown = _generator("config_ref").render()
+    assert unknown == [], f"docs/gen/config_notes.md describes keys mooring.config lacks: {unknown}"
+    sections = _sections(markdown)
+    keys = _config_keys(MooringConfig, "")
+    assert len(keys) > 100  # the walk found the nested sections too
+    missing = [
+        f"[{section}] {key}"
+        for section, key in keys
+        if not re.search(rf"^\| `{re.escape(key)}` \|", sections.get(section, ""), flags=re.M)
+    ]
+    assert missing == [], f"not in the mooring.toml reference: {missing}"
+
+
+def test_the_config_reference_gives_types_defaults_and_descriptions() -> None:
+    from mooring.config import MooringConfig
+
+    sections = _sections(_generator("config_ref").render()[0])
+    home = r"^\| `home` \| `str` \| `\"\.mooring\"` \| (.+) \|$"
+    row = re.search(home, sections["project"], flags=re.M)
+    assert row is not None
+    assert (
+        row.group(1)
+        == MooringConfig.model_fields["project"].annotation.model_fields["home"].description
+    )
+
+
+def test_the_cli_reference_lists_every_command_and_subcommand() -> None:
+    import typer.main
+
+    from mooring.cli import app
+
+    markdown = _generator("cli_ref").render()
+    headings = set(re.findall(r"^#{2,4} `(mooring[\w -]*)`$", markdown, flags=re.M))
+
+    def walk(command: Any, path: list[str]) -> list[str]:
+        names = [" ".join(path)]
+        for name, sub in getattr(command, "commands", {}).items():
+            if not sub.hidden:
+                names += walk(sub, [*path, name])
+        return names
+
+    commands = walk(typer.main.get_command(app), ["mooring"])
+    assert {"mooring serve", "mooring models deploy", "mooring ops grafana"} <= set(commands)
+    assert sorted(set(commands) - headings) == []
+    # Each command's options are there too, e.g. score's.
+    assert "`-o, --out <str>`" in markdown.split("## `mooring score`")[1]
+
+
+def test_the_readme_is_a_front_page() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail to docs/"
+
+
+@pytest.mark.parametrize("page", ["README.md"])
+def test_every_relative_link_leads_to_a_file(page: str) -> None:
+    text = (ROOT / page).read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    relative = [link.split("#")[0] for link in links if not re.match(r"^(https?:|mailto:|#)", link)]
+    assert relative  # the README links into the docs
+    broken = [link for link in relative if not (ROOT / page).parent.joinpath(link).exists()]
+    assert broken == [], f"{page} links to files that do not exist: {broken}"
