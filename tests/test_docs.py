@@ -99,6 +99,26 @@ def test_the_config_reference_gives_types_defaults_and_descriptions() -> None:
     )
 
 
+def _leaf_keys_without_description(model: type[BaseModel], section: str) -> list[str]:
+    out = []
+    for name, info in model.model_fields.items():
+        if info.exclude:
+            continue
+        key = f"{section}.{info.alias or name}" if section else info.alias or name
+        nested = _nested_model(info.annotation)
+        if nested is not None:
+            out += _leaf_keys_without_description(nested, key)
+        elif not (info.description or "").strip():
+            out.append(key)
+    return out
+
+
+def test_every_config_key_has_a_description() -> None:
+    from mooring.config import MooringConfig
+
+    assert _leaf_keys_without_description(MooringConfig, "") == []
+
+
 def test_the_cli_reference_lists_every_command_and_subcommand() -> None:
     import typer.main
 

@@ -1,6 +1,6 @@
 """The whole lifecycle from Python: ``python examples/adult/pipeline_api.py [mooring.toml]``.
 
-The README's Python API example is this file; the test suite runs it.
+docs/getting-started/python.md shows this file; the test suite runs it.
 """
 
 from __future__ import annotations

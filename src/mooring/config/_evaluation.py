@@ -27,8 +27,12 @@ class BootstrapConfig(Section):
     """``[evaluation.bootstrap]``: seeded bootstrap confidence intervals."""
 
     samples: int = Field(1000, ge=0, le=100_000, description="Resamples; 0 turns intervals off.")
-    seed: int = Field(0, ge=0)
-    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    seed: int = Field(
+        0, ge=0, description="Seed of the resampling: the same seed gives the same intervals."
+    )
+    confidence: float = Field(
+        0.95, gt=0.0, lt=1.0, description="Coverage of the confidence intervals (0 to 1)."
+    )
     metrics: list[str] | None = Field(
         None, description="Metrics to bootstrap; default: the task's headline metrics."
     )
@@ -137,7 +141,9 @@ class EvaluationConfig(Section):
     )
     min_slice_size: int = Field(30, ge=1, description="Smaller slices are listed, not scored.")
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
-    calibration_bins: int = Field(10, ge=2, le=1000)
+    calibration_bins: int = Field(
+        10, ge=2, le=1000, description="Bins of the reliability diagram and of the ECE."
+    )
     threshold: float | Literal["cost_optimal", "f1_optimal"] = Field(
         0.5, description="Operating threshold on the positive-class probability, or how to pick it."
     )

@@ -36,7 +36,12 @@ class FeatureConfig(Section):
     transform: NumericTransform | None = Field(
         None, description="Numeric transform; default normalize, or bucketize for heavy tails."
     )
-    buckets: int | None = Field(None, ge=2, le=1000, description="Quantile buckets (bucketize).")
+    buckets: int | None = Field(
+        None,
+        ge=2,
+        le=1000,
+        description="Quantile buckets for bucketize, boundaries from the statistics (default 10).",
+    )
     clip: float | None = Field(
         None, gt=0.0, description="Bound on normalised values in standard deviations (default 5)."
     )
@@ -110,9 +115,17 @@ class FeaturesConfig(Section):
     model_config = ConfigDict(extra="allow", validate_assignment=True)
     __pydantic_extra__: dict[str, FeatureConfig] = Field(init=False)
 
-    include: Literal["all", "listed"] = "all"
-    exclude: list[str] = Field(default_factory=list)
-    crosses: list[CrossConfig] = Field(default_factory=list)
+    include: Literal["all", "listed"] = Field(
+        "all",
+        description="all: every column but the label, the timestamp and exclude is a feature; "
+        "listed: only the columns listed in [features].",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Columns left out of the model (wins over a listing)."
+    )
+    crosses: list[CrossConfig] = Field(
+        default_factory=list, description="Hashed crosses of two or more columns, as extra inputs."
+    )
 
     @property
     def features(self) -> dict[str, FeatureConfig]:
@@ -124,8 +137,12 @@ class EarlyStoppingConfig(Section):
     """``[model.early_stopping]``: stop when the validation metric stops improving."""
 
     monitor: str = Field("val_loss", description="A logged metric, e.g. 'val_loss', 'val_auc'.")
-    patience: int = Field(3, ge=0)
-    min_delta: float = Field(0.0, ge=0.0)
+    patience: int = Field(
+        3, ge=0, description="Checks without improvement of monitor before training stops."
+    )
+    min_delta: float = Field(
+        0.0, ge=0.0, description="Smallest change of monitor that counts as an improvement."
+    )
     restore_best: bool = Field(True, description="End with the best epoch's weights.")
 
 
@@ -135,7 +152,7 @@ class TreesConfig(Section):
     num_trees: int = Field(
         300, ge=1, le=100_000, description="Most trees (early stopping may stop sooner)."
     )
-    max_depth: int = Field(6, ge=1, le=64)
+    max_depth: int = Field(6, ge=1, le=64, description="Deepest a tree may grow (levels).")
     shrinkage: float = Field(0.1, gt=0.0, le=1.0, description="Learning rate of boosting.")
     min_examples: int = Field(5, ge=1, description="Fewest training rows in a leaf.")
     early_stopping: bool = Field(
@@ -145,7 +162,9 @@ class TreesConfig(Section):
         30, ge=1, description="Trees without improvement before stopping."
     )
     subsample: float = Field(1.0, gt=0.0, le=1.0, description="Rows sampled per tree.")
-    l2_regularization: float = Field(0.0, ge=0.0)
+    l2_regularization: float = Field(
+        0.0, ge=0.0, description="L2 penalty on leaf values (0: none)."
+    )
     max_vocab_count: int = Field(
         2000,
         ge=1,
@@ -311,17 +330,32 @@ class ModelConfig(Section):
     builder: str = Field(
         "mlp", description="'mlp' or 'package.module:function' returning the model body."
     )
-    hidden: list[int] = Field(default_factory=lambda: [128, 64])
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    activation: str = "relu"
-    batch_norm: bool = False
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0.0)
+    hidden: list[int] = Field(
+        default_factory=lambda: [128, 64],
+        description="Units of each hidden layer of the built-in MLP, first to last.",
+    )
+    dropout: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of units dropped after each hidden layer."
+    )
+    activation: str = Field(
+        "relu", description="Keras activation of the hidden layers, e.g. relu, gelu."
+    )
+    batch_norm: bool = Field(False, description="Batch normalisation after each hidden layer.")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field(
+        "adam", description="Optimizer of the network: adam, adamw, sgd or rmsprop."
+    )
+    learning_rate: float = Field(1e-3, gt=0.0, description="Initial learning rate.")
     weight_decay: float = Field(0.0, ge=0.0, description="Decoupled weight decay (adamw).")
-    schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    schedule: Literal["constant", "cosine", "exponential"] = Field(
+        "cosine", description="Learning-rate schedule: constant, cosine or exponential."
+    )
     decay_rate: float = Field(0.9, gt=0.0, le=1.0, description="Per-epoch factor (exponential).")
     epochs: int | None = Field(
-        None, ge=1, le=100_000, description="Passes over the data; default: a step budget."
+        None,
+        ge=1,
+        le=100_000,
+        description="Passes over the data, without automatic early stopping; unset: a step "
+        "budget scaled to the rows. Not with max_steps.",
     )
     max_steps: int | None = Field(
         None, ge=1, le=100_000_000, description="Optimizer steps; default: scaled to the rows."
@@ -329,16 +363,30 @@ class ModelConfig(Section):
     batch_size: int | None = Field(
         None, ge=1, le=1_000_000, description="Default: scaled to the rows (32 … 4096)."
     )
-    class_weight: Literal["none", "balanced"] | dict[str, float] = "none"
-    early_stopping: EarlyStoppingConfig | None = None
-    validation_split: float = Field(0.1, ge=0.0, lt=1.0)
+    class_weight: Literal["none", "balanced"] | dict[str, float] = Field(
+        "none",
+        description="Class weights of a classifier: none, balanced, or a weight per label value.",
+    )
+    early_stopping: EarlyStoppingConfig | None = Field(
+        None,
+        description="Stop when the validation metric stops improving; unset: on (patience 10 "
+        "checks) with the automatic budget, off with epochs.",
+    )
+    validation_split: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Share of training rows held out for early stopping (networks and trees).",
+    )
     seed: int | None = Field(42, ge=0, description="Seeds every RNG; runs are bit-identical.")
     threads: int | None = Field(None, ge=1, description="TensorFlow threads; default all cores.")
     memory_limit_mb: float = Field(
         2048.0, gt=0.0, description="Parquet training data above this is streamed, not loaded."
     )
     parity_records: int = Field(200, ge=0, description="Records in the train/serve parity check.")
-    gbt: TreesConfig = Field(default_factory=TreesConfig)
+    gbt: TreesConfig = Field(
+        default_factory=TreesConfig, description="The gradient boosted trees of kind = 'gbt'."
+    )
     candidates: list[CandidateConfig] = Field(
         default_factory=list,
         description="Several models trained on the same data in one run; the best that passes "
