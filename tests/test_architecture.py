@@ -284,7 +284,14 @@ PUBLIC: dict[str, frozenset[str]] = {
         }
     ),
     "mooring.monitoring": frozenset(
-        {"DriftReport", "RolloutController", "RolloutDecision", "check_drift"}
+        {
+            "DriftReport",
+            "Monitor",
+            "MonitorReport",
+            "RolloutController",
+            "RolloutDecision",
+            "check_drift",
+        }
     ),
     "mooring.pipeline": frozenset(
         {
