@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit slowed docs bench protos clean
+.PHONY: install demo test lint typecheck unit slowed docs screenshots bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ slowed: $(STAMP)
 # The CLI, mooring.toml and metrics references are generated from the code (docs/gen).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+# The dashboard's pictures in docs/ are the browser tests' screenshots of the real pages.
+SHOTS := models model drift live
+screenshots: $(STAMP)
+	rm -rf build/screenshots
+	MOORING_TEST_ARTIFACTS=$(CURDIR)/build/screenshots MOORING_REQUIRE_BROWSER=1 \
+		$(BIN)/python -m pytest -q tests/dashboard/test_served.py
+	mkdir -p docs/assets/screenshots
+	for shot in $(SHOTS); do \
+		cp build/screenshots/ui-screenshots/$$shot.png docs/assets/screenshots/$$shot.png; done
 
 test: lint typecheck docs unit slowed
 

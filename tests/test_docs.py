@@ -154,3 +154,15 @@ def test_every_relative_link_leads_to_a_file(page: str) -> None:
     assert relative  # the README links into the docs
     broken = [link for link in relative if not (ROOT / page).parent.joinpath(link).exists()]
     assert broken == [], f"{page} links to files that do not exist: {broken}"
+
+
+def test_every_picture_in_the_docs_is_there() -> None:
+    pictures = [
+        (page, target)
+        for page in (ROOT / "docs").rglob("*.md")
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text())
+    ]
+    assert pictures, "the dashboard page shows the browser tests' screenshots"
+    for page, target in pictures:
+        path = (page.parent / target).resolve()
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{page}: {target}"
