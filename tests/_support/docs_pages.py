@@ -24,12 +24,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests._support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_LANGUAGES = ("bash", "python")
@@ -84,12 +85,6 @@ def runnable(page: Path) -> list[Block]:
     return [b for b in blocks(page) if b.language in RUN_LANGUAGES and b.skip is None]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def script(page: Path, scratch: Path, ports: dict[int, int]) -> str:
     """The page's runnable blocks as one bash script; python blocks go to ``scratch``."""
 
@@ -134,7 +129,7 @@ def run_page(page: Path, root: Path, timeout_s: float) -> Outcome:
     checkout(root)
     scratch = root / ".docs-blocks"
     scratch.mkdir()
-    ports = {doc_port: _free_port() for doc_port in DOC_PORTS}
+    ports = {doc_port: free_port() for doc_port in DOC_PORTS}
     (scratch / "page.sh").write_text(script(page, scratch, ports))
     bin_dir = str(Path(sys.prefix) / "bin")
     env = {
