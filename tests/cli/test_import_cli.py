@@ -4,6 +4,7 @@ entry point; what it refuses leaves the registry as it was."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -169,8 +170,34 @@ def test_import_with_data_evaluates_and_blesses_it_outside_a_project(
     assert main(["models", "import", "buyers", str(source), *args, "--label", "bought"]) == 0
     out = capsys.readouterr().out
     assert "buyers@1: imported and evaluated on holdout.parquet: blessed" in out
+    assert re.search(r"^PASS .*auc", out, flags=re.M), out  # each gate, as evaluate prints it
     assert list((tmp_path / ".mooring" / "reports").glob("import-buyers-*/report.html"))
     assert main(["models", "promote", "buyers", "1", "--registry", url]) == 0
     both = ["--data", "holdout.parquet", "--no-eval"]
     assert main(["models", "import", "buyers", str(source), *both, "--registry", url]) == 2
     assert "pass one of them" in capsys.readouterr().err
+
+
+def test_an_import_its_gates_refuse_names_the_gate_that_failed(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.chdir(tmp_path)
+    source = tabular_keras(tmp_path / "income.keras")
+    ages = np.linspace(18, 80, 200)
+    hours = np.tile([20.0, 40.0, 60.0, 30.0], 50)
+    scores = np.array(
+        expected_scores([{"age": a, "hours-per-week": h} for a, h in zip(ages, hours, strict=True)])
+    )
+    # Labels against the model's scores: its AUC is far below the default gate's floor.
+    labels = np.where(scores > np.median(scores), "no", "yes")
+    table = pa.table({"age": ages, "hours-per-week": hours, "bought": labels})
+    pq.write_table(table, tmp_path / "holdout.parquet")
+    args = ["--registry", url, "--task", "binary", "--data", "holdout.parquet", "--label", "bought"]
+    assert main(["models", "import", "buyers", str(source), *args]) == 0
+    out = capsys.readouterr().out
+    assert "buyers@1: imported and evaluated on holdout.parquet: not blessed" in out
+    assert re.search(r"^FAIL .*auc = 0\b.*not above chance", out, flags=re.M), out
+    assert "--force -r REASON" in out

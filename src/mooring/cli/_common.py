@@ -136,6 +136,14 @@ def _crash_report(argv: list[str], exc: BaseException) -> str:
     return "(nowhere: no writable folder)"
 
 
+def print_gate(*, skipped: bool, passed: bool, message: str, default: bool) -> None:
+    """One gate's line, as ``mooring evaluate`` and ``models import --data`` print it:
+    ``PASS``/``FAIL``/``SKIP`` and the gate's own message."""
+    mark = "[yellow]SKIP[/]" if skipped else "[green]PASS[/]" if passed else "[red]FAIL[/]"
+    note = " [dim](default gate)[/]" if default else ""
+    console.print(f"{mark} {escape(message)}{note}", soft_wrap=True)
+
+
 def seconds_option(text: str, option: str) -> float:
     """A duration option (``10s``, ``5m``, ``1h`` or plain seconds) in seconds.
 

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from mooring.cli._app import app
-from mooring.cli._common import console, print_json
+from mooring.cli._common import console, print_gate, print_json
 from mooring.config import load_config
 from mooring.errors import ChecksFailedError, NotFoundError
 from mooring.formats._gate import UNGATED
@@ -87,15 +87,9 @@ def evaluate_command(
         for warning in [*run.result.warnings, *decision.warnings]:
             console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         for gate in decision.gates:
-            mark = (
-                "[yellow]SKIP[/]"
-                if gate.skipped
-                else "[green]PASS[/]"
-                if gate.passed
-                else ("[red]FAIL[/]")
+            print_gate(
+                skipped=gate.skipped, passed=gate.passed, message=gate.message, default=gate.default
             )
-            default = " [dim](default gate)[/]" if gate.default else ""
-            console.print(f"{mark} {escape(gate.message)}{default}", soft_wrap=True)
         console.print(f"report: {run.folder / 'report.html' if run.folder else '-'}")
     if decision.ungated:
         raise ChecksFailedError(

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mooring.cli._app import app
-from mooring.cli._common import console, print_json, seconds_option
+from mooring.cli._common import console, print_gate, print_json, seconds_option
 from mooring.config import MooringConfig, load_config
 from mooring.errors import UsageError
 from mooring.formats._gate import UNGATED
@@ -393,6 +393,13 @@ def import_command(
             f"(report: {escape(str(report))}); promote it with {how}",
             soft_wrap=True,
         )
+        for entry in (mv.gate or {}).get("gates", []):
+            print_gate(
+                skipped=bool(entry.get("skipped")),
+                passed=bool(entry.get("passed")),
+                message=str(entry.get("message", "")),
+                default=bool(entry.get("default")),
+            )
         return
     lineage = mv.lineage
     console.print(
