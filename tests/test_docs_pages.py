@@ -39,3 +39,5 @@ def test_every_block_is_run_or_says_why_not(page: Path) -> None:
 def test_the_page_runs_as_written(page: Path, tmp_path: Path) -> None:
     outcome = run_page(page, tmp_path, timeout_s=600)
     assert outcome.returncode == 0, outcome.output[-6000:]
+    # Nothing the page started (a server in the background included) crashed on the way.
+    assert "Traceback (most recent call last)" not in outcome.output, outcome.output[-6000:]

@@ -524,7 +524,10 @@ def test_overload_from_another_process_is_shed_and_memory_stays_bounded(
         # takes them: predictions are answered one after another, in order...
         server.reset_peak()
         out = server.flood(request, tmp_path, "--pipeline", "2000")
-        assert out["answered"] == 2000 and set(out["statuses"]) <= {"200", "503"}, out
+        # Each waits for the one before it and its deadline counts that wait: on a slow or
+        # busy machine the later ones are shed with 504 before the model, never lost.
+        assert out["answered"] == 2000 and set(out["statuses"]) <= {"200", "503", "504"}, out
+        assert out["statuses"].get("200", 0) > 0, out
         assert server.memory_kib("VmHWM") - baseline < bound_kib
         # ...and so is a flood of 65,000 tiny ones, read a slice at a time.
         tiny = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
