@@ -17,7 +17,13 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["LOGS_ENV", "import_tensorflow", "quiet_library_logs", "quiet_native_logs"]
+__all__ = [
+    "LOGS_ENV",
+    "import_tensorflow",
+    "quiet_library_logs",
+    "quiet_native_logs",
+    "quiet_python_logs",
+]
 
 #: Set to 1 to see TensorFlow's native (C++/absl) log lines again.
 LOGS_ENV = "MOORING_TF_LOGS"
@@ -62,6 +68,25 @@ def quiet_native_logs() -> Iterator[None]:
                 os.write(2, sink.read()[-20_000:])
     if "tensorflow" in sys.modules:
         quiet_library_logs()
+
+
+@contextlib.contextmanager
+def quiet_python_logs() -> Iterator[None]:
+    """TensorFlow's Python-side notes at error level while the block runs: loading and
+    saving models log that names like 'capital-gain' become Python-safe parameter names,
+    noise where the signature keys keep the column names.
+
+    >>> with quiet_python_logs():
+    ...     pass
+    """
+    from absl import logging as absl_logging
+
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
 
 
 #: absl's SetMinLogLevel in TensorFlow's library and the level to set (empty: not looked up).

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mooring.errors import UsageError
-from mooring.formats._model import SIGNATURE
+from mooring.formats._model import SIGNATURE, quiet_python_logs
 
 __all__ = ["MODES", "Conversion", "Mode", "check_mode", "convert_saved_model"]
 
@@ -68,18 +68,11 @@ class Conversion:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence Python-side converter noise (parameter-name sanitizing, deprecations)."""
-    from absl import logging as absl_logging
-
-    verbosity = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            # The calibrator uses tf.lite.Interpreter internally, which warns it is deprecated.
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        absl_logging.set_verbosity(verbosity)
+    with quiet_python_logs(), warnings.catch_warnings():
+        # The calibrator uses tf.lite.Interpreter internally, which warns it is deprecated.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def _select_ops(exc: Exception) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from mooring._tensorflow import quiet_python_logs
 from mooring.errors import ModelLoadError, NotFoundError
 from mooring.formats._files import atomic_write
 from mooring.formats._labels import LabelEncoding
@@ -62,6 +63,7 @@ __all__ = [
     "TensorInfo",
     "load_op_libraries",
     "load_saved_model",
+    "quiet_python_logs",
     "read_metadata",
     "role_outputs",
     "signature_names",

@@ -17,15 +17,13 @@ The folder's names, ``mooring.json`` and the one loader live in
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
-from absl import logging as absl_logging
 
 from mooring.errors import SchemaError
 from mooring.features._spec import FeatureSpec
@@ -38,6 +36,7 @@ from mooring.formats._model import (
     PROBABILITIES,
     SIGNATURE,
     VALUE,
+    quiet_python_logs,
     signature_names,
     versions,
     write_metadata,
@@ -50,7 +49,6 @@ __all__ = [
     "model_metadata",
     "postprocess",
     "prepare_folder",
-    "quiet_export",
 ]
 
 
@@ -124,7 +122,7 @@ def export_model(
         return postprocess(model(check_inputs(inputs, spec.names), training=False), label)
 
     prepare_folder(model_dir)
-    with quiet_export():
+    with quiet_python_logs():
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature(spec)])
@@ -166,18 +164,6 @@ def prepare_folder(model_dir: Path) -> None:
             )
         shutil.rmtree(model_dir)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
-
-
-@contextlib.contextmanager
-def quiet_export() -> Iterator[None]:
-    """Silence TensorFlow's note that names like 'capital-gain' become Python-safe
-    parameter names: the signature keys keep the column names, so it is noise here."""
-    verbosity = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    try:
-        yield
-    finally:
-        absl_logging.set_verbosity(verbosity)
 
 
 def model_metadata(

@@ -28,13 +28,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from mooring.formats._model import (
     SIGNATURE,
     TENSOR_DTYPES,
     VALUE,
+    quiet_python_logs,
     read_metadata,
     versions,
     write_metadata,
@@ -225,33 +225,20 @@ def _write(
     if signature == SIGNATURE:
         shutil.copytree(source.path, target, dirs_exist_ok=True)
     else:
-        with _quiet():
+        with quiet_python_logs():
             tf.saved_model.save(loaded, str(target), signatures={SIGNATURE: function})
     return described
 
 
 def _tensorflow() -> Any:
-    with _quiet():
+    with quiet_python_logs():
         import tensorflow as tf
     return tf
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """TensorFlow's Python-side notes (renamed parameter names, …) at error level."""
-    from absl import logging as absl_logging
-
-    verbosity = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    try:
-        yield
-    finally:
-        absl_logging.set_verbosity(verbosity)
-
-
 def _load_saved_model(tf: Any, folder: Path, what: str) -> Any:
     try:
-        with _quiet():
+        with quiet_python_logs():
             return tf.saved_model.load(str(folder))
     except Exception as exc:
         raise ModelLoadError(
@@ -265,7 +252,7 @@ def _load_keras(path: Path) -> Any:
     import keras
 
     try:
-        with _quiet():
+        with quiet_python_logs():
             return keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:
         missing = _MISSING_CLASS.search(str(exc))
@@ -285,7 +272,7 @@ def _load_keras(path: Path) -> Any:
 
 def _export_keras(model: Any, target: Path) -> None:
     try:
-        with _quiet():
+        with quiet_python_logs():
             model.export(str(target), format="tf_saved_model", verbose=False)
     except Exception as exc:
         raise ModelLoadError(
@@ -307,7 +294,7 @@ def _export_ydf(folder: Path, target: Path) -> None:
         ) from exc
     load_op_libraries({"op_libraries": [_op_library()]}, what=f"YDF model '{folder}'")
     try:
-        with _quiet():
+        with quiet_python_logs():
             ydf.load_model(str(folder)).to_tensorflow_saved_model(str(target), mode="tf")
     except Exception as exc:
         raise ModelLoadError(
@@ -424,7 +411,7 @@ def _probe(
         f"{k}=[{', '.join(map(str, v['example_shape']))}]" for k, v in inputs.items()
     )
     try:
-        with _quiet():
+        with quiet_python_logs():
             outputs = function(**feed)
     except Exception as exc:
         unknown = [k for k, v in inputs.items() if None in v["shape"][1:]]

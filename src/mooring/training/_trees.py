@@ -35,6 +35,7 @@ from mooring.formats._model import (
     SIGNATURE,
     load_op_libraries,
     load_saved_model,
+    quiet_python_logs,
     versions,
     write_metadata,
 )
@@ -44,7 +45,6 @@ from mooring.training._export import (
     model_metadata,
     postprocess,
     prepare_folder,
-    quiet_export,
 )
 from mooring.training._labels import LabelEncoding
 from mooring.training._parity import ParityReport, check_parity
@@ -231,7 +231,7 @@ def export_trees(tree: TreeModel, model_dir: Path, *, extra: dict[str, Any] | No
     prepare_folder(model_dir)
     with tempfile.TemporaryDirectory(prefix="mooring-ydf-") as scratch:
         inner_dir = Path(scratch) / "ydf"
-        with quiet_export():
+        with quiet_python_logs():
             # The op library first: loading it resets absl's log level, set again there.
             load_op_libraries({"op_libraries": [op_library()]}, what="the tree model")
             tree.model.to_tensorflow_saved_model(str(inner_dir), mode="tf")
