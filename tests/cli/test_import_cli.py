@@ -149,23 +149,30 @@ def test_what_cannot_be_imported_exits_2_and_leaves_the_registry_as_it_was(
         assert registry.history() == []
 
 
-def test_import_with_data_evaluates_and_blesses_it_outside_a_project(
-    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _holdout(folder: Path, *, agreeing: bool) -> Path:
+    """200 labelled rows for the tabular model: labels that follow its score (the model's
+    score falls with hours and rises with age), or labels against it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    monkeypatch.chdir(tmp_path)  # no mooring.toml here: defaults, the report under .mooring
-    source = tabular_keras(tmp_path / "income.keras")
     ages = np.linspace(18, 80, 200)
     hours = np.tile([20.0, 40.0, 60.0, 30.0], 50)
-    # The model's score falls with hours and rises with age: labels that follow it.
     scores = np.array(
         expected_scores([{"age": a, "hours-per-week": h} for a, h in zip(ages, hours, strict=True)])
     )
-    labels = np.where(scores > np.median(scores), "yes", "no")
-    table = pa.table({"age": ages, "hours-per-week": hours, "bought": labels})
-    pq.write_table(table, tmp_path / "holdout.parquet")
+    high, low = ("yes", "no") if agreeing else ("no", "yes")
+    labels = np.where(scores > np.median(scores), high, low)
+    path = folder / "holdout.parquet"
+    pq.write_table(pa.table({"age": ages, "hours-per-week": hours, "bought": labels}), path)
+    return path
+
+
+def test_import_with_data_evaluates_and_blesses_it_outside_a_project(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no mooring.toml here: defaults, the report under .mooring
+    source = tabular_keras(tmp_path / "income.keras")
+    _holdout(tmp_path, agreeing=True)
     args = ["--registry", url, "--task", "binary", "--data", "holdout.parquet"]
     assert main(["models", "import", "buyers", str(source), *args, "--label", "bought"]) == 0
     out = capsys.readouterr().out
@@ -181,20 +188,9 @@ def test_import_with_data_evaluates_and_blesses_it_outside_a_project(
 def test_an_import_its_gates_refuse_names_the_gate_that_failed(
     tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     monkeypatch.chdir(tmp_path)
     source = tabular_keras(tmp_path / "income.keras")
-    ages = np.linspace(18, 80, 200)
-    hours = np.tile([20.0, 40.0, 60.0, 30.0], 50)
-    scores = np.array(
-        expected_scores([{"age": a, "hours-per-week": h} for a, h in zip(ages, hours, strict=True)])
-    )
-    # Labels against the model's scores: its AUC is far below the default gate's floor.
-    labels = np.where(scores > np.median(scores), "no", "yes")
-    table = pa.table({"age": ages, "hours-per-week": hours, "bought": labels})
-    pq.write_table(table, tmp_path / "holdout.parquet")
+    _holdout(tmp_path, agreeing=False)  # its AUC far below the default gate's floor
     args = ["--registry", url, "--task", "binary", "--data", "holdout.parquet", "--label", "bought"]
     assert main(["models", "import", "buyers", str(source), *args]) == 0
     out = capsys.readouterr().out
