@@ -356,34 +356,6 @@ def _wait_ready(url: str, body: bytes, proc: Any, log: Path, timeout: float = 18
     raise SystemExit(f"{url} not ready after {timeout} s")
 
 
-def _stop(proc: Any) -> None:
-    import subprocess
-
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=60)
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its live descendants (``/proc/*/stat``)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        tree.append(todo.pop())
-        todo.extend(children.get(tree[-1], []))
-    return tree
-
-
 def _own_cpu_s(pid: int) -> float:
     """utime + stime of one process (``/proc``), seconds; 0 once it is gone."""
     try:
@@ -394,8 +366,10 @@ def _own_cpu_s(pid: int) -> float:
 
 
 def _cpu_s(pid: int) -> float:
+    from bench_serving import process_tree
+
     """utime + stime of a process and its descendants, seconds."""
-    return sum(_own_cpu_s(p) for p in _tree(pid))
+    return sum(_own_cpu_s(p) for p in process_tree(pid))
 
 
 def _settle(pid: int, limit_s: float = 15.0) -> float:
@@ -413,8 +387,10 @@ def _settle(pid: int, limit_s: float = 15.0) -> float:
 
 
 def _busiest(pid: int, seconds: float = 1.0) -> int:
+    from bench_serving import process_tree
+
     """The process of ``pid``'s tree that used the most CPU over the next ``seconds``."""
-    before = {p: _own_cpu_s(p) for p in _tree(pid)}
+    before = {p: _own_cpu_s(p) for p in process_tree(pid)}
     time.sleep(seconds)
     used = {p: _own_cpu_s(p) - c for p, c in before.items()}
     return max(used, key=lambda p: used[p]) if used else pid
@@ -554,9 +530,10 @@ def _wrk_cell(url: str, script: Path, images: int, seconds: float, pid: int) -> 
     import resource
 
     from _wrk import wrk
+    from bench_serving import process_tree
 
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_cpu = {p: _own_cpu_s(p) for p in _tree(pid)}
+    server_cpu = {p: _own_cpu_s(p) for p in process_tree(pid)}
     start = time.perf_counter()
     cell = wrk(url, script, seconds, connections=CNN_CONNECTIONS, timeout_s=10.0)
     elapsed = time.perf_counter() - start
@@ -649,6 +626,7 @@ def bench_imported_cnn(
 
         tf.config.list_physical_devices("GPU")
     from _wrk import lua_script, wrk
+    from bench_serving import process_tree, stop_server
 
     formats = formats or list(CNN_BODIES)
     folder = build_cnn(root / "cnn")
@@ -705,10 +683,10 @@ def bench_imported_cnn(
             if profile_s > 0 and k != "ceiling"
         }  # fmt: skip
         exited = {k: proc.poll() for k, (proc, _, _) in servers.items()}
-        processes = {k: len(_tree(proc.pid)) for k, (proc, _, _) in servers.items()}
+        processes = {k: len(process_tree(proc.pid)) for k, (proc, _, _) in servers.items()}
     finally:
         for proc, _, _ in servers.values():
-            _stop(proc)
+            stop_server(proc)
     report = _cnn_report(runs, rounds, seconds)
     request: dict[str, Any] = {"connections": CNN_CONNECTIONS}
     if "json" in formats or "ceiling" in servers:
