@@ -67,6 +67,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "registry",
             "monitoring",
             "serving",
+            "training",
         }
     ),
     "pipeline": frozenset(

@@ -410,6 +410,24 @@ def check_mooring_argv(argv: Sequence[str]) -> None:
         raise DeployError(f"{shlex.join(argv)}: {message}") from None
 
 
+def expand_env(words: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """Kubernetes' expansion of ``$(NAME)`` in a container's command and args.
+
+    ``$$`` is a literal ``$``. A name missing from ``env`` is a :class:`DeployError`: the
+    kubelet would pass ``$(NAME)`` on unexpanded.
+    """
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        if name not in env:
+            raise DeployError(f"$({name}) is expanded from no variable of the container's env")
+        return env[name]
+
+    return [re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)", one, word) for word in words]
+
+
 def option_value(argv: Sequence[str], *names: str) -> str | None:
     """The value of the last ``--name VALUE`` / ``--name=VALUE`` in ``argv``."""
     found = None
@@ -601,6 +619,158 @@ def mounted_file(pod: Mapping[str, Any], container: Mapping[str, Any], path: str
             relative = path[len(prefix) :]
             return items.get(relative) if items else relative
     return None
+
+
+#: The downward-API field an Indexed Job's pod finds its completion index in.
+COMPLETION_INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+
+
+def pod_env(container: Mapping[str, Any], index: int = 0) -> dict[str, str]:
+    """The container's ``env`` as set in pod ``index`` of an Indexed Job: the completion
+    index where it is read from the pod, ``<NAME>`` for any other value from elsewhere."""
+    env = {}
+    for var in container.get("env", []):
+        field_path = var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        if field_path == COMPLETION_INDEX_FIELD:
+            env[var["name"]] = str(index)
+        else:
+            env[var["name"]] = str(var.get("value", f"<{var['name']}>"))
+    return env
+
+
+def _mount_of(container: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+    """The volume mount ``path`` lies in (the deepest one), None when on no mount."""
+    found: dict[str, Any] | None = None
+    for mount in container.get("volumeMounts", []):
+        root = mount["mountPath"].rstrip("/")
+        if (path == root or path.startswith(root + "/")) and (
+            found is None or len(root) > len(found["mountPath"].rstrip("/"))
+        ):
+            found = mount
+    return found
+
+
+# --- the training Job ----------------------------------------------------------------
+
+
+def check_training_job(resources: Sequence[Resource], name: str) -> None:
+    """The Indexed Job ``name`` of ``mooring train`` workers agrees with itself.
+
+    One pod per worker, all at once (completions == parallelism == --workers == the hosts
+    in --peers); peer ``i`` is pod ``i``'s host name under the headless Service named by
+    the pod's subdomain, on the Service's port, which is the container's; pod ``i`` runs
+    ``--worker-index i``; --output is on a ReadWriteMany claim every pod mounts, and the
+    run resumes there (--resume) when a pod is replaced. The Service and the claim are in
+    the Job's file: the kustomization does not apply it.
+    """
+    job = find(resources, "Job", name)
+    spec = job.doc["spec"]
+    pod = pod_spec(job)
+    assert pod is not None
+    problems: list[str] = []
+    completions = spec.get("completions")
+    if spec.get("completionMode") != "Indexed":
+        problems.append(f"{job}: not an Indexed Job (completionMode {spec.get('completionMode')})")
+    if spec.get("parallelism") != completions:
+        problems.append(
+            f"{job}: parallelism {spec.get('parallelism')} is not completions {completions}: "
+            "every worker must run at once"
+        )
+    trainers = [c for c in pod["containers"] if c.get("args", [])[:1] == ["train"]]
+    if len(trainers) != 1:
+        raise DeployError(f"{job}: {len(trainers)} containers run mooring train, not one")
+    c = trainers[0]
+    args = [str(a) for a in c["args"]]
+    workers = option_value(args, "--workers")
+    if workers != str(completions):
+        problems.append(f"{job}: --workers {workers} is not completions {completions}")
+    peers = (option_value(args, "--peers") or "").split(",")
+    if len(peers) != completions:
+        problems.append(f"{job}: --peers lists {len(peers)} hosts, completions is {completions}")
+    if "--resume" not in args:
+        problems.append(f"{job}: no --resume: a replaced pod would start over, not continue")
+    for i in range(completions if isinstance(completions, int) else 0):
+        index = option_value(expand_env(args, pod_env(c, i)), "--worker-index")
+        if index != str(i):
+            problems.append(f"{job}: pod {i} runs --worker-index {index}, not {i}")
+    problems += _peer_problems(resources, job, c, peers)
+    problems += _shared_output_problems(resources, job, c, option_value(args, "--output", "-o"))
+    if problems:
+        raise DeployError("training: " + "; ".join(problems))
+
+
+def _peer_problems(
+    resources: Sequence[Resource], job: Resource, c: Mapping[str, Any], peers: list[str]
+) -> list[str]:
+    pod = pod_spec(job)
+    assert pod is not None
+    subdomain = pod.get("subdomain")
+    service = next((r for r in resources if r.kind == "Service" and r.name == subdomain), None)
+    if service is None:
+        return [f"{job}: its pods' subdomain {subdomain!r} names no Service"]
+    problems: list[str] = []
+    spec = service.doc["spec"]
+    if spec.get("clusterIP") != "None":
+        problems.append(f"{service}: not headless: no DNS record per worker pod")
+    selector = spec.get("selector", {})
+    others = [w for w in resources if pod_spec(w) is not None and w is not job]
+    if not _matches(selector, pod_labels(job)):
+        problems.append(f"{service}: selector {selector} does not select the pods of {job}")
+    elif any(_matches(selector, pod_labels(w)) for w in others):
+        problems.append(f"{service}: selector {selector} also selects pods of other workloads")
+    if service.file != job.file:
+        problems.append(f"{service}: not in {job.file}, applied without the kustomization")
+    by_name = {p["name"]: p["containerPort"] for p in c.get("ports", []) if "name" in p}
+    ports = set()
+    for p in spec.get("ports", []):
+        target = p.get("targetPort", p["port"])
+        numbers = set(by_name.values()) | {q["containerPort"] for q in c.get("ports", [])}
+        container_port = by_name.get(target) if isinstance(target, str) else target
+        if container_port not in numbers:
+            problems.append(f"{service}: targetPort {target!r} is no port of {c['name']!r}")
+        elif container_port != p["port"]:
+            # Peers dial the pod's address itself: the container's port, not the Service's.
+            problems.append(
+                f"{service}: port {p['port']} targets container port {container_port}, "
+                "which the peers dial"
+            )
+        ports.add(p["port"])
+    for i, peer in enumerate(peers):
+        host, _, port = peer.rpartition(":")
+        wanted = f"{job.name}-{i}.{service.name}"
+        if host != wanted:
+            problems.append(f"{job}: peer {i} is {peer!r}, not on host {wanted!r}")
+        if not port.isdigit() or int(port) not in ports:
+            problems.append(f"{job}: peer {i} is {peer!r}: not a port of {service} {sorted(ports)}")
+    return problems
+
+
+def _shared_output_problems(
+    resources: Sequence[Resource], job: Resource, c: Mapping[str, Any], output: str | None
+) -> list[str]:
+    pod = pod_spec(job)
+    assert pod is not None
+    mount = _mount_of(c, output or "")
+    volume = {v["name"]: v for v in pod.get("volumes", [])}.get(mount["name"]) if mount else None
+    claim_name = (volume or {}).get("persistentVolumeClaim", {}).get("claimName")
+    if mount is None or claim_name is None:
+        where = f"volume {mount['name']!r}" if mount else "no volume"
+        return [f"{job}: --output {output} is on {where}, not a claim every pod mounts"]
+    problems: list[str] = []
+    if mount.get("readOnly"):
+        problems.append(f"{job}: --output {output} is on a read-only mount")
+    claim = next(
+        (r for r in resources if r.kind == "PersistentVolumeClaim" and r.name == claim_name),
+        None,
+    )
+    if claim is None:
+        return [*problems, f"{job}: --output {output} is on claim {claim_name!r}, not defined"]
+    modes = claim.doc["spec"].get("accessModes", [])
+    if "ReadWriteMany" not in modes:
+        problems.append(f"{claim}: access modes {modes}, not ReadWriteMany: one pod at a time")
+    if claim.file != job.file:
+        problems.append(f"{claim}: not in {job.file}, applied without the kustomization")
+    return problems
 
 
 def mutated(resources: Sequence[Resource]) -> list[Resource]:

@@ -33,7 +33,9 @@ from tests._support.deploy import (
     check_mooring_argv,
     check_references,
     check_security,
+    check_training_job,
     container_argv,
+    expand_env,
     find,
     image_argv,
     load_manifests,
@@ -41,6 +43,8 @@ from tests._support.deploy import (
     mounted_file,
     mutated,
     option_value,
+    pod_env,
+    pod_labels,
     pod_spec,
     script_mooring_lines,
     validate_schema,
@@ -116,11 +120,11 @@ def test_every_pod_runs_as_non_root_with_requests_and_limits(manifests: list[Res
     check_security(manifests)
 
 
-def test_kustomization_lists_every_manifest_but_the_job() -> None:
+def test_kustomization_lists_every_manifest_but_the_jobs() -> None:
     kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
     listed = kustomization["resources"]
     files = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
-    assert sorted(listed) == sorted(files - {"score-job.yaml"})
+    assert sorted(listed) == sorted(files - {"score-job.yaml", "train-job.yaml"})
     images = {i["name"] for i in kustomization["images"]}
     for resource in load_manifests():
         pod = pod_spec(resource)
@@ -239,7 +243,7 @@ def test_each_mooring_container_runs_a_real_command_on_the_mounted_config(
         for c in pod["containers"]:
             if "mooring" not in c["image"]:
                 continue
-            argv = container_argv(c, entrypoint, cmd)
+            argv = expand_env(container_argv(c, entrypoint, cmd), pod_env(c))
             if argv[0] == "/bin/sh":  # the monitor: mooring monitor inside a script
                 script_path = argv[1]
                 assert mounted_file(pod, c, script_path) == "monitor.sh"
@@ -261,7 +265,7 @@ def test_each_mooring_container_runs_a_real_command_on_the_mounted_config(
             for mount in c["volumeMounts"]:
                 if mount["name"] == "home":
                     assert mount["mountPath"] == "/var/lib/mooring"
-    assert seen == {"serve", "monitor", "score"}
+    assert seen == {"serve", "monitor", "score", "train"}
 
 
 def test_the_monitor_script_adds_one_metrics_url_per_server_pod(
@@ -288,6 +292,81 @@ def test_the_score_job_keeps_to_the_agreed_options(manifests: list[Resource]) ->
     options = mooring_options("score")
     if options is not None:  # once the command exists, its real options decide
         assert given <= options
+
+
+def test_the_train_job_runs_one_indexed_pod_per_peer(manifests: list[Resource]) -> None:
+    check_training_job(manifests, "mooring-train")
+    job = find(manifests, "Job", "mooring-train")
+    spec = job.doc["spec"]
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == 2
+    assert 1 <= spec["backoffLimit"] <= 6
+    pod = pod_spec(job)
+    assert pod is not None
+    assert pod["restartPolicy"] == "Never"  # podFailurePolicy needs it
+    train = container(manifests, "Job", "mooring-train")
+    args = train["args"]
+    assert args[0] == "train"
+    assert option_value(args, "--config", "-c") == CONFIG_PATH
+    peers = (option_value(args, "--peers") or "").split(",")
+    assert peers == ["mooring-train-0.mooring-train:2222", "mooring-train-1.mooring-train:2222"]
+    assert len(peers) == spec["completions"]
+    assert option_value(args, "--workers") == str(spec["completions"])
+    assert option_value(args, "--worker-index") == "$(JOB_COMPLETION_INDEX)"
+    indices = [
+        option_value(expand_env(args, pod_env(train, i)), "--worker-index")
+        for i in range(spec["completions"])
+    ]
+    assert indices == ["0", "1"]
+    assert train["resources"]["requests"]["cpu"] == "1"
+
+
+def test_the_train_peers_are_the_job_pods_behind_its_headless_service(
+    manifests: list[Resource],
+) -> None:
+    job = find(manifests, "Job", "mooring-train")
+    pod = pod_spec(job)
+    assert pod is not None
+    service = find(manifests, "Service", "mooring-train")
+    assert pod["subdomain"] == service.name
+    assert service.doc["spec"]["clusterIP"] == "None"
+    selector = service.doc["spec"]["selector"]
+    assert selector.items() <= pod_labels(job).items()
+    selected = [
+        w.name
+        for w in manifests
+        if pod_spec(w) is not None and selector.items() <= pod_labels(w).items()
+    ]
+    assert selected == [job.name]  # no other pod answers on the workers' names
+    [port] = service.doc["spec"]["ports"]
+    train = container(manifests, "Job", "mooring-train")
+    [container_port] = [p for p in train["ports"] if p["name"] == port["targetPort"]]
+    # A headless Service's names resolve to the pods: peers dial the container's port.
+    assert port["port"] == container_port["containerPort"] == 2222
+    peers = (option_value(train["args"], "--peers") or "").split(",")
+    assert peers == [
+        f"{job.name}-{i}.{service.name}:{port['port']}"
+        for i in range(job.doc["spec"]["completions"])
+    ]
+
+
+def test_the_train_output_is_on_a_read_write_many_claim(manifests: list[Resource]) -> None:
+    job = find(manifests, "Job", "mooring-train")
+    pod = pod_spec(job)
+    assert pod is not None
+    train = container(manifests, "Job", "mooring-train")
+    output = option_value(train["args"], "--output", "-o")
+    assert output == "/shared/runs/train"
+    [mount] = [m for m in train["volumeMounts"] if output.startswith(m["mountPath"] + "/")]
+    assert not mount.get("readOnly", False)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim_name = volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
+    assert claim_name == "mooring-train-shared"
+    claim = find(manifests, "PersistentVolumeClaim", claim_name)
+    assert claim.doc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim.file == job.file == find(manifests, "Service", "mooring-train").file
+    # Without --resume a replaced pod would delete the checkpoints and start over.
+    assert "--resume" in train["args"]
 
 
 def _replace(path: Path, text: str) -> None:
@@ -474,6 +553,133 @@ def test_root_and_unbounded_pods_are_rejected(manifests: list[Resource]) -> None
         check_security(broken)
 
 
+def _train_spec(resources: list[Resource]) -> dict[str, Any]:
+    spec: dict[str, Any] = find(resources, "Job", "mooring-train").doc["spec"]
+    return spec
+
+
+def _train_args(resources: list[Resource]) -> list[str]:
+    args: list[str] = container(resources, "Job", "mooring-train")["args"]
+    return args
+
+
+def _set_option(resources: list[Resource], name: str, value: str) -> None:
+    args = _train_args(resources)
+    args[args.index(name) + 1] = value
+
+
+def _train_service(resources: list[Resource]) -> dict[str, Any]:
+    spec: dict[str, Any] = find(resources, "Service", "mooring-train").doc["spec"]
+    return spec
+
+
+def _train_pod(resources: list[Resource]) -> dict[str, Any]:
+    pod = pod_spec(find(resources, "Job", "mooring-train"))
+    assert pod is not None
+    return pod
+
+
+def _train_claim(resources: list[Resource]) -> Resource:
+    return find(resources, "PersistentVolumeClaim", "mooring-train-shared")
+
+
+def _index_from_the_pod_name(resources: list[Resource]) -> None:
+    env = container(resources, "Job", "mooring-train")["env"]
+    env[0]["valueFrom"]["fieldRef"]["fieldPath"] = "metadata.name"
+
+
+def _claim_read_write_once(resources: list[Resource]) -> None:
+    _train_claim(resources).doc["spec"]["accessModes"] = ["ReadWriteOnce"]
+
+
+def _claim_in_another_file(resources: list[Resource]) -> None:
+    _train_claim(resources).file = "storage.yaml"
+
+
+PEER_0 = "mooring-train-0.mooring-train:2222"
+PEER_1 = "mooring-train-1.mooring-train:2222"
+
+
+@pytest.mark.parametrize(
+    ("breakage", "match"),
+    [
+        (
+            lambda r: _train_spec(r).update(completionMode="NonIndexed"),
+            r"Job/mooring-train: not an Indexed Job",
+        ),
+        (
+            lambda r: _train_spec(r).update(completions=3, parallelism=3),
+            r"--workers 2 is not completions 3; .*--peers lists 2 hosts, completions is 3",
+        ),
+        (lambda r: _train_spec(r).update(parallelism=1), r"parallelism 1 is not completions 2"),
+        (lambda r: _set_option(r, "--workers", "3"), r"--workers 3 is not completions 2"),
+        (
+            lambda r: _set_option(r, "--peers", PEER_0),
+            r"--peers lists 1 hosts, completions is 2",
+        ),
+        (
+            lambda r: _set_option(r, "--peers", f"{PEER_1},{PEER_0}"),
+            r"peer 0 is 'mooring-train-1\.mooring-train:2222', not on host 'mooring-train-0\.",
+        ),
+        (
+            lambda r: _set_option(r, "--peers", f"{PEER_0},{PEER_1[:-2]}"),
+            r"peer 1 is 'mooring-train-1\.mooring-train:22': not a port of .* \[2222\]",
+        ),
+        (lambda r: _set_option(r, "--worker-index", "0"), r"pod 1 runs --worker-index 0, not 1"),
+        (_index_from_the_pod_name, r"pod 0 runs --worker-index <JOB_COMPLETION_INDEX>, not 0"),
+        (lambda r: _train_args(r).remove("--resume"), r"no --resume: a replaced pod would start"),
+        (
+            lambda r: _train_pod(r).update(subdomain="mooring-train-pods"),
+            r"subdomain 'mooring-train-pods' names no Service",
+        ),
+        (lambda r: _train_service(r).pop("clusterIP"), r"Service/mooring-train: not headless"),
+        (
+            lambda r: _train_service(r)["selector"].update({"app.kubernetes.io/component": "fit"}),
+            r"selector .* does not select the pods of train-job\.yaml: Job/mooring-train",
+        ),
+        (
+            lambda r: _train_service(r)["selector"].pop("app.kubernetes.io/component"),
+            r"selector .* also selects pods of other workloads",
+        ),
+        (
+            lambda r: _train_service(r)["ports"][0].update(port=2223, targetPort=2223),
+            r"targetPort 2223 is no port of 'train'; .*peer 0 .*: not a port of .*\[2223\]",
+        ),
+        (
+            lambda r: _train_service(r)["ports"][0].update(port=2223),
+            r"port 2223 targets container port 2222",
+        ),
+        (
+            lambda r: _set_option(r, "--output", "/var/lib/mooring/runs/train"),
+            r"--output /var/lib/mooring/runs/train is on volume 'home', not a claim",
+        ),
+        (
+            lambda r: _set_option(r, "--output", "/runs/train"),
+            r"--output /runs/train is on no volume, not a claim",
+        ),
+        (_claim_read_write_once, r"access modes \['ReadWriteOnce'\], not ReadWriteMany"),
+        (
+            _claim_in_another_file,
+            r"mooring-train-shared: not in train-job\.yaml, applied without the kustomization",
+        ),
+    ],
+)
+def test_a_broken_training_job_is_rejected(
+    manifests: list[Resource], breakage: Callable[[list[Resource]], object], match: str
+) -> None:
+    broken = mutated(manifests)
+    breakage(broken)
+    with pytest.raises(DeployError, match=match):
+        check_training_job(broken, "mooring-train")
+
+
+def test_an_unexpanded_variable_in_args_is_rejected(manifests: list[Resource]) -> None:
+    train = container(manifests, "Job", "mooring-train")
+    with pytest.raises(DeployError, match=r"\$\(JOB_COMPLETION_INDEX\) is expanded from no"):
+        expand_env(train["args"], {})
+    assert expand_env(["$$(X)", "a$(X)b"], {"X": "1"}) == ["$(X)", "a1b"]
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
@@ -484,6 +690,11 @@ def test_root_and_unbounded_pods_are_rejected(manifests: list[Resource]) -> None
         (["mooring", "serve", "--grpc-port", "0"], r"Invalid value for '--grpc-port'"),
         (["mooring", "monitor", "--watch", "--metrics", "x"], r"No such option: --metrics"),
         (["mooring", "monitoring", "--watch"], r"mooring has no command 'monitoring'"),
+        (
+            ["mooring", "train", "--workers", "2", "--worker", "0", "--peers", "a:1,b:1"],
+            r"No such option: --worker\b",
+        ),
+        (["mooring", "train", "--workers", "2", "--epochs", "0"], r"Invalid value for '--epochs'"),
         (
             ["mooring", "score", "--model", "income", "--format", "csv"],
             r"(?i)no such option:? --format",

@@ -73,6 +73,18 @@ def _progress_callback(
     return RichProgress()
 
 
+def _pod(index: int | None, peers: str | None) -> tuple[int, list[str]] | None:
+    if index is None and peers is None:
+        return None
+    if index is None or not peers:
+        raise UsageError("--worker-index and --peers go together: give both, or neither")
+    hosts = [p.strip() for p in peers.split(",") if p.strip()]
+    bad = [h for h in hosts if h.rpartition(":")[2].isdigit() is False]
+    if bad:
+        raise UsageError(f"--peers: {bad[0]!r} is not host:port (e.g. train-0.train:2222)")
+    return index, hosts
+
+
 def _latest_run(home: Path) -> Path:
     runs = sorted(p for p in (home / "runs").glob("*") if (p / "checkpoints").is_dir())
     if not runs:
@@ -104,15 +116,53 @@ def train(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="Data-parallel workers; overrides \\[training] workers."
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="local or ray; overrides \\[training] engine."),
+    ] = None,
+    worker_index: Annotated[
+        int | None,
+        typer.Option(
+            "--worker-index",
+            min=0,
+            help="Run as this worker of a job started elsewhere (a Kubernetes Indexed Job's "
+            "pod index); needs --peers.",
+        ),
+    ] = None,
+    peers: Annotated[
+        str | None,
+        typer.Option(
+            "--peers", help="With --worker-index: every worker's host:port, comma-separated."
+        ),
+    ] = None,
 ) -> None:
     """Train the model in mooring.toml and export it as one SavedModel (+ mooring.json)."""
     from mooring.config._model import plan_training
+    from mooring.scale._training import training_launcher
     from mooring.training._fit import train_model
 
     project = Project.load(config)
     cfg = project.config
     if epochs is not None:
         cfg.model.epochs = epochs
+    if workers is not None:
+        cfg.training.workers = workers
+    if engine is not None:
+        if engine not in ("local", "ray"):
+            raise UsageError(f"--engine {engine!r}: choose local or ray")
+        cfg.training.engine = engine  # type: ignore[assignment]
+    pod = _pod(worker_index, peers)
+    if pod is not None and output is None:
+        raise UsageError(
+            "--worker-index needs --output: a folder every worker shares (worker 0 writes the "
+            "shards and checkpoints there)"
+        )
     if output is None:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         output = _latest_run(project.home) if resume else project.home / "runs" / stamp
@@ -141,6 +191,8 @@ def train(
         output_dir=output,
         resume=resume,
         callbacks=[progress],
+        launcher=training_launcher(cfg),
+        pod=pod,
     )
     if as_json:
         print_json(result.record)

@@ -38,6 +38,7 @@ from mooring.config._pipeline import (
 from mooring.config._serving import (
     ServingConfig,
 )
+from mooring.config._training import TrainingConfig
 from mooring.errors import ConfigError, NotFoundError
 
 __all__ = ["MooringConfig", "ServingConfig", "load_config"]
@@ -52,6 +53,7 @@ class MooringConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)

@@ -27,7 +27,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,7 @@ from mooring.training._pipeline import TrainingData, load_training_data
 if TYPE_CHECKING:
     from mooring.contract._schema import Schema
     from mooring.contract._statistics import DatasetStatistics
+    from mooring.training._distributed import Launcher
 
 __all__ = ["TrainingResult", "configure_runtime", "train_model"]
 
@@ -190,9 +191,12 @@ class _EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
         stopping: EarlyStoppingConfig | None,
         fingerprint: str,
         state: dict[str, Any],
+        *,
+        save: bool = True,
     ) -> None:
         super().__init__()
         self.root = root
+        self.save = save
         self.stopping = stopping
         self.fingerprint = fingerprint
         self.history: list[dict[str, float]] = list(state.get("history", []))
@@ -239,6 +243,8 @@ class _EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
                 if self.wait > stopping.patience:
                     self.stopped = True
                     self.model.stop_training = True
+        if not self.save:  # a worker other than the chief: the chief writes the checkpoint
+            return
         save_checkpoint(
             self.root,
             epoch + 1,
@@ -295,7 +301,7 @@ def _start_state(
     return restore_checkpoint(last, model, model.optimizer)
 
 
-def train_model(
+def train_model(  # noqa: PLR0913 - keyword-only options of one training run
     cfg: MooringConfig,
     *,
     statistics: DatasetStatistics,
@@ -306,12 +312,18 @@ def train_model(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
     tensorboard: bool = True,
+    launcher: Launcher | None = None,
+    pod: tuple[int, list[str]] | None = None,
 ) -> TrainingResult:
     """Train, export and parity-check a model; write the run record.
 
     ``data`` overrides ``[data] train`` (a path or an Arrow table) and must be the
     data ``statistics`` were computed from. ``callbacks`` run after mooring's own
-    (checkpointing first, so an interrupted run can always resume).
+    (checkpointing first, so an interrupted run can always resume). With ``[training]
+    workers`` above 1 the network trains on that many workers, started by ``launcher``
+    (default: processes on this machine; :func:`mooring.scale.training_launcher` gives
+    Ray's), and the chief's run is returned; ``pod = (index, peers)`` makes this process
+    that worker of a job started elsewhere (``mooring train --worker-index``).
 
     Raises:
         ConfigError / DataError: bad features, label, builder or data — before training.
@@ -336,9 +348,26 @@ def train_model(
         label=label.column,
         timestamp=cfg.data.timestamp,
     )
-    model = build_model(spec, label, config, resolve_kind(config)) if config.kind != "gbt" else None
     options = ReadOptions.from_config(cfg.data)
     source = data if data is not None else cfg.path(cfg.data.train)
+    if cfg.training.workers > 1 and config.kind != "gbt":
+        from mooring.training._distributed import train_distributed
+
+        return train_distributed(
+            cfg,
+            spec=spec,
+            label=label,
+            source=source,
+            options=options,
+            seed=seed,
+            started=started,
+            output_dir=Path(output_dir),
+            resume=resume,
+            callbacks=callbacks,
+            launcher=launcher,
+            pod=pod,
+        )
+    model = build_model(spec, label, config, resolve_kind(config)) if config.kind != "gbt" else None
     t_data = time.perf_counter()
     train_data = load_training_data(
         source,
@@ -413,6 +442,59 @@ def train_model(
             shuffle=False,  # the pipeline already shuffles, seeded per epoch
         )
     fit_seconds, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
+    rounds_run = max(0, len(recorder.history) - (resumed_from or 0))
+    return finish_network(
+        cfg,
+        model,
+        spec,
+        label,
+        output_dir=output_dir,
+        recorder=recorder,
+        plan=plan,
+        seed=seed,
+        started=started,
+        parity_table=lambda: _parity_table(cfg, source, options, config.parity_records),
+        data={
+            "train_rows": train_data.train_rows,
+            "validation_rows": train_data.validation_rows,
+            "dropped_rows_without_label": train_data.dropped_rows,
+            "streamed": type(train_data).__name__ == "StreamedData",
+            "steps_per_epoch": steps,
+        },
+        timings={
+            "prepare_seconds": data_seconds,
+            "fit_seconds": fit_seconds,
+            "fit_cpu_seconds": fit_cpu,
+        },
+        examples=train_data.train_rows * passes * rounds_run,
+        resumed_from=resumed_from,
+        clock=(t_start, cpu_start),
+    )
+
+
+def finish_network(  # noqa: PLR0913 - what the fit measured, for the run record
+    cfg: MooringConfig,
+    model: keras.Model,
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    *,
+    output_dir: Path,
+    recorder: _EpochRecorder,
+    plan: TrainingPlan,
+    seed: int,
+    started: str,
+    parity_table: Callable[[], pa.Table],
+    data: dict[str, Any],
+    timings: dict[str, float],
+    examples: int,
+    resumed_from: int | None,
+    clock: tuple[float, float],
+    fields: dict[str, Any] | None = None,
+) -> TrainingResult:
+    """After fitting: the best epoch's weights (when early stopping keeps them), export,
+    parity check and the run record — the same for one process and for several workers."""
+    config = cfg.model
+    ckpt_root = output_dir / "checkpoints"
     best_epoch = recorder.best_epoch
     stopping = plan.early_stopping
     last_epoch = recorder.history[-1]["epoch"] if recorder.history else 0
@@ -434,21 +516,19 @@ def train_model(
     parity = None
     if config.parity_records > 0:
         loaded = load_saved_model(model_dir, warn=False)
-        table = _parity_table(cfg, source, options, config.parity_records)
-        parity = check_parity(model, loaded, spec, label, table, records=config.parity_records)
+        parity = check_parity(
+            model, loaded, spec, label, parity_table(), records=config.parity_records
+        )
     parity_seconds = time.perf_counter() - t_parity
-
+    t_start, cpu_start = clock
     timings = {
-        "prepare_seconds": data_seconds,
-        "fit_seconds": fit_seconds,
-        "fit_cpu_seconds": fit_cpu,
+        **timings,
         "export_seconds": export_seconds,
         "parity_seconds": parity_seconds,
         "total_seconds": time.perf_counter() - t_start,
         "cpu_seconds": time.process_time() - cpu_start,
     }
-    rounds_run = max(0, len(recorder.history) - (resumed_from or 0))
-    examples = train_data.train_rows * passes * rounds_run
+    fit_seconds = timings["fit_seconds"]
     timings["examples_per_second"] = examples / fit_seconds if fit_seconds > 0 else 0.0
     record = run_record(
         config,
@@ -457,13 +537,7 @@ def train_model(
         started=started,
         seed=seed,
         plan=plan_record(plan),
-        data={
-            "train_rows": train_data.train_rows,
-            "validation_rows": train_data.validation_rows,
-            "dropped_rows_without_label": train_data.dropped_rows,
-            "streamed": type(train_data).__name__ == "StreamedData",
-            "steps_per_epoch": steps,
-        },
+        data=data,
         epochs=recorder.history,
         best_epoch=best_epoch,
         stopped_early=recorder.stopped,
@@ -472,6 +546,7 @@ def train_model(
         parity=parity,
         warnings=list(spec.warnings),
         model_dir=model_dir,
+        **(fields or {}),
     )
     return save_run(output_dir, record, spec, label, parity)
 
@@ -569,3 +644,38 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return str(value)
+
+
+def load_run(output_dir: Path) -> TrainingResult:
+    """The result of the run whose record ``output_dir/run.json`` is (a worker wrote it)."""
+    run_path = output_dir / RUN_FILE
+    record: dict[str, Any] = json.loads(run_path.read_text("utf-8"))
+    saved = record.get("parity")
+    parity = (
+        ParityReport(
+            records=int(saved["records"]),
+            max_abs_diff=float(saved["max_abs_diff"]),
+            tolerance=float(saved["tolerance"]),
+            outputs=list(saved["outputs"]),
+            differing=list(saved.get("differing", [])),
+        )
+        if saved
+        else None
+    )
+    return TrainingResult(
+        model_dir=Path(record["model_dir"]),
+        run_record_path=run_path,
+        record=record,
+        epochs=record["epochs"],
+        timings=record["timings"],
+        task=record["task"],
+        label_vocabulary=list(record["label"].get("vocabulary") or []),
+        feature_spec_hash=record["feature_spec_hash"],
+        statistics_hash=record["statistics_hash"],
+        schema_hash=record["schema_hash"],
+        parity=parity,
+        stopped_early=bool(record["stopped_early"]),
+        best_epoch=record["best_epoch"],
+        resumed_from=record["resumed_from"],
+        warnings=record["warnings"],
+    )

@@ -40,6 +40,7 @@ __all__ = [
     "InMemoryData",
     "StreamedData",
     "TrainingData",
+    "load_in_memory",
     "load_training_data",
     "validation_mask",
 ]
@@ -188,8 +189,10 @@ def _split_table(
     fraction: float,
     seed: int,
     offset: int = 0,
+    row_ids: np.ndarray[Any, Any] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], int]:
-    """Features, targets and validation mask of the labelled rows of ``table``."""
+    """Features, targets and validation mask of the labelled rows of ``table``; a row's
+    number is ``offset`` + its position, or ``row_ids`` when given (a shard's rows)."""
     if label.column not in table.column_names:
         raise DataError(
             f"label column {label.column!r} ([data] label) is not in the training data; "
@@ -197,7 +200,9 @@ def _split_table(
         )
     raw, _ = label.encode(table.column(label.column))
     keep = raw >= 0 if label.is_classification else ~np.isnan(raw)
-    mask = validation_mask(np.arange(offset, offset + table.num_rows), fraction, seed)
+    if row_ids is None:
+        row_ids = np.arange(offset, offset + table.num_rows)
+    mask = validation_mask(row_ids, fraction, seed)
     columns = columns_from_table(table, spec)
     dropped = int((~keep).sum())
     if dropped:
@@ -207,10 +212,19 @@ def _split_table(
 
 
 def load_in_memory(
-    table: pa.Table, spec: FeatureSpec, label: LabelEncoding, *, validation_split: float, seed: int
+    table: pa.Table,
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    *,
+    validation_split: float,
+    seed: int,
+    row_ids: np.ndarray[Any, Any] | None = None,
 ) -> InMemoryData:
-    """Convert a table once and split it into training and validation rows."""
-    columns, targets, mask, dropped = _split_table(table, spec, label, validation_split, seed)
+    """Convert a table once and split it into training and validation rows (``row_ids``:
+    each row's number in the whole data, for a shard; default its position)."""
+    columns, targets, mask, dropped = _split_table(
+        table, spec, label, validation_split, seed, row_ids=row_ids
+    )
     train = ~mask
     if int(train.sum()) == 0:
         raise DataError(

@@ -48,6 +48,7 @@ def fit(
     folder (SavedModel + ``mooring.json``) is ``result.model_dir``. TensorFlow is
     imported only here, so the contract commands stay quick to start.
     """
+    from mooring.scale._training import training_launcher
     from mooring.training._fit import train_model
 
     stats = statistics or workspace.statistics("train")
@@ -63,6 +64,7 @@ def fit(
         resume=resume,
         callbacks=callbacks,
         verbose=verbose,
+        launcher=training_launcher(workspace.config),
     )
 
 

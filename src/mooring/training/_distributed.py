@@ -1,0 +1,600 @@
+"""Data-parallel training on several workers: the job, its shards, and the supervisor.
+
+``[training] workers = N`` (or ``mooring train --workers N``) trains the same network
+as one process, on N worker processes under TensorFlow's
+``MultiWorkerMirroredStrategy``. This module is the launcher's side:
+
+1. :func:`prepare_job` streams the training data once, in record batches, into one
+   Parquet shard per worker (each batch split into N contiguous slices, every row
+   keeping its number in the whole file as ``__row__``, so the validation split is the
+   one a single process draws) and pickles the job (config, feature spec, label,
+   seed) beside them. A worker reads only its own shard.
+2. :func:`supervise` starts the workers (processes on 127.0.0.1 here; Ray actors in
+   :mod:`mooring.scale._training`; Kubernetes pods run ``mooring train --worker-index``),
+   waits for each to join within ``[training] start_timeout``, relays the chief's
+   epochs to the caller's callbacks, and when a worker dies (a signal, a lost node)
+   stops the others and starts all of them again from the chief's last checkpoint, up
+   to ``[training] max_restarts`` times. A worker's own error (bad data, a parity
+   failure) is raised as itself, never retried.
+
+Worker 0 is the chief: it alone writes checkpoints, exports the SavedModel and writes
+the run record (:mod:`mooring.training._worker`). Nothing is exported before the last
+epoch ends, so a failed job never leaves a half-trained model.
+
+Example:
+    >>> cluster_spec(["127.0.0.1:5000", "127.0.0.1:5001"], 1)["task"]
+    {'type': 'worker', 'index': 1}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mooring import errors
+from mooring.contract._io import ReadOptions, iter_batches
+from mooring.errors import MooringError, UsageError
+
+if TYPE_CHECKING:
+    from mooring.config import MooringConfig
+    from mooring.features._spec import FeatureSpec
+    from mooring.training._fit import TrainingResult
+    from mooring.training._labels import LabelEncoding
+
+__all__ = [
+    "JOB_FOLDER",
+    "ROW_COLUMN",
+    "Job",
+    "Launcher",
+    "WorkerHandle",
+    "cluster_spec",
+    "free_ports",
+    "launch_local",
+    "prepare_job",
+    "supervise",
+    "train_distributed",
+]
+
+log = logging.getLogger("mooring.training")
+
+JOB_FOLDER = "workers"
+ROW_COLUMN = "__row__"
+_JOB_FILE = "job.pkl"
+_EPOCHS_FILE = "epochs.jsonl"
+# The exit code of a worker that stopped on its own error (written to error-<i>.json).
+ERROR_EXIT = 3
+
+
+@dataclass
+class Job:
+    """What every worker needs, pickled once by the launcher (same install everywhere)."""
+
+    cfg: MooringConfig
+    spec: FeatureSpec
+    label: LabelEncoding
+    seed: int
+    started: str
+    fingerprint: str
+    workers: int
+    engine: str
+    output_dir: Path
+    shards: list[str]
+    parity_path: str
+    threads: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.output_dir / JOB_FOLDER
+
+    def save(self) -> Path:
+        path = self.folder / _JOB_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(self))
+        tmp.replace(path)
+        return path
+
+    @staticmethod
+    def load(folder: Path) -> Job:
+        job = pickle.loads((folder / _JOB_FILE).read_bytes())
+        assert isinstance(job, Job)
+        return job
+
+    def ready_file(self, index: int) -> Path:
+        return self.folder / f"ready-{index}"
+
+    def error_file(self, index: int) -> Path:
+        return self.folder / f"error-{index}.json"
+
+    def log_file(self, index: int) -> Path:
+        return self.folder / f"worker-{index}.log"
+
+    @property
+    def epochs_file(self) -> Path:
+        return self.folder / _EPOCHS_FILE
+
+
+def cluster_spec(addresses: Sequence[str], index: int) -> dict[str, Any]:
+    """``TF_CONFIG`` for worker ``index`` of ``addresses`` (worker 0 is the chief)."""
+    return {"cluster": {"worker": list(addresses)}, "task": {"type": "worker", "index": index}}
+
+
+def free_ports(count: int, first: int = 0, host: str = "127.0.0.1") -> list[int]:
+    """``count`` ports to listen on: ``first``, ``first + 1``… each checked free, or free
+    ports the system picks when ``first`` is 0.
+
+    Raises:
+        UsageError: a port of ``first``'s range is in use.
+    """
+    if first:
+        ports = list(range(first, first + count))
+        for i, port in enumerate(ports):
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, port))
+                except OSError as exc:
+                    raise UsageError(
+                        f"worker {i} cannot listen on {host}:{port} ([training] port = {first} "
+                        f"+ {i}): {exc.strerror}; choose another [training] port, or 0 for "
+                        "free ports"
+                    ) from None
+        return ports
+    sockets = []
+    try:
+        for _ in range(count):
+            probe = socket.socket()
+            probe.bind((host, 0))
+            sockets.append(probe)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def prepare_job(  # noqa: PLR0913 - keyword-only parts of the job, each named
+    cfg: MooringConfig,
+    *,
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    source: Any,
+    options: ReadOptions,
+    seed: int,
+    started: str,
+    fingerprint: str,
+    output_dir: Path,
+    workers: int,
+    engine: str,
+    parity_table: Callable[[], pa.Table],
+    threads: int | None = None,
+) -> Job:
+    """Write one Parquet shard per worker and the job file under ``output_dir/workers``.
+
+    The data is read once, a record batch at a time; each batch's rows are split into
+    ``workers`` contiguous slices, one per shard, so every shard holds about the same
+    number of rows and memory stays bounded by one batch.
+    """
+    folder = output_dir / JOB_FOLDER
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "shards").mkdir(parents=True)
+    paths = [folder / "shards" / f"part-{i:05d}.parquet" for i in range(workers)]
+    writers: list[pq.ParquetWriter | None] = [None] * workers
+    offset = 0
+    try:
+        for batch in iter_batches(source, options):
+            rows = batch.num_rows
+            numbers = pa.array(np.arange(offset, offset + rows, dtype=np.int64))
+            table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, numbers)
+            bounds = np.linspace(0, rows, workers + 1).astype(int)
+            for i in range(workers):
+                piece = table.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
+                writer = writers[i]
+                if writer is None:
+                    writer = writers[i] = pq.ParquetWriter(paths[i], table.schema)
+                writer.write_table(piece)
+            offset += rows
+    finally:
+        for writer in writers:
+            if writer is not None:
+                writer.close()
+    if offset < workers:
+        raise UsageError(
+            f"[training] workers = {workers} but the training data has {offset} rows; use "
+            "fewer workers"
+        )
+    parity_path = folder / "parity.parquet"
+    pq.write_table(parity_table(), parity_path)
+    job = Job(
+        cfg=cfg,
+        spec=spec,
+        label=label,
+        seed=seed,
+        started=started,
+        fingerprint=fingerprint,
+        workers=workers,
+        engine=engine,
+        output_dir=output_dir,
+        shards=[str(p) for p in paths],
+        parity_path=str(parity_path),
+        threads=threads,
+    )
+    job.save()
+    return job
+
+
+class WorkerHandle(Protocol):
+    """One running worker, whatever runs it."""
+
+    def poll(self) -> int | None:
+        """The exit code once it ended (negative: the signal that ended it), else None."""
+
+    def stop(self) -> None:
+        """End it now (and anything it started)."""
+
+
+StartWorkers = Callable[[Job, int], list[WorkerHandle]]
+
+
+class _Process:
+    """A worker process on this machine, in its own process group."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+
+
+def _local_workers(job: Job, attempt: int) -> list[WorkerHandle]:
+    training = job.cfg.training
+    ports = free_ports(job.workers, training.port)
+    addresses = [f"127.0.0.1:{p}" for p in ports]
+    handles: list[WorkerHandle] = []
+    pids = []
+    for index in range(job.workers):
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(cluster_spec(addresses, index)),
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        }
+        with job.log_file(index).open("ab") as out:
+            out.write(f"--- attempt {attempt + 1}: {addresses[index]}\n".encode())
+            out.flush()
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "mooring.training._worker", str(job.folder), str(index)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        handles.append(_Process(popen))
+        pids.append(popen.pid)
+    (job.folder / "workers.json").write_text(
+        json.dumps({"attempt": attempt + 1, "pids": pids, "addresses": addresses}), "utf-8"
+    )
+    return handles
+
+
+def _log_tail(job: Job, index: int, lines: int = 8) -> str:
+    try:
+        text = job.log_file(index).read_text("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n    ".join(text[-lines:]) or "(empty log)"
+
+
+def _own_error(job: Job, index: int) -> MooringError | None:
+    path = job.error_file(index)
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text("utf-8"))
+    cls = getattr(errors, str(saved.get("type")), MooringError)
+    if not (isinstance(cls, type) and issubclass(cls, MooringError)):
+        cls = MooringError
+    return cls(str(saved.get("message")))
+
+
+_NOT_METRICS = frozenset({"epoch", "seconds", "cpu_seconds"})
+
+
+class _Epochs:
+    """Relays the chief's finished epochs (``epochs.jsonl``) to Keras-style callbacks."""
+
+    def __init__(self, job: Job, callbacks: Sequence[Any]) -> None:
+        self.path = job.epochs_file
+        self.callbacks = list(callbacks)
+        self.seen = 0
+
+    def relay(self) -> None:
+        if not self.callbacks or not self.path.is_file():
+            return
+        lines = self.path.read_text("utf-8").splitlines()
+        for line in lines[self.seen :]:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                break  # the chief is still writing this line
+            epoch = int(entry["epoch"]) - 1
+            logs = {k: v for k, v in entry.items() if k not in _NOT_METRICS}
+            for callback in self.callbacks:
+                callback.on_epoch_begin(epoch)
+                callback.on_epoch_end(epoch, logs)
+            self.seen += 1
+
+
+def supervise(
+    job: Job,
+    start: StartWorkers,
+    *,
+    callbacks: Sequence[Any] = (),
+    poll_seconds: float = 0.2,
+) -> dict[str, Any]:
+    """Run the job's workers to the end, restarting all of them when one dies.
+
+    Returns what happened: attempts, restarts, why each restart happened, seconds to join.
+
+    Raises:
+        MooringError (or its subclass): a worker's own error, as the worker raised it.
+        UsageError: the workers did not all join within ``[training] start_timeout``.
+        MooringError: a worker died more than ``[training] max_restarts`` times.
+    """
+    training = job.cfg.training
+    relay = _Epochs(job, callbacks)
+    for callback in relay.callbacks:
+        callback.on_train_begin()
+    restarts: list[str] = []
+    join_seconds: list[float] = []
+    attempt = 0
+    while True:
+        for index in range(job.workers):
+            job.ready_file(index).unlink(missing_ok=True)
+            job.error_file(index).unlink(missing_ok=True)
+        launched = time.monotonic()
+        handles = start(job, attempt)
+        joined = False
+        died: tuple[int, int] | None = None
+        try:
+            while True:
+                relay.relay()
+                codes = [h.poll() for h in handles]
+                if not joined and all(job.ready_file(i).is_file() for i in range(job.workers)):
+                    joined = True
+                    join_seconds.append(time.monotonic() - launched)
+                failed = [(i, c) for i, c in enumerate(codes) if c is not None and c != 0]
+                for index, _code in failed:
+                    own = _own_error(job, index)
+                    if own is not None:
+                        raise own
+                if failed:
+                    died = failed[0]
+                    break
+                if all(c == 0 for c in codes):
+                    break
+                if not joined and time.monotonic() - launched > training.start_timeout:
+                    late = [i for i in range(job.workers) if not job.ready_file(i).is_file()]
+                    raise UsageError(
+                        f"worker(s) {late} did not join the job within "
+                        f"{training.start_timeout:g} s ([training] start_timeout); the last "
+                        f"lines of worker {late[0]}'s log ({job.log_file(late[0])}):\n    "
+                        + _log_tail(job, late[0])
+                    )
+                time.sleep(poll_seconds)
+        finally:
+            for handle in handles:
+                handle.stop()
+        relay.relay()
+        if died is None:
+            break
+        index, code = died
+        why = f"signal {-code}" if code < 0 else f"exit code {code}"
+        if len(restarts) >= training.max_restarts:
+            raise MooringError(
+                f"worker {index} died ({why}) and the job already restarted "
+                f"{len(restarts)} time(s) ([training] max_restarts = {training.max_restarts});"
+                f" nothing was registered. The last lines of its log "
+                f"({job.log_file(index)}):\n    " + _log_tail(job, index)
+            )
+        restarts.append(f"worker {index} died ({why})")
+        log.warning(
+            "worker %d died (%s); restarting the %d workers from the last checkpoint",
+            index,
+            why,
+            job.workers,
+        )
+        attempt += 1
+    for callback in relay.callbacks:
+        callback.on_train_end()
+    return {"attempts": attempt + 1, "restarts": restarts, "join_seconds": join_seconds}
+
+
+def launch_local(job: Job, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Run the job on worker processes of this machine, listening on 127.0.0.1."""
+    return supervise(job, _local_workers, callbacks=callbacks)
+
+
+Launcher = Callable[[Job, Sequence[Any]], dict[str, Any]]
+
+
+def train_distributed(  # noqa: PLR0913 - train_model's own keywords, passed on
+    cfg: MooringConfig,
+    *,
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    source: Any,
+    options: ReadOptions,
+    seed: int,
+    started: str,
+    output_dir: Path,
+    resume: bool,
+    callbacks: Sequence[Any],
+    launcher: Launcher | None,
+    pod: tuple[int, list[str]] | None = None,
+) -> TrainingResult:
+    """Shard the data, run the workers (restarting them from checkpoints when one dies)
+    and return the chief's run, its record naming the workers, engine and restarts.
+
+    With ``pod = (index, peers)`` this process is worker ``index`` of a job whose
+    workers something else started (a Kubernetes Indexed Job): worker 0 writes the
+    shards, the others wait for them, and each trains in this process.
+
+    Raises:
+        UsageError: ``[training] engine = "ray"`` without a Ray launcher.
+    """
+    from mooring.training._fit import _parity_table, _run_fingerprint, load_run
+
+    training = cfg.training
+    if launcher is None:
+        if training.engine != "local":
+            raise UsageError(
+                f"[training] engine = {training.engine!r} needs its launcher "
+                "(mooring.scale.training_launcher); call train_model through the pipeline "
+                "or pass launcher="
+            )
+        launcher = launch_local
+    output_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = _run_fingerprint(cfg, spec, label)
+    if pod is not None:
+        return _train_as_pod(
+            cfg,
+            output_dir,
+            fingerprint,
+            pod,
+            resume=resume,
+            prepare=lambda: prepare_job(
+                cfg,
+                spec=spec,
+                label=label,
+                source=source,
+                options=options,
+                seed=seed,
+                started=started,
+                fingerprint=fingerprint,
+                output_dir=output_dir,
+                workers=training.workers,
+                engine="kubernetes",
+                parity_table=lambda: _parity_table(cfg, source, options, cfg.model.parity_records),
+            ),
+        )
+    if not resume:
+        shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+    t_prepare = time.perf_counter()
+    cores = os.cpu_count() or 1
+    job = prepare_job(
+        cfg,
+        spec=spec,
+        label=label,
+        source=source,
+        options=options,
+        seed=seed,
+        started=started,
+        fingerprint=fingerprint,
+        output_dir=output_dir,
+        workers=training.workers,
+        engine=training.engine,
+        parity_table=lambda: _parity_table(cfg, source, options, cfg.model.parity_records),
+        # Local workers share this machine's cores; a Ray actor holds one CPU.
+        threads=max(1, cores // training.workers) if training.engine == "local" else 1,
+    )
+    shard_seconds = time.perf_counter() - t_prepare
+    outcome = launcher(job, callbacks)
+    result = load_run(output_dir)
+    record = result.record
+    record["distributed"] = {
+        **record.get("distributed", {}),
+        **outcome,
+        "shard_seconds": shard_seconds,
+    }
+    from mooring.formats._files import atomic_write
+
+    atomic_write(
+        result.run_record_path, (json.dumps(record, indent=2, default=str) + "\n").encode()
+    )
+    shutil.rmtree(job.folder / "shards", ignore_errors=True)
+    return result
+
+
+def _train_as_pod(
+    cfg: MooringConfig,
+    output_dir: Path,
+    fingerprint: str,
+    pod: tuple[int, list[str]],
+    *,
+    resume: bool,
+    prepare: Callable[[], Job],
+) -> TrainingResult:
+    """Worker ``pod[0]`` of ``pod[1]``, in this process (see :func:`train_distributed`)."""
+    from mooring.training._fit import load_run
+    from mooring.training._worker import run_worker
+
+    index, peers = pod
+    training = cfg.training
+    if len(peers) != training.workers:
+        raise UsageError(
+            f"--peers lists {len(peers)} worker(s) but --workers is {training.workers}; list "
+            "one host:port per worker, worker 0 first"
+        )
+    if not 0 <= index < len(peers):
+        raise UsageError(
+            f"--worker-index {index} is not one of 0…{len(peers) - 1} (one per --peers entry)"
+        )
+    folder = output_dir / JOB_FOLDER
+    existing = _existing_job(folder, fingerprint) if resume else None
+    if index == 0:
+        job = existing or prepare()
+    else:
+        job = existing or _wait_for_job(folder, fingerprint, training.start_timeout)
+    os.environ["TF_CONFIG"] = json.dumps(cluster_spec(peers, index))
+    run_worker(job.folder, index)
+    return load_run(output_dir)
+
+
+def _existing_job(folder: Path, fingerprint: str) -> Job | None:
+    try:
+        job = Job.load(folder)
+    except (OSError, pickle.UnpicklingError, EOFError, AssertionError):
+        return None
+    if job.fingerprint != fingerprint or not all(Path(p).is_file() for p in job.shards):
+        return None
+    return job
+
+
+def _wait_for_job(folder: Path, fingerprint: str, timeout: float) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = _existing_job(folder, fingerprint)
+        if job is not None:
+            return job
+        time.sleep(1.0)
+    raise UsageError(
+        f"worker 0 wrote no job to '{folder}' within {timeout:g} s ([training] "
+        "start_timeout); is --output on a volume every worker shares, and is worker 0 running?"
+    )
