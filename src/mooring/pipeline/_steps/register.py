@@ -84,9 +84,9 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
             return RegisterOutput(version=mv.version, manifest_sha256=mv.manifest_sha256)
     production, _, _ = ctx.deployment()
     training_record = Path(trained.training_record)
-    trainer = RunRecord.read(
-        orjson.loads(training_record.read_bytes()) if training_record.is_file() else {}
-    )
+    raw_record = orjson.loads(training_record.read_bytes()) if training_record.is_file() else {}
+    trainer = RunRecord.read(raw_record)
+    distributed = raw_record.get("distributed") or {}
     run = trainer.updated(
         # The dashboard links a version to its evaluation report through this key.
         evaluation_report=str(Path(evaluated.report).parent),
@@ -131,6 +131,10 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         "code_version": ctx.code["code_version"],
         "source_sha256": ctx.code["source_sha256"],
         "run_id": ctx.run_id,
+        # How it was trained: one process, or N data-parallel workers on an engine.
+        "training_workers": int(distributed.get("workers", 1)),
+        "training_engine": distributed.get("engine", "process"),
+        "training_restarts": len(distributed.get("restarts", [])),
     }
     mv = register_judged(
         ctx.registry,

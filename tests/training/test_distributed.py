@@ -1,0 +1,285 @@
+"""Training on several workers: shards, the supervisor, and real jobs on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
+
+from mooring.config import MooringConfig, load_config
+from mooring.contract._io import ReadOptions, read_table
+from mooring.errors import DataError, MooringError, UsageError
+from mooring.registry import Registry
+from mooring.training._distributed import (
+    ROW_COLUMN,
+    Job,
+    cluster_spec,
+    free_ports,
+    prepare_job,
+    supervise,
+)
+from mooring.training._worker import _auc, local_batch
+from tests._support.cli import run_mooring
+from tests._support.distributed import adult_auc, train_adult
+from tests._support.project import MODEL, write_adult, write_project
+from tests._support.waiting import wait_until
+
+
+def _job(tmp_path: Path, **training: object) -> Job:
+    cfg = MooringConfig.from_mapping(
+        {
+            "project": {"name": "m"},
+            "data": {"train": "t.csv"},
+            "training": {"workers": 2, **training},
+        },
+        root=tmp_path,
+    )
+    job = Job(
+        cfg=cfg,
+        spec=None,  # type: ignore[arg-type]
+        label=None,  # type: ignore[arg-type]
+        seed=1,
+        started="",
+        fingerprint="f",
+        workers=2,
+        engine="local",
+        output_dir=tmp_path,
+        shards=[],
+        parity_path="",
+    )
+    job.folder.mkdir(parents=True)
+    return job
+
+
+class _Sleeper:
+    """A stand-in worker: a real process that never joins, or exits with ``code``."""
+
+    def __init__(self, code: int | None = None) -> None:
+        script = "import time; time.sleep(600)" if code is None else f"raise SystemExit({code})"
+        self.popen = subprocess.Popen([sys.executable, "-c", script])
+        if code is not None:
+            self.popen.wait()
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def stop(self) -> None:
+        self.popen.kill()
+        self.popen.wait()
+
+
+def test_the_global_batch_is_split_and_per_worker_batches_scale_the_rate() -> None:
+    assert local_batch(256, 2, "global") == (128, 256, 1.0)
+    assert local_batch(100, 3, "global") == (34, 102, 1.0)  # rounded up to a multiple
+    assert local_batch(256, 4, "per_worker") == (256, 1024, 4.0)
+
+
+def test_cluster_spec_names_the_worker() -> None:
+    spec = cluster_spec(["a:1", "b:2"], 1)
+    assert spec == {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.floats(0.0, 0.9999), st.floats(0.1, 5.0)),
+        min_size=4,
+        max_size=200,
+    )
+)
+def test_the_auc_from_score_histograms_is_sklearns_within_a_bin(
+    rows: list[tuple[int, float, float]],
+) -> None:
+    labels = np.asarray([r[0] for r in rows])
+    if labels.min() == labels.max():
+        return
+    # Scores on the histogram's bin centres: no two classes share a bin unless tied.
+    scores = (np.floor(np.asarray([r[1] for r in rows]) * 1000) + 0.5) / 1000
+    weights = np.asarray([r[2] for r in rows])
+    bins = (scores * 1000).astype(int)
+    pos = np.bincount(bins, weights=weights * labels, minlength=1000)
+    neg = np.bincount(bins, weights=weights * (1 - labels), minlength=1000)
+    expected = roc_auc_score(labels, scores, sample_weight=weights)
+    assert _auc(pos, neg) == pytest.approx(expected, abs=1e-9)
+
+
+def test_shards_hold_every_row_once_and_none_the_whole_file(
+    tmp_path: Path, adult_train: Path
+) -> None:
+    cfg = load_config(Path(adult_train).parent / "mooring.toml")
+    options = ReadOptions.from_config(cfg.data)
+    job = prepare_job(
+        cfg,
+        spec=None,  # type: ignore[arg-type]
+        label=None,  # type: ignore[arg-type]
+        source=adult_train,
+        options=options,
+        seed=1,
+        started="",
+        fingerprint="f",
+        output_dir=tmp_path,
+        workers=3,
+        engine="local",
+        parity_table=lambda: read_table(adult_train, options).slice(0, 10),
+    )
+    total = read_table(adult_train, options).num_rows
+    numbers = [pq.read_table(p).column(ROW_COLUMN).to_numpy() for p in job.shards]
+    assert sorted(np.concatenate(numbers).tolist()) == list(range(total))
+    assert all(abs(len(n) - total / 3) <= 3 for n in numbers)
+    assert Job.load(job.folder).shards == job.shards
+
+
+def test_a_port_in_use_is_refused_before_any_worker_starts() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=rf"worker 0 cannot listen on 127.0.0.1:{port}"):
+            free_ports(2, port)
+
+
+def test_workers_that_never_join_fail_the_job_within_the_timeout(tmp_path: Path) -> None:
+    job = _job(tmp_path, start_timeout=1.0)
+    started: list[_Sleeper] = []
+
+    def start(job: Job, attempt: int) -> list[_Sleeper]:
+        started.extend([_Sleeper(), _Sleeper()])
+        return started[-2:]
+
+    with pytest.raises(UsageError, match=r"worker\(s\) \[0, 1\] did not join .* within 1 s"):
+        supervise(job, start, poll_seconds=0.05)  # type: ignore[arg-type]
+    assert all(s.poll() is not None for s in started)  # none is left running
+
+
+def test_a_worker_that_keeps_dying_ends_the_job_after_max_restarts(tmp_path: Path) -> None:
+    job = _job(tmp_path, max_restarts=2)
+    attempts: list[int] = []
+
+    def start(job: Job, attempt: int) -> list[_Sleeper]:
+        attempts.append(attempt)
+        return [_Sleeper(), _Sleeper(1)]
+
+    with pytest.raises(MooringError, match=r"worker 1 died \(exit code 1\) .* restarted 2 time"):
+        supervise(job, start, poll_seconds=0.05)  # type: ignore[arg-type]
+    assert attempts == [0, 1, 2]
+
+
+def test_a_workers_own_error_is_raised_as_itself_and_never_retried(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    attempts: list[int] = []
+
+    def start(job: Job, attempt: int) -> list[_Sleeper]:
+        attempts.append(attempt)
+        job.error_file(1).write_text(
+            json.dumps({"type": "DataError", "message": "label 'class' is missing"}), "utf-8"
+        )
+        return [_Sleeper(), _Sleeper(3)]
+
+    with pytest.raises(DataError, match="label 'class' is missing"):
+        supervise(job, start, poll_seconds=0.05)  # type: ignore[arg-type]
+    assert attempts == [0]
+
+
+def test_worker_index_without_peers_is_a_usage_error(tmp_path: Path) -> None:
+    toml = write_project(tmp_path / "p", write_adult(tmp_path / "data", train_rows=300))
+    done = run_mooring("train", "-c", str(toml), "--worker-index", "0", "--workers", "2")
+    assert done.returncode == 2
+    assert "--worker-index and --peers go together" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_two_local_workers_train_what_one_process_trains(tmp_path: Path) -> None:
+    one = train_adult(tmp_path / "one", workers=1)
+    two = train_adult(tmp_path / "two", workers=2)
+    assert abs(adult_auc(two.model_dir) - adult_auc(one.model_dir)) <= 0.003
+    assert two.parity is not None and two.parity.passed
+    distributed = two.record["distributed"]
+    assert distributed["workers"] == 2 and distributed["global_batch"] == 256
+    assert distributed["local_batch"] == 128 and distributed["restarts"] == []
+    assert not (two.model_dir.parent / "workers" / "shards").exists()
+    # Deterministic: the same seed gives the same weights, run to run.
+    again = train_adult(tmp_path / "again", workers=2)
+    last = f"checkpoints/epoch-{len(two.epochs):04d}/weights.npz"
+    with np.load(two.model_dir.parent / last) as a, np.load(again.model_dir.parent / last) as b:
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+# Epochs of a few steps each: long enough to kill a worker mid-run, short for the suite.
+MANY_EPOCHS = MODEL.replace("epochs = 1", "epochs = 15\nbatch_size = 256")
+
+
+def _start_run(toml: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mooring", "run", "-c", str(toml)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def _kill_worker_after_first_epoch(home: Path, index: int) -> None:
+    epochs = wait_until(
+        lambda: next(
+            (p for p in home.glob("runs/*/train/workers/epochs.jsonl") if p.stat().st_size), None
+        ),
+        "the chief's first epoch",
+    )
+    pids = json.loads((epochs.parent / "workers.json").read_text("utf-8"))["pids"]
+    os.kill(pids[index], signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_restarts_the_job_which_registers_one_version(tmp_path: Path) -> None:
+    data = write_adult(tmp_path / "data", train_rows=3000)
+    toml = write_project(tmp_path / "p", data, model=MANY_EPOCHS, extra="[training]\nworkers = 2\n")
+    run = _start_run(toml)
+    _kill_worker_after_first_epoch(tmp_path / "p" / "state", 1)
+    output, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, output
+    with Registry.from_config(load_config(toml)) as registry:
+        versions = registry.versions("income")
+    assert [v.version for v in versions] == [1]
+    lineage = versions[0].lineage
+    assert lineage["training_workers"] == 2 and lineage["training_restarts"] == 1
+    record = json.loads(next((tmp_path / "p" / "state").glob("runs/*/train/run.json")).read_text())
+    assert record["distributed"]["restarts"] == ["worker 1 died (signal 9)"]
+    assert record["parity"]["passed"] is True
+    # The restarted job ends where an uninterrupted one does, bit for bit.
+    clean = run_mooring("train", "-c", str(toml), "--output", str(tmp_path / "clean"), "--quiet")
+    assert clean.returncode == 0, clean.stderr
+    resumed = Path(record["model_dir"]).parent / "checkpoints" / "epoch-0015" / "weights.npz"
+    with np.load(resumed) as a, np.load(tmp_path / "clean/checkpoints/epoch-0015/weights.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+@pytest.mark.slow
+def test_a_job_out_of_restarts_registers_nothing(tmp_path: Path) -> None:
+    data = write_adult(tmp_path / "data", train_rows=3000)
+    toml = write_project(
+        tmp_path / "p",
+        data,
+        model=MANY_EPOCHS,
+        extra="[training]\nworkers = 2\nmax_restarts = 0\n",
+    )
+    run = _start_run(toml)
+    _kill_worker_after_first_epoch(tmp_path / "p" / "state", 0)
+    output, _ = run.communicate(timeout=600)
+    assert run.returncode != 0
+    assert "worker 0 died (signal 9)" in output and "nothing was registered" in output
+    assert "Traceback" not in output
+    with Registry.from_config(load_config(toml)) as registry:
+        assert registry.models() == []
+    assert not list((tmp_path / "p" / "state").glob("runs/*/train/model"))
