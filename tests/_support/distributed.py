@@ -21,11 +21,17 @@ EPOCHS = 3
 
 
 def train_adult(
-    output: Path, *, workers: int, engine: str = "local", launcher: Any = None
+    output: Path,
+    *,
+    workers: int,
+    engine: str = "local",
+    launcher: Any = None,
+    kind: str = "mlp",
 ) -> TrainingResult:
     """The bundled Adult project's model, ``EPOCHS`` epochs, on ``workers`` workers."""
     cfg = load_config(ADULT / "mooring.toml")
     cfg.model.epochs = EPOCHS
+    cfg.model.kind = kind  # type: ignore[assignment]
     cfg.training.workers = workers
     cfg.training.engine = engine  # type: ignore[assignment]
     options = ReadOptions.from_config(cfg.data)

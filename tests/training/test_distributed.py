@@ -216,6 +216,17 @@ def test_two_local_workers_train_what_one_process_trains(tmp_path: Path) -> None
         assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
+@pytest.mark.slow
+def test_trees_on_two_ydf_workers_score_what_one_process_scores(tmp_path: Path) -> None:
+    one = train_adult(tmp_path / "one", workers=1, kind="gbt")
+    two = train_adult(tmp_path / "two", workers=2, kind="gbt")
+    assert abs(adult_auc(two.model_dir) - adult_auc(one.model_dir)) <= 0.003
+    assert two.parity is not None and two.parity.passed
+    assert two.record["distributed"] == {"workers": 2, "engine": "ydf", "restarts": []}
+    assert not (tmp_path / "two" / "trees-shards").exists()
+    assert list((tmp_path / "two" / "trees-work").iterdir())  # the manager's checkpoints
+
+
 # Epochs of a few steps each: long enough to kill a worker mid-run, short for the suite.
 MANY_EPOCHS = MODEL.replace("epochs = 1", "epochs = 15\nbatch_size = 256")
 

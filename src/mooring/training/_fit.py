@@ -393,6 +393,7 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
             seed=seed,
             started=started,
             clock=(t_start, cpu_start, time.perf_counter() - t_data),
+            resume=resume,
         )
     plan = plan_training(config, train_data.train_rows)
     steps = plan.steps_per_round

@@ -86,6 +86,7 @@ class TreeModel:
         self.spec = spec
         self.label = label
         self.columns = {f.name: f"c{i}" for i, f in enumerate(spec.features)}
+        self.distributed: dict[str, Any] | None = None
 
     def inputs(self, columns: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
         """The spec's columns (training's arrays) → YDF's columns."""
@@ -131,8 +132,16 @@ def _learner(
 ) -> Any:
     import ydf
 
+    return ydf.GradientBoostedTreesLearner(**_learner_args(config, label, seed, threads, weighted))
+
+
+def _learner_args(
+    config: TreesConfig, label: LabelEncoding, seed: int, threads: int | None, weighted: bool
+) -> dict[str, Any]:
+    import ydf
+
     classify = label.is_classification
-    return ydf.GradientBoostedTreesLearner(
+    return dict(
         label=_LABEL,
         task=ydf.Task.CLASSIFICATION if classify else ydf.Task.REGRESSION,
         # The label's codes in the vocabulary's order: YDF's output columns are ours.
@@ -174,8 +183,13 @@ def fit_trees(
     data: TrainingData,
     weights: np.ndarray[Any, Any] | None,
     seed: int,
+    *,
+    output_dir: Path | None = None,
+    resume: bool = False,
 ) -> TreeModel:
     """Train the trees on the training split; the validation split drives early stopping.
+    With ``[training] workers`` above 1 (and an ``output_dir`` for the shards) they train
+    on that many YDF workers (:mod:`mooring.training._trees_workers`).
 
     Raises:
         ConfigError: the training data is streamed (larger than ``memory_limit_mb``).
@@ -198,6 +212,30 @@ def fit_trees(
         if data.validation_rows > 0
         else None
     )
+    if config.training.workers > 1 and output_dir is not None:
+        from mooring.training._trees_workers import train_on_workers
+
+        args = _learner_args(config.model.gbt, label, seed, config.model.threads, weighted)
+        # The distributed learner grows every tree, on every row (no subsample, no L2).
+        for key in (
+            "early_stopping",
+            "early_stopping_num_trees_look_ahead",
+            "subsample",
+            "l2_regularization",
+        ):
+            args.pop(key)
+        semantics = {
+            tree.columns[f.name]: "CATEGORICAL"
+            if isinstance(f, CategoricalFeature)
+            else ("CATEGORICAL" if f.dtype == "string" else "NUMERICAL")
+            for f in spec.features
+        }
+        if weighted:
+            semantics[_WEIGHT] = "NUMERICAL"
+        tree.model, tree.distributed = train_on_workers(
+            config, args, semantics, train, valid, output_dir, resume=resume
+        )
+        return tree
     tree.model = learner.train(train, valid=valid, verbose=0)
     return tree
 
@@ -255,7 +293,7 @@ def _version(name: str) -> str:
         return "0+unknown"
 
 
-def train_trees(
+def train_trees(  # noqa: PLR0913 - train_model's parts, passed on
     cfg: MooringConfig,
     *,
     spec: FeatureSpec,
@@ -267,6 +305,7 @@ def train_trees(
     seed: int,
     started: str,
     clock: tuple[float, float, float],
+    resume: bool = False,
 ) -> TrainingResult:
     """Fit, export and parity-check the trees; write the run record (as ``train_model``)."""
     from mooring.training._fit import run_record, save_run
@@ -274,7 +313,7 @@ def train_trees(
     t_start, cpu_start, data_seconds = clock
     config = cfg.model
     t_fit, cpu_fit = time.perf_counter(), time.process_time()
-    tree = fit_trees(cfg, spec, label, data, weights, seed)
+    tree = fit_trees(cfg, spec, label, data, weights, seed, output_dir=output_dir, resume=resume)
     fit_seconds, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
     importances = tree.importances()
     trees = int(tree.model.num_trees())
@@ -340,5 +379,6 @@ def train_trees(
         resumed_from=None,
         timings=timings,
         warnings=warnings,
+        **({"distributed": tree.distributed} if tree.distributed else {}),
     )
     return save_run(output_dir, record, spec, label, parity)

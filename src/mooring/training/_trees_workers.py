@@ -1,0 +1,210 @@
+"""Gradient boosted trees on several YDF workers (``[training] workers`` with ``kind = "gbt"``).
+
+YDF trains trees across processes with its ``DistributedGradientBoostedTreesLearner``
+(its ``GradientBoostedTreesLearner`` ignores ``workers=`` outside of tuning). That
+learner reads its data from typed file paths, not from memory, so the training and
+validation rows are written as CSV shards (one per worker, each column typed
+explicitly so a category made of digits stays a category) into the run's folder; each
+YDF worker (``ydf.start_worker`` in its own process on 127.0.0.1) reads the shards the
+manager hands it. The distributed learner has no early stopping, subsampling or L2
+regularization: every tree of ``[model.gbt] num_trees`` is grown on every row.
+
+A YDF worker that dies is started again on its port and YDF repeats the iteration it
+lost (up to ``[training] max_restarts``); the manager checkpoints every
+``CHECKPOINT_TREES`` trees into ``trees-work/``, so a killed run continued with
+``--resume`` goes on from there (``resume_training``). A worker that never listens is
+an error after ``[training] start_timeout``, before any training.
+
+Example:
+    >>> CHECKPOINT_TREES
+    50
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from mooring.errors import MooringError, UsageError
+from mooring.training._distributed import free_ports
+
+if TYPE_CHECKING:
+    from mooring.config import MooringConfig
+
+__all__ = ["CHECKPOINT_TREES", "train_on_workers"]
+
+CHECKPOINT_TREES = 50
+
+
+def _write_shards(folder: Path, data: dict[str, Any], shards: int, name: str) -> str:
+    """``data`` as ``shards`` CSV files; the typed path YDF reads them from."""
+    rows = len(next(iter(data.values())))
+    columns = {}
+    for key, values in data.items():
+        array = np.asarray(values)
+        if array.dtype.kind == "f":
+            columns[key] = pa.array(array, from_pandas=True)  # NaN → missing
+        else:
+            columns[key] = pa.array([v if v != "" else None for v in array], type=pa.string())
+    table = pa.table(columns)
+    bounds = np.linspace(0, rows, shards + 1).astype(int)
+    for i in range(shards):
+        piece = table.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
+        pacsv.write_csv(piece, folder / f"{name}-{i:05d}-of-{shards:05d}.csv")
+    return f"csv:{folder / name}@{shards}.csv"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _start_worker(port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", f"import ydf; ydf.start_worker({port})"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+class _Workers:
+    """The YDF worker processes; a dead one is started again on its own port."""
+
+    def __init__(self, folder: Path, count: int, cfg: MooringConfig) -> None:
+        self.folder = folder
+        self.training = cfg.training
+        self.ports = free_ports(count, self.training.port)
+        self.procs = [_start_worker(p, self._log(i)) for i, p in enumerate(self.ports)]
+        self.restarts: list[str] = []
+
+    def _log(self, index: int) -> Path:
+        return self.folder / f"ydf-worker-{index}.log"
+
+    @property
+    def addresses(self) -> list[str]:
+        return [f"127.0.0.1:{p}" for p in self.ports]
+
+    def wait_listening(self) -> None:
+        deadline = time.monotonic() + self.training.start_timeout
+        for index, port in enumerate(self.ports):
+            while not _listening(port):
+                if self.procs[index].poll() is not None or time.monotonic() > deadline:
+                    raise UsageError(
+                        f"YDF worker {index} did not listen on 127.0.0.1:{port} within "
+                        f"{self.training.start_timeout:g} s ([training] start_timeout); see "
+                        f"{self._log(index)}"
+                    )
+                time.sleep(0.1)
+
+    def revive(self) -> None:
+        """Start again any worker that died (YDF repeats the iteration it lost)."""
+        for index, proc in enumerate(self.procs):
+            code = proc.poll()
+            if code is None:
+                continue
+            if len(self.restarts) >= self.training.max_restarts:
+                raise MooringError(
+                    f"YDF worker {index} died (exit {code}) and was already restarted "
+                    f"{len(self.restarts)} time(s) ([training] max_restarts = "
+                    f"{self.training.max_restarts}); nothing was registered"
+                )
+            why = f"signal {-code}" if code < 0 else f"exit code {code}"
+            self.restarts.append(f"YDF worker {index} died ({why})")
+            self.procs[index] = _start_worker(self.ports[index], self._log(index))
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def train_on_workers(
+    cfg: MooringConfig,
+    learner_args: dict[str, Any],
+    semantics: dict[str, str],
+    train: dict[str, Any],
+    valid: dict[str, Any] | None,
+    output_dir: Path,
+    *,
+    resume: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """Train on ``[training] workers`` YDF workers; (the YDF model, what happened)."""
+    import threading
+
+    import ydf
+    from yggdrasil_decision_forests.learner import abstract_learner_pb2
+    from yggdrasil_decision_forests.learner.distributed_gradient_boosted_trees import (
+        distributed_gradient_boosted_trees_pb2 as dgbt_pb2,
+    )
+
+    workers = cfg.training.workers
+    work = output_dir / "trees-work"
+    if not resume:
+        shutil.rmtree(work, ignore_errors=True)
+    shards = output_dir / "trees-shards"
+    shutil.rmtree(shards, ignore_errors=True)
+    shards.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
+    train_path = _write_shards(shards, train, workers, "train")
+    valid_path = _write_shards(shards, valid, 1, "valid") if valid is not None else None
+    extra = abstract_learner_pb2.TrainingConfig()
+    extra.Extensions[
+        dgbt_pb2.distributed_gradient_boosted_trees_config
+    ].checkpoint_interval_trees = CHECKPOINT_TREES
+    pool = _Workers(work, workers, cfg)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            try:
+                pool.revive()
+            except MooringError as exc:
+                failure.append(exc)
+                pool.stop()  # the manager then fails on every call instead of waiting
+                return
+
+    watcher = threading.Thread(target=watch, name="ydf-workers", daemon=True)
+    try:
+        pool.wait_listening()
+        watcher.start()
+        learner = ydf.DistributedGradientBoostedTreesLearner(
+            **learner_args,
+            features=[ydf.Feature(name, getattr(ydf.Semantic, s)) for name, s in semantics.items()],
+            include_all_columns=False,
+            workers=pool.addresses,
+            working_dir=str(work),
+            resume_training=True,
+            extra_training_config=extra,
+        )
+        model = learner.train(train_path, valid=valid_path, verbose=0)
+    except Exception:
+        if failure:
+            raise failure[0] from None
+        raise
+    finally:
+        stop.set()
+        pool.stop()
+        shutil.rmtree(shards, ignore_errors=True)
+    return model, {"workers": workers, "engine": "ydf", "restarts": pool.restarts}
