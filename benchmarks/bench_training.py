@@ -22,10 +22,15 @@ Reported: wall seconds from reading the file to a trained model, fit seconds
 and training examples per second. The floor — mooring's wall time ≤ 1.15× the
 script's — is evaluated and printed, never asserted.
 
+``--workers`` measures one process against several data-parallel workers instead
+(``benchmarks/_training_workers.py`` says how), written to
+``results/bench_training_workers.json``.
+
 Usage::
 
     python benchmarks/bench_training.py                       # 300k rows, 5 epochs
     python benchmarks/bench_training.py --rows 20000 --epochs 1 --out t.json
+    python benchmarks/bench_training.py --workers --rows 100000 --epochs 2
 """
 
 from __future__ import annotations
@@ -273,7 +278,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_training.json")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workers", action="store_true", help="one process against 2 data-parallel workers"
+    )
+    parser.add_argument("--big-batch", type=int, default=4096, help="--workers: rows/worker")
+    parser.add_argument("--rounds", type=int, default=3, help="--workers: interleaved rounds")
+    parser.add_argument("--cell", help=argparse.SUPPRESS)
+    parser.add_argument("--cell-batch", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cell:
+        from _training_workers import run_cell
+
+        cell = run_cell(args.cell, Path(args.path), args.epochs, args.cell_batch, args.big_batch)
+        print(json.dumps(cell))
+        return 0
+    if args.workers:
+        from _training_workers import print_workers, run_workers_benchmark
+
+        out = args.out.with_name("bench_training_workers.json")
+        path = make_data(args.rows, args.seed, args.data_dir)
+        report = run_workers_benchmark(path, args.epochs, args.big_batch, out, args.rounds)
+        print_workers(report)
+        print(f"\nresults written to {out}")
+        return 0
     if args.worker:
         print(json.dumps(WORKERS[args.worker](Path(args.path), args.epochs, args.batch_size)))
         return 0

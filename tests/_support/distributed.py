@@ -48,3 +48,10 @@ def adult_auc(model_dir: Path) -> float:
     scores = predict_saved_model(model_dir, test)["probabilities"][:, 1]
     y = np.asarray([v == ">50K" for v in test.column("class").to_pylist()], dtype=np.float64)
     return float(roc_auc_score(y, scores))
+
+
+def adult_rows(count: int) -> list[dict[str, Any]]:
+    """The first ``count`` rows of adult.test without the label, as a client sends them."""
+    cfg = load_config(ADULT / "mooring.toml")
+    test = read_table(cfg.path(str(cfg.data.eval)), ReadOptions.from_config(cfg.data))
+    return test.drop_columns(["class"]).slice(0, count).to_pylist()

@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -20,6 +22,7 @@ from sklearn.metrics import roc_auc_score
 from mooring.config import MooringConfig, load_config
 from mooring.contract._io import ReadOptions, read_table
 from mooring.errors import DataError, MooringError, UsageError
+from mooring.features._inputs import predict_saved_model
 from mooring.registry import Registry
 from mooring.training._distributed import (
     ROW_COLUMN,
@@ -31,8 +34,9 @@ from mooring.training._distributed import (
 )
 from mooring.training._worker import _auc, local_batch
 from tests._support.cli import run_mooring
-from tests._support.distributed import adult_auc, train_adult
+from tests._support.distributed import adult_auc, adult_rows, train_adult
 from tests._support.project import MODEL, write_adult, write_project
+from tests._support.serve_process import ServeProcess
 from tests._support.waiting import wait_until
 
 
@@ -209,11 +213,15 @@ def test_two_local_workers_train_what_one_process_trains(tmp_path: Path) -> None
     assert distributed["workers"] == 2 and distributed["global_batch"] == 256
     assert distributed["local_batch"] == 128 and distributed["restarts"] == []
     assert not (two.model_dir.parent / "workers" / "shards").exists()
-    # Deterministic: the same seed gives the same weights, run to run.
-    again = train_adult(tmp_path / "again", workers=2)
-    last = f"checkpoints/epoch-{len(two.epochs):04d}/weights.npz"
-    with np.load(two.model_dir.parent / last) as a, np.load(again.model_dir.parent / last) as b:
-        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+    # It serves: the server's answers are the SavedModel's own.
+    rows = adult_rows(5)
+    (tmp_path / "srv").mkdir()
+    with ServeProcess(tmp_path / "srv", two.model_dir) as server:
+        answer = httpx.post(f"{server.url}/v1/models/income:predict", json={"instances": rows})
+    assert answer.status_code == 200, answer.text
+    served = [p["probabilities"][1] for p in answer.json()["predictions"]]
+    expected = predict_saved_model(two.model_dir, pa.Table.from_pylist(rows))["probabilities"]
+    assert served == pytest.approx(expected[:, 1].tolist(), abs=1e-6)
 
 
 @pytest.mark.slow
@@ -268,7 +276,8 @@ def test_a_killed_worker_restarts_the_job_which_registers_one_version(tmp_path: 
     record = json.loads(next((tmp_path / "p" / "state").glob("runs/*/train/run.json")).read_text())
     assert record["distributed"]["restarts"] == ["worker 1 died (signal 9)"]
     assert record["parity"]["passed"] is True
-    # The restarted job ends where an uninterrupted one does, bit for bit.
+    # The restarted job ends where an uninterrupted one does, bit for bit: the same
+    # seed gives the same weights run to run, a restart included.
     clean = run_mooring("train", "-c", str(toml), "--output", str(tmp_path / "clean"), "--quiet")
     assert clean.returncode == 0, clean.stderr
     resumed = Path(record["model_dir"]).parent / "checkpoints" / "epoch-0015" / "weights.npz"
@@ -294,3 +303,31 @@ def test_a_job_out_of_restarts_registers_nothing(tmp_path: Path) -> None:
     with Registry.from_config(load_config(toml)) as registry:
         assert registry.models() == []
     assert not list((tmp_path / "p" / "state").glob("runs/*/train/model"))
+
+
+@pytest.mark.slow
+def test_pods_started_elsewhere_train_together_as_the_kubernetes_job_runs_them(
+    tmp_path: Path,
+) -> None:
+    data = write_adult(tmp_path / "data", train_rows=3000)
+    model = MODEL.replace("epochs = 1", "epochs = 2\nbatch_size = 256")
+    toml = write_project(tmp_path / "p", data, model=model)
+    peers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
+    shared = tmp_path / "shared"
+    command = [sys.executable, "-m", "mooring", "train", "-c", str(toml), "--output", str(shared)]
+    pods = [
+        subprocess.Popen(
+            [*command, "--workers", "2", "--worker-index", str(i), "--peers", peers, "--resume"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        for i in (1, 0)  # worker 1 first: it waits for worker 0's shards
+    ]
+    outputs = [pod.communicate(timeout=300)[0] for pod in pods]
+    assert [pod.returncode for pod in pods] == [0, 0], outputs
+    record = json.loads((shared / "run.json").read_text("utf-8"))
+    assert record["distributed"]["engine"] == "kubernetes"
+    assert record["distributed"]["workers"] == 2 and record["parity"]["passed"] is True
+    assert (shared / "model" / "saved_model.pb").is_file()

@@ -273,8 +273,9 @@ class _Process:
         self.popen.wait()
 
 
-def _local_workers(job: Job, attempt: int) -> list[WorkerHandle]:
+def _local_workers(job: Job, attempt: int, *, pin: bool = False) -> list[WorkerHandle]:
     training = job.cfg.training
+    cores = sorted(os.sched_getaffinity(0))
     ports = free_ports(job.workers, training.port)
     addresses = [f"127.0.0.1:{p}" for p in ports]
     handles: list[WorkerHandle] = []
@@ -295,6 +296,8 @@ def _local_workers(job: Job, attempt: int) -> list[WorkerHandle]:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                # Each worker on a core of its own (before any thread starts), when asked.
+                preexec_fn=_pin_to(cores[index % len(cores)]) if pin else None,
             )
         handles.append(_Process(popen))
         pids.append(popen.pid)
@@ -302,6 +305,13 @@ def _local_workers(job: Job, attempt: int) -> list[WorkerHandle]:
         json.dumps({"attempt": attempt + 1, "pids": pids, "addresses": addresses}), "utf-8"
     )
     return handles
+
+
+def _pin_to(core: int) -> Callable[[], None]:
+    def pin() -> None:
+        os.sched_setaffinity(0, {core})
+
+    return pin
 
 
 def _log_tail(job: Job, index: int, lines: int = 8) -> str:
@@ -436,9 +446,16 @@ def supervise(
     return {"attempts": attempt + 1, "restarts": restarts, "join_seconds": join_seconds}
 
 
-def launch_local(job: Job, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Run the job on worker processes of this machine, listening on 127.0.0.1."""
-    return supervise(job, _local_workers, callbacks=callbacks)
+def launch_local(
+    job: Job, callbacks: Sequence[Any] = (), *, pin_cores: bool = False
+) -> dict[str, Any]:
+    """Run the job on worker processes of this machine, listening on 127.0.0.1;
+    ``pin_cores`` puts worker i on the i-th core this process may use."""
+
+    def start(job: Job, attempt: int) -> list[WorkerHandle]:
+        return _local_workers(job, attempt, pin=pin_cores)
+
+    return supervise(job, start, callbacks=callbacks)
 
 
 Launcher = Callable[[Job, Sequence[Any]], dict[str, Any]]
@@ -569,6 +586,8 @@ def _train_as_pod(
     folder = output_dir / JOB_FOLDER
     existing = _existing_job(folder, fingerprint) if resume else None
     if index == 0:
+        if existing is None and not resume:
+            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
         job = existing or prepare()
     else:
         job = existing or _wait_for_job(folder, fingerprint, training.start_timeout)
