@@ -499,48 +499,35 @@ def train_distributed(  # noqa: PLR0913 - train_model's own keywords, passed on
         launcher = launch_local
     output_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = _run_fingerprint(cfg, spec, label)
+    cores = os.cpu_count() or 1
+
+    def prepare(engine: str) -> Job:
+        return prepare_job(
+            cfg,
+            spec=spec,
+            label=label,
+            source=source,
+            options=options,
+            seed=seed,
+            started=started,
+            fingerprint=fingerprint,
+            output_dir=output_dir,
+            workers=training.workers,
+            engine=engine,
+            parity_table=lambda: _parity_table(cfg, source, options, cfg.model.parity_records),
+            # Local workers share this machine's cores; a Ray actor holds one CPU; a pod
+            # ([model] threads, else TensorFlow's default) has the node's.
+            threads={"local": max(1, cores // training.workers), "ray": 1}.get(engine),
+        )
+
     if pod is not None:
         return _train_as_pod(
-            cfg,
-            output_dir,
-            fingerprint,
-            pod,
-            resume=resume,
-            prepare=lambda: prepare_job(
-                cfg,
-                spec=spec,
-                label=label,
-                source=source,
-                options=options,
-                seed=seed,
-                started=started,
-                fingerprint=fingerprint,
-                output_dir=output_dir,
-                workers=training.workers,
-                engine="kubernetes",
-                parity_table=lambda: _parity_table(cfg, source, options, cfg.model.parity_records),
-            ),
+            cfg, output_dir, fingerprint, pod, resume=resume, prepare=lambda: prepare("kubernetes")
         )
     if not resume:
         shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     t_prepare = time.perf_counter()
-    cores = os.cpu_count() or 1
-    job = prepare_job(
-        cfg,
-        spec=spec,
-        label=label,
-        source=source,
-        options=options,
-        seed=seed,
-        started=started,
-        fingerprint=fingerprint,
-        output_dir=output_dir,
-        workers=training.workers,
-        engine=training.engine,
-        parity_table=lambda: _parity_table(cfg, source, options, cfg.model.parity_records),
-        # Local workers share this machine's cores; a Ray actor holds one CPU.
-        threads=max(1, cores // training.workers) if training.engine == "local" else 1,
-    )
+    job = prepare(training.engine)
     shard_seconds = time.perf_counter() - t_prepare
     outcome = launcher(job, callbacks)
     result = load_run(output_dir)
