@@ -263,6 +263,7 @@ PUBLIC: dict[str, frozenset[str]] = {
             "NotFoundError",
             "OverloadedError",
             "PayloadTooLargeError",
+            "PeerLostError",
             "RegistryUnavailableError",
             "SchemaError",
             "UnauthorizedError",

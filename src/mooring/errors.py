@@ -29,6 +29,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PayloadTooLargeError",
+    "PeerLostError",
     "RegistryUnavailableError",
     "SchemaError",
     "UnauthorizedError",
@@ -97,6 +98,16 @@ class ConflictError(MooringError):
 
 class IntegrityError(ChecksFailedError):
     """A stored artifact or the audit log no longer matches its recorded hashes."""
+
+
+class PeerLostError(MooringError):
+    """A worker of a data-parallel training job lost a peer (it died or was stopped).
+
+    Every worker must start again to go on from the last checkpoint; the launcher does
+    that itself, and a Kubernetes Job replaces its pods.
+    """
+
+    exit_code = 1
 
 
 class RegistryUnavailableError(MooringError):

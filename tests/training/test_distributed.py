@@ -179,6 +179,22 @@ def test_a_worker_that_keeps_dying_ends_the_job_after_max_restarts(tmp_path: Pat
     assert attempts == [0, 1, 2]
 
 
+def test_the_restart_names_the_killed_worker_not_the_peer_that_stopped_with_it(
+    tmp_path: Path,
+) -> None:
+    job = _job(tmp_path, max_restarts=0)
+
+    def start(job: Job, attempt: int) -> list[_Sleeper]:
+        # Worker 0 lost its peer (exit 1); worker 1 was killed.
+        killed = _Sleeper()
+        killed.popen.send_signal(signal.SIGKILL)
+        killed.popen.wait()
+        return [_Sleeper(1), killed]
+
+    with pytest.raises(MooringError, match=r"worker 1 died \(signal 9\)"):
+        supervise(job, start, poll_seconds=0.05)  # type: ignore[arg-type]
+
+
 def test_a_workers_own_error_is_raised_as_itself_and_never_retried(tmp_path: Path) -> None:
     job = _job(tmp_path)
     attempts: list[int] = []

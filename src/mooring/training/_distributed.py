@@ -405,7 +405,8 @@ def supervise(
                     if own is not None:
                         raise own
                 if failed:
-                    died = failed[0]
+                    # The worker that died, not a peer that stopped because it did.
+                    died = min(failed, key=lambda f: (f[1] >= 0, f[0]))  # signals first
                     break
                 if all(c == 0 for c in codes):
                     break

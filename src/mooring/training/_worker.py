@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from mooring.errors import MooringError
+from mooring.errors import MooringError, PeerLostError
 
 __all__ = ["local_batch", "main", "run_worker"]
 
@@ -93,7 +93,18 @@ def run_worker(folder: Path, index: int) -> None:
 
     keras.utils.set_random_seed(job.seed)
     tf.config.experimental.enable_op_determinism()
-    _Trainer(job, index, strategy).run()
+    try:
+        _Trainer(job, index, strategy).run()
+    except (tf.errors.UnavailableError, tf.errors.CancelledError) as exc:
+        lines = [line.strip() for line in str(exc.message or "").splitlines() if line.strip()]
+        # Inside a compiled step the first line is only "Graph execution error:".
+        told = [line for line in lines if "aborted" in line or "unavailable" in line.lower()]
+        reason = (told or lines[-1:] or [type(exc).__name__])[0][:200]
+        raise PeerLostError(
+            f"worker {index} of {job.workers}: a peer of the job stopped ({reason}); every "
+            "worker must start again to go on from the last checkpoint (the launcher "
+            "restarts them; a Kubernetes Job replaces its pods)"
+        ) from None
 
 
 class _Trainer:
@@ -104,15 +115,21 @@ class _Trainer:
         self.index = index
         self.chief = index == 0
         self.strategy = strategy
+        self._sum: Any = None
 
     def all_sum(self, values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """The element-wise sum of ``values`` over every worker (one all-reduce)."""
         import tensorflow as tf
 
-        local = tf.constant(np.asarray(values, dtype=np.float64))
-        summed = self.strategy.reduce(
-            tf.distribute.ReduceOp.SUM, self.strategy.run(lambda: tf.identity(local)), axis=None
-        )
+        if self._sum is None:
+            strategy = self.strategy
+
+            def reduce(local: Any) -> Any:
+                per_replica = strategy.run(tf.identity, args=(local,))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+            self._sum = tf.function(reduce, reduce_retracing=True)
+        summed = self._sum(tf.constant(np.asarray(values, dtype=np.float64)))
         return np.asarray(summed.numpy())
 
     def run(self) -> None:
@@ -417,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     folder, index = Path(args[0]), int(args[1])
     try:
         run_worker(folder, index)
+    except PeerLostError as exc:
+        print(f"worker {index}: {exc}", file=sys.stderr)
+        return 1  # not this worker's own error: the supervisor restarts the job
     except MooringError as exc:
         _write_error(folder, index, exc)
         print(f"worker {index}: {exc}", file=sys.stderr)
