@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -249,6 +250,51 @@ def test_trees_on_two_ydf_workers_score_what_one_process_scores(tmp_path: Path) 
     assert two.record["distributed"] == {"workers": 2, "engine": "ydf", "restarts": []}
     assert not (tmp_path / "two" / "trees-shards").exists()
     assert list((tmp_path / "two" / "trees-work").iterdir())  # the manager's checkpoints
+
+
+def _trees_project(tmp_path: Path, extra: str = "") -> Path:
+    data = write_adult(tmp_path / "data", train_rows=30000)
+    model = '[model]\nkind = "gbt"\nparity_records = 20\nseed = 42\n[model.gbt]\nnum_trees = 200\n'
+    return write_project(
+        tmp_path / "p", data, model=model, extra=f"[training]\nworkers = 2\n{extra}"
+    )
+
+
+def _train_killing_a_ydf_worker(toml: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    command = ["train", "-c", str(toml), "--output", str(output), "--quiet"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "mooring", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    work = output / "trees-work"
+    wait_until(lambda: (work / "ydf-manager.log").is_file(), "YDF's manager to start")
+    time.sleep(1.0)  # into the trees
+    os.kill(json.loads((work / "ydf-workers.json").read_text("utf-8"))["pids"][1], signal.SIGKILL)
+    out, _ = run.communicate(timeout=300)
+    return subprocess.CompletedProcess(run.args, run.returncode, out, "")
+
+
+@pytest.mark.slow
+def test_a_killed_ydf_worker_is_started_again_and_the_trees_finish(tmp_path: Path) -> None:
+    toml = _trees_project(tmp_path)
+    done = _train_killing_a_ydf_worker(toml, tmp_path / "run")
+    assert done.returncode == 0, done.stdout
+    record = json.loads((tmp_path / "run" / "run.json").read_text("utf-8"))
+    assert record["distributed"]["restarts"] == ["YDF worker 1 died (signal 9)"]
+    assert record["trees"] == 200 and record["parity"]["passed"] is True
+
+
+@pytest.mark.slow
+def test_a_ydf_worker_past_max_restarts_fails_the_run_instead_of_waiting(tmp_path: Path) -> None:
+    toml = _trees_project(tmp_path, "max_restarts = 0\n")
+    done = _train_killing_a_ydf_worker(toml, tmp_path / "run")
+    assert done.returncode == 2, done.stdout
+    assert "YDF worker 1 died" in done.stdout and "nothing was registered" in done.stdout
+    assert "Traceback" not in done.stdout
+    assert not (tmp_path / "run" / "model").exists()
 
 
 # Epochs of a few steps each: long enough to kill a worker mid-run, short for the suite.

@@ -10,10 +10,11 @@ manager hands it. The distributed learner has no early stopping, subsampling or 
 regularization: every tree of ``[model.gbt] num_trees`` is grown on every row.
 
 A YDF worker that dies is started again on its port and YDF repeats the iteration it
-lost (up to ``[training] max_restarts``); the manager checkpoints every
-``CHECKPOINT_TREES`` trees into ``trees-work/``, so a killed run continued with
-``--resume`` goes on from there (``resume_training``). A worker that never listens is
-an error after ``[training] start_timeout``, before any training.
+lost (up to ``[training] max_restarts``; past that the manager, which would wait for it
+without end, is stopped and the run fails). The manager runs in a process of its own
+and checkpoints every ``CHECKPOINT_TREES`` trees into ``trees-work/``, so a killed run
+continued with ``--resume`` goes on from there (``resume_training``). A worker that
+never listens is an error after ``[training] start_timeout``, before any training.
 
 Example:
     >>> CHECKPOINT_TREES
@@ -23,6 +24,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import pickle
 import shutil
 import signal
 import socket
@@ -90,6 +94,14 @@ class _Workers:
         self.ports = free_ports(count, self.training.port)
         self.procs = [_start_worker(p, self._log(i)) for i, p in enumerate(self.ports)]
         self.restarts: list[str] = []
+        self._record()
+
+    def _record(self) -> None:
+        """``ydf-workers.json``: each worker's process and address, for operators."""
+        (self.folder / "ydf-workers.json").write_text(
+            json.dumps({"pids": [p.pid for p in self.procs], "addresses": self.addresses}),
+            "utf-8",
+        )
 
     def _log(self, index: int) -> Path:
         return self.folder / f"ydf-worker-{index}.log"
@@ -125,6 +137,7 @@ class _Workers:
             why = f"signal {-code}" if code < 0 else f"exit code {code}"
             self.restarts.append(f"YDF worker {index} died ({why})")
             self.procs[index] = _start_worker(self.ports[index], self._log(index))
+            self._record()
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -139,6 +152,33 @@ class _Workers:
                 proc.wait()
 
 
+def _manage(folder: Path) -> None:
+    """The manager's process: train from ``manager.pkl``, save the model to ``model/``."""
+    import ydf
+    from yggdrasil_decision_forests.learner import abstract_learner_pb2
+    from yggdrasil_decision_forests.learner.distributed_gradient_boosted_trees import (
+        distributed_gradient_boosted_trees_pb2 as dgbt_pb2,
+    )
+
+    plan = pickle.loads((folder / "manager.pkl").read_bytes())
+    ydf.verbose(0)
+    extra = abstract_learner_pb2.TrainingConfig()
+    extra.Extensions[
+        dgbt_pb2.distributed_gradient_boosted_trees_config
+    ].checkpoint_interval_trees = CHECKPOINT_TREES
+    learner = ydf.DistributedGradientBoostedTreesLearner(
+        **plan["learner"],
+        features=[ydf.Feature(name, getattr(ydf.Semantic, s)) for name, s in plan["semantics"]],
+        include_all_columns=False,
+        workers=plan["workers"],
+        working_dir=str(folder),
+        resume_training=True,
+        extra_training_config=extra,
+    )
+    model = learner.train(plan["train"], valid=plan["valid"], verbose=0)
+    model.save(str(folder / "model"))
+
+
 def train_on_workers(
     cfg: MooringConfig,
     learner_args: dict[str, Any],
@@ -149,14 +189,17 @@ def train_on_workers(
     *,
     resume: bool,
 ) -> tuple[Any, dict[str, Any]]:
-    """Train on ``[training] workers`` YDF workers; (the YDF model, what happened)."""
-    import threading
+    """Train on ``[training] workers`` YDF workers; (the YDF model, what happened).
 
+    YDF's manager waits for a dead worker without end, so it runs in a process of its
+    own that this one stops when a worker cannot be brought back.
+
+    Raises:
+        UsageError: a worker did not listen within ``[training] start_timeout``.
+        MooringError: a worker died more than ``[training] max_restarts`` times, or the
+            manager failed (its log's last lines).
+    """
     import ydf
-    from yggdrasil_decision_forests.learner import abstract_learner_pb2
-    from yggdrasil_decision_forests.learner.distributed_gradient_boosted_trees import (
-        distributed_gradient_boosted_trees_pb2 as dgbt_pb2,
-    )
 
     workers = cfg.training.workers
     work = output_dir / "trees-work"
@@ -166,45 +209,47 @@ def train_on_workers(
     shutil.rmtree(shards, ignore_errors=True)
     shards.mkdir(parents=True)
     work.mkdir(parents=True, exist_ok=True)
-    train_path = _write_shards(shards, train, workers, "train")
-    valid_path = _write_shards(shards, valid, 1, "valid") if valid is not None else None
-    extra = abstract_learner_pb2.TrainingConfig()
-    extra.Extensions[
-        dgbt_pb2.distributed_gradient_boosted_trees_config
-    ].checkpoint_interval_trees = CHECKPOINT_TREES
+    shutil.rmtree(work / "model", ignore_errors=True)
     pool = _Workers(work, workers, cfg)
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def watch() -> None:
-        while not stop.wait(0.5):
-            try:
-                pool.revive()
-            except MooringError as exc:
-                failure.append(exc)
-                pool.stop()  # the manager then fails on every call instead of waiting
-                return
-
-    watcher = threading.Thread(target=watch, name="ydf-workers", daemon=True)
+    manager: subprocess.Popen[bytes] | None = None
+    log = work / "ydf-manager.log"
     try:
+        plan = {
+            "learner": learner_args,
+            "semantics": list(semantics.items()),
+            "train": _write_shards(shards, train, workers, "train"),
+            "valid": _write_shards(shards, valid, 1, "valid") if valid is not None else None,
+            "workers": pool.addresses,
+        }
+        (work / "manager.pkl").write_bytes(pickle.dumps(plan))
         pool.wait_listening()
-        watcher.start()
-        learner = ydf.DistributedGradientBoostedTreesLearner(
-            **learner_args,
-            features=[ydf.Feature(name, getattr(ydf.Semantic, s)) for name, s in semantics.items()],
-            include_all_columns=False,
-            workers=pool.addresses,
-            working_dir=str(work),
-            resume_training=True,
-            extra_training_config=extra,
-        )
-        model = learner.train(train_path, valid=valid_path, verbose=0)
-    except Exception:
-        if failure:
-            raise failure[0] from None
-        raise
+        with log.open("ab") as out:
+            manager = subprocess.Popen(
+                [sys.executable, "-m", "mooring.training._trees_workers", str(work)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        while manager.poll() is None:
+            pool.revive()
+            time.sleep(0.5)
+        if manager.returncode != 0:
+            tail = log.read_text("utf-8", "replace").strip().splitlines()[-5:]
+            raise MooringError(
+                f"YDF's manager failed (exit {manager.returncode}); nothing was registered. "
+                f"The last lines of {log}:\n    " + "\n    ".join(tail)
+            )
+        model = ydf.load_model(str(work / "model"))
     finally:
-        stop.set()
+        if manager is not None and manager.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(manager.pid, signal.SIGKILL)
+            manager.wait()
         pool.stop()
         shutil.rmtree(shards, ignore_errors=True)
     return model, {"workers": workers, "engine": "ydf", "restarts": pool.restarts}
+
+
+if __name__ == "__main__":
+    _manage(Path(sys.argv[1]))
