@@ -83,6 +83,10 @@ def run_cell(cell: str, path: Path, epochs: int, batch: str, big_batch: int) -> 
     options = ReadOptions.from_config(cfg.data)
     stats = compute_statistics(path, options)
     schema = infer_schema(stats, label=cfg.data.label, contract=cfg.contract)
+
+    def pinned(job: Any, callbacks: Any) -> dict[str, Any]:
+        return launch_local(job, callbacks, pin_cores=True)
+
     with tempfile.TemporaryDirectory() as out:
         if cell == "workers-1":
             from datetime import UTC, datetime
@@ -104,28 +108,19 @@ def run_cell(cell: str, path: Path, epochs: int, batch: str, big_batch: int) -> 
                 output_dir=Path(out),
                 resume=False,
                 callbacks=(),
-                launcher=lambda job, cbs: launch_local(job, cbs, pin_cores=True),
-            )
-        elif cell == "local-2":
-            result = train_model(
-                cfg,
-                statistics=stats,
-                schema=schema,
-                output_dir=Path(out),
-                launcher=lambda job, cbs: launch_local(job, cbs, pin_cores=True),
-            )
-        elif cell == "ray-2":
-            from mooring.scale._training import training_launcher
-
-            result = train_model(
-                cfg,
-                statistics=stats,
-                schema=schema,
-                output_dir=Path(out),
-                launcher=training_launcher(cfg),
+                launcher=pinned,
             )
         else:
-            result = train_model(cfg, statistics=stats, schema=schema, output_dir=Path(out))
+            launcher = None  # process: one process, no launcher
+            if cell == "local-2":
+                launcher = pinned
+            elif cell == "ray-2":
+                from mooring.scale._training import training_launcher
+
+                launcher = training_launcher(cfg)
+            result = train_model(
+                cfg, statistics=stats, schema=schema, output_dir=Path(out), launcher=launcher
+            )
     record = result.record
     steps = record["data"]["steps_per_epoch"] * len(result.epochs)
     distributed = record.get("distributed", {})

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 from mooring import errors
 from mooring.contract._io import ReadOptions, iter_batches
 from mooring.errors import MooringError, UsageError
+from mooring.formats._files import atomic_write
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -98,7 +99,6 @@ class Job:
     shards: list[str]
     parity_path: str
     threads: int | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -538,8 +538,6 @@ def train_distributed(  # noqa: PLR0913 - train_model's own keywords, passed on
         **outcome,
         "shard_seconds": shard_seconds,
     }
-    from mooring.formats._files import atomic_write
-
     atomic_write(
         result.run_record_path, (json.dumps(record, indent=2, default=str) + "\n").encode()
     )

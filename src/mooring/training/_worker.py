@@ -227,7 +227,6 @@ class _Trainer:
                         "examples_per_second_per_worker": (
                             examples / fit_seconds / workers if fit_seconds > 0 else 0.0
                         ),
-                        **job.meta,
                     }
                 },
             )
