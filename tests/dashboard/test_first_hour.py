@@ -312,7 +312,12 @@ def page(browser: Any) -> Iterator[Any]:
     context.set_default_timeout(PATIENCE * 1000)
     opened = context.new_page()
     errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    def console(message: Any) -> None:
+        if message.type == "error":  # with the resource's address, to tell which failed
+            errors.append(f"{message.text} ({message.location.get('url')})")
+
+    opened.on("console", console)
     opened.on("pageerror", lambda e: errors.append(str(e)))
     yield opened
     context.close()

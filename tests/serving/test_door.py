@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -168,6 +169,35 @@ def _received_within(conn: RawConnection, seconds: float) -> bytes:
         return b""
     finally:
         conn.sock.settimeout(PATIENCE)
+
+
+def test_streamed_answers_on_one_keep_alive_connection_arrive_whole(tmp_path: Path) -> None:
+    """Starlette's file and streaming answers listen for a disconnect while they stream and
+    cancel the listener once done: the next answer on the same connection is whole."""
+    from starlette.applications import Starlette
+    from starlette.responses import FileResponse, StreamingResponse
+    from starlette.routing import Route
+
+    page = tmp_path / "ui.css"
+    page.write_bytes(b"body { margin: 0 }\n" * 500)
+
+    async def parts() -> Any:
+        for part in (b"one,", b"two,", b"three"):
+            yield part
+
+    app = Starlette(
+        routes=[
+            Route("/file", lambda request: FileResponse(page)),
+            Route("/stream", lambda request: StreamingResponse(parts())),
+        ]
+    )
+    limits = httpx.Limits(max_connections=1)
+    with _door_server(app) as port, httpx.Client(limits=limits, timeout=PATIENCE) as client:
+        for path in ("/file", "/file", "/stream", "/file", "/stream", "/stream"):
+            res = client.get(f"http://127.0.0.1:{port}{path}")
+            expected = page.read_bytes() if path == "/file" else b"one,two,three"
+            assert (path, res.status_code, res.content) == (path, 200, expected)
+            assert "close" not in res.headers.get("connection", "")
 
 
 @pytest.mark.parametrize("path", ["/v1/models/m:predict", "/v1/models/m:feedback"])

@@ -95,7 +95,11 @@ class Cycle:
         if not req.disconnected and not connection.closed:
             if connection.lost is None:
                 connection.lost = asyncio.get_running_loop().create_future()
-            await connection.lost
+            # Shielded: the connection's future outlives this request. A streamed answer's
+            # disconnect listener is cancelled when its body ends; awaiting the future
+            # itself would cancel it, and the next request on the connection would read
+            # "disconnect" at once and be cut after its head.
+            await asyncio.shield(connection.lost)
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -128,7 +132,7 @@ class Cycle:
             self.complete = True
             connection._done(req, self.keep)
         elif connection.drained is not None:
-            await connection.drained
+            await asyncio.shield(connection.drained)  # shared: a cancelled sender keeps it
 
     def _head(self, message: dict[str, Any]) -> bytes:
         """The answer's head; sets whether its body goes chunked (no Content-Length) and
