@@ -50,13 +50,15 @@ Beside them:
 * ``in-process``: the signature called back to back at batch 64 in one process (numpy →
   tensors → outputs, no HTTP), the best of six windows: the rows/s ceiling;
 * ``grpc``: ``mooring serve --model-dir --schema --grpc-port`` (``mooring-dir``, the
-  ``--serving`` settings) driven over TF Serving's gRPC ``Predict`` (1 and 64 rows at
-  c=1 and c=32) by ``--grpc-procs`` load processes (2), each a ``grpc.aio`` client
-  sending pre-serialized requests on one channel (``wrk`` cannot speak gRPC); each cell
-  records the load processes' CPU use (``client_cpu``: 1.0 = one core busy the whole
-  time); the same server's REST single rows at c=32 (``wrk``) is the comparison; a
-  ``grpc-echo`` cell (single rows, c=32) drives a grpc.aio server whose Predict returns
-  the request unchanged: the framework's own ceiling on the machine;
+  ``--serving`` settings, the first level's workers) over TF Serving's ``Predict``
+  (``grpc``: 1 and 64 rows, c=1 and c=32) and OIP's ``ModelInfer`` with binary tensors
+  (``grpc-infer``: 1 and 64 rows, c=32), driven by ``h2load`` (``benchmarks/_h2load.py``:
+  a C client; a Python gRPC client saturates first), each cell's calls checked OK by
+  their DATA bytes and by grpcio calls after it; the same server's REST at 1 and 64
+  rows, c=32 (``wrk``) is the comparison, and ``grpc-echo`` (c=1 and c=32), the gRPC
+  library answering a fixed reply of the single-row answer's size on as many worker
+  processes sharing one port, is gRPC's own ceiling. These cells are interleaved over
+  ``--rounds`` rounds, as the REST cells are;
 * ``shadow``: two registry servers logging every request, one with a shadow version that
   gets a copy of every request (rate 1.0), single rows at c=32 by ``wrk``, alternating
   ``--rounds`` times: the median throughput cost and both p99s;
@@ -95,7 +97,8 @@ single rows at c=1, mooring's p50 ≤ naive's; 64-row requests at c=32, mooring'
 70% of the in-process ceiling (logging every request); ``--workers 2`` ≥ 1.5×
 ``--workers 1`` on 64-row requests; cold start ≤ 2 s; idle RSS and PSS of mooring ≤
 naive's (alone, where ``cold`` ran; else beside the others); logging cost ≤ 10%
-(single rows and 64-row requests at c=32).
+(single rows and 64-row requests at c=32); gRPC ``Predict`` and ``ModelInfer`` single rows
+at c=32 ≥ 80% of ``grpc-echo``, and at 64 rows c=32 at least REST's rate.
 
 Everything shares the machine (servers and load generators), so the numbers include
 that contention. The tables are printed as Markdown and written with the machine's
@@ -114,7 +117,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import functools
 import json
@@ -133,6 +135,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _h2load import MODEL_INFER, echo_server, grpc_call, h2load
+from _h2load import PREDICT as PREDICT_RPC
 from _wrk import lua_script, read_wrk, trivial_server, wrk, wrk_command
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry._judged import register_judged
@@ -156,157 +160,74 @@ def free_port() -> int:
         return port
 
 
-# -- gRPC load generator (its own processes; wrk drives REST) ---------------------------
-def summarize(
-    latencies: list[float], statuses: Counter[str], duration: float, ok: str
-) -> dict[str, Any]:
-    """A cell's throughput, latency percentiles and status counts (``ok``: the good one)."""
-    latencies = sorted(latencies)
-
-    def pct(q: float) -> float:
-        return (
-            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0
-        )
-
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / duration,
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "errors": sum(n for s, n in statuses.items() if s != ok),
-        "statuses": dict(statuses),
-    }
+# -- gRPC (h2load drives it: benchmarks/_h2load.py) -------------------------------------
+def wait_until_grpc(port: int, message: bytes, limit_s: float = 60.0) -> None:
+    """Wait until the gRPC server on ``port`` answers a Predict call OK."""
+    stop_at = time.monotonic() + limit_s
+    while time.monotonic() < stop_at:
+        with contextlib.suppress(Exception):
+            if grpc_call(port, PREDICT_RPC, message, 1)[0] == "OK":
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"no gRPC answer on port {port} within {limit_s:.0f} s")
 
 
-async def drive_grpc(
-    port: int, body: bytes, concurrency: int, duration: float, warmup: float
-) -> dict[str, Any]:
-    """Closed-loop gRPC load: ``concurrency`` callers on one channel, one call in flight each.
-
-    The request is sent as serialized bytes and the answer kept as bytes (no protobuf work
-    in the client); latencies are returned whole so several processes can be merged.
-    """
-    from grpc import aio
-
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
-    start = time.perf_counter()
-    measure_from = start + warmup
-    end = measure_from + duration
-    cpu = time.process_time()
-    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
-
-        async def client() -> None:
-            while True:
-                sent = time.perf_counter()
-                if sent >= end:
-                    return
-                try:
-                    await predict(body, timeout=30)
-                    code = "OK"
-                except aio.AioRpcError as exc:
-                    code = exc.code().name
-                done = time.perf_counter()
-                if sent >= measure_from:
-                    latencies.append(done - sent)
-                    statuses[code] += 1
-
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-    wall = time.perf_counter() - start
-    return {
-        "latencies": latencies,
-        "statuses": dict(statuses),
-        "client_cpu": (time.process_time() - cpu) / wall,
-    }
-
-
-def run_grpc_load(
-    port: int, body_file: Path, concurrency: int, duration: float, warmup: float, procs: int
-) -> dict[str, Any]:
-    """``drive_grpc`` in ``procs`` processes (concurrency split between them), merged."""
-    procs = max(1, min(procs, concurrency))
-    shares = [concurrency // procs + (i < concurrency % procs) for i in range(procs)]
-    running = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--grpc-load", str(port), str(body_file), str(share),
-             str(duration), str(warmup)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for share in shares
-    ]  # fmt: skip
-    parts = []
-    for proc in running:
-        out, _ = proc.communicate(timeout=600)
-        if proc.returncode != 0:
-            raise SystemExit(f"the gRPC load generator failed ({proc.returncode})")
-        parts.append(json.loads(out))
-    statuses: Counter[str] = Counter()
-    for part in parts:
-        statuses.update(part["statuses"])
-    latencies = [x for part in parts for x in part["latencies"]]
-    return {
-        **summarize(latencies, statuses, duration, "OK"),
-        "client_procs": procs,
-        "client_cpu": [round(part["client_cpu"], 3) for part in parts],
-    }
-
-
-def grpc_echo_server(port: int) -> None:
-    """The gRPC framework's own ceiling: a grpc.aio server whose Predict returns the request
-    bytes unchanged (no protobuf parse, no model), on uvloop as mooring's server runs."""
-    import grpc
-    import uvloop
-    from grpc import aio
-
-    async def serve() -> None:
-        server = aio.server()
-
-        async def predict(request: bytes, context: Any) -> bytes:
-            return request
-
-        handler = grpc.method_handlers_generic_handler(
-            "tensorflow.serving.PredictionService",
-            {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
-        )
-        server.add_generic_rpc_handlers((handler,))
-        server.add_insecure_port(f"127.0.0.1:{port}")
-        await server.start()
-        await server.wait_for_termination()
-
-    uvloop.run(serve())
-
-
-def grpc_requests(rows: list[dict[str, Any]], work: Path) -> tuple[Path, Path]:
-    """Serialized TF Serving PredictRequests of the first row and of all rows."""
+def grpc_requests(rows: list[dict[str, Any]], work: Path) -> list[Path]:
+    """Serialized TF Serving PredictRequests and OIP ModelInferRequests (binary tensors in
+    ``raw_input_contents``, as tritonclient sends them) of the first row and of all rows."""
+    import numpy as np
     from tensorflow.core.framework import tensor_pb2, types_pb2
     from tensorflow_serving.apis import predict_pb2
 
-    def request(chosen: list[dict[str, Any]]) -> bytes:
+    from mooring.serving._grpc.protos import open_inference_grpc_pb2 as oip
+
+    def strings(chosen: list[dict[str, Any]], name: str) -> list[bytes] | None:
+        values = [r[name] for r in chosen]
+        if any(isinstance(v, str) for v in values):
+            return [("" if v is None else v).encode() for v in values]
+        return None
+
+    def floats(chosen: list[dict[str, Any]], name: str) -> bytes:
+        values = [np.nan if r[name] is None else r[name] for r in chosen]
+        return np.asarray(values, "<f4").tobytes()
+
+    def predict(chosen: list[dict[str, Any]]) -> bytes:
         message = predict_pb2.PredictRequest()
         message.model_spec.name = NAME
         for name in chosen[0]:
-            values = [r[name] for r in chosen]
             proto = tensor_pb2.TensorProto()
-            proto.tensor_shape.dim.add(size=len(values))
-            if any(isinstance(v, str) for v in values):
+            proto.tensor_shape.dim.add(size=len(chosen))
+            texts = strings(chosen, name)
+            if texts is not None:
                 proto.dtype = types_pb2.DT_STRING
-                proto.string_val.extend(("" if v is None else v).encode() for v in values)
+                proto.string_val.extend(texts)
             else:
-                import numpy as np
-
-                floats = [np.nan if v is None else v for v in values]
                 proto.dtype = types_pb2.DT_FLOAT
-                proto.tensor_content = np.asarray(floats, "<f4").tobytes()
+                proto.tensor_content = floats(chosen, name)
             message.inputs[name].CopyFrom(proto)
         return bytes(message.SerializeToString())
 
-    single, batch = work / "grpc_single.bin", work / "grpc_batch.bin"
-    single.write_bytes(request(rows[:1]))
-    batch.write_bytes(request(rows))
-    return single, batch
+    def infer(chosen: list[dict[str, Any]]) -> bytes:
+        message = oip.ModelInferRequest(model_name=NAME)
+        for name in chosen[0]:
+            tensor = message.inputs.add(name=name, shape=[len(chosen)])
+            texts = strings(chosen, name)
+            if texts is not None:
+                tensor.datatype = "BYTES"
+                raw = b"".join(len(t).to_bytes(4, "little") + t for t in texts)
+            else:
+                tensor.datatype = "FP32"
+                raw = floats(chosen, name)
+            message.raw_input_contents.append(raw)
+        return bytes(message.SerializeToString())
+
+    made = []
+    for kind, build in (("predict", predict), ("infer", infer)):
+        for label, chosen in (("single", rows[:1]), ("batch", rows)):
+            path = work / f"grpc_{kind}_{label}.bin"
+            path.write_bytes(build(chosen))
+            made.append(path)
+    return made
 
 
 # -- baseline servers (their own processes) --------------------------------------------
@@ -1187,14 +1108,27 @@ def rest_cell(name: str, rows: int, concurrency: int, runs: list[dict[str, Any]]
     }
 
 
-def grpc_cell(server: str, rows: int, concurrency: int, result: dict[str, Any]) -> dict[str, Any]:
+def grpc_cell(
+    server: str, rows: int, concurrency: int, runs: list[dict[str, Any]], workers: int
+) -> dict[str, Any]:
+    """An h2load cell: medians over its rounds, failed calls and gRPC errors summed."""
+    rps = _median([r["rps"] for r in runs]) or 0.0
     return {
         "server": server,
         "rows": rows,
         "concurrency": concurrency,
-        "client": "grpc.aio",
-        **result,
-        "rows_per_s": result["rps"] * rows,
+        "client": "h2load",
+        "workers": workers,
+        "rps": rps,
+        "rows_per_s": rps * rows,
+        "p50_ms": _median([r.get("p50_ms") for r in runs]),
+        "p90_ms": _median([r.get("p90_ms") for r in runs]),
+        "p99_ms": _median([r.get("p99_ms") for r in runs]),
+        "requests": sum(r["requests"] for r in runs),
+        "failed": sum(r["failed"] for r in runs),
+        "grpc_errors": sum(r["grpc_errors"] for r in runs),
+        "status_after": sorted({r["status_after"] for r in runs}),
+        "rounds": runs,
     }
 
 
@@ -1326,6 +1260,34 @@ def floors(  # noqa: C901, PLR0912 - one block per published floor, each judged 
     return out
 
 
+def grpc_floors(cells: dict[tuple[str, int, int], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The gRPC floors, as :func:`floors` gives them (pass None: not measured)."""
+    out: dict[str, dict[str, Any]] = {}
+    echo = cells.get(("grpc-echo", 1, 32))
+    for server, label in (("grpc", "Predict"), ("grpc-infer", "ModelInfer")):
+        name = f"1 row c=32: gRPC {label} >= 80% of the gRPC library's fixed reply"
+        share = _round_ratio(cells.get((server, 1, 32)), echo)
+        if echo is None or share is None:
+            out[name] = {"value": None, "pass": None}
+        else:
+            out[name] = {"value": f"{share:.0%} ({echo['workers']} workers)", "pass": share >= 0.8}
+        name = f"64 rows c=32: gRPC {label} >= REST (same server)"
+        ratio = _round_ratio(cells.get((server, 64, 32)), cells.get(("mooring-dir", 64, 32)))
+        if ratio is None:
+            out[name] = {"value": None, "pass": None}
+        else:
+            out[name] = {"value": f"{ratio:.2f}x", "pass": ratio >= 1.0}
+    return out
+
+
+def _round_ratio(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> float | None:
+    """The median of two interleaved cells' per-round throughput ratios."""
+    if mine is None or theirs is None:
+        return None
+    pairs = zip(mine["rounds"], theirs["rounds"], strict=False)
+    return _median([a["rps"] / b["rps"] for a, b in pairs if b["rps"]])
+
+
 def _count(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
@@ -1344,7 +1306,7 @@ def render(report: dict[str, Any]) -> str:  # noqa: C901, PLR0912, PLR0915 - one
         errors = (
             f"{c['non_2xx']} / {c['socket_errors']}"
             if c["client"] == "wrk"
-            else f"{c['errors']} non-OK"
+            else f"{c['failed']} / {c['grpc_errors']} not OK"
         )
         per_round = ", ".join(f"{r['rps']:,.0f}" for r in c["rounds"]) if c.get("rounds") else "—"
         rows.append(
@@ -1374,7 +1336,7 @@ def render(report: dict[str, Any]) -> str:  # noqa: C901, PLR0912, PLR0915 - one
                 "p50 ms",
                 "p90 ms",
                 "p99 ms",
-                "non-2xx / socket errors",
+                "errors (wrk: non-2xx / socket; h2load: failed / gRPC)",
                 "req/s per round",
             ],
             rows,
@@ -1447,21 +1409,6 @@ def render(report: dict[str, Any]) -> str:  # noqa: C901, PLR0912, PLR0915 - one
                 f"{sh['throughput_cost']:.0%}, p99 {sh['p99_ms_plain']:.2f} ms without, "
                 f"{sh['p99_ms_shadow']:.2f} ms with ({mark(sh['floor_cost_at_most_15pct'])}"
                 " <= 15%)",
-            ]
-        )
-    if "grpc_floors" in s:
-        facts.append(
-            [
-                "gRPC 1 row c=32 / REST (same server)",
-                f"{s['grpc_single_row_c32_vs_rest']:.2f}x "
-                f"({mark(s['grpc_floors']['single_row_c32_at_least_rest'])} >= 1x)",
-            ]
-        )
-        facts.append(
-            [
-                "gRPC 64 rows / in-process ceiling",
-                f"{s['grpc_rows64_fraction_of_ceiling']:.0%} "
-                f"({mark(s['grpc_floors']['rows64_at_least_70pct_of_ceiling'])} >= 70%)",
             ]
         )
     for name, dead in s["servers_exited"].items():
@@ -1551,9 +1498,6 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
         default=[],
         choices=PARTS,
         help="run only these servers and parts (repeatable; default: all)",
-    )
-    parser.add_argument(
-        "--grpc-procs", type=int, default=2, help="gRPC load-generator processes (default 2)"
     )
     parser.add_argument(
         "--log-pairs",
@@ -1750,13 +1694,20 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
                 stop(server)
         cells = [rest_cell(name, rows_n, c, v) for (name, rows_n, c), v in runs.items()]
 
-        # -- gRPC: the same server over TF Serving's Predict, and the framework's ceiling
-        grpc_rest = None
+        # -- gRPC: the same server over TF Serving's Predict and OIP's ModelInfer (h2load),
+        # its REST beside it (wrk), and the gRPC library's fixed reply on as many workers.
+        grpc_rest: dict[int, dict[str, Any]] = {}
         if "grpc" in parts:
             # TF Serving's messages import TensorFlow: made in a process of their own.
-            made = run_mode("--grpc-requests", rows_file, work)
-            grpc_single, grpc_batch = (Path(p) for p in made.split()[-2:])
-            grpc_port = free_port()
+            made = [Path(p) for p in run_mode("--grpc-requests", rows_file, work).split()[-4:]]
+            messages = {
+                (PREDICT_RPC, 1): made[0].read_bytes(),
+                (PREDICT_RPC, 64): made[1].read_bytes(),
+                (MODEL_INFER, 1): made[2].read_bytes(),
+                (MODEL_INFER, 64): made[3].read_bytes(),
+            }
+            grpc_workers = workers(levels[0]) or 1
+            grpc_port, echo_port = free_port(), free_port()
             server = spawn_server(
                 "mooring",
                 model_dir,
@@ -1767,41 +1718,75 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
                 name="mooring-dir",
                 logs=logs,
             )
+            echo: subprocess.Popen[bytes] | None = None
             try:
                 server.wait()
                 warm_up(server, [single_bodies[0], batch_body])
-                wrk(server.url, scripts[1], 1, 32)
-                res = wrk(server.url, scripts[1], duration, 32, timeout_s=WRK_TIMEOUT_S)
-                grpc_rest = rest_cell("mooring-dir", 1, 32, [res])
-                cells.append(grpc_rest)
-                print(f"mooring-dir REST 1 row c=32: {res['rps']:,.0f} req/s", flush=True)
-                for rows_n, body_file in ((1, grpc_single), (64, grpc_batch)):
-                    for c in (1, 32):
-                        g = run_grpc_load(
-                            grpc_port, body_file, c, duration, warmup, args.grpc_procs
-                        )
-                        cells.append(grpc_cell("grpc", rows_n, c, g))
+                replies: dict[tuple[str, int], int] = {}
+                for key, message in messages.items():
+                    status, replies[key] = grpc_call(grpc_port, key[0], message)
+                    if status != "OK":
+                        raise SystemExit(f"mooring-dir answers {key[0]} with {status}")
+                fixed = work / "grpc_reply.bin"
+                fixed.write_bytes(b"\0" * replies[(PREDICT_RPC, 1)])
+                echo = subprocess.Popen(
+                    [sys.executable, __file__, "--grpc-echo-server", str(echo_port), str(fixed),
+                     str(grpc_workers)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                wait_until_grpc(echo_port, messages[(PREDICT_RPC, 1)])
+                grpc_cells_run: list[tuple[str, str, int, int]] = [
+                    ("grpc-echo", PREDICT_RPC, 1, 32),
+                    ("grpc-echo", PREDICT_RPC, 1, 1),
+                    ("grpc", PREDICT_RPC, 1, 32),
+                    ("grpc", PREDICT_RPC, 1, 1),
+                    ("grpc", PREDICT_RPC, 64, 32),
+                    ("grpc", PREDICT_RPC, 64, 1),
+                    ("grpc-infer", MODEL_INFER, 1, 32),
+                    ("grpc-infer", MODEL_INFER, 64, 32),
+                    ("mooring-dir", "", 1, 32),
+                    ("mooring-dir", "", 64, 32),
+                ]
+                grpc_runs: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+                for round_i in range(args.rounds):
+                    turn = round_i % len(grpc_cells_run)
+                    for name, method, rows_n, c in grpc_cells_run[turn:] + grpc_cells_run[:turn]:
+                        if name == "mooring-dir":
+                            script = scripts[rows_n]
+                            res = wrk(server.url, script, duration, c, timeout_s=WRK_TIMEOUT_S)
+                        else:
+                            port = echo_port if name == "grpc-echo" else grpc_port
+                            res = h2load(
+                                port,
+                                method,
+                                messages[(method, rows_n)],
+                                c,
+                                duration,
+                                warmup,
+                                reply_bytes=replies[(PREDICT_RPC, 1)]
+                                if name == "grpc-echo"
+                                else replies[(method, rows_n)],
+                            )
+                            status, _ = grpc_call(port, method, messages[(method, rows_n)], 3)
+                            res["status_after"] = status
+                        grpc_runs.setdefault((name, rows_n, c), []).append(res)
                         print(
-                            f"grpc {rows_n:>2} rows c={c:<2} {g['rps']:>9,.0f} req/s, "
-                            f"client cpu {g['client_cpu']}",
+                            f"{name:<11} {rows_n:>2} rows c={c:<2} {res['rps']:>9,.0f} req/s "
+                            f"p99 {res.get('p99_ms') or 0:.2f} ms",
                             flush=True,
                         )
+                for (name, rows_n, c), runs_ in grpc_runs.items():
+                    if name == "mooring-dir":
+                        grpc_rest[rows_n] = rest_cell(name, rows_n, c, runs_)
+                        cells.append(grpc_rest[rows_n])
+                    else:
+                        cells.append(grpc_cell(name, rows_n, c, runs_, grpc_workers))
             finally:
                 stop(server)
-            echo_port = free_port()
-            echo = subprocess.Popen(
-                [sys.executable, __file__, "--grpc-echo-server", str(echo_port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                time.sleep(2.0)
-                g = run_grpc_load(echo_port, grpc_single, 32, duration, warmup, args.grpc_procs)
-                cells.append(grpc_cell("grpc-echo", 1, 32, g))
-                print(f"grpc-echo 1 row c=32 {g['rps']:,.0f} req/s", flush=True)
-            finally:
-                echo.terminate()
-                echo.wait(timeout=60)
+                if echo is not None:
+                    echo.terminate()
+                    echo.wait(timeout=60)
 
         # -- shadow at 100%: two registry servers logging every request, one copying every
         # request to a shadow version, single rows at c=32 alternating.
@@ -1957,17 +1942,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
         log_pairs,
         memory_alone,
     )
-    grpc_cells = {(x["rows"], x["concurrency"]): x for x in cells if x["server"] == "grpc"}
-    if grpc_cells and grpc_rest is not None and top is not None:
-        best = max((x for x in grpc_cells.values() if x["rows"] == 64), key=lambda x: x["rps"])
-        ratio = grpc_cells[(1, 32)]["rps"] / grpc_rest["rps"] if grpc_rest["rps"] else 0.0
-        fraction = best["rps"] * 64 / top["rows_per_s"]
-        summary["grpc_single_row_c32_vs_rest"] = ratio
-        summary["grpc_rows64_fraction_of_ceiling"] = fraction
-        summary["grpc_floors"] = {
-            "single_row_c32_at_least_rest": ratio >= 1.0,
-            "rows64_at_least_70pct_of_ceiling": fraction >= 0.70,
-        }
+    summary["floors"].update(grpc_floors(by_key))
     if shadow_rounds["plain"]:
         plain, shadowed = shadow_rounds["plain"], shadow_rounds["shadow"]
         cost = [1 - s_["rps"] / p["rps"] for p, s_ in zip(plain, shadowed, strict=True)]
@@ -2003,13 +1978,8 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--grpc-load":
-        port_s, body_file, c_s, dur_s, warm_s = sys.argv[2:7]
-        body = Path(body_file).read_bytes()
-        result = asyncio.run(drive_grpc(int(port_s), body, int(c_s), float(dur_s), float(warm_s)))
-        print(json.dumps(result))
-    elif len(sys.argv) > 1 and sys.argv[1] == "--grpc-echo-server":
-        grpc_echo_server(int(sys.argv[2]))
+    if len(sys.argv) > 1 and sys.argv[1] == "--grpc-echo-server":
+        echo_server(int(sys.argv[2]), Path(sys.argv[3]).read_bytes(), int(sys.argv[4]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--naive-server":
         naive_server(Path(sys.argv[2]), int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--trivial-server":

@@ -18,11 +18,11 @@ SCRIPT = ROOT / "benchmarks" / "bench_serving.py"
 
 @pytest.mark.slow
 def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed; bench_serving.py drives REST with it")
+    if shutil.which("wrk") is None or shutil.which("h2load") is None:
+        pytest.skip("bench_serving.py drives REST with wrk and gRPC with h2load (nghttp2-client)")
     out = tmp_path / "serving.json"
     args = ["--quick", "--duration", "1", "--rounds", "1", "--cold-runs", "1"]
-    args += ["--workers-levels", "1", "--grpc-procs", "1", "--profile", "--profile-s", "1"]
+    args += ["--workers-levels", "1", "--profile", "--profile-s", "1"]
     args += [f"--only={part}" for part in ("ceiling", "mooring", "mooring-nolog", "naive")]
     args += ["--only=in-process", "--only=grpc", "--only=shadow", "--only=cold"]
     proc = subprocess.run(
@@ -53,9 +53,12 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
         ("naive", 1, 1),
         ("naive", 64, 32),
         ("mooring-dir", 1, 32),
+        ("mooring-dir", 64, 32),
     }
-    grpc = {("grpc", 1, 1), ("grpc", 1, 32), ("grpc", 64, 1), ("grpc", 64, 32)}
-    assert set(cells) == rest | grpc | {("grpc-echo", 1, 32)}
+    grpc = {("grpc", rows, c) for rows in (1, 64) for c in (1, 32)}
+    grpc |= {("grpc-infer", 1, 32), ("grpc-infer", 64, 32)}
+    grpc |= {("grpc-echo", 1, 32), ("grpc-echo", 1, 1)}
+    assert set(cells) == rest | grpc
     for key in rest:
         cell = cells[key]
         assert cell["client"] == "wrk" and len(cell["rounds"]) == 1, key
@@ -63,10 +66,11 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
         assert cell["non_2xx"] == 0 and cell["socket_errors"] == 0, (key, cell["rounds"])
         assert cell["p50_ms"] <= cell["p90_ms"] <= cell["p99_ms"], key
         assert cell["rows_per_s"] == pytest.approx(cell["rps"] * key[1])
-    for key in grpc | {("grpc-echo", 1, 32)}:
+    for key in grpc:
         cell = cells[key]
-        assert cell["statuses"] == {"OK": cell["requests"]} and cell["requests"] > 0, key
-        assert len(cell["client_cpu"]) == cell["client_procs"] == 1
+        assert cell["client"] == "h2load" and cell["requests"] > 0, key
+        assert cell["failed"] == cell["grpc_errors"] == 0 and cell["status_after"] == ["OK"], key
+        assert cell["p50_ms"] <= cell["p90_ms"] <= cell["p99_ms"], key
     summary = report["summary"]
     assert summary["ceiling"]["rows_per_s"] > 0
     assert not summary["servers_exited"] and not summary["stragglers"]
@@ -78,9 +82,9 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
     assert all(v > 0 for v in summary["cold_start_s"].values())
     assert "mooring-w1 / mooring-nolog, 64 rows c=32" in summary["ratios"]
     assert len(summary["shadow_100pct"]["rounds"]["shadow"]) == 1
-    assert summary["grpc_single_row_c32_vs_rest"] > 0
     floors = summary["floors"]
-    assert len(floors) == 10 and all(set(f) == {"value", "pass"} for f in floors.values())
+    assert len(floors) == 14 and all(set(f) == {"value", "pass"} for f in floors.values())
+    assert all(f["pass"] is not None for name, f in floors.items() if "gRPC" in name)
     assert floors["64 rows c=32: --workers 2 >= 1.5x --workers 1"]["pass"] is None  # one level
     profile = report["profile"]
     assert profile["server"] == "mooring-w1"
