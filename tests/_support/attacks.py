@@ -86,9 +86,16 @@ class _Stats:
         self.closed_by_server = 0
         self.answers = 0
         self.sent_bytes = 0
+        # Set on SIGTERM. Every loop checks it as well as being cancelled: on Python 3.11
+        # asyncio.wait_for drops a cancellation that arrives as its awaitable finishes,
+        # and a connection's loop would then go on until --seconds.
+        self.stopping = False
+
+    def going(self, end: float) -> bool:
+        return not self.stopping and time.monotonic() < end
 
     def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
+        return {k: v for k, v in vars(self).items() if k != "stopping"}
 
 
 async def _slow(port: int, connections: int, seconds: float, reopen: int, stats: _Stats) -> None:
@@ -100,7 +107,7 @@ async def _slow(port: int, connections: int, seconds: float, reopen: int, stats:
     budget = [reopen]
 
     async def one() -> None:
-        while time.monotonic() < end:
+        while stats.going(end):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             stats.opened += 1
             writer.write(head)
@@ -153,7 +160,7 @@ async def _pipeline(
             tail = data[-(len(ANSWER) - 1) :]
 
     async def one() -> None:
-        while time.monotonic() < end:
+        while stats.going(end):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             stats.opened += 1
             reading = asyncio.ensure_future(drain(reader, requests))
@@ -163,7 +170,7 @@ async def _pipeline(
                     stats.sent_bytes += len(request) * requests
                     await asyncio.wait_for(reading, end - time.monotonic())
                     return
-                while not reading.done() and time.monotonic() < end:
+                while not reading.done() and stats.going(end):
                     writer.write(chunk)
                     stats.sent_bytes += len(chunk)
                     await asyncio.wait_for(writer.drain(), end - time.monotonic())
@@ -203,7 +210,13 @@ def main() -> None:
             stats,
         )
     task = loop.create_task(work)
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def stop() -> None:
+        stats.stopping = True
+        for running in asyncio.all_tasks(loop):
+            running.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, stop)
     with contextlib.suppress(asyncio.CancelledError):
         loop.run_until_complete(task)
     sys.stdout.write(json.dumps(stats.as_dict()) + "\n")
