@@ -1734,6 +1734,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
                      str(grpc_workers)],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # its workers are stopped with it, as a group
                 )  # fmt: skip
                 wait_until_grpc(echo_port, messages[(PREDICT_RPC, 1)])
                 grpc_cells_run: list[tuple[str, str, int, int]] = [
@@ -1785,7 +1786,8 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
             finally:
                 stop(server)
                 if echo is not None:
-                    echo.terminate()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(echo.pid, signal.SIGTERM)
                     echo.wait(timeout=60)
 
         # -- shadow at 100%: two registry servers logging every request, one copying every
