@@ -1084,27 +1084,36 @@ def _median(values: list[Any]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def rest_cell(name: str, rows: int, concurrency: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """A wrk cell: medians over its rounds, error counts summed, every round kept."""
+def _cell(
+    server: str, rows: int, concurrency: int, client: str, runs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What every cell reports: throughput and latency, the medians of its rounds."""
     rps = _median([r["rps"] for r in runs]) or 0.0
-    non_2xx = sum(r["non_2xx"] for r in runs)
-    sockets = sum(r["socket_error_count"] for r in runs)
     return {
-        "server": name,
+        "server": server,
         "rows": rows,
         "concurrency": concurrency,
-        "client": "wrk",
-        "threads": min(2, concurrency),
+        "client": client,
         "rps": rps,
         "rows_per_s": rps * rows,
         "p50_ms": _median([r.get("p50_ms") for r in runs]),
         "p90_ms": _median([r.get("p90_ms") for r in runs]),
         "p99_ms": _median([r.get("p99_ms") for r in runs]),
         "requests": sum(r["requests"] for r in runs),
+        "rounds": runs,
+    }
+
+
+def rest_cell(name: str, rows: int, concurrency: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A wrk cell: medians over its rounds, error counts summed, every round kept."""
+    non_2xx = sum(r["non_2xx"] for r in runs)
+    sockets = sum(r["socket_error_count"] for r in runs)
+    return {
+        **_cell(name, rows, concurrency, "wrk", runs),
+        "threads": min(2, concurrency),
         "non_2xx": non_2xx,
         "socket_errors": sockets,
         "errors": non_2xx + sockets,
-        "rounds": runs,
     }
 
 
@@ -1112,23 +1121,12 @@ def grpc_cell(
     server: str, rows: int, concurrency: int, runs: list[dict[str, Any]], workers: int
 ) -> dict[str, Any]:
     """An h2load cell: medians over its rounds, failed calls and gRPC errors summed."""
-    rps = _median([r["rps"] for r in runs]) or 0.0
     return {
-        "server": server,
-        "rows": rows,
-        "concurrency": concurrency,
-        "client": "h2load",
+        **_cell(server, rows, concurrency, "h2load", runs),
         "workers": workers,
-        "rps": rps,
-        "rows_per_s": rps * rows,
-        "p50_ms": _median([r.get("p50_ms") for r in runs]),
-        "p90_ms": _median([r.get("p90_ms") for r in runs]),
-        "p99_ms": _median([r.get("p99_ms") for r in runs]),
-        "requests": sum(r["requests"] for r in runs),
         "failed": sum(r["failed"] for r in runs),
         "grpc_errors": sum(r["grpc_errors"] for r in runs),
         "status_after": sorted({r["status_after"] for r in runs}),
-        "rounds": runs,
     }
 
 
