@@ -32,10 +32,10 @@ class Version:
     """A stand-in for a loaded SavedModel: answers its own version for every row."""
 
     def __init__(self, version: int) -> None:
-        self.version, self.inputs, self.contract = version, {}, None
+        self.version, self.inputs, self.contract, self.xla = version, {}, None, None
         self.columnar = True  # one [None] column, x
 
-    def warm_up(self, requests: int, max_batch_size: int) -> None:
+    def warm_up(self, requests: int, max_batch_size: int, xla: str = "off") -> None:
         pass
 
     def predict(self, columns: dict[str, Any]) -> dict[str, Any]:

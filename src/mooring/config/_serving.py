@@ -191,6 +191,11 @@ class ServingConfig(Section):
     nan_policy: Literal["missing", "reject"] = Field(
         "missing", description="The NaN literal (and binary NaN): a missing value, or 400."
     )
+    xla: Literal["auto", "off"] = Field(
+        "auto",
+        description="Compile a numeric version with XLA and run the batch sizes where it is "
+        "faster with the same outputs (auto), or never compile (off).",
+    )
     infinity_policy: Literal["reject", "missing"] = Field(
         "reject", description="Infinity / -Infinity: 400, or treated as a missing value."
     )

@@ -18,6 +18,7 @@ from mooring.formats._model import SavedModelFolder, TensorInfo, load_saved_mode
 
 if TYPE_CHECKING:
     from mooring.serving._contract import InputContract
+    from mooring.serving._xla import Compiled, XlaPlan
 
 __all__ = ["ServedModel", "load_served_model"]
 
@@ -31,6 +32,10 @@ class ServedModel:
     folder: SavedModelFolder
     # The data contract checked at the door; None: the signature's dtypes only.
     contract: InputContract | None = None
+    # XLA's verdict at warm-up (see mooring.serving._xla), and the compiled signature
+    # when some batch sizes run through it.
+    xla: XlaPlan | None = None
+    compiled: Compiled | None = None
 
     def __post_init__(self) -> None:
         #: Every input a ``[None]`` column; else tensors (read once: every request asks).
@@ -57,8 +62,15 @@ class ServedModel:
         return self.folder.load_seconds
 
     def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
-        """Run the signature on validated columns (arrays or lists); strings decoded."""
-        out = self.folder.predict(columns)
+        """Run the signature on validated columns (arrays or lists); strings decoded.
+
+        A batch of a size XLA pays at runs compiled (:mod:`mooring.serving._xla`).
+        """
+        compiled = self.compiled
+        size = None
+        if compiled is not None and columns:
+            size = compiled.size_for(len(next(iter(columns.values()))))
+        out = compiled.run(columns, size) if compiled and size else self.folder.predict(columns)
         for name, value in out.items():
             if value.dtype == object:
                 decoded = [v.decode("utf-8", "replace") for v in value.ravel()]
@@ -108,11 +120,18 @@ class ServedModel:
                 tensors[name] = np.zeros(shape, dtype=info.numpy_dtype())
         return tensors
 
-    def warm_up(self, requests: int, max_batch_size: int) -> None:
-        """Run ``requests`` predictions of growing batch sizes before taking traffic."""
+    def warm_up(self, requests: int, max_batch_size: int, xla: str = "off") -> None:
+        """Run ``requests`` predictions of growing batch sizes before taking traffic; with
+        ``xla = "auto"``, then judge where XLA pays (:func:`mooring.serving._xla.judge`)."""
         for i in range(requests):
             rows = min(max_batch_size, 2 ** (i % 7))
             self.predict(self.example_columns(rows))
+        from mooring.serving._xla import XlaPlan, judge
+
+        if xla == "auto":
+            self.xla = judge(self, max_batch_size)
+        else:
+            self.xla = XlaPlan(xla, 'not compiled: [serving] xla = "off"')
 
 
 def _example_dim(example: Any, axis: int) -> int:

@@ -269,7 +269,7 @@ class ModelManager:
             model.contract = await asyncio.to_thread(self._contract, harness, model)
             harness.warming()
             await asyncio.to_thread(
-                model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size
+                model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size, self.cfg.xla
             )
         except asyncio.CancelledError:  # the server stops: as if the load never started
             if before is None:
@@ -301,7 +301,9 @@ class ModelManager:
         harness.ready(slot)
         self.slots[version] = slot
         self.metrics.load_seconds.labels(self.name).observe(time.perf_counter() - start)
-        log.info("model %s version %s loaded and warmed", self.name, version)
+        plan = model.xla
+        xla = f"; XLA {plan.reason}" if plan is not None and plan.used else ""
+        log.info("model %s version %s loaded and warmed%s", self.name, version, xla)
 
     def _contract(self, harness: Harness, model: ServedModel) -> InputContract | None:
         """The version's contract; a version without one (or with a broken one) is served

@@ -192,7 +192,8 @@ def _tensor(info: TensorInfo, prefix: str) -> dict[str, Any]:
 
 
 def metadata_document(model: ServedModel) -> dict[str, Any]:
-    """``GET /v1/models/{name}/metadata``: the signature in TF Serving's layout."""
+    """``GET /v1/models/{name}/metadata``: the signature in TF Serving's layout, and
+    ``metadata.xla``: the batch sizes that run compiled and why (:mod:`..._xla`)."""
     signature = {
         "inputs": {n: _tensor(i, SIGNATURE) for n, i in model.inputs.items()},
         "outputs": {n: _tensor(i, "StatefulPartitionedCall") for n, i in model.outputs.items()},
@@ -201,5 +202,9 @@ def metadata_document(model: ServedModel) -> dict[str, Any]:
     }
     return {
         "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
-        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}},
+        "metadata": {
+            "signature_def": {"signature_def": {SIGNATURE: signature}},
+            # Where XLA runs this version (mooring's own field; TF Serving has none).
+            **({"xla": model.xla.document()} if model.xla is not None else {}),
+        },
     }
