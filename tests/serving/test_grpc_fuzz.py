@@ -243,7 +243,7 @@ def test_an_unexpected_error_is_internal_with_only_a_request_id(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(tfserving, "tensor_proto", broken)
+    monkeypatch.setattr(tfserving, "fill_tensor", broken)
     caplog.set_level(logging.INFO, logger="mooring")
     caplog.set_level(logging.INFO, logger="mooring.serving.access")
     with channel(target) as opened:

@@ -42,9 +42,9 @@ from mooring.serving._errors import InvalidRequestError
 __all__ = [
     "columns_from_examples",
     "columns_from_tensors",
+    "fill_tensor",
     "tensor_array",
     "tensor_column",
-    "tensor_proto",
     "tensors_from_protos",
 ]
 
@@ -62,15 +62,34 @@ _NUMBERS: dict[int, tuple[str, str]] = {
     types_pb2.DT_UINT32: ("<u4", "uint32_val"),
     types_pb2.DT_UINT64: ("<u8", "uint64_val"),
 }
+# The fields the plain reading of a tensor recognises (see _plain_column).
+_DTYPE, _SHAPE, _TENSOR_CONTENT, _STRING_VAL = (
+    tensor_pb2.TensorProto.DESCRIPTOR.fields_by_name[name]
+    for name in ("dtype", "tensor_shape", "tensor_content", "string_val")
+)
+# The dtypes whose values read as they are: dtype → (tensor_content's layout, bytes per
+# value, the repeated field that may hold them instead).
+_CONTENT: dict[int, tuple[str, int, Any]] = {
+    dtype: (
+        layout,
+        np.dtype(layout).itemsize,
+        tensor_pb2.TensorProto.DESCRIPTOR.fields_by_name[repeated],
+    )
+    for dtype, (layout, repeated) in _NUMBERS.items()
+    if dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_INT64)
+}
 # What a model input of each dtype asks for, in an error message.
 _WANTED = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "int64": "DT_INT64", "int32": "DT_INT32"}
-# Output numpy dtype → TensorProto dtype.
+# Output numpy dtype → TensorProto dtype (keyed by dtype: its name is slow to build).
 _OUT = {
-    "float32": (types_pb2.DT_FLOAT, "<f4"),
-    "float64": (types_pb2.DT_DOUBLE, "<f8"),
-    "int64": (types_pb2.DT_INT64, "<i8"),
-    "int32": (types_pb2.DT_INT32, "<i4"),
-    "bool": (types_pb2.DT_BOOL, "|b1"),
+    np.dtype(name): spec
+    for name, spec in {
+        "float32": (types_pb2.DT_FLOAT, "<f4"),
+        "float64": (types_pb2.DT_DOUBLE, "<f8"),
+        "int64": (types_pb2.DT_INT64, "<i8"),
+        "int32": (types_pb2.DT_INT32, "<i4"),
+        "bool": (types_pb2.DT_BOOL, "|b1"),
+    }.items()
 }
 _VALUE_FIELDS = frozenset(
     {
@@ -125,6 +144,17 @@ def tensor_column(
             hold the shape, bytes that are not UTF-8, or a value the policy refuses.
     """
     field = f"inputs.{name}"
+    plain = _plain_column(proto, info)
+    if plain is not None:
+        return column_values(field, plain, info, policy), len(plain)
+    return _checked_column(field, proto, info, policy)
+
+
+def _checked_column(
+    field: str, proto: tensor_pb2.TensorProto, info: TensorInfo, policy: InputPolicy
+) -> tuple[list[Any], int]:
+    """:func:`tensor_column` field by field: every form a client may send, and a 400
+    naming what does not fit."""
     rows = _rows(field, proto)
     dtype = proto.dtype
     present = _set_fields(proto)
@@ -152,6 +182,43 @@ def tensor_column(
         )
     values = _numbers(field, proto, rows, [rows]).tolist()
     return column_values(field, values, info, policy), rows
+
+
+def _plain_column(proto: tensor_pb2.TensorProto, info: TensorInfo) -> list[Any] | None:
+    """The values of a tensor as clients send it, read on one ``ListFields`` call: exactly
+    dtype, a ``[n]`` shape and ``n`` values (UTF-8 ``string_val`` for a string input;
+    float, double, int32 or int64 in ``tensor_content`` or the dtype's own field for a
+    number). None for anything else, which :func:`_checked_column` then reads or refuses
+    by name; either way the values reach the same :func:`column_values`.
+    """
+    fields = proto.ListFields()  # in field-number order: dtype, tensor_shape, the values
+    if len(fields) != 3:
+        return None
+    (dtype_field, dtype), (shape_field, shape), (values_field, values) = fields
+    dims: Any = shape.dim if shape_field is _SHAPE else ()
+    if dtype_field is not _DTYPE or len(dims) != 1 or shape.unknown_rank:
+        return None
+    rows = dims[0].size
+    if info.is_string:
+        texts = values_field is _STRING_VAL and dtype == types_pb2.DT_STRING
+        return _plain_texts(values, rows) if texts else None
+    layout = _CONTENT.get(dtype)
+    if layout is None or rows <= 0:
+        return None
+    if values_field is _TENSOR_CONTENT and len(values) == rows * layout[1]:
+        return np.frombuffer(values, layout[0]).tolist()  # type: ignore[no-any-return]
+    if values_field is layout[2] and len(values) == rows:
+        return list(values)
+    return None
+
+
+def _plain_texts(values: Sequence[bytes], rows: int) -> list[str] | None:
+    if len(values) != rows:
+        return None
+    try:
+        return [item.decode("utf-8") for item in values]
+    except UnicodeDecodeError:
+        return None
 
 
 def _texts(field: str, raw: Sequence[bytes]) -> list[str]:
@@ -307,26 +374,27 @@ def tensors_from_protos(
     return out, batch_of(out, "inputs")
 
 
-def tensor_proto(value: np.ndarray[Any, Any]) -> tensor_pb2.TensorProto:
-    """An output array → ``TensorProto`` (numbers in ``tensor_content``, strings in
-    ``string_val``), as ``tf.make_ndarray`` reads it back.
+def fill_tensor(proto: tensor_pb2.TensorProto, value: np.ndarray[Any, Any]) -> None:
+    """An output array written into an empty ``TensorProto`` (numbers in
+    ``tensor_content``, strings in ``string_val``), as ``tf.make_ndarray`` reads it back; a
+    response's own map entry is filled in place, with no copy.
 
-    >>> tensor_proto(np.array([1.5], np.float32)).tensor_content  # doctest: +SKIP
+    >>> proto = tensor_pb2.TensorProto()  # doctest: +SKIP
+    >>> fill_tensor(proto, np.array([1.5], np.float32)); proto.tensor_content  # doctest: +SKIP
     b'\\x00\\x00\\xc0?'
     """
-    proto = tensor_pb2.TensorProto()
+    dims = proto.tensor_shape.dim
     for size in value.shape:
-        proto.tensor_shape.dim.add(size=int(size))
+        dims.add(size=int(size))
     if value.dtype == object or value.dtype.kind in "SU":
         proto.dtype = types_pb2.DT_STRING
         proto.string_val.extend(
             v if isinstance(v, bytes) else str(v).encode("utf-8") for v in value.ravel()
         )
-        return proto
-    dtype, layout = _OUT.get(value.dtype.name, (types_pb2.DT_FLOAT, "<f4"))
+        return
+    dtype, layout = _OUT.get(value.dtype, (types_pb2.DT_FLOAT, "<f4"))
     proto.dtype = dtype
     proto.tensor_content = np.ascontiguousarray(value, dtype=layout).tobytes()
-    return proto
 
 
 def columns_from_examples(

@@ -56,7 +56,7 @@ from mooring.serving._grpc.server import Gate, GrpcCall
 from mooring.serving._grpc.tensors import (
     columns_from_examples,
     columns_from_tensors,
-    tensor_proto,
+    fill_tensor,
     tensors_from_protos,
 )
 from mooring.serving._loaded import ServedModel
@@ -233,8 +233,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
         outputs = await predictor.serve(call, manager, slot, columns, rows)
         response = predict_pb2.PredictResponse()
         _spec_out(response.model_spec, manager.name, slot.version)
+        answer = response.outputs
         for name in wanted:
-            response.outputs[name].CopyFrom(tensor_proto(outputs[name]))
+            fill_tensor(answer[name], outputs[name])
         return response
 
     async def _examples_through(
