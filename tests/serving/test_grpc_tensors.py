@@ -154,3 +154,27 @@ def test_a_string_value_in_a_float_tensor_is_still_refused_by_name() -> None:
         InvalidRequestError, match=r"^inputs\.sex: DT_FLOAT does not fit input dtype string"
     ):
         tensors.tensor_column("sex", proto, TEXT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(["", "age", "sex"]),
+    datatype=st.sampled_from(["", "FP32", "BYTES"]),
+    shape=st.lists(st.integers(-1, 3), max_size=2),
+    extra=st.sampled_from([None, None, "contents", "empty contents", "parameters"]),
+)
+def test_an_infer_tensor_is_described_as_its_fields_say(
+    name: str, datatype: str, shape: list[int], extra: str | None
+) -> None:
+    from mooring.serving._grpc import inference
+    from mooring.serving._grpc.protos import open_inference_grpc_pb2 as pb
+
+    tensor = pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape)
+    if extra == "contents":
+        tensor.contents.fp32_contents.append(1.0)
+    elif extra == "empty contents":
+        tensor.contents.SetInParent()
+    elif extra == "parameters":
+        tensor.parameters["binary_data_size"].int64_param = 4
+    typed = tensor.HasField("contents") and bool(tensor.contents.ListFields())
+    assert inference._described(tensor) == (name, datatype, shape, typed)

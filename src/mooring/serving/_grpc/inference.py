@@ -63,6 +63,15 @@ def _version(text: str, field: str) -> int | None:
     return int(text)
 
 
+# An output's numpy dtype → its datatype (keyed by dtype: its name is slow to build).
+_DATATYPE_OF = {np.dtype(k): v for k, v in v2.DATATYPES.items() if k != "string"}
+# The fields of a tensor whose data is in raw_input_contents, in field-number order.
+_HEAD = tuple(
+    pb.ModelInferRequest.InferInputTensor.DESCRIPTOR.fields_by_name[name]
+    for name in ("name", "datatype", "shape")
+)
+
+
 def _rows(field: str, shape: list[int]) -> int:
     if len(shape) != 1 or shape[0] < 0:
         raise InvalidRequestError(
@@ -128,16 +137,17 @@ def columns_from_infer(
         raise InvalidRequestError(
             "inputs: expected a non-empty list of tensors, one per model input"
         )
+    described = [_described(tensor) for tensor in tensors]
     seen: set[str] = set()
-    for i, tensor in enumerate(tensors):
-        if tensor.name not in inputs:
+    for i, (name, _, _, _) in enumerate(described):
+        if name not in inputs:
             raise InvalidRequestError(
-                f"inputs[{i}]: unexpected input {describe(tensor.name)}; the model's inputs are: "
+                f"inputs[{i}]: unexpected input {describe(name)}; the model's inputs are: "
                 + ", ".join(inputs)
             )
-        if tensor.name in seen:
-            raise InvalidRequestError(f"inputs[{i}]: input {tensor.name!r} is sent twice")
-        seen.add(tensor.name)
+        if name in seen:
+            raise InvalidRequestError(f"inputs[{i}]: input {name!r} is sent twice")
+        seen.add(name)
     missing = [n for n in inputs if n not in seen]
     if missing:
         raise InvalidRequestError(
@@ -153,17 +163,18 @@ def columns_from_infer(
         return _tensors_from_infer(tensors, raw, inputs, policy)
     columns: dict[str, Any] = {}
     rows: int | None = None
-    for i, tensor in enumerate(tensors):
-        info = inputs[tensor.name]
-        field = f"inputs.{tensor.name}"
-        n = _rows(field, list(tensor.shape))
+    for i, (tensor, (name, datatype, shape, typed)) in enumerate(
+        zip(tensors, described, strict=True)
+    ):
+        info = inputs[name]
+        field = f"inputs.{name}"
+        n = _rows(field, shape)
         if rows is not None and n != rows:
             raise InvalidRequestError(
                 f"{field}: shape [{n}] but other inputs have [{rows}]; every input needs the "
                 "same number of rows"
             )
         rows = n
-        datatype = tensor.datatype
         if (info.is_string and datatype != "BYTES") or (
             not info.is_string and datatype not in v2.NUMERIC
         ):
@@ -173,17 +184,28 @@ def columns_from_infer(
                 f"send {expected}"
             )
         if raw:
-            if tensor.HasField("contents") and tensor.contents.ListFields():
+            if typed:
                 raise InvalidRequestError(
                     f"{field}: contents and raw_input_contents are both set; use one of them "
                     "for every input"
                 )
-            columns[tensor.name] = v2.binary_column(field, datatype, raw[i], n, info, policy)
+            columns[name] = v2.binary_column(field, datatype, raw[i], n, info, policy)
         else:
-            columns[tensor.name] = _from_contents(field, tensor, n, info, policy)
+            columns[name] = _from_contents(field, tensor, n, info, policy)
     if not rows:
         raise InvalidRequestError("inputs: empty batch (shape [0]); send at least one row")
     return columns, rows
+
+
+def _described(tensor: Any) -> tuple[str, str, list[int], bool]:
+    """A tensor's name, datatype, shape and whether typed contents are set. A tensor of
+    exactly those three fields (raw contents travel beside it) is read on one
+    ``ListFields`` call; any other is read field by field."""
+    fields = tensor.ListFields()
+    if len(fields) == 3 and (fields[0][0], fields[1][0], fields[2][0]) == _HEAD:
+        return fields[0][1], fields[1][1], list(fields[2][1]), False
+    typed = tensor.HasField("contents") and bool(tensor.contents.ListFields())
+    return tensor.name, tensor.datatype, list(tensor.shape), typed
 
 
 def _tensors_from_infer(
@@ -329,10 +351,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         )
         for name in dict.fromkeys(wanted):
             value = outputs[name]
-            dtype = "string" if value.dtype == object else value.dtype.name
-            response.outputs.add(
-                name=name, datatype=v2.DATATYPES.get(dtype, "FP32"), shape=list(value.shape)
-            )
+            kind = "BYTES" if value.dtype == object else _DATATYPE_OF.get(value.dtype, "FP32")
+            response.outputs.add(name=name, datatype=kind, shape=list(value.shape))
             response.raw_output_contents.append(v2.binary_tensor(value))
         return response
 

@@ -206,6 +206,10 @@ def binary_column(
     values = np.frombuffer(blob, dtype=dtype)
     if dtype.kind != "f":
         return values.astype(info.numpy_dtype())
+    # The usual column: every value finite, float32 or smaller (nothing to overflow), on
+    # one ufunc; anything else takes the checks below, which name the value.
+    if dtype.itemsize <= 4 and np.isfinite(values).all():
+        return values.astype(info.numpy_dtype())
     integer = not info.is_string and info.dtype in ("int64", "int32")
     nan = np.isnan(values)
     if nan.any() and (integer or policy.nan != "missing"):
