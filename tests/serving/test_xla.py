@@ -126,6 +126,16 @@ def test_outputs_agree_exactly_when_within_the_stated_tolerance(value: float, er
         assert found == pytest.approx(abs(float(moved["p"][0]) - float(plain["p"][0])))
 
 
+def test_missing_values_agree_where_both_are_missing() -> None:
+    plain = {"p": np.array([np.nan, 0.5], np.float32)}
+    assert xla._agree(plain, {"p": np.array([np.nan, 0.5], np.float32)}) == 0.0
+    assert (
+        xla._agree({"p": np.array([np.nan], np.float32)}, {"p": np.array([np.nan], np.float32)})
+        == 0.0
+    )
+    assert xla._agree(plain, {"p": np.array([0.0, 0.5], np.float32)}) is None
+
+
 def test_strings_and_shapes_must_match_exactly() -> None:
     words = {"c": np.array([b"a", b"b"], dtype=object)}
     assert xla._agree(words, {"c": np.array([b"a", b"c"], dtype=object)}) is None
