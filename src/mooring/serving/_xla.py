@@ -105,9 +105,8 @@ class Compiled:
         self.sizes = sizes
         self.used: tuple[int, ...] = ()
         specs = folder.signature.structured_input_signature[1]
-        self._names = [folder.aliases.get(name, name) for name in model.inputs]
         signature = folder.signature
-        names = self._names
+        names = [folder.aliases.get(name, name) for name in model.inputs]
 
         def run(*tensors: Any) -> Any:
             return signature(**dict(zip(names, tensors, strict=True)))
@@ -207,12 +206,10 @@ def judge(model: ServedModel, max_batch_size: int, *, min_speedup: float = MIN_S
     sizes = batch_sizes(max_batch_size)
     try:
         compiled = Compiled(model, sizes)
-        compiled.used = tuple(sizes)  # while judging, every size runs compiled
-        first = compiled.run(model.example_columns(1), 1)
+        compiled.run(model.example_columns(1), 1)  # XLA refuses here, if at all
     except Exception as exc:  # XLA's refusals are InvalidArgumentError, NotFoundError, ...
         reason = _first_line(exc)
         return XlaPlan(setting, f"not compiled: XLA cannot compile the signature ({reason})")
-    del first
     used: list[int] = []
     speedup: dict[int, float] = {}
     worst = 0.0
