@@ -72,6 +72,24 @@ def test_a_model_with_a_string_input_is_not_compiled(tmp_path: Path) -> None:
     assert plan.reason == "not compiled: XLA takes no string input ('text')"
 
 
+class _Labelled(tf.Module):  # type: ignore[misc]
+    """Numbers in, a number and its text out: XLA has no string output."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])  # type: ignore[untyped-decorator]
+    def serve(self, x: Any) -> dict[str, Any]:
+        return {"y": x * 2.0, "text": tf.strings.as_string(x)}
+
+
+def test_a_model_xla_cannot_compile_is_served_plain(tmp_path: Path) -> None:
+    module = _Labelled()
+    folder = tmp_path / "labelled"
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    model = _served(folder)
+    plan = xla.judge(model, 4, min_speedup=0.0)
+    assert plan.used == () and model.compiled is None
+    assert plan.reason.startswith("not compiled: XLA cannot compile the signature ("), plan.reason
+
+
 def test_a_model_of_sequences_of_any_length_is_not_compiled(tmp_path: Path) -> None:
     model = _served(build_sequence(tmp_path / "sequence"))  # steps: [N, ?, 3]
     plan = xla.judge(model, 8, min_speedup=0.0)
