@@ -17,15 +17,29 @@ from typing import Any
 PREDICT = "/v1/models/income:predict"
 
 
-def trivial_server(port: int, path: str = PREDICT, parse: bool = False) -> None:
+def trivial_server(port: int, path: str = PREDICT, parse: bool = False, workers: int = 1) -> None:
     """The HTTP stack alone: uvicorn + Starlette answering a small JSON document.
 
     With ``parse``, the body is also parsed with ``orjson.loads`` before the answer, as
     any JSON endpoint must. uvicorn picks its loop and HTTP parser as it does for
-    mooring (uvloop and httptools where installed).
+    mooring (uvloop and httptools where installed). ``workers`` > 1 runs uvicorn's own
+    ``--workers`` (processes sharing one socket; the app then always parses the body and
+    answers on :data:`PREDICT`).
     """
-    import orjson
     import uvicorn
+
+    if workers > 1:
+        uvicorn.run("_wrk:ceiling_app", factory=True, app_dir=str(Path(__file__).parent),
+                    host="127.0.0.1", port=port, workers=workers, log_level="warning",
+                    access_log=False)  # fmt: skip
+        return
+    uvicorn.run(trivial_app(path, parse), host="127.0.0.1", port=port, log_level="warning",
+                access_log=False)  # fmt: skip
+
+
+def trivial_app(path: str = PREDICT, parse: bool = False) -> Any:
+    """The Starlette app of :func:`trivial_server`."""
+    import orjson
     from starlette.applications import Starlette
     from starlette.responses import Response
     from starlette.routing import Route
@@ -38,8 +52,12 @@ def trivial_server(port: int, path: str = PREDICT, parse: bool = False) -> None:
             orjson.loads(body)
         return Response(answer, media_type="application/json")
 
-    app = Starlette(routes=[Route(path, ok, methods=["POST"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return Starlette(routes=[Route(path, ok, methods=["POST"])])
+
+
+def ceiling_app() -> Any:
+    """:func:`trivial_app` parsing the body on :data:`PREDICT` (uvicorn's workers' factory)."""
+    return trivial_app(PREDICT, parse=True)
 
 
 def wrk_command(

@@ -44,6 +44,7 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
     cells = {(c["server"], c["rows"], c["concurrency"]): c for c in report["cells"]}
     rest = {
         ("ceiling", 1, 32),
+        ("ceiling", 1, 1),
         ("mooring-w1", 1, 32),
         ("mooring-w1", 1, 1),
         ("mooring-w1", 64, 32),
@@ -82,8 +83,9 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
     assert all(v > 0 for v in summary["cold_start_s"].values())
     assert "mooring-w1 / mooring-nolog, 64 rows c=32" in summary["ratios"]
     assert len(summary["shadow_100pct"]["rounds"]["shadow"]) == 1
+    assert summary["shadow_100pct"]["copies"]["ok"] > 0
     floors = summary["floors"]
-    assert len(floors) == 14 and all(set(f) == {"value", "pass"} for f in floors.values())
+    assert len(floors) == 15 and all(set(f) == {"value", "pass"} for f in floors.values())
     assert all(f["pass"] is not None for name, f in floors.items() if "gRPC" in name)
     assert floors["64 rows c=32: --workers 2 >= 1.5x --workers 1"]["pass"] is None  # one level
     profile = report["profile"]
