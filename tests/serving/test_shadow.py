@@ -8,6 +8,9 @@ check that every client request still gets production's answer.
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -250,6 +253,61 @@ def test_busy_server_drops_copies(registry: Registry) -> None:
         assert counts.get(("mooring_shadow_dropped_total", "busy")) == 1
         predict(server.client, "quiet")
         until_copies(server, ("mooring_shadow_requests_total", "ok", "2"), 1)
+
+
+def test_copies_run_in_batches_and_each_is_logged_with_its_own_rows(
+    registry: Registry, tmp_path: Path, model_dirs: dict[str, Path]
+) -> None:
+    # The first batch is held in the shadow's model until every request was answered:
+    # the copies that arrive meanwhile run together, as one call, whatever the machine.
+    logs = tmp_path / "predictions"
+    with serving(registry, logs, log_sample_rate=0.01, log_flush_rows=10_000) as (server, mgr):
+        set_shadow(server, {"shadow": 2, "shadow_rate": 1.0})
+        slot = mgr.shadow_slot()
+        assert slot is not None
+        model = slot.batcher.predict
+        calls: list[int] = []
+        release = threading.Event()
+
+        def held(columns: Any) -> Any:
+            calls.append(len(next(iter(columns.values()))))
+            if len(calls) == 1:
+                release.wait(PATIENCE)
+            return model(columns)
+
+        slot.batcher.predict = held
+        for i in range(12):
+            predict(server.client, f"b{i}")
+        release.set()
+        until_copies(server, ("mooring_shadow_requests_total", "ok", "2"), 12)
+        assert len(calls) == 2 and sum(calls) == 12 * len(ROWS), calls
+    shadows = read_prediction_log(str(logs), NAME, shadow=True)
+    assert sorted(shadows["client_request_id"].to_pylist()) == sorted(
+        f"b{i}" for i in range(12) for _ in ROWS
+    )
+    expected = direct_probabilities(model_dirs["b"])
+    for i in range(12):
+        mine = shadows.filter(np.asarray(shadows["client_request_id"].to_pylist()) == f"b{i}")
+        got = np.asarray(mine["output.probabilities"].to_pylist(), dtype=np.float64)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_retired_shadow_is_let_go(registry: Registry) -> None:
+    with serving(registry, None) as (server, mgr):
+        set_shadow(server, {"shadow": 2, "shadow_rate": 1.0})
+        slot = mgr.shadow_slot()
+        assert slot is not None
+        model = weakref.ref(slot.model)
+        del slot
+        predict(server.client, "copied")
+        until_copies(server, ("mooring_shadow_requests_total", "ok", "2"), 1)
+        set_shadow(server, {"shadow": None})
+
+        def freed() -> bool:
+            gc.collect()
+            return model() is None
+
+        wait_until(freed, "the retired shadow's model freed")
 
 
 def test_admin_deployment_validates_shadow_settings(registry: Registry) -> None:

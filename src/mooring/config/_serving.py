@@ -149,8 +149,14 @@ class ServingConfig(Section):
     # rows cost about 19% of throughput, in files of 8,000 about 12% (Adult, 2 CPUs).
     log_flush_rows: int = Field(10_000, ge=1, description="Rows per Parquet file.")
     log_flush_s: float = Field(10.0, gt=0.0, description="Longest wait before writing a file.")
+    # Copies run in batches of up to max_batch_size rows (serving/_shadow.py) gathered for
+    # up to 100 ms: the limit holds a running batch and the next one filling, or copies
+    # drop at moderate load.
     shadow_max_in_flight: int = Field(
-        8, ge=1, le=1024, description="Shadow copies running at once; past it copies drop."
+        512,
+        ge=1,
+        le=1024,
+        description="Shadow copies held at once (waiting or running); past it copies drop.",
     )
     shadow_timeout_ms: float = Field(
         1000.0, gt=0.0, description="A shadow copy not answered within this is abandoned."

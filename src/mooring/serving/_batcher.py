@@ -43,7 +43,7 @@ from mooring.serving._errors import DeadlineExceededError, InvalidRequestError, 
 if TYPE_CHECKING:
     from mooring._tracing import RequestTrace
 
-__all__ = ["INLINE_MAX_S", "Batcher", "OnOutputs"]
+__all__ = ["INLINE_MAX_S", "Batcher", "OnOutputs", "merge_columns"]
 
 log = logging.getLogger("mooring.serving")
 
@@ -291,7 +291,7 @@ class Batcher:
         if len(batch) == 1:
             merged = batch[0].columns
         else:
-            merged = {k: _merge([job.columns[k] for job in batch]) for k in batch[0].columns}
+            merged = {k: merge_columns([job.columns[k] for job in batch]) for k in batch[0].columns}
         predict = self.predict
         # Every job of a server is traced or none is: one check per batch when off.
         first = batch[0].trace
@@ -344,7 +344,7 @@ class Batcher:
             log.exception("the outputs of a batch of %d requests were not handed on", len(batch))
 
 
-def _merge(parts: list[Any]) -> Any:
+def merge_columns(parts: list[Any]) -> Any:
     """One column of a batch: lists are joined (the common case, no numpy per request);
     arrays (binary tensors) are concatenated; a mix becomes one list."""
     if all(type(part) is list for part in parts):

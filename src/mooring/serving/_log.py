@@ -175,9 +175,9 @@ class PredictionLog:
 
         ``sampled``: log it whatever the sample rate. ``shadow``: the rows are a shadow's.
         ``client_request_id``: the X-Request-Id the request's client sent, if any.
-        True when the rows went into the buffer. The server logs its answers a batch at a
-        time (:meth:`record_batch`); this is for rows that come one request at a time
-        (a shadow's copies).
+        True when the rows went into the buffer. The server logs its answers (and its
+        shadow's) a batch at a time (:meth:`record_batch`); this is for rows that come one
+        request at a time.
         """
         if not self.wants(model, sampled=sampled):
             return False
@@ -205,6 +205,7 @@ class PredictionLog:
         counts: Sequence[int],
         columns: Mapping[str, Any],
         outputs: Mapping[str, np.ndarray[Any, Any]],
+        shadow: bool = False,
     ) -> bool:
         """Log the rows of one batch's logged requests in one append; never blocks.
 
@@ -212,7 +213,7 @@ class PredictionLog:
         rows, in the order of the batch's rows in ``columns`` and ``outputs`` (the merged
         inputs the model ran and its outputs). Every logged request's ticket is marked
         ``buffered`` when the rows went into the buffer; when it is full they are dropped
-        and counted instead. True when buffered.
+        and counted instead. ``shadow``: the rows are a shadow's. True when buffered.
 
         Example:
             >>> ticket = LogTicket("r1")
@@ -242,6 +243,7 @@ class PredictionLog:
                 columns=columns,
                 outputs=outputs,
                 rows=rows,
+                shadow=shadow,
                 # None where no client sent an id: the writer makes an all-null column.
                 client_request_ids=clients if any(c is not None for c in clients) else None,
             )
