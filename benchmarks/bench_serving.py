@@ -871,7 +871,7 @@ STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("queue", "mooring/serving/_batcher.py", ("submit", "_gather", "_sleep", "_poke",
      "_depth_changed", "_release", "_expire")),
     ("queue", "mooring/serving/_models.py", ("Slot.predict",)),
-    ("batch assembly", "mooring/serving/_batcher.py", ("_merge", "_run")),
+    ("batch assembly", "mooring/serving/_batcher.py", ("merge_columns", "_run")),
     # The executor's hand-off of a batch to the inference thread, and of its outputs back.
     ("queue", "/concurrent/futures/", None),
     ("model", "mooring/serving/_models.py", ("_timed.<locals>.predict",)),
