@@ -1273,7 +1273,7 @@ def floors(  # noqa: C901, PLR0912, PLR0915 - one block per published floor, eac
             else:
                 mine, theirs = mem[f"{what}_mib"], naive[f"{what}_mib"]
                 floor(name, f"{mine:.0f} vs {theirs:.0f} MiB", mine <= theirs)
-    where, two = "alone", alone.get("mooring-registry-w2")
+    where, two = "alone", alone.get("mooring-w2")
     if two is None:
         where, two = "beside the others", memory.get("mooring-w2")
     name = f"idle PSS ({where}): 2 workers <= 450 MiB"
