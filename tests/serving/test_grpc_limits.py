@@ -128,3 +128,48 @@ def test_a_message_over_the_limit_is_resource_exhausted(tight: ServeProcess) -> 
     with channel(tight.grpc_target) as opened:
         code, details = _code(prediction_stub(opened), predict_request([row()] * 200))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (code, details)
+
+
+def test_a_grpc_flood_past_capacity_is_refused_without_waiting(
+    model_dirs: dict[str, Path],
+) -> None:
+    """64 Predict calls at once against 4 slots, the model holding the first batch: 4 are
+    admitted and the other 60 are refused UNAVAILABLE while nothing has left the model (a
+    refusal waits for no prediction); once it lets go, the 4 are answered and the server
+    serves on."""
+    cfg = FAST.model_copy(update={"max_in_flight": 4, "deadline_ms": PATIENCE * 1000})
+    with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
+        server.wait_ready()
+        door = server.app.state.mooring.door
+        with held_model(server.app, NAME) as held, channel(server.target) as opened:
+            stub = prediction_stub(opened)
+            calls = [
+                stub.Predict.future(predict_request([row()]), timeout=PATIENCE) for _ in range(64)
+            ]
+            held.wait_entered("a batch to be in the model")
+            wait_until(
+                lambda: sum(call.done() for call in calls) == 60,
+                "60 calls refused while 4 are held",
+                seen=lambda: (door.in_flight, sum(call.done() for call in calls)),
+            )
+            refused = [call for call in calls if call.done()]
+            assert {call.code() for call in refused} == {grpc.StatusCode.UNAVAILABLE}
+            assert all("4 requests in flight" in (call.details() or "") for call in refused)
+            assert door.in_flight == 4
+            held.release.set()
+            admitted = [call for call in calls if all(call is not r for r in refused)]
+            assert len(admitted) == 4
+            assert all(call.result(timeout=PATIENCE).outputs for call in admitted)
+            assert _served(stub)
+        counted = _refused(server)
+        assert counted == 60, counted
+
+
+def _refused(server: GrpcServerThread) -> float:
+    """Requests the door refused for want of a slot, from the server's /metrics."""
+    samples = read_samples(server.client.get("/metrics").text)
+    return sum(
+        s.value
+        for s in samples
+        if s.name == total(REQUESTS_REFUSED) and s.labels.get("reason") == "in_flight"
+    )
