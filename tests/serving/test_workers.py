@@ -92,6 +92,51 @@ def test_one_server_process_sizes_tensorflow_s_pools_as_a_worker_would(
         assert _threads(serve.proc.pid).count("tf_Compute") == 1
 
 
+def test_grpc_is_served_by_every_worker(tmp_path: Path, model_dirs: dict[str, Path]) -> None:
+    """Both workers listen on the gRPC port (forked before any gRPC call, sharing it) and
+    answer: 16 clients, each on a connection of its own, are spread over both by the
+    kernel (all on one worker by chance: 1 in 32,768)."""
+    import grpc
+
+    from tests._support.grpc import predict_request, prediction_stub
+
+    with ServeProcess(tmp_path, model_dirs["a"], grpc=True, args=["--workers", "2"]) as serve:
+        assert serve.proc is not None
+        supervisor = serve.proc.pid
+        port = int(serve.grpc_target.rsplit(":", 1)[1])
+        wait_until(
+            lambda: len(_children(supervisor)) == 2 and _listeners(port) == 2,
+            "two workers listening on the gRPC port",
+            seen=lambda: (_children(supervisor), _listeners(port)),
+        )
+        workers = _children(supervisor)
+        # A channel of its own subchannel pool opens a connection of its own.
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        channels = [grpc.insecure_channel(serve.grpc_target, options) for _ in range(16)]
+        try:
+            for opened in channels:
+                reply = prediction_stub(opened).Predict(predict_request([row()]), timeout=PATIENCE)
+                assert reply.model_spec.version.value == 1
+            owners = _connection_owners(port, workers)
+            assert len(owners) == 16 and set(owners) == workers, (owners, workers)
+        finally:
+            for opened in channels:
+                opened.close()
+
+
+def _connection_owners(port: int, pids: set[int]) -> list[int]:
+    """For each connection accepted on ``port`` (established), the process of ``pids``
+    that holds it."""
+    inodes = set(_sockets(port, "01"))
+    owners = []
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    owners.append(pid)
+    return owners
+
+
 def _config(tmp_path: Path, workers: str) -> MooringConfig:
     path = tmp_path / "mooring.toml"
     path.write_text(
@@ -359,13 +404,20 @@ def _alive(pid: int) -> bool:
 
 
 def _listeners(port: int) -> int:
-    """Sockets listening on ``port`` on this machine (IPv4)."""
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
-            count += 1
-    return count
+    """Sockets listening on ``port`` on this machine (IPv4 and IPv6)."""
+    return len(_sockets(port, "0A"))
+
+
+def _sockets(port: int, state: str) -> list[str]:
+    """The inodes of the TCP sockets on local ``port`` in ``state`` (``0A`` listening,
+    ``01`` established), IPv4 and IPv6, as ``/proc/<pid>/fd`` links name them."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                found.append(f"socket:[{fields[9]}]")
+    return found
 
 
 def _tensorflow_rss_mib(pid: int) -> float:
