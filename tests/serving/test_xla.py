@@ -80,11 +80,14 @@ class _Labelled(tf.Module):  # type: ignore[misc]
         return {"y": x * 2.0, "text": tf.strings.as_string(x)}
 
 
-def test_a_model_xla_cannot_compile_is_served_plain(tmp_path: Path) -> None:
-    module = _Labelled()
-    folder = tmp_path / "labelled"
+def _saved(module: Any, folder: Path) -> ServedModel:
+    """``module`` saved with its ``serve`` as the signature, loaded as the server does."""
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
-    model = _served(folder)
+    return _served(folder)
+
+
+def test_a_model_xla_cannot_compile_is_served_plain(tmp_path: Path) -> None:
+    model = _saved(_Labelled(), tmp_path / "labelled")
     plan = xla.judge(model, 4, min_speedup=0.0)
     assert plan.used == () and model.compiled is None
     assert plan.reason.startswith("not compiled: XLA cannot compile the signature ("), plan.reason
@@ -99,10 +102,7 @@ def test_a_model_of_sequences_of_any_length_is_not_compiled(tmp_path: Path) -> N
 
 def test_a_model_that_reads_across_the_batch_is_never_padded(tmp_path: Path) -> None:
     # Faster or not, and right on a full batch: padding would still change every answer.
-    module = _Centred()
-    folder = tmp_path / "centred"
-    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
-    model = _served(folder)
+    model = _saved(_Centred(), tmp_path / "centred")
     plan = xla.judge(model, 8, min_speedup=0.0)
     assert plan.used == () and model.compiled is None
     assert "depend on the batch's other rows" in plan.reason, plan.reason

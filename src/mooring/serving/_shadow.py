@@ -125,14 +125,14 @@ class ShadowCopier:
         version = shadow_copy(manager.aspired, slot.version, self._random)
         return None if version is None else manager.slots.get(version)
 
-    def busy(self, production: Slot, lane: _Lane | None = None) -> str | None:
+    def busy(self, production: Slot, lane: _Lane) -> str | None:
         """Why a copy would not be made now (``busy``, ``capacity``), or None."""
         door = self.state.door
         if door.in_flight * 4 >= door.limits.max_in_flight * 3:
             return "busy"
         if production.batcher.depth >= production.batcher.max_batch_size:
             return "busy"
-        if lane is not None and lane.held >= self.max_in_flight:
+        if lane.held >= self.max_in_flight:
             return "capacity"
         return None
 
