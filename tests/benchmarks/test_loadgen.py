@@ -197,7 +197,7 @@ def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
     args = ["--quick", "--capacity-s", "1", "--overload-s", "1", "--multiples", "2"]
     args += ["--max-conn", "512", "--out-dir", str(tmp_path), "--work", str(tmp_path / "w")]
     args += ["--burst", "50", "--burst-rounds", "1"]
-    args += ["--storms", "4", "--storm-s", "1", "--attack-s", "1"]
+    args += ["--storms", "4", "--storm-s", "1", "--attack-s", "1", "--grpc-flood", "20"]
     proc = subprocess.run(
         [sys.executable, str(BENCH), *args],
         capture_output=True,
@@ -240,3 +240,8 @@ def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
     assert set(attacked) == {"quiet", "slow_bodies_100", "pipelining_32", "pipeline_65000"}
     assert attacked["slow_bodies_100"]["attack"]["opened"] >= 100
     assert attacked["pipelining_32"]["attack"]["answers"] > 0
+    flood = report["grpc_flood"]
+    assert flood["calls"] == sum(flood["codes"].values()) == 20, flood
+    assert set(flood["codes"]) <= {"INVALID_ARGUMENT", "UNAVAILABLE"}, flood
+    assert 1.5 * 2**20 < flood["message_bytes"] < 2.5 * 2**20
+    assert flood["good_call_after"] == "OK"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gc
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import grpc
 import httpx
 import orjson
 import pytest
+from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 
 from mooring.formats._metrics import REQUESTS_REFUSED, read_samples, total
 from tests._support.grpc import (
@@ -19,6 +22,7 @@ from tests._support.grpc import (
     model_dir_sources,
     predict_request,
     prediction_stub,
+    tensor,
 )
 from tests._support.held import held_model
 from tests._support.serve_process import RawConnection, ServeProcess, raw_request
@@ -173,3 +177,84 @@ def _refused(server: GrpcServerThread) -> float:
         for s in samples
         if s.name == total(REQUESTS_REFUSED) and s.labels.get("reason") == "in_flight"
     )
+
+
+def _invalid(rows: int) -> Any:
+    """A Predict request of ``rows`` rows whose ``age`` is text: INVALID_ARGUMENT once
+    admitted."""
+    request = predict_request([row()] * rows)
+    request.inputs["age"].CopyFrom(tensor(["old"] * rows, string=True))
+    return request
+
+
+def test_an_error_answer_leaves_no_cycle_holding_the_request(model_dirs: dict[str, Path]) -> None:
+    """Refused, invalid, unknown and unimplemented calls are answered without raising
+    through the handlers: with the collector off, nothing of mooring's gRPC handlers
+    (whose frames hold the request message) is left in a reference cycle. Raising
+    (``context.abort``) left every such frame, and its request, for the collector."""
+    cfg = FAST.model_copy(update={"max_in_flight": 1, "deadline_ms": PATIENCE * 1000})
+    unknown = predict_request([row()], name="nope")
+    with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
+        server.wait_ready()
+        with channel(server.target) as opened:
+            stub = prediction_stub(opened)
+            assert _served(stub)  # warm: the first call's one-off objects are not ours
+            gc.collect()
+            gc.disable()
+            try:
+                with held_model(server.app, NAME) as held:
+                    first = stub.Predict.future(predict_request([row()]), timeout=PATIENCE)
+                    held.wait_entered("a batch to be in the model")
+                    code, details = _code(stub, predict_request([row()]))
+                    assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
+                    held.release.set()
+                    assert first.result(timeout=PATIENCE).outputs
+                code, details = _code(stub, _invalid(1000))
+                assert code == grpc.StatusCode.INVALID_ARGUMENT and "inputs.age" in details
+                code, details = _code(stub, unknown)
+                assert code == grpc.StatusCode.NOT_FOUND and "'nope'" in details
+                reload = model_service_pb2_grpc.ModelServiceStub(opened).HandleReloadConfigRequest
+                with pytest.raises(grpc.RpcError, match="not served") as caught:
+                    reload(model_management_pb2.ReloadConfigRequest(), timeout=PATIENCE)
+                assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+                index = opened.unary_unary("/inference.GRPCInferenceService/RepositoryIndex")
+                with pytest.raises(grpc.RpcError, match="RepositoryIndex") as caught:
+                    index(b"", timeout=PATIENCE)
+                assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+                gc.set_debug(gc.DEBUG_SAVEALL)
+                gc.collect()
+                left = sorted(
+                    f"{item.f_code.co_qualname} ({Path(item.f_code.co_filename).name})"
+                    for item in gc.garbage
+                    if isinstance(item, types.FrameType)
+                    and "mooring/serving/_grpc" in item.f_code.co_filename
+                )
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+            assert left == []
+
+
+def test_a_flood_of_large_failing_calls_leaves_memory_where_it_was(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> None:
+    """200 Predict calls of 2 MiB each at once, every one refused or invalid: the
+    server's resident memory afterwards is within half of what was sent of where it
+    started (each call kept about six times its size while error answers raised)."""
+    request = _invalid(70_000)
+    size = request.ByteSize()
+    assert 1.5 * 2**20 < size < 4 * 2**20, size
+    calls = 200
+    folder = tmp_path_factory.mktemp("grpc-flood-memory")
+    with ServeProcess(folder, model_dirs["a"], grpc=True, max_in_flight=4) as proc:
+        with channel(proc.grpc_target) as opened:
+            stub = prediction_stub(opened)
+            assert _served(stub)
+            baseline = proc.memory_kib()
+            futures = [stub.Predict.future(request, timeout=PATIENCE) for _ in range(calls)]
+            codes = {future.exception(timeout=PATIENCE).code() for future in futures}
+            assert codes <= {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAVAILABLE}
+            assert _served(stub)
+        grown = proc.memory_kib() - baseline
+    assert grown * 1024 < calls * size // 2, (grown, calls * size)

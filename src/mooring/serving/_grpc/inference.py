@@ -35,7 +35,7 @@ from mooring.formats._tensors import batch_of, cast_numbers, check_dims, check_s
 from mooring.serving._errors import InvalidRequestError
 from mooring.serving._grpc.protos import open_inference_grpc_pb2 as pb
 from mooring.serving._grpc.protos import open_inference_grpc_pb2_grpc as pb_grpc
-from mooring.serving._grpc.server import Gate, GrpcCall
+from mooring.serving._grpc.server import Gate, GrpcCall, answer_error
 from mooring.serving._protocols import v2
 
 __all__ = ["SERVICE", "add_service", "columns_from_infer"]
@@ -374,11 +374,11 @@ class _TritonExtensions(grpc.GenericRpcHandler):  # type: ignore[misc]
         message = _UNIMPLEMENTED.format(method=method)
 
         async def unary(request: bytes, context: aio.ServicerContext) -> bytes:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
+            answer_error(context, grpc.StatusCode.UNIMPLEMENTED, message)
             return b""
 
         async def stream(requests: Any, context: aio.ServicerContext) -> None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
+            answer_error(context, grpc.StatusCode.UNIMPLEMENTED, message)
 
         if method.endswith("/ModelStreamInfer"):
             return grpc.stream_stream_rpc_method_handler(stream)

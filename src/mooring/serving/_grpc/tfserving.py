@@ -52,7 +52,7 @@ from mooring.errors import NotFoundError
 from mooring.formats._columns import describe
 from mooring.formats._model import PROBABILITIES, SIGNATURE, VALUE, TensorInfo
 from mooring.serving._errors import InvalidRequestError
-from mooring.serving._grpc.server import Gate, GrpcCall
+from mooring.serving._grpc.server import Gate, GrpcCall, answer_error
 from mooring.serving._grpc.tensors import (
     columns_from_examples,
     columns_from_tensors,
@@ -400,7 +400,8 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore
     async def HandleReloadConfigRequest(  # noqa: N802
         self, request: Any, context: aio.ServicerContext
     ) -> Any:
-        await context.abort(
+        answer_error(
+            context,
             grpc.StatusCode.UNIMPLEMENTED,
             "HandleReloadConfigRequest is not served: mooring serve follows the registry's "
             "deployment record (mooring models deploy), not a model config file",
