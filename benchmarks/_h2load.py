@@ -6,8 +6,9 @@ message with ``content-type: application/grpc`` and ``te: trailers``, closed loo
 h2load counts HTTP statuses, and a gRPC error is an HTTP 200 whose trailers carry
 ``grpc-status``; so every cell is paired with grpcio calls that check the status
 (:func:`grpc_call`), and h2load's DATA bytes are checked against the reply's framed
-size: a call answered with an error carries no message, so ``ok`` is the DATA bytes
-over the framed reply and ``grpc_errors`` the rest.
+size: a call answered with an error carries an empty message (its 5-byte prefix) or
+none, so ``ok`` is the DATA bytes, less 5 for every call answered, over the reply's size,
+and ``grpc_errors`` the rest.
 
 :func:`echo_server` is the ceiling: a ``grpc.aio`` server on uvloop, as mooring's
 workers run it, answering every unary call with a fixed reply, in ``workers`` processes
@@ -138,7 +139,9 @@ def h2load(
     done = int(_number(r"requests: \d+ total, \d+ started, (\d+) done", out))
     failed = int(_number(r"(\d+) failed", out))
     data = int(_number(r"\((\d+)\) data", out))
-    ok = data // (reply_bytes + 5)
+    # data = ok * (reply + 5) + 5 per error with an empty message: counting every error
+    # as one errs by 5 / reply of a call per error without a message.
+    ok = max(0, min(done - failed, (data - 5 * (done - failed)) // max(reply_bytes, 1)))
     elapsed = _number(r"finished in ([\d.]+)s", out)
 
     def percentile(q: float) -> float | None:

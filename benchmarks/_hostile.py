@@ -8,6 +8,9 @@
   attack of :mod:`tests._support.attacks` (100 slow-body connections; 32 pipelining
   connections; one connection pipelining 65,000 tiny requests at once): their share of
   200s, p50 and p99, and the server's RSS growth.
+* :func:`grpc_flood`: a flood of large gRPC calls that all fail (refused at the in-flight
+  limit or invalid), sent at once: their status codes and the server's RSS before, at
+  its peak and after.
 
 Each attacker and client is a process of its own; the server's memory is read from
 ``/proc``.
@@ -184,3 +187,75 @@ def under_attack(
         cells[name] = run
         print(f"{name}: normal clients {run['ok_share']:.1%} 200s", flush=True)
     return cells
+
+
+def invalid_predict(rows: list[dict[str, Any]], name: str, target_bytes: int) -> bytes:
+    """A serialized TF Serving PredictRequest of about ``target_bytes``: ``rows`` repeated,
+    every column sent as text, so a numeric column makes it INVALID_ARGUMENT."""
+    from tensorflow.core.framework import tensor_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    def build(count: int) -> bytes:
+        chosen = [rows[i % len(rows)] for i in range(count)]
+        message = predict_pb2.PredictRequest()
+        message.model_spec.name = name
+        for column in rows[0]:
+            proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING)
+            proto.tensor_shape.dim.add(size=count)
+            proto.string_val.extend(str(r[column]).encode() for r in chosen)
+            message.inputs[column].CopyFrom(proto)
+        return bytes(message.SerializeToString())
+
+    per_row = len(build(len(rows))) / len(rows)
+    return build(max(1, int(target_bytes / per_row)))
+
+
+def grpc_flood(
+    port: int, pid: int, method: str, message: bytes, calls: int, good: bytes
+) -> dict[str, Any]:
+    """``calls`` unary calls of ``method`` with ``message``, all sent at once on one grpcio
+    channel, then one call with ``good``: the status codes, the seconds until the last
+    answer, the server's RSS growth at its peak (sampled every 20 ms) and 2 s after the
+    last answer, and the good call's status."""
+    import grpc
+
+    before = _rss_kib(pid)
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], _rss_kib(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    limit = 2 * len(message) + 1024
+    options = [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", -1)]
+    codes: dict[str, int] = {}
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        call = channel.unary_unary(method)
+        started = time.perf_counter()
+        futures = [call.future(message, timeout=600) for _ in range(calls)]
+        for future in futures:
+            error = future.exception()
+            code = "OK" if error is None else error.code().name
+            codes[code] = codes.get(code, 0) + 1
+        seconds = time.perf_counter() - started
+        try:
+            call(good, timeout=60)
+            after_call = "OK"
+        except grpc.RpcError as exc:
+            after_call = exc.code().name
+    done.set()
+    sampler.join()
+    time.sleep(2.0)
+    return {
+        "calls": calls,
+        "message_bytes": len(message),
+        "codes": codes,
+        "seconds": seconds,
+        "rss_before_mib": before / 1024,
+        "rss_growth_mib": (peak[0] - before) / 1024,
+        "rss_after_mib": (_rss_kib(pid) - before) / 1024,
+        "good_call_after": after_call,
+    }

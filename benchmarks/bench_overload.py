@@ -48,6 +48,12 @@ defaults apply). Then, each from a separate process:
    generator opens its connections then); this cell shows what the HTTP stack alone
    takes for the same burst.
 
+5. **Hostile clients** (``_hostile.py``): retry storms, normal clients during slow-body
+   and pipelining attacks, and a **gRPC flood** (``--grpc-flood``, 300): that many
+   Predict calls of 2 MiB each (real Adult rows, every column as text, so each is
+   refused at the in-flight limit or invalid) sent at once on one channel, then one good
+   call; their codes and the server's RSS growth at its peak and 2 s after.
+
 Floors, checked and reported as pass/miss per level (never asserted): at 4× capacity
 goodput ≥ 80% of capacity; successful p99 ≤ 2× the deadline (the one given, or the
 server's default); every 503 answered within 50 ms; RSS growth ≤ 100 MiB; recovery < 1 s.
@@ -85,13 +91,21 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _hostile import compile_closedloop, storms, under_attack  # the hostile cells
+from _h2load import PREDICT as PREDICT_RPC  # TF Serving's Predict, as a gRPC method
+from _hostile import (  # the hostile cells
+    compile_closedloop,
+    grpc_flood,
+    invalid_predict,
+    storms,
+    under_attack,
+)
 from _wrk import lua_script, trivial_server, wrk  # the shared wrk runner and trivial endpoint
 from bench_serving import (  # the shared model and server helpers
     NAME,
     RESULTS,
     build_adult_model,
     free_port,
+    grpc_requests,
     request_rows,
     start_server,
     wait_ready,
@@ -457,6 +471,14 @@ def print_hostile(report: dict[str, Any]) -> None:
                 f"  {name}: {run['ok_share']:.1%} 200s, p50 {run.get('p50_ms', float('nan')):.2f}"
                 f" ms, p99 {run.get('p99_ms', float('nan')):.2f} ms{extra}"
             )
+    flood = report.get("grpc_flood")
+    if flood:
+        print(
+            f"gRPC flood ({flood['calls']} failing calls of {flood['message_bytes'] / 2**20:.1f}"
+            f" MiB at once): {flood['codes']} in {flood['seconds']:.1f} s, server RSS "
+            f"+{flood['rss_growth_mib']:.0f} MiB at its peak, +{flood['rss_after_mib']:.0f} "
+            f"after; a good call then: {flood['good_call_after']}"
+        )
 
 
 def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the order it runs
@@ -491,6 +513,12 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
     parser.add_argument("--storm-s", type=float, default=None, help="seconds per storm")
     parser.add_argument(
         "--attack-s", type=float, default=None, help="seconds of normal traffic per attack"
+    )
+    parser.add_argument(
+        "--grpc-flood",
+        type=int,
+        default=300,
+        help="failing 2 MiB gRPC calls sent at once in the last cell (0: none)",
     )
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
@@ -563,7 +591,10 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
             trivial.wait()
         print(f"ceiling: {ceiling['rps']:,.0f} req/s", flush=True)
 
-        proc, port, _ = start_server("mooring", model_dir, work, settings, workers=1)
+        grpc_port = free_port()
+        proc, port, _ = start_server(
+            "mooring", model_dir, work, settings, grpc_port=grpc_port, workers=1
+        )
         url = f"http://127.0.0.1:{port}{PREDICT}"
         try:
             quiet = lone_latencies(url, bodies[0])
@@ -603,6 +634,19 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
             )
             time.sleep(pause_s)
             attacked = under_attack(wrk, url, script, port, proc.pid, request, attack_s)
+            flood = None
+            if args.grpc_flood:
+                time.sleep(pause_s)
+                rows = request_rows(model_dir, 64)
+                flood = grpc_flood(
+                    grpc_port,
+                    proc.pid,
+                    PREDICT_RPC,
+                    invalid_predict(rows, NAME, 2 * 2**20),
+                    args.grpc_flood,
+                    grpc_requests(rows[:1], Path(tmp))[0].read_bytes(),
+                )
+                print(f"gRPC flood: {flood['codes']}", flush=True)
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         finally:
             proc.terminate()
@@ -646,6 +690,7 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
         "burst": {"trivial_endpoint": burst_ceiling, "mooring": burst_mooring},
         "storms": storm_cells,
         "under_attack": attacked,
+        "grpc_flood": flood,
         "refused_total": refused,
     }
     print()
