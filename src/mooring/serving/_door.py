@@ -355,6 +355,8 @@ class _Connection(asyncio.Protocol):
             self._count_lost(req)
         elif self.state == _DONE:
             req.disconnected = True
+        if self.state != _DONE:  # else the app has it, and _done lets it go
+            req.parts.clear()
         for waiter in (self.lost, self.drained):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -656,6 +658,9 @@ class _Connection(asyncio.Protocol):
     def _done(self, req: _Request, keep_alive: bool) -> None:
         """The answer is written: go on with what this connection sent (or close)."""
         self._release(req)
+        # The body is not needed again; an idle keep-alive connection (or a closed one
+        # still in a reference cycle with its transport) would otherwise keep it.
+        req.parts.clear()
         if self.closed:
             return
         self.state = _IDLE
