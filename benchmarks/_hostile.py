@@ -8,6 +8,8 @@
   attack of :mod:`tests._support.attacks` (100 slow-body connections; 32 pipelining
   connections; one connection pipelining 65,000 tiny requests at once): their share of
   200s, p50 and p99, and the server's RSS growth.
+* ``large_bodies_8`` (in :func:`under_attack`): 8 connections at a time, each sending
+  a 2 MiB body that is answered 400 (real rows, ``age`` as text) and closing.
 * :func:`grpc_flood`: a flood of large gRPC calls that all fail (refused at the in-flight
   limit or invalid), sent at once: their status codes and the server's RSS before, at
   its peak and after.
@@ -136,6 +138,8 @@ def under_attack(
     cells: dict[str, Any] = {"quiet": _normal(wrk, url, script, seconds)}
     tiny = request.parent / "tiny.http"
     tiny.write_bytes(b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    large = request.parent / "large.http"
+    large.write_bytes(large_invalid(request.read_bytes(), 2 * 2**20))
     attacks = {
         "slow_bodies_100": ["slow", str(port), "--connections", "100"],
         "pipelining_32": [
@@ -148,6 +152,8 @@ def under_attack(
         ],
         # One connection writing 65,000 tiny requests at once, then reading the answers.
         "pipeline_65000": ["pipeline", str(port), "--request", str(tiny), "--requests", "65000"],
+        # 8 connections at a time, each sending one 2 MiB body (a 400) and closing.
+        "large_bodies_8": ["bodies", str(port), "--request", str(large), "--connections", "8"],
     }
     # The normal clients' window during the 65,000: short enough to end before it does
     # (about 4 s on 2 CPUs); the report says whether it was still being answered.
@@ -187,6 +193,22 @@ def under_attack(
         cells[name] = run
         print(f"{name}: normal clients {run['ok_share']:.1%} 200s", flush=True)
     return cells
+
+
+def large_invalid(request: bytes, target_bytes: int) -> bytes:
+    """A raw HTTP request like ``request`` (one JSON row) whose body is that row, with
+    ``age`` as text, repeated to about ``target_bytes``: answered 400 once read."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    row = json.loads(body)["instances"][0]
+    row["age"] = "old"
+    one = len(json.dumps(row)) + 2
+    large = json.dumps({"instances": [row] * max(1, target_bytes // one)}).encode()
+    lines = [
+        line
+        for line in head.split(b"\r\n")
+        if not line.lower().startswith((b"content-length:", b"connection:"))
+    ]
+    return b"\r\n".join([*lines, b"Content-Length: %d" % len(large)]) + b"\r\n\r\n" + large
 
 
 def invalid_predict(rows: list[dict[str, Any]], name: str, target_bytes: int) -> bytes:

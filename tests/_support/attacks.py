@@ -8,6 +8,9 @@ own process (never sharing the server's or the test's event loop), bounded in ti
   (``--depth`` copies per write) as fast as the server reads, its answers read and
   dropped; one the server closes is opened again. With ``--requests N`` instead, one
   connection writes N copies and stops once all are answered (or ``--seconds`` pass).
+* ``bodies``: ``--connections`` connections at a time, each sending a request file
+  (a large body), reading its answer and closing, then a new one in its place, for
+  ``--seconds``.
 
 Each prints one JSON object when it ends (on its own or on SIGTERM): connections opened,
 closed by the server, answers read, bytes sent.
@@ -183,11 +186,42 @@ async def _pipeline(
     await _run(one, connections, stats)
 
 
+async def _bodies(
+    port: int, request: bytes, connections: int, seconds: float, stats: _Stats
+) -> None:
+    end = time.monotonic() + seconds
+
+    async def one() -> None:
+        while stats.going(end):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            stats.opened += 1
+            try:
+                writer.write(request)
+                stats.sent_bytes += len(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.lower().split(b"\r\n")
+                        if line.startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                await asyncio.wait_for(reader.readexactly(length), PATIENCE)
+                stats.answers += head.startswith(ANSWER)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError):
+                stats.closed_by_server += 1
+            finally:
+                writer.close()
+
+    await _run(one, connections, stats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["slow", "pipeline"])
+    parser.add_argument("kind", choices=["slow", "pipeline", "bodies"])
     parser.add_argument("port", type=int)
-    parser.add_argument("--request", type=Path, help="pipeline: the raw request to repeat")
+    parser.add_argument("--request", type=Path, help="pipeline, bodies: the raw request to send")
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--reopen", type=int, default=100_000, help="slow: reconnections")
@@ -198,6 +232,8 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     if args.kind == "slow":
         work = _slow(args.port, args.connections, args.seconds, args.reopen, stats)
+    elif args.kind == "bodies":
+        work = _bodies(args.port, args.request.read_bytes(), args.connections, args.seconds, stats)
     else:
         request = args.request.read_bytes()
         work = _pipeline(

@@ -237,7 +237,14 @@ def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
         assert cell["goodput_rps"] > 0 and cell["charged_5xx"] == 0, cell
         assert cell["other_statuses"] == {}, cell
     attacked = report["under_attack"]
-    assert set(attacked) == {"quiet", "slow_bodies_100", "pipelining_32", "pipeline_65000"}
+    assert set(attacked) == {
+        "quiet",
+        "slow_bodies_100",
+        "pipelining_32",
+        "pipeline_65000",
+        "large_bodies_8",
+    }
+    assert attacked["large_bodies_8"]["attack"]["answers"] >= 8
     assert attacked["slow_bodies_100"]["attack"]["opened"] >= 100
     assert attacked["pipelining_32"]["attack"]["answers"] > 0
     flood = report["grpc_flood"]
