@@ -185,7 +185,7 @@ class Gate:
                 f"retry after {limits.retry_after_s} s",
                 tuple(call.headers.items()),
             )
-            return cast(Reply, None)  # gRPC sends no message with an error status
+            return cast(Reply, None)  # with an error status gRPC discards the reply
         status = 200
         error: tuple[grpc.StatusCode, str] | None = None
         reply: Reply | None = None
@@ -232,11 +232,11 @@ def answer_error(
     """End a call with ``code`` and ``details`` (cut at :data:`MESSAGE_LIMIT` characters)
     without raising; the handler then returns (its reply, if any, is discarded).
 
-    ``context.abort`` raises through the handler's frames, and the exception's traceback
-    and those frames hold each other: the request message (up to
-    ``grpc_max_message_bytes``, several times that once parsed) stays alive until the
-    cyclic garbage collector runs, which under the server's thresholds is hundreds of
-    calls later. A flood of refused or invalid calls grew a server by gigabytes that way.
+    ``context.abort`` raises instead: gRPC keeps the raised error on the call, and its
+    traceback holds the handlers' frames, which hold the call and its request message
+    (up to ``grpc_max_message_bytes``, several times that once parsed). That cycle is
+    freed only by the cyclic garbage collector, hundreds of calls later under the
+    server's thresholds, so a flood of refused or invalid calls held every message.
 
     Example:
         >>> async def Predict(self, request, context):  # doctest: +SKIP
