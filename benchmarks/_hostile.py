@@ -20,12 +20,14 @@ Each attacker and client is a process of its own; the server's memory is read fr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,26 @@ def _rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+@contextlib.contextmanager
+def peak_rss_kib(pid: int, every_s: float, start: int) -> Iterator[list[int]]:
+    """While the block runs, ``pid``'s RSS sampled every ``every_s`` seconds: the highest
+    seen, from ``start`` (KiB), in the yielded list's one item."""
+    peak = [start]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            peak[0] = max(peak[0], _rss_kib(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        sampler.join()
+
+
 def _normal(wrk: Any, url: str, script: Path, seconds: float) -> dict[str, Any]:
     run: dict[str, Any] = wrk(url, script, seconds, connections=8)
     requests = run["requests"]
@@ -170,19 +192,9 @@ def under_attack(
             assert proc.stderr is not None
             if proc.stderr.readline().strip() != b"ready":
                 raise SystemExit(f"the {name} attack did not start")
-            peak = [before]
-            done = threading.Event()
-
-            def sample(peak: list[int] = peak, done: threading.Event = done) -> None:
-                while not done.wait(0.05):
-                    peak[0] = max(peak[0], _rss_kib(pid))
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            run = _normal(wrk, url, script, windows.get(name, seconds))
-            run["attack_still_running"] = proc.poll() is None
-            done.set()
-            sampler.join()
+            with peak_rss_kib(pid, 0.05, before) as peak:
+                run = _normal(wrk, url, script, windows.get(name, seconds))
+                run["attack_still_running"] = proc.poll() is None
         finally:
             proc.terminate()
             out, _ = proc.communicate(timeout=60)
@@ -242,19 +254,13 @@ def grpc_flood(
     import grpc
 
     before = _rss_kib(pid)
-    peak = [before]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.02):
-            peak[0] = max(peak[0], _rss_kib(pid))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     limit = 2 * len(message) + 1024
     options = [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", -1)]
     codes: dict[str, int] = {}
-    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+    with (
+        peak_rss_kib(pid, 0.02, before) as peak,
+        grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel,
+    ):
         call = channel.unary_unary(method)
         started = time.perf_counter()
         futures = [call.future(message, timeout=600) for _ in range(calls)]
@@ -268,8 +274,6 @@ def grpc_flood(
             after_call = "OK"
         except grpc.RpcError as exc:
             after_call = exc.code().name
-    done.set()
-    sampler.join()
     time.sleep(2.0)
     return {
         "calls": calls,

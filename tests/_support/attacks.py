@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests._support.http import parse_head
 from tests._support.waiting import PATIENCE, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,14 +200,8 @@ async def _bodies(
                 writer.write(request)
                 stats.sent_bytes += len(request)
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
-                length = next(
-                    (
-                        int(line.split(b":", 1)[1])
-                        for line in head.lower().split(b"\r\n")
-                        if line.startswith(b"content-length:")
-                    ),
-                    0,
-                )
+                _, headers = parse_head(head[:-4])
+                length = int(headers.get("content-length", "0"))
                 await asyncio.wait_for(reader.readexactly(length), PATIENCE)
                 stats.answers += head.startswith(ANSWER)
             except (OSError, TimeoutError, asyncio.IncompleteReadError):
