@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit slowed docs screenshots bench protos clean
+.PHONY: install demo test lint typecheck unit coverage slowed docs screenshots bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The slowest tests are listed at the end, to see where the suite's time goes.
+# Every test's phases and fixture set-ups go to build/test-durations.json; the sums per
+# file and per fixture: python -m tests._support.durations.
+UNIT := -n 2 --dist loadgroup -p tests._support.durations
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest $(UNIT)
+	$(BIN)/python -m tests._support.durations --top 15
+
+# Line coverage of src/ over the unit tests, subprocesses and forked workers included.
+coverage: $(STAMP)
+	rm -rf build/coverage
+	-MOORING_TEST_DURATIONS=build/coverage/test-durations.json $(BIN)/coverage run -m pytest $(UNIT)
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report --skip-covered --sort=cover | tail -n 40
 
 # The tests that judge decisions over time, again on one core shared with a busy neighbour:
 # their verdicts must not depend on the machine's speed.

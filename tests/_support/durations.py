@@ -1,0 +1,138 @@
+"""Where the suite's time goes: every test's phases and fixture set-ups, as JSON.
+
+As a pytest plugin (``-p tests._support.durations``, as ``make unit`` loads it) it writes
+``build/test-durations.json`` at the end of a run: one record per test and phase (setup,
+call, teardown) with the seconds each fixture's set-up took inside it, and the run's wall
+time. Under pytest-xdist the workers measure and the controller, which receives every
+report, writes the file. As a script it prints the sums per file and per fixture::
+
+    python -m tests._support.durations build/test-durations.json --top 25
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DEFAULT = Path("build") / "test-durations.json"
+_FIXTURES = "mooring_fixture_seconds"
+
+_current: list[pytest.Item] = []
+_records: list[dict[str, Any]] = []
+_started = [time.monotonic()]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    _current.append(item)
+    try:
+        return (yield)
+    finally:
+        _current.pop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: Any, request: Any) -> Generator[None, Any, Any]:
+    start = time.perf_counter()
+    try:
+        return (yield)
+    finally:
+        # A parametrized argument is a pseudo-fixture; only real set-ups are timed.
+        if _current and getattr(fixturedef.func, "__name__", "") != "get_direct_param_fixture_func":
+            item = _current[-1]
+            seconds = time.perf_counter() - start
+            item.user_properties.append((_FIXTURES, (fixturedef.argname, seconds)))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller records the report the worker forwards
+    fixtures: dict[str, float] = defaultdict(float)
+    for key, value in report.user_properties:
+        if key == _FIXTURES and report.when == "setup":
+            name, seconds = value
+            fixtures[name] += seconds
+    _records.append(
+        {
+            "nodeid": report.nodeid,
+            "when": report.when,
+            "outcome": report.outcome,
+            "seconds": round(report.duration, 4),
+            "fixtures": {name: round(value, 4) for name, value in fixtures.items()},
+        }
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") or not _records:
+        return
+    target = Path(os.environ.get("MOORING_TEST_DURATIONS", session.config.rootpath / DEFAULT))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "wall_seconds": round(time.monotonic() - _started[0], 1),
+        "workers": os.environ.get("PYTEST_XDIST_WORKER_COUNT", ""),
+        "records": _records,
+    }
+    partial = target.with_suffix(".json.part")
+    partial.write_text(json.dumps(payload, indent=0), encoding="utf-8")
+    partial.replace(target)
+
+
+def summarise(payload: dict[str, Any], top: int) -> str:
+    """Per-file phase sums, per-fixture set-up sums and the slowest tests, as text."""
+    files: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    fixtures: dict[str, float] = defaultdict(float)
+    fixture_uses: dict[str, int] = defaultdict(int)
+    tests: dict[str, float] = defaultdict(float)
+    for record in payload["records"]:
+        path = record["nodeid"].split("::", 1)[0]
+        files[path][record["when"]] += record["seconds"]
+        tests[record["nodeid"]] += record["seconds"]
+        for name, seconds in record["fixtures"].items():
+            fixtures[name] += seconds
+            fixture_uses[name] += 1
+    total = sum(tests.values())
+    lines = [f"{len(tests)} tests, {total:.0f} s of test time, {payload['wall_seconds']} s wall"]
+    lines.append("")
+    lines.append(f"{'file':<58} {'setup':>7} {'call':>7} {'teardown':>8} {'total':>7}")
+    ranked = sorted(files.items(), key=lambda kv: -sum(kv[1].values()))
+    for path, phases in ranked[:top]:
+        whole = sum(phases.values())
+        lines.append(
+            f"{path:<58} {phases['setup']:>7.1f} {phases['call']:>7.1f} "
+            f"{phases['teardown']:>8.1f} {whole:>7.1f}"
+        )
+    lines.append("")
+    lines.append(f"{'fixture (its own set-up)':<58} {'uses':>7} {'s':>7}")
+    for name, seconds in sorted(fixtures.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{name:<58} {fixture_uses[name]:>7} {seconds:>7.1f}")
+    lines.append("")
+    lines.append(f"{'test':<88} {'s':>7}")
+    for nodeid, seconds in sorted(tests.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{nodeid[:88]:<88} {seconds:>7.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args(argv)
+    if not args.path.exists():
+        print(f"no durations at {args.path}: run `make unit` first", file=sys.stderr)
+        return 2
+    print(summarise(json.loads(args.path.read_text(encoding="utf-8")), args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
