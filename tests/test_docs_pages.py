@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.docs_pages import ROOT, blocks, run_page, runnable
+from tests._support.docs_pages import ROOT, blocks, prepare_adult_run, run_page, runnable
+from tests._support.shared import built_once, shared_root
 
 PAGES = sorted(
     [ROOT / "README.md"]
@@ -35,9 +36,16 @@ def test_every_block_is_run_or_says_why_not(page: Path) -> None:
         assert block.skip is None or block.skip.strip(), where
 
 
+@pytest.fixture(scope="session")
+def adult_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/adult's state after one `mooring run`, for the whole session."""
+    checkout = built_once(shared_root(tmp_path_factory) / "docs-adult-run", prepare_adult_run)
+    return checkout / "examples" / "adult" / ".mooring"
+
+
 @pytest.mark.parametrize("page", [p for p in PAGES if runnable(p)], ids=_id)
-def test_the_page_runs_as_written(page: Path, tmp_path: Path) -> None:
-    outcome = run_page(page, tmp_path, timeout_s=600)
+def test_the_page_runs_as_written(page: Path, tmp_path: Path, adult_run: Path) -> None:
+    outcome = run_page(page, tmp_path, timeout_s=600, prepared=adult_run)
     assert outcome.returncode == 0, outcome.output[-6000:]
     # Nothing the page started (a server in the background included) crashed on the way.
     assert "Traceback (most recent call last)" not in outcome.output, outcome.output[-6000:]

@@ -15,6 +15,12 @@ preceded by a comment the site does not show, with the reason::
 
 The ports the docs use (8500, 8501, 8502) are replaced by free ones, so pages run side
 by side.
+
+Every page but the getting-started tutorial, which teaches the first ``mooring run``,
+starts from ``examples/adult`` already run once (:func:`prepare_adult_run`): the page's
+own ``mooring run -c mooring.toml`` then finds its steps in the pipeline's cache, as it
+would for a reader who ran the tutorial first, and the suite trains Adult once instead of
+once per page.
 """
 
 from __future__ import annotations
@@ -109,6 +115,26 @@ def script(page: Path, scratch: Path, ports: dict[int, int]) -> str:
     return "\n".join(parts) + "\n"
 
 
+#: Pages that teach the first ``mooring run`` themselves: they start from no state.
+OWN_RUN = ("docs/getting-started/tutorial.md",)
+
+
+def prepare_adult_run(shared: Path) -> None:
+    """A checkout in ``shared`` whose ``examples/adult`` has been run once."""
+    checkout(shared)
+    done = subprocess.run(
+        [sys.executable, "-m", "mooring", "run", "-c", "mooring.toml"],
+        cwd=shared / "examples" / "adult",
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mooring run on examples/adult failed:\n{done.stdout}{done.stderr}")
+
+
 def checkout(root: Path) -> None:
     """A folder laid out as an installed checkout: examples/, the Makefile, .venv."""
     shutil.copytree(ROOT / "examples", root / "examples", ignore=shutil.ignore_patterns(".mooring"))
@@ -124,9 +150,15 @@ class Outcome:
     output: str
 
 
-def run_page(page: Path, root: Path, timeout_s: float) -> Outcome:
-    """Runs the page's blocks in ``root`` and stops everything they started."""
+def run_page(page: Path, root: Path, timeout_s: float, prepared: Path | None = None) -> Outcome:
+    """Runs the page's blocks in ``root`` and stops everything they started.
+
+    ``prepared``, a run ``examples/adult/.mooring``, is copied in as the page's state
+    unless the page is one of :data:`OWN_RUN`.
+    """
     checkout(root)
+    if prepared is not None and page.relative_to(ROOT).as_posix() not in OWN_RUN:
+        shutil.copytree(prepared, root / "examples" / "adult" / ".mooring")
     scratch = root / ".docs-blocks"
     scratch.mkdir()
     ports = {doc_port: free_port() for doc_port in DOC_PORTS}
