@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
 
 from mooring.contract._io import ReadOptions
+from tests._support.shared import built_once, shared_root
+
+if TYPE_CHECKING:
+    from mooring.training._fit import TrainingResult
 
 # Tests never assert wall-clock times, and Hypothesis's per-example deadline is one: on a
 # loaded 2-core machine a 0.03 ms example once took 428 ms and failed the suite.
@@ -42,3 +48,23 @@ def adult_test() -> Path:
 @pytest.fixture(scope="session")
 def adult_options() -> ReadOptions:
     return ReadOptions(na_values=("?", ""))
+
+
+@pytest.fixture(scope="session")
+def adult_training(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., TrainingResult]:
+    """Adult trained by ``train_adult`` once per (workers, kind) for the whole run, shared
+    by every test (and xdist worker) that compares against it; read-only."""
+    from mooring.training._fit import load_run
+    from tests._support.distributed import train_adult
+
+    root = shared_root(tmp_path_factory) / "adult-training"
+
+    def trained(workers: int, kind: str = "mlp") -> TrainingResult:
+        def build(out: Path) -> None:
+            train_adult(out, workers=workers, kind=kind)
+
+        return load_run(built_once(root / f"{kind}-{workers}-workers", build))
+
+    return trained

@@ -192,6 +192,9 @@ def test_a_contract_kept_with_the_project_is_the_reference_before_any_deployment
     refused = run_mooring("run", "--train-data", str(lost_workclass), cwd=tmp_path)
     assert refused.returncode == 1 and "'workclass' is missing" in _said(refused)
     assert not (tmp_path / "state" / "registry.db").exists()
+    # Listing the models before the first run does not stop that run.
+    listed = run_mooring("models", "list", cwd=tmp_path)
+    assert listed.returncode == 0, _said(listed)
     first = run_mooring("run", cwd=tmp_path)
     assert first.returncode == 0, _said(first)
     with _registry(tmp_path) as registry:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,9 +34,10 @@ from mooring.training._distributed import (
     prepare_job,
     supervise,
 )
+from mooring.training._fit import TrainingResult
 from mooring.training._worker import _auc, local_batch
 from tests._support.cli import run_mooring
-from tests._support.distributed import adult_auc, adult_rows, train_adult
+from tests._support.distributed import adult_auc, adult_rows
 from tests._support.project import MODEL, write_adult, write_project
 from tests._support.serve_process import ServeProcess
 from tests._support.waiting import wait_until
@@ -221,9 +223,10 @@ def test_worker_index_without_peers_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_local_workers_train_what_one_process_trains(tmp_path: Path) -> None:
-    one = train_adult(tmp_path / "one", workers=1)
-    two = train_adult(tmp_path / "two", workers=2)
+def test_two_local_workers_train_what_one_process_trains(
+    tmp_path: Path, adult_training: Callable[..., TrainingResult]
+) -> None:
+    one, two = adult_training(1), adult_training(2)
     assert abs(adult_auc(two.model_dir) - adult_auc(one.model_dir)) <= 0.003
     assert two.parity is not None and two.parity.passed
     distributed = two.record["distributed"]
@@ -242,14 +245,15 @@ def test_two_local_workers_train_what_one_process_trains(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_trees_on_two_ydf_workers_score_what_one_process_scores(tmp_path: Path) -> None:
-    one = train_adult(tmp_path / "one", workers=1, kind="gbt")
-    two = train_adult(tmp_path / "two", workers=2, kind="gbt")
+def test_trees_on_two_ydf_workers_score_what_one_process_scores(
+    adult_training: Callable[..., TrainingResult],
+) -> None:
+    one, two = adult_training(1, "gbt"), adult_training(2, "gbt")
     assert abs(adult_auc(two.model_dir) - adult_auc(one.model_dir)) <= 0.003
     assert two.parity is not None and two.parity.passed
     assert two.record["distributed"] == {"workers": 2, "engine": "ydf", "restarts": []}
-    assert not (tmp_path / "two" / "trees-shards").exists()
-    assert list((tmp_path / "two" / "trees-work").iterdir())  # the manager's checkpoints
+    assert not (two.run_record_path.parent / "trees-shards").exists()
+    assert list((two.run_record_path.parent / "trees-work").iterdir())  # the manager's checkpoints
 
 
 def _trees_project(tmp_path: Path, extra: str = "") -> Path:

@@ -41,6 +41,7 @@ __all__ = [
     "contract_path",
     "has_registry",
     "open_registry",
+    "production_of",
     "project_contract",
     "reference",
     "version_contract",
@@ -78,6 +79,16 @@ def project_contract(config: MooringConfig) -> Schema | None:
 def has_registry(config: MooringConfig) -> bool:
     """Whether the project's registry exists (a server URL, or the SQLite file)."""
     return config.project.registry is not None or (config.home / "registry.db").is_file()
+
+
+def production_of(registry: Registry, name: str) -> int | None:
+    """The model's production version; ``None`` before its first registration, also in a
+    registry that exists but holds no version of it yet (another model's, or opened by
+    ``mooring models list`` before the first run)."""
+    try:
+        return registry.deployment(name).production
+    except NotFoundError:
+        return None
 
 
 def open_registry(config: MooringConfig) -> Registry | None:
@@ -128,7 +139,7 @@ def reference(
                 )
             return version_contract(_version(registry, config.project.name, against))
         if registry is not None:
-            production = registry.deployment(config.project.name).production
+            production = production_of(registry, config.project.name)
             if production is not None:
                 found = version_contract(registry.get(config.project.name, version=production))
                 return Reference(found.schema, "production " + found.source, found.reads)
@@ -232,7 +243,7 @@ def accept(
     old = project_contract(config)
     before_name = _relative(path, config)
     if old is None:
-        production = registry.deployment(config.project.name).production
+        production = production_of(registry, config.project.name)
         if production is not None:
             found = version_contract(registry.get(config.project.name, version=production))
             old, before_name = found.schema, "production " + found.source

@@ -30,6 +30,7 @@ from mooring.pipeline._contracts import (
     adopt,
     check_reviewed,
     has_registry,
+    production_of,
     project_contract,
     version_contract,
 )
@@ -144,7 +145,7 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
         except ChecksFailedError as exc:
             raise RejectedError(str(exc)) from None
     if current is None:
-        production = registry.deployment(ctx.name).production if registry else None
+        production = production_of(registry, ctx.name) if registry else None
         if registry is not None and production is not None:
             # A project that predates its contract file takes what production reads.
             found = version_contract(registry.get(ctx.name, version=production))
