@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit coverage slowed docs screenshots bench protos clean
+.PHONY: install demo test static lint typecheck unit coverage slowed docs screenshots bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,9 @@ coverage: $(STAMP)
 # The tests that judge decisions over time, again on one core shared with a busy neighbour:
 # their verdicts must not depend on the machine's speed.
 slowed: $(STAMP)
-	$(BIN)/python -m tests._support.slowed -- $(BIN)/python -m pytest -m decisions --durations=10
+	MOORING_TEST_DURATIONS=build/test-durations-slowed.json $(BIN)/python -m tests._support.slowed \
+		-- $(BIN)/python -m pytest -m decisions -p tests._support.durations
+	$(BIN)/python -m tests._support.durations build/test-durations-slowed.json --top 10
 
 # The documentation site, strict: a broken link, a stale config note or a missing page fails.
 # The CLI, mooring.toml and metrics references are generated from the code (docs/gen).
@@ -58,7 +60,13 @@ screenshots: $(STAMP)
 	for shot in $(SHOTS); do \
 		cp build/screenshots/ui-screenshots/$$shot.png docs/assets/screenshots/$$shot.png; done
 
-test: lint typecheck docs unit slowed
+# The static checks (one process each) run beside the slowed stage, on the core it leaves
+# free; the unit tests have both cores to themselves first.
+static: lint typecheck docs
+
+test: $(STAMP)
+	$(MAKE) unit
+	$(MAKE) -j 2 --output-sync=target static slowed
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_contract.py

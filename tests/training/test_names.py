@@ -15,7 +15,9 @@ from mooring.serving._loaded import load_served_model
 from mooring.training._fit import train_model
 from tests.training.conftest import make_config, prepare, synthetic_table
 
-RENAMED = {"age": "age/years", "income": "income €", "color": "2 colour", "city": "città"}
+# Upper case too: TensorFlow lower-cases the input names it saves, so "Age/years" must
+# travel under an alias or the model cannot be called by its own columns.
+RENAMED = {"age": "Age/years", "income": "income €", "color": "2 colour", "city": "Città"}
 
 
 @pytest.mark.parametrize("kind", ["mlp", "gbt"])
@@ -35,10 +37,11 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     assert sorted(folder.inputs) == sorted(RENAMED.values())
     # TensorFlow keeps names it accepts; the rest travel under an alias mooring.json records.
     assert folder.aliases == {
-        n: signature_names(list(RENAMED.values()))[n] for n in ("income €", "2 colour", "città")
+        n: signature_names(list(RENAMED.values()))[n]
+        for n in ("Age/years", "income €", "2 colour", "Città")
     }
     served = load_served_model("synthetic", 1, result.model_dir)
-    record: dict[str, Any] = {"age/years": 41, "income €": None, "2 colour": "red", "città": "Oslo"}
+    record: dict[str, Any] = {"Age/years": 41, "income €": None, "2 colour": "red", "Città": "Oslo"}
     from mooring.features._inputs import model_spec
 
     columns = columns_from_records(orjson.loads(orjson.dumps([record, record])), model_spec(folder))
@@ -56,16 +59,20 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
         np.testing.assert_array_equal(out[name], value)
     # A column that is not rank 1 takes the keyword call, and TensorFlow's own error.
     flat = {k: np.asarray(v) for k, v in columns.items()}
-    flat["age/years"] = np.ones((2, 2), np.float32)
+    flat["Age/years"] = np.ones((2, 2), np.float32)
     import tensorflow as tf
 
-    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="age"):
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match=r"(?i)age"):
         served.predict(flat)
 
 
 def test_signature_names_keep_what_tensorflow_accepts() -> None:
     names = signature_names(["age", "hours-per-week", "od280/od315", "a b", "a_b", "a-b", "ünï"])
     assert names["age"] == "age"
+    # TensorFlow saves input names in lower case: a name with upper case is aliased.
+    cased = signature_names(["Age", "LoanAmount", "sensor.000.temp °C"])
+    assert cased["Age"].startswith("age_") and cased["LoanAmount"].startswith("loanamount_")
+    assert all(v == v.lower() for v in [*names.values(), *cased.values()])
     assert names["hours-per-week"] == "hours-per-week"
     assert names["od280/od315"] == "od280/od315"
     assert names["a b"] != names["a_b"] != names["a-b"]  # distinct even where TF would merge

@@ -123,16 +123,19 @@ def _python_name(name: str) -> str:
 def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
     """Each column's input name inside the SavedModel signature.
 
-    A column keeps its own name when TensorFlow accepts it (``hours-per-week``,
-    ``od280/od315``); a name TensorFlow refuses (spaces, non-ASCII letters) or one that
-    would collide with another once TensorFlow makes it a keyword argument gets an ASCII
-    alias with a short hash of the name. ``mooring.json`` records the alias
+    A column keeps its own name when TensorFlow keeps it as it is (``hours-per-week``,
+    ``od280/od315``); a name TensorFlow refuses (spaces, non-ASCII letters), changes (it
+    lower-cases the input names it saves: ``Age`` would come back as ``age``) or would
+    collide with another once made a keyword argument gets a lower-case ASCII alias with a
+    short hash of the name. ``mooring.json`` records the alias
     (``signature.inputs[column].tensor``) and :class:`SavedModelFolder` takes and returns
     the column's own name, so clients never see it.
 
     Example:
         >>> signature_names(["age", "hours-per-week", "a b"])["a b"]
         'a_b_7dbde9'
+        >>> signature_names(["Age"])["Age"]
+        'age_ff9f1f'
     """
     seen: dict[str, int] = {}
     for name in columns:
@@ -140,13 +143,13 @@ def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
         seen[key] = seen.get(key, 0) + 1
     out: dict[str, str] = {}
     for name in columns:
-        if _NODE_NAME.match(name) and seen[_python_name(name)] == 1:
+        if _NODE_NAME.match(name) and name == name.lower() and seen[_python_name(name)] == 1:
             out[name] = name
             continue
         slug = "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name).strip("_")
         digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
         stem = slug[:40] if slug[:1].isalpha() else f"col_{slug[:40]}".rstrip("_")
-        out[name] = f"{stem}_{digest}"
+        out[name] = f"{stem}_{digest}".lower()
     return out
 
 
