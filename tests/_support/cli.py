@@ -1,7 +1,9 @@
-"""The ``mooring`` command in a subprocess, as a user runs it."""
+"""The ``mooring`` command as a user runs it: in a subprocess, or through its entry point."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -18,3 +20,23 @@ def run_mooring(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
         cwd=cwd,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
+
+
+def mooring_in_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The same command through the CLI's entry point in this process: its exit code and
+    what it printed, as :func:`run_mooring` returns them, without a new interpreter
+    (TensorFlow's import alone takes seconds). For commands whose test is about what they
+    do and say; a test about the script itself (native log lines, warnings, signals) uses
+    :func:`run_mooring`."""
+    from mooring.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    before = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(before)
+    return subprocess.CompletedProcess(["mooring", *args], code, out.getvalue(), err.getvalue())

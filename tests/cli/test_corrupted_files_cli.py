@@ -1,8 +1,10 @@
-"""``mooring validate`` on broken copies of the Adult data, as a user runs it (subprocesses).
+"""``mooring validate`` on broken copies of the Adult data, as a user runs it.
 
 Each case breaks one thing the way upstream jobs do. Every one exits with the documented
 code (1: the contract failed, 2: the file cannot be read as data) and names the column
-or the line, with no traceback; the harmless changes exit 0.
+or the line, with no traceback; the harmless changes exit 0. The cases call the CLI's
+entry point in the test's process (the same parsing, guard and console as the script);
+one case of each exit code also runs as a subprocess, as a user's shell runs it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mooring.cli import main
 from tests._support.broken_adult import adult_sample, csv_bytes, drop_column, map_column
 from tests._support.cli import run_mooring as mooring
 
@@ -111,28 +114,48 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """The CLI's exit code and everything it printed (the console wraps lines: joined)."""
+    code = main(list(args))
+    printed = capsys.readouterr()
+    return code, " ".join((printed.out + printed.err).split())
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_broken_file_exits_with_its_code_naming_what_broke(
-    case: str, schema: Path, tmp_path: Path
+    case: str, schema: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     build, code, names = CASES[case]
     data = tmp_path / "data.csv"
     data.write_bytes(build())
-    result = mooring("validate", str(data), "--schema", str(schema), "--na-value", "?")
-    output = " ".join((result.stdout + result.stderr).split())  # the console wraps lines
-    assert result.returncode == code, output[:2000]
+    returned, output = _in_process(
+        capsys, "validate", str(data), "--schema", str(schema), "--na-value", "?"
+    )
+    assert returned == code, output[:2000]
     assert names in output, output[:2000]
     assert "Traceback" not in output
     # `mooring init` on the same file: a proposal, or one line saying why not (never a
     # crash); a file that cannot be read as data is refused the same way.
-    init = mooring("init", str(data), "--na-value", "?", "--out", str(tmp_path / "m.toml"))
-    said = " ".join((init.stdout + init.stderr).split())
-    assert init.returncode in (0, 2), said[:2000]
-    assert init.returncode == 2 or code != 2, said[:2000]
-    assert "Traceback" not in said and ("error:" in said) == (init.returncode == 2)
+    init, said = _in_process(
+        capsys, "init", str(data), "--na-value", "?", "--out", str(tmp_path / "m.toml")
+    )
+    assert init in (0, 2), said[:2000]
+    assert init == 2 or code != 2, said[:2000]
+    assert "Traceback" not in said and ("error:" in said) == (init == 2)
     if code == 0:
         return  # harmless: run would train on it
-    _stops_training(data, schema, tmp_path, ("run",))
+    _stops_training(data, schema, tmp_path, ("run",), capsys)
+
+
+@pytest.mark.parametrize("case", ["dropped column", "wrong delimiter", "extra column"])
+def test_the_script_exits_as_the_entry_point_does(case: str, schema: Path, tmp_path: Path) -> None:
+    build, code, names = CASES[case]
+    data = tmp_path / "data.csv"
+    data.write_bytes(build())
+    result = mooring("validate", str(data), "--schema", str(schema), "--na-value", "?")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == code, output[:2000]
+    assert names in output and "Traceback" not in output, output[:2000]
 
 
 # `mooring train` runs the same contract check as `mooring run` (Project.validate): one
@@ -144,8 +167,15 @@ def test_train_stops_on_a_broken_file_like_run(case: str, schema: Path, tmp_path
     _stops_training(data, schema, tmp_path, ("train",))
 
 
-def _stops_training(data: Path, schema: Path, tmp_path: Path, commands: tuple[str, ...]) -> None:
-    """Each of ``commands`` stops with a one-line error, trains nothing, deploys nothing."""
+def _stops_training(
+    data: Path,
+    schema: Path,
+    tmp_path: Path,
+    commands: tuple[str, ...],
+    capsys: pytest.CaptureFixture[str] | None = None,
+) -> None:
+    """Each of ``commands`` stops with a one-line error, trains nothing, deploys nothing
+    (in the test's process with ``capsys``, else as a subprocess)."""
     clean = tmp_path / "clean.csv"
     clean.write_bytes(csv_bytes(HEADER, BODY[:300]))
     project = tmp_path / "project.toml"
@@ -155,11 +185,14 @@ def _stops_training(data: Path, schema: Path, tmp_path: Path, commands: tuple[st
         'na_values = ["?"]\n[contract]\nschema_file = "' + str(schema) + '"\n'
     )
     for command in commands:
-        done = mooring(command, "-c", str(project))
-        said = " ".join((done.stdout + done.stderr).split())
+        if capsys is None:
+            done = mooring(command, "-c", str(project))
+            code, said = done.returncode, " ".join((done.stdout + done.stderr).split())
+        else:
+            code, said = _in_process(capsys, command, "-c", str(project))
         # 1 from the contract, or 2 where reading the file already refuses it (a column
         # of numbers with a few words, a file that is not CSV).
-        assert done.returncode in (1, 2), f"{command}: {said[:2000]}"
+        assert code in (1, 2), f"{command}: {said[:2000]}"
         assert "error:" in said and "Traceback" not in said, f"{command}: {said[:2000]}"
     assert not (tmp_path / "home" / "registry.db").exists()
     assert not list((tmp_path / "home").glob("runs/**/saved_model.pb"))

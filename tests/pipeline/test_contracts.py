@@ -6,7 +6,8 @@ refused by ``validate`` and by ``run`` (nothing trained or registered); a hand e
 contract stops the next run; ``schema diff`` names the change and ``schema accept``
 records it in the audit log; the next run trains under the new contract, and its
 version, which lacks an input production's clients send, is refused as a canary until
-forced with a reason.
+forced with a reason. The commands run through the CLI's entry point in the test's
+process (``tests/_support/cli.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from mooring.config import load_config
 from mooring.pipeline._contracts import CONTRACT_FILE
 from mooring.registry import Registry
 from tests._support.broken_adult import csv_bytes, drop_column, map_column
-from tests._support.cli import run_mooring
+from tests._support.cli import mooring_in_process
 from tests._support.project import write_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("contract-travels")]
@@ -45,7 +46,7 @@ def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
 def project(tmp_path_factory: pytest.TempPathFactory, small_adult: dict[str, Path]) -> Path:
     root = tmp_path_factory.mktemp("travels")
     write_project(root, small_adult)
-    first = run_mooring("run", cwd=root)
+    first = mooring_in_process("run", cwd=root)
     assert first.returncode == 0, _said(first)
     return root
 
@@ -77,11 +78,11 @@ def test_the_first_run_writes_the_contract_and_audits_its_adoption(project: Path
 def test_validate_checks_a_new_file_against_production_without_a_schema(
     project: Path, lost_workclass: Path
 ) -> None:
-    done = run_mooring("validate", lost_workclass.name, cwd=project)
+    done = mooring_in_process("validate", lost_workclass.name, cwd=project)
     assert done.returncode == 1, _said(done)
     assert "production v1 of income" in _said(done) and "'workclass' is missing" in _said(done)
     assert "Traceback" not in _said(done)
-    as_json = run_mooring("validate", lost_workclass.name, "--json", cwd=project)
+    as_json = mooring_in_process("validate", lost_workclass.name, "--json", cwd=project)
     report = json.loads(as_json.stdout)
     assert report["reference"] == "production v1 of income"
     assert [(a["kind"], a["column"], a["severity"]) for a in report["anomalies"]] == [
@@ -92,10 +93,12 @@ def test_validate_checks_a_new_file_against_production_without_a_schema(
     no_label = project / "requests.csv"
     no_label.write_bytes(csv_bytes(*drop_column(header, rows, "class")))
     assert (
-        run_mooring("validate", "requests.csv", "--against", "production", cwd=project).returncode
+        mooring_in_process(
+            "validate", "requests.csv", "--against", "production", cwd=project
+        ).returncode
         == 1
     )
-    done = run_mooring("validate", "requests.csv", "--environment", "serving", cwd=project)
+    done = mooring_in_process("validate", "requests.csv", "--environment", "serving", cwd=project)
     assert "'class'" not in _said(done) and "'workclass' is missing" in _said(done)
 
 
@@ -103,7 +106,7 @@ def test_run_stops_before_training_on_a_file_that_lost_a_column(
     project: Path, lost_workclass: Path
 ) -> None:
     runs = set((project / "state" / "runs").iterdir())
-    done = run_mooring("run", "--train-data", lost_workclass.name, cwd=project)
+    done = mooring_in_process("run", "--train-data", lost_workclass.name, cwd=project)
     assert done.returncode == 1, _said(done)
     assert "'workclass' is missing" in _said(done) and "Traceback" not in _said(done)
     new_runs = set((project / "state" / "runs").iterdir()) - runs
@@ -154,7 +157,7 @@ def test_broken_copies_are_judged_against_the_projects_contract(
     for case, (data, code, names) in _broken(small_adult).items():
         path = tmp_path / ("new.csv.gz" if case == "truncated gzip" else "new.csv")
         path.write_bytes(data)
-        done = run_mooring("validate", str(path), cwd=project)
+        done = mooring_in_process("validate", str(path), cwd=project)
         assert done.returncode == code, f"{case}: {_said(done)[:1500]}"
         assert names in _said(done), f"{case}: {_said(done)[:1500]}"
         assert "Traceback" not in _said(done), case
@@ -169,13 +172,13 @@ def test_a_parquet_shard_unlike_its_siblings_is_named(
     (tmp_path / "day").mkdir()
     pq.write_table(table.slice(0, 1000), tmp_path / "day" / "a.parquet")
     pq.write_table(table.slice(1000, 1000).drop(["workclass"]), tmp_path / "day" / "b.parquet")
-    done = run_mooring("validate", str(tmp_path / "day"), cwd=project)
+    done = mooring_in_process("validate", str(tmp_path / "day"), cwd=project)
     assert done.returncode == 2 and "b.parquet has no column(s) ['workclass']" in _said(done)
     ages = pa.array([None] * 1000, pa.int64())
     pq.write_table(
         table.slice(1000, 1000).set_column(0, "age", ages), tmp_path / "day" / "b.parquet"
     )
-    done = run_mooring("validate", str(tmp_path / "day"), cwd=project)
+    done = mooring_in_process("validate", str(tmp_path / "day"), cwd=project)
     assert done.returncode == 1 and "null_fraction age" in _said(done)
 
 
@@ -186,16 +189,16 @@ def test_a_contract_kept_with_the_project_is_the_reference_before_any_deployment
     write_project(tmp_path, small_adult)
     (tmp_path / "contract").mkdir()
     shutil.copy(project / CONTRACT_FILE, tmp_path / CONTRACT_FILE)
-    done = run_mooring("validate", str(lost_workclass), cwd=tmp_path)
+    done = mooring_in_process("validate", str(lost_workclass), cwd=tmp_path)
     assert done.returncode == 1 and "against contract/schema.yaml" in _said(done)
     assert "'workclass' is missing" in _said(done)
-    refused = run_mooring("run", "--train-data", str(lost_workclass), cwd=tmp_path)
+    refused = mooring_in_process("run", "--train-data", str(lost_workclass), cwd=tmp_path)
     assert refused.returncode == 1 and "'workclass' is missing" in _said(refused)
     assert not (tmp_path / "state" / "registry.db").exists()
     # Listing the models before the first run does not stop that run.
-    listed = run_mooring("models", "list", cwd=tmp_path)
+    listed = mooring_in_process("models", "list", cwd=tmp_path)
     assert listed.returncode == 0, _said(listed)
-    first = run_mooring("run", cwd=tmp_path)
+    first = mooring_in_process("run", cwd=tmp_path)
     assert first.returncode == 0, _said(first)
     with _registry(tmp_path) as registry:
         [adopted] = registry.contract_events("income")
@@ -208,11 +211,13 @@ def test_a_hand_edited_contract_stops_the_run_until_accepted(project: Path) -> N
     original = contract.read_text()
     contract.write_text(original.replace("  hours-per-week:", "  hours_per_week:"))
     try:
-        done = run_mooring("run", cwd=project)
+        done = mooring_in_process("run", cwd=project)
         assert done.returncode == 1, _said(done)
         assert "changed since it was last accepted" in _said(done)
         assert "mooring schema accept contract/schema.yaml -r REASON" in _said(done)
-        diff = run_mooring("schema", "diff", "production", CONTRACT_FILE, "--json", cwd=project)
+        diff = mooring_in_process(
+            "schema", "diff", "production", CONTRACT_FILE, "--json", cwd=project
+        )
         changes = json.loads(diff.stdout)["changes"]
         assert [(c["kind"], c["before"], c["after"], c["breaking"]) for c in changes] == [
             ("renamed", "hours-per-week", "hours_per_week", True)
@@ -224,11 +229,11 @@ def test_a_hand_edited_contract_stops_the_run_until_accepted(project: Path) -> N
 def test_accept_records_the_change_and_the_next_run_trains_under_it(
     project: Path, lost_workclass: Path
 ) -> None:
-    diff = run_mooring("schema", "diff", "production", lost_workclass.name, cwd=project)
+    diff = mooring_in_process("schema", "diff", "production", lost_workclass.name, cwd=project)
     assert diff.returncode == 0 and "column 'workclass' (string) is removed" in _said(diff)
-    refused = run_mooring("schema", "accept", lost_workclass.name, cwd=project)
+    refused = mooring_in_process("schema", "accept", lost_workclass.name, cwd=project)
     assert refused.returncode == 2 and "needs a reason" in _said(refused)
-    done = run_mooring(
+    done = mooring_in_process(
         "schema", "accept", lost_workclass.name, "-r", "workclass is no longer collected",
         "--actor", "ana", cwd=project,
     )  # fmt: skip
@@ -244,7 +249,7 @@ def test_accept_records_the_change_and_the_next_run_trains_under_it(
     ].items()
     # The next run trains under the accepted contract; the version it registers lacks an
     # input production's clients send, so it is not made the canary.
-    run = run_mooring("run", "--train-data", lost_workclass.name, cwd=project)
+    run = mooring_in_process("run", "--train-data", lost_workclass.name, cwd=project)
     assert run.returncode == 1, _said(run)
     assert "registered but not deployed" in _said(run) and "'workclass'" in _said(run)
     with _registry(project) as registry:
@@ -253,11 +258,13 @@ def test_accept_records_the_change_and_the_next_run_trains_under_it(
     assert v2.lineage["contract_fingerprint"] == accepted.after["fingerprint"]
     assert "workclass" not in v2.run_record["schema"]["columns"]
     deploy = ("models", "deploy", "income", "-p", "1", "--canary", "2", "-w", "50")
-    refused = run_mooring(*deploy, cwd=project)
+    refused = mooring_in_process(*deploy, cwd=project)
     assert refused.returncode != 0 and "clients send it and the new version refuses it" in _said(
         refused
     )
-    forced = run_mooring(*deploy, "--force", "-r", "clients send the new contract", cwd=project)
+    forced = mooring_in_process(
+        *deploy, "--force", "-r", "clients send the new contract", cwd=project
+    )
     assert forced.returncode == 0, _said(forced)
     with _registry(project) as registry:
         assert registry.deployment("income").canary == 2
@@ -270,5 +277,5 @@ def test_a_deleted_contract_is_not_guessed_again_from_new_data(
     copy = tmp_path / "copy"
     shutil.copytree(project, copy)
     (copy / CONTRACT_FILE).unlink()
-    done = run_mooring("run", cwd=copy)
+    done = mooring_in_process("run", cwd=copy)
     assert done.returncode == 1 and "does not exist, but the project accepted" in _said(done)
