@@ -30,7 +30,7 @@ from tests._support.server import following
 from tests._support.traffic import Traffic, tick_until
 from tests._support.waiting import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.decisions, pytest.mark.xdist_group("rollout-e2e")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-e2e")]
 
 ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult"
 SERVING = LOGGED_SERVING
@@ -68,6 +68,7 @@ def _config(home: Path, holdout: Path, **sections: Any) -> MooringConfig:
     return cfg.model_copy(update={"data": cfg.data.model_copy(update={"eval": str(holdout)})})
 
 
+@pytest.mark.decisions
 def test_an_inverted_imported_canary_is_rolled_back_and_no_request_fails(
     tmp_path: Path, adult: dict[str, Any]
 ) -> None:

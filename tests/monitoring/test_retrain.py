@@ -14,8 +14,6 @@ from mooring.errors import ConfigError
 from mooring.monitoring._retrain import DEFAULT_COMMAND, RetrainTrigger, render_command
 from tests._support.rollout import Clock, project
 
-pytestmark = pytest.mark.decisions
-
 WRITE = (
     "import json, sys; "
     "open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:])); print('trained on', sys.argv[3])"
@@ -101,6 +99,7 @@ def test_failing_command_is_recorded(tmp_path: Path) -> None:
     assert run.exit_code == 3 and "boom" in run.output_tail
 
 
+@pytest.mark.decisions
 def test_command_past_its_timeout_is_stopped(tmp_path: Path) -> None:
     cfg = config(
         tmp_path, command=[sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5

@@ -18,8 +18,6 @@ from mooring.serving._errors import DeadlineExceededError, OverloadedError
 from tests._support.held import Held
 from tests._support.waiting import PATIENCE, wait_until
 
-pytestmark = pytest.mark.decisions
-
 Columns = dict[str, np.ndarray[Any, Any]]
 
 
@@ -77,6 +75,7 @@ def test_results_split_back_to_their_requests(
     assert all(b <= max(max_batch, max(sizes)) for b in batches)
 
 
+@pytest.mark.decisions
 def test_concurrent_requests_merge_while_the_model_is_busy() -> None:
     results, batches = asyncio.run(_run([1] * 40, max_batch=16, hold_first=True))
     assert len(results) == 40
@@ -84,6 +83,7 @@ def test_concurrent_requests_merge_while_the_model_is_busy() -> None:
     assert len(batches) < 40
 
 
+@pytest.mark.decisions
 def test_full_queue_refuses_at_once_and_deadline_gives_504() -> None:
     async def scenario() -> None:
         slow = Held(doubling)
@@ -147,6 +147,7 @@ def _threads_used(*, idle: bool, model_s: float, requests: int, together: int = 
     return ran
 
 
+@pytest.mark.decisions
 def test_a_lone_request_on_an_idle_server_runs_on_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -159,6 +160,7 @@ def test_a_lone_request_on_an_idle_server_runs_on_the_event_loop(
     assert ran[1:] == [threading.main_thread().name] * 4
 
 
+@pytest.mark.decisions
 def test_lone_requests_stay_off_the_loop_when_the_server_is_busy_or_the_model_slow() -> None:
     # Other requests in flight elsewhere in the server: the loop has work, keep it free.
     assert all(n.startswith("infer") for n in _threads_used(idle=False, model_s=0.0, requests=4))
@@ -175,6 +177,7 @@ def test_lone_requests_stay_off_the_loop_when_the_server_is_busy_or_the_model_sl
     requests=st.lists(st.tuples(st.integers(1, 6), st.booleans()), min_size=1, max_size=25),
     max_batch=st.integers(1, 12),
 )
+@pytest.mark.decisions
 def test_each_batch_hands_on_its_tagged_requests_with_their_own_rows(
     requests: list[tuple[int, bool]], max_batch: int
 ) -> None:
@@ -225,6 +228,7 @@ def test_each_batch_hands_on_its_tagged_requests_with_their_own_rows(
     assert handed == expected
 
 
+@pytest.mark.decisions
 def test_a_request_answered_504_is_not_handed_on_and_a_failing_consumer_fails_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -275,6 +279,7 @@ def test_a_request_answered_504_is_not_handed_on_and_a_failing_consumer_fails_no
     assert "were not handed on" in caplog.text
 
 
+@pytest.mark.decisions
 def test_a_closed_loop_of_n_clients_settles_into_batches_of_n_not_two_halves() -> None:
     """Eight clients, half of them starting while the first batch runs: with the next
     batch sized by the last one alone, two batches of four alternate for good (one runs

@@ -20,8 +20,6 @@ from tests._support.server import FAST, NAME, ServerThread, new_registry
 from tests._support.serving_model import row
 from tests._support.waiting import PATIENCE, wait_until
 
-pytestmark = pytest.mark.decisions
-
 PREDICT = f"/v1/models/{NAME}:predict"
 BODY = orjson.dumps({"instances": [row()]})
 
@@ -57,6 +55,7 @@ def registry(tmp_path: Path, model_dirs: dict[str, Path]) -> Registry:
     return new_registry(tmp_path, model_dirs)
 
 
+@pytest.mark.decisions
 def test_swap_under_load_fails_no_request_and_bad_versions_never_serve(
     registry: Registry, tmp_path: Path
 ) -> None:
@@ -195,6 +194,7 @@ def states_of(server: ServerThread) -> dict[str, str]:
     return {s["version"]: s["state"] for s in res.json()["model_version_status"]}
 
 
+@pytest.mark.decisions
 def test_a_running_server_told_to_deploy_a_tampered_version_keeps_the_old_one_and_says_so(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

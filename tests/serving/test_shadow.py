@@ -32,8 +32,6 @@ from tests._support.server import FAST, NAME, ServerThread, new_registry
 from tests._support.serving_model import row
 from tests._support.waiting import PATIENCE, wait_until
 
-pytestmark = pytest.mark.decisions
-
 PREDICT = f"/v1/models/{NAME}:predict"
 ROWS = [row(age=float(a), hours=float(h)) for a, h in ((25, 40), (39, 50), (61, 20))]
 BODY = orjson.dumps({"instances": ROWS})
@@ -112,6 +110,7 @@ def set_shadow(server: ServerThread, body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.decisions
 def test_a_full_shadow_changes_no_answer_and_logs_its_own_rows(
     registry: Registry, tmp_path: Path, model_dirs: dict[str, Path]
 ) -> None:
@@ -191,6 +190,7 @@ def test_a_shadow_that_fails_to_load_or_raises_never_reaches_a_client(
         assert server.client.get("/healthz").json()["ready"] is True
 
 
+@pytest.mark.decisions
 def test_a_shadow_that_hangs_is_abandoned_at_its_timeout(registry: Registry) -> None:
     # Its batcher never answers, so the 200 ms timeout fires whatever the machine's speed.
     with serving(registry, None, shadow_timeout_ms=200.0) as (server, mgr):
@@ -208,6 +208,7 @@ def test_a_shadow_that_hangs_is_abandoned_at_its_timeout(registry: Registry) -> 
         assert server.client.get("/healthz").json()["ready"] is True
 
 
+@pytest.mark.decisions
 def test_under_load_copies_are_dropped_first(registry: Registry) -> None:
     # One copy at a time, and the shadow never answers: every further copy is dropped.
     with serving(registry, None, shadow_max_in_flight=1, max_in_flight=64) as (server, mgr):
@@ -240,6 +241,7 @@ def test_under_load_copies_are_dropped_first(registry: Registry) -> None:
         assert not any(k[0] == "mooring_shadow_requests_total" for k in counts)
 
 
+@pytest.mark.decisions
 def test_busy_server_drops_copies(registry: Registry) -> None:
     # The door holds three of four (this request and two more): copies wait for quieter times.
     with serving(registry, None, max_in_flight=4) as (server, _):
@@ -255,6 +257,7 @@ def test_busy_server_drops_copies(registry: Registry) -> None:
         until_copies(server, ("mooring_shadow_requests_total", "ok", "2"), 1)
 
 
+@pytest.mark.decisions
 def test_copies_run_in_batches_and_each_is_logged_with_its_own_rows(
     registry: Registry, tmp_path: Path, model_dirs: dict[str, Path]
 ) -> None:
@@ -292,6 +295,7 @@ def test_copies_run_in_batches_and_each_is_logged_with_its_own_rows(
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.decisions
 def test_a_retired_shadow_is_let_go(registry: Registry) -> None:
     with serving(registry, None) as (server, mgr):
         set_shadow(server, {"shadow": 2, "shadow_rate": 1.0})
