@@ -97,6 +97,26 @@ def test_contract_keeps_input_columns_and_checks_ranges_and_domains() -> None:
     assert "'age'" in message and "[17, 90]" in message and "out_of_range = 'serve'" in message
 
 
+def test_inputs_of_shape_n_by_one_are_checked_per_row_not_refused_with_an_error() -> None:
+    """An imported model's ``[N, 1]`` inputs, as arrays and as the request's nested lists:
+    ``age [150.0]`` is a violation of its row, never an exception (a 500)."""
+    contract = InputContract.from_schema(declared_schema(), INPUTS, source="schema")
+    for age, workclass in (
+        (np.array([[40.0], [150.0], [math.nan], [200.0]], np.float32), None),
+        ([[40.0], [150.0], [math.nan], [200.0]], [["Private"], ["Never-seen"], [""], ["x"]]),
+        (np.array([[40.0, 150.0], [30.0, 31.0], [300.0, 200.0], [20.0, 21.0]]), None),
+    ):
+        columns = {"age": age} if workclass is None else {"age": age, "workclass": workclass}
+        found = {(v.input, v.kind): v for v in contract.check(columns)}
+        assert found[("age", "out_of_range")].count == 2  # rows, not values
+        assert found[("age", "out_of_range")].example == 150.0
+        if workclass is not None:
+            assert found[("workclass", "unseen_category")].count == 2
+            assert found[("workclass", "unseen_category")].example == "Never-seen"
+    # Ragged rows are not this check's to refuse: the signature's shape check names them.
+    assert contract.check({"age": [[40.0], [150.0, 1.0]]}) == []
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     ages=st.lists(

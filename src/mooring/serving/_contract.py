@@ -105,14 +105,16 @@ class InputContract:
     def check(self, columns: Mapping[str, Any]) -> list[Violation]:
         """Every input with values outside the contract (missing values are not checked).
 
-        Columns are lists (the server's request path) or numpy arrays.
+        Columns are lists (the server's request path) or numpy arrays, one entry per row;
+        an input of shape ``[N, k]`` (an imported model's ``[N, 1]``) counts the rows that
+        hold a value outside, and names the first such value.
         """
         found: list[Violation] = []
         for name, (lo, hi) in self.ranges.items():
             values = columns.get(name)
             if values is None:
                 continue
-            if type(values) is list:
+            if type(values) is list and not (values and isinstance(values[0], list)):
                 # min/max skip a NaN unless it comes first, and then the test fails: the
                 # scan below decides (NaN compares False both ways: never outside).
                 if values and lo <= min(values) and max(values) <= hi:
@@ -122,22 +124,45 @@ class InputContract:
                     example = float(outside[0])
                     found.append(Violation(name, OUT_OF_RANGE, len(outside), example, (lo, hi)))
                 continue
-            mask = (values < lo) | (values > hi)
-            if mask.any():
-                example = float(values[int(np.argmax(mask))])
-                count = int(mask.sum())
-                found.append(Violation(name, OUT_OF_RANGE, count, example, (lo, hi)))
+            violation = _outside(name, values, lo, hi)
+            if violation is not None:
+                found.append(violation)
         for name, domain in self.domains.items():
             values = columns.get(name)
             if values is None:
                 continue
-            listed = values if type(values) is list else values.tolist()
+            listed = _flat_strings(values)
             if domain.issuperset(listed):
                 continue
             unseen = [v for v in listed if v and v not in domain]
             if unseen:
                 found.append(Violation(name, UNSEEN, len(unseen), unseen[0], domain))
         return found
+
+
+def _outside(name: str, values: Any, lo: float, hi: float) -> Violation | None:
+    """The rows of a numeric column of any rank with a value outside ``[lo, hi]``."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        array = values
+    else:
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None  # ragged or not numbers: the signature's own checks answer it
+    mask = (array < lo) | (array > hi)
+    if not mask.any():
+        return None
+    rows = mask.reshape(len(mask), -1).any(axis=1) if mask.ndim > 1 else mask
+    example = float(array[mask][0])
+    return Violation(name, OUT_OF_RANGE, int(rows.sum()), example, (lo, hi))
+
+
+def _flat_strings(values: Any) -> list[Any]:
+    """A string column's values, one list, whatever its rank."""
+    listed = values if type(values) is list else np.asarray(values, dtype=object).tolist()
+    if listed and isinstance(listed[0], list):
+        return [v for row in listed for v in (row if isinstance(row, list) else [row])]
+    return listed
 
 
 def _domain(domain: frozenset[str]) -> str:
