@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pyarrow as pa
 import pytest
+import tensorflow as tf
 
 from mooring.errors import DataError
 from mooring.features._inputs import predict_saved_model, table_inputs
@@ -65,3 +66,23 @@ def test_a_list_column_feeds_a_tensor_input(tmp_path: Path) -> None:
     assert feed["image"].shape == (2, 2, 2)
     with pytest.raises(DataError, match=r"column 'image': shape \[1, 4\] does not fit"):
         table_inputs(model, pa.table({"image": [[0.0, 1.0, 2.0, 3.0]]}))
+
+
+def test_an_int64_input_takes_ids_beyond_two_to_the_53_exactly(tmp_path: Path) -> None:
+    """An imported model whose input is an int64 id: fed as the integers, never as floats."""
+
+    class Echo(tf.Module):  # the id back, and whether it is odd: exact only as integers
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="account_id")])
+        def serve(self, account_id: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"id": account_id, "odd": tf.math.floormod(account_id, 2)}
+
+    module = Echo()
+    tf.saved_model.save(module, str(tmp_path / "m"), signatures={"serving_default": module.serve})
+    model = load_saved_model(tmp_path / "m", require_metadata=False)
+    ids = [9007199259780359, 9007199254740993, 2**62 + 1]
+    feed = table_inputs(model, pa.table({"account_id": pa.array(ids, pa.int64())}))
+    assert feed["account_id"].dtype == np.int64 and feed["account_id"].tolist() == ids
+    answered = model.predict(feed)
+    assert answered["id"].tolist() == ids and answered["odd"].tolist() == [1, 1, 1]
+    with pytest.raises(DataError, match=r"column 'account_id' has 1 missing value\(s\)"):
+        table_inputs(model, pa.table({"account_id": pa.array([1, None], pa.int64())}))

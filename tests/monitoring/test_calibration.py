@@ -378,3 +378,11 @@ def test_a_calibration_stored_before_time_ordered_comparisons_reads_back() -> No
     c = Calibration.from_dict(old)
     assert c.sources == {} and c.natural_kind("x", 1000) == {"psi": "ordered"}
     assert Calibration.from_dict(c.to_dict()) == c
+
+
+def test_integers_beyond_two_to_the_53_are_calibrated_as_the_nearest_floats() -> None:
+    rng = np.random.default_rng(5)
+    ids = 9007199254740993 + rng.integers(0, 10**9, 3000)
+    table = pa.table({"x": rng.normal(size=3000), "account": pa.array(ids, pa.int64())})
+    calibrated = calibrate(table, compute_statistics(table), MonitoringConfig())
+    assert calibrated is not None and set(calibrated.features) == {"x", "account"}

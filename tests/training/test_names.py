@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 import pytest
 
 from mooring.features._inputs import columns_from_records
@@ -17,6 +18,7 @@ from tests.training.conftest import make_config, prepare, synthetic_table
 
 # Upper case too: TensorFlow lower-cases the input names it saves, so "Age/years" must
 # travel under an alias or the model cannot be called by its own columns.
+BIG_ID = 9007199259780359
 RENAMED = {"age": "Age/years", "income": "income €", "color": "2 colour", "city": "Città"}
 
 
@@ -27,6 +29,10 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     table = synthetic_table(rows=300).rename_columns(
         [RENAMED.get(n, n) for n in synthetic_table(rows=300).column_names]
     )
+    # An int64 id beyond 2^53 as a feature: the parity check's records hold it as a float.
+    ids = pa.array([BIG_ID + 7 * i for i in range(300)], pa.int64())
+    table = table.append_column("account id", ids)
+    names = [*RENAMED.values(), "account id"]
     path, stats, schema = prepare(tmp_path, table)
     cfg = make_config(path, kind=kind, epochs=1, gbt={"num_trees": 10})
     result = train_model(
@@ -34,14 +40,20 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     )
     assert result.parity is not None and result.parity.passed
     folder = load_saved_model(result.model_dir, warn=False)
-    assert sorted(folder.inputs) == sorted(RENAMED.values())
+    assert sorted(folder.inputs) == sorted(names)
     # TensorFlow keeps names it accepts; the rest travel under an alias mooring.json records.
     assert folder.aliases == {
-        n: signature_names(list(RENAMED.values()))[n]
-        for n in ("Age/years", "income €", "2 colour", "Città")
+        n: signature_names(names)[n]
+        for n in ("Age/years", "income €", "2 colour", "Città", "account id")
     }
     served = load_served_model("synthetic", 1, result.model_dir)
-    record: dict[str, Any] = {"Age/years": 41, "income €": None, "2 colour": "red", "Città": "Oslo"}
+    record: dict[str, Any] = {
+        "Age/years": 41,
+        "income €": None,
+        "2 colour": "red",
+        "Città": "Oslo",
+        "account id": BIG_ID + 3,
+    }
     from mooring.features._inputs import model_spec
 
     columns = columns_from_records(orjson.loads(orjson.dumps([record, record])), model_spec(folder))

@@ -38,8 +38,15 @@ __all__ = [
 ]
 
 
-def _numeric_array(name: str, column: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, Any]:
+def _numeric_array(
+    name: str, column: pa.ChunkedArray | pa.Array, dtype: Any = np.float32
+) -> np.ndarray[Any, Any]:
+    """A numeric column as the model's input: floats with NaN for missing values, or, for
+    an integer input fed from an integer column, the integers exactly (an int64 id above
+    2^53 is no float's)."""
     kind = column.type
+    if np.dtype(dtype).kind in "iu" and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+        return _integer_array(name, column, np.dtype(dtype))
     if pa.types.is_null(kind):
         return np.full(len(column), np.nan, dtype=np.float32)
     if pa.types.is_boolean(kind):
@@ -55,8 +62,28 @@ def _numeric_array(name: str, column: pa.ChunkedArray | pa.Array) -> np.ndarray[
             ) from None
     elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         raise DataError(f"column {name!r} holds timestamps; timestamps are not model inputs")
-    filled = pc.fill_null(pc.cast(column, pa.float64()), float("nan"))
+    # Integers beyond 2^53 become the nearest float: a float input holds no more.
+    filled = pc.fill_null(pc.cast(column, pa.float64(), safe=False), float("nan"))
     return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.float32)
+
+
+def _integer_array(
+    name: str, column: pa.ChunkedArray | pa.Array, dtype: np.dtype[Any]
+) -> np.ndarray[Any, Any]:
+    if column.null_count:
+        raise DataError(
+            f"column {name!r} has {column.null_count} missing value(s), but the model's input "
+            f"is {dtype}, which has no missing value: fill them, or drop those rows"
+        )
+    try:
+        exact = pc.cast(column, pa.from_numpy_dtype(dtype))
+    except pa.ArrowInvalid:
+        low, high = pc.min_max(column).values()
+        raise DataError(
+            f"column {name!r} holds values from {low} to {high}, outside the model's {dtype} "
+            "input; check the column, or export the model with a wider integer input"
+        ) from None
+    return np.asarray(exact.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
 def _string_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, Any]:
@@ -193,7 +220,7 @@ def table_inputs(model: SavedModelFolder, table: pa.Table) -> dict[str, Any]:
                 text = pc.fill_null(pc.cast(column, pa.string()), "")
                 values: Any = np.array(text.to_pylist(), dtype=object)
             else:
-                values = _numeric_array(name, column).astype(info.numpy_dtype())
+                values = _numeric_array(name, column, info.numpy_dtype()).astype(info.numpy_dtype())
             out[name] = values.reshape(-1, 1) if len(info.shape) == 2 else values
             continue
         try:

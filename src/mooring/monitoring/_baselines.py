@@ -177,11 +177,10 @@ def freeze_references(
         ['calibration', 'evaluation', 'format', 'outputs', 'segments', 'settings']
     """
     monitoring = cfg.monitoring
-    label = cfg.data.label
     order = calibration_order(monitoring, cfg.data.timestamp)
     calibration = None
     if order is not None:
-        columns = [c for c in train_statistics.column_names if c != label]
+        columns = _calibrated_columns(cfg, train_statistics)
         calibration = calibrate(
             train_table,
             train_statistics,
@@ -357,7 +356,7 @@ def calibration_for(
         return Calibration.from_dict(orjson.loads(cache.read_bytes())), None
     stats = DatasetStatistics.from_dict(version.statistics)
     table = read_table(path, ReadOptions.from_config(cfg.data))
-    columns = [c for c in stats.column_names if c != cfg.data.label]
+    columns = _calibrated_columns(cfg, stats)
     calibration = calibrate(
         table, stats, cfg.monitoring, order=order, timestamp=cfg.data.timestamp, columns=columns
     )
@@ -365,6 +364,13 @@ def calibration_for(
         return None, f"the training data of {version.ref} is too small to calibrate drift"
     atomic_write(cache, orjson.dumps(calibration.to_dict()))
     return calibration, None
+
+
+def _calibrated_columns(cfg: MooringConfig, statistics: DatasetStatistics) -> list[str]:
+    """The columns whose drift is watched: every one but the label and those ``[features]
+    exclude`` leaves out (ids, leaks), which the model never reads and serving never logs."""
+    left_out = {cfg.data.label, *cfg.features.exclude}
+    return [c for c in statistics.column_names if c not in left_out]
 
 
 def evaluation_reference(version: ModelVersion) -> dict[str, Any]:

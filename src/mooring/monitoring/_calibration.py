@@ -271,7 +271,9 @@ def _sizes(config: MonitoringConfig, rows: int) -> list[int]:
 def _numbers(array: pa.ChunkedArray) -> Array:
     if pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
         array = pc.divide(pc.cast(pc.cast(array, pa.timestamp("us")), pa.int64()), 1_000_000.0)
-    values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    # Integers beyond 2^53 (ids, nanosecond counts) lose their last digits as floats;
+    # a drift bin does not need them.
+    values = pc.cast(array, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float64)
 
 

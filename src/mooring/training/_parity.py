@@ -66,8 +66,9 @@ class ParityReport:
 def parity_records(table: pa.Table, spec: FeatureSpec, n: int) -> pa.Table:
     """The first ``n`` rows of ``table`` plus an all-missing, an unseen and an extreme record."""
     # In the spec's types: a column the spec reads as text may arrive typed as numbers
-    # (e.g. mostly digits), and the records must be what a client of this model sends.
-    head = table.slice(0, n).select(spec.names).cast(_arrow_schema(spec))
+    # (e.g. mostly digits), and the records must be what a client of this model sends. A
+    # number feature is a float: an integer beyond 2^53 becomes the nearest one.
+    head = table.slice(0, n).select(spec.names).cast(_arrow_schema(spec), safe=False)
     rows = head.to_pylist()
     base = rows[0] if rows else {}
     all_missing = {name: None for name in spec.names}
