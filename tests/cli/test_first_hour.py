@@ -151,7 +151,7 @@ def test_unknown_model_folder_or_version(
             (["evaluate"], 2, "no trained model under"),
             (["evaluate", "--model", "nowhere"], 2, "--model 'nowhere' does not exist"),
             (["evaluate", "-m", str(not_a_model)], 2, "is not a mooring model folder"),
-            (["models", "show", "nosuch"], 2, "model 'nosuch' is not in the registry"),
+            (["models", "show", "nosuch"], 2, "nothing is in the registry yet"),
             (["export", "lite", "nosuch"], 2, "model 'nosuch' is not in the registry"),
         ],
     )

@@ -195,9 +195,13 @@ def test_a_contract_kept_with_the_project_is_the_reference_before_any_deployment
     refused = mooring_in_process("run", "--train-data", str(lost_workclass), cwd=tmp_path)
     assert refused.returncode == 1 and "'workclass' is missing" in _said(refused)
     assert not (tmp_path / "state" / "registry.db").exists()
-    # Listing the models before the first run does not stop that run.
+    # Listing the models before the first run creates nothing, and that run goes on.
     listed = mooring_in_process("models", "list", cwd=tmp_path)
-    assert listed.returncode == 0, _said(listed)
+    assert listed.returncode == 0 and "no models yet" in _said(listed), _said(listed)
+    shown = mooring_in_process("models", "show", "income", cwd=tmp_path)
+    assert shown.returncode == 2 and "nothing is in the registry yet" in _said(shown), _said(shown)
+    assert not (tmp_path / "state" / "registry.db").exists()
+    assert not (tmp_path / "state" / "artifacts").exists()
     first = mooring_in_process("run", cwd=tmp_path)
     assert first.returncode == 0, _said(first)
     with _registry(tmp_path) as registry:

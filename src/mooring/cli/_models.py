@@ -19,7 +19,7 @@ from rich.table import Table
 from mooring.cli._app import app
 from mooring.cli._common import console, print_gate, print_json, seconds_option
 from mooring.config import MooringConfig, load_config
-from mooring.errors import UsageError
+from mooring.errors import NotFoundError, UsageError
 from mooring.formats._gate import UNGATED
 from mooring.formats._model import SIGNATURE
 from mooring.registry import Deployment, ModelVersion, Registry
@@ -66,11 +66,18 @@ NameArg = Annotated[str, typer.Argument(help="Model name.")]
 VersionArg = Annotated[int, typer.Argument(help="Version number.")]
 
 
-def open_registry(registry: str | None, artifacts: str | None, config: Path | None) -> Registry:
+def open_registry(
+    registry: str | None, artifacts: str | None, config: Path | None, *, create: bool = False
+) -> Registry:
     """The registry named on the command line, by environment, or by the project file.
 
     ``--registry`` (or ``MOORING_REGISTRY``) names the database only: with a project file
-    (``--config``, or ``mooring.toml`` here) the audit key still comes from it.
+    (``--config``, or ``mooring.toml`` here) the audit key still comes from it. Only a
+    command that registers (``create``: ``models import``) creates the project's registry;
+    the others leave a project that has none as it is.
+
+    Raises:
+        NoRegistryError: the project's SQLite registry does not exist and ``create`` is off.
     """
     path = config or Path("mooring.toml")
     if registry:
@@ -84,7 +91,32 @@ def open_registry(registry: str | None, artifacts: str | None, config: Path | No
     cfg = load_config(path)
     if artifacts:
         cfg.project.artifacts = artifacts
+    if not create and cfg.project.registry is None and not (cfg.home / "registry.db").is_file():
+        raise NoRegistryError(
+            f"nothing is in the registry yet: the project {cfg.project.name!r} has none "
+            f"({cfg.home / 'registry.db'}); `mooring run` or `mooring models import` creates "
+            "it with the first version"
+        )
     return Registry.from_config(cfg)
+
+
+class NoRegistryError(NotFoundError):
+    """A read or a change asked of a project whose registry was never created."""
+
+
+def _open_or_say_none(
+    registry: str | None, artifacts: str | None, config: Path | None, as_json: bool, none: str
+) -> Registry | None:
+    """The registry for a listing, or ``None`` once the empty listing is printed (a project
+    with no registry yet lists nothing, and is left without one)."""
+    try:
+        return open_registry(registry, artifacts, config)
+    except NoRegistryError as exc:
+        if as_json:
+            print_json([])
+        else:
+            console.print(f"{none}: {exc}")
+        return None
 
 
 def open_by_url(url: str, artifacts: str | None, project: MooringConfig | None) -> Registry:
@@ -158,7 +190,14 @@ def list_command(
     as_json: JsonOpt = False,
 ) -> None:
     """List models, or the versions of one model."""
-    with open_registry(registry, artifacts, config) as reg:
+    opened = (
+        open_registry(registry, artifacts, config)
+        if name is not None
+        else _open_or_say_none(registry, artifacts, config, as_json, "no models yet")
+    )
+    if opened is None:
+        return
+    with opened as reg:
         if name is None:
             summaries = reg.models()
             if as_json:
@@ -362,7 +401,7 @@ def import_command(
     if data is not None and no_eval:
         raise UsageError("--data evaluates the model and --no-eval does not: pass one of them")
     project = _import_settings(name, data, label, config)
-    with open_registry(registry, artifacts, config) as reg:
+    with open_registry(registry, artifacts, config, create=True) as reg:
         mv = import_version(
             reg,
             name,
@@ -594,7 +633,10 @@ def log_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Show audit events, oldest first."""
-    with open_registry(registry, artifacts, config) as reg:
+    opened = _open_or_say_none(registry, artifacts, config, as_json, "no audit events yet")
+    if opened is None:
+        return
+    with opened as reg:
         events = reg.history(name, limit=limit)
         if as_json:
             print_json([e.to_dict() for e in events])
