@@ -88,10 +88,12 @@ def open_registry(
             f"no registry given and no mooring.toml in {Path.cwd()}; pass --registry URL "
             "(e.g. sqlite:///.mooring/registry.db) or --config path/to/mooring.toml"
         )
+    from mooring.pipeline._contracts import has_registry
+
     cfg = load_config(path)
     if artifacts:
         cfg.project.artifacts = artifacts
-    if not create and cfg.project.registry is None and not (cfg.home / "registry.db").is_file():
+    if not create and not has_registry(cfg):
         raise NoRegistryError(
             f"nothing is in the registry yet: the project {cfg.project.name!r} has none "
             f"({cfg.home / 'registry.db'}); `mooring run` or `mooring models import` creates "

@@ -220,7 +220,9 @@ def table_inputs(model: SavedModelFolder, table: pa.Table) -> dict[str, Any]:
                 text = pc.fill_null(pc.cast(column, pa.string()), "")
                 values: Any = np.array(text.to_pylist(), dtype=object)
             else:
-                values = _numeric_array(name, column, info.numpy_dtype()).astype(info.numpy_dtype())
+                values = _numeric_array(name, column, info.numpy_dtype()).astype(
+                    info.numpy_dtype(), copy=False
+                )
             out[name] = values.reshape(-1, 1) if len(info.shape) == 2 else values
             continue
         try:
