@@ -47,13 +47,12 @@ def _config(**slo: Any) -> MooringConfig:
 
 def _promtool_run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        # Sloth's 3-day pair takes promtool about 100 s of rule evaluations on a quiet
-        # 2-core machine: a bound against a hang, not a speed check.
+        # A bound against a hang, not a speed check.
         [_promtool(), *args],
         cwd=folder,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=300,
         check=False,
     )
 

@@ -4,12 +4,16 @@ the ones mooring's own monitor raises on the same counter samples.
 Scenarios (per objective): a quiet stretch; per page pair a burst, and the same burst
 followed by a clean short window (the short window must end the alert); per ticket pair
 whose burn rate is below every page pair's, a slow burn. Each starts after a clean
-stretch as long as the longest window, and is sampled every ``step`` seconds (the
-windows' greatest common divisor, so every window starts on a sample and PromQL's
-``rate`` and the monitor's increases see the same samples). The counter series go both
-to the test file and to :func:`~mooring.monitoring._slo.evaluate_objective`; a burn rate
-within 2% of its threshold nudges the scenario's share up, so that floating-point
-rounding never decides a test.
+stretch at least as long as the longest window, and is sampled every ``step`` seconds
+(the windows' greatest common divisor, so every window starts on a sample and PromQL's
+``rate`` and the monitor's increases see the same samples). The burn alerts have no
+``for``, so only the evaluation at a scenario's end decides it: every scenario lasts a
+whole number of longest windows, and promtool evaluates once per longest window rather
+than once per sample (a 3-day window sampled every 5 minutes: 3 evaluations, not 1,728).
+The counter series go both to the test file and to
+:func:`~mooring.monitoring._slo.evaluate_objective`; a burn rate within 2% of its
+threshold nudges the scenario's share up, so that floating-point rounding never decides
+a test.
 
 Example:
     >>> from mooring.config import MooringConfig
@@ -91,6 +95,13 @@ def _step(windows: Sequence[BurnWindowConfig]) -> int:
     return step if 2 * max(seconds) / step <= MAX_STEPS else 60
 
 
+def _evaluation_interval(windows: Sequence[BurnWindowConfig]) -> int:
+    """promtool's evaluation interval: the longest window, in whole steps. Every scenario
+    lasts a multiple of it, so its end is evaluated exactly and nothing between is."""
+    step = _step(windows)
+    return step * max(math.ceil(w.long / step) for w in windows)
+
+
 def _series_values(increments: Iterable[int]) -> str:
     """promtool's expanding notation of a counter from per-minute increments (starting at 0)."""
     values = [0]
@@ -166,9 +177,10 @@ def _near_a_threshold(statuses: Sequence[Any]) -> bool:
 def _scenarios(cfg: MooringConfig, objective: _Objective) -> list[Scenario]:
     """A quiet stretch; per page pair a burst, and the same burst followed by a clean short
     window (the short window ends the alert); per ticket pair below every page threshold
-    a slow burn. Each starts after a clean stretch as long as the longest window; a share
-    that would put a burn rate within 2% of a threshold is nudged up, so that rounding
-    never decides a test. ``firing`` holds the monitor's verdict per severity."""
+    a slow burn. Each starts after a clean stretch at least as long as the longest window
+    (longer where that makes it end on an evaluation); a share that would put a burn rate
+    within 2% of a threshold is nudged up, so that rounding never decides a test.
+    ``firing`` holds the monitor's verdict per severity."""
     windows = cfg.monitoring.slo.windows
     step = _step(windows)
     longest = max(math.ceil(w.long / step) for w in windows)
@@ -203,10 +215,12 @@ def _scenarios(cfg: MooringConfig, objective: _Objective) -> list[Scenario]:
             )
     out = []
     for name, share, span, after in plans:
-        scenario = Scenario(name, objective.name, step, clean + [0] * span)
+        # The clean stretch grows so that the scenario ends on an evaluation.
+        lead = clean + [0] * (-(longest + span + after) % longest)
+        scenario = Scenario(name, objective.name, step, lead + [0] * span)
         for _ in range(20):
             bad = round(min(1.0, share) * RATE)
-            scenario.bad = clean + [bad] * span + [0] * after
+            scenario.bad = lead + [bad] * span + [0] * after
             statuses = _statuses(cfg, scenario, objective)
             if share >= 1.0 or not _near_a_threshold(statuses):
                 break
@@ -308,7 +322,7 @@ def rule_tests(
         rules=rules,
         tests={
             "rule_files": [rules_file],
-            "evaluation_interval": duration(_step(cfg.monitoring.slo.windows)),
+            "evaluation_interval": duration(_evaluation_interval(cfg.monitoring.slo.windows)),
             "tests": tests,
         },
         scenarios=scenarios,
