@@ -424,7 +424,7 @@ def _tensorflow_rss_mib(pid: int) -> float:
     """Resident MiB of a process's mappings of TensorFlow's files."""
     spec = importlib.util.find_spec("tensorflow")
     assert spec is not None and spec.origin is not None
-    return _mapped_rss_kib(pid, Path(spec.origin).parent) / 1024
+    return _mapped_rss_kib(pid, Path(spec.origin).resolve().parent) / 1024
 
 
 def _predict(url: str, request_id: str, key: str | None = None) -> httpx.Response:

@@ -44,7 +44,9 @@ def release_package_pages(module: str) -> int:
         304
     """
     package = sys.modules.get(module)
+    # /proc/self/maps names files by their real path, not by a symlinked venv's.
     folder = os.path.dirname(getattr(package, "__file__", None) or "")
+    folder = os.path.realpath(folder) if folder else ""
     if not folder or not sys.platform.startswith("linux"):
         return 0
     try:
