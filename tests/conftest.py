@@ -29,6 +29,14 @@ os.environ.setdefault("WEB_CONCURRENCY", "1")
 ROOT = Path(__file__).resolve().parent.parent
 ADULT = ROOT / "examples" / "adult"
 
+# Processes the tests start import TensorFlow without Keras's scikit-learn wrappers, as
+# in a user's install (tests/_support/subprocess_site/sitecustomize.py).
+_SITE = str(ROOT / "tests" / "_support" / "subprocess_site")
+if _SITE not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_SITE, os.environ.get("PYTHONPATH", "")) if p
+    )
+
 
 @pytest.fixture(scope="session")
 def adult_dir() -> Path:
