@@ -19,7 +19,7 @@ from rich.table import Table
 from mooring.cli._app import app
 from mooring.cli._common import console, print_gate, print_json, seconds_option
 from mooring.config import MooringConfig, load_config
-from mooring.errors import NotFoundError, UsageError
+from mooring.errors import UsageError
 from mooring.formats._gate import UNGATED
 from mooring.formats._model import SIGNATURE
 from mooring.registry import Deployment, ModelVersion, Registry
@@ -88,22 +88,12 @@ def open_registry(
             f"no registry given and no mooring.toml in {Path.cwd()}; pass --registry URL "
             "(e.g. sqlite:///.mooring/registry.db) or --config path/to/mooring.toml"
         )
-    from mooring.pipeline._contracts import has_registry
+    from mooring.pipeline._contracts import require_registry
 
     cfg = load_config(path)
     if artifacts:
         cfg.project.artifacts = artifacts
-    if not create and not has_registry(cfg):
-        raise NoRegistryError(
-            f"nothing is in the registry yet: the project {cfg.project.name!r} has none "
-            f"({cfg.home / 'registry.db'}); `mooring run` or `mooring models import` creates "
-            "it with the first version"
-        )
-    return Registry.from_config(cfg)
-
-
-class NoRegistryError(NotFoundError):
-    """A read or a change asked of a project whose registry was never created."""
+    return Registry.from_config(cfg) if create else require_registry(cfg)
 
 
 def _open_or_say_none(
@@ -111,6 +101,8 @@ def _open_or_say_none(
 ) -> Registry | None:
     """The registry for a listing, or ``None`` once the empty listing is printed (a project
     with no registry yet lists nothing, and is left without one)."""
+    from mooring.pipeline._contracts import NoRegistryError
+
     try:
         return open_registry(registry, artifacts, config)
     except NoRegistryError as exc:

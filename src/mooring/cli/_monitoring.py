@@ -134,7 +134,7 @@ def drift_command(
     """
     from mooring.dashboard._drift_report import render_drift_html
     from mooring.monitoring._drift import check_drift
-    from mooring.registry import Registry
+    from mooring.pipeline._contracts import require_registry
 
     cfg = load_config(config)
     moment = parse_since(since)
@@ -147,7 +147,7 @@ def drift_command(
         )
     if sharded and metrics_port is not None:
         raise UsageError("--metrics-port re-checks the project's log; leave out --data")
-    with Registry.from_config(cfg) as registry:
+    with require_registry(cfg) as registry:
         if metrics_port is not None:
             return _serve_gauges(cfg, registry, metrics_port, interval, version, last, since)
         if sharded:

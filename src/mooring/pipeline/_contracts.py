@@ -34,6 +34,7 @@ from mooring.registry import ModelVersion, Registry
 
 __all__ = [
     "CONTRACT_FILE",
+    "NoRegistryError",
     "Reference",
     "accept",
     "adopt",
@@ -44,6 +45,7 @@ __all__ = [
     "production_of",
     "project_contract",
     "reference",
+    "require_registry",
     "version_contract",
 ]
 
@@ -89,6 +91,26 @@ def production_of(registry: Registry, name: str) -> int | None:
         return registry.deployment(name).production
     except NotFoundError:
         return None
+
+
+class NoRegistryError(NotFoundError):
+    """A read or a change asked of a project whose registry was never created."""
+
+
+def require_registry(config: MooringConfig) -> Registry:
+    """The project's registry; a command that reads it before the first run is told so,
+    and leaves the project without one.
+
+    Raises:
+        NoRegistryError: the project's SQLite registry does not exist yet.
+    """
+    if not has_registry(config):
+        raise NoRegistryError(
+            f"nothing is in the registry yet: the project {config.project.name!r} has none "
+            f"({config.home / 'registry.db'}); `mooring run` or `mooring models import` "
+            "creates it with the first version"
+        )
+    return Registry.from_config(config)
 
 
 def open_registry(config: MooringConfig) -> Registry | None:
