@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mooring._scaffold import propose_name, scaffold_config
 from mooring.config import load_config
+from mooring.contract._statistics import compute_statistics
 from mooring.errors import UsageError
+from mooring.features._infer import build_feature_spec
 from tests._support.timed_adult import write_timed_adult
 
 
@@ -96,3 +100,34 @@ def test_proposed_names_are_valid_model_names(
     tmp_path: Path, folder: str, label: str, name: str
 ) -> None:
     assert propose_name(tmp_path / folder, label)[0] == name
+
+
+def test_near_unique_columns_are_ids_excluded_with_their_reason(tmp_path: Path) -> None:
+    rows = 400
+    big = 2**53 + 1  # neighbours beyond 2^53 share a float64: only an exact count tells
+    table = pa.table(
+        {
+            "Loan ID": pa.array([big + i for i in range(rows)], pa.int64()),
+            "Ref": [f"R-{i:05d}" for i in range(rows)],
+            "Amount": [float(i % 37) * 10.5 for i in range(rows)],
+            "Visits": pa.array([i % 50 for i in range(rows)], pa.int64()),
+            "Defaulted": ["yes" if i % 3 else "no" for i in range(rows)],
+        }
+    )
+    pq.write_table(table, tmp_path / "loans.parquet")
+    scaffold = scaffold_config(tmp_path / "loans.parquet", out_dir=tmp_path, label="Defaulted")
+    assert scaffold.ids == ["Loan ID", "Ref"]
+    assert '# "Loan ID": 400 distinct values in 400 rows: an id' in scaffold.text
+    assert 'exclude = ["Loan ID", "Ref"]' in scaffold.text
+    assert "constant" not in scaffold.text
+    cfg = load_config(_written(scaffold.text, tmp_path))
+    assert cfg.features.exclude == ["Loan ID", "Ref"]
+    assert {"Amount", "Visits"} <= set(cfg.features.features)
+    assert scaffold.to_dict()["ids"] == ["Loan ID", "Ref"]
+
+
+def test_a_wide_integer_that_varies_is_not_called_constant() -> None:
+    values = [9_007_199_259_780_359 + 1_000 * i for i in range(50)]
+    stats = compute_statistics(pa.table({"account": values, "y": ["a", "b"] * 25}))
+    spec = build_feature_spec(None, statistics=stats, label="y")
+    assert not spec["account"].constant and spec.warnings == ()

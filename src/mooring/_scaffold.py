@@ -81,6 +81,7 @@ class Scaffold:
     name_reason: str = ""
     timestamp: str | None = None
     timestamp_reason: str | None = None
+    ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the text)."""
@@ -95,6 +96,7 @@ class Scaffold:
             "positive": self.positive,
             "rows": self.rows,
             "columns": self.columns,
+            "ids": self.ids,
             "warnings": self.warnings,
         }
 
@@ -234,6 +236,53 @@ def _schema_comments(schema: Schema, stats: DatasetStatistics, label: str) -> li
         suffix = roles.get(name, "")
         lines.append(f"#   {name}: {', '.join(parts)}{suffix}")
     return lines
+
+
+#: A column whose present values are at least this share distinct is an id, not a feature.
+ID_SHARE = 0.99
+#: Fewer present values than this prove nothing about uniqueness.
+ID_MIN_ROWS = 20
+
+
+def guess_ids(
+    path: Path, options: ReadOptions, stats: DatasetStatistics, skip: Sequence[str]
+) -> dict[str, str]:
+    """Integer and text columns whose values are (nearly) all distinct: ids, which a model
+    can only memorise. Returns each id column with the reason, for the file's comment.
+
+    Text columns are judged from the statistics; integer columns are read once more
+    (those columns only) and their distinct values counted exactly: a sketch cannot tell
+    an id from a wide count, and a float64 cannot tell ids beyond 2^53 apart.
+
+    Example:
+        >>> guess_ids(Path("loans.parquet"), ReadOptions(), stats, ["defaulted"])  # doctest: +SKIP
+        {'loan_id': '5000 distinct values in 5000 rows'}
+    """
+    import pyarrow.compute as pc
+
+    from mooring.contract._io import read_table
+
+    ids: dict[str, str] = {}
+    integers = []
+    for name in stats.column_names:
+        col = stats[name]
+        if name in skip or col.present < ID_MIN_ROWS:
+            continue
+        if col.type == "integer":
+            integers.append(name)
+        elif (
+            col.type == "string"
+            and col.strings is not None
+            and col.strings.distinct >= ID_SHARE * col.present
+        ):
+            ids[name] = f"{col.strings.distinct:,} distinct values in {col.present:,} rows"
+    if integers:
+        table = read_table(path, options, columns=integers)
+        for name in integers:
+            distinct = pc.count_distinct(table.column(name), mode="only_valid").as_py()
+            if distinct >= ID_SHARE * stats[name].present:
+                ids[name] = f"{distinct:,} distinct values in {stats[name].present:,} rows"
+    return {name: ids[name] for name in stats.column_names if name in ids}
 
 
 def _feature_lines(
@@ -396,6 +445,8 @@ def scaffold_config(
     else:
         timestamp_reason = "given with --timestamp"
     schema = infer_schema(stats, label=label, timestamp=timestamp)
+    ids = guess_ids(path, options, stats, [label, *([timestamp] if timestamp else []), *exclude])
+    exclude = [*exclude, *ids]
     warnings: list[str] = []
     if eval_data is None:
         warnings.append(
@@ -469,6 +520,10 @@ def scaffold_config(
         "# Proposed from the statistics: every column except the label is a feature. Edit an",
         "# entry to change it, delete it to let mooring infer it, or list columns to leave out",
         "# (a column listed below and excluded is excluded):",
+        *[
+            f"# {_str(n)}: {reason}: an id, which a model can only memorise"
+            for n, reason in ids.items()
+        ],
         (
             "exclude = [" + ", ".join(_str(c) for c in exclude) + "]"
             if exclude
@@ -551,4 +606,5 @@ def scaffold_config(
         name_reason=name_reason,
         timestamp=timestamp,
         timestamp_reason=timestamp_reason if timestamp is not None else None,
+        ids=list(ids),
     )

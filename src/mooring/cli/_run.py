@@ -242,6 +242,11 @@ def init_command(
             ", set as \\[data] timestamp",
             soft_wrap=True,
         )
+    if scaffold.ids:
+        console.print(
+            f"ids: {escape(', '.join(scaffold.ids))} (near-unique), set as \\[features] exclude",
+            soft_wrap=True,
+        )
     for warning in scaffold.warnings:
         console.print(f"[yellow]note:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"next: edit {out}, then `mooring run -c {out}`")

@@ -253,7 +253,10 @@ def _numeric(
     mean, variance = summary.mean, summary.variance
     if transform == "log_normalize":
         mean, variance = _log_moments(summary)
-    constant = variance <= 1e-12 * max(1.0, mean * mean) or summary.min == summary.max
+    # Relative to the values' spread, not their size: ids beyond 2^53 vary by millions
+    # around 9e15, and are not constant however small that is beside their mean.
+    spread = summary.max - summary.min
+    constant = summary.min == summary.max or variance <= 1e-12 * spread * spread
     if constant:
         messages.append(
             f"feature {name!r} is constant in the training data (value {summary.mean:g}); its "
