@@ -10,6 +10,7 @@ import pytest
 from mooring._project import Project
 from mooring.cli import main
 from mooring.config import load_config
+from tests._support.cli import run_mooring
 from tests._support.timed_adult import write_timed_adult
 
 
@@ -45,3 +46,15 @@ def test_init_refuses_a_name_the_registry_cannot_hold(
     assert main(["init", str(train), "--out", str(out), "--name", "my model"]) == 2
     assert "--name 'my model'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_feature_warning_is_one_line_without_a_source_path(tmp_path: Path) -> None:
+    rows = ["plant,reading,ok"] + [f"P-{i % 3},{7.5},{'yes' if i % 2 else 'no'}" for i in range(60)]
+    (tmp_path / "plants.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    done = run_mooring("init", "plants.csv", "--label", "ok", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if "constant" in line]
+    assert said and said[0].startswith("warning: feature 'reading' is constant"), done.stderr
+    assert "FeatureWarning" not in done.stderr and ".py:" not in done.stderr
+    debug = run_mooring("--debug", "init", "plants.csv", "--label", "ok", "--force", cwd=tmp_path)
+    assert "FeatureWarning" in debug.stderr  # --debug shows Python's own form

@@ -21,11 +21,13 @@ every installed package; the configuration uses none).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+import warnings
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     import typer
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     command = next((arg for arg in args if not arg.startswith("-")), None)
     # pydantic reads it when it first builds a model (the configuration's, on import).
     os.environ.setdefault(PYDANTIC_PLUGINS_ENV, "__all__")
+    if "--debug" not in args:
+        warnings.showwarning = _one_line_warning
     collecting = gc.isenabled()
     gc.disable()  # imports only: no garbage worth a collection (see the module's notes)
     try:
@@ -101,6 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         if collecting:
             gc.enable()
     return run_guarded(app, args)
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A Python warning as the command line says everything else: one line, no source
+    path (``--debug`` shows Python's own form)."""
+    with contextlib.suppress(OSError, ValueError):
+        (file or sys.stderr).write(f"warning: {message}\n")
 
 
 def _checked_first(command: str | None, args: list[str]) -> int | None:
