@@ -76,6 +76,15 @@ def test_feedback_then_live(
     bad.write_text("id,label\nx,1\n", encoding="utf-8")
     assert main(["feedback", str(bad), "--config", config]) == 2
     assert "no 'request_id' column" in capsys.readouterr().err
+    # A label the endpoint refuses is refused here too, and nothing of the file is stored.
+    stored = sorted(project.config_path.parent.rglob("feedback/**/*.parquet"))
+    yes = tmp_path / "yes.csv"
+    yes.write_text(f"request_id,label\n{ids[0]},1\n{ids[1]},yes\n", encoding="utf-8")
+    assert main(["feedback", str(yes), "--config", config]) == 2
+    said = capsys.readouterr().err
+    assert "row 2: the label is 'yes', not a class of production" in said, said
+    assert "'<=50K', '>50K', or its class id, 0 to 1" in said, said
+    assert sorted(project.config_path.parent.rglob("feedback/**/*.parquet")) == stored
 
 
 def test_parse_since() -> None:

@@ -27,6 +27,7 @@ from mooring.errors import UsageError
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
     from mooring.formats._drift import DriftReport, FeatureDrift
+    from mooring.formats._feedback import Labels
     from mooring.registry import Registry
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.")]
@@ -298,13 +299,48 @@ def feedback_command(
     from mooring.monitoring._feedback import read_labels_file
 
     cfg = load_config(config)
-    labels = read_labels_file(file)
+    labels = _checked_labels(cfg, read_labels_file(file), str(file))
     url = cfg.monitoring.feedback_url or str(cfg.home / "feedback")
     count = FeedbackStore(url).write(cfg.project.name, labels)
     if as_json:
         print_json({"model": cfg.project.name, "accepted": count, "folder": url})
     else:
         console.print(f"{count:,} labels stored for {cfg.project.name} under {url}")
+
+
+def _checked_labels(cfg: MooringConfig, labels: Labels, source: str) -> Labels:
+    """``labels`` checked as the server's ``:feedback`` endpoint checks them: against the
+    classes (or, for regression, the finite numbers) of the production version. Before
+    the first deployment there is nothing to check against and they are kept as read.
+
+    Raises:
+        DataError: a label is not one the production model takes; the message names the
+            row, the value and the classes.
+    """
+    from mooring.errors import DataError, InvalidRequestError
+    from mooring.formats._model import read_metadata
+    from mooring.pipeline._contracts import has_registry, production_of
+    from mooring.registry import Registry
+    from mooring.serving._feedback import label_domain
+
+    name = cfg.project.name
+    if not has_registry(cfg):
+        return labels
+    with Registry.from_config(cfg) as registry:
+        version = production_of(registry, name)
+        if version is None:
+            return labels
+        folder = registry.load(name, version=version)
+    domain = label_domain(read_metadata(folder), f"production (version {version} of {name!r})")
+    if domain is None:
+        return labels
+    try:
+        return [
+            (rid, domain.check(f"'{source}' row {row}: the label", text))
+            for row, (rid, text) in enumerate(labels, start=1)
+        ]
+    except InvalidRequestError as exc:
+        raise DataError(f"{exc}; fix or remove the row") from None
 
 
 @app.command("live", epilog="Example: mooring live --since 1d --json")
