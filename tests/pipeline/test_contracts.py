@@ -200,8 +200,13 @@ def test_a_contract_kept_with_the_project_is_the_reference_before_any_deployment
     assert listed.returncode == 0 and "no models yet" in _said(listed), _said(listed)
     shown = mooring_in_process("models", "show", "income", cwd=tmp_path)
     assert shown.returncode == 2 and "nothing is in the registry yet" in _said(shown), _said(shown)
-    drift = mooring_in_process("drift", cwd=tmp_path)
-    assert drift.returncode == 2 and "nothing is in the registry yet" in _said(drift), _said(drift)
+    for command in (
+        ["drift"],
+        ["score", "-d", str(lost_workclass), "-o", "scored"],
+        ["export", "lite", "income"],
+    ):
+        said = mooring_in_process(*command, cwd=tmp_path)
+        assert said.returncode == 2 and "nothing is in the registry yet" in _said(said), command
     assert not (tmp_path / "state" / "registry.db").exists()
     assert not (tmp_path / "state" / "artifacts").exists()
     first = mooring_in_process("run", cwd=tmp_path)

@@ -75,7 +75,6 @@ def lite_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> int:
     """Convert a version to TF Lite, compare it with the SavedModel, gate it, register it."""
-    from mooring.registry import Registry
 
     cfg = load_config(config)
     if registry:  # the database named, the project's audit key kept
@@ -83,7 +82,9 @@ def lite_command(
 
         reg = open_by_url(registry, artifacts, cfg)
     else:
-        reg = Registry.from_config(cfg)
+        from mooring.pipeline._contracts import require_registry
+
+        reg = require_registry(cfg)
     with reg:
         # An unknown model or version is named before TensorFlow is imported.
         reg.get(name, version=version, alias=alias)

@@ -279,9 +279,9 @@ def _known_model(cfg: MooringConfig, argv: Argv) -> None:
         return
     if argv.values("--registry"):
         return
-    from mooring.registry import Registry
+    from mooring.pipeline._contracts import require_registry
 
-    with Registry.from_config(cfg) as registry:
+    with require_registry(cfg) as registry:
         registry.get(words[1])
 
 

@@ -91,12 +91,12 @@ def score_command(
     <out>/_rejects/ with the reason. Shards finished by an earlier run with the same
     version and unchanged input are skipped.
     """
-    from mooring.registry import Registry
+    from mooring.pipeline._contracts import require_registry
     from mooring.scale._score import score_shards
 
     cfg = load_config(config)
     chosen = engine_from(cfg.project, engine, workers, ray_address)
-    with Registry.from_config(cfg) as registry, _Progress(disable=as_json) as progress:
+    with require_registry(cfg) as registry, _Progress(disable=as_json) as progress:
         summary = score_shards(
             cfg,
             registry,
