@@ -152,21 +152,23 @@ def test_unknown_model_folder_or_version(
             (["evaluate", "--model", "nowhere"], 2, "--model 'nowhere' does not exist"),
             (["evaluate", "-m", str(not_a_model)], 2, "is not a mooring model folder"),
             (["models", "show", "nosuch"], 2, "nothing is in the registry yet"),
-            (["export", "lite", "nosuch"], 2, "model 'nosuch' is not in the registry"),
+            (["export", "lite", "nosuch"], 2, "nothing is in the registry yet"),
         ],
     )
 
 
 def test_no_production_version_yet(project: Path) -> None:
-    """Nothing trained: scoring and showing the model say so (serve's banner: test_quiet)."""
+    """Nothing trained: scoring and showing the model say so, and leave the project without
+    a registry (serve's banner: test_quiet)."""
     (project / "in.csv").write_text("age\n1\n", encoding="utf-8")
     walk(
         project,
         [
-            (["score", "-d", "in.csv", "-o", "o"], 2, "model 'income' is not in the registry"),
-            (["models", "show", "income"], 2, "model 'income' is not in the registry"),
+            (["score", "-d", "in.csv", "-o", "o"], 2, "nothing is in the registry yet"),
+            (["models", "show", "income"], 2, "nothing is in the registry yet"),
         ],
     )
+    assert not list(project.rglob("registry.db"))
 
 
 @pytest.fixture
