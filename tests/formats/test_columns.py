@@ -207,3 +207,14 @@ def test_loads_refuses_exactly_the_bodies_with_a_repeated_key(
             loads(text)
     else:
         assert loads(text) == json.loads(text)
+
+
+def test_a_json_boolean_is_the_text_a_boolean_column_was_trained_on() -> None:
+    # A boolean column's contract domain is ['false', 'true']; clients send JSON booleans.
+    flag = TensorInfo("ist.Premium", "string", (None,))
+    rows = [{"ist.Premium": True}, {"ist.Premium": False}, {"ist.Premium": None}]
+    columns, count = columns_from_rows(rows, {"ist.Premium": flag}, where="instances")
+    assert count == 3 and list(columns["ist.Premium"]) == ["true", "false", ""]
+    assert column_values("inputs.f", [True, "true"], flag) == ["true", "true"]
+    with pytest.raises(InvalidRequestError, match=r"inputs.f\[0\]: expected a string, true/false"):
+        column_values("inputs.f", [3], flag)

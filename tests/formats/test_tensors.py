@@ -157,3 +157,8 @@ def test_one_value_per_row_is_logged_as_a_column() -> None:
     assert summary["age"].tolist() == [39.0, 52.0]
     assert summary["photo.bytes"].tolist() == [2.0, 0.0]
     assert sorted(summary) == ["age", "photo.bytes"]
+
+
+def test_a_json_boolean_in_a_text_tensor_is_its_text() -> None:
+    got = tensor_from_json("f", [[True, False], [None, "x"]], TensorInfo("f", "string", (None, 2)))
+    assert got.tolist() == [[b"true", b"false"], [b"", b"x"]]

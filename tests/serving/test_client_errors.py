@@ -190,3 +190,19 @@ def test_fresh_request_ids_are_random_not_a_counter(server: ServerThread) -> Non
     # Not a plain token: ignored, not echoed.
     odd = server.client.get("/v2/health/live", headers={"X-Request-Id": "x" * 200})
     assert "x-client-request-id" not in odd.headers and len(odd.headers["x-request-id"]) == 32
+
+
+def test_a_boolean_reaches_a_text_input_as_the_text_booleans_are_trained_as(
+    server: ServerThread,
+) -> None:
+    # JSON true and OIP BOOL are "true", the text a boolean column's contract holds.
+    as_text = _post(server, INFER, {"inputs": _tensors(sex={"data": ["true"]})})
+    as_bool = _post(server, INFER, {"inputs": _tensors(sex={"datatype": "BOOL", "data": [True]})})
+    assert as_text.status_code == as_bool.status_code == 200, as_bool.text
+    assert as_bool.json()["outputs"] == as_text.json()["outputs"]
+    text = _post(server, PREDICT, {"instances": [{**row(), "sex": "false"}]})
+    json_bool = _post(server, PREDICT, {"instances": [{**row(), "sex": False}]})
+    assert json_bool.status_code == 200, json_bool.text
+    assert json_bool.json()["predictions"] == text.json()["predictions"]
+    refused = _post(server, INFER, {"inputs": _tensors(sex={"datatype": "BOOL", "data": [1]})})
+    assert refused.status_code == 400 and "inputs.sex[0]" in refused.json()["error"]

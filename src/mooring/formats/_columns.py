@@ -272,6 +272,11 @@ def _checked_values(
     return _floats(field, values, info.dtype, policy)
 
 
+#: A JSON boolean sent to a text input, as the training data's boolean columns are
+#: written (the contract's domain of a boolean column is ``['false', 'true']``).
+BOOLEAN_TEXT = {False: "false", True: "true"}
+
+
 def _strings(field: str, values: list[Any]) -> list[str]:
     out: list[str] = []
     for i, value in enumerate(values):
@@ -279,11 +284,13 @@ def _strings(field: str, values: list[Any]) -> list[str]:
             out.append(value)
         elif value is None:
             out.append("")
+        elif type(value) is bool:
+            out.append(BOOLEAN_TEXT[value])
         elif type(value) is dict and value.keys() == {"b64"}:
             out.append(_from_b64(field, i, value["b64"]))
         else:
             raise InvalidRequestError(
-                _bad(field, i, value, 'a string, {"b64": "..."} or null for missing')
+                _bad(field, i, value, 'a string, true/false, {"b64": "..."} or null for missing')
             )
     return out
 

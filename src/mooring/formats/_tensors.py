@@ -283,6 +283,8 @@ def _one_string(field: str, value: Any) -> bytes:
         return b""
     if isinstance(value, bytes):
         return value
+    if kind is bool:
+        return b"true" if value else b"false"  # as a boolean column is written
     if kind is dict and value.keys() == {"b64"}:
         try:
             if type(value["b64"]) is not str:
@@ -298,7 +300,7 @@ def _one_string(field: str, value: Any) -> bytes:
             f"{field}: the values do not form a regular array (rows of different lengths?)"
         )
     raise InvalidRequestError(
-        f'{field}: expected a string, {{"b64": "..."}} or null, got {describe(value)}'
+        f'{field}: expected a string, true/false, {{"b64": "..."}} or null, got {describe(value)}'
     )
 
 

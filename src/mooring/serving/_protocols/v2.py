@@ -272,6 +272,11 @@ def parse_infer(
         tparams = tensor.get("parameters") or {}
         size = tparams.get("binary_data_size") if isinstance(tparams, dict) else None
         if size is not None:
+            if datatype == "BOOL" and info.is_string:
+                raise InvalidRequestError(
+                    f"{field}: BOOL in binary data for a text input; send its values as JSON "
+                    "booleans in 'data', or as BYTES"
+                )
             if type(size) is not int or size < 0 or offset + size > len(tail):
                 raise InvalidRequestError(
                     f"{field}: binary_data_size {describe(size)} runs past the binary data"
@@ -421,12 +426,18 @@ def _rows_of(field: str, shape: Any, rows: int | None) -> int:
     return n
 
 
+#: What a text input takes: text, or booleans (a boolean column is trained as its text).
+TEXT_DATATYPES = frozenset({"BYTES", "BOOL"})
+
+
 def _datatype(field: str, datatype: Any, info: TensorInfo) -> str:
-    """An input's ``datatype``: ``BYTES`` for a string input, one of :data:`NUMERIC` else."""
-    expected = "BYTES" if info.is_string else "a number type such as FP32"
+    """An input's ``datatype``: ``BYTES`` or ``BOOL`` for a string input (``true`` is the
+    text ``"true"``), one of :data:`NUMERIC` else."""
+    expected = "BYTES (or BOOL)" if info.is_string else "a number type such as FP32"
     # A client may send any JSON value here: only a string can name a datatype.
     if not isinstance(datatype, str) or (
-        (info.is_string and datatype != "BYTES") or (not info.is_string and datatype not in NUMERIC)
+        (info.is_string and datatype not in TEXT_DATATYPES)
+        or (not info.is_string and datatype not in NUMERIC)
     ):
         raise InvalidRequestError(
             f"{field}: datatype {describe(datatype)} does not fit input dtype {info.dtype}; "
