@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from mooring.errors import InvalidRequestError
-from mooring.formats._columns import DEFAULT_POLICY, InputPolicy, describe
+from mooring.formats._columns import BOOLEAN_TEXT, DEFAULT_POLICY, InputPolicy, describe
 from mooring.formats._model import TensorInfo
 
 __all__ = [
@@ -284,7 +284,7 @@ def _one_string(field: str, value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
     if kind is bool:
-        return b"true" if value else b"false"  # as a boolean column is written
+        return BOOLEAN_TEXT[value].encode()
     if kind is dict and value.keys() == {"b64"}:
         try:
             if type(value["b64"]) is not str:
