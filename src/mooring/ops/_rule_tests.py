@@ -183,7 +183,7 @@ def _scenarios(cfg: MooringConfig, objective: _Objective) -> list[Scenario]:
     ``firing`` holds the monitor's verdict per severity."""
     windows = cfg.monitoring.slo.windows
     step = _step(windows)
-    longest = max(math.ceil(w.long / step) for w in windows)
+    longest = _evaluation_interval(windows) // step  # in samples
     clean = [0] * longest
     plans: list[tuple[str, float, int, int]] = [("quiet", 0.0, 0, longest)]
     lowest_page = min((w.burn_rate for w in windows if w.severity == "page"), default=math.inf)
