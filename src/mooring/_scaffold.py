@@ -250,9 +250,10 @@ def guess_ids(
     """Integer and text columns whose values are (nearly) all distinct: ids, which a model
     can only memorise. Returns each id column with the reason, for the file's comment.
 
-    Text columns are judged from the statistics; integer columns are read once more
-    (those columns only) and their distinct values counted exactly: a sketch cannot tell
-    an id from a wide count, and a float64 cannot tell ids beyond 2^53 apart.
+    Text columns are judged from the statistics; integer columns whose range could hold
+    that many distinct values are read once more (those columns only) and their distinct
+    values counted exactly: a sketch cannot tell an id from a wide count, and a float64
+    cannot tell ids beyond 2^53 apart.
 
     Example:
         >>> guess_ids(Path("loans.parquet"), ReadOptions(), stats, ["defaulted"])  # doctest: +SKIP
@@ -269,7 +270,10 @@ def guess_ids(
         if name in skip or col.present < ID_MIN_ROWS:
             continue
         if col.type == "integer":
-            integers.append(name)
+            # Fewer whole numbers between min and max than rows: not an id, and not read.
+            numeric = col.numeric
+            if numeric is not None and numeric.max - numeric.min + 1 >= ID_SHARE * col.present:
+                integers.append(name)
         elif (
             col.type == "string"
             and col.strings is not None
