@@ -78,6 +78,7 @@ def test_feedback_then_live(
     assert "no 'request_id' column" in capsys.readouterr().err
     # A label the endpoint refuses is refused here too, and nothing of the file is stored.
     stored = sorted(project.config_path.parent.rglob("feedback/**/*.parquet"))
+    assert stored, "the 300 labels above were stored"
     yes = tmp_path / "yes.csv"
     yes.write_text(f"request_id,label\n{ids[0]},1\n{ids[1]},yes\n", encoding="utf-8")
     assert main(["feedback", str(yes), "--config", config]) == 2
