@@ -105,7 +105,7 @@ def script(page: Path, scratch: Path, ports: dict[int, int]) -> str:
         "trap 'echo \"docs-test: $DOCS_AT failed: $BASH_COMMAND\" >&2' ERR",
     ]
     for n, block in enumerate(runnable(page)):
-        parts.append(f"DOCS_AT='{name}:{block.line}'; echo \"### $DOCS_AT\"")
+        parts.append(f"DOCS_AT='{name}:{block.line}'; echo \"### $DOCS_AT at ${{SECONDS}} s\"")
         if block.language == "bash":
             parts.append(ported(block.code))
         else:
