@@ -26,6 +26,7 @@ __all__ = [
     "ModelLoadError",
     "ModelUnavailableError",
     "MooringError",
+    "NoRegistryError",
     "NotFoundError",
     "OverloadedError",
     "PayloadTooLargeError",
@@ -81,6 +82,10 @@ class NotFoundError(MooringError):
     """A file, model, version or alias that was named does not exist."""
 
     http_status = 404
+
+
+class NoRegistryError(NotFoundError):
+    """A read asked of a project whose registry was never created (before the first run)."""
 
 
 class ChecksFailedError(MooringError):

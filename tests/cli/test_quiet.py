@@ -158,6 +158,8 @@ def test_serve_says_where_it_listens_and_logs_no_requests_by_default(
 
 
 def test_serve_without_a_deployed_version_says_how_to_get_one(tmp_path: Path) -> None:
+    """Started before the first run, the server creates the registry without Alembic's
+    migration notes, and a model not registered yet is not a registry outage."""
     toml = tmp_path / "mooring.toml"
     toml.write_text(
         '[project]\nname = "income"\nhome = "state"\n[data]\ntrain = "t.csv"\n',
@@ -168,8 +170,14 @@ def test_serve_without_a_deployed_version_says_how_to_get_one(tmp_path: Path) ->
         serve.wait_for("deployed yet")
         httpx.get(f"{serve.url}/v1/models/income")  # its status: no version yet
         wait_until(lambda: JSON_LINE.search(serve.output()), "the request's access-log line")
+        metrics = httpx.get(f"{serve.url}/metrics").text
     finally:
         output = serve.stop()
+    up = [line for line in metrics.splitlines() if line.startswith("mooring_registry_up{")]
+    assert up and all(line.endswith(" 1.0") for line in up), up
+    assert "alembic" not in output and "Running upgrade" not in output, output
+    assert "deployment not read" not in output, output
+    assert not (tmp_path / "state").exists()  # the project is left as it was
     assert f"mooring serve: listening on {serve.url} (" in output, output
     assert "2 workers" in output
     assert f"  dashboard  {serve.url}/ui/" in output

@@ -13,6 +13,7 @@ from mooring.errors import (
     ChecksFailedError,
     ConflictError,
     IntegrityError,
+    NoRegistryError,
     NotFoundError,
     UsageError,
 )
@@ -421,3 +422,34 @@ def test_json_shapes(registry: Registry, tmp_path: Path) -> None:
     assert mv.to_dict()["aliases"] == ["production"]
     json.dumps(registry.deployment("income").to_dict())
     json.dumps([e.to_dict() for e in registry.history()])
+
+
+def test_a_registry_opened_without_create_leaves_no_file_and_reads_the_one_made_later(
+    tmp_path: Path,
+) -> None:
+    """A server started before the first run: it lists nothing and creates nothing, and
+    reads the registry once a run has created it (migrated, with its first version)."""
+    url = f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
+    artifacts = tmp_path / "home" / "artifacts"
+    follower = Registry.open(url, artifacts=artifacts, create=False)
+    assert follower.models() == []
+    with pytest.raises(NoRegistryError, match=r"nothing is in the registry .* yet"):
+        follower.deployment("income")
+    with pytest.raises(NotFoundError, match="`mooring run` or `mooring models import`"):
+        follower.get("income", version=1)
+    assert not (tmp_path / "home").exists()
+    with Registry.open(url, artifacts=artifacts) as creator:
+        version = _register(creator, tmp_path)
+        creator.deploy("income", production=version)
+    assert [m.name for m in follower.models()] == ["income"]
+    assert follower.deployment("income").production == version
+    assert follower.load("income", version=version).is_dir()
+    follower.close()
+
+
+def test_a_registry_opened_without_create_is_created_by_its_first_write(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    with Registry.open(url, artifacts=tmp_path / "artifacts", create=False) as registry:
+        version = _register(registry, tmp_path)
+        assert registry.get("income", version=version).blessed
+    assert (tmp_path / "registry.db").is_file()

@@ -101,7 +101,7 @@ def _open_or_say_none(
 ) -> Registry | None:
     """The registry for a listing, or ``None`` once the empty listing is printed (a project
     with no registry yet lists nothing, and is left without one)."""
-    from mooring.pipeline._contracts import NoRegistryError
+    from mooring.errors import NoRegistryError
 
     try:
         return open_registry(registry, artifacts, config)

@@ -450,9 +450,17 @@ def _application(
     return with_dashboard(served, cfg)
 
 
+def _base_logs() -> None:
+    """INFO lines as bare messages; Alembic's notes on creating a new registry hidden."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # A first `mooring serve` creates the registry: its migrations would print a dozen
+    # "setup plugin alembic..." and "Running upgrade" lines meant for Alembic's own CLI.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def _configure_logs(*, access_log: bool) -> None:
     """The server's log levels: INFO lines, TensorFlow's notes hidden, the access log."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _base_logs()
     if os.environ.get("MOORING_TF_LOGS") != "1":
         # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).
         logging.getLogger("absl").setLevel(logging.ERROR)
@@ -605,7 +613,7 @@ def supervise(
     from mooring.errors import MooringError, UsageError
     from mooring.serving._workers import Supervisor
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _base_logs()
     ports = [(port, "--port")]
     if cfg.serving.grpc_port is not None:
         ports.append((cfg.serving.grpc_port, "[serving] grpc_port"))

@@ -164,7 +164,7 @@ def from_health(
         return [Served(name, path, production=1, problem=not_ready.get(name))]
     served = []
     for index, (project, config) in enumerate(projects):
-        with Registry.from_config(project) as registry:
+        with Registry.from_config(project, create=False) as registry:
             names = list(models) if not index else [project.project.name]
             if all_models and not index:  # as create_app picks them
                 names += [m.name for m in registry.models() if m.production is not None]

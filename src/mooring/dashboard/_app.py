@@ -539,7 +539,7 @@ def create_ui(
             raise UsageError(
                 "create_ui needs a project config or a registry; pass cfg= or registry="
             )
-        registry = Registry.from_config(cfg)
+        registry = Registry.from_config(cfg, create=False)
     if home is None and cfg is not None:
         home = cfg.home
     if admin_token is None and cfg is not None:

@@ -29,7 +29,7 @@ from typing import Any
 from mooring.config import MooringConfig
 from mooring.contract._diff import SchemaDiff, diff_schemas
 from mooring.contract._schema import Schema
-from mooring.errors import ChecksFailedError, NotFoundError, UsageError
+from mooring.errors import ChecksFailedError, NoRegistryError, NotFoundError, UsageError
 from mooring.registry import ModelVersion, Registry
 
 __all__ = [
@@ -91,10 +91,6 @@ def production_of(registry: Registry, name: str) -> int | None:
         return registry.deployment(name).production
     except NotFoundError:
         return None
-
-
-class NoRegistryError(NotFoundError):
-    """A read or a change asked of a project whose registry was never created."""
 
 
 def require_registry(config: MooringConfig) -> Registry:

@@ -45,7 +45,9 @@ class ArtifactStore:
         False
     """
 
-    def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, storage_options: Mapping[str, Any] | None = None, create: bool = True
+    ) -> None:
         self.url = url
         try:
             fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
@@ -57,7 +59,7 @@ class ArtifactStore:
         self.fs: Any = fs
         self.root: str = str(root).rstrip("/")
         self.is_local = isinstance(fs, LocalFileSystem)
-        if self.is_local:
+        if self.is_local and create:
             Path(self.root).mkdir(parents=True, exist_ok=True)
 
     # -- paths -----------------------------------------------------------------

@@ -87,6 +87,7 @@ class Registry(Attachments, AuditTrail):
         cache_dir: str | os.PathLike[str] | None = None,
         audit_key: bytes | None = None,
         audit_key_file: str | os.PathLike[str] | None = None,
+        create: bool = True,
     ) -> Registry:
         """Open (and migrate) the registry at a SQLAlchemy ``url``.
 
@@ -99,12 +100,18 @@ class Registry(Attachments, AuditTrail):
         to a log that is not keyed yet); with
         none of them events are chained with plain sha256 and a keyed log refuses writes
         (:class:`~mooring.registry._audit.AuditKey`).
+
+        ``create=False`` (a server, a dashboard): a SQLite registry that does not exist yet
+        is not created, nor its artifacts folder; it lists no model, and is read once the
+        first `mooring run` has created it.
         """
         if artifacts is None:
             artifacts = default_artifacts(url)
         key_at = None if audit_key_file is None else Path(audit_key_file)
-        store = SqlStore(url, audit_key=AuditKey(given=audit_key, path=key_at))
-        art = ArtifactStore(os.fspath(artifacts), storage_options=storage_options)
+        store = SqlStore(url, audit_key=AuditKey(given=audit_key, path=key_at), create=create)
+        art = ArtifactStore(
+            os.fspath(artifacts), storage_options=storage_options, create=store.exists
+        )
         if cache_dir is None:
             cache = (
                 (Path(art.root).parent / "cache")
@@ -114,15 +121,21 @@ class Registry(Attachments, AuditTrail):
         else:
             cache = Path(cache_dir)
         registry = cls(store, art, cache_dir=cache)
-        with contextlib.suppress(OSError):  # uploads of killed registrations, an hour on
-            registry.collect_garbage(older_than=STAGING_GRACE_S, staging_only=True)
+        if store.exists:
+            with contextlib.suppress(OSError):  # uploads of killed registrations, an hour on
+                registry.collect_garbage(older_than=STAGING_GRACE_S, staging_only=True)
         return registry
 
     @classmethod
     def from_config(
-        cls, cfg: MooringConfig, *, storage_options: Mapping[str, Any] | None = None
+        cls,
+        cfg: MooringConfig,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        create: bool = True,
     ) -> Registry:
-        """Open the registry a project file names (defaults under ``[project] home``)."""
+        """Open the registry a project file names (defaults under ``[project] home``);
+        ``create`` as in :meth:`open`."""
         home = cfg.home
         url = cfg.project.registry or f"sqlite:///{home / 'registry.db'}"
         artifacts = cfg.project.artifacts
@@ -136,6 +149,7 @@ class Registry(Attachments, AuditTrail):
             storage_options=storage_options,
             cache_dir=home / "cache",
             audit_key_file=key_file(cfg),
+            create=create,
         )
 
     def close(self) -> None:

@@ -224,7 +224,7 @@ def create_app(
     Example:
         >>> app = create_app(cfg, projects=[load_config("b/mooring.toml")])  # doctest: +SKIP
     """
-    reg = registry or Registry.from_config(cfg)
+    reg = registry or Registry.from_config(cfg, create=False)
     names = list(models or ())
     if all_models:
         names += [m.name for m in reg.models() if m.production is not None]
@@ -235,7 +235,9 @@ def create_app(
                 "or leave out --all-models"
             )
     served = [(cfg, reg, name) for name in dict.fromkeys(names or [cfg.project.name])]
-    served += [(other, Registry.from_config(other), other.project.name) for other in projects]
+    served += [
+        (other, Registry.from_config(other, create=False), other.project.name) for other in projects
+    ]
     sources: list[ModelSource] = []
     log_urls: dict[str, str] = {}
     feedback_urls: dict[str, str] = {}

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from mooring.config._data import ContractConfig
 from mooring.contract._schema import Schema, infer_schema
+from mooring.errors import NotFoundError
 from mooring.registry import Deployment, Registry
 from mooring.registry._names import check_model_name
 from mooring.serving._errors import ModelLoadError
@@ -49,7 +50,14 @@ class RegistrySource:
         self.contract = contract
 
     def deployment(self) -> Deployment:
-        return self.registry.deployment(self.name)
+        try:
+            return self.registry.deployment(self.name)
+        except NotFoundError:
+            if any(m.name == self.name for m in self.registry.models()):
+                raise
+            # Not registered yet (a server started before the first run): the registry
+            # answers and nothing is deployed; the poll after `mooring run` loads it.
+            return Deployment(name=self.name)
 
     def fetch(self, version: int) -> Path:
         return self.registry.load(self.name, version=version)

@@ -26,6 +26,7 @@ __all__ = [
     "current_revision",
     "default_artifacts",
     "migrate",
+    "missing_sqlite_file",
     "parse_url",
 ]
 
@@ -87,6 +88,16 @@ def connect(url: str) -> Connected:
             "use sqlite:///path/registry.db or postgresql+psycopg://user@host/dbname"
         )
     return Connected(engine, masked, parsed.password, backend == "sqlite")
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url`` that does not exist yet; ``None`` for one that does,
+    or for another database."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    path = Path(parsed.database).expanduser()
+    return None if path.is_file() else path
 
 
 def _sqlite_engine(parsed: URL, masked: str) -> Engine:

@@ -13,6 +13,7 @@ its history change together or not at all.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -20,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Engine,
     RowMapping,
     delete,
     func,
@@ -32,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from mooring.errors import (
     ConflictError,
     MooringError,
+    NoRegistryError,
     NotFoundError,
     RegistryUnavailableError,
     UsageError,
@@ -56,7 +59,7 @@ from mooring.registry._sql.audit import (
     verify_rows,
 )
 from mooring.registry._sql.deploy import deployment_row, write_deployment, write_shadow
-from mooring.registry._sql.engine import connect, migrate
+from mooring.registry._sql.engine import connect, migrate, missing_sqlite_file, parse_url
 from mooring.registry._sql.rows import (
     deployment_record,
     deployment_state,
@@ -86,15 +89,47 @@ class SqlStore(Store):
         []
     """
 
-    def __init__(self, url: str, *, audit_key: AuditKey | None = None) -> None:
+    def __init__(self, url: str, *, audit_key: AuditKey | None = None, create: bool = True) -> None:
+        """``create=False``: a SQLite file that does not exist yet is not created; reads
+        raise :class:`~mooring.errors.NoRegistryError` (an empty model list) until another
+        process creates it, and the first write creates it."""
         self._audit_key = audit_key or AuditKey()
-        connection = connect(url)
-        self.url = connection.url
-        self._password = connection.password
-        self._engine = connection.engine
-        self._sqlite = connection.sqlite
-        with self._guard():
-            migrate(self._engine, sqlite=self._sqlite)
+        self._given = url
+        self._opening = threading.Lock()
+        self._engine: Engine | None = None
+        self._missing = None if create else missing_sqlite_file(url)
+        parsed = parse_url(url)
+        self.url = mask_url(parsed)
+        self._password = parsed.password
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        if self._missing is None:
+            self._open()
+
+    @property
+    def exists(self) -> bool:
+        """Whether the database exists (``False`` only for a SQLite file not created yet)."""
+        return self._engine is not None or self._missing is None or self._missing.is_file()
+
+    def _open(self) -> Engine:
+        with self._opening:
+            if self._engine is None:
+                connection = connect(self._given)
+                self.url = connection.url
+                engine = connection.engine
+                with self._guard():
+                    migrate(engine, sqlite=connection.sqlite)
+                self._engine = engine
+            return self._engine
+
+    def _ready(self, *, create: bool) -> Engine:
+        if self._engine is not None:
+            return self._engine
+        if not create and not self.exists:
+            raise NoRegistryError(
+                f"nothing is in the registry '{self.url}' yet: the file does not exist; "
+                "`mooring run` or `mooring models import` creates it with the first version"
+            )
+        return self._open()
 
     def _message(self, exc: BaseException) -> str:
         detail = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
@@ -118,12 +153,14 @@ class SqlStore(Store):
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._guard(), self._engine.connect() as conn:
+        engine = self._ready(create=False)
+        with self._guard(), engine.connect() as conn:
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[WriteTransaction]:
-        with self._guard(), self._engine.connect() as conn:
+        engine = self._ready(create=True)
+        with self._guard(), engine.connect() as conn:
             if self._sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
@@ -135,7 +172,8 @@ class SqlStore(Store):
                 tx.close()
 
     def close(self) -> None:
-        self._engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
     # -- rows → records ----------------------------------------------------------
     def _require_model(self, conn: Connection, name: str) -> None:
@@ -218,6 +256,8 @@ class SqlStore(Store):
             return int(number)
 
     def list_models(self) -> list[ModelSummary]:
+        if not self.exists:
+            return []
         with self._read() as conn:
             return model_summaries(conn)
 
