@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test static lint typecheck unit coverage slowed docs screenshots bench protos clean
+.PHONY: install demo test static beside lint typecheck unit coverage slowed decisions docs screenshots bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,10 @@ typecheck: $(STAMP)
 # Every test's phases and fixture set-ups go to build/test-durations.json; the sums per
 # file and per fixture: python -m tests._support.durations.
 UNIT := -n 2 --dist loadgroup -p tests._support.durations
+# `make test` leaves the decision tests to its second stage (UNIT_MARKS="not decisions").
+UNIT_MARKS ?=
 unit: $(STAMP)
-	$(BIN)/python -m pytest $(UNIT)
+	$(BIN)/python -m pytest $(UNIT) $(if $(UNIT_MARKS),-m "$(UNIT_MARKS)")
 	$(BIN)/python -m tests._support.durations --top 15
 
 # Line coverage of src/ over the unit tests, subprocesses and forked workers included.
@@ -44,6 +46,13 @@ slowed: $(STAMP)
 	MOORING_TEST_DURATIONS=build/test-durations-slowed.json $(BIN)/python -m tests._support.slowed \
 		-- $(BIN)/python -m pytest -m decisions -p tests._support.durations
 	$(BIN)/python -m tests._support.durations build/test-durations-slowed.json --top 10
+
+# The same decision tests at full speed, on the cores the slowed stage leaves free.
+decisions: $(STAMP)
+	MOORING_TEST_DURATIONS=build/test-durations-decisions.json \
+		$(BIN)/python -m tests._support.slowed --beside \
+		-- $(BIN)/python -m pytest -m decisions -p tests._support.durations
+	$(BIN)/python -m tests._support.durations build/test-durations-decisions.json --top 5
 
 # The documentation site, strict: a broken link, a stale config note or a missing page fails.
 # The CLI, mooring.toml and metrics references are generated from the code (docs/gen).
@@ -61,12 +70,17 @@ screenshots: $(STAMP)
 		cp build/screenshots/ui-screenshots/$$shot.png docs/assets/screenshots/$$shot.png; done
 
 # The static checks (one process each) run beside the slowed stage, on the core it leaves
-# free; the unit tests have both cores to themselves first.
+# free; the unit tests but the decision tests have both cores to themselves first. The
+# decision tests then run twice side by side: slowed on one core, and at full speed on the
+# other once the static checks are done (the slowed stage takes the longer).
 static: lint typecheck docs
 
+beside: static
+	$(MAKE) decisions
+
 test: $(STAMP)
-	$(MAKE) unit
-	$(MAKE) -j 2 --output-sync=target static slowed
+	$(MAKE) unit UNIT_MARKS="not decisions"
+	$(MAKE) -j 2 --output-sync=target slowed beside
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_contract.py
