@@ -456,3 +456,39 @@ def test_no_client_input_produces_a_500(
             error = res.json()["error"]
             assert isinstance(error, str) and len(error) > 10, error
             assert "internal error" not in error
+
+
+# -- the contract's other columns --------------------------------------------------------
+def test_a_row_may_carry_the_tables_known_non_feature_columns(
+    model_dirs: dict[str, Path],
+) -> None:
+    """A client sends a row of the table as it is: the label, an excluded id (an int64
+    above 2^53) and the timestamp are columns of the contract, so they are taken and
+    ignored, as ``mooring score`` ignores them; a field no column has is still refused."""
+    schema = Schema(
+        columns={
+            **declared_schema().columns,
+            "Kunden ID": ColumnSchema("Kunden ID", "integer"),
+            "Zeitpunkt": ColumnSchema("Zeitpunkt", "timestamp"),
+            "class": ColumnSchema("class", "string", domain=["<=50K", ">50K"]),
+        }
+    )
+    source = DirectorySource(model_dirs["a"], NAME, schema=schema)
+    extras = {"Kunden ID": 2**53 + 1, "Zeitpunkt": "2026-11-27T08:00:00Z", "class": ">50K"}
+    with ServerThread(build_app([source], FAST)) as server:
+        server.wait_ready()
+        plain = server.client.post(PREDICT, json={"instances": [row(), row(age=70.0)]})
+        assert plain.status_code == 200, plain.text
+        for rows in ([{**row(), **extras}, {**row(age=70.0), **extras}], [{**row(), **extras}]):
+            carried = server.client.post(PREDICT, json={"instances": rows})
+            assert carried.status_code == 200, carried.text
+            expected = plain.json()["predictions"][: len(rows)]
+            assert carried.json()["predictions"] == expected
+        columnar = {k: [v] for k, v in {**row(), **extras}.items()}
+        answer = server.client.post(PREDICT, json={"inputs": columnar})
+        assert answer.status_code == 200, answer.text
+        typo = server.client.post(PREDICT, json={"instances": [{**row(), "agee": 3}]})
+        assert typo.status_code == 400
+        assert "unexpected field 'agee'" in typo.json()["error"], typo.text
+    contract = InputContract.from_schema(schema, INPUTS, source="schema")
+    assert contract.known == {"Kunden ID", "Zeitpunkt", "class"}

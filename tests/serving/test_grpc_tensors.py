@@ -178,3 +178,21 @@ def test_an_infer_tensor_is_described_as_its_fields_say(
         tensor.parameters["binary_data_size"].int64_param = 4
     typed = tensor.HasField("contents") and bool(tensor.contents.ListFields())
     assert inference._described(tensor) == (name, datatype, shape, typed)
+
+
+def test_a_predict_request_may_carry_a_known_column_and_nothing_else() -> None:
+    """The version's known non-feature columns (``InputPolicy.ignored``) are ignored."""
+    from dataclasses import replace
+
+    sent = {
+        "age": tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[39.0]),
+        "Zeitpunkt": tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"2026-11-27"]),
+    }
+    for proto in sent.values():
+        proto.tensor_shape.dim.add(size=1)
+    inputs = {"age": NUMBER}
+    with pytest.raises(InvalidRequestError, match="unexpected input 'Zeitpunkt'"):
+        tensors.columns_from_tensors(sent, inputs, DEFAULT_POLICY)
+    policy = replace(DEFAULT_POLICY, ignored=frozenset({"Zeitpunkt"}))
+    columns, rows = tensors.columns_from_tensors(sent, inputs, policy)
+    assert (columns, rows) == ({"age": [39.0]}, 1)

@@ -69,10 +69,14 @@ _NUMBERS_OR_NULL = frozenset((float, int, _NULL))
 
 @dataclass(frozen=True)
 class InputPolicy:
-    """What NaN and Infinity mean at the door (``[serving] nan_policy`` / ``infinity_policy``)."""
+    """What NaN and Infinity mean at the door (``[serving] nan_policy`` / ``infinity_policy``),
+    and the fields a request may carry besides the inputs: a version's known non-feature
+    columns (its label, excluded ids, the timestamp), taken and ignored as ``mooring
+    score`` ignores them."""
 
     nan: str = "missing"
     infinity: str = "reject"
+    ignored: frozenset[str] = frozenset()
 
 
 DEFAULT_POLICY = InputPolicy()
@@ -370,9 +374,11 @@ def _bad(field: str, index: int, value: Any, expected: str) -> str:
     return f"{field}[{index}]: expected {expected}, got {_kind(value)} {describe(value)}"
 
 
-def _check_fields(keys: Any, inputs: Mapping[str, TensorInfo], where: str) -> None:
+def _check_fields(
+    keys: Any, inputs: Mapping[str, TensorInfo], where: str, ignored: frozenset[str]
+) -> None:
     missing = [name for name in inputs if name not in keys]
-    unexpected = [key for key in keys if key not in inputs]
+    unexpected = [key for key in keys if key not in inputs and key not in ignored]
     expected = ", ".join(inputs)
     if missing:
         raise InvalidRequestError(
@@ -413,10 +419,10 @@ def columns_from_rows(
                 f"{_kind(instance)} {describe(instance)}"
             )
         if len(instance) != count:
-            _check_fields(instance.keys(), inputs, f"{where}[{i}]")
+            _check_fields(instance.keys(), inputs, f"{where}[{i}]", policy.ignored)
     if len(rows) == 1:
         if rows[0].keys() != names:
-            _check_fields(rows[0].keys(), inputs, f"{where}[0]")
+            _check_fields(rows[0].keys(), inputs, f"{where}[0]", policy.ignored)
         if not arrays:
             return _one_row(rows[0], inputs, where, policy), 1
     try:
@@ -426,7 +432,7 @@ def columns_from_rows(
     except KeyError:
         for i, instance in enumerate(rows):
             if instance.keys() != names:
-                _check_fields(instance.keys(), inputs, f"{where}[{i}]")
+                _check_fields(instance.keys(), inputs, f"{where}[{i}]", policy.ignored)
         raise
     convert = column_array if arrays else column_values
     columns = {
@@ -473,7 +479,7 @@ def columns_from_columns(
         raise InvalidRequestError(
             f"{where}: expected an object mapping each input to a list of values, got {_kind(data)}"
         )
-    _check_fields(data.keys(), inputs, where)
+    _check_fields(data.keys(), inputs, where, policy.ignored)
     rows: int | None = None
     first = ""
     convert = column_array if arrays else column_values

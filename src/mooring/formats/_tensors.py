@@ -347,14 +347,15 @@ def tensors_from_columns(
 ) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
     """TF Serving's columnar format: ``{name: batch, ...}``, or the bare batch when the
     model has one input → (tensors, rows)."""
-    if len(inputs) == 1 and not (isinstance(value, dict) and value.keys() == inputs.keys()):
+    ignored = policy.ignored
+    if len(inputs) == 1 and not (isinstance(value, dict) and _named(value, inputs, ignored)):
         (name,) = inputs
         value = {name: value}
     if not isinstance(value, dict):
         raise InvalidRequestError(
             f"{where}: expected an object with one batch per input: {', '.join(inputs)}"
         )
-    _check_names(value.keys(), inputs, where)
+    _check_names(value.keys(), inputs, where, ignored)
     tensors = {
         name: tensor_from_json(f"{where}.{name}", value[name], info, policy)
         for name, info in inputs.items()
@@ -376,8 +377,9 @@ def tensors_from_rows(
     if not rows:
         raise InvalidRequestError(f"{where}: empty batch; send at least one row")
     names = list(inputs)
+    ignored = policy.ignored
     single = len(names) == 1 and not all(
-        isinstance(r, dict) and r.keys() == inputs.keys() for r in rows
+        isinstance(r, dict) and _named(r, inputs, ignored) for r in rows
     )
     listed: dict[str, list[Any]] = {name: [] for name in names}
     for i, row in enumerate(rows):
@@ -389,7 +391,7 @@ def tensors_from_rows(
                 f"{where}[{i}]: expected an object with the model's inputs as keys "
                 f"({', '.join(names)}), got {describe(row)}"
             )
-        _check_names(row.keys(), inputs, f"{where}[{i}]")
+        _check_names(row.keys(), inputs, f"{where}[{i}]", ignored)
         for name in names:
             listed[name].append(row[name])
     tensors = {}
@@ -399,9 +401,17 @@ def tensors_from_rows(
     return tensors, len(rows)
 
 
-def _check_names(keys: Any, inputs: Mapping[str, TensorInfo], where: str) -> None:
+def _named(row: dict[str, Any], inputs: Mapping[str, TensorInfo], ignored: frozenset[str]) -> bool:
+    """Whether ``row`` names the inputs (and perhaps ignored fields), not one input's value."""
+    keys = row.keys()
+    return keys == inputs.keys() or (bool(ignored) and keys - ignored == inputs.keys())
+
+
+def _check_names(
+    keys: Any, inputs: Mapping[str, TensorInfo], where: str, ignored: frozenset[str]
+) -> None:
     missing = [name for name in inputs if name not in keys]
-    unexpected = [key for key in keys if key not in inputs]
+    unexpected = [key for key in keys if key not in inputs and key not in ignored]
     if missing:
         raise InvalidRequestError(
             f"{where}: missing input {missing[0]!r}; the model's inputs are: {', '.join(inputs)}"

@@ -74,6 +74,9 @@ class InputContract:
     ranges: dict[str, tuple[float, float]]
     domains: dict[str, frozenset[str]]
     source: str
+    #: The schema's columns that are not inputs (the label, excluded ids, the timestamp):
+    #: a request may carry them, and they are ignored.
+    known: frozenset[str] = frozenset()
 
     @classmethod
     def from_schema(
@@ -92,7 +95,8 @@ class InputContract:
                 lo = -math.inf if column.min is None else float(column.min)
                 hi = math.inf if column.max is None else float(column.max)
                 ranges[name] = (lo, hi)
-        return cls(ranges=ranges, domains=domains, source=source)
+        known = frozenset(name for name in schema.columns if name not in inputs)
+        return cls(ranges=ranges, domains=domains, source=source, known=known)
 
     def describe(self) -> dict[str, Any]:
         """JSON for the status endpoints."""

@@ -310,7 +310,11 @@ class Endpoints:
             slot = self._route(ctx, manager, version=path.version, label=path.label)
             model = slot.model
             columns, rows, row_format = tfserving.parse_predict(
-                body, model.inputs, self.policy, arrays=False, columnar=model.columnar
+                body,
+                model.inputs,
+                model.policy or self.policy,
+                arrays=False,
+                columnar=model.columnar,
             )
             outputs = await self.predictor.serve(ctx, manager, slot, columns, rows)
             return json_response(

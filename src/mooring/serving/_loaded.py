@@ -17,6 +17,7 @@ import numpy as np
 from mooring.formats._model import SavedModelFolder, TensorInfo, load_saved_model
 
 if TYPE_CHECKING:
+    from mooring.formats._columns import InputPolicy
     from mooring.serving._contract import InputContract
     from mooring.serving._xla import Compiled, XlaPlan
 
@@ -32,6 +33,9 @@ class ServedModel:
     folder: SavedModelFolder
     # The data contract checked at the door; None: the signature's dtypes only.
     contract: InputContract | None = None
+    # The door's policy for this version when it differs from the server's: the contract's
+    # known non-feature columns are taken and ignored.
+    policy: InputPolicy | None = None
     # XLA's verdict at warm-up (see mooring.serving._xla), and the compiled signature
     # when some batch sizes run through it.
     xla: XlaPlan | None = None

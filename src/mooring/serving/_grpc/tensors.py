@@ -233,8 +233,10 @@ def _texts(field: str, raw: Sequence[bytes]) -> list[str]:
     return out
 
 
-def _check_inputs(tensors: Mapping[str, Any], inputs: Mapping[str, TensorInfo]) -> None:
-    unknown = [k for k in tensors if k not in inputs]
+def _check_inputs(
+    tensors: Mapping[str, Any], inputs: Mapping[str, TensorInfo], ignored: frozenset[str]
+) -> None:
+    unknown = [k for k in tensors if k not in inputs and k not in ignored]
     if unknown:
         raise InvalidRequestError(
             f"inputs: unexpected input {describe(sorted(unknown)[0])}; the model's inputs are: "
@@ -257,7 +259,7 @@ def columns_from_tensors(
     Raises:
         InvalidRequestError: naming the input that is unknown, missing, or does not fit.
     """
-    _check_inputs(tensors, inputs)
+    _check_inputs(tensors, inputs, policy.ignored)
     columns: dict[str, list[Any]] = {}
     rows: int | None = None
     for name, info in inputs.items():
@@ -369,7 +371,7 @@ def tensors_from_protos(
     policy: InputPolicy = DEFAULT_POLICY,
 ) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
     """A Predict request's ``inputs`` for a tensor model → (tensors, rows)."""
-    _check_inputs(tensors, inputs)
+    _check_inputs(tensors, inputs, policy.ignored)
     out = {name: tensor_array(name, tensors[name], info, policy) for name, info in inputs.items()}
     return out, batch_of(out, "inputs")
 
