@@ -260,6 +260,7 @@ PUBLIC: dict[str, frozenset[str]] = {
             "ModelLoadError",
             "ModelUnavailableError",
             "MooringError",
+            "NoRegistryError",
             "NotFoundError",
             "OverloadedError",
             "PayloadTooLargeError",

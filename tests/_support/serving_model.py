@@ -129,6 +129,25 @@ def build_constant_model_dir(folder: Path, *, positive: float = 0.93) -> Path:
     return _export(folder, model, constant, metadata)
 
 
+def build_flag_model_dir(folder: Path) -> Path:
+    """A model with the same signature whose answer follows ``sex`` read as a boolean
+    column's text: 0.9 when it is ``"true"``, 0.1 for anything else."""
+    import keras
+    import tensorflow as tf
+
+    inputs = {
+        name: keras.Input(shape=(), dtype="float32" if name in NUMERIC else "string", name=name)
+        for name in (*NUMERIC, *STRINGS)
+    }
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Reshape((1,))(inputs["age"])))
+
+    def flag(features: dict[str, tf.Tensor]) -> tf.Tensor:
+        return tf.where(tf.equal(features["sex"], "true"), 0.9, 0.1)
+
+    metadata = {"format": "mooring.model", "task": "binary", "label_vocabulary": list(LABELS)}
+    return _export(folder, model, flag, metadata)
+
+
 def _export(
     folder: Path, model: Any, positive: Callable[[dict[str, Any]], Any], metadata: dict[str, Any]
 ) -> Path:

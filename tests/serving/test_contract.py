@@ -26,7 +26,7 @@ from mooring.registry._judged import register_judged
 from mooring.serving import DirectorySource, RegistrySource, build_app
 from mooring.serving._contract import InputContract
 from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
-from tests._support.serving_model import row
+from tests._support.serving_model import build_flag_model_dir, row
 from tests._support.waiting import wait_until
 
 PREDICT = f"/v1/models/{NAME}:predict"
@@ -492,3 +492,47 @@ def test_a_row_may_carry_the_tables_known_non_feature_columns(
         assert "unexpected field 'agee'" in typo.json()["error"], typo.text
     contract = InputContract.from_schema(schema, INPUTS, source="schema")
     assert contract.known == {"Kunden ID", "Zeitpunkt", "class"}
+
+
+def test_a_boolean_input_takes_the_spellings_the_contract_reads_as_booleans(
+    tmp_path: Path,
+) -> None:
+    """A boolean column is trained as the text "true"/"false"; a client that sends the
+    file's own "True", or "yes", gets the same answer as for "true"; "banana" is a value
+    outside the contract (counted, and served by default)."""
+    folder = build_flag_model_dir(tmp_path / "flag")
+    schema = Schema(
+        columns={
+            **declared_schema().columns,
+            "sex": ColumnSchema("sex", "boolean", domain=["false", "true"]),
+        }
+    )
+    source = DirectorySource(folder, NAME, schema=schema)
+    with ServerThread(build_app([source], FAST)) as server:
+        server.wait_ready()
+
+        def answer(sex: Any) -> Any:
+            res = server.client.post(PREDICT, json={"instances": [row(sex=sex)]})
+            assert res.status_code == 200, res.text
+            return res.json()["predictions"]
+
+        assert answer("true") != answer("false")
+        for spelled in ("True", "TRUE", "yes", "1", "t", True):
+            assert answer(spelled) == answer("true"), spelled
+        for spelled in ("False", "no", "0", False):
+            assert answer(spelled) == answer("false"), spelled
+
+        def infer(sex: str) -> Any:
+            tensors = [
+                {"name": "age", "shape": [1], "datatype": "FP32", "data": [39.0]},
+                {"name": "hours-per-week", "shape": [1], "datatype": "FP32", "data": [40.0]},
+                {"name": "workclass", "shape": [1], "datatype": "BYTES", "data": ["Private"]},
+                {"name": "sex", "shape": [1], "datatype": "BYTES", "data": [sex]},
+            ]
+            res = server.client.post(INFER, json={"inputs": tensors})
+            assert res.status_code == 200, res.text
+            return res.json()["outputs"]
+
+        assert infer("Yes") == infer("true") != infer("No")
+        answer("banana")
+        assert violations(server) == {("1", "sex", "unseen_category"): 1.0}

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 __all__ = ["ColumnSchema", "Schema", "infer_schema"]
 
 COLUMN_TYPES = ("integer", "float", "string", "boolean", "timestamp")
+#: How a boolean column may be spelled as text (in any case); its values are trained as
+#: the text "true" / "false".
+BOOL_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+BOOL_FALSE = frozenset({"false", "f", "no", "n", "0"})
 SCHEMA_VERSION = 1
 
 

@@ -38,6 +38,7 @@ from mooring.contract._io import (
     iter_batches,
     source_name,
 )
+from mooring.contract._schema import BOOL_FALSE, BOOL_TRUE
 from mooring.contract._sketch import FrequencySketch
 from mooring.contract._summaries import NumericSummary, StringSummary
 from mooring.errors import DataError, SchemaError
@@ -56,8 +57,6 @@ __all__ = [
 FORMAT_VERSION = 1
 MAX_EXAMPLES = 5
 _NUMBER = r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$"
-_BOOL_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_BOOL_FALSE = frozenset({"false", "f", "no", "n", "0"})
 NUMERIC_TYPES = frozenset({"integer", "float", "timestamp"})
 # Batches from this many rows have their columns summarised in threads while the calling
 # thread reads the next batch; smaller ones (windows of logs, tests) are not worth it.
@@ -397,8 +396,8 @@ class _Accumulator:
 
     def _parse_booleans(self, array: pa.Array) -> pa.Array:
         lowered = pc.utf8_lower(array)
-        is_true = pc.is_in(lowered, value_set=pa.array(sorted(_BOOL_TRUE)))
-        is_false = pc.is_in(lowered, value_set=pa.array(sorted(_BOOL_FALSE)))
+        is_true = pc.is_in(lowered, value_set=pa.array(sorted(BOOL_TRUE)))
+        is_false = pc.is_in(lowered, value_set=pa.array(sorted(BOOL_FALSE)))
         known = pc.or_(is_true, is_false)
         bad = array.filter(pc.invert(pc.fill_null(known, True)))
         if len(bad):

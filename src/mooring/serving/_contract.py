@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from mooring.contract._schema import Schema
+from mooring.contract._schema import BOOL_FALSE, BOOL_TRUE, Schema
 from mooring.formats._columns import describe
 from mooring.formats._model import TensorInfo
 
@@ -38,6 +38,11 @@ __all__ = ["InputContract", "Violation"]
 
 OUT_OF_RANGE = "out_of_range"
 UNSEEN = "unseen_category"
+_TRAINED_BOOLEANS = frozenset({"true", "false", ""})
+_BOOLEAN_SPELLINGS = {
+    **dict.fromkeys(BOOL_TRUE, "true"),
+    **dict.fromkeys(BOOL_FALSE, "false"),
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class InputContract:
     #: The schema's columns that are not inputs (the label, excluded ids, the timestamp):
     #: a request may carry them, and they are ignored.
     known: frozenset[str] = frozenset()
+    #: Text inputs whose column is boolean: spelled as the contract reads booleans.
+    booleans: frozenset[str] = frozenset()
 
     @classmethod
     def from_schema(
@@ -85,10 +92,13 @@ class InputContract:
         """Keep the rules of the columns that are signature inputs (not the label)."""
         ranges: dict[str, tuple[float, float]] = {}
         domains: dict[str, frozenset[str]] = {}
+        booleans = set()
         for name, info in inputs.items():
             column = schema.columns.get(name)
             if column is None:
                 continue
+            if info.is_string and column.type == "boolean":
+                booleans.add(name)
             if info.is_string and column.domain is not None:
                 domains[name] = frozenset(str(v) for v in column.domain)
             elif not info.is_string and (column.min is not None or column.max is not None):
@@ -96,7 +106,42 @@ class InputContract:
                 hi = math.inf if column.max is None else float(column.max)
                 ranges[name] = (lo, hi)
         known = frozenset(name for name in schema.columns if name not in inputs)
-        return cls(ranges=ranges, domains=domains, source=source, known=known)
+        return cls(
+            ranges=ranges,
+            domains=domains,
+            source=source,
+            known=known,
+            booleans=frozenset(booleans),
+        )
+
+    def spell_booleans(self, columns: dict[str, Any]) -> None:
+        """Boolean inputs as they were trained: ``"True"``, ``"yes"`` or ``"1"`` (any
+        spelling the contract reads as a boolean, in any case) become ``"true"``, and the
+        false ones ``"false"``, in place; other values are left to :meth:`check`.
+
+        >>> contract = InputContract({}, {}, "schema", booleans=frozenset({"member"}))
+        >>> columns = {"member": ["True", "no", "true", "banana", ""]}
+        >>> contract.spell_booleans(columns)
+        >>> columns["member"]
+        ['true', 'false', 'true', 'banana', '']
+        """
+        for name in self.booleans:
+            values = columns.get(name)
+            if values is None:
+                continue
+            listed = _flat_strings(values)
+            if _TRAINED_BOOLEANS.issuperset(listed):
+                continue
+            if isinstance(values, np.ndarray):
+                spelled = [_spelled(v) for v in listed]
+                columns[name] = np.array(spelled, dtype=object).reshape(values.shape)
+            elif listed is values:
+                columns[name] = [_spelled(v) for v in values]
+            else:  # an input of shape [N, k]: one list per row
+                columns[name] = [
+                    [_spelled(v) for v in row] if isinstance(row, list) else _spelled(row)
+                    for row in values
+                ]
 
     def describe(self) -> dict[str, Any]:
         """JSON for the status endpoints."""
@@ -142,6 +187,11 @@ class InputContract:
             if unseen:
                 found.append(Violation(name, UNSEEN, len(unseen), unseen[0], domain))
         return found
+
+
+def _spelled(value: Any) -> Any:
+    """``value`` as a boolean column is trained, when it spells a boolean."""
+    return _BOOLEAN_SPELLINGS.get(value.lower(), value) if type(value) is str else value
 
 
 def _outside(name: str, values: Any, lo: float, hi: float) -> Violation | None:

@@ -97,6 +97,8 @@ class Predictor:
         if trace is not None:
             trace.served_by(manager.name, slot.version)
         contract = slot.model.contract
+        if contract is not None and contract.booleans:
+            contract.spell_booleans(columns)
         if contract is not None and self.state.serving.contract_checks:
             if trace is not None:
                 trace.phase("contract")
