@@ -28,7 +28,7 @@ from typing import Any
 from mooring.config._base import DEFAULT_NA_VALUES
 from mooring.config._model import PRIMARY_METRIC, FeaturesConfig, ModelConfig, plan_training
 from mooring.config._monitoring import RolloutConfig
-from mooring.contract._io import ReadOptions
+from mooring.contract._io import ReadOptions, detect_delimiter
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import UsageError
@@ -82,6 +82,8 @@ class Scaffold:
     timestamp: str | None = None
     timestamp_reason: str | None = None
     ids: list[str] = field(default_factory=list)
+    delimiter: str = ","
+    delimiter_detected: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the text)."""
@@ -97,6 +99,8 @@ class Scaffold:
             "rows": self.rows,
             "columns": self.columns,
             "ids": self.ids,
+            "delimiter": self.delimiter,
+            "delimiter_detected": self.delimiter_detected,
             "warnings": self.warnings,
         }
 
@@ -384,25 +388,8 @@ def _gate_lines(
     return lines
 
 
-def scaffold_config(
-    data: str | Path,
-    *,
-    out_dir: Path,
-    label: str | None = None,
-    eval_data: str | Path | None = None,
-    name: str | None = None,
-    na_values: Sequence[str] = (),
-    delimiter: str = ",",
-    exclude: Sequence[str] = (),
-    timestamp: str | None = None,
-) -> Scaffold:
-    """Read ``data`` once and propose a commented mooring.toml for it (see the module doc).
-
-    Paths in the file are relative to ``out_dir`` (where mooring.toml will live).
-    ``exclude`` columns are left out of the features (and get no proposed line).
-    ``name`` and ``timestamp`` replace the proposed model name and event-time column
-    (``timestamp=""``: none).
-    """
+def _checked_input(data: str | Path, name: str | None) -> Path:
+    """The data file, when it exists and ``name`` (if given) is a model name."""
     path = Path(data)
     if not path.is_file():
         raise UsageError(f"data file '{data}' does not exist; pass a CSV or Parquet file")
@@ -412,7 +399,34 @@ def scaffold_config(
             "letters, digits, '_', '.', '-' (at most 128), since it appears in registry keys "
             "and URLs"
         )
+    return path
+
+
+def scaffold_config(
+    data: str | Path,
+    *,
+    out_dir: Path,
+    label: str | None = None,
+    eval_data: str | Path | None = None,
+    name: str | None = None,
+    na_values: Sequence[str] = (),
+    delimiter: str | None = None,
+    exclude: Sequence[str] = (),
+    timestamp: str | None = None,
+) -> Scaffold:
+    """Read ``data`` once and propose a commented mooring.toml for it (see the module doc).
+
+    Paths in the file are relative to ``out_dir`` (where mooring.toml will live).
+    ``exclude`` columns are left out of the features (and get no proposed line).
+    ``name`` and ``timestamp`` replace the proposed model name and event-time column
+    (``timestamp=""``: none). ``delimiter`` ``None``: the CSV's own, detected
+    (:func:`~mooring.contract._io.detect_delimiter`).
+    """
+    path = _checked_input(data, name)
     na = tuple(dict.fromkeys([*DEFAULT_NA_VALUES, *na_values]))
+    detected = delimiter is None
+    if delimiter is None:
+        delimiter = detect_delimiter(path)
     options = ReadOptions(na_values=na, delimiter=delimiter)
     stats = compute_statistics(path, options)
     if stats.num_rows == 0:
@@ -611,4 +625,6 @@ def scaffold_config(
         timestamp=timestamp,
         timestamp_reason=timestamp_reason if timestamp is not None else None,
         ids=list(ids),
+        delimiter=delimiter,
+        delimiter_detected=detected and delimiter != ",",
     )

@@ -58,3 +58,27 @@ def test_a_feature_warning_is_one_line_without_a_source_path(tmp_path: Path) -> 
     assert "FeatureWarning" not in done.stderr and ".py:" not in done.stderr
     debug = run_mooring("--debug", "init", "plants.csv", "--label", "ok", "--force", cwd=tmp_path)
     assert "FeatureWarning" in debug.stderr  # --debug shows Python's own form
+
+
+def test_a_semicolon_file_is_read_as_one_without_being_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spreadsheet's export in a comma-decimal locale: `;` between fields, `,` in the
+    numbers and in a name. init finds the separator and writes it; the project validates."""
+    rows = ["Kunden ID;Alter;Betrag (€, netto);Ergebnis"] + [
+        f"{9007199254740993 + i};{20 + i % 50};{i % 97},{i % 10}0;{'ja' if i % 3 else 'nein'}"
+        for i in range(120)
+    ]
+    data = tmp_path / "kunden.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "mooring.toml"
+    assert main(["init", str(data), "--label", "Ergebnis", "--out", str(out)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "delimiter: ';' (the file's header has no ','), set as [data] delimiter" in said
+    cfg = load_config(out)
+    assert cfg.data.delimiter == ";"
+    assert Project.load(out).validate().ok
+    assert main(["init", str(data), "--label", "Ergebnis", "--out", str(out), "--force",
+                 "--delimiter", ","]) == 2  # fmt: skip
+    # Told ',', init reads two columns split inside a name, and says so.
+    assert "columns: Kunden ID;Alter;Betrag (€" in capsys.readouterr().err

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mooring.contract._io import ReadOptions, read_table
+from mooring.contract._io import ReadOptions, detect_delimiter, read_table
 from mooring.contract._schema import infer_schema
 from mooring.contract._statistics import compute_statistics
 from mooring.errors import DataError, NotFoundError
@@ -151,3 +154,62 @@ def test_arrow_table_and_batch() -> None:
     table = pa.table({"x": [1, 2, 3]})
     assert compute_statistics(table).num_rows == 3
     assert compute_statistics(table.to_batches()[0]).num_rows == 3
+
+
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+@given(
+    names=st.lists(
+        st.text(
+            st.characters(
+                codec="utf-8",
+                exclude_categories=("Cs", "Cc", "Zl", "Zp"),
+                exclude_characters=",;|\t\"'\r\n",
+            ),
+            min_size=1,
+            max_size=12,
+        ).filter(lambda name: name.strip() == name),
+        min_size=2,
+        max_size=8,
+        unique=True,
+    ),
+    rows=st.integers(1, 30),
+    separator=st.sampled_from(_SEPARATORS),
+    decimal_commas=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_separator_a_table_was_written_with_is_found(
+    tmp_path_factory: pytest.TempPathFactory,
+    names: list[str],
+    rows: int,
+    separator: str,
+    decimal_commas: bool,
+) -> None:
+    """Any names (no separator in them), numbers written with a decimal comma or point,
+    text, nulls: the separator the file was written with, also for a ',' file."""
+    from pyarrow import csv as pacsv
+
+    columns: dict[str, list[object]] = {}
+    for j, name in enumerate(names):
+        if j % 3 == 0:
+            columns[name] = [None if i % 7 == 3 else i * 1.5 for i in range(rows)]
+        elif j % 3 == 1:
+            columns[name] = [f"v{i % 4}" for i in range(rows)]
+        else:
+            columns[name] = [2**53 + i for i in range(rows)]
+    table = pa.table(columns)
+    path = tmp_path_factory.mktemp("sep") / "t.csv"
+    pacsv.write_csv(table, path, pacsv.WriteOptions(delimiter=separator))
+    if decimal_commas and separator != ",":
+        path.write_text(path.read_text("utf-8").replace(".5", ",5"), "utf-8")
+    assert detect_delimiter(path) == separator
+
+
+def test_a_one_column_file_and_parquet_are_comma_separated(tmp_path: Path) -> None:
+    (tmp_path / "one.csv").write_text("x\n1\n2\n", encoding="utf-8")
+    assert detect_delimiter(tmp_path / "one.csv") == ","
+    pa.parquet.write_table(pa.table({"a;b": [1]}), tmp_path / "t.parquet")
+    assert detect_delimiter(tmp_path / "t.parquet") == ","
+    (tmp_path / "empty.csv").write_text("\n\n", encoding="utf-8")
+    assert detect_delimiter(tmp_path / "empty.csv") == ","

@@ -193,8 +193,13 @@ def init_command(
         typer.Option("--na-value", help="Another token that means missing (repeatable)."),
     ] = None,
     delimiter: Annotated[
-        str, typer.Option("--delimiter", help="The CSV's field separator, e.g. ';'.")
-    ] = ",",
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help="The CSV's field separator, e.g. ';' (default: ',', or the file's own ';', "
+            "tab or '|' when its header has no ',').",
+        ),
+    ] = None,
     exclude: Annotated[
         list[str] | None,
         typer.Option("--exclude", help="A column to leave out of the features (repeatable)."),
@@ -241,6 +246,11 @@ def init_command(
             f"timestamp: {escape(scaffold.timestamp)} ({escape(scaffold.timestamp_reason or '')})"
             ", set as \\[data] timestamp",
             soft_wrap=True,
+        )
+    if scaffold.delimiter_detected:
+        console.print(
+            f"delimiter: {scaffold.delimiter!r} (the file's header has no ','), set as "
+            "\\[data] delimiter"
         )
     if scaffold.ids:
         console.print(
