@@ -490,6 +490,22 @@ def test_a_row_may_carry_the_tables_known_non_feature_columns(
         typo = server.client.post(PREDICT, json={"instances": [{**row(), "agee": 3}]})
         assert typo.status_code == 400
         assert "unexpected field 'agee'" in typo.json()["error"], typo.text
+        # The Open Inference Protocol names each tensor: a known column's is dropped.
+        tensors = [
+            {"name": "Zeitpunkt", "shape": [1], "datatype": "BYTES", "data": ["2026-11-27"]},
+            {"name": "age", "shape": [1], "datatype": "FP32", "data": [39.0]},
+            {"name": "hours-per-week", "shape": [1], "datatype": "FP32", "data": [40.0]},
+            {"name": "workclass", "shape": [1], "datatype": "BYTES", "data": ["Private"]},
+            {"name": "sex", "shape": [1], "datatype": "BYTES", "data": ["Male"]},
+        ]
+        carried = server.client.post(INFER, json={"inputs": tensors})
+        plain = server.client.post(INFER, json={"inputs": tensors[1:]})
+        assert carried.status_code == plain.status_code == 200, carried.text
+        assert carried.json()["outputs"] == plain.json()["outputs"]
+        tensors[0]["name"] = "Zeitpunkt2"
+        refused = server.client.post(INFER, json={"inputs": tensors})
+        assert refused.status_code == 400
+        assert "unexpected input 'Zeitpunkt2'" in refused.json()["error"]
     contract = InputContract.from_schema(schema, INPUTS, source="schema")
     assert contract.known == {"Kunden ID", "Zeitpunkt", "class"}
 

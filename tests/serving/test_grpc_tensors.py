@@ -196,3 +196,32 @@ def test_a_predict_request_may_carry_a_known_column_and_nothing_else() -> None:
     policy = replace(DEFAULT_POLICY, ignored=frozenset({"Zeitpunkt"}))
     columns, rows = tensors.columns_from_tensors(sent, inputs, policy)
     assert (columns, rows) == ({"age": [39.0]}, 1)
+
+
+def test_an_infer_request_may_carry_a_known_column_raw_or_typed() -> None:
+    """The Open Inference Protocol's gRPC ``ModelInferRequest``: a known column is dropped
+    with its raw contents, whatever their place; an unknown one is still refused."""
+    from dataclasses import replace
+
+    from mooring.serving._grpc.inference import columns_from_infer
+    from mooring.serving._grpc.protos import open_inference_grpc_pb2 as oip
+
+    policy = replace(DEFAULT_POLICY, ignored=frozenset({"Zeitpunkt"}))
+    for raw in (False, True):
+        request = oip.ModelInferRequest(model_name="m")
+        for name, datatype, value in (
+            ("Zeitpunkt", "BYTES", b"2026-11-27"),
+            ("age", "FP32", np.float32(39.0).tobytes()),
+        ):
+            tensor = request.inputs.add(name=name, datatype=datatype, shape=[1])
+            if raw:
+                request.raw_input_contents.append(value)
+            elif datatype == "FP32":
+                tensor.contents.fp32_contents.append(39.0)
+            else:
+                tensor.contents.bytes_contents.append(value)
+        columns, rows = columns_from_infer(request, {"age": NUMBER}, policy)
+        assert rows == 1 and list(columns) == ["age"]
+        assert np.asarray(columns["age"]).tolist() == [39.0], raw
+        with pytest.raises(InvalidRequestError, match="unexpected input 'Zeitpunkt'"):
+            columns_from_infer(request, {"age": NUMBER}, DEFAULT_POLICY)

@@ -397,7 +397,7 @@ class Endpoints:
             binary,
             model.inputs,
             model.outputs,
-            self.policy,
+            model.policy or self.policy,
             arrays=False,
             columnar=model.columnar,
         )

@@ -137,6 +137,18 @@ def columns_from_infer(
         raise InvalidRequestError(
             "inputs: expected a non-empty list of tensors, one per model input"
         )
+    raw = list(request.raw_input_contents)
+    if raw and len(raw) != len(tensors):
+        raise InvalidRequestError(
+            f"raw_input_contents: {len(raw)} entries for {len(tensors)} inputs; send one per "
+            "input, in the order of inputs"
+        )
+    if policy.ignored:  # the version's known non-feature columns: taken and dropped
+        kept = [
+            i for i, t in enumerate(tensors) if t.name in inputs or t.name not in policy.ignored
+        ]
+        tensors = [tensors[i] for i in kept]
+        raw = [raw[i] for i in kept] if raw else raw
     described = [_described(tensor) for tensor in tensors]
     seen: set[str] = set()
     for i, (name, _, _, _) in enumerate(described):
@@ -152,12 +164,6 @@ def columns_from_infer(
     if missing:
         raise InvalidRequestError(
             f"inputs: missing input {missing[0]!r}; the model's inputs are: {', '.join(inputs)}"
-        )
-    raw = list(request.raw_input_contents)
-    if raw and len(raw) != len(tensors):
-        raise InvalidRequestError(
-            f"raw_input_contents: {len(raw)} entries for {len(tensors)} inputs; send one per "
-            "input, in the order of inputs"
         )
     if not columnar:
         return _tensors_from_infer(tensors, raw, inputs, policy)
@@ -343,7 +349,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                     + ", ".join(model.outputs)
                 )
         columns, rows = columns_from_infer(
-            request, model.inputs, gate.predictor.policy, columnar=model.columnar
+            request, model.inputs, model.policy or gate.predictor.policy, columnar=model.columnar
         )
         outputs = await gate.predictor.serve(call, manager, slot, columns, rows)
         response = pb.ModelInferResponse(

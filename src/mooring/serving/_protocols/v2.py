@@ -253,7 +253,7 @@ def parse_infer(
     params = body.get("parameters") or {}
     if not isinstance(params, dict):
         raise InvalidRequestError("parameters: expected an object")
-    tensors = _input_tensors(body.get("inputs"), inputs)
+    tensors = _input_tensors(body.get("inputs"), inputs, policy.ignored)
     if not columnar:
         arrays_in, batch = infer_tensors(tensors, tail, inputs, policy)
         binary_all = bool(params.get("binary_data_output", False))
@@ -382,8 +382,11 @@ def binary_tensor_in(
     return array
 
 
-def _input_tensors(tensors: Any, inputs: Mapping[str, TensorInfo]) -> list[dict[str, Any]]:
-    """The request's ``inputs``: a non-empty list naming each model input once."""
+def _input_tensors(
+    tensors: Any, inputs: Mapping[str, TensorInfo], ignored: frozenset[str]
+) -> list[dict[str, Any]]:
+    """The request's ``inputs``: a non-empty list naming each model input once, and
+    perhaps ``ignored`` columns in JSON ``data`` (dropped here)."""
     if not isinstance(tensors, list) or not tensors:
         raise InvalidRequestError(
             "inputs: expected a non-empty list of tensors "
@@ -394,6 +397,14 @@ def _input_tensors(tensors: Any, inputs: Mapping[str, TensorInfo]) -> list[dict[
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
             raise InvalidRequestError(f"inputs[{i}]: expected an object with a string 'name'")
         name = tensor["name"]
+        if name not in inputs and name in ignored:
+            params = tensor.get("parameters")
+            if isinstance(params, dict) and "binary_data_size" in params:
+                raise InvalidRequestError(
+                    f"inputs[{i}]: {name!r} is not a model input; send such a column of the "
+                    "table as JSON 'data', or leave it out"
+                )
+            continue
         if name not in inputs:
             raise InvalidRequestError(
                 f"inputs[{i}]: unexpected input {describe(name)}; the model's inputs are: "
@@ -407,7 +418,7 @@ def _input_tensors(tensors: Any, inputs: Mapping[str, TensorInfo]) -> list[dict[
         raise InvalidRequestError(
             f"inputs: missing input {missing[0]!r}; the model's inputs are: {', '.join(inputs)}"
         )
-    return tensors
+    return list(seen.values())
 
 
 def _rows_of(field: str, shape: Any, rows: int | None) -> int:
