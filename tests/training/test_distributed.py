@@ -302,7 +302,7 @@ def test_a_ydf_worker_past_max_restarts_fails_the_run_instead_of_waiting(tmp_pat
 
 
 # Epochs of a few steps each: long enough to kill a worker mid-run, short for the suite.
-MANY_EPOCHS = MODEL.replace("epochs = 1", "epochs = 15\nbatch_size = 256")
+MANY_EPOCHS = MODEL.replace("epochs = 1", "epochs = 6\nbatch_size = 256")
 
 
 def _start_run(toml: Path) -> subprocess.Popen[str]:
@@ -346,8 +346,8 @@ def test_a_killed_worker_restarts_the_job_which_registers_one_version(tmp_path: 
     # seed gives the same weights run to run, a restart included.
     clean = run_mooring("train", "-c", str(toml), "--output", str(tmp_path / "clean"), "--quiet")
     assert clean.returncode == 0, clean.stderr
-    resumed = Path(record["model_dir"]).parent / "checkpoints" / "epoch-0015" / "weights.npz"
-    with np.load(resumed) as a, np.load(tmp_path / "clean/checkpoints/epoch-0015/weights.npz") as b:
+    resumed = Path(record["model_dir"]).parent / "checkpoints" / "epoch-0006" / "weights.npz"
+    with np.load(resumed) as a, np.load(tmp_path / "clean/checkpoints/epoch-0006/weights.npz") as b:
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
