@@ -552,3 +552,28 @@ def test_a_boolean_input_takes_the_spellings_the_contract_reads_as_booleans(
         assert infer("Yes") == infer("true") != infer("No")
         answer("banana")
         assert violations(server) == {("1", "sex", "unseen_category"): 1.0}
+
+
+def test_a_critical_column_refuses_values_outside_the_contract(
+    model_dirs: dict[str, Path],
+) -> None:
+    """``[contract] critical``: the column whose anomalies fail a run refuses an
+    out-of-contract value at the door too (400 naming it), while the other columns'
+    violations are served and counted, as the default policy says."""
+    columns = declared_schema().columns
+    columns["age"] = ColumnSchema("age", "integer", min=17, max=90, critical=True)
+    source = DirectorySource(model_dirs["a"], NAME, schema=Schema(columns=columns))
+    with ServerThread(build_app([source], FAST)) as server:
+        server.wait_ready()
+        refused = server.client.post(PREDICT, json={"instances": [row(age=150.0)]})
+        assert refused.status_code == 400, refused.text
+        said = refused.json()["error"]
+        assert "input 'age': 1 value(s) outside the range [17, 90]" in said, said
+        assert "(a critical column)" in said and "[contract] critical" in said, said
+        served = server.client.post(PREDICT, json={"instances": [row(hours=140.0)]})
+        assert served.status_code == 200, served.text
+        assert server.client.post(PREDICT, json={"instances": [row(age=None)]}).status_code == 200
+        assert violations(server) == {
+            ("1", "age", "out_of_range"): 1.0,
+            ("1", "hours-per-week", "out_of_range"): 1.0,
+        }

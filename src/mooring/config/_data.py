@@ -153,7 +153,8 @@ class ContractConfig(Section):
     )
     critical: list[str] = Field(
         default_factory=list,
-        description="Columns whose anomalies are errors whatever their kind (fail closed).",
+        description="Columns whose anomalies are errors whatever their kind (fail closed); "
+        "the server refuses (400) a request value outside their contract.",
     )
     # Structural anomalies (a required or label column missing, wrong types beyond
     # type_tolerance, no rows, a label class outside the schema) are errors whatever

@@ -62,13 +62,20 @@ class Violation:
             return f"[{lo:g}, {hi:g}]"
         return _domain(self.bounds)
 
-    def message(self, setting: str) -> str:
-        """The 400 body when the policy refuses it: input, value, what is allowed, the fix."""
+    def message(self, setting: str, *, critical: bool = False) -> str:
+        """The 400 body when the policy refuses it: input, value, what is allowed, the fix
+        (for a ``critical`` column of the contract, which always refuses, that one)."""
         what = "outside the range" if self.kind == OUT_OF_RANGE else "not in the domain"
+        fix = (
+            "leave it out of [contract] critical"
+            if critical
+            else f"serve such values with [serving] {setting} = 'serve'"
+        )
         return (
             f"input {self.input!r}: {self.count} value(s) {what} {self.allowed} of the model's "
-            f"contract (e.g. {describe(self.example)}); fix the client, or widen the contract "
-            f"in the schema, or serve such values with [serving] {setting} = 'serve'"
+            f"contract{' (a critical column)' if critical else ''} (e.g. "
+            f"{describe(self.example)}); fix the client, or widen the contract in the schema, "
+            f"or {fix}"
         )
 
 
@@ -84,6 +91,8 @@ class InputContract:
     known: frozenset[str] = frozenset()
     #: Text inputs whose column is boolean: spelled as the contract reads booleans.
     booleans: frozenset[str] = frozenset()
+    #: Inputs whose column is ``[contract] critical``: a value outside is refused (400).
+    critical: frozenset[str] = frozenset()
 
     @classmethod
     def from_schema(
@@ -93,10 +102,13 @@ class InputContract:
         ranges: dict[str, tuple[float, float]] = {}
         domains: dict[str, frozenset[str]] = {}
         booleans = set()
+        critical = set()
         for name, info in inputs.items():
             column = schema.columns.get(name)
             if column is None:
                 continue
+            if column.critical:
+                critical.add(name)
             if info.is_string and column.type == "boolean":
                 booleans.add(name)
             if info.is_string and column.domain is not None:
@@ -112,6 +124,7 @@ class InputContract:
             source=source,
             known=known,
             booleans=frozenset(booleans),
+            critical=frozenset(critical),
         )
 
     def spell_booleans(self, columns: dict[str, Any]) -> None:

@@ -104,7 +104,7 @@ class Predictor:
                 trace.phase("contract")
             violations = contract.check(columns)
             if violations:
-                self.violations(manager.name, slot.version, violations)
+                self.violations(manager.name, slot.version, violations, contract.critical)
         shadow = self.shadow.pick(manager, slot) if manager.shadow is not None else None
         plog = self.state.prediction_log
         ticket = None
@@ -140,15 +140,24 @@ class Predictor:
             )
         return remaining
 
-    def violations(self, model: str, version: int, violations: list[Violation]) -> None:
-        """Count every violation; refuse the request when the policy of its kind says so."""
+    def violations(
+        self,
+        model: str,
+        version: int,
+        violations: list[Violation],
+        critical: frozenset[str] = frozenset(),
+    ) -> None:
+        """Count every violation; refuse the request when the policy of its kind says so,
+        or the input's column is critical in the contract."""
         cfg = self.state.serving
         counter = self.state.metrics.contract_violations
         refused = None
         for v in violations:
             counter.labels(model, str(version), v.input, v.kind).inc(v.count)
             setting = "out_of_range" if v.kind == "out_of_range" else "unseen_category"
-            if refused is None and getattr(cfg, setting) == "reject":
+            if refused is None and v.input in critical:
+                refused = v.message(setting, critical=True)
+            elif refused is None and getattr(cfg, setting) == "reject":
                 refused = v.message(setting)
         if refused is not None:
             raise InvalidRequestError(refused)
