@@ -74,7 +74,8 @@ def test_a_semicolon_file_is_read_as_one_without_being_told(
     out = tmp_path / "mooring.toml"
     assert main(["init", str(data), "--label", "Ergebnis", "--out", str(out)]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "delimiter: ';' (the file's header has no ','), set as [data] delimiter" in said
+    says = "delimiter: ';' (the one that splits the file's lines alike), set as [data] delimiter"
+    assert says in said, said
     cfg = load_config(out)
     assert cfg.data.delimiter == ";"
     assert Project.load(out).validate().ok

@@ -196,8 +196,8 @@ def init_command(
         str | None,
         typer.Option(
             "--delimiter",
-            help="The CSV's field separator, e.g. ';' (default: ',', or the file's own ';', "
-            "tab or '|' when its header has no ',').",
+            help="The CSV's field separator, e.g. ';' (default: the file's own, of ',', ';', "
+            "tab and '|').",
         ),
     ] = None,
     exclude: Annotated[
@@ -249,8 +249,8 @@ def init_command(
         )
     if scaffold.delimiter_detected:
         console.print(
-            f"delimiter: {scaffold.delimiter!r} (the file's header has no ','), set as "
-            "\\[data] delimiter"
+            f"delimiter: {scaffold.delimiter!r} (the one that splits the file's lines alike), "
+            "set as \\[data] delimiter"
         )
     if scaffold.ids:
         console.print(
