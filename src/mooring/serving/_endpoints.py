@@ -110,7 +110,6 @@ class Endpoints:
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.predictor = Predictor(state)
-        self.policy = self.predictor.policy
         self.tracing = state.tracing
         # A prediction route's protocol → its handler (mooring.serving._routes).
         self._handlers: dict[str, Callable[[_Ctx], Awaitable[Response]]] = {
@@ -312,7 +311,7 @@ class Endpoints:
             columns, rows, row_format = tfserving.parse_predict(
                 body,
                 model.inputs,
-                model.policy or self.policy,
+                self.predictor.policy_for(model),
                 arrays=False,
                 columnar=model.columnar,
             )
@@ -397,7 +396,7 @@ class Endpoints:
             binary,
             model.inputs,
             model.outputs,
-            model.policy or self.policy,
+            self.predictor.policy_for(model),
             arrays=False,
             columnar=model.columnar,
         )

@@ -33,8 +33,7 @@ class ServedModel:
     folder: SavedModelFolder
     # The data contract checked at the door; None: the signature's dtypes only.
     contract: InputContract | None = None
-    # The door's policy for this version when it differs from the server's: the contract's
-    # known non-feature columns are taken and ignored.
+    # The door's policy for this version, derived once (Predictor.policy_for).
     policy: InputPolicy | None = None
     # XLA's verdict at warm-up (see mooring.serving._xla), and the compiled signature
     # when some batch sizes run through it.

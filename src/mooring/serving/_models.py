@@ -33,7 +33,6 @@ from typing import Any
 
 from mooring.config import ServingConfig
 from mooring.errors import MooringError, NotFoundError
-from mooring.formats._columns import InputPolicy
 from mooring.formats._model import role_outputs
 from mooring.formats._tensors import summarize_tensors
 from mooring.registry import Deployment
@@ -268,12 +267,6 @@ class ModelManager:
             path = await asyncio.to_thread(self.source.fetch, version)
             model = await asyncio.to_thread(load_served_model, self.name, version, path)
             model.contract = await asyncio.to_thread(self._contract, harness, model)
-            if model.contract is not None and model.contract.known:
-                model.policy = InputPolicy(
-                    nan=self.cfg.nan_policy,
-                    infinity=self.cfg.infinity_policy,
-                    ignored=model.contract.known,
-                )
             harness.warming()
             await asyncio.to_thread(
                 model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size, self.cfg.xla

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -31,6 +31,7 @@ from mooring._tracing import RequestTrace
 from mooring.formats._columns import InputPolicy
 from mooring.serving._contract import Violation
 from mooring.serving._errors import DeadlineExceededError, InvalidRequestError
+from mooring.serving._loaded import ServedModel
 from mooring.serving._log import LogTicket
 from mooring.serving._models import ModelManager, Slot
 from mooring.serving._shadow import ShadowCopier
@@ -73,6 +74,16 @@ class Predictor:
         self.shadow = ShadowCopier(state)
         # A worker of `mooring serve --workers N` says which one answered in its access log.
         self.worker = state.worker.index if state.worker is not None else None
+
+    def policy_for(self, model: ServedModel) -> InputPolicy:
+        """The door's policy for ``model``: the server's, also taking (and ignoring) the
+        columns its contract knows besides the inputs. Derived once per loaded version."""
+        policy = model.policy
+        if policy is None:
+            known = model.contract.known if model.contract is not None else frozenset()
+            policy = replace(self.policy, ignored=known) if known else self.policy
+            model.policy = policy
+        return policy
 
     def route(
         self, call: Call, manager: ModelManager, *, version: int | None, label: str | None

@@ -53,10 +53,8 @@ class RegistrySource:
         try:
             return self.registry.deployment(self.name)
         except NotFoundError:
-            if any(m.name == self.name for m in self.registry.models()):
-                raise
-            # Not registered yet (a server started before the first run): the registry
-            # answers and nothing is deployed; the poll after `mooring run` loads it.
+            # Not registered yet, or no registry yet (a server started before the first
+            # run): nothing is deployed; the poll after `mooring run` loads it.
             return Deployment(name=self.name)
 
     def fetch(self, version: int) -> Path:

@@ -349,7 +349,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                     + ", ".join(model.outputs)
                 )
         columns, rows = columns_from_infer(
-            request, model.inputs, model.policy or gate.predictor.policy, columnar=model.columnar
+            request, model.inputs, gate.predictor.policy_for(model), columnar=model.columnar
         )
         outputs = await gate.predictor.serve(call, manager, slot, columns, rows)
         response = pb.ModelInferResponse(

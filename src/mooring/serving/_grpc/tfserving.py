@@ -229,7 +229,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
                 + ", ".join(model.outputs)
             )
         decode = columns_from_tensors if model.columnar else tensors_from_protos
-        columns, rows = decode(request.inputs, model.inputs, model.policy or predictor.policy)
+        columns, rows = decode(request.inputs, model.inputs, predictor.policy_for(model))
         outputs = await predictor.serve(call, manager, slot, columns, rows)
         response = predict_pb2.PredictResponse()
         _spec_out(response.model_spec, manager.name, slot.version)
