@@ -42,7 +42,8 @@ the shared machine hits all of them; a cell reports the median of its rounds and
 round's values, ratios are medians of per-round ratios. Before the rounds each server
 answers a few warm-up requests and idles 2 s, then its idle memory is read: VmRSS and
 Pss (``/proc/<pid>/smaps_rollup``) summed over the server process and all its
-descendants (the workers); then one unrecorded ``wrk`` second per body warms it up.
+descendants (the workers); then one unrecorded ``wrk`` second per body warms it up
+(``--quick``, a smoke run whose figures are not compared: 0.5 s idle, no such second).
 After the rounds, each mooring server's ``/metrics`` gives the rows its prediction log
 wrote and dropped. A server that exits before its cells end is reported with the end of
 its log.
@@ -358,20 +359,32 @@ def cold_phases(model_dir: Path, spawned_at: float, warmup_requests: int) -> dic
 
 
 # -- the model, its rows and the servers -----------------------------------------------
-def run_mode(mode: str, *args: object) -> str:
-    """Run this script in one of its own modes (``--build-model``, ``--ceiling``, …) in a
-    fresh process with TensorFlow's native logs quiet; its standard output.
+def start_mode(mode: str, *args: object) -> subprocess.Popen[str]:
+    """Start this script in one of its own modes (``--build-model``, ``--ceiling``, …) in a
+    fresh process with TensorFlow's native logs quiet; :func:`mode_output` collects it.
 
     The driver never imports TensorFlow itself: a server's idle memory is then its own
     (a library page the driver also mapped would be shared with it)."""
-    done = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, __file__, mode, *map(str, args)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
-    return done.stdout
+
+
+def mode_output(proc: subprocess.Popen[str]) -> str:
+    """The standard output of a mode started with :func:`start_mode`, once it has ended."""
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, out, err)
+    return out
+
+
+def run_mode(mode: str, *args: object) -> str:
+    """Run this script in one of its own modes and return its standard output."""
+    return mode_output(start_mode(mode, *args))
 
 
 def build_adult_model(work: Path) -> Path:
@@ -1592,6 +1605,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
     log_pair_s = args.log_pair_s or (1.0 if args.quick else 3.0)
     profile_s = args.profile_s or (3.0 if args.quick else 10.0)
     warmup = 0.5 if args.quick else 1.0  # unmeasured seconds at the start of a gRPC cell
+    idle_s = 0.5 if args.quick else 2.0  # idle before a server's memory is read
     parts = set(args.only or PARTS)
     levels = [int(n) for n in args.workers_levels.split(",") if n.strip()]
     if not levels or min(levels) < 1:
@@ -1641,6 +1655,8 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
         if "in-process" in parts:
             top = json.loads(run_mode("--ceiling", model_dir, rows_file, duration))
             print(f"in-process ceiling at batch 64: {top['rows_per_s']:,.0f} rows/s", flush=True)
+        # TF Serving's gRPC messages, made while the REST servers start (before any cell).
+        grpc_maker = start_mode("--grpc-requests", rows_file, work) if "grpc" in parts else None
 
         # -- the REST servers, all up at once ---------------------------------------
         projects: dict[str, Path] = {}
@@ -1698,9 +1714,12 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
         log_rows: dict[str, dict[str, float | None]] = {}
         log_pairs: dict[str, Any] = {}
         prof: dict[str, Any] | None = None
+        grpc_made = ""
         try:
             for server in servers.values():
                 print(f"{server.name} ready in {server.wait():.1f} s", flush=True)
+            # Done before any measurement starts.
+            grpc_made = mode_output(grpc_maker) if grpc_maker is not None else ""
             for server in servers.values():
                 bodies = (
                     [single_bodies[0]]
@@ -1708,7 +1727,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
                     else [single_bodies[0], batch_body]
                 )
                 warm_up(server, bodies)
-            time.sleep(2.0)  # idle, then each server's memory
+            time.sleep(idle_s)  # idle, then each server's memory
             for server in servers.values():
                 memory[server.name] = tree_memory(server.proc.pid)
                 mem = memory[server.name]
@@ -1718,7 +1737,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
                     flush=True,
                 )
             for rows_n, connections, names in plan:  # one unrecorded second per cell kind
-                for name in names:
+                for name in names if not args.quick else ():  # a smoke run: warm_up() only
                     wrk(servers[name].url, scripts[rows_n], 1, connections)
             for r in range(args.rounds):
                 for rows_n, connections, names in plan:
@@ -1762,7 +1781,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
         grpc_rest: dict[int, dict[str, Any]] = {}
         if "grpc" in parts:
             # TF Serving's messages import TensorFlow: made in a process of their own.
-            made = [Path(p) for p in run_mode("--grpc-requests", rows_file, work).split()[-4:]]
+            made = [Path(p) for p in grpc_made.split()[-4:]]
             messages = {
                 (PREDICT_RPC, 1): made[0].read_bytes(),
                 (PREDICT_RPC, 64): made[1].read_bytes(),
@@ -1933,7 +1952,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
                     try:
                         cold_runs.setdefault(label, []).append(server.wait())
                         warm_up(server, [single_bodies[0]])
-                        time.sleep(2.0)
+                        time.sleep(idle_s)
                         alone.append(tree_memory(server.proc.pid))
                     finally:
                         stop(server)
