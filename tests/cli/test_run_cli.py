@@ -14,7 +14,9 @@ import pytest
 from mooring._project import Project
 from mooring.cli import main
 from mooring.config import load_config
+from mooring.errors import ConfigError
 from mooring.registry import Registry
+from tests._support.cli import mooring_in_process
 from tests._support.cli import run_mooring as mooring
 from tests._support.project import break_ages, edit, write_adult, write_project
 from tests._support.waiting import PATIENCE, wait_until
@@ -80,6 +82,19 @@ def test_bad_config_exits_2(tmp_path: Path, data: dict[str, Path]) -> None:
     result = mooring("run", "-c", str(toml))
     assert result.returncode == 2
     assert "replay_max_flip_rate" in result.stderr
+
+
+def test_a_project_without_eval_data_stops_before_training(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    toml = write_project(tmp_path, data)
+    edit(toml, r'eval = "[^"]*"\n', "")
+    done = mooring_in_process("run", "-c", str(toml))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "[data] eval is not set" in done.stderr and "nothing was trained" in done.stderr
+    assert not (tmp_path / "state" / "runs").exists()  # no training time was spent
+    with pytest.raises(ConfigError, match=r"held-out file .* nothing was trained"):
+        Project.load(toml).run()
 
 
 def test_killed_run_is_resumed_by_the_next_run(tmp_path: Path, data: dict[str, Path]) -> None:
