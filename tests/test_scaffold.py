@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mooring._scaffold import propose_name, scaffold_config
+from mooring._scaffold import propose_name, scaffold_config, split_holdout
 from mooring.config import load_config
 from mooring.contract._statistics import compute_statistics
 from mooring.errors import UsageError
@@ -131,3 +134,55 @@ def test_a_wide_integer_that_varies_is_not_called_constant() -> None:
     stats = compute_statistics(pa.table({"account": values, "y": ["a", "b"] * 25}))
     spec = build_feature_spec(None, statistics=stats, label="y")
     assert not spec["account"].constant and spec.warnings == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(2, 400),
+    share=st.floats(0.01, 0.9),
+    timed=st.booleans(),
+    null_times=st.integers(0, 5),
+    seed=st.integers(0, 3),
+)
+def test_the_holdout_splits_every_row_once_and_takes_the_latest_by_time(
+    rows: int, share: float, timed: bool, null_times: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    times = [int(t) for t in rng.integers(0, 10**9, rows)]
+    nulls = set(rng.permutation(rows)[: min(null_times, rows - 1)].tolist())
+    stamps = [None if i in nulls else t for i, t in enumerate(times)]
+    table = pa.table({"row": range(rows), "t": pa.array(stamps, pa.timestamp("s"))})
+    part = split_holdout(table, share, stem="orders", timestamp="t" if timed else None)
+    train, held = part.train.column("row").to_pylist(), part.eval.column("row").to_pylist()
+    assert sorted(train + held) == list(range(rows))  # every row once
+    assert train == sorted(train) and held == sorted(held)  # each keeps the file's order
+    assert len(held) == min(rows - 1, max(1, round(rows * share))) and train
+    assert (part.train_file, part.eval_file) == ("orders.train.parquet", "orders.holdout.parquet")
+    if timed:
+        if len(held) <= rows - len(nulls):
+            assert not nulls & set(held)  # a row of unknown time is held out last
+        known = [stamps[i] for i in train if stamps[i] is not None]
+        assert not known or max(known) <= min(stamps[i] for i in held)  # type: ignore[type-var]
+        assert part.how.startswith(f"the latest {len(held):,} of {rows:,} rows by 't'")
+    else:
+        again = split_holdout(table, share, stem="orders", timestamp=None)
+        assert again.eval.equals(part.eval)  # seeded: the same split every time
+
+
+def test_without_eval_data_init_holds_out_the_latest_rows(tmp_path: Path) -> None:
+    folder = tmp_path / "orders"
+    data = write_timed_adult(folder)
+    scaffold = scaffold_config(data, out_dir=folder, na_values=["?"])
+    part = scaffold.holdout
+    assert part is not None and part.eval.num_rows == round(scaffold.rows * 0.2)
+    assert part.train.num_rows + part.eval.num_rows == scaffold.rows
+    assert f'\ntrain = "{part.train_file}"' in scaffold.text
+    assert f'\neval = "{part.eval_file}"' in scaffold.text
+    assert scaffold.to_dict()["holdout"]["eval_rows"] == part.eval.num_rows
+    with_eval = scaffold_config(data, out_dir=folder, na_values=["?"], eval_data=data)
+    assert with_eval.holdout is None
+    none = scaffold_config(data, out_dir=folder, na_values=["?"], holdout=0)
+    assert none.holdout is None and '\n# eval = "holdout.csv"' in none.text
+    assert any("--holdout 0" in w for w in none.warnings)
+    with pytest.raises(UsageError, match=r"--holdout 1 is not a share of the rows"):
+        scaffold_config(data, out_dir=folder, holdout=1.0)

@@ -7,7 +7,8 @@ like ``label``/``target``/``class``/``y``, else the last column), the task and
 positive class, the event-time column (``[data] timestamp``: a column that holds
 timestamps, see :func:`guess_timestamp`), the model's name (see :func:`propose_name`),
 gates that block a model no better than a trivial one, and the rollout, serving and
-pipeline defaults.
+pipeline defaults. Without an evaluation file it holds out a share of the rows (see
+:func:`split_holdout`), which ``mooring init`` writes beside the project file.
 
 Example:
     >>> scaffold = scaffold_config("data/train.csv", eval_data="data/test.csv",
@@ -25,10 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from mooring.config._base import DEFAULT_NA_VALUES
 from mooring.config._model import PRIMARY_METRIC, FeaturesConfig, ModelConfig, plan_training
 from mooring.config._monitoring import RolloutConfig
-from mooring.contract._io import ReadOptions, detect_delimiter
+from mooring.contract._io import ReadOptions, detect_delimiter, read_table
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import UsageError
@@ -36,11 +42,13 @@ from mooring.errors import UsageError
 __all__ = [
     "LABEL_NAMES",
     "TIMESTAMP_NAMES",
+    "Holdout",
     "Scaffold",
     "guess_label",
     "guess_timestamp",
     "propose_name",
     "scaffold_config",
+    "split_holdout",
 ]
 
 #: Column names taken for the label, in order of preference (case-insensitive).
@@ -66,6 +74,69 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass
+class Holdout:
+    """The data file split in two by :func:`split_holdout`: the files to write (Parquet,
+    beside the project file) and how the held-out rows were chosen."""
+
+    train: pa.Table
+    eval: pa.Table
+    train_file: str
+    eval_file: str
+    how: str
+
+    def payloads(self) -> dict[str, bytes]:
+        """Each file's name and its Parquet bytes."""
+        out = {}
+        for name, table in ((self.train_file, self.train), (self.eval_file, self.eval)):
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink)
+            out[name] = sink.getvalue().to_pybytes()
+        return out
+
+
+def split_holdout(
+    table: pa.Table, share: float, *, stem: str, timestamp: str | None, seed: int = 0
+) -> Holdout:
+    """Hold out ``share`` of ``table``'s rows for evaluation: the latest by ``timestamp``
+    (a model is judged on data newer than what it learned from, as it will be served),
+    else a random sample drawn with ``seed``. Each part keeps the file's row order.
+
+    Example:
+        >>> t = pa.table({"x": list(range(10))})
+        >>> split_holdout(t, 0.2, stem="d", timestamp=None).eval.num_rows
+        2
+    """
+    rows = table.num_rows
+    held = min(rows - 1, max(1, round(rows * share)))
+    if timestamp is not None:
+        order = pc.sort_indices(table, sort_keys=[(timestamp, "ascending")]).to_numpy()
+        nulls = table.column(timestamp).null_count  # sorted last: rows of unknown time train
+        order = np.concatenate([order[rows - nulls :], order[: rows - nulls]])
+        picked = np.sort(order[rows - held :])
+        how = f"the latest {held:,} of {rows:,} rows by {timestamp!r}"
+    else:
+        picked = np.sort(np.random.default_rng(seed).permutation(rows)[:held])
+        how = f"{held:,} of {rows:,} rows drawn at random (seed {seed})"
+    keep = np.ones(rows, dtype=bool)
+    keep[picked] = False
+    return Holdout(
+        train=table.filter(pa.array(keep)),
+        eval=table.take(pa.array(picked)),
+        train_file=f"{stem}.train.parquet",
+        eval_file=f"{stem}.holdout.parquet",
+        how=how,
+    )
+
+
+def _stem(path: Path) -> str:
+    """The data file's name without its format suffixes (``orders.csv.gz`` → ``orders``)."""
+    name = path.name
+    for suffix in (".gz", ".bz2", ".zst", ".csv", ".parquet", ".pq", ".tsv", ".txt"):
+        name = name.removesuffix(suffix)
+    return name or "data"
+
+
+@dataclass
 class Scaffold:
     """A proposed project file and what it was derived from."""
 
@@ -84,6 +155,7 @@ class Scaffold:
     ids: list[str] = field(default_factory=list)
     delimiter: str = ","
     delimiter_detected: bool = False
+    holdout: Holdout | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the text)."""
@@ -101,6 +173,15 @@ class Scaffold:
             "ids": self.ids,
             "delimiter": self.delimiter,
             "delimiter_detected": self.delimiter_detected,
+            "holdout": None
+            if self.holdout is None
+            else {
+                "train": self.holdout.train_file,
+                "eval": self.holdout.eval_file,
+                "train_rows": self.holdout.train.num_rows,
+                "eval_rows": self.holdout.eval.num_rows,
+                "how": self.holdout.how,
+            },
             "warnings": self.warnings,
         }
 
@@ -263,10 +344,6 @@ def guess_ids(
         >>> guess_ids(Path("loans.parquet"), ReadOptions(), stats, ["defaulted"])  # doctest: +SKIP
         {'loan_id': '5000 distinct values in 5000 rows'}
     """
-    import pyarrow.compute as pc
-
-    from mooring.contract._io import read_table
-
     ids: dict[str, str] = {}
     integers = []
     for name in stats.column_names:
@@ -402,6 +479,59 @@ def _checked_input(data: str | Path, name: str | None) -> Path:
     return path
 
 
+def _data_lines(
+    data: str | Path,
+    path: Path,
+    options: ReadOptions,
+    eval_data: str | Path | None,
+    holdout: float,
+    timestamp: str | None,
+    out_dir: Path,
+    rows: int,
+    warnings: list[str],
+) -> tuple[Holdout | None, str, str]:
+    """The held-out split (if one is made) and the ``[data] train`` and ``eval`` lines."""
+    split: Holdout | None = None
+    if eval_data is None and holdout > 0:
+        if rows < 2:
+            raise UsageError(
+                f"'{data}' has one row: nothing can be held out for evaluation; pass --eval "
+                "FILE, or a file with more rows"
+            )
+        split = split_holdout(
+            read_table(path, options), holdout, stem=_stem(path), timestamp=timestamp
+        )
+        return (
+            split,
+            f"train = {_str(split.train_file)}     # {path.name} but its held-out rows "
+            "(written by mooring init)",
+            f"eval = {_str(split.eval_file)}      # held out by mooring init: {split.how}",
+        )
+    if eval_data is None:
+        warnings.append(
+            "no --eval file and --holdout 0: [data] eval is left commented out; evaluation, "
+            "gates and `mooring run` need one (a held-out file of the same shape)"
+        )
+    elif not Path(eval_data).is_file():
+        raise UsageError(f"--eval file '{eval_data}' does not exist")
+
+    def rel(value: str | Path) -> str:
+        return Path(os.path.relpath(Path(value).resolve(), out_dir.resolve())).as_posix()
+
+    eval_line = (
+        f"eval = {_str(rel(eval_data))}      # held-out data: validated against train, "
+        "scored, gated"
+        if eval_data is not None
+        else '# eval = "holdout.csv"      # held-out data of the same shape: needed to '
+        "evaluate and gate"
+    )
+    return (
+        split,
+        f"train = {_str(rel(path))}     # training data: CSV (.csv, .csv.gz) or Parquet",
+        eval_line,
+    )
+
+
 def scaffold_config(
     data: str | Path,
     *,
@@ -413,6 +543,7 @@ def scaffold_config(
     delimiter: str | None = None,
     exclude: Sequence[str] = (),
     timestamp: str | None = None,
+    holdout: float = 0.2,
 ) -> Scaffold:
     """Read ``data`` once and propose a commented mooring.toml for it (see the module doc).
 
@@ -420,8 +551,12 @@ def scaffold_config(
     ``exclude`` columns are left out of the features (and get no proposed line).
     ``name`` and ``timestamp`` replace the proposed model name and event-time column
     (``timestamp=""``: none). ``delimiter`` ``None``: the CSV's own, detected
-    (:func:`~mooring.contract._io.detect_delimiter`).
+    (:func:`~mooring.contract._io.detect_delimiter`). Without ``eval_data``, ``holdout``
+    of the rows are held out (:func:`split_holdout`; 0: none, and ``[data] eval`` is left
+    for the user to set); the caller writes ``Scaffold.holdout``'s files to ``out_dir``.
     """
+    if not 0.0 <= holdout < 1.0:
+        raise UsageError(f"--holdout {holdout:g} is not a share of the rows; give 0 <= it < 1")
     path = _checked_input(data, name)
     na = tuple(dict.fromkeys([*DEFAULT_NA_VALUES, *na_values]))
     detected = delimiter is None
@@ -466,17 +601,9 @@ def scaffold_config(
     ids = guess_ids(path, options, stats, [label, *([timestamp] if timestamp else []), *exclude])
     exclude = [*exclude, *ids]
     warnings: list[str] = []
-    if eval_data is None:
-        warnings.append(
-            "no --eval file: [data] eval is left commented out; evaluation, gates and "
-            "`mooring run` need one (a held-out file of the same shape)"
-        )
-    elif not Path(eval_data).is_file():
-        raise UsageError(f"--eval file '{eval_data}' does not exist")
-
-    def rel(value: str | Path) -> str:
-        return Path(os.path.relpath(Path(value).resolve(), out_dir.resolve())).as_posix()
-
+    split, train_line, eval_line = _data_lines(
+        data, path, options, eval_data, holdout, timestamp, out_dir, stats.num_rows, warnings
+    )
     project, name_reason = (name, "given with --name") if name else propose_name(out_dir, label)
     steps = RolloutConfig().steps
     lines = [
@@ -494,14 +621,8 @@ def scaffold_config(
         'home = ".mooring"            # state: statistics, schema, runs, registry, reports',
         "",
         "[data]",
-        f"train = {_str(rel(path))}     # training data: CSV (.csv, .csv.gz) or Parquet",
-        (
-            f"eval = {_str(rel(eval_data))}      # held-out data: validated against train, "
-            "scored, gated"
-            if eval_data is not None
-            else '# eval = "holdout.csv"      # held-out data of the same shape: needed to '
-            "evaluate and gate"
-        ),
+        train_line,
+        eval_line,
         f"label = {_str(label)}{' ' * max(1, 20 - len(label))}# {reason}; change it if wrong",
     ]
     if positive is not None:
@@ -627,4 +748,5 @@ def scaffold_config(
         ids=list(ids),
         delimiter=delimiter,
         delimiter_detected=detected and delimiter != ",",
+        holdout=split,
     )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from mooring._project import Project
@@ -197,9 +198,22 @@ def test_init_guesses_the_last_column_and_refuses_a_missing_file(
     assert main(["init", str(data), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["label"] == "score" and summary["label_reason"] == "the last column"
-    assert summary["task"] == "regression" and summary["warnings"]
+    assert summary["task"] == "regression" and not summary["warnings"]
+    # No --eval: a seeded fifth of the rows is held out, both parts written beside it.
+    assert summary["holdout"] == {
+        "train": "d.train.parquet",
+        "eval": "d.holdout.parquet",
+        "train_rows": 160,
+        "eval_rows": 40,
+        "how": "40 of 200 rows drawn at random (seed 0)",
+    }
     cfg = load_config(out)
-    assert cfg.data.eval is None and cfg.evaluation.gates[0].metric == "rmse"
+    assert cfg.data.eval == "d.holdout.parquet" and cfg.evaluation.gates[0].metric == "rmse"
+    assert pq.read_metadata(tmp_path / "d.train.parquet").num_rows == 160
+    assert main(["init", str(data), "--out", str(out), "--force"]) == 0  # --force rewrites all
+    assert main(["init", str(data), "--out", str(tmp_path / "again.toml")]) == 2
+    assert "d.train.parquet' already exists; pass --force" in capsys.readouterr().err
+    assert not (tmp_path / "again.toml").exists()  # nothing written
     assert main(["init", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -204,6 +204,15 @@ def init_command(
         list[str] | None,
         typer.Option("--exclude", help="A column to leave out of the features (repeatable)."),
     ] = None,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            "--holdout",
+            help="Without --eval: the share of the rows held out for evaluation, written with "
+            "the rest to two Parquet files beside the project file (the latest rows by the "
+            "timestamp column, else a seeded random sample); 0: none.",
+        ),
+    ] = 0.2,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to write the project file.")
     ] = Path("mooring.toml"),
@@ -223,7 +232,17 @@ def init_command(
         delimiter=delimiter,
         exclude=exclude or (),
         timestamp=timestamp,
+        holdout=holdout,
     )
+    split = scaffold.holdout.payloads() if scaffold.holdout is not None else {}
+    taken = [name for name in split if (out.parent / name).exists()]
+    if taken and not force:
+        raise UsageError(
+            f"'{out.parent / taken[0]}' already exists; pass --force to overwrite it, --eval "
+            "FILE to hold out nothing, or --out PATH elsewhere"
+        )
+    for name, payload in split.items():  # before the project file that names them
+        atomic_write(out.parent / name, payload)
     atomic_write(out, scaffold.text.encode("utf-8"))
     cfg = load_config(out)  # what we wrote must load
     # The audit log's HMAC key, outside the database (kept if one is there already).
@@ -251,6 +270,13 @@ def init_command(
         console.print(
             f"delimiter: {scaffold.delimiter!r} (the one that splits the file's lines alike), "
             "set as \\[data] delimiter"
+        )
+    if scaffold.holdout is not None:
+        part = scaffold.holdout
+        console.print(
+            f"holdout: {escape(part.how)} → {escape(part.eval_file)}, the other "
+            f"{part.train.num_rows:,} → {escape(part.train_file)}; set as \\[data] eval and train",
+            soft_wrap=True,
         )
     if scaffold.ids:
         console.print(
