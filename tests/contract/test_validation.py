@@ -185,6 +185,30 @@ def test_distribution_drift(tmp_path: Path, baseline: tuple[Schema, DatasetStati
     assert result.count(AnomalyKind.DISTRIBUTION_DRIFT, "age") == 0
 
 
+def test_the_event_time_and_unread_columns_are_not_compared_with_the_baseline(
+    tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]
+) -> None:
+    """A held-out month is newer than training by construction, and an id the model does
+    not read moves nothing: neither is distribution drift; the columns read still are."""
+    schema, stats = baseline
+    rows = good_rows(seed=1)
+    rows["ts"] = [
+        (NOW - dt.timedelta(days=1, minutes=i)).strftime("%Y-%m-%dT%H:%M:%S") for i in range(2000)
+    ]
+    rows["city"] = ["Oslo"] * 1900 + ["Bergen"] * 100
+    rows["income"] = [v + 6000 for v in rows["income"]]  # type: ignore[operator]
+    path = write(tmp_path / "later.csv", rows)
+    result = validate(
+        path, schema, options=OPTIONS, baseline=stats, contract=CONTRACT, now=NOW,
+        reads={"age", "income"},
+    )  # fmt: skip
+    compared = {d.column for d in result.distances}
+    assert compared == {"age", "income", "label"}, compared
+    assert result.count(AnomalyKind.DISTRIBUTION_DRIFT, "income") == 2  # JS and PSI
+    every = validate(path, schema, options=OPTIONS, baseline=stats, contract=CONTRACT, now=NOW)
+    assert {d.column for d in every.distances} == {"age", "income", "city", "label"}
+
+
 def test_everything_at_once(tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]) -> None:
     rows = {k: v[:150] for k, v in good_rows(seed=1).items()}  # row count change
     del rows["label"]  # missing column

@@ -113,7 +113,8 @@ def validate_statistics(
     """Turn statistics into anomalies against ``schema`` (and ``baseline``, when given).
 
     ``reads`` names the columns the model under this contract reads (its inputs; the
-    label is always read): a missing column outside it is a warning, not an error.
+    label is always read): a missing column outside it is a warning, not an error, and
+    it is not compared with ``baseline`` (nor is the timestamp, which always moves on).
     ``None`` treats every column as read. ``environment`` is ``"training"`` (the label
     is required) or ``"serving"`` (the label is absent and not checked), as in TFDV.
     """
@@ -199,7 +200,17 @@ def validate_statistics(
             if name in stats.columns and name not in skip:
                 _check_column(stats[name], col, contract, add, label=name == schema.label)
     if baseline is not None:
-        _check_baseline(stats, baseline, schema, contract, skip, result)
+        # Distances only where they can mean something: the event time always moves on,
+        # and a column the model does not read (an id, an excluded one) moves no answer.
+        unread = {n for n in schema.columns if n not in read}
+        _check_baseline(
+            stats,
+            baseline,
+            schema,
+            contract,
+            skip | unread | ({schema.timestamp} if schema.timestamp else set()),
+            result,
+        )
     if schema.timestamp and contract.max_age and schema.timestamp in stats.columns:
         _check_freshness(stats[schema.timestamp], schema, contract, now, add)
     return result
