@@ -186,3 +186,23 @@ def test_without_eval_data_init_holds_out_the_latest_rows(tmp_path: Path) -> Non
     assert any("--holdout 0" in w for w in none.warnings)
     with pytest.raises(UsageError, match=r"--holdout 1 is not a share of the rows"):
         scaffold_config(data, out_dir=folder, holdout=1.0)
+
+
+def test_a_column_without_any_value_is_excluded_with_its_reason(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    n = 80
+    pq.write_table(
+        pa.table(
+            {
+                "x": [float(i) for i in range(n)],
+                "Leer Spalte": pa.array([None] * n, pa.float64()),
+                "y": ["a", "b"] * (n // 2),
+            }
+        ),
+        path,
+    )
+    scaffold = scaffold_config(path, out_dir=tmp_path)
+    assert scaffold.empty == ["Leer Spalte"] and scaffold.to_dict()["empty"] == ["Leer Spalte"]
+    assert '# "Leer Spalte": no value in 80 rows, nothing to learn from' in scaffold.text
+    cfg = load_config(_written(scaffold.text, tmp_path))
+    assert cfg.features.exclude == ["Leer Spalte"]

@@ -153,6 +153,7 @@ class Scaffold:
     timestamp: str | None = None
     timestamp_reason: str | None = None
     ids: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
     delimiter: str = ","
     delimiter_detected: bool = False
     holdout: Holdout | None = None
@@ -171,6 +172,7 @@ class Scaffold:
             "rows": self.rows,
             "columns": self.columns,
             "ids": self.ids,
+            "empty": self.empty,
             "delimiter": self.delimiter,
             "delimiter_detected": self.delimiter_detected,
             "holdout": None
@@ -599,7 +601,13 @@ def scaffold_config(
         timestamp_reason = "given with --timestamp"
     schema = infer_schema(stats, label=label, timestamp=timestamp)
     ids = guess_ids(path, options, stats, [label, *([timestamp] if timestamp else []), *exclude])
-    exclude = [*exclude, *ids]
+    # A column with no value at all gives a model nothing, and training refuses it.
+    empty = [
+        c
+        for c in columns
+        if stats[c].present == 0 and c not in (label, timestamp) and c not in [*exclude, *ids]
+    ]
+    exclude = [*exclude, *ids, *empty]
     warnings: list[str] = []
     split, train_line, eval_line = _data_lines(
         data, path, options, eval_data, holdout, timestamp, out_dir, stats.num_rows, warnings
@@ -662,6 +670,10 @@ def scaffold_config(
         *[
             f"# {_str(n)}: {reason}: an id, which a model can only memorise"
             for n, reason in ids.items()
+        ],
+        *[
+            f"# {_str(n)}: no value in {stats.num_rows:,} rows, nothing to learn from"
+            for n in empty
         ],
         (
             "exclude = [" + ", ".join(_str(c) for c in exclude) + "]"
@@ -746,6 +758,7 @@ def scaffold_config(
         timestamp=timestamp,
         timestamp_reason=timestamp_reason if timestamp is not None else None,
         ids=list(ids),
+        empty=empty,
         delimiter=delimiter,
         delimiter_detected=detected and delimiter != ",",
         holdout=split,

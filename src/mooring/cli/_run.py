@@ -283,6 +283,12 @@ def init_command(
             f"ids: {escape(', '.join(scaffold.ids))} (near-unique), set as \\[features] exclude",
             soft_wrap=True,
         )
+    if scaffold.empty:
+        console.print(
+            f"empty: {escape(', '.join(scaffold.empty))} (no value in any row), set as "
+            "\\[features] exclude",
+            soft_wrap=True,
+        )
     for warning in scaffold.warnings:
         console.print(f"[yellow]note:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"next: edit {out}, then `mooring run -c {out}`")
