@@ -358,3 +358,16 @@ def test_serving_data_needs_no_label_and_training_data_does(
     assert training.find(AnomalyKind.MISSING_COLUMN, "label").severity == "error"
     with pytest.raises(UsageError, match="environment 'prod' is not one of"):
         validate(path, schema, options=OPTIONS, environment="prod")
+
+
+def test_a_missing_boolean_is_missing_not_a_type_mismatch(tmp_path: Path) -> None:
+    """Booleans read as text (a CSV, or a contract's type): an empty cell is a missing
+    value; only a token that is no boolean spelling is a mismatch."""
+    flags = ["true", "false", None] * 40
+    base = write(tmp_path / "base.csv", {"flag": flags, "label": ["a", "b"] * 60})
+    schema = infer_schema(compute_statistics(base, OPTIONS), label="label")
+    assert schema.columns["flag"].type == "boolean"
+    later = write(tmp_path / "later.csv", {"flag": [*flags[:-1], "banana"], "label": ["a"] * 120})
+    stats = compute_statistics(later, OPTIONS, schema=schema)
+    assert (stats["flag"].type_mismatch, stats["flag"].mismatch_examples) == (1, ["banana"])
+    assert stats["flag"].missing == 40  # 39 empty cells, and the banana

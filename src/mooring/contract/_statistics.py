@@ -398,8 +398,8 @@ class _Accumulator:
         lowered = pc.utf8_lower(array)
         is_true = pc.is_in(lowered, value_set=pa.array(sorted(BOOL_TRUE)))
         is_false = pc.is_in(lowered, value_set=pa.array(sorted(BOOL_FALSE)))
-        known = pc.or_(is_true, is_false)
-        bad = array.filter(pc.invert(pc.fill_null(known, True)))
+        known = pc.or_(is_true, is_false)  # False, not null, for a missing value
+        bad = array.filter(pc.and_(pc.is_valid(array), pc.invert(known)))
         if len(bad):
             self._note_mismatch(bad)
             self.stats.missing += len(bad)
