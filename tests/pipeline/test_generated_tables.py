@@ -1,0 +1,83 @@
+"""Generated tables through the whole loop, with no edits: ``mooring init`` → ``mooring
+run`` → a server answering rows of the table → ``mooring score`` of the same rows →
+``mooring drift`` (``tests/_support/generated_tables.py`` says what a table can hold).
+
+No command fails with an internal error or prints a traceback, the server answers 200,
+and it answers what batch scoring gives for the same rows. Two tables per run of the
+suite; ``MOORING_TABLE_EXAMPLES=50`` tries more (each is a real training run).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+
+from mooring.config import load_config
+from mooring.registry import Registry
+from tests._support.cli import mooring_in_process
+from tests._support.generated_tables import TableSpec, request_row, table_specs
+from tests._support.server import following
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = int(os.environ.get("MOORING_TABLE_EXAMPLES", "2"))
+# Shrinking a failure retrains many times: only when asked for more examples.
+PHASES = list(Phase) if "MOORING_TABLE_EXAMPLES" in os.environ else [Phase.explicit, Phase.generate]
+
+
+def _clean(done: subprocess.CompletedProcess[str]) -> str:
+    printed = done.stdout + done.stderr
+    assert "Traceback" not in printed and "internal error" not in printed, printed[-4000:]
+    return printed
+
+
+@settings(
+    max_examples=EXAMPLES,
+    phases=PHASES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(spec=table_specs())
+def test_a_generated_table_goes_from_init_to_drift_unedited(
+    spec: TableSpec, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("generated")
+    project = root / "ledger"
+    data = spec.write(project)
+    init = mooring_in_process("init", data.name, "--label", spec.label, cwd=project)
+    assert init.returncode == 0, _clean(init)
+    run = mooring_in_process("run", cwd=project)
+    assert run.returncode == 0, _clean(run)
+    cfg = load_config(project / "mooring.toml")
+    assert cfg.data.eval is not None
+    held = pq.read_table(project / cfg.data.eval).slice(0, 5)
+    rows = [request_row(row, spec.label) for row in held.to_pylist()]
+    with following(cfg, Registry.from_config(cfg), cfg.project.name) as server:
+        answer = httpx.post(
+            f"{server.url}/v1/models/{cfg.project.name}:predict", json={"instances": rows}
+        )
+    assert answer.status_code == 200, answer.text
+    served = [p["probabilities"][1] for p in answer.json()["predictions"]]
+
+    shard = root / "shards" / "held.parquet"
+    shard.parent.mkdir()
+    pq.write_table(held, shard)
+    scores = root / "scores"
+    scored = mooring_in_process(
+        "score", "--data", str(shard), "--out", str(scores), "--workers", "1", cwd=project
+    )
+    assert scored.returncode == 0, _clean(scored)
+    batch = pq.read_table(scores / "held.parquet")
+    assert batch.num_rows == len(rows), batch.schema
+    probabilities = batch.column("output.probabilities").to_pylist()
+    assert [p[1] for p in probabilities] == pytest.approx(served, abs=1e-5)
+
+    drift = mooring_in_process("drift", cwd=project)
+    assert drift.returncode in (0, 1), _clean(drift)  # 1: drift found
+    for done in (init, run, scored, drift):
+        _clean(done)
