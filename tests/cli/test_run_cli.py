@@ -98,6 +98,32 @@ def test_a_project_without_eval_data_stops_before_training(
         Project.load(toml).run()
 
 
+def test_run_after_train_evaluates_the_model_train_made(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    """The tutorial's order: `mooring train`, then `mooring run`, which reuses that model
+    (same data, contract, model and code), and a train with another [model] is not."""
+    toml = write_project(tmp_path, data)
+    trained = mooring_in_process("train", "-c", str(toml), "--json")
+    assert trained.returncode == 0, trained.stderr
+    model_dir = json.loads(trained.stdout)["model_dir"]
+    run = mooring_in_process("run", "-c", str(toml), "--json")
+    assert run.returncode == 0, run.stderr
+    steps = {s["name"]: s for s in json.loads(run.stdout)["steps"]}
+    assert steps["train"]["status"] == "cached", steps["train"]
+    assert steps["train"]["outputs"]["model_dir"] == model_dir
+    assert "mooring train" in steps["train"]["message"]
+    with Registry.from_config(load_config(toml)) as registry:
+        assert registry.get("income").lineage["model_key"] == steps["train"]["key"]
+    # Trained with a [model] the project does not have (--epochs 2): never the run's.
+    other = mooring_in_process("train", "-c", str(toml), "--epochs", "2", "--json")
+    assert other.returncode == 0, other.stderr
+    again = mooring_in_process("run", "-c", str(toml), "--json")
+    steps = {s["name"]: s for s in json.loads(again.stdout)["steps"]}
+    assert steps["train"]["outputs"]["model_dir"] == model_dir
+    assert json.loads(other.stdout)["model_dir"] != model_dir
+
+
 def test_killed_run_is_resumed_by_the_next_run(tmp_path: Path, data: dict[str, Path]) -> None:
     # [data] train names a file that is not there: --train-data supplies it on both runs.
     toml = write_project(tmp_path, data, train="fresh.csv", extra=PACKAGE_VERSION)

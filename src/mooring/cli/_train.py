@@ -194,6 +194,10 @@ def train(
         launcher=training_launcher(cfg),
         pod=pod,
     )
+    if pod is None:  # `mooring run` then evaluates this model instead of training it again
+        from mooring.pipeline._steps.train import remember
+
+        remember(project.workspace, result, statistics=statistics, schema=schema)
     if as_json:
         print_json(result.record)
         return

@@ -20,17 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.config._model import ModelConfig, plan_training
 from mooring.formats._model import METADATA_FILE
+from mooring.pipeline._cache import StepCache
 from mooring.pipeline._context import RunContext
-from mooring.pipeline._fingerprint import digest
+from mooring.pipeline._fingerprint import code_version, digest
 from mooring.pipeline._outputs import TrainOutput
 from mooring.pipeline._record import StepRecord
 from mooring.pipeline._workspace import Workspace
 
 if TYPE_CHECKING:
+    from mooring.contract._schema import Schema
     from mooring.contract._statistics import DatasetStatistics
     from mooring.training._fit import TrainingResult
 
-__all__ = ["fit", "run"]
+__all__ = ["fit", "model_inputs", "remember", "run"]
 
 
 def fit(
@@ -70,16 +72,65 @@ def fit(
 
 def _model_inputs(ctx: RunContext, model: ModelConfig) -> dict[str, Any]:
     """What one model's training depends on (its cache key is their digest)."""
-    cfg, ws, validated = ctx.config, ctx.workspace, ctx.outputs.validated
+    validated = ctx.outputs.validated
+    return model_inputs(
+        ctx.workspace,
+        model,
+        statistics_hash=validated.statistics_hash,
+        schema_fingerprint=validated.schema_fingerprint,
+        code=ctx.code["code_version"],
+    )
+
+
+def model_inputs(
+    ws: Workspace,
+    model: ModelConfig,
+    *,
+    statistics_hash: str | None,
+    schema_fingerprint: str | None,
+    code: str,
+) -> dict[str, Any]:
+    """The train step's inputs for ``model``: the data, its statistics and schema, the
+    feature spec, the model, the read options and the code."""
+    cfg = ws.config
     return {
         "train_fingerprint": ws.data_fingerprint("train"),
-        "statistics_hash": validated.statistics_hash,
-        "schema_fingerprint": validated.schema_fingerprint,
+        "statistics_hash": statistics_hash,
+        "schema_fingerprint": schema_fingerprint,
         "features": cfg.features.model_dump(mode="json"),
         "model": model.model_dump(mode="json", exclude={"candidates", "select"}),
         "data": cfg.data.model_dump(mode="json", exclude={"train", "eval"}),
-        "code_version": ctx.code["code_version"],
+        "code_version": code,
     }
+
+
+def remember(
+    ws: Workspace, result: TrainingResult, *, statistics: DatasetStatistics, schema: Schema
+) -> str | None:
+    """Keep a model ``mooring train`` made where ``mooring run``'s train step looks first,
+    so a run after it evaluates that model instead of training the same one again.
+
+    Only a model the run would train itself: the project's one ``[model]`` (no
+    candidates), from the same data, statistics, schema, features and code. Returns the
+    cache key (``None``: not kept).
+    """
+    cfg = ws.config
+    if cfg.model.candidates:
+        return None
+    key = digest(
+        model_inputs(
+            ws,
+            cfg.model,
+            statistics_hash=digest(statistics.to_dict()),
+            schema_fingerprint=schema.fingerprint(),
+            code=code_version(cfg.pipeline.code_fingerprint)["code_version"],
+        )
+    )
+    output = _output(result, cfg.model, key, None)
+    StepCache(ws.home / "pipeline" / "cache").put(
+        "train", key, output.to_dict(), run_id=f"mooring train {result.model_dir.parent.name}"
+    )
+    return key
 
 
 def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
@@ -145,13 +196,17 @@ def _train_one(
     result = fit(
         workspace, output_dir=output, resume=resume, callbacks=callbacks, statistics=statistics
     )
-    last = result.epochs[-1] if result.epochs else {}
     record.status, record.reusable = "done", True
     record.message = (
         f"{len(result.epochs)} epoch(s)"
         + (f", resumed after epoch {result.resumed_from}" if result.resumed_from else "")
         + f" → {result.model_dir}"
     )
+    return _output(result, model, key, name), False
+
+
+def _output(result: TrainingResult, model: ModelConfig, key: str, name: str | None) -> TrainOutput:
+    last = result.epochs[-1] if result.epochs else {}
     return TrainOutput(
         model_dir=str(result.model_dir),
         training_record=str(result.run_record_path),
@@ -167,4 +222,4 @@ def _train_one(
         kind=model.kind,
         name=name,
         model_key=key,
-    ), False
+    )
