@@ -274,7 +274,14 @@ def _train_killing_a_ydf_worker(toml: Path, output: Path) -> subprocess.Complete
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     work = output / "trees-work"
-    wait_until(lambda: (work / "ydf-manager.log").is_file(), "YDF's manager to start")
+    wait_until(
+        lambda: (work / "ydf-manager.log").is_file() or run.poll() is not None,
+        "YDF's manager to start",
+    )
+    if run.poll() is not None:  # it ended before the trees began: say why
+        raise AssertionError(
+            f"mooring train ended ({run.returncode}) first:\n{run.communicate()[0]}"
+        )
     time.sleep(1.0)  # into the trees
     os.kill(json.loads((work / "ydf-workers.json").read_text("utf-8"))["pids"][1], signal.SIGKILL)
     out, _ = run.communicate(timeout=300)

@@ -445,17 +445,17 @@ def run_pipeline(
         ['cached', 'cached', 'cached', 'cached', 'cached', 'skipped', 'cached']
     """
     workspace = project if isinstance(project, Workspace) else Workspace(project)
-    if workspace.config.data.eval is None:
-        # Every model is evaluated on held-out data before its gates: say so before training.
-        raise ConfigError(
-            "[data] eval is not set, and `mooring run` evaluates every model on a held-out "
-            'file before its gates: nothing was trained; add eval = "path" to '
-            "mooring.toml (a held-out file with the same columns as the train file)"
-        )
     settings = workspace.config.pipeline
     # First: a missing extra for [observability] is a configuration error before any work.
     tracing = start_tracing(workspace.config.observability)
     try:
+        if workspace.config.data.eval is None:
+            # Every model is evaluated on held-out data before its gates: say so now.
+            raise ConfigError(
+                "[data] eval is not set, and `mooring run` evaluates every model on a "
+                'held-out file before its gates: nothing was trained; add eval = "path" to '
+                "mooring.toml (a held-out file with the same columns as the train file)"
+            )
         ctx = RunContext(
             workspace=workspace,
             cache=StepCache(

@@ -127,9 +127,12 @@ def remember(
         )
     )
     output = _output(result, cfg.model, key, None)
-    StepCache(ws.home / "pipeline" / "cache").put(
-        "train", key, output.to_dict(), run_id=f"mooring train {result.model_dir.parent.name}"
-    )
+    try:
+        StepCache(ws.home / "pipeline" / "cache").put(
+            "train", key, output.to_dict(), run_id=f"mooring train {result.model_dir.parent.name}"
+        )
+    except OSError:
+        return None  # the model stands; a later run only trains its own
     return key
 
 
