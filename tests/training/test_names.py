@@ -32,7 +32,9 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     # An int64 id beyond 2^53 as a feature: the parity check's records hold it as a float.
     ids = pa.array([BIG_ID + 7 * i for i in range(300)], pa.int64())
     table = table.append_column("account id", ids)
-    names = [*RENAMED.values(), "account id"]
+    # A Python keyword cannot name a tf.function argument (found by a generated table).
+    table = table.append_column("global", pa.array(np.arange(300) % 7, pa.int64()))
+    names = [*RENAMED.values(), "account id", "global"]
     path, stats, schema = prepare(tmp_path, table)
     cfg = make_config(path, kind=kind, epochs=1, gbt={"num_trees": 10})
     result = train_model(
@@ -44,7 +46,7 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     # TensorFlow keeps names it accepts; the rest travel under an alias mooring.json records.
     assert folder.aliases == {
         n: signature_names(names)[n]
-        for n in ("Age/years", "income €", "2 colour", "Città", "account id")
+        for n in ("Age/years", "income €", "2 colour", "Città", "account id", "global")
     }
     served = load_served_model("synthetic", 1, result.model_dir)
     record: dict[str, Any] = {
@@ -53,6 +55,7 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
         "2 colour": "red",
         "Città": "Oslo",
         "account id": BIG_ID + 3,
+        "global": 4,
     }
     from mooring.features._inputs import model_spec
 
@@ -81,6 +84,9 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
 def test_signature_names_keep_what_tensorflow_accepts() -> None:
     names = signature_names(["age", "hours-per-week", "od280/od315", "a b", "a_b", "a-b", "ünï"])
     assert names["age"] == "age"
+    keywords = signature_names(["global", "class", "match"])
+    assert keywords["global"].startswith("global_") and keywords["class"].startswith("class_")
+    assert keywords["match"] == "match"  # a soft keyword is a valid argument name
     # TensorFlow saves input names in lower case: a name with upper case is aliased.
     cased = signature_names(["Age", "LoanAmount", "sensor.000.temp °C"])
     assert cased["Age"].startswith("age_") and cased["LoanAmount"].startswith("loanamount_")

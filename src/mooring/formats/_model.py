@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import keyword
 import platform
 import re
 import time
@@ -126,7 +127,8 @@ def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
     A column keeps its own name when TensorFlow keeps it as it is (``hours-per-week``,
     ``od280/od315``); a name TensorFlow refuses (spaces, non-ASCII letters), changes (it
     lower-cases the input names it saves: ``Age`` would come back as ``age``) or would
-    collide with another once made a keyword argument gets a lower-case ASCII alias with a
+    collide with another once made a keyword argument, or is a Python keyword
+    (``global``), gets a lower-case ASCII alias with a
     short hash of the name. ``mooring.json`` records the alias
     (``signature.inputs[column].tensor``) and :class:`SavedModelFolder` takes and returns
     the column's own name, so clients never see it.
@@ -143,7 +145,9 @@ def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
         seen[key] = seen.get(key, 0) + 1
     out: dict[str, str] = {}
     for name in columns:
-        if _NODE_NAME.match(name) and name == name.lower() and seen[_python_name(name)] == 1:
+        # A Python keyword ("global", "class") cannot name a tf.function's argument.
+        kept = _NODE_NAME.match(name) and name == name.lower() and not keyword.iskeyword(name)
+        if kept and seen[_python_name(name)] == 1:
             out[name] = name
             continue
         slug = "".join(ch if ch.isalnum() and ch.isascii() else "_" for ch in name).strip("_")
