@@ -29,6 +29,7 @@ _FIXTURES = "mooring_fixture_seconds"
 _current: list[pytest.Item] = []
 _records: list[dict[str, Any]] = []
 _started = [time.monotonic()]
+_started_at = [time.time()]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -67,9 +68,19 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             "when": report.when,
             "outcome": report.outcome,
             "seconds": round(report.duration, 4),
+            # When it began, in seconds from the session's start, and on which worker:
+            # what ran last, and where a worker sat idle.
+            "start": round(report.start - _started_at[0], 1),
+            "worker": _worker(report),
             "fixtures": {name: round(value, 4) for name, value in fixtures.items()},
         }
     )
+
+
+def _worker(report: pytest.TestReport) -> str:
+    """The pytest-xdist worker that ran the test (``gw0``…), or ``""`` without xdist."""
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    return str(getattr(gateway, "id", ""))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -119,7 +130,28 @@ def summarise(payload: dict[str, Any], top: int) -> str:
     lines.append(f"{'test':<88} {'s':>7}")
     for nodeid, seconds in sorted(tests.items(), key=lambda kv: -kv[1])[:top]:
         lines.append(f"{nodeid[:88]:<88} {seconds:>7.1f}")
+    lines.extend(_workers(payload["records"]))
     return "\n".join(lines)
+
+
+def _workers(records: list[dict[str, Any]]) -> list[str]:
+    """Per worker: its busy seconds and the test it ended with (files written before
+    the records had a start time: nothing)."""
+    busy: dict[str, float] = defaultdict(float)
+    last: dict[str, tuple[float, str]] = {}
+    for record in records:
+        if "start" not in record:
+            return []
+        worker = record["worker"] or "main"
+        busy[worker] += record["seconds"]
+        end = record["start"] + record["seconds"]
+        if end >= last.get(worker, (0.0, ""))[0]:
+            last[worker] = (end, record["nodeid"])
+    lines = ["", f"{'worker':<8} {'busy s':>7} {'ends at':>8}  last test"]
+    for worker in sorted(busy):
+        end, nodeid = last[worker]
+        lines.append(f"{worker:<8} {busy[worker]:>7.1f} {end:>8.1f}  {nodeid[:70]}")
+    return lines
 
 
 def main(argv: list[str]) -> int:
