@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import os
 import sys
 import tempfile
@@ -23,6 +24,7 @@ __all__ = [
     "quiet_library_logs",
     "quiet_native_logs",
     "quiet_python_logs",
+    "quiet_when_imported",
 ]
 
 #: Set to 1 to see TensorFlow's native (C++/absl) log lines again.
@@ -68,6 +70,60 @@ def quiet_native_logs() -> Iterator[None]:
                 os.write(2, sink.read()[-20_000:])
     if "tensorflow" in sys.modules:
         quiet_library_logs()
+
+
+def quiet_when_imported() -> None:
+    """Make the process's first ``import tensorflow``, wherever it happens, as quiet as an
+    import inside :func:`quiet_native_logs`, without importing TensorFlow now.
+
+    ``mooring run`` imports TensorFlow only when a step needs it: a run whose steps all
+    come from the pipeline's cache ends in a fraction of a second instead of paying the
+    seconds of the import. Once TensorFlow is imported (or with ``MOORING_TF_LOGS=1``)
+    this does nothing.
+
+    >>> quiet_when_imported()
+    """
+    if "tensorflow" in sys.modules or os.environ.get(LOGS_ENV) == "1":
+        return
+    if not any(isinstance(finder, _QuietFirstImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFirstImport())
+
+
+class _QuietFirstImport(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` as the other finders do, with a loader that runs the module
+    (and the device probe that prints on a machine without a GPU) inside
+    :func:`quiet_native_logs`; it leaves ``sys.meta_path`` at that first import."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "tensorflow":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        with quiet_native_logs():
+            self._loader.exec_module(module)
+            module.config.list_physical_devices("GPU")  # the device runtime's start-up lines
+
+    def __getattr__(self, name: str) -> Any:  # resources and source, as the real loader
+        return getattr(self._loader, name)
 
 
 @contextlib.contextmanager

@@ -29,6 +29,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline-cli")]
 PACKAGE_VERSION = 'code_fingerprint = "package"\n'
 
 
+# The command line's entry point, then whether the command imported TensorFlow.
+MAIN_THEN_TENSORFLOW = (
+    "import sys; from mooring.cli import main; code = main(sys.argv[1:]); "
+    "print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr); sys.exit(code)"
+)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_adult(tmp_path_factory.mktemp("adult-cli"))
@@ -43,8 +50,15 @@ def test_run_then_cached_rerun_then_failed_gate(tmp_path: Path, data: dict[str, 
     assert record["result"]["deployed_as"] == "production"
     assert (tmp_path / "state" / "runs" / record["run_id"] / "run.json").is_file()
 
-    again = mooring("run", "-c", str(toml), "--json")
+    again = subprocess.run(
+        [sys.executable, "-c", MAIN_THEN_TENSORFLOW, "run", "-c", str(toml), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[-1] == "tensorflow imported: False"  # no step needed it
     cached = json.loads(again.stdout)
     assert cached["run_id"] != record["run_id"]
     assert cached["cached_steps"] == ["validate", "train", "evaluate", "gate", "register", "deploy"]

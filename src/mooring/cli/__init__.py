@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return failed
         # `mooring export` alone shows the group's help: no TensorFlow.
         if _loads_tensorflow(command, args):
-            _load_tensorflow_quietly()
+            _load_tensorflow_quietly(now=command != "run")
         from mooring.cli._common import run_guarded
 
         app = load_commands(command)
@@ -162,15 +162,21 @@ def _loads_tensorflow(command: str | None, args: list[str]) -> bool:
     return command in TENSORFLOW_COMMANDS and args[-1:] != ["export"]
 
 
-def _load_tensorflow_quietly() -> None:
+def _load_tensorflow_quietly(*, now: bool = True) -> None:
     """Import TensorFlow with its native start-up lines hidden (see ``quiet_native_logs``)
-    and its Python-side absl warnings at error level, unless ``MOORING_TF_LOGS=1``."""
+    and its Python-side absl warnings at error level, unless ``MOORING_TF_LOGS=1``.
+
+    ``now=False`` (``mooring run``, whose cached steps need no model): the same quiet
+    import, at the first step that imports TensorFlow (``quiet_when_imported``)."""
     import logging
 
-    from mooring._tensorflow import LOGS_ENV, quiet_native_logs
+    from mooring._tensorflow import LOGS_ENV, quiet_native_logs, quiet_when_imported
 
     if os.environ.get(LOGS_ENV) != "1":
         logging.getLogger("absl").setLevel(logging.ERROR)
+    if not now:
+        quiet_when_imported()
+        return
     with quiet_native_logs():  # a plain import with MOORING_TF_LOGS=1
         import tensorflow
 
