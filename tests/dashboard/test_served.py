@@ -241,13 +241,19 @@ def test_browser_live_page_refreshes_its_charts(
     sender.start()
     try:
         page.goto(f"{served.server.url}/ui/models/{NAME}/live")
-        # Two refreshes with requests in both intervals draw each series as a line.
-        # A locator wait, not wait_for_function: the page's CSP forbids evaluating strings.
-        page.locator("#chart-latency svg polyline.series").nth(1).wait_for(state="attached")
+        # The page's script marks each refresh it draws; the server-drawn first paint
+        # (which may already hold lines from earlier tests' traffic) does not count.
+        # Polled from here, not wait_for_function: the page's CSP forbids evaluating strings.
+        live = page.locator("#live")
+        wait_until(
+            lambda: int(live.get_attribute("data-points") or 0) >= 2,
+            "the page's script to draw two intervals",
+            seen=lambda: live.get_attribute("data-points"),
+        )
     finally:
         stop.set()
         sender.join(timeout=PATIENCE)
-    assert int(page.locator("#live").get_attribute("data-points") or 0) >= 2
+    assert page.locator("#chart-latency svg polyline.series").count() >= 2
     assert page.locator("#chart-rate svg polyline.series").count() >= 1
     first = page.locator("#live-rows tr").first
     assert first.locator("th").inner_text() == "v1 production"
