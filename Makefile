@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Python keeps the bytecode it compiles, and pytest its rewritten test modules, even on a
+# machine whose environment says not to (PYTHONDONTWRITEBYTECODE=1, common in images):
+# otherwise every process the suite starts compiles src/ and tests/ again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo test static beside lint typecheck unit coverage slowed decisions docs screenshots bench protos clean
 
