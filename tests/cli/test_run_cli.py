@@ -69,6 +69,17 @@ def test_run_then_cached_rerun_then_failed_gate(tmp_path: Path, data: dict[str, 
     state = json.loads(status.stdout)
     assert state["production"] == 1 and state["canary"] is None
     assert state["last_run"]["run_id"] == cached["run_id"]
+    # A monitor tick reads the outputs frozen at registration: no model, no TensorFlow.
+    tick = subprocess.run(
+        [sys.executable, "-c", MAIN_THEN_TENSORFLOW, "monitor", "-c", str(toml), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert tick.returncode == 0, tick.stderr
+    assert tick.stderr.splitlines()[-1] == "tensorflow imported: False"
+    assert json.loads(tick.stdout)["rollout"]["action"] == "idle"
 
     edit(toml, r"^lower = 0.7$", "lower = 0.9999")
     rejected = mooring("run", "-c", str(toml))

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return failed
         # `mooring export` alone shows the group's help: no TensorFlow.
         if _loads_tensorflow(command, args):
-            _load_tensorflow_quietly(now=command != "run")
+            _load_tensorflow_quietly(now=command not in LAZY_TENSORFLOW_COMMANDS)
         from mooring.cli._common import run_guarded
 
         app = load_commands(command)
@@ -149,6 +149,10 @@ PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
 
 #: Commands that load TensorFlow (for training or a model): it is imported first, quietly.
 TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "run", "export", "monitor"})
+#: Those of them that often need none (a run whose steps are cached; a monitor tick whose
+#: versions' outputs were frozen at registration): TensorFlow is imported, as quietly, by
+#: the first step that needs it.
+LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor"})
 
 
 def _loads_tensorflow(command: str | None, args: list[str]) -> bool:
@@ -166,8 +170,8 @@ def _load_tensorflow_quietly(*, now: bool = True) -> None:
     """Import TensorFlow with its native start-up lines hidden (see ``quiet_native_logs``)
     and its Python-side absl warnings at error level, unless ``MOORING_TF_LOGS=1``.
 
-    ``now=False`` (``mooring run``, whose cached steps need no model): the same quiet
-    import, at the first step that imports TensorFlow (``quiet_when_imported``)."""
+    ``now=False`` (:data:`LAZY_TENSORFLOW_COMMANDS`): the same quiet import, at the first
+    step that imports TensorFlow (``quiet_when_imported``)."""
     import logging
 
     from mooring._tensorflow import LOGS_ENV, quiet_native_logs, quiet_when_imported
