@@ -120,3 +120,23 @@ def request_row(row: dict[str, Any], label: str) -> dict[str, Any]:
             continue
         out[name] = value.isoformat() if isinstance(value, dt.date) else value
     return out
+
+
+def oip_input(name: str, kind: pa.DataType, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One column of request rows as an Open Inference Protocol JSON input, typed as the
+    table holds it: booleans ``BOOL``, integers ``INT64``, numbers ``FP64``, the rest
+    (text, dates and times as ISO text) ``BYTES``; a null stays ``null``."""
+    if pa.types.is_boolean(kind):
+        datatype = "BOOL"
+    elif pa.types.is_integer(kind):
+        datatype = "INT64"
+    elif pa.types.is_floating(kind):
+        datatype = "FP64"
+    else:
+        datatype = "BYTES"
+    return {
+        "name": name,
+        "shape": [len(rows)],
+        "datatype": datatype,
+        "data": [r[name] for r in rows],
+    }

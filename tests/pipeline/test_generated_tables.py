@@ -1,12 +1,13 @@
 """Generated tables through the whole loop, with no edits: ``mooring init`` → ``mooring
-run`` → a server answering rows of the table → ``mooring score`` of the same rows →
-``mooring drift`` (``tests/_support/generated_tables.py`` says what a table can hold).
+run`` → a server answering rows of the table (TF Serving's REST and the Open Inference
+Protocol) → ``mooring score`` of the same rows → ``mooring drift``
+(``tests/_support/generated_tables.py`` says what a table can hold).
 
-No command fails with an internal error or prints a traceback, the server answers 200,
-and it answers what batch scoring gives for the same rows. Two tables per run of the
-suite, the same each time; ``MOORING_TABLE_EXAMPLES=50`` tries 50 new ones (each is a
-real training run). A table that found a bug becomes a test of its own where the bug
-lives (a column named ``global``: ``tests/training/test_names.py``).
+No command fails with an internal error or prints a traceback, the server answers 200
+on both protocols, and it answers what batch scoring gives for the same rows. Two
+tables per run of the suite, the same each time; ``MOORING_TABLE_EXAMPLES=50`` tries 50
+new ones (each is a real training run). A table that found a bug becomes a test of its
+own where the bug lives (a column named ``global``: ``tests/training/test_names.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from mooring.config import load_config
 from mooring.registry import Registry
 from tests._support.cli import mooring_in_process
-from tests._support.generated_tables import TableSpec, request_row, table_specs
+from tests._support.generated_tables import TableSpec, oip_input, request_row, table_specs
 from tests._support.server import following
 
 pytestmark = pytest.mark.slow
@@ -63,12 +64,18 @@ def test_a_generated_table_goes_from_init_to_drift_unedited(
     assert cfg.data.eval is not None
     held = pq.read_table(project / cfg.data.eval).slice(0, 5)
     rows = [request_row(row, spec.label) for row in held.to_pylist()]
+    infer = {"inputs": [oip_input(name, held.schema.field(name).type, rows) for name in rows[0]]}
     with following(cfg, Registry.from_config(cfg), cfg.project.name) as server:
         answer = httpx.post(
             f"{server.url}/v1/models/{cfg.project.name}:predict", json={"instances": rows}
         )
+        oip = httpx.post(f"{server.url}/v2/models/{cfg.project.name}/infer", json=infer)
     assert answer.status_code == 200, answer.text
     served = [p["probabilities"][1] for p in answer.json()["predictions"]]
+    # The Open Inference Protocol, each column typed as the table has it, answers the same.
+    assert oip.status_code == 200, oip.text
+    probabilities = next(o for o in oip.json()["outputs"] if o["name"] == "probabilities")
+    assert probabilities["data"][1::2] == pytest.approx(served, abs=1e-6)
 
     shard = root / "shards" / "held.parquet"
     shard.parent.mkdir()
