@@ -36,6 +36,20 @@ MAIN_THEN_TENSORFLOW = (
 )
 
 
+def without_tensorflow(*args: str) -> subprocess.CompletedProcess[str]:
+    """``mooring ARGS`` in a fresh interpreter, which succeeds without importing TensorFlow."""
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN_THEN_TENSORFLOW, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "tensorflow imported: False", done.stderr
+    return done
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_adult(tmp_path_factory.mktemp("adult-cli"))
@@ -50,15 +64,7 @@ def test_run_then_cached_rerun_then_failed_gate(tmp_path: Path, data: dict[str, 
     assert record["result"]["deployed_as"] == "production"
     assert (tmp_path / "state" / "runs" / record["run_id"] / "run.json").is_file()
 
-    again = subprocess.run(
-        [sys.executable, "-c", MAIN_THEN_TENSORFLOW, "run", "-c", str(toml), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert again.returncode == 0, again.stderr
-    assert again.stderr.splitlines()[-1] == "tensorflow imported: False"  # no step needed it
+    again = without_tensorflow("run", "-c", str(toml), "--json")  # no step needed it
     cached = json.loads(again.stdout)
     assert cached["run_id"] != record["run_id"]
     assert cached["cached_steps"] == ["validate", "train", "evaluate", "gate", "register", "deploy"]
@@ -70,15 +76,7 @@ def test_run_then_cached_rerun_then_failed_gate(tmp_path: Path, data: dict[str, 
     assert state["production"] == 1 and state["canary"] is None
     assert state["last_run"]["run_id"] == cached["run_id"]
     # A monitor tick reads the outputs frozen at registration: no model, no TensorFlow.
-    tick = subprocess.run(
-        [sys.executable, "-c", MAIN_THEN_TENSORFLOW, "monitor", "-c", str(toml), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert tick.returncode == 0, tick.stderr
-    assert tick.stderr.splitlines()[-1] == "tensorflow imported: False"
+    tick = without_tensorflow("monitor", "-c", str(toml), "--json")
     assert json.loads(tick.stdout)["rollout"]["action"] == "idle"
 
     edit(toml, r"^lower = 0.7$", "lower = 0.9999")
