@@ -30,9 +30,15 @@ def _unchanged(registry: Registry, events: int) -> None:
     assert registry.models() == []
     assert registry.artifacts.list_keys() == []
     assert len(registry.history()) == events
-    # TensorFlow's autograph writes the functions it converts there too: not the import's.
-    left = Path(tempfile.gettempdir()).iterdir()
-    assert [p for p in left if not p.name.startswith("__autograph_generated_file")] == []
+    # TensorFlow's autograph writes the functions it converts there too, and Python their
+    # bytecode beside them: not the import's.
+    scratch = Path(tempfile.gettempdir())
+    left = [*scratch.iterdir(), *scratch.glob("__pycache__/*")]
+    assert [
+        p
+        for p in left
+        if p.name != "__pycache__" and not p.name.startswith("__autograph_generated_file")
+    ] == []
 
 
 def test_an_imported_savedmodel_is_registered_unevaluated_with_its_source(
