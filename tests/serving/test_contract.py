@@ -117,6 +117,26 @@ def test_inputs_of_shape_n_by_one_are_checked_per_row_not_refused_with_an_error(
     assert contract.check({"age": [[40.0], [150.0, 1.0]]}) == []
 
 
+def test_booleans_are_spelled_as_trained_in_arrays_and_in_rows_of_one() -> None:
+    """The gRPC and binary roads hand over arrays and an imported model's ``[N, 1]`` input
+    comes as one list per row: each is spelled as the column was trained, in its shape;
+    a value no boolean spelling reads is left for the contract check."""
+    contract = InputContract({}, {}, "schema", booleans=frozenset({"member"}))
+    array = {"member": np.array([["True"], ["0"], ["banana"]], dtype=object)}
+    contract.spell_booleans(array)
+    assert array["member"].shape == (3, 1)
+    assert array["member"].ravel().tolist() == ["true", "false", "banana"]
+    rows: dict[str, Any] = {"member": [["YES"], ["no"], [""]]}
+    contract.spell_booleans(rows)
+    assert rows["member"] == [["true"], ["false"], [""]]
+    trained: dict[str, Any] = {"member": ["true", "false"], "other": ["True"]}
+    contract.spell_booleans(trained)
+    assert trained == {"member": ["true", "false"], "other": ["True"]}
+    absent: dict[str, Any] = {"other": ["True"]}  # a request without the column
+    contract.spell_booleans(absent)
+    assert absent == {"other": ["True"]}
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     ages=st.lists(
