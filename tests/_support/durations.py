@@ -97,7 +97,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             fixtures[name] += seconds
         elif key == _CPU:
             when, used = cast(tuple[str, float], value)
-            cpu = used if when == report.when else cpu
+            if when == report.when:
+                cpu = used
     _records.append(
         {
             "nodeid": report.nodeid,
@@ -145,6 +146,7 @@ def summarise(payload: dict[str, Any], top: int, by: str = "wall") -> str:
     for record in payload["records"]:
         path = record["nodeid"].split("::", 1)[0]
         files[path][record["when"]] += record["seconds"]
+        files[path]["wall"] += record["seconds"]
         files[path]["cpu"] += record.get("cpu", 0.0)
         tests[record["nodeid"]]["wall"] += record["seconds"]
         tests[record["nodeid"]]["cpu"] += record.get("cpu", 0.0)
@@ -159,17 +161,11 @@ def summarise(payload: dict[str, Any], top: int, by: str = "wall") -> str:
     ]
     lines.append("")
     lines.append(f"{'file':<58} {'setup':>7} {'call':>7} {'teardown':>8} {'total':>7} {'cpu':>7}")
-
-    def wall(phases: dict[str, float]) -> float:
-        return phases["setup"] + phases["call"] + phases["teardown"]
-
-    def rank(phases: dict[str, float]) -> float:
-        return -(phases["cpu"] if by == "cpu" else wall(phases))
-
-    for path, phases in sorted(files.items(), key=lambda kv: rank(kv[1]))[:top]:
+    key = "cpu" if by == "cpu" else "wall"
+    for path, phases in sorted(files.items(), key=lambda kv: -kv[1][key])[:top]:
         lines.append(
             f"{path:<58} {phases['setup']:>7.1f} {phases['call']:>7.1f} "
-            f"{phases['teardown']:>8.1f} {wall(phases):>7.1f} {phases['cpu']:>7.1f}"
+            f"{phases['teardown']:>8.1f} {phases['wall']:>7.1f} {phases['cpu']:>7.1f}"
         )
     lines.append("")
     lines.append(f"{'fixture (its own set-up)':<58} {'uses':>7} {'s':>7}")
@@ -177,7 +173,6 @@ def summarise(payload: dict[str, Any], top: int, by: str = "wall") -> str:
         lines.append(f"{name:<58} {fixture_uses[name]:>7} {seconds:>7.1f}")
     lines.append("")
     lines.append(f"{'test':<80} {'s':>7} {'cpu':>7}")
-    key = "cpu" if by == "cpu" else "wall"
     for nodeid, test in sorted(tests.items(), key=lambda kv: -kv[1][key])[:top]:
         lines.append(f"{nodeid[:80]:<80} {test['wall']:>7.1f} {test['cpu']:>7.1f}")
     lines.extend(_workers(payload["records"]))
