@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # otherwise every process the suite starts compiles src/ and tests/ again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install demo test static beside lint typecheck unit coverage slowed decisions docs screenshots bench protos clean
+.PHONY: install demo test static lint typecheck unit coverage slowed decisions docs screenshots bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,17 +51,19 @@ coverage: $(STAMP)
 DECISION_FILES = $(shell grep -rl --include='test_*.py' 'pytest.mark.decisions' tests | sort)
 
 # The tests that judge decisions over time, again on one core shared with a busy neighbour:
-# their verdicts must not depend on the machine's speed.
+# their verdicts must not depend on the machine's speed. SLOWED=--shared: the neighbour is
+# the work make runs beside it (make test: the unit tests), not a busy loop.
+SLOWED ?=
 slowed: $(STAMP)
-	MOORING_TEST_DURATIONS=build/test-durations-slowed.json $(BIN)/python -m tests._support.slowed \
+	MOORING_TEST_DURATIONS=build/test-durations-slowed.json \
+		$(BIN)/python -m tests._support.slowed $(SLOWED) \
 		-- $(BIN)/python -m pytest -m decisions -p tests._support.durations $(DECISION_FILES)
 	$(BIN)/python -m tests._support.durations build/test-durations-slowed.json --top 10
 
-# The same decision tests at full speed, on the cores the slowed stage leaves free.
+# The same decision tests at full speed, alone on the machine, two at a time.
 decisions: $(STAMP)
-	MOORING_TEST_DURATIONS=build/test-durations-decisions.json \
-		$(BIN)/python -m tests._support.slowed --beside \
-		-- $(BIN)/python -m pytest -m decisions -p tests._support.durations $(DECISION_FILES)
+	MOORING_TEST_DURATIONS=build/test-durations-decisions.json $(BIN)/python -m pytest -n 2 \
+		--dist loadgroup -m decisions -p tests._support.durations $(DECISION_FILES)
 	$(BIN)/python -m tests._support.durations build/test-durations-decisions.json --top 5
 
 # The documentation site, strict: a broken link, a stale config note or a missing page fails.
@@ -79,18 +81,14 @@ screenshots: $(STAMP)
 	for shot in $(SHOTS); do \
 		cp build/screenshots/ui-screenshots/$$shot.png docs/assets/screenshots/$$shot.png; done
 
-# The static checks (one process each) run beside the slowed stage, on the core it leaves
-# free; the unit tests but the decision tests have both cores to themselves first. The
-# decision tests then run twice side by side: slowed on one core, and at full speed on the
-# other once the static checks are done (the slowed stage takes the longer).
+# The static checks (one process each) and the slowed decision tests run while the unit
+# tests run, which keep both cores busy and are the slowed stage's neighbour; the decision
+# tests then run again alone, at full speed. Each job's output is printed when it ends.
 static: lint typecheck docs
 
-beside: static
-	$(MAKE) decisions
-
 test: $(STAMP)
-	$(MAKE) unit UNIT_MARKS="not decisions"
-	$(MAKE) -j 2 --output-sync=target slowed beside
+	$(MAKE) -j 3 --output-sync=target unit slowed static UNIT_MARKS="not decisions" SLOWED=--shared
+	$(MAKE) decisions
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_contract.py
