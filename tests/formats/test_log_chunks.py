@@ -162,6 +162,29 @@ def test_each_row_carries_its_clients_own_id_or_null() -> None:
         log_chunks_table([_chunk(client_request_ids=["x"])])
 
 
+def test_each_row_carries_the_inputs_it_held_outside_the_contract_or_null() -> None:
+    table = log_chunks_table(
+        [
+            _chunk(violations=[None, [["age"], None]]),
+            _chunk(request_ids=["c"], counts=[3]),  # every value inside the contract
+        ]
+    )
+    assert table.schema.field("contract_violations").type == pa.list_(pa.string())
+    assert table.column("contract_violations").to_pylist() == [
+        None,
+        ["age"],
+        None,
+        None,
+        None,
+        None,
+    ]
+    alone = log_chunks_table([_chunk()])
+    assert alone.column("contract_violations").null_count == 3
+    assert alone.schema.field("contract_violations").type == pa.list_(pa.string())
+    with pytest.raises(DataError, match="contract violations for another number of rows"):
+        log_chunks_table([_chunk(violations=[None, [["age"]]])])
+
+
 def test_a_column_shorter_than_its_chunks_rows_is_an_error() -> None:
     with pytest.raises(DataError, match=r"log chunks hold 3 rows, but .*age"):
         log_chunks_table([_chunk(columns={"age": [39.0, 52.0]})])

@@ -21,10 +21,11 @@ from mooring.config import ServingConfig
 from mooring.contract._schema import ColumnSchema, Schema, infer_schema
 from mooring.contract._statistics import compute_statistics
 from mooring.formats._model import TensorInfo
+from mooring.formats._predictions import feature_table, read_prediction_log
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry._judged import register_judged
 from mooring.serving import DirectorySource, RegistrySource, build_app
-from mooring.serving._contract import InputContract
+from mooring.serving._contract import InputContract, violating_rows
 from tests._support.server import BLESSED, FAST, LINEAGE, NAME, ServerThread
 from tests._support.serving_model import build_flag_model_dir, row
 from tests._support.waiting import wait_until
@@ -110,9 +111,16 @@ def test_inputs_of_shape_n_by_one_are_checked_per_row_not_refused_with_an_error(
         found = {(v.input, v.kind): v for v in contract.check(columns)}
         assert found[("age", "out_of_range")].count == 2  # rows, not values
         assert found[("age", "out_of_range")].example == 150.0
+        assert found[("age", "out_of_range")].rows in ((1, 3), (0, 2))
         if workclass is not None:
             assert found[("workclass", "unseen_category")].count == 2
             assert found[("workclass", "unseen_category")].example == "Never-seen"
+            assert violating_rows(list(found.values()), 4) == [
+                None,
+                ["age", "workclass"],
+                None,
+                ["age", "workclass"],
+            ]
     # Ragged rows are not this check's to refuse: the signature's shape check names them.
     assert contract.check({"age": [[40.0], [150.0, 1.0]]}) == []
 
@@ -191,8 +199,16 @@ def test_registry_contract_is_counted_and_served_by_default(
         ),
     )
     reg.deploy(NAME, production=1)
-    cfg = FAST.model_copy(update={"admin_token": "t0ken"})
-    app = build_app([RegistrySource(reg, NAME)], cfg, registry=reg)
+    log = tmp_path / "predictions"
+    cfg = FAST.model_copy(
+        update={
+            "admin_token": "t0ken",
+            "log_sample_rate": 1.0,
+            "log_flush_rows": 1,
+            "log_flush_s": 0.05,
+        }
+    )
+    app = build_app([RegistrySource(reg, NAME)], cfg, registry=reg, prediction_log_url=str(log))
     with ServerThread(app) as server:
         server.wait_ready()
         status = server.client.get("/admin/status", headers=TOKEN).json()["models"][0]
@@ -206,7 +222,16 @@ def test_registry_contract_is_counted_and_served_by_default(
 
         far = server.client.post(PREDICT, json={"instances": [row(age=140.0)]})
         assert far.status_code == 200, far.text
-        new = server.client.post(PREDICT, json={"instances": [row(workclass="Never-seen")] * 2})
+        new = server.client.post(
+            PREDICT,
+            json={
+                "instances": [
+                    row(workclass="Never-seen"),
+                    row(),
+                    row(workclass="Never-seen", age=150.0),
+                ]
+            },
+        )
         assert new.status_code == 200, new.text
         missing = row(age=None, workclass=None)  # type: ignore[arg-type]
         assert server.client.post(PREDICT, json={"instances": [missing]}).status_code == 200
@@ -218,9 +243,21 @@ def test_registry_contract_is_counted_and_served_by_default(
         ]
         assert server.client.post(INFER, json={"inputs": tensors}).status_code == 200
         assert violations(server) == {
-            ("1", "age", "out_of_range"): 2.0,
+            ("1", "age", "out_of_range"): 3.0,
             ("1", "workclass", "unseen_category"): 2.0,
         }
+        # The log keeps which of a request's rows were served outside the contract.
+        expected = {
+            far.headers["X-Request-Id"]: [["age"]],
+            new.headers["X-Request-Id"]: [["workclass"], None, ["age", "workclass"]],
+        }
+        wait_until(lambda: logged_violations(log, expected) == expected, "the rows in the log",
+                   seen=lambda: logged_violations(log, expected))  # fmt: skip
+        table = read_prediction_log(str(log), NAME)
+        assert (
+            table.num_rows == 6 and "contract_violations" not in feature_table(table).column_names
+        )
+        assert table["contract_violations"].null_count == 2  # the two rows inside it
 
         # Version 2 carries its declared schema in the registry: that one applies.
         reg.deploy(NAME, production=2)
@@ -232,6 +269,20 @@ def test_registry_contract_is_counted_and_served_by_default(
         server.client.post(PREDICT, json={"instances": [row(age=95.0)]})
         assert violations(server)[("2", "age", "out_of_range")] == 1.0
     reg.close()
+
+
+def logged_violations(log: Path, requests: dict[str, Any]) -> dict[str, list[list[str] | None]]:
+    """The ``contract_violations`` of the logged rows of ``requests``, per request id."""
+    if not log.exists() or not any(log.rglob("*.parquet")):
+        return {}
+    table = read_prediction_log(str(log), NAME)
+    found: dict[str, list[list[str] | None]] = {}
+    for rid, flags in zip(
+        table["request_id"].to_pylist(), table["contract_violations"].to_pylist(), strict=True
+    ):
+        if rid in requests:
+            found.setdefault(rid, []).append(None if flags is None else sorted(flags))
+    return found
 
 
 def far_version(server: ServerThread) -> str:

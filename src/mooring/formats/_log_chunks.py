@@ -17,8 +17,8 @@ Example:
     ...                  rows=2)
     >>> table = log_chunks_table([chunk])
     >>> table.column_names  # doctest: +NORMALIZE_WHITESPACE
-    ['request_id', 'timestamp', 'model', 'model_version', 'shadow', 'client_request_id', 'age',
-     'output.score']
+    ['request_id', 'timestamp', 'model', 'model_version', 'shadow', 'client_request_id',
+     'contract_violations', 'age', 'output.score']
     >>> table.column("request_id").to_pylist()
     ['r1', 'r2']
 """
@@ -38,11 +38,13 @@ import pyarrow as pa
 from mooring.errors import DataError
 from mooring.formats._predictions import (
     CLIENT_REQUEST_ID,
+    CONTRACT_VIOLATIONS,
     MODEL,
     MODEL_VERSION,
     REQUEST_ID,
     SHADOW,
     TIMESTAMP,
+    VIOLATIONS_TYPE,
     output_column,
     write_log_table,
 )
@@ -59,7 +61,9 @@ class LogChunk:
 
     ``request_ids[i]`` names the i-th request and ``counts[i]`` its rows (and
     ``client_request_ids[i]``, when given, the X-Request-Id its client sent, or None;
-    ``client_request_ids`` None: no request's client sent one); the requests' rows
+    ``client_request_ids`` None: no request's client sent one; ``violations[i]``, when
+    given, per row of the i-th request the inputs outside the contract, or None for a
+    request with none; ``violations`` None: no request had any); the requests' rows
     follow each other in ``columns`` (the model's inputs: lists or arrays, as the batch
     merged them, or Arrow arrays from :func:`arrow_columns`) and ``outputs`` (the
     model's outputs for those rows). ``rows`` is the sum of ``counts``. One ``timestamp``
@@ -78,6 +82,7 @@ class LogChunk:
     rows: int
     shadow: bool = False
     client_request_ids: Sequence[str | None] | None = None
+    violations: Sequence[Sequence[list[str] | None] | None] | None = None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -209,6 +214,20 @@ def _client_request_ids(chunks: Sequence[LogChunk], total: int) -> pa.Array:
     return pa.array(np.repeat(np.array(ids, dtype=object), counts), pa.string())
 
 
+def _violations(chunks: Sequence[LogChunk], total: int) -> pa.Array:
+    """Each row's inputs outside the contract (null where none was)."""
+    if all(c.violations is None for c in chunks):  # the common case: all null
+        return pa.nulls(total, VIOLATIONS_TYPE)
+    values: list[list[str] | None] = []
+    for chunk in chunks:
+        if chunk.violations is None:
+            values.extend([None] * chunk.rows)
+            continue
+        for flags, count in zip(chunk.violations, chunk.counts, strict=True):
+            values.extend([None] * count if flags is None else flags)
+    return pa.array(values, VIOLATIONS_TYPE)
+
+
 def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
     """The log's table of ``chunks``, in order (the columns of :func:`append_request_rows`).
 
@@ -228,6 +247,15 @@ def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
                 f"a log chunk of model {chunk.model!r} names {len(chunk.request_ids)} requests "
                 f"but {len(clients)} client request ids"
             )
+        flagged = chunk.violations
+        if flagged is not None and [
+            count if flags is None else len(flags)
+            for flags, count in zip(flagged, chunk.counts, strict=False)
+        ] != list(chunk.counts):
+            raise DataError(
+                f"a log chunk of model {chunk.model!r} holds {list(chunk.counts)[:5]} rows a "
+                "request but contract violations for another number of rows or requests"
+            )
     lengths = [c.rows for c in chunks]
     total = sum(lengths)
     micros = np.array([(c.timestamp - _EPOCH) // timedelta(microseconds=1) for c in chunks])
@@ -238,6 +266,7 @@ def log_chunks_table(chunks: Sequence[LogChunk]) -> pa.Table:
         MODEL_VERSION: _same([c.version for c in chunks], pa.int64(), lengths, total),
         SHADOW: _same([c.shadow for c in chunks], pa.bool_(), lengths, total),
         CLIENT_REQUEST_ID: _client_request_ids(chunks, total),
+        CONTRACT_VIOLATIONS: _violations(chunks, total),
     }
     first = chunks[0]
     uniform = all(

@@ -7,7 +7,10 @@ what label feedback joins on), ``timestamp`` (UTC), ``model``, ``model_version``
 ``shadow`` (true on the rows of a shadow version's copy of a request; files written
 before it read as false), ``client_request_id`` (the ``X-Request-Id`` the client sent,
 when it sent a plain token; else null; files written before it have no such column, and
-read together with newer files it reads as null), one column per input feature and
+read together with newer files it reads as null), ``contract_violations`` (the inputs
+whose value in the row lies outside the version's contract and was served anyway: a
+number outside its range, a text outside its domain; null where every value was
+inside, and in files written before it), one column per input feature and
 ``output.<name>`` per model output.
 Monitoring (drift, live quality, guardrails, the shadow report) and the pipeline's
 replay read it back with :func:`read_prediction_log`, which leaves shadow rows out
@@ -39,6 +42,7 @@ from mooring.formats._files import atomic_write_url
 
 __all__ = [
     "CLIENT_REQUEST_ID",
+    "CONTRACT_VIOLATIONS",
     "LOG_COLUMNS",
     "MODEL",
     "MODEL_VERSION",
@@ -47,6 +51,7 @@ __all__ = [
     "REQUEST_ID_PATTERN",
     "SHADOW",
     "TIMESTAMP",
+    "VIOLATIONS_TYPE",
     "append_request_rows",
     "feature_table",
     "find_request_ids",
@@ -70,8 +75,19 @@ SHADOW = "shadow"
 #: The X-Request-Id the client sent (null where it sent none, or not a plain token). Never
 #: what labels join on: that is :data:`REQUEST_ID`, the server's own.
 CLIENT_REQUEST_ID = "client_request_id"
+#: Per row, the inputs whose value lay outside the contract (null: none did).
+CONTRACT_VIOLATIONS = "contract_violations"
+VIOLATIONS_TYPE = pa.list_(pa.string())
 #: Columns the log adds around the features and outputs.
-LOG_COLUMNS = (REQUEST_ID, TIMESTAMP, MODEL, MODEL_VERSION, SHADOW, CLIENT_REQUEST_ID)
+LOG_COLUMNS = (
+    REQUEST_ID,
+    TIMESTAMP,
+    MODEL,
+    MODEL_VERSION,
+    SHADOW,
+    CLIENT_REQUEST_ID,
+    CONTRACT_VIOLATIONS,
+)
 #: What a request id may look like: the X-Request-Id the server answers with and logs, and
 #: the one a client may send (kept beside it as :data:`CLIENT_REQUEST_ID`).
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -105,7 +121,8 @@ def append_request_rows(
 
     ``shadow``: the rows are a shadow version's outputs for the request, not its answer.
     ``client_request_id``: the X-Request-Id the client sent, if any. Make the rows a table
-    with :func:`log_rows_table`.
+    with :func:`log_rows_table` (``contract_violations`` null: the server's own writer
+    records them, :mod:`mooring.formats._log_chunks`).
     """
     cols = {k: v if type(v) is list else v.tolist() for k, v in columns.items()}
     outs = {output_column(k): v.tolist() for k, v in outputs.items()}
@@ -117,6 +134,7 @@ def append_request_rows(
             MODEL_VERSION: version,
             SHADOW: shadow,
             CLIENT_REQUEST_ID: client_request_id,
+            CONTRACT_VIOLATIONS: None,
         }
         row.update({k: v[i] for k, v in cols.items()})
         row.update({k: v[i] for k, v in outs.items()})
@@ -135,8 +153,8 @@ def write_log_file(url: str, batch: list[dict[str, Any]]) -> str:
 
 
 def log_rows_table(batch: list[dict[str, Any]]) -> pa.Table:
-    """The table of rows made by :func:`append_request_rows` (``client_request_id`` text,
-    even where no row has one).
+    """The table of rows made by :func:`append_request_rows` (``client_request_id`` text
+    and ``contract_violations`` lists of text, even where no row has one).
 
     Example:
         >>> rows: list[dict[str, Any]] = []
@@ -147,9 +165,13 @@ def log_rows_table(batch: list[dict[str, Any]]) -> pa.Table:
         DataType(string)
     """
     table = pa.Table.from_pylist(batch)
-    index = table.schema.get_field_index(CLIENT_REQUEST_ID)
-    if index >= 0 and pa.types.is_null(table.schema.field(index).type):
-        table = table.set_column(index, CLIENT_REQUEST_ID, pa.nulls(table.num_rows, pa.string()))
+    for name, arrow_type in (
+        (CLIENT_REQUEST_ID, pa.string()),
+        (CONTRACT_VIOLATIONS, VIOLATIONS_TYPE),
+    ):
+        index = table.schema.get_field_index(name)
+        if index >= 0 and pa.types.is_null(table.schema.field(index).type):
+            table = table.set_column(index, name, pa.nulls(table.num_rows, arrow_type))
     return table
 
 

@@ -34,7 +34,7 @@ from mooring.contract._schema import BOOL_FALSE, BOOL_TRUE, Schema
 from mooring.formats._columns import describe
 from mooring.formats._model import TensorInfo
 
-__all__ = ["InputContract", "Violation"]
+__all__ = ["InputContract", "Violation", "violating_rows"]
 
 OUT_OF_RANGE = "out_of_range"
 UNSEEN = "unseen_category"
@@ -47,13 +47,15 @@ _BOOLEAN_SPELLINGS = {
 
 @dataclass(frozen=True)
 class Violation:
-    """Values of one input outside the contract, in one request."""
+    """Values of one input outside the contract, in one request: how many, the first,
+    and the rows (0-based, within the request) that hold them."""
 
     input: str
     kind: str
     count: int
     example: Any
     bounds: Any  # (lo, hi) or the domain; formatted only when a message is needed
+    rows: tuple[int, ...] = ()
 
     @property
     def allowed(self) -> str:
@@ -181,10 +183,12 @@ class InputContract:
                 # scan below decides (NaN compares False both ways: never outside).
                 if values and lo <= min(values) and max(values) <= hi:
                     continue
-                outside = [v for v in values if v < lo or v > hi]
+                outside = tuple(i for i, v in enumerate(values) if v < lo or v > hi)
                 if outside:
-                    example = float(outside[0])
-                    found.append(Violation(name, OUT_OF_RANGE, len(outside), example, (lo, hi)))
+                    example = float(values[outside[0]])
+                    found.append(
+                        Violation(name, OUT_OF_RANGE, len(outside), example, (lo, hi), outside)
+                    )
                 continue
             violation = _outside(name, values, lo, hi)
             if violation is not None:
@@ -198,8 +202,28 @@ class InputContract:
                 continue
             unseen = [v for v in listed if v and v not in domain]
             if unseen:
-                found.append(Violation(name, UNSEEN, len(unseen), unseen[0], domain))
+                rows = _unseen_rows(values, domain)
+                found.append(Violation(name, UNSEEN, len(unseen), unseen[0], domain, rows))
         return found
+
+
+def violating_rows(violations: list[Violation], rows: int) -> list[list[str] | None]:
+    """Per row of a request, the inputs whose value lies outside the contract (None: no
+    input does): what the prediction log keeps of :meth:`InputContract.check`'s findings.
+
+    >>> contract = InputContract({"age": (17.0, 90.0)}, {}, "schema")
+    >>> violating_rows(contract.check({"age": [30.0, 150.0, -5.0]}), 3)
+    [None, ['age'], ['age']]
+    """
+    flagged: list[list[str] | None] = [None] * rows
+    for v in violations:
+        for i in v.rows:
+            names = flagged[i]
+            if names is None:
+                flagged[i] = [v.input]
+            elif v.input not in names:
+                names.append(v.input)
+    return flagged
 
 
 def _spelled(value: Any) -> Any:
@@ -219,9 +243,20 @@ def _outside(name: str, values: Any, lo: float, hi: float) -> Violation | None:
     mask = (array < lo) | (array > hi)
     if not mask.any():
         return None
-    rows = mask.reshape(len(mask), -1).any(axis=1) if mask.ndim > 1 else mask
+    rows = np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1) if mask.ndim > 1 else mask)
     example = float(array[mask][0])
-    return Violation(name, OUT_OF_RANGE, int(rows.sum()), example, (lo, hi))
+    return Violation(name, OUT_OF_RANGE, len(rows), example, (lo, hi), tuple(rows.tolist()))
+
+
+def _unseen_rows(values: Any, domain: frozenset[str]) -> tuple[int, ...]:
+    """The rows of a text column of any rank holding a value outside ``domain`` (missing
+    values, ``""`` or None, are not outside)."""
+    listed = values if type(values) is list else np.asarray(values, dtype=object).tolist()
+    return tuple(
+        i
+        for i, row in enumerate(listed)
+        if any(v and v not in domain for v in (row if isinstance(row, list) else (row,)))
+    )
 
 
 def _flat_strings(values: Any) -> list[Any]:

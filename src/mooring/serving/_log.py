@@ -80,14 +80,21 @@ _NO_PANDAS = _NoPandas()
 
 class LogTicket:
     """A request the prediction log takes (:meth:`PredictionLog.wants` said yes): its id
-    (and the X-Request-Id its client sent, if any), and, once its batch has run, whether
-    its rows went into the buffer."""
+    (and the X-Request-Id its client sent, if any), per row the inputs outside the
+    contract (None: every value was inside), and, once its batch has run, whether its
+    rows went into the buffer."""
 
-    __slots__ = ("buffered", "client_request_id", "request_id")
+    __slots__ = ("buffered", "client_request_id", "request_id", "violations")
 
-    def __init__(self, request_id: str, client_request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        client_request_id: str | None = None,
+        violations: list[list[str] | None] | None = None,
+    ) -> None:
         self.request_id = request_id
         self.client_request_id = client_request_id
+        self.violations = violations
         self.buffered = False
 
 
@@ -233,6 +240,7 @@ class PredictionLog:
             columns, outputs, chosen_counts = _select(tickets, counts, columns, outputs)
         rows = sum(chosen_counts)
         clients = [t.client_request_id for t in logged]
+        flags = [t.violations for t in logged]
         buffered = self._buffer(
             LogChunk(
                 model=model,
@@ -246,6 +254,7 @@ class PredictionLog:
                 shadow=shadow,
                 # None where no client sent an id: the writer makes an all-null column.
                 client_request_ids=clients if any(c is not None for c in clients) else None,
+                violations=flags if any(f is not None for f in flags) else None,
             )
         )
         if buffered:

@@ -29,7 +29,7 @@ import orjson
 
 from mooring._tracing import RequestTrace
 from mooring.formats._columns import InputPolicy
-from mooring.serving._contract import Violation
+from mooring.serving._contract import Violation, violating_rows
 from mooring.serving._errors import DeadlineExceededError, InvalidRequestError
 from mooring.serving._loaded import ServedModel
 from mooring.serving._log import LogTicket
@@ -110,6 +110,7 @@ class Predictor:
         contract = slot.model.contract
         if contract is not None and contract.booleans:
             contract.spell_booleans(columns)
+        violations = None
         if contract is not None and self.state.serving.contract_checks:
             if trace is not None:
                 trace.phase("contract")
@@ -121,6 +122,8 @@ class Predictor:
         ticket = None
         if plog is not None and plog.wants(manager.name, sampled=shadow is not None):
             ticket = LogTicket(call.request_id, call.client_request_id)
+            if violations:  # served although outside the contract: the log says which
+                ticket.violations = violating_rows(violations, rows)
         if trace is not None:
             trace.phase("queue")
         outputs = await slot.predict(columns, rows, self.remaining(call), trace, ticket)
