@@ -38,7 +38,9 @@ from tests._support.imported_models import BUILDERS, examples, own_outputs
 from tests._support.server import FAST
 from tests._support.waiting import wait_until
 
-pytestmark = pytest.mark.slow
+# One worker runs the module: its servers of every imported kind are built once, not once
+# per worker that draws one of its tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("imported-models")]
 
 KINDS = tuple(BUILDERS)
 TOLERANCE = 1e-6

@@ -28,6 +28,9 @@ from tests._support.blocked_import import run_without
 from tests._support.project import request_rows, write_adult
 
 NA = ["?", ""]
+# One worker runs the module: the trained and exported trees are built once, not once per
+# worker that draws one of its tests.
+pytestmark = pytest.mark.xdist_group("trees")
 
 
 def _config(data: dict[str, Path], **model: Any) -> MooringConfig:
