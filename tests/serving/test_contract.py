@@ -233,15 +233,19 @@ def test_registry_contract_is_counted_and_served_by_default(
             },
         )
         assert new.status_code == 200, new.text
-        missing = row(age=None, workclass=None)  # type: ignore[arg-type]
-        assert server.client.post(PREDICT, json={"instances": [missing]}).status_code == 200
+        missing = server.client.post(
+            PREDICT,
+            json={"instances": [row(age=None, workclass=None)]},  # type: ignore[arg-type]
+        )
+        assert missing.status_code == 200, missing.text
         tensors = [
             {"name": "age", "shape": [1], "datatype": "FP32", "data": [-5.0]},
             {"name": "hours-per-week", "shape": [1], "datatype": "FP32", "data": [40.0]},
             {"name": "workclass", "shape": [1], "datatype": "BYTES", "data": ["Private"]},
             {"name": "sex", "shape": [1], "datatype": "BYTES", "data": ["Male"]},
         ]
-        assert server.client.post(INFER, json={"inputs": tensors}).status_code == 200
+        oip = server.client.post(INFER, json={"inputs": tensors})
+        assert oip.status_code == 200, oip.text
         assert violations(server) == {
             ("1", "age", "out_of_range"): 3.0,
             ("1", "workclass", "unseen_category"): 2.0,
@@ -250,14 +254,13 @@ def test_registry_contract_is_counted_and_served_by_default(
         expected = {
             far.headers["X-Request-Id"]: [["age"]],
             new.headers["X-Request-Id"]: [["workclass"], None, ["age", "workclass"]],
+            missing.headers["X-Request-Id"]: [None],  # missing values are not violations
+            oip.headers["X-Request-Id"]: [["age"]],
         }
         wait_until(lambda: logged_violations(log, expected) == expected, "the rows in the log",
                    seen=lambda: logged_violations(log, expected))  # fmt: skip
         table = read_prediction_log(str(log), NAME)
-        assert (
-            table.num_rows == 6 and "contract_violations" not in feature_table(table).column_names
-        )
-        assert table["contract_violations"].null_count == 2  # the two rows inside it
+        assert "contract_violations" not in feature_table(table).column_names
 
         # Version 2 carries its declared schema in the registry: that one applies.
         reg.deploy(NAME, production=2)
