@@ -16,7 +16,7 @@ from mooring._scaffold import propose_name, scaffold_config, split_holdout
 from mooring.config import load_config
 from mooring.contract._statistics import compute_statistics
 from mooring.errors import UsageError
-from mooring.features._infer import build_feature_spec
+from mooring.features._infer import FeatureWarning, build_feature_spec
 from tests._support.timed_adult import write_timed_adult
 
 
@@ -206,3 +206,44 @@ def test_a_column_without_any_value_is_excluded_with_its_reason(tmp_path: Path) 
     assert '# "Leer Spalte": no value in 80 rows, nothing to learn from' in scaffold.text
     cfg = load_config(_written(scaffold.text, tmp_path))
     assert cfg.features.exclude == ["Leer Spalte"]
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "positive"),
+    [
+        ([0, 1, 2], "multiclass", None),  # scikit-learn's wine: classes 0–2
+        (list(range(10)), "multiclass", None),  # digits
+        ([1, 2], "binary", "2"),
+        ([0, 1], "binary", "1"),
+        (list(range(25, 347)), "regression", None),  # diabetes: a quantity
+    ],
+)
+def test_an_integer_label_of_few_values_is_classes_as_training_decides(
+    tmp_path: Path, values: list[int], task: str, positive: str | None
+) -> None:
+    rows = 300
+    table = pa.table(
+        {
+            "x": [float(i % 17) for i in range(rows)],
+            "target": [values[i % len(values)] for i in range(rows)],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    scaffold = scaffold_config(tmp_path / "t.parquet", out_dir=tmp_path, label="target")
+    cfg = load_config(_written(scaffold.text, tmp_path))
+    assert (cfg.model.task, cfg.data.positive) == (task, positive)
+
+
+def test_a_column_whose_quantiles_are_one_value_gets_no_bucket_count_it_would_refuse(
+    tmp_path: Path,
+) -> None:
+    from sklearn.datasets import load_digits
+
+    # scikit-learn's digits: a few pixels are 0 in nearly every image, but not all.
+    frame = load_digits(as_frame=True).frame
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "d.parquet")
+    with pytest.warns(FeatureWarning, match="'pixel_[0-7]_[0-7]' is constant in the training"):
+        scaffold = scaffold_config(tmp_path / "d.parquet", out_dir=tmp_path, label="target")
+    cfg = load_config(_written(scaffold.text, tmp_path))  # refused "buckets = 1" before
+    assert "one bucket" in scaffold.text and "pixel_3_0" in cfg.features.features
+    assert cfg.model.task == "multiclass"

@@ -38,6 +38,7 @@ from mooring.contract._io import ReadOptions, detect_delimiter, read_table
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import UsageError
+from mooring.training._labels import integer_classes
 
 __all__ = [
     "LABEL_NAMES",
@@ -301,6 +302,10 @@ def _task(stats: DatasetStatistics, label: str) -> tuple[str, str | None, float 
         lo, hi = col.numeric.min, col.numeric.max
         if lo == 0 and hi == 1:
             return "binary", "1", None, "integer 0/1; positive = 1"
+        if hi - lo == 1:
+            return "binary", f"{hi:.0f}", None, f"integer {lo:.0f}/{hi:.0f}; positive = {hi:.0f}"
+        if integer_classes(col):  # as training's task = "auto" decides
+            return "multiclass", None, None, f"integer classes {lo:.0f}–{hi:.0f}"
     return "regression", None, None, f"{col.type} values"
 
 
@@ -387,9 +392,11 @@ def _feature_lines(
         note = ""
         if feature.kind == "numeric":
             entry["transform"] = _str(feature.transform)
-            if feature.transform == "bucketize":
+            if feature.transform == "bucketize" and feature.boundaries:
                 entry["buckets"] = str(len(feature.boundaries) + 1)
                 note = "spiky or heavy-tailed: quantile buckets"
+            elif feature.transform == "bucketize":  # one value in nearly every row
+                note = "its quantiles are one value (one bucket): consider exclude"
             if feature.constant:
                 note = "(near) constant: consider exclude"
         elif feature.kind == "categorical":
