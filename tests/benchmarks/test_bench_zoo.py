@@ -1,0 +1,41 @@
+"""The zoo's smallest tables go through ``mooring init`` (no edits), ``mooring run`` and
+``mooring serve`` with one prediction, beside scikit-learn's baseline on the same split
+(``benchmarks/bench_zoo.py``; the whole zoo runs there). No timings are checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "bench_zoo.py"
+SMALLEST = {"iris", "wine", "penguins"}  # what --smallest runs
+
+
+@pytest.mark.slow
+def test_the_smallest_zoo_tables_go_through_init_run_and_serve_unedited(tmp_path: Path) -> None:
+    out = tmp_path / "zoo.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smallest", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text(encoding="utf-8"))
+    tables = {t["table"]: t for t in report["tables"]}
+    assert set(tables) == SMALLEST
+    for name, table in tables.items():
+        assert "failed" not in table, (name, table)
+        assert table["served"]["status"] == 200, (name, table["served"])
+        assert table["task"] == "multiclass" and table["metric"] == "accuracy", name
+        assert table["kind"], name
+        # Both scored on the same held-out rows: fractions of them.
+        assert 0 <= table["mooring"] <= 1 and 0 <= table["baseline"] <= 1, name
+    assert "| iris |" in out.with_suffix(".md").read_text(encoding="utf-8")
