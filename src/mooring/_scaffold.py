@@ -38,7 +38,7 @@ from mooring.contract._io import ReadOptions, detect_delimiter, read_table
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import UsageError
-from mooring.training._labels import integer_classes
+from mooring.formats._labels import integer_classes
 
 __all__ = [
     "LABEL_NAMES",

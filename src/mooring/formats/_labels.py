@@ -28,7 +28,21 @@ import pyarrow as pa
 
 from mooring.errors import DataError
 
-__all__ = ["LabelEncoding"]
+__all__ = ["MAX_INTEGER_CLASS_SPAN", "LabelEncoding", "integer_classes"]
+
+#: An integer label spanning at most this many values more than its least is classes
+#: (digits 0–9, ratings 1–5), a wider one a quantity: what training's ``task = "auto"``
+#: and ``mooring init`` decide.
+MAX_INTEGER_CLASS_SPAN = 20
+
+
+def integer_classes(col: Any) -> bool:
+    """Whether an integer label's values are few enough to be classes, from its column's
+    statistics (a span of at most :data:`MAX_INTEGER_CLASS_SPAN`; no values: yes)."""
+    summary = col.numeric
+    if summary is None or summary.count == 0:
+        return True
+    return float(summary.max - summary.min) <= MAX_INTEGER_CLASS_SPAN
 
 
 @dataclass(frozen=True)

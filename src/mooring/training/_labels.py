@@ -21,18 +21,15 @@ import numpy as np
 
 from mooring.config import MooringConfig
 from mooring.errors import ConfigError, DataError
-from mooring.formats._labels import LabelEncoding
+from mooring.formats._labels import LabelEncoding, integer_classes
 
 if TYPE_CHECKING:
     from mooring.contract._schema import Schema
     from mooring.contract._statistics import DatasetStatistics
 
-__all__ = ["LabelEncoding", "integer_classes", "resolve_label"]
+__all__ = ["LabelEncoding", "resolve_label"]
 
 MAX_CLASSES = 1000
-#: An integer label spanning at most this many values more than its least is classes
-#: (digits 0–9, ratings 1–5), a wider one a quantity: what ``task = "auto"`` decides.
-MAX_INTEGER_CLASS_SPAN = 20
 
 
 def resolve_label(
@@ -106,19 +103,6 @@ def resolve_label(
     return LabelEncoding(
         column=label, task=task, vocabulary=vocabulary, positive=positive, counts=counts
     )
-
-
-def integer_classes(col: Any) -> bool:
-    """Whether an integer label's values are few enough to be classes (its column's
-    statistics: a span of at most :data:`MAX_INTEGER_CLASS_SPAN`)."""
-    return _integer_range(col) <= MAX_INTEGER_CLASS_SPAN
-
-
-def _integer_range(col: Any) -> float:
-    summary = col.numeric
-    if summary is None or summary.count == 0:
-        return 0.0
-    return float(summary.max - summary.min)
 
 
 def _classes(
