@@ -51,9 +51,10 @@ def _progress_callback(
             )
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            # Called once per execution of several steps: ``batch`` is the last one's index.
             loss = (logs or {}).get("loss")
             text = f"loss {float(loss):.4f}" if loss is not None else ""
-            self.progress.update(self.task, advance=1, loss=text)
+            self.progress.update(self.task, completed=batch + 1, loss=text)
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             self.progress.remove_task(self.task)

@@ -145,7 +145,30 @@ def _compile(
         loss=loss,
         metrics=metrics,
         jit_compile=False,
+        steps_per_execution=steps_per_execution(plan.steps_per_round),
     )
+
+
+#: Optimizer steps run in one call of the compiled train function, at most: fewer calls
+#: from Python (callbacks, logs) per round.
+MOST_STEPS_PER_EXECUTION = 32
+
+
+def steps_per_execution(steps_per_round: int) -> int:
+    """The most steps per call, up to :data:`MOST_STEPS_PER_EXECUTION`, that divide a round.
+
+    Keras runs a whole execution even past the round's last step, which would take
+    batches from the next round; a divisor keeps every round's steps where the plan puts
+    them (a prime count of steps above 32 runs one a call). On Adult (115 steps an
+    epoch: 23 a call) a run's training takes about a fifth less CPU, and so do a
+    150-row table's three candidates.
+
+    Example:
+        >>> steps_per_execution(115), steps_per_execution(28), steps_per_execution(31)
+        (23, 28, 31)
+    """
+    most = min(MOST_STEPS_PER_EXECUTION, max(1, steps_per_round))
+    return max(d for d in range(1, most + 1) if steps_per_round % d == 0)
 
 
 def _class_weights(
