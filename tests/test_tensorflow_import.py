@@ -7,6 +7,8 @@ interpreter); these check the import machinery: one run, under a lock, on first 
 from __future__ import annotations
 
 import builtins
+import os
+import subprocess
 import sys
 import threading
 import types
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mooring._tensorflow import _DeferModules, _DeferredModule
+from mooring._tensorflow import LOGS_ENV, _DeferModules, _DeferredModule
 
 PACKAGE = "deferred_probe"
 
@@ -153,3 +155,40 @@ def test_only_direct_children_outside_keep_are_deferred(package: Path) -> None:
     assert type(inner) is types.ModuleType and inner.Y == 2
     # Importing a child made the (deferred) parent run, as the import system reads it.
     assert type(sys.modules[f"{PACKAGE}.outer"]) is types.ModuleType
+
+
+_ABSL_NOTES = """
+from absl import logging as absl_logging
+from mooring._tensorflow import hide_python_logs, quiet_python_logs
+
+{setup}
+with quiet_python_logs():
+    absl_logging.warning("inside the block")
+# What TensorFlow's saving code does around an export: verbosity set, then put back,
+# which sets the absl logger's level to WARNING again.
+absl_logging.set_verbosity(absl_logging.FATAL)
+absl_logging.set_verbosity(absl_logging.WARNING)
+absl_logging.warning("`od280/od315` is not a valid tf.function parameter name")
+absl_logging.error("an error is shown")
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "shown"),
+    [
+        ("hide_python_logs()", ["an error is shown"]),
+        ("", ["`od280/od315` is not a valid tf.function parameter name", "an error is shown"]),
+    ],
+    ids=["hidden", "not-hidden"],
+)
+def test_hidden_notes_stay_hidden_after_absl_resets_its_level(setup: str, shown: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != LOGS_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", _ABSL_NOTES.format(setup=setup)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    assert [line.split(":", 2)[-1] for line in done.stderr.splitlines()] == shown, done.stderr

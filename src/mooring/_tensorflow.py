@@ -10,6 +10,7 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import logging
 import os
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "LOGS_ENV",
+    "hide_python_logs",
     "import_tensorflow",
     "quiet_library_logs",
     "quiet_native_logs",
@@ -126,23 +128,40 @@ class _QuietLoader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
+def _below_error(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
+
+
 @contextlib.contextmanager
 def quiet_python_logs() -> Iterator[None]:
     """TensorFlow's Python-side notes at error level while the block runs: loading and
     saving models log that names like 'capital-gain' become Python-safe parameter names,
     noise where the signature keys keep the column names.
 
+    A filter on the ``absl`` logger, not a level: TensorFlow's saving code sets absl's
+    verbosity and puts it back, which resets the logger's level to WARNING.
+
     >>> with quiet_python_logs():
     ...     pass
     """
-    from absl import logging as absl_logging
-
-    verbosity = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(absl_logging.ERROR)
+    logger = logging.getLogger("absl")
+    added = _below_error not in logger.filters
+    logger.addFilter(_below_error)
     try:
         yield
     finally:
-        absl_logging.set_verbosity(verbosity)
+        if added:
+            logger.removeFilter(_below_error)
+
+
+def hide_python_logs() -> None:
+    """TensorFlow's Python-side notes hidden for the rest of the process, as in
+    :func:`quiet_python_logs`, unless ``MOORING_TF_LOGS=1`` (the CLI and the server).
+
+    >>> hide_python_logs()
+    """
+    if os.environ.get(LOGS_ENV) != "1":
+        logging.getLogger("absl").addFilter(_below_error)
 
 
 #: absl's SetMinLogLevel in TensorFlow's library and the level to set (empty: not looked up).

@@ -172,12 +172,9 @@ def _load_tensorflow_quietly(*, now: bool = True) -> None:
 
     ``now=False`` (:data:`LAZY_TENSORFLOW_COMMANDS`): the same quiet import, at the first
     step that imports TensorFlow (``quiet_when_imported``)."""
-    import logging
+    from mooring._tensorflow import hide_python_logs, quiet_native_logs, quiet_when_imported
 
-    from mooring._tensorflow import LOGS_ENV, quiet_native_logs, quiet_when_imported
-
-    if os.environ.get(LOGS_ENV) != "1":
-        logging.getLogger("absl").setLevel(logging.ERROR)
+    hide_python_logs()
     if not now:
         quiet_when_imported()
         return

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mooring._tensorflow import hide_python_logs
 from mooring.cli._app import app
 from mooring.config import MooringConfig, load_config
 from mooring.errors import MooringError, UsageError
@@ -461,9 +462,7 @@ def _base_logs() -> None:
 def _configure_logs(*, access_log: bool) -> None:
     """The server's log levels: INFO lines, TensorFlow's notes hidden, the access log."""
     _base_logs()
-    if os.environ.get("MOORING_TF_LOGS") != "1":
-        # TensorFlow's Python-side notes on loading a model (renamed arguments, ...).
-        logging.getLogger("absl").setLevel(logging.ERROR)
+    hide_python_logs()  # TensorFlow's notes on loading a model (renamed arguments, ...)
     logging.getLogger("mooring.serving.access").setLevel(
         logging.INFO if access_log else logging.WARNING
     )
