@@ -118,6 +118,7 @@ Usage::
     python benchmarks/bench_serving.py --workers-levels 1   # without `serve --workers`
     python benchmarks/bench_serving.py --quick              # smoke run: 2 s cells, 1 round
     python benchmarks/bench_serving.py --only mooring --only naive   # some servers only
+    python benchmarks/bench_serving.py --quick --work /tmp/w   # keep the model; reused next time
 """
 
 from __future__ import annotations
@@ -1586,6 +1587,13 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
     )
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s (250)")
     parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the trained model and the servers' files here; a model built there "
+        "before (model_dir.txt, as bench_overload.py --work leaves it) is reused",
+    )
+    parser.add_argument(
         "--access-log",
         action="store_true",
         help="run mooring with its JSON access log on (default off, as the other servers)",
@@ -1637,11 +1645,18 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
         stragglers.extend(stop_server(server.proc))
 
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         logs = work / "logs"
-        t0 = time.perf_counter()
-        model_dir = Path(run_mode("--build-model", work).strip().splitlines()[-1])
-        print(f"built the Adult model in {time.perf_counter() - t0:.1f} s: {model_dir}")
+        built = work / "model_dir.txt"  # as bench_overload.py --work keeps it
+        if built.exists() and Path(built.read_text()).is_dir():
+            model_dir = Path(built.read_text())
+            print(f"the Adult model built before: {model_dir}")
+        else:
+            t0 = time.perf_counter()
+            model_dir = Path(run_mode("--build-model", work).strip().splitlines()[-1])
+            built.write_text(str(model_dir))
+            print(f"built the Adult model in {time.perf_counter() - t0:.1f} s: {model_dir}")
         rows = request_rows(model_dir, 64)
         single_bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
         batch_body = json.dumps({"instances": rows}).encode()

@@ -17,12 +17,12 @@ SCRIPT = ROOT / "benchmarks" / "bench_serving.py"
 
 
 @pytest.mark.slow
-def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path) -> None:
+def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path, bench_work: Path) -> None:
     if shutil.which("wrk") is None or shutil.which("h2load") is None:
         pytest.skip("bench_serving.py drives REST with wrk and gRPC with h2load (nghttp2-client)")
     out = tmp_path / "serving.json"
     args = ["--quick", "--duration", "1", "--rounds", "1", "--cold-runs", "1", "--log-pairs", "1"]
-    args += ["--workers-levels", "1", "--profile", "--profile-s", "1"]
+    args += ["--workers-levels", "1", "--profile", "--profile-s", "1", "--work", str(bench_work)]
     args += [f"--only={part}" for part in ("ceiling", "mooring", "mooring-nolog", "naive")]
     args += ["--only=in-process", "--only=grpc", "--only=shadow", "--only=cold"]
     proc = subprocess.run(

@@ -190,12 +190,12 @@ def test_closed_loop_clients_honour_retry_after_or_retry_at_once(
 
 
 @pytest.mark.slow
-def test_bench_overload_quick_run_writes_the_report(tmp_path: Path) -> None:
+def test_bench_overload_quick_run_writes_the_report(tmp_path: Path, bench_work: Path) -> None:
     for tool in ("gcc", "wrk"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed; bench_overload.py needs it")
     args = ["--quick", "--capacity-s", "1", "--overload-s", "1", "--multiples", "2"]
-    args += ["--max-conn", "512", "--out-dir", str(tmp_path), "--work", str(tmp_path / "w")]
+    args += ["--max-conn", "512", "--out-dir", str(tmp_path), "--work", str(bench_work)]
     args += ["--burst", "50", "--burst-rounds", "1"]
     args += ["--storms", "4", "--storm-s", "1", "--attack-s", "1", "--grpc-flood", "20"]
     proc = subprocess.run(
