@@ -20,6 +20,10 @@ from tests._support.waiting import PATIENCE, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class _PortTakenError(RuntimeError):
+    """The server exited because a port it was given was taken before it listened."""
+
+
 class ServeProcess:
     """``mooring serve --model-dir`` with ``[serving]`` options, on a free port.
 
@@ -48,19 +52,14 @@ class ServeProcess:
             lines.append(toml)
         self.config = folder / "mooring.toml"
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.cmd = [
+        self._base = [
             *(sys.executable, "-m", "mooring", "serve", "--config", str(self.config)),
-            *("--port", str(self.port), "--no-access-log", *args),
+            *("--no-access-log", *args),
         ]
         if model_dir is not None:
-            self.cmd += ["--model-dir", str(model_dir)]
-        self.grpc_target = ""
-        if grpc:
-            grpc_port = free_port()
-            self.grpc_target = f"127.0.0.1:{grpc_port}"
-            self.cmd += ["--grpc-port", str(grpc_port)]
+            self._base += ["--model-dir", str(model_dir)]
+        self._grpc = grpc
+        self._choose_ports()
         self.proc: subprocess.Popen[bytes] | None = None
         # The server's stdout and stderr go to a file, not a pipe: a pipe nobody reads fills
         # up (64 KiB of access-log lines) and then blocks the server's writes.
@@ -68,7 +67,30 @@ class ServeProcess:
         #: What the server printed (stdout and stderr), once it has stopped.
         self.output = ""
 
+    def _choose_ports(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cmd = [*self._base, "--port", str(self.port)]
+        self.grpc_target = ""
+        if self._grpc:
+            grpc_port = free_port()
+            self.grpc_target = f"127.0.0.1:{grpc_port}"
+            self.cmd += ["--grpc-port", str(grpc_port)]
+
     def __enter__(self) -> ServeProcess:
+        # A free port is free when chosen; another test's process may listen there before
+        # the server binds it (after its model loads): it then exits saying so, and starts
+        # again on other ports.
+        for attempt in range(3):
+            try:
+                return self._start()
+            except _PortTakenError:
+                if attempt == 2:
+                    raise
+                self._choose_ports()
+        raise AssertionError("unreachable")
+
+    def _start(self) -> ServeProcess:
         with self.log_path.open("wb") as sink:
             self.proc = subprocess.Popen(
                 self.cmd, stdout=sink, stderr=subprocess.STDOUT, env=os.environ
@@ -78,6 +100,8 @@ class ServeProcess:
         def ready() -> bool:
             if proc.poll() is not None:
                 out = self.log_path.read_text(errors="replace")
+                if "is in use" in out or "cannot listen on" in out:
+                    raise _PortTakenError(out)
                 raise RuntimeError(f"mooring serve exited: {out}")
             return httpx.get(f"{self.url}/v2/health/ready").status_code == 200
 

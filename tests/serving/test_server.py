@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from mooring.errors import UsageError
 from mooring.serving import Server
 from tests._support.serve_process import RawConnection, raw_request
 from tests._support.server import free_port
@@ -146,6 +147,19 @@ def test_an_app_whose_startup_fails_stops_the_server_with_its_error() -> None:
     server = Server(Starlette(lifespan=lifespan), port=free_port())
     with pytest.raises(RuntimeError, match="the model folder is missing"):
         server.run()
+    assert not server.started
+
+
+def test_a_port_taken_after_the_preflight_is_a_usage_error_naming_it() -> None:
+    # `mooring serve` checks its port before loading the model; another process may
+    # listen there while it loads: the bind then fails, and says so as a user's error.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = Server(_app(_Gate(), []), port=port)
+        with pytest.raises(UsageError, match=rf"port {port} on 127.0.0.1 is in use .*--port N"):
+            server.run()
     assert not server.started
 
 

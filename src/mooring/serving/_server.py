@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import socket
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from mooring.errors import UsageError
 from mooring.serving._door import Door, DoorLimits
 
 __all__ = ["Server"]
@@ -107,11 +109,21 @@ class Server:
                 await loop.create_server(factory, sock=sock, backlog=self.backlog)
                 for sock in sockets
             ]
-        return [
-            await loop.create_server(
-                factory, self.host, self.port, backlog=self.backlog, reuse_address=True
-            )
-        ]
+        try:
+            return [
+                await loop.create_server(
+                    factory, self.host, self.port, backlog=self.backlog, reuse_address=True
+                )
+            ]
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            # Free when `mooring serve` started (its preflight checks), taken while the
+            # model loaded.
+            raise UsageError(
+                f"port {self.port} on {self.host} is in use (taken while the model loaded); "
+                "pass --port N or stop what listens there"
+            ) from exc
 
     async def _drain(self) -> None:
         """Answer the requests under way (up to ``graceful_s``), then close every connection."""
