@@ -6,6 +6,7 @@ fixture: import it into a conftest to use it.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,13 +23,19 @@ from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._judged import register_judged
 from mooring.serving import RegistrySource, Server, build_app
-from tests._support.ports import free_port
 from tests._support.serving_model import build_model_dir
 from tests._support.waiting import wait_until
 
 BLESSED: dict[str, Any] = {"blessed": True, "gates": []}
 LINEAGE: dict[str, Any] = {"data_fingerprint": "0" * 64, "code_version": "test"}
 NAME = "income"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class ServerThread:
