@@ -103,7 +103,7 @@ from _wrk import lua_script, trivial_server, wrk  # the shared wrk runner and tr
 from bench_serving import (  # the shared model and server helpers
     NAME,
     RESULTS,
-    build_adult_model,
+    adult_model,
     free_port,
     grpc_requests,
     request_rows,
@@ -555,14 +555,7 @@ def main() -> None:  # noqa: PLR0915 - the command line, then each phase in the 
         work.mkdir(parents=True, exist_ok=True)
         binary = compile_loadgen(Path(tmp))
         closed = compile_closedloop(Path(tmp))
-        built = work / "model_dir.txt"
-        if built.exists() and Path(built.read_text()).is_dir():
-            model_dir = Path(built.read_text())
-        else:
-            t0 = time.perf_counter()
-            model_dir = build_adult_model(work)
-            built.write_text(str(model_dir))
-            print(f"built the Adult model in {time.perf_counter() - t0:.1f} s", flush=True)
+        model_dir = adult_model(work)
         bodies = [orjson.dumps({"instances": [r]}) for r in request_rows(model_dir, 64)]
         script = lua_script(Path(tmp), bodies)
         request = Path(tmp) / "request.http"

@@ -118,7 +118,7 @@ Usage::
     python benchmarks/bench_serving.py --workers-levels 1   # without `serve --workers`
     python benchmarks/bench_serving.py --quick              # smoke run: 2 s cells, 1 round
     python benchmarks/bench_serving.py --only mooring --only naive   # some servers only
-    python benchmarks/bench_serving.py --quick --work /tmp/w   # keep the model; reused next time
+    python benchmarks/bench_serving.py --quick --work build/serving   # model kept, reused
 """
 
 from __future__ import annotations
@@ -413,6 +413,21 @@ def build_adult_model(work: Path) -> Path:
     )
     (work / "run" / "model_config.json").write_text(cfg.model.model_dump_json())
     return result.model_dir
+
+
+def adult_model(work: Path) -> Path:
+    """The Adult model of a ``--work`` folder: the one built there before (its path in
+    ``model_dir.txt``), else one built now in its own process and recorded there."""
+    built = work / "model_dir.txt"
+    if built.exists() and Path(built.read_text()).is_dir():
+        model_dir = Path(built.read_text())
+        print(f"the Adult model built before: {model_dir}", flush=True)
+        return model_dir
+    t0 = time.perf_counter()
+    model_dir = Path(run_mode("--build-model", work).strip().splitlines()[-1])
+    built.write_text(str(model_dir))
+    print(f"built the Adult model in {time.perf_counter() - t0:.1f} s: {model_dir}", flush=True)
+    return model_dir
 
 
 def request_rows(model_dir: Path, count: int) -> list[dict[str, Any]]:
@@ -1591,7 +1606,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
         type=Path,
         default=None,
         help="keep the trained model and the servers' files here; a model built there "
-        "before (model_dir.txt, as bench_overload.py --work leaves it) is reused",
+        "before (model_dir.txt, as bench_overload.py --work also keeps it) is reused",
     )
     parser.add_argument(
         "--access-log",
@@ -1648,15 +1663,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - the command line, then eac
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         logs = work / "logs"
-        built = work / "model_dir.txt"  # as bench_overload.py --work keeps it
-        if built.exists() and Path(built.read_text()).is_dir():
-            model_dir = Path(built.read_text())
-            print(f"the Adult model built before: {model_dir}")
-        else:
-            t0 = time.perf_counter()
-            model_dir = Path(run_mode("--build-model", work).strip().splitlines()[-1])
-            built.write_text(str(model_dir))
-            print(f"built the Adult model in {time.perf_counter() - t0:.1f} s: {model_dir}")
+        model_dir = adult_model(work)
         rows = request_rows(model_dir, 64)
         single_bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
         batch_body = json.dumps({"instances": rows}).encode()

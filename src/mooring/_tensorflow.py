@@ -128,7 +128,7 @@ class _QuietLoader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-def _below_error(record: logging.LogRecord) -> bool:
+def _errors_only(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.ERROR
 
 
@@ -145,13 +145,13 @@ def quiet_python_logs() -> Iterator[None]:
     ...     pass
     """
     logger = logging.getLogger("absl")
-    added = _below_error not in logger.filters
-    logger.addFilter(_below_error)
+    added = _errors_only not in logger.filters
+    logger.addFilter(_errors_only)
     try:
         yield
     finally:
         if added:
-            logger.removeFilter(_below_error)
+            logger.removeFilter(_errors_only)
 
 
 def hide_python_logs() -> None:
@@ -161,7 +161,7 @@ def hide_python_logs() -> None:
     >>> hide_python_logs()
     """
     if os.environ.get(LOGS_ENV) != "1":
-        logging.getLogger("absl").addFilter(_below_error)
+        logging.getLogger("absl").addFilter(_errors_only)
 
 
 #: absl's SetMinLogLevel in TensorFlow's library and the level to set (empty: not looked up).

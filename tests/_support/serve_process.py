@@ -81,14 +81,12 @@ class ServeProcess:
         # A free port is free when chosen; another test's process may listen there before
         # the server binds it (after its model loads): it then exits saying so, and starts
         # again on other ports.
-        for attempt in range(3):
+        for _ in range(2):
             try:
                 return self._start()
             except _PortTakenError:
-                if attempt == 2:
-                    raise
                 self._choose_ports()
-        raise AssertionError("unreachable")
+        return self._start()
 
     def _start(self) -> ServeProcess:
         with self.log_path.open("wb") as sink:
