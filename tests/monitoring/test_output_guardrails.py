@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import tempfile
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from mooring.config._monitoring import GuardrailsConfig
+from mooring.formats._predictions import (
+    CLIENT_REQUEST_ID,
+    CONTRACT_VIOLATIONS,
+    LOG_COLUMNS,
+    MODEL,
+    MODEL_VERSION,
+    REQUEST_ID,
+    SHADOW,
+    TIMESTAMP,
+    VIOLATIONS_TYPE,
+    read_prediction_log,
+    write_log_table,
+)
 from mooring.monitoring._baselines import prediction_statistics
 from mooring.monitoring._guardrails import GuardrailResult, live_metric_guardrail
 from mooring.monitoring._output_guardrails import output_guardrails
+from tests._support.generated_tables import TableSpec, table_specs
 
 RULES = GuardrailsConfig(min_prediction_rows=200)
 
@@ -42,6 +61,7 @@ def judge(
     canary_eval: dict[str, Any] | None = None,
     production_eval: dict[str, Any] | None = None,
     rules: GuardrailsConfig = RULES,
+    production_ref: Any = None,
 ) -> dict[str, GuardrailResult]:
     results = output_guardrails(
         canary,
@@ -51,6 +71,8 @@ def judge(
         canary_eval=canary_eval or {"metrics": {"auc": 0.8}, "data_fingerprint": "a" * 64},
         production_eval=production_eval,
         rules=rules,
+        production_reference=production_ref,
+        production_reference_source="production's test reference",
     )
     return {r.name: r for r in results}
 
@@ -177,3 +199,157 @@ def test_a_few_labels_never_roll_a_canary_back_many_do() -> None:
     assert none.status == "unavailable"
     required = live_metric_guardrail((None, 0), (None, 0), GuardrailsConfig(require_labels=True))
     assert required.status == "insufficient_data"
+
+
+# -- the reference of the outputs guardrail once the traffic moved -----------------------
+# Production was evaluated where scores lean low (beta(2, 5)); the traffic moved, and
+# production's own live scores now lean high (beta(5, 2)). The canary was retrained for the
+# new traffic but evaluated on the same stale file: its own evaluation outputs lean low too.
+drift = np.random.default_rng(7)
+EVAL_TIME = reference(drift.beta(2, 5, 2000))  # both versions' outputs on the stale eval file
+MOVED = drift.beta(5, 2, 3000)  # production's live scores on the new traffic
+# Production on traffic like its evaluation data: a fresh draw of the same distribution.
+UNMOVED = drift.beta(2, 5, 3000)
+
+
+def test_a_drift_fixing_canary_close_to_production_on_the_traffic_passes() -> None:
+    fixing = drift.beta(4.5, 2, 250)  # near production on the same traffic
+    results = judge(logged(fixing), logged(MOVED), EVAL_TIME, production_ref=EVAL_TIME)
+    outputs = results["outputs"]
+    assert outputs.status == "ok", outputs.message
+    assert outputs.numbers["reference_used"] == "production on the same traffic"
+    assert "reference: production's outputs on the same traffic, because production's own " in (
+        outputs.message
+    )
+    assert "the evaluation data no longer looks like the traffic" in outputs.message
+    # Both distances are reported: far from its own stale evaluation, near production.
+    own = max(outputs.numbers["jensen_shannon"].values())
+    moved = max(outputs.numbers["production_moved"].values())
+    assert own > 0.5 and moved > 0.5 and outputs.value is not None and outputs.value < 0.2
+    assert outputs.value == max(outputs.numbers["canary_vs_production"].values())
+    # Without production's evaluation outputs, the stale evaluation still decides.
+    alone = judge(logged(fixing), logged(MOVED), EVAL_TIME)["outputs"]
+    assert alone.status == "breach" and "whether the traffic moved cannot be told" in (
+        alone.message
+    )
+    assert "point it at recent labelled data and re-run `mooring run`" in alone.message
+
+
+def test_a_canary_unlike_production_on_the_same_traffic_still_fails() -> None:
+    odd = drift.beta(0.4, 0.4, 250)  # neither its evaluation nor production on this traffic
+    outputs = judge(logged(odd), logged(MOVED), EVAL_TIME, production_ref=EVAL_TIME)["outputs"]
+    assert outputs.status == "breach"
+    assert outputs.numbers["reference_used"] == "production on the same traffic"
+    assert "it answers the traffic unlike production" in outputs.message
+    assert outputs.threshold == RULES.prediction_js and (outputs.value or 0) > 0.2
+
+
+def test_without_drift_the_canary_is_judged_on_its_own_evaluation_as_before() -> None:
+    # Production's live outputs are within natural variation of its evaluation outputs.
+    unlike = judge(logged(MOVED[:250]), logged(UNMOVED), EVAL_TIME, production_ref=EVAL_TIME)
+    outputs = unlike["outputs"]
+    assert outputs.status == "breach" and outputs.numbers["reference_used"] == "own evaluation"
+    assert "does not behave as it did when validated" in outputs.message
+    assert "production's own outputs moved only" in outputs.message
+    assert "(natural variation 0.0" in outputs.message
+    moved = outputs.numbers["production_moved"]["output.score"]
+    natural = outputs.numbers["production_natural_variation"]["output.score"]
+    assert moved < natural and natural >= 0.25 * 0.2
+    # A canary like its own evaluation passes on it, whatever production does.
+    like = judge(logged(UNMOVED[:250]), logged(MOVED), EVAL_TIME, production_ref=EVAL_TIME)
+    assert like["outputs"].status == "ok"
+    assert like["outputs"].numbers["reference_used"] == "own evaluation"
+
+
+# -- every column type the prediction log holds ------------------------------------------
+#: Columns the generated tables lack, each constant or varying: (kind, varies) → array.
+EXTRA = {
+    "large_text": lambda n, v: pa.array(
+        [f"t{i % 3 if v else 0}" for i in range(n)], pa.large_string()
+    ),
+    "decimal": lambda n, v: pa.array(
+        [decimal.Decimal(f"{i % 4 if v else 1}.25") for i in range(n)], pa.decimal128(6, 2)
+    ),
+    "list": lambda n, v: pa.array([[1.0, float(i % 2 if v else 0)] for i in range(n)]),
+    "struct": lambda n, v: pa.array([{"a": i % 2 if v else 0, "b": "x"} for i in range(n)]),
+    "binary": lambda n, v: pa.array([b"\x00" * (1 + (i % 2 if v else 0)) for i in range(n)]),
+    "null": lambda n, v: pa.nulls(n),
+    "big_id": lambda n, v: pa.array([2**60 + (i if v else 0) for i in range(n)], pa.int64()),
+}
+
+
+def _as_logged(table: pa.Table, scores: np.ndarray[Any, Any], version: int) -> pa.Table:
+    n = table.num_rows
+    start = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    log = {
+        REQUEST_ID: [f"r{version}-{i}" for i in range(n)],
+        TIMESTAMP: pa.array(
+            [start + dt.timedelta(seconds=i) for i in range(n)], pa.timestamp("us", tz="UTC")
+        ),
+        MODEL: ["m"] * n,
+        MODEL_VERSION: pa.array([version] * n, pa.int64()),
+        SHADOW: [False] * n,
+        CLIENT_REQUEST_ID: pa.nulls(n, pa.string()),
+        CONTRACT_VIOLATIONS: pa.nulls(n, VIOLATIONS_TYPE),
+    }
+    outputs = {
+        "output.probabilities": [[1.0 - s, s] for s in scores.tolist()],
+        "output.classes": pa.array([b"yes" if s > 0.5 else b"no" for s in scores.tolist()]),
+    }
+    columns = {**log, **{c: table[c] for c in table.column_names}, **outputs}
+    return pa.table(columns)
+
+
+def _differ(column: pa.ChunkedArray) -> bool:
+    return len({repr(v) for v in column.to_pylist()}) > 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    spec=table_specs(max_columns=4, max_rows=160),
+    extra=st.lists(st.tuples(st.sampled_from(sorted(EXTRA)), st.booleans()), max_size=3),
+    keep_signal=st.booleans(),
+    constant=st.booleans(),
+)
+def test_every_column_type_of_the_log_is_judged_without_error(
+    spec: TableSpec, extra: list[tuple[str, bool]], keep_signal: bool, constant: bool
+) -> None:
+    names = [name for name, _ in spec.columns] + [spec.signal, spec.label]
+    assume(not any(n in LOG_COLUMNS or n.startswith("output.") for n in names))
+    table = spec.table().drop_columns([spec.label] + ([] if keep_signal else [spec.signal]))
+    for i, (kind, varies) in enumerate(extra):
+        table = table.append_column(f"extra {i} {kind}", EXTRA[kind](table.num_rows, varies))
+    half = table.num_rows // 2
+    scores = np.full(half, 0.3) if constant else np.linspace(0.1, 0.9, half)
+    rules = GuardrailsConfig(min_prediction_rows=20)
+    with tempfile.TemporaryDirectory() as folder:
+        start = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+        write_log_table(folder, _as_logged(table.slice(0, half), scores, 2), start)
+        write_log_table(
+            folder, _as_logged(table.slice(half), GOOD[: table.num_rows - half], 1), start
+        )
+        canary = read_prediction_log(folder, "m", version=2)
+        production = read_prediction_log(folder, "m", version=1)
+    # Text reads back dictionary-encoded, as the monitor meets it.
+    text = [f.name for f in canary.schema if pa.types.is_dictionary(f.type)]
+    assert all(pa.types.is_string(table.schema.field(c).type) for c in text)
+    results = {
+        r.name: r
+        for r in output_guardrails(
+            canary,
+            production,
+            reference=reference(GOOD),
+            reference_source="test reference",
+            canary_eval={"metrics": {"auc": 0.8}, "data_fingerprint": "a" * 64},
+            production_eval=None,
+            rules=rules,
+            production_reference=reference(GOOD),
+        )
+    }
+    assert set(results) == {"broken", "outputs", "validated", "divergence"}
+    inputs_differ = any(_differ(table.slice(0, half)[c]) for c in table.column_names)
+    broken = results["broken"]
+    if constant and inputs_differ:
+        assert broken.status == "breach" and "constant model" in broken.message
+    else:
+        assert broken.status == "ok", broken.message

@@ -10,6 +10,12 @@ is judged against references frozen with it at registration
 * ``outputs``: the Jensen–Shannon distance between the canary's live outputs and **its
   own** outputs on its evaluation data (``prediction_js``). Traffic unlike the data it
   was validated on, or a model serving differently from how it was evaluated, shows here.
+  Which of the two it is, production tells: when production's own live outputs moved
+  from *its* evaluation outputs beyond natural variation (:func:`production_move`), the
+  evaluation data no longer looks like the traffic, and a canary unlike its own
+  evaluation is judged against production's outputs on the same traffic instead (same
+  threshold). A retrained model that fixes drift is then not rolled back for a stale
+  ``[data] eval``; one answering the traffic unlike production still is.
 * ``validated``: its evaluation metric (``live_metric``) against production's measured on
   the same evaluation data: both versions' own evaluations when their data had the same
   sha256, or production's evaluation in the run that registered the canary (``mooring
@@ -31,10 +37,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,6 +53,7 @@ from mooring.errors import MooringError, NotFoundError
 from mooring.formats._predictions import LOG_COLUMNS, OUTPUT_PREFIX, output_table
 from mooring.monitoring._baselines import reference_data_label
 from mooring.monitoring._guardrails import GuardrailResult, Status
+from mooring.monitoring._noise import binned_noise
 
 if TYPE_CHECKING:
     from mooring.registry import Registry
@@ -54,6 +63,7 @@ __all__ = [
     "judge_outputs",
     "output_guardrails",
     "prediction_distance",
+    "production_move",
     "statistics_distance",
 ]
 
@@ -76,7 +86,11 @@ def judge_outputs(
     since: datetime,
     rules: GuardrailsConfig,
 ) -> list[GuardrailResult]:
-    """Read both versions' logged rows since ``since`` and their references; judge them."""
+    """Read both versions' logged rows since ``since`` and their references; judge them.
+
+    The references are each version's evaluation-time outputs (the canary's, and
+    production's to tell whether the traffic moved away from evaluation data).
+    """
     from mooring.formats._predictions import read_prediction_log
     from mooring.monitoring._baselines import evaluation_reference, prediction_baseline
 
@@ -87,6 +101,13 @@ def judge_outputs(
         reference, source = prediction_baseline(cfg, registry, canary_mv)
     except MooringError as exc:
         reference, source = None, f"no evaluation-time outputs for {canary_mv.ref}: {exc}"
+    p_reference: DatasetStatistics | None = None
+    p_source = "no production version"
+    if production_mv is not None:
+        try:
+            p_reference, p_source = prediction_baseline(cfg, registry, production_mv)
+        except MooringError as exc:
+            p_source = f"no evaluation-time outputs for {production_mv.ref}: {exc}"
     logs: list[pa.Table] = []
     why = None
     try:
@@ -110,6 +131,8 @@ def judge_outputs(
         production_eval=None if production_mv is None else evaluation_reference(production_mv),
         rules=rules,
         unreadable=why,
+        production_reference=p_reference,
+        production_reference_source=p_source,
     )
 
 
@@ -123,14 +146,22 @@ def output_guardrails(
     production_eval: Mapping[str, Any] | None,
     rules: GuardrailsConfig,
     unreadable: str | None = None,
+    production_reference: DatasetStatistics | None = None,
+    production_reference_source: str = "production's evaluation-time outputs are not known",
 ) -> list[GuardrailResult]:
     """``broken``, ``outputs``, ``validated`` and ``divergence`` for one tick.
 
     Args:
         canary / production: each version's logged rows since the rollout started
             (``None`` when the log could not be read: ``unreadable`` says why).
-        reference: the canary's outputs on its evaluation data (None: not frozen).
+        reference: the canary's outputs on its evaluation data (None: not frozen);
+            ``reference_source`` says where they come from.
         canary_eval / production_eval: :func:`~mooring.monitoring._baselines.evaluation_reference`.
+        production_reference: production's outputs on *its* evaluation data
+            (:func:`~mooring.monitoring._baselines.prediction_baseline`); when its live
+            outputs moved from them past natural variation (:func:`production_move`), a
+            canary unlike its own evaluation is judged against production on the same
+            traffic instead. None: ``production_reference_source`` says why.
     """
     validated = _validated(canary_eval, production_eval, rules)
     if canary is None or production is None:
@@ -145,9 +176,12 @@ def output_guardrails(
         return [*waiting, validated, GuardrailResult("divergence", status, why)]
     rows = {"canary_rows": canary.num_rows, "production_rows": production.num_rows}
     c_out = output_table(canary) if _has_outputs(canary) else None
+    p_out = output_table(production) if _has_outputs(production) else None
     broken = _broken(canary, c_out, rules, rows)
-    own = _own(c_out, reference, reference_source, rules, rows)
-    return [broken, own, validated, _divergence(production, c_out, rules, rows)]
+    versus = _versus(p_out, c_out, rules)
+    moved = production_move(p_out, production_reference, production_reference_source, rules)
+    own = _own(c_out, reference, reference_source, rules, rows, moved=moved, versus=versus)
+    return [broken, own, validated, _divergence(versus, rules, rows)]
 
 
 def _has_outputs(table: pa.Table) -> bool:
@@ -199,11 +233,36 @@ def _broken(
 
 
 def _inputs_vary(table: pa.Table) -> bool:
+    """Whether two logged rows differ in an input, whatever the columns' types."""
     # The log's own columns (ids, time, version, the client's id) are not inputs.
     features = [
         c for c in table.column_names if not c.startswith(OUTPUT_PREFIX) and c not in LOG_COLUMNS
     ]
-    return any(pc.count_distinct(table[c]).as_py() > 1 for c in features[:8])
+    return any(_varies(table[c]) for c in features)
+
+
+def _varies(column: pa.ChunkedArray) -> bool:
+    """More than one value in ``column`` (a missing value counts as one).
+
+    The log reads text dictionary-encoded, and may hold any type a client sent: counted
+    on the decoded values where Arrow has a kernel, value by value where it has none
+    (lists, structs).
+
+    >>> _varies(pa.chunked_array([pa.array(["a", "a"]).dictionary_encode()]))
+    False
+    >>> _varies(pa.chunked_array([pa.array([[1, 2], [1, 3]])]))
+    True
+    """
+    if len(column) < 2 or pa.types.is_null(column.type):
+        return False
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    try:
+        return bool(pc.count_distinct(column, mode="all").as_py() > 1)
+    except pa.ArrowNotImplementedError:
+        values = iter(column.to_pylist())
+        first = repr(next(values))
+        return any(repr(value) != first for value in values)
 
 
 def _own(
@@ -212,16 +271,15 @@ def _own(
     source: str,
     rules: GuardrailsConfig,
     rows: dict[str, int],
+    *,
+    moved: _Move | str,
+    versus: dict[str, float] | None,
 ) -> GuardrailResult:
+    """``outputs``: the canary against its own evaluation, or against production on the
+    same traffic when production's own outputs show the traffic moved from evaluation."""
     if rules.prediction_js is None:
         return GuardrailResult("outputs", "off", "output guardrail is off")
-    if reference is None:
-        return GuardrailResult(
-            "outputs",
-            "unavailable",
-            f"{source}; the canary's outputs cannot be compared with its own evaluation",
-            numbers=rows,
-        )
+    limit = rules.prediction_js
     n = 0 if outputs is None else outputs.num_rows
     if outputs is None or n < rules.min_prediction_rows:
         return GuardrailResult(
@@ -231,28 +289,178 @@ def _own(
             f"{rules.min_prediction_rows}",
             numbers=rows,
         )
-    shared = [c for c in outputs.column_names if c in reference.columns]
-    distances = statistics_distance(reference, compute_statistics(outputs.select(shared)))
-    numbers: dict[str, Any] = {**rows, "jensen_shannon": distances, "reference": source}
-    if not distances:
-        return GuardrailResult(
-            "outputs", "unavailable", "no output comparable with the reference", numbers=numbers
+    numbers: dict[str, Any] = {**rows, "reference": source}
+    if isinstance(moved, _Move):
+        numbers.update(production_moved=moved.distances, production_natural_variation=moved.natural)
+    if versus:
+        numbers["canary_vs_production"] = versus
+    distances: dict[str, float] = {}
+    if reference is not None:
+        shared = [c for c in outputs.column_names if c in reference.columns]
+        distances = statistics_distance(reference, compute_statistics(outputs.select(shared)))
+        numbers["jensen_shannon"] = distances
+    own_summary, worst = "", None
+    if distances:
+        column, worst = max(distances.items(), key=lambda item: item[1])
+        own_summary = (
+            f"{column} Jensen-Shannon distance of the canary's live outputs from its own "
+            f"evaluation-time outputs {worst:.3f} ({n} rows; reference: {source})"
         )
-    column, worst = max(distances.items(), key=lambda item: item[1])
-    summary = (
-        f"{column} Jensen-Shannon distance of the canary's live outputs from its own "
-        f"evaluation-time outputs {worst:.3f} ({n} rows; reference: {source})"
-    )
-    if worst > rules.prediction_js:
+        if worst <= limit:
+            numbers["reference_used"] = "own evaluation"
+            return GuardrailResult("outputs", "ok", own_summary, value=worst, numbers=numbers)
+    if isinstance(moved, _Move) and moved.moved and versus:
+        # The traffic moved away from evaluation: production on it is the reference.
+        numbers["reference_used"] = "production on the same traffic"
+        column, gap = max(versus.items(), key=lambda item: item[1])
+        why = (
+            f"reference: production's outputs on the same traffic, because {moved.sentence()}: "
+            "the evaluation data no longer looks like the traffic"
+        )
+        own_note = (
+            "no own reference"
+            if worst is None
+            else f"{worst:.3f} from its own evaluation-time outputs"
+        )
+        summary = (
+            f"{column} Jensen-Shannon distance canary vs production on the same traffic "
+            f"{gap:.3f} ({rows['canary_rows']} vs {rows['production_rows']} rows; {own_note})"
+        )
+        if gap > limit:
+            return GuardrailResult(
+                "outputs",
+                "breach",
+                f"{summary} > {limit:g}: it answers the traffic unlike production; {why}",
+                value=gap,
+                threshold=limit,
+                numbers=numbers,
+            )
         return GuardrailResult(
             "outputs",
-            "breach",
-            f"{summary} > {rules.prediction_js:g}: it does not behave as it did when validated",
-            value=worst,
-            threshold=rules.prediction_js,
+            "ok",
+            f"{summary} <= {limit:g}; {why}; point [data] eval at recent labelled data and "
+            "re-run `mooring run` to judge the next candidate on its own evaluation again",
+            value=gap,
+            threshold=limit,
             numbers=numbers,
         )
-    return GuardrailResult("outputs", "ok", summary, value=worst, numbers=numbers)
+    if worst is None:
+        what = (
+            f"{source}; the canary's outputs cannot be compared with its own evaluation"
+            if reference is None
+            else "no output comparable with the reference"
+        )
+        return GuardrailResult("outputs", "unavailable", what, numbers=numbers)
+    numbers["reference_used"] = "own evaluation"
+    if isinstance(moved, _Move):
+        if moved.moved:  # no output the two versions share
+            advice = (
+                f"{moved.sentence()}, but the canary's and production's outputs share no "
+                "column to compare on the same traffic"
+            )
+        else:
+            advice = (
+                f"production's own outputs moved only {moved.distance:.3f} from its evaluation "
+                f"outputs (natural variation {moved.threshold:.3f}), so the traffic still looks "
+                "like the evaluation data: check how the canary is served (its inputs, its "
+                "preprocessing); if its [data] eval differs from the traffic, point [data] eval "
+                "at recent labelled data and re-run `mooring run`"
+            )
+    else:
+        advice = (
+            f"whether the traffic moved cannot be told ({moved}); if [data] eval predates the "
+            "traffic, point it at recent labelled data and re-run `mooring run`"
+        )
+    return GuardrailResult(
+        "outputs",
+        "breach",
+        f"{own_summary} > {limit:g}: it does not behave as it did when validated; {advice}",
+        value=worst,
+        threshold=limit,
+        numbers=numbers,
+    )
+
+
+#: Share of ``prediction_js`` that production's own outputs may move from its evaluation
+#: outputs and still count as natural variation (sampling noise may allow more).
+NATURAL_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class _Move:
+    """How far production's live outputs are from its own evaluation-time outputs."""
+
+    distances: dict[str, float]  # output column → Jensen-Shannon distance
+    natural: dict[str, float]  # output column → its natural variation
+    column: str  # the column reported (the one past its natural variation most)
+
+    @property
+    def distance(self) -> float:
+        return self.distances[self.column]
+
+    @property
+    def threshold(self) -> float:
+        return self.natural[self.column]
+
+    @property
+    def moved(self) -> bool:
+        return self.distance > self.threshold
+
+    def sentence(self) -> str:
+        return (
+            f"production's own outputs moved {self.distance:.3f} from its evaluation outputs "
+            f"(natural variation {self.threshold:.3f})"
+        )
+
+
+def production_move(
+    production: pa.Table | None,
+    reference: DatasetStatistics | None,
+    source: str,
+    rules: GuardrailsConfig,
+) -> _Move | str:
+    """How far production's live outputs moved from its own evaluation-time outputs, or why
+    that cannot be told.
+
+    Natural variation per output is the larger of ``NATURAL_SHARE`` × ``prediction_js``
+    and the Jensen–Shannon distance sampling alone reaches at these row counts (its
+    ``1 - alpha`` quantile, :func:`~mooring.monitoring._noise.binned_noise`). Moving past
+    it means the traffic no longer looks like production's evaluation data.
+    """
+    if reference is None:
+        return source
+    n = 0 if production is None else production.num_rows
+    if production is None or n < rules.min_prediction_rows:
+        return f"{n} logged production outputs; compared from {rules.min_prediction_rows}"
+    share = NATURAL_SHARE * (rules.prediction_js or 0.0)
+    distances: dict[str, float] = {}
+    natural: dict[str, float] = {}
+    current = compute_statistics(
+        production.select([c for c in production.column_names if c in reference.columns])
+    )
+    for name, (distance, shares, rows, reference_rows) in _compared(reference, current).items():
+        noise = binned_noise(shares, rows, reference_rows, 1.0 - rules.alpha)
+        distances[name] = distance
+        natural[name] = max(share, noise.get("jensen_shannon", 0.0))
+    if not distances:
+        return "no production output comparable with its evaluation-time outputs"
+    column = max(distances, key=lambda c: distances[c] - natural[c])
+    return _Move(distances=distances, natural=natural, column=column)
+
+
+def _versus(
+    production: pa.Table | None, c_out: pa.Table | None, rules: GuardrailsConfig
+) -> dict[str, float] | None:
+    """Jensen–Shannon distance canary vs production per output on the same traffic (None
+    until both have ``min_prediction_rows`` outputs)."""
+    if c_out is None or production is None or c_out.num_rows < rules.min_prediction_rows:
+        return None
+    if production.num_rows < rules.min_prediction_rows:
+        return None
+    shared = [c for c in production.column_names if c in c_out.column_names]
+    return statistics_distance(
+        compute_statistics(production.select(shared)), compute_statistics(c_out.select(shared))
+    )
 
 
 def _validated(
@@ -315,11 +523,10 @@ def _validated(
 
 
 def _divergence(
-    production: pa.Table, c_out: pa.Table | None, rules: GuardrailsConfig, rows: dict[str, int]
+    versus: dict[str, float] | None, rules: GuardrailsConfig, rows: dict[str, int]
 ) -> GuardrailResult:
     decisive = rules.divergence_js is not None
-    n = min(rows["canary_rows"], rows["production_rows"])
-    if c_out is None or not _has_outputs(production) or n < rules.min_prediction_rows:
+    if versus is None:
         return GuardrailResult(
             "divergence",
             "insufficient_data" if decisive else "unavailable",
@@ -327,17 +534,12 @@ def _divergence(
             f"predictions; compared from {rules.min_prediction_rows} each",
             numbers=rows,
         )
-    p_out = output_table(production)
-    shared = [c for c in p_out.column_names if c in c_out.column_names]
-    distances = statistics_distance(
-        compute_statistics(p_out.select(shared)), compute_statistics(c_out.select(shared))
-    )
-    numbers: dict[str, Any] = {**rows, "jensen_shannon": distances}
-    if not distances:
+    numbers: dict[str, Any] = {**rows, "jensen_shannon": versus}
+    if not versus:
         return GuardrailResult(
             "divergence", "unavailable", "no comparable outputs", numbers=numbers
         )
-    column, worst = max(distances.items(), key=lambda item: item[1])
+    column, worst = max(versus.items(), key=lambda item: item[1])
     summary = (
         f"{column} Jensen-Shannon distance canary vs production {worst:.3f} "
         f"({rows['canary_rows']} vs {rows['production_rows']} rows)"
@@ -397,6 +599,14 @@ def statistics_distance(
     Numbers are compared over the baseline's quantile bins, categories over their union,
     with the contract layer's distance functions.
     """
+    return {name: found[0] for name, found in _compared(baseline, current).items()}
+
+
+def _compared(
+    baseline: DatasetStatistics, current: DatasetStatistics
+) -> dict[str, tuple[float, npt.NDArray[np.float64], int, int]]:
+    """Per column in both: the Jensen–Shannon distance, the baseline's shares over the bins
+    compared, and the present rows of current and baseline (what sampling noise needs)."""
     from mooring.contract._distance import (
         categorical_distributions,
         jensen_shannon,
@@ -414,5 +624,6 @@ def statistics_distance(
             else categorical_distributions(b_col, c_col)
         )
         if dist is not None:
-            out[name] = jensen_shannon(dist.baseline, dist.current)
+            distance = jensen_shannon(dist.baseline, dist.current)
+            out[name] = (distance, dist.baseline, c_col.present, b_col.present)
     return out
