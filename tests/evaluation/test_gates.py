@@ -125,7 +125,11 @@ def test_first_model_skips_change_thresholds_explicitly() -> None:
 def test_no_gates_means_the_default_gates_judge_and_say_so() -> None:
     decision = decide(_result(), gates=[])
     assert decision.blessed and decision.defaults
-    assert [g.name for g in decision.judged] == ["auc beats chance beyond its interval"]
+    assert [g.name for g in decision.judged] == [
+        "auc beats chance beyond its interval",
+        "accuracy at least the majority share",
+        "recall at least 0.1 at the operating threshold",
+    ]
     assert all(g.default for g in decision.gates)
     warning = decision.warnings[0]
     assert warning.startswith("no [[evaluation.gates]] configured: judged by the default gates")
@@ -213,3 +217,41 @@ def test_decision_dict_is_plain_json() -> None:
         "message",
         "default",
     }
+
+
+def test_an_accuracy_gate_at_the_majority_share_reads_it_from_the_evaluated_rows() -> None:
+    rng = np.random.default_rng(7)
+    y = (rng.random(800) < 0.2).astype(np.int64)  # 80% negatives
+    p = np.clip(0.45 * y + 0.6 * rng.random(800), 0, 1)
+    cfg = EvaluationConfig.model_validate({"bootstrap": {"samples": 0}})
+    result = evaluate(task="binary", labels=y, scores=p, config=cfg)
+    share = np.bincount(y).max() / y.size
+    accuracy = ((p >= 0.5) == y).mean()
+    (judged,) = decide(result, gates=[gate(metric="accuracy", lower="majority")]).gates
+    assert judged.name == "accuracy in [majority share, inf]"
+    assert judged.bound == {"lower": pytest.approx(share), "upper": None, "reference": "majority"}
+    assert judged.passed == (accuracy >= share) and judged.value == pytest.approx(accuracy)
+    assert "the most frequent class's share" in judged.message
+    # Always answering the majority class scores exactly the share: it passes, nothing less.
+    always = evaluate(task="binary", labels=y, scores=np.zeros(y.size), config=cfg)
+    (even,) = decide(always, gates=[gate(metric="accuracy", lower="majority")]).gates
+    assert even.passed and even.value == pytest.approx(share)
+    orjson.dumps(even.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"metric": "auc", "lower": "majority"}, "gate on 'auc': lower = 'majority'"),
+        (
+            {"metric": "accuracy", "slice": "sex=F", "lower": "majority"},
+            r"gate on 'accuracy' \[sex=F\]: lower = 'majority' .* without a slice",
+        ),
+        ({"metric": "accuracy", "lower": "most"}, "lower"),
+    ],
+)
+def test_a_majority_bound_is_for_overall_accuracy_only(
+    config: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        GateConfig.model_validate(config)

@@ -82,6 +82,15 @@ class GateConfig(Section):
     ``kind = "baseline"`` compares each candidate with the candidate named ``baseline``
     on the same records: it fails when the candidate's ``metric`` is worse than the
     baseline's beyond the baseline's confidence interval.
+
+    ``lower = "majority"`` (``metric = "accuracy"`` only) is the share of the most frequent
+    class in the evaluated rows (overall; not on a slice): the accuracy of always
+    answering that class, measured on the data the model is judged on rather than fixed
+    when the file was written. Example::
+
+        [[evaluation.gates]]
+        metric = "accuracy"
+        lower = "majority"
     """
 
     kind: Literal["threshold", "baseline"] = Field(
@@ -94,7 +103,11 @@ class GateConfig(Section):
     )
     metric: str = Field(description="Metric name, e.g. 'auc', 'log_loss', 'flip_rate'.")
     slice: str | None = Field(None, description="Slice name such as 'sex=Female'; default overall.")
-    lower: float | None = Field(None, description="Inclusive lower bound on the value.")
+    lower: float | Literal["majority"] | None = Field(
+        None,
+        description="Inclusive lower bound on the value; for accuracy also 'majority': the "
+        "most frequent class's share in the evaluated rows.",
+    )
     upper: float | None = Field(None, description="Inclusive upper bound on the value.")
     change: ChangeThresholdConfig | None = None
 
@@ -120,7 +133,18 @@ class GateConfig(Section):
             raise ValueError(
                 f"gate on '{self.metric}' has no threshold; set lower, upper or change"
             )
-        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+        if self.lower == "majority" and (self.metric != "accuracy" or self.slice is not None):
+            raise ValueError(
+                f"gate on '{self.metric}'"
+                + (f" [{self.slice}]" if self.slice else "")
+                + ": lower = 'majority' (the most frequent class's share) bounds overall "
+                "accuracy only; use metric = 'accuracy' without a slice, or a number"
+            )
+        if (
+            isinstance(self.lower, float | int)
+            and self.upper is not None
+            and self.lower > self.upper
+        ):
             raise ValueError(
                 f"gate on '{self.metric}': lower {self.lower} is above upper {self.upper}; "
                 "swap them"
@@ -162,6 +186,9 @@ class EvaluationConfig(Section):
         description="Judge with the default gates when no [[evaluation.gates]] can: the "
         "headline metric (auc binary, accuracy multiclass, r2 regression) beats chance beyond "
         "its interval (auc 0.5, the most frequent class's share, r2 0 = predicting the mean); "
+        "binary: accuracy at least the most frequent class's share (expected cost not above "
+        "the cheaper constant answer's with [evaluation.cost]) and recall at least "
+        "default_min_recall at the operating threshold; "
         "no worse than the run's 'linear' candidate beyond its interval; no worse than "
         "production by more than default_margin beyond production's interval. false: a model "
         "no gate judged is 'ungated', never blessed, and deploys only with --force and a reason.",
@@ -173,6 +200,14 @@ class EvaluationConfig(Section):
         description="The default production gate: how far the headline metric (auc, accuracy "
         "or r2) may fall below production's, e.g. 0.01 = one point of AUC; the drop must also "
         "leave production's interval to fail.",
+    )
+
+    default_min_recall: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="The default recall gate (binary): the least share of the positive class "
+        "a model must find at its operating threshold; 0 turns the gate off.",
     )
 
     @field_validator("threshold")

@@ -4,7 +4,8 @@ With no ``[[evaluation.gates]]`` (or none that could judge: only change gates on
 model, a baseline gate outside a run of candidates) and ``[evaluation] default_gates =
 true`` (the default), three gates judge a model on its task's headline metric, each
 higher-is-better and scale-free: ``auc`` (binary), ``accuracy`` (multiclass), ``r2``
-(regression).
+(regression); a binary model is also judged at its operating threshold, where AUC says
+nothing (a model can rank well and still answer the majority class to every row).
 
 - **Beats chance beyond its interval**: the lower end of the metric's interval must be
   above chance: AUC 0.5 (a random score), the share of the most frequent class (always
@@ -15,6 +16,19 @@ higher-is-better and scale-free: ``auc`` (binary), ``accuracy`` (multiclass), ``
   for AUC, the binomial standard error for accuracy, and for R² the standard error of
   the mean paired difference of squared errors (the mean's minus the model's) over the
   labels' variance.
+- **Accuracy at least the majority share** (binary): the accuracy at the operating
+  threshold is at least the most frequent class's share in the evaluated rows, what
+  always answering that class scores. With ``[evaluation.cost]`` declared, accuracy is
+  not the aim: the expected cost per 1,000 predictions must instead be no higher than the
+  cheaper constant answer's (always negative, always positive). For multiclass models the
+  chance gate already is this comparison, and stricter (beyond its interval).
+- **Recall at least a floor** (binary): recall of the positive class at the operating
+  threshold at least ``[evaluation] default_min_recall`` (0.1; 0 turns it off). A model
+  that finds fewer than one positive in ten misses nearly all it exists to find, and it is
+  the typical failure of a rare positive class at threshold 0.5: an AUC well above chance,
+  accuracy at the majority share, recall near 0. One in ten is low enough that a
+  deliberate high-precision operating point (fraud review, say) passes; lower the key when
+  rarer positive answers are intended.
 - **No worse than the linear baseline**: in a run of ``[[model.candidates]]`` with one of
   ``kind = "linear"``, a baseline gate against it (exactly ``kind = "baseline"``). With
   no linear candidate the gate is skipped and says why: training an extra model on
@@ -31,6 +45,8 @@ Example:
     >>> gates = default_gates(result, baseline=None, margin=0.01)  # doctest: +SKIP
     >>> [(g.name, g.passed, g.skipped) for g in gates]  # doctest: +SKIP
     [('auc beats chance beyond its interval', True, False),
+     ('accuracy at least the majority share', True, False),
+     ('recall at least 0.1 at the operating threshold', True, False),
      ('auc no worse than the linear baseline', True, True),
      ('auc no worse than production by more than 0.01', True, True)]
 """
@@ -58,7 +74,9 @@ __all__ = [
     "hanley_mcneil",
     "interval",
     "linear_gate",
+    "majority_gate",
     "production_gate",
+    "recall_gate",
 ]
 
 #: The metric the default gates judge, per task.
@@ -140,9 +158,13 @@ def interval(result: EvaluationResult, metric: str) -> tuple[Bounds | None, str]
     )
 
 
-def chance_level(result: EvaluationResult) -> tuple[float | None, str]:
-    """What chance scores on the default metric, and the trivial model that scores it."""
-    if result.task == "binary":
+def chance_level(result: EvaluationResult, *, majority: bool = False) -> tuple[float | None, str]:
+    """What chance scores on the default metric, and the trivial model that scores it.
+
+    ``majority``: the accuracy of always answering the most frequent class, for any
+    classifier (binary too, whose default metric's chance is AUC 0.5).
+    """
+    if result.task == "binary" and not majority:
         return 0.5, "a random score"
     if result.task == "regression":
         return 0.0, "predicting the mean"
@@ -198,6 +220,165 @@ def chance_gate(result: EvaluationResult) -> GateResult:
         "shown to be better than chance; check the label column and the features (a shuffled "
         "or misaligned label, a broken join), or evaluate on more rows",
         value,
+    )
+
+
+def _class_name(result: EvaluationResult, index: int) -> str:
+    vocabulary = result.label_vocabulary
+    return repr(vocabulary[index]) if vocabulary and index < len(vocabulary) else str(index)
+
+
+def _where_threshold(result: EvaluationResult) -> str:
+    threshold = result.operating_threshold
+    if threshold is None:
+        return "at its operating threshold"
+    source = result.threshold_source or "configured"
+    return f"at its operating threshold {threshold:.4g} ({source})"
+
+
+_THRESHOLD_FIX = (
+    '[evaluation] threshold = "f1_optimal" (or "cost_optimal" with [evaluation.cost]) or a '
+    'lower number, or [model] class_weight = "balanced"'
+)
+
+
+def majority_gate(result: EvaluationResult) -> GateResult:
+    """Binary: no worse than always answering the most frequent class.
+
+    Accuracy at the operating threshold at least the majority class's share in the
+    evaluated rows; with ``[evaluation.cost]``, where accuracy is not the aim, the expected
+    cost per 1,000 predictions no higher than the cheaper constant answer's.
+    """
+    share, _ = chance_level(result, majority=True)
+    if result.cost is not None:
+        return _constant_cost_gate(result)
+    name = "accuracy at least the majority share"
+    where = f"default gate '{name}'"
+    value, why = result.lookup("accuracy")
+
+    def out(passed: bool, message: str) -> GateResult:
+        bound = {"lower": share, "reference": "majority"}
+        return GateResult(
+            name, "accuracy", None, "value", value, bound, passed, message, default=True
+        )
+
+    if value is None or share is None or result.labels is None:
+        missing = why or "the evaluated labels are not in memory"
+        return out(False, f"failed: {where}: accuracy or the majority share is unknown: {missing}")
+    top = int(np.bincount(np.asarray(result.labels, dtype=np.int64)).argmax())
+    always = f"always answering {_class_name(result, top)}"
+    if value >= share:
+        return out(
+            True,
+            f"passed: accuracy {value:.4g} {_where_threshold(result)} is at least the majority "
+            f"share {share:.4g} ({always})",
+        )
+    return out(
+        False,
+        f"failed: {where}: accuracy {value:.4g} {_where_threshold(result)} is below the "
+        f"majority share {share:.4g} of the {result.rows} evaluated rows: {always} would be "
+        f"right more often. Choose the threshold for the aim: {_THRESHOLD_FIX}; with costs "
+        "that make the errors unequal, declare [evaluation.cost] and this gate compares "
+        "costs instead",
+    )
+
+
+def _constant_cost_gate(result: EvaluationResult) -> GateResult:
+    """With costs declared: no costlier than the cheaper of always-negative, always-positive."""
+    name = "cost no higher than a constant answer's"
+    where = f"default gate '{name}'"
+    cost, labels = result.cost, result.labels
+    assert cost is not None
+    if labels is None or result.rows == 0:
+        return GateResult(
+            name,
+            "cost_per_1000",
+            None,
+            "value",
+            cost.cost_per_1000,
+            {},
+            False,
+            f"failed: {where}: the evaluated labels are not in memory",
+            default=True,
+        )
+    positives = float((np.asarray(labels) == 1).sum())
+    negatives = float(result.rows) - positives
+    per = 1000.0 / result.rows
+    answers = {
+        "always negative": cost.false_negative * positives * per,
+        "always positive": (
+            cost.false_positive * negatives - cost.true_positive_benefit * positives
+        )
+        * per,
+    }
+    cheaper = min(answers, key=lambda k: answers[k])
+    limit = answers[cheaper]
+    value = cost.cost_per_1000
+    passed = value <= limit
+    message = (
+        f"cost per 1,000 predictions {value:.4g} {_where_threshold(result)} vs {limit:.4g} "
+        f"answering {cheaper} (the cheaper constant answer; [evaluation.cost])"
+    )
+    if passed:
+        message = f"passed: {message}"
+    else:
+        message = (
+            f"failed: {where}: {message}: the model costs more than answering {cheaper}; "
+            f'set [evaluation] threshold = "cost_optimal", check the costs, or check the '
+            "label column and the features"
+        )
+    return GateResult(
+        name,
+        "cost_per_1000",
+        None,
+        "value",
+        value,
+        {"upper": limit, "reference": cheaper},
+        passed,
+        message,
+        default=True,
+    )
+
+
+def recall_gate(result: EvaluationResult, floor: float) -> GateResult:
+    """Binary: recall of the positive class at the operating threshold at least ``floor``.
+
+    A model that finds almost none of the positives is answering the majority class
+    while its AUC can still look fine; ``[evaluation] default_min_recall`` (0 turns the
+    gate off).
+    """
+    name = f"recall at least {floor:g} at the operating threshold"
+    where = f"default gate '{name}'"
+    value, why = result.lookup("recall")
+
+    def out(passed: bool, message: str, skipped: bool = False) -> GateResult:
+        bound = {"lower": floor}
+        return GateResult(
+            name, "recall", None, "value", value, bound, passed, message, skipped, default=True
+        )
+
+    if floor <= 0.0:
+        return out(True, "skipped: [evaluation] default_min_recall = 0", skipped=True)
+    if value is None:
+        return out(False, f"failed: {where}: recall was not computed: {why}")
+    positive = _class_name(result, 1)
+    found = ""
+    if result.labels is not None:
+        positives = int((np.asarray(result.labels) == 1).sum())
+        found = f", {round(value * positives)} of {positives} positives found"
+    if value >= floor:
+        return out(
+            True,
+            f"passed: recall of {positive} {value:.4g} {_where_threshold(result)} is at least "
+            f"{floor:g}{found}",
+        )
+    return out(
+        False,
+        f"failed: {where}: recall of the positive class {positive} is {value:.4g} "
+        f"{_where_threshold(result)}{found}, below the floor {floor:g} "
+        "([evaluation] default_min_recall): the model hardly ever answers positive. Lower the "
+        f"threshold ({_THRESHOLD_FIX}), or lower default_min_recall when so rare a positive "
+        "answer is intended",
     )
 
 
@@ -314,12 +495,19 @@ def default_gates(
     *,
     baseline: EvaluationResult | None,
     margin: float,
+    min_recall: float = 0.1,
     name: str | None = None,
     candidates: Mapping[str, EvaluationResult] | None = None,
 ) -> list[GateResult]:
-    """The three default gates (see the module docstring), in order; skipped ones say why."""
+    """The default gates (see the module docstring), in order; skipped ones say why.
+
+    ``min_recall`` is the binary recall floor (``[evaluation] default_min_recall``).
+    """
+    gates = [chance_gate(result)]
+    if result.task == "binary":
+        gates += [majority_gate(result), recall_gate(result, min_recall)]
     return [
-        chance_gate(result),
+        *gates,
         linear_gate(result, name, candidates),
         production_gate(result, baseline, margin),
     ]

@@ -1,7 +1,8 @@
 """Validation gates and the blessing decision, with TensorFlow Model Analysis semantics.
 
 - A value threshold passes when ``lower <= value <= upper`` (both inclusive, either
-  optional).
+  optional). ``lower = "majority"`` on accuracy is the most frequent class's share in
+  the evaluated rows, recorded in the bound as a number with ``reference = "majority"``.
 - A change threshold compares with the baseline (the production model) evaluated on the
   same records: ``diff = candidate - baseline``. With ``direction = "higher"`` it passes
   when ``diff >= absolute`` and ``diff / baseline >= relative``; with ``"lower"`` when
@@ -18,8 +19,10 @@
   The baseline candidate passes its own gate.
 - When no configured gate judges the model (none configured, or every one skipped), the
   default gates judge it (:mod:`mooring.evaluation._defaults`: the headline metric beats
-  chance beyond its interval, no worse than a ``linear`` candidate, no worse than
-  production by more than ``[evaluation] default_margin``), marked ``default`` in the
+  chance beyond its interval; for binary models accuracy at least the majority share and
+  recall at least ``[evaluation] default_min_recall`` at the operating threshold; no
+  worse than a ``linear`` candidate; no worse than production by more than
+  ``[evaluation] default_margin``), marked ``default`` in the
   decision. With ``[evaluation] default_gates = false`` such a model is *ungated*: not
   blessed, whatever else the decision says, and deployable only by force with a reason.
 - Blessed means at least one gate judged and none failed.
@@ -146,11 +149,20 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
+def _majority(candidate: EvaluationResult) -> tuple[float | None, str]:
+    """The most frequent class's share in the evaluated labels, or (None, why not)."""
+    if candidate.task == "regression":
+        return None, "a regression model has no classes"
+    from mooring.evaluation._defaults import chance_level
+
+    return chance_level(candidate, majority=True)
+
+
 def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool) -> GateResult:
-    lower = -math.inf if gate.lower is None else gate.lower
-    upper = math.inf if gate.upper is None else gate.upper
-    bound = {"lower": gate.lower, "upper": gate.upper}
-    name = f"{_where(gate)} in [{_fmt(gate.lower) if gate.lower is not None else '-inf'}, " + (
+    majority = gate.lower == "majority"
+    shown_lower = "majority share" if majority else _fmt(gate.lower)  # type: ignore[arg-type]
+    bound: dict[str, Any] = {"lower": gate.lower, "upper": gate.upper}
+    name = f"{_where(gate)} in [{shown_lower if gate.lower is not None else '-inf'}, " + (
         f"{_fmt(gate.upper) if gate.upper is not None else 'inf'}]"
     )
     if gate.metric in COMPARISON_METRICS and first_model:
@@ -178,18 +190,28 @@ def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool
             False,
             f"failed: {_where(gate)} was not computed: {why}",
         )
+    if majority:
+        share, trivial = _majority(candidate)
+        if share is None:
+            return GateResult(
+                name,
+                gate.metric,
+                gate.slice,
+                "value",
+                value,
+                bound,
+                False,
+                f"failed: {_where(gate)}: lower = 'majority' has no value: {trivial}",
+            )
+        bound.update(lower=share, reference="majority")
+    lower = -math.inf if bound["lower"] is None else float(bound["lower"])
+    upper = math.inf if gate.upper is None else gate.upper
     passed = lower <= value <= upper
     verdict = "within" if passed else "outside"
-    return GateResult(
-        name,
-        gate.metric,
-        gate.slice,
-        "value",
-        value,
-        bound,
-        passed,
-        f"{_where(gate)} = {_fmt(value)} {verdict} [{lower:g}, {upper:g}]",
-    )
+    message = f"{_where(gate)} = {_fmt(value)} {verdict} [{lower:g}, {upper:g}]"
+    if majority:
+        message += " (lower: the most frequent class's share, the accuracy of always answering it)"
+    return GateResult(name, gate.metric, gate.slice, "value", value, bound, passed, message)
 
 
 def _change_name(gate: GateConfig, change: ChangeThresholdConfig) -> str:
@@ -434,12 +456,19 @@ def _judge_by_default(
         candidate,
         baseline=baseline,
         margin=settings.default_margin,
+        min_recall=settings.default_min_recall,
         name=name,
         candidates=candidates,
     )
     decision.warnings.append(
-        f"{why}: judged by the default gates (beats chance beyond its interval; no worse than "
-        "a linear candidate; no worse than production by more than "
+        f"{why}: judged by the default gates (beats chance beyond its interval; "
+        + (
+            "accuracy at least the majority share and recall at least "
+            f"{settings.default_min_recall:g} at the operating threshold; "
+            if candidate.task == "binary"
+            else ""
+        )
+        + "no worse than a linear candidate; no worse than production by more than "
         f"{settings.default_margin:g}); declare [[evaluation.gates]] to choose your own, or "
         "set [evaluation] default_gates = false"
     )
