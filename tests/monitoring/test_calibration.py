@@ -29,6 +29,7 @@ from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.monitoring._calibration import Calibration, calibrate, calibration_order
 from mooring.monitoring._drift import compute_drift, window_plan
 from mooring.monitoring._gauges import drift_gauges
+from mooring.monitoring._noise import kind_label
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +182,8 @@ def test_windows_of_a_wandering_file_raise_no_alarm_when_calibrated_in_order(
 
 def test_a_timestamp_orders_the_windows_and_off_turns_calibration_off() -> None:
     assert calibration_order(MonitoringConfig(), "event_time") == "ordered"
-    assert calibration_order(MonitoringConfig(), None) == "random"
+    # No timestamp: random windows and contiguous blocks in file order, the larger wins.
+    assert calibration_order(MonitoringConfig(), None) == "blocks"
     assert calibration_order(MonitoringConfig(calibration="random"), "event_time") == "random"
     assert calibration_order(MonitoringConfig(calibration="off"), None) is None
 
@@ -336,6 +338,120 @@ def test_blocks_that_swing_back_and_forth_are_natural_as_consecutive_blocks(
     window = rows.take(pa.array(np.sort(np.concatenate([male[m : m + 850], female[f : f + 150]]))))
     assert compute_drift(stats, window, config, calibration=in_order).drifted == []
     assert compute_drift(stats, window, config, calibration=at_random).drifted == ["sex"]
+
+
+def test_without_a_timestamp_blocks_in_file_order_are_natural_variation_too(
+    timeline: pa.Table,
+) -> None:
+    """The file is in time order but has no timestamp column (nobody said it is in order):
+    a new window whose age moved no further than the training file's second half moved
+    from its first is not drift, whereas random windows alone call it drift."""
+    config = MonitoringConfig(window_rows=WINDOW)
+    untimed = timeline.drop(["event_time"])
+    rows = untimed.slice(0, TRAIN_ROWS)
+    stats = compute_statistics(rows)
+    order = calibration_order(config, None)
+    assert order == "blocks"
+    both = calibrate(rows, stats, config, order=order)
+    at_random = calibrate(rows, stats, config, order="random")
+    assert both is not None and at_random is not None
+    window = untimed.slice(TRAIN_ROWS, WINDOW)
+    halves = compute_drift(
+        compute_statistics(rows.slice(0, TRAIN_ROWS // 2)),
+        rows.slice(TRAIN_ROWS // 2, TRAIN_ROWS // 2),
+        config,
+    )
+    report = compute_drift(stats, window, config, calibration=both)
+    shift = report.feature("age").measured["wasserstein"]
+    assert 0.1 < shift < halves.feature("age").measured["wasserstein"]
+    assert "age" in compute_drift(stats, window, config, calibration=at_random).drifted
+    assert report.drifted == [] and report.status == "ok"
+    age = report.feature("age")
+    assert age.natural_kind["wasserstein"] == "blocks"
+    assert kind_label("blocks") == "natural variation in training: contiguous blocks in file order"
+    assert report.settings["calibration"]["method"] == "blocks"
+    # Per feature, distance and size the larger wins: random windows where blocks vary less.
+    assert "random" in {k for per in both.sources.values() for ks in per.values() for k in ks}
+    assert Calibration.from_dict(both.to_dict()) == both
+    # A real change is still flagged on top of the file's own movement.
+    older = _replace(window, "age", pc.add(window["age"], 15))
+    assert compute_drift(stats, older, config, calibration=both).drifted == ["age"]
+
+
+def test_a_file_in_random_order_loses_nothing_to_blocks(
+    train: pa.Table, stats: DatasetStatistics, calibration: Calibration, test_rows: pa.Table
+) -> None:
+    """Adult's file is in no time order: its blocks are random windows, and the real shifts
+    are flagged as with random windows alone."""
+    config = MonitoringConfig()
+    columns = [c for c in stats.column_names if c != "class"]
+    both = calibrate(train, stats, config, columns=columns, order="blocks")
+    assert both is not None
+    rng = np.random.default_rng(11)
+    for name in ("age", "hours-per-week"):
+        natural, random_only = both.natural(name, 2000), calibration.natural(name, 2000)
+        assert natural["wasserstein"] <= 1.6 * random_only["wasserstein"]
+    window = _sample(test_rows, 2000, rng)
+    assert compute_drift(stats, window, config, calibration=both).drifted == []
+    older = _replace(window, "age", pc.add(window["age"], 5))
+    assert compute_drift(stats, older, config, calibration=both).drifted == ["age"]
+
+
+def _steady_novelty(rows: int, seed: int) -> pa.Table:
+    """A text column of thousands of values (a shop's product codes) in which a steady ~3%
+    of each period's rows carry a code no earlier period had, beside a plain number."""
+    rng = np.random.default_rng(seed)
+    codes = np.empty(rows, dtype=object)
+    known = 600
+    for start in range(0, rows, 1000):
+        n = min(1000, rows - start)
+        block = rng.zipf(1.3, n) % known
+        new = rng.random(n) < 0.03
+        block[new] = known + np.arange(new.sum())
+        known += int(new.sum())
+        codes[start : start + n] = [f"p{c}" for c in block]
+    return pa.table({"product": pa.array(codes, pa.string()), "x": rng.normal(size=rows)})
+
+
+def test_new_categories_are_judged_against_the_training_periods_own_novelty() -> None:
+    """A column whose new-value rate is steady: ~3% of each month's values are new in
+    training, so a month with 3-4% values training never saw is what always happens, while
+    sampling noise alone (the share of codes seen once) says otherwise."""
+    config = MonitoringConfig(window_rows=2000, min_samples=1000)
+    table = _steady_novelty(32_000, seed=0)
+    rows = table.slice(0, 24_000)
+    stats = compute_statistics(rows)
+    both = calibrate(rows, stats, config, order=calibration_order(config, None))
+    assert both is not None
+    natural = both.natural("product", 2000)
+    assert 0.03 <= natural["unseen"] <= 0.06
+    assert both.natural_kind("product", 2000)["unseen"] == "blocks"
+    assert "unseen" not in both.features["x"]
+    months = [table.slice(start, 2000) for start in range(24_000, 32_000, 2000)]
+    for month in months:
+        report = compute_drift(stats, month, config, calibration=both)
+        product = report.feature("product")
+        assert 0.02 <= (product.measured["unseen_share"] or 0.0) <= 0.08
+        assert report.drifted == [], product.reasons
+        assert product.natural_kind["unseen"] == "blocks"
+    # Sampling noise alone flags the same months …
+    assert all(
+        "product" in compute_drift(stats, m, config, calibration=None).drifted for m in months
+    )
+    # … while a month in which a quarter of the codes are new is drift.
+    month = months[0]
+    burst = pa.array(np.random.default_rng(1).random(2000) < 0.25)
+    new_codes = pa.array([f"new{i}" for i in range(2000)])
+    report = compute_drift(
+        stats,
+        _replace(month, "product", pc.if_else(burst, new_codes, month["product"])),
+        config,
+        calibration=both,
+    )
+    assert report.drifted == ["product"]
+    assert any(
+        "unseen_share" in r and "contiguous blocks" in r for r in report.feature("product").reasons
+    )
 
 
 def test_time_columns_are_never_judged() -> None:

@@ -239,8 +239,11 @@ class MonitoringConfig(Section):
         "the rows are in time order (sorted by [data] timestamp when set, else as in the "
         "file), natural variation is movement over time (each block vs the next, and a later "
         "block vs the whole earlier period); 'random': random windows vs the rest (sampling "
-        "noise only); 'auto': ordered when a timestamp is set, else random; 'off': the "
-        "floors and sampling noise alone decide.",
+        "noise only); 'auto': ordered when a timestamp is set, else both random windows and "
+        "contiguous blocks in file order (each vs every row before it), the larger per "
+        "feature and distance; 'off': the floors and sampling noise alone decide. Where "
+        "blocks are compared in order, the share of a later block's categories new to every "
+        "earlier row is the natural variation of the unseen share.",
     )
     calibration_margin: float = Field(
         1.5,

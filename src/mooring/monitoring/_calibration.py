@@ -27,10 +27,27 @@ How the training data is cut depends on whether its rows have a time order:
     moves no further than the training data's later half moved from its earlier half
     is not drift.
 
-* **at random** (``"random"``: no timestamp): a window of random rows against the rest of
-  the training data (the complement), never against the whole of it (a window is part of
-  the whole, so whole-vs-window distances understate what a fresh sample shows); only
-  sampling noise counts.
+* **at random** (``"random"``): a window of random rows against the rest of the training
+  data (the complement), never against the whole of it (a window is part of the whole, so
+  whole-vs-window distances understate what a fresh sample shows); only sampling noise
+  counts.
+
+* **without a timestamp** (``"auto"`` with no ``[data] timestamp``, method ``"blocks"``):
+  nobody said whether the file is in time order, and many files are (appended month by
+  month). Both are measured: random windows, and contiguous blocks in file order, each
+  against every row before it (as ``later`` above: a block-vs-previous-block comparison
+  would double the sampling noise of a file in no order); per feature, distance and size
+  the larger wins, and the report names it ("natural variation in training: contiguous
+  blocks in file order"). A file in time order then does not flag a column whose shift
+  between the halves of training is larger than a new window's; a file in random order
+  loses nothing (its blocks are random windows).
+
+Categories also arrive: a column of product codes or towns sees new values every period.
+Where blocks are compared in order (``ordered``, ``blocks``), each categorical column's
+``unseen`` natural variation is the quantile of the share of a later block's values
+(from half the rows on) never seen in any earlier row, so the live share of categories
+training never saw is judged against how many are new from one period to the next
+inside training, not against sampling noise alone.
 
 Calibration runs at a ladder of window sizes (100 rows up to half the training data,
 plus ``min_samples`` and ``window_rows``); a check's window is judged at its own row count
@@ -66,7 +83,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -81,7 +98,7 @@ from mooring.contract._statistics import ColumnStatistics, DatasetStatistics
 
 __all__ = ["Calibration", "calibrate", "calibration_order"]
 
-Order = Literal["random", "ordered"]
+Order = Literal["random", "ordered", "blocks"]
 FORMAT = "mooring.drift-calibration"
 LADDER = (100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
 GRID = 64
@@ -94,11 +111,16 @@ NUMERIC = ("psi", "jensen_shannon", "wasserstein", "ks", "missing")
 CATEGORICAL = ("psi", "jensen_shannon", "linf", "missing")
 #: The comparisons each way of cutting makes (see the module docstring). ``ordered`` is
 #: what calibrations stored before time-ordered comparisons existed made: contiguous
-#: blocks against the rest of the rows.
+#: blocks against the rest of the rows. ``blocks`` names both comparisons of contiguous
+#: blocks in file order (no timestamp says the order is time).
 FAMILIES: dict[Order, tuple[str, ...]] = {
     "random": ("random",),
     "ordered": ("consecutive", "later"),
+    "blocks": ("random", "blocks"),
 }
+#: Kinds of comparison whose natural variation is movement along the rows: it does not
+#: shrink in a window larger than the largest calibrated one.
+MOVEMENT = frozenset({"consecutive", "later", "ordered", "blocks"})
 Array = npt.NDArray[np.float64]
 Span = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
@@ -137,17 +159,26 @@ class Calibration:
         per = self.features.get(name)
         if not per or rows <= 0 or not self.sizes:
             return {}
+        kinds = self.sources.get(name, {})
         return {
-            metric: _at(self.sizes, values, rows, self.rows, metric, self.method)
+            metric: _at(self.sizes, values, rows, self.rows, metric, self._top(kinds, metric))
             for metric, values in per.items()
         }
+
+    def _top(self, kinds: Mapping[str, tuple[str, ...]], metric: str) -> str:
+        """How ``metric`` is extrapolated past the largest size: held (``ordered``) when
+        movement along the rows gave its value there, else as sampling noise."""
+        if self.method != "blocks":
+            return self.method
+        top = kinds.get(metric, ())
+        return "ordered" if top and top[-1] in MOVEMENT else "random"
 
     def natural_kind(self, name: str, rows: int) -> dict[str, str]:
         """Which comparison gave each metric's natural variation at ``rows`` rows.
 
         The kind at the calibrated size nearest ``rows`` (on a log scale): ``random``,
-        ``consecutive`` or ``later`` (``ordered`` for a calibration stored before
-        time-ordered comparisons existed).
+        ``consecutive``, ``later`` or ``blocks`` (contiguous blocks in file order;
+        ``ordered`` for a calibration stored before time-ordered comparisons existed).
 
         Example:
             >>> c = Calibration("ordered", 10_000, 50, 0.99, (100, 1000),
@@ -189,7 +220,8 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         """Read :meth:`to_dict`'s mapping."""
-        method: Order = "ordered" if data.get("method") == "ordered" else "random"
+        stored = data.get("method")
+        method: Order = stored if stored in ("ordered", "blocks") else "random"
         suggested = data.get("suggested_min_samples")
         return cls(
             method=method,
@@ -217,7 +249,7 @@ def _at(
     rows: int,
     total: int,
     metric: str,
-    method: Order = "random",
+    method: str = "random",
 ) -> float:
     power = 1.0 if metric in _QUADRATIC else 0.5
     if rows <= sizes[0]:
@@ -241,19 +273,23 @@ def _at(
 def calibration_order(config: MonitoringConfig, timestamp: str | None) -> Order | None:
     """How windows are cut for ``[monitoring] calibration`` (None: calibration is off).
 
-    ``"auto"`` is time-ordered when ``[data] timestamp`` is set; ``"ordered"`` says the
-    rows are in time order (sorted by the timestamp when there is one, else as they are
-    in the file); ``"random"`` ignores any order.
+    ``"auto"`` is time-ordered when ``[data] timestamp`` is set, else ``"blocks"``:
+    random windows and contiguous blocks in file order, the larger natural variation
+    winning (a file without a timestamp may well be in time order); ``"ordered"`` says
+    the rows are in time order (sorted by the timestamp when there is one, else as they
+    are in the file); ``"random"`` ignores any order.
 
     >>> calibration_order(MonitoringConfig(), "event_time")
     'ordered'
+    >>> calibration_order(MonitoringConfig(), None)
+    'blocks'
     >>> calibration_order(MonitoringConfig(calibration="ordered"), None)
     'ordered'
     """
     if config.calibration == "off":
         return None
     if config.calibration == "auto":
-        return "ordered" if timestamp else "random"
+        return "ordered" if timestamp else "blocks"
     return config.calibration
 
 
@@ -281,10 +317,14 @@ class _Windows:
     """Pairs of row ranges over the rows in ``positions`` order: windows and their references.
 
     A window is ``[start, end)`` in that order; its reference another range, or (no
-    ``reference``) every other row. Every range start and end is a boundary; the rows
-    between two boundaries form a segment. One ``bincount`` per coding gives each
-    segment's counts; prefix sums over the segments then give any range's counts by one
-    subtraction. ``shape`` is ``(sizes, kinds of comparison, comparisons)``.
+    ``reference``) every other row of ``positions``. Every range start and end is a
+    boundary; the rows between two boundaries form a segment. One ``bincount`` per coding
+    gives each segment's counts; prefix sums over the segments then give any range's
+    counts by one subtraction. ``shape`` is ``(sizes, kinds of comparison, comparisons)``
+    and ``families`` names each kind. ``positions`` may hold a subset of the ``rows``
+    coded rows (random windows cut from a sample): the others are counted nowhere.
+    ``novelty`` (kinds whose windows start from half the rows on, against every row
+    before them) says which kinds also measure the share of categories new in a window.
     """
 
     def __init__(
@@ -293,15 +333,22 @@ class _Windows:
         window: Span,
         reference: Span | None,
         shape: tuple[int, int, int],
+        families: tuple[str, ...],
+        rows: int | None = None,
+        novelty: tuple[int, ...] = (),
     ) -> None:
-        rows = positions.size
+        used = positions.size
+        rows = used if rows is None else rows
         spans = [*window, *(reference or ())]
-        self.boundaries = np.unique(np.concatenate([np.array([0, rows]), *spans]))
+        self.boundaries = np.unique(np.concatenate([np.array([0, used]), *spans]))
+        segments = self.boundaries.size - 1
         # The segment of each *row* (not position): codes are counted without reordering.
-        self.segment = np.empty(rows, dtype=np.int64)
+        self.segment = np.full(rows, segments, dtype=np.int64)
         self.segment[positions] = (
-            np.searchsorted(self.boundaries, np.arange(rows), side="right") - 1
+            np.searchsorted(self.boundaries, np.arange(used), side="right") - 1
         )
+        self.positions = positions
+        self.starts, self.ends = window
         self.window = (
             np.searchsorted(self.boundaries, window[0]),
             np.searchsorted(self.boundaries, window[1]),
@@ -315,54 +362,108 @@ class _Windows:
             )
         )
         self.shape = shape
+        self.families = families
+        self.novelty = novelty
 
     def counts(self, codes: npt.NDArray[np.int64], bins: int) -> tuple[Array, Array]:
         """The ``(comparisons, bins)`` counts of ``codes`` in every window and in its
         reference (in :attr:`shape` order)."""
         segments = self.boundaries.size - 1
-        flat = np.bincount(self.segment * bins + codes, minlength=segments * bins)
-        per_segment = flat.reshape(segments, bins).astype(np.float64)
+        flat = np.bincount(self.segment * bins + codes, minlength=(segments + 1) * bins)
+        per_segment = flat[: segments * bins].reshape(segments, bins).astype(np.float64)
         prefix = np.vstack([np.zeros(bins), np.cumsum(per_segment, axis=0)])
         window = prefix[self.window[1]] - prefix[self.window[0]]
         if self.reference is None:
             return window, prefix[-1] - window
         return window, prefix[self.reference[1]] - prefix[self.reference[0]]
 
+    def new_share(self, labels: npt.NDArray[np.int64], missing: npt.NDArray[np.bool_]) -> Array:
+        """Per window of the :attr:`novelty` kinds, ``(sizes, len(novelty), comparisons)``:
+        the share of its present values whose category no earlier row (in this order) holds.
+
+        A row is new to a window starting at ``s`` when its category first occurs at or
+        after ``s``; each row's first occurrence comes from one pass over the order.
+        """
+        order_labels = labels[self.positions]
+        present = ~missing[self.positions]
+        first_of = np.full(int(labels.max(initial=0)) + 1, self.positions.size, dtype=np.int64)
+        seen = np.flatnonzero(present)
+        codes, first = np.unique(order_labels[seen], return_index=True)
+        first_of[codes] = seen[first]
+        first_row = np.where(present, first_of[order_labels], -1)
+        sizes, kinds, count = self.shape
+        starts = self.starts.reshape(sizes, kinds, count)
+        ends = self.ends.reshape(sizes, kinds, count)
+        out = np.zeros((sizes, len(self.novelty), count))
+        for i in range(sizes):
+            for j, kind in enumerate(self.novelty):
+                s, e = starts[i, kind], ends[i, kind]
+                size = int(e[0] - s[0])
+                rows = s[:, None] + np.arange(size)
+                block = first_row[rows]
+                new = (block >= s[:, None]).sum(axis=1)
+                out[i, j] = new / np.maximum((block >= 0).sum(axis=1), 1)
+        return out
+
 
 def _random_windows(
-    positions: npt.NDArray[np.int64], sizes: Sequence[int], count: int, rng: np.random.Generator
+    positions: npt.NDArray[np.int64],
+    sizes: Sequence[int],
+    count: int,
+    rng: np.random.Generator,
+    rows: int | None = None,
 ) -> _Windows:
     """Windows of random rows (blocks of a random permutation), each against the rest."""
-    rows = positions.size
-    starts = np.concatenate([rng.integers(0, rows - size + 1, count) for size in sizes])
+    used = positions.size
+    starts = np.concatenate([rng.integers(0, used - size + 1, count) for size in sizes])
     ends = starts + np.repeat(np.asarray(sizes, dtype=np.int64), count)
-    return _Windows(positions, (starts, ends), None, (len(sizes), 1, count))
+    return _Windows(positions, (starts, ends), None, (len(sizes), 1, count), ("random",), rows)
 
 
-def _time_windows(positions: npt.NDArray[np.int64], sizes: Sequence[int], count: int) -> _Windows:
+def _time_windows(
+    positions: npt.NDArray[np.int64],
+    sizes: Sequence[int],
+    count: int,
+    families: tuple[str, ...] = ("consecutive", "later"),
+) -> _Windows:
     """Per size, ``count`` blocks against the block before them (``consecutive``), then
-    ``count`` blocks against the whole period before them (``later``), in time order."""
+    ``count`` blocks against the whole period before them (``later``), in row order;
+    only the ``later`` ones when ``families`` names one kind (blocks in file order)."""
     rows = positions.size
+    later_only = len(families) == 1
     parts: list[list[npt.NDArray[np.int64]]] = [[], [], [], []]
     for size in sizes:
         before = np.linspace(0, rows - 2 * size, count).round().astype(np.int64)
         after = np.linspace(rows // 2, rows - size, count).round().astype(np.int64)
-        for i, part in enumerate(
-            (
-                np.concatenate([before + size, after]),  # window start
-                np.concatenate([before + 2 * size, after + size]),  # window end
-                np.concatenate([before, np.zeros(count, dtype=np.int64)]),  # reference start
-                np.concatenate([before + size, after]),  # reference end
+        zeros = np.zeros(count, dtype=np.int64)
+        spans = (
+            (after, after + size, zeros, after)  # window start, end; reference start, end
+            if later_only
+            else (
+                np.concatenate([before + size, after]),
+                np.concatenate([before + 2 * size, after + size]),
+                np.concatenate([before, zeros]),
+                np.concatenate([before + size, after]),
             )
-        ):
+        )
+        for i, part in enumerate(spans):
             parts[i].append(part)
     ws, we, rs, re = (np.concatenate(p) for p in parts)
-    return _Windows(positions, (ws, we), (rs, re), (len(sizes), 2, count))
+    shape = (len(sizes), len(families), count)
+    return _Windows(positions, (ws, we), (rs, re), shape, families, novelty=(len(families) - 1,))
 
 
-def _numeric(
-    values: Array, column: ColumnStatistics, config: MonitoringConfig, windows: _Windows
-) -> dict[str, Array] | None:
+@dataclass(frozen=True)
+class _Coded:
+    """One column coded once: ``measure(windows)`` gives every distance of every window;
+    ``labels``/``missing`` (categories) also give the share of new categories."""
+
+    measure: Callable[[_Windows], dict[str, Array]]
+    labels: npt.NDArray[np.int64] | None = None
+    missing: npt.NDArray[np.bool_] | None = None
+
+
+def _numeric(values: Array, column: ColumnStatistics, config: MonitoringConfig) -> _Coded | None:
     edges = numeric_edges(column, config.bins)
     summary = column.numeric
     if edges is None or summary is None:
@@ -374,25 +475,30 @@ def _numeric(
     quantiles = summary.sketch.quantiles(np.linspace(0.0, 1.0, GRID + 1))
     grid = np.unique(np.concatenate([edges, quantiles]))
     ng = grid.size + 1
-    codes = np.where(missing, ng, np.searchsorted(grid, present, side="right"))
-    gw, gc = windows.counts(codes.astype(np.int64), ng + 1)
+    codes = np.where(missing, ng, np.searchsorted(grid, present, side="right")).astype(np.int64)
     # Grid bin j + 1 starts at grid[j]; drift bin i + 1 starts at edges[i].
     starts = np.concatenate([[0], np.searchsorted(grid, edges) + 1, [ng]])
-    w = np.add.reduceat(gw, starts, axis=1)
-    c = np.add.reduceat(gc, starts, axis=1)
-    result = _binned(w, c, ("psi", "jensen_shannon"))
-    # cum[:, j] = values below grid[j], as a share of each side's present values.
-    fw = np.cumsum(gw[:, :-1], axis=1)[:, : grid.size]
-    fc = np.cumsum(gc[:, :-1], axis=1)[:, : grid.size]
-    fw = fw / np.maximum(gw[:, :-1].sum(axis=1, keepdims=True), 1.0)
-    fc = fc / np.maximum(gc[:, :-1].sum(axis=1, keepdims=True), 1.0)
-    gap = np.abs(fw - fc)
-    result["ks"] = gap.max(axis=1) if gap.shape[1] else np.zeros(len(gap))
-    if grid.size >= 2 and summary.std > 0:
-        area = (0.5 * (gap[:, :-1] + gap[:, 1:]) * np.diff(grid)).sum(axis=1)
-        result["wasserstein"] = area / summary.std
-    result["missing"] = _missing(w, c)
-    return result
+    std = summary.std
+
+    def measure(windows: _Windows) -> dict[str, Array]:
+        gw, gc = windows.counts(codes, ng + 1)
+        w = np.add.reduceat(gw, starts, axis=1)
+        c = np.add.reduceat(gc, starts, axis=1)
+        result = _binned(w, c, ("psi", "jensen_shannon"))
+        # cum[:, j] = values below grid[j], as a share of each side's present values.
+        fw = np.cumsum(gw[:, :-1], axis=1)[:, : grid.size]
+        fc = np.cumsum(gc[:, :-1], axis=1)[:, : grid.size]
+        fw = fw / np.maximum(gw[:, :-1].sum(axis=1, keepdims=True), 1.0)
+        fc = fc / np.maximum(gc[:, :-1].sum(axis=1, keepdims=True), 1.0)
+        gap = np.abs(fw - fc)
+        result["ks"] = gap.max(axis=1) if gap.shape[1] else np.zeros(len(gap))
+        if grid.size >= 2 and std > 0:
+            area = (0.5 * (gap[:, :-1] + gap[:, 1:]) * np.diff(grid)).sum(axis=1)
+            result["wasserstein"] = area / std
+        result["missing"] = _missing(w, c)
+        return result
+
+    return _Coded(measure)
 
 
 def _binned(w: Array, c: Array, metrics: Sequence[str]) -> dict[str, Array]:
@@ -406,8 +512,8 @@ def _missing(w: Array, c: Array) -> Array:
 
 
 def _categorical(
-    array: pa.ChunkedArray, column: ColumnStatistics, config: MonitoringConfig, windows: _Windows
-) -> dict[str, Array] | None:
+    array: pa.ChunkedArray, column: ColumnStatistics, config: MonitoringConfig
+) -> _Coded | None:
     text = pc.cast(array, pa.string()).combine_chunks()
     encoded = pc.dictionary_encode(text)
     labels = [str(v) for v in encoded.dictionary.to_pylist()]
@@ -426,38 +532,77 @@ def _categorical(
     mapping = np.array([position.get(label, rare) for label in labels], dtype=np.int64)
     nb = len(lumped.labels)
     codes = np.where(missing, nb, mapping[indices])
-    w, reference = windows.counts(codes, nb + 1)
-    return {
-        **_binned(w, reference, ("psi", "jensen_shannon", "linf")),
-        "missing": _missing(w, reference),
-    }
+
+    def measure(windows: _Windows) -> dict[str, Array]:
+        w, reference = windows.counts(codes, nb + 1)
+        return {
+            **_binned(w, reference, ("psi", "jensen_shannon", "linf")),
+            "missing": _missing(w, reference),
+        }
+
+    return _Coded(measure, indices, missing)
 
 
 def _row_order(
+    table: pa.Table, order: Order, timestamp: str | None
+) -> npt.NDArray[np.int64] | None:
+    """The rows in time order: by ``timestamp`` (else as they come) when ``ordered``, as
+    they come for ``blocks``; None for ``random``."""
+    if order == "random":
+        return None
+    if order == "ordered" and timestamp and timestamp in table.column_names:
+        return np.asarray(
+            pc.sort_indices(table, sort_keys=[(timestamp, "ascending")]), dtype=np.int64
+        )
+    return np.arange(table.num_rows, dtype=np.int64)
+
+
+def _window_sets(
     table: pa.Table,
     order: Order,
     timestamp: str | None,
     sizes: Sequence[int],
+    count: int,
     rng: np.random.Generator,
-) -> tuple[pa.Table, np.ndarray[Any, np.dtype[np.int64]]]:
-    """The rows windows are cut from, and their order: by ``timestamp`` (else as they come)
-    when ``ordered``; else a random subset, shuffled."""
+) -> list[_Windows]:
+    """The comparisons ``order`` makes: blocks in row order (``ordered``, ``blocks``) and
+    random windows (``random``, ``blocks``)."""
     rows = table.num_rows
-    if order == "ordered":
-        if timestamp and timestamp in table.column_names:
-            positions = np.asarray(
-                pc.sort_indices(table, sort_keys=[(timestamp, "ascending")]), dtype=np.int64
-            )
-        else:
-            positions = np.arange(rows, dtype=np.int64)
-        return table, positions
-    # Random windows of at most window_rows rows need no more than this many rows to
-    # be cut from: a random subset bounds the cost on large training data.
-    keep = min(rows, max(SUBSAMPLE_MIN, SUBSAMPLE_FACTOR * sizes[-1]))
-    if keep < rows:
-        table = table.take(pa.array(np.sort(rng.choice(rows, keep, replace=False))))
-        rows = keep
-    return table, rng.permutation(rows).astype(np.int64)
+    sets = []
+    ordered = _row_order(table, order, timestamp)
+    if ordered is not None:
+        families = ("blocks",) if order == "blocks" else ("consecutive", "later")
+        sets.append(_time_windows(ordered, sizes, count, families))
+    if order != "ordered":
+        # Random windows of at most window_rows rows need no more than this many rows to
+        # be cut from: a random subset bounds the cost on large training data.
+        keep = min(rows, max(SUBSAMPLE_MIN, SUBSAMPLE_FACTOR * sizes[-1]))
+        subset = rng.choice(rows, keep, replace=False) if keep < rows else rng.permutation(rows)
+        sets.insert(0, _random_windows(subset.astype(np.int64), sizes, count, rng, rows))
+    return sets
+
+
+def _quantiles(
+    coded: _Coded, sets: Sequence[_Windows], quantile: float
+) -> dict[str, tuple[Array, tuple[str, ...]]]:
+    """Per metric, the ``(sizes, kinds)`` quantiles over every set's comparisons, and the
+    kinds' names."""
+    found: dict[str, list[tuple[Array, tuple[str, ...]]]] = {}
+    for windows in sets:
+        for metric, values in coded.measure(windows).items():
+            per_kind = np.quantile(values.reshape(windows.shape), quantile, axis=2)
+            found.setdefault(metric, []).append((per_kind, windows.families))
+        if coded.labels is not None and coded.missing is not None and windows.novelty:
+            new = windows.new_share(coded.labels, coded.missing)
+            names = tuple(windows.families[k] for k in windows.novelty)
+            found.setdefault("unseen", []).append((np.quantile(new, quantile, axis=2), names))
+    return {
+        metric: (
+            np.concatenate([q for q, _ in parts], axis=1),
+            tuple(name for _, names in parts for name in names),
+        )
+        for metric, parts in found.items()
+    }
 
 
 def calibrate(
@@ -479,7 +624,8 @@ def calibrate(
         order: ``"ordered"``: the rows are in time order (sorted by ``timestamp`` when
             given, else as they come); blocks are compared with the block before them and
             with the whole period before them. ``"random"``: windows of random rows, each
-            compared with the rest.
+            compared with the rest. ``"blocks"``: both, blocks in file order (no
+            timestamp); the larger natural variation wins.
         timestamp: the event-time column: it orders the rows and is never calibrated
             (nor is any other date or time column).
         columns: the columns to calibrate (default: every column of the statistics).
@@ -497,13 +643,8 @@ def calibrate(
     if not sizes:
         return None
     rng = np.random.default_rng(seed)
-    table, positions = _row_order(table, order, timestamp, sizes, rng)
     count = config.calibration_windows
-    if order == "ordered":
-        windows = _time_windows(positions, sizes, count)
-    else:
-        windows = _random_windows(positions, sizes, count, rng)
-    families = FAMILIES[order]
+    sets = _window_sets(table, order, timestamp, sizes, count, rng)
     features: dict[str, dict[str, tuple[float, ...]]] = {}
     sources: dict[str, dict[str, tuple[str, ...]]] = {}
     names = [n for n in (columns or statistics.column_names) if n in table.column_names]
@@ -511,22 +652,22 @@ def calibrate(
         column = statistics.columns.get(name)
         if column is None or name == timestamp or column.type == "timestamp":
             continue
+        coded: _Coded | None
         if column.numeric is not None and column.numeric.count > 0:
-            measured = _numeric(_numbers(table[name]), column, config, windows)
+            coded = _numeric(_numbers(table[name]), column, config)
         elif column.strings is not None and column.strings.count > 0:
-            measured = _categorical(table[name], column, config, windows)
+            coded = _categorical(table[name], column, config)
         else:
-            measured = None
-        if measured is None:
+            coded = None
+        if coded is None:
             continue
         features[name], sources[name] = {}, {}
-        for metric, values in sorted(measured.items()):
+        for metric, (per_kind, kinds) in sorted(
+            _quantiles(coded, sets, config.calibration_quantile).items()
+        ):
             # (sizes, kinds): each kind's quantile; the larger one is the natural variation.
-            per_kind = np.quantile(
-                values.reshape(windows.shape), config.calibration_quantile, axis=2
-            )
             features[name][metric] = tuple(round(float(q), 6) for q in per_kind.max(axis=1))
-            sources[name][metric] = tuple(families[i] for i in per_kind.argmax(axis=1))
+            sources[name][metric] = tuple(kinds[i] for i in per_kind.argmax(axis=1))
     calibration = Calibration(
         method=order,
         rows=total,
@@ -542,7 +683,11 @@ def calibrate(
         notes.append(
             f"window_rows = {config.window_rows} exceeds half the {total} training rows; "
             f"windows of {sizes[-1]} rows were cut and larger ones judged by "
-            + ("their value" if order == "ordered" else "sampling noise")
+            + {
+                "ordered": "their value",
+                "random": "sampling noise",
+                "blocks": "their value where blocks in file order gave it, else sampling noise",
+            }[order]
         )
     return replace(
         calibration,

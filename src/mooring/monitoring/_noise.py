@@ -76,6 +76,7 @@ KINDS = {
     "consecutive": "natural variation in training: consecutive time blocks",
     "later": "natural variation in training: a later time block vs the earlier period",
     "ordered": "natural variation in training: contiguous blocks",
+    "blocks": "natural variation in training: contiguous blocks in file order",
     "sampling": "sampling noise at {rows} rows",
 }
 
