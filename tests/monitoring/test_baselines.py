@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
+from mooring.contract._statistics import compute_statistics
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.monitoring._baselines import (
     REFERENCES,
     comparability_note,
     evaluation_data_label,
     evaluation_reference,
+    stale_evaluation,
 )
 from mooring.registry import ModelVersion, Registry
 from mooring.registry._judged import register_judged
@@ -80,3 +85,29 @@ def test_frozen_references_win_over_the_lineage(tmp_path: Path) -> None:
         reference = evaluation_reference(mv)
         assert reference["metrics"] == {"auc": 0.7} and reference["version"] == mv.version
         assert evaluation_data_label(mv) == "e.csv " + "c" * 12
+
+
+def test_eval_data_is_stale_only_when_most_features_moved_in_the_traffic() -> None:
+    rng = np.random.default_rng(3)
+
+    def table(n: int, moved: int) -> pa.Table:
+        """Three numbers; the first ``moved`` of them shifted by two standard deviations."""
+        return pa.table({f"x{i}": rng.normal(2.0 * (i < moved), 1.0, n) for i in range(3)})
+
+    evaluation = compute_statistics(table(1000, 0))
+    train = evaluation
+    verdicts = {
+        moved: stale_evaluation(
+            "e.csv",
+            evaluation,
+            train=train,
+            timestamp=None,
+            traffic=compute_statistics(table(500, moved)),
+        )
+        for moved in (0, 1, 2, 3)
+    }
+    assert verdicts[0] is None and verdicts[1] is None
+    assert verdicts[2] is not None and "2 of 3 features drifted" in verdicts[2]
+    assert verdicts[3] is not None and "over the last 500 logged requests" in verdicts[3]
+    # No traffic to compare with: no evidence either way.
+    assert stale_evaluation("e.csv", evaluation, train=train, timestamp=None) is None

@@ -65,6 +65,7 @@ __all__ = [
     "reference_data_label",
     "segment_baselines",
     "segment_statistics",
+    "stale_evaluation",
 ]
 
 FORMAT = "mooring.references"
@@ -471,3 +472,102 @@ def comparability_note(
         f"the evaluation data of {_named(unknown)} is unknown{known}, so whether {what} "
         "are comparable cannot be told"
     )
+
+
+#: ``[data] eval`` predates the training data when at least this share of the training rows
+#: is newer than its newest row (a random holdout of the same period leaves a few rows).
+NEWER_TRAINING_SHARE = 0.05
+#: Recent traffic has moved from ``[data] eval`` on a feature past this Jensen–Shannon
+#: distance (and past what sampling alone gives at the row counts compared).
+STALE_FEATURE_JS = 0.1
+
+
+def stale_evaluation(
+    eval_name: str,
+    evaluation: DatasetStatistics,
+    *,
+    train: DatasetStatistics,
+    timestamp: str | None,
+    traffic: DatasetStatistics | None = None,
+    features: Sequence[str] | None = None,
+    quantile: float = 0.99,
+) -> str | None:
+    """Why ``[data] eval`` predates the traffic a candidate will meet, or None.
+
+    With a ``timestamp`` column: when :data:`NEWER_TRAINING_SHARE` or more of the training
+    rows are newer than the evaluation data's newest (the candidate learned from newer
+    data than it is judged on). Without one: when ``traffic`` (production's recent logged
+    inputs) drifted from the evaluation data on most ``features`` (Jensen–Shannon past
+    :data:`STALE_FEATURE_JS` and past sampling noise). Its evaluation metrics and the
+    evaluation-time outputs the rollout compares its live outputs with then describe
+    older traffic than it will serve.
+
+    Example:
+        >>> stale_evaluation("eval.csv", eval_stats, train=train_stats,
+        ...                  timestamp="when")  # doctest: +SKIP
+        "[data] eval 'eval.csv' ends 2024-06-30, before 41% of the training rows ..."
+    """
+    from mooring.contract._distance import (
+        categorical_distributions,
+        jensen_shannon,
+        numeric_distributions,
+    )
+    from mooring.monitoring._noise import binned_noise
+
+    fix = (
+        "point [data] eval at labelled data as recent as the traffic (e.g. hold out the newest "
+        "rows) and re-run `mooring run`"
+    )
+    if timestamp and timestamp in train.columns and timestamp in evaluation.columns:
+        t, e = train[timestamp].numeric, evaluation[timestamp].numeric
+        if t is None or e is None or t.count == 0 or e.count == 0:
+            return None
+        newer = 1.0 - float(t.sketch.cdf([e.max])[0])
+        if newer < NEWER_TRAINING_SHARE:
+            return None
+        return (
+            f"[data] eval '{eval_name}' ends {_day(e.max)}, before {newer:.0%} of the training "
+            f"rows (newest {_day(t.max)}, [data] timestamp '{timestamp}'): the candidate learned "
+            "from newer data than it is evaluated on, so its evaluation and the outputs its "
+            f"rollout is compared with describe older traffic than it will meet; {fix}"
+        )
+    if traffic is None:
+        return None
+    names = [
+        c
+        for c in (features if features is not None else evaluation.column_names)
+        if c in evaluation.columns and c in traffic.columns and c != timestamp
+    ]
+    drifted: list[tuple[float, str]] = []
+    compared = 0
+    for name in names:
+        b_col, c_col = evaluation[name], traffic[name]
+        dist = (
+            numeric_distributions(b_col, c_col)
+            if b_col.numeric is not None and b_col.numeric.count > 0
+            else categorical_distributions(b_col, c_col)
+        )
+        if dist is None:
+            continue
+        compared += 1
+        distance = jensen_shannon(dist.baseline, dist.current)
+        noise = binned_noise(dist.baseline, c_col.present, b_col.present, quantile)
+        if distance > max(STALE_FEATURE_JS, noise.get("jensen_shannon", 0.0)):
+            drifted.append((distance, name))
+    if compared < 2 or 2 * len(drifted) <= compared:
+        return None
+    shown = ", ".join(f"{name} {d:.2f}" for d, name in sorted(drifted, reverse=True)[:3])
+    rows = max((traffic[n].count for n in names), default=0)
+    return (
+        f"[data] eval '{eval_name}' no longer looks like production's recent traffic: "
+        f"{len(drifted)} of {compared} features drifted over the last {rows:,} logged requests "
+        f"(Jensen-Shannon: {shown}; > {STALE_FEATURE_JS:g} and past sampling noise), so the "
+        f"candidate's evaluation and the outputs its rollout is compared with describe older "
+        f"traffic than it will meet; {fix}"
+    )
+
+
+def _day(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d")

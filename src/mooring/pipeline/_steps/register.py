@@ -6,6 +6,11 @@ operating threshold the evaluation chose (registration metadata: the trained art
 never rewritten) and its references (:mod:`mooring.monitoring._baselines`): per-segment
 training statistics, its outputs on the eval data, its metrics with the eval data's
 fingerprint and the drift calibration.
+
+A new version whose ``[data] eval`` predates the traffic it will meet gets a warning in
+the step's message, naming the file, the evidence and the fix
+(:func:`~mooring.monitoring._baselines.stale_evaluation`): its evaluation and the outputs
+its rollout compares it with would describe older traffic.
 """
 
 from __future__ import annotations
@@ -49,6 +54,49 @@ def _references(ctx: RunContext) -> dict[str, Any]:
         if evaluated.baseline_version is None or evaluated.baseline_metrics is None
         else {"version": evaluated.baseline_version, "metrics": evaluated.baseline_metrics},
     )
+
+
+def _stale_evaluation(ctx: RunContext, production: int | None) -> str | None:
+    """Why ``[data] eval`` predates the traffic the new version will meet, or None.
+
+    Timed data: the training data's timestamps against the evaluation data's. Untimed:
+    the evaluation data against production's last logged requests, if any (a log that
+    cannot be read is no evidence either way).
+    """
+    import pyarrow as pa
+
+    from mooring.contract._statistics import compute_statistics
+    from mooring.errors import MooringError
+    from mooring.formats._predictions import feature_table, read_prediction_log
+    from mooring.monitoring._baselines import stale_evaluation
+    from mooring.monitoring._window import LOG_READ_OPTIONS
+
+    ws, cfg = ctx.workspace, ctx.config
+    timestamp = cfg.data.timestamp
+    traffic = None
+    left_out = {cfg.data.label, *cfg.features.exclude}
+    train = ctx.train_statistics()
+    features = [c for c in train.column_names if c not in left_out]
+    if not timestamp and production is not None:
+        url = cfg.serving.log_url or str(ctx.home / "predictions")
+        try:
+            logged = read_prediction_log(url, ctx.name, version=production, last=STALE_ROWS)
+            if logged.num_rows:
+                traffic = compute_statistics(feature_table(logged, features), LOG_READ_OPTIONS)
+        except (MooringError, OSError, pa.ArrowException):
+            traffic = None
+    return stale_evaluation(
+        ws.data_path("eval").name,
+        ws.statistics("eval"),
+        train=train,
+        timestamp=timestamp,
+        traffic=traffic,
+        features=features,
+    )
+
+
+#: Production's newest logged requests the evaluation data is compared with (untimed data).
+STALE_ROWS = 2000
 
 
 def _params(ctx: RunContext, chosen: str | None) -> dict[str, Any]:
@@ -154,7 +202,8 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
     )
     ctx.registered()
     record.status = "done"
-    record.message = f"registered {mv.ref}"
+    stale = _stale_evaluation(ctx, production)
+    record.message = f"registered {mv.ref}" + (f"; warning: {stale}" if stale else "")
     return RegisterOutput(
         version=mv.version,
         manifest_sha256=mv.manifest_sha256,
