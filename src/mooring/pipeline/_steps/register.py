@@ -85,9 +85,13 @@ def _stale_evaluation(ctx: RunContext, production: int | None) -> str | None:
                 traffic = compute_statistics(feature_table(logged, features), LOG_READ_OPTIONS)
         except (MooringError, OSError, pa.ArrowException):
             traffic = None
+    try:
+        evaluation = ws.statistics("eval")
+    except MooringError:  # a warning never fails the run; the evaluate step read the file
+        return None
     return stale_evaluation(
         ws.data_path("eval").name,
-        ws.statistics("eval"),
+        evaluation,
         train=train,
         timestamp=timestamp,
         traffic=traffic,
