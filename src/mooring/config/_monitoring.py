@@ -288,9 +288,18 @@ class GuardrailsConfig(Section):
     Labels decide when there are enough of them: a canary whose live metric is
     conclusively no worse than production's is never rolled back for answering
     differently. Without labels the canary's outputs are compared with **its own** outputs
-    on its evaluation data (frozen at registration); how far they are from production's
-    is reported, and decides only with ``divergence_js``. Setting a guardrail to
-    ``false`` turns it off.
+    on its evaluation data (frozen at registration), unless production's own outputs
+    moved from *its* evaluation outputs beyond natural variation: then the evaluation
+    data no longer looks like the traffic, and a canary unlike its own evaluation is
+    judged against production's outputs on the same traffic instead. How far the canary
+    is from production is always reported, and decides on its own only with
+    ``divergence_js``. Setting a guardrail to ``false`` turns it off.
+
+    Example::
+
+        [rollout.guardrails]
+        prediction_js = 0.2    # the outputs guardrail's threshold, either reference
+        divergence_js = false  # canary vs production: reported, not decisive
     """
 
     alpha: float = Field(
@@ -323,14 +332,17 @@ class GuardrailsConfig(Section):
         gt=0.0,
         le=1.0,
         description="Breach: Jensen-Shannon distance of the canary's live outputs from its own "
-        "outputs on its evaluation data above this.",
+        "outputs on its evaluation data above this; once production's own outputs moved from "
+        "its evaluation outputs beyond natural variation (the larger of sampling noise and a "
+        "quarter of this), from production's outputs on the same traffic instead.",
     )
     divergence_js: float | None = Field(
         None,
         gt=0.0,
         le=1.0,
-        description="Breach: canary vs production outputs above this (off by default: a "
-        "retrained model should answer differently; always reported).",
+        description="Breach: canary vs production outputs above this, whatever the traffic "
+        "(off by default: a retrained model should answer differently; always reported; "
+        "prediction_js uses the same distance once production's outputs moved).",
     )
     min_prediction_rows: int = Field(
         200, ge=10, description="Logged predictions per version before output checks judge."
