@@ -227,6 +227,9 @@ def test_a_drift_fixing_canary_close_to_production_on_the_traffic_passes() -> No
     moved = max(outputs.numbers["production_moved"].values())
     assert own > 0.5 and moved > 0.5 and outputs.value is not None and outputs.value < 0.2
     assert outputs.value == max(outputs.numbers["canary_vs_production"].values())
+    # A canary registered without its own evaluation outputs is judged on production too.
+    bare = judge(logged(fixing), logged(MOVED), None, production_ref=EVAL_TIME)["outputs"]
+    assert bare.status == "ok" and "no own reference" in bare.message
     # Without production's evaluation outputs, the stale evaluation still decides.
     alone = judge(logged(fixing), logged(MOVED), EVAL_TIME)["outputs"]
     assert alone.status == "breach" and "whether the traffic moved cannot be told" in (

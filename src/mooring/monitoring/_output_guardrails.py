@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LABELS_DECIDE",
+    "NATURAL_SHARE",
+    "ProductionMove",
     "judge_outputs",
     "output_guardrails",
     "prediction_distance",
@@ -272,7 +274,7 @@ def _own(
     rules: GuardrailsConfig,
     rows: dict[str, int],
     *,
-    moved: _Move | str,
+    moved: ProductionMove | str,
     versus: dict[str, float] | None,
 ) -> GuardrailResult:
     """``outputs``: the canary against its own evaluation, or against production on the
@@ -290,7 +292,7 @@ def _own(
             numbers=rows,
         )
     numbers: dict[str, Any] = {**rows, "reference": source}
-    if isinstance(moved, _Move):
+    if isinstance(moved, ProductionMove):
         numbers.update(production_moved=moved.distances, production_natural_variation=moved.natural)
     if versus:
         numbers["canary_vs_production"] = versus
@@ -309,7 +311,7 @@ def _own(
         if worst <= limit:
             numbers["reference_used"] = "own evaluation"
             return GuardrailResult("outputs", "ok", own_summary, value=worst, numbers=numbers)
-    if isinstance(moved, _Move) and moved.moved and versus:
+    if isinstance(moved, ProductionMove) and moved.moved and versus:
         # The traffic moved away from evaluation: production on it is the reference.
         numbers["reference_used"] = "production on the same traffic"
         column, gap = max(versus.items(), key=lambda item: item[1])
@@ -352,7 +354,7 @@ def _own(
         )
         return GuardrailResult("outputs", "unavailable", what, numbers=numbers)
     numbers["reference_used"] = "own evaluation"
-    if isinstance(moved, _Move):
+    if isinstance(moved, ProductionMove):
         if moved.moved:  # no output the two versions share
             advice = (
                 f"{moved.sentence()}, but the canary's and production's outputs share no "
@@ -362,9 +364,9 @@ def _own(
             advice = (
                 f"production's own outputs moved only {moved.distance:.3f} from its evaluation "
                 f"outputs (natural variation {moved.threshold:.3f}), so the traffic still looks "
-                "like the evaluation data: check how the canary is served (its inputs, its "
-                "preprocessing); if its [data] eval differs from the traffic, point [data] eval "
-                "at recent labelled data and re-run `mooring run`"
+                "like production's evaluation data: check how the canary is served (its "
+                "inputs, its preprocessing); if its [data] eval differs from the traffic, point "
+                "[data] eval at recent labelled data and re-run `mooring run`"
             )
     else:
         advice = (
@@ -387,8 +389,14 @@ NATURAL_SHARE = 0.25
 
 
 @dataclass(frozen=True)
-class _Move:
-    """How far production's live outputs are from its own evaluation-time outputs."""
+class ProductionMove:
+    """How far production's live outputs are from its own evaluation-time outputs, per
+    output column, beside each column's natural variation (:func:`production_move`).
+
+    >>> m = ProductionMove({"output.score": 0.379}, {"output.score": 0.05}, "output.score")
+    >>> m.moved, m.sentence()[-25:]
+    (True, '(natural variation 0.050)')
+    """
 
     distances: dict[str, float]  # output column → Jensen-Shannon distance
     natural: dict[str, float]  # output column → its natural variation
@@ -418,7 +426,7 @@ def production_move(
     reference: DatasetStatistics | None,
     source: str,
     rules: GuardrailsConfig,
-) -> _Move | str:
+) -> ProductionMove | str:
     """How far production's live outputs moved from its own evaluation-time outputs, or why
     that cannot be told.
 
@@ -445,7 +453,7 @@ def production_move(
     if not distances:
         return "no production output comparable with its evaluation-time outputs"
     column = max(distances, key=lambda c: distances[c] - natural[c])
-    return _Move(distances=distances, natural=natural, column=column)
+    return ProductionMove(distances=distances, natural=natural, column=column)
 
 
 def _versus(
