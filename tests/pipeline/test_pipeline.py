@@ -268,6 +268,14 @@ def test_replay_compares_both_models_on_logged_traffic(lifecycle: Lifecycle) -> 
     # Production in process reproduces what the server answered for its own rows.
     assert out["logged_max_abs_diff"] is not None and out["logged_max_abs_diff"] < 1e-4
     assert [g["name"] for g in out["gates"]] == ["flip_rate"]
+    # No label has arrived for the replayed requests; the candidate's flips against
+    # production on its evaluation data are recorded with the gate, with their labels' verdict.
+    (flips,) = out["gates"]
+    assert flips["basis"] == "none" and flips["unexplained"] == out["flip_rate"]
+    trained = flips["trained"]
+    assert trained["rows"] == result.step("evaluate").outputs["rows"]
+    assert trained["fixes"] + trained["harms"] <= round(trained["flip_rate"] * trained["rows"])
+    assert trained["verdict"] in ("fixes", "harms", "undecided")
     per_1000 = result.record["cost"]["per_1000_predictions"]
     assert per_1000["source"] == "replay"
     candidate = per_1000["versions"]["candidate"]

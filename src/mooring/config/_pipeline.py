@@ -38,7 +38,13 @@ class PipelineConfig(Section):
         100, ge=0, le=100_000, description="Logged requests re-sent one by one to time both models."
     )
     replay_max_flip_rate: float | None = Field(
-        None, ge=0.0, le=1.0, description="Fail when more replayed decisions change than this."
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Fail when more replayed decisions change than this, beyond what the "
+        "candidate was trained to change: flips toward the label of a replayed request are "
+        "fixes, and without labels its flip rate against production on its evaluation data "
+        "is expected (each when shown to be fixes).",
     )
     replay_max_mean_abs_diff: float | None = Field(
         None,

@@ -5,6 +5,10 @@
 - ``mean_abs_diff``: mean absolute difference of the predictions: regression values,
   binary positive-class probabilities, multiclass total variation distance
   (half the L1 distance between the probability vectors, which equals the binary case).
+- ``fixes`` and ``harms`` (classification, with labels): the flips where the candidate
+  is right and production wrong, and the reverse. They say whether the disagreement a
+  candidate shows on its evaluation data is what it was trained to change; the replay
+  test (:mod:`mooring.pipeline._replay`) reads them.
 
 Both are gateable (``metric = "flip_rate"``) once a baseline exists.
 
@@ -34,8 +38,12 @@ def compare_predictions(
     *,
     candidate_threshold: float = 0.5,
     baseline_threshold: float = 0.5,
+    labels: npt.ArrayLike | None = None,
 ) -> Comparison:
-    """Flip rate and mean absolute difference between two models' predictions."""
+    """Flip rate and mean absolute difference between two models' predictions.
+
+    With ``labels`` (encoded: 0/1, class ids), also the flips that fix and that harm.
+    """
     a = np.asarray(candidate, dtype=np.float64)
     b = np.asarray(baseline, dtype=np.float64)
     if a.shape != b.shape:
@@ -48,11 +56,20 @@ def compare_predictions(
     if task == "regression":
         return Comparison(int(a.shape[0]), None, float(np.abs(a - b).mean()))
     if task == "binary":
-        flips = (a >= candidate_threshold) != (b >= baseline_threshold)
-        return Comparison(int(a.shape[0]), float(flips.mean()), float(np.abs(a - b).mean()))
-    flips = a.argmax(axis=1) != b.argmax(axis=1)
-    tv = 0.5 * np.abs(a - b).sum(axis=1)
-    return Comparison(int(a.shape[0]), float(flips.mean()), float(tv.mean()))
+        ours, theirs = a >= candidate_threshold, b >= baseline_threshold
+        diff = float(np.abs(a - b).mean())
+    else:
+        ours, theirs = a.argmax(axis=1), b.argmax(axis=1)
+        diff = float((0.5 * np.abs(a - b).sum(axis=1)).mean())
+    flips = ours != theirs
+    fixes = harms = None
+    if labels is not None:
+        y = np.asarray(labels).reshape(-1)
+        if y.shape[0] != a.shape[0]:
+            raise UsageError(f"{y.shape[0]} labels for {a.shape[0]} compared predictions")
+        right, was_right = ours.astype(np.int64) == y, theirs.astype(np.int64) == y
+        fixes, harms = int((right & ~was_right).sum()), int((was_right & ~right).sum())
+    return Comparison(int(a.shape[0]), float(flips.mean()), diff, fixes, harms)
 
 
 def compare(candidate: EvaluationResult, baseline: EvaluationResult) -> Comparison:
@@ -78,6 +95,7 @@ def compare(candidate: EvaluationResult, baseline: EvaluationResult) -> Comparis
         baseline.predictions,
         candidate_threshold=candidate.operating_threshold or 0.5,
         baseline_threshold=baseline.operating_threshold or 0.5,
+        labels=candidate.labels,
     )
     candidate.comparison = comparison
     return comparison

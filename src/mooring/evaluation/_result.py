@@ -113,6 +113,8 @@ class Comparison:
     rows: int
     flip_rate: float | None  # share of rows whose predicted class differs (classification)
     mean_abs_diff: float  # mean |difference| of predictions (total variation for classes)
+    fixes: int | None = None  # flips where the candidate is right and the baseline wrong
+    harms: int | None = None  # flips where the baseline is right and the candidate wrong
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""

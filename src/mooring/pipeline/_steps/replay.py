@@ -2,14 +2,27 @@
 
 Skipped for the first model, when ``[pipeline] replay = false``, or when the candidate
 already is production. A failed replay gate stops the run before anything is deployed.
+The flip gate judges flips by the labels that arrived for the replayed requests (the
+feedback store) and by the candidate's flips against production on its evaluation
+data (its report), see :func:`mooring.pipeline._replay.judge_flips`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
 from mooring.pipeline._context import RejectedError, RunContext
 from mooring.pipeline._fingerprint import digest
 from mooring.pipeline._record import StepRecord
-from mooring.pipeline._replay import ReplayReport, read_prediction_tail, replay
+from mooring.pipeline._replay import ReplayReport, encode_feedback, read_prediction_tail, replay
+
+if TYPE_CHECKING:
+    from mooring.formats._model import SavedModelFolder
 
 __all__ = ["run"]
 
@@ -53,6 +66,7 @@ def run(ctx: RunContext, record: StepRecord) -> ReplayReport | None:
         return report
     candidate = load_saved_model(ctx.registry.load(ctx.name, version=version), warn=False)
     current = load_saved_model(ctx.registry.load(ctx.name, version=production), warn=False)
+    trained, trained_why = _trained(ctx, production)
     report = replay(
         candidate,
         current,
@@ -60,12 +74,21 @@ def run(ctx: RunContext, record: StepRecord) -> ReplayReport | None:
         settings,
         production_version=production,
         thresholds=(_threshold(ctx, version), _threshold(ctx, production)),
+        labels=_labels(ctx, table, candidate),
+        trained=trained,
+        trained_why=trained_why,
     )
     report.log = {"url": url, "rows": table.num_rows}
     if report.status == "compared":
         record.message = (
             f"{report.rows} rows: mean |Δscore| {report.mean_abs_diff:.4g}, "
             + (f"flip rate {report.flip_rate:.2%}, " if report.flip_rate is not None else "")
+            + (
+                f"unexplained {report.unexplained_flip_rate:.2%}, "
+                if report.unexplained_flip_rate is not None
+                and report.unexplained_flip_rate != report.flip_rate
+                else ""
+            )
             + (
                 f"p95 latency ratio {report.latency_ratio_p95:.2f}"
                 if report.latency_ratio_p95 is not None
@@ -86,3 +109,32 @@ def run(ctx: RunContext, record: StepRecord) -> ReplayReport | None:
 def _threshold(ctx: RunContext, version: int) -> float | None:
     mv = ctx.version(version)
     return mv.operating_threshold if mv is not None else None
+
+
+def _labels(
+    ctx: RunContext, table: pa.Table, candidate: SavedModelFolder
+) -> np.ndarray[Any, Any] | None:
+    """Encoded labels of the replayed rows from the feedback store, or ``None``."""
+    if candidate.task == "regression":
+        return None
+    from mooring.formats._feedback import read_feedback
+
+    url = ctx.config.monitoring.feedback_url or str(ctx.home / "feedback")
+    return encode_feedback(table, read_feedback(url, ctx.name), candidate.label_vocabulary)
+
+
+def _trained(ctx: RunContext, production: int) -> tuple[dict[str, Any] | None, str]:
+    """The candidate-vs-production comparison on the evaluation data, or (None, why)."""
+    evaluated = ctx.outputs.evaluated
+    if evaluated.baseline_version != production:
+        return None, (
+            f"the candidate was evaluated against version {evaluated.baseline_version}, "
+            f"not production version {production}"
+        )
+    path = Path(evaluated.report_json)
+    if not path.is_file():
+        return None, f"its evaluation report {path} is gone"
+    comparison = orjson.loads(path.read_bytes()).get("comparison")
+    if not isinstance(comparison, dict):
+        return None, "its evaluation recorded no comparison with production"
+    return comparison, ""
