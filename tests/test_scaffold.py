@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mooring._scaffold import propose_name, scaffold_config, split_holdout
-from mooring.config import load_config
+from mooring.config import EvaluationConfig, load_config
 from mooring.contract._statistics import compute_statistics
 from mooring.errors import UsageError
+from mooring.evaluation._evaluate import evaluate
+from mooring.evaluation._gates import GateDecision, decide
 from mooring.features._infer import FeatureWarning, build_feature_spec
 from tests._support.timed_adult import write_timed_adult
 
@@ -247,3 +249,48 @@ def test_a_column_whose_quantiles_are_one_value_gets_no_bucket_count_it_would_re
     cfg = load_config(_written(scaffold.text, tmp_path))  # refused "buckets = 1" before
     assert "one bucket" in scaffold.text and "pixel_3_0" in cfg.features.features
     assert cfg.model.task == "multiclass"
+
+
+def _gated(cfg: EvaluationConfig, labels: np.ndarray, scores: np.ndarray) -> GateDecision:
+    quick = cfg.model_copy(update={"bootstrap": cfg.bootstrap.model_copy(update={"samples": 0})})
+    return decide(evaluate(task="binary", labels=labels, scores=scores, config=quick))
+
+
+def test_the_proposed_binary_gates_refuse_a_model_that_answers_the_majority_class(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "orders"
+    scaffold = scaffold_config(write_timed_adult(folder), out_dir=folder, na_values=["?"])
+    assert scaffold.task == "binary"
+    cfg = load_config(_written(scaffold.text, folder)).evaluation
+    bounds = {(g.metric, g.lower) for g in cfg.gates if g.lower is not None}
+    assert bounds == {("auc", 0.6), ("accuracy", "majority"), ("recall", 0.1)}
+    # Ranks well (AUC ~0.9), but at 0.5 finds 1.5% of the positives and raises more
+    # false alarms than it finds: always answering 'negative' would be right more often.
+    rng = np.random.default_rng(6)
+    labels = (rng.random(4000) < 0.1).astype(np.int64)
+    logits = rng.normal(-4.0, 1.0, labels.size) + 2.0 * labels
+    logits[rng.choice(np.flatnonzero(labels == 0), 20, replace=False)] = 0.5
+    scores = 1.0 / (1.0 + np.exp(-logits))
+    refused = _gated(cfg, labels, scores)
+    assert not refused.blessed and not refused.defaults
+    assert {g.metric for g in refused.failures} == {"accuracy", "recall"}
+    # The same scores at a threshold chosen for F1 pass every proposed gate.
+    tuned = cfg.model_copy(update={"threshold": "f1_optimal"})
+    assert _gated(tuned, labels, scores).blessed
+
+
+def test_the_proposed_multiclass_gate_is_the_majority_share_of_the_eval_rows(
+    tmp_path: Path,
+) -> None:
+    rows = 300
+    table = pa.table(
+        {"x": [float(i % 17) for i in range(rows)], "target": [f"c{i % 3}" for i in range(rows)]}
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    scaffold = scaffold_config(tmp_path / "t.parquet", out_dir=tmp_path, label="target")
+    cfg = load_config(_written(scaffold.text, tmp_path))
+    assert cfg.model.task == "multiclass"
+    assert [(g.metric, g.lower) for g in cfg.evaluation.gates if g.lower is not None] == [
+        ("accuracy", "majority")
+    ]

@@ -6,7 +6,10 @@ written out so it can be edited), the label (given, or guessed: a column named
 like ``label``/``target``/``class``/``y``, else the last column), the task and
 positive class, the event-time column (``[data] timestamp``: a column that holds
 timestamps, see :func:`guess_timestamp`), the model's name (see :func:`propose_name`),
-gates that block a model no better than a trivial one, and the rollout, serving and
+gates that block a model no better than a trivial one (AUC 0.6 and, at the operating
+threshold, accuracy at least the majority share and recall at least 0.1, for a binary
+label; accuracy at least the majority share for classes; RMSE below the label's standard
+deviation for a quantity) or worse than production, and the rollout, serving and
 pipeline defaults. Without an evaluation file it holds out a share of the rows (see
 :func:`split_holdout`), which ``mooring init`` writes beside the project file.
 
@@ -18,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -280,8 +282,8 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _task(stats: DatasetStatistics, label: str) -> tuple[str, str | None, float | None, str]:
-    """(task, positive class, majority share, explanation) from the label's statistics."""
+def _task(stats: DatasetStatistics, label: str) -> tuple[str, str | None, str]:
+    """(task, positive class, explanation) from the label's statistics."""
     col = stats[label]
     if col.strings is not None and col.type in ("string", "boolean"):
         top = col.strings.top(1000)
@@ -292,21 +294,20 @@ def _task(stats: DatasetStatistics, label: str) -> tuple[str, str | None, float 
                 f"label column '{label}' holds a single value ({top[0][0] if top else 'none'}); "
                 "pick another with --label"
             )
-        majority = top[0][1] / present if top else None
         if distinct == 2:
             rare, count = min(top[:2], key=lambda item: (item[1], item[0]))
             share = count / present
-            return "binary", rare, majority, f"2 values; positive = the rarer ({share:.0%})"
-        return "multiclass", None, majority, f"{distinct} values"
+            return "binary", rare, f"2 values; positive = the rarer ({share:.0%})"
+        return "multiclass", None, f"{distinct} values"
     if col.numeric is not None and col.type == "integer" and col.numeric.count:
         lo, hi = col.numeric.min, col.numeric.max
         if lo == 0 and hi == 1:
-            return "binary", "1", None, "integer 0/1; positive = 1"
+            return "binary", "1", "integer 0/1; positive = 1"
         if hi - lo == 1:
-            return "binary", f"{hi:.0f}", None, f"integer {lo:.0f}/{hi:.0f}; positive = {hi:.0f}"
+            return "binary", f"{hi:.0f}", f"integer {lo:.0f}/{hi:.0f}; positive = {hi:.0f}"
         if integer_classes(col):  # as training's task = "auto" decides
-            return "multiclass", None, None, f"integer classes {lo:.0f}–{hi:.0f}"
-    return "regression", None, None, f"{col.type} values"
+            return "multiclass", None, f"integer classes {lo:.0f}–{hi:.0f}"
+    return "regression", None, f"{col.type} values"
 
 
 def _schema_comments(schema: Schema, stats: DatasetStatistics, label: str) -> list[str]:
@@ -429,32 +430,46 @@ def _budget_lines(rows: int) -> list[str]:
     ]
 
 
-def _gate_lines(
-    task: str, majority: float | None, stats: DatasetStatistics, label: str
-) -> list[str]:
+def _gate_lines(task: str, stats: DatasetStatistics, label: str) -> list[str]:
+    """The proposed gates: beat the trivial model, hold the operating point, keep up.
+
+    The majority share is read from the evaluated rows (``lower = "majority"``), not
+    fixed here from the training file, whose class balance may differ.
+    """
+    change = [
+        "[[evaluation.gates]]",
+        f'metric = "{"auc" if task == "binary" else "accuracy"}"',
+        'change = { direction = "higher", absolute = -0.01 }   # no worse than production '
+        "by more than 0.01",
+    ]
     if task == "binary":
         return [
             "[[evaluation.gates]]",
             'metric = "auc"',
-            "lower = 0.6            # blocks a model barely better than chance; raise it to just",
-            "                       # below what your first model reaches (see its report)",
+            "lower = 0.6                # blocks a model barely better than chance; raise it to",
+            "                           # just below what your first model reaches (its report)",
             "",
             "[[evaluation.gates]]",
-            'metric = "auc"',
-            'change = { direction = "higher", absolute = -0.01 }   # no worse than production '
-            "by more than 0.01",
+            'metric = "accuracy"',
+            'lower = "majority"         # at the threshold above, at least the most frequent',
+            "                           # class's share in the eval data: no worse than always",
+            "                           # answering that class",
+            "",
+            "[[evaluation.gates]]",
+            'metric = "recall"',
+            "lower = 0.1                # finds at least 1 positive in 10 at the threshold above;",
+            "                           # lower it for a deliberate high-precision threshold",
+            "",
+            *change,
         ]
     if task == "multiclass":
-        floor = math.ceil((majority or 0.0) * 100) / 100
         return [
             "[[evaluation.gates]]",
             'metric = "accuracy"',
-            f"lower = {floor:g}           # the majority class's share: beat always guessing it",
+            'lower = "majority"         # at least the most frequent class\'s share in the eval',
+            "                           # data: no worse than always answering that class",
             "",
-            "[[evaluation.gates]]",
-            'metric = "accuracy"',
-            'change = { direction = "higher", absolute = -0.01 }   # no worse than production '
-            "by more than 0.01",
+            *change,
         ]
     col = stats[label]
     std = col.numeric.std if col.numeric is not None else None
@@ -593,7 +608,7 @@ def scaffold_config(
         )
     else:
         reason = "given with --label"
-    task, positive, majority, task_reason = _task(stats, label)
+    task, positive, task_reason = _task(stats, label)
     if timestamp is None:
         types = {c: stats[c].type for c in columns}
         timestamp, timestamp_reason = guess_timestamp(types, label)
@@ -724,7 +739,7 @@ def scaffold_config(
         else '# slices = ["segment"]    # columns whose values are scored separately',
         "bootstrap = { samples = 200, seed = 0 }   # confidence intervals of the headline metrics",
         "",
-        *_gate_lines(task, majority, stats, label),
+        *_gate_lines(task, stats, label),
         "",
         "[[evaluation.gates]]",
         'kind = "baseline"          # no worse than the linear baseline beyond its interval',
@@ -746,8 +761,10 @@ def scaffold_config(
         f"steps = {list(steps)}    # canary weights in percent; a new model starts at the first",
         "",
         "[pipeline]",
-        "replay_max_flip_rate = 0.1 # refuse a candidate that changes more than 10% of recent "
-        "decisions",
+        "replay_max_flip_rate = 0.1 # refuse a candidate that changes more than 10% of recent",
+        "                           # decisions beyond what it was trained to change: flips",
+        "                           # toward the label (labels sent for those requests) and",
+        "                           # the disagreement it showed on [data] eval are expected",
         "# cpu_hour_price = 0.05    # price of one CPU-hour: adds cost figures to each run record",
         "",
     ]
