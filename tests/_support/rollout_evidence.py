@@ -44,7 +44,7 @@ def write_config(path: Path, home: str) -> Path:
 def undecided_rollout(
     cfg: MooringConfig, registry: Registry
 ) -> tuple[RolloutController, RolloutDecision]:
-    """Canary v2 at 10% over production v1, judged on 5 canary and 200 production requests.
+    """Canary v2 at 10% over production v1, judged on 5 canary and 45 production requests.
 
     Two ticks of the real controller: the first starts the step, the second finds the
     error and latency guardrails undecided (too few canary requests).
@@ -55,7 +55,7 @@ def undecided_rollout(
         cfg, registry, metrics=metrics.render, alerts=AlertManager([]), clock=Clock()
     )
     controller.tick()
-    serve(metrics, 1, 200)
+    serve(metrics, 1, 45)  # the split the weight asks for: 5 of 50 requests
     serve(metrics, 2, 5)
     decision = controller.tick()
     assert decision.action == "insufficient_data", decision.reasons

@@ -76,10 +76,10 @@ def test_one_tick_advances_then_rolls_back_with_exit_code_1(
     with metrics_endpoint(metrics) as url:
         code, report = run(config, url, capsys)
         assert code == 0 and report["rollout"]["action"] == "insufficient_data"
-        serve(metrics, 1, 200)
+        serve(metrics, 1, 990)  # the 10% split: 110 of 1,100
         serve(metrics, 2, 110)
         code, report = run(config, url, capsys)
-        assert code == 0 and report["rollout"]["action"] == "advance"
+        assert code == 0 and report["rollout"]["action"] == "advance", report["rollout"]["reasons"]
         assert report["rollout"]["to_weight"] == 100
         assert [s["kind"] for s in report["slo"]["statuses"]] == [
             "slo_availability_page",

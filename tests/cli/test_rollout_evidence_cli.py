@@ -129,6 +129,8 @@ def test_status_without_a_rollout(rollout: Rollout, capsys: pytest.CaptureFixtur
         "note": "no rollout is under way",
         "step": None,
         "last_decision": None,
+        "policy": None,
+        "failures": [],
     }
     assert main(["status", "-c", str(rollout.config)]) == 0
     assert "no rollout is under way" in capsys.readouterr().out

@@ -4,10 +4,16 @@ Without ``--watch`` it runs one tick and exits (cron-friendly; state carries ove
 between runs under ``<home>/monitoring/<model>/``); with ``--watch`` it ticks every
 ``--interval`` until interrupted. Exit code 1 when the tick rolled a canary back. A
 retraining run started by a one-shot tick is waited for, so its record is complete.
+
+``[rollout]`` is read again from the file at every tick, so a change of steps or policy
+takes effect in a running ``--watch``. A tick that fails inside (a guardrail that cannot
+read a column) never stops the command: the error is printed, recorded for ``mooring
+status`` and alerted; ``mooring --debug monitor`` prints its traceback.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +21,7 @@ import typer
 from rich.markup import escape
 
 from mooring.cli._app import app
-from mooring.cli._common import console, print_json, seconds_option
+from mooring.cli._common import console, print_json, seconds_option, state
 from mooring.config import load_config
 from mooring.errors import UsageError
 
@@ -58,6 +64,13 @@ def monitor(
     if every <= 0:
         raise UsageError(f"--interval {interval!r} must be above zero, e.g. 10s")
     cfg = load_config(config)
+    if state.debug:
+        # A failing tick's traceback, which the monitor logs at DEBUG level.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        monitor_log = logging.getLogger("mooring.monitoring")
+        monitor_log.setLevel(logging.DEBUG)
+        monitor_log.addHandler(handler)
     registry = Registry.from_config(cfg)
     runner = Monitor(
         cfg,

@@ -297,11 +297,14 @@ def init_command(
 @app.command("status", epilog="Examples: mooring status | mooring status -c mooring.toml --json")
 def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = False) -> None:
     """What is in production, the canary's rollout and its guardrails, the last run and drift."""
+    from mooring.monitoring._rollout_state import policy_text
     from mooring.monitoring._summary import drift_headline
 
-    status = project_status(load_config(config))
+    cfg = load_config(config)
+    status = project_status(cfg)
+    policy = policy_text(cfg.rollout)
     if as_json:
-        print_json(status.to_dict())
+        print_json({**status.to_dict(), "rollout_policy": policy})
         return
     table = Table(title=f"{status.model} ({status.registry})", title_justify="left")
     table.add_column("what", style="bold")
@@ -357,6 +360,11 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
         )
     if status.rollout is not None:
         table.add_row("rollout", escape(_rollout_summary(status.rollout)))
+        for failure in status.rollout.failures:
+            if failure.held:
+                continue  # the rollout's row says it first
+            table.add_row(f"monitor ({failure.where})", escape(failure.headline))
+    table.add_row("rollout policy", escape(policy))
     if status.last_rollback is not None:
         table.add_row("last rollback", escape(status.last_rollback["line"]))
     console.print(table)
@@ -368,15 +376,35 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
 
 
 def _rollout_summary(view: RolloutView) -> str:
-    """The step under way and the last decision; or why no rollout is shown."""
+    """The step under way and the last decision; or why no rollout is shown.
+
+    A rollout held by its failing monitor says so first.
+    """
+    held = view.held_by_failures
+    first = [held.headline] if held is not None else []
     if view.under_way and view.step is not None:
         decision = view.decision
+        ran = view.step.steps_run
+        steps = [f"steps run: {', '.join(f'{w}%' for w in ran)}"] if len(ran) > 1 else []
         if decision is None:
-            return (
-                f"{view.step.headline}\nnot judged at this step yet (next `mooring monitor` tick)"
+            return "\n".join(
+                [
+                    *first,
+                    view.step.headline,
+                    *steps,
+                    "not judged at this step yet (next `mooring monitor` tick)",
+                ]
             )
-        return "\n".join([view.step.headline, f"last decision: {decision.headline}", *decision.why])
-    lines = [view.note or "no rollout is under way"]
+        return "\n".join(
+            [
+                *first,
+                view.step.headline,
+                *steps,
+                f"last decision: {decision.headline}",
+                *decision.why,
+            ]
+        )
+    lines = [*first, view.note or "no rollout is under way"]
     if view.last_decision is not None:
         lines.append(f"last decision: {view.last_decision.headline}")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Literal
 
@@ -12,6 +13,8 @@ from pydantic import (
 )
 
 from mooring.config._base import Duration, Section, off_when_false
+
+log = logging.getLogger("mooring.config")
 
 
 # --- [monitoring.slo], [monitoring.alerts], [monitoring.retrain] --------------------------------
@@ -420,7 +423,18 @@ class ShadowConfig(Section):
 
 
 class RolloutConfig(Section):
-    """``[rollout]``: how a canary advances to production, and when it is rolled back."""
+    """``[rollout]``: how a canary advances to production, and when it is rolled back.
+
+    ``policy`` decides what a step still undecided when its budget (``max_hold``) is spent
+    does: ``bias_to_action`` (the default) advances it when no guardrail was shown harmful,
+    so a healthy canary reaches 100% within ``len(steps) × max_hold`` (2 h with the
+    defaults); ``strict`` holds until the evidence shows it no worse and alerts;
+    ``rollback`` rolls it back. A guardrail shown failing rolls back under every policy.
+
+    Example:
+        >>> RolloutConfig(on_max_hold="hold_and_alert").policy
+        'strict'
+    """
 
     start: Literal["canary", "shadow"] = Field(
         "canary",
@@ -443,10 +457,18 @@ class RolloutConfig(Section):
         description="Least time at a step before it may advance ('5m' or seconds; 0: the "
         "guardrails decide).",
     )
+    policy: Literal["bias_to_action", "strict", "rollback"] = Field(
+        "bias_to_action",
+        description="The end-of-horizon policy: what a step still undecided when its budget "
+        "(max_hold) is spent does. bias_to_action: advance (promote at the last step) when "
+        "no guardrail was shown harmful and the canary got traffic; strict: hold until the "
+        "evidence shows it no worse, and alert; rollback: roll it back. Always audited with "
+        "the undecided guardrails' numbers.",
+    )
     max_hold: Duration = Field(
-        3600.0,
-        description="Longest a step may stay undecided ('1h' or seconds); then on_max_hold "
-        "decides.",
+        1800.0,
+        description="The budget of a step that stays undecided ('30m' or seconds); then "
+        "policy decides. The rollout's horizon is len(steps) × max_hold.",
     )
     max_hold_requests: int | None = Field(
         None,
@@ -454,10 +476,25 @@ class RolloutConfig(Section):
         description="…or once the canary has answered this many requests at the step, "
         "whichever comes first (default: time only).",
     )
-    on_max_hold: Literal["hold_and_alert", "rollback", "advance"] = Field(
-        "hold_and_alert",
-        description="What an undecided step does when its budget runs out: keep holding and "
-        "alert, roll back, or advance (only when no guardrail fails). Always audited.",
+    on_max_hold: Literal["hold_and_alert", "rollback", "advance"] | None = Field(
+        None,
+        description='Replaced by policy, still read: hold_and_alert is policy = "strict", '
+        'advance is "bias_to_action", rollback is "rollback".',
+    )
+    sample_ratio_tolerance: float | None = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="Sample-ratio mismatch: the rollout holds when the canary's share of the "
+        "step's requests is shown (a sequential test at guardrails.alpha) to differ from its "
+        "weight, and the observed share is off by more than this share of the weight; false "
+        "turns the check off (e.g. traffic routed by key, which splits keys, not requests).",
+    )
+    max_failed_ticks: int = Field(
+        3,
+        ge=1,
+        description="Monitor ticks failing in a row (an error inside the check) after which "
+        "the rollout is reported held by the failing monitor and a page is raised.",
     )
     metrics_urls: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8501/metrics"],
@@ -465,6 +502,34 @@ class RolloutConfig(Section):
     )
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
+
+    _tolerance_off = field_validator("sample_ratio_tolerance", mode="before")(off_when_false)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_on_max_hold(cls, data: object) -> object:
+        """Read ``on_max_hold`` (the key ``policy`` replaced) as the policy it names."""
+        if not isinstance(data, dict) or data.get("on_max_hold") is None:
+            return data
+        old = data["on_max_hold"]
+        mapped = _POLICY_OF.get(old) if isinstance(old, str) else None
+        if mapped is None:
+            return data  # the field's own check names the allowed values
+        given = data.get("policy")
+        if given is not None and given != mapped:
+            raise ValueError(
+                f"on_max_hold = {old!r} means policy = {mapped!r}, but policy = {given!r} is "
+                "set too; remove on_max_hold (policy replaced it)"
+            )
+        if given is None:
+            log.warning(
+                '[rollout] on_max_hold = "%s" is read as policy = "%s"; replace it with '
+                'policy = "%s" in mooring.toml',
+                old,
+                mapped,
+                mapped,
+            )
+        return {**data, "policy": mapped}
 
     @field_validator("steps")
     @classmethod
@@ -475,3 +540,7 @@ class RolloutConfig(Section):
                 "e.g. steps = [5, 25, 50, 100]"
             )
         return value
+
+
+#: The policy each value of the old ``on_max_hold`` key names.
+_POLICY_OF = {"hold_and_alert": "strict", "advance": "bias_to_action", "rollback": "rollback"}

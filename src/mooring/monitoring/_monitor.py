@@ -9,6 +9,11 @@ drift raises an alert and may start retraining, as may a drop of the live metric
 :meth:`Monitor.start` / :meth:`Monitor.stop` (a daemon thread), reading the server's
 metrics in process.
 
+A part of the tick that raises (the rollout, the shadow report, the SLOs, drift, the
+live metric) never ends the tick: its error is in the report's ``errors``, recorded in
+the rollout state file (ticks failed in a row, since when, the error: ``mooring status``
+and the dashboard show it) and alerted (``monitor_failed``); the other parts carry on.
+
 Example:
     >>> urls = ["http://127.0.0.1:8501/metrics"]
     >>> monitor = Monitor(cfg, registry, metrics=urls)  # doctest: +SKIP
@@ -19,11 +24,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,7 +126,12 @@ class Monitor:
         self.clock = clock
         self.alerts = alerts if alerts is not None else AlertManager.from_config(cfg, clock=clock)
         self.rollout = RolloutController(
-            cfg, registry, metrics=self.metrics, alerts=self.alerts, clock=clock
+            cfg,
+            registry,
+            metrics=self.metrics,
+            alerts=self.alerts,
+            clock=clock,
+            config_path=config_path,
         )
         self.slo = SLOMonitor(cfg, alerts=self.alerts, clock=clock)
         self.retrain = RetrainTrigger(cfg, config_path=config_path, alerts=self.alerts, clock=clock)
@@ -143,30 +154,56 @@ class Monitor:
             snapshot = scrape(self.metrics, self.name, clock=self.clock)
         except MetricsUnavailableError as exc:
             report.errors.append(str(exc))
+        # Without a snapshot the controller tries on its own and reports why it cannot
+        # judge; a tick of it that raises is recorded by the controller and comes back as
+        # a hold saying so.
         try:
-            # Without a snapshot the controller tries on its own and reports why it cannot judge.
             report.rollout = self.rollout.tick(snapshot)
-        except MooringError as exc:
+        except MooringError as exc:  # the model is not in the registry (yet)
             report.errors.append(f"rollout: {exc}")
+        else:
+            if "failures" in report.rollout.numbers:
+                report.errors.append(f"rollout: {report.rollout.reasons[0]}")
         production = None
-        try:
-            deployment = self.registry.deployment(self.name)
-            production = deployment.production
-            report.shadow = self._shadow(deployment, snapshot, report.rollout)
-        except MooringError as exc:
-            report.errors.append(f"registry: {exc}")
+        with self._part("shadow", report):
+            try:
+                deployment = self.registry.deployment(self.name)
+                production = deployment.production
+                report.shadow = self._shadow(deployment, snapshot, report.rollout)
+            except MooringError as exc:
+                report.errors.append(f"registry: {exc}")
         if snapshot is not None:
-            self.slo.observe(snapshot)
-            report.slo = self.slo.evaluate(version=production, now=now)
+            with self._part("slo", report):
+                self.slo.observe(snapshot)
+                report.slo = self.slo.evaluate(version=production, now=now)
         if self.drift_interval_s is not None and (
             self._last_drift is None or now - self._last_drift >= self.drift_interval_s
         ):
             self._last_drift = now
-            report.drift, report.retrain = self._drift(report)
+            with self._part("drift", report):
+                report.drift, report.retrain = self._drift(report)
         if report.retrain is None:
-            report.retrain = self._live_metric(production, report)
+            with self._part("live metric", report):
+                report.retrain = self._live_metric(production, report)
         self.last_report = report
         return report
+
+    @contextlib.contextmanager
+    def _part(self, part: str, report: MonitorReport) -> Iterator[None]:
+        """Run one part of the tick; an error in it is recorded and alerted, not raised."""
+        try:
+            yield
+        except Exception as exc:
+            report.errors.append(f"{part}: {type(exc).__name__}: {exc}")
+            try:
+                self.rollout.failed(part, exc)
+            except Exception:
+                log.exception("cannot record the failure of the monitor's %s", part)
+        else:
+            try:
+                self.rollout.succeeded(part)
+            except Exception:
+                log.exception("cannot record that the monitor's %s succeeded", part)
 
     def _shadow(
         self, dep: Deployment, snapshot: MetricsSnapshot | None, rollout: RolloutDecision | None

@@ -25,9 +25,25 @@ A step advances when every enabled guardrail passes (and ``min_requests`` and
 ``min_step_duration``, both off by default, are met); after the last step the canary is
 promoted. No traffic and no labels are no evidence: such a guardrail stays undecided,
 never failing or passing for lack of data. An undecided step has a budget
-(``max_hold``, and ``max_hold_requests`` if set); when it is spent ``on_max_hold``
-decides: ``hold_and_alert`` (the default: hold and raise a ``rollout_stalled`` alert),
-``rollback`` or ``advance`` (nothing failed), and the reason says so in the audit log.
+(``max_hold``, and ``max_hold_requests`` if set); when it is spent the end-of-horizon
+``policy`` decides: ``bias_to_action`` (the default: advance, or promote at the last step,
+when no guardrail was shown harmful and the canary got traffic at the step), ``strict``
+(hold and raise a ``rollout_stalled`` alert) or ``rollback``; the audit reason holds the
+undecided guardrails' numbers.
+
+**The split**: every tick compares the canary's share of the step's requests with its
+weight (:func:`~mooring.monitoring._guardrails.sample_ratio`, a sequential test on the
+counts); a sample-ratio mismatch holds the step (never advances or promotes it) and
+raises a ``sample_ratio_mismatch`` alert; a guardrail shown failing still rolls back.
+
+**A failing tick** (an error inside the check, e.g. a guardrail that cannot read a
+column) is recorded in the state file (ticks failed in a row, since when, the error),
+alerted (``monitor_failed``), and after ``max_failed_ticks`` in a row the rollout is
+reported held by it (``monitor_held``, a page) until a tick succeeds; the tick returns
+a ``hold`` decision instead of raising. With ``config_path`` the ``[rollout]`` table is
+read again from the file at every tick, so a change of steps or policy takes effect;
+a promotion names the steps the rollout ran, which the state file records.
+
 With ``[rollout] start = "shadow"`` a deployment
 with a shadow and no canary is judged by the shadow report
 (:func:`~mooring.monitoring._shadow.shadow_step`): a healthy shadow becomes the canary
@@ -56,7 +72,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mooring.config import MooringConfig
+from mooring.config import MooringConfig, load_config
 from mooring.config._monitoring import GuardrailsConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.monitoring._alerts import Alert, AlertManager
@@ -69,15 +85,18 @@ from mooring.monitoring._guardrails import (
     latency_guardrail,
     live_metric_guardrail,
     load_guardrail,
+    sample_ratio,
 )
 from mooring.monitoring._output_guardrails import judge_outputs
 from mooring.monitoring._rollout_state import (
     Action,
     RolloutDecision,
     RolloutStep,
+    TickFailures,
     iso_time,
     labels_decide,
     parse_time,
+    policy_text,
     step_verdict,
 )
 from mooring.monitoring._scrape import (
@@ -114,6 +133,8 @@ class RolloutController:
             monitoring layer's live metrics from label feedback, when present.
         state_path: where the step state is kept; default
             ``<home>/monitoring/<model>/rollout.json``.
+        config_path: the project file, whose ``[rollout]`` is read again at every tick
+            (None: the configuration given stays).
 
     Example:
         >>> urls = ["http://127.0.0.1:8501/metrics"]
@@ -132,8 +153,12 @@ class RolloutController:
         clock: Callable[[], float] = time.time,
         live_metric: LiveMetric | None = None,
         state_path: Path | None = None,
+        config_path: Path | None = None,
     ) -> None:
         self.cfg = cfg
+        self.config_path = config_path
+        #: What the last reading of ``config_path`` changed or why it failed (None: nothing).
+        self.config_note: str | None = None
         self.name = cfg.project.name
         self.registry = registry
         if metrics is None and metrics_url is not None:
@@ -162,6 +187,7 @@ class RolloutController:
     def _save(self, step: RolloutStep | None, decision: RolloutDecision | None = None) -> None:
         _, data = self._load()
         data["model"] = self.name
+        data["policy"] = policy_text(self.cfg.rollout)
         data["step"] = None if step is None else step.to_dict()
         if decision is not None:
             data["last_decision"] = decision.to_dict()
@@ -181,9 +207,12 @@ class RolloutController:
             and stored.weight == dep.canary_weight
         ):
             return stored, False
+        steps_run = [dep.canary_weight] if dep.canary_weight > 0 else []
         if stored is not None and stored.canary == dep.canary:
             rollout_start = stored.rollout_started_at
             started = now
+            ran = stored.steps_run
+            steps_run = ran + steps_run if not ran or ran[-1] != dep.canary_weight else ran
         else:
             # No state for this canary (first sight, or the state file was lost): the step
             # began when the deployment record last changed.
@@ -197,6 +226,7 @@ class RolloutController:
             revision=dep.revision,
             started_at=started,
             rollout_started_at=rollout_start,
+            steps_run=steps_run,
         )
         return step, True
 
@@ -207,7 +237,140 @@ class RolloutController:
         ``snapshot`` lets a caller that already scraped the server share it.
         """
         with self._lock:
-            return self._tick(snapshot)
+            try:
+                self._reload()
+                decision = self._tick(snapshot)
+            except NotFoundError:
+                raise  # no such model (yet): nothing to roll out, not a failing check
+            except Exception as exc:
+                return self._failed_tick(exc)
+            self.succeeded("rollout")
+            if self.config_note is not None:
+                decision.numbers.setdefault("config", self.config_note)
+            return decision
+
+    # -- the configuration, read again ---------------------------------------------
+    def _reload(self) -> None:
+        """Read ``[rollout]`` from ``config_path`` again; keep the last good one on error."""
+        self.config_note = None
+        if self.config_path is None:
+            return
+        try:
+            fresh = load_config(self.config_path).rollout
+        except (MooringError, OSError) as exc:
+            self.config_note = (
+                f"[rollout] of {self.config_path} not read again ({exc}); the monitor keeps "
+                "the rollout configuration it read last"
+            )
+            log.warning("%s", self.config_note)
+            return
+        old = self.cfg.rollout
+        if fresh == old:
+            return
+        changed = [
+            f"{key} {getattr(old, key)!r} → {getattr(fresh, key)!r}"
+            for key in type(old).model_fields
+            if getattr(old, key) != getattr(fresh, key)
+        ]
+        self.cfg.rollout = fresh
+        self.config_note = f"[rollout] changed in {self.config_path}: " + "; ".join(changed)
+        log.info("%s", self.config_note)
+
+    # -- failing ticks -------------------------------------------------------------
+    def failures(self) -> dict[str, TickFailures]:
+        """The parts of the monitor failing now (``rollout``, ``drift``…), from the state file."""
+        out = {}
+        raw = (read_json(self.state_path) or {}).get("failures")
+        for part, record in (raw or {}).items() if isinstance(raw, dict) else ():
+            try:
+                out[str(part)] = TickFailures.from_dict(record)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error(
+                    "ignoring malformed failure record %r in %s: %s", part, self.state_path, exc
+                )
+        return out
+
+    def failed(self, part: str, exc: BaseException) -> TickFailures:
+        """Record a tick of ``part`` that raised: count it, keep the error, alert.
+
+        Every failure raises a ``monitor_failed`` ticket (the alert cooldown keeps it
+        from repeating); the ``max_failed_ticks``-th in a row of the rollout a
+        ``monitor_held`` page, since the rollout can neither advance nor roll back.
+        """
+        now = self.clock()
+        error = f"{type(exc).__name__}: {exc}".strip()
+        error = " ".join(error.split())[:500]
+        records = self.failures()
+        previous = records.get(part)
+        record = TickFailures(
+            consecutive=1 if previous is None else previous.consecutive + 1,
+            first_at=now if previous is None else previous.first_at,
+            last_at=now,
+            error=error,
+            where=part,
+            limit=self.cfg.rollout.max_failed_ticks,
+        )
+        records[part] = record
+        self._save_failures(records)
+        log.error(
+            "monitor %s tick failed (%d in a row): %s",
+            part,
+            record.consecutive,
+            error,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+        held = record.held
+        self.alerts.send(
+            Alert(
+                model=self.name,
+                version=None,
+                kind="monitor_held" if held else "monitor_failed",
+                severity="page" if held else "ticket",
+                summary=f"{self.name}: {record.headline}",
+                details=record.to_dict(),
+            )
+        )
+        return record
+
+    def succeeded(self, part: str) -> None:
+        """A tick of ``part`` went through: clear its failures (logged when there were any)."""
+        records = self.failures()
+        gone = records.pop(part, None)
+        if gone is None:
+            return
+        log.info(
+            "monitor %s tick succeeded again after %d failure(s) in a row", part, gone.consecutive
+        )
+        self._save_failures(records)
+
+    def _save_failures(self, records: dict[str, TickFailures]) -> None:
+        data = read_json(self.state_path) or {}
+        data["model"] = self.name
+        data["failures"] = {part: r.to_dict() for part, r in records.items()}
+        write_json(self.state_path, data)
+
+    def _failed_tick(self, exc: Exception) -> RolloutDecision:
+        """The rollout tick raised: record it and hold, saying so (the loop carries on)."""
+        record = self.failed("rollout", exc)
+        stored, _ = self._load()
+        canary = stored.canary if stored is not None else None
+        weight = stored.weight if stored is not None else 0
+        decision = RolloutDecision(
+            model=self.name,
+            action="hold",
+            production=stored.production if stored is not None else None,
+            canary=canary,
+            from_weight=weight,
+            to_weight=weight,
+            reasons=[record.headline],
+            numbers={"failures": record.to_dict()},
+            at=iso_time(self.clock()),
+        )
+        try:
+            self._save(stored, decision)
+        except OSError as write_error:
+            log.error("cannot record the failed tick in %s: %s", self.state_path, write_error)
+        return decision
 
     def _decision(
         self, dep: Deployment, action: Action, reasons: list[str], **extra: Any
@@ -274,14 +437,19 @@ class RolloutController:
             "canary_requests": canary.requests,
             "production_requests": production.requests,
         }
-        verdict = step_verdict(results)
-        if verdict == "fail":
-            breaches = [r for r in results if r.status == "breach"]
-            return self._rollback(dep, step, breaches, results, numbers)
-        steps = self.cfg.rollout.steps
-        if dep.canary_weight == 0:
-            # A staged canary (0%) gets no traffic to judge: the rollout starts with step one.
-            return self._advance(dep, step, steps[0], results, numbers)
+        split = sample_ratio(
+            canary.requests,
+            production.requests,
+            dep.canary_weight,
+            alpha=rules.alpha,
+            tolerance=self.cfg.rollout.sample_ratio_tolerance,
+        )
+        numbers["sample_ratio"] = split.to_dict()
+        at_once = self._at_once(
+            dep, step, results, numbers, split.message if split.mismatch else None
+        )
+        if at_once is not None:
+            return at_once
         waiting = [
             f"{r.name}: {r.message}"
             for r in results
@@ -304,6 +472,50 @@ class RolloutController:
             self._save(step, decision)
             return decision
         return self._next(dep, step, results, numbers)
+
+    def _at_once(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+        mismatch: str | None,
+    ) -> RolloutDecision | None:
+        """What acts before the step's own evidence: a failing guardrail rolls back, a
+        sample-ratio mismatch holds, and a staged canary (0%, no traffic to judge) starts
+        the rollout with step one. None: the step's evidence decides."""
+        if step_verdict(results) == "fail":
+            breaches = [r for r in results if r.status == "breach"]
+            return self._rollback(dep, step, breaches, results, numbers)
+        if mismatch is not None:
+            return self._mismatch(dep, step, mismatch, results, numbers)
+        if dep.canary_weight == 0:
+            return self._advance(dep, step, self.cfg.rollout.steps[0], results, numbers)
+        return None
+
+    def _mismatch(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        message: str,
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+    ) -> RolloutDecision:
+        """Hold a step whose traffic is not split as configured, and alert."""
+        reason = f"held at {dep.canary_weight}%: {message}"
+        self.alerts.send(
+            Alert(
+                model=self.name,
+                version=dep.canary,
+                kind="sample_ratio_mismatch",
+                severity="ticket",
+                summary=f"{self.name}@{dep.canary}: {reason}",
+                details={"sample_ratio": numbers.get("sample_ratio"), "numbers": numbers},
+            )
+        )
+        decision = self._decision(dep, "hold", [reason], guardrails=results, numbers=numbers)
+        self._save(step, decision)
+        return decision
 
     def _next(
         self,
@@ -347,7 +559,7 @@ class RolloutController:
         elapsed: float,
         requests: float,
     ) -> RolloutDecision:
-        """Hold an undecided step; once its budget is spent, ``on_max_hold`` decides."""
+        """Hold an undecided step; once its budget is spent, the end-of-horizon policy decides."""
         rollout = self.cfg.rollout
         reasons = [f"undecided at {dep.canary_weight}%: {len(waiting)} guardrail(s)", *waiting]
         spent = None
@@ -362,22 +574,34 @@ class RolloutController:
             self._save(step, decision)
             return decision
         undecided = "; ".join(waiting)
-        policy = rollout.on_max_hold
+        policy = rollout.policy
         if policy == "rollback":
             budget = GuardrailResult(
                 "budget",
                 "breach",
-                f"undecided after {spent} (on_max_hold = rollback): {undecided}",
+                f"undecided after {spent} (policy = rollback): {undecided}",
             )
             return self._rollback(dep, step, [budget], results, numbers)
-        if policy == "advance":
-            note = f"advanced undecided after {spent} (on_max_hold = advance): {undecided}"
+        if policy == "bias_to_action" and requests > 0:
+            last = not [s for s in rollout.steps if s > dep.canary_weight]
+            act = "promoted at the horizon" if last else "advanced on schedule"
+            note = (
+                f"{act}, undecided after {spent} (policy = bias_to_action: no guardrail was "
+                f"shown harmful): {undecided}"
+            )
             return self._next(dep, step, results, numbers, note)
-        reasons[0] = (
-            f"held at {dep.canary_weight}% for {spent}, undecided on {len(waiting)} "
-            "guardrail(s); on_max_hold = hold_and_alert: the canary stays at its weight until "
-            "the evidence decides or someone promotes or rolls it back"
-        )
+        if policy == "bias_to_action":
+            reasons[0] = (
+                f"held at {dep.canary_weight}% for {spent}: the canary answered no request at "
+                "this step, so there is nothing to act on (policy = bias_to_action advances a "
+                "step that got traffic); check that the server routes to it"
+            )
+        else:
+            reasons[0] = (
+                f"held at {dep.canary_weight}% for {spent}, undecided on {len(waiting)} "
+                "guardrail(s); policy = strict: the canary stays at its weight until the "
+                "evidence decides or someone promotes or rolls it back"
+            )
         self.alerts.send(
             Alert(
                 model=self.name,
@@ -520,6 +744,7 @@ class RolloutController:
             started_at=now,
             rollout_started_at=step.rollout_started_at,
             rollout_baseline=step.rollout_baseline,
+            steps_run=[*step.steps_run, weight],
         )
         self._save(fresh, decision)
         return decision
@@ -534,9 +759,12 @@ class RolloutController:
     ) -> RolloutDecision:
         assert dep.canary is not None
         judged = note or "every guardrail passes"
+        ran = list(step.steps_run)
+        if not ran or ran[-1] != dep.canary_weight:
+            ran.append(dep.canary_weight)
         reason = (
-            f"canary {self.name}@{dep.canary} passed every step "
-            f"({', '.join(f'{s}%' for s in self.cfg.rollout.steps)}); promoted to production "
+            f"canary {self.name}@{dep.canary} passed every step it ran "
+            f"({', '.join(f'{s}%' for s in ran)}); promoted to production "
             f"after {numbers['step_seconds']:.0f}s and {numbers['canary_requests']:g} requests "
             f"at {dep.canary_weight}%, {judged}"
         )

@@ -2,7 +2,9 @@
 
 A :class:`RolloutDecision` is one tick's verdict with the numbers it compared; a
 :class:`RolloutStep` is the canary step in progress, kept in the monitor's state file
-between ticks (and across restarts) with the counters at its start.
+between ticks (and across restarts) with the counters at its start and the steps the
+rollout has run; :class:`TickFailures` counts the monitor ticks that failed in a row.
+:func:`policy_text` says the end-of-horizon policy in one line.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from mooring.config._monitoring import RolloutConfig
 from mooring.monitoring._guardrails import GuardrailResult
 from mooring.monitoring._output_guardrails import LABELS_DECIDE
 from mooring.monitoring._scrape import VersionCounters
@@ -19,10 +22,12 @@ __all__ = [
     "Action",
     "RolloutDecision",
     "RolloutStep",
+    "TickFailures",
     "Verdict",
     "iso_time",
     "labels_decide",
     "parse_time",
+    "policy_text",
     "step_verdict",
 ]
 
@@ -72,10 +77,13 @@ class RolloutStep:
     rollout_baseline: VersionCounters | None = None
     #: Ticks judged at this step.
     ticks: int = 0
+    #: The weights this rollout has run, in order, this step's last (a promotion names them).
+    steps_run: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ticks": self.ticks,
+            "steps_run": list(self.steps_run),
             "rollout_baseline": None
             if self.rollout_baseline is None
             else self.rollout_baseline.to_dict(),
@@ -102,6 +110,7 @@ class RolloutStep:
             started_at=float(data["started_at"]),
             rollout_started_at=float(data["rollout_started_at"]),
             ticks=int(data.get("ticks", 0)),
+            steps_run=[int(w) for w in data.get("steps_run") or []],
             rollout_baseline=None
             if rollout_baseline is None
             else VersionCounters.from_dict(rollout_baseline),
@@ -109,6 +118,113 @@ class RolloutStep:
             if baseline is None
             else {k: VersionCounters.from_dict(v) for k, v in baseline.items()},
         )
+
+
+@dataclass
+class TickFailures:
+    """Monitor ticks that failed in a row (an error inside the check): when the first and
+    the last failed, where (``rollout``, ``drift``…), the last error's text and after how
+    many in a row a failing rollout tick holds the rollout. Cleared by a tick that succeeds.
+    """
+
+    consecutive: int
+    first_at: float
+    last_at: float
+    error: str
+    where: str = "rollout"
+    #: ``[rollout] max_failed_ticks`` when recorded.
+    limit: int = 3
+
+    @property
+    def held(self) -> bool:
+        """True once the rollout's own tick has failed ``limit`` times in a row."""
+        return self.where == "rollout" and self.consecutive >= self.limit
+
+    @property
+    def headline(self) -> str:
+        """``held: the monitor failed 5 ticks in a row since 12:03:00 UTC (rollout: …); …``.
+
+        >>> TickFailures(1, 0.0, 0.0, "KeyError: 'x'").headline[:46]
+        'the monitor failed 1 tick since 00:00:00 UTC ('
+        """
+        since = datetime.fromtimestamp(self.first_at, UTC).strftime("%H:%M:%S UTC")
+        ticks = f"{self.consecutive} tick{'s in a row' if self.consecutive != 1 else ''}"
+        text = (
+            f"the monitor failed {ticks} since {since} ({self.where}: {self.error}); fix the "
+            "cause or run `mooring --debug monitor` for the traceback"
+        )
+        if self.held:
+            return f"held: {text}; the rollout neither advances nor rolls back until it succeeds"
+        if self.where == "rollout":
+            return f"{text} (the rollout holds, and is reported held after {self.limit} in a row)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "consecutive": self.consecutive,
+            "first_at": iso_time(self.first_at),
+            "last_at": iso_time(self.last_at),
+            "error": self.error,
+            "where": self.where,
+            "limit": self.limit,
+            "held": self.held,
+            "headline": self.headline,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TickFailures:
+        first, last = parse_time(data.get("first_at")), parse_time(data.get("last_at"))
+        if first is None or last is None:
+            raise ValueError(f"unreadable times {data.get('first_at')!r}, {data.get('last_at')!r}")
+        return cls(
+            consecutive=int(data["consecutive"]),
+            first_at=first,
+            last_at=last,
+            error=str(data.get("error", "")),
+            where=str(data.get("where", "rollout")),
+            limit=int(data.get("limit", 3)),
+        )
+
+
+def policy_text(rollout: RolloutConfig) -> str:
+    """The end-of-horizon policy in one line, with the step budget and the horizon.
+
+    >>> policy_text(RolloutConfig())[:62]
+    'bias_to_action: an undecided step advances after 30m (max_hold'
+    """
+    budget = _span(rollout.max_hold)
+    if rollout.max_hold_requests is not None:
+        budget += f" or {rollout.max_hold_requests:,} canary requests"
+    horizon = _span(rollout.max_hold * len(rollout.steps))
+    steps = ", ".join(f"{s}%" for s in rollout.steps)
+    if rollout.policy == "bias_to_action":
+        return (
+            f"bias_to_action: an undecided step advances after {budget} (max_hold) when no "
+            f"guardrail was shown harmful; promoted within {horizon} ({steps}) unless shown "
+            "harmful, rolled back only on evidence of harm"
+        )
+    if rollout.policy == "strict":
+        return (
+            f"strict: an undecided step holds until the evidence shows the canary no worse; "
+            f"alert after {budget} (max_hold) at a step ({steps})"
+        )
+    return (
+        f"rollback: an undecided step is rolled back after {budget} (max_hold) ({steps}); "
+        "one shown failing is rolled back at once"
+    )
+
+
+def _span(seconds: float) -> str:
+    """``30m``, ``2h``, ``1h 30m``, ``45s``."""
+    s = round(seconds)
+    hours, rest = divmod(s, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return " ".join(p for p in parts if p) or "0s"
 
 
 def iso_time(at: float) -> str:

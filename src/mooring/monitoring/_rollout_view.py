@@ -1,9 +1,11 @@
 """The rollout's evidence for people: the step under way and each guardrail's numbers.
 
 The rollout controller (:mod:`mooring.monitoring._rollout`) keeps the step under way and
-its last decision in ``<home>/monitoring/<model>/rollout.json``. :func:`read_rollout`
-reads that file back for ``mooring status`` and the dashboard, and never raises: a
-missing, unreadable or malformed file is a :class:`RolloutView` whose ``note`` says so.
+its last decision in ``<home>/monitoring/<model>/rollout.json``, with the end-of-horizon
+policy it applies, the steps the rollout has run and the monitor's failing ticks.
+:func:`read_rollout` reads that file back for ``mooring status`` and the dashboard, and
+never raises: a missing, unreadable or malformed file is a :class:`RolloutView` whose
+``note`` says so.
 :class:`GuardrailView` shows a guardrail the same way everywhere (``mooring monitor``
 too): its state, estimate, interval (valid at every look), the boundaries it must cross
 and how many more requests or labels a decision is expected to need.
@@ -30,10 +32,11 @@ from typing import Any
 import orjson
 
 from mooring.monitoring._guardrails import GuardrailResult
-from mooring.monitoring._rollout_state import RolloutStep, iso_time
+from mooring.monitoring._rollout_state import RolloutStep, TickFailures, iso_time
 
 __all__ = [
     "DecisionView",
+    "FailureView",
     "GuardrailView",
     "RolloutView",
     "StepView",
@@ -183,6 +186,8 @@ class StepView:
     seconds_at_step: float
     rollout_started_at: str
     seconds_in_rollout: float
+    #: The weights the rollout has run, in order, this step's last.
+    steps_run: list[int] = field(default_factory=list)
 
     @property
     def headline(self) -> str:
@@ -192,6 +197,35 @@ class StepView:
             f"canary v{self.canary} at {self.weight}%{against}: {ticks}, "
             f"{_duration(self.seconds_at_step)} at this step "
             f"({_duration(self.seconds_in_rollout)} since the rollout began)"
+        )
+
+
+@dataclass(frozen=True)
+class FailureView:
+    """A part of the monitor failing tick after tick (``rollout``, ``drift``…)."""
+
+    where: str
+    consecutive: int
+    first_at: str
+    last_at: str
+    error: str
+    held: bool
+    headline: str
+
+    @classmethod
+    def from_mapping(cls, data: Any) -> FailureView:
+        """Read one saved failure record; ValueError naming the field when it is not one."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a failure record is not an object (got {type(data).__name__})")
+        record = TickFailures.from_dict(dict(data))
+        return cls(
+            where=record.where,
+            consecutive=record.consecutive,
+            first_at=iso_time(record.first_at),
+            last_at=iso_time(record.last_at),
+            error=record.error,
+            held=record.held,
+            headline=record.headline,
         )
 
 
@@ -261,6 +295,15 @@ class RolloutView:
     note: str | None = None
     step: StepView | None = None
     last_decision: DecisionView | None = None
+    #: The end-of-horizon policy the monitor applied at its last tick, in one line.
+    policy: str | None = None
+    #: The parts of the monitor whose ticks fail now, the rollout's first.
+    failures: list[FailureView] = field(default_factory=list)
+
+    @property
+    def held_by_failures(self) -> FailureView | None:
+        """The rollout's own failing ticks, once they hold it (``max_failed_ticks``)."""
+        return next((f for f in self.failures if f.held), None)
 
     @property
     def decision(self) -> DecisionView | None:
@@ -341,6 +384,7 @@ def read_rollout(path: Path, *, canary: int | None, now: float | None = None) ->
                 seconds_at_step=max(now - saved.started_at, 0.0),
                 rollout_started_at=iso_time(saved.rollout_started_at),
                 seconds_in_rollout=max(now - saved.rollout_started_at, 0.0),
+                steps_run=list(saved.steps_run),
             )
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
             why = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -355,10 +399,30 @@ def read_rollout(path: Path, *, canary: int | None, now: float | None = None) ->
         )
     elif raw_step is None:
         notes.insert(0, _not_judged(canary, f"{path} has no step"))
+    failures = _failures(data.get("failures"), notes, path)
+    policy = data.get("policy")
     return RolloutView(
         str(path),
         under_way=under_way,
         note="; ".join(notes) or None,
         step=step,
         last_decision=decision,
+        policy=policy if isinstance(policy, str) and policy else None,
+        failures=failures,
     )
+
+
+def _failures(raw: Any, notes: list[str], path: Path) -> list[FailureView]:
+    """The failure records of ``rollout.json``, the rollout's first; a bad one is a note."""
+    if raw is None:
+        return []
+    if not isinstance(raw, Mapping):
+        notes.append(f"the failure records in {path} are not an object; {_REWRITE}")
+        return []
+    out = []
+    for part, record in raw.items():
+        try:
+            out.append(FailureView.from_mapping(record))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            notes.append(f"the failure record {part!r} in {path} is malformed ({exc}); {_REWRITE}")
+    return sorted(out, key=lambda f: f.where != "rollout")
