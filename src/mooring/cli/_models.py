@@ -302,7 +302,9 @@ def promote_command(
         bool,
         typer.Option(
             "--force",
-            help="Promote even if not blessed or its artifact fails verification (needs --reason).",
+            help="Promote even if not blessed (a gate failed), rolled back by the monitor or "
+            "`models rollback`, or its artifact fails verification (needs -r REASON, which "
+            "the audit log keeps).",
         ),
     ] = False,
     reason: ReasonOpt = None,
@@ -312,7 +314,8 @@ def promote_command(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make a version the production version (refuses unblessed versions without --force)."""
+    """Make a version the production version (refuses, without --force -r REASON, a version
+    that failed a gate or was rolled back and not deployed since)."""
     with open_registry(registry, artifacts, config) as reg:
         dep = reg.promote(name, version=version, force=force, reason=reason, actor=actor)
         _print_deployment(dep, as_json)

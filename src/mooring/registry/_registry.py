@@ -54,6 +54,7 @@ from mooring.registry._records import (
     ModelSummary,
     ModelVersion,
 )
+from mooring.registry._rolled_back import check_not_rolled_back
 from mooring.registry._sql.deploy import check_shadow_rate
 from mooring.registry._sql.engine import default_artifacts
 from mooring.registry._sql.store import SqlStore
@@ -463,15 +464,25 @@ class Registry(Attachments, AuditTrail):
     ) -> Deployment:
         """Make ``version`` the production version (100% of traffic).
 
-        Refuses a version that is not blessed unless ``force=True`` and a reason is given.
-        A canary is kept unless it is the promoted version itself.
+        Refuses a version that is not blessed (a gate failed), or that was rolled back
+        (:func:`~mooring.registry._rolled_back.rolled_back`: by the rollout monitor or
+        ``rollback``) and not deployed since, unless ``force=True`` and a reason is given;
+        the audit reason then says what was overridden. A canary is kept unless it is the
+        promoted version itself.
         """
         check_model_name(name)
         check_version(version)
         current = self.store.get_deployment(name=name)
         canary = None if current.canary == version else current.canary
         checked = [version] if version != current.production else []
+        if checked:
+            reason, was_rolled_back = check_not_rolled_back(
+                name, version, self.history(name), force, reason
+            )
+        else:
+            was_rolled_back = False
         reason, forced = check_artifacts(partial(self.verify, name), checked, force, reason)
+        forced = forced or was_rolled_back
         return self.store.deploy(
             name=name,
             production=version,
