@@ -147,3 +147,59 @@ def test_monitor_prints_each_guardrail_compactly(
         assert f"  · {GuardrailView.from_result(g).line}" in out
     assert "· errors [undecided] estimate +0 interval [" in out
     assert "more canary requests expected" in out
+
+
+def _fail_three_ticks(rollout: Rollout) -> None:
+    """The real controller, its guardrails raising at three ticks in a row."""
+    controller, _ = undecided_rollout(rollout.cfg, rollout.registry)
+
+    def broken(*_: object) -> list[object]:
+        raise KeyError("count_distinct")
+
+    controller._output_guardrails = broken  # type: ignore[method-assign]
+    for _ in range(3):
+        controller.tick()
+
+
+def test_status_shows_the_policy_and_a_rollout_held_by_its_failing_monitor(
+    rollout: Rollout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fail_three_ticks(rollout)
+    assert main(["status", "-c", str(rollout.config)]) == 0
+    out = _visible(capsys.readouterr().out)
+    assert "rollout held: the monitor failed 3 ticks in a row since" in out
+    assert (
+        "(rollout: KeyError: 'count_distinct'); fix the cause or run `mooring --debug monitor`"
+        in out
+    )
+    assert "rollout policy bias_to_action: an undecided step advances after 30m (max_hold)" in out
+    assert main(["status", "-c", str(rollout.config), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["rollout_policy"].startswith("bias_to_action")
+    [failure] = shown["rollout"]["failures"]
+    assert (failure["where"], failure["consecutive"], failure["held"]) == ("rollout", 3, True)
+
+
+def test_monitor_keeps_running_and_exits_0_when_its_tick_fails(
+    rollout: Rollout, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mooring.monitoring._rollout import RolloutController
+
+    def broken(*_: object) -> object:
+        raise RuntimeError("a guardrail met a column type it cannot read")
+
+    monkeypatch.setattr(RolloutController, "_tick", broken)
+    rollout.registry.deploy(NAME, production=1, canary=2, weight=10)
+    args = [
+        "monitor",
+        "-c",
+        str(rollout.config),
+        "--no-drift",
+        "--metrics-url",
+        "http://127.0.0.1:9/m",
+    ]
+    assert main(args) == 0
+    out = _visible(capsys.readouterr().out)
+    assert "rollout: hold" in out
+    assert "the monitor failed 1 tick since" in out
+    assert "RuntimeError: a guardrail met a column type it cannot read" in out

@@ -116,3 +116,19 @@ def test_a_malformed_rollout_file_is_a_note_on_a_working_page(site: Site) -> Non
 def test_no_panel_without_a_canary_or_a_rollout_file(site: Site) -> None:
     site.registry.deploy(NAME, production=1)
     assert 'id="rollout"' not in site.page()
+
+
+def test_the_panel_shows_the_policy_and_a_failing_monitor(site: Site) -> None:
+    controller = undecided_rollout(site.cfg, site.registry)[0]
+
+    def broken(*_: object) -> list[object]:
+        raise KeyError("<b>count_distinct</b>")
+
+    controller._output_guardrails = broken  # type: ignore[method-assign]
+    for _ in range(3):
+        controller.tick()
+    html = _panel(site.page())
+    text = _text(html)
+    assert "Monitor (rollout): held: the monitor failed 3 ticks in a row since" in text
+    assert "&lt;b&gt;count_distinct&lt;/b&gt;" in html  # escaped
+    assert "End-of-horizon policy: bias_to_action: an undecided step advances after 30m" in text

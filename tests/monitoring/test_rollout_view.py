@@ -161,3 +161,32 @@ def test_a_new_canary_before_its_first_tick_keeps_the_last_decision(state_file: 
     )
     assert view.last_decision is not None
     assert view.last_decision.headline.startswith("insufficient_data canary v2 at 10% (")
+
+
+def test_the_policy_failures_and_steps_run_are_read_back(state_file: Path) -> None:
+    saved = json.loads(state_file.read_text())
+    assert saved["policy"].startswith("bias_to_action: an undecided step advances after")
+    saved["step"]["steps_run"] = [5, 10]
+    saved["failures"] = {
+        "drift": {
+            "consecutive": 2,
+            "first_at": "2024-05-01T12:03:00+00:00",
+            "last_at": "2024-05-01T12:04:00+00:00",
+            "error": "ValueError: bad",
+            "where": "drift",
+        },
+        "rollout": {"consecutive": "x"},
+    }
+    state_file.write_text(json.dumps(saved))
+    view = read_rollout(state_file, canary=2)
+    assert view.policy == saved["policy"]
+    assert view.step is not None and view.step.steps_run == [5, 10]
+    [drift] = view.failures
+    assert drift.headline == (
+        "the monitor failed 2 ticks in a row since 12:03:00 UTC (drift: ValueError: bad); fix "
+        "the cause or run `mooring --debug monitor` for the traceback"
+    )
+    assert not drift.held and view.held_by_failures is None
+    # A malformed record is a note, never an exception.
+    assert view.note is not None and "the failure record 'rollout'" in view.note
+    assert json.loads(json.dumps(view.to_dict()))["failures"][0]["where"] == "drift"
