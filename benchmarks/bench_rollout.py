@@ -1,15 +1,28 @@
-"""Benchmark: sequential rollout guardrails against the fixed-horizon rules they replace.
+"""Benchmark: sequential rollout guardrails against the rules they replaced.
 
-Both rule sets judge the same simulated rollouts (same scenarios, same seeds) through
+Every rule set judges the same simulated rollouts (same scenarios, same seeds) through
 :func:`mooring.monitoring._simulation.summarise`: requests split between canary and
-production at a traffic share, errors, log-normal inference latency with a slowdown
-both versions share on each tick, bucketed into the server's histogram, and labels
-with known AUC. For each scenario the table gives the false rollback rate (an equal or
-better canary rolled back), the false promotion rate (a worse one advanced) and the
-median and p95 ticks to a decision; one single step at each share, and whole rollouts
-(5 → 25 → 50 → 100%) at 300 requests a tick.
+production at a traffic share, errors, inference latency with a slowdown both versions
+share on each tick, bucketed into the server's histogram, and labels with known AUC.
+For each scenario the table gives the false rollback rate (an equal or better canary
+rolled back), the false promotion rate (a worse one advanced) and the median and p95
+ticks to a decision; one single step at each share, whole rollouts (5 → 25 → 50 →
+100%) at 300 requests a tick, and the latency shapes of real models
+(:func:`~mooring.monitoring._simulation.latency_shapes`: a slower median with a faster
+tail, a heavier tail, two modes, a shifted mix of batch sizes, 20 ms slower) at 5% and
+25%, whose truth is the per-quantile latency rule.
 
-``fixed``: the rules before sequential testing, kept here as the baseline — errors
+``sequential``: the rules of today (latency judged at p50, p90 and p99, each on
+production's plus the margin).
+
+``strict_tail``: the same, but a p99 that leans within its margin holds the step until
+it is shown there (the guardrail lets such a step go on: see ``_tail_leans_within``).
+
+``rank``: the same, but latency judged as before the per-quantile rule — a Mann–Whitney
+rank test against production made slower by a 20% multiplicative margin
+(``latency_margin_ms`` turned into a share of production's p99).
+
+``fixed``: the rules before sequential testing, kept as the oldest baseline — errors
 judged from 5 canary errors (increase > 0.01 or above 2x production's smoothed rate),
 the p99 judged from 1,000 timed batches per version at the buckets' edges (1.5x and
 5 ms) on 3 consecutive ticks, the live metric from 200 labels per version (drop > 0.02
@@ -17,9 +30,12 @@ and > 2.58 standard errors), and a step advancing after 200 canary requests and 
 (34 ticks of 9 s, the tick of the scenario these rules stalled in).
 
 Floors (``sequential``): false rollback of an equal or better canary <= 2%; promotion of
-a canary 10% beyond the latency margin, or with 10 points more failing requests, <= 1%;
-a broken canary rolled back within 2 ticks; median ticks to pass a healthy canary's 5%
-step at 300 requests a tick <= 10; a healthy whole rollout within 20 ticks (median).
+a canary 10% beyond the latency margin, or with 10 points more failing requests, <= 1%,
+and of a harmful latency shape <= 1%; a broken canary rolled back within 2 ticks;
+median ticks to pass a healthy canary's 5% step at 300 requests a tick <= 10; a healthy
+whole rollout within 20 ticks (median). The last two were set for the rank test: a p99
+shown within 20% of production's takes thousands of canary batches when the tails are
+alike.
 
 Usage::
 
@@ -32,20 +48,31 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
+import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mooring.config._monitoring import GuardrailsConfig
-from mooring.monitoring._guardrails import GuardrailResult
+from mooring.monitoring._guardrails import (
+    GuardrailResult,
+    Status,
+    error_guardrail,
+    live_metric_guardrail,
+)
+from mooring.monitoring._rollout_state import labels_decide
 from mooring.monitoring._scrape import VersionCounters
+from mooring.monitoring._sequential import SequentialTest, rank_probability, shifted
 from mooring.monitoring._simulation import (
     Judge,
     LivePair,
     Scenario,
     Summary,
+    latency_shapes,
     sequential_judge,
     summarise,
 )
@@ -53,6 +80,7 @@ from mooring.monitoring._simulation import (
 HERE = Path(__file__).resolve().parent
 SHARES = (0.01, 0.05, 0.25, 0.5)
 ROLLOUT = (0.05, 0.25, 0.5, 1.0)
+SHAPE_SHARES = (0.05, 0.25)
 TICK_SECONDS = 9.0
 
 # ---------------------------------------------------------------- the replaced rules
@@ -122,6 +150,103 @@ def _live(live: LivePair) -> GuardrailResult:
     if drop > 0.02 and drop > 2.58 * se:
         return GuardrailResult("live_metric", "breach", f"{drop:.4f}")
     return GuardrailResult("live_metric", "ok", "")
+
+
+# ---------------------------------------------------------------- the tail held to proof
+
+
+def strict_tail_judge(rules: GuardrailsConfig) -> Judge:
+    """The sequential guardrails with a p99 that holds the step until it is shown within
+    its margin (the guardrail's leaning tail made binding)."""
+    base = sequential_judge(rules)
+
+    def judge(
+        canary: VersionCounters,
+        production: VersionCounters,
+        rollout: VersionCounters,
+        live: LivePair | None,
+        state: dict[str, Any],
+    ) -> list[GuardrailResult]:
+        return [
+            replace(r, advisory=False) if r.name == "latency" else r
+            for r in base(canary, production, rollout, live, state)
+        ]
+
+    return judge
+
+
+# ---------------------------------------------------------------- the rank test of latency
+
+#: The least rank margin of the rank rule: where the buckets cannot resolve the latency
+#: margin, a canary passes once shown slower than production in fewer than 55% of pairs.
+MIN_RANK_MARGIN = 0.05
+
+
+def rank_judge(rules: GuardrailsConfig) -> Judge:
+    """The sequential guardrails with latency judged by the rank rule they replaced."""
+
+    def judge(
+        canary: VersionCounters,
+        production: VersionCounters,
+        rollout: VersionCounters,
+        live: LivePair | None,
+        _state: dict[str, Any],
+    ) -> list[GuardrailResult]:
+        results = [
+            error_guardrail(canary, production, rules, rollout),
+            rank_latency_guardrail(canary, production, rules),
+        ]
+        if live is not None:
+            results.append(live_metric_guardrail(live[0], live[1], rules))
+        return labels_decide(results)
+
+    return judge
+
+
+def rank_latency_guardrail(
+    canary: VersionCounters, production: VersionCounters, rules: GuardrailsConfig
+) -> GuardrailResult:
+    """Latency as a Mann–Whitney rank test against production made slower by the margin.
+
+    Passes when ``P(canary slower)`` is shown below what production made slower by the
+    margin (``latency_margin`` of production's p99, or ``latency_margin_ms`` where more)
+    would give; fails when the canary is shown slower than production made slower in
+    over half the pairs.
+    """
+    assert rules.latency_margin is not None
+    c_hist, p_hist = canary.latency, production.latency
+    c_n = c_hist.count if c_hist is not None else 0.0
+    p_n = p_hist.count if p_hist is not None else 0.0
+    if c_hist is None or c_n <= 0:
+        return GuardrailResult("latency", "insufficient_data", "no canary batches")
+    if p_hist is None or p_n <= 0 or p_hist.bounds != c_hist.bounds:
+        return GuardrailResult("latency", "unavailable", "no production batches")
+    prod = [c - b for c, b in zip(p_hist.counts, (0.0, *p_hist.counts[:-1]), strict=True)]
+    cand = [c - b for c, b in zip(c_hist.counts, (0.0, *c_hist.counts[:-1]), strict=True)]
+    theta, variance = rank_probability(cand, prod)
+    p_p99 = p_hist.quantile(0.99)
+    floor = rules.latency_margin_ms / 1e3 / p_p99 if p_p99 > 0 else 0.0
+    share = max(rules.latency_margin, floor)
+    slower = shifted(p_hist.bounds, p_hist.counts, share, 0.0)
+    beyond, beyond_variance = rank_probability(cand, slower)
+    failing = SequentialTest(
+        pass_below=-math.inf, fail_above=0.0, tau=MIN_RANK_MARGIN, alpha=rules.alpha
+    ).judge(beyond - 0.5, beyond_variance)
+    theta_margin, _ = rank_probability(slower, prod)
+    boundary = max(theta_margin - 0.5, MIN_RANK_MARGIN)
+    judgement = SequentialTest(
+        pass_below=boundary, fail_above=math.inf, tau=boundary, alpha=rules.alpha
+    ).judge(theta - 0.5, variance)
+    if failing.state == "fail":
+        judgement = replace(judgement, state="fail")
+    statuses: dict[str, Status] = {"pass": "ok", "fail": "breach", "undecided": "insufficient_data"}
+    status = statuses[judgement.state]
+    return GuardrailResult(
+        "latency",
+        status,
+        f"slower in {theta:.1%} of pairs",
+        value=theta,
+    )
 
 
 # ---------------------------------------------------------------- scenarios
@@ -194,6 +319,8 @@ def scenarios(rules: GuardrailsConfig) -> list[Scenario]:
             "rollout AUC -0.08 labels", "worse", 0.05, canary_auc=0.80, labels=True, steps=ROLLOUT
         )
     )
+    for share in SHAPE_SHARES:
+        out += latency_shapes(share)
     return out
 
 
@@ -219,6 +346,9 @@ def floors(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     broken_1 = worst(
         "p95_ticks", lambda r: r["scenario"].startswith("broken") and r["share"] < 0.05
     )
+    shapes = {s.name for share in SHAPE_SHARES for s in latency_shapes(share)}
+    harmful_shape = worst("false_promotion_rate", lambda r: r["scenario"] in shapes)
+    healthy_shape = worst("false_rollback_rate", lambda r: r["scenario"] in shapes)
     healthy5 = [r["median_ticks"] for r in seq if r["scenario"] in ("equal 5%", "equal 5% labels")]
     rollout = [r["median_ticks"] for r in seq if r["scenario"].startswith("rollout equal")]
     return {
@@ -228,6 +358,14 @@ def floors(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "met": false_promotion <= 0.01,
         },
         "rollout_promotion_auc_minus_0.08_le_1pct": {"value": quality, "met": quality <= 0.01},
+        "latency_shapes_false_promotion_le_1pct": {
+            "value": harmful_shape,
+            "met": harmful_shape <= 0.01,
+        },
+        "latency_shapes_false_rollback_le_2pct": {
+            "value": healthy_shape,
+            "met": healthy_shape <= 0.02,
+        },
         "broken_rolled_back_within_2_ticks_p95_at_5pct_and_more": {
             "value": broken,
             "met": broken <= 2,
@@ -246,7 +384,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     for scenario in scenarios(rules):
-        for name, judge_for in (("sequential", sequential_judge), ("fixed", fixed_judge)):
+        for name, judge_for in (
+            ("sequential", sequential_judge),
+            ("strict_tail", strict_tail_judge),
+            ("rank", rank_judge),
+            ("fixed", fixed_judge),
+        ):
             summary: Summary = summarise(
                 scenario,
                 rules,
@@ -257,7 +400,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             rows.append({"rules": name, **summary.to_dict()})
             print(
-                f"{name:10s} {scenario.name:44s} "
+                f"{name:10s} {scenario.name:48s} "
                 f"rollback {_pct(summary.false_rollback_rate)} "
                 f"promote {_pct(summary.false_promotion_rate)} "
                 f"undecided {summary.undecided_rate:6.1%} "
@@ -274,8 +417,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rows": rows,
         "floors": floors(rows),
         "seconds": time.perf_counter() - start,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": _commit(),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
     }
+
+
+def _commit() -> str:
+    """The checkout's commit, marked when it has changes (the numbers belong to it)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src", "benchmarks"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}{' (with changes)' if dirty else ''}" or "unknown"
 
 
 def _pct(value: float | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +9,9 @@ import pytest
 
 from mooring.config import MooringConfig
 from mooring.config._monitoring import GuardrailsConfig
-from mooring.formats._metrics import Histogram
 from mooring.formats._version_record import VersionRecord
 from mooring.monitoring._alerts import AlertManager
-from mooring.monitoring._guardrails import error_guardrail, latency_guardrail
+from mooring.monitoring._guardrails import error_guardrail
 from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.monitoring._scrape import VersionCounters
 from mooring.registry import Registry
@@ -150,18 +148,19 @@ def test_a_latency_regression_rolls_back_as_soon_as_it_is_conclusive(setup: Setu
     assert decision.action == "rollback"
     latency = next(g for g in decision.guardrails if g.name == "latency")
     assert latency.state == "fail" and latency.numbers["canary_p99_ms"] > 50
-    # Slower than production made slower by the margin in over half the pairs, for sure.
-    assert latency.numbers["slower_than_margin_interval"][0] > 0.5
+    # More of the canary's batches lie beyond production's p50 plus the margin than half.
+    assert latency.numbers["quantiles"]["p50"]["lower"] > 0
 
 
 def test_a_slowdown_both_versions_share_is_not_the_canarys(setup: Setup) -> None:
     reg, metrics, clock = setup.registry, setup.metrics, setup.clock
     reg.deploy(NAME, production=1, canary=2, weight=10)
     setup.controller.tick()
-    serve(metrics, 1, 1000, latency_s=0.003)
-    serve(metrics, 2, 200, latency_s=0.003)
-    serve(metrics, 1, 1000, latency_s=0.08)  # the machine was busy for a while
-    serve(metrics, 2, 200, latency_s=0.08)
+    # Enough batches to show even the p99 within its margin.
+    serve(metrics, 1, 2500, latency_s=0.003)
+    serve(metrics, 2, 500, latency_s=0.003)
+    serve(metrics, 1, 1500, latency_s=0.08)  # the machine was busy for a while
+    serve(metrics, 2, 300, latency_s=0.08)
     clock.advance(61)
     decision = setup.controller.tick()
     assert decision.action == "advance", decision.reasons
@@ -293,34 +292,6 @@ def test_at_full_weight_errors_are_compared_with_production_over_the_rollout() -
     result = error_guardrail(VersionCounters(2000, 2), nothing, rules, rollout)
     assert result.state == "pass"
     assert result.numbers["compared_with"] == "production over the rollout"
-
-
-def _timed(*counts: float) -> VersionCounters:
-    bounds = (0.001, 0.002, 0.005, 0.01, 0.025, math.inf)
-    return VersionCounters(counts[-1], 0, Histogram(bounds, counts))
-
-
-def test_latency_guardrail_is_a_rank_test_with_a_margin() -> None:
-    rules = GuardrailsConfig()
-    fast = _timed(0.0, 1000.0, 1000.0, 1000.0, 1000.0, 1000.0)  # 1-2 ms
-    # 10-25 ms against 1-2 ms: beyond 20% or 2 ms, whatever the buckets hide.
-    slower = _timed(0.0, 0.0, 0.0, 0.0, 30.0, 30.0)
-    result = latency_guardrail(slower, fast, rules)
-    assert result.state == "fail", result.message
-    assert result.numbers["slower_than_margin_share"] == pytest.approx(1.0)
-    # 2-5 ms against 1-2 ms may be just the 2 ms the margin allows: not a failure.
-    near = _timed(0.0, 0.0, 30.0, 30.0, 30.0, 30.0)
-    assert latency_guardrail(near, fast, rules).state != "fail"
-    # The same batches as production: passes once the interval clears the margin.
-    same = _timed(0.0, 200.0, 200.0, 200.0, 200.0, 200.0)
-    assert latency_guardrail(same, fast, rules).state == "pass"
-    # Two batches tell nothing yet.
-    two = _timed(0.0, 1.0, 2.0, 2.0, 2.0, 2.0)
-    assert latency_guardrail(two, fast, rules).state == "undecided"
-    # No production batches in the step (at 100%): judged at the earlier steps.
-    assert latency_guardrail(same, VersionCounters(), rules).status == "unavailable"
-    off = GuardrailsConfig(latency_margin=False)
-    assert latency_guardrail(slower, fast, off).status == "off"
 
 
 @pytest.mark.parametrize(

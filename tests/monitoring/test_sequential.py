@@ -12,6 +12,8 @@ from scipy import stats
 
 from mooring.monitoring._sequential import (
     SequentialTest,
+    SmoothCdf,
+    exceedance_evidence,
     increase_evidence,
     mixture_radius,
     rank_probability,
@@ -129,3 +131,45 @@ def test_shifting_a_histogram_keeps_its_observations_and_moves_them_up(
     assert sum(moved) == pytest.approx(sum(per_bucket))
     # Nothing moves down: at every bound at least as much lies above it as before.
     assert all(sum(moved[k:]) >= sum(per_bucket[k:]) - 1e-9 for k in range(len(per_bucket)))
+
+
+def test_exceedance_evidence_is_rarely_conclusive_when_the_canary_is_no_worse() -> None:
+    """A 5% canary and production with 1% of batches beyond a line (or the canary fewer),
+    watched over 300 ticks of 300 batches: how often does the evidence ever reach 1/α?
+    (Never, in 400 runs of each.)"""
+    rng = np.random.default_rng(5)
+    alpha, runs = 0.01, 100
+    for canary_rate in (0.01, 0.007):
+        false = 0
+        for _ in range(runs):
+            n_a = rng.binomial(300, 0.05, 300)
+            x_a = rng.binomial(n_a, canary_rate).cumsum()
+            x_b = rng.binomial(300 - n_a, 0.01).cumsum()
+            seen_a, seen_b = n_a.cumsum(), (300 - n_a).cumsum()
+            if any(
+                exceedance_evidence(x, max(n, 1), y, m) >= 1 / alpha
+                for x, n, y, m in zip(x_a[::5], seen_a[::5], x_b[::5], seen_b[::5], strict=True)
+            ):
+                false += 1
+        assert false / runs <= alpha
+    # A canary with twice production's rate is shown to have more within 10,000 batches.
+    assert exceedance_evidence(200, 10000, 1900, 190000) >= 1 / alpha
+
+
+@given(
+    st.lists(st.floats(0.0, 500.0), min_size=3, max_size=10),
+    st.floats(1e-5, 20.0),
+    st.floats(0.001, 0.999),
+)
+@settings(max_examples=80, deadline=None)
+def test_the_smooth_reading_is_exact_at_the_edges_monotone_and_inverted_by_its_quantile(
+    per_bucket: list[float], x: float, q: float
+) -> None:
+    bounds = [0.0005 * 2**i for i in range(len(per_bucket) - 1)] + [math.inf]
+    cumulative = list(np.cumsum(per_bucket))
+    cdf = SmoothCdf(bounds, cumulative)
+    for bound, count in zip(bounds[:-1], cumulative, strict=False):
+        assert cdf.count_below(bound) == pytest.approx(count)
+    assert cdf.count_below(x) <= cdf.count_below(x * 1.1) + 1e-9
+    if cumulative[-1] > 0 and q * cumulative[-1] <= cumulative[-2]:
+        assert cdf.count_below(cdf.quantile(q)) == pytest.approx(q * cumulative[-1], rel=1e-6)

@@ -30,10 +30,10 @@ from mooring.monitoring._scrape import VersionCounters
 from mooring.monitoring._sequential import (
     Judgement,
     SequentialTest,
+    SmoothCdf,
     State,
+    exceedance_evidence,
     increase_evidence,
-    rank_probability,
-    shifted,
     two_rates,
 )
 from mooring.registry import Registry
@@ -247,9 +247,141 @@ def error_guardrail(
     )
 
 
-#: The least rank margin: where the buckets cannot resolve the latency margin, a canary
-#: passes once shown slower than production in fewer than 55% of pairs.
-MIN_RANK_MARGIN = 0.05
+#: The latency quantiles judged, each on its own margin.
+LATENCY_QUANTILES = ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"))
+#: From this quantile on, the batches beyond it are few enough that the exact count test
+#: must agree with the interval (below it that test, conservative by the share of
+#: batches beyond, would only slow the decision).
+RARE_FROM = 0.9
+
+
+@dataclass(frozen=True)
+class _Quantile:
+    """One latency quantile's comparison: the canary's share beyond production's plus
+    the margin, against production's share beyond its own quantile."""
+
+    name: str
+    state: State
+    canary_ms: float
+    production_ms: float
+    margin_ms: float
+    canary_beyond: float
+    production_beyond: float
+    estimate: float
+    lower: float
+    upper: float
+    slower_evidence: float
+    no_slower_evidence: float
+    #: How many times the present canary batches a decision is expected to need.
+    factor: float
+
+    def words(self, detail: bool) -> str:
+        verdict = {
+            "pass": "no slower than the margin",
+            "fail": "slower beyond the margin",
+            "undecided": "undecided",
+        }[self.state]
+        text = (
+            f"{self.name} {self.canary_ms:.2f} vs {self.production_ms:.2f} ms "
+            f"({self.canary_ms - self.production_ms:+.2f} ms, margin {self.margin_ms:.2f} ms): "
+            f"{verdict}"
+        )
+        if detail:
+            text += (
+                f" ({self.canary_beyond:.2%} of canary batches beyond "
+                f"{self.production_ms + self.margin_ms:.2f} ms, production's {self.name} plus "
+                f"the margin, where {self.production_beyond:.2%} would be as slow; interval of "
+                f"the difference [{self.lower:+.2%}, {self.upper:+.2%}])"
+            )
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["threshold_ms"] = self.production_ms + self.margin_ms
+        for key in ("factor", "slower_evidence", "no_slower_evidence"):
+            out[key] = _finite(out[key])  # inf: not judged that way (JSON has no infinity)
+        return out
+
+
+def _latency_quantile(
+    q: float,
+    name: str,
+    canary: SmoothCdf,
+    production: SmoothCdf,
+    rules: GuardrailsConfig,
+) -> _Quantile:
+    """Is the canary's ``q`` quantile no slower than production's plus the margin?
+
+    With ``t`` production's quantile and ``m`` the margin there, the canary's quantile is
+    within ``t + m`` exactly when at most a share ``1 − q`` of its batches lie beyond
+    ``t + m``; production has ``1 − q`` beyond ``t``. So the estimate is the difference of
+    two shares, "canary beyond ``t + m``" minus "production beyond ``t``" (read inside the
+    buckets by :class:`~mooring.monitoring._sequential.SmoothCdf`, so that a margin
+    narrower than a bucket still counts): below 0 is no slower than the margin. Two
+    tests must agree: a confidence sequence on the difference (two independent
+    proportions) and, at p90 and p99, the exact count test of
+    :func:`~mooring.monitoring._sequential.exceedance_evidence` (which version each batch
+    beyond its line came from), which keeps a p99 from being claimed on a handful of
+    batches. Passing is one-sided at ``alpha``; failing at ``alpha / 3`` per quantile, so
+    that one of three failing falsely stays within ``alpha``.
+    """
+    assert rules.latency_margin is not None
+    c_cdf, p_cdf = canary, production
+    n_c, n_p = c_cdf.total, p_cdf.total
+    t = p_cdf.quantile(q)
+    margin = max(rules.latency_margin * t, rules.latency_margin_ms / 1e3)
+    c_beyond = max(n_c - c_cdf.count_below(t + margin), 0.0)
+    p_beyond = max(n_p - p_cdf.count_below(t), 0.0)
+    diff, variance = two_rates(c_beyond, n_c, p_beyond, n_p)
+    alpha, tau = rules.alpha, (1.0 - q) / 2.0
+    # The normal mixture's interval is two-sided; one side of it at 2α is a one-sided
+    # bound at α (the other side's share of the mixture is negligible out there).
+    passing = SequentialTest(pass_below=0.0, fail_above=math.inf, tau=tau, alpha=2 * alpha)
+    failing = SequentialTest(
+        pass_below=-math.inf, fail_above=0.0, tau=tau, alpha=2 * alpha / len(LATENCY_QUANTILES)
+    )
+    up, down = passing.judge(diff, variance), failing.judge(diff, variance)
+    fail_level, pass_level = len(LATENCY_QUANTILES) / alpha, 1.0 / alpha
+    if q >= RARE_FROM:
+        slower = exceedance_evidence(c_beyond, n_c, p_beyond, n_p)
+        no_slower = exceedance_evidence(p_beyond, n_p, c_beyond, n_c)
+    else:  # half the batches lie beyond a median: the interval alone is accurate there
+        slower = no_slower = math.inf
+    state: State = "undecided"
+    factor = 1.0
+    if down.state == "fail" and slower >= fail_level:
+        state = "fail"
+    elif up.state == "pass" and no_slower >= pass_level:
+        state = "pass"
+    elif diff < 0.0:
+        factor = max(up.evidence_factor, _evidence_factor(no_slower, pass_level))
+    else:
+        factor = max(down.evidence_factor, _evidence_factor(slower, fail_level))
+    return _Quantile(
+        name=name,
+        state=state,
+        canary_ms=c_cdf.quantile(q) * 1e3,
+        production_ms=t * 1e3,
+        margin_ms=margin * 1e3,
+        canary_beyond=c_beyond / n_c,
+        production_beyond=p_beyond / n_p,
+        estimate=diff,
+        lower=down.lower,
+        upper=up.upper,
+        slower_evidence=slower,
+        no_slower_evidence=no_slower,
+        factor=factor,
+    )
+
+
+def _evidence_factor(evidence: float, level: float) -> float:
+    """Evidence multiple a likelihood ratio needs to reach ``level`` (its logarithm grows
+    about linearly with the evidence); 1 when it leans the other way (the interval says)."""
+    if evidence >= level:
+        return 1.0
+    if evidence <= 1.0:
+        return 1.0
+    return math.log(level) / math.log(evidence)
 
 
 def latency_guardrail(
@@ -257,18 +389,19 @@ def latency_guardrail(
     production: VersionCounters,
     rules: GuardrailsConfig,
 ) -> GuardrailResult:
-    """Inference latency of the canary against production's: a rank test with a margin.
+    """Inference latency of the canary against production's, quantile by quantile.
 
-    The estimate is Mann–Whitney's ``P(canary slower than production) − ½`` over the
-    histograms of the same step (ties within a bucket count half: the buckets'
-    resolution). It **passes** when that probability is shown below what production made
-    slower by the margin (``latency_margin`` of production's p99, or
-    ``latency_margin_ms`` where that is more) would give, and **fails** when the canary is
-    shown slower than production made slower by the margin in more than half of the
-    pairs. So a healthy canary on a noisy machine passes and a real regression fails
-    within a few hundred requests. Only batches timed in the same ticks are compared (a busy machine
-    slows both alike): at 100% production answers nothing, and latency was judged at the
-    earlier steps (``unavailable``).
+    At p50, p90 and p99 the canary may be slower than production's same quantile by the
+    margin there, ``latency_margin`` of it or ``latency_margin_ms``, whichever is more:
+    the latency **passes** once each of the three is shown within it, and **fails** as
+    soon as one is shown beyond it. So a median 0.24 ms slower passes on the 2 ms margin
+    however much faster the tail is, and a tail 30% slower fails whatever the median.
+    Each quantile is an always-valid test on the histograms of the same step (see
+    :func:`_latency_quantile`); only batches timed in the same ticks are compared (a
+    busy machine slows both alike). While only the p99 is open and it leans within its
+    margin, the result is undecided but ``advisory``: the step does not wait for it
+    (see :func:`_tail_leans_within`). At 100% production answers nothing, and latency was
+    judged at the earlier steps (``unavailable``).
 
     Example:
         >>> from mooring.formats._metrics import Histogram
@@ -300,54 +433,91 @@ def latency_guardrail(
             "latency was judged at the earlier steps",
             numbers=numbers,
         )
-    prod = [c - b for c, b in zip(p_hist.counts, (0.0, *p_hist.counts[:-1]), strict=True)]
-    cand = [c - b for c, b in zip(c_hist.counts, (0.0, *c_hist.counts[:-1]), strict=True)]
-    theta, variance = rank_probability(cand, prod)
-    c_p99, p_p99 = c_hist.quantile(0.99), p_hist.quantile(0.99)
-    # The margin is on the p99: a share of it, or the milliseconds where those are more.
-    floor = rules.latency_margin_ms / 1e3 / p_p99 if p_p99 > 0 else 0.0
-    share = max(rules.latency_margin, floor)
-    slower = shifted(p_hist.bounds, p_hist.counts, share, 0.0)
-    # Fails: the canary is slower than production made slower by the margin.
-    beyond, beyond_variance = rank_probability(cand, slower)
-    failing = SequentialTest(
-        pass_below=-math.inf, fail_above=0.0, tau=MIN_RANK_MARGIN, alpha=rules.alpha
-    ).judge(beyond - 0.5, beyond_variance)
-    # Passes: the canary is no slower than production by what the margin would show.
-    theta_margin, _ = rank_probability(slower, prod)
-    boundary = max(theta_margin - 0.5, MIN_RANK_MARGIN)
+    c_cdf = SmoothCdf(c_hist.bounds, c_hist.counts)
+    p_cdf = SmoothCdf(p_hist.bounds, p_hist.counts)
+    judged = [_latency_quantile(q, name, c_cdf, p_cdf, rules) for q, name in LATENCY_QUANTILES]
+    failed = [j for j in judged if j.state == "fail"]
+    open_ = [j for j in judged if j.state == "undecided"]
+    if failed:
+        status: Status = "breach"
+        deciding = max(failed, key=lambda j: j.lower)
+        decides = failed
+    elif open_:
+        status = "insufficient_data"
+        deciding = max(open_, key=lambda j: j.factor)
+        decides = open_
+    else:
+        status = "ok"
+        deciding = max(judged, key=lambda j: j.upper)
+        decides = []
+    names = [j.name for j in (decides or judged)]
+    which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    parts = "; ".join(j.words(detail=j in decides) for j in judged)
+    batches = f"{c_n:,.0f} vs {p_n:,.0f} batches"
+    needed = None
+    advisory = False
+    if status == "breach":
+        text = f"{parts}; {batches}: slower than production beyond the margin at {which}"
+    elif status == "ok":
+        text = f"{parts}; {batches}: no slower than the margin at {which}"
+    else:
+        text = f"{parts}; {batches}: undecided at {which}"
+        if math.isfinite(deciding.factor):
+            more = max(math.ceil(c_n * (deciding.factor - 1.0)), 1)
+            needed = f"about {more:,} more canary batches expected"
+        else:
+            needed = f"no decision in sight at this estimate: {deciding.name} sits on its margin"
+        text += f"; {needed}"
+        advisory = _tail_leans_within(judged, c_n)
+        if advisory:
+            text += (
+                f"; only the {judged[-1].name} is open and it leans within its margin, so the "
+                "step does not wait for it (it still fails once shown slower)"
+            )
+    for j in judged:
+        numbers[f"canary_{j.name}_ms"] = j.canary_ms
+        numbers[f"production_{j.name}_ms"] = j.production_ms
+        numbers[f"margin_{j.name}_ms"] = j.margin_ms
     numbers.update(
-        canary_p99_ms=c_p99 * 1000.0,
-        production_p99_ms=p_p99 * 1000.0,
-        canary_p50_ms=c_hist.quantile(0.5) * 1000.0,
-        production_p50_ms=p_hist.quantile(0.5) * 1000.0,
-        slower_share=theta,
-        slower_share_at_margin=0.5 + boundary,
-        slower_than_margin_share=beyond,
-        slower_than_margin_interval=[0.5 + failing.lower, 0.5 + failing.upper],
-        margin=share,
+        quantiles={j.name: j.to_dict() for j in judged},
+        deciding=deciding.name,
+        margin=rules.latency_margin,
+        margin_ms=rules.latency_margin_ms,
+        estimate=deciding.estimate,
+        lower=deciding.lower,
+        upper=deciding.upper,
     )
-    judgement = SequentialTest(
-        pass_below=boundary, fail_above=math.inf, tau=boundary, alpha=rules.alpha
-    ).judge(theta - 0.5, variance)
-    if failing.state == "fail":
-        judgement = replace(judgement, state="fail", evidence_factor=1.0)
-    margin = f"{share:.0%} slower"
-    summary = (
-        f"canary slower than production in {theta:.1%} of pairs (at the margin, {margin}: "
-        f"{0.5 + boundary:.1%}), slower than production made {margin} in {beyond:.1%} "
-        f"(interval {0.5 + failing.lower:.1%}–{0.5 + failing.upper:.1%}); p50 "
-        f"{numbers['canary_p50_ms']:.2f} vs {numbers['production_p50_ms']:.2f} ms, p99 "
-        f"{c_p99 * 1000:.2f} vs {p_p99 * 1000:.2f} ms ({c_n:g} vs {p_n:g} batches)"
-    )
-    return _judged(
+    return GuardrailResult(
         "latency",
-        judgement,
-        summary,
-        unit="",
+        status,
+        text,
+        value=deciding.estimate,
+        threshold=0.0,
         numbers=numbers,
-        more=_more(c_n, "canary batches"),
-        fails="fails once slower than production made slower by the margin in over half the pairs",
+        interval=(deciding.lower, deciding.upper),
+        boundary={"pass_below": 0.0, "fail_above": 0.0},
+        needed=needed,
+        advisory=advisory,
+    )
+
+
+def _tail_leans_within(judged: list[_Quantile], canary_batches: float) -> bool:
+    """Whether the step may go on without the tail: every other quantile passed, and the
+    tail, undecided, leans within its margin on at least as many canary batches as one
+    beyond it at the margin takes (100 for a p99).
+
+    A p99 shown within 20% of production's takes thousands of canary batches when the
+    tails are alike (1% beyond against about 0.5%); waiting for it would hold every low
+    traffic step to its budget, as labels would the live metric. A tail leaning slower
+    holds the step, and one shown slower fails it at any step.
+    """
+    *body, tail = judged
+    q = LATENCY_QUANTILES[-1][0]
+    return (
+        all(j.state == "pass" for j in body)
+        and tail.state == "undecided"
+        and tail.estimate < 0.0
+        and canary_batches * (1.0 - q) >= 1.0
     )
 
 

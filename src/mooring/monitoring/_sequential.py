@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -40,7 +41,9 @@ from typing import Literal
 __all__ = [
     "Judgement",
     "SequentialTest",
+    "SmoothCdf",
     "State",
+    "exceedance_evidence",
     "increase_evidence",
     "mixture_radius",
     "rank_probability",
@@ -285,3 +288,131 @@ def increase_evidence(bad_a: float, n_a: float, bad_b: float, n_b: float) -> flo
         - bad_b * math.log1p(-share)
     )
     return math.exp(min(log_ratio, 700.0))
+
+
+#: The alternatives :func:`exceedance_evidence` mixes: how much higher side ``a``'s rate
+#: is than side ``b``'s, as log odds of an event coming from ``a`` (0.1: about 10% more
+#: often; 4.2: about 65 times as often).
+LOG_ODDS = (0.1, 0.2, 0.3, 0.45, 0.65, 0.9, 1.25, 1.7, 2.3, 3.1, 4.2)
+
+
+def exceedance_evidence(events_a: float, n_a: float, events_b: float, n_b: float) -> float:
+    """Evidence that side ``a`` has events (say, batches beyond a latency) more often than
+    side ``b``: a likelihood ratio whose reaching ``1/alpha`` at any look happens with
+    probability at most ``alpha`` when ``a``'s rate is no higher than ``b``'s.
+
+    Given the events so far, each came from ``a`` with probability ``π0 = n_a / (n_a + n_b)``
+    when the rates are equal (and less when ``a``'s is lower). The ratio averages the
+    alternatives ``π`` above ``π0`` at the log odds in :data:`LOG_ODDS`: each is a test
+    martingale under every rate of ``a`` no higher than ``b``'s, so their mean is one
+    test (one-sided, exact for rare events, where a normal approximation claims
+    certainty from a handful of them). Counts may be fractional (read inside a bucket).
+
+    >>> exceedance_evidence(57, 5700, 0, 300) > 100  # production 1%, none of 300: not yet
+    False
+    >>> exceedance_evidence(570, 57000, 0, 3000) > 100  # none of 3,000: shown lower
+    True
+    >>> exceedance_evidence(3, 300, 57, 5700) < 1  # the same rate: no evidence
+    True
+    """
+    events = events_a + events_b
+    if events <= 0 or n_a <= 0 or n_b <= 0:
+        return 1.0
+    share = n_a / (n_a + n_b)
+    base = math.log(share) - math.log1p(-share)
+    terms = []
+    for step in LOG_ODDS:
+        logit = base + step
+        # log π − log π0 and log(1 − π) − log(1 − π0), for π = sigmoid(logit).
+        log_pi = -math.log1p(math.exp(-logit)) if logit > 0 else logit - math.log1p(math.exp(logit))
+        log_rest = log_pi - logit
+        terms.append(
+            events_a * (log_pi - math.log(share)) + events_b * (log_rest - math.log1p(-share))
+        )
+    top = max(terms)
+    log_mean = top + math.log(sum(math.exp(t - top) for t in terms) / len(terms))
+    return math.exp(min(log_mean, 700.0))
+
+
+class SmoothCdf:
+    """A cumulative histogram read between its bucket edges by a monotone cubic.
+
+    Prometheus reads inside a bucket linearly, as if its batches were spread evenly:
+    in a tail bucket (25–50 ms around a 25 ms p99) that hides where they lie, and a
+    margin narrower than the bucket buys almost nothing. Latency thins out smoothly, so
+    here the counts at the edges are joined by Fritsch–Carlson's monotone cubic in
+    log-latency (the PCHIP of the counts): exact at every edge, never decreasing, and
+    following the slope of the neighbouring buckets. Below the first edge the reading is
+    linear; the +Inf bucket is not read into.
+
+    >>> cdf = SmoothCdf((0.01, 0.02, 0.05, math.inf), (50.0, 90.0, 100.0, 100.0))
+    >>> cdf.count_below(0.02), round(cdf.count_below(0.03), 1), round(cdf.quantile(0.9), 4)
+    (90.0, 95.4, 0.02)
+    """
+
+    def __init__(self, bounds: Sequence[float], cumulative: Sequence[float]) -> None:
+        finite = [i for i, b in enumerate(bounds) if math.isfinite(b)]
+        self.edges = [float(bounds[i]) for i in finite]
+        self.counts = [float(cumulative[i]) for i in finite]
+        self.total = float(cumulative[-1]) if cumulative else 0.0
+        u = [math.log(b) for b in self.edges]
+        self.u = u
+        steps = [u[k + 1] - u[k] for k in range(len(u) - 1)]
+        secants = [
+            (self.counts[k + 1] - self.counts[k]) / steps[k] if steps[k] > 0 else 0.0
+            for k in range(len(steps))
+        ]
+        slopes = [0.0] * len(u)
+        for k in range(1, len(u) - 1):
+            left, right = secants[k - 1], secants[k]
+            if left <= 0.0 or right <= 0.0:
+                continue
+            w1, w2 = 2 * steps[k] + steps[k - 1], steps[k] + 2 * steps[k - 1]
+            slopes[k] = (w1 + w2) / (w1 / left + w2 / right)
+        if secants:
+            slopes[0], slopes[-1] = secants[0], secants[-1]
+        self.steps, self.slopes = steps, slopes
+
+    def count_below(self, x: float) -> float:
+        """Observations at or below ``x``."""
+        edges, counts = self.edges, self.counts
+        if not edges or x <= 0.0:
+            return 0.0
+        if x <= edges[0]:
+            return counts[0] * x / edges[0]
+        if x >= edges[-1]:
+            return counts[-1]
+        k = bisect_right(edges, x) - 1
+        return self._within(k, (math.log(x) - self.u[k]) / self.steps[k])
+
+    def _within(self, k: int, s: float) -> float:
+        """The cubic of bucket ``k`` (between edges k and k + 1) at ``s`` in [0, 1]."""
+        h, low, high = self.steps[k], self.counts[k], self.counts[k + 1]
+        value = (
+            (1 + 2 * s) * (1 - s) ** 2 * low
+            + s * (1 - s) ** 2 * h * self.slopes[k]
+            + s * s * (3 - 2 * s) * high
+            + s * s * (s - 1) * h * self.slopes[k + 1]
+        )
+        return min(max(value, low), high)
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (the largest finite edge when it lies in the +Inf bucket);
+        NaN without observations."""
+        if self.total <= 0 or not self.edges:
+            return math.nan
+        rank = q * self.total
+        edges, counts = self.edges, self.counts
+        if rank <= counts[0]:
+            return edges[0] * rank / counts[0] if counts[0] > 0 else 0.0
+        if rank > counts[-1]:
+            return edges[-1]
+        k = bisect_left(counts, rank) - 1
+        low, high = 0.0, 1.0
+        for _ in range(40):  # bisection: the reading is monotone inside the bucket
+            middle = 0.5 * (low + high)
+            if self._within(k, middle) < rank:
+                low = middle
+            else:
+                high = middle
+        return math.exp(self.u[k] + 0.5 * (low + high) * self.steps[k])

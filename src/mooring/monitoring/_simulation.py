@@ -4,8 +4,9 @@ How often does a rollout roll back a canary that is as good as production, or pr
 one that is worse, and how many monitor ticks does it take to decide? Those rates depend
 on traffic, the canary's share, the margins and the error level, and no single run
 shows them. :func:`simulate` replays one rollout tick by tick: requests split between
-the two versions, errors, inference latency (log-normal, with a slowdown shared by both
-versions on each tick, as on a busy machine) bucketed into the server's histogram,
+the two versions, errors, inference latency (log-normal, or a real model's shapes:
+:func:`latency_shapes`; with a slowdown shared by both versions on each tick, as on a
+busy machine) bucketed into the server's histogram,
 and, when labels arrive, scores whose AUC is known. Each tick goes through the same
 guardrail functions, :func:`~mooring.monitoring._rollout_state.labels_decide` and
 :func:`~mooring.monitoring._rollout_state.step_verdict` as the live controller.
@@ -13,7 +14,7 @@ guardrail functions, :func:`~mooring.monitoring._rollout_state.labels_decide` an
 the false promotion rate and the ticks to a decision.
 
 Example:
-    >>> from mooring.config import GuardrailsConfig
+    >>> from mooring.config._monitoring import GuardrailsConfig
     >>> broken = Scenario("broken", "worse", share=0.05, canary_error_rate=1.0)
     >>> simulate(broken, GuardrailsConfig(), seed=1).action
     'rollback'
@@ -43,10 +44,14 @@ from mooring.monitoring._scrape import VersionCounters
 
 __all__ = [
     "Judge",
+    "Latency",
     "LivePair",
     "Outcome",
     "Scenario",
     "Summary",
+    "latency_quantiles",
+    "latency_shapes",
+    "latency_truth",
     "sequential_judge",
     "simulate",
     "summarise",
@@ -67,13 +72,42 @@ LivePair = tuple[tuple[float | None, int, float | None], tuple[float | None, int
 
 
 @dataclass(frozen=True)
+class Latency:
+    """One version's inference latency per batch, before the machine's slowdown.
+
+    Log-normal around ``median_ms`` (spread ``sigma``); a share ``slow_share`` of batches
+    ``slow_factor`` times slower (a second mode: a cold path, a cache miss); a share
+    ``large_share`` of batches are large ones, ``large_factor`` times slower (the batch
+    sizes a version receives); and ``add_ms`` added to every batch.
+    """
+
+    median_ms: float = 8.0
+    sigma: float = 0.4
+    add_ms: float = 0.0
+    slow_share: float = 0.0
+    slow_factor: float = 1.0
+    large_share: float = 0.0
+    large_factor: float = 1.0
+
+    def draw(self, n: int, slowdown: float, rng: np.random.Generator) -> np.ndarray[Any, Any]:
+        """Seconds of ``n`` batches on a machine ``slowdown`` times slower than usual."""
+        seconds = np.exp(rng.normal(math.log(self.median_ms * slowdown / 1000.0), self.sigma, n))
+        if self.slow_share > 0.0:
+            seconds[rng.random(n) < self.slow_share] *= self.slow_factor
+        if self.large_share > 0.0:
+            seconds[rng.random(n) < self.large_share] *= self.large_factor
+        return seconds + self.add_ms / 1000.0 * slowdown
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One kind of canary at one traffic share; ``truth`` says what a right decision is.
 
     ``equal`` and ``better`` canaries should be promoted, ``worse`` ones rolled back.
     Latency is log-normal around ``latency_ms`` (spread ``latency_sigma``), the canary's
-    multiplied by ``canary_latency_factor``. With ``labels`` every request is labelled
-    (24% positives, as in Adult) and scored with the given AUCs.
+    multiplied by ``canary_latency_factor``; or, for other shapes, each version's
+    :class:`Latency` in ``production_latency`` and ``canary_latency``. With ``labels``
+    every request is labelled (24% positives, as in Adult) and scored with the given AUCs.
     """
 
     name: str
@@ -91,6 +125,102 @@ class Scenario:
     #: Spread of the slowdown both versions share on a tick (a busy, shared machine).
     machine_noise: float = 0.3
     steps: tuple[float, ...] = ()
+    production_latency: Latency | None = None
+    canary_latency: Latency | None = None
+
+    def latency(self, canary: bool) -> Latency:
+        """The latency shape of the canary (``canary``) or of production."""
+        given = self.canary_latency if canary else self.production_latency
+        if given is not None:
+            return given
+        factor = self.canary_latency_factor if canary else 1.0
+        return Latency(self.latency_ms * factor, self.latency_sigma)
+
+
+def latency_quantiles(
+    scenario: Scenario, *, canary: bool, draws: int = 400_000, seed: int = 0
+) -> dict[str, float]:
+    """A version's true p50, p90 and p99 (ms) over the machine's slowdowns, by drawing.
+
+    What the latency guardrail judges is what the two versions' histograms gather over
+    the same ticks, so the slowdown is part of the distribution.
+    """
+    rng = np.random.default_rng(seed)
+    slowdown = np.exp(rng.normal(0.0, scenario.machine_noise, draws))
+    shape = scenario.latency(canary)
+    seconds = shape.draw(draws, 1.0, rng) * slowdown
+    values = np.quantile(seconds, [0.5, 0.9, 0.99]) * 1000.0
+    return dict(zip(("p50", "p90", "p99"), (float(v) for v in values), strict=True))
+
+
+def latency_truth(scenario: Scenario, rules: GuardrailsConfig) -> str:
+    """``healthy`` when every quantile is within production's plus the margin, else
+    ``harmful`` (the latency rule of :func:`~mooring.monitoring._guardrails.latency_guardrail`
+    applied to the true distributions)."""
+    assert rules.latency_margin is not None
+    canary = latency_quantiles(scenario, canary=True)
+    production = latency_quantiles(scenario, canary=False)
+    for name, value in production.items():
+        if canary[name] > value + max(rules.latency_margin * value, rules.latency_margin_ms):
+            return "harmful"
+    return "healthy"
+
+
+def latency_shapes(share: float) -> list[Scenario]:
+    """Latency as real models have it, each scenario's truth by the latency rule.
+
+    A retrained model whose median is a little slower and whose tail is faster (the
+    first at the sizes of a real one: medians 1.05 and 0.81 ms), a heavier tail, a
+    second mode (a cold path on some batches), both versions alike with such a mode and
+    with a heavy tail, a shifted mix of batch sizes (the canary receives more of the
+    large batches: slower as its clients see it, not per row; within the margin, and
+    beyond it), and a canary 20 ms slower on every batch. ``truth`` is what
+    :func:`latency_truth` says of the two distributions (a test keeps them in step).
+    """
+    base = Latency(8.0, 0.4)
+    real = Latency(0.81, 1.18)
+    mix = Latency(2.0, 0.4, large_share=0.2, large_factor=4.0)
+    shapes: list[tuple[str, Truth, Latency, Latency]] = [
+        ("median +0.24 ms, tail faster (retrained)", "equal", real, Latency(1.05, 0.94)),
+        ("median +1 ms, tail faster", "equal", Latency(2.0, 0.8), Latency(3.0, 0.5)),
+        ("equal, heavy tail (p99 17x p50)", "equal", real, real),
+        ("heavier tail (p99 +34%)", "worse", base, Latency(8.0, 0.55)),
+        (
+            "bimodal: 15% of batches 3x slower",
+            "worse",
+            base,
+            Latency(8.0, 0.4, slow_share=0.15, slow_factor=3.0),
+        ),
+        (
+            "bimodal alike (20% 4x slower on both)",
+            "equal",
+            Latency(8.0, 0.4, slow_share=0.2, slow_factor=4.0),
+            Latency(8.0, 0.4, slow_share=0.2, slow_factor=4.0),
+        ),
+        (
+            "batch mix 20% -> 25% large batches",
+            "equal",
+            mix,
+            Latency(2.0, 0.4, large_share=0.25, large_factor=4.0),
+        ),
+        (
+            "batch mix 20% -> 50% large batches",
+            "worse",
+            mix,
+            Latency(2.0, 0.4, large_share=0.5, large_factor=4.0),
+        ),
+        ("20 ms slower on every batch", "worse", base, Latency(8.0, 0.4, add_ms=20.0)),
+    ]
+    return [
+        Scenario(
+            f"{name} {share:.0%}",
+            truth,
+            share,
+            production_latency=production,
+            canary_latency=canary,
+        )
+        for name, truth, production, canary in shapes
+    ]
 
 
 @dataclass
@@ -146,8 +276,8 @@ class _Side:
 def _serve(
     n: int,
     error_rate: float,
-    latency_ms: float,
-    sigma: float,
+    latency: Latency,
+    slowdown: float,
     auc: float | None,
     rng: np.random.Generator,
 ) -> _Side:
@@ -157,7 +287,7 @@ def _serve(
         return tick
     tick.requests = float(n)
     tick.errors = float(rng.binomial(n, min(error_rate, 1.0)))
-    seconds = np.exp(rng.normal(math.log(latency_ms / 1000.0), sigma, n))
+    seconds = latency.draw(n, slowdown, rng)
     tick.buckets += np.bincount(
         np.searchsorted(LATENCY_BUCKETS, seconds, side="left"), minlength=len(BOUNDS)
     )
@@ -226,13 +356,12 @@ def simulate(
             n_canary = int(rng.binomial(scenario.requests_per_tick, share))
             n_production = scenario.requests_per_tick - n_canary
             noise = math.exp(rng.normal(0.0, scenario.machine_noise))
-            base = scenario.latency_ms * noise
             labels = scenario.labels
             drawn = _serve(
                 n_canary,
                 scenario.canary_error_rate,
-                base * scenario.canary_latency_factor,
-                scenario.latency_sigma,
+                scenario.latency(canary=True),
+                noise,
                 scenario.canary_auc if labels else None,
                 rng,
             )
@@ -241,8 +370,8 @@ def simulate(
             answered = _serve(
                 n_production,
                 scenario.production_error_rate,
-                base,
-                scenario.latency_sigma,
+                scenario.latency(canary=False),
+                noise,
                 scenario.production_auc if labels else None,
                 rng,
             )
