@@ -323,12 +323,16 @@ class GuardrailsConfig(Section):
     latency_margin: float | None = Field(
         0.2,
         gt=0.0,
-        description="Latency fails when the canary is slower than production by more than "
-        "this share of production's p99 (or latency_margin_ms, whichever is larger) beyond "
-        "its interval, and passes once shown no slower than that.",
+        description="At each of p50, p90 and p99 the canary may be slower than production's "
+        "same quantile by this share of it (or latency_margin_ms, whichever is larger): "
+        "latency fails when one quantile is shown slower than that, and passes once all "
+        "three are shown within it.",
     )
     latency_margin_ms: float = Field(
-        2.0, ge=0.0, description="…the margin in milliseconds when larger than the share."
+        2.0,
+        ge=0.0,
+        description="…the margin in milliseconds at every quantile, when larger than the "
+        "share (it keeps a sub-millisecond median from failing on a fraction of a ms).",
     )
     prediction_js: float | None = Field(
         0.2,
