@@ -400,7 +400,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             rows.append({"rules": name, **summary.to_dict()})
             print(
-                f"{name:10s} {scenario.name:48s} "
+                f"{name:11s} {scenario.name:48s} "
                 f"rollback {_pct(summary.false_rollback_rate)} "
                 f"promote {_pct(summary.false_promotion_rate)} "
                 f"undecided {summary.undecided_rate:6.1%} "

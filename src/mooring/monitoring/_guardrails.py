@@ -354,9 +354,9 @@ def _latency_quantile(
     elif up.state == "pass" and no_slower >= pass_level:
         state = "pass"
     elif diff < 0.0:
-        factor = max(up.evidence_factor, _evidence_factor(no_slower, pass_level))
+        factor = _needed(up, no_slower, pass_level)
     else:
-        factor = max(down.evidence_factor, _evidence_factor(slower, fail_level))
+        factor = _needed(down, slower, fail_level)
     return _Quantile(
         name=name,
         state=state,
@@ -374,14 +374,15 @@ def _latency_quantile(
     )
 
 
-def _evidence_factor(evidence: float, level: float) -> float:
-    """Evidence multiple a likelihood ratio needs to reach ``level`` (its logarithm grows
-    about linearly with the evidence); 1 when it leans the other way (the interval says)."""
-    if evidence >= level:
-        return 1.0
+def _needed(interval: Judgement, evidence: float, level: float) -> float:
+    """Evidence multiple a quantile's decision is expected to need: the interval's while
+    it is open; once it has decided, the count test's (its logarithm grows about linearly
+    with the evidence; twice the evidence while it leans no way yet)."""
+    if interval.state == "undecided":
+        return interval.evidence_factor
     if evidence <= 1.0:
-        return 1.0
-    return math.log(level) / math.log(evidence)
+        return 2.0
+    return max(math.log(level) / math.log(evidence), 1.0)
 
 
 def latency_guardrail(
