@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mooring.config import MooringConfig
 from mooring.config._monitoring import RolloutConfig
 from mooring.errors import ConfigError
-from mooring.monitoring._alerts import AlertManager
+from mooring.monitoring._alerts import ROLLOUT_KINDS, AlertManager
 from mooring.monitoring._guardrails import sample_ratio, split_evidence
 from mooring.monitoring._monitor import Monitor
 from mooring.monitoring._rollout import ACTOR, RolloutController
@@ -69,7 +69,9 @@ class Rig:
         serve(self.metrics, 2, canary, errors=errors)
 
     def kinds(self) -> list[str]:
-        return [a.kind for a in self.sink.alerts]
+        kinds = [a.kind for a in self.sink.alerts]
+        assert set(kinds) <= set(ROLLOUT_KINDS), kinds  # every kind is documented
+        return kinds
 
 
 MakeRig = Callable[..., Rig]
@@ -181,6 +183,8 @@ def test_the_policy_is_recorded_for_status(rig: Rig) -> None:
 def test_a_skewed_split_holds_the_rollout_and_says_so(rig: Rig) -> None:
     rig.registry.deploy(NAME, production=1, canary=2, weight=5)
     rig.controller.tick()
+    rig.split(200)  # the canary answers: the split is counted from this tick on
+    assert rig.controller.tick().numbers["sample_ratio"]["judged"] is False
     serve(rig.metrics, 1, 3952)
     serve(rig.metrics, 2, 48)  # 1.2% of 4,000 at a 5% weight
     decision = rig.controller.tick()
@@ -201,12 +205,30 @@ def test_a_skewed_split_holds_the_rollout_and_says_so(rig: Rig) -> None:
 def test_a_split_at_the_weight_is_not_a_mismatch(rig: Rig) -> None:
     rig.registry.deploy(NAME, production=1, canary=2, weight=5)
     rig.controller.tick()
+    rig.split(200)
+    rig.controller.tick()
     rig.split(4000)
     decision = rig.controller.tick()
     assert decision.action == "insufficient_data"
     split = decision.numbers["sample_ratio"]
     assert split["mismatch"] is False and split["share"] == pytest.approx(0.05)
+    assert split["total"] == 4000
     assert "consistent with the weight" in split["message"]
+
+
+def test_a_canary_still_loading_when_the_step_began_is_not_a_mismatch(rig: Rig) -> None:
+    rig.registry.deploy(NAME, production=1, canary=2, weight=5)
+    rig.controller.tick()
+    serve(rig.metrics, 1, 3000)  # the canary loads: production answers everything
+    assert rig.controller.tick().numbers["sample_ratio"]["judged"] is False
+    rig.split(2000)  # ready: the first tick that finds it answering starts the count
+    assert rig.controller.tick().numbers["sample_ratio"]["judged"] is False
+    rig.split(2000)
+    decision = rig.controller.tick()
+    split = decision.numbers["sample_ratio"]
+    assert split["judged"] is True and split["mismatch"] is False and split["total"] == 2000
+    assert decision.action == "insufficient_data"
+    assert rig.kinds() == []
 
 
 def test_the_split_check_is_off_with_false_and_at_full_weight() -> None:

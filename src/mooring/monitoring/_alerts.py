@@ -1,7 +1,9 @@
 """Alerts: what the monitor tells people, through a log and a webhook, without repeating itself.
 
 An :class:`Alert` names the model, the version and a kind (``rollback``, ``promote``,
-``drift``, ``slo_availability_page``, ``retrain``…). The :class:`AlertManager` sends each
+``drift``, ``slo_availability_page``, ``retrain``…; from the rollout: ``rollout_stalled``,
+``sample_ratio_mismatch``, and ``monitor_failed`` / ``monitor_held`` for a monitor whose
+ticks fail, see :data:`ROLLOUT_KINDS`). The :class:`AlertManager` sends each
 alert to every sink unless the same ``(model, version, kind)`` was sent within the
 cooldown; what it sent, and when, is kept under ``<home>/monitoring/<model>/alerts.json``
 (atomic writes), so a restarted monitor does not page again for the same thing. The log
@@ -39,6 +41,7 @@ from mooring.monitoring._state import monitoring_dir, read_json, write_json
 
 __all__ = [
     "ALERT_LOG",
+    "ROLLOUT_KINDS",
     "Alert",
     "AlertManager",
     "AlertSink",
@@ -51,6 +54,15 @@ __all__ = [
 log = logging.getLogger("mooring.monitoring.alerts")
 
 Severity = Literal["page", "ticket", "info"]
+#: The rollout controller's alert kinds and what each means.
+ROLLOUT_KINDS = {
+    "rollback": "a canary was rolled back (page)",
+    "promote": "a canary was promoted (info)",
+    "rollout_stalled": "an undecided step spent its budget under policy = strict (ticket)",
+    "sample_ratio_mismatch": "the canary's share of requests is not its weight (ticket)",
+    "monitor_failed": "a monitor tick failed inside the check (ticket)",
+    "monitor_held": "the rollout is held: max_failed_ticks failed in a row (page)",
+}
 #: The alert log: every alert the log sink sent, one JSON record a line.
 ALERT_LOG = "alerts.jsonl"
 _RECENT = 200

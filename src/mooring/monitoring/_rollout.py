@@ -79,6 +79,7 @@ from mooring.monitoring._alerts import Alert, AlertManager
 from mooring.monitoring._guardrails import (
     GuardrailResult,
     LiveMetric,
+    SampleRatio,
     Status,
     error_guardrail,
     feedback_live_metric,
@@ -103,6 +104,7 @@ from mooring.monitoring._scrape import (
     MetricsSnapshot,
     MetricsSource,
     MetricsUnavailableError,
+    VersionCounters,
     scrape,
 )
 from mooring.monitoring._shadow import shadow_step
@@ -437,13 +439,7 @@ class RolloutController:
             "canary_requests": canary.requests,
             "production_requests": production.requests,
         }
-        split = sample_ratio(
-            canary.requests,
-            production.requests,
-            dep.canary_weight,
-            alpha=rules.alpha,
-            tolerance=self.cfg.rollout.sample_ratio_tolerance,
-        )
+        split = self._split(dep, step, canary_total, snap.version(dep.production), canary)
         numbers["sample_ratio"] = split.to_dict()
         at_once = self._at_once(
             dep, step, results, numbers, split.message if split.mismatch else None
@@ -472,6 +468,48 @@ class RolloutController:
             self._save(step, decision)
             return decision
         return self._next(dep, step, results, numbers)
+
+    def _split(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        canary_total: VersionCounters,
+        production_total: VersionCounters,
+        canary: VersionCounters,
+    ) -> SampleRatio:
+        """The step's split against its weight, counted from the tick the canary answered.
+
+        A canary still loading when the step began gets no share until it is ready, and a
+        replica applies a new weight a poll later: the counts start at the first tick that
+        finds the canary answering, so neither reads as a mismatch.
+        """
+        if step.split_from is None:
+            if canary.requests > 0:
+                step.split_from = {
+                    "canary": canary_total.requests,
+                    "production": production_total.requests,
+                }
+            return SampleRatio(
+                0.0,
+                0.0,
+                dep.canary_weight,
+                1.0,
+                False,
+                f"split: not judged yet at {dep.canary_weight}%: counted from the first tick "
+                "that finds the canary answering (a canary still loading gets no share)",
+                judged=False,
+            )
+        since_canary = canary_total.requests - step.split_from["canary"]
+        since_production = production_total.requests - step.split_from["production"]
+        if since_canary < 0 or since_production < 0:  # a server restarted: counters reset
+            since_canary, since_production = canary_total.requests, production_total.requests
+        return sample_ratio(
+            since_canary,
+            since_production,
+            dep.canary_weight,
+            alpha=self.cfg.rollout.guardrails.alpha,
+            tolerance=self.cfg.rollout.sample_ratio_tolerance,
+        )
 
     def _at_once(
         self,

@@ -79,11 +79,15 @@ class RolloutStep:
     ticks: int = 0
     #: The weights this rollout has run, in order, this step's last (a promotion names them).
     steps_run: list[int] = field(default_factory=list)
+    #: Requests each version had answered when the split began to be counted (the first
+    #: tick of the step that found the canary answering); None before.
+    split_from: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ticks": self.ticks,
             "steps_run": list(self.steps_run),
+            "split_from": self.split_from,
             "rollout_baseline": None
             if self.rollout_baseline is None
             else self.rollout_baseline.to_dict(),
@@ -111,6 +115,9 @@ class RolloutStep:
             rollout_started_at=float(data["rollout_started_at"]),
             ticks=int(data.get("ticks", 0)),
             steps_run=[int(w) for w in data.get("steps_run") or []],
+            split_from=None
+            if data.get("split_from") is None
+            else {str(k): float(v) for k, v in data["split_from"].items()},
             rollout_baseline=None
             if rollout_baseline is None
             else VersionCounters.from_dict(rollout_baseline),
