@@ -157,7 +157,9 @@ class RolloutController:
         state_path: Path | None = None,
         config_path: Path | None = None,
     ) -> None:
-        self.cfg = cfg
+        # Its own copy: reading [rollout] again replaces the copy's section, never the
+        # caller's (a server hosting the monitor keeps the configuration it started with).
+        self.cfg = cfg.model_copy() if config_path is not None else cfg
         self.config_path = config_path
         #: What the last reading of ``config_path`` changed or why it failed (None: nothing).
         self.config_note: str | None = None
