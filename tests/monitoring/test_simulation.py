@@ -39,7 +39,7 @@ def test_an_equal_canary_at_five_percent_passes_its_step_without_a_false_rollbac
     assert summary.false_rollback_rate == 0.0 and summary.undecided_rate == 0.0
     # 300 requests a tick, 15 of them the canary's: the p90 within its margin takes a
     # few hundred canary batches (the p99, which would take thousands, leans within).
-    assert summary.median_ticks <= 30
+    assert summary.median_ticks <= 40
 
 
 def test_a_healthy_rollout_finishes_every_step_unaided() -> None:

@@ -268,6 +268,7 @@ class _Quantile:
     canary_beyond: float
     production_beyond: float
     estimate: float
+    standard_error: float
     lower: float
     upper: float
     slower_evidence: float
@@ -366,6 +367,7 @@ def _latency_quantile(
         canary_beyond=c_beyond / n_c,
         production_beyond=p_beyond / n_p,
         estimate=diff,
+        standard_error=math.sqrt(variance),
         lower=down.lower,
         upper=up.upper,
         slower_evidence=slower,
@@ -472,8 +474,9 @@ def latency_guardrail(
         advisory = _tail_leans_within(judged, c_n)
         if advisory:
             text += (
-                f"; only the {judged[-1].name} is open and it leans within its margin, so the "
-                "step does not wait for it (it still fails once shown slower)"
+                f"; only the {judged[-1].name} is open and it leans within its margin (by "
+                f"{TAIL_LEAN:g} standard error), so the step does not wait for it (it still "
+                "fails once shown slower)"
             )
     for j in judged:
         numbers[f"canary_{j.name}_ms"] = j.canary_ms
@@ -502,22 +505,27 @@ def latency_guardrail(
     )
 
 
+#: Standard errors by which an undecided tail must lean within its margin for the step
+#: not to wait for it (a single look's bound, about 84% one-sided: a lean, not a proof).
+TAIL_LEAN = 1.0
+
+
 def _tail_leans_within(judged: list[_Quantile], canary_batches: float) -> bool:
     """Whether the step may go on without the tail: every other quantile passed, and the
-    tail, undecided, leans within its margin on at least as many canary batches as one
-    beyond it at the margin takes (100 for a p99).
+    tail, undecided, leans within its margin by :data:`TAIL_LEAN` standard errors, on at
+    least as many canary batches as one beyond it at the margin takes (100 for a p99).
 
     A p99 shown within 20% of production's takes thousands of canary batches when the
     tails are alike (1% beyond against about 0.5%); waiting for it would hold every low
     traffic step to its budget, as labels would the live metric. A tail leaning slower
-    holds the step, and one shown slower fails it at any step.
+    (or not clearly within) holds the step, and one shown slower fails it at any step.
     """
     *body, tail = judged
     q = LATENCY_QUANTILES[-1][0]
     return (
         all(j.state == "pass" for j in body)
         and tail.state == "undecided"
-        and tail.estimate < 0.0
+        and tail.estimate + TAIL_LEAN * tail.standard_error < 0.0
         and canary_batches * (1.0 - q) >= 1.0
     )
 
