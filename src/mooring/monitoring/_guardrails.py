@@ -250,8 +250,8 @@ def error_guardrail(
 #: The latency quantiles judged, each on its own margin.
 LATENCY_QUANTILES = ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"))
 #: From this quantile on, the batches beyond it are few enough that the exact count test
-#: must agree with the interval (below it that test, conservative by the share of
-#: batches beyond, would only slow the decision).
+#: must agree with the interval to pass (below it that test, conservative by the share of
+#: batches beyond, would only slow the decision); to fail it must agree at every quantile.
 RARE_FROM = 0.9
 
 
@@ -320,11 +320,11 @@ def _latency_quantile(
     buckets by :class:`~mooring.monitoring._sequential.SmoothCdf`, so that a margin
     narrower than a bucket still counts): below 0 is no slower than the margin. Two
     tests must agree: a confidence sequence on the difference (two independent
-    proportions) and, at p90 and p99, the exact count test of
+    proportions) and the exact count test of
     :func:`~mooring.monitoring._sequential.exceedance_evidence` (which version each batch
-    beyond its line came from), which keeps a p99 from being claimed on a handful of
-    batches. Passing is one-sided at ``alpha``; failing at ``alpha / 3`` per quantile, so
-    that one of three failing falsely stays within ``alpha``.
+    beyond its line came from; to pass, at p90 and p99 only), which keeps a quantile from
+    being decided on a handful of batches. Passing is one-sided at ``alpha``; failing at
+    ``alpha / 3`` per quantile, so that one of three failing falsely stays within ``alpha``.
     """
     assert rules.latency_margin is not None
     c_cdf, p_cdf = canary, production
@@ -343,11 +343,11 @@ def _latency_quantile(
     )
     up, down = passing.judge(diff, variance), failing.judge(diff, variance)
     fail_level, pass_level = len(LATENCY_QUANTILES) / alpha, 1.0 / alpha
-    if q >= RARE_FROM:
-        slower = exceedance_evidence(c_beyond, n_c, p_beyond, n_p)
-        no_slower = exceedance_evidence(p_beyond, n_p, c_beyond, n_c)
-    else:  # half the batches lie beyond a median: the interval alone is accurate there
-        slower = no_slower = math.inf
+    # Failing always needs the count test too: a handful of canary batches that all fell
+    # in one slow tick must not fail a median.
+    slower = exceedance_evidence(c_beyond, n_c, p_beyond, n_p)
+    # Half the batches lie beyond a median: to pass there the interval alone is accurate.
+    no_slower = exceedance_evidence(p_beyond, n_p, c_beyond, n_c) if q >= RARE_FROM else math.inf
     state: State = "undecided"
     factor = 1.0
     if down.state == "fail" and slower >= fail_level:
