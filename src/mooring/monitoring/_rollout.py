@@ -752,9 +752,11 @@ class RolloutController:
         note: str = "",
     ) -> RolloutDecision:
         healthy = "; ".join(
-            f"{r.name} [{r.state}]: {r.message}" for r in results if r.status == "ok"
+            f"{r.name} [{r.state}]: {r.message}"
+            for r in results
+            if r.status == "ok" or _not_waited_for(r)
         )
-        judged = note or "every guardrail passes"
+        judged = note or _all_pass(results)
         reason = (
             f"canary {self.name}@{dep.canary} at {dep.canary_weight}% for "
             f"{numbers['step_seconds']:.0f}s, {numbers.get('step_ticks', 0)} tick(s) and "
@@ -798,7 +800,7 @@ class RolloutController:
         note: str = "",
     ) -> RolloutDecision:
         assert dep.canary is not None
-        judged = note or "every guardrail passes"
+        judged = note or _all_pass(results)
         ran = list(step.steps_run)
         if not ran or ran[-1] != dep.canary_weight:
             ran.append(dep.canary_weight)
@@ -867,3 +869,23 @@ class RolloutController:
             if max_ticks is not None and ticks >= max_ticks:
                 return
             stop.wait(interval_s)
+
+
+def _not_waited_for(result: GuardrailResult) -> bool:
+    """Undecided, but leaning within its margin: the step does not wait for it."""
+    return result.status == "insufficient_data" and result.advisory
+
+
+def _all_pass(results: list[GuardrailResult]) -> str:
+    """How the guardrails judged a step that moves on its evidence, in words.
+
+    >>> _all_pass([GuardrailResult("latency", "insufficient_data", "p99 open", advisory=True)])
+    'every guardrail passes but latency, undecided and leaning within its margin (not waited for)'
+    """
+    open_ = [r.name for r in results if _not_waited_for(r)]
+    if not open_:
+        return "every guardrail passes"
+    return (
+        f"every guardrail passes but {', '.join(open_)}, undecided and leaning within its "
+        "margin (not waited for)"
+    )
