@@ -173,9 +173,9 @@ def test_windows_of_a_wandering_file_raise_no_alarm_when_calibrated_in_order(
             for w in windows
         )
 
-    # The obvious rule (floors, or random-window calibration that sees only sampling
-    # noise) flags nearly every window; calibrated in row order, none.
-    assert alarms(None) >= 10
+    # The obvious rule (floors and sampling noise, or random-window calibration that sees
+    # only sampling noise) flags most windows; calibrated in row order, none.
+    assert alarms(None) >= 8
     assert alarms(at_random) >= 10
     assert alarms(in_order) == 0
 
@@ -263,7 +263,8 @@ def test_a_window_continuing_the_slow_drift_of_training_is_natural_on_time(
     assert age.thresholds["wasserstein"] == 0.1
     assert (age.natural["wasserstein"] or 0.0) > shift / 1.5
     assert reports["time"].settings["calibration"]["method"] == "ordered"
-    assert reports["random"].feature("age").natural_kind["wasserstein"] == "random"
+    # Random windows see sampling noise only (the larger of theirs and the simulated one).
+    assert reports["random"].feature("age").natural_kind["wasserstein"] in {"random", "sampling"}
     # Time calibration is no blanket: the drift carried on well past the training
     # period's own movement (three windows later) is flagged.
     further = timeline.slice(TRAIN_ROWS + 3 * WINDOW, WINDOW)

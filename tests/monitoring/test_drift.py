@@ -175,7 +175,10 @@ def test_out_of_range_and_unseen_shares_decide_on_their_own() -> None:
     assert report.feature("x").metrics["out_of_range_share"] == pytest.approx(0.03)
     assert report.feature("c").metrics["unseen_share"] == pytest.approx(0.03)
     assert report.drifted == ["x", "c"]
-    assert report.feature("x").reasons == ["out_of_range_share 0.03 >= 0.02"]
+    # Past the floor and past what chance puts outside 4,000 training values' range.
+    assert report.feature("x").reasons == [
+        "out_of_range_share 0.03 >= 0.02 (floor) and > 1.5 × 0.00225 (sampling noise at 4,000 rows)"
+    ]
     data = report.to_dict()
     assert data["features"][0]["out_of_range_share"] == pytest.approx(0.03)
     assert data["features"][1]["unseen_share"] == pytest.approx(0.03)
@@ -393,7 +396,8 @@ def test_identical_data_has_zero_distance(values: list[float], labels: list[str]
     cfg = MonitoringConfig(min_samples=1)
     for name in ("x", "c"):
         result = compare_columns(name, stats[name], stats[name], cfg)
-        assert result.status == "ok"
+        # No shift; on so few rows a shift of the floors' size may not show either.
+        assert result.status == "ok" or result.reasons[0].startswith("too few rows (")
         for key in ("psi", "jensen_shannon", "ks", "linf"):
             value = result.metrics.get(key)
             assert value is None or value == pytest.approx(0.0, abs=1e-9)

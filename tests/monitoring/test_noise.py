@@ -11,6 +11,8 @@ still flagged.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +33,11 @@ from mooring.monitoring._noise import (
     judge,
     ks_noise,
     natural_variation,
+    out_of_range_noise,
     unseen_noise,
+    wasserstein_noise,
 )
+from tests._support.generated_tables import TableSpec, table_specs
 
 FLOORS = {"jensen_shannon": 0.1, "psi": 0.2}
 
@@ -232,3 +237,124 @@ def test_a_metric_decides_only_past_its_floor_and_its_natural_variation(
             and (calibrated is None or noise > calibrated)
             else "later"
         )
+
+
+# ------------------------------------------------------------ too few rows to tell
+
+
+def _holdout(
+    table: pa.Table, seed: int, rows: int = 300, held: int = 120
+) -> tuple[DatasetStatistics, pa.Table]:
+    """``rows`` random rows of ``table``: the statistics of all but a random ``held`` of
+    them (training), and those ``held`` (the holdout)."""
+    order = np.random.default_rng(seed).permutation(table.num_rows)[:rows]
+    rest, held_out = np.sort(order[held:]), np.sort(order[:held])
+    return compute_statistics(table.take(pa.array(rest))), table.take(pa.array(held_out))
+
+
+@pytest.fixture(scope="module")
+def breast_cancer() -> pa.Table:
+    """The 569 × 30 Wisconsin breast-cancer measurements scikit-learn ships (read from its
+    CSV without importing it: no network, no second of imports)."""
+    import importlib.util
+
+    import pyarrow.csv as pv
+
+    spec = importlib.util.find_spec("sklearn")
+    assert spec is not None and spec.submodule_search_locations
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "breast_cancer.csv"
+    kinds = ("radius", "texture", "perimeter", "area", "smoothness", "compactness")
+    kinds += ("concavity", "concave points", "symmetry", "fractal dimension")
+    names = [f"mean {k}" for k in kinds] + [f"{k} error" for k in kinds]
+    names += [f"worst {k}" for k in kinds]
+    table = pv.read_csv(
+        path,
+        pv.ReadOptions(skip_rows=1, column_names=[*names, "target"]),
+    )
+    return table.drop(["target"])
+
+
+def test_a_random_120_row_holdout_of_a_300_row_table_is_too_few_rows_not_drift(
+    breast_cancer: pa.Table,
+) -> None:
+    """30 skewed real measurements: a random holdout of 120 of 300 rows used to raise a
+    warning per feature; on 180 training rows no test tells a shift of its floor's size
+    from chance, and the check says so."""
+    config = MonitoringConfig(min_samples=1)  # no window floor: the noise alone decides
+    for seed in range(3):
+        baseline, held = _holdout(breast_cancer, seed)
+        report = compute_drift(baseline, held, config)
+        assert report.drifted == []
+        for feature in report.features:
+            assert feature.status == "insufficient_data"
+            assert feature.reasons == [
+                "too few rows (120; with this baseline no row count tells a shift of the "
+                "threshold size from noise)"
+            ]
+    # Not a blanket: a column whose unit changed (× 1,000) is drift on the same rows.
+    baseline, held = _holdout(breast_cancer, 0)
+    broken = _put(held, "mean area", pc.multiply(held["mean area"], 1000.0))
+    assert compute_drift(baseline, broken, config).drifted == ["mean area"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(spec=table_specs())
+def test_random_holdouts_of_generated_300_row_tables_raise_no_drift(spec: TableSpec) -> None:
+    table = replace(spec, rows=300).table().drop([spec.label])
+    baseline, held = _holdout(table, spec.seed + 1)
+    report = compute_drift(baseline, held, MonitoringConfig(min_samples=1))
+    assert report.drifted == [], [f.reasons for f in report.features]
+    for feature in report.features:
+        if feature.status == "insufficient_data":  # the rows of its present values
+            assert re.match(r"too few rows \(\d+; ", feature.reasons[0]), feature.reasons
+
+
+def test_too_few_rows_says_from_how_many_a_shift_of_the_floors_size_shows(
+    stats: DatasetStatistics, test_rows: pa.Table
+) -> None:
+    """The 300-value category: its 150 small shares hide a shift of the floors' size in
+    the noise of a 500-row window; the check says from how many rows one shows."""
+    config = MonitoringConfig(min_samples=1)
+    small = compute_drift(stats, test_rows.slice(0, 500), config).feature("bucket")
+    assert small.status == "insufficient_data"
+    resolving = int(small.metrics["resolving_rows"] or 0)
+    assert 500 < resolving < 10_000
+    assert small.reasons == [
+        f"too few rows (500; a shift of the threshold size is told from noise from about "
+        f"{resolving:,})"
+    ]
+    # From that row count on the feature is judged: the same mix is ok, a moved one drifts.
+    window = test_rows.slice(0, resolving + 100)
+    assert compute_drift(stats, window, config).feature("bucket").status == "ok"
+    common = pa.array(np.random.default_rng(5).random(window.num_rows) < 0.3)
+    moved = _put(window, "bucket", pc.if_else(common, "b000", window["bucket"]))
+    assert "bucket" in compute_drift(stats, moved, config).drifted
+
+
+def test_values_beyond_the_training_range_are_judged_as_chance_puts_them_there() -> None:
+    """The mass beyond the range of N training values is Beta(2, N - 1): on a small
+    baseline the share of new values past it varies far more than a binomial's."""
+    rng = np.random.default_rng(3)
+    train, fresh = rng.normal(size=(2000, 180)), rng.normal(size=(2000, 120))
+    lo, hi = train.min(axis=1, keepdims=True), train.max(axis=1, keepdims=True)
+    outside = ((fresh < lo) | (fresh > hi)).mean(axis=1)
+    column = compute_statistics(pa.table({"x": train[0]}))["x"]
+    bound = out_of_range_noise(column, 120, 0.99)
+    assert bound is not None
+    assert np.quantile(outside, 0.99) == pytest.approx(bound, abs=0.0125)
+    assert (outside > 1.5 * bound).mean() < 0.002
+
+
+def test_wasserstein_noise_follows_the_distributions_shape() -> None:
+    import scipy.stats
+
+    rng = np.random.default_rng(4)
+    for draw in (rng.normal, rng.exponential):
+        reference = draw(size=5000)
+        column = compute_statistics(pa.table({"x": reference}))["x"]
+        distances = [
+            scipy.stats.wasserstein_distance(draw(size=500), reference) / reference.std()
+            for _ in range(150)
+        ]
+        bound = wasserstein_noise(column, 500, 0.99)
+        assert bound == pytest.approx(np.quantile(distances, 0.99), rel=0.25)

@@ -3,9 +3,9 @@ contract."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,7 @@ from mooring.cli._common import console, print_json
 from mooring.cli._engine import EngineOpt, RayAddressOpt, WorkersOpt, engine_from
 from mooring.config import MooringConfig, load_config
 from mooring.config._data import ContractConfig
+from mooring.config._monitoring import MonitoringConfig
 from mooring.contract._io import ReadOptions
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
@@ -27,6 +28,8 @@ from mooring.scale._statistics import sharded_validate
 
 if TYPE_CHECKING:
     from mooring.contract._diff import SchemaDiff
+    from mooring.formats._drift import DriftReport
+    from mooring.monitoring._calibration import Calibration
     from mooring.pipeline._contracts import Reference
 
 schema_app = typer.Typer(help="Infer and inspect data contracts (schemas).", no_args_is_help=True)
@@ -228,13 +231,7 @@ def validate_command(
         project = Project.load(config)
         if engine is not None or workers is not None or ray_address is not None:
             project = project.with_engine(engine_from(None, engine, workers, ray_address))
-        project_result = project.validate()
-        if as_json:
-            print_json(project_result.to_dict())
-        else:
-            for result in project_result.results:
-                _print_result(result)
-        raise typer.Exit(0 if project_result.ok else 1)
+        raise typer.Exit(_validate_project(project, as_json=as_json))
     if schema is not None and against is not None:
         raise UsageError("give --schema FILE or --against VERSION, not both")
     if config is None and Path("mooring.toml").is_file():
@@ -247,23 +244,233 @@ def validate_command(
         # contract is looked up in the registry.
         list_shards(data)
     ref = _reference(cfg, schema, against)
-    base = DatasetStatistics.load(baseline) if baseline is not None else None
+    distributions = _distribution_reference(cfg, baseline, against)
     result = sharded_validate(
         data[0] if len(data) == 1 else data,
         ref.schema,
         options=options,
         engine=engine_from(cfg.project if cfg else None, engine, workers, ray_address),
-        baseline=base,
+        # An explicit baseline also bounds the row count; production's training data
+        # does not (a month of requests is not a training set).
+        baseline=distributions.statistics if baseline is not None else None,
         contract=contract,
         reads=ref.reads,
         environment=environment,
     )
+    report = _judge_distributions(result, distributions, ref.schema, contract, cfg, ref.reads)
     if as_json:
-        print_json({**result.to_dict(), "reference": ref.source, "environment": environment})
+        print_json(
+            {
+                **result.to_dict(),
+                "reference": ref.source,
+                "environment": environment,
+                "distributions": _distributions_dict(distributions, report),
+            }
+        )
     else:
         console.print(f"against {ref.source}", markup=False)
         _print_result(result)
+        _print_distributions(distributions, report)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _validate_project(project: Project, *, as_json: bool) -> int:
+    """The project's data: train against the contract, eval against train; the exit code."""
+    checked = project.validate()
+    cfg = project.workspace.config
+    train = _Distributions(checked.statistics, None, "the training data's statistics")
+    report = None
+    if checked.eval is not None:
+        # The eval data against the training data, judged as drift is: floors over
+        # sampling noise, never the time axis, "too few rows" where so.
+        report = _judge_distributions(checked.eval, train, checked.schema, cfg.contract, cfg)
+    if as_json:
+        data = checked.to_dict()
+        if checked.eval is not None:
+            data["eval"]["distributions"] = _distributions_dict(train, report)
+        print_json(data)
+    else:
+        for result in checked.results:
+            _print_result(result)
+        if checked.eval is not None:
+            _print_distributions(train, report)
+    return 0 if checked.ok else 1
+
+
+@dataclass(frozen=True)
+class _Distributions:
+    """What a file's distributions are compared with (``statistics``; None: nothing, and
+    ``source`` says why), and the natural variation measured in its training data."""
+
+    statistics: DatasetStatistics | None
+    calibration: Calibration | None
+    source: str
+
+
+def _distribution_reference(
+    cfg: MooringConfig | None, baseline: Path | None, against: str | None
+) -> _Distributions:
+    """``--baseline`` when given; else the training statistics of the version checked
+    against (``--against``, or production), stored with it at registration, with its
+    drift calibration; else the project's training statistics; else nothing."""
+    if baseline is not None:
+        return _Distributions(DatasetStatistics.load(baseline), None, f"--baseline {baseline}")
+    if cfg is None:
+        return _Distributions(
+            None,
+            None,
+            "not compared: no project and no --baseline; pass --baseline STATS.json "
+            "(`mooring stats TRAIN --out STATS.json` writes one)",
+        )
+    from mooring.monitoring._baselines import calibration_for
+    from mooring.pipeline._contracts import open_registry, production_of
+
+    registry = open_registry(cfg)
+    if registry is not None:
+        with registry:
+            name = cfg.project.name
+            which = against if against is not None else production_of(registry, name)
+            if which is not None:
+                text = str(which).removeprefix("v")
+                mv = (
+                    registry.get(name, version=int(text))
+                    if text.isdigit()
+                    else registry.get(name, alias=str(which))
+                )
+                if mv.statistics is not None:
+                    calibration, _ = calibration_for(cfg, mv)
+                    role = "production " if against is None else ""
+                    return _Distributions(
+                        DatasetStatistics.from_dict(mv.statistics),
+                        calibration,
+                        f"{role}v{mv.version}'s training statistics (stored with it)",
+                    )
+    stored = cfg.home / "statistics" / "train.json"
+    if stored.is_file():
+        return _Distributions(
+            DatasetStatistics.load(stored),
+            None,
+            f"the project's training statistics ({_shown(stored, cfg)})",
+        )
+    return _Distributions(
+        None,
+        None,
+        "not compared: no production version and no training statistics yet "
+        "(`mooring run` registers them); pass --baseline STATS.json to compare",
+    )
+
+
+def _shown(path: Path, cfg: MooringConfig) -> str:
+    try:
+        return path.relative_to(cfg.path(".")).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _judge_distributions(
+    result: ValidationResult,
+    reference: _Distributions,
+    schema: Schema,
+    contract: ContractConfig,
+    cfg: MooringConfig | None,
+    reads: frozenset[str] | None = None,
+) -> DriftReport | None:
+    """Replace the result's distribution anomalies by the drift check's verdict: each
+    feature's floors over its sampling noise (and the reference's natural variation),
+    never the time columns, the label or columns the model does not read, and "too few
+    rows" where the file cannot tell a shift of the floors' size from noise."""
+    from mooring.contract._anomalies import Anomaly, AnomalyKind, Distance
+    from mooring.contract._validation import _severity
+    from mooring.formats._drift import METRIC_OF
+    from mooring.monitoring._drift import compare_statistics
+    from mooring.monitoring._noise import SHARES
+
+    result.anomalies[:] = [a for a in result.anomalies if a.kind != AnomalyKind.DISTRIBUTION_DRIFT]
+    result.distances.clear()
+    current = result.statistics
+    if reference.statistics is None or current is None:
+        return None
+    result.baseline_source = reference.source
+    monitoring = cfg.monitoring if cfg is not None else MonitoringConfig()
+    left_out = {schema.label, *(cfg.features.exclude if cfg is not None else ())}
+    columns = [
+        n
+        for n in current.column_names
+        if n in reference.statistics.columns and n not in left_out and (reads is None or n in reads)
+    ]
+    timestamp = (cfg.data.timestamp if cfg is not None else None) or schema.timestamp
+    report = compare_statistics(
+        reference.statistics,
+        current,
+        monitoring,
+        columns=columns,
+        calibration=reference.calibration,
+        timestamp=timestamp,
+    )
+    for feature in report.features:
+        for key, floor in feature.thresholds.items():
+            metric = METRIC_OF[key]
+            value = feature.metrics.get(metric)
+            hit = feature.drifted and any(r.startswith(f"{metric} ") for r in feature.reasons)
+            # The distances, and a share (missing, unseen, out of range) where it moved.
+            if floor is None or value is None or (key in SHARES and not value and not hit):
+                continue
+            result.distances.append(Distance(feature.name, metric, value, floor, hit))
+        if feature.drifted:
+            result.anomalies.append(
+                Anomaly(
+                    AnomalyKind.DISTRIBUTION_DRIFT,
+                    _severity(schema.columns.get(feature.name), contract),
+                    feature.name,
+                    f"drifted from {reference.source}: {'; '.join(feature.reasons)}; "
+                    "investigate the source, or raise its floors under "
+                    f"[monitoring.features.{feature.name!r}] if the shift is expected",
+                )
+            )
+    return report
+
+
+def _too_few(report: DriftReport) -> dict[str, list[str]]:
+    """The features with too few rows, grouped by the reason (its row counts)."""
+    groups: dict[str, list[str]] = {}
+    for feature in report.features:
+        if feature.status == "insufficient_data" and feature.reasons:
+            groups.setdefault(feature.reasons[0], []).append(feature.name)
+    return groups
+
+
+def _distributions_dict(reference: _Distributions, report: DriftReport | None) -> dict[str, Any]:
+    if report is None:
+        return {"reference": None, "status": "not_compared", "note": reference.source}
+    few = _too_few(report)
+    return {
+        "reference": reference.source,
+        "status": report.status,
+        "judged": [f.name for f in report.features],
+        "drifted": report.drifted,
+        "too_few_rows": {name: reason for reason, names in few.items() for name in names},
+        "notes": report.notes,
+    }
+
+
+def _print_distributions(reference: _Distributions, report: DriftReport | None) -> None:
+    if report is None:
+        console.print(f"distributions {reference.source}", markup=False)
+        return
+    judged, drifted, few = len(report.features), report.drifted, _too_few(report)
+    waiting = sum(len(names) for names in few.values())
+    if drifted:
+        head = f"{len(drifted)} of {judged} features drifted ({', '.join(drifted)})"
+    elif waiting == judged and judged:
+        head = f"not judged: too few rows in all {judged} features"
+    else:
+        head = f"no drift in the {judged - waiting} of {judged} features judged"
+    console.print(f"distributions against {reference.source}: {head}", markup=False)
+    for reason, names in few.items():
+        console.print(f"  {', '.join(names)}: {reason}", markup=False, soft_wrap=True)
+    for note in report.notes:
+        if not note.startswith("drift thresholds are not calibrated"):
+            console.print(f"  {note}", markup=False, soft_wrap=True)
 
 
 def _reference(cfg: MooringConfig | None, schema: Path | None, against: str | None) -> Reference:

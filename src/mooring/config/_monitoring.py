@@ -170,7 +170,12 @@ class DriftThresholds(Section):
         0.02, ge=0, le=1, description="Share of numbers outside the training [min, max]."
     )
     unseen: float | None = Field(
-        0.02, ge=0, le=1, description="Share of categories never seen in training."
+        0.02,
+        ge=0,
+        le=1,
+        description="Share of categories never seen in training (decides past calibration_"
+        "margin × the share of values new from one training block to the next, where blocks "
+        "are compared in order, and × its sampling noise).",
     )
     missing: float | None = Field(
         0.1, gt=0, le=1, description="Rise in the share of missing values (absolute)."
@@ -219,7 +224,10 @@ class MonitoringConfig(Section):
     min_samples: int = Field(
         1000,
         ge=1,
-        description="Rows needed (overall, per segment) before judging; fewer: insufficient data.",
+        description="Rows needed (overall, per segment) before judging; fewer: insufficient data. "
+        "A feature none of whose tests tells a shift of its floor's size from sampling noise "
+        "at the window's rows is insufficient data too ('too few rows', with the row count "
+        "that would); `mooring validate FILE` applies only that.",
     )
     bins: int = Field(
         10, ge=2, le=1000, description="Quantile bins of numeric features (from the baseline)."

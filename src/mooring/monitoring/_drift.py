@@ -22,7 +22,12 @@ data of the same size (:mod:`mooring.monitoring._calibration`; over time when th
 a time order) and the sampling noise of the distance at the window's own row count
 (:mod:`mooring.monitoring._noise`: a category with hundreds of values is not flagged for
 the noise of its small shares). The report holds both numbers and where the natural
-variation comes from. The event-time column (``[data] timestamp``) and any other date or
+variation comes from. A feature none of whose tests can tell a shift of its floor's size
+from noise at the window's row count (floor past margin × its noise) is
+``insufficient_data`` with the reason "too few rows (120; a shift of the threshold size
+is told from noise from about 640)" (:func:`~mooring.monitoring._noise.resolving_rows`),
+never drift nor "ok": only its shares decide then, far past chance (a unit that
+changed). The event-time column (``[data] timestamp``) and any other date or
 time column are never judged: time moves on, so they would always "drift". Every distance
 is recorded whether it decides or not. Fewer rows
 than ``min_samples`` give ``insufficient_data``, never drift. The same comparison runs per
@@ -72,7 +77,17 @@ from mooring.formats._drift import (
 )
 from mooring.formats._predictions import OUTPUT_PREFIX, read_prediction_log
 from mooring.monitoring._calibration import Calibration
-from mooring.monitoring._noise import judge, natural_variation, sampling_noise
+from mooring.monitoring._noise import (
+    SHARES,
+    has_tests,
+    judge,
+    natural_variation,
+    resolving_rows,
+    sampling_noise,
+    strict_share_noise,
+    told,
+    too_few_rows,
+)
 from mooring.monitoring._window import (
     WindowSummary,
     summarize_window,
@@ -87,6 +102,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_drift",
     "compare_columns",
+    "compare_statistics",
     "compute_drift",
     "read_prediction_log",
     "resolve_thresholds",
@@ -227,7 +243,8 @@ def compare_columns(
         else:
             for key in ("psi", "jensen_shannon", "linf", "unseen_share"):
                 metrics[key] = None
-    noise = sampling_noise(baseline, shares, rows, config.calibration_quantile) if rows else {}
+    margin = config.calibration_margin
+    noise, blind = _noise(baseline, shares, rows, thresholds, config)
     usual, sources = natural_variation(
         {k: v for k, v in (natural or {}).items() if k in thresholds},
         kinds or {},
@@ -240,12 +257,11 @@ def compare_columns(
     # of data).
     window = current.count if current is not None else 0
     needed = 0.9 * config.min_samples * (1.0 - baseline.null_fraction)
-    if rows < needed:
-        thresholds_now = {k: (v if k == "missing" else None) for k, v in thresholds.items()}
-    else:
-        thresholds_now = thresholds
-    reasons += judge(metrics, thresholds_now, usual, sources, config.calibration_margin, rows)
+    deciding = _deciding(thresholds, full=rows >= needed, blind=blind)
+    reasons += judge(metrics, deciding, usual, sources, margin, rows)
     status = "insufficient_data" if window < config.min_samples else "drift" if reasons else "ok"
+    if status == "ok" and blind:
+        status, reasons = _too_few(baseline, shares, thresholds, config, rows, metrics)
     return FeatureDrift(
         natural={k: round(v, 6) for k, v in usual.items()},
         natural_kind=sources,
@@ -255,10 +271,60 @@ def compare_columns(
         rows=rows,
         metrics=metrics,
         thresholds=thresholds,
-        reasons=reasons if status == "drift" else [],
+        reasons=reasons if status != "ok" else [],
         baseline=hist_b,
         current=hist_c,
     )
+
+
+def _noise(
+    baseline: ColumnStatistics,
+    shares: Any,
+    rows: int,
+    thresholds: Mapping[str, float | None],
+    config: MonitoringConfig,
+) -> tuple[dict[str, float], bool]:
+    """Each test's sampling noise at ``rows``, and whether the feature is blind there: no
+    test tells a shift of its floor's size from noise (too few rows). Only shifts far out
+    of chance's reach are drift then: the shares (a unit that changed puts every value
+    out of range), at the square of the miss rate."""
+    quantile = config.calibration_quantile
+    noise = sampling_noise(baseline, shares, rows, quantile) if rows else {}
+    blind = has_tests(noise, thresholds) and not told(noise, thresholds, config.calibration_margin)
+    if blind:
+        noise.update(strict_share_noise(baseline, rows, 1.0 - (1.0 - quantile) ** 2))
+    return noise, blind
+
+
+def _deciding(
+    thresholds: Mapping[str, float | None], *, full: bool, blind: bool
+) -> dict[str, float | None]:
+    """The floors that decide: only the missing share's unless the window is ``full``
+    (enough present values); only the shares' on a ``blind`` feature, none of whose tests
+    tells a shift of its floor's size from noise (on so few rows the distances' tails are
+    what chance gives)."""
+    if not full:
+        return {k: (v if k == "missing" else None) for k, v in thresholds.items()}
+    if not blind:
+        return dict(thresholds)
+    return {k: (v if k in SHARES else None) for k, v in thresholds.items()}
+
+
+def _too_few(
+    baseline: ColumnStatistics,
+    shares: Any,
+    thresholds: Mapping[str, float | None],
+    config: MonitoringConfig,
+    rows: int,
+    metrics: dict[str, float | None],
+) -> tuple[Status, list[str]]:
+    """None of the feature's tests can tell a shift of its floor's size from noise on
+    ``rows``: too few rows, and from how many one can (recorded as ``resolving_rows``)."""
+    resolving = resolving_rows(
+        baseline, shares, thresholds, config.calibration_margin, config.calibration_quantile
+    )
+    metrics["resolving_rows"] = None if resolving is None else float(resolving)
+    return "insufficient_data", [too_few_rows(rows, resolving)]
 
 
 def _compare_all(
@@ -368,6 +434,45 @@ def compute_drift(  # noqa: PLR0913 - keyword-only inputs a drift report may be 
             **_calibration_settings(config, calibration, notes),
         },
         notes=notes,
+    )
+
+
+def compare_statistics(
+    baseline: DatasetStatistics,
+    current: DatasetStatistics,
+    config: MonitoringConfig,
+    *,
+    columns: Sequence[str] | None = None,
+    calibration: Calibration | None = None,
+    timestamp: str | None = None,
+    model: str = "",
+    version: int | None = None,
+) -> DriftReport:
+    """Judge a whole file's statistics against a baseline, the way a window is judged.
+
+    What ``mooring validate FILE`` asks: the file's ``columns`` (default: every one) are
+    compared with ``baseline`` under ``config``'s floors, margin and noise, with the
+    version's ``calibration`` when there is one; never the time columns. A file of any
+    size is judged: no window floor (``min_samples``) applies, and a feature on fewer
+    rows than its tests need to tell a shift of their floors' size from noise is "too
+    few rows". No segments, no outputs.
+
+    Example:
+        >>> report = compare_statistics(train_stats, month_stats, cfg.monitoring)  # doctest: +SKIP
+        >>> report.drifted  # doctest: +SKIP
+        ['age', 'workclass']
+    """
+    names = [n for n in (columns or current.column_names) if n in current.columns]
+    summary = WindowSummary(rows=current.num_rows, features=current, columns=names)
+    judged = config.model_copy(update={"min_samples": 1, "segments": [], "prediction": False})
+    return compute_drift(
+        baseline,
+        summary,
+        judged,
+        model=model,
+        version=version,
+        calibration=calibration,
+        timestamp=timestamp,
     )
 
 
