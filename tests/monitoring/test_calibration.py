@@ -246,6 +246,8 @@ def test_a_window_continuing_the_slow_drift_of_training_is_natural_on_time(
     on_time = _calibrate(period, config, order)
     at_random = _calibrate(period, config, "random")
     assert "event_time" not in on_time.features
+    # A category's unseen share has a natural variation over time too (new values per block).
+    assert on_time.natural_kind("workclass", WINDOW)["unseen"] == "later"
     reports = {
         name: compute_drift(stats, window, config, calibration=c, timestamp="event_time")
         for name, c in (("time", on_time), ("random", at_random), ("floors", None))
@@ -503,3 +505,28 @@ def test_integers_beyond_two_to_the_53_are_calibrated_as_the_nearest_floats() ->
     table = pa.table({"x": rng.normal(size=3000), "account": pa.array(ids, pa.int64())})
     calibrated = calibrate(table, compute_statistics(table), MonitoringConfig())
     assert calibrated is not None and set(calibrated.features) == {"x", "account"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.integers(min_value=120, max_value=400),
+    values=st.integers(min_value=1, max_value=300),
+    missing=st.sampled_from([0.0, 0.2]),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+def test_the_share_of_new_values_is_what_no_earlier_row_holds(
+    rows: int, values: int, missing: float, seed: int
+) -> None:
+    from mooring.monitoring._calibration import _time_windows
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, values, rows)
+    absent = rng.random(rows) < missing
+    order = rng.permutation(rows).astype(np.int64)  # the rows' time order
+    windows = _time_windows(order, [50], 7, ("blocks",))
+    measured = windows.new_share(labels, absent)[0, 0]
+    for i, (start, end) in enumerate(zip(windows.starts, windows.ends, strict=True)):
+        earlier = {labels[r] for r in order[:start] if not absent[r]}
+        block = [labels[r] for r in order[start:end] if not absent[r]]
+        expected = sum(v not in earlier for v in block) / max(len(block), 1)
+        assert measured[i] == pytest.approx(expected)
