@@ -424,10 +424,21 @@ def _judge_distributions(
                     feature.name,
                     f"drifted from {reference.source}: {'; '.join(feature.reasons)}; "
                     "investigate the source, or raise its floors under "
-                    f"[monitoring.features.{feature.name!r}] if the shift is expected",
+                    f"[monitoring.features.{_toml_key(feature.name)}] if the shift is expected",
                 )
             )
     return report
+
+
+def _toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it may be, else quoted.
+
+    >>> _toml_key("age"), _toml_key("hours per week")
+    ('age', '"hours per week"')
+    """
+    if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _too_few(report: DriftReport) -> dict[str, list[str]]:
@@ -455,7 +466,8 @@ def _distributions_dict(reference: _Distributions, report: DriftReport | None) -
 
 def _print_distributions(reference: _Distributions, report: DriftReport | None) -> None:
     if report is None:
-        console.print(f"distributions {reference.source}", markup=False)
+        shown = reference.source if reference.statistics is None else "not compared"
+        console.print(f"distributions {shown}", markup=False)
         return
     judged, drifted, few = len(report.features), report.drifted, _too_few(report)
     waiting = sum(len(names) for names in few.values())
