@@ -414,6 +414,12 @@ def compute_drift(  # noqa: PLR0913 - keyword-only inputs a drift report may be 
         or (prediction is not None and prediction.status == "drift")
     ):
         status = "drift"
+    elif results and all(f.status == "insufficient_data" for f in results):
+        status = "insufficient_data"
+        notes.append(
+            f"too few rows ({rows:,}): no feature's tests tell a shift of the threshold size "
+            "from noise on them"
+        )
     else:
         status = "ok"
     return DriftReport(
