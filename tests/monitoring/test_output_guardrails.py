@@ -264,6 +264,88 @@ def test_without_drift_the_canary_is_judged_on_its_own_evaluation_as_before() ->
     assert like["outputs"].numbers["reference_used"] == "own evaluation"
 
 
+# Two populations on inputs (x1, x2): the new one moved x1 (covariate shift) and its labels
+# follow a stronger, higher-based rule (concept shift). Production learnt the old rule; a
+# retrain learnt the new one; both were evaluated on the stale file of the old population.
+world = np.random.default_rng(11)
+OLD_X = world.normal(0.0, 1.0, (2000, 2))
+NEW_X = world.normal(0.0, 1.0, (3000, 2)) + np.array([1.0, 0.0])
+
+
+def old_rule(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray(1.0 / (1.0 + np.exp(-(x[:, 0] + x[:, 1]))))
+
+
+def new_rule(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray(1.0 / (1.0 + np.exp(-(3.0 * (x[:, 0] + x[:, 1]) + 1.5))))
+
+
+def moved_world(canary_live: np.ndarray[Any, Any], canary_rule: Any) -> GuardrailResult:
+    """The outputs guardrail with both versions evaluated on the old population."""
+    return judge(
+        logged(canary_live),
+        logged(old_rule(NEW_X)),
+        reference(canary_rule(OLD_X)),
+        production_ref=reference(old_rule(OLD_X)),
+    )["outputs"]
+
+
+def test_covariate_shift_a_retrain_answering_like_production_passes_on_production() -> None:
+    like = moved_world(old_rule(NEW_X[:250] + np.array([0.05, 0.0])), old_rule)
+    assert like.status == "ok", like.message
+    assert like.numbers["reference_used"] == "production on the same traffic"
+    assert max(like.numbers["jensen_shannon"].values()) > 0.2  # its stale evaluation fails it
+
+
+def test_concept_shift_a_good_retrain_unlike_production_passes_on_production_s_move() -> None:
+    retrain = moved_world(new_rule(NEW_X[:250]), new_rule)
+    assert retrain.status == "ok", retrain.message
+    assert retrain.numbers["reference_used"] == "production's move on the same traffic"
+    # Unlike its stale evaluation and unlike production, but moved as production moved.
+    assert max(retrain.numbers["jensen_shannon"].values()) > 0.2
+    assert max(retrain.numbers["canary_vs_production"].values()) > 0.2
+    assert retrain.value is not None and retrain.value < 0.2
+    assert retrain.value == max(retrain.numbers["move_unlike_production"].values())
+    assert "it moved like production, so the traffic moved, not the canary" in retrain.message
+    assert "labels (the live metric) tell which answers better" in retrain.message
+    assert "point [data] eval at recent labelled data" in retrain.message
+
+
+@pytest.mark.parametrize(
+    ("harm", "live"),
+    [
+        # Served unlike its evaluation: x1 reaches it unscaled (ten times too large).
+        ("serving skew", lambda x: new_rule(x * [10.0, 1.0])),
+        # Its answers turned around: the positive class's probability logged as the other's.
+        ("inverted", lambda x: 1.0 - new_rule(x)),
+    ],
+)
+def test_a_canary_that_moved_unlike_production_fails_on_the_moved_traffic(
+    harm: str, live: Any
+) -> None:
+    bad = moved_world(live(NEW_X[:250]), new_rule)
+    assert bad.status == "breach", (harm, bad.message)
+    assert "its outputs moved unlike production's, so the traffic does not explain them" in (
+        bad.message
+    )
+    assert "it answers the traffic unlike production" in bad.message
+    assert "check how the canary is served" in bad.message
+    assert max(bad.numbers["move_unlike_production"].values()) > 0.2
+
+
+def test_without_drift_the_move_of_production_is_not_consulted() -> None:
+    # Traffic from the old population: production did not move; a skewed canary fails on
+    # its own evaluation, and the moves are not compared.
+    skewed = judge(
+        logged(new_rule(OLD_X[:250] * [10.0, 1.0])),
+        logged(old_rule(world.normal(0.0, 1.0, (3000, 2)))),
+        reference(new_rule(OLD_X)),
+        production_ref=reference(old_rule(OLD_X)),
+    )["outputs"]
+    assert skewed.status == "breach" and skewed.numbers["reference_used"] == "own evaluation"
+    assert "move_unlike_production" not in skewed.numbers
+
+
 # -- every column type the prediction log holds ------------------------------------------
 #: Columns the generated tables lack, each constant or varying: (kind, varies) → array.
 EXTRA = {

@@ -13,9 +13,26 @@ is judged against references frozen with it at registration
   Which of the two it is, production tells: when production's own live outputs moved
   from *its* evaluation outputs beyond natural variation (:func:`production_move`), the
   evaluation data no longer looks like the traffic, and a canary unlike its own
-  evaluation is judged against production's outputs on the same traffic instead (same
-  threshold). A retrained model that fixes drift is then not rolled back for a stale
-  ``[data] eval``; one answering the traffic unlike production still is.
+  evaluation passes (same threshold) when either
+
+  - it answers like production on the same traffic (canary vs production), or
+  - it **moved like production** (:func:`move_shape`): each live output is placed in its
+    own version's evaluation-time outputs (its quantile position, the mid-rank of the
+    value in that version's evaluation distribution), and the canary's positions are
+    compared with production's. Positions are free of either model's scale, so a retrain
+    that fixes a concept shift may answer unlike production and still pass: on traffic
+    that moved, both versions' answers moved to the same places in their own evaluation
+    distributions, and the move is the traffic's, not the canary's. A canary served
+    unlike its evaluation (skewed inputs, preprocessing) moves where production did not,
+    and one that turned its answers around moves the other way: both still fail.
+
+  Comparing the two moves' sizes (two Jensen–Shannon distances) would not do: a canary
+  moving as far as production in the opposite direction would pass. Positions need a
+  numeric output (a score or value); a model logging classes alone is judged on
+  canary vs production only. Neither holds for a retrain whose answers respond to the
+  moved inputs unlike production's (its weights on them changed): no reference without
+  labels tells that from skew, so it fails here, and the message says that plentiful
+  labels (the live metric) or an evaluation file from the recent traffic decide it.
 * ``validated``: its evaluation metric (``live_metric``) against production's measured on
   the same evaluation data: both versions' own evaluations when their data had the same
   sha256, or production's evaluation in the run that registered the canary (``mooring
@@ -63,6 +80,7 @@ __all__ = [
     "NATURAL_SHARE",
     "ProductionMove",
     "judge_outputs",
+    "move_shape",
     "output_guardrails",
     "prediction_distance",
     "production_move",
@@ -162,8 +180,9 @@ def output_guardrails(
         production_reference: production's outputs on *its* evaluation data
             (:func:`~mooring.monitoring._baselines.prediction_baseline`); when its live
             outputs moved from them past natural variation (:func:`production_move`), a
-            canary unlike its own evaluation is judged against production on the same
-            traffic instead. None: ``production_reference_source`` says why.
+            canary unlike its own evaluation passes when it answers like production on
+            the same traffic or moved like production (:func:`move_shape`). None:
+            ``production_reference_source`` says why.
     """
     validated = _validated(canary_eval, production_eval, rules)
     if canary is None or production is None:
@@ -182,7 +201,14 @@ def output_guardrails(
     broken = _broken(canary, c_out, rules, rows)
     versus = _versus(p_out, c_out, rules)
     moved = production_move(p_out, production_reference, production_reference_source, rules)
-    own = _own(c_out, reference, reference_source, rules, rows, moved=moved, versus=versus)
+    shape = (
+        move_shape(c_out, reference, p_out, production_reference, rules)
+        if isinstance(moved, ProductionMove) and moved.moved
+        else None
+    )
+    own = _own(
+        c_out, reference, reference_source, rules, rows, moved=moved, versus=versus, shape=shape
+    )
     return [broken, own, validated, _divergence(versus, rules, rows)]
 
 
@@ -276,9 +302,11 @@ def _own(
     *,
     moved: ProductionMove | str,
     versus: dict[str, float] | None,
+    shape: dict[str, float] | None = None,
 ) -> GuardrailResult:
-    """``outputs``: the canary against its own evaluation, or against production on the
-    same traffic when production's own outputs show the traffic moved from evaluation."""
+    """``outputs``: the canary against its own evaluation; when production's own outputs
+    show the traffic moved from evaluation, against production on the same traffic or
+    production's own move (``shape``: :func:`move_shape`)."""
     if rules.prediction_js is None:
         return GuardrailResult("outputs", "off", "output guardrail is off")
     limit = rules.prediction_js
@@ -296,6 +324,8 @@ def _own(
         numbers.update(production_moved=moved.distances, production_natural_variation=moved.natural)
     if versus:
         numbers["canary_vs_production"] = versus
+    if shape:
+        numbers["move_unlike_production"] = shape
     distances: dict[str, float] = {}
     if reference is not None:
         shared = [c for c in outputs.column_names if c in reference.columns]
@@ -311,41 +341,9 @@ def _own(
         if worst <= limit:
             numbers["reference_used"] = "own evaluation"
             return GuardrailResult("outputs", "ok", own_summary, value=worst, numbers=numbers)
-    if isinstance(moved, ProductionMove) and moved.moved and versus:
+    if isinstance(moved, ProductionMove) and moved.moved and (versus or shape):
         # The traffic moved away from evaluation: production on it is the reference.
-        numbers["reference_used"] = "production on the same traffic"
-        column, gap = max(versus.items(), key=lambda item: item[1])
-        why = (
-            f"reference: production's outputs on the same traffic, because {moved.sentence()}: "
-            "the evaluation data no longer looks like the traffic"
-        )
-        own_note = (
-            "no own reference"
-            if worst is None
-            else f"{worst:.3f} from its own evaluation-time outputs"
-        )
-        summary = (
-            f"{column} Jensen-Shannon distance canary vs production on the same traffic "
-            f"{gap:.3f} ({rows['canary_rows']} vs {rows['production_rows']} rows; {own_note})"
-        )
-        if gap > limit:
-            return GuardrailResult(
-                "outputs",
-                "breach",
-                f"{summary} > {limit:g}: it answers the traffic unlike production; {why}",
-                value=gap,
-                threshold=limit,
-                numbers=numbers,
-            )
-        return GuardrailResult(
-            "outputs",
-            "ok",
-            f"{summary} <= {limit:g}; {why}; point [data] eval at recent labelled data and "
-            "re-run `mooring run` to judge the next candidate on its own evaluation again",
-            value=gap,
-            threshold=limit,
-            numbers=numbers,
-        )
+        return _against_production(moved, versus, shape, worst, rows, limit, numbers)
     if worst is None:
         what = (
             f"{source}; the canary's outputs cannot be compared with its own evaluation"
@@ -378,6 +376,98 @@ def _own(
         "breach",
         f"{own_summary} > {limit:g}: it does not behave as it did when validated; {advice}",
         value=worst,
+        threshold=limit,
+        numbers=numbers,
+    )
+
+
+def _against_production(
+    moved: ProductionMove,
+    versus: dict[str, float] | None,
+    shape: dict[str, float] | None,
+    worst: float | None,
+    rows: dict[str, int],
+    limit: float,
+    numbers: dict[str, Any],
+) -> GuardrailResult:
+    """``outputs`` once the traffic moved: like production on the same traffic, or moved
+    like production from evaluation (``worst``: the canary from its own evaluation)."""
+    why = (
+        f"reference: production's outputs on the same traffic, because {moved.sentence()}: "
+        "the evaluation data no longer looks like the traffic"
+    )
+    own_note = (
+        "no own reference" if worst is None else f"{worst:.3f} from its own evaluation-time outputs"
+    )
+    refresh = (
+        "point [data] eval at recent labelled data and re-run `mooring run` to judge the "
+        "next candidate on its own evaluation again"
+    )
+    gap = max(versus.values()) if versus else None
+    summary = ""
+    if versus:
+        column = max(versus, key=lambda c: versus[c])
+        summary = (
+            f"{column} Jensen-Shannon distance canary vs production on the same traffic "
+            f"{versus[column]:.3f} ({rows['canary_rows']} vs {rows['production_rows']} "
+            f"rows; {own_note})"
+        )
+        if versus[column] <= limit:
+            numbers["reference_used"] = "production on the same traffic"
+            return GuardrailResult(
+                "outputs",
+                "ok",
+                f"{summary} <= {limit:g}; {why}; {refresh}",
+                value=gap,
+                threshold=limit,
+                numbers=numbers,
+            )
+    unlike = max(shape.values()) if shape else None
+    moved_note = ""
+    if shape:
+        column = max(shape, key=lambda c: shape[c])
+        moved_note = (
+            f"{column} Jensen-Shannon distance between where the canary's live outputs "
+            "sit in its own evaluation-time outputs and where production's sit in its own "
+            f"(quantile positions) {shape[column]:.3f}"
+        )
+        if shape[column] <= limit:
+            numbers["reference_used"] = "production's move on the same traffic"
+            answers = (
+                f"; it answers the traffic unlike production ({summary} > {limit:g}), as "
+                "a model retrained on changed data may: labels (the live metric) tell "
+                "which answers better"
+                if summary
+                else f" ({rows['canary_rows']} rows; {own_note})"
+            )
+            return GuardrailResult(
+                "outputs",
+                "ok",
+                f"{moved_note} <= {limit:g}: it moved like production, so the traffic "
+                f"moved, not the canary{answers}; {why}; {refresh}",
+                value=unlike,
+                threshold=limit,
+                numbers=numbers,
+            )
+    numbers["reference_used"] = "production on the same traffic"
+    parts = (
+        [f"{summary} > {limit:g}: it answers the traffic unlike production"] if (summary) else []
+    )
+    if moved_note:
+        parts.append(
+            f"{moved_note} > {limit:g}: its outputs moved unlike production's, so the "
+            "traffic does not explain them"
+        )
+    value = gap if gap is not None else unlike
+    return GuardrailResult(
+        "outputs",
+        "breach",
+        f"{'; and '.join(parts)}; {why}; check how the canary is served (its inputs, "
+        "its preprocessing); a retrain whose answers respond to the moved inputs unlike "
+        "production's is told from a broken one only by labels (the live metric decides "
+        "once they are plentiful) or by an evaluation on recent data: point [data] eval "
+        "at recent labelled data and re-run `mooring run`",
+        value=value,
         threshold=limit,
         numbers=numbers,
     )
@@ -454,6 +544,78 @@ def production_move(
         return "no production output comparable with its evaluation-time outputs"
     column = max(distances, key=lambda c: distances[c] - natural[c])
     return ProductionMove(distances=distances, natural=natural, column=column)
+
+
+#: Equal-width bins of quantile positions (0 to 1) on which two moves are compared.
+POSITION_BINS = 10
+
+
+def move_shape(
+    canary: pa.Table | None,
+    reference: DatasetStatistics | None,
+    production: pa.Table | None,
+    production_reference: DatasetStatistics | None,
+    rules: GuardrailsConfig,
+) -> dict[str, float]:
+    """Per numeric output: how unlike production's move from its evaluation-time outputs the
+    canary's move from its own is (Jensen–Shannon distance, 0: moved alike).
+
+    Each live value is placed at its quantile position in its own version's evaluation
+    outputs (mid-rank: ties sit halfway through their mass); the two versions' positions
+    are compared over ``POSITION_BINS`` equal bins. Positions hold no model's scale, so
+    two models answering differently compare on what the traffic did to each. Empty
+    until both versions have ``min_prediction_rows`` outputs and both references exist.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> from mooring.contract._statistics import compute_statistics
+        >>> ref = compute_statistics(pa.table({"output.score": [i / 100 for i in range(100)]}))
+        >>> up = pa.table({"output.score": [0.5 + i / 200 for i in range(100)]})
+        >>> rules = GuardrailsConfig(min_prediction_rows=50)
+        >>> move_shape(up, ref, up, ref, rules)["output.score"]
+        0.0
+    """
+    if canary is None or production is None or reference is None or production_reference is None:
+        return {}
+    if min(canary.num_rows, production.num_rows) < rules.min_prediction_rows:
+        return {}
+    from mooring.contract._distance import jensen_shannon
+
+    out: dict[str, float] = {}
+    for name in canary.column_names:
+        if name not in production.column_names:
+            continue
+        c_pos = _positions(canary[name], reference, name)
+        p_pos = _positions(production[name], production_reference, name)
+        if c_pos is not None and p_pos is not None:
+            out[name] = jensen_shannon(_position_shares(c_pos), _position_shares(p_pos))
+    return out
+
+
+def _positions(
+    column: pa.ChunkedArray, reference: DatasetStatistics, name: str
+) -> npt.NDArray[np.float64] | None:
+    """Each finite number's mid-rank in the reference's distribution of ``name`` (0 to 1)."""
+    if name not in reference.columns or not (
+        pa.types.is_floating(column.type) or pa.types.is_integer(column.type)
+    ):
+        return None
+    numeric = reference[name].numeric
+    if numeric is None or numeric.count == 0:
+        return None
+    values = np.asarray(
+        pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    below, upto = numeric.sketch.cdf(values, inclusive=False), numeric.sketch.cdf(values)
+    return np.asarray(0.5 * (below + upto), dtype=np.float64)
+
+
+def _position_shares(positions: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    counts, _ = np.histogram(positions, bins=POSITION_BINS, range=(0.0, 1.0))
+    return np.asarray(counts / max(1, positions.size), dtype=np.float64)
 
 
 def _versus(
