@@ -19,12 +19,21 @@ STRINGS = ("workclass", "sex")
 LABELS = ("<=50K", ">50K")
 
 
-def build_model_dir(folder: Path, *, seed: int = 0, delay_ms: float = 0.0) -> Path:
+def build_model_dir(
+    folder: Path,
+    *,
+    seed: int = 0,
+    delay_ms: float = 0.0,
+    tail_ms: float = 0.0,
+    tail_age: float = 72.0,
+) -> Path:
     """Export a small binary classifier to ``folder`` (SavedModel + mooring.json).
 
     ``delay_ms``: every call first multiplies matrices for about that long, counted in
     iterations measured on this machine when the model is built (a latency regression
     that survives export and op determinism; a sleep or a clock would not).
+    ``tail_ms``: a call holding a row older than ``tail_age`` spins that long instead, a
+    slow path on rare inputs (a heavy tail: a few percent of Adult-like requests).
     """
     import keras
     import tensorflow as tf
@@ -61,13 +70,15 @@ def build_model_dir(folder: Path, *, seed: int = 0, delay_ms: float = 0.0) -> Pa
             for k, v in features.items()
         }
         share = model(clean, training=False)[:, 0] + tf.cast(seed, tf.float32) * 0.0
-        if delay_ms <= 0:
+        if delay_ms <= 0 and tail_ms <= 0:
             return share
-        spun = _spin(tf.constant(iterations))
+        rare = tf.reduce_any(features["age"] > tail_age) if tail_ms > 0 else tf.constant(False)
+        spun = _spin(tf.where(rare, tf.constant(tail_iterations), tf.constant(iterations)))
         with tf.control_dependencies([spun]):
             return tf.identity(share)
 
     iterations = _iterations_for(delay_ms) if delay_ms > 0 else 0
+    tail_iterations = _iterations_for(tail_ms) if tail_ms > 0 else 0
 
     metadata = {"format": "mooring.model", "task": "binary", "label_vocabulary": list(LABELS)}
     return _export(folder, model, positive, {**metadata, "seed": seed})
