@@ -255,6 +255,40 @@ def test_client_errors_sent_to_a_canary_never_count_against_it(
         assert (dep.production, dep.canary, dep.canary_weight) == (1, 2, 50)
 
 
+def test_a_skewed_split_holds_the_rollout_and_says_why(
+    tmp_path: Path, exported: dict[str, Path]
+) -> None:
+    # Half the requests come from one client sending an X-Request-Key: a key always lands on
+    # the same version, so the canary's share of requests is not its 50% weight.
+    rollout = {"steps": [50, 100], "guardrails": {"prediction_js": False}}
+    sink = Collect()
+    with stack(tmp_path / "home", exported, rollout=rollout) as (cfg, registry, server):
+        controller = RolloutController(
+            cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([sink])
+        )
+        registry.deploy(NAME, production=1, canary=2, weight=50, reason="test canary")
+        wait_until(lambda: 2 in served(server), "the canary v2 to load")
+        rng = np.random.default_rng(3)
+        decisions = []
+        for _ in range(20):
+            for i in range(PER_TICK):
+                headers = {"x-request-key": "one-busy-client"} if i % 2 else {}
+                body = orjson.dumps({"instances": rows(4, rng)})
+                answer = server.client.post(PREDICT, content=body, headers=headers)
+                assert answer.status_code == 200, answer.text
+            decisions.append(controller.tick())
+            if decisions[-1].action != "insufficient_data":
+                break
+    final = decisions[-1]
+    assert final.action == "hold", final.to_dict()
+    assert "sample-ratio mismatch" in final.reasons[0], final.reasons
+    split = final.numbers["sample_ratio"]
+    assert split["mismatch"] and abs(split["share"] - 0.5) > 0.15, split
+    assert [a.kind for a in sink.alerts] == ["sample_ratio_mismatch"]
+    dep = registry.deployment(NAME)
+    assert (dep.production, dep.canary, dep.canary_weight) == (1, 2, 50)
+
+
 def test_healthy_canary_is_promoted_through_every_step_by_a_hosted_monitor(
     tmp_path: Path, exported: dict[str, Path]
 ) -> None:
