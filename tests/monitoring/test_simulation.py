@@ -15,7 +15,10 @@ from mooring.monitoring._simulation import (
     Scenario,
     latency_shapes,
     latency_truth,
+    output_judge,
+    output_scenarios,
     simulate,
+    simulate_outputs,
     summarise,
 )
 
@@ -89,3 +92,30 @@ def test_no_traffic_is_no_evidence() -> None:
     idle = Scenario("idle", "equal", 0.0)
     outcome = simulate(idle, RULES, seed=0, max_ticks=50)
     assert (outcome.action, outcome.ticks) == ("undecided", 50)
+
+
+# -- outputs on drifted traffic, both versions evaluated on a stale file -----------------
+@pytest.mark.parametrize(
+    ("name", "today", "own_only"),
+    [
+        ("covariate shift, retrain 25%", "advance", "rollback"),
+        ("concept shift, retrain 25%", "advance", "rollback"),
+        ("concept shift, serving skew 25%", "rollback", "rollback"),
+        ("concept shift, inverted 25%", "rollback", "rollback"),
+        ("no drift, retrain 25%", "advance", "advance"),
+        ("no drift, serving skew 25%", "rollback", "rollback"),
+    ],
+)
+def test_a_drift_fixing_retrain_on_a_stale_eval_file_advances_and_a_harmful_one_does_not(
+    name: str, today: str, own_only: str
+) -> None:
+    scenario = next(s for s in output_scenarios(0.25) if s.name == name)
+    now = [simulate_outputs(scenario, RULES, seed=seed) for seed in range(3)]
+    before = output_judge(RULES, production_reference=False)
+    old = [simulate_outputs(scenario, RULES, seed=seed, judge=before) for seed in range(3)]
+    assert {o.action for o in now} == {today}, now[0].reasons
+    assert {o.action for o in old} == {own_only}
+    # 75 canary requests a tick: judged at the tick it has 200 logged outputs.
+    assert max(o.ticks for o in now) <= 4
+    if today == "rollback":
+        assert now[0].reasons[0].startswith("outputs: ")

@@ -13,6 +13,13 @@ guardrail functions, :func:`~mooring.monitoring._rollout_state.labels_decide` an
 :func:`summarise` runs many seeds of a scenario and reports the false rollback rate,
 the false promotion rate and the ticks to a decision.
 
+:func:`simulate_outputs` does the same for the label-free output guardrails on drifted
+traffic (:class:`OutputScenario`): a population that moved (covariate and concept shift),
+production trained on the old one, a canary retrained on the new one (or a skewed or
+inverted one), both evaluated on the stale file of the old population; each tick's
+logged rows, shaped as the prediction log holds them, go through
+:func:`~mooring.monitoring._output_guardrails.output_guardrails`.
+
 Example:
     >>> from mooring.config._monitoring import GuardrailsConfig
     >>> broken = Scenario("broken", "worse", share=0.05, canary_error_rate=1.0)
@@ -29,8 +36,10 @@ from statistics import median
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 
 from mooring.config._monitoring import GuardrailsConfig
+from mooring.contract._statistics import DatasetStatistics
 from mooring.formats._metrics import LATENCY_BUCKETS, Histogram
 from mooring.monitoring._guardrails import (
     GuardrailResult,
@@ -47,14 +56,21 @@ __all__ = [
     "Latency",
     "LivePair",
     "Outcome",
+    "OutputCanary",
+    "OutputJudge",
+    "OutputScenario",
     "Scenario",
     "Summary",
     "latency_quantiles",
     "latency_shapes",
     "latency_truth",
+    "output_judge",
+    "output_scenarios",
     "sequential_judge",
     "simulate",
+    "simulate_outputs",
     "summarise",
+    "summarise_outputs",
 ]
 
 Truth = Literal["equal", "better", "worse"]
@@ -442,6 +458,250 @@ def summarise(
         truth=scenario.truth,
         share=scenario.share,
         labels=scenario.labels,
+        runs=runs,
+        false_rollback_rate=rolled if good else None,
+        false_promotion_rate=None if good else promoted,
+        undecided_rate=sum(o.action == "undecided" for o in outcomes) / runs,
+        median_ticks=float(median(ticks)),
+        p95_ticks=float(ticks[min(len(ticks) - 1, math.ceil(0.95 * len(ticks)) - 1)]),
+    )
+
+
+# ---------------------------------------------------------------- outputs on drifted traffic
+
+#: How the canary of an :class:`OutputScenario` answers: ``retrained`` (it learnt the new
+#: population's rule), ``skewed`` (the retrain, served with its first input ``skew_factor``
+#: times too large: a unit or preprocessing skew) or ``inverted`` (the retrain's answers
+#: turned around when served: the other class's probability logged as the positive's).
+OutputCanary = Literal["retrained", "skewed", "inverted"]
+
+#: ``(canary log, production log, canary reference, production reference, canary eval) ->
+#: results``: the output guardrails one tick runs.
+OutputJudge = Callable[
+    [pa.Table, pa.Table, DatasetStatistics, DatasetStatistics, dict[str, Any]],
+    list[GuardrailResult],
+]
+
+
+@dataclass(frozen=True)
+class OutputScenario:
+    """A rollout judged on outputs alone, on traffic from a new population, with both
+    versions' evaluation-time outputs taken on the stale file of the old population.
+
+    Inputs ``(x1, x2)`` are standard normal; the new population moves ``x1`` by
+    ``covariate_shift`` (0: no drift) and labels it with the logit
+    ``w1 × x1 + w2 × x2 + concept_base``, ``(w1, w2)`` the ``concept_weights`` (the old
+    rule: ``(1, 1)`` and 0; anything else a concept shift). Production learnt the old
+    rule, the canary the new one.
+    A ``retrained`` canary is the right one to promote; a ``skewed`` or ``inverted``
+    one is harmful (see :data:`OutputCanary`).
+
+    Example:
+        >>> OutputScenario("concept", "retrained", concept_weights=(3.0, 3.0)).truth
+        'better'
+    """
+
+    name: str
+    canary: OutputCanary
+    covariate_shift: float = 1.0
+    concept_weights: tuple[float, float] = (1.0, 1.0)
+    concept_base: float = 0.0
+    share: float = 0.05
+    requests_per_tick: int = 300
+    eval_rows: int = 2000
+    skew_factor: float = 10.0
+
+    @property
+    def truth(self) -> Truth:
+        """What a right decision is: promote the retrain, roll back the others."""
+        return "better" if self.canary == "retrained" else "worse"
+
+
+def output_scenarios(share: float) -> list[OutputScenario]:
+    """The drifted-traffic scenarios with a stale evaluation file, at ``share``.
+
+    ``covariate shift``: inputs moved, the rule did not (the retrain answers like
+    production). ``concept shift``: inputs moved and the rule grew stronger with a higher
+    base rate (the retrain answers unlike production, but moved like it). ``concept
+    shift on the moved input``: the input that moved weighs three times as much, the
+    other half as much (the retrain's answers respond to the move unlike production's:
+    the hardest case for a label-free reference). Then a skewed and an inverted canary
+    on the concept shift, and both a retrain and a skewed canary on traffic that did
+    not move.
+
+    >>> [s.truth for s in output_scenarios(0.05)][:3]
+    ['better', 'better', 'better']
+    """
+    concept: dict[str, Any] = {"concept_weights": (3.0, 3.0), "concept_base": 1.5}
+    pct = f"{share:.0%}"
+    return [
+        OutputScenario(f"covariate shift, retrain {pct}", "retrained", share=share),
+        OutputScenario(f"concept shift, retrain {pct}", "retrained", share=share, **concept),
+        OutputScenario(
+            f"concept shift on the moved input, retrain {pct}",
+            "retrained",
+            share=share,
+            concept_weights=(3.0, 0.5),
+        ),
+        OutputScenario(f"concept shift, serving skew {pct}", "skewed", share=share, **concept),
+        OutputScenario(f"concept shift, inverted {pct}", "inverted", share=share, **concept),
+        OutputScenario(f"no drift, retrain {pct}", "retrained", share=share, covariate_shift=0.0),
+        OutputScenario(f"no drift, serving skew {pct}", "skewed", share=share, covariate_shift=0.0),
+    ]
+
+
+def _logistic(
+    x: np.ndarray[Any, Any], weights: tuple[float, float], base: float
+) -> np.ndarray[Any, Any]:
+    return np.asarray(1.0 / (1.0 + np.exp(-(x @ np.asarray(weights) + base))))
+
+
+def _logged(x: np.ndarray[Any, Any], scores: np.ndarray[Any, Any]) -> pa.Table:
+    """Rows shaped as the prediction log holds them: an input, the probabilities, the class."""
+    probabilities = np.stack([1.0 - scores, scores], axis=1).ravel()
+    offsets = pa.array(np.arange(0, probabilities.size + 1, 2, dtype=np.int32))
+    return pa.table(
+        {
+            "x1": pa.array(x[:, 0]),
+            "output.probabilities": pa.ListArray.from_arrays(offsets, pa.array(probabilities)),
+            "output.classes": pa.array(np.where(scores > 0.5, "1", "0")),
+        }
+    )
+
+
+def _auc(scores: np.ndarray[Any, Any], labels: np.ndarray[Any, Any]) -> float:
+    ranks = np.argsort(np.argsort(scores)) + 1.0
+    positives = int(labels.sum())
+    negatives = labels.size - positives
+    return float(
+        (ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    )
+
+
+def output_judge(rules: GuardrailsConfig, *, production_reference: bool = True) -> OutputJudge:
+    """The live monitor's :func:`~mooring.monitoring._output_guardrails.output_guardrails`;
+    without ``production_reference`` as before production's evaluation outputs were read
+    (the canary judged on its own evaluation alone)."""
+    from mooring.monitoring._output_guardrails import output_guardrails
+
+    def judge(
+        canary: pa.Table,
+        production: pa.Table,
+        reference: DatasetStatistics,
+        production_ref: DatasetStatistics,
+        canary_eval: dict[str, Any],
+    ) -> list[GuardrailResult]:
+        return output_guardrails(
+            canary,
+            production,
+            reference=reference,
+            reference_source="the canary on the stale evaluation file",
+            canary_eval=canary_eval,
+            production_eval=None,
+            rules=rules,
+            production_reference=production_ref if production_reference else None,
+            production_reference_source="production's evaluation outputs not read",
+        )
+
+    return judge
+
+
+def simulate_outputs(
+    scenario: OutputScenario,
+    rules: GuardrailsConfig,
+    *,
+    seed: int,
+    judge: OutputJudge | None = None,
+    max_ticks: int = 60,
+) -> Outcome:
+    """One step at ``scenario.share`` judged on outputs, tick by tick, until it passes
+    (``advance``), fails (``rollback``) or ``max_ticks`` ran out (``undecided``).
+
+    Both evaluation references are drawn afresh from the old population (``eval_rows``
+    rows); each tick's requests come from the new one and are split at ``share``.
+    """
+    from mooring.monitoring._baselines import prediction_statistics
+
+    rng = np.random.default_rng(seed)
+    judge = judge or output_judge(rules)
+    s = scenario
+    stale = rng.normal(0.0, 1.0, (s.eval_rows, 2))
+    old_labels = (rng.random(s.eval_rows) < _logistic(stale, (1.0, 1.0), 0.0)).astype(np.int64)
+
+    def production_model(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return _logistic(x, (1.0, 1.0), 0.0)
+
+    def retrain(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return _logistic(x, s.concept_weights, s.concept_base)
+
+    def served(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        if s.canary == "skewed":
+            return retrain(x * np.array([s.skew_factor, 1.0]))
+        return 1.0 - retrain(x) if s.canary == "inverted" else retrain(x)
+
+    def reference(scores: np.ndarray[Any, Any]) -> DatasetStatistics:
+        classes = np.where(scores > 0.5, "1", "0")
+        return prediction_statistics(
+            probabilities=np.stack([1 - scores, scores], 1), classes=classes
+        )
+
+    c_ref, p_ref = reference(retrain(stale)), reference(production_model(stale))
+    canary_eval = {"metrics": {"auc": _auc(retrain(stale), old_labels)}}
+    c_x: list[np.ndarray[Any, Any]] = []
+    p_x: list[np.ndarray[Any, Any]] = []
+    for tick in range(1, max_ticks + 1):
+        x = rng.normal(0.0, 1.0, (s.requests_per_tick, 2)) + np.array([s.covariate_shift, 0.0])
+        to_canary = rng.random(s.requests_per_tick) < s.share
+        c_x.append(x[to_canary])
+        p_x.append(x[~to_canary])
+        cx, px = np.concatenate(c_x), np.concatenate(p_x)
+        results = judge(
+            _logged(cx, served(cx)), _logged(px, production_model(px)), c_ref, p_ref, canary_eval
+        )
+        verdict = step_verdict(results)
+        if verdict == "fail":
+            reasons = [f"{r.name}: {r.message}" for r in results if r.status == "breach"]
+            return Outcome("rollback", tick, reasons)
+        if verdict == "pass":
+            return Outcome("advance", tick)
+    return Outcome("undecided", max_ticks)
+
+
+def summarise_outputs(
+    scenario: OutputScenario,
+    rules: GuardrailsConfig,
+    *,
+    runs: int,
+    seed: int = 0,
+    judge_for: Callable[[GuardrailsConfig], OutputJudge] | None = None,
+    max_ticks: int = 60,
+) -> Summary:
+    """:func:`summarise` for an :class:`OutputScenario` (no labels: outputs decide)."""
+    outcomes = [
+        simulate_outputs(
+            scenario,
+            rules,
+            seed=seed * 1_000_003 + i,
+            judge=(judge_for or output_judge)(rules),
+            max_ticks=max_ticks,
+        )
+        for i in range(runs)
+    ]
+    return _summary(scenario.name, scenario.truth, scenario.share, False, outcomes, runs)
+
+
+def _summary(
+    name: str, truth: Truth, share: float, labels: bool, outcomes: list[Outcome], runs: int
+) -> Summary:
+    rolled = sum(o.action == "rollback" for o in outcomes) / runs
+    promoted = sum(o.action in ("advance", "promote") for o in outcomes) / runs
+    ticks = sorted(o.ticks for o in outcomes)
+    good = truth != "worse"
+    return Summary(
+        scenario=name,
+        truth=truth,
+        share=share,
+        labels=labels,
         runs=runs,
         false_rollback_rate=rolled if good else None,
         false_promotion_rate=None if good else promoted,
