@@ -37,10 +37,24 @@ whole rollout within 20 ticks (median). The last two were set for the rank test:
 shown within 20% of production's takes thousands of canary batches when the tails are
 alike.
 
+Outputs on drifted traffic (``outputs_rows``): the label-free output guardrails on a
+population that moved (:func:`~mooring.monitoring._simulation.output_scenarios`:
+covariate shift, concept shift, a concept shift on the moved input; a skewed and an
+inverted canary; no drift), production trained on the old population, the canary on
+the new, both evaluated on the stale file of the old one, at 5% and 25%.
+``moved_like_production``: the rule of today (once production's own outputs moved, the
+canary passes like production on the same traffic or moved like production);
+``production_only``: the same without the comparison of moves (canary vs production
+alone once the traffic moved); ``own_evaluation``: the rule before production's
+evaluation outputs were read (the canary against its own evaluation outputs only).
+Floors (``moved_like_production``): no false promotion of a skewed or inverted canary;
+no false rollback of a retrain on the covariate and concept shifts or without drift.
+
 Usage::
 
     python benchmarks/bench_rollout.py --runs 200 --out benchmarks/results/bench_rollout.json
     python benchmarks/bench_rollout.py --runs 5 --out b.json      # smoke run
+    python benchmarks/bench_rollout.py --part outputs --runs 100   # outputs alone
 """
 
 from __future__ import annotations
@@ -70,17 +84,22 @@ from mooring.monitoring._sequential import SequentialTest, rank_probability, shi
 from mooring.monitoring._simulation import (
     Judge,
     LivePair,
+    OutputJudge,
     Scenario,
     Summary,
     latency_shapes,
+    output_judge,
+    output_scenarios,
     sequential_judge,
     summarise,
+    summarise_outputs,
 )
 
 HERE = Path(__file__).resolve().parent
 SHARES = (0.01, 0.05, 0.25, 0.5)
 ROLLOUT = (0.05, 0.25, 0.5, 1.0)
 SHAPE_SHARES = (0.05, 0.25)
+OUTPUT_SHARES = (0.05, 0.25)
 TICK_SECONDS = 9.0
 
 # ---------------------------------------------------------------- the replaced rules
@@ -324,6 +343,71 @@ def scenarios(rules: GuardrailsConfig) -> list[Scenario]:
     return out
 
 
+# ---------------------------------------------------------------- outputs on drifted traffic
+
+
+def production_only_judge(rules: GuardrailsConfig) -> OutputJudge:
+    """The outputs rule before moves were compared: once production's own outputs moved,
+    the canary passes only within ``prediction_js`` of production on the same traffic."""
+    today = output_judge(rules)
+
+    def judge(*args: Any) -> list[GuardrailResult]:
+        results = today(*args)
+        return [
+            replace(r, status="breach")
+            if r.name == "outputs"
+            and r.numbers.get("reference_used") == "production's move on the same traffic"
+            else r
+            for r in results
+        ]
+
+    return judge
+
+
+def own_evaluation_judge(rules: GuardrailsConfig) -> OutputJudge:
+    """The outputs rule before production's evaluation outputs were read."""
+    return output_judge(rules, production_reference=False)
+
+
+OUTPUT_RULES = (
+    ("moved_like_production", output_judge),
+    ("production_only", production_only_judge),
+    ("own_evaluation", own_evaluation_judge),
+)
+
+
+def run_outputs(args: argparse.Namespace, rules: GuardrailsConfig) -> list[dict[str, Any]]:
+    """Every drifted-traffic scenario under each outputs rule, with the same seeds."""
+    rows = []
+    for share in OUTPUT_SHARES:
+        for scenario in output_scenarios(share):
+            for name, judge_for in OUTPUT_RULES:
+                summary = summarise_outputs(
+                    scenario, rules, runs=args.runs, seed=args.seed, judge_for=judge_for
+                )
+                rows.append({"rules": name, **summary.to_dict()})
+                _print(name, summary)
+    return rows
+
+
+def output_floors(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The outputs floors with the numbers behind them (the rule of today)."""
+    today = [r for r in rows if r["rules"] == "moved_like_production"]
+    harmful = max(r["false_promotion_rate"] for r in today if r["truth"] == "worse")
+    healthy = max(
+        r["false_rollback_rate"]
+        for r in today
+        if r["truth"] != "worse" and "on the moved input" not in r["scenario"]
+    )
+    return {
+        "outputs_false_promotion_skewed_inverted_eq_0": {"value": harmful, "met": harmful == 0},
+        "outputs_false_rollback_retrain_covariate_concept_no_drift_le_2pct": {
+            "value": healthy,
+            "met": healthy <= 0.02,
+        },
+    }
+
+
 def floors(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The floors with the numbers behind them (sequential rules)."""
     seq = [r for r in rows if r["rules"] == "sequential"]
@@ -383,7 +467,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rules = GuardrailsConfig()
     rows: list[dict[str, Any]] = []
     start, commit = time.perf_counter(), _commit()  # the code the numbers come from
-    for scenario in scenarios(rules):
+    for scenario in scenarios(rules) if args.part in ("all", "latency") else []:
         for name, judge_for in (
             ("sequential", sequential_judge),
             ("strict_tail", strict_tail_judge),
@@ -399,14 +483,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 max_ticks=args.max_ticks,
             )
             rows.append({"rules": name, **summary.to_dict()})
-            print(
-                f"{name:11s} {scenario.name:48s} "
-                f"rollback {_pct(summary.false_rollback_rate)} "
-                f"promote {_pct(summary.false_promotion_rate)} "
-                f"undecided {summary.undecided_rate:6.1%} "
-                f"ticks median {summary.median_ticks:5.1f} p95 {summary.p95_ticks:5.1f}",
-                flush=True,
-            )
+            _print(name, summary)
+    outputs = run_outputs(args, rules) if args.part in ("all", "outputs") else []
     return {
         "benchmark": "rollout",
         "runs": args.runs,
@@ -414,8 +492,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "max_ticks": args.max_ticks,
         "requests_per_tick": 300,
         "rules": rules.model_dump(),
+        "part": args.part,
         "rows": rows,
-        "floors": floors(rows),
+        "outputs_rows": outputs,
+        "floors": {
+            **(floors(rows) if rows else {}),
+            **(output_floors(outputs) if outputs else {}),
+        },
         "seconds": time.perf_counter() - start,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": commit,
@@ -444,6 +527,17 @@ def _commit() -> str:
     return f"{head}{' (with changes)' if dirty else ''}" or "unknown"
 
 
+def _print(name: str, summary: Summary) -> None:
+    print(
+        f"{name:21s} {summary.scenario:48s} "
+        f"rollback {_pct(summary.false_rollback_rate)} "
+        f"promote {_pct(summary.false_promotion_rate)} "
+        f"undecided {summary.undecided_rate:6.1%} "
+        f"ticks median {summary.median_ticks:5.1f} p95 {summary.p95_ticks:5.1f}",
+        flush=True,
+    )
+
+
 def _pct(value: float | None) -> str:
     return "     -" if value is None else f"{value:6.1%}"
 
@@ -453,6 +547,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=200, help="Seeds per scenario and rules.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-ticks", type=int, default=200)
+    parser.add_argument(
+        "--part",
+        choices=("all", "latency", "outputs"),
+        default="all",
+        help="The latency and label scenarios, the drifted-traffic outputs ones, or both.",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_rollout.json")
     args = parser.parse_args(argv)
     report = run(args)

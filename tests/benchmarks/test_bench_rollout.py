@@ -30,3 +30,19 @@ def test_bench_rollout_smoke_run_writes_every_rule_set_and_the_floors(tmp_path: 
     assert broken and all(r["false_promotion_rate"] == 0.0 for r in broken)
     assert "false_rollback_le_2pct" in report["floors"]
     assert "latency_shapes_false_promotion_le_1pct" in report["floors"]
+    # The outputs scenarios on drifted traffic, under today's rule and the two before it.
+    outputs = report["outputs_rows"]
+    assert {r["rules"] for r in outputs} == {
+        "moved_like_production",
+        "production_only",
+        "own_evaluation",
+    }
+
+    def rate(rules: str, scenario: str, key: str) -> float:
+        return next(r[key] for r in outputs if (r["rules"], r["scenario"]) == (rules, scenario))
+
+    retrain = "concept shift, retrain 25%"
+    assert rate("moved_like_production", retrain, "false_rollback_rate") == 0.0
+    assert rate("own_evaluation", retrain, "false_rollback_rate") == 1.0
+    assert rate("moved_like_production", "concept shift, inverted 5%", "false_promotion_rate") == 0
+    assert "outputs_false_promotion_skewed_inverted_eq_0" in report["floors"]
