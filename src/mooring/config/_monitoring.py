@@ -349,7 +349,9 @@ class GuardrailsConfig(Section):
         description="Breach: Jensen-Shannon distance of the canary's live outputs from its own "
         "outputs on its evaluation data above this; once production's own outputs moved from "
         "its evaluation outputs beyond natural variation (the larger of sampling noise and a "
-        "quarter of this), from production's outputs on the same traffic instead.",
+        "quarter of this), from production's outputs on the same traffic instead, unless the "
+        "canary moved like production (its live outputs' quantile positions in its evaluation "
+        "outputs against production's in its own, within this).",
     )
     divergence_js: float | None = Field(
         None,
