@@ -14,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mooring.config._monitoring import GuardrailsConfig
+from mooring.contract._statistics import compute_statistics
 from mooring.formats._predictions import (
     CLIENT_REQUEST_ID,
     CONTRACT_VIOLATIONS,
@@ -29,7 +30,7 @@ from mooring.formats._predictions import (
 )
 from mooring.monitoring._baselines import prediction_statistics
 from mooring.monitoring._guardrails import GuardrailResult, live_metric_guardrail
-from mooring.monitoring._output_guardrails import output_guardrails
+from mooring.monitoring._output_guardrails import move_shape, output_guardrails
 from tests._support.generated_tables import TableSpec, table_specs
 
 RULES = GuardrailsConfig(min_prediction_rows=200)
@@ -344,6 +345,34 @@ def test_without_drift_the_move_of_production_is_not_consulted() -> None:
     )["outputs"]
     assert skewed.status == "breach" and skewed.numbers["reference_used"] == "own evaluation"
     assert "move_unlike_production" not in skewed.numbers
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    power=st.floats(0.3, 3.0),
+    shift=st.floats(0.8, 1.5),
+    down=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_moves_compare_on_positions_whatever_scale_a_version_answers_in(
+    power: float, shift: float, down: bool, seed: int
+) -> None:
+    # On the same moved traffic, a canary answering in another (monotone) scale than
+    # production moved exactly like it; one whose answers turned around moved the other way.
+    r = np.random.default_rng(seed)
+    shift = -shift if down else shift
+    x_eval, x_live = r.normal(0.0, 1.0, 3000), r.normal(shift, 1.0, 400)
+    p_eval, p_live = 1 / (1 + np.exp(-x_eval)), 1 / (1 + np.exp(-x_live))
+    p_ref = compute_statistics(pa.table({"output.score": p_eval}))
+    rules = GuardrailsConfig(min_prediction_rows=200)
+
+    def unlike(c_eval: Any, c_live: Any) -> float:
+        ref = compute_statistics(pa.table({"output.score": c_eval}))
+        live, p_table = pa.table({"output.score": c_live}), pa.table({"output.score": p_live})
+        return move_shape(live, ref, p_table, p_ref, rules)["output.score"]
+
+    assert unlike(p_eval**power, p_live**power) < 1e-9
+    assert unlike(p_eval**power, (1 - p_live) ** power) > 0.2
 
 
 # -- every column type the prediction log holds ------------------------------------------
