@@ -4,7 +4,13 @@
 types and bounds, then :func:`validate_statistics` turns statistics into
 anomalies. The same function compares serving data with training data (skew):
 pass the training statistics as ``baseline``. Distribution distances are always
-recorded, even below their thresholds, so users can see how close they are.
+recorded, even below their thresholds, so users can see how close they are; never on
+the time axis (the timestamp, any date or time column).
+
+These distances are fixed floors, blind to how many rows were compared: ``mooring run``
+and ``mooring validate`` replace them by the drift check's verdict, floors over each
+distance's sampling noise with "too few rows" where a file cannot tell
+(:func:`mooring.pipeline._steps.validate.judge_distributions`).
 """
 
 from __future__ import annotations
@@ -438,6 +444,10 @@ def _check_baseline(
             )
     for name, col in schema.columns.items():
         if name in skip or name not in stats.columns or name not in baseline.columns:
+            continue
+        if col.type == "timestamp":
+            # A date or time column is the time axis, not a feature: later data always
+            # lies past the baseline's times (Jensen-Shannon 1.0 on every new month).
             continue
         current, base = stats[name], baseline[name]
         if col.is_numeric:

@@ -1,30 +1,46 @@
 """Step 1, validate: the data contract on the training data, and the eval data against it.
 
 :func:`check` is the work (also :meth:`mooring._project.Project.validate`); :func:`run`
-is the step: keyed by the data's fingerprints, the read options, the contract and the
-code, it rejects the run when the contract fails. The contract is the project's file
-(:mod:`mooring.pipeline._contracts`): a file edited without ``mooring schema accept``
-stops the run; a project without one takes production's, else the first run's
-inferred contract, and writes it once the data passes.
+is the step: keyed by the data's fingerprints, the read options, the contract, the drift
+floors and the code, it rejects the run when the contract fails. The contract is the
+project's file (:mod:`mooring.pipeline._contracts`): a file edited without ``mooring
+schema accept`` stops the run; a project without one takes production's, else the first
+run's inferred contract, and writes it once the data passes.
+
+The eval data's distributions are judged against the training data's as the drift
+monitor judges a window (:func:`judge_distributions`): each feature's floors
+(``[monitoring.thresholds]``) over the sampling noise at the eval file's row count,
+never the time columns, the label or a column the model does not read, and "too few
+rows" where the eval file cannot tell a shift of the floors' size from chance. A random
+holdout of a small table is therefore not a list of drift warnings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from mooring.config import MooringConfig
+from mooring.config._monitoring import MonitoringConfig
+from mooring.contract._anomalies import Anomaly, AnomalyKind, Distance
 from mooring.contract._schema import Schema
 from mooring.contract._statistics import DatasetStatistics
 from mooring.contract._validation import (
     ValidationResult,
+    _severity,
     feature_coverage,
     validate_statistics,
 )
 from mooring.errors import ChecksFailedError
+from mooring.formats._drift import METRIC_OF, DriftReport
 from mooring.formats._files import atomic_write
+from mooring.monitoring._calibration import Calibration
+from mooring.monitoring._drift import compare_statistics
+from mooring.monitoring._noise import SHARES
 from mooring.pipeline._context import RejectedError, RunContext
 from mooring.pipeline._contracts import (
     adopt,
@@ -40,17 +56,31 @@ from mooring.pipeline._record import StepRecord
 from mooring.pipeline._workspace import Workspace
 from mooring.scale._statistics import sharded_validate
 
-__all__ = ["ProjectValidation", "check", "failure", "run"]
+__all__ = [
+    "ProjectValidation",
+    "check",
+    "distributions_dict",
+    "distributions_summary",
+    "failure",
+    "judge_distributions",
+    "run",
+]
+
+#: What the eval data's distributions are compared with, as the reports name it.
+TRAINING_DATA = "the training data"
 
 
 @dataclass
 class ProjectValidation:
-    """The data contract checked on the training data and (when configured) the eval data."""
+    """The data contract checked on the training data and (when configured) the eval data;
+    ``distributions`` is the eval data's distributions judged against the training data's
+    (:func:`judge_distributions`), ``None`` without eval data."""
 
     schema: Schema
     statistics: DatasetStatistics
     train: ValidationResult
     eval: ValidationResult | None
+    distributions: DriftReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -61,21 +91,32 @@ class ProjectValidation:
         return [r for r in (self.train, self.eval) if r is not None]
 
     def to_dict(self) -> dict[str, Any]:
+        evaluation = None
+        if self.eval is not None:
+            evaluation = {
+                **self.eval.to_dict(),
+                "distributions": distributions_dict(self.distributions, TRAINING_DATA),
+            }
         return {
             "ok": self.ok,
             "schema_fingerprint": self.schema.fingerprint(),
             "train": self.train.to_dict(),
-            "eval": self.eval.to_dict() if self.eval is not None else None,
+            "eval": evaluation,
         }
 
     def render_text(self) -> str:
-        return "\n".join(r.render_text() for r in self.results)
+        lines = [r.render_text() for r in self.results]
+        if self.eval is not None:
+            lines.append(distributions_summary(self.distributions, TRAINING_DATA, detail=True))
+        return "\n".join(lines)
 
 
 def check(workspace: Workspace) -> ProjectValidation:
     """Check the train data against the contract, and the eval data against train (skew).
 
-    The result is also written to ``<home>/reports/validation.json``.
+    The eval data's distributions are judged as drift is (:func:`judge_distributions`),
+    not by the contract's fixed distances. The result is also written to
+    ``<home>/reports/validation.json``.
     """
     stats = workspace.statistics("train")
     schema = workspace.schema(stats)
@@ -97,7 +138,7 @@ def check(workspace: Workspace) -> ProjectValidation:
         )
     # The feature spec must be something this data can feed, before anything trains.
     train.anomalies.extend(feature_coverage(schema, workspace.config.features))
-    evaluation = None
+    evaluation = distributions = None
     if workspace.config.data.eval is not None:
         evaluation = sharded_validate(
             str(workspace.data_path("eval")),
@@ -108,7 +149,16 @@ def check(workspace: Workspace) -> ProjectValidation:
             contract=contract,
             reads=reads,
         )
-    result = ProjectValidation(schema=schema, statistics=stats, train=train, eval=evaluation)
+        distributions = judge_distributions(
+            evaluation, stats, schema, workspace.config, reads=reads
+        )
+    result = ProjectValidation(
+        schema=schema,
+        statistics=stats,
+        train=train,
+        eval=evaluation,
+        distributions=distributions,
+    )
     atomic_write(
         workspace.home / "reports" / "validation.json",
         orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2),
@@ -121,6 +171,155 @@ def read_columns(schema: Schema, workspace: Workspace) -> set[str]:
     columns ``[features] exclude`` leaves out (the label is read too)."""
     left_out = {*workspace.config.features.exclude, schema.timestamp}
     return {name for name in schema.columns if name not in left_out}
+
+
+def judge_distributions(
+    result: ValidationResult,
+    baseline: DatasetStatistics,
+    schema: Schema,
+    cfg: MooringConfig | None,
+    *,
+    source: str = TRAINING_DATA,
+    calibration: Calibration | None = None,
+    reads: Collection[str] | None = None,
+) -> DriftReport | None:
+    """Replace ``result``'s distribution anomalies and distances by the drift check's
+    verdict on its statistics against ``baseline`` (named ``source`` in the messages).
+
+    Each feature is judged by its floors (``[monitoring.thresholds]``, per feature under
+    ``[monitoring.features]``) over its sampling noise at ``result``'s row count and the
+    natural variation in ``calibration`` when given
+    (:func:`~mooring.monitoring._drift.compare_statistics`); never the time columns
+    (``[data] timestamp``, any date or time column), the label, ``[features] exclude``
+    or a column outside ``reads``. A feature whose tests cannot tell a shift of its
+    floors' size from chance on so few rows is "too few rows" in the report, not an
+    anomaly. Drift is an anomaly of the contract's severity (an error on a critical
+    column). ``None`` when ``result`` has no statistics. Fixed-floor distances judge a
+    random 120-row holdout of a 300-row table as 30 drifts; this judges it too small.
+
+    Example:
+        >>> report = judge_distributions(holdout, train_stats, schema, cfg)  # doctest: +SKIP
+        >>> report.drifted, report.feature("age").reasons  # doctest: +SKIP
+        ([], ['too few rows (120; with this baseline no row count tells a shift ...)'])
+    """
+    result.anomalies[:] = [a for a in result.anomalies if a.kind != AnomalyKind.DISTRIBUTION_DRIFT]
+    result.distances.clear()
+    current = result.statistics
+    if current is None:
+        return None
+    contract = cfg.contract if cfg is not None else None
+    monitoring = cfg.monitoring if cfg is not None else MonitoringConfig()
+    left_out = {schema.label, *(cfg.features.exclude if cfg is not None else ())}
+    columns = [
+        n
+        for n in current.column_names
+        if n in baseline.columns and n not in left_out and (reads is None or n in reads)
+    ]
+    timestamp = (cfg.data.timestamp if cfg is not None else None) or schema.timestamp
+    report = compare_statistics(
+        baseline,
+        current,
+        monitoring,
+        columns=columns,
+        calibration=calibration,
+        timestamp=timestamp,
+    )
+    for feature in report.features:
+        for key, floor in feature.thresholds.items():
+            metric = METRIC_OF[key]
+            value = feature.metrics.get(metric)
+            hit = feature.drifted and any(r.startswith(f"{metric} ") for r in feature.reasons)
+            # Every distance, and a share (missing, unseen, out of range) where it moved.
+            if floor is None or value is None or (key in SHARES and not value and not hit):
+                continue
+            result.distances.append(Distance(feature.name, metric, value, floor, hit))
+        if feature.drifted:
+            col = schema.columns.get(feature.name)
+            result.anomalies.append(
+                Anomaly(
+                    AnomalyKind.DISTRIBUTION_DRIFT,
+                    _severity(col, contract) if contract is not None else "warning",
+                    feature.name,
+                    f"drifted from {source}: {'; '.join(feature.reasons)}; check that the "
+                    "data is drawn from the same population, or raise its floors under "
+                    f"[monitoring.features.{_toml_key(feature.name)}] if the shift is expected",
+                )
+            )
+    return report
+
+
+def _toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it may be, else quoted.
+
+    >>> _toml_key("age"), _toml_key("hours per week")
+    ('age', '"hours per week"')
+    """
+    if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _too_few(report: DriftReport) -> dict[str, list[str]]:
+    """The features with too few rows, grouped by the reason (its row counts)."""
+    groups: dict[str, list[str]] = {}
+    for feature in report.features:
+        if feature.status == "insufficient_data" and feature.reasons:
+            groups.setdefault(feature.reasons[0], []).append(feature.name)
+    return groups
+
+
+def distributions_dict(report: DriftReport | None, source: str) -> dict[str, Any]:
+    """The distribution verdict as ``validation.json`` holds it (``eval.distributions``):
+    the reference, the status (``ok``, ``drift``, ``insufficient_data``), the features
+    judged and drifted, each too-few-rows feature with its reason, and the notes.
+
+    >>> distributions_dict(None, "the training data")["status"]
+    'not_compared'
+    """
+    if report is None:
+        return {"reference": None, "status": "not_compared", "note": "no statistics to compare"}
+    return {
+        "reference": source,
+        "status": report.status,
+        "judged": [f.name for f in report.features],
+        "drifted": report.drifted,
+        "too_few_rows": {n: reason for reason, names in _too_few(report).items() for n in names},
+        "notes": report.notes,
+    }
+
+
+def distributions_summary(report: DriftReport | None, source: str, *, detail: bool = False) -> str:
+    """The distribution verdict in a line (with ``detail``, one more per too-few-rows reason):
+    what drifted, what was judged, and where the rows are too few to tell.
+
+    >>> distributions_summary(None, "the training data")
+    'distributions not compared with the training data (no statistics)'
+    """
+    if report is None:
+        return f"distributions not compared with {source} (no statistics)"
+    judged, drifted, few = len(report.features), report.drifted, _too_few(report)
+    waiting = sum(len(names) for names in few.values())
+    if drifted:
+        head = f"{len(drifted)} of {judged} features drifted ({', '.join(drifted)})"
+    elif waiting == judged and judged:
+        head = f"not judged: too few rows in all {judged} features"
+    else:
+        head = f"no drift in the {judged - waiting} of {judged} features judged"
+    if waiting and waiting < judged:
+        head += f"; too few rows in {waiting}"
+    if waiting and not detail:
+        rows = report.window.get("rows")
+        head += f" ({rows:,} rows " if isinstance(rows, int) else " ("
+        head += "cannot tell a shift of the threshold size from noise)"
+    lines = [f"distributions against {source}: {head}"]
+    if detail:
+        lines += [f"  {', '.join(names)}: {reason}" for reason, names in few.items()]
+        lines += [
+            f"  {note}"
+            for note in report.notes
+            if not note.startswith("drift thresholds are not calibrated")
+        ]
+    return "\n".join(lines)
 
 
 def failure(result: ProjectValidation, report: Path) -> str:
@@ -163,6 +362,8 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
         "read": cfg.data.model_dump(mode="json", exclude={"train", "eval", "positive"}),
         "contract": cfg.contract.model_dump(mode="json", by_alias=True),
         "contract_fingerprint": used.fingerprint(),
+        # The eval data's distributions are judged with the drift check's floors.
+        "drift": _drift_settings(cfg.monitoring) if cfg.data.eval else None,
         "code_version": ctx.code["code_version"],
     }
     record.key = key = digest(record.inputs)
@@ -194,4 +395,14 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
     )
     record.status, record.reusable = "done", True
     record.message = f"contract ok ({warnings} warning(s))"
+    if result.eval is not None:
+        record.message += "; eval " + distributions_summary(result.distributions, TRAINING_DATA)
     return output
+
+
+def _drift_settings(config: MonitoringConfig) -> dict[str, Any]:
+    """What of ``[monitoring]`` the eval data's distributions are judged by (the step's key)."""
+    used = {"bins", "rare_share", "thresholds", "features"}
+    return config.model_dump(
+        mode="json", include=used | {"calibration_margin", "calibration_quantile"}
+    )
