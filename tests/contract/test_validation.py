@@ -14,7 +14,12 @@ from mooring.config._data import ContractConfig
 from mooring.contract._io import ReadOptions
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
-from mooring.contract._validation import AnomalyKind, ValidationResult, validate
+from mooring.contract._validation import (
+    AnomalyKind,
+    ValidationResult,
+    validate,
+    validate_statistics,
+)
 from mooring.errors import UsageError
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -207,6 +212,29 @@ def test_the_event_time_and_unread_columns_are_not_compared_with_the_baseline(
     assert result.count(AnomalyKind.DISTRIBUTION_DRIFT, "income") == 2  # JS and PSI
     every = validate(path, schema, options=OPTIONS, baseline=stats, contract=CONTRACT, now=NOW)
     assert {d.column for d in every.distances} == {"age", "income", "city", "label"}
+
+
+def test_a_date_column_besides_the_event_time_is_not_compared_with_the_baseline() -> None:
+    """Every date or time column is the time axis: a new month lies wholly past the
+    training dates (Jensen-Shannon 1.0), and that is no drift."""
+    rng = np.random.default_rng(2)
+
+    def month(first: dt.datetime) -> pa.Table:
+        hours = rng.integers(0, 600, 500)
+        return pa.table(
+            {
+                "signup": [first + dt.timedelta(hours=int(h)) for h in hours],
+                "age": rng.integers(20, 61, 500),
+            }
+        )
+
+    stats = compute_statistics(month(dt.datetime(2026, 1, 1)))
+    schema = infer_schema(stats)
+    assert schema.columns["signup"].type == "timestamp" and schema.timestamp is None
+    later = compute_statistics(month(dt.datetime(2026, 2, 1)), schema=schema)
+    result = validate_statistics(later, schema, baseline=stats)
+    assert {d.column for d in result.distances} == {"age"}
+    assert result.count(AnomalyKind.DISTRIBUTION_DRIFT) == 0
 
 
 def test_everything_at_once(tmp_path: Path, baseline: tuple[Schema, DatasetStatistics]) -> None:
