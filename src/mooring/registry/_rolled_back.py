@@ -4,7 +4,7 @@ A version is rolled back by an event that took it out of production or canary fo
 unhealthy: ``mooring models rollback`` (production back to the previous version), or a
 deployment that drops it as canary with a reason saying it was rolled back (the rollout
 controller's ``canary income@3 rolled back at 5%: …``). A version deployed again after
-that (as canary or production, deliberately) is no longer taken as rolled back.
+that (as canary, shadow or production, deliberately) is no longer taken as rolled back.
 Promoting one still rolled back needs ``force`` and a reason, which the audit log keeps.
 
 Example:
@@ -52,10 +52,10 @@ def rolled_back(events: Sequence[AuditEvent], version: int) -> AuditEvent | None
         if _rolls_back(event, version):
             found = event
             continue
-        for role in ("production", "canary"):
+        for role in ("production", "canary", "shadow"):
             now = _role(event.after, role)
             if now == version and now != _role(event.before, role):
-                found = None  # deployed again, deliberately
+                found = None  # deployed again, deliberately (a shadow is judged again too)
     return found
 
 
