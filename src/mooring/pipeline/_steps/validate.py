@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from mooring.config import MooringConfig
+from mooring.config._data import ContractConfig
 from mooring.config._monitoring import MonitoringConfig
 from mooring.contract._anomalies import Anomaly, AnomalyKind, Distance
 from mooring.contract._schema import Schema
@@ -207,7 +208,7 @@ def judge_distributions(
     current = result.statistics
     if current is None:
         return None
-    contract = cfg.contract if cfg is not None else None
+    contract = cfg.contract if cfg is not None else ContractConfig()
     monitoring = cfg.monitoring if cfg is not None else MonitoringConfig()
     left_out = {schema.label, *(cfg.features.exclude if cfg is not None else ())}
     columns = [
@@ -238,7 +239,7 @@ def judge_distributions(
             result.anomalies.append(
                 Anomaly(
                     AnomalyKind.DISTRIBUTION_DRIFT,
-                    _severity(col, contract) if contract is not None else "warning",
+                    _severity(col, contract),
                     feature.name,
                     f"drifted from {source}: {'; '.join(feature.reasons)}; check that the "
                     "data is drawn from the same population, or raise its floors under "
