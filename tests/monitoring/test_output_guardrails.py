@@ -467,3 +467,67 @@ def test_every_column_type_of_the_log_is_judged_without_error(
         assert broken.status == "breach" and "constant model" in broken.message
     else:
         assert broken.status == "ok", broken.message
+
+
+STALE_COMPARISON = {
+    "canary_eval": {"metrics": {"auc": 0.787}, "data_fingerprint": "c" * 64, "data": "old.csv"},
+    "production_eval": {"version": 1, "metrics": {"auc": 0.827}, "data_fingerprint": "c" * 64},
+}
+
+
+def stale_world(canary_live: np.ndarray[Any, Any] | None) -> dict[str, GuardrailResult]:
+    """Both versions evaluated on the old population; the canary scored worse there."""
+    return judge(
+        None if canary_live is None else logged(canary_live),
+        logged(old_rule(NEW_X)),
+        reference(new_rule(OLD_X)),
+        production_ref=reference(old_rule(OLD_X)),
+        **STALE_COMPARISON,  # type: ignore[arg-type]
+    )
+
+
+def test_a_comparison_on_data_the_traffic_left_waits_for_the_canary_s_outputs() -> None:
+    # Before any canary row: it waits, instead of rolling back before a single request.
+    waiting = stale_world(None)["validated"]
+    assert waiting.status == "insufficient_data", waiting.message
+    assert "worse by 0.0400" in waiting.message and "traffic moved away" in waiting.message
+    # The retrain moved with the traffic: the comparison describes older traffic.
+    retrain = stale_world(new_rule(NEW_X[:250]))["validated"]
+    assert retrain.status == "unavailable", retrain.message
+    assert "describes older traffic" in retrain.message and retrain.numbers["stale_data"]
+    # Moved unlike production: it stands, marked for labels to settle.
+    skewed = stale_world(new_rule(NEW_X[:250] * [10.0, 1.0]))
+    assert skewed["validated"].status == "breach" and skewed["validated"].numbers["traffic_moved"]
+    assert skewed["outputs"].status == "breach" and skewed["outputs"].numbers["traffic_moved"]
+
+
+def test_a_comparison_on_data_the_traffic_did_not_leave_decides_at_once() -> None:
+    result = judge(
+        None,
+        logged(old_rule(OLD_X)),
+        None,
+        production_ref=reference(old_rule(OLD_X)),
+        **STALE_COMPARISON,  # type: ignore[arg-type]
+    )["validated"]
+    assert result.status == "breach" and "traffic" not in result.message, result.message
+
+
+@pytest.mark.parametrize(
+    ("canary_auc", "status", "advisory", "words"),
+    [
+        (0.90, "ok", False, "labels decide (no worse"),  # shown no worse: labels decide
+        (0.79, "insufficient_data", True, "lean no worse, so the step goes on"),
+        (0.70, "insufficient_data", False, "are awaited"),  # leaning worse: the step waits
+        (0.40, "breach", False, "it answers the traffic unlike production"),  # shown worse
+    ],
+)
+def test_labels_arriving_settle_a_canary_that_moved_unlike_production(
+    canary_auc: float, status: str, advisory: bool, words: str
+) -> None:
+    from mooring.monitoring._rollout_state import labels_decide
+
+    outputs = stale_world(new_rule(NEW_X[:250] * [10.0, 1.0]))["outputs"]
+    live = live_metric_guardrail((canary_auc, 400, 0.02), (0.80, 400, 0.02), RULES)
+    decided = {r.name: r for r in labels_decide([outputs, live])}["outputs"]
+    assert (decided.status, decided.advisory) == (status, advisory), decided.message
+    assert words in decided.message

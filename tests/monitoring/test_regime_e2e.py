@@ -108,10 +108,17 @@ def until_final(controller: RolloutController, traffic: Traffic) -> list[Rollout
 
 @contextmanager
 def stack(
-    home: Path, regime: Regime, candidate: str, *, compared: bool = True
+    home: Path,
+    regime: Regime,
+    candidate: str,
+    *,
+    compared: bool = True,
+    eval_: str = "old_eval",
+    extra: str = EXTRA,
 ) -> Iterator[tuple[MooringConfig, Registry, ServerThread]]:
-    """Production (v1, young) deployed, ``candidate`` registered as v2, a server following."""
-    cfg = regime.config("young_train", "young_eval", home=home, extra=EXTRA)
+    """Production (v1, young) deployed, ``candidate`` registered as v2 (evaluated on
+    ``eval_``), a server following."""
+    cfg = regime.config("young_train", "young_eval", home=home, extra=extra)
     registry = Registry.from_config(cfg)
     production = register(
         regime, registry, "production", train="young_train", eval_="young_eval", cfg=cfg
@@ -124,7 +131,7 @@ def stack(
         registry,
         candidate,
         train=train,
-        eval_="old_eval",
+        eval_=eval_,
         production=production if compared else None,
         cfg=cfg,
     )
@@ -185,6 +192,49 @@ def test_stale_production_flags_drift_and_the_better_candidate_is_promoted(
     assert _guard(final, "outputs").status == "ok"
     assert [a.kind for a in sink.alerts] == ["promote"]
     assert registry.deployment(NAME).production == 2
+
+
+@pytest.mark.decisions
+def test_a_retrain_evaluated_on_stale_data_is_promoted_when_the_traffic_moved(
+    tmp_path: Path, regime: Regime
+) -> None:
+    """The candidate is retrained on the new population but evaluated on the old one (a
+    stale ``[data] eval``): its outputs on the traffic are unlike its evaluation's, as are
+    production's own, and unlike production's. That is the traffic's doing or a broken
+    canary: the labels arriving tell which, and show it no worse."""
+    # A team that tolerates 0.05 of AUC: the labels show the canary within it sooner.
+    extra = EXTRA.replace("min_labels = 150", "min_labels = 150\nlive_metric_drop = 0.05")
+    assert extra != EXTRA
+    with stack(tmp_path / "home", regime, "candidate", eval_="young_eval", extra=extra) as (
+        cfg,
+        registry,
+        server,
+    ):
+        controller = RolloutController(
+            cfg, registry, metrics=[server.url + "/metrics"], alerts=AlertManager([])
+        )
+        with send_traffic(server, cfg.home, regime, labels=True) as traffic:
+            # Production served the new population before the retrain arrived.
+            traffic.send(PER_TICK)
+            # At 50% (a configured step) both versions collect labels alike.
+            registry.deploy(NAME, production=1, canary=2, weight=50, reason="retrained")
+            decisions = until_final(controller, traffic)
+        assert traffic.failures == []
+    final = decisions[-1]
+    assert final.action == "promote", [
+        (d.reasons, _guard(d, "outputs").message, _guard(d, "validated").message)
+        for d in decisions[-2:]
+    ]
+    # Its outputs moved unlike production's: the labels decided, not the outputs.
+    waited = [_guard(d, "outputs") for d in decisions]
+    assert any("labels decide" in o.message for o in waited), [o.message for o in waited]
+    for decision in decisions:
+        if decision.changed:
+            for name in ("outputs", "validated"):
+                guard = _guard(decision, name)
+                assert guard.status in ("ok", "unavailable") or guard.advisory, guard.message
+    live = _guard(final, "live_metric")
+    assert live.state == "pass" or (live.advisory and live.numbers["drop"] < 0.0), live.message
 
 
 @pytest.mark.parametrize("labels", [True, False], ids=["labels", "no-labels"])

@@ -54,7 +54,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +142,14 @@ def judge_outputs(
     except (OSError, pa.ArrowException) as exc:
         # The server writes log files in place: one may still be half-written. Next tick.
         logs, why = [], f"prediction log not readable yet: {exc}"
+    # Whether the traffic moved away from production's evaluation data is a question about
+    # its recent traffic, before this rollout too.
+    recent = None
+    if production is not None:
+        try:
+            recent = read_prediction_log(log_url, name, version=production, last=ROWS_CAP)
+        except (MooringError, OSError, pa.ArrowException):
+            recent = None
     return output_guardrails(
         logs[0] if logs else None,
         logs[1] if logs else None,
@@ -153,10 +161,11 @@ def judge_outputs(
         unreadable=why,
         production_reference=p_reference,
         production_reference_source=p_source,
+        production_recent=recent,
     )
 
 
-def output_guardrails(
+def output_guardrails(  # noqa: PLR0913 - keyword-only evidence of one tick, each named
     canary: pa.Table | None,
     production: pa.Table | None,
     *,
@@ -168,6 +177,7 @@ def output_guardrails(
     unreadable: str | None = None,
     production_reference: DatasetStatistics | None = None,
     production_reference_source: str = "production's evaluation-time outputs are not known",
+    production_recent: pa.Table | None = None,
 ) -> list[GuardrailResult]:
     """``broken``, ``outputs``, ``validated`` and ``divergence`` for one tick.
 
@@ -183,8 +193,13 @@ def output_guardrails(
             canary unlike its own evaluation passes when it answers like production on
             the same traffic or moved like production (:func:`move_shape`). None:
             ``production_reference_source`` says why.
+        production_recent: production's newest logged rows, from before the rollout too:
+            what tells whether its outputs moved (default: ``production``).
     """
     validated = _validated(canary_eval, production_eval, rules)
+    recent = production_recent if production_recent is not None else production
+    p_recent = output_table(recent) if recent is not None and _has_outputs(recent) else None
+    moved = production_move(p_recent, production_reference, production_reference_source, rules)
     if canary is None or production is None:
         # No log at all (sampling off): nothing to wait for. A log being written: next tick.
         status: Status = "insufficient_data" if unreadable else "unavailable"
@@ -194,13 +209,14 @@ def output_guardrails(
             waiting.append(GuardrailResult("outputs", status, why))
         if rules.divergence_js is None:
             status = "unavailable"
+        no_outputs = GuardrailResult("outputs", "insufficient_data", why)
+        validated = _on_stale_data(validated, no_outputs, moved)
         return [*waiting, validated, GuardrailResult("divergence", status, why)]
     rows = {"canary_rows": canary.num_rows, "production_rows": production.num_rows}
     c_out = output_table(canary) if _has_outputs(canary) else None
     p_out = output_table(production) if _has_outputs(production) else None
     broken = _broken(canary, c_out, rules, rows)
     versus = _versus(p_out, c_out, rules)
-    moved = production_move(p_out, production_reference, production_reference_source, rules)
     shape = (
         move_shape(c_out, reference, p_out, production_reference, rules)
         if isinstance(moved, ProductionMove) and moved.moved
@@ -209,7 +225,62 @@ def output_guardrails(
     own = _own(
         c_out, reference, reference_source, rules, rows, moved=moved, versus=versus, shape=shape
     )
+    validated = _on_stale_data(validated, own, moved)
     return [broken, own, validated, _divergence(versus, rules, rows)]
+
+
+#: The ``outputs`` references that say the canary's evaluation data is older than the
+#: traffic: it was unlike its own evaluation, and production's outputs moved too.
+_TRAFFIC_MOVED = ("production on the same traffic", "production's move on the same traffic")
+
+
+def _on_stale_data(
+    validated: GuardrailResult, own: GuardrailResult, moved: ProductionMove | str
+) -> GuardrailResult:
+    """A ``validated`` failure on evaluation data the traffic has moved away from.
+
+    Offline, the canary was compared with production on its evaluation data; a model
+    retrained on a moved population may well score worse there, on the population it
+    replaced. When production's own outputs moved from its evaluation (the traffic is not
+    that data any more), the failure waits for the canary's logged outputs: if it moved
+    with the traffic (``outputs`` passes on production's reference), the comparison
+    describes older traffic and does not decide (labels do); if it behaves as its own
+    evaluation said, the comparison stands. Below chance always stands.
+    """
+    if validated.status != "breach" or "production" not in validated.numbers:
+        return validated
+    if not isinstance(moved, ProductionMove) or not moved.moved:
+        return validated
+    stale = f"; the traffic moved away from the evaluation data ({moved.sentence()})"
+    if own.status == "insufficient_data":
+        return replace(
+            validated,
+            status="insufficient_data",
+            message=validated.message + stale + ": waiting for the canary's logged outputs to "
+            "tell whether it moved with the traffic (then this comparison describes older "
+            "traffic) or not (then it stands)",
+            needed=own.needed or "logged canary outputs",
+        )
+    if own.status == "ok" and own.numbers.get("reference_used") in _TRAFFIC_MOVED:
+        return replace(
+            validated,
+            status="unavailable",
+            message=validated.message + stale + " and the canary's outputs moved with it "
+            f"({own.numbers['reference_used']}): the comparison describes older traffic, so "
+            "it does not decide; labels (the live metric) do, or evaluate the next candidate "
+            "on recent data",
+            numbers={**validated.numbers, "stale_data": True},
+        )
+    if own.status == "breach" and own.numbers.get("traffic_moved"):
+        # Its outputs moved unlike production's: a retrain or a broken canary, which labels
+        # tell apart (they wait for them when they arrive: see labels_decide).
+        return replace(
+            validated,
+            message=validated.message + stale + ", and the canary's outputs moved unlike "
+            "production's: labels tell whether this comparison still holds",
+            numbers={**validated.numbers, "traffic_moved": True},
+        )
+    return validated
 
 
 def _has_outputs(table: pa.Table) -> bool:
@@ -450,6 +521,10 @@ def _against_production(
                 numbers=numbers,
             )
     numbers["reference_used"] = "production on the same traffic"
+    # The traffic moved and the canary moved unlike production: a retrain responding to
+    # the moved inputs differently, or a canary served unlike its evaluation. Labels tell
+    # the two apart (see labels_decide).
+    numbers["traffic_moved"] = True
     parts = (
         [f"{summary} > {limit:g}: it answers the traffic unlike production"] if (summary) else []
     )

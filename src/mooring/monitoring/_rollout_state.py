@@ -9,7 +9,7 @@ rollout has run; :class:`TickFailures` counts the monitor ticks that failed in a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -265,6 +265,8 @@ def labels_decide(results: list[GuardrailResult]) -> list[GuardrailResult]:
     worse than production. A failing guardrail is never overridden.
     """
     live = next((r for r in results if r.name == "live_metric"), None)
+    if live is not None and live.status == "insufficient_data" and _labelled(live):
+        return [_awaits_labels(r, live) for r in results]
     if live is None or live.status != "ok":
         return results
     win = bool(live.numbers.get("win"))
@@ -290,6 +292,39 @@ def labels_decide(results: list[GuardrailResult]) -> list[GuardrailResult]:
             )
         out.append(r)
     return out
+
+
+def _labelled(live: GuardrailResult) -> bool:
+    """True when labels are arriving for both versions (the live metric will decide)."""
+    numbers = live.numbers
+    return bool(min(numbers.get("canary_labels", 0), numbers.get("production_labels", 0)) > 0)
+
+
+def _awaits_labels(result: GuardrailResult, live: GuardrailResult) -> GuardrailResult:
+    """An ``outputs`` (or stale ``validated``) failure that only labels can tell from a good
+    retrain waits for them.
+
+    Once the traffic moved away from both versions' evaluation data, a canary that moved
+    unlike production is either a retrain answering the new traffic differently or one
+    served unlike its evaluation; with labels arriving, the live metric tells which. While
+    it is undecided, its lean decides whether the step waits, as for the live metric.
+    """
+    if result.name not in ("outputs", "validated") or result.status != "breach":
+        return result
+    if not result.numbers.get("traffic_moved"):
+        return result
+    # Labels leaning no worse than the margin do not hold the step (the live metric's own
+    # rule): an answer that moved is not harm shown. Leaning worse, the step waits.
+    lean = "lean no worse, so the step goes on" if live.advisory else "are awaited"
+    return replace(
+        result,
+        status="insufficient_data",
+        message=f"labels decide, and {lean} ({live.message}): the traffic moved and the "
+        f"canary moved unlike production, which labels tell from a broken canary; without "
+        f"them: would fail: {result.message}",
+        needed=live.needed or "labels",
+        advisory=live.advisory,
+    )
 
 
 def step_verdict(results: list[GuardrailResult]) -> Verdict:
