@@ -164,7 +164,8 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
     assert evaluation["metrics"]["auc"] == mv.metrics["auc"] and evaluation["baseline"] is None
     assert set(refs["outputs"]["columns"]) == {"output.score", "output.class"}
     calibration = refs["calibration"]
-    assert calibration["method"] == "random" and calibration["rows"] == 3000
+    # Untimed data: random windows and contiguous blocks in file order, the larger wins.
+    assert calibration["method"] == "blocks" and calibration["rows"] == 3000
     assert "age" in calibration["features"] and "class" not in calibration["features"]
 
 
