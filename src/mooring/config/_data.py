@@ -198,20 +198,22 @@ class ContractConfig(Section):
         gt=0.0,
         le=1.0,
         description="Jensen-Shannon distance (base 2, 0 to 1) above which a column has drifted "
-        "from the baseline.",
+        "from the baseline, in the library's validate(baseline=...); mooring run and mooring "
+        "validate judge distributions on [monitoring.thresholds] beyond sampling noise.",
     )
     linf_threshold: float = Field(
         0.1,
         gt=0.0,
         le=1.0,
         description="L-infinity distance (largest change of one value's share) above which a "
-        "categorical column has drifted.",
+        "categorical column has drifted, in the library's validate(baseline=...).",
     )
     psi_threshold: float = Field(
         0.2,
         gt=0.0,
         description="Population stability index above which a numeric column has drifted (0.1 "
-        "to 0.2 is a moderate shift, above 0.2 a large one).",
+        "to 0.2 is a moderate shift, above 0.2 a large one), in the library's "
+        "validate(baseline=...).",
     )
     min_row_ratio: float = Field(
         0.1, ge=0.0, description="Fewest rows allowed, as a share of the baseline's rows."
