@@ -17,7 +17,6 @@ from mooring.cli._common import console, print_json
 from mooring.cli._engine import EngineOpt, RayAddressOpt, WorkersOpt, engine_from
 from mooring.config import MooringConfig, load_config
 from mooring.config._data import ContractConfig
-from mooring.config._monitoring import MonitoringConfig
 from mooring.contract._io import ReadOptions
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
@@ -257,7 +256,7 @@ def validate_command(
         reads=ref.reads,
         environment=environment,
     )
-    report = _judge_distributions(result, distributions, ref.schema, contract, cfg, ref.reads)
+    report = _judge_distributions(result, distributions, ref.schema, cfg, ref.reads)
     if as_json:
         print_json(
             {
@@ -283,7 +282,7 @@ def _validate_project(project: Project, *, as_json: bool) -> int:
     if checked.eval is not None:
         # The eval data against the training data, judged as drift is: floors over
         # sampling noise, never the time axis, "too few rows" where so.
-        report = _judge_distributions(checked.eval, train, checked.schema, cfg.contract, cfg)
+        report = _judge_distributions(checked.eval, train, checked.schema, cfg)
     if as_json:
         data = checked.to_dict()
         if checked.eval is not None:
@@ -371,114 +370,49 @@ def _judge_distributions(
     result: ValidationResult,
     reference: _Distributions,
     schema: Schema,
-    contract: ContractConfig,
     cfg: MooringConfig | None,
     reads: frozenset[str] | None = None,
 ) -> DriftReport | None:
-    """Replace the result's distribution anomalies by the drift check's verdict: each
-    feature's floors over its sampling noise (and the reference's natural variation),
-    never the time columns, the label or columns the model does not read, and "too few
-    rows" where the file cannot tell a shift of the floors' size from noise."""
-    from mooring.contract._anomalies import Anomaly, AnomalyKind, Distance
-    from mooring.contract._validation import _severity
-    from mooring.formats._drift import METRIC_OF
-    from mooring.monitoring._drift import compare_statistics
-    from mooring.monitoring._noise import SHARES
+    """Replace the result's distribution anomalies by the drift check's verdict against
+    ``reference`` (:func:`~mooring.pipeline._steps.validate.judge_distributions`: floors
+    over each feature's sampling noise and the reference's natural variation, never the
+    time columns, the label or columns the model does not read, "too few rows" where the
+    file cannot tell a shift of the floors' size from noise)."""
+    from mooring.pipeline._steps.validate import judge_distributions
 
-    result.anomalies[:] = [a for a in result.anomalies if a.kind != AnomalyKind.DISTRIBUTION_DRIFT]
-    result.distances.clear()
-    current = result.statistics
-    if reference.statistics is None or current is None:
-        return None
-    result.baseline_source = reference.source
-    monitoring = cfg.monitoring if cfg is not None else MonitoringConfig()
-    left_out = {schema.label, *(cfg.features.exclude if cfg is not None else ())}
-    columns = [
-        n
-        for n in current.column_names
-        if n in reference.statistics.columns and n not in left_out and (reads is None or n in reads)
-    ]
-    timestamp = (cfg.data.timestamp if cfg is not None else None) or schema.timestamp
-    report = compare_statistics(
+    report = judge_distributions(
+        result,
         reference.statistics,
-        current,
-        monitoring,
-        columns=columns,
+        schema,
+        cfg,
+        source=reference.source,
         calibration=reference.calibration,
-        timestamp=timestamp,
+        reads=reads,
+        remedy="investigate the source",
     )
-    for feature in report.features:
-        for key, floor in feature.thresholds.items():
-            metric = METRIC_OF[key]
-            value = feature.metrics.get(metric)
-            hit = feature.drifted and any(r.startswith(f"{metric} ") for r in feature.reasons)
-            # The distances, and a share (missing, unseen, out of range) where it moved.
-            if floor is None or value is None or (key in SHARES and not value and not hit):
-                continue
-            result.distances.append(Distance(feature.name, metric, value, floor, hit))
-        if feature.drifted:
-            result.anomalies.append(
-                Anomaly(
-                    AnomalyKind.DISTRIBUTION_DRIFT,
-                    _severity(schema.columns.get(feature.name), contract),
-                    feature.name,
-                    f"drifted from {reference.source}: {'; '.join(feature.reasons)}; "
-                    "investigate the source, or raise its floors under "
-                    f"[monitoring.features.{_toml_key(feature.name)}] if the shift is expected",
-                )
-            )
+    if report is not None:
+        result.baseline_source = reference.source
     return report
 
 
-def _toml_key(name: str) -> str:
-    """``name`` as a TOML key: bare when it may be, else quoted.
-
-    >>> _toml_key("age"), _toml_key("hours per week")
-    ('age', '"hours per week"')
-    """
-    if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
-        return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _too_few(report: DriftReport) -> dict[str, list[str]]:
-    """The features with too few rows, grouped by the reason (its row counts)."""
-    groups: dict[str, list[str]] = {}
-    for feature in report.features:
-        if feature.status == "insufficient_data" and feature.reasons:
-            groups.setdefault(feature.reasons[0], []).append(feature.name)
-    return groups
-
-
 def _distributions_dict(reference: _Distributions, report: DriftReport | None) -> dict[str, Any]:
+    from mooring.pipeline._steps.validate import distributions_dict
+
     if report is None:
         return {"reference": None, "status": "not_compared", "note": reference.source}
-    few = _too_few(report)
-    return {
-        "reference": reference.source,
-        "status": report.status,
-        "judged": [f.name for f in report.features],
-        "drifted": report.drifted,
-        "too_few_rows": {name: reason for reason, names in few.items() for name in names},
-        "notes": report.notes,
-    }
+    return distributions_dict(report, reference.source)
 
 
 def _print_distributions(reference: _Distributions, report: DriftReport | None) -> None:
+    from mooring.pipeline._steps.validate import distributions_verdict, too_few_rows
+
     if report is None:
         shown = reference.source if reference.statistics is None else "not compared"
         console.print(f"distributions {shown}", markup=False)
         return
-    judged, drifted, few = len(report.features), report.drifted, _too_few(report)
-    waiting = sum(len(names) for names in few.values())
-    if drifted:
-        head = f"{len(drifted)} of {judged} features drifted ({', '.join(drifted)})"
-    elif waiting == judged and judged:
-        head = f"not judged: too few rows in all {judged} features"
-    else:
-        head = f"no drift in the {judged - waiting} of {judged} features judged"
+    head = distributions_verdict(report)
     console.print(f"distributions against {reference.source}: {head}", markup=False)
-    for reason, names in few.items():
+    for reason, names in too_few_rows(report).items():
         console.print(f"  {', '.join(names)}: {reason}", markup=False, soft_wrap=True)
     for note in report.notes:
         if not note.startswith("drift thresholds are not calibrated"):

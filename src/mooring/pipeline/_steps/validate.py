@@ -62,13 +62,17 @@ __all__ = [
     "check",
     "distributions_dict",
     "distributions_summary",
+    "distributions_verdict",
     "failure",
     "judge_distributions",
     "run",
+    "too_few_rows",
 ]
 
 #: What the eval data's distributions are compared with, as the reports name it.
 TRAINING_DATA = "the training data"
+#: What a drift anomaly on the eval data advises before raising the floors.
+SAME_POPULATION = "check that the data is drawn from the same population"
 
 
 @dataclass
@@ -176,13 +180,14 @@ def read_columns(schema: Schema, workspace: Workspace) -> set[str]:
 
 def judge_distributions(
     result: ValidationResult,
-    baseline: DatasetStatistics,
+    baseline: DatasetStatistics | None,
     schema: Schema,
     cfg: MooringConfig | None,
     *,
     source: str = TRAINING_DATA,
     calibration: Calibration | None = None,
     reads: Collection[str] | None = None,
+    remedy: str = SAME_POPULATION,
 ) -> DriftReport | None:
     """Replace ``result``'s distribution anomalies and distances by the drift check's
     verdict on its statistics against ``baseline`` (named ``source`` in the messages).
@@ -195,7 +200,8 @@ def judge_distributions(
     or a column outside ``reads``. A feature whose tests cannot tell a shift of its
     floors' size from chance on so few rows is "too few rows" in the report, not an
     anomaly. Drift is an anomaly of the contract's severity (an error on a critical
-    column). ``None`` when ``result`` has no statistics. Fixed-floor distances judge a
+    column), its message naming ``remedy`` before raising the floors. ``None`` when
+    ``result`` has no statistics or there is no ``baseline``. Fixed-floor distances judge a
     random 120-row holdout of a 300-row table as 30 drifts; this judges it too small.
 
     Example:
@@ -206,7 +212,7 @@ def judge_distributions(
     result.anomalies[:] = [a for a in result.anomalies if a.kind != AnomalyKind.DISTRIBUTION_DRIFT]
     result.distances.clear()
     current = result.statistics
-    if current is None:
+    if baseline is None or current is None:
         return None
     contract = cfg.contract if cfg is not None else ContractConfig()
     monitoring = cfg.monitoring if cfg is not None else MonitoringConfig()
@@ -241,9 +247,9 @@ def judge_distributions(
                     AnomalyKind.DISTRIBUTION_DRIFT,
                     _severity(col, contract),
                     feature.name,
-                    f"drifted from {source}: {'; '.join(feature.reasons)}; check that the "
-                    "data is drawn from the same population, or raise its floors under "
-                    f"[monitoring.features.{_toml_key(feature.name)}] if the shift is expected",
+                    f"drifted from {source}: {'; '.join(feature.reasons)}; {remedy}, or raise "
+                    f"its floors under [monitoring.features.{_toml_key(feature.name)}] if the "
+                    "shift is expected",
                 )
             )
     return report
@@ -260,8 +266,12 @@ def _toml_key(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _too_few(report: DriftReport) -> dict[str, list[str]]:
-    """The features with too few rows, grouped by the reason (its row counts)."""
+def too_few_rows(report: DriftReport) -> dict[str, list[str]]:
+    """The features with too few rows, grouped by the reason (its row counts).
+
+    >>> too_few_rows(report)  # doctest: +SKIP
+    {'too few rows (120; ...)': ['age', 'fnlwgt']}
+    """
     groups: dict[str, list[str]] = {}
     for feature in report.features:
         if feature.status == "insufficient_data" and feature.reasons:
@@ -284,7 +294,9 @@ def distributions_dict(report: DriftReport | None, source: str) -> dict[str, Any
         "status": report.status,
         "judged": [f.name for f in report.features],
         "drifted": report.drifted,
-        "too_few_rows": {n: reason for reason, names in _too_few(report).items() for n in names},
+        "too_few_rows": {
+            n: reason for reason, names in too_few_rows(report).items() for n in names
+        },
         "notes": report.notes,
     }
 
@@ -298,14 +310,9 @@ def distributions_summary(report: DriftReport | None, source: str, *, detail: bo
     """
     if report is None:
         return f"distributions not compared with {source} (no statistics)"
-    judged, drifted, few = len(report.features), report.drifted, _too_few(report)
+    judged, few = len(report.features), too_few_rows(report)
     waiting = sum(len(names) for names in few.values())
-    if drifted:
-        head = f"{len(drifted)} of {judged} features drifted ({', '.join(drifted)})"
-    elif waiting == judged and judged:
-        head = f"not judged: too few rows in all {judged} features"
-    else:
-        head = f"no drift in the {judged - waiting} of {judged} features judged"
+    head = distributions_verdict(report)
     if waiting and waiting < judged:
         head += f"; too few rows in {waiting}"
     if waiting and not detail:
@@ -321,6 +328,22 @@ def distributions_summary(report: DriftReport | None, source: str, *, detail: bo
             if not note.startswith("drift thresholds are not calibrated")
         ]
     return "\n".join(lines)
+
+
+def distributions_verdict(report: DriftReport) -> str:
+    """The distribution verdict's head: what drifted of the features judged, or that too
+    few rows judged none (:func:`distributions_summary` and ``mooring validate`` lead with it).
+
+    >>> distributions_verdict(report)  # doctest: +SKIP
+    '2 of 20 features drifted (mean area, worst area)'
+    """
+    judged, drifted = len(report.features), report.drifted
+    waiting = sum(len(names) for names in too_few_rows(report).values())
+    if drifted:
+        return f"{len(drifted)} of {judged} features drifted ({', '.join(drifted)})"
+    if waiting == judged and judged:
+        return f"not judged: too few rows in all {judged} features"
+    return f"no drift in the {judged - waiting} of {judged} features judged"
 
 
 def failure(result: ProjectValidation, report: Path) -> str:
