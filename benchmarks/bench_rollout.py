@@ -75,10 +75,7 @@ from mooring.config._monitoring import GuardrailsConfig
 from mooring.monitoring._guardrails import (
     GuardrailResult,
     Status,
-    error_guardrail,
-    live_metric_guardrail,
 )
-from mooring.monitoring._rollout_state import labels_decide
 from mooring.monitoring._scrape import VersionCounters
 from mooring.monitoring._sequential import SequentialTest, rank_probability, shifted
 from mooring.monitoring._simulation import (
@@ -203,23 +200,7 @@ MIN_RANK_MARGIN = 0.05
 
 def rank_judge(rules: GuardrailsConfig) -> Judge:
     """The sequential guardrails with latency judged by the rank rule they replaced."""
-
-    def judge(
-        canary: VersionCounters,
-        production: VersionCounters,
-        rollout: VersionCounters,
-        live: LivePair | None,
-        _state: dict[str, Any],
-    ) -> list[GuardrailResult]:
-        results = [
-            error_guardrail(canary, production, rules, rollout),
-            rank_latency_guardrail(canary, production, rules),
-        ]
-        if live is not None:
-            results.append(live_metric_guardrail(live[0], live[1], rules))
-        return labels_decide(results)
-
-    return judge
+    return sequential_judge(rules, latency=rank_latency_guardrail)
 
 
 def rank_latency_guardrail(

@@ -54,6 +54,7 @@ from mooring.monitoring._scrape import VersionCounters
 __all__ = [
     "Judge",
     "Latency",
+    "LatencyRule",
     "LivePair",
     "Outcome",
     "OutputCanary",
@@ -321,8 +322,16 @@ def _probit(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
 
-def sequential_judge(rules: GuardrailsConfig) -> Judge:
-    """The live controller's guardrails: errors, latency and the live metric."""
+#: ``(canary, production, rules) -> result``: how one tick judges latency.
+LatencyRule = Callable[[VersionCounters, VersionCounters, GuardrailsConfig], GuardrailResult]
+
+
+def sequential_judge(rules: GuardrailsConfig, *, latency: LatencyRule = latency_guardrail) -> Judge:
+    """The live controller's guardrails: errors, latency and the live metric.
+
+    ``latency`` replaces the latency guardrail (a benchmark weighs an older rule in its
+    place), e.g. ``sequential_judge(rules, latency=rank_latency_guardrail)``.
+    """
 
     def judge(
         canary: VersionCounters,
@@ -333,7 +342,7 @@ def sequential_judge(rules: GuardrailsConfig) -> Judge:
     ) -> list[GuardrailResult]:
         results = [
             error_guardrail(canary, production, rules, rollout),
-            latency_guardrail(canary, production, rules),
+            latency(canary, production, rules),
         ]
         if live is not None:
             results.append(live_metric_guardrail(live[0], live[1], rules))
@@ -439,32 +448,12 @@ def summarise(
     a ``worse`` one advanced or promoted. Ticks are counted to the decision (undecided
     runs count ``max_ticks``).
     """
+    judge_for = judge_for or sequential_judge
     outcomes = [
-        simulate(
-            scenario,
-            rules,
-            seed=seed * 1_000_003 + i,
-            judge=(judge_for or sequential_judge)(rules),
-            max_ticks=max_ticks,
-        )
-        for i in range(runs)
+        simulate(scenario, rules, seed=one, judge=judge_for(rules), max_ticks=max_ticks)
+        for one in _seeds(seed, runs)
     ]
-    rolled = sum(o.action == "rollback" for o in outcomes) / runs
-    promoted = sum(o.action in ("advance", "promote") for o in outcomes) / runs
-    ticks = sorted(o.ticks for o in outcomes)
-    good = scenario.truth != "worse"
-    return Summary(
-        scenario=scenario.name,
-        truth=scenario.truth,
-        share=scenario.share,
-        labels=scenario.labels,
-        runs=runs,
-        false_rollback_rate=rolled if good else None,
-        false_promotion_rate=None if good else promoted,
-        undecided_rate=sum(o.action == "undecided" for o in outcomes) / runs,
-        median_ticks=float(median(ticks)),
-        p95_ticks=float(ticks[min(len(ticks) - 1, math.ceil(0.95 * len(ticks)) - 1)]),
-    )
+    return _summary(scenario.name, scenario.truth, scenario.share, scenario.labels, outcomes)
 
 
 # ---------------------------------------------------------------- outputs on drifted traffic
@@ -677,22 +666,29 @@ def summarise_outputs(
     max_ticks: int = 60,
 ) -> Summary:
     """:func:`summarise` for an :class:`OutputScenario` (no labels: outputs decide)."""
+    judge_for = judge_for or output_judge
     outcomes = [
-        simulate_outputs(
-            scenario,
-            rules,
-            seed=seed * 1_000_003 + i,
-            judge=(judge_for or output_judge)(rules),
-            max_ticks=max_ticks,
-        )
-        for i in range(runs)
+        simulate_outputs(scenario, rules, seed=one, judge=judge_for(rules), max_ticks=max_ticks)
+        for one in _seeds(seed, runs)
     ]
-    return _summary(scenario.name, scenario.truth, scenario.share, False, outcomes, runs)
+    return _summary(scenario.name, scenario.truth, scenario.share, False, outcomes)
+
+
+def _seeds(seed: int, runs: int) -> range:
+    """The ``runs`` seeds a summary runs under ``seed``: every rule weighed on the same runs.
+
+    >>> list(_seeds(1, 3))
+    [1000003, 1000004, 1000005]
+    """
+    return range(seed * 1_000_003, seed * 1_000_003 + runs)
 
 
 def _summary(
-    name: str, truth: Truth, share: float, labels: bool, outcomes: list[Outcome], runs: int
+    name: str, truth: Truth, share: float, labels: bool, outcomes: list[Outcome]
 ) -> Summary:
+    """The rates of wrong decisions and the ticks to decide over ``outcomes`` (see
+    :func:`summarise`); the p95 is the nearest rank."""
+    runs = len(outcomes)
     rolled = sum(o.action == "rollback" for o in outcomes) / runs
     promoted = sum(o.action in ("advance", "promote") for o in outcomes) / runs
     ticks = sorted(o.ticks for o in outcomes)
