@@ -210,7 +210,8 @@ def test_init_writes_a_config_that_loads_and_validates(
     assert set(cfg.features.features) == set(summary["columns"]) - {"class"}
     assert cfg.features.features["capital-gain"].transform == "bucketize"
     assert cfg.features.features["workclass"].encoding == "one_hot"
-    assert [g.metric for g in cfg.evaluation.gates] == ["auc", "auc", "auc"]
+    metrics = [g.metric for g in cfg.evaluation.gates]
+    assert metrics == ["auc", "accuracy", "recall", "auc", "auc"], metrics
     # Three candidates by default, picked by the primary metric, gated by the baseline.
     assert [(c.name, c.kind) for c in cfg.model.candidates] == [
         ("linear", "linear"),
