@@ -192,3 +192,42 @@ def test_hidden_notes_stay_hidden_after_absl_resets_its_level(setup: str, shown:
         env=env,
     )
     assert [line.split(":", 2)[-1] for line in done.stderr.splitlines()] == shown, done.stderr
+
+
+# A stand-in for TensorFlow that prints on descriptor 2 while it loads, as TensorFlow's
+# native libraries do on many machines (this machine's build may print nothing).
+_NOISY_TENSORFLOW = """
+import os
+os.write(2, b"E0000 00:00:1 cuda_executor.cc] failed call to cuInit: UNKNOWN ERROR (303)\\n")
+
+
+class config:
+    @staticmethod
+    def list_physical_devices(kind):
+        os.write(2, b"I0000 00:00:1 cpu_feature_guard.cc] oneDNN custom operations are on\\n")
+        return []
+"""
+
+
+@pytest.mark.parametrize("shown", [False, True], ids=["quiet", "MOORING_TF_LOGS=1"])
+def test_importing_mooring_hides_tensorflows_native_lines_unless_asked(
+    tmp_path: Path, shown: bool
+) -> None:
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(_NOISY_TENSORFLOW)
+    env = {k: v for k, v in os.environ.items() if k not in (LOGS_ENV, "TF_CPP_MIN_LOG_LEVEL")}
+    if shown:
+        env[LOGS_ENV] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *sys.path])
+    done = subprocess.run(
+        [sys.executable, "-c", "import mooring, tensorflow; print(tensorflow.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(fake / "__init__.py")  # the stand-in was imported
+    lines = [line for line in done.stderr.splitlines() if line.startswith(("E0000", "I0000"))]
+    assert bool(lines) == shown, done.stderr

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mooring._exports import exports_on_first_use
+from mooring._tensorflow import quiet_when_imported
 from mooring.errors import (
     ChecksFailedError,
     ConfigError,
@@ -62,6 +63,10 @@ if TYPE_CHECKING:
     )
 
 __version__ = "0.1.0"
+
+# TensorFlow's native start-up lines (absl, oneDNN, CUDA probes) stay off the terminal
+# of any program that imports mooring, not only the CLI's; MOORING_TF_LOGS=1 shows them.
+quiet_when_imported()
 
 # Each supported name beyond the errors, and the module that defines it.
 _EXPORTS = {
