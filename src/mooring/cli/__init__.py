@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         # be known before TensorFlow's import below.
         args = [VERBOSE, *(arg for arg in args if arg != VERBOSE)]
         os.environ[TF_LOGS_ENV] = "1"
-    # The root takes only flags (--debug, --verbose), so the first other word is the command.
+    # The root takes only flags (--debug, --verbose, --version), so the first other word
+    # is the command.
     command = next((arg for arg in args if not arg.startswith("-")), None)
     # pydantic reads it when it first builds a model (the configuration's, on import).
     os.environ.setdefault(PYDANTIC_PLUGINS_ENV, "__all__")

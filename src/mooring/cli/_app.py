@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -33,9 +34,34 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    """``mooring --version``: mooring's and the versions a bug report needs, without
+    importing TensorFlow (read from the installed distributions' metadata)."""
+    if not asked:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+    from platform import python_version
+
+    from mooring import __version__
+
+    parts = [f"Python {python_version()}"]
+    for label, dist in (("TensorFlow", "tensorflow"), ("Keras", "keras")):
+        with contextlib.suppress(PackageNotFoundError):
+            parts.append(f"{label} {version(dist)}")
+    typer.echo(f"mooring {__version__} ({', '.join(parts)})")
+    raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print mooring's version (and Python's, TensorFlow's, Keras's) and exit.",
+    ),
     verbose: bool = typer.Option(
         False,
         "--verbose",
