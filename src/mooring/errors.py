@@ -14,6 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 __all__ = [
     "ChecksFailedError",
     "ConfigError",
@@ -178,3 +181,25 @@ class ModelLoadError(MooringError):
     """A version could not be loaded or warmed up; the previous one keeps serving."""
 
     http_status = 503
+
+
+def import_extra(module: str, *, extra: str, needed_for: str) -> ModuleType:
+    """Import ``module``, which the optional extra ``extra`` installs; when it is missing,
+    a :class:`MissingExtraError` names what needs it and the ``pip install`` that adds it.
+
+    Only the module's own absence is turned into the error: a module that is installed
+    but fails inside its import raises as itself.
+
+    >>> import_extra("json", extra="none", needed_for="an example").__name__
+    'json'
+    """
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        top = module.split(".")[0]
+        if exc.name is None or exc.name.split(".")[0] != top:
+            raise
+        raise MissingExtraError(
+            f"{needed_for} needs the {extra!r} extra, which is not installed "
+            f"(no module {exc.name!r}): pip install 'mooring[{extra}]'"
+        ) from None

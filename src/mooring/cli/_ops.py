@@ -14,7 +14,7 @@ from rich.markup import escape
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
 from mooring.config import load_config
-from mooring.errors import ChecksFailedError, UsageError
+from mooring.errors import ChecksFailedError, UsageError, import_extra
 
 ops_app = typer.Typer(
     help="Operations files generated from mooring.toml (Prometheus rules, Grafana dashboards).",
@@ -177,6 +177,7 @@ def grafana_command(
 ) -> None:
     """Write executive, on-call and debug Grafana dashboards for the project's model, and a
     provisioning file that loads their folder."""
+    import_extra("grafana_foundation_sdk", extra="grafana", needed_for="mooring ops grafana")
     from mooring.ops._grafana import write_grafana
 
     cfg = load_config(config)

@@ -147,7 +147,8 @@ class EarlyStoppingConfig(Section):
 
 
 class TreesConfig(Section):
-    """``[model.gbt]``: gradient boosted trees (YDF), used when ``kind = "gbt"``."""
+    """``[model.gbt]``: gradient boosted trees (YDF, the ``trees`` extra), used when
+    ``kind = "gbt"``."""
 
     num_trees: int = Field(
         300, ge=1, le=100_000, description="Most trees (early stopping may stop sooner)."
@@ -325,7 +326,8 @@ class ModelConfig(Section):
     kind: Literal["mlp", "linear", "gbt"] = Field(
         "mlp",
         description="mlp: a network on the preprocessing layers; linear: one dense layer on "
-        "them (logistic/linear regression); gbt: gradient boosted trees (YDF) on the raw columns.",
+        "them (logistic/linear regression); gbt: gradient boosted trees (YDF) on the raw "
+        "columns, with the trees extra (pip install 'mooring[trees]').",
     )
     builder: str = Field(
         "mlp", description="'mlp' or 'package.module:function' returning the model body."

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mooring.errors import UsageError
+from mooring.errors import UsageError, import_extra
 from mooring.formats._model import SIGNATURE, quiet_python_logs
 
 __all__ = ["MODES", "Conversion", "Mode", "check_mode", "convert_saved_model"]
@@ -89,9 +89,10 @@ def _select_ops(exc: Exception) -> tuple[str, ...]:
 
 
 def _op_names(content: bytes) -> set[str]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content)
+    litert = import_extra(
+        "ai_edge_litert.interpreter", extra="lite", needed_for="checking a TF Lite export"
+    )
+    interpreter = litert.Interpreter(model_content=content)
     return {str(op["op_name"]) for op in interpreter._get_ops_details()}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mooring.errors import ModelLoadError, UsageError
+from mooring.errors import ModelLoadError, UsageError, import_extra
 from mooring.formats._model import SIGNATURE
 
 __all__ = ["LiteModel"]
@@ -27,10 +27,11 @@ class LiteModel:
     """A TF Lite flatbuffer loaded in the LiteRT interpreter, called by column name."""
 
     def __init__(self, content: bytes, *, num_threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
+        litert = import_extra(
+            "ai_edge_litert.interpreter", extra="lite", needed_for="running a TF Lite model"
+        )
         try:
-            self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
+            self.interpreter = litert.Interpreter(model_content=content, num_threads=num_threads)
             self.runner = self.interpreter.get_signature_runner(SIGNATURE)
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(

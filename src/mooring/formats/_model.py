@@ -184,7 +184,8 @@ def load_op_libraries(metadata: Mapping[str, Any], *, what: str) -> None:
             raise ModelLoadError(
                 f"{what} is a {metadata.get('kind', 'tree')} model and needs the TensorFlow op "
                 f"library {module!r} (package {package!r}, {made}), which cannot be imported "
-                f"here ({exc}); install it with `pip install '{package}{pin}'`"
+                f"here ({exc}); install it with `pip install 'mooring[trees]'` (or "
+                f"`pip install '{package}{pin}'`, the version the model was built with)"
             ) from exc
 
 

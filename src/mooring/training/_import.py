@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mooring.errors import ModelLoadError, MooringError, UsageError
+from mooring.errors import ModelLoadError, MooringError, UsageError, import_extra
 from mooring.formats._files import file_fingerprint
 from mooring.formats._model import (
     FORMAT_VERSION,
@@ -285,13 +285,7 @@ def _export_ydf(folder: Path, target: Path) -> None:
     """A YDF model folder as a SavedModel of YDF's own (its ops from ``ydf_tf``)."""
     from mooring.formats._model import load_op_libraries
 
-    try:
-        import ydf
-    except ImportError as exc:
-        raise ModelLoadError(
-            f"'{folder}' is a YDF model folder, and the ydf package cannot be imported here "
-            f"({exc}); install it with `pip install ydf ydf-tf`"
-        ) from exc
+    ydf = import_extra("ydf", extra="trees", needed_for=f"'{folder}', a YDF model folder,")
     load_op_libraries({"op_libraries": [_op_library()]}, what=f"YDF model '{folder}'")
     try:
         with quiet_python_logs():

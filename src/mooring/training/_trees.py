@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from mooring.errors import ConfigError
+from mooring.errors import ConfigError, import_extra
 from mooring.features._inputs import columns_from_table
 from mooring.features._spec import CategoricalFeature, FeatureSpec
 from mooring.formats._model import (
@@ -57,12 +57,19 @@ if TYPE_CHECKING:
     from mooring.config._model import TreesConfig
     from mooring.training._fit import TrainingResult
 
-__all__ = ["TREE_TOLERANCE", "TreeModel", "op_library", "train_trees"]
+__all__ = ["TREE_TOLERANCE", "TreeModel", "import_ydf", "op_library", "train_trees"]
 
 # YDF's own predictions and the served ones agree to this (float32 through the same ops).
 TREE_TOLERANCE = 1e-5
 _LABEL = "__label__"
 _WEIGHT = "__weight__"
+
+
+def import_ydf() -> Any:
+    """The ``ydf`` module, or a one-line error naming the ``trees`` extra that installs it."""
+    return import_extra(
+        "ydf", extra="trees", needed_for='gradient boosted trees ([model] kind = "gbt")'
+    )
 
 
 def op_library() -> dict[str, str]:
@@ -130,7 +137,7 @@ def _text(value: Any) -> str:
 def _learner(
     config: TreesConfig, label: LabelEncoding, seed: int, threads: int | None, weighted: bool
 ) -> Any:
-    import ydf
+    ydf = import_ydf()
 
     return ydf.GradientBoostedTreesLearner(**_learner_args(config, label, seed, threads, weighted))
 
@@ -138,7 +145,7 @@ def _learner(
 def _learner_args(
     config: TreesConfig, label: LabelEncoding, seed: int, threads: int | None, weighted: bool
 ) -> dict[str, Any]:
-    import ydf
+    ydf = import_ydf()
 
     classify = label.is_classification
     return dict(
@@ -194,7 +201,7 @@ def fit_trees(
     Raises:
         ConfigError: the training data is streamed (larger than ``memory_limit_mb``).
     """
-    import ydf
+    ydf = import_ydf()
 
     if not isinstance(data, InMemoryData):
         raise ConfigError(
