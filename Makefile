@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# mooring demo, as a pip user runs it, into build/demo (started again on each make demo).
 demo: $(STAMP)
-	$(BIN)/python examples/adult/demo.py
+	$(BIN)/mooring demo build/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

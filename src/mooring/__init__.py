@@ -8,7 +8,7 @@ are imported on first use, so ``import mooring`` loads neither TensorFlow nor th
 
 Example:
     >>> import mooring
-    >>> project = mooring.Project.load("examples/adult/mooring.toml")  # doctest: +SKIP
+    >>> project = mooring.Project.load("mooring-demo/mooring.toml")  # doctest: +SKIP
     >>> result = project.run()  # doctest: +SKIP
     >>> registry = mooring.Registry.from_config(project.config)  # doctest: +SKIP
 """

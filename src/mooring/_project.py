@@ -5,7 +5,7 @@ Each method is a thin call of the pipeline's own step functions
 validate step of ``mooring run`` checks.
 
 Example:
-    >>> project = Project.load("examples/adult/mooring.toml")  # doctest: +SKIP
+    >>> project = Project.load("mooring-demo/mooring.toml")  # doctest: +SKIP
     >>> result = project.validate()                              # doctest: +SKIP
     >>> result.ok                                                 # doctest: +SKIP
     True
@@ -134,7 +134,7 @@ class Project:
         "rejected"`` with ``result.reason``, and nothing is deployed.
 
         Example:
-            >>> result = Project.load("examples/adult/mooring.toml").run()  # doctest: +SKIP
+            >>> result = Project.load("mooring-demo/mooring.toml").run()  # doctest: +SKIP
             >>> result.ok, result.version, result.deployed_as  # doctest: +SKIP
             (True, 1, 'production')
         """

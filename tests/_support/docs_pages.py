@@ -159,6 +159,11 @@ def run_page(page: Path, root: Path, timeout_s: float, prepared: Path | None = N
     checkout(root)
     if prepared is not None and page.relative_to(ROOT).as_posix() not in OWN_RUN:
         shutil.copytree(prepared, root / "examples" / "adult" / ".mooring")
+    if "cd mooring-demo" in page.read_text():
+        # What `mooring demo mooring-demo` leaves (tests/test_wheel.py runs it): the same
+        # project, run once.
+        shutil.copytree(root / "examples" / "adult", root / "mooring-demo")
+        (root / "mooring-demo" / ".mooring-demo").write_text("made by mooring demo\n")
     scratch = root / ".docs-blocks"
     scratch.mkdir()
     ports = {doc_port: free_port() for doc_port in DOC_PORTS}

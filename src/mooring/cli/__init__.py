@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "export": "_export",
     "models": "_models",
     "audit": "_models",
+    "demo": "_demo",
     "monitor": "_monitor",
     "ops": "_ops",
     "drift": "_monitoring",
@@ -149,11 +150,11 @@ TF_LOGS_ENV = "MOORING_TF_LOGS"
 PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
 
 #: Commands that load TensorFlow (for training or a model): it is imported first, quietly.
-TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "run", "export", "monitor"})
+TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "run", "export", "monitor", "demo"})
 #: Those of them that often need none (a run whose steps are cached; a monitor tick whose
 #: versions' outputs were frozen at registration): TensorFlow is imported, as quietly, by
 #: the first step that needs it.
-LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor"})
+LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor", "demo"})
 
 
 def _loads_tensorflow(command: str | None, args: list[str]) -> bool:

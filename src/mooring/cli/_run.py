@@ -90,7 +90,7 @@ class _ConsoleObserver(RunObserver):
 @app.command(
     "run",
     epilog=(
-        "Examples: mooring run | mooring run -c examples/adult/mooring.toml --json | "
+        "Examples: mooring run | mooring run -c mooring-demo/mooring.toml --json | "
         "mooring run --train-data fresh.csv (retrain on new data) | mooring run --force"
     ),
 )

@@ -119,7 +119,7 @@ def load_config(path: str | Path) -> MooringConfig:
     """Read and validate a mooring.toml.
 
     Example:
-        >>> cfg = load_config("examples/adult/mooring.toml")  # doctest: +SKIP
+        >>> cfg = load_config("mooring-demo/mooring.toml")  # doctest: +SKIP
         >>> cfg.project.name
         'income'
     """

@@ -1,0 +1,112 @@
+"""The first thing a pip user does: install the built wheel into a fresh environment,
+outside any checkout, and run ``mooring demo`` from an empty folder.
+
+The fresh environment takes mooring from the wheel alone; its dependencies come from the
+suite's environment (a path line, not its ``.pth`` files, so the checkout's editable
+install stays out of sight), which saves downloading TensorFlow again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests._support.docs_pages import ROOT
+
+pytestmark = pytest.mark.slow
+
+# TensorFlow's native start-up lines (absl, oneDNN, CUDA probes) and Python's warnings.
+NOISE = re.compile(
+    r"^(WARNING: All log messages before absl|[IWEF]\d{4} |.*\.py:\d+: \w*Warning)", re.M
+)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    done = subprocess.run(
+        [*command, "--quiet", "--wheel-dir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (built,) = out.glob("mooring-*.whl")
+    return built
+
+
+def test_the_wheel_ships_the_licence_the_notice_and_the_demo_data(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+    for licence in ("LICENSE", "NOTICE", "src/mooring/serving/_grpc/protos/NOTICE"):
+        assert f"{info}/licenses/{licence}" in names
+    for data in ("mooring.toml", "adult.data.csv.gz", "adult.test.csv.gz", "README.md"):
+        assert f"mooring/_demo/{data}" in names
+    assert "mooring/serving/_grpc/protos/open_inference_grpc.proto" in names
+    metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
+    assert "License-Expression: Apache-2.0" in metadata
+    assert not any(n.startswith("tests/") for n in names)
+
+
+def test_pip_install_then_mooring_demo_from_an_empty_folder(wheel: Path, tmp_path: Path) -> None:
+    fresh = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(fresh)], check=True, timeout=120)
+    python = fresh / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site, "suite-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MOORING_TF"))}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env["PATH"] = os.pathsep.join([str(fresh / "bin"), env.get("PATH", "")])
+    env["VIRTUAL_ENV"] = str(fresh)
+    env["COLUMNS"] = "120"
+
+    where = subprocess.run(
+        ["python", "-c", "import mooring; print(mooring.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=empty,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    assert Path(where).is_relative_to(fresh), where  # the wheel's, not the checkout's
+
+    demo = subprocess.run(
+        ["mooring", "demo", "first-demo"],
+        capture_output=True,
+        text=True,
+        cwd=empty,
+        env=env,
+        timeout=900,
+    )
+    output = demo.stdout + demo.stderr
+    assert demo.returncode == 0, output[-6000:]
+    assert not NOISE.search(output), NOISE.search(output)
+    assert "Traceback" not in output
+    assert "monitor decision:" in output
+    assert re.search(r"serving: +production 1\b", output), output[-2000:]
+    made = empty / "first-demo"
+    assert (made / "mooring.toml").is_file()
+    assert (made / ".mooring" / "registry.db").is_file()
