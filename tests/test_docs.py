@@ -8,6 +8,7 @@ a front page whose links lead somewhere.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import re
 import sys
@@ -25,6 +26,8 @@ GEN = ROOT / "docs" / "gen"
 
 def _generator(name: str) -> types.ModuleType:
     """docs/gen/NAME.py, imported as the build's hook imports it."""
+    if str(GEN) not in sys.path:
+        sys.path.insert(0, str(GEN))  # as the hook does: the generators import cells.py
     spec = importlib.util.spec_from_file_location(f"docs_gen_{name}", GEN / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -90,13 +93,11 @@ def test_the_config_reference_gives_types_defaults_and_descriptions() -> None:
     from mooring.config import MooringConfig
 
     sections = _sections(_generator("config_ref").render()[0])
-    home = r"^\| `home` \| `str` \| `\"\.mooring\"` \| (.+) \|$"
+    home = r'^\| `home` \| <code>str</code> \| <code>"\.mooring"</code> \| (.+) \|$'
     row = re.search(home, sections["project"], flags=re.M)
     assert row is not None
-    assert (
-        row.group(1)
-        == MooringConfig.model_fields["project"].annotation.model_fields["home"].description
-    )
+    described = MooringConfig.model_fields["project"].annotation.model_fields["home"].description
+    assert row.group(1) == html.escape(described, quote=False)
 
 
 def _leaf_keys_without_description(model: type[BaseModel], section: str) -> list[str]:
@@ -138,7 +139,7 @@ def test_the_cli_reference_lists_every_command_and_subcommand() -> None:
     assert {"mooring serve", "mooring models deploy", "mooring ops grafana"} <= set(commands)
     assert sorted(set(commands) - headings) == []
     # Each command's options are there too, e.g. score's.
-    assert "`-o, --out <str>`" in markdown.split("## `mooring score`")[1]
+    assert "<code>-o, --out &lt;str&gt;</code>" in markdown.split("## `mooring score`")[1]
 
 
 def test_the_readme_is_a_front_page() -> None:
@@ -166,3 +167,55 @@ def test_every_picture_in_the_docs_is_there() -> None:
     for page, target in pictures:
         path = (page.parent / target).resolve()
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{page}: {target}"
+
+
+def _shown(markdown_text: str) -> str:
+    """What a reader sees of a generated page: its HTML as Python-Markdown (the site's
+    renderer) makes it, tags removed and entities decoded."""
+    import markdown
+
+    page = markdown.markdown(markdown_text, extensions=["tables"])
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def test_the_generated_references_show_pipes_and_placeholders_as_written() -> None:
+    config = _shown(_generator("config_ref").render()[0])
+    cli = _shown(_generator("cli_ref").render())
+    for shown in (config, cli):
+        assert "\\|" not in shown  # a union type or a choice, without a backslash
+        assert not re.search(r":(func|class|meth):", shown)
+    assert "str | None" in config
+    assert "sqlite:///<home>/registry.db" in config  # a placeholder survives
+    assert "-o, --out <str>" in cli
+    # Every placeholder in a command's help survives the page.
+    import typer.main
+
+    from mooring.cli import app
+
+    def placeholders(command: Any) -> set[str]:
+        found = set(re.findall(r"<[\w-]+>", command.help or ""))
+        for sub in getattr(command, "commands", {}).values():
+            found |= placeholders(sub)
+        return found
+
+    assert placeholders(typer.main.get_command(app)) <= set(re.findall(r"<[\w-]+>", cli))
+
+
+def test_sphinx_roles_in_rendered_docstrings_become_the_code_they_name() -> None:
+    cells = _generator("cells")
+    page = (
+        "<p>See :func:<code>~mooring.registry._rolled_back.rolled_back</code> and "
+        ":class:<code>ConfigError</code>.</p>"
+    )
+    assert cells.without_roles(page) == (
+        "<p>See <code>rolled_back</code> and <code>ConfigError</code>.</p>"
+    )
+
+
+def test_the_python_api_page_documents_every_exported_error() -> None:
+    import mooring.errors
+
+    page = (ROOT / "docs" / "reference" / "python.md").read_text()
+    listed = re.search(r"::: mooring\.errors\n(?:\s+.*\n)*?\s+members: \[([^\]]*)\]", page)
+    assert listed is not None, "docs/reference/python.md has no ::: mooring.errors block"
+    assert sorted(n.strip() for n in listed.group(1).split(",")) == sorted(mooring.errors.__all__)

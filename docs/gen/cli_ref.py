@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import cells  # docs/gen/cells.py, beside this file on the hook's path
+
 
 def commands() -> Iterator[tuple[list[str], Any, Any]]:
     """Every command and subcommand: (path, command, context), depth first, in help order."""
@@ -31,10 +33,6 @@ def _unescape(text: str) -> str:
     return text.replace("\\[", "[")
 
 
-def _cell(text: str) -> str:
-    return _unescape(text).replace("|", "\\|").replace("\n", " ")
-
-
 def render() -> str:
     """The whole page's Markdown."""
     out = []
@@ -43,12 +41,15 @@ def render() -> str:
         level = "#" * min(len(path) + 1, 4)
         out.append(f"{level} `{name}`\n")
         if cmd.help:
-            out.append(_unescape(cmd.help.strip()) + "\n")
+            out.append(cells.cell(_unescape(cmd.help.strip())) + "\n")
         out.append(f"```text\n{cmd.get_usage(ctx).strip()}\n```\n")
         rows = [p.get_help_record(ctx) for p in cmd.get_params(ctx)]
         rows = [r for r in rows if r is not None and not r[0].startswith("--help")]
         if rows:
             out.append("| argument or option | meaning |\n|---|---|")
-            out += [f"| `{_cell(opts)}` | {_cell(text)} |" for opts, text in rows]
+            out += [
+                f"| {cells.code(_unescape(opts))} | {cells.cell(_unescape(text))} |"
+                for opts, text in rows
+            ]
             out.append("")
     return "\n".join(out)

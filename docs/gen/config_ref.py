@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cells  # docs/gen/cells.py, beside this file on the hook's path
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -126,10 +127,6 @@ def _default(info: Any) -> str:
         return f"`{value}`"
 
 
-def _cell(text: str) -> str:
-    return text.replace("\n", " ").replace("|", "\\|") if text else ""
-
-
 def read_notes(known: set[str]) -> Notes:
     """config_notes.md: prose per section and a note per key, resolved to full paths."""
     notes = Notes()
@@ -202,7 +199,7 @@ def render() -> tuple[str, list[str]]:
             if default == "none" and note_default and note_default not in ("none", "—"):
                 default = note_default
             text = info.description or note
-            kind = _cell(_type(info.annotation))
-            out.append(f"| `{key}` | `{kind}` | {_cell(default)} | {_cell(text)} |")
+            kind = cells.code(_type(info.annotation))
+            out.append(f"| `{key}` | {kind} | {cells.cell(default)} | {cells.cell(text)} |")
         out.append("")
     return "\n".join(out), notes.unknown

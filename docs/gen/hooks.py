@@ -8,6 +8,9 @@ A page holds a marker where generated text goes:
 - ``<!-- mooring:include PATH -->``: a Markdown file of the repository (ARCHITECTURE.md,
   benchmarks/README.md), its relative links turned into paths, since they point
   outside the site.
+
+Table cells are written with ``cells.py``; Sphinx roles left in rendered docstrings
+(``:func:`…```) become the code they name.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
+import cells  # noqa: E402
 import cli_ref  # noqa: E402
 import config_ref  # noqa: E402
 
@@ -50,6 +54,11 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     if "<!-- mooring:metrics -->" in markdown:
         markdown = markdown.replace("<!-- mooring:metrics -->", metrics_table())
     return _INCLUDE.sub(_include, markdown)
+
+
+def on_page_content(html: str, page: Any, **_: Any) -> str:
+    # Docstrings rendered by mkdocstrings keep their Sphinx roles as text.
+    return cells.without_roles(html)
 
 
 def metrics_table() -> str:

@@ -6,7 +6,7 @@ package faces ``mooring.config``, ``mooring.registry``, ``mooring.serving``,
 internal (its name starts with an underscore) and may change in any release. The names
 are imported on first use, so ``import mooring`` loads neither TensorFlow nor the server.
 
-Example:
+Examples:
     >>> import mooring
     >>> project = mooring.Project.load("mooring-demo/mooring.toml")  # doctest: +SKIP
     >>> result = project.run()  # doctest: +SKIP

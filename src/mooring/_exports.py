@@ -6,7 +6,7 @@ way so that the supervisor of ``mooring serve --workers N`` imports none of the 
 and ``mooring.contract`` so that the server imports the schema without the statistics
 and the readers.
 
-Example:
+Examples:
     >>> _EXPORTS = {"Fraction": "fractions"}
     >>> __getattr__, __dir__ = exports_on_first_use("pkg", _EXPORTS, {})
     >>> __getattr__("Fraction")(1, 2)

@@ -4,7 +4,7 @@ Each method is a thin call of the pipeline's own step functions
 (:mod:`mooring.pipeline._steps`), so ``project.validate()`` checks exactly what the
 validate step of ``mooring run`` checks.
 
-Example:
+Examples:
     >>> project = Project.load("mooring-demo/mooring.toml")  # doctest: +SKIP
     >>> result = project.validate()                              # doctest: +SKIP
     >>> result.ok                                                 # doctest: +SKIP
@@ -81,7 +81,7 @@ class Project:
     def with_engine(self, engine: Engine) -> Project:
         """The same project computing its statistics and checks on ``engine``.
 
-        Example:
+        Examples:
             >>> Project.load("mooring.toml").with_engine(Engine("ray")).validate()  # doctest: +SKIP
         """
         return Project(self.workspace.with_engine(engine).config)
@@ -133,7 +133,7 @@ class Project:
         ``<home>/runs/<run-id>/run.json``. A failed check gives ``result.status ==
         "rejected"`` with ``result.reason``, and nothing is deployed.
 
-        Example:
+        Examples:
             >>> result = Project.load("mooring-demo/mooring.toml").run()  # doctest: +SKIP
             >>> result.ok, result.version, result.deployed_as  # doctest: +SKIP
             (True, 1, 'production')

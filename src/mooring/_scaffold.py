@@ -13,7 +13,7 @@ deviation for a quantity) or worse than production, and the rollout, serving and
 pipeline defaults. Without an evaluation file it holds out a share of the rows (see
 :func:`split_holdout`), which ``mooring init`` writes beside the project file.
 
-Example:
+Examples:
     >>> scaffold = scaffold_config("data/train.csv", eval_data="data/test.csv",
     ...                            out_dir=Path("."))  # doctest: +SKIP
     >>> Path("mooring.toml").write_text(scaffold.text)  # doctest: +SKIP
@@ -104,7 +104,7 @@ def split_holdout(
     (a model is judged on data newer than what it learned from, as it will be served),
     else a random sample drawn with ``seed``. Each part keeps the file's row order.
 
-    Example:
+    Examples:
         >>> t = pa.table({"x": list(range(10))})
         >>> split_holdout(t, 0.2, stem="d", timestamp=None).eval.num_rows
         2
@@ -194,7 +194,7 @@ class Scaffold:
 def guess_label(columns: Sequence[str]) -> tuple[str, str]:
     """The label column and why: a conventional name, else the last column.
 
-    Example:
+    Examples:
         >>> guess_label(["age", "Target", "x"])
         ('Target', "named like a label ('target')")
         >>> guess_label(["a", "b"])
@@ -214,7 +214,7 @@ def guess_timestamp(types: Mapping[str, str], label: str | None = None) -> tuple
     timestamps (or dates), else among several the first named like one
     (:data:`TIMESTAMP_NAMES`), else the first of them; ``(None, why)`` when none does.
 
-    Example:
+    Examples:
         >>> guess_timestamp({"age": "integer", "when": "timestamp"})
         ('when', 'the only timestamp column')
         >>> guess_timestamp({"signup": "timestamp", "event_time": "timestamp"})[0]
@@ -250,7 +250,7 @@ def propose_name(out_dir: Path, label: str) -> tuple[str, str]:
     Not the data file's name: it names the data (``orders_train``), and the model
     outlives the file it was first trained on.
 
-    Example:
+    Examples:
         >>> propose_name(Path("/home/ana/churn"), "churned")
         ('churn', "the project folder's name")
         >>> propose_name(Path("/tmp"), "is fraud")
@@ -348,7 +348,7 @@ def guess_ids(
     values counted exactly: a sketch cannot tell an id from a wide count, and a float64
     cannot tell ids beyond 2^53 apart.
 
-    Example:
+    Examples:
         >>> guess_ids(Path("loans.parquet"), ReadOptions(), stats, ["defaulted"])  # doctest: +SKIP
         {'loan_id': '5000 distinct values in 5000 rows'}
     """

@@ -15,7 +15,7 @@ The shapes:
   (and each request span back to it), not parented;
 * ``mooring run`` is one span with a child per pipeline step (project, model, step, outcome).
 
-Example:
+Examples:
     >>> from mooring.config import ObservabilityConfig
     >>> start_tracing(ObservabilityConfig()) is None  # off: no endpoint, no import
     True
@@ -56,7 +56,7 @@ def start_tracing(
     Raises:
         MissingExtraError: tracing is configured but ``opentelemetry`` is not installed.
 
-    Example:
+    Examples:
         >>> cfg = ObservabilityConfig(otlp_endpoint="http://localhost:4318")
         >>> tracing = start_tracing(cfg)  # doctest: +SKIP
         >>> tracing.shutdown()  # doctest: +SKIP
@@ -180,7 +180,7 @@ class Tracing:
 
         An exception marks it as an error and goes on.
 
-        Example:
+        Examples:
             >>> with tracing.span("validate", {"mooring.step": "x"}) as span:  # doctest: +SKIP
             ...     span.set_attribute("mooring.outcome", "done")
         """

@@ -5,7 +5,7 @@ was received, what was expected, and how to fix it, so the CLI can print it in
 one line and the server can return it as a 4xx JSON body. Each class carries the
 process exit code and the HTTP status it maps to, in one place.
 
-Example:
+Examples:
     >>> raise ConfigError("[model] key 'epochs': expected an integer >= 1, got 0; set 10")
     Traceback (most recent call last):
     ...

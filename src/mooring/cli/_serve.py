@@ -260,7 +260,7 @@ def folder_config(model_dir: Path | None, model_name: str | None) -> MooringConf
     setting its default, the model named ``model_name``, else after the folder (or the
     ``.keras`` file), as ``tensorflow_model_server --model_base_path`` does.
 
-    Example:
+    Examples:
         >>> folder_config(Path("exports/churn.keras"), None).project.name
         'churn'
     """
@@ -566,7 +566,7 @@ def resolve_workers(option: int | None, cfg: MooringConfig) -> int:
     """How many server processes: ``--workers``, else ``$WEB_CONCURRENCY``, else
     ``[serving] workers``, else (``auto``) the usable cores capped by memory.
 
-    Example:
+    Examples:
         >>> resolve_workers(3, cfg)  # doctest: +SKIP
         3
     """
@@ -739,7 +739,7 @@ def with_dashboard(application: Starlette, cfg: MooringConfig) -> Starlette:
     The dashboard reads this server's metrics in process and applies the deployment
     changes it makes at once, instead of at the server's next poll of the registry.
 
-    Example:
+    Examples:
         >>> app = with_dashboard(create_app(cfg), cfg)  # doctest: +SKIP
     """
     from starlette.routing import Mount

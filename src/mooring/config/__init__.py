@@ -5,7 +5,7 @@ error instead of a silently ignored setting. Validation errors are turned into
 one :class:`~mooring.errors.ConfigError` whose message names each offending key,
 the value received and the fix.
 
-Example:
+Examples:
     >>> cfg = MooringConfig.from_mapping({"project": {"name": "income"},
     ...                                   "data": {"train": "train.csv", "label": "class"}})
     >>> cfg.data.label
@@ -118,7 +118,7 @@ class MooringConfig(Section):
 def load_config(path: str | Path) -> MooringConfig:
     """Read and validate a mooring.toml.
 
-    Example:
+    Examples:
         >>> cfg = load_config("mooring-demo/mooring.toml")  # doctest: +SKIP
         >>> cfg.project.name
         'income'

@@ -105,7 +105,7 @@ class FeaturesConfig(Section):
     timestamp and ``exclude``, with inferred options unless the column is listed;
     ``include = "listed"`` uses only the listed columns.
 
-    Example:
+    Examples:
         >>> f = FeaturesConfig.model_validate({"age": {"transform": "bucketize"},
         ...                                    "exclude": ["fnlwgt"]})
         >>> f.features["age"].transform, f.exclude
@@ -264,7 +264,7 @@ class TrainingPlan:
 def auto_batch_size(train_rows: int) -> int:
     """A power of two near ``rows / 128``, between 32 and 4096.
 
-    Example:
+    Examples:
         >>> auto_batch_size(120), auto_batch_size(30_000), auto_batch_size(10_000_000)
         (32, 256, 4096)
     """
@@ -282,7 +282,7 @@ def plan_training(config: ModelConfig, train_rows: int) -> TrainingPlan:
     scaled to the rows (:func:`auto_batch_size`). A configured ``[model.early_stopping]``
     always wins.
 
-    Example:
+    Examples:
         >>> plan = plan_training(ModelConfig(), 117)
         >>> plan.batch_size, plan.steps_per_pass, plan.passes_per_round, plan.rounds
         (32, 4, 7, 72)

@@ -445,7 +445,7 @@ class RolloutConfig(Section):
     defaults); ``strict`` holds until the evidence shows it no worse and alerts;
     ``rollback`` rolls it back. A guardrail shown failing rolls back under every policy.
 
-    Example:
+    Examples:
         >>> RolloutConfig(on_max_hold="hold_and_alert").policy
         'strict'
     """

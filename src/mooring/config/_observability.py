@@ -12,7 +12,7 @@ from mooring.config._base import Section
 class ObservabilityConfig(Section):
     """``[observability]``: where traces go. Without ``otlp_endpoint`` tracing is off.
 
-    Example:
+    Examples:
         >>> ObservabilityConfig(otlp_endpoint="http://collector:4318").traces_url
         'http://collector:4318/v1/traces'
     """

@@ -19,7 +19,7 @@ class TrainingConfig(Section):
     shard) and trees on YDF's distributed workers; the SavedModel is the same as one
     process trains.
 
-    Example:
+    Examples:
         >>> TrainingConfig(workers=2).batch
         'global'
     """

@@ -2,7 +2,7 @@
 distribution :class:`Distance` to a baseline, and the :class:`ValidationResult` that
 holds them, with its text report and JSON.
 
-Example:
+Examples:
     >>> result = ValidationResult(source="new.csv", num_rows=0)
     >>> result.ok, result.to_dict()["errors"]
     (True, 0)

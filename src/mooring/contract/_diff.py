@@ -9,7 +9,7 @@ wider range, a new category, a looser null policy) is reported but not breaking.
 A removed column and an added one of the same type whose values look alike (the same
 categories, or overlapping ranges) are reported once, as a likely rename.
 
-Example:
+Examples:
     >>> from mooring.contract._schema import ColumnSchema, Schema
     >>> old = Schema(columns={"workclass": ColumnSchema("workclass", "string",
     ...                                                 domain=["Private", "State-gov"])})

@@ -24,7 +24,7 @@ both results equal ``scipy.stats.ks_2samp(...).statistic`` and
 ``scipy.stats.wasserstein_distance`` exactly; beyond, they are within the sketch's rank
 error.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from mooring.contract._sketch import QuantileSketch
     >>> a, b = QuantileSketch(), QuantileSketch()
@@ -216,7 +216,7 @@ def _support(*sketches: QuantileSketch) -> Vector:
 def ks_statistic(baseline: QuantileSketch, current: QuantileSketch) -> float:
     """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two CDFs.
 
-    Example:
+    Examples:
         >>> s = QuantileSketch(); s.update(np.arange(10.0))
         >>> ks_statistic(s, s)
         0.0
@@ -231,7 +231,7 @@ def ks_statistic(baseline: QuantileSketch, current: QuantileSketch) -> float:
 def wasserstein(baseline: QuantileSketch, current: QuantileSketch) -> float:
     """Wasserstein-1 (earth mover's) distance between the two distributions, in data units.
 
-    Example:
+    Examples:
         >>> a, b = QuantileSketch(), QuantileSketch()
         >>> a.update(np.zeros(5)); b.update(np.full(5, 2.5))
         >>> wasserstein(a, b)
@@ -261,7 +261,7 @@ def lump_rare(
     Categories never seen in training are merged too (their share is reported on its
     own as the unseen share); ``keep`` names categories never merged.
 
-    Example:
+    Examples:
         >>> d = Distributions(["a", "b", "c"], np.array([0.9, 0.06, 0.04]),
         ...                   np.array([0.8, 0.1, 0.1]))
         >>> lumped = lump_rare(d, 0.05)

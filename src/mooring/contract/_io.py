@@ -77,7 +77,7 @@ class ParquetPiece:
 
     Large Parquet files are split into pieces so that several workers read one file.
 
-    Example:
+    Examples:
         >>> ParquetPiece("part-0.parquet", (0, 1, 2))
         ParquetPiece(path='part-0.parquet', row_groups=(0, 1, 2))
     """
@@ -125,7 +125,7 @@ def detect_delimiter(path: str | Path) -> str:
     none does (one column). A ``;`` file from a spreadsheet in a comma-decimal locale
     gives ``';'``; a Parquet file ``','``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())
         >>> _ = (folder / "a.csv").write_text("Alter;Betrag (€);Ergebnis\\n41;12,50;ja\\n")
@@ -514,7 +514,7 @@ def iter_batches(
     cheaper to clean and summarise; the values row by row and the batch boundaries are
     the same as with plain strings.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> batches = list(iter_batches(pa.table({"x": [1, 2, 3]})))
         >>> batches[0].num_rows

@@ -97,7 +97,7 @@ class ColumnSchema:
 class Schema:
     """Columns in order, plus the label column's name.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.contract import compute_statistics
         >>> stats = compute_statistics(pa.table({"age": [20, 30, 40], "y": ["a", "b", "a"]}))

@@ -43,7 +43,7 @@ def _decode(text: str) -> FloatArray:
 class QuantileSketch:
     """Mergeable quantile sketch over finite float values.
 
-    Example:
+    Examples:
         >>> s = QuantileSketch()
         >>> s.update(np.arange(1000, dtype=float))
         >>> round(float(s.quantiles([0.5])[0]))
@@ -196,7 +196,7 @@ class FrequencySketch:
     error about 0.8%) that is seeded with every value seen so far at that moment,
     so it stays correct from then on and merges across shards.
 
-    Example:
+    Examples:
         >>> f = FrequencySketch()
         >>> f.update({"a": 3, "b": 1})
         >>> f.top(1)

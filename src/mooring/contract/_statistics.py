@@ -186,7 +186,7 @@ def _merge_opt(a: Any, b: Any) -> Any:
 class DatasetStatistics:
     """Statistics of a whole dataset: row count and one :class:`ColumnStatistics` per column.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> stats = compute_statistics(pa.table({"age": [30, 40, None], "sex": ["F", "M", "F"]}))
         >>> stats.num_rows, stats["age"].missing, stats["sex"].strings.top(1)
@@ -459,7 +459,7 @@ def compute_statistics(
         DataError: the source cannot be read, or (without a schema) a column
             mixes numbers and text.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> s = compute_statistics(pa.table({"x": [1.0, 2.0, 3.0, 4.0]}))
         >>> s["x"].numeric.mean, s["x"].numeric.quantiles([0.5])

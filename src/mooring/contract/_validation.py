@@ -83,7 +83,7 @@ def validate(
 
     ``reads`` and ``environment`` are :func:`validate_statistics`'s.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.contract import compute_statistics
         >>> from mooring.contract._schema import infer_schema
@@ -520,7 +520,7 @@ def feature_coverage(schema: Schema, features: FeaturesConfig) -> list[Anomaly]:
     Training would otherwise start and fail deep inside (or silently learn from text);
     the pipeline's validate step adds these to the training data's result.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.contract import compute_statistics
         >>> from mooring.contract._schema import infer_schema

@@ -8,7 +8,7 @@ HTML files written beside the reports' JSON by the commands that write the repor
 The layers below render nothing: they take a renderer from here when a caller
 passes one.
 
-Example:
+Examples:
     >>> from mooring.config import load_config
     >>> ui = create_ui(load_config("mooring.toml"))  # doctest: +SKIP
 

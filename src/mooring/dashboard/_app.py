@@ -8,7 +8,7 @@ No cookie or session is involved, so another site cannot make a browser act on
 the user's behalf (a cross-site request cannot carry the header without a CORS
 preflight, which this app never grants).
 
-Example:
+Examples:
     >>> from mooring.config import load_config
     >>> ui = create_ui(load_config("mooring.toml"))  # doctest: +SKIP
     >>> app.mount("/ui", ui)  # doctest: +SKIP

@@ -5,7 +5,7 @@ Drift reports name numeric bins by their edges with six significant digits
 rewrites every edge of one histogram with the fewest significant digits (at least
 three) that still tell all of its edges apart; category names are left alone.
 
-Example:
+Examples:
     >>> compact_bins(["< 0.0935464", "[0.0935464, 0.187093)", ">= 0.187093"])
     ['< 0.0935', '[0.0935, 0.187)', '>= 0.187']
     >>> compact_bins(["[1, 1.00012)", "[1.00012, 1.00025)"])

@@ -8,7 +8,7 @@ scalars become table rows, per-slice mappings become one row per slice.
 when its caller passes this renderer as ``render_card`` (it is a
 :class:`~mooring.registry.CardRenderer`); the registry itself renders nothing.
 
-Example:
+Examples:
     >>> card = render_model_card(name="income", version=3, created_at="2024-01-01T00:00:00+00:00",
     ...     created_by="ana", lineage={}, metrics={"overall": {"auc": 0.91}}, gate=None,
     ...     statistics=None, params={})

@@ -7,7 +7,7 @@ itself for screen readers (``role="img"`` with a ``<title>`` and a ``<desc>``
 summary) and uses presentation attributes only, so it renders under a strict
 Content-Security-Policy and without any script. Text is escaped.
 
-Example:
+Examples:
     >>> svg = line_chart([Line("v1", [(0.0, 1.0), (1.0, 2.0)])], title="rate")
     >>> svg.startswith("<svg") and "<polyline" in svg
     True

@@ -4,7 +4,7 @@ The monitoring layer writes the files; each is read here with
 :func:`mooring.formats._drift.read_report` (tolerant of older and partial reports). A file
 that cannot be read is named in ``problems`` instead of failing the page.
 
-Example:
+Examples:
     >>> history = read_drift_history(Path(".mooring"), "income")  # doctest: +SKIP
     >>> history.latest.status  # doctest: +SKIP
     'ok'

@@ -3,7 +3,7 @@
 Rendered from the typed report, so a saved ``.json`` renders the same page later
 (read it with :func:`mooring.formats._drift.read_report`).
 
-Example:
+Examples:
     >>> html = render_drift_html(report)  # doctest: +SKIP
 """
 

@@ -1,6 +1,6 @@
 """The self-contained HTML model report: inline CSS and SVG, no scripts, no network.
 
-Example:
+Examples:
     >>> html = render_evaluation_html(result, decision)  # doctest: +SKIP
     >>> "<script" in html  # doctest: +SKIP
     False

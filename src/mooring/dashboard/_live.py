@@ -8,7 +8,7 @@ from the histogram buckets observed in that interval (the way Prometheus'
 ``histogram_quantile`` does). A counter that went down means the server restarted;
 the new value then counts as the whole increase.
 
-Example:
+Examples:
     >>> live = LiveMetrics(lambda: b"")  # doctest: +SKIP
     >>> await live.view("income")  # doctest: +SKIP
 """

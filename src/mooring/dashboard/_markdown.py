@@ -4,7 +4,7 @@ lists, tables, fenced code blocks).
 Everything is HTML-escaped first; only the handful of constructs the registry's
 model cards use become tags, so a card can never inject markup into the page.
 
-Example:
+Examples:
     >>> html = render_markdown("# Card\\n\\n| a | b |\\n|---|---|\\n| 1 | <x> |")
     >>> html.splitlines()[0]
     '<h2>Card</h2>'

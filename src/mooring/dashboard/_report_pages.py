@@ -7,7 +7,7 @@ and a rule that lets the wide tables of reports written before their tables scro
 on their own scroll inside the page instead of off its right edge. The report stays
 sandboxed (:data:`REPORT_CSP`: no script, inline styles only).
 
-Example:
+Examples:
     >>> page = with_back_link("<html><body><main>x</main></body></html>",
     ...     href="/ui/models/income?version=2", label="income v2 on the dashboard")
     >>> '<nav class="dashboard-back"' in page and page.index("<nav") < page.index("<main")

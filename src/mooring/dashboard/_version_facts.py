@@ -14,7 +14,7 @@ controller, actor ``mooring-monitor``: "canary income@2 rolled back at 20%: …"
 was not deployed again since; ``archived`` while its status is archived. Each mark
 says when, by whom and why.
 
-Example:
+Examples:
     >>> recorded_kind({"kind": "gbt", "candidate": "trees"})
     'gbt (trees)'
     >>> recorded_kind({}, {"pipeline_run": "r1"})

@@ -10,7 +10,7 @@ weight vector (``bincount(idx)``), and every metric of :mod:`mooring.evaluation.
 is computed from weights over arrays that were sorted once. That keeps a 1,000-resample
 ROC AUC interval on a million rows to a few seconds.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from mooring.evaluation._metrics import prepare
     >>> rng = np.random.default_rng(1)

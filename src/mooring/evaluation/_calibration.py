@@ -10,7 +10,7 @@ Bins are equal-width on [0, 1] with scikit-learn's ``calibration_curve`` edges, 
 ``observed`` and ``mean_predicted`` of the non-empty bins equal its ``prob_true`` and
 ``prob_pred``.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> cal = calibration(np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.8, 0.3]), bins=2)
     >>> cal.ratio

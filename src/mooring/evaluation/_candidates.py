@@ -10,7 +10,7 @@ cost per 1,000 predictions. When no gate judged any candidate (every one *ungate
 is picked all the same, ungated: the run registers it and deploys nothing. Every
 candidate's report carries the side-by-side table.
 
-Example:
+Examples:
     >>> run = evaluate_candidates(cfg, {"linear": dir1, "gbt": dir2}, table,
     ...                           out=folder)  # doctest: +SKIP
     >>> run.chosen.name, [c.reason for c in run.candidates]  # doctest: +SKIP

@@ -12,7 +12,7 @@
 
 Both are gateable (``metric = "flip_rate"``) once a baseline exists.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> c = compare_predictions("binary", np.array([.9, .2, .6]), np.array([.8, .4, .4]))
     >>> round(c.flip_rate, 3), round(c.mean_abs_diff, 3)

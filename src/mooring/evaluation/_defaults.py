@@ -41,7 +41,7 @@ nothing (a model can rank well and still answer the majority class to every row)
 Every result is marked ``default = True``, and the decision's ``defaults`` says the
 default gates judged.
 
-Example:
+Examples:
     >>> gates = default_gates(result, baseline=None, margin=0.01)  # doctest: +SKIP
     >>> [(g.name, g.passed, g.skipped) for g in gates]  # doctest: +SKIP
     [('auc beats chance beyond its interval', True, False),

@@ -3,7 +3,7 @@
 The core works on arrays, not on a model, so the same code scores a SavedModel's
 output, a baseline's stored predictions, or numbers from anywhere else.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from mooring.config import EvaluationConfig
     >>> rng = np.random.default_rng(0)

@@ -27,7 +27,7 @@
   blessed, whatever else the decision says, and deployable only by force with a reason.
 - Blessed means at least one gate judged and none failed.
 
-Example:
+Examples:
     >>> decision = decide(result, baseline=None,
     ...                   gates=[GateConfig(metric="auc", lower=0.8)])  # doctest: +SKIP
     >>> decision.blessed, decision.gates[0].message  # doctest: +SKIP

@@ -22,7 +22,7 @@ The definitions follow scikit-learn, which the tests use as the reference:
 A metric that cannot be computed (ROC AUC with a single class present, R² with constant
 targets) is ``None`` in results, never a made-up number.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> suite = prepare("binary", labels=np.array([0, 1, 1, 0]),
     ...                 predictions=np.array([0.1, 0.8, 0.6, 0.4]))

@@ -5,7 +5,7 @@ and a model folder written by the training layer (SavedModel + ``mooring.json``)
 TensorFlow is imported only when a model is actually loaded (by the one loader,
 :func:`mooring.formats._model.load_saved_model`).
 
-Example:
+Examples:
     >>> run = evaluate_model_dir(cfg, "runs/income/model", table,
     ...                          baseline_dir="models/production")  # doctest: +SKIP
     >>> run.decision.blessed, run.folder  # doctest: +SKIP

@@ -1,6 +1,6 @@
 """The typed result of an evaluation, its JSON form, and where it is saved.
 
-Example:
+Examples:
     >>> result = evaluate(task="binary", labels=y, scores=p, table=None,
     ...                   config=EvaluationConfig())  # doctest: +SKIP
     >>> result.metric("auc")  # doctest: +SKIP

@@ -6,7 +6,7 @@ Slice names are what gates refer to (``slice = "sex=Female"``):
 - bucket slices: ``column=[lo, hi)`` with ``-inf`` / ``inf`` at the open ends;
 - crosses: the two names joined by ``" & "``, e.g. ``sex=Female & race=White``.
 
-Example:
+Examples:
     >>> import pyarrow as pa
     >>> table = pa.table({"sex": ["F", "M", "F"], "age": [23.0, 47.0, 61.0]})
     >>> [s.name for s in build_slices(table, ["sex"], {"age": [40.0]}, [])]

@@ -9,7 +9,7 @@ Cost: each false positive costs ``false_positive``, each false negative
 ``false_negative``, and each true positive earns ``true_positive_benefit``; the expected
 cost is reported per 1,000 predictions.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> curve = ThresholdCurve.from_scores(np.array([0, 1, 1, 0]), np.array([.2, .9, .6, .7]))
     >>> sweep = curve.sweep(np.array([0.5]))

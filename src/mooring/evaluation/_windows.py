@@ -4,7 +4,7 @@ Weeks start on Monday and are named by their first day; months by ``YYYY-MM``; r
 blocks by their position (``rows 0-9999``). A timestamp column stored as text is parsed
 as ISO 8601.
 
-Example:
+Examples:
     >>> import pyarrow as pa, datetime as dt
     >>> t = pa.table({"ts": [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 9)]})
     >>> [w.name for w in build_windows(t, "ts", "week")]

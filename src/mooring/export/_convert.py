@@ -12,7 +12,7 @@ TF ops``, e.g. string hashing or feature crosses) is reported with the op names,
 not converted, because the LiteRT interpreter cannot run it without the Flex
 delegate and the export could not be checked.
 
-Example:
+Examples:
     >>> conversion = convert_saved_model("model", "dynamic")  # doctest: +SKIP
     >>> len(conversion.content or b"") > 0, conversion.select_tf_ops  # doctest: +SKIP
     (True, ())

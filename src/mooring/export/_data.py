@@ -24,7 +24,7 @@ def sample_rows(
     smallest random keys, so memory stays bounded by the sample and one batch
     whatever the file's size; the same seed gives the same sample.
 
-    Example:
+    Examples:
         >>> t = pa.table({"x": list(range(100))})
         >>> sample_rows(t, ReadOptions(), 5, seed=0, columns=["x"]).num_rows
         5

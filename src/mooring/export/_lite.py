@@ -11,7 +11,7 @@
    version in the registry as the artifact ``tflite-<mode>`` (its own sha256, an
    audit event); a failing one is not, and the reason says why and what to try.
 
-Example:
+Examples:
     >>> from mooring.registry import Registry
     >>> registry = Registry.from_config(cfg)  # doctest: +SKIP
     >>> result = export_lite(registry, "income", version=3, mode="int8", config=cfg)

@@ -4,7 +4,7 @@ The converted ``serving_default`` signature keeps the SavedModel's contract: one
 rank-1 input per column, named by the column (``float32`` with NaN = missing,
 ``string`` with ``""`` = missing), and the same named outputs.
 
-Example:
+Examples:
     >>> lite = LiteModel.from_file("model.tflite")  # doctest: +SKIP
     >>> lite.predict({"age": np.array([39.0], np.float32), ...})["probabilities"]  # doctest: +SKIP
 """

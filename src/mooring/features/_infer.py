@@ -76,7 +76,7 @@ def build_feature_spec(
             that do not fit its type; a cross names a column that is not a feature.
         DataError: a feature has no values at all in the training data.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.contract import compute_statistics
         >>> stats = compute_statistics(pa.table({"age": [20.0, 30.0, 40.0], "y": ["a", "b", "a"]}))
@@ -198,7 +198,7 @@ def quantile_boundaries(summary: NumericSummary, buckets: int) -> tuple[float, .
     the grid is refined until the tail is split too; the boundaries are then
     thinned evenly. Deterministic for the same sketch.
 
-    Example:
+    Examples:
         >>> from mooring.contract._statistics import NumericSummary
         >>> s = NumericSummary(); s.update(np.arange(100, dtype=float))
         >>> quantile_boundaries(s, 4)

@@ -102,7 +102,7 @@ def columns_from_table(table: pa.Table | pa.RecordBatch, spec: FeatureSpec) -> d
     Raises:
         DataError: a feature column is absent, or a numeric feature holds text.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.features._spec import NumericFeature
         >>> spec = FeatureSpec(features=(NumericFeature("x", "normalize", "impute", 5.0, 0.0),))
@@ -136,7 +136,7 @@ def columns_from_records(records: Sequence[Mapping[str, Any]], spec: FeatureSpec
     Raises:
         InvalidRequestError: a record the server would refuse, naming the field.
 
-    Example:
+    Examples:
         >>> from mooring.features._spec import NumericFeature
         >>> spec = FeatureSpec(features=(NumericFeature("x", "normalize", "impute", 5.0, 0.0),))
         >>> columns_from_records([{"x": 3}, {"x": None}], spec)["x"].tolist()
@@ -254,7 +254,7 @@ def predict_saved_model(
     ``{"probabilities", "class_ids", "classes"}`` (classification) or ``{"value"}``
     (regression) as numpy arrays, one row per input row.
 
-    Example:
+    Examples:
         >>> out = predict_saved_model("runs/income/model", table)  # doctest: +SKIP
         >>> out["probabilities"][:, 1]  # doctest: +SKIP
     """

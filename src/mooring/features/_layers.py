@@ -43,7 +43,7 @@ def _safe(name: str) -> str:
     name that had to change gets a short hash of the original, so two columns that
     differ only in such characters (``a-b``, ``a b``) stay distinct.
 
-    Example:
+    Examples:
         >>> _safe("age"), _safe("od280/od315")
         ('age', 'od280_od315_bd59ac')
     """
@@ -80,7 +80,7 @@ def build_preprocessing(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Symbolic inputs and one encoded ``[batch, width]`` float32 block per feature and cross.
 
-    Example:
+    Examples:
         >>> from mooring.features._spec import NumericFeature
         >>> spec = FeatureSpec(features=(NumericFeature("x", "normalize", "impute", 5.0, 0.0),))
         >>> inputs, encoded = build_preprocessing(spec)

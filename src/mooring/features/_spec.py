@@ -134,7 +134,7 @@ class CrossFeature:
 class FeatureSpec:
     """Every model input, in a fixed order, plus crosses and provenance.
 
-    Example:
+    Examples:
         >>> spec = FeatureSpec(features=(NumericFeature("age", "normalize", "impute", 5.0, 38.0,
         ...                                             mean=38.0, variance=169.0),))
         >>> spec.names, spec.input_dtypes()

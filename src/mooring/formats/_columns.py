@@ -19,7 +19,7 @@ Policy, the same for every protocol:
 * each value is a scalar (rank 1 columns only: no silent broadcasting), every column
   has the same number of rows, and a batch has at least one row.
 
-Example:
+Examples:
     >>> from mooring.formats._model import TensorInfo
     >>> spec = {"age": TensorInfo("age", "float32", (None,))}
     >>> cols, n = columns_from_rows([{"age": 39}, {"age": None}], spec, where="instances")

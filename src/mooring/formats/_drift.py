@@ -13,7 +13,7 @@ name, and a histogram may be ``{bins, shares, counts}`` (what is written), ``{va
 counts}`` or ``{edges, counts}``. A report written by :meth:`DriftReport.to_dict` reads
 back to the same JSON.
 
-Example:
+Examples:
     >>> report = read_report(drift_folder(home, "income") / LATEST)  # doctest: +SKIP
     >>> report.status, report.drifted  # doctest: +SKIP
     ('drift', ['age'])
@@ -81,8 +81,9 @@ def drift_folder(home: Path, model: str) -> Path:
 def report_stem(created_at: str) -> str:
     """The file stem a report created at ``created_at`` (ISO 8601) is saved under.
 
-    >>> report_stem("2024-05-01T14:00:00.123+02:00")
-    '20240501T120000Z'
+    Examples:
+        >>> report_stem("2024-05-01T14:00:00.123+02:00")
+        '20240501T120000Z'
     """
     return f"{datetime.fromisoformat(created_at).astimezone(UTC):%Y%m%dT%H%M%S}Z"
 
@@ -90,8 +91,9 @@ def report_stem(created_at: str) -> str:
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 time or a file stamp (``20240501T120000Z``) as an aware datetime, else None.
 
-    >>> parse_time("20240501T120000Z").isoformat()
-    '2024-05-01T12:00:00+00:00'
+    Examples:
+        >>> parse_time("20240501T120000Z").isoformat()
+        '2024-05-01T12:00:00+00:00'
     """
     if not isinstance(value, str) or not value:
         return None
@@ -199,8 +201,9 @@ class Histogram:
     def from_dict(cls, data: Any) -> Histogram | None:
         """Read ``{bins|values|edges, counts[, shares]}``; None without counts.
 
-        >>> Histogram.from_dict({"edges": [0, 10, 20], "counts": [1, 3]}).bins
-        ('0–10', '10–20')
+        Examples:
+            >>> Histogram.from_dict({"edges": [0, 10, 20], "counts": [1, 3]}).bins
+            ('0–10', '10–20')
         """
         if not isinstance(data, Mapping):
             return None
@@ -473,8 +476,9 @@ class DriftReport:
     def from_dict(cls, data: Mapping[str, Any]) -> DriftReport:
         """Read a report file's mapping, tolerating older and partial shapes (see the module).
 
-        >>> DriftReport.from_dict({"status": "ok", "window": {"rows": 10}}).window
-        {'rows': 10, 'start': None, 'end': None}
+        Examples:
+            >>> DriftReport.from_dict({"status": "ok", "window": {"rows": 10}}).window
+            {'rows': 10, 'start': None, 'end': None}
         """
         raw_window = data.get("window")
         window: Mapping[str, Any] = raw_window if isinstance(raw_window, Mapping) else {}
@@ -530,7 +534,7 @@ def prune_reports(
     before the JSON, so a crash in between leaves a JSON without its page (readable),
     never a page without its data for long: an orphan page is removed by the next prune.
 
-    Example:
+    Examples:
         >>> prune_reports(drift_folder(home, "income"), max_age_s=7 * 86400,
         ...               max_files=2000)  # doctest: +SKIP
         []

@@ -9,7 +9,7 @@ then rename). Labels arrive over HTTP (the server's feedback endpoint) or from a
 logged as ``client_request_id``), and a later label for the same request id replaces an
 earlier one.
 
-Example:
+Examples:
     >>> store = FeedbackStore(".mooring/feedback")  # doctest: +SKIP
     >>> store.write("income", [("r1", ">50K")])  # doctest: +SKIP
     1
@@ -138,7 +138,7 @@ class FeedbackStore:
 def read_feedback(url: str, model: str | None = None) -> pa.Table:
     """Every stored label (of ``model``), the latest per request id, oldest first.
 
-    Example:
+    Examples:
         >>> read_feedback(".mooring/feedback", "income").num_rows  # doctest: +SKIP
         1200
     """

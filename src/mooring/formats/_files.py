@@ -4,7 +4,7 @@ A crash at any point of :func:`atomic_write` leaves either the old file or the n
 one, never half of one: the payload goes to a temporary file in the same folder,
 is flushed to disk and renamed over the target.
 
-Example:
+Examples:
     >>> from pathlib import Path
     >>> import tempfile
     >>> target = Path(tempfile.mkdtemp()) / "report.json"

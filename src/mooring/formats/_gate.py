@@ -8,7 +8,7 @@ A version is *ungated* when no gate judged it: it is not blessed and every recor
 (if any) was skipped. Records written before the ``ungated`` key existed are read the
 same way, from ``blessed`` and their gates, so the registry's schema is unchanged.
 
-Example:
+Examples:
     >>> verdict({"blessed": False, "gates": []})
     'ungated'
     >>> verdict({"blessed": False, "gates": [{"name": "auc", "passed": False}]})

@@ -10,7 +10,7 @@ Training decides the encoding (``mooring.training.resolve_label``); evaluation,
 replay and monitoring read it back from ``mooring.json`` with
 :meth:`LabelEncoding.from_dict`.
 
-Example:
+Examples:
     >>> enc = LabelEncoding(column="class", task="binary", vocabulary=("<=50K", ">50K"),
     ...                     positive=">50K")
     >>> LabelEncoding.from_dict(enc.to_dict()) == enc

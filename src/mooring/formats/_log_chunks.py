@@ -10,7 +10,7 @@ columns and outputs, so the event loop copies nothing per request. A chunk of at
 buffered (:func:`arrow_columns`); the writer turns the rest into Arrow in one pass over
 the file's chunks and joins it with those.
 
-Example:
+Examples:
     >>> chunk = LogChunk(model="income", version=1, request_ids=["r1", "r2"], counts=[1, 1],
     ...                  timestamp=datetime(2026, 11, 23, tzinfo=UTC),
     ...                  columns={"age": [39.0, 52.0]}, outputs={"score": np.array([0.2, 0.7])},
@@ -103,7 +103,7 @@ def arrow_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
     outweighs the gain, so smaller chunks are left to the writer, which converts a file's
     lists in one call a column (figures in ``benchmarks/bench_prediction_log.py``).
 
-    Example:
+    Examples:
         >>> columns = arrow_columns({"sex": ["Male", "Female"], "age": [39.0, 52.0],
         ...                          "hours": np.array([40, 45])})
         >>> columns["sex"].type, columns["age"].type, type(columns["hours"]).__name__

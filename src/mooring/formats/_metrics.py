@@ -6,7 +6,7 @@ scrape, the dashboard's live page and the pipeline's serving cost read them back
 :func:`read_samples` and turn latency buckets into :class:`Histogram` objects, whose
 quantiles are estimated the way Prometheus' ``histogram_quantile`` does.
 
-Example:
+Examples:
     >>> text = 'mooring_requests_total{model="m",version="1",protocol="v2",status="200"} 4.0'
     >>> [(s.name, s.labels["version"], s.value) for s in read_samples(text)]
     [('mooring_requests_total', '1', 4.0)]
@@ -150,7 +150,7 @@ def read_samples(texts: str | Iterable[str]) -> Iterator[Sample]:
 class Histogram:
     """A cumulative Prometheus histogram: upper bounds (the last is +Inf) and counts.
 
-    Example:
+    Examples:
         >>> h = Histogram((0.01, 0.1, math.inf), (90.0, 99.0, 100.0))
         >>> round(h.quantile(0.5), 6), round(h.share_below(0.1), 2)
         (0.005556, 0.99)

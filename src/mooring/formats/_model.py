@@ -21,7 +21,7 @@ output holds the probabilities (classification) or the value (regression), and
 :func:`role_outputs` presents its outputs under those names to evaluation and
 monitoring (never to clients, who get the model's own outputs).
 
-Example:
+Examples:
     >>> model = load_saved_model("runs/income/model")  # doctest: +SKIP
     >>> model.predict({"age": np.array([39.0], np.float32), ...})["probabilities"]  # doctest: +SKIP
 """
@@ -133,7 +133,7 @@ def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
     (``signature.inputs[column].tensor``) and :class:`SavedModelFolder` takes and returns
     the column's own name, so clients never see it.
 
-    Example:
+    Examples:
         >>> signature_names(["age", "hours-per-week", "a b"])["a b"]
         'a_b_7dbde9'
         >>> signature_names(["Age"])["Age"]
@@ -303,7 +303,7 @@ def role_outputs(roles: Mapping[str, str], task: str, outputs: Mapping[str, Any]
     becomes the two columns ``[1 - p, p]``; a regression's ``[N, 1]`` becomes ``[N]``.
     The outputs named are kept as they are.
 
-    Example:
+    Examples:
         >>> out = role_outputs({"probabilities": "output_0"}, "binary",
         ...                    {"output_0": np.array([[0.25]], np.float32)})
         >>> out["probabilities"].tolist()

@@ -5,7 +5,7 @@
 Standard library only, so the command line can answer a path that holds no model before
 it imports TensorFlow.
 
-Example:
+Examples:
     >>> source_format("exports/churn.keras")  # doctest: +SKIP
     'keras'
 """

@@ -18,7 +18,7 @@ unless asked for them: they were never answers. A window is the last ``N`` rows,
 rows since a time, or both; files are read newest first and reading stops once the
 window is full, so a short window over a long log costs only the newest files.
 
-Example:
+Examples:
     >>> table = read_prediction_log(".mooring/predictions", "income", last=5000)  # doctest: +SKIP
     >>> outputs = output_table(table)  # output.score / output.class columns  # doctest: +SKIP
 """
@@ -156,7 +156,7 @@ def log_rows_table(batch: list[dict[str, Any]]) -> pa.Table:
     """The table of rows made by :func:`append_request_rows` (``client_request_id`` text
     and ``contract_violations`` lists of text, even where no row has one).
 
-    Example:
+    Examples:
         >>> rows: list[dict[str, Any]] = []
         >>> append_request_rows(rows, model="m", version=1, request_id="r1",
         ...                     timestamp=datetime(2026, 1, 1, tzinfo=UTC), columns={},
@@ -237,7 +237,7 @@ def _read(path: str) -> pa.Table:
 def log_files(url: str, *, since: datetime | None = None) -> list[str]:
     """The log's Parquet files, oldest first; with ``since``, only days from its date on.
 
-    Example:
+    Examples:
         >>> log_files(".mooring/predictions")  # doctest: +SKIP
         ['.mooring/predictions/date=2026-11-20/part-1763596800000-ab12.parquet', ...]
     """
@@ -316,7 +316,7 @@ def read_prediction_log(
         NotFoundError: the log holds no file at all.
         DataError: a file is not a prediction log file.
 
-    Example:
+    Examples:
         >>> read_prediction_log("/srv/.mooring/predictions", "income", last=10000)  # doctest: +SKIP
     """
     import pyarrow.compute as pc  # on first use: the server's start does without it
@@ -408,7 +408,7 @@ def feature_table(table: pa.Table, names: list[str] | None = None) -> pa.Table:
     The server logs a missing string as ``""``; compute statistics of this table with
     ``mooring.monitoring.LOG_READ_OPTIONS`` so that ``""`` counts as missing again.
 
-    Example:
+    Examples:
         >>> t = pa.table({"request_id": ["a"], "sex": [""], "output.classes": ["x"]})
         >>> feature_table(t).column_names
         ['sex']
@@ -441,7 +441,7 @@ def output_table(table: pa.Table) -> pa.Table:
     the positive-class probability; multiclass: the top-label confidence); regressors
     give ``output.value``. The same shape comes from :func:`outputs_from_arrays`.
 
-    Example:
+    Examples:
         >>> t = pa.table({"output.probabilities": [[0.8, 0.2]], "output.classes": ["<=50K"]})
         >>> output_table(t).to_pydict()
         {'output.score': [0.2], 'output.class': ['<=50K']}

@@ -16,7 +16,7 @@ input takes integers within its dtype's range; a ``bool`` input ``true``/``false
 0/1). A string input takes text (as UTF-8 bytes) or ``{"b64": "..."}`` (any bytes: an
 encoded image); ``null`` is ``b""``.
 
-Example:
+Examples:
     >>> from mooring.formats._model import TensorInfo
     >>> image = TensorInfo("image", "float32", (None, 2, 2))
     >>> tensor_from_json("inputs.image", [[[0, 1], [2, 3]]], image).shape
@@ -437,7 +437,7 @@ def summarize_tensors(columns: Mapping[str, Any]) -> dict[str, Any]:
     ``.zeros`` (the share of zeros) over the row's values (NaN left out): what drift
     needs to see a change of scale, contrast or sparsity, without the raw pixels.
 
-    Example:
+    Examples:
         >>> out = summarize_tensors({"image": np.array([[[0.0, 2.0]], [[1.0, 1.0]]])})
         >>> out["image.shape"], out["image.mean"].tolist(), out["image.zeros"].tolist()
         (['1x2', '1x2'], [1.0, 1.0], [0.5, 0.0])

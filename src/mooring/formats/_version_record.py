@@ -13,7 +13,7 @@ null or of the wrong type reads as ``None`` and stays, as it was, in ``extra``, 
 family, candidate and report come from is decided here, once (:class:`VersionRecord`):
 the run record first, then the parameters, then the lineage.
 
-Example:
+Examples:
     >>> run = RunRecord.read({"task": "binary", "threshold": 0.4, "seed": 7})
     >>> run.task, run.threshold, dict(run.extra)
     ('binary', 0.4, {'seed': 7})
@@ -109,8 +109,9 @@ class References:
     ``calibration`` (drift calibration) and the ``settings`` it was calibrated with;
     :mod:`mooring.monitoring._baselines` writes and reads them.
 
-    >>> References.read({"outputs": None, "evaluation": {"data": "eval.csv"}}).evaluation_data
-    'eval.csv'
+    Examples:
+        >>> References.read({"outputs": None, "evaluation": {"data": "eval.csv"}}).evaluation_data
+        'eval.csv'
     """
 
     segments: Mapping[str, Any] | None = None
@@ -227,8 +228,9 @@ class RunRecord:
     training run's ``seed``, ``epochs``, ``timings``…, and any key stored null or with a
     value of the wrong type).
 
-    >>> RunRecord(kind="gbt", extra={"seed": 1}).to_dict() == {"seed": 1, "kind": "gbt"}
-    True
+    Examples:
+        >>> RunRecord(kind="gbt", extra={"seed": 1}).to_dict() == {"seed": 1, "kind": "gbt"}
+        True
     """
 
     schema: Mapping[str, Any] | None = None
@@ -248,10 +250,11 @@ class RunRecord:
     def read(cls, data: object) -> RunRecord:
         """The record of a stored mapping (anything else: an empty record), never raising.
 
-        >>> RunRecord.read({"threshold": "high", "kind": None}).threshold is None
-        True
-        >>> RunRecord.read(["not", "a", "mapping"]) == RunRecord()
-        True
+        Examples:
+            >>> RunRecord.read({"threshold": "high", "kind": None}).threshold is None
+            True
+            >>> RunRecord.read(["not", "a", "mapping"]) == RunRecord()
+            True
         """
         if not isinstance(data, Mapping):
             return cls()
@@ -290,8 +293,9 @@ class RunRecord:
         """This record with ``facts`` recorded as a dict assignment would: a fact given as
         ``None`` is stored as null (its key is kept), ``candidates`` sets all three keys.
 
-        >>> RunRecord().updated(threshold=None, kind="gbt").to_dict()
-        {'threshold': None, 'kind': 'gbt'}
+        Examples:
+            >>> RunRecord().updated(threshold=None, kind="gbt").to_dict()
+            {'threshold': None, 'kind': 'gbt'}
         """
         data = self.to_dict()
         for name, value in facts.items():
@@ -321,9 +325,10 @@ class RunRecord:
         """The columns the model reads and their contract types (``integer``, ``float``,
         ``string``…); ``None`` without both the features and the schema's columns.
 
-        >>> schema = {"columns": {"age": {"type": "integer"}}}
-        >>> RunRecord(schema=schema, features={"age": {}, "x": {}}).inputs
-        {'age': 'integer', 'x': 'unknown'}
+        Examples:
+            >>> schema = {"columns": {"age": {"type": "integer"}}}
+            >>> RunRecord(schema=schema, features={"age": {}, "x": {}}).inputs
+            {'age': 'integer', 'x': 'unknown'}
         """
         if self.features is None or self.schema is None:
             return None
@@ -351,8 +356,9 @@ def _named(key: str, sources: Sequence[Mapping[str, Any] | None], accept: _Check
 def recorded_task(*sources: Mapping[str, Any] | None) -> str | None:
     """The first task among ``sources`` that is one of :data:`TASKS`.
 
-    >>> recorded_task({"task": "ranking"}, {"task": "binary"}), recorded_task(None)
-    ('binary', None)
+    Examples:
+        >>> recorded_task({"task": "ranking"}, {"task": "binary"}), recorded_task(None)
+        ('binary', None)
     """
     return _named("task", sources, lambda task: task in TASKS)
 
@@ -361,8 +367,11 @@ def recorded_family(*sources: Mapping[str, Any] | None) -> str | None:
     """The first model family (``kind``) among ``sources``; ``mlp`` for mooring's own MLP
     parameters from before the kind was recorded (``hidden`` layers, ``builder = "mlp"``).
 
-    >>> recorded_family({}, {"kind": "gbt"}), recorded_family({"hidden": [8]}), recorded_family()
-    ('gbt', 'mlp', None)
+    Examples:
+        >>> recorded_family({}, {"kind": "gbt"}), recorded_family({"hidden": [8]})
+        ('gbt', 'mlp')
+        >>> recorded_family() is None
+        True
     """
     kind = _named("kind", sources, bool)
     if kind is not None:
@@ -374,8 +383,9 @@ def recorded_family(*sources: Mapping[str, Any] | None) -> str | None:
 def recorded_candidate(*sources: Mapping[str, Any] | None) -> str | None:
     """The candidate a run of several chose: the first ``candidate`` or ``chosen_candidate``.
 
-    >>> recorded_candidate({"chosen_candidate": "trees"}, {"candidate": "linear"})
-    'trees'
+    Examples:
+        >>> recorded_candidate({"chosen_candidate": "trees"}, {"candidate": "linear"})
+        'trees'
     """
     for source in sources:
         found = _named("candidate", [source], bool) or _named("chosen_candidate", [source], bool)
@@ -388,8 +398,9 @@ def recorded_report(*sources: Mapping[str, Any] | None) -> str | None:
     """The first evaluation report a source names (:data:`REPORT_KEYS`, or ``report``,
     ``folder`` or ``path`` under ``evaluation``).
 
-    >>> recorded_report({}, {"evaluation": {"folder": "reports/v3"}})
-    'reports/v3'
+    Examples:
+        >>> recorded_report({}, {"evaluation": {"folder": "reports/v3"}})
+        'reports/v3'
     """
     for source in sources:
         if not isinstance(source, Mapping):
@@ -419,8 +430,9 @@ class VersionRecord:
     not blessed), training statistics (the drift baseline), parameters, the run record, the
     card's ``description``, ``intended_use`` and ``limitations``, and the parent version.
 
-    >>> VersionRecord(run=RunRecord(task="binary"), params={"task": "regression"}).task
-    'binary'
+    Examples:
+        >>> VersionRecord(run=RunRecord(task="binary"), params={"task": "regression"}).task
+        'binary'
     """
 
     lineage: Mapping[str, Any] = field(default_factory=dict)

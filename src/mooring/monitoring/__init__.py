@@ -3,7 +3,7 @@
 Light to import (no TensorFlow): TensorFlow is loaded only when a baseline must be
 derived by scoring data with a model.
 
-Example:
+Examples:
     >>> from mooring.monitoring import check_drift
     >>> report = check_drift(cfg, registry, last=5000)  # doctest: +SKIP
     >>> report.status, report.drifted  # doctest: +SKIP

@@ -13,7 +13,7 @@ there.
 Sinks never raise: a webhook that is down is retried with a doubling back-off, then
 logged as failed, and the monitor carries on.
 
-Example:
+Examples:
     >>> manager = AlertManager([LogSink()], cooldown_s=3600)
     >>> alert = Alert(model="income", version=3, kind="rollback", severity="page",
     ...               summary="canary rolled back")
@@ -160,7 +160,7 @@ class WebhookSink:
     ``backoff_s``, then twice as long…); other 4xx answers are not, since sending the
     same body again cannot help.
 
-    Example:
+    Examples:
         >>> sink = WebhookSink("https://hooks.example/mooring", timeout_s=5, retries=3)
         >>> sink.send(Alert("income", 3, "drift", "ticket", "age drifted"))  # doctest: +SKIP
         True

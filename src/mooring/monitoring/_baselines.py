@@ -22,7 +22,7 @@ lineage (``lineage["train_data"]`` / ``["eval_data"]``) when their sha256 still 
 the lineage's fingerprints, cached under ``<home>/monitoring/<model>/baseline/``;
 otherwise the reference is reported as missing, with the reason, never replaced.
 
-Example:
+Examples:
     >>> mv = registry.get("income", version=3)  # doctest: +SKIP
     >>> stats, source = prediction_baseline(cfg, registry, mv)  # doctest: +SKIP
 """
@@ -84,7 +84,7 @@ def prediction_statistics(
 ) -> DatasetStatistics:
     """Statistics of a model's outputs, in the shape prediction drift compares.
 
-    Example:
+    Examples:
         >>> s = prediction_statistics(probabilities=np.array([[0.9, 0.1], [0.2, 0.8]]),
         ...                           classes=["<=50K", ">50K"])
         >>> s.column_names
@@ -170,7 +170,7 @@ def freeze_references(
         baseline: ``{"version", "metrics"}`` of the production model evaluated on the
             same data in the same run, when there was one.
 
-    Example:
+    Examples:
         >>> refs = freeze_references(cfg, train_table=table, train_statistics=stats,
         ...     outputs=None, metrics={"auc": 0.9}, eval_data="eval.csv",
         ...     eval_fingerprint="ab12…")  # doctest: +SKIP
@@ -403,7 +403,7 @@ def evaluation_data_label(version: ModelVersion) -> str:
 
     ``"evaluation data unknown"`` for a version registered without its fingerprint.
 
-    Example:
+    Examples:
         >>> evaluation_data_label(registry.get("income", version=3))  # doctest: +SKIP
         'adult.test.csv 1a2b3c4d5e6f'
     """
@@ -449,7 +449,7 @@ def comparability_note(
     registered without its evaluation data's fingerprint makes it impossible to tell.
     ``metric`` names what is compared (default: their metrics).
 
-    Example:
+    Examples:
         >>> comparability_note([v1, v3], metric="auc")  # doctest: +SKIP
         'auc of v1 and v3 come from different evaluation data (v1: a.csv 1a2b3c4d5e6f; v3:
         b.csv 9f8e7d6c5b4a): not comparable'
@@ -502,7 +502,7 @@ def stale_evaluation(
     evaluation-time outputs the rollout compares its live outputs with then describe
     older traffic than it will serve.
 
-    Example:
+    Examples:
         >>> stale_evaluation("eval.csv", eval_stats, train=train_stats,
         ...                  timestamp="when")  # doctest: +SKIP
         "[data] eval 'eval.csv' ends 2024-06-30, before 41% of the training rows ..."

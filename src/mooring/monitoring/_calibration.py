@@ -71,7 +71,7 @@ are the contract layer's formulas applied to all windows at once
 (:func:`~mooring.contract._distance.row_distances`): Wasserstein and KS are evaluated on the
 grid, within a grid step of the exact values.
 
-Example:
+Examples:
     >>> calibration = calibrate(train_table, train_stats, cfg.monitoring)  # doctest: +SKIP
     >>> calibration.natural("age", rows=5000)["wasserstein"]  # doctest: +SKIP
     0.041
@@ -150,7 +150,7 @@ class Calibration:
     def natural(self, name: str, rows: int) -> dict[str, float]:
         """Each metric's natural variation for a window of ``rows`` rows (empty: not calibrated).
 
-        Example:
+        Examples:
             >>> c = Calibration("random", 10_000, 50, 0.99, (100, 1000),
             ...                 {"x": {"wasserstein": (0.2, 0.06)}})
             >>> round(c.natural("x", 400)["wasserstein"], 3)
@@ -180,7 +180,7 @@ class Calibration:
         ``consecutive``, ``later`` or ``blocks`` (contiguous blocks in file order;
         ``ordered`` for a calibration stored before time-ordered comparisons existed).
 
-        Example:
+        Examples:
             >>> c = Calibration("ordered", 10_000, 50, 0.99, (100, 1000),
             ...                 {"x": {"wasserstein": (0.2, 0.06)}},
             ...                 sources={"x": {"wasserstein": ("consecutive", "later")}})
@@ -632,7 +632,7 @@ def calibrate(
 
     Returns None when the data is too small to cut two windows of 50 rows.
 
-    Example:
+    Examples:
         >>> calibration = calibrate(table, stats, MonitoringConfig())  # doctest: +SKIP
         >>> calibration.suggested_min_samples  # doctest: +SKIP
         500

@@ -35,7 +35,7 @@ segment (``[monitoring] segments``) against the training rows of that segment, a
 model's outputs against their evaluation-time distribution (prediction drift). The
 report's types and file format live in :mod:`mooring.formats._drift`.
 
-Example:
+Examples:
     >>> report = compute_drift(baseline_stats, window_table, cfg.monitoring)  # doctest: +SKIP
     >>> report.status, report.drifted  # doctest: +SKIP
     ('drift', ['age'])
@@ -127,7 +127,7 @@ def _clean(value: float | None) -> float | None:
 def resolve_thresholds(config: MonitoringConfig, name: str, kind: str) -> dict[str, float | None]:
     """The thresholds deciding for feature ``name``: defaults, then its overrides.
 
-    Example:
+    Examples:
         >>> cfg = MonitoringConfig.model_validate({"features": {"age": {"psi": 0.3}}})
         >>> resolve_thresholds(cfg, "age", "numeric")["psi"]
         0.3
@@ -172,7 +172,7 @@ def compare_columns(
     this window's row count is always known (:mod:`mooring.monitoring._noise`), and a
     metric decides only past its floor and ``calibration_margin`` × the larger of the two.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> b = compute_statistics(pa.table({"x": [float(i % 50) for i in range(5000)]}))
         >>> c = compute_statistics(pa.table({"x": [float(i % 50) + 30 for i in range(5000)]}))
@@ -380,7 +380,7 @@ def compute_drift(  # noqa: PLR0913 - keyword-only inputs a drift report may be 
         timestamp: the event-time column (``[data] timestamp``): never judged, nor is
             any other date or time column of the baseline.
 
-    Example:
+    Examples:
         >>> report = compute_drift(stats, table, MonitoringConfig())  # doctest: +SKIP
     """
     plan = window_plan(baseline, config, prediction_baseline, timestamp=timestamp)
@@ -463,7 +463,7 @@ def compare_statistics(
     rows than its tests need to tell a shift of their floors' size from noise is "too
     few rows". No segments, no outputs.
 
-    Example:
+    Examples:
         >>> report = compare_statistics(train_stats, month_stats, cfg.monitoring)  # doctest: +SKIP
         >>> report.drifted  # doctest: +SKIP
         ['age', 'workclass']
@@ -633,7 +633,7 @@ def check_drift(
         NotFoundError: no production version (and no ``version``), or no log.
         DataError: the version has no stored training statistics.
 
-    Example:
+    Examples:
         >>> report = check_drift(load_config("mooring.toml"), registry, last=5000)  # doctest: +SKIP
         >>> report.files["html"]  # doctest: +SKIP
     """

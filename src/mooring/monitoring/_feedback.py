@@ -15,7 +15,7 @@ log never held the request id: not sampled into it, or an id the server never an
 such as the client's own ``X-Request-Id``, logged as ``client_request_id``: labels join
 on the server's ``X-Request-Id`` only).
 
-Example:
+Examples:
     >>> live = live_metrics(cfg, last=50_000)  # doctest: +SKIP
     >>> live.versions[0].metrics["auc"], live.versions[0].change["auc"]  # doctest: +SKIP
     (0.87, -0.03)

@@ -12,7 +12,7 @@ exporter (``mooring drift --metrics-port``, the server, a push gateway) can publ
 :func:`live_gauges` adds ``mooring_live_metric{model,version,metric}`` and
 ``mooring_live_labels{model,version}``.
 
-Example:
+Examples:
     >>> from prometheus_client import CollectorRegistry, generate_latest
     >>> registry = drift_gauges(report)  # doctest: +SKIP
     >>> generate_latest(registry)  # doctest: +SKIP

@@ -8,7 +8,7 @@ step does not wait) or ``off``, with the numbers behind it. The rollout controll
 over the current step, the prediction log and label feedback; the checks of the canary's
 outputs live in :mod:`mooring.monitoring._output_guardrails`.
 
-Example:
+Examples:
     >>> bad = VersionCounters(requests=100, errors=20)
     >>> good = VersionCounters(requests=2000, errors=2)
     >>> error_guardrail(bad, good, GuardrailsConfig()).status
@@ -180,7 +180,7 @@ def error_guardrail(
     ``reference``: production's counters over the whole rollout, used when production
     answered nothing in this step (at 100%).
 
-    Example:
+    Examples:
         >>> bad = VersionCounters(requests=100, errors=20)
         >>> good = VersionCounters(requests=2000, errors=2)
         >>> error_guardrail(bad, good, GuardrailsConfig()).state
@@ -406,7 +406,7 @@ def latency_guardrail(
     (see :func:`_tail_leans_within`). At 100% production answers nothing, and latency was
     judged at the earlier steps (``unavailable``).
 
-    Example:
+    Examples:
         >>> from mooring.formats._metrics import Histogram
         >>> bounds = (0.01, 0.02, 0.05, math.inf)
         >>> fast = VersionCounters(requests=900, latency=Histogram(bounds, (600, 900, 900, 900)))
@@ -646,7 +646,7 @@ def live_metric_guardrail(
     its outputs) unless ``require_labels``. A metric without a known standard error is
     judged on its value alone once ``min_labels`` labels arrive.
 
-    Example:
+    Examples:
         >>> live_metric_guardrail((0.80, 3000, 0.008), (0.90, 4000, 0.006),
         ...                       GuardrailsConfig()).state
         'fail'

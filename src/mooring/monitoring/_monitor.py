@@ -14,7 +14,7 @@ live metric) never ends the tick: its error is in the report's ``errors``, recor
 the rollout state file (ticks failed in a row, since when, the error: ``mooring status``
 and the dashboard show it) and alerted (``monitor_failed``); the other parts carry on.
 
-Example:
+Examples:
     >>> urls = ["http://127.0.0.1:8501/metrics"]
     >>> monitor = Monitor(cfg, registry, metrics=urls)  # doctest: +SKIP
     >>> report = monitor.tick()  # doctest: +SKIP

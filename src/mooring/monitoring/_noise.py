@@ -51,7 +51,7 @@ past its floor and past margin × the larger of the two (:func:`natural_variatio
 kind — ``sampling`` or the calibration's — the report names). Wasserstein has no bound
 here (its noise depends on the distribution's shape); calibration in training covers it.
 
-Example:
+Examples:
     >>> noise = binned_noise([0.5, 0.3, 0.2], rows=1000, reference_rows=30_000, quantile=0.99)
     >>> sorted(noise)
     ['jensen_shannon', 'linf', 'psi']
@@ -194,7 +194,7 @@ def binned_noise(
     any continuous distribution) and the window is drawn from them. Heavy for PSI on
     small data, where a few values past the baseline's range weigh a lot.
 
-    Example:
+    Examples:
         >>> a = binned_noise(np.full(300, 1 / 300), 2000, 30_000, 0.99)["jensen_shannon"]
         >>> b = binned_noise(np.full(10, 0.1), 2000, 30_000, 0.99)["jensen_shannon"]
         >>> a > 0.1 > b
@@ -254,7 +254,7 @@ def unseen_noise(baseline: ColumnStatistics, rows: int, quantile: float) -> floa
     """The share of a same-distribution window of ``rows`` rows in categories training never
     saw, at ``quantile`` (Good–Turing: the training share of categories seen once).
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.contract._statistics import compute_statistics
         >>> s = compute_statistics(pa.table({"c": ["a"] * 90 + [f"x{i}" for i in range(10)]}))
@@ -290,7 +290,7 @@ def wasserstein_noise(baseline: ColumnStatistics, rows: int, quantile: float) ->
     """The ``quantile`` of Wasserstein / σ between the baseline and a same-distribution
     window of ``rows`` values, drawn over the baseline's own quantiles (None: no spread).
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.contract._statistics import compute_statistics
         >>> x = np.random.default_rng(0).normal(size=20_000)
@@ -494,7 +494,7 @@ def resolving_rows(
     Sampling noise shrinks as rows grow, so the row count is found by bisection over
     row counts of two significant digits (those the simulations run at).
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.contract._statistics import compute_statistics
         >>> x = np.random.default_rng(0).normal(size=30_000)

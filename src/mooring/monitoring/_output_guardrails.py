@@ -45,7 +45,7 @@ is judged against references frozen with it at registration
 When labels are plentiful, the live-metric guardrail overrides ``outputs``,
 ``validated`` and ``divergence`` (see :mod:`mooring.monitoring._rollout`).
 
-Example:
+Examples:
     >>> results = output_guardrails(canary_log, production_log, reference=ref,
     ...     reference_source="v3 on eval.csv", canary_eval=c, production_eval=p,
     ...     rules=GuardrailsConfig())  # doctest: +SKIP
@@ -641,7 +641,7 @@ def move_shape(
     two models answering differently compare on what the traffic did to each. Empty
     until both versions have ``min_prediction_rows`` outputs and both references exist.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> from mooring.contract._statistics import compute_statistics
         >>> ref = compute_statistics(pa.table({"output.score": [i / 100 for i in range(100)]}))
@@ -817,7 +817,7 @@ def prediction_distance(production: Any, canary: Any) -> dict[str, float]:
     ``output.class``, ``output.value``); numbers are compared over production's quantile
     bins, classes over their union, with the contract layer's distance functions.
 
-    Example:
+    Examples:
         >>> import pyarrow as pa
         >>> a = pa.table({"output.probabilities": [[1 - p / 100, p / 100] for p in range(100)]})
         >>> b = pa.table({"output.probabilities": [[0.5, 0.5]] * 100})

@@ -13,7 +13,7 @@ across monitor restarts). Each run leaves a record under
 ``<home>/monitoring/<model>/retrain/``: ``<UTC time>.json`` (trigger, command, start,
 end, exit code, output tail) and ``latest.json``.
 
-Example:
+Examples:
     >>> trigger = RetrainTrigger(cfg, config_path=Path("mooring.toml"))  # doctest: +SKIP
     >>> run = trigger.fire("drift", "age drifted (psi 0.41)", version=3)  # doctest: +SKIP
     >>> run.wait().exit_code  # doctest: +SKIP
@@ -62,7 +62,7 @@ def render_command(template: list[str] | tuple[str, ...], values: Mapping[str, s
     Raises:
         ConfigError: an argument names a placeholder that does not exist.
 
-    Example:
+    Examples:
         >>> render_command(["train.sh", "--data={data}"], {"data": "fresh.csv"})
         ['train.sh', '--data=fresh.csv']
     """

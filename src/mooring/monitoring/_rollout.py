@@ -56,7 +56,7 @@ The step's start time and the counters at that moment live in
 carries on where it stopped; without that file the step is taken to have started at
 the deployment record's last change, counted from the first scrape.
 
-Example:
+Examples:
     >>> controller = RolloutController(cfg, registry)  # doctest: +SKIP
     >>> controller.tick().action  # doctest: +SKIP
     'advance'
@@ -138,7 +138,7 @@ class RolloutController:
         config_path: the project file, whose ``[rollout]`` is read again at every tick
             (None: the configuration given stays).
 
-    Example:
+    Examples:
         >>> urls = ["http://127.0.0.1:8501/metrics"]
         >>> controller = RolloutController(cfg, registry, metrics=urls)  # doctest: +SKIP
         >>> controller.watch(10.0)  # doctest: +SKIP

@@ -10,7 +10,7 @@ never raises: a missing, unreadable or malformed file is a :class:`RolloutView` 
 too): its state, estimate, interval (valid at every look), the boundaries it must cross
 and how many more requests or labels a decision is expected to need.
 
-Example:
+Examples:
     >>> g = GuardrailView.from_mapping({"name": "errors", "status": "insufficient_data",
     ...     "value": 0.0, "interval": [-0.5, 0.5], "needed": "about 90 more requests expected",
     ...     "boundary": {"pass_below": 0.03, "fail_above": 0.0}})

@@ -11,7 +11,7 @@ which :meth:`VersionCounters.since` and :func:`counter_increase` allow for).
 
 Several replicas are read and summed, so a fleet behind a load balancer is judged as one.
 
-Example:
+Examples:
     >>> text = 'mooring_requests_total{model="m",version="1",protocol="v2",status="200"} 4.0'
     >>> parse_metrics(text, "m").versions["1"].requests
     4.0
@@ -197,7 +197,7 @@ def parse_metrics(
 ) -> MetricsSnapshot:
     """One model's counters from Prometheus text (several texts: replicas, summed).
 
-    Example:
+    Examples:
         >>> snap = parse_metrics(['mooring_requests_total{model="m",version="2",'
         ...                       'protocol="v2",status="503"} 2.0'], "m")
         >>> snap.version(2).errors
@@ -296,7 +296,7 @@ def scrape(
         MetricsUnavailableError: an endpoint did not answer; a partial sum would look
             like a drop in traffic, so no snapshot is made.
 
-    Example:
+    Examples:
         >>> snap = scrape(["http://127.0.0.1:8501/metrics"], "income")  # doctest: +SKIP
         >>> snap.version(3).error_rate  # doctest: +SKIP
         0.0

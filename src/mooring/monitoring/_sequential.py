@@ -20,7 +20,7 @@ whole interval lies above ``fail_above`` (worse beyond the tolerated margin, or 
 errors) and **passes** when the whole interval lies below ``pass_below`` (no worse than
 the margin); otherwise it is **undecided**.
 
-Example:
+Examples:
     >>> test = SequentialTest(pass_below=0.02, fail_above=0.0, tau=0.02, alpha=0.005)
     >>> test.judge(estimate=0.0, variance=1e-6).state
     'pass'

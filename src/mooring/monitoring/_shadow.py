@@ -16,7 +16,7 @@ agreement, error rate and mean score difference are within their bounds. With
 moves a healthy shadow to the first canary step (audited, actor ``mooring-monitor``)
 and holds an unhealthy one with an alert saying why.
 
-Example:
+Examples:
     >>> report = shadow_report(cfg, registry, log_url, snapshot)  # doctest: +SKIP
     >>> report.status, report.agreement  # doctest: +SKIP
     ('healthy', 0.97)
@@ -136,7 +136,7 @@ def compare_shadow(
 ) -> dict[str, Any]:
     """Join logged answers and shadow rows by request id and row; agreement and differences.
 
-    Example:
+    Examples:
         >>> p = pa.table({"request_id": ["a", "b"], "output.probabilities": [[.8, .2], [.3, .7]]})
         >>> s = pa.table({"request_id": ["a", "b"], "output.probabilities": [[.7, .3], [.6, .4]]})
         >>> out = compare_shadow(p, s)
@@ -365,7 +365,7 @@ def shadow_step(
 def shadow_lines(report: Mapping[str, Any]) -> list[str]:
     """A shadow report (``ShadowReport.to_dict()``) in a few lines, for the CLI and pages.
 
-    Example:
+    Examples:
         >>> shadow_lines({"shadow": 4, "rate": 0.1, "status": "insufficient_data",
         ...               "reasons": ["rows: 3 compared of 500 needed"], "rows": 3})[0]
         'shadow 4 at 10% of requests: insufficient_data, 3 rows compared'

@@ -20,7 +20,7 @@ inverted one), both evaluated on the stale file of the old population; each tick
 logged rows, shaped as the prediction log holds them, go through
 :func:`~mooring.monitoring._output_guardrails.output_guardrails`.
 
-Example:
+Examples:
     >>> from mooring.config._monitoring import GuardrailsConfig
     >>> broken = Scenario("broken", "worse", share=0.05, canary_error_rate=1.0)
     >>> simulate(broken, GuardrailsConfig(), seed=1).action
@@ -485,7 +485,7 @@ class OutputScenario:
     A ``retrained`` canary is the right one to promote; a ``skewed`` or ``inverted``
     one is harmful (see :data:`OutputCanary`).
 
-    Example:
+    Examples:
         >>> OutputScenario("concept", "retrained", concept_weights=(3.0, 3.0)).truth
         'better'
     """

@@ -15,7 +15,7 @@ restarts (a counter that drops started again from zero). A window longer than th
 series is judged on what the series covers; nothing fires before the series covers
 the short window.
 
-Example:
+Examples:
     >>> round(burn_rate(bad=12, total=1000, target=0.999), 6)
     12.0
 """
@@ -272,7 +272,7 @@ def evaluate_objective(
     An alert fires when both windows burn at least ``burn_rate`` times the budget and
     the series covers at least the short window.
 
-    Example:
+    Examples:
         >>> series = SampleSeries(horizon_s=3600)
         >>> for minute in range(61):
         ...     series.add(Sample(minute * 60.0, minute * 100.0, max(0, minute - 55) * 20.0))
@@ -321,7 +321,7 @@ def evaluate_objective(
 class SLOMonitor:
     """Sample the server's counters at each tick; judge the objectives; alert on burn.
 
-    Example:
+    Examples:
         >>> slo = SLOMonitor(cfg, alerts=AlertManager.from_config(cfg))  # doctest: +SKIP
         >>> slo.observe(scrape(urls, "income"))  # doctest: +SKIP
         >>> slo.evaluate(version=3).firing  # doctest: +SKIP

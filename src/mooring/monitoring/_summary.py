@@ -7,7 +7,7 @@ that decided (value, floor, natural variation) and where the full report lies â€
 trims lists and strings until the JSON fits ``limit`` bytes (8 KB by default), whatever
 the report.
 
-Example:
+Examples:
     >>> summary = drift_summary(report)  # doctest: +SKIP
     >>> len(orjson.dumps(summary)) <= 8192  # doctest: +SKIP
     True

@@ -7,7 +7,7 @@ scoring run) can be summarised per file wherever an engine runs and the summarie
 merged; :func:`mooring.monitoring._drift.compute_drift` judges a summary the same way
 whether it came from one table or from many.
 
-Example:
+Examples:
     >>> import pyarrow as pa
     >>> t = pa.table({"age": [30, 40], "sex": ["F", "M"], "output.score": [0.2, 0.7]})
     >>> s = summarize_window(t, segments=["sex"], output_names=["output.score"])

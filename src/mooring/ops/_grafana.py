@@ -39,7 +39,7 @@ system, of the whole server process, which prometheus-client's process collector
 from ``/proc`` on Linux and the server exports beside its own metrics) by the answers the
 same instance gave; a process serving several models shares its CPU time among them.
 
-Example:
+Examples:
     >>> from mooring.config import MooringConfig
     >>> cfg = MooringConfig.model_validate(
     ...     {"project": {"name": "income"}, "data": {"train": "t.csv", "label": "y"}})
@@ -552,7 +552,7 @@ def write_grafana(
     ``dashboards_path`` is the folder as Grafana sees it (in a container, for instance);
     default: ``folder`` itself, absolute.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from mooring.config import MooringConfig
         >>> cfg = MooringConfig.model_validate(

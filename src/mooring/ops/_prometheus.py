@@ -39,7 +39,7 @@ to :func:`~mooring.monitoring._slo.evaluate_objective`, and the alerts the test 
 are exactly those the monitor fires on the same samples; ``promtool`` then evaluates the
 rules on those series and fails on any difference.
 
-Example:
+Examples:
     >>> from mooring.config import MooringConfig
     >>> cfg = MooringConfig.model_validate(
     ...     {"project": {"name": "income"}, "data": {"train": "t.csv", "label": "y"}})

@@ -15,7 +15,7 @@ The counter series go both to the test file and to
 threshold nudges the scenario's share up, so that floating-point rounding never decides
 a test.
 
-Example:
+Examples:
     >>> from mooring.config import MooringConfig
     >>> cfg = MooringConfig.model_validate(
     ...     {"project": {"name": "income"}, "data": {"train": "t.csv", "label": "y"}})
@@ -358,7 +358,7 @@ def write_prometheus(
 ) -> tuple[Path, Path, RuleSet]:
     """Write ``mooring-<model>.rules.yml`` and its ``.rules.test.yml`` into ``out_dir``.
 
-    Example:
+    Examples:
         >>> rules, tests, _ = write_prometheus(cfg, Path("ops"))  # doctest: +SKIP
         >>> rules.name  # doctest: +SKIP
         'mooring-income.rules.yml'

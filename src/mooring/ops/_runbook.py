@@ -18,7 +18,7 @@ needs on one page, for *this* project, never generic advice:
 Every command sits alone on a line of a ``sh`` block and is also listed in
 :attr:`Runbook.commands`, so a test can run them all against a real project.
 
-Example:
+Examples:
     >>> sheet = runbook(cfg, registry, config_path="mooring.toml")  # doctest: +SKIP
     >>> print(sheet.markdown.splitlines()[0])  # doctest: +SKIP
     # On call: income

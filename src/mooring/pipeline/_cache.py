@@ -21,7 +21,7 @@ __all__ = ["StepCache"]
 class StepCache:
     """Outputs of completed steps, by step name and input fingerprint.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> cache = StepCache(Path(tempfile.mkdtemp()))
         >>> cache.put("train", "ab12", {"model_dir": "m"}, run_id="r1")

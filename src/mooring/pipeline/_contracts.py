@@ -13,7 +13,7 @@ the audit log; a file edited without an accept stops the next run.
 :func:`reference` is what ``mooring validate FILE`` checks against: production's
 contract (what the served model reads), else the project's file.
 
-Example:
+Examples:
     >>> cfg = load_config("mooring.toml")  # doctest: +SKIP
     >>> reference(cfg).source  # doctest: +SKIP
     'production v3 of income'

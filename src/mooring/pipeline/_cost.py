@@ -5,7 +5,7 @@ run record measured; and what 1,000 predictions cost, from a server's Prometheus
 metrics when ``[pipeline] metrics_url`` names one (inference seconds per row ×
 ``serving_cpus``), else from the replay test's CPU time per row.
 
-Example:
+Examples:
     >>> run_cost(cpu_seconds=7200.0, train_cpu_seconds=3600.0, price=0.05)["run_cost"]
     0.1
 """

@@ -9,7 +9,7 @@ every ``*.py`` file of the ``mooring`` package (path and bytes): editing mooring
 source invalidates the caches of an editable install, and a released wheel keeps
 one stable hash. ``[pipeline] code_fingerprint = "package"`` uses the version alone.
 
-Example:
+Examples:
     >>> digest({"b": 1, "a": [1, 2]}) == digest({"a": [1, 2], "b": 1})
     True
 """
@@ -64,7 +64,7 @@ def source_sha256() -> str:
 def code_version(mode: Literal["source", "package"] = "source") -> dict[str, str]:
     """``{"mooring": "0.1.0", "source_sha256": …, "code_version": "0.1.0+src.1a2b3c4d5e6f"}``.
 
-    Example:
+    Examples:
         >>> code_version("package")["code_version"] == package_version()
         True
     """

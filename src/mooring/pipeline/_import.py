@@ -9,7 +9,7 @@ says where it came from (path, format, sha256, signature), who imported it and w
 its model card is rendered by the dashboard's renderer. When anything fails, the
 registry is as it was: no version and no stored file.
 
-Example:
+Examples:
     >>> with Registry.open("sqlite:///.mooring/registry.db") as registry:  # doctest: +SKIP
     ...     mv = import_version(registry, "income", Path("exported"), reason="research model")
     >>> mv.gate is None  # doctest: +SKIP

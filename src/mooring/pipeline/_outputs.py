@@ -4,7 +4,7 @@ A step's output goes into the run record (``run.json``) and the step cache as
 ``to_dict()``; a cached step's output comes back with ``from_dict``. Later steps read
 earlier ones through :class:`RunOutputs`, by attribute, never by string keys.
 
-Example:
+Examples:
     >>> out = DeployOutput(deployed_as="canary", canary_weight=5)
     >>> DeployOutput.from_dict(out.to_dict()) == out
     True

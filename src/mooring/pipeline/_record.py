@@ -56,7 +56,7 @@ def cpu_seconds() -> float:
 class Meter:
     """Wall and CPU seconds between :meth:`start` and :meth:`stop`.
 
-    Example:
+    Examples:
         >>> meter = Meter().start()
         >>> wall, cpu = meter.stop()
         >>> wall >= 0.0 and cpu >= 0.0
@@ -125,7 +125,7 @@ class RunResult:
     ``status`` is ``succeeded``, ``rejected`` (the data contract, a gate or the replay
     test failed: nothing was deployed; ``reason`` says why) or ``failed`` (an error).
 
-    Example:
+    Examples:
         >>> result = Project.load("mooring.toml").run()  # doctest: +SKIP
         >>> result.ok, result.version, result.deployed_as  # doctest: +SKIP
         (True, 1, 'production')

@@ -27,7 +27,7 @@ the *unexplained* flip rate (:func:`judge_flips`):
 A candidate that flips as much without being better (trained on shuffled labels, say)
 has no fixes to show in either place, so its flips count in full.
 
-Example:
+Examples:
     >>> table = read_prediction_tail(".mooring/predictions", "income", rows=1000)  # doctest: +SKIP
     >>> report = replay(candidate, production, table, cfg.pipeline)  # doctest: +SKIP
     >>> report.flip_rate, report.passed  # doctest: +SKIP
@@ -284,7 +284,7 @@ def judge_flips(
             (``rows``, ``flip_rate``, ``fixes``, ``harms``), or ``None``; ``trained_why``
             says why there is none.
 
-    Example:
+    Examples:
         >>> gate = judge_flips(cand, prod, 0.1, labels=y)  # doctest: +SKIP
         >>> gate["passed"], gate["basis"]  # doctest: +SKIP
         (True, 'labels')

@@ -14,7 +14,7 @@ from its last checkpoint.
 The steps are :data:`mooring.pipeline._steps.PIPELINE`, run in order by
 :func:`run_pipeline`; this module keeps the run record around them.
 
-Example:
+Examples:
     >>> result = run_pipeline(load_config("mooring.toml"))  # doctest: +SKIP
     >>> result.status, result.version, result.deployed_as  # doctest: +SKIP
     ('succeeded', 2, 'canary')
@@ -119,7 +119,7 @@ def _exclusive(home: Path) -> Iterator[None]:
 def changed_inputs(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Names of the inputs that differ, one level into sections (``model.seed``).
 
-    Example:
+    Examples:
         >>> changed_inputs({"model": {"seed": 1, "epochs": 2}, "x": 1},
         ...                {"model": {"seed": 7, "epochs": 2}, "x": 1})
         ['model.seed']
@@ -439,7 +439,7 @@ def run_pipeline(
     result with ``status == "rejected"`` and the reason; an error raises after the
     run record says where it stopped (re-run to continue from there).
 
-    Example:
+    Examples:
         >>> result = run_pipeline(load_config("mooring.toml"))  # doctest: +SKIP
         >>> [s.status for s in result.steps]  # doctest: +SKIP
         ['cached', 'cached', 'cached', 'cached', 'cached', 'skipped', 'cached']

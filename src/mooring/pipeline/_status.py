@@ -9,7 +9,7 @@ next rollout's first step replaces): the rollout controller's (a deploy by
 ``mooring-monitor`` that drops the canary and keeps production) or a person's
 ``mooring models rollback``.
 
-Example:
+Examples:
     >>> status = project_status(load_config("mooring.toml"))  # doctest: +SKIP
     >>> status.production, status.canary, status.canary_weight  # doctest: +SKIP
     (1, 2, 5)

@@ -4,7 +4,7 @@ Every step and every :class:`mooring._project.Project` method reads the data thr
 one :class:`Workspace`, so a file is hashed once per version in a process and its
 statistics are computed once per content (cached under ``<home>/statistics``).
 
-Example:
+Examples:
     >>> ws = Workspace(load_config("mooring.toml"))  # doctest: +SKIP
     >>> ws.statistics("train").num_rows  # doctest: +SKIP
     32561

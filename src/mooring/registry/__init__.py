@@ -2,7 +2,7 @@
 
 Light to import (no TensorFlow): the server and subprocesses open it directly.
 
-Example:
+Examples:
     >>> from mooring.registry import Registry
     >>> reg = Registry.open("sqlite:///.mooring/registry.db")  # doctest: +SKIP
     >>> reg.get("income", alias="production").lineage["data_fingerprint"]  # doctest: +SKIP

@@ -38,7 +38,7 @@ MODELS = "models"
 class ArtifactStore:
     """Model folders stored under one fsspec URL.
 
-    Example:
+    Examples:
         >>> store = ArtifactStore("s3://bucket/mooring", storage_options={"anon": False})
         ... # doctest: +SKIP
         >>> store.is_local

@@ -7,7 +7,7 @@ mooring's gates: the pipeline's register step (``mooring run``). The record's ``
 is that evaluation's decision (``GateDecision.to_dict()``); the version is blessed when
 it says so.
 
-Example:
+Examples:
     >>> register_judged(reg, "income", export_dir,
     ...                 VersionRecord(lineage=lineage, gate=evaluated.decision))  # doctest: +SKIP
 """

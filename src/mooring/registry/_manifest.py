@@ -4,7 +4,7 @@ A manifest is computed from the local folder before upload, checked against
 the uploaded copy before the version is committed, and checked again on every
 load. Its own digest (sha256 of its canonical JSON) is stored with the version.
 
-Example:
+Examples:
     >>> m = build_manifest(Path("model_dir"))  # doctest: +SKIP
     >>> diff_manifest(m, build_manifest(Path("model_dir"))).ok  # doctest: +SKIP
     True

@@ -3,7 +3,7 @@
 Names travel into artifact paths, URLs and SQL rows, so they are checked once,
 here, with messages that name the value and the fix.
 
-Example:
+Examples:
     >>> check_model_name("income")
     'income'
     >>> check_model_name("../x")

@@ -111,7 +111,7 @@ def input_differences(serving: dict[str, str], candidate: dict[str, str]) -> lis
     field it does, so both are differences, and so is a changed type (integer and float
     are one: both travel as numbers).
 
-    Example:
+    Examples:
         >>> input_differences({"age": "integer", "workclass": "string"}, {"age": "float"})
         ["'workclass': clients send it and the new version refuses it (unexpected field)"]
     """

@@ -79,8 +79,9 @@ class ModelVersion:
         """What the version records, typed and read tolerantly (:class:`VersionRecord`):
         its run record's schema, features, threshold, task, model family, references….
 
-        >>> mv.record.task, mv.record.kind, mv.record.run.pipeline_run  # doctest: +SKIP
-        ('binary', 'gbt', '20240501-120000-ab12')
+        Examples:
+            >>> mv.record.task, mv.record.kind, mv.record.run.pipeline_run  # doctest: +SKIP
+            ('binary', 'gbt', '20240501-120000-ab12')
         """
         return VersionRecord.read(
             lineage=self.lineage,

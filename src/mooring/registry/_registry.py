@@ -10,7 +10,7 @@ artifact store (:class:`~mooring.registry._artifacts.ArtifactStore`):
 * ``load`` returns a local folder only after every file matched its sha256;
   a changed, missing or extra file raises :class:`IntegrityError` naming it.
 
-Example:
+Examples:
     >>> reg = Registry.open("sqlite:///.mooring/registry.db")  # doctest: +SKIP
     >>> mv = reg.register("income", export_dir, VersionRecord(lineage=lineage),
     ...                   render_card=render_model_card)  # doctest: +SKIP

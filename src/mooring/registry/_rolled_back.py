@@ -7,7 +7,7 @@ controller's ``canary income@3 rolled back at 5%: …``). A version deployed aga
 that (as canary, shadow or production, deliberately) is no longer taken as rolled back.
 Promoting one still rolled back needs ``force`` and a reason, which the audit log keeps.
 
-Example:
+Examples:
     >>> rolled_back([], 3) is None
     True
 """

@@ -6,7 +6,7 @@ glob or a list of CSV/Parquet files on any fsspec URL) is summarised wherever an
 the partial results are merged in shard order. The per-shard code is the
 single-file code; only where it runs changes.
 
-Example:
+Examples:
     >>> from mooring.scale import Engine, sharded_statistics
     >>> ray = Engine("ray", address="auto")
     >>> stats = sharded_statistics("shards/", engine=ray)  # doctest: +SKIP

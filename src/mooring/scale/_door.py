@@ -6,7 +6,7 @@ policy) and the version's :class:`~mooring.serving._contract.InputContract`; whe
 column fails as a whole, each value is decoded alone so that every refused row is named,
 with the decoder's (or the contract's) own message.
 
-Example:
+Examples:
     >>> import pyarrow as pa
     >>> from mooring.formats._model import TensorInfo
     >>> inputs = {"age": TensorInfo("age", "float32", (None,))}

@@ -12,7 +12,7 @@ The window is ``since`` a time (whole days before it are not even listed), every
 ``--log``), or both. A window of the last N rows needs only the newest files and stays
 on the single-process reader (``mooring drift --last``).
 
-Example:
+Examples:
     >>> ray = Engine("ray", address="auto")
     >>> report = sharded_drift(cfg, registry, since=month_ago, engine=ray)  # doctest: +SKIP
     >>> report.status  # doctest: +SKIP

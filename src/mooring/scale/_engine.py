@@ -14,7 +14,7 @@ Ray traceback); an item whose worker dies is run again.
   prints it; ``auto`` finds the local one); without one Ray starts a private
   cluster on this machine. Ray is the ``ray`` extra: ``pip install 'mooring[ray]'``.
 
-Example:
+Examples:
     >>> Engine().map(abs, [-1, 2, -3])
     [1, 2, 3]
 """

@@ -85,7 +85,7 @@ def resolve_model(
         NotFoundError: no such model, version or alias.
         IntegrityError: the stored artifact does not match its manifest.
 
-    Example:
+    Examples:
         >>> ref = resolve_model(registry, "income", "production")  # doctest: +SKIP
         >>> ref.version, ref.manifest_sha256[:8]  # doctest: +SKIP
         (3, '5d41402a')

@@ -47,7 +47,7 @@ def run_pool(
 ) -> int:
     """Run ``fn`` over ``items`` on ``engine``'s workers; the number of items run again.
 
-    Example:
+    Examples:
         >>> seen = []
         >>> run_pool(abs, [-1, 2], Engine(workers=1), lambda i, o: seen.append((i, o)))
         0

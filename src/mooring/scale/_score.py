@@ -29,7 +29,7 @@ server writes it, one timestamp for the whole run and one request id per row,
 A skipped shard is not logged again; a shard whose worker died after its log file was
 written but before its marker is scored, and logged, once more.
 
-Example:
+Examples:
     >>> from mooring.scale import Engine, score_shards
     >>> summary = score_shards(cfg, registry, data="shards/", out="scores/",
     ...                 engine=Engine("local", workers=4))  # doctest: +SKIP
@@ -362,7 +362,7 @@ def _marker(out: str, name: str) -> str:
 def fingerprint(path: str) -> str:
     """A shard's identity for resuming: its size and its ETag (object stores) or mtime.
 
-    Example:
+    Examples:
         >>> fingerprint("shards/part-0000.csv")  # doctest: +SKIP
         'size=52214;mtime=1718000000.123'
     """
@@ -465,7 +465,7 @@ def score_shards(  # noqa: PLR0913 - keyword-only options of `mooring score`
         MooringError: a shard failed (the first one's class and message, after every
             other shard ran; finished shards stay done).
 
-    Example:
+    Examples:
         >>> summary = score_shards(cfg, registry, data="s3://b/day=2024-06-01/", out="s3://b/scores/",
         ...                 version=3, key_columns=["id"], engine=Engine("ray"))  # doctest: +SKIP
     """

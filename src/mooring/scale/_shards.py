@@ -6,7 +6,7 @@ files and ``_``-prefixed markers such as ``_SUCCESS`` left out), a glob
 (``s3://bucket/features/``). The order is the sorted full paths, so every engine
 merges the shards' partial results in the same order.
 
-Example:
+Examples:
     >>> list_shards(["b.csv", "a.csv"], must_exist=False)
     ['a.csv', 'b.csv']
 """

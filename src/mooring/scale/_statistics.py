@@ -16,7 +16,7 @@ never a whole shard. A large Parquet shard is split by row groups into pieces of
 a million rows (:func:`~mooring.scale._shards.plan_pieces`), so one big file is read by
 several workers too.
 
-Example:
+Examples:
     >>> from mooring.scale import Engine
     >>> stats = sharded_statistics("data/part-*.parquet", engine=Engine("ray"))  # doctest: +SKIP
     >>> stats.num_rows  # doctest: +SKIP
@@ -147,7 +147,7 @@ def sharded_validate(
 ) -> ValidationResult:
     """:func:`~mooring.contract._validation.validate` over shards: one merged pass, one verdict.
 
-    Example:
+    Examples:
         >>> ray = Engine("ray")
         >>> result = sharded_validate("s3://b/day=*/", schema, engine=ray)  # doctest: +SKIP
         >>> result.ok  # doctest: +SKIP

@@ -9,7 +9,7 @@ actors like processes: an actor that dies (a killed process, a lost node) makes 
 stop the others and start new actors from the chief's last checkpoint. The job folder
 (``--output``) must be on storage every node sees; on one machine it always is.
 
-Example:
+Examples:
     >>> from mooring.config import MooringConfig
     >>> cfg = MooringConfig.from_mapping({"project": {"name": "m"}, "data": {"train": "t.csv"}})
     >>> training_launcher(cfg) is None  # one worker: train_model trains in-process

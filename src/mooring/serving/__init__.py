@@ -4,7 +4,7 @@ The names below are imported on first use (PEP 562): ``import mooring.serving._w
 in the supervisor of ``mooring serve --workers N`` then costs nothing of the server
 (Starlette, SQLAlchemy, pyarrow: about half a second before its workers could start).
 
-Example:
+Examples:
     >>> from mooring.serving import Server, create_app
     >>> Server(create_app(load_config("mooring.toml")), port=8501).run()  # doctest: +SKIP
 """

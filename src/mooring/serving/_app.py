@@ -4,7 +4,7 @@
 deployment record; ``build_app(sources, serving)`` composes the same app from any
 :class:`~mooring.serving._sources.ModelSource` (a folder, for example).
 
-Example:
+Examples:
     >>> from mooring.config import load_config
     >>> app = create_app(load_config("mooring.toml"))  # doctest: +SKIP
     >>> Server(app, host="127.0.0.1", port=8501).run()  # doctest: +SKIP
@@ -221,7 +221,7 @@ def create_app(
     admission, tokens). ``on_ready``, ``grpc_host`` and ``worker`` as in :func:`build_app`;
     ``tracing`` defaults to what ``[observability]`` says (off without ``otlp_endpoint``).
 
-    Example:
+    Examples:
         >>> app = create_app(cfg, projects=[load_config("b/mooring.toml")])  # doctest: +SKIP
     """
     reg = registry or Registry.from_config(cfg, create=False)

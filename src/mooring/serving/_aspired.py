@@ -22,7 +22,7 @@ The rules, in the order :func:`plan` applies them:
   shadow serving before keeps its copies meanwhile). It is never production or canary,
   and a shadow that does not load changes nothing else.
 
-Example:
+Examples:
     >>> from mooring.registry import Deployment
     >>> from mooring.serving._harness import HarnessState
     >>> deployment = Deployment(name="m", production=2, canary=3, canary_weight=10)

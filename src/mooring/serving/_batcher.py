@@ -17,7 +17,7 @@ request's latency. A full queue refuses at once (:class:`OverloadedError`, 503 +
 request past its deadline gets :class:`DeadlineExceededError` (504) and its work
 is dropped if it has not started.
 
-Example:
+Examples:
     >>> batcher = Batcher(model.predict, max_batch_size=64, batch_timeout_s=0.002,
     ...                   max_queue=1024, executor=pool)  # doctest: +SKIP
     >>> await batcher.start()  # doctest: +SKIP

@@ -9,7 +9,7 @@ refused with a 400 naming the input, the value and the allowed range or domain.
 Missing values (``null``, NaN, ``""``) are never violations here: the model has its
 own rule for them.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from mooring.contract._schema import ColumnSchema, Schema
     >>> from mooring.formats._model import TensorInfo

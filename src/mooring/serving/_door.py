@@ -46,7 +46,7 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
 * **A client that leaves is no error.** The answer of a request whose client left is
   dropped; a prediction whose body never completed is counted as the client's (499).
 
-Example:
+Examples:
     >>> door = Door(DoorLimits(max_in_flight=32))
     >>> server = await loop.create_server(door.factory(app), "127.0.0.1", 8501)  # doctest: +SKIP
 """
@@ -182,7 +182,7 @@ class Door:
         server is at ``max_in_flight``; the refusal is counted (reason ``in_flight``) and
         the caller answers "unavailable", as the door answers 503.
 
-        Example:
+        Examples:
             >>> door = Door(DoorLimits(max_in_flight=1))
             >>> door.try_admit(), door.try_admit()
             (True, False)

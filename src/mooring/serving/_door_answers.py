@@ -4,7 +4,7 @@
 Each names what was wrong and the fix; :func:`plain` is one whole answer, written
 straight to the socket.
 
-Example:
+Examples:
     >>> plain(b"400 Bad Request", bad_host(0), close=True).split(b"\\r\\n")[0]
     b'HTTP/1.1 400 Bad Request'
 """

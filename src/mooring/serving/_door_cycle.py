@@ -6,7 +6,7 @@ holds the answer's head and writes it with the first bytes of the body, one writ
 an answer without ``Content-Length`` goes chunked (HTTP/1.1) or ends with the
 connection (HTTP/1.0); a ``HEAD`` answer's body is not written.
 
-Example:
+Examples:
     >>> await Cycle(connection, request).run(app)  # doctest: +SKIP
 """
 

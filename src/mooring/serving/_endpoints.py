@@ -9,7 +9,7 @@ through ASGI (Starlette's request, the route table, the door's ASGI cycle) or, i
 plain case, read by the door itself (:mod:`mooring.serving._fastpath`: :meth:`serve`);
 both build the same :class:`_Ctx` and run the same handler, so they answer the same.
 
-Example:
+Examples:
     >>> endpoints = Endpoints(state)  # build_app's  # doctest: +SKIP
     >>> Route("/v1/models/{rest:path}", endpoints.tfserving)  # doctest: +SKIP
 """

@@ -14,7 +14,7 @@ Only the plain case takes this road: a body with a ``Content-Length`` within
 path. Anything else (a chunked or oversized body) goes through ASGI, where every case
 has its answer.
 
-Example:
+Examples:
     >>> door.fast = handlers  # build_app's: handlers.serve, handlers.lost  # doctest: +SKIP
 """
 

@@ -11,7 +11,7 @@ model; otherwise garbage would enter the live metrics and the rollout guardrails
 read them. Valid labels go to the feedback store
 (:class:`mooring.formats._feedback.FeedbackStore`), whose format lives in ``formats/``.
 
-Example:
+Examples:
     >>> parse_feedback({"labels": [{"request_id": "r1", "label": ">50K"}]})
     [('r1', '>50K')]
 """

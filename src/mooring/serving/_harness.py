@@ -14,7 +14,7 @@ finished. A ``FAILED`` harness keeps the load or verification error for the stat
 endpoints. A shadow harness (``shadow=True``) was loaded for shadow copies: its own
 one-thread executor, rows not logged with the answers, its error reported apart.
 
-Example:
+Examples:
     >>> harness = Harness(3)
     >>> harness.state.value, harness.answers
     ('loading', False)

@@ -69,7 +69,7 @@ def request_id() -> str:
     guessable from another, nor chosen by a client (one could name another client's
     request). A client's own X-Request-Id is kept beside it (:func:`client_request_id`).
 
-    Example:
+    Examples:
         >>> len(request_id()), request_id() != request_id()
         (32, True)
     """
@@ -81,7 +81,7 @@ def client_request_id(given: str | None) -> str | None:
     else None (ignored). It is echoed as X-Client-Request-Id and logged beside the
     server's id, never used as the request's id.
 
-    Example:
+    Examples:
         >>> client_request_id("abc-1"), client_request_id("a b"), client_request_id(None)
         ('abc-1', None, None)
     """
@@ -94,7 +94,7 @@ def id_and_key(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str 
     """The request's X-Request-Id and X-Request-Key (the first of each), in one pass over
     its raw headers (ASGI names them in lower case).
 
-    Example:
+    Examples:
         >>> raw = [(b"x-request-key", b"k7"), (b"x-request-id", b"a"), (b"x-request-id", b"b")]
         >>> id_and_key(raw)
         ('a', 'k7')
@@ -126,7 +126,7 @@ class Answer(Response):
     too, and scans the list as in Starlette). It halves the cost of answering a
     prediction this way.
 
-    Example:
+    Examples:
         >>> answer = Answer(b'{"ok": true}', 200, {"Retry-After": "1"})
         >>> answer.add_header("X-Request-Id", "r1")
         >>> answer.raw_headers[-2:]
@@ -171,7 +171,7 @@ def add_header(response: Response, name: str, value: str) -> None:
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Answer:
     """``data`` as a JSON :class:`Answer` (numpy arrays and scalars as their values).
 
-    Example:
+    Examples:
         >>> json_response({"ok": True}, 201).body, json_response({}).status_code
         (b'{"ok":true}', 200)
     """
@@ -193,7 +193,7 @@ async def read_body(receive: Receive, headers: Sequence[tuple[bytes, bytes]], li
     client that leaves before the end raises Starlette's ``ClientDisconnect``, as
     ``Request.stream()`` would. Read once per request: the endpoints never read twice.
 
-    Example:
+    Examples:
         >>> body = await read_body(receive, scope["headers"], 4096)  # doctest: +SKIP
     """
     for name, value in headers:

@@ -222,7 +222,7 @@ class PredictionLog:
         ``buffered`` when the rows went into the buffer; when it is full they are dropped
         and counted instead. ``shadow``: the rows are a shadow's. True when buffered.
 
-        Example:
+        Examples:
             >>> ticket = LogTicket("r1")
             >>> plog.record_batch(model="income", version=1, tickets=[ticket, None],
             ...                   counts=[1, 1], columns={"age": [39.0, 52.0]},

@@ -39,7 +39,7 @@ def release_package_pages(module: str) -> int:
     Returns the bytes by which this process's resident memory fell (0 where the
     package is not imported or the platform is not Linux).
 
-    Example:
+    Examples:
         >>> release_package_pages("tensorflow") >> 20  # doctest: +SKIP
         304
     """

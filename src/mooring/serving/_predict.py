@@ -12,7 +12,7 @@ append), hands a sampled copy to the shadow version without waiting for it
 request in the metrics and the access log. So every protocol routes, refuses, logs and
 counts the same way, and a change to any of those happens here once.
 
-Example:
+Examples:
     >>> call = Call(protocol="tfserving", request_id="r1", arrived=0.0, deadline=5.0)
     >>> call.model, call.version
     ('', '')

@@ -10,7 +10,7 @@ share: by the hash of its routing key when it has one (the same key lands on the
 version in every worker), else by a draw. Only a request production answered may be
 copied to the shadow; the shadow never answers a client.
 
-Example:
+Examples:
     >>> from mooring.serving._aspired import Aspired
     >>> aspired = Aspired(production=1, canary=2, weight=30, shadow=3, shadow_rate=1.0)
     >>> answering(aspired, key="customer-7") == (2 if bucket_of("customer-7") < 30 else 1)

@@ -7,7 +7,7 @@ the app dispatches it before Starlette's router (the ASGI shortcut), and Starlet
 router serves it otherwise. All four read :data:`ROUTES` through :func:`prediction`, so
 they cannot disagree on what a prediction is.
 
-Example:
+Examples:
     >>> prediction("POST", "/v1/models/income:classify").rest
     'income:classify'
     >>> prediction("POST", "/v1/models/income:feedback") is None
@@ -86,7 +86,7 @@ def prediction(method: str, path: str) -> Match | None:
 
     ``path`` is the URL's path without its query string.
 
-    Example:
+    Examples:
         >>> prediction("POST", "/v2/models/m/versions/2/infer").route.protocol
         'v2'
         >>> prediction("GET", "/v1/models/m:predict") is None
@@ -102,7 +102,7 @@ def prediction(method: str, path: str) -> Match | None:
 def is_prediction_path(path: str) -> bool:
     """Whether a ``POST`` to ``path`` is a prediction (:func:`prediction` without a match).
 
-    Example:
+    Examples:
         >>> is_prediction_path("/v1/models/m:regress"), is_prediction_path("/metrics")
         (True, False)
     """
@@ -115,7 +115,7 @@ def is_prediction_path(path: str) -> bool:
 def is_prediction(method: bytes, url: bytes) -> bool:
     """:func:`prediction` on the raw method and URL the door parses (a query string allowed).
 
-    Example:
+    Examples:
         >>> is_prediction(b"POST", b"/v2/models/m/infer?x=1"), is_prediction(b"POST", b"/infer")
         (True, False)
     """

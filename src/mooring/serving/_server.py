@@ -8,7 +8,7 @@ no connection to a worker that cannot answer it. ``SIGINT``/``SIGTERM`` (or
 under way are answered for up to ``graceful_s``, then the lifespan shuts down. A second
 signal skips the wait.
 
-Example:
+Examples:
     >>> Server(build_app(...), host="127.0.0.1", port=8501).run()  # doctest: +SKIP
 """
 

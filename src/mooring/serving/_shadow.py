@@ -25,7 +25,7 @@ is busy (the door holds three quarters of ``max_in_flight``, or a full batch wai
 production), the copy is not made and ``mooring_shadow_dropped_total{model,reason}``
 counts it.
 
-Example:
+Examples:
     >>> copier = ShadowCopier(state)  # doctest: +SKIP
     >>> shadow = copier.pick(manager, slot)  # doctest: +SKIP
     >>> if shadow is not None:  # after the answer is computed  # doctest: +SKIP

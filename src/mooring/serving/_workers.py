@@ -53,7 +53,7 @@ buffer, following the registry on its own:
   workers finish what they answer and stop; when it is killed, the kernel stops them
   (``PR_SET_PDEATHSIG``).
 
-Example:
+Examples:
     >>> workers = default_workers()  # the usable cores, capped by memory
     >>> Supervisor(["serve", "-c", "mooring.toml"], workers=2, ...).run()  # doctest: +SKIP
 """
@@ -121,7 +121,7 @@ MAX_BACKOFF_S = 30.0
 def usable_cores() -> int:
     """The cores this process may use: its CPU affinity, capped by a cgroup CPU quota.
 
-    Example:
+    Examples:
         >>> usable_cores() >= 1
         True
     """
@@ -161,7 +161,7 @@ def tf_thread_env(workers: int, inference_threads: int, cores: int | None = None
     saves. Calls that run at once beyond that (several models, a shadow copy) share the
     pool, a little slower than with a thread each.
 
-    Example:
+    Examples:
         >>> tf_thread_env(2, 1, cores=8) == {
         ...     "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS", "4"),
         ...     "TF_NUM_INTEROP_THREADS": os.environ.get("TF_NUM_INTEROP_THREADS", "1"),
@@ -196,7 +196,7 @@ def default_workers(
 ) -> int:
     """``--workers``'s default: the usable cores, capped so each worker has its memory.
 
-    Example:
+    Examples:
         >>> default_workers(cores=8, memory=3 * PER_WORKER_BYTES)
         3
         >>> default_workers(cores=2, memory=64 * PER_WORKER_BYTES)

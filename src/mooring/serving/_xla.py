@@ -21,7 +21,7 @@ version's metadata (``GET /v1/models/{name}/metadata``) and of the load's log li
 ``xla = "off"`` never compiles. XLA's gain depends on the model and the batch: a small
 numeric network's fixed cost per call shrinks, so it pays at 64 rows and not at 1.
 
-Example:
+Examples:
     >>> plan = judge(model, max_batch_size=64)  # doctest: +SKIP
     >>> plan.used, plan.reason  # doctest: +SKIP
     ((32, 64), 'faster at 32, 64 rows')

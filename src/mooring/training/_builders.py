@@ -9,7 +9,7 @@ the blocks and stacks dense layers; a project names its own with
 short name with :func:`register_builder`. Images or text can come later as
 builders without changing the rest of the pipeline.
 
-Example:
+Examples:
     >>> def wide(features, config):
     ...     from keras import layers
     ...     return layers.Concatenate()(list(features.values()))

@@ -21,7 +21,7 @@ Worker 0 is the chief: it alone writes checkpoints, exports the SavedModel and w
 the run record (:mod:`mooring.training._worker`). Nothing is exported before the last
 epoch ends, so a failed job never leaves a half-trained model.
 
-Example:
+Examples:
     >>> cluster_spec(["127.0.0.1:5000", "127.0.0.1:5001"], 1)["task"]
     {'type': 'worker', 'index': 1}
 """

@@ -114,7 +114,7 @@ def export_model(
 ) -> Path:
     """Write the SavedModel and ``mooring.json`` to ``model_dir`` (replaced if it exists).
 
-    Example:
+    Examples:
         >>> export_model(model, spec, label, Path("out/model"))  # doctest: +SKIP
     """
 

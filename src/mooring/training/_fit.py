@@ -163,7 +163,7 @@ def steps_per_execution(steps_per_round: int) -> int:
     epoch: 23 a call) a run's training takes about a fifth less CPU, and so do a
     150-row table's three candidates.
 
-    Example:
+    Examples:
         >>> steps_per_execution(115), steps_per_execution(28), steps_per_execution(31)
         (23, 28, 31)
     """
@@ -352,7 +352,7 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
         ConfigError / DataError: bad features, label, builder or data — before training.
         ParityError: the exported model disagrees with the trained one.
 
-    Example:
+    Examples:
         >>> result = train_model(cfg, statistics=stats, schema=schema,
         ...                      output_dir=Path("runs/income"))  # doctest: +SKIP
         >>> result.model_dir  # doctest: +SKIP

@@ -19,7 +19,7 @@ Keras 3's ``model.export``, a YDF model folder with YDF's own
 its loaders import first). :func:`serving_folder` converts a ``.keras`` file or a YDF
 folder once, into a cache folder, for ``mooring serve --model-dir``.
 
-Example:
+Examples:
     >>> imported = import_model(Path("exported"), Path("out/model"), signature="predict",
     ...                         input_shapes={"ids": (16,)})  # doctest: +SKIP
     >>> imported.metadata["signature"]["inputs"]["ids"]["example_shape"]  # doctest: +SKIP

@@ -53,7 +53,7 @@ def validation_mask(
 ) -> np.ndarray[Any, Any]:
     """True for rows in the validation split: a splitmix64 hash of (row, seed) below ``fraction``.
 
-    Example:
+    Examples:
         >>> validation_mask(np.arange(10), 0.0, 1).any()
         np.False_
     """

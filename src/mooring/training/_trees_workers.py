@@ -16,7 +16,7 @@ and checkpoints every ``CHECKPOINT_TREES`` trees into ``trees-work/``, so a kill
 continued with ``--resume`` goes on from there (``resume_training``). A worker that
 never listens is an error after ``[training] start_timeout``, before any training.
 
-Example:
+Examples:
     >>> CHECKPOINT_TREES
     50
 """

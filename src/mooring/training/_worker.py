@@ -16,7 +16,7 @@ Validation runs on each worker's own validation rows; their sums (loss, accuracy
 histogram of scores per class for the AUC) are all-reduced, so every worker sees the
 same metrics and takes the same early-stopping decision.
 
-Example:
+Examples:
     >>> local_batch(256, 2, "global")
     (128, 256, 1.0)
 """

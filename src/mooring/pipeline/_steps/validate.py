@@ -204,7 +204,7 @@ def judge_distributions(
     ``result`` has no statistics or there is no ``baseline``. Fixed-floor distances judge a
     random 120-row holdout of a 300-row table as 30 drifts; this judges it too small.
 
-    Example:
+    Examples:
         >>> report = judge_distributions(holdout, train_stats, schema, cfg)  # doctest: +SKIP
         >>> report.drifted, report.feature("age").reasons  # doctest: +SKIP
         ([], ['too few rows (120; with this baseline no row count tells a shift ...)'])

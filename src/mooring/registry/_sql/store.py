@@ -83,7 +83,7 @@ _MAX_PREVIOUS = 50
 class SqlStore(Store):
     """:class:`Store` on SQLite or PostgreSQL through SQLAlchemy.
 
-    Example:
+    Examples:
         >>> store = SqlStore("sqlite:///.mooring/registry.db")  # doctest: +SKIP
         >>> store.list_models()  # doctest: +SKIP
         []

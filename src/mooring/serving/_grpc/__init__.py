@@ -11,7 +11,7 @@ TF Serving's stubs come from ``tensorflow-serving-api``; they import the
 ``tensorflow`` package, so :mod:`.tfserving` and :mod:`.tensors` are imported by
 :func:`start_grpc` only, after TensorFlow's import without Keras.
 
-Example:
+Examples:
     >>> server = await start_grpc(state, predictor, host="127.0.0.1", port=8500)  # doctest: +SKIP
 """
 

@@ -13,7 +13,7 @@ Triton's extensions share the service name, and ``tritonclient.grpc`` calls them
 ``ModelStreamInfer``): they are answered ``UNIMPLEMENTED`` with a message naming the
 method.
 
-Example:
+Examples:
     >>> client = tritonclient.grpc.InferenceServerClient("127.0.0.1:8500")  # doctest: +SKIP
     >>> client.infer("income", inputs).as_numpy("probabilities")  # doctest: +SKIP
 """

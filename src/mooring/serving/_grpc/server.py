@@ -25,7 +25,7 @@ Each call runs in :meth:`Gate.run`:
   ``x-request-id`` the client sent, when a plain token) and ``x-model-version`` trailing
   metadata carry what REST's headers do.
 
-Example:
+Examples:
     >>> server = await start_grpc(state, predictor, host="127.0.0.1", port=8500)  # doctest: +SKIP
     >>> await server.stop(grace=5)  # doctest: +SKIP
 """
@@ -238,7 +238,7 @@ def answer_error(
     freed only by the cyclic garbage collector, hundreds of calls later under the
     server's thresholds, so a flood of refused or invalid calls held every message.
 
-    Example:
+    Examples:
         >>> async def Predict(self, request, context):  # doctest: +SKIP
         ...     answer_error(context, grpc.StatusCode.UNIMPLEMENTED, "not served")
         ...     return None

@@ -16,7 +16,7 @@ JSON); for a tensor model each input of its signature's rank and fixed dimension
 This module imports TensorFlow's generated protos, so it is imported only by the gRPC
 server, after :func:`mooring._tensorflow.import_tensorflow` has run.
 
-Example:
+Examples:
     >>> from tensorflow.core.framework import tensor_pb2, types_pb2  # doctest: +SKIP
     >>> proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[39.0])  # doctest: +SKIP
     >>> proto.tensor_shape.dim.add(size=1)  # doctest: +SKIP

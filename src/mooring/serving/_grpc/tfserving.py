@@ -17,7 +17,7 @@ Wire-compatible with TF Serving (the stubs of ``tensorflow-serving-api``):
 * ``GetModelMetadata`` (``metadata_field = ["signature_def"]``) → a ``SignatureDefMap``;
   ``GetModelStatus`` as REST's status document.
 
-Example:
+Examples:
     >>> stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)  # doctest: +SKIP
     >>> request = predict_pb2.PredictRequest()  # doctest: +SKIP
     >>> request.model_spec.name = "income"  # doctest: +SKIP

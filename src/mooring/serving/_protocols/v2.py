@@ -85,7 +85,7 @@ def parse_path(rest: str, method: str) -> Endpoint:
         NotFoundError: not a v2 endpoint.
         InvalidRequestError: a version that is not a positive integer.
 
-    Example:
+    Examples:
         >>> parse_path("models/income/versions/3/infer", "POST")
         Endpoint(kind='infer', model='income', version=3)
     """

@@ -9,7 +9,7 @@ Triton's, so ``tritonclient.grpc`` registers the same names in the default pool;
 a pool of our own, both load in one process in either order (the names on the wire
 are unchanged).
 
-Example:
+Examples:
     >>> generate(Path("src"))  # doctest: +SKIP
 """
 
