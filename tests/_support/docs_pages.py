@@ -17,10 +17,10 @@ The ports the docs use (8500, 8501, 8502) are replaced by free ones, so pages ru
 by side.
 
 Every page but the getting-started tutorial, which teaches the first ``mooring run``,
-starts from ``examples/adult`` already run once (:func:`prepare_adult_run`): the page's
-own ``mooring run -c mooring.toml`` then finds its steps in the pipeline's cache, as it
-would for a reader who ran the tutorial first, and the suite trains Adult once instead of
-once per page.
+starts from the tutorial's project, ``adult/`` (what ``mooring demo adult --no-run``
+writes), already run once (:func:`prepare_adult_run`): the page's own ``mooring run -c
+mooring.toml`` then finds its steps in the pipeline's cache, as it would for a reader who
+ran the tutorial first, and the suite trains Adult once instead of once per page.
 """
 
 from __future__ import annotations
@@ -158,12 +158,13 @@ def run_page(page: Path, root: Path, timeout_s: float, prepared: Path | None = N
     """
     checkout(root)
     if prepared is not None and page.relative_to(ROOT).as_posix() not in OWN_RUN:
-        shutil.copytree(prepared, root / "examples" / "adult" / ".mooring")
-    if "cd mooring-demo" in page.read_text():
-        # What `mooring demo mooring-demo` leaves (tests/test_wheel.py runs it): the same
-        # project, run once.
-        shutil.copytree(root / "examples" / "adult", root / "mooring-demo")
-        (root / "mooring-demo" / ".mooring-demo").write_text("made by mooring demo\n")
+        # The tutorial's project, `adult` (`mooring demo adult --no-run`), run once; the
+        # README's `mooring-demo` is the same project (tests/test_wheel.py runs the demo).
+        folders = ["adult"] + (["mooring-demo"] if "cd mooring-demo" in page.read_text() else [])
+        for folder in folders:
+            shutil.copytree(root / "examples" / "adult", root / folder)
+            shutil.copytree(prepared, root / folder / ".mooring")
+            (root / folder / ".mooring-demo").write_text("made by mooring demo\n")
     scratch = root / ".docs-blocks"
     scratch.mkdir()
     ports = {doc_port: free_port() for doc_port in DOC_PORTS}
