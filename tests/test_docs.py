@@ -219,3 +219,21 @@ def test_the_python_api_page_documents_every_exported_error() -> None:
     listed = re.search(r"::: mooring\.errors\n(?:\s+.*\n)*?\s+members: \[([^\]]*)\]", page)
     assert listed is not None, "docs/reference/python.md has no ::: mooring.errors block"
     assert sorted(n.strip() for n in listed.group(1).split(",")) == sorted(mooring.errors.__all__)
+
+
+def test_the_commands_and_code_of_the_docs_fit_their_box() -> None:
+    """Every line of a bash or python block (what a reader pastes) is at most 100
+    characters, which the site's content column shows whole (docs/assets/extra.css)."""
+    pages = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
+    wide = []
+    for page in pages:
+        if "gen" in page.relative_to(ROOT).parts:
+            continue
+        language = None
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            fence = re.match(r"^```(\w*)", line)
+            if fence:
+                language = None if language is not None else fence.group(1)
+            elif language in ("bash", "python") and len(line) > 100:
+                wide.append(f"{page.relative_to(ROOT)}:{number} ({len(line)})")
+    assert wide == [], "wrap these lines (at most 100 characters):\n" + "\n".join(wide)
