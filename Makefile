@@ -72,15 +72,10 @@ decisions: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
-# The dashboard's pictures in docs/ are the browser tests' screenshots of the real pages.
-SHOTS := models model drift live
+# The dashboard's pictures in docs/: what `mooring demo` leaves, served, sent traffic and
+# checked for drift, photographed in Debian's Chromium (docs/gen/screenshots.py).
 screenshots: $(STAMP)
-	rm -rf build/screenshots
-	MOORING_TEST_ARTIFACTS=$(CURDIR)/build/screenshots MOORING_REQUIRE_BROWSER=1 \
-		$(BIN)/python -m pytest -q tests/dashboard/test_served.py
-	mkdir -p docs/assets/screenshots
-	for shot in $(SHOTS); do \
-		cp build/screenshots/ui-screenshots/$$shot.png docs/assets/screenshots/$$shot.png; done
+	$(BIN)/python docs/gen/screenshots.py --work build/screenshots
 
 # The static checks (one process each) and the slowed decision tests run while the unit
 # tests run, which keep both cores busy and are the slowed stage's neighbour; the decision
