@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,7 +21,8 @@ import pytest
 
 from tests._support.docs_pages import ROOT
 
-pytestmark = pytest.mark.slow
+# One worker builds the wheel once for both tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 # TensorFlow's native start-up lines (absl, oneDNN, CUDA probes) and Python's warnings.
 NOISE = re.compile(
@@ -31,9 +33,15 @@ NOISE = re.compile(
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of what the sdist holds: setuptools writes build/ and *.egg-info
+    # beside the sources, which must not touch the checkout or race another build.
+    source = out / "source"
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "MANIFEST.in"):
+        shutil.copy2(ROOT / name, source / name)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
     done = subprocess.run(
-        [*command, "--quiet", "--wheel-dir", str(out), str(ROOT)],
+        [*command, "--quiet", "--wheel-dir", str(out), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
