@@ -27,13 +27,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -41,9 +41,8 @@ from rich.table import Table
 
 from mooring.cli._app import app
 from mooring.cli._common import console
+from mooring.cli._run import _ConsoleObserver
 from mooring.errors import UsageError
-from mooring.pipeline._context import RunObserver
-from mooring.pipeline._record import StepRecord
 
 if TYPE_CHECKING:
     from mooring._project import Project
@@ -124,36 +123,6 @@ def prepare(folder: Path) -> Path:
     return folder / "mooring.toml"
 
 
-class _Steps(RunObserver):
-    """Prints each step as it finishes, and each training epoch."""
-
-    MARKS: ClassVar[dict[str, str]] = {
-        "done": "[green]✓[/]",
-        "cached": "[cyan]↺[/]",
-        "skipped": "[dim]–[/]",
-    }
-
-    def step_finished(self, record: StepRecord) -> None:
-        mark = self.MARKS.get(record.status, "[red]✗[/]")
-        console.print(
-            f"{mark} {record.name:<9} {record.duration_s:6.1f}s  {escape(record.message)}",
-            soft_wrap=True,
-        )
-
-    def training_callbacks(self, epochs: int, steps_per_epoch: int) -> Sequence[Any]:
-        import keras
-
-        class Epochs(keras.callbacks.Callback):  # type: ignore[misc]
-            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                logs = logs or {}
-                shown = ", ".join(
-                    f"{k} {float(logs[k]):.4f}" for k in ("loss", "val_auc") if k in logs
-                )
-                console.print(f"  [dim]epoch {epoch + 1}/{epochs}: {shown}[/]")
-
-        return [Epochs()]
-
-
 def _step(number: int, title: str) -> None:
     console.rule(f"[bold]{number}. {title}", align="left")
 
@@ -189,18 +158,24 @@ class _Client:
     def __init__(self, port: int) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
+        self._local = threading.local()
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self._local.conn = conn
+        payload = None if body is None else json.dumps(body).encode()
         try:
-            payload = None if body is None else json.dumps(body).encode()
             conn.request(method, path, payload, {"Content-Type": "application/json"})
             answer = conn.getresponse()
             data = answer.read()
-            headers = {k.lower(): v for k, v in answer.getheaders()}
-            return answer.status, headers, json.loads(data) if data else None
-        finally:
-            conn.close()
+        except OSError:
+            conn.close()  # the next request on this thread opens a new connection
+            self._local.conn = None
+            raise
+        headers = {k.lower(): v for k, v in answer.getheaders()}
+        return answer.status, headers, json.loads(data) if data else None
 
 
 def _start_server(toml: Path, port: int) -> subprocess.Popen[str]:
@@ -296,7 +271,7 @@ def run_demo(toml: Path) -> int:
     )
 
     _step(1, "mooring run: validate → train → evaluate → gate → register → replay → deploy")
-    first = project.run(observer=_Steps())
+    first = project.run(observer=_ConsoleObserver())
     _show_run(first)
     if not first.ok:
         return 1
@@ -320,7 +295,7 @@ def run_demo(toml: Path) -> int:
         candidate = Project.load(toml)
         candidate.config.model.seed = 7
         candidate.config.model.hidden = [64, 32]
-        second = candidate.run(observer=_Steps())
+        second = candidate.run(observer=_ConsoleObserver())
         _show_run(second)
         replay = second.step("replay").outputs
         if replay.get("status") == "compared":
