@@ -4,7 +4,6 @@ command needs, pins that follow what is imported, and ``mooring --version``."""
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import os
@@ -49,16 +48,35 @@ def _norm(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
+_IMPORTS = """
+import ast, json, sys
+from pathlib import Path
+found = set()
+for path in Path(sys.argv[1]).rglob("*.py"):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+print(json.dumps(sorted(found)))
+"""
+
+
 def _imported_modules() -> set[str]:
-    """Every module src/mooring imports (absolute imports), dotted names kept."""
-    found: set[str] = set()
-    for path in (ROOT / "src" / "mooring").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module)
-    return found
+    """Every module src/mooring imports (absolute imports), dotted names kept.
+
+    Parsed in a fresh interpreter: CPython 3.11's ``ast.parse`` can fail with "AST
+    constructor recursion depth mismatch" in a process whose recursion counter an
+    earlier test left off (seen in a pytest-xdist worker).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS, str(ROOT / "src" / "mooring")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(done.stdout))
 
 
 @functools.cache
