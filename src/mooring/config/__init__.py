@@ -35,6 +35,7 @@ from mooring.config._pipeline import (
     ExportConfig,
     PipelineConfig,
 )
+from mooring.config._registry import RegistryConfig
 from mooring.config._serving import (
     ServingConfig,
 )
@@ -60,6 +61,7 @@ class MooringConfig(Section):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     root: Path = Field(default=Path("."), exclude=True)
 

@@ -1,0 +1,84 @@
+"""``[registry]``: who may put a version in production, and what proves where it came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from mooring.config._base import Section
+
+
+class WebhookConfig(Section):
+    """``[[registry.webhooks]]``: one HTTP receiver of the registry's audit events.
+
+    Examples:
+        >>> WebhookConfig(url="https://hooks.example.com/mooring", secret_env="HOOK_KEY").url
+        'https://hooks.example.com/mooring'
+    """
+
+    url: str = Field(description="http:// or https:// URL each event is POSTed to.")
+    secret_env: str = Field(
+        min_length=1,
+        description="Environment variable holding the shared secret the events are signed "
+        "with (HMAC-SHA256); the secret itself never goes in mooring.toml.",
+    )
+    timeout_s: float = Field(5.0, gt=0.0, description="Longest wait for one delivery.")
+    max_attempts: int = Field(
+        8, ge=1, le=100, description="Deliveries tried per event before it is given up."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("expected an http:// or https:// URL such as 'https://host/hook'")
+        return value
+
+
+class RegistryConfig(Section):
+    """``[registry]``: signatures and release rules. Every key is off by default.
+
+    Examples:
+        >>> RegistryConfig(production_requires="approval", approvers=["ana"]).approvers
+        ['ana']
+    """
+
+    signing_key: Path | None = Field(
+        None,
+        description="Private key (PEM, elliptic curve) every registered or imported version "
+        "is signed with; relative to mooring.toml. Unset: versions are not signed.",
+    )
+    trusted_keys: list[Path] = Field(
+        default_factory=list,
+        description="Public keys (PEM) whose signatures are accepted; the signing key's own "
+        "public key is always trusted. Keep an old key here while rotating.",
+    )
+    require_signatures: bool = Field(
+        False,
+        description="Refuse to promote, deploy or serve a version without a valid signature "
+        "from a trusted key.",
+    )
+    production_requires: Literal["nothing", "approval"] = Field(
+        "nothing",
+        description='"approval": a version reaches production only once an actor other than '
+        "the one who registered it has approved it (mooring models approve).",
+    )
+    approvers: list[str] = Field(
+        default_factory=list,
+        description="Actors who may approve a release and move protected aliases; empty: any "
+        "actor other than the version's registrant.",
+    )
+    protected_aliases: list[str] = Field(
+        default_factory=list,
+        description="Aliases only approvers may set or move (with production_requires = "
+        '"approval").',
+    )
+    webhooks: list[WebhookConfig] = Field(
+        default_factory=list,
+        description="Receivers of every audit event as a signed CloudEvent "
+        "([[registry.webhooks]]).",
+    )
