@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mooring.dashboard._app import DEFAULT_ACTOR, create_ui, standalone_app
+from mooring.registry._approval import ReleaseRules
 from tests.dashboard._data import NAME, TOKEN
 from tests.dashboard.conftest import Site
 
@@ -134,8 +135,32 @@ def test_registry_refusals_come_back_as_4xx(site: Site) -> None:
     action = post(site, "explode", {"reason": "x"}, AUTH)
     assert (
         action.status_code == 404
-        and "promote, rollback, canary or shadow" in action.json()["error"]
+        and "promote, approve, rollback, canary or shadow" in action.json()["error"]
     )
+
+
+def test_an_approval_from_the_dashboard_releases_a_version(site: Site, restore: None) -> None:
+    site.registry.release = ReleaseRules(production_requires="approval")
+    try:
+        registrant = site.registry.get(NAME, version=2).created_by
+        refused = post(site, "promote", {"version": 2, "reason": "up"}, AUTH)
+        assert refused.status_code == 422
+        assert f"'{DEFAULT_ACTOR}' tried to release it" in refused.json()["error"]
+        own = {"version": 2, "reason": "mine", "actor": registrant}
+        res = post(site, "approve", own, AUTH)
+        assert res.status_code == 422 and "cannot approve it" in res.json()["error"]
+        res = post(site, "approve", {"version": 2, "reason": "read it", "actor": "rev"}, AUTH)
+        assert res.status_code == 200, res.text
+        assert res.json()["deployment"]["production"] == 1  # approving changes nothing
+        event = site.registry.history(NAME, limit=1)[-1]
+        assert (event.action, event.version) == ("approve", 2)
+        assert event.actor == f"rev ({DEFAULT_ACTOR})"
+        assert res.json()["event"]["seq"] == event.seq
+        assert post(site, "promote", {"version": 2, "reason": "up"}, AUTH).status_code == 200
+    finally:
+        site.registry.release = ReleaseRules()
+    page = site.client.get(f"/ui/models/{NAME}").text
+    assert 'name="action" value="approve"' in page and ">Approve</button>" in page
 
 
 def test_admin_actions_are_off_without_a_configured_token(site: Site) -> None:

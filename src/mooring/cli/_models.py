@@ -23,6 +23,7 @@ from mooring.errors import UsageError
 from mooring.formats._gate import UNGATED
 from mooring.formats._model import SIGNATURE
 from mooring.registry import Deployment, ModelVersion, Registry
+from mooring.registry._approval import ReleaseRules
 from mooring.registry._audit import key_file
 from mooring.registry._records import AuditProblem, AuditReport
 
@@ -117,7 +118,10 @@ def open_by_url(url: str, artifacts: str | None, project: MooringConfig | None) 
     """The registry at ``url`` (artifacts as given, else next to a SQLite file), with the
     audit key file of ``project`` when there is one: a URL changes the database, not the key."""
     key_at = None if project is None else key_file(project)
-    return Registry.open(url, artifacts=artifacts, audit_key_file=key_at)
+    opened = Registry.open(url, artifacts=artifacts, audit_key_file=key_at)
+    if project is not None:
+        opened.release = ReleaseRules.from_config(project.registry)
+    return opened
 
 
 def _blessed(mv: ModelVersion, *, long: bool = False) -> str:
@@ -319,6 +323,34 @@ def promote_command(
     with open_registry(registry, artifacts, config) as reg:
         dep = reg.promote(name, version=version, force=force, reason=reason, actor=actor)
         _print_deployment(dep, as_json)
+
+
+@models_app.command(
+    "approve", epilog="Example: mooring models approve income 4 -r 'report reviewed' --actor bob"
+)
+def approve_command(
+    name: NameArg,
+    version: VersionArg,
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why it may be released (audited).")
+    ],
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a version for production, as someone other than its registrant (needed with
+    [registry] production_requires = "approval"; recorded in the audit log)."""
+    with open_registry(registry, artifacts, config) as reg:
+        event = reg.approve(name, version=version, reason=reason, actor=actor)
+    if as_json:
+        print_json(event.to_dict())
+    else:
+        console.print(
+            f"{name}@{version}: approved by {escape(event.actor)} (audit event {event.seq}); "
+            f"promote it with `mooring models promote {name} {version}`"
+        )
 
 
 @models_app.command(

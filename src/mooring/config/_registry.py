@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mooring.config._base import Section
 
@@ -27,7 +27,11 @@ class WebhookConfig(Section):
     )
     timeout_s: float = Field(5.0, gt=0.0, description="Longest wait for one delivery.")
     max_attempts: int = Field(
-        8, ge=1, le=100, description="Deliveries tried per event before it is given up."
+        8,
+        ge=1,
+        le=100,
+        description="Deliveries tried per event by `mooring audit deliver`, with exponential "
+        "backoff, before that run leaves the event (and the ones after it) for the next run.",
     )
 
     @field_validator("url")
@@ -74,11 +78,20 @@ class RegistryConfig(Section):
     )
     protected_aliases: list[str] = Field(
         default_factory=list,
-        description="Aliases only approvers may set or move (with production_requires = "
-        '"approval").',
+        description="Aliases only approvers may set, move or remove; 'production' here: "
+        "only approvers change the production version (rollbacks too). Needs approvers.",
     )
     webhooks: list[WebhookConfig] = Field(
         default_factory=list,
         description="Receivers of every audit event as a signed CloudEvent "
         "([[registry.webhooks]]).",
     )
+
+    @model_validator(mode="after")
+    def _protected_needs_approvers(self) -> RegistryConfig:
+        if self.protected_aliases and not self.approvers:
+            raise ValueError(
+                f"protected_aliases = {self.protected_aliases} needs approvers: only they may "
+                "move a protected alias; add approvers = ['NAME', ...] or drop the aliases"
+            )
+        return self

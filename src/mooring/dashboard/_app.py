@@ -1,8 +1,8 @@
 """The dashboard's ASGI app: server-rendered pages, a live JSON endpoint and admin actions.
 
-Pages are read-only for anyone who can reach them. The admin actions (promote, roll
-back, set the canary and its weight, set the shadow and its rate) take the serving admin
-token as
+Pages are read-only for anyone who can reach them. The admin actions (promote, approve a
+version for production, roll back, set the canary and its weight, set the shadow and its
+rate) take the serving admin token as
 ``Authorization: Bearer …`` and a reason that goes into the registry's audit log.
 No cookie or session is involved, so another site cannot make a browser act on
 the user's behalf (a cross-site request cannot carry the header without a CORS
@@ -444,6 +444,11 @@ class _Dashboard:
             )
         if action == "rollback":
             return self.registry.rollback(name, actor=actor, reason=reason)
+        if action == "approve":  # no change of the deployment: the approval's audit event
+            self.registry.approve(
+                name, version=_integer(body, "version"), actor=actor, reason=reason
+            )
+            return self._model(name)
         if action == "canary":
             current = self._model(name)
             if current.production is None:
@@ -471,8 +476,8 @@ class _Dashboard:
                 name, version=version, rate=rate, actor=actor, reason=reason
             )
         raise NotFoundError(
-            f"no admin action '{action}'; use promote, rollback, canary or shadow"
-        )  # pragma: no cover - the route only matches those four
+            f"no admin action '{action}'; use promote, approve, rollback, canary or shadow"
+        )
 
 
 def _reason(body: dict[str, Any]) -> str:

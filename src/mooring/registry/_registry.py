@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
 from mooring.formats._version_record import RunRecord, VersionRecord
+from mooring.registry._approval import Approvals, ReleaseRules
 from mooring.registry._artifacts import ArtifactStore
 from mooring.registry._attachments import Attachments
 from mooring.registry._audit import AuditKey, key_file
@@ -69,7 +70,7 @@ __all__ = ["STAGING_GRACE_S", "Registry", "default_actor"]
 STAGING_GRACE_S = 3600.0
 
 
-class Registry(Attachments, AuditTrail):
+class Registry(Attachments, AuditTrail, Approvals):
     """Model versions with lineage, aliases, deployments and a tamper-evident audit log."""
 
     def __init__(self, store: Store, artifacts: ArtifactStore, *, cache_dir: Path) -> None:
@@ -144,7 +145,7 @@ class Registry(Attachments, AuditTrail):
             artifacts = str(home / "artifacts")
         elif "://" not in artifacts:
             artifacts = str(cfg.path(artifacts))
-        return cls.open(
+        registry = cls.open(
             url,
             artifacts=artifacts,
             storage_options=storage_options,
@@ -152,6 +153,8 @@ class Registry(Attachments, AuditTrail):
             audit_key_file=key_file(cfg),
             create=create,
         )
+        registry.release = ReleaseRules.from_config(cfg.registry)
+        return registry
 
     def close(self) -> None:
         """Release database connections."""
@@ -340,6 +343,7 @@ class Registry(Attachments, AuditTrail):
     ) -> None:
         """Point a user-defined alias at a version (atomic; audited)."""
         check_model_name(name)
+        self.check_alias_move(name, alias, actor)
         self.store.set_alias(
             name=name,
             alias=check_alias(alias, allow_reserved=False),
@@ -353,6 +357,7 @@ class Registry(Attachments, AuditTrail):
     ) -> None:
         """Delete a user-defined alias (audited)."""
         check_model_name(name)
+        self.check_alias_move(name, alias, actor)
         self.store.remove_alias(
             name=name,
             alias=check_alias(alias, allow_reserved=False),
@@ -391,6 +396,7 @@ class Registry(Attachments, AuditTrail):
         production = None if production is None else check_version(production)
         canary = None if canary is None else check_version(canary)
         current = self.store.get_deployment(name=name)
+        reason = self.check_release(name, production, current.production, actor, reason)
         fresh = [
             v
             for v, now in ((production, current.production), (canary, current.canary))
@@ -473,6 +479,7 @@ class Registry(Attachments, AuditTrail):
         check_model_name(name)
         check_version(version)
         current = self.store.get_deployment(name=name)
+        reason = self.check_release(name, version, current.production, actor, reason)
         canary = None if current.canary == version else current.canary
         checked = [version] if version != current.production else []
         if checked:
@@ -499,6 +506,7 @@ class Registry(Attachments, AuditTrail):
         self, name: str, *, actor: str | None = None, reason: str | None = None
     ) -> Deployment:
         """Restore the previous production version in one step and drop the canary."""
+        self.check_alias_move(name, "production", actor)
         return self.store.rollback(
             name=check_model_name(name), actor=actor or default_actor(), reason=reason
         )

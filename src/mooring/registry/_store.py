@@ -226,9 +226,10 @@ class Store(ABC):
         reason: str | None,
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
+        version: int | None = None,
     ) -> None:
         """Append an event about a model that changes none of its versions (a change of
-        its data contract), in the audit chain like every other."""
+        its data contract; an approval of ``version``), in the audit chain like every other."""
 
     @abstractmethod
     def artifact_keys(self) -> set[str]:

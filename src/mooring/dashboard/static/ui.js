@@ -97,7 +97,7 @@
       if (!secret) { setStatus(status, "Enter the admin token.", "bad"); token.focus(); return; }
       if (!reason) { setStatus(status, "Give a reason: it is recorded in the audit log.", "bad"); document.getElementById("admin-reason").focus(); return; }
       var body = { reason: reason, actor: String(data.get("actor") || "").trim() || null };
-      if (action === "promote") body.version = parseInt(data.get("promote_version"), 10);
+      if (action === "promote" || action === "approve") body.version = parseInt(data.get("promote_version"), 10);
       if (action === "canary") {
         var v = String(data.get("canary_version"));
         body.version = v === "none" ? null : parseInt(v, 10);
@@ -126,7 +126,9 @@
         })
         .then(function (payload) {
           var dep = payload.deployment || {};
-          var text = "Done: production v" + dep.production +
+          var text = action === "approve" ? "Approved v" + body.version + " for production" +
+            (payload.event ? " (audit event #" + payload.event.seq + ")" : "") :
+            "Done: production v" + dep.production +
             (dep.canary != null ? ", canary v" + dep.canary + " at " + dep.canary_weight + "%" : ", no canary") +
             (payload.event ? " (audit event #" + payload.event.seq + ")" : "");
           try {

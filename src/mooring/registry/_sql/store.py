@@ -312,7 +312,7 @@ class SqlStore(Store):
 
     def record_event(self, **event: Any) -> None:
         with self._write() as tx:
-            tx.audit(version=None, **event)
+            tx.audit(**{"version": None, **event})
 
     def artifact_keys(self) -> set[str]:
         with self._read() as conn:
