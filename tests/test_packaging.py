@@ -39,6 +39,8 @@ EXTRA_MODULES = {
     "psycopg": "postgres",
     "ray": "ray",
     "opentelemetry": "otel",
+    "model_signing": "signing",
+    "cryptography": "signing",
 }
 # Imported by `make protos` only (a contributor's tool, from the dev extra).
 DEV_ONLY = {"grpc_tools"}

@@ -26,6 +26,7 @@ from mooring.registry import Deployment, ModelVersion, Registry
 from mooring.registry._approval import ReleaseRules
 from mooring.registry._audit import key_file
 from mooring.registry._records import AuditProblem, AuditReport
+from mooring.registry._signing import Signatures, SignatureState
 
 models_app = typer.Typer(
     help="Registered model versions: import, list, inspect, promote, roll back, archive.",
@@ -121,6 +122,7 @@ def open_by_url(url: str, artifacts: str | None, project: MooringConfig | None) 
     opened = Registry.open(url, artifacts=artifacts, audit_key_file=key_at)
     if project is not None:
         opened.release = ReleaseRules.from_config(project.registry)
+        opened.signatures = Signatures.from_config(project)
     return opened
 
 
@@ -628,6 +630,59 @@ def archive_command(
             print_json(mv.to_dict())
         else:
             console.print(f"{mv.ref}: archived")
+
+
+def _print_signature(found: SignatureState, refused: Exception | None, as_json: bool) -> None:
+    if as_json:
+        print_json({**found.to_dict(), "refused": None if refused is None else str(refused)})
+    else:
+        when = f", signed {found.signed_at[:19]} by {found.signed_by}" if found.signed_at else ""
+        console.print(f"{found.ref}: {found.state}: {escape(found.detail)}{escape(when)}")
+        if refused is not None:
+            console.print(f"[bold red]refused[/]: {escape(str(refused))}", soft_wrap=True)
+    if refused is not None:
+        raise typer.Exit(1)
+
+
+@models_app.command("verify", epilog="Example: mooring models verify income 4 --json")
+def verify_signature_command(
+    name: NameArg,
+    version: VersionArg,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a version's signature against the trusted keys (\\[registry] signing_key,
+    trusted_keys): verified, unsigned, untrusted or invalid; exit 1 when promote, deploy
+    and the server would refuse it."""
+    with open_registry(registry, artifacts, config) as reg:
+        found = reg.signatures.state(reg, reg.get(name, version=version))
+        _print_signature(found, reg.signatures.refusal(found, "promote"), as_json)
+
+
+@models_app.command("sign", epilog="Example: mooring models sign income 3 -r 'before signing'")
+def sign_command(
+    name: NameArg,
+    version: VersionArg,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Sign an already signed version again (a new key)."),
+    ] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign a version registered before \\[registry] signing_key was set, once its stored
+    files still match the manifest recorded at registration (audited)."""
+    with open_registry(registry, artifacts, config) as reg:
+        found = reg.signatures.sign_existing(
+            reg, name, version, actor=actor, reason=reason, replace=replace
+        )
+        _print_signature(found, reg.signatures.refusal(found, "promote"), as_json)
 
 
 @models_app.command("gc", epilog="Example: mooring models gc --older-than 2h")

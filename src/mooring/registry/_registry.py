@@ -56,6 +56,7 @@ from mooring.registry._records import (
     ModelVersion,
 )
 from mooring.registry._rolled_back import check_not_rolled_back
+from mooring.registry._signing import Signatures
 from mooring.registry._sql.deploy import check_shadow_rate
 from mooring.registry._sql.engine import default_artifacts
 from mooring.registry._sql.store import SqlStore
@@ -72,6 +73,8 @@ STAGING_GRACE_S = 3600.0
 
 class Registry(Attachments, AuditTrail, Approvals):
     """Model versions with lineage, aliases, deployments and a tamper-evident audit log."""
+
+    signatures: Signatures = Signatures()  # [registry] signing keys (from_config sets them)
 
     def __init__(self, store: Store, artifacts: ArtifactStore, *, cache_dir: Path) -> None:
         self.store = store
@@ -154,6 +157,7 @@ class Registry(Attachments, AuditTrail, Approvals):
             create=create,
         )
         registry.release = ReleaseRules.from_config(cfg.registry)
+        registry.signatures = Signatures.from_config(cfg)
         return registry
 
     def close(self) -> None:
@@ -247,9 +251,10 @@ class Registry(Attachments, AuditTrail, Approvals):
                 parent_version=record.parent_version,
             )
 
+        self.signatures.check_key()  # a key that cannot sign fails before anything is stored
         key = self.artifacts.upload(folder, manifest, name=name)
         try:
-            return self.store.add_version(
+            mv = self.store.add_version(
                 new=NewVersion(
                     name=name,
                     artifact_key=key,
@@ -275,6 +280,7 @@ class Registry(Attachments, AuditTrail, Approvals):
             # Not committed: the upload is unreferenced and must not linger.
             self.artifacts.remove(key)
             raise
+        return self.signatures.sign(self, mv, folder)
 
     # -- read --------------------------------------------------------------------
     def _resolve(self, name: str, version: int | None, alias: str | None) -> int:
@@ -329,7 +335,8 @@ class Registry(Attachments, AuditTrail, Approvals):
         """:meth:`load` for a record already fetched with :meth:`get`."""
         manifest = version_manifest(mv)
         warn_on_other_versions(mv)
-        return version_folder(self.artifacts, self.cache_dir, mv, manifest)
+        folder = version_folder(self.artifacts, self.cache_dir, mv, manifest)
+        return self.signatures.loaded(self, mv, folder)  # refuses a failing signature
 
     # -- aliases and deployments -------------------------------------------------
     def set_alias(
@@ -402,6 +409,7 @@ class Registry(Attachments, AuditTrail, Approvals):
             for v, now in ((production, current.production), (canary, current.canary))
             if v is not None and v != now
         ]
+        self.signatures.check(self, name, fresh, "deploy")
         reason, forced = check_artifacts(partial(self.verify, name), fresh, force, reason)
         serving = production if production is not None else current.production
         fresh_canary = (
@@ -488,6 +496,7 @@ class Registry(Attachments, AuditTrail, Approvals):
             )
         else:
             was_rolled_back = False
+        self.signatures.check(self, name, checked, "promote")
         reason, forced = check_artifacts(partial(self.verify, name), checked, force, reason)
         forced = forced or was_rolled_back
         return self.store.deploy(
