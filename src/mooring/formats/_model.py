@@ -47,6 +47,7 @@ from mooring._tensorflow import quiet_python_logs
 from mooring.errors import ModelLoadError, NotFoundError
 from mooring.formats._files import atomic_write
 from mooring.formats._labels import LabelEncoding
+from mooring.formats._vetting import allowed_ops, probe_memory, vet_saved_model
 
 __all__ = [
     "CLASSES",
@@ -448,13 +449,17 @@ def load_saved_model(
 ) -> SavedModelFolder:
     """Open a model folder with ``tf.saved_model.load`` and describe its ``serving_default``.
 
+    Its ops are vetted first, accepting those ``mooring.json`` admits (``allowed_ops``).
+
     ``what`` names the model in errors (e.g. ``"model 'income' version 3"``; default the
     path). With ``warn``, a :class:`ModelVersionWarning` says when the mooring, TensorFlow
     or Keras versions that wrote it differ from the running ones.
 
     Raises:
         NotFoundError: no ``mooring.json`` while ``require_metadata``.
-        ModelLoadError: not a loadable SavedModel, no ``serving_default`` signature, an
+        ModelLoadError: an op the vetting refuses and ``mooring.json`` does not admit
+            (:func:`~mooring.formats._vetting.vet_saved_model`), not a loadable
+            SavedModel, no ``serving_default`` signature, an
             input with no batch dimension or of a dtype not in :data:`TENSOR_DTYPES`, or
             bad metadata.
     """
@@ -467,6 +472,13 @@ def load_saved_model(
         _warn_on_other_versions(path, metadata)
     tf = import_tensorflow()
     load_op_libraries(metadata, what=who)
+    vet_saved_model(
+        path,
+        allowed=allowed_ops(metadata),
+        memory_bytes=probe_memory(metadata),
+        what=who,
+        at_import=False,
+    )
     start = time.perf_counter()
     try:
         module = tf.saved_model.load(str(path))

@@ -1,0 +1,224 @@
+"""SavedModels that do more than compute on their inputs, built as an attacker would:
+``tf.Module`` signatures (``x`` float32 ``[None]`` → ``y``) that read or write files,
+print, allocate without bound, read a vocabulary outside their assets, spin, or whose
+folder links outside itself.
+
+:data:`BUILDERS` maps a name to ``(builder, the op the vetting names)``; each builder
+writes its SavedModel to the folder it is given and returns it. No training: each is a
+few ops, saved once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+__all__ = [
+    "BUILDERS",
+    "HUGE_ELEMENTS",
+    "SPEC",
+    "asset_table",
+    "greedy",
+    "hard_linked",
+    "plain",
+    "printing_writer",
+    "spinning",
+    "symlinked",
+]
+
+SPEC = tf.TensorSpec([None], tf.float32, name="x")
+#: 50 GiB of float32: the conditional allocation's size.
+HUGE_ELEMENTS = 50 * 2**30 // 4
+
+
+def _save(module: Any, folder: Path) -> Path:
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    return folder
+
+
+class _Plain(tf.Module):
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        return {"y": x * 2.0}
+
+
+class _ReadFile(tf.Module):
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        text = tf.io.read_file("/etc/hostname")
+        return {"y": x + 0.0 * tf.cast(tf.strings.length(text), tf.float32)}
+
+
+class _WriteFile(tf.Module):
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        with tf.control_dependencies([tf.io.write_file("/tmp/mooring-hostile.txt", "owned")]):
+            return {"y": tf.identity(x)}
+
+
+class _Print(tf.Module):
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        with tf.control_dependencies([tf.print("INFO forged log line", x)]):
+            return {"y": tf.identity(x)}
+
+
+class _Huge(tf.Module):
+    """50 GiB, but only for an input above 1000: the probe's zeros never take the branch."""
+
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        extra = tf.cond(
+            tf.reduce_max(x) > 1000.0,
+            lambda: tf.reduce_sum(tf.zeros([HUGE_ELEMENTS])),
+            lambda: tf.constant(0.0),
+        )
+        return {"y": x + extra}
+
+
+class _ConstantFile(tf.lookup.TextFileInitializer):
+    """Initializes its table from a file outside the model, named by a constant inside
+    the function (its own file name goes unused)."""
+
+    def __init__(self, outside: str, *args: Any) -> None:
+        super().__init__(outside, *args)
+        self.outside = outside
+
+    def initialize(self, table: Any) -> Any:
+        return tf.raw_ops.InitializeTableFromTextFileV2(
+            table_handle=table.resource_handle,
+            filename=tf.constant(self.outside),
+            key_index=-2,
+            value_index=-1,
+        )
+
+
+class _CapturedFile(_ConstantFile):
+    """Initializes its table from a file outside the model, named by a string constant
+    the function captures."""
+
+    def initialize(self, table: Any) -> Any:
+        captured = getattr(self, "captured", None)
+        if captured is None:
+            with tf.init_scope():
+                captured = self.captured = tf.constant(self.outside)
+        return tf.raw_ops.InitializeTableFromTextFileV2(
+            table_handle=table.resource_handle, filename=captured, key_index=-2, value_index=-1
+        )
+
+
+class _Table(tf.Module):
+    def __init__(self, initializer: Any) -> None:
+        super().__init__()
+        self.table = tf.lookup.StaticHashTable(initializer, -1)
+
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        found = self.table.lookup(tf.strings.as_string(x, precision=0))
+        return {"y": x + tf.cast(found, tf.float32)}
+
+
+def _vocabulary(folder: Path) -> str:
+    path = folder.parent / f"{folder.name}-vocab.txt"
+    path.write_text("0\n1\n2\n")
+    return str(path)
+
+
+def _initializer(kind: Any, vocab: str) -> Any:
+    whole, line = tf.lookup.TextFileIndex.WHOLE_LINE, tf.lookup.TextFileIndex.LINE_NUMBER
+    return kind(vocab, tf.string, whole, tf.int64, line)
+
+
+def constant_table(folder: Path) -> Path:
+    """A lookup table whose initializer reads a file beside the folder, named by a
+    constant."""
+    return _save(_Table(_initializer(_ConstantFile, _vocabulary(folder))), folder)
+
+
+def captured_table(folder: Path) -> Path:
+    """A lookup table whose initializer reads a file beside the folder, named by a
+    captured string constant."""
+    return _save(_Table(_initializer(_CapturedFile, _vocabulary(folder))), folder)
+
+
+def asset_table(folder: Path) -> Path:
+    """A lookup table read from the model's own asset (``assets/``): allowed."""
+    initializer = _initializer(tf.lookup.TextFileInitializer, _vocabulary(folder))
+    return _save(_Table(initializer), folder)
+
+
+BUILDERS: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "read_file": (lambda folder: _save(_ReadFile(), folder), "ReadFile"),
+    "write_file": (lambda folder: _save(_WriteFile(), folder), "WriteFile"),
+    "print": (lambda folder: _save(_Print(), folder), "PrintV2"),
+    "huge_allocation": (lambda folder: _save(_Huge(), folder), "Fill"),
+    "constant_vocabulary": (constant_table, "InitializeTableFromTextFileV2"),
+    "captured_vocabulary": (captured_table, "InitializeTableFromTextFileV2"),
+}
+
+
+def plain(folder: Path) -> Path:
+    """``y = 2x``: nothing but arithmetic."""
+    return _save(_Plain(), folder)
+
+
+class _PrintingWriter(tf.Module):
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        printed = tf.print("probe called", x)
+        written = tf.io.write_file("written-by-the-model.txt", "here")
+        with tf.control_dependencies([printed, written]):
+            return {"y": tf.identity(x)}
+
+
+def printing_writer(folder: Path) -> Path:
+    """Prints, and writes ``written-by-the-model.txt`` into its working folder."""
+    return _save(_PrintingWriter(), folder)
+
+
+class _Spinning(tf.Module):
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        count = tf.while_loop(lambda i: i < 10**12, lambda i: i + 1, [tf.constant(0, tf.int64)])
+        return {"y": x + tf.cast(count[0] * 0, tf.float32)}
+
+
+def spinning(folder: Path) -> Path:
+    """Counts to 10¹² before it answers (hours)."""
+    return _save(_Spinning(), folder)
+
+
+class _Greedy(tf.Module):
+    """Allocates 1 GiB per input row, a size no constant fixes."""
+
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        rows = tf.shape(x)[0]
+        block = tf.ones(tf.expand_dims(rows * 2**28, 0))
+        return {"y": x + tf.reduce_sum(block) * 0.0}
+
+
+def greedy(folder: Path) -> Path:
+    """3 GiB for the probe's 3 rows."""
+    return _save(_Greedy(), folder)
+
+
+def symlinked(model: Path, folder: Path, outside: Path, *, directory: bool = False) -> Path:
+    """A copy of ``model`` whose ``assets/leak`` links to ``outside`` (a file, or a folder)."""
+    shutil.copytree(model, folder)
+    (folder / "assets").mkdir(exist_ok=True)
+    (folder / "assets" / "leak").symlink_to(outside, target_is_directory=directory)
+    return folder
+
+
+def hard_linked(model: Path, folder: Path, outside: Path) -> Path:
+    """A copy of ``model`` whose ``assets/leak.txt`` is a hard link to ``outside``."""
+    shutil.copytree(model, folder)
+    (folder / "assets").mkdir(exist_ok=True)
+    os.link(outside, folder / "assets" / "leak.txt")
+    return folder

@@ -1,0 +1,192 @@
+"""The op policy and the folder check: what an imported model may do, read from its
+``saved_model.pb`` before anything runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mooring.errors import ModelLoadError, UsageError
+from mooring.formats._model import write_metadata
+from mooring.formats._vetting import (
+    ALLOCATIONS,
+    ALLOWED_OPS_KEY,
+    ASSET_READERS,
+    CHECKPOINT_OPS,
+    DENIED_OPS,
+    allowed_ops,
+    check_folder,
+    gib,
+    parse_allowed_ops,
+    vet_saved_model,
+)
+from mooring.training._fit import TrainingResult
+from tests._support.hostile_models import (
+    BUILDERS,
+    asset_table,
+    hard_linked,
+    plain,
+    symlinked,
+)
+
+Built = Callable[[str], Path]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """Each hostile model of :data:`BUILDERS`, and ``plain`` and ``asset_table``, saved
+    once for the module, on first use."""
+    root = tmp_path_factory.mktemp("hostile")
+    made: dict[str, Path] = {}
+    others = {"plain": plain, "asset_table": asset_table}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            build = BUILDERS[name][0] if name in BUILDERS else others[name]
+            made[name] = build(root / name)
+        return made[name]
+
+    return get
+
+
+def test_every_op_named_is_one_tensorflow_registers() -> None:
+    named = set(DENIED_OPS) | set(ASSET_READERS) | set(ALLOCATIONS) | set(CHECKPOINT_OPS)
+    unknown = sorted(op for op in named if not hasattr(tf.raw_ops, op))
+    assert unknown == []
+    assert set(DENIED_OPS) >= CHECKPOINT_OPS
+    assert all(reason.strip() for reason in DENIED_OPS.values())
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_a_hostile_model_is_refused_naming_the_op_its_function_and_the_fix(
+    built: Built, name: str
+) -> None:
+    op = BUILDERS[name][1]
+    pattern = rf"op '{op}' \(node '[^']+' in function '[^']+'\).*--allow-op {op} -r REASON"
+    with pytest.raises(ModelLoadError, match=pattern):
+        vet_saved_model(built(name), what="the model")
+
+
+def test_a_conditional_huge_allocation_is_sized_against_the_probes_memory(built: Built) -> None:
+    folder = built("huge_allocation")
+    with pytest.raises(ModelLoadError, match=r"allocates 50 GiB .* memory limit of 4 GiB"):
+        vet_saved_model(folder)
+    vet_saved_model(folder, memory_bytes=64 * 2**30)  # a limit above it: allowed
+
+
+def test_an_admitted_op_passes_and_the_others_are_still_named(built: Built) -> None:
+    vet_saved_model(built("print"), allowed={"PrintV2": "audit trail of its inputs"})
+    with pytest.raises(ModelLoadError, match=r"op 'ReadFile'"):
+        vet_saved_model(built("read_file"), allowed={"PrintV2": "audit trail of its inputs"})
+
+
+def test_at_load_a_refused_op_says_the_folder_is_not_what_was_imported(built: Built) -> None:
+    with pytest.raises(ModelLoadError, match=r"not admitted when it was imported \(admitted: "):
+        vet_saved_model(built("write_file"), allowed={"PrintV2": "x"}, at_import=False)
+
+
+def test_the_models_own_vocabulary_and_its_saver_pass(built: Built) -> None:
+    vet_saved_model(built("asset_table"))  # InitializeTableFromTextFileV2 on an asset
+    vet_saved_model(built("plain"))  # SaveV2/RestoreV2/MergeV2Checkpoints in its saver
+
+
+def test_a_checkpoint_op_outside_the_saver_is_refused(tmp_path: Path) -> None:
+    class Restoring(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            (value,) = tf.raw_ops.RestoreV2(
+                prefix="/tmp/elsewhere",
+                tensor_names=["w"],
+                shape_and_slices=[""],
+                dtypes=[tf.float32],
+            )
+            return {"y": x + value}
+
+    module = Restoring()
+    tf.saved_model.save(module, str(tmp_path / "m"), signatures={"serving_default": module.serve})
+    with pytest.raises(ModelLoadError, match=r"op 'RestoreV2' .*in function '__inference_serve"):
+        vet_saved_model(tmp_path / "m")
+
+
+@pytest.mark.slow
+def test_a_model_mooring_trains_passes(adult_training: Callable[..., TrainingResult]) -> None:
+    """The trained MLP and the YDF trees (its op library's ops) of the session's runs."""
+    for kind in ("mlp", "gbt"):
+        vet_saved_model(Path(adult_training(1, kind).model_dir))
+
+
+def test_a_bad_file_is_not_a_loadable_saved_model(tmp_path: Path) -> None:
+    (tmp_path / "saved_model.pb").write_bytes(b"not a protobuf")
+    with pytest.raises(ModelLoadError, match=r"is not a loadable SavedModel"):
+        vet_saved_model(tmp_path)
+
+
+def test_allow_op_options_need_a_known_op_and_a_reason() -> None:
+    assert parse_allowed_ops([], None) == {}
+    with pytest.raises(UsageError, match=r"--allow-op 'MatMul': not an op mooring refuses"):
+        parse_allowed_ops(["MatMul"], "fast")
+    with pytest.raises(UsageError, match=r"say why with -r REASON"):
+        parse_allowed_ops(["ReadFile"], " ")
+
+
+def test_admitted_ops_round_trip_through_mooring_json(tmp_path: Path) -> None:
+    entries = [{"op": "PrintV2", "reason": "audit"}, {"op": "ReadFile", "reason": "vocab"}]
+    write_metadata(tmp_path, {ALLOWED_OPS_KEY: entries})
+    from mooring.formats._model import read_metadata
+
+    assert allowed_ops(read_metadata(tmp_path)) == {"PrintV2": "audit", "ReadFile": "vocab"}
+    assert allowed_ops({ALLOWED_OPS_KEY: "ReadFile"}) == {}  # not a list: nothing admitted
+
+
+@given(st.integers(min_value=1, max_value=2**50))
+def test_sizes_are_shown_in_gib(size: int) -> None:
+    shown = gib(size)
+    assert shown.endswith(" GiB")
+    assert float(shown.split()[0]) == pytest.approx(size / 2**30, rel=5e-3)
+
+
+# -- nothing outside the folder ------------------------------------------------------
+
+
+def test_a_symlink_out_of_the_folder_is_refused_naming_link_and_target(
+    built: Built, tmp_path: Path
+) -> None:
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("s3cret")
+    folder = symlinked(built("plain"), tmp_path / "model", secret)
+    with pytest.raises(ModelLoadError, match=rf"'assets/leak' is a symbolic link to '{secret}'"):
+        check_folder(folder)
+    linked = symlinked(built("plain"), tmp_path / "dir", secret.parent, directory=True)
+    with pytest.raises(ModelLoadError, match=r"'assets/leak' .* outside the model folder"):
+        check_folder(linked)
+
+
+def test_links_that_stay_inside_pass_and_a_loop_is_refused(built: Built, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(built("plain"), folder)
+    (folder / "assets").mkdir(exist_ok=True)
+    (folder / "assets" / "a.txt").write_text("a")
+    (folder / "assets" / "b.txt").symlink_to("a.txt")
+    os.link(folder / "assets" / "a.txt", folder / "assets" / "c.txt")
+    check_folder(folder)
+    (folder / "assets" / "loop").symlink_to(folder, target_is_directory=True)
+    with pytest.raises(ModelLoadError, match=r"'assets/loop' .* holds the link itself"):
+        check_folder(folder)
+
+
+def test_a_hard_link_to_a_file_outside_is_refused(built: Built, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cret")
+    folder = hard_linked(built("plain"), tmp_path / "model", secret)
+    with pytest.raises(
+        ModelLoadError, match=r"'assets/leak.txt' is a hard link .* 1 of them outside"
+    ):
+        check_folder(folder)
