@@ -27,6 +27,7 @@ from mooring.registry._approval import ReleaseRules
 from mooring.registry._audit import key_file
 from mooring.registry._records import AuditProblem, AuditReport
 from mooring.registry._signing import Signatures, SignatureState
+from mooring.registry._webhooks import deliver_after_writes
 
 models_app = typer.Typer(
     help="Registered model versions: import, list, inspect, promote, roll back, archive.",
@@ -122,6 +123,7 @@ def open_by_url(url: str, artifacts: str | None, project: MooringConfig | None) 
     opened = Registry.open(url, artifacts=artifacts, audit_key_file=key_at)
     if project is not None:
         opened.release = ReleaseRules.from_config(project.registry)
+        deliver_after_writes(opened, project)
         opened.signatures = Signatures.from_config(project)
     return opened
 
@@ -342,8 +344,8 @@ def approve_command(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Approve a version for production, as someone other than its registrant (needed with
-    [registry] production_requires = "approval"; recorded in the audit log)."""
+    """Approve a version for production, as someone other than its registrant (needed when
+    the registry section sets production_requires = "approval"; recorded in the audit log)."""
     with open_registry(registry, artifacts, config) as reg:
         event = reg.approve(name, version=version, reason=reason, actor=actor)
     if as_json:
@@ -841,3 +843,7 @@ def seal_command(
             "run `mooring audit verify`"
         )
         raise typer.Exit(1)
+
+
+# `mooring audit deliver` lives in its own module; importing it registers it on audit_app.
+from mooring.cli import _audit_deliver  # noqa: E402, F401

@@ -61,6 +61,7 @@ from mooring.registry._sql.deploy import check_shadow_rate
 from mooring.registry._sql.engine import default_artifacts
 from mooring.registry._sql.store import SqlStore
 from mooring.registry._store import CardRenderer, NewVersion, Store
+from mooring.registry._webhooks import deliver_after_writes
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -157,6 +158,7 @@ class Registry(Attachments, AuditTrail, Approvals):
             create=create,
         )
         registry.release = ReleaseRules.from_config(cfg.registry)
+        deliver_after_writes(registry, cfg)  # [[registry.webhooks]]: each event, signed
         registry.signatures = Signatures.from_config(cfg)
         return registry
 

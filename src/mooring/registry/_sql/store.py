@@ -14,7 +14,7 @@ its history change together or not at all.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -93,6 +93,8 @@ class SqlStore(Store):
         """``create=False``: a SQLite file that does not exist yet is not created; reads
         raise :class:`~mooring.errors.NoRegistryError` (an empty model list) until another
         process creates it, and the first write creates it."""
+        #: Called after each committed write (the audit webhooks' immediate delivery).
+        self.after_write: Callable[[], None] | None = None
         self._audit_key = audit_key or AuditKey()
         self._given = url
         self._opening = threading.Lock()
@@ -170,6 +172,20 @@ class SqlStore(Store):
                 tx = WriteTransaction(conn, head.seq, head.hash, key)
                 yield tx
                 tx.close()
+        if self.after_write is not None:
+            self.after_write()
+
+    @contextmanager
+    def side_transaction(self) -> Iterator[Connection]:
+        """A transaction outside the audit chain, for bookkeeping no event records (the
+        webhook cursors): it neither locks the chain's head nor calls ``after_write``; on
+        SQLite it waits for the writers as they do (``BEGIN IMMEDIATE``)."""
+        engine = self._ready(create=True)
+        with self._guard(), engine.connect() as conn:
+            if self._sqlite:
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
 
     def close(self) -> None:
         if self._engine is not None:

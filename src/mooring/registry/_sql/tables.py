@@ -30,6 +30,7 @@ __all__ = [
     "models",
     "version_artifacts",
     "versions",
+    "webhook_cursors",
 ]
 
 metadata = MetaData()
@@ -148,4 +149,16 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# One row per receiver of the audit events ([[registry.webhooks]], by URL): the last seq it
+# acknowledged, and the failures of the event after it (mooring.registry._webhooks).
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("receiver", String(2048), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
 )

@@ -10,5 +10,5 @@ from pathlib import Path
 
 __all__ = ["HEAD", "LOCATION"]
 
-HEAD = "0003"
+HEAD = "0004"
 LOCATION = Path(__file__).parent
