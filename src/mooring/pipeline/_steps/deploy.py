@@ -9,7 +9,9 @@ registered but not deployed: production's clients would get 400s from it, and th
 says how to override (``mooring models deploy --force -r REASON``).
 
 An ungated version (no gate judged it) is registered, not deployed: the registry deploys
-it only with ``--force`` and a reason.
+it only with ``--force`` and a reason. So is a version that would become production without
+the approval ``[registry] production_requires = "approval"`` asks for: the step says who
+may approve it, and the next run (or ``mooring models promote``) deploys it once approved.
 
 A version this pipeline deployed before and that was since replaced or rolled back is
 not deployed again (``mooring run --force`` does).
@@ -25,6 +27,7 @@ from mooring.formats._gate import UNGATED
 from mooring.pipeline._context import RejectedError, RunContext
 from mooring.pipeline._outputs import DeployOutput
 from mooring.pipeline._record import StepRecord
+from mooring.registry._approval import ApprovalError
 
 __all__ = ["run"]
 
@@ -62,7 +65,12 @@ def run(ctx: RunContext, record: StepRecord) -> DeployOutput | None:
         )
         return DeployOutput()
     record.status, record.reusable = "done", True
-    return _deploy(ctx, record, version, production, canary)
+    try:
+        return _deploy(ctx, record, version, production, canary)
+    except ApprovalError as exc:  # [registry] production_requires = "approval"
+        record.status, record.reusable = "skipped", False
+        record.message = f"version {version} is registered, not production: {exc}"
+        return None
 
 
 def _deploy(
