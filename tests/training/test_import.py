@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from mooring.errors import ModelLoadError, NotFoundError, UsageError
 from mooring.formats._model import load_saved_model
 from mooring.training._import import (
     DEFAULT_DIM,
+    Limits,
     cached_folder,
     folder_sha256,
     import_model,
@@ -29,6 +32,15 @@ from tests._support.byom import (
     tabular_keras,
     tabular_saved_model,
     ydf_folder,
+)
+from tests._support.hostile_models import (
+    BUILDERS,
+    greedy,
+    hard_linked,
+    plain,
+    printing_writer,
+    spinning,
+    symlinked,
 )
 
 pytestmark = pytest.mark.slow
@@ -232,3 +244,103 @@ def test_a_ydf_folder_becomes_a_folder_that_names_its_op_library(tmp_path: Path)
     assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
     with pytest.raises(UsageError, match=r"YDF model folder: its export serves"):
         import_model(source, tmp_path / "other", signature="predict")
+
+
+# -- what enters: vetted ops, nothing outside the folder, the first call in a box ----------
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder holding each hostile model of :data:`BUILDERS` (built once, on use)."""
+    return tmp_path_factory.mktemp("hostile")
+
+
+def _built(root: Path, name: str, build: Callable[[Path], Path]) -> Path:
+    return root / name if (root / name / "saved_model.pb").is_file() else build(root / name)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_a_hostile_model_is_refused_at_import_naming_the_op(
+    hostile: Path, tmp_path: Path, name: str
+) -> None:
+    build, op = BUILDERS[name]
+    with pytest.raises(ModelLoadError, match=rf"op '{op}' \(node .* --allow-op {op} -r REASON"):
+        import_model(_built(hostile, name, build), tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_folder_linking_outside_is_refused_before_anything_is_copied(
+    hostile: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("s3cret")
+    model = _built(hostile, "plain", plain)
+    linked = symlinked(model, tmp_path / "linked", secret)
+    with pytest.raises(ModelLoadError, match=rf"'assets/leak' is a symbolic link to '{secret}'"):
+        import_model(linked, tmp_path / "m1")
+    hard = hard_linked(model, tmp_path / "hard", secret)
+    with pytest.raises(ModelLoadError, match=r"'assets/leak.txt' is a hard link"):
+        import_model(hard, tmp_path / "m2")
+    assert not (tmp_path / "m1").exists() and not (tmp_path / "m2").exists()
+
+
+def test_an_admitted_op_is_recorded_and_a_load_after_tampering_is_refused(
+    hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = printing_writer(tmp_path / "printing")
+    allowed = {"PrintV2": "prints for the audit", "WriteFile": "writes a marker"}
+    imported = import_model(source, tmp_path / "model", allowed_ops=allowed)
+    # The probe ran (it wrote its relative file) in a scratch folder, not in ours.
+    assert not (tmp_path / "written-by-the-model.txt").exists()
+    meta = json.loads((tmp_path / "model" / "mooring.json").read_text())
+    assert meta["allowed_ops"] == [
+        {"op": "PrintV2", "reason": "prints for the audit"},
+        {"op": "WriteFile", "reason": "writes a marker"},
+    ]
+    assert meta["probe"] == {"memory_bytes": 4 * 2**30, "timeout_s": 300.0}
+    assert load_saved_model(imported.folder, warn=False).inputs
+    reader = _built(hostile, "read_file", BUILDERS["read_file"][0])
+    shutil.copy(reader / "saved_model.pb", imported.folder / "saved_model.pb")
+    with pytest.raises(
+        ModelLoadError,
+        match=r"op 'ReadFile' .*not admitted when it was imported \(admitted: PrintV2, WriteFile\)",
+    ):
+        load_saved_model(imported.folder, warn=False)
+
+
+def test_a_probe_past_its_time_or_memory_limit_says_which(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=r"did not answer in 2 s .*--probe-timeout"):
+        import_model(spinning(tmp_path / "spin"), tmp_path / "m1", limits=Limits(timeout_s=2))
+    memory = Limits(memory_bytes=int(1.5 * 2**30), timeout_s=120)
+    with pytest.raises(ModelLoadError, match=r"used more than 1.5 GiB .*--probe-memory"):
+        import_model(greedy(tmp_path / "greedy"), tmp_path / "m2", limits=memory)
+    assert not (tmp_path / "m1").exists() and not (tmp_path / "m2").exists()
+
+
+def test_a_legacy_h5_file_is_refused_with_the_conversion(tmp_path: Path) -> None:
+    (tmp_path / "old.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(
+        ModelLoadError, match=r"legacy Keras \(HDF5\) file.*model\.save\('model\.keras'\)"
+    ):
+        import_model(tmp_path / "old.h5", tmp_path / "m")
+
+
+def test_the_cli_records_an_admitted_op_in_the_audit_log(
+    hostile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mooring.cli import main
+    from mooring.registry import Registry
+
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    source = str(_built(hostile, "print", BUILDERS["print"][0]))
+    base = ["models", "import", "logger", source, "--registry", url]
+    assert main([*base, "--allow-op", "PrintV2"]) == 2
+    assert "say why with -r REASON" in capsys.readouterr().err
+    assert main([*base, "--allow-op", "PrintV2", "-r", "prints for the audit"]) == 0
+    with Registry.open(url) as registry:
+        [event] = [e for e in registry.history("logger") if e.action == "register"]
+        assert event.reason == "prints for the audit (ops admitted: PrintV2)"
+        lineage = registry.get("logger", version=1).lineage
+        assert lineage["allowed_ops"] == [{"op": "PrintV2", "reason": "prints for the audit"}]

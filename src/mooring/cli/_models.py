@@ -417,6 +417,30 @@ def import_command(
             "promoting it needs --force and a reason.",
         ),
     ] = False,
+    allow_op: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-op",
+            help="OP: admit a TensorFlow op the import refuses (ReadFile, PrintV2...), "
+            "deliberately; needs -r REASON, recorded with the version and in the audit log. "
+            "Repeatable.",
+        ),
+    ] = None,
+    probe_memory: Annotated[
+        float | None,
+        typer.Option(
+            "--probe-memory",
+            help="GiB the first load and call of the model may use (default 4); past it the "
+            "import stops.",
+        ),
+    ] = None,
+    probe_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--probe-timeout",
+            help="Seconds the first load and call of the model may take (default 300).",
+        ),
+    ] = None,
     reason: ReasonOpt = None,
     actor: ActorOpt = None,
     registry: RegistryOpt = None,
@@ -426,11 +450,16 @@ def import_command(
 ) -> None:
     """Register a model built elsewhere (a SavedModel folder, a .keras file or a YDF model
     folder) as a new version: its signature checked and tried on 3 rows, then evaluated on
-    --data and gated as a trained model, or registered unevaluated."""
+    --data and gated as a trained model, or registered unevaluated. Its ops are vetted
+    and its first call runs in a child process held to --probe-memory and
+    --probe-timeout."""
+    from mooring.formats._vetting import parse_allowed_ops
     from mooring.pipeline._import import import_version
-    from mooring.training._import import parse_input_shapes
+    from mooring.training._import import Limits, parse_input_shapes
 
     shapes = parse_input_shapes(input_shape or [])
+    allowed = parse_allowed_ops(allow_op or [], reason)
+    limits = Limits.of(probe_memory, probe_timeout)
     if data is not None and no_eval:
         raise UsageError("--data evaluates the model and --no-eval does not: pass one of them")
     project = _import_settings(name, data, label, config)
@@ -448,6 +477,8 @@ def import_command(
             data=data,
             config=project,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
+            allowed_ops=allowed,
+            limits=limits,
         )
     if as_json:
         print_json(mv.to_dict())

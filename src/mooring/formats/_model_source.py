@@ -18,12 +18,23 @@ from typing import Literal
 
 from mooring.errors import ModelLoadError, NotFoundError
 
-__all__ = ["KERAS_SUFFIX", "SAVED_MODEL_FILE", "YDF_FILES", "SourceFormat", "source_format"]
+__all__ = [
+    "KERAS_SUFFIX",
+    "LEGACY_KERAS_SUFFIXES",
+    "SAVED_MODEL_FILE",
+    "YDF_FILES",
+    "SourceFormat",
+    "source_format",
+]
 
 #: The file every SavedModel folder holds.
 SAVED_MODEL_FILE = "saved_model.pb"
 #: The suffix of a Keras 3 model file (``model.save``).
 KERAS_SUFFIX = ".keras"
+
+#: The suffixes of legacy Keras (HDF5) files, which mooring refuses: loading one runs
+#: Keras 2's deserializer, where safe mode has been bypassed (CVE-2025-9905).
+LEGACY_KERAS_SUFFIXES = (".h5", ".hdf5")
 
 #: The files every YDF model folder holds (``model.save``).
 YDF_FILES = ("data_spec.pb", "header.pb")
@@ -37,9 +48,18 @@ def source_format(path: str | os.PathLike[str]) -> SourceFormat:
 
     Raises:
         NotFoundError: nothing is at ``path``.
-        ModelLoadError: something is, but not a model mooring imports or serves.
+        ModelLoadError: something is, but not a model mooring imports or serves (a
+            legacy ``.h5`` file: with the conversion to make).
     """
     where = Path(path).expanduser()
+    if where.is_file() and where.suffix.lower() in LEGACY_KERAS_SUFFIXES:
+        raise ModelLoadError(
+            f"'{path}' is a legacy Keras (HDF5) file, which mooring does not load: its "
+            "format predates Keras 3's safe mode. Convert it in a trusted environment: "
+            "load it with Keras 3 (keras.models.load_model(path)) and save it with "
+            "model.save('model.keras'), or export a SavedModel with model.export('model_dir'); "
+            "then import that"
+        )
     if where.is_dir() and (where / SAVED_MODEL_FILE).is_file():
         return "saved_model"
     if where.is_file() and where.suffix == KERAS_SUFFIX:

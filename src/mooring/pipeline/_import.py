@@ -39,7 +39,7 @@ from mooring.registry import ModelVersion, Registry
 from mooring.registry._judged import register_judged
 from mooring.registry._names import check_model_name
 from mooring.registry._provenance import default_actor
-from mooring.training._import import ImportedModel, import_model
+from mooring.training._import import ImportedModel, Limits, import_model
 
 if TYPE_CHECKING:
     from mooring.evaluation._result import EvaluationResult
@@ -66,8 +66,14 @@ def import_version(  # noqa: PLR0913 - keyword-only options of `mooring models i
     data: str | Path | None = None,
     config: MooringConfig | None = None,
     classes: Sequence[str] | None = None,
+    allowed_ops: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
 ) -> ModelVersion:
     """Register the model at ``path`` as the next version of ``name``.
+
+    ``allowed_ops`` (``{op: reason}``) admits ops the vetting refuses; they are recorded
+    in ``mooring.json``, the lineage and the audit event's reason. ``limits`` holds the
+    child process of the first load and call (:func:`import_model`).
 
     Without ``data`` it is registered unevaluated. With labelled ``data`` (the label
     column is ``config.data.label``) it is evaluated as a trained model is
@@ -87,11 +93,19 @@ def import_version(  # noqa: PLR0913 - keyword-only options of `mooring models i
     who = actor or default_actor()
     with tempfile.TemporaryDirectory(prefix="mooring-import-") as work:
         imported = import_model(
-            path, Path(work) / "model", signature=signature, task=task, input_shapes=input_shapes
+            path,
+            Path(work) / "model",
+            signature=signature,
+            task=task,
+            input_shapes=input_shapes,
+            allowed_ops=allowed_ops,
+            limits=limits,
         )
         if output is not None:
             imported = _with_output(imported, output)
         record = imported_record(imported, actor=who, reason=reason)
+        if allowed_ops:
+            reason = f"{reason} (ops admitted: {', '.join(sorted(allowed_ops))})"
         if data is None:
             return registry.register(
                 name,
@@ -183,6 +197,7 @@ def imported_record(imported: ImportedModel, *, actor: str, reason: str | None) 
         "actor": actor,
         "reason": reason,
         "task": task,
+        "allowed_ops": metadata.get("allowed_ops") or [],
     }
     shown = ", ".join(inputs[:12]) + (f" and {len(inputs) - 12} more" if len(inputs) > 12 else "")
     return VersionRecord(

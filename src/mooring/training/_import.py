@@ -11,6 +11,13 @@ when an output's first dimension is not that batch. Inner dimensions the signatu
 leaves unknown are taken from ``input_shapes`` (``--input-shape NAME=d1,d2``), else
 :data:`DEFAULT_DIM`; ``mooring.json`` records them (``example_shape``) for warm-up.
 
+What enters is checked first: a folder holding a link that leaves it is refused
+(:func:`~mooring.formats._vetting.check_folder`), and a SavedModel's ops are vetted
+(:func:`~mooring.formats._vetting.vet_saved_model`; ``allowed_ops`` admits some,
+recorded in ``mooring.json``) before it is loaded. The load, the description and the
+probe then run in a child process held to a memory and a time limit
+(:mod:`mooring.training._box`, ``limits``).
+
 The folder is written as follows: a SavedModel whose chosen signature already is
 ``serving_default`` is copied byte for byte; another signature is re-saved as
 ``serving_default`` (``tf.saved_model.save``); a ``.keras`` file is exported with
@@ -32,6 +39,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,12 +62,20 @@ from mooring.formats._model import (
 )
 from mooring.formats._model_source import SAVED_MODEL_FILE, SourceFormat, source_format
 from mooring.formats._version_record import TASKS
+from mooring.formats._vetting import (
+    ALLOWED_OPS_KEY,
+    PROBE_KEY,
+    check_folder,
+    vet_saved_model,
+)
+from mooring.training._box import Limits, run_boxed
 
 __all__ = [
     "DEFAULT_DIM",
     "DTYPES",
     "PROBE_ROWS",
     "ImportedModel",
+    "Limits",
     "SourceModel",
     "cached_folder",
     "find_source",
@@ -163,17 +179,22 @@ def import_model(
     signature: str = SIGNATURE,
     task: str | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
+    allowed_ops: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
 ) -> ImportedModel:
     """Write the model at ``path`` as a mooring model folder at ``out`` (which must not
     exist, or be empty); nothing is left at ``out`` when it fails.
 
     ``signature`` names the signature to serve (a ``.keras`` file: its export's
     ``serving_default``); ``task`` (binary, multiclass, regression or None) is recorded.
+    ``allowed_ops`` (``{op: reason}``, ``--allow-op``) admits ops the vetting refuses;
+    ``limits`` holds the child process that loads and probes it (default 4 GiB, 300 s).
 
     Raises:
         NotFoundError: nothing at ``path``.
         UsageError: ``out`` is not empty, a bad ``task``, ``input_shapes`` that do not fit.
-        ModelLoadError: not a model, no such signature, or one mooring cannot serve.
+        ModelLoadError: not a model, no such signature, or one mooring cannot serve; a
+            link out of the folder, a refused op, or a probe past its limits.
     """
     source = find_source(path)
     if task is not None and task not in TASKS:
@@ -184,9 +205,26 @@ def import_model(
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"'{target}' exists and is not empty; choose a new folder to write to")
     shapes = {k: tuple(v) for k, v in (input_shapes or {}).items()}
+    allowed = dict(allowed_ops or {})
+    box = limits or Limits()
+    what = f"'{source.path}'"
+    if source.format != "keras":
+        check_folder(source.path, what=what)
+    if source.format == "saved_model" and "tensorflow" in sys.modules:
+        # Cheap where TensorFlow is loaded already; the child vets again before loading.
+        vet_saved_model(source.path, allowed=allowed, memory_bytes=box.memory_bytes, what=what)
     try:
-        described = _write(source, target, signature, shapes)
+        described = run_boxed(
+            _write,
+            (source, target.resolve(), signature, shapes, allowed, box.memory_bytes),
+            box,
+            what=what,
+        )
         metadata = _metadata(source, signature, task, described, _previous(source))
+        metadata[ALLOWED_OPS_KEY] = [
+            {"op": op, "reason": why} for op, why in sorted(allowed.items())
+        ]
+        metadata[PROBE_KEY] = {"memory_bytes": box.memory_bytes, "timeout_s": box.timeout_s}
         write_metadata(target, metadata)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
@@ -202,9 +240,16 @@ def _previous(source: SourceModel) -> dict[str, Any]:
 
 
 def _write(
-    source: SourceModel, target: Path, signature: str, shapes: dict[str, tuple[int, ...]]
+    source: SourceModel,
+    target: Path,
+    signature: str,
+    shapes: dict[str, tuple[int, ...]],
+    allowed: dict[str, str],
+    memory: int,
 ) -> dict[str, Any]:
-    """Write the SavedModel to ``target``; the chosen signature, described and probed."""
+    """Write the SavedModel to ``target``; the chosen signature, described and probed
+    (in the child of :func:`~mooring.training._box.run_boxed`). Each SavedModel is
+    vetted before it is loaded."""
     tf = _tensorflow()
     what = f"'{source.path}'"
     if source.format != "saved_model":
@@ -217,8 +262,10 @@ def _write(
             _export_keras(_load_keras(source.path), target)
         else:
             _export_ydf(source.path, target)
+        vet_saved_model(target, allowed=allowed, memory_bytes=memory, what=what)
         loaded = _load_saved_model(tf, target, what)
         return _described(tf, _signature(loaded, SIGNATURE, what), signature, shapes, what)
+    vet_saved_model(source.path, allowed=allowed, memory_bytes=memory, what=what)
     loaded = _load_saved_model(tf, source.path, what)
     function = _signature(loaded, signature, what)
     described = _described(tf, function, signature, shapes, what)
