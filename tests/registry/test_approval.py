@@ -156,10 +156,10 @@ def test_protected_aliases_without_approvers_are_refused_in_the_config() -> None
 
 
 @given(
-    name=st.text(st.characters(blacklist_characters="()", blacklist_categories=("Cs",)), min_size=1)
+    name=st.text(st.characters(exclude_characters="()", exclude_categories=("Cs",)), min_size=1)
     .map(str.strip)
     .filter(bool),
-    channel=st.text(st.characters(blacklist_characters="()", blacklist_categories=("Cs",))),
+    channel=st.text(st.characters(exclude_characters="()", exclude_categories=("Cs",))),
 )
 def test_a_channel_never_changes_who_acts(name: str, channel: str) -> None:
     assert person(f"{name} ({channel})") == person(name) == name

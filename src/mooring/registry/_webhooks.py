@@ -294,8 +294,13 @@ class Deliverer:
             self._again = True
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._thread = threading.Thread(target=self._loop, name="mooring-webhooks")
-            self._thread.start()
+            thread = threading.Thread(target=self._loop, name="mooring-webhooks")
+            try:
+                thread.start()
+            except RuntimeError as exc:  # no thread left (interpreter exiting): the next run
+                log.warning("webhook delivery deferred: %s", exc)
+                return
+            self._thread = thread
 
     def _loop(self) -> None:
         while True:
