@@ -5,6 +5,8 @@ A page holds a marker where generated text goes:
 - ``<!-- mooring:config -->``: the mooring.toml reference (``config_ref.py``);
 - ``<!-- mooring:cli -->``: the CLI reference (``cli_ref.py``);
 - ``<!-- mooring:metrics -->``: the Prometheus metrics (``mooring.formats._metrics``);
+- ``<!-- mooring:denied-ops -->``: the ops an imported model may not hold
+  (``mooring.formats._vetting``);
 - ``<!-- mooring:include PATH -->``: a Markdown file of the repository (ARCHITECTURE.md,
   benchmarks/README.md), its relative links turned into paths, since they point
   outside the site.
@@ -53,6 +55,8 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
         markdown = markdown.replace("<!-- mooring:cli -->", cli_ref.render())
     if "<!-- mooring:metrics -->" in markdown:
         markdown = markdown.replace("<!-- mooring:metrics -->", metrics_table())
+    if "<!-- mooring:denied-ops -->" in markdown:
+        markdown = markdown.replace("<!-- mooring:denied-ops -->", denied_ops_table())
     return _INCLUDE.sub(_include, markdown)
 
 
@@ -79,3 +83,16 @@ def metrics_table() -> str:
             name = found.group(2) + ("_total" if kind == "counter" else "")
             rows.append(f"| `{name}` | {kind} | {found.group(3) or ''} |")
     return "| metric | kind | note |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def denied_ops_table() -> str:
+    """Every op an imported model may not hold, with its reason, from
+    ``mooring.formats._vetting.DENIED_OPS``."""
+    from mooring.formats._vetting import CHECKPOINT_OPS, DENIED_OPS
+
+    rows = [
+        f"| {cells.code(op)} | {cells.cell(reason)}"
+        f"{' (allowed in its own saver)' if op in CHECKPOINT_OPS else ''} |"
+        for op, reason in sorted(DENIED_OPS.items())
+    ]
+    return "| op | why it is refused |\n|---|---|\n" + "\n".join(rows) + "\n"
