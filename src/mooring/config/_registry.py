@@ -63,8 +63,9 @@ class RegistryConfig(Section):
     )
     require_signatures: bool = Field(
         False,
-        description="Refuse to promote, deploy or serve a version without a valid signature "
-        "from a trusted key.",
+        description="Refuse to promote, deploy or serve a version that is unsigned or signed "
+        "by a key that is not trusted (a trusted key's signature that no longer matches is "
+        "refused either way).",
     )
     production_requires: Literal["nothing", "approval"] = Field(
         "nothing",
