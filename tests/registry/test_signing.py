@@ -7,6 +7,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -101,6 +102,13 @@ def test_a_byte_changed_after_signing_is_refused_even_without_require_signatures
         registry.deploy(NAME, production=version, force=True, reason="nor here")
     state = registry.signatures.state(registry, registry.get(NAME, version=version))
     assert (state.state, state.changed) == ("invalid", ("variables/variables.index",))
+
+    # A file gone and one added are named as well.
+    stored = registry.artifacts.local_path(registry.get(NAME, version=version).artifact_key)
+    (stored / "mooring.json").unlink()
+    (stored / "assets" / "extra.txt").write_text("added")
+    state = registry.signatures.state(registry, registry.get(NAME, version=version))
+    assert state.changed == ("assets/extra.txt", "mooring.json", "variables/variables.index")
 
 
 def test_files_and_their_recorded_manifest_edited_together_are_refused_at_load(
@@ -242,3 +250,27 @@ def test_without_the_extra_signing_says_which_to_install(
         reg.signatures = Signatures(signing_key=keys[0].private)
         with pytest.raises(MissingExtraError, match=r"pip install 'mooring\[signing\]'$"):
             _register(reg, tmp_path)
+
+
+def test_a_version_in_an_object_store_is_signed_and_checked(
+    tmp_path: Path, s3_options: dict[str, Any], keys: tuple[Key, Key]
+) -> None:
+    import s3fs
+
+    bucket = f"mooring-{tmp_path.name.lower().replace('_', '-')[:40]}"
+    s3fs.S3FileSystem(**s3_options).mkdir(bucket)
+    with Registry.open(
+        f"sqlite:///{tmp_path / 'registry.db'}",
+        artifacts=f"s3://{bucket}/registry",
+        storage_options=s3_options,
+        cache_dir=tmp_path / "cache",
+    ) as reg:
+        reg.signatures = Signatures(signing_key=keys[0].private, required=True)
+        version = _register(reg, tmp_path)
+        assert not reg.artifacts.is_local
+        reg.promote(NAME, version=version)
+        folder = RegistrySource(reg, NAME).fetch(version)
+        assert folder.is_relative_to(tmp_path / "cache")
+        reg.signatures = Signatures(signing_key=keys[1].private, required=True)
+        with pytest.raises(ChecksFailedError, match=r"refusing to load it: signed by key"):
+            RegistrySource(reg, NAME).fetch(version)
