@@ -274,3 +274,19 @@ def test_a_version_in_an_object_store_is_signed_and_checked(
         reg.signatures = Signatures(signing_key=keys[1].private, required=True)
         with pytest.raises(ChecksFailedError, match=r"refusing to load it: signed by key"):
             RegistrySource(reg, NAME).fetch(version)
+
+
+def test_an_attachment_named_signature_that_mooring_did_not_write_is_no_signature(
+    registry: Registry, tmp_path: Path
+) -> None:
+    version = _register(registry, tmp_path)
+    other = tmp_path / "notes" / "signature.txt"
+    other.parent.mkdir()
+    other.write_text("signed off by the review board")
+    registry.attach_artifact(NAME, version=version, artifact=SIGNATURE_ARTIFACT, path=other)
+    state = registry.signatures.state(registry, registry.get(NAME, version=version))
+    assert (state.state, state.detail) == (
+        "unsigned",
+        "its attachment 'signature' is not a signature",
+    )
+    assert RegistrySource(registry, NAME).fetch(version).is_dir()  # loads as before

@@ -63,6 +63,8 @@ BUNDLE_FILE = "model.sig"
 #: Inside the folder that is signed: the version's files, and mooring's manifest of them.
 _FILES = "model"
 _MANIFEST = "mooring-manifest.json"
+#: Recorded in the attachment's details: what wrote the bundle.
+_LIBRARY = "model-signing"
 
 State = Literal["unsigned", "verified", "untrusted", "invalid"]
 
@@ -350,7 +352,7 @@ class Signatures:
                 version=mv.version,
                 artifact=SIGNATURE_ARTIFACT,
                 path=bundle,
-                details={"key_sha256": fingerprint, "library": "model-signing"},
+                details={"key_sha256": fingerprint, "library": _LIBRARY},
                 actor=actor,
                 reason=said if not reason else f"{reason} [{said}]",
                 replace=replace,
@@ -368,6 +370,10 @@ class Signatures:
         item = found.get(SIGNATURE_ARTIFACT)
         if item is None:
             return SignatureState(mv.ref, "unsigned", "no signature is attached")
+        if item.details.get("library") != _LIBRARY:  # an attachment of that name from elsewhere
+            return SignatureState(
+                mv.ref, "unsigned", f"its attachment '{SIGNATURE_ARTIFACT}' is not a signature"
+            )
         return self._checked(registry, mv, item, folder)
 
     def _checked(
