@@ -290,3 +290,21 @@ def test_an_attachment_named_signature_that_mooring_did_not_write_is_no_signatur
         "its attachment 'signature' is not a signature",
     )
     assert RegistrySource(registry, NAME).fetch(version).is_dir()  # loads as before
+
+
+def test_a_signing_that_fails_after_the_commit_says_the_version_is_unsigned(
+    tmp_path: Path, keys: tuple[Key, Key], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Signatures, "_attach", full_disk)
+    with Registry.open(f"sqlite:///{tmp_path / 'r.db'}", artifacts=tmp_path / "art") as reg:
+        reg.signatures = Signatures(signing_key=keys[0].private)
+        with pytest.raises(
+            ChecksFailedError,
+            match=r"income@1 was registered but not signed \(OSError: .*No space left.*\); "
+            r"once that is fixed, sign it with `mooring models sign income 1`",
+        ):
+            _register(reg, tmp_path)
+        assert reg.signatures.state(reg, reg.get(NAME, version=1)).state == "unsigned"

@@ -37,6 +37,7 @@ from mooring.errors import (
     ChecksFailedError,
     ConflictError,
     IntegrityError,
+    MooringError,
     UsageError,
     import_extra,
 )
@@ -101,7 +102,9 @@ class SignatureState:
 
 def _crypto() -> Any:
     """cryptography's key serialization (installed with the ``signing`` extra)."""
-    import_extra("model_signing", extra="signing", needed_for="signing model versions")
+    import_extra(
+        "model_signing", extra="signing", needed_for="signed versions ([registry] signing_key)"
+    )
     from cryptography.hazmat.primitives import serialization
 
     return serialization
@@ -125,7 +128,7 @@ def key_fingerprint(public_pem: bytes) -> str:
 def _hashing() -> Any:
     """How the signed folder is hashed: per file, sha256, every file (git's too), and the
     links the signed folder is made of followed."""
-    hashing = import_extra("model_signing.hashing", extra="signing", needed_for="signing")
+    hashing = import_extra("model_signing.hashing", extra="signing", needed_for="signed versions")
     return (
         hashing.Config()
         .set_ignored_paths(paths=[], ignore_git_paths=False)
@@ -275,7 +278,14 @@ class Signatures:
             if registry.artifacts.is_local
             else source
         )
-        self._attach(registry, mv, folder, actor=mv.created_by, reason=None, replace=False)
+        try:
+            self._attach(registry, mv, folder, actor=mv.created_by, reason=None, replace=False)
+        except Exception as exc:
+            said = str(exc) if isinstance(exc, MooringError) else f"{type(exc).__name__}: {exc}"
+            raise ChecksFailedError(
+                f"{mv.ref} was registered but not signed ({said}); once that is fixed, sign "
+                f"it with `mooring models sign {mv.name} {mv.version}`"
+            ) from exc
         return mv
 
     def sign_existing(
