@@ -19,13 +19,16 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -39,6 +42,7 @@ __all__ = ["DEFAULT_PROBE_TIMEOUT", "Limits", "run_boxed"]
 #: Seconds the boxed call may take (load, describe, probe) when none is given.
 DEFAULT_PROBE_TIMEOUT = 300.0
 _POLL = 0.05
+_GRACE = 10.0
 _PRELOAD = ["tensorflow", "mooring.training._import"]
 
 
@@ -90,21 +94,34 @@ def _rss(pid: int) -> int | None:
         return None
 
 
-def _child(conn: Connection, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """In the child: a fresh scratch folder as the working folder, the call, its answer."""
-    scratch = tempfile.mkdtemp(prefix="mooring-probe-")
+@contextlib.contextmanager
+def _no_main() -> Iterator[None]:
+    """Hide the caller's ``__main__`` while a child starts, so the child does not import
+    it again: multiprocessing's spawn and forkserver children re-run a script's top
+    level (a user's training script without an ``if __name__ == "__main__"`` guard
+    would run once more, and try to import again). The child needs nothing from it:
+    its function is mooring's own."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
     try:
-        os.chdir(scratch)
-        try:
-            conn.send(("ok", function(*args)))
-        except MooringError as exc:
-            conn.send(("error", type(exc).__name__, exc.message))
-        except BaseException as exc:  # the parent words it; the child must answer
-            text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
-            conn.send(("error", "ModelLoadError", f"{type(exc).__name__}: {text}"))
+        yield
     finally:
-        os.chdir(tempfile.gettempdir())
-        shutil.rmtree(scratch, ignore_errors=True)
+        sys.modules["__main__"] = main
+
+
+def _child(
+    conn: Connection, scratch: str, function: Callable[..., Any], args: tuple[Any, ...]
+) -> None:
+    """In the child: the scratch folder as the working folder, the call, its answer."""
+    os.chdir(scratch)
+    try:
+        conn.send(("ok", function(*args)))
+    except MooringError as exc:
+        conn.send(("error", type(exc).__name__, exc.message))
+    except BaseException as exc:  # the parent words it; the child must answer
+        text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+        conn.send(("error", "ModelLoadError", f"{type(exc).__name__}: {text}"))
+    finally:
         conn.close()
 
 
@@ -125,11 +142,14 @@ def run_boxed(
     """
     context = _context()
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(send, function, args), daemon=True)
-    process.start()
+    scratch = tempfile.mkdtemp(prefix="mooring-probe-")
+    process = context.Process(target=_child, args=(send, scratch, function, args), daemon=True)
+    with _no_main():
+        process.start()
     send.close()
     deadline = time.monotonic() + limits.timeout_s
     peak = 0
+    answer: Any = None
     try:
         while True:
             if receive.poll(_POLL):
@@ -157,10 +177,13 @@ def run_boxed(
                     "can be imported with a higher --probe-timeout SECONDS"
                 )
     finally:
+        # An answer given, the child exits; else it is stopped at once.
+        process.join(timeout=_GRACE if answer is not None else 0)
         if process.is_alive():
             process.kill()
         process.join()
         receive.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     return _answer(answer, process.exitcode, what)
 
 
