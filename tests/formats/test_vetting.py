@@ -190,3 +190,51 @@ def test_a_hard_link_to_a_file_outside_is_refused(built: Built, tmp_path: Path) 
         ModelLoadError, match=r"'assets/leak.txt' is a hard link .* 1 of them outside"
     ):
         check_folder(folder)
+
+
+def _tf1_model(folder: Path, vocabulary: Path, *, as_asset: bool) -> Path:
+    """A TF1 SavedModel (``SavedModelBuilder``): a variable, its saver in the top-level
+    graph, a table initialized from ``vocabulary``: an asset, or a constant path."""
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default() as graph:
+        x = tf1.placeholder(tf.string, [None], name="x")
+        weight = tf1.get_variable("w", initializer=2.0)
+        path = tf.constant(str(vocabulary), name="vocabulary")
+        if as_asset:  # TextFileInitializer makes its constant file name an asset
+            init = tf1.lookup.TextFileInitializer(path, tf.string, -2, tf.int64, -1)
+            table = tf1.lookup.StaticHashTable(init, -1)
+        else:  # the raw op reads the constant path as it is
+            init = tf1.lookup.KeyValueTensorInitializer(["a"], tf.constant([0], tf.int64))
+            table = tf1.lookup.StaticHashTable(init, -1)
+            handle = tf.raw_ops.HashTableV2(key_dtype=tf.string, value_dtype=tf.int64)
+            tf1.add_to_collection(
+                tf1.GraphKeys.TABLE_INITIALIZERS,
+                tf.raw_ops.InitializeTableFromTextFileV2(
+                    table_handle=handle, filename=path, key_index=-2, value_index=-1
+                ),
+            )
+        y = tf.cast(table.lookup(x), tf.float32) * weight
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            builder = tf1.saved_model.Builder(str(folder))
+            builder.add_meta_graph_and_variables(
+                session,
+                ["serve"],
+                signature_def_map={
+                    "serving_default": tf1.saved_model.predict_signature_def({"x": x}, {"y": y})
+                },
+                assets_collection=tf1.get_collection(tf1.GraphKeys.ASSET_FILEPATHS),
+                main_op=tf1.tables_initializer(),
+            )
+            builder.save()
+    return folder
+
+
+def test_a_tf1_model_reads_only_its_own_assets(tmp_path: Path) -> None:
+    vocabulary = tmp_path / "vocab.txt"
+    vocabulary.write_text("a\nb\n")
+    vet_saved_model(_tf1_model(tmp_path / "asset", vocabulary, as_asset=True))
+    constant = _tf1_model(tmp_path / "constant", vocabulary, as_asset=False)
+    pattern = r"op 'InitializeTableFromTextFileV2' \(node '[^']+' in the top-level graph\)"
+    with pytest.raises(ModelLoadError, match=pattern):
+        vet_saved_model(constant)

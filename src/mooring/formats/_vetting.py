@@ -497,7 +497,7 @@ class _Graph:
         }
         self.objects = meta.object_graph_def
         self.assets = {
-            _source(a.tensor_info.name)[0]: a.filename for a in meta.asset_file_def if a.filename
+            _source(a.tensor_info.name)[0]: a.filename for a in _asset_files(meta) if a.filename
         }
         saver = meta.saver_def
         roots = [n for n in (saver.save_tensor_name, saver.restore_op_name) if n]
@@ -700,6 +700,20 @@ class _Graph:
         if values.dtype.kind not in "iu" or values.size > 64:
             return None
         return [int(v) for v in values.reshape(-1)]
+
+
+def _asset_files(meta: Any) -> list[Any]:
+    """A meta graph's asset files: ``asset_file_def``, and a TF1 SavedModel's
+    ``saved_model_assets`` collection (where TensorFlow's loader finds them too)."""
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    found = list(meta.asset_file_def)
+    if "saved_model_assets" in meta.collection_def:
+        for packed in meta.collection_def["saved_model_assets"].any_list.value:
+            asset = meta_graph_pb2.AssetFileDef()
+            if packed.Unpack(asset):
+                found.append(asset)
+    return found
 
 
 def _inside_assets(filename: str) -> bool:
