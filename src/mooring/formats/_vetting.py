@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -205,11 +206,14 @@ CHECKPOINT_OPS = frozenset(
     {"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints"}
 )
 
-#: Ops that read a vocabulary file → the index of their file name input: allowed only
-#: when that file name is one of the SavedModel's own assets.
+#: Ops that read a file the model names → the index of their file name input: allowed
+#: only when that name is one of the SavedModel's own assets (a vocabulary; YDF's tree
+#: model, loaded from the folder of its asset files by the ``ydf_tf`` op library).
 ASSET_READERS: dict[str, int] = {
     "InitializeTableFromTextFile": 1,
     "InitializeTableFromTextFileV2": 1,
+    "SimpleMLLoadModelFromPath": 0,
+    "SimpleMLLoadModelFromPathWithHandle": 1,
 }
 
 #: Ops that allocate a tensor of a shape given as an input → (the shape input's index,
@@ -244,6 +248,9 @@ ALLOCATIONS: dict[str, tuple[int, str, int]] = {
 }
 
 _CALLS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+# A literal file name (YDF strips ``<prefix>_done`` from its asset's path to name the
+# asset folder): a replace that removes only it keeps an asset's path inside assets/.
+_LITERAL_NAME = re.compile(r"^[A-Za-z0-9_.-]+\$?$")
 _PASS_THROUGH = frozenset({"Identity", "Snapshot", "StopGradient"})
 _TOP = "the top-level graph"
 _SHOWN = 6
@@ -599,7 +606,7 @@ class _Graph:
             if source in args and source not in nodes:
                 return None, source, args.index(source)
             node = nodes.get(source)
-            if node is None or node.op not in _PASS_THROUGH or not node.input:
+            if node is None or not node.input or not _passes_through(node):
                 return node, source, -1
             name = node.input[0]
         return None, "", -1
@@ -700,6 +707,17 @@ class _Graph:
         if values.dtype.kind not in "iu" or values.size > 64:
             return None
         return [int(v) for v in values.reshape(-1)]
+
+
+def _passes_through(node: Any) -> bool:
+    """A node whose output is its first input for the asset check: an identity, or a
+    regex replace that only strips a literal file name from the end (YDF's)."""
+    if node.op in _PASS_THROUGH:
+        return True
+    if node.op != "StaticRegexReplace" or node.attr["rewrite"].s:
+        return False
+    pattern = node.attr["pattern"].s.decode("utf-8", "replace")
+    return bool(_LITERAL_NAME.match(pattern)) and ".." not in pattern
 
 
 def _asset_files(meta: Any) -> list[Any]:
