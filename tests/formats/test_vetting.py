@@ -13,7 +13,7 @@ import tensorflow as tf
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mooring.errors import ModelLoadError, UsageError
+from mooring.errors import ModelLoadError, UsageError, import_extra
 from mooring.formats._model import write_metadata
 from mooring.formats._vetting import (
     ALLOCATIONS,
@@ -57,9 +57,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 def test_every_op_named_is_one_tensorflow_registers() -> None:
+    """TensorFlow's own ops in ``tf.raw_ops``; YDF's once its op library is loaded."""
+    from tensorflow.python.framework import op_def_registry
+
+    import_extra("ydf_tf", extra="trees", needed_for="YDF's ops")
     named = set(DENIED_OPS) | set(ASSET_READERS) | set(ALLOCATIONS) | set(CHECKPOINT_OPS)
-    unknown = sorted(op for op in named if not hasattr(tf.raw_ops, op))
+    ydf = {op for op in named if op.startswith("SimpleML")}
+    unknown = sorted(op for op in named - ydf if not hasattr(tf.raw_ops, op))
     assert unknown == []
+    assert ydf and all(op_def_registry.get(op) is not None for op in ydf)
     assert set(DENIED_OPS) >= CHECKPOINT_OPS
     assert all(reason.strip() for reason in DENIED_OPS.values())
 
