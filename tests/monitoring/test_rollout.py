@@ -15,7 +15,7 @@ from mooring.monitoring._guardrails import error_guardrail
 from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.monitoring._scrape import VersionCounters
 from mooring.registry import Registry
-from mooring.registry._approval import ReleaseRules
+from mooring.registry._approval import ApprovalError, ReleaseRules
 from mooring.registry._judged import register_judged
 from mooring.serving._metrics import ServingMetrics
 from tests._support.alerts import Collect
@@ -416,11 +416,14 @@ def test_labels_decide_over_offline_numbers(setup: Setup, labels: bool) -> None:
     assert "would fail" in validated.message
 
 
-def test_an_unapproved_canary_holds_at_the_last_step_until_approved(setup: Setup) -> None:
+def test_an_unapproved_canary_holds_below_all_traffic_until_approved(setup: Setup) -> None:
     reg, metrics, clock = setup.registry, setup.metrics, setup.clock
     reg.deploy(NAME, production=1)
     reg.release = ReleaseRules(production_requires="approval")
-    reg.deploy(NAME, production=1, canary=2, weight=100)  # a canary needs no approval
+    # A canary given every request answers as production: the same rule holds.
+    with pytest.raises(ApprovalError, match=f"^{NAME}@2 cannot become production"):
+        reg.deploy(NAME, production=1, canary=2, weight=100)
+    reg.deploy(NAME, production=1, canary=2, weight=50)  # below 100% it needs no approval
     assert setup.controller.tick().action == "insufficient_data"
     serve(metrics, 1, 200)
     serve(metrics, 2, 135)
@@ -428,16 +431,19 @@ def test_an_unapproved_canary_holds_at_the_last_step_until_approved(setup: Setup
     held = setup.controller.tick()
     assert held.action == "hold"
     assert held.reasons[0].startswith(
-        f"promotion of {NAME}@2 refused: {NAME}@2 cannot become production: [registry] "
+        f"advance of {NAME}@2 to 100% refused: {NAME}@2 cannot become production: [registry] "
         'production_requires = "approval"'
     )
     assert f"'{ACTOR}' tried to release it" in held.reasons[0]
-    assert reg.deployment(NAME).production == 1
+    assert (reg.deployment(NAME).production, reg.deployment(NAME).canary_weight) == (1, 50)
     reg.approve(NAME, version=2, reason="canary numbers read", actor="reviewer")
+    assert setup.controller.tick().action == "advance"
+    assert setup.controller.tick().action == "insufficient_data"  # the step's counters
+    serve(metrics, 1, 200)
+    serve(metrics, 2, 135)
+    clock.advance(61)
     assert setup.controller.tick().action == "promote"
     assert reg.deployment(NAME).production == 2
     promoted = reg.history(NAME)[-1]
     assert (promoted.action, promoted.actor) == ("promote", ACTOR)
-    assert promoted.reason is not None and promoted.reason.endswith(
-        "approved by reviewer (audit event 6)"
-    )
+    assert promoted.reason is not None and "approved by reviewer (audit event " in promoted.reason

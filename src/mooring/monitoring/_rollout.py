@@ -765,14 +765,25 @@ class RolloutController:
         )
         if not self._unchanged_since(dep):
             return self._stale(dep, results, numbers)
-        after = self.registry.deploy(
-            self.name,
-            production=dep.production,
-            canary=dep.canary,
-            weight=weight,
-            actor=ACTOR,
-            reason=reason,
-        )
+        try:
+            after = self.registry.deploy(
+                self.name,
+                production=dep.production,
+                canary=dep.canary,
+                weight=weight,
+                actor=ACTOR,
+                reason=reason,
+            )
+        except MooringError as exc:  # at 100% a canary needs production's approval
+            decision = self._decision(
+                dep,
+                "hold",
+                [f"advance of {self.name}@{dep.canary} to {weight}% refused: {exc}"],
+                guardrails=results,
+                numbers=numbers,
+            )
+            self._save(step, decision)
+            return decision
         decision = self._decision(
             dep, "advance", [reason], to_weight=weight, guardrails=results, numbers=numbers
         )

@@ -406,6 +406,13 @@ class Registry(Attachments, AuditTrail, Approvals):
         canary = None if canary is None else check_version(canary)
         current = self.store.get_deployment(name=name)
         reason = self.check_release(name, production, current.production, actor, reason)
+        if (
+            canary is not None
+            and weight >= 100
+            and (canary, 100) != (current.canary, current.canary_weight)
+        ):
+            # A canary given every request answers as production does: the same release rule.
+            reason = self.check_release(name, canary, current.production, actor, reason)
         fresh = [
             v
             for v, now in ((production, current.production), (canary, current.canary))
