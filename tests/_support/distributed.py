@@ -34,6 +34,9 @@ def train_adult(
     cfg.model.kind = kind  # type: ignore[assignment]
     cfg.training.workers = workers
     cfg.training.engine = engine  # type: ignore[assignment]
+    # Ray actors start and import TensorFlow while the rest of the suite runs on the same
+    # cores: 120 s (the default) was seen to pass before both had joined.
+    cfg.training.start_timeout = "10m"  # type: ignore[assignment]
     options = ReadOptions.from_config(cfg.data)
     stats = compute_statistics(cfg.path(cfg.data.train), options)
     schema = infer_schema(stats, label=cfg.data.label, contract=cfg.contract)
