@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +63,14 @@ class Source:
         return None
 
 
-@pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(2) as pool:
-        yield pool
-
-
 @pytest.fixture(autouse=True)
 def instant_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(models, "load_served_model", lambda name, version, path: Version(version))
 
 
-def manager_of(source: Source, executor: ThreadPoolExecutor) -> ModelManager:
+def manager_of(source: Source) -> ModelManager:
     held: Any = source
-    return ModelManager(held, ServingConfig(warmup_requests=0), ServingMetrics(), executor)
+    return ModelManager(held, ServingConfig(warmup_requests=0), ServingMetrics())
 
 
 def deployed(revision: int, **fields: Any) -> Deployment:
@@ -91,11 +83,9 @@ async def answer(manager: ModelManager) -> int:
     return int(outputs["version"][0])
 
 
-def test_a_swap_answers_from_the_new_version_and_unloads_the_old(
-    executor: ThreadPoolExecutor,
-) -> None:
+def test_a_swap_answers_from_the_new_version_and_unloads_the_old() -> None:
     async def scenario() -> tuple[int, int, HarnessState, HarnessState]:
-        manager = manager_of(Source(), executor)
+        manager = manager_of(Source())
         await manager.apply(deployed(1, production=1))
         first, old = await answer(manager), manager.harness(1)
         assert old is not None
@@ -110,11 +100,9 @@ def test_a_swap_answers_from_the_new_version_and_unloads_the_old(
     assert (draining, last) == (HarnessState.DRAINING, HarnessState.UNLOADED)
 
 
-def test_a_production_that_fails_leaves_the_old_one_answering(
-    executor: ThreadPoolExecutor,
-) -> None:
+def test_a_production_that_fails_leaves_the_old_one_answering() -> None:
     async def scenario() -> tuple[int, dict[str, Any]]:
-        manager = manager_of(Source(broken=(2,)), executor)
+        manager = manager_of(Source(broken=(2,)))
         await manager.apply(deployed(1, production=1))
         await manager.apply(deployed(2, production=2, previous=(1,)))
         try:
@@ -133,11 +121,11 @@ def test_a_production_that_fails_leaves_the_old_one_answering(
     assert status["loaded"] == [1]
 
 
-def test_a_load_cut_short_leaves_nothing_loading(executor: ThreadPoolExecutor) -> None:
+def test_a_load_cut_short_leaves_nothing_loading() -> None:
     source = Source()
 
     async def scenario() -> tuple[set[int], set[int], bool]:
-        manager = manager_of(source, executor)
+        manager = manager_of(source)
         await manager.apply(deployed(1, production=1))
         source.held = threading.Event()
         applying = asyncio.create_task(manager.apply(deployed(2, production=2)))
@@ -154,3 +142,37 @@ def test_a_load_cut_short_leaves_nothing_loading(executor: ThreadPoolExecutor) -
 
     during, after, knows = asyncio.run(scenario())
     assert (during, after, knows) == ({2}, set(), False)
+
+
+def test_a_version_stuck_in_its_call_holds_no_other_versions_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One inference thread per version ([serving] inference_threads = 1): the canary's
+    call that never returns leaves production answering."""
+    started, release = threading.Event(), threading.Event()
+
+    class Stuck(Version):
+        def predict(self, columns: dict[str, Any]) -> dict[str, Any]:
+            started.set()
+            release.wait(timeout=60)
+            return super().predict(columns)
+
+    monkeypatch.setattr(
+        models,
+        "load_served_model",
+        lambda name, version, path: Stuck(version) if version == 2 else Version(version),
+    )
+
+    async def scenario() -> tuple[int, bool]:
+        manager = manager_of(Source())
+        await manager.apply(deployed(1, production=1, canary=2, canary_weight=50))
+        stuck = asyncio.create_task(manager.route(version=2).predict({"x": np.zeros(1)}, 1, 60.0))
+        assert await asyncio.to_thread(started.wait, 60)  # the canary's call is running
+        production = await manager.route(version=1).predict({"x": np.zeros(1)}, 1, 60.0)
+        waiting = not stuck.done()
+        release.set()
+        await stuck
+        await manager.close()
+        return int(production["version"][0]), waiting
+
+    assert asyncio.run(scenario()) == (1, True)

@@ -71,10 +71,10 @@ def test_tensorflow_s_pools_get_the_worker_s_share_and_one_inter_op_thread_a_bat
     intra, inter = TF_THREAD_ENV
     for name in TF_THREAD_ENV:
         monkeypatch.delenv(name, raising=False)
-    assert tf_thread_env(2, 1, cores=8) == {intra: "4", inter: "1"}
-    assert tf_thread_env(1, 3, cores=8) == {intra: "8", inter: "3"}
-    assert tf_thread_env(4, 8, cores=8) == {intra: "2", inter: "2"}  # never above the share
-    assert tf_thread_env(16, 1, cores=2) == {intra: "1", inter: "1"}  # never zero
+    assert tf_thread_env(2, 1, cores=8) == {intra: "4", inter: "2"}
+    assert tf_thread_env(1, 3, cores=8) == {intra: "8", inter: "4"}
+    assert tf_thread_env(4, 8, cores=8) == {intra: "2", inter: "3"}  # the share, and one more
+    assert tf_thread_env(16, 1, cores=2) == {intra: "1", inter: "2"}  # never zero
     # What an operator set wins.
     monkeypatch.setenv(inter, "6")
     assert tf_thread_env(2, 1, cores=8) == {intra: "4", inter: "6"}
@@ -85,11 +85,15 @@ def test_one_server_process_sizes_tensorflow_s_pools_as_a_worker_would(
 ) -> None:
     for name in TF_THREAD_ENV:
         monkeypatch.delenv(name, raising=False)
-    # TensorFlow alone would start an inter-op pool as large as the machine.
-    with ServeProcess(tmp_path, model_dirs["a"], args=["--workers", "1"]) as serve:
+    # TensorFlow alone would start an inter-op pool as large as the machine; a worker's
+    # is one thread per batch at once (2, at most its share of the cores), and one more.
+    expected = int(tf_thread_env(1, 2)[TF_THREAD_ENV[1]])
+    with ServeProcess(
+        tmp_path, model_dirs["a"], args=["--workers", "1"], inference_threads=2
+    ) as serve:
         assert serve.proc is not None
         assert _predict(serve.url, "one").status_code == 200
-        assert _threads(serve.proc.pid).count("tf_Compute") == 1
+        assert _threads(serve.proc.pid).count("tf_Compute") == expected
 
 
 def test_grpc_is_served_by_every_worker(tmp_path: Path, model_dirs: dict[str, Path]) -> None:

@@ -131,7 +131,6 @@ def test_served_outputs_equal_ydf_predictions(adult: dict[str, Any]) -> None:
 
 _REFUSE = """
 import asyncio, json, sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from mooring.config import ServingConfig
 from mooring.errors import ModelLoadError
@@ -163,8 +162,7 @@ class Source:
 
 async def main():
     source = Source()
-    manager = ModelManager(source, ServingConfig(warmup_requests=1), ServingMetrics(),
-                           ThreadPoolExecutor(2))
+    manager = ModelManager(source, ServingConfig(warmup_requests=1), ServingMetrics())
     await manager.refresh()
     first = manager.production
     source.current = Deployment(name="income", production=2, revision=2, previous=(1,))

@@ -18,7 +18,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -86,7 +85,6 @@ def build_app(
     """
     cfg = serving or ServingConfig()
     metrics = ServingMetrics()
-    executor = ThreadPoolExecutor(max_workers=cfg.inference_threads, thread_name_prefix="infer")
     plog = None
     if prediction_log_url is not None and cfg.log_sample_rate > 0:
         plog = PredictionLog(
@@ -101,14 +99,13 @@ def build_app(
     door = Door(DoorLimits.from_config(cfg))
     door.on_refused = lambda reason: metrics.refused.labels(reason).inc()
     managers = {
-        s.name: ModelManager(s, cfg, metrics, executor, plog, idle=lambda: door.in_flight <= 1)
+        s.name: ModelManager(s, cfg, metrics, plog, idle=lambda: door.in_flight <= 1)
         for s in sources
     }
     state = ServerState(
         serving=cfg,
         managers=managers,
         metrics=metrics,
-        executor=executor,
         prediction_log=plog,
         admin_token=cfg.admin_token or os.environ.get(cfg.admin_token_env) or None,
         registry=registry,
@@ -164,7 +161,6 @@ def build_app(
                 await manager.close()
             if plog is not None:
                 await asyncio.to_thread(plog.close)
-            executor.shutdown(wait=True)
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)
 

@@ -14,9 +14,13 @@ What the plan decides, and :meth:`ModelManager.status` reports: a version that f
 to load or verify is never served, and the previous production stays; a server with
 nothing loaded yet (start-up) falls back to the newest earlier production that loads
 (:attr:`ModelManager.fallback`); with none, :meth:`ModelManager.why_not_ready` says why
-it is not ready. A shadow version is loaded after production and canary are in place,
-with its own one-thread executor, so its batches never wait for, or hold up, an
-inference thread of the versions that answer; it is never routed to
+it is not ready. Every version runs its batches on threads of its own
+(``[serving] inference_threads``; a shadow, one), so one version's slow or failing call
+never holds another's batches: a model that spins for seconds on one input leaves the
+other models of the server, and its own canary or production, answering in
+milliseconds (the worker's TensorFlow inter-op pool has a thread more than a version's
+batches for that, :func:`~mooring.serving._workers.tf_thread_env`). A shadow version is
+loaded after production and canary are in place; it is never routed to
 (:class:`~mooring.serving._shadow.ShadowCopier` hands it copies), and a shadow that fails
 to load changes nothing else.
 """
@@ -27,7 +31,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +77,7 @@ class ModelManager:
 
     ``idle`` says when the server is otherwise idle (one request in flight), so a lone
     request may run on the event loop (see :class:`~mooring.serving._batcher.Batcher`);
-    None: always in the executor. ``prediction_log``: where the batches of the versions
+    None: always on the version's own threads. ``prediction_log``: where the batches of the versions
     that answer log their rows (None: not logged).
     """
 
@@ -82,7 +86,6 @@ class ModelManager:
         source: ModelSource,
         cfg: ServingConfig,
         metrics: ServingMetrics,
-        executor: Executor,
         prediction_log: PredictionLog | None = None,
         *,
         idle: Callable[[], bool] | None = None,
@@ -91,7 +94,6 @@ class ModelManager:
         self.name = source.name
         self.cfg = cfg
         self.metrics = metrics
-        self.executor = executor
         self.prediction_log = prediction_log
         self.idle = idle
         #: Which version answers as what; replaced whole, never changed in place.
@@ -103,7 +105,6 @@ class ModelManager:
         self.revision: int | None = None
         self.reads = RecordReads()
         self._harnesses: dict[int, Harness] = {}  # loading, ready or failed; by version
-        self._shadow_executor: ThreadPoolExecutor | None = None
         self._lock = asyncio.Lock()
         self._draining: set[asyncio.Task[None]] = set()
 
@@ -261,8 +262,6 @@ class ModelManager:
         kept = before.error if before is not None and before.shadow == shadow else None
         harness = Harness(version, shadow=shadow, error=kept)
         self._harnesses[version] = harness
-        if shadow and self._shadow_executor is None:
-            self._shadow_executor = ThreadPoolExecutor(1, thread_name_prefix="shadow")
         try:
             path = await asyncio.to_thread(self.source.fetch, version)
             model = await asyncio.to_thread(load_served_model, self.name, version, path)
@@ -284,13 +283,14 @@ class ModelManager:
             log.error("model %s version %s not served: %s", self.name, version, message)
             return
         labels = (self.name, str(version))
+        threads = 1 if shadow else self.cfg.inference_threads
         batcher = Batcher(
             self._timed(model),
             max_batch_size=self.cfg.max_batch_size,
             batch_timeout_s=self.cfg.batch_timeout_ms / 1000.0,
             max_queue=self.cfg.shadow_max_in_flight if shadow else self.cfg.max_queue,
-            executor=self._shadow_executor if shadow and self._shadow_executor else self.executor,
-            workers=1 if shadow else self.cfg.inference_threads,
+            executor=ThreadPoolExecutor(threads, thread_name_prefix=f"infer-{version}"),
+            workers=threads,
             on_batch=self.metrics.batch_size.labels(*labels).observe,
             on_depth=self.metrics.queue_depth.labels(*labels).set,
             inline_when=None if shadow else self.idle,
@@ -374,6 +374,7 @@ class ModelManager:
         while slot.inflight:
             await asyncio.sleep(0.01)
         await slot.batcher.stop()
+        slot.batcher.executor.shutdown(wait=False)
         harness.unloaded()
         log.info("model %s version %s unloaded", self.name, harness.version)
 
@@ -384,9 +385,6 @@ class ModelManager:
             self._retire(version)
         if self._draining:
             await asyncio.gather(*self._draining, return_exceptions=True)
-        if self._shadow_executor is not None:
-            self._shadow_executor.shutdown(wait=False, cancel_futures=True)
-            self._shadow_executor = None
 
     # -- routing -------------------------------------------------------------------
     def route(

@@ -9,7 +9,6 @@ the door's counts, and the running tasks in ``tasks`` and ``shadow_tasks``.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mooring._tracing import Tracing
@@ -34,7 +33,6 @@ class ServerState:
     serving: ServingConfig
     managers: dict[str, ModelManager]
     metrics: ServingMetrics
-    executor: ThreadPoolExecutor
     prediction_log: PredictionLog | None
     admin_token: str | None
     registry: Registry | None = None

@@ -155,16 +155,18 @@ def tf_thread_env(workers: int, inference_threads: int, cores: int | None = None
     Intra-op threads, over which one op is split (a large batch's matrix products): the
     usable cores' share of a worker. Unset, TensorFlow sizes both pools to the whole
     machine in every process, and ignores a container's CPU quota. Inter-op threads,
-    which run a call's independent ops: one per batch running at once
-    (``[serving] inference_threads``), at most the share. A tabular model's graph is many
-    small ops, one branch per input; dispatching them across threads costs more than it
-    saves. Calls that run at once beyond that (several models, a shadow copy) share the
-    pool, a little slower than with a thread each.
+    which run a call's ops: one per batch running at once (``[serving]
+    inference_threads``, at most the share), and one more. A tabular model's graph is
+    many small ops, one branch per input; spreading one call over many threads costs
+    more than it saves. The one more is for isolation: a call that spins (a loop in a
+    model's graph runs on one inter-op thread until it ends) would otherwise hold every
+    other model's and version's calls in the worker, each on its own executor
+    (:class:`~mooring.serving._models.ModelManager`), until it returns.
 
     Examples:
         >>> tf_thread_env(2, 1, cores=8) == {
         ...     "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS", "4"),
-        ...     "TF_NUM_INTEROP_THREADS": os.environ.get("TF_NUM_INTEROP_THREADS", "1"),
+        ...     "TF_NUM_INTEROP_THREADS": os.environ.get("TF_NUM_INTEROP_THREADS", "2"),
         ... }
         True
     """
@@ -172,7 +174,7 @@ def tf_thread_env(workers: int, inference_threads: int, cores: int | None = None
     intra, inter = TF_THREAD_ENV
     return {
         intra: os.environ.get(intra, str(share)),
-        inter: os.environ.get(inter, str(max(1, min(share, inference_threads)))),
+        inter: os.environ.get(inter, str(max(1, min(share, inference_threads)) + 1)),
     }
 
 
