@@ -163,10 +163,15 @@ def _exits(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_a_folder_that_holds_no_model_exits_2_at_once(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("not a model")
+    # A folder whose asset links outside it: refused before anything reads it.
+    (tmp_path / "linked" / "assets").mkdir(parents=True)
+    (tmp_path / "linked" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "linked" / "assets" / "leak").symlink_to(tmp_path / "notes.txt")
     for path, says in (
         ("empty", "'empty' is a folder without saved_model.pb"),
         ("notes.txt", "'notes.txt' is a file, neither .keras"),
         ("nowhere", "'nowhere' does not exist"),
+        ("linked", "--model-dir 'linked': 'assets/leak' is a symbolic link"),
     ):
         done = _exits(tmp_path, "--model-dir", path)
         assert done.returncode == 2, done.stderr

@@ -337,6 +337,9 @@ def served_folder(model_dir: Path) -> Path:
     from mooring.formats._model_source import source_format
 
     if source_format(model_dir) == "saved_model":
+        from mooring.formats._vetting import check_folder
+
+        check_folder(model_dir, what=f"--model-dir '{model_dir}'")  # as an import does
         return model_dir
     done = subprocess.run(
         [sys.executable, "-m", "mooring.training._import", str(model_dir)],

@@ -375,13 +375,13 @@ def _check_symlink(root: Path, path: Path, rel: str, who: str) -> None:
     if not target.is_relative_to(root):
         raise ModelLoadError(
             f"{who}: '{rel}' is a symbolic link to '{target}', outside the model folder: "
-            "importing it would copy that file into the registry (and serve it); copy the "
-            "file into the folder, or save the model again, and import that folder"
+            "an import would copy that file into the registry, and a server could serve it; "
+            "copy the file into the folder, or save the model again, and use that folder"
         )
     if path.is_dir() and path.parent.resolve().is_relative_to(target):
         raise ModelLoadError(
             f"{who}: '{rel}' is a symbolic link to '{target}', a folder that holds the link "
-            "itself (a loop); remove the link and import the folder again"
+            "itself (a loop); remove the link and use the folder again"
         )
 
 
