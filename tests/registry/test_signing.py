@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import update
 
 from mooring.config import MooringConfig
-from mooring.errors import ChecksFailedError, IntegrityError, MissingExtraError, UsageError
+from mooring.errors import (
+    ChecksFailedError,
+    ConfigError,
+    IntegrityError,
+    MissingExtraError,
+    UsageError,
+)
 from mooring.formats._version_record import VersionRecord
-from mooring.registry import Registry
+from mooring.registry import Registry, _signing
 from mooring.registry._judged import register_judged
 from mooring.registry._manifest import build_manifest
 from mooring.registry._signing import SIGNATURE_ARTIFACT, Signatures
@@ -54,6 +64,109 @@ class Key:
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Key, Key]:
     return Key(tmp_path / "keys", "old"), Key(tmp_path / "keys", "new")
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+class Authority:
+    """A certificate authority made with cryptography: a root, or an intermediate that
+    ``parent`` issued; ``issue`` makes a signing certificate and its key as PEM files."""
+
+    def __init__(self, folder: Path, name: str, parent: Authority | None = None) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        by = parent or self
+        self.cert = by.certificate(self.subject, self.key.public_key(), ca=True)
+        self.pem = folder / f"{name}.crt"
+        self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def certificate(
+        self,
+        subject: x509.Name,
+        public: ec.EllipticCurvePublicKey,
+        *,
+        ca: bool,
+        start: datetime = datetime(2000, 1, 1, tzinfo=UTC),
+        end: datetime = datetime(2100, 1, 1, tzinfo=UTC),
+    ) -> x509.Certificate:
+        """A certificate this authority signs: a CA's, or one that may only sign."""
+        off = dict.fromkeys(
+            ["content_commitment", "key_encipherment", "data_encipherment", "key_agreement"],
+            False,
+        )
+        usage = x509.KeyUsage(
+            digital_signature=not ca,
+            key_cert_sign=ca,
+            crl_sign=ca,
+            encipher_only=False,
+            decipher_only=False,
+            **off,
+        )
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.subject)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+
+    def issue(
+        self,
+        name: str,
+        start: datetime = datetime(2020, 1, 1, tzinfo=UTC),
+        end: datetime = datetime(2090, 1, 1, tzinfo=UTC),
+    ) -> Signer:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        cert = self.certificate(subject, key.public_key(), ca=False, start=start, end=end)
+        return Signer(self.folder, name, key, cert)
+
+
+class Signer:
+    """A signing key and the certificate issued for it, as PEM files."""
+
+    def __init__(
+        self, folder: Path, name: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate
+    ) -> None:
+        self.key = _pem_key(key, folder / f"{name}.pem")
+        self.cert = folder / f"{name}.crt"
+        self.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+        self.subject = f"CN={name}"
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> tuple[Authority, Authority, Signer]:
+    """A root, an intermediate it issued, and a signing certificate from the intermediate."""
+    root = Authority(tmp_path / "pki", "Mooring Root")
+    intermediate = Authority(tmp_path / "pki", "Mooring Models CA", parent=root)
+    return root, intermediate, intermediate.issue("ci-signer")
+
+
+def _certified(signer: Signer, root: Authority, chain: Authority, **more: Any) -> Signatures:
+    return Signatures(
+        signing_key=signer.key,
+        signing_certificate=signer.cert,
+        certificate_chain=(chain.pem,),
+        trusted_roots=(root.pem,),
+        **more,
+    )
 
 
 def _register(reg: Registry, tmp_path: Path, seed: int = 0) -> int:
@@ -308,3 +421,183 @@ def test_a_signing_that_fails_after_the_commit_says_the_version_is_unsigned(
         ):
             _register(reg, tmp_path)
         assert reg.signatures.state(reg, reg.get(NAME, version=1)).state == "unsigned"
+
+
+def test_a_certificate_signed_version_verifies_at_promote_deploy_and_load(
+    registry: Registry, tmp_path: Path, pki: tuple[Authority, Authority, Signer]
+) -> None:
+    root, intermediate, signer = pki
+    registry.signatures = _certified(signer, root, intermediate, required=True)
+    first, second = _register(registry, tmp_path, 0), _register(registry, tmp_path, 1)
+
+    # The certificate's subject and fingerprint are recorded beside the key's, and audited.
+    [attached] = registry.version_artifacts(NAME, version=first)
+    assert attached.details["cert_subject"] == "CN=ci-signer"
+    assert attached.details["cert_sha256"] == signer.fingerprint
+    [event, _] = [e for e in registry.history(NAME) if e.action == "attach"]
+    assert f"signed with certificate 'CN=ci-signer' sha256:{signer.fingerprint}" in (
+        event.reason or ""
+    )
+    state = registry.signatures.state(registry, registry.get(NAME, version=first))
+    assert (state.state, state.subject, state.certificate) == (
+        "verified",
+        "CN=ci-signer",
+        signer.fingerprint,
+    )
+    assert "chains to a trusted root" in state.detail
+    registry.promote(NAME, version=first, reason="signed")
+    registry.deploy(NAME, production=first, canary=second, weight=10, reason="signed canary")
+    assert RegistrySource(registry, NAME).fetch(second).is_dir()
+
+    # Verifying needs only the roots: no key, no certificate of the signer's.
+    registry.signatures = Signatures(trusted_roots=(root.pem,), required=True)
+    assert RegistrySource(registry, NAME).fetch(first).is_dir()
+
+
+def test_a_certificate_from_a_root_not_trusted_is_refused_with_require_signatures(
+    registry: Registry, tmp_path: Path, pki: tuple[Authority, Authority, Signer]
+) -> None:
+    root, intermediate, signer = pki
+    registry.signatures = _certified(signer, root, intermediate)
+    version = _register(registry, tmp_path)
+
+    other = Authority(tmp_path / "pki", "Someone Else's Root")
+    registry.signatures = Signatures(trusted_roots=(other.pem,), required=True)
+    not_trusted = (
+        r"signed by certificate 'CN=ci-signer' \(sha256:[0-9a-f]{16}\), whose chain \(issued "
+        r"by 'CN=Mooring Models CA'\) does not lead to a trusted root \(.*Someone Else's Root"
+    )
+    with pytest.raises(ChecksFailedError, match=not_trusted):
+        registry.promote(NAME, version=version)
+    with pytest.raises(ChecksFailedError, match=r"add its root certificate \(PEM\) to \[regi"):
+        registry.deploy(NAME, production=version)
+    with pytest.raises(ChecksFailedError, match=r"refusing to load it: signed by certificate"):
+        RegistrySource(registry, NAME).fetch(version)
+    registry.signatures = Signatures(required=True)  # no root at all
+    state = registry.signatures.state(registry, registry.get(NAME, version=version))
+    assert (state.state, state.certificate) == ("untrusted", signer.fingerprint)
+    assert state.detail.endswith("and [registry] trusted_roots is empty (no CA is trusted)")
+
+
+def test_a_byte_changed_after_certificate_signing_is_refused(
+    registry: Registry, tmp_path: Path, pki: tuple[Authority, Authority, Signer]
+) -> None:
+    root, intermediate, signer = pki
+    registry.signatures = _certified(signer, root, intermediate)
+    version = _register(registry, tmp_path)
+    tamper(registry, NAME, version, "variables/variables.index")
+
+    changed = r"certificate 'CN=ci-signer' .*\(changed since signing: variables/variables\.index"
+    with pytest.raises(IntegrityError, match=rf"refusing to promote it: .*{changed}"):
+        registry.promote(NAME, version=version, force=True, reason="force is not enough")
+    with pytest.raises(IntegrityError, match=r"refusing to deploy it: its signature by certif"):
+        registry.deploy(NAME, production=version, force=True, reason="nor here")
+    state = registry.signatures.state(registry, registry.get(NAME, version=version))
+    assert (state.state, state.changed) == ("invalid", ("variables/variables.index",))
+
+
+def test_key_and_certificate_signed_versions_verify_side_by_side(
+    registry: Registry,
+    tmp_path: Path,
+    keys: tuple[Key, Key],
+    pki: tuple[Authority, Authority, Signer],
+) -> None:
+    """A migration from a key to certificates: old versions keep the key's signature (its
+    public key in trusted_keys) until they are signed again with the certificate."""
+    key, _ = keys
+    root, intermediate, signer = pki
+    registry.signatures = Signatures(signing_key=key.private, required=True)
+    keyed = _register(registry, tmp_path, 0)
+
+    registry.signatures = _certified(
+        signer, root, intermediate, trusted_keys=(key.public,), required=True
+    )
+    certified = _register(registry, tmp_path, 1)
+    states = [
+        registry.signatures.state(registry, registry.get(NAME, version=v))
+        for v in (keyed, certified)
+    ]
+    assert [(s.state, s.key, s.certificate) for s in states] == [
+        ("verified", key.fingerprint, None),
+        ("verified", states[1].key, signer.fingerprint),
+    ]
+    registry.deploy(NAME, production=keyed, canary=certified, weight=50, reason="both")
+
+    # The key retired: its version is signed again with the certificate first.
+    resigned = registry.signatures.sign_existing(
+        registry, NAME, keyed, actor="ana", reason="moving to certificates", replace=True
+    )
+    assert (resigned.state, resigned.subject) == ("verified", "CN=ci-signer")
+    registry.signatures = Signatures(trusted_roots=(root.pem,), required=True)
+    assert RegistrySource(registry, NAME).fetch(keyed).is_dir()
+
+
+def test_a_certificate_expired_when_the_signature_was_recorded_is_untrusted(
+    registry: Registry,
+    tmp_path: Path,
+    pki: tuple[Authority, Authority, Signer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root, intermediate, _ = pki
+    old = intermediate.issue(
+        "ci-2020", datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC)
+    )
+    registry.signatures = _certified(old, root, intermediate, required=True)
+    with pytest.raises(UsageError, match=r"signing_certificate = .*ci-2020\.crt' \(CN=ci-2020\) "):
+        _register(registry, tmp_path)  # refused before anything is stored
+    assert registry.models() == []
+
+    class In2020(datetime):  # a clock gone wrong on the machine that signs
+        @classmethod
+        def now(cls, tz: Any = None) -> In2020:
+            return cls(2020, 6, 1, tzinfo=tz)
+
+    monkeypatch.setattr(_signing, "datetime", In2020)
+    version = _register(registry, tmp_path, 1)  # recorded by the registry at today's time
+    monkeypatch.undo()
+    expired = (
+        r"which is valid from 2020-01-01 00:00 UTC to 2021-01-01 00:00 UTC, not when the "
+        r"signature was recorded \(\d{4}-.*\): it had expired or was not yet valid"
+    )
+    state = registry.signatures.state(registry, registry.get(NAME, version=version))
+    assert state.state == "untrusted"
+    assert re.search(expired, state.detail), state.detail
+    with pytest.raises(ChecksFailedError, match=expired):
+        registry.promote(NAME, version=version)
+
+    # A certificate issued for another key does not sign either.
+    stranger = intermediate.issue("stranger")
+    registry.signatures = Signatures(
+        signing_key=_certified(old, root, intermediate).signing_key,
+        signing_certificate=stranger.cert,
+        trusted_roots=(root.pem,),
+    )
+    with pytest.raises(UsageError, match=r"was not issued for signing_key = '.*ci-2020\.pem'"):
+        registry.signatures.check_key()
+
+
+def test_a_signing_certificate_needs_its_key_and_paths_are_read_from_the_files_folder(
+    tmp_path: Path,
+) -> None:
+    project = {"project": {"name": "m"}, "data": {"train": "t.csv"}}
+    with pytest.raises(ConfigError, match=r"signing_certificate = 'ci\.crt' needs signing_key"):
+        MooringConfig.from_mapping(
+            {**project, "registry": {"signing_certificate": "ci.crt"}}, root=tmp_path
+        )
+    cfg = MooringConfig.from_mapping(
+        {
+            **project,
+            "registry": {
+                "signing_key": "pki/ci.pem",
+                "signing_certificate": "pki/ci.crt",
+                "certificate_chain": ["pki/models-ca.crt"],
+                "trusted_roots": ["pki/root.crt", "/etc/pki/root.crt"],
+            },
+        },
+        root=tmp_path,
+    )
+    policy = Signatures.from_config(cfg)
+    assert policy.signing_certificate == tmp_path.resolve() / "pki" / "ci.crt"
+    assert policy.certificate_chain == (tmp_path.resolve() / "pki" / "models-ca.crt",)
+    root = tmp_path.resolve() / "pki" / "root.crt"
+    assert policy.trusted_roots == (root, Path("/etc/pki/root.crt"))

@@ -61,11 +61,27 @@ class RegistryConfig(Section):
         description="Public keys (PEM) whose signatures are accepted; the signing key's own "
         "public key is always trusted. Keep an old key here while rotating.",
     )
+    signing_certificate: Path | None = Field(
+        None,
+        description="Certificate (PEM) of signing_key: versions are then signed with the "
+        "certificate, verified against trusted_roots; relative to mooring.toml. Needs "
+        "signing_key.",
+    )
+    certificate_chain: list[Path] = Field(
+        default_factory=list,
+        description="Intermediate CA certificates (PEM) sent with each signature, between "
+        "signing_certificate and a trusted root. Needs signing_certificate.",
+    )
+    trusted_roots: list[Path] = Field(
+        default_factory=list,
+        description="Root CA certificates (PEM): a version signed with a certificate that "
+        "chains to one of them, valid when the signature was recorded, is trusted.",
+    )
     require_signatures: bool = Field(
         False,
         description="Refuse to promote, deploy or serve a version that is unsigned or signed "
-        "by a key that is not trusted (a trusted key's signature that no longer matches is "
-        "refused either way).",
+        "by a key or certificate that is not trusted (a trusted signature that no longer "
+        "matches is refused either way).",
     )
     production_requires: Literal["nothing", "approval"] = Field(
         "nothing",
@@ -87,6 +103,22 @@ class RegistryConfig(Section):
         description="Receivers of every audit event as a signed CloudEvent "
         "([[registry.webhooks]]).",
     )
+
+    @model_validator(mode="after")
+    def _certificate_needs_its_key(self) -> RegistryConfig:
+        if self.signing_certificate is not None and self.signing_key is None:
+            raise ValueError(
+                f"signing_certificate = '{self.signing_certificate}' needs signing_key, the "
+                "private key (PEM) the certificate was issued for; add signing_key = "
+                "'KEY.pem' or drop signing_certificate"
+            )
+        if self.certificate_chain and self.signing_certificate is None:
+            raise ValueError(
+                f"certificate_chain = {[str(p) for p in self.certificate_chain]} is sent "
+                "with a certificate's signatures and needs signing_certificate; add "
+                "signing_certificate = 'CERT.pem' or drop certificate_chain"
+            )
+        return self
 
     @model_validator(mode="after")
     def _protected_needs_approvers(self) -> RegistryConfig:
