@@ -687,8 +687,8 @@ def verify_signature_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a version's signature against the trusted keys (\\[registry] signing_key,
-    trusted_keys): verified, unsigned, untrusted or invalid; exit 1 when promote, deploy
-    and the server would refuse it."""
+    trusted_keys) or, signed with a certificate, trusted_roots: verified, unsigned,
+    untrusted or invalid; exit 1 when promote, deploy and the server would refuse it."""
     with open_registry(registry, artifacts, config) as reg:
         found = reg.signatures.state(reg, reg.get(name, version=version))
         _print_signature(found, reg.signatures.refusal(found, "promote"), as_json)
