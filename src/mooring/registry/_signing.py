@@ -255,8 +255,9 @@ class _Signer:
 
 @dataclass(frozen=True)
 class Signatures:
-    """The ``[registry]`` signing settings: the key versions are signed with, the keys
-    whose signatures are accepted, and whether a version must carry one.
+    """The ``[registry]`` signing settings: the key (and certificate) versions are signed
+    with, the keys and root CAs whose signatures are accepted, and whether a version must
+    carry one.
 
     Every setting is off by default: nothing is signed, and only a signature that a
     trusted key made and that no longer matches is refused.
@@ -450,7 +451,8 @@ class Signatures:
         if self.signing_key is None:
             raise UsageError(
                 f"signing {name}@{version} needs a key: set [registry] signing_key to an "
-                "elliptic-curve private key (PEM) in mooring.toml"
+                "elliptic-curve private key (PEM) in mooring.toml (and signing_certificate "
+                "to its certificate to sign with the certificate)"
             )
         mv = registry.get(name, version=version)
         current = self.state(registry, mv)
