@@ -239,6 +239,29 @@ def test_a_drift_fixing_canary_close_to_production_on_the_traffic_passes() -> No
     assert "point it at recent labelled data and re-run `mooring run`" in alone.message
 
 
+def test_a_moved_traffic_waits_for_production_s_outputs_before_judging_the_canary() -> None:
+    """The canary logs its outputs first: unlike its stale evaluation, it waits for
+    production's on the same traffic instead of failing on that evaluation alone."""
+    fixing = drift.beta(4.5, 2, 250)
+    results = output_guardrails(
+        logged(fixing),
+        logged(MOVED[:150]),  # fewer than min_prediction_rows since the rollout started
+        reference=EVAL_TIME,
+        reference_source="test reference",
+        canary_eval={"metrics": {"auc": 0.8}, "data_fingerprint": "a" * 64},
+        production_eval=None,
+        rules=RULES,
+        production_reference=EVAL_TIME,
+        production_reference_source="production's test reference",
+        production_recent=logged(MOVED),  # its newest rows, from before the rollout too
+    )
+    outputs = next(r for r in results if r.name == "outputs")
+    assert outputs.status == "insufficient_data", outputs.message
+    assert "production on the same traffic decides, from 200 of its outputs" in outputs.message
+    assert "(150 so far)" in outputs.message
+    assert max(outputs.numbers["jensen_shannon"].values()) > RULES.prediction_js
+
+
 def test_a_canary_unlike_production_on_the_same_traffic_still_fails() -> None:
     odd = drift.beta(0.4, 0.4, 250)  # neither its evaluation nor production on this traffic
     outputs = judge(logged(odd), logged(MOVED), EVAL_TIME, production_ref=EVAL_TIME)["outputs"]

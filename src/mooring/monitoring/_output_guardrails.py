@@ -415,6 +415,17 @@ def _own(
     if isinstance(moved, ProductionMove) and moved.moved and (versus or shape):
         # The traffic moved away from evaluation: production on it is the reference.
         return _against_production(moved, versus, shape, worst, rows, limit, numbers)
+    if isinstance(moved, ProductionMove) and moved.moved and versus is None and worst is not None:
+        # Production on the same traffic is the reference, once it has logged as much as
+        # the canary needed: which of the two crosses the count first is chance.
+        return GuardrailResult(
+            "outputs",
+            "insufficient_data",
+            f"{own_summary} > {limit:g}, but {moved.sentence()}: production on the same "
+            f"traffic decides, from {rules.min_prediction_rows} of its outputs logged since "
+            f"the rollout started ({rows['production_rows']} so far)",
+            numbers=numbers,
+        )
     if worst is None:
         what = (
             f"{source}; the canary's outputs cannot be compared with its own evaluation"
