@@ -43,7 +43,8 @@ __all__ = ["DEFAULT_PROBE_TIMEOUT", "Limits", "run_boxed"]
 DEFAULT_PROBE_TIMEOUT = 300.0
 _POLL = 0.05
 _GRACE = 10.0
-_PRELOAD = ["tensorflow", "mooring.training._import"]
+#: ``mooring`` first: its import makes TensorFlow's import quiet (no native log lines).
+_PRELOAD = ["mooring", "tensorflow", "mooring.training._import"]
 
 
 @dataclass(frozen=True)

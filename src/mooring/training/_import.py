@@ -619,4 +619,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run as the module itself, not as __main__: the boxed probe's child finds the
+    # functions it is handed by their module's name (``python -m`` names this __main__).
+    from mooring.training import _import
+
+    raise SystemExit(_import.main())
