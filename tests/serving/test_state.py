@@ -36,7 +36,6 @@ def state_of(manager: Applying, worker: WorkerRun | None = None) -> ServerState:
         serving=ServingConfig(),
         managers={"income": held},
         metrics=None,  # type: ignore[arg-type]
-        executor=None,  # type: ignore[arg-type]
         prediction_log=None,
         admin_token=None,
         worker=worker,
@@ -75,4 +74,3 @@ def test_the_state_is_built_whole_and_frozen(tmp_path: Path) -> None:
     assert state.managers["income"].idle() is True  # nothing in flight at the door
     with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'door'"):
         state.door = Door()
-    state.executor.shutdown()

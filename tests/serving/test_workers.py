@@ -532,8 +532,8 @@ def test_two_workers_answer_as_one_server_through_a_deployment_and_a_kill(  # no
         ] * 120
         # Each worker's TensorFlow gets its share of the cores, not all of them: its
         # inter-op pool (threads named tf_Compute) has one thread per batch running at
-        # once (inference_threads, 1 here), at most that share.
-        expected = int(os.environ.get(TF_THREAD_ENV[1], "1"))
+        # once (inference_threads, 1 here), at most that share, and one more.
+        expected = int(tf_thread_env(2, 1)[TF_THREAD_ENV[1]])
         assert [_threads(pid).count("tf_Compute") for pid in sorted(workers)] == [expected] * 2
         # One /metrics, whichever worker answers it: the sum over both.
         for _ in range(4):
