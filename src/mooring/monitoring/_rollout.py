@@ -691,6 +691,22 @@ class RolloutController:
     def _unchanged_since(self, dep: Deployment) -> bool:
         return self.registry.deployment(self.name).revision == dep.revision
 
+    def _refused(
+        self,
+        dep: Deployment,
+        step: RolloutStep,
+        what: str,
+        exc: MooringError,
+        results: list[GuardrailResult],
+        numbers: dict[str, Any],
+    ) -> RolloutDecision:
+        """Hold at the step when the registry refused its change (an approval missing)."""
+        decision = self._decision(
+            dep, "hold", [f"{what} refused: {exc}"], guardrails=results, numbers=numbers
+        )
+        self._save(step, decision)
+        return decision
+
     def _stale(
         self, dep: Deployment, results: list[GuardrailResult], numbers: dict[str, Any]
     ) -> RolloutDecision:
@@ -775,15 +791,8 @@ class RolloutController:
                 reason=reason,
             )
         except MooringError as exc:  # at 100% a canary needs production's approval
-            decision = self._decision(
-                dep,
-                "hold",
-                [f"advance of {self.name}@{dep.canary} to {weight}% refused: {exc}"],
-                guardrails=results,
-                numbers=numbers,
-            )
-            self._save(step, decision)
-            return decision
+            what = f"advance of {self.name}@{dep.canary} to {weight}%"
+            return self._refused(dep, step, what, exc, results, numbers)
         decision = self._decision(
             dep, "advance", [reason], to_weight=weight, guardrails=results, numbers=numbers
         )
@@ -826,15 +835,8 @@ class RolloutController:
         try:
             self.registry.promote(self.name, version=dep.canary, actor=ACTOR, reason=reason)
         except MooringError as exc:
-            decision = self._decision(
-                dep,
-                "hold",
-                [f"promotion of {self.name}@{dep.canary} refused: {exc}"],
-                guardrails=results,
-                numbers=numbers,
-            )
-            self._save(step, decision)
-            return decision
+            what = f"promotion of {self.name}@{dep.canary}"
+            return self._refused(dep, step, what, exc, results, numbers)
         decision = self._decision(
             dep, "promote", [reason], to_weight=100, guardrails=results, numbers=numbers
         )
