@@ -2,8 +2,9 @@
 outside any checkout, and run ``mooring demo`` from an empty folder.
 
 The fresh environment takes mooring from the wheel alone; its dependencies come from the
-suite's environment (a path line, not its ``.pth`` files, so the checkout's editable
-install stays out of sight), which saves downloading TensorFlow again.
+suite's environment, which saves downloading TensorFlow again: a path line to a folder
+that links only the distributions ``pip install mooring`` brings (the core's requirements
+and theirs, no extra), so a command that needs an extra fails here as on a user's machine.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests._support.docs_pages import ROOT
 
@@ -64,6 +67,28 @@ def test_the_wheel_ships_the_licence_the_notice_and_the_demo_data(wheel: Path) -
     assert not any(n.startswith("tests/") for n in names)
 
 
+def core_site(folder: Path) -> Path:
+    """A folder linking the top-level entries of the core's dependency closure, no extra."""
+    wanted = [Requirement(r) for r in metadata.requires("mooring") or []]
+    seen: set[str] = set()
+    while wanted:
+        req = wanted.pop()
+        name = canonicalize_name(req.name)
+        if name in seen or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(name)
+        wanted += [Requirement(r) for r in metadata.requires(name) or []]
+    folder.mkdir()
+    for known in seen:
+        dist = metadata.distribution(known)
+        base = Path(str(dist.locate_file("")))
+        for top in {Path(str(f)).parts[0] for f in dist.files or []}:
+            link, target = folder / top, base / top
+            if not link.exists() and target.exists() and not top.endswith(".pth"):
+                link.symlink_to(target)
+    return folder
+
+
 def test_pip_install_then_mooring_demo_from_an_empty_folder(wheel: Path, tmp_path: Path) -> None:
     fresh = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(fresh)], check=True, timeout=120)
@@ -74,7 +99,10 @@ def test_pip_install_then_mooring_demo_from_an_empty_folder(wheel: Path, tmp_pat
         text=True,
         check=True,
     ).stdout.strip()
-    Path(site, "suite-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    core = core_site(tmp_path / "core")
+    assert not (core / "tensorboard").exists() and not (core / "ydf").exists()
+    assert (core / "tensorflow").exists()
+    Path(site, "core-dependencies.pth").write_text(f"{core}\n")
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
         capture_output=True,

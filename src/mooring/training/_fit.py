@@ -4,7 +4,8 @@ Steps, in order — everything a user can get wrong fails before the first epoch
 
 1. resolve the label (task, vocabulary) and the feature spec from statistics;
 2. build the model (built-in or user builder) and read the training data;
-3. fit with per-epoch checkpoints, TensorBoard logs, optional early stopping;
+3. fit with per-epoch checkpoints, TensorBoard logs (with the tensorboard extra),
+   optional early stopping;
    with ``resume=True`` continue from the last checkpoint;
 4. export ONE SavedModel + ``mooring.json``; reload it with TensorFlow only and
    check train/serve parity on evaluation records;
@@ -22,6 +23,7 @@ Output folder layout::
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -334,7 +336,7 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
     resume: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
-    tensorboard: bool = True,
+    tensorboard: bool | None = None,
     launcher: Launcher | None = None,
     pod: tuple[int, list[str]] | None = None,
 ) -> TrainingResult:
@@ -347,6 +349,8 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
     (default: processes on this machine; :func:`mooring.scale.training_launcher` gives
     Ray's), and the chief's run is returned; ``pod = (index, peers)`` makes this process
     that worker of a job started elsewhere (``mooring train --worker-index``).
+    ``tensorboard`` writes TensorBoard logs; by default, when the tensorboard extra is
+    installed.
 
     Raises:
         ConfigError / DataError: bad features, label, builder or data — before training.
@@ -433,6 +437,9 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
     first_epoch = int(state.get("epoch", 0))
     recorder = _EpochRecorder(ckpt_root, plan.early_stopping, fingerprint, state)
     all_callbacks: list[Any] = [recorder]
+    if tensorboard is None:
+        # Keras's callback needs the tensorboard extra for its summaries.
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
     if tensorboard:
         all_callbacks.append(
             keras.callbacks.TensorBoard(
