@@ -3,6 +3,7 @@ timestamp`` and a model name from the project's folder (or the label), not the f
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,22 @@ def test_the_proposed_multiclass_gate_is_the_majority_share_of_the_eval_rows(
     assert [(g.metric, g.lower) for g in cfg.evaluation.gates if g.lower is not None] == [
         ("accuracy", "majority")
     ]
+
+
+def test_the_trees_candidate_is_proposed_only_with_the_trees_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "orders"
+    data = write_timed_adult(folder)
+    with_trees = scaffold_config(data, out_dir=folder, na_values=["?"])
+    kinds = [c.kind for c in load_config(_written(with_trees.text, folder)).model.candidates]
+    assert kinds == ["linear", "mlp", "gbt"]
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ydf" else real(name, *a)
+    )
+    core = scaffold_config(data, out_dir=folder, na_values=["?"])
+    kinds = [c.kind for c in load_config(_written(core.text, folder)).model.candidates]
+    assert kinds == ["linear", "mlp"]
+    assert "pip install 'mooring[trees]'" in core.text

@@ -21,6 +21,7 @@ Examples:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -556,6 +557,23 @@ def _data_lines(
     )
 
 
+def _trees_candidate() -> list[str]:
+    """The gradient-boosted-trees candidate, or how to add it when the extra is missing."""
+    if importlib.util.find_spec("ydf") is not None:
+        return [
+            "[[model.candidates]]",
+            'name = "gbt"',
+            'kind = "gbt"               # [model.gbt] sets its trees',
+            "",
+        ]
+    return [
+        "# A third candidate, gradient boosted trees, needs the trees extra:",
+        "# pip install 'mooring[trees]', then add",
+        '# [[model.candidates]]  name = "gbt"  kind = "gbt"',
+        "",
+    ]
+
+
 def scaffold_config(
     data: str | Path,
     *,
@@ -720,7 +738,7 @@ def scaffold_config(
         "# Candidates: each is trained on the same data and evaluated on the same records;",
         "# the report compares them side by side and the run registers the best that passes",
         "# every gate. A candidate overrides any [model] key (hidden, max_steps, gbt, …).",
-        "# Delete all three tables to train the one model [model] describes.",
+        "# Delete the candidate tables to train the one model [model] describes.",
         "[[model.candidates]]",
         'name = "linear"            # the baseline the gate below compares with',
         'kind = "linear"',
@@ -729,10 +747,7 @@ def scaffold_config(
         'name = "mlp"',
         'kind = "mlp"',
         "",
-        "[[model.candidates]]",
-        'name = "gbt"',
-        'kind = "gbt"               # [model.gbt] sets its trees',
-        "",
+        *_trees_candidate(),
         "[evaluation]",
         'threshold = 0.5            # operating threshold (or "f1_optimal", "cost_optimal")'
         if task == "binary"
