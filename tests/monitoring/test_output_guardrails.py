@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import tempfile
 from typing import Any
 
@@ -186,6 +187,19 @@ def test_the_live_metric_is_an_interval_valid_at_every_look() -> None:
     assert same.state == "pass" and same.numbers["win"] is False
     win = live_metric_guardrail((0.86, 3000, 0.006), (0.78, 3000, 0.007), GuardrailsConfig())
     assert win.state == "pass" and win.numbers["win"] is True
+
+
+def test_a_metric_near_its_margin_says_the_budget_decides_not_a_million_more_labels() -> None:
+    # The live AUC of a retrained canary on real traffic after 701 labels (bench_regime):
+    # 0.022 worse against a 0.02 margin, its interval wide on both sides.
+    near = live_metric_guardrail((0.6599, 701, 0.02), (0.6822, 12799, 0.005), GuardrailsConfig())
+    assert near.state == "undecided" and near.needed is not None
+    assert re.search(r"about [\d,]+ more labels per version expected \([\d,]+ times", near.needed)
+    assert "end-of-horizon policy decide" in near.needed and near.needed in near.message
+    # Far from the margin, the count is what the next labels can bring: nothing to add.
+    early = live_metric_guardrail((0.60, 150, 0.04), (0.68, 150, 0.04), GuardrailsConfig())
+    assert early.state == "undecided" and early.needed is not None
+    assert early.needed.endswith("more labels per version expected"), early.needed
 
 
 def test_a_few_labels_never_roll_a_canary_back_many_do() -> None:

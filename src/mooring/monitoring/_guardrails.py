@@ -158,8 +158,34 @@ def _rate(errors: float, requests: float) -> float:
 
 def _more(count: float, what: str) -> Callable[[float], str]:
     def text(factor: float) -> str:
-        return f"about {max(math.ceil(count * (factor - 1.0)), 1):,} more {what} expected"
+        return _expected(count, factor, what)
 
+    return text
+
+
+#: Evidence needed beyond this many times what came so far (once at least
+#: ``_FAR_AFTER`` came: before that, any test is early) is out of a step's reach.
+_FAR = 20.0
+_FAR_AFTER = 100.0
+
+
+def _expected(seen: float, factor: float, what: str) -> str:
+    """What more an undecided test needs, from its evidence factor; when that is far more
+    than the plenty that came so far, the estimate sits near a boundary: say who decides.
+
+    >>> _expected(2, 5537.0, "canary batches")  # early: nothing to say yet
+    'about 11,072 more canary batches expected'
+    >>> _expected(700, 1535.0, "labels per version")[:62]
+    'about 1,073,800 more labels per version expected (1,534 times '
+    """
+    more = max(math.ceil(seen * (factor - 1.0)), 1)
+    text = f"about {more:,} more {what} expected"
+    if seen >= _FAR_AFTER and more > _FAR * seen:
+        text += (
+            f" ({more / seen:,.0f} times what came so far): the estimate sits near a "
+            "boundary, so the step's budget (max_hold) will likely run out first and the "
+            "end-of-horizon policy decide"
+        )
     return text
 
 
@@ -466,8 +492,7 @@ def latency_guardrail(
     else:
         text = f"{parts}; {batches}: undecided at {which}"
         if math.isfinite(deciding.factor):
-            more = max(math.ceil(c_n * (deciding.factor - 1.0)), 1)
-            needed = f"about {more:,} more canary batches expected"
+            needed = _expected(c_n, deciding.factor, "canary batches")
         else:
             needed = f"no decision in sight at this estimate: {deciding.name} sits on its margin"
         text += f"; {needed}"
