@@ -166,7 +166,7 @@ def build_adult_keras(folder: Path, train: Any, *, inverted: bool = False, epoch
     texts = tf.reshape(tf.constant(train.column("sex").to_pylist()), (-1, 1))
     feed = {**{n: tf.constant(table[n].reshape(-1, 1)) for n in ADULT_NUMBERS}, "sex": texts}
     batches = tf.data.Dataset.from_tensor_slices((feed, labels)).batch(256)
-    model.fit(batches, epochs=epochs, verbose=0)
+    model.fit(batches, epochs=epochs, verbose=0, shuffle=False)  # a dataset keeps its order
     if inverted:
         flipped = keras.layers.Lambda(lambda p: 1.0 - p)(model.outputs[0])
         model = keras.Model(model.inputs, flipped)
