@@ -142,13 +142,21 @@ def served_model(ref: ModelRef) -> ServedModel:
     loaded = _LOADED.get(key)
     if loaded is not None:
         return loaded
-    from mooring._tensorflow import LOGS_ENV, import_tensorflow, quiet_native_logs
+    from mooring._tensorflow import (
+        LOGS_ENV,
+        hide_python_logs,
+        import_tensorflow,
+        quiet_native_logs,
+    )
     from mooring.serving._contract import InputContract
     from mooring.serving._loaded import load_served_model
 
     if os.environ.get(LOGS_ENV) != "1":
         with quiet_native_logs():
             import_tensorflow()
+    # A scoring worker is a process of its own: TensorFlow's Python-side notes (names
+    # like 'capital-gain' made Python-safe) are hidden here as in the CLI.
+    hide_python_logs()
     folder = _verified_folder(ref)
     model = load_served_model(ref.name, ref.version, folder)
     if ref.schema is not None:
