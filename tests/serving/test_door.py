@@ -274,6 +274,11 @@ def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
         assert status == 503, body
         assert headers["retry-after"] == "1"
         assert "1 requests in flight" in json.loads(body)["error"]
+        # Every spelling of the route the app serves as a prediction is admitted as one.
+        for spelling in (PREDICT.replace(":", "%3A"), PREDICT.replace(":", "%3a")):
+            with RawConnection(door.port) as encoded:
+                encoded.send(raw_request("POST", spelling, b"{" * 200))
+                assert encoded.answer()[0] == 503, spelling
         # Probes and metadata are never shed.
         other.send(raw_request("GET", f"/v1/models/{NAME}"))
         assert other.answer()[0] == 200
@@ -282,7 +287,7 @@ def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
         # The connection that was refused is still usable.
         other.send(raw_request("POST", PREDICT, BODY))
         assert other.answer()[0] == 200
-    assert _refused(door)["in_flight"] == before + 1
+    assert _refused(door)["in_flight"] == before + 3
 
 
 @contextlib.contextmanager
@@ -464,6 +469,22 @@ def test_a_slow_body_is_cut_off_and_counted_as_the_clients(tight: ServerThread) 
     )
     after = request_statuses(tight)
     assert not any(k.startswith("5") and after[k] != before.get(k, 0.0) for k in after)
+
+
+def test_a_large_declared_length_buys_no_time_before_its_bytes_arrive(
+    hasty: ServerThread,
+) -> None:
+    # 4,000,000 bytes declared, 10 sent: at 1 KiB/s that length would earn an hour (then
+    # body_timeout_s); what earns time is the bytes that came, after the 2 s grace.
+    before = _refused(hasty).get("read_timeout", 0.0)
+    with RawConnection(hasty.port) as conn:
+        head = raw_request("POST", PREDICT, BODY).split(b"\r\n\r\n", 1)[0]
+        head = head.replace(f"Content-Length: {len(BODY)}".encode(), b"Content-Length: 4000000")
+        conn.send(head + b"\r\n\r\n" + BODY[:10])
+        status, headers, body = conn.answer()
+        assert status == 408 and headers["connection"] == "close", body
+        assert "bytes/s or faster" in json.loads(body)["error"]
+    assert _refused(hasty)["read_timeout"] == before + 1
 
 
 def test_pipelined_requests_are_answered_in_order(door: ServerThread) -> None:

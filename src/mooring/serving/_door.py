@@ -36,9 +36,10 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
   kernel's buffer before the read is not visible to the server.
 * **Read timeouts.** Headers within ``header_timeout_s`` of their first byte (or of the
   connection's opening), the body at ``min_body_rate_bytes_s`` or faster after
-  ``body_grace_s`` (a chunked body: of the bytes so far), and within ``body_timeout_s``
-  in any case: else ``408`` and close. An idle connection closes after ``keep_alive_s``.
-  Past ``max_connections``: ``503`` and close.
+  ``body_grace_s`` (each byte that came earns its time, whatever the length declared: a
+  large ``Content-Length`` buys nothing before its bytes arrive), and within
+  ``body_timeout_s`` in any case: else ``408`` and close. An idle connection closes
+  after ``keep_alive_s``. Past ``max_connections``: ``503`` and close.
 * **Request hygiene.** An HTTP/1.1 request without exactly one ``Host`` is answered
   ``400`` (RFC 9112 §3.2); a ``Transfer-Encoding`` other than ``chunked`` alone ``501``
   (§6.1); both lengths, or chunked not last, ``400`` (request smuggling shapes); a
@@ -515,7 +516,7 @@ class _Connection(asyncio.Protocol):
             raise _StopError
         self.state = _BODY
         self.head_bytes = 0
-        self.deadline = self._body_deadline(now, req.declared)
+        self.deadline = self._body_deadline(now)
         limits = self.limits
         door = self.door
         if is_prediction(req.method, req.url) and not parser.should_upgrade():
@@ -555,17 +556,16 @@ class _Connection(asyncio.Protocol):
         req.got += len(body)
         req.parts.append(body)
         limits = self.limits
-        if req.declared < 0:
-            if req.got > limits.body_limit_bytes:
-                # A chunked body past the limit: the app refuses it (413) from what came.
-                req.keep_alive = False
-                self.ending = True
-                self._complete()
-                raise _StopError
-            rate = limits.min_body_rate_bytes_s
-            if rate > 0:  # chunked: each byte earns time at the minimum rate
-                allowed = limits.body_grace_s + req.got / rate
-                self.deadline = self.body_at + min(allowed, limits.body_timeout_s)
+        if req.declared < 0 and req.got > limits.body_limit_bytes:
+            # A chunked body past the limit: the app refuses it (413) from what came.
+            req.keep_alive = False
+            self.ending = True
+            self._complete()
+            raise _StopError
+        rate = limits.min_body_rate_bytes_s
+        if rate > 0:  # each byte earns time at the minimum rate, whatever the framing
+            allowed = limits.body_grace_s + req.got / rate
+            self.deadline = self.body_at + min(allowed, limits.body_timeout_s)
 
     def on_message_complete(self) -> None:
         self.tail = b""  # the next request's head is searched afresh
@@ -602,15 +602,15 @@ class _Connection(asyncio.Protocol):
         total = self.limits.max_in_flight
         return total - total // 4 if req.pipelined else total
 
-    def _body_deadline(self, now: float, declared: int) -> float:
-        """When the body of a request whose headers arrived ``now`` must be complete."""
+    def _body_deadline(self, now: float) -> float:
+        """When the first bytes of a body whose headers arrived ``now`` are due: after
+        the grace, each byte that comes earns time at the minimum rate (:meth:`on_body`),
+        so a large declared length buys nothing until its bytes arrive."""
         limits = self.limits
         self.body_at = now
-        rate = limits.min_body_rate_bytes_s
-        if rate <= 0:
+        if limits.min_body_rate_bytes_s <= 0:
             return now + limits.body_timeout_s
-        allowed = limits.body_grace_s + max(declared, 0) / rate
-        return now + min(allowed, limits.body_timeout_s)
+        return now + min(limits.body_grace_s, limits.body_timeout_s)
 
     # -- answering --------------------------------------------------------------------------
     def _complete(self) -> None:

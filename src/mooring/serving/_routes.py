@@ -19,6 +19,7 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
 __all__ = ["ROUTES", "Match", "RouteSpec", "is_prediction", "is_prediction_path", "prediction"]
 
@@ -118,11 +119,15 @@ def is_prediction(method: bytes, url: bytes) -> bool:
     Examples:
         >>> is_prediction(b"POST", b"/v2/models/m/infer?x=1"), is_prediction(b"POST", b"/infer")
         (True, False)
+        >>> is_prediction(b"POST", b"/v1/models/m%3Apredict")
+        True
     """
     if method != b"POST":
         return False
     if b"?" in url:
         url = url.split(b"?", 1)[0]
+    if b"%" in url:  # every spelling of a route is admitted as the app will route it
+        url = unquote_to_bytes(url)
     for prefix, endings in _PREDICTING_BYTES:
         if url.endswith(endings) and url.startswith(prefix) and len(url) > len(prefix):
             return True
