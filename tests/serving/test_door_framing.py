@@ -40,10 +40,11 @@ async def _echo(scope: Any, receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    answer = orjson.dumps(
-        {"method": scope["method"], "path": scope["path"], "query": scope["query_string"].decode(),
-         "body": body.decode("latin-1")}
-    )  # fmt: skip
+    echo = {"method": scope["method"], "path": scope["path"],
+            "query": scope["query_string"].decode(), "body": body.decode("latin-1")}  # fmt: skip
+    if scope["path"] == "/headers":
+        echo["headers"] = sorted(name.decode() for name, _ in scope["headers"])
+    answer = orjson.dumps(echo)
     head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
     await send({"type": "http.response.start", "status": 200, "headers": head})
     await send({"type": "http.response.body", "body": answer})
@@ -111,3 +112,48 @@ def test_pipelined_requests_cut_anywhere_are_each_answered_once_in_order(
     for (status, _, body), (_, expected) in zip(answers, requests, strict=True):
         assert status == 200
         assert orjson.loads(body) == expected
+
+
+def _chunked_head(path: str) -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+
+
+def test_a_trailer_is_never_a_request_header_and_large_chunked_bodies_pass(port: int) -> None:
+    body = bytes(range(256)).replace(b"\x00", b"0") * 400  # 100 KiB in 1 KiB chunks
+    chunks = b"".join(b"400\r\n%s\r\n" % body[i : i + 1024] for i in range(0, len(body), 1024))
+    with RawConnection(port) as conn:
+        conn.send(_chunked_head("/headers") + chunks + b"0\r\nX-Trailer: t\r\n\r\n")
+        status, _, answer = conn.answer()
+    echo = orjson.loads(answer)
+    assert status == 200 and echo["body"] == body.decode("latin-1")
+    assert "x-trailer" not in echo["headers"] and "host" in echo["headers"]
+
+
+@pytest.mark.parametrize("flood", ["trailers", "one-byte chunks"])
+def test_framing_that_outweighs_its_data_is_refused(port: int, flood: str) -> None:
+    # 70 KiB of trailer lines after a 3-byte body, or 20,000 chunks of one byte (5 bytes
+    # of framing each): each line costs a parse, and the trailers were kept in memory.
+    if flood == "trailers":
+        data = b"3\r\nabc\r\n0\r\n" + b"X-T: %s\r\n" % (b"v" * 100) * 700 + b"\r\n"
+    else:
+        data = b"1\r\nx\r\n" * 20_000 + b"0\r\n\r\n"
+    with RawConnection(port) as conn:
+        conn.send(_chunked_head("/p/1") + data)
+        status, headers, answer = conn.answer()
+        assert status == 400 and headers["connection"] == "close", answer
+        assert "framing" in orjson.loads(answer)["error"]
+        assert conn.closed()
+
+
+def test_a_client_that_half_closes_after_its_requests_gets_every_answer(port: int) -> None:
+    requests = [b"GET /p/%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(3)]
+    with RawConnection(port) as conn:
+        conn.send(b"".join(requests))
+        conn.sock.shutdown(socket.SHUT_WR)  # nothing more will come
+        answers = [conn.answer() for _ in requests]
+        assert [orjson.loads(body)["path"] for _, _, body in answers] == ["/p/0", "/p/1", "/p/2"]
+        assert conn.closed()
+    with RawConnection(port) as cut:  # a request the end cuts off is not answered
+        cut.send(b"POST /p/9 HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        cut.sock.shutdown(socket.SHUT_WR)
+        assert cut.closed()

@@ -316,3 +316,26 @@ def test_clients_leaving_a_real_server_log_no_traceback(served: ServerThread) ->
     departures = [r for r in log.records if "disconnected" in r.getMessage()]
     assert all(r.levelno == logging.INFO for r in departures)
     assert len(departures) <= len(shapes) * 3
+
+
+@pytest.mark.parametrize("spacing", [" ", "\t", "  "])
+def test_whitespace_around_a_content_length_is_not_its_value(
+    served: ServerThread, spacing: str
+) -> None:
+    """RFC 9110 §5.5: optional whitespace around a field value is not part of it; the body
+    is read by its length at once (it waited for a read timeout, then got 408)."""
+    length = f"Content-Length:{spacing}{len(BODY)}{spacing}"
+    with RawConnection(served.port) as conn:
+        conn.send(
+            _head("POST", PREDICT, "Host: t", "Content-Type: application/json", length) + BODY
+        )
+        status, _, body = conn.answer()
+    assert status == 200, body
+
+
+def test_a_prediction_sent_before_a_half_close_is_answered(served: ServerThread) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(raw_request("POST", PREDICT, BODY) * 2)
+        conn.sock.shutdown(socket.SHUT_WR)  # a client that sends, then only reads
+        assert [conn.answer()[0] for _ in range(2)] == [200, 200]
+        assert conn.closed()

@@ -43,7 +43,10 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
 * **Request hygiene.** An HTTP/1.1 request without exactly one ``Host`` is answered
   ``400`` (RFC 9112 §3.2); a ``Transfer-Encoding`` other than ``chunked`` alone ``501``
   (§6.1); both lengths, or chunked not last, ``400`` (request smuggling shapes); a
-  header block past :data:`HEAD_LIMIT` ``431``. Each closes the connection.
+  header block past :data:`HEAD_LIMIT` ``431``; a chunked body whose framing (chunk-size
+  lines, line ends, trailers) exceeds its data by :data:`CHUNK_FRAMING` ``400``. Each
+  closes the connection. A trailer's fields are read, never added to the request's
+  headers.
 * **A client that leaves is no error.** The answer of a request whose client left is
   dropped; a prediction whose body never completed is counted as the client's (499).
 
@@ -71,6 +74,7 @@ from mooring.serving._door_answers import (
     plain,
     refusal_body,
     too_large_head,
+    too_much_framing,
     too_slow,
     unknown_coding,
 )
@@ -88,6 +92,9 @@ log = logging.getLogger("mooring.serving")
 HELD_BYTES = 64 * 1024
 # The largest header block (request line and headers) read before 431.
 HEAD_LIMIT = 64 * 1024
+# A chunked body's framing (chunk-size lines, line ends, trailers) may exceed the data
+# it carries by this much before 400: 1-byte chunks or a trailer flood cost a parse each.
+CHUNK_FRAMING = 64 * 1024
 # How long a connection's next pipelined request waits while predictions are in the model
 # (seconds). A pipelining client keeps the event loop busy without a pause, and the model's
 # thread then waits for the GIL and a core at every hand-back: one connection pipelining
@@ -312,10 +319,12 @@ class _Connection(asyncio.Protocol):
         self.tail = b""
         self.state = _IDLE
         self.req = _Request(False)
-        self.head_bytes = 0
+        self.head_bytes = 0  # the head's bytes; of a chunked body: every byte fed
+        self.body_bytes = 0  # a chunked body's data bytes (head_bytes less them: framing)
         self.paused = False
         self.parked: asyncio.TimerHandle | None = None
         self.ending = False  # close after the current answer
+        self.eof = False  # the client half-closed: answer what it sent whole, then close
         self.closed = False
         self.resuming = False  # parsing bytes held while the last request was answered
         self.idle = False  # the deadline is a keep-alive's (close quietly)
@@ -386,6 +395,14 @@ class _Connection(asyncio.Protocol):
             return
         self._consume()
 
+    def eof_received(self) -> bool | None:
+        """The client will send nothing more (a half-close): what it sent whole is still
+        answered, then the connection closes; a request the end cut off is dropped."""
+        if self.state in (_HEAD, _BODY) or (self.state == _IDLE and self.off >= len(self.buf)):
+            return None  # nothing whole to answer: the transport closes
+        self.eof = True
+        return True  # keep the transport open to write the answers
+
     # -- shutdown -------------------------------------------------------------------------
     def shutdown(self) -> None:
         if self.closed:
@@ -433,12 +450,21 @@ class _Connection(asyncio.Protocol):
                 stop = off + min(self.req.declared - self.req.got, len(buf) - off)
             else:
                 stop = self._line_end(buf, off)
+                self.head_bytes += stop - off
             if stop <= off:
                 break
             self._feed(buf, off, stop)
             self.off = stop
+            if self.state == _BODY and self.head_bytes - 2 * self.body_bytes > CHUNK_FRAMING:
+                # Chunk-size lines, their line ends and trailers past 64 KiB more than the
+                # data they carry: tiny chunks or a trailer flood, each costing a parse.
+                self._reject(b"400 Bad Request", too_much_framing())
+                return
         if self.off >= len(self.buf):
             self.buf, self.off = b"", 0
+            if self.eof and self.state == _IDLE and not self.closed:
+                self._close()  # every request sent before the half-close is answered
+                return
         if self.paused and not self.closed and not self._full():
             self.paused = False
             self.transport.resume_reading()
@@ -500,6 +526,8 @@ class _Connection(asyncio.Protocol):
         self.req.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.state == _BODY:
+            return  # a chunked body's trailer: counted as framing, never a request header
         self.req.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
@@ -515,7 +543,7 @@ class _Connection(asyncio.Protocol):
             self._reject(*refusal)
             raise _StopError
         self.state = _BODY
-        self.head_bytes = 0
+        self.head_bytes = self.body_bytes = 0
         self.deadline = self._body_deadline(now)
         limits = self.limits
         door = self.door
@@ -551,6 +579,7 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         req = self.req
+        self.body_bytes += len(body)
         if req.refused is not None:
             return
         req.got += len(body)
@@ -579,6 +608,7 @@ class _Connection(asyncio.Protocol):
         coding: bytes | None = None
         for name, value in req.headers:
             if name == b"content-length":
+                value = value.strip(b" \t")  # optional whitespace is not the value's
                 req.declared = int(value) if req.declared == -1 and value.isdigit() else -2
             elif name == b"host":
                 hosts += 1

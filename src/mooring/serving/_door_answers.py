@@ -123,6 +123,17 @@ def too_large_head() -> bytes:
     )
 
 
+def too_much_framing() -> bytes:
+    """The 400 body of a chunked body whose framing outweighs its data by 64 KiB."""
+    return orjson.dumps(
+        {
+            "error": "the chunked body's framing (chunk sizes and trailers) is more than "
+            "64 KiB beyond the data it carries: send larger chunks, fewer trailers, or a "
+            "Content-Length"
+        }
+    )
+
+
 def plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = None) -> bytes:
     """A whole HTTP/1.1 answer with a JSON ``body``, written straight to the socket."""
     head = [b"HTTP/1.1 ", status, b"\r\ncontent-type: application/json\r\n"]
