@@ -521,22 +521,40 @@ def _connections(server: ServerThread) -> int:
     return len(server.server.door.connections)
 
 
-def test_connections_past_the_limit_are_answered_503_and_closed(door: ServerThread) -> None:
+def test_past_the_connection_limit_idle_sockets_make_room_and_busy_ones_refuse(
+    door: ServerThread,
+) -> None:
     # Earlier tests' connections are gone (but the test client's pooled one, which may
     # hold one of the six): the count starts from a known state.
     wait_until(lambda: _connections(door) <= 1, "the earlier tests' connections to close",
                seen=lambda: _connections(door))  # fmt: skip
-    conns = [RawConnection(door.port) for _ in range(8)]
+    # Eight sockets that send nothing, on six places: the oldest make room for the new.
+    idle = [RawConnection(door.port) for _ in range(8)]
     try:
-        statuses = []
-        for conn in conns:
-            conn.send(raw_request("GET", "/v2/health/live"))
-            statuses.append(conn.answer()[0])
+        idle[-1].send(raw_request("GET", "/v2/health/live"))
+        assert idle[-1].answer()[0] == 200
+        assert idle[0].closed() and idle[1].closed()
+        assert _connections(door) <= 6
     finally:
-        for conn in conns:
+        for conn in idle:
             conn.sock.close()
-    assert statuses[:5] == [200] * 5
-    assert statuses[-1] == 503
+    wait_until(lambda: _connections(door) <= 1, "the idle sockets to close",
+               seen=lambda: _connections(door))  # fmt: skip
+    # Six connections each inside a request's headers: nothing to reclaim, so a seventh
+    # is refused, and served again once they are gone.
+    busy = [RawConnection(door.port) for _ in range(6)]
+    try:
+        for conn in busy:
+            conn.send(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\n".encode())
+        wait_until(lambda: _connections(door) == 6, "six connections in a request",
+                   seen=lambda: _connections(door))  # fmt: skip
+        with RawConnection(door.port) as extra:
+            extra.send(raw_request("GET", "/v2/health/live"))
+            status, headers, _ = extra.answer()
+            assert status == 503 and headers["connection"] == "close"
+    finally:
+        for conn in busy:
+            conn.sock.close()
     wait_until(
         lambda: door.client.get("/v2/health/live").status_code == 200,
         "the server to answer once the extra connections are closed",

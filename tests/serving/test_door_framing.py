@@ -143,17 +143,3 @@ def test_framing_that_outweighs_its_data_is_refused(port: int, flood: str) -> No
         assert status == 400 and headers["connection"] == "close", answer
         assert "framing" in orjson.loads(answer)["error"]
         assert conn.closed()
-
-
-def test_a_client_that_half_closes_after_its_requests_gets_every_answer(port: int) -> None:
-    requests = [b"GET /p/%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(3)]
-    with RawConnection(port) as conn:
-        conn.send(b"".join(requests))
-        conn.sock.shutdown(socket.SHUT_WR)  # nothing more will come
-        answers = [conn.answer() for _ in requests]
-        assert [orjson.loads(body)["path"] for _, _, body in answers] == ["/p/0", "/p/1", "/p/2"]
-        assert conn.closed()
-    with RawConnection(port) as cut:  # a request the end cuts off is not answered
-        cut.send(b"POST /p/9 HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
-        cut.sock.shutdown(socket.SHUT_WR)
-        assert cut.closed()

@@ -331,11 +331,3 @@ def test_whitespace_around_a_content_length_is_not_its_value(
         )
         status, _, body = conn.answer()
     assert status == 200, body
-
-
-def test_a_prediction_sent_before_a_half_close_is_answered(served: ServerThread) -> None:
-    with RawConnection(served.port) as conn:
-        conn.send(raw_request("POST", PREDICT, BODY) * 2)
-        conn.sock.shutdown(socket.SHUT_WR)  # a client that sends, then only reads
-        assert [conn.answer()[0] for _ in range(2)] == [200, 200]
-        assert conn.closed()

@@ -46,7 +46,10 @@ class ServingConfig(Section):
         "past it: 503 + Retry-After.",
     )
     max_connections: int = Field(
-        4096, ge=1, description="Open connections; past it a connection's request gets 503."
+        4096,
+        ge=1,
+        description="Open connections; past it the oldest one with nothing under way is "
+        "closed to make room, and only when every one is in a request a new one gets 503.",
     )
     max_pipelined: int = Field(
         16,

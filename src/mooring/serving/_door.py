@@ -39,7 +39,8 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
   ``body_grace_s`` (each byte that came earns its time, whatever the length declared: a
   large ``Content-Length`` buys nothing before its bytes arrive), and within
   ``body_timeout_s`` in any case: else ``408`` and close. An idle connection closes
-  after ``keep_alive_s``. Past ``max_connections``: ``503`` and close.
+  after ``keep_alive_s``. Past ``max_connections`` the oldest connection with nothing
+  under way is closed to make room; only when every one is in a request: ``503``.
 * **Request hygiene.** An HTTP/1.1 request without exactly one ``Host`` is answered
   ``400`` (RFC 9112 §3.2); a ``Transfer-Encoding`` other than ``chunked`` alone ``501``
   (§6.1); both lengths, or chunked not last, ``400`` (request smuggling shapes); a
@@ -154,7 +155,8 @@ class Door:
         #: Called with the reason of each refusal: in_flight, receiving, connections,
         #: read_timeout.
         self.on_refused: Callable[[str], None] | None = None
-        self.connections: set[_Connection] = set()
+        #: Open connections, oldest first (a dict for its order).
+        self.connections: dict[_Connection, None] = {}
         #: The requests being answered (their tasks), held until they end.
         self.tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
@@ -219,6 +221,21 @@ class Door:
         for connection in list(self.connections):
             connection.shutdown()
 
+    def reclaim_idle(self) -> bool:
+        """Close the oldest connection with nothing under way (none of a request read, no
+        answer owed, not parked) to make room for a new one: idle sockets, however many,
+        never keep a client with a request out. False: every connection is in a request.
+
+        >>> Door().reclaim_idle()
+        False
+        """
+        for connection in self.connections:
+            if connection.reclaimable():
+                connection._close()
+                self.connections.pop(connection, None)
+                return True
+        return False
+
     def busy(self) -> int:
         """Connections still in a request (its body arriving, or its answer not written)."""
         return sum(1 for c in self.connections if c.state >= _BODY)
@@ -230,7 +247,7 @@ class Door:
 
     # -- the read timeouts ----------------------------------------------------------------
     def _watch(self, connection: _Connection) -> None:
-        self.connections.add(connection)
+        self.connections[connection] = None
         if self._sweeper is None:
             loop = asyncio.get_running_loop()
             self._sweeper = loop.call_later(SWEEP_S, self._sweep, loop)
@@ -324,7 +341,6 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self.parked: asyncio.TimerHandle | None = None
         self.ending = False  # close after the current answer
-        self.eof = False  # the client half-closed: answer what it sent whole, then close
         self.closed = False
         self.resuming = False  # parsing bytes held while the last request was answered
         self.idle = False  # the deadline is a keep-alive's (close quietly)
@@ -342,7 +358,8 @@ class _Connection(asyncio.Protocol):
         self.server = _address(transport.get_extra_info("sockname"))
         self.client = _address(transport.get_extra_info("peername"))
         door = self.door
-        if len(door.connections) >= self.limits.max_connections or door._closing:
+        full = len(door.connections) >= self.limits.max_connections
+        if door._closing or (full and not door.reclaim_idle()):
             door.count("connections")
             self.transport.write(door.refusal("connections", True))
             self._close()
@@ -353,7 +370,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.deadline = None
-        self.door.connections.discard(self)
+        self.door.connections.pop(self, None)
         self.buf = b""
         if self.parked is not None:
             self.parked.cancel()
@@ -395,13 +412,14 @@ class _Connection(asyncio.Protocol):
             return
         self._consume()
 
-    def eof_received(self) -> bool | None:
-        """The client will send nothing more (a half-close): what it sent whole is still
-        answered, then the connection closes; a request the end cut off is dropped."""
-        if self.state in (_HEAD, _BODY) or (self.state == _IDLE and self.off >= len(self.buf)):
-            return None  # nothing whole to answer: the transport closes
-        self.eof = True
-        return True  # keep the transport open to write the answers
+    def reclaimable(self) -> bool:
+        """Nothing of a request read or owed: closing it loses nothing the client sent."""
+        return (
+            self.state == _IDLE
+            and self.off >= len(self.buf)
+            and self.parked is None
+            and not self.closed
+        )
 
     # -- shutdown -------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -462,9 +480,6 @@ class _Connection(asyncio.Protocol):
                 return
         if self.off >= len(self.buf):
             self.buf, self.off = b"", 0
-            if self.eof and self.state == _IDLE and not self.closed:
-                self._close()  # every request sent before the half-close is answered
-                return
         if self.paused and not self.closed and not self._full():
             self.paused = False
             self.transport.resume_reading()
