@@ -4,6 +4,7 @@ a failed import leaves the registry as it was."""
 from __future__ import annotations
 
 import json
+import multiprocessing.util
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,10 @@ pytestmark = pytest.mark.slow
 def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
+    # multiprocessing makes its temporary folder once per process, where the first caller
+    # finds tempfile's: made here, the probe box's forkserver socket path would be too
+    # long for AF_UNIX, and gone with this test's folder for every later test.
+    multiprocessing.util.get_temp_dir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the import works
     return Registry.open(f"sqlite:///{tmp_path / 'home' / 'registry.db'}")
 
