@@ -21,7 +21,6 @@ Examples:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -40,7 +39,7 @@ from mooring.config._monitoring import RolloutConfig
 from mooring.contract._io import ReadOptions, detect_delimiter, read_table
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
-from mooring.errors import UsageError
+from mooring.errors import UsageError, has_extra
 from mooring.formats._labels import integer_classes
 
 __all__ = [
@@ -559,7 +558,7 @@ def _data_lines(
 
 def _trees_candidate() -> list[str]:
     """The gradient-boosted-trees candidate, or how to add it when the extra is missing."""
-    if importlib.util.find_spec("ydf") is not None:
+    if has_extra("ydf"):
         return [
             "[[model.candidates]]",
             'name = "gbt"',

@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 __all__ = [
@@ -181,6 +182,16 @@ class ModelLoadError(MooringError):
     """A version could not be loaded or warmed up; the previous one keeps serving."""
 
     http_status = 503
+
+
+def has_extra(module: str) -> bool:
+    """Whether ``module``, which an optional extra installs, can be imported (without
+    importing it): for what mooring does only when the extra is there.
+
+    >>> has_extra("json"), has_extra("no_such_module_here")
+    (True, False)
+    """
+    return importlib.util.find_spec(module) is not None
 
 
 def import_extra(module: str, *, extra: str, needed_for: str) -> ModuleType:

@@ -23,7 +23,6 @@ Output folder layout::
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -43,7 +42,7 @@ import tensorflow as tf
 from mooring.config import MooringConfig
 from mooring.config._model import EarlyStoppingConfig, ModelConfig, TrainingPlan, plan_training
 from mooring.contract._io import ReadOptions, iter_batches, read_table
-from mooring.errors import ConfigError, UsageError
+from mooring.errors import ConfigError, UsageError, has_extra
 from mooring.features._infer import build_feature_spec
 from mooring.features._spec import FeatureSpec
 from mooring.formats._files import atomic_write
@@ -439,7 +438,7 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
     all_callbacks: list[Any] = [recorder]
     if tensorboard is None:
         # Keras's callback needs the tensorboard extra for its summaries.
-        tensorboard = importlib.util.find_spec("tensorboard") is not None
+        tensorboard = has_extra("tensorboard")
     if tensorboard:
         all_callbacks.append(
             keras.callbacks.TensorBoard(
