@@ -30,7 +30,7 @@ Usage::
 
     python benchmarks/bench_zoo.py                          # every table (about 6 minutes)
     python benchmarks/bench_zoo.py --only iris --only wine  # some of them
-    python benchmarks/bench_zoo.py --smallest               # the suite's three
+    python benchmarks/bench_zoo.py --only penguins          # what the suite runs
 """
 
 from __future__ import annotations
@@ -168,10 +168,6 @@ TABLES = (
         _sklearn("load_digits"),
     ),
 )
-#: What the suite runs (``--smallest``, tests/benchmarks/test_bench_zoo.py): the two
-#: smallest tables (one tab-separated, with a '/' in a name) and the one with the most
-#: shapes.
-SMALLEST = ("iris", "wine", "penguins")
 DEFAULT_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "r2"}
 
 
@@ -418,10 +414,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--only", action="append", choices=[t.name for t in TABLES])
-    parser.add_argument("--smallest", action="store_true", help=f"only {', '.join(SMALLEST)}")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "zoo.json")
     args = parser.parse_args()
-    names = set(args.only or ()) | (set(SMALLEST) if args.smallest else set())
+    names = set(args.only or ())
     chosen = [t for t in TABLES if not names or t.name in names]
     load_start = os.getloadavg()
     results = []
