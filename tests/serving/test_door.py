@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -357,6 +358,75 @@ def test_a_refused_connection_is_not_read_again_until_retry_after(
     assert _refused(parking)["in_flight"] == before + 1
 
 
+def _big_body(size: int) -> bytes:
+    """A valid prediction body of about ``size`` bytes (at least one row)."""
+    one = orjson.dumps(row())
+    return orjson.dumps({"instances": [row()] * max(1, size // (len(one) + 1))})
+
+
+def _chunked(body: bytes, piece: int = 8192) -> bytes:
+    head = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunks = [body[i : i + piece] for i in range(0, len(body), piece)]
+    return head.encode() + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+def test_the_body_budget_refuses_past_it_and_every_road_gives_its_bytes_back(
+    model_dirs: dict[str, Path],
+) -> None:
+    """A 64 KiB budget: a body arriving holds its declared length; another that would pass
+    the budget is answered 503 once sent (unread, the connection kept); a chunked one holds
+    64 KiB more than its data so far, so it is refused 503 and closed at its headers here,
+    and taken when alone, growing past its share as its data comes. Answered, refused, cut
+    off or timed out, every request returns its bytes: the count ends at 0."""
+    budget, limit = 64 * 1024, 256 * 1024
+    with _server(model_dirs, body_budget_bytes=budget, body_limit_bytes=limit,
+                 deadline_ms=PATIENCE * 1000, body_timeout_s=PATIENCE,
+                 min_body_rate_bytes_s=0) as server:  # fmt: skip
+        server.wait_ready()
+        door = server.app.state.mooring.door
+        held = raw_request("POST", PREDICT, _big_body(50_000))
+        cut = held.index(b"\r\n\r\n") + 4 + 1000
+        with RawConnection(server.port) as first, RawConnection(server.port) as second:
+            first.send(held[:cut])
+            length = len(held) - held.index(b"\r\n\r\n") - 4
+            wait_until(lambda: door.body_bytes == length, "the first body's length to be held",
+                       seen=lambda: door.body_bytes)  # fmt: skip
+            second.send(raw_request("POST", PREDICT, _big_body(20_000)))
+            status, headers, body = second.answer()
+            assert status == 503 and headers["retry-after"] == "1", (status, body)
+            assert b"64 MiB" not in body and b"body_budget_bytes" in body, body
+            assert headers.get("connection") != "close", headers
+            with RawConnection(server.port) as chunked:
+                chunked.send(_chunked(_big_body(1000)))
+                assert chunked.answer()[0] == 503 and chunked.closed()
+            first.send(held[cut:])
+            assert first.answer()[0] == 200
+            wait_until(lambda: door.body_bytes == 0, "the answered body's bytes to be given back",
+                       seen=lambda: door.body_bytes)  # fmt: skip
+            # Alone, a chunked body is taken, and grows past its first share.
+            second.send(_chunked(_big_body(150_000)))
+            answer = second.answer()
+            assert answer[0] == 200, answer
+        # A body cut off by its client, and one that stops arriving, give theirs back too.
+        with RawConnection(server.port) as leaving:
+            leaving.send(held[:cut])
+            wait_until(lambda: door.body_bytes > 0, "the body to be held")
+        wait_until(lambda: door.body_bytes == 0, "a departed client's bytes to be given back",
+                   seen=lambda: door.body_bytes)  # fmt: skip
+        limits = door.limits
+        door.limits = dataclasses.replace(limits, body_timeout_s=0.5)
+        try:
+            with RawConnection(server.port) as stalled:
+                stalled.send(held[:cut])
+                assert stalled.answer()[0] == 408
+        finally:
+            door.limits = limits
+        wait_until(lambda: door.body_bytes == 0 and door.receiving == 0 and door.in_flight == 0,
+                   "every count back at 0",
+                   seen=lambda: (door.body_bytes, door.receiving, door.in_flight))  # fmt: skip
+        assert _refused(server)["body_bytes"] == 2
+
+
 @pytest.fixture(scope="module")
 def quarter(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
     """Four slots: a pipelined prediction may take three of them."""
@@ -598,6 +668,39 @@ def test_an_answered_request_s_body_is_let_go(tmp_path: Path, model_dirs: dict[s
                 answered_400(conn)
         grown = server.memory_kib() - baseline
         assert grown * 1024 < 80 * len(body) // 2, f"RSS grew by {grown} KiB"
+
+
+@pytest.mark.slow
+def test_a_flood_of_large_bodies_is_held_within_the_body_budget(
+    tmp_path: Path, model_dirs: dict[str, Path]
+) -> None:
+    """32 clients sending 3 MiB bodies at once: past ``body_budget_bytes`` a body is refused
+    503 from its headers (unread, its connection kept), so the worker's peak memory
+    follows the budget, not the flood (without one it grew about 800 MiB and 504s came
+    back); every body is answered 200 or 503."""
+    rows = [row(age=float(20 + i % 50)) for i in range(200)]
+    body = orjson.dumps({"instances": rows * 190})
+    assert 2 << 20 < len(body) < 4 << 20
+    request = raw_request("POST", PREDICT, body)
+    with ServeProcess(tmp_path, model_dirs["a"], body_budget_bytes=8 << 20) as server:
+        warm = server.flood(request, tmp_path, "--connections", "1", "--requests", "2")
+        assert warm["statuses"] == {"200": 2}, warm
+        baseline = server.memory_kib()
+        server.reset_peak()
+        out = server.flood(request, tmp_path, "--connections", "32", "--requests", "2")
+        grown_mib = (server.memory_kib("VmHWM") - baseline) / 1024
+        statuses = out["statuses"]
+        assert set(statuses) <= {"200", "503"} and sum(statuses.values()) == 64, out
+        assert statuses.get("200", 0) >= 2 and statuses.get("503", 0) > 0, out
+        metrics = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=PATIENCE).text
+        refused = {
+            s.labels["reason"]: s.value
+            for s in read_samples(metrics)
+            if s.name == total(REQUESTS_REFUSED)
+        }
+        assert refused.get("body_bytes", 0) > 0, refused
+        # About 60 MiB here: the budget's bodies, parsed, and the batches they make.
+        assert grown_mib < 300, f"peak RSS grew {grown_mib:.0f} MiB within an 8 MiB budget"
 
 
 @pytest.mark.slow

@@ -95,9 +95,10 @@ def _receiving(server: ServerThread) -> int:
 
 
 def _until_none_in_flight(server: ServerThread) -> None:
-    wait_until(lambda: _in_flight(server) == 0 and _receiving(server) == 0,
-               "every request's slot to be freed and none receiving",
-               seen=lambda: (_in_flight(server), _receiving(server)))  # fmt: skip
+    door = server.app.state.mooring.door
+    wait_until(lambda: (door.in_flight, door.receiving, door.body_bytes) == (0, 0, 0),
+               "every request's slot and body bytes to be freed and none receiving",
+               seen=lambda: (door.in_flight, door.receiving, door.body_bytes))  # fmt: skip
 
 
 @contextmanager

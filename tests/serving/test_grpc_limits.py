@@ -136,6 +136,40 @@ def test_a_message_over_the_limit_is_resource_exhausted(tight: ServeProcess) -> 
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (code, details)
 
 
+def test_rest_and_grpc_bodies_share_one_budget(model_dirs: dict[str, Path]) -> None:
+    """A REST body arriving holds its length of ``body_budget_bytes``; a gRPC message that
+    would pass what is left is refused UNAVAILABLE naming the budget, a small one is
+    served, and once the REST request is answered the whole budget is free again."""
+    update = {"body_budget_bytes": 64 * 1024, "min_body_rate_bytes_s": 0}
+    update |= {"deadline_ms": PATIENCE * 1000, "body_timeout_s": PATIENCE}
+    cfg = FAST.model_copy(update=update)
+    with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
+        server.wait_ready()
+        door = server.app.state.mooring.door
+        rows = [row()] * 600
+        request = raw_request(
+            "POST", f"/v1/models/{NAME}:predict", orjson.dumps({"instances": rows})
+        )
+        cut = request.index(b"\r\n\r\n") + 4
+        large = predict_request([row()] * 1500)
+        assert 64 * 1024 - (len(request) - cut) < large.ByteSize() < 64 * 1024
+        with channel(server.target) as opened, RawConnection(server.port) as arriving:
+            stub = prediction_stub(opened)
+            arriving.send(request[: cut + 10])
+            wait_until(lambda: door.body_bytes == len(request) - cut, "the REST body to be held")
+            code, details = _code(stub, large)
+            assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
+            assert "body_budget_bytes" in details, details
+            assert _served(stub)  # one row fits in what is left
+            arriving.send(request[cut + 10 :])
+            assert arriving.answer()[0] == 200
+        wait_until(lambda: door.body_bytes == 0, "the budget to be free",
+                   seen=lambda: door.body_bytes)  # fmt: skip
+        with channel(server.target) as opened:
+            assert prediction_stub(opened).Predict(large, timeout=PATIENCE).outputs
+        assert door.body_bytes == 0
+
+
 def test_a_grpc_flood_past_capacity_is_refused_without_waiting(
     model_dirs: dict[str, Path],
 ) -> None:

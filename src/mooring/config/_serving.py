@@ -75,6 +75,18 @@ class ServingConfig(Section):
         description="Prediction requests whose body is still arriving, per worker; past it "
         "a new one gets 503 + Retry-After and its connection is closed.",
     )
+    # Memory for prediction bodies: each holds its bytes from its headers to its answer
+    # (a chunked one 64 KiB more than its data so far, until it ends), and parsing a
+    # JSON body costs several times its size again. Without a budget 64 clients sending
+    # 4 MiB bodies grew a worker past 2 GiB; 32 MiB still takes 8 such bodies at once,
+    # and ordinary requests of a few KiB never come near it.
+    body_budget_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of prediction bodies a worker holds at once (arriving or being "
+        "answered, REST and gRPC); past it a new one gets 503 + Retry-After. One body is "
+        "always taken when none is held.",
+    )
     # A body must arrive at this rate after a grace: a client trickling a byte now and
     # then is cut off in seconds, not after body_timeout_s. 1 KiB/s is far below any real
     # client (a 4 MiB body at this rate would take over an hour: body_timeout_s caps it).

@@ -96,6 +96,9 @@ HEAD_LIMIT = 64 * 1024
 # A chunked body's framing (chunk-size lines, line ends, trailers) may exceed the data
 # it carries by this much before 400: 1-byte chunks or a trailer flood cost a parse each.
 CHUNK_FRAMING = 64 * 1024
+# What a chunked prediction body holds of the door's body budget at its headers; it grows
+# by as much again each time its data passes it, within the budget (else 503 and close).
+CHUNKED_RESERVE = 64 * 1024
 # How long a connection's next pipelined request waits while predictions are in the model
 # (seconds). A pipelining client keeps the event loop busy without a pause, and the model's
 # thread then waits for the GIL and a core at every hand-back: one connection pipelining
@@ -124,6 +127,8 @@ class DoorLimits:
     # or from the bytes past the limit, and the connection closes.
     body_limit_bytes: int = 4 * 1024 * 1024
     max_receiving: int = 256
+    # Bytes of prediction bodies held at once, from their headers to their answer.
+    body_budget_bytes: int = 32 * 1024 * 1024
     min_body_rate_bytes_s: float = 1024.0  # 0: off (body_timeout_s alone)
     body_grace_s: float = 2.0
 
@@ -137,6 +142,7 @@ class DoorLimits:
             keep_alive_s=cfg.keep_alive_s,
             body_limit_bytes=cfg.body_limit_bytes,
             max_receiving=cfg.max_receiving,
+            body_budget_bytes=cfg.body_budget_bytes,
             min_body_rate_bytes_s=cfg.min_body_rate_bytes_s,
             body_grace_s=cfg.body_grace_s,
             retry_after_s=cfg.retry_after_s,
@@ -152,8 +158,11 @@ class Door:
         self.in_flight = 0
         #: Predictions whose body is still arriving (not yet holding a slot).
         self.receiving = 0
-        #: Called with the reason of each refusal: in_flight, receiving, connections,
-        #: read_timeout.
+        #: Bytes of prediction bodies held, from their headers to their answer (REST and
+        #: gRPC): at most ``body_budget_bytes``, or one body.
+        self.body_bytes = 0
+        #: Called with the reason of each refusal: in_flight, body_bytes, receiving,
+        #: connections, read_timeout.
         self.on_refused: Callable[[str], None] | None = None
         #: Open connections, oldest first (a dict for its order).
         self.connections: dict[_Connection, None] = {}
@@ -185,12 +194,24 @@ class Door:
             self._refusals[key] = answer
         return answer
 
-    def try_admit(self) -> bool:
-        """Admit one inference request that arrives by another road than HTTP/1.1 (gRPC).
+    def over_budget(self, size: int) -> bool:
+        """Would holding ``size`` more bytes of bodies pass ``body_budget_bytes``? Never
+        while none are held, so one body of any admitted size is always taken.
 
-        True: admitted, counted in :attr:`in_flight` until :meth:`release`. False: the
-        server is at ``max_in_flight``; the refusal is counted (reason ``in_flight``) and
-        the caller answers "unavailable", as the door answers 503.
+        >>> door = Door(DoorLimits(body_budget_bytes=1024))
+        >>> door.over_budget(4096), door.try_admit(4096), door.over_budget(1)
+        (False, True, True)
+        """
+        return self.body_bytes > 0 and self.body_bytes + size > self.limits.body_budget_bytes
+
+    def try_admit(self, size: int = 0) -> bool:
+        """Admit one inference request that arrives by another road than HTTP/1.1 (gRPC),
+        its message ``size`` bytes long.
+
+        True: admitted, counted in :attr:`in_flight` and :attr:`body_bytes` until
+        :meth:`release`. False: the server is at ``max_in_flight`` or the message would
+        pass ``body_budget_bytes``; the refusal is counted (``in_flight``,
+        ``body_bytes``) and the caller answers "unavailable", as the door answers 503.
 
         Examples:
             >>> door = Door(DoorLimits(max_in_flight=1))
@@ -202,12 +223,18 @@ class Door:
         if self.in_flight >= self.limits.max_in_flight:
             self.count("in_flight")
             return False
+        if self.over_budget(size):
+            self.count("body_bytes")
+            return False
         self.in_flight += 1
+        self.body_bytes += size
         return True
 
-    def release(self) -> None:
-        """Free the slot of a request admitted by :meth:`try_admit` (once it is answered)."""
+    def release(self, size: int = 0) -> None:
+        """Free the slot (and the ``size`` bytes) of a request admitted by
+        :meth:`try_admit`, once it is answered."""
         self.in_flight -= 1
+        self.body_bytes -= size
 
     def count(self, reason: str) -> None:
         if self.on_refused is not None:
@@ -280,6 +307,7 @@ class _Request:
         "prediction",
         "receiving",
         "refused",
+        "reserved",
         "slot",
         "url",
         "version",
@@ -303,6 +331,7 @@ class _Request:
         self.receiving = False  # counted in the door's receiving
         self.refused: str | None = None  # answered 503 (why) once its body is read
         self.slot = False  # holds an inference slot
+        self.reserved = 0  # bytes counted in the door's body_bytes
         self.disconnected = False
 
     @property
@@ -384,6 +413,7 @@ class _Connection(asyncio.Protocol):
             req.disconnected = True
         if self.state != _DONE:  # else the app has it, and _done lets it go
             req.parts.clear()
+            self._unreserve(req)
         for waiter in (self.lost, self.drained):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -565,10 +595,21 @@ class _Connection(asyncio.Protocol):
         if is_prediction(req.method, req.url) and not parser.should_upgrade():
             req.prediction = True
             req.path = req.url.split(b"?", 1)[0].decode("latin-1")
-            if door.in_flight >= self._slots(req):
-                req.refused = "in_flight"  # answered once its body is read (skipped)
+            # What its body will hold: a chunked one a first share, grown as it comes; one
+            # past the limit is refused from its headers, unread.
+            size = CHUNKED_RESERVE if req.declared < 0 else req.declared
+            size = 0 if size > limits.body_limit_bytes else size
+            why = (
+                "in_flight"
+                if door.in_flight >= self._slots(req)
+                else "body_bytes"
+                if door.over_budget(size)
+                else None
+            )
+            if why is not None:
+                req.refused = why  # answered once its body is read (skipped)
                 if req.expect or req.declared < 0 or req.declared > limits.body_limit_bytes:
-                    self._refuse("in_flight", close=True)
+                    self._refuse(why, close=True)
                     raise _StopError
                 return
             if door.receiving >= limits.max_receiving:
@@ -576,6 +617,8 @@ class _Connection(asyncio.Protocol):
                 raise _StopError
             door.receiving += 1
             req.receiving = True
+            door.body_bytes += size
+            req.reserved = size
             req.fast = (
                 door.fast is not None
                 and 0 <= req.declared <= limits.body_limit_bytes
@@ -595,9 +638,9 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         req = self.req
         self.body_bytes += len(body)
+        req.got += len(body)  # a refused body's too: it is fed up to its end, not past it
         if req.refused is not None:
             return
-        req.got += len(body)
         req.parts.append(body)
         limits = self.limits
         if req.declared < 0 and req.got > limits.body_limit_bytes:
@@ -606,6 +649,15 @@ class _Connection(asyncio.Protocol):
             self.ending = True
             self._complete()
             raise _StopError
+        if req.got > req.reserved:  # a chunked body past its share of the budget
+            door = self.door
+            others = door.body_bytes - req.reserved
+            grown = req.got + CHUNKED_RESERVE
+            if others > 0 and others + grown > limits.body_budget_bytes:
+                self._refuse_midway("body_bytes")
+                raise _StopError
+            door.body_bytes += grown - req.reserved
+            req.reserved = grown
         rate = limits.min_body_rate_bytes_s
         if rate > 0:  # each byte earns time at the minimum rate, whatever the framing
             allowed = limits.body_grace_s + req.got / rate
@@ -667,11 +719,15 @@ class _Connection(asyncio.Protocol):
         if req.receiving:
             req.receiving = False
             door.receiving -= 1
+        if req.reserved > req.got:  # a chunked body's share past its data
+            door.body_bytes -= req.reserved - req.got
+            req.reserved = req.got
         if req.refused is not None:
             self._refuse(req.refused, close=not req.keep_alive)
             return
         if req.prediction:
             if door.in_flight >= self._slots(req):
+                self._unreserve(req)
                 self._refuse("in_flight", close=not req.keep_alive)
                 return
             door.in_flight += 1
@@ -695,10 +751,29 @@ class _Connection(asyncio.Protocol):
         self.state = _IDLE
         self._park()
 
+    def _refuse_midway(self, why: str) -> None:
+        """Refuse a prediction whose body is arriving: 503 + Retry-After, and close (the
+        rest of its body is not read)."""
+        req = self.req
+        if req.receiving:
+            req.receiving = False
+            self.door.receiving -= 1
+        self._unreserve(req)
+        req.parts.clear()
+        self.door.count(why)
+        self.transport.write(self.door.refusal(why, True))
+        self._close()
+
     def _release(self, req: _Request) -> None:
         if req.slot:
             req.slot = False
             self.door.in_flight -= 1
+        self._unreserve(req)
+
+    def _unreserve(self, req: _Request) -> None:
+        if req.reserved:
+            self.door.body_bytes -= req.reserved
+            req.reserved = 0
 
     def _done(self, req: _Request, keep_alive: bool) -> None:
         """The answer is written: go on with what this connection sent (or close)."""
@@ -804,6 +879,8 @@ class _Connection(asyncio.Protocol):
             req.receiving = False
             self.door.receiving -= 1
             self._count_lost(req)
+        if self.state != _DONE:
+            self._unreserve(req)
         self.transport.write(plain(status, body, close=True))
         self._close()
 

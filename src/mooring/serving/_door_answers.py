@@ -63,9 +63,13 @@ def date_header() -> bytes:
 
 
 def refusal_body(limits: DoorLimits, why: str) -> bytes:
-    """The JSON body of a 503 for ``why`` (in_flight, receiving, connections)."""
+    """The JSON body of a 503 for ``why`` (in_flight, body_bytes, receiving, connections)."""
     if why == "in_flight":
         what = b"%d requests in flight" % limits.max_in_flight
+    elif why == "body_bytes":
+        what = b"%d MiB of request bodies held (body_budget_bytes)" % (
+            limits.body_budget_bytes // (1024 * 1024)
+        )
     elif why == "receiving":
         what = b"%d requests receiving their body" % limits.max_receiving
     else:

@@ -197,7 +197,7 @@ class ServingMetrics:
         self.refused = Counter(
             REQUESTS_REFUSED,
             "Requests refused at the door before a model saw them (reason: in_flight, "
-            "connections, read_timeout); not in mooring_requests_total.",
+            "body_bytes, receiving, connections, read_timeout); not in mooring_requests_total.",
             ["reason"],
             registry=r,
         )

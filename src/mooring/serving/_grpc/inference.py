@@ -330,7 +330,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelInferRequest, context: aio.ServicerContext
     ) -> pb.ModelInferResponse:
         return await self.gate.run(
-            context, _PREFIX + "ModelInfer", lambda call: self._infer(call, request), True
+            context,
+            _PREFIX + "ModelInfer",
+            lambda call: self._infer(call, request),
+            True,
+            request.ByteSize(),
         )
 
     async def _infer(self, call: GrpcCall, request: pb.ModelInferRequest) -> pb.ModelInferResponse:

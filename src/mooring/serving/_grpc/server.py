@@ -148,12 +148,14 @@ class Gate:
         method: str,
         work: Callable[[GrpcCall], Awaitable[Reply]],
         inference: bool,
+        size: int = 0,
     ) -> Reply:
         """Answer one call with ``work(call)``, or with the status of its error
         (:func:`answer_error`).
 
         ``method`` is the full gRPC method (``/tensorflow.serving.PredictionService/Predict``);
-        ``inference`` calls are admitted by the door.
+        ``inference`` calls, whose request message is ``size`` bytes, are admitted by the
+        door (its in-flight slots and its budget of body bytes).
         """
         arrived = time.monotonic()
         metadata = _metadata(context)
@@ -175,14 +177,19 @@ class Gate:
         if call.client_request_id is not None:
             call.headers["x-client-request-id"] = call.client_request_id
         door = self.state.door
-        if inference and not door.try_admit():
+        if inference and not door.try_admit(size):
             # Refused as the door refuses a REST request: counted as refused, not answered.
             limits = door.limits
+            what = (
+                f"{limits.max_in_flight} requests in flight"
+                if door.in_flight >= limits.max_in_flight
+                else f"{limits.body_budget_bytes // (1024 * 1024)} MiB of request bodies held "
+                "(body_budget_bytes)"
+            )
             answer_error(
                 context,
                 grpc.StatusCode.UNAVAILABLE,
-                f"the server is at its limit of {limits.max_in_flight} requests in flight; "
-                f"retry after {limits.retry_after_s} s",
+                f"the server is at its limit of {what}; retry after {limits.retry_after_s} s",
                 tuple(call.headers.items()),
             )
             return cast(Reply, None)  # with an error status gRPC discards the reply
@@ -209,7 +216,7 @@ class Gate:
             error = (grpc.StatusCode.INTERNAL, f"internal error (request id {call.request_id})")
         finally:
             if inference:
-                door.release()
+                door.release(size)
         trailing = tuple((k.lower(), v) for k, v in call.headers.items())
         self._finish(call, status, method, context)
         if error is not None:

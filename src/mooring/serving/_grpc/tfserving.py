@@ -212,7 +212,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
         self, request: predict_pb2.PredictRequest, context: aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
         return await self.gate.run(
-            context, PREDICTION + "Predict", lambda call: self._predict(call, request), True
+            context,
+            PREDICTION + "Predict",
+            lambda call: self._predict(call, request),
+            True,
+            request.ByteSize(),
         )
 
     async def _predict(
@@ -263,7 +267,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
             response.result.CopyFrom(classify_result(slot.model, outputs))
             return response
 
-        return await self.gate.run(context, PREDICTION + "Classify", work, True)
+        return await self.gate.run(context, PREDICTION + "Classify", work, True, request.ByteSize())
 
     async def Regress(  # noqa: N802
         self, request: regression_pb2.RegressionRequest, context: aio.ServicerContext
@@ -277,13 +281,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
             response.result.CopyFrom(regress_result(slot.model, outputs))
             return response
 
-        return await self.gate.run(context, PREDICTION + "Regress", work, True)
+        return await self.gate.run(context, PREDICTION + "Regress", work, True, request.ByteSize())
 
     async def MultiInference(  # noqa: N802
         self, request: inference_pb2.MultiInferenceRequest, context: aio.ServicerContext
     ) -> inference_pb2.MultiInferenceResponse:
         return await self.gate.run(
-            context, PREDICTION + "MultiInference", lambda call: self._multi(call, request), True
+            context,
+            PREDICTION + "MultiInference",
+            lambda call: self._multi(call, request),
+            True,
+            request.ByteSize(),
         )
 
     async def _multi(
