@@ -104,12 +104,27 @@ def test_an_unknown_version_is_404_and_a_wrong_method_is_405_with_allow(
     wrong = server.client.get(PREDICT)
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     wrong = server.client.post(f"/v1/models/{NAME}/metadata", content=b"{}")
-    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD"
     # A method no route takes: the router's 405 keeps its Allow header too.
     for path in (PREDICT, INFER):
         wrong = server.client.put(path, content=b"{}")
         assert wrong.status_code == 405 and "POST" in wrong.headers["allow"], wrong.headers
         assert wrong.json()["error"].startswith(f"PUT {path}: ")
+
+
+def test_head_is_answered_wherever_get_is_without_a_body(server: ServerThread) -> None:
+    """RFC 9110 §9.3.2: HEAD is GET without the body, on every route GET takes."""
+    paths = [f"/v1/models/{NAME}", f"/v1/models/{NAME}/metadata", f"/v1/models/{NAME}/versions/1"]
+    paths += [f"/v2/models/{NAME}", f"/v2/models/{NAME}/ready", "/v2/health/live", "/v2"]
+    paths += ["/v2/health/ready", "/healthz"]
+    for path in paths:
+        get, head = server.client.get(path), server.client.head(path)
+        assert get.status_code == head.status_code == 200, (path, head.status_code, head.text)
+        assert head.content == b"", path
+        assert head.headers["content-length"] == str(len(get.content)), path
+    head = server.client.head("/metrics")
+    assert head.status_code == 200 and head.content == b""
+    assert server.client.head(PREDICT).status_code == 405
 
 
 @pytest.mark.parametrize(

@@ -300,7 +300,7 @@ class Endpoints:
             raise NotFoundError(f"no such endpoint /v1/models/{describe(rest)}")
         manager = self.state.manager(path.name)
         ctx.model = manager.name
-        method = ctx.method
+        method = _as_get(ctx.method)
         if path.verb == "predict" and method == "POST":
             if self.tracing is not None:
                 self._traced(ctx, self.tracing, "POST /v1/models/{name}:predict")
@@ -327,8 +327,10 @@ class Endpoints:
                 "use :predict with 'instances' or 'inputs'"
             )
         if method != "GET" or path.verb == "predict":
-            allow = "POST" if path.verb == "predict" else "GET"
-            return json_response({"error": f"{method} is not allowed here"}, 405, {"Allow": allow})
+            allow = "POST" if path.verb == "predict" else "GET, HEAD"
+            return json_response(
+                {"error": f"{ctx.method} is not allowed here"}, 405, {"Allow": allow}
+            )
         if path.verb == "metadata":
             version = path.version
             if path.label is not None:
@@ -354,7 +356,7 @@ class Endpoints:
         return await self.guarded(request, "v2", self._v2)
 
     async def _v2(self, ctx: _Ctx) -> Response:
-        method = ctx.method
+        method = _as_get(ctx.method)
         endpoint = v2.parse_path(ctx.rest, method)
         if endpoint.kind == "live":
             return json_response({"live": True})
@@ -380,11 +382,12 @@ class Endpoints:
             ok = manager.ready if version is None else version in manager.served_versions()
             return json_response({"name": manager.name, "ready": ok}, 200 if ok else 503)
         if endpoint.allow is not None:
+            allow = "GET, HEAD" if endpoint.allow == "GET" else endpoint.allow
             return json_response(
-                {"error": f"{method} is not allowed here"}, 405, {"Allow": endpoint.allow}
+                {"error": f"{ctx.method} is not allowed here"}, 405, {"Allow": allow}
             )
         if endpoint.kind != "infer":
-            raise NotFoundError(f"no such endpoint {method} {ctx.path}")
+            raise NotFoundError(f"no such endpoint {ctx.method} {ctx.path}")
         if self.tracing is not None:
             self._traced(ctx, self.tracing, "POST /v2/models/{name}/infer")
         raw = await self._body(ctx)
@@ -477,7 +480,7 @@ class Endpoints:
         request = ctx.starlette()
         check_bearer(request, token, "admin endpoints")
         action = request.path_params["action"]
-        method = ctx.method
+        method = _as_get(ctx.method)
         if action == "status" and method == "GET":
             return json_response({"models": [m.status() for m in self.state.managers.values()]})
         if action == "reload" and method == "POST":
@@ -486,7 +489,7 @@ class Endpoints:
             return json_response({"models": [m.status() for m in self.state.managers.values()]})
         if action == "deployment" and method == "POST":
             return await self._deploy(ctx)
-        raise NotFoundError(f"no such admin endpoint {method} /admin/{describe(action)}")
+        raise NotFoundError(f"no such admin endpoint {ctx.method} /admin/{describe(action)}")
 
     async def _deploy(self, ctx: _Ctx) -> Response:
         if self.state.registry is None:
@@ -552,3 +555,13 @@ def _label_domain(manager: ModelManager) -> LabelDomain | None:
     except ModelUnavailableError:
         return None
     return label_domain(model.metadata, f"model '{model.name}' version {model.version}")
+
+
+def _as_get(method: str) -> str:
+    """The method a route's grammar is matched with: ``HEAD`` is ``GET`` whose answer has
+    no body (RFC 9110 §9.3.2; the door leaves the body out).
+
+    >>> _as_get("HEAD"), _as_get("POST")
+    ('GET', 'POST')
+    """
+    return "GET" if method == "HEAD" else method
