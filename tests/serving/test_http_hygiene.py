@@ -91,6 +91,27 @@ def test_two_host_headers_are_400(served: ServerThread) -> None:
     assert "2 Host headers" in error
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["a b", "x/y", "user@host", "h:80:81", "h:port", "<script>", "[::1", "é.example", "a\tb"],
+)
+def test_an_invalid_host_is_400(served: ServerThread, host: str) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(_post(f"Host: {host}"))
+        error = _refused_and_closed(conn, 400)
+    assert "is not a host name or address" in error and "Host: <host>[:<port>]" in error
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:8501", "[::1]:8501", "model-server.internal", "h:", "", "xn--bcher-kva.de"]
+)
+def test_a_valid_host_is_served(served: ServerThread, host: str) -> None:
+    with RawConnection(served.port) as conn:
+        conn.send(_post(f"Host: {host}"))
+        status, _, body = conn.answer()
+    assert status == 200, (host, body)
+
+
 def test_http10_without_host_is_still_answered(served: ServerThread) -> None:
     with RawConnection(served.port) as conn:
         conn.send(_post(version="1.0"))

@@ -41,10 +41,11 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
   ``body_timeout_s`` in any case: else ``408`` and close. An idle connection closes
   after ``keep_alive_s``. Past ``max_connections`` the oldest connection with nothing
   under way is closed to make room; only when every one is in a request: ``503``.
-* **Request hygiene.** An HTTP/1.1 request without exactly one ``Host`` is answered
-  ``400`` (RFC 9112 §3.2); a ``Transfer-Encoding`` other than ``chunked`` alone ``501``
-  (§6.1); both lengths, or chunked not last, ``400`` (request smuggling shapes); a
-  header block past :data:`HEAD_LIMIT` ``431``; a chunked body whose framing (chunk-size
+* **Request hygiene.** An HTTP/1.1 request without exactly one ``Host``, or with one
+  that is not ``host[:port]``, is answered ``400`` (RFC 9112 §3.2); a
+  ``Transfer-Encoding`` other than ``chunked`` alone ``501`` (§6.1); both lengths, or
+  chunked not last, ``400`` (request smuggling shapes); a header block past
+  :data:`HEAD_LIMIT` ``431``; a chunked body whose framing (chunk-size
   lines, line ends, trailers) exceeds its data by :data:`CHUNK_FRAMING` ``400``. Each
   closes the connection. A trailer's fields are read, never added to the request's
   headers.
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +74,7 @@ from mooring.serving._door_answers import (
     BOTH_LENGTHS,
     CHUNKED_NOT_LAST,
     bad_host,
+    invalid_host,
     plain,
     refusal_body,
     too_large_head,
@@ -108,6 +111,13 @@ CHUNKED_RESERVE = 64 * 1024
 PIPELINE_YIELD_S = 0.001
 # How often the read timeouts are checked (seconds): their resolution.
 SWEEP_S = 0.25
+
+# A Host header's value (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP literal in brackets or a
+# registered name or IPv4 address (unreserved, sub-delims, percent-encoding), an optional
+# port. Anything else (spaces, '/', '@', a second ':' outside brackets) is 400.
+_HOST = re.compile(
+    rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?"
+)
 
 # Where a connection is in its current request.
 _IDLE, _HEAD, _BODY, _DONE = 0, 1, 2, 3
@@ -672,6 +682,7 @@ class _Connection(asyncio.Protocol):
         """One pass over the headers: the body's length, ``Expect``, and the refusal of a
         malformed request (``(status, body)``) if any."""
         hosts = 0
+        host = b""
         coding: bytes | None = None
         for name, value in req.headers:
             if name == b"content-length":
@@ -679,6 +690,7 @@ class _Connection(asyncio.Protocol):
                 req.declared = int(value) if req.declared == -1 and value.isdigit() else -2
             elif name == b"host":
                 hosts += 1
+                host = value
             elif name == b"transfer-encoding":
                 coding = value if coding is None else coding + b", " + value
             elif name == b"expect" and value.lower() == b"100-continue":
@@ -691,6 +703,8 @@ class _Connection(asyncio.Protocol):
             req.declared = 0  # no body (a malformed length is the parser's to refuse)
         if hosts != 1 and (hosts > 1 or req.version != "1.0"):
             return b"400 Bad Request", bad_host(hosts)
+        if hosts and _HOST.fullmatch(host.strip(b" \t")) is None:
+            return b"400 Bad Request", invalid_host(host)
         return None
 
     def _slots(self, req: _Request) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "CHUNKED_NOT_LAST",
     "bad_host",
     "date_header",
+    "invalid_host",
     "plain",
     "refusal_body",
     "status_line",
@@ -103,6 +104,17 @@ def bad_host(hosts: int) -> bytes:
         what = f"the request has {hosts} Host headers"
     return orjson.dumps(
         {"error": f"{what}; HTTP/1.1 requires exactly one: send a single Host: <host>[:<port>]"}
+    )
+
+
+def invalid_host(value: bytes) -> bytes:
+    """The 400 body of a Host header whose value is not ``host[:port]`` (RFC 9112 §3.2)."""
+    shown = value.decode("latin-1")[:100]
+    return orjson.dumps(
+        {
+            "error": f"the Host header {shown!r} is not a host name or address with an "
+            "optional :port; send Host: <host>[:<port>]"
+        }
     )
 
 
