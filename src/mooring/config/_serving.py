@@ -31,8 +31,8 @@ class ServingConfig(Section):
     deadline_ms: float = Field(
         5000.0,
         gt=0.0,
-        description="Per-request deadline, from the arrival of its headers; past it: 504, "
-        "work dropped if not started.",
+        description="Per-request deadline, from the arrival of its headers less the time "
+        "its body took to arrive; past it: 504, work dropped if not started.",
     )
     # The door (serving/_door.py): admission, pipelining and read timeouts, checked as each
     # request's headers arrive, before its body is read.

@@ -33,7 +33,9 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
 * **The deadline starts at arrival.** When a request's bytes were read from the socket
   goes into the ASGI scope (:data:`ARRIVED`) and the fast path's request; the app counts
   ``deadline_ms`` from it, so time held behind a pipelined request counts. Time in the
-  kernel's buffer before the read is not visible to the server.
+  kernel's buffer before the read is not visible to the server. The time a body takes
+  to come over the socket is the client's, bounded by the read timeouts: it moves the
+  arrival on, so a body uploaded within the limits is not answered 504 for its upload.
 * **Read timeouts.** Headers within ``header_timeout_s`` of their first byte (or of the
   connection's opening), the body at ``min_body_rate_bytes_s`` or faster after
   ``body_grace_s`` (each byte that came earns its time, whatever the length declared: a
@@ -730,6 +732,8 @@ class _Connection(asyncio.Protocol):
         door = self.door
         self.state = _DONE
         self.deadline = None
+        if req.got:  # its body's time on the wire: the read timeouts', not the deadline's
+            req.arrived += max(time.monotonic() - self.body_at, 0.0)
         if req.receiving:
             req.receiving = False
             door.receiving -= 1
