@@ -3,6 +3,8 @@
 * ``Host`` is required on HTTP/1.1 (RFC 9112 §3.2): 400 and close, on every road.
 * A transfer coding other than ``chunked`` alone is not implemented (RFC 9112 §6.1): 501.
 * ``Transfer-Encoding`` with ``Content-Length`` (a smuggling shape) stays refused: 400.
+* ``Upgrade`` is ignored (RFC 9110 §7.8): the request is answered with its body, then the
+  connection closes.
 * A client that leaves (pipelined requests unanswered, a body half sent) is no error: no
   traceback in the log, and the next client is answered as usual.
 """
@@ -110,6 +112,37 @@ def test_a_valid_host_is_served(served: ServerThread, host: str) -> None:
         conn.send(_post(f"Host: {host}"))
         status, _, body = conn.answer()
     assert status == 200, (host, body)
+
+
+# -- Upgrade -------------------------------------------------------------------------------
+_H2C = ("Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__")
+
+
+@pytest.mark.parametrize("road", ["fast path", "asgi"])
+def test_a_prediction_asking_for_an_upgrade_is_answered_with_its_body(
+    served: ServerThread, road: str
+) -> None:
+    """``curl --http2`` on http:// sends a POST with ``Upgrade: h2c``: the parser stops at
+    its headers, and the door reads the body itself; the answer is HTTP/1.1, then close."""
+    extra = ("Expect: 100-continue",) if road == "asgi" else ()
+    request = _post("Host: t", *_H2C, *extra)
+    with RawConnection(served.port) as conn:
+        conn.send(request[:-7])
+        conn.send(request[-7:])
+        status, headers, body = conn.answer()
+        if status == 100:
+            status, headers, body = conn.answer()
+        assert status == 200, body
+        assert len(orjson.loads(body)["predictions"]) == 1
+        assert headers["connection"] == "close" and conn.closed()
+
+
+def test_an_upgrade_with_a_chunked_body_is_400(served: ServerThread) -> None:
+    body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
+    with RawConnection(served.port) as conn:
+        conn.send(_head("POST", PREDICT, "Host: t", "Transfer-Encoding: chunked", *_H2C) + body)
+        error = _refused_and_closed(conn, 400)
+    assert "Upgrade" in error and "Content-Length" in error
 
 
 def test_http10_without_host_is_still_answered(served: ServerThread) -> None:

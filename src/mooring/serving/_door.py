@@ -75,6 +75,7 @@ from mooring.config import ServingConfig
 from mooring.serving._door_answers import (
     BOTH_LENGTHS,
     CHUNKED_NOT_LAST,
+    UPGRADE_CHUNKED,
     bad_host,
     invalid_host,
     plain,
@@ -384,6 +385,9 @@ class _Connection(asyncio.Protocol):
         self.ending = False  # close after the current answer
         self.closed = False
         self.resuming = False  # parsing bytes held while the last request was answered
+        # The body of a request with Upgrade: the parser stops at its headers, so the door
+        # reads its Content-Length itself (the connection then closes).
+        self.upgrading = False
         self.idle = False  # the deadline is a keep-alive's (close quietly)
         self.deadline: float | None = None
         self.body_at = 0.0
@@ -554,12 +558,16 @@ class _Connection(asyncio.Protocol):
 
     def _feed(self, buf: bytes, start: int, stop: int) -> None:
         piece = memoryview(buf)[start:stop]
+        if self.upgrading:
+            self._upgrade_body(piece)
+            return
         self.tail = bytes(piece[-3:]) if stop - start >= 3 else (self.tail + bytes(piece))[-3:]
         try:
             self.parser.feed_data(piece)
         except httptools.HttpParserUpgrade:
-            # An upgrade (websocket, CONNECT) is not served: the request is answered as
-            # plain HTTP, then the connection closes (the parser reads no further).
+            # An upgrade (websocket, h2c, CONNECT) is not served: the request is answered
+            # as plain HTTP (RFC 9110 §7.8 lets a server ignore Upgrade), its body read by
+            # the door, then the connection closes (the parser reads no further).
             self.req.keep_alive = False
             self.ending = True
         except httptools.HttpParserCallbackError as exc:
@@ -604,7 +612,12 @@ class _Connection(asyncio.Protocol):
         self.deadline = self._body_deadline(now)
         limits = self.limits
         door = self.door
-        if is_prediction(req.method, req.url) and not parser.should_upgrade():
+        if req.declared < 0 and parser.should_upgrade():
+            # The parser stops at an Upgrade request's headers; a chunked body after them
+            # is not read.
+            self._reject(b"400 Bad Request", UPGRADE_CHUNKED)
+            raise _StopError
+        if is_prediction(req.method, req.url):
             req.prediction = True
             req.path = req.url.split(b"?", 1)[0].decode("latin-1")
             # What its body will hold: a chunked one a first share, grown as it comes; one
@@ -677,7 +690,23 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.tail = b""  # the next request's head is searched afresh
-        if self.state == _BODY:
+        if self.state != _BODY:
+            return
+        req = self.req
+        if self.parser.should_upgrade() and req.got < req.declared:
+            self.upgrading = True  # its body follows, unparsed: _upgrade_body reads it
+            return
+        self._complete()
+
+    def _upgrade_body(self, piece: memoryview) -> None:
+        """Bytes of an Upgrade request's body (the parser stopped at its headers)."""
+        try:
+            self.on_body(bytes(piece))
+        except _StopError:
+            return
+        req = self.req
+        if self.state == _BODY and req.got >= req.declared:
+            self.upgrading = False
             self._complete()
 
     def _scan(self, req: _Request) -> tuple[bytes, bytes] | None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BOTH_LENGTHS",
     "CHUNKED_NOT_LAST",
+    "UPGRADE_CHUNKED",
     "bad_host",
     "date_header",
     "invalid_host",
@@ -80,6 +81,13 @@ def refusal_body(limits: DoorLimits, why: str) -> bytes:
         limits.retry_after_s,
     )
 
+
+UPGRADE_CHUNKED = orjson.dumps(
+    {
+        "error": "a request with Upgrade and a chunked body is not read: this server speaks "
+        "HTTP/1.1 only; send it without the Upgrade header, or with Content-Length"
+    }
+)
 
 BOTH_LENGTHS = orjson.dumps(
     {
