@@ -143,3 +143,21 @@ def test_framing_that_outweighs_its_data_is_refused(port: int, flood: str) -> No
         assert status == 400 and headers["connection"] == "close", answer
         assert "framing" in orjson.loads(answer)["error"]
         assert conn.closed()
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param(b"ffffffffffffffff\r\nabc", id="one chunk of 2^64-1 bytes"),
+        pytest.param(b"200000;x=1\r\n" + b"a" * 0x200000 + b"\r\n300000\r\n", id="two past 4 MiB"),
+    ],
+)
+def test_a_chunk_past_the_body_limit_is_413_at_its_size_line(port: int, chunks: bytes) -> None:
+    """The size line says it all: 413 then, not a wait for data that would pass the
+    4 MiB limit anyway (an absurd size held the read to its timeout, then 408)."""
+    with RawConnection(port) as conn:
+        conn.send(_chunked_head("/p/1") + chunks)
+        status, headers, answer = conn.answer()
+        assert status == 413 and headers["connection"] == "close", answer
+        assert "above the limit of 4194304 bytes" in orjson.loads(answer)["error"]
+        assert conn.closed()

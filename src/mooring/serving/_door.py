@@ -48,7 +48,8 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
   ``Transfer-Encoding`` other than ``chunked`` alone ``501`` (§6.1); both lengths, or
   chunked not last, ``400`` (request smuggling shapes); a header block past
   :data:`HEAD_LIMIT` ``431``; a chunked body whose framing (chunk-size
-  lines, line ends, trailers) exceeds its data by :data:`CHUNK_FRAMING` ``400``. Each
+  lines, line ends, trailers) exceeds its data by :data:`CHUNK_FRAMING` ``400``; a chunk
+  whose size takes the body past ``body_limit_bytes`` ``413`` at its size line. Each
   closes the connection. A trailer's fields are read, never added to the request's
   headers.
 * **A client that leaves is no error.** The answer of a request whose client left is
@@ -77,6 +78,7 @@ from mooring.serving._door_answers import (
     CHUNKED_NOT_LAST,
     UPGRADE_CHUNKED,
     bad_host,
+    chunk_too_large,
     invalid_host,
     plain,
     refusal_body,
@@ -379,6 +381,9 @@ class _Connection(asyncio.Protocol):
         self.state = _IDLE
         self.req = _Request(False)
         self.head_bytes = 0  # the head's bytes; of a chunked body: every byte fed
+        # A chunked body's current line (its first 32 bytes), for its chunk size.
+        self.line = b""
+        self.line_done = True
         self.body_bytes = 0  # a chunked body's data bytes (head_bytes less them: framing)
         self.paused = False
         self.parked: asyncio.TimerHandle | None = None
@@ -515,6 +520,7 @@ class _Connection(asyncio.Protocol):
             else:
                 stop = self._line_end(buf, off)
                 self.head_bytes += stop - off
+                self._chunk_line(buf, off, stop)
             if stop <= off:
                 break
             self._feed(buf, off, stop)
@@ -549,6 +555,15 @@ class _Connection(asyncio.Protocol):
                 return off + at + 4 - len(self.tail)
         at = buf.find(b"\r\n\r\n", off)
         return at + 4 if at >= 0 else -1
+
+    def _chunk_line(self, buf: bytes, off: int, stop: int) -> None:
+        """Keep the start of the chunked body's current line: a chunk-size line ends in
+        the piece fed next, and :meth:`on_chunk_header` reads its size there."""
+        if self.line_done:
+            self.line = buf[off : min(stop, off + 32)]
+        elif len(self.line) < 32:
+            self.line += buf[off : min(stop, off + 32 - len(self.line))]
+        self.line_done = buf[stop - 1 : stop] == b"\n"
 
     def _line_end(self, buf: bytes, off: int) -> int:
         if self.tail.endswith(b"\r") and buf[off : off + 1] == b"\n":
@@ -609,6 +624,7 @@ class _Connection(asyncio.Protocol):
             raise _StopError
         self.state = _BODY
         self.head_bytes = self.body_bytes = 0
+        self.line_done = True
         self.deadline = self._body_deadline(now)
         limits = self.limits
         door = self.door
@@ -687,6 +703,20 @@ class _Connection(asyncio.Protocol):
         if rate > 0:  # each byte earns time at the minimum rate, whatever the framing
             allowed = limits.body_grace_s + req.got / rate
             self.deadline = self.body_at + min(allowed, limits.body_timeout_s)
+
+    def on_chunk_header(self) -> None:
+        """A chunk that would take the body past ``body_limit_bytes`` is refused now (413),
+        not waited for (a size of ``ffffffffffffffff`` would hold the read to its timeout)."""
+        req = self.req
+        text = self.line.split(b";", 1)[0].strip(b" \t\r\n")
+        try:
+            size = int(text, 16)
+        except ValueError:
+            return  # the parser refuses the line
+        limit = self.limits.body_limit_bytes
+        if req.refused is None and size > limit - req.got:
+            self._reject(b"413 Content Too Large", chunk_too_large(size, limit))
+            raise _StopError
 
     def on_message_complete(self) -> None:
         self.tail = b""  # the next request's head is searched afresh

@@ -26,6 +26,7 @@ __all__ = [
     "CHUNKED_NOT_LAST",
     "UPGRADE_CHUNKED",
     "bad_host",
+    "chunk_too_large",
     "date_header",
     "invalid_host",
     "plain",
@@ -112,6 +113,16 @@ def bad_host(hosts: int) -> bytes:
         what = f"the request has {hosts} Host headers"
     return orjson.dumps(
         {"error": f"{what}; HTTP/1.1 requires exactly one: send a single Host: <host>[:<port>]"}
+    )
+
+
+def chunk_too_large(size: int, limit: int) -> bytes:
+    """The 413 body of a chunk whose size takes the body past ``limit`` bytes."""
+    return orjson.dumps(
+        {
+            "error": f"a chunk of {size} bytes takes the body above the limit of {limit} "
+            "bytes; send smaller batches or raise [serving] body_limit_bytes"
+        }
     )
 
 
