@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mooring.serving import _batcher as batcher_module
 from mooring.serving._batcher import Batcher
-from mooring.serving._errors import DeadlineExceededError, OverloadedError
+from mooring.serving._errors import DeadlineExceededError, InvalidRequestError, OverloadedError
 from tests._support.held import Held
 from tests._support.waiting import PATIENCE, wait_until
 
@@ -76,6 +76,46 @@ def test_results_split_back_to_their_requests(
 
 
 @pytest.mark.decisions
+def _failing(error: Exception) -> Any:
+    async def run() -> None:
+        def model(columns: Any) -> Columns:
+            raise error
+
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher(model, max_batch_size=8, batch_timeout_s=0.01, max_queue=10,
+                              executor=pool, workers=1)  # fmt: skip
+            await batcher.start()
+            try:
+                await batcher.submit({"x": np.ones(2)}, rows=2, timeout_s=PATIENCE)
+            finally:
+                await batcher.stop()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("cannot reshape array of size 3 into shape (2,1)"),
+        TypeError("float() argument must be a string or a real number"),
+        "tensorflow",
+    ],
+)
+def test_a_model_refusing_its_input_is_the_clients_error(error: Exception | str) -> None:
+    if error == "tensorflow":
+        import tensorflow as tf
+
+        error = tf.errors.InvalidArgumentError(None, None, "Expected shape [?,1], got [2]")
+    assert isinstance(error, Exception)
+    with pytest.raises(InvalidRequestError, match="the model refused the input: "):
+        _failing(error)
+
+
+def test_a_model_failing_otherwise_is_the_servers_error() -> None:
+    with pytest.raises(RuntimeError, match="the graph broke"):
+        _failing(RuntimeError("the graph broke"))
+
+
 def test_concurrent_requests_merge_while_the_model_is_busy() -> None:
     results, batches = asyncio.run(_run([1] * 40, max_batch=16, hold_first=True))
     assert len(results) == 40

@@ -24,7 +24,6 @@ Examples:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -106,8 +105,3 @@ def bootstrap(
             skipped=int(samples - defined.size),
         )
     return intervals
-
-
-def finite_or_none(value: float) -> float | None:
-    """``None`` for NaN and infinities (JSON has no NaN)."""
-    return value if math.isfinite(value) else None

@@ -173,14 +173,6 @@ class Histogram:
             return self
         return Histogram(self.bounds, diff)
 
-    def plus(self, other: Histogram) -> Histogram:
-        """Sum of two histograms with the same buckets (replicas, protocols)."""
-        if other.bounds != self.bounds:
-            raise ValueError("histograms with different buckets cannot be added")
-        return Histogram(
-            self.bounds, tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
-        )
-
     def quantile(self, q: float) -> float:
         """The ``q`` quantile, interpolated within its bucket as Prometheus'
         ``histogram_quantile`` does; NaN without observations. A quantile that falls in

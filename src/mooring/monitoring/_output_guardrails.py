@@ -82,7 +82,6 @@ __all__ = [
     "judge_outputs",
     "move_shape",
     "output_guardrails",
-    "prediction_distance",
     "production_move",
     "statistics_distance",
 ]
@@ -819,32 +818,6 @@ def _divergence(
             numbers=numbers,
         )
     return GuardrailResult("divergence", "ok", summary, value=worst, numbers=numbers)
-
-
-def prediction_distance(production: Any, canary: Any) -> dict[str, float]:
-    """Jensen–Shannon distance per model output between two prediction-log tables.
-
-    Outputs are reduced by the monitoring layer's :func:`output_table` (``output.score``,
-    ``output.class``, ``output.value``); numbers are compared over production's quantile
-    bins, classes over their union, with the contract layer's distance functions.
-
-    Examples:
-        >>> import pyarrow as pa
-        >>> a = pa.table({"output.probabilities": [[1 - p / 100, p / 100] for p in range(100)]})
-        >>> b = pa.table({"output.probabilities": [[0.5, 0.5]] * 100})
-        >>> prediction_distance(a, b)["output.score"] > 0.5
-        True
-    """
-    from mooring.contract._statistics import compute_statistics
-    from mooring.formats._predictions import output_table
-
-    prod, cand = output_table(production), output_table(canary)
-    shared = [c for c in prod.column_names if c in cand.column_names]
-    if not shared:
-        return {}
-    return statistics_distance(
-        compute_statistics(prod.select(shared)), compute_statistics(cand.select(shared))
-    )
 
 
 def statistics_distance(

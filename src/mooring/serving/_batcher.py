@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -378,11 +379,24 @@ def _expire(job: _Job, timeout_s: float) -> None:
     )
 
 
+def _refused_input(exc: Exception) -> bool:
+    """The model refused its input (a value or shape it cannot take): the client's error,
+    not the server's. TensorFlow's ``InvalidArgumentError`` is looked up only once
+    TensorFlow is imported (a model that ran has imported it).
+
+    >>> _refused_input(ValueError("bad shape")), _refused_input(RuntimeError("broken"))
+    (True, False)
+    """
+    if isinstance(exc, ValueError | TypeError):
+        return True
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(exc, tf.errors.InvalidArgumentError)
+
+
 def _fail(job: _Job, exc: Exception) -> None:
     if job.future.done():
         return
-    name = type(exc).__name__
-    if name in ("InvalidArgumentError", "ValueError", "TypeError"):
+    if _refused_input(exc):
         job.future.set_exception(
             InvalidRequestError(f"the model refused the input: {str(exc).splitlines()[0][:300]}")
         )

@@ -5,15 +5,13 @@ A builder is a function ``builder(features, config) -> keras tensor`` where
 float32 block and ``config`` is the ``[model]`` section. It returns the body's
 output, a rank-2 tensor ``[batch, units]``. The built-in ``"mlp"`` concatenates
 the blocks and stacks dense layers; a project names its own with
-``builder = "package.module:function"`` in ``[model]``, or registers one under a
-short name with :func:`register_builder`. Images or text can come later as
+``builder = "package.module:function"`` in ``[model]`` (an import path, so the
+training processes and workers find it too). Images or text can come later as
 builders without changing the rest of the pipeline.
 
 Examples:
-    >>> def wide(features, config):
-    ...     from keras import layers
-    ...     return layers.Concatenate()(list(features.values()))
-    >>> register_builder("wide", wide)
+    >>> resolve_builder("mlp") is mlp
+    True
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ __all__ = [
     "build_model",
     "linear",
     "mlp",
-    "register_builder",
     "resolve_builder",
     "resolve_kind",
 ]
@@ -72,11 +69,6 @@ def linear(features: dict[str, Any], config: ModelConfig) -> Any:
 
 
 BUILDERS: dict[str, Builder] = {"mlp": mlp, "linear": linear}
-
-
-def register_builder(name: str, builder: Builder) -> None:
-    """Make ``builder`` available as ``[model] builder = "<name>"``."""
-    BUILDERS[name] = builder
 
 
 def resolve_builder(reference: str) -> Builder:
