@@ -64,7 +64,7 @@ class ServingConfig(Section):
     body_timeout_s: float = Field(
         30.0, gt=0.0, description="Longest time to receive a request's body after its headers."
     )
-    # Slow bodies. A prediction holds an inference slot only once its body is complete;
+    # Slow bodies. A prediction holds an inference permit only once its body is complete;
     # while it arrives it is counted as receiving, which costs a connection and its
     # buffered bytes, not the model. 256 per worker: a hundred slow clients (or a burst
     # of large uploads) leave room for normal traffic, and a flood of half-sent bodies is

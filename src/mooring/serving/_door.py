@@ -13,19 +13,19 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
   :data:`HELD_BYTES` the socket is not read and the rest waits in the kernel. Memory per
   connection: one request and ``HELD_BYTES`` plus one read, whatever the client sends.
 * **Admission once the body is complete.** At most ``max_in_flight`` predictions (the
-  routes :mod:`mooring.serving._routes` marks) hold an inference slot at once, and a
+  routes :mod:`mooring.serving._routes` marks) hold an inference permit at once, and a
   request takes one only when its whole body has arrived: a client trickling its body
-  cannot hold a slot. While its body arrives a prediction counts as *receiving* (at most
-  ``max_receiving``; past it ``503`` and close). A prediction that finds every slot
+  cannot hold a permit. While its body arrives a prediction counts as *receiving* (at most
+  ``max_receiving``; past it ``503`` and close). A prediction that finds every permit
   taken is answered ``503`` with ``Retry-After`` (no task, written straight to the
   socket). Health, metadata, metrics and admin requests are never shed.
 * **Pipelining yields to predictions.** While predictions are in the model, a
   connection's next pipelined request waits :data:`PIPELINE_YIELD_S` before it is
   parsed, so a client pipelining as fast as it can does not keep the event loop (and the
   GIL) from the model's thread; with no prediction pending it is parsed at once.
-* **Pipelining yields a quarter of the slots.** A request already waiting in the held
+* **Pipelining yields a quarter of the permits.** A request already waiting in the held
   bytes is parsed right after its predecessor's answer, before any other connection is
-  read, and would take the slot just freed: such requests are refused (and parked) once
+  read, and would take the permit just freed: such requests are refused (and parked) once
   three quarters of ``max_in_flight`` are taken.
 * **A refusal parks its connection.** After a 503 that keeps the connection, nothing
   more is read from it for ``Retry-After`` seconds: a client that retries at once waits
@@ -171,7 +171,7 @@ class Door:
     def __init__(self, limits: DoorLimits | None = None) -> None:
         self.limits = limits or DoorLimits()
         self.in_flight = 0
-        #: Predictions whose body is still arriving (not yet holding a slot).
+        #: Predictions whose body is still arriving (not yet holding a permit).
         self.receiving = 0
         #: Bytes of prediction bodies held, from their headers to their answer (REST and
         #: gRPC): at most ``body_budget_bytes``, or one body.
@@ -246,7 +246,7 @@ class Door:
         return True
 
     def release(self, size: int = 0) -> None:
-        """Free the slot (and the ``size`` bytes) of a request admitted by
+        """Free the permit (and the ``size`` bytes) of a request admitted by
         :meth:`try_admit`, once it is answered."""
         self.in_flight -= 1
         self.body_bytes -= size
@@ -318,12 +318,12 @@ class _Request:
         "method",
         "parts",
         "path",
+        "permit",
         "pipelined",
         "prediction",
         "receiving",
         "refused",
         "reserved",
-        "slot",
         "url",
         "version",
     )
@@ -345,7 +345,7 @@ class _Request:
         self.fast = False
         self.receiving = False  # counted in the door's receiving
         self.refused: str | None = None  # answered 503 (why) once its body is read
-        self.slot = False  # holds an inference slot
+        self.permit = False  # holds an inference permit
         self.reserved = 0  # bytes counted in the door's body_bytes
         self.disconnected = False
 
@@ -642,7 +642,7 @@ class _Connection(asyncio.Protocol):
             size = 0 if size > limits.body_limit_bytes else size
             why = (
                 "in_flight"
-                if door.in_flight >= self._slots(req)
+                if door.in_flight >= self._permits(req)
                 else "body_bytes"
                 if door.over_budget(size)
                 else None
@@ -768,8 +768,8 @@ class _Connection(asyncio.Protocol):
             return b"400 Bad Request", invalid_host(host)
         return None
 
-    def _slots(self, req: _Request) -> int:
-        """The slots a prediction may find taken and still be admitted: all but a quarter
+    def _permits(self, req: _Request) -> int:
+        """The permits a prediction may find taken and still be admitted: all but a quarter
         for one sent before its predecessor was answered."""
         total = self.limits.max_in_flight
         return total - total // 4 if req.pipelined else total
@@ -803,12 +803,12 @@ class _Connection(asyncio.Protocol):
             self._refuse(req.refused, close=not req.keep_alive)
             return
         if req.prediction:
-            if door.in_flight >= self._slots(req):
+            if door.in_flight >= self._permits(req):
                 self._unreserve(req)
                 self._refuse("in_flight", close=not req.keep_alive)
                 return
             door.in_flight += 1
-            req.slot = True
+            req.permit = True
         # The door holds the task until it ends (the loop keeps only a weak reference), also
         # past the answer: an app may go on after its last body message.
         task = asyncio.get_running_loop().create_task(
@@ -842,8 +842,8 @@ class _Connection(asyncio.Protocol):
         self._close()
 
     def _release(self, req: _Request) -> None:
-        if req.slot:
-            req.slot = False
+        if req.permit:
+            req.permit = False
             self.door.in_flight -= 1
         self._unreserve(req)
 
