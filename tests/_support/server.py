@@ -23,6 +23,7 @@ from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._judged import register_judged
 from mooring.serving import RegistrySource, Server, build_app
+from mooring.serving._door import Door
 from tests._support.serving_model import build_model_dir
 from tests._support.waiting import wait_until
 
@@ -39,14 +40,14 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """mooring's server (any ASGI app behind the door) on 127.0.0.1 and a free port, in a
-    background thread of this process."""
+    """mooring's server (any ASGI app behind the door, or behind ``door``) on 127.0.0.1 and
+    a free port, in a background thread of this process."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette | Any, door: Door | None = None) -> None:
         self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = Server(app, host="127.0.0.1", port=self.port)
+        self.server = Server(app, host="127.0.0.1", port=self.port, door=door)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.client = httpx.Client(base_url=self.url, timeout=30)
 

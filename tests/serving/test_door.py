@@ -81,21 +81,8 @@ def _refused(server: ServerThread) -> dict[str, float]:
 @contextlib.contextmanager
 def _door_server(app: Any) -> Iterator[int]:
     """A bare ASGI ``app`` behind the door, in a thread; its port."""
-    import threading
-
-    from mooring.serving import Server
-    from tests._support.server import free_port
-
-    port = free_port()
-    server = Server(app, host="127.0.0.1", port=port)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, "the server to start", seen=thread.is_alive)
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=PATIENCE)
+    with ServerThread(app) as server:
+        yield server.port
 
 
 def test_the_scope_names_both_ends_of_the_connection() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,10 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mooring.serving import Server
 from mooring.serving._door import Door, DoorLimits
 from tests._support.serve_process import RawConnection
-from tests._support.server import free_port
+from tests._support.server import ServerThread
 from tests._support.waiting import PATIENCE, wait_until
 
 
@@ -54,15 +52,8 @@ async def _echo(scope: Any, receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    server = Server(_echo, host="127.0.0.1", port=free_port())
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, "the server to listen", seen=thread.is_alive)
+    with ServerThread(_echo) as server:
         yield server.port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=PATIENCE)
 
 
 _bodies = st.binary(max_size=400).map(lambda b: b.replace(b"\x00", b"0"))
@@ -139,12 +130,19 @@ def test_framing_that_outweighs_its_data_is_refused(port: int, flood: str) -> No
         data = b"3\r\nabc\r\n0\r\n" + b"X-T: %s\r\n" % (b"v" * 100) * 700 + b"\r\n"
     else:
         data = b"1\r\nx\r\n" * 20_000 + b"0\r\n\r\n"
+    assert "framing" in _refused_chunked(port, data, 400)
+
+
+def _refused_chunked(port: int, data: bytes, status: int) -> str:
+    """The error of a chunked body ``data`` refused ``status``, after which the connection
+    closed."""
     with RawConnection(port) as conn:
         conn.send(_chunked_head("/p/1") + data)
-        status, headers, answer = conn.answer()
-        assert status == 400 and headers["connection"] == "close", answer
-        assert "framing" in orjson.loads(answer)["error"]
+        got, headers, answer = conn.answer()
+        assert got == status and headers["connection"] == "close", answer
         assert conn.closed()
+    error: str = orjson.loads(answer)["error"]
+    return error
 
 
 @pytest.mark.parametrize(
@@ -157,30 +155,18 @@ def test_framing_that_outweighs_its_data_is_refused(port: int, flood: str) -> No
 def test_a_chunk_past_the_body_limit_is_413_at_its_size_line(port: int, chunks: bytes) -> None:
     """The size line says it all: 413 then, not a wait for data that would pass the
     4 MiB limit anyway (an absurd size held the read to its timeout, then 408)."""
-    with RawConnection(port) as conn:
-        conn.send(_chunked_head("/p/1") + chunks)
-        status, headers, answer = conn.answer()
-        assert status == 413 and headers["connection"] == "close", answer
-        assert "above the limit of 4194304 bytes" in orjson.loads(answer)["error"]
-        assert conn.closed()
+    assert "above the limit of 4194304 bytes" in _refused_chunked(port, chunks, 413)
 
 
 @pytest.fixture(scope="module")
-def budgeted() -> Iterator[Server]:
+def budgeted() -> Iterator[ServerThread]:
     """The echo app behind a door with small limits: two permits, a 1 KiB body budget,
     4 KiB bodies; read timeouts far longer than any example takes."""
     limits = DoorLimits(max_in_flight=2, body_budget_bytes=1024, body_limit_bytes=4096,
                         min_body_rate_bytes_s=0, header_timeout_s=PATIENCE,
                         body_timeout_s=PATIENCE)  # fmt: skip
-    server = Server(_echo, host="127.0.0.1", port=free_port(), door=Door(limits))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, "the server to listen", seen=thread.is_alive)
+    with ServerThread(_echo, door=Door(limits)) as server:
         yield server
-    finally:
-        server.should_exit = True
-        thread.join(timeout=PATIENCE)
 
 
 @st.composite
@@ -207,7 +193,7 @@ def _prediction(draw: st.DrawFn) -> bytes:
     )
 )
 def test_every_permit_and_body_byte_comes_back_whatever_the_clients_do(
-    budgeted: Server, clients: list[tuple[list[bytes], float, bool]]
+    budgeted: ServerThread, clients: list[tuple[list[bytes], float, bool]]
 ) -> None:
     """Clients pipelining predictions at once, each stopping anywhere and then leaving or
     finishing: each answer is 200, 413 or 503, and once they are gone the door holds no
@@ -234,7 +220,7 @@ def test_every_permit_and_body_byte_comes_back_whatever_the_clients_do(
     finally:
         for conn in conns:
             conn.sock.close()
-    door = budgeted.door
+    door = budgeted.server.door
     # Back within milliseconds of the last close; 30 s, not the suite's patience, so a
     # leak fails each of Hypothesis' shrinking examples in reasonable time.
     wait_until(lambda: (door.in_flight, door.receiving, door.body_bytes) == (0, 0, 0),
