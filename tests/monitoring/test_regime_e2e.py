@@ -233,8 +233,11 @@ def test_a_retrain_evaluated_on_stale_data_is_promoted_when_the_traffic_moved(
             for name in ("outputs", "validated"):
                 guard = _guard(decision, name)
                 assert guard.status in ("ok", "unavailable") or guard.advisory, guard.message
+    # Passed, or undecided with its estimate inside the team's 0.05 (the guardrail's own
+    # advisory rule: the labels lean no worse than the margin); with about 600 labels a
+    # version the estimate alone can lean either way of 0.
     live = _guard(final, "live_metric")
-    assert live.state == "pass" or (live.advisory and live.numbers["drop"] < 0.0), live.message
+    assert live.state == "pass" or (live.advisory and live.numbers["drop"] <= 0.05), live.message
 
 
 @pytest.mark.parametrize("labels", [True, False], ids=["labels", "no-labels"])
