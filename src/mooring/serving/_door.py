@@ -215,35 +215,40 @@ class Door:
 
         >>> door = Door(DoorLimits(body_budget_bytes=1024))
         >>> door.over_budget(4096), door.try_admit(4096), door.over_budget(1)
-        (False, True, True)
+        (False, None, True)
         """
         return self.body_bytes > 0 and self.body_bytes + size > self.limits.body_budget_bytes
 
-    def try_admit(self, size: int = 0) -> bool:
+    def try_admit(self, size: int = 0) -> str | None:
         """Admit one inference request that arrives by another road than HTTP/1.1 (gRPC),
-        its message ``size`` bytes long.
+        its message ``size`` bytes long; ``None`` when admitted, else why not.
 
-        True: admitted, counted in :attr:`in_flight` and :attr:`body_bytes` until
-        :meth:`release`. False: the server is at ``max_in_flight`` or the message would
-        pass ``body_budget_bytes``; the refusal is counted (``in_flight``,
-        ``body_bytes``) and the caller answers "unavailable", as the door answers 503.
+        Admitted: counted in :attr:`in_flight` and :attr:`body_bytes` until
+        :meth:`release`. Refused (``in_flight``: the server is at ``max_in_flight``;
+        ``body_bytes``: the message would pass ``body_budget_bytes``): the refusal is
+        counted and the caller answers "unavailable" with :func:`refusal_message`, as
+        the door answers 503.
 
         Examples:
             >>> door = Door(DoorLimits(max_in_flight=1))
             >>> door.try_admit(), door.try_admit()
-            (True, False)
+            (None, 'in_flight')
             >>> door.release(); door.in_flight
             0
         """
-        if self.in_flight >= self.limits.max_in_flight:
-            self.count("in_flight")
-            return False
-        if self.over_budget(size):
-            self.count("body_bytes")
-            return False
+        why = (
+            "in_flight"
+            if self.in_flight >= self.limits.max_in_flight
+            else "body_bytes"
+            if self.over_budget(size)
+            else None
+        )
+        if why is not None:
+            self.count(why)
+            return why
         self.in_flight += 1
         self.body_bytes += size
-        return True
+        return None
 
     def release(self, size: int = 0) -> None:
         """Free the permit (and the ``size`` bytes) of a request admitted by

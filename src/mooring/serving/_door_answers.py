@@ -31,6 +31,7 @@ __all__ = [
     "invalid_host",
     "plain",
     "refusal_body",
+    "refusal_message",
     "status_line",
     "too_large_head",
     "too_slow",
@@ -65,22 +66,24 @@ def date_header() -> bytes:
     return value
 
 
-def refusal_body(limits: DoorLimits, why: str) -> bytes:
-    """The JSON body of a 503 for ``why`` (in_flight, body_bytes, receiving, connections)."""
+def refusal_message(limits: DoorLimits, why: str) -> str:
+    """Why a request is refused 503 (``why``: in_flight, body_bytes, receiving,
+    connections), with the retry; the same words on REST and gRPC."""
     if why == "in_flight":
-        what = b"%d requests in flight" % limits.max_in_flight
+        what = f"{limits.max_in_flight} requests in flight"
     elif why == "body_bytes":
-        what = b"%d MiB of request bodies held (body_budget_bytes)" % (
-            limits.body_budget_bytes // (1024 * 1024)
-        )
+        mib = limits.body_budget_bytes // (1024 * 1024)
+        what = f"{mib} MiB of request bodies held (body_budget_bytes)"
     elif why == "receiving":
-        what = b"%d requests receiving their body" % limits.max_receiving
+        what = f"{limits.max_receiving} requests receiving their body"
     else:
-        what = b"%d connections" % limits.max_connections
-    return b'{"error": "the server is at its limit of %s; retry after %d s"}' % (
-        what,
-        limits.retry_after_s,
-    )
+        what = f"{limits.max_connections} connections"
+    return f"the server is at its limit of {what}; retry after {limits.retry_after_s} s"
+
+
+def refusal_body(limits: DoorLimits, why: str) -> bytes:
+    """The JSON body of a 503 for ``why`` (:func:`refusal_message`)."""
+    return b'{"error": "%s"}' % refusal_message(limits, why).encode()
 
 
 UPGRADE_CHUNKED = orjson.dumps(

@@ -43,6 +43,7 @@ import grpc
 from grpc import aio
 
 from mooring.errors import ConfigError, MooringError
+from mooring.serving._door_answers import refusal_message
 from mooring.serving._errors import DeadlineExceededError, OverloadedError
 from mooring.serving._http import CLIENT_CLOSED, client_request_id, request_id
 from mooring.serving._predict import Call, Predictor
@@ -177,19 +178,13 @@ class Gate:
         if call.client_request_id is not None:
             call.headers["x-client-request-id"] = call.client_request_id
         door = self.state.door
-        if inference and not door.try_admit(size):
+        refused = door.try_admit(size) if inference else None
+        if refused is not None:
             # Refused as the door refuses a REST request: counted as refused, not answered.
-            limits = door.limits
-            what = (
-                f"{limits.max_in_flight} requests in flight"
-                if door.in_flight >= limits.max_in_flight
-                else f"{limits.body_budget_bytes // (1024 * 1024)} MiB of request bodies held "
-                "(body_budget_bytes)"
-            )
             answer_error(
                 context,
                 grpc.StatusCode.UNAVAILABLE,
-                f"the server is at its limit of {what}; retry after {limits.retry_after_s} s",
+                refusal_message(door.limits, refused),
                 tuple(call.headers.items()),
             )
             return cast(Reply, None)  # with an error status gRPC discards the reply
