@@ -1,13 +1,17 @@
 """A package's public names imported on first use (PEP 562), for packages whose users
 need only part of them.
 
-A foundation module (no mooring imports). ``mooring.serving`` hands out its names this
-way so that the supervisor of ``mooring serve --workers N`` imports none of the server,
-and ``mooring.contract`` so that the server imports the schema without the statistics
-and the readers.
+A foundation module (no mooring imports). ``mooring`` hands out its names this way, so
+``import mooring`` loads neither TensorFlow nor the server, and so does
+``mooring.serving``, so that the supervisor of ``mooring serve --workers N`` imports none
+of the server. Such a package declares its names once, in a map of name → module
+(``_EXPORTS``), and derives ``__all__`` from it; type checkers, which need real imports,
+read an ``if TYPE_CHECKING:`` block that repeats each name as ``from MODULE import NAME as
+NAME`` (tests/test_exports.py fails when the block and the map differ).
 
 Examples:
     >>> _EXPORTS = {"Fraction": "fractions"}
+    >>> __all__ = list(_EXPORTS)
     >>> __getattr__, __dir__ = exports_on_first_use("pkg", _EXPORTS, {})
     >>> __getattr__("Fraction")(1, 2)
     Fraction(1, 2)

@@ -15,29 +15,25 @@ from typing import TYPE_CHECKING
 
 from mooring._exports import exports_on_first_use
 
+# What type checkers see: _EXPORTS's names, each re-exported (``X as X``).
 if TYPE_CHECKING:
-    from mooring.serving._app import build_app, create_app
-    from mooring.serving._server import Server
-    from mooring.serving._sources import DirectorySource, ModelSource, RegistrySource
+    from mooring.serving._app import build_app as build_app
+    from mooring.serving._app import create_app as create_app
+    from mooring.serving._server import Server as Server
+    from mooring.serving._sources import DirectorySource as DirectorySource
+    from mooring.serving._sources import ModelSource as ModelSource
+    from mooring.serving._sources import RegistrySource as RegistrySource
 
-# Each public name and the module it comes from.
+# The public names, declared once, and the module each comes from.
 _EXPORTS = {
+    "build_app": "mooring.serving._app",
+    "create_app": "mooring.serving._app",
+    "Server": "mooring.serving._server",
     "DirectorySource": "mooring.serving._sources",
     "ModelSource": "mooring.serving._sources",
     "RegistrySource": "mooring.serving._sources",
-    "build_app": "mooring.serving._app",
-    "Server": "mooring.serving._server",
-    "create_app": "mooring.serving._app",
 }
 
-__all__ = [
-    "DirectorySource",
-    "ModelSource",
-    "RegistrySource",
-    "Server",
-    "build_app",
-    "create_app",
-]
-
+__all__ = list(_EXPORTS)
 
 __getattr__, __dir__ = exports_on_first_use(__name__, _EXPORTS, globals())
