@@ -4,6 +4,7 @@ A page holds a marker where generated text goes:
 
 - ``<!-- mooring:config -->``: the mooring.toml reference (``config_ref.py``);
 - ``<!-- mooring:cli -->``: the CLI reference (``cli_ref.py``);
+- ``<!-- mooring:api MODULE -->``: the Python API a module exports (``api_ref.py``);
 - ``<!-- mooring:metrics -->``: the Prometheus metrics (``mooring.formats._metrics``);
 - ``<!-- mooring:denied-ops -->``: the ops an imported model may not hold
   (``mooring.formats._vetting``);
@@ -27,6 +28,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
+import api_ref  # noqa: E402
 import cells  # noqa: E402
 import cli_ref  # noqa: E402
 import config_ref  # noqa: E402
@@ -34,6 +36,7 @@ import config_ref  # noqa: E402
 log = logging.getLogger("mkdocs.hooks.mooring")
 
 _INCLUDE = re.compile(r"<!-- mooring:include (\S+) -->")
+_API = re.compile(r"<!-- mooring:api (\S+) -->")
 _LINK = re.compile(r"\[([^\]]+)\]\((?!https?:|#|mailto:)([^)]+)\)")
 
 
@@ -57,6 +60,7 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
         markdown = markdown.replace("<!-- mooring:metrics -->", metrics_table())
     if "<!-- mooring:denied-ops -->" in markdown:
         markdown = markdown.replace("<!-- mooring:denied-ops -->", denied_ops_table())
+    markdown = _API.sub(lambda m: api_ref.render(m.group(1)), markdown)
     return _INCLUDE.sub(_include, markdown)
 
 
