@@ -1,4 +1,4 @@
-"""Serving fixtures: real SavedModels, a real SQLite registry and real uvicorn servers."""
+"""Serving fixtures: real SavedModels, a real SQLite registry and real servers (mooring's own)."""
 
 from __future__ import annotations
 

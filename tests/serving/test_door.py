@@ -1,6 +1,6 @@
 """The door: admission at arrival, the deadline from arrival, bounded pipelining, read timeouts.
 
-Every test talks to a real uvicorn server over raw sockets, because what is checked is
+Every test talks to a real server (mooring's own) over raw sockets, because what is checked is
 what happens before the app sees a request (or instead of it).
 """
 

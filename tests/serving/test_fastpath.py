@@ -2,10 +2,10 @@
 
 Two servers of the same model run side by side: one as ``mooring serve`` runs it (the
 door takes plain predictions), one with the door's fast path off (every request through
-ASGI, Starlette and uvicorn's request cycle). Whatever a client sends, both answer
+ASGI, Starlette and the door's request cycle). Whatever a client sends, both answer
 alike; what the fast path does not take (chunked bodies, ``Expect: 100-continue``,
 oversized or percent-encoded requests, a request behind an unanswered one) still gets
-its answer through ASGI. Every test talks to a real uvicorn over real sockets.
+its answer through ASGI. Every test talks to a real server over real sockets.
 """
 
 from __future__ import annotations

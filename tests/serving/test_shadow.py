@@ -1,6 +1,6 @@
 """Shadow traffic: copies of production's requests on the shadow version, never the client's.
 
-A real registry (a: v1, b: v2, broken: v3), real SavedModels and a real uvicorn server.
+A real registry (a: v1, b: v2, broken: v3), real SavedModels and a real server.
 The failure cases break the shadow in process (its batcher raises or never answers) and
 check that every client request still gets production's answer.
 """

@@ -37,11 +37,14 @@ def ui(
     Example: mooring ui -c mooring.toml --metrics-url http://127.0.0.1:8501/metrics
     (then browse http://127.0.0.1:8502/ui/). Admin actions use the serving admin token.
     """
-    import uvicorn
-
     from mooring.dashboard._app import create_ui, standalone_app
+    from mooring.serving import Server
 
     cfg = load_config(config)
     application = standalone_app(create_ui(cfg, metrics_url=metrics_url))
-    console.print(f"mooring dashboard on http://{host}:{port}/ui/ (Ctrl+C to stop)")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+    async def listening() -> None:
+        console.print(f"mooring dashboard on http://{host}:{port}/ui/ (Ctrl+C to stop)")
+
+    # mooring serve's own server (the door, on uvloop): Ctrl+C stops it gracefully.
+    Server(application, host=host, port=port, on_listening=listening).run()
