@@ -279,9 +279,9 @@ def cnn_server(folder: Path, port: int) -> None:
     import gc
 
     from mooring._tensorflow import quiet_native_logs
-    from mooring.cli._serve import collect_for_serving
     from mooring.config import ServingConfig
     from mooring.serving import DirectorySource, Server, build_app
+    from mooring.serving._process import collect_for_serving
 
     with quiet_native_logs():
         import tensorflow  # noqa: F401 - imported before the freeze, as mooring serve does

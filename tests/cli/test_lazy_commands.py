@@ -96,7 +96,7 @@ def test_start_up_imports_run_without_the_collector_and_leave_it_on() -> None:
 
 def test_the_checks_before_tensorflow_read_options_every_command_still_has() -> None:
     from mooring.cli import _preflight
-    from mooring.cli import _serve as serve
+    from mooring.serving import _workers
 
     group = get_command(app)
     assert set(_preflight.NEEDS) <= set(COMMANDS)
@@ -107,7 +107,7 @@ def test_the_checks_before_tensorflow_read_options_every_command_still_has() -> 
         params = found.params
         opts = {opt for param in params for opt in param.opts}
         assert set(names) <= opts, command
-    assert _preflight.WORKER_ENV == serve.WORKER_ENV
+    assert _preflight.WORKER_ENV == _workers.WORKER_ENV
 
 
 def test_a_missing_config_is_reported_before_the_command_or_tensorflow_is_imported() -> None:

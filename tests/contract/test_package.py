@@ -12,7 +12,7 @@ def test_the_servers_start_imports_neither_statistics_nor_readers() -> None:
     out the statistics, the file readers and what they import: they are not served."""
     script = (
         "import json, sys\n"
-        "from mooring.cli._serve import preload_for_workers\n"
+        "from mooring.serving._process import preload_for_workers\n"
         "preload_for_workers()\n"
         "print(json.dumps(sorted(m for m in sys.modules if m in NAMES)))\n"
     ).replace(

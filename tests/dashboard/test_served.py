@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from mooring.cli._serve import with_dashboard
+from mooring.cli._serve import dashboard
 from mooring.config import MooringConfig
 from mooring.registry import Registry
 from mooring.serving import create_app
+from mooring.serving._process import with_dashboard
 from tests._support.server import ServerThread
 from tests._support.serving_model import row
 from tests._support.waiting import PATIENCE, wait_until
@@ -62,7 +63,9 @@ class Served:
             },
             root=root,
         )
-        self.server = ServerThread(with_dashboard(create_app(cfg, registry=self.registry), cfg))
+        self.server = ServerThread(
+            with_dashboard(create_app(cfg, registry=self.registry), cfg, dashboard)
+        )
 
     def predict(self, count: int, key: str | None = None) -> list[str]:
         versions = []

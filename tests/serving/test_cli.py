@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from mooring.cli import main
-from mooring.cli._serve import GC_THRESHOLDS, collect_for_serving
+from mooring.serving._process import GC_THRESHOLDS, collect_for_serving
 from tests._support.server import NAME, free_port
 from tests._support.serving_model import row
 from tests._support.waiting import PATIENCE, wait_until

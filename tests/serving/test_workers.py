@@ -152,7 +152,7 @@ def _config(tmp_path: Path, workers: str) -> MooringConfig:
 def test_workers_come_from_the_option_then_the_environment_then_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mooring.cli._serve import resolve_workers
+    from mooring.serving._process import resolve_workers
 
     cfg = _config(tmp_path, "3")
     monkeypatch.setenv("WEB_CONCURRENCY", "5")
@@ -204,23 +204,14 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_error(
     assert "Traceback" not in result.stderr
 
 
-def test_the_command_reads_the_same_environment_names_as_the_workers() -> None:
-    from mooring.cli import _serve as serve
-    from mooring.serving import _workers as workers
-
-    assert (serve.WORKER_ENV, serve.CONCURRENCY_ENV) == (
-        workers.WORKER_ENV,
-        workers.CONCURRENCY_ENV,
-    )
-
-
 def test_the_command_line_reaches_the_supervisor_without_importing_the_server() -> None:
-    """Importing ``supervise`` imports the workers module only: the server's libraries
-    are imported when it runs (``preload_for_workers``, once the ports are known free,
-    with the metrics folder set for prometheus-client), not before."""
+    """Importing the command and ``supervise`` imports the workers module only: the
+    server's libraries are imported when it runs (``preload_for_workers``, once the ports
+    are known free, with the metrics folder set for prometheus-client), not before."""
     script = (
         "import json, sys\n"
-        "from mooring.cli._serve import supervise\n"
+        "import mooring.cli._serve\n"
+        "from mooring.serving._process import supervise\n"
         "from mooring.serving._workers import Supervisor\n"
         "heavy = ('starlette', 'uvicorn', 'sqlalchemy', 'pyarrow', 'tensorflow',\n"
         "         'mooring.serving._app', 'mooring.registry')\n"

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["OPTIONS", "port_problem", "preflight"]
 
-#: ``mooring serve``'s worker processes share the port (kept equal to serve's WORKER_ENV).
+#: ``mooring serve``'s worker processes share the port (kept equal to
+#: ``mooring.serving._workers.WORKER_ENV``; a test checks).
 WORKER_ENV = "MOORING_SERVE_WORKER"
 
 

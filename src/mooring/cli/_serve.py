@@ -1,35 +1,31 @@
-"""``mooring serve``: the project's model over TF Serving's REST API and the v2 protocol."""
+"""``mooring serve``: the project's model over TF Serving's REST API and the v2 protocol.
+
+This module reads the options into a :class:`~mooring.serving._process.ServeOptions`
+and hands it to :func:`mooring.serving._process.serve`, which runs the server (one
+process or a supervisor of workers), with the dashboard and the monitor composed here.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import logging
 import os
 import re
-import threading
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mooring._tensorflow import hide_python_logs
 from mooring.cli._app import app
 from mooring.config import MooringConfig, load_config
 from mooring.errors import MooringError, UsageError
 
-# Kept equal to mooring.serving._workers' names (a test checks), so reading them here does
-# not import the serving layer before TensorFlow's import has started.
-WORKER_ENV = "MOORING_SERVE_WORKER"
-CONCURRENCY_ENV = "WEB_CONCURRENCY"
-
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from starlette.applications import Starlette
 
-    from mooring._tracing import Tracing
-    from mooring.serving._workers import WorkerRun
+    from mooring.registry import Registry
+    from mooring.serving._process import Stoppable
+    from mooring.serving._state import ServerState
 
 
 @app.command(
@@ -130,6 +126,10 @@ def serve(
 ) -> None:
     """Serve the registry's production (and canary) version, following deployments; or,
     with --model-dir, one model (no mooring.toml needed)."""
+    from mooring.cli import main
+    from mooring.cli._common import seconds_option
+    from mooring.serving import _process
+
     paths = configs or [Path("mooring.toml")]
     # --model-dir needs no project file: without one, every setting is its default.
     configured = bool(configs) or model_dir is None or paths[0].is_file()
@@ -139,107 +139,23 @@ def serve(
     model_dir = served_folder(model_dir) if model_dir is not None else None
     if grpc_port is not None:
         cfg.serving.grpc_port = grpc_port  # the range is checked by the option (1–65535)
-    if access_log is None:
-        access_log = cfg.serving.access_log
-    # Read from the environment without importing the serving layer, whose import
-    # (SQLAlchemy, pyarrow, Starlette) overlaps TensorFlow's below.
-    is_worker = bool(os.environ.get(WORKER_ENV))
-    if not is_worker:
-        count = resolve_workers(workers, cfg)
-        if count > 1:
-            argv = _worker_argv(
-                paths if configured else [], cfg, models=models, all_models=all_models,
-                host=host, port=port, model_dir=model_dir, schema=schema, access_log=access_log,
-            )  # fmt: skip
-            supervise(
-                argv, count, cfg, host=host, port=port, monitor=monitor,
-                monitor_interval=monitor_interval, paths=paths, others=others,
-                model_dir=model_dir, models=models or [], all_models=all_models,
-            )  # fmt: skip
-            return
-        # One process: TensorFlow's pools sized as a worker's would be (its CPU quota,
-        # one inter-op thread per batch running at once), before its runtime starts.
-        from mooring.serving._workers import tf_thread_env
-
-        os.environ.update(tf_thread_env(1, cfg.serving.inference_threads))
-    from mooring._tracing import start_tracing
-
-    # Before anything heavy: a missing mooring[otel] extra is a configuration error.
-    tracing = start_tracing(cfg.observability)
-    # Start-up (TensorFlow's import, the model's load) makes half a million long-lived
-    # objects and no garbage worth a collection; the collector is off until ready.
-    gc.disable()
-    hosted: list[Any] = []  # the in-process monitors (--monitor)
-    importer = None
-    try:
-        importer = _import_tensorflow_in_background()
-        from mooring.serving._workers import WorkerRun
-
-        run = WorkerRun.from_env() if is_worker else None
-        built: list[Starlette] = []
-        if run is not None:
-            run.bind_to_supervisor()
-            if model_dir is not None:
-                # Once its model has settled: a worker that cannot serve it stops (exit 2).
-                folder = model_dir
-                run = replace(run, check_ready=lambda: require_served(built[0], folder))
-        application = _application(
-            cfg, others, models=models, all_models=all_models, model_dir=model_dir,
-            schema=schema, tracing=tracing, host=host, run=run,
-        )  # fmt: skip
-        built.append(application)
-        _configure_logs(access_log=access_log)
-        if monitor and run is None:
-            _start_monitors(application, cfg, others, paths, monitor_interval, hosted)
-        _run_server(application, cfg, paths, others, host=host, port=port,
-                    model_dir=model_dir, worker=run is not None)  # fmt: skip
-    except BaseException:
-        # TensorFlow's import hides file descriptor 2 while it runs (quiet_native_logs): an
-        # error found meanwhile (a missing --schema, say) would be printed into that window
-        # and lost. Let the import end, so the error reaches the terminal.
-        if importer is not None:
-            importer.join(timeout=120)
-        raise
-    finally:
-        gc.enable()
-        for monitor_thread in hosted:
-            monitor_thread.stop()
-
-
-def _run_server(
-    application: Starlette,
-    cfg: MooringConfig,
-    paths: list[Path],
-    others: list[MooringConfig],
-    *,
-    host: str,
-    port: int,
-    model_dir: Path | None,
-    worker: bool,
-) -> None:
-    """Serve until stopped: one process on the port, or a worker of several on its shared
-    socket. A ``--model-dir`` whose model settles unserved stops the server with its error."""
-    from mooring.serving import Server
-
-    if worker:
-        # A worker of several: the port is shared (SO_REUSEPORT), listened on once ready.
-        from mooring.serving._workers import reuseport_socket
-
-        Server(application, host=host, port=port).run(sockets=[reuseport_socket(host, port)])
-        return
-    server = Server(application, host=host, port=port)
-    refused: list[MooringError] = []
-
-    def stop(error: MooringError) -> None:
-        refused.append(error)
-        server.should_exit = True
-
-    server.on_listening = lambda: _announce(
-        application, cfg, paths, others, host, port, model_dir, stop=stop
+    every_s = seconds_option(monitor_interval, "--monitor-interval") if monitor else None
+    options = _process.ServeOptions(
+        cfg,
+        tuple(paths),
+        configured=configured,
+        others=tuple(others),
+        models=tuple(models or ()),
+        all_models=all_models,
+        host=host,
+        port=port,
+        model_dir=model_dir,
+        schema=schema,
+        access_log=cfg.serving.access_log if access_log is None else access_log,
+        workers=workers,
+        monitor_every_s=every_s,
     )
-    server.run()
-    if refused:
-        raise refused[0]
+    _process.serve(options, entry=main, dashboard=dashboard, monitor=start_monitor)
 
 
 def _served_config(
@@ -364,416 +280,41 @@ def served_folder(model_dir: Path) -> Path:
     raise kind(str(said.get("message")))
 
 
-def require_served(application: Starlette, model_dir: Path) -> None:
-    """Raise when the model of ``--model-dir`` has settled without being served.
+def dashboard(cfg: MooringConfig, state: ServerState) -> Starlette:
+    """The dashboard inside ``mooring serve`` (under ``/ui``): it reads the server's metrics
+    in process and applies its deployment changes at once, through the server's state.
 
-    A folder's deployment never changes, so nothing would ever load it: the server
-    stops (exit 2) with the reason instead of staying up not ready.
-
-    Raises:
-        ModelLoadError: the model did not load (not a SavedModel, a signature the server
-            cannot serve), with its load error.
+    Examples:
+        >>> with_dashboard(create_app(cfg), cfg, dashboard)  # doctest: +SKIP
     """
-    from mooring.errors import ModelLoadError
+    from mooring.dashboard._app import create_ui
 
-    for manager in application.state.mooring.managers.values():
-        if manager.ready or not manager.settled:
-            continue
-        why = manager.why_not_ready() or {}
-        reason = "; ".join(manager.failures.values()) or str(why.get("reason", "not loaded"))
-        raise ModelLoadError(f"--model-dir '{model_dir}' cannot be served: {reason}")
-
-
-def _worker_argv(
-    paths: list[Path],
-    cfg: MooringConfig,
-    *,
-    models: list[str] | None,
-    all_models: bool,
-    host: str,
-    port: int,
-    model_dir: Path | None,
-    schema: Path | None,
-    access_log: bool,
-) -> list[str]:
-    """The ``mooring serve`` command line of one worker of ``--workers N``."""
-    argv = ["serve", *(f"--config={p.resolve()}" for p in paths)]
-    if model_dir is not None:
-        argv.append(f"--model-name={cfg.project.name}")
-    argv += [f"--model={m}" for m in models or ()]
-    argv += ["--all-models"] if all_models else []
-    argv += [f"--host={host}", f"--port={port}", "--workers=1"]
-    if cfg.serving.grpc_port is not None:
-        argv.append(f"--grpc-port={cfg.serving.grpc_port}")
-    if model_dir is not None:
-        argv.append(f"--model-dir={model_dir.resolve()}")
-    if schema is not None:
-        argv.append(f"--schema={schema.resolve()}")
-    argv.append("--access-log" if access_log else "--no-access-log")
-    return argv
-
-
-def _application(
-    cfg: MooringConfig,
-    others: list[MooringConfig],
-    *,
-    models: list[str] | None,
-    all_models: bool,
-    model_dir: Path | None,
-    schema: Path | None,
-    tracing: Tracing | None,
-    host: str,
-    run: WorkerRun | None,
-) -> Starlette:
-    """The server: one exported folder (``--model-dir``), else the registries' models with
-    the dashboard."""
-    from mooring.contract._schema import Schema
-    from mooring.serving import DirectorySource, build_app, create_app
-
-    if model_dir is not None:
-        contract = Schema.load(schema) if schema is not None else None
-        source = DirectorySource(model_dir, cfg.project.name, schema=contract)
-        return build_app(
-            [source],
-            cfg.serving,
-            on_ready=collect_for_serving,
-            tracing=tracing,
-            grpc_host=host,
-            worker=run,
-        )
-    served = create_app(
+    return create_ui(
         cfg,
-        models=models,
-        all_models=all_models,
-        projects=others,
-        on_ready=collect_for_serving,
-        tracing=tracing,
-        grpc_host=host,
-        worker=run,
-    )
-    return with_dashboard(served, cfg)
-
-
-def _base_logs() -> None:
-    """INFO lines as bare messages; Alembic's notes on creating a new registry hidden."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    # A first `mooring serve` creates the registry: its migrations would print a dozen
-    # "setup plugin alembic..." and "Running upgrade" lines meant for Alembic's own CLI.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def _configure_logs(*, access_log: bool) -> None:
-    """The server's log levels: INFO lines, TensorFlow's notes hidden, the access log."""
-    _base_logs()
-    hide_python_logs()  # TensorFlow's notes on loading a model (renamed arguments, ...)
-    logging.getLogger("mooring.serving.access").setLevel(
-        logging.INFO if access_log else logging.WARNING
+        registry=state.registry,
+        admin_token=state.admin_token,
+        metrics=state.metrics.render,
+        on_deployment=state.apply_deployment,
     )
 
 
-def _start_monitors(
-    application: Starlette,
-    cfg: MooringConfig,
-    others: list[MooringConfig],
-    paths: list[Path],
-    monitor_interval: str,
-    hosted: list[Any],
-) -> None:
-    """``--monitor``: start one monitor per project, each appended to ``hosted`` as it starts
-    (so the caller stops those started even when a later one fails)."""
-    from mooring.cli._common import seconds_option
+def start_monitor(
+    project: MooringConfig,
+    registry: Registry,
+    *,
+    metrics: Callable[[], bytes],
+    config_path: Path,
+    every_s: float,
+) -> Stoppable:
+    """``mooring serve --monitor``: one project's monitor in a thread of the server, reading
+    its metrics in process and rendering drift reports with the dashboard's renderer."""
     from mooring.dashboard._drift_report import render_drift_html
-    from mooring.errors import UsageError
     from mooring.monitoring._monitor import Monitor
 
-    state = application.state.mooring
-    if state.registry is None:
-        raise UsageError("--monitor needs the registry; leave out --model-dir")
-    interval = seconds_option(monitor_interval, "--monitor-interval")
-    # One monitor per project, each in its own registry; they read this server's
-    # metrics in process (no URL to configure).
-    registries = [state.registry]
-    registries += [state.managers[o.project.name].source.registry for o in others]
-    for project, registry, path in zip([cfg, *others], registries, paths, strict=True):
-        hosted.append(
-            Monitor(
-                project,
-                registry,
-                metrics=state.metrics.render,
-                config_path=path.resolve(),
-                render_drift=render_drift_html,
-            ).start(interval)
-        )
-
-
-async def _announce(
-    application: Starlette,
-    cfg: MooringConfig,
-    paths: list[Path],
-    others: list[MooringConfig],
-    host: str,
-    port: int,
-    model_dir: Path | None,
-    *,
-    stop: Callable[[MooringError], None],
-) -> None:
-    """The banner of a one-process server, once every model has settled; with
-    ``--model-dir``, a model that cannot be served is handed to ``stop`` instead."""
-    from mooring._tensorflow import import_tensorflow
-    from mooring.cli._serve_banner import Where, announce, banner_lines, from_state
-    from mooring.serving._app import READY_WAIT_S
-    from mooring.serving._follow import settled
-
-    state = application.state.mooring
-    await settled(state, READY_WAIT_S)
-    if model_dir is not None:
-        try:
-            require_served(application, model_dir)
-        except MooringError as error:
-            stop(error)
-            return
-    # TensorFlow's import (in a thread) hides stderr while it runs: the banner waits for it.
-    await asyncio.to_thread(import_tensorflow)
-    where = Where(host, port, cfg.serving.grpc_port, dashboard=model_dir is None)
-    configs = {c.project.name: p for c, p in zip([cfg, *others], paths, strict=True)}
-    announce(banner_lines(where, await from_state(state, configs, paths[0])))
-
-
-def _announce_workers(
-    cfg: MooringConfig,
-    paths: list[Path],
-    others: list[MooringConfig],
-    host: str,
-    port: int,
-    count: int,
-    model_dir: Path | None,
-    models: list[str],
-    all_models: bool,
-) -> None:
-    """The banner of ``--workers N``, in the supervisor once every worker listens."""
-    from mooring.cli._serve_banner import Where, announce, banner_lines, from_health
-
-    where = Where(host, port, cfg.serving.grpc_port, dashboard=model_dir is None, workers=count)
-    projects = list(zip([cfg, *others], paths, strict=True))
-    try:
-        served = from_health(
-            where, projects, models=models, all_models=all_models, model_dir=model_dir
-        )
-    except Exception as exc:  # a registry outage: the workers' own lines say more
-        logging.getLogger("mooring.serve").debug("banner: models not read: %s", exc)
-        served = []
-    announce(banner_lines(where, served))
-
-
-def resolve_workers(option: int | None, cfg: MooringConfig) -> int:
-    """How many server processes: ``--workers``, else ``$WEB_CONCURRENCY``, else
-    ``[serving] workers``, else (``auto``) the usable cores capped by memory.
-
-    Examples:
-        >>> resolve_workers(3, cfg)  # doctest: +SKIP
-        3
-    """
-    from mooring.errors import UsageError
-
-    if option is not None:
-        return option
-    env = os.environ.get(CONCURRENCY_ENV, "").strip()
-    if env:
-        if not env.isdigit() or not 1 <= int(env) <= 256:
-            raise UsageError(
-                f"{CONCURRENCY_ENV}={env!r}: expected a number of processes from 1 to 256; "
-                f"fix or unset the variable, or pass --workers"
-            )
-        return int(env)
-    setting = cfg.serving.workers
-    if setting != "auto":
-        return setting
-    from mooring.serving._workers import default_workers  # the serving layer: only for auto
-
-    return default_workers()
-
-
-def supervise(
-    argv: list[str],
-    count: int,
-    cfg: MooringConfig,
-    *,
-    host: str,
-    port: int,
-    monitor: bool,
-    monitor_interval: str,
-    paths: list[Path],
-    others: list[MooringConfig],
-    model_dir: Path | None,
-    models: list[str] | None = None,
-    all_models: bool = False,
-) -> None:
-    """``mooring serve --workers N``: start N worker processes on the port and keep them up.
-
-    The in-process monitor (``--monitor``) runs here, once, on every worker's metrics.
-    """
-    from mooring.errors import MooringError, UsageError
-    from mooring.serving._workers import Supervisor
-
-    _base_logs()
-    ports = [(port, "--port")]
-    if cfg.serving.grpc_port is not None:
-        ports.append((cfg.serving.grpc_port, "[serving] grpc_port"))
-    from mooring.cli import main
-
-    if monitor and model_dir is not None:
-        raise UsageError("--monitor needs the registry; leave out --model-dir")
-    supervisor = Supervisor(
-        argv,
-        workers=count,
-        host=host,
-        ports=ports,
-        grace_s=cfg.serving.deadline_ms / 1000.0 + 10.0,
-        fork=main,
-        inference_threads=cfg.serving.inference_threads,
-        on_ready=lambda: _announce_workers(
-            cfg, paths, others, host, port, count, model_dir, models or [], all_models
-        ),
-    )
-    hosted: list[Any] = []
-
-    def start_monitors() -> None:
-        # After the first workers are forked: a monitor is a thread, and with a thread
-        # running, a worker is started as a new process instead (see Supervisor).
-        if not monitor:
-            return
-        from mooring.cli._common import seconds_option
-        from mooring.dashboard._drift_report import render_drift_html
-        from mooring.monitoring._monitor import Monitor
-        from mooring.registry import Registry
-
-        interval = seconds_option(monitor_interval, "--monitor-interval")
-        for project, path in zip([cfg, *others], paths, strict=True):
-            hosted.append(
-                Monitor(
-                    project,
-                    Registry.from_config(project),
-                    metrics=supervisor.render_metrics,
-                    config_path=path.resolve(),
-                    render_drift=render_drift_html,
-                ).start(interval)
-            )
-
-    try:
-        code = supervisor.run_forever(preload=preload_for_workers, started=start_monitors)
-    finally:
-        for monitor_thread in hosted:
-            monitor_thread.stop()
-    if code:
-        raise MooringError("a worker could not start (its error is above); fix it and start again")
-
-
-def preload_for_workers() -> None:
-    """Import what every worker of ``mooring serve --workers N`` imports, in the supervisor,
-    before it forks them (see :mod:`mooring.serving._workers`).
-
-    TensorFlow, then the server's own libraries, then every object made so far is frozen
-    (``gc.freeze``): the workers share those pages with the supervisor instead of each
-    writing its copy. TensorFlow's runtime does not start (no op runs), so nothing of it
-    is running when the workers fork. The imports run one after the other, in this
-    thread: overlapping them saved about 0.3 s once per server start, and an error
-    raised by one while TensorFlow's import hid file descriptor 2 was lost (the server
-    exited 70 without a word).
-    """
-    gc.disable()
-    try:
-        from mooring._tensorflow import import_tensorflow
-
-        import_tensorflow()
-        import mooring.serving as serving
-        from mooring.contract._schema import Schema  # noqa: F401
-
-        for name in ("DirectorySource", "Server", "build_app", "create_app"):
-            getattr(serving, name)  # the package hands its names out on first use
-        gc.freeze()
-    finally:
-        gc.enable()
-
-
-#: The collector's thresholds while serving (Python's are 700, 10, 10).
-GC_THRESHOLDS = (20_000, 10, 10)
-
-
-def collect_for_serving() -> None:
-    """Turn the garbage collector back on after start-up, its young generation collected
-    at 20,000 objects (:data:`GC_THRESHOLDS`) instead of 700.
-
-    Under load the objects of the requests in flight (a few dozen each) are most of
-    what the collector sees: at 700 they cross the threshold hundreds of times a second,
-    and the full collections among them pause every request. A request's garbage is
-    freed by reference counting either way; what waits longer is garbage in reference
-    cycles, and it still triggers a collection once 20,000 such objects have built up.
-    """
-    gc.set_threshold(*GC_THRESHOLDS)
-    gc.enable()
-
-
-def _import_tensorflow_in_background() -> threading.Thread:
-    """Start importing TensorFlow while the server, registry and contract code import.
-
-    Once imported (and before a model can load), every object made so far is frozen
-    (``gc.freeze()``): TensorFlow's import leaves about half a million long-lived
-    objects, and left in the oldest generation every full collection walks them all
-    with the whole process stopped, every few seconds under load: the slowest requests.
-    Frozen, they are never scanned again. Models load after the freeze and are not
-    frozen, so an unloaded version's memory is reclaimed (freezing them too changed
-    nothing measurable). Where TensorFlow is already imported (a test process), nothing
-    is frozen.
-    """
-    from mooring._tensorflow import import_tensorflow
-
-    thread = threading.Thread(
-        target=import_tensorflow,
-        kwargs={"on_import": gc.freeze},
-        name="mooring-import-tf",
-        daemon=True,
-    )
-    thread.start()
-    return thread
-
-
-def with_dashboard(application: Starlette, cfg: MooringConfig) -> Starlette:
-    """Mount the dashboard under ``/ui`` of a registry-mode server (``create_app``).
-
-    The dashboard reads this server's metrics in process and applies the deployment
-    changes it makes at once, instead of at the server's next poll of the registry.
-
-    Examples:
-        >>> app = with_dashboard(create_app(cfg), cfg)  # doctest: +SKIP
-    """
-    from starlette.routing import Mount
-
-    state = application.state.mooring
-
-    def build() -> Any:
-        from mooring.dashboard._app import create_ui
-
-        return create_ui(
-            cfg,
-            registry=state.registry,
-            admin_token=state.admin_token,
-            metrics=state.metrics.render,
-            on_deployment=state.apply_deployment,
-        )
-
-    application.router.routes.append(Mount("/ui", app=_OnFirstRequest(build)))
-    return application
-
-
-class _OnFirstRequest:
-    """An ASGI app built on its first request: the dashboard's imports (Jinja2, its
-    views; about 0.2 s) stay off the server's start-up, which waits for none of them."""
-
-    def __init__(self, build: Any) -> None:
-        self._build = build
-        self._app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self._app is None:
-            self._app = self._build()
-        await self._app(scope, receive, send)
+    return Monitor(
+        project,
+        registry,
+        metrics=metrics,
+        config_path=config_path,
+        render_drift=render_drift_html,
+    ).start(every_s)

@@ -9,7 +9,7 @@ buffer, following the registry on its own:
 
 * **Forked after the imports.** ``mooring serve`` imports, once, what every worker
   would import (TensorFlow, the server's libraries:
-  :func:`mooring.cli._serve.preload_for_workers`), freezes those objects for the
+  :func:`mooring.serving._process.preload_for_workers`), freezes those objects for the
   collector, and forks the workers from there: each worker starts at its model's
   load. No TensorFlow runtime exists before the fork (no op has run; importing
   starts none of its threads), so the children start their own, and several workers
