@@ -43,6 +43,7 @@ from mooring.cli._app import app
 from mooring.cli._common import console
 from mooring.cli._run import _ConsoleObserver
 from mooring.errors import UsageError
+from mooring.formats._gate import DecisionRecord
 
 if TYPE_CHECKING:
     from mooring._project import Project
@@ -231,18 +232,19 @@ def _show_run(result: RunResult) -> None:
         )
     )
     gates = Table("gate", "value", "bound", "result")
-    for gate in evaluate.get("decision", {}).get("gates", []):
-        value = gate.get("value")
-        bound = {k: v for k, v in (gate.get("bound") or {}).items() if v is not None}
+    decision = DecisionRecord.read(evaluate.get("decision", {}))
+    for gate in decision.gates:
+        value = gate.value
+        bound = {k: v for k, v in (gate.bound or {}).items() if v is not None}
         outcome = (
             "[yellow]skipped[/]"
-            if gate.get("skipped")
+            if gate.skipped
             else "[green]pass[/]"
-            if gate.get("passed")
+            if gate.passed
             else "[red]FAIL[/]"
         )
         gates.add_row(
-            str(gate.get("name")),
+            gate.name,
             "—" if value is None else f"{value:.4f}",
             ", ".join(f"{k} {v}" for k, v in bound.items()),
             outcome,

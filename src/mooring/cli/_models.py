@@ -277,17 +277,13 @@ def show_command(
                 for k, v in sorted(overall.items())
                 if isinstance(v, int | float | str)
             ]
-        for gate in (mv.gate or {}).get("gates", []):
-            if isinstance(gate, dict):
-                verdict = (
-                    "skipped" if gate.get("skipped") else ("pass" if gate.get("passed") else "FAIL")
-                ) + (" (default gate)" if gate.get("default") else "")
-                rows.append(
-                    (
-                        f"gate.{gate.get('name')}",
-                        f"{verdict}: {gate.get('value')} vs {describe_bound(gate.get('bound'))}",
-                    )
-                )
+        for gate in mv.decision.gates if mv.decision else ():
+            verdict = ("skipped" if gate.skipped else ("pass" if gate.passed else "FAIL")) + (
+                " (default gate)" if gate.default else ""
+            )
+            rows.append(
+                (f"gate.{gate.name}", f"{verdict}: {gate.value} vs {describe_bound(gate.bound)}")
+            )
         for item in attached:
             for rel, sha in item.files.items():
                 rows.append(
@@ -496,12 +492,12 @@ def import_command(
             f"(report: {escape(str(report))}); promote it with {how}",
             soft_wrap=True,
         )
-        for entry in (mv.gate or {}).get("gates", []):
+        for entry in mv.decision.gates if mv.decision else ():
             print_gate(
-                skipped=bool(entry.get("skipped")),
-                passed=bool(entry.get("passed")),
-                message=str(entry.get("message", "")),
-                default=bool(entry.get("default")),
+                skipped=entry.skipped,
+                passed=entry.passed,
+                message=entry.message,
+                default=entry.default,
             )
         return
     lineage = mv.lineage

@@ -24,7 +24,7 @@ from typing import Any
 
 from mooring.dashboard._version_facts import model_kind
 from mooring.evaluation._gates import describe_bound
-from mooring.formats._gate import UNGATED, verdict
+from mooring.formats._gate import UNGATED, DecisionRecord, verdict
 
 __all__ = ["render_model_card"]
 
@@ -120,22 +120,21 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
     out = ["## Gate results", ""]
     if gate is None:
         return [*out, "No gate was evaluated: this version is **not blessed**.", ""]
-    shown = verdict(gate)
+    decision = DecisionRecord.of(gate)
+    shown = verdict(decision)
     if shown == "ungated":
         out += [f"Decision: **ungated** ({UNGATED}): this version is **not blessed**.", ""]
     else:
         out += [f"Decision: **{shown}**", ""]
-    gates = gate.get("gates")
-    if isinstance(gates, Sequence) and gates:
+    if decision is not None and decision.gates:
         rows = [
             (
-                g.get("name"),
-                g.get("value"),
-                describe_bound(g.get("bound")),
-                "skipped" if g.get("skipped") else ("pass" if g.get("passed") else "FAIL"),
+                g.name,
+                g.value,
+                describe_bound(g.bound),
+                "skipped" if g.skipped else ("pass" if g.passed else "FAIL"),
             )
-            for g in gates
-            if isinstance(g, Mapping)
+            for g in decision.gates
         ]
         out += [*_table(["gate", "value", "bound", "result"], rows), ""]
     return out

@@ -20,6 +20,7 @@ from mooring.dashboard._version_facts import kind_of, version_marks
 from mooring.evaluation._gates import describe_bound
 from mooring.evaluation._metrics import HEADLINE, HIGHER_IS_BETTER, PRIMARY
 from mooring.formats._drift import Histogram
+from mooring.formats._gate import DecisionRecord
 from mooring.formats._version_record import REPORT_KEYS
 from mooring.monitoring._baselines import comparability_note, evaluation_data_label
 from mooring.monitoring._rollout_view import RolloutView, read_rollout, rollout_path
@@ -103,23 +104,19 @@ def _bound(bound: Any) -> str:
 
 def gate_rows(gate: Mapping[str, Any] | None) -> list[GateRow]:
     """The gates of a recorded decision (tolerant of missing fields)."""
-    if not gate:
-        return []
-    gates = gate.get("gates")
+    decision = DecisionRecord.of(gate) if gate else None
     rows = []
-    for g in gates if isinstance(gates, list) else []:
-        if not isinstance(g, Mapping):
-            continue
-        value = _finite(g.get("value"))
+    for g in decision.gates if decision is not None else ():
+        value = _finite(g.value)
         rows.append(
             GateRow(
-                name=str(g.get("name") or g.get("metric") or "gate"),
-                metric=str(g.get("metric") or ""),
+                name=g.name or g.metric or "gate",
+                metric=g.metric,
                 value=fmt(value) if value is not None else "n/a",
-                bound=_bound(g.get("bound")),
-                passed=bool(g.get("passed")),
-                skipped=bool(g.get("skipped")),
-                message=str(g.get("message") or ""),
+                bound=_bound(g.bound),
+                passed=g.passed,
+                skipped=g.skipped,
+                message=g.message,
             )
         )
     return rows
@@ -127,9 +124,9 @@ def gate_rows(gate: Mapping[str, Any] | None) -> list[GateRow]:
 
 def gate_status(mv: ModelVersion | None) -> str:
     """``blessed``, ``failed``, ``ungated`` (no gate judged it) or ``none`` (no decision)."""
-    if mv is None or not mv.gate:
+    if mv is None or not mv.gate or mv.decision is None:
         return "none"
-    if mv.gate.get("blessed"):
+    if mv.decision.blessed:
         return "blessed"
     return "ungated" if mv.ungated else "failed"
 
@@ -224,9 +221,9 @@ def metric_chart(versions: Sequence[ModelVersion]) -> tuple[str | None, str]:
         if value is None:
             continue
         points.append((float(mv.version), value))
-        for row in mv.gate.get("gates", []) if mv.gate else []:
-            if isinstance(row, Mapping) and row.get("metric") == metric and not row.get("slice"):
-                raw = row.get("bound")
+        for row in mv.decision.gates if mv.decision else ():
+            if row.metric == metric and not row.slice:
+                raw = row.bound
                 found = _finite(raw.get(key)) if isinstance(raw, Mapping) else None
                 if found is not None:
                     bound = found

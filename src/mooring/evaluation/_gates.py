@@ -45,6 +45,7 @@ from mooring.config._evaluation import ChangeThresholdConfig, GateConfig
 from mooring.config._model import METRIC_HIGHER_IS_BETTER
 from mooring.evaluation._result import Comparison, EvaluationResult
 from mooring.evaluation._thresholds import jsonable
+from mooring.formats._gate import DecisionRecord, GateRecord
 
 __all__ = ["GateDecision", "GateResult", "baseline_gate", "decide", "describe_bound"]
 
@@ -94,9 +95,13 @@ class GateResult:
     #: One of the default gates (:mod:`mooring.evaluation._defaults`), not a configured one.
     default: bool = False
 
+    def record(self) -> GateRecord:
+        """Its recorded form (NaN and infinities as ``None``: JSON has neither)."""
+        return GateRecord(**jsonable(dict(self.__dict__)))
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict."""
-        return jsonable(dict(self.__dict__))  # type: ignore[no-any-return]
+        """Plain JSON-able dict (:meth:`GateRecord.to_dict`)."""
+        return self.record().to_dict()
 
 
 @dataclass
@@ -126,19 +131,23 @@ class GateDecision:
         """No gate judged the model, so it is not blessed."""
         return not self.blessed and not self.judged
 
+    def record(self) -> DecisionRecord:
+        """Its recorded form (:class:`mooring.formats._gate.DecisionRecord`)."""
+        return DecisionRecord(
+            blessed=self.blessed,
+            gates=tuple(g.record() for g in self.gates),
+            warnings=tuple(self.warnings),
+            defaults=self.defaults,
+            ungated=self.ungated,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """``{"blessed", "gates", "warnings", "defaults", "ungated"}``, JSON-able.
 
         Readers of older records, which lack the last two, derive ``ungated`` from the
-        rest (:func:`mooring.formats._gate.is_ungated`).
+        rest (:class:`mooring.formats._gate.DecisionRecord`).
         """
-        return {
-            "blessed": self.blessed,
-            "gates": [g.to_dict() for g in self.gates],
-            "warnings": list(self.warnings),
-            "defaults": self.defaults,
-            "ungated": self.ungated,
-        }
+        return self.record().to_dict()
 
 
 def _where(gate: GateConfig) -> str:

@@ -1,12 +1,17 @@
-"""A gate decision's JSON form, as every layer reads it.
+"""A gate decision's JSON form, typed, as every layer reads it.
 
-Evaluation writes it (``GateDecision.to_dict``: ``{"blessed", "gates", "warnings",
-"defaults", "ungated"}``), the registry stores it with a version and refuses to deploy a
-version it did not bless, and the pipeline, the CLI and the dashboard show it.
+Evaluation writes it (:class:`DecisionRecord`, ``{"blessed", "gates", "warnings",
+"defaults", "ungated"}``, each gate a :class:`GateRecord`), the registry stores it with a
+version and refuses to deploy a version it did not bless, and the pipeline, the CLI and
+the dashboard show it.
 
 A version is *ungated* when no gate judged it: it is not blessed and every recorded gate
 (if any) was skipped. Records written before the ``ungated`` key existed are read the
 same way, from ``blessed`` and their gates, so the registry's schema is unchanged.
+
+:meth:`DecisionRecord.read` reads any stored mapping without raising: a key it lacks reads
+as its default, a key it does not know or whose value has the wrong type is kept as it
+was (``extra``), and :meth:`DecisionRecord.to_dict` writes back the mapping it read.
 
 Examples:
     >>> verdict({"blessed": False, "gates": []})
@@ -15,43 +20,232 @@ Examples:
     'not blessed'
     >>> verdict(None)
     'unevaluated'
+    >>> old = DecisionRecord.read({"blessed": True, "gates": [{"name": "auc", "passed": True}]})
+    >>> old.gates[0].name, old.gates[0].skipped, old.defaults
+    ('auc', False, False)
+    >>> old.to_dict()
+    {'blessed': True, 'gates': [{'name': 'auc', 'passed': True}]}
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["UNGATED", "Verdict", "is_ungated", "judged_gates", "verdict"]
+from mooring.formats._stored import (
+    Check,
+    is_bool,
+    is_optional_number,
+    is_optional_text,
+    is_text,
+    is_texts,
+    read_fields,
+    write_fields,
+)
+
+__all__ = [
+    "UNGATED",
+    "DecisionRecord",
+    "GateRecord",
+    "Verdict",
+    "is_ungated",
+    "judged_gates",
+    "verdict",
+]
 
 Verdict = Literal["blessed", "not blessed", "ungated", "unevaluated"]
 #: How a version no gate judged is described, everywhere it is shown.
 UNGATED = "ungated: no gate judged it"
 
 
-def judged_gates(decision: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+def _anything(value: Any) -> bool:
+    return True
+
+
+_GATE_CHECKS: dict[str, Check] = {
+    "name": is_text,
+    "metric": is_text,
+    "slice": is_optional_text,
+    "kind": is_text,
+    "value": is_optional_number,
+    "bound": _anything,
+    "passed": is_bool,
+    "message": is_text,
+    "skipped": is_bool,
+    "baseline": is_optional_number,
+    "diff": is_optional_number,
+    "default": is_bool,
+}
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """One gate's recorded outcome: its ``name``, the ``metric`` and ``slice`` it judged,
+    its ``kind`` (``value``, ``change`` or ``baseline``), the ``value`` measured, the
+    ``bound`` it was held to, whether it ``passed`` or was ``skipped`` (a skipped gate
+    passes without judging), its ``message``, the ``baseline`` value and ``diff`` of a
+    change gate, and whether it is one of the ``default`` gates.
+
+    Examples:
+        >>> gate = GateRecord.read({"name": "auc", "passed": False, "why": "low"})
+        >>> gate.passed, gate.judged, gate.extra
+        (False, True, {'why': 'low'})
+    """
+
+    name: str = ""
+    metric: str = ""
+    slice: str | None = None
+    kind: str = "value"
+    value: float | None = None
+    bound: Any = None
+    passed: bool = False
+    message: str = ""
+    skipped: bool = False
+    baseline: float | None = None
+    diff: float | None = None
+    default: bool = False
+    #: Keys read that are not fields, or were of the wrong type, as they were stored.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The fields the stored mapping lacked (left out again on writing).
+    missing: frozenset[str] = frozenset()
+
+    @classmethod
+    def read(cls, data: Mapping[Any, Any]) -> GateRecord:
+        """The gate of a stored mapping, never raising."""
+        typed, extra, missing = read_fields(data, _GATE_CHECKS)
+        return cls(**typed, extra=extra, missing=missing)
+
+    @property
+    def judged(self) -> bool:
+        """It passed or failed (it was not skipped)."""
+        return not self.skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored mapping (:meth:`read`'s input, for any mapping it read)."""
+        values = {name: getattr(self, name) for name in _GATE_CHECKS}
+        return write_fields(values, self.extra, self.missing)
+
+
+def _is_gates(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(g, Mapping) for g in value)
+
+
+_DECISION_CHECKS: dict[str, Check] = {
+    "blessed": is_bool,
+    "gates": _is_gates,
+    "warnings": is_texts,
+    "defaults": is_bool,
+    "ungated": is_bool,
+}
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A recorded gate decision: ``blessed`` or not, every gate's outcome, the warnings,
+    whether the ``defaults`` gates judged, and whether it is ``ungated`` (no gate judged;
+    derived from the rest for records older than the key).
+
+    Examples:
+        >>> DecisionRecord.read({"blessed": False}).ungated
+        True
+        >>> DecisionRecord(blessed=True, gates=(GateRecord(name="auc", passed=True),)).verdict
+        'blessed'
+    """
+
+    blessed: bool = False
+    gates: tuple[GateRecord, ...] = ()
+    warnings: tuple[str, ...] = ()
+    defaults: bool = False
+    ungated: bool = False
+    #: Keys read that are not fields, or were of the wrong type, as they were stored.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The fields the stored mapping lacked (left out again on writing).
+    missing: frozenset[str] = frozenset()
+
+    @classmethod
+    def read(cls, data: Mapping[Any, Any]) -> DecisionRecord:
+        """The decision of a stored mapping, never raising."""
+        typed, extra, missing = read_fields(data, _DECISION_CHECKS)
+        gates = tuple(GateRecord.read(g) for g in typed.pop("gates", ()))
+        blessed = bool(typed.pop("blessed", False))
+        ungated = typed.pop("ungated", None)
+        if ungated is None:
+            ungated = not blessed and not any(g.judged for g in gates)
+        return cls(
+            blessed=blessed,
+            gates=gates,
+            warnings=tuple(typed.pop("warnings", ())),
+            ungated=ungated,
+            **typed,
+            extra=extra,
+            missing=missing,
+        )
+
+    @classmethod
+    def of(cls, decision: object) -> DecisionRecord | None:
+        """``decision`` typed: a record as it is, a stored mapping read, anything else
+        ``None`` (no decision recorded)."""
+        if isinstance(decision, DecisionRecord):
+            return decision
+        return cls.read(decision) if isinstance(decision, Mapping) else None
+
+    @property
+    def judged(self) -> list[GateRecord]:
+        """The gates that judged (passed or failed), leaving out the skipped ones."""
+        return [g for g in self.gates if g.judged]
+
+    @property
+    def failures(self) -> list[GateRecord]:
+        """The gates that did not pass."""
+        return [g for g in self.gates if not g.passed]
+
+    @property
+    def skipped(self) -> list[GateRecord]:
+        """The gates that were skipped."""
+        return [g for g in self.gates if g.skipped]
+
+    @property
+    def is_ungated(self) -> bool:
+        """Not blessed, and no gate judged it."""
+        return not self.blessed and self.ungated
+
+    @property
+    def verdict(self) -> Verdict:
+        """``blessed``, ``not blessed`` (a gate failed) or ``ungated``."""
+        if self.blessed:
+            return "blessed"
+        return "ungated" if self.is_ungated else "not blessed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored mapping (:meth:`read`'s input, for any mapping it read)."""
+        values = {
+            "blessed": self.blessed,
+            "gates": [g.to_dict() for g in self.gates],
+            "warnings": list(self.warnings),
+            "defaults": self.defaults,
+            "ungated": self.ungated,
+        }
+        return write_fields(values, self.extra, self.missing)
+
+
+Decision = DecisionRecord | Mapping[str, Any] | None
+
+
+def judged_gates(decision: Decision) -> list[GateRecord]:
     """The recorded gates that judged (passed or failed), leaving out the skipped ones."""
-    gates = (decision or {}).get("gates")
-    if not isinstance(gates, list):
-        return []
-    return [g for g in gates if isinstance(g, Mapping) and not g.get("skipped")]
+    record = DecisionRecord.of(decision)
+    return [] if record is None else record.judged
 
 
-def is_ungated(decision: Mapping[str, Any] | None) -> bool:
+def is_ungated(decision: Decision) -> bool:
     """True when a decision exists, did not bless, and no gate judged (all skipped or none)."""
-    if not isinstance(decision, Mapping) or decision.get("blessed"):
-        return False
-    flag = decision.get("ungated")
-    if isinstance(flag, bool):
-        return flag
-    return not judged_gates(decision)
+    record = DecisionRecord.of(decision)
+    return record is not None and record.is_ungated
 
 
-def verdict(decision: Mapping[str, Any] | None) -> Verdict:
+def verdict(decision: Decision) -> Verdict:
     """``blessed``, ``not blessed`` (a gate failed), ``ungated``, or ``unevaluated`` (no
     decision: registered without mooring's evaluation)."""
-    if not isinstance(decision, Mapping):
-        return "unevaluated"
-    if decision.get("blessed"):
-        return "blessed"
-    return "ungated" if is_ungated(decision) else "not blessed"
+    record = DecisionRecord.of(decision)
+    return "unevaluated" if record is None else record.verdict

@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, Unpack
 
+from mooring.formats._gate import DecisionRecord
+
 __all__ = [
     "REFERENCES",
     "REPORT_KEYS",
@@ -437,7 +439,7 @@ class VersionRecord:
 
     lineage: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] | None = None
-    gate: Mapping[str, Any] | None = None
+    gate: DecisionRecord | Mapping[str, Any] | None = None
     statistics: Mapping[str, Any] | None = None
     params: Mapping[str, Any] | None = None
     run: RunRecord = field(default_factory=RunRecord)
@@ -465,7 +467,7 @@ class VersionRecord:
         return cls(
             lineage=_mapping(lineage),
             metrics=_mapping(metrics),
-            gate=dict(gate) if isinstance(gate, Mapping) else None,
+            gate=DecisionRecord.of(gate),
             statistics=dict(statistics) if isinstance(statistics, Mapping) else None,
             params=_mapping(params),
             run=RunRecord.read(run_record),
@@ -474,6 +476,11 @@ class VersionRecord:
             if isinstance(parent, int) and not isinstance(parent, bool)
             else None,
         )
+
+    @property
+    def decision(self) -> DecisionRecord | None:
+        """The gate decision, typed (a stored mapping read); ``None`` when not evaluated."""
+        return DecisionRecord.of(self.gate)
 
     def _sources(self) -> tuple[Mapping[str, Any] | None, ...]:
         """Where task, family and candidate are looked for, in order."""

@@ -312,7 +312,7 @@ def evaluated_import(
     record = VersionRecord(
         lineage={"eval_data": str(data), "eval_fingerprint": fingerprint, "label": label},
         metrics=numbers,
-        gate=decision.to_dict(),
+        gate=decision.record(),
         statistics=statistics.to_dict(),
         run=RunRecord(
             kind="imported",

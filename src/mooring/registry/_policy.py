@@ -14,7 +14,7 @@ from mooring.errors import (
     NotFoundError,
     UsageError,
 )
-from mooring.formats._gate import UNGATED, is_ungated
+from mooring.formats._gate import UNGATED, DecisionRecord
 from mooring.registry._sql.tx import loads
 
 __all__ = ["check_artifacts", "check_deployable", "check_inputs", "input_differences"]
@@ -29,8 +29,8 @@ def check_deployable(
 
     A ready, blessed version may; an unblessed one only with ``force`` and a reason (the
     audit log records it); an archived one never. An *ungated* version (its decision
-    judged by no gate, :func:`mooring.formats._gate.is_ungated`) is unblessed, and the
-    refusal says so.
+    judged by no gate, :attr:`mooring.formats._gate.DecisionRecord.is_ungated`) is
+    unblessed, and the refusal says so.
     """
     if row["status"] != "ready":
         raise ConflictError(
@@ -40,20 +40,19 @@ def check_deployable(
     if row["blessed"]:
         return False
     if not force:
-        gate = loads(row["gate"])
+        decision = DecisionRecord.of(loads(row["gate"]))
         failed = [
-            f"{g.get('name')}={g.get('value')} (bound {g.get('bound')})"
-            for g in (gate or {}).get("gates", [])
-            if isinstance(g, dict) and not g.get("passed")
+            f"{g.name}={g.value} (bound {g.bound})"
+            for g in (decision.failures if decision is not None else ())
         ]
-        if is_ungated(gate):
+        if decision is not None and decision.is_ungated:
             raise ChecksFailedError(
                 f"{name}@{version} is not blessed ({UNGATED}), so it cannot become {role}; "
                 "have gates judge a model (declare [[evaluation.gates]] or keep [evaluation] "
                 "default_gates = true, then `mooring run`), or override with force=True and a "
                 "reason (CLI: --force --reason TEXT)"
             )
-        if gate is None:
+        if decision is None:
             raise ChecksFailedError(
                 f"{name}@{version} is unevaluated (registered without mooring's evaluation), "
                 f"so it cannot become {role}; evaluate a model with gates (`mooring run`), or "

@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
-from mooring.formats._gate import is_ungated
-from mooring.formats._gate import verdict as gate_verdict
+from mooring.formats._gate import DecisionRecord
 from mooring.formats._version_record import VersionRecord
 
 __all__ = [
@@ -57,17 +56,23 @@ class ModelVersion:
     statistics: dict[str, Any] | None = None
     model_card: str | None = None
 
+    @cached_property
+    def decision(self) -> DecisionRecord | None:
+        """The stored gate decision, typed (:class:`~mooring.formats._gate.DecisionRecord`);
+        ``None`` for a version registered without mooring's evaluation."""
+        return DecisionRecord.of(self.gate)
+
     @property
     def ungated(self) -> bool:
-        """Not blessed because no gate judged it (:func:`mooring.formats._gate.is_ungated`)."""
-        return not self.blessed and is_ungated(self.gate)
+        """Not blessed because no gate judged it (:attr:`DecisionRecord.is_ungated`)."""
+        return not self.blessed and self.decision is not None and self.decision.is_ungated
 
     @property
     def verdict(self) -> str:
         """``blessed``, ``not blessed`` (a gate failed), ``ungated`` or ``unevaluated``."""
         if self.blessed:
             return "blessed"
-        return gate_verdict(self.gate)
+        return "unevaluated" if self.decision is None else self.decision.verdict
 
     @property
     def ref(self) -> str:

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
+from mooring.formats._gate import DecisionRecord
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry._approval import Approvals, ReleaseRules
 from mooring.registry._artifacts import ArtifactStore
@@ -264,7 +265,7 @@ class Registry(Attachments, AuditTrail, Approvals):
                     manifest_sha256=manifest.sha256,
                     file_count=len(manifest.files),
                     size_bytes=manifest.size_bytes,
-                    blessed=bool(described.gate and described.gate.get("blessed")),
+                    blessed=bool(described.decision and described.decision.blessed),
                     parent_version=record.parent_version,
                     description=record.description,
                     lineage=described.lineage,
@@ -595,6 +596,11 @@ class _Described:
     params: dict[str, Any]
     run_record: dict[str, Any]
 
+    @property
+    def decision(self) -> DecisionRecord | None:
+        """The gate decision, typed."""
+        return DecisionRecord.of(self.gate)
+
 
 def _described(name: str, record: VersionRecord, render_card: CardRenderer | None) -> _Described:
     """``record`` checked and copied as JSON; raises :class:`UsageError` naming the field."""
@@ -617,11 +623,14 @@ def _described(name: str, record: VersionRecord, render_card: CardRenderer | Non
     if record.parent_version is not None:
         check_version(record.parent_version)
     statistics = record.statistics
+    decision = record.decision
+    if decision is None and record.gate is not None:
+        raise UsageError(f"gate must be a mapping (dict), got {type(record.gate).__name__}")
     statistics_d = plain_json(statistics, "statistics") if statistics is not None else None
     return _Described(
         lineage=stamped_lineage(plain_json(record.lineage, "lineage"), statistics_d),
         metrics=plain_json(record.metrics, "metrics"),
-        gate=plain_json(record.gate, "gate") if record.gate is not None else None,
+        gate=None if decision is None else plain_json(decision.to_dict(), "gate"),
         statistics=statistics_d,
         params=plain_json(record.params, "params"),
         run_record=plain_json(record.run.to_dict(), "run_record"),

@@ -8,9 +8,7 @@ with ``--force`` and a reason).
 
 from __future__ import annotations
 
-from typing import Any
-
-from mooring.formats._gate import UNGATED, is_ungated, judged_gates
+from mooring.formats._gate import UNGATED, DecisionRecord
 from mooring.pipeline._context import RejectedError, RunContext
 from mooring.pipeline._outputs import GateOutput
 from mooring.pipeline._record import StepRecord
@@ -18,15 +16,14 @@ from mooring.pipeline._record import StepRecord
 __all__ = ["run"]
 
 
-def _blessed_message(decision: dict[str, Any], chosen: str | None) -> str:
+def _blessed_message(decision: DecisionRecord, chosen: str | None) -> str:
     """Which gates judged: the default ones by name and outcome, else how many passed."""
-    gates = [g for g in decision.get("gates", []) if isinstance(g, dict)]
-    judged = judged_gates(decision)
-    skipped = len(gates) - len(judged)
+    judged = decision.judged
+    skipped = len(decision.gates) - len(judged)
     by = f" by candidate {chosen}" if chosen else ""
-    if decision.get("defaults"):
-        shown = "; ".join(f"{g.get('name')} ({g.get('message')})" for g in judged)
-        left = [f"{g.get('name')} ({g.get('message')})" for g in gates if g.get("skipped")]
+    if decision.defaults:
+        shown = "; ".join(f"{g.name} ({g.message})" for g in judged)
+        left = [f"{g.name} ({g.message})" for g in decision.skipped]
         return f"blessed{by} by the default gates (no [[evaluation.gates]] judged): {shown}" + (
             f"; not applied: {'; '.join(left)}" if left else ""
         )
@@ -38,18 +35,17 @@ def _blessed_message(decision: dict[str, Any], chosen: str | None) -> str:
 def run(ctx: RunContext, record: StepRecord) -> GateOutput:
     """The gate step (never cached itself: it follows the evaluate step's status)."""
     evaluated = ctx.outputs.evaluated
-    decision = evaluated.decision
+    decision = DecisionRecord.read(evaluated.decision)
     record.key = ctx.keys["evaluate"]
     record.inputs = {"evaluation_key": record.key}
-    gates = decision.get("gates", [])
-    failures = [g for g in gates if not g.get("passed")]
+    failures = decision.failures
     output = GateOutput(
-        blessed=bool(decision.get("blessed")),
-        gates=len(gates),
-        failed=[str(g.get("message")) for g in failures],
-        warnings=list(decision.get("warnings", [])),
+        blessed=decision.blessed,
+        gates=len(decision.gates),
+        failed=[g.message for g in failures],
+        warnings=list(decision.warnings),
     )
-    if not output.blessed and is_ungated(decision):
+    if not output.blessed and decision.is_ungated:
         record.status = "skipped"
         record.message = (
             f"{UNGATED}{f' (candidate {evaluated.chosen})' if evaluated.chosen else ''}: "
@@ -60,7 +56,7 @@ def run(ctx: RunContext, record: StepRecord) -> GateOutput:
     if not output.blessed:
         record.outputs = output.to_dict()
         shown = "; ".join(message.removeprefix("failed: ") for message in output.failed)
-        judges = "default gate(s)" if decision.get("defaults") else "gate(s)"
+        judges = "default gate(s)" if decision.defaults else "gate(s)"
         if evaluated.candidates:
             shown = "; ".join(
                 f"candidate {c['name']} ({c['kind']}): "

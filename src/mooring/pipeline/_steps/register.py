@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from mooring.formats._gate import DecisionRecord
 from mooring.formats._version_record import Candidates, References, RunRecord, VersionRecord
 from mooring.monitoring._baselines import freeze_references
 from mooring.pipeline._context import RunContext
@@ -195,7 +196,7 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         VersionRecord(
             lineage=lineage,
             metrics=evaluated.metrics,
-            gate=evaluated.decision,
+            gate=DecisionRecord.read(evaluated.decision),
             statistics=ctx.train_statistics().to_dict(),
             params=_params(ctx, evaluated.chosen),
             run=run,

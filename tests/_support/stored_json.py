@@ -1,0 +1,138 @@
+"""Hypothesis strategies for stored JSON records: any JSON, and the mappings today's
+writers produce (the gate decision, a version's lineage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+#: Any JSON value.
+json_values: st.SearchStrategy[Any] = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_numbers = st.floats(allow_nan=False, allow_infinity=False) | st.none()
+_text = st.text(max_size=12)
+
+_GATE_KEYS = (
+    "name",
+    "metric",
+    "slice",
+    "kind",
+    "value",
+    "bound",
+    "passed",
+    "message",
+    "skipped",
+    "baseline",
+    "diff",
+    "default",
+)
+
+
+def _ordered(keys: tuple[str, ...]) -> Any:
+    return lambda data: {k: data[k] for k in keys if k in data}
+
+
+#: One gate as ``GateResult.to_dict`` writes it: every key, in order.
+gate_dicts = st.fixed_dictionaries(
+    {
+        "name": _text,
+        "metric": st.sampled_from(["auc", "accuracy", "recall", "flip_rate"]),
+        "slice": st.none() | _text,
+        "kind": st.sampled_from(["value", "change", "baseline"]),
+        "value": _numbers,
+        "bound": st.dictionaries(
+            st.sampled_from(["lower", "upper", "direction", "absolute", "reference"]),
+            _numbers | st.sampled_from(["higher", "lower", "majority"]),
+            max_size=3,
+        ),
+        "passed": st.booleans(),
+        "message": _text,
+        "skipped": st.booleans(),
+        "baseline": _numbers,
+        "diff": _numbers,
+        "default": st.booleans(),
+    }
+).map(_ordered(_GATE_KEYS))
+
+
+@st.composite
+def decision_dicts(draw: st.DrawFn) -> dict[str, Any]:
+    """A decision as ``GateDecision.to_dict`` writes it (``ungated`` consistent)."""
+    gates = draw(st.lists(gate_dicts, max_size=3))
+    judged = [g for g in gates if not g["skipped"]]
+    blessed = bool(judged) and all(g["passed"] for g in judged)
+    return {
+        "blessed": blessed,
+        "gates": gates,
+        "warnings": draw(st.lists(_text, max_size=2)),
+        "defaults": draw(st.booleans()),
+        "ungated": not blessed and not judged,
+    }
+
+
+def without_some(data: dict[str, Any], drop: st.DrawFn) -> dict[str, Any]:
+    """``data`` less a drawn subset of its keys (an older record)."""
+    gone = drop(st.sets(st.sampled_from(sorted(data)))) if data else set()
+    return {k: v for k, v in data.items() if k not in gone}
+
+
+#: Keys no writer uses, for the "unknown keys survive" properties.
+unknown_keys = st.text(min_size=1, max_size=8).map(lambda s: f"x-{s}")
+
+
+_digests = st.text("0123456789abcdef", min_size=4, max_size=8)
+_paths = st.sampled_from(["/d/adult.data.csv", "/d/adult.test.csv", "eval.parquet"])
+
+#: A trained version's lineage as the register step writes it, stamped by the registry.
+trained_lineage = st.fixed_dictionaries(
+    {
+        "data_fingerprint": _digests,
+        "eval_fingerprint": _digests,
+        "train_data": _paths,
+        "eval_data": _paths,
+        "statistics_hash": _digests,
+        "schema_hash": _digests,
+        "schema_fingerprint": _digests,
+        "contract_fingerprint": st.none() | _digests,
+        "feature_spec_hash": _digests,
+        "model_key": _digests,
+        "code_version": st.none() | _digests,
+        "source_sha256": st.none() | _digests,
+        "run_id": _text,
+        "training_workers": st.integers(1, 8),
+        "training_engine": st.sampled_from(["process", "ray", "multiprocessing"]),
+        "training_restarts": st.integers(0, 3),
+        "mooring_version": st.sampled_from(["0.1.0"]),
+        "tensorflow_version": st.none() | st.sampled_from(["2.16.1"]),
+        "keras_version": st.none() | st.sampled_from(["3.3.3"]),
+    }
+)
+#: An imported version's lineage (with an evaluation on import, or without).
+imported_lineage = st.fixed_dictionaries(
+    {
+        "origin": st.just("imported"),
+        "source_path": _paths,
+        "source_format": st.sampled_from(["saved_model", "keras", "ydf"]),
+        "source_sha256": _digests,
+        "signature": st.sampled_from(["serving_default", "predict"]),
+        "actor": _text,
+        "reason": st.none() | _text,
+        "task": st.none() | st.sampled_from(["binary", "regression"]),
+        "allowed_ops": st.lists(st.sampled_from(["Ydf", "SimpleMLInferenceOp"]), max_size=2),
+        "mooring_version": st.just("0.1.0"),
+    },
+    optional={"eval_data": _paths, "eval_fingerprint": _digests, "label": _text},
+)
