@@ -131,7 +131,12 @@ imported_lineage = st.fixed_dictionaries(
         "actor": _text,
         "reason": st.none() | _text,
         "task": st.none() | st.sampled_from(["binary", "regression"]),
-        "allowed_ops": st.lists(st.sampled_from(["Ydf", "SimpleMLInferenceOp"]), max_size=2),
+        "allowed_ops": st.lists(
+            st.fixed_dictionaries(
+                {"op": st.sampled_from(["PrintV2", "SimpleMLInferenceOp"]), "reason": _text}
+            ),
+            max_size=2,
+        ),
         "mooring_version": st.just("0.1.0"),
     },
     optional={"eval_data": _paths, "eval_fingerprint": _digests, "label": _text},

@@ -502,9 +502,9 @@ def import_command(
         return
     lineage = mv.lineage
     console.print(
-        f"{mv.ref}: imported from {escape(str(lineage.get('source_path')))} "
-        f"({lineage.get('source_format')}, signature {lineage.get('signature')!r}, sha256 "
-        f"{str(lineage.get('source_sha256'))[:12]}…), unevaluated: promoting it needs "
+        f"{mv.ref}: imported from {escape(str(lineage.source_path))} "
+        f"({lineage.source_format}, signature {lineage.signature!r}, sha256 "
+        f"{str(lineage.source_sha256)[:12]}…), unevaluated: promoting it needs "
         f"`mooring models promote {name} {mv.version} --force -r REASON`",
         soft_wrap=True,
     )

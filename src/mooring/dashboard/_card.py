@@ -25,6 +25,7 @@ from typing import Any
 from mooring.dashboard._version_facts import model_kind
 from mooring.evaluation._gates import describe_bound
 from mooring.formats._gate import UNGATED, DecisionRecord, verdict
+from mooring.formats._lineage import Lineage
 
 __all__ = ["render_model_card"]
 
@@ -140,22 +141,9 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
     return out
 
 
-def _data_section(lineage: Mapping[str, Any], statistics: Mapping[str, Any] | None) -> list[str]:
+def _data_section(lineage: Lineage, statistics: Mapping[str, Any] | None) -> list[str]:
     out = ["## Data", ""]
-    keys = (
-        "data_fingerprint",
-        "statistics_hash",
-        "schema_hash",
-        "feature_spec_hash",
-        "data_files",
-        "train",
-        "eval",
-        "train_data",
-        # The data the metrics below were measured on.
-        "eval_data",
-        "eval_fingerprint",
-    )
-    shown = {k: lineage[k] for k in keys if k in lineage}
+    shown = lineage.data
     if shown:
         out += [*_kv_table(shown, "item", "value"), ""]
     if statistics:
@@ -196,6 +184,7 @@ def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, o
                           VersionRecord(lineage=lineage, metrics=metrics),
                           render_card=render_model_card)
     """
+    recorded = Lineage.read(lineage)
     out = [f"# Model card: {name} version {version}", ""]
     if description:
         out += [description, ""]
@@ -206,10 +195,10 @@ def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, o
             "parent version": parent_version,
             "model kind": model_kind(params),
             "candidate": (params or {}).get("candidate"),
-            "code version": lineage.get("code_version"),
-            "mooring": lineage.get("mooring_version"),
-            "TensorFlow": lineage.get("tensorflow_version"),
-            "Keras": lineage.get("keras_version"),
+            "code version": recorded.code_version,
+            "mooring": recorded.mooring_version,
+            "TensorFlow": recorded.tensorflow_version,
+            "Keras": recorded.keras_version,
         },
         "item",
         "value",
@@ -224,7 +213,7 @@ def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, o
         ),
         "",
     ]
-    out += _data_section(lineage, statistics)
+    out += _data_section(recorded, statistics)
     out += _metrics_section(metrics or {})
     out += _gate_section(gate)
     if params:

@@ -511,7 +511,7 @@ def _calibration_rows(
         "distinct_rows": distinct,
         "seed": settings.seed,
     }
-    trained_on = mv.lineage.get("data_fingerprint")
+    trained_on = mv.lineage.data_fingerprint
     if (
         calibration_data is None
         and settings.calibration_data is None

@@ -18,7 +18,7 @@ in the version's run record under ``"references"`` (:func:`freeze_references`):
 
 Nothing is derived later from whatever ``mooring.toml`` says now. A version registered
 before references existed gets each one computed **once** from the files of its own
-lineage (``lineage["train_data"]`` / ``["eval_data"]``) when their sha256 still equals
+lineage (``lineage.train_data`` / ``.eval_data``) when their sha256 still equals
 the lineage's fingerprints, cached under ``<home>/monitoring/<model>/baseline/``;
 otherwise the reference is reported as missing, with the reason, never replaced.
 
@@ -221,10 +221,12 @@ def _lineage_file(
     cfg: MooringConfig, version: ModelVersion, which: str
 ) -> tuple[Path | None, str | None]:
     """The file of ``version``'s lineage (``train`` or ``eval``) if it is still what it was."""
-    key_path = "train_data" if which == "train" else "eval_data"
-    key_print = "data_fingerprint" if which == "train" else "eval_fingerprint"
-    expected = version.lineage.get(key_print)
-    named = version.lineage.get(key_path)
+    lineage = version.lineage
+    named, expected = (
+        (lineage.train_data, lineage.data_fingerprint)
+        if which == "train"
+        else (lineage.eval_data, lineage.eval_fingerprint)
+    )
     configured = cfg.data.train if which == "train" else cfg.data.eval
     raw = named or (None if configured is None else str(cfg.path(configured)))
     if raw is None:
@@ -388,8 +390,8 @@ def evaluation_reference(version: ModelVersion) -> dict[str, Any]:
     return {
         "version": version.version,
         "metrics": dict(version.metrics or {}),
-        "data": version.lineage.get("eval_data"),
-        "data_fingerprint": version.lineage.get("eval_fingerprint"),
+        "data": version.lineage.eval_data,
+        "data_fingerprint": version.lineage.eval_fingerprint,
         "rows": None,
     }
 

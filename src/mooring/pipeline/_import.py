@@ -33,6 +33,7 @@ from mooring.config import MooringConfig
 from mooring.contract._statistics import compute_statistics
 from mooring.errors import DataError, MooringError, NotFoundError, UsageError
 from mooring.formats._labels import LabelEncoding
+from mooring.formats._lineage import Lineage
 from mooring.formats._model import SIGNATURE
 from mooring.formats._version_record import References, RunRecord, VersionRecord
 from mooring.registry import ModelVersion, Registry
@@ -154,6 +155,7 @@ def _with_output(imported: ImportedModel, output: str) -> ImportedModel:
 def _merged(record: VersionRecord, evaluated: VersionRecord, parent: int | None) -> VersionRecord:
     """The import's record with its evaluation: lineage joined, the rest the evaluation's."""
     run = dataclasses.replace(evaluated.run, extra={**record.run.extra, **evaluated.run.extra})
+    evaluated_lineage = Lineage.read(evaluated.lineage)
     limitations = tuple(
         line
         for line in record.limitations or ()
@@ -161,7 +163,7 @@ def _merged(record: VersionRecord, evaluated: VersionRecord, parent: int | None)
     )
     return dataclasses.replace(
         record,
-        lineage={**record.lineage, **evaluated.lineage},
+        lineage=Lineage.read(record.lineage).merged(evaluated_lineage),
         metrics=evaluated.metrics,
         gate=evaluated.gate,
         statistics=evaluated.statistics,
@@ -171,7 +173,7 @@ def _merged(record: VersionRecord, evaluated: VersionRecord, parent: int | None)
             "mooring did not train or evaluate it: no gate has judged it, so deploying it needs "
             "--force and a reason.",
             "mooring did not train it; it was evaluated, and gated, on "
-            f"'{evaluated.lineage.get('eval_data')}'.",
+            f"'{evaluated_lineage.eval_data}'.",
         ),
         limitations=(
             *limitations,
@@ -188,17 +190,17 @@ def imported_record(imported: ImportedModel, *, actor: str, reason: str | None) 
     signature = metadata["source"]["signature"]
     task = metadata.get("task")
     inputs = sorted(metadata["signature"]["inputs"])
-    lineage = {
-        "origin": "imported",
-        "source_path": str(source.path),
-        "source_format": source.format,
-        "source_sha256": source.sha256,
-        "signature": signature,
-        "actor": actor,
-        "reason": reason,
-        "task": task,
-        "allowed_ops": metadata.get("allowed_ops") or [],
-    }
+    lineage = Lineage.of(
+        origin="imported",
+        source_path=str(source.path),
+        source_format=source.format,
+        source_sha256=source.sha256,
+        signature=signature,
+        actor=actor,
+        reason=reason,
+        task=task,
+        allowed_ops=tuple(metadata.get("allowed_ops") or ()),
+    )
     shown = ", ".join(inputs[:12]) + (f" and {len(inputs) - 12} more" if len(inputs) > 12 else "")
     return VersionRecord(
         lineage=lineage,
@@ -310,7 +312,7 @@ def evaluated_import(
         else {"version": baseline_version, "metrics": _numbers(baseline)},
     )
     record = VersionRecord(
-        lineage={"eval_data": str(data), "eval_fingerprint": fingerprint, "label": label},
+        lineage=Lineage.of(eval_data=str(data), eval_fingerprint=fingerprint, label=label),
         metrics=numbers,
         gate=decision.record(),
         statistics=statistics.to_dict(),

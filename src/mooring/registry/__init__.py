@@ -5,7 +5,7 @@ Light to import (no TensorFlow): the server and subprocesses open it directly.
 Examples:
     >>> from mooring.registry import Registry
     >>> reg = Registry.open("sqlite:///.mooring/registry.db")  # doctest: +SKIP
-    >>> reg.get("income", alias="production").lineage["data_fingerprint"]  # doctest: +SKIP
+    >>> reg.get("income", alias="production").lineage.data_fingerprint  # doctest: +SKIP
 """
 
 from __future__ import annotations

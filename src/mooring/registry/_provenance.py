@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mooring.errors import UsageError
+from mooring.formats._lineage import VERSIONED_PACKAGES, Lineage
 from mooring.registry._manifest import canonical_json
 from mooring.registry._records import ModelVersion
 
@@ -25,13 +26,6 @@ __all__ = [
     "stamped_lineage",
     "warn_on_other_versions",
 ]
-
-#: Packages whose versions every registration records in its lineage, by lineage key.
-VERSIONED_PACKAGES = {
-    "mooring": "mooring_version",
-    "tensorflow": "tensorflow_version",
-    "keras": "keras_version",
-}
 
 
 _ARTIFACT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -89,10 +83,10 @@ def plain_json(value: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
 
 def warn_on_other_versions(mv: ModelVersion) -> None:
     """Warn when the TensorFlow or Keras that loads ``mv`` is not the one that exported it."""
-    for package, key in VERSIONED_PACKAGES.items():
+    for package, recorded in mv.lineage.package_versions.items():
         if package == "mooring":
             continue
-        recorded, installed = mv.lineage.get(key), package_version(package)
+        installed = package_version(package)
         if recorded and installed and recorded != installed:
             warnings.warn(
                 f"{mv.ref} was exported with {package} {recorded} and is loaded with "
@@ -101,12 +95,12 @@ def warn_on_other_versions(mv: ModelVersion) -> None:
             )
 
 
-def stamped_lineage(lineage: dict[str, Any], statistics: dict[str, Any] | None) -> dict[str, Any]:
+def stamped_lineage(lineage: Lineage, statistics: dict[str, Any] | None) -> Lineage:
     """``lineage`` with the installed package versions and the statistics' hash filled in
     where the caller did not record them."""
-    for package, key in VERSIONED_PACKAGES.items():
-        if lineage.get(key) is None:
-            lineage[key] = package_version(package)
-    if statistics is not None and not lineage.get("statistics_hash"):
-        lineage["statistics_hash"] = hashlib.sha256(canonical_json(statistics).encode()).hexdigest()
-    return lineage
+    installed = {package: package_version(package) for package in VERSIONED_PACKAGES}
+    if statistics is None:
+        return lineage.stamped(installed, "")
+    return lineage.stamped(
+        installed, hashlib.sha256(canonical_json(statistics).encode()).hexdigest()
+    )

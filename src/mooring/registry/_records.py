@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from mooring.formats._gate import DecisionRecord
+from mooring.formats._lineage import Lineage
 from mooring.formats._version_record import VersionRecord
 
 __all__ = [
@@ -31,7 +32,10 @@ class ModelVersion:
 
     ``statistics``, ``manifest`` and ``model_card`` are filled by
     :meth:`Registry.get` and left ``None`` in listings, where they would be heavy.
-    ``run_record`` is the stored JSON; :attr:`record` reads it, typed.
+    ``run_record`` is the stored JSON; :attr:`record` reads it, typed. ``lineage`` is
+    typed (:class:`~mooring.formats._lineage.Lineage`) and reads as the stored mapping too
+    (``mv.lineage["eval_data"]`` is ``mv.lineage.eval_data``); ``gate`` is the stored
+    decision, :attr:`decision` the same typed.
     """
 
     name: str
@@ -46,7 +50,7 @@ class ModelVersion:
     blessed: bool
     parent_version: int | None
     description: str | None
-    lineage: dict[str, Any]
+    lineage: Lineage
     metrics: dict[str, Any]
     gate: dict[str, Any] | None
     params: dict[str, Any]
@@ -55,6 +59,10 @@ class ModelVersion:
     manifest: dict[str, Any] | None = None
     statistics: dict[str, Any] | None = None
     model_card: str | None = None
+
+    def __post_init__(self) -> None:
+        # A stored mapping given as the lineage is read as one (it reads the same).
+        object.__setattr__(self, "lineage", Lineage.read(self.lineage))
 
     @cached_property
     def decision(self) -> DecisionRecord | None:
@@ -117,6 +125,7 @@ class ModelVersion:
     def to_dict(self, *, heavy: bool = False) -> dict[str, Any]:
         """JSON-ready mapping; ``heavy=True`` includes manifest, statistics and card."""
         data = asdict(self)
+        data["lineage"] = self.lineage.to_dict()
         data["aliases"] = list(self.aliases)
         data["ungated"] = self.ungated
         if not heavy:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFoundError, UsageError
 from mooring.formats._gate import DecisionRecord
+from mooring.formats._lineage import Lineage
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry._approval import Approvals, ReleaseRules
 from mooring.registry._artifacts import ArtifactStore
@@ -628,7 +629,9 @@ def _described(name: str, record: VersionRecord, render_card: CardRenderer | Non
         raise UsageError(f"gate must be a mapping (dict), got {type(record.gate).__name__}")
     statistics_d = plain_json(statistics, "statistics") if statistics is not None else None
     return _Described(
-        lineage=stamped_lineage(plain_json(record.lineage, "lineage"), statistics_d),
+        lineage=stamped_lineage(
+            Lineage.read(plain_json(record.lineage, "lineage")), statistics_d
+        ).to_dict(),
         metrics=plain_json(record.metrics, "metrics"),
         gate=None if decision is None else plain_json(decision.to_dict(), "gate"),
         statistics=statistics_d,

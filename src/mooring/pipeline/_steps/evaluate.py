@@ -63,7 +63,7 @@ def _baseline(ctx: RunContext, model_keys: set[str]) -> int | None:
     """The production version to compare with, unless it is this very model (a candidate)."""
     production, _, _ = ctx.deployment()
     mv = ctx.version(production)
-    if mv is None or mv.lineage.get("model_key") in model_keys:
+    if mv is None or mv.lineage.model_key in model_keys:
         return None
     return mv.version
 
@@ -71,7 +71,7 @@ def _baseline(ctx: RunContext, model_keys: set[str]) -> int | None:
 def _deployed_is(ctx: RunContext, model_keys: set[str]) -> bool:
     production, canary, _ = ctx.deployment()
     return any(
-        (mv := ctx.version(v)) is not None and mv.lineage.get("model_key") in model_keys
+        (mv := ctx.version(v)) is not None and mv.lineage.model_key in model_keys
         for v in (production, canary)
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from mooring.formats._gate import DecisionRecord
+from mooring.formats._lineage import Lineage
 from mooring.formats._version_record import Candidates, References, RunRecord, VersionRecord
 from mooring.monitoring._baselines import freeze_references
 from mooring.pipeline._context import RunContext
@@ -132,7 +133,7 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
             record.status = "cached"
             record.message = (
                 f"the registry already holds this model as version {mv.version} "
-                f"(registered by run {mv.lineage.get('run_id', '?')})"
+                f"(registered by run {mv.lineage.run_id or '?'})"
             )
             return RegisterOutput(version=mv.version, manifest_sha256=mv.manifest_sha256)
     production, _, _ = ctx.deployment()
@@ -168,27 +169,27 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         references=References.read(_references(ctx)),
     )
     contract = project_contract(ctx.config)
-    lineage = {
-        "data_fingerprint": ws.data_fingerprint("train"),
-        "eval_fingerprint": ws.data_fingerprint("eval"),
-        "train_data": str(ws.data_path("train")),
+    lineage = Lineage.of(
+        data_fingerprint=ws.data_fingerprint("train"),
+        eval_fingerprint=ws.data_fingerprint("eval"),
+        train_data=str(ws.data_path("train")),
         # Which file the version's metrics were measured on, beside its sha256 above.
-        "eval_data": str(ws.data_path("eval")),
-        "statistics_hash": trained.statistics_hash,
-        "schema_hash": trained.schema_hash,
-        "schema_fingerprint": ctx.outputs.validated.schema_fingerprint,
+        eval_data=str(ws.data_path("eval")),
+        statistics_hash=trained.statistics_hash,
+        schema_hash=trained.schema_hash,
+        schema_fingerprint=ctx.outputs.validated.schema_fingerprint,
         # The project's contract file it was trained under, as the audit log names it.
-        "contract_fingerprint": contract.fingerprint() if contract is not None else None,
-        "feature_spec_hash": trained.feature_spec_hash,
-        "model_key": model_key,
-        "code_version": ctx.code["code_version"],
-        "source_sha256": ctx.code["source_sha256"],
-        "run_id": ctx.run_id,
+        contract_fingerprint=contract.fingerprint() if contract is not None else None,
+        feature_spec_hash=trained.feature_spec_hash,
+        model_key=model_key,
+        code_version=ctx.code["code_version"],
+        source_sha256=ctx.code["source_sha256"],
+        run_id=ctx.run_id,
         # How it was trained: one process, or N data-parallel workers on an engine.
-        "training_workers": int(distributed.get("workers", 1)),
-        "training_engine": distributed.get("engine", "process"),
-        "training_restarts": len(distributed.get("restarts", [])),
-    }
+        training_workers=int(distributed.get("workers", 1)),
+        training_engine=distributed.get("engine", "process"),
+        training_restarts=len(distributed.get("restarts", [])),
+    )
     mv = register_judged(
         ctx.registry,
         ctx.name,

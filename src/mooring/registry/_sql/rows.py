@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, func, select
 
+from mooring.formats._lineage import Lineage
 from mooring.registry._records import AuditEvent, Deployment, ModelSummary, ModelVersion
 from mooring.registry._sql.tables import deployments, models, versions
 from mooring.registry._sql.tx import loads
@@ -34,7 +35,7 @@ def version_record(row: RowMapping, alias_names: list[str], *, heavy: bool) -> M
         blessed=bool(row["blessed"]),
         parent_version=row["parent_version"],
         description=row["description"],
-        lineage=loads(row["lineage"]),
+        lineage=Lineage.read(loads(row["lineage"])),
         metrics=loads(row["metrics"]),
         gate=loads(row["gate"]),
         params=loads(row["params"]),

@@ -1,0 +1,117 @@
+"""A version's lineage, typed: today's lineages read and written back exactly, older ones
+and unknown keys kept, and the stored mapping's dict-style reads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mooring.formats._lineage import Lineage, LineageFacts
+from tests._support.artifacts import LINEAGE
+from tests._support.stored_json import (
+    imported_lineage,
+    json_values,
+    trained_lineage,
+    unknown_keys,
+    without_some,
+)
+
+
+@given(trained_lineage | imported_lineage)
+def test_todays_lineages_round_trip_exactly(data: dict[str, Any]) -> None:
+    lineage = Lineage.read(data)
+    # The registry stores it as canonical JSON (sorted keys).
+    assert json.dumps(lineage.to_dict(), sort_keys=True) == json.dumps(data, sort_keys=True)
+    assert dict(lineage) == data and lineage == data
+    assert not lineage.extra
+
+
+@given(trained_lineage, st.dictionaries(unknown_keys, json_values, min_size=1, max_size=3))
+def test_unknown_keys_survive_a_rewrite(data: dict[str, Any], more: dict[str, Any]) -> None:
+    lineage = Lineage.read({**data, **more})
+    assert lineage.to_dict() == {**data, **more}
+    assert dict(lineage.extra) == more
+    assert all(lineage[key] == value for key, value in more.items())
+
+
+@given(st.data())
+def test_older_lineages_read_with_their_keys_absent(data: st.DataObject) -> None:
+    stored = without_some(data.draw(trained_lineage), data.draw)
+    lineage = Lineage.read(stored)
+    assert lineage.to_dict() == stored
+    assert lineage.run_id == stored.get("run_id")
+    assert lineage.eval_data == stored.get("eval_data")
+    assert lineage.get("model_key") == stored.get("model_key")
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["run_id", "training_workers", "allowed_ops", "x"]), json_values
+    )
+)
+def test_any_mapping_reads_without_raising_and_writes_back(data: dict[str, Any]) -> None:
+    lineage = Lineage.read(data)
+    assert lineage.to_dict() == data
+    assert lineage.run_id is None or isinstance(lineage.run_id, str)
+    assert lineage.training_workers is None or isinstance(lineage.training_workers, int)
+
+
+def test_a_wrong_typed_value_is_kept_and_the_field_reads_as_not_recorded() -> None:
+    ops = [{"op": "PrintV2", "reason": "audit"}]
+    stored = {"training_workers": "2", "run_id": True, "allowed_ops": ops, "code_version": 3}
+    lineage = Lineage.read(stored)
+    assert lineage.training_workers is None and lineage.run_id is None
+    assert lineage.allowed_ops == tuple(ops) and lineage.code_version is None
+    assert lineage.to_dict() == stored
+    assert Lineage.read({"allowed_ops": ["PrintV2"]}).extra == {"allowed_ops": ["PrintV2"]}
+
+
+def test_reads_like_the_stored_mapping() -> None:
+    lineage = Lineage.read(LINEAGE)
+    assert lineage["code_version"] == "0123abc"
+    assert lineage.get("run_id") is None and "run_id" not in lineage
+    assert sorted(lineage) == sorted(LINEAGE) and len(lineage) == len(LINEAGE)
+    with pytest.raises(KeyError, match="run_id"):
+        lineage["run_id"]
+    assert Lineage.read(["not", "a", "mapping"]) == {}
+    assert Lineage.read(lineage) is lineage
+
+
+def test_facts_given_as_none_are_written_as_null() -> None:
+    written = Lineage.of(run_id="r1", contract_fingerprint=None)
+    assert written.to_dict() == {"run_id": "r1", "contract_fingerprint": None}
+    assert Lineage(run_id="r1").to_dict() == {"run_id": "r1"}
+    assert Lineage.read(written.to_dict()).to_dict() == written.to_dict()
+    again = written.updated(contract_fingerprint="c", label=None)
+    assert again.to_dict() == {"run_id": "r1", "contract_fingerprint": "c", "label": None}
+
+
+def test_merged_writes_the_other_over_this() -> None:
+    imported = Lineage.read({"origin": "imported", "eval_data": "a.csv", "x": 1})
+    evaluated = Lineage.of(eval_data="b.csv", label="y")
+    assert imported.merged(evaluated).to_dict() == {
+        "origin": "imported",
+        "eval_data": "b.csv",
+        "x": 1,
+        "label": "y",
+    }
+
+
+def test_the_data_the_card_shows_and_the_package_versions() -> None:
+    lineage = Lineage.read({"train": "old.csv", "run_id": "r", "eval_data": "e.csv"})
+    assert lineage.data == {"train": "old.csv", "eval_data": "e.csv"}
+    assert Lineage.of(keras_version="3").package_versions == {
+        "mooring": None,
+        "tensorflow": None,
+        "keras": "3",
+    }
+
+
+def test_every_fact_is_a_field() -> None:
+    named = {f.name for f in fields(Lineage)} - {"extra", "missing"}
+    assert named == set(LineageFacts.__annotations__)
