@@ -252,8 +252,9 @@ def test_trees_on_two_ydf_workers_score_what_one_process_scores(
     assert abs(adult_auc(two.model_dir) - adult_auc(one.model_dir)) <= 0.003
     assert two.parity is not None and two.parity.passed
     assert two.record["distributed"] == {"workers": 2, "engine": "ydf", "restarts": []}
-    assert not (two.run_record_path.parent / "trees-shards").exists()
-    assert list((two.run_record_path.parent / "trees-work").iterdir())  # the manager's checkpoints
+    folder = two.training_record_path.parent
+    assert not (folder / "trees-shards").exists()
+    assert list((folder / "trees-work").iterdir())  # the manager's checkpoints
 
 
 def _trees_project(tmp_path: Path, extra: str = "") -> Path:

@@ -102,7 +102,7 @@ def test_parity_check_passed_with_missing_and_unseen_records(trained: Any) -> No
 
 def test_run_record_and_tensorboard_logs(trained: Any) -> None:
     result, _ = trained
-    record = json.loads(result.run_record_path.read_text())
+    record = json.loads(result.training_record_path.read_text())
     assert record["task"] == "binary"
     assert [e["epoch"] for e in record["epochs"]] == [1, 2]
     assert {"loss", "val_loss", "auc", "seconds", "cpu_seconds"} <= set(record["epochs"][0])

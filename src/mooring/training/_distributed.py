@@ -18,7 +18,7 @@ as one process, on N worker processes under TensorFlow's
    failure) is raised as itself, never retried.
 
 Worker 0 is the chief: it alone writes checkpoints, exports the SavedModel and writes
-the run record (:mod:`mooring.training._worker`). Nothing is exported before the last
+the training record (:mod:`mooring.training._worker`). Nothing is exported before the last
 epoch ends, so a failed job never leaves a half-trained model.
 
 Examples:
@@ -539,7 +539,7 @@ def train_distributed(  # noqa: PLR0913 - train_model's own keywords, passed on
         "shard_seconds": shard_seconds,
     }
     atomic_write(
-        result.run_record_path, (json.dumps(record, indent=2, default=str) + "\n").encode()
+        result.training_record_path, (json.dumps(record, indent=2, default=str) + "\n").encode()
     )
     shutil.rmtree(job.folder / "shards", ignore_errors=True)
     return result

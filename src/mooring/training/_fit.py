@@ -9,7 +9,7 @@ Steps, in order — everything a user can get wrong fails before the first epoch
    with ``resume=True`` continue from the last checkpoint;
 4. export ONE SavedModel + ``mooring.json``; reload it with TensorFlow only and
    check train/serve parity on evaluation records;
-5. write the run record (``run.json``): parameters, per-epoch metrics, timings,
+5. write the training record (``run.json``): parameters, per-epoch metrics, timings,
    CPU seconds, hashes.
 
 Output folder layout::
@@ -17,7 +17,7 @@ Output folder layout::
     <output_dir>/model/         SavedModel + mooring.json (the artifact)
     <output_dir>/checkpoints/   epoch-0001/ … (weights.npz + state.json)
     <output_dir>/logs/          TensorBoard event files
-    <output_dir>/run.json       the run record
+    <output_dir>/run.json       the training record
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from mooring.features._infer import build_feature_spec
 from mooring.features._spec import FeatureSpec
 from mooring.formats._files import atomic_write
 from mooring.formats._model import load_saved_model, versions
+from mooring.formats._version_record import TRAINING_FORMAT
 from mooring.training._builders import build_model, resolve_kind
 from mooring.training._checkpoints import (
     latest_checkpoint,
@@ -74,7 +75,7 @@ class TrainingResult:
     """What a training run produced and measured."""
 
     model_dir: Path
-    run_record_path: Path
+    training_record_path: Path
     record: dict[str, Any]
     epochs: list[dict[str, float]]
     timings: dict[str, float]
@@ -339,7 +340,7 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
     launcher: Launcher | None = None,
     pod: tuple[int, list[str]] | None = None,
 ) -> TrainingResult:
-    """Train, export and parity-check a model; write the run record.
+    """Train, export and parity-check a model; write the training record.
 
     ``data`` overrides ``[data] train`` (a path or an Arrow table) and must be the
     data ``statistics`` were computed from. ``callbacks`` run after mooring's own
@@ -502,7 +503,7 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
     )
 
 
-def finish_network(  # noqa: PLR0913 - what the fit measured, for the run record
+def finish_network(  # noqa: PLR0913 - what the fit measured, for the training record
     cfg: MooringConfig,
     model: keras.Model,
     spec: FeatureSpec,
@@ -522,7 +523,7 @@ def finish_network(  # noqa: PLR0913 - what the fit measured, for the run record
     fields: dict[str, Any] | None = None,
 ) -> TrainingResult:
     """After fitting: the best epoch's weights (when early stopping keeps them), export,
-    parity check and the run record — the same for one process and for several workers."""
+    parity check and the training record — the same for one process and for several workers."""
     config = cfg.model
     ckpt_root = output_dir / "checkpoints"
     best_epoch = recorder.best_epoch
@@ -560,7 +561,7 @@ def finish_network(  # noqa: PLR0913 - what the fit measured, for the run record
     }
     fit_seconds = timings["fit_seconds"]
     timings["examples_per_second"] = examples / fit_seconds if fit_seconds > 0 else 0.0
-    record = run_record(
+    record = training_record(
         config,
         spec,
         label,
@@ -581,7 +582,7 @@ def finish_network(  # noqa: PLR0913 - what the fit measured, for the run record
     return save_run(output_dir, record, spec, label, parity)
 
 
-def run_record(
+def training_record(
     config: ModelConfig,
     spec: FeatureSpec,
     label: LabelEncoding,
@@ -592,10 +593,11 @@ def run_record(
     model_dir: Path,
     **fields: Any,
 ) -> dict[str, Any]:
-    """The run record (``run.json``) every model kind writes: what was trained, on what,
-    from which spec, and ``fields`` (data counts, epochs, timings, warnings, ...)."""
+    """The training record (``run.json`` beside the model) every model kind writes: what
+    was trained, on what, from which spec, and ``fields`` (data counts, epochs, timings,
+    warnings, ...). A registered version's run record starts from it."""
     return {
-        "format": "mooring.run",
+        "format": TRAINING_FORMAT,
         "version": 1,
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -631,7 +633,7 @@ def save_run(
     )
     return TrainingResult(
         model_dir=Path(record["model_dir"]),
-        run_record_path=run_path,
+        training_record_path=run_path,
         record=record,
         epochs=record["epochs"],
         timings=record["timings"],
@@ -649,7 +651,7 @@ def save_run(
 
 
 def plan_record(plan: TrainingPlan) -> dict[str, Any]:
-    """The training plan as the run record keeps it."""
+    """The training plan as the training record keeps it."""
     stopping = plan.early_stopping
     return {
         "batch_size": plan.batch_size,
@@ -694,7 +696,7 @@ def load_run(output_dir: Path) -> TrainingResult:
     )
     return TrainingResult(
         model_dir=Path(record["model_dir"]),
-        run_record_path=run_path,
+        training_record_path=run_path,
         record=record,
         epochs=record["epochs"],
         timings=record["timings"],

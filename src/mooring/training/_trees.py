@@ -314,8 +314,8 @@ def train_trees(  # noqa: PLR0913 - train_model's parts, passed on
     clock: tuple[float, float, float],
     resume: bool = False,
 ) -> TrainingResult:
-    """Fit, export and parity-check the trees; write the run record (as ``train_model``)."""
-    from mooring.training._fit import run_record, save_run
+    """Fit, export and parity-check the trees; write the training record (as ``train_model``)."""
+    from mooring.training._fit import save_run, training_record
 
     t_start, cpu_start, data_seconds = clock
     config = cfg.model
@@ -363,7 +363,7 @@ def train_trees(  # noqa: PLR0913 - train_model's parts, passed on
             f"[[features.crosses]] {[c.name for c in spec.crosses]} do not apply to trees, "
             "which find interactions themselves"
         )
-    record = run_record(
+    record = training_record(
         config,
         spec,
         label,

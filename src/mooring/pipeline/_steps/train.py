@@ -212,7 +212,7 @@ def _output(result: TrainingResult, model: ModelConfig, key: str, name: str | No
     last = result.epochs[-1] if result.epochs else {}
     return TrainOutput(
         model_dir=str(result.model_dir),
-        training_record=str(result.run_record_path),
+        training_record=str(result.training_record_path),
         task=result.task,
         epochs=len(result.epochs),
         last_epoch={k: float(v) for k, v in last.items()},
