@@ -141,3 +141,80 @@ imported_lineage = st.fixed_dictionaries(
     },
     optional={"eval_data": _paths, "eval_fingerprint": _digests, "label": _text},
 )
+
+
+_stamps = st.sampled_from(["2026-05-01T12:00:00.000Z", "2026-05-01T12:03:07.412Z"])
+_statuses = st.sampled_from(["running", "succeeded", "rejected", "failed", "interrupted"])
+_steps = st.lists(
+    st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(["validate", "train", "evaluate", "gate", "register"]),
+            "status": st.sampled_from(["pending", "done", "cached", "skipped", "failed"]),
+            "key": st.none() | _digests,
+            "inputs": st.dictionaries(_text, json_values, max_size=2),
+            "outputs": st.dictionaries(_text, json_values, max_size=2),
+            "message": _text,
+            "changed_inputs": st.lists(_text, max_size=2),
+        }
+    ),
+    max_size=3,
+)
+_attempts = st.lists(
+    st.fixed_dictionaries(
+        {"started_at": _stamps, "status": _statuses, "pid": st.integers(1, 99999)},
+        optional={"duration_s": st.floats(0, 100)},
+    ),
+    min_size=1,
+    max_size=2,
+)
+_outcome = st.fixed_dictionaries(
+    {
+        "version": st.none() | st.integers(1, 9),
+        "blessed": st.none() | st.booleans(),
+        "candidate": st.none() | _text,
+        "metrics": st.none() | st.dictionaries(_text, st.floats(0, 1), max_size=2),
+        "report": st.none() | _paths,
+        "deployed_as": st.sampled_from([None, "production", "canary"]),
+        "canary_weight": st.none() | st.integers(0, 100),
+        "deployment": st.fixed_dictionaries(
+            {
+                "production": st.none() | st.integers(1, 9),
+                "canary": st.none() | st.integers(1, 9),
+                "canary_weight": st.integers(0, 100),
+            }
+        ),
+    }
+)
+#: A pipeline run's record (run.json) as ``mooring run`` writes it while and after it runs.
+pipeline_runs = st.fixed_dictionaries(
+    {
+        "kind": st.just("mooring.run"),
+        "run_id": _text,
+        "model": _text,
+        "created_at": _stamps,
+        "inputs": st.dictionaries(_text, json_values, max_size=3),
+        "inputs_key": _digests,
+        "code": st.fixed_dictionaries(
+            {"code_version": st.none() | _digests, "source_sha256": _digests}
+        ),
+        "force": st.booleans(),
+        "status": _statuses,
+        "attempts": _attempts,
+        "reason": st.none() | _text,
+        "error": st.none()
+        | st.fixed_dictionaries(
+            {"step": _text, "type": _text, "message": _text, "user_error": st.booleans()}
+        ),
+        "steps": _steps,
+    },
+    optional={
+        "resumed_after": st.none() | _text,
+        "updated_at": _stamps,
+        "finished_at": _stamps,
+        "duration_s": st.floats(0, 1000),
+        "cpu_seconds": st.floats(0, 1000),
+        "cached_steps": st.lists(_text, max_size=3),
+        "cost": st.dictionaries(_text, json_values, max_size=3),
+        "result": _outcome,
+    },
+)

@@ -94,7 +94,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory, small_adult: dict[str, P
     with pytest.raises(RuntimeError, match="injected failure after train"):
         Project.load(toml).run(observer=observer)
     life.observed = observer.seen
-    life.failed_record = find_runs(life.home)[0]
+    life.failed_record = find_runs(life.home)[0].to_dict()
     life.runs["resumed"] = Project.load(toml).run()  # no prediction log yet: canary at 10%
     life.metrics, life.answered = _serve_traffic(toml, request_rows(small_adult["test"], 300))
     life.logged_rows = 300

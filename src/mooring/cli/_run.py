@@ -18,6 +18,7 @@ from mooring.cli._common import console, print_json
 from mooring.config import load_config
 from mooring.errors import ChecksFailedError, UsageError
 from mooring.formats._files import atomic_write
+from mooring.formats._pipeline_run import PipelineRun, RunOutcome
 from mooring.pipeline._context import RunObserver
 from mooring.pipeline._record import StepRecord
 from mooring.pipeline._status import project_status
@@ -129,23 +130,23 @@ def _money(value: Any) -> str:
 
 
 def _print_summary(record: dict[str, Any]) -> None:
-    result = record.get("result") or {}
-    cost = record.get("cost") or {}
-    dep = result.get("deployment") or {}
+    run = PipelineRun.read(record)
+    result = run.result or RunOutcome()
+    cost = run.cost or {}
+    dep = result.deployment or {}
     canary = (
         f", canary {dep.get('canary')} at {dep.get('canary_weight')}%"
         if dep.get("canary") is not None
         else ""
     )
-    cached = record.get("cached_steps") or []
+    cached = run.cached_steps or ()
     console.print(
-        f"[bold]{record.get('status')}[/] in {record.get('duration_s', 0):.1f}s, "
-        f"{record.get('cpu_seconds', 0):.1f} CPU-s"
-        + (f"; cached: {', '.join(cached)}" if cached else "")
+        f"[bold]{run.status}[/] in {run.duration_s or 0:.1f}s, "
+        f"{run.cpu_seconds or 0:.1f} CPU-s" + (f"; cached: {', '.join(cached)}" if cached else "")
     )
-    if result.get("version") is not None:
+    if result.version is not None:
         console.print(
-            f"model {record.get('model')} version {result['version']}; "
+            f"model {run.model} version {result.version}; "
             f"serving: production {dep.get('production')}{canary}"
         )
     if cost.get("cpu_hour_price") is not None:
@@ -153,8 +154,8 @@ def _print_summary(record: dict[str, Any]) -> None:
             f"cost: run {_money(cost.get('run_cost'))}, training "
             f"{_money(cost.get('training_cost'))} at {cost['cpu_hour_price']} per CPU-hour"
         )
-    if result.get("report"):
-        console.print(f"report: {result['report']}")
+    if result.report:
+        console.print(f"report: {result.report}")
 
 
 @app.command(

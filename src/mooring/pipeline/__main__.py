@@ -2,7 +2,7 @@
 
 The library's own entry point for one run of the pipeline, used by the retraining
 trigger (``[monitoring.retrain] command``'s default) so that retraining never goes
-through the CLI. Prints the run record as JSON; exits 0 when the run succeeded, 1 when a
+through the CLI. Prints the pipeline run's record as JSON; exits 0 when the run succeeded, 1 when a
 check rejected it (nothing deployed), 2 on a usage or configuration error.
 """
 

@@ -1,7 +1,7 @@
 """Cost figures of a run: CPU-hours priced by ``[pipeline] cpu_hour_price``.
 
 Two figures: what the run (and its training step) cost, from the CPU seconds the
-run record measured; and what 1,000 predictions cost, from a server's Prometheus
+pipeline run's record measured; and what 1,000 predictions cost, from a server's Prometheus
 metrics when ``[pipeline] metrics_url`` names one (inference seconds per row ×
 ``serving_cpus``), else from the replay test's CPU time per row.
 

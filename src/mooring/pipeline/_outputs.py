@@ -1,6 +1,6 @@
 """What each step of a run produces: frozen, JSON-ready records, one class per step.
 
-A step's output goes into the run record (``run.json``) and the step cache as
+A step's output goes into the pipeline run's record (``run.json``) and the step cache as
 ``to_dict()``; a cached step's output comes back with ``from_dict``. Later steps read
 earlier ones through :class:`RunOutputs`, by attribute, never by string keys.
 

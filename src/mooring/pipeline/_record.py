@@ -1,4 +1,4 @@
-"""The run record: what every step of one ``mooring run`` did, cost and produced.
+"""A pipeline run's record: what every step of one ``mooring run`` did, cost and produced.
 
 Written atomically to ``<home>/runs/<run-id>/run.json`` after every step, so a run
 that is killed leaves a record of the steps it completed (status ``running`` with
@@ -166,19 +166,19 @@ class RunResult:
         return [s.name for s in self.steps if s.status in ("done", "rejected", "failed")]
 
     def to_dict(self) -> dict[str, Any]:
-        """The run record (the content of run.json)."""
+        """The pipeline run's record (the content of its run.json)."""
         return dict(self.record)
 
 
 def write_run(path: Path, record: dict[str, Any]) -> None:
-    """Write a run record atomically (temp file + rename)."""
+    """Write a pipeline run's record atomically (temp file + rename)."""
     atomic_write(
         path, orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
     )
 
 
 def load_run(path: Path) -> dict[str, Any] | None:
-    """A run record, or ``None`` when the file is absent or unreadable."""
+    """A pipeline run's record, or ``None`` when the file is absent or unreadable."""
     try:
         data = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):

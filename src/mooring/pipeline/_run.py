@@ -34,6 +34,7 @@ from typing import Any
 from mooring._tracing import Tracing, start_tracing
 from mooring.config import MooringConfig
 from mooring.errors import ConfigError, ConflictError, MooringError
+from mooring.formats._pipeline_run import PIPELINE_RUN_KIND, PipelineRun, RunOutcome
 from mooring.pipeline._cache import StepCache
 from mooring.pipeline._context import RejectedError, RunContext, RunObserver
 from mooring.pipeline._cost import run_cost, serving_cost_from_metrics
@@ -53,7 +54,8 @@ from mooring.pipeline._workspace import Workspace
 
 __all__ = ["RECORD_KIND", "RunObserver", "find_runs", "run_pipeline"]
 
-RECORD_KIND = "mooring.run"
+#: The ``kind`` of a pipeline run's record (``formats._pipeline_run.PIPELINE_RUN_KIND``).
+RECORD_KIND = PIPELINE_RUN_KIND
 
 
 def _new_run_id() -> str:
@@ -63,8 +65,8 @@ def _new_run_id() -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
-def find_runs(home: Path) -> list[dict[str, Any]]:
-    """Every pipeline run record under ``<home>/runs``, the most recently active first.
+def find_runs(home: Path) -> list[PipelineRun]:
+    """Every pipeline run's record under ``<home>/runs``, the most recently active first.
 
     Ordered by the record's last write (a resumed run is active again), not by its id.
     """
@@ -74,12 +76,10 @@ def find_runs(home: Path) -> list[dict[str, Any]]:
     runs = []
     for path in root.glob(f"*/{RUN_FILE}"):
         record = load_run(path)
-        if record is not None and record.get("kind") == RECORD_KIND:
-            runs.append(record)
-    runs.sort(
-        key=lambda r: (str(r.get("updated_at") or r.get("created_at") or ""), str(r["run_id"])),
-        reverse=True,
-    )
+        run = PipelineRun.read(record)
+        if record is not None and run.is_pipeline_run:
+            runs.append(run)
+    runs.sort(key=lambda r: r.activity, reverse=True)
     return runs
 
 
@@ -141,19 +141,20 @@ def changed_inputs(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 class _Run:
-    """One invocation of the pipeline: the run record kept around the steps of ``PIPELINE``."""
+    """One invocation of the pipeline: its record kept around the steps of ``PIPELINE``."""
 
     def __init__(self, ctx: RunContext, tracing: Tracing | None = None) -> None:
         self.ctx = ctx
         self.tracing = tracing
         self.steps: list[StepRecord] = []
-        self.record: dict[str, Any] = {}
-        self.earlier: dict[str, dict[str, Any]] = {}
+        self.record = PipelineRun()
+        self.earlier = PipelineRun()
 
     def _write(self) -> None:
-        self.record["steps"] = [s.to_dict() for s in self.steps]
-        self.record["updated_at"] = now_iso()
-        write_run(self.ctx.run_dir / RUN_FILE, self.record)
+        self.record = self.record.updated(
+            steps=tuple(s.to_dict() for s in self.steps), updated_at=now_iso()
+        )
+        write_run(self.ctx.run_dir / RUN_FILE, self.record.to_dict())
 
     def _inputs(self) -> dict[str, Any]:
         ws, cfg = self.ctx.workspace, self.ctx.config
@@ -165,7 +166,7 @@ class _Run:
             "code_version": self.ctx.code["code_version"],
         }
 
-    def _resumable(self, inputs_key: str) -> dict[str, Any] | None:
+    def _resumable(self, inputs_key: str) -> PipelineRun | None:
         """The latest run, when it was interrupted or failed with these same inputs."""
         if self.ctx.force:
             return None
@@ -173,8 +174,8 @@ class _Run:
         if not runs:
             return None
         latest = runs[0]
-        if latest.get("status") in ("running", "interrupted", "failed") and (
-            latest.get("inputs_key") == inputs_key
+        if latest.status in ("running", "interrupted", "failed") and (
+            latest.inputs_key == inputs_key
         ):
             return latest
         return None
@@ -191,7 +192,7 @@ class _Run:
                 result = self._run()
             finally:
                 span.set_attribute("mooring.run_id", self.ctx.run_id)
-                span.set_attribute("mooring.outcome", str(self.record.get("status")))
+                span.set_attribute("mooring.outcome", str(self.record.status))
             span.set_attribute("mooring.resumed", result.resumed)
             return result
 
@@ -202,36 +203,32 @@ class _Run:
         previous = self._resumable(inputs_key)
         resumed = previous is not None
         if previous is not None:
-            ctx.run_id = str(previous["run_id"])
-            attempts = list(previous.get("attempts", []))
-            if attempts and attempts[-1].get("status") == "running":
+            ctx.run_id = str(previous.run_id)
+            self.record = previous
+            if previous.last_attempt_status == "running":
                 # Its process died without a word: it was killed.
-                attempts[-1]["status"] = "interrupted"
-            done = [
-                s["name"]
-                for s in previous.get("steps", [])
-                if s.get("status") in ("done", "cached", "skipped")
-            ]
-            self.record = dict(previous)
-            self.record["resumed_after"] = done[-1] if done else None
+                self.record = self.record.attempt_ended("interrupted")
+            done = previous.finished_steps
+            self.record = self.record.updated(resumed_after=done[-1] if done else None)
         else:
             ctx.run_id = _new_run_id()
-            attempts = []
-            self.record = {
-                "kind": RECORD_KIND,
-                "run_id": ctx.run_id,
-                "model": ctx.name,
-                "created_at": now_iso(),
-                "inputs": inputs,
-                "inputs_key": inputs_key,
-                "code": ctx.code,
-                "force": ctx.force,
-            }
-        attempts.append({"started_at": now_iso(), "status": "running", **process_info()})
-        self.record.update(status="running", attempts=attempts, reason=None, error=None)
+            self.record = PipelineRun.of(
+                kind=RECORD_KIND,
+                run_id=ctx.run_id,
+                model=ctx.name,
+                created_at=now_iso(),
+                inputs=inputs,
+                inputs_key=inputs_key,
+                code=ctx.code,
+                force=ctx.force,
+            )
+        self.record = self.record.updated(status="running").attempt_started(
+            now_iso(), process_info()
+        )
+        self.record = self.record.updated(reason=None, error=None)
         self.steps = [StepRecord(step_name(step)) for step in PIPELINE]
-        earlier = next((r for r in find_runs(ctx.home) if r.get("run_id") != ctx.run_id), None)
-        self.earlier = {s["name"]: s for s in (earlier or {}).get("steps", [])}
+        earlier = next((r for r in find_runs(ctx.home) if r.run_id != ctx.run_id), None)
+        self.earlier = earlier or PipelineRun()
         self._write()
         ctx.observer.run_started(ctx.run_id, resumed)
 
@@ -242,38 +239,36 @@ class _Run:
             try:
                 rejected = self._one_step(step, record)
             except BaseException as exc:
-                self._failed(record, exc, attempts)
+                self._failed(record, exc)
                 raise
             if rejected is not None:
                 status, reason = "rejected", f"{record.name}: {rejected}"
                 break
         wall, cpu = meter.stop()
-        attempts[-1]["status"] = status
-        attempts[-1]["duration_s"] = round(wall, 4)
-        self.record.update(
+        self.record = self.record.attempt_ended(status, round(wall, 4)).updated(
             status=status,
             reason=reason,
             finished_at=now_iso(),
             duration_s=round(wall, 4),
             cpu_seconds=round(cpu, 4),
-            cached_steps=[s.name for s in self.steps if s.status == "cached"],
+            cached_steps=tuple(s.name for s in self.steps if s.status == "cached"),
             cost=self._cost(cpu),
             result=self._result(),
         )
         self._write()
-        result = self.record["result"]
+        result = self.record.result or RunOutcome()
         return RunResult(
             run_id=ctx.run_id,
             model=ctx.name,
             status=status,  # type: ignore[arg-type]
             steps=self.steps,
             record_path=ctx.run_dir / RUN_FILE,
-            version=result.get("version"),
-            deployed_as=result.get("deployed_as"),
-            canary_weight=result.get("canary_weight"),
+            version=result.version,
+            deployed_as=result.deployed_as,
+            canary_weight=result.canary_weight,
             reason=reason,
             resumed=resumed,
-            record=self.record,
+            record=self.record.to_dict(),
         )
 
     def _one_step(self, step: Step, record: StepRecord) -> str | None:
@@ -319,9 +314,10 @@ class _Run:
         if record.key is not None:
             ctx.keys[record.name] = record.key
         ctx.statuses[record.name] = outcome
-        before = self.earlier.get(record.name) or {}
-        if outcome == "done" and before.get("key") and before.get("key") != record.key:
-            record.changed_inputs = changed_inputs(before.get("inputs") or {}, record.inputs)
+        stored = self.earlier.step(record.name)
+        before = StepRecord.from_dict(dict(stored)) if stored is not None else None
+        if outcome == "done" and before is not None and before.key and before.key != record.key:
+            record.changed_inputs = changed_inputs(before.inputs or {}, record.inputs)
             if record.changed_inputs:
                 shown = ", ".join(record.changed_inputs[:6])
                 more = len(record.changed_inputs) - 6
@@ -343,41 +339,39 @@ class _Run:
         ctx.observer.step_finished(record)
         return rejected
 
-    def _failed(self, record: StepRecord, exc: BaseException, attempts: list[Any]) -> None:
+    def _failed(self, record: StepRecord, exc: BaseException) -> None:
         """Record where and why the run stopped; the next run continues after the last step."""
         interrupted = isinstance(exc, KeyboardInterrupt)
-        attempts[-1]["status"] = "interrupted" if interrupted else "failed"
-        self.record.update(
-            status="interrupted" if interrupted else "failed",
-            error={
-                "step": record.name,
-                "type": type(exc).__name__,
-                "message": str(exc) or type(exc).__name__,
-                "user_error": isinstance(exc, MooringError),
-            },
-            finished_at=now_iso(),
+        ended = "interrupted" if interrupted else "failed"
+        self.record = self.record.stopped(
+            ended,
+            step=record.name,
+            error=type(exc).__name__,
+            message=str(exc) or type(exc).__name__,
+            user_error=isinstance(exc, MooringError),
+            at=now_iso(),
         )
         self._write()
         if record.status == "failed":
             with contextlib.suppress(Exception):
                 self.ctx.observer.step_finished(record)
 
-    def _result(self) -> dict[str, Any]:
+    def _result(self) -> RunOutcome:
         outputs = self.ctx.outputs
         register, deploy, evaluate = outputs.register, outputs.deploy, outputs.evaluate
         production, canary, weight = (
             self.ctx.deployment() if self.ctx.opened_registry else (None, None, 0)
         )
-        return {
-            "version": register.version if register else None,
-            "blessed": evaluate.blessed if evaluate else None,
-            "candidate": evaluate.chosen if evaluate else None,
-            "metrics": evaluate.metrics if evaluate else None,
-            "report": evaluate.report if evaluate else None,
-            "deployed_as": deploy.deployed_as if deploy else None,
-            "canary_weight": deploy.canary_weight if deploy else None,
-            "deployment": {"production": production, "canary": canary, "canary_weight": weight},
-        }
+        return RunOutcome.of(
+            version=register.version if register else None,
+            blessed=evaluate.blessed if evaluate else None,
+            candidate=evaluate.chosen if evaluate else None,
+            metrics=evaluate.metrics if evaluate else None,
+            report=evaluate.report if evaluate else None,
+            deployed_as=deploy.deployed_as if deploy else None,
+            canary_weight=deploy.canary_weight if deploy else None,
+            deployment={"production": production, "canary": canary, "canary_weight": weight},
+        )
 
     def _cost(self, cpu: float) -> dict[str, Any]:
         ctx = self.ctx

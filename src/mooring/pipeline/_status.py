@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mooring.config import MooringConfig
 from mooring.errors import DataError, NotFoundError
 from mooring.formats._drift import LATEST, drift_folder, read_report
+from mooring.formats._pipeline_run import RunOutcome
 from mooring.monitoring._baselines import comparability_note, evaluation_data_label
 from mooring.monitoring._rollout import ACTOR as MONITOR
 from mooring.monitoring._rollout_view import RolloutView, read_rollout, rollout_path
@@ -82,19 +83,19 @@ def _last_run(cfg: MooringConfig) -> dict[str, Any] | None:
     if not runs:
         return None
     run = runs[0]
-    result = run.get("result") or {}
+    result = run.result or RunOutcome()
     return {
-        "run_id": run.get("run_id"),
-        "status": run.get("status"),
-        "created_at": run.get("created_at"),
-        "finished_at": run.get("finished_at"),
-        "duration_s": run.get("duration_s"),
-        "version": result.get("version"),
-        "deployed_as": result.get("deployed_as"),
-        "reason": run.get("reason"),
-        "error": (run.get("error") or {}).get("message"),
-        "cached_steps": run.get("cached_steps", []),
-        "record": str(cfg.home / "runs" / str(run.get("run_id")) / "run.json"),
+        "run_id": run.run_id,
+        "status": run.status,
+        "created_at": run.created_at,
+        "finished_at": run.finished_at,
+        "duration_s": run.duration_s,
+        "version": result.version,
+        "deployed_as": result.deployed_as,
+        "reason": run.reason,
+        "error": run.error_message,
+        "cached_steps": list(run.cached_steps or ()),
+        "record": str(cfg.home / "runs" / str(run.run_id) / "run.json"),
     }
 
 
