@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mooring.formats._lineage import Lineage, LineageFacts
-from tests._support.artifacts import LINEAGE
+from mooring.formats._version_record import VersionRecord
+from mooring.registry import Registry
+from tests._support.artifacts import LINEAGE, make_model_dir
 from tests._support.stored_json import (
     imported_lineage,
     json_values,
@@ -115,3 +118,25 @@ def test_the_data_the_card_shows_and_the_package_versions() -> None:
 def test_every_fact_is_a_field() -> None:
     named = {f.name for f in fields(Lineage)} - {"extra", "missing"}
     assert named == set(LineageFacts.__annotations__)
+
+
+def test_a_registered_lineage_reads_back_typed_and_as_the_stored_mapping(tmp_path: Path) -> None:
+    registry = Registry.open(
+        f"sqlite:///{tmp_path / 'registry.db'}", artifacts=tmp_path / "artifacts"
+    )
+    try:
+        given = Lineage.of(**LINEAGE, run_id="r1", contract_fingerprint=None)
+        mv = registry.register("income", make_model_dir(tmp_path), VersionRecord(lineage=given))
+        got = registry.get("income", version=mv.version)
+    finally:
+        registry.close()
+    assert isinstance(got.lineage, Lineage) and got.record.lineage == got.lineage
+    assert got.lineage.run_id == "r1" and got.lineage["run_id"] == "r1"
+    assert got.lineage.to_dict() == {
+        **given.to_dict(),
+        "mooring_version": got.lineage.mooring_version,
+        "tensorflow_version": got.lineage.tensorflow_version,
+        "keras_version": got.lineage.keras_version,
+    }
+    assert got.to_dict()["lineage"] == got.lineage.to_dict()
+    assert json.loads(json.dumps(got.to_dict()))["lineage"]["contract_fingerprint"] is None

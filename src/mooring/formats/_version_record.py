@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, Unpack
 
 from mooring.formats._gate import DecisionRecord
+from mooring.formats._lineage import Lineage
 
 __all__ = [
     "REFERENCES",
@@ -428,8 +429,10 @@ def _mapping(value: object) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VersionRecord:
-    """What a version's registration describes: lineage, metrics, gate decision (``None``:
-    not blessed), training statistics (the drift baseline), parameters, the run record, the
+    """What a version's registration describes: lineage (a mapping; read back as a
+    :class:`~mooring.formats._lineage.Lineage`), metrics, gate decision (a
+    :class:`~mooring.formats._gate.DecisionRecord` or its stored mapping; ``None``: not
+    blessed), training statistics (the drift baseline), parameters, the run record, the
     card's ``description``, ``intended_use`` and ``limitations``, and the parent version.
 
     Examples:
@@ -465,7 +468,7 @@ class VersionRecord:
         as empty (mappings) or ``None``."""
         parent = parent_version
         return cls(
-            lineage=_mapping(lineage),
+            lineage=Lineage.read(lineage),
             metrics=_mapping(metrics),
             gate=DecisionRecord.of(gate),
             statistics=dict(statistics) if isinstance(statistics, Mapping) else None,
