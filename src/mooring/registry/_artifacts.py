@@ -39,10 +39,9 @@ class ArtifactStore:
     """Model folders stored under one fsspec URL.
 
     Examples:
-        >>> store = ArtifactStore("s3://bucket/mooring", storage_options={"anon": False})
-        ... # doctest: +SKIP
-        >>> store.is_local
+        >>> ArtifactStore("memory://mooring-example").is_local
         False
+        >>> s3 = ArtifactStore("s3://bucket/m", storage_options={"anon": False})  # doctest: +SKIP
     """
 
     def __init__(
