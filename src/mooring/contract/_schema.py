@@ -99,7 +99,7 @@ class Schema:
 
     Examples:
         >>> import pyarrow as pa
-        >>> from mooring.contract import compute_statistics
+        >>> from mooring.contract._statistics import compute_statistics
         >>> stats = compute_statistics(pa.table({"age": [20, 30, 40], "y": ["a", "b", "a"]}))
         >>> schema = infer_schema(stats, label="y")
         >>> schema.columns["age"].type, schema.columns["y"].domain

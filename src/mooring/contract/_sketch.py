@@ -47,7 +47,7 @@ class QuantileSketch:
         >>> s = QuantileSketch()
         >>> s.update(np.arange(1000, dtype=float))
         >>> round(float(s.quantiles([0.5])[0]))
-        500
+        499
     """
 
     k: int = 4096

@@ -85,7 +85,7 @@ def validate(
 
     Examples:
         >>> import pyarrow as pa
-        >>> from mooring.contract import compute_statistics
+        >>> from mooring.contract._statistics import compute_statistics
         >>> from mooring.contract._schema import infer_schema
         >>> schema = infer_schema(compute_statistics(pa.table({"age": [20, 30, 40]})))
         >>> result = validate(pa.table({"age": [25, 35, 400]}), schema)
@@ -522,7 +522,7 @@ def feature_coverage(schema: Schema, features: FeaturesConfig) -> list[Anomaly]:
 
     Examples:
         >>> import pyarrow as pa
-        >>> from mooring.contract import compute_statistics
+        >>> from mooring.contract._statistics import compute_statistics
         >>> from mooring.contract._schema import infer_schema
         >>> schema = infer_schema(compute_statistics(pa.table({"age": ["x", "y"]})))
         >>> cfg = FeaturesConfig.model_validate({"age": {"transform": "bucketize"}, "hours": {}})

@@ -78,7 +78,7 @@ def build_feature_spec(
 
     Examples:
         >>> import pyarrow as pa
-        >>> from mooring.contract import compute_statistics
+        >>> from mooring.contract._statistics import compute_statistics
         >>> stats = compute_statistics(pa.table({"age": [20.0, 30.0, 40.0], "y": ["a", "b", "a"]}))
         >>> spec = build_feature_spec(None, statistics=stats, label="y")
         >>> spec.names, spec["age"].transform, spec["age"].mean

@@ -174,6 +174,7 @@ def compare_columns(
 
     Examples:
         >>> import pyarrow as pa
+        >>> from mooring.contract._statistics import compute_statistics
         >>> b = compute_statistics(pa.table({"x": [float(i % 50) for i in range(5000)]}))
         >>> c = compute_statistics(pa.table({"x": [float(i % 50) + 30 for i in range(5000)]}))
         >>> compare_columns("x", b["x"], c["x"], MonitoringConfig()).status
