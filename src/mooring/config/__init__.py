@@ -121,9 +121,19 @@ def load_config(path: str | Path) -> MooringConfig:
     """Read and validate a mooring.toml.
 
     Examples:
-        >>> cfg = load_config("mooring-demo/mooring.toml")  # doctest: +SKIP
-        >>> cfg.project.name
-        'income'
+        >>> import tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Path(tmp.name)
+        >>> _ = (folder / "mooring.toml").write_text('''
+        ... [project]
+        ... name = "income"
+        ... [data]
+        ... train = "data/train.csv"
+        ... ''')
+        >>> cfg = load_config(folder / "mooring.toml")
+        >>> cfg.project.name, cfg.home == (folder / ".mooring").resolve()
+        ('income', True)
+        >>> tmp.cleanup()
     """
     file = Path(path)
     if not file.is_file():

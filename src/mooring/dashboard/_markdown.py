@@ -10,7 +10,7 @@ Examples:
     '<h2>Card</h2>'
     >>> "<td>&lt;x&gt;</td>" in html
     True
-    >>> render_markdown("```sh\ncurl -sf 'http://h/a?b=1&c'\n```")
+    >>> render_markdown("```sh\\ncurl -sf 'http://h/a?b=1&c'\\n```")
     "<pre><code>curl -sf 'http://h/a?b=1&amp;c'</code></pre>"
 """
 

@@ -13,7 +13,7 @@ Examples:
     >>> import numpy as np
     >>> curve = ThresholdCurve.from_scores(np.array([0, 1, 1, 0]), np.array([.2, .9, .6, .7]))
     >>> sweep = curve.sweep(np.array([0.5]))
-    >>> sweep.precision[0], sweep.recall[0]
+    >>> float(sweep.precision[0]), float(sweep.recall[0])
     (0.6666666666666666, 1.0)
 """
 

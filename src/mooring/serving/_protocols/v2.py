@@ -87,7 +87,7 @@ def parse_path(rest: str, method: str) -> Endpoint:
 
     Examples:
         >>> parse_path("models/income/versions/3/infer", "POST")
-        Endpoint(kind='infer', model='income', version=3)
+        Endpoint(kind='infer', model='income', version=3, allow=None)
     """
     parts = rest.strip("/").split("/")
     if parts == ["health", "live"] and method == "GET":
