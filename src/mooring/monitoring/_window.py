@@ -9,7 +9,12 @@ whether it came from one table or from many.
 
 Examples:
     >>> import pyarrow as pa
-    >>> t = pa.table({"age": [30, 40], "sex": ["F", "M"], "output.score": [0.2, 0.7]})
+    >>> t = pa.table({
+    ...     "age": [30, 40],
+    ...     "sex": ["F", "M"],
+    ...     "output.probabilities": [[0.8, 0.2], [0.3, 0.7]],
+    ...     "output.classes": ["<=50K", ">50K"],
+    ... })
     >>> s = summarize_window(t, segments=["sex"], output_names=["output.score"])
     >>> s.rows, sorted(s.segments["sex"]), s.outputs["output.score"].numeric.count
     (2, ['F', 'M'], 2)
