@@ -1,6 +1,6 @@
 """Batch scoring: a registered version over every shard of a source, on any engine.
 
-:func:`score` writes one Parquet file per input shard, ``<out>/<shard name>.parquet``,
+:func:`score_shards` writes one Parquet file per input shard, ``<out>/<shard name>.parquet``,
 holding the row's key columns (``key_columns``; default ``shard`` and ``row``, the
 row's index in its shard), the model's outputs named as in the prediction log
 (``output.<name>``), and ``model``, ``model_version`` and ``manifest_sha256``.
@@ -30,7 +30,7 @@ A skipped shard is not logged again; a shard whose worker died after its log fil
 written but before its marker is scored, and logged, once more.
 
 Examples:
-    >>> from mooring.scale import Engine, score_shards
+    >>> from mooring.scale._engine import Engine
     >>> summary = score_shards(cfg, registry, data="shards/", out="scores/",
     ...                 engine=Engine("local", workers=4))  # doctest: +SKIP
     >>> summary.scored, summary.rejected, summary.skipped  # doctest: +SKIP

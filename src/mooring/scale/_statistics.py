@@ -17,10 +17,20 @@ a million rows (:func:`~mooring.scale._shards.plan_pieces`), so one big file is 
 several workers too.
 
 Examples:
-    >>> from mooring.scale import Engine
-    >>> stats = sharded_statistics("data/part-*.parquet", engine=Engine("ray"))  # doctest: +SKIP
-    >>> stats.num_rows  # doctest: +SKIP
-    48842
+    >>> import tempfile
+    >>> import pyarrow as pa
+    >>> import pyarrow.parquet as pq
+    >>> from mooring.contract._statistics import compute_statistics
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> whole = pa.table({"age": [float(a) for a in range(17, 91)]})
+    >>> for i, start in enumerate(range(0, whole.num_rows, 25)):
+    ...     pq.write_table(whole.slice(start, 25), f"{tmp.name}/part-{i}.parquet")
+    >>> merged = sharded_statistics(f"{tmp.name}/part-*.parquet", engine=Engine("local", workers=1))
+    >>> single = compute_statistics(whole)
+    >>> merged.num_rows, merged["age"].count == single["age"].count
+    (74, True)
+    >>> tmp.cleanup()
+    >>> stats = sharded_statistics("s3://b/part-*.parquet", engine=Engine("ray"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
