@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +41,30 @@ def _modules() -> list[str]:
 MODULES = _modules()
 
 
+class _Finder(doctest.DocTestFinder):
+    """The standard finder, plus a class's ``cached_property`` docstrings (as pytest's
+    finder reads them; Python 3.11's does not)."""
+
+    def _find(
+        self,
+        tests: list[doctest.DocTest],
+        obj: Any,
+        name: str,
+        module: Any,
+        source_lines: list[str] | None,
+        globs: dict[str, Any],
+        seen: dict[int, int],
+    ) -> None:
+        super()._find(tests, obj, name, module, source_lines, globs, seen)  # type: ignore[misc]
+        if not inspect.isclass(obj):
+            return
+        found = {t.name for t in tests}
+        for attr, value in obj.__dict__.items():
+            full = f"{name}.{attr}"
+            if isinstance(value, cached_property) and full not in found:
+                self._find(tests, value.func, full, module, source_lines, globs, seen)
+
+
 def test_the_walk_finds_the_package() -> None:
     assert {"mooring", "mooring.config", "mooring.contract._sketch"} <= set(MODULES)
     assert not [m for m in MODULES if m.startswith("mooring.registry.migrations")]
@@ -55,7 +82,7 @@ def test_docstring_examples_run(name: str) -> None:
         pytest.skip(f"{name} needs {exc.name}, which is not installed")
     report: list[str] = []
     runner = doctest.DocTestRunner(optionflags=OPTIONS)
-    for test in doctest.DocTestFinder().find(module, name):
+    for test in _Finder().find(module, name):
         runner.run(test, out=report.append)
     if runner.failures:
         pytest.fail(
