@@ -238,7 +238,7 @@ def test_a_prediction_that_expects_100_continue_gets_it_before_its_body(
 
 
 def _in_flight(server: ServerThread) -> int:
-    return int(server.app.state.mooring.door.in_flight)
+    return int(server.app.state.mooring.admission.in_flight)
 
 
 def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
@@ -321,11 +321,11 @@ def test_a_refused_connection_is_not_read_again_until_retry_after(
             storm.send(request)
         else:  # refused as its body completes (the headers found a free count)
             cut = request.index(b"\r\n\r\n") + 4
-            parking.app.state.mooring.door.in_flight -= 1  # the headers see room
+            parking.app.state.mooring.admission.in_flight -= 1  # the headers see room
             storm.send(request[:cut])
-            wait_until(lambda: parking.app.state.mooring.door.receiving == 1,
+            wait_until(lambda: parking.app.state.mooring.admission.receiving == 1,
                        "the request to be receiving its body")  # fmt: skip
-            parking.app.state.mooring.door.in_flight += 1
+            parking.app.state.mooring.admission.in_flight += 1
             storm.send(request[cut:])
         status, headers, _ = storm.answer()
         assert status == 503 and headers["retry-after"] == "3"
@@ -371,13 +371,14 @@ def test_the_body_budget_refuses_past_it_and_every_road_gives_its_bytes_back(
                  min_body_rate_bytes_s=0) as server:  # fmt: skip
         server.wait_ready()
         door = server.app.state.mooring.door
+        admission = door.admission
         held = raw_request("POST", PREDICT, _big_body(50_000))
         cut = held.index(b"\r\n\r\n") + 4 + 1000
         with RawConnection(server.port) as first, RawConnection(server.port) as second:
             first.send(held[:cut])
             length = len(held) - held.index(b"\r\n\r\n") - 4
-            wait_until(lambda: door.body_bytes == length, "the first body's length to be held",
-                       seen=lambda: door.body_bytes)  # fmt: skip
+            wait_until(lambda: admission.body_bytes == length, "the first body's length to be held",
+                       seen=lambda: admission.body_bytes)  # fmt: skip
             second.send(raw_request("POST", PREDICT, _big_body(20_000)))
             status, headers, body = second.answer()
             assert status == 503 and headers["retry-after"] == "1", (status, body)
@@ -388,8 +389,8 @@ def test_the_body_budget_refuses_past_it_and_every_road_gives_its_bytes_back(
                 assert chunked.answer()[0] == 503 and chunked.closed()
             first.send(held[cut:])
             assert first.answer()[0] == 200
-            wait_until(lambda: door.body_bytes == 0, "the answered body's bytes to be given back",
-                       seen=lambda: door.body_bytes)  # fmt: skip
+            wait_until(lambda: admission.body_bytes == 0, "the answered body's bytes to come back",
+                       seen=lambda: admission.body_bytes)  # fmt: skip
             # Alone, a chunked body is taken, and grows past its first share.
             second.send(_chunked(_big_body(150_000)))
             answer = second.answer()
@@ -397,9 +398,9 @@ def test_the_body_budget_refuses_past_it_and_every_road_gives_its_bytes_back(
         # A body cut off by its client, and one that stops arriving, give theirs back too.
         with RawConnection(server.port) as leaving:
             leaving.send(held[:cut])
-            wait_until(lambda: door.body_bytes > 0, "the body to be held")
-        wait_until(lambda: door.body_bytes == 0, "a departed client's bytes to be given back",
-                   seen=lambda: door.body_bytes)  # fmt: skip
+            wait_until(lambda: admission.body_bytes > 0, "the body to be held")
+        wait_until(lambda: admission.body_bytes == 0, "a departed client's bytes to be given back",
+                   seen=lambda: admission.body_bytes)  # fmt: skip
         limits = door.limits
         door.limits = dataclasses.replace(limits, body_timeout_s=0.5)
         try:
@@ -408,9 +409,9 @@ def test_the_body_budget_refuses_past_it_and_every_road_gives_its_bytes_back(
                 assert stalled.answer()[0] == 408
         finally:
             door.limits = limits
-        wait_until(lambda: door.body_bytes == 0 and door.receiving == 0 and door.in_flight == 0,
+        wait_until(lambda: admission.counts() == (0, 0, 0),
                    "every count back at 0",
-                   seen=lambda: (door.body_bytes, door.receiving, door.in_flight))  # fmt: skip
+                   seen=admission.counts)  # fmt: skip
         assert _refused(server)["body_bytes"] == 2
 
 
@@ -429,7 +430,8 @@ def test_pipelined_predictions_leave_a_quarter_of_the_slots_to_others(
     answered: it would otherwise take the freed slot before any other connection is
     read. A fresh request on another connection gets the slot."""
     door = quarter.app.state.mooring.door
-    door.in_flight += 3  # three slots held (as by answers under way elsewhere)
+    admission = door.admission
+    admission.in_flight += 3  # three slots held (as by answers under way elsewhere)
     try:
         with RawConnection(quarter.port) as piped, RawConnection(quarter.port) as other:
             piped.send(raw_request("POST", PREDICT, BODY) * 2)
@@ -439,7 +441,7 @@ def test_pipelined_predictions_leave_a_quarter_of_the_slots_to_others(
             other.send(raw_request("POST", PREDICT, BODY))
             assert other.answer()[0] == 200
     finally:
-        door.in_flight -= 3
+        admission.in_flight -= 3
 
 
 def _answered(server: ServerThread, status: str) -> dict[str, float]:

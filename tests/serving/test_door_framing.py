@@ -221,8 +221,9 @@ def test_every_permit_and_body_byte_comes_back_whatever_the_clients_do(
         for conn in conns:
             conn.sock.close()
     door = budgeted.server.door
+    admission = door.admission
     # Back within milliseconds of the last close; 30 s, not the suite's patience, so a
     # leak fails each of Hypothesis' shrinking examples in reasonable time.
-    wait_until(lambda: (door.in_flight, door.receiving, door.body_bytes) == (0, 0, 0),
+    wait_until(lambda: admission.counts() == (0, 0, 0),
                "every permit, receiving count and body byte back", timeout=30,
-               seen=lambda: (door.in_flight, door.receiving, door.body_bytes))  # fmt: skip
+               seen=admission.counts)  # fmt: skip

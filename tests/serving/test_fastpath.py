@@ -87,18 +87,19 @@ def _fast(server: ServerThread) -> _Counted:
 
 
 def _in_flight(server: ServerThread) -> int:
-    return int(server.app.state.mooring.door.in_flight)
+    return int(server.app.state.mooring.admission.in_flight)
 
 
 def _receiving(server: ServerThread) -> int:
-    return int(server.app.state.mooring.door.receiving)
+    return int(server.app.state.mooring.admission.receiving)
 
 
 def _until_none_in_flight(server: ServerThread) -> None:
     door = server.app.state.mooring.door
-    wait_until(lambda: (door.in_flight, door.receiving, door.body_bytes) == (0, 0, 0),
+    admission = door.admission
+    wait_until(lambda: admission.counts() == (0, 0, 0),
                "every request's slot and body bytes to be freed and none receiving",
-               seen=lambda: (door.in_flight, door.receiving, door.body_bytes))  # fmt: skip
+               seen=admission.counts)  # fmt: skip
 
 
 @contextmanager
@@ -357,6 +358,7 @@ def test_a_fast_path_that_fails_answers_500_and_frees_its_slot(
     with _server(model_dirs, fast=True) as server:
         server.wait_ready()
         door = server.app.state.mooring.door
+        admission = door.admission
         door.fast = Broken(door.fast.inner)
         with RawConnection(server.port) as conn:
             conn.send(raw_request("POST", PREDICT, BODY))
@@ -364,7 +366,7 @@ def test_a_fast_path_that_fails_answers_500_and_frees_its_slot(
             assert status == 500 and headers["connection"] == "close"
             assert json.loads(body) == {"error": "internal error"}
             assert conn.closed()
-        assert door.in_flight == 0
+        assert admission.in_flight == 0
         # Probes still answer.
         assert server.client.get("/v2/health/ready").status_code == 200
     assert "a prediction failed outside its handler" in caplog.text

@@ -86,6 +86,7 @@ def test_a_rest_request_in_the_model_sheds_grpc(model_dirs: dict[str, Path]) -> 
     with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
         server.wait_ready()
         door = server.app.state.mooring.door
+        admission = door.admission
         body = orjson.dumps({"instances": [row()]})
         request = raw_request("POST", f"/v1/models/{NAME}:predict", body)
         with (
@@ -95,7 +96,7 @@ def test_a_rest_request_in_the_model_sheds_grpc(model_dirs: dict[str, Path]) -> 
         ):
             stub = prediction_stub(opened)
             trickle.send(request[:-5])  # its body never completes
-            wait_until(lambda: door.receiving == 1, "the request to be receiving its body")
+            wait_until(lambda: admission.receiving == 1, "the request to be receiving its body")
             held.hold = False
             assert _served(stub)
             held.hold = True
@@ -103,7 +104,7 @@ def test_a_rest_request_in_the_model_sheds_grpc(model_dirs: dict[str, Path]) -> 
             with RawConnection(server.port) as running:
                 running.send(request)
                 held.wait_entered("the REST request to be in the model")
-                assert door.in_flight == 1
+                assert admission.in_flight == 1
                 code, details = _code(stub, predict_request([row()]))
                 assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
                 assert "1 requests in flight" in details
@@ -146,6 +147,7 @@ def test_rest_and_grpc_bodies_share_one_budget(model_dirs: dict[str, Path]) -> N
     with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
         server.wait_ready()
         door = server.app.state.mooring.door
+        admission = door.admission
         rows = [row()] * 600
         request = raw_request(
             "POST", f"/v1/models/{NAME}:predict", orjson.dumps({"instances": rows})
@@ -156,18 +158,19 @@ def test_rest_and_grpc_bodies_share_one_budget(model_dirs: dict[str, Path]) -> N
         with channel(server.target) as opened, RawConnection(server.port) as arriving:
             stub = prediction_stub(opened)
             arriving.send(request[: cut + 10])
-            wait_until(lambda: door.body_bytes == len(request) - cut, "the REST body to be held")
+            held = len(request) - cut
+            wait_until(lambda: admission.body_bytes == held, "the REST body to be held")
             code, details = _code(stub, large)
             assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
             assert "body_budget_bytes" in details, details
             assert _served(stub)  # one row fits in what is left
             arriving.send(request[cut + 10 :])
             assert arriving.answer()[0] == 200
-        wait_until(lambda: door.body_bytes == 0, "the budget to be free",
-                   seen=lambda: door.body_bytes)  # fmt: skip
+        wait_until(lambda: admission.body_bytes == 0, "the budget to be free",
+                   seen=lambda: admission.body_bytes)  # fmt: skip
         with channel(server.target) as opened:
             assert prediction_stub(opened).Predict(large, timeout=PATIENCE).outputs
-        assert door.body_bytes == 0
+        assert admission.body_bytes == 0
 
 
 def test_a_grpc_flood_past_capacity_is_refused_without_waiting(
@@ -181,6 +184,7 @@ def test_a_grpc_flood_past_capacity_is_refused_without_waiting(
     with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
         server.wait_ready()
         door = server.app.state.mooring.door
+        admission = door.admission
         with held_model(server.app, NAME) as held, channel(server.target) as opened:
             stub = prediction_stub(opened)
             calls = [
@@ -190,12 +194,12 @@ def test_a_grpc_flood_past_capacity_is_refused_without_waiting(
             wait_until(
                 lambda: sum(call.done() for call in calls) == 60,
                 "60 calls refused while 4 are held",
-                seen=lambda: (door.in_flight, sum(call.done() for call in calls)),
+                seen=lambda: (admission.in_flight, sum(call.done() for call in calls)),
             )
             refused = [call for call in calls if call.done()]
             assert {call.code() for call in refused} == {grpc.StatusCode.UNAVAILABLE}
             assert all("4 requests in flight" in (call.details() or "") for call in refused)
-            assert door.in_flight == 4
+            assert admission.in_flight == 4
             held.release.set()
             admitted = [call for call in calls if all(call is not r for r in refused)]
             assert len(admitted) == 4

@@ -256,7 +256,8 @@ def _gone(sock: socket.socket) -> None:
 
 
 def _settled(door: Door) -> bool:
-    return not door.connections and door.in_flight == 0 and door.receiving == 0
+    admission = door.admission
+    return not door.connections and admission.in_flight == 0 and admission.receiving == 0
 
 
 class _HeldPredictions:
@@ -323,14 +324,14 @@ def test_a_client_leaving_its_pipelined_predictions_logs_no_traceback(last: str)
         wait_until(
             lambda: _settled(door),
             "the connection's tasks to end",
-            seen=lambda: door.in_flight,
+            seen=lambda: door.admission.in_flight,
         )
         assert app.entered == 1  # the ones behind it were dropped
         with RawConnection(port) as conn:
             conn.send(whole)
             app.go(1)
             assert conn.answer()[0] == 200
-        wait_until(lambda: door.in_flight == 0, "the next client's slot to be freed")
+        wait_until(lambda: door.admission.in_flight == 0, "the next client's slot to be freed")
     assert log.troubles() == []
 
 
@@ -340,10 +341,10 @@ def test_a_client_leaving_mid_body_logs_no_traceback() -> None:
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=PATIENCE)
         sock.sendall(whole[:-10])
         # Its body is incomplete: receiving, not yet holding an inference slot.
-        wait_until(lambda: door.receiving == 1, "the request to be receiving its body")
+        wait_until(lambda: door.admission.receiving == 1, "the request to be receiving its body")
         _gone(sock)
         wait_until(lambda: _settled(door), "the connection's tasks to end",
-                   seen=lambda: (door.in_flight, door.receiving))  # fmt: skip
+                   seen=door.admission.counts)  # fmt: skip
     assert log.troubles() == []
 
 
@@ -351,6 +352,7 @@ def test_clients_leaving_a_real_server_log_no_traceback(served: ServerThread) ->
     """Pipelined predictions abandoned unread, a body half sent, a pipelined request left
     waiting: each departure is at most an INFO line; the next client is answered."""
     door = served.app.state.mooring.door
+    admission = door.admission
     whole = raw_request("POST", PREDICT, orjson.dumps({"instances": [row()] * 50}))
     shapes = [whole * 8, whole[:-10], whole + whole[:-5]]
     with _Records() as log:
@@ -362,9 +364,9 @@ def test_clients_leaving_a_real_server_log_no_traceback(served: ServerThread) ->
             conn.send(raw_request("POST", PREDICT, BODY))
             assert conn.answer()[0] == 200
         wait_until(
-            lambda: not door.connections and door.in_flight == 0 and door.receiving == 0,
+            lambda: not door.connections and admission.in_flight == 0 and admission.receiving == 0,
             "the abandoned requests to end",
-            seen=lambda: (len(door.connections), door.in_flight, door.receiving),
+            seen=lambda: (len(door.connections), admission.in_flight, admission.receiving),
         )
     assert log.troubles() == []
     departures = [r for r in log.records if "disconnected" in r.getMessage()]

@@ -246,11 +246,11 @@ def test_busy_server_drops_copies(registry: Registry) -> None:
     # The door holds three of four (this request and two more): copies wait for quieter times.
     with serving(registry, None, max_in_flight=4) as (server, _):
         set_shadow(server, {"shadow": 2, "shadow_rate": 1.0})
-        server.app.state.mooring.door.in_flight += 2  # two requests held elsewhere
+        server.app.state.mooring.admission.in_flight += 2  # two requests held elsewhere
         try:
             predict(server.client, "under-load")
         finally:
-            server.app.state.mooring.door.in_flight -= 2
+            server.app.state.mooring.admission.in_flight -= 2
         counts = shadow_counts(server)
         assert counts.get(("mooring_shadow_dropped_total", "busy")) == 1
         predict(server.client, "quiet")

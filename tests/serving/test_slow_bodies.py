@@ -75,7 +75,8 @@ def _door(server: ServerThread) -> Door:
 
 def _counts(server: ServerThread) -> tuple[int, int]:
     door = _door(server)
-    return door.receiving, door.in_flight
+    admission = door.admission
+    return admission.receiving, admission.in_flight
 
 
 def _until_idle(server: ServerThread) -> None:
@@ -84,7 +85,7 @@ def _until_idle(server: ServerThread) -> None:
 
 
 def _until_receiving(server: ServerThread, count: int) -> None:
-    wait_until(lambda: _door(server).receiving == count, f"{count} requests receiving",
+    wait_until(lambda: _door(server).admission.receiving == count, f"{count} requests receiving",
                seen=lambda: _counts(server))  # fmt: skip
 
 
@@ -141,7 +142,7 @@ def test_slow_bodies_on_the_fast_path_hold_no_inference_slot(roomy: ServerThread
     # Headers declaring 200 bytes and one byte of body, a hundred times over.
     with _held_open(roomy.port, _head(200) + b"{", SLOW):
         _until_receiving(roomy, SLOW)
-        assert _door(roomy).in_flight == 0
+        assert _door(roomy).admission.in_flight == 0
         assert _normal_traffic(roomy) == {200: CLIENTS * REQUESTS}
     _until_idle(roomy)
 
@@ -150,7 +151,7 @@ def test_slow_chunked_bodies_through_asgi_hold_no_inference_slot(roomy: ServerTh
     # A chunked body goes through ASGI: headers and one chunk, a hundred times over.
     with _held_open(roomy.port, _CHUNKED + b"1\r\n{\r\n", SLOW):
         _until_receiving(roomy, SLOW)
-        assert _door(roomy).in_flight == 0
+        assert _door(roomy).admission.in_flight == 0
         assert _normal_traffic(roomy) == {200: CLIENTS * REQUESTS}
     _until_idle(roomy)
 

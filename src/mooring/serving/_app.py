@@ -96,10 +96,12 @@ def build_app(
             on_written=metrics.log_written.inc,
             on_dropped=metrics.log_dropped.inc,
         )
-    door = Door(DoorLimits.from_config(cfg))
-    door.on_refused = lambda reason: metrics.refused.labels(reason).inc()
+    limits = DoorLimits.from_config(cfg)
+    admission = limits.admission()  # shared by the door (REST) and gRPC
+    admission.on_refused = lambda reason: metrics.refused.labels(reason).inc()
+    door = Door(limits, admission)
     managers = {
-        s.name: ModelManager(s, cfg, metrics, plog, idle=lambda: door.in_flight <= 1)
+        s.name: ModelManager(s, cfg, metrics, plog, idle=lambda: admission.in_flight <= 1)
         for s in sources
     }
     state = ServerState(
@@ -116,7 +118,7 @@ def build_app(
         worker=worker,
     )
     if metrics.multiprocess_dir is None:
-        metrics.in_flight.set_function(lambda: door.in_flight)
+        metrics.in_flight.set_function(lambda: admission.in_flight)
     handlers = Endpoints(state)
     state.door.fast = handlers  # plain predictions are read and answered by the door
 

@@ -12,10 +12,12 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
   pipeline) stays as bytes, consumed by offset, never copied per answer; past
   :data:`HELD_BYTES` the socket is not read and the rest waits in the kernel. Memory per
   connection: one request and ``HELD_BYTES`` plus one read, whatever the client sends.
-* **Admission once the body is complete.** At most ``max_in_flight`` predictions (the
-  routes :mod:`mooring.serving._routes` marks) hold an inference permit at once, and a
-  request takes one only when its whole body has arrived: a client trickling its body
-  cannot hold a permit. While its body arrives a prediction counts as *receiving* (at most
+* **Admission once the body is complete.** The counts are the
+  :class:`~mooring.serving._admission.Admission` the door shares with gRPC. At most
+  ``max_in_flight`` predictions (the routes :mod:`mooring.serving._routes` marks) hold
+  an inference permit at once, and a request takes one only when its whole body has
+  arrived: a client trickling its body cannot hold a permit. While its body arrives a
+  prediction counts as *receiving* (at most
   ``max_receiving``; past it ``503`` and close). A prediction that finds every permit
   taken is answered ``503`` with ``Retry-After`` (no task, written straight to the
   socket). Health, metadata, metrics and admin requests are never shed.
@@ -73,6 +75,7 @@ from typing import Any
 import httptools
 
 from mooring.config import ServingConfig
+from mooring.serving._admission import Admission
 from mooring.serving._door_answers import (
     BOTH_LENGTHS,
     CHUNKED_NOT_LAST,
@@ -147,6 +150,14 @@ class DoorLimits:
     min_body_rate_bytes_s: float = 1024.0  # 0: off (body_timeout_s alone)
     body_grace_s: float = 2.0
 
+    def admission(self) -> Admission:
+        """A new :class:`~mooring.serving._admission.Admission` with these limits."""
+        return Admission(
+            max_in_flight=self.max_in_flight,
+            max_receiving=self.max_receiving,
+            body_budget_bytes=self.body_budget_bytes,
+        )
+
     @classmethod
     def from_config(cls, cfg: ServingConfig) -> DoorLimits:
         return cls(
@@ -165,20 +176,16 @@ class DoorLimits:
 
 
 class Door:
-    """What every connection of one process shares: the admission count, the refusal
-    counters, the connections (for the read timeouts and shutdown) and the fast path."""
+    """What every connection of one process shares: the admission (shared with gRPC),
+    the connections (for the read timeouts and shutdown) and the fast path."""
 
-    def __init__(self, limits: DoorLimits | None = None) -> None:
+    def __init__(
+        self, limits: DoorLimits | None = None, admission: Admission | None = None
+    ) -> None:
         self.limits = limits or DoorLimits()
-        self.in_flight = 0
-        #: Predictions whose body is still arriving (not yet holding a permit).
-        self.receiving = 0
-        #: Bytes of prediction bodies held, from their headers to their answer (REST and
-        #: gRPC): at most ``body_budget_bytes``, or one body.
-        self.body_bytes = 0
-        #: Called with the reason of each refusal: in_flight, body_bytes, receiving,
-        #: connections, read_timeout.
-        self.on_refused: Callable[[str], None] | None = None
+        #: Permits, receiving count and body budget (:mod:`mooring.serving._admission`);
+        #: its ``on_refused`` also hears the door's own refusals (connections, read_timeout).
+        self.admission = admission or self.limits.admission()
         #: Open connections, oldest first (a dict for its order).
         self.connections: dict[_Connection, None] = {}
         #: The requests being answered (their tasks), held until they end.
@@ -209,56 +216,8 @@ class Door:
             self._refusals[key] = answer
         return answer
 
-    def over_budget(self, size: int) -> bool:
-        """Would holding ``size`` more bytes of bodies pass ``body_budget_bytes``? Never
-        while none are held, so one body of any admitted size is always taken.
-
-        >>> door = Door(DoorLimits(body_budget_bytes=1024))
-        >>> door.over_budget(4096), door.try_admit(4096), door.over_budget(1)
-        (False, None, True)
-        """
-        return self.body_bytes > 0 and self.body_bytes + size > self.limits.body_budget_bytes
-
-    def try_admit(self, size: int = 0) -> str | None:
-        """Admit one inference request that arrives by another road than HTTP/1.1 (gRPC),
-        its message ``size`` bytes long; ``None`` when admitted, else why not.
-
-        Admitted: counted in :attr:`in_flight` and :attr:`body_bytes` until
-        :meth:`release`. Refused (``in_flight``: the server is at ``max_in_flight``;
-        ``body_bytes``: the message would pass ``body_budget_bytes``): the refusal is
-        counted and the caller answers "unavailable" with :func:`refusal_message`, as
-        the door answers 503.
-
-        Examples:
-            >>> door = Door(DoorLimits(max_in_flight=1))
-            >>> door.try_admit(), door.try_admit()
-            (None, 'in_flight')
-            >>> door.release(); door.in_flight
-            0
-        """
-        why = (
-            "in_flight"
-            if self.in_flight >= self.limits.max_in_flight
-            else "body_bytes"
-            if self.over_budget(size)
-            else None
-        )
-        if why is not None:
-            self.count(why)
-            return why
-        self.in_flight += 1
-        self.body_bytes += size
-        return None
-
-    def release(self, size: int = 0) -> None:
-        """Free the permit (and the ``size`` bytes) of a request admitted by
-        :meth:`try_admit`, once it is answered."""
-        self.in_flight -= 1
-        self.body_bytes -= size
-
     def count(self, reason: str) -> None:
-        if self.on_refused is not None:
-            self.on_refused(reason)
+        self.admission.count(reason)
 
     # -- shutdown (mooring.serving._server) -------------------------------------------------
     def shutdown(self) -> None:
@@ -370,6 +329,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, door: Door, app: Any) -> None:
         self.door = door
+        self.admission = door.admission
         self.limits = door.limits
         self.app = app
         self.parser = httptools.HttpRequestParser(self)
@@ -433,7 +393,7 @@ class _Connection(asyncio.Protocol):
         req = self.req
         if self.state in (_HEAD, _BODY) and req.receiving:
             req.receiving = False
-            self.door.receiving -= 1
+            self.admission.stop_receiving()
             self._count_lost(req)
         elif self.state == _DONE:
             req.disconnected = True
@@ -645,25 +605,18 @@ class _Connection(asyncio.Protocol):
             # past the limit is refused from its headers, unread.
             size = CHUNKED_RESERVE if req.declared < 0 else req.declared
             size = 0 if size > limits.body_limit_bytes else size
-            why = (
-                "in_flight"
-                if door.in_flight >= self._permits(req)
-                else "body_bytes"
-                if door.over_budget(size)
-                else None
-            )
+            admission = self.admission
+            why = admission.refusal(size, self._permits(req))
             if why is not None:
                 req.refused = why  # answered once its body is read (skipped)
                 if req.expect or req.declared < 0 or req.declared > limits.body_limit_bytes:
                     self._refuse(why, close=True)
                     raise _StopError
                 return
-            if door.receiving >= limits.max_receiving:
+            if not admission.start_receiving(size):
                 self._refuse("receiving", close=True)
                 raise _StopError
-            door.receiving += 1
             req.receiving = True
-            door.body_bytes += size
             req.reserved = size
             req.fast = (
                 door.fast is not None
@@ -696,13 +649,10 @@ class _Connection(asyncio.Protocol):
             self._complete()
             raise _StopError
         if req.got > req.reserved:  # a chunked body past its share of the budget
-            door = self.door
-            others = door.body_bytes - req.reserved
             grown = req.got + CHUNKED_RESERVE
-            if others > 0 and others + grown > limits.body_budget_bytes:
+            if not self.admission.grow(req.reserved, grown):
                 self._refuse_midway("body_bytes")
                 raise _StopError
-            door.body_bytes += grown - req.reserved
             req.reserved = grown
         rate = limits.min_body_rate_bytes_s
         if rate > 0:  # each byte earns time at the minimum rate, whatever the framing
@@ -776,8 +726,8 @@ class _Connection(asyncio.Protocol):
     def _permits(self, req: _Request) -> int:
         """The permits a prediction may find taken and still be admitted: all but a quarter
         for one sent before its predecessor was answered."""
-        total = self.limits.max_in_flight
-        return total - total // 4 if req.pipelined else total
+        admission = self.admission
+        return admission.pipelined_permits if req.pipelined else admission.max_in_flight
 
     def _body_deadline(self, now: float) -> float:
         """When the first bytes of a body whose headers arrived ``now`` are due: after
@@ -794,25 +744,25 @@ class _Connection(asyncio.Protocol):
         """The request is read (or refused from what was read): admit it and answer it."""
         req = self.req
         door = self.door
+        admission = self.admission
         self.state = _DONE
         self.deadline = None
         if req.got:  # its body's time on the wire: the read timeouts', not the deadline's
             req.arrived += max(time.monotonic() - self.body_at, 0.0)
         if req.receiving:
             req.receiving = False
-            door.receiving -= 1
+            admission.stop_receiving()
         if req.reserved > req.got:  # a chunked body's share past its data
-            door.body_bytes -= req.reserved - req.got
+            admission.give_back(req.reserved - req.got)
             req.reserved = req.got
         if req.refused is not None:
             self._refuse(req.refused, close=not req.keep_alive)
             return
         if req.prediction:
-            if door.in_flight >= self._permits(req):
+            if not admission.take_permit(self._permits(req)):
                 self._unreserve(req)
                 self._refuse("in_flight", close=not req.keep_alive)
                 return
-            door.in_flight += 1
             req.permit = True
         # The door holds the task until it ends (the loop keeps only a weak reference), also
         # past the answer: an app may go on after its last body message.
@@ -839,7 +789,7 @@ class _Connection(asyncio.Protocol):
         req = self.req
         if req.receiving:
             req.receiving = False
-            self.door.receiving -= 1
+            self.admission.stop_receiving()
         self._unreserve(req)
         req.parts.clear()
         self.door.count(why)
@@ -849,12 +799,12 @@ class _Connection(asyncio.Protocol):
     def _release(self, req: _Request) -> None:
         if req.permit:
             req.permit = False
-            self.door.in_flight -= 1
+            self.admission.drop_permit()
         self._unreserve(req)
 
     def _unreserve(self, req: _Request) -> None:
         if req.reserved:
-            self.door.body_bytes -= req.reserved
+            self.admission.give_back(req.reserved)
             req.reserved = 0
 
     def _done(self, req: _Request, keep_alive: bool) -> None:
@@ -871,7 +821,7 @@ class _Connection(asyncio.Protocol):
             return
         self.idle = True
         self.deadline = time.monotonic() + self.limits.keep_alive_s
-        if self.off < len(self.buf) and self.door.in_flight:
+        if self.off < len(self.buf) and self.admission.in_flight:
             # A pipelined request while predictions are in the model: it waits its turn
             # (see PIPELINE_YIELD_S), reading paused meanwhile as for a refusal.
             self.parked = asyncio.get_running_loop().call_later(PIPELINE_YIELD_S, self._unyield)
@@ -959,7 +909,7 @@ class _Connection(asyncio.Protocol):
         req = self.req
         if req.receiving:  # a prediction cut off before its body arrived: the client's
             req.receiving = False
-            self.door.receiving -= 1
+            self.admission.stop_receiving()
             self._count_lost(req)
         if self.state != _DONE:
             self._unreserve(req)

@@ -74,6 +74,6 @@ async def follow_notices(state: ServerState, worker: WorkerRun) -> None:
 async def refresh_gauges(state: ServerState) -> None:
     """Multiprocess metrics: this worker's in-flight count, CPU time and memory."""
     while True:
-        state.metrics.in_flight.set(state.door.in_flight)
+        state.metrics.in_flight.set(state.admission.in_flight)
         state.metrics.refresh_process()
         await asyncio.sleep(GAUGE_REFRESH_S)

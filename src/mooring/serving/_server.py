@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from mooring.errors import UsageError
+from mooring.serving._admission import Admission
 from mooring.serving._door import Door, DoorLimits
 
 __all__ = ["Server"]
@@ -38,9 +39,10 @@ _TICK_S = 0.1
 class Server:
     """Serve ``app`` on ``host:port`` (or on the given sockets) until told to stop.
 
-    ``on_listening`` runs on the server's loop once the port is listened on (the banner
-    of ``mooring serve``). :attr:`started` turns true then; setting :attr:`should_exit`
-    stops the server from any thread.
+    The door is ``door``, or the app's (``app.state.mooring.door``), else a new one with
+    ``admission`` when given. ``on_listening`` runs on the server's loop once the port is
+    listened on (the banner of ``mooring serve``). :attr:`started` turns true then;
+    setting :attr:`should_exit` stops the server from any thread.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 8501,
         door: Door | None = None,
+        admission: Admission | None = None,
         graceful_s: float = 30.0,
         backlog: int = 2048,
         on_listening: Callable[[], Coroutine[Any, Any, None]] | None = None,
@@ -58,7 +61,11 @@ class Server:
         self.host = host
         self.port = port
         state = getattr(getattr(app, "state", None), "mooring", None)
-        self.door = door or (state.door if state is not None else Door(DoorLimits()))
+        if door is None:
+            door = state.door if state is not None else Door(DoorLimits(), admission)
+        self.door = door
+        #: What the door (and a gRPC server on this loop) admits predictions through.
+        self.admission = door.admission
         self.graceful_s = graceful_s
         self.backlog = backlog
         self.on_listening = on_listening

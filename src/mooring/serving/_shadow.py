@@ -127,8 +127,8 @@ class ShadowCopier:
 
     def busy(self, production: Slot, lane: _Lane) -> str | None:
         """Why a copy would not be made now (``busy``, ``capacity``), or None."""
-        door = self.state.door
-        if door.in_flight * 4 >= door.limits.max_in_flight * 3:
+        admission = self.state.admission
+        if admission.in_flight * 4 >= admission.max_in_flight * 3:
             return "busy"
         if production.batcher.depth >= production.batcher.max_batch_size:
             return "busy"

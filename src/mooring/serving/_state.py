@@ -3,7 +3,7 @@
 Built once, whole, by :func:`~mooring.serving._app.build_app`, and frozen: no field is
 assigned afterwards. What changes while the server runs lives inside the objects it
 holds: each model's :class:`~mooring.serving._models.ModelManager` (its aspired versions),
-the door's counts, and the running tasks in ``tasks`` and ``shadow_tasks``.
+the admission's counts, and the running tasks in ``tasks`` and ``shadow_tasks``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from mooring.errors import NotFoundError
 from mooring.formats._columns import describe
 from mooring.formats._feedback import FeedbackStore
 from mooring.registry import Deployment, Registry
+from mooring.serving._admission import Admission
 from mooring.serving._door import Door
 from mooring.serving._log import PredictionLog
 from mooring.serving._metrics import ServingMetrics
@@ -46,6 +47,11 @@ class ServerState:
     shadow_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     #: Set in a worker of ``mooring serve --workers N``: its run (deployment notices).
     worker: WorkerRun | None = None
+
+    @property
+    def admission(self) -> Admission:
+        """The permits and body budget REST (the door) and gRPC admit predictions through."""
+        return self.door.admission
 
     @property
     def ready(self) -> bool:

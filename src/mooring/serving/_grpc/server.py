@@ -12,8 +12,8 @@ batcher, prediction log and hot swaps.
 Each call runs in :meth:`Gate.run`:
 
 * an inference call (Predict, Classify, Regress, MultiInference, ModelInfer) is admitted
-  by the server's :class:`~mooring.serving._door.Door`, the counter REST's requests take
-  their slot from, or refused ``UNAVAILABLE`` (counted as the door counts a refused 503,
+  by the server's :class:`~mooring.serving._admission.Admission`, the one REST's requests
+  take their permit from, or refused ``UNAVAILABLE`` (counted as the door counts a refused 503,
   not as an answered request);
 * its deadline is the client's gRPC deadline or ``[serving] deadline_ms``, the sooner;
 * a :class:`~mooring.errors.MooringError` becomes the gRPC status of its HTTP status
@@ -156,7 +156,7 @@ class Gate:
 
         ``method`` is the full gRPC method (``/tensorflow.serving.PredictionService/Predict``);
         ``inference`` calls, whose request message is ``size`` bytes, are admitted by the
-        door (its in-flight slots and its budget of body bytes).
+        server's admission (its permits and its budget of body bytes).
         """
         arrived = time.monotonic()
         metadata = _metadata(context)
@@ -177,14 +177,15 @@ class Gate:
         call.headers["x-request-id"] = call.request_id
         if call.client_request_id is not None:
             call.headers["x-client-request-id"] = call.client_request_id
-        door = self.state.door
-        refused = door.try_admit(size) if inference else None
+        state = self.state
+        admission = state.admission
+        refused = admission.try_admit(size) if inference else None
         if refused is not None:
             # Refused as the door refuses a REST request: counted as refused, not answered.
             answer_error(
                 context,
                 grpc.StatusCode.UNAVAILABLE,
-                refusal_message(door.limits, refused),
+                refusal_message(state.door.limits, refused),
                 tuple(call.headers.items()),
             )
             return cast(Reply, None)  # with an error status gRPC discards the reply
@@ -211,7 +212,7 @@ class Gate:
             error = (grpc.StatusCode.INTERNAL, f"internal error (request id {call.request_id})")
         finally:
             if inference:
-                door.release(size)
+                admission.release(size)
         trailing = tuple((k.lower(), v) for k, v in call.headers.items())
         self._finish(call, status, method, context)
         if error is not None:
