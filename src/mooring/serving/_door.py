@@ -43,8 +43,10 @@ the app over ASGI, and plain predictions through :mod:`mooring.serving._fastpath
   ``body_grace_s`` (each byte that came earns its time, whatever the length declared: a
   large ``Content-Length`` buys nothing before its bytes arrive), and within
   ``body_timeout_s`` in any case: else ``408`` and close. An idle connection closes
-  after ``keep_alive_s``. Past ``max_connections`` the oldest connection with nothing
-  under way is closed to make room; only when every one is in a request: ``503``.
+  after ``keep_alive_s``. Which timer runs in each :class:`ConnectionState`, and what its
+  end does, is the one table of :mod:`mooring.serving._door_states`. Past
+  ``max_connections`` the oldest connection with nothing under way is closed to make
+  room; only when every one is in a request: ``503``.
 * **Request hygiene.** An HTTP/1.1 request without exactly one ``Host``, or with one
   that is not ``host[:port]``, is answered ``400`` (RFC 9112 §3.2); a
   ``Transfer-Encoding`` other than ``chunked`` alone ``501`` (§6.1); both lengths, or
@@ -91,6 +93,7 @@ from mooring.serving._door_answers import (
     unknown_coding,
 )
 from mooring.serving._door_cycle import ARRIVED, Cycle
+from mooring.serving._door_states import ConnectionState, Expiry, Timer, check, deadline
 from mooring.serving._fastpath import FastPath, FastRequest, head, plain_500
 from mooring.serving._routes import is_prediction
 
@@ -127,8 +130,17 @@ _HOST = re.compile(
     rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?"
 )
 
-# Where a connection is in its current request.
-_IDLE, _HEAD, _BODY, _DONE = 0, 1, 2, 3
+# Where a connection is (mooring.serving._door_states: its timers and moves), by identity.
+_NEW = ConnectionState.NEW
+_OPEN = ConnectionState.OPEN
+_HEAD = ConnectionState.HEAD
+_BODY = ConnectionState.BODY
+_DISPATCHED = ConnectionState.DISPATCHED
+_IDLE = ConnectionState.IDLE
+_PARKED = ConnectionState.PARKED
+_NO_TIMER = Timer.NONE
+_HEADER_TIMER = Timer.HEADER
+_BODY_TIMER = Timer.BODY
 
 
 @dataclass(frozen=True)
@@ -244,7 +256,7 @@ class Door:
 
     def busy(self) -> int:
         """Connections still in a request (its body arriving, or its answer not written)."""
-        return sum(1 for c in self.connections if c.state >= _BODY)
+        return sum(1 for c in self.connections if c.state is _BODY or c.state is _DISPATCHED)
 
     def close_all(self) -> None:
         """Close every connection, answered or not (the end of a graceful shutdown)."""
@@ -261,9 +273,9 @@ class Door:
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = time.monotonic()
         for connection in list(self.connections):
-            deadline = connection.deadline
-            if deadline is not None and deadline < now:
-                connection.timed_out()
+            due = connection.deadline
+            if due is not None and due < now:
+                connection.timed_out(now)
         self._sweeper = loop.call_later(SWEEP_S, self._sweep, loop) if self.connections else None
 
 
@@ -343,7 +355,7 @@ class _Connection(asyncio.Protocol):
         self.off = 0
         self.read_at = 0.0
         self.tail = b""
-        self.state = _IDLE
+        self.state = _NEW
         self.req = _Request(False)
         self.head_bytes = 0  # the head's bytes; of a chunked body: every byte fed
         # A chunked body's current line (its first 32 bytes), for its chunk size.
@@ -358,9 +370,9 @@ class _Connection(asyncio.Protocol):
         # The body of a request with Upgrade: the parser stops at its headers, so the door
         # reads its Content-Length itself (the connection then closes).
         self.upgrading = False
-        self.idle = False  # the deadline is a keep-alive's (close quietly)
+        # When the state's timer runs out (set by transition() alone, from the table).
         self.deadline: float | None = None
-        self.body_at = 0.0
+        self.body_at = 0.0  # when the current body's headers arrived
         self.lost: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
 
@@ -379,25 +391,25 @@ class _Connection(asyncio.Protocol):
             self.transport.write(door.refusal("connections", True))
             self._close()
             return
-        self.deadline = time.monotonic() + self.limits.header_timeout_s
+        self.transition(_OPEN)
         door._watch(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.deadline = None
         self.door.connections.pop(self, None)
         self.buf = b""
         if self.parked is not None:
             self.parked.cancel()
             self.parked = None
         req = self.req
-        if self.state in (_HEAD, _BODY) and req.receiving:
+        state = self.state
+        if (state is _HEAD or state is _BODY) and req.receiving:
             req.receiving = False
             self.admission.stop_receiving()
             self._count_lost(req)
-        elif self.state == _DONE:
+        elif state is _DISPATCHED:
             req.disconnected = True
-        if self.state != _DONE:  # else the app has it, and _done lets it go
+        if state is not _DISPATCHED:  # else the app has it, and _done lets it go
             req.parts.clear()
             self._unreserve(req)
         for waiter in (self.lost, self.drained):
@@ -430,8 +442,9 @@ class _Connection(asyncio.Protocol):
 
     def reclaimable(self) -> bool:
         """Nothing of a request read or owed: closing it loses nothing the client sent."""
+        state = self.state
         return (
-            self.state == _IDLE
+            (state is _OPEN or state is _IDLE)
             and self.off >= len(self.buf)
             and self.parked is None
             and not self.closed
@@ -441,10 +454,10 @@ class _Connection(asyncio.Protocol):
     def shutdown(self) -> None:
         if self.closed:
             return
-        if self.state < _BODY:
-            self._close()
-        else:
+        if self.state is _BODY or self.state is _DISPATCHED:
             self.ending = True
+        else:
+            self._close()
 
     def abort(self) -> None:
         if not self.closed:
@@ -456,8 +469,11 @@ class _Connection(asyncio.Protocol):
         """Parse nothing now: a request is being answered, the connection is parked, or it
         ends and no request is under way (one whose body is arriving is read to its end).
         What arrives meanwhile is held as bytes (up to :data:`HELD_BYTES`)."""
+        state = self.state
         return (
-            self.state == _DONE or self.parked is not None or (self.ending and self.state < _BODY)
+            state is _DISPATCHED
+            or self.parked is not None
+            or (self.ending and state is not _BODY and state is not _DISPATCHED)
         )
 
     def _pause(self) -> None:
@@ -470,7 +486,7 @@ class _Connection(asyncio.Protocol):
         buf = self.buf
         while not self.closed and not self._holding() and self.off < len(buf):
             off = self.off
-            if self.state < _BODY:
+            if self.state is not _BODY:  # (not DISPATCHED: _holding)
                 stop = self._head_end(buf, off)
                 if stop < 0:
                     self.head_bytes += len(buf) - off
@@ -490,7 +506,7 @@ class _Connection(asyncio.Protocol):
                 break
             self._feed(buf, off, stop)
             self.off = stop
-            if self.state == _BODY and self.head_bytes - 2 * self.body_bytes > CHUNK_FRAMING:
+            if self.state is _BODY and self.head_bytes - 2 * self.body_bytes > CHUNK_FRAMING:
                 # Chunk-size lines, their line ends and trailers past 64 KiB more than the
                 # data they carry: tiny chunks or a trailer flood, each costing a parse.
                 self._reject(b"400 Bad Request", too_much_framing())
@@ -508,9 +524,9 @@ class _Connection(asyncio.Protocol):
         client that leaves is seen (a paused socket reports no end) and its answer is not
         computed for nobody; past it the rest waits in the kernel.
         """
-        if self.parked is not None or (self.ending and self.state != _BODY):
+        if self.parked is not None or (self.ending and self.state is not _BODY):
             return True
-        return self.state == _DONE and len(self.buf) - self.off >= HELD_BYTES
+        return self.state is _DISPATCHED and len(self.buf) - self.off >= HELD_BYTES
 
     def _head_end(self, buf: bytes, off: int) -> int:
         if self.tail:
@@ -559,19 +575,16 @@ class _Connection(asyncio.Protocol):
 
     # -- parser callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
-        if self.state == _DONE:
+        if self.state is _DISPATCHED:
             raise _StopError  # a second request in one request's bytes (bare LF line ends)
-        self.state = _HEAD
+        self.transition(_HEAD)
         self.req = _Request(self.resuming)
-        if self.idle or self.deadline is None:  # else: counted from the connection's opening
-            self.idle = False
-            self.deadline = time.monotonic() + self.limits.header_timeout_s
 
     def on_url(self, url: bytes) -> None:
         self.req.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.state == _BODY:
+        if self.state is _BODY:
             return  # a chunked body's trailer: counted as framing, never a request header
         self.req.headers.append((name.lower(), value))
 
@@ -587,10 +600,9 @@ class _Connection(asyncio.Protocol):
         if refusal is not None:
             self._reject(*refusal)
             raise _StopError
-        self.state = _BODY
+        self.transition(_BODY, now)
         self.head_bytes = self.body_bytes = 0
         self.line_done = True
-        self.deadline = self._body_deadline(now)
         limits = self.limits
         door = self.door
         if req.declared < 0 and parser.should_upgrade():
@@ -654,10 +666,8 @@ class _Connection(asyncio.Protocol):
                 self._refuse_midway("body_bytes")
                 raise _StopError
             req.reserved = grown
-        rate = limits.min_body_rate_bytes_s
-        if rate > 0:  # each byte earns time at the minimum rate, whatever the framing
-            allowed = limits.body_grace_s + req.got / rate
-            self.deadline = self.body_at + min(allowed, limits.body_timeout_s)
+        # Each byte earns time at the minimum rate: counted when the deadline is reached
+        # (timed_out), not here for each piece.
 
     def on_chunk_header(self) -> None:
         """A chunk that would take the body past ``body_limit_bytes`` is refused now (413),
@@ -675,7 +685,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.tail = b""  # the next request's head is searched afresh
-        if self.state != _BODY:
+        if self.state is not _BODY:
             return
         req = self.req
         if self.parser.should_upgrade() and req.got < req.declared:
@@ -690,7 +700,7 @@ class _Connection(asyncio.Protocol):
         except _StopError:
             return
         req = self.req
-        if self.state == _BODY and req.got >= req.declared:
+        if self.state is _BODY and req.got >= req.declared:
             self.upgrading = False
             self._complete()
 
@@ -729,24 +739,13 @@ class _Connection(asyncio.Protocol):
         admission = self.admission
         return admission.pipelined_permits if req.pipelined else admission.max_in_flight
 
-    def _body_deadline(self, now: float) -> float:
-        """When the first bytes of a body whose headers arrived ``now`` are due: after
-        the grace, each byte that comes earns time at the minimum rate (:meth:`on_body`),
-        so a large declared length buys nothing until its bytes arrive."""
-        limits = self.limits
-        self.body_at = now
-        if limits.min_body_rate_bytes_s <= 0:
-            return now + limits.body_timeout_s
-        return now + min(limits.body_grace_s, limits.body_timeout_s)
-
     # -- answering --------------------------------------------------------------------------
     def _complete(self) -> None:
         """The request is read (or refused from what was read): admit it and answer it."""
         req = self.req
         door = self.door
         admission = self.admission
-        self.state = _DONE
-        self.deadline = None
+        self.transition(_DISPATCHED)
         if req.got:  # its body's time on the wire: the read timeouts', not the deadline's
             req.arrived += max(time.monotonic() - self.body_at, 0.0)
         if req.receiving:
@@ -780,7 +779,6 @@ class _Connection(asyncio.Protocol):
         if close:
             self._close()
             return
-        self.state = _IDLE
         self._park()
 
     def _refuse_midway(self, why: str) -> None:
@@ -815,12 +813,10 @@ class _Connection(asyncio.Protocol):
         req.parts.clear()
         if self.closed:
             return
-        self.state = _IDLE
+        self.transition(_IDLE)
         if not keep_alive or self.ending:
             self._close()
             return
-        self.idle = True
-        self.deadline = time.monotonic() + self.limits.keep_alive_s
         if self.off < len(self.buf) and self.admission.in_flight:
             # A pipelined request while predictions are in the model: it waits its turn
             # (see PIPELINE_YIELD_S), reading paused meanwhile as for a refusal.
@@ -845,16 +841,15 @@ class _Connection(asyncio.Protocol):
         """After a refusal: read nothing of this connection for ``retry_after_s``. A client
         that retries at once waits there, at the cost of a timer; one that honours
         Retry-After finds the connection read again."""
+        self.transition(_PARKED)
         self._pause()
-        self.deadline = None
         self.parked = asyncio.get_running_loop().call_later(self.limits.retry_after_s, self._unpark)
 
     def _unpark(self) -> None:
         self.parked = None
         if self.closed:
             return
-        # Its next request must begin as on a new connection.
-        self.deadline = time.monotonic() + self.limits.header_timeout_s
+        self.transition(_OPEN)  # its next request begins as on a new connection
         self._resume()
 
     async def _fast(self, req: _Request) -> None:
@@ -895,8 +890,7 @@ class _Connection(asyncio.Protocol):
 
     # -- closing and timeouts ---------------------------------------------------------------
     def _close(self) -> None:
-        self.closed = True
-        self.deadline = None
+        self.closed = True  # its deadline no longer counts (timed_out)
         if self.parked is not None:
             self.parked.cancel()
             self.parked = None
@@ -911,7 +905,7 @@ class _Connection(asyncio.Protocol):
             req.receiving = False
             self.admission.stop_receiving()
             self._count_lost(req)
-        if self.state != _DONE:
+        if self.state is not _DISPATCHED:
             self._unreserve(req)
         self.transport.write(plain(status, body, close=True))
         self._close()
@@ -924,12 +918,48 @@ class _Connection(asyncio.Protocol):
             body = _MALFORMED
         self._reject(b"400 Bad Request", body)
 
-    def timed_out(self) -> None:
-        """Headers or body too slow: close, with a 408 (an idle keep-alive quietly)."""
-        self.deadline = None
-        if self.closed or self.state == _DONE:
+    def transition(self, new: ConnectionState, now: float = 0.0) -> None:
+        """Move to ``new`` if the table (:mod:`mooring.serving._door_states`) allows it,
+        and set the deadline its timer gives: the one place the deadline is set. ``now``
+        (``time.monotonic()``) when the caller has it; a header timer already running
+        (``OPEN`` → ``HEAD``) keeps counting from the connection's opening.
+
+        >>> connection.transition(_HEAD)  # doctest: +SKIP
+        """
+        old = self.state
+        if new not in old.rule.next:
+            check(old, new)  # raises, saying which move
+        self.state = new
+        timer = new.rule.timer
+        if timer is _NO_TIMER:
+            self.deadline = None
             return
-        if self.idle:
+        if timer is _HEADER_TIMER and old.rule.timer is _HEADER_TIMER:
+            return
+        now = now or time.monotonic()
+        if timer is not _BODY_TIMER:
+            self.deadline = deadline(timer, self.limits, now, now, 0)
+            return
+        if old is not _BODY:
+            self.body_at = now
+        req = self.req
+        earned = req.got if req.refused is None else 0  # a refused body earns nothing
+        self.deadline = deadline(timer, self.limits, now, self.body_at, earned)
+
+    def timed_out(self, now: float) -> None:
+        """The deadline passed (``now``): a body's bytes that came since earned it time;
+        else the state's expiry, 408 and close or, an idle keep-alive, close quietly."""
+        if self.closed:
+            return
+        state = self.state
+        if state is _BODY:
+            self.transition(_BODY, now)
+            if self.deadline is not None and self.deadline >= now:
+                return
+        expiry = state.rule.expiry
+        if expiry is Expiry.NONE:
+            return
+        if expiry is Expiry.CLOSE:
             self._close()
             return
         self.door.count("read_timeout")
