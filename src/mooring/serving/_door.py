@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,20 +78,24 @@ import httptools
 from mooring.config import ServingConfig
 from mooring.serving._admission import Admission
 from mooring.serving._door_answers import (
-    BOTH_LENGTHS,
-    CHUNKED_NOT_LAST,
     UPGRADE_CHUNKED,
-    bad_host,
     chunk_too_large,
-    invalid_host,
     plain,
     refusal_body,
     too_large_head,
     too_much_framing,
     too_slow,
-    unknown_coding,
 )
 from mooring.serving._door_cycle import ARRIVED, Cycle
+from mooring.serving._door_framing import (
+    MALFORMED,
+    Request,
+    chunk_size,
+    head_end,
+    line_end,
+    malformed,
+    scan,
+)
 from mooring.serving._door_states import ConnectionState, Expiry, Timer, check, deadline
 from mooring.serving._fastpath import FastPath, FastRequest, head, plain_500
 from mooring.serving._routes import is_prediction
@@ -122,13 +125,6 @@ CHUNKED_RESERVE = 64 * 1024
 PIPELINE_YIELD_S = 0.001
 # How often the read timeouts are checked (seconds): their resolution.
 SWEEP_S = 0.25
-
-# A Host header's value (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP literal in brackets or a
-# registered name or IPv4 address (unreserved, sub-delims, percent-encoding), an optional
-# port. Anything else (spaces, '/', '@', a second ':' outside brackets) is 400.
-_HOST = re.compile(
-    rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?"
-)
 
 # Where a connection is (mooring.serving._door_states: its timers and moves), by identity.
 _NEW = ConnectionState.NEW
@@ -279,58 +275,6 @@ class Door:
         self._sweeper = loop.call_later(SWEEP_S, self._sweep, loop) if self.connections else None
 
 
-class _Request:
-    """One request of a connection, from its first byte to its answer."""
-
-    __slots__ = (
-        "arrived",
-        "declared",
-        "disconnected",
-        "expect",
-        "fast",
-        "got",
-        "headers",
-        "keep_alive",
-        "method",
-        "parts",
-        "path",
-        "permit",
-        "pipelined",
-        "prediction",
-        "receiving",
-        "refused",
-        "reserved",
-        "url",
-        "version",
-    )
-
-    def __init__(self, pipelined: bool) -> None:
-        self.url = b""
-        self.path = ""  # a prediction's path, decoded once (the fast path's and the count's)
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.parts: list[bytes] = []
-        self.method = b"GET"
-        self.version = "1.1"
-        self.keep_alive = True
-        self.declared = -1  # Content-Length; -1: none (or chunked)
-        self.got = 0
-        self.arrived = 0.0
-        self.pipelined = pipelined
-        self.expect = False
-        self.prediction = False
-        self.fast = False
-        self.receiving = False  # counted in the door's receiving
-        self.refused: str | None = None  # answered 503 (why) once its body is read
-        self.permit = False  # holds an inference permit
-        self.reserved = 0  # bytes counted in the door's body_bytes
-        self.disconnected = False
-
-    @property
-    def body(self) -> bytes:
-        parts = self.parts
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 class _StopError(Exception):
     """Raised in a parser callback: the connection was answered and closes (or a second
     request began in the bytes of one)."""
@@ -356,7 +300,7 @@ class _Connection(asyncio.Protocol):
         self.read_at = 0.0
         self.tail = b""
         self.state = _NEW
-        self.req = _Request(False)
+        self.req = Request(False)
         self.head_bytes = 0  # the head's bytes; of a chunked body: every byte fed
         # A chunked body's current line (its first 32 bytes), for its chunk size.
         self.line = b""
@@ -487,7 +431,7 @@ class _Connection(asyncio.Protocol):
         while not self.closed and not self._holding() and self.off < len(buf):
             off = self.off
             if self.state is not _BODY:  # (not DISPATCHED: _holding)
-                stop = self._head_end(buf, off)
+                stop = head_end(buf, off, self.tail)
                 if stop < 0:
                     self.head_bytes += len(buf) - off
                     stop = len(buf)
@@ -499,7 +443,7 @@ class _Connection(asyncio.Protocol):
             elif self.req.declared >= 0:
                 stop = off + min(self.req.declared - self.req.got, len(buf) - off)
             else:
-                stop = self._line_end(buf, off)
+                stop = line_end(buf, off, self.tail)
                 self.head_bytes += stop - off
                 self._chunk_line(buf, off, stop)
             if stop <= off:
@@ -528,15 +472,6 @@ class _Connection(asyncio.Protocol):
             return True
         return self.state is _DISPATCHED and len(self.buf) - self.off >= HELD_BYTES
 
-    def _head_end(self, buf: bytes, off: int) -> int:
-        if self.tail:
-            joined = self.tail + buf[off : off + 3]
-            at = joined.find(b"\r\n\r\n")
-            if at >= 0:
-                return off + at + 4 - len(self.tail)
-        at = buf.find(b"\r\n\r\n", off)
-        return at + 4 if at >= 0 else -1
-
     def _chunk_line(self, buf: bytes, off: int, stop: int) -> None:
         """Keep the start of the chunked body's current line: a chunk-size line ends in
         the piece fed next, and :meth:`on_chunk_header` reads its size there."""
@@ -545,12 +480,6 @@ class _Connection(asyncio.Protocol):
         elif len(self.line) < 32:
             self.line += buf[off : min(stop, off + 32 - len(self.line))]
         self.line_done = buf[stop - 1 : stop] == b"\n"
-
-    def _line_end(self, buf: bytes, off: int) -> int:
-        if self.tail.endswith(b"\r") and buf[off : off + 1] == b"\n":
-            return off + 1
-        at = buf.find(b"\r\n", off)
-        return at + 2 if at >= 0 else len(buf)
 
     def _feed(self, buf: bytes, start: int, stop: int) -> None:
         piece = memoryview(buf)[start:stop]
@@ -569,16 +498,16 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserCallbackError as exc:
             if not isinstance(exc.__context__, _StopError) and not self.closed:
                 log.exception("a request could not be read")
-                self._reject(b"400 Bad Request", _MALFORMED)
+                self._reject(b"400 Bad Request", MALFORMED)
         except httptools.HttpParserError as exc:
-            self._malformed(str(exc))
+            self._reject(b"400 Bad Request", malformed(str(exc)))
 
     # -- parser callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
         if self.state is _DISPATCHED:
             raise _StopError  # a second request in one request's bytes (bare LF line ends)
         self.transition(_HEAD)
-        self.req = _Request(self.resuming)
+        self.req = Request(self.resuming)
 
     def on_url(self, url: bytes) -> None:
         self.req.url += url
@@ -594,7 +523,7 @@ class _Connection(asyncio.Protocol):
         req.method = parser.get_method()
         req.version = parser.get_http_version()
         req.keep_alive = parser.should_keep_alive()
-        refusal = self._scan(req)
+        refusal = scan(req)
         now = time.monotonic()
         req.arrived = min(self.read_at, now)
         if refusal is not None:
@@ -673,10 +602,8 @@ class _Connection(asyncio.Protocol):
         """A chunk that would take the body past ``body_limit_bytes`` is refused now (413),
         not waited for (a size of ``ffffffffffffffff`` would hold the read to its timeout)."""
         req = self.req
-        text = self.line.split(b";", 1)[0].strip(b" \t\r\n")
-        try:
-            size = int(text, 16)
-        except ValueError:
+        size = chunk_size(self.line)
+        if size is None:
             return  # the parser refuses the line
         limit = self.limits.body_limit_bytes
         if req.refused is None and size > limit - req.got:
@@ -704,36 +631,7 @@ class _Connection(asyncio.Protocol):
             self.upgrading = False
             self._complete()
 
-    def _scan(self, req: _Request) -> tuple[bytes, bytes] | None:
-        """One pass over the headers: the body's length, ``Expect``, and the refusal of a
-        malformed request (``(status, body)``) if any."""
-        hosts = 0
-        host = b""
-        coding: bytes | None = None
-        for name, value in req.headers:
-            if name == b"content-length":
-                value = value.strip(b" \t")  # optional whitespace is not the value's
-                req.declared = int(value) if req.declared == -1 and value.isdigit() else -2
-            elif name == b"host":
-                hosts += 1
-                host = value
-            elif name == b"transfer-encoding":
-                coding = value if coding is None else coding + b", " + value
-            elif name == b"expect" and value.lower() == b"100-continue":
-                req.expect = True
-        if coding is not None:
-            if coding.strip().lower() != b"chunked":
-                return b"501 Not Implemented", unknown_coding(coding)
-            req.declared = -1
-        elif req.declared < 0:
-            req.declared = 0  # no body (a malformed length is the parser's to refuse)
-        if hosts != 1 and (hosts > 1 or req.version != "1.0"):
-            return b"400 Bad Request", bad_host(hosts)
-        if hosts and _HOST.fullmatch(host.strip(b" \t")) is None:
-            return b"400 Bad Request", invalid_host(host)
-        return None
-
-    def _permits(self, req: _Request) -> int:
+    def _permits(self, req: Request) -> int:
         """The permits a prediction may find taken and still be admitted: all but a quarter
         for one sent before its predecessor was answered."""
         admission = self.admission
@@ -794,18 +692,18 @@ class _Connection(asyncio.Protocol):
         self.transport.write(self.door.refusal(why, True))
         self._close()
 
-    def _release(self, req: _Request) -> None:
+    def _release(self, req: Request) -> None:
         if req.permit:
             req.permit = False
             self.admission.drop_permit()
         self._unreserve(req)
 
-    def _unreserve(self, req: _Request) -> None:
+    def _unreserve(self, req: Request) -> None:
         if req.reserved:
             self.admission.give_back(req.reserved)
             req.reserved = 0
 
-    def _done(self, req: _Request, keep_alive: bool) -> None:
+    def _done(self, req: Request, keep_alive: bool) -> None:
         """The answer is written: go on with what this connection sent (or close)."""
         self._release(req)
         # The body is not needed again; an idle keep-alive connection (or a closed one
@@ -852,7 +750,7 @@ class _Connection(asyncio.Protocol):
         self.transition(_OPEN)  # its next request begins as on a new connection
         self._resume()
 
-    async def _fast(self, req: _Request) -> None:
+    async def _fast(self, req: Request) -> None:
         """A plain prediction answered by the app's fast path, in one write."""
         fast = self.door.fast
         keep = req.keep_alive
@@ -873,7 +771,7 @@ class _Connection(asyncio.Protocol):
             self.transport.write(data)
         self._done(req, keep)
 
-    def _count_lost(self, req: _Request) -> None:
+    def _count_lost(self, req: Request) -> None:
         """A prediction whose client left before its body arrived: counted as the client's."""
         fast = self.door.fast
         if fast is None or not req.prediction:
@@ -884,7 +782,7 @@ class _Connection(asyncio.Protocol):
         except Exception:
             log.exception("a request whose client left was not counted")
 
-    async def _asgi(self, req: _Request) -> None:
+    async def _asgi(self, req: Request) -> None:
         """Run the app on a request read whole (:class:`~mooring.serving._door_cycle.Cycle`)."""
         await Cycle(self, req).run(self.app)
 
@@ -909,14 +807,6 @@ class _Connection(asyncio.Protocol):
             self._unreserve(req)
         self.transport.write(plain(status, body, close=True))
         self._close()
-
-    def _malformed(self, reason: str) -> None:
-        """The parser refused the bytes: 400 and close (a smuggling shape said as such)."""
-        if "Transfer-Encoding" in reason:
-            body = BOTH_LENGTHS if "Content-Length" in reason else CHUNKED_NOT_LAST
-        else:
-            body = _MALFORMED
-        self._reject(b"400 Bad Request", body)
 
     def transition(self, new: ConnectionState, now: float = 0.0) -> None:
         """Move to ``new`` if the table (:mod:`mooring.serving._door_states`) allows it,
@@ -965,9 +855,6 @@ class _Connection(asyncio.Protocol):
         self.door.count("read_timeout")
         log.info("closing a connection from %s: its request was read too slowly", self.client)
         self._reject(b"408 Request Timeout", too_slow(self.limits))
-
-
-_MALFORMED = b'{"error": "the request is not valid HTTP/1.1: check its request line and headers"}'
 
 
 def _address(info: Any) -> tuple[str, int | None] | None:

@@ -21,7 +21,8 @@ from mooring.serving._door_answers import date_header, status_line
 from mooring.serving._fastpath import plain_500
 
 if TYPE_CHECKING:
-    from mooring.serving._door import _Connection, _Request
+    from mooring.serving._door import _Connection
+    from mooring.serving._door_framing import Request
 
 __all__ = ["ARRIVED", "Cycle"]
 
@@ -37,7 +38,7 @@ class Cycle:
 
     __slots__ = ("chunked", "complete", "connection", "head", "keep", "received", "req", "started")
 
-    def __init__(self, connection: _Connection, req: _Request) -> None:
+    def __init__(self, connection: _Connection, req: Request) -> None:
         self.connection = connection
         self.req = req
         self.received = False
