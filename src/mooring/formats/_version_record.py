@@ -26,12 +26,13 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, Unpack
 
 from mooring.formats._gate import DecisionRecord
 from mooring.formats._lineage import Lineage
+from mooring.formats._stored import Check, is_mapping, is_number, is_text, read_fields
 
 __all__ = [
     "REFERENCES",
@@ -61,20 +62,6 @@ REPORT_KEYS = ("evaluation_report", "report")
 #: The ``format`` of a training run's record (``run.json``).
 TRAINING_FORMAT = "mooring.run"
 
-_Check = Callable[[Any], bool]
-
-
-def _is_mapping(value: Any) -> bool:
-    return isinstance(value, Mapping)
-
-
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
 
 def _is_rows(value: Any) -> bool:
     # An empty list stays in ``extra``: ``()`` means "not recorded".
@@ -82,17 +69,11 @@ def _is_rows(value: Any) -> bool:
 
 
 def _split(
-    data: Mapping[Any, Any], checks: Mapping[str, _Check]
+    data: Mapping[Any, Any], checks: Mapping[str, Check]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``data`` as (the keys whose values pass their check, everything else as it was)."""
-    typed: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for key, value in data.items():
-        check = checks.get(key) if isinstance(key, str) else None
-        if check is not None and value is not None and check(value):
-            typed[key] = value
-        else:
-            extra[key] = value
+    """``data`` as (the keys whose values pass their check, everything else as it was);
+    no check passes ``None``, so a null stays in ``extra``."""
+    typed, extra, _ = read_fields(data, checks)
     return typed, extra
 
 
@@ -129,7 +110,7 @@ class References:
         """The references of a stored mapping (anything else: none), never raising."""
         if not isinstance(data, Mapping):
             return cls()
-        typed, extra = _split(data, dict.fromkeys(_REFERENCE_KEYS, _is_mapping))
+        typed, extra = _split(data, dict.fromkeys(_REFERENCE_KEYS, is_mapping))
         return cls(**typed, extra=extra)
 
     @property
@@ -172,20 +153,20 @@ class Candidates:
 
 
 _CANDIDATE_KEYS = ("chosen_candidate", "select", "candidates")
-_RUN_CHECKS: dict[str, _Check] = {
-    "schema": _is_mapping,
-    "features": _is_mapping,
-    "threshold": _is_number,
-    "threshold_source": _is_text,
-    "kind": _is_text,
-    "task": _is_text,
-    "chosen_candidate": _is_text,
-    "select": _is_text,
+_RUN_CHECKS: dict[str, Check] = {
+    "schema": is_mapping,
+    "features": is_mapping,
+    "threshold": is_number,
+    "threshold_source": is_text,
+    "kind": is_text,
+    "task": is_text,
+    "chosen_candidate": is_text,
+    "select": is_text,
     "candidates": _is_rows,
-    REFERENCES: _is_mapping,
-    "evaluation_report": _is_text,
-    "pipeline_run": _is_text,
-    "prediction_statistics": _is_mapping,
+    REFERENCES: is_mapping,
+    "evaluation_report": is_text,
+    "pipeline_run": is_text,
+    "prediction_statistics": is_mapping,
 }
 # The fields stored under their own name, as they are.
 _PLAIN_FIELDS = (
@@ -347,7 +328,7 @@ class RunRecord:
         return out
 
 
-def _named(key: str, sources: Sequence[Mapping[str, Any] | None], accept: _Check) -> str | None:
+def _named(key: str, sources: Sequence[Mapping[str, Any] | None], accept: Check) -> str | None:
     """The first source's ``key`` that is a string ``accept`` takes."""
     for source in sources:
         value = source.get(key) if isinstance(source, Mapping) else None
