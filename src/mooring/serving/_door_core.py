@@ -1,0 +1,712 @@
+"""The door's HTTP/1.1 core: one connection's bytes and events in, decisions out, no I/O.
+
+A :class:`Core` is fed what happens to its connection, each with the time it happened:
+bytes read (:meth:`~Core.receive`), an answer written (:meth:`~Core.answered`), a wait
+over (:meth:`~Core.wake`), a read timer run out (:meth:`~Core.expire`), the client gone
+(:meth:`~Core.lost`). It parses with httptools, moves through the states of
+:mod:`mooring.serving._door_states`, takes and gives back what the shared
+:class:`~mooring.serving._admission.Admission` counts, and returns what the connection
+must do, in order: :class:`Write` bytes, :class:`Dispatch` a request read whole to the
+app, :class:`Wait` (read nothing for a while), :data:`PAUSE` or :data:`RESUME` reading
+the socket, :data:`CLOSE`, or count a prediction whose client left (:class:`Lost`). It
+never reads a socket, writes one, starts a task or looks at a clock: the asyncio side
+(:mod:`mooring.serving._door`) does what it is told, and the tests drive a core with
+bytes and times alone (``tests/serving/test_door_core.py``).
+
+Examples:
+    >>> from mooring.serving._door import Door
+    >>> core = Core(Door())
+    >>> core.open(0.0)
+    >>> request = b"GET /v2/health/live HTTP/1.1\\r\\nhost: a\\r\\n\\r\\n"
+    >>> [type(d).__name__ for d in core.receive(request, 0.0)]
+    ['Dispatch']
+    >>> core.answered(core.req, True, 0.1), core.state.name
+    ((), 'IDLE')
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import httptools
+
+from mooring.serving._door_answers import (
+    UPGRADE_CHUNKED,
+    chunk_too_large,
+    plain,
+    too_large_head,
+    too_much_framing,
+    too_slow,
+)
+from mooring.serving._door_framing import (
+    MALFORMED,
+    Request,
+    chunk_size,
+    head_end,
+    line_end,
+    malformed,
+    scan,
+)
+from mooring.serving._door_states import ConnectionState, Expiry, Timer, check, deadline
+from mooring.serving._routes import is_prediction
+
+if TYPE_CHECKING:
+    from mooring.serving._door import Door
+
+__all__ = [
+    "CLOSE",
+    "HEAD_LIMIT",
+    "HELD_BYTES",
+    "PAUSE",
+    "RESUME",
+    "Core",
+    "Decision",
+    "Dispatch",
+    "Lost",
+    "Wait",
+    "Write",
+]
+
+log = logging.getLogger("mooring.serving")
+
+# Unparsed bytes a connection may hold (read, waiting behind its unanswered request)
+# before its socket is no longer read: with one read on top (uvloop reads up to 256 KiB),
+# what a pipelining client costs in memory.
+HELD_BYTES = 64 * 1024
+# The largest header block (request line and headers) read before 431.
+HEAD_LIMIT = 64 * 1024
+# A chunked body's framing (chunk-size lines, line ends, trailers) may exceed the data
+# it carries by this much before 400: 1-byte chunks or a trailer flood cost a parse each.
+CHUNK_FRAMING = 64 * 1024
+# What a chunked prediction body holds of the door's body budget at its headers; it grows
+# by as much again each time its data passes it, within the budget (else 503 and close).
+CHUNKED_RESERVE = 64 * 1024
+# How long a connection's next pipelined request waits while predictions are in the model
+# (seconds). A pipelining client keeps the event loop busy without a pause, and the model's
+# thread then waits for the GIL and a core at every hand-back: one connection pipelining
+# 65,000 health checks raised other clients' prediction p50 from 1.3 ms to 60-120 ms.
+# Waiting this long before each of its requests lets the loop idle (and the model run)
+# while predictions are pending; with none pending the pipeline runs at full speed.
+PIPELINE_YIELD_S = 0.001
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Write:
+    """Write ``data`` to the socket."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class Dispatch:
+    """``req`` is read whole and admitted: the app answers it, then :meth:`Core.answered`."""
+
+    __slots__ = ("req",)
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+
+
+class Wait:
+    """Call :meth:`Core.wake` in ``seconds`` (a refusal's park, a pipeline's yield)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+class Lost:
+    """A prediction's client left before its body arrived: count it as the client's (499)."""
+
+    __slots__ = ("req",)
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+
+
+class Signal(enum.Enum):
+    """What the socket does next: stop reading, read again, close (cancelling a wait)."""
+
+    PAUSE = "pause reading"
+    RESUME = "resume reading"
+    CLOSE = "close"
+
+
+PAUSE = Signal.PAUSE
+RESUME = Signal.RESUME
+CLOSE = Signal.CLOSE
+
+Decision = Write | Dispatch | Wait | Lost | Signal
+
+_NOTHING: tuple[Decision, ...] = ()
+
+# Where a connection is (mooring.serving._door_states: its timers and moves), by identity.
+_NEW = ConnectionState.NEW
+_OPEN = ConnectionState.OPEN
+_HEAD = ConnectionState.HEAD
+_BODY = ConnectionState.BODY
+_DISPATCHED = ConnectionState.DISPATCHED
+_IDLE = ConnectionState.IDLE
+_PARKED = ConnectionState.PARKED
+_NO_TIMER = Timer.NONE
+_HEADER_TIMER = Timer.HEADER
+_BODY_TIMER = Timer.BODY
+
+
+class _StopError(Exception):
+    """Raised in a parser callback: the connection was answered and closes (or a second
+    request began in the bytes of one)."""
+
+
+class Core:
+    """One HTTP/1.1 connection's reading and admission, fed events and the time."""
+
+    __slots__ = (
+        "admission",
+        "body_at",
+        "body_bytes",
+        "buf",
+        "closed",
+        "deadline",
+        "door",
+        "ending",
+        "head_bytes",
+        "limits",
+        "line",
+        "line_done",
+        "now",
+        "off",
+        "out",
+        "parser",
+        "paused",
+        "peer",
+        "read_at",
+        "req",
+        "resuming",
+        "state",
+        "tail",
+        "upgrading",
+        "waiting",
+    )
+
+    def __init__(self, door: Door) -> None:
+        self.door = door
+        self.admission = door.admission
+        self.limits = door.limits
+        self.parser = httptools.HttpRequestParser(self)
+        self.out: list[Decision] = []
+        self.now = 0.0  # the time of the event being handled
+        self.peer: object = None  # the client's address, for the log
+        # Bytes read but not yet parsed, consumed from off on; read_at: when the oldest of
+        # them were read (a request's arrival); tail: the last bytes fed (a blank line or a
+        # line's end may straddle two reads).
+        self.buf = b""
+        self.off = 0
+        self.read_at = 0.0
+        self.tail = b""
+        self.state = _NEW
+        self.req = Request(False)
+        self.head_bytes = 0  # the head's bytes; of a chunked body: every byte fed
+        # A chunked body's current line (its first 32 bytes), for its chunk size.
+        self.line = b""
+        self.line_done = True
+        self.body_bytes = 0  # a chunked body's data bytes (head_bytes less them: framing)
+        self.paused = False  # the socket is not read
+        self.waiting = False  # a Wait runs: parked after a refusal, or yielding
+        self.ending = False  # close after the current answer
+        self.closed = False
+        self.resuming = False  # parsing bytes held while the last request was answered
+        # The body of a request with Upgrade: the parser stops at its headers, so the core
+        # reads its Content-Length itself (the connection then closes).
+        self.upgrading = False
+        # When the state's timer runs out (set by transition() alone, from the table).
+        self.deadline: float | None = None
+        self.body_at = 0.0  # when the current body's headers arrived
+
+    def _take(self) -> Sequence[Decision]:
+        out = self.out
+        if not out:
+            return _NOTHING
+        self.out = []
+        return out
+
+    # -- events -----------------------------------------------------------------------------
+    def open(self, now: float) -> None:
+        """The connection is made: its header timer starts."""
+        self.transition(_OPEN, now)
+
+    def receive(self, data: bytes, now: float) -> Sequence[Decision]:
+        """Bytes read from the socket at ``now``."""
+        if self.closed:
+            return _NOTHING
+        self.now = now
+        if self.off < len(self.buf):
+            self.buf = self.buf[self.off :] + data  # the held bytes keep their read time
+        else:
+            self.buf = data
+            self.read_at = now
+        self.off = 0
+        if self._holding():
+            if self._full():
+                self._pause()
+            return self._take()
+        self._consume()
+        return self._take()
+
+    def answered(self, req: Request, keep_alive: bool, now: float) -> Sequence[Decision]:
+        """``req``'s answer is written: go on with what the connection sent (or close)."""
+        self.now = now
+        self.release(req)
+        # The body is not needed again; an idle keep-alive connection (or a closed one
+        # still in a reference cycle with its transport) would otherwise keep it.
+        req.parts.clear()
+        if self.closed:
+            return _NOTHING
+        self.transition(_IDLE, now)
+        if not keep_alive or self.ending:
+            self._close()
+        elif self.off < len(self.buf) and self.admission.in_flight:
+            # A pipelined request while predictions are in the model: it waits its turn
+            # (see PIPELINE_YIELD_S), reading paused meanwhile as for a refusal.
+            self._wait(PIPELINE_YIELD_S)
+        else:
+            self._resume()
+        return self._take()
+
+    def wake(self, now: float) -> Sequence[Decision]:
+        """A :class:`Wait` is over: a parked connection is read again, from ``OPEN``."""
+        self.waiting = False
+        if self.closed:
+            return _NOTHING
+        self.now = now
+        if self.state is _PARKED:
+            self.transition(_OPEN, now)  # its next request begins as on a new connection
+        self._resume()
+        return self._take()
+
+    def expire(self, now: float) -> Sequence[Decision]:
+        """The deadline passed (``now``): a body's bytes that came since earned it time;
+        else the state's expiry, 408 and close or, an idle keep-alive, close quietly."""
+        if self.closed:
+            return _NOTHING
+        self.now = now
+        state = self.state
+        if state is _BODY:
+            self.transition(_BODY, now)
+            if self.deadline is not None and self.deadline >= now:
+                return _NOTHING
+        expiry = state.rule.expiry
+        if expiry is Expiry.CLOSE:
+            self._close()
+        elif expiry is Expiry.REFUSE:
+            self.door.count("read_timeout")
+            log.info("closing a connection from %s: its request was read too slowly", self.peer)
+            self._reject(b"408 Request Timeout", too_slow(self.limits))
+        return self._take()
+
+    def lost(self) -> Sequence[Decision]:
+        """The client left (or the socket closed)."""
+        self.closed = True
+        self.waiting = False
+        self.buf = b""
+        req = self.req
+        state = self.state
+        if (state is _HEAD or state is _BODY) and req.receiving:
+            req.receiving = False
+            self.admission.stop_receiving()
+            self._count_lost(req)
+        elif state is _DISPATCHED:
+            req.disconnected = True
+        if state is not _DISPATCHED:  # else the app has it, and answered() lets it go
+            req.parts.clear()
+            self._unreserve(req)
+        return self._take()
+
+    def shutdown(self) -> Sequence[Decision]:
+        """Stop taking requests: close now, or after the answer of the one under way."""
+        if not self.closed:
+            if self.state is _BODY or self.state is _DISPATCHED:
+                self.ending = True
+            else:
+                self._close()
+        return self._take()
+
+    def close(self) -> Sequence[Decision]:
+        """Close now, whatever is under way (the answer of a request, if any, is dropped)."""
+        if not self.closed:
+            self.req.disconnected = True
+            self._close()
+        return self._take()
+
+    def reclaimable(self) -> bool:
+        """Nothing of a request read or owed: closing it loses nothing the client sent."""
+        state = self.state
+        return (
+            (state is _OPEN or state is _IDLE)
+            and self.off >= len(self.buf)
+            and not self.waiting
+            and not self.closed
+        )
+
+    def release(self, req: Request) -> None:
+        """Give back what ``req`` holds of the admission (its answer is computed)."""
+        if req.permit:
+            req.permit = False
+            self.admission.drop_permit()
+        self._unreserve(req)
+
+    # -- reading ----------------------------------------------------------------------------
+    def _holding(self) -> bool:
+        """Parse nothing now: a request is being answered, the connection waits, or it
+        ends and no request is under way (one whose body is arriving is read to its end).
+        What arrives meanwhile is held as bytes (up to :data:`HELD_BYTES`)."""
+        state = self.state
+        return (
+            state is _DISPATCHED
+            or self.waiting
+            or (self.ending and state is not _BODY and state is not _DISPATCHED)
+        )
+
+    def _full(self) -> bool:
+        """Read nothing more of the socket: waiting, ending, or :data:`HELD_BYTES` held.
+
+        Below the cap a connection whose request is being answered is still read, so a
+        client that leaves is seen (a paused socket reports no end) and its answer is not
+        computed for nobody; past it the rest waits in the kernel.
+        """
+        if self.waiting or (self.ending and self.state is not _BODY):
+            return True
+        return self.state is _DISPATCHED and len(self.buf) - self.off >= HELD_BYTES
+
+    def _pause(self) -> None:
+        if not self.paused and not self.closed:
+            self.paused = True
+            self.out.append(PAUSE)
+
+    def _resume(self) -> None:
+        """Parse what is held, from where it stopped (then read the socket again)."""
+        self.resuming = True
+        try:
+            self._consume()
+        finally:
+            self.resuming = False
+
+    def _consume(self) -> None:
+        """Parse the held bytes up to the end of one request (then it is answered)."""
+        buf = self.buf
+        while not self.closed and not self._holding() and self.off < len(buf):
+            off = self.off
+            if self.state is not _BODY:  # (not DISPATCHED: _holding)
+                stop = head_end(buf, off, self.tail)
+                if stop < 0:
+                    self.head_bytes += len(buf) - off
+                    stop = len(buf)
+                else:
+                    self.head_bytes += stop - off
+                if self.head_bytes > HEAD_LIMIT:
+                    self._reject(b"431 Request Header Fields Too Large", too_large_head())
+                    return
+            elif self.req.declared >= 0:
+                stop = off + min(self.req.declared - self.req.got, len(buf) - off)
+            else:
+                stop = line_end(buf, off, self.tail)
+                self.head_bytes += stop - off
+                self._chunk_line(buf, off, stop)
+            if stop <= off:
+                break
+            self._feed(buf, off, stop)
+            self.off = stop
+            if self.state is _BODY and self.head_bytes - 2 * self.body_bytes > CHUNK_FRAMING:
+                # Chunk-size lines, their line ends and trailers past 64 KiB more than the
+                # data they carry: tiny chunks or a trailer flood, each costing a parse.
+                self._reject(b"400 Bad Request", too_much_framing())
+                return
+        if self.off >= len(self.buf):
+            self.buf, self.off = b"", 0
+        if self.paused and not self.closed and not self._full():
+            self.paused = False
+            self.out.append(RESUME)
+
+    def _chunk_line(self, buf: bytes, off: int, stop: int) -> None:
+        """Keep the start of the chunked body's current line: a chunk-size line ends in
+        the piece fed next, and :meth:`on_chunk_header` reads its size there."""
+        if self.line_done:
+            self.line = buf[off : min(stop, off + 32)]
+        elif len(self.line) < 32:
+            self.line += buf[off : min(stop, off + 32 - len(self.line))]
+        self.line_done = buf[stop - 1 : stop] == b"\n"
+
+    def _feed(self, buf: bytes, start: int, stop: int) -> None:
+        piece = memoryview(buf)[start:stop]
+        if self.upgrading:
+            self._upgrade_body(piece)
+            return
+        self.tail = bytes(piece[-3:]) if stop - start >= 3 else (self.tail + bytes(piece))[-3:]
+        try:
+            self.parser.feed_data(piece)
+        except httptools.HttpParserUpgrade:
+            # An upgrade (websocket, h2c, CONNECT) is not served: the request is answered
+            # as plain HTTP (RFC 9110 §7.8 lets a server ignore Upgrade), its body read by
+            # the core, then the connection closes (the parser reads no further).
+            self.req.keep_alive = False
+            self.ending = True
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _StopError) and not self.closed:
+                log.exception("a request could not be read")
+                self._reject(b"400 Bad Request", MALFORMED)
+        except httptools.HttpParserError as exc:
+            self._reject(b"400 Bad Request", malformed(str(exc)))
+
+    # -- parser callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.state is _DISPATCHED:
+            raise _StopError  # a second request in one request's bytes (bare LF line ends)
+        self.transition(_HEAD)
+        self.req = Request(self.resuming)
+
+    def on_url(self, url: bytes) -> None:
+        self.req.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.state is _BODY:
+            return  # a chunked body's trailer: counted as framing, never a request header
+        self.req.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        req = self.req
+        parser = self.parser
+        req.method = parser.get_method()
+        req.version = parser.get_http_version()
+        req.keep_alive = parser.should_keep_alive()
+        refusal = scan(req)
+        now = self.now
+        req.arrived = min(self.read_at, now)
+        if refusal is not None:
+            self._reject(*refusal)
+            raise _StopError
+        self.transition(_BODY, now)
+        self.head_bytes = self.body_bytes = 0
+        self.line_done = True
+        limits = self.limits
+        if req.declared < 0 and parser.should_upgrade():
+            # The parser stops at an Upgrade request's headers; a chunked body after them
+            # is not read.
+            self._reject(b"400 Bad Request", UPGRADE_CHUNKED)
+            raise _StopError
+        if is_prediction(req.method, req.url):
+            self._admit(req)
+        if req.declared > limits.body_limit_bytes:
+            # Refused by the app from its headers (413); the body is not read.
+            req.keep_alive = False
+            self.ending = True
+            self._complete()
+            raise _StopError
+        if req.expect:
+            self.out.append(Write(CONTINUE))
+
+    def _admit(self, req: Request) -> None:
+        """A prediction's headers: count it as receiving, holding a share of the body
+        budget, or refuse it (now, or once its body is read)."""
+        limits = self.limits
+        req.prediction = True
+        req.path = req.url.split(b"?", 1)[0].decode("latin-1")
+        # What its body will hold: a chunked one a first share, grown as it comes; one
+        # past the limit is refused from its headers, unread.
+        size = CHUNKED_RESERVE if req.declared < 0 else req.declared
+        size = 0 if size > limits.body_limit_bytes else size
+        admission = self.admission
+        why = admission.refusal(size, self._permits(req))
+        if why is not None:
+            req.refused = why  # answered once its body is read (skipped)
+            if req.expect or req.declared < 0 or req.declared > limits.body_limit_bytes:
+                self._refuse(why, close=True)
+                raise _StopError
+            return
+        if not admission.start_receiving(size):
+            self._refuse("receiving", close=True)
+            raise _StopError
+        req.receiving = True
+        req.reserved = size
+        fast = self.door.fast
+        req.fast = (
+            fast is not None
+            and 0 <= req.declared <= limits.body_limit_bytes
+            and not req.expect
+            and b"%" not in req.url
+            and fast.takes(req.path)
+        )
+
+    def on_body(self, body: bytes) -> None:
+        req = self.req
+        self.body_bytes += len(body)
+        req.got += len(body)  # a refused body's too: it is fed up to its end, not past it
+        if req.refused is not None:
+            return
+        req.parts.append(body)
+        if req.declared < 0 and req.got > self.limits.body_limit_bytes:
+            # A chunked body past the limit: the app refuses it (413) from what came.
+            req.keep_alive = False
+            self.ending = True
+            self._complete()
+            raise _StopError
+        if req.got > req.reserved:  # a chunked body past its share of the budget
+            grown = req.got + CHUNKED_RESERVE
+            if not self.admission.grow(req.reserved, grown):
+                self._refuse_midway("body_bytes")
+                raise _StopError
+            req.reserved = grown
+        # Each byte earns time at the minimum rate: counted when the deadline is reached
+        # (expire), not here for each piece.
+
+    def on_chunk_header(self) -> None:
+        """A chunk that would take the body past ``body_limit_bytes`` is refused now (413),
+        not waited for (a size of ``ffffffffffffffff`` would hold the read to its timeout)."""
+        req = self.req
+        size = chunk_size(self.line)
+        if size is None:
+            return  # the parser refuses the line
+        limit = self.limits.body_limit_bytes
+        if req.refused is None and size > limit - req.got:
+            self._reject(b"413 Content Too Large", chunk_too_large(size, limit))
+            raise _StopError
+
+    def on_message_complete(self) -> None:
+        self.tail = b""  # the next request's head is searched afresh
+        if self.state is not _BODY:
+            return
+        req = self.req
+        if self.parser.should_upgrade() and req.got < req.declared:
+            self.upgrading = True  # its body follows, unparsed: _upgrade_body reads it
+            return
+        self._complete()
+
+    def _upgrade_body(self, piece: memoryview) -> None:
+        """Bytes of an Upgrade request's body (the parser stopped at its headers)."""
+        try:
+            self.on_body(bytes(piece))
+        except _StopError:
+            return
+        req = self.req
+        if self.state is _BODY and req.got >= req.declared:
+            self.upgrading = False
+            self._complete()
+
+    def _permits(self, req: Request) -> int:
+        """The permits a prediction may find taken and still be admitted: all but a quarter
+        for one sent before its predecessor was answered."""
+        admission = self.admission
+        return admission.pipelined_permits if req.pipelined else admission.max_in_flight
+
+    # -- answering --------------------------------------------------------------------------
+    def _complete(self) -> None:
+        """The request is read (or refused from what was read): admit it and dispatch it."""
+        req = self.req
+        admission = self.admission
+        self.transition(_DISPATCHED)
+        if req.got:  # its body's time on the wire: the read timeouts', not the deadline's
+            req.arrived += max(self.now - self.body_at, 0.0)
+        if req.receiving:
+            req.receiving = False
+            admission.stop_receiving()
+        if req.reserved > req.got:  # a chunked body's share past its data
+            admission.give_back(req.reserved - req.got)
+            req.reserved = req.got
+        if req.refused is not None:
+            self._refuse(req.refused, close=not req.keep_alive)
+            return
+        if req.prediction:
+            if not admission.take_permit(self._permits(req)):
+                self._unreserve(req)
+                self._refuse("in_flight", close=not req.keep_alive)
+                return
+            req.permit = True
+        self.out.append(Dispatch(req))
+
+    def _refuse(self, why: str, *, close: bool) -> None:
+        """Answer 503 + Retry-After at once; keep-alive connections are parked: nothing
+        more is read of them for ``retry_after_s``."""
+        door = self.door
+        door.count(why)
+        self.out.append(Write(door.refusal(why, close)))
+        if close:
+            self._close()
+            return
+        self.transition(_PARKED)
+        self._pause()
+        self._wait(self.limits.retry_after_s)
+
+    def _refuse_midway(self, why: str) -> None:
+        """Refuse a prediction whose body is arriving: 503 + Retry-After, and close (the
+        rest of its body is not read)."""
+        req = self.req
+        if req.receiving:
+            req.receiving = False
+            self.admission.stop_receiving()
+        self._unreserve(req)
+        req.parts.clear()
+        self.door.count(why)
+        self.out.append(Write(self.door.refusal(why, True)))
+        self._close()
+
+    def _unreserve(self, req: Request) -> None:
+        if req.reserved:
+            self.admission.give_back(req.reserved)
+            req.reserved = 0
+
+    def _count_lost(self, req: Request) -> None:
+        if req.prediction:
+            self.out.append(Lost(req))
+
+    def _wait(self, seconds: float) -> None:
+        self.waiting = True
+        self.out.append(Wait(seconds))
+
+    def _close(self) -> None:
+        self.closed = True  # its deadline no longer counts (expire)
+        self.waiting = False
+        self.out.append(CLOSE)
+
+    def _reject(self, status: bytes, body: bytes) -> None:
+        """Answer a malformed request ``status`` and close; nothing more is read."""
+        if self.closed:
+            return
+        req = self.req
+        if req.receiving:  # a prediction cut off before its body arrived: the client's
+            req.receiving = False
+            self.admission.stop_receiving()
+            self._count_lost(req)
+        if self.state is not _DISPATCHED:
+            self._unreserve(req)
+        self.out.append(Write(plain(status, body, close=True)))
+        self._close()
+
+    def transition(self, new: ConnectionState, now: float = 0.0) -> None:
+        """Move to ``new`` if the table (:mod:`mooring.serving._door_states`) allows it,
+        and set the deadline its timer gives: the one place the deadline is set. ``now``:
+        when, if not the time of the event being handled; a header timer already running
+        (``OPEN`` → ``HEAD``) keeps counting from the connection's opening."""
+        old = self.state
+        if new not in old.rule.next:
+            check(old, new)  # raises, saying which move
+        self.state = new
+        timer = new.rule.timer
+        if timer is _NO_TIMER:
+            self.deadline = None
+            return
+        if timer is _HEADER_TIMER and old.rule.timer is _HEADER_TIMER:
+            return
+        now = now or self.now
+        if timer is not _BODY_TIMER:
+            self.deadline = deadline(timer, self.limits, now, now, 0)
+            return
+        if old is not _BODY:
+            self.body_at = now
+        req = self.req
+        earned = req.got if req.refused is None else 0  # a refused body earns nothing
+        self.deadline = deadline(timer, self.limits, now, self.body_at, earned)

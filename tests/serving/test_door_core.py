@@ -1,0 +1,289 @@
+"""The door's HTTP/1.1 core (mooring.serving._door_core) in memory: bytes, events and a
+clock of the test's own, no socket and no loop (tests/_support/door_core.Driver).
+
+Framing and pipelining hold over every split of the bytes and every order of answers,
+waits and timeouts; each hostile client of the door's probe is refused by the core
+while normal clients on the same door are served; admission's counts end at zero.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mooring.serving._door import Door, DoorLimits
+from mooring.serving._door_core import CHUNK_FRAMING, HEAD_LIMIT
+from tests._support.door_core import Driver
+
+PREDICT = "/v1/models/income:predict"
+
+
+def _plain(method: str, path: str, body: bytes = b"", extra: str = "") -> bytes:
+    length = f"content-length: {len(body)}\r\n" if body or method == "POST" else ""
+    return f"{method} {path} HTTP/1.1\r\nhost: t\r\n{length}{extra}\r\n".encode() + body
+
+
+def _chunked(path: str, body: bytes, pieces: int, trailer: bool) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n".encode()
+    step = max(1, -(-len(body) // pieces))
+    chunks = b"".join(
+        b"%x;ext=1\r\n%s\r\n" % (len(body[i : i + step]), body[i : i + step])
+        for i in range(0, len(body), step)
+    )
+    return head + chunks + b"0\r\n" + (b"x-sum: 1\r\n" if trailer else b"") + b"\r\n"
+
+
+# One request of a pipeline: (method, path, body) and how it is framed.
+_REQUEST = st.one_of(
+    st.tuples(st.just("GET"), st.sampled_from(["/v2/health/live", "/metrics?x=1"]), st.just(b"")),
+    st.tuples(st.just("POST"), st.sampled_from([PREDICT, "/v2/models/income/infer"]),
+              st.binary(min_size=1, max_size=200)),
+)  # fmt: skip
+_FRAMED = st.tuples(_REQUEST, st.booleans(), st.integers(1, 5), st.booleans())
+
+
+def _wire(request: tuple[tuple[str, str, bytes], bool, int, bool]) -> bytes:
+    (method, path, body), chunked, pieces, trailer = request
+    if method == "POST" and chunked:
+        return _chunked(path, body, pieces, trailer)
+    return _plain(method, path, body)
+
+
+def _idle(door: Door) -> None:
+    assert door.admission.counts() == (0, 0, 0)
+
+
+@settings(max_examples=150)
+@given(
+    requests=st.lists(_FRAMED, min_size=1, max_size=6),
+    cuts=st.lists(st.integers(0, 4000), max_size=12),
+    answers=st.lists(st.integers(0, 2), max_size=20),
+    gaps=st.lists(st.floats(0, 0.5), max_size=20),
+)
+def test_a_pipeline_split_anywhere_and_answered_in_any_order_is_served_once_each_in_order(
+    requests: list[Any], cuts: list[int], answers: list[int], gaps: list[float]
+) -> None:
+    stream = b"".join(_wire(r) for r in requests)
+    bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
+    driver = Driver()
+    for n, (start, stop) in enumerate(itertools.pairwise(bounds)):
+        driver.send(stream[start:stop], after=gaps[n] if n < len(gaps) else 0.0)
+        assert len(driver.pending) <= 1  # one request at a time, whatever was sent
+        for _ in range(answers[n] if n < len(answers) else 1):
+            if driver.pending:
+                driver.answer()
+    driver.settle()
+    assert driver.received == [r[0] for r in requests]
+    assert driver.statuses() == [200] * len(requests)
+    assert not driver.closed
+    driver.leave()
+    _idle(driver.door)
+
+
+@settings(max_examples=100)
+@given(
+    events=st.lists(
+        st.one_of(
+            st.tuples(st.just("send"), st.integers(1, 300)),
+            st.tuples(st.just("answer"), st.just(0)),
+            st.tuples(st.just("wait"), st.integers(0, 40)),
+            st.tuples(st.just("leave"), st.just(0)),
+        ),
+        max_size=30,
+    ),
+    busy=st.booleans(),
+)
+def test_in_any_order_of_events_nothing_follows_a_close_and_every_count_returns_to_zero(
+    events: list[tuple[str, int]], busy: bool
+) -> None:
+    door = Door(DoorLimits(max_in_flight=4, retry_after_s=1, body_grace_s=1.0))
+    if busy:
+        door.admission.in_flight = 3  # one request pipelined behind another is refused
+    stream = b"".join(
+        _plain("POST", PREDICT, b'{"instances": [1]}') + _chunked(PREDICT, b"[2]" * 50, 3, True)
+        for _ in range(3)
+    )
+    driver, sent = Driver(door), 0
+    for kind, amount in events:
+        if driver.closed:
+            break
+        if kind == "send" and sent < len(stream):
+            driver.send(stream[sent : sent + amount])
+            sent += amount
+        elif kind == "answer" and driver.pending:
+            driver.answer()
+        elif kind == "wait":
+            driver.advance(amount / 10)
+        elif kind == "leave":
+            driver.leave()
+        assert len(driver.pending) <= 1
+    if not driver.closed:
+        driver.leave()
+    while driver.pending:  # the app finishes what it was given; its client is gone
+        driver.answer()
+    if busy:
+        door.admission.in_flight -= 3
+    _idle(door)
+    assert set(driver.statuses()) <= {200, 408, 503}
+
+
+def test_slow_bodies_of_any_declared_length_are_cut_at_their_grace() -> None:
+    # 700 connections declaring a length and sending 1 byte: those admitted hold the
+    # receiving count or the body budget (4,000,000 bytes each: 8 fill 32 MiB) only until
+    # their grace, as the minimum rate applies to Content-Length and chunked bodies alike;
+    # the rest are refused at their headers, holding neither. Then a normal client is served.
+    for declared, admitted in ((4_000_000, 8), (40_000, 512)):
+        door = Door(DoorLimits(max_receiving=512, body_grace_s=2.0, body_timeout_s=30.0))
+        head = b"POST %s HTTP/1.1\r\nhost: t\r\ncontent-length: %d\r\n\r\n{" % (
+            PREDICT.encode(),
+            declared,
+        )
+        slow = [Driver(door) for _ in range(700)]
+        for driver in slow:
+            driver.send(head)
+        assert door.admission.receiving == admitted
+        for driver in slow:
+            driver.advance(2.5)
+        # Past max_receiving: 503 and closed at the headers. Past the budget: the 503 is
+        # owed once the body is read, and a refused body earns no time: 408 at the grace.
+        assert all(d.closed and d.statuses() in ([408], [503]) for d in slow)
+        assert sum(d.statuses() == [408] for d in slow) >= admitted
+        normal = Driver(door)
+        normal.send(_plain("POST", PREDICT, b'{"instances": [1]}'))
+        normal.settle()
+        assert normal.statuses() == [200]
+        for driver in (*slow, normal):
+            if not driver.closed:
+                driver.leave()
+        _idle(door)
+
+
+def test_a_body_sent_at_the_minimum_rate_is_read_whatever_it_takes_and_its_upload_not_counted() -> (
+    None
+):
+    driver = Driver(min_body_rate_bytes_s=100.0, body_grace_s=1.0, body_timeout_s=30.0)
+    body = b"[" + b"1," * 1000 + b"1]"
+    driver.send(_plain("POST", PREDICT, body)[: -len(body)] + body[:200])
+    for i in range(200, len(body), 200):  # 200 bytes a second: twice the minimum rate
+        driver.send(body[i : i + 200], after=1.0)
+    assert [r[2] for r in driver.received] == [body]
+    # The upload's 10 s are the client's: the deadline counts from the body's end.
+    assert driver.pending[0].arrived >= driver.now - 1e-6
+    driver.settle()
+    assert driver.statuses() == [200]
+
+
+def test_a_trailer_flood_is_refused_within_the_framing_bound() -> None:
+    driver = Driver()
+    driver.send(_chunked(PREDICT, b"{}", 1, False)[:-2])  # up to the last chunk's line
+    sent = 0
+    while not driver.closed:
+        driver.send(b"x-pad: " + b"a" * 1000 + b"\r\n")
+        sent += 1009
+        assert sent < HEAD_LIMIT + CHUNK_FRAMING + 2000, "trailers were read past the bound"
+    assert driver.statuses() == [400]
+    _idle(driver.door)
+
+
+def test_one_byte_chunks_are_refused_once_their_framing_passes_the_bound() -> None:
+    driver = Driver()
+    driver.send(
+        b"POST %s HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n" % PREDICT.encode()
+    )
+    chunks = 0
+    while not driver.closed:
+        driver.send(b"1\r\na\r\n" * 1000)
+        chunks += 1000
+    # Each 1-byte chunk carries 4 bytes of framing more than its data: refused near
+    # CHUNK_FRAMING / 4 of them, not after megabytes.
+    assert chunks <= CHUNK_FRAMING // 4 + 1000
+    assert driver.statuses() == [400]
+    _idle(driver.door)
+
+
+def test_every_spelling_of_a_prediction_path_is_admitted_alike() -> None:
+    for path in (PREDICT, "/v1/models/income%3Apredict", "/v1/models/income%3apredict?x=1"):
+        door = Door(DoorLimits(max_in_flight=2, retry_after_s=1))
+        door.admission.in_flight = 2
+        driver = Driver(door)
+        driver.send(_plain("POST", path, b"{}"))
+        assert driver.statuses() == [503], path
+        assert driver.wait_until is not None and driver.paused  # parked: not read for 1 s
+        door.admission.in_flight = 0
+        driver.advance(1.0)
+        driver.send(_plain("POST", path, b"{}"))
+        assert driver.pending and driver.pending[0].prediction, path
+        driver.settle()
+        assert driver.statuses() == [503, 200]
+
+
+def test_a_chunk_past_the_body_limit_is_refused_at_its_size_line() -> None:
+    driver = Driver(body_limit_bytes=1024)
+    driver.send(
+        b"POST %s HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n" % PREDICT.encode()
+    )
+    driver.send(b"ffffffffffffffff\r\n")
+    assert driver.closed and driver.statuses() == [413]
+    _idle(driver.door)
+
+
+def test_bodies_in_flight_stay_within_the_byte_budget() -> None:
+    # 4 MiB bodies against a 10 MiB budget: two are read, the third is refused from its
+    # headers (503, before a byte of it is held), and is admitted once one is answered.
+    door = Door(DoorLimits(body_budget_bytes=10 * 1024 * 1024, body_limit_bytes=4 * 1024 * 1024))
+    body = b"1" * (4 * 1024 * 1024)
+    clients = [Driver(door) for _ in range(3)]
+    for client in clients:
+        client.send(_plain("POST", PREDICT, body))
+    assert [c.statuses() for c in clients] == [[], [], [503]]
+    assert door.admission.body_bytes == 2 * len(body)
+    clients[0].answer()
+    late = Driver(door)
+    late.send(_plain("POST", PREDICT, body))
+    assert late.pending and door.admission.body_bytes == 2 * len(body)
+    for client in (clients[1], late):
+        client.settle()
+        client.leave()
+    clients[0].leave()
+    clients[2].leave()
+    _idle(door)
+
+
+def test_malformed_heads_are_refused_with_their_status_and_nothing_more_is_read() -> None:
+    cases = {
+        b"GET / HTTP/1.1\r\nhost: a b\r\n\r\n": 400,
+        b"GET / HTTP/1.1\r\n\r\n": 400,
+        b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n"
+        b"\r\n": 400,
+        b"POST / HTTP/1.1\r\nhost: t\r\ntransfer-encoding: gzip\r\n\r\n": 501,
+        b"GET / HTTP/1.1\r\nhost: t\r\nx: " + b"a" * HEAD_LIMIT + b"\r\n\r\n": 431,
+    }
+    for wire, status in cases.items():
+        driver = Driver()
+        driver.send(wire + _plain("GET", "/v2/health/live"))
+        assert driver.closed and driver.statuses() == [status], wire[:60]
+        assert not driver.pending
+
+
+def test_an_upgrade_request_is_answered_with_its_body_then_the_connection_closes() -> None:
+    body = b'{"instances": [1]}'
+    driver = Driver()
+    driver.send(_plain("POST", PREDICT, body, extra="connection: upgrade\r\nupgrade: h2c\r\n"))
+    assert [r[2] for r in driver.received] == [body]
+    driver.answer()
+    assert driver.closed and driver.statuses() == [200]
+
+
+def test_an_idle_connection_closes_quietly_and_a_silent_one_is_refused_408() -> None:
+    idle = Driver(keep_alive_s=5.0)
+    idle.send(_plain("GET", "/v2/health/live"))
+    idle.settle()
+    idle.advance(5.1)
+    assert idle.closed and idle.statuses() == [200]
+    silent = Driver(header_timeout_s=10.0)
+    silent.send(b"GET / HTTP/1.1\r\n")
+    silent.advance(10.1)
+    assert silent.closed and silent.statuses() == [408]
