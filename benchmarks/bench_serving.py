@@ -883,10 +883,9 @@ STAGES = (
 # (stage, a piece of the frame's file path, the functions (the end of py-spy's qualified
 # name), or None for all of the file's). A sample goes to the innermost frame matching one.
 STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
-    ("read", "mooring/serving/_door.py", ("data_received", "_consume", "_feed",
-     "on_message_begin", "on_url", "on_header", "on_headers_complete", "on_body",
-     "on_message_complete", "_complete", "_fast")),
-    ("read", "mooring/serving/_fastpath.py", ("FastRequest.__init__",)),
+    ("read", "mooring/serving/_door.py", ("data_received", "act", "_fast")),
+    ("read", "mooring/serving/_door_core.py", None),  # the door's parsing and decisions
+    ("read", "mooring/serving/_fastpath.py", ("PredictRequest.__init__",)),
     ("read", "mooring/serving/_http.py", ("read_body",)),
     ("read", "mooring/serving/_endpoints.py", ("_body",)),
     ("parse", "mooring/formats/_columns.py", None),  # orjson.loads runs inside (C, no frame)

@@ -215,7 +215,7 @@ def test_every_spelling_of_a_prediction_path_is_admitted_alike() -> None:
         door.admission.in_flight = 0
         driver.advance(1.0)
         driver.send(_plain("POST", path, b"{}"))
-        assert driver.pending and driver.pending[0].prediction, path
+        assert driver.pending and driver.pending[0].route is not None, path
         driver.settle()
         assert driver.statuses() == [503, 200]
 

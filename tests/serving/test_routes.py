@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from mooring.config import ServingConfig
 from mooring.serving import DirectorySource, build_app
-from mooring.serving._routes import ROUTES, is_prediction, prediction
+from mooring.serving._routes import ROUTES, door_route, prediction
 from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
 
@@ -43,9 +43,11 @@ def test_the_door_and_the_app_agree_on_what_a_prediction_is(
 ) -> None:
     path = "/" + "/".join(segments) + ending
     parsed = prediction(method, path)
-    assert is_prediction(method.encode(), (path + query).encode()) == (parsed is not None)
-    if parsed is not None:
-        assert path == parsed.route.prefix + parsed.rest
+    matched = door_route(method.encode(), (path + query).encode())
+    assert (matched is None) == (parsed is None)
+    if parsed is not None and matched is not None:
+        assert path == parsed.route.prefix + parsed.rest == matched.path
+        assert (matched.route, matched.rest) == (parsed.route, parsed.rest)
 
 
 @pytest.mark.parametrize(

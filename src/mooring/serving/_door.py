@@ -95,7 +95,7 @@ from mooring.serving._door_core import (
 from mooring.serving._door_cycle import ARRIVED, Cycle
 from mooring.serving._door_framing import Request
 from mooring.serving._door_states import ConnectionState
-from mooring.serving._fastpath import FastPath, FastRequest, head, plain_500
+from mooring.serving._fastpath import FastPath, PredictRequest, head, plain_500
 
 __all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "DoorLimits"]
 
@@ -366,9 +366,9 @@ class _Connection(asyncio.Protocol):
         keep = req.keep_alive
         client = self.client[0] if self.client else None
         try:
-            if fast is None:
+            if fast is None or req.route is None:
                 raise RuntimeError("the fast path was turned off with a request on it")
-            request = FastRequest(req.path, req.headers, req.body, req.arrived, client)
+            request = PredictRequest(req.route, req.headers, req.body, req.arrived, client)
             answer = await fast.serve(request)
             keep = keep and not self.core.ending
             data = head(answer, keep_alive=keep) + answer.body
@@ -384,11 +384,11 @@ class _Connection(asyncio.Protocol):
     def _count_lost(self, req: Request) -> None:
         """A prediction whose client left before its body arrived: counted as the client's."""
         fast = self.door.fast
-        if fast is None:
+        if fast is None or req.route is None:
             return
         client = self.client[0] if self.client else None
         try:
-            fast.lost(FastRequest(req.path, req.headers, b"", req.arrived, client))
+            fast.lost(PredictRequest(req.route, req.headers, b"", req.arrived, client))
         except Exception:
             log.exception("a request whose client left was not counted")
 

@@ -51,7 +51,7 @@ from mooring.serving._door_framing import (
     scan,
 )
 from mooring.serving._door_states import ConnectionState, Expiry, Timer, check, deadline
-from mooring.serving._routes import is_prediction
+from mooring.serving._routes import Match, door_route
 
 if TYPE_CHECKING:
     from mooring.serving._door import Door
@@ -499,8 +499,9 @@ class Core:
             # is not read.
             self._reject(b"400 Bad Request", UPGRADE_CHUNKED)
             raise _StopError
-        if is_prediction(req.method, req.url):
-            self._admit(req)
+        match = door_route(req.method, req.url)
+        if match is not None:
+            self._admit(req, match)
         if req.declared > limits.body_limit_bytes:
             # Refused by the app from its headers (413); the body is not read.
             req.keep_alive = False
@@ -510,12 +511,11 @@ class Core:
         if req.expect:
             self.out.append(Write(CONTINUE))
 
-    def _admit(self, req: Request) -> None:
+    def _admit(self, req: Request, match: Match) -> None:
         """A prediction's headers: count it as receiving, holding a share of the body
         budget, or refuse it (now, or once its body is read)."""
         limits = self.limits
-        req.prediction = True
-        req.path = req.url.split(b"?", 1)[0].decode("latin-1")
+        req.route = match
         # What its body will hold: a chunked one a first share, grown as it comes; one
         # past the limit is refused from its headers, unread.
         size = CHUNKED_RESERVE if req.declared < 0 else req.declared
@@ -533,13 +533,10 @@ class Core:
             raise _StopError
         req.receiving = True
         req.reserved = size
-        fast = self.door.fast
         req.fast = (
-            fast is not None
+            self.door.fast is not None
             and 0 <= req.declared <= limits.body_limit_bytes
             and not req.expect
-            and b"%" not in req.url
-            and fast.takes(req.path)
         )
 
     def on_body(self, body: bytes) -> None:
@@ -620,7 +617,7 @@ class Core:
         if req.refused is not None:
             self._refuse(req.refused, close=not req.keep_alive)
             return
-        if req.prediction:
+        if req.route is not None:
             if not admission.take_permit(self._permits(req)):
                 self._unreserve(req)
                 self._refuse("in_flight", close=not req.keep_alive)
@@ -660,7 +657,7 @@ class Core:
             req.reserved = 0
 
     def _count_lost(self, req: Request) -> None:
-        if req.prediction:
+        if req.route is not None:
             self.out.append(Lost(req))
 
     def _wait(self, seconds: float) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from mooring.serving._door_answers import date_header, status_line
 from mooring.serving._fastpath import plain_500
+from mooring.serving._routes import ROUTE
 
 if TYPE_CHECKING:
     from mooring.serving._door import _Connection
@@ -83,6 +84,7 @@ class Cycle:
             "headers": req.headers,
             "state": dict(connection.door.lifespan_state),
             ARRIVED: req.arrived,
+            ROUTE: req.route,
         }
 
     async def receive(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from mooring.serving._door_answers import (
     invalid_host,
     unknown_coding,
 )
+from mooring.serving._routes import Match
 
 __all__ = [
     "HOST",
@@ -59,20 +60,18 @@ class Request:
         "keep_alive",
         "method",
         "parts",
-        "path",
         "permit",
         "pipelined",
-        "prediction",
         "receiving",
         "refused",
         "reserved",
+        "route",
         "url",
         "version",
     )
 
     def __init__(self, pipelined: bool) -> None:
         self.url = b""
-        self.path = ""  # a prediction's path, decoded once (the fast path's and the count's)
         self.headers: list[tuple[bytes, bytes]] = []
         self.parts: list[bytes] = []
         self.method = b"GET"
@@ -83,7 +82,8 @@ class Request:
         self.arrived = 0.0
         self.pipelined = pipelined
         self.expect = False
-        self.prediction = False
+        # A prediction's route, matched once as its headers end (None: not a prediction).
+        self.route: Match | None = None
         self.fast = False
         self.receiving = False  # counted in the door's receiving
         self.refused: str | None = None  # answered 503 (why) once its body is read

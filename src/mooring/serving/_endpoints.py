@@ -39,7 +39,7 @@ from mooring.serving._errors import (
     OverloadedError,
     UnauthorizedError,
 )
-from mooring.serving._fastpath import FastRequest
+from mooring.serving._fastpath import PredictRequest
 from mooring.serving._feedback import LabelDomain, label_domain, parse_feedback
 from mooring.serving._http import (
     CLIENT_CLOSED,
@@ -58,7 +58,7 @@ from mooring.serving._metrics import CONTENT_TYPE_LATEST
 from mooring.serving._models import ModelManager, Slot
 from mooring.serving._predict import Call, Predictor
 from mooring.serving._protocols import tfserving, v2
-from mooring.serving._routes import Match, is_prediction_path, prediction
+from mooring.serving._routes import Match
 from mooring.serving._sources import RegistrySource
 from mooring.serving._state import ServerState
 
@@ -221,32 +221,28 @@ class Endpoints:
         return response
 
     # -- the fast path (mooring.serving._fastpath) ----------------------------------------
-    def takes(self, path: str) -> bool:
-        """Whether a ``POST`` to ``path`` is a prediction these endpoints answer."""
-        return is_prediction_path(path)
-
-    def _fast_ctx(self, request: FastRequest) -> tuple[_Ctx, Callable[[_Ctx], Awaitable[Response]]]:
-        match = prediction(request.method, request.path)
-        if match is None:  # the door asks takes() first
-            raise RuntimeError(f"POST {request.path} is not a prediction")
+    def _fast_ctx(
+        self, request: PredictRequest
+    ) -> tuple[_Ctx, Callable[[_Ctx], Awaitable[Response]]]:
+        match = request.route
         protocol = match.route.protocol
         ctx = self._ctx(
             protocol,
             method=request.method,
-            path=request.path,
+            path=match.path,
             rest=match.rest,
             headers=request.headers,
             arrived=request.arrived,
         )
         return ctx, self._handlers[protocol]
 
-    async def serve(self, request: FastRequest) -> Response:
+    async def serve(self, request: PredictRequest) -> Response:
         """Answer a prediction the door read (its body whole)."""
         ctx, handler = self._fast_ctx(request)
         ctx.body = request.body
         return await self.answer(ctx, handler, request.client)
 
-    def lost(self, request: FastRequest) -> None:
+    def lost(self, request: PredictRequest) -> None:
         """Count a prediction whose client left before its body arrived, as the ASGI road
         counts it: 499, under its model where the path names one served here."""
         ctx, _ = self._fast_ctx(request)

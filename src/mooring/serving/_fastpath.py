@@ -4,15 +4,15 @@ Most of a prediction server's traffic is ``POST …:predict`` and ``POST …/inf
 small body. Through ASGI each one costs the scope, the ``receive`` and ``send`` messages
 and Starlette's request and response objects: Python work on the event loop that the
 answer does not need. For such a request the door (:mod:`mooring.serving._door`) hands
-a :class:`FastRequest` (its body read whole) to the app's :class:`FastPath`, whose
+a :class:`PredictRequest` (its route matched, its body read whole) to the app's
+:class:`FastPath`, whose
 answer (the same :class:`~mooring.serving._http.Answer` the ASGI route makes, through
 the same handler) it writes in one piece: status line, ``date``, the answer's headers
 and body.
 
 Only the plain case takes this road: a body with a ``Content-Length`` within
-``[serving] body_limit_bytes``, no ``Expect: 100-continue`` and no percent-encoded
-path. Anything else (a chunked or oversized body) goes through ASGI, where every case
-has its answer.
+``[serving] body_limit_bytes`` and no ``Expect: 100-continue``. Anything else (a
+chunked or oversized body) goes through ASGI, where every case has its answer.
 
 Examples:
     >>> door.fast = handlers  # build_app's: handlers.serve, handlers.lost  # doctest: +SKIP
@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mooring.serving._door_answers import date_header, status_line
 
-__all__ = ["FastAnswer", "FastPath", "FastRequest", "head", "plain_500"]
+if TYPE_CHECKING:
+    from mooring.serving._routes import Match
+
+__all__ = ["FastAnswer", "FastPath", "PredictRequest", "head", "plain_500"]
 
 log = logging.getLogger("mooring.serving")
 
@@ -45,37 +48,41 @@ class FastAnswer(Protocol):
 
 
 class FastPath(Protocol):
-    """The app's side of the road: which paths it takes, the answer to a request, and the
-    count of one whose client left before its body arrived."""
+    """The app's side of the road: the answer to a request, and the count of one whose
+    client left before its body arrived."""
 
-    def takes(self, path: str) -> bool: ...
+    async def serve(self, request: PredictRequest) -> FastAnswer: ...
 
-    async def serve(self, request: FastRequest) -> FastAnswer: ...
-
-    def lost(self, request: FastRequest) -> None: ...
+    def lost(self, request: PredictRequest) -> None: ...
 
 
-class FastRequest:
-    """A prediction as the door read it: its path, headers and whole body, when its bytes
-    arrived (``time.monotonic()``) and the client's address."""
+class PredictRequest:
+    """A prediction as the door read it: its route (matched once, as its headers ended),
+    headers and whole body, when its bytes arrived (``time.monotonic()``) and the
+    client's address."""
 
-    __slots__ = ("arrived", "body", "client", "headers", "path")
+    __slots__ = ("arrived", "body", "client", "headers", "route")
 
     method = "POST"
 
     def __init__(
         self,
-        path: str,
+        route: Match,
         headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
         arrived: float,
         client: str | None,
     ) -> None:
-        self.path = path
+        self.route = route
         self.headers = headers
         self.body = body
         self.arrived = arrived
         self.client = client
+
+    @property
+    def path(self) -> str:
+        """The URL's path, percent-decoded."""
+        return self.route.path
 
 
 def head(answer: FastAnswer, *, keep_alive: bool) -> bytes:

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from mooring.formats._predictions import REQUEST_ID_PATTERN
 from mooring.serving._errors import PayloadTooLargeError, UnauthorizedError
-from mooring.serving._routes import Match, prediction
+from mooring.serving._routes import ROUTE, Match, prediction
 
 __all__ = [
     "CLIENT_CLOSED",
@@ -249,7 +249,9 @@ class ServingApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         predictions = self.predictions
         if predictions is not None and scope["type"] == "http" and not scope.get("root_path"):
-            match = prediction(scope["method"], scope["path"])
+            # The door matched its requests' routes as their headers ended; a request
+            # that came through another server is matched here.
+            match = scope[ROUTE] if ROUTE in scope else prediction(scope["method"], scope["path"])
             if match is not None:
                 response = await predictions(scope, receive, match)
                 await response(scope, receive, send)

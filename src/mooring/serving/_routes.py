@@ -1,11 +1,13 @@
 """The server's one route table: every HTTP endpoint, and which of them are predictions.
 
 A prediction (``POST /v1/models/…:predict``, ``:classify``, ``:regress``,
-``POST /v2/…/infer``) is treated apart at four places: the door admits it (counts it
-against ``max_in_flight``), the door reads it itself when it is plain (the fast path),
-the app dispatches it before Starlette's router (the ASGI shortcut), and Starlette's
-router serves it otherwise. All four read :data:`ROUTES` through :func:`prediction`, so
-they cannot disagree on what a prediction is.
+``POST /v2/…/infer``) is treated apart: the door admits it (counts it against
+``max_in_flight``), reads it itself when it is plain (the fast path), and the app
+dispatches it before Starlette's router otherwise. The road is decided once: the door
+matches the request's URL (:func:`door_route`) as its headers end, and the
+:class:`Match` travels with the request to its handler, in the fast path's request or
+in the ASGI scope (:data:`ROUTE`); only a request that came through another server is
+matched again, by the app (:func:`prediction`).
 
 Examples:
     >>> prediction("POST", "/v1/models/income:classify").rest
@@ -19,9 +21,12 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote
 
-__all__ = ["ROUTES", "Match", "RouteSpec", "is_prediction", "is_prediction_path", "prediction"]
+__all__ = ["ROUTE", "ROUTES", "Match", "RouteSpec", "door_route", "prediction"]
+
+#: Scope key holding the door's :class:`Match` of a request (None: not a prediction).
+ROUTE = "mooring.route"
 
 
 @dataclass(frozen=True)
@@ -43,16 +48,18 @@ class RouteSpec:
 
 
 class Match:
-    """A prediction's route and the path after its prefix (the handler's ``rest``).
+    """A prediction's route, its path (percent-decoded, as the ASGI scope has it) and the
+    path after the route's prefix (the handler's ``rest``).
 
     A plain class with slots: one is made per prediction, and a frozen dataclass costs
     three times as much to build.
     """
 
-    __slots__ = ("rest", "route")
+    __slots__ = ("path", "rest", "route")
 
-    def __init__(self, route: RouteSpec, rest: str) -> None:
+    def __init__(self, route: RouteSpec, path: str, rest: str) -> None:
         self.route = route
+        self.path = path
         self.rest = rest
 
 
@@ -74,12 +81,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/admin/{action}", ("GET", "POST"), "admin", "admin"),
 )
 
-# (prefix, endings, route) of the routes that take predictions, and the same as bytes for
-# the door, which sees the method and path before anything is decoded.
+# (prefix, endings, route) of the routes that take predictions.
 _PREDICTING = tuple((r.prefix, r.predicts, r) for r in ROUTES if r.predicts)
-_PREDICTING_BYTES = tuple(
-    (prefix.encode(), tuple(e.encode() for e in endings)) for prefix, endings, _ in _PREDICTING
-)
 
 
 def prediction(method: str, path: str) -> Match | None:
@@ -96,39 +99,24 @@ def prediction(method: str, path: str) -> Match | None:
     if method == "POST":
         for prefix, endings, route in _PREDICTING:
             if path.endswith(endings) and path.startswith(prefix) and len(path) > len(prefix):
-                return Match(route, path[len(prefix) :])
+                return Match(route, path, path[len(prefix) :])
     return None
 
 
-def is_prediction_path(path: str) -> bool:
-    """Whether a ``POST`` to ``path`` is a prediction (:func:`prediction` without a match).
+def door_route(method: bytes, url: bytes) -> Match | None:
+    """:func:`prediction` on the raw method and URL the door parses: the path without its
+    query, percent-decoded as the ASGI scope's is, so every spelling of a route is
+    admitted and answered as the app routes it.
 
     Examples:
-        >>> is_prediction_path("/v1/models/m:regress"), is_prediction_path("/metrics")
-        (True, False)
-    """
-    for prefix, endings, _ in _PREDICTING:
-        if path.endswith(endings) and path.startswith(prefix) and len(path) > len(prefix):
-            return True
-    return False
-
-
-def is_prediction(method: bytes, url: bytes) -> bool:
-    """:func:`prediction` on the raw method and URL the door parses (a query string allowed).
-
-    Examples:
-        >>> is_prediction(b"POST", b"/v2/models/m/infer?x=1"), is_prediction(b"POST", b"/infer")
-        (True, False)
-        >>> is_prediction(b"POST", b"/v1/models/m%3Apredict")
-        True
+        >>> door_route(b"POST", b"/v2/models/m/infer?x=1").rest, door_route(b"POST", b"/infer")
+        ('models/m/infer', None)
+        >>> door_route(b"POST", b"/v1/models/m%3Apredict").path
+        '/v1/models/m:predict'
     """
     if method != b"POST":
-        return False
+        return None
     if b"?" in url:
         url = url.split(b"?", 1)[0]
-    if b"%" in url:  # every spelling of a route is admitted as the app will route it
-        url = unquote_to_bytes(url)
-    for prefix, endings in _PREDICTING_BYTES:
-        if url.endswith(endings) and url.startswith(prefix) and len(url) > len(prefix):
-            return True
-    return False
+    path = url.decode("latin-1")
+    return prediction("POST", unquote(path) if "%" in path else path)
