@@ -50,6 +50,8 @@ def test_an_illegal_move_raises() -> None:
         check(S.IDLE, S.BODY)
     with pytest.raises(IllegalTransitionError, match="from DISPATCHED to HEAD"):
         check(S.DISPATCHED, S.HEAD)
+    with pytest.raises(IllegalTransitionError, match="from CLOSED to OPEN"):
+        check(S.CLOSED, S.OPEN)
 
 
 def test_a_body_earns_time_at_the_minimum_rate_up_to_its_timeout() -> None:
@@ -85,6 +87,14 @@ def _walk(door: Door) -> None:
     driver.send(body[-5:])
     driver.answer()
     assert core.state is S.IDLE
+    # Two pipelined requests while a prediction is in the model: the second yields.
+    door.admission.in_flight = 1
+    driver.send(_request("GET", "/v2/health/live") * 2)
+    driver.answer()
+    assert core.state is S.YIELDING
+    door.admission.in_flight = 0
+    driver.settle()
+    assert core.state is S.IDLE
     # Every permit taken: the next prediction is refused, its connection parked, then read.
     door.admission.in_flight = door.admission.max_in_flight
     driver.send(_request("POST", "/v1/models/m:predict", body))
@@ -94,10 +104,40 @@ def _walk(door: Door) -> None:
     assert core.state is S.OPEN
     driver.send(_request("GET", "/v2/health/live"))
     driver.answer()
-    assert driver.statuses() == [200, 200, 200, 503, 200]
+    assert driver.statuses() == [200, 200, 200, 200, 200, 503, 200]
     # An idle connection's timeout closes it quietly.
     driver.advance(door.limits.keep_alive_s + 1)
-    assert driver.closed and driver.statuses()[-1] == 200
+    assert driver.closed and core.state is S.CLOSED and driver.statuses()[-1] == 200
+
+
+def _leave_in_every_state(door: Door) -> None:
+    """A client that leaves from each state: the connection closes, holding nothing."""
+    Core(door).close()  # refused as it was made (past max_connections)
+    request = _request("POST", "/v1/models/m:predict", b'{"instances": []}')
+    for sent, in_flight, state in (
+        (b"", 0, S.OPEN),
+        (request[:10], 0, S.HEAD),
+        (request[:-3], 0, S.BODY),
+        (request, 0, S.DISPATCHED),
+        (request, door.admission.max_in_flight, S.PARKED),
+    ):
+        door.admission.in_flight = in_flight
+        driver = Driver(door)
+        driver.send(sent)
+        assert driver.core.state is state
+        driver.leave()
+        assert driver.core.state is S.CLOSED
+        door.admission.in_flight = 0
+        while driver.pending:
+            driver.answer()
+    yielding = Driver(door)
+    door.admission.in_flight = 1
+    yielding.send(_request("GET", "/v2/health/live") * 2)
+    yielding.answer()
+    assert yielding.core.state is S.YIELDING
+    yielding.leave()
+    door.admission.in_flight = 0
+    assert door.admission.counts() == (0, 0, 0)
 
 
 def test_a_connection_makes_every_move_of_the_table_and_no_other(
@@ -112,4 +152,5 @@ def test_a_connection_makes_every_move_of_the_table_and_no_other(
 
     monkeypatch.setattr(Core, "transition", recorded)
     _walk(Door(DoorLimits(retry_after_s=1)))
+    _leave_in_every_state(Door(DoorLimits(retry_after_s=1)))
     assert set(moves) == EDGES

@@ -153,7 +153,9 @@ _HEAD = ConnectionState.HEAD
 _BODY = ConnectionState.BODY
 _DISPATCHED = ConnectionState.DISPATCHED
 _IDLE = ConnectionState.IDLE
+_YIELDING = ConnectionState.YIELDING
 _PARKED = ConnectionState.PARKED
+_CLOSED = ConnectionState.CLOSED
 _NO_TIMER = Timer.NONE
 _HEADER_TIMER = Timer.HEADER
 _BODY_TIMER = Timer.BODY
@@ -172,7 +174,6 @@ class Core:
         "body_at",
         "body_bytes",
         "buf",
-        "closed",
         "deadline",
         "door",
         "ending",
@@ -192,7 +193,6 @@ class Core:
         "state",
         "tail",
         "upgrading",
-        "waiting",
     )
 
     def __init__(self, door: Door) -> None:
@@ -218,9 +218,7 @@ class Core:
         self.line_done = True
         self.body_bytes = 0  # a chunked body's data bytes (head_bytes less them: framing)
         self.paused = False  # the socket is not read
-        self.waiting = False  # a Wait runs: parked after a refusal, or yielding
         self.ending = False  # close after the current answer
-        self.closed = False
         self.resuming = False  # parsing bytes held while the last request was answered
         # The body of a request with Upgrade: the parser stops at its headers, so the core
         # reads its Content-Length itself (the connection then closes).
@@ -228,6 +226,11 @@ class Core:
         # When the state's timer runs out (set by transition() alone, from the table).
         self.deadline: float | None = None
         self.body_at = 0.0  # when the current body's headers arrived
+
+    @property
+    def closed(self) -> bool:
+        """Nothing more is read or written (:attr:`ConnectionState.CLOSED`)."""
+        return self.state is _CLOSED
 
     def _take(self) -> Sequence[Decision]:
         out = self.out
@@ -274,19 +277,20 @@ class Core:
         elif self.off < len(self.buf) and self.admission.in_flight:
             # A pipelined request while predictions are in the model: it waits its turn
             # (see PIPELINE_YIELD_S), reading paused meanwhile as for a refusal.
-            self._wait(PIPELINE_YIELD_S)
+            self.transition(_YIELDING)
+            self.out.append(Wait(PIPELINE_YIELD_S))
         else:
             self._resume()
         return self._take()
 
     def wake(self, now: float) -> Sequence[Decision]:
         """A :class:`Wait` is over: a parked connection is read again, from ``OPEN``."""
-        self.waiting = False
-        if self.closed:
-            return _NOTHING
+        state = self.state
+        if state is not _PARKED and state is not _YIELDING:
+            return _NOTHING  # closed meanwhile
         self.now = now
-        if self.state is _PARKED:
-            self.transition(_OPEN, now)  # its next request begins as on a new connection
+        # A parked connection's next request begins as on a new connection.
+        self.transition(_OPEN if state is _PARKED else _IDLE, now)
         self._resume()
         return self._take()
 
@@ -312,20 +316,12 @@ class Core:
 
     def lost(self) -> Sequence[Decision]:
         """The client left (or the socket closed)."""
-        self.closed = True
-        self.waiting = False
         self.buf = b""
-        req = self.req
-        state = self.state
-        if (state is _HEAD or state is _BODY) and req.receiving:
-            req.receiving = False
-            self.admission.stop_receiving()
-            self._count_lost(req)
-        elif state is _DISPATCHED:
-            req.disconnected = True
-        if state is not _DISPATCHED:  # else the app has it, and answered() lets it go
-            req.parts.clear()
-            self._unreserve(req)
+        if self.state is not _CLOSED:
+            if self.state is _DISPATCHED:
+                self.req.disconnected = True  # its answer, when it comes, is dropped
+            self._let_go()
+            self.transition(_CLOSED)
         return self._take()
 
     def shutdown(self) -> Sequence[Decision]:
@@ -347,12 +343,7 @@ class Core:
     def reclaimable(self) -> bool:
         """Nothing of a request read or owed: closing it loses nothing the client sent."""
         state = self.state
-        return (
-            (state is _OPEN or state is _IDLE)
-            and self.off >= len(self.buf)
-            and not self.waiting
-            and not self.closed
-        )
+        return (state is _OPEN or state is _IDLE) and self.off >= len(self.buf)
 
     def release(self, req: Request) -> None:
         """Give back what ``req`` holds of the admission (its answer is computed)."""
@@ -369,20 +360,22 @@ class Core:
         state = self.state
         return (
             state is _DISPATCHED
-            or self.waiting
-            or (self.ending and state is not _BODY and state is not _DISPATCHED)
+            or state is _PARKED
+            or state is _YIELDING
+            or (self.ending and state is not _BODY)
         )
 
     def _full(self) -> bool:
-        """Read nothing more of the socket: waiting, ending, or :data:`HELD_BYTES` held.
+        """Read nothing more of the socket: parked, yielding, ending, or :data:`HELD_BYTES` held.
 
         Below the cap a connection whose request is being answered is still read, so a
         client that leaves is seen (a paused socket reports no end) and its answer is not
         computed for nobody; past it the rest waits in the kernel.
         """
-        if self.waiting or (self.ending and self.state is not _BODY):
+        state = self.state
+        if state is _PARKED or state is _YIELDING or (self.ending and state is not _BODY):
             return True
-        return self.state is _DISPATCHED and len(self.buf) - self.off >= HELD_BYTES
+        return state is _DISPATCHED and len(self.buf) - self.off >= HELD_BYTES
 
     def _pause(self) -> None:
         if not self.paused and not self.closed:
@@ -636,7 +629,7 @@ class Core:
             return
         self.transition(_PARKED)
         self._pause()
-        self._wait(self.limits.retry_after_s)
+        self.out.append(Wait(self.limits.retry_after_s))
 
     def _refuse_midway(self, why: str) -> None:
         """Refuse a prediction whose body is arriving: 503 + Retry-After, and close (the
@@ -660,28 +653,32 @@ class Core:
         if req.route is not None:
             self.out.append(Lost(req))
 
-    def _wait(self, seconds: float) -> None:
-        self.waiting = True
-        self.out.append(Wait(seconds))
+    def _let_go(self) -> None:
+        """Give back what the request under way holds of the admission, unless the app
+        has it (then :meth:`answered` does); a prediction whose body was arriving is
+        counted as its client's."""
+        req = self.req
+        if self.state is _DISPATCHED:
+            return
+        if req.receiving:
+            req.receiving = False
+            self.admission.stop_receiving()
+            self._count_lost(req)
+        req.parts.clear()
+        self._unreserve(req)
 
     def _close(self) -> None:
-        self.closed = True  # its deadline no longer counts (expire)
-        self.waiting = False
+        """Close now: no timer runs, nothing more is read, a wait is cancelled."""
+        self._let_go()
+        self.transition(_CLOSED)
         self.out.append(CLOSE)
 
     def _reject(self, status: bytes, body: bytes) -> None:
         """Answer a malformed request ``status`` and close; nothing more is read."""
         if self.closed:
             return
-        req = self.req
-        if req.receiving:  # a prediction cut off before its body arrived: the client's
-            req.receiving = False
-            self.admission.stop_receiving()
-            self._count_lost(req)
-        if self.state is not _DISPATCHED:
-            self._unreserve(req)
         self.out.append(Write(plain(status, body, close=True)))
-        self._close()
+        self._close()  # a prediction cut off before its body arrived: the client's
 
     def transition(self, new: ConnectionState, now: float = 0.0) -> None:
         """Move to ``new`` if the table (:mod:`mooring.serving._door_states`) allows it,

@@ -9,8 +9,11 @@ here: the table and :func:`deadline` are plain data and arithmetic.
 ::
 
     NEW ─▶ OPEN ─▶ HEAD ─▶ BODY ─▶ DISPATCHED ─▶ IDLE ─▶ HEAD …
-                    ▲       ↺          │
-                    └── PARKED ◀───────┘   (refused 503, keep-alive)
+            ▲               ↺          │          │  ▲
+            └──── PARKED ◀─────────────┘          ▼  │
+                  (refused 503, keep-alive)    YIELDING (pipelined, predictions pending)
+
+    and from every state ─▶ CLOSED
 
 Examples:
     >>> TABLE[ConnectionState.IDLE].timer, TABLE[ConnectionState.IDLE].expiry
@@ -51,7 +54,9 @@ class ConnectionState(enum.Enum):
     BODY = "body"  # its body arriving (every request passes here, a bodiless one at once)
     DISPATCHED = "dispatched"  # read whole: the app (or a refusal) answers it
     IDLE = "idle"  # answered, kept alive: the next request's first byte awaited
+    YIELDING = "yielding"  # answered, the next request held while predictions are pending
     PARKED = "parked"  # refused 503 and kept: not read for retry_after_s
+    CLOSED = "closed"  # closed, by the door or the client: nothing more is read or written
 
     #: This state's row of :data:`TABLE` (set below, read on every move).
     rule: Rule
@@ -87,14 +92,16 @@ _S = ConnectionState
 
 #: The one table: every state, its timer, its timeout's effect and its allowed moves.
 TABLE: dict[ConnectionState, Rule] = {
-    _S.NEW: Rule(Timer.NONE, Expiry.NONE, (_S.OPEN,)),
-    _S.OPEN: Rule(Timer.HEADER, Expiry.REFUSE, (_S.HEAD,)),
-    _S.HEAD: Rule(Timer.HEADER, Expiry.REFUSE, (_S.BODY,)),
+    _S.NEW: Rule(Timer.NONE, Expiry.NONE, (_S.OPEN, _S.CLOSED)),
+    _S.OPEN: Rule(Timer.HEADER, Expiry.REFUSE, (_S.HEAD, _S.CLOSED)),
+    _S.HEAD: Rule(Timer.HEADER, Expiry.REFUSE, (_S.BODY, _S.CLOSED)),
     # BODY -> BODY: bytes of the body came, and earned time at the minimum rate.
-    _S.BODY: Rule(Timer.BODY, Expiry.REFUSE, (_S.BODY, _S.DISPATCHED)),
-    _S.DISPATCHED: Rule(Timer.NONE, Expiry.NONE, (_S.IDLE, _S.PARKED)),
-    _S.IDLE: Rule(Timer.KEEP_ALIVE, Expiry.CLOSE, (_S.HEAD,)),
-    _S.PARKED: Rule(Timer.NONE, Expiry.NONE, (_S.OPEN,)),
+    _S.BODY: Rule(Timer.BODY, Expiry.REFUSE, (_S.BODY, _S.DISPATCHED, _S.CLOSED)),
+    _S.DISPATCHED: Rule(Timer.NONE, Expiry.NONE, (_S.IDLE, _S.PARKED, _S.CLOSED)),
+    _S.IDLE: Rule(Timer.KEEP_ALIVE, Expiry.CLOSE, (_S.HEAD, _S.YIELDING, _S.CLOSED)),
+    _S.YIELDING: Rule(Timer.NONE, Expiry.NONE, (_S.IDLE, _S.CLOSED)),
+    _S.PARKED: Rule(Timer.NONE, Expiry.NONE, (_S.OPEN, _S.CLOSED)),
+    _S.CLOSED: Rule(Timer.NONE, Expiry.NONE, ()),
 }
 for _state, _rule in TABLE.items():
     _state.rule = _rule  # an attribute read, not a hash, on the request path
