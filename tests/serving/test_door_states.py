@@ -14,10 +14,12 @@ import pytest
 from mooring.serving._door import Door, DoorLimits
 from mooring.serving._door_core import Core
 from mooring.serving._door_states import (
+    HELD_BYTES,
     TABLE,
     ConnectionState,
     Expiry,
     IllegalTransitionError,
+    Reading,
     Timer,
     check,
     deadline,
@@ -154,3 +156,41 @@ def test_a_connection_makes_every_move_of_the_table_and_no_other(
     _walk(Door(DoorLimits(retry_after_s=1)))
     _leave_in_every_state(Door(DoorLimits(retry_after_s=1)))
     assert set(moves) == EDGES
+
+
+def _in(state: ConnectionState, door: Door) -> Driver:
+    """A connection driven, in memory, to ``state`` with nothing held."""
+    driver = Driver(door)
+    prediction = _request("POST", "/v1/models/m:predict", b'{"instances": []}')
+    if state is S.IDLE:
+        driver.send(_request("GET", "/v2/health/live"))
+        driver.answer()
+    elif state is S.DISPATCHED:
+        driver.send(prediction)
+    elif state is S.PARKED:
+        door.admission.in_flight = door.admission.max_in_flight
+        driver.send(prediction)
+        door.admission.in_flight = 0
+    elif state is S.YIELDING:
+        door.admission.in_flight = 1
+        driver.send(_request("GET", "/v2/health/live") * 2)
+        driver.answer()
+        door.admission.in_flight = 0
+    assert driver.core.state is state
+    return driver
+
+
+@pytest.mark.parametrize("state", [S.OPEN, S.IDLE, S.DISPATCHED, S.PARKED, S.YIELDING])
+def test_each_state_reads_what_its_row_says(state: ConnectionState) -> None:
+    driver = _in(state, Door(DoorLimits(retry_after_s=1)))
+    dispatched = len(driver.received)
+    pipeline = _request("GET", "/v2/health/live") * (2 * HELD_BYTES // 40)  # > 2 x HELD_BYTES
+    driver.send(pipeline[:HELD_BYTES])
+    driver.send(pipeline[HELD_BYTES : 2 * HELD_BYTES])  # (a read after the first is held)
+    reading = TABLE[state].reading
+    if reading is Reading.HEAD:  # a request is parsed, then held behind its answer
+        assert len(driver.received) == dispatched + 1 and driver.core.state is S.DISPATCHED
+    else:  # nothing is parsed, and the socket stops being read
+        assert len(driver.received) == dispatched and driver.core.state is state
+        assert reading in (Reading.HOLD, Reading.PAUSE)
+    assert driver.paused  # held past HELD_BYTES (HOLD, HEAD then HOLD) or at once (PAUSE)

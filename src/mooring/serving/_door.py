@@ -46,8 +46,9 @@ predictions through :mod:`mooring.serving._fastpath`, and checks the read deadli
   ``body_grace_s`` (each byte that came earns its time, whatever the length declared: a
   large ``Content-Length`` buys nothing before its bytes arrive), and within
   ``body_timeout_s`` in any case: else ``408`` and close. An idle connection closes
-  after ``keep_alive_s``. Which timer runs in each :class:`ConnectionState`, and what its
-  end does, is the one table of :mod:`mooring.serving._door_states`. Past
+  after ``keep_alive_s``. What each state reads and within which limit, which timer
+  runs there and what its end does, is the one table of
+  :mod:`mooring.serving._door_states`. Past
   ``max_connections`` the oldest connection with nothing under way is closed to make
   room; only when every one is in a request: ``503``.
 * **Request hygiene.** An HTTP/1.1 request without exactly one ``Host``, or with one

@@ -50,7 +50,17 @@ from mooring.serving._door_framing import (
     malformed,
     scan,
 )
-from mooring.serving._door_states import ConnectionState, Expiry, Timer, check, deadline
+from mooring.serving._door_states import (
+    CHUNK_FRAMING,
+    HEAD_LIMIT,
+    HELD_BYTES,
+    ConnectionState,
+    Expiry,
+    Reading,
+    Timer,
+    check,
+    deadline,
+)
 from mooring.serving._routes import Match, door_route
 
 if TYPE_CHECKING:
@@ -72,15 +82,6 @@ __all__ = [
 
 log = logging.getLogger("mooring.serving")
 
-# Unparsed bytes a connection may hold (read, waiting behind its unanswered request)
-# before its socket is no longer read: with one read on top (uvloop reads up to 256 KiB),
-# what a pipelining client costs in memory.
-HELD_BYTES = 64 * 1024
-# The largest header block (request line and headers) read before 431.
-HEAD_LIMIT = 64 * 1024
-# A chunked body's framing (chunk-size lines, line ends, trailers) may exceed the data
-# it carries by this much before 400: 1-byte chunks or a trailer flood cost a parse each.
-CHUNK_FRAMING = 64 * 1024
 # What a chunked prediction body holds of the door's body budget at its headers; it grows
 # by as much again each time its data passes it, within the budget (else 503 and close).
 CHUNKED_RESERVE = 64 * 1024
@@ -156,6 +157,9 @@ _IDLE = ConnectionState.IDLE
 _YIELDING = ConnectionState.YIELDING
 _PARKED = ConnectionState.PARKED
 _CLOSED = ConnectionState.CLOSED
+_READ_HEAD = Reading.HEAD
+_HOLD = Reading.HOLD
+_PAUSE = Reading.PAUSE
 _NO_TIMER = Timer.NONE
 _HEADER_TIMER = Timer.HEADER
 _BODY_TIMER = Timer.BODY
@@ -354,28 +358,27 @@ class Core:
 
     # -- reading ----------------------------------------------------------------------------
     def _holding(self) -> bool:
-        """Parse nothing now: a request is being answered, the connection waits, or it
-        ends and no request is under way (one whose body is arriving is read to its end).
-        What arrives meanwhile is held as bytes (up to :data:`HELD_BYTES`)."""
+        """Parse nothing now: the state parses nothing (its :class:`Reading`: a request
+        is being answered, the connection waits or is closed), or it ends and no request is
+        under way (one whose body is arriving is read to its end). What arrives meanwhile
+        is held as bytes (up to :data:`HELD_BYTES`)."""
         state = self.state
-        return (
-            state is _DISPATCHED
-            or state is _PARKED
-            or state is _YIELDING
-            or (self.ending and state is not _BODY)
-        )
+        reading = state.rule.reading
+        return reading is _HOLD or reading is _PAUSE or (self.ending and state is not _BODY)
 
     def _full(self) -> bool:
-        """Read nothing more of the socket: parked, yielding, ending, or :data:`HELD_BYTES` held.
+        """Read nothing more of the socket: the state reads nothing, the connection ends,
+        or :data:`HELD_BYTES` are held.
 
         Below the cap a connection whose request is being answered is still read, so a
         client that leaves is seen (a paused socket reports no end) and its answer is not
         computed for nobody; past it the rest waits in the kernel.
         """
         state = self.state
-        if state is _PARKED or state is _YIELDING or (self.ending and state is not _BODY):
+        reading = state.rule.reading
+        if reading is _PAUSE or (self.ending and state is not _BODY):
             return True
-        return state is _DISPATCHED and len(self.buf) - self.off >= HELD_BYTES
+        return reading is _HOLD and len(self.buf) - self.off >= HELD_BYTES
 
     def _pause(self) -> None:
         if not self.paused and not self.closed:
@@ -395,7 +398,7 @@ class Core:
         buf = self.buf
         while not self.closed and not self._holding() and self.off < len(buf):
             off = self.off
-            if self.state is not _BODY:  # (not DISPATCHED: _holding)
+            if self.state.rule.reading is _READ_HEAD:
                 stop = head_end(buf, off, self.tail)
                 if stop < 0:
                     self.head_bytes += len(buf) - off

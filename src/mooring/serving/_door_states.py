@@ -1,10 +1,11 @@
 """Where a connection of the door is, and the one table of what applies there.
 
 A connection of :mod:`mooring.serving._door` is always in one :class:`ConnectionState`.
-:data:`TABLE` says, for each, the states it may move to, which read timer runs (and
-so when the connection times out) and what a timeout does; the door's one
-``transition`` checks each move against it and sets the deadline from it. No asyncio
-here: the table and :func:`deadline` are plain data and arithmetic.
+:data:`TABLE` says, for each, what is read there and within which limit
+(:class:`Reading`), which read timer runs (and so when the connection times out), what
+a timeout does, and the states it may move to; the core's one ``transition``
+(:mod:`mooring.serving._door_core`) checks each move against it and sets the deadline
+from it. No asyncio here: the table and :func:`deadline` are plain data and arithmetic.
 
 ::
 
@@ -18,6 +19,8 @@ here: the table and :func:`deadline` are plain data and arithmetic.
 Examples:
     >>> TABLE[ConnectionState.IDLE].timer, TABLE[ConnectionState.IDLE].expiry
     (<Timer.KEEP_ALIVE: 'keep_alive_s'>, <Expiry.CLOSE: 'close quietly'>)
+    >>> TABLE[ConnectionState.DISPATCHED].reading
+    <Reading.HOLD: 'nothing parsed; up to HELD_BYTES held, then the socket is not read'>
     >>> check(ConnectionState.IDLE, ConnectionState.BODY)
     Traceback (most recent call last):
     ...
@@ -34,10 +37,14 @@ if TYPE_CHECKING:
     from mooring.serving._door import DoorLimits
 
 __all__ = [
+    "CHUNK_FRAMING",
+    "HEAD_LIMIT",
+    "HELD_BYTES",
     "TABLE",
     "ConnectionState",
     "Expiry",
     "IllegalTransitionError",
+    "Reading",
     "Rule",
     "Timer",
     "check",
@@ -62,6 +69,26 @@ class ConnectionState(enum.Enum):
     rule: Rule
 
 
+# The largest header block (request line and headers) read before 431.
+HEAD_LIMIT = 64 * 1024
+# A chunked body's framing (chunk-size lines, line ends, trailers) may exceed the data
+# it carries by this much before 400: 1-byte chunks or a trailer flood cost a parse each.
+CHUNK_FRAMING = 64 * 1024
+# Unparsed bytes a connection may hold (read, waiting behind its unanswered request)
+# before its socket is no longer read: with one read on top (uvloop reads up to 256 KiB),
+# what a pipelining client costs in memory.
+HELD_BYTES = 64 * 1024
+
+
+class Reading(enum.Enum):
+    """What a state reads of the socket, and the limit on it."""
+
+    HEAD = "a request's line and headers, up to HEAD_LIMIT (431 past it)"
+    BODY = "its body, up to body_limit_bytes (413), its chunks' framing up to CHUNK_FRAMING"
+    HOLD = "nothing parsed; up to HELD_BYTES held, then the socket is not read"
+    PAUSE = "nothing parsed; the socket is not read"
+
+
 class Timer(enum.Enum):
     """The read timer that runs in a state: the limit (``[serving]``) it counts."""
 
@@ -81,8 +108,10 @@ class Expiry(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One state's row: the read timer, what its end does, where the connection may go."""
+    """One state's row: what is read, the read timer, what its end does, where the
+    connection may go."""
 
+    reading: Reading
     timer: Timer
     expiry: Expiry
     next: tuple[ConnectionState, ...]
@@ -90,18 +119,20 @@ class Rule:
 
 _S = ConnectionState
 
-#: The one table: every state, its timer, its timeout's effect and its allowed moves.
+_R = Reading
+
+#: The one table: every state, what it reads, its timer, its timeout's effect and its moves.
 TABLE: dict[ConnectionState, Rule] = {
-    _S.NEW: Rule(Timer.NONE, Expiry.NONE, (_S.OPEN, _S.CLOSED)),
-    _S.OPEN: Rule(Timer.HEADER, Expiry.REFUSE, (_S.HEAD, _S.CLOSED)),
-    _S.HEAD: Rule(Timer.HEADER, Expiry.REFUSE, (_S.BODY, _S.CLOSED)),
+    _S.NEW: Rule(_R.PAUSE, Timer.NONE, Expiry.NONE, (_S.OPEN, _S.CLOSED)),
+    _S.OPEN: Rule(_R.HEAD, Timer.HEADER, Expiry.REFUSE, (_S.HEAD, _S.CLOSED)),
+    _S.HEAD: Rule(_R.HEAD, Timer.HEADER, Expiry.REFUSE, (_S.BODY, _S.CLOSED)),
     # BODY -> BODY: bytes of the body came, and earned time at the minimum rate.
-    _S.BODY: Rule(Timer.BODY, Expiry.REFUSE, (_S.BODY, _S.DISPATCHED, _S.CLOSED)),
-    _S.DISPATCHED: Rule(Timer.NONE, Expiry.NONE, (_S.IDLE, _S.PARKED, _S.CLOSED)),
-    _S.IDLE: Rule(Timer.KEEP_ALIVE, Expiry.CLOSE, (_S.HEAD, _S.YIELDING, _S.CLOSED)),
-    _S.YIELDING: Rule(Timer.NONE, Expiry.NONE, (_S.IDLE, _S.CLOSED)),
-    _S.PARKED: Rule(Timer.NONE, Expiry.NONE, (_S.OPEN, _S.CLOSED)),
-    _S.CLOSED: Rule(Timer.NONE, Expiry.NONE, ()),
+    _S.BODY: Rule(_R.BODY, Timer.BODY, Expiry.REFUSE, (_S.BODY, _S.DISPATCHED, _S.CLOSED)),
+    _S.DISPATCHED: Rule(_R.HOLD, Timer.NONE, Expiry.NONE, (_S.IDLE, _S.PARKED, _S.CLOSED)),
+    _S.IDLE: Rule(_R.HEAD, Timer.KEEP_ALIVE, Expiry.CLOSE, (_S.HEAD, _S.YIELDING, _S.CLOSED)),
+    _S.YIELDING: Rule(_R.PAUSE, Timer.NONE, Expiry.NONE, (_S.IDLE, _S.CLOSED)),
+    _S.PARKED: Rule(_R.PAUSE, Timer.NONE, Expiry.NONE, (_S.OPEN, _S.CLOSED)),
+    _S.CLOSED: Rule(_R.PAUSE, Timer.NONE, Expiry.NONE, ()),
 }
 for _state, _rule in TABLE.items():
     _state.rule = _rule  # an attribute read, not a hash, on the request path
