@@ -460,16 +460,19 @@ def wait_ready(
     with ``body``, that body POSTed and answered 200."""
     import httpx
 
+    # Plain HTTP: verify=False spares each probe a TLS context (~50 ms of CPU, beside a
+    # starting server, every 20 ms).
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
             if body is None:
-                ok = httpx.get(url, timeout=2).status_code in (200, 405)
+                ok = httpx.get(url, timeout=2, verify=False).status_code in (200, 405)
             else:
                 headers = {"Content-Type": "application/json"}
-                ok = httpx.post(url, content=body, headers=headers, timeout=10).status_code == 200
+                res = httpx.post(url, content=body, headers=headers, timeout=10, verify=False)
+                ok = res.status_code == 200
             if ok:
                 return time.perf_counter() - start
         except httpx.TransportError:
@@ -749,7 +752,9 @@ def warm_up(server: Server, bodies: list[bytes], count: int = 10, limit_s: float
             if time.perf_counter() - start > limit_s:
                 raise SystemExit(f"{server.name} did not answer 200 in warm-up: {last}")
             try:
-                res = httpx.post(server.url, content=body, headers=headers, timeout=30)
+                res = httpx.post(  # plain HTTP: no TLS context to build per request
+                    server.url, content=body, headers=headers, timeout=30, verify=False
+                )
                 streak, last = (streak + 1, "") if res.status_code == 200 else (0, res.text)
             except httpx.TransportError as exc:
                 streak, last = 0, repr(exc)
