@@ -64,7 +64,7 @@ class ServerThread:
 
     def wait_ready(self) -> None:
         wait_until(
-            lambda: httpx.get(f"{self.url}/v2/health/ready").status_code == 200,
+            lambda: httpx.get(f"{self.url}/v2/health/ready", verify=False).status_code == 200,
             f"{self.url}/v2/health/ready to answer 200",
         )
 

@@ -65,7 +65,7 @@ def _serving(folder: Path, *args: str) -> Iterator[str]:
 
     def ready() -> bool:
         assert proc.poll() is None, log.read_text(errors="replace")
-        return httpx.get(f"{url}/v2/health/ready").status_code == 200
+        return httpx.get(f"{url}/v2/health/ready", verify=False).status_code == 200
 
     try:
         wait_until(

@@ -48,7 +48,7 @@ def test_mooring_ui_serves_the_dashboard(tmp_path: Path) -> None:
 
         def answered() -> httpx.Response:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            return httpx.get(f"{url}/ui/", timeout=PATIENCE)
+            return httpx.get(f"{url}/ui/", timeout=PATIENCE, verify=False)
 
         res = wait_until(answered, "mooring ui to answer", ignoring=(httpx.TransportError,))
         assert res.status_code == 200 and f'href="/ui/models/{NAME}"' in res.text

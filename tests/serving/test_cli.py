@@ -34,7 +34,7 @@ def test_serve_a_folder_from_the_command_line(tmp_path: Path, model_dirs: dict[s
 
         def ready() -> bool:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            return httpx.get(f"{url}/v2/health/ready").status_code == 200
+            return httpx.get(f"{url}/v2/health/ready", verify=False).status_code == 200
 
         wait_until(ready, "mooring serve to become ready", ignoring=(httpx.TransportError,))
         res = httpx.post(f"{url}/v1/models/{NAME}:predict", json={"instances": [row()]})

@@ -108,7 +108,7 @@ def test_swap_under_load_fails_no_request_and_bad_versions_never_serve(
         # Version 3 is not a SavedModel: it is refused and version 2 keeps serving.
         registry.deploy(NAME, production=3, force=True, reason="test a broken artifact")
         wait_until(
-            lambda: "3" in httpx.get(f"{server.url}/v1/models/{NAME}").text,
+            lambda: "3" in httpx.get(f"{server.url}/v1/models/{NAME}", verify=False).text,
             "version 3's failed load to be reported",
         )
         status = httpx.get(f"{server.url}/v1/models/{NAME}").json()["model_version_status"]
@@ -131,7 +131,10 @@ def test_canary_split_is_sticky_by_key_and_weighted_without(registry: Registry) 
     with ServerThread(app) as server:
         server.wait_ready()
         wait_until(
-            lambda: httpx.get(f"{server.url}/v2/models/{NAME}").json()["versions"] == ["1", "2"],
+            lambda: (
+                httpx.get(f"{server.url}/v2/models/{NAME}", verify=False).json()["versions"]
+                == ["1", "2"]
+            ),
             "versions 1 and 2 to be served",
         )
         for key in ("alice", "bob", "carol", "dave", "erin", "frank"):
