@@ -40,6 +40,7 @@ from tests._support.cli import run_mooring
 from tests._support.distributed import adult_auc, adult_rows
 from tests._support.project import MODEL, write_adult, write_project
 from tests._support.serve_process import ServeProcess
+from tests._support.shared import built_once, shared_root
 from tests._support.waiting import wait_until
 
 
@@ -313,6 +314,39 @@ def test_a_ydf_worker_past_max_restarts_fails_the_run_instead_of_waiting(tmp_pat
 MANY_EPOCHS = MODEL.replace("epochs = 1", "epochs = 6\nbatch_size = 256")
 
 
+def _train_as_two_pods(folder: Path) -> None:
+    """The restart tests' model (``MANY_EPOCHS``, 3,000 rows) trained without interruption
+    by two workers started by hand, as a Kubernetes Indexed Job starts its pods: ``shared``
+    is their output, ``pods.json`` each one's exit code and output."""
+    data = write_adult(folder / "data", train_rows=3000)
+    toml = write_project(folder / "p", data, model=MANY_EPOCHS)
+    peers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
+    shared = str(folder / "shared")
+    command = [sys.executable, "-m", "mooring", "train", "-c", str(toml), "--output", shared]
+    command += ["--workers", "2", "--peers", peers, "--resume"]
+    pods = [
+        subprocess.Popen(
+            [*command, "--worker-index", str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        for i in (1, 0)  # worker 1 first: it waits for worker 0's shards
+    ]
+    ended = [
+        {"output": pod.communicate(timeout=300)[0], "returncode": pod.returncode} for pod in pods
+    ]
+    (folder / "pods.json").write_text(json.dumps(ended), "utf-8")
+
+
+@pytest.fixture(scope="session")
+def uninterrupted_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two workers trained ``MANY_EPOCHS`` uninterrupted, once per run (read-only): the
+    pods test checks the job, the restart test compares its weights with theirs."""
+    return built_once(shared_root(tmp_path_factory) / "two-pods-uninterrupted", _train_as_two_pods)
+
+
 def _start_run(toml: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "mooring", "run", "-c", str(toml)],
@@ -335,7 +369,9 @@ def _kill_worker_after_first_epoch(home: Path, index: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_killed_worker_restarts_the_job_which_registers_one_version(tmp_path: Path) -> None:
+def test_a_killed_worker_restarts_the_job_which_registers_one_version(
+    tmp_path: Path, uninterrupted_job: Path
+) -> None:
     data = write_adult(tmp_path / "data", train_rows=3000)
     toml = write_project(tmp_path / "p", data, model=MANY_EPOCHS, extra="[training]\nworkers = 2\n")
     run = _start_run(toml)
@@ -350,12 +386,12 @@ def test_a_killed_worker_restarts_the_job_which_registers_one_version(tmp_path: 
     record = json.loads(next((tmp_path / "p" / "state").glob("runs/*/train/run.json")).read_text())
     assert record["distributed"]["restarts"] == ["worker 1 died (signal 9)"]
     assert record["parity"]["passed"] is True
-    # The restarted job ends where an uninterrupted one does, bit for bit: the same
-    # seed gives the same weights run to run, a restart included.
-    clean = run_mooring("train", "-c", str(toml), "--output", str(tmp_path / "clean"), "--quiet")
-    assert clean.returncode == 0, clean.stderr
+    # The restarted job ends where an uninterrupted one (the pods' job) does, bit for bit:
+    # the same seed gives the same weights run to run, a restart included.
     resumed = Path(record["model_dir"]).parent / "checkpoints" / "epoch-0006" / "weights.npz"
-    with np.load(resumed) as a, np.load(tmp_path / "clean/checkpoints/epoch-0006/weights.npz") as b:
+    clean = uninterrupted_job / "shared" / "checkpoints" / "epoch-0006" / "weights.npz"
+    with np.load(resumed) as a, np.load(clean) as b:
+        assert a.files == b.files
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
@@ -381,26 +417,11 @@ def test_a_job_out_of_restarts_registers_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_pods_started_elsewhere_train_together_as_the_kubernetes_job_runs_them(
-    tmp_path: Path,
+    uninterrupted_job: Path,
 ) -> None:
-    data = write_adult(tmp_path / "data", train_rows=3000)
-    model = MODEL.replace("epochs = 1", "epochs = 2\nbatch_size = 256")
-    toml = write_project(tmp_path / "p", data, model=model)
-    peers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
-    shared = tmp_path / "shared"
-    command = [sys.executable, "-m", "mooring", "train", "-c", str(toml), "--output", str(shared)]
-    pods = [
-        subprocess.Popen(
-            [*command, "--workers", "2", "--worker-index", str(i), "--peers", peers, "--resume"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
-        for i in (1, 0)  # worker 1 first: it waits for worker 0's shards
-    ]
-    outputs = [pod.communicate(timeout=300)[0] for pod in pods]
-    assert [pod.returncode for pod in pods] == [0, 0], outputs
+    shared = uninterrupted_job / "shared"
+    outputs = json.loads((uninterrupted_job / "pods.json").read_text("utf-8"))
+    assert [pod["returncode"] for pod in outputs] == [0, 0], outputs
     record = json.loads((shared / "run.json").read_text("utf-8"))
     assert record["distributed"]["engine"] == "kubernetes"
     assert record["distributed"]["workers"] == 2 and record["parity"]["passed"] is True
