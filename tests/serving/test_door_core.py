@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mooring.serving._door import Door, DoorLimits
-from mooring.serving._door_core import CHUNK_FRAMING, HEAD_LIMIT
+from mooring.serving._door_states import CHUNK_FRAMING, HEAD_LIMIT
 from tests._support.door_core import Driver
 
 PREDICT = "/v1/models/income:predict"

@@ -82,8 +82,6 @@ from mooring.serving._admission import Admission
 from mooring.serving._door_answers import plain, refusal_body
 from mooring.serving._door_core import (
     CLOSE,
-    HEAD_LIMIT,
-    HELD_BYTES,
     PAUSE,
     RESUME,
     Core,
@@ -95,7 +93,7 @@ from mooring.serving._door_core import (
 )
 from mooring.serving._door_cycle import ARRIVED, Cycle
 from mooring.serving._door_framing import Request
-from mooring.serving._door_states import ConnectionState
+from mooring.serving._door_states import HEAD_LIMIT, HELD_BYTES, ConnectionState
 from mooring.serving._fastpath import FastPath, PredictRequest, head, plain_500
 
 __all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "DoorLimits"]

@@ -68,8 +68,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLOSE",
-    "HEAD_LIMIT",
-    "HELD_BYTES",
     "PAUSE",
     "RESUME",
     "Core",
@@ -638,11 +636,9 @@ class Core:
         """Refuse a prediction whose body is arriving: 503 + Retry-After, and close (the
         rest of its body is not read)."""
         req = self.req
-        if req.receiving:
+        if req.receiving:  # refused, not cut off by its client: no 499 (_close gives the rest)
             req.receiving = False
             self.admission.stop_receiving()
-        self._unreserve(req)
-        req.parts.clear()
         self.door.count(why)
         self.out.append(Write(self.door.refusal(why, True)))
         self._close()

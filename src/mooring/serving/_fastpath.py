@@ -79,11 +79,6 @@ class PredictRequest:
         self.arrived = arrived
         self.client = client
 
-    @property
-    def path(self) -> str:
-        """The URL's path, percent-decoded."""
-        return self.route.path
-
 
 def head(answer: FastAnswer, *, keep_alive: bool) -> bytes:
     """An answer's status line and headers: ``date`` first, ``connection: close`` where
