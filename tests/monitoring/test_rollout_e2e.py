@@ -212,7 +212,10 @@ def test_a_slower_canary_is_rolled_back_on_latency_and_no_request_fails(
         assert traffic.failures == []
         latency = next(g for g in final.guardrails if g.name == "latency")
         assert latency.state == "fail", latency.message
-        assert latency.numbers["canary_p50_ms"] > latency.numbers["production_p50_ms"] + 20
+        # The spin is calibrated when the model is built; on a core shared with a busy
+        # neighbour it may cost a fifth of its 80 ms, still several margins slower.
+        n = latency.numbers
+        assert n["canary_p50_ms"] - n["production_p50_ms"] > 2 * n["margin_p50_ms"], n
         errors = next(g for g in final.guardrails if g.name == "errors")
         assert errors.state != "fail", errors.message
         event = registry.history(NAME)[-1]
