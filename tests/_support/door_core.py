@@ -45,6 +45,13 @@ class Driver:
         #: What each dispatched request held, as the app got it: (method, URL, body).
         self.received: list[tuple[str, str, bytes]] = []
         self.core.open(self.now)
+        # Seen by the door as its connections are, so it can cut a slow body of this
+        # driver to make room for another's (Door.reclaim_body).
+        self.door.connections[self] = None  # type: ignore[index]
+
+    def act(self, decisions: tuple[Decision, ...] | list[Decision]) -> None:
+        """What the door decided for this connection from another's event."""
+        self._do(list(decisions))
 
     def _do(self, decisions: tuple[Decision, ...] | list[Decision]) -> None:
         for decision in decisions:
@@ -69,6 +76,7 @@ class Driver:
             elif decision is CLOSE:
                 self.closed = True
                 self.wait_until = None
+                self.door.connections.pop(self, None)  # type: ignore[call-overload]
 
     def send(self, data: bytes, after: float = 0.0) -> None:
         """``data`` arrives ``after`` seconds from now (timers that ran out first fire)."""
@@ -117,6 +125,7 @@ class Driver:
         """The client goes (or the socket closes)."""
         self._do(list(self.core.lost()))
         self.closed = True
+        self.door.connections.pop(self, None)  # type: ignore[call-overload]
 
     def statuses(self) -> list[int]:
         """The status of every answer written, in order."""

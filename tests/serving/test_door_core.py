@@ -130,34 +130,54 @@ def test_in_any_order_of_events_nothing_follows_a_close_and_every_count_returns_
     assert set(driver.statuses()) <= {200, 408, 503}
 
 
-def test_slow_bodies_of_any_declared_length_are_cut_at_their_grace() -> None:
-    # 700 connections declaring a length and sending 1 byte: those admitted hold the
-    # receiving count or the body budget (4,000,000 bytes each: 8 fill 32 MiB) only until
-    # their grace, as the minimum rate applies to Content-Length and chunked bodies alike;
-    # the rest are refused at their headers, holding neither. Then a normal client is served.
-    for declared, admitted in ((4_000_000, 8), (40_000, 512)):
+def _at(driver: Driver, now: float) -> Driver:
+    """``driver`` on the test's clock: its timers that ran out by ``now`` fire."""
+    driver.advance(now - driver.now)
+    return driver
+
+
+def test_normal_clients_are_served_under_slow_bodies_of_any_declared_length() -> None:
+    # 700 connections at all times declaring a body (4,000,000 or 40,000 bytes, or chunked)
+    # and sending 1 byte, each replaced as soon as it is cut. A body holds the budget by
+    # what has arrived, so 4 MB declared buys nothing; where the slow ones fill the
+    # receiving count or the budget, the one furthest behind the minimum rate is cut to
+    # make room. Every normal prediction, of 20 bytes or of 1 MiB, is served 200, and every
+    # slow body is gone by its grace.
+    for declared in (b"content-length: 4000000", b"content-length: 40000",
+                     b"transfer-encoding: chunked"):  # fmt: skip
         door = Door(DoorLimits(max_receiving=512, body_grace_s=2.0, body_timeout_s=30.0))
-        head = b"POST %s HTTP/1.1\r\nhost: t\r\ncontent-length: %d\r\n\r\n{" % (
-            PREDICT.encode(),
-            declared,
-        )
-        slow = [Driver(door) for _ in range(700)]
+        chunked = declared.startswith(b"transfer")
+        head = b"POST %s HTTP/1.1\r\nhost: t\r\n%s\r\n\r\n" % (PREDICT.encode(), declared)
+        head += b"1\r\n{\r\n" if chunked else b"{"
+        slow: list[Driver] = []
+        served: list[int] = []
+        large = b"[" + b"1," * (512 * 1024 - 1) + b"1]"
+        reasons: list[str] = []
+        door.admission.on_refused = reasons.append
+        for tick in range(30):
+            now = tick * 0.1
+            slow = [_at(d, now) for d in slow if not d.closed]
+            while len(slow) < 700:
+                slow.append(_at(Driver(door), now))
+                slow[-1].send(head)
+            if tick == 15:  # 1.5 s: before the first slow bodies' grace
+                early = list(reasons)
+            if tick == 0:
+                continue  # every slow body sent its byte this instant: none is behind yet
+            normal = _at(Driver(door), now)
+            normal.send(_plain("POST", PREDICT, large if tick % 5 == 0 else b'{"instances": [1]}'))
+            normal.settle()
+            served += normal.statuses()
+            normal.leave()
+            assert door.admission.receiving <= 512
+            assert door.admission.body_bytes <= 32 * 1024 * 1024 + len(large)
+        assert served == [200] * 29, served
+        # 4 MB declared: the slow bodies fit in the room and wait for their grace; else
+        # some are cut before it, as others need room.
+        assert ("read_timeout" in early) is not declared.endswith(b"4000000"), early
         for driver in slow:
-            driver.send(head)
-        assert door.admission.receiving == admitted
-        for driver in slow:
-            driver.advance(2.5)
-        # Past max_receiving: 503 and closed at the headers. Past the budget: the 503 is
-        # owed once the body is read, and a refused body earns no time: 408 at the grace.
+            _at(driver, 8.0)
         assert all(d.closed and d.statuses() in ([408], [503]) for d in slow)
-        assert sum(d.statuses() == [408] for d in slow) >= admitted
-        normal = Driver(door)
-        normal.send(_plain("POST", PREDICT, b'{"instances": [1]}'))
-        normal.settle()
-        assert normal.statuses() == [200]
-        for driver in (*slow, normal):
-            if not driver.closed:
-                driver.leave()
         _idle(door)
 
 
@@ -249,6 +269,34 @@ def test_bodies_in_flight_stay_within_the_byte_budget() -> None:
         client.leave()
     clients[0].leave()
     clients[2].leave()
+    _idle(door)
+
+
+def test_a_body_that_passes_the_budget_while_arriving_is_read_unkept_and_refused() -> None:
+    # Two 800 KiB bodies against a 1 MiB budget: each fits at its headers, holding what
+    # has come; the one whose next bytes would pass the budget is read to its end without
+    # being kept, answered 503 on a connection that stays open, and served when retried.
+    budget = 1024 * 1024
+    door = Door(DoorLimits(body_budget_bytes=budget, body_limit_bytes=4 * budget))
+    body = b"1" * (800 * 1024)
+    request = _plain("POST", PREDICT, body)
+    start, cut = len(request) - len(body) + 1, len(request) - len(body) // 2
+    first, second = Driver(door), Driver(door)
+    for client in (first, second):
+        client.send(request[:start])
+    for client in (first, second):
+        client.send(request[start:cut])
+    assert door.admission.body_bytes <= budget and door.admission.receiving == 2
+    first.send(request[cut:])
+    assert door.admission.body_bytes <= budget and door.admission.receiving == 1
+    assert first.statuses() == [503] and not first.closed and not first.pending
+    second.send(request[cut:])
+    assert [r[2] for r in second.received] == [body]
+    second.settle()
+    first.send(request, after=1.0)
+    first.settle()
+    assert first.statuses() == [503, 200] and second.statuses() == [200]
+    assert [r[2] for r in first.received] == [body]
     _idle(door)
 
 

@@ -201,7 +201,8 @@ def test_past_max_receiving_a_request_gets_503_and_its_connection_closes(
     single: ServerThread,
 ) -> None:
     before = _refused(single).get("receiving", 0.0)
-    with _held_open(single.port, _head(200) + b"{", 2):
+    # The minimum rate off: no body is behind it, so none gives way (below).
+    with _limits(single, min_body_rate_bytes_s=0.0), _held_open(single.port, _head(200) + b"{", 2):
         _until_receiving(single, 2)
         with RawConnection(single.port) as third:
             third.send(_head(200) + b"{")
@@ -217,16 +218,41 @@ def test_past_max_receiving_a_request_gets_503_and_its_connection_closes(
     assert single.client.post(PREDICT, content=BODY).status_code == 200
 
 
+def test_past_max_receiving_the_body_furthest_behind_the_minimum_rate_gives_way(
+    single: ServerThread,
+) -> None:
+    # Two bodies at a byte each, behind 1,024 bytes/s from their first millisecond (the
+    # fixture's grace of minutes is what a body gets while there is room): a third
+    # request cuts the older, 408, and is served; the younger is still read.
+    before = _refused(single).get("read_timeout", 0.0)
+    with _held_open(single.port, _head(200) + b"{", 2) as held:
+        _until_receiving(single, 2)
+        with RawConnection(single.port) as third:
+            third.send(raw_request("POST", PREDICT, BODY))
+            assert third.answer()[0] == 200
+        status, _, body = held[0].answer()
+        assert status == 408 and b"min_body_rate_bytes_s" in body, (status, body)
+        assert held[0].closed()
+        assert _counts(single)[0] == 1, _counts(single)  # the younger, still receiving
+    assert _refused(single)["read_timeout"] == before + 1
+    _until_idle(single)
+
+
 @contextlib.contextmanager
-def _slow_limits(server: ServerThread) -> Iterator[None]:
-    """A grace of 0.5 s and 100 bytes/s meanwhile (the fixture's grace is minutes)."""
+def _limits(server: ServerThread, **changed: float) -> Iterator[None]:
+    """The door's limits ``changed`` meanwhile."""
     door = _door(server)
     limits = door.limits
-    door.limits = dataclasses.replace(limits, body_grace_s=0.5, min_body_rate_bytes_s=100.0)
+    door.limits = dataclasses.replace(limits, **changed)  # type: ignore[arg-type]
     try:
         yield
     finally:
         door.limits = limits
+
+
+def _slow_limits(server: ServerThread) -> contextlib.AbstractContextManager[None]:
+    """A grace of 0.5 s and 100 bytes/s meanwhile (the fixture's grace is minutes)."""
+    return _limits(server, body_grace_s=0.5, min_body_rate_bytes_s=100.0)
 
 
 def _trickle(conn: RawConnection, body: bytes) -> tuple[bytes, int]:

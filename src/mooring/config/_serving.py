@@ -75,17 +75,20 @@ class ServingConfig(Section):
         description="Prediction requests whose body is still arriving, per worker; past it "
         "a new one gets 503 + Retry-After and its connection is closed.",
     )
-    # Memory for prediction bodies: each holds its bytes from its headers to its answer
-    # (a chunked one 64 KiB more than its data so far, until it ends), and parsing a
-    # JSON body costs several times its size again. Without a budget 64 clients sending
-    # 4 MiB bodies grew a worker past 2 GiB; 32 MiB still takes 8 such bodies at once,
-    # and ordinary requests of a few KiB never come near it.
+    # Memory for prediction bodies: each holds the bytes that have arrived (and a 64 KiB
+    # share more while it arrives, never past its length) until its answer, and parsing a
+    # JSON body costs several times its size again. What a body declares is checked
+    # against the room left at its headers but not held: eight slow clients declaring
+    # 4 MiB and sending a byte hold 512 KiB, not the whole budget. Without a budget 64
+    # clients sending 4 MiB bodies grew a worker past 2 GiB; 32 MiB still takes 8 such
+    # bodies at once, and ordinary requests of a few KiB never come near it.
     body_budget_bytes: int = Field(
         32 * 1024 * 1024,
         ge=1024,
-        description="Bytes of prediction bodies a worker holds at once (arriving or being "
-        "answered, REST and gRPC); past it a new one gets 503 + Retry-After. One body is "
-        "always taken when none is held.",
+        description="Bytes of prediction bodies a worker holds at once (as they arrive, "
+        "until answered, REST and gRPC); a new one whose length would pass it gets 503 + "
+        "Retry-After, and one that passes it while arriving is read to its end unkept "
+        "and answered 503. One body is always taken when none is held.",
     )
     # A body must arrive at this rate after a grace: a client trickling a byte now and
     # then is cut off in seconds, not after body_timeout_s. 1 KiB/s is far below any real
@@ -94,7 +97,9 @@ class ServingConfig(Section):
         1024.0,
         ge=0.0,
         description="Slowest accepted body transfer after body_grace_s (0: off); a body "
-        "arriving slower is answered 408 and its connection closed.",
+        "arriving slower is answered 408 and its connection closed. When max_receiving "
+        "or body_budget_bytes leave no room for a new request, the body furthest behind "
+        "this rate is cut (408) first, grace or not.",
     )
     body_grace_s: float = Field(
         2.0,

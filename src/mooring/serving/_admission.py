@@ -8,8 +8,10 @@ admit predictions through the same :class:`Admission`, so ``max_in_flight`` and
 * **Permits.** At most ``max_in_flight`` predictions hold one (:attr:`Admission.in_flight`).
 * **Receiving.** At most ``max_receiving`` predictions whose body is still arriving
   (:attr:`Admission.receiving`); they hold bytes of the budget, not a permit.
-* **Body budget.** Bytes of prediction bodies held, from their headers to their answer
+* **Body budget.** Bytes of prediction bodies held, as they arrive and until their answer
   (:attr:`Admission.body_bytes`): at most ``body_budget_bytes``, or one body of any size.
+  The door holds what has arrived and a share more (:meth:`Admission.grow`), not what a
+  body declares, so bodies trickling in hold little of it.
 
 Every refusal is reported to :attr:`Admission.on_refused` with its reason (the
 ``mooring_refused_total`` counter).
@@ -61,7 +63,7 @@ class Admission:
         self.in_flight = 0
         #: Predictions whose body is still arriving (not yet holding a permit).
         self.receiving = 0
-        #: Bytes of prediction bodies held, from their headers to their answer.
+        #: Bytes of prediction bodies held, as they arrive and until their answer.
         self.body_bytes = 0
         #: Called with the reason of each refusal (in_flight, body_bytes, receiving, and
         #: the door's own: connections, read_timeout).

@@ -121,7 +121,7 @@ class DoorLimits:
     # or from the bytes past the limit, and the connection closes.
     body_limit_bytes: int = 4 * 1024 * 1024
     max_receiving: int = 256
-    # Bytes of prediction bodies held at once, from their headers to their answer.
+    # Bytes of prediction bodies held at once, as they arrive and until their answer.
     body_budget_bytes: int = 32 * 1024 * 1024
     min_body_rate_bytes_s: float = 1024.0  # 0: off (body_timeout_s alone)
     body_grace_s: float = 2.0
@@ -217,6 +217,27 @@ class Door:
                 self.connections.pop(connection, None)
                 return True
         return False
+
+    def reclaim_body(self, now: float, keep: Core | None) -> bool:
+        """Cut the prediction body furthest behind ``min_body_rate_bytes_s``
+        (:meth:`Core.behind <mooring.serving._door_core.Core.behind>`; 408) to make room
+        for another request: bodies trickling in, however many, never keep a client with a
+        request out. False: none is behind (``keep``, the one asking, is never cut).
+
+        >>> Door().reclaim_body(0.0, None)
+        False
+        """
+        furthest, late = None, 0.0
+        for connection in self.connections:
+            core = connection.core
+            if core is not keep:
+                behind = core.behind(now)
+                if behind is not None and behind > late:
+                    furthest, late = connection, behind
+        if furthest is None:
+            return False
+        furthest.act(furthest.core.cut(now))
+        return True
 
     def busy(self) -> int:
         """Connections still in a request (its body arriving, or its answer not written)."""

@@ -80,9 +80,11 @@ __all__ = [
 
 log = logging.getLogger("mooring.serving")
 
-# What a chunked prediction body holds of the door's body budget at its headers; it grows
-# by as much again each time its data passes it, within the budget (else 503 and close).
-CHUNKED_RESERVE = 64 * 1024
+# What a prediction body holds of the door's body budget at its headers (at most its
+# declared length); it grows by as much again each time its data passes it, within the
+# budget. A body is held by what has arrived, not by what it declares: eight bodies
+# declaring 4 MiB and sending a byte do not fill a 32 MiB budget.
+BODY_SHARE = 64 * 1024
 # How long a connection's next pipelined request waits while predictions are in the model
 # (seconds). A pipelining client keeps the event loop busy without a pause, and the model's
 # thread then waits for the GIL and a core at every hand-back: one connection pipelining
@@ -311,10 +313,13 @@ class Core:
         if expiry is Expiry.CLOSE:
             self._close()
         elif expiry is Expiry.REFUSE:
-            self.door.count("read_timeout")
-            log.info("closing a connection from %s: its request was read too slowly", self.peer)
-            self._reject(b"408 Request Timeout", too_slow(self.limits))
+            self._too_slow()
         return self._take()
+
+    def _too_slow(self) -> None:
+        self.door.count("read_timeout")
+        log.info("closing a connection from %s: its request was read too slowly", self.peer)
+        self._reject(b"408 Request Timeout", too_slow(self.limits))
 
     def lost(self) -> Sequence[Decision]:
         """The client left (or the socket closed)."""
@@ -340,6 +345,28 @@ class Core:
         if not self.closed:
             self.req.disconnected = True
             self._close()
+        return self._take()
+
+    def behind(self, now: float) -> float | None:
+        """How long (seconds) a prediction body arriving since its headers is behind
+        ``min_body_rate_bytes_s``, by which the door picks the body to cut when a new one
+        finds no room (the furthest behind); None when it is not behind.
+
+        A body whose bytes come at the minimum rate or faster is never behind; one sending
+        a byte a second falls a second behind each second, a fresh one not at all.
+        """
+        rate = self.limits.min_body_rate_bytes_s
+        if self.state is not _BODY or not self.req.receiving or rate <= 0:
+            return None
+        late = now - self.body_at - self.req.got / rate
+        return late if late > 0 else None
+
+    def cut(self, now: float) -> Sequence[Decision]:
+        """Cut a body :meth:`behind` the minimum rate to make room for another request:
+        408, as at its deadline."""
+        if self.state is _BODY:
+            self.now = now
+            self._too_slow()
         return self._take()
 
     def reclaimable(self) -> bool:
@@ -507,26 +534,33 @@ class Core:
 
     def _admit(self, req: Request, match: Match) -> None:
         """A prediction's headers: count it as receiving, holding a share of the body
-        budget, or refuse it (now, or once its body is read)."""
+        budget, or refuse it (now, or once its body is read). Where bodies arriving
+        behind the minimum rate fill the room, the furthest behind are cut first."""
         limits = self.limits
         req.route = match
-        # What its body will hold: a chunked one a first share, grown as it comes; one
-        # past the limit is refused from its headers, unread.
-        size = CHUNKED_RESERVE if req.declared < 0 else req.declared
+        # What its body will hold, checked against what the others hold: a chunked one a
+        # first share; one past the limit is refused from its headers, unread.
+        size = BODY_SHARE if req.declared < 0 else req.declared
         size = 0 if size > limits.body_limit_bytes else size
         admission = self.admission
-        why = admission.refusal(size, self._permits(req))
+        permits = self._permits(req)
+        why = admission.refusal(size, permits)
+        while why == "body_bytes" and self.door.reclaim_body(self.now, self):
+            why = admission.refusal(size, permits)
         if why is not None:
             req.refused = why  # answered once its body is read (skipped)
             if req.expect or req.declared < 0 or req.declared > limits.body_limit_bytes:
                 self._refuse(why, close=True)
                 raise _StopError
             return
-        if not admission.start_receiving(size):
+        held = min(size, BODY_SHARE)  # grown as its data comes (on_body)
+        if not admission.start_receiving(held) and not (
+            self.door.reclaim_body(self.now, self) and admission.start_receiving(held)
+        ):
             self._refuse("receiving", close=True)
             raise _StopError
         req.receiving = True
-        req.reserved = size
+        req.reserved = held
         req.fast = (
             self.door.fast is not None
             and 0 <= req.declared <= limits.body_limit_bytes
@@ -546,14 +580,33 @@ class Core:
             self.ending = True
             self._complete()
             raise _StopError
-        if req.got > req.reserved:  # a chunked body past its share of the budget
-            grown = req.got + CHUNKED_RESERVE
-            if not self.admission.grow(req.reserved, grown):
-                self._refuse_midway("body_bytes")
-                raise _StopError
-            req.reserved = grown
+        if req.got > req.reserved:  # a body past its share of the budget
+            self._grow(req)
         # Each byte earns time at the minimum rate: counted when the deadline is reached
         # (expire), not here for each piece.
+
+    def _grow(self, req: Request) -> None:
+        """Hold another share of the budget for a body whose data passed its share, the
+        bodies furthest behind the minimum rate cut first where they fill it. Past the
+        budget, a body of known length is read to its end without being kept and answered
+        503 (the connection kept); a chunked one is answered 503 and closed."""
+        grown = req.got + BODY_SHARE
+        if req.declared >= 0:
+            grown = min(grown, req.declared)
+        admission = self.admission
+        while not admission.grow(req.reserved, grown):
+            if self.door.reclaim_body(self.now, self):
+                continue
+            if req.declared < 0:
+                self._refuse_midway("body_bytes")
+                raise _StopError
+            req.receiving = False
+            admission.stop_receiving()
+            req.parts.clear()
+            self._unreserve(req)
+            req.refused = "body_bytes"
+            return
+        req.reserved = grown
 
     def on_chunk_header(self) -> None:
         """A chunk that would take the body past ``body_limit_bytes`` is refused now (413),
@@ -605,7 +658,7 @@ class Core:
         if req.receiving:
             req.receiving = False
             admission.stop_receiving()
-        if req.reserved > req.got:  # a chunked body's share past its data
+        if req.reserved > req.got:  # a share past its data
             admission.give_back(req.reserved - req.got)
             req.reserved = req.got
         if req.refused is not None:
