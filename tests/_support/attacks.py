@@ -1,9 +1,10 @@
 """Hostile clients for the door's tests and ``benchmarks/bench_overload.py``, each in its
 own process (never sharing the server's or the test's event loop), bounded in time and count.
 
-* ``slow``: ``--connections`` connections, each sending a prediction's headers and one
-  byte of its body, then nothing; one the server closes is opened again (up to
-  ``--reopen`` times in all), so the attack stays at full strength for ``--seconds``.
+* ``slow``: ``--connections`` connections, each sending a prediction's headers (a body
+  of ``--declared`` bytes) and one byte of its body, then nothing; one the server closes
+  is opened again (up to ``--reopen`` times in all), so the attack stays at full strength
+  for ``--seconds``.
 * ``pipeline``: ``--connections`` connections, each writing a request file over and over
   (``--depth`` copies per write) as fast as the server reads, its answers read and
   dropped; one the server closes is opened again. With ``--requests N`` instead, one
@@ -102,10 +103,12 @@ class _Stats:
         return {k: v for k, v in vars(self).items() if k != "stopping"}
 
 
-async def _slow(port: int, connections: int, seconds: float, reopen: int, stats: _Stats) -> None:
+async def _slow(
+    port: int, connections: int, seconds: float, reopen: int, declared: int, stats: _Stats
+) -> None:
     head = (
         b"POST /v1/models/income:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 300\r\n\r\n{"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{" % declared
     )
     end = time.monotonic() + seconds
     budget = [reopen]
@@ -220,13 +223,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--reopen", type=int, default=100_000, help="slow: reconnections")
+    parser.add_argument("--declared", type=int, default=300, help="slow: Content-Length")
     parser.add_argument("--depth", type=int, default=64, help="pipeline: copies per write")
     parser.add_argument("--requests", type=int, default=0, help="pipeline: one burst of N")
     args = parser.parse_args()
     stats = _Stats()
     loop = asyncio.new_event_loop()
     if args.kind == "slow":
-        work = _slow(args.port, args.connections, args.seconds, args.reopen, stats)
+        work = _slow(args.port, args.connections, args.seconds, args.reopen, args.declared, stats)
     elif args.kind == "bodies":
         work = _bodies(args.port, args.request.read_bytes(), args.connections, args.seconds, stats)
     else:
