@@ -73,7 +73,8 @@ class ServingConfig(Section):
         256,
         ge=1,
         description="Prediction requests whose body is still arriving, per worker; past it "
-        "a new one gets 503 + Retry-After and its connection is closed.",
+        "the body furthest behind min_body_rate_bytes_s, if any, is cut (408), else a new "
+        "one gets 503 + Retry-After and its connection is closed.",
     )
     # Memory for prediction bodies: each holds the bytes that have arrived (and a 64 KiB
     # share more while it arrives, never past its length) until its answer, and parsing a
