@@ -35,6 +35,9 @@ from tests._support.serving_model import build_model_dir
 
 SHARDS = 16
 ROWS = 1600
+#: Scoring in the calling process: for the tests of what is scored, not of the pool (each
+#: pool worker starts its own TensorFlow; the first test's pool of two checks the pool).
+IN_PROCESS = Engine("local", workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -130,11 +133,11 @@ def test_local_pool_scores_as_the_server_and_a_rerun_skips_finished_shards(
     changed.mkdir()
     for shard in shards[:3]:
         (changed / shard.name).write_bytes(shard.read_bytes())
-    first = _run(project, registry, data=str(changed), out=str(tmp_path / "c"))
+    first = _run(project, registry, data=str(changed), out=str(tmp_path / "c"), engine=IN_PROCESS)
     assert first.skipped == 0
     header, rows = adult_sample(ROWS // SHARDS)
     (changed / shards[1].name).write_bytes(csv_bytes(header, rows[:7]))
-    second = _run(project, registry, data=str(changed), out=str(tmp_path / "c"))
+    second = _run(project, registry, data=str(changed), out=str(tmp_path / "c"), engine=IN_PROCESS)
     assert [s.status for s in second.shards] == ["skipped", "scored", "skipped"]
     assert second.shards[1].scored == 7
 
@@ -153,7 +156,12 @@ def test_broken_rows_are_rejected_with_the_reason_and_the_rest_scored(
     out = tmp_path / "out"
     with strict.registry() as reg:
         summary = score_shards(
-            strict.cfg(), reg, data=str(data), out=str(out), key_columns=["fnlwgt"]
+            strict.cfg(),
+            reg,
+            data=str(data),
+            out=str(out),
+            key_columns=["fnlwgt"],
+            engine=IN_PROCESS,
         )
     broken, no_sex = summary.shards
     assert (broken.rows, broken.scored, broken.rejected) == (60, 57, 3)
@@ -190,7 +198,12 @@ def test_log_feeds_the_prediction_log_and_drift(
 ) -> None:
     cfg = project.cfg()
     summary = score_shards(
-        cfg, registry, data=[str(s) for s in shards[:4]], out=str(tmp_path), log=True
+        cfg,
+        registry,
+        data=[str(s) for s in shards[:4]],
+        out=str(tmp_path),
+        log=True,
+        engine=IN_PROCESS,
     )
     assert summary.logged == summary.scored == 4 * ROWS // SHARDS
     logged = read_prediction_log(str(cfg.home / "predictions"), NAME, version=1)
