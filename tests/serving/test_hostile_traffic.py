@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -33,6 +34,19 @@ REQUEST = raw_request("POST", PREDICT, BODY)
 MIB = 1024
 
 
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> Iterator[ServeProcess]:
+    """One ``mooring serve --workers 1`` for the attacks that need no setting of their own,
+    started once: each test answers on a server the attacks before it have been through.
+    Its tests share an xdist group, so one process starts it."""
+    with ServeProcess(
+        tmp_path_factory.mktemp("hostile"), model_dirs["a"], args=("--workers", "1")
+    ) as served:
+        yield served
+
+
 def _normal(server: ServeProcess, folder: Path, requests: int = 25) -> dict[str, int]:
     """8 keep-alive clients, ``requests`` predictions each: the statuses they got."""
     out = server.flood(REQUEST, folder, "--connections", "8", "--requests", str(requests))
@@ -51,8 +65,9 @@ def _by_status(server: ServeProcess) -> dict[tuple[str, str], float]:
     }
 
 
+@pytest.mark.xdist_group("hostile-server")
 def test_slow_bodies_held_open_leave_normal_clients_served(
-    tmp_path: Path, model_dirs: dict[str, Path]
+    tmp_path: Path, server: ServeProcess
 ) -> None:
     """700 connections declaring 4 MiB bodies (the body limit) and sending one byte
     (reopened as the server cuts them off) cost connections, not inference permits, nor
@@ -60,52 +75,50 @@ def test_slow_bodies_held_open_leave_normal_clients_served(
     the body furthest behind the minimum rate gives way): every normal request is
     answered. (Where a body held its declared length, 8 of them held the budget: 176 of
     200 normal requests were refused 503.)"""
-    with ServeProcess(tmp_path, model_dirs["a"], args=("--workers", "1")) as server:
-        args = ("--connections", "700", "--declared", "4194304")
-        with Attack("slow", server.port, *args) as slow:
-            statuses = _normal(server, tmp_path)
-        assert statuses == {"200": 200}, statuses
+    args = ("--connections", "700", "--declared", "4194304")
+    with Attack("slow", server.port, *args) as slow:
+        statuses = _normal(server, tmp_path)
+    assert statuses == {"200": 200}, statuses
     assert slow.result["opened"] >= 700, slow.result
 
 
-def test_pipelining_clients_keep_memory_bounded(
-    tmp_path: Path, model_dirs: dict[str, Path]
-) -> None:
+@pytest.mark.xdist_group("hostile-server")
+def test_pipelining_clients_keep_memory_bounded(tmp_path: Path, server: ServeProcess) -> None:
     """32 connections pipelining predictions as fast as the server reads them for 30 s:
     what a connection sent and the server has not read stays in the kernel, so memory
     grows by at most one read per connection, and normal clients are still answered."""
     request = tmp_path / "request.http"
     request.write_bytes(REQUEST)
-    with ServeProcess(tmp_path, model_dirs["a"], args=("--workers", "1")) as server:
-        assert _normal(server, tmp_path) == {"200": 200}  # warm: allocations made once
-        baseline = server.memory_kib()
-        server.reset_peak()
-        args = ("--request", str(request), "--connections", "32", "--seconds", "30")
-        with Attack("pipeline", server.port, *args) as flood:
-            statuses = _normal(server, tmp_path)
-        peak = server.memory_kib("VmHWM") - baseline
-        # The 32 pipeliners are load like any other (one request each in flight at a time,
-        # as many as the slots): normal clients share the slots with them.
-        assert set(statuses) <= {"200", "503"} and statuses.get("200", 0) > 0, statuses
+    assert _normal(server, tmp_path) == {"200": 200}  # warm: allocations made once
+    baseline = server.memory_kib()
+    server.reset_peak()
+    args = ("--request", str(request), "--connections", "32", "--seconds", "30")
+    with Attack("pipeline", server.port, *args) as flood:
+        statuses = _normal(server, tmp_path)
+    peak = server.memory_kib("VmHWM") - baseline
+    # The 32 pipeliners are load like any other (one request each in flight at a time,
+    # as many as the slots): normal clients share the slots with them.
+    assert set(statuses) <= {"200", "503"} and statuses.get("200", 0) > 0, statuses
     assert flood.result["answers"] > 0, flood.result
     assert peak < 100 * MIB, f"RSS grew by {peak} KiB under 32 pipelining connections"
 
 
+@pytest.mark.xdist_group("hostile-server")
 def test_a_huge_pipeline_is_answered_whole_beside_other_clients(
-    tmp_path: Path, model_dirs: dict[str, Path]
+    tmp_path: Path, server: ServeProcess
 ) -> None:
     """One connection with 65,000 pipelined requests is answered one slice at a time: all
     of it, in bounded memory, and other clients are answered meanwhile. (How much slower
     they are then is measured by ``bench_overload.py``, not asserted.)"""
     tiny = tmp_path / "tiny.http"
     tiny.write_bytes(raw_request("GET", "/v2/health/live"))
-    with ServeProcess(tmp_path, model_dirs["a"], args=("--workers", "1")) as server:
-        baseline = server.memory_kib()
-        args = ("--request", str(tiny), "--requests", "65000", "--seconds", "600")
-        with Attack("pipeline", server.port, *args) as flood:
-            statuses = _normal(server, tmp_path, requests=50)
-            result = flood.wait(timeout=600)
-        grown = server.memory_kib("VmHWM") - baseline
+    baseline = server.memory_kib()
+    server.reset_peak()  # the peak of this flood, not of an attack before it
+    args = ("--request", str(tiny), "--requests", "65000", "--seconds", "600")
+    with Attack("pipeline", server.port, *args) as flood:
+        statuses = _normal(server, tmp_path, requests=50)
+        result = flood.wait(timeout=600)
+    grown = server.memory_kib("VmHWM") - baseline
     assert statuses == {"200": 400}, statuses
     assert result["answers"] == 65000 and result["closed_by_server"] == 0, result
     assert grown < 100 * MIB, f"RSS grew by {grown} KiB"
