@@ -700,8 +700,8 @@ def test_a_flood_of_large_bodies_is_held_within_the_body_budget(
 def test_overload_from_another_process_is_shed_and_memory_stays_bounded(
     tmp_path: Path, model_dirs: dict[str, Path]
 ) -> None:
-    """Well past a small in-flight limit: fast 503s, nothing waits past the deadline,
-    bounded memory; a pipelining client cannot grow memory; then normal service."""
+    """Well past a small in-flight limit: 503s and 200s, no error, bounded memory; a
+    pipelining client cannot grow memory; then normal service."""
     bound_kib = 64 * 1024
     with ServeProcess(
         tmp_path, model_dirs["a"], max_in_flight=4, deadline_ms=2000.0, max_batch_size=8
@@ -716,11 +716,9 @@ def test_overload_from_another_process_is_shed_and_memory_stays_bounded(
         assert set(statuses) <= {"200", "503", "504"}, result
         assert sum(statuses.values()) + result["errors"] == 96 * 40, result
         assert statuses.get("503", 0) > 0 and statuses.get("200", 0) > 0, result
-        # Shed requests are answered long before the deadline; nothing waits past it
-        # by more than the time to write its answer. (Timing bounds by nature: both are
-        # about 40 ms on a quiet machine, so even a 10x slower one stays far inside.)
-        assert result["max_ms"]["503"] < 2000, result
-        assert max(result["max_ms"].values()) < 4000, result
+        # (That a refusal comes before the body is read, and a request past its deadline
+        # is answered 504, is shown without a clock: test_past_the_in_flight_limit_...
+        # above and tests/serving/test_backpressure.py.)
         assert result["errors"] == 0, result
         assert server.memory_kib("VmHWM") - baseline < bound_kib
 
