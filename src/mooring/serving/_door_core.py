@@ -600,8 +600,7 @@ class Core:
             if req.declared < 0:
                 self._refuse_midway("body_bytes")
                 raise _StopError
-            req.receiving = False
-            admission.stop_receiving()
+            self._unreceive(req)
             req.parts.clear()
             self._unreserve(req)
             req.refused = "body_bytes"
@@ -655,7 +654,7 @@ class Core:
         self.transition(_DISPATCHED)
         if req.got:  # its body's time on the wire: the read timeouts', not the deadline's
             req.arrived += max(self.now - self.body_at, 0.0)
-        if req.receiving:
+        if req.receiving:  # _unreceive, inline: once per request
             req.receiving = False
             admission.stop_receiving()
         if req.reserved > req.got:  # a share past its data
@@ -689,12 +688,18 @@ class Core:
         """Refuse a prediction whose body is arriving: 503 + Retry-After, and close (the
         rest of its body is not read)."""
         req = self.req
-        if req.receiving:  # refused, not cut off by its client: no 499 (_close gives the rest)
-            req.receiving = False
-            self.admission.stop_receiving()
+        self._unreceive(req)  # refused, not cut off by its client: no 499 (_close gives the rest)
         self.door.count(why)
         self.out.append(Write(self.door.refusal(why, True)))
         self._close()
+
+    def _unreceive(self, req: Request) -> bool:
+        """Stop counting ``req`` as receiving its body; whether it was."""
+        if not req.receiving:
+            return False
+        req.receiving = False
+        self.admission.stop_receiving()
+        return True
 
     def _unreserve(self, req: Request) -> None:
         if req.reserved:
@@ -712,9 +717,7 @@ class Core:
         req = self.req
         if self.state is _DISPATCHED:
             return
-        if req.receiving:
-            req.receiving = False
-            self.admission.stop_receiving()
+        if self._unreceive(req):
             self._count_lost(req)
         req.parts.clear()
         self._unreserve(req)
