@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +27,7 @@ from mooring.config import ServingConfig
 from mooring.formats._metrics import REQUESTS_REFUSED, read_samples, total
 from mooring.serving import DirectorySource, build_app
 from mooring.serving._door import Door
+from mooring.serving._door_states import ConnectionState
 from tests._support.held import held_model
 from tests._support.serve_process import RawConnection, raw_request
 from tests._support.server import NAME, ServerThread
@@ -225,8 +227,16 @@ def test_past_max_receiving_the_body_furthest_behind_the_minimum_rate_gives_way(
     # fixture's grace of minutes is what a body gets while there is room): a third
     # request cuts the older, 408, and is served; the younger is still read.
     before = _refused(single).get("read_timeout", 0.0)
-    with _held_open(single.port, _head(200) + b"{", 2) as held:
+    with _held_open(single.port, _head(200) + b"{", 1) as held:
+        _until_receiving(single, 1)  # the older, read first
+        held.append(RawConnection(single.port))
+        held[1].send(_head(200) + b"{")
         _until_receiving(single, 2)
+        # Behind once their byte's share of the rate (about a millisecond) has passed.
+        door = _door(single)
+        bodies = [c.core for c in list(door.connections) if c.core.state is ConnectionState.BODY]
+        assert len(bodies) == 2, bodies
+        wait_until(lambda: all(core.behind(time.monotonic()) for core in bodies), "bodies behind")
         with RawConnection(single.port) as third:
             third.send(raw_request("POST", PREDICT, BODY))
             assert third.answer()[0] == 200
