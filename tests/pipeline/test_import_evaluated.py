@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mooring.errors import ChecksFailedError, DataError, NotFoundError, UsageError
+from mooring.monitoring._estimate import EstimationReference
 from mooring.pipeline._import import default_config, import_version
 from mooring.registry import Registry
 from tests._support.imported_models import build_adult_keras, build_cnn, examples
@@ -63,6 +64,8 @@ def test_a_good_model_is_blessed_and_its_twin_inverted_is_refused(
         assert (report / "report.html").is_file() and (report / "report.json").is_file()
         references = good.record.run.references
         assert references is not None and references.outputs is not None
+        estimation = EstimationReference.read(references.estimation)
+        assert estimation is not None and estimation.refused is None, references.estimation
         assert "age" in (good.statistics or {}).get("columns", {})
         registry.promote("income", version=good.version)  # blessed: no force needed
         inverted = import_version(

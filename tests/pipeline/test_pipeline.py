@@ -167,6 +167,10 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
     # Untimed data: random windows and contiguous blocks in file order, the larger wins.
     assert calibration["method"] == "blocks" and calibration["rows"] == 3000
     assert "age" in calibration["features"] and "class" not in calibration["features"]
+    # The score map its performance is estimated from before labels arrive, at its threshold.
+    estimation = refs["estimation"]
+    assert estimation["method"] == "cbpe" and estimation["threshold"] == mv.operating_threshold
+    assert estimation["rows"] == evaluated["rows"] and estimation["refused"] is None, estimation
 
 
 def test_unchanged_rerun_is_fully_cached(lifecycle: Lifecycle) -> None:

@@ -81,7 +81,7 @@ def _plain(value: Any) -> Any:
     return dict(value) if isinstance(value, Mapping) else value
 
 
-_REFERENCE_KEYS = ("segments", "outputs", "evaluation", "calibration", "settings")
+_REFERENCE_KEYS = ("segments", "outputs", "evaluation", "calibration", "estimation", "settings")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class References:
 
     ``segments`` (``{column: {value: statistics}}``), ``outputs`` (statistics of its outputs
     on the evaluation data), ``evaluation`` (its metrics and the data they were measured on),
-    ``calibration`` (drift calibration) and the ``settings`` it was calibrated with;
+    ``calibration`` (drift calibration), ``estimation`` (the score map its performance is
+    estimated from without labels) and the ``settings`` it was calibrated with;
     :mod:`mooring.monitoring._baselines` writes and reads them.
 
     Examples:
@@ -102,6 +103,7 @@ class References:
     outputs: Mapping[str, Any] | None = None
     evaluation: Mapping[str, Any] | None = None
     calibration: Mapping[str, Any] | None = None
+    estimation: Mapping[str, Any] | None = None
     settings: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 

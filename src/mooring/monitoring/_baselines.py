@@ -14,7 +14,10 @@ in the version's run record under ``"references"`` (:func:`freeze_references`):
   were measured on (and production's metrics on that same data, when the run compared
   them), so two versions' numbers are compared only when that data is the same;
 * ``calibration``: the natural variation of every feature's drift distances inside the
-  training data (:mod:`mooring.monitoring._calibration`).
+  training data (:mod:`mooring.monitoring._calibration`);
+* ``estimation``: a binary classifier's score map from its held-out scores and labels,
+  from which its performance on served traffic is estimated before labels arrive
+  (:mod:`mooring.monitoring._estimate`).
 
 Nothing is derived later from whatever ``mooring.toml`` says now. A version registered
 before references existed gets each one computed **once** from the files of its own
@@ -158,6 +161,7 @@ def freeze_references(
     eval_fingerprint: str | None,
     eval_rows: int | None = None,
     baseline: Mapping[str, Any] | None = None,
+    estimation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a version will be judged against, as stored in its run record.
 
@@ -169,13 +173,15 @@ def freeze_references(
             data they were measured on.
         baseline: ``{"version", "metrics"}`` of the production model evaluated on the
             same data in the same run, when there was one.
+        estimation: the estimation reference of its held-out scores
+            (:func:`mooring.monitoring._estimate.reference_of`), binary classifiers only.
 
     Examples:
         >>> refs = freeze_references(cfg, train_table=table, train_statistics=stats,
         ...     outputs=None, metrics={"auc": 0.9}, eval_data="eval.csv",
         ...     eval_fingerprint="ab12…")  # doctest: +SKIP
         >>> sorted(refs)  # doctest: +SKIP
-        ['calibration', 'evaluation', 'format', 'outputs', 'segments', 'settings']
+        ['calibration', 'estimation', 'evaluation', 'format', 'outputs', 'segments', 'settings']
     """
     monitoring = cfg.monitoring
     order = calibration_order(monitoring, cfg.data.timestamp)
@@ -203,6 +209,7 @@ def freeze_references(
             "baseline": None if baseline is None else dict(baseline),
         },
         "calibration": None if calibration is None else calibration.to_dict(),
+        "estimation": None if estimation is None else dict(estimation),
         "settings": _settings(cfg),
     }
 

@@ -257,6 +257,7 @@ def evaluated_import(
     from mooring.formats._files import file_fingerprint
     from mooring.formats._model import load_saved_model, write_metadata
     from mooring.monitoring._baselines import evaluation_outputs, freeze_references
+    from mooring.monitoring._estimate import reference_of
 
     metadata = dict(imported.metadata)
     task = metadata.get("task")
@@ -310,6 +311,7 @@ def evaluated_import(
         baseline=None
         if baseline is None
         else {"version": baseline_version, "metrics": _numbers(baseline)},
+        estimation=reference_of(result),
     )
     record = VersionRecord(
         lineage=Lineage.of(eval_data=str(data), eval_fingerprint=fingerprint, label=label),

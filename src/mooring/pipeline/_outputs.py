@@ -99,6 +99,8 @@ class EvaluateOutput(_Record):
     baseline_version: int | None = None
     #: Statistics of the model's outputs on the eval data (JSON), frozen at registration.
     outputs: str | None = None
+    #: The score map its performance is estimated from without labels (JSON; binary only).
+    estimation: str | None = None
     #: Production's metrics on the same eval data (``baseline_version``), when compared.
     baseline_metrics: dict[str, float] | None = None
     #: ``[[model.candidates]]``: the one picked (``None``: none passed), the metric it was

@@ -17,6 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from mooring.formats._files import atomic_write
 from mooring.monitoring._baselines import evaluation_outputs
 from mooring.pipeline._context import RunContext
 from mooring.pipeline._fingerprint import digest
@@ -125,6 +128,7 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
     outputs = evaluation_outputs(result.task, result.predictions, result.label_vocabulary)
     if outputs is not None:
         outputs.save(folder / "outputs.json")
+    estimation = _save_estimation(result, folder)
     record.status, record.reusable = "done", True
     record.message += "blessed" if evaluation.decision.blessed else "not blessed"
     return EvaluateOutput(
@@ -138,6 +142,7 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
         blessed=evaluation.decision.blessed,
         decision=evaluation.decision.to_dict(),
         outputs=None if outputs is None else str(folder / "outputs.json"),
+        estimation=estimation,
         baseline_metrics=None if evaluation.baseline is None else _numbers(evaluation.baseline),
     )
 
@@ -173,6 +178,7 @@ def _candidates(
     lead_folder = folder / lead.name
     if outputs is not None:
         outputs.save(lead_folder / "outputs.json")
+    estimation = _save_estimation(result, lead_folder)
     record.status, record.reusable = "done", True
     chosen = run.chosen
     record.message += f"{len(run.candidates)} candidate(s) by {select}: " + (
@@ -189,11 +195,25 @@ def _candidates(
         blessed=decision.blessed,
         decision=decision.to_dict(),
         outputs=None if outputs is None else str(lead_folder / "outputs.json"),
+        estimation=estimation,
         baseline_metrics=None if run.production is None else _numbers(run.production),
         chosen=None if chosen is None else chosen.name,
         select=select,
         candidates=run.summaries(),
     )
+
+
+def _save_estimation(result: EvaluationResult, folder: Path) -> str | None:
+    """``estimation.json`` in ``folder``: the score map of a binary model's held-out
+    scores (:mod:`mooring.monitoring._estimate`), frozen with the version; its path."""
+    from mooring.monitoring._estimate import reference_of
+
+    reference = reference_of(result)
+    if reference is None:
+        return None
+    path = folder / "estimation.json"
+    atomic_write(path, orjson.dumps(reference, option=orjson.OPT_INDENT_2))
+    return str(path)
 
 
 def _numbers(result: EvaluationResult) -> dict[str, float]:

@@ -5,7 +5,8 @@ gate decision, the training statistics (the drift baseline), the validated schem
 operating threshold the evaluation chose (registration metadata: the trained artifact is
 never rewritten) and its references (:mod:`mooring.monitoring._baselines`): per-segment
 training statistics, its outputs on the eval data, its metrics with the eval data's
-fingerprint and the drift calibration.
+fingerprint, the drift calibration and, for a binary classifier, the score map its
+performance is estimated from before labels arrive.
 
 A new version whose ``[data] eval`` predates the traffic it will meet gets a warning in
 the step's message, naming the file, the evidence and the fix
@@ -43,6 +44,9 @@ def _references(ctx: RunContext) -> dict[str, Any]:
     if evaluated.outputs and Path(evaluated.outputs).is_file():
         outputs = DatasetStatistics.load(Path(evaluated.outputs))
     eval_path = ws.data_path("eval")
+    estimation = None
+    if evaluated.estimation and Path(evaluated.estimation).is_file():
+        estimation = orjson.loads(Path(evaluated.estimation).read_bytes())
     return freeze_references(
         ctx.config,
         train_table=read_table(ws.data_path("train"), ws.read_options),
@@ -55,6 +59,7 @@ def _references(ctx: RunContext) -> dict[str, Any]:
         baseline=None
         if evaluated.baseline_version is None or evaluated.baseline_metrics is None
         else {"version": evaluated.baseline_version, "metrics": evaluated.baseline_metrics},
+        estimation=estimation,
     )
 
 

@@ -1,0 +1,387 @@
+"""A binary classifier's performance estimated without labels, from its calibrated scores.
+
+Labels arrive late or never. If a version's scores are *calibrated* (of the rows scored
+0.8, 80% are positive), a window of served scores says what its confusion matrix is
+expected to be without a single label: each row predicted positive is a true positive
+with probability ``p`` and a false positive with ``1 - p``. That is confidence-based
+performance estimation (CBPE, as NannyML names it).
+
+At registration (:func:`fit_reference`) the version's scores on its held-out evaluation
+data and their labels give a **score map**: isotonic regression of the label on the
+score (``scipy.optimize.isotonic_regression``), or the identity when the model is already
+calibrated (the map does not lower the expected calibration error, ECE, out of fold).
+Where even the mapped scores are poorly calibrated, or the held-out data is too small,
+the reference says why and nothing is estimated from it.
+
+On a window of served scores (:func:`estimate`) the mapped scores give the expected
+accuracy, precision and recall at the version's operating threshold, and the expected
+AUC. Each comes with a **sampling band**: the 2.5th to 97.5th percentile of the metric
+over labels drawn from the mapped scores, which is where the realized metric falls, once
+the window's labels arrive, when the map holds on this traffic.
+
+Examples:
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.random(4000)
+    >>> y = rng.random(4000) < p  # scores calibrated by construction
+    >>> reference = fit_reference(p, y, threshold=0.5)
+    >>> reference.refused is None, reference.score_map.identity
+    (True, True)
+    >>> est = estimate(reference, rng.random(1000) ** 2)  # a window of lower scores
+    >>> est.metrics["accuracy"].low < est.metrics["accuracy"].value < est.metrics["accuracy"].high
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mooring.evaluation._calibration import calibration
+
+if TYPE_CHECKING:
+    from mooring.evaluation._result import EvaluationResult
+
+__all__ = [
+    "MAX_ECE",
+    "MIN_CLASS_ROWS",
+    "Estimate",
+    "EstimatedMetric",
+    "EstimationReference",
+    "ScoreMap",
+    "estimate",
+    "fit_reference",
+    "reference_of",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Above this expected calibration error of the mapped scores (out of fold), nothing is
+#: estimated: an expected confusion matrix from scores that are wrong by more than 5
+#: points on average would be a guess.
+MAX_ECE = 0.05
+#: Rows of each class the held-out data needs for a map worth trusting.
+MIN_CLASS_ROWS = 30
+#: Label draws behind each window's sampling band.
+DRAWS = 200
+#: Maps fitted on bootstrap resamples of the held-out rows: the band holds what the
+#: held-out data leaves unknown of the map (few rows at high scores, say) as well.
+RESAMPLED_MAPS = 20
+#: Mixed into every seed, so the folds and draws are not the stream a caller's own
+#: default_rng(seed) made the scores from.
+_STREAM = 0x6D6F6F72
+#: What the draws may hold in memory at once (label cells).
+_CELLS = 4_000_000
+#: The estimated metrics, in the order they are shown.
+METRICS = ("auc", "accuracy", "precision", "recall")
+
+
+@dataclass(frozen=True)
+class ScoreMap:
+    """Scores to probabilities: piecewise linear through ``knots`` (score, probability),
+    clipped at both ends; no knots is the identity.
+
+    >>> ScoreMap((0.0, 1.0), (0.2, 0.6))(np.array([0.5, 2.0])).tolist()
+    [0.4, 0.6]
+    """
+
+    scores: tuple[float, ...] = ()
+    probabilities: tuple[float, ...] = ()
+
+    @property
+    def identity(self) -> bool:
+        """The scores are used as they are (the model is calibrated already)."""
+        return not self.scores
+
+    def __call__(self, scores: npt.ArrayLike) -> FloatArray:
+        s = np.asarray(scores, dtype=np.float64)
+        if self.identity:
+            return np.clip(s, 0.0, 1.0)
+        return np.interp(s, self.scores, self.probabilities)
+
+    @classmethod
+    def isotonic(cls, scores: npt.ArrayLike, labels: npt.ArrayLike) -> ScoreMap:
+        """The isotonic regression of ``labels`` (0/1) on ``scores``: equal scores pooled
+        first, so the map is a function of the score, as scikit-learn's
+        ``IsotonicRegression(out_of_bounds="clip")`` is."""
+        from scipy.optimize import isotonic_regression
+
+        s = np.asarray(scores, dtype=np.float64)
+        y = np.asarray(labels, dtype=np.float64)
+        unique, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+        means = np.bincount(inverse, weights=y) / counts
+        fitted = np.asarray(isotonic_regression(means, weights=counts.astype(np.float64)).x)
+        # Only each constant block's first and last score are kept: the same function.
+        change = np.flatnonzero(np.diff(fitted) != 0)
+        keep = np.unique(np.concatenate([[0, fitted.size - 1], change, change + 1]))
+        return cls(tuple(unique[keep].tolist()), tuple(fitted[keep].tolist()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scores": list(self.scores), "probabilities": list(self.probabilities)}
+
+    @classmethod
+    def read(cls, data: object) -> ScoreMap:
+        """The map of a stored mapping; anything unreadable is the identity."""
+        if not isinstance(data, Mapping):
+            return cls()
+        scores, probabilities = data.get("scores"), data.get("probabilities")
+        if not isinstance(scores, list) or not isinstance(probabilities, list):
+            return cls()
+        if len(scores) != len(probabilities):
+            return cls()
+        return cls(tuple(map(float, scores)), tuple(map(float, probabilities)))
+
+
+@dataclass(frozen=True)
+class EstimationReference:
+    """What a version's estimates are computed from, frozen at registration.
+
+    ``threshold`` is the operating threshold (a row is positive when its score is at
+    least it); ``ece_raw`` and ``ece_mapped`` the ECE of the scores as they are and
+    through the isotonic map (out of fold), on ``rows`` held-out rows; ``resampled`` the
+    maps of bootstrap resamples of those rows; ``refused`` why nothing is estimated from
+    this reference (None: estimates are made).
+    """
+
+    threshold: float
+    score_map: ScoreMap
+    rows: int
+    ece_raw: float | None
+    ece_mapped: float | None
+    refused: str | None = None
+    resampled: tuple[ScoreMap, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": "cbpe",
+            "threshold": self.threshold,
+            "score_map": self.score_map.to_dict(),
+            "rows": self.rows,
+            "ece_raw": self.ece_raw,
+            "ece_mapped": self.ece_mapped,
+            "refused": self.refused,
+            "resampled": [m.to_dict() for m in self.resampled],
+        }
+
+    @classmethod
+    def read(cls, data: object) -> EstimationReference | None:
+        """The reference of a stored mapping, or None when there is none to read."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("threshold"), int | float):
+            return None
+
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            return float(value) if isinstance(value, int | float) else None
+
+        refused = data.get("refused")
+        rows = data.get("rows")
+        resampled = data.get("resampled")
+        return cls(
+            threshold=float(data["threshold"]),
+            score_map=ScoreMap.read(data.get("score_map")),
+            rows=rows if isinstance(rows, int) else 0,
+            ece_raw=number("ece_raw"),
+            ece_mapped=number("ece_mapped"),
+            refused=refused if isinstance(refused, str) else None,
+            resampled=tuple(
+                m
+                for m in map(ScoreMap.read, resampled if isinstance(resampled, list) else [])
+                if not m.identity
+            ),
+        )
+
+
+def _ece(labels: FloatArray, probabilities: FloatArray) -> float:
+    ece = calibration(labels, probabilities).ece
+    return float(ece) if ece is not None else 0.0
+
+
+def _chance_ece(p: FloatArray, rng: np.random.Generator, draws: int = 40) -> float:
+    """The largest ECE that perfectly calibrated scores ``p`` show by chance on this many
+    rows, over ``draws`` label sets drawn from them (one calibrated model in ``draws + 1``
+    shows more)."""
+    return max(_ece((rng.random(p.size) < p).astype(np.float64), p) for _ in range(draws))
+
+
+def fit_reference(
+    scores: npt.ArrayLike, labels: npt.ArrayLike, *, threshold: float, seed: int = 0
+) -> EstimationReference:
+    """The score map of a version from its held-out ``scores`` (positive-class
+    probabilities) and 0/1 ``labels``, and whether estimates may be made from it.
+
+    The scores are kept as they are when their ECE is no more than perfectly calibrated
+    scores show by chance on as many rows; otherwise the map is isotonic, its ECE
+    measured out of fold (two folds, each mapped by the other's fit: a fit judged on its
+    own rows always looks perfect) and refused above :data:`MAX_ECE`.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    if s.shape != y.shape:
+        raise ValueError(f"{s.size} scores but {y.size} labels: give one label per score")
+    positives, rows = int(y.sum()), int(s.size)
+    if min(positives, rows - positives) < MIN_CLASS_ROWS:
+        return EstimationReference(
+            threshold,
+            ScoreMap(),
+            rows,
+            None,
+            None,
+            refused=f"the held-out data has {positives} positive and {rows - positives} "
+            f"negative rows; estimating needs {MIN_CLASS_ROWS} of each: evaluate on more rows",
+        )
+    rng = np.random.default_rng((seed, _STREAM))
+    fold = rng.random(rows) < 0.5
+    crossed = np.empty(rows)
+    for part in (fold, ~fold):
+        crossed[part] = ScoreMap.isotonic(s[~part], y[~part])(s[part])
+    raw = np.clip(s, 0.0, 1.0)
+    ece_raw, ece_mapped = _ece(y, raw), _ece(y, crossed)
+    calibrated = ece_raw <= _chance_ece(raw, rng)
+    score_map = ScoreMap() if calibrated else ScoreMap.isotonic(s, y)
+    best = ece_raw if calibrated else ece_mapped
+    resampled = []
+    for _ in range(RESAMPLED_MAPS):
+        pick = rng.integers(0, rows, rows)
+        resampled.append(ScoreMap.isotonic(s[pick], y[pick]))
+    refused = None
+    if best > MAX_ECE:
+        refused = (
+            f"the scores are poorly calibrated on the held-out data (ECE {best:.3f} after "
+            f"the isotonic map, above {MAX_ECE}): an estimate would be a guess; "
+            "evaluate on more rows, or rely on labels (feedback) for this version"
+        )
+    return EstimationReference(
+        threshold, score_map, rows, ece_raw, ece_mapped, refused, tuple(resampled)
+    )
+
+
+@dataclass(frozen=True)
+class EstimatedMetric:
+    """A metric's estimate and its sampling band (``low`` to ``high``)."""
+
+    value: float
+    low: float
+    high: float
+
+    def holds(self, realized: float) -> bool:
+        """Whether a realized value falls within the band."""
+        return self.low <= realized <= self.high
+
+    def to_dict(self) -> dict[str, float]:
+        return {"value": self.value, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A window's estimated metrics (those that exist: precision needs a row predicted
+    positive), over ``rows`` scores, or why none was made."""
+
+    rows: int
+    metrics: dict[str, EstimatedMetric]
+    refused: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "refused": self.refused,
+        }
+
+
+def _ranks(scores: FloatArray) -> FloatArray:
+    from scipy.stats import rankdata
+
+    ranks: FloatArray = rankdata(scores).astype(np.float64)
+    return ranks
+
+
+def estimate(
+    reference: EstimationReference,
+    scores: npt.ArrayLike,
+    *,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> Estimate:
+    """The expected AUC, accuracy, precision and recall of a window of served ``scores``,
+    each with its sampling band, from ``reference`` (:func:`fit_reference`)."""
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    rows = int(s.size)
+    if reference.refused is not None:
+        return Estimate(rows, {}, reference.refused)
+    if rows == 0:
+        return Estimate(0, {}, "the window has no scored rows")
+    p = reference.score_map(s)
+    predicted = s >= reference.threshold
+    expected_tp = float(p[predicted].sum())
+    expected_pos = float(p.sum())
+    n_predicted = int(predicted.sum())
+    point = {
+        "accuracy": float(np.where(predicted, p, 1.0 - p).mean()),
+        "precision": expected_tp / n_predicted if n_predicted else None,
+        "recall": expected_tp / expected_pos if expected_pos > 0 else None,
+    }
+    maps = reference.resampled or (reference.score_map,)
+    sampled = _draws([m(s) for m in maps], predicted, s, draws, seed)
+    out: dict[str, EstimatedMetric] = {}
+    for name in METRICS:
+        values = sampled[name]
+        values = values[np.isfinite(values)]
+        if values.size < draws // 2:
+            continue  # undefined on most draws (no positive label, say)
+        value = point.get(name)
+        low, high = np.quantile(values, [0.025, 0.975])
+        centre = float(values.mean()) if value is None else value
+        out[name] = EstimatedMetric(centre, float(min(low, centre)), float(max(high, centre)))
+    return Estimate(rows, out)
+
+
+def _draws(
+    probabilities: list[FloatArray],
+    predicted: npt.NDArray[np.bool_],
+    scores: FloatArray,
+    draws: int,
+    seed: int,
+) -> dict[str, FloatArray]:
+    """Each metric over ``draws`` label sets, drawn in turn from each map's probabilities."""
+    rng = np.random.default_rng((seed, _STREAM))
+    n = scores.size
+    ranks = _ranks(scores)
+    pred = predicted.astype(np.float64)
+    each = max(1, draws // len(probabilities))
+    per = max(1, min(each, _CELLS // n))
+    found: dict[str, list[FloatArray]] = {name: [] for name in METRICS}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, start in ((p, start) for p in probabilities for start in range(0, each, per)):
+            labels = (rng.random((min(per, each - start), n)) < p).astype(np.float64)
+            positives = labels.sum(axis=1)
+            negatives = n - positives
+            tp = labels @ pred
+            correct = tp + (1.0 - labels) @ (1.0 - pred)
+            rank_sum = labels @ ranks
+            found["auc"].append(
+                (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+            )
+            found["accuracy"].append(correct / n)
+            found["precision"].append(tp / pred.sum())
+            found["recall"].append(tp / positives)
+    return {name: np.concatenate(parts) for name, parts in found.items()}
+
+
+def reference_of(result: EvaluationResult) -> dict[str, Any] | None:
+    """The estimation reference (as stored) of a binary evaluation with its scores, labels
+    and operating threshold in memory; None for other tasks.
+
+    >>> reference_of(result)["method"]  # doctest: +SKIP
+    'cbpe'
+    """
+    if result.task != "binary" or result.predictions is None or result.labels is None:
+        return None
+    scores = np.asarray(result.predictions, dtype=np.float64)
+    if scores.ndim == 2:
+        scores = scores[:, -1]
+    threshold = 0.5 if result.operating_threshold is None else result.operating_threshold
+    labels = np.asarray(result.labels, dtype=np.float64).reshape(-1)
+    return fit_reference(scores, labels, threshold=threshold).to_dict()
