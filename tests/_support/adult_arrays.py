@@ -9,14 +9,19 @@ labels shuffled.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from tests._support.project import ADULT
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Rows = list[dict[str, str]]
 Floats = npt.NDArray[np.float64]
@@ -90,3 +95,27 @@ def marital_probabilities(train: Rows, test: Rows) -> tuple[Ints, Floats, list[s
         proba[i] = row / row.sum()
     labels = np.array([index[r["marital-status"]] for r in test], dtype=np.int64)
     return labels, proba, classes
+
+
+@functools.cache
+def adult_model_scores() -> tuple[pd.DataFrame, Floats, Floats]:
+    """adult.test, its labels (>50K is 1), and the scores of scikit-learn's gradient
+    boosted trees trained on adult.data: a model this project did not train (once per
+    process; read-only)."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    def table(name: str) -> tuple[pd.DataFrame, Floats]:
+        frame = pd.read_csv(Path(ADULT) / name)
+        labels = frame.pop("class").astype(str).str.startswith(">50K").to_numpy(np.float64)
+        return frame, labels
+
+    train, train_labels = table("adult.data.csv.gz")
+    test, test_labels = table("adult.test.csv.gz")
+    for column in train.columns:
+        if not pd.api.types.is_numeric_dtype(train[column]):
+            train[column] = train[column].astype("category")
+            test[column] = pd.Categorical(test[column], categories=train[column].cat.categories)
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
+    model.fit(train, train_labels)
+    return test, test_labels, model.predict_proba(test)[:, 1]

@@ -1,16 +1,25 @@
-"""``mooring live`` says which labels its window leaves out and why."""
+"""``mooring live`` says which labels its window leaves out and why, and estimates what
+the labels will say before they come."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mooring.cli import main
 from mooring.config import load_config
+from mooring.formats._feedback import FeedbackStore
+from mooring.formats._version_record import References, RunRecord, VersionRecord
+from mooring.monitoring._estimate import fit_reference
+from mooring.registry import Registry
+from mooring.registry._judged import register_judged
+from mooring.serving._log import PredictionLog
+from tests._support.adult_arrays import adult_model_scores
 from tests._support.labelled_log import log_requests, send_labels
-from tests._support.rollout import registry_with_versions
+from tests._support.rollout import BLESSED, LINEAGE, NAME, artifact_dir, registry_with_versions
 from tests._support.rollout_evidence import write_config
 
 
@@ -41,3 +50,70 @@ def test_live_tells_labels_outside_the_window_from_unknown_request_ids(
     assert main(["live", "--config", str(toml), "--last", "1000"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "(401 labels; not matched: 1 with a request id the log does not hold)" in said
+
+
+def test_before_labels_live_estimates_a_shifted_adult_window_that_its_labels_then_confirm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A version whose score map was frozen from half of adult.test (scikit-learn's trees,
+    # trained on adult.data) serves the other half's workers of 45 or more with a degree:
+    # 60% of them earn >50K against 24%. `mooring live` estimates its AUC and accuracy
+    # from the logged scores alone; once the labels come, both fall within the bands.
+    # (How often the bands hold over many splits: tests/monitoring/test_estimate.py.)
+    toml = write_config(tmp_path / "mooring.toml", "state")
+    cfg = load_config(toml)
+    test, labels, scores = adult_model_scores()
+    order = np.random.default_rng(0).permutation(labels.size)
+    frozen, served = order[: labels.size // 2], order[labels.size // 2 :]
+    reference = fit_reference(scores[frozen], labels[frozen], threshold=0.5)
+    older = (test["age"].to_numpy() >= 45) & (test["education-num"].to_numpy() >= 13)
+    window = served[older[served]]
+    model = artifact_dir(cfg.home / "src", 0)
+    vocabulary = ["<=50K", ">50K"]
+    (model / "mooring.json").write_text(
+        json.dumps({"task": "binary", "label_vocabulary": vocabulary}), encoding="utf-8"
+    )
+    references = References(estimation=reference.to_dict())
+    record = VersionRecord(
+        lineage=LINEAGE, gate=BLESSED, run=RunRecord(threshold=0.5, references=references)
+    )
+    with Registry.from_config(cfg) as registry:
+        register_judged(registry, name=NAME, artifact_dir=model, record=record)
+    ids = [f"r{i}" for i in window]
+    log = PredictionLog(str(cfg.home / "predictions"), sample_rate=1.0, buffer_rows=len(ids) + 1)
+    log.start()
+    for rid, i in zip(ids, window, strict=True):
+        log.record(
+            model=NAME,
+            version=1,
+            request_id=rid,
+            columns={"age": np.array([test["age"].iloc[i]], dtype=np.float32)},
+            outputs={"probabilities": np.array([[1.0 - scores[i], scores[i]]])},
+            rows=1,
+            sampled=True,
+        )
+    log.close()
+
+    assert main(["live", "--config", str(toml)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"income: no labels yet, {window.size:,} logged rows" in said, said
+    assert main(["live", "--config", str(toml), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["versions"] == [] and before["estimates"]["1"]["rows"] == window.size
+    estimated = before["estimates"]["1"]["metrics"]
+    held_out_accuracy = float(np.mean((scores[frozen] >= 0.5) == labels[frozen]))
+    assert estimated["accuracy"]["high"] < held_out_accuracy  # the shift is seen unlabelled
+
+    FeedbackStore(str(cfg.home / "feedback")).write(
+        NAME, [(rid, vocabulary[int(labels[i])]) for rid, i in zip(ids, window, strict=True)]
+    )
+    assert main(["live", "--config", str(toml), "--json"]) == 0
+    (quality,) = json.loads(capsys.readouterr().out)["versions"]
+    assert quality["rows"] == window.size
+    for name in ("auc", "accuracy"):
+        back_test = quality["estimated"][name]
+        assert back_test["live"] == pytest.approx(quality["metrics"][name])
+        assert back_test["within"], (name, back_test)
+    assert main(["live", "--config", str(toml)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"estimated on the {window.size:,} labelled rows, the live value falls:" in said

@@ -4,14 +4,10 @@ population shift, and the refusals."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
@@ -22,7 +18,7 @@ from mooring.monitoring._estimate import (
     estimate,
     fit_reference,
 )
-from tests._support.project import ADULT
+from tests._support.adult_arrays import adult_model_scores
 
 Floats = np.ndarray
 
@@ -99,33 +95,13 @@ def test_realized_metrics_fall_within_the_band_where_the_map_holds() -> None:
     assert all(count >= 33 for count in held.values()), held
 
 
-def _adult_model_scores() -> tuple[pd.DataFrame, Floats, Floats]:
-    """adult.test, its labels, and the scores of scikit-learn's gradient boosted trees
-    trained on adult.data (a model this project did not train)."""
-
-    def table(name: str) -> tuple[pd.DataFrame, Floats]:
-        frame = pd.read_csv(Path(ADULT) / name)
-        labels = frame.pop("class").astype(str).str.startswith(">50K").to_numpy(np.float64)
-        return frame, labels
-
-    train, train_labels = table("adult.data.csv.gz")
-    test, test_labels = table("adult.test.csv.gz")
-    for column in train.columns:
-        if not pd.api.types.is_numeric_dtype(train[column]):
-            train[column] = train[column].astype("category")
-            test[column] = pd.Categorical(test[column], categories=train[column].cat.categories)
-    model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
-    model.fit(train, train_labels)
-    return test, test_labels, model.predict_proba(test)[:, 1]
-
-
 def test_on_adult_older_more_educated_workers_are_estimated_before_their_labels() -> None:
     # The model's scores on a random half of adult.test are frozen with their labels; the
     # window is the other half's workers of 45 or more with a degree (about 60% earn
     # >50K, against 24%). Over four such splits the estimated AUC and accuracy hold
     # their realized values in 7 of 8 bands (95% each); the held-out accuracy, what a
     # monitor without estimates assumes, is outside every band.
-    test, labels, scores = _adult_model_scores()
+    test, labels, scores = adult_model_scores()
     older = (test["age"].to_numpy() >= 45) & (test["education-num"].to_numpy() >= 13)
     held, misses = 0, []
     for seed in range(4):

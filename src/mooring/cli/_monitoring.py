@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from mooring.config import MooringConfig
     from mooring.formats._drift import DriftReport, FeatureDrift
     from mooring.formats._feedback import Labels
+    from mooring.monitoring._estimate import EstimatedMetric
+    from mooring.monitoring._feedback import LiveMetrics
     from mooring.registry import Registry
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.")]
@@ -351,7 +353,8 @@ def live_command(
     version: VersionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Live metrics per version from label feedback joined with the prediction log."""
+    """Live metrics per version from label feedback joined with the prediction log, beside
+    each version's performance estimated from its scores (before any label arrives)."""
     from mooring.monitoring._feedback import live_metrics
 
     cfg = load_config(config)
@@ -373,25 +376,68 @@ def live_command(
         )
         if counts.get(key, 0)
     ]
-    console.print(
-        f"{live.model}: {counts['matched']:,} labelled predictions in {live.window['rows']:,} "
-        f"logged rows ({counts['received']:,} labels"
-        + (f"; not matched: {', '.join(left_out)})" if left_out else ")"),
-        soft_wrap=True,
-    )
-    for quality in live.versions:
-        if quality.status != "ok":
-            console.print(
-                f"v{quality.version}: insufficient data ({quality.rows} labelled rows, "
-                f"need {live.min_labels})"
-            )
-            continue
-        table = Table("metric", "live", "evaluation", "change", title=f"v{quality.version}")
-        for name, value in quality.metrics.items():
-            table.add_row(
-                name,
-                _fmt(value),
-                _fmt(quality.evaluation.get(name)),
-                _fmt(quality.change.get(name)),
-            )
+    if counts["received"]:
+        console.print(
+            f"{live.model}: {counts['matched']:,} labelled predictions in "
+            f"{live.window['rows']:,} logged rows ({counts['received']:,} labels"
+            + (f"; not matched: {', '.join(left_out)})" if left_out else ")"),
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"{live.model}: no labels yet, {live.window['rows']:,} logged rows; performance "
+            "estimated from the scores (send labels with `mooring feedback FILE`)",
+            soft_wrap=True,
+        )
+    for number in sorted({*live.estimates, *(q.version for q in live.versions)}):
+        _print_version(live, number)
+
+
+def _band(metric: EstimatedMetric | None) -> tuple[str, str]:
+    if metric is None:
+        return "–", "–"
+    return _fmt(metric.value), f"{metric.low:.4g}–{metric.high:.4g}"
+
+
+def _print_version(live: LiveMetrics, number: int) -> None:
+    """One version's live metrics beside their estimates (and the estimates' back-test)."""
+    quality, estimated = live.version(number), live.estimates.get(number)
+    if estimated is not None and estimated.refused is not None:
+        console.print(f"v{number}: not estimated: {estimated.refused}", soft_wrap=True)
+        estimated = None
+    if quality is not None and quality.status != "ok":
+        console.print(
+            f"v{number}: insufficient data ({quality.rows} labelled rows, need {live.min_labels})"
+        )
+        quality = None
+    if quality is None and estimated is None:
+        return
+    rows = estimated.rows if estimated is not None else 0
+    title = f"v{number}" + (f", {rows:,} rows estimated" if estimated is not None else "")
+    if quality is None:
+        assert estimated is not None
+        table = Table("metric", "estimated", "95% band", title=title)
+        for name, guess in estimated.metrics.items():
+            table.add_row(name, *_band(guess))
         console.print(table)
+        return
+    table = Table("metric", "live", "estimated", "95% band", "evaluation", "change", title=title)
+    for name, value in quality.metrics.items():
+        table.add_row(
+            name,
+            _fmt(value),
+            *_band(None if estimated is None else estimated.metrics.get(name)),
+            _fmt(quality.evaluation.get(name)),
+            _fmt(quality.change.get(name)),
+        )
+    console.print(table)
+    if quality.estimated:
+        held = [
+            f"{name} {'within' if t['within'] else 'outside'}"
+            for name, t in quality.estimated.items()
+        ]
+        console.print(
+            f"  estimated on the {quality.rows:,} labelled rows, the live value falls: "
+            + ", ".join(held),
+            soft_wrap=True,
+        )

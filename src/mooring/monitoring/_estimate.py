@@ -43,7 +43,10 @@ import numpy.typing as npt
 from mooring.evaluation._calibration import calibration
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from mooring.evaluation._result import EvaluationResult
+    from mooring.registry import ModelVersion
 
 __all__ = [
     "MAX_ECE",
@@ -55,6 +58,7 @@ __all__ = [
     "estimate",
     "fit_reference",
     "reference_of",
+    "version_estimate",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -385,3 +389,31 @@ def reference_of(result: EvaluationResult) -> dict[str, Any] | None:
     threshold = 0.5 if result.operating_threshold is None else result.operating_threshold
     labels = np.asarray(result.labels, dtype=np.float64).reshape(-1)
     return fit_reference(scores, labels, threshold=threshold).to_dict()
+
+
+#: Why a version gets no estimate, by what it is.
+NOT_BINARY = "estimates are made for binary classifiers only"
+NO_MAP = (
+    "no score map was frozen with this version (registered before estimates were): "
+    "the next `mooring run` registers versions with one"
+)
+
+
+def version_estimate(version: ModelVersion, task: str, outputs: pa.Table) -> Estimate:
+    """The estimate of ``version`` on the logged ``outputs`` (``output.*`` columns) of
+    its rows in a window, from the score map frozen in its references."""
+    from mooring.formats._predictions import output_column
+    from mooring.formats._version_record import References
+
+    rows = outputs.num_rows
+    if task != "binary":
+        return Estimate(rows, {}, NOT_BINARY)
+    references = version.record.run.references or References()
+    reference = EstimationReference.read(references.estimation)
+    if reference is None:
+        return Estimate(rows, {}, NO_MAP)
+    column = output_column("probabilities")
+    if rows == 0 or column not in outputs.column_names:
+        return Estimate(rows, {}, "the window has no scored rows")
+    proba = np.array(outputs[column].to_pylist(), dtype=np.float64)
+    return estimate(reference, proba[:, -1])

@@ -47,10 +47,11 @@ from mooring.formats._predictions import (
     output_column,
     read_prediction_log,
 )
+from mooring.monitoring._estimate import Estimate, version_estimate
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
-    from mooring.registry import Registry
+    from mooring.registry import ModelVersion, Registry
 
 __all__ = ["LiveMetrics", "VersionQuality", "live_metrics", "read_labels_file", "score_version"]
 
@@ -70,6 +71,9 @@ class VersionQuality:
     invalid_labels: int = 0
     #: Labelled rows of the positive class (binary), for the uncertainty of AUC.
     positives: int | None = None
+    #: The back-test: each metric as estimated without labels on these same rows, its
+    #: band, and whether the live value fell within it.
+    estimated: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -85,6 +89,9 @@ class LiveMetrics:
     labels: dict[str, int]
     versions: list[VersionQuality]
     min_labels: int
+    #: Every version's performance estimated without labels on all its rows in the
+    #: window (:mod:`mooring.monitoring._estimate`), labelled or not.
+    estimates: dict[int, Estimate] = field(default_factory=dict)
 
     def version(self, number: int) -> VersionQuality | None:
         """The result of one version, if it served labelled rows in the window."""
@@ -98,6 +105,7 @@ class LiveMetrics:
             "labels": self.labels,
             "min_labels": self.min_labels,
             "versions": [v.to_dict() for v in self.versions],
+            "estimates": {str(k): e.to_dict() for k, e in self.estimates.items()},
         }
 
 
@@ -192,16 +200,31 @@ def score_version(
 
 def _model_info(
     registry: Registry, name: str, version: int
-) -> tuple[dict[str, Any], dict[str, Any], float]:
-    """mooring.json of the version's model, the metrics stored with the version, and the
-    operating threshold registered with it (the model's own 0.5 when none was)."""
+) -> tuple[dict[str, Any], ModelVersion, float]:
+    """mooring.json of the version's model, the version, and the operating threshold
+    registered with it (the model's own 0.5 when none was)."""
     folder = registry.load(name, version=version)
     metadata = read_metadata(folder)
     mv = registry.get(name, version=version)
     threshold = mv.operating_threshold
     if threshold is None:
         threshold = float(metadata.get("threshold", 0.5) or 0.5)
-    return metadata, mv.metrics, threshold
+    return metadata, mv, threshold
+
+
+def _outputs(table: pa.Table) -> pa.Table:
+    return table.select([c for c in table.column_names if c.startswith(OUTPUT_PREFIX)])
+
+
+def _back_test(quality: VersionQuality, estimated: Estimate) -> dict[str, dict[str, Any]]:
+    """Each estimated metric beside its live value on the same rows, and whether the live
+    value fell within the estimate's band."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, metric in estimated.metrics.items():
+        live = quality.metrics.get(name)
+        if live is not None:
+            out[name] = {**metric.to_dict(), "live": live, "within": metric.holds(live)}
+    return out
 
 
 def live_metrics(
@@ -222,8 +245,13 @@ def live_metrics(
     (``labels["outside_window"]``) and those it never held (``labels["not_logged"]``);
     this reads the request ids of the whole log, so the monitor's ticks leave it off.
 
+    Every version in the window also gets its performance estimated without labels
+    (``estimates``), and each labelled one the estimate on its labelled rows beside the
+    live value (``estimated``): the back-test of the estimate.
+
     Raises:
-        NotFoundError: no prediction log, or no label at all for the model.
+        NotFoundError: no prediction log, or neither a label for the model nor a version
+            in the window whose performance can be estimated.
     """
     from mooring.registry import Registry as _Registry
 
@@ -231,14 +259,18 @@ def live_metrics(
     log_url = cfg.serving.log_url or str(cfg.home / "predictions")
     feedback_url = cfg.monitoring.feedback_url or str(cfg.home / "feedback")
     feedback = read_feedback(feedback_url, name)
-    if feedback.num_rows == 0:
-        raise NotFoundError(
-            f"no label feedback for model '{name}' under '{feedback_url}'; send labels with "
-            f"`mooring feedback FILE` or POST /v1/models/{name}:feedback"
-        )
+    no_labels = NotFoundError(
+        f"no label feedback for model '{name}' under '{feedback_url}'; send labels with "
+        f"`mooring feedback FILE` or POST /v1/models/{name}:feedback"
+    )
     if last is None and since is None:
         last = cfg.monitoring.window_rows
-    log = read_prediction_log(log_url, name, version=version, last=last, since=since)
+    try:
+        log = read_prediction_log(log_url, name, version=version, last=last, since=since)
+    except NotFoundError:
+        if feedback.num_rows == 0:
+            raise no_labels from None
+        raise
     ids = log[REQUEST_ID].to_pylist()
     per_request = Counter(ids)
     label_of = dict(zip(feedback[REQUEST_ID].to_pylist(), feedback[LABEL].to_pylist(), strict=True))
@@ -261,33 +293,51 @@ def live_metrics(
     owned = registry is None
     reg = registry or _Registry.from_config(cfg)
     results = []
+    estimates: dict[int, Estimate] = {}
     try:
+        served = sorted(set(log[MODEL_VERSION].to_pylist())) if log.num_rows else []
+        for number in served:
+            metadata, mv, _ = _model_info(reg, name, int(number))
+            rows = log.filter(pc.equal(log[MODEL_VERSION], number))
+            task = str(metadata.get("task", "binary"))
+            estimates[int(number)] = version_estimate(mv, task, _outputs(rows))
         versions = sorted(set(joined[MODEL_VERSION].to_pylist())) if joined.num_rows else []
         for number in versions:
             mask = pc.equal(joined[MODEL_VERSION], number)
             subset = joined.filter(mask)
             subset_labels = [lab for lab, m in zip(labels, mask.to_pylist(), strict=True) if m]
-            metadata, stored, threshold = _model_info(reg, name, int(number))
-            results.append(
-                score_version(
-                    str(metadata.get("task", "binary")),
-                    subset_labels,
-                    subset.select([c for c in subset.column_names if c.startswith(OUTPUT_PREFIX)]),
-                    vocabulary=list(metadata.get("label_vocabulary", [])),
-                    threshold=threshold,
-                    min_labels=cfg.monitoring.live_min_labels,
-                    version=int(number),
-                    evaluation=stored.get("overall", stored),
-                )
+            metadata, mv, threshold = _model_info(reg, name, int(number))
+            task = str(metadata.get("task", "binary"))
+            quality = score_version(
+                task,
+                subset_labels,
+                _outputs(subset),
+                vocabulary=list(metadata.get("label_vocabulary", [])),
+                threshold=threshold,
+                min_labels=cfg.monitoring.live_min_labels,
+                version=int(number),
+                evaluation=mv.metrics.get("overall", mv.metrics),
             )
+            if quality.status == "ok":
+                labelled = _outputs(subset.filter(pa.array(_valid(subset_labels, task, metadata))))
+                quality.estimated = _back_test(quality, version_estimate(mv, task, labelled))
+            results.append(quality)
     finally:
         if owned:
             reg.close()
+    if feedback.num_rows == 0 and not any(not e.refused for e in estimates.values()):
+        raise no_labels
     window: dict[str, Any] = {"rows": log.num_rows, "start": None, "end": None}
     if log.num_rows:
         bounds = pc.min_max(log[TIMESTAMP]).as_py()
         window["start"], window["end"] = str(bounds["min"]), str(bounds["max"])
-    return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels)
+    return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels, estimates)
+
+
+def _valid(labels: list[str], task: str, metadata: dict[str, Any]) -> list[bool]:
+    """Which labels :func:`score_version` scores (the rows it keeps)."""
+    _, valid = _encode(labels, task, list(metadata.get("label_vocabulary", [])))
+    return [bool(v) for v in valid]
 
 
 def read_labels_file(path: str | Path) -> Labels:
