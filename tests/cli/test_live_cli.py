@@ -12,14 +12,13 @@ import pytest
 from mooring.cli import main
 from mooring.config import load_config
 from mooring.formats._feedback import FeedbackStore
-from mooring.formats._version_record import References, RunRecord, VersionRecord
 from mooring.monitoring._estimate import fit_reference
 from mooring.registry import Registry
-from mooring.registry._judged import register_judged
 from mooring.serving._log import PredictionLog
 from tests._support.adult_arrays import adult_model_scores
+from tests._support.estimation import VOCABULARY, register_scored
 from tests._support.labelled_log import log_requests, send_labels
-from tests._support.rollout import BLESSED, LINEAGE, NAME, artifact_dir, registry_with_versions
+from tests._support.rollout import NAME, registry_with_versions
 from tests._support.rollout_evidence import write_config
 
 
@@ -68,17 +67,8 @@ def test_before_labels_live_estimates_a_shifted_adult_window_that_its_labels_the
     reference = fit_reference(scores[frozen], labels[frozen], threshold=0.5)
     older = (test["age"].to_numpy() >= 45) & (test["education-num"].to_numpy() >= 13)
     window = served[older[served]]
-    model = artifact_dir(cfg.home / "src", 0)
-    vocabulary = ["<=50K", ">50K"]
-    (model / "mooring.json").write_text(
-        json.dumps({"task": "binary", "label_vocabulary": vocabulary}), encoding="utf-8"
-    )
-    references = References(estimation=reference.to_dict())
-    record = VersionRecord(
-        lineage=LINEAGE, gate=BLESSED, run=RunRecord(threshold=0.5, references=references)
-    )
     with Registry.from_config(cfg) as registry:
-        register_judged(registry, name=NAME, artifact_dir=model, record=record)
+        register_scored(registry, cfg.home / "src", 0, reference.to_dict())
     ids = [f"r{i}" for i in window]
     log = PredictionLog(str(cfg.home / "predictions"), sample_rate=1.0, buffer_rows=len(ids) + 1)
     log.start()
@@ -105,7 +95,7 @@ def test_before_labels_live_estimates_a_shifted_adult_window_that_its_labels_the
     assert estimated["accuracy"]["high"] < held_out_accuracy  # the shift is seen unlabelled
 
     FeedbackStore(str(cfg.home / "feedback")).write(
-        NAME, [(rid, vocabulary[int(labels[i])]) for rid, i in zip(ids, window, strict=True)]
+        NAME, [(rid, VOCABULARY[int(labels[i])]) for rid, i in zip(ids, window, strict=True)]
     )
     assert main(["live", "--config", str(toml), "--json"]) == 0
     (quality,) = json.loads(capsys.readouterr().out)["versions"]

@@ -4,23 +4,30 @@ population shift, and the refusals."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
+from mooring.config._monitoring import GuardrailsConfig
 from mooring.monitoring._estimate import (
     MAX_ECE,
     EstimationReference,
     ScoreMap,
     estimate,
+    estimated_guardrail,
     fit_reference,
 )
+from mooring.registry import ModelVersion, Registry
 from tests._support.adult_arrays import adult_model_scores
+from tests._support.estimation import register_scored, scored_log
 
-Floats = np.ndarray
+Floats = npt.NDArray[np.float64]
 
 
 def _realized(labels: Floats, scores: Floats, threshold: float) -> dict[str, float]:
@@ -162,3 +169,99 @@ def test_the_stored_reference_round_trips_and_anything_else_reads_as_none() -> N
     assert EstimationReference.read({"threshold": "high"}) is None
     broken = EstimationReference.read({"threshold": 0.5, "score_map": {"scores": [0.1]}})
     assert broken is not None and broken.score_map.identity
+
+
+# -- the rollout's estimated-quality guardrail ----------------------------------------------
+RULES = GuardrailsConfig(min_prediction_rows=200)
+
+
+def _noisy(p: Floats, rng: np.random.Generator, noise: float) -> Floats:
+    logit = np.log(p / (1.0 - p)) + rng.normal(0.0, noise, p.size)
+    scores: Floats = 1.0 / (1.0 + np.exp(-logit))
+    return scores
+
+
+def _rollout(
+    tmp_path: Path,
+    noise: float,
+    *,
+    stored: bool = True,
+    fingerprint: str = "e" * 64,
+    served_rows: int = 3000,
+    held_rows: int = 6000,
+) -> tuple[ModelVersion, ModelVersion, Floats, Floats]:
+    """Production (its scores the true probabilities) and a canary whose scores carry
+    ``noise`` (logit scale), each with its map from ``held_rows`` held-out rows; the canary's
+    references hold production's map on its evaluation rows when ``stored``; and both
+    versions' scores on the same ``served_rows`` served rows."""
+    rng = np.random.default_rng(8)
+    held = np.clip(rng.beta(2, 3, held_rows), 1e-4, 1 - 1e-4)
+    labels = rng.random(held_rows) < held
+    production_ref = fit_reference(held, labels, threshold=0.5).to_dict()
+    canary_ref = fit_reference(_noisy(held, rng, noise), labels, threshold=0.5).to_dict()
+    if stored:
+        canary_ref["production"] = {**production_ref, "version": 1}
+    served = np.clip(rng.beta(2, 3, served_rows), 1e-4, 1 - 1e-4)
+    registry = Registry.open(f"sqlite:///{tmp_path / 'r.db'}", artifacts=tmp_path / "a")
+    with registry:
+        production = register_scored(registry, tmp_path / "src", 0, production_ref)
+        canary = register_scored(registry, tmp_path / "src", 1, canary_ref, fingerprint=fingerprint)
+    return canary, production, _noisy(served, rng, noise), served
+
+
+def test_a_canary_estimated_worse_on_the_same_traffic_fails_before_any_label(
+    tmp_path: Path,
+) -> None:
+    canary, production, canary_scores, production_scores = _rollout(tmp_path, noise=2.0)
+    result = estimated_guardrail(
+        scored_log(canary_scores), scored_log(production_scores), canary, production, RULES
+    )
+    assert result.status == "breach", result.message
+    assert result.interval is not None and result.interval[1] < -RULES.estimated_drop
+    assert "estimated auc" in result.message and "on the same traffic" in result.message
+    assert result.numbers["production_map"] == "income@1 on income@2's evaluation data"
+
+
+def test_a_canary_as_good_as_production_passes_and_a_short_window_waits_unheld(
+    tmp_path: Path,
+) -> None:
+    # 20,000 held-out and served rows narrow the difference's band below the margin (the
+    # band holds what the held-out rows leave unknown of each map); 3,000 served do not.
+    canary, production, canary_scores, production_scores = _rollout(
+        tmp_path, noise=0.05, served_rows=20_000, held_rows=20_000
+    )
+    result = estimated_guardrail(
+        scored_log(canary_scores), scored_log(production_scores), canary, production, RULES
+    )
+    assert result.status == "ok", result.message
+    few = estimated_guardrail(
+        scored_log(canary_scores[:50]), scored_log(production_scores), canary, production, RULES
+    )
+    assert few.status == "insufficient_data" and few.advisory, few
+    assert "50 logged rows" in few.message
+    undecided = estimated_guardrail(
+        scored_log(canary_scores[:3000]),
+        scored_log(production_scores[:3000]),
+        canary,
+        production,
+        RULES,
+    )
+    assert undecided.status == "insufficient_data" and undecided.advisory, undecided
+    off = GuardrailsConfig(estimated_drop=False)
+    assert estimated_guardrail(None, None, canary, production, off).status == "off"
+
+
+def test_maps_fitted_on_different_data_are_not_compared(tmp_path: Path) -> None:
+    canary, production, canary_scores, production_scores = _rollout(
+        tmp_path, noise=2.0, stored=False, fingerprint="f" * 64
+    )
+    result = estimated_guardrail(
+        scored_log(canary_scores), scored_log(production_scores), canary, production, RULES
+    )
+    assert result.status == "unavailable", result
+    assert "no score map of income@1 on income@2's evaluation data" in result.message
+    # On the same evaluation data, production's own map is used.
+    same, other, c_scores, p_scores = _rollout(tmp_path / "same", noise=2.0, stored=False)
+    result = estimated_guardrail(scored_log(c_scores), scored_log(p_scores), same, other, RULES)
+    assert result.status == "breach", result.message
+    assert result.numbers["production_map"] == "income@1's own evaluation (the same data)"

@@ -371,6 +371,14 @@ class GuardrailsConfig(Section):
         description="The live metric fails when the canary is worse than production by more "
         "than this beyond its interval, and passes once shown no worse than that.",
     )
+    estimated_drop: float | None = Field(
+        0.02,
+        gt=0.0,
+        description="Before labels: fails when the canary's live_metric, estimated from its "
+        "logged scores (a binary classifier's score map), is shown below production's on the "
+        "same traffic by more than this; passes once shown no worse. Compared only when both "
+        "maps were fitted on the same evaluation data; labels override it.",
+    )
     min_labels: int = Field(
         100,
         ge=1,
@@ -389,6 +397,7 @@ class GuardrailsConfig(Section):
         "prediction_js",
         "divergence_js",
         "live_metric_drop",
+        "estimated_drop",
         mode="before",
     )(off_when_false)
 

@@ -116,6 +116,12 @@ class References:
         return cls(**typed, extra=extra)
 
     @property
+    def evaluation_fingerprint(self) -> str | None:
+        """The sha256 of the data the evaluation metrics were measured on, if recorded."""
+        value = (self.evaluation or {}).get("data_fingerprint")
+        return str(value) if value else None
+
+    @property
     def evaluation_data(self) -> str | None:
         """The name of the file the evaluation metrics were measured on, if recorded."""
         data = (self.evaluation or {}).get("data")

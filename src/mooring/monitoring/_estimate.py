@@ -45,7 +45,9 @@ from mooring.evaluation._calibration import calibration
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from mooring.config._monitoring import GuardrailsConfig
     from mooring.evaluation._result import EvaluationResult
+    from mooring.monitoring._guardrails import GuardrailResult, Status
     from mooring.registry import ModelVersion
 
 __all__ = [
@@ -56,7 +58,10 @@ __all__ = [
     "EstimationReference",
     "ScoreMap",
     "estimate",
+    "estimated_guardrail",
     "fit_reference",
+    "output_columns",
+    "production_reference",
     "reference_of",
     "version_estimate",
 ]
@@ -374,13 +379,26 @@ def _draws(
     return {name: np.concatenate(parts) for name, parts in found.items()}
 
 
-def reference_of(result: EvaluationResult) -> dict[str, Any] | None:
+def reference_of(
+    result: EvaluationResult,
+    production: EvaluationResult | None = None,
+    production_version: int | None = None,
+) -> dict[str, Any] | None:
     """The estimation reference (as stored) of a binary evaluation with its scores, labels
-    and operating threshold in memory; None for other tasks.
+    and operating threshold in memory, and under ``"production"`` production's on the
+    same rows (its rollout compares their estimates); None for other tasks.
 
     >>> reference_of(result)["method"]  # doctest: +SKIP
     'cbpe'
     """
+    own = _reference_of(result)
+    theirs = None if production is None else _reference_of(production)
+    if own is not None and theirs is not None and production_version is not None:
+        own["production"] = {**theirs, "version": production_version}
+    return own
+
+
+def _reference_of(result: EvaluationResult) -> dict[str, Any] | None:
     if result.task != "binary" or result.predictions is None or result.labels is None:
         return None
     scores = np.asarray(result.predictions, dtype=np.float64)
@@ -399,17 +417,24 @@ NO_MAP = (
 )
 
 
-def version_estimate(version: ModelVersion, task: str, outputs: pa.Table) -> Estimate:
+def version_estimate(
+    version: ModelVersion,
+    task: str,
+    outputs: pa.Table,
+    reference: EstimationReference | None = None,
+) -> Estimate:
     """The estimate of ``version`` on the logged ``outputs`` (``output.*`` columns) of
-    its rows in a window, from the score map frozen in its references."""
+    its rows in a window, from ``reference`` or else the score map frozen in its
+    references."""
     from mooring.formats._predictions import output_column
     from mooring.formats._version_record import References
 
     rows = outputs.num_rows
     if task != "binary":
         return Estimate(rows, {}, NOT_BINARY)
-    references = version.record.run.references or References()
-    reference = EstimationReference.read(references.estimation)
+    if reference is None:
+        references = version.record.run.references or References()
+        reference = EstimationReference.read(references.estimation)
     if reference is None:
         return Estimate(rows, {}, NO_MAP)
     column = output_column("probabilities")
@@ -417,3 +442,138 @@ def version_estimate(version: ModelVersion, task: str, outputs: pa.Table) -> Est
         return Estimate(rows, {}, "the window has no scored rows")
     proba = np.array(outputs[column].to_pylist(), dtype=np.float64)
     return estimate(reference, proba[:, -1])
+
+
+#: The band of a rollout's estimates is widened from 95% to this coverage's z (99%): the
+#: comparison is looked at on every monitor tick.
+_ROLLOUT_Z = 2.576 / 1.96
+
+
+def production_reference(
+    canary: ModelVersion, production: ModelVersion | None
+) -> tuple[EstimationReference | None, str]:
+    """Production's score map on the canary's evaluation data, and where it comes from.
+
+    The run that registered the canary evaluated production on the same rows and froze
+    its map beside the canary's; otherwise production's own map serves when it was fitted
+    on the same data (the same sha256). Maps fitted on different data are not compared:
+    one version's data may be older than the traffic.
+    """
+    from mooring.formats._version_record import References
+
+    if production is None:
+        return None, "no production version"
+    refs = canary.record.run.references or References()
+    stored = (refs.estimation or {}).get("production")
+    if isinstance(stored, Mapping) and stored.get("version") == production.version:
+        reference = EstimationReference.read(stored)
+        if reference is not None:
+            return reference, f"{production.ref} on {canary.ref}'s evaluation data"
+    own = production.record.run.references or References()
+    same = refs.evaluation_fingerprint is not None and (
+        refs.evaluation_fingerprint == own.evaluation_fingerprint
+    )
+    if same:
+        reference = EstimationReference.read(own.estimation)
+        if reference is not None:
+            return reference, f"{production.ref}'s own evaluation (the same data)"
+    return None, (
+        f"no score map of {production.ref} on {canary.ref}'s evaluation data (the run that "
+        "registered the canary did not evaluate production)"
+    )
+
+
+def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is compared
+    canary_log: pa.Table | None,
+    production_log: pa.Table | None,
+    canary: ModelVersion,
+    production: ModelVersion | None,
+    rules: GuardrailsConfig,
+    task: str = "binary",
+) -> GuardrailResult:
+    """``estimated``: the canary against production on the same traffic, by the
+    ``live_metric`` each is estimated to reach from its logged scores, before labels.
+
+    It fails when the canary is shown worse than production by more than
+    ``estimated_drop`` (the difference's band, at 99%, wholly below ``-estimated_drop``)
+    and passes once shown no worse than that; in between it is undecided without holding
+    the step. Plentiful labels override it (the live metric judges quality itself).
+    """
+    from mooring.monitoring._guardrails import GuardrailResult
+
+    name = "estimated"
+    drop = rules.estimated_drop
+    if drop is None:
+        return GuardrailResult(name, "off", "estimated-quality guardrail is off")
+    metric = rules.live_metric
+    if metric not in METRICS:
+        return GuardrailResult(
+            name, "unavailable", f"{metric} is not estimated without labels ({', '.join(METRICS)})"
+        )
+    own_ref = EstimationReference.read(
+        (canary.record.run.references and canary.record.run.references.estimation) or None
+    )
+    if own_ref is None:
+        return GuardrailResult(name, "unavailable", f"{canary.ref}: {NO_MAP}")
+    other_ref, source = production_reference(canary, production)
+    if other_ref is None:
+        return GuardrailResult(name, "unavailable", source + "; labels decide")
+    if canary_log is None or production_log is None:
+        return GuardrailResult(name, "insufficient_data", "no logged rows yet", advisory=True)
+    rows = {"canary_rows": canary_log.num_rows, "production_rows": production_log.num_rows}
+    if min(rows.values()) < rules.min_prediction_rows:
+        return GuardrailResult(
+            name,
+            "insufficient_data",
+            f"{min(rows.values())} logged rows of a version; estimates compared from "
+            f"{rules.min_prediction_rows}",
+            numbers=rows,
+            advisory=True,
+        )
+    assert production is not None  # a reference was found for it
+    mine = version_estimate(canary, task, output_columns(canary_log), own_ref).metrics.get(metric)
+    theirs = version_estimate(production, task, output_columns(production_log), other_ref)
+    other = theirs.metrics.get(metric)
+    refused = own_ref.refused or other_ref.refused
+    if refused is not None or mine is None or other is None:
+        why = refused or f"{metric} is undefined on these rows"
+        return GuardrailResult(name, "unavailable", f"not estimated: {why}", numbers=rows)
+    diff = mine.value - other.value
+    half = _ROLLOUT_Z * float(np.hypot((mine.high - mine.low) / 2, (other.high - other.low) / 2))
+    numbers = {
+        **rows,
+        "metric": metric,
+        "canary": mine.to_dict(),
+        "production": other.to_dict(),
+        "production_map": source,
+    }
+    said = (
+        f"estimated {metric} {mine.value:.4f} against production's {other.value:.4f} on the "
+        f"same traffic (difference {diff:+.4f} ± {half:.4f}, margin {drop:g})"
+    )
+    interval = (diff - half, diff + half)
+    if diff + half < -drop:
+        status: Status = "breach"
+    elif diff - half >= -drop:
+        status = "ok"
+    else:
+        return GuardrailResult(
+            name,
+            "insufficient_data",
+            said,
+            value=-diff,
+            threshold=drop,
+            numbers=numbers,
+            interval=interval,
+            advisory=True,
+        )
+    return GuardrailResult(
+        name, status, said, value=-diff, threshold=drop, numbers=numbers, interval=interval
+    )
+
+
+def output_columns(table: pa.Table) -> pa.Table:
+    """The log's ``output.*`` columns of ``table``."""
+    from mooring.formats._predictions import OUTPUT_PREFIX
+
+    return table.select([c for c in table.column_names if c.startswith(OUTPUT_PREFIX)])

@@ -40,14 +40,13 @@ from mooring.formats._feedback import LABEL, Labels, labels_from_table, read_fee
 from mooring.formats._model import read_metadata
 from mooring.formats._predictions import (
     MODEL_VERSION,
-    OUTPUT_PREFIX,
     REQUEST_ID,
     TIMESTAMP,
     find_request_ids,
     output_column,
     read_prediction_log,
 )
-from mooring.monitoring._estimate import Estimate, version_estimate
+from mooring.monitoring._estimate import Estimate, output_columns, version_estimate
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -212,10 +211,6 @@ def _model_info(
     return metadata, mv, threshold
 
 
-def _outputs(table: pa.Table) -> pa.Table:
-    return table.select([c for c in table.column_names if c.startswith(OUTPUT_PREFIX)])
-
-
 def _back_test(quality: VersionQuality, estimated: Estimate) -> dict[str, dict[str, Any]]:
     """Each estimated metric beside its live value on the same rows, and whether the live
     value fell within the estimate's band."""
@@ -293,14 +288,8 @@ def live_metrics(
     owned = registry is None
     reg = registry or _Registry.from_config(cfg)
     results = []
-    estimates: dict[int, Estimate] = {}
     try:
-        served = sorted(set(log[MODEL_VERSION].to_pylist())) if log.num_rows else []
-        for number in served:
-            metadata, mv, _ = _model_info(reg, name, int(number))
-            rows = log.filter(pc.equal(log[MODEL_VERSION], number))
-            task = str(metadata.get("task", "binary"))
-            estimates[int(number)] = version_estimate(mv, task, _outputs(rows))
+        estimates = _window_estimates(reg, name, log)
         versions = sorted(set(joined[MODEL_VERSION].to_pylist())) if joined.num_rows else []
         for number in versions:
             mask = pc.equal(joined[MODEL_VERSION], number)
@@ -311,7 +300,7 @@ def live_metrics(
             quality = score_version(
                 task,
                 subset_labels,
-                _outputs(subset),
+                output_columns(subset),
                 vocabulary=list(metadata.get("label_vocabulary", [])),
                 threshold=threshold,
                 min_labels=cfg.monitoring.live_min_labels,
@@ -319,7 +308,8 @@ def live_metrics(
                 evaluation=mv.metrics.get("overall", mv.metrics),
             )
             if quality.status == "ok":
-                labelled = _outputs(subset.filter(pa.array(_valid(subset_labels, task, metadata))))
+                valid = pa.array(_valid(subset_labels, task, metadata))
+                labelled = output_columns(subset.filter(valid))
                 quality.estimated = _back_test(quality, version_estimate(mv, task, labelled))
             results.append(quality)
     finally:
@@ -332,6 +322,17 @@ def live_metrics(
         bounds = pc.min_max(log[TIMESTAMP]).as_py()
         window["start"], window["end"] = str(bounds["min"]), str(bounds["max"])
     return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels, estimates)
+
+
+def _window_estimates(registry: Registry, name: str, log: pa.Table) -> dict[int, Estimate]:
+    """Every version's estimate on all its rows in the window (labelled or not)."""
+    estimates: dict[int, Estimate] = {}
+    for number in sorted(set(log[MODEL_VERSION].to_pylist())) if log.num_rows else []:
+        metadata, mv, _ = _model_info(registry, name, int(number))
+        rows = log.filter(pc.equal(log[MODEL_VERSION], number))
+        task = str(metadata.get("task", "binary"))
+        estimates[int(number)] = version_estimate(mv, task, output_columns(rows))
+    return estimates
 
 
 def _valid(labels: list[str], task: str, metadata: dict[str, Any]) -> list[bool]:

@@ -69,11 +69,12 @@ from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import MooringError, NotFoundError
 from mooring.formats._predictions import LOG_COLUMNS, OUTPUT_PREFIX, output_table
 from mooring.monitoring._baselines import reference_data_label
+from mooring.monitoring._estimate import estimated_guardrail
 from mooring.monitoring._guardrails import GuardrailResult, Status
 from mooring.monitoring._noise import binned_noise
 
 if TYPE_CHECKING:
-    from mooring.registry import Registry
+    from mooring.registry import ModelVersion, Registry
 
 __all__ = [
     "LABELS_DECIDE",
@@ -87,7 +88,7 @@ __all__ = [
 ]
 
 #: Guardrails that plentiful labels override (they judge outputs, labels judge quality).
-LABELS_DECIDE = frozenset({"outputs", "validated", "divergence"})
+LABELS_DECIDE = frozenset({"outputs", "validated", "divergence", "estimated"})
 #: An evaluation metric's chance level, where one is known.
 _CHANCE = {"auc": 0.5, "roc_auc": 0.5}
 
@@ -149,19 +150,35 @@ def judge_outputs(
             recent = read_prediction_log(log_url, name, version=production, last=ROWS_CAP)
         except (MooringError, OSError, pa.ArrowException):
             recent = None
-    return output_guardrails(
+    estimated = estimated_guardrail(
         logs[0] if logs else None,
         logs[1] if logs else None,
-        reference=reference,
-        reference_source=source,
-        canary_eval=evaluation_reference(canary_mv),
-        production_eval=None if production_mv is None else evaluation_reference(production_mv),
-        rules=rules,
-        unreadable=why,
-        production_reference=p_reference,
-        production_reference_source=p_source,
-        production_recent=recent,
+        canary_mv,
+        production_mv,
+        rules,
+        task=_task(canary_mv),
     )
+    return [
+        *output_guardrails(
+            logs[0] if logs else None,
+            logs[1] if logs else None,
+            reference=reference,
+            reference_source=source,
+            canary_eval=evaluation_reference(canary_mv),
+            production_eval=None if production_mv is None else evaluation_reference(production_mv),
+            rules=rules,
+            unreadable=why,
+            production_reference=p_reference,
+            production_reference_source=p_source,
+            production_recent=recent,
+        ),
+        estimated,
+    ]
+
+
+def _task(version: ModelVersion) -> str:
+    """The version's task as registered (binary when its record does not say)."""
+    return version.record.run.task or "binary"
 
 
 def output_guardrails(  # noqa: PLR0913 - keyword-only evidence of one tick, each named

@@ -311,7 +311,7 @@ def evaluated_import(
         baseline=None
         if baseline is None
         else {"version": baseline_version, "metrics": _numbers(baseline)},
-        estimation=reference_of(result),
+        estimation=reference_of(result, baseline, baseline_version),
     )
     record = VersionRecord(
         lineage=Lineage.of(eval_data=str(data), eval_fingerprint=fingerprint, label=label),

@@ -128,7 +128,7 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
     outputs = evaluation_outputs(result.task, result.predictions, result.label_vocabulary)
     if outputs is not None:
         outputs.save(folder / "outputs.json")
-    estimation = _save_estimation(result, folder)
+    estimation = _save_estimation(result, folder, evaluation.baseline, baseline)
     record.status, record.reusable = "done", True
     record.message += "blessed" if evaluation.decision.blessed else "not blessed"
     return EvaluateOutput(
@@ -178,7 +178,7 @@ def _candidates(
     lead_folder = folder / lead.name
     if outputs is not None:
         outputs.save(lead_folder / "outputs.json")
-    estimation = _save_estimation(result, lead_folder)
+    estimation = _save_estimation(result, lead_folder, run.production, baseline)
     record.status, record.reusable = "done", True
     chosen = run.chosen
     record.message += f"{len(run.candidates)} candidate(s) by {select}: " + (
@@ -203,12 +203,18 @@ def _candidates(
     )
 
 
-def _save_estimation(result: EvaluationResult, folder: Path) -> str | None:
+def _save_estimation(
+    result: EvaluationResult,
+    folder: Path,
+    production: EvaluationResult | None,
+    production_version: int | None,
+) -> str | None:
     """``estimation.json`` in ``folder``: the score map of a binary model's held-out
-    scores (:mod:`mooring.monitoring._estimate`), frozen with the version; its path."""
+    scores (:mod:`mooring.monitoring._estimate`), frozen with the version, and
+    production's on the same rows (its rollout compares their estimates); its path."""
     from mooring.monitoring._estimate import reference_of
 
-    reference = reference_of(result)
+    reference = reference_of(result, production, production_version)
     if reference is None:
         return None
     path = folder / "estimation.json"

@@ -1,0 +1,52 @@
+"""Versions registered with a score map (the references' ``estimation``), without a model:
+what the estimated-quality guardrail and ``mooring live`` read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from mooring.formats._version_record import References, RunRecord, VersionRecord
+from mooring.registry import ModelVersion, Registry
+from mooring.registry._judged import register_judged
+from tests._support.rollout import BLESSED, LINEAGE, NAME, artifact_dir
+
+Floats = npt.NDArray[np.float64]
+VOCABULARY = ("<=50K", ">50K")
+
+
+def register_scored(
+    registry: Registry,
+    root: Path,
+    seed: int,
+    estimation: Mapping[str, Any],
+    *,
+    fingerprint: str = "e" * 64,
+) -> ModelVersion:
+    """A blessed binary version (its artifact made under ``root``) whose references hold
+    ``estimation`` and the sha256 of the evaluation data it was fitted on."""
+    model = artifact_dir(root, seed)
+    (model / "mooring.json").write_text(
+        json.dumps({"task": "binary", "label_vocabulary": list(VOCABULARY)}), encoding="utf-8"
+    )
+    references = References(
+        estimation=dict(estimation), evaluation={"data_fingerprint": fingerprint}
+    )
+    record = VersionRecord(
+        lineage=LINEAGE,
+        gate=BLESSED,
+        run=RunRecord(task="binary", threshold=0.5, references=references),
+    )
+    return register_judged(registry, name=NAME, artifact_dir=model, record=record)
+
+
+def scored_log(scores: Floats) -> pa.Table:
+    """Logged outputs of a binary model: one row per score."""
+    probabilities = np.column_stack([1.0 - scores, scores])
+    return pa.table({"output.probabilities": probabilities.tolist()})
