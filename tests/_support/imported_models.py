@@ -144,10 +144,20 @@ def own_outputs(folder: Path, inputs: dict[str, np.ndarray[Any, Any]]) -> dict[s
 ADULT_NUMBERS = ("age", "education-num", "capital-gain", "hours-per-week")
 
 
-def build_adult_keras(folder: Path, train: Any, *, inverted: bool = False, epochs: int = 3) -> Path:
+def build_adult_keras(
+    folder: Path,
+    train: Any,
+    *,
+    inverted: bool = False,
+    epochs: int = 3,
+    blind_from_age: float | None = None,
+) -> Path:
     """A Keras model a team might write for Adult: one ``[None, 1]`` input per column
     (four numbers and ``sex`` as text), a sigmoid out, trained on ``train`` (an Arrow
-    table). ``inverted`` answers ``1 - p``: a broken build that still answers 200."""
+    table). ``inverted`` answers ``1 - p``: a broken build that still answers 200.
+    ``blind_from_age``: from that age on, the model reads every person's
+    ``education-num`` as the training mean (a build that lost a feature for older
+    people: as good as the plain one on younger rows, worse on older ones)."""
     keras.utils.set_random_seed(5)
     inputs = {name: keras.Input((1,), name=name) for name in ADULT_NUMBERS}
     sex = keras.Input((1,), dtype="string", name="sex")
@@ -170,5 +180,13 @@ def build_adult_keras(folder: Path, train: Any, *, inverted: bool = False, epoch
     if inverted:
         flipped = keras.layers.Lambda(lambda p: 1.0 - p)(model.outputs[0])
         model = keras.Model(model.inputs, flipped)
+    if blind_from_age is not None:
+        mean, start = float(table["education-num"].mean()), float(blind_from_age)
+        fresh = {name: keras.Input((1,), name=name) for name in ADULT_NUMBERS}
+        fresh["sex"] = keras.Input((1,), dtype="string", name="sex")
+        blind = keras.layers.Lambda(
+            lambda t: keras.ops.where(t[0] >= start, mean, t[1]), name="blind_education"
+        )([fresh["age"], fresh["education-num"]])
+        model = keras.Model(fresh, model({**fresh, "education-num": blind}))
     model.export(str(folder), verbose=False)
     return folder
