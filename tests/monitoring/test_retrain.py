@@ -1,4 +1,5 @@
-"""The retraining trigger runs a real (harmless) command with placeholders, once per cooldown."""
+"""The retraining trigger runs a real (harmless) command with placeholders, once per cooldown;
+drift, a live-metric drop or, before labels, an estimated drop starts it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mooring.config import MooringConfig
 from mooring.errors import ConfigError
+from mooring.monitoring._estimate import fit_reference
+from mooring.monitoring._monitor import Monitor
 from mooring.monitoring._retrain import DEFAULT_COMMAND, RetrainTrigger, render_command
+from mooring.registry import Registry
+from tests._support.estimation import log_scores, register_scored
+from tests._support.labelled_log import send_labels
 from tests._support.rollout import Clock, project
 
 WRITE = (
@@ -135,3 +142,79 @@ def test_unknown_placeholder_is_a_config_error() -> None:
 def test_enabled_without_data_or_command_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nothing to train on"):
         project(tmp_path, monitoring={"retrain": {"enabled": True}})
+
+
+def test_an_estimated_drop_in_windows_in_a_row_starts_a_run_before_any_label(
+    tmp_path: Path,
+) -> None:
+    # Production's map comes from calibrated held-out scores (AUC about 0.83 there). The
+    # traffic then moves to people its scores cannot tell apart (all near 0.5): each new
+    # window's estimated AUC, its whole band, is far below the evaluation value. Two such
+    # windows in a row start a run; a tick without new rows is not another window.
+    command = [sys.executable, "-c", WRITE, "{home}/out.json", "{model}", "{data}", "{version}"]
+    section = {"enabled": True, "data": "fresh.csv", "command": command, "estimated_windows": 2}
+    cfg = project(tmp_path, monitoring={"retrain": section, "window_rows": 600})
+    rng = np.random.default_rng(0)
+    held = rng.random(4000)
+    reference = fit_reference(held, rng.random(4000) < held, threshold=0.5)
+    registry = Registry.from_config(cfg)
+    register_scored(registry, tmp_path / "src", 0, reference.to_dict(), metrics={"auc": 0.83})
+    registry.deploy("income", production=1)
+    clock = Clock()
+    monitor = Monitor(
+        cfg,
+        registry,
+        metrics=lambda: "",
+        drift_interval_s=0.0,
+        drift_check=lambda: None,
+        clock=clock,
+    )
+    log = cfg.home / "predictions"
+    log_scores(log, 0.45 + 0.1 * rng.random(600), prefix="a")
+    first = monitor.tick()
+    assert first.estimated is not None and first.estimated["below_windows"] == 1, first.estimated
+    assert first.estimated["estimate"]["high"] < 0.83 - 0.02 and first.retrain is None
+    clock.advance(60)
+    again = monitor.tick()  # no new rows: the same window
+    assert again.estimated is not None and again.estimated["below_windows"] == 1
+    log_scores(log, 0.45 + 0.1 * rng.random(600), prefix="b")
+    clock.advance(60)
+    fired = monitor.tick()
+    assert fired.retrain is not None, fired.estimated
+    fired.retrain.wait(300)
+    record = json.loads(Path(str(fired.retrain.record)).read_text())
+    assert record["trigger"] == "estimated" and record["exit_code"] == 0
+    assert "before labels" in record["reason"] and "2 windows in a row" in record["reason"]
+    # A window like the evaluation data is not below: the count starts again.
+    log_scores(log, rng.random(600), prefix="c")
+    clock.advance(60)
+    healthy = monitor.tick()
+    assert healthy.estimated is not None and healthy.estimated["below_windows"] == 0
+    registry.close()
+
+
+def test_a_live_metric_drop_in_the_labels_starts_a_run_from_the_monitor(tmp_path: Path) -> None:
+    # Labels for 400 of production's logged answers, half of them wrong: its live AUC
+    # is far below the 0.83 of its evaluation.
+    command = [sys.executable, "-c", WRITE, "{home}/out.json", "{model}", "{data}", "{version}"]
+    cfg = project(
+        tmp_path,
+        monitoring={"retrain": {"enabled": True, "data": "f.csv", "command": command}},
+    )
+    registry = Registry.from_config(cfg)
+    rng = np.random.default_rng(1)
+    held = rng.random(2000)
+    reference = fit_reference(held, rng.random(2000) < held, threshold=0.5)
+    register_scored(registry, tmp_path / "src", 0, reference.to_dict(), metrics={"auc": 0.83})
+    registry.deploy("income", production=1)
+    scores = rng.random(400)
+    log_scores(cfg.home / "predictions", scores)
+    send_labels(cfg, [f"r{i}" for i in range(0, 400, 2)], ">50K")
+    send_labels(cfg, [f"r{i}" for i in range(1, 400, 2)], "<=50K")
+    monitor = Monitor(cfg, registry, metrics=lambda: "", drift_interval_s=None)
+    report = monitor.tick()
+    assert report.retrain is not None, report.errors
+    report.retrain.wait(300)
+    record = json.loads(Path(str(report.retrain.record)).read_text())
+    assert record["trigger"] == "live_metric" and "over 400 labels" in record["reason"]
+    registry.close()

@@ -98,6 +98,13 @@ class RetrainConfig(Section):
         description="Trigger when the live metric falls this far below its evaluation value.",
     )
     min_labels: int = Field(200, ge=1, description="Labelled predictions needed to judge.")
+    estimated_windows: int | None = Field(
+        3,
+        ge=1,
+        description="Before labels: trigger when production's metric, estimated from its "
+        "logged scores (a binary classifier's score map), is below its evaluation value by "
+        "more than metric_drop, its whole band, in this many drift windows in a row.",
+    )
     data: str | None = Field(None, description="Fresh training data for the default command.")
     command: list[str] | None = Field(
         None,
@@ -107,7 +114,7 @@ class RetrainConfig(Section):
     cooldown: Duration = Field(86400.0, description="Least time between two runs.")
     timeout: Duration = Field(21600.0, description="A run taking longer is stopped.")
 
-    _drop_off = field_validator("metric_drop", mode="before")(off_when_false)
+    _drop_off = field_validator("metric_drop", "estimated_windows", mode="before")(off_when_false)
 
     @model_validator(mode="after")
     def _something_to_run(self) -> RetrainConfig:

@@ -73,6 +73,9 @@ class MonitorReport:
     retrain: RetrainRun | None = None
     #: The shadow report (:mod:`mooring.monitoring._shadow`) while a shadow is deployed.
     shadow: dict[str, Any] | None = None
+    #: Production's quality estimated on the drift window, before labels
+    #: (:meth:`Monitor._estimated`).
+    estimated: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +87,7 @@ class MonitorReport:
             "drift": self.drift,
             "retrain": None if self.retrain is None else self.retrain.to_dict(),
             "shadow": self.shadow,
+            "estimated": self.estimated,
             "errors": self.errors,
         }
 
@@ -182,6 +186,9 @@ class Monitor:
             self._last_drift = now
             with self._part("drift", report):
                 report.drift, report.retrain = self._drift(report)
+            with self._part("estimate", report):
+                report.estimated, run = self._estimated(production)
+                report.retrain = report.retrain or run
         if report.retrain is None:
             with self._part("live metric", report):
                 report.retrain = self._live_metric(production, report)
@@ -268,7 +275,7 @@ class Monitor:
             return None
         try:
             since = datetime.fromtimestamp(self.clock() - 7 * 86400, UTC)
-            value, labels = live(production, since)
+            value, labels, _ = live(production, since)  # value, labelled rows, its error
             reference = _evaluation_value(
                 self.registry.get(self.name, version=production).metrics, section.metric
             )
@@ -278,6 +285,71 @@ class Monitor:
         except MooringError as exc:
             report.errors.append(f"live metric: {exc}")
             return None
+
+    def _estimated(self, production: int | None) -> tuple[dict[str, Any] | None, RetrainRun | None]:
+        """Production's ``[monitoring.retrain] metric`` estimated on the drift window (its
+        last ``window_rows`` logged rows), and a retraining run when the estimate's whole
+        band has stayed ``metric_drop`` below its evaluation value for ``estimated_windows``
+        windows in a row (a window counts once: a tick without new rows adds nothing)."""
+        section = self.cfg.monitoring.retrain
+        if production is None:
+            return None, None
+        import pyarrow.compute as pc
+
+        from mooring.formats._predictions import TIMESTAMP, read_prediction_log
+        from mooring.monitoring._estimate import output_columns, version_estimate
+        from mooring.monitoring._state import monitoring_dir, read_json, write_json
+
+        log_url = self.cfg.serving.log_url or str(self.cfg.home / "predictions")
+        try:
+            rows = read_prediction_log(
+                log_url, self.name, version=production, last=self.cfg.monitoring.window_rows
+            )
+        except (MooringError, OSError, pa.ArrowException):
+            return None, None  # no log yet, or a file being written: the next window
+        if rows.num_rows == 0:
+            return None, None
+        mv = self.registry.get(self.name, version=production)
+        estimate = version_estimate(mv, mv.record.run.task or "binary", output_columns(rows))
+        metric = estimate.metrics.get(section.metric)
+        reference = _evaluation_value(mv.metrics, section.metric)
+        end = str(pc.max(rows[TIMESTAMP]).as_py())
+        found: dict[str, Any] = {
+            "version": production,
+            "rows": estimate.rows,
+            "metric": section.metric,
+            "estimate": None if metric is None else metric.to_dict(),
+            "evaluation": reference,
+            "refused": estimate.refused,
+            "window_end": end,
+        }
+        path = monitoring_dir(self.cfg) / "estimated.json"
+        state = read_json(path) or {}
+        below = int(state.get("below_windows", 0)) if state.get("version") == production else 0
+        if state.get("version") != production or state.get("window_end") != end:
+            drop = section.metric_drop
+            fell = (
+                metric is not None
+                and reference is not None
+                and drop is not None
+                and metric.high < reference - drop
+            )
+            below = below + 1 if fell else 0
+        found["below_windows"] = below
+        run = None
+        windows = section.estimated_windows
+        if windows is not None and below >= windows and section.enabled and metric is not None:
+            reason = (
+                f"estimated {section.metric} {metric.value:.4f} (band {metric.low:.4f}–"
+                f"{metric.high:.4f}) over {estimate.rows} rows, before labels, below its "
+                f"evaluation value {reference:.4f} by more than {section.metric_drop:g} in "
+                f"{below} windows in a row"
+            )
+            run = self.retrain.fire("estimated", reason, version=production)
+            if run is not None:
+                below = found["below_windows"] = 0
+        write_json(path, {"version": production, "window_end": end, "below_windows": below})
+        return found, run
 
     # -- loop and hosting ----------------------------------------------------------
     def watch(
