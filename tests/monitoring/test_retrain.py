@@ -13,9 +13,10 @@ import pytest
 
 from mooring.config import MooringConfig
 from mooring.errors import ConfigError
-from mooring.monitoring._estimate import fit_reference
+from mooring.monitoring._estimate import estimate_line, fit_reference
 from mooring.monitoring._monitor import Monitor
 from mooring.monitoring._retrain import DEFAULT_COMMAND, RetrainTrigger, render_command
+from mooring.pipeline._status import project_status
 from mooring.registry import Registry
 from tests._support.estimation import log_scores, register_scored
 from tests._support.labelled_log import send_labels
@@ -174,6 +175,11 @@ def test_an_estimated_drop_in_windows_in_a_row_starts_a_run_before_any_label(
     first = monitor.tick()
     assert first.estimated is not None and first.estimated["below_windows"] == 1, first.estimated
     assert first.estimated["estimate"]["high"] < 0.83 - 0.02 and first.retrain is None
+    # `mooring status` shows the monitor's last estimate, as `mooring monitor` printed it.
+    shown = project_status(cfg).last_estimate
+    assert shown is not None and estimate_line(shown) == estimate_line(first.estimated)
+    assert estimate_line(shown).startswith("v1 estimated auc 0.")
+    assert "before labels; evaluation 0.8300; below it 1 window(s) in a row" in estimate_line(shown)
     clock.advance(60)
     again = monitor.tick()  # no new rows: the same window
     assert again.estimated is not None and again.estimated["below_windows"] == 1

@@ -108,6 +108,7 @@ def monitor(
 
 
 def _print(report: object) -> None:
+    from mooring.monitoring._estimate import estimate_line
     from mooring.monitoring._monitor import MonitorReport
     from mooring.monitoring._rollout_view import GuardrailView
     from mooring.monitoring._shadow import shadow_lines
@@ -142,6 +143,8 @@ def _print(report: object) -> None:
     if report.shadow is not None:
         for line in shadow_lines(report.shadow):
             console.print(f"  {escape(line)}", soft_wrap=True)
+    if report.estimated is not None:
+        console.print(f"  {escape(estimate_line(report.estimated))}", soft_wrap=True)
     if report.retrain is not None:
         console.print(f"  retraining started: {' '.join(report.retrain.command)}", soft_wrap=True)
     for error in report.errors:

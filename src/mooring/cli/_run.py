@@ -298,6 +298,7 @@ def init_command(
 @app.command("status", epilog="Examples: mooring status | mooring status -c mooring.toml --json")
 def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = False) -> None:
     """What is in production, the canary's rollout and its guardrails, the last run and drift."""
+    from mooring.monitoring._estimate import estimate_line
     from mooring.monitoring._rollout_state import policy_text
     from mooring.monitoring._summary import drift_headline
 
@@ -359,6 +360,8 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
             + (f", {drift['rows']} rows" if drift.get("rows") is not None else "")
             + ")",
         )
+    if status.last_estimate is not None:
+        table.add_row("estimated quality", escape(estimate_line(status.last_estimate)))
     if status.rollout is not None:
         table.add_row("rollout", escape(_rollout_summary(status.rollout)))
         for failure in status.rollout.failures:

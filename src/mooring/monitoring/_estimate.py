@@ -58,6 +58,7 @@ __all__ = [
     "EstimationReference",
     "ScoreMap",
     "estimate",
+    "estimate_line",
     "estimated_guardrail",
     "fit_reference",
     "output_columns",
@@ -577,3 +578,32 @@ def output_columns(table: pa.Table) -> pa.Table:
     from mooring.formats._predictions import OUTPUT_PREFIX
 
     return table.select([c for c in table.column_names if c.startswith(OUTPUT_PREFIX)])
+
+
+def estimate_line(found: Mapping[str, Any]) -> str:
+    """One line for people of the monitor's estimate of production on its last window
+    (``Monitor._estimated``'s record, as ``mooring monitor`` and ``mooring status`` show).
+
+    >>> line = estimate_line({"version": 3, "rows": 1800, "metric": "auc", "evaluation": 0.83,
+    ...     "estimate": {"value": 0.65, "low": 0.62, "high": 0.68}, "below_windows": 2})
+    >>> print(*line.split("; "), sep=chr(10))
+    v3 estimated auc 0.6500 (0.6200–0.6800) over 1,800 rows, before labels
+    evaluation 0.8300
+    below it 2 window(s) in a row
+    """
+    version, metric = found.get("version"), found.get("metric")
+    guess = found.get("estimate")
+    if not isinstance(guess, Mapping):
+        why = found.get("refused") or f"{metric} is undefined on these rows"
+        return f"v{version} not estimated: {why}"
+    line = (
+        f"v{version} estimated {metric} {guess['value']:.4f} ({guess['low']:.4f}–"
+        f"{guess['high']:.4f}) over {found.get('rows', 0):,} rows, before labels"
+    )
+    reference = found.get("evaluation")
+    if isinstance(reference, int | float):
+        line += f"; evaluation {reference:.4f}"
+    below = found.get("below_windows") or 0
+    if below:
+        line += f"; below it {below} window(s) in a row"
+    return line

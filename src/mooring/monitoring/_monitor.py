@@ -348,7 +348,7 @@ class Monitor:
             run = self.retrain.fire("estimated", reason, version=production)
             if run is not None:
                 below = found["below_windows"] = 0
-        write_json(path, {"version": production, "window_end": end, "below_windows": below})
+        write_json(path, {**found, "below_windows": below})
         return found, run
 
     # -- loop and hosting ----------------------------------------------------------
