@@ -1,4 +1,5 @@
-"""The model page's rollout panel: each guardrail's state, estimate, interval, boundary, needed.
+"""The model page's rollout panel: each guardrail's state, estimate, interval, boundary, needed;
+and the monitor's estimate of production's quality before labels beside it.
 
 The rollout.json is the real controller's, after two ticks that leave the canary undecided.
 """
@@ -15,8 +16,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from mooring.dashboard._app import create_ui, standalone_app
+from mooring.monitoring._estimate import estimate_line
 from mooring.monitoring._rollout_state import RolloutDecision
 from mooring.monitoring._rollout_view import rollout_path
+from mooring.monitoring._state import estimate_file
 from mooring.registry import Registry
 from tests._support.rollout import NAME, registry_with_versions
 from tests._support.rollout_evidence import rollout_project, undecided_rollout
@@ -132,3 +135,25 @@ def test_the_panel_shows_the_policy_and_a_failing_monitor(site: Site) -> None:
     assert "Monitor (rollout): held: the monitor failed 3 ticks in a row since" in text
     assert "&lt;b&gt;count_distinct&lt;/b&gt;" in html  # escaped
     assert "End-of-horizon policy: bias_to_action: an undecided step advances after 30m" in text
+
+
+def test_the_monitors_estimate_before_labels_is_shown_beside_the_rollout(site: Site) -> None:
+    site.registry.deploy(NAME, production=1)
+    assert 'id="estimate"' not in site.page()  # the monitor has estimated nothing yet
+    found = {
+        "version": 1,
+        "rows": 1800,
+        "metric": "auc",
+        "estimate": {"value": 0.65, "low": 0.62, "high": 0.68},
+        "evaluation": 0.83,
+        "below_windows": 2,
+    }
+    path = estimate_file(site.cfg.home, NAME)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(found), encoding="utf-8")
+    html = site.page()
+    section = re.search(
+        r'<section aria-labelledby="estimate-h" id="estimate">(.*?)</section>', html, re.S
+    )
+    assert section is not None, html
+    assert estimate_line(found) in _text(section.group(1))

@@ -227,6 +227,7 @@ class _Dashboard:
             token_hint=self.token_hint,
             shadow_lines=self._shadow_lines(deployment),
             rollout=views.rollout_panel(self.home, name, deployment),
+            estimate=views.estimate_panel(self.home, name),
         )
 
     def _shadow_lines(self, deployment: Deployment) -> list[str]:

@@ -23,7 +23,9 @@ from mooring.formats._drift import Histogram
 from mooring.formats._gate import DecisionRecord
 from mooring.formats._version_record import REPORT_KEYS
 from mooring.monitoring._baselines import comparability_note, evaluation_data_label
+from mooring.monitoring._estimate import estimate_line
 from mooring.monitoring._rollout_view import RolloutView, read_rollout, rollout_path
+from mooring.monitoring._state import estimate_file, read_json
 from mooring.registry import Deployment, ModelVersion, Registry
 from mooring.registry._records import AuditEvent
 
@@ -308,6 +310,14 @@ def rollout_panel(home: Path | None, name: str, deployment: Deployment) -> Rollo
     view = read_rollout(rollout_path(home, name), canary=deployment.canary)
     shown = view.under_way or deployment.canary is not None or view.last_decision is not None
     return view if shown else None
+
+
+def estimate_panel(home: Path | None, name: str) -> str | None:
+    """The monitor's last estimate of production's quality before labels, as one line."""
+    if home is None:
+        return None
+    found = read_json(estimate_file(home, name))
+    return None if found is None else estimate_line(found)
 
 
 def report_reference(mv: ModelVersion) -> str | None:

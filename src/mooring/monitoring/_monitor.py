@@ -298,7 +298,7 @@ class Monitor:
 
         from mooring.formats._predictions import TIMESTAMP, read_prediction_log
         from mooring.monitoring._estimate import output_columns, version_estimate
-        from mooring.monitoring._state import monitoring_dir, read_json, write_json
+        from mooring.monitoring._state import estimate_file, read_json, write_json
 
         log_url = self.cfg.serving.log_url or str(self.cfg.home / "predictions")
         try:
@@ -323,7 +323,7 @@ class Monitor:
             "refused": estimate.refused,
             "window_end": end,
         }
-        path = monitoring_dir(self.cfg) / "estimated.json"
+        path = estimate_file(self.cfg.home, self.name)
         state = read_json(path) or {}
         below = int(state.get("below_windows", 0)) if state.get("version") == production else 0
         if state.get("version") != production or state.get("window_end") != end:

@@ -11,7 +11,7 @@ import orjson
 from mooring.config import MooringConfig
 from mooring.formats._files import atomic_write
 
-__all__ = ["monitoring_dir", "read_json", "write_json"]
+__all__ = ["estimate_file", "monitoring_dir", "read_json", "write_json"]
 
 log = logging.getLogger("mooring.monitoring")
 
@@ -19,6 +19,12 @@ log = logging.getLogger("mooring.monitoring")
 def monitoring_dir(cfg: MooringConfig) -> Path:
     """``<home>/monitoring/<model>``: the monitor's state, records and reports."""
     return cfg.home / "monitoring" / cfg.project.name
+
+
+def estimate_file(home: Path, model: str) -> Path:
+    """The monitor's last estimate of production's quality before labels (and how many
+    windows in a row it stayed below its evaluation value)."""
+    return home / "monitoring" / model / "estimated.json"
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from mooring.formats._pipeline_run import RunOutcome
 from mooring.monitoring._baselines import comparability_note, evaluation_data_label
 from mooring.monitoring._rollout import ACTOR as MONITOR
 from mooring.monitoring._rollout_view import RolloutView, read_rollout, rollout_path
-from mooring.monitoring._state import monitoring_dir, read_json
+from mooring.monitoring._state import estimate_file, read_json
 from mooring.pipeline._run import find_runs
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def project_status(cfg: MooringConfig) -> ProjectStatus:
     status = ProjectStatus(model=name, registry=mask_url(url))
     status.last_run = _last_run(cfg)
     status.last_drift = _last_drift(cfg)
-    status.last_estimate = read_json(monitoring_dir(cfg) / "estimated.json")
+    status.last_estimate = read_json(estimate_file(cfg.home, name))
     status.rollout = read_rollout(rollout_path(cfg.home, name), canary=None)
     if cfg.project.registry is None and not (cfg.home / "registry.db").is_file():
         return status  # nothing registered yet; do not create an empty registry
