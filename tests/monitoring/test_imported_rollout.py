@@ -24,7 +24,7 @@ import pytest
 
 from mooring.config import MooringConfig
 from mooring.monitoring._feedback import live_metrics
-from mooring.monitoring._rollout import RolloutController
+from mooring.monitoring._rollout import RolloutController, RolloutDecision
 from mooring.pipeline._import import import_version
 from mooring.registry import Registry
 from tests._support.imported_models import ADULT_NUMBERS, build_adult_keras
@@ -76,18 +76,56 @@ def _config(home: Path, holdout: Path, **sections: Any) -> MooringConfig:
     return cfg.model_copy(update={"data": cfg.data.model_copy(update={"eval": str(holdout)})})
 
 
+def _rollout(**guardrails: Any) -> dict[str, Any]:
+    """A rollout at 50% that must never advance (its step lasts an hour): only a rollback
+    changes it."""
+    return {
+        "steps": [50, 100],
+        "min_requests": 20,
+        "min_step_duration": "1h",
+        "guardrails": {"min_prediction_rows": 100, "latency_margin_ms": 1000, **guardrails},
+    }
+
+
+def _canary_ticks(
+    cfg: MooringConfig, registry: Registry, production: int, canary: int, stream: pa.Table
+) -> tuple[list[RolloutDecision], Traffic]:
+    """Serve ``stream`` (4 rows a request) while ``canary`` takes 50% beside ``production``,
+    ticking the controller until it changes the deployment; clients keep calling after."""
+    rows = _instances(stream)
+    batches = ((rows[i : i + 4], None) for i in itertools.cycle(range(0, len(rows) - 4, 4)))
+    with following(cfg, registry, NAME) as server:
+        controller = RolloutController(cfg, registry, metrics=[server.url + "/metrics"])
+        with Traffic(
+            server.url, f"/v1/models/{NAME}:predict", batches, log=cfg.home / "predictions"
+        ) as traffic:
+            registry.deploy(
+                NAME,
+                production=production,
+                canary=canary,
+                weight=50,
+                force=True,
+                reason="the team insists on trying it",
+            )
+            wait_until(
+                lambda: any(
+                    v["version"] == str(canary)
+                    for v in server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
+                ),
+                "the canary to load",
+            )
+            traffic.send(PER_TICK)  # the log holds both versions' answers by the first tick
+            decisions = tick_until(controller, traffic, per_tick=PER_TICK, done=lambda d: d.changed)
+            traffic.send(PER_TICK)  # clients keep calling after the rollback
+    return decisions, traffic
+
+
 @pytest.mark.decisions
 def test_an_inverted_imported_canary_is_rolled_back_and_no_request_fails(
     tmp_path: Path, adult: dict[str, Any]
 ) -> None:
     holdout = adult["holdout"]
-    rollout = {
-        "steps": [50, 100],
-        "min_requests": 20,
-        "min_step_duration": "1h",  # it must never get to advance
-        "guardrails": {"min_prediction_rows": 100, "latency_margin_ms": 1000},
-    }
-    cfg = _config(tmp_path / "home", holdout, rollout=rollout)
+    cfg = _config(tmp_path / "home", holdout, rollout=_rollout())
     registry = Registry.from_config(cfg)
     good = import_version(
         registry, NAME, adult["good"],
@@ -100,42 +138,20 @@ def test_an_inverted_imported_canary_is_rolled_back_and_no_request_fails(
         task="binary", data=holdout, config=cfg, reason="the team's rebuild",
     )  # fmt: skip
     assert inverted.verdict == "not blessed"
-    rows = _instances(adult["stream"])
-    batches = ((rows[i : i + 4], None) for i in itertools.cycle(range(0, len(rows) - 4, 4)))
-    with following(cfg, registry, NAME) as server:
-        controller = RolloutController(cfg, registry, metrics=[server.url + "/metrics"])
-        with Traffic(
-            server.url, f"/v1/models/{NAME}:predict", batches, log=cfg.home / "predictions"
-        ) as traffic:
-            registry.deploy(
-                NAME,
-                production=good.version,
-                canary=inverted.version,
-                weight=50,
-                force=True,
-                reason="the team insists on trying it",
-            )
-            wait_until(
-                lambda: any(
-                    v["version"] == str(inverted.version)
-                    for v in server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
-                ),
-                "the canary to load",
-            )
-            traffic.send(PER_TICK)  # the log holds both versions' answers by the first tick
-            decisions = tick_until(controller, traffic, per_tick=PER_TICK, done=lambda d: d.changed)
-            traffic.send(PER_TICK)  # clients keep calling after the rollback
-        final = decisions[-1]
-        assert final.action == "rollback", final.to_dict()
-        assert traffic.failures == []
-        assert traffic.seen[str(inverted.version)] > 0
-        breached = [g.name for g in final.guardrails if g.status == "breach"]
-        assert "validated" in breached, final.to_dict()
-        # The log holds the imported models' scores under their role: outputs are compared.
-        divergence = next(g for g in final.guardrails if g.name == "divergence")
-        assert divergence.value is not None and divergence.value > 0.5, divergence
-        dep = registry.deployment(NAME)
-        assert (dep.production, dep.canary) == (good.version, None)
+    decisions, traffic = _canary_ticks(
+        cfg, registry, good.version, inverted.version, adult["stream"]
+    )
+    final = decisions[-1]
+    assert final.action == "rollback", final.to_dict()
+    assert traffic.failures == []
+    assert traffic.seen[str(inverted.version)] > 0
+    breached = [g.name for g in final.guardrails if g.status == "breach"]
+    assert "validated" in breached, final.to_dict()
+    # The log holds the imported models' scores under their role: outputs are compared.
+    divergence = next(g for g in final.guardrails if g.name == "divergence")
+    assert divergence.value is not None and divergence.value > 0.5, divergence
+    dep = registry.deployment(NAME)
+    assert (dep.production, dep.canary) == (good.version, None)
 
 
 def test_labels_sent_back_score_an_imported_version_as_its_evaluation_did(
@@ -183,17 +199,7 @@ def test_a_canary_worse_on_older_traffic_is_rolled_back_by_its_estimate_before_a
     # guardrail is off, so what rolls it back is the estimate of each version's AUC
     # from its logged scores, on the same traffic.
     younger = adult["younger"]
-    rollout = {
-        "steps": [50, 100],
-        "min_requests": 20,
-        "min_step_duration": "1h",  # it must never get to advance
-        "guardrails": {
-            "min_prediction_rows": 100,
-            "latency_margin_ms": 1000,
-            "prediction_js": False,
-        },
-    }
-    cfg = _config(tmp_path / "home", younger, rollout=rollout)
+    cfg = _config(tmp_path / "home", younger, rollout=_rollout(prediction_js=False))
     registry = Registry.from_config(cfg)
     good = import_version(
         registry, NAME, adult["good"], task="binary", data=younger, config=cfg, reason="v1"
@@ -203,36 +209,18 @@ def test_a_canary_worse_on_older_traffic_is_rolled_back_by_its_estimate_before_a
         registry, NAME, adult["blind"], task="binary", data=younger, config=cfg, reason="v2"
     )
     assert blind.metrics["auc"] == pytest.approx(good.metrics["auc"], abs=1e-6)
-    rows = _instances(adult["older"])
-    batches = ((rows[i : i + 4], None) for i in itertools.cycle(range(0, len(rows) - 4, 4)))
-    with following(cfg, registry, NAME) as server:
-        controller = RolloutController(cfg, registry, metrics=[server.url + "/metrics"])
-        with Traffic(
-            server.url, f"/v1/models/{NAME}:predict", batches, log=cfg.home / "predictions"
-        ) as traffic:
-            registry.deploy(
-                NAME, production=good.version, canary=blind.version, weight=50, force=True
-            )
-            wait_until(
-                lambda: any(
-                    v["version"] == str(blind.version)
-                    for v in server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
-                ),
-                "the canary to load",
-            )
-            traffic.send(PER_TICK)
-            decisions = tick_until(controller, traffic, per_tick=PER_TICK, done=lambda d: d.changed)
-        final = decisions[-1]
-        assert final.action == "rollback", final.to_dict()
-        assert traffic.failures == []
-        estimated = next(g for g in final.guardrails if g.name == "estimated")
-        assert estimated.status == "breach", estimated
-        assert estimated.numbers["production_map"] == (
-            f"{NAME}@{good.version} on {NAME}@{blind.version}'s evaluation data"
-        )
-        validated = next(g for g in final.guardrails if g.name == "validated")
-        assert validated.status == "ok", validated
-        assert (registry.deployment(NAME).production, registry.deployment(NAME).canary) == (
-            good.version,
-            None,
-        )
+    decisions, traffic = _canary_ticks(cfg, registry, good.version, blind.version, adult["older"])
+    final = decisions[-1]
+    assert final.action == "rollback", final.to_dict()
+    assert traffic.failures == []
+    estimated = next(g for g in final.guardrails if g.name == "estimated")
+    assert estimated.status == "breach", estimated
+    assert estimated.numbers["production_map"] == (
+        f"{NAME}@{good.version} on {NAME}@{blind.version}'s evaluation data"
+    )
+    validated = next(g for g in final.guardrails if g.name == "validated")
+    assert validated.status == "ok", validated
+    assert (registry.deployment(NAME).production, registry.deployment(NAME).canary) == (
+        good.version,
+        None,
+    )
