@@ -89,3 +89,6 @@ def test_no_labels_is_an_error_naming_the_fix(project: MonitoredProject) -> None
     log_rows(project, project.eval_table.slice(0, 10))
     with pytest.raises(NotFoundError, match="mooring feedback FILE"):
         live_metrics(project.cfg)
+    # Registered without a score map, its version cannot be estimated either.
+    with pytest.raises(NotFoundError, match="mooring feedback FILE"):
+        live_metrics(project.cfg, estimates=True)

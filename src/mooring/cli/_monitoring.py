@@ -359,7 +359,12 @@ def live_command(
 
     cfg = load_config(config)
     live = live_metrics(
-        cfg, version=version, last=last, since=parse_since(since), locate_unmatched=True
+        cfg,
+        version=version,
+        last=last,
+        since=parse_since(since),
+        locate_unmatched=True,
+        estimates=True,
     )
     if as_json:
         print_json(live.to_dict())

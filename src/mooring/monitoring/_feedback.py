@@ -230,6 +230,7 @@ def live_metrics(
     since: datetime | None = None,
     registry: Registry | None = None,
     locate_unmatched: bool = False,
+    estimates: bool = False,
 ) -> LiveMetrics:
     """Join label feedback with the prediction log and score every version in the window.
 
@@ -240,13 +241,13 @@ def live_metrics(
     (``labels["outside_window"]``) and those it never held (``labels["not_logged"]``);
     this reads the request ids of the whole log, so the monitor's ticks leave it off.
 
-    Every version in the window also gets its performance estimated without labels
-    (``estimates``), and each labelled one the estimate on its labelled rows beside the
-    live value (``estimated``): the back-test of the estimate.
+    ``estimates`` (what ``mooring live`` asks): every version in the window also gets
+    its performance estimated without labels, and each labelled one the estimate on its
+    labelled rows beside the live value (``estimated``): the back-test of the estimate.
 
     Raises:
-        NotFoundError: no prediction log, or neither a label for the model nor a version
-            in the window whose performance can be estimated.
+        NotFoundError: no prediction log, or no label for the model (with ``estimates``:
+            and no version in the window whose performance can be estimated).
     """
     from mooring.registry import Registry as _Registry
 
@@ -258,6 +259,8 @@ def live_metrics(
         f"no label feedback for model '{name}' under '{feedback_url}'; send labels with "
         f"`mooring feedback FILE` or POST /v1/models/{name}:feedback"
     )
+    if feedback.num_rows == 0 and not estimates:
+        raise no_labels
     if last is None and since is None:
         last = cfg.monitoring.window_rows
     try:
@@ -289,7 +292,7 @@ def live_metrics(
     reg = registry or _Registry.from_config(cfg)
     results = []
     try:
-        estimates = _window_estimates(reg, name, log)
+        found = _window_estimates(reg, name, log) if estimates else {}
         versions = sorted(set(joined[MODEL_VERSION].to_pylist())) if joined.num_rows else []
         for number in versions:
             mask = pc.equal(joined[MODEL_VERSION], number)
@@ -307,7 +310,7 @@ def live_metrics(
                 version=int(number),
                 evaluation=mv.metrics.get("overall", mv.metrics),
             )
-            if quality.status == "ok":
+            if quality.status == "ok" and estimates:
                 valid = pa.array(_valid(subset_labels, task, metadata))
                 labelled = output_columns(subset.filter(valid))
                 quality.estimated = _back_test(quality, version_estimate(mv, task, labelled))
@@ -315,13 +318,13 @@ def live_metrics(
     finally:
         if owned:
             reg.close()
-    if feedback.num_rows == 0 and not any(not e.refused for e in estimates.values()):
+    if feedback.num_rows == 0 and not any(not e.refused for e in found.values()):
         raise no_labels
     window: dict[str, Any] = {"rows": log.num_rows, "start": None, "end": None}
     if log.num_rows:
         bounds = pc.min_max(log[TIMESTAMP]).as_py()
         window["start"], window["end"] = str(bounds["min"]), str(bounds["max"])
-    return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels, estimates)
+    return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels, found)
 
 
 def _window_estimates(registry: Registry, name: str, log: pa.Table) -> dict[int, Estimate]:
