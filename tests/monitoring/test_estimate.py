@@ -265,3 +265,18 @@ def test_maps_fitted_on_different_data_are_not_compared(tmp_path: Path) -> None:
     result = estimated_guardrail(scored_log(c_scores), scored_log(p_scores), same, other, RULES)
     assert result.status == "breach", result.message
     assert result.numbers["production_map"] == "income@1's own evaluation (the same data)"
+
+
+def test_the_kept_scores_are_whichever_is_better_calibrated_out_of_fold() -> None:
+    # Small, slightly skewed held-out sets: the map is kept only where it is closer out of
+    # fold, so a reference whose raw scores are within MAX_ECE is never refused.
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        p = rng.random(300)
+        reference = fit_reference(p**1.3, rng.random(300) < p, threshold=0.5)
+        assert reference.ece_raw is not None and reference.ece_mapped is not None
+        kept = reference.ece_raw if reference.score_map.identity else reference.ece_mapped
+        assert kept == min(reference.ece_raw, reference.ece_mapped) or (
+            reference.score_map.identity
+        )
+        assert (reference.refused is None) == (kept <= MAX_ECE), reference

@@ -223,9 +223,10 @@ def fit_reference(
     probabilities) and 0/1 ``labels``, and whether estimates may be made from it.
 
     The scores are kept as they are when their ECE is no more than perfectly calibrated
-    scores show by chance on as many rows; otherwise the map is isotonic, its ECE
-    measured out of fold (two folds, each mapped by the other's fit: a fit judged on its
-    own rows always looks perfect) and refused above :data:`MAX_ECE`.
+    scores show by chance on as many rows, or when the isotonic map does no better out
+    of fold (two folds, each mapped by the other's fit: a fit judged on its own rows
+    always looks perfect); otherwise the map is isotonic. Refused when the kept scores'
+    ECE is above :data:`MAX_ECE`.
     """
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
@@ -249,9 +250,11 @@ def fit_reference(
         crossed[part] = ScoreMap.isotonic(s[~part], y[~part])(s[part])
     raw = np.clip(s, 0.0, 1.0)
     ece_raw, ece_mapped = _ece(y, raw), _ece(y, crossed)
-    calibrated = ece_raw <= _chance_ece(raw, rng)
-    score_map = ScoreMap() if calibrated else ScoreMap.isotonic(s, y)
-    best = ece_raw if calibrated else ece_mapped
+    # The map only where the scores are off by more than chance and the map, out of
+    # fold, is closer.
+    mapped = ece_raw > _chance_ece(raw, rng) and ece_mapped < ece_raw
+    score_map = ScoreMap.isotonic(s, y) if mapped else ScoreMap()
+    best = ece_mapped if mapped else ece_raw
     resampled = []
     for _ in range(RESAMPLED_MAPS):
         pick = rng.integers(0, rows, rows)
