@@ -451,10 +451,10 @@ def markdown(result: dict[str, Any]) -> str:
     for name in result["tables"]:
         refs = [r for r in result["references"] if r["table"] == name]
         refused = [r for r in refs if r["refused"] is not None]
-        eces = ", ".join(_f(r["ece_mapped"]) for r in refused)
+        eces = ", ".join(f"{_f(r['ece_raw'])} / {_f(r['ece_mapped'])}" for r in refused)
         lines.append(
             f"- {name}: {len(refused)} of {len(refs)} ({refs[0]['rows']} reference rows each)"
-            + (f"; ECE after the map {eces}" if refused else "")
+            + (f"; ECE as they are / through the map out of fold: {eces}" if refused else "")
         )
     lines += ["", "Windows whose realized value fell outside CBPE's band:", ""]
     misses = [

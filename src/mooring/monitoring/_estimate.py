@@ -222,11 +222,11 @@ def fit_reference(
     """The score map of a version from its held-out ``scores`` (positive-class
     probabilities) and 0/1 ``labels``, and whether estimates may be made from it.
 
-    The scores are kept as they are when their ECE is no more than perfectly calibrated
-    scores show by chance on as many rows, or when the isotonic map does no better out
-    of fold (two folds, each mapped by the other's fit: a fit judged on its own rows
-    always looks perfect); otherwise the map is isotonic. Refused when the kept scores'
-    ECE is above :data:`MAX_ECE`.
+    The scores are kept as they are when calibrated: their ECE within :data:`MAX_ECE`
+    and no more than perfectly calibrated scores show by chance on as many rows.
+    Otherwise the isotonic map is kept when it is closer out of fold (two folds, each
+    mapped by the other's fit: a fit judged on its own rows always looks perfect).
+    Refused when the kept scores' ECE is above :data:`MAX_ECE`.
     """
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
@@ -250,9 +250,11 @@ def fit_reference(
         crossed[part] = ScoreMap.isotonic(s[~part], y[~part])(s[part])
     raw = np.clip(s, 0.0, 1.0)
     ece_raw, ece_mapped = _ece(y, raw), _ece(y, crossed)
-    # The map only where the scores are off by more than chance and the map, out of
-    # fold, is closer.
-    mapped = ece_raw > _chance_ece(raw, rng) and ece_mapped < ece_raw
+    # The scores as they are when calibrated (their ECE within chance and the limit);
+    # otherwise whichever is closer out of fold, the scores or the map.
+    chance = _chance_ece(raw, rng)
+    calibrated = ece_raw <= chance and ece_raw <= MAX_ECE
+    mapped = not calibrated and ece_mapped < ece_raw
     score_map = ScoreMap.isotonic(s, y) if mapped else ScoreMap()
     best = ece_mapped if mapped else ece_raw
     resampled = []
@@ -261,9 +263,11 @@ def fit_reference(
         resampled.append(ScoreMap.isotonic(s[pick], y[pick]))
     refused = None
     if best > MAX_ECE:
+        how = "through the isotonic map, out of fold" if mapped else "as they are"
         refused = (
-            f"the scores are poorly calibrated on the held-out data (ECE {best:.3f} after "
-            f"the isotonic map, above {MAX_ECE}): an estimate would be a guess; "
+            f"the scores are poorly calibrated on the {rows:,} held-out rows (ECE "
+            f"{best:.3f} {how}, above {MAX_ECE}; calibrated scores show up to "
+            f"{chance:.3f} by chance on as many rows): an estimate would be a guess; "
             "evaluate on more rows, or rely on labels (feedback) for this version"
         )
     return EstimationReference(
