@@ -31,13 +31,16 @@ def register_scored(
     *,
     fingerprint: str = "e" * 64,
     metrics: Mapping[str, float] | None = None,
+    task: str = "binary",
 ) -> ModelVersion:
-    """A blessed binary version (its artifact made under ``root``) whose references hold
-    ``estimation`` and the sha256 of the evaluation data it was fitted on."""
+    """A blessed version (binary unless ``task`` says; its artifact made under ``root``)
+    whose references hold ``estimation`` and the sha256 of the evaluation data it was
+    fitted on."""
     model = artifact_dir(root, seed)
-    (model / "mooring.json").write_text(
-        json.dumps({"task": "binary", "label_vocabulary": list(VOCABULARY)}), encoding="utf-8"
-    )
+    meta: dict[str, Any] = {"task": task}
+    if task != "regression":
+        meta["label_vocabulary"] = list(VOCABULARY)
+    (model / "mooring.json").write_text(json.dumps(meta), encoding="utf-8")
     references = References(
         estimation=dict(estimation), evaluation={"data_fingerprint": fingerprint}
     )
@@ -45,7 +48,11 @@ def register_scored(
         lineage=LINEAGE,
         metrics=dict(metrics or {}),
         gate=BLESSED,
-        run=RunRecord(task="binary", threshold=0.5, references=references),
+        run=RunRecord(
+            task=task,
+            threshold=None if task == "regression" else 0.5,
+            references=references,
+        ),
     )
     return register_judged(registry, name=NAME, artifact_dir=model, record=record)
 

@@ -146,7 +146,7 @@ def test_the_monitors_estimate_before_labels_is_shown_beside_the_rollout(site: S
         "metric": "auc",
         "estimate": {"value": 0.65, "low": 0.62, "high": 0.68},
         "evaluation": 0.83,
-        "below_windows": 2,
+        "worse_windows": 2,
     }
     path = estimate_file(site.cfg.home, NAME)
     path.parent.mkdir(parents=True, exist_ok=True)

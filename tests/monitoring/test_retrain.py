@@ -173,16 +173,18 @@ def test_an_estimated_drop_in_windows_in_a_row_starts_a_run_before_any_label(
     log = cfg.home / "predictions"
     log_scores(log, 0.45 + 0.1 * rng.random(600), prefix="a")
     first = monitor.tick()
-    assert first.estimated is not None and first.estimated["below_windows"] == 1, first.estimated
+    assert first.estimated is not None and first.estimated["worse_windows"] == 1, first.estimated
     assert first.estimated["estimate"]["high"] < 0.83 - 0.02 and first.retrain is None
     # `mooring status` shows the monitor's last estimate, as `mooring monitor` printed it.
     shown = project_status(cfg).last_estimate
     assert shown is not None and estimate_line(shown) == estimate_line(first.estimated)
     assert estimate_line(shown).startswith("v1 estimated auc 0.")
-    assert "before labels; evaluation 0.8300; below it 1 window(s) in a row" in estimate_line(shown)
+    assert "before labels; evaluation 0.8300; worse than it 1 window(s) in a row" in (
+        estimate_line(shown)
+    )
     clock.advance(60)
     again = monitor.tick()  # no new rows: the same window
-    assert again.estimated is not None and again.estimated["below_windows"] == 1
+    assert again.estimated is not None and again.estimated["worse_windows"] == 1
     log_scores(log, 0.45 + 0.1 * rng.random(600), prefix="b")
     clock.advance(60)
     fired = monitor.tick()
@@ -195,7 +197,7 @@ def test_an_estimated_drop_in_windows_in_a_row_starts_a_run_before_any_label(
     log_scores(log, rng.random(600), prefix="c")
     clock.advance(60)
     healthy = monitor.tick()
-    assert healthy.estimated is not None and healthy.estimated["below_windows"] == 0
+    assert healthy.estimated is not None and healthy.estimated["worse_windows"] == 0
     registry.close()
 
 

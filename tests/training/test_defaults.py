@@ -14,7 +14,10 @@ from mooring.config._model import ModelConfig, plan_training
 from mooring.contract._io import ReadOptions
 from mooring.contract._schema import infer_schema
 from mooring.contract._statistics import compute_statistics
+from mooring.evaluation._model import evaluate_loaded_model
 from mooring.features._inputs import predict_saved_model
+from mooring.formats._model import load_saved_model
+from mooring.monitoring._estimate import reference_of
 from mooring.training._fit import train_model
 
 sklearn = pytest.importorskip("sklearn")
@@ -71,6 +74,20 @@ def test_diabetes_with_defaults_matches_linear_regression(tmp_path: Path) -> Non
     out = predict_saved_model(model_dir, pa.Table.from_pandas(test[features], preserve_index=False))
     rmse = float(np.sqrt(np.mean((out["value"] - test["target"].to_numpy()) ** 2)))
     assert rmse <= expected * 1.05, (rmse, expected)
+    # Its evaluation keeps the rows' inputs for the small model of its error, which 111
+    # held-out rows are too few to fit (monitoring/_estimate_loss.py).
+    cfg = MooringConfig.from_mapping(
+        {"project": {"name": "diabetes"}, "data": {"train": "diabetes.csv", "label": "target"}},
+        root=tmp_path,
+    )
+    table = pa.Table.from_pandas(test, preserve_index=False)
+    result = evaluate_loaded_model(load_saved_model(model_dir), table, cfg)
+    assert result.features is not None and result.features.column_names == features
+    reference = reference_of(result)
+    assert reference is not None and reference["method"] == "dle", reference
+    assert reference["refused"] == (
+        "the held-out data has 111 rows; estimating the error needs 200: evaluate on more rows"
+    )
 
 
 def test_plan_scales_batch_and_budget_with_rows() -> None:

@@ -102,8 +102,9 @@ class RetrainConfig(Section):
         3,
         ge=1,
         description="Before labels: trigger when production's metric, estimated from its "
-        "logged scores (a binary classifier's score map), is below its evaluation value by "
-        "more than metric_drop, its whole band, in this many drift windows in a row.",
+        "logged rows (a binary classifier's score map, a regression's error model), is worse "
+        "than its evaluation value by more than metric_drop, its whole band, in this many "
+        "drift windows in a row.",
     )
     data: str | None = Field(None, description="Fresh training data for the default command.")
     command: list[str] | None = Field(

@@ -94,6 +94,8 @@ def evaluate_loaded_model(
     if missing:
         result.warnings.append(f"{missing} evaluation rows have no label and were left out")
     result.model = model_summary(model)
+    label = model.label.column
+    result.features = table.drop_columns([label]) if label in table.column_names else table
     return result
 
 

@@ -27,6 +27,8 @@ from mooring.evaluation._thresholds import CostSummary, Sweep, jsonable
 from mooring.formats._files import atomic_write
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from mooring.evaluation._gates import GateDecision
 
 __all__ = [
@@ -151,6 +153,9 @@ class EvaluationResult:
     predictions: FloatArray | None = field(default=None, repr=False)
     #: The encoded labels, kept in memory for the default gates' intervals; never saved.
     labels: npt.NDArray[np.generic] | None = field(default=None, repr=False)
+    #: The evaluated rows' input columns (the label left out), kept in memory for the
+    #: small model of a regression's error (monitoring/_estimate_loss.py); never saved.
+    features: pa.Table | None = field(default=None, repr=False)
 
     def slice(self, name: str) -> SliceResult | None:
         """The slice called ``name`` (e.g. ``"sex=Female"``), if it exists."""

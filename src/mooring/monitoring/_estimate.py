@@ -407,7 +407,14 @@ def reference_of(
 
 
 def _reference_of(result: EvaluationResult) -> dict[str, Any] | None:
-    if result.task != "binary" or result.predictions is None or result.labels is None:
+    if result.predictions is None or result.labels is None:
+        return None
+    if result.task == "regression" and result.features is not None:
+        from mooring.monitoring._estimate_loss import fit_loss_reference
+
+        labels = np.asarray(result.labels, dtype=np.float64).reshape(-1)
+        return fit_loss_reference(result.features, result.predictions, labels).to_dict()
+    if result.task != "binary":
         return None
     scores = np.asarray(result.predictions, dtype=np.float64)
     if scores.ndim == 2:
@@ -418,26 +425,29 @@ def _reference_of(result: EvaluationResult) -> dict[str, Any] | None:
 
 
 #: Why a version gets no estimate, by what it is.
-NOT_BINARY = "estimates are made for binary classifiers only"
+NOT_BINARY = "estimates are made for binary classifiers and regressions only"
 NO_MAP = (
-    "no score map was frozen with this version (registered before estimates were): "
-    "the next `mooring run` registers versions with one"
+    "no score map or error model was frozen with this version (registered before "
+    "estimates were): the next `mooring run` registers versions with one"
 )
 
 
 def version_estimate(
     version: ModelVersion,
     task: str,
-    outputs: pa.Table,
+    logged: pa.Table,
     reference: EstimationReference | None = None,
 ) -> Estimate:
-    """The estimate of ``version`` on the logged ``outputs`` (``output.*`` columns) of
-    its rows in a window, from ``reference`` or else the score map frozen in its
-    references."""
+    """The estimate of ``version`` on its ``logged`` rows in a window (the log's input
+    and ``output.*`` columns), from ``reference`` or else what its references froze: a
+    binary classifier's score map, a regression's small model of its error."""
     from mooring.formats._predictions import output_column
     from mooring.formats._version_record import References
 
-    rows = outputs.num_rows
+    rows = logged.num_rows
+    outputs = output_columns(logged)
+    if task == "regression":
+        return _loss_estimate(version, logged, outputs)
     if task != "binary":
         return Estimate(rows, {}, NOT_BINARY)
     if reference is None:
@@ -539,8 +549,8 @@ def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is com
             advisory=True,
         )
     assert production is not None  # a reference was found for it
-    mine = version_estimate(canary, task, output_columns(canary_log), own_ref).metrics.get(metric)
-    theirs = version_estimate(production, task, output_columns(production_log), other_ref)
+    mine = version_estimate(canary, task, canary_log, own_ref).metrics.get(metric)
+    theirs = version_estimate(production, task, production_log, other_ref)
     other = theirs.metrics.get(metric)
     refused = own_ref.refused or other_ref.refused
     if refused is not None or mine is None or other is None:
@@ -587,16 +597,41 @@ def output_columns(table: pa.Table) -> pa.Table:
     return table.select([c for c in table.column_names if c.startswith(OUTPUT_PREFIX)])
 
 
+def _loss_estimate(version: ModelVersion, logged: pa.Table, outputs: pa.Table) -> Estimate:
+    """A regression version's MAE and RMSE estimated on its logged rows."""
+    from mooring.formats._predictions import OUTPUT_PREFIX, output_column
+    from mooring.formats._version_record import References
+    from mooring.monitoring._estimate_loss import LossReference, estimate_loss
+
+    rows = logged.num_rows
+    references = version.record.run.references or References()
+    reference = LossReference.read(references.estimation)
+    if reference is None:
+        return Estimate(rows, {}, NO_MAP)
+    column = output_column("value")
+    if rows == 0 or column not in outputs.column_names:
+        return Estimate(rows, {}, "the window has no scored rows")
+    values = np.asarray(_first_values(outputs[column]), dtype=np.float64)
+    inputs = logged.select([c for c in logged.column_names if not c.startswith(OUTPUT_PREFIX)])
+    return estimate_loss(reference, inputs, values[:rows])
+
+
+def _first_values(column: pa.ChunkedArray) -> list[float]:
+    """A logged output's values, one per row (a ``[N, 1]`` output's inner lists flattened)."""
+    values = column.to_pylist()
+    return [v[0] if isinstance(v, list) else v for v in values]
+
+
 def estimate_line(found: Mapping[str, Any]) -> str:
     """One line for people of the monitor's estimate of production on its last window
     (``Monitor._estimated``'s record, as ``mooring monitor`` and ``mooring status`` show).
 
     >>> line = estimate_line({"version": 3, "rows": 1800, "metric": "auc", "evaluation": 0.83,
-    ...     "estimate": {"value": 0.65, "low": 0.62, "high": 0.68}, "below_windows": 2})
+    ...     "estimate": {"value": 0.65, "low": 0.62, "high": 0.68}, "worse_windows": 2})
     >>> print(*line.split("; "), sep=chr(10))
     v3 estimated auc 0.6500 (0.6200–0.6800) over 1,800 rows, before labels
     evaluation 0.8300
-    below it 2 window(s) in a row
+    worse than it 2 window(s) in a row
     """
     version, metric = found.get("version"), found.get("metric")
     guess = found.get("estimate")
@@ -610,7 +645,7 @@ def estimate_line(found: Mapping[str, Any]) -> str:
     reference = found.get("evaluation")
     if isinstance(reference, int | float):
         line += f"; evaluation {reference:.4f}"
-    below = found.get("below_windows") or 0
+    below = found.get("worse_windows") or 0
     if below:
-        line += f"; below it {below} window(s) in a row"
+        line += f"; worse than it {below} window(s) in a row"
     return line

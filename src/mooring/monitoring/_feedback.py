@@ -312,7 +312,7 @@ def live_metrics(
             )
             if quality.status == "ok" and estimates:
                 valid = pa.array(_valid(subset_labels, task, metadata))
-                labelled = output_columns(subset.filter(valid))
+                labelled = subset.filter(valid)
                 quality.estimated = _back_test(quality, version_estimate(mv, task, labelled))
             results.append(quality)
     finally:
@@ -334,7 +334,7 @@ def _window_estimates(registry: Registry, name: str, log: pa.Table) -> dict[int,
         metadata, mv, _ = _model_info(registry, name, int(number))
         rows = log.filter(pc.equal(log[MODEL_VERSION], number))
         task = str(metadata.get("task", "binary"))
-        estimates[int(number)] = version_estimate(mv, task, output_columns(rows))
+        estimates[int(number)] = version_estimate(mv, task, rows)
     return estimates
 
 

@@ -289,15 +289,17 @@ class Monitor:
     def _estimated(self, production: int | None) -> tuple[dict[str, Any] | None, RetrainRun | None]:
         """Production's ``[monitoring.retrain] metric`` estimated on the drift window (its
         last ``window_rows`` logged rows), and a retraining run when the estimate's whole
-        band has stayed ``metric_drop`` below its evaluation value for ``estimated_windows``
+        band has stayed ``metric_drop`` worse than its evaluation value (below it; above it
+        for an error such as ``mae``) for ``estimated_windows``
         windows in a row (a window counts once: a tick without new rows adds nothing)."""
         section = self.cfg.monitoring.retrain
         if production is None:
             return None, None
         import pyarrow.compute as pc
 
+        from mooring.evaluation._metrics import HIGHER_IS_BETTER
         from mooring.formats._predictions import TIMESTAMP, read_prediction_log
-        from mooring.monitoring._estimate import output_columns, version_estimate
+        from mooring.monitoring._estimate import version_estimate
         from mooring.monitoring._state import estimate_file, read_json, write_json
 
         log_url = self.cfg.serving.log_url or str(self.cfg.home / "predictions")
@@ -310,7 +312,7 @@ class Monitor:
         if rows.num_rows == 0:
             return None, None
         mv = self.registry.get(self.name, version=production)
-        estimate = version_estimate(mv, mv.record.run.task or "binary", output_columns(rows))
+        estimate = version_estimate(mv, mv.record.run.task or "binary", rows)
         metric = estimate.metrics.get(section.metric)
         reference = _evaluation_value(mv.metrics, section.metric)
         end = str(pc.max(rows[TIMESTAMP]).as_py())
@@ -325,30 +327,34 @@ class Monitor:
         }
         path = estimate_file(self.cfg.home, self.name)
         state = read_json(path) or {}
-        below = int(state.get("below_windows", 0)) if state.get("version") == production else 0
+        below = int(state.get("worse_windows", 0)) if state.get("version") == production else 0
         if state.get("version") != production or state.get("window_end") != end:
             drop = section.metric_drop
             fell = (
                 metric is not None
                 and reference is not None
                 and drop is not None
-                and metric.high < reference - drop
+                and (
+                    metric.high < reference - drop
+                    if HIGHER_IS_BETTER.get(section.metric, True)
+                    else metric.low > reference + drop  # an error (mae, rmse) grew
+                )
             )
             below = below + 1 if fell else 0
-        found["below_windows"] = below
+        found["worse_windows"] = below
         run = None
         windows = section.estimated_windows
         if windows is not None and below >= windows and section.enabled and metric is not None:
             reason = (
                 f"estimated {section.metric} {metric.value:.4f} (band {metric.low:.4f}–"
-                f"{metric.high:.4f}) over {estimate.rows} rows, before labels, below its "
+                f"{metric.high:.4f}) over {estimate.rows} rows, before labels, worse than its "
                 f"evaluation value {reference:.4f} by more than {section.metric_drop:g} in "
                 f"{below} windows in a row"
             )
             run = self.retrain.fire("estimated", reason, version=production)
             if run is not None:
-                below = found["below_windows"] = 0
-        write_json(path, {**found, "below_windows": below})
+                below = found["worse_windows"] = 0
+        write_json(path, {**found, "worse_windows": below})
         return found, run
 
     # -- loop and hosting ----------------------------------------------------------

@@ -23,7 +23,7 @@ def monitoring_dir(cfg: MooringConfig) -> Path:
 
 def estimate_file(home: Path, model: str) -> Path:
     """The monitor's last estimate of production's quality before labels (and how many
-    windows in a row it stayed below its evaluation value)."""
+    windows in a row it stayed worse than its evaluation value)."""
     return home / "monitoring" / model / "estimated.json"
 
 
