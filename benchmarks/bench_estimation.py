@@ -1,4 +1,4 @@
-"""Benchmark: performance estimated without labels (CBPE) on shifted windows of real tables.
+"""Benchmark: performance estimated without labels (CBPE, DLE) on shifted windows of real tables.
 
 A monitor without estimates assumes a version still performs as it did on its held-out
 data (the **naive** estimate: the reference's own realized metric). CBPE
@@ -30,6 +30,13 @@ reference and window when ``nannyml`` imports (it is not a dependency; otherwise
 recorded as not installed). Per table and overall: the mean absolute error of CBPE and
 of the naive estimate, and the coverage (share of windows whose realized value is within
 CBPE's band). A window with one class only has no AUC and is left out of AUC's figures.
+
+Regression (direct loss estimation, ``mooring.monitoring._estimate_loss``): Adult's
+``age`` from every other column (scikit-learn's ``HistGradientBoostingRegressor``,
+trained on ``adult.data``); per seed a random half of ``adult.test`` freezes the error
+model, the other half gives a random window and windows of Own-child, married people,
+``hours-per-week >= 50`` and women. Per window: the realized MAE and RMSE, DLE's
+estimate and band, and the naive estimate (the held-out half's MAE and RMSE).
 
 Floor: on Adult's shifted window (``age >= 45`` and ``education-num >= 13``) the
 realized AUC and accuracy fall within CBPE's band (every seed). It is reported, not
@@ -400,6 +407,99 @@ def floors(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+#: Adult's age as a regression: the windows, by columns the error model sees.
+AGE_SHIFTS = (
+    _where("relationship = Own-child", lambda f: f["relationship"] == "Own-child"),
+    _where("married", lambda f: f["marital-status"].astype(str).str.startswith("Married")),
+    _where("hours-per-week >= 50", lambda f: f["hours-per-week"] >= 50),
+    _where("women", lambda f: f["sex"] == "Female"),
+)
+
+
+@functools.cache
+def _age_model() -> tuple[pd.DataFrame, Floats, Floats]:
+    """adult.test's rows, their age and scikit-learn's gradient boosted trees' prediction
+    of it, trained on adult.data from every other column (the label too)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    train, test = pd.read_csv(ADULT / "adult.data.csv.gz"), pd.read_csv(ADULT / "adult.test.csv.gz")
+    train_age = train.pop("age").to_numpy(np.float64)
+    test_age = test.pop("age").to_numpy(np.float64)
+    plain = test.copy()
+    _categorical(train, test)
+    model = HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=0)
+    model.fit(train, train_age)
+    return plain, test_age, np.asarray(model.predict(test), dtype=np.float64)
+
+
+def run_regression(seeds: int) -> list[dict[str, Any]]:
+    """Direct loss estimation of the age model's MAE and RMSE, beside the naive estimate."""
+    import pyarrow as pa
+
+    from mooring.monitoring._estimate_loss import estimate_loss, fit_loss_reference
+
+    frame, age, predicted = _age_model()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    records = []
+    for seed in range(seeds):
+        order = np.random.default_rng(seed).permutation(age.size)
+        frozen, pool = order[: age.size // 2], order[age.size // 2 :]
+        reference = fit_loss_reference(table.take(frozen), predicted[frozen], age[frozen])
+        naive = {
+            "mae": float(np.mean(np.abs(age[frozen] - predicted[frozen]))),
+            "rmse": float(np.sqrt(np.mean((age[frozen] - predicted[frozen]) ** 2))),
+        }
+        pool_frame = frame.iloc[pool].reset_index(drop=True)
+        windows = [("random", pool[: pool.size // 2])]
+        windows += [(shift.name, pool[shift.select(pool_frame)]) for shift in AGE_SHIFTS]
+        for name, rows in windows:
+            est = estimate_loss(reference, table.take(rows), predicted[rows])
+            error = age[rows] - predicted[rows]
+            real = {
+                "mae": float(np.mean(np.abs(error))),
+                "rmse": float(np.sqrt(np.mean(error**2))),
+            }
+            records.append(
+                {
+                    "seed": seed,
+                    "window": name,
+                    "rows": int(rows.size),
+                    "realized": real,
+                    "naive": naive,
+                    "dle": {
+                        m: {**est.metrics[m].to_dict(), "holds": est.metrics[m].holds(real[m])}
+                        for m in ("mae", "rmse")
+                    },
+                }
+            )
+    return records
+
+
+def regression_markdown(records: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "Regression (DLE): Adult's age, scikit-learn's gradient boosted trees.",
+        "",
+        "| window | rows | realized MAE | DLE err | naive err | MAE within | realized RMSE "
+        "| DLE err | naive err | RMSE within |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for window in dict.fromkeys(r["window"] for r in records):
+        chosen = [r for r in records if r["window"] == window]
+        cells = []
+        for m in ("mae", "rmse"):
+            real = [r["realized"][m] for r in chosen]
+            cells += [
+                _f(float(np.mean(real))),
+                _f(float(np.mean([abs(r["dle"][m]["value"] - r["realized"][m]) for r in chosen]))),
+                _f(float(np.mean([abs(r["naive"][m] - r["realized"][m]) for r in chosen]))),
+                f"{sum(r['dle'][m]['holds'] for r in chosen)}/{len(chosen)}",
+            ]
+        rows = float(np.mean([r["rows"] for r in chosen]))
+        lines.append(f"| {window} | {rows:.0f} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _f(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -478,6 +578,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{floor['seeds']} seeds, accuracy on {floor['accuracy_within']}/{floor['seeds']}: "
         f"{'met' if floor['met'] else 'NOT met'}.",
     ]
+    lines += regression_markdown(result["regression"])
     return "\n".join(lines) + "\n"
 
 
@@ -507,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = 1 if args.quick else args.seeds
     missing = nannyml_status()
     references, records = [], []
+    regression = run_regression(seeds)
     for table in tables:
         shifts = table.shifts[:2] if args.quick else table.shifts
         for seed in range(seeds):
@@ -557,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             "windows": by_window,
         },
         "floor": floors(records),
+        "regression": regression,
         "seconds": round(time.perf_counter() - started, 2),
         "cpu_seconds": round(time.process_time() - cpu, 2),
         "machine": {

@@ -64,6 +64,15 @@ def test_the_estimation_benchmark_reports_cbpe_beside_the_naive_estimate(tmp_pat
             assert summary[name]["judged"] == 3 and 0.0 <= summary[name]["coverage"] <= 1.0
             assert summary[name]["cbpe_mae"] >= 0.0 and summary[name]["naive_mae"] >= 0.0
     assert set(report["floor"]) >= {"window", "seeds", "auc_within", "accuracy_within", "met"}
+    # The regression part: Adult's age, its error estimated (DLE) on five windows.
+    regression = report["regression"]
+    assert [r["window"] for r in regression][:2] == ["random", "relationship = Own-child"]
+    for record in regression:
+        for name in ("mae", "rmse"):
+            band, realized = record["dle"][name], record["realized"][name]
+            assert 0.0 < band["low"] <= band["value"] <= band["high"] and realized > 0.0
+            assert band["holds"] == (band["low"] <= realized <= band["high"])
     numbers = _numbers(report)
     assert numbers and all(math.isfinite(n) for n in numbers)
-    assert "| adult | random |" in out.with_suffix(".md").read_text(encoding="utf-8")
+    report_md = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "| adult | random |" in report_md and "| relationship = Own-child |" in report_md
