@@ -89,3 +89,14 @@ def test_a_small_reference_refuses_and_the_stored_reference_round_trips() -> Non
 def test_one_prediction_and_one_target_per_row_are_required() -> None:
     with pytest.raises(ValueError, match="3 predictions, 2 targets and 3 rows"):
         fit_loss_reference(pa.table({"x": [1.0, 2.0, 3.0]}), [1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_a_logged_column_of_another_shape_reads_as_missing() -> None:
+    # A model with [N, 1] inputs logs one list per row; the error model read scalars.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=400)
+    reference = fit_loss_reference(pa.table({"x": x}), x, x + rng.normal(size=400))
+    logged = pa.table({"x": [[v] for v in x[:20]]})
+    est = estimate_loss(reference, logged, x[:20])
+    missing = estimate_loss(reference, pa.table({"y": x[:20]}), x[:20])
+    assert est.metrics == missing.metrics and est.refused is None

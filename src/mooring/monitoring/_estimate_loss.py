@@ -90,17 +90,11 @@ class Design:
         p = (np.asarray(predictions, dtype=np.float64) - self.prediction[0]) / self.prediction[1]
         parts = [np.ones(p.size), p, p * p]
         for name, (mean, std) in self.numeric.items():
-            if name in table.column_names:
-                scaled = (_numbers(table[name]) - mean) / std
-                parts.append(np.where(np.isfinite(scaled), scaled, 0.0))
-            else:
-                parts.append(np.zeros(p.size))
+            values = _readable(table, name, pa.float64(), p.size)
+            scaled = (np.asarray(values, dtype=np.float64) - mean) / std
+            parts.append(np.where(np.isfinite(scaled), scaled, 0.0))
         for name, frequent in self.text.items():
-            column = (
-                np.asarray(table[name].cast(pa.string()).to_pylist(), dtype=object)
-                if name in table.column_names
-                else np.full(p.size, None, dtype=object)
-            )
+            column = np.asarray(_readable(table, name, pa.string(), p.size), dtype=object)
             parts.extend((column == value).astype(np.float64) for value in frequent)
         return np.column_stack(parts)
 
@@ -126,6 +120,19 @@ class Design:
         if len(prediction) != 2:
             return None
         return cls((prediction[0], prediction[1]), numeric, text)
+
+
+def _readable(table: pa.Table, name: str, kind: pa.DataType, rows: int) -> list[Any]:
+    """``name``'s values as ``kind`` (None where missing); all None when the table lacks
+    the column or holds it in a shape that does not cast (a list per row, say)."""
+    if name in table.column_names:
+        try:
+            values: list[Any] = pc.cast(table[name], kind).to_pylist()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            pass
+        else:
+            return [float("nan") if v is None and kind == pa.float64() else v for v in values]
+    return [float("nan") if kind == pa.float64() else None] * rows
 
 
 def _numbers(column: pa.ChunkedArray) -> FloatArray:
