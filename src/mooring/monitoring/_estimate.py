@@ -85,6 +85,8 @@ RESAMPLED_MAPS = 20
 _STREAM = 0x6D6F6F72
 #: What the draws may hold in memory at once (label cells).
 _CELLS = 4_000_000
+#: A window without a scored row.
+NO_ROWS = "the window has no scored rows"
 #: The estimated metrics, in the order they are shown.
 METRICS = ("auc", "accuracy", "precision", "recall")
 
@@ -257,10 +259,6 @@ def fit_reference(
     mapped = not calibrated and ece_mapped < ece_raw
     score_map = ScoreMap.isotonic(s, y) if mapped else ScoreMap()
     best = ece_mapped if mapped else ece_raw
-    resampled = []
-    for _ in range(RESAMPLED_MAPS):
-        pick = rng.integers(0, rows, rows)
-        resampled.append(ScoreMap.isotonic(s[pick], y[pick]))
     refused = None
     if best > MAX_ECE:
         how = "through the isotonic map, out of fold" if mapped else "as they are"
@@ -270,6 +268,10 @@ def fit_reference(
             f"{chance:.3f} by chance on as many rows): an estimate would be a guess; "
             "evaluate on more rows, or rely on labels (feedback) for this version"
         )
+    resampled = []
+    for _ in range(0 if refused else RESAMPLED_MAPS):  # a refused reference draws nothing
+        pick = rng.integers(0, rows, rows)
+        resampled.append(ScoreMap.isotonic(s[pick], y[pick]))
     return EstimationReference(
         threshold, score_map, rows, ece_raw, ece_mapped, refused, tuple(resampled)
     )
@@ -329,7 +331,7 @@ def estimate(
     if reference.refused is not None:
         return Estimate(rows, {}, reference.refused)
     if rows == 0:
-        return Estimate(0, {}, "the window has no scored rows")
+        return Estimate(0, {}, NO_ROWS)
     p = reference.score_map(s)
     predicted = s >= reference.threshold
     expected_tp = float(p[predicted].sum())
@@ -441,25 +443,32 @@ def version_estimate(
     """The estimate of ``version`` on its ``logged`` rows in a window (the log's input
     and ``output.*`` columns), from ``reference`` or else what its references froze: a
     binary classifier's score map, a regression's small model of its error."""
-    from mooring.formats._predictions import output_column
+    from mooring.formats._predictions import OUTPUT_PREFIX, output_column
     from mooring.formats._version_record import References
+    from mooring.monitoring._estimate_loss import LossReference, estimate_loss
 
     rows = logged.num_rows
-    outputs = output_columns(logged)
-    if task == "regression":
-        return _loss_estimate(version, logged, outputs)
-    if task != "binary":
+    if task not in ("binary", "regression"):
         return Estimate(rows, {}, NOT_BINARY)
-    if reference is None:
-        references = version.record.run.references or References()
-        reference = EstimationReference.read(references.estimation)
-    if reference is None:
+    frozen: EstimationReference | LossReference | None = reference
+    if frozen is None:
+        stored = (version.record.run.references or References()).estimation
+        frozen = (EstimationReference if task == "binary" else LossReference).read(stored)
+    if frozen is None:
         return Estimate(rows, {}, NO_MAP)
-    column = output_column("probabilities")
-    if rows == 0 or column not in outputs.column_names:
-        return Estimate(rows, {}, "the window has no scored rows")
-    proba = np.array(outputs[column].to_pylist(), dtype=np.float64)
-    return estimate(reference, proba[:, -1])
+    column = output_column("probabilities" if task == "binary" else "value")
+    if rows == 0 or column not in logged.column_names:
+        return Estimate(rows, {}, NO_ROWS)
+    # One value per row: a binary's positive probability, a regression's value (a
+    # ``[N, 1]`` output's inner list read as its one value).
+    values = np.array(
+        [v[-1] if isinstance(v, list) else v for v in logged[column].to_pylist()],
+        dtype=np.float64,
+    )
+    if isinstance(frozen, EstimationReference):
+        return estimate(frozen, values)
+    inputs = logged.select([c for c in logged.column_names if not c.startswith(OUTPUT_PREFIX)])
+    return estimate_loss(frozen, inputs, values)
 
 
 #: The band of a rollout's estimates is widened from 95% to this coverage's z (99%): the
@@ -595,31 +604,6 @@ def output_columns(table: pa.Table) -> pa.Table:
     from mooring.formats._predictions import OUTPUT_PREFIX
 
     return table.select([c for c in table.column_names if c.startswith(OUTPUT_PREFIX)])
-
-
-def _loss_estimate(version: ModelVersion, logged: pa.Table, outputs: pa.Table) -> Estimate:
-    """A regression version's MAE and RMSE estimated on its logged rows."""
-    from mooring.formats._predictions import OUTPUT_PREFIX, output_column
-    from mooring.formats._version_record import References
-    from mooring.monitoring._estimate_loss import LossReference, estimate_loss
-
-    rows = logged.num_rows
-    references = version.record.run.references or References()
-    reference = LossReference.read(references.estimation)
-    if reference is None:
-        return Estimate(rows, {}, NO_MAP)
-    column = output_column("value")
-    if rows == 0 or column not in outputs.column_names:
-        return Estimate(rows, {}, "the window has no scored rows")
-    values = np.asarray(_first_values(outputs[column]), dtype=np.float64)
-    inputs = logged.select([c for c in logged.column_names if not c.startswith(OUTPUT_PREFIX)])
-    return estimate_loss(reference, inputs, values[:rows])
-
-
-def _first_values(column: pa.ChunkedArray) -> list[float]:
-    """A logged output's values, one per row (a ``[N, 1]`` output's inner lists flattened)."""
-    values = column.to_pylist()
-    return [v[0] if isinstance(v, list) else v for v in values]
 
 
 def estimate_line(found: Mapping[str, Any]) -> str:

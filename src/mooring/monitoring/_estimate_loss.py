@@ -35,7 +35,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mooring.monitoring._estimate import Estimate, EstimatedMetric
+from mooring.monitoring._estimate import NO_ROWS, Estimate, EstimatedMetric
 
 __all__ = ["Design", "LossReference", "estimate_loss", "fit_loss_reference"]
 
@@ -260,7 +260,7 @@ def estimate_loss(
     if reference.refused is not None:
         return Estimate(rows, {}, reference.refused)
     if rows == 0:
-        return Estimate(0, {}, "the window has no scored rows")
+        return Estimate(0, {}, NO_ROWS)
     x = reference.design.matrix(table, p)
 
     def errors(
