@@ -6,11 +6,14 @@ from __future__ import annotations
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from mooring.monitoring._estimate_loss import LossReference, estimate_loss, fit_loss_reference
 from tests._support.adult_arrays import adult_rows, age_predictions
+from tests._support.generated_tables import TableSpec, table_specs
 
 NUMBERS = ("education-num", "capital-gain", "capital-loss", "hours-per-week")
 TEXTS = ("workclass", "education", "marital-status", "occupation", "relationship", "sex")
@@ -100,3 +103,30 @@ def test_a_logged_column_of_another_shape_reads_as_missing() -> None:
     est = estimate_loss(reference, logged, x[:20])
     missing = estimate_loss(reference, pa.table({"y": x[:20]}), x[:20])
     assert est.metrics == missing.metrics and est.refused is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=table_specs(max_columns=5, max_rows=500))
+def test_any_table_a_team_brings_gets_an_error_model_or_a_refusal_never_a_crash(
+    spec: TableSpec,
+) -> None:
+    # Names in any script, int64 ids beyond 2^53, booleans, dates, constant and empty
+    # columns; the target is the signal, the prediction a noisy copy of it.
+    table = spec.table()
+    target = np.asarray(table[spec.signal].to_numpy(zero_copy_only=False), dtype=np.float64)
+    predicted = target + np.random.default_rng(spec.seed).normal(0, 0.5, target.size)
+    reference = fit_loss_reference(table, predicted, target, label=spec.label)
+    if spec.rows < 200:
+        assert reference.refused is not None and f"{spec.rows} rows" in reference.refused
+        return
+    assert reference.refused is None
+    # The log holds text as dictionaries and may lack a column; the estimate still comes.
+    logged = table.drop_columns([spec.label]).slice(0, 100)
+    logged = pa.table(
+        {n: pc.dictionary_encode(c) if pa.types.is_string(c.type) else c
+         for n, c in zip(logged.column_names, logged.columns, strict=True)}
+    )  # fmt: skip
+    est = estimate_loss(reference, logged, predicted[:100])
+    for metric in est.metrics.values():
+        assert all(np.isfinite([metric.low, metric.value, metric.high])), metric
+        assert 0.0 <= metric.low <= metric.value <= metric.high

@@ -127,7 +127,7 @@ def _readable(table: pa.Table, name: str, kind: pa.DataType, rows: int) -> list[
     the column or holds it in a shape that does not cast (a list per row, say)."""
     if name in table.column_names:
         try:
-            values: list[Any] = pc.cast(table[name], kind).to_pylist()
+            values: list[Any] = pc.cast(table[name], kind, safe=False).to_pylist()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             pass
         else:
@@ -136,7 +136,8 @@ def _readable(table: pa.Table, name: str, kind: pa.DataType, rows: int) -> list[
 
 
 def _numbers(column: pa.ChunkedArray) -> FloatArray:
-    values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+    # Unchecked: an int64 id beyond 2^53 loses its last digits, not the row.
+    values = pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float64)
 
 
