@@ -23,7 +23,9 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -291,14 +293,16 @@ def live_metrics(
     owned = registry is None
     reg = registry or _Registry.from_config(cfg)
     results = []
+    # Each version's model read once, for its estimate and its live metrics.
+    info = functools.cache(functools.partial(_model_info, reg, name))
     try:
-        found = _window_estimates(reg, name, log) if estimates else {}
+        found = _window_estimates(info, log) if estimates else {}
         versions = sorted(set(joined[MODEL_VERSION].to_pylist())) if joined.num_rows else []
         for number in versions:
             mask = pc.equal(joined[MODEL_VERSION], number)
             subset = joined.filter(mask)
             subset_labels = [lab for lab, m in zip(labels, mask.to_pylist(), strict=True) if m]
-            metadata, mv, threshold = _model_info(reg, name, int(number))
+            metadata, mv, threshold = info(int(number))
             task = str(metadata.get("task", "binary"))
             quality = score_version(
                 task,
@@ -327,11 +331,13 @@ def live_metrics(
     return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels, found)
 
 
-def _window_estimates(registry: Registry, name: str, log: pa.Table) -> dict[int, Estimate]:
+def _window_estimates(
+    info: Callable[[int], tuple[dict[str, Any], ModelVersion, float]], log: pa.Table
+) -> dict[int, Estimate]:
     """Every version's estimate on all its rows in the window (labelled or not)."""
     estimates: dict[int, Estimate] = {}
     for number in sorted(set(log[MODEL_VERSION].to_pylist())) if log.num_rows else []:
-        metadata, mv, _ = _model_info(registry, name, int(number))
+        metadata, mv, _ = info(int(number))
         rows = log.filter(pc.equal(log[MODEL_VERSION], number))
         task = str(metadata.get("task", "binary"))
         estimates[int(number)] = version_estimate(mv, task, rows)
