@@ -342,18 +342,12 @@ class Monitor:
             )
             below = below + 1 if fell else 0
         found["worse_windows"] = below
-        run = None
-        windows = section.estimated_windows
-        if windows is not None and below >= windows and section.enabled and metric is not None:
-            reason = (
-                f"estimated {section.metric} {metric.value:.4f} (band {metric.low:.4f}–"
-                f"{metric.high:.4f}) over {estimate.rows} rows, before labels, worse than its "
-                f"evaluation value {reference:.4f} by more than {section.metric_drop:g} in "
-                f"{below} windows in a row"
-            )
-            run = self.retrain.fire("estimated", reason, version=production)
-            if run is not None:
-                below = found["worse_windows"] = 0
+        run = self.retrain.on_estimate(
+            version=production, estimate=metric, reference=reference, rows=estimate.rows,
+            windows=below,
+        )  # fmt: skip
+        if run is not None:
+            below = found["worse_windows"] = 0
         write_json(path, {**found, "worse_windows": below})
         return found, run
 

@@ -1,4 +1,5 @@
-"""The retraining trigger: drift or a drop in the live metric starts a configured command.
+"""The retraining trigger: drift, a drop in the live metric or, before labels, in the
+estimated metric starts a configured command.
 
 The default command is the pipeline on fresh data,
 ``python -m mooring.pipeline --config {config} --train-data {data}``: the candidate it trains
@@ -36,6 +37,7 @@ from typing import Any
 from mooring.config import MooringConfig
 from mooring.errors import ConfigError
 from mooring.monitoring._alerts import Alert, AlertManager
+from mooring.monitoring._estimate import EstimatedMetric
 from mooring.monitoring._state import monitoring_dir, read_json, write_json
 from mooring.monitoring._summary import drift_headline
 
@@ -198,6 +200,29 @@ class RetrainTrigger:
             f"its evaluation value {reference:.4f} (threshold {drop:g})"
         )
         return self.fire("live_metric", reason, version=version)
+
+    def on_estimate(
+        self,
+        *,
+        version: int | None,
+        estimate: EstimatedMetric | None,
+        reference: float | None,
+        rows: int,
+        windows: int,
+    ) -> RetrainRun | None:
+        """Start a run when the metric estimated before labels has been worse than its
+        evaluation value, beyond ``metric_drop``, in ``estimated_windows`` windows in a row
+        (``windows``: how many so far, counted by the monitor)."""
+        needed = self.section.estimated_windows
+        if needed is None or windows < needed or estimate is None or reference is None:
+            return None
+        reason = (
+            f"estimated {self.section.metric} {estimate.value:.4f} (band {estimate.low:.4f}–"
+            f"{estimate.high:.4f}) over {rows} rows, before labels, worse than its "
+            f"evaluation value {reference:.4f} by more than {self.section.metric_drop:g} in "
+            f"{windows} windows in a row"
+        )
+        return self.fire("estimated", reason, version=version)
 
     # -- what ------------------------------------------------------------------------
     def command(self, *, version: int | None, reason: str) -> list[str]:
