@@ -890,7 +890,7 @@ STAGES = (
 STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("read", "mooring/serving/_door.py", ("data_received", "act", "_fast")),
     ("read", "mooring/serving/_door_core.py", None),  # the door's parsing and decisions
-    ("read", "mooring/serving/_fastpath.py", ("PredictRequest.__init__",)),
+    ("read", "mooring/serving/_door_framing.py", None),
     ("read", "mooring/serving/_http.py", ("read_body",)),
     ("read", "mooring/serving/_endpoints.py", ("_body",)),
     ("parse", "mooring/formats/_columns.py", None),  # orjson.loads runs inside (C, no frame)
@@ -915,7 +915,7 @@ STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("format", "mooring/serving/_protocols/tfserving.py", ("format_predict", "_lists", "_b64")),
     ("format", "mooring/serving/_protocols/v2.py", ("encode_infer", "binary_tensor")),
     ("format", "mooring/serving/_http.py", ("json_response",)),
-    ("format", "mooring/serving/_fastpath.py", ("head", "plain_500")),
+    ("format", "mooring/serving/_door_answers.py", ("head", "status_line", "date_header")),
     ("metrics", "/prometheus_client/", None),
     ("metrics", "mooring/serving/_metrics.py", None),
     ("prediction log", "mooring/serving/_log.py", None),
@@ -936,8 +936,7 @@ STAGE_SPLITS = [
 # When no frame matches, a sample whose innermost frame is one of these is the HTTP
 # stack's (the event loop's own time shows as its outermost Python frame, Runner.run).
 HTTP_STACK = ("/uvicorn/", "/starlette/", "/asyncio/", "/uvloop/", "/anyio/", "/httptools/",
-              "/h11/", "mooring/serving/_door.py", "mooring/serving/_http.py",
-              "mooring/serving/_fastpath.py")  # fmt: skip
+              "/h11/", "mooring/serving/_door.py", "mooring/serving/_http.py")  # fmt: skip
 # A sample whose innermost frame is one of these waits (for its next batch, for the log's
 # next flush): the thread was runnable there, not working (on a shared machine, a woken
 # thread waits for a CPU). "waiting" is left out of the shares.

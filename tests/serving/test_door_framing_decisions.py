@@ -11,9 +11,8 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mooring.serving._door_answers import BOTH_LENGTHS, CHUNKED_NOT_LAST
+from mooring.serving._door_answers import BOTH_LENGTHS, CHUNKED_NOT_LAST, MALFORMED
 from mooring.serving._door_framing import (
-    MALFORMED,
     Request,
     chunk_size,
     head_end,

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from mooring.config import ServingConfig
 from mooring.serving import DirectorySource, build_app
-from mooring.serving._fastpath import PredictRequest
+from mooring.serving._door_framing import Request
 from tests._support.serve_process import RawConnection, raw_request
 from tests._support.server import NAME, ServerThread, request_statuses
 from tests._support.serving_model import row
@@ -46,13 +46,13 @@ class _Counted:
         self.served = 0
         self.lost_count = 0
 
-    async def serve(self, request: PredictRequest) -> Any:
+    async def serve(self, request: Request, client: str | None) -> Any:
         self.served += 1
-        return await self.inner.serve(request)
+        return await self.inner.serve(request, client)
 
-    def lost(self, request: PredictRequest) -> None:
+    def lost(self, request: Request, client: str | None) -> None:
         self.lost_count += 1
-        self.inner.lost(request)
+        self.inner.lost(request, client)
 
 
 def _server(model_dirs: dict[str, Path], *, fast: bool, **options: Any) -> ServerThread:
@@ -350,7 +350,7 @@ def test_a_fast_path_that_fails_answers_500_and_frees_its_slot(
     """The app's handler answers every error it knows; past it, the door's last guard."""
 
     class Broken(_Counted):
-        async def serve(self, request: PredictRequest) -> Any:
+        async def serve(self, request: Request, client: str | None) -> Any:
             raise RuntimeError("the handler broke")
 
     with _server(model_dirs, fast=True) as server:

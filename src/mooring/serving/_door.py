@@ -1,67 +1,17 @@
 """The door: mooring's HTTP/1.1 server protocol, with admission control and read limits.
 
 Overload has to be refused where it is cheapest, before the body is parsed and the app
-runs. So the door is a protocol of its own on httptools' public parser
-(:class:`httptools.HttpRequestParser`), in two halves: each connection's
-:class:`~mooring.serving._door_core.Core` decides everything below from its bytes,
-events and their times, with no I/O; this module's :class:`asyncio.Protocol`, served by
-:mod:`mooring.serving._server`, does what it decides, runs the app over ASGI and plain
-predictions through :mod:`mooring.serving._fastpath`, and checks the read deadlines.
-
-* **One request at a time.** The parser is handed bytes only up to the end of the
-  current request (the header block up to its blank line, then exactly the
-  ``Content-Length`` of body, a chunked body line by line). Once a request is complete
-  nothing more is parsed until it is answered: what the client sends meanwhile (a
-  pipeline) stays as bytes, consumed by offset, never copied per answer; past
-  :data:`HELD_BYTES` the socket is not read and the rest waits in the kernel. Memory per
-  connection: one request and ``HELD_BYTES`` plus one read, whatever the client sends.
-* **Admission once the body is complete.** The counts are the
-  :class:`~mooring.serving._admission.Admission` the door shares with gRPC. At most
-  ``max_in_flight`` predictions (the routes :mod:`mooring.serving._routes` marks) hold
-  an inference permit at once, and a request takes one only when its whole body has
-  arrived: a client trickling its body cannot hold a permit. While its body arrives a
-  prediction counts as *receiving* (at most
-  ``max_receiving``; past it ``503`` and close). A prediction that finds every permit
-  taken is answered ``503`` with ``Retry-After`` (no task, written straight to the
-  socket). Health, metadata, metrics and admin requests are never shed.
-* **Pipelining yields to predictions.** While predictions are in the model, a
-  connection's next pipelined request waits :data:`PIPELINE_YIELD_S` before it is
-  parsed, so a client pipelining as fast as it can does not keep the event loop (and the
-  GIL) from the model's thread; with no prediction pending it is parsed at once.
-* **Pipelining yields a quarter of the permits.** A request already waiting in the held
-  bytes is parsed right after its predecessor's answer, before any other connection is
-  read, and would take the permit just freed: such requests are refused (and parked) once
-  three quarters of ``max_in_flight`` are taken.
-* **A refusal parks its connection.** After a 503 that keeps the connection, nothing
-  more is read from it for ``Retry-After`` seconds: a client that retries at once waits
-  in the kernel, so a retry storm costs one refusal per connection and second.
-* **The deadline starts at arrival.** When a request's bytes were read from the socket
-  goes into the ASGI scope (:data:`ARRIVED`) and the fast path's request; the app counts
-  ``deadline_ms`` from it, so time held behind a pipelined request counts. Time in the
-  kernel's buffer before the read is not visible to the server. The time a body takes
-  to come over the socket is the client's, bounded by the read timeouts: it moves the
-  arrival on, so a body uploaded within the limits is not answered 504 for its upload.
-* **Read timeouts.** Headers within ``header_timeout_s`` of their first byte (or of the
-  connection's opening), the body at ``min_body_rate_bytes_s`` or faster after
-  ``body_grace_s`` (each byte that came earns its time, whatever the length declared: a
-  large ``Content-Length`` buys nothing before its bytes arrive), and within
-  ``body_timeout_s`` in any case: else ``408`` and close. An idle connection closes
-  after ``keep_alive_s``. What each state reads and within which limit, which timer
-  runs there and what its end does, is the one table of
-  :mod:`mooring.serving._door_states`. Past
-  ``max_connections`` the oldest connection with nothing under way is closed to make
-  room; only when every one is in a request: ``503``.
-* **Request hygiene.** An HTTP/1.1 request without exactly one ``Host``, or with one
-  that is not ``host[:port]``, is answered ``400`` (RFC 9112 §3.2); a
-  ``Transfer-Encoding`` other than ``chunked`` alone ``501`` (§6.1); both lengths, or
-  chunked not last, ``400`` (request smuggling shapes); a header block past
-  :data:`HEAD_LIMIT` ``431``; a chunked body whose framing (chunk-size
-  lines, line ends, trailers) exceeds its data by :data:`CHUNK_FRAMING` ``400``; a chunk
-  whose size takes the body past ``body_limit_bytes`` ``413`` at its size line. Each
-  closes the connection. A trailer's fields are read, never added to the request's
-  headers.
-* **A client that leaves is no error.** The answer of a request whose client left is
-  dropped; a prediction whose body never completed is counted as the client's (499).
+runs, so the door is a protocol of its own on httptools' public parser, in two halves:
+each connection's :class:`~mooring.serving._door_core.Core` decides everything from its
+bytes, events and their times, with no I/O (one request parsed at a time, admission,
+read timeouts from the table of :mod:`mooring.serving._door_states`, request hygiene);
+this module's :class:`asyncio.Protocol`, served by :mod:`mooring.serving._server`, does
+what it decides: it writes, pauses and closes, keeps the one timer a wait asks for,
+sweeps the read deadlines every :data:`SWEEP_S`, and runs each request read whole, a
+plain prediction through the app's :class:`FastPath` (no ASGI scope, messages or
+Starlette request; the answer written in one piece), anything else through ASGI
+(:mod:`mooring.serving._door_cycle`). What a client sees of it, every limit and its
+answer, is in ``docs/concepts/serving.md`` ("Overload is refused at the door").
 
 Examples:
     >>> door = Door(DoorLimits(max_in_flight=32))
@@ -74,12 +24,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
 from mooring.config import ServingConfig
 from mooring.serving._admission import Admission
-from mooring.serving._door_answers import plain, refusal_body
+from mooring.serving._door_answers import INTERNAL_ERROR, Answer, head, plain, refusal_body
 from mooring.serving._door_core import (
     CLOSE,
     PAUSE,
@@ -94,9 +44,8 @@ from mooring.serving._door_core import (
 from mooring.serving._door_cycle import ARRIVED, Cycle
 from mooring.serving._door_framing import Request
 from mooring.serving._door_states import HEAD_LIMIT, HELD_BYTES, ConnectionState
-from mooring.serving._fastpath import FastPath, PredictRequest, head, plain_500
 
-__all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "DoorLimits"]
+__all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "DoorLimits", "FastPath"]
 
 log = logging.getLogger("mooring.serving")
 
@@ -105,6 +54,16 @@ SWEEP_S = 0.25
 
 _BODY = ConnectionState.BODY
 _DISPATCHED = ConnectionState.DISPATCHED
+
+
+class FastPath(Protocol):
+    """The app's side of the door's road for a plain prediction (a ``Content-Length``
+    body within ``body_limit_bytes``, no ``Expect``): the answer to the request the door
+    read, and the count of one whose client left before its body arrived (499)."""
+
+    async def serve(self, req: Request, client: str | None) -> Answer: ...
+
+    def lost(self, req: Request, client: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -136,19 +95,8 @@ class DoorLimits:
 
     @classmethod
     def from_config(cls, cfg: ServingConfig) -> DoorLimits:
-        return cls(
-            max_in_flight=cfg.max_in_flight,
-            max_connections=cfg.max_connections,
-            header_timeout_s=cfg.header_timeout_s,
-            body_timeout_s=cfg.body_timeout_s,
-            keep_alive_s=cfg.keep_alive_s,
-            body_limit_bytes=cfg.body_limit_bytes,
-            max_receiving=cfg.max_receiving,
-            body_budget_bytes=cfg.body_budget_bytes,
-            min_body_rate_bytes_s=cfg.min_body_rate_bytes_s,
-            body_grace_s=cfg.body_grace_s,
-            retry_after_s=cfg.retry_after_s,
-        )
+        """The limits ``[serving]`` sets (each field is the setting of the same name)."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
 
 
 class Door:
@@ -171,8 +119,7 @@ class Door:
         self._closing = False
         #: What the app's lifespan put in its scope's ``state`` (copied into each request's).
         self.lifespan_state: dict[str, Any] = {}
-        #: The app's side of the fast path (:mod:`mooring.serving._fastpath`); None: every
-        #: request goes through ASGI.
+        #: The app's side of a plain prediction's road; None: every request goes through ASGI.
         self.fast: FastPath | None = None
 
     def factory(self, app: Any) -> Callable[[], asyncio.Protocol]:
@@ -381,21 +328,19 @@ class _Connection(asyncio.Protocol):
 
     # -- answering --------------------------------------------------------------------------
     async def _fast(self, req: Request) -> None:
-        """A plain prediction answered by the app's fast path, in one write."""
+        """A plain prediction answered by the app's :class:`FastPath`, in one write."""
         fast = self.door.fast
         keep = req.keep_alive
-        client = self.client[0] if self.client else None
         try:
-            if fast is None or req.route is None:
+            if fast is None:
                 raise RuntimeError("the fast path was turned off with a request on it")
-            request = PredictRequest(req.route, req.headers, req.body, req.arrived, client)
-            answer = await fast.serve(request)
+            answer = await fast.serve(req, self.client[0] if self.client else None)
             keep = keep and not self.core.ending
             data = head(answer, keep_alive=keep) + answer.body
         except Exception:  # the app answers every error it knows; this is the last guard
             log.exception("a prediction failed outside its handler")
             keep = False
-            data = plain_500(keep_alive=False)
+            data = INTERNAL_ERROR
         self.core.release(req)
         if not req.disconnected and not self.core.closed:
             self.transport.write(data)
@@ -404,13 +349,11 @@ class _Connection(asyncio.Protocol):
     def _count_lost(self, req: Request) -> None:
         """A prediction whose client left before its body arrived: counted as the client's."""
         fast = self.door.fast
-        if fast is None or req.route is None:
-            return
-        client = self.client[0] if self.client else None
-        try:
-            fast.lost(PredictRequest(req.route, req.headers, b"", req.arrived, client))
-        except Exception:
-            log.exception("a request whose client left was not counted")
+        if fast is not None:
+            try:
+                fast.lost(req, self.client[0] if self.client else None)
+            except Exception:
+                log.exception("a request whose client left was not counted")
 
 
 def _address(info: Any) -> tuple[str, int | None] | None:

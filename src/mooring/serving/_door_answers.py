@@ -1,7 +1,7 @@
-"""The door's own answers: refusals (503), malformed requests (400, 431, 501), timeouts
-(408), and the pieces of every answer's head (status line, ``date``).
+"""The door's own answers: refusals (503), malformed requests (400, 413, 431, 501),
+timeouts (408), the last guard's 500, and every answer's head (status line, ``date``).
 
-Each names what was wrong and the fix; :func:`plain` is one whole answer, written
+Each error names what was wrong and the fix; :func:`plain` is one whole answer, written
 straight to the socket.
 
 Examples:
@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -24,16 +24,21 @@ if TYPE_CHECKING:
 __all__ = [
     "BOTH_LENGTHS",
     "CHUNKED_NOT_LAST",
+    "INTERNAL_ERROR",
+    "MALFORMED",
+    "TOO_LARGE_HEAD",
+    "TOO_MUCH_FRAMING",
     "UPGRADE_CHUNKED",
+    "Answer",
     "bad_host",
     "chunk_too_large",
     "date_header",
+    "head",
     "invalid_host",
     "plain",
     "refusal_body",
     "refusal_message",
     "status_line",
-    "too_large_head",
     "too_slow",
     "unknown_coding",
 ]
@@ -66,110 +71,34 @@ def date_header() -> bytes:
     return value
 
 
-def refusal_message(limits: DoorLimits, why: str) -> str:
-    """Why a request is refused 503 (``why``: in_flight, body_bytes, receiving,
-    connections), with the retry; the same words on REST and gRPC."""
-    if why == "in_flight":
-        what = f"{limits.max_in_flight} requests in flight"
-    elif why == "body_bytes":
-        mib = limits.body_budget_bytes // (1024 * 1024)
-        what = f"{mib} MiB of request bodies held (body_budget_bytes)"
-    elif why == "receiving":
-        what = f"{limits.max_receiving} requests receiving their body"
-    else:
-        what = f"{limits.max_connections} connections"
-    return f"the server is at its limit of {what}; retry after {limits.retry_after_s} s"
+class Answer(Protocol):
+    """What :func:`head` reads of the app's answer (an :class:`~mooring.serving._http.Answer`)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]: ...
+
+    @property
+    def body(self) -> bytes | memoryview: ...
 
 
-def refusal_body(limits: DoorLimits, why: str) -> bytes:
-    """The JSON body of a 503 for ``why`` (:func:`refusal_message`)."""
-    return b'{"error": "%s"}' % refusal_message(limits, why).encode()
+def head(answer: Answer, *, keep_alive: bool) -> bytes:
+    """An answer's status line and headers: ``date`` first, ``connection: close`` where
+    the connection ends.
 
-
-UPGRADE_CHUNKED = orjson.dumps(
-    {
-        "error": "a request with Upgrade and a chunked body is not read: this server speaks "
-        "HTTP/1.1 only; send it without the Upgrade header, or with Content-Length"
-    }
-)
-
-BOTH_LENGTHS = orjson.dumps(
-    {
-        "error": "the request has both Transfer-Encoding and Content-Length, which could be "
-        "read two ways: send one of them (Content-Length, or Transfer-Encoding: chunked)"
-    }
-)
-
-CHUNKED_NOT_LAST = orjson.dumps(
-    {
-        "error": "the request's Transfer-Encoding is invalid (chunked must be its last coding, "
-        "and only once): send Transfer-Encoding: chunked alone, or a Content-Length"
-    }
-)
-
-
-def bad_host(hosts: int) -> bytes:
-    """The 400 body of a request with ``hosts`` Host headers (not one)."""
-    if hosts == 0:
-        what = "the request has no Host header"
-    else:
-        what = f"the request has {hosts} Host headers"
-    return orjson.dumps(
-        {"error": f"{what}; HTTP/1.1 requires exactly one: send a single Host: <host>[:<port>]"}
-    )
-
-
-def chunk_too_large(size: int, limit: int) -> bytes:
-    """The 413 body of a chunk whose size takes the body past ``limit`` bytes."""
-    return orjson.dumps(
-        {
-            "error": f"a chunk of {size} bytes takes the body above the limit of {limit} "
-            "bytes; send smaller batches or raise [serving] body_limit_bytes"
-        }
-    )
-
-
-def invalid_host(value: bytes) -> bytes:
-    """The 400 body of a Host header whose value is not ``host[:port]`` (RFC 9112 §3.2)."""
-    shown = value.decode("latin-1")[:100]
-    return orjson.dumps(
-        {
-            "error": f"the Host header {shown!r} is not a host name or address with an "
-            "optional :port; send Host: <host>[:<port>]"
-        }
-    )
-
-
-def unknown_coding(coding: bytes) -> bytes:
-    """The 501 body of a Transfer-Encoding other than chunked alone."""
-    shown = coding.decode("latin-1")[:100]
-    return orjson.dumps(
-        {
-            "error": f"Transfer-Encoding {shown!r} is not implemented: send the body with "
-            "Transfer-Encoding: chunked alone, or with a Content-Length"
-        }
-    )
-
-
-def too_large_head() -> bytes:
-    """The 431 body of a header block past the door's limit."""
-    return orjson.dumps(
-        {
-            "error": "the request line and headers are above 64 KiB: send fewer or shorter "
-            "headers (a large payload belongs in the body)"
-        }
-    )
-
-
-def too_much_framing() -> bytes:
-    """The 400 body of a chunked body whose framing outweighs its data by 64 KiB."""
-    return orjson.dumps(
-        {
-            "error": "the chunked body's framing (chunk sizes and trailers) is more than "
-            "64 KiB beyond the data it carries: send larger chunks, fewer trailers, or a "
-            "Content-Length"
-        }
-    )
+    >>> class A: status_code, raw_headers, body = 200, [(b"content-length", b"2")], b"{}"
+    >>> head(A(), keep_alive=False).split(b"\\r\\n")[2:]
+    [b'content-length: 2', b'connection: close', b'', b'']
+    """
+    parts: list[bytes] = [status_line(answer.status_code), date_header()]
+    for name, value in answer.raw_headers:
+        parts += (name, b": ", value, b"\r\n")
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
 
 
 def plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = None) -> bytes:
@@ -182,21 +111,91 @@ def plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = 
     return b"".join(head) + body
 
 
+def _error(text: str) -> bytes:
+    return orjson.dumps({"error": text})
+
+
+def refusal_message(limits: DoorLimits, why: str) -> str:
+    """Why a request is refused 503 (``why``: in_flight, body_bytes, receiving,
+    connections), with the retry; the same words on REST and gRPC."""
+    what = {
+        "in_flight": f"{limits.max_in_flight} requests in flight",
+        "body_bytes": f"{limits.body_budget_bytes // (1024 * 1024)} MiB of request bodies "
+        "held (body_budget_bytes)",
+        "receiving": f"{limits.max_receiving} requests receiving their body",
+    }.get(why, f"{limits.max_connections} connections")
+    return f"the server is at its limit of {what}; retry after {limits.retry_after_s} s"
+
+
+def refusal_body(limits: DoorLimits, why: str) -> bytes:
+    """The JSON body of a 503 for ``why`` (:func:`refusal_message`)."""
+    return _error(refusal_message(limits, why))
+
+
+#: The answer when the app's handler itself failed (it answers every error it knows).
+INTERNAL_ERROR = plain(b"500 Internal Server Error", _error("internal error"), close=True)
+MALFORMED = _error("the request is not valid HTTP/1.1: check its request line and headers")
+UPGRADE_CHUNKED = _error(
+    "a request with Upgrade and a chunked body is not read: this server speaks HTTP/1.1 "
+    "only; send it without the Upgrade header, or with Content-Length"
+)
+BOTH_LENGTHS = _error(
+    "the request has both Transfer-Encoding and Content-Length, which could be read two "
+    "ways: send one of them (Content-Length, or Transfer-Encoding: chunked)"
+)
+CHUNKED_NOT_LAST = _error(
+    "the request's Transfer-Encoding is invalid (chunked must be its last coding, and only "
+    "once): send Transfer-Encoding: chunked alone, or a Content-Length"
+)
+TOO_LARGE_HEAD = _error(
+    "the request line and headers are above 64 KiB: send fewer or shorter headers (a large "
+    "payload belongs in the body)"
+)
+TOO_MUCH_FRAMING = _error(
+    "the chunked body's framing (chunk sizes and trailers) is more than 64 KiB beyond the "
+    "data it carries: send larger chunks, fewer trailers, or a Content-Length"
+)
+
+
+def bad_host(hosts: int) -> bytes:
+    """The 400 body of a request with ``hosts`` Host headers (not one)."""
+    what = f"has {hosts} Host headers" if hosts else "has no Host header"
+    return _error(
+        f"the request {what}; HTTP/1.1 requires exactly one: send a single Host: <host>[:<port>]"
+    )
+
+
+def invalid_host(value: bytes) -> bytes:
+    """The 400 body of a Host header whose value is not ``host[:port]`` (RFC 9112 §3.2)."""
+    return _error(
+        f"the Host header {value.decode('latin-1')[:100]!r} is not a host name or address "
+        "with an optional :port; send Host: <host>[:<port>]"
+    )
+
+
+def unknown_coding(coding: bytes) -> bytes:
+    """The 501 body of a Transfer-Encoding other than chunked alone."""
+    return _error(
+        f"Transfer-Encoding {coding.decode('latin-1')[:100]!r} is not implemented: send the "
+        "body with Transfer-Encoding: chunked alone, or with a Content-Length"
+    )
+
+
+def chunk_too_large(size: int, limit: int) -> bytes:
+    """The 413 body of a chunk whose size takes the body past ``limit`` bytes."""
+    return _error(
+        f"a chunk of {size} bytes takes the body above the limit of {limit} bytes; send "
+        "smaller batches or raise [serving] body_limit_bytes"
+    )
+
+
 def too_slow(limits: DoorLimits) -> bytes:
     """The JSON body of a 408: what had to arrive by when, and the settings."""
     rate = limits.min_body_rate_bytes_s
-    pace = (
-        b""
-        if rate <= 0
-        else b"at %g bytes/s or faster after %g s and "
-        % (
-            rate,
-            limits.body_grace_s,
-        )
-    )
-    return (
-        b'{"error": "the request did not arrive in time: headers within %g s, the body %s'
-        b"within %g s ([serving] header_timeout_s, min_body_rate_bytes_s, body_grace_s, "
-        b'body_timeout_s); send it faster or raise those limits"}'
-        % (limits.header_timeout_s, pace, limits.body_timeout_s)
+    pace = f"at {rate:g} bytes/s or faster after {limits.body_grace_s:g} s and " if rate > 0 else ""
+    return _error(
+        f"the request did not arrive in time: headers within {limits.header_timeout_s:g} s, "
+        f"the body {pace}within {limits.body_timeout_s:g} s ([serving] header_timeout_s, "
+        "min_body_rate_bytes_s, body_grace_s, body_timeout_s); send it faster or raise those "
+        "limits"
     )

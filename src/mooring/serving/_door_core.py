@@ -29,27 +29,21 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httptools
 
 from mooring.serving._door_answers import (
+    MALFORMED,
+    TOO_LARGE_HEAD,
+    TOO_MUCH_FRAMING,
     UPGRADE_CHUNKED,
     chunk_too_large,
     plain,
-    too_large_head,
-    too_much_framing,
     too_slow,
 )
-from mooring.serving._door_framing import (
-    MALFORMED,
-    Request,
-    chunk_size,
-    head_end,
-    line_end,
-    malformed,
-    scan,
-)
+from mooring.serving._door_framing import Request, chunk_size, head_end, line_end, malformed, scan
 from mooring.serving._door_states import (
     CHUNK_FRAMING,
     HEAD_LIMIT,
@@ -95,40 +89,32 @@ PIPELINE_YIELD_S = 0.001
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+@dataclass(slots=True)
 class Write:
     """Write ``data`` to the socket."""
 
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    data: bytes
 
 
+@dataclass(slots=True)
 class Dispatch:
     """``req`` is read whole and admitted: the app answers it, then :meth:`Core.answered`."""
 
-    __slots__ = ("req",)
-
-    def __init__(self, req: Request) -> None:
-        self.req = req
+    req: Request
 
 
+@dataclass(slots=True)
 class Wait:
     """Call :meth:`Core.wake` in ``seconds`` (a refusal's park, a pipeline's yield)."""
 
-    __slots__ = ("seconds",)
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    seconds: float
 
 
+@dataclass(slots=True)
 class Lost:
     """A prediction's client left before its body arrived: count it as the client's (499)."""
 
-    __slots__ = ("req",)
-
-    def __init__(self, req: Request) -> None:
-        self.req = req
+    req: Request
 
 
 class Signal(enum.Enum):
@@ -147,22 +133,13 @@ Decision = Write | Dispatch | Wait | Lost | Signal
 
 _NOTHING: tuple[Decision, ...] = ()
 
-# Where a connection is (mooring.serving._door_states: its timers and moves), by identity.
-_NEW = ConnectionState.NEW
-_OPEN = ConnectionState.OPEN
-_HEAD = ConnectionState.HEAD
-_BODY = ConnectionState.BODY
-_DISPATCHED = ConnectionState.DISPATCHED
-_IDLE = ConnectionState.IDLE
-_YIELDING = ConnectionState.YIELDING
-_PARKED = ConnectionState.PARKED
-_CLOSED = ConnectionState.CLOSED
-_READ_HEAD = Reading.HEAD
-_HOLD = Reading.HOLD
-_PAUSE = Reading.PAUSE
-_NO_TIMER = Timer.NONE
-_HEADER_TIMER = Timer.HEADER
-_BODY_TIMER = Timer.BODY
+# Where a connection is, what it reads and its timer (mooring.serving._door_states), as
+# module globals: compared by identity on every event.
+_S, _R, _T = ConnectionState, Reading, Timer
+_NEW, _OPEN, _HEAD, _BODY, _DISPATCHED = _S.NEW, _S.OPEN, _S.HEAD, _S.BODY, _S.DISPATCHED
+_IDLE, _YIELDING, _PARKED, _CLOSED = _S.IDLE, _S.YIELDING, _S.PARKED, _S.CLOSED
+_READ_HEAD, _HOLD, _PAUSE = _R.HEAD, _R.HOLD, _R.PAUSE
+_NO_TIMER, _HEADER_TIMER, _BODY_TIMER = _T.NONE, _T.HEADER, _T.BODY
 
 
 class _StopError(Exception):
@@ -431,7 +408,7 @@ class Core:
                 else:
                     self.head_bytes += stop - off
                 if self.head_bytes > HEAD_LIMIT:
-                    self._reject(b"431 Request Header Fields Too Large", too_large_head())
+                    self._reject(b"431 Request Header Fields Too Large", TOO_LARGE_HEAD)
                     return
             elif self.req.declared >= 0:
                 stop = off + min(self.req.declared - self.req.got, len(buf) - off)
@@ -446,7 +423,7 @@ class Core:
             if self.state is _BODY and self.head_bytes - 2 * self.body_bytes > CHUNK_FRAMING:
                 # Chunk-size lines, their line ends and trailers past 64 KiB more than the
                 # data they carry: tiny chunks or a trailer flood, each costing a parse.
-                self._reject(b"400 Bad Request", too_much_framing())
+                self._reject(b"400 Bad Request", TOO_MUCH_FRAMING)
                 return
         if self.off >= len(self.buf):
             self.buf, self.off = b"", 0

@@ -17,8 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from mooring.serving._door_answers import date_header, status_line
-from mooring.serving._fastpath import plain_500
+from mooring.serving._door_answers import INTERNAL_ERROR, date_header, status_line
 from mooring.serving._routes import ROUTE
 
 if TYPE_CHECKING:
@@ -59,9 +58,7 @@ class Cycle:
         finally:
             if not self.complete:  # failed, or ended without a whole answer: close after it
                 if not connection.closed and not req.disconnected:
-                    connection.transport.write(
-                        self.head if self.started else plain_500(keep_alive=False)
-                    )
+                    connection.transport.write(self.head if self.started else INTERNAL_ERROR)
                 connection._done(req, False)
 
     def scope(self) -> dict[str, Any]:

@@ -20,34 +20,25 @@ import re
 from mooring.serving._door_answers import (
     BOTH_LENGTHS,
     CHUNKED_NOT_LAST,
+    MALFORMED,
     bad_host,
     invalid_host,
     unknown_coding,
 )
 from mooring.serving._routes import Match
 
-__all__ = [
-    "HOST",
-    "MALFORMED",
-    "Request",
-    "chunk_size",
-    "head_end",
-    "line_end",
-    "malformed",
-    "scan",
-]
+__all__ = ["HOST", "Request", "chunk_size", "head_end", "line_end", "malformed", "scan"]
 
 # A Host header's value (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP literal in brackets or a
 # registered name or IPv4 address (unreserved, sub-delims, percent-encoding), an optional
 # port. Anything else (spaces, '/', '@', a second ':' outside brackets) is 400.
 HOST = re.compile(rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?")
 
-MALFORMED = b'{"error": "the request is not valid HTTP/1.1: check its request line and headers"}'
-
 
 class Request:
     """One request of a connection, from its first byte to its answer: what was read
-    of it, and what it holds of the admission."""
+    of it (a prediction's :class:`~mooring.serving._routes.Match`, headers, body and
+    arrival, which its handler reads as they are) and what it holds of the admission."""
 
     __slots__ = (
         "arrived",

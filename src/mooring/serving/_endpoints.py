@@ -6,7 +6,8 @@ always the server's own; the client's, when it sent one, comes back as
 ``X-Client-Request-Id``) and model version, and counts the request (metrics, access
 log). A prediction arrives by one of two roads:
 through ASGI (Starlette's request, the route table, the door's ASGI cycle) or, in the
-plain case, read by the door itself (:mod:`mooring.serving._fastpath`: :meth:`serve`);
+plain case, read by the door itself (its :class:`~mooring.serving._door.FastPath`:
+:meth:`serve`);
 both build the same :class:`_Ctx` and run the same handler, so they answer the same.
 
 Examples:
@@ -32,6 +33,7 @@ from mooring._tracing import Tracing
 from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
 from mooring.formats._columns import describe, loads
 from mooring.serving._door import ARRIVED
+from mooring.serving._door_framing import Request as DoorRequest
 from mooring.serving._errors import (
     DeadlineExceededError,
     InvalidRequestError,
@@ -39,7 +41,6 @@ from mooring.serving._errors import (
     OverloadedError,
     UnauthorizedError,
 )
-from mooring.serving._fastpath import PredictRequest
 from mooring.serving._feedback import LabelDomain, label_domain, parse_feedback
 from mooring.serving._http import (
     CLIENT_CLOSED,
@@ -220,32 +221,32 @@ class Endpoints:
         )
         return response
 
-    # -- the fast path (mooring.serving._fastpath) ----------------------------------------
-    def _fast_ctx(
-        self, request: PredictRequest
-    ) -> tuple[_Ctx, Callable[[_Ctx], Awaitable[Response]]]:
-        match = request.route
+    # -- the door's road (mooring.serving._door.FastPath) ---------------------------------
+    def _door_ctx(self, req: DoorRequest) -> tuple[_Ctx, Callable[[_Ctx], Awaitable[Response]]]:
+        match = req.route
+        if match is None:
+            raise RuntimeError("the door handed on a request that is not a prediction")
         protocol = match.route.protocol
         ctx = self._ctx(
             protocol,
-            method=request.method,
+            method="POST",
             path=match.path,
             rest=match.rest,
-            headers=request.headers,
-            arrived=request.arrived,
+            headers=req.headers,
+            arrived=req.arrived,
         )
         return ctx, self._handlers[protocol]
 
-    async def serve(self, request: PredictRequest) -> Response:
+    async def serve(self, req: DoorRequest, client: str | None) -> Response:
         """Answer a prediction the door read (its body whole)."""
-        ctx, handler = self._fast_ctx(request)
-        ctx.body = request.body
-        return await self.answer(ctx, handler, request.client)
+        ctx, handler = self._door_ctx(req)
+        ctx.body = req.body
+        return await self.answer(ctx, handler, client)
 
-    def lost(self, request: PredictRequest) -> None:
+    def lost(self, req: DoorRequest, client: str | None) -> None:
         """Count a prediction whose client left before its body arrived, as the ASGI road
         counts it: 499, under its model where the path names one served here."""
-        ctx, _ = self._fast_ctx(request)
+        ctx, _ = self._door_ctx(req)
         if ctx.protocol == "tfserving":
             parsed = tfserving.parse_path(ctx.rest)
             name = parsed.name if parsed is not None else ""
@@ -253,9 +254,7 @@ class Endpoints:
             name = v2.parse_path(ctx.rest, ctx.method).model or ""
         ctx.model = name if name in self.state.managers else ""
         log.info("request %s: the client disconnected before its body arrived", ctx.request_id)
-        self.predictor.finish(
-            ctx, CLIENT_CLOSED, method=ctx.method, path=ctx.path, client=request.client
-        )
+        self.predictor.finish(ctx, CLIENT_CLOSED, method=ctx.method, path=ctx.path, client=client)
 
     # -- shared by the predictions ---------------------------------------------------------
     def _route(
