@@ -29,7 +29,13 @@ from keras import layers, ops
 
 from mooring.features._spec import CategoricalFeature, CrossFeature, FeatureSpec, NumericFeature
 
-__all__ = ["MISSING_INTEGER", "build_inputs", "build_preprocessing", "functional_model"]
+__all__ = [
+    "MISSING_INTEGER",
+    "block_name",
+    "build_inputs",
+    "build_preprocessing",
+    "functional_model",
+]
 
 # Missing integer codes are looked up as this value (never a real code in practice).
 MISSING_INTEGER = -(2**62)
@@ -64,7 +70,7 @@ def build_inputs(spec: FeatureSpec) -> dict[str, Any]:
     return {f.name: keras.Input(shape=(), dtype=f.dtype, name=_safe(f.name)) for f in spec.features}
 
 
-def functional_model(inputs: dict[str, Any], outputs: Any, name: str) -> keras.Model:
+def functional_model(inputs: Any, outputs: Any, name: str) -> keras.Model:
     """``keras.Model(inputs, outputs)`` for inputs keyed by column name, not tensor name.
 
     Keras matches a dict of inputs by its keys and only warns that a key differs from its
@@ -100,7 +106,23 @@ def build_preprocessing(
             encoded[feature.name] = _encode_index(feature, index)
     for cross in spec.crosses:
         encoded[cross.name] = _cross(cross, spec, inputs, discrete)
+    # Each block passes through a named identity, so the exported model's explanation
+    # can find it again (integrated gradients over the encoded blocks).
+    encoded = {
+        key: layers.Identity(name=block_name(i))(block)
+        for i, (key, block) in enumerate(encoded.items())
+    }
     return inputs, encoded
+
+
+def block_name(index: int) -> str:
+    """The layer that marks the ``index``-th encoded block (features, then crosses).
+
+    Examples:
+        >>> block_name(0)
+        'mooring_block_0'
+    """
+    return f"mooring_block_{index}"
 
 
 def _numeric(feature: NumericFeature, raw: Any) -> Any:

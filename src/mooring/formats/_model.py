@@ -52,6 +52,10 @@ from mooring.formats._vetting import allowed_ops, probe_memory, vet_saved_model
 __all__ = [
     "CLASSES",
     "CLASS_IDS",
+    "EXPLAIN_ATTRIBUTIONS",
+    "EXPLAIN_BASELINE",
+    "EXPLAIN_EXPLAINED",
+    "EXPLAIN_SIGNATURE",
     "FORMAT_VERSION",
     "METADATA_FILE",
     "NUMPY_DTYPES",
@@ -60,6 +64,7 @@ __all__ = [
     "SIGNATURE",
     "TENSOR_DTYPES",
     "VALUE",
+    "YDF_FOLDER",
     "ModelVersionWarning",
     "SavedModelFolder",
     "TensorInfo",
@@ -84,6 +89,14 @@ PROBABILITIES = "probabilities"
 CLASS_IDS = "class_ids"
 CLASSES = "classes"
 VALUE = "value"
+# A network's second signature (same inputs): integrated gradients, one row per input
+# row; ``mooring.json``'s ``explain`` key says what it explains (method, steps, columns).
+EXPLAIN_SIGNATURE = "explain"
+EXPLAIN_ATTRIBUTIONS = "attributions"
+EXPLAIN_BASELINE = "baseline"
+EXPLAIN_EXPLAINED = "explained"
+# A tree model's own YDF model, kept beside its SavedModel for exact Shapley values.
+YDF_FOLDER = "ydf"
 
 # TensorFlow's dtype names for the numeric inputs a signature may take, as numpy dtypes.
 NUMPY_DTYPES: dict[str, Any] = {

@@ -11,6 +11,10 @@ loudly instead of broadcasting. Outputs:
   ``class_ids`` ``[None]`` int64; ``classes`` ``[None]`` string;
 * regression: ``value`` ``[None]`` float32 in the label's unit.
 
+A second signature, ``explain`` (same inputs), returns each row's integrated
+gradients (:mod:`mooring.training._explain`); ``mooring.json``'s ``explain`` key
+describes it. A folder without that key has no explanation.
+
 The folder's names, ``mooring.json`` and the one loader live in
 :mod:`mooring.formats._model`; this module writes the folder.
 """
@@ -31,6 +35,7 @@ from mooring.formats._labels import LabelEncoding
 from mooring.formats._model import (
     CLASS_IDS,
     CLASSES,
+    EXPLAIN_SIGNATURE,
     FORMAT_VERSION,
     METADATA_FILE,
     PROBABILITIES,
@@ -41,6 +46,7 @@ from mooring.formats._model import (
     versions,
     write_metadata,
 )
+from mooring.training._explain import explain_function
 
 __all__ = [
     "check_inputs",
@@ -122,12 +128,22 @@ def export_model(
         return postprocess(model(check_inputs(inputs, spec.names), training=False), label)
 
     prepare_folder(model_dir)
+    explained = explain_function(
+        model, spec, label, lambda inputs: check_inputs(inputs, spec.names)
+    )
     with quiet_python_logs():
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature(spec)])
+        if explained is not None:
+            archive.add_endpoint(
+                name=EXPLAIN_SIGNATURE, fn=explained[0], input_signature=[input_signature(spec)]
+            )
         archive.write_out(str(model_dir), verbose=False)
-    write_metadata(model_dir, model_metadata(spec, label, extra))
+    metadata = model_metadata(spec, label, extra)
+    if explained is not None:
+        metadata["explain"] = {"signature": EXPLAIN_SIGNATURE, **explained[1]}
+    write_metadata(model_dir, metadata)
     return model_dir
 
 
