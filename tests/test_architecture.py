@@ -31,7 +31,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "formats": frozenset({"errors", "_tensorflow"}),
     "contract": frozenset({"errors", "config", "formats", "_exports"}),
     "features": frozenset({"errors", "config", "formats", "contract"}),
-    "training": frozenset({"errors", "config", "formats", "contract", "features"}),
+    "explain": frozenset({"errors", "formats", "_tensorflow"}),
+    "training": frozenset({"errors", "config", "formats", "contract", "features", "explain"}),
     "evaluation": frozenset({"errors", "config", "formats", "contract", "features"}),
     "registry": frozenset({"errors", "config", "formats"}),
     "export": frozenset(
@@ -212,6 +213,7 @@ API_FACES = frozenset(
         "mooring.registry",
         "mooring.serving",
         "mooring.monitoring",
+        "mooring.explain",
         "mooring.pipeline",
         "mooring.cli",
     }

@@ -143,7 +143,8 @@ def explain_function(
         "method": "integrated_gradients",
         "steps": steps,
         "rule": "trapezoidal",
-        "tolerance": TOLERANCE,
+        # In the output's unit: probabilities as they are, a regression's per label std.
+        "tolerance": TOLERANCE * (float(label.std) if label.task == "regression" else 1.0),
         "output": output,
         "unit": unit,
         "columns": columns,

@@ -33,6 +33,7 @@ from mooring.features._inputs import columns_from_table
 from mooring.features._spec import CategoricalFeature, FeatureSpec
 from mooring.formats._model import (
     SIGNATURE,
+    YDF_FOLDER,
     load_op_libraries,
     load_saved_model,
     quiet_python_logs,
@@ -289,8 +290,46 @@ def export_trees(tree: TreeModel, model_dir: Path, *, extra: dict[str, Any] | No
     metadata["kind"] = "gbt"
     metadata["op_libraries"] = [op_library()]
     metadata["versions"] = {**versions(), "ydf": _version("ydf"), "ydf_tf": _version("ydf_tf")}
+    # YDF's own model beside the SavedModel: exact Shapley values (mooring.explain).
+    tree.model.save(str(model_dir / YDF_FOLDER))
+    metadata["explain"] = tree_explain_entry(tree)
     write_metadata(model_dir, metadata)
     return model_dir
+
+
+def tree_explain_entry(tree: TreeModel) -> dict[str, Any]:
+    """``mooring.json``'s ``explain`` entry of a tree model: TreeSHAP in the raw unit.
+
+    Binary: log-odds of the positive class; multiclass: the predicted class's score
+    (before the softmax); regression: the label's value (YDF's standardised target
+    scaled back with ``scale`` and ``shift``).
+    """
+    label = tree.label
+    if label.task == "binary":
+        output, unit = f"log-odds of {label.positive}", "logit"
+    elif label.task == "multiclass":
+        output, unit = "score (logit) of the predicted class", "logit"
+    else:
+        output, unit = f"predicted {label.column}", label.column
+    regression = label.task == "regression"
+    return {
+        "method": "tree_shap",
+        "folder": YDF_FOLDER,
+        "output": output,
+        "unit": unit,
+        "task": label.task,
+        "columns": list(tree.spec.names),
+        "inputs": dict(tree.columns),
+        "text": [f.name for f in tree.spec.features if f.dtype == "string"],
+        "integers": [
+            f.name
+            for f in tree.spec.features
+            if isinstance(f, CategoricalFeature) and f.dtype != "string"
+        ],
+        "scale": float(label.std) if regression else 1.0,
+        "shift": float(label.mean) if regression else 0.0,
+        "tolerance": 1e-4,
+    }
 
 
 def _version(name: str) -> str:

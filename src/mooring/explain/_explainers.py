@@ -1,0 +1,415 @@
+"""Explain a model folder's predictions: one explainer per folder, loaded once and cached.
+
+* a network mooring trained: its SavedModel's ``explain`` signature (integrated
+  gradients traced at export; no Python work beyond the call);
+* gradient boosted trees: exact Shapley values (TreeSHAP) from the YDF model kept in
+  the folder (``ydf/``), in the trees' raw unit (log-odds for classification);
+* an imported model: integrated gradients through its ``serving_default`` in
+  TensorFlow, where every input is a float and the output has a gradient.
+
+A folder written before explanations (no ``explain`` key in ``mooring.json``) raises
+:class:`~mooring.explain._explanation.ExplainUnavailable`; it still serves as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mooring.errors import UsageError
+from mooring.explain._explanation import ExplainUnavailable, Explanation
+from mooring.explain._gradients import CHUNK_ROWS, STEPS, integrated_gradients
+from mooring.formats._model import (
+    EXPLAIN_ATTRIBUTIONS,
+    EXPLAIN_BASELINE,
+    EXPLAIN_EXPLAINED,
+    EXPLAIN_SIGNATURE,
+    METADATA_FILE,
+    PROBABILITIES,
+    VALUE,
+    YDF_FOLDER,
+    SavedModelFolder,
+    load_saved_model,
+    read_metadata,
+)
+
+__all__ = ["Explainer", "explain_rows", "load_explainer"]
+
+Columns = Mapping[str, Sequence[Any] | np.ndarray[Any, Any]]
+
+
+class Explainer(Protocol):
+    """What :func:`load_explainer` returns: ``explain(columns)`` for any number of rows."""
+
+    def explain(self, columns: Columns) -> Explanation: ...
+
+
+_CACHE: dict[tuple[Path, float], Explainer] = {}
+_LOCK = threading.Lock()
+
+
+def load_explainer(model_dir: Path) -> Explainer:
+    """The explainer of the model folder ``model_dir``, loaded on first use and cached.
+
+    The cache is keyed by the folder and its ``mooring.json``'s modification time, so a
+    server loads each folder once and a re-exported folder is loaded again.
+
+    Raises:
+        ExplainUnavailable: the folder has no explanation (see the message for why).
+
+    Examples:
+        >>> explainer = load_explainer(Path("runs/1/model"))  # doctest: +SKIP
+        >>> explainer.explain({"age": [39.0], "city": ["Oslo"]}).to_json()  # doctest: +SKIP
+    """
+    path = Path(model_dir).resolve()
+    metadata = read_metadata(path, what=f"model '{model_dir}'")
+    key = (path, (path / METADATA_FILE).stat().st_mtime)
+    with _LOCK:
+        found = _CACHE.get(key)
+        if found is None:
+            found = _open(path, metadata)
+            _CACHE[key] = found
+        return found
+
+
+def explain_rows(model_dir: Path, columns: Columns) -> Explanation:
+    """Explain each row of ``columns`` (column name → values) with the folder's model.
+
+    Examples:
+        >>> e = explain_rows(Path("runs/1/model"), {"age": [39.0], "city": ["Oslo"]})
+        ... # doctest: +SKIP
+        >>> e.attributions.sum(axis=1) - (e.explained - e.baseline)  # doctest: +SKIP
+        array([0.0003], dtype=float32)
+    """
+    return load_explainer(model_dir).explain(columns)
+
+
+def _open(path: Path, metadata: Mapping[str, Any]) -> Explainer:
+    kind = str(metadata.get("kind") or "mlp")
+    entry = metadata.get("explain")
+    if kind == "gbt":
+        if not isinstance(entry, Mapping) or not (path / YDF_FOLDER).is_dir():
+            raise ExplainUnavailable(
+                f"model '{path}' (gradient boosted trees) has no explanation: it was exported "
+                f"before explanations and keeps no YDF model in '{YDF_FOLDER}/'; retrain it"
+            )
+        return TreeExplainer(path, entry)
+    if kind == "imported":
+        return ImportedExplainer(load_saved_model(path, warn=False), entry)
+    if not isinstance(entry, Mapping):
+        raise ExplainUnavailable(
+            f"model '{path}' has no explanation: its mooring.json has no 'explain' entry "
+            "(exported before explanations); retrain or re-export it with this mooring"
+        )
+    return SignatureExplainer(load_saved_model(path, warn=False), entry)
+
+
+def _rows(columns: Columns, names: Sequence[str], what: str) -> int:
+    missing = [name for name in names if name not in columns]
+    if missing:
+        raise UsageError(
+            f"{what} needs the column(s) {', '.join(map(repr, missing))}; got "
+            f"{', '.join(map(repr, columns)) or 'none'}: send one value per row for each"
+        )
+    counts = {name: len(columns[name]) for name in names}
+    if len(set(counts.values())) > 1:
+        raise UsageError(
+            f"{what}: every column needs the same number of rows; got "
+            + ", ".join(f"{k}={v}" for k, v in counts.items())
+        )
+    return next(iter(counts.values()), 0)
+
+
+def _numbers(values: Any) -> np.ndarray[Any, Any]:
+    return np.asarray([np.nan if v is None else v for v in values], dtype=np.float32)
+
+
+def _texts(values: Any) -> np.ndarray[Any, Any]:
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            out.append("")
+        elif isinstance(v, bytes):
+            out.append(v.decode("utf-8", "replace"))
+        else:
+            out.append(str(v))
+    return np.asarray(out, dtype=object)
+
+
+class SignatureExplainer:
+    """A network's ``explain`` signature, called in chunks of :data:`CHUNK_ROWS` rows."""
+
+    method = "integrated_gradients"
+
+    def __init__(self, folder: SavedModelFolder, entry: Mapping[str, Any]) -> None:
+        function = folder.module.signatures.get(EXPLAIN_SIGNATURE)
+        if function is None:
+            raise ExplainUnavailable(
+                f"model '{folder.path}' records an explanation but its SavedModel has no "
+                f"'{EXPLAIN_SIGNATURE}' signature; re-export it with this mooring"
+            )
+        self.folder = folder
+        self.function = function
+        self.columns = tuple(str(c) for c in entry["columns"])
+        self.output = str(entry.get("output", "prediction"))
+        self.unit = str(entry.get("unit", ""))
+
+    def explain(self, columns: Columns) -> Explanation:
+        from mooring._tensorflow import import_tensorflow
+
+        tf = import_tensorflow()
+        inputs = self.folder.inputs
+        rows = _rows(columns, list(inputs), f"model '{self.folder.path}'")
+        arrays = {
+            name: _texts(columns[name]) if info.is_string else _numbers(columns[name])
+            for name, info in inputs.items()
+        }
+        parts: dict[str, list[np.ndarray[Any, Any]]] = {}
+        for start in range(0, rows, CHUNK_ROWS):
+            feed = {
+                self.folder.aliases.get(name, name): tf.constant(
+                    array[start : start + CHUNK_ROWS].tolist()
+                    if inputs[name].is_string
+                    else array[start : start + CHUNK_ROWS],
+                    dtype=tf.string if inputs[name].is_string else tf.float32,
+                )
+                for name, array in arrays.items()
+            }
+            for key, value in self.function(**feed).items():
+                parts.setdefault(key, []).append(value.numpy())
+        width = len(self.columns)
+
+        def joined(key: str, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
+            found = parts.get(key)
+            return np.concatenate(found) if found else np.zeros(shape, np.float32)
+
+        return Explanation(
+            columns=self.columns,
+            attributions=joined(EXPLAIN_ATTRIBUTIONS, (0, width)),
+            baseline=joined(EXPLAIN_BASELINE, (0,)),
+            explained=joined(EXPLAIN_EXPLAINED, (0,)),
+            output=self.output,
+            method=self.method,
+            unit=self.unit,
+        )
+
+
+class TreeExplainer:
+    """Exact Shapley values of gradient boosted trees, from the YDF model in ``ydf/``.
+
+    YDF returns them in the trees' raw unit: log-odds of the positive class (binary),
+    of the predicted class's score (multiclass, before the softmax), the label's value
+    (regression). ``baseline`` is the trees' initial prediction, ``explained`` the row's
+    raw prediction, so completeness is exact up to float rounding.
+    """
+
+    method = "tree_shap"
+
+    def __init__(self, path: Path, entry: Mapping[str, Any]) -> None:
+        from mooring.errors import import_extra
+
+        ydf = import_extra("ydf", extra="trees", needed_for="explaining gradient boosted trees")
+        self.path = path
+        self.model = ydf.load_model(str(path / YDF_FOLDER))
+        self.columns = tuple(str(c) for c in entry["columns"])
+        self.inputs = {str(k): str(v) for k, v in entry["inputs"].items()}
+        self.text = {str(c) for c in entry.get("text", ())}
+        self.integers = {str(c) for c in entry.get("integers", ())}
+        self.task = str(entry.get("task", "binary"))
+        self.scale = float(entry.get("scale", 1.0))
+        self.shift = float(entry.get("shift", 0.0))
+        self.output = str(entry.get("output", "prediction"))
+        self.unit = str(entry.get("unit", ""))
+
+    def _feed(self, columns: Columns) -> dict[str, np.ndarray[Any, Any]]:
+        feed = {}
+        for column in self.columns:
+            values = columns[column]
+            if column in self.integers:
+                numbers = _numbers(values)
+                whole = np.nan_to_num(numbers).astype(np.int64).astype(str)
+                feed[self.inputs[column]] = np.where(np.isnan(numbers), "", whole).astype(object)
+            elif column in self.text:
+                feed[self.inputs[column]] = _texts(values)
+            else:
+                feed[self.inputs[column]] = _numbers(values)
+        return feed
+
+    def explain(self, columns: Columns) -> Explanation:
+        rows = _rows(columns, self.columns, f"model '{self.path}'")
+        width = len(self.columns)
+        if rows == 0:
+            empty = np.zeros((0,), np.float32)
+            return Explanation(
+                self.columns,
+                np.zeros((0, width), np.float32),
+                empty,
+                empty,
+                self.output,
+                self.method,
+                self.unit,
+            )
+        shap, initial = self.model.predict_shap(self._feed(columns))
+        initial = np.asarray(initial, np.float64).reshape(-1)
+        values = {k: np.asarray(v, np.float64) for k, v in shap.items()}
+        if self.task == "multiclass":
+            stacked = np.stack([values[self.inputs[c]] for c in self.columns], axis=1)  # n,c,k
+            raw = initial[np.newaxis, :] + stacked.sum(axis=1)
+            chosen = np.argmax(raw, axis=1)
+            attributions = stacked[np.arange(rows), :, chosen]
+            baseline = initial[chosen]
+        else:
+            attributions = np.stack(
+                [values[self.inputs[c]].reshape(rows) for c in self.columns], axis=1
+            )
+            baseline = np.full(rows, initial[0])
+        explained = self._raw(columns, rows) if self.task != "multiclass" else None
+        if explained is None:
+            explained = baseline + attributions.sum(axis=1)
+        return Explanation(
+            columns=self.columns,
+            attributions=(attributions * self.scale).astype(np.float32),
+            baseline=(baseline * self.scale + self.shift).astype(np.float32),
+            explained=explained.astype(np.float32),
+            output=self.output,
+            method=self.method,
+            unit=self.unit,
+        )
+
+    def _raw(self, columns: Columns, rows: int) -> np.ndarray[Any, Any]:
+        """The row's prediction in the explained unit, from YDF's own ``predict``."""
+        predicted = np.asarray(self.model.predict(self._feed(columns)), np.float64).reshape(rows)
+        if self.task == "binary":
+            p = np.clip(predicted, 1e-12, 1 - 1e-12)
+            return np.asarray(np.log(p / (1 - p)))
+        return predicted * self.scale + self.shift
+
+
+class ImportedExplainer:
+    """Integrated gradients through an imported model's ``serving_default``, in Python.
+
+    Every input must be a float tensor; the explained output is the positive class's
+    probability (binary), the predicted class's (multiclass) or the value (regression),
+    from the output ``mooring.json``'s roles name. The baseline is ``explain.baseline``
+    (the ``--data`` reference means, recorded at import) where given, else zeros.
+    """
+
+    method = "integrated_gradients"
+
+    def __init__(self, folder: SavedModelFolder, entry: Mapping[str, Any] | None) -> None:
+        self.folder = folder
+        for name, info in folder.inputs.items():
+            if not info.dtype.startswith(("float", "bfloat")):
+                raise ExplainUnavailable(
+                    f"model '{folder.path}' cannot be explained: its input {name!r} is "
+                    f"{info.dtype}, and integrated gradients need float inputs to "
+                    "differentiate; export the model with float inputs (cast inside it) "
+                    "to explain it"
+                )
+        roles = folder.roles
+        task = folder.task
+        if PROBABILITIES in roles:
+            self.source, self.role = roles[PROBABILITIES], PROBABILITIES
+        elif VALUE in roles:
+            self.source, self.role = roles[VALUE], VALUE
+        else:
+            floating = [k for k, v in folder.outputs.items() if v.dtype.startswith("float")]
+            if not floating:
+                raise ExplainUnavailable(
+                    f"model '{folder.path}' cannot be explained: none of its outputs "
+                    f"({', '.join(folder.outputs)}) is a float score; import it with "
+                    "--output naming the scores"
+                )
+            self.source = floating[0]
+            self.role = VALUE if task == "regression" else PROBABILITIES
+        self.task = task
+        self.columns = tuple(folder.inputs)
+        baseline = (entry or {}).get("baseline") or {}
+        self.baseline = {
+            name: np.asarray(baseline.get(name, 0.0), np.float32) for name in self.columns
+        }
+        if self.role == VALUE:
+            self.output, self.unit = f"value of {self.source!r}", "value"
+        elif task == "multiclass":
+            self.output, self.unit = "probability of the predicted class", "probability"
+        else:
+            self.output, self.unit = "probability of the positive class", "probability"
+
+    def _target(self, out: Any, tf: Any, classes: Any) -> Any:
+        scores = tf.cast(out[self.source], tf.float32)
+        if scores.shape.rank == 1:
+            return scores
+        if self.role == VALUE or scores.shape[-1] == 1:
+            return tf.reshape(scores, [-1])
+        if classes is None:
+            return scores[:, -1]
+        return tf.gather(scores, classes, axis=1, batch_dims=1)
+
+    def explain(self, columns: Columns) -> Explanation:
+        from mooring._tensorflow import import_tensorflow
+
+        tf = import_tensorflow()
+        rows = _rows(columns, self.columns, f"model '{self.folder.path}'")
+        arrays = {name: np.asarray(columns[name], dtype=np.float32) for name in self.columns}
+        parts: dict[str, list[np.ndarray[Any, Any]]] = {}
+        for start in range(0, rows, max(1, CHUNK_ROWS // 4)):
+            chunk = {k: tf.constant(v[start : start + CHUNK_ROWS // 4]) for k, v in arrays.items()}
+            for key, value in self._chunk(chunk, tf).items():
+                parts.setdefault(key, []).append(value)
+        width = len(self.columns)
+        joined = {
+            k: np.concatenate(v) if v else np.zeros((0, width) if k == "a" else (0,), np.float32)
+            for k, v in {
+                "a": parts.get("a", []),
+                "b": parts.get("b", []),
+                "e": parts.get("e", []),
+            }.items()
+        }
+        return Explanation(
+            self.columns,
+            joined["a"],
+            joined["b"],
+            joined["e"],
+            self.output,
+            self.method,
+            self.unit,
+        )
+
+    def _chunk(self, x: dict[str, Any], tf: Any) -> dict[str, np.ndarray[Any, Any]]:
+        dtypes = {name: info.dtype for name, info in self.folder.inputs.items()}
+
+        def call(feed: Mapping[str, Any]) -> Any:
+            typed = {k: tf.cast(v, dtypes[k]) for k, v in feed.items()}
+            return self.folder.call(typed)
+
+        first = call(x)
+        scores = first[self.source]
+        classes = None
+        if self.task == "multiclass" and scores.shape.rank == 2 and scores.shape[-1] > 1:
+            classes = tf.argmax(scores, axis=1, output_type=tf.int32)
+        rows = int(tf.shape(next(iter(x.values())))[0])
+        points = STEPS + 1
+
+        def along(path: dict[str, Any]) -> Any:
+            tiled = None if classes is None else tf.tile(classes, [points])
+            return self._target(call(path), tf, tiled)
+
+        base = {k: tf.broadcast_to(self.baseline[k], tf.shape(v)) for k, v in x.items()}
+        attributions, blocked = integrated_gradients(along, x, base, STEPS)
+        if len(blocked) == len(self.columns):
+            raise ExplainUnavailable(
+                f"model '{self.folder.path}' cannot be explained: its output "
+                f"{self.source!r} has no gradient with respect to any input "
+                f"({', '.join(blocked)}); the signature is not differentiable (e.g. a "
+                "lookup, a cast to integers or a tree inside)"
+            )
+        widths = {k: tf.reshape(a, [rows]) for k, a in attributions.items()}
+        return {
+            "a": np.stack([widths[c].numpy() for c in self.columns], axis=1),
+            "b": self._target(call(base), tf, classes).numpy(),
+            "e": self._target(first, tf, classes).numpy(),
+        }
