@@ -117,6 +117,7 @@ def import_version(  # noqa: PLR0913 - keyword-only options of `mooring models i
                 created_by=who,
             )
         cfg = config if config is not None else default_config(name, data)
+        imported = with_explain_baseline(imported, data, cfg)
         evaluated, _ = evaluated_import(registry, name, imported, data, config=cfg, classes=classes)
         judged = _merged(record, evaluated, production_of(registry, name))
         return register_judged(
@@ -128,6 +129,53 @@ def import_version(  # noqa: PLR0913 - keyword-only options of `mooring models i
             render_card=render_model_card,
             created_by=who,
         )
+
+
+def with_explain_baseline(
+    imported: ImportedModel, data: str | Path, cfg: MooringConfig
+) -> ImportedModel:
+    """``mooring.json``'s ``explain.baseline``: each float ``[None]`` input's mean in
+    ``data``, the reference its integrated gradients start from (zeros otherwise).
+
+    An input ``data`` lacks, or holds no numbers for, keeps the zero baseline.
+    """
+    import pyarrow.compute as pc
+
+    from mooring.contract._io import ReadOptions, read_table
+    from mooring.formats._model import write_metadata
+
+    inputs = imported.metadata.get("signature", {}).get("inputs", {})
+    wanted = [
+        name
+        for name, entry in inputs.items()
+        if str(entry.get("dtype", "")).startswith("float")
+        and list(entry.get("shape", [])) == [None]
+    ]
+    if not wanted:
+        return imported
+    table = read_table(Path(data), ReadOptions.from_config(cfg.data))
+    baseline: dict[str, float] = {}
+    for name in wanted:
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+            continue
+        mean = pc.mean(column).as_py()
+        if mean is not None:
+            baseline[name] = float(mean)
+    if not baseline:
+        return imported
+    metadata = {
+        **imported.metadata,
+        "explain": {
+            "method": "integrated_gradients",
+            "baseline": baseline,
+            "baseline_from": str(data),
+        },
+    }
+    write_metadata(imported.folder, metadata)
+    return dataclasses.replace(imported, metadata=metadata)
 
 
 def default_config(name: str, data: str | Path, label: str | None = None) -> MooringConfig:
