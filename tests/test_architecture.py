@@ -48,6 +48,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "contract",
             "registry",
             "_tracing",
+            "explain",
         }
     ),
     "monitoring": frozenset(

@@ -79,6 +79,7 @@ EVERY_PROJECT_COMMAND = [
     ["ui"],
     ["drift"],
     ["live"],
+    ["explain", "0c5e7f3a"],
     ["feedback", "labels.csv"],
     ["score", "--data", "x.csv", "--out", "scores"],
     ["export", "lite", "income"],
@@ -166,6 +167,7 @@ def test_no_production_version_yet(project: Path) -> None:
         [
             (["score", "-d", "in.csv", "-o", "o"], 2, "nothing is in the registry yet"),
             (["models", "show", "income"], 2, "nothing is in the registry yet"),
+            (["explain", "0c5e7f3a"], 2, "holds no answer of model 'income' to request"),
         ],
     )
     assert not list(project.rglob("registry.db"))

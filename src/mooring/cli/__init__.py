@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "schema": "_contract",
     "validate": "_contract",
     "evaluate": "_evaluate",
+    "explain": "_explain",
     "export": "_export",
     "models": "_models",
     "audit": "_models",
@@ -150,11 +151,13 @@ TF_LOGS_ENV = "MOORING_TF_LOGS"
 PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
 
 #: Commands that load TensorFlow (for training or a model): it is imported first, quietly.
-TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "run", "export", "monitor", "demo"})
+TENSORFLOW_COMMANDS = frozenset(
+    {"train", "evaluate", "run", "export", "monitor", "demo", "explain"}
+)
 #: Those of them that often need none (a run whose steps are cached; a monitor tick whose
 #: versions' outputs were frozen at registration): TensorFlow is imported, as quietly, by
 #: the first step that needs it.
-LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor", "demo"})
+LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor", "demo", "explain"})
 
 
 def _loads_tensorflow(command: str | None, args: list[str]) -> bool:

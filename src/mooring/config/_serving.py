@@ -45,6 +45,13 @@ class ServingConfig(Section):
         description="Inference requests admitted at once (from the end of their body); "
         "past it: 503 + Retry-After.",
     )
+    max_explaining: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Explanations (:explain) computed at once, on their own thread and "
+        "outside max_in_flight; past it: 503 + Retry-After.",
+    )
     max_connections: int = Field(
         4096,
         ge=1,

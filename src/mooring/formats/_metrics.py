@@ -28,6 +28,7 @@ __all__ = [
     "DRIFT_FEATURE_DRIFTED",
     "DRIFT_STATUS",
     "DRIFT_WINDOW_ROWS",
+    "EXPLANATIONS",
     "INFERENCE_LATENCY",
     "LATENCY_BUCKETS",
     "LIVE_LABELS",
@@ -91,6 +92,9 @@ PREDICTION_LOG_ROWS = "mooring_prediction_log_rows"
 PREDICTION_LOG_DROPPED = "mooring_prediction_log_dropped"
 SHADOW_REQUESTS = "mooring_shadow_requests"  # {model, version, outcome: ok|error|timeout}
 SHADOW_DROPPED = "mooring_shadow_dropped"  # {model, reason: capacity|busy}
+# Explanations answered (:explain), by model, version, protocol and status: never counted
+# in mooring_requests or its latency, which the rollout's guardrails read.
+EXPLANATIONS = "mooring_explanations"
 # Histograms (exposed as ``_bucket``, ``_sum`` and ``_count``).
 REQUEST_LATENCY = "mooring_request_latency_seconds"
 INFERENCE_LATENCY = "mooring_inference_latency_seconds"

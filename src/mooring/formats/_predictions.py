@@ -62,6 +62,7 @@ __all__ = [
     "outputs_from_arrays",
     "read_log_file",
     "read_prediction_log",
+    "request_rows",
     "write_log_file",
     "write_log_table",
 ]
@@ -383,6 +384,43 @@ def find_request_ids(url: str, model: str, ids: Sequence[str]) -> set[str]:
         if found == wanted:
             break
     return found
+
+
+def request_rows(url: str, model: str, request_id: str) -> pa.Table:
+    """The rows ``model`` answered to the request ``request_id`` (its ``X-Request-Id``),
+    from the newest file holding it: inputs, outputs and log columns, as logged.
+
+    Reads the id, model and shadow columns of each file, newest first, and the whole of
+    the one file that holds the request.
+
+    Raises:
+        NotFoundError: the log does not hold the request (not sampled, another model's,
+            or older than the log).
+        DataError: a file is not a readable Parquet file.
+
+    Examples:
+        >>> request_rows(".mooring/predictions", "income", "3f9c…").num_rows  # doctest: +SKIP
+        1
+    """
+    import pyarrow.compute as pc
+
+    def answered(table: pa.Table) -> Any:
+        mask = pc.and_(pc.equal(table[MODEL], model), pc.equal(table[REQUEST_ID], request_id))
+        if SHADOW in table.column_names:
+            mask = pc.and_(mask, pc.invert(pc.fill_null(table[SHADOW], False)))
+        return mask
+
+    for _, path in _files(url):
+        ids = _read_columns(path, (REQUEST_ID, MODEL, SHADOW))
+        known = REQUEST_ID in ids.column_names and MODEL in ids.column_names
+        if known and pc.any(answered(ids)).as_py():
+            table = _read(path)
+            return table.filter(answered(table))
+    raise NotFoundError(
+        f"the prediction log under '{url}' holds no answer of model '{model}' to request "
+        f"{request_id!r}; check the id (the X-Request-Id the server answered with) and the "
+        "model, and that [serving] log_sample_rate logged it"
+    )
 
 
 def _read_columns(path: str, names: Sequence[str]) -> pa.Table:

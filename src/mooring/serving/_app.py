@@ -159,6 +159,7 @@ def build_app(
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.to_thread(handlers.predictor.explaining.close)
             for manager in managers.values():
                 await manager.close()
             if plog is not None:

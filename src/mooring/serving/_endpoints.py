@@ -41,6 +41,7 @@ from mooring.serving._errors import (
     OverloadedError,
     UnauthorizedError,
 )
+from mooring.serving._explain import EXPLAIN_INFO, explanation_document, explanation_tensors
 from mooring.serving._feedback import LabelDomain, label_domain, parse_feedback
 from mooring.serving._http import (
     CLIENT_CLOSED,
@@ -316,13 +317,27 @@ class Endpoints:
                     outputs, rows=rows, row_format=row_format, version=slot.version
                 )
             )
+        ctx.explaining = path.verb == "explain"  # counted apart, whatever its answer
+        if path.verb == "explain" and method == "POST":
+            raw = await self._body(ctx)
+            slot = self._route(ctx, manager, version=path.version, label=path.label)
+            model = slot.model
+            columns, _, _ = tfserving.parse_predict(
+                loads(raw),
+                model.inputs,
+                self.predictor.policy_for(model),
+                arrays=False,
+                columnar=model.columnar,
+            )
+            explanation = await self.predictor.explaining.explain(model, columns)
+            return json_response(explanation_document(explanation, slot.version))
         if path.verb in ("classify", "regress"):
             raise InvalidRequestError(
                 f":{path.verb} needs tf.Example inputs, which this server does not take; "
                 "use :predict with 'instances' or 'inputs'"
             )
-        if method != "GET" or path.verb == "predict":
-            allow = "POST" if path.verb == "predict" else "GET, HEAD"
+        if method != "GET" or path.verb in ("predict", "explain"):
+            allow = "POST" if path.verb in ("predict", "explain") else "GET, HEAD"
             return json_response(
                 {"error": f"{ctx.method} is not allowed here"}, 405, {"Allow": allow}
             )
@@ -381,6 +396,8 @@ class Endpoints:
             return json_response(
                 {"error": f"{ctx.method} is not allowed here"}, 405, {"Allow": allow}
             )
+        if endpoint.kind == "explain":
+            return await self._v2_explain(ctx, manager, version)
         if endpoint.kind != "infer":
             raise NotFoundError(f"no such endpoint {ctx.method} {ctx.path}")
         if self.tracing is not None:
@@ -402,13 +419,35 @@ class Endpoints:
         payload, header_length = v2.encode_infer(
             outputs, wanted, model=manager.name, version=slot.version, request_id=request_id
         )
-        if header_length is None:
-            return Answer(payload)
-        return Answer(
-            payload,
-            headers={"Inference-Header-Content-Length": str(header_length)},
-            media_type="application/octet-stream",
+        return _oip_answer(payload, header_length)
+
+    async def _v2_explain(self, ctx: _Ctx, manager: ModelManager, version: int | None) -> Response:
+        """``POST /v2/models/NAME[/versions/N]/explain``: an infer request's inputs, answered
+        with the explanation's outputs (``attributions``, ``baseline``, ``explained``)."""
+        ctx.explaining = True
+        raw = await self._body(ctx)
+        body, binary = v2.split_body(raw, ctx.header(b"inference-header-content-length"))
+        slot = self._route(ctx, manager, version=version, label=None)
+        model = slot.model
+        columns, _, wanted, request_id = v2.parse_infer(
+            body,
+            binary,
+            model.inputs,
+            EXPLAIN_INFO,
+            self.predictor.policy_for(model),
+            arrays=False,
+            columnar=model.columnar,
         )
+        explained = explanation_tensors(await self.predictor.explaining.explain(model, columns))
+        payload, header_length = v2.encode_infer(
+            explained["tensors"],
+            wanted,
+            model=manager.name,
+            version=slot.version,
+            request_id=request_id,
+            parameters=explained["parameters"],
+        )
+        return _oip_answer(payload, header_length)
 
     # -- label feedback ------------------------------------------------------------
     async def feedback(self, request: Request) -> Response:
@@ -550,6 +589,17 @@ def _label_domain(manager: ModelManager) -> LabelDomain | None:
     except ModelUnavailableError:
         return None
     return label_domain(model.metadata, f"model '{model.name}' version {model.version}")
+
+
+def _oip_answer(payload: bytes, header_length: int | None) -> Answer:
+    """An Open Inference Protocol answer: JSON, or with binary tensors after its header."""
+    if header_length is None:
+        return Answer(payload)
+    return Answer(
+        payload,
+        headers={"Inference-Header-Content-Length": str(header_length)},
+        media_type="application/octet-stream",
+    )
 
 
 def _as_get(method: str) -> str:

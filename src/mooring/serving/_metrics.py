@@ -35,6 +35,7 @@ from mooring.formats._metrics import (
     BATCH_SIZE,
     CANARY_WEIGHT,
     CONTRACT_VIOLATIONS,
+    EXPLANATIONS,
     INFERENCE_LATENCY,
     LATENCY_BUCKETS,
     MODEL_FALLBACK,
@@ -100,6 +101,12 @@ class ServingMetrics:
         self.requests = Counter(
             REQUESTS,
             "Requests answered, by model, version, protocol and HTTP status.",
+            ["model", "version", "protocol", "status"],
+            registry=r,
+        )
+        self.explanations = Counter(
+            EXPLANATIONS,
+            "Explanations answered, by model, version, protocol and HTTP status.",
             ["model", "version", "protocol", "status"],
             registry=r,
         )

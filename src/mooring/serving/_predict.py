@@ -31,6 +31,7 @@ from mooring._tracing import RequestTrace
 from mooring.formats._columns import InputPolicy
 from mooring.serving._contract import Violation, violating_rows
 from mooring.serving._errors import DeadlineExceededError, InvalidRequestError
+from mooring.serving._explain import Explaining
 from mooring.serving._loaded import ServedModel
 from mooring.serving._log import LogTicket
 from mooring.serving._models import ModelManager, Slot
@@ -61,6 +62,8 @@ class Call:
     client_request_id: str | None = None
     # Answered 504 before it reached the model: shed load, counted under version "-".
     shed: bool = False
+    # An explanation (:explain), counted apart from the predictions.
+    explaining: bool = False
 
 
 class Predictor:
@@ -72,6 +75,8 @@ class Predictor:
         self.policy = InputPolicy(nan=cfg.nan_policy, infinity=cfg.infinity_policy)
         self.deadline_s = cfg.deadline_ms / 1000.0
         self.shadow = ShadowCopier(state)
+        #: Explanations: their own limit and thread, outside the inference permits.
+        self.explaining = Explaining(limit=cfg.max_explaining, retry_after=cfg.retry_after_s)
         # A worker of `mooring serve --workers N` says which one answered in its access log.
         self.worker = state.worker.index if state.worker is not None else None
 
@@ -183,7 +188,11 @@ class Predictor:
         elapsed = time.monotonic() - call.arrived
         if call.trace is not None:
             call.trace.finish(status)
-        if call.model:
+        if call.explaining:
+            metrics = self.state.metrics
+            labels = (call.model or "-", call.version or "-", call.protocol, str(status))
+            metrics.explanations.labels(*labels).inc()
+        elif call.model:
             version = "-" if call.shed else call.version or "-"
             self.state.metrics.observe_request(call.model, version, call.protocol, status, elapsed)
             if call.routed and 400 <= status < 500 and status not in (429, 499):

@@ -26,6 +26,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+import orjson
 from grpc import aio
 
 from mooring.errors import NotFoundError
@@ -33,6 +34,7 @@ from mooring.formats._columns import InputPolicy, column_values, describe
 from mooring.formats._model import TensorInfo
 from mooring.formats._tensors import batch_of, cast_numbers, check_dims, check_shape
 from mooring.serving._errors import InvalidRequestError
+from mooring.serving._explain import EXPLAIN_INFO, explanation_tensors
 from mooring.serving._grpc.protos import open_inference_grpc_pb2 as pb
 from mooring.serving._grpc.protos import open_inference_grpc_pb2_grpc as pb_grpc
 from mooring.serving._grpc.server import Gate, GrpcCall, answer_error
@@ -329,6 +331,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(  # noqa: N802
         self, request: pb.ModelInferRequest, context: aio.ServicerContext
     ) -> pb.ModelInferResponse:
+        if any(out.name in EXPLAIN_INFO for out in request.outputs):
+            # An explanation: its own limit and thread, never an inference permit.
+            return await self.gate.run(
+                context, _PREFIX + "ModelInfer", lambda call: self._explain(call, request), False
+            )
         return await self.gate.run(
             context,
             _PREFIX + "ModelInfer",
@@ -364,6 +371,43 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             kind = "BYTES" if value.dtype == object else _DATATYPE_OF.get(value.dtype, "FP32")
             response.outputs.add(name=name, datatype=kind, shape=list(value.shape))
             response.raw_output_contents.append(v2.binary_tensor(value))
+        return response
+
+    async def _explain(
+        self, call: GrpcCall, request: pb.ModelInferRequest
+    ) -> pb.ModelInferResponse:
+        """``ModelInfer`` asking for ``attributions`` (with ``baseline``, ``explained``):
+        the inputs explained by the version that would answer them; the columns, what is
+        explained, the method and the unit in the response's parameters."""
+        call.explaining = True
+        gate = self.gate
+        manager = gate.state.manager(request.model_name)
+        call.model = manager.name
+        version = _version(request.model_version, "model_version")
+        slot = gate.predictor.route(call, manager, version=version, label=None)
+        model = slot.model
+        wanted = [out.name for out in request.outputs]
+        for i, name in enumerate(wanted):
+            if name not in EXPLAIN_INFO:
+                raise InvalidRequestError(
+                    f"outputs[{i}]: {describe(name)} is not an output of an explanation; "
+                    "ask for " + ", ".join(EXPLAIN_INFO) + " (or infer without them)"
+                )
+        columns, _ = columns_from_infer(
+            request, model.inputs, gate.predictor.policy_for(model), columnar=model.columnar
+        )
+        explained = explanation_tensors(await gate.predictor.explaining.explain(model, columns))
+        response = pb.ModelInferResponse(
+            model_name=manager.name, model_version=str(slot.version), id=request.id
+        )
+        for name in dict.fromkeys(wanted):
+            value = explained["tensors"][name]
+            response.outputs.add(name=name, datatype="FP32", shape=list(value.shape))
+            response.raw_output_contents.append(v2.binary_tensor(value))
+        for key, value in explained["parameters"].items():
+            # The columns as a JSON list: a column's name may hold any character.
+            text = value if isinstance(value, str) else orjson.dumps(value).decode()
+            response.parameters[key].string_param = text
         return response
 
 

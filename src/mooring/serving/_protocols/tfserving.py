@@ -41,7 +41,7 @@ __all__ = [
 _PATH = re.compile(
     r"^(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?P<verb>:predict|:classify|:regress|/metadata)?$"
+    r"(?P<verb>:predict|:classify|:regress|:explain|/metadata)?$"
 )
 _TF_DTYPES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "int64": "DT_INT64",
               "int32": "DT_INT32", "string": "DT_STRING", "float16": "DT_HALF",

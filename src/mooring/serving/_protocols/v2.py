@@ -79,7 +79,8 @@ def parse_path(rest: str, method: str) -> Endpoint:
     """The v2 URL grammar: the part of the path after ``/v2/``, and the HTTP method.
 
     ``health/live``, ``health/ready``, the server's metadata at the root, and per model
-    ``models/NAME[/versions/N]`` (metadata), ``…/ready`` and ``…/infer`` (POST).
+    ``models/NAME[/versions/N]`` (metadata), ``…/ready``, ``…/infer`` and ``…/explain``
+    (POST).
 
     Raises:
         NotFoundError: not a v2 endpoint.
@@ -112,6 +113,7 @@ def parse_path(rest: str, method: str) -> Endpoint:
         (): ("model", "GET"),
         ("ready",): ("model_ready", "GET"),
         ("infer",): ("infer", "POST"),
+        ("explain",): ("explain", "POST"),
     }
     kind, allowed = methods.get(tuple(tail), ("unknown", None))
     if allowed is not None and method != allowed:
@@ -504,8 +506,10 @@ def encode_infer(
     model: str,
     version: int,
     request_id: str | None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> tuple[bytes, int | None]:
-    """The response body and, when any output is binary, the JSON header's length."""
+    """The response body and, when any output is binary, the JSON header's length;
+    ``parameters``: the response's own (an explanation's columns, method and unit)."""
     tensors = []
     blobs = []
     for name, binary in wanted.items():
@@ -530,6 +534,8 @@ def encode_infer(
     }
     if request_id is not None:
         document["id"] = request_id
+    if parameters:
+        document["parameters"] = dict(parameters)
     header = orjson.dumps(document)
     if not blobs:
         return header, None

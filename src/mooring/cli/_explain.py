@@ -1,0 +1,107 @@
+"""``mooring explain REQUEST_ID``: why a served prediction came out as it did.
+
+The prediction log keeps each logged request's inputs beside its answer; this reads the
+request's rows back, loads the version that answered it from the registry and explains
+them as ``POST /v1/models/NAME:explain`` would have: each input column's attribution,
+the baseline and the explained value they sum to.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mooring.cli._app import app
+from mooring.cli._common import console, print_json
+from mooring.config import load_config
+
+if TYPE_CHECKING:
+    from mooring.explain import Explanation
+
+
+@app.command(
+    "explain",
+    epilog="Examples: mooring explain 0c5e7f3a9b2d4e61 | mooring explain ID --json --top 5",
+)
+def explain_command(
+    request_id: Annotated[
+        str,
+        typer.Argument(help="The request's id: the X-Request-Id the server answered with."),
+    ],
+    config: Annotated[Path, typer.Option("--config", "-c", help="Project file.")] = Path(
+        "mooring.toml"
+    ),
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name (default: \\[project] name).")
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Columns shown per row, largest first.")
+    ] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Explain a served prediction from the inputs the prediction log kept.
+
+    Each input column's attribution to the row's prediction, by the version that answered
+    it; the attributions sum to the explained value minus the baseline's.
+    """
+    from mooring.formats._predictions import MODEL_VERSION, feature_table, request_rows
+    from mooring.pipeline._contracts import require_registry
+
+    cfg = load_config(config)
+    name = model or cfg.project.name
+    log_url = cfg.serving.log_url or str(cfg.home / "predictions")
+    rows = request_rows(log_url, name, request_id)
+    version = int(rows[MODEL_VERSION][0].as_py())
+    with require_registry(cfg) as registry:
+        folder = registry.load(name, version=version)
+    from mooring.explain import explain_rows  # TensorFlow: once the request is found
+
+    inputs = feature_table(rows)
+    explanation = explain_rows(folder, inputs.to_pydict())
+    if as_json:
+        print_json(
+            {
+                "request_id": request_id,
+                "model": name,
+                "version": version,
+                "output": explanation.output,
+                "method": explanation.method,
+                "unit": explanation.unit,
+                "explanations": explanation.to_json(),
+            }
+        )
+        return
+    _print(explanation, inputs.to_pylist(), f"{name} v{version}, request {request_id}", top)
+
+
+def _print(explanation: Explanation, inputs: list[dict[str, Any]], title: str, top: int) -> None:
+    console.print(
+        f"{title}: {explanation.output} explained by {explanation.method} ({explanation.unit})",
+        soft_wrap=True,
+    )
+    for i, row in enumerate(explanation.to_json()):
+        explained, baseline = row["explained"], row["baseline"]
+        console.print(
+            f"row {i + 1}: {explained:.4g} = baseline {baseline:.4g} "
+            f"{explained - baseline:+.4g} from its columns",
+            soft_wrap=True,
+        )
+        table = Table("column", "value", "attribution")
+        ranked = sorted(row["attributions"].items(), key=lambda item: -abs(item[1]))
+        for column, value in ranked[:top]:
+            table.add_row(column, _shown(inputs[i].get(column)), f"{value:+.4g}")
+        if len(ranked) > top:
+            rest = sum(value for _, value in ranked[top:])
+            table.add_row(f"({len(ranked) - top} more)", "", f"{rest:+.4g}")
+        console.print(table)
+
+
+def _shown(value: Any) -> str:
+    """A logged input as the table shows it: a missing one (null, NaN, "") says so."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return "(missing)"
+    return str(value)[:40]

@@ -1,0 +1,133 @@
+"""Explanations served beside predictions, never in their way.
+
+``POST /v1/models/NAME[/versions/N|/labels/L]:explain`` (KServe V1's verb),
+``POST /v2/models/NAME[/versions/N]/explain`` and gRPC ``ModelInfer`` asking for the
+output ``attributions`` answer each row's attribution per input column (and the
+baseline and the explained value they sum to), computed by :mod:`mooring.explain` for
+the version that would answer the same prediction.
+
+An explanation costs tens of model calls (integrated gradients) or a tree walk per row
+(Shapley values), so it never takes one of the ``max_in_flight`` inference permits and
+never runs on the batcher's thread: at most ``[serving] max_explaining`` run at once,
+each on this module's own thread, and past that a request is answered 503 with
+``Retry-After``. An explanation storm is refused here while predictions keep their
+permits and their thread.
+
+Examples:
+    >>> explaining = Explaining(limit=2, retry_after=1)
+    >>> explaining.running
+    0
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mooring.errors import OverloadedError
+from mooring.formats._model import TensorInfo
+
+if TYPE_CHECKING:
+    from mooring.explain import Explanation
+    from mooring.serving._loaded import ServedModel
+
+__all__ = [
+    "EXPLAIN_INFO",
+    "EXPLAIN_OUTPUTS",
+    "Explaining",
+    "explanation_document",
+    "explanation_tensors",
+]
+
+#: The outputs of an explanation on the Open Inference Protocol, in order: per row and
+#: input column the attribution ``[N, C]``, the baseline's value ``[N]`` and the explained
+#: value ``[N]`` (the attributions of a row sum to explained - baseline).
+EXPLAIN_OUTPUTS = ("attributions", "baseline", "explained")
+EXPLAIN_INFO = {
+    "attributions": TensorInfo("attributions", "float32", (None, None)),
+    "baseline": TensorInfo("baseline", "float32", (None,)),
+    "explained": TensorInfo("explained", "float32", (None,)),
+}
+
+
+class Explaining:
+    """The explanations running in one server process: their count, limit and thread."""
+
+    def __init__(self, *, limit: int, retry_after: int) -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        self.running = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def explain(self, model: ServedModel, columns: Mapping[str, Any]) -> Explanation:
+        """``columns`` (as the door parsed them for a prediction) explained by ``model``'s
+        version; 503 when ``limit`` explanations are running."""
+        if self.running >= self.limit:
+            raise OverloadedError(
+                f"the server is at its limit of {self.limit} explanations at once "
+                f"([serving] max_explaining); retry after {self.retry_after} s",
+                retry_after=self.retry_after,
+            )
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="mooring-explain")
+        self.running += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, _run, model.path, dict(columns))
+        finally:
+            self.running -= 1
+
+    def close(self) -> None:
+        """Stop the thread (the server stops); explanations under way finish first."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _run(path: Path, columns: dict[str, Any]) -> Explanation:
+    """On the explanations' thread: the version's explainer (loaded once) on the rows."""
+    from mooring.explain import load_explainer
+
+    return load_explainer(path).explain(columns)
+
+
+def explanation_tensors(explanation: Explanation) -> dict[str, Any]:
+    """The explanation as the Open Inference Protocol's outputs (:data:`EXPLAIN_OUTPUTS`),
+    float32 arrays, and its parameters: the columns in the attributions' order, what is
+    explained, the method and the unit."""
+    import numpy as np
+
+    return {
+        "tensors": {
+            "attributions": np.asarray(explanation.attributions, dtype=np.float32),
+            "baseline": np.asarray(explanation.baseline, dtype=np.float32),
+            "explained": np.asarray(explanation.explained, dtype=np.float32),
+        },
+        "parameters": {
+            "columns": list(explanation.columns),
+            "output": explanation.output,
+            "method": explanation.method,
+            "unit": explanation.unit,
+        },
+    }
+
+
+def explanation_document(explanation: Explanation, version: int) -> dict[str, Any]:
+    """The answer of ``:explain`` (TF Serving's REST API): per row, each column's
+    attribution, the baseline and the explained value; what is explained, by which method
+    and in which unit, and the version that explained it.
+
+    Examples:
+        >>> explanation_document(explanation, 3)["explanations"][0]  # doctest: +SKIP
+        {'attributions': {'age': 0.08, ...}, 'baseline': 0.24, 'explained': 0.61}
+    """
+    return {
+        "model_version": str(version),
+        "output": explanation.output,
+        "method": explanation.method,
+        "unit": explanation.unit,
+        "explanations": explanation.to_json(),
+    }

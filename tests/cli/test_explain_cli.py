@@ -1,0 +1,71 @@
+"""``mooring explain REQUEST_ID`` explains a served request from the inputs the prediction
+log kept, as the server's ``:explain`` explained it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mooring.cli import main
+from mooring.registry import Registry
+from mooring.serving import RegistrySource, build_app
+from tests._support.monitored import FEATURES, shared_project
+from tests._support.server import NAME, ServerThread
+
+# A batch of two rows, one with a missing number and a missing text.
+ROWS = [
+    {"age": None, "hours-per-week": 45.5, "workclass": "", "sex": "Female"},
+    {"age": 58.0, "hours-per-week": 50.0, "workclass": "Self-emp-inc", "sex": "Male"},
+]
+
+
+def test_explain_reproduces_the_served_explanation_of_a_logged_request(
+    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = shared_project(tmp_path_factory)
+    cfg = project.cfg
+    serving = cfg.serving.model_copy(update={"log_sample_rate": 1.0, "warmup_requests": 1})
+    registry = Registry.from_config(cfg)
+    app = build_app(
+        [RegistrySource(registry, NAME)],
+        serving,
+        prediction_log_url=str(cfg.home / "predictions"),
+        registry=registry,
+    )
+    try:
+        with ServerThread(app) as server:  # the log is written when the server stops
+            server.wait_ready()
+            answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": ROWS})
+            request_id = answer.headers["x-request-id"]
+            served = server.client.post(f"/v1/models/{NAME}:explain", json={"instances": ROWS})
+            assert served.status_code == 200, served.text
+    finally:
+        registry.close()
+    config = ["--config", str(project.config_path)]
+
+    assert main(["explain", request_id, *config, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["request_id"], shown["model"], shown["version"]) == (request_id, NAME, 1)
+    expected = served.json()["explanations"]
+    assert len(shown["explanations"]) == len(expected) == 2
+    for got, want in zip(shown["explanations"], expected, strict=True):
+        assert list(got["attributions"]) == FEATURES
+        np.testing.assert_allclose(
+            [got["attributions"][c] for c in FEATURES],
+            [want["attributions"][c] for c in FEATURES],
+            atol=1e-6,
+        )
+        assert got["explained"] == pytest.approx(want["explained"], abs=1e-6)
+        assert got["baseline"] == pytest.approx(want["baseline"], abs=1e-6)
+
+    assert main(["explain", request_id, *config, "--top", "3"]) == 0
+    said = capsys.readouterr().out
+    assert f"{NAME} v1, request {request_id}" in said
+    # Of the first row's four columns two are missing: at least one is among its top three.
+    assert said.count("(1 more)") == 2 and "(missing)" in said
+
+    assert main(["explain", "never-served", *config]) == 2
+    err = capsys.readouterr().err
+    assert "holds no answer of model 'income' to request 'never-served'" in err

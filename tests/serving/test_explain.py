@@ -1,0 +1,203 @@
+"""Explanations served beside predictions: TF Serving REST's ``:explain``, the Open
+Inference Protocol's ``/explain`` over HTTP and ``ModelInfer`` over gRPC (tritonclient)
+answer the same attributions for a model mooring trained, each row's summing to the
+served prediction minus the baseline; they run outside the inference permits and past
+``max_explaining`` are refused 503, while predictions go on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
+
+import mooring.serving._explain as serving_explain
+from mooring.config import ServingConfig
+from mooring.formats._metrics import EXPLANATIONS, REQUESTS, read_samples, total
+from mooring.serving import DirectorySource
+from tests._support.grpc import GrpcServerThread
+from tests._support.monitored import FEATURES, MonitoredProject, shared_project
+from tests._support.server import NAME, ServerThread
+from tests._support.waiting import wait_until
+
+ROWS: list[dict[str, Any]] = [
+    {"age": 52.0, "hours-per-week": 60.0, "workclass": "Self-emp-inc", "sex": "Male"},
+    {"age": 23.0, "hours-per-week": 20.0, "workclass": "Private", "sex": "Female"},
+    {"age": None, "hours-per-week": 40.0, "workclass": "", "sex": "Female"},
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> MonitoredProject:
+    return shared_project(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def server(project: MonitoredProject) -> Iterator[GrpcServerThread]:
+    serving = ServingConfig(warmup_requests=1, deadline_ms=60_000)
+    running = GrpcServerThread([DirectorySource(project.model_dir, NAME)], serving)
+    with running:
+        running.wait_ready()
+        yield running
+
+
+def _counted(server: ServerThread, model: str) -> tuple[float, float]:
+    """(requests, explanations) the server's /metrics has counted for ``model``."""
+    counts = {total(REQUESTS): 0.0, total(EXPLANATIONS): 0.0}
+    for sample in read_samples(server.client.get("/metrics").text):
+        if sample.name in counts and sample.labels.get("model") == model:
+            counts[sample.name] += sample.value
+    return counts[total(REQUESTS)], counts[total(EXPLANATIONS)]
+
+
+def _explained(answer: httpx.Response) -> dict[str, Any]:
+    assert answer.status_code == 200, answer.text
+    document: dict[str, Any] = answer.json()
+    return document
+
+
+def test_rest_v2_and_grpc_explain_alike_and_sum_to_the_served_prediction(
+    server: GrpcServerThread,
+) -> None:
+    client = server.client
+    requests_before, explanations_before = _counted(server, NAME)
+    predicted = client.post(f"/v1/models/{NAME}:predict", json={"instances": ROWS}).json()
+    positive = np.array([p["probabilities"][1] for p in predicted["predictions"]])
+
+    rest = _explained(client.post(f"/v1/models/{NAME}:explain", json={"instances": ROWS}))
+    assert rest["model_version"] == "1" and rest["method"] == "integrated_gradients"
+    rows = rest["explanations"]
+    attributions = np.array([[r["attributions"][c] for c in FEATURES] for r in rows])
+    baseline = np.array([r["baseline"] for r in rows])
+    explained = np.array([r["explained"] for r in rows])
+    assert all(list(r["attributions"]) == FEATURES for r in rows)
+    np.testing.assert_allclose(explained, positive, atol=1e-5)
+    np.testing.assert_allclose(attributions.sum(axis=1), explained - baseline, atol=1e-3)
+    assert np.abs(attributions).max() > 1e-3  # the rows differ from the baseline
+
+    columns = {c: [r[c] for r in ROWS] for c in FEATURES}
+    numeric = ("age", "hours-per-week")
+    inputs = [
+        {"name": c, "datatype": "FP32", "shape": [3], "data": columns[c]} for c in numeric
+    ] + [
+        {"name": c, "datatype": "BYTES", "shape": [3], "data": columns[c]}
+        for c in FEATURES
+        if c not in numeric
+    ]
+    v2 = _explained(
+        client.post(f"/v2/models/{NAME}/versions/1/explain", json={"inputs": inputs, "id": "e-1"})
+    )
+    assert v2["id"] == "e-1" and v2["parameters"]["columns"] == FEATURES
+    by_name = {o["name"]: o for o in v2["outputs"]}
+    assert by_name["attributions"]["shape"] == [3, len(FEATURES)]
+    np.testing.assert_allclose(
+        np.array(by_name["attributions"]["data"]).reshape(3, -1), attributions, atol=1e-6
+    )
+
+    grpc_client = triton.InferenceServerClient(server.target)
+    try:
+        tensors = []
+        for c, v in columns.items():
+            text = c not in numeric
+            values = (
+                np.array(v, dtype=object)
+                if text
+                else np.array([np.nan if x is None else x for x in v], dtype=np.float32)
+            )
+            tensor = triton.InferInput(c, [3], "BYTES" if text else "FP32")
+            tensor.set_data_from_numpy(values)
+            tensors.append(tensor)
+        asked = [triton.InferRequestedOutput(n) for n in ("attributions", "explained")]
+        result = grpc_client.infer(NAME, tensors, outputs=asked)
+        np.testing.assert_allclose(result.as_numpy("attributions"), attributions, atol=1e-6)
+        np.testing.assert_allclose(result.as_numpy("explained"), explained, atol=1e-6)
+        params = result.get_response().parameters
+        assert orjson.loads(params["columns"].string_param) == FEATURES
+    finally:
+        grpc_client.close()
+
+    # Counted as explanations, never as the version's requests (what guardrails read).
+    requests, explanations = _counted(server, NAME)
+    assert (requests - requests_before, explanations - explanations_before) == (1, 3)
+
+
+def test_explain_errors_are_4xx_naming_the_cause(
+    server: GrpcServerThread, model_dirs: dict[str, Path]
+) -> None:
+    client = server.client
+    wrong = client.get(f"/v1/models/{NAME}:explain")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    bad = client.post(f"/v1/models/{NAME}:explain", json={"instances": [{**ROWS[0], "age": "old"}]})
+    assert bad.status_code == 400 and "age" in bad.json()["error"]
+    grpc_client = triton.InferenceServerClient(server.target)
+    try:
+        tensor = triton.InferInput("age", [1], "FP32")
+        tensor.set_data_from_numpy(np.array([30.0], np.float32))
+        asked = [
+            triton.InferRequestedOutput("attributions"),
+            triton.InferRequestedOutput("classes"),
+        ]
+        with pytest.raises(InferenceServerException, match="not an output of an explanation"):
+            grpc_client.infer(NAME, [tensor], outputs=asked)
+    finally:
+        grpc_client.close()
+    # A model exported without an explanation (here: by hand, as older exports were).
+    serving = ServingConfig(warmup_requests=1)
+    with ServerThread(_app(model_dirs["a"], serving)) as old:
+        old.wait_ready()
+        answer = old.client.post(f"/v1/models/{NAME}:explain", json={"instances": [ROWS[0]]})
+        assert answer.status_code == 422 and "has no explanation" in answer.json()["error"]
+
+
+def _app(model_dir: Path, serving: ServingConfig) -> Any:
+    from mooring.serving import build_app
+
+    return build_app([DirectorySource(model_dir, NAME)], serving)
+
+
+def test_explanations_past_their_limit_get_503_and_never_hold_a_prediction_permit(
+    project: MonitoredProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real = serving_explain._run
+
+    def held(path: Path, columns: dict[str, Any]) -> Any:
+        release.wait(60)
+        return real(path, columns)
+
+    monkeypatch.setattr(serving_explain, "_run", held)
+    serving = ServingConfig(warmup_requests=1, max_explaining=1, max_in_flight=1)
+    with ServerThread(_app(project.model_dir, serving)) as server:
+        server.wait_ready()
+        explaining = server.app.state.mooring.door.fast.predictor.explaining
+        first: dict[str, httpx.Response] = {}
+        url = f"{server.url}/v1/models/{NAME}:explain"
+        thread = threading.Thread(
+            target=lambda: first.setdefault(
+                "answer", httpx.post(url, json={"instances": ROWS[:1]}, timeout=60)
+            )
+        )
+        thread.start()
+        try:
+            wait_until(lambda: explaining.running == 1, "the first explanation to start")
+            refused = server.client.post(url, json={"instances": ROWS[:1]})
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+            assert "max_explaining" in refused.json()["error"]
+            # The one inference permit is free: predictions are answered meanwhile.
+            for _ in range(3):
+                answer = server.client.post(
+                    f"/v1/models/{NAME}:predict", json={"instances": ROWS[:1]}
+                )
+                assert answer.status_code == 200
+            assert server.app.state.mooring.admission.in_flight == 0
+        finally:
+            release.set()
+            thread.join(60)
+        assert first["answer"].status_code == 200
