@@ -7,7 +7,7 @@ served prediction minus the baseline; they run outside the inference permits and
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from tritonclient.utils import InferenceServerException
 import mooring.serving._explain as serving_explain
 from mooring.config import ServingConfig
 from mooring.formats._metrics import EXPLANATIONS, REQUESTS, read_samples, total
-from mooring.serving import DirectorySource
+from mooring.serving import DirectorySource, build_app
+from tests._support.distributed import adult_rows
 from tests._support.grpc import GrpcServerThread
 from tests._support.monitored import FEATURES, MonitoredProject, shared_project
 from tests._support.server import NAME, ServerThread
@@ -157,8 +158,6 @@ def test_explain_errors_are_4xx_naming_the_cause(
 
 
 def _app(model_dir: Path, serving: ServingConfig) -> Any:
-    from mooring.serving import build_app
-
     return build_app([DirectorySource(model_dir, NAME)], serving)
 
 
@@ -201,3 +200,41 @@ def test_explanations_past_their_limit_get_503_and_never_hold_a_prediction_permi
             release.set()
             thread.join(60)
         assert first["answer"].status_code == 200
+
+
+def test_a_gbt_and_an_imported_keras_model_explain_on_the_same_server(
+    adult_training: Callable[..., Any], tmp_path: Path
+) -> None:
+    from mooring.training._import import import_model
+    from tests._support.byom import expected_scores, tabular_saved_model
+
+    trees = adult_training(1, "gbt").model_dir
+    imported = import_model(tabular_saved_model(tmp_path / "src"), tmp_path / "out", task="binary")
+    sources = [DirectorySource(trees, "trees"), DirectorySource(imported.folder, "keras")]
+    rows = adult_rows(3)
+    rows[2].update({"age": None, "occupation": ""})  # missing, as a client sends it
+    with ServerThread(build_app(sources, ServingConfig(warmup_requests=1))) as server:
+        server.wait_ready()
+        tree = _explained(server.client.post("/v1/models/trees:explain", json={"instances": rows}))
+        assert (tree["method"], tree["unit"]) == ("tree_shap", "logit")
+        served = server.client.post("/v1/models/trees:predict", json={"instances": rows}).json()
+        p = np.array([r["probabilities"][1] for r in served["predictions"]], np.float64)
+        explained = np.array([r["explained"] for r in tree["explanations"]])
+        np.testing.assert_allclose(explained, np.log(p / (1 - p)), atol=1e-3)
+        _complete(tree["explanations"], atol=1e-3)
+
+        numbers = [{"age": 39.0, "hours-per-week": 40.0}, {"age": 71.0, "hours-per-week": 5.0}]
+        keras = _explained(
+            server.client.post("/v1/models/keras:explain", json={"instances": numbers})
+        )
+        assert keras["method"] == "integrated_gradients"
+        explained = np.array([r["explained"] for r in keras["explanations"]])
+        np.testing.assert_allclose(explained, expected_scores(numbers), atol=1e-6)
+        _complete(keras["explanations"], atol=1e-4)
+
+
+def _complete(rows: list[dict[str, Any]], *, atol: float) -> None:
+    """Each row's attributions sum to its explained value minus its baseline."""
+    for row in rows:
+        total_attribution = sum(row["attributions"].values())
+        assert total_attribution == pytest.approx(row["explained"] - row["baseline"], abs=atol)
