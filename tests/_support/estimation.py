@@ -79,3 +79,8 @@ def log_scores(url: Path, scores: Floats, *, version: int = 1, prefix: str = "r"
         )
     log.close()
     time.sleep(0.01)  # the next file's name (its epoch ms) sorts after this one
+
+
+def valued_log(inputs: pa.Table, values: Floats) -> pa.Table:
+    """Logged rows of a regression: its ``inputs`` beside one predicted value per row."""
+    return inputs.append_column("output.value", pa.array(values.tolist(), pa.float64()))

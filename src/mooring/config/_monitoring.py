@@ -383,9 +383,11 @@ class GuardrailsConfig(Section):
         0.02,
         gt=0.0,
         description="Before labels: fails when the canary's live_metric, estimated from its "
-        "logged scores (a binary classifier's score map), is shown below production's on the "
-        "same traffic by more than this; passes once shown no worse. Compared only when both "
-        "maps were fitted on the same evaluation data; labels override it.",
+        "logged rows (a binary classifier's score map, a regression's error model), is shown "
+        "worse than production's on the same traffic by more than this (AUC, accuracy: the "
+        "difference; MAE, RMSE: the increase relative to production's, 0.02 = 2%); passes "
+        "once shown no worse. Compared only when both were fitted on the same evaluation "
+        "data; labels override it.",
     )
     min_labels: int = Field(
         100,

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from mooring.config._monitoring import GuardrailsConfig
     from mooring.evaluation._result import EvaluationResult
+    from mooring.monitoring._estimate_loss import LossReference
     from mooring.monitoring._guardrails import GuardrailResult, Status
     from mooring.registry import ModelVersion
 
@@ -89,6 +90,8 @@ _CELLS = 4_000_000
 NO_ROWS = "the window has no scored rows"
 #: The estimated metrics, in the order they are shown.
 METRICS = ("auc", "accuracy", "precision", "recall")
+#: A regression's estimated metrics (:mod:`mooring.monitoring._estimate_loss`).
+LOSS_METRICS = ("mae", "rmse")
 
 
 @dataclass(frozen=True)
@@ -438,7 +441,7 @@ def version_estimate(
     version: ModelVersion,
     task: str,
     logged: pa.Table,
-    reference: EstimationReference | None = None,
+    reference: EstimationReference | LossReference | None = None,
 ) -> Estimate:
     """The estimate of ``version`` on its ``logged`` rows in a window (the log's input
     and ``output.*`` columns), from ``reference`` or else what its references froze: a
@@ -476,10 +479,18 @@ def version_estimate(
 _ROLLOUT_Z = 2.576 / 1.96
 
 
+def _read_frozen(task: str, data: object) -> EstimationReference | LossReference | None:
+    """A stored reference of ``task``'s kind: a score map, or a regression's error model."""
+    from mooring.monitoring._estimate_loss import LossReference
+
+    return (LossReference if task == "regression" else EstimationReference).read(data)
+
+
 def production_reference(
-    canary: ModelVersion, production: ModelVersion | None
-) -> tuple[EstimationReference | None, str]:
-    """Production's score map on the canary's evaluation data, and where it comes from.
+    canary: ModelVersion, production: ModelVersion | None, task: str = "binary"
+) -> tuple[EstimationReference | LossReference | None, str]:
+    """Production's score map (a regression's error model) on the canary's evaluation
+    data, and where it comes from.
 
     The run that registered the canary evaluated production on the same rows and froze
     its map beside the canary's; otherwise production's own map serves when it was fitted
@@ -493,7 +504,7 @@ def production_reference(
     refs = canary.record.run.references or References()
     stored = (refs.estimation or {}).get("production")
     if isinstance(stored, Mapping) and stored.get("version") == production.version:
-        reference = EstimationReference.read(stored)
+        reference = _read_frozen(task, stored)
         if reference is not None:
             return reference, f"{production.ref} on {canary.ref}'s evaluation data"
     own = production.record.run.references or References()
@@ -501,7 +512,7 @@ def production_reference(
         refs.evaluation_fingerprint == own.evaluation_fingerprint
     )
     if same:
-        reference = EstimationReference.read(own.estimation)
+        reference = _read_frozen(task, own.estimation)
         if reference is not None:
             return reference, f"{production.ref}'s own evaluation (the same data)"
     return None, (
@@ -519,13 +530,25 @@ def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is com
     task: str = "binary",
 ) -> GuardrailResult:
     """``estimated``: the canary against production on the same traffic, by the
-    ``live_metric`` each is estimated to reach from its logged scores, before labels.
+    ``live_metric`` each is estimated to reach from its logged rows, before labels (a
+    binary classifier's from its scores, a regression's MAE or RMSE from its error model).
 
     It fails when the canary is shown worse than production by more than
-    ``estimated_drop`` (the difference's band, at 99%, wholly below ``-estimated_drop``)
-    and passes once shown no worse than that; in between it is undecided without holding
-    the step. Plentiful labels override it (the live metric judges quality itself).
+    ``estimated_drop`` (the band of how much worse, at 99%, wholly beyond it) and passes
+    once shown no worse than that; in between it is undecided without holding the step.
+    Worse is lower for a metric where higher is better (``HIGHER_IS_BETTER``: AUC,
+    accuracy), by the difference; higher for an error (MAE, RMSE), by the increase
+    relative to production's (0.02: 2% more error), as errors are in the target's units.
+    The ``interval`` is the canary's difference from production: absolute (positive is
+    better) for a score, relative (positive is worse) for an error. Plentiful labels
+    override it (the live metric judges quality itself).
+
+    >>> rules = GuardrailsConfig(live_metric="mae")  # doctest: +SKIP
+    >>> estimated_guardrail(canary_log, production_log, canary, production, rules,
+    ...     task="regression").status  # doctest: +SKIP
+    'breach'
     """
+    from mooring.evaluation._metrics import HIGHER_IS_BETTER
     from mooring.monitoring._guardrails import GuardrailResult
 
     name = "estimated"
@@ -533,16 +556,18 @@ def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is com
     if drop is None:
         return GuardrailResult(name, "off", "estimated-quality guardrail is off")
     metric = rules.live_metric
-    if metric not in METRICS:
+    estimated = {"binary": METRICS, "regression": LOSS_METRICS}.get(task, ())
+    if metric not in estimated:
+        listed = ", ".join(estimated) or f"none for a {task} model"
         return GuardrailResult(
-            name, "unavailable", f"{metric} is not estimated without labels ({', '.join(METRICS)})"
+            name, "unavailable", f"{metric} is not estimated without labels ({listed})"
         )
-    own_ref = EstimationReference.read(
-        (canary.record.run.references and canary.record.run.references.estimation) or None
+    own_ref = _read_frozen(
+        task, (canary.record.run.references and canary.record.run.references.estimation) or None
     )
     if own_ref is None:
         return GuardrailResult(name, "unavailable", f"{canary.ref}: {NO_MAP}")
-    other_ref, source = production_reference(canary, production)
+    other_ref, source = production_reference(canary, production, task)
     if other_ref is None:
         return GuardrailResult(name, "unavailable", source + "; labels decide")
     if canary_log is None or production_log is None:
@@ -565,20 +590,33 @@ def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is com
     if refused is not None or mine is None or other is None:
         why = refused or f"{metric} is undefined on these rows"
         return GuardrailResult(name, "unavailable", f"not estimated: {why}", numbers=rows)
-    diff = mine.value - other.value
     half = _ROLLOUT_Z * float(np.hypot((mine.high - mine.low) / 2, (other.high - other.low) / 2))
-    numbers = {
+    numbers: dict[str, Any] = {
         **rows,
         "metric": metric,
         "canary": mine.to_dict(),
         "production": other.to_dict(),
         "production_map": source,
     }
+    if HIGHER_IS_BETTER.get(metric, True):
+        diff = mine.value - other.value
+        how = f"difference {diff:+.4f} ± {half:.4f}, margin {drop:g}"
+        interval = (diff - half, diff + half)
+    elif other.value <= 0:
+        why = f"production's estimated {metric} is {other.value:g}, no increase is relative to it"
+        return GuardrailResult(name, "unavailable", f"not compared: {why}", numbers=rows)
+    else:
+        # An error: worse is higher, relative to production's. ``diff`` is kept as "better
+        # is positive" so that the tests below read the same for both directions.
+        increase, half = (mine.value - other.value) / other.value, half / other.value
+        how = f"{increase:+.1%} ± {half:.1%} of production's, margin {drop:.1%}"
+        interval = (increase - half, increase + half)
+        diff = -increase
+        numbers["relative"] = True
     said = (
         f"estimated {metric} {mine.value:.4f} against production's {other.value:.4f} on the "
-        f"same traffic (difference {diff:+.4f} ± {half:.4f}, margin {drop:g})"
+        f"same traffic ({how})"
     )
-    interval = (diff - half, diff + half)
     if diff + half < -drop:
         status: Status = "breach"
     elif diff - half >= -drop:
