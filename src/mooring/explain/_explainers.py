@@ -386,11 +386,11 @@ class ImportedExplainer:
             typed = {k: tf.cast(v, dtypes[k]) for k, v in feed.items()}
             return self.folder.call(typed)
 
-        first = call(x)
-        scores = first[self.source]
         classes = None
-        if self.task == "multiclass" and scores.shape.rank == 2 and scores.shape[-1] > 1:
-            classes = tf.argmax(scores, axis=1, output_type=tf.int32)
+        if self.task == "multiclass":  # the row's predicted class, explained all along
+            scores = call(x)[self.source]
+            if scores.shape.rank == 2 and scores.shape[-1] > 1:
+                classes = tf.argmax(scores, axis=1, output_type=tf.int32)
         rows = int(tf.shape(next(iter(x.values())))[0])
         points = STEPS + 1
 
@@ -399,7 +399,7 @@ class ImportedExplainer:
             return self._target(call(path), tf, tiled)
 
         base = {k: tf.broadcast_to(self.baseline[k], tf.shape(v)) for k, v in x.items()}
-        attributions, blocked = integrated_gradients(along, x, base, STEPS)
+        attributions, blocked, ends = integrated_gradients(along, x, base, STEPS)
         if len(blocked) == len(self.columns):
             raise ExplainUnavailable(
                 f"model '{self.folder.path}' cannot be explained: its output "
@@ -410,6 +410,6 @@ class ImportedExplainer:
         widths = {k: tf.reshape(a, [rows]) for k, a in attributions.items()}
         return {
             "a": np.stack([widths[c].numpy() for c in self.columns], axis=1),
-            "b": self._target(call(base), tf, classes).numpy(),
-            "e": self._target(first, tf, classes).numpy(),
+            "b": ends[0].numpy(),
+            "e": ends[1].numpy(),
         }

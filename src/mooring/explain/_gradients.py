@@ -30,18 +30,20 @@ def integrated_gradients(
     x: Mapping[str, Any],
     baseline: Mapping[str, Any],
     steps: int = STEPS,
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], list[str], tuple[Any, Any]]:
     """Each part's attribution ``[n]`` (summed over its inner axes) of ``fn(x) - fn(baseline)``.
 
     ``x`` maps names to float32 tensors ``[n, ...]``; ``baseline`` to tensors that
     broadcast to them (e.g. ``[1, ...]``); ``fn`` maps such a dict (any number of rows)
     to ``[rows]`` float32. Also returns the names whose gradient TensorFlow could not
-    compute (no differentiable path from that input; their attribution is 0).
+    compute (no differentiable path from that input; their attribution is 0), and
+    ``(fn(baseline), fn(x))`` ``[n]`` each: the path's two ends, evaluated with it.
 
     Examples:
         >>> import tensorflow as tf
         >>> f = lambda p: tf.reduce_sum(p["a"] ** 2, axis=1)
-        >>> a, _ = integrated_gradients(f, {"a": tf.constant([[3.0]])}, {"a": tf.zeros([1, 1])})
+        >>> x, b = {"a": tf.constant([[3.0]])}, {"a": tf.zeros([1, 1])}
+        >>> a, _, ends = integrated_gradients(f, x, b)
         >>> round(float(a["a"][0]), 3)
         9.0
     """
@@ -78,4 +80,5 @@ def integrated_gradients(
         attributions[name] = (
             tf.reduce_sum(diffs[name] * average, axis=inner) if inner else diffs[name] * average
         )
-    return attributions, blocked
+    ends = tf.reshape(tf.cast(out, tf.float32), [points, rows])
+    return attributions, blocked, (ends[0], ends[-1])

@@ -97,45 +97,48 @@ def explain_function(
             return tf.gather(raw, class_ids, axis=1, batch_dims=1)
         return raw[:, 0] * tf.constant(label.std, tf.float32) + tf.constant(label.mean, tf.float32)
 
-    def encoded(inputs: dict[str, tf.Tensor]) -> list[tf.Tensor]:
+    def encoded(inputs: dict[str, Any]) -> list[Any]:
         out = preprocess(inputs, training=False)
         return [
             tf.cast(tf.sparse.to_dense(b) if isinstance(b, tf.SparseTensor) else b, tf.float32)
             for b in out
         ]
 
-    def explain(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        checked = check(inputs)
-        x_blocks = encoded(checked)
-        baseline_inputs = {
-            name: tf.constant([value], tf.string if dtypes[name] == "string" else tf.float32)
-            for name, value in base_row.items()
-        }
-        b_blocks = encoded(baseline_inputs)
-        rows = tf.shape(x_blocks[0])[0]
-        raw_x = body(x_blocks, training=False)
-        class_ids = (
-            tf.argmax(raw_x, axis=1, output_type=tf.int32) if label.task == "multiclass" else None
+    # The baseline row's blocks, computed once here: constants in the signature.
+    b_blocks = [
+        tf.constant(b.numpy())
+        for b in encoded(
+            {
+                name: tf.constant([value], tf.string if dtypes[name] == "string" else tf.float32)
+                for name, value in base_row.items()
+            }
         )
-        points = steps + 1
+    ]
+    keys = [str(i) for i in range(len(parts))]
+    points = steps + 1
+
+    def explain(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        x_blocks = encoded(check(inputs))
+        class_ids = None
+        if label.task == "multiclass":  # the class the row is predicted, explained all along
+            raw_x = body(x_blocks, training=False)
+            class_ids = tf.argmax(raw_x, axis=1, output_type=tf.int32)
 
         def along_path(path: dict[str, tf.Tensor]) -> tf.Tensor:
             ids = None if class_ids is None else tf.tile(class_ids, [points])
-            return target(body([path[str(i)] for i in range(len(parts))], training=False), ids)
+            return target(body([path[k] for k in keys], training=False), ids)
 
-        keys = [str(i) for i in range(len(parts))]
-        attributions, _ = integrated_gradients(
+        attributions, _, (at_baseline, at_row) = integrated_gradients(
             along_path,
             dict(zip(keys, x_blocks, strict=True)),
             dict(zip(keys, b_blocks, strict=True)),
             steps,
         )
         per_block = tf.stack([attributions[k] for k in keys], axis=1)
-        tiled = [tf.repeat(b, rows, axis=0) for b in b_blocks]
         return {
             EXPLAIN_ATTRIBUTIONS: tf.matmul(per_block, tf.constant(share)),
-            EXPLAIN_BASELINE: target(body(tiled, training=False), class_ids),
-            EXPLAIN_EXPLAINED: target(raw_x, class_ids),
+            EXPLAIN_BASELINE: at_baseline,
+            EXPLAIN_EXPLAINED: at_row,
         }
 
     output, unit = explained_output(label)

@@ -1,0 +1,111 @@
+"""A network's explanation: the ``explain`` signature beside ``serving_default``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mooring.explain import ExplainUnavailable, Explanation, explain_rows, mean_abs_attribution
+from mooring.formats._model import METADATA_FILE
+from mooring.training import _export
+from tests.explain.conftest import build_network, columns_of, explain_table
+from tests.explain.conftest import served as served_by
+
+
+def _check_complete(e: Explanation, tolerance: float) -> None:
+    gap = np.abs(e.attributions.sum(axis=1) - (e.explained - e.baseline))
+    assert gap.max() <= tolerance, gap.max()
+
+
+def test_the_export_adds_an_explain_signature_and_records_it(
+    network: Callable[[str], Path],
+) -> None:
+    folder = network("binary")
+    assert set(tf.saved_model.load(str(folder)).signatures) == {"serving_default", "explain"}
+    entry = json.loads((folder / METADATA_FILE).read_text())["explain"]
+    assert entry["method"] == "integrated_gradients" and entry["steps"] == 64
+    assert entry["columns"] == ["Âge", "Income", "Colour", "city", "noise"]
+    assert entry["output"] == "probability of yes" and entry["unit"] == "probability"
+    assert entry["baseline"]["Colour"] == "" and isinstance(entry["baseline"]["Âge"], float)
+
+
+def test_binary_attributions_sum_to_the_probability_minus_the_baseline(
+    network: Callable[[str], Path],
+) -> None:
+    folder = network("binary")
+    columns = columns_of(explain_table(), 120)
+    e = explain_rows(folder, columns)
+    assert e.method == "integrated_gradients" and e.attributions.shape == (120, 5)
+    _check_complete(e, 0.01)
+    served = served_by(folder, columns)["probabilities"][:, 1]
+    np.testing.assert_allclose(e.explained, served, atol=1e-6)
+    assert np.ptp(e.baseline) == 0.0  # one baseline row for every row
+
+
+def test_a_column_the_network_ignores_gets_no_attribution_and_names_are_the_users(
+    network: Callable[[str], Path],
+) -> None:
+    e = explain_rows(network("binary"), columns_of(explain_table(), 40))
+    assert np.abs(e.attributions[:, e.columns.index("noise")]).max() < 1e-7
+    rows = e.to_json()
+    assert list(rows[0]["attributions"]) == ["Âge", "Income", "Colour", "city", "noise"]
+    assert json.loads(json.dumps(rows)) == rows
+    scores = mean_abs_attribution(e)
+    assert scores["noise"] < 1e-7 < scores["Âge"]
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_multiclass_and_regression_are_complete_in_their_unit(
+    network: Callable[[str], Path], task: str
+) -> None:
+    folder = network(task)
+    entry = json.loads((folder / METADATA_FILE).read_text())["explain"]
+    e = explain_rows(folder, columns_of(explain_table(task=task), 60))
+    _check_complete(e, entry["tolerance"])
+    served = served_by(folder, columns_of(explain_table(task=task), 60))
+    if task == "multiclass":
+        assert e.output == "probability of the predicted class"
+        np.testing.assert_allclose(e.explained, served["probabilities"].max(axis=1), atol=1e-6)
+    else:
+        np.testing.assert_allclose(e.explained, served["value"], rtol=1e-5)
+
+
+def test_the_shared_adult_network_is_complete_for_its_real_rows(
+    adult_training: Callable[..., Any],
+) -> None:
+    from tests._support.distributed import adult_rows
+
+    rows = adult_rows(64)
+    columns = {k: [r[k] for r in rows] for k in rows[0]}
+    e = explain_rows(adult_training(1, "mlp").model_dir, columns)
+    assert e.output == "probability of >50K"
+    _check_complete(e, 0.01)
+
+
+def test_an_export_without_explain_serves_and_refuses_to_explain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_export, "explain_function", lambda *args, **kwargs: None)
+    build_network(tmp_path, "binary", ignore=None)
+    folder = tmp_path / "model"
+    assert list(tf.saved_model.load(str(folder)).signatures) == ["serving_default"]
+    assert "explain" not in json.loads((folder / METADATA_FILE).read_text())
+    columns = columns_of(explain_table(), 3)
+    assert served_by(folder, columns)["probabilities"].shape == (3, 2)
+    with pytest.raises(ExplainUnavailable, match=r"has no explanation: its mooring.json has no"):
+        explain_rows(folder, columns)
+
+
+def test_a_missing_column_is_named(network: Callable[[str], Path]) -> None:
+    from mooring.errors import UsageError
+
+    columns = columns_of(explain_table(), 3)
+    del columns["Âge"]
+    with pytest.raises(UsageError, match=r"needs the column\(s\) 'Âge'"):
+        explain_rows(network("binary"), columns)
