@@ -133,6 +133,8 @@ def _texts(values: Any) -> np.ndarray[Any, Any]:
     for v in values:
         if v is None or (isinstance(v, float) and np.isnan(v)):
             out.append("")
+        elif isinstance(v, bool | np.bool_):  # as a boolean column is trained and served
+            out.append("true" if v else "false")
         elif isinstance(v, bytes):
             out.append(v.decode("utf-8", "replace"))
         else:
