@@ -34,11 +34,27 @@ def columns_of(table: pa.Table, rows: int) -> dict[str, list[Any]]:
     return {n: table.column(n).to_pylist()[:rows] for n in table.column_names if n != "target"}
 
 
+#: Every encoding a block can have: buckets, an is-missing input, an embedding, hashing,
+#: and crosses (embedded and one-hot), for ``network("encodings")``.
+ENCODINGS: dict[str, Any] = {
+    "Âge": {"transform": "bucketize", "buckets": 5},
+    "Income": {"missing": "indicator"},
+    "Colour": {"encoding": "embedding", "dim": 3},
+    "city": {"encoding": "hashing", "bins": 8},
+    "crosses": [
+        {"columns": ["Colour", "city"], "bins": 16, "dim": 2},
+        {"columns": ["Âge", "city"], "bins": 16},
+    ],
+}
+
+
 def build_network(out: Path, task: str, *, ignore: str | None = "noise") -> None:
     """An untrained mlp on :func:`explain_table`, exported to ``out``; the first hidden
-    layer's weights from ``ignore``'s block are zero, so the network ignores it."""
+    layer's weights from ``ignore``'s block are zero, so the network ignores it.
+    ``task`` "encodings" is a binary one with :data:`ENCODINGS` as its ``[features]``."""
     import keras
 
+    from mooring.config._model import FeaturesConfig
     from mooring.features._infer import build_feature_spec
     from mooring.features._layers import block_name
     from mooring.training._builders import build_model, resolve_kind
@@ -47,8 +63,10 @@ def build_network(out: Path, task: str, *, ignore: str | None = "noise") -> None
     from tests.training.conftest import make_config, prepare
 
     keras.utils.set_random_seed(7)
-    path, stats, schema = prepare(out, explain_table(task=task))
+    features = ENCODINGS if task == "encodings" else {}
+    path, stats, schema = prepare(out, explain_table(task=task.replace("encodings", "binary")))
     cfg = make_config(path)
+    cfg = cfg.model_copy(update={"features": FeaturesConfig.model_validate(features)})
     label = resolve_label(cfg, stats, schema)
     spec = build_feature_spec(cfg.features, statistics=stats, schema=schema, label=label.column)
     model = build_model(spec, label, cfg.model, resolve_kind(cfg.model))

@@ -60,6 +60,18 @@ def test_a_column_the_network_ignores_gets_no_attribution_and_names_are_the_user
     assert scores["noise"] < 1e-7 < scores["Âge"]
 
 
+def test_every_encoding_and_a_cross_attribute_to_the_users_columns(
+    network: Callable[[str], Path],
+) -> None:
+    folder = network("encodings")
+    spec = json.loads((folder / METADATA_FILE).read_text())["feature_spec"]
+    assert [c["columns"] for c in spec["crosses"]] == [["Colour", "city"], ["Âge", "city"]]
+    e = explain_rows(folder, columns_of(explain_table(), 60))
+    assert e.columns == ("Âge", "Income", "Colour", "city", "noise")
+    _check_complete(e, 0.01)
+    assert np.abs(e.attributions[:, :4]).max(axis=0).min() > 0  # each column has a say
+
+
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
 def test_multiclass_and_regression_are_complete_in_their_unit(
     network: Callable[[str], Path], task: str
