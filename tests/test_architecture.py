@@ -33,7 +33,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "features": frozenset({"errors", "config", "formats", "contract"}),
     "explain": frozenset({"errors", "formats", "_tensorflow"}),
     "training": frozenset({"errors", "config", "formats", "contract", "features", "explain"}),
-    "evaluation": frozenset({"errors", "config", "formats", "contract", "features"}),
+    "evaluation": frozenset({"errors", "config", "formats", "contract", "features", "explain"}),
     "registry": frozenset({"errors", "config", "formats"}),
     "export": frozenset(
         {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}

@@ -395,7 +395,35 @@ def _model(result: EvaluationResult) -> str:
                 [[escape(str(k)), _num(float(v))] for k, v in ranked],
             )
         )
+    parts.append(_attributions(result.model.get("attributions")))
     return "".join(parts)
+
+
+def _attributions(summary: Any) -> str:
+    """Each column's mean absolute attribution over a sample of the evaluation rows."""
+    if not isinstance(summary, dict) or not summary.get("mean_abs_attribution"):
+        return ""
+    ranked = sorted(summary["mean_abs_attribution"].items(), key=lambda kv: -float(kv[1]))
+    unit = str(summary.get("unit", ""))
+    method = str(summary.get("method", "")).replace("_", " ")
+    return "".join(
+        [
+            "<h2>Attributions</h2>",
+            f"<p>How far each column moves the {escape(str(summary.get('output', 'output')))} "
+            f"from the baseline's, on average over {int(summary.get('rows', 0)):,} evaluation "
+            f"rows ({escape(method)}; in {escape(unit)}).</p>",
+            _figure(
+                bar_chart(
+                    [Bar(str(k), float(v)) for k, v in ranked[:20]],
+                    title="Mean |attribution|",
+                )
+            ),
+            _table(
+                ["feature", f"mean |attribution| ({escape(unit)})"],
+                [[escape(str(k)), _num(float(v))] for k, v in ranked],
+            ),
+        ]
+    )
 
 
 def _candidates(result: EvaluationResult) -> str:

@@ -34,7 +34,7 @@ from mooring.config._model import METRIC_HIGHER_IS_BETTER
 from mooring.evaluation._compare import compare
 from mooring.evaluation._gates import GateDecision, decide
 from mooring.evaluation._metrics import HEADLINE
-from mooring.evaluation._model import evaluate_loaded_model
+from mooring.evaluation._model import attribution_summary, evaluate_loaded_model
 from mooring.evaluation._result import EvaluationResult, RenderEvaluation
 from mooring.features._inputs import predict_saved_model
 from mooring.formats._model import SavedModelFolder, load_saved_model
@@ -247,6 +247,9 @@ def evaluate_candidates(
     for name, model_dir in models.items():
         model = load_saved_model(model_dir)
         result = evaluate_loaded_model(model, table, config)
+        attributions = attribution_summary(model, table)
+        if attributions is not None:
+            result.model["attributions"] = attributions
         if production is not None:
             compare(result, production)
         seconds = measure_latency(model, table)

@@ -32,7 +32,18 @@ from mooring.evaluation._result import EvaluationResult, RenderEvaluation
 from mooring.features._inputs import predict_saved_model
 from mooring.formats._model import SavedModelFolder, load_saved_model
 
-__all__ = ["EvaluationRun", "evaluate_loaded_model", "evaluate_model_dir", "model_summary"]
+__all__ = [
+    "EXPLAINED_ROWS",
+    "EvaluationRun",
+    "attribution_summary",
+    "evaluate_loaded_model",
+    "evaluate_model_dir",
+    "model_summary",
+]
+
+#: Evaluation rows explained for the report's global view of the attributions (a fixed
+#: random draw): enough for a stable ranking of the columns, and quick to compute.
+EXPLAINED_ROWS = 200
 
 
 @dataclass
@@ -108,6 +119,42 @@ def model_summary(model: SavedModelFolder) -> dict[str, Any]:
     return summary
 
 
+def attribution_summary(model: SavedModelFolder, table: pa.Table) -> dict[str, Any] | None:
+    """Each column's mean absolute attribution over :data:`EXPLAINED_ROWS` rows of
+    ``table``, with what is explained; ``None`` for a model without an explanation
+    (an export from before explanations, an imported model).
+
+    The columns are ranked by how far, on average, they move a prediction away from
+    the baseline's (:func:`mooring.explain.mean_abs_attribution`).
+    """
+    from mooring.errors import MooringError
+    from mooring.explain import mean_abs_attribution
+    from mooring.explain._explainers import explainer_for
+
+    if model.kind == "imported" or not model.columnar or table.num_rows == 0:
+        return None
+    missing = [name for name in model.inputs if name not in table.column_names]
+    if missing:
+        return None
+    rows = min(EXPLAINED_ROWS, table.num_rows)
+    picked = np.sort(np.random.default_rng(0).choice(table.num_rows, rows, replace=False))
+    sample = table.take(pa.array(picked))
+    try:
+        explanation = explainer_for(model).explain(
+            {name: sample.column(name).to_pylist() for name in model.inputs}
+        )
+    except MooringError:  # no explanation (old export, no trees extra): no section
+        return None
+    return {
+        "method": explanation.method,
+        "output": explanation.output,
+        "unit": explanation.unit,
+        "rows": rows,
+        "mean_abs_attribution": mean_abs_attribution(explanation),
+        "completeness_error": explanation.completeness_error(),
+    }
+
+
 def evaluate_model_dir(
     config: MooringConfig,
     model_dir: str | Path,
@@ -122,7 +169,11 @@ def evaluate_model_dir(
     The report goes to ``out`` or ``<home>/reports/evaluation-<UTC time>``: ``report.json``,
     and ``report.html`` when ``html`` renders it (the dashboard's ``render_evaluation_html``).
     """
-    candidate = evaluate_loaded_model(load_saved_model(model_dir), table, config)
+    loaded = load_saved_model(model_dir)
+    candidate = evaluate_loaded_model(loaded, table, config)
+    attributions = attribution_summary(loaded, table)
+    if attributions is not None:
+        candidate.model["attributions"] = attributions
     baseline = None
     if baseline_dir is not None:
         baseline = evaluate_loaded_model(load_saved_model(baseline_dir), table, config)

@@ -37,7 +37,7 @@ from mooring.formats._model import (
     read_metadata,
 )
 
-__all__ = ["Explainer", "explain_rows", "load_explainer"]
+__all__ = ["Explainer", "explain_rows", "explainer_for", "load_explainer"]
 
 Columns = Mapping[str, Sequence[Any] | np.ndarray[Any, Any]]
 
@@ -88,7 +88,18 @@ def explain_rows(model_dir: Path, columns: Columns) -> Explanation:
     return load_explainer(model_dir).explain(columns)
 
 
-def _open(path: Path, metadata: Mapping[str, Any]) -> Explainer:
+def explainer_for(folder: SavedModelFolder) -> Explainer:
+    """The explainer of a folder already loaded (its SavedModel is reused, not reloaded).
+
+    Raises:
+        ExplainUnavailable: the folder has no explanation.
+    """
+    return _open(folder.path, folder.metadata, folder)
+
+
+def _open(
+    path: Path, metadata: Mapping[str, Any], loaded: SavedModelFolder | None = None
+) -> Explainer:
     kind = str(metadata.get("kind") or "mlp")
     entry = metadata.get("explain")
     if kind == "gbt":
@@ -99,13 +110,13 @@ def _open(path: Path, metadata: Mapping[str, Any]) -> Explainer:
             )
         return TreeExplainer(path, entry)
     if kind == "imported":
-        return ImportedExplainer(load_saved_model(path, warn=False), entry)
+        return ImportedExplainer(loaded or load_saved_model(path, warn=False), entry)
     if not isinstance(entry, Mapping):
         raise ExplainUnavailable(
             f"model '{path}' has no explanation: its mooring.json has no 'explain' entry "
             "(exported before explanations); retrain or re-export it with this mooring"
         )
-    return SignatureExplainer(load_saved_model(path, warn=False), entry)
+    return SignatureExplainer(loaded or load_saved_model(path, warn=False), entry)
 
 
 def _rows(columns: Columns, names: Sequence[str], what: str) -> int:
