@@ -227,7 +227,11 @@ class TreeExplainer:
 
         ydf = import_extra("ydf", extra="trees", needed_for="explaining gradient boosted trees")
         self.path = path
-        self.model = ydf.load_model(str(path / YDF_FOLDER))
+        previous = ydf.verbose(0)  # YDF would print a line for every load
+        try:
+            self.model = ydf.load_model(str(path / YDF_FOLDER))
+        finally:
+            ydf.verbose(previous)
         self.columns = tuple(str(c) for c in entry["columns"])
         self.inputs = {str(k): str(v) for k, v in entry["inputs"].items()}
         self.text = {str(c) for c in entry.get("text", ())}
