@@ -121,3 +121,24 @@ def test_a_missing_column_is_named(network: Callable[[str], Path]) -> None:
     del columns["Âge"]
     with pytest.raises(UsageError, match=r"needs the column\(s\) 'Âge'"):
         explain_rows(network("binary"), columns)
+
+
+def test_a_network_of_one_column_is_explained(tmp_path: Path) -> None:
+    """One block: the preprocessing's output is a tensor, not a list of one."""
+    import pyarrow as pa
+
+    from mooring.features._infer import build_feature_spec
+    from mooring.training._builders import build_model, resolve_kind
+    from mooring.training._labels import resolve_label
+    from tests.training.conftest import make_config, prepare
+
+    x = np.random.default_rng(0).normal(size=200)
+    path, stats, schema = prepare(tmp_path, pa.table({"x": x, "target": np.where(x > 0, "y", "n")}))
+    cfg = make_config(path, kind="linear")
+    label = resolve_label(cfg, stats, schema)
+    spec = build_feature_spec(cfg.features, statistics=stats, schema=schema, label=label.column)
+    model = build_model(spec, label, cfg.model, resolve_kind(cfg.model))
+    _export.export_model(model, spec, label, tmp_path / "model")
+    e = explain_rows(tmp_path / "model", {"x": x[:10].tolist()})
+    assert e.columns == ("x",)
+    _check_complete(e, 1e-4)

@@ -20,7 +20,7 @@ class ExplainUnavailable(MooringError):  # noqa: N818 - the name the API promise
     http_status = 422
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy arrays: compare the fields yourself
 class Explanation:
     """Each row's attribution per column, and the two outputs they connect.
 

@@ -99,6 +99,8 @@ def explain_function(
 
     def encoded(inputs: dict[str, Any]) -> list[Any]:
         out = preprocess(inputs, training=False)
+        if not isinstance(out, list | tuple):  # one block: Keras returns it alone
+            out = [out]
         return [
             tf.cast(tf.sparse.to_dense(b) if isinstance(b, tf.SparseTensor) else b, tf.float32)
             for b in out
