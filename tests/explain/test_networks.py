@@ -121,6 +121,9 @@ def test_a_missing_column_is_named(network: Callable[[str], Path]) -> None:
     del columns["Âge"]
     with pytest.raises(UsageError, match=r"needs the column\(s\) 'Âge'"):
         explain_rows(network("binary"), columns)
+    columns["Âge"] = [39.0, "old", None]
+    with pytest.raises(UsageError, match=r"column 'Âge' takes numbers .*got 'old'"):
+        explain_rows(network("binary"), columns)
 
 
 def test_a_network_of_one_column_is_explained(tmp_path: Path) -> None:

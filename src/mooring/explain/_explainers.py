@@ -135,8 +135,19 @@ def _rows(columns: Columns, names: Sequence[str], what: str) -> int:
     return next(iter(counts.values()), 0)
 
 
-def _numbers(values: Any) -> np.ndarray[Any, Any]:
-    return np.asarray([np.nan if v is None else v for v in values], dtype=np.float32)
+def _numbers(values: Any, name: str = "") -> np.ndarray[Any, Any]:
+    """Numbers as float32 (None = missing, NaN); a value that is not one names the column."""
+    try:
+        return np.asarray([np.nan if v is None else v for v in values], dtype=np.float32)
+    except (TypeError, ValueError):
+        for v in values:
+            try:
+                float(np.nan if v is None else v)
+            except (TypeError, ValueError):
+                raise UsageError(
+                    f"column {name!r} takes numbers (null for missing), got {v!r}; send a number"
+                ) from None
+        raise
 
 
 def _texts(values: Any) -> np.ndarray[Any, Any]:
@@ -178,7 +189,7 @@ class SignatureExplainer:
         inputs = self.folder.inputs
         rows = _rows(columns, list(inputs), f"model '{self.folder.path}'")
         arrays = {
-            name: _texts(columns[name]) if info.is_string else _numbers(columns[name])
+            name: _texts(columns[name]) if info.is_string else _numbers(columns[name], name)
             for name, info in inputs.items()
         }
         parts: dict[str, list[np.ndarray[Any, Any]]] = {}
@@ -247,13 +258,13 @@ class TreeExplainer:
         for column in self.columns:
             values = columns[column]
             if column in self.integers:
-                numbers = _numbers(values)
+                numbers = _numbers(values, column)
                 whole = np.nan_to_num(numbers).astype(np.int64).astype(str)
                 feed[self.inputs[column]] = np.where(np.isnan(numbers), "", whole).astype(object)
             elif column in self.text:
                 feed[self.inputs[column]] = _texts(values)
             else:
-                feed[self.inputs[column]] = _numbers(values)
+                feed[self.inputs[column]] = _numbers(values, column)
         return feed
 
     def explain(self, columns: Columns) -> Explanation:
@@ -371,7 +382,17 @@ class ImportedExplainer:
 
         tf = import_tensorflow()
         rows = _rows(columns, self.columns, f"model '{self.folder.path}'")
-        arrays = {name: np.asarray(columns[name], dtype=np.float32) for name in self.columns}
+        arrays = {}
+        for name in self.columns:
+            try:
+                arrays[name] = np.asarray(columns[name], dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise UsageError(
+                    f"input {name!r} takes float tensors of shape "
+                    f"{self.folder.inputs[name].describe_shape()}, and its values do not "
+                    f"convert ({exc}); send numbers in that shape"
+                ) from None
+
         parts: dict[str, list[np.ndarray[Any, Any]]] = {}
         for start in range(0, rows, max(1, CHUNK_ROWS // 4)):
             chunk = {k: tf.constant(v[start : start + CHUNK_ROWS // 4]) for k, v in arrays.items()}
