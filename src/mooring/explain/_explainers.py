@@ -385,7 +385,11 @@ class ImportedExplainer:
         arrays = {}
         for name in self.columns:
             try:
-                arrays[name] = np.asarray(columns[name], dtype=np.float32)
+                arrays[name] = (
+                    _numbers(columns[name], name)  # one number per row: None is NaN
+                    if self.folder.inputs[name].is_column
+                    else np.asarray(columns[name], dtype=np.float32)
+                )
             except (TypeError, ValueError) as exc:
                 raise UsageError(
                     f"input {name!r} takes float tensors of shape "
