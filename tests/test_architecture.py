@@ -52,7 +52,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         }
     ),
     "monitoring": frozenset(
-        {"errors", "config", "formats", "contract", "features", "evaluation", "registry"}
+        {"errors", "config", "formats", "contract", "features", "evaluation", "registry", "explain"}
     ),
     "dashboard": frozenset(
         {"errors", "config", "formats", "contract", "evaluation", "registry", "monitoring", "ops"}

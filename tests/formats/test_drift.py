@@ -13,6 +13,7 @@ import pytest
 from mooring.errors import DataError
 from mooring.formats._drift import (
     LATEST,
+    AttributionShift,
     DriftReport,
     FeatureDrift,
     Histogram,
@@ -63,6 +64,9 @@ def _report() -> DriftReport:
         prediction=PredictionDrift("ok", "evaluation", [_feature("output.score")]),
         settings={"min_samples": 1000, "bins": 10},
         notes=["a note"],
+        attributions=AttributionShift(
+            "probability of >50K", "probability", 200, 200, 0.07, {"age": 0.05, "city": 0.02}
+        ),
     )
 
 
@@ -77,6 +81,10 @@ def test_a_report_reads_back_to_the_same_json() -> None:
     assert again.to_json() == report.to_json()
     assert again.feature("output.score").baseline == report.feature("output.score").baseline
     assert isinstance(again.features[0].baseline.counts[1], int)  # type: ignore[union-attr]
+    assert again.attributions is not None and again.attributions.largest(1) == [("age", 0.05)]
+    # Reports written before the attribution shift read as without one.
+    del data["attributions"]
+    assert DriftReport.from_dict(data).attributions is None
 
 
 def test_save_writes_the_stamped_pair_and_latest(tmp_path: Path) -> None:

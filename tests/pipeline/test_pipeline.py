@@ -162,6 +162,10 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
     evaluation = refs["evaluation"]
     assert evaluation["data_fingerprint"] == Project.load(lifecycle.toml).data_fingerprint("eval")
     assert evaluation["metrics"]["auc"] == mv.metrics["auc"] and evaluation["baseline"] is None
+    # Its mean attributions on the evaluation rows: what a drifted window is explained against.
+    attributions = evaluation["attributions"]
+    assert attributions["method"] == "integrated_gradients" and attributions["rows"] == 200
+    assert set(attributions["mean_attribution"]) == set(attributions["mean_abs_attribution"])
     assert set(refs["outputs"]["columns"]) == {"output.score", "output.class"}
     calibration = refs["calibration"]
     # Untimed data: random windows and contiguous blocks in file order, the larger wins.

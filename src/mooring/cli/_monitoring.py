@@ -224,10 +224,28 @@ def _print_report(report: DriftReport) -> None:
             )
     if report.prediction is not None and report.prediction.status == "unavailable":
         console.print(f"prediction drift unavailable: {report.prediction.note}", soft_wrap=True)
+    _print_shift(report)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     if report.files:
         console.print(f"report: {report.files['html']}")
+
+
+def _print_shift(report: DriftReport) -> None:
+    """What moved the predictions: the columns whose mean attribution moved most."""
+    shift = report.attributions
+    if shift is None:
+        return
+    if shift.note is not None:
+        console.print(f"what moved the predictions: not explained: {shift.note}", soft_wrap=True)
+        return
+    moved = "" if shift.moved is None else f" (mean {shift.output} moved {shift.moved:+.4g})"
+    parts = [f"{column} {value:+.4g}" for column, value in shift.largest(5)]
+    console.print(
+        f"what moved the predictions{moved}, by mean attribution over {shift.rows:,} rows "
+        f"against the evaluation's ({shift.unit}): " + ", ".join(parts),
+        soft_wrap=True,
+    )
 
 
 def _serve_gauges(

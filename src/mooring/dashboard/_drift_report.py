@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from mooring.dashboard._charts import histogram_chart
+from mooring.dashboard._charts import Bar, bar_chart, histogram_chart
 from mooring.formats._drift import METRIC_OF, DriftReport, FeatureDrift
 
 __all__ = ["render_drift_html"]
@@ -109,6 +109,28 @@ def _charts(features: list[FeatureDrift], baseline_label: str = "baseline (train
     return "".join(out)
 
 
+def _shift(report: DriftReport) -> str:
+    """What moved the predictions: each column's mean attribution against the evaluation's."""
+    shift = report.attributions
+    if shift is None:
+        return ""
+    head = '<h2 id="attributions">What moved the predictions</h2>'
+    if shift.note is not None:
+        return head + f"<p><em>{escape(shift.note)}</em></p>"
+    moved = "" if shift.moved is None else f" moved {shift.moved:+.4g}"
+    ranked = shift.largest(len(shift.shifts))
+    return (
+        head + f"<p>The mean {escape(shift.output)}{escape(moved)} against the evaluation. Each "
+        f"column's mean attribution over {shift.rows:,} rows of the window, less its mean over "
+        f"{shift.reference_rows:,} evaluation rows ({escape(shift.unit)}): the shifts add up "
+        "to that move, so they say which columns moved the predictions, whatever drifted.</p>"
+        + bar_chart([Bar(c, v) for c, v in ranked[:20]], title="Attribution shift")
+        + "<table><tr><th>column</th><th>shift</th></tr>"
+        + "".join(f"<tr><td>{escape(c)}</td><td>{v:+.4g}</td></tr>" for c, v in ranked)
+        + "</table>"
+    )
+
+
 def render_drift_html(report: DriftReport) -> str:
     """The whole page for one report."""
     window = report.window
@@ -146,6 +168,7 @@ def render_drift_html(report: DriftReport) -> str:
                 _feature_table(prediction.features)
                 + _charts(prediction.features, "baseline (evaluation-time outputs)")
             )
+    parts.append(_shift(report))
     if report.segments:
         parts.append(
             "<h2>Segments</h2><table><tr><th>segment</th><th>rows</th><th>status</th>"

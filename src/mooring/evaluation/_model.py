@@ -151,6 +151,12 @@ def attribution_summary(model: SavedModelFolder, table: pa.Table) -> dict[str, A
         "unit": explanation.unit,
         "rows": rows,
         "mean_abs_attribution": mean_abs_attribution(explanation),
+        # Signed, with the mean output they sum to (less the baseline): what a drifted
+        # window's attributions are set against (mooring.monitoring._attribution_shift).
+        "mean_attribution": dict(
+            zip(explanation.columns, explanation.attributions.mean(axis=0).tolist(), strict=True)
+        ),
+        "mean_explained": float(explanation.explained.mean()),
         "completeness_error": explanation.completeness_error(),
     }
 

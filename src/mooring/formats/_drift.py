@@ -39,6 +39,7 @@ __all__ = [
     "FORMAT",
     "LATEST",
     "METRIC_OF",
+    "AttributionShift",
     "DriftReport",
     "FeatureDrift",
     "Histogram",
@@ -414,6 +415,63 @@ class PredictionDrift:
 
 
 @dataclass
+class AttributionShift:
+    """What moved the predictions in a drifted window: each input column's mean
+    attribution over the window's rows less its mean over the evaluation's, in the
+    explanation's ``unit``.
+
+    Attributions sum to the explained output minus a fixed baseline, so the shifts sum to
+    ``moved``, the change of the mean explained output: they split that change between
+    the columns. ``rows`` window rows were explained, against ``reference_rows``; ``note``
+    says why nothing was explained (``shifts`` then empty).
+
+    Examples:
+        >>> s = AttributionShift("probability of >50K", "probability", 200, 200, 0.08,
+        ...                      {"age": 0.06, "sex": 0.02})
+        >>> s.largest(1)
+        [('age', 0.06)]
+    """
+
+    output: str
+    unit: str
+    rows: int
+    reference_rows: int
+    moved: float | None
+    shifts: dict[str, float | None] = field(default_factory=dict)
+    note: str | None = None
+
+    def largest(self, n: int) -> list[tuple[str, float]]:
+        """The ``n`` columns whose mean attribution moved most, either way."""
+        measured = [(k, v) for k, v in self.shifts.items() if v is not None]
+        return sorted(measured, key=lambda kv: -abs(kv[1]))[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "output": self.output,
+            "unit": self.unit,
+            "rows": self.rows,
+            "reference_rows": self.reference_rows,
+            "moved": self.moved,
+            "shifts": self.shifts,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AttributionShift:
+        """Read :meth:`to_dict`'s mapping, tolerating missing and non-numeric values."""
+        return cls(
+            output=str(data.get("output") or ""),
+            unit=str(data.get("unit") or ""),
+            rows=_count(data.get("rows")) or 0,
+            reference_rows=_count(data.get("reference_rows")) or 0,
+            moved=_number(data.get("moved")),
+            shifts=_numbers(data.get("shifts")),
+            note=_text(data.get("note")),
+        )
+
+
+@dataclass
 class DriftReport:
     """The verdict on one window: overall, per feature, per segment and on the outputs.
 
@@ -432,6 +490,8 @@ class DriftReport:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    #: What moved the predictions (a drifted window of a version with explanations).
+    attributions: AttributionShift | None = None
 
     @property
     def drifted(self) -> list[str]:
@@ -466,6 +526,7 @@ class DriftReport:
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
             "settings": self.settings,
             "notes": self.notes,
+            "attributions": None if self.attributions is None else self.attributions.to_dict(),
         }
 
     def to_json(self) -> bytes:
@@ -485,6 +546,7 @@ class DriftReport:
         version = data.get("version")
         prediction = data.get("prediction")
         settings = data.get("settings")
+        attributions = data.get("attributions")
         return cls(
             model=str(data.get("model") or ""),
             version=version if isinstance(version, int) and not isinstance(version, bool) else None,
@@ -502,6 +564,9 @@ class DriftReport:
             else None,
             settings=dict(settings) if isinstance(settings, Mapping) else {},
             notes=_strings(data.get("notes")),
+            attributions=AttributionShift.from_dict(attributions)
+            if isinstance(attributions, Mapping)
+            else None,
         )
 
     def save(self, folder: str | Path, *, html: RenderDrift | None = None) -> dict[str, str]:

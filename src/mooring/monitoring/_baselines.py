@@ -150,7 +150,7 @@ def segment_statistics(table: pa.Table, columns: Sequence[str]) -> SegmentBaseli
     return out
 
 
-def freeze_references(
+def freeze_references(  # noqa: PLR0913 - keyword-only: each one a reference frozen with it
     cfg: MooringConfig,
     *,
     train_table: pa.Table,
@@ -162,6 +162,7 @@ def freeze_references(
     eval_rows: int | None = None,
     baseline: Mapping[str, Any] | None = None,
     estimation: Mapping[str, Any] | None = None,
+    attributions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a version will be judged against, as stored in its run record.
 
@@ -175,6 +176,9 @@ def freeze_references(
             same data in the same run, when there was one.
         estimation: the estimation reference of its held-out scores
             (:func:`mooring.monitoring._estimate.reference_of`), binary classifiers only.
+        attributions: its explanation averaged over a sample of the evaluation rows
+            (:func:`mooring.evaluation._model.attribution_summary`), what a drifted
+            window's attributions are set against (what moved the predictions).
 
     Examples:
         >>> refs = freeze_references(cfg, train_table=table, train_statistics=stats,
@@ -207,6 +211,7 @@ def freeze_references(
             "data_fingerprint": eval_fingerprint,
             "rows": eval_rows,
             "baseline": None if baseline is None else dict(baseline),
+            "attributions": None if attributions is None else dict(attributions),
         },
         "calibration": None if calibration is None else calibration.to_dict(),
         "estimation": None if estimation is None else dict(estimation),

@@ -76,6 +76,7 @@ from mooring.formats._drift import (
     prune_reports,
 )
 from mooring.formats._predictions import OUTPUT_PREFIX, read_prediction_log
+from mooring.formats._version_record import References
 from mooring.monitoring._calibration import Calibration
 from mooring.monitoring._noise import (
     SHARES,
@@ -695,6 +696,13 @@ def check_drift(
         notes=notes,
         timestamp=cfg.data.timestamp,
     )
+    # What moved the predictions: a drifted window's rows explained (not a summarized one).
+    evaluation = (mv.record.run.references or References()).evaluation or {}
+    if report.status == "drift" and isinstance(current, pa.Table) and "attributions" in evaluation:
+        from mooring.monitoring._attribution_shift import attribution_shift
+
+        model_dir = registry.load(name, version=version)
+        report.attributions = attribution_shift(model_dir, evaluation, current)
     if write:
         folder = drift_folder(cfg.home, name)
         report.save(folder, html=html)

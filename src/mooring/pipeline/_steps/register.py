@@ -47,6 +47,10 @@ def _references(ctx: RunContext) -> dict[str, Any]:
     estimation = None
     if evaluated.estimation and Path(evaluated.estimation).is_file():
         estimation = orjson.loads(Path(evaluated.estimation).read_bytes())
+    attributions = None
+    if Path(evaluated.report_json).is_file():
+        summary = orjson.loads(Path(evaluated.report_json).read_bytes()).get("model") or {}
+        attributions = summary.get("attributions")
     return freeze_references(
         ctx.config,
         train_table=read_table(ws.data_path("train"), ws.read_options),
@@ -60,6 +64,7 @@ def _references(ctx: RunContext) -> dict[str, Any]:
         if evaluated.baseline_version is None or evaluated.baseline_metrics is None
         else {"version": evaluated.baseline_version, "metrics": evaluated.baseline_metrics},
         estimation=estimation,
+        attributions=attributions,
     )
 
 
