@@ -167,9 +167,9 @@ def test_explanations_past_their_limit_get_503_and_never_hold_a_prediction_permi
     release = threading.Event()
     real = serving_explain._run
 
-    def held(path: Path, columns: dict[str, Any]) -> Any:
+    def held(model: Any, columns: dict[str, Any]) -> Any:
         release.wait(60)
-        return real(path, columns)
+        return real(model, columns)
 
     monkeypatch.setattr(serving_explain, "_run", held)
     serving = ServingConfig(warmup_requests=1, max_explaining=1, max_in_flight=1)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import OverloadedError
@@ -76,7 +75,7 @@ class Explaining:
         self.running += 1
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, _run, model.path, dict(columns))
+            return await loop.run_in_executor(self._pool, _run, model, dict(columns))
         finally:
             self.running -= 1
 
@@ -87,11 +86,16 @@ class Explaining:
             self._pool = None
 
 
-def _run(path: Path, columns: dict[str, Any]) -> Explanation:
-    """On the explanations' thread: the version's explainer (loaded once) on the rows."""
-    from mooring.explain import load_explainer
+def _run(model: ServedModel, columns: dict[str, Any]) -> Explanation:
+    """On the explanations' thread: the version's explainer on the rows, made once from
+    the loaded version (its SavedModel reused, not loaded again)."""
+    explainer = model.explainer
+    if explainer is None:
+        from mooring.explain._explainers import explainer_for
 
-    return load_explainer(path).explain(columns)
+        explainer = model.explainer = explainer_for(model.folder)
+    explanation: Explanation = explainer.explain(columns)
+    return explanation
 
 
 def explanation_tensors(explanation: Explanation) -> dict[str, Any]:

@@ -8,7 +8,7 @@ contract checked at the door, decoded string outputs and warm-up.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,9 @@ class ServedModel:
     # when some batch sizes run through it.
     xla: XlaPlan | None = None
     compiled: Compiled | None = None
+    # Its explainer (mooring.explain), made on the first explanation from this loaded
+    # folder, not a second copy of it; let go with the version.
+    explainer: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         #: Every input a ``[None]`` column; else tensors (read once: every request asks).
