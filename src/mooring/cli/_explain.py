@@ -43,11 +43,9 @@ def explain_command(
     ] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Explain a served prediction from the inputs the prediction log kept.
-
-    Each input column's attribution to the row's prediction, by the version that answered
-    it; the attributions sum to the explained value minus the baseline's.
-    """
+    """Explain a served prediction from the inputs the prediction log kept: each input
+    column's attribution, by the version that answered it, summing to the explained value
+    minus the baseline's."""
     from mooring.formats._predictions import MODEL_VERSION, feature_table, request_rows
     from mooring.pipeline._contracts import require_registry
 
