@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from mooring.cli import main
 from mooring.config import load_config
 from mooring.contract._io import ReadOptions
 from mooring.contract._statistics import compute_statistics
@@ -57,7 +58,7 @@ def _registered_with_attributions(project: MonitoredProject, root: Path) -> Moni
 
 
 def test_a_drifted_window_says_which_columns_moved_the_predictions(
-    project: MonitoredProject, tmp_path: Path
+    project: MonitoredProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     local = _registered_with_attributions(project, tmp_path / "project")
     log_rows(local, shifted(project.eval_table, age=20))
@@ -67,7 +68,10 @@ def test_a_drifted_window_says_which_columns_moved_the_predictions(
     shift = report.attributions
     assert shift is not None and shift.note is None
     assert (shift.rows, shift.reference_rows) == (200, 200)
-    assert shift.largest(1)[0][0] == "age"
+    assert shift.largest(1)[0][0] == "age" and shift.beyond_noise("age")
+    assert set(shift.noise) == set(shift.shifts) and all(v for v in shift.noise.values())
+    # Hours were not moved: what is left of their shift is the draw of the rows.
+    assert not shift.beyond_noise("hours-per-week")
     assert shift.moved is not None and abs(shift.moved) > 0.01
     # Attributions sum to the output less a fixed baseline, on both sides: the shifts add
     # up to how far the mean output moved (within the two sides' completeness error).
@@ -78,6 +82,12 @@ def test_a_drifted_window_says_which_columns_moved_the_predictions(
     assert saved.attributions is not None and saved.attributions.largest(2) == shift.largest(2)
     page = Path(report.files["html"]).read_text(encoding="utf-8")
     assert 'id="attributions"' in page and "What moved the predictions" in page
+    # `mooring drift` says it in a line, largest shift first.
+    assert main(["drift", "--config", str(local.config_path), "--last", "2000"]) == 1
+    said = " ".join(capsys.readouterr().out.split())
+    assert "what moved the predictions (mean probability of >50K moved" in said
+    assert "against the evaluation's (probability): age " in said
+    assert "within their noise: " in said and "hours-per-week" in said.split("within")[-1]
 
 
 def test_a_window_it_cannot_explain_says_why_and_the_report_stands(

@@ -240,10 +240,15 @@ def _print_shift(report: DriftReport) -> None:
         console.print(f"what moved the predictions: not explained: {shift.note}", soft_wrap=True)
         return
     moved = "" if shift.moved is None else f" (mean {shift.output} moved {shift.moved:+.4g})"
-    parts = [f"{column} {value:+.4g}" for column, value in shift.largest(5)]
+    ranked = shift.largest(len(shift.shifts))
+    beyond = [(c, v) for c, v in ranked if shift.beyond_noise(c)]
+    within = [c for c, _ in ranked if not shift.beyond_noise(c)]
+    parts = [f"{c} {v:+.4g} (±{shift.noise.get(c) or 0:.2g})" for c, v in beyond[:5]]
     console.print(
         f"what moved the predictions{moved}, by mean attribution over {shift.rows:,} rows "
-        f"against the evaluation's ({shift.unit}): " + ", ".join(parts),
+        f"against the evaluation's ({shift.unit}): "
+        + (", ".join(parts) or "no column beyond the noise of the rows drawn")
+        + (f"; within their noise: {', '.join(within)}" if within else ""),
         soft_wrap=True,
     )
 

@@ -125,8 +125,13 @@ def _shift(report: DriftReport) -> str:
         f"{shift.reference_rows:,} evaluation rows ({escape(shift.unit)}): the shifts add up "
         "to that move, so they say which columns moved the predictions, whatever drifted.</p>"
         + bar_chart([Bar(c, v) for c, v in ranked[:20]], title="Attribution shift")
-        + "<table><tr><th>column</th><th>shift</th></tr>"
-        + "".join(f"<tr><td>{escape(c)}</td><td>{v:+.4g}</td></tr>" for c, v in ranked)
+        + "<table><tr><th>column</th><th>shift</th><th>± (95%, the rows drawn)</th>"
+        "<th>beyond it</th></tr>"
+        + "".join(
+            f"<tr><td>{escape(c)}</td><td>{v:+.4g}</td><td>{_fmt(shift.noise.get(c))}</td>"
+            f"<td>{'yes' if shift.beyond_noise(c) else 'no'}</td></tr>"
+            for c, v in ranked
+        )
         + "</table>"
     )
 

@@ -156,6 +156,13 @@ def attribution_summary(model: SavedModelFolder, table: pa.Table) -> dict[str, A
         "mean_attribution": dict(
             zip(explanation.columns, explanation.attributions.mean(axis=0).tolist(), strict=True)
         ),
+        "sd_attribution": dict(
+            zip(
+                explanation.columns,
+                explanation.attributions.std(axis=0, ddof=1 if rows > 1 else 0).tolist(),
+                strict=True,
+            )
+        ),
         "mean_explained": float(explanation.explained.mean()),
         "completeness_error": explanation.completeness_error(),
     }

@@ -422,8 +422,10 @@ class AttributionShift:
 
     Attributions sum to the explained output minus a fixed baseline, so the shifts sum to
     ``moved``, the change of the mean explained output: they split that change between
-    the columns. ``rows`` window rows were explained, against ``reference_rows``; ``note``
-    says why nothing was explained (``shifts`` then empty).
+    the columns. ``rows`` window rows were explained, against ``reference_rows``; each
+    shift's ``noise`` is the half-width of its 95% interval from the two samples' spread
+    (a shift within it may be the draw of the rows, not the window); ``note`` says why
+    nothing was explained (``shifts`` then empty).
 
     Examples:
         >>> s = AttributionShift("probability of >50K", "probability", 200, 200, 0.08,
@@ -438,7 +440,13 @@ class AttributionShift:
     reference_rows: int
     moved: float | None
     shifts: dict[str, float | None] = field(default_factory=dict)
+    noise: dict[str, float | None] = field(default_factory=dict)
     note: str | None = None
+
+    def beyond_noise(self, column: str) -> bool:
+        """Whether ``column``'s shift is larger than its noise (True where none is known)."""
+        shift, noise = self.shifts.get(column), self.noise.get(column)
+        return shift is not None and (noise is None or abs(shift) > noise)
 
     def largest(self, n: int) -> list[tuple[str, float]]:
         """The ``n`` columns whose mean attribution moved most, either way."""
@@ -454,6 +462,7 @@ class AttributionShift:
             "reference_rows": self.reference_rows,
             "moved": self.moved,
             "shifts": self.shifts,
+            "noise": self.noise,
             "note": self.note,
         }
 
@@ -467,6 +476,7 @@ class AttributionShift:
             reference_rows=_count(data.get("reference_rows")) or 0,
             moved=_number(data.get("moved")),
             shifts=_numbers(data.get("shifts")),
+            noise=_numbers(data.get("noise")),
             note=_text(data.get("note")),
         )
 

@@ -5,10 +5,12 @@ about. At evaluation each version's explanation is averaged over a sample of the
 evaluation rows (each column's signed mean attribution and the mean explained output,
 frozen with the version's references under ``evaluation.attributions``). For a window
 that drifted, the same number of its logged rows are explained by the same version, and
-each column's mean attribution is set against the evaluation's. Attributions sum to the
+each column's mean attribution is set against the evaluation's, with the noise of two
+samples of rows beside each shift. Attributions sum to the
 explained output minus a fixed baseline, so the shifts add up to how far the mean
 output moved: a drifted column with no shift did not move the predictions, a small
-drift in a column the model leans on may move them most.
+drift in a column the model leans on may move them most, and a column that did not drift
+may shift too (an attribution depends on the row's other values).
 
 Examples:
     >>> shift = attribution_shift(model_dir, references.evaluation, window)  # doctest: +SKIP
@@ -18,6 +20,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ __all__ = ["EXPLAINED_ROWS", "attribution_shift"]
 
 #: Window rows explained (a fixed random draw), as many as the evaluation's reference.
 EXPLAINED_ROWS = 200
+#: The normal quantile of a two-sided 95% interval.
+Z95 = 1.959964
 
 
 def attribution_shift(
@@ -73,10 +78,19 @@ def attribution_shift(
         empty.note = f"the window's rows could not be explained: {exc}"
         return empty
     mean = explanation.attributions.mean(axis=0)
+    spread = explanation.attributions.std(axis=0, ddof=1) if rows > 1 else np.zeros_like(mean)
+    spreads: Mapping[str, Any] = reference.get("sd_attribution") or {}
     shifts: dict[str, float | None] = {}
+    noise: dict[str, float | None] = {}
     for i, column in enumerate(explanation.columns):
-        before = means.get(column)
+        before, sd = means.get(column), spreads.get(column)
         shifts[column] = None if before is None else float(mean[i]) - float(before)
+        # Two independent samples' means: the 95% half-width of their difference.
+        noise[column] = (
+            None
+            if sd is None or empty.reference_rows < 2
+            else Z95 * math.sqrt(spread[i] ** 2 / rows + float(sd) ** 2 / empty.reference_rows)
+        )
     explained = reference.get("mean_explained")
     return AttributionShift(
         output=explanation.output,
@@ -85,4 +99,5 @@ def attribution_shift(
         reference_rows=empty.reference_rows,
         moved=None if explained is None else float(explanation.explained.mean()) - explained,
         shifts=shifts,
+        noise=noise,
     )
