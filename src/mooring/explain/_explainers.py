@@ -164,13 +164,33 @@ def _texts(values: Any) -> np.ndarray[Any, Any]:
     return np.asarray(out, dtype=object)
 
 
+def _load_module(path: Path) -> Any:
+    """The SavedModel at ``path`` (the ``explain`` signature's own), TensorFlow's notes
+    on loading it hidden."""
+    from mooring._tensorflow import import_tensorflow, quiet_python_logs
+
+    if not (path / "saved_model.pb").is_file():
+        raise ExplainUnavailable(
+            f"model folder '{path.parent}' records an explanation in '{path.name}/' but "
+            "has no SavedModel there (an incomplete copy?); copy the whole folder, or "
+            "re-export it"
+        )
+    tf = import_tensorflow()
+    with quiet_python_logs():
+        return tf.saved_model.load(str(path))
+
+
 class SignatureExplainer:
     """A network's ``explain`` signature, called in chunks of :data:`CHUNK_ROWS` rows."""
 
     method = "integrated_gradients"
 
     def __init__(self, folder: SavedModelFolder, entry: Mapping[str, Any]) -> None:
-        function = folder.module.signatures.get(EXPLAIN_SIGNATURE)
+        module = folder.module
+        inside = entry.get("folder")
+        if isinstance(inside, str) and inside:  # its own SavedModel in the model folder
+            module = _load_module(folder.path / inside)
+        function = module.signatures.get(EXPLAIN_SIGNATURE)
         if function is None:
             raise ExplainUnavailable(
                 f"model '{folder.path}' records an explanation but its SavedModel has no "

@@ -55,6 +55,7 @@ __all__ = [
     "EXPLAIN_ATTRIBUTIONS",
     "EXPLAIN_BASELINE",
     "EXPLAIN_EXPLAINED",
+    "EXPLAIN_FOLDER",
     "EXPLAIN_SIGNATURE",
     "FORMAT_VERSION",
     "METADATA_FILE",
@@ -92,6 +93,9 @@ VALUE = "value"
 # A network's second signature (same inputs): integrated gradients, one row per input
 # row; ``mooring.json``'s ``explain`` key says what it explains (method, steps, columns).
 EXPLAIN_SIGNATURE = "explain"
+# Where it is written: a SavedModel of its own inside the model folder, so that loading
+# the model to serve it loads none of it (only an explanation does).
+EXPLAIN_FOLDER = "explain"
 EXPLAIN_ATTRIBUTIONS = "attributions"
 EXPLAIN_BASELINE = "baseline"
 EXPLAIN_EXPLAINED = "explained"

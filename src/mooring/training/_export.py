@@ -12,8 +12,10 @@ loudly instead of broadcasting. Outputs:
 * regression: ``value`` ``[None]`` float32 in the label's unit.
 
 A second signature, ``explain`` (same inputs), returns each row's integrated
-gradients (:mod:`mooring.training._explain`); ``mooring.json``'s ``explain`` key
-describes it. A folder without that key has no explanation.
+gradients (:mod:`mooring.training._explain`). It is written as a SavedModel of its own
+in ``explain/``, so that loading the model to serve it loads none of it;
+``mooring.json``'s ``explain`` key describes it. A folder without that key has no
+explanation.
 
 The folder's names, ``mooring.json`` and the one loader live in
 :mod:`mooring.formats._model`; this module writes the folder.
@@ -35,6 +37,7 @@ from mooring.formats._labels import LabelEncoding
 from mooring.formats._model import (
     CLASS_IDS,
     CLASSES,
+    EXPLAIN_FOLDER,
     EXPLAIN_SIGNATURE,
     FORMAT_VERSION,
     METADATA_FILE,
@@ -135,14 +138,21 @@ def export_model(
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature(spec)])
-        if explained is not None:
-            archive.add_endpoint(
+        archive.write_out(str(model_dir), verbose=False)
+        if explained is not None:  # its own SavedModel: serving loads none of it
+            explainer = keras.export.ExportArchive()
+            explainer.track(model)
+            explainer.add_endpoint(
                 name=EXPLAIN_SIGNATURE, fn=explained[0], input_signature=[input_signature(spec)]
             )
-        archive.write_out(str(model_dir), verbose=False)
+            explainer.write_out(str(model_dir / EXPLAIN_FOLDER), verbose=False)
     metadata = model_metadata(spec, label, extra)
     if explained is not None:
-        metadata["explain"] = {"signature": EXPLAIN_SIGNATURE, **explained[1]}
+        metadata["explain"] = {
+            "signature": EXPLAIN_SIGNATURE,
+            "folder": EXPLAIN_FOLDER,
+            **explained[1],
+        }
     write_metadata(model_dir, metadata)
     return model_dir
 
