@@ -172,7 +172,9 @@ def test_explanations_past_their_limit_get_503_and_never_hold_a_prediction_permi
         return real(model, columns)
 
     monkeypatch.setattr(serving_explain, "_run", held)
-    serving = ServingConfig(warmup_requests=1, max_explaining=1, max_in_flight=1)
+    serving = ServingConfig(
+        warmup_requests=1, max_explaining=1, max_in_flight=1, max_explain_rows=2
+    )
     with ServerThread(_app(project.model_dir, serving)) as server:
         server.wait_ready()
         explaining = server.app.state.mooring.door.fast.predictor.explaining
@@ -200,6 +202,9 @@ def test_explanations_past_their_limit_get_503_and_never_hold_a_prediction_permi
             release.set()
             thread.join(60)
         assert first["answer"].status_code == 200
+        # Each row costs tens of model calls: one request holds at most max_explain_rows.
+        large = server.client.post(url, json={"instances": ROWS})
+        assert large.status_code == 413 and "max_explain_rows" in large.json()["error"]
 
 
 def test_a_gbt_and_an_imported_keras_model_explain_on_the_same_server(

@@ -52,6 +52,12 @@ class ServingConfig(Section):
         description="Explanations (:explain) computed at once, on their own thread and "
         "outside max_in_flight; past it: 503 + Retry-After.",
     )
+    max_explain_rows: int = Field(
+        1000,
+        ge=1,
+        description="Rows one explanation request may hold (each costs tens of model calls); "
+        "past it: 413.",
+    )
     max_connections: int = Field(
         4096,
         ge=1,

@@ -322,14 +322,14 @@ class Endpoints:
             raw = await self._body(ctx)
             slot = self._route(ctx, manager, version=path.version, label=path.label)
             model = slot.model
-            columns, _, _ = tfserving.parse_predict(
+            columns, rows, _ = tfserving.parse_predict(
                 loads(raw),
                 model.inputs,
                 self.predictor.policy_for(model),
                 arrays=False,
                 columnar=model.columnar,
             )
-            explanation = await self.predictor.explaining.explain(model, columns)
+            explanation = await self.predictor.explaining.explain(model, columns, rows)
             return json_response(explanation_document(explanation, slot.version))
         if path.verb in ("classify", "regress"):
             raise InvalidRequestError(
@@ -429,7 +429,7 @@ class Endpoints:
         body, binary = v2.split_body(raw, ctx.header(b"inference-header-content-length"))
         slot = self._route(ctx, manager, version=version, label=None)
         model = slot.model
-        columns, _, wanted, request_id = v2.parse_infer(
+        columns, rows, wanted, request_id = v2.parse_infer(
             body,
             binary,
             model.inputs,
@@ -438,7 +438,8 @@ class Endpoints:
             arrays=False,
             columnar=model.columnar,
         )
-        explained = explanation_tensors(await self.predictor.explaining.explain(model, columns))
+        explanation = await self.predictor.explaining.explain(model, columns, rows)
+        explained = explanation_tensors(explanation)
         payload, header_length = v2.encode_infer(
             explained["tensors"],
             wanted,

@@ -14,7 +14,7 @@ each on this module's own thread, and past that a request is answered 503 with
 permits and their thread.
 
 Examples:
-    >>> explaining = Explaining(limit=2, retry_after=1)
+    >>> explaining = Explaining(limit=2, retry_after=1, max_rows=1000)
     >>> explaining.running
     0
 """
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from mooring.errors import OverloadedError
+from mooring.errors import OverloadedError, PayloadTooLargeError
 from mooring.formats._model import TensorInfo
 
 if TYPE_CHECKING:
@@ -55,15 +55,24 @@ EXPLAIN_INFO = {
 class Explaining:
     """The explanations running in one server process: their count, limit and thread."""
 
-    def __init__(self, *, limit: int, retry_after: int) -> None:
+    def __init__(self, *, limit: int, retry_after: int, max_rows: int = 1000) -> None:
         self.limit = limit
         self.retry_after = retry_after
+        self.max_rows = max_rows
         self.running = 0
         self._pool: ThreadPoolExecutor | None = None
 
-    async def explain(self, model: ServedModel, columns: Mapping[str, Any]) -> Explanation:
-        """``columns`` (as the door parsed them for a prediction) explained by ``model``'s
-        version; 503 when ``limit`` explanations are running."""
+    async def explain(
+        self, model: ServedModel, columns: Mapping[str, Any], rows: int
+    ) -> Explanation:
+        """``columns`` (``rows`` rows, as the door parsed them for a prediction) explained
+        by ``model``'s version; 413 past ``max_rows``, 503 when ``limit`` explanations are
+        running."""
+        if rows > self.max_rows:
+            raise PayloadTooLargeError(
+                f"an explanation of {rows} rows is above the limit of {self.max_rows} rows a "
+                "request ([serving] max_explain_rows); send fewer rows per request"
+            )
         if self.running >= self.limit:
             raise OverloadedError(
                 f"the server is at its limit of {self.limit} explanations at once "

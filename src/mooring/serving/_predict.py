@@ -76,7 +76,9 @@ class Predictor:
         self.deadline_s = cfg.deadline_ms / 1000.0
         self.shadow = ShadowCopier(state)
         #: Explanations: their own limit and thread, outside the inference permits.
-        self.explaining = Explaining(limit=cfg.max_explaining, retry_after=cfg.retry_after_s)
+        self.explaining = Explaining(
+            limit=cfg.max_explaining, retry_after=cfg.retry_after_s, max_rows=cfg.max_explain_rows
+        )
         # A worker of `mooring serve --workers N` says which one answered in its access log.
         self.worker = state.worker.index if state.worker is not None else None
 

@@ -393,10 +393,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                     f"outputs[{i}]: {describe(name)} is not an output of an explanation; "
                     "ask for " + ", ".join(EXPLAIN_INFO) + " (or infer without them)"
                 )
-        columns, _ = columns_from_infer(
+        columns, rows = columns_from_infer(
             request, model.inputs, gate.predictor.policy_for(model), columnar=model.columnar
         )
-        explained = explanation_tensors(await gate.predictor.explaining.explain(model, columns))
+        explanation = await gate.predictor.explaining.explain(model, columns, rows)
+        explained = explanation_tensors(explanation)
         response = pb.ModelInferResponse(
             model_name=manager.name, model_version=str(slot.version), id=request.id
         )
