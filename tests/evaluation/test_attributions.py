@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mooring.dashboard._evaluation_report import _attributions
-from mooring.evaluation._model import EXPLAINED_ROWS, attribution_summary
+from mooring.evaluation._model import attribution_summary
+from mooring.explain._explanation import EXPLAINED_ROWS
 from mooring.formats._model import load_saved_model
 from tests._support.shared import built_once, shared_root
 from tests.explain.conftest import build_network, explain_table

@@ -33,17 +33,12 @@ from mooring.features._inputs import predict_saved_model
 from mooring.formats._model import SavedModelFolder, load_saved_model
 
 __all__ = [
-    "EXPLAINED_ROWS",
     "EvaluationRun",
     "attribution_summary",
     "evaluate_loaded_model",
     "evaluate_model_dir",
     "model_summary",
 ]
-
-#: Evaluation rows explained for the report's global view of the attributions (a fixed
-#: random draw): enough for a stable ranking of the columns, and quick to compute.
-EXPLAINED_ROWS = 200
 
 
 @dataclass
@@ -120,7 +115,7 @@ def model_summary(model: SavedModelFolder) -> dict[str, Any]:
 
 
 def attribution_summary(model: SavedModelFolder, table: pa.Table) -> dict[str, Any] | None:
-    """Each column's mean absolute attribution over :data:`EXPLAINED_ROWS` rows of
+    """Each column's mean absolute attribution over a seeded sample of the rows of
     ``table``, with what is explained; ``None`` for a model without an explanation
     (an export from before explanations, an imported model).
 
@@ -130,15 +125,15 @@ def attribution_summary(model: SavedModelFolder, table: pa.Table) -> dict[str, A
     from mooring.errors import MooringError
     from mooring.explain import mean_abs_attribution
     from mooring.explain._explainers import explainer_for
+    from mooring.explain._explanation import sample_rows
 
     if model.kind == "imported" or not model.columnar or table.num_rows == 0:
         return None
     missing = [name for name in model.inputs if name not in table.column_names]
     if missing:
         return None
-    rows = min(EXPLAINED_ROWS, table.num_rows)
-    picked = np.sort(np.random.default_rng(0).choice(table.num_rows, rows, replace=False))
-    sample = table.take(pa.array(picked))
+    sample = sample_rows(table)
+    rows = sample.num_rows
     try:
         explanation = explainer_for(model).explain(
             {name: sample.column(name).to_pylist() for name in model.inputs}

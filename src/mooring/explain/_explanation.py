@@ -7,10 +7,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from mooring.errors import MooringError
 
-__all__ = ["ExplainUnavailable", "Explanation", "mean_abs_attribution"]
+__all__ = [
+    "EXPLAINED_ROWS",
+    "ExplainUnavailable",
+    "Explanation",
+    "mean_abs_attribution",
+    "sample_rows",
+]
+
+#: Rows explained for a global view (the evaluation's, a drifted window's): a fixed random
+#: draw, enough for a stable ranking of the columns and quick to compute.
+EXPLAINED_ROWS = 200
 
 
 class ExplainUnavailable(MooringError):  # noqa: N818 - the name the API promises
@@ -86,3 +97,16 @@ def mean_abs_attribution(explanation: Explanation) -> dict[str, float]:
         c: float(v) for c, v in zip(explanation.columns, means.tolist(), strict=True)
     }
     return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
+
+
+def sample_rows(table: pa.Table, rows: int = EXPLAINED_ROWS) -> pa.Table:
+    """Up to ``rows`` rows of ``table``, drawn with a fixed seed and kept in their order:
+    the same table gives the same sample.
+
+    Examples:
+        >>> sample_rows(pa.table({"a": list(range(10))}), 3).num_rows
+        3
+    """
+    count = min(rows, table.num_rows)
+    picked = np.sort(np.random.default_rng(0).choice(table.num_rows, count, replace=False))
+    return table.take(pa.array(picked))

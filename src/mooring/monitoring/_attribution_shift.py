@@ -32,10 +32,7 @@ from mooring.errors import MooringError
 from mooring.formats._drift import AttributionShift
 from mooring.formats._predictions import feature_table
 
-__all__ = ["EXPLAINED_ROWS", "attribution_shift"]
-
-#: Window rows explained (a fixed random draw), as many as the evaluation's reference.
-EXPLAINED_ROWS = 200
+__all__ = ["attribution_shift"]
 #: The normal quantile of a two-sided 95% interval.
 Z95 = 1.959964
 
@@ -43,7 +40,7 @@ Z95 = 1.959964
 def attribution_shift(
     model_dir: Path, evaluation: Mapping[str, Any] | None, window: pa.Table
 ) -> AttributionShift | None:
-    """Each column's mean attribution over up to :data:`EXPLAINED_ROWS` rows of the
+    """Each column's mean attribution over a seeded sample of the rows of the
     logged ``window`` less the evaluation's (``evaluation["attributions"]``); None when
     the version has no such reference (no explanation, or registered before them).
 
@@ -67,12 +64,12 @@ def attribution_shift(
     if features.num_rows == 0:
         empty.note = "the window has no logged rows to explain"
         return empty
-    rows = min(EXPLAINED_ROWS, features.num_rows)
-    picked = np.sort(np.random.default_rng(0).choice(features.num_rows, rows, replace=False))
-    sample = features.take(pa.array(picked))
-    try:
-        from mooring.explain import explain_rows
+    from mooring.explain import explain_rows
+    from mooring.explain._explanation import sample_rows
 
+    sample = sample_rows(features)
+    rows = sample.num_rows
+    try:
         explanation = explain_rows(model_dir, sample.to_pydict())
     except MooringError as exc:
         empty.note = f"the window's rows could not be explained: {exc}"
