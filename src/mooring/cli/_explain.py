@@ -62,15 +62,7 @@ def explain_command(
     explanation = explain_rows(folder, inputs.to_pydict())
     if as_json:
         print_json(
-            {
-                "request_id": request_id,
-                "model": name,
-                "version": version,
-                "output": explanation.output,
-                "method": explanation.method,
-                "unit": explanation.unit,
-                "explanations": explanation.to_json(),
-            }
+            {"request_id": request_id, "model": name, "version": version, **explanation.to_dict()}
         )
         return
     _print(explanation, inputs.to_pylist(), f"{name} v{version}, request {request_id}", top)

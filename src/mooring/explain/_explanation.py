@@ -73,6 +73,16 @@ class Explanation:
             )
         return rows
 
+    def to_dict(self) -> dict[str, Any]:
+        """What is explained, by which method and in which unit, and each row
+        (:meth:`to_json`): the body of an explanation wherever it is shown."""
+        return {
+            "output": self.output,
+            "method": self.method,
+            "unit": self.unit,
+            "explanations": self.to_json(),
+        }
+
     def completeness_error(self) -> float:
         """The largest ``|sum(attributions) - (explained - baseline)|`` over the rows."""
         if not len(self):

@@ -27,7 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import OverloadedError, PayloadTooLargeError
-from mooring.formats._model import TensorInfo
+from mooring.formats._model import (
+    EXPLAIN_ATTRIBUTIONS,
+    EXPLAIN_BASELINE,
+    EXPLAIN_EXPLAINED,
+    TensorInfo,
+)
 
 if TYPE_CHECKING:
     from mooring.explain import Explanation
@@ -35,7 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPLAIN_INFO",
-    "EXPLAIN_OUTPUTS",
     "Explaining",
     "explanation_document",
     "explanation_tensors",
@@ -44,11 +48,10 @@ __all__ = [
 #: The outputs of an explanation on the Open Inference Protocol, in order: per row and
 #: input column the attribution ``[N, C]``, the baseline's value ``[N]`` and the explained
 #: value ``[N]`` (the attributions of a row sum to explained - baseline).
-EXPLAIN_OUTPUTS = ("attributions", "baseline", "explained")
 EXPLAIN_INFO = {
-    "attributions": TensorInfo("attributions", "float32", (None, None)),
-    "baseline": TensorInfo("baseline", "float32", (None,)),
-    "explained": TensorInfo("explained", "float32", (None,)),
+    EXPLAIN_ATTRIBUTIONS: TensorInfo(EXPLAIN_ATTRIBUTIONS, "float32", (None, None)),
+    EXPLAIN_BASELINE: TensorInfo(EXPLAIN_BASELINE, "float32", (None,)),
+    EXPLAIN_EXPLAINED: TensorInfo(EXPLAIN_EXPLAINED, "float32", (None,)),
 }
 
 
@@ -108,16 +111,16 @@ def _run(model: ServedModel, columns: dict[str, Any]) -> Explanation:
 
 
 def explanation_tensors(explanation: Explanation) -> dict[str, Any]:
-    """The explanation as the Open Inference Protocol's outputs (:data:`EXPLAIN_OUTPUTS`),
+    """The explanation as the Open Inference Protocol's outputs (:data:`EXPLAIN_INFO`),
     float32 arrays, and its parameters: the columns in the attributions' order, what is
     explained, the method and the unit."""
     import numpy as np
 
     return {
         "tensors": {
-            "attributions": np.asarray(explanation.attributions, dtype=np.float32),
-            "baseline": np.asarray(explanation.baseline, dtype=np.float32),
-            "explained": np.asarray(explanation.explained, dtype=np.float32),
+            EXPLAIN_ATTRIBUTIONS: np.asarray(explanation.attributions, dtype=np.float32),
+            EXPLAIN_BASELINE: np.asarray(explanation.baseline, dtype=np.float32),
+            EXPLAIN_EXPLAINED: np.asarray(explanation.explained, dtype=np.float32),
         },
         "parameters": {
             "columns": list(explanation.columns),
@@ -137,10 +140,4 @@ def explanation_document(explanation: Explanation, version: int) -> dict[str, An
         >>> explanation_document(explanation, 3)["explanations"][0]  # doctest: +SKIP
         {'attributions': {'age': 0.08, ...}, 'baseline': 0.24, 'explained': 0.61}
     """
-    return {
-        "model_version": str(version),
-        "output": explanation.output,
-        "method": explanation.method,
-        "unit": explanation.unit,
-        "explanations": explanation.to_json(),
-    }
+    return {"model_version": str(version), **explanation.to_dict()}
