@@ -152,12 +152,12 @@ PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
 
 #: Commands that load TensorFlow (for training or a model): it is imported first, quietly.
 TENSORFLOW_COMMANDS = frozenset(
-    {"train", "evaluate", "run", "export", "monitor", "demo", "explain"}
+    {"train", "evaluate", "run", "export", "monitor", "demo", "explain", "drift"}
 )
 #: Those of them that often need none (a run whose steps are cached; a monitor tick whose
 #: versions' outputs were frozen at registration): TensorFlow is imported, as quietly, by
 #: the first step that needs it.
-LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor", "demo", "explain"})
+LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor", "demo", "explain", "drift"})
 
 
 def _loads_tensorflow(command: str | None, args: list[str]) -> bool:
