@@ -121,6 +121,11 @@ class Driver:
                 return
         raise AssertionError("the connection never settled")
 
+    def eof(self) -> None:
+        """The client half-closes: it has sent its last byte, and still reads."""
+        if not self.closed:
+            self._do(list(self.core.eof(self.now)))
+
     def leave(self) -> None:
         """The client goes (or the socket closes)."""
         self._do(list(self.core.lost()))

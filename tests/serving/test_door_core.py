@@ -62,9 +62,10 @@ def _idle(door: Door) -> None:
     cuts=st.lists(st.integers(0, 4000), max_size=12),
     answers=st.lists(st.integers(0, 2), max_size=20),
     gaps=st.lists(st.floats(0, 0.5), max_size=20),
+    half_close=st.booleans(),
 )
 def test_a_pipeline_split_anywhere_and_answered_in_any_order_is_served_once_each_in_order(
-    requests: list[Any], cuts: list[int], answers: list[int], gaps: list[float]
+    requests: list[Any], cuts: list[int], answers: list[int], gaps: list[float], half_close: bool
 ) -> None:
     stream = b"".join(_wire(r) for r in requests)
     bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
@@ -75,10 +76,12 @@ def test_a_pipeline_split_anywhere_and_answered_in_any_order_is_served_once_each
         for _ in range(answers[n] if n < len(answers) else 1):
             if driver.pending:
                 driver.answer()
+    if half_close:  # the client's last byte sent: every request is still answered
+        driver.eof()
     driver.settle()
     assert driver.received == [r[0] for r in requests]
     assert driver.statuses() == [200] * len(requests)
-    assert not driver.closed
+    assert driver.closed is half_close
     driver.leave()
     _idle(driver.door)
 
@@ -91,6 +94,7 @@ def test_a_pipeline_split_anywhere_and_answered_in_any_order_is_served_once_each
             st.tuples(st.just("answer"), st.just(0)),
             st.tuples(st.just("wait"), st.integers(0, 40)),
             st.tuples(st.just("leave"), st.just(0)),
+            st.tuples(st.just("eof"), st.just(0)),
         ),
         max_size=30,
     ),
@@ -106,11 +110,11 @@ def test_in_any_order_of_events_nothing_follows_a_close_and_every_count_returns_
         _plain("POST", PREDICT, b'{"instances": [1]}') + _chunked(PREDICT, b"[2]" * 50, 3, True)
         for _ in range(3)
     )
-    driver, sent = Driver(door), 0
+    driver, sent, ended = Driver(door), 0, False
     for kind, amount in events:
         if driver.closed:
             break
-        if kind == "send" and sent < len(stream):
+        if kind == "send" and sent < len(stream) and not ended:
             driver.send(stream[sent : sent + amount])
             sent += amount
         elif kind == "answer" and driver.pending:
@@ -119,6 +123,9 @@ def test_in_any_order_of_events_nothing_follows_a_close_and_every_count_returns_
             driver.advance(amount / 10)
         elif kind == "leave":
             driver.leave()
+        elif kind == "eof":
+            ended = True
+            driver.eof()
         assert len(driver.pending) <= 1
     if not driver.closed:
         driver.leave()
@@ -324,6 +331,33 @@ def test_an_upgrade_request_is_answered_with_its_body_then_the_connection_closes
     assert [r[2] for r in driver.received] == [body]
     driver.answer()
     assert driver.closed and driver.statuses() == [200]
+
+
+def test_a_client_that_half_closes_is_answered_what_it_sent_whole_then_closed() -> None:
+    one = Driver()
+    one.send(_plain("POST", PREDICT, b"{}"))
+    one.eof()
+    assert not one.closed and not one.pending[0].keep_alive  # its answer says it is the last
+    one.answer()
+    assert one.closed and one.statuses() == [200]
+    # A body cut short by the client's last byte never completes: closed unanswered, a
+    # prediction counted as its client's (499).
+    cut = Driver()
+    cut.send(_plain("POST", PREDICT, b"{}" * 50)[:-10])
+    cut.eof()
+    assert cut.closed and cut.statuses() == [] and len(cut.lost) == 1
+    # Refused 503 and parked, the request held behind is still answered after the wait.
+    door = Door(DoorLimits(max_in_flight=1, retry_after_s=1))
+    door.admission.in_flight = 1
+    parked = Driver(door)
+    parked.send(_plain("POST", PREDICT, b"{}") + _plain("GET", "/v2/health/live"))
+    parked.eof()
+    assert not parked.closed and parked.statuses() == [503]
+    parked.settle()
+    assert parked.closed and parked.statuses() == [503, 200]
+    door.admission.in_flight = 0
+    for driver in (one, cut, parked):
+        _idle(driver.door)
 
 
 def test_an_idle_connection_closes_quietly_and_a_silent_one_is_refused_408() -> None:

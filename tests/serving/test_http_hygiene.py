@@ -5,6 +5,7 @@
 * ``Transfer-Encoding`` with ``Content-Length`` (a smuggling shape) stays refused: 400.
 * ``Upgrade`` is ignored (RFC 9110 §7.8): the request is answered with its body, then the
   connection closes.
+* A client that half-closes after its requests gets their answers, then the close.
 * A client that leaves (pipelined requests unanswered, a body half sent) is no error: no
   traceback in the log, and the next client is answered as usual.
 """
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,6 +139,20 @@ def test_a_prediction_asking_for_an_upgrade_is_answered_with_its_body(
         assert headers["connection"] == "close" and conn.closed()
 
 
+@pytest.mark.parametrize("road", ["fast path", "asgi"])
+def test_a_client_that_half_closes_after_its_requests_gets_every_answer(
+    served: ServerThread, road: str
+) -> None:
+    """``printf … | nc -N`` sends its requests, then shuts its side: each is answered,
+    then the server closes."""
+    extra = ("Expect: 100-continue",) if road == "asgi" else ()
+    with RawConnection(served.port) as conn:
+        conn.send(_post("Host: t", *extra) + raw_request("GET", "/v2/health/live"))
+        conn.sock.shutdown(socket.SHUT_WR)
+        statuses = [conn.answer()[0] for _ in range(3 if extra else 2)]
+        assert statuses[-2:] == [200, 200] and conn.closed()
+
+
 def test_an_upgrade_with_a_chunked_body_is_400(served: ServerThread) -> None:
     body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
     with RawConnection(served.port) as conn:
@@ -251,7 +267,9 @@ class _Records(logging.Handler):
 
 
 def _gone(sock: socket.socket) -> None:
-    """Close without reading what the server sends (RST where answers are unread)."""
+    """Leave for good: close with a reset (a FIN alone is a half-close, whose client still
+    reads its answers)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
 
 

@@ -234,11 +234,6 @@ class _Connection(asyncio.Protocol):
     def closed(self) -> bool:
         return self.core.closed
 
-    @property
-    def ending(self) -> bool:
-        """Close after the current answer (shutting down, or an upgraded request)."""
-        return self.core.ending
-
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -277,6 +272,11 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.act(self.core.receive(data, time.monotonic()))
+
+    def eof_received(self) -> bool:
+        """The client half-closed: the socket stays open for the answers still owed."""
+        self.act(self.core.eof(time.monotonic()))
+        return not self.core.closed
 
     # -- what the core decided ------------------------------------------------------------
     def act(self, decisions: Sequence[Decision]) -> None:
@@ -330,12 +330,11 @@ class _Connection(asyncio.Protocol):
     async def _fast(self, req: Request) -> None:
         """A plain prediction answered by the app's :class:`FastPath`, in one write."""
         fast = self.door.fast
-        keep = req.keep_alive
         try:
             if fast is None:
                 raise RuntimeError("the fast path was turned off with a request on it")
             answer = await fast.serve(req, self.client[0] if self.client else None)
-            keep = keep and not self.core.ending
+            keep = req.keep_alive  # read after: a shutdown or half-close meanwhile ends it
             data = head(answer, keep_alive=keep) + answer.body
         except Exception:  # the app answers every error it knows; this is the last guard
             log.exception("a prediction failed outside its handler")

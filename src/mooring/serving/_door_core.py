@@ -157,7 +157,6 @@ class Core:
         "buf",
         "deadline",
         "door",
-        "ending",
         "head_bytes",
         "limits",
         "line",
@@ -171,6 +170,7 @@ class Core:
         "read_at",
         "req",
         "resuming",
+        "sent_all",
         "state",
         "tail",
         "upgrading",
@@ -199,7 +199,7 @@ class Core:
         self.line_done = True
         self.body_bytes = 0  # a chunked body's data bytes (head_bytes less them: framing)
         self.paused = False  # the socket is not read
-        self.ending = False  # close after the current answer
+        self.sent_all = False  # the client half-closed: nothing more will arrive
         self.resuming = False  # parsing bytes held while the last request was answered
         # The body of a request with Upgrade: the parser stops at its headers, so the core
         # reads its Content-Length itself (the connection then closes).
@@ -253,7 +253,7 @@ class Core:
         if self.closed:
             return _NOTHING
         self.transition(_IDLE, now)
-        if not keep_alive or self.ending:
+        if not keep_alive or not req.keep_alive:
             self._close()
         elif self.off < len(self.buf) and self.admission.in_flight:
             # A pipelined request while predictions are in the model: it waits its turn
@@ -298,6 +298,23 @@ class Core:
         log.info("closing a connection from %s: its request was read too slowly", self.peer)
         self._reject(b"408 Request Timeout", too_slow(self.limits))
 
+    def eof(self, now: float) -> Sequence[Decision]:
+        """The client half-closed (sent its last byte): what it sent whole is answered,
+        then the connection closes; a request cut short is its client's, as when it leaves."""
+        if self.closed:
+            return _NOTHING
+        self.now = now
+        self.sent_all = True
+        if self.state is _DISPATCHED and self.off >= len(self.buf):
+            self.req.keep_alive = False  # its answer is the last: it says so
+        self._starved()
+        return self._take()
+
+    def _starved(self) -> None:
+        """Close a connection that waits for bytes its client will never send."""
+        if self.sent_all and not self.closed and not self._holding() and self.off >= len(self.buf):
+            self._close()
+
     def lost(self) -> Sequence[Decision]:
         """The client left (or the socket closed)."""
         self.buf = b""
@@ -312,7 +329,7 @@ class Core:
         """Stop taking requests: close now, or after the answer of the one under way."""
         if not self.closed:
             if self.state is _BODY or self.state is _DISPATCHED:
-                self.ending = True
+                self.req.keep_alive = False  # the last answer on it
             else:
                 self._close()
         return self._take()
@@ -361,26 +378,25 @@ class Core:
     # -- reading ----------------------------------------------------------------------------
     def _holding(self) -> bool:
         """Parse nothing now: the state parses nothing (its :class:`Reading`: a request
-        is being answered, the connection waits or is closed), or it ends and no request is
-        under way (one whose body is arriving is read to its end). What arrives meanwhile
-        is held as bytes (up to :data:`HELD_BYTES`)."""
-        state = self.state
-        reading = state.rule.reading
-        return reading is _HOLD or reading is _PAUSE or (self.ending and state is not _BODY)
+        is being answered, the connection waits or is closed). What arrives meanwhile is
+        held as bytes (up to :data:`HELD_BYTES`)."""
+        reading = self.state.rule.reading
+        return reading is _HOLD or reading is _PAUSE
 
     def _full(self) -> bool:
-        """Read nothing more of the socket: the state reads nothing, the connection ends,
-        or :data:`HELD_BYTES` are held.
+        """Read nothing more of the socket: the state reads nothing, or its request is
+        the connection's last, or :data:`HELD_BYTES` are held.
 
         Below the cap a connection whose request is being answered is still read, so a
         client that leaves is seen (a paused socket reports no end) and its answer is not
         computed for nobody; past it the rest waits in the kernel.
         """
-        state = self.state
-        reading = state.rule.reading
-        if reading is _PAUSE or (self.ending and state is not _BODY):
+        reading = self.state.rule.reading
+        if reading is _PAUSE:
             return True
-        return reading is _HOLD and len(self.buf) - self.off >= HELD_BYTES
+        return reading is _HOLD and (
+            not self.req.keep_alive or len(self.buf) - self.off >= HELD_BYTES
+        )
 
     def _pause(self) -> None:
         if not self.paused and not self.closed:
@@ -427,6 +443,9 @@ class Core:
                 return
         if self.off >= len(self.buf):
             self.buf, self.off = b"", 0
+        if self.sent_all:
+            self._starved()
+            return
         if self.paused and not self.closed and not self._full():
             self.paused = False
             self.out.append(RESUME)
@@ -453,7 +472,6 @@ class Core:
             # as plain HTTP (RFC 9110 §7.8 lets a server ignore Upgrade), its body read by
             # the core, then the connection closes (the parser reads no further).
             self.req.keep_alive = False
-            self.ending = True
         except httptools.HttpParserCallbackError as exc:
             if not isinstance(exc.__context__, _StopError) and not self.closed:
                 log.exception("a request could not be read")
@@ -503,7 +521,6 @@ class Core:
         if req.declared > limits.body_limit_bytes:
             # Refused by the app from its headers (413); the body is not read.
             req.keep_alive = False
-            self.ending = True
             self._complete()
             raise _StopError
         if req.expect:
@@ -554,7 +571,6 @@ class Core:
         if req.declared < 0 and req.got > self.limits.body_limit_bytes:
             # A chunked body past the limit: the app refuses it (413) from what came.
             req.keep_alive = False
-            self.ending = True
             self._complete()
             raise _StopError
         if req.got > req.reserved:  # a body past its share of the budget

@@ -156,7 +156,7 @@ class Cycle:
                 lines.append(b"transfer-encoding: chunked\r\n")
             else:
                 self.keep = False  # HTTP/1.0: the body ends with the connection
-        if self.connection.ending:  # shutting down, or the connection is upgraded
+        if not req.keep_alive:  # shutting down, the client half-closed, or an Upgrade
             self.keep = False
         if not self.keep:
             lines.append(b"connection: close\r\n")
