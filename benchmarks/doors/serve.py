@@ -10,7 +10,7 @@ uvloop. The parent only waits, and ends its children on SIGTERM/SIGINT. Candidat
   admission as a pure-ASGI middleware;
 * ``B``: the same with ``Admission(bare_app)``: no Starlette, the stack's ceiling;
 * ``C``: mooring's door (its own protocol on httptools' public parser),
-  ``Door(DoorLimits(max_in_flight=N))`` served by ``mooring.serving.Server`` in front of
+  ``Door(ServingConfig(max_in_flight=N))`` served by ``mooring.serving.Server`` in front of
   the Starlette app (the door does admission); ``C-bare``: in front of ``bare_app``.
 """
 
@@ -77,10 +77,11 @@ def uvicorn_worker(candidate: str, sock: socket.socket, max_in_flight: int) -> N
 
 def door_worker(candidate: str, sock: socket.socket, max_in_flight: int) -> None:
     """``C``, ``C-bare``: mooring's door and server (serving/_door.py, serving/_server.py)."""
+    from mooring.config import ServingConfig
     from mooring.serving import Server
-    from mooring.serving._door import Door, DoorLimits
+    from mooring.serving._door import Door
 
-    door = Door(DoorLimits(max_in_flight=max_in_flight))
+    door = Door(ServingConfig(max_in_flight=max_in_flight))
     app = starlette_app() if candidate == "C" else bare_app
     Server(app, door=door).run(sockets=[sock])
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from mooring.serving._door import Door, DoorLimits
+from mooring.config import ServingConfig
+from mooring.serving._door import Door
 from mooring.serving._door_core import (
     CLOSE,
     PAUSE,
@@ -32,7 +33,7 @@ class Driver:
     """One connection's core, with a clock, a socket's stand-in and an app answering 200."""
 
     def __init__(self, door: Door | None = None, **limits: float) -> None:
-        self.door = door or Door(DoorLimits(**limits))  # type: ignore[arg-type]
+        self.door = door or Door(ServingConfig(**limits))
         self.core = Core(self.door)
         self.now = 0.0
         self.written = bytearray()

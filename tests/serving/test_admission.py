@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mooring.config import ServingConfig
 from mooring.serving._admission import Admission
-from mooring.serving._door import Door, DoorLimits
+from mooring.serving._door import Door
 
 
 def test_try_admit_takes_a_permit_and_bytes_until_release() -> None:
@@ -67,10 +68,10 @@ def test_a_growing_body_stays_within_the_budget_of_the_others() -> None:
 
 
 def test_the_door_and_its_limits_share_one_admission() -> None:
-    limits = DoorLimits(max_in_flight=3, max_receiving=5, body_budget_bytes=7)
+    limits = ServingConfig(max_in_flight=3, max_receiving=5, body_budget_bytes=7000)
     door = Door(limits)
     assert (door.admission.max_in_flight, door.admission.max_receiving) == (3, 5)
-    assert door.admission.body_budget_bytes == 7
+    assert door.admission.body_budget_bytes == 7000
     shared = Admission()
     assert Door(limits, shared).admission is shared
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import threading
 import time
@@ -402,7 +401,7 @@ def test_the_body_budget_refuses_past_it_and_every_road_gives_its_bytes_back(
         wait_until(lambda: admission.body_bytes == 0, "a departed client's bytes to be given back",
                    seen=lambda: admission.body_bytes)  # fmt: skip
         limits = door.limits
-        door.limits = dataclasses.replace(limits, body_timeout_s=0.5)
+        door.limits = limits.model_copy(update={"body_timeout_s": 0.5})
         try:
             with RawConnection(server.port) as stalled:
                 stalled.send(held[:cut])

@@ -14,7 +14,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring.serving._door import Door, DoorLimits
+from mooring.config import ServingConfig
+from mooring.serving._door import Door
 from mooring.serving._door_states import CHUNK_FRAMING, HEAD_LIMIT
 from tests._support.door_core import Driver
 
@@ -103,7 +104,7 @@ def test_a_pipeline_split_anywhere_and_answered_in_any_order_is_served_once_each
 def test_in_any_order_of_events_nothing_follows_a_close_and_every_count_returns_to_zero(
     events: list[tuple[str, int]], busy: bool
 ) -> None:
-    door = Door(DoorLimits(max_in_flight=4, retry_after_s=1, body_grace_s=1.0))
+    door = Door(ServingConfig(max_in_flight=4, retry_after_s=1, body_grace_s=1.0))
     if busy:
         door.admission.in_flight = 3  # one request pipelined behind another is refused
     stream = b"".join(
@@ -152,7 +153,7 @@ def test_normal_clients_are_served_under_slow_bodies_of_any_declared_length() ->
     # slow body is gone by its grace.
     for declared in (b"content-length: 4000000", b"content-length: 40000",
                      b"transfer-encoding: chunked"):  # fmt: skip
-        door = Door(DoorLimits(max_receiving=512, body_grace_s=2.0, body_timeout_s=30.0))
+        door = Door(ServingConfig(max_receiving=512, body_grace_s=2.0, body_timeout_s=30.0))
         chunked = declared.startswith(b"transfer")
         head = b"POST %s HTTP/1.1\r\nhost: t\r\n%s\r\n\r\n" % (PREDICT.encode(), declared)
         head += b"1\r\n{\r\n" if chunked else b"{"
@@ -234,7 +235,7 @@ def test_one_byte_chunks_are_refused_once_their_framing_passes_the_bound() -> No
 
 def test_every_spelling_of_a_prediction_path_is_admitted_alike() -> None:
     for path in (PREDICT, "/v1/models/income%3Apredict", "/v1/models/income%3apredict?x=1"):
-        door = Door(DoorLimits(max_in_flight=2, retry_after_s=1))
+        door = Door(ServingConfig(max_in_flight=2, retry_after_s=1))
         door.admission.in_flight = 2
         driver = Driver(door)
         driver.send(_plain("POST", path, b"{}"))
@@ -261,7 +262,7 @@ def test_a_chunk_past_the_body_limit_is_refused_at_its_size_line() -> None:
 def test_bodies_in_flight_stay_within_the_byte_budget() -> None:
     # 4 MiB bodies against a 10 MiB budget: two are read, the third is refused from its
     # headers (503, before a byte of it is held), and is admitted once one is answered.
-    door = Door(DoorLimits(body_budget_bytes=10 * 1024 * 1024, body_limit_bytes=4 * 1024 * 1024))
+    door = Door(ServingConfig(body_budget_bytes=10 * 1024 * 1024, body_limit_bytes=4 * 1024 * 1024))
     body = b"1" * (4 * 1024 * 1024)
     clients = [Driver(door) for _ in range(3)]
     for client in clients:
@@ -285,7 +286,7 @@ def test_a_body_that_passes_the_budget_while_arriving_is_read_unkept_and_refused
     # has come; the one whose next bytes would pass the budget is read to its end without
     # being kept, answered 503 on a connection that stays open, and served when retried.
     budget = 1024 * 1024
-    door = Door(DoorLimits(body_budget_bytes=budget, body_limit_bytes=4 * budget))
+    door = Door(ServingConfig(body_budget_bytes=budget, body_limit_bytes=4 * budget))
     body = b"1" * (800 * 1024)
     request = _plain("POST", PREDICT, body)
     start, cut = len(request) - len(body) + 1, len(request) - len(body) // 2
@@ -347,7 +348,7 @@ def test_a_client_that_half_closes_is_answered_what_it_sent_whole_then_closed() 
     cut.eof()
     assert cut.closed and cut.statuses() == [] and len(cut.lost) == 1
     # Refused 503 and parked, the request held behind is still answered after the wait.
-    door = Door(DoorLimits(max_in_flight=1, retry_after_s=1))
+    door = Door(ServingConfig(max_in_flight=1, retry_after_s=1))
     door.admission.in_flight = 1
     parked = Driver(door)
     parked.send(_plain("POST", PREDICT, b"{}") + _plain("GET", "/v2/health/live"))

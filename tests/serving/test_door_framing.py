@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mooring.serving._door import Door, DoorLimits
+from mooring.config import ServingConfig
+from mooring.serving._door import Door
 from tests._support.serve_process import RawConnection
 from tests._support.server import ServerThread
 from tests._support.waiting import PATIENCE, wait_until
@@ -164,7 +165,7 @@ def test_a_chunk_past_the_body_limit_is_413_at_its_size_line(port: int, chunks: 
 def budgeted() -> Iterator[ServerThread]:
     """The echo app behind a door with small limits: two permits, a 1 KiB body budget,
     4 KiB bodies; read timeouts far longer than any example takes."""
-    limits = DoorLimits(max_in_flight=2, body_budget_bytes=1024, body_limit_bytes=4096,
+    limits = ServingConfig(max_in_flight=2, body_budget_bytes=1024, body_limit_bytes=4096,
                         min_body_rate_bytes_s=0, header_timeout_s=PATIENCE,
                         body_timeout_s=PATIENCE)  # fmt: skip
     with ServerThread(_echo, door=Door(limits)) as server:

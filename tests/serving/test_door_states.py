@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from mooring.serving._door import Door, DoorLimits
+from mooring.config import ServingConfig
+from mooring.serving._door import Door
 from mooring.serving._door_core import Core
 from mooring.serving._door_states import (
     HELD_BYTES,
@@ -57,11 +58,11 @@ def test_an_illegal_move_raises() -> None:
 
 
 def test_a_body_earns_time_at_the_minimum_rate_up_to_its_timeout() -> None:
-    limits = DoorLimits(body_grace_s=2.0, min_body_rate_bytes_s=100.0, body_timeout_s=30.0)
+    limits = ServingConfig(body_grace_s=2.0, min_body_rate_bytes_s=100.0, body_timeout_s=30.0)
     assert deadline(Timer.BODY, limits, 10.0, 10.0, 0) == 12.0
     assert deadline(Timer.BODY, limits, 20.0, 10.0, 500) == 17.0
     assert deadline(Timer.BODY, limits, 20.0, 10.0, 10**9) == 40.0
-    off = DoorLimits(min_body_rate_bytes_s=0, body_timeout_s=30.0)
+    off = ServingConfig(min_body_rate_bytes_s=0, body_timeout_s=30.0)
     assert deadline(Timer.BODY, off, 20.0, 10.0, 10**9) == 40.0
     assert deadline(Timer.KEEP_ALIVE, limits, 1.0, 0.0, 0) == 1.0 + limits.keep_alive_s
     assert deadline(Timer.NONE, limits, 1.0, 0.0, 0) is None
@@ -153,8 +154,8 @@ def test_a_connection_makes_every_move_of_the_table_and_no_other(
         move(self, new, now)
 
     monkeypatch.setattr(Core, "transition", recorded)
-    _walk(Door(DoorLimits(retry_after_s=1)))
-    _leave_in_every_state(Door(DoorLimits(retry_after_s=1)))
+    _walk(Door(ServingConfig(retry_after_s=1)))
+    _leave_in_every_state(Door(ServingConfig(retry_after_s=1)))
     assert set(moves) == EDGES
 
 
@@ -182,7 +183,7 @@ def _in(state: ConnectionState, door: Door) -> Driver:
 
 @pytest.mark.parametrize("state", [S.OPEN, S.IDLE, S.DISPATCHED, S.PARKED, S.YIELDING])
 def test_each_state_reads_what_its_row_says(state: ConnectionState) -> None:
-    driver = _in(state, Door(DoorLimits(retry_after_s=1)))
+    driver = _in(state, Door(ServingConfig(retry_after_s=1)))
     dispatched = len(driver.received)
     pipeline = _request("GET", "/v2/health/live") * (2 * HELD_BYTES // 40)  # > 2 x HELD_BYTES
     driver.send(pipeline[:HELD_BYTES])

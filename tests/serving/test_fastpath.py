@@ -10,7 +10,6 @@ its answer through ASGI. Every test talks to a real server over real sockets.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 import time
@@ -104,7 +103,7 @@ def _body_timeout(server: ServerThread, seconds: float) -> Iterator[None]:
     """The door's body timeout set to ``seconds`` meanwhile (the fixture's is minutes)."""
     door = server.app.state.mooring.door
     limits = door.limits
-    door.limits = dataclasses.replace(limits, body_timeout_s=seconds)
+    door.limits = limits.model_copy(update={"body_timeout_s": seconds})
     try:
         yield
     finally:

@@ -10,7 +10,6 @@ ASGI alike. Every test talks to a real server over raw sockets.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import socket
 import time
@@ -253,7 +252,7 @@ def _limits(server: ServerThread, **changed: float) -> Iterator[None]:
     """The door's limits ``changed`` meanwhile."""
     door = _door(server)
     limits = door.limits
-    door.limits = dataclasses.replace(limits, **changed)  # type: ignore[arg-type]
+    door.limits = limits.model_copy(update=changed)
     try:
         yield
     finally:

@@ -27,6 +27,10 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mooring.config import ServingConfig
 
 __all__ = ["Admission"]
 
@@ -68,6 +72,16 @@ class Admission:
         #: Called with the reason of each refusal (in_flight, body_bytes, receiving, and
         #: the door's own: connections, read_timeout).
         self.on_refused: Callable[[str], None] | None = None
+
+    @classmethod
+    def of(cls, limits: ServingConfig) -> Admission:
+        """The admission of ``[serving]``'s ``max_in_flight``, ``max_receiving`` and
+        ``body_budget_bytes``."""
+        return cls(
+            max_in_flight=limits.max_in_flight,
+            max_receiving=limits.max_receiving,
+            body_budget_bytes=limits.body_budget_bytes,
+        )
 
     def counts(self) -> tuple[int, int, int]:
         """``(in_flight, receiving, body_bytes)``: all 0 when nothing is admitted.

@@ -28,7 +28,8 @@ from mooring.errors import UsageError
 from mooring.formats._columns import describe
 from mooring.formats._feedback import FeedbackStore
 from mooring.registry import Registry
-from mooring.serving._door import Door, DoorLimits
+from mooring.serving._admission import Admission
+from mooring.serving._door import Door
 from mooring.serving._endpoints import Endpoints
 from mooring.serving._follow import follow, follow_notices, refresh_gauges, settled
 from mooring.serving._http import ServingApp, http_error
@@ -96,10 +97,9 @@ def build_app(
             on_written=metrics.log_written.inc,
             on_dropped=metrics.log_dropped.inc,
         )
-    limits = DoorLimits.from_config(cfg)
-    admission = limits.admission()  # shared by the door (REST) and gRPC
+    admission = Admission.of(cfg)  # shared by the door (REST) and gRPC
     admission.on_refused = lambda reason: metrics.refused.labels(reason).inc()
-    door = Door(limits, admission)
+    door = Door(cfg, admission)
     managers = {
         s.name: ModelManager(s, cfg, metrics, plog, idle=lambda: admission.in_flight <= 1)
         for s in sources

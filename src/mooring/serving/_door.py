@@ -14,7 +14,7 @@ Starlette request; the answer written in one piece), anything else through ASGI
 answer, is in ``docs/concepts/serving.md`` ("Overload is refused at the door").
 
 Examples:
-    >>> door = Door(DoorLimits(max_in_flight=32))
+    >>> door = Door(ServingConfig(max_in_flight=32))
     >>> server = await loop.create_server(door.factory(app), "127.0.0.1", 8501)  # doctest: +SKIP
 """
 
@@ -24,7 +24,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from mooring.config import ServingConfig
@@ -45,7 +44,7 @@ from mooring.serving._door_cycle import ARRIVED, Cycle
 from mooring.serving._door_framing import Request
 from mooring.serving._door_states import HEAD_LIMIT, HELD_BYTES, ConnectionState
 
-__all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "DoorLimits", "FastPath"]
+__all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "FastPath"]
 
 log = logging.getLogger("mooring.serving")
 
@@ -66,50 +65,18 @@ class FastPath(Protocol):
     def lost(self, req: Request, client: str | None) -> None: ...
 
 
-@dataclass(frozen=True)
-class DoorLimits:
-    """The door's limits (``[serving]`` in :meth:`from_config`)."""
-
-    max_in_flight: int = 32
-    max_connections: int = 4096
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 30.0
-    keep_alive_s: float = 5.0
-    retry_after_s: int = 1
-    # The largest body read: above it the app refuses the request (413) from its headers,
-    # or from the bytes past the limit, and the connection closes.
-    body_limit_bytes: int = 4 * 1024 * 1024
-    max_receiving: int = 256
-    # Bytes of prediction bodies held at once, as they arrive and until their answer.
-    body_budget_bytes: int = 32 * 1024 * 1024
-    min_body_rate_bytes_s: float = 1024.0  # 0: off (body_timeout_s alone)
-    body_grace_s: float = 2.0
-
-    def admission(self) -> Admission:
-        """A new :class:`~mooring.serving._admission.Admission` with these limits."""
-        return Admission(
-            max_in_flight=self.max_in_flight,
-            max_receiving=self.max_receiving,
-            body_budget_bytes=self.body_budget_bytes,
-        )
-
-    @classmethod
-    def from_config(cls, cfg: ServingConfig) -> DoorLimits:
-        """The limits ``[serving]`` sets (each field is the setting of the same name)."""
-        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
-
-
 class Door:
     """What every connection of one process shares: the admission (shared with gRPC),
     the connections (for the read timeouts and shutdown) and the fast path."""
 
     def __init__(
-        self, limits: DoorLimits | None = None, admission: Admission | None = None
+        self, limits: ServingConfig | None = None, admission: Admission | None = None
     ) -> None:
-        self.limits = limits or DoorLimits()
+        #: The limits (``[serving]``): the door reads its own and shares the admission's.
+        self.limits = limits or ServingConfig()
         #: Permits, receiving count and body budget (:mod:`mooring.serving._admission`);
         #: its ``on_refused`` also hears the door's own refusals (connections, read_timeout).
-        self.admission = admission or self.limits.admission()
+        self.admission = admission or Admission.of(self.limits)
         #: Open connections, oldest first (a dict for its order).
         self.connections: dict[_Connection, None] = {}
         #: The requests being answered (their tasks), held until they end.

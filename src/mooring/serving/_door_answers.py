@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 if TYPE_CHECKING:
-    from mooring.serving._door import DoorLimits
+    from mooring.config import ServingConfig
 
 __all__ = [
     "BOTH_LENGTHS",
@@ -115,7 +115,7 @@ def _error(text: str) -> bytes:
     return orjson.dumps({"error": text})
 
 
-def refusal_message(limits: DoorLimits, why: str) -> str:
+def refusal_message(limits: ServingConfig, why: str) -> str:
     """Why a request is refused 503 (``why``: in_flight, body_bytes, receiving,
     connections), with the retry; the same words on REST and gRPC."""
     what = {
@@ -127,7 +127,7 @@ def refusal_message(limits: DoorLimits, why: str) -> str:
     return f"the server is at its limit of {what}; retry after {limits.retry_after_s} s"
 
 
-def refusal_body(limits: DoorLimits, why: str) -> bytes:
+def refusal_body(limits: ServingConfig, why: str) -> bytes:
     """The JSON body of a 503 for ``why`` (:func:`refusal_message`)."""
     return _error(refusal_message(limits, why))
 
@@ -189,7 +189,7 @@ def chunk_too_large(size: int, limit: int) -> bytes:
     )
 
 
-def too_slow(limits: DoorLimits) -> bytes:
+def too_slow(limits: ServingConfig) -> bytes:
     """The JSON body of a 408: what had to arrive by when, and the settings."""
     rate = limits.min_body_rate_bytes_s
     pace = f"at {rate:g} bytes/s or faster after {limits.body_grace_s:g} s and " if rate > 0 else ""

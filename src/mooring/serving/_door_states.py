@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mooring.serving._door import DoorLimits
+    from mooring.config import ServingConfig
 
 __all__ = [
     "CHUNK_FRAMING",
@@ -149,15 +149,15 @@ def check(old: ConnectionState, new: ConnectionState) -> None:
 
 
 def deadline(
-    timer: Timer, limits: DoorLimits, now: float, since: float, earned: int
+    timer: Timer, limits: ServingConfig, now: float, since: float, earned: int
 ) -> float | None:
     """When a connection whose ``timer`` runs times out; ``now`` is when it entered the
     state, ``since`` when its body's headers arrived and ``earned`` the body's bytes that
     earn time at ``min_body_rate_bytes_s`` (each byte its share, whatever the length
     declared, so a large ``Content-Length`` buys nothing before its bytes arrive).
 
-    >>> from mooring.serving._door import DoorLimits
-    >>> limits = DoorLimits(body_grace_s=2.0, min_body_rate_bytes_s=100.0, body_timeout_s=30)
+    >>> from mooring.config import ServingConfig
+    >>> limits = ServingConfig(body_grace_s=2.0, min_body_rate_bytes_s=100.0, body_timeout_s=30)
     >>> deadline(Timer.BODY, limits, 5.0, 0.0, 300), deadline(Timer.BODY, limits, 5.0, 0.0, 10**6)
     (5.0, 30.0)
     """

@@ -26,7 +26,7 @@ from typing import Any
 
 from mooring.errors import UsageError
 from mooring.serving._admission import Admission
-from mooring.serving._door import Door, DoorLimits
+from mooring.serving._door import Door
 
 __all__ = ["Server"]
 
@@ -62,7 +62,7 @@ class Server:
         self.port = port
         state = getattr(getattr(app, "state", None), "mooring", None)
         if door is None:
-            door = state.door if state is not None else Door(DoorLimits(), admission)
+            door = state.door if state is not None else Door(admission=admission)
         self.door = door
         #: What the door (and a gRPC server on this loop) admits predictions through.
         self.admission = door.admission
