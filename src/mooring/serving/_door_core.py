@@ -591,7 +591,7 @@ class Core:
             if self.door.reclaim_body(self.now, self):
                 continue
             if req.declared < 0:
-                self._refuse_midway("body_bytes")
+                self._refuse("body_bytes", close=True)  # the rest of its body is not read
                 raise _StopError
             self._unreceive(req)
             req.parts.clear()
@@ -647,9 +647,7 @@ class Core:
         self.transition(_DISPATCHED)
         if req.got:  # its body's time on the wire: the read timeouts', not the deadline's
             req.arrived += max(self.now - self.body_at, 0.0)
-        if req.receiving:  # _unreceive, inline: once per request
-            req.receiving = False
-            admission.stop_receiving()
+        self._unreceive(req)
         if req.reserved > req.got:  # a share past its data
             admission.give_back(req.reserved - req.got)
             req.reserved = req.got
@@ -667,6 +665,7 @@ class Core:
     def _refuse(self, why: str, *, close: bool) -> None:
         """Answer 503 + Retry-After at once; keep-alive connections are parked: nothing
         more is read of them for ``retry_after_s``."""
+        self._unreceive(self.req)  # refused, not cut off by its client: no 499
         door = self.door
         door.count(why)
         self.out.append(Write(door.refusal(why, close)))
@@ -676,15 +675,6 @@ class Core:
         self.transition(_PARKED)
         self._pause()
         self.out.append(Wait(self.limits.retry_after_s))
-
-    def _refuse_midway(self, why: str) -> None:
-        """Refuse a prediction whose body is arriving: 503 + Retry-After, and close (the
-        rest of its body is not read)."""
-        req = self.req
-        self._unreceive(req)  # refused, not cut off by its client: no 499 (_close gives the rest)
-        self.door.count(why)
-        self.out.append(Write(self.door.refusal(why, True)))
-        self._close()
 
     def _unreceive(self, req: Request) -> bool:
         """Stop counting ``req`` as receiving its body; whether it was."""
@@ -699,10 +689,6 @@ class Core:
             self.admission.give_back(req.reserved)
             req.reserved = 0
 
-    def _count_lost(self, req: Request) -> None:
-        if req.route is not None:
-            self.out.append(Lost(req))
-
     def _let_go(self) -> None:
         """Give back what the request under way holds of the admission, unless the app
         has it (then :meth:`answered` does); a prediction whose body was arriving is
@@ -710,8 +696,8 @@ class Core:
         req = self.req
         if self.state is _DISPATCHED:
             return
-        if self._unreceive(req):
-            self._count_lost(req)
+        if self._unreceive(req) and req.route is not None:
+            self.out.append(Lost(req))
         req.parts.clear()
         self._unreserve(req)
 
