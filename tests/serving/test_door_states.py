@@ -111,16 +111,30 @@ def _walk(door: Door) -> None:
     # An idle connection's timeout closes it quietly.
     driver.advance(door.limits.keep_alive_s + 1)
     assert driver.closed and core.state is S.CLOSED and driver.statuses()[-1] == 200
+    # An Upgrade request's body, read raw (slowly, earning its time), then the close.
+    upgraded = Driver(door)
+    upgrade = "POST /v1/models/m:predict HTTP/1.1\r\nhost: t\r\nconnection: upgrade\r\n"
+    head = f"{upgrade}upgrade: h2c\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+    upgraded.send(head + body[:-5])
+    assert upgraded.core.state is S.RAW_BODY and upgraded.core.deadline is not None
+    upgraded.advance(upgraded.core.deadline - upgraded.now)
+    assert upgraded.core.state is S.RAW_BODY and not upgraded.closed
+    upgraded.send(body[-5:])
+    assert upgraded.received[-1][2] == body
+    upgraded.answer()
+    assert upgraded.closed and upgraded.statuses() == [200]
 
 
 def _leave_in_every_state(door: Door) -> None:
     """A client that leaves from each state: the connection closes, holding nothing."""
     Core(door).close()  # refused as it was made (past max_connections)
     request = _request("POST", "/v1/models/m:predict", b'{"instances": []}')
+    upgrade = request.replace(b"host: t\r\n", b"host: t\r\nconnection: upgrade\r\nupgrade: h2c\r\n")
     for sent, in_flight, state in (
         (b"", 0, S.OPEN),
         (request[:10], 0, S.HEAD),
         (request[:-3], 0, S.BODY),
+        (upgrade[:-3], 0, S.RAW_BODY),
         (request, 0, S.DISPATCHED),
         (request, door.admission.max_in_flight, S.PARKED),
     ):

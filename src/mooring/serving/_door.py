@@ -42,7 +42,7 @@ from mooring.serving._door_core import (
 )
 from mooring.serving._door_cycle import ARRIVED, Cycle
 from mooring.serving._door_framing import Request
-from mooring.serving._door_states import HEAD_LIMIT, HELD_BYTES, ConnectionState
+from mooring.serving._door_states import HEAD_LIMIT, HELD_BYTES, ConnectionState, Timer
 
 __all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "FastPath"]
 
@@ -51,8 +51,8 @@ log = logging.getLogger("mooring.serving")
 # How often the read timeouts are checked (seconds): their resolution.
 SWEEP_S = 0.25
 
-_BODY = ConnectionState.BODY
 _DISPATCHED = ConnectionState.DISPATCHED
+_BODY_TIMER = Timer.BODY
 
 
 class FastPath(Protocol):
@@ -156,7 +156,9 @@ class Door:
     def busy(self) -> int:
         """Connections still in a request (its body arriving, or its answer not written)."""
         return sum(
-            1 for c in self.connections if c.core.state is _BODY or c.core.state is _DISPATCHED
+            1
+            for c in self.connections
+            if c.core.state.rule.timer is _BODY_TIMER or c.core.state is _DISPATCHED
         )
 
     def close_all(self) -> None:

@@ -137,6 +137,7 @@ _NOTHING: tuple[Decision, ...] = ()
 # module globals: compared by identity on every event.
 _S, _R, _T = ConnectionState, Reading, Timer
 _NEW, _OPEN, _HEAD, _BODY, _DISPATCHED = _S.NEW, _S.OPEN, _S.HEAD, _S.BODY, _S.DISPATCHED
+_RAW_BODY = _S.RAW_BODY
 _IDLE, _YIELDING, _PARKED, _CLOSED = _S.IDLE, _S.YIELDING, _S.PARKED, _S.CLOSED
 _READ_HEAD, _HOLD, _PAUSE = _R.HEAD, _R.HOLD, _R.PAUSE
 _NO_TIMER, _HEADER_TIMER, _BODY_TIMER = _T.NONE, _T.HEADER, _T.BODY
@@ -173,7 +174,6 @@ class Core:
         "sent_all",
         "state",
         "tail",
-        "upgrading",
     )
 
     def __init__(self, door: Door) -> None:
@@ -201,9 +201,6 @@ class Core:
         self.paused = False  # the socket is not read
         self.sent_all = False  # the client half-closed: nothing more will arrive
         self.resuming = False  # parsing bytes held while the last request was answered
-        # The body of a request with Upgrade: the parser stops at its headers, so the core
-        # reads its Content-Length itself (the connection then closes).
-        self.upgrading = False
         # When the state's timer runs out (set by transition() alone, from the table).
         self.deadline: float | None = None
         self.body_at = 0.0  # when the current body's headers arrived
@@ -282,8 +279,8 @@ class Core:
             return _NOTHING
         self.now = now
         state = self.state
-        if state is _BODY:
-            self.transition(_BODY, now)
+        if state.rule.timer is _BODY_TIMER:
+            self.transition(state, now)
             if self.deadline is not None and self.deadline >= now:
                 return _NOTHING
         expiry = state.rule.expiry
@@ -328,7 +325,7 @@ class Core:
     def shutdown(self) -> Sequence[Decision]:
         """Stop taking requests: close now, or after the answer of the one under way."""
         if not self.closed:
-            if self.state is _BODY or self.state is _DISPATCHED:
+            if self.state.rule.timer is _BODY_TIMER or self.state is _DISPATCHED:
                 self.req.keep_alive = False  # the last answer on it
             else:
                 self._close()
@@ -350,7 +347,7 @@ class Core:
         a byte a second falls a second behind each second, a fresh one not at all.
         """
         rate = self.limits.min_body_rate_bytes_s
-        if self.state is not _BODY or not self.req.receiving or rate <= 0:
+        if self.state.rule.timer is not _BODY_TIMER or not self.req.receiving or rate <= 0:
             return None
         late = now - self.body_at - self.req.got / rate
         return late if late > 0 else None
@@ -358,7 +355,7 @@ class Core:
     def cut(self, now: float) -> Sequence[Decision]:
         """Cut a body :meth:`behind` the minimum rate to make room for another request:
         408, as at its deadline."""
-        if self.state is _BODY:
+        if self.state.rule.timer is _BODY_TIMER:
             self.now = now
             self._too_slow()
         return self._take()
@@ -461,7 +458,7 @@ class Core:
 
     def _feed(self, buf: bytes, start: int, stop: int) -> None:
         piece = memoryview(buf)[start:stop]
-        if self.upgrading:
+        if self.state is _RAW_BODY:
             self._upgrade_body(piece)
             return
         self.tail = bytes(piece[-3:]) if stop - start >= 3 else (self.tail + bytes(piece))[-3:]
@@ -618,7 +615,7 @@ class Core:
             return
         req = self.req
         if self.parser.should_upgrade() and req.got < req.declared:
-            self.upgrading = True  # its body follows, unparsed: _upgrade_body reads it
+            self.transition(_RAW_BODY)  # its body follows, unparsed: _upgrade_body reads it
             return
         self._complete()
 
@@ -629,8 +626,7 @@ class Core:
         except _StopError:
             return
         req = self.req
-        if self.state is _BODY and req.got >= req.declared:
-            self.upgrading = False
+        if self.state is _RAW_BODY and req.got >= req.declared:
             self._complete()
 
     def _permits(self, req: Request) -> int:
@@ -733,7 +729,7 @@ class Core:
         if timer is not _BODY_TIMER:
             self.deadline = deadline(timer, self.limits, now, now, 0)
             return
-        if old is not _BODY:
+        if old.rule.timer is not _BODY_TIMER:
             self.body_at = now
         req = self.req
         earned = req.got if req.refused is None else 0  # a refused body earns nothing

@@ -10,9 +10,12 @@ from it. No asyncio here: the table and :func:`deadline` are plain data and arit
 ::
 
     NEW ─▶ OPEN ─▶ HEAD ─▶ BODY ─▶ DISPATCHED ─▶ IDLE ─▶ HEAD …
-            ▲               ↺          │          │  ▲
-            └──── PARKED ◀─────────────┘          ▼  │
-                  (refused 503, keep-alive)    YIELDING (pipelined, predictions pending)
+            ▲               ↺ │        ▲  │          │  ▲
+            │                 ▼        │  │          ▼  │
+            │           RAW_BODY ──────┘  │       YIELDING (pipelined, predictions pending)
+            │        (after Upgrade)      │
+            └──── PARKED ◀────────────────┘
+                  (refused 503, keep-alive)
 
     and from every state ─▶ CLOSED
 
@@ -59,6 +62,7 @@ class ConnectionState(enum.Enum):
     OPEN = "open"  # connected (or read again after a refusal): a request's first byte awaited
     HEAD = "head"  # a request's line and headers arriving
     BODY = "body"  # its body arriving (every request passes here, a bodiless one at once)
+    RAW_BODY = "raw body"  # an Upgrade request's body: the parser stopped at its headers
     DISPATCHED = "dispatched"  # read whole: the app (or a refusal) answers it
     IDLE = "idle"  # answered, kept alive: the next request's first byte awaited
     YIELDING = "yielding"  # answered, the next request held while predictions are pending
@@ -85,6 +89,7 @@ class Reading(enum.Enum):
 
     HEAD = "a request's line and headers, up to HEAD_LIMIT (431 past it)"
     BODY = "its body, up to body_limit_bytes (413), its chunks' framing up to CHUNK_FRAMING"
+    RAW = "an Upgrade request's body, by its Content-Length, without the parser"
     HOLD = "nothing parsed; up to HELD_BYTES held, then the socket is not read"
     PAUSE = "nothing parsed; the socket is not read"
 
@@ -127,7 +132,10 @@ TABLE: dict[ConnectionState, Rule] = {
     _S.OPEN: Rule(_R.HEAD, Timer.HEADER, Expiry.REFUSE, (_S.HEAD, _S.CLOSED)),
     _S.HEAD: Rule(_R.HEAD, Timer.HEADER, Expiry.REFUSE, (_S.BODY, _S.CLOSED)),
     # BODY -> BODY: bytes of the body came, and earned time at the minimum rate.
-    _S.BODY: Rule(_R.BODY, Timer.BODY, Expiry.REFUSE, (_S.BODY, _S.DISPATCHED, _S.CLOSED)),
+    _S.BODY: Rule(
+        _R.BODY, Timer.BODY, Expiry.REFUSE, (_S.BODY, _S.RAW_BODY, _S.DISPATCHED, _S.CLOSED)
+    ),
+    _S.RAW_BODY: Rule(_R.RAW, Timer.BODY, Expiry.REFUSE, (_S.RAW_BODY, _S.DISPATCHED, _S.CLOSED)),
     _S.DISPATCHED: Rule(_R.HOLD, Timer.NONE, Expiry.NONE, (_S.IDLE, _S.PARKED, _S.CLOSED)),
     _S.IDLE: Rule(_R.HEAD, Timer.KEEP_ALIVE, Expiry.CLOSE, (_S.HEAD, _S.YIELDING, _S.CLOSED)),
     _S.YIELDING: Rule(_R.PAUSE, Timer.NONE, Expiry.NONE, (_S.IDLE, _S.CLOSED)),
