@@ -14,6 +14,7 @@ A folder written before explanations (no ``explain`` key in ``mooring.json``) ra
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,7 +49,10 @@ class Explainer(Protocol):
     def explain(self, columns: Columns) -> Explanation: ...
 
 
-_CACHE: dict[tuple[Path, float], Explainer] = {}
+# The explainers kept, newest use last: a monitor that runs for months explains each
+# new version's drifted windows, and a re-exported folder is a new key; the oldest go.
+_CACHED = 4
+_CACHE: OrderedDict[tuple[Path, float], Explainer] = OrderedDict()
 _LOCK = threading.Lock()
 
 
@@ -56,7 +60,8 @@ def load_explainer(model_dir: Path) -> Explainer:
     """The explainer of the model folder ``model_dir``, loaded on first use and cached.
 
     The cache is keyed by the folder and its ``mooring.json``'s modification time, so a
-    server loads each folder once and a re-exported folder is loaded again.
+    server loads each folder once and a re-exported folder is loaded again; it keeps the
+    four used last.
 
     Raises:
         ExplainUnavailable: the folder has no explanation (see the message for why).
@@ -73,6 +78,9 @@ def load_explainer(model_dir: Path) -> Explainer:
         if found is None:
             found = _open(path, metadata)
             _CACHE[key] = found
+            while len(_CACHE) > _CACHED:
+                _CACHE.popitem(last=False)
+        _CACHE.move_to_end(key)
         return found
 
 
