@@ -1,6 +1,6 @@
 """Generated tables through the whole loop, with no edits: ``mooring init`` → ``mooring
-run`` → a server answering rows of the table (TF Serving's REST and the Open Inference
-Protocol) → ``mooring score`` of the same rows → ``mooring drift``
+run`` → a server answering and explaining rows of the table (TF Serving's REST and the
+Open Inference Protocol) → ``mooring score`` of the same rows → ``mooring drift``
 (``tests/_support/generated_tables.py`` says what a table can hold).
 
 No command fails with an internal error or prints a traceback, the server answers 200
@@ -12,6 +12,7 @@ own where the bug lives (a column named ``global``: ``tests/training/test_names.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 
@@ -70,8 +71,24 @@ def test_a_generated_table_goes_from_init_to_drift_unedited(
             f"{server.url}/v1/models/{cfg.project.name}:predict", json={"instances": rows}
         )
         oip = httpx.post(f"{server.url}/v2/models/{cfg.project.name}/infer", json=infer)
+        why = httpx.post(
+            f"{server.url}/v1/models/{cfg.project.name}:explain", json={"instances": rows}
+        )
     assert answer.status_code == 200, answer.text
     served = [p["probabilities"][1] for p in answer.json()["predictions"]]
+    # Each row is explained in the table's own column names, whatever their script, and
+    # its attributions add up to the move from the baseline to the served probability (a
+    # network's) or its log-odds (trees').
+    assert why.status_code == 200, why.text
+    unit = why.json()["unit"]
+    for row, probability, e in zip(rows, served, why.json()["explanations"], strict=True):
+        assert e["attributions"] and set(e["attributions"]) <= set(row)
+        p = min(max(probability, 1e-7), 1 - 1e-7)
+        expected = probability if unit == "probability" else math.log(p / (1 - p))
+        assert e["explained"] == pytest.approx(expected, abs=1e-3), unit
+        assert sum(e["attributions"].values()) == pytest.approx(
+            e["explained"] - e["baseline"], abs=0.02
+        )
     # The Open Inference Protocol, each column typed as the table has it, answers the same.
     assert oip.status_code == 200, oip.text
     probabilities = next(o for o in oip.json()["outputs"] if o["name"] == "probabilities")
