@@ -51,11 +51,16 @@ def test_each_mode_agrees_with_the_savedmodel_and_is_registered(
         attached = {a.artifact: a for a in reg.version_artifacts("income", version=1)}
         registered = reg.get("income", version=1)
         stored = reg.load_artifact("income", f"tflite-{mode}", version=1)
+        explain = reg.load_version(registered) / "explain"
+        explain_bytes = sum(f.stat().st_size for f in explain.rglob("*") if f.is_file())
 
     assert result.passed, result.reason
     assert result.reason.startswith(f"{mode} export of income@1 passed: auc")
     # Smaller than the SavedModel; the file is the one hashed, stored and registered.
     assert result.tflite_bytes is not None and result.tflite_bytes < result.savedmodel_bytes
+    # The SavedModel as served: the version's files less its explanation's SavedModel.
+    assert explain_bytes > 0
+    assert result.savedmodel_bytes == registered.size_bytes - explain_bytes
     assert result.path is not None
     content = result.path.read_bytes()
     assert len(content) == result.tflite_bytes

@@ -37,7 +37,7 @@ from mooring.evaluation._metrics import HEADLINE
 from mooring.evaluation._model import attribution_summary, evaluate_loaded_model
 from mooring.evaluation._result import EvaluationResult, RenderEvaluation
 from mooring.features._inputs import predict_saved_model
-from mooring.formats._model import SavedModelFolder, load_saved_model
+from mooring.formats._model import SavedModelFolder, load_saved_model, served_bytes
 
 __all__ = [
     "CandidateEvaluation",
@@ -45,7 +45,6 @@ __all__ = [
     "evaluate_candidates",
     "measure_latency",
     "pick",
-    "size_on_disk",
 ]
 
 LATENCY_ROWS = 1000
@@ -152,11 +151,6 @@ def measure_latency(
     return float(best * 1000.0 / sample.num_rows)
 
 
-def size_on_disk(path: str | Path) -> int:
-    """Bytes of every file under a model folder."""
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-
-
 def _rank(candidate: CandidateEvaluation, select: str) -> tuple[float, float]:
     """Sort key: best ``select`` first, then the lower cost per 1,000 predictions."""
     value = candidate.result.metric(select)
@@ -259,7 +253,7 @@ def evaluate_candidates(
                 model_dir=Path(model_dir),
                 result=result,
                 seconds_per_1000=seconds,
-                size_bytes=size_on_disk(model_dir),
+                size_bytes=served_bytes(model_dir),
                 cost_per_1000=None if price is None else seconds / 3600.0 * price,
             )
         )

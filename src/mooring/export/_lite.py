@@ -47,6 +47,7 @@ from mooring.export._data import distinct_rows, sample_rows
 from mooring.export._result import AGREEMENT_TOLERANCE, LiteExport
 from mooring.export._runtime import LiteModel
 from mooring.formats._files import atomic_write, file_fingerprint
+from mooring.formats._model import served_bytes
 from mooring.registry import ModelVersion, Registry
 
 if TYPE_CHECKING:
@@ -372,7 +373,7 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
         mode=checked,
         passed=False,
         reason="",
-        savedmodel_bytes=mv.size_bytes,
+        savedmodel_bytes=served_bytes(model_dir),
         max_metric_drop=settings.max_metric_drop,
         calibration=calibration,
         evaluation={"source": _describe(eval_source), "rows": table.num_rows},

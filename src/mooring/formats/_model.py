@@ -74,6 +74,7 @@ __all__ = [
     "quiet_python_logs",
     "read_metadata",
     "role_outputs",
+    "served_bytes",
     "signature_names",
     "versions",
     "write_metadata",
@@ -253,6 +254,25 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
             found[name] = "0+unknown"
     return {**found, "python": platform.python_version()}
+
+
+def served_bytes(model_dir: str | Path) -> int:
+    """Bytes of what serving loads: every file of the model folder but those kept only to
+    explain its predictions (the ``explain/`` SavedModel, a tree model's ``ydf/``), which
+    are over half of a small network's folder. A model's size as candidates and TF Lite
+    compare it.
+
+    >>> served_bytes(Path("runs/1/model")) < sum(  # doctest: +SKIP
+    ...     f.stat().st_size for f in Path("runs/1/model").rglob("*") if f.is_file())
+    True
+    """
+    root = Path(model_dir)
+    kept = {root / EXPLAIN_FOLDER, root / YDF_FOLDER}
+    return sum(
+        f.stat().st_size
+        for f in root.rglob("*")
+        if f.is_file() and not any(parent in kept for parent in f.parents)
+    )
 
 
 def write_metadata(model_dir: Path, metadata: Mapping[str, Any]) -> Path:
