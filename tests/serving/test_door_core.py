@@ -356,6 +356,11 @@ def test_a_client_that_half_closes_is_answered_what_it_sent_whole_then_closed() 
     assert not parked.closed and parked.statuses() == [503]
     parked.settle()
     assert parked.closed and parked.statuses() == [503, 200]
+    # Refused with nothing behind: closed at once, not kept parked for retry_after_s.
+    refused = Driver(door)
+    refused.send(_plain("POST", PREDICT, b"{}"))
+    refused.eof()
+    assert refused.closed and refused.statuses() == [503]
     door.admission.in_flight = 0
     for driver in (one, cut, parked):
         _idle(driver.door)

@@ -308,8 +308,10 @@ class Core:
         return self._take()
 
     def _starved(self) -> None:
-        """Close a connection that waits for bytes its client will never send."""
-        if self.sent_all and not self.closed and not self._holding() and self.off >= len(self.buf):
+        """Close a half-closed connection with nothing held and no answer owed: it waits
+        for bytes its client will never send (or, parked, to read what it has)."""
+        owed = self.state is _DISPATCHED or self.state is _CLOSED
+        if self.sent_all and self.off >= len(self.buf) and not owed:
             self._close()
 
     def lost(self) -> Sequence[Decision]:
