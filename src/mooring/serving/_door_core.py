@@ -310,8 +310,8 @@ class Core:
     def _starved(self) -> None:
         """Close a half-closed connection with nothing held and no answer owed: it waits
         for bytes its client will never send (or, parked, to read what it has)."""
-        owed = self.state is _DISPATCHED or self.state is _CLOSED
-        if self.sent_all and self.off >= len(self.buf) and not owed:
+        busy_or_gone = self.state is _DISPATCHED or self.state is _CLOSED
+        if self.sent_all and self.off >= len(self.buf) and not busy_or_gone:
             self._close()
 
     def lost(self) -> Sequence[Decision]:
