@@ -243,7 +243,7 @@ def _in_flight(server: ServerThread) -> int:
 def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
     door: ServerThread,
 ) -> None:
-    """A request whose headers find every slot taken (by a prediction in the model) is
+    """A request whose headers find every permit taken (by a prediction in the model) is
     refused at once, its body never parsed."""
     before = _refused(door).get("in_flight", 0.0)
     with (
@@ -279,7 +279,7 @@ def test_past_the_in_flight_limit_a_request_gets_503_before_its_body_is_read(
 
 @contextlib.contextmanager
 def _patient(model_dirs: dict[str, Path], max_in_flight: int) -> Iterator[ServerThread]:
-    """A ready server with ``max_in_flight`` slots, a refused connection parked for 3 s
+    """A ready server with ``max_in_flight`` permits, a refused connection parked for 3 s
     (longer than a check takes), and no deadline or read timeout a check could meet."""
     with _server(
         model_dirs,
@@ -295,7 +295,7 @@ def _patient(model_dirs: dict[str, Path], max_in_flight: int) -> Iterator[Server
 
 @pytest.fixture(scope="module")
 def parking(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
-    """One slot."""
+    """One permit."""
     with _patient(model_dirs, 1) as server:
         yield server
 
@@ -305,7 +305,7 @@ def test_a_refused_connection_is_not_read_again_until_retry_after(
     parking: ServerThread, road: str
 ) -> None:
     """A client that retries at once after a 503 waits for Retry-After on its connection:
-    its retry is not refused again as fast as it is sent, and once read (the slot free by
+    its retry is not refused again as fast as it is sent, and once read (the permit free by
     then) it is answered. Other connections are read meanwhile."""
     with (
         held_model(parking.app, NAME) as held,
@@ -339,7 +339,7 @@ def test_a_refused_connection_is_not_read_again_until_retry_after(
         storm.sock.setblocking(True)
         held.release.set()
         assert running.answer()[0] == 200
-        # Read after Retry-After, the slot free by then: answered.
+        # Read after Retry-After, the permit free by then: answered.
         assert storm.answer()[0] == 200
     assert _refused(parking)["in_flight"] == before + 1
 
@@ -416,21 +416,21 @@ def test_the_body_budget_refuses_past_it_and_every_road_gives_its_bytes_back(
 
 @pytest.fixture(scope="module")
 def quarter(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
-    """Four slots: a pipelined prediction may take three of them."""
+    """Four permits: a pipelined prediction may take three of them."""
     with _patient(model_dirs, 4) as server:
         yield server
 
 
-def test_pipelined_predictions_leave_a_quarter_of_the_slots_to_others(
+def test_pipelined_predictions_leave_a_quarter_of_the_permits_to_others(
     quarter: ServerThread,
 ) -> None:
-    """With three of four slots taken, a pipelining client's first prediction (read from
+    """With three of four permits taken, a pipelining client's first prediction (read from
     the socket) takes the fourth, but the one it sent behind it is refused once that is
-    answered: it would otherwise take the freed slot before any other connection is
-    read. A fresh request on another connection gets the slot."""
+    answered: it would otherwise take the freed permit before any other connection is
+    read. A fresh request on another connection gets the permit."""
     door = quarter.app.state.mooring.door
     admission = door.admission
-    admission.in_flight += 3  # three slots held (as by answers under way elsewhere)
+    admission.in_flight += 3  # three permits held (as by answers under way elsewhere)
     try:
         with RawConnection(quarter.port) as piped, RawConnection(quarter.port) as other:
             piped.send(raw_request("POST", PREDICT, BODY) * 2)

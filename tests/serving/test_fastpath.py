@@ -94,7 +94,7 @@ def _until_none_in_flight(server: ServerThread) -> None:
     door = server.app.state.mooring.door
     admission = door.admission
     wait_until(lambda: admission.counts() == (0, 0, 0),
-               "every request's slot and body bytes to be freed and none receiving",
+               "every request's permit and body bytes to be freed and none receiving",
                seen=admission.counts)  # fmt: skip
 
 
@@ -304,7 +304,7 @@ def test_a_client_that_leaves_mid_body_is_counted_499_and_frees_its_slot(
     request = raw_request("POST", PREDICT, BODY)
     sock = socket.create_connection(("127.0.0.1", fast.port))
     sock.sendall(request[: len(request) - 5])  # all but the body's last bytes
-    # Its body is incomplete: receiving, not yet holding an inference slot.
+    # Its body is incomplete: receiving, not yet holding an inference permit.
     wait_until(lambda: _receiving(fast) == 1, "the request to be receiving its body",
                seen=lambda: (_receiving(fast), _in_flight(fast)))  # fmt: skip
     assert _in_flight(fast) == 0

@@ -78,9 +78,9 @@ def _served(stub: Any) -> bool:
 
 
 def test_a_rest_request_in_the_model_sheds_grpc(model_dirs: dict[str, Path]) -> None:
-    """One admission count for both: a REST prediction in the model takes the only slot,
+    """One admission count for both: a REST prediction in the model takes the only permit,
     and gRPC is refused UNAVAILABLE until it is answered. A REST request whose body never
-    comes holds no slot (it is receiving), so gRPC is served meanwhile."""
+    comes holds no permit (it is receiving), so gRPC is served meanwhile."""
     cfg = FAST.model_copy(update={"max_in_flight": 1, "deadline_ms": PATIENCE * 1000,
                                   "body_timeout_s": PATIENCE})  # fmt: skip
     with GrpcServerThread(model_dir_sources(model_dirs["a"]), cfg) as server:
@@ -176,7 +176,7 @@ def test_rest_and_grpc_bodies_share_one_budget(model_dirs: dict[str, Path]) -> N
 def test_a_grpc_flood_past_capacity_is_refused_without_waiting(
     model_dirs: dict[str, Path],
 ) -> None:
-    """64 Predict calls at once against 4 slots, the model holding the first batch: 4 are
+    """64 Predict calls at once against 4 permits, the model holding the first batch: 4 are
     admitted and the other 60 are refused UNAVAILABLE while nothing has left the model (a
     refusal waits for no prediction); once it lets go, the 4 are answered and the server
     serves on."""
@@ -210,7 +210,7 @@ def test_a_grpc_flood_past_capacity_is_refused_without_waiting(
 
 
 def _refused(server: GrpcServerThread) -> float:
-    """Requests the door refused for want of a slot, from the server's /metrics."""
+    """Requests the door refused for want of a permit, from the server's /metrics."""
     samples = read_samples(server.client.get("/metrics").text)
     return sum(
         s.value

@@ -97,7 +97,7 @@ def test_pipelining_clients_keep_memory_bounded(tmp_path: Path, server: ServePro
         statuses = _normal(server, tmp_path)
     peak = server.memory_kib("VmHWM") - baseline
     # The 32 pipeliners are load like any other (one request each in flight at a time,
-    # as many as the slots): normal clients share the slots with them.
+    # as many as the permits): normal clients share the permits with them.
     assert set(statuses) <= {"200", "503"} and statuses.get("200", 0) > 0, statuses
     assert flood.result["answers"] > 0, flood.result
     assert peak < 100 * MIB, f"RSS grew by {peak} KiB under 32 pipelining connections"

@@ -359,7 +359,7 @@ def test_a_client_leaving_its_pipelined_predictions_logs_no_traceback(
             conn.send(whole)
             app.go(1)
             assert conn.answer()[0] == 200
-        wait_until(lambda: door.admission.in_flight == 0, "the next client's slot to be freed")
+        wait_until(lambda: door.admission.in_flight == 0, "the next client's permit to be freed")
     assert log.troubles() == []
 
 
@@ -368,7 +368,7 @@ def test_a_client_leaving_mid_body_logs_no_traceback() -> None:
     with _held_server() as (_, door, server), _Records() as log:
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=PATIENCE)
         sock.sendall(whole[:-10])
-        # Its body is incomplete: receiving, not yet holding an inference slot.
+        # Its body is incomplete: receiving, not yet holding an inference permit.
         wait_until(lambda: door.admission.receiving == 1, "the request to be receiving its body")
         _gone(sock)
         wait_until(lambda: _settled(door), "the connection's tasks to end",

@@ -1,9 +1,9 @@
-"""Slow bodies cannot deny predictions: a request holds an inference slot only once its
+"""Slow bodies cannot deny predictions: a request holds an inference permit only once its
 body is complete.
 
 While its body arrives a prediction is counted as *receiving* (at most
 ``max_receiving``), must keep up ``min_body_rate_bytes_s`` after ``body_grace_s``, and
-takes a slot (or is refused 503) when its body is whole, on the fast path and through
+takes a permit (or is refused 503) when its body is whole, on the fast path and through
 ASGI alike. Every test talks to a real server over raw sockets.
 """
 
@@ -36,7 +36,7 @@ from tests._support.waiting import PATIENCE, wait_until
 PREDICT = f"/v1/models/{NAME}:predict"
 BODY = orjson.dumps({"instances": [row()]})
 SLOW = 100  # slow-body connections held open at once
-CLIENTS = 8  # normal clients at once, as many as the server's inference slots
+CLIENTS = 8  # normal clients at once, as many as the server's inference permits
 REQUESTS = 50  # each
 
 
@@ -54,7 +54,7 @@ def _server(model_dirs: dict[str, Path], **options: Any) -> ServerThread:
 
 @pytest.fixture(scope="module")
 def roomy(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
-    """Eight inference slots: with the old admission (a slot from the headers on), a
+    """Eight inference permits: with the old admission (a permit from the headers on), a
     hundred slow bodies would hold all of them."""
     with _server(model_dirs, max_in_flight=CLIENTS) as server:
         server.wait_ready()
@@ -63,7 +63,7 @@ def roomy(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
 
 @pytest.fixture(scope="module")
 def single(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
-    """One inference slot, two requests receiving at most."""
+    """One inference permit, two requests receiving at most."""
     with _server(model_dirs, max_in_flight=1, max_receiving=2) as server:
         server.wait_ready()
         yield server
@@ -160,13 +160,13 @@ def test_slow_chunked_bodies_through_asgi_hold_no_inference_slot(roomy: ServerTh
 def _answer_after_body(
     single: ServerThread, start: bytes, rest: bytes
 ) -> tuple[int, dict[str, str], bytes]:
-    """The answer to a request whose body completes while the one slot is in the model."""
+    """The answer to a request whose body completes while the one permit is in the model."""
     with (
         held_model(single.app, NAME) as held,
         RawConnection(single.port) as late,
         RawConnection(single.port) as running,
     ):
-        late.send(start)  # its headers find the slot free: receiving
+        late.send(start)  # its headers find the permit free: receiving
         _until_receiving(single, 1)
         running.send(raw_request("POST", PREDICT, BODY))
         held.wait_entered("the other request to be in the model")
