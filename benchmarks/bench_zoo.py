@@ -214,7 +214,9 @@ def _json_value(value: Any) -> Any:
 
 
 def serve_one(folder: Path, model: str, row: dict[str, Any]) -> dict[str, Any]:
-    """Start ``mooring serve``, send ``row`` to ``:predict``; the status and answer."""
+    """Start ``mooring serve``, send ``row`` to ``:predict`` and ``:explain``; the status
+    and answer of each (of the explanation: its unit, method, columns and how far its
+    attributions are from adding up to the explained value less the baseline)."""
     import httpx
 
     port = _free_port()
@@ -244,15 +246,26 @@ def serve_one(folder: Path, model: str, row: dict[str, Any]) -> dict[str, Any]:
                 return {"status": None, "error": "not ready after 120 s"}
             time.sleep(0.2)
         ready_s = time.perf_counter() - started
-        answer = httpx.post(
-            f"{base}/v1/models/{model}:predict",
-            json={"instances": [{k: _json_value(v) for k, v in row.items()}]},
-            timeout=30,
-        )
+        body = {"instances": [{k: _json_value(v) for k, v in row.items()}]}
+        answer = httpx.post(f"{base}/v1/models/{model}:predict", json=body, timeout=30)
+        why = httpx.post(f"{base}/v1/models/{model}:explain", json=body, timeout=60)
+        explained: dict[str, Any] = {"status": why.status_code}
+        if why.status_code == 200:
+            document = why.json()
+            e = document["explanations"][0]
+            explained.update(
+                unit=document["unit"],
+                method=document["method"],
+                columns=len(e["attributions"]),
+                gap=abs(sum(e["attributions"].values()) - (e["explained"] - e["baseline"])),
+            )
+        else:
+            explained["error"] = why.text[:500]
         return {
             "status": answer.status_code,
             "ready_s": round(ready_s, 2),
             "answer": answer.json() if answer.status_code == 200 else answer.text[:500],
+            "explained": explained,
         }
     finally:
         server.terminate()
@@ -385,28 +398,36 @@ def run_table(table: Table, root: Path) -> dict[str, Any]:
     result["served"] = serve_one(folder, cfg.project.name, row)
     if result["served"]["status"] != 200:
         result["failed"] = "serve"
+    elif result["served"]["explained"]["status"] != 200:
+        result["failed"] = "explain"
     return result
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = [
         "| table | file | rows (train / held out) | task | kind chosen | metric | mooring "
-        "| scikit-learn HGB | served | run s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scikit-learn HGB | served | explained (unit, sum gap) | run s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        if "failed" in r and r["failed"] != "serve":
+        if "failed" in r and r["failed"] not in ("serve", "explain"):
             lines.append(
-                f"| {r['table']} | `{r['file']}` | | | failed at {r['failed']} | | | | | |"
+                f"| {r['table']} | `{r['file']}` | | | failed at {r['failed']} | | | | | | |"
             )
             continue
         mine, theirs = r["mooring"], r["baseline"]
+        why = r["served"].get("explained", {})
+        shown = (
+            f"{why['status']} ({why['unit']}, {why['gap']:.1e})"
+            if why.get("status") == 200
+            else str(why.get("status", "-"))
+        )
         lines.append(
             f"| {r['table']} | `{r['file']}` | {r['rows']['train']} / {r['rows']['eval']} | "
             f"{r['task']} | {r['kind']} | {r['metric']} | "
             f"{'-' if mine is None else f'{mine:.3f}'} | "
             f"{'-' if theirs is None else f'{theirs:.3f}'} | {r['served']['status']} | "
-            f"{r['run_s']:.0f} |"
+            f"{shown} | {r['run_s']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,6 @@
 """The zoo's table with the most shapes (the raw penguins: ids, a date, Yes/No, nulls,
-free text, punctuated names) goes through ``mooring init`` (no
-edits), ``mooring run`` and ``mooring serve`` with one prediction, beside scikit-learn's
+free text, punctuated names) goes through ``mooring init`` (no edits), ``mooring run``
+and ``mooring serve`` with one prediction and its explanation, beside scikit-learn's
 baseline on the same split (``benchmarks/bench_zoo.py``; the whole zoo runs there). The
 commands print no traceback, warning or library log line. No timings are checked."""
 
@@ -37,6 +37,8 @@ def test_zoo_tables_go_through_init_run_and_serve_unedited(tmp_path: Path) -> No
         assert "failed" not in table, (name, table)
         assert table["noise"] == [], (name, table["noise"])
         assert table["served"]["status"] == 200, (name, table["served"])
+        explained = table["served"]["explained"]  # the row, explained on the same server
+        assert explained["status"] == 200 and explained["gap"] < 0.05, (name, explained)
         assert table["task"] == "multiclass" and table["metric"] == "accuracy", name
         assert table["kind"], name
         # Both scored on the same held-out rows: fractions of them.
