@@ -1,7 +1,8 @@
 """Generated tables through the whole loop, with no edits: ``mooring init`` → ``mooring
 run`` → a server answering and explaining rows of the table (TF Serving's REST and the
-Open Inference Protocol) → ``mooring score`` of the same rows → ``mooring drift``
-(``tests/_support/generated_tables.py`` says what a table can hold).
+Open Inference Protocol) → ``mooring score`` of the same rows → ``mooring explain`` of
+the answered request → ``mooring drift`` (``tests/_support/generated_tables.py`` says
+what a table can hold).
 
 No command fails with an internal error or prints a traceback, the server answers 200
 on both protocols, and it answers what batch scoring gives for the same rows. Two
@@ -12,6 +13,7 @@ own where the bug lives (a column named ``global``: ``tests/training/test_names.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -107,7 +109,16 @@ def test_a_generated_table_goes_from_init_to_drift_unedited(
     probabilities = batch.column("output.probabilities").to_pylist()
     assert [p[1] for p in probabilities] == pytest.approx(served, abs=1e-5)
 
+    # The answered request, explained again from what the prediction log kept of it, as
+    # the server explained it (ids beyond 2^53, booleans and dates read back from the log).
+    told = mooring_in_process("explain", answer.headers["x-request-id"], "--json", cwd=project)
+    assert told.returncode == 0, _clean(told)
+    again = json.loads(told.stdout)["explanations"]
+    for got, want in zip(again, why.json()["explanations"], strict=True):
+        assert got["attributions"] == pytest.approx(want["attributions"], abs=1e-5)
+        assert got["explained"] == pytest.approx(want["explained"], abs=1e-5)
+
     drift = mooring_in_process("drift", cwd=project)
     assert drift.returncode in (0, 1), _clean(drift)  # 1: drift found
-    for done in (init, run, scored, drift):
+    for done in (init, run, scored, told, drift):
         _clean(done)
