@@ -18,6 +18,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error
 from mooring.config._monitoring import GuardrailsConfig
 from mooring.monitoring._estimate import estimated_guardrail
 from mooring.monitoring._estimate_loss import LossReference, estimate_loss, fit_loss_reference
+from mooring.monitoring._guardrails import GuardrailResult
 from mooring.registry import ModelVersion, Registry
 from tests._support.adult_arrays import adult_rows, age_predictions
 from tests._support.estimation import register_scored, valued_log
@@ -25,6 +26,8 @@ from tests._support.generated_tables import TableSpec, table_specs
 
 NUMBERS = ("education-num", "capital-gain", "capital-loss", "hours-per-week")
 Floats = npt.NDArray[np.float64]
+# A regression rollout: canary, production, the served rows, their predictions by each.
+Rollout = tuple[ModelVersion, ModelVersion, pa.Table, Floats, Floats]
 TEXTS = ("workclass", "education", "marital-status", "occupation", "relationship", "sex")
 
 
@@ -146,9 +149,7 @@ def test_any_table_a_team_brings_gets_an_error_model_or_a_refusal_never_a_crash(
 
 
 # -- the rollout's estimated-quality guardrail, for a regression ----------------------------
-def _regression_rollout(
-    tmp_path: Path, noise: float, *, rows: int = 4000
-) -> tuple[ModelVersion, ModelVersion, pa.Table, Floats, Floats]:
+def _regression_rollout(tmp_path: Path, noise: float, *, rows: int = 4000) -> Rollout:
     """Production predicts ``2 x`` of a target ``2 x + N(0, 1)``; the canary adds
     ``N(0, noise)`` to it. Each version's error model is fitted on the same ``rows``
     held-out rows, production's frozen beside the canary's; the served rows are as many
@@ -174,15 +175,12 @@ def _regression_rollout(
     return canary, production, served, canary_served, production_served
 
 
-def test_a_regression_canary_with_a_larger_estimated_error_fails_before_any_label(
-    tmp_path: Path,
-) -> None:
-    # The canary's error is sqrt(2) times production's: its MAE is estimated about 41%
-    # higher on the same traffic, beyond a 2% margin read relative to production's MAE.
-    canary, production, served, mine, theirs = _regression_rollout(tmp_path, noise=1.0)
-    drop = 0.02
-    rules = GuardrailsConfig(live_metric="mae", min_prediction_rows=200, estimated_drop=drop)
-    result = estimated_guardrail(
+def _judge(rollout: Rollout, rules: GuardrailsConfig, rows: int | None = None) -> GuardrailResult:
+    """The estimated guardrail on a regression rollout's first ``rows`` served rows (all)."""
+    canary, production, served, mine, theirs = rollout
+    if rows is not None:
+        served, mine, theirs = served.slice(0, rows), mine[:rows], theirs[:rows]
+    return estimated_guardrail(
         valued_log(served, mine),
         valued_log(served, theirs),
         canary,
@@ -190,6 +188,16 @@ def test_a_regression_canary_with_a_larger_estimated_error_fails_before_any_labe
         rules,
         task="regression",
     )
+
+
+def test_a_regression_canary_with_a_larger_estimated_error_fails_before_any_label(
+    tmp_path: Path,
+) -> None:
+    # The canary's error is sqrt(2) times production's: its MAE is estimated about 41%
+    # higher on the same traffic, beyond a 2% margin read relative to production's MAE.
+    drop = 0.02
+    rules = GuardrailsConfig(live_metric="mae", min_prediction_rows=200, estimated_drop=drop)
+    result = _judge(_regression_rollout(tmp_path, noise=1.0), rules)
     assert result.status == "breach", result.message
     assert result.value is not None and 0.3 < result.value < 0.55, result.value
     assert result.interval is not None and result.interval[0] > drop
@@ -203,26 +211,17 @@ def test_a_regression_canary_with_a_larger_estimated_error_fails_before_any_labe
 def test_a_regression_canary_as_good_as_production_passes_and_rmse_is_compared_too(
     tmp_path: Path,
 ) -> None:
-    canary, production, served, mine, theirs = _regression_rollout(tmp_path, noise=0.0)
+    rollout = _regression_rollout(tmp_path, noise=0.0)
+    canary, production = rollout[:2]
     for metric in ("mae", "rmse"):
         rules = GuardrailsConfig(live_metric=metric, min_prediction_rows=200, estimated_drop=0.1)
-        result = estimated_guardrail(
-            valued_log(served, mine),
-            valued_log(served, theirs),
-            canary,
-            production,
-            rules,
-            task="regression",
-        )
+        result = _judge(rollout, rules)
         assert result.status == "ok", result.message
         assert result.value == pytest.approx(0.0, abs=1e-12) and not result.advisory
-    undecided = estimated_guardrail(
-        valued_log(served.slice(0, 300), mine[:300]),
-        valued_log(served.slice(0, 300), theirs[:300]),
-        canary,
-        production,
+    undecided = _judge(
+        rollout,
         GuardrailsConfig(live_metric="mae", min_prediction_rows=200, estimated_drop=0.001),
-        task="regression",
+        rows=300,
     )
     assert undecided.status == "insufficient_data" and undecided.advisory, undecided
     r2 = estimated_guardrail(
