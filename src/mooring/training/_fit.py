@@ -58,7 +58,7 @@ from mooring.training._checkpoints import (
 from mooring.training._export import export_model
 from mooring.training._labels import LabelEncoding, resolve_label
 from mooring.training._parity import ParityReport, check_parity
-from mooring.training._pipeline import TrainingData, load_training_data
+from mooring.training._pipeline import StreamedData, TrainingData, load_training_data
 
 if TYPE_CHECKING:
     from mooring.contract._schema import Schema
@@ -489,7 +489,7 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
             "train_rows": train_data.train_rows,
             "validation_rows": train_data.validation_rows,
             "dropped_rows_without_label": train_data.dropped_rows,
-            "streamed": type(train_data).__name__ == "StreamedData",
+            "streamed": isinstance(train_data, StreamedData),
             "steps_per_epoch": steps,
         },
         timings={
