@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mooring.errors import ModelLoadError, UsageError
+from mooring.errors import ModelLoadError, MooringError, UsageError
+from mooring.explain import ExplainUnavailable
 from mooring.training._box import Limits, run_boxed
 
 
@@ -19,8 +20,8 @@ def _where() -> str:
     return os.getcwd()
 
 
-def _refuse(text: str) -> None:
-    raise UsageError(text)
+def _refuse(kind: type[Exception], text: str) -> None:
+    raise kind(text)
 
 
 def _abort() -> None:
@@ -42,9 +43,16 @@ def test_the_child_runs_in_a_scratch_folder_without_the_callers_script(
     assert not marker.exists()
 
 
-def test_an_error_in_the_child_is_raised_as_its_own_class() -> None:
-    with pytest.raises(UsageError, match=r"^--input-shape x=0 is wrong$"):
-        run_boxed(_refuse, ("--input-shape x=0 is wrong",), Limits(timeout_s=120), what="it")
+@pytest.mark.parametrize("kind", [UsageError, ExplainUnavailable], ids=lambda k: k.__name__)
+def test_an_error_in_the_child_is_raised_as_its_own_class(kind: type[MooringError]) -> None:
+    """Its class travels, not its name: one defined outside ``mooring.errors`` too."""
+    with pytest.raises(kind, match=r"^--input-shape x=0 is wrong$"):
+        run_boxed(_refuse, (kind, "--input-shape x=0 is wrong"), Limits(timeout_s=120), what="")
+
+
+def test_any_other_error_in_the_child_is_a_model_load_error_naming_it() -> None:
+    with pytest.raises(ModelLoadError, match=r"^ValueError: shapes \(3,\) and \(4,\)$"):
+        run_boxed(_refuse, (ValueError, "shapes (3,) and (4,)"), Limits(timeout_s=120), what="")
 
 
 def test_a_child_that_dies_says_so() -> None:

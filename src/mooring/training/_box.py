@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from mooring import errors
 from mooring.errors import ModelLoadError, MooringError, UsageError
 from mooring.formats._vetting import DEFAULT_PROBE_MEMORY, gib
 
@@ -118,10 +117,10 @@ def _child(
     try:
         conn.send(("ok", function(*args)))
     except MooringError as exc:
-        conn.send(("error", type(exc).__name__, exc.message))
+        conn.send(("error", type(exc), exc.message))  # the class itself, pickled by reference
     except BaseException as exc:  # the parent words it; the child must answer
         text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
-        conn.send(("error", "ModelLoadError", f"{type(exc).__name__}: {text}"))
+        conn.send(("error", ModelLoadError, f"{type(exc).__name__}: {text}"))
     finally:
         conn.close()
 
@@ -192,7 +191,7 @@ def _answer(answer: Any, exitcode: int | None, what: str) -> Any:
     if isinstance(answer, tuple) and answer and answer[0] == "ok":
         return answer[1]
     if isinstance(answer, tuple) and len(answer) == 3 and answer[0] == "error":
-        kind = getattr(errors, str(answer[1]), None)
+        kind = answer[1]
         if not (isinstance(kind, type) and issubclass(kind, MooringError)):
             kind = ModelLoadError
         raise kind(str(answer[2]))
