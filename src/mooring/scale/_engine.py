@@ -29,7 +29,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from mooring import errors
 from mooring.errors import MissingExtraError, MooringError, UsageError
 
 if TYPE_CHECKING:
@@ -133,10 +132,11 @@ class Engine:
 
 
 class _Guarded:
-    """Runs ``fn`` and returns ``("ok", result)`` or ``("error", class name, message)``.
+    """Runs ``fn`` and returns ``("ok", result)`` or ``("error", class, message)``.
 
-    A mooring error crosses a process (or Ray) boundary as data, so the caller raises
-    the same class with the same message instead of a wrapped remote traceback.
+    A mooring error crosses a process (or Ray) boundary as data (its class pickled by
+    reference), so the caller raises the same class with the same message instead of a
+    wrapped remote traceback.
     """
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
@@ -146,16 +146,23 @@ class _Guarded:
         try:
             return ("ok", self.fn(item))
         except MooringError as exc:
-            return ("error", type(exc).__name__, exc.message)
+            return ("error", type(exc), exc.message)
 
 
 def _unwrap(outcome: tuple[Any, ...]) -> Any:
     if outcome[0] == "ok":
         return outcome[1]
-    cls = getattr(errors, outcome[1], None)
-    if not (isinstance(cls, type) and issubclass(cls, MooringError)):
-        cls = MooringError
-    raise cls(outcome[2])
+    raise error_class(outcome[1])(outcome[2])
+
+
+def error_class(kind: Any) -> type[MooringError]:
+    """The class of a guarded call's error (:class:`MooringError` if it is not one).
+
+    >>> from mooring.errors import DataError
+    >>> error_class(DataError).__name__, error_class("DataError").__name__
+    ('DataError', 'MooringError')
+    """
+    return kind if isinstance(kind, type) and issubclass(kind, MooringError) else MooringError
 
 
 def connect_ray(address: str | None) -> Any:

@@ -12,7 +12,7 @@ finishes (for a progress bar). :func:`run_pool` runs a picklable function over i
   again, up to :data:`MAX_ATTEMPTS` times.
 
 Each result reaches ``on_done(index, outcome)`` on this process as soon as it is
-ready; ``outcome`` is ``("ok", result)`` or ``("error", class name, message)`` for a
+ready; ``outcome`` is ``("ok", result)`` or ``("error", class, message)`` for a
 :class:`~mooring.errors.MooringError` (as :class:`~mooring.scale._engine.Engine` ships
 them), so one failed item never stops the others.
 """
@@ -153,7 +153,7 @@ def _on_actors(
                         item,
                         (
                             "error",
-                            "MooringError",
+                            MooringError,
                             f"the Ray worker running {label(items[item])} died "
                             f"{attempts[item]} times ({why[:200]}); check the cluster's "
                             "memory and logs",

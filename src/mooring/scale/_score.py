@@ -65,7 +65,7 @@ from mooring.formats._predictions import (
 )
 from mooring.registry import Registry
 from mooring.scale._door import check_contract, decode
-from mooring.scale._engine import Engine
+from mooring.scale._engine import Engine, error_class
 from mooring.scale._model import ModelRef, resolve_model, served_model
 from mooring.scale._pool import run_pool
 from mooring.scale._shards import list_shards, shard_name
@@ -506,6 +506,7 @@ def score_shards(  # noqa: PLR0913 - keyword-only options of `mooring score`
     if on_start is not None:
         on_start(len(shards))
     outcomes: dict[int, ShardOutcome] = {}
+    raised: dict[int, type[MooringError]] = {}  # a failed shard's error class, to raise
     todo: list[int] = []
     for i, shard in enumerate(shards):
         earlier = _done(out, shard, ref, keys)
@@ -521,8 +522,9 @@ def score_shards(  # noqa: PLR0913 - keyword-only options of `mooring score`
         if result[0] == "ok":
             outcome: ShardOutcome = result[1]
         else:
+            kind = raised[todo[index]] = error_class(result[1])
             outcome = ShardOutcome(
-                shard.path, shard.name, "failed", error=result[2], error_class=result[1]
+                shard.path, shard.name, "failed", error=result[2], error_class=kind.__name__
             )
         outcomes[todo[index]] = outcome
         if on_shard is not None:
@@ -535,13 +537,8 @@ def score_shards(  # noqa: PLR0913 - keyword-only options of `mooring score`
     summary.seconds = time.perf_counter() - started
     failed = summary.failed
     if failed:
-        from mooring import errors
-
         first = failed[0]
-        cls = getattr(errors, first.error_class or "", None)
-        if not (isinstance(cls, type) and issubclass(cls, MooringError)):
-            cls = MooringError
-        raise cls(
+        raise raised.get(summary.shards.index(first), MooringError)(
             f"{first.error} ({len(failed)} of {len(shards)} shards failed; the others are "
             "written: fix the cause and run the command again to score the rest)"
         )
