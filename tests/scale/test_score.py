@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import mooring.scale._score as score_module
-from mooring.errors import NotFoundError, UsageError
+from mooring.errors import DataError, NotFoundError, UsageError
 from mooring.formats._predictions import read_prediction_log
 from mooring.monitoring import check_drift
 from mooring.registry import Registry
@@ -258,3 +258,21 @@ def test_ray_actor_pool_survives_a_worker_killed_mid_run(
     assert all(s.status == "scored" for s in summary.shards)
     sha = registry.get(NAME, version=1).manifest_sha256
     _assert_served(out, sorted(data.glob("*.csv")), version, sha)
+
+
+def test_a_failed_shard_raises_its_own_error_after_the_others_are_written(
+    project: ScoringProject, registry: Registry, shards: list[Path], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for shard in shards[:2]:
+        (data / shard.name).write_bytes(shard.read_bytes())
+    (data / "part-9999.csv").write_bytes(b"\x00\xff not, a\n\x00csv")
+    out = tmp_path / "out"
+    # Its own class (DataError), not only the base: the class travels from the worker.
+    said = r"part-9999\.csv' does not look like delimited text.*\(1 of 3 shards failed; the"
+    with pytest.raises(DataError, match=said):
+        _run(project, registry, data=str(data), out=str(out), engine=IN_PROCESS)
+    assert sorted(p.name for p in out.glob("*.parquet")) == [
+        f"{s.stem}.parquet" for s in shards[:2]
+    ]
