@@ -203,12 +203,12 @@ class Monitor:
         except Exception as exc:
             report.errors.append(f"{part}: {type(exc).__name__}: {exc}")
             try:
-                self.rollout.failed(part, exc)
+                self.rollout.failing.failed(part, exc)
             except Exception:
                 log.exception("cannot record the failure of the monitor's %s", part)
         else:
             try:
-                self.rollout.succeeded(part)
+                self.rollout.failing.succeeded(part)
             except Exception:
                 log.exception("cannot record that the monitor's %s succeeded", part)
 

@@ -76,6 +76,7 @@ from mooring.config import MooringConfig, load_config
 from mooring.config._monitoring import GuardrailsConfig
 from mooring.errors import MooringError, NotFoundError
 from mooring.monitoring._alerts import Alert, AlertManager
+from mooring.monitoring._failing_ticks import FailingTicks
 from mooring.monitoring._guardrails import (
     GuardrailResult,
     LiveMetric,
@@ -93,7 +94,6 @@ from mooring.monitoring._rollout_state import (
     Action,
     RolloutDecision,
     RolloutStep,
-    TickFailures,
     iso_time,
     labels_decide,
     parse_time,
@@ -175,6 +175,8 @@ class RolloutController:
         )
         self.state_path = state_path or monitoring_dir(cfg) / "rollout.json"
         self.log_url = cfg.serving.log_url or str(cfg.home / "predictions")
+        #: The monitor's parts failing tick after tick, kept in the same state file.
+        self.failing = FailingTicks(self.cfg, self.state_path, self.alerts, clock)
         self._lock = threading.Lock()
 
     # -- state ---------------------------------------------------------------------
@@ -248,7 +250,7 @@ class RolloutController:
                 raise  # no such model (yet): nothing to roll out, not a failing check
             except Exception as exc:
                 return self._failed_tick(exc)
-            self.succeeded("rollout")
+            self.failing.succeeded("rollout")
             if self.config_note is not None:
                 decision.numbers.setdefault("config", self.config_note)
             return decision
@@ -281,81 +283,9 @@ class RolloutController:
         log.info("%s", self.config_note)
 
     # -- failing ticks -------------------------------------------------------------
-    def failures(self) -> dict[str, TickFailures]:
-        """The parts of the monitor failing now (``rollout``, ``drift``…), from the state file."""
-        out = {}
-        raw = (read_json(self.state_path) or {}).get("failures")
-        for part, record in (raw or {}).items() if isinstance(raw, dict) else ():
-            try:
-                out[str(part)] = TickFailures.from_dict(record)
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error(
-                    "ignoring malformed failure record %r in %s: %s", part, self.state_path, exc
-                )
-        return out
-
-    def failed(self, part: str, exc: BaseException) -> TickFailures:
-        """Record a tick of ``part`` that raised: count it, keep the error, alert.
-
-        Every failure raises a ``monitor_failed`` ticket (the alert cooldown keeps it
-        from repeating); the ``max_failed_ticks``-th in a row of the rollout a
-        ``monitor_held`` page, since the rollout can neither advance nor roll back.
-        """
-        now = self.clock()
-        error = f"{type(exc).__name__}: {exc}".strip()
-        error = " ".join(error.split())[:500]
-        records = self.failures()
-        previous = records.get(part)
-        record = TickFailures(
-            consecutive=1 if previous is None else previous.consecutive + 1,
-            first_at=now if previous is None else previous.first_at,
-            last_at=now,
-            error=error,
-            where=part,
-            limit=self.cfg.rollout.max_failed_ticks,
-        )
-        records[part] = record
-        self._save_failures(records)
-        log.error(
-            "monitor %s tick failed (%d in a row): %s",
-            part,
-            record.consecutive,
-            error,
-            exc_info=log.isEnabledFor(logging.DEBUG),
-        )
-        held = record.held
-        self.alerts.send(
-            Alert(
-                model=self.name,
-                version=None,
-                kind="monitor_held" if held else "monitor_failed",
-                severity="page" if held else "ticket",
-                summary=f"{self.name}: {record.headline}",
-                details=record.to_dict(),
-            )
-        )
-        return record
-
-    def succeeded(self, part: str) -> None:
-        """A tick of ``part`` went through: clear its failures (logged when there were any)."""
-        records = self.failures()
-        gone = records.pop(part, None)
-        if gone is None:
-            return
-        log.info(
-            "monitor %s tick succeeded again after %d failure(s) in a row", part, gone.consecutive
-        )
-        self._save_failures(records)
-
-    def _save_failures(self, records: dict[str, TickFailures]) -> None:
-        data = read_json(self.state_path) or {}
-        data["model"] = self.name
-        data["failures"] = {part: r.to_dict() for part, r in records.items()}
-        write_json(self.state_path, data)
-
     def _failed_tick(self, exc: Exception) -> RolloutDecision:
         """The rollout tick raised: record it and hold, saying so (the loop carries on)."""
-        record = self.failed("rollout", exc)
+        record = self.failing.failed("rollout", exc)
         stored, _ = self._load()
         canary = stored.canary if stored is not None else None
         weight = stored.weight if stored is not None else 0
