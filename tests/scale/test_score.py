@@ -269,7 +269,7 @@ def test_a_failed_shard_raises_its_own_error_after_the_others_are_written(
         (data / shard.name).write_bytes(shard.read_bytes())
     (data / "part-9999.csv").write_bytes(b"\x00\xff not, a\n\x00csv")
     out = tmp_path / "out"
-    # Its own class (DataError), not only the base: the class travels from the worker.
+    # Its own class (DataError), not only the base: the class travels in the pool's outcome.
     said = r"part-9999\.csv' does not look like delimited text.*\(1 of 3 shards failed; the"
     with pytest.raises(DataError, match=said):
         _run(project, registry, data=str(data), out=str(out), engine=IN_PROCESS)
