@@ -32,9 +32,11 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     # An int64 id beyond 2^53 as a feature: the parity check's records hold it as a float.
     ids = pa.array([BIG_ID + 7 * i for i in range(300)], pa.int64())
     table = table.append_column("account id", ids)
-    # A Python keyword cannot name a tf.function argument (found by a generated table).
+    # A Python keyword cannot name a tf.function argument (found by a generated table),
+    # nor can "self", which TensorFlow's own methods take beside the inputs.
     table = table.append_column("global", pa.array(np.arange(300) % 7, pa.int64()))
-    names = [*RENAMED.values(), "account id", "global"]
+    table = table.append_column("self", pa.array(np.arange(300) % 5, pa.float64()))
+    names = [*RENAMED.values(), "account id", "global", "self"]
     path, stats, schema = prepare(tmp_path, table)
     cfg = make_config(path, kind=kind, epochs=1, gbt={"num_trees": 10})
     result = train_model(
@@ -46,7 +48,7 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     # TensorFlow keeps names it accepts; the rest travel under an alias mooring.json records.
     assert folder.aliases == {
         n: signature_names(names)[n]
-        for n in ("Age/years", "income €", "2 colour", "Città", "account id", "global")
+        for n in ("Age/years", "income €", "2 colour", "Città", "account id", "global", "self")
     }
     served = load_served_model("synthetic", 1, result.model_dir)
     record: dict[str, Any] = {
@@ -56,6 +58,7 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
         "Città": "Oslo",
         "account id": BIG_ID + 3,
         "global": 4,
+        "self": 2.5,
     }
     from mooring.features._inputs import model_spec
 
@@ -63,6 +66,12 @@ def test_any_column_name_trains_exports_and_serves_under_its_own_name(
     out = served.predict(columns)
     assert out["probabilities"].shape == (2, 2)
     assert np.isfinite(out["probabilities"]).all()
+    # The explain signature takes the same aliases and answers per column, by its own name.
+    from mooring.explain._explainers import explain_rows
+
+    explained = explain_rows(result.model_dir, columns)
+    assert set(names) <= set(explained.columns)
+    assert np.isfinite(explained.attributions).all() and explained.attributions.shape[0] == 2
     # The direct (flat) call is in use, and answers as the keyword call does: the flat
     # order follows the sanitised keyword names, not the columns' own.
     assert served.folder.flat_columns is not None
@@ -87,6 +96,9 @@ def test_signature_names_keep_what_tensorflow_accepts() -> None:
     keywords = signature_names(["global", "class", "match"])
     assert keywords["global"].startswith("global_") and keywords["class"].startswith("class_")
     assert keywords["match"] == "match"  # a soft keyword is a valid argument name
+    taken = signature_names(["self", "args", "kwargs", "self."])
+    assert taken["self"].startswith("self_") and taken["self"] != "self"
+    assert taken["args"] == "args" and taken["kwargs"] == "kwargs"  # no method takes them
     # TensorFlow saves input names in lower case: a name with upper case is aliased.
     cased = signature_names(["Age", "LoanAmount", "sensor.000.temp °C"])
     assert cased["Age"].startswith("age_") and cased["LoanAmount"].startswith("loanamount_")

@@ -132,6 +132,10 @@ OP_LIBRARIES: dict[str, str] = {"ydf_tf": "ydf-tf"}
 # A TensorFlow graph node name; a signature input must be one (and stay unique once
 # TensorFlow turns it into a Python keyword argument).
 _NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+# Keyword arguments TensorFlow's own methods already take: saving a signature calls
+# ``function._get_concrete_function_garbage_collected(self, **inputs)``, so an input
+# named ``self`` fails ("got multiple values for argument 'self'").
+_TAKEN = frozenset({"self"})
 
 
 def _python_name(name: str) -> str:
@@ -147,8 +151,8 @@ def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
     ``od280/od315``); a name TensorFlow refuses (spaces, non-ASCII letters), changes (it
     lower-cases the input names it saves: ``Age`` would come back as ``age``) or would
     collide with another once made a keyword argument, or is a Python keyword
-    (``global``), gets a lower-case ASCII alias with a
-    short hash of the name. ``mooring.json`` records the alias
+    (``global``) or an argument TensorFlow's own methods take (``self``), gets a
+    lower-case ASCII alias with a short hash of the name. ``mooring.json`` records the alias
     (``signature.inputs[column].tensor``) and :class:`SavedModelFolder` takes and returns
     the column's own name, so clients never see it.
 
@@ -165,7 +169,12 @@ def signature_names(columns: list[str] | tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in columns:
         # A Python keyword ("global", "class") cannot name a tf.function's argument.
-        kept = _NODE_NAME.match(name) and name == name.lower() and not keyword.iskeyword(name)
+        kept = (
+            _NODE_NAME.match(name)
+            and name == name.lower()
+            and not keyword.iskeyword(name)
+            and _python_name(name) not in _TAKEN
+        )
         if kept and seen[_python_name(name)] == 1:
             out[name] = name
             continue
