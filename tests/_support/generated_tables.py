@@ -1,8 +1,8 @@
 """Tables as teams bring them, generated (Hypothesis): names in any case and script with
-spaces, dots and symbols; numbers with nulls, small integers, an int64 id beyond 2^53,
-booleans, categories, constant and all-null columns, dates and timestamps; a binary text
-label that one numeric column explains; written as Parquet or as CSV with ``,``, ``;`` or
-a tab.
+spaces, dots and symbols, Python keywords and ``self``; numbers with nulls, small
+integers, an int64 id beyond 2^53, booleans, categories, constant and all-null columns,
+dates and timestamps; a binary text label that one numeric column explains; written as
+Parquet or as CSV with ``,``, ``;`` or a tab.
 
 Example::
 
@@ -33,7 +33,13 @@ _NAME_CHARS = st.characters(
     include_characters=".%°()[]-_#/&+µ²",
     exclude_characters=",;\t|\"'\n\r\\\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029",
 )
-NAMES = st.text(_NAME_CHARS, min_size=1, max_size=14).map(str.strip).filter(bool)
+#: Names that are words of Python or of TensorFlow's own methods, which a signature's
+#: arguments cannot take as they are (``self``, ``class``): real headers hold them too.
+RESERVED = ("self", "class", "global", "lambda", "args", "kwargs", "None")
+NAMES = st.one_of(
+    st.text(_NAME_CHARS, min_size=1, max_size=14).map(str.strip).filter(bool),
+    st.sampled_from(RESERVED),
+)
 FORMATS = ("parquet", ",", ";", "\t")
 
 
