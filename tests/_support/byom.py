@@ -149,3 +149,38 @@ def ydf_folder(folder: Path) -> Path:
     learner = ydf.GradientBoostedTreesLearner(label="y", num_trees=3, min_examples=2)
     learner.train(data, verbose=0).save(str(folder))
     return folder
+
+
+#: The inputs of :func:`cased_module`: a float per row under upper-case argument names.
+CASED_ROWS = [{"Age": 40.0, "LoanAmount": 150.0}, {"Age": 25.0, "LoanAmount": 90.0}]
+
+
+class _Cased(tf.Module):
+    """A regression written as a team writes it: argument names ``Age`` and ``LoanAmount``
+    (TensorFlow saves their TensorSpec names lower-cased, the keywords as they are)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights = tf.Variable([0.5, 1.0], dtype=tf.float32)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.float32, name="Age"),
+            tf.TensorSpec([None], tf.float32, name="LoanAmount"),
+        ]
+    )
+    def serve(self, Age: Any, LoanAmount: Any) -> dict[str, Any]:  # noqa: N803
+        return {"Amount": Age * self.weights[0] + LoanAmount * self.weights[1]}
+
+
+def cased_module(folder: Path) -> Path:
+    """A ``tf.Module`` SavedModel whose ``serving_default`` takes ``Age`` and ``LoanAmount``
+    (``[None]`` float32) and returns ``Amount`` = 0.5 × Age + LoanAmount."""
+    module = _Cased()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    return folder
+
+
+def cased_amounts(rows: list[dict[str, float]]) -> list[float]:
+    """What :func:`cased_module` answers for ``rows``."""
+    return [0.5 * r["Age"] + r["LoanAmount"] for r in rows]

@@ -23,8 +23,11 @@ from mooring.training._import import (
     serving_folder,
 )
 from tests._support.byom import (
+    CASED_ROWS,
     TABULAR_ROWS,
     YDF_ROWS,
+    cased_amounts,
+    cased_module,
     custom_layer_keras,
     expected_scores,
     odd_module,
@@ -73,6 +76,25 @@ def test_a_keras_file_becomes_a_folder_mooring_loads_and_serves(tmp_path: Path) 
     columns = {k: np.array([r[k] for r in TABULAR_ROWS], np.float32) for k in TABULAR_ROWS[0]}
     scores = loaded.predict(columns)["output_0"][:, 0]
     np.testing.assert_allclose(scores, expected_scores(TABULAR_ROWS), rtol=1e-5)
+
+
+def test_upper_case_arguments_keep_their_case_and_a_missing_declaration_is_checked(
+    tmp_path: Path,
+) -> None:
+    # TensorFlow saves the TensorSpec names "age", "loanamount"; the signature binds only
+    # the keywords "Age", "LoanAmount", which are the names clients and data files use.
+    source = cased_module(tmp_path / "cased")
+    imported = import_model(source, tmp_path / "model", allows_missing=["LoanAmount"])
+    inputs = imported.metadata["signature"]["inputs"]
+    assert sorted(inputs) == ["Age", "LoanAmount"]
+    assert inputs["LoanAmount"]["missing"] == "NaN" and "missing" not in inputs["Age"]
+    loaded = load_saved_model(imported.folder, warn=False)
+    assert loaded.refuses_missing == ("Age",)
+    columns = {k: np.array([r[k] for r in CASED_ROWS], np.float32) for k in CASED_ROWS[0]}
+    np.testing.assert_allclose(loaded.predict(columns)["Amount"], cased_amounts(CASED_ROWS))
+    with pytest.raises(UsageError, match=r"--allows-missing age: .* float inputs: 'Age', 'Loan"):
+        import_model(source, tmp_path / "other", allows_missing=["age"])
+    assert not (tmp_path / "other").exists()
 
 
 def test_a_serving_default_savedmodel_is_copied_byte_for_byte(tmp_path: Path) -> None:

@@ -422,6 +422,15 @@ def import_command(
             "Repeatable.",
         ),
     ] = None,
+    allows_missing: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allows-missing",
+            help="INPUT: a float input the model handles NaN in (as a missing value); the "
+            "server then passes null/NaN to it, where it answers 400 for the other float "
+            "inputs. Repeatable.",
+        ),
+    ] = None,
     probe_memory: Annotated[
         float | None,
         typer.Option(
@@ -475,6 +484,7 @@ def import_command(
             classes=[c.strip() for c in classes.split(",")] if classes else None,
             allowed_ops=allowed,
             limits=limits,
+            allows_missing=allows_missing or (),
         )
     if as_json:
         print_json(mv.to_dict())

@@ -34,7 +34,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -54,6 +54,7 @@ __all__ = [
     "columns_from_rows",
     "describe",
     "loads",
+    "refuse_missing",
 ]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -502,3 +503,37 @@ def columns_from_columns(
     if not rows:
         raise InvalidRequestError(f"{where}: empty batch; send at least one row")
     return columns, rows
+
+
+def refuse_missing(columns: Mapping[str, Any], names: Sequence[str], what: str) -> None:
+    """A 400 naming the input and the row where an input of ``names`` holds a missing value.
+
+    Why: decoded columns hold a float input's ``null`` (and, per policy, NaN) as NaN,
+    which a model mooring trained imputes; a model built elsewhere would answer for it as
+    a number, a plausible-looking garbage. ``names`` are the inputs that refuse it
+    (:attr:`~mooring.formats._model.SavedModelFolder.refuses_missing`); ``what`` names
+    the model in the message.
+
+    >>> refuse_missing({"Age": [40.0, math.nan]}, ["Age"], "model 'loans'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    mooring.errors.InvalidRequestError: input 'Age', row 1: a missing value (null or NaN) ...
+    """
+    for name in names:
+        values = columns.get(name)
+        if values is None:
+            continue
+        if type(values) is list:
+            row = next((i for i, v in enumerate(values) if v != v), None)  # NaN != NaN
+        else:
+            array = np.asarray(values)
+            if array.dtype.kind != "f" or not array.size:
+                continue
+            rows = np.isnan(array).reshape(len(array), -1).any(axis=1)
+            row = int(np.argmax(rows)) if rows.any() else None
+        if row is not None:
+            raise InvalidRequestError(
+                f"input {name!r}, row {row}: a missing value (null or NaN) where {what} "
+                "takes a number; the model was built elsewhere and does not declare that it "
+                "handles missing values, so it would answer for NaN as for a number. Send a "
+                f"number, or import the model with --allows-missing {name} if it handles NaN"
+            )

@@ -69,6 +69,7 @@ __all__ = [
     "ModelVersionWarning",
     "SavedModelFolder",
     "TensorInfo",
+    "input_name",
     "load_op_libraries",
     "load_saved_model",
     "quiet_python_logs",
@@ -411,6 +412,37 @@ class SavedModelFolder:
         }
 
     @property
+    def refuses_missing(self) -> tuple[str, ...]:
+        """The float inputs where a missing value (null, NaN) is refused at the door.
+
+        Why: a model mooring trained imputes missing values in its own preprocessing
+        (``feature_spec``), but a model built elsewhere takes NaN as a number and answers
+        something for it, silently. So the float inputs of an imported folder (``origin``
+        ``imported``) and of a SavedModel with no ``mooring.json`` (``serve --model-dir``)
+        refuse it, except those ``mooring.json`` declares take NaN as missing
+        (``signature.inputs[name].missing``, which ``mooring models import
+        --allows-missing NAME`` writes). A folder mooring wrote otherwise says NaN is
+        missing (its signature's contract) and refuses none.
+
+        Examples:
+            >>> folder.refuses_missing  # doctest: +SKIP
+            ('Age', 'LoanAmount')
+        """
+        meta = self.metadata
+        foreign = not meta or meta.get("origin") == "imported"
+        if "feature_spec" in meta or not foreign:
+            return ()
+        described = (self.metadata.get("signature") or {}).get("inputs") or {}
+        refused = []
+        for name, info in self.inputs.items():
+            if info.is_string or not info.dtype.startswith("float"):
+                continue
+            entry = described.get(name) if isinstance(described, Mapping) else None
+            if not (isinstance(entry, Mapping) and entry.get("missing") is not None):
+                refused.append(name)
+        return tuple(refused)
+
+    @property
     def kind(self) -> str:
         """The model kind ``mooring.json`` records: mlp, linear, gbt (mlp when absent)."""
         return str(self.metadata.get("kind") or "mlp")
@@ -481,6 +513,23 @@ class SavedModelFolder:
         return keyword
 
 
+def input_name(key: str, spec_name: str | None) -> str:
+    """The name clients give a signature's input: its TensorSpec's name, or its keyword
+    where TensorFlow saved that name lower-cased.
+
+    Why: a ``tf.Module`` (or Keras) input ``Age`` is saved with the TensorSpec name
+    ``age`` but the keyword ``Age``, and the signature binds only ``Age``; the
+    keyword is the model's own name then, as TensorFlow Serving knows it. Elsewhere
+    the TensorSpec's name is (the keyword of ``hours-per-week`` is ``hours_per_week``).
+
+    Examples:
+        >>> input_name("Age", "age"), input_name("hours_per_week", "hours-per-week")
+        ('Age', 'hours-per-week')
+    """
+    name = spec_name or key
+    return key if name != key and name == key.lower() else name
+
+
 def _info(name: str, spec: Any) -> TensorInfo:
     shape = tuple(spec.shape.as_list()) if spec.shape.rank is not None else (None,)
     return TensorInfo(name=name, dtype=spec.dtype.name, shape=shape)
@@ -541,19 +590,24 @@ def load_saved_model(
         )
     _, kwargs = function.structured_input_signature
     # The TensorSpec keeps the column's own name ('hours-per-week'); the kwarg key is a
-    # sanitised Python identifier. Clients send, and the signature accepts, the former.
-    # A column TensorFlow cannot name keeps its own name here and in requests; the
-    # signature knows it by the alias mooring.json records.
+    # sanitised Python identifier. Clients send the former (or, where TensorFlow saved
+    # the name lower-cased, the keyword's own case: see input_name); the signature is
+    # called by the keyword, which it always binds. A column TensorFlow cannot name
+    # keeps its own name here and in requests; the signature knows it by the alias
+    # mooring.json records.
     described = (metadata.get("signature") or {}).get("inputs") or {}
     columns = {
         str(entry["tensor"]): name
         for name, entry in described.items()
         if isinstance(entry, Mapping) and entry.get("tensor")
     }
+    named = {
+        key: columns.get(input_name(key, spec.name), input_name(key, spec.name))
+        for key, spec in kwargs.items()
+    }
     inputs = {}
-    for key, spec in sorted(kwargs.items(), key=lambda kv: kv[1].name or kv[0]):
-        column = columns.get(spec.name or key, spec.name or key)
-        inputs[column] = _info(column, spec)
+    for key, spec in kwargs.items():
+        inputs[named[key]] = _info(named[key], spec)
     inputs = dict(sorted(inputs.items()))
     outputs = {key: _info(key, spec) for key, spec in sorted(function.structured_outputs.items())}
     for info in inputs.values():
@@ -565,12 +619,10 @@ def load_saved_model(
         outputs=outputs,
         signature=function,
         module=module,
-        aliases={column: tensor for tensor, column in columns.items() if tensor != column},
+        aliases={column: key for key, column in named.items() if key != column},
     )
     # The signature's keyword arguments flatten in sorted order (tf.nest sorts a dict).
-    order = [
-        columns.get(kwargs[key].name or key, kwargs[key].name or key) for key in sorted(kwargs)
-    ]
+    order = [named[key] for key in sorted(kwargs)]
     folder.flat_call = _flat_call(folder.signature)
     folder.flat_columns = _direct_call(folder, order, tf)
     folder.load_seconds = time.perf_counter() - start

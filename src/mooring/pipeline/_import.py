@@ -69,12 +69,14 @@ def import_version(  # noqa: PLR0913 - keyword-only options of `mooring models i
     classes: Sequence[str] | None = None,
     allowed_ops: Mapping[str, str] | None = None,
     limits: Limits | None = None,
+    allows_missing: Sequence[str] = (),
 ) -> ModelVersion:
     """Register the model at ``path`` as the next version of ``name``.
 
     ``allowed_ops`` (``{op: reason}``) admits ops the vetting refuses; they are recorded
     in ``mooring.json``, the lineage and the audit event's reason. ``limits`` holds the
-    child process of the first load and call (:func:`import_model`).
+    child process of the first load and call (:func:`import_model`). ``allows_missing``
+    names the float inputs the model takes NaN in as missing (others refuse null/NaN).
 
     Without ``data`` it is registered unevaluated. With labelled ``data`` (the label
     column is ``config.data.label``) it is evaluated as a trained model is
@@ -101,6 +103,7 @@ def import_version(  # noqa: PLR0913 - keyword-only options of `mooring models i
             input_shapes=input_shapes,
             allowed_ops=allowed_ops,
             limits=limits,
+            allows_missing=allows_missing,
         )
         if output is not None:
             imported = _with_output(imported, output)

@@ -46,6 +46,8 @@ class ServedModel:
     def __post_init__(self) -> None:
         #: Every input a ``[None]`` column; else tensors (read once: every request asks).
         self.columnar = self.folder.columnar
+        #: Float inputs where null/NaN is a 400 (an imported model's; read once too).
+        self.refuses_missing = self.folder.refuses_missing
 
     @property
     def path(self) -> Path:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from mooring._tracing import RequestTrace
-from mooring.formats._columns import InputPolicy
+from mooring.formats._columns import InputPolicy, refuse_missing
 from mooring.serving._contract import Violation, violating_rows
 from mooring.serving._errors import DeadlineExceededError, InvalidRequestError
 from mooring.serving._explain import Explaining
@@ -114,6 +114,12 @@ class Predictor:
         trace = call.trace
         if trace is not None:
             trace.served_by(manager.name, slot.version)
+        if slot.model.refuses_missing:  # an imported model: NaN would be read as a number
+            refuse_missing(
+                columns,
+                slot.model.refuses_missing,
+                f"model '{manager.name}' version {slot.version}",
+            )
         contract = slot.model.contract
         if contract is not None and contract.booleans:
             contract.spell_booleans(columns)

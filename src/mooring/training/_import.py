@@ -55,6 +55,7 @@ from mooring.formats._model import (
     SIGNATURE,
     TENSOR_DTYPES,
     VALUE,
+    input_name,
     quiet_python_logs,
     read_metadata,
     versions,
@@ -181,6 +182,7 @@ def import_model(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     allowed_ops: Mapping[str, str] | None = None,
     limits: Limits | None = None,
+    allows_missing: Sequence[str] = (),
 ) -> ImportedModel:
     """Write the model at ``path`` as a mooring model folder at ``out`` (which must not
     exist, or be empty); nothing is left at ``out`` when it fails.
@@ -189,10 +191,15 @@ def import_model(
     ``serving_default``); ``task`` (binary, multiclass, regression or None) is recorded.
     ``allowed_ops`` (``{op: reason}``, ``--allow-op``) admits ops the vetting refuses;
     ``limits`` holds the child process that loads and probes it (default 4 GiB, 300 s).
+    ``allows_missing`` (``--allows-missing``) names float inputs the model handles NaN
+    in (as missing); ``mooring.json`` records them (``signature.inputs[name].missing``)
+    and the server passes null/NaN to them, where it refuses it for the other float
+    inputs with a 400 (:attr:`~mooring.formats._model.SavedModelFolder.refuses_missing`).
 
     Raises:
         NotFoundError: nothing at ``path``.
-        UsageError: ``out`` is not empty, a bad ``task``, ``input_shapes`` that do not fit.
+        UsageError: ``out`` is not empty, a bad ``task``, ``input_shapes`` that do not fit,
+            ``allows_missing`` naming what is not a float input.
         ModelLoadError: not a model, no such signature, or one mooring cannot serve; a
             link out of the folder, a refused op, or a probe past its limits.
     """
@@ -221,6 +228,7 @@ def import_model(
             what=what,
         )
         metadata = _metadata(source, signature, task, described, _previous(source))
+        _declare_missing(metadata["signature"]["inputs"], allows_missing, signature)
         metadata[ALLOWED_OPS_KEY] = [
             {"op": op, "reason": why} for op, why in sorted(allowed.items())
         ]
@@ -230,6 +238,23 @@ def import_model(
         shutil.rmtree(target, ignore_errors=True)
         raise
     return ImportedModel(folder=target, metadata=metadata, source=source)
+
+
+def _declare_missing(inputs: dict[str, Any], names: Sequence[str], signature: str) -> None:
+    """Mark each input of ``names`` as taking NaN as missing (``"missing": "NaN"``, as a
+    model mooring trained describes its float inputs); refuse a name that is not a float
+    input, listing those that are."""
+    floats = sorted(
+        n for n, info in inputs.items() if str(info.get("dtype", "")).startswith("float")
+    )
+    for name in names:
+        if name not in floats:
+            known = ", ".join(map(repr, floats)) or "none"
+            raise UsageError(
+                f"--allows-missing {name}: signature {signature!r} has no float input "
+                f"{name!r} (its float inputs: {known}); name one of them"
+            )
+        inputs[name] = {**inputs[name], "missing": "NaN"}
 
 
 def _previous(source: SourceModel) -> dict[str, Any]:
@@ -379,7 +404,7 @@ def _described(
     inputs: dict[str, dict[str, Any]] = {}
     keys: dict[str, str] = {}  # input name → the signature's keyword
     for key, spec in sorted(kwargs.items()):
-        name = str(spec.name or key)
+        name = input_name(str(key), spec.name)  # "Age", though TensorFlow saved "age"
         keys[name] = key
         inputs[name] = _input(name, spec, shapes.get(name, shapes.get(key)), signature, what)
     unknown = sorted(set(shapes) - set(inputs) - set(keys.values()))
