@@ -12,12 +12,22 @@ merges as its meaning says (queue depth and in-flight requests add up, a version
 loaded when any live worker has it, the registry is up when every worker reads it).
 The process collector cannot run there, so each worker adds its own CPU seconds (a
 counter) and memory (a gauge summed over live workers) under the same names.
+
+A scrape never fails as a whole (:func:`exposition`): a collector that raises, or a
+family that cannot be written, is logged and left out, and the rest is answered. In
+multiprocess mode a worker's file that cannot be read (one another worker has just
+created and not yet sized: empty, so prometheus-client's reader fails on its header) is
+left out of that scrape the same way.
 """
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
+import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +40,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from mooring.formats._metrics import (
     BATCH_SIZE,
@@ -59,16 +71,133 @@ from mooring.formats._metrics import (
 from mooring.serving._pages import resident_bytes
 from mooring.serving._workers import MULTIPROC_ENV
 
-__all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "ServingMetrics", "render_multiprocess"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "LATENCY_BUCKETS",
+    "GuardedRegistry",
+    "ServingMetrics",
+    "exposition",
+    "render_multiprocess",
+]
+
+log = logging.getLogger("mooring.serving.metrics")
+
+
+class _Family:
+    """One metric family as a collector, so each family is written on its own."""
+
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> Iterable[Metric]:
+        return [self.family]
+
+
+def exposition(collectors: Iterable[Collector]) -> bytes:
+    """The text exposition of ``collectors``' families; one that fails is logged and left out.
+
+    Why: ``generate_latest`` runs every collector and writes every family in one go, so
+    one that raises (a callback, a file being written) would answer the whole scrape
+    with a 500, and a dashboard would lose every metric for one. Here each collector is
+    run, and each of its families written, on its own.
+
+    >>> registry = CollectorRegistry()
+    >>> _ = Counter("served", "Rows served.", registry=registry)
+    >>> exposition([registry]).decode().splitlines()[2]
+    'served_total 0.0'
+    """
+    parts: list[bytes] = []
+    for collector in collectors:
+        try:
+            families = list(collector.collect())
+        except Exception:
+            log.exception("a metrics collector failed; its families are left out of this scrape")
+            continue
+        for family in families:
+            try:
+                parts.append(generate_latest(_Family(family)))
+            except Exception:
+                name = getattr(family, "name", "?")
+                log.exception(
+                    "metric family %s could not be written; left out of this scrape", name
+                )
+    return b"".join(parts)
+
+
+class GuardedRegistry(CollectorRegistry):
+    """A registry whose ``collect`` runs each collector on its own and skips (and logs) one
+    that raises, instead of failing every family with it (see :func:`exposition`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._guarded_lock = threading.Lock()
+        self._guarded: list[Collector] = []
+
+    def register(self, collector: Collector) -> None:
+        super().register(collector)
+        with self._guarded_lock:
+            self._guarded.append(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        super().unregister(collector)
+        with self._guarded_lock:
+            self._guarded.remove(collector)
+
+    def collectors(self) -> list[Collector]:
+        """The registered collectors, in registration order (a copy)."""
+        with self._guarded_lock:
+            return list(self._guarded)
+
+    def collect(self) -> Iterator[Metric]:
+        for collector in self.collectors():
+            try:
+                families = list(collector.collect())
+            except Exception:
+                log.exception("a metrics collector failed; its families are left out")
+                continue
+            yield from families
+
+
+class _Files:
+    """prometheus-client's multiprocess merge of the files that can be read now."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = str(folder)
+
+    def collect(self) -> Iterable[Metric]:
+        files = sorted(glob.glob(os.path.join(self.folder, "*.db")))
+        try:
+            return _merge(files)
+        except Exception:
+            readable = []
+            for path in files:
+                try:
+                    _merge([path])
+                except FileNotFoundError:
+                    continue  # a dead worker's live gauge, removed since the glob
+                except Exception:
+                    log.warning(
+                        "metrics file %s cannot be read now (being written?); left out of "
+                        "this scrape",
+                        os.path.basename(path),
+                    )
+                    continue
+                readable.append(path)
+            return _merge(readable)
+
+
+def _merge(files: list[str]) -> list[Metric]:
+    """prometheus-client's merge of workers' files: counters and histograms summed."""
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    merged = MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+    return list(merged)
 
 
 def render_multiprocess(folder: Path | str) -> bytes:
-    """The text exposition of every process's metrics in ``folder``, merged."""
-    from prometheus_client import multiprocess
-
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    """The text exposition of every process's metrics in ``folder``, merged; a file that
+    cannot be read now (another worker's, just created) is left out of this scrape."""
+    return exposition([_Files(folder)])
 
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
@@ -78,7 +207,7 @@ class ServingMetrics:
     """Requests, latency, batches, queue depth, loads, contract violations, registry health."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = GuardedRegistry()
         self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         r = self.registry
         #: The folder of a multiprocess server's metrics (None: this process alone).
@@ -273,4 +402,4 @@ class ServingMetrics:
         if self.multiprocess_dir is not None:
             self.refresh_process()
             return render_multiprocess(self.multiprocess_dir)
-        return generate_latest(self.registry)
+        return exposition(self.registry.collectors())
