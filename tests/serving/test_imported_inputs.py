@@ -92,3 +92,11 @@ def test_an_input_declared_to_handle_missing_takes_null(server: ServerThread) ->
     assert kept.json()["predictions"][0] == pytest.approx(cased_amounts(CASED_ROWS)[0])
     refused = _post(server, "kept", {"instances": [{"Age": None, "LoanAmount": 1.0}]})
     assert refused.status_code == 400 and "input 'Age', row 0" in refused.json()["error"]
+
+
+def test_an_explanation_refuses_a_missing_value_as_a_prediction_does(server: ServerThread) -> None:
+    body = {"instances": [{"Age": None, "LoanAmount": 90.0}]}
+    res = httpx.post(
+        f"{server.url}/v1/models/loans:explain", content=orjson.dumps(body), timeout=30
+    )
+    assert res.status_code == 400 and "input 'Age', row 0" in res.json()["error"], res.text

@@ -97,6 +97,26 @@ def test_upper_case_arguments_keep_their_case_and_a_missing_declaration_is_check
     assert not (tmp_path / "other").exists()
 
 
+def test_models_import_evaluates_upper_case_inputs_on_data_with_those_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mooring.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    source = cased_module(tmp_path / "cased")
+    rng = np.random.default_rng(0)
+    age, loan = rng.uniform(20, 60, 200), rng.uniform(50, 300, 200)
+    amount = 0.5 * age + loan + rng.normal(0, 5, 200)
+    pq.write_table(pa.table({"Age": age, "LoanAmount": loan, "amount": amount}), "rows.parquet")
+    registry = ["--registry", f"sqlite:///{tmp_path / 'registry.db'}"]
+    args = ["--task", "regression", "--data", "rows.parquet", "--label", "amount"]
+    assert main(["models", "import", "loans", str(source), *registry, *args]) == 0
+    assert "loans@1: imported and evaluated on rows.parquet: blessed" in capsys.readouterr().out
+
+
 def test_a_serving_default_savedmodel_is_copied_byte_for_byte(tmp_path: Path) -> None:
     source = tabular_saved_model(tmp_path / "exported")
     before = _files(source)

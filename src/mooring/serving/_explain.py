@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import OverloadedError, PayloadTooLargeError
+from mooring.formats._columns import refuse_missing
 from mooring.formats._model import (
     EXPLAIN_ATTRIBUTIONS,
     EXPLAIN_BASELINE,
@@ -75,6 +76,10 @@ class Explaining:
             raise PayloadTooLargeError(
                 f"an explanation of {rows} rows is above the limit of {self.max_rows} rows a "
                 "request ([serving] max_explain_rows); send fewer rows per request"
+            )
+        if model.refuses_missing:  # as a prediction: NaN would be explained as a number
+            refuse_missing(
+                columns, model.refuses_missing, f"model '{model.name}' version {model.version}"
             )
         if self.running >= self.limit:
             raise OverloadedError(
