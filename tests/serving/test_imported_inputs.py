@@ -100,3 +100,15 @@ def test_an_explanation_refuses_a_missing_value_as_a_prediction_does(server: Ser
         f"{server.url}/v1/models/loans:explain", content=orjson.dumps(body), timeout=30
     )
     assert res.status_code == 400 and "input 'Age', row 0" in res.json()["error"], res.text
+
+
+def test_a_model_without_an_explanation_says_so_without_its_folder(
+    server: ServerThread, folders: dict[str, Path]
+) -> None:
+    body = {"instances": CASED_ROWS}
+    res = httpx.post(
+        f"{server.url}/v1/models/loans:explain", content=orjson.dumps(body), timeout=30
+    )
+    assert res.status_code == 422, res.text
+    error = res.json()["error"]
+    assert "model 'loans' version 1" in error and str(folders["raw"].parent) not in error, error

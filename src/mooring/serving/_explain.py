@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from mooring.errors import OverloadedError, PayloadTooLargeError
+from mooring.errors import MooringError, OverloadedError, PayloadTooLargeError
 from mooring.formats._columns import refuse_missing
 from mooring.formats._model import (
     EXPLAIN_ATTRIBUTIONS,
@@ -106,13 +106,38 @@ class Explaining:
 def _run(model: ServedModel, columns: dict[str, Any]) -> Explanation:
     """On the explanations' thread: the version's explainer on the rows, made once from
     the loaded version (its SavedModel reused, not loaded again)."""
-    explainer = model.explainer
-    if explainer is None:
-        from mooring.explain._explainers import explainer_for
+    try:
+        explainer = model.explainer
+        if explainer is None:
+            from mooring.explain._explainers import explainer_for
 
-        explainer = model.explainer = explainer_for(model.folder)
-    explanation: Explanation = explainer.explain(columns)
+            explainer = model.explainer = explainer_for(model.folder)
+        explanation: Explanation = explainer.explain(columns)
+    except MooringError as exc:
+        _unplaced(exc, model)
+        raise
     return explanation
+
+
+def _unplaced(exc: MooringError, model: ServedModel) -> None:
+    """The explainer names the model by its folder; a server never names a path of its
+    machine, so the answer names the version instead.
+
+    Examples:
+        >>> _unplaced(error, model)  # doctest: +SKIP
+        >>> str(error)  # doctest: +SKIP
+        "model 'loans' version 1 has no explanation: ..."
+    """
+    path = str(model.folder.path)
+    parent = str(model.folder.path.parent)
+    text = exc.message
+    if path not in text and parent not in text:
+        return
+    who = f"model '{model.name}' version {model.version}"
+    text = text.replace(f"model '{path}'", who).replace(f"model folder '{parent}'", who)
+    text = text.replace(path, "the model's folder").replace(parent, "the model's folder")
+    exc.message = text
+    exc.args = (text,)
 
 
 def explanation_tensors(explanation: Explanation) -> dict[str, Any]:
