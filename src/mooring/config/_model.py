@@ -235,6 +235,9 @@ MIN_BATCH, MAX_BATCH, ROWS_PER_BATCH_STEP = 32, 4096, 128
 MIN_STEPS, MAX_STEPS, BUDGET_PASSES = 2_000, 50_000, 10
 ROUND_STEPS = 25  # optimizer steps between two validation checks, at least
 AUTO_PATIENCE = 10  # rounds without improvement before stopping (automatic budget)
+#: Passes over the rows a ``kind = "linear"`` fit by Newton's method takes at most
+#: (mooring.training._linear); it stops when converged, after 5 to 10 on most tables.
+LINEAR_MAX_PASSES = 50
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,8 @@ def plan_training(config: ModelConfig, train_rows: int) -> TrainingPlan:
     50,000, checked on the validation split every ``≥ 25`` steps with early stopping
     (patience 10 checks) and the best weights restored. ``batch_size`` is explicit or
     scaled to the rows (:func:`auto_batch_size`). A configured ``[model.early_stopping]``
-    always wins.
+    always wins. A ``kind = "linear"`` model is solved, not stepped: one round per pass
+    over every labelled row, at most :data:`LINEAR_MAX_PASSES`.
 
     Examples:
         >>> plan = plan_training(ModelConfig(), 117)
@@ -288,6 +292,18 @@ def plan_training(config: ModelConfig, train_rows: int) -> TrainingPlan:
         (32, 4, 7, 72)
     """
     rows = max(1, int(train_rows))
+    if config.kind == "linear":
+        # Solved, not stepped: one round per pass over every labelled row.
+        return TrainingPlan(
+            rows,
+            1,
+            1,
+            LINEAR_MAX_PASSES,
+            None,
+            "solved on the encoded features: normal equations (regression) or Newton's "
+            f"method, at most {LINEAR_MAX_PASSES} passes over the rows, until converged; "
+            "epochs, max_steps, batch_size and the optimizer do not apply",
+        )
     batch = config.batch_size or auto_batch_size(rows)
     per_pass = max(1, math.ceil(rows / batch))
     stopping = config.early_stopping

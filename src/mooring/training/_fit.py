@@ -57,6 +57,7 @@ from mooring.training._checkpoints import (
 )
 from mooring.training._export import export_model
 from mooring.training._labels import LabelEncoding, resolve_label
+from mooring.training._linear import LBFGS_MAX_PARAMETERS, fit_linear, linear_parameters
 from mooring.training._parity import ParityReport, check_parity
 from mooring.training._pipeline import StreamedData, TrainingData, load_training_data
 
@@ -186,6 +187,8 @@ def _class_weights(
         )
     if choice == "balanced":
         counts = np.asarray(data.class_counts, dtype=np.float64)
+        if config.kind == "linear" and data.validation_class_counts is not None:
+            counts = counts + data.validation_class_counts  # it fits every labelled row
         total = counts.sum()
         return np.where(counts > 0, total / (len(counts) * np.maximum(counts, 1)), 0.0)
     assert isinstance(choice, dict)
@@ -377,7 +380,12 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
     )
     options = ReadOptions.from_config(cfg.data)
     source = data if data is not None else cfg.path(cfg.data.train)
-    if cfg.training.workers > 1 and config.kind != "gbt":
+    if config.kind == "linear" and pod is not None:
+        raise UsageError(
+            "[model] kind = 'linear' is fitted in one process (a few passes over the data); "
+            "run `mooring train` without --worker-index"
+        )
+    if cfg.training.workers > 1 and config.kind == "mlp":
         from mooring.training._distributed import train_distributed
 
         return train_distributed(
@@ -422,7 +430,31 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
             clock=(t_start, cpu_start, time.perf_counter() - t_data),
             resume=resume,
         )
-    plan = plan_training(config, train_data.train_rows)
+    notes: list[str] = []
+    if config.kind == "linear":
+        if linear_parameters(model, label) <= LBFGS_MAX_PARAMETERS:
+            return _train_linear(
+                cfg,
+                model,
+                spec,
+                label,
+                train_data,
+                weights,
+                output_dir=Path(output_dir),
+                callbacks=callbacks,
+                seed=seed,
+                started=started,
+                parity_table=lambda: _parity_table(cfg, source, options, config.parity_records),
+                clock=(t_start, cpu_start, time.perf_counter() - t_data),
+            )
+        notes.append(
+            f"linear: {linear_parameters(model, label):,} parameters are more than the "
+            f"{LBFGS_MAX_PARAMETERS:,} fitted to the optimum; trained by {config.optimizer} "
+            "for the step budget instead, and may be under-trained: give the wide columns "
+            "fewer values ([features.<name>] max_tokens or bins)"
+        )
+    # A linear model too wide to solve is stepped like a network.
+    plan = plan_training(config.model_copy(update={"kind": "mlp"}), train_data.train_rows)
     steps = plan.steps_per_round
     passes = plan.passes_per_round
     _compile(model, label, config, plan)
@@ -500,6 +532,78 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
         examples=train_data.train_rows * passes * rounds_run,
         resumed_from=resumed_from,
         clock=(t_start, cpu_start),
+        notes=notes,
+    )
+
+
+def _train_linear(  # noqa: PLR0913 - what one linear fit needs
+    cfg: MooringConfig,
+    model: keras.Model,
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    data: TrainingData,
+    weights: np.ndarray[Any, Any] | None,
+    *,
+    output_dir: Path,
+    callbacks: Sequence[keras.callbacks.Callback],
+    seed: int,
+    started: str,
+    parity_table: Callable[[], pa.Table],
+    clock: tuple[float, float, float],
+) -> TrainingResult:
+    """The linear model fitted to its optimum (:mod:`mooring.training._linear`), then
+    exported and recorded like a network: one entry per pass over the rows in ``epochs``.
+    Nothing to resume: a fit takes a few passes, so a resumed run fits again."""
+    config = cfg.model
+    t_start, cpu_start, data_seconds = clock
+    ckpt_root = output_dir / "checkpoints"
+    fingerprint = _run_fingerprint(cfg, spec, label)
+    _start_state(ckpt_root, model, fingerprint, resume=False)
+    t_fit, cpu_fit = time.perf_counter(), time.process_time()
+    fit = fit_linear(
+        model,
+        data,
+        label,
+        weights=weights,
+        memory_limit_mb=config.memory_limit_mb,
+        callbacks=callbacks,
+    )
+    fit_seconds, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
+    recorder = _EpochRecorder(ckpt_root, None, fingerprint, {"history": fit.history}, save=False)
+    notes = list(fit.warnings)
+    if cfg.training.workers > 1:
+        notes.append(
+            f"linear: fitted in one process ({fit.iterations} passes over the rows); "
+            f"[training] workers = {cfg.training.workers} applies to networks"
+        )
+    return finish_network(
+        cfg,
+        model,
+        spec,
+        label,
+        output_dir=output_dir,
+        recorder=recorder,
+        plan=plan_training(config, fit.rows),
+        seed=seed,
+        started=started,
+        parity_table=parity_table,
+        data={
+            "train_rows": fit.rows,
+            "validation_rows": 0,
+            "dropped_rows_without_label": data.dropped_rows,
+            "streamed": isinstance(data, StreamedData),
+            "steps_per_epoch": 1,
+        },
+        timings={
+            "prepare_seconds": data_seconds,
+            "fit_seconds": fit_seconds,
+            "fit_cpu_seconds": fit_cpu,
+        },
+        examples=fit.rows * fit.iterations,
+        resumed_from=None,
+        clock=(t_start, cpu_start),
+        fields={"linear_fit": fit.to_dict()},
+        notes=notes,
     )
 
 
@@ -521,6 +625,7 @@ def finish_network(  # noqa: PLR0913 - what the fit measured, for the training r
     resumed_from: int | None,
     clock: tuple[float, float],
     fields: dict[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> TrainingResult:
     """After fitting: the best epoch's weights (when early stopping keeps them), export,
     parity check and the training record — the same for one process and for several workers."""
@@ -575,7 +680,7 @@ def finish_network(  # noqa: PLR0913 - what the fit measured, for the training r
         resumed_from=resumed_from,
         timings=timings,
         parity=parity,
-        warnings=list(spec.warnings),
+        warnings=[*spec.warnings, *notes],
         model_dir=model_dir,
         **(fields or {}),
     )

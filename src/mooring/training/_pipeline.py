@@ -84,6 +84,8 @@ class TrainingData:
     validation_rows: int
     dropped_rows: int
     class_counts: np.ndarray[Any, Any] | None
+    #: The validation rows' classes: with ``class_counts``, every labelled row's.
+    validation_class_counts: np.ndarray[Any, Any] | None = None
 
     def train_dataset(
         self,
@@ -103,6 +105,11 @@ class TrainingData:
 
     def steps_per_epoch(self, batch_size: int) -> int:
         return max(1, math.ceil(self.train_rows / batch_size))
+
+    def labelled(self) -> Iterator[tuple[dict[str, Any], np.ndarray[Any, Any]]]:
+        """Every labelled row, training and validation, as ``(columns, targets)`` chunks in
+        a fixed order: one pass for a fit that needs no held-out rows (the linear model's)."""
+        raise NotImplementedError
 
 
 def _class_weight_of(targets: np.ndarray[Any, Any], weights: np.ndarray[Any, Any] | None) -> Any:
@@ -124,6 +131,7 @@ class InMemoryData(TrainingData):
     validation_rows: int = 0
     dropped_rows: int = 0
     class_counts: np.ndarray[Any, Any] | None = None
+    validation_class_counts: np.ndarray[Any, Any] | None = None
 
     def train_dataset(
         self,
@@ -166,6 +174,11 @@ class InMemoryData(TrainingData):
             .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE)
         )
+
+    def labelled(self) -> Iterator[tuple[dict[str, Any], np.ndarray[Any, Any]]]:
+        yield self.features, self.targets
+        if self.validation_rows:
+            yield self.val_features, self.val_targets
 
     def validation_dataset(
         self, *, batch_size: int, weights: np.ndarray[Any, Any] | None
@@ -231,10 +244,13 @@ def load_in_memory(
             f"no labelled training rows ({table.num_rows} rows, {dropped} without a label); "
             "check the data and [data] label"
         )
-    counts = (
-        np.bincount(targets[train].reshape(-1), minlength=label.num_classes)
+    counts, val_counts = (
+        (
+            np.bincount(targets[train].reshape(-1), minlength=label.num_classes),
+            np.bincount(targets[mask].reshape(-1), minlength=label.num_classes),
+        )
         if label.is_classification
-        else None
+        else (None, None)
     )
     return InMemoryData(
         features={k: v[train] for k, v in columns.items()},
@@ -246,6 +262,7 @@ def load_in_memory(
         validation_rows=int(mask.sum()),
         dropped_rows=dropped,
         class_counts=counts,
+        validation_class_counts=val_counts,
     )
 
 
@@ -264,12 +281,14 @@ class StreamedData(TrainingData):
     validation_rows: int = 0
     dropped_rows: int = 0
     class_counts: np.ndarray[Any, Any] | None = None
+    validation_class_counts: np.ndarray[Any, Any] | None = None
 
     def scan(self) -> StreamedData:
         """One pass over the label column only: row counts and class counts."""
         file = pq.ParquetFile(self.path)
         offset = 0
         counts = np.zeros(max(1, self.label.num_classes), dtype=np.int64)
+        val_counts = np.zeros_like(counts)
         for group in range(file.num_row_groups):
             table = file.read_row_group(group, columns=[self.label.column])
             raw, _ = self.label.encode(table.column(self.label.column))
@@ -284,8 +303,12 @@ class StreamedData(TrainingData):
                 counts += np.bincount(raw[keep & ~mask].astype(np.int64), minlength=len(counts))[
                     : len(counts)
                 ]
+                val_counts += np.bincount(raw[keep & mask].astype(np.int64), minlength=len(counts))[
+                    : len(counts)
+                ]
             offset += table.num_rows
         self.class_counts = counts if self.label.is_classification else None
+        self.validation_class_counts = val_counts if self.label.is_classification else None
         if self.train_rows == 0:
             raise DataError(f"'{self.path}' has no labelled training rows")
         return self
@@ -312,6 +335,11 @@ class StreamedData(TrainingData):
             )
             take = mask if validation else ~mask
             yield {k: v[take] for k, v in columns.items()}, targets[take]
+
+    def labelled(self) -> Iterator[tuple[dict[str, Any], np.ndarray[Any, Any]]]:
+        # Row group by row group: memory stays bounded by one group.
+        for validation in (False, True):
+            yield from self._rows(0, validation)
 
     def _batches(
         self, epoch: int, batch_size: int, validation: bool, weights: np.ndarray[Any, Any] | None
