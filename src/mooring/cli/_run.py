@@ -78,7 +78,10 @@ class _ConsoleObserver(RunObserver):
     def training_started(self, name: str | None, kind: str, rows: int, epochs: int) -> None:
         self.training = (name or kind, rows)
         what = f"candidate {escape(name)} ({kind})" if name else f"the {kind} model"
-        rounds = f", {epochs} epoch(s)" if kind != "gbt" else ""  # trees: no Keras epochs
+        # Trees: no Keras epochs; a linear model: solved, one epoch a pass over the rows.
+        rounds = {"gbt": "", "linear": f", solved in at most {epochs} passes"}.get(
+            kind, f", {epochs} epoch(s)"
+        )
         console.print(f"training {what}: {rows:,} rows{rounds}")
 
     def training_callbacks(self, epochs: int, steps_per_epoch: int) -> Sequence[Any]:
