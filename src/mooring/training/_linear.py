@@ -1,4 +1,4 @@
-"""The linear baseline fitted to its optimum: Newton's method on the encoded features.
+"""The linear baseline solved to its optimum on the encoded features, not stepped.
 
 ``kind = "linear"`` is logistic regression (binary), multinomial logistic regression
 (multiclass) or ridge regression on the standardised target, over the model's own
@@ -21,11 +21,12 @@ convex fit has nothing to stop early.
 Memory and data size: the sums ``XᵀWX``, ``XᵀWr`` are accumulated batch by batch over
 the training data (in memory or streamed from Parquet, :class:`TrainingData.labelled`),
 so the rows are never materialised beyond one batch unless the encoded matrix fits in
-half of ``[model] memory_limit_mb`` (then it is kept between passes). The Hessian is
-``P × P`` for ``P`` = (encoded columns + 1) × (classes, or 1): one pass costs
-``rows × P²`` operations. Up to :data:`NEWTON_MAX_PARAMETERS` parameters that is
-seconds; wider designs (large one-hot vocabularies, hashed columns) refuse with a
-:class:`ConfigError` naming the widest blocks and the fix.
+half of ``[model] memory_limit_mb`` (then it is kept between passes). Newton's Hessian
+is ``P × P`` for ``P`` = (encoded columns + 1) × (classes, or 1), and one pass costs
+``rows × P²`` operations: up to :data:`NEWTON_MAX_PARAMETERS` that is seconds. Wider
+designs (large one-hot vocabularies, embedded categories of thousands of values) are fitted
+by L-BFGS, whose pass costs ``rows × P``, up to :data:`LBFGS_MAX_PARAMETERS`; beyond that
+(a large hashed column) training steps the model like a network and says so.
 
 The fitted weights are set into the head's ``Dense`` layer (and the embeddings), so the
 model exports as ONE SavedModel with the same signatures as any network.
@@ -96,7 +97,12 @@ class LinearFit:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fit as the training record keeps it."""
+        """The fit as the training record keeps it (``run.json``'s ``linear_fit``).
+
+        Examples:
+            >>> LinearFit("newton", 22, 600, 7, True, []).to_dict()["l2"]
+            1.0
+        """
         return {
             "method": self.method,
             "l2": L2,
