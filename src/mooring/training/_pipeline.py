@@ -337,9 +337,19 @@ class StreamedData(TrainingData):
             yield {k: v[take] for k, v in columns.items()}, targets[take]
 
     def labelled(self) -> Iterator[tuple[dict[str, Any], np.ndarray[Any, Any]]]:
-        # Row group by row group: memory stays bounded by one group.
-        for validation in (False, True):
-            yield from self._rows(0, validation)
+        # Row group by row group, in the file's order, each read once: memory stays
+        # bounded by one group.
+        file = pq.ParquetFile(self.path)
+        offset = 0
+        for group in range(file.num_row_groups):
+            table = pa.Table.from_batches(
+                list(iter_batches(file.read_row_group(group), self.options))
+            )
+            columns, targets, _, _ = _split_table(
+                table, self.spec, self.label, self.validation_split, self.seed, offset=offset
+            )
+            offset += file.metadata.row_group(group).num_rows  # as _rows numbers them
+            yield columns, targets
 
     def _batches(
         self, epoch: int, batch_size: int, validation: bool, weights: np.ndarray[Any, Any] | None
