@@ -1,4 +1,5 @@
-"""The default gates on Adult's records: chance, the linear candidate, production; ungated.
+"""The default gates on Adult's records: chance, the prior, the chosen threshold, the linear
+candidate, production; ungated.
 
 No model is trained: the "models" are arithmetic on Adult's own columns
 (:mod:`tests._support.adult_arrays`), and the same predictions against shuffled labels
@@ -15,14 +16,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from sklearn.metrics import accuracy_score, r2_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    log_loss,
+    mean_squared_error,
+    precision_recall_curve,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from mooring.config._evaluation import EvaluationConfig, GateConfig
 from mooring.evaluation._candidates import CandidateEvaluation, pick
 from mooring.evaluation._defaults import hanley_mcneil
 from mooring.evaluation._evaluate import evaluate
 from mooring.evaluation._gates import decide
-from mooring.evaluation._result import EvaluationResult
+from mooring.evaluation._result import EvaluationResult, Prior
 from mooring.formats._gate import is_ungated, verdict
 from mooring.monitoring._guardrails import standard_error
 from tests._support.adult_arrays import (
@@ -37,39 +47,70 @@ TRAIN = adult_rows("adult.data.csv.gz", rows=3000)
 LABELS, SCORES = income_scores(TEST)
 SHUFFLED = np.random.default_rng(0).permutation(LABELS)
 CHANCE = "auc beats chance beyond its interval"
+PRIOR = "log_loss below always predicting the training base rate"
+UNCHOSEN = "accuracy, recall and precision at a chosen threshold"
 MAJORITY = "accuracy at least the majority share"
-RECALL = "recall at least 0.1 at the operating threshold"
+PRECISION = "precision above the positive share at the chosen threshold"
+RECALL = "recall at least 0.1 at the chosen threshold"
+TRAINING = "the training data's statistics"
 
 
 def _binary(
-    labels: np.ndarray, scores: np.ndarray, samples: int = 200, **config: object
+    labels: np.ndarray,
+    scores: np.ndarray,
+    samples: int = 200,
+    prior: Prior | None = None,
+    **config: object,
 ) -> EvaluationResult:
     cfg = EvaluationConfig.model_validate({"bootstrap": {"samples": samples}, **config})
-    return evaluate(task="binary", labels=labels, scores=scores, config=cfg)
+    return evaluate(task="binary", labels=labels, scores=scores, config=cfg, prior=prior)
 
 
 def test_a_real_model_is_blessed_by_the_default_gates_which_say_so() -> None:
     result = _binary(LABELS, SCORES)
     decision = decide(result)
     assert decision.blessed and decision.defaults and not decision.ungated
-    chance, majority, recall, linear, production = decision.gates
+    chance, prior, unchosen, linear, production = decision.gates
     assert all(g.default for g in decision.gates)
-    assert [g.name for g in decision.judged] == [CHANCE, MAJORITY, RECALL]
+    assert [g.name for g in decision.judged] == [CHANCE, PRIOR]
     assert chance.value == pytest.approx(roc_auc_score(LABELS, SCORES))
     interval = result.intervals["auc"]
     assert chance.bound["interval"] == [interval.lower, interval.upper] and interval.lower > 0.5
     assert "bootstrap interval" in chance.message
+    # No training prior given: the evaluated rows' own rate, and the gate says so.
+    share = LABELS.mean()
+    assert prior.value == pytest.approx(log_loss(LABELS, SCORES))
+    assert prior.bound["upper"] == pytest.approx(log_loss(LABELS, np.full(LABELS.size, share)))
+    assert prior.passed and "read from the evaluated rows themselves" in prior.message
+    # The threshold 0.5 is the configuration's, not chosen: accuracy and recall do not judge.
+    assert unchosen.name == UNCHOSEN and unchosen.skipped
+    assert "is a number in the configuration" in unchosen.message
+    assert 'threshold = "f1_optimal"' in unchosen.message
     assert linear.skipped and "no linear baseline" in linear.message
     assert production.skipped and "first model" in production.message
     assert any("judged by the default gates" in w for w in decision.warnings)
     data = orjson.loads(orjson.dumps(decision.to_dict()))
     assert data["defaults"] is True and data["ungated"] is False
     assert [g["default"] for g in data["gates"]] == [True] * 5
-    share = max(LABELS.mean(), 1 - LABELS.mean())
-    assert majority.bound == {"lower": pytest.approx(share), "reference": "majority"}
-    assert majority.value == pytest.approx(accuracy_score(LABELS, SCORES >= 0.5))
-    assert recall.value == pytest.approx(recall_score(LABELS, SCORES >= 0.5))
-    assert majority.value > share and recall.value >= 0.1 and majority.passed and recall.passed
+
+
+def test_the_prior_is_the_training_base_rate_when_the_result_has_it() -> None:
+    _, train_labels = income_scores(TRAIN)
+    rate = float(train_labels.mean())
+    prior = Prior(TRAINING, frequencies=(1.0 - rate, rate))
+    result = _binary(LABELS, SCORES, prior=prior)
+    gate = next(g for g in decide(result).gates if g.name == PRIOR)
+    assert gate.bound["upper"] == pytest.approx(log_loss(LABELS, np.full(LABELS.size, rate)))
+    assert gate.bound["prior"] == pytest.approx([1.0 - rate, rate])
+    assert gate.passed and f"the base rate {rate:.4g} (read from {TRAINING})" in gate.message
+    assert orjson.loads(result.to_json())["prior"]["frequencies"] == pytest.approx([1 - rate, rate])
+    # Probabilities worse than that constant fail it, naming the value and a fix.
+    squeezed = _binary(LABELS, np.clip(SCORES * 3.0, 0.0, 0.999), prior=prior)
+    failed = next(g for g in decide(squeezed).failures if g.name == PRIOR)
+    assert failed.value == pytest.approx(log_loss(LABELS, squeezed.predictions))
+    assert failed.value >= failed.bound["upper"]
+    assert f"log_loss {failed.value:.4g} vs" in failed.message
+    assert "class_weight is set, remove it" in failed.message
 
 
 @pytest.mark.parametrize("samples", [200, 0])
@@ -79,8 +120,8 @@ def test_shuffled_labels_are_not_blessed_and_the_message_names_gate_value_interv
     result = _binary(SHUFFLED, SCORES, samples)
     decision = decide(result)
     assert not decision.blessed and not decision.ungated
-    failed, below_majority = decision.failures
-    assert below_majority.name == MAJORITY
+    failed, worse_than_prior = decision.failures
+    assert worse_than_prior.name == PRIOR
     auc = roc_auc_score(SHUFFLED, SCORES)
     assert failed.name == CHANCE and failed.value == pytest.approx(auc)
     assert 0.45 < auc < 0.55
@@ -110,17 +151,27 @@ def test_without_bootstrap_the_auc_interval_is_hanley_mcneil() -> None:
 @pytest.mark.parametrize("samples", [200, 0])
 def test_regression_must_beat_predicting_the_mean(samples: int) -> None:
     targets, predictions = age_predictions(TRAIN, TEST)
+    train_mean = float(np.mean([float(r["age"]) for r in TRAIN]))
+    prior = Prior(TRAINING, mean=train_mean)
     cfg = EvaluationConfig(bootstrap={"samples": samples})
-    real = decide(evaluate(task="regression", labels=targets, values=predictions, config=cfg))
-    (chance, *_) = real.gates
+    kwargs = {"task": "regression", "labels": targets, "config": cfg, "prior": prior}
+    real = decide(evaluate(values=predictions, **kwargs))  # type: ignore[arg-type]
+    chance, mean, *_ = real.gates
     assert real.blessed and chance.metric == "r2" and chance.bound["lower"] == 0.0
     assert chance.value == pytest.approx(r2_score(targets, predictions))
     assert chance.bound["interval"][0] > 0.0
+    assert mean.name == "squared error below predicting the training mean beyond its interval"
+    assert mean.value == pytest.approx(mean_squared_error(targets, predictions) ** 0.5)
+    constant = np.full(targets.size, train_mean)
+    assert mean.bound["upper"] == pytest.approx(mean_squared_error(targets, constant) ** 0.5)
+    assert mean.passed and mean.bound["improvement_interval"][0] > 0.0
     noise = np.random.default_rng(1).permutation(predictions)
-    shuffled = decide(evaluate(task="regression", labels=targets, values=noise, config=cfg))
+    shuffled = decide(evaluate(values=noise, **kwargs))  # type: ignore[arg-type]
     assert not shuffled.blessed
     assert shuffled.failures[0].value == pytest.approx(r2_score(targets, noise))
     assert "predicting the mean" in shuffled.failures[0].message
+    assert shuffled.failures[1].name == mean.name
+    assert "whose lower end is not above 0" in shuffled.failures[1].message
 
 
 @pytest.mark.parametrize("samples", [200, 0])
@@ -129,25 +180,27 @@ def test_multiclass_must_beat_always_predicting_the_most_frequent_class(samples:
     cfg = EvaluationConfig(bootstrap={"samples": samples})
     kwargs = {"task": "multiclass", "probabilities": proba, "config": cfg}
     real = decide(evaluate(labels=labels, **kwargs))
-    (chance, *_) = real.gates
+    (chance, prior, *_) = real.gates
     share = np.bincount(labels).max() / len(labels)
     assert chance.bound["lower"] == pytest.approx(share)
     assert chance.value == pytest.approx(accuracy_score(labels, proba.argmax(axis=1)))
     assert real.blessed and len(classes) > 2
+    everyone = list(range(len(classes)))
+    assert prior.name == "log_loss below always predicting the training class frequencies"
+    assert prior.value == pytest.approx(log_loss(labels, proba, labels=everyone))
+    frequencies = np.bincount(labels, minlength=len(classes)) / len(labels)
+    constant = np.tile(frequencies, (len(labels), 1))
+    assert prior.bound["upper"] == pytest.approx(log_loss(labels, constant, labels=everyone))
     shuffled_labels = np.random.default_rng(2).permutation(labels)
     shuffled = decide(evaluate(labels=shuffled_labels, **kwargs))
     assert not shuffled.blessed and "most frequent class" in shuffled.failures[0].message
 
 
 def _noisier(seed: int, sd: float) -> np.ndarray:
-    """SCORES with noise that ranks worse but answers the same at the threshold 0.5.
-
-    The threshold gates (accuracy, recall) then see the same decisions, so only the AUC
-    gates can tell the two apart.
-    """
-    noisy = np.clip(SCORES + np.random.default_rng(seed).normal(0, sd, SCORES.size), 0, 1)
-    same_side = (noisy >= 0.5) == (SCORES >= 0.5)
-    return np.where(same_side, noisy, SCORES)
+    """SCORES with noise on their log-odds: it ranks worse, still better than the prior."""
+    logits = np.log(SCORES / (1.0 - SCORES))
+    noisy = logits + np.random.default_rng(seed).normal(0, sd, SCORES.size)
+    return 1.0 / (1.0 + np.exp(-noisy))
 
 
 def _kind(result: EvaluationResult, kind: str) -> EvaluationResult:
@@ -158,7 +211,7 @@ def _kind(result: EvaluationResult, kind: str) -> EvaluationResult:
 def test_the_linear_candidate_is_the_default_baseline() -> None:
     linear = _kind(_binary(LABELS, SCORES), "linear")
     # A network that learned less than the linear model, though more than chance.
-    weaker = _noisier(3, 0.35)
+    weaker = _noisier(3, 1.0)
     mlp = _kind(_binary(LABELS, weaker), "mlp")
     everyone = {"linear": linear, "mlp": mlp}
     bad = decide(mlp, name="mlp", candidates=everyone)
@@ -166,6 +219,7 @@ def test_the_linear_candidate_is_the_default_baseline() -> None:
     (failed,) = bad.failures
     assert failed.name == "auc no worse than the linear baseline" and failed.default
     assert failed.bound["limit"] == linear.intervals["auc"].lower
+    assert "give this one more capacity or training" in failed.message
     assert failed.baseline == pytest.approx(roc_auc_score(LABELS, SCORES))
     itself = decide(linear, name="linear", candidates=everyone)
     assert itself.blessed and itself.gates[3].skipped
@@ -187,11 +241,12 @@ def test_no_worse_than_production_within_the_margin_and_its_interval() -> None:
     assert close.bound["lower"] == pytest.approx(min(base - 0.01, lower))
     assert close.diff == pytest.approx(roc_auc_score(LABELS, slightly.predictions) - base)
 
-    worse = _binary(LABELS, _noisier(4, 0.3))
+    worse = _binary(LABELS, _noisier(4, 1.0))
     decision = decide(worse, baseline=production)
     assert not decision.blessed
     assert [g.name for g in decision.failures] == ["auc no worse than production by more than 0.01"]
     assert "the lower end of production's 95% bootstrap interval" in decision.failures[0].message
+    assert "raise [evaluation] default_margin (now 0.01)" in decision.failures[0].message
     # A wider margin lets the same drop through: the bound is the lower of the two.
     lenient = _binary(LABELS, worse.predictions, default_margin=0.2)
     assert decide(lenient, baseline=production).blessed
@@ -219,7 +274,7 @@ def test_configured_gates_that_all_skip_leave_the_judgment_to_the_defaults() -> 
     decision = decide(_binary(SHUFFLED, SCORES), gates=[change])
     assert decision.defaults and not decision.blessed
     assert decision.gates[0].skipped and not decision.gates[0].default
-    assert [g.name for g in decision.failures] == [CHANCE, MAJORITY]
+    assert [g.name for g in decision.failures] == [CHANCE, PRIOR]
     assert any("none of the 1 configured gate(s) could judge" in w for w in decision.warnings)
 
 
@@ -256,9 +311,9 @@ def test_default_gate_settings_are_validated() -> None:
 def _rare_positive_model(rows: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     """A model that ranks well (AUC ~0.9) but, at 0.5, answers 'positive' almost never.
 
-    The shape of a rare positive class trained without weights: ~10% positives, scores
-    squeezed below the threshold, and the few rows above it mostly negatives, so its
-    accuracy falls just below always answering 'negative' while its recall is ~1.5%.
+    The shape of a rare positive class: ~10% positives, calibrated scores mostly below
+    the threshold 0.5, and 20 negatives scoring 0.62, so at 0.5 its accuracy falls just
+    below always answering 'negative' while its recall is ~1.5%.
     """
     rng = np.random.default_rng(6)
     labels = (rng.random(rows) < 0.1).astype(np.int64)
@@ -268,41 +323,94 @@ def _rare_positive_model(rows: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     return labels, 1.0 / (1.0 + np.exp(-logits))
 
 
-def test_a_model_below_the_majority_share_with_no_recall_is_not_blessed() -> None:
+def test_a_rare_positive_model_is_judged_by_what_it_is_not_by_the_threshold_05() -> None:
     labels, scores = _rare_positive_model()
-    result = _binary(labels, scores)
-    decision = decide(result)
-    assert not decision.blessed and decision.defaults
-    assert result.metric("auc") is not None and result.metric("auc") > 0.85  # type: ignore[operator]
-    majority, recall = decision.failures
     share = 1 - labels.mean()
-    accuracy = accuracy_score(labels, scores >= 0.5)
-    assert majority.name == MAJORITY and majority.value == pytest.approx(accuracy)
-    assert accuracy < share
-    assert f"accuracy {accuracy:.4g}" in majority.message
-    assert (
-        f"majority share {share:.4g}" in majority.message
-        and "always answering 0" in majority.message
-    )
-    assert 'threshold = "f1_optimal"' in majority.message
-    found = recall_score(labels, scores >= 0.5)
-    assert recall.name == RECALL and recall.value == pytest.approx(found) and found < 0.1
-    assert f"is {found:.4g} at its operating threshold 0.5 (configured)" in recall.message
-    assert "below the floor 0.1 ([evaluation] default_min_recall)" in recall.message
-    assert "lower default_min_recall" in recall.message
-    # The fix the message names: the threshold that suits the aim.
-    fixed = decide(_binary(labels, scores, threshold="f1_optimal"))
-    assert fixed.blessed, [g.message for g in fixed.failures]
+    # At 0.5 it answers 'negative' to nearly every row: below the majority share, recall
+    # ~0, which refused it when gates judged a threshold nobody chose.
+    assert accuracy_score(labels, scores >= 0.5) < share
+    assert recall_score(labels, scores >= 0.5) < 0.1
+    at_half = decide(_binary(labels, scores))
+    assert at_half.blessed, [g.message for g in at_half.failures]
+    assert [g.name for g in at_half.judged] == [CHANCE, PRIOR]
+    # At the F1 optimum the threshold gates judge; accuracy is skipped, saying why.
+    result = _binary(labels, scores, threshold="f1_optimal")
+    decision = decide(result)
+    assert decision.blessed, [g.message for g in decision.failures]
+    _, _, majority, precision, recall, *_ = decision.gates
+    assert majority.name == MAJORITY and majority.skipped
+    assert "trades accuracy for recall" in majority.message
+    threshold = result.operating_threshold
+    assert threshold is not None and result.threshold_source == "f1_optimal"
+    assert precision.name == PRECISION and precision.passed
+    assert precision.value == pytest.approx(precision_score(labels, scores >= threshold))
+    assert precision.bound["lower"] == pytest.approx(labels.mean())
+    assert recall.name == RECALL and recall.passed
+    assert recall.value == pytest.approx(recall_score(labels, scores >= threshold))
+    assert f"at its operating threshold {threshold:.4g} (f1_optimal)" in recall.message
+
+
+def test_a_precision_target_picks_the_lowest_threshold_that_reaches_it() -> None:
+    labels, scores = _rare_positive_model()
+    result = _binary(labels, scores, threshold={"precision": 0.6})
+    precisions, recalls, thresholds = precision_recall_curve(labels, scores)
+    # scikit-learn's curve: the lowest threshold whose precision reaches the target.
+    first = int(np.flatnonzero(precisions[:-1] >= 0.6)[0])
+    assert result.operating_threshold == pytest.approx(thresholds[first])
+    assert result.threshold_source == "precision_target"
+    assert result.metric("recall") == pytest.approx(recalls[first])
+    decision = decide(result)
+    target = next(g for g in decision.gates if g.metric == "precision")
+    assert target.name == "precision at least the target 0.6 at the chosen threshold"
+    assert target.passed and target.value == pytest.approx(precisions[first])
+    assert decision.blessed, [g.message for g in decision.failures]
+    # So high a target that the few rows above it are not one positive in ten: the
+    # recall floor fails, naming the fix.
+    strict = decide(_binary(labels, scores, threshold={"precision": 0.95}))
+    (failed,) = strict.failures
+    assert failed.name == RECALL and failed.value is not None and failed.value < 0.1
+    assert "Lower the precision target" in failed.message
+
+
+def test_an_unreachable_precision_target_fails_naming_the_one_reached() -> None:
+    labels = np.array([0, 1, 0, 1, 1, 0, 0, 1, 0, 0])
+    scores = np.array([0.95, 0.9, 0.85, 0.8, 0.6, 0.55, 0.4, 0.3, 0.2, 0.1])
+    result = _binary(labels, scores, samples=0, threshold={"precision": 0.9})
+    best = max(precision_recall_curve(labels, scores)[0][:-1])
+    gate = next(g for g in decide(result).failures if g.metric == "precision")
+    assert gate.value == pytest.approx(best) and best < 0.9
+    assert f"the highest is {best:.4g}" in gate.message
+    assert f"threshold = {{ precision = {np.floor(best * 100) / 100:g} }}" in gate.message
+
+
+def test_a_recall_target_is_judged_by_its_precision() -> None:
+    labels, scores = _rare_positive_model()
+    result = _binary(labels, scores, threshold={"recall": 0.5})
+    precisions, recalls, thresholds = precision_recall_curve(labels, scores)
+    last = int(np.flatnonzero(recalls[:-1] >= 0.5)[-1])
+    assert result.operating_threshold == pytest.approx(thresholds[last])
+    gates = decide(result).gates
+    assert [g.name for g in gates[2:-2]] == [PRECISION]
+    assert gates[2].value == pytest.approx(precisions[last])
+    # The same recall target on labels the scores know nothing of: no better than random.
+    noise = np.random.default_rng(7).permutation(labels)
+    shuffled = decide(_binary(noise, scores, threshold={"recall": 0.5}))
+    failed = next(g for g in shuffled.failures if g.name == PRECISION)
+    assert "no better than the positive share" in failed.message
 
 
 def test_the_recall_floor_is_a_setting_and_zero_turns_it_off() -> None:
     labels, scores = _rare_positive_model()
-    off = decide(_binary(labels, scores, default_min_recall=0.0))
+    off = decide(_binary(labels, scores, threshold={"precision": 0.95}, default_min_recall=0.0))
     recall = next(g for g in off.gates if g.metric == "recall")
     assert recall.skipped and recall.message == "skipped: [evaluation] default_min_recall = 0"
-    assert [g.name for g in off.failures] == [MAJORITY]
+    assert off.blessed
     with pytest.raises(ValidationError, match="default_min_recall"):
         EvaluationConfig.model_validate({"default_min_recall": 1.5})
+    with pytest.raises(ValidationError, match="exactly one of precision or recall"):
+        EvaluationConfig.model_validate({"threshold": {"precision": 0.8, "recall": 0.5}})
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        EvaluationConfig.model_validate({"threshold": {"precision": 1.5}})
 
 
 def test_with_costs_the_model_is_compared_with_the_cheaper_constant_answer() -> None:
@@ -318,10 +426,20 @@ def test_with_costs_the_model_is_compared_with_the_cheaper_constant_answer() -> 
     positives, negatives = labels.sum(), len(labels) - labels.sum()
     constant = min(20.0 * positives, 1.0 * negatives) * 1000 / len(labels)
     assert gate.bound["upper"] == pytest.approx(constant) and gate.value < constant
-    # The same costs at a threshold that answers 'negative' to nearly all: costlier.
+    # Scores that put two negatives above every positive, at equal costs: no threshold
+    # beats answering 'negative' to all, the cost-optimal one is that constant answer,
+    # and the model saves nothing.
+    useless = np.tile([0, 0, 1], 40)
+    descending = np.linspace(0.9, 0.1, useless.size)
+    equal = {"false_positive": 1.0, "false_negative": 1.0}
+    nothing = decide(_binary(useless, descending, threshold="cost_optimal", cost=equal))
+    failed = next(g for g in nothing.failures if g.metric == "cost_per_1000")
+    assert failed.value == pytest.approx(failed.bound["upper"])
+    assert "the model saves nothing over a constant" in failed.message
+    # The same costs at the configured 0.5: not a chosen threshold, not judged.
     naive = decide(_binary(labels, scores, cost=cost))
-    failed = next(g for g in naive.failures if g.metric == "cost_per_1000")
-    assert "costs more than answering always" in failed.message
+    assert not any(g.metric == "cost_per_1000" for g in naive.gates)
+    assert '"cost_optimal"' in next(g for g in naive.gates if g.name == UNCHOSEN).message
 
 
 def test_multiclass_and_regression_get_no_threshold_gates() -> None:
@@ -329,10 +447,10 @@ def test_multiclass_and_regression_get_no_threshold_gates() -> None:
     cfg = EvaluationConfig(bootstrap={"samples": 0})
     multiclass = decide(evaluate(task="multiclass", labels=labels, probabilities=proba, config=cfg))
     # Its chance gate already is accuracy against the majority share, beyond its interval.
-    assert [g.metric for g in multiclass.gates] == ["accuracy"] * 3
+    assert [g.metric for g in multiclass.gates] == ["accuracy", "log_loss", "accuracy", "accuracy"]
     targets, predictions = age_predictions(TRAIN, TEST)
     regression = decide(evaluate(task="regression", labels=targets, values=predictions, config=cfg))
-    assert [g.metric for g in regression.gates] == ["r2"] * 3
+    assert [g.metric for g in regression.gates] == ["r2", "rmse", "r2", "r2"]
 
 
 @settings(max_examples=40, deadline=None)
@@ -342,12 +460,56 @@ def test_multiclass_and_regression_get_no_threshold_gates() -> None:
     ),
     seed=st.integers(0, 2**16),
 )
-def test_the_majority_gate_passes_exactly_when_accuracy_reaches_the_share(
+def test_at_the_f1_optimum_the_precision_gate_passes_exactly_above_the_positive_share(
     labels: list[int], seed: int
 ) -> None:
     y = np.asarray(labels)
     scores = np.random.default_rng(seed).random(y.size)
-    gate = next(g for g in decide(_binary(y, scores, samples=0)).gates if g.name == MAJORITY)
-    accuracy = ((scores >= 0.5) == y).sum() / y.size
-    share = np.bincount(y).max() / y.size
-    assert gate.passed == (accuracy >= share) and gate.bound["lower"] == pytest.approx(share)
+    result = _binary(y, scores, samples=0, threshold="f1_optimal")
+    gate = next(g for g in decide(result).gates if g.name == PRECISION)
+    assert result.operating_threshold is not None
+    precision = precision_score(y, scores >= result.operating_threshold, zero_division=0)
+    assert gate.value == pytest.approx(precision)
+    assert gate.passed == (precision > y.mean()) and gate.bound["lower"] == pytest.approx(y.mean())
+
+
+def _folder(home: Path, label: dict[str, object], fingerprint: str, kind: str = "mlp") -> object:
+    """What :func:`training_prior` reads of a model folder: its ``mooring.json``."""
+    from types import SimpleNamespace
+
+    from mooring.formats._labels import LabelEncoding
+
+    metadata = {"label": label, "statistics_hash": fingerprint, "kind": kind}
+    encoding = LabelEncoding.from_dict(label)
+    return SimpleNamespace(
+        metadata=metadata, label=encoding, kind=kind, label_vocabulary=list(encoding.vocabulary)
+    )
+
+
+def test_the_training_prior_is_read_from_the_models_own_training_statistics(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+
+    from mooring.contract._statistics import compute_statistics
+    from mooring.evaluation._model import TRAIN_STATISTICS, training_prior
+
+    income = np.array([r["class"] for r in TRAIN])
+    table = pa.table({"class": income, "flag": (income == ">50K").astype(np.int64)})
+    stats = compute_statistics(table)
+    stats.save(tmp_path / TRAIN_STATISTICS)
+    rate = float((income == ">50K").mean())
+    text = {"column": "class", "task": "binary", "vocabulary": ["<=50K", ">50K"]}
+    found = training_prior(_folder(tmp_path, text, stats.fingerprint()), tmp_path)  # type: ignore[arg-type]
+    assert found == Prior(TRAINING, frequencies=(pytest.approx(1 - rate), pytest.approx(rate)))
+    flag = {"column": "flag", "task": "binary", "vocabulary": ["1", "0"]}  # positive first
+    numeric = training_prior(_folder(tmp_path, flag, stats.fingerprint()), tmp_path)  # type: ignore[arg-type]
+    assert numeric is not None and numeric.frequencies == pytest.approx((rate, 1 - rate))
+    # Statistics of another training file are not this model's: no prior from them.
+    assert training_prior(_folder(tmp_path, text, "0" * 64), tmp_path) is None  # type: ignore[arg-type]
+    # A regression's mean is also in the label encoding training standardised it with.
+    amount = {"column": "amount", "task": "regression", "mean": 41.5, "std": 3.0}
+    recorded = training_prior(_folder(tmp_path, amount, "0" * 64), tmp_path)  # type: ignore[arg-type]
+    assert recorded == Prior("the model's label encoding (mooring.json)", mean=41.5)
+    imported = _folder(tmp_path, amount, "0" * 64, kind="imported")
+    assert training_prior(imported, tmp_path) is None  # type: ignore[arg-type]

@@ -23,6 +23,57 @@ class CostConfig(Section):
     )
 
 
+class ThresholdTarget(Section):
+    """``threshold = { precision = 0.8 }`` or ``{ recall = 0.5 }``: a threshold chosen for a target.
+
+    Precision: the lowest threshold whose precision on the evaluated rows reaches the
+    target (the most positives found at that precision). Recall: the highest threshold
+    whose recall reaches it (the fewest false alarms at that recall). Exactly one of the
+    two. Example::
+
+        [evaluation]
+        threshold = { precision = 0.8 }
+    """
+
+    precision: float | None = Field(
+        None, gt=0.0, le=1.0, description="Least precision at the operating threshold."
+    )
+    recall: float | None = Field(
+        None, gt=0.0, le=1.0, description="Least recall at the operating threshold."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ThresholdTarget:
+        if (self.precision is None) == (self.recall is None):
+            raise ValueError(
+                "a threshold target names exactly one of precision or recall, e.g. "
+                "threshold = { precision = 0.8 } or threshold = { recall = 0.5 }"
+            )
+        return self
+
+    @property
+    def metric(self) -> str:
+        """``"precision"`` or ``"recall"``."""
+        return "precision" if self.precision is not None else "recall"
+
+    @property
+    def value(self) -> float:
+        """The target."""
+        found = self.precision if self.precision is not None else self.recall
+        assert found is not None
+        return found
+
+    @property
+    def source(self) -> str:
+        """How the recorded threshold was chosen: ``precision_target`` or ``recall_target``."""
+        return f"{self.metric}_target"
+
+
+#: How a threshold the evaluation chose is recorded (``threshold_source``); a number in
+#: the configuration is recorded as ``configured``.
+CHOSEN_THRESHOLD_SOURCES = ("f1_optimal", "cost_optimal", "precision_target", "recall_target")
+
+
 class BootstrapConfig(Section):
     """``[evaluation.bootstrap]``: seeded bootstrap confidence intervals."""
 
@@ -168,8 +219,13 @@ class EvaluationConfig(Section):
     calibration_bins: int = Field(
         10, ge=2, le=1000, description="Bins of the reliability diagram and of the ECE."
     )
-    threshold: float | Literal["cost_optimal", "f1_optimal"] = Field(
-        0.5, description="Operating threshold on the positive-class probability, or how to pick it."
+    threshold: float | Literal["cost_optimal", "f1_optimal"] | ThresholdTarget = Field(
+        0.5,
+        description="Operating threshold on the positive-class probability (binary), or how "
+        "the evaluation chooses it on the evaluated rows: 'f1_optimal', 'cost_optimal' (with "
+        "[evaluation.cost]), or a target, { precision = 0.8 } or { recall = 0.5 }. The "
+        "threshold gates (accuracy, recall, precision, cost) judge only a chosen threshold; "
+        "the one chosen is recorded with the version.",
     )
     threshold_points: int = Field(101, ge=2, le=100_000, description="Points in the sweep.")
     top_k: int = Field(3, ge=1, description="k of top-k accuracy (multiclass).")
@@ -186,9 +242,12 @@ class EvaluationConfig(Section):
         description="Judge with the default gates when no [[evaluation.gates]] can: the "
         "headline metric (auc binary, accuracy multiclass, r2 regression) beats chance beyond "
         "its interval (auc 0.5, the most frequent class's share, r2 0 = predicting the mean); "
-        "binary: accuracy at least the most frequent class's share (expected cost not above "
-        "the cheaper constant answer's with [evaluation.cost]) and recall at least "
-        "default_min_recall at the operating threshold; "
+        "better than the prior: log-loss below always predicting the training class "
+        "frequencies (classification), squared error below predicting the training mean "
+        "beyond its interval (regression); binary, only at a threshold the evaluation chose "
+        "(threshold = 'f1_optimal', 'cost_optimal' or a target): precision above the "
+        "positive share, recall at least default_min_recall, the precision target reached, "
+        "or the cost below the cheaper constant answer's; "
         "no worse than the run's 'linear' candidate beyond its interval; no worse than "
         "production by more than default_margin beyond production's interval. false: a model "
         "no gate judged is 'ungated', never blessed, and deploys only with --force and a reason.",
@@ -207,7 +266,8 @@ class EvaluationConfig(Section):
         ge=0.0,
         le=1.0,
         description="The default recall gate (binary): the least share of the positive class "
-        "a model must find at its operating threshold; 0 turns the gate off.",
+        "a model must find at an operating threshold the evaluation chose (f1_optimal or a "
+        "precision target); 0 turns the gate off.",
     )
 
     @field_validator("threshold")

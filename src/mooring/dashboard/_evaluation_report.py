@@ -14,6 +14,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 import mooring
+from mooring.config._evaluation import ThresholdTarget
 from mooring.dashboard._charts import Bar, Line, bar_chart, line_chart
 from mooring.evaluation._metrics import HEADLINE, HIGHER_IS_BETTER, PRIMARY
 from mooring.evaluation._result import EvaluationResult
@@ -68,6 +69,17 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None 
     )
 
 
+def _how_chosen(result: EvaluationResult) -> str:
+    """How the operating threshold was set, for people: ``precision ≥ 0.8 (precision_target)``."""
+    source = result.threshold_source or "configured"
+    target = result.config.threshold
+    if isinstance(target, ThresholdTarget):
+        return escape(f"{target.metric} ≥ {target.value:g} on the evaluated rows ({source})")
+    if source == "configured":
+        return "configured, not chosen: the threshold gates did not judge it"
+    return escape(f"{source} on the evaluated rows")
+
+
 def _header(result: EvaluationResult, decision: GateDecision | None) -> str:
     if decision is None:
         badge = '<span class="badge none">unevaluated</span>'
@@ -82,7 +94,7 @@ def _header(result: EvaluationResult, decision: GateDecision | None) -> str:
             f'<span class="badge bad">NOT BLESSED — {len(decision.failures)} gate(s) failed</span>'
         )
     threshold = (
-        f" · operating threshold {_num(result.operating_threshold)} ({result.threshold_source})"
+        f" · operating threshold {_num(result.operating_threshold)} ({_how_chosen(result)})"
         if result.operating_threshold is not None
         else ""
     )

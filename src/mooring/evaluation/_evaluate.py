@@ -45,6 +45,7 @@ from mooring.evaluation._metrics import (
 )
 from mooring.evaluation._result import (
     EvaluationResult,
+    Prior,
     SliceResult,
     WindowResult,
     WindowsSummary,
@@ -152,6 +153,7 @@ def evaluate(
     config: EvaluationConfig | None = None,
     label_vocabulary: Sequence[str] | None = None,
     timestamp_column: str | None = None,
+    prior: Prior | None = None,
 ) -> EvaluationResult:
     """Evaluate predictions against labels.
 
@@ -167,6 +169,8 @@ def evaluate(
         label_vocabulary: class names in probability column order.
         timestamp_column: ``[data] timestamp``, used for windows unless
             ``[evaluation.windows] column`` names another.
+        prior: the training label's class frequencies or mean, for the default gate
+            "better than the prior"; without it that gate reads the evaluated rows'.
     """
     cfg = config or EvaluationConfig()
     y = encode_labels(task, labels, label_vocabulary)
@@ -232,6 +236,7 @@ def evaluate(
         threshold_source=source,
         per_class=per_class if isinstance(per_class, dict) else None,
         warnings=warnings,
+        prior=prior,
         predictions=pred,
         labels=y,
     )

@@ -19,8 +19,8 @@
   The baseline candidate passes its own gate.
 - When no configured gate judges the model (none configured, or every one skipped), the
   default gates judge it (:mod:`mooring.evaluation._defaults`: the headline metric beats
-  chance beyond its interval; for binary models accuracy at least the majority share and
-  recall at least ``[evaluation] default_min_recall`` at the operating threshold; no
+  chance beyond its interval; better than the training label's prior; for binary models
+  precision, recall or cost only at an operating threshold the evaluation chose; no
   worse than a ``linear`` candidate; no worse than production by more than
   ``[evaluation] default_margin``), marked ``default`` in the
   decision. With ``[evaluation] default_gates = false`` such a model is *ungated*: not
@@ -470,10 +470,10 @@ def _judge_by_default(
         candidates=candidates,
     )
     decision.warnings.append(
-        f"{why}: judged by the default gates (beats chance beyond its interval; "
+        f"{why}: judged by the default gates (beats chance beyond its interval; better "
+        "than the training label's prior; "
         + (
-            "accuracy at least the majority share and recall at least "
-            f"{settings.default_min_recall:g} at the operating threshold; "
+            "precision, recall or cost at the operating threshold when the evaluation chose it; "
             if candidate.task == "binary"
             else ""
         )

@@ -28,7 +28,7 @@ from mooring.evaluation._compare import compare
 from mooring.evaluation._evaluate import evaluate
 from mooring.evaluation._gates import GateDecision, decide
 from mooring.evaluation._metrics import Task
-from mooring.evaluation._result import EvaluationResult, RenderEvaluation
+from mooring.evaluation._result import EvaluationResult, Prior, RenderEvaluation
 from mooring.features._inputs import predict_saved_model
 from mooring.formats._model import SavedModelFolder, load_saved_model
 
@@ -38,7 +38,12 @@ __all__ = [
     "evaluate_loaded_model",
     "evaluate_model_dir",
     "model_summary",
+    "training_prior",
 ]
+
+#: Where the pipeline caches the training data's statistics under ``[project] home``
+#: (:meth:`mooring.pipeline._workspace.Workspace.statistics`).
+TRAIN_STATISTICS = Path("statistics") / "train.json"
 
 
 @dataclass
@@ -64,6 +69,70 @@ def _labels(
     targets, _ = encoding.encode(table.column(encoding.column))
     present = targets >= 0 if encoding.is_classification else ~np.isnan(targets)
     return targets, present
+
+
+def _training_label(model: SavedModelFolder, home: Path) -> Any | None:
+    """The label column's statistics from the training data this model was trained on.
+
+    The pipeline caches the train file's statistics under home; they are the model's
+    only when their fingerprint is the one ``mooring.json`` records (``statistics_hash``),
+    so a later train file, or a model trained elsewhere, is never mistaken for it.
+    """
+    from mooring.contract._statistics import DatasetStatistics
+
+    recorded = model.metadata.get("statistics_hash")
+    path = home / TRAIN_STATISTICS
+    if not recorded or not path.is_file():
+        return None
+    try:
+        stats = DatasetStatistics.load(path)
+    except (OSError, ValueError, KeyError, DataError):
+        return None
+    if stats.fingerprint() != recorded or model.label.column not in stats.columns:
+        return None
+    return stats.columns[model.label.column]
+
+
+def training_prior(model: SavedModelFolder, home: Path) -> Prior | None:
+    """The training label's class frequencies (classification) or mean (regression).
+
+    Read from the training data's statistics when they are the model's (see
+    :func:`_training_label`); a regression's mean also from ``mooring.json``'s label
+    encoding, which training standardised the label with. ``None`` when neither says (an
+    imported model, a label of integer classes beyond two): the prior gate then falls
+    back to the evaluated rows and says so.
+
+    >>> training_prior(load_saved_model("runs/x/model"), Path(".mooring"))  # doctest: +SKIP
+    Prior(source="the training data's statistics", frequencies=(0.83, 0.17), mean=None)
+    """
+    label = model.label
+    column = _training_label(model, home)
+    source = "the training data's statistics"
+    if label.task == "regression":
+        if column is not None and column.numeric is not None and column.numeric.count > 0:
+            return Prior(source, mean=float(column.numeric.mean))
+        recorded = model.metadata.get("label")
+        if model.kind != "imported" and isinstance(recorded, dict) and "mean" in recorded:
+            return Prior("the model's label encoding (mooring.json)", mean=float(label.mean))
+        return None
+    vocabulary = list(model.label_vocabulary or label.vocabulary)
+    if column is None or not vocabulary:
+        return None
+    counts: list[float] | None = None
+    if column.strings is not None and column.strings.count > 0:
+        found = column.strings.frequencies.counts
+        counts = [float(found.get(v, 0)) for v in vocabulary]
+    elif column.numeric is not None and column.numeric.count > 0 and len(vocabulary) == 2:
+        # Two integer classes lo and lo + 1: the mean says the share of lo + 1 exactly.
+        low, high = column.numeric.min, column.numeric.max
+        names = {str(int(low)), str(int(high))}
+        if high - low == 1 and set(vocabulary) == names:
+            upper = float(column.numeric.mean - low)
+            counts = [upper if v == str(int(high)) else 1.0 - upper for v in vocabulary]
+    if counts is None or sum(counts) <= 0:
+        return None
+    total = sum(counts)
+    return Prior(source, frequencies=tuple(c / total for c in counts))
 
 
 def evaluate_loaded_model(
@@ -96,6 +165,7 @@ def evaluate_loaded_model(
         config=config.evaluation,
         label_vocabulary=vocabulary if task != "regression" else None,
         timestamp_column=config.data.timestamp,
+        prior=training_prior(model, config.home),
     )
     if missing:
         result.warnings.append(f"{missing} evaluation rows have no label and were left out")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Comparison",
     "EvaluationResult",
+    "Prior",
     "RenderEvaluation",
     "SliceResult",
     "WindowResult",
@@ -123,6 +124,41 @@ class Comparison:
         return dict(self.__dict__)
 
 
+#: A prior read from the evaluated rows themselves, for want of the training label's.
+EVALUATED_ROWS = "the evaluated rows"
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What a model that learned nothing from the features would predict, and whence.
+
+    ``frequencies``: each class's share in the training labels, in the label
+    vocabulary's order (classification); ``mean``: the training labels' mean
+    (regression). ``source`` says where they were read: the training data's statistics,
+    the model's label encoding, or (for want of both) :data:`EVALUATED_ROWS`.
+
+    >>> Prior("the training data's statistics", frequencies=(0.83, 0.17)).to_dict()["source"]
+    "the training data's statistics"
+    """
+
+    source: str
+    frequencies: tuple[float, ...] | None = None
+    mean: float | None = None
+
+    @property
+    def from_training(self) -> bool:
+        """Read from the training data, not from the evaluated rows."""
+        return self.source != EVALUATED_ROWS
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        return {
+            "source": self.source,
+            "frequencies": None if self.frequencies is None else list(self.frequencies),
+            "mean": self.mean,
+        }
+
+
 @dataclass
 class EvaluationResult:
     """Everything one evaluation computed. JSON via :meth:`to_json`, files via :meth:`save`."""
@@ -149,6 +185,8 @@ class EvaluationResult:
     model: dict[str, Any] = field(default_factory=dict)
     #: Every candidate of a run side by side (see :mod:`mooring.evaluation._candidates`).
     candidates: list[dict[str, Any]] = field(default_factory=list)
+    #: The training label's class frequencies or mean: what the prior gate compares with.
+    prior: Prior | None = None
     #: Prediction arrays kept in memory for candidate-vs-baseline comparison; never saved.
     predictions: FloatArray | None = field(default=None, repr=False)
     #: The encoded labels, kept in memory for the default gates' intervals; never saved.
@@ -211,6 +249,7 @@ class EvaluationResult:
             "comparison": None if self.comparison is None else self.comparison.to_dict(),
             "model": self.model,
             "candidates": self.candidates,
+            "prior": None if self.prior is None else self.prior.to_dict(),
             "warnings": list(self.warnings),
             "config": self.config.model_dump(mode="json"),
         }

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mooring.config._evaluation import CostConfig
+from mooring.config._evaluation import CostConfig, ThresholdTarget
 from mooring.evaluation._metrics import FloatArray
 
 __all__ = [
@@ -192,6 +192,33 @@ class ThresholdCurve:
             best = int(np.flatnonzero(values == values.max())[-1])
         return float(candidates[best]), float(values[best])
 
+    def target(self, metric: str, value: float) -> tuple[float, float, bool]:
+        """The threshold for a precision or recall target: (threshold, achieved, reached).
+
+        Precision: the lowest threshold (the most positives found) whose precision is at
+        least ``value``. Recall: the highest threshold (the fewest false alarms) whose
+        recall is at least ``value``. Unreachable (a precision no threshold attains): the
+        threshold of the highest precision, ``reached`` False.
+
+        >>> curve = ThresholdCurve.from_scores(np.array([0, 0, 1, 1]), np.array([.1, .6, .4, .9]))
+        >>> curve.target("precision", 1.0)
+        (0.9, 1.0, True)
+        >>> curve.target("recall", 1.0)
+        (0.4, 1.0, True)
+        """
+        candidates = self.candidates()
+        tp, fp, fn, _ = self.counts_at(candidates)
+        precision, recall = _div(tp, tp + fp), _div(tp, tp + fn)
+        if metric == "precision":
+            ok = np.flatnonzero((precision >= value) & (tp > 0))
+            if ok.size == 0:
+                best = int(np.flatnonzero(precision == precision.max())[0])
+                return float(candidates[best]), float(precision[best]), False
+            return float(candidates[ok[0]]), float(precision[ok[0]]), True
+        ok = np.flatnonzero(recall >= value)
+        pick = int(ok[-1])  # the threshold at the lowest score always reaches recall 1
+        return float(candidates[pick]), float(recall[pick]), True
+
 
 def _cost_per_1000(
     tp: FloatArray, fp: FloatArray, fn: FloatArray, n: int, cost: CostConfig
@@ -202,9 +229,16 @@ def _cost_per_1000(
 
 
 def choose_threshold(
-    curve: ThresholdCurve, setting: float | str, cost: CostConfig | None
+    curve: ThresholdCurve, setting: float | str | ThresholdTarget, cost: CostConfig | None
 ) -> tuple[float, str]:
-    """The operating threshold for a configured ``threshold`` setting, and how it was chosen."""
+    """The operating threshold for a configured ``threshold`` setting, and how it was chosen.
+
+    The source is ``configured`` (a number), ``f1_optimal``, ``cost_optimal``,
+    ``precision_target`` or ``recall_target``.
+    """
+    if isinstance(setting, ThresholdTarget):
+        threshold, _, _ = curve.target(setting.metric, setting.value)
+        return threshold, setting.source
     if isinstance(setting, str):
         objective = "cost" if setting == "cost_optimal" else "f1"
         threshold, _ = curve.optimum(objective, cost)
