@@ -257,44 +257,60 @@ def _gated(cfg: EvaluationConfig, labels: np.ndarray, scores: np.ndarray) -> Gat
     return decide(evaluate(task="binary", labels=labels, scores=scores, config=quick))
 
 
-def test_the_proposed_binary_gates_refuse_a_model_that_answers_the_majority_class(
+def test_the_proposed_binary_judgment_blesses_a_rare_positive_model_and_refuses_noise(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "orders"
     scaffold = scaffold_config(write_timed_adult(folder), out_dir=folder, na_values=["?"])
     assert scaffold.task == "binary"
     cfg = load_config(_written(scaffold.text, folder)).evaluation
-    bounds = {(g.metric, g.lower) for g in cfg.gates if g.lower is not None}
-    assert bounds == {("auc", 0.6), ("accuracy", "majority"), ("recall", 0.1)}
+    # The threshold is chosen on the eval data; the default gates judge, said in comments.
+    assert cfg.threshold == "f1_optimal" and cfg.gates == [] and cfg.default_gates
+    assert "auc beats chance (0.5) beyond its confidence interval" in scaffold.text
+    assert "log-loss below always predicting the training base rate" in scaffold.text
     # Ranks well (AUC ~0.9), but at 0.5 finds 1.5% of the positives and raises more
-    # false alarms than it finds: always answering 'negative' would be right more often.
+    # false alarms than it finds: the gates once proposed here (accuracy at least the
+    # majority share and recall at least 0.1, at 0.5) refused it.
     rng = np.random.default_rng(6)
     labels = (rng.random(4000) < 0.1).astype(np.int64)
     logits = rng.normal(-4.0, 1.0, labels.size) + 2.0 * labels
     logits[rng.choice(np.flatnonzero(labels == 0), 20, replace=False)] = 0.5
     scores = 1.0 / (1.0 + np.exp(-logits))
-    refused = _gated(cfg, labels, scores)
-    assert not refused.blessed and not refused.defaults
-    assert {g.metric for g in refused.failures} == {"accuracy", "recall"}
-    # The same scores at a threshold chosen for F1 pass every proposed gate.
-    tuned = cfg.model_copy(update={"threshold": "f1_optimal"})
-    assert _gated(tuned, labels, scores).blessed
+    blessed = _gated(cfg, labels, scores)
+    assert blessed.blessed and blessed.defaults, [g.message for g in blessed.failures]
+    judged = {g.metric for g in blessed.judged}
+    assert judged == {"auc", "log_loss", "precision", "recall"}
+    # The same scores against labels they know nothing of: refused, naming the gates.
+    noise = _gated(cfg, rng.permutation(labels), scores)
+    assert not noise.blessed
+    assert {g.metric for g in noise.failures} >= {"auc", "log_loss"}
 
 
-def test_the_proposed_multiclass_gate_is_the_majority_share_of_the_eval_rows(
+def test_the_proposed_multiclass_and_regression_judgment_is_the_default_gates(
     tmp_path: Path,
 ) -> None:
     rows = 300
     table = pa.table(
-        {"x": [float(i % 17) for i in range(rows)], "target": [f"c{i % 3}" for i in range(rows)]}
+        {
+            "x": [float(i % 17) for i in range(rows)],
+            "target": [f"c{i % 3}" for i in range(rows)],
+            "amount": [float(i % 17) * 2.5 + (i % 5) for i in range(rows)],
+        }
     )
     pq.write_table(table, tmp_path / "t.parquet")
     scaffold = scaffold_config(tmp_path / "t.parquet", out_dir=tmp_path, label="target")
     cfg = load_config(_written(scaffold.text, tmp_path))
     assert cfg.model.task == "multiclass"
-    assert [(g.metric, g.lower) for g in cfg.evaluation.gates if g.lower is not None] == [
-        ("accuracy", "majority")
-    ]
+    assert cfg.evaluation.gates == [] and cfg.evaluation.default_gates
+    assert "log-loss below always predicting the training class frequencies" in scaffold.text
+    quantity = scaffold_config(tmp_path / "t.parquet", out_dir=tmp_path, label="amount")
+    regression = load_config(_written(quantity.text, tmp_path))
+    assert regression.model.task == "regression"
+    # No "rmse below the label's standard deviation" bound: r2 > 0 with its interval and
+    # the training mean's squared error judge.
+    assert regression.evaluation.gates == [] and 'metric = "rmse"' not in quantity.text
+    assert "r2 beats predicting the mean (r2 > 0) beyond its confidence interval" in quantity.text
+    assert "squared error below predicting the training mean" in quantity.text
 
 
 def test_the_trees_candidate_is_proposed_only_with_the_trees_extra(

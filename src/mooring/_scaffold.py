@@ -6,11 +6,10 @@ written out so it can be edited), the label (given, or guessed: a column named
 like ``label``/``target``/``class``/``y``, else the last column), the task and
 positive class, the event-time column (``[data] timestamp``: a column that holds
 timestamps, see :func:`guess_timestamp`), the model's name (see :func:`propose_name`),
-gates that block a model no better than a trivial one (AUC 0.6 and, at the operating
-threshold, accuracy at least the majority share and recall at least 0.1, for a binary
-label; accuracy at least the majority share for classes; RMSE below the label's standard
-deviation for a quantity) or worse than production, and the rollout, serving and
-pipeline defaults. Without an evaluation file it holds out a share of the rows (see
+the judgment (an operating threshold chosen on the eval data for a binary label, and
+the default gates, listed in comments: beyond chance with its interval, better than the
+training prior, no worse than the linear candidate and production), and the rollout,
+serving and pipeline defaults. Without an evaluation file it holds out a share of the rows (see
 :func:`split_holdout`), which ``mooring init`` writes beside the project file.
 
 Examples:
@@ -430,61 +429,50 @@ def _budget_lines(rows: int) -> list[str]:
     ]
 
 
-def _gate_lines(task: str, stats: DatasetStatistics, label: str) -> list[str]:
-    """The proposed gates: beat the trivial model, hold the operating point, keep up.
+def _gate_lines(task: str) -> list[str]:
+    """The proposed judgment: the default gates, said in comments, with how to replace them.
 
-    The majority share is read from the evaluated rows (``lower = "majority"``), not
-    fixed here from the training file, whose class balance may differ.
+    No ``[[evaluation.gates]]`` is written: the default gates judge what a model is
+    (beyond chance with its interval, better than the training prior, no worse than the
+    linear candidate and than production), which a declared bound cannot say (a declared
+    ``lower`` bounds the value, not the lower end of its interval), and they are
+    replaced as a whole by any declared gate that judges.
     """
-    change = [
-        "[[evaluation.gates]]",
-        f'metric = "{"auc" if task == "binary" else "accuracy"}"',
-        'change = { direction = "higher", absolute = -0.01 }   # no worse than production '
-        "by more than 0.01",
+    headline = {"binary": "auc", "multiclass": "accuracy", "regression": "r2"}[task]
+    chance = {
+        "binary": "auc beats chance (0.5) beyond its confidence interval (its lower end > 0.5)",
+        "multiclass": "accuracy beats always answering the most frequent class, beyond its",
+        "regression": "r2 beats predicting the mean (r2 > 0) beyond its confidence interval",
+    }[task]
+    prior = {
+        "binary": "log-loss below always predicting the training base rate",
+        "multiclass": "log-loss below always predicting the training class frequencies",
+        "regression": "squared error below predicting the training mean, beyond its interval",
+    }[task]
+    lines = [
+        "# No [[evaluation.gates]] are declared, so the default gates judge every candidate",
+        "# (default_gates = true); a refusal names the gate, the value and what would pass:",
+        f"#  - {chance}",
     ]
-    if task == "binary":
-        return [
-            "[[evaluation.gates]]",
-            'metric = "auc"',
-            "lower = 0.6                # blocks a model barely better than chance; raise it to",
-            "                           # just below what your first model reaches (its report)",
-            "",
-            "[[evaluation.gates]]",
-            'metric = "accuracy"',
-            'lower = "majority"         # at the threshold above, at least the most frequent',
-            "                           # class's share in the eval data: no worse than always",
-            "                           # answering that class",
-            "",
-            "[[evaluation.gates]]",
-            'metric = "recall"',
-            "lower = 0.1                # finds at least 1 positive in 10 at the threshold above;",
-            "                           # lower it for a deliberate high-precision threshold",
-            "",
-            *change,
-        ]
     if task == "multiclass":
-        return [
-            "[[evaluation.gates]]",
-            'metric = "accuracy"',
-            'lower = "majority"         # at least the most frequent class\'s share in the eval',
-            "                           # data: no worse than always answering that class",
-            "",
-            *change,
+        lines.append("#    confidence interval")
+    lines.append(f"#  - {prior}")
+    if task == "binary":
+        lines += [
+            "#  - at the threshold chosen above: precision above the positive share and recall",
+            "#    at least default_min_recall (with a precision target: the target reached;",
+            "#    with costs: cheaper than always answering one class)",
         ]
-    col = stats[label]
-    std = col.numeric.std if col.numeric is not None else None
-    lines = ["[[evaluation.gates]]", 'metric = "rmse"']
-    if std:
-        lines.append(
-            f"upper = {std:.6g}    # the label's standard deviation: beat predicting the mean"
-        )
-    else:
-        lines.append("upper = 1.0          # set to the error you can accept")
     lines += [
-        "",
-        "[[evaluation.gates]]",
-        'metric = "rmse"',
-        'change = { direction = "lower", relative = 0.02 }    # at most 2% worse than production',
+        f"#  - {headline} no worse than the linear candidate beyond its interval",
+        f"#  - {headline} no worse than production by more than default_margin, beyond",
+        "#    production's interval",
+        "default_gates = true",
+        f"default_margin = 0.01        # how far {headline} may fall below production's",
+        "# Declared gates replace them all, e.g. a floor from your first model's report:",
+        "# [[evaluation.gates]]",
+        f'# metric = "{headline}"',
+        f"# lower = {'0.75' if task == 'binary' else '0.5'}",
     ]
     return lines
 
@@ -739,7 +727,7 @@ def scaffold_config(
         "# every gate. A candidate overrides any [model] key (hidden, max_steps, gbt, …).",
         "# Delete the candidate tables to train the one model [model] describes.",
         "[[model.candidates]]",
-        'name = "linear"            # the baseline the gate below compares with',
+        'name = "linear"            # the baseline the default gates compare with',
         'kind = "linear"',
         "",
         "[[model.candidates]]",
@@ -748,17 +736,18 @@ def scaffold_config(
         "",
         *_trees_candidate(),
         "[evaluation]",
-        'threshold = 0.5            # operating threshold (or "f1_optimal", "cost_optimal")'
-        if task == "binary"
-        else '# slices = ["segment"]    # columns whose values are scored separately',
+        *(
+            [
+                'threshold = "f1_optimal"   # the operating threshold, chosen on the eval data',
+                "# and recorded with the version: the class `classes` answers. Choose it for",
+                "# your aim instead: threshold = { precision = 0.8 } or { recall = 0.5 }, or",
+                '# "cost_optimal" with cost = { false_positive = 1.0, false_negative = 5.0 }',
+            ]
+            if task == "binary"
+            else ['# slices = ["segment"]    # columns whose values are scored separately']
+        ),
         "bootstrap = { samples = 200, seed = 0 }   # confidence intervals of the headline metrics",
-        "",
-        *_gate_lines(task, stats, label),
-        "",
-        "[[evaluation.gates]]",
-        'kind = "baseline"          # no worse than the linear baseline beyond its interval',
-        f'metric = "{PRIMARY_METRIC[task]}"',
-        'baseline = "linear"',
+        *_gate_lines(task),
         "",
         "[serving]",
         "# The prediction log feeds the drift check, the replay test and label matching. A",
