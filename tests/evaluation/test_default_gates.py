@@ -364,6 +364,14 @@ def test_a_precision_target_picks_the_lowest_threshold_that_reaches_it() -> None
     assert target.name == "precision at least the target 0.6 at the chosen threshold"
     assert target.passed and target.value == pytest.approx(precisions[first])
     assert decision.blessed, [g.message for g in decision.failures]
+    # The report says how the threshold was chosen; the JSON records it with its source.
+    from mooring.dashboard._evaluation_report import render_evaluation_html
+
+    page = render_evaluation_html(result, decision)
+    assert "precision ≥ 0.6 on the evaluated rows (precision_target)" in page
+    recorded = orjson.loads(result.to_json(decision))
+    assert recorded["threshold_source"] == "precision_target"
+    assert recorded["config"]["threshold"] == {"precision": 0.6, "recall": None}
     # So high a target that the few rows above it are not one positive in ten: the
     # recall floor fails, naming the fix.
     strict = decide(_binary(labels, scores, threshold={"precision": 0.95}))

@@ -76,7 +76,7 @@ def _how_chosen(result: EvaluationResult) -> str:
     if isinstance(target, ThresholdTarget):
         return escape(f"{target.metric} ≥ {target.value:g} on the evaluated rows ({source})")
     if source == "configured":
-        return "configured, not chosen: the threshold gates did not judge it"
+        return "configured, not chosen on the evaluated rows"
     return escape(f"{source} on the evaluated rows")
 
 
