@@ -210,8 +210,9 @@ def test_init_writes_a_config_that_loads_and_validates(
     assert set(cfg.features.features) == set(summary["columns"]) - {"class"}
     assert cfg.features.features["capital-gain"].transform == "bucketize"
     assert cfg.features.features["workclass"].encoding == "one_hot"
-    metrics = [g.metric for g in cfg.evaluation.gates]
-    assert metrics == ["auc", "accuracy", "recall", "auc", "auc"], metrics
+    # No declared gate: the default gates judge, at a threshold chosen for F1.
+    assert cfg.evaluation.gates == [] and cfg.evaluation.default_gates
+    assert cfg.evaluation.threshold == "f1_optimal"
     # Three candidates by default, picked by the primary metric, gated by the baseline.
     assert [(c.name, c.kind) for c in cfg.model.candidates] == [
         ("linear", "linear"),
@@ -219,8 +220,6 @@ def test_init_writes_a_config_that_loads_and_validates(
         ("gbt", "gbt"),
     ]
     assert cfg.model.select == "auc"
-    baseline = cfg.evaluation.gates[-1]
-    assert (baseline.kind, baseline.baseline) == ("baseline", "linear")
     assert [kind for _, kind in ((n, m.kind) for n, m in cfg.model.resolved_candidates())] == [
         "linear",
         "mlp",
@@ -258,7 +257,7 @@ def test_init_guesses_the_last_column_and_refuses_a_missing_file(
         "how": "40 of 200 rows drawn at random (seed 0)",
     }
     cfg = load_config(out)
-    assert cfg.data.eval == "d.holdout.parquet" and cfg.evaluation.gates[0].metric == "rmse"
+    assert cfg.data.eval == "d.holdout.parquet" and cfg.evaluation.gates == []
     assert pq.read_metadata(tmp_path / "d.train.parquet").num_rows == 160
     assert main(["init", str(data), "--out", str(out), "--force"]) == 0  # --force rewrites all
     assert main(["init", str(data), "--out", str(tmp_path / "again.toml")]) == 2
