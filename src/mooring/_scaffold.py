@@ -739,8 +739,8 @@ def scaffold_config(
         *(
             [
                 'threshold = "f1_optimal"   # the operating threshold, chosen on the eval data',
-                "# and recorded with the version: the class `classes` answers. Choose it for",
-                "# your aim instead: threshold = { precision = 0.8 } or { recall = 0.5 }, or",
+                "# and registered with the version. Choose it for your aim instead:",
+                "# threshold = { precision = 0.8 } or { recall = 0.5 }, or",
                 '# "cost_optimal" with cost = { false_positive = 1.0, false_negative = 5.0 }',
             ]
             if task == "binary"
