@@ -125,11 +125,13 @@ class Project:
         train_data: str | Path | None = None,
         force: bool = False,
         observer: RunObserver | None = None,
+        accept_perfect: str | None = None,
     ) -> RunResult:
         """validate → train → evaluate → gate → register → replay → deploy, cached and resumable.
 
         ``train_data`` replaces ``[data] train`` for this run (fresh data for a retrain);
-        ``force`` re-runs every step. The run record goes to
+        ``force`` re-runs every step; ``accept_perfect`` acknowledges a near-perfect
+        evaluation with a reason (audited; else the run holds it). The run record goes to
         ``<home>/runs/<run-id>/run.json``. A failed check gives ``result.status ==
         "rejected"`` with ``result.reason``, and nothing is deployed.
 
@@ -143,4 +145,6 @@ class Project:
         workspace = self.workspace
         if train_data is not None:
             workspace = workspace.with_train_data(train_data)
-        return run_pipeline(workspace, force=force, observer=observer)
+        return run_pipeline(
+            workspace, force=force, observer=observer, accept_perfect=accept_perfect
+        )

@@ -108,17 +108,46 @@ def run_command(
         bool, typer.Option("--force", help="Re-run every step: no cache, no resume.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")] = False,
+    accept_perfect: Annotated[
+        bool,
+        typer.Option(
+            "--accept-perfect",
+            help="Bless a near-perfect evaluation (AUC or R² at least 0.995), which is "
+            "otherwise held as a likely leak; needs --reason (audited).",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason", "-r", help="Why, with --accept-perfect (recorded in the audit log)."
+        ),
+    ] = None,
 ) -> int:
     """validate → train → evaluate → gate → register → replay → deploy, cached and resumable.
 
     Steps whose inputs did not change reuse their earlier outputs; a killed run is
     continued by the next one. The first model becomes production, later ones a canary
-    at \\[rollout] steps[0] percent. Exit 0 deployed (or nothing to do), 1 the data
-    contract, a gate or the replay test failed (nothing deployed), 2 usage error.
+    at \\[rollout] steps[0] percent. Train and eval data that share their file or their
+    rows are refused before training; a near-perfect evaluation is held until
+    acknowledged (--accept-perfect -r REASON, or \\[evaluation] accept_perfect). Exit 0
+    deployed (or nothing to do), 1 the data contract, a gate or the replay test failed
+    (nothing deployed), 2 usage error.
     """
+    if accept_perfect and not (reason or "").strip():
+        raise UsageError(
+            '--accept-perfect needs a reason: add -r "why this model is truly this good" '
+            "(recorded in the audit log)"
+        )
+    if reason is not None and not accept_perfect:
+        raise UsageError("--reason goes with --accept-perfect: add --accept-perfect, or drop -r")
     project = Project.load(config)
     observer = RunObserver() if as_json else _ConsoleObserver()
-    result = project.run(train_data=train_data, force=force, observer=observer)
+    result = project.run(
+        train_data=train_data,
+        force=force,
+        observer=observer,
+        accept_perfect=reason if accept_perfect else None,
+    )
     if as_json:
         print_json(result.to_dict())
     else:

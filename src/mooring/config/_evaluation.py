@@ -269,6 +269,24 @@ class EvaluationConfig(Section):
         "a model must find at an operating threshold the evaluation chose (f1_optimal or a "
         "precision target); 0 turns the gate off.",
     )
+    accept_perfect: str | None = Field(
+        None,
+        description="Why a near-perfect evaluation (AUC or R² at least 0.995, a multiclass "
+        "accuracy at least 0.995 on 600 rows or more) is believed: without it such a model "
+        "is held, not blessed, since it usually means a column leaks the label; audited "
+        "(an accept_perfect event) on each run it lets through. `mooring run "
+        "--accept-perfect -r REASON` does the same for one run.",
+    )
+
+    @field_validator("accept_perfect")
+    @classmethod
+    def _a_reason(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError(
+                'needs a reason, e.g. accept_perfect = "the label is computed from the '
+                'inputs by a fixed rule"; remove the key to hold near-perfect results'
+            )
+        return value
 
     @field_validator("threshold")
     @classmethod

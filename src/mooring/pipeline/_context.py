@@ -66,6 +66,8 @@ class RunContext:
     code: dict[str, Any]
     observer: RunObserver = field(default_factory=RunObserver)
     force: bool = False
+    #: Why a near-perfect evaluation is acknowledged for this run (``--accept-perfect -r``).
+    accept_perfect: str | None = None
     run_id: str = ""
     outputs: RunOutputs = field(default_factory=RunOutputs)
     # The input fingerprint (StepRecord.key) of every step run so far, by step name.

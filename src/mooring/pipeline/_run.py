@@ -426,10 +426,13 @@ def run_pipeline(
     *,
     force: bool = False,
     observer: RunObserver | None = None,
+    accept_perfect: str | None = None,
 ) -> RunResult:
     """Run validate → train → evaluate → gate → register → replay → deploy on a project.
 
-    ``force`` re-runs every step (no cache, no resume). A failed check returns a
+    ``force`` re-runs every step (no cache, no resume). ``accept_perfect``: the reason a
+    near-perfect evaluation is acknowledged for this run (audited; else it is held, see
+    :mod:`mooring.pipeline._leaks`). A failed check returns a
     result with ``status == "rejected"`` and the reason; an error raises after the
     run record says where it stopped (re-run to continue from there).
 
@@ -458,6 +461,7 @@ def run_pipeline(
             code=code_version(settings.code_fingerprint),
             observer=observer or RunObserver(),
             force=force,
+            accept_perfect=accept_perfect,
         )
         workspace.home.mkdir(parents=True, exist_ok=True)
         with _exclusive(workspace.home):

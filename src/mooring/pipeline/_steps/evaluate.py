@@ -93,7 +93,8 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
     inputs: dict[str, Any] = {
         "model_key": ctx.keys["train"],
         "eval_fingerprint": ws.data_fingerprint("eval"),
-        "evaluation": cfg.evaluation.model_dump(mode="json"),
+        # An acknowledgement of a near-perfect result changes the gate's verdict, not this.
+        "evaluation": cfg.evaluation.model_dump(mode="json", exclude={"accept_perfect"}),
         "code_version": ctx.code["code_version"],
     }
     if cfg.model.candidates:

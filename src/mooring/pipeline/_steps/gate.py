@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mooring.formats._gate import UNGATED, DecisionRecord
 from mooring.pipeline._context import RejectedError, RunContext
+from mooring.pipeline._leaks import hold_perfect
 from mooring.pipeline._outputs import GateOutput
 from mooring.pipeline._record import StepRecord
 
@@ -71,6 +72,10 @@ def run(ctx: RunContext, record: StepRecord) -> GateOutput:
             f"not blessed: {len(failures)} {judges} failed: {shown} "
             f"(report: {evaluated.report}); nothing was deployed"
         )
+    # A near-perfect evaluation is held unless acknowledged (a leak, most often).
+    acknowledged = hold_perfect(ctx, evaluated)
     record.status = "cached" if ctx.cached("evaluate") else "done"
     record.message = _blessed_message(decision, evaluated.chosen)
+    if acknowledged:
+        record.message += f"; {acknowledged}"
     return output

@@ -52,6 +52,7 @@ from mooring.pipeline._contracts import (
     version_contract,
 )
 from mooring.pipeline._fingerprint import digest
+from mooring.pipeline._leaks import refuse_overlap
 from mooring.pipeline._outputs import ValidateOutput
 from mooring.pipeline._record import StepRecord
 from mooring.pipeline._workspace import Workspace
@@ -394,6 +395,8 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
     entry = ctx.reuse(record, "validate", key)
     if entry is not None:
         return ValidateOutput.from_dict(entry["outputs"])
+    # Train = eval, or eval rows that are training rows: refused before anything else.
+    overlap = refuse_overlap(ws)
     result = check(ws)
     ctx.use_statistics(result.statistics)
     report = ctx.home / "reports" / "validation.json"
@@ -421,6 +424,11 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
     record.message = f"contract ok ({warnings} warning(s))"
     if result.eval is not None:
         record.message += "; eval " + distributions_summary(result.distributions, TRAINING_DATA)
+    if overlap is not None and overlap["shared"]:
+        record.message += (
+            f"; {overlap['shared']:,} eval row(s) ({overlap['share']:.2%}) also in the "
+            "training data"
+        )
     return output
 
 
