@@ -36,6 +36,7 @@ from mooring.config._base import DEFAULT_NA_VALUES
 from mooring.config._model import PRIMARY_METRIC, FeaturesConfig, ModelConfig, plan_training
 from mooring.config._monitoring import RolloutConfig
 from mooring.contract._io import ReadOptions, detect_delimiter, read_table
+from mooring.contract._leakage import find_leaks, read_sample
 from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import UsageError, has_extra
@@ -159,6 +160,9 @@ class Scaffold:
     delimiter: str = ","
     delimiter_detected: bool = False
     holdout: Holdout | None = None
+    #: Columns left out as leaks of the label (:func:`~mooring.contract._leakage.find_leaks`),
+    #: each with why.
+    leaks: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the text)."""
@@ -175,6 +179,7 @@ class Scaffold:
             "columns": self.columns,
             "ids": self.ids,
             "empty": self.empty,
+            "leaks": self.leaks,
             "delimiter": self.delimiter,
             "delimiter_detected": self.delimiter_detected,
             "holdout": None
@@ -583,6 +588,9 @@ def scaffold_config(
     (:func:`~mooring.contract._io.detect_delimiter`). Without ``eval_data``, ``holdout``
     of the rows are held out (:func:`split_holdout`; 0: none, and ``[data] eval`` is left
     for the user to set); the caller writes ``Scaffold.holdout``'s files to ``out_dir``.
+    A column that leaks the label (alone AUC or R² ≥ 0.99, or a linear identity with it,
+    measured on a sample: :func:`~mooring.contract._leakage.find_leaks`) is excluded with
+    a comment saying why (``Scaffold.leaks``).
     """
     if not 0.0 <= holdout < 1.0:
         raise UsageError(f"--holdout {holdout:g} is not a share of the rows; give 0 <= it < 1")
@@ -634,7 +642,16 @@ def scaffold_config(
         for c in columns
         if stats[c].present == 0 and c not in (label, timestamp) and c not in [*exclude, *ids]
     ]
-    exclude = [*exclude, *ids, *empty]
+    # A column that alone predicts the label (or sums to it with another) is the label
+    # under another name: measured on a sample, left out with its reason.
+    leaks = find_leaks(
+        read_sample(path, options, total=stats.num_rows),
+        label,
+        task=task,
+        positive=positive,
+        skip=[*exclude, *ids, *empty, *([timestamp] if timestamp else [])],
+    )
+    exclude = [*exclude, *ids, *empty, *leaks]
     warnings: list[str] = []
     split, train_line, eval_line = _data_lines(
         data, path, options, eval_data, holdout, timestamp, out_dir, stats.num_rows, warnings
@@ -702,6 +719,7 @@ def scaffold_config(
             f"# {_str(n)}: no value in {stats.num_rows:,} rows, nothing to learn from"
             for n in empty
         ],
+        *[f"# {_str(n)}: {why}" for n, why in leaks.items()],
         (
             "exclude = [" + ", ".join(_str(c) for c in exclude) + "]"
             if exclude
@@ -789,4 +807,5 @@ def scaffold_config(
         delimiter=delimiter,
         delimiter_detected=detected and delimiter != ",",
         holdout=split,
+        leaks=leaks,
     )

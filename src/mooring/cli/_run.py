@@ -322,6 +322,11 @@ def init_command(
             "\\[features] exclude",
             soft_wrap=True,
         )
+    for column, why in scaffold.leaks.items():
+        console.print(
+            f"[yellow]leak:[/] {escape(column)}: {escape(why)}; set as \\[features] exclude",
+            soft_wrap=True,
+        )
     for warning in scaffold.warnings:
         console.print(f"[yellow]note:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"next: edit {out}, then `mooring run -c {out}`")
