@@ -120,18 +120,7 @@ def test_the_tables_have_the_shape_they_claim(project: Project) -> None:
         assert 0.04 < labels.mean() < 0.08 and oracle > 0.7
 
 
-def test_init_and_run_bless_a_model_within_001_auc_of_scikit_learns_best(
-    project: Project, request: pytest.FixtureRequest
-) -> None:
-    if "17pct" in str(project.folder):
-        # Blessed today: the mlp, 0.014 below LogisticRegression's 0.669 on this split;
-        # the linear candidate that should match it stops short of its optimum (AUC
-        # 0.640, log-loss above the prior's, so the prior gate refuses it).
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="the linear candidate is not yet fitted to its optimum", strict=False
-            )
-        )
+def test_init_and_run_bless_a_model_within_001_auc_of_scikit_learns_best(project: Project) -> None:
     assert project.code == 0, project.run
     labels = project.held_out.column("label").to_numpy()
     reference = {name: roc_auc_score(labels, p) for name, p in project.reference.items()}
