@@ -703,7 +703,7 @@ def run_table(table: Table, root: Path) -> dict[str, Any]:
 def judged(result: dict[str, Any]) -> str:
     """The verdict in words: blessed or refused, and whether the data explains it (a
     refusal the table states a reason for; a blessing at a near-perfect value on a table
-    that leaks)."""
+    that leaks, or at an R² no better than predicting the mean)."""
     value = result.get("mooring")
     perfect = (
         isinstance(value, float) and result.get("task") != "multiclass" and value >= NEAR_PERFECT
@@ -711,6 +711,8 @@ def judged(result: dict[str, Any]) -> str:
     if result.get("blessed"):
         if perfect and result.get("leak"):
             return f"blessed at {value:.3f}: '{result['leak']}' gives the label away"
+        if result.get("metric") == "r2" and isinstance(value, float) and value <= 0:
+            return f"blessed at R² {value:.3f}: no better than the mean"
         return "blessed"
     if result.get("refusal"):
         return f"refused; in the data: {result['refusal']}"

@@ -140,6 +140,8 @@ def test_a_refusal_shows_each_candidate_s_failed_gates_and_whether_the_data_expl
     blessed = {"blessed": True, "task": "binary", "mooring": 0.9996, "leak": "Today"}
     assert zoo.judged(blessed) == "blessed at 1.000: 'Today' gives the label away"
     assert zoo.judged({**blessed, "leak": None}) == "blessed"
+    worse = {"blessed": True, "task": "regression", "metric": "r2", "mooring": -0.315}
+    assert zoo.judged(worse) == "blessed at R² -0.315: no better than the mean"
     row = {
         "table": "caravan",
         "rows": {"train": 4658, "eval": 1164},
