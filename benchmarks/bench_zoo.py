@@ -648,10 +648,14 @@ def run_table(table: Table, root: Path) -> dict[str, Any]:
     code, out, seconds = mooring("run", cwd=folder)
     result["run_s"] = round(seconds, 1)
     record = _latest_record(folder)
-    rejected = record is not None and record.get("status") == "rejected"
-    if code != 0 and not rejected:
+    # A run that ended judged (blessed, rejected, or any verdict but a crash) is read.
+    status = None if record is None else record.get("status")
+    if code != 0 and status in (None, "failed", "running"):
         return {**result, "failed": "run", "exit": code, "output": out[-3000:]}
     assert record is not None
+    result["status"] = status
+    if status != "succeeded" and record.get("reason"):
+        result["run_reason"] = str(record["reason"])[:500]
     result["noise"] = noise + noisy_lines(out)
     steps = {s["name"]: s.get("outputs") or {} for s in record["steps"]}
     task = steps["train"].get("task")
@@ -682,10 +686,11 @@ def run_table(table: Table, root: Path) -> dict[str, Any]:
         deployed_as=steps.get("deploy", {}).get("deployed_as"),
         **_label_counts(folder, task),
     )
-    if rejected and record.get("reason") and not result["why"]:
-        result["why"] = [str(record["reason"])[:500]]
+    if not result["why"] and "run_reason" in result:
+        result["why"] = [result["run_reason"]]
     started = time.perf_counter()
     result["sklearn"] = reference(folder, task, table.leak)
+    result["leak_excluded"] = bool(table.leak) and "leak_alone" not in result["sklearn"]
     result["sklearn_s"] = round(time.perf_counter() - started, 1)
     result["linear_gap"] = linear_gap(task, linear, result["sklearn"]["linear"])
     if not result["deployed_as"]:
@@ -708,6 +713,8 @@ def judged(result: dict[str, Any]) -> str:
     perfect = (
         isinstance(value, float) and result.get("task") != "multiclass" and value >= NEAR_PERFECT
     )
+    if result.get("blessed") and result.get("status") not in (None, "succeeded"):
+        return f"blessed, then {result['status']}: {result.get('run_reason', '')}"
     if result.get("blessed"):
         if perfect and result.get("leak"):
             return f"blessed at {value:.3f}: '{result['leak']}' gives the label away"
@@ -758,6 +765,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
         why = judged(r) + ("" if r.get("blessed") else " — " + "; ".join(r.get("why", [])))
         if leak:
             why += f" ('{r['leak']}' alone: {r['metric']} {_fmt(leak.get(r['metric']))})"
+        elif r.get("leak_excluded"):
+            why += f" ('{r['leak']}' left out of the features)"
         served = r.get("served", {}).get("status", "-") if r.get("deployed_as") else "-"
         chosen = r.get("chosen") or f"none (best: {r.get('lead')})"
         lines.append(

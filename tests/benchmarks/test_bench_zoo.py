@@ -142,6 +142,8 @@ def test_a_refusal_shows_each_candidate_s_failed_gates_and_whether_the_data_expl
     assert zoo.judged({**blessed, "leak": None}) == "blessed"
     worse = {"blessed": True, "task": "regression", "metric": "r2", "mooring": -0.315}
     assert zoo.judged(worse) == "blessed at R² -0.315: no better than the mean"
+    held = {**blessed, "status": "held", "run_reason": "a near-perfect evaluation"}
+    assert zoo.judged(held) == "blessed, then held: a near-perfect evaluation"
     row = {
         "table": "caravan",
         "rows": {"train": 4658, "eval": 1164},
@@ -161,6 +163,10 @@ def test_a_refusal_shows_each_candidate_s_failed_gates_and_whether_the_data_expl
     line = zoo.markdown([row]).splitlines()[-1]
     assert line.startswith("| caravan | 4658 / 1164 | binary (6.0% Yes) | none (best: gbt) ")
     assert "| 0.716 (+0.029) | refused, with no reason in the data — linear: recall" in line
+    guarded = zoo.markdown([{**row, "leak": "Today", "leak_excluded": True}]).splitlines()[-1]
+    assert guarded.endswith(
+        "recall = 0.0147 outside [0.1, inf] ('Today' left out of the features) | - | 116 |"
+    )
 
 
 @given(
