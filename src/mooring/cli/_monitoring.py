@@ -8,6 +8,7 @@ label feedback beside the drift gauges once labels have arrived.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
@@ -359,13 +360,36 @@ def _checked_labels(cfg: MooringConfig, labels: Labels, source: str) -> Labels:
     domain = label_domain(read_metadata(folder), f"production (version {version} of {name!r})")
     if domain is None:
         return labels
+    # A file's labels arrive as stored text; a regression model's domain checks numbers,
+    # so each is checked as the number it was written from (the endpoint gets JSON numbers).
+    numbers = not domain.classes
     try:
         return [
-            (rid, domain.check(f"'{source}' row {row}: the label", text))
+            (
+                rid,
+                domain.check(
+                    f"'{source}' row {row}: the label", _label_value(text) if numbers else text
+                ),
+            )
             for row, (rid, text) in enumerate(labels, start=1)
         ]
     except InvalidRequestError as exc:
         raise DataError(f"{exc}; fix or remove the row") from None
+
+
+def _label_value(text: str) -> str | int | float:
+    """The number a stored label ``text`` reads as (``"3"``, ``"2.5"``, ``"1e-3"``), else
+    the text itself: a regression label from a file, whether its column held numbers or
+    text (a CSV column with one non-number in it is read as text).
+
+    >>> _label_value("3"), _label_value("2.5"), _label_value("high"), _label_value("true")
+    (3, 2.5, 'high', 'true')
+    """
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else text
 
 
 @app.command("live", epilog="Example: mooring live --since 1d --json")
