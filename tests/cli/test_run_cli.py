@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,6 +193,61 @@ def test_killed_run_is_resumed_by_the_next_run(tmp_path: Path, data: dict[str, P
     assert steps["validate"] == "cached" and steps["train"] == "done"
     assert record["result"]["version"] == 1
     assert record["inputs"]["train_data"] == str(data["train"].resolve())
+
+
+def test_ctrl_c_while_the_first_model_is_written_leaves_a_run_the_next_one_finishes(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    toml = write_project(tmp_path, data, extra=PACKAGE_VERSION)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mooring", "run", "-c", str(toml)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    train = tmp_path / "state" / "runs"
+
+    def writing() -> Path | None:
+        """The run's train folder once its model is being written."""
+        assert process.poll() is None, "the run finished before it could be interrupted"
+        found = [*train.glob("*/train/.model.partial-*"), *train.glob("*/train/model")]
+        return found[0].parent if found else None
+
+    try:
+        folder = wait_until(writing, "the run to write its model", timeout=240)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=PATIENCE)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=PATIENCE)
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1:] == [
+        "interrupted; the next `mooring run` continues it where it stopped"
+    ], err
+    assert "Traceback" not in err
+    # Nothing half-written is left: the model is whole (written before the signal came)
+    # or absent.
+    assert not list(folder.glob(".model.partial-*"))
+    assert not (folder / "model").exists() or (folder / "model" / "mooring.json").is_file()
+    record = json.loads((folder.parent / "run.json").read_text())
+    assert record["status"] == "interrupted"
+    # What a process killed outright while writing in place leaves: the next run
+    # recognises both as its own and writes the model again.
+    shutil.rmtree(folder / "model", ignore_errors=True)
+    (folder / "model" / "variables").mkdir(parents=True)
+    (folder / "model" / "saved_model.pb").write_bytes(b"half")
+    (folder / ".model.partial-killed").mkdir()
+
+    resumed = mooring_in_process("run", "-c", str(toml), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    outcome = json.loads(resumed.stdout)
+    assert outcome["run_id"] == folder.parent.name
+    assert outcome["result"]["version"] == 1
+    assert (folder / "model" / "mooring.json").is_file()
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
 
 
 def test_init_writes_a_config_that_loads_and_validates(

@@ -23,8 +23,11 @@ The folder's names, ``mooring.json`` and the one loader live in
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +60,7 @@ __all__ = [
     "input_signature",
     "model_metadata",
     "postprocess",
-    "prepare_folder",
+    "staged_folder",
 ]
 
 
@@ -123,14 +126,29 @@ def export_model(
 ) -> Path:
     """Write the SavedModel and ``mooring.json`` to ``model_dir`` (replaced if it exists).
 
+    The folder appears whole or not at all (:func:`staged_folder`): an export that is
+    interrupted leaves no half-written ``model_dir`` behind.
+
     Examples:
         >>> export_model(model, spec, label, Path("out/model"))  # doctest: +SKIP
     """
+    with staged_folder(model_dir) as staging:
+        _write_model(model, spec, label, staging, extra)
+    return model_dir
+
+
+def _write_model(
+    model: keras.Model,
+    spec: FeatureSpec,
+    label: LabelEncoding,
+    model_dir: Path,
+    extra: Mapping[str, Any] | None,
+) -> None:
+    """The SavedModel (and its explainer) and ``mooring.json``, written into ``model_dir``."""
 
     def serve(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return postprocess(model(check_inputs(inputs, spec.names), training=False), label)
 
-    prepare_folder(model_dir)
     explained = explain_function(
         model, spec, label, lambda inputs: check_inputs(inputs, spec.names)
     )
@@ -154,7 +172,6 @@ def export_model(
             **explained[1],
         }
     write_metadata(model_dir, metadata)
-    return model_dir
 
 
 def check_inputs(inputs: Mapping[str, tf.Tensor], names: Sequence[str]) -> dict[str, tf.Tensor]:
@@ -181,15 +198,48 @@ def check_inputs(inputs: Mapping[str, tf.Tensor], names: Sequence[str]) -> dict[
         return {k: tf.identity(v) for k, v in checked.items()}
 
 
-def prepare_folder(model_dir: Path) -> None:
-    """Empty ``model_dir`` for a new export; refuse a folder that is not a model folder."""
-    if model_dir.exists():
-        if not (model_dir / METADATA_FILE).exists() and any(model_dir.iterdir()):
+#: The name of a model folder while it is written: ``.<name>.partial-<random>`` beside it.
+_PARTIAL = ".{name}.partial-"
+
+
+@contextmanager
+def staged_folder(model_dir: Path) -> Iterator[Path]:
+    """An empty folder beside ``model_dir`` to write a model into, renamed to ``model_dir``
+    once the block completes (an earlier model there is replaced; a folder that is not a
+    model folder is refused: it is not ours to replace).
+
+    An exception, Ctrl-C included, removes the folder being written; one left by a
+    process killed outright is known by its name and removed by the next export to the
+    same place. So a reader never sees a half-written model, and a rerun never finds one
+    in its way.
+
+    >>> with staged_folder(Path(tempfile.mkdtemp()) / "model") as folder:  # doctest: +SKIP
+    ...     (folder / "mooring.json").write_text("{}")
+    """
+    if model_dir.exists() and not (model_dir / METADATA_FILE).exists():
+        if any(model_dir.iterdir()):
             raise SchemaError(
-                f"'{model_dir}' exists and is not a mooring model folder; choose another output"
+                f"'{model_dir}' exists and is not a mooring model folder (no {METADATA_FILE}); "
+                "choose another output, or remove the folder"
             )
-        shutil.rmtree(model_dir)
+        model_dir.rmdir()
     model_dir.parent.mkdir(parents=True, exist_ok=True)
+    prefix = _PARTIAL.format(name=model_dir.name)
+    for stale in model_dir.parent.glob(f"{prefix}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=model_dir.parent))
+    try:
+        yield staging
+        if model_dir.exists():  # an earlier model: moved aside, then removed
+            replaced = Path(tempfile.mkdtemp(prefix=prefix, dir=model_dir.parent))
+            os.replace(model_dir, replaced / model_dir.name)
+            os.replace(staging, model_dir)
+            shutil.rmtree(replaced, ignore_errors=True)
+        else:
+            os.replace(staging, model_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def model_metadata(

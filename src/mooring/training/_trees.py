@@ -45,7 +45,7 @@ from mooring.training._export import (
     input_signature,
     model_metadata,
     postprocess,
-    prepare_folder,
+    staged_folder,
 )
 from mooring.training._labels import LabelEncoding
 from mooring.training._parity import ParityReport, check_parity
@@ -273,8 +273,15 @@ class _Served(tf.Module):  # type: ignore[misc]
 
 
 def export_trees(tree: TreeModel, model_dir: Path, *, extra: dict[str, Any] | None = None) -> Path:
-    """YDF's SavedModel wrapped in mooring's ``serving_default``, plus ``mooring.json``."""
-    prepare_folder(model_dir)
+    """YDF's SavedModel wrapped in mooring's ``serving_default``, plus ``mooring.json``;
+    the folder appears whole or not at all (:func:`~mooring.training._export.staged_folder`)."""
+    with staged_folder(model_dir) as staging:
+        _write_trees(tree, staging, extra)
+    return model_dir
+
+
+def _write_trees(tree: TreeModel, model_dir: Path, extra: dict[str, Any] | None) -> None:
+    """The wrapped SavedModel, YDF's own model and ``mooring.json``, into ``model_dir``."""
     with tempfile.TemporaryDirectory(prefix="mooring-ydf-") as scratch:
         inner_dir = Path(scratch) / "ydf"
         with quiet_python_logs():
@@ -294,7 +301,6 @@ def export_trees(tree: TreeModel, model_dir: Path, *, extra: dict[str, Any] | No
     tree.model.save(str(model_dir / YDF_FOLDER))
     metadata["explain"] = tree_explain_entry(tree)
     write_metadata(model_dir, metadata)
-    return model_dir
 
 
 def tree_explain_entry(tree: TreeModel) -> dict[str, Any]:

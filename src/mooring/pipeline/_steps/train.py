@@ -12,6 +12,7 @@ and a change to ``[model] select`` alone retrains none.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -189,6 +190,11 @@ def _train_one(
     entry = ctx.cache.get("train", key)
     if entry is not None and (Path(entry["outputs"]["model_dir"]) / METADATA_FILE).is_file():
         return TrainOutput.from_dict(entry["outputs"]), True
+    partial = output / "model"
+    if partial.is_dir() and not (partial / METADATA_FILE).is_file():
+        # In the run's own folder and without mooring.json: an earlier attempt's export,
+        # stopped half-way (by a mooring that wrote it in place). This attempt writes it.
+        shutil.rmtree(partial)
     statistics = ctx.train_statistics()
     workspace = ctx.workspace.with_model(model) if name is not None else ctx.workspace
     resume = (output / "checkpoints").is_dir() and any((output / "checkpoints").iterdir())
