@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -56,4 +57,30 @@ def test_a_train_file_that_does_not_exist_is_the_users_error_not_an_internal_one
     assert "[data] train = 't.csv' does not exist" in err, err
     assert str(tmp_path / "t.csv") in err and "fix the path in mooring.toml" in err, err
     assert "internal error" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "home" / "logs").exists()
+
+
+def test_ctrl_c_is_one_line_and_130_also_when_a_library_rewords_the_interrupt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # TensorFlow can turn a KeyboardInterrupt raised inside its calls into an error of
+    # its own; the command was still interrupted, not broken.
+    def interrupted(*args: object, **kwargs: object) -> None:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            raise RuntimeError("cancelled while the graph ran") from None
+
+    monkeypatch.setattr(run_module, "project_status", interrupted)
+    config = _project(tmp_path)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(["status", "-c", str(config)]) == 130
+        assert capsys.readouterr().err == "interrupted\n"
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        monkeypatch.setattr(run_module, "project_status", lambda *a, **k: signal.raise_signal(2))
+        assert main(["status", "-c", str(config)]) == 130
+        assert capsys.readouterr().err == "interrupted\n"
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert not (tmp_path / "home" / "logs").exists()

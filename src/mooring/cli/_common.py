@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import click
@@ -48,11 +53,66 @@ _USAGE: tuple[type[Exception], ...] = (
 
 
 def run_guarded(app: typer.Typer, argv: list[str]) -> int:
-    """Run the Typer app; turn MooringError into a one-line message and its exit code."""
+    """Run the Typer app; turn MooringError into a one-line message and its exit code.
+
+    Ctrl-C is one line and exit 130, also when a library turned the KeyboardInterrupt
+    into an error of its own on the way up (TensorFlow may, inside its own calls):
+    whatever ends a command that received SIGINT is an interruption.
+    """
     debug = "--debug" in argv
+    with _noting_interrupts() as noted:
+        try:
+            code = _run_app(app, argv, debug, noted)
+        except BaseException as exc:
+            if not (noted.received or isinstance(exc, KeyboardInterrupt)):
+                raise
+            if debug:
+                traceback.print_exception(exc)
+        else:  # Typer turns a KeyboardInterrupt into 130 and says nothing
+            if code != 130 or not noted.received:
+                return code
+    command = next((a for a in argv if not a.startswith("-")), "mooring")
+    # A run's record says where it stopped; the next run starts from there.
+    resume = "; the next `mooring run` continues it where it stopped" if command == "run" else ""
+    err_console.print(f"interrupted{resume}", soft_wrap=True)
+    return 130
+
+
+@dataclass
+class _Interrupts:
+    received: bool = False
+
+
+@contextlib.contextmanager
+def _noting_interrupts() -> Iterator[_Interrupts]:
+    """SIGINT raises KeyboardInterrupt as Python's own handler does, and is noted; where
+    another handler is installed (a command's own, or none off the main thread) it is
+    left alone and nothing is noted."""
+    noted = _Interrupts()
+    own = threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        noted.received = True
+        raise KeyboardInterrupt
+
+    if own:
+        signal.signal(signal.SIGINT, handler)
+    try:
+        yield noted
+    finally:
+        if own and signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run_app(app: typer.Typer, argv: list[str], debug: bool, noted: _Interrupts) -> int:
+    """The command's exit code; errors are worded here, except those of an interruption."""
     try:
         result = app(args=argv, standalone_mode=False)
     except MooringError as exc:
+        if noted.received:
+            raise
         return report_error(exc, debug)
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0))
@@ -66,10 +126,9 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
         else:
             err_console.print(f"error: {escape(str(exc))}", soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
     except Exception as exc:  # a fault of mooring's, not the user's: one line and a file
+        if noted.received:
+            raise
         if debug:
             traceback.print_exc()
             return INTERNAL_ERROR
