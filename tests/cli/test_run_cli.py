@@ -250,6 +250,23 @@ def test_ctrl_c_while_the_first_model_is_written_leaves_a_run_the_next_one_finis
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
 
 
+def test_a_typo_in_a_gate_stops_the_run_before_anything_trains(
+    tmp_path: Path, data: dict[str, Path]
+) -> None:
+    toml = write_project(tmp_path, data, extra=PACKAGE_VERSION)
+    edit(toml, r"^lower = 0.7$", 'lower = 0.7\n[[evaluation.gates]]\nmetric = "aucc"\nlower = 0.6')
+    done = mooring_in_process("run", "-c", str(toml))
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr.split())
+    assert (
+        "error: [[evaluation.gates]] 2: metric 'aucc' is not a binary metric; did you mean 'auc'?"
+    ) in said, said
+    [run] = (tmp_path / "state" / "runs").iterdir()
+    steps = {s["name"]: s["status"] for s in json.loads((run / "run.json").read_text())["steps"]}
+    assert (steps["validate"], steps["train"]) == ("done", "failed")
+    assert not (run / "train").exists()
+
+
 def test_init_writes_a_config_that_loads_and_validates(
     tmp_path: Path, data: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -214,7 +214,7 @@ def staged_folder(model_dir: Path) -> Iterator[Path]:
     in its way.
 
     >>> with staged_folder(Path(tempfile.mkdtemp()) / "model") as folder:  # doctest: +SKIP
-    ...     (folder / "mooring.json").write_text("{}")
+    ...     write_metadata(folder, metadata)
     """
     if model_dir.exists() and not (model_dir / METADATA_FILE).exists():
         if any(model_dir.iterdir()):

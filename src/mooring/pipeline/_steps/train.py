@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 from mooring.config._model import ModelConfig, plan_training
 from mooring.formats._model import METADATA_FILE
 from mooring.pipeline._cache import StepCache
+from mooring.pipeline._checks import check_settings
 from mooring.pipeline._context import RunContext
 from mooring.pipeline._fingerprint import code_version, digest
 from mooring.pipeline._outputs import TrainOutput
 from mooring.pipeline._record import StepRecord
 from mooring.pipeline._workspace import Workspace
+from mooring.training._labels import resolve_label
 
 if TYPE_CHECKING:
     from mooring.contract._schema import Schema
@@ -138,8 +140,15 @@ def remember(
 
 
 def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
-    """The train step: the one model, or every ``[[model.candidates]]`` (cached each)."""
+    """The train step: the one model, or every ``[[model.candidates]]`` (cached each).
+
+    The settings the later steps read are checked against the task first
+    (:func:`~mooring.pipeline._checks.check_settings`), so that a typo in a gate stops
+    the run before anything trains rather than after everything did.
+    """
     cfg = ctx.config
+    statistics = ctx.train_statistics()
+    check_settings(cfg, resolve_label(cfg, statistics, ctx.workspace.schema(statistics)).task)
     if not cfg.model.candidates:
         record.inputs = _model_inputs(ctx, cfg.model)
         record.key = key = digest(record.inputs)
