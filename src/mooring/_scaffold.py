@@ -41,6 +41,7 @@ from mooring.contract._schema import Schema, infer_schema
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.errors import UsageError, has_extra
 from mooring.formats._labels import integer_classes
+from mooring.formats._split import training_rows
 
 __all__ = [
     "LABEL_NAMES",
@@ -71,6 +72,9 @@ TIMESTAMP_NAMES = (
 GENERIC_FOLDERS = frozenset(
     {"app", "code", "data", "home", "project", "projects", "repo", "src", "temp", "tmp", "work"}
 )
+#: The [model] seed `init` writes: the same data and config train bit-identical weights,
+#: and the validation split (hence the training plan stated in the file) is fixed.
+SEED = 42
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 # What [project] name accepts (config's NAME_PATTERN): it appears in registry keys and URLs.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -417,16 +421,24 @@ def _feature_lines(
     return lines
 
 
-def _budget_lines(rows: int) -> list[str]:
-    """Comments that say how long the network trains on this data, and how to fix it."""
-    train_rows = int(rows * 0.9)
-    plan = plan_training(ModelConfig(), train_rows)
+def _budget_lines(labels: pa.ChunkedArray) -> list[str]:
+    """Comments that say how long the network trains on this data, and how to fix it.
+
+    The plan is the one training will compute (:func:`plan_training`), from the rows it
+    will train on: those of ``labels`` (the label column of ``[data] train``, held-out
+    rows already gone) with a label, outside the validation split of the ``[model]``
+    written here (:func:`~mooring.formats._split.training_rows`).
+    """
+    model = ModelConfig(seed=SEED)
+    train_rows = training_rows(labels, model.validation_split, SEED)
+    plan = plan_training(model, train_rows)
     return [
         "# How long to train adapts to the data: with epochs, max_steps and batch_size unset,",
         "# the network trains for a budget of optimizer steps, max(2,000, 10 passes) at most",
         "# 50,000, in batches scaled to the rows (rows/128 as a power of two, 32 … 4096),",
         "# checks the validation split every ≥ 25 steps, stops when it stops improving and",
-        f"# keeps the best weights. For these ~{train_rows:,} training rows: {plan.reason}.",
+        f"# keeps the best weights. For these {train_rows:,} training rows (with a label, outside",
+        f"# the validation split): {plan.reason}.",
         "# Set epochs = N (passes over the data; no early stopping unless",
         "# [model.early_stopping] is set) or max_steps = N, and batch_size = N, to fix them.",
         "# epochs = 10",
@@ -733,9 +745,13 @@ def scaffold_config(
         "                           # features) | gbt (gradient boosted trees, [model.gbt])",
         "hidden = [64, 32]          # units of the hidden layers of the built-in MLP",
         "dropout = 0.1",
-        *_budget_lines(stats.num_rows),
+        *_budget_lines(
+            split.train.column(label)
+            if split is not None
+            else read_table(path, options, columns=[label]).column(label)
+        ),
         "learning_rate = 0.001",
-        "seed = 42                  # same data + config → bit-identical weights",
+        f"seed = {SEED}                  # same data + config → bit-identical weights",
         f'select = "{PRIMARY_METRIC[task]}"{" " * max(1, 14 - len(PRIMARY_METRIC[task]))}'
         "# picks among the candidates that pass the gates; ties: lower",
         "                           # cost per 1,000 predictions",

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.datasets import load_diabetes
 
 from mooring._project import Project
 from mooring.cli import main
 from mooring.config import load_config
-from tests._support.cli import run_mooring
+from tests._support.cli import mooring_in_process, run_mooring
 from tests._support.timed_adult import write_timed_adult
 
 
@@ -83,3 +87,42 @@ def test_a_semicolon_file_is_read_as_one_without_being_told(
                  "--delimiter", ","]) == 2  # fmt: skip
     # Told ',', init reads two columns split inside a name, and says so.
     assert "columns: Kunden ID;Alter;Betrag (€" in capsys.readouterr().err
+
+
+def test_init_states_the_plan_that_runs_and_the_run_counts_rows_without_a_label(
+    tmp_path: Path,
+) -> None:
+    # scikit-learn's diabetes table (442 rows, a numeric target) with 45 targets blanked.
+    frame = load_diabetes(as_frame=True).frame
+    frame.loc[np.random.default_rng(0).choice(len(frame), 45, replace=False), "target"] = None
+    data = tmp_path / "diabetes.csv"
+    frame.to_csv(data, index=False)
+    toml = tmp_path / "mooring.toml"
+    assert main(["init", str(data), "--label", "target", "--out", str(toml)]) == 0
+    text = toml.read_text(encoding="utf-8")
+    stated = re.search(
+        r"For these ([\d,]+) training rows .*\n# the validation split\): (.+)\.", text
+    )
+    assert stated is not None, text
+    # The one model [model] describes (its plan is the comment's), without the candidates.
+    text = text[: text.index("[[model.candidates]]")] + text[text.index("[evaluation]") :]
+    baseline = text.index('[[evaluation.gates]]\nkind = "baseline"')
+    toml.write_text(text[:baseline] + text[text.index("[serving]") :], encoding="utf-8")
+
+    done = mooring_in_process("run", "-c", str(toml))
+    assert done.returncode in (0, 1), done.stderr  # blessed or not: the plan is the point
+    said = " ".join(done.stdout.split())
+    # The reference: the files init wrote, read by pandas.
+    for what, name in (
+        ("training", "diabetes.train.parquet"),
+        ("eval", "diabetes.holdout.parquet"),
+    ):
+        part = pd.read_parquet(tmp_path / name)
+        missing = int(part["target"].isna().sum())
+        assert missing > 0
+        assert f"dropped {missing} of {len(part)} {what} rows with no label in 'target'" in said
+    [record] = (tmp_path / ".mooring" / "runs").glob("*/train/run.json")
+    trained = json.loads(record.read_text())
+    assert f"{trained['data']['train_rows']:,}" == stated[1]
+    assert trained["plan"]["reason"] == stated[2]
+    assert f"training the mlp model: {stated[1]} rows" in said

@@ -59,9 +59,8 @@ def metric_problem(name: str, task: str, *, comparisons: bool = False) -> str | 
     known = metric_names(task) + (COMPARISON_METRICS if comparisons else ())
     if name in known:
         return None
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [
-        k for k in known if name in k.split("_")  # f1 → macro_f1
-    ]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = close or [k for k in known if name in k.split("_")]  # f1: macro_f1
     if close:
         return f"{name!r} is not a {task} metric; did you mean {close[0]!r}?"
     other = [t for t in TASKS if t != task and name in metric_names(t)]

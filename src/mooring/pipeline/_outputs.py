@@ -49,6 +49,10 @@ class ValidateOutput(_Record):
     report: str
     rows: int | None = None
     eval_rows: int | None = None
+    #: Rows without a label (null, or NaN in a number column), left out of training and
+    #: of the evaluation.
+    unlabelled: int = 0
+    eval_unlabelled: int = 0
     warnings: int = 0
     schema_fingerprint: str | None = None
     statistics_hash: str | None = None

@@ -34,6 +34,7 @@ from mooring.contract._io import ReadOptions, iter_batches, read_table
 from mooring.errors import DataError
 from mooring.features._inputs import columns_from_table
 from mooring.features._spec import FeatureSpec
+from mooring.formats._split import validation_mask
 from mooring.training._labels import LabelEncoding
 
 __all__ = [
@@ -46,25 +47,6 @@ __all__ = [
 ]
 
 STREAM_WINDOW_ROWS = 262_144
-
-
-def validation_mask(
-    row_ids: np.ndarray[Any, Any], fraction: float, seed: int
-) -> np.ndarray[Any, Any]:
-    """True for rows in the validation split: a splitmix64 hash of (row, seed) below ``fraction``.
-
-    Examples:
-        >>> validation_mask(np.arange(10), 0.0, 1).any()
-        np.False_
-    """
-    if fraction <= 0.0:
-        return np.zeros(len(row_ids), dtype=bool)
-    with np.errstate(over="ignore"):
-        z = row_ids.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53) < fraction
 
 
 def _target_dtype(label: LabelEncoding) -> tf.DType:

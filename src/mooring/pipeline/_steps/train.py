@@ -19,8 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from mooring.config._model import ModelConfig, plan_training
+from mooring.contract._io import read_table
+from mooring.errors import MooringError
 from mooring.formats._model import METADATA_FILE
+from mooring.formats._split import training_rows
 from mooring.pipeline._cache import StepCache
 from mooring.pipeline._checks import check_settings
 from mooring.pipeline._context import RunContext
@@ -207,8 +212,8 @@ def _train_one(
     statistics = ctx.train_statistics()
     workspace = ctx.workspace.with_model(model) if name is not None else ctx.workspace
     resume = (output / "checkpoints").is_dir() and any((output / "checkpoints").iterdir())
-    rows = statistics.num_rows * (1.0 - model.validation_split)
-    plan = plan_training(model, int(rows))
+    rows = _planned_rows(ctx, model, statistics)
+    plan = plan_training(model, rows)
     ctx.observer.training_started(name, model.kind, int(rows), plan.rounds)
     callbacks = ctx.observer.training_callbacks(plan.rounds, plan.steps_per_round)
     result = fit(
@@ -221,6 +226,26 @@ def _train_one(
         + f" → {result.model_dir}"
     )
     return _output(result, model, key, name), False
+
+
+def _planned_rows(ctx: RunContext, model: ModelConfig, statistics: DatasetStatistics) -> int:
+    """The rows the network trains on, as ``mooring init`` states them in its plan: those
+    with a label outside the validation split (:func:`~mooring.formats._split.training_rows`),
+    from the label column of a local training file; elsewhere (shards, URLs, no seed)
+    estimated from the statistics."""
+    label = ctx.config.data.label or ctx.workspace.schema(statistics).label
+    labelled = statistics.num_rows - ctx.outputs.validated.unlabelled
+    estimate = int(labelled * (1.0 - model.validation_split))
+    if label is None or model.seed is None:
+        return estimate
+    try:
+        path = ctx.workspace.data_path("train")
+        if not path.is_file():
+            return estimate
+        labels = read_table(path, ctx.workspace.read_options, columns=[label]).column(label)
+    except (MooringError, OSError, KeyError, pa.ArrowException):
+        return estimate  # training itself says what is wrong with the file
+    return training_rows(labels, model.validation_split, model.seed)
 
 
 def _output(result: TrainingResult, model: ModelConfig, key: str, name: str | None) -> TrainOutput:

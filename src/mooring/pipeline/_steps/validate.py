@@ -394,7 +394,9 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
     record.key = key = digest(record.inputs)
     entry = ctx.reuse(record, "validate", key)
     if entry is not None:
-        return ValidateOutput.from_dict(entry["outputs"])
+        reused = ValidateOutput.from_dict(entry["outputs"])
+        record.message += unlabelled_summary(reused, cfg.data.label or used.label)
+        return reused
     # Train = eval, or eval rows that are training rows: refused before anything else.
     overlap = refuse_overlap(ws)
     result = check(ws)
@@ -411,10 +413,14 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
         # A contract file kept with the project, met by a new registry: audited as adopted.
         adopt(cfg, ctx.registry, current, source="the project's contract file")
     warnings = sum(len(r.warnings) for r in result.results)
+    label = cfg.data.label or result.schema.label
+    evaluated = result.eval.statistics if result.eval is not None else None
     output = ValidateOutput(
         ok=True,
         rows=result.statistics.num_rows,
         eval_rows=result.eval.num_rows if result.eval is not None else None,
+        unlabelled=_unlabelled(result.statistics, label),
+        eval_unlabelled=_unlabelled(evaluated, label) if evaluated is not None else 0,
         warnings=warnings,
         schema_fingerprint=result.schema.fingerprint(),
         statistics_hash=digest(result.statistics.to_dict()),
@@ -429,7 +435,30 @@ def run(ctx: RunContext, record: StepRecord) -> ValidateOutput:
             f"; {overlap['shared']:,} eval row(s) ({overlap['share']:.2%}) also in the "
             "training data"
         )
+    record.message += unlabelled_summary(output, label)
     return output
+
+
+def _unlabelled(statistics: DatasetStatistics, label: str | None) -> int:
+    """Rows of ``statistics``' data without a label (none when it has no such column)."""
+    return statistics[label].missing if label is not None and label in statistics else 0
+
+
+def unlabelled_summary(output: ValidateOutput, label: str | None) -> str:
+    """What the console says of the rows left out for want of a label ("" for none).
+
+    >>> unlabelled_summary(ValidateOutput(ok=True, report="", rows=277, unlabelled=45), "price")
+    "; dropped 45 of 277 training rows with no label in 'price'"
+    """
+    parts = [
+        f"dropped {missing:,} of {rows:,} {what} rows with no label in {label!r}"
+        for what, missing, rows in (
+            ("training", output.unlabelled, output.rows),
+            ("eval", output.eval_unlabelled, output.eval_rows),
+        )
+        if missing and rows is not None
+    ]
+    return "".join(f"; {part}" for part in parts)
 
 
 def _drift_settings(config: MonitoringConfig) -> dict[str, Any]:
