@@ -117,6 +117,8 @@ def _run_app(app: typer.Typer, argv: list[str], debug: bool, noted: _Interrupts)
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0))
     except _ABORT:
+        if noted.received:
+            raise  # Ctrl-C at a prompt: one line, from run_guarded
         err_console.print("aborted")
         return 130
     except _USAGE as exc:
