@@ -89,6 +89,7 @@ def test_a_semicolon_file_is_read_as_one_without_being_told(
     assert "columns: Kunden ID;Alter;Betrag (€" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_init_states_the_plan_that_runs_and_the_run_counts_rows_without_a_label(
     tmp_path: Path,
 ) -> None:
