@@ -307,8 +307,8 @@ def promote_command(
         typer.Option(
             "--force",
             help="Promote even if not blessed (a gate failed), rolled back by the monitor or "
-            "`models rollback`, or its artifact fails verification (needs -r REASON, which "
-            "the audit log keeps).",
+            "`models rollback`, its artifact fails verification, or the server would answer "
+            "production's clients 400 from it (needs -r REASON, which the audit log keeps).",
         ),
     ] = False,
     reason: ReasonOpt = None,
@@ -319,7 +319,8 @@ def promote_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Make a version the production version (refuses, without --force -r REASON, a version
-    that failed a gate or was rolled back and not deployed since)."""
+    that failed a gate, was rolled back and not deployed since, or that the server would
+    answer production's clients 400 from, as deploy checks a canary)."""
     with open_registry(registry, artifacts, config) as reg:
         dep = reg.promote(name, version=version, force=force, reason=reason, actor=actor)
         _print_deployment(dep, as_json)
@@ -564,8 +565,8 @@ def deploy_command(
         bool,
         typer.Option(
             "--force",
-            help="Allow unblessed versions, artifacts that fail verification, or a canary "
-            "whose inputs differ from production's (needs --reason).",
+            help="Allow unblessed versions, artifacts that fail verification, or a version "
+            "the server would answer production's clients 400 from (needs --reason).",
         ),
     ] = False,
     reason: ReasonOpt = None,

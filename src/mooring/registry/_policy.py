@@ -15,11 +15,10 @@ from mooring.errors import (
     UsageError,
 )
 from mooring.formats._gate import UNGATED, DecisionRecord
+from mooring.registry._clients import Door
 from mooring.registry._sql.tx import loads
 
-__all__ = ["check_artifacts", "check_deployable", "check_inputs", "input_differences"]
-
-_NUMBERS = frozenset({"integer", "float"})
+__all__ = ["check_artifacts", "check_deployable", "check_inputs"]
 
 
 def check_deployable(
@@ -103,58 +102,36 @@ def check_artifacts(
     return f"{reason} [deployed although: {'; '.join(failures)}]", True
 
 
-def input_differences(serving: dict[str, str], candidate: dict[str, str]) -> list[str]:
-    """How ``candidate``'s inputs differ from what the clients of ``serving`` send.
-
-    The door refuses a request with a field the model does not read and one without a
-    field it does, so both are differences, and so is a changed type (integer and float
-    are one: both travel as numbers).
-
-    Examples:
-        >>> input_differences({"age": "integer", "workclass": "string"}, {"age": "float"})
-        ["'workclass': clients send it and the new version refuses it (unexpected field)"]
-    """
-    out = [
-        f"{name!r}: clients send it and the new version refuses it (unexpected field)"
-        for name in serving
-        if name not in candidate
-    ]
-    out += [
-        f"{name!r}: the new version needs it and clients do not send it (missing field)"
-        for name in candidate
-        if name not in serving
-    ]
-    for name, kind in serving.items():
-        other = candidate.get(name)
-        if other is not None and other != kind and not {kind, other} <= _NUMBERS:
-            out.append(f"{name!r}: clients send {kind}, the new version reads {other}")
-    return out
-
-
 def check_inputs(
-    inputs: Callable[[int], dict[str, str] | None],
+    door: Callable[[int], Door | None],
     production: int | None,
     versions: list[tuple[int, str]],
     force: bool,
     reason: str | None,
 ) -> tuple[str | None, bool]:
-    """Refuse to put a version beside ``production`` (as canary, shadow or its successor)
-    when its inputs differ from production's (:func:`input_differences`), unless forced
-    with a reason; the audit log's reason then names the differences. Versions that do not
-    record their inputs are not judged. Returns that reason and whether force was needed.
+    """Refuse to put a version beside ``production`` (as canary or shadow) or in its place
+    (promote) when the server would answer production's clients 400 from it, unless forced
+    with a reason; the audit log's reason then names the door's answer.
+
+    The verdict is the server's own decoder's on a request production's clients send
+    (:mod:`mooring.registry._clients`): a field the new version's contract knows (a column
+    it excludes) is taken and ignored, as the server does, so it is no refusal. Versions
+    that record neither a signature nor their inputs are not judged. Returns the reason
+    and whether force was needed.
     """
     if production is None:
         return reason, False
-    serving = inputs(production)
+    serving = door(production)
     if serving is None:
         return reason, False
     problems = []
     for version, role in versions:
-        mine = inputs(version) if version != production else None
-        found = input_differences(serving, mine) if mine is not None else []
-        if found:
+        mine = door(version) if version != production else None
+        answer = mine.answer(serving.request()) if mine is not None else None
+        if answer is not None:
             problems.append(
-                f"v{version} as {role} against production v{production}: " + "; ".join(found)
+                f"v{version} as {role} would answer production v{production}'s clients "
+                f"400: {answer}"
             )
     if not problems:
         return reason, False
@@ -166,7 +143,7 @@ def check_inputs(
         )
     if not (reason or "").strip():
         raise UsageError(
-            f"forcing a version whose inputs differ from production's needs a reason "
-            f"({'; '.join(problems)}); pass reason='…' (CLI: --reason TEXT)"
+            f"forcing a version the server would answer production's clients 400 from needs "
+            f"a reason ({'; '.join(problems)}); pass reason='…' (CLI: --reason TEXT)"
         )
     return f"{reason} [deployed although: {'; '.join(problems)}]", True

@@ -29,15 +29,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mooring.errors import NotFoundError, UsageError
+from mooring.errors import MooringError, NotFoundError, UsageError
 from mooring.formats._gate import DecisionRecord
 from mooring.formats._lineage import Lineage
+from mooring.formats._model import read_metadata
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry._approval import Approvals, ReleaseRules
 from mooring.registry._artifacts import ArtifactStore
 from mooring.registry._attachments import Attachments
 from mooring.registry._audit import AuditKey, key_file
 from mooring.registry._audit_trail import AuditTrail
+from mooring.registry._clients import Door, door_of
 from mooring.registry._local import (
     check_version_files,
     version_folder,
@@ -398,8 +400,9 @@ class Registry(Attachments, AuditTrail, Approvals):
         """Set what serves ``name``: production version, optional canary and its weight (0-100).
 
         A version newly put into production or canary must be blessed, not archived, and
-        its stored artifact must verify against its manifest; a new canary must read the
-        inputs production's clients send (no column more or less, no changed type). Each
+        its stored artifact must verify against its manifest; a new canary (or production
+        version) must answer the requests production's clients send, as the server's own
+        decoder judges them (:func:`~mooring.registry._policy.check_inputs`). Each
         can be overridden with ``force=True`` and a ``reason`` (recorded in the audit log,
         with what failed).
         """
@@ -427,8 +430,18 @@ class Registry(Attachments, AuditTrail, Approvals):
             [(canary, "canary")] if canary is not None and canary != current.canary else []
         )
         reason, mismatched = check_inputs(
-            partial(self._inputs, name), serving, fresh_canary, force, reason
+            partial(self._door, name), serving, fresh_canary, force, reason
         )
+        if production is not None and production != current.production:
+            # Production's clients are answered by the new production version from now on.
+            reason, replaced = check_inputs(
+                partial(self._door, name),
+                current.production,
+                [(production, "production")],
+                force,
+                reason,
+            )
+            mismatched = mismatched or replaced
         return self.store.deploy(
             name=name,
             production=production,
@@ -440,11 +453,18 @@ class Registry(Attachments, AuditTrail, Approvals):
             forced=forced or mismatched,
         )
 
-    def _inputs(self, name: str, version: int) -> dict[str, str] | None:
+    def _door(self, name: str, version: int) -> Door | None:
+        """The door ``name@version`` would open with on a server (:func:`door_of`): its
+        signature from the verified artifact's ``mooring.json``, else its run record."""
         try:
-            return self.store.get_version(name=name, version=version, heavy=False).inputs
+            mv = self.store.get_version(name=name, version=version, heavy=True)
         except NotFoundError:
             return None  # the store names the missing version
+        try:
+            metadata = read_metadata(self.load_version(mv), required=False)
+        except MooringError:
+            metadata = {}  # refused elsewhere (check_artifacts, signatures): the record says
+        return door_of(metadata, mv.record.run, mv.statistics)
 
     def set_shadow(
         self,
@@ -472,7 +492,7 @@ class Registry(Attachments, AuditTrail, Approvals):
         if number is not None:
             production = self.store.get_deployment(name=name).production
             reason, _ = check_inputs(
-                partial(self._inputs, name), production, [(number, "shadow")], force, reason
+                partial(self._door, name), production, [(number, "shadow")], force, reason
             )
         return self.store.set_shadow(
             name=name, version=number, rate=rate, actor=actor or default_actor(), reason=reason
@@ -489,10 +509,13 @@ class Registry(Attachments, AuditTrail, Approvals):
     ) -> Deployment:
         """Make ``version`` the production version (100% of traffic).
 
-        Refuses a version that is not blessed (a gate failed), or that was rolled back
+        Refuses a version that is not blessed (a gate failed), that was rolled back
         (:func:`~mooring.registry._rolled_back.rolled_back`: by the rollout monitor or
-        ``rollback``) and not deployed since, unless ``force=True`` and a reason is given;
-        the audit reason then says what was overridden. A canary is kept unless it is the
+        ``rollback``) and not deployed since, or that the server would answer production's
+        clients 400 from (:func:`~mooring.registry._policy.check_inputs`, as :meth:`deploy`
+        checks a canary; the canary itself was checked when it became one), unless
+        ``force=True`` and a reason is given; the audit reason then says what was
+        overridden. A canary is kept unless it is the
         promoted version itself.
         """
         check_model_name(name)
@@ -509,7 +532,15 @@ class Registry(Attachments, AuditTrail, Approvals):
             was_rolled_back = False
         self.signatures.check(self, name, checked, "promote")
         reason, forced = check_artifacts(partial(self.verify, name), checked, force, reason)
-        forced = forced or was_rolled_back
+        reason, mismatched = check_inputs(
+            partial(self._door, name),
+            current.production,
+            # The canary was judged so when it became canary (or forced, with a reason).
+            [(v, "production") for v in checked if v != current.canary],
+            force,
+            reason,
+        )
+        forced = forced or was_rolled_back or mismatched
         return self.store.deploy(
             name=name,
             production=version,

@@ -4,9 +4,10 @@ With ``[rollout] start = "shadow"`` a later model becomes the shadow instead, co
 ``[rollout.shadow] rate`` of the requests; the monitor moves it to the first canary step
 once its shadow report is healthy.
 
-A version whose inputs differ from production's (a contract change accepted since) is
-registered but not deployed: production's clients would get 400s from it, and the run
-says how to override (``mooring models deploy --force -r REASON``).
+A version the server would answer production's clients 400 from (its decoder refuses
+a request they send: an input more or less, a changed type; a contract change accepted
+since) is registered but not deployed, and the run says the door's answer and how to
+override (``mooring models deploy --force -r REASON``).
 
 An ungated version (no gate judged it) is registered, not deployed: the registry deploys
 it only with ``--force`` and a reason. So is a version that would become production without
@@ -111,12 +112,13 @@ def _deploy(
     steps = rollout.steps
     start = steps[0] if steps else 100
     if start >= 100:
-        registry.promote(
-            name,
-            version=version,
-            actor=actor,
-            reason=f"mooring run {ctx.run_id}: [rollout] steps start at 100%",
-        )
+        with _inputs_refused(version):
+            registry.promote(
+                name,
+                version=version,
+                actor=actor,
+                reason=f"mooring run {ctx.run_id}: [rollout] steps start at 100%",
+            )
         record.message = f"version {version} is production ([rollout] steps start at 100)"
         return DeployOutput(deployed_as="production")
     replaced = f"; replaces canary {canary}" if canary is not None else ""
@@ -138,8 +140,9 @@ def _deploy(
 
 @contextlib.contextmanager
 def _inputs_refused(version: int) -> Iterator[None]:
-    """A version whose inputs differ from production's is registered, not deployed: the
-    run is rejected with the registry's reason and the override."""
+    """A version the server would answer production's clients 400 from is registered, not
+    deployed: the run is rejected with the registry's reason (the door's answer) and the
+    override."""
     try:
         yield
     except ConflictError as exc:
