@@ -75,8 +75,8 @@ def test_promote_rollback_archive(reg_args: list[str], capsys: pytest.CaptureFix
     capsys.readouterr()
     assert main(["models", "rollback", "income", "-r", "errors", *reg_args, "--json"]) == 0
     assert _json(capsys)["production"] == 1  # type: ignore[index]
-    assert main(["models", "archive", "income", "1", *reg_args]) == 2  # in production
-    assert "it is the production version" in capsys.readouterr().err
+    assert main(["models", "archive", "income", "1", *reg_args]) == 2  # production: a reason
+    assert "out of service needs a reason" in capsys.readouterr().err
     assert main(["models", "archive", "income", "2", "-r", "old", *reg_args, "--json"]) == 0
     assert _json(capsys)["status"] == "archived"  # type: ignore[index]
     assert (

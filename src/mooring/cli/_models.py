@@ -30,7 +30,7 @@ from mooring.registry._signing import Signatures, SignatureState
 from mooring.registry._webhooks import deliver_after_writes
 
 models_app = typer.Typer(
-    help="Registered model versions: import, list, inspect, promote, roll back, archive.",
+    help="Registered model versions: import, list, inspect, promote, roll back, demote, archive.",
     no_args_is_help=True,
 )
 audit_app = typer.Typer(help="The registry's tamper-evident audit log.", no_args_is_help=True)
@@ -652,24 +652,82 @@ def alias_command(
             console.print(f"{name}: alias {alias} → version {version}")
 
 
-@models_app.command("archive", epilog="Example: mooring models archive income 2 -r 'superseded'")
-def archive_command(
+ToOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--to",
+        help="The version that serves instead (default: the previous production version "
+        "still ready; with none, nothing serves).",
+    ),
+]
+
+
+def _print_demoted(name: str, version: int, dep: Deployment, archived: bool) -> None:
+    """What serves now that ``name@version`` is out of production, in one line."""
+    done = "demoted and archived" if archived else "demoted"
+    if dep.production is None:
+        console.print(
+            f"{name}@{version}: {done}; [bold]nothing serves {name} now[/] (no earlier "
+            "production version is ready): servers answer 503 until one is deployed, e.g. "
+            f"`mooring models deploy {name} --production VERSION`"
+        )
+        return
+    canary = f", canary {dep.canary} at {dep.canary_weight}%" if dep.canary is not None else ""
+    console.print(f"{name}@{version}: {done}; production is now {dep.production}{canary}")
+
+
+@models_app.command(
+    "demote", epilog="Example: mooring models demote income 3 -r 'reads a leaking column'"
+)
+def demote_command(
     name: NameArg,
     version: VersionArg,
-    reason: ReasonOpt = None,
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why it leaves production (audited).")
+    ],
+    to: ToOpt = None,
     actor: ActorOpt = None,
     registry: RegistryOpt = None,
     artifacts: ArtifactsOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Archive a version: kept and loadable, no longer deployable (refused while serving)."""
+    """Take the production version out of service: --to VERSION, else the previous
+    production version still ready, serves instead; with neither, nothing serves. The
+    demoted version stays registered, leaves the rollback history and can be promoted again."""
     with open_registry(registry, artifacts, config) as reg:
-        mv = reg.archive(name, version=version, reason=reason, actor=actor)
-        if as_json:
-            print_json(mv.to_dict())
-        else:
-            console.print(f"{mv.ref}: archived")
+        dep = reg.demote(name, version=version, reason=reason, to=to, actor=actor)
+    if as_json:
+        print_json(dep.to_dict())
+    else:
+        _print_demoted(name, version, dep, archived=False)
+
+
+@models_app.command("archive", epilog="Example: mooring models archive income 2 -r 'superseded'")
+def archive_command(
+    name: NameArg,
+    version: VersionArg,
+    reason: ReasonOpt = None,
+    to: ToOpt = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    artifacts: ArtifactsOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archive a version: kept and loadable, no longer deployable. The production version
+    is demoted first, in the same write (needs -r REASON; see `models demote`); a canary or
+    shadow is refused."""
+    with open_registry(registry, artifacts, config) as reg:
+        serving = reg.deployment(name).production == version
+        mv = reg.archive(name, version=version, reason=reason, actor=actor, to=to)
+        dep = reg.deployment(name) if serving else None
+    if as_json:
+        print_json({**mv.to_dict(), **({"deployment": dep.to_dict()} if dep else {})})
+    elif dep is not None:
+        _print_demoted(name, version, dep, archived=True)
+    else:
+        console.print(f"{mv.ref}: archived")
 
 
 def _print_signature(found: SignatureState, refused: Exception | None, as_json: bool) -> None:

@@ -12,7 +12,7 @@ deployed):
 * ``register`` adds the version (status ``ready``) with the ``manifest_sha256``,
   ``blessed`` and ``artifact_key`` its event records; ``archive``/``restore`` set its
   status; ``delete`` removes it and every alias pointing at it.
-* ``deploy``, ``promote`` and ``rollback`` set production, canary and canary weight
+* ``deploy``, ``promote``, ``rollback`` and ``demote`` set production, canary and canary weight
   from the state the event records after the change, and move the ``production`` and
   ``canary`` aliases with them. That state names the shadow only while there is one
   (and a registry from before shadows had none), so one without ``shadow`` means no
@@ -58,7 +58,7 @@ _DEPLOYED_NOTHING: dict[str, Any] = {
     "shadow_rate": 0.0,
 }
 _VERSION_FIELDS = ("manifest_sha256", "blessed", "artifact_key", "status")
-_DEPLOY_ACTIONS = ("deploy", "promote", "rollback")
+_DEPLOY_ACTIONS = ("deploy", "promote", "rollback", "demote")
 
 
 @dataclass(frozen=True)

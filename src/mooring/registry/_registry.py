@@ -562,14 +562,79 @@ class Registry(Attachments, AuditTrail, Approvals):
             name=check_model_name(name), actor=actor or default_actor(), reason=reason
         )
 
-    def archive(
-        self, name: str, *, version: int, actor: str | None = None, reason: str | None = None
-    ) -> ModelVersion:
-        """Retire a version: kept and loadable, but no longer deployable or ``latest``."""
+    def demote(
+        self,
+        name: str,
+        *,
+        version: int,
+        reason: str | None,
+        to: int | None = None,
+        actor: str | None = None,
+        archive: bool = False,
+    ) -> Deployment:
+        """Take production ``version`` out of service, for a ``reason`` (audited as ``demote``).
+
+        ``to`` serves instead (checked as a deploy checks a new production version: ready,
+        blessed, released, answering production's clients); without it the newest earlier
+        production version still ready does; with neither, nothing serves the model and its
+        canary is dropped. The demoted version leaves the rollback stack. With ``archive``
+        it is also archived, in the same write (:mod:`mooring.registry._sql.demote`).
+
+        Example::
+
+            registry.demote("loans", version=1, reason="v1 reads `reject`, a leak")
+        """
         check_model_name(name)
+        check_version(version)
+        if reason is None or not reason.strip():
+            raise UsageError(
+                f"taking production {name}@{version} out of service needs a reason; pass "
+                "reason='…' (CLI: -r TEXT) so the audit log records why"
+            )
+        who = actor or default_actor()
+        self.check_alias_move(name, "production", who)
+        if to is not None:
+            check_version(to)
+            current = self.store.get_deployment(name=name)
+            reason = self.check_release(name, to, current.production, who, reason) or reason
+            self.signatures.check(self, name, [to], "deploy")
+            check_artifacts(partial(self.verify, name), [to], False, reason)
+            check_inputs(
+                partial(self._door, name), current.production, [(to, "production")], False, reason
+            )
+        return self.store.demote(
+            name=name, version=version, to=to, archive=archive, actor=who, reason=reason
+        )
+
+    def archive(
+        self,
+        name: str,
+        *,
+        version: int,
+        actor: str | None = None,
+        reason: str | None = None,
+        to: int | None = None,
+    ) -> ModelVersion:
+        """Retire a version: kept and loadable, but no longer deployable or ``latest``.
+
+        The production version is archived with a ``reason`` only: it is first demoted
+        (:meth:`demote`, ``to`` or the previous production version serves instead, or
+        nothing), in the same write, so no server is left pointing at an archived version.
+        A canary or shadow is refused: deploy without it first.
+        """
+        check_model_name(name)
+        check_version(version)
+        if self.store.get_deployment(name=name).production == version:
+            self.demote(name, version=version, reason=reason, to=to, actor=actor, archive=True)
+            return self.store.get_version(name=name, version=version, heavy=False)
+        if to is not None:
+            raise UsageError(
+                f"--to names what serves instead of production, and {name}@{version} is not "
+                "production; leave --to out"
+            )
         return self.store.set_status(
             name=name,
-            version=check_version(version),
+            version=version,
             status="archived",
             actor=actor or default_actor(),
             reason=reason,

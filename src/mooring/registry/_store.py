@@ -168,6 +168,14 @@ class Store(ABC):
         """Restore the previous production version and clear the canary."""
 
     @abstractmethod
+    def demote(
+        self, *, name: str, version: int, to: int | None, archive: bool, actor: str, reason: str
+    ) -> Deployment:
+        """Take production ``version`` out of service: ``to`` serves instead, else the
+        newest earlier production version still ready, else nothing; with ``archive`` the
+        version is archived in the same write (:mod:`mooring.registry._sql.demote`)."""
+
+    @abstractmethod
     def set_status(
         self, *, name: str, version: int, status: str, actor: str, reason: str | None
     ) -> ModelVersion:

@@ -58,6 +58,7 @@ from mooring.registry._sql.audit import (
     select_events,
     verify_rows,
 )
+from mooring.registry._sql.demote import write_demotion
 from mooring.registry._sql.deploy import deployment_row, write_deployment, write_shadow
 from mooring.registry._sql.engine import connect, migrate, missing_sqlite_file, parse_url
 from mooring.registry._sql.rows import (
@@ -570,6 +571,26 @@ class SqlStore(Store):
                 after=deployment_state(after),
             )
             return after
+
+    def demote(
+        self, *, name: str, version: int, to: int | None, archive: bool, actor: str, reason: str
+    ) -> Deployment:
+        with self._write() as tx:
+            self._require_model(tx.conn, name)
+            return write_demotion(
+                tx,
+                name=name,
+                version=version,
+                to=to,
+                archive=archive,
+                actor=actor,
+                reason=reason,
+                version_row=self._version_row,
+                move_alias=self._move_alias,
+                check_to=lambda row: check_deployable(
+                    row, name, row["version"], "production", False, reason
+                ),
+            )
 
     def _in_service(self, conn: Connection, name: str, version: int, verb: str) -> None:
         current = deployment_record(name, self._deployment_row(conn, name))
