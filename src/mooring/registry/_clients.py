@@ -21,7 +21,7 @@ question of data, not of the request's shape, and is answered by ``[serving]
 out_of_range``/``unseen`` and ``[contract] critical`` at the door.
 
 Examples:
-    >>> from mooring.formats._model import TensorInfo
+    >>> from mooring.formats._model import METADATA_FILE, TensorInfo
     >>> old = Door({"age": TensorInfo("age", "float32", (None,)),
     ...             "reject": TensorInfo("reject", "float32", (None,))})
     >>> new = Door({"age": TensorInfo("age", "float32", (None,))}, frozenset({"reject"}))
@@ -39,7 +39,7 @@ from typing import Any
 
 from mooring.errors import InvalidRequestError
 from mooring.formats._columns import InputPolicy, columns_from_rows
-from mooring.formats._model import TensorInfo
+from mooring.formats._model import METADATA_FILE, TensorInfo
 from mooring.formats._tensors import tensors_from_rows
 from mooring.formats._version_record import RunRecord
 
@@ -57,7 +57,7 @@ class Door:
     inputs: dict[str, TensorInfo]
     ignored: frozenset[str] = frozenset()
     #: Where the inputs were read: ``mooring.json`` or the run record.
-    source: str = "mooring.json"
+    source: str = METADATA_FILE
     #: One value per column this version's contract names, for the request's values.
     domains: Mapping[str, Any] = field(default_factory=dict)
 
@@ -120,7 +120,7 @@ def door_of(
             for name, entry in described.items()
             if isinstance(entry, Mapping)
         }
-        source = "mooring.json"
+        source = METADATA_FILE
     elif run.inputs is not None:
         inputs = {
             name: TensorInfo(name, "float32" if kind in _NUMBERS else "string", (None,))
