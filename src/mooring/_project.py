@@ -21,6 +21,7 @@ from mooring.config import MooringConfig, load_config
 from mooring.contract._io import ReadOptions
 from mooring.contract._schema import Schema
 from mooring.contract._statistics import DatasetStatistics
+from mooring.errors import UsageError
 from mooring.pipeline._steps import evaluate, train, validate
 from mooring.pipeline._steps.validate import ProjectValidation
 from mooring.pipeline._workspace import Workspace
@@ -126,12 +127,16 @@ class Project:
         force: bool = False,
         observer: RunObserver | None = None,
         accept_perfect: str | None = None,
+        waive_change: str | None = None,
     ) -> RunResult:
         """validate → train → evaluate → gate → register → replay → deploy, cached and resumable.
 
         ``train_data`` replaces ``[data] train`` for this run (fresh data for a retrain);
         ``force`` re-runs every step; ``accept_perfect`` acknowledges a near-perfect
-        evaluation with a reason (audited; else the run holds it). The run record goes to
+        evaluation with a reason (audited; else the run holds it). ``waive_change`` (a
+        reason) waives the failed gates that compare with production
+        (:class:`~mooring.evaluation._gates.Waiver`: when production itself is wrong); the
+        version and the audit log record it. The run record goes to
         ``<home>/runs/<run-id>/run.json``. A failed check gives ``result.status ==
         "rejected"`` with ``result.reason``, and nothing is deployed.
 
@@ -145,6 +150,22 @@ class Project:
         workspace = self.workspace
         if train_data is not None:
             workspace = workspace.with_train_data(train_data)
+        waiver = None
+        if waive_change is not None:
+            from mooring.evaluation._gates import Waiver
+            from mooring.registry._provenance import default_actor
+
+            if not waive_change.strip():
+                raise UsageError(
+                    "waiving the gates that compare with production needs a reason, got an "
+                    "empty one; pass --waive-change -r 'why production is no reference' "
+                    "(recorded with the version and in the audit log)"
+                )
+            waiver = Waiver(reason=waive_change.strip(), actor=default_actor())
         return run_pipeline(
-            workspace, force=force, observer=observer, accept_perfect=accept_perfect
+            workspace,
+            force=force,
+            observer=observer,
+            accept_perfect=accept_perfect,
+            waiver=waiver,
         )

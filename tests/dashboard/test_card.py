@@ -103,3 +103,23 @@ def test_card_names_the_model_kind_and_the_chosen_candidate() -> None:
     text = card(params={"kind": "gbt", "candidate": "trees", "num_trees": 50})
     assert "| model kind | gbt |" in text and "| candidate | trees |" in text
     assert "| model kind | mlp |" in card(params={"hidden": [8]})
+
+
+def test_card_shows_a_waived_gate_with_its_reason_and_values() -> None:
+    waived = {
+        "name": "auc no worse than production by more than 0.01",
+        "metric": "auc",
+        "kind": "change",
+        "value": 0.683,
+        "baseline": 1.0,
+        "diff": -0.317,
+        "bound": {"margin": 0.01},
+        "passed": True,
+        "message": "waived: v1 read a leak (failed: auc 0.683 vs production 1)",
+        "waived": "v1 read a leak",
+    }
+    text = card(gate={"blessed": True, "gates": [waived]})
+    assert "**1 gate(s) comparing with production were waived**: v1 read a leak" in text
+    assert "| auc no worse than production by more than 0.01 | 0.683 |" in text
+    assert "waived: v1 read a leak (production 1.0) |" in text
+    assert "waived" not in card(gate=BLESSED)

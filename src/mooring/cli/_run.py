@@ -95,7 +95,8 @@ class _ConsoleObserver(RunObserver):
     "run",
     epilog=(
         "Examples: mooring run | mooring run -c mooring-demo/mooring.toml --json | "
-        "mooring run --train-data fresh.csv (retrain on new data) | mooring run --force"
+        "mooring run --train-data fresh.csv (retrain on new data) | mooring run --force | "
+        "mooring run --waive-change -r 'production v3 read a leaking column'"
     ),
 )
 def run_command(
@@ -106,6 +107,16 @@ def run_command(
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Re-run every step: no cache, no resume.")
+    ] = False,
+    waive_change: Annotated[
+        bool,
+        typer.Option(
+            "--waive-change",
+            help="Waive the failed gates that compare with production (change thresholds, "
+            "no worse than production, flip rate), when production is no fair reference "
+            "(e.g. it read a leak); needs -r REASON, recorded with the version, on its card "
+            "and in the audit log. Gates on the model itself still apply.",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")] = False,
     accept_perfect: Annotated[
@@ -119,7 +130,10 @@ def run_command(
     reason: Annotated[
         str | None,
         typer.Option(
-            "--reason", "-r", help="Why, with --accept-perfect (recorded in the audit log)."
+            "--reason",
+            "-r",
+            help="Why: the reason of --waive-change or --accept-perfect (recorded with the "
+            "version and in the audit log).",
         ),
     ] = None,
 ) -> int:
@@ -133,13 +147,23 @@ def run_command(
     deployed (or nothing to do), 1 the data contract, a gate or the replay test failed
     (nothing deployed), 2 usage error.
     """
-    if accept_perfect and not (reason or "").strip():
+    given = (reason or "").strip()
+    if accept_perfect and not given:
         raise UsageError(
             '--accept-perfect needs a reason: add -r "why this model is truly this good" '
             "(recorded in the audit log)"
         )
-    if reason is not None and not accept_perfect:
-        raise UsageError("--reason goes with --accept-perfect: add --accept-perfect, or drop -r")
+    if waive_change and not given:
+        raise UsageError(
+            "--waive-change needs a reason: pass -r 'why production is no fair reference' "
+            "(e.g. -r 'production v3 read reject, a leak'); the version and the audit log "
+            "record it"
+        )
+    if reason is not None and not (accept_perfect or waive_change):
+        raise UsageError(
+            f"-r {reason!r} is the reason of --waive-change or --accept-perfect, and neither "
+            "was given; add the one it explains, or drop -r"
+        )
     project = Project.load(config)
     observer = RunObserver() if as_json else _ConsoleObserver()
     result = project.run(
@@ -147,6 +171,7 @@ def run_command(
         force=force,
         observer=observer,
         accept_perfect=reason if accept_perfect else None,
+        waive_change=reason if waive_change else None,
     )
     if as_json:
         print_json(result.to_dict())

@@ -127,13 +127,22 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
         out += [f"Decision: **ungated** ({UNGATED}): this version is **not blessed**.", ""]
     else:
         out += [f"Decision: **{shown}**", ""]
+    waived = decision.waived if decision is not None else []
+    if waived:
+        out += [
+            f"**{len(waived)} gate(s) comparing with production were waived**: "
+            f"{waived[0].waived} (the audit log's `waive` event names who waived them).",
+            "",
+        ]
     if decision is not None and decision.gates:
         rows = [
             (
                 g.name,
                 g.value,
                 describe_bound(g.bound),
-                "skipped" if g.skipped else ("pass" if g.passed else "FAIL"),
+                f"waived: {g.waived} (production {g.baseline})"
+                if g.waived
+                else ("skipped" if g.skipped else ("pass" if g.passed else "FAIL")),
             )
             for g in decision.gates
         ]

@@ -116,6 +116,8 @@ def _gates(decision: GateDecision | None) -> str:
             status = (
                 "<span class='skip'>SKIPPED</span>"
                 if g.skipped
+                else "<span class='fail'>WAIVED</span>"
+                if g.waived
                 else "<span class='pass'>PASS</span>"
                 if g.passed
                 else "<span class='fail'>FAIL</span>"
@@ -130,7 +132,7 @@ def _gates(decision: GateDecision | None) -> str:
                     escape(g.message),
                 ]
             )
-            classes.append("" if g.passed else "flag")
+            classes.append("" if g.passed and not g.waived else "flag")
         parts.append(_table(["", "gate", "kind", "value", "production", "detail"], rows, classes))
     return "".join(parts)
 

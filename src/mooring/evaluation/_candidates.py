@@ -32,7 +32,7 @@ import pyarrow as pa
 from mooring.config import MooringConfig
 from mooring.config._model import METRIC_HIGHER_IS_BETTER
 from mooring.evaluation._compare import compare
-from mooring.evaluation._gates import GateDecision, decide
+from mooring.evaluation._gates import GateDecision, Waiver, decide
 from mooring.evaluation._metrics import HEADLINE
 from mooring.evaluation._model import attribution_summary, evaluate_loaded_model
 from mooring.evaluation._result import EvaluationResult, RenderEvaluation
@@ -227,11 +227,14 @@ def evaluate_candidates(
     baseline_dir: str | Path | None = None,
     out: str | Path,
     html: RenderEvaluation | None = None,
+    waiver: Waiver | None = None,
 ) -> CandidatesRun:
     """Evaluate every candidate on ``table``, gate each, pick one, save every report.
 
     ``models`` maps candidate names to model folders; ``baseline_dir`` is the production
-    model (change gates and flip rate). Each report goes to ``out/<name>/``.
+    model (change gates and flip rate); ``waiver`` waives each candidate's failed gates
+    that compare with it (:class:`~mooring.evaluation._gates.Waiver`), before the pick.
+    Each report goes to ``out/<name>/``.
     """
     production = None
     if baseline_dir is not None:
@@ -259,7 +262,9 @@ def evaluate_candidates(
         )
     by_name = {c.name: c.result for c in evaluated}
     for c in evaluated:
-        c.decision = decide(c.result, baseline=production, name=c.name, candidates=by_name)
+        c.decision = decide(
+            c.result, baseline=production, name=c.name, candidates=by_name, waiver=waiver
+        )
     pick(evaluated, select)
     run = CandidatesRun(evaluated, select, production, Path(out))
     table_rows = run.summaries()

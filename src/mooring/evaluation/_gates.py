@@ -25,6 +25,8 @@
   ``[evaluation] default_margin``), marked ``default`` in the
   decision. With ``[evaluation] default_gates = false`` such a model is *ungated*: not
   blessed, whatever else the decision says, and deployable only by force with a reason.
+- A :class:`Waiver` (``mooring run --waive-change -r REASON``) makes the failed gates that
+  compare with production pass as ``waived: REASON``, their values kept; no other gate.
 - Blessed means at least one gate judged and none failed.
 
 Examples:
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from mooring.config._evaluation import ChangeThresholdConfig, GateConfig
@@ -47,7 +49,16 @@ from mooring.evaluation._result import Comparison, EvaluationResult
 from mooring.evaluation._thresholds import jsonable
 from mooring.formats._gate import DecisionRecord, GateRecord
 
-__all__ = ["GateDecision", "GateResult", "baseline_gate", "decide", "describe_bound"]
+__all__ = [
+    "GateDecision",
+    "GateResult",
+    "Waiver",
+    "baseline_gate",
+    "decide",
+    "describe_bound",
+    "waivable",
+    "waive",
+]
 
 COMPARISON_METRICS = ("flip_rate", "mean_abs_diff")
 # The keys of a recorded bound that are limits (a change gate's bound has none of them).
@@ -94,10 +105,17 @@ class GateResult:
     diff: float | None = None
     #: One of the default gates (:mod:`mooring.evaluation._defaults`), not a configured one.
     default: bool = False
+    #: Why this failed comparison with production was waived (:func:`waive`), else None.
+    waived: str | None = None
 
     def record(self) -> GateRecord:
-        """Its recorded form (NaN and infinities as ``None``: JSON has neither)."""
-        return GateRecord(**jsonable(dict(self.__dict__)))
+        """Its recorded form (NaN and infinities as ``None``: JSON has neither; ``waived``
+        only when it was)."""
+        data = jsonable(dict(self.__dict__))
+        waived = data.pop("waived", None)
+        return GateRecord(
+            **data, waived=waived, missing=frozenset() if waived else frozenset({"waived"})
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (:meth:`GateRecord.to_dict`)."""
@@ -381,6 +399,61 @@ def baseline_gate(
     )
 
 
+@dataclass(frozen=True)
+class Waiver:
+    """A waiver of the gates that compare a model with production, for a ``reason``.
+
+    When production itself is wrong (it read a leaking column, say), an honest model is
+    "worse" than it and its change gates fail. ``mooring run --waive-change -r REASON``
+    waives them: each failed gate that compares with production (a change threshold, the
+    default "no worse than production" gate, a flip-rate or mean-difference bound) passes
+    as ``waived: REASON``, its values kept. Gates that judge the model itself (beats
+    chance, quality bounds, the linear baseline) are never waived. The registry's audit
+    log records the waiver with the version (actor, reason, gates).
+
+    Examples:
+        >>> Waiver(reason="production v1 read `reject`, a leak").shown
+        'waived: production v1 read `reject`, a leak'
+    """
+
+    reason: str
+    actor: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """How a waived gate's message begins."""
+        return f"waived: {self.reason}"
+
+
+def waivable(gate: GateResult) -> bool:
+    """Whether ``gate`` compares with production (the only gates a :class:`Waiver` waives)."""
+    return gate.kind == "change" or gate.metric in COMPARISON_METRICS
+
+
+def waive(decision: GateDecision, waiver: Waiver) -> GateDecision:
+    """``decision`` with its failed comparisons with production waived (:class:`Waiver`);
+    blessed again when no other gate failed. A waiver that waives nothing says so."""
+    waived = [g for g in decision.gates if not g.passed and not g.skipped and waivable(g)]
+    if not waived:
+        decision.warnings.append(
+            f"--waive-change ({waiver.reason}) waived nothing: no gate comparing with "
+            "production failed"
+        )
+        return decision
+    decision.gates = [
+        replace(g, passed=True, waived=waiver.reason, message=f"{waiver.shown} ({g.message})")
+        if g in waived
+        else g
+        for g in decision.gates
+    ]
+    decision.warnings.append(
+        f"{len(waived)} gate(s) comparing with production waived ({waiver.reason}): "
+        + "; ".join(g.name for g in waived)
+    )
+    decision.blessed = bool(decision.judged) and not decision.failures
+    return decision
+
+
 def decide(
     candidate: EvaluationResult,
     *,
@@ -389,6 +462,7 @@ def decide(
     candidate_vs_baseline: Comparison | None = None,
     name: str | None = None,
     candidates: Mapping[str, EvaluationResult] | None = None,
+    waiver: Waiver | None = None,
 ) -> GateDecision:
     """Check every gate; blessed only when at least one judged and none failed.
 
@@ -405,6 +479,7 @@ def decide(
         gates: the gates; default ``candidate.config.gates``.
         candidate_vs_baseline: flip rate and mean absolute difference (see
             :func:`mooring.evaluation._compare`); default ``candidate.comparison``.
+        waiver: waive the failed gates that compare with production (:class:`Waiver`).
     """
     configured = list(candidate.config.gates if gates is None else gates)
     if candidate_vs_baseline is not None:
@@ -432,7 +507,7 @@ def decide(
     if not decision.judged:
         _judge_by_default(decision, candidate, baseline, configured, name, candidates)
     decision.blessed = bool(decision.judged) and not decision.failures
-    return decision
+    return decision if waiver is None else waive(decision, waiver)
 
 
 def _judge_by_default(

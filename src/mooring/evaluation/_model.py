@@ -26,7 +26,7 @@ from mooring.config import MooringConfig
 from mooring.errors import DataError, UsageError
 from mooring.evaluation._compare import compare
 from mooring.evaluation._evaluate import evaluate
-from mooring.evaluation._gates import GateDecision, decide
+from mooring.evaluation._gates import GateDecision, Waiver, decide
 from mooring.evaluation._metrics import Task
 from mooring.evaluation._result import EvaluationResult, Prior, RenderEvaluation
 from mooring.features._inputs import predict_saved_model
@@ -241,8 +241,11 @@ def evaluate_model_dir(
     baseline_dir: str | Path | None = None,
     out: str | Path | None = None,
     html: RenderEvaluation | None = None,
+    waiver: Waiver | None = None,
 ) -> EvaluationRun:
     """Evaluate a model folder (and the production model, when given) and save the report.
+
+    ``waiver`` waives the failed gates that compare with production (:class:`Waiver`).
 
     The report goes to ``out`` or ``<home>/reports/evaluation-<UTC time>``: ``report.json``,
     and ``report.html`` when ``html`` renders it (the dashboard's ``render_evaluation_html``).
@@ -256,7 +259,7 @@ def evaluate_model_dir(
     if baseline_dir is not None:
         baseline = evaluate_loaded_model(load_saved_model(baseline_dir), table, config)
         compare(candidate, baseline)
-    decision = decide(candidate, baseline=baseline)
+    decision = decide(candidate, baseline=baseline, waiver=waiver)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(out) if out is not None else config.home / "reports" / f"evaluation-{stamp}"
     candidate.save(folder, decision, html=html)

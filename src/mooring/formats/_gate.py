@@ -76,6 +76,7 @@ _GATE_CHECKS: dict[str, Check] = {
     "baseline": is_optional_number,
     "diff": is_optional_number,
     "default": is_bool,
+    "waived": is_optional_text,
 }
 
 
@@ -85,7 +86,8 @@ class GateRecord:
     its ``kind`` (``value``, ``change`` or ``baseline``), the ``value`` measured, the
     ``bound`` it was held to, whether it ``passed`` or was ``skipped`` (a skipped gate
     passes without judging), its ``message``, the ``baseline`` value and ``diff`` of a
-    change gate, and whether it is one of the ``default`` gates.
+    change gate, whether it is one of the ``default`` gates, and the reason it was
+    ``waived`` (a failed change gate, waived for a reason, passes).
 
     Examples:
         >>> gate = GateRecord.read({"name": "auc", "passed": False, "why": "low"})
@@ -105,6 +107,9 @@ class GateRecord:
     baseline: float | None = None
     diff: float | None = None
     default: bool = False
+    #: Why a failed gate that compares with production was waived (``mooring run
+    #: --waive-change -r REASON``); it then passes, its values kept. ``None``: not waived.
+    waived: str | None = None
     #: Keys read that are not fields, or were of the wrong type, as they were stored.
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: The fields the stored mapping lacked (left out again on writing).
@@ -204,6 +209,11 @@ class DecisionRecord:
     def skipped(self) -> list[GateRecord]:
         """The gates that were skipped."""
         return [g for g in self.gates if g.skipped]
+
+    @property
+    def waived(self) -> list[GateRecord]:
+        """The gates that failed and were waived for a reason (they pass)."""
+        return [g for g in self.gates if g.waived]
 
     @property
     def is_ungated(self) -> bool:

@@ -22,6 +22,7 @@ from mooring.pipeline._record import StepRecord
 from mooring.pipeline._workspace import Workspace
 
 if TYPE_CHECKING:
+    from mooring.evaluation._gates import Waiver
     from mooring.registry import ModelVersion, Registry
 
 __all__ = ["RejectedError", "RunContext", "RunObserver"]
@@ -68,6 +69,8 @@ class RunContext:
     force: bool = False
     #: Why a near-perfect evaluation is acknowledged for this run (``--accept-perfect -r``).
     accept_perfect: str | None = None
+    # `mooring run --waive-change -r REASON`: the gates comparing with production, waived.
+    waiver: Waiver | None = None
     run_id: str = ""
     outputs: RunOutputs = field(default_factory=RunOutputs)
     # The input fingerprint (StepRecord.key) of every step run so far, by step name.

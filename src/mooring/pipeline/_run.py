@@ -29,7 +29,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mooring._tracing import Tracing, start_tracing
 from mooring.config import MooringConfig
@@ -51,6 +51,9 @@ from mooring.pipeline._record import (
 )
 from mooring.pipeline._steps import PIPELINE, Step, step_name
 from mooring.pipeline._workspace import Workspace
+
+if TYPE_CHECKING:
+    from mooring.evaluation._gates import Waiver
 
 __all__ = ["RECORD_KIND", "RunObserver", "find_runs", "run_pipeline"]
 
@@ -427,12 +430,15 @@ def run_pipeline(
     force: bool = False,
     observer: RunObserver | None = None,
     accept_perfect: str | None = None,
+    waiver: Waiver | None = None,
 ) -> RunResult:
     """Run validate → train → evaluate → gate → register → replay → deploy on a project.
 
     ``force`` re-runs every step (no cache, no resume). ``accept_perfect``: the reason a
     near-perfect evaluation is acknowledged for this run (audited; else it is held, see
-    :mod:`mooring.pipeline._leaks`). A failed check returns a
+    :mod:`mooring.pipeline._leaks`). ``waiver`` waives the failed gates that compare with
+    production, for its reason (:class:`~mooring.evaluation._gates.Waiver`; recorded with
+    the version and in the audit log). A failed check returns a
     result with ``status == "rejected"`` and the reason; an error raises after the
     run record says where it stopped (re-run to continue from there).
 
@@ -462,6 +468,7 @@ def run_pipeline(
             observer=observer or RunObserver(),
             force=force,
             accept_perfect=accept_perfect,
+            waiver=waiver,
         )
         workspace.home.mkdir(parents=True, exist_ok=True)
         with _exclusive(workspace.home):

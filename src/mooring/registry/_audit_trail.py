@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mooring.errors import UsageError
@@ -12,10 +12,12 @@ from mooring.registry._provenance import default_actor
 from mooring.registry._records import AuditEvent, AuditReport
 from mooring.registry._store import Store
 
-__all__ = ["CONTRACT_ACTIONS", "AuditTrail"]
+__all__ = ["CONTRACT_ACTIONS", "WAIVE_ACTION", "AuditTrail"]
 
 #: The audit actions of a model's data contract.
 CONTRACT_ACTIONS = ("contract_adopted", "contract_accepted")
+#: The audit action of a version blessed with its comparisons with production waived.
+WAIVE_ACTION = "waive"
 
 
 class AuditTrail:
@@ -74,6 +76,40 @@ class AuditTrail:
             reason=reason,
             before=before,
             after=after,
+        )
+
+    def record_waiver(
+        self,
+        name: str,
+        *,
+        version: int,
+        gates: Sequence[Mapping[str, Any]],
+        reason: str,
+        actor: str | None = None,
+    ) -> None:
+        """Audit that ``name@version`` was blessed with its failed gates that compare with
+        production waived (``mooring run --waive-change -r REASON``): a ``waive`` event
+        naming each gate with its value, production's and the difference.
+
+        Example::
+
+            registry.record_waiver("loans", version=2, gates=[{"name": "auc change", ...}],
+                                   reason="production v1 read a leak")
+        """
+        check_model_name(name)
+        if not reason.strip():
+            raise UsageError(
+                f"waiving gates of {name}@{version} needs a reason; pass reason='…' "
+                "(CLI: mooring run --waive-change -r TEXT) so the audit log records why"
+            )
+        self.store.record_event(
+            action=WAIVE_ACTION,
+            model=name,
+            version=version,
+            actor=actor or default_actor(),
+            reason=reason,
+            before=None,
+            after={"waived": [dict(g) for g in gates]},
         )
 
     def contract_events(self, name: str) -> list[AuditEvent]:

@@ -28,6 +28,7 @@ from mooring.pipeline._record import StepRecord
 from mooring.pipeline._workspace import Workspace
 
 if TYPE_CHECKING:
+    from mooring.evaluation._gates import Waiver
     from mooring.evaluation._model import EvaluationRun
     from mooring.evaluation._result import EvaluationResult
 
@@ -40,11 +41,13 @@ def assess(
     model_dir: str | Path | None = None,
     baseline_dir: str | Path | None = None,
     out: str | Path | None = None,
+    waiver: Waiver | None = None,
 ) -> EvaluationRun:
     """Evaluate a trained model on the eval data: metrics, slices, report, gate decision.
 
     ``model_dir`` defaults to the latest training run; ``baseline_dir`` is the
-    production model to compare with (change gates, flip rate). The HTML and JSON
+    production model to compare with (change gates, flip rate), whose failed
+    comparisons ``waiver`` waives. The HTML and JSON
     report go to ``out`` (default ``<home>/reports/evaluation-<UTC time>``).
     """
     from mooring.contract._io import read_table
@@ -59,6 +62,7 @@ def assess(
         baseline_dir=baseline_dir,
         out=out,
         html=render_evaluation_html,
+        waiver=waiver,
     )
 
 
@@ -100,6 +104,8 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
     if cfg.model.candidates:
         inputs["select"] = cfg.model.select
         inputs["cpu_hour_price"] = cfg.pipeline.cpu_hour_price
+    if ctx.waiver is not None:  # a waived decision is another evaluation's
+        inputs["waive_change"] = ctx.waiver.reason
     record.key = key = digest(inputs)
     # Candidates are compared with production even when it is one of them (that one's
     # change is nil), so a re-pick is never waved through as a "first model".
@@ -123,6 +129,7 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
         model_dir=Path(ctx.outputs.trained.model_dir),
         baseline_dir=baseline_dir,
         out=ctx.run_dir / "evaluation",
+        waiver=ctx.waiver,
     )
     folder = evaluation.folder or ctx.run_dir / "evaluation"
     result = evaluation.result
@@ -171,6 +178,7 @@ def _candidates(
         baseline_dir=baseline_dir,
         out=folder,
         html=render_evaluation_html,
+        waiver=ctx.waiver,
     )
     lead = run.lead
     result, decision = lead.result, lead.decision

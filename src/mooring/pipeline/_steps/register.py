@@ -220,6 +220,22 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
     record.status = "done"
     stale = _stale_evaluation(ctx, production)
     record.message = f"registered {mv.ref}" + (f"; warning: {stale}" if stale else "")
+    waived = DecisionRecord.read(evaluated.decision).waived
+    if waived:
+        reason = waived[0].waived or ""
+        ctx.registry.record_waiver(
+            ctx.name,
+            version=mv.version,
+            gates=[
+                {"name": g.name, "value": g.value, "baseline": g.baseline, "diff": g.diff}
+                for g in waived
+            ],
+            reason=reason,
+            actor=ctx.waiver.actor if ctx.waiver is not None else None,
+        )
+        record.message += (
+            f"; {len(waived)} gate(s) comparing with production waived ({reason}), audited"
+        )
     return RegisterOutput(
         version=mv.version,
         manifest_sha256=mv.manifest_sha256,
