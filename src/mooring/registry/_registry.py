@@ -461,7 +461,8 @@ class Registry(Attachments, AuditTrail, Approvals):
         except NotFoundError:
             return None  # the store names the missing version
         try:
-            metadata = read_metadata(self.load_version(mv), required=False)
+            folder = version_folder(self.artifacts, self.cache_dir, mv, version_manifest(mv))
+            metadata = read_metadata(folder, required=False)
         except MooringError:
             metadata = {}  # refused elsewhere (check_artifacts, signatures): the record says
         return door_of(metadata, mv.record.run, mv.statistics)
