@@ -5,7 +5,8 @@
 
 ``zygote URL ARTIFACTS WORKDIR``
     import everything once, then for every ``fork SEED`` line on stdin fork a worker
-    that registers, promotes, deploys, archives and deletes in an endless random loop
+    that registers, promotes, deploys, archives (production too, demoted in the same
+    write) and deletes in an endless random loop
     (touching ``ready-SEED`` once connected, ``registered-SEED`` after its first
     register), and print the worker's pid; ``wait PID`` prints how the worker ended. Forking
     from this quiet, single-threaded process makes each of the many killed workers
@@ -101,7 +102,8 @@ def churn(url: str, artifacts: str, workdir: Path, seed: int) -> None:
             elif op < 0.9:
                 reg.set_alias(name, "champion", version=pick)
             elif op < 0.95:
-                reg.archive(name, version=pick)
+                # Production is demoted and archived in one write (it needs the reason).
+                reg.archive(name, version=pick, reason="crash test")
             else:
                 reg.delete(name, version=pick)
         except (ConflictError, NotFoundError):
