@@ -1,7 +1,8 @@
 """Fixing a production model that read a leak, as a user does it on the command line.
 
 Adult with ``reject`` (1 for ``<=50K``: the label, inverted) beside the label: the first
-run blesses and deploys the leaking model. Excluding ``reject``, the honest model is
+run's near-perfect evaluation is acknowledged (``--accept-perfect``, as a user sure of a
+leak would) and the leaking model deployed. Excluding ``reject``, the honest model is
 refused by the change gate (production was "better"); ``--waive-change -r REASON`` blesses
 it, audited with the version and shown on its card; it becomes the canary although
 production's clients send ``reject`` (its contract still names the column, so the server
@@ -47,7 +48,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, small_adult: dict[str, Pat
     change = 'change = { direction = "higher", absolute = -0.01 }'
     extra = f'[[evaluation.gates]]\nmetric = "auc"\n{change}\n'
     toml = write_project(root, data, extra=extra)
-    first = mooring_in_process("run", cwd=root)
+    first = mooring_in_process("run", "--accept-perfect", "-r", "it is that good", cwd=root)
     assert first.returncode == 0, _said(first)
     edit(toml, r"^\[evaluation\]$", '[features]\nexclude = ["reject"]\n[evaluation]')
     return root
