@@ -18,7 +18,7 @@ from mooring.config import MooringConfig, load_config
 from mooring.contract._io import ReadOptions
 from mooring.contract._statistics import compute_statistics
 from mooring.formats._columns import columns_from_rows
-from mooring.formats._version_record import VersionRecord
+from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
 from mooring.registry._judged import register_judged
 from mooring.scale._score import ShardScorer
@@ -43,8 +43,11 @@ class ScoringProject:
         return Registry.from_config(self.cfg())
 
 
-def make_project(root: Path, model_dir: Path, *, serving: str = "") -> ScoringProject:
-    """A project whose registry holds ``model_dir`` as version 1, in production."""
+def make_project(
+    root: Path, model_dir: Path, *, serving: str = "", run: RunRecord | None = None
+) -> ScoringProject:
+    """A project whose registry holds ``model_dir`` as version 1, in production (``run``:
+    what the version's run recorded, e.g. its operating threshold)."""
     root.mkdir(parents=True, exist_ok=True)
     header, rows = adult_sample(4000)
     train = root / "train.csv"
@@ -63,7 +66,9 @@ def make_project(root: Path, model_dir: Path, *, serving: str = "") -> ScoringPr
             reg,
             name=NAME,
             artifact_dir=model_dir,
-            record=VersionRecord(lineage=LINEAGE, gate=BLESSED, statistics=stats.to_dict()),
+            record=VersionRecord(
+                lineage=LINEAGE, gate=BLESSED, statistics=stats.to_dict(), run=run or RunRecord()
+            ),
         )
         reg.promote(NAME, version=1)
     return ScoringProject(root, config, cfg.project.registry or "")

@@ -65,7 +65,9 @@ class Source:
 
 @pytest.fixture(autouse=True)
 def instant_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "load_served_model", lambda name, version, path: Version(version))
+    monkeypatch.setattr(
+        models, "load_served_model", lambda name, version, path, **_: Version(version)
+    )
 
 
 def manager_of(source: Source) -> ModelManager:
@@ -160,7 +162,7 @@ def test_a_version_stuck_in_its_call_holds_no_other_versions_batches(
     monkeypatch.setattr(
         models,
         "load_served_model",
-        lambda name, version, path: Stuck(version) if version == 2 else Version(version),
+        lambda name, version, path, **_: Stuck(version) if version == 2 else Version(version),
     )
 
     async def scenario() -> tuple[int, bool]:

@@ -158,7 +158,10 @@ def served_model(ref: ModelRef) -> ServedModel:
     # like 'capital-gain' made Python-safe) are hidden here as in the CLI.
     hide_python_logs()
     folder = _verified_folder(ref)
-    model = load_served_model(ref.name, ref.version, folder)
+    # classes at the version's registered operating threshold, as the server answers.
+    model = load_served_model(
+        ref.name, ref.version, folder, threshold=ref.record.operating_threshold
+    )
     if ref.schema is not None:
         model.contract = InputContract.from_schema(
             ref.schema, model.inputs, source=ref.contract_source or "schema"

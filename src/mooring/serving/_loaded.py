@@ -2,7 +2,11 @@
 
 The folder is opened by the one model loader (:func:`mooring.formats._model.load_saved_model`);
 this module adds what only a server needs: the name and version it answers as, the
-contract checked at the door, decoded string outputs and warm-up.
+contract checked at the door, decoded string outputs, warm-up and, for a binary
+classifier, ``classes``/``class_ids`` at the version's operating threshold (the one its
+evaluation chose and the registry records, else the one its ``mooring.json`` records):
+``probabilities[:, 1] >= threshold``, the rule the gates judged, not the SavedModel's
+argmax.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mooring.formats._model import SavedModelFolder, TensorInfo, load_saved_model
+from mooring.formats._model import (
+    CLASS_IDS,
+    CLASSES,
+    PROBABILITIES,
+    SavedModelFolder,
+    TensorInfo,
+    load_saved_model,
+)
 
 if TYPE_CHECKING:
     from mooring.formats._columns import InputPolicy
@@ -42,12 +53,17 @@ class ServedModel:
     # Its explainer (mooring.explain), made on the first explanation from this loaded
     # folder, not a second copy of it; let go with the version.
     explainer: Any = field(default=None, repr=False)
+    # The binary operating threshold ``classes`` answers at (None: the signature's own
+    # classes, e.g. an imported model or a multiclass one); see :func:`load_served_model`.
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
         #: Every input a ``[None]`` column; else tensors (read once: every request asks).
         self.columnar = self.folder.columnar
         #: Float inputs where null/NaN is a 400 (an imported model's; read once too).
         self.refuses_missing = self.folder.refuses_missing
+        #: A binary classifier's two class names, ``classes`` at the threshold; else None.
+        self.binary_classes = _binary_classes(self.folder)
 
     @property
     def path(self) -> Path:
@@ -79,8 +95,16 @@ class ServedModel:
         if compiled is not None and columns:
             size = compiled.size_for(len(next(iter(columns.values()))))
         out = compiled.run(columns, size) if compiled and size else self.folder.predict(columns)
+        names, threshold = self.binary_classes, self.threshold
+        at_threshold = False
+        if names is not None and threshold is not None:
+            # One comparison on the batch: the operating threshold, not the argmax.
+            positive = (out[PROBABILITIES][:, 1] >= threshold).astype(np.int64)
+            out[CLASS_IDS] = positive
+            out[CLASSES] = names[positive]
+            at_threshold = True
         for name, value in out.items():
-            if value.dtype == object:
+            if value.dtype == object and not (at_threshold and name == CLASSES):
                 decoded = [v.decode("utf-8", "replace") for v in value.ravel()]
                 out[name] = np.array(decoded, dtype=object).reshape(value.shape)
         return out
@@ -151,8 +175,40 @@ def _example_dim(example: Any, axis: int) -> int:
     return 1
 
 
-def load_served_model(name: str, version: int, path: Path) -> ServedModel:
+def _binary_classes(folder: SavedModelFolder) -> np.ndarray[Any, Any] | None:
+    """The binary classifier's two class names (negative, positive) as answered, or None
+    when ``folder`` is not a mooring binary classifier with its standard outputs."""
+    outputs = folder.outputs
+    vocabulary = folder.label_vocabulary
+    if folder.task != "binary" or len(vocabulary) != 2:
+        return None
+    if PROBABILITIES not in outputs or CLASSES not in outputs or CLASS_IDS not in outputs:
+        return None
+    if outputs[PROBABILITIES].inner != (2,):
+        return None
+    return np.array([str(v) for v in vocabulary], dtype=object)
+
+
+def recorded_threshold(folder: SavedModelFolder) -> float | None:
+    """The operating threshold the folder's ``mooring.json`` records, or None (none, or
+    not a number in (0, 1))."""
+    value = folder.metadata.get("threshold")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0.0 < value < 1.0 else None
+
+
+def load_served_model(
+    name: str, version: int, path: Path, *, threshold: float | None = None
+) -> ServedModel:
     """Load version ``version`` of model ``name`` from the folder ``path``.
+
+    ``threshold`` is the version's registered operating threshold; without one, the
+    threshold the folder's ``mooring.json`` records. A binary classifier answers
+    ``classes`` and ``class_ids`` at it (``probabilities[:, 1] >= threshold``). Example::
+
+        model = load_served_model("churn", 3, folder, threshold=0.18)
+        model.predict(columns)["classes"]  # positive wherever probability >= 0.18
 
     Raises:
         ModelLoadError: the folder is not a SavedModel mooring can serve.
@@ -160,4 +216,5 @@ def load_served_model(name: str, version: int, path: Path) -> ServedModel:
     folder = load_saved_model(
         path, what=f"model '{name}' version {version}", require_metadata=False, warn=False
     )
-    return ServedModel(name=name, version=version, folder=folder)
+    chosen = threshold if threshold is not None else recorded_threshold(folder)
+    return ServedModel(name=name, version=version, folder=folder, threshold=chosen)

@@ -264,7 +264,10 @@ class ModelManager:
         self._harnesses[version] = harness
         try:
             path = await asyncio.to_thread(self.source.fetch, version)
-            model = await asyncio.to_thread(load_served_model, self.name, version, path)
+            threshold = await asyncio.to_thread(self._threshold, version)
+            model = await asyncio.to_thread(
+                load_served_model, self.name, version, path, threshold=threshold
+            )
             model.contract = await asyncio.to_thread(self._contract, harness, model)
             harness.warming()
             await asyncio.to_thread(
@@ -304,6 +307,12 @@ class ModelManager:
         plan = model.xla
         xla = f"; XLA {plan.reason}" if plan is not None and plan.used else ""
         log.info("model %s version %s loaded and warmed%s", self.name, version, xla)
+
+    def _threshold(self, version: int) -> float | None:
+        """The version's registered operating threshold, when the source gives one
+        (``operating_threshold`` is optional in :class:`ModelSource`)."""
+        ask = getattr(self.source, "operating_threshold", None)
+        return None if ask is None else ask(version)
 
     def _contract(self, harness: Harness, model: ServedModel) -> InputContract | None:
         """The version's contract; a version without one (or with a broken one) is served

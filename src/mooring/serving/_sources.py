@@ -4,6 +4,10 @@ Besides the artifact, a source gives each version's data contract: the schema th
 registry stores with the version (``run_record["schema"]``, a ``mooring.schema``
 mapping), or else one inferred from the version's training statistics (the drift
 baseline every registered version carries) with the project's ``[contract]`` rules.
+
+A source may also give a version's operating threshold (``operating_threshold``,
+optional: a source without it serves the threshold the folder's ``mooring.json``
+records): a binary classifier's ``classes`` are answered at it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ __all__ = ["DirectorySource", "ModelSource", "RegistrySource"]
 
 
 class ModelSource(Protocol):
-    """What the server needs to know about one model name."""
+    """What the server needs to know about one model name.
+
+    A source may also define ``operating_threshold(version) -> float | None``, the
+    version's registered operating threshold (see :class:`RegistrySource`); the server
+    asks for it when present, so sources written without it keep working.
+    """
 
     name: str
 
@@ -59,6 +68,10 @@ class RegistrySource:
 
     def fetch(self, version: int) -> Path:
         return self.registry.load(self.name, version=version)
+
+    def operating_threshold(self, version: int) -> float | None:
+        """The threshold the version's evaluation chose (registered with it), or None."""
+        return self.registry.get(self.name, version=version).operating_threshold
 
     def contract_schema(self, version: int) -> tuple[Schema, str] | None:
         mv = self.registry.get(self.name, version=version)
