@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from mooring.cli import main
 from mooring.config import load_config
 from mooring.dashboard._card import render_model_card
-from mooring.formats._version_record import VersionRecord
+from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Registry
 from mooring.registry._judged import register_judged
 from tests._support.artifacts import (
@@ -340,3 +340,32 @@ def test_a_rewrite_through_sql_fails_verify_naming_the_event_and_the_key_is_neve
     out = capsys.readouterr()
     assert "audit log is keyed" in out.err and "Traceback" not in out.out + out.err
     assert not key.exists()
+
+
+def test_show_and_the_card_name_the_operating_threshold_and_how_it_was_chosen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    with Registry.open(url) as reg:
+        for i, run in enumerate(
+            [RunRecord(task="binary", threshold=0.1834, threshold_source="f1_optimal"), None]
+        ):
+            register_judged(
+                reg,
+                name="income",
+                artifact_dir=make_model_dir(tmp_path / "src", i),
+                record=VersionRecord(lineage=LINEAGE, gate=BLESSED, run=run or RunRecord()),
+                render_card=render_model_card,
+            )
+    args = ["--registry", url]
+    line = "0.1834 (f1_optimal: chosen on the evaluation data; binary classes are answered at it)"
+    assert main(["models", "show", "income", "--version", "1", *args, "--card", "--json"]) == 0
+    assert f"| operating threshold | {line} |" in _json(capsys)["model_card"]  # type: ignore[index]
+    assert main(["models", "show", "income", "--version", "1", *args]) == 0
+    shown = capsys.readouterr().out
+    assert "operating threshold" in shown and "0.1834 (f1_optimal: chosen on" in shown
+    # A version with none shows none, not a threshold it is not answered at.
+    assert main(["models", "show", "income", "--version", "2", *args]) == 0
+    assert "operating threshold │ — │" in " ".join(capsys.readouterr().out.split())
+    assert main(["models", "show", "income", "--version", "2", *args, "--card", "--json"]) == 0
+    assert "operating threshold" not in _json(capsys)["model_card"]  # type: ignore[index]

@@ -254,6 +254,7 @@ def show_command(
             data["artifacts"] = [a.to_dict() for a in attached]
             print_json(data)
             return
+        from mooring.dashboard._card import describe_threshold
         from mooring.evaluation._gates import describe_bound
 
         table = Table(title=mv.ref, title_justify="left", show_header=False)
@@ -268,6 +269,10 @@ def show_command(
             ("parent", mv.parent_version),
             ("files", f"{mv.file_count} ({mv.size_bytes:,} bytes)"),
             ("manifest sha256", mv.manifest_sha256),
+            (
+                "operating threshold",
+                describe_threshold(mv.operating_threshold, mv.record.run.threshold_source),
+            ),
         ]
         rows += [(f"lineage.{k}", v) for k, v in sorted(mv.lineage.items())]
         overall = mv.metrics.get("overall", mv.metrics)

@@ -169,6 +169,23 @@ def _data_section(lineage: Lineage, statistics: Mapping[str, Any] | None) -> lis
     return out
 
 
+def describe_threshold(threshold: float | None, source: str | None) -> str | None:
+    """A version's operating threshold and how it was set, for people; None without one.
+
+    A binary classifier's ``classes`` are answered at it. Example::
+
+        >>> describe_threshold(0.18, "f1_optimal")
+        '0.18 (f1_optimal: chosen on the evaluation data; binary classes are answered at it)'
+    """
+    if threshold is None:
+        return None
+    if source in (None, "configured"):
+        how = "configured, not chosen on the evaluation data"
+    else:
+        how = f"{source}: chosen on the evaluation data"
+    return f"{threshold:.4g} ({how}; binary classes are answered at it)"
+
+
 def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, one per fact)
     *,
     name: str,
@@ -184,8 +201,11 @@ def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, o
     intended_use: str | None = None,
     limitations: Sequence[str] | None = None,
     parent_version: int | None = None,
+    threshold: float | None = None,
+    threshold_source: str | None = None,
 ) -> str:
-    """Render the Markdown model card of one version.
+    """Render the Markdown model card of one version (``threshold``: the operating
+    threshold registered with it, ``threshold_source`` how it was chosen).
 
     Example::
 
@@ -197,22 +217,23 @@ def render_model_card(  # noqa: PLR0913 (the CardRenderer protocol's keywords, o
     out = [f"# Model card: {name} version {version}", ""]
     if description:
         out += [description, ""]
-    out += _kv_table(
-        {
-            "registered": created_at,
-            "by": created_by,
-            "parent version": parent_version,
-            "model kind": model_kind(params),
-            "candidate": (params or {}).get("candidate"),
-            "code version": recorded.code_version,
-            "mooring": recorded.mooring_version,
-            "TensorFlow": recorded.tensorflow_version,
-            "Keras": recorded.keras_version,
-        },
-        "item",
-        "value",
-        ordered=False,
-    )
+    facts: dict[str, Any] = {
+        "registered": created_at,
+        "by": created_by,
+        "parent version": parent_version,
+        "model kind": model_kind(params),
+        "candidate": (params or {}).get("candidate"),
+    }
+    operating = describe_threshold(threshold, threshold_source)
+    if operating is not None:  # a version with none (regression, imported) shows no row
+        facts["operating threshold"] = operating
+    facts |= {
+        "code version": recorded.code_version,
+        "mooring": recorded.mooring_version,
+        "TensorFlow": recorded.tensorflow_version,
+        "Keras": recorded.keras_version,
+    }
+    out += _kv_table(facts, "item", "value", ordered=False)
     out += ["", "## Intended use", ""]
     out += [
         intended_use

@@ -241,7 +241,15 @@ class Registry(Attachments, AuditTrail, Approvals):
         def card(version: int, created_at: str) -> str:
             if render_card is None:
                 return ""
+            run = record.run
+            # Only when recorded: a renderer written before these keywords keeps working.
+            threshold: dict[str, Any] = (
+                {"threshold": run.operating_threshold, "threshold_source": run.threshold_source}
+                if run.operating_threshold is not None
+                else {}
+            )
             return render_card(
+                **threshold,
                 name=name,
                 version=version,
                 created_at=created_at,

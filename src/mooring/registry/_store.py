@@ -31,7 +31,9 @@ class CardRenderer(Protocol):
 
     The registry renders nothing itself: :meth:`~mooring.registry.Registry.register`
     calls the renderer its caller passes, once the version number and time are known.
-    ``mooring.dashboard._card.render_model_card`` is the one mooring ships.
+    ``mooring.dashboard._card.render_model_card`` is the one mooring ships. A version
+    whose run records an operating threshold is also given ``threshold`` and
+    ``threshold_source`` (a renderer written without them still renders the others).
     """
 
     def __call__(  # noqa: PLR0913 - one keyword per part of the card
@@ -50,6 +52,8 @@ class CardRenderer(Protocol):
         intended_use: str | None = None,
         limitations: Sequence[str] | None = None,
         parent_version: int | None = None,
+        threshold: float | None = None,
+        threshold_source: str | None = None,
     ) -> str:
         """The card's Markdown."""
         ...
