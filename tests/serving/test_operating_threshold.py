@@ -173,3 +173,17 @@ def test_a_folder_answers_at_the_threshold_its_mooring_json_records(
     assert out["classes"].tolist() == [
         LABELS[1] if p >= 0.5 else LABELS[0] for p in scored.positive
     ]
+
+
+def test_the_cut_is_made_in_float64_as_the_evaluation_made_it(
+    scored: Scored, model_dirs: dict[str, Path]
+) -> None:
+    # Just above one row's float32 probability: that row is negative, as the evaluation
+    # (float64 scores, ``>= threshold``) counts it; a float32 comparison rounds the cut.
+    row = int(_between(scored)[0])
+    cut = float(scored.positive[row]) + 1e-12
+    model = load_served_model(NAME, 1, model_dirs["a"], threshold=cut)
+    out = served_predictions(model, scored.rows[row : row + 1])
+    assert out["class_ids"].tolist() == [0]
+    at = load_served_model(NAME, 1, model_dirs["a"], threshold=float(scored.positive[row]))
+    assert served_predictions(at, scored.rows[row : row + 1])["class_ids"].tolist() == [1]

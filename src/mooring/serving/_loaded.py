@@ -98,8 +98,9 @@ class ServedModel:
         names, threshold = self.binary_classes, self.threshold
         at_threshold = False
         if names is not None and threshold is not None:
-            # One comparison on the batch: the operating threshold, not the argmax.
-            positive = (out[PROBABILITIES][:, 1] >= threshold).astype(np.int64)
+            # One comparison on the batch: the operating threshold, not the argmax; in
+            # float64, as the evaluation chose it (a float32 cut could move a row).
+            positive = (out[PROBABILITIES][:, 1] >= np.float64(threshold)).astype(np.int64)
             out[CLASS_IDS] = positive
             out[CLASSES] = names[positive]
             at_threshold = True
