@@ -108,6 +108,15 @@ def test_a_generated_table_goes_from_init_to_drift_unedited(
     assert batch.num_rows == len(rows), batch.schema
     probabilities = batch.column("output.probabilities").to_pylist()
     assert [p[1] for p in probabilities] == pytest.approx(served, abs=1e-5)
+    # The classes: the server's, at the operating threshold registered with the version
+    # (every generated label is binary), not the SavedModel's argmax.
+    answered = answer.json()["predictions"]
+    assert batch.column("output.classes").to_pylist() == [p["classes"] for p in answered]
+    with Registry.from_config(cfg) as reg:
+        served_version = reg.get(cfg.project.name, version=int(answer.headers["x-model-version"]))
+    threshold = served_version.operating_threshold
+    assert threshold is not None  # init's config chooses it on the evaluation data
+    assert [p["class_ids"] for p in answered] == [int(p >= threshold) for p in served]
 
     # The answered request, explained again from what the prediction log kept of it, as
     # the server explained it (ids beyond 2^53, booleans and dates read back from the log).
