@@ -1,8 +1,8 @@
 """A binary model answers ``classes`` at its registered operating threshold, not at 0.5.
 
 The registered version's threshold (0.5 moved to where rows fall between it and 0.5)
-decides ``classes`` and ``class_ids`` on TF Serving's REST API and the Open Inference
-Protocol, in the prediction log and in batch scoring; a folder's ``mooring.json``
+decides ``classes`` and ``class_ids`` on TF Serving's REST and gRPC APIs and the Open
+Inference Protocol, in the prediction log and in batch scoring; a folder's ``mooring.json``
 threshold does the same for ``serve --model-dir``; a model with none keeps its argmax.
 """
 
@@ -22,8 +22,9 @@ from mooring.formats._predictions import read_prediction_log
 from mooring.formats._version_record import RunRecord
 from mooring.scale._engine import Engine
 from mooring.scale._score import score_shards
-from mooring.serving import RegistrySource, build_app
+from mooring.serving import RegistrySource
 from mooring.serving._loaded import load_served_model
+from tests._support.grpc import GrpcServerThread, channel, predict_request, prediction_stub
 from tests._support.scoring import (
     ScoringProject,
     make_project,
@@ -31,7 +32,7 @@ from tests._support.scoring import (
     served_predictions,
     write_shards,
 )
-from tests._support.server import FAST, NAME, ServerThread
+from tests._support.server import FAST, NAME
 from tests._support.serving_model import LABELS
 
 
@@ -81,18 +82,33 @@ def project(
     return make_project(tmp_path_factory.mktemp("threshold-project"), model_dirs["a"], run=run)
 
 
+@dataclass
+class Answered:
+    """The server's REST, v2 and gRPC answers for the rows, and its prediction log folder."""
+
+    rest: dict[str, Any]
+    oip: dict[str, Any]
+    grpc: dict[str, np.ndarray[Any, Any]]
+    log: Path
+
+
 @pytest.fixture(scope="module")
 def answered(
     project: ScoringProject, tmp_path_factory: pytest.TempPathFactory, scored: Scored
-) -> tuple[dict[str, Any], dict[str, Any], Path]:
-    """The server's REST and v2 answers for the rows, and its prediction log folder."""
+) -> Answered:
+    import tensorflow as tf
+
     log = tmp_path_factory.mktemp("threshold-log")
     reg = project.registry()
     serving = FAST.model_copy(update={"log_sample_rate": 1.0})
-    app = build_app([RegistrySource(reg, NAME)], serving, prediction_log_url=str(log))
+    source = RegistrySource(reg, NAME)
     try:
-        with ServerThread(app) as server:
+        server = GrpcServerThread([source], serving, prediction_log_url=str(log))
+        with server:
             server.wait_ready()
+            with channel(server.target) as opened:
+                response = prediction_stub(opened).Predict(predict_request(scored.rows), timeout=60)
+            grpc = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
             rest = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": scored.rows})
             inputs = [
                 {
@@ -108,39 +124,39 @@ def answered(
         reg.close()
     assert rest.status_code == 200, rest.text
     assert oip.status_code == 200, oip.text
-    return rest.json(), oip.json(), log
+    return Answered(rest.json(), oip.json(), grpc, log)
 
 
 def test_the_server_answers_classes_at_the_registered_threshold(
-    scored: Scored, answered: tuple[dict[str, Any], dict[str, Any], Path]
+    scored: Scored, answered: Answered
 ) -> None:
     between = _between(scored)
     assert len(between) >= 5, "no rows between the threshold and 0.5 to tell them apart"
     expected = _expected(scored)
     # Those rows are answered on the threshold's side, not the argmax's.
     assert all(expected[i] != scored.argmax[i] for i in between)
-    rest, oip, _ = answered
-    predictions = rest["predictions"]
+    predictions = answered.rest["predictions"]
     assert [p["classes"] for p in predictions] == expected
     assert [p["class_ids"] for p in predictions] == [LABELS.index(c) for c in expected]
-    outputs = {o["name"]: o["data"] for o in oip["outputs"]}
+    outputs = {o["name"]: o["data"] for o in answered.oip["outputs"]}
     assert outputs["classes"] == expected
     assert outputs["class_ids"] == [LABELS.index(c) for c in expected]
+    assert answered.grpc["classes"].astype(str).tolist() == expected
+    assert answered.grpc["class_ids"].tolist() == [LABELS.index(c) for c in expected]
 
 
-def test_the_prediction_log_holds_the_classes_answered(
-    scored: Scored, answered: tuple[dict[str, Any], dict[str, Any], Path]
-) -> None:
-    table = read_prediction_log(str(answered[2]), NAME, version=1)
+def test_the_prediction_log_holds_the_classes_answered(scored: Scored, answered: Answered) -> None:
+    table = read_prediction_log(str(answered.log), NAME, version=1)
     logged = table["output.classes"].to_pylist()
-    assert len(logged) == 2 * len(scored.rows)  # the REST and the v2 request
-    assert logged == _expected(scored) * 2
+    assert len(logged) == 3 * len(scored.rows)  # the gRPC, REST and v2 requests
+    assert logged == _expected(scored) * 3  # one request after the other, in order
+    assert table["output.class_ids"].to_pylist().count(1) == 3 * _expected(scored).count(LABELS[1])
 
 
 def test_batch_scoring_gives_the_servers_classes(
     project: ScoringProject,
     scored: Scored,
-    answered: tuple[dict[str, Any], dict[str, Any], Path],
+    answered: Answered,
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "scores"
@@ -153,7 +169,9 @@ def test_batch_scoring_gives_the_servers_classes(
             engine=Engine("local", workers=1),
         )
     table = pq.read_table(out / f"{scored.shard.stem}.parquet")
-    assert table["output.classes"].to_pylist() == [p["classes"] for p in answered[0]["predictions"]]
+    assert table["output.classes"].to_pylist() == [
+        p["classes"] for p in answered.rest["predictions"]
+    ]
     assert table["output.class_ids"].to_pylist() == [LABELS.index(c) for c in _expected(scored)]
 
 
