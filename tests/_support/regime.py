@@ -198,7 +198,10 @@ def register(
         }
     metrics = {k: float(v) for k, v in evaluation.metrics.items() if isinstance(v, int | float)}
     outputs = evaluation_outputs(
-        evaluation.task, evaluation.predictions, evaluation.label_vocabulary
+        evaluation.task,
+        evaluation.predictions,
+        evaluation.label_vocabulary,
+        evaluation.operating_threshold,
     )
     references = freeze_references(
         cfg,

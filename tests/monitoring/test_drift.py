@@ -18,7 +18,7 @@ from mooring.contract._io import ReadOptions, read_table
 from mooring.contract._sketch import QuantileSketch
 from mooring.contract._statistics import DatasetStatistics, compute_statistics
 from mooring.dashboard._drift_report import render_drift_html
-from mooring.monitoring._baselines import prediction_statistics
+from mooring.monitoring._baselines import evaluation_outputs, prediction_statistics
 from mooring.monitoring._drift import compare_columns, compute_drift, resolve_thresholds
 
 
@@ -312,6 +312,31 @@ def test_prediction_drift_against_evaluation_outputs() -> None:
     assert moved.drifted == ["output.score", "output.class"]
     none = compute_drift(x_stats, window(scores), MonitoringConfig())
     assert none.prediction is not None and none.prediction.status == "unavailable"
+
+
+def test_the_class_reference_is_answered_at_the_registered_threshold() -> None:
+    """A binary model answers classes at its operating threshold, so the reference its
+    served classes are judged against is cut there too, not at the most probable class."""
+    rng = np.random.default_rng(5)
+    vocabulary = ["<=50K", ">50K"]
+    evaluated, served = rng.beta(2, 5, 4000), rng.beta(2, 5, 4000)
+    window = pa.table(
+        {
+            "x": np.arange(served.size, dtype=float),
+            "output.probabilities": [[1 - v, v] for v in served],
+            "output.classes": [b">50K" if v >= 0.25 else b"<=50K" for v in served],
+        }
+    )
+    x_stats = compute_statistics(pa.table({"x": np.arange(4000, dtype=float)}))
+
+    def judged(threshold: float | None) -> str:
+        reference = evaluation_outputs("binary", evaluated, vocabulary, threshold)
+        report = compute_drift(x_stats, window, MonitoringConfig(), prediction_baseline=reference)
+        assert report.prediction is not None
+        return next(f.status for f in report.prediction.features if f.name == "output.class")
+
+    assert judged(0.25) == "ok"
+    assert judged(None) == "drift"  # the most probable class: another operating point
 
 
 def test_report_json_and_html_are_self_contained(

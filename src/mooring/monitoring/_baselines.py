@@ -102,16 +102,24 @@ def prediction_statistics(
 
 
 def evaluation_outputs(
-    task: str, predictions: npt.ArrayLike | None, label_vocabulary: Sequence[str] | None
+    task: str,
+    predictions: npt.ArrayLike | None,
+    label_vocabulary: Sequence[str] | None,
+    threshold: float | None = None,
 ) -> DatasetStatistics | None:
     """The statistics of a model's outputs on its evaluation data, as the server logs them.
 
     ``predictions`` are the evaluation's: the positive probability (binary), class
-    probabilities (multiclass) or values (regression). Classes are what the serving
-    signature answers: the most probable label.
+    probabilities (multiclass) or values (regression). Classes are what the server
+    answers: for a binary model with an operating ``threshold`` (the one registered with
+    the version), the positive class where its probability is at least the threshold;
+    otherwise the most probable label.
 
     >>> evaluation_outputs("binary", np.array([0.2, 0.9]), ["no", "yes"]).column_names
     ['output.score', 'output.class']
+    >>> s = evaluation_outputs("binary", np.array([0.2, 0.3, 0.9]), ["no", "yes"], 0.25)
+    >>> s["output.class"].count
+    3
     """
     if predictions is None:
         return None
@@ -123,7 +131,12 @@ def evaluation_outputs(
         proba = pred if pred.ndim == 2 else np.stack([1.0 - pred, pred], axis=1)
     else:
         proba = pred
-    classes = None if vocab is None else vocab[np.argmax(proba, axis=1)]
+    if vocab is None:
+        classes = None
+    elif task == "binary" and threshold is not None and len(vocab) == 2:
+        classes = vocab[(proba[:, 1] >= threshold).astype(np.int64)]
+    else:
+        classes = vocab[np.argmax(proba, axis=1)]
     return prediction_statistics(probabilities=proba, classes=classes)
 
 

@@ -133,7 +133,9 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
     )
     folder = evaluation.folder or ctx.run_dir / "evaluation"
     result = evaluation.result
-    outputs = evaluation_outputs(result.task, result.predictions, result.label_vocabulary)
+    outputs = evaluation_outputs(
+        result.task, result.predictions, result.label_vocabulary, result.operating_threshold
+    )
     if outputs is not None:
         outputs.save(folder / "outputs.json")
     estimation = _save_estimation(result, folder, evaluation.baseline, baseline)
@@ -183,7 +185,9 @@ def _candidates(
     lead = run.lead
     result, decision = lead.result, lead.decision
     assert decision is not None  # evaluate_candidates decides every candidate
-    outputs = evaluation_outputs(result.task, result.predictions, result.label_vocabulary)
+    outputs = evaluation_outputs(
+        result.task, result.predictions, result.label_vocabulary, result.operating_threshold
+    )
     lead_folder = folder / lead.name
     if outputs is not None:
         outputs.save(lead_folder / "outputs.json")
