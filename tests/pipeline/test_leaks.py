@@ -149,6 +149,8 @@ def test_which_metrics_are_near_perfect() -> None:
     assert perfect_metric({"r2": 0.9996, "rmse": 1.0}, rows=88) == ("r2", 0.9996)
     # A multiclass accuracy of 1.0 on 30 rows is no evidence; on 1,000 it is.
     assert perfect_metric({"accuracy": 1.0, "macro_f1": 1.0}, rows=30) is None
+    assert perfect_metric({"auc": 1.0, "accuracy": 1.0}, rows=12) is None
+    assert perfect_metric({"auc": 1.0, "accuracy": 1.0}, rows=100) == ("auc", 1.0)
     assert perfect_metric({"accuracy": 1.0, "macro_f1": 1.0}, rows=1000) == ("accuracy", 1.0)
 
 

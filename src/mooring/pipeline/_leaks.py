@@ -7,17 +7,20 @@ is the training file (the same sha256), or shares more of its rows with it than
 or the count and share of the shared rows, and the fix.
 
 :func:`hold_perfect` (the gate step): a blessed model whose evaluation is near-perfect
-(AUC or R² ≥ :data:`PERFECT`, a multiclass accuracy ≥ :data:`PERFECT` on at least
-:data:`PERFECT_MIN_ROWS` rows) is held, not blessed, until someone acknowledges it,
-with ``[evaluation] accept_perfect = "reason"`` or ``mooring run --accept-perfect -r
-REASON``; the acknowledgement is an ``accept_perfect`` audit event with its actor and
-reason. The message names the metric, its value, the columns strongest alone on the
-eval data (:func:`~mooring.contract._leakage.column_power`) and both ways to acknowledge.
+(R² ≥ :data:`PERFECT`, an AUC ≥ :data:`PERFECT` on at least :data:`PERFECT_MIN_ROWS_AUC`
+rows, a multiclass accuracy ≥ :data:`PERFECT` on at least :data:`PERFECT_MIN_ROWS` rows)
+is held, not blessed, until someone acknowledges it, with ``[evaluation] accept_perfect =
+"reason"`` or ``mooring run --accept-perfect -r REASON``; the acknowledgement is an
+``accept_perfect`` audit event with its actor and reason. The message names the metric,
+its value, the columns strongest alone on the eval data
+(:func:`~mooring.contract._leakage.column_power`) and both ways to acknowledge.
 
 Examples:
     >>> perfect_metric({"auc": 0.9991, "accuracy": 0.99}, rows=500)
     ('auc', 0.9991)
     >>> perfect_metric({"r2": 0.62}, rows=500) is None
+    True
+    >>> perfect_metric({"auc": 1.0}, rows=12) is None  # a few rows ranked right by chance
     True
 """
 
@@ -30,12 +33,22 @@ from mooring.pipeline._context import RejectedError, RunContext
 from mooring.pipeline._outputs import EvaluateOutput
 from mooring.pipeline._workspace import Workspace
 
-__all__ = ["PERFECT", "PERFECT_MIN_ROWS", "hold_perfect", "perfect_metric", "refuse_overlap"]
+__all__ = [
+    "PERFECT",
+    "PERFECT_MIN_ROWS",
+    "PERFECT_MIN_ROWS_AUC",
+    "hold_perfect",
+    "perfect_metric",
+    "refuse_overlap",
+]
 
 #: An evaluation at least this good is held until acknowledged.
 PERFECT = 0.995
 #: A multiclass accuracy of 1.0 on fewer rows is no evidence (0 errors in 600: < 0.5%).
 PERFECT_MIN_ROWS = 600
+#: An AUC of 1.0 on fewer rows is within the noise of a strong honest model (on 100 rows
+#: of 10% positives, an AUC of 0.97 has a standard error of about 0.03).
+PERFECT_MIN_ROWS_AUC = 100
 #: The audit action of an acknowledged near-perfect evaluation.
 ACCEPT_PERFECT = "accept_perfect"
 #: The metric judged near-perfect, in order (binary's AUC before its accuracy).
@@ -83,13 +96,16 @@ def refuse_overlap(ws: Workspace) -> dict[str, Any] | None:
 
 
 def perfect_metric(metrics: Mapping[str, float], *, rows: int | None) -> tuple[str, float] | None:
-    """The near-perfect headline metric and its value, or ``None``: AUC (binary), R²
-    (regression), else accuracy (multiclass, on at least :data:`PERFECT_MIN_ROWS` rows)."""
+    """The near-perfect headline metric and its value, or ``None``: AUC (binary, on at
+    least :data:`PERFECT_MIN_ROWS_AUC` rows), R² (regression), else accuracy (multiclass,
+    on at least :data:`PERFECT_MIN_ROWS` rows)."""
     for name in _PERFECT_METRICS:
         value = metrics.get(name)
         if value is None:
             continue
         if name == "accuracy" and (rows or 0) < PERFECT_MIN_ROWS:
+            return None
+        if name == "auc" and (rows or 0) < PERFECT_MIN_ROWS_AUC:
             return None
         return (name, float(value)) if value >= PERFECT else None
     return None
