@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mooring.contract._io import ReadOptions, read_table
-from mooring.contract._overlap import Overlap, row_overlap
+from mooring.contract._overlap import Overlap, file_overlap, row_overlap
 from tests._support.project import ADULT
 
 OPTIONS = ReadOptions(na_values=("?", ""))
@@ -39,6 +39,19 @@ def test_adults_test_file_shares_a_few_rows_with_its_training_file_and_passes(
     found = row_overlap(train, test)
     assert found.shared == _pandas_shared(train, test) == 23
     assert found.eval_rows == 16_281 and found.share < 0.01 and not found.refused
+
+
+def test_the_training_file_is_read_batch_by_batch_with_the_same_count(
+    adult: tuple[pa.Table, pa.Table],
+) -> None:
+    """The training file streamed (its CSV batches, or 1,000-row slices of the table) finds
+    the same shared rows and the same natural repeat rate as the table read whole."""
+    train, test = adult
+    whole = row_overlap(train, test)
+    streamed = file_overlap(ADULT / "adult.data.csv.gz", OPTIONS, test)
+    sliced = row_overlap(iter(train.to_batches(max_chunksize=1_000)), test)
+    assert streamed == sliced == whole
+    assert whole.shared == 23
 
 
 def test_adults_training_file_as_its_own_eval_data_is_refused(

@@ -4,7 +4,9 @@ A model evaluated on rows it learned from is judged on its memory: ``mooring run
 --train-data <the eval file>`` blesses anything. :func:`row_overlap` counts the eval rows
 whose every value (the columns both files hold, normalised: numbers as float64, text
 trimmed, a missing value as itself) is also a row of the training data, by a 64-bit hash
-of each row computed column by column in Arrow and numpy (no Python per row).
+of each row computed column by column in Arrow and numpy (no Python per row). The
+training data is read batch by batch (:func:`file_overlap`): each batch's values are coded
+against the eval data's, so only the eval data and one batch are held at a time.
 
 Real tables repeat rows (Adult's test file shares a few dozen with its training file),
 and a table of few, coarse columns repeats many: the share expected by chance is measured
@@ -21,15 +23,19 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["OVERLAP_SHARE", "Overlap", "row_hashes", "row_overlap"]
+if TYPE_CHECKING:
+    from mooring.contract._io import ReadOptions
+
+__all__ = ["OVERLAP_SHARE", "Overlap", "file_overlap", "row_hashes", "row_overlap"]
 
 #: An eval file sharing more than this share of its rows with the training data is refused
 #: (when chance does not explain it).
@@ -149,19 +155,94 @@ def _natural(train: np.ndarray, eval_rows: int, seed: int) -> float:
     return float(np.isin(held, rest).mean())
 
 
-def row_overlap(train: pa.Table, evaluation: pa.Table, *, seed: int = 0) -> Overlap:
-    """The eval rows found among the training rows, over the columns both tables hold
-    (see the module doc); ``natural`` from the training rows themselves.
+def _coded(
+    table: pa.Table, columns: Sequence[str], kinds: dict[str, str], values: dict[str, pa.Array]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's hash over ``columns``, its values coded by their place among the eval
+    data's ``values``, and whether every value is among them (a row with a value the eval
+    data never holds can match no eval row)."""
+    hashes = np.full(table.num_rows, np.uint64(len(columns)), dtype=np.uint64)
+    present = np.ones(table.num_rows, dtype=bool)
+    for name in columns:
+        places = pc.index_in(
+            _normalised(table.column(name), kinds[name]), value_set=values[name], skip_nulls=False
+        )
+        present &= ~np.asarray(places.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        codes = np.asarray(places.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            hashes = _mix(hashes * _GOLDEN + codes + np.uint64(1))
+    return hashes, present
+
+
+class _Sample:
+    """At most ``rows`` rows of a stream, each kept with the same chance (seeded): the
+    rows with the smallest random keys so far."""
+
+    def __init__(self, rows: int, seed: int) -> None:
+        self.rows, self.rng = rows, np.random.default_rng(seed)
+        self.kept: pa.Table | None = None
+        self.keys = np.empty(0)
+
+    def add(self, table: pa.Table) -> None:
+        keys = np.concatenate([self.keys, self.rng.random(table.num_rows)])
+        kept = table if self.kept is None else pa.concat_tables([self.kept, table])
+        if kept.num_rows > self.rows:
+            keep = np.sort(np.argpartition(keys, self.rows)[: self.rows])
+            kept, keys = kept.take(pa.array(keep)), keys[keep]
+        self.kept, self.keys = kept, keys
+
+
+def row_overlap(
+    train: pa.Table | Iterable[pa.RecordBatch], evaluation: pa.Table, *, seed: int = 0
+) -> Overlap:
+    """The eval rows found among the training rows, over the columns both hold (see the
+    module doc); ``natural`` from the training rows themselves (a seeded sample of at most
+    :data:`NATURAL_ROWS` of them). ``train``: a table, or its record batches as a stream.
 
     >>> t = pa.table({"x": list(range(100))})
     >>> row_overlap(t, t.slice(0, 10)).refused
     True
     """
-    columns = [c for c in evaluation.column_names if c in set(train.column_names)]
-    if not columns or evaluation.num_rows == 0:
+    batches = iter(train.to_batches() if isinstance(train, pa.Table) else train)
+    first = next(batches, None)
+    held = set(first.schema.names) if first is not None else set()
+    columns = [c for c in evaluation.column_names if c in held]
+    if first is None or not columns or evaluation.num_rows == 0:
         return Overlap(evaluation.num_rows, 0, 0.0, tuple(columns))
-    train_hash, eval_hash = row_hashes([train, evaluation], columns)
-    shared = int(np.isin(eval_hash, train_hash).sum())
+    kinds = {
+        c: _kind([first.schema.field(c).type, evaluation.schema.field(c).type]) for c in columns
+    }
+    values = {c: pc.unique(_normalised(evaluation.column(c), kinds[c])) for c in columns}
+    eval_hash, _ = _coded(evaluation, columns, kinds, values)
+    found = np.zeros(evaluation.num_rows, dtype=bool)
+    sample = _Sample(NATURAL_ROWS, seed)
+    for batch in chain([first], batches):
+        table = pa.Table.from_batches([batch]).select(columns)
+        hashes, present = _coded(table, columns, kinds, values)
+        found |= np.isin(eval_hash, hashes[present])
+        sample.add(table)
+    assert sample.kept is not None
+    [natural] = row_hashes([sample.kept], columns)
     return Overlap(
-        evaluation.num_rows, shared, _natural(train_hash, evaluation.num_rows, seed), tuple(columns)
+        evaluation.num_rows,
+        int(found.sum()),
+        _natural(natural, evaluation.num_rows, seed),
+        tuple(columns),
     )
+
+
+def file_overlap(
+    source: Any, options: ReadOptions, evaluation: pa.Table, *, seed: int = 0
+) -> Overlap:
+    """:func:`row_overlap` of the training file ``source`` read batch by batch with
+    ``options``; a CSV column whose type a
+    later batch changes is read again as that type.
+    """
+    from mooring.contract._io import RetypeColumnError, iter_batches
+
+    for _ in range(64):
+        try:
+            return row_overlap(iter_batches(source, options), evaluation, seed=seed)
+        except RetypeColumnError as retype:
+            options = options.with_types({retype.column: retype.arrow_type})
+    return row_overlap(iter_batches(source, options), evaluation, seed=seed)

@@ -60,7 +60,7 @@ def refuse_overlap(ws: Workspace) -> dict[str, Any] | None:
     """Stop the run (``RejectedError``) when the eval data is the training data or shares
     too many of its rows; else the overlap measured (``None`` without eval data)."""
     from mooring.contract._io import read_table
-    from mooring.contract._overlap import OVERLAP_SHARE, row_overlap
+    from mooring.contract._overlap import OVERLAP_SHARE, file_overlap
     from mooring.errors import MooringError
 
     if ws.config.data.eval is None:
@@ -80,9 +80,9 @@ def refuse_overlap(ws: Workspace) -> dict[str, Any] | None:
         )
     options = ws.read_options
     try:
-        found = row_overlap(read_table(train_path, options), read_table(eval_path, options))
+        found = file_overlap(train_path, options, read_table(eval_path, options))
     except MooringError:
-        return None  # a file that cannot be read whole: the contract's check says why
+        return None  # a file that cannot be read: the contract's check says why
 
     if found.refused:
         raise RejectedError(
