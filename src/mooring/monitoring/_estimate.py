@@ -299,17 +299,24 @@ class EstimatedMetric:
 @dataclass(frozen=True)
 class Estimate:
     """A window's estimated metrics (those that exist: precision needs a row predicted
-    positive), over ``rows`` scores, or why none was made."""
+    positive), over ``rows`` scores, or why none was made.
+
+    ``unreliable`` says why the estimate's assumption does not hold on this window (the
+    scores no longer mean what they meant on the held-out rows): the metrics are kept,
+    marked, but no headline number is shown or compared.
+    """
 
     rows: int
     metrics: dict[str, EstimatedMetric]
     refused: str | None = None
+    unreliable: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
             "refused": self.refused,
+            "unreliable": self.unreliable,
         }
 
 
