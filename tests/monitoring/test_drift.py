@@ -177,7 +177,8 @@ def test_out_of_range_and_unseen_shares_decide_on_their_own() -> None:
     assert report.drifted == ["x", "c"]
     # Past the floor and past what chance puts outside 4,000 training values' range.
     assert report.feature("x").reasons == [
-        "out_of_range_share 0.03 >= 0.02 (floor) and > 1.5 × 0.00225 (sampling noise at 4,000 rows)"
+        "out_of_range_share 3% beyond its natural 0.225% at 4,000 rows (limit 0.337%; floor 2%; "
+        "sampling noise)"
     ]
     data = report.to_dict()
     assert data["features"][0]["out_of_range_share"] == pytest.approx(0.03)

@@ -42,12 +42,24 @@ How the training data is cut depends on whether its rows have a time order:
   between the halves of training is larger than a new window's; a file in random order
   loses nothing (its blocks are random windows).
 
-Categories also arrive: a column of product codes or towns sees new values every period.
-Where blocks are compared in order (``ordered``, ``blocks``), each categorical column's
-``unseen`` natural variation is the quantile of the share of a later block's values
-(from half the rows on) never seen in any earlier row, so the live share of categories
-training never saw is judged against how many are new from one period to the next
-inside training, not against sampling noise alone.
+Categories also arrive: a column of product codes, towns or aircraft sees new values every
+period. Where blocks are compared in order (``ordered``, ``blocks``), each categorical
+column's ``unseen`` natural variation is the quantile of the share of a later block's
+values (from half the rows on) never seen in any earlier row. And whatever the order,
+every categorical column has **the training period's own rate of new values**
+(:meth:`Calibration.own_novelty`): the rows are halved — by time when there is a
+timestamp, in file order when the rows may be in time order (``blocks``, or ``ordered``
+without one), at random otherwise — and, per window size, blocks of that size are cut
+from the later half and the quantile of the share of their values the earlier half never
+holds is taken. It assumes that production meets new values at the pace the training
+period did, and covers windows up to half the training period after it (the later
+blocks are that far from the earlier half): a column of thousands of values whose new
+values keep their pace (a fleet's aircraft, 2.6–4.2% of a month's rows unseen in four
+months of training, against 3.5% in training's own later half) is not flagged, while a
+burst of new values is. A column whose values turn over faster than that — or long after
+the training period, once the turnover since passes ``calibration_margin`` × the rate —
+is flagged: it is time to retrain. The drift check takes the larger of the two (and of
+the sampling noise) and says which decided.
 
 Calibration runs at a ladder of window sizes (100 rows up to half the training data,
 plus ``min_samples`` and ``window_rows``); a check's window is judged at its own row count
@@ -99,6 +111,10 @@ from mooring.contract._statistics import ColumnStatistics, DatasetStatistics
 __all__ = ["Calibration", "calibrate", "calibration_order"]
 
 Order = Literal["random", "ordered", "blocks"]
+#: How the training rows were halved for their own rate of new values: by ``time`` (the
+#: timestamp), in ``file`` order (no timestamp), or at ``random``.
+Split = Literal["time", "file", "random"]
+SPLITS = ("time", "file", "random")
 FORMAT = "mooring.drift-calibration"
 LADDER = (100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
 GRID = 64
@@ -146,6 +162,27 @@ class Calibration:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     sources: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    novelty: dict[str, tuple[float, ...]] | None = None
+    novelty_split: Split | None = None
+
+    def own_novelty(self, name: str, rows: int) -> float | None:
+        """The training period's own rate of new values of category ``name`` for a window
+        of ``rows`` rows: the ``quantile`` of the share of a block of that size, cut from
+        the later half of the training rows, whose values the earlier half never holds
+        (:attr:`novelty_split` says how the rows were halved). Held at the largest
+        size beyond it. None: not a category, or a calibration stored before the rate
+        was measured (:attr:`novelty` None).
+
+        Examples:
+            >>> c = Calibration("ordered", 10_000, 50, 0.99, (100, 1000), {},
+            ...                 novelty={"shop": (0.05, 0.031)}, novelty_split="time")
+            >>> c.own_novelty("shop", 5000), c.own_novelty("x", 5000)
+            (0.031, None)
+        """
+        values = None if self.novelty is None else self.novelty.get(name)
+        if not values or rows <= 0 or len(values) != len(self.sizes):
+            return None
+        return _at(self.sizes, values, rows, self.rows, "unseen", "ordered")
 
     def natural(self, name: str, rows: int) -> dict[str, float]:
         """Each metric's natural variation for a window of ``rows`` rows (empty: not calibrated).
@@ -215,6 +252,10 @@ class Calibration:
             "seconds": self.seconds,
             "notes": self.notes,
             "sources": {n: {m: list(v) for m, v in per.items()} for n, per in self.sources.items()},
+            "novelty": None
+            if self.novelty is None
+            else {n: list(v) for n, v in self.novelty.items()},
+            "novelty_split": self.novelty_split,
         }
 
     @classmethod
@@ -223,6 +264,8 @@ class Calibration:
         stored = data.get("method")
         method: Order = stored if stored in ("ordered", "blocks") else "random"
         suggested = data.get("suggested_min_samples")
+        novelty = data.get("novelty")
+        split = data.get("novelty_split")
         return cls(
             method=method,
             rows=int(data["rows"]),
@@ -240,6 +283,10 @@ class Calibration:
                 str(n): {str(m): tuple(str(x) for x in v) for m, v in per.items()}
                 for n, per in (data.get("sources") or {}).items()
             },
+            novelty=None
+            if novelty is None
+            else {str(n): tuple(float(x) for x in v) for n, v in novelty.items()},
+            novelty_split=split if split in SPLITS else None,
         )
 
 
@@ -557,6 +604,61 @@ def _row_order(
     return np.arange(table.num_rows, dtype=np.int64)
 
 
+def _halves(
+    table: pa.Table, order: Order, timestamp: str | None, seed: int
+) -> tuple[npt.NDArray[np.int64], Split]:
+    """The rows in the order the training period is halved in for its own rate of new
+    values, and how: by ``time`` when ``ordered`` with a timestamp, in ``file`` order when
+    the rows are said or may be in time order (``ordered`` without one, ``blocks``), at
+    ``random`` otherwise (a fixed seed, its own generator: the windows' draws stay as they
+    were)."""
+    ordered = _row_order(table, order, timestamp)
+    if ordered is None:
+        rng = np.random.default_rng(seed + 1)
+        return rng.permutation(table.num_rows).astype(np.int64), "random"
+    timed = order == "ordered" and bool(timestamp) and timestamp in table.column_names
+    return ordered, "time" if timed else "file"
+
+
+def _new_to_earlier_half(
+    positions: npt.NDArray[np.int64],
+    labels: npt.NDArray[np.int64],
+    missing: npt.NDArray[np.bool_],
+    sizes: Sequence[int],
+    count: int,
+    quantile: float,
+) -> tuple[float, ...]:
+    """Per size, the ``quantile`` over ``count`` blocks of that size cut from the later
+    half of the rows (in ``positions`` order) of the share of a block's present values
+    whose category no row of the earlier half holds.
+
+    A row is new when its category first occurs in the later half; prefix sums of new
+    and present rows give every block's share by one subtraction.
+
+    >>> _new_to_earlier_half(np.arange(8), np.array([0, 1, 0, 1, 2, 2, 0, 3]),
+    ...                      np.zeros(8, bool), [2, 4], 3, 1.0)
+    (1.0, 0.75)
+    """
+    ordered, present = labels[positions], ~missing[positions]
+    first_of = np.full(int(labels.max(initial=0)) + 1, positions.size, dtype=np.int64)
+    where = np.flatnonzero(present)
+    codes, first = np.unique(ordered[where], return_index=True)
+    first_of[codes] = where[first]
+    half = positions.size // 2
+    new = present & (first_of[ordered] >= half)
+    cum_new = np.concatenate([[0], np.cumsum(new[half:])])
+    cum_present = np.concatenate([[0], np.cumsum(present[half:])])
+    out = []
+    for size in sizes:
+        size = min(size, positions.size - half)
+        starts = np.linspace(0, positions.size - half - size, count).round().astype(np.int64)
+        shares = (cum_new[starts + size] - cum_new[starts]) / np.maximum(
+            cum_present[starts + size] - cum_present[starts], 1
+        )
+        out.append(round(float(np.quantile(shares, quantile)), 6))
+    return tuple(out)
+
+
 def _window_sets(
     table: pa.Table,
     order: Order,
@@ -645,8 +747,10 @@ def calibrate(
     rng = np.random.default_rng(seed)
     count = config.calibration_windows
     sets = _window_sets(table, order, timestamp, sizes, count, rng)
+    halves, split = _halves(table, order, timestamp, seed)
     features: dict[str, dict[str, tuple[float, ...]]] = {}
     sources: dict[str, dict[str, tuple[str, ...]]] = {}
+    novelty: dict[str, tuple[float, ...]] = {}
     names = [n for n in (columns or statistics.column_names) if n in table.column_names]
     for name in names:
         column = statistics.columns.get(name)
@@ -661,6 +765,10 @@ def calibrate(
             coded = None
         if coded is None:
             continue
+        if coded.labels is not None and coded.missing is not None:
+            novelty[name] = _new_to_earlier_half(
+                halves, coded.labels, coded.missing, sizes, count, config.calibration_quantile
+            )
         features[name], sources[name] = {}, {}
         for metric, (per_kind, kinds) in sorted(
             _quantiles(coded, sets, config.calibration_quantile).items()
@@ -676,6 +784,8 @@ def calibrate(
         sizes=tuple(sizes),
         features=features,
         sources=sources,
+        novelty=novelty,
+        novelty_split=split,
     )
     suggested = _suggest(calibration, config)
     notes = []

@@ -21,9 +21,16 @@ variation: the larger of what was measured at registration between windows of th
 data of the same size (:mod:`mooring.monitoring._calibration`; over time when the rows have
 a time order) and the sampling noise of the distance at the window's own row count
 (:mod:`mooring.monitoring._noise`: a category with hundreds of values is not flagged for
-the noise of its small shares). The report holds both numbers and where the natural
-variation comes from. A feature none of whose tests can tell a shift of its floor's size
-from noise at the window's row count (floor past margin × its noise) is
+the noise of its small shares). The share of unseen categories is also held to the
+training period's own rate of new values at the window's size (a column of thousands of
+values meets new ones every month: :meth:`Calibration.own_novelty
+<mooring.monitoring._calibration.Calibration.own_novelty>`). The report holds both numbers
+and where the natural variation comes from, and each reason says which test fired:
+"unseen_share 5.9% vs training's own 3.71% (limit 5.57%; …)", "jensen_shannon 0.21
+beyond its natural 0.12 at 9,000 rows (limit 0.18; …)". A calibration stored before the
+own rate was measured is read as it was (a note says so). A feature none of whose tests
+can tell a shift of its floor's size from noise at the window's row count (floor past
+margin × its noise) is
 ``insufficient_data`` with the reason "too few rows (120; a shift of the threshold size
 is told from noise from about 640)" (:func:`~mooring.monitoring._noise.resolving_rows`),
 never drift nor "ok": only its shares decide then, far past chance (a unit that
@@ -346,6 +353,11 @@ def _compare_all(
         if calibration is not None and column is not None:
             natural = calibration.natural(name, column.count)
             kinds = calibration.natural_kind(name, column.count)
+            own = calibration.own_novelty(name, column.count)
+            if own is not None and own >= natural.get("unseen", 0.0):
+                # New values at the training period's own pace are not drift.
+                natural["unseen"] = own
+                kinds["unseen"] = f"own_{calibration.novelty_split or 'time'}"
         out.append(compare_columns(name, baseline[name], column, config, natural, kinds))
     return out
 
@@ -525,6 +537,12 @@ def _calibration_settings(
         notes.append(
             "even windows of the largest calibrated size vary past the floors inside the "
             "training data; thresholds follow the natural variation"
+        )
+    if calibration.novelty is None:
+        notes.append(
+            "this version's calibration predates the training period's own rate of new "
+            "values: the unseen share is judged against new values per block of the training "
+            "data and its sampling noise (register the version again to measure it)"
         )
     return {
         "calibration": {

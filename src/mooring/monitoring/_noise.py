@@ -111,7 +111,16 @@ KINDS = {
     "ordered": "natural variation in training: contiguous blocks",
     "blocks": "natural variation in training: contiguous blocks in file order",
     "sampling": "sampling noise at {rows} rows",
+    "own_time": "the training period's own rate of new values: blocks of the window's size "
+    "from its later half by time against its earlier half",
+    "own_file": "the training period's own rate of new values: blocks of the window's size "
+    "from its later half in file order against its earlier half",
+    "own_random": "the training period's own rate of new values: blocks of the window's size "
+    "from a random half against the other half",
 }
+#: The kinds of natural variation of the unseen share that are the training period's own
+#: rate of new values (:meth:`~mooring.monitoring._calibration.Calibration.own_novelty`).
+OWN = frozenset({"own_time", "own_file", "own_random"})
 
 
 def kind_label(kind: str | None, rows: int | None = None) -> str:
@@ -571,11 +580,15 @@ def judge(
     rows: int,
 ) -> list[str]:
     """The reasons a feature drifts: each metric at or past its floor and past ``margin``
-    × its natural variation (where one is known), with both numbers and where the
-    natural variation comes from.
+    × its natural variation (where one is known). Each reason starts with the metric's
+    name and says which test fired, the value, the natural variation at ``rows`` rows,
+    the limit it passed and where the natural variation comes from.
 
     >>> judge({"psi": 0.5}, {"psi": 0.2}, {"psi": 0.1}, {"psi": "sampling"}, 1.5, 2000)
-    ['psi 0.5 >= 0.2 (floor) and > 1.5 × 0.1 (sampling noise at 2,000 rows)']
+    ['psi 0.5 beyond its natural 0.1 at 2,000 rows (limit 0.15; floor 0.2; sampling noise)']
+    >>> judge({"unseen_share": 0.052}, {"unseen": 0.02}, {"unseen": 0.031},
+    ...       {"unseen": "own_time"}, 1.5, 9000)[0][:63]
+    "unseen_share 5.2% vs training's own 3.1% (limit 4.65%; floor 2%"
     """
     reasons = []
     for key, bound in thresholds.items():
@@ -583,11 +596,34 @@ def judge(
         if bound is None or value is None or value < bound or value <= 0:
             continue
         usual = natural.get(key)
+        name = METRIC_OF[key]
         if usual is None:
-            reasons.append(f"{METRIC_OF[key]} {value:.4g} >= {bound:g}")
+            reasons.append(f"{name} {_number(key, value)} >= {_number(key, bound)} (floor)")
         elif value > margin * usual:
-            reasons.append(
-                f"{METRIC_OF[key]} {value:.4g} >= {bound:g} (floor) and > {margin:g} × "
-                f"{usual:.4g} ({kind_label(kinds.get(key), rows)})"
-            )
+            reasons.append(_reason(key, value, bound, usual, kinds.get(key), margin, rows))
     return reasons
+
+
+def _number(key: str, value: float) -> str:
+    """A share as a percentage (``4.1%``), a distance as it is (``0.2131``)."""
+    return f"{value * 100:.3g}%" if key in SHARES else f"{value:.4g}"
+
+
+def _reason(
+    key: str, value: float, floor: float, usual: float, kind: str | None, margin: float, rows: int
+) -> str:
+    """One test that fired, in words: ``unseen_share 4.1% vs training's own 3.1% (limit
+    4.65%; …)`` when the training period's own rate of new values is the bar, else
+    ``jensen_shannon 0.21 beyond its natural 0.12 at 9,000 rows (limit 0.18; …)``."""
+    name = METRIC_OF[key]
+    limit = _number(key, margin * usual)
+    where = "sampling noise" if kind == "sampling" else kind_label(kind, rows)
+    if kind in OWN:
+        return (
+            f"{name} {_number(key, value)} vs training's own {_number(key, usual)} "
+            f"(limit {limit}; floor {_number(key, floor)}; {where})"
+        )
+    return (
+        f"{name} {_number(key, value)} beyond its natural {_number(key, usual)} at "
+        f"{rows:,} rows (limit {limit}; floor {_number(key, floor)}; {where})"
+    )
