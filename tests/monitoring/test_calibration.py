@@ -533,3 +533,30 @@ def test_the_share_of_new_values_is_what_no_earlier_row_holds(
         block = [labels[r] for r in order[start:end] if not absent[r]]
         expected = sum(v not in earlier for v in block) / max(len(block), 1)
         assert measured[i] == pytest.approx(expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.integers(min_value=120, max_value=400),
+    values=st.integers(min_value=1, max_value=300),
+    missing=st.sampled_from([0.0, 0.2]),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+def test_the_own_rate_of_new_values_is_what_the_earlier_half_never_holds(
+    rows: int, values: int, missing: float, seed: int
+) -> None:
+    from mooring.monitoring._calibration import _new_to_earlier_half
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, values, rows)
+    absent = rng.random(rows) < missing
+    order = rng.permutation(rows).astype(np.int64)  # the rows' time order
+    half = rows // 2
+    earlier = {labels[r] for r in order[:half] if not absent[r]}
+    for size in (10, 50, rows - half):
+        shares = []
+        for start in half + np.linspace(0, rows - half - size, 7).round().astype(int):
+            block = [labels[r] for r in order[start : start + size] if not absent[r]]
+            shares.append(sum(v not in earlier for v in block) / max(len(block), 1))
+        (measured,) = _new_to_earlier_half(order, labels, absent, [size], 7, 0.9)
+        assert measured == pytest.approx(float(np.quantile(shares, 0.9)), abs=1e-6)
