@@ -54,11 +54,12 @@ from the later half and the quantile of the share of their values the earlier ha
 holds is taken. It assumes that production meets new values at the pace the training
 period did, and covers windows up to half the training period after it (the later
 blocks are that far from the earlier half): a column of thousands of values whose new
-values keep their pace (a fleet's aircraft, 2.6–4.2% of a month's rows unseen in four
-months of training, against 3.5% in training's own later half) is not flagged, while a
-burst of new values is. A column whose values turn over faster than that — or long after
-the training period, once the turnover since passes ``calibration_margin`` × the rate —
-is flagged: it is time to retrain. The drift check takes the larger of the two (and of
+values keep their pace (a fleet's aircraft: 1.0–4.2% of a month's rows unseen in the
+eight months after four months of training, against 3.5% in blocks of a month from the
+training period's later half) is not flagged, while a burst of new values is. A column
+whose values turn over faster than that — or long after the training period, once the
+turnover since passes ``calibration_margin`` × the rate — is flagged: it is time to
+retrain. The drift check takes the larger of the two (and of
 the sampling noise) and says which decided.
 
 Calibration runs at a ladder of window sizes (100 rows up to half the training data,
