@@ -182,8 +182,9 @@ class DriftThresholds(Section):
         ge=0,
         le=1,
         description="Share of categories never seen in training (decides past calibration_"
-        "margin × the share of values new from one training block to the next, where blocks "
-        "are compared in order, and × its sampling noise).",
+        "margin × the training period's own rate of new values at the window's size, the "
+        "share of values new from one training block to the next where blocks are compared "
+        "in order, and its sampling noise, whichever is largest).",
     )
     missing: float | None = Field(
         0.1, gt=0, le=1, description="Rise in the share of missing values (absolute)."
