@@ -381,7 +381,10 @@ def calibration_for(
     )
     cache = _folder(cfg) / f"calibration-{hashlib.sha256(key).hexdigest()[:16]}.json"
     if cache.is_file():
-        return Calibration.from_dict(orjson.loads(cache.read_bytes())), None
+        cached = Calibration.from_dict(orjson.loads(cache.read_bytes()))
+        if cached.novelty is not None:
+            return cached, None
+        # Cached before the own rate of new values was measured: measured again below.
     stats = DatasetStatistics.from_dict(version.statistics)
     table = read_table(path, ReadOptions.from_config(cfg.data))
     columns = _calibrated_columns(cfg, stats)

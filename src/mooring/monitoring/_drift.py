@@ -541,8 +541,8 @@ def _calibration_settings(
     if calibration.novelty is None:
         notes.append(
             "this version's calibration predates the training period's own rate of new "
-            "values: the unseen share is judged against new values per block of the training "
-            "data and its sampling noise (register the version again to measure it)"
+            "values: its unseen shares are judged as then, against new values per block of "
+            "the training data and their sampling noise (a version registered now measures it)"
         )
     return {
         "calibration": {
