@@ -35,6 +35,7 @@ Usage::
 
     python benchmarks/bench_drift_cardinality.py
     python benchmarks/bench_drift_cardinality.py --train-months 4 --window-rows 30000
+    python benchmarks/bench_drift_cardinality.py --train-months 4 --rare-share 0
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _independent(train: Any, month: Any, column: str) -> tuple[float, float]:
     return unseen, own
 
 
-def run(train_months: int, window_rows: int) -> dict[str, Any]:
+def run(train_months: int, window_rows: int, rare_share: float = 0.005) -> dict[str, Any]:
     from mooring.config._monitoring import MonitoringConfig
     from mooring.contract._statistics import compute_statistics
     from mooring.monitoring._calibration import Calibration, calibrate
@@ -96,7 +97,7 @@ def run(train_months: int, window_rows: int) -> dict[str, Any]:
 
     table = flights_weather()
     train, months = by_month(table, train_months)
-    config = MonitoringConfig(window_rows=window_rows)
+    config = MonitoringConfig(window_rows=window_rows, rare_share=rare_share)
     started = time.perf_counter()
     stats = compute_statistics(train)
     calibration = calibrate(train, stats, config, order="ordered", timestamp=TIMESTAMP)
@@ -109,6 +110,7 @@ def run(train_months: int, window_rows: int) -> dict[str, Any]:
         "train_months": train_months,
         "train_rows": train.num_rows,
         "window_rows": window_rows,
+        "rare_share": rare_share,
         "statistics_and_calibration_s": round(seconds, 3),
         "own_rate_at_a_month": {
             c: calibration.own_novelty(c, months[train_months + 1].num_rows)
@@ -125,6 +127,11 @@ def run(train_months: int, window_rows: int) -> dict[str, Any]:
             for name in WATCHED:
                 f = report.feature(name)
                 entry: dict[str, Any] = {"status": f.status, "fired": _fired(f)}
+                for key in ("jensen_shannon", "psi"):
+                    if f.metrics.get(key) is not None and key in f.natural:
+                        entry[key] = f.metrics[key]
+                        entry[f"{key}_natural"] = f.natural[key]
+                        entry[f"{key}_kind"] = f.natural_kind.get(key)
                 if "unseen_share" in f.metrics:
                     entry["unseen_share"] = f.metrics["unseen_share"]
                     entry["unseen_natural"] = f.natural.get("unseen")
@@ -158,7 +165,8 @@ def run(train_months: int, window_rows: int) -> dict[str, Any]:
 def _print(result: dict[str, Any]) -> None:
     print(
         f"\n## trained on {result['train_months']} month(s), {result['train_rows']:,} rows; "
-        f"window_rows {result['window_rows']:,}; statistics + calibration "
+        f"window_rows {result['window_rows']:,}; rare_share {result['rare_share']}; "
+        "statistics + calibration "
         f"{result['statistics_and_calibration_s']} s"
     )
     own = ", ".join(f"{c} {v * 100:.2f}%" for c, v in result["own_rate_at_a_month"].items() if v)
@@ -172,6 +180,15 @@ def _print(result: dict[str, Any]) -> None:
             t = cols["tailnum"]
             unseen = f"{t['unseen_share'] * 100:.2f}% / {t['unseen_limit'] * 100:.2f}%"
             print(f"| {month} | {row['rows']:,} | {rule} | {drifted or '—'} | {unseen} |")
+    for name in HIGH_CARDINALITY:
+        cols = [row["after"]["columns"][name] for row in result["months"].values()]
+        if all("jensen_shannon" in c for c in cols):
+            js = [c["jensen_shannon"] for c in cols]
+            natural = [c["jensen_shannon_natural"] for c in cols]
+            print(
+                f"{name}: jensen_shannon {min(js):.3f}–{max(js):.3f}, natural "
+                f"{min(natural):.3f}–{max(natural):.3f} ({cols[0]['jensen_shannon_kind']})"
+            )
     for rule, per in result["flagged_months"].items():
         shown = {n: m for n, m in per.items() if m}
         print(f"{rule}: flagged months per column: {shown}")
@@ -185,12 +202,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-months", default="1,2,3,4")
     parser.add_argument("--window-rows", default="10000,30000")
+    parser.add_argument(
+        "--rare-share",
+        type=float,
+        default=0.005,
+        help="[monitoring] rare_share; 0 compares every aircraft as its own bin",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "drift_cardinality.json")
     args = parser.parse_args()
     results = []
     for months in (int(m) for m in args.train_months.split(",")):
         for rows in (int(r) for r in args.window_rows.split(",")):
-            result = run(months, rows)
+            result = run(months, rows, args.rare_share)
             _print(result)
             results.append(result)
     floors = {}
