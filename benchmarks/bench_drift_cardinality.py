@@ -27,6 +27,16 @@ month's rows whose value no training row holds; the share of the training period
 half's rows whose value its earlier half never holds), and the largest difference from
 mooring's is reported.
 
+Beside it, NannyML's ``UnivariateDriftCalculator`` (0.13.1, its default thresholds) on
+the same training months as reference and monthly chunks (local time), when it imports:
+Jensen–Shannon and chi-squared for the categories, Jensen–Shannon and
+Kolmogorov–Smirnov for the numbers; the months each method alerts in. NannyML is not a
+dependency: it is installed beside the environment (``pip install --target DIR --no-deps
+nannyml==0.13.1`` and its own small dependencies) and found with ``--extra-path DIR``
+(appended after the environment's packages, so its numpy, pandas and scikit-learn are
+the environment's), with ``NML_DISABLE_USAGE_LOGGING=1``; without it the run records
+"not installed".
+
 Floors (reported, not enforced by the exit code), on 4 training months: ``tailnum`` is
 flagged in no month; ``temp`` and ``dewp`` are flagged from May to September (the months
 that moved furthest from January–April).
@@ -87,6 +97,46 @@ def _independent(train: Any, month: Any, column: str) -> tuple[float, float]:
     unseen = float((~later.isin(set(rows))).mean())
     own = float((~second.isin(set(earlier))).mean())
     return unseen, own
+
+
+def nannyml_alerts(train_months: int) -> dict[str, Any] | str:
+    """The months NannyML's univariate drift alerts in, per column and method, or why not."""
+    import os
+
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+    try:
+        import nannyml as nml
+    except ImportError:
+        return "not installed"
+    frame = flights_weather().to_pandas()
+    # Monthly chunks in New York's time, as the ``month`` column cuts them.
+    frame[TIMESTAMP] = frame[TIMESTAMP].dt.tz_convert("America/New_York").dt.tz_localize(None)
+    columns = [*HIGH_CARDINALITY, *MOVED]
+    calculator = nml.UnivariateDriftCalculator(
+        column_names=columns,
+        timestamp_column_name=TIMESTAMP,
+        chunk_period="M",
+        categorical_methods=["jensen_shannon", "chi2"],
+        continuous_methods=["jensen_shannon", "kolmogorov_smirnov"],
+    )
+    calculator.fit(frame[frame["month"] <= train_months][[*columns, TIMESTAMP]])
+    result = calculator.calculate(frame[frame["month"] > train_months][[*columns, TIMESTAMP]])
+    table = result.filter(period="analysis").to_df()
+    months = [int(str(p)[-2:]) for p in table[("chunk", "chunk", "key")]]
+    out: dict[str, Any] = {}
+    for name in columns:
+        methods = (
+            ("jensen_shannon", "chi2")
+            if name in HIGH_CARDINALITY
+            else (
+                "jensen_shannon",
+                "kolmogorov_smirnov",
+            )
+        )
+        for method in methods:
+            alerts = table[(name, method, "alert")].tolist()
+            out[f"{name} {method}"] = [m for m, a in zip(months, alerts, strict=True) if a]
+    return out
 
 
 def run(train_months: int, window_rows: int, rare_share: float = 0.005) -> dict[str, Any]:
@@ -208,14 +258,24 @@ def main() -> int:
         default=0.005,
         help="[monitoring] rare_share; 0 compares every aircraft as its own bin",
     )
+    parser.add_argument(
+        "--extra-path",
+        type=Path,
+        default=None,
+        help="a folder NannyML is installed in (appended after the environment's packages)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "drift_cardinality.json")
     args = parser.parse_args()
+    if args.extra_path is not None:
+        sys.path.append(str(args.extra_path))
     results = []
     for months in (int(m) for m in args.train_months.split(",")):
         for rows in (int(r) for r in args.window_rows.split(",")):
             result = run(months, rows, args.rare_share)
             _print(result)
             results.append(result)
+        result["nannyml"] = nannyml_alerts(months)
+        print(f"NannyML alerts (months) on {months} training month(s): {result['nannyml']}")
     floors = {}
     for result in results:
         if result["train_months"] == 4:
