@@ -3,10 +3,11 @@
 New York's 2013 departures with their airport's weather (tests/_support/flights.py):
 trained on January to April, judged month by month from May to December. ``tailnum``
 (4,043 aircraft) meets aircraft training never saw every month — 1.0% of May's rows,
-4.2% of December's — at the pace training itself did: blocks of a month from the later
-half of the training period (March–April) hold 3.5% aircraft the earlier half
-(January–February) never saw. So it is never flagged, while the weather that moved with
-the seasons (temperature, dew point) still is, and a burst of aircraft never seen is.
+4.2% of December's — at the pace training itself did: blocks of 10,000 rows (the largest
+calibrated window, held for a month's) from the later half of the training period
+(March–April) hold up to 3.5% aircraft the earlier half (January–February) never saw.
+So it is never flagged, while the weather that moved with the seasons (temperature, dew
+point) still is, and a burst of aircraft never seen is.
 Against the training period's own new values per block alone (the rule before), tailnum
 was flagged from July on, beside the weather: the alarm that mattered was drowned.
 """

@@ -55,7 +55,7 @@ holds is taken. It assumes that production meets new values at the pace the trai
 period did, and covers windows up to half the training period after it (the later
 blocks are that far from the earlier half): a column of thousands of values whose new
 values keep their pace (a fleet's aircraft: 1.0–4.2% of a month's rows unseen in the
-eight months after four months of training, against 3.5% in blocks of a month from the
+eight months after four months of training, against 3.5% in 10,000-row blocks of the
 training period's later half) is not flagged, while a burst of new values is. A column
 whose values turn over faster than that — or long after the training period, once the
 turnover since passes ``calibration_margin`` × the rate — is flagged: it is time to
