@@ -243,9 +243,10 @@ class FeatureDrift:
     (``None`` where undefined); ``thresholds`` is keyed by threshold name (see
     :data:`METRIC_OF`), ``None`` where the threshold is off; ``natural`` the natural
     variation beside each, by the same keys, and ``natural_kind`` where it comes from
-    (``random``, ``consecutive``, ``later`` time blocks in training, or ``sampling``
-    noise at the window's rows). ``baseline`` / ``current`` are the histograms the
-    distances were computed on.
+    (``random``, ``consecutive``, ``later`` time blocks in training, ``sampling``
+    noise at the window's rows, or — for the unseen share — ``own_time``, ``own_file``,
+    ``own_random``: the training period's own rate of new values). ``baseline`` /
+    ``current`` are the histograms the distances were computed on.
     """
 
     name: str
