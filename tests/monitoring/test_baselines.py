@@ -111,3 +111,44 @@ def test_eval_data_is_stale_only_when_most_features_moved_in_the_traffic() -> No
     assert verdicts[3] is not None and "over the last 500 logged requests" in verdicts[3]
     # No traffic to compare with: no evidence either way.
     assert stale_evaluation("e.csv", evaluation, train=train, timestamp=None) is None
+
+
+def test_a_calibration_cached_before_the_own_rate_of_new_values_is_measured_again(
+    tmp_path: Path,
+) -> None:
+    """A version registered without stored references is calibrated from its training
+    file and cached; a cache written before the training period's own rate of new values
+    existed is measured again, not read as it is (its unseen shares would be judged by
+    the older rule for ever)."""
+    import orjson
+
+    from mooring.formats._files import file_fingerprint
+    from mooring.monitoring._baselines import calibration_for
+
+    rng = np.random.default_rng(0)
+    codes = [f"c{v}" for v in rng.zipf(1.5, 3000) % 500]
+    train = tmp_path / "home" / "train.csv"
+    train.parent.mkdir(parents=True)
+    train.write_text("code,x\n" + "".join(f"{c},{i % 7}\n" for i, c in enumerate(codes)))
+    cfg = project(tmp_path / "home")
+    stats = compute_statistics(pa.table({"code": codes, "x": [i % 7 for i in range(3000)]}))
+    with Registry.from_config(cfg) as reg:
+        version = register_judged(
+            reg,
+            name=NAME,
+            artifact_dir=artifact_dir(tmp_path, 1),
+            record=VersionRecord(
+                lineage={"train_data": str(train), "data_fingerprint": file_fingerprint(train)},
+                gate=BLESSED,
+                statistics=stats.to_dict(),
+            ),
+        )
+        first, note = calibration_for(cfg, version)
+        assert note is None and first is not None and first.novelty_split == "file"
+        assert first.own_novelty("code", 1000) is not None
+        (cache,) = (tmp_path / "home" / "monitoring" / NAME / "baseline").glob("calibration-*")
+        older = first.to_dict()
+        del older["novelty"], older["novelty_split"]
+        cache.write_bytes(orjson.dumps(older))
+        again, _ = calibration_for(cfg, version)
+        assert again is not None and again.novelty == first.novelty
