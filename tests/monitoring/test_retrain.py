@@ -179,8 +179,9 @@ def test_an_estimated_drop_in_windows_in_a_row_starts_a_run_before_any_label(
     shown = project_status(cfg).last_estimate
     assert shown is not None and estimate_line(shown) == estimate_line(first.estimated)
     assert estimate_line(shown).startswith("v1 estimated auc 0.")
-    assert "before labels; evaluation 0.8300; worse than it 1 window(s) in a row" in (
-        estimate_line(shown)
+    assert (
+        "· evaluation 0.8300, over 600 rows before labels; worse than it 1 window(s) in a row"
+        in (estimate_line(shown))
     )
     clock.advance(60)
     again = monitor.tick()  # no new rows: the same window

@@ -1,7 +1,9 @@
 """Alerts: what the monitor tells people, through a log and a webhook, without repeating itself.
 
 An :class:`Alert` names the model, the version and a kind (``rollback``, ``promote``,
-``drift``, ``slo_availability_page``, ``retrain``…; from the rollout: ``rollout_stalled``,
+``drift``, ``slo_availability_page``, ``retrain``, ``estimate_unreliable`` (production's
+estimate before labels cannot be trusted on the monitor's window: "unreliable: <why>",
+no number)…; from the rollout: ``rollout_stalled``,
 ``sample_ratio_mismatch``, and ``monitor_failed`` / ``monitor_held`` for a monitor whose
 ticks fail, see :data:`ROLLOUT_KINDS`). The :class:`AlertManager` sends each
 alert to every sink unless the same ``(model, version, kind)`` was sent within the

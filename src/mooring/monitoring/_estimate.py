@@ -58,6 +58,7 @@ __all__ = [
     "EstimatedMetric",
     "EstimationReference",
     "ScoreMap",
+    "compare_estimates",
     "estimate",
     "estimate_line",
     "estimated_guardrail",
@@ -528,7 +529,7 @@ def production_reference(
     )
 
 
-def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is compared
+def estimated_guardrail(
     canary_log: pa.Table | None,
     production_log: pa.Table | None,
     canary: ModelVersion,
@@ -548,14 +549,15 @@ def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is com
     relative to production's (0.02: 2% more error), as errors are in the target's units.
     The ``interval`` is the canary's difference from production: absolute (positive is
     better) for a score, relative (positive is worse) for an error. Plentiful labels
-    override it (the live metric judges quality itself).
+    override it (the live metric judges quality itself). An estimate whose assumption
+    does not hold on its window (``Estimate.unreliable``) judges nothing: the guardrail
+    is ``unavailable`` and says why (:func:`compare_estimates`).
 
     >>> rules = GuardrailsConfig(live_metric="mae")  # doctest: +SKIP
     >>> estimated_guardrail(canary_log, production_log, canary, production, rules,
     ...     task="regression").status  # doctest: +SKIP
     'breach'
     """
-    from mooring.evaluation._metrics import HIGHER_IS_BETTER
     from mooring.monitoring._guardrails import GuardrailResult
 
     name = "estimated"
@@ -590,38 +592,84 @@ def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is com
             advisory=True,
         )
     assert production is not None  # a reference was found for it
-    mine = version_estimate(canary, task, canary_log, own_ref).metrics.get(metric)
-    theirs = version_estimate(production, task, production_log, other_ref)
-    other = theirs.metrics.get(metric)
     refused = own_ref.refused or other_ref.refused
-    if refused is not None or mine is None or other is None:
-        why = refused or f"{metric} is undefined on these rows"
-        return GuardrailResult(name, "unavailable", f"not estimated: {why}", numbers=rows)
-    half = _ROLLOUT_Z * float(np.hypot((mine.high - mine.low) / 2, (other.high - other.low) / 2))
-    numbers: dict[str, Any] = {
-        **rows,
-        "metric": metric,
-        "canary": mine.to_dict(),
-        "production": other.to_dict(),
-        "production_map": source,
-    }
+    if refused is not None:
+        return GuardrailResult(name, "unavailable", f"not estimated: {refused}", numbers=rows)
+    return compare_estimates(
+        version_estimate(canary, task, canary_log, own_ref),
+        version_estimate(production, task, production_log, other_ref),
+        metric,
+        drop,
+        numbers={**rows, "production_map": source},
+        names=(canary.ref, production.ref),
+    )
+
+
+def compare_estimates(
+    mine: Estimate,
+    theirs: Estimate,
+    metric: str,
+    drop: float,
+    *,
+    numbers: Mapping[str, Any] | None = None,
+    names: tuple[str, str] = ("the canary", "production"),
+) -> GuardrailResult:
+    """The ``estimated`` guardrail's verdict on the canary's estimate (``mine``) against
+    production's (``theirs``) on the same traffic: :func:`estimated_guardrail` once both
+    are estimated.
+
+    An estimate whose assumption does not hold on its window (``unreliable``) is no
+    evidence either way: the guardrail is ``unavailable``, says "unreliable: <why>" and
+    no headline number, so it can neither promote the canary nor roll it back; the
+    numbers keep both estimates, each marked with its ``unreliable`` reason.
+
+    >>> good = Estimate(3000, {"auc": EstimatedMetric(0.90, 0.89, 0.91)})
+    >>> moved = Estimate(3000, {"auc": EstimatedMetric(0.99, 0.98, 1.0)},
+    ...     unreliable="scores moved beyond their natural variation")
+    >>> result = compare_estimates(moved, good, "auc", 0.02)
+    >>> result.status, result.message.split(";")[0]
+    ('unavailable', 'unreliable: the canary: scores moved beyond their natural variation')
+    """
+    from mooring.evaluation._metrics import HIGHER_IS_BETTER
+    from mooring.monitoring._guardrails import GuardrailResult
+
+    name = "estimated"
+    found: dict[str, Any] = dict(numbers or {})
+    rows = {k: found[k] for k in ("canary_rows", "production_rows") if k in found}
+    a, b = mine.metrics.get(metric), theirs.metrics.get(metric)
+    if a is None or b is None:
+        why_not = mine.refused or theirs.refused or f"{metric} is undefined on these rows"
+        return GuardrailResult(name, "unavailable", f"not estimated: {why_not}", numbers=rows)
+    found["metric"] = metric
+    found["canary"] = {**a.to_dict(), "unreliable": mine.unreliable}
+    found["production"] = {**b.to_dict(), "unreliable": theirs.unreliable}
+    why = [
+        f"{n}: {e.unreliable}" for n, e in zip(names, (mine, theirs), strict=True) if e.unreliable
+    ]
+    if why:
+        said = (
+            f"unreliable: {'; '.join(why)}; the estimates are not compared (neither passes nor "
+            "fails: the other guardrails and labels decide)"
+        )
+        return GuardrailResult(name, "unavailable", said, numbers=found)
+    half = _ROLLOUT_Z * float(np.hypot((a.high - a.low) / 2, (b.high - b.low) / 2))
     if HIGHER_IS_BETTER.get(metric, True):
-        diff = mine.value - other.value
+        diff = a.value - b.value
         how = f"difference {diff:+.4f} ± {half:.4f}, margin {drop:g}"
         interval = (diff - half, diff + half)
-    elif other.value <= 0:
-        why = f"production's estimated {metric} is {other.value:g}, no increase is relative to it"
-        return GuardrailResult(name, "unavailable", f"not compared: {why}", numbers=rows)
+    elif b.value <= 0:
+        why_not = f"production's estimated {metric} is {b.value:g}, no increase is relative to it"
+        return GuardrailResult(name, "unavailable", f"not compared: {why_not}", numbers=rows)
     else:
         # An error: worse is higher, relative to production's. ``diff`` is kept as "better
         # is positive" so that the tests below read the same for both directions.
-        increase, half = (mine.value - other.value) / other.value, half / other.value
+        increase, half = (a.value - b.value) / b.value, half / b.value
         how = f"{increase:+.1%} ± {half:.1%} of production's, margin {drop:.1%}"
         interval = (increase - half, increase + half)
         diff = -increase
-        numbers["relative"] = True
+        found["relative"] = True
     said = (
-        f"estimated {metric} {mine.value:.4f} against production's {other.value:.4f} on the "
+        f"estimated {metric} {a.value:.4f} against production's {b.value:.4f} on the "
         f"same traffic ({how})"
     )
     if diff + half < -drop:
@@ -635,12 +683,12 @@ def estimated_guardrail(  # noqa: PLR0911 - one return per reason nothing is com
             said,
             value=-diff,
             threshold=drop,
-            numbers=numbers,
+            numbers=found,
             interval=interval,
             advisory=True,
         )
     return GuardrailResult(
-        name, status, said, value=-diff, threshold=drop, numbers=numbers, interval=interval
+        name, status, said, value=-diff, threshold=drop, numbers=found, interval=interval
     )
 
 
@@ -653,28 +701,44 @@ def output_columns(table: pa.Table) -> pa.Table:
 
 def estimate_line(found: Mapping[str, Any]) -> str:
     """One line for people of the monitor's estimate of production on its last window
-    (``Monitor._estimated``'s record, as ``mooring monitor`` and ``mooring status`` show).
+    (``Monitor._estimated``'s record, as ``mooring monitor``, ``mooring status`` and the
+    dashboard show it), always beside the evaluation value it is read against.
+
+    An estimate whose assumption does not hold on the window (``unreliable``) shows
+    "unreliable: <why>" and no number: the record keeps it, marked.
 
     >>> line = estimate_line({"version": 3, "rows": 1800, "metric": "auc", "evaluation": 0.83,
     ...     "estimate": {"value": 0.65, "low": 0.62, "high": 0.68}, "worse_windows": 2})
     >>> print(*line.split("; "), sep=chr(10))
-    v3 estimated auc 0.6500 (0.6200–0.6800) over 1,800 rows, before labels
-    evaluation 0.8300
+    v3 estimated auc 0.6500 (0.6200–0.6800) · evaluation 0.8300, over 1,800 rows before labels
     worse than it 2 window(s) in a row
+    >>> print(estimate_line({"version": 3, "rows": 1800, "metric": "auc", "evaluation": 0.83,
+    ...     "estimate": {"value": 0.99, "low": 0.98, "high": 1.0},
+    ...     "unreliable": "scores moved beyond their natural variation"}).split(" · ")[0])
+    v3 estimated auc unreliable: scores moved beyond their natural variation
     """
     version, metric = found.get("version"), found.get("metric")
     guess = found.get("estimate")
     if not isinstance(guess, Mapping):
         why = found.get("refused") or f"{metric} is undefined on these rows"
         return f"v{version} not estimated: {why}"
-    line = (
-        f"v{version} estimated {metric} {guess['value']:.4f} ({guess['low']:.4f}–"
-        f"{guess['high']:.4f}) over {found.get('rows', 0):,} rows, before labels"
+    unreliable = found.get("unreliable")
+    shown = (
+        f"unreliable: {unreliable}"
+        if unreliable
+        else f"{guess['value']:.4f} ({guess['low']:.4f}–{guess['high']:.4f})"
     )
     reference = found.get("evaluation")
-    if isinstance(reference, int | float):
-        line += f"; evaluation {reference:.4f}"
+    against = (
+        f"evaluation {reference:.4f}"
+        if isinstance(reference, int | float)
+        else "no evaluation value recorded"
+    )
+    line = (
+        f"v{version} estimated {metric} {shown} · {against}, over {found.get('rows', 0):,} rows "
+        "before labels"
+    )
     below = found.get("worse_windows") or 0
-    if below:
+    if below and not unreliable:
         line += f"; worse than it {below} window(s) in a row"
     return line

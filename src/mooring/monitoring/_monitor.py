@@ -323,12 +323,18 @@ class Monitor:
             "estimate": None if metric is None else metric.to_dict(),
             "evaluation": reference,
             "refused": estimate.refused,
+            "unreliable": estimate.unreliable,
             "window_end": end,
         }
         path = estimate_file(self.cfg.home, self.name)
         state = read_json(path) or {}
         below = int(state.get("worse_windows", 0)) if state.get("version") == production else 0
-        if state.get("version") != production or state.get("window_end") != end:
+        # A window whose estimate is unreliable says nothing of the quality: the count of
+        # windows worse than the evaluation is held, neither grown nor reset.
+        unreliable = estimate.unreliable is not None and metric is not None
+        if unreliable:
+            self._unreliable(found)
+        elif state.get("version") != production or state.get("window_end") != end:
             drop = section.metric_drop
             fell = (
                 metric is not None
@@ -343,13 +349,30 @@ class Monitor:
             below = below + 1 if fell else 0
         found["worse_windows"] = below
         run = self.retrain.on_estimate(
-            version=production, estimate=metric, reference=reference, rows=estimate.rows,
-            windows=below,
+            version=production, estimate=None if unreliable else metric, reference=reference,
+            rows=estimate.rows, windows=below,
         )  # fmt: skip
         if run is not None:
             below = found["worse_windows"] = 0
         write_json(path, {**found, "worse_windows": below})
         return found, run
+
+    def _unreliable(self, found: dict[str, Any]) -> None:
+        """Tell people that production's estimate cannot be trusted on its window (a ticket,
+        once per cooldown): its number is not shown, nor acted on, until it can."""
+        from mooring.monitoring._estimate import estimate_line
+
+        version = found.get("version")
+        self.alerts.send(
+            Alert(
+                model=self.name,
+                version=version if isinstance(version, int) else None,
+                kind="estimate_unreliable",
+                severity="ticket",
+                summary=f"{self.name}@{version}: {estimate_line(found)}",
+                details={"estimate": found},
+            )
+        )
 
     # -- loop and hosting ----------------------------------------------------------
     def watch(
