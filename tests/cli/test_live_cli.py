@@ -3,6 +3,7 @@ the labels will say before they come."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,12 +14,13 @@ import pytest
 from mooring.cli import main
 from mooring.config import load_config
 from mooring.formats._feedback import FeedbackStore
-from mooring.monitoring._estimate import fit_reference
+from mooring.monitoring import _feedback
+from mooring.monitoring._estimate import fit_reference, version_estimate
 from mooring.monitoring._estimate_loss import fit_loss_reference
 from mooring.registry import Registry
 from mooring.serving._log import PredictionLog
 from tests._support.adult_arrays import adult_model_scores, adult_rows, age_predictions
-from tests._support.estimation import VOCABULARY, register_scored
+from tests._support.estimation import VOCABULARY, log_scores, register_scored
 from tests._support.labelled_log import log_requests, send_labels
 from tests._support.rollout import NAME, registry_with_versions
 from tests._support.rollout_evidence import write_config
@@ -170,3 +172,39 @@ def test_a_regressions_error_is_estimated_before_labels_and_checked_once_they_co
         assert back["within"] == (back["low"] <= back["live"] <= back["high"])
     mae = quality["estimated"]["mae"]
     assert abs(mae["value"] - mae["live"]) < abs(naive - mae["live"]) / 3, (mae, naive)
+
+
+def test_live_shows_each_estimate_beside_its_evaluation_value_or_unreliable_without_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = write_config(tmp_path / "mooring.toml", "state")
+    cfg = load_config(toml)
+    rng = np.random.default_rng(5)
+    held = rng.random(3000)
+    reference = fit_reference(held, rng.random(3000) < held, threshold=0.5)
+    with Registry.from_config(cfg) as registry:
+        register_scored(registry, cfg.home / "src", 0, reference.to_dict(), metrics={"auc": 0.8312})
+    log_scores(cfg.home / "predictions", rng.random(400))
+
+    def row(name: str, text: str) -> list[str]:
+        return next(line.split("│")[1:-1] for line in text.splitlines() if f" {name} " in line)
+
+    assert main(["live", "--config", str(toml)]) == 0
+    auc = [cell.strip() for cell in row("auc", capsys.readouterr().out)]
+    assert auc[0] == "auc" and auc[3] == "0.8312", auc  # estimated, band, evaluation
+    assert 0.7 < float(auc[1]) < 0.9 and "–" in auc[2], auc
+
+    why = "scores moved beyond their natural variation (distance 0.31, natural 0.04)"
+    monkeypatch.setattr(
+        _feedback,
+        "version_estimate",
+        lambda *a, **k: dataclasses.replace(version_estimate(*a, **k), unreliable=why),
+    )
+    assert main(["live", "--config", str(toml)]) == 0
+    out = capsys.readouterr().out
+    assert f"v1: estimate unreliable: {why}" in " ".join(out.split())
+    assert [cell.strip() for cell in row("auc", out)] == ["auc", "unreliable", "–", "0.8312"]
+    assert main(["live", "--config", str(toml), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["estimates"]["1"]
+    assert shown["unreliable"] == why and shown["evaluation"] == {"auc": 0.8312}
+    assert float(auc[1]) == pytest.approx(shown["metrics"]["auc"]["value"], abs=1e-4)

@@ -157,3 +157,15 @@ def test_the_monitors_estimate_before_labels_is_shown_beside_the_rollout(site: S
     )
     assert section is not None, html
     assert estimate_line(found) in _text(section.group(1))
+    assert "badge bad" not in section.group(1)
+    # Unreliable on its window: the line says why, beside the evaluation value, no number.
+    why = "scores moved beyond their natural variation (distance 0.31, natural 0.04)"
+    path.write_text(json.dumps({**found, "unreliable": why}), encoding="utf-8")
+    section = re.search(
+        r'<section aria-labelledby="estimate-h" id="estimate">(.*?)</section>', site.page(), re.S
+    )
+    assert section is not None
+    shown = _text(section.group(1))
+    assert f"unreliable v1 estimated auc unreliable: {why} · evaluation 0.8300" in shown, shown
+    assert '<span class="badge bad">unreliable</span>' in section.group(1)
+    assert "0.65" not in shown

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mooring.cli._app import app
@@ -445,14 +446,19 @@ def live_command(
         _print_version(live, number)
 
 
-def _band(metric: EstimatedMetric | None) -> tuple[str, str]:
+def _band(metric: EstimatedMetric | None, unreliable: str | None = None) -> tuple[str, str]:
+    """An estimate and its band as the table shows them; an unreliable one shows no number
+    (the JSON keeps it, marked)."""
     if metric is None:
         return "–", "–"
+    if unreliable:
+        return "unreliable", "–"
     return _fmt(metric.value), f"{metric.low:.4g}–{metric.high:.4g}"
 
 
 def _print_version(live: LiveMetrics, number: int) -> None:
-    """One version's live metrics beside their estimates (and the estimates' back-test)."""
+    """One version's live metrics beside their estimates (and the estimates' back-test),
+    each beside the evaluation value it is read against."""
     quality, estimated = live.version(number), live.estimates.get(number)
     if estimated is not None and estimated.refused is not None:
         console.print(f"v{number}: not estimated: {estimated.refused}", soft_wrap=True)
@@ -464,13 +470,19 @@ def _print_version(live: LiveMetrics, number: int) -> None:
         quality = None
     if quality is None and estimated is None:
         return
+    unreliable = None if estimated is None else estimated.unreliable
+    if unreliable:
+        console.print(
+            f"[yellow]v{number}: estimate unreliable:[/] {escape(unreliable)}", soft_wrap=True
+        )
     rows = estimated.rows if estimated is not None else 0
     title = f"v{number}" + (f", {rows:,} rows estimated" if estimated is not None else "")
+    evaluation = live.evaluations.get(number, {})
     if quality is None:
         assert estimated is not None
-        table = Table("metric", "estimated", "95% band", title=title)
+        table = Table("metric", "estimated", "95% band", "evaluation", title=title)
         for name, guess in estimated.metrics.items():
-            table.add_row(name, *_band(guess))
+            table.add_row(name, *_band(guess, unreliable), _fmt(evaluation.get(name)))
         console.print(table)
         return
     table = Table("metric", "live", "estimated", "95% band", "evaluation", "change", title=title)
@@ -478,8 +490,8 @@ def _print_version(live: LiveMetrics, number: int) -> None:
         table.add_row(
             name,
             _fmt(value),
-            *_band(None if estimated is None else estimated.metrics.get(name)),
-            _fmt(quality.evaluation.get(name)),
+            *_band(None if estimated is None else estimated.metrics.get(name), unreliable),
+            _fmt(quality.evaluation.get(name, evaluation.get(name))),
             _fmt(quality.change.get(name)),
         )
     console.print(table)

@@ -312,12 +312,16 @@ def rollout_panel(home: Path | None, name: str, deployment: Deployment) -> Rollo
     return view if shown else None
 
 
-def estimate_panel(home: Path | None, name: str) -> str | None:
-    """The monitor's last estimate of production's quality before labels, as one line."""
+def estimate_panel(home: Path | None, name: str) -> dict[str, Any] | None:
+    """The monitor's last estimate of production's quality before labels: its ``line``
+    (beside the evaluation value; "unreliable: <why>" and no number when its assumption
+    does not hold on the window) and whether it is ``unreliable`` (a badge)."""
     if home is None:
         return None
     found = read_json(estimate_file(home, name))
-    return None if found is None else estimate_line(found)
+    if found is None:
+        return None
+    return {"line": estimate_line(found), "unreliable": bool(found.get("unreliable"))}
 
 
 def report_reference(mv: ModelVersion) -> str | None:

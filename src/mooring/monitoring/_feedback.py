@@ -48,7 +48,13 @@ from mooring.formats._predictions import (
     output_column,
     read_prediction_log,
 )
-from mooring.monitoring._estimate import Estimate, output_columns, version_estimate
+from mooring.monitoring._estimate import (
+    LOSS_METRICS,
+    METRICS,
+    Estimate,
+    output_columns,
+    version_estimate,
+)
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -93,6 +99,9 @@ class LiveMetrics:
     #: Every version's performance estimated without labels on all its rows in the
     #: window (:mod:`mooring.monitoring._estimate`), labelled or not.
     estimates: dict[int, Estimate] = field(default_factory=dict)
+    #: Each estimated version's evaluation values of the estimated metrics: what its
+    #: estimate is read against.
+    evaluations: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def version(self, number: int) -> VersionQuality | None:
         """The result of one version, if it served labelled rows in the window."""
@@ -106,7 +115,10 @@ class LiveMetrics:
             "labels": self.labels,
             "min_labels": self.min_labels,
             "versions": [v.to_dict() for v in self.versions],
-            "estimates": {str(k): e.to_dict() for k, e in self.estimates.items()},
+            "estimates": {
+                str(k): {**e.to_dict(), "evaluation": self.evaluations.get(k, {})}
+                for k, e in self.estimates.items()
+            },
         }
 
 
@@ -296,7 +308,7 @@ def live_metrics(
     # Each version's model read once, for its estimate and its live metrics.
     info = functools.cache(functools.partial(_model_info, reg, name))
     try:
-        found = _window_estimates(info, log) if estimates else {}
+        found, evaluations = _window_estimates(info, log) if estimates else ({}, {})
         versions = sorted(set(joined[MODEL_VERSION].to_pylist())) if joined.num_rows else []
         for number in versions:
             mask = pc.equal(joined[MODEL_VERSION], number)
@@ -328,20 +340,30 @@ def live_metrics(
     if log.num_rows:
         bounds = pc.min_max(log[TIMESTAMP]).as_py()
         window["start"], window["end"] = str(bounds["min"]), str(bounds["max"])
-    return LiveMetrics(name, window, counts, results, cfg.monitoring.live_min_labels, found)
+    return LiveMetrics(
+        name, window, counts, results, cfg.monitoring.live_min_labels, found, evaluations
+    )
 
 
 def _window_estimates(
     info: Callable[[int], tuple[dict[str, Any], ModelVersion, float]], log: pa.Table
-) -> dict[int, Estimate]:
-    """Every version's estimate on all its rows in the window (labelled or not)."""
+) -> tuple[dict[int, Estimate], dict[int, dict[str, float]]]:
+    """Every version's estimate on all its rows in the window (labelled or not), and the
+    evaluation values of its estimated metrics."""
     estimates: dict[int, Estimate] = {}
+    evaluations: dict[int, dict[str, float]] = {}
     for number in sorted(set(log[MODEL_VERSION].to_pylist())) if log.num_rows else []:
         metadata, mv, _ = info(int(number))
         rows = log.filter(pc.equal(log[MODEL_VERSION], number))
         task = str(metadata.get("task", "binary"))
         estimates[int(number)] = version_estimate(mv, task, rows)
-    return estimates
+        stored = mv.metrics.get("overall", mv.metrics)
+        evaluations[int(number)] = {
+            k: float(v)
+            for k in (*METRICS, *LOSS_METRICS)
+            if isinstance(v := stored.get(k), int | float) and not isinstance(v, bool)
+        }
+    return estimates, evaluations
 
 
 def _valid(labels: list[str], task: str, metadata: dict[str, Any]) -> list[bool]:
