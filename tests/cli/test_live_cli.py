@@ -24,6 +24,7 @@ from tests._support.estimation import VOCABULARY, log_scores, register_scored
 from tests._support.labelled_log import log_requests, send_labels
 from tests._support.rollout import NAME, registry_with_versions
 from tests._support.rollout_evidence import write_config
+from tests._support.server import free_port
 
 
 def test_live_tells_labels_outside_the_window_from_unknown_request_ids(
@@ -178,6 +179,12 @@ def test_live_shows_each_estimate_beside_its_evaluation_value_or_unreliable_with
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     toml = write_config(tmp_path / "mooring.toml", "state")
+    closed = f"http://127.0.0.1:{free_port()}"  # no server answers the flush
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        text.replace("[rollout]\n", f'[rollout]\nmetrics_urls = ["{closed}/metrics"]\n'),
+        encoding="utf-8",
+    )
     cfg = load_config(toml)
     rng = np.random.default_rng(5)
     held = rng.random(3000)
@@ -190,7 +197,11 @@ def test_live_shows_each_estimate_beside_its_evaluation_value_or_unreliable_with
         return next(line.split("│")[1:-1] for line in text.splitlines() if f" {name} " in line)
 
     assert main(["live", "--config", str(toml)]) == 0
-    auc = [cell.strip() for cell in row("auc", capsys.readouterr().out)]
+    out = capsys.readouterr().out
+    said = " ".join(out.split())
+    assert f"log: not flushed ({closed}/admin/flush did not answer (" in said, said
+    assert "the server writes its log every 10 s ([serving] log_flush_s)" in said
+    auc = [cell.strip() for cell in row("auc", out)]
     assert auc[0] == "auc" and auc[3] == "0.8312", auc  # estimated, band, evaluation
     assert 0.7 < float(auc[1]) < 0.9 and "–" in auc[2], auc
 
@@ -205,6 +216,9 @@ def test_live_shows_each_estimate_beside_its_evaluation_value_or_unreliable_with
     assert f"v1: estimate unreliable: {why}" in " ".join(out.split())
     assert [cell.strip() for cell in row("auc", out)] == ["auc", "unreliable", "–", "0.8312"]
     assert main(["live", "--config", str(toml), "--json"]) == 0
-    shown = json.loads(capsys.readouterr().out)["estimates"]["1"]
+    payload = json.loads(capsys.readouterr().out)
+    shown = payload["estimates"]["1"]
+    assert list(payload["log"]["not_flushed"]) == [f"{closed}/admin/flush"]
+    assert 0 <= payload["log"]["newest_row_age_s"] < 600  # logged moments ago
     assert shown["unreliable"] == why and shown["evaluation"] == {"auc": 0.8312}
     assert float(auc[1]) == pytest.approx(shown["metrics"]["auc"]["value"], abs=1e-4)

@@ -27,6 +27,7 @@ from mooring.config._base import parse_duration
 from mooring.errors import UsageError
 
 if TYPE_CHECKING:
+    from mooring.cli._log_flush import Flushed
     from mooring.config import MooringConfig
     from mooring.formats._drift import DriftReport, FeatureDrift
     from mooring.formats._feedback import Labels
@@ -45,6 +46,14 @@ LastOpt = Annotated[
 SinceOpt = Annotated[
     str | None,
     typer.Option("--since", help="Only rows since a duration ago (30m, 1h, 7d) or an ISO time."),
+]
+ServerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--server",
+        help="A server (http://127.0.0.1:8501) asked to write its prediction log before the "
+        "read (repeatable; default: the replicas of \\[rollout] metrics_urls).",
+    ),
 ]
 VersionOpt = Annotated[
     int | None, typer.Option("--version", "-v", help="Model version (default: production).")
@@ -130,6 +139,7 @@ def drift_command(
     engine: EngineOpt = None,
     workers: WorkersOpt = None,
     ray_address: RayAddressOpt = None,
+    server: ServerOpt = None,
 ) -> int:
     """Compare the prediction log with the training statistics; write JSON + HTML reports.
 
@@ -137,6 +147,7 @@ def drift_command(
     summarised where the engine runs it and the summaries merged: a month of logs never
     sits in one process.
     """
+    from mooring.cli._log_flush import ask_to_flush
     from mooring.dashboard._drift_report import render_drift_html
     from mooring.monitoring._drift import check_drift
     from mooring.pipeline._contracts import require_registry
@@ -155,6 +166,8 @@ def drift_command(
     with require_registry(cfg) as registry:
         if metrics_port is not None:
             return _serve_gauges(cfg, registry, metrics_port, interval, version, last, since)
+        # The project's log, read now: what the servers hold is written first (not --data).
+        flushed = None if data else ask_to_flush(cfg, server)
         if sharded:
             from mooring.scale._drift import sharded_drift
 
@@ -171,12 +184,17 @@ def drift_command(
             report = check_drift(
                 cfg, registry, version=version, last=last, since=moment, html=render_drift_html
             )
+    newest = report.window.get("end")
     if as_json:
         payload = report.to_dict()
         payload["files"] = report.files
+        if flushed is not None:
+            payload["log"] = flushed.to_dict(newest)
         print_json(payload)
     else:
         _print_report(report)
+        if flushed is not None:
+            _print_flushed(flushed, newest)
     return 1 if report.status == "drift" else 0
 
 
@@ -400,12 +418,15 @@ def live_command(
     since: SinceOpt = None,
     version: VersionOpt = None,
     as_json: JsonOpt = False,
+    server: ServerOpt = None,
 ) -> None:
     """Live metrics per version from label feedback joined with the prediction log, beside
     each version's performance estimated from its scores (before any label arrives)."""
+    from mooring.cli._log_flush import ask_to_flush
     from mooring.monitoring._feedback import live_metrics
 
     cfg = load_config(config)
+    flushed = ask_to_flush(cfg, server)
     live = live_metrics(
         cfg,
         version=version,
@@ -414,8 +435,9 @@ def live_command(
         locate_unmatched=True,
         estimates=True,
     )
+    newest = live.window.get("end")
     if as_json:
-        print_json(live.to_dict())
+        print_json({**live.to_dict(), "log": flushed.to_dict(newest)})
         return
     counts = live.labels
     # Labels the window leaves out: their request is older (or another version's), or the
@@ -444,6 +466,13 @@ def live_command(
         )
     for number in sorted({*live.estimates, *(q.version for q in live.versions)}):
         _print_version(live, number)
+    _print_flushed(flushed, newest)
+
+
+def _print_flushed(flushed: Flushed, newest: str | None) -> None:
+    """What the read saw of the server's log: written before it, or how old it is."""
+    style = "dim" if flushed.written and not flushed.failures else "yellow"
+    console.print(f"[{style}]{escape(flushed.note(newest))}[/]", soft_wrap=True)
 
 
 def _band(metric: EstimatedMetric | None, unreliable: str | None = None) -> tuple[str, str]:

@@ -43,6 +43,7 @@ from mooring.serving._errors import (
 )
 from mooring.serving._explain import EXPLAIN_INFO, explanation_document, explanation_tensors
 from mooring.serving._feedback import LabelDomain, label_domain, parse_feedback
+from mooring.serving._flush import flush_logs, is_loopback
 from mooring.serving._http import (
     CLIENT_CLOSED,
     JSON,
@@ -507,12 +508,24 @@ class Endpoints:
 
     async def _admin(self, ctx: _Ctx) -> Response:
         token = self.state.admin_token
+        request = ctx.starlette()
+        if request.path_params["action"] == "flush" and _as_get(ctx.method) == "POST":
+            # Harmless and path-free: without a token, open to this machine's clients.
+            if token is not None:
+                check_bearer(request, token, "admin endpoints")
+            elif not is_loopback(request.scope.get("client")):
+                raise UnauthorizedError(
+                    "POST /admin/flush is answered to a client on the server's machine only "
+                    "while admin endpoints are off; call it from there, or set [serving] "
+                    f"admin_token or the {self.state.serving.admin_token_env} environment "
+                    "variable and send 'Authorization: Bearer <token>'"
+                )
+            return json_response(await flush_logs(self.state))
         if token is None:
             raise NotFoundError(
                 "admin endpoints are off; set [serving] admin_token or the "
                 f"{self.state.serving.admin_token_env} environment variable to turn them on"
             )
-        request = ctx.starlette()
         check_bearer(request, token, "admin endpoints")
         action = request.path_params["action"]
         method = _as_get(ctx.method)

@@ -56,10 +56,17 @@ async def settled(state: ServerState, limit_s: float) -> None:
 
 
 async def follow_notices(state: ServerState, worker: WorkerRun) -> None:
-    """Re-read the deployment record when another worker announces a deployment."""
+    """Re-read the deployment record when another worker announces a deployment; flush
+    the prediction log when one asks for it (``POST /admin/flush``)."""
     seen = worker.deployment_stamp()
+    flushed = worker.flush_stamp()
     while True:
         await asyncio.sleep(NOTICE_POLL_S)
+        asked = worker.flush_stamp()
+        if asked is not None and asked != flushed:
+            flushed = asked
+            if not asked.endswith(f" {worker.me}"):  # not this worker's own: it flushed
+                await _flush(state, worker, asked)
         stamp = worker.deployment_stamp()
         if stamp == seen:
             continue
@@ -69,6 +76,16 @@ async def follow_notices(state: ServerState, worker: WorkerRun) -> None:
                 await manager.refresh()
             except Exception as exc:  # the registry's outage is reported by follow()
                 log.debug("model %s: deployment notice not applied: %s", manager.name, exc)
+
+
+async def _flush(state: ServerState, worker: WorkerRun, stamp: str) -> None:
+    """Write this worker's buffered log rows and acknowledge the notice ``stamp``."""
+    plog = state.prediction_log
+    try:
+        rows = None if plog is None else await asyncio.to_thread(plog.flush)
+        await asyncio.to_thread(worker.acknowledge_flush, stamp, 0 if plog is None else rows)
+    except OSError as exc:  # the run's folder is gone: the server is stopping
+        log.debug("flush notice not acknowledged: %s", exc)
 
 
 async def refresh_gauges(state: ServerState) -> None:

@@ -136,6 +136,9 @@ class PredictionLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Flushes asked for (:meth:`flush`): the rows added when each was asked, and the
+        # event set once the writer has written them.
+        self._flushes: list[tuple[int, threading.Event]] = []
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -155,6 +158,27 @@ class PredictionLog:
         self._wake.set()
         self._thread.join(timeout=30)
         self._thread = None
+
+    def flush(self, timeout: float = 10.0) -> int | None:
+        """Write every row buffered now, without waiting for ``flush_rows`` or ``flush_s``;
+        the rows buffered when asked (0: none), or None when the log is off (nothing is
+        ever written) or the writer did not finish within ``timeout`` seconds.
+
+        What ``POST /admin/flush`` runs, so that ``mooring live`` and ``mooring drift``
+        read what the server has answered, not only what it has written. Blocks the
+        calling thread (the server calls it from one of its own), never the event loop.
+
+        >>> plog.flush()  # doctest: +SKIP
+        37
+        """
+        if self._thread is None:
+            return None
+        pending = self._added - self._taken
+        done = threading.Event()
+        with self._lock:
+            self._flushes.append((self._added, done))
+        self._wake.set()
+        return pending if done.wait(timeout) else None
 
     def wants(self, model: str, *, sampled: bool = False) -> bool:
         """Whether to log a request of ``model`` that arrives now: at the sample rate, or
@@ -309,13 +333,28 @@ class PredictionLog:
             self._wake.clear()
             stopping = self._stop.is_set()
             due = time.monotonic() - last >= self.flush_s
-            while self._chunks and (self._full() or due or stopping):
+            asked = bool(self._flushes)
+            while self._chunks and (self._full() or due or stopping or asked):
                 batch = self._take()
                 self._write(batch)
                 _release(batch)
                 last = time.monotonic()
+            if asked:
+                self._answer_flushes()
             if stopping:
                 return
+
+    def _answer_flushes(self) -> None:
+        """Tell each :meth:`flush` whose rows are all written (taken, then written: the
+        loop above writes what it takes before it comes here)."""
+        with self._lock:
+            waiting = self._flushes
+            self._flushes = [(rows, done) for rows, done in waiting if rows > self._taken]
+        for rows, done in waiting:
+            if rows <= self._taken:
+                done.set()
+        if self._flushes:
+            self._wake.set()  # asked after the writer looked: the next pass writes them
 
     def _write(self, batch: list[LogChunk]) -> None:
         if not self.urls:

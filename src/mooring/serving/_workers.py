@@ -320,6 +320,71 @@ class WorkerRun:
         except OSError:
             return None
 
+    @property
+    def flush_file(self) -> Path:
+        """Written by a worker asked to flush its prediction log (``POST /admin/flush``);
+        every worker flushes its own and acknowledges it."""
+        return self.folder / "flush"
+
+    @property
+    def me(self) -> str:
+        """This worker as its ready file names it: ``<index>-<pid>``."""
+        return f"{self.index}-{os.getpid()}"
+
+    def announce_flush(self) -> str:
+        """Ask every worker to flush its prediction log now; the notice's stamp (its
+        time and :attr:`me`: the announcing worker has flushed already)."""
+        stamp = f"{time.time_ns()} {self.me}"
+        _write_atomic(self.flush_file, stamp)
+        return stamp
+
+    def flush_stamp(self) -> str | None:
+        try:
+            return self.flush_file.read_text()
+        except OSError:
+            return None
+
+    def acknowledge_flush(self, stamp: str, rows: int | None) -> None:
+        """This worker has flushed for ``stamp``: ``rows`` written (None: its writer did
+        not finish in time)."""
+        _write_atomic(self.folder / f"flushed-{self.me}", f"{stamp}\n{rows}")
+
+    def flush_acknowledgements(self, stamp: str) -> tuple[dict[str, int | None], list[str]]:
+        """The ready workers (``<index>-<pid>``) that acknowledged ``stamp``, with the
+        rows each wrote, and those that have not yet. A worker that is gone is neither."""
+        acks: dict[str, int | None] = {}
+        missing: list[str] = []
+        for ready in self.folder.glob("ready-*-*"):
+            who = ready.name.removeprefix("ready-")
+            if not _alive(int(who.rsplit("-", 1)[1])):
+                continue
+            try:
+                said, rows = (self.folder / f"flushed-{who}").read_text().split("\n", 1)
+            except (OSError, ValueError):
+                said, rows = "", ""
+            if said == stamp:
+                acks[who] = int(rows) if rows.isdigit() else None
+            else:
+                missing.append(who)
+        return acks, missing
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a worker of this run, by its ready file)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 class _Process(Protocol):
     """What the supervisor needs of a worker process (``subprocess.Popen``'s names)."""
