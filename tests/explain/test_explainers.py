@@ -16,7 +16,7 @@ def test_the_cache_keeps_the_four_explainers_used_last(
 ) -> None:
     monkeypatch.setattr(_explainers, "_CACHE", OrderedDict())
     monkeypatch.setattr(_explainers, "read_metadata", lambda path, what: {})
-    monkeypatch.setattr(_explainers, "_open", lambda path, metadata: object())
+    monkeypatch.setattr(_explainers, "_open", lambda path, metadata, what=None: object())
     folders = []
     for n in range(6):
         (tmp_path / str(n)).mkdir()

@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mooring.explain import ExplainUnavailable, Explanation, explain_rows, mean_abs_attribution
-from mooring.formats._model import METADATA_FILE
+from mooring.explain import (
+    ExplainUnavailable,
+    Explanation,
+    _explainers,
+    explain_rows,
+    load_explainer,
+    mean_abs_attribution,
+)
+from mooring.explain._explainers import explainer_for
+from mooring.formats._model import METADATA_FILE, load_saved_model
 from mooring.training import _export
 from tests.explain.conftest import build_network, columns_of, explain_table
 from tests.explain.conftest import served as served_by
@@ -49,6 +57,27 @@ def test_binary_attributions_sum_to_the_probability_minus_the_baseline(
     served = served_by(folder, columns)["probabilities"][:, 1]
     np.testing.assert_allclose(e.explained, served, atol=1e-6)
     assert np.ptp(e.baseline) == 0.0  # one baseline row for every row
+
+
+def test_a_folder_is_explained_from_its_explain_savedmodel_alone(
+    network: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``load_explainer`` (``mooring explain``) loads the ``explain/`` SavedModel only, its
+    inputs named from its own signature (``Âge`` is called by another keyword), and
+    explains exactly as the explainer of the loaded serving folder (the server's)."""
+    folder = network("binary")
+    columns = columns_of(explain_table(), 7)
+    whole = explainer_for(load_saved_model(folder, warn=False)).explain(columns)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the serving SavedModel was loaded")
+
+    monkeypatch.setattr(_explainers, "load_saved_model", refused)
+    monkeypatch.setattr(_explainers, "_CACHE", type(_explainers._CACHE)())
+    alone = load_explainer(folder).explain(columns)
+    assert alone.columns == whole.columns and alone.output == whole.output
+    for field in ("attributions", "baseline", "explained"):
+        np.testing.assert_array_equal(getattr(alone, field), getattr(whole, field))
 
 
 def test_a_column_the_network_ignores_gets_no_attribution_and_names_are_the_users(

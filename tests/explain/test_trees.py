@@ -44,5 +44,7 @@ def test_a_tree_folder_without_its_ydf_model_refuses_to_explain(
 ) -> None:
     folder = copy_tree(adult_training(1, "gbt").model_dir, tmp_path / "old")
     shutil.rmtree(folder / "ydf")
-    with pytest.raises(ExplainUnavailable, match=r"keeps no YDF model in 'ydf/'; retrain it"):
+    with pytest.raises(
+        ExplainUnavailable, match=r"keeps no YDF model in 'ydf/'; train it again with this mooring"
+    ):
         explain_rows(folder, adult_columns)

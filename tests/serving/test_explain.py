@@ -6,6 +6,7 @@ served prediction minus the baseline; they run outside the inference permits and
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,12 +150,42 @@ def test_explain_errors_are_4xx_naming_the_cause(
             grpc_client.infer(NAME, [tensor], outputs=asked)
     finally:
         grpc_client.close()
-    # A model exported without an explanation (here: by hand, as older exports were).
-    serving = ServingConfig(warmup_requests=1)
-    with ServerThread(_app(model_dirs["a"], serving)) as old:
-        old.wait_ready()
-        answer = old.client.post(f"/v1/models/{NAME}:explain", json={"instances": [ROWS[0]]})
-        assert answer.status_code == 422 and "has no explanation" in answer.json()["error"]
+
+
+def test_explain_refusals_say_what_is_missing_and_name_no_path_of_the_server(
+    project: MonitoredProject, model_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A model exported without an explanation (by hand, as older exports were), a
+    SavedModel without mooring.json (``serve --model-dir`` of a foreign model) and a copy
+    missing its ``explain/`` folder: each refusal is a 422 naming the version and the fix,
+    and no answer holds a path of the server's machine."""
+    plain = shutil.copytree(project.model_dir, tmp_path / "plain")
+    shutil.rmtree(plain / "explain")
+    (plain / "mooring.json").unlink()
+    partial = shutil.copytree(project.model_dir, tmp_path / "partial")
+    shutil.rmtree(partial / "explain")
+    sources = [
+        DirectorySource(model_dirs["a"], "old"),
+        DirectorySource(plain, "plain"),
+        DirectorySource(partial, "partial"),
+    ]
+    wanted = {
+        "old": "model 'old' version 1 has no explanation: its mooring.json has no 'explain' "
+        "entry (it was exported without one); train it again with this mooring",
+        "plain": "model 'plain' version 1 has no explanation: it is a SavedModel without "
+        "mooring's mooring.json (served as it is, e.g. with --model-dir)",
+        "partial": "model 'partial' version 1 records an explanation in 'explain/' but its "
+        "folder has no SavedModel there",
+    }
+    roots = {str(tmp_path), str(model_dirs["a"].parent), str(project.model_dir.parent)}
+    with ServerThread(build_app(sources, ServingConfig(warmup_requests=1))) as served:
+        served.wait_ready()
+        for name, message in wanted.items():
+            answer = served.client.post(f"/v1/models/{name}:explain", json={"instances": [ROWS[0]]})
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"].startswith(message), answer.text
+            assert not any(root in answer.text for root in roots), answer.text
+            assert "/tmp" not in answer.text and "pytest" not in answer.text
 
 
 def _app(model_dir: Path, serving: ServingConfig) -> Any:

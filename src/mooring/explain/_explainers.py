@@ -7,8 +7,14 @@
 * an imported model: integrated gradients through its ``serving_default`` in
   TensorFlow, where every input is a float and the output has a gradient.
 
-A folder written before explanations (no ``explain`` key in ``mooring.json``) raises
-:class:`~mooring.explain._explanation.ExplainUnavailable`; it still serves as before.
+A folder written before explanations (no ``explain`` key in ``mooring.json``), and a
+SavedModel with no ``mooring.json`` at all (``mooring serve --model-dir`` of a model
+mooring neither trained nor imported), raise
+:class:`~mooring.explain._explanation.ExplainUnavailable`; they still serve as before.
+
+:func:`load_explainer` opens a network's explanation alone: the ``explain/``
+SavedModel (vetted as a served one is), its inputs read from its own signature, never
+the serving SavedModel beside it; ``mooring explain`` pays one SavedModel load.
 """
 
 from __future__ import annotations
@@ -34,9 +40,13 @@ from mooring.formats._model import (
     VALUE,
     YDF_FOLDER,
     SavedModelFolder,
+    input_name,
+    load_op_libraries,
     load_saved_model,
     read_metadata,
+    versions,
 )
+from mooring.formats._vetting import allowed_ops, probe_memory, vet_saved_model
 
 __all__ = ["Explainer", "explain_rows", "explainer_for", "load_explainer"]
 
@@ -76,7 +86,7 @@ def load_explainer(model_dir: Path) -> Explainer:
     with _LOCK:
         found = _CACHE.get(key)
         if found is None:
-            found = _open(path, metadata)
+            found = _open(path, metadata, what=f"model '{model_dir}'")
             _CACHE[key] = found
             while len(_CACHE) > _CACHED:
                 _CACHE.popitem(last=False)
@@ -96,35 +106,68 @@ def explain_rows(model_dir: Path, columns: Columns) -> Explanation:
     return load_explainer(model_dir).explain(columns)
 
 
-def explainer_for(folder: SavedModelFolder) -> Explainer:
+def explainer_for(folder: SavedModelFolder, *, what: str | None = None) -> Explainer:
     """The explainer of a folder already loaded (its SavedModel is reused, not reloaded).
+
+    ``what`` names the model in refusals instead of its folder (a server names the
+    version: it never names a path of its machine).
 
     Raises:
         ExplainUnavailable: the folder has no explanation.
+
+    Examples:
+        >>> explainer_for(folder, what="model 'income' version 3")  # doctest: +SKIP
     """
-    return _open(folder.path, folder.metadata, folder)
+    return _open(folder.path, folder.metadata, folder, what=what)
 
 
 def _open(
-    path: Path, metadata: Mapping[str, Any], loaded: SavedModelFolder | None = None
+    path: Path,
+    metadata: Mapping[str, Any],
+    loaded: SavedModelFolder | None = None,
+    *,
+    what: str | None = None,
 ) -> Explainer:
+    who = what or f"model '{path}'"
     kind = str(metadata.get("kind") or "mlp")
     entry = metadata.get("explain")
+    if not metadata:
+        raise ExplainUnavailable(
+            f"{who} has no explanation: it is a SavedModel without mooring's mooring.json "
+            "(served as it is, e.g. with --model-dir), so nothing records which output to "
+            "explain or how; register it with `mooring models import NAME PATH` (its float "
+            "inputs are then explained by integrated gradients), or serve a model trained "
+            "by `mooring run`, whose export carries its explanation"
+        )
     if kind == "gbt":
         if not isinstance(entry, Mapping) or not (path / YDF_FOLDER).is_dir():
             raise ExplainUnavailable(
-                f"model '{path}' (gradient boosted trees) has no explanation: it was exported "
-                f"before explanations and keeps no YDF model in '{YDF_FOLDER}/'; retrain it"
+                f"{who} (gradient boosted trees) has no explanation: "
+                f"{_written_before(metadata)}, and keeps no YDF model in '{YDF_FOLDER}/'; "
+                "train it again with this mooring (`mooring run`) to explain it"
             )
         return TreeExplainer(path, entry)
     if kind == "imported":
-        return ImportedExplainer(loaded or load_saved_model(path, warn=False), entry)
+        return ImportedExplainer(loaded or load_saved_model(path, warn=False, what=what), entry)
     if not isinstance(entry, Mapping):
         raise ExplainUnavailable(
-            f"model '{path}' has no explanation: its mooring.json has no 'explain' entry "
-            "(exported before explanations); retrain or re-export it with this mooring"
+            f"{who} has no explanation: its mooring.json has no 'explain' entry "
+            f"({_written_before(metadata)}); train it again with this mooring "
+            "(`mooring run`) to explain it"
         )
-    return SignatureExplainer(loaded or load_saved_model(path, warn=False), entry)
+    inside = entry.get("folder")
+    if loaded is None and isinstance(inside, str) and inside:
+        return SignatureExplainer.alone(path, metadata, entry, who)
+    return SignatureExplainer(loaded or load_saved_model(path, warn=False, what=what), entry, who)
+
+
+def _written_before(metadata: Mapping[str, Any]) -> str:
+    """Which mooring wrote a folder that has no explanation, as its refusal says it."""
+    recorded = metadata.get("versions")
+    wrote = recorded.get("mooring") if isinstance(recorded, Mapping) else None
+    if wrote and wrote != versions().get("mooring"):
+        return f"it was exported by mooring {wrote}, before explanations"
+    return "it was exported without one"
 
 
 def _rows(columns: Columns, names: Sequence[str], what: str) -> int:
@@ -172,39 +215,84 @@ def _texts(values: Any) -> np.ndarray[Any, Any]:
     return np.asarray(out, dtype=object)
 
 
-def _load_module(path: Path) -> Any:
-    """The SavedModel at ``path`` (the ``explain`` signature's own), TensorFlow's notes
+def _load_module(path: Path, metadata: Mapping[str, Any], who: str) -> Any:
+    """The SavedModel at ``path`` (the ``explain`` signature's own), its ops vetted as a
+    served SavedModel's are (those ``mooring.json`` admits accepted), TensorFlow's notes
     on loading it hidden."""
     from mooring._tensorflow import import_tensorflow, quiet_python_logs
 
     if not (path / "saved_model.pb").is_file():
         raise ExplainUnavailable(
-            f"model folder '{path.parent}' records an explanation in '{path.name}/' but "
-            "has no SavedModel there (an incomplete copy?); copy the whole folder, or "
-            "re-export it"
+            f"{who} records an explanation in '{path.name}/' but its folder has no "
+            "SavedModel there (an incomplete copy?); copy the whole model folder, or "
+            "train it again"
         )
     tf = import_tensorflow()
+    load_op_libraries(metadata, what=who)
+    vet_saved_model(
+        path,
+        allowed=allowed_ops(metadata),
+        memory_bytes=probe_memory(metadata),
+        what=who,
+        at_import=False,
+    )
     with quiet_python_logs():
         return tf.saved_model.load(str(path))
 
 
 class SignatureExplainer:
-    """A network's ``explain`` signature, called in chunks of :data:`CHUNK_ROWS` rows."""
+    """A network's ``explain`` signature, called in chunks of :data:`CHUNK_ROWS` rows.
+
+    Made from a loaded model folder (a server: its own SavedModel's signature, or the one
+    in ``explain/``), or by :meth:`alone` from the ``explain/`` SavedModel only.
+    """
 
     method = "integrated_gradients"
 
-    def __init__(self, folder: SavedModelFolder, entry: Mapping[str, Any]) -> None:
+    def __init__(self, folder: SavedModelFolder, entry: Mapping[str, Any], who: str) -> None:
         module = folder.module
         inside = entry.get("folder")
         if isinstance(inside, str) and inside:  # its own SavedModel in the model folder
-            module = _load_module(folder.path / inside)
-        function = module.signatures.get(EXPLAIN_SIGNATURE)
-        if function is None:
-            raise ExplainUnavailable(
-                f"model '{folder.path}' records an explanation but its SavedModel has no "
-                f"'{EXPLAIN_SIGNATURE}' signature; re-export it with this mooring"
-            )
-        self.folder = folder
+            module = _load_module(folder.path / inside, folder.metadata, who)
+        self._set(_signature(module, who), entry, who)
+        # Column -> whether it is text; and the signature's keyword, where it differs.
+        self.strings = {name: info.is_string for name, info in folder.inputs.items()}
+        self.aliases = dict(folder.aliases)
+
+    @classmethod
+    def alone(
+        cls, path: Path, metadata: Mapping[str, Any], entry: Mapping[str, Any], who: str
+    ) -> SignatureExplainer:
+        """The explainer of the model folder ``path`` from its ``explain/`` SavedModel
+        alone: its inputs named from the signature as a served one's are
+        (:func:`~mooring.formats._model.load_saved_model`), the serving one not loaded.
+
+        Examples:
+            >>> SignatureExplainer.alone(path, metadata, metadata["explain"], "model 'm'")
+            ... # doctest: +SKIP
+        """
+        function = _signature(_load_module(path / str(entry["folder"]), metadata, who), who)
+        self = cls.__new__(cls)
+        self._set(function, entry, who)
+        _, kwargs = function.structured_input_signature
+        described = (metadata.get("signature") or {}).get("inputs") or {}
+        tensors = {
+            str(item["tensor"]): name
+            for name, item in described.items()
+            if isinstance(item, Mapping) and item.get("tensor")
+        }
+        named = {
+            key: tensors.get(input_name(key, spec.name), input_name(key, spec.name))
+            for key, spec in kwargs.items()
+        }
+        self.strings = {
+            named[key]: spec.dtype.name == "string" for key, spec in sorted(kwargs.items())
+        }
+        self.aliases = {column: key for key, column in named.items() if key != column}
+        return self
+
+    def _set(self, function: Any, entry: Mapping[str, Any], who: str) -> None:
+        self.who = who
         self.function = function
         self.columns = tuple(str(c) for c in entry["columns"])
         self.output = str(entry.get("output", "prediction"))
@@ -214,20 +302,20 @@ class SignatureExplainer:
         from mooring._tensorflow import import_tensorflow
 
         tf = import_tensorflow()
-        inputs = self.folder.inputs
-        rows = _rows(columns, list(inputs), f"model '{self.folder.path}'")
+        strings = self.strings
+        rows = _rows(columns, list(strings), self.who)
         arrays = {
-            name: _texts(columns[name]) if info.is_string else _numbers(columns[name], name)
-            for name, info in inputs.items()
+            name: _texts(columns[name]) if text else _numbers(columns[name], name)
+            for name, text in strings.items()
         }
         parts: dict[str, list[np.ndarray[Any, Any]]] = {}
         for start in range(0, rows, CHUNK_ROWS):
             feed = {
-                self.folder.aliases.get(name, name): tf.constant(
+                self.aliases.get(name, name): tf.constant(
                     array[start : start + CHUNK_ROWS].tolist()
-                    if inputs[name].is_string
+                    if strings[name]
                     else array[start : start + CHUNK_ROWS],
-                    dtype=tf.string if inputs[name].is_string else tf.float32,
+                    dtype=tf.string if strings[name] else tf.float32,
                 )
                 for name, array in arrays.items()
             }
@@ -248,6 +336,18 @@ class SignatureExplainer:
             method=self.method,
             unit=self.unit,
         )
+
+
+def _signature(module: Any, who: str) -> Any:
+    """The ``explain`` signature of a loaded SavedModel (refused, named, when absent)."""
+    function = module.signatures.get(EXPLAIN_SIGNATURE)
+    if function is None:
+        raise ExplainUnavailable(
+            f"{who} records an explanation but its SavedModel has no "
+            f"'{EXPLAIN_SIGNATURE}' signature (an altered copy?); train it again with "
+            "this mooring (`mooring run`) to explain it"
+        )
+    return function
 
 
 class TreeExplainer:

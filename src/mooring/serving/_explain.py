@@ -111,7 +111,8 @@ def _run(model: ServedModel, columns: dict[str, Any]) -> Explanation:
         if explainer is None:
             from mooring.explain._explainers import explainer_for
 
-            explainer = model.explainer = explainer_for(model.folder)
+            who = f"model '{model.name}' version {model.version}"
+            explainer = model.explainer = explainer_for(model.folder, what=who)
         explanation: Explanation = explainer.explain(columns)
     except MooringError as exc:
         _unplaced(exc, model)
@@ -120,22 +121,24 @@ def _run(model: ServedModel, columns: dict[str, Any]) -> Explanation:
 
 
 def _unplaced(exc: MooringError, model: ServedModel) -> None:
-    """The explainer names the model by its folder; a server never names a path of its
-    machine, so the answer names the version instead.
+    """A server never names a path of its machine: the explainer is asked to name the
+    version, and an error from further down that names the model's folder anyway (as
+    given, or resolved: a cache behind a link) names the version instead.
 
     Examples:
         >>> _unplaced(error, model)  # doctest: +SKIP
         >>> str(error)  # doctest: +SKIP
         "model 'loans' version 1 has no explanation: ..."
     """
-    path = str(model.folder.path)
-    parent = str(model.folder.path.parent)
+    given = model.folder.path
+    paths = {str(p) for p in (given, given.resolve(), given.parent, given.resolve().parent)}
     text = exc.message
-    if path not in text and parent not in text:
+    if not any(path in text for path in paths):
         return
     who = f"model '{model.name}' version {model.version}"
-    text = text.replace(f"model '{path}'", who).replace(f"model folder '{parent}'", who)
-    text = text.replace(path, "the model's folder").replace(parent, "the model's folder")
+    for path in sorted(paths, key=len, reverse=True):  # a folder before its parent
+        text = text.replace(f"model '{path}'", who).replace(f"model folder '{path}'", who)
+        text = text.replace(f"'{path}/", "'").replace(path, "the model's folder")
     exc.message = text
     exc.args = (text,)
 
