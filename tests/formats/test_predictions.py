@@ -16,9 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mooring.errors import DataError
+from mooring.errors import DataError, NotFoundError
+from mooring.formats import _predictions
 from mooring.formats._predictions import (
     CLIENT_REQUEST_ID,
+    RequestIndex,
     append_request_rows,
     feature_table,
     find_request_ids,
@@ -26,6 +28,7 @@ from mooring.formats._predictions import (
     log_rows_table,
     read_log_file,
     read_prediction_log,
+    request_rows,
     write_log_file,
     write_log_table,
 )
@@ -163,3 +166,60 @@ def test_a_damaged_log_file_is_named_with_the_fix(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(DataError, match="is not a readable Parquet file"):
         read_prediction_log(url, "income")
+
+
+def test_a_request_is_found_reading_only_the_files_its_index_names_and_those_it_misses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """24 files over two days, 16 indexed (index files of 8) and 8 not (written since, or
+    by another writer): a request is found reading the files no index covers and the one
+    that holds it; an absent one reads only the uncovered files; a damaged index file or
+    keys that collide cost reads, never a wrong answer."""
+    url = str(tmp_path / "predictions")
+    index = RequestIndex(url, files=8)
+    paths = []
+    for i in range(24):
+        day = datetime(2026, 11, 20 + i // 12, 12, i, tzinfo=UTC)
+        rows: list[dict[str, Any]] = []
+        for r in range(3):
+            append_request_rows(
+                rows, model="income", version=1, request_id=f"req-{i}-{r}", timestamp=day,
+                columns={"age": [float(i)]}, outputs={"score": np.array([0.5])}, rows=1,
+            )  # fmt: skip
+        path = write_log_table(url, log_rows_table(rows), day)
+        paths.append(path)
+        if i % 12 < 8:  # the first 8 files of each day are indexed, in one index file each
+            index.add(path, [f"req-{i}-{r}" for r in range(3)])
+    assert index.flush() is None  # every index file was written when its 8th file came
+    read: list[str] = []
+    real = _predictions._read_columns
+    monkeypatch.setattr(
+        _predictions, "_read_columns", lambda path, names: read.append(path) or real(path, names)
+    )
+    uncovered_newest_day = [p for i, p in enumerate(paths) if i >= 20]
+    found = request_rows(url, "income", "req-13-2")  # day 2, indexed
+    assert found["age"].to_pylist() == [13.0] and found["request_id"].to_pylist() == ["req-13-2"]
+    assert sorted(read) == sorted([*uncovered_newest_day, paths[13]])
+    read.clear()
+    assert request_rows(url, "income", "req-2-0")["age"].to_pylist() == [2.0]  # day 1
+    assert len(read) == 4 + 4 + 1  # the uncovered files of both days, and its own
+    read.clear()
+    with pytest.raises(NotFoundError, match="holds no answer of model 'income' to request"):
+        request_rows(url, "income", "never")
+    assert len(read) == 8  # the uncovered files only, not the 24
+
+    # A damaged index file covers nothing: its files are read again, and found.
+    damaged = sorted((tmp_path / "predictions" / "date=2026-11-21").glob("_ids-*.arrow"))[0]
+    damaged.write_bytes(b"not an arrow file")
+    read.clear()
+    assert request_rows(url, "income", "req-12-1")["age"].to_pylist() == [12.0]
+    assert sorted(read) == sorted(paths[12:])  # the whole day: its oldest file holds it
+    # Keys that collide name every file they index: read, and still the right rows.
+    monkeypatch.setattr(_predictions, "request_key", lambda request_id: 7)
+    colliding = RequestIndex(url)
+    for i in range(8):
+        colliding.add(paths[i], [f"req-{i}-{r}" for r in range(3)])
+    colliding.flush()
+    read.clear()
+    assert request_rows(url, "income", "req-0-1")["request_id"].to_pylist() == ["req-0-1"]
+    assert paths[0] in read

@@ -13,11 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mooring.formats._predictions import read_prediction_log
+from mooring.formats import _predictions
+from mooring.formats._predictions import read_prediction_log, request_rows
 from mooring.serving._log import ARROW_ROWS, CATCH_UP, LogTicket, PredictionLog
 
 
-def test_the_server_log_writes_chunks_that_read_back_as_rows(tmp_path: Path) -> None:
+def test_the_server_log_writes_chunks_that_read_back_as_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plog = PredictionLog(str(tmp_path), sample_rate=1.0, flush_rows=64, flush_s=0.05)
     plog.start()
     for i in range(10):
@@ -38,6 +41,19 @@ def test_the_server_log_writes_chunks_that_read_back_as_rows(tmp_path: Path) -> 
     files = sorted(tmp_path.rglob("*.parquet"))
     sizes = [pq.read_metadata(f).num_rows for f in files]
     assert sum(sizes) == 160 and all(n % 16 == 0 and n <= CATCH_UP * 64 for n in sizes)
+    # The writer indexed every file's request ids when it stopped: a request is found
+    # by reading the one file that holds it.
+    assert len(list(tmp_path.rglob("_ids-*.arrow"))) == 1
+    read = []
+    real = _predictions._read_columns
+    monkeypatch.setattr(
+        _predictions, "_read_columns", lambda path, names: read.append(path) or real(path, names)
+    )
+    for i in range(10):
+        read.clear()
+        rows = request_rows(str(tmp_path), "income", f"q{i}")
+        assert rows.num_rows == 16 and set(rows["age"].to_pylist()) == {30.0 + i}
+        assert len(read) == 1
 
 
 def test_a_backlog_is_written_in_fewer_larger_files(tmp_path: Path) -> None:

@@ -18,6 +18,14 @@ unless asked for them: they were never answers. A window is the last ``N`` rows,
 rows since a time, or both; files are read newest first and reading stops once the
 window is full, so a short window over a long log costs only the newest files.
 
+Beside the files, the server's writer keeps an index of request ids
+(:class:`RequestIndex`): ``date=YYYY-MM-DD/_ids-<epoch ms>-<random>.arrow``, an Arrow
+file of (log file name, 64-bit key of a request id) for up to :data:`INDEX_FILES` of the
+files it wrote that day. :func:`request_rows` reads a day's index files and then only
+the log files that may hold the request (a key matched) or that no index covers (files
+written since a writer's last index file, or by other writers); a leading ``_`` keeps
+the index out of Parquet dataset readers, and the log's own readers list ``*.parquet``.
+
 Examples:
     >>> table = read_prediction_log(".mooring/predictions", "income", last=5000)  # doctest: +SKIP
     >>> outputs = output_table(table)  # output.score / output.class columns  # doctest: +SKIP
@@ -25,10 +33,11 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
-from collections.abc import Mapping, MutableSequence, Sequence
+from collections.abc import Iterator, Mapping, MutableSequence, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +52,7 @@ from mooring.formats._files import atomic_write_url
 __all__ = [
     "CLIENT_REQUEST_ID",
     "CONTRACT_VIOLATIONS",
+    "INDEX_FILES",
     "LOG_COLUMNS",
     "MODEL",
     "MODEL_VERSION",
@@ -52,6 +62,7 @@ __all__ = [
     "SHADOW",
     "TIMESTAMP",
     "VIOLATIONS_TYPE",
+    "RequestIndex",
     "append_request_rows",
     "feature_table",
     "find_request_ids",
@@ -62,6 +73,7 @@ __all__ = [
     "outputs_from_arrays",
     "read_log_file",
     "read_prediction_log",
+    "request_key",
     "request_rows",
     "write_log_file",
     "write_log_table",
@@ -95,6 +107,10 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: Each model output ``name`` is logged as the column ``output.<name>``.
 OUTPUT_PREFIX = "output."
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+#: An index file of request ids covers at most this many log files of one day and writer.
+INDEX_FILES = 64
+_INDEX_PREFIX = "_ids-"
+_INDEX_SUFFIX = ".arrow"
 
 
 def output_column(name: str) -> str:
@@ -193,25 +209,114 @@ def write_log_table(url: str, table: pa.Table, first: datetime) -> str:
     return atomic_write_url(name, sink.getvalue().to_pybytes())
 
 
+def request_key(request_id: str) -> int:
+    """The 64-bit key the index keeps of a request id (BLAKE2b of its UTF-8 text).
+
+    Two ids share a key with odds of about 2**-64 per pair; a shared key costs only a
+    read of a file that turns out not to hold the request.
+
+    Examples:
+        >>> request_key("3f9c") == request_key("3f9c") != request_key("3f9d")
+        True
+    """
+    digest = hashlib.blake2b(request_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+class RequestIndex:
+    """One writer's index of the request ids in the log files it writes under ``url``.
+
+    :meth:`add` takes each file written, with its requests' ids; an index file is written
+    for every :data:`INDEX_FILES` files of a day (or at a new day, or :meth:`flush`, when
+    the writer stops). Until then those files are read directly by
+    :func:`request_rows`, so a writer that dies loses no lookup, only its speed.
+
+    Examples:
+        >>> index = RequestIndex(".mooring/predictions")
+        >>> index.add(".mooring/predictions/date=2026-11-20/part-1-ab.parquet", ["r1", "r2"])
+        >>> index.flush()  # doctest: +SKIP
+        '.mooring/predictions/date=2026-11-20/_ids-1763596800000-5e1f.arrow'
+    """
+
+    def __init__(self, url: str, *, files: int = INDEX_FILES) -> None:
+        self.url = url.rstrip("/")
+        self.files = files
+        self._day: str | None = None
+        self._names: list[str] = []
+        self._keys: list[int] = []
+        self._counts: list[int] = []
+
+    def add(self, path: str, request_ids: Sequence[str]) -> str | None:
+        """Index the log file ``path`` (as :func:`write_log_table` returned it) holding
+        ``request_ids``; the index file written, if this file completed one."""
+        match = _DATE_DIR.search(path)
+        day = match.group(1) if match else ""
+        written = self.flush() if self._names and day != self._day else None
+        self._day = day
+        self._names.append(path.rsplit("/", 1)[-1])
+        self._keys.extend(request_key(r) for r in request_ids)
+        self._counts.append(len(request_ids))
+        if len(self._names) >= self.files:
+            written = self.flush()
+        return written
+
+    def flush(self) -> str | None:
+        """Write the index file of the files added since the last one; its path (None:
+        nothing to write)."""
+        if not self._names:
+            return None
+        table = pa.table(
+            {
+                "file": pa.DictionaryArray.from_arrays(
+                    pa.array(np.repeat(np.arange(len(self._names)), self._counts), pa.int32()),
+                    pa.array(self._names, pa.string()),
+                ),
+                "key": pa.array(self._keys, pa.uint64()),
+            }
+        )
+        folder = f"{self.url}/date={self._day}" if self._day else self.url
+        stamp = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        self._names, self._keys, self._counts = [], [], []
+        return atomic_write_url(
+            f"{folder}/{_INDEX_PREFIX}{stamp}{_INDEX_SUFFIX}", sink.getvalue().to_pybytes()
+        )
+
+
 # -- reading ---------------------------------------------------------------------------
 
 
 def _files(url: str) -> list[tuple[str, str]]:
     """(date, path) of every Parquet file under ``url``, newest first."""
+    return _listing(url)[0]
+
+
+def _listing(url: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(date, path) of every Parquet file under ``url``, newest first, and of every index
+    file of request ids (:class:`RequestIndex`)."""
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(url)
     if not fs.exists(root):
-        return []
-    found = []
+        return [], []
+    found: list[tuple[str, str]] = []
+    indexes: list[tuple[str, str]] = []
     for path in fs.find(root):
-        if not path.endswith(".parquet"):
+        name = path.rsplit("/", 1)[-1]
+        parquet = path.endswith(".parquet")
+        if not parquet and not (name.startswith(_INDEX_PREFIX) and name.endswith(_INDEX_SUFFIX)):
             continue
         match = _DATE_DIR.search(path)
-        found.append((match.group(1) if match else "", path))
+        (found if parquet else indexes).append((match.group(1) if match else "", path))
     # Names are date=DAY/part-<epoch ms>-<random>: the date, then the name, orders by time.
     found.sort(key=lambda item: (item[0], item[1].rsplit("/", 1)[-1]), reverse=True)
-    return [(day, f"{fs.unstrip_protocol(p)}" if "://" in url else p) for day, p in found]
+
+    def full(items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(day, f"{fs.unstrip_protocol(p)}" if "://" in url else p) for day, p in items]
+
+    return full(found), full(indexes)
 
 
 def _read(path: str) -> pa.Table:
@@ -390,8 +495,11 @@ def request_rows(url: str, model: str, request_id: str) -> pa.Table:
     """The rows ``model`` answered to the request ``request_id`` (its ``X-Request-Id``),
     from the newest file holding it: inputs, outputs and log columns, as logged.
 
-    Reads the id, model and shadow columns of each file, newest first, and the whole of
-    the one file that holds the request.
+    Day by day, newest first: the day's index files (:class:`RequestIndex`) name the log
+    files that may hold the request; of those, and of the files no index covers, the id,
+    model and shadow columns are read, newest first, and the whole of the one file that
+    holds the request. A request absent from the log reads every index file and the
+    uncovered files, not every log file.
 
     Raises:
         NotFoundError: the log does not hold the request (not sampled, another model's,
@@ -410,7 +518,7 @@ def request_rows(url: str, model: str, request_id: str) -> pa.Table:
             mask = pc.and_(mask, pc.invert(pc.fill_null(table[SHADOW], False)))
         return mask
 
-    for _, path in _files(url):
+    for path in _candidates(url, request_id):
         ids = _read_columns(path, (REQUEST_ID, MODEL, SHADOW))
         known = REQUEST_ID in ids.column_names and MODEL in ids.column_names
         if known and pc.any(answered(ids)).as_py():
@@ -421,6 +529,51 @@ def request_rows(url: str, model: str, request_id: str) -> pa.Table:
         f"{request_id!r}; check the id (the X-Request-Id the server answered with) and the "
         "model, and that [serving] log_sample_rate logged it"
     )
+
+
+def _candidates(url: str, request_id: str) -> Iterator[str]:
+    """The log files that may hold ``request_id``, day by day, newest first: those whose
+    index holds its key, and those no index covers (each day's index read only once the
+    newer days' candidates were read)."""
+    files, indexes = _listing(url)
+    by_day: dict[str, list[str]] = {}
+    for day, path in indexes:
+        by_day.setdefault(day, []).append(path)
+    key = request_key(request_id)
+    day_of_files: str | None = None
+    covered: set[str] = set()
+    hits: set[str] = set()
+    for day, path in files:
+        if day != day_of_files:  # files come grouped by day: read that day's index once
+            day_of_files = day
+            covered, hits = _indexed(by_day.get(day, []), key)
+        name = path.rsplit("/", 1)[-1]
+        if name in hits or name not in covered:
+            yield path
+
+
+def _indexed(paths: Sequence[str], key: int) -> tuple[set[str], set[str]]:
+    """The log file names that index files ``paths`` cover, and those holding ``key``.
+    An index file that cannot be read covers nothing (its files are then read)."""
+    import fsspec
+    import pyarrow.compute as pc
+
+    covered: set[str] = set()
+    hits: set[str] = set()
+    for path in paths:
+        fs, inner = fsspec.core.url_to_fs(path)
+        try:
+            with fs.open(inner, "rb") as handle:
+                table = pa.ipc.open_file(handle).read_all()
+            files = table["file"].combine_chunks()
+            names = files.dictionary.to_pylist()
+            found = pc.equal(table["key"].combine_chunks(), pa.scalar(key, pa.uint64()))
+            positions = files.indices.filter(found)
+        except (pa.ArrowInvalid, OSError, KeyError, AttributeError, TypeError):
+            continue
+        covered.update(names)
+        hits.update(names[i] for i in positions.to_pylist())
+    return covered, hits
 
 
 def _read_columns(path: str, names: Sequence[str]) -> pa.Table:

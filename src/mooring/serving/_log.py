@@ -15,8 +15,11 @@ model's rows to its project's folder), one file per ``flush_rows`` rows or
 ``flush_s`` seconds; while the writer is behind, a file takes
 up to :data:`CATCH_UP` × ``flush_rows`` of the backlog, since much of a small file's
 cost is per file (the Parquet footer, the atomic rename). When the buffer is full, new
-rows are dropped and counted. The files' layout and columns, and their one writer and
-reader, are :mod:`mooring.formats._predictions`.
+rows are dropped and counted. Each file's request ids go into the writer's
+:class:`~mooring.formats._predictions.RequestIndex` (an index file per 64 files, and one
+when the writer stops), so a request is found without reading every file. The files'
+layout and columns, and their one writer and reader, are
+:mod:`mooring.formats._predictions`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 
 from mooring.formats._log_chunks import ARROW_ROWS, LogChunk, arrow_columns, write_log_chunks
+from mooring.formats._predictions import RequestIndex
 
 __all__ = ["CATCH_UP", "LogTicket", "PredictionLog", "arrow_without_pandas"]
 
@@ -139,6 +143,8 @@ class PredictionLog:
         # Flushes asked for (:meth:`flush`): the rows added when each was asked, and the
         # event set once the writer has written them.
         self._flushes: list[tuple[int, threading.Event]] = []
+        # Per log folder, the writer's index of the request ids in the files it wrote.
+        self._indexes: dict[str, RequestIndex] = {}
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -342,6 +348,8 @@ class PredictionLog:
             if asked:
                 self._answer_flushes()
             if stopping:
+                for index in self._indexes.values():
+                    self._indexed(index.flush)
                 return
 
     def _answer_flushes(self) -> None:
@@ -369,7 +377,7 @@ class PredictionLog:
     def _write_to(self, url: str, batch: list[LogChunk]) -> None:
         rows = sum(c.rows for c in batch)
         try:
-            write_log_chunks(url, batch)
+            path = write_log_chunks(url, batch)
         except Exception as exc:  # a log failure must never take serving down
             log.error("prediction log: %d rows not written: %s", rows, exc)
             self.dropped += rows
@@ -379,6 +387,20 @@ class PredictionLog:
         self.written += rows
         if self._on_written is not None:
             self._on_written(rows)
+        index = self._indexes.get(url)
+        if index is None:
+            index = self._indexes[url] = RequestIndex(url)
+        ids = [request_id for chunk in batch for request_id in chunk.request_ids]
+        self._indexed(lambda: index.add(path, ids))
+
+    @staticmethod
+    def _indexed(write: Callable[[], object]) -> None:
+        """Update the index of request ids; a failure is logged, never raised (the log
+        files stay whole, and a file no index covers is read directly)."""
+        try:
+            write()
+        except Exception as exc:
+            log.warning("prediction log: request-id index not written: %s", exc)
 
 
 def _release(chunks: list[LogChunk]) -> None:
