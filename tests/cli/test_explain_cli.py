@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mooring.cli import main
+from mooring.explain import _explainers
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
 from tests._support.monitored import FEATURES, shared_project
@@ -22,7 +23,9 @@ ROWS = [
 
 
 def test_explain_reproduces_the_served_explanation_of_a_logged_request(
-    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     project = shared_project(tmp_path_factory)
     cfg = project.cfg
@@ -45,6 +48,12 @@ def test_explain_reproduces_the_served_explanation_of_a_logged_request(
         registry.close()
     config = ["--config", str(project.config_path)]
 
+    # The version's explain/ SavedModel alone is loaded, not the one it serves.
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("mooring explain loaded the serving SavedModel")
+
+    monkeypatch.setattr(_explainers, "load_saved_model", refused)
+    monkeypatch.setattr(_explainers, "_CACHE", type(_explainers._CACHE)())
     assert main(["explain", request_id, *config, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["request_id"], shown["model"], shown["version"]) == (request_id, NAME, 1)

@@ -4,6 +4,12 @@ The prediction log keeps each logged request's inputs beside its answer; this re
 request's rows back, loads the version that answered it from the registry and explains
 them as ``POST /v1/models/NAME:explain`` would have: each input column's attribution,
 the baseline and the explained value they sum to.
+
+What a call costs, and why it stays near the floor of one TensorFlow import: the request
+is found through the log's index of request ids (the files that may hold it, not every
+file, :func:`~mooring.formats._predictions.request_rows`); the registry is opened without
+the pipeline; pyarrow is kept from importing pandas; and only the version's ``explain``
+SavedModel is loaded (:func:`~mooring.explain.load_explainer`), not the one it serves.
 """
 
 from __future__ import annotations
@@ -47,14 +53,16 @@ def explain_command(
     column's attribution, by the version that answered it, summing to the explained value
     minus the baseline's."""
     from mooring.formats._predictions import MODEL_VERSION, feature_table, request_rows
-    from mooring.pipeline._contracts import require_registry
+    from mooring.registry import Registry
+    from mooring.serving._log import arrow_without_pandas
 
+    arrow_without_pandas()  # pyarrow's probe would import pandas, which nothing here uses
     cfg = load_config(config)
     name = model or cfg.project.name
     log_url = cfg.serving.log_url or str(cfg.home / "predictions")
     rows = request_rows(log_url, name, request_id)
     version = int(rows[MODEL_VERSION][0].as_py())
-    with require_registry(cfg) as registry:
+    with Registry.from_config(cfg, create=False) as registry:  # read only; never created here
         folder = registry.load(name, version=version)
     from mooring.explain import explain_rows  # TensorFlow: once the request is found
 
