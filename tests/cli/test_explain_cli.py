@@ -8,12 +8,16 @@ import json
 import numpy as np
 import pytest
 
+import mooring.explain
 from mooring.cli import main
-from mooring.explain import _explainers
+from mooring.errors import NotFoundError
+from mooring.explain import _explainers, explain_rows
+from mooring.formats._predictions import request_rows
 from mooring.registry import Registry
 from mooring.serving import RegistrySource, build_app
 from tests._support.monitored import FEATURES, shared_project
 from tests._support.server import NAME, ServerThread
+from tests._support.waiting import wait_until
 
 # A batch of two rows, one with a missing number and a missing text.
 ROWS = [
@@ -29,7 +33,9 @@ def test_explain_reproduces_the_served_explanation_of_a_logged_request(
 ) -> None:
     project = shared_project(tmp_path_factory)
     cfg = project.cfg
-    serving = cfg.serving.model_copy(update={"log_sample_rate": 1.0, "warmup_requests": 1})
+    serving = cfg.serving.model_copy(
+        update={"log_sample_rate": 1.0, "warmup_requests": 1, "log_flush_s": 0.05}
+    )
     registry = Registry.from_config(cfg)
     app = build_app(
         [RegistrySource(registry, NAME)],
@@ -37,16 +43,23 @@ def test_explain_reproduces_the_served_explanation_of_a_logged_request(
         prediction_log_url=str(cfg.home / "predictions"),
         registry=registry,
     )
+    config = ["--config", str(project.config_path)]
+    log_url = str(cfg.home / "predictions")
     try:
-        with ServerThread(app) as server:  # the log is written when the server stops
+        with ServerThread(app) as server:
             server.wait_ready()
             answer = server.client.post(f"/v1/models/{NAME}:predict", json={"instances": ROWS})
             request_id = answer.headers["x-request-id"]
             served = server.client.post(f"/v1/models/{NAME}:explain", json={"instances": ROWS})
             assert served.status_code == 200, served.text
+            wait_until(lambda: _logged(log_url, request_id), "the request in the log")
+            # --url: the server explains the logged rows; nothing is explained here.
+            monkeypatch.setattr(mooring.explain, "explain_rows", _refused)
+            assert main(["explain", request_id, *config, "--json", "--url", server.url]) == 0
+            asked = json.loads(capsys.readouterr().out)
     finally:
         registry.close()
-    config = ["--config", str(project.config_path)]
+    monkeypatch.setattr(mooring.explain, "explain_rows", explain_rows)
 
     # The version's explain/ SavedModel alone is loaded, not the one it serves.
     def refused(*args: object, **kwargs: object) -> None:
@@ -57,6 +70,12 @@ def test_explain_reproduces_the_served_explanation_of_a_logged_request(
     assert main(["explain", request_id, *config, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["request_id"], shown["model"], shown["version"]) == (request_id, NAME, 1)
+    assert asked == shown  # the server's explainer and the one loaded here, to the bit
+    # A server that is gone: said, and explained here.
+    assert main(["explain", request_id, *config, "--json", "--url", server.url]) == 0
+    said = capsys.readouterr()
+    assert "gave no explanation" in said.err and "explaining it here" in said.err
+    assert json.loads(said.out) == shown
     expected = served.json()["explanations"]
     assert len(shown["explanations"]) == len(expected) == 2
     for got, want in zip(shown["explanations"], expected, strict=True):
@@ -78,3 +97,14 @@ def test_explain_reproduces_the_served_explanation_of_a_logged_request(
     assert main(["explain", "never-served", *config]) == 2
     err = capsys.readouterr().err
     assert "holds no answer of model 'income' to request 'never-served'" in err
+
+
+def _logged(log_url: str, request_id: str) -> bool:
+    try:
+        return request_rows(log_url, NAME, request_id).num_rows > 0
+    except NotFoundError:
+        return False
+
+
+def _refused(*args: object, **kwargs: object) -> None:
+    raise AssertionError("mooring explain --url explained the rows here")

@@ -10,10 +10,14 @@ is found through the log's index of request ids (the files that may hold it, not
 file, :func:`~mooring.formats._predictions.request_rows`); the registry is opened without
 the pipeline; pyarrow is kept from importing pandas; and only the version's ``explain``
 SavedModel is loaded (:func:`~mooring.explain.load_explainer`), not the one it serves.
+With ``--url`` a running server that serves the version explains the logged rows with
+the explainer it already holds (``/v1/models/NAME/versions/N:explain``): no TensorFlow
+and no model load here; when it cannot, the version is loaded here as without it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,10 +26,12 @@ import typer
 from rich.table import Table
 
 from mooring.cli._app import app
-from mooring.cli._common import console, print_json
+from mooring.cli._common import console, err_console, print_json
 from mooring.config import load_config
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from mooring.explain import Explanation
 
 
@@ -48,6 +54,15 @@ def explain_command(
         int, typer.Option("--top", min=1, help="Columns shown per row, largest first.")
     ] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="A server that serves the version (e.g. http://127.0.0.1:8501): it explains "
+            "the logged rows with the explainer it holds; when it cannot, the version is "
+            "loaded here.",
+        ),
+    ] = None,
 ) -> None:
     """Explain a served prediction from the inputs the prediction log kept: each input
     column's attribution, by the version that answered it, summing to the explained value
@@ -62,18 +77,70 @@ def explain_command(
     log_url = cfg.serving.log_url or str(cfg.home / "predictions")
     rows = request_rows(log_url, name, request_id)
     version = int(rows[MODEL_VERSION][0].as_py())
-    with Registry.from_config(cfg, create=False) as registry:  # read only; never created here
-        folder = registry.load(name, version=version)
-    from mooring.explain import explain_rows  # TensorFlow: once the request is found
-
     inputs = feature_table(rows)
-    explanation = explain_rows(folder, inputs.to_pydict())
+    explanation = _asked(url, name, version, inputs) if url else None
+    if explanation is None:
+        with Registry.from_config(cfg, create=False) as registry:  # read only: never made
+            folder = registry.load(name, version=version)
+        from mooring.explain import explain_rows  # TensorFlow: once the request is found
+
+        explanation = explain_rows(folder, inputs.to_pydict())
     if as_json:
         print_json(
             {"request_id": request_id, "model": name, "version": version, **explanation.to_dict()}
         )
         return
     _print(explanation, inputs.to_pylist(), f"{name} v{version}, request {request_id}", top)
+
+
+def _asked(url: str, name: str, version: int, inputs: pa.Table) -> Explanation | None:
+    """The explanation of the logged rows by the server at ``url`` (the version's own
+    explainer, loaded once in the server); None, said on stderr, when it gives none."""
+    import urllib.error
+    import urllib.request
+
+    import numpy as np
+
+    from mooring.explain import Explanation
+
+    rows = [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in inputs.to_pylist()
+    ]
+    target = f"{url.rstrip('/')}/v1/models/{name}/versions/{version}:explain"
+    request = urllib.request.Request(
+        target,
+        data=json.dumps({"instances": rows}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            document = json.loads(answer.read())
+        explained = document["explanations"]
+        columns = tuple(explained[0]["attributions"]) if explained else ()
+        explanation = Explanation(
+            columns=columns,
+            attributions=np.array(
+                [[r["attributions"][c] for c in columns] for r in explained], np.float32
+            ).reshape(len(explained), len(columns)),
+            baseline=np.array([r["baseline"] for r in explained], np.float32),
+            explained=np.array([r["explained"] for r in explained], np.float32),
+            output=str(document["output"]),
+            method=str(document["method"]),
+            unit=str(document["unit"]),
+        )
+    except urllib.error.HTTPError as exc:
+        said = exc.read().decode("utf-8", "replace")[:300]
+        err_console.print(
+            f"{target} answered {exc.code} ({said}); explaining it here", soft_wrap=True
+        )
+        return None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        err_console.print(
+            f"{target} gave no explanation ({exc}); explaining it here", soft_wrap=True
+        )
+        return None
+    return explanation
 
 
 def _print(explanation: Explanation, inputs: list[dict[str, Any]], title: str, top: int) -> None:
