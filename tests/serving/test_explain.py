@@ -186,6 +186,20 @@ def test_explain_refusals_say_what_is_missing_and_name_no_path_of_the_server(
             assert answer.json()["error"].startswith(message), answer.text
             assert not any(root in answer.text for root in roots), answer.text
             assert "/tmp" not in answer.text and "pytest" not in answer.text
+    # A version that does not load (its variables gone): its status says why, no path.
+    broken = shutil.copytree(project.model_dir, tmp_path / "broken")
+    for data in (broken / "variables").glob("variables.data*"):
+        data.unlink()
+    with ServerThread(build_app([DirectorySource(broken, "broken")], ServingConfig())) as down:
+
+        def failed() -> str | None:
+            status = down.client.get("/v1/models/broken").json()["model_version_status"][0]
+            return status["status"]["error_message"] if status["state"] == "END" else None
+
+        wait_until(failed, "the broken version's load to fail")
+        said = str(failed())
+        assert said.startswith("model 'broken' version 1 is not a loadable SavedModel (")
+        assert not any(root in said for root in roots) and "/tmp" not in said, said
 
 
 def _app(model_dir: Path, serving: ServingConfig) -> Any:

@@ -578,8 +578,14 @@ def load_saved_model(
     try:
         module = tf.saved_model.load(str(path))
     except Exception as exc:
+        # A caller that names the model (a server: the version) gets no path of its machine,
+        # neither the folder's nor one TensorFlow's message quotes.
+        said, where = str(exc), "" if what else f": '{path}'"
+        if what:
+            for shown in sorted({str(path.resolve()), str(path)}, key=len, reverse=True):
+                said = said.replace(f"{shown}/", "").replace(shown, "its folder")
         raise ModelLoadError(
-            f"{who}: '{path}' is not a loadable SavedModel ({exc}); "
+            f"{who}{where} is not a loadable SavedModel ({said}); "
             "re-register a version exported by mooring"
         ) from exc
     function = module.signatures.get(SIGNATURE)

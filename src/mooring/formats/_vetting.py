@@ -450,12 +450,14 @@ def _read(folder: Path, who: str) -> Any:
             text_format.Parse(text.read_text(encoding="utf-8"), model)
         else:
             raise ModelLoadError(
-                f"{who}: '{folder}' holds no saved_model.pb, so mooring cannot check what it "
+                f"{who} holds no saved_model.pb, so mooring cannot check what it "
                 "runs; export it with tf.saved_model.save or model.export"
             )
     except (OSError, ValueError, DecodeError, text_format.ParseError) as exc:
+        # `who` names the model; the folder's path stays out (a server's answer quotes it).
+        said = str(exc).replace(str(folder), "its folder")
         raise ModelLoadError(
-            f"{who} is not a loadable SavedModel (its saved_model.pb cannot be read: {exc}); "
+            f"{who} is not a loadable SavedModel (its saved_model.pb cannot be read: {said}); "
             "export it again with tf.saved_model.save or model.export"
         ) from exc
     return model
