@@ -68,7 +68,6 @@ def explain_command(
     column's attribution, by the version that answered it, summing to the explained value
     minus the baseline's."""
     from mooring.formats._predictions import MODEL_VERSION, feature_table, request_rows
-    from mooring.registry import Registry
     from mooring.serving._log import arrow_without_pandas
 
     arrow_without_pandas()  # pyarrow's probe would import pandas, which nothing here uses
@@ -80,6 +79,8 @@ def explain_command(
     inputs = feature_table(rows)
     explanation = _asked(url, name, version, inputs) if url else None
     if explanation is None:
+        from mooring.registry import Registry
+
         with Registry.from_config(cfg, create=False) as registry:  # read only: never made
             folder = registry.load(name, version=version)
         from mooring.explain import explain_rows  # TensorFlow: once the request is found
@@ -101,7 +102,7 @@ def _asked(url: str, name: str, version: int, inputs: pa.Table) -> Explanation |
 
     import numpy as np
 
-    from mooring.explain import Explanation
+    from mooring.explain._explanation import Explanation
 
     rows = [
         {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
