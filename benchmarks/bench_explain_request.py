@@ -12,9 +12,10 @@ process per call, wall clock from start to exit (and the child's CPU seconds):
   could is recorded), else the first call in a fresh process;
 * **warm**: ``--calls`` repeated calls, for requests from the oldest log file, a middle
   one and the newest, in turn;
-* **--url**: while the server still runs (once its log holds the requests), ``--calls``
-  calls of ``mooring explain ID --url http://127.0.0.1:PORT``: the server's explainer,
-  loaded once, explains the logged rows; no TensorFlow in the command.
+* **--server**: while the server still runs (once its log holds the requests),
+  ``--calls`` calls of ``mooring explain ID --server http://127.0.0.1:PORT``: the
+  server's explainer, loaded once, explains the logged rows; no TensorFlow in the
+  command.
 
 With ``--baseline-src DIR`` the same calls run with ``PYTHONPATH=DIR`` first (another
 checkout's ``src``, e.g. the code before the index), side by side in the same run.
@@ -193,8 +194,8 @@ def serve_and_send(
     config: Path, requests: int, src: str | None, calls: int
 ) -> tuple[list[str], dict[str, dict[str, Any]], float, dict[str, Any]]:
     """Serve the project, send the requests, explain three of them through the server,
-    time ``mooring explain --url`` once the log holds them, stop it; (request ids in
-    order, served explanations by id, seconds to ready, the --url calls)."""
+    time ``mooring explain --server`` once the log holds them, stop it; (request ids in
+    order, served explanations by id, seconds to ready, the --server calls)."""
     port = free_port()
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -223,7 +224,7 @@ def serve_and_send(
         for request_id in picks(ids):
             served[request_id], _ = post(f"{base}:explain", {"instances": sent[request_id]})
         logged(config, ids[-1])
-        url = ("--url", f"http://127.0.0.1:{port}")
+        url = ("--server", f"http://127.0.0.1:{port}")
         asked = [timed_call(config, picks(ids)[i % 3], src, url) for i in range(calls)]
         gap = same(timed_call(config, ids[0], src, url)["answer"], served[ids[0]])
         by_url = {**summary(asked), "max_gap_to_served": gap}
@@ -367,7 +368,7 @@ def main() -> None:
         report["serve_ready_s"] = ready
         report["url"] = by_url
         print(
-            f"--url: median {by_url['wall_median_s']:.2f} s (cpu {by_url['cpu_median_s']:.2f}) "
+            f"--server: median {by_url['wall_median_s']:.2f} s (cpu {by_url['cpu_median_s']:.2f}) "
             f"over {args.calls}; gap to served {by_url['max_gap_to_served']:.2g}",
             flush=True,
         )

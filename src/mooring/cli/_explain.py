@@ -10,9 +10,12 @@ is found through the log's index of request ids (the files that may hold it, not
 file, :func:`~mooring.formats._predictions.request_rows`); the registry is opened without
 the pipeline; pyarrow is kept from importing pandas; and only the version's ``explain``
 SavedModel is loaded (:func:`~mooring.explain.load_explainer`), not the one it serves.
-With ``--url`` a running server that serves the version explains the logged rows with
-the explainer it already holds (``/v1/models/NAME/versions/N:explain``): no TensorFlow
-and no model load here; when it cannot, the version is loaded here as without it.
+A running server of the project (``--server``, else the replicas of ``[rollout]
+metrics_urls``) that serves the version explains the logged rows with the explainer it
+already holds (``/v1/models/NAME/versions/N:explain``): no TensorFlow and no model load
+here; when none can, the version is loaded here as without one. A request the log does
+not hold yet is looked for again once those servers wrote their log
+(:func:`~mooring.cli._log_flush.ask_to_flush`): it may be in their memory still.
 """
 
 from __future__ import annotations
@@ -54,19 +57,22 @@ def explain_command(
         int, typer.Option("--top", min=1, help="Columns shown per row, largest first.")
     ] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
-    url: Annotated[
-        str | None,
+    servers: Annotated[
+        list[str] | None,
         typer.Option(
-            "--url",
-            help="A server that serves the version (e.g. http://127.0.0.1:8501): it explains "
-            "the logged rows with the explainer it holds; when it cannot, the version is "
-            "loaded here.",
+            "--server",
+            help="A server (http://127.0.0.1:8501) asked to explain the logged rows with the "
+            "explainer it holds, and to write its log first when the request is not in it "
+            "yet (repeatable; default: the replicas of \\[rollout] metrics_urls); when none "
+            "can, the version is loaded here.",
         ),
     ] = None,
 ) -> None:
     """Explain a served prediction from the inputs the prediction log kept: each input
     column's attribution, by the version that answered it, summing to the explained value
     minus the baseline's."""
+    from mooring.cli._log_flush import ask_to_flush, flush_url
+    from mooring.errors import NotFoundError
     from mooring.formats._predictions import MODEL_VERSION, feature_table, request_rows
     from mooring.serving._log import arrow_without_pandas
 
@@ -74,11 +80,29 @@ def explain_command(
     cfg = load_config(config)
     name = model or cfg.project.name
     log_url = cfg.serving.log_url or str(cfg.home / "predictions")
-    rows = request_rows(log_url, name, request_id)
+    bases = [s.rstrip("/") for s in servers or ()] or [
+        flush_url(m).removesuffix("/admin/flush") for m in cfg.rollout.metrics_urls
+    ]
+    try:
+        rows = request_rows(log_url, name, request_id)
+    except NotFoundError:
+        if not bases or not ask_to_flush(cfg, bases).answers:
+            raise
+        rows = request_rows(log_url, name, request_id)  # it was in a server's memory
     version = int(rows[MODEL_VERSION][0].as_py())
     inputs = feature_table(rows)
-    explanation = _asked(url, name, version, inputs) if url else None
+    explanation: Explanation | None = None
+    failures: list[str] = []
+    for base in bases:
+        explanation = _asked(base, name, version, inputs, failures)
+        if explanation is not None:
+            break
     if explanation is None:
+        if failures:
+            err_console.print(
+                f"no server explained it ({'; '.join(failures)}); explaining it here",
+                soft_wrap=True,
+            )
         from mooring.registry import Registry
 
         with Registry.from_config(cfg, create=False) as registry:  # read only: never made
@@ -94,9 +118,12 @@ def explain_command(
     _print(explanation, inputs.to_pylist(), f"{name} v{version}, request {request_id}", top)
 
 
-def _asked(url: str, name: str, version: int, inputs: pa.Table) -> Explanation | None:
+def _asked(
+    url: str, name: str, version: int, inputs: pa.Table, failures: list[str]
+) -> Explanation | None:
     """The explanation of the logged rows by the server at ``url`` (the version's own
-    explainer, loaded once in the server); None, said on stderr, when it gives none."""
+    explainer, loaded once in the server); None, and why in ``failures``, when it gives
+    none."""
     import urllib.error
     import urllib.request
 
@@ -131,15 +158,12 @@ def _asked(url: str, name: str, version: int, inputs: pa.Table) -> Explanation |
             unit=str(document["unit"]),
         )
     except urllib.error.HTTPError as exc:
-        said = exc.read().decode("utf-8", "replace")[:300]
-        err_console.print(
-            f"{target} answered {exc.code} ({said}); explaining it here", soft_wrap=True
+        failures.append(
+            f"{target} answered {exc.code}: {exc.read()[:300].decode(errors='replace')}"
         )
         return None
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        err_console.print(
-            f"{target} gave no explanation ({exc}); explaining it here", soft_wrap=True
-        )
+        failures.append(f"{target} gave none ({getattr(exc, 'reason', exc)})")
         return None
     return explanation
 
