@@ -107,4 +107,4 @@ def _logged(log_url: str, request_id: str) -> bool:
 
 
 def _refused(*args: object, **kwargs: object) -> None:
-    raise AssertionError("mooring explain --url explained the rows here")
+    raise AssertionError("mooring explain --server explained the rows here")
