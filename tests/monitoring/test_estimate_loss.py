@@ -76,11 +76,77 @@ def test_errors_that_grow_with_a_column_are_followed_to_a_window_where_it_is_lar
     assert est.metrics["mae"].holds(realized), (est.metrics["mae"], realized)
 
 
+def test_a_window_beyond_the_fitted_range_is_unreliable_and_not_extrapolated() -> None:
+    # The error peaks mid-range of x on the held-out rows; a model of the error on the
+    # prediction and its square extrapolates that hump below zero beyond them. A window
+    # of x from 2 to 3 is marked unreliable, naming the columns and their range, and its
+    # estimate stays within the errors the held-out rows show (trees are flat beyond).
+    rng = np.random.default_rng(5)
+    x = rng.random(4000)
+    truth = 2 * x + rng.normal(0.0, 1.0 + 4.0 * x * (1.0 - x))
+    reference = fit_loss_reference(pa.table({"x": x}), 2 * x, truth)
+    assert reference.refused is None and reference.model is not None
+    far = 2.0 + rng.random(500)
+    est = estimate_loss(reference, pa.table({"x": far}), 2 * far)
+    assert est.unreliable is not None and est.refused is None
+    assert "100% of its rows have the prediction outside" in est.unreliable, est.unreliable
+    assert "100% of its rows have x outside 0.005" in est.unreliable, est.unreliable
+    expected, _ = reference.model.expected(pa.table({"x": x}), 2 * x)
+    mae = est.metrics["mae"]
+    low, high = expected.min() - 1e-9, expected.max() + 1e-9
+    assert low <= mae.value <= high, (mae, low, high)
+    assert mae.value > 0.5 * mean_absolute_error(truth, 2 * x), mae
+    inside = estimate_loss(reference, pa.table({"x": x[:500]}), 2 * x[:500])
+    assert inside.unreliable is None and inside.metrics["mae"].holds(
+        mean_absolute_error(truth[:500], 2 * x[:500])
+    )
+
+
+def _flipping(rows: int, seed: int) -> tuple[pa.Table, Floats, Floats]:
+    """Rows in time order whose error is large where x > 0 in the first half and where
+    x < 0 in the second: the error depends on x, but not as it did."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=rows)
+    later = np.arange(rows) >= rows // 2
+    scale = 1.0 + 3.0 * np.where(later, x < 0, x > 0)
+    when = np.datetime64("2026-01-01T00:00:00", "s") + np.arange(rows) * np.timedelta64(3600, "s")
+    table = pa.table({"x": x, "at": pa.array(when, pa.timestamp("s"))})
+    return table, x, x + rng.normal(0.0, scale)
+
+
+def test_an_error_model_that_misleads_on_the_later_rows_is_refused_as_not_estimable() -> None:
+    # Shuffled, with a timestamp: the self-test orders the rows by it, fits the error
+    # model on the earlier half and finds it further from the later half's windows than
+    # the earlier half's MAE carried forward. Without the timestamp, in shuffled order,
+    # the halves are alike and the error model stands.
+    table, predicted, truth = _flipping(2000, seed=8)
+    shuffled = np.random.default_rng(9).permutation(2000)
+    table, predicted, truth = table.take(shuffled), predicted[shuffled], truth[shuffled]
+    reference = fit_loss_reference(table, predicted, truth)
+    test = reference.self_test
+    assert test is not None and test.ordered_by == "at" and not test.passed, test
+    assert test.dle > test.carried + test.noise, test
+    mae = mean_absolute_error(truth, predicted)
+    rmse = mean_squared_error(truth, predicted) ** 0.5
+    assert reference.refused is not None and reference.model is None
+    assert reference.refused.startswith("not estimable: on the later half of the held-out")
+    assert "(by at)" in reference.refused and "carrying the earlier half's MAE" in reference.refused
+    assert f"the evaluation's MAE {mae:.4g} and RMSE {rmse:.4g} hold" in reference.refused
+    assert reference.evaluation == pytest.approx({"mae": mae, "rmse": rmse})
+    est = estimate_loss(reference, table, predicted)
+    assert est.refused == reference.refused and not est.metrics
+    unordered = fit_loss_reference(table.drop_columns(["at"]), predicted, truth)
+    assert unordered.refused is None and unordered.self_test is not None
+    assert unordered.self_test.ordered_by is None and unordered.self_test.passed
+
+
 def test_a_small_reference_refuses_and_the_stored_reference_round_trips() -> None:
     x = np.arange(150, dtype=np.float64)
     small = fit_loss_reference(pa.table({"x": x}), x, x + 1)
     assert small.refused is not None and "150 rows" in small.refused
+    assert small.refused.startswith("not estimable: ")
     assert estimate_loss(small, pa.table({"x": x}), x).refused == small.refused
+    assert LossReference.read(small.to_dict()) == small
     rng = np.random.default_rng(1)
     x = rng.normal(size=500)
     table = pa.table(
@@ -91,6 +157,7 @@ def test_a_small_reference_refuses_and_the_stored_reference_round_trips() -> Non
         }
     )
     reference = fit_loss_reference(table, x, x + rng.normal(size=500) * (1 + np.abs(x)))
+    assert reference.refused is None
     assert LossReference.read(reference.to_dict()) == reference
     # Stored with its keys sorted (as a record may be), the columns keep their order.
     stored = LossReference.read(
@@ -99,7 +166,14 @@ def test_a_small_reference_refuses_and_the_stored_reference_round_trips() -> Non
     assert stored is not None
     assert estimate_loss(stored, table, x).metrics == estimate_loss(reference, table, x).metrics
     assert LossReference.read({"method": "cbpe"}) is None
-    assert LossReference.read({"method": "dle", "design": {"prediction": [0]}}) is None
+    assert LossReference.read({"method": "dle", "model": "trees", "design": {}}) is None
+    # A reference stored before the trees (a linear model of the error) is refused.
+    linear = LossReference.read(
+        {"method": "dle", "design": {}, "absolute": [1.0], "squared": [1.0], "rows": 900}
+    )
+    assert linear is not None and linear.rows == 900
+    assert estimate_loss(linear, table, x).refused == linear.refused
+    assert linear.refused is not None and "the next `mooring run` registers" in linear.refused
     # A window without a column the model saw reads it as missing, not as an error.
     est = estimate_loss(reference, pa.table({"x": x[:50]}), x[:50])
     assert est.refused is None and {"mae", "rmse"} == set(est.metrics)
