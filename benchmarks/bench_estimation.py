@@ -445,6 +445,8 @@ def run_regression(seeds: int) -> list[dict[str, Any]]:
         order = np.random.default_rng(seed).permutation(age.size)
         frozen, pool = order[: age.size // 2], order[age.size // 2 :]
         reference = fit_loss_reference(table.take(frozen), predicted[frozen], age[frozen])
+        if reference.refused is not None:
+            raise SystemExit(f"seed {seed}: the age model's error model: {reference.refused}")
         naive = {
             "mae": float(np.mean(np.abs(age[frozen] - predicted[frozen]))),
             "rmse": float(np.sqrt(np.mean((age[frozen] - predicted[frozen]) ** 2))),
@@ -470,6 +472,7 @@ def run_regression(seeds: int) -> list[dict[str, Any]]:
                         m: {**est.metrics[m].to_dict(), "holds": est.metrics[m].holds(real[m])}
                         for m in ("mae", "rmse")
                     },
+                    "unreliable": est.unreliable,
                 }
             )
     return records
@@ -481,8 +484,8 @@ def regression_markdown(records: list[dict[str, Any]]) -> list[str]:
         "Regression (DLE): Adult's age, scikit-learn's gradient boosted trees.",
         "",
         "| window | rows | realized MAE | DLE err | naive err | MAE within | realized RMSE "
-        "| DLE err | naive err | RMSE within |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| DLE err | naive err | RMSE within | unreliable |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for window in dict.fromkeys(r["window"] for r in records):
         chosen = [r for r in records if r["window"] == window]
@@ -496,7 +499,8 @@ def regression_markdown(records: list[dict[str, Any]]) -> list[str]:
                 f"{sum(r['dle'][m]['holds'] for r in chosen)}/{len(chosen)}",
             ]
         rows = float(np.mean([r["rows"] for r in chosen]))
-        lines.append(f"| {window} | {rows:.0f} | " + " | ".join(cells) + " |")
+        marked = f"{sum(r['unreliable'] is not None for r in chosen)}/{len(chosen)}"
+        lines.append(f"| {window} | {rows:.0f} | " + " | ".join(cells) + f" | {marked} |")
     return lines
 
 
