@@ -184,15 +184,25 @@ def test_one_prediction_and_one_target_per_row_are_required() -> None:
         fit_loss_reference(pa.table({"x": [1.0, 2.0, 3.0]}), [1.0, 2.0, 3.0], [1.0, 2.0])
 
 
-def test_a_logged_column_of_another_shape_reads_as_missing() -> None:
-    # A model with [N, 1] inputs logs one list per row; the error model read scalars.
+def test_a_logged_column_of_one_value_a_row_in_a_list_reads_as_that_value() -> None:
+    # A model with [N, 1] inputs logs one list per row; the error model reads scalars.
+    # Several values a row do not cast and read as missing, not as an error; a text
+    # column the window lacks is read as missing too, not as rows outside its values.
     rng = np.random.default_rng(2)
     x = rng.normal(size=400)
-    reference = fit_loss_reference(pa.table({"x": x}), x, x + rng.normal(size=400))
-    logged = pa.table({"x": [[v] for v in x[:20]]})
-    est = estimate_loss(reference, logged, x[:20])
-    missing = estimate_loss(reference, pa.table({"y": x[:20]}), x[:20])
+    kind = [("a", "b")[i] for i in rng.integers(0, 2, 400)]
+    table = pa.table({"x": x, "kind": kind})
+    reference = fit_loss_reference(table, x, x + rng.normal(size=400) * (1 + np.abs(x)))
+    assert reference.refused is None
+    plain = estimate_loss(reference, table.slice(0, 20), x[:20])
+    logged = pa.table({"x": [[v] for v in x[:20]], "kind": [[k] for k in kind[:20]]})
+    assert estimate_loss(reference, logged, x[:20]).metrics == plain.metrics
+    several = pa.table({"x": [[v, v] for v in x[:20]], "kind": kind[:20]})
+    missing = estimate_loss(reference, pa.table({"kind": kind[:20]}), x[:20])
+    est = estimate_loss(reference, several, x[:20])
     assert est.metrics == missing.metrics and est.refused is None
+    lacking = estimate_loss(reference, pa.table({"x": x[:20]}), x[:20])
+    assert lacking.unreliable is None and lacking.refused is None
 
 
 @settings(max_examples=25, deadline=None)

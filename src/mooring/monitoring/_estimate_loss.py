@@ -193,7 +193,10 @@ class Design:
                 beyond = float(np.mean((finite < low) | (finite > high)))
                 out[name] = (beyond, held, f"{low:.4g} to {high:.4g}")
         for name, (kept, other) in self.text.items():
-            column = np.asarray(_readable(table, name, pa.string(), predictions.size), dtype=object)
+            found = _cast(table, name, pa.string())
+            if found is None:
+                continue  # a column the window does not hold is read as missing, not outside
+            column = np.asarray(found, dtype=object)
             unseen = float(np.mean(~np.isin(column, np.asarray(kept, dtype=object))))
             out[name] = (unseen, other, f"its {len(kept)} most frequent values")
         return out
@@ -242,16 +245,30 @@ def _code(values: FloatArray, edges: Sequence[float]) -> IntArray:
 
 
 def _readable(table: pa.Table, name: str, kind: pa.DataType, rows: int) -> list[Any]:
-    """``name``'s values as ``kind`` (None where missing); all None when the table lacks
-    the column or holds it in a shape that does not cast (a list per row, say)."""
-    if name in table.column_names:
-        try:
-            values: list[Any] = pc.cast(table[name], kind, safe=False).to_pylist()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            pass
-        else:
-            return [float("nan") if v is None and kind == pa.float64() else v for v in values]
-    return [float("nan") if kind == pa.float64() else None] * rows
+    """``name``'s values as ``kind`` (None where missing; a list of one value per row, as
+    a model with ``[N, 1]`` inputs logs them, read as that value); all None when the table
+    lacks the column or holds it in a shape that does not cast (several values a row)."""
+    found = _cast(table, name, kind)
+    if found is None:
+        return [float("nan") if kind == pa.float64() else None] * rows
+    return found
+
+
+def _cast(table: pa.Table, name: str, kind: pa.DataType) -> list[Any] | None:
+    """:func:`_readable`'s values, or None when there are none to read."""
+    if name not in table.column_names:
+        return None
+    column = table[name]
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        lengths = pc.list_value_length(column)
+        ones = pc.min(lengths).as_py() == 1 and pc.max(lengths).as_py() == 1
+        if ones and column.null_count == 0:
+            column = pc.list_flatten(column)
+    try:
+        values: list[Any] = pc.cast(column, kind, safe=False).to_pylist()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    return [float("nan") if v is None and kind == pa.float64() else v for v in values]
 
 
 def _numbers(column: pa.ChunkedArray) -> FloatArray:
