@@ -167,6 +167,10 @@ def test_a_small_reference_refuses_and_the_stored_reference_round_trips() -> Non
     assert estimate_loss(stored, table, x).metrics == estimate_loss(reference, table, x).metrics
     assert LossReference.read({"method": "cbpe"}) is None
     assert LossReference.read({"method": "dle", "model": "trees", "design": {}}) is None
+    # Trees that split on a column the design does not have are not read.
+    beyond = reference.to_dict()
+    beyond["absolute"]["columns"][0][0] = 99
+    assert LossReference.read(beyond) is None
     # A reference stored before the trees (a linear model of the error) is refused.
     linear = LossReference.read(
         {"method": "dle", "design": {}, "absolute": [1.0], "squared": [1.0], "rows": 900}

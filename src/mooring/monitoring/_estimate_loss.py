@@ -540,7 +540,10 @@ class LossReference:
         whole = design is not None and absolute is not None and squared is not None
         if whole and isinstance(kurtosis, int | float):
             assert design is not None and absolute is not None and squared is not None
-            model = ErrorModel(design, absolute, squared, float(kurtosis))
+            columns = len(design.names)
+            used = [c for t in (absolute, squared) for node in t.columns for c in node]
+            if all(-1 <= c < columns for c in used):
+                model = ErrorModel(design, absolute, squared, float(kurtosis))
         if model is None and not isinstance(refused, str):
             return None
         return cls(model, count, numbers, self_test, refused if isinstance(refused, str) else None)
