@@ -56,8 +56,10 @@ def build_network(out: Path, task: str, *, ignore: str | None = "noise") -> None
 
     from mooring.config._model import FeaturesConfig
     from mooring.features._infer import build_feature_spec
+    from mooring.features._inputs import columns_from_table
     from mooring.features._layers import block_name
     from mooring.training._builders import build_model, resolve_kind
+    from mooring.training._explain import reference_sample
     from mooring.training._export import export_model
     from mooring.training._labels import resolve_label
     from tests.training.conftest import make_config, prepare
@@ -77,7 +79,9 @@ def build_network(out: Path, task: str, *, ignore: str | None = "noise") -> None
         kernel = hidden.kernel.numpy()
         kernel[start : start + widths[spec.names.index(ignore)]] = 0.0
         hidden.kernel.assign(kernel)
-    export_model(model, spec, label, out / "model")
+    table = explain_table(task=task.replace("encodings", "binary"))
+    reference = reference_sample(columns_from_table(table, spec), seed=7)
+    export_model(model, spec, label, out / "model", reference=reference)
 
 
 @pytest.fixture(scope="session")

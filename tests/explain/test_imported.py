@@ -32,16 +32,29 @@ def test_a_keras_savedmodel_is_explained_from_zeros_and_complete(tmp_path: Path)
     assert (e.attributions[:, 0] > 0).all() and (e.attributions[:, 1] < 0).all()
 
 
-def test_data_given_at_import_sets_the_baseline_to_its_means(tmp_path: Path) -> None:
+def test_data_given_at_import_is_the_background_of_its_rows(tmp_path: Path) -> None:
     imported = import_model(tabular_saved_model(tmp_path / "src"), tmp_path / "out", task="binary")
     data = tmp_path / "reference.csv"
     pacsv.write_csv(pa.table({**ROWS, "class": ["a", "b", "a", "b"]}), data)
     imported = with_explain_baseline(imported, data, default_config("m", data, "class"))
-    baseline = json.loads((imported.folder / METADATA_FILE).read_text())["explain"]["baseline"]
-    assert baseline == {"age": 45.0, "hours-per-week": 29.5}
+    entry = json.loads((imported.folder / METADATA_FILE).read_text())["explain"]
+    assert entry["baseline"] == {"age": 45.0, "hours-per-week": 29.5}
+    # Every input is a column of the data: its rows are the background, as a network's.
+    assert entry["reference"]["rows"] == 4 and entry["reference"]["values"]["age"] == [
+        39.0,
+        50.0,
+        20.0,
+        71.0,
+    ]
     e = explain_rows(imported.folder, ROWS)
-    np.testing.assert_allclose(e.baseline, expected_scores([baseline])[0], atol=1e-6)
-    assert e.completeness_error() < 1e-4
+    rows = [dict(zip(ROWS, v, strict=True)) for v in zip(*ROWS.values(), strict=True)]
+    mean = float(np.mean(expected_scores(rows)))
+    np.testing.assert_allclose(e.baseline, mean, atol=1e-6)
+    assert e.reference == (
+        "the mean probability of the positive class over 4 rows of reference.csv "
+        "(a seeded sample)"
+    )
+    assert e.completeness_error() < 1e-3
 
 
 def test_a_multiclass_image_model_attributes_to_its_one_input(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from mooring.explain import (
     mean_abs_attribution,
 )
 from mooring.explain._explainers import explainer_for
+from mooring.explain._gradients import REFERENCE_ROWS, REFERENCE_STEPS
 from mooring.formats._model import METADATA_FILE, load_saved_model
 from mooring.training import _export
 from tests.explain.conftest import build_network, columns_of, explain_table
@@ -40,10 +41,17 @@ def test_the_export_adds_an_explain_signature_and_records_it(
     assert "explain" in tf.saved_model.load(str(folder / "explain")).signatures
     entry = json.loads((folder / METADATA_FILE).read_text())["explain"]
     assert entry["folder"] == "explain"
-    assert entry["method"] == "integrated_gradients" and entry["steps"] == 64
+    assert entry["method"] == "integrated_gradients" and entry["steps"] == REFERENCE_STEPS
     assert entry["columns"] == ["Âge", "Income", "Colour", "city", "noise"]
     assert entry["output"] == "probability of yes" and entry["unit"] == "probability"
-    assert entry["baseline"]["Colour"] == "" and isinstance(entry["baseline"]["Âge"], float)
+    # The baseline is the mean output over real training rows, recorded with them.
+    reference = entry["reference"]
+    assert reference["rows"] == REFERENCE_ROWS and reference["from"].startswith("training rows")
+    assert len(reference["values"]["Colour"]) == REFERENCE_ROWS
+    colours = {v or "" for v in explain_table().column("Colour").to_pylist()}  # "" = missing
+    assert set(reference["values"]["Colour"]) <= colours
+    served = served_by(folder, reference["values"])["probabilities"][:, 1]
+    assert reference["mean_output"] == pytest.approx(float(served.mean()), abs=1e-6)
 
 
 def test_binary_attributions_sum_to_the_probability_minus_the_baseline(
@@ -56,7 +64,10 @@ def test_binary_attributions_sum_to_the_probability_minus_the_baseline(
     _check_complete(e, 0.01)
     served = served_by(folder, columns)["probabilities"][:, 1]
     np.testing.assert_allclose(e.explained, served, atol=1e-6)
-    assert np.ptp(e.baseline) == 0.0  # one baseline row for every row
+    # Every row's baseline is the mean output over the reference rows, and says so.
+    entry = json.loads((folder / METADATA_FILE).read_text())["explain"]
+    np.testing.assert_allclose(e.baseline, entry["reference"]["mean_output"], atol=1e-6)
+    assert e.to_dict()["baseline"].startswith(f"the mean probability of yes over {REFERENCE_ROWS}")
 
 
 def test_a_folder_is_explained_from_its_explain_savedmodel_alone(

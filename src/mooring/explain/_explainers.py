@@ -29,7 +29,13 @@ import numpy as np
 
 from mooring.errors import UsageError
 from mooring.explain._explanation import ExplainUnavailable, Explanation
-from mooring.explain._gradients import CHUNK_ROWS, STEPS, integrated_gradients
+from mooring.explain._gradients import (
+    CHUNK_ROWS,
+    PATH_ROWS,
+    REFERENCE_STEPS,
+    STEPS,
+    integrated_gradients,
+)
 from mooring.formats._model import (
     EXPLAIN_ATTRIBUTIONS,
     EXPLAIN_BASELINE,
@@ -297,6 +303,13 @@ class SignatureExplainer:
         self.columns = tuple(str(c) for c in entry["columns"])
         self.output = str(entry.get("output", "prediction"))
         self.unit = str(entry.get("unit", ""))
+        self.reference = reference_text(entry)
+        # Each row walks (steps + 1) points from each reference row: the chunk bounds the
+        # batch of path points one call evaluates.
+        reference = entry.get("reference")
+        count = int(reference.get("rows") or 1) if isinstance(reference, Mapping) else 1
+        points = (int(entry.get("steps") or STEPS) + 1) * count
+        self.chunk = max(1, min(CHUNK_ROWS, PATH_ROWS // points))
 
     def explain(self, columns: Columns) -> Explanation:
         from mooring._tensorflow import import_tensorflow
@@ -309,12 +322,13 @@ class SignatureExplainer:
             for name, text in strings.items()
         }
         parts: dict[str, list[np.ndarray[Any, Any]]] = {}
-        for start in range(0, rows, CHUNK_ROWS):
+        chunk = self.chunk
+        for start in range(0, rows, chunk):
             feed = {
                 self.aliases.get(name, name): tf.constant(
-                    array[start : start + CHUNK_ROWS].tolist()
+                    array[start : start + chunk].tolist()
                     if strings[name]
-                    else array[start : start + CHUNK_ROWS],
+                    else array[start : start + chunk],
                     dtype=tf.string if strings[name] else tf.float32,
                 )
                 for name, array in arrays.items()
@@ -335,6 +349,7 @@ class SignatureExplainer:
             output=self.output,
             method=self.method,
             unit=self.unit,
+            reference=self.reference,
         )
 
 
@@ -350,13 +365,37 @@ def _signature(module: Any, who: str) -> Any:
     return function
 
 
+def reference_text(entry: Mapping[str, Any]) -> str:
+    """What a network's baseline is, from its ``explain`` entry: the mean output over its
+    reference rows, or (an export from before them) the one row of imputed values.
+
+    Examples:
+        >>> reference_text({"output": "probability of >50K", "reference": {"rows": 32,
+        ...     "from": "training rows (a seeded sample)", "mean_output": 0.2412}})
+        'the mean probability of >50K over 32 training rows (a seeded sample): 0.2412'
+    """
+    reference = entry.get("reference")
+    output = str(entry.get("output", "prediction"))
+    if not isinstance(reference, Mapping):
+        return f"the {output} of one row: each number at its mean, each category missing"
+    mean = reference.get("mean_output")
+    value = f": {mean:.4g}" if isinstance(mean, float | int) else ""
+    if reference.get("from") == "imputed row":
+        return f"the {output} of one row: each number at its mean, each category missing{value}"
+    return f"the mean {output} over {reference.get('rows')} {reference.get('from')}{value}"
+
+
 class TreeExplainer:
     """Exact Shapley values of gradient boosted trees, from the YDF model in ``ydf/``.
 
     YDF returns them in the trees' raw unit: log-odds of the positive class (binary),
     of the predicted class's score (multiclass, before the softmax), the label's value
-    (regression). ``baseline`` is the trees' initial prediction, ``explained`` the row's
-    raw prediction, so completeness is exact up to float rounding.
+    (regression). ``baseline`` is TreeSHAP's own expectation, the value YDF returns beside
+    the Shapley values: the trees' mean raw output over their training rows, as the
+    trees' node counts weigh them (path-dependent TreeSHAP; on Adult -1.88 log-odds, the
+    mean of the training rows' log-odds, not the trees' initial prediction -1.13).
+    ``explained`` is the row's raw prediction, so completeness is exact up to float
+    rounding.
     """
 
     method = "tree_shap"
@@ -426,14 +465,18 @@ class TreeExplainer:
         explained = self._raw(columns, rows) if self.task != "multiclass" else None
         if explained is None:
             explained = baseline + attributions.sum(axis=1)
+        baseline = baseline * self.scale + self.shift
+        value = "" if self.task == "multiclass" else f": {float(baseline[0]):.4g}"
         return Explanation(
             columns=self.columns,
             attributions=(attributions * self.scale).astype(np.float32),
-            baseline=(baseline * self.scale + self.shift).astype(np.float32),
+            baseline=baseline.astype(np.float32),
             explained=explained.astype(np.float32),
             output=self.output,
             method=self.method,
             unit=self.unit,
+            reference=f"the trees' mean {self.output} over their training rows, weighted by "
+            f"their node counts (TreeSHAP's expectation){value}",
         )
 
     def _raw(self, columns: Columns, rows: int) -> np.ndarray[Any, Any]:
@@ -450,8 +493,11 @@ class ImportedExplainer:
 
     Every input must be a float tensor; the explained output is the positive class's
     probability (binary), the predicted class's (multiclass) or the value (regression),
-    from the output ``mooring.json``'s roles name. The baseline is ``explain.baseline``
-    (the ``--data`` reference means, recorded at import) where given, else zeros.
+    from the output ``mooring.json``'s roles name. The baseline is, in this order:
+    ``explain.reference``'s rows (a seeded sample of the ``--data`` rows, recorded at
+    import when every input is one of its columns), each row's gradients integrated from
+    each of them and averaged, as a network's are; else one row, ``explain.baseline``
+    (the ``--data`` means of the inputs it has) and zeros for the others.
     """
 
     method = "integrated_gradients"
@@ -484,16 +530,36 @@ class ImportedExplainer:
             self.role = VALUE if task == "regression" else PROBABILITIES
         self.task = task
         self.columns = tuple(folder.inputs)
-        baseline = (entry or {}).get("baseline") or {}
+        entry = entry or {}
+        baseline = entry.get("baseline") or {}
         self.baseline = {
             name: np.asarray(baseline.get(name, 0.0), np.float32) for name in self.columns
         }
+        reference = entry.get("reference")
+        values = reference.get("values") if isinstance(reference, Mapping) else None
+        self.references: dict[str, np.ndarray[Any, Any]] | None = None
+        self.steps = STEPS
+        if isinstance(values, Mapping) and set(values) == set(self.columns):
+            self.references = {  # one value per row: every input is a column
+                name: np.asarray([np.nan if v is None else v for v in values[name]], np.float32)
+                for name in self.columns
+            }
+            self.steps = REFERENCE_STEPS
+            source = reference.get("from", "reference rows") if reference else ""
+            self.reference = (
+                f"the mean {{output}} over {len(next(iter(self.references.values())))} {source}"
+            )
+        elif baseline:
+            self.reference = f"the {{output}} of one row: the means of {entry.get('baseline_from')}"
+        else:
+            self.reference = "the {output} of one row of zeros"
         if self.role == VALUE:
             self.output, self.unit = f"value of {self.source!r}", "value"
         elif task == "multiclass":
             self.output, self.unit = "probability of the predicted class", "probability"
         else:
             self.output, self.unit = "probability of the positive class", "probability"
+        self.reference = self.reference.format(output=self.output)
 
     def _target(self, out: Any, tf: Any, classes: Any) -> Any:
         scores = tf.cast(out[self.source], tf.float32)
@@ -526,8 +592,10 @@ class ImportedExplainer:
                 ) from None
 
         parts: dict[str, list[np.ndarray[Any, Any]]] = {}
-        for start in range(0, rows, max(1, CHUNK_ROWS // 4)):
-            chunk = {k: tf.constant(v[start : start + CHUNK_ROWS // 4]) for k, v in arrays.items()}
+        paths = 1 if self.references is None else len(next(iter(self.references.values())))
+        size = max(1, min(CHUNK_ROWS // 4, PATH_ROWS // ((self.steps + 1) * paths)))
+        for start in range(0, rows, size):
+            chunk = {k: tf.constant(v[start : start + size]) for k, v in arrays.items()}
             for key, value in self._chunk(chunk, tf).items():
                 parts.setdefault(key, []).append(value)
         width = len(self.columns)
@@ -547,6 +615,7 @@ class ImportedExplainer:
             self.output,
             self.method,
             self.unit,
+            self.reference,
         )
 
     def _chunk(self, x: dict[str, Any], tf: Any) -> dict[str, np.ndarray[Any, Any]]:
@@ -562,14 +631,22 @@ class ImportedExplainer:
             if scores.shape.rank == 2 and scores.shape[-1] > 1:
                 classes = tf.argmax(scores, axis=1, output_type=tf.int32)
         rows = int(tf.shape(next(iter(x.values())))[0])
-        points = STEPS + 1
+        points = self.steps + 1
+        paths = 1
+        if self.references is None:
+            base = {k: tf.broadcast_to(self.baseline[k], tf.shape(v)) for k, v in x.items()}
+        else:  # row i paired with reference k at i·paths + k
+            paths = len(next(iter(self.references.values())))
+            base = {k: tf.tile(tf.constant(r), [rows]) for k, r in self.references.items()}
+            x = {k: tf.repeat(v, paths, axis=0) for k, v in x.items()}
+            if classes is not None:
+                classes = tf.repeat(classes, paths)
 
         def along(path: dict[str, Any]) -> Any:
             tiled = None if classes is None else tf.tile(classes, [points])
             return self._target(call(path), tf, tiled)
 
-        base = {k: tf.broadcast_to(self.baseline[k], tf.shape(v)) for k, v in x.items()}
-        attributions, blocked, ends = integrated_gradients(along, x, base, STEPS)
+        attributions, blocked, ends = integrated_gradients(along, x, base, self.steps)
         if len(blocked) == len(self.columns):
             raise ExplainUnavailable(
                 f"model '{self.folder.path}' cannot be explained: its output "
@@ -577,9 +654,11 @@ class ImportedExplainer:
                 f"({', '.join(blocked)}); the signature is not differentiable (e.g. a "
                 "lookup, a cast to integers or a tree inside)"
             )
-        widths = {k: tf.reshape(a, [rows]) for k, a in attributions.items()}
+        widths = {
+            k: tf.reduce_mean(tf.reshape(a, [rows, paths]), axis=1) for k, a in attributions.items()
+        }
         return {
             "a": np.stack([widths[c].numpy() for c in self.columns], axis=1),
-            "b": ends[0].numpy(),
-            "e": ends[1].numpy(),
+            "b": tf.reduce_mean(tf.reshape(ends[0], [rows, paths]), axis=1).numpy(),
+            "e": tf.reshape(ends[1], [rows, paths])[:, 0].numpy(),
         }

@@ -38,7 +38,8 @@ class Explanation:
     Completeness: for each row, ``attributions[i].sum()`` equals
     ``explained[i] - baseline[i]`` (within the method's tolerance), so an attribution
     says how much of the move from the baseline's output to the row's output a column
-    accounts for, in ``unit``.
+    accounts for, in ``unit``. The baseline is the mean output over reference rows (a
+    sample of the training rows, or the trees' own expectation); ``reference`` says which.
 
     Examples:
         >>> e = Explanation(("age", "city"), np.array([[0.25, -0.05]]), np.array([0.3]),
@@ -55,6 +56,8 @@ class Explanation:
     output: str
     method: str
     unit: str
+    #: What the baseline is (e.g. "the mean over 32 training rows"), shown beside it.
+    reference: str = ""
 
     def __len__(self) -> int:
         return len(self.explained)
@@ -80,6 +83,7 @@ class Explanation:
             "output": self.output,
             "method": self.method,
             "unit": self.unit,
+            "baseline": self.reference,
             "explanations": self.to_json(),
         }
 

@@ -15,14 +15,33 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["CHUNK_ROWS", "STEPS", "TOLERANCE", "integrated_gradients"]
+__all__ = [
+    "CHUNK_ROWS",
+    "PATH_ROWS",
+    "REFERENCE_ROWS",
+    "REFERENCE_STEPS",
+    "STEPS",
+    "TOLERANCE",
+    "integrated_gradients",
+]
 
 #: Trapezoidal intervals along the path (65 evaluations per row).
 STEPS = 64
 #: Completeness holds within this, in the explained output's unit, for mooring's networks.
 TOLERANCE = 0.01
+#: Rows in an explanation's background (a seeded sample of the training rows, or of the
+#: data an imported model was given): 32 rows × 17 points is 544 evaluations per explained
+#: row; its agreement with KernelSHAP on the same background and its cost are measured in
+#: benchmarks/bench_attributions.py.
+REFERENCE_ROWS = 32
+#: Trapezoidal intervals along each reference row's path: the rule's error averages out
+#: over the references, so each path needs far fewer than one path alone (:data:`STEPS`).
+REFERENCE_STEPS = 16
 #: Rows explained per call, bounding the path batch at ``(STEPS + 1) · CHUNK_ROWS`` rows.
 CHUNK_ROWS = 256
+#: Path points one call evaluates at most, when each row walks several paths (one from
+#: each reference row): a call explains ``PATH_ROWS // points per row`` rows.
+PATH_ROWS = 16_384
 
 
 def integrated_gradients(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -138,7 +139,10 @@ def with_explain_baseline(
     imported: ImportedModel, data: str | Path, cfg: MooringConfig
 ) -> ImportedModel:
     """``mooring.json``'s ``explain.baseline``: each float ``[None]`` input's mean in
-    ``data``, the reference its integrated gradients start from (zeros otherwise).
+    ``data`` (zeros otherwise); and, when every input of the model is such a column of
+    ``data``, ``explain.reference``: a seeded sample of its complete rows, the background
+    the integrated gradients start from (each row's attributions then sum to its output
+    less the mean output over those rows, as a network's do).
 
     An input ``data`` lacks, or holds no numbers for, keeps the zero baseline.
     """
@@ -169,16 +173,35 @@ def with_explain_baseline(
             baseline[name] = float(mean)
     if not baseline:
         return imported
-    metadata = {
-        **imported.metadata,
-        "explain": {
-            "method": "integrated_gradients",
-            "baseline": baseline,
-            "baseline_from": str(data),
-        },
+    explain: dict[str, Any] = {
+        "method": "integrated_gradients",
+        "baseline": baseline,
+        "baseline_from": str(data),
     }
+    if set(baseline) == set(inputs):
+        explain["reference"] = _reference_rows(table.select(list(baseline)), data)
+    metadata = {**imported.metadata, "explain": explain}
     write_metadata(imported.folder, metadata)
     return dataclasses.replace(imported, metadata=metadata)
+
+
+def _reference_rows(table: pa.Table, data: str | Path) -> dict[str, Any]:
+    """Up to :data:`~mooring.explain._gradients.REFERENCE_ROWS` complete rows of ``table``,
+    drawn with a fixed seed: an imported model's explanation background."""
+    import pyarrow.compute as pc
+
+    from mooring.explain._gradients import REFERENCE_ROWS
+
+    valid = [pc.is_valid(table.column(n)) for n in table.column_names]
+    complete = table.filter(functools.reduce(pc.and_, valid))
+    count = min(REFERENCE_ROWS, complete.num_rows)
+    picked = np.sort(np.random.default_rng(0).choice(complete.num_rows, count, replace=False))
+    rows = complete.take(pa.array(picked, pa.int64()))
+    return {
+        "rows": count,
+        "from": f"rows of {Path(data).name} (a seeded sample)",
+        "values": {n: [float(v) for v in rows.column(n).to_pylist()] for n in rows.column_names},
+    }
 
 
 def default_config(name: str, data: str | Path, label: str | None = None) -> MooringConfig:

@@ -123,8 +123,14 @@ def export_model(
     model_dir: Path,
     *,
     extra: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the SavedModel and ``mooring.json`` to ``model_dir`` (replaced if it exists).
+
+    ``reference`` holds the rows the ``explain`` signature's attributions are measured
+    from (model inputs, one array per column: a seeded sample of the training rows,
+    :func:`mooring.training._explain.reference_sample`); without it, one row of imputed
+    values.
 
     The folder appears whole or not at all (:func:`staged_folder`): an export that is
     interrupted leaves no half-written ``model_dir`` behind.
@@ -133,7 +139,7 @@ def export_model(
         >>> export_model(model, spec, label, Path("out/model"))  # doctest: +SKIP
     """
     with staged_folder(model_dir) as staging:
-        _write_model(model, spec, label, staging, extra)
+        _write_model(model, spec, label, staging, extra, reference)
     return model_dir
 
 
@@ -143,6 +149,7 @@ def _write_model(
     label: LabelEncoding,
     model_dir: Path,
     extra: Mapping[str, Any] | None,
+    reference: Mapping[str, Any] | None = None,
 ) -> None:
     """The SavedModel (and its explainer) and ``mooring.json``, written into ``model_dir``."""
 
@@ -150,7 +157,7 @@ def _write_model(
         return postprocess(model(check_inputs(inputs, spec.names), training=False), label)
 
     explained = explain_function(
-        model, spec, label, lambda inputs: check_inputs(inputs, spec.names)
+        model, spec, label, lambda inputs: check_inputs(inputs, spec.names), reference=reference
     )
     with quiet_python_logs():
         archive = keras.export.ExportArchive()

@@ -28,7 +28,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,11 +55,17 @@ from mooring.training._checkpoints import (
     restore_weights,
     save_checkpoint,
 )
+from mooring.training._explain import reference_sample
 from mooring.training._export import export_model
 from mooring.training._labels import LabelEncoding, resolve_label
 from mooring.training._linear import LBFGS_MAX_PARAMETERS, fit_linear, linear_parameters
 from mooring.training._parity import ParityReport, check_parity
-from mooring.training._pipeline import StreamedData, TrainingData, load_training_data
+from mooring.training._pipeline import (
+    InMemoryData,
+    StreamedData,
+    TrainingData,
+    load_training_data,
+)
 
 if TYPE_CHECKING:
     from mooring.contract._schema import Schema
@@ -287,6 +293,18 @@ class _EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
                 "stopped": self.stopped,
             },
         )
+
+
+def reference_rows(data: TrainingData, seed: int) -> dict[str, Any] | None:
+    """The explanation's background: a seeded sample of the training rows (in memory, all of
+    them; streamed, the first row group's), as model inputs; None when there are none."""
+    if isinstance(data, InMemoryData):
+        columns: Mapping[str, Any] = data.features
+    else:
+        columns = next(iter(data.labelled()), ({}, None))[0]
+    if not columns or not len(next(iter(columns.values()))):
+        return None
+    return reference_sample(columns, seed=seed)
 
 
 def _parity_table(cfg: MooringConfig, source: Any, options: ReadOptions, n: int) -> pa.Table:
@@ -533,6 +551,7 @@ def train_model(  # noqa: PLR0913 - keyword-only options of one training run
         resumed_from=resumed_from,
         clock=(t_start, cpu_start),
         notes=notes,
+        reference=train_data,
     )
 
 
@@ -604,6 +623,7 @@ def _train_linear(  # noqa: PLR0913 - what one linear fit needs
         clock=(t_start, cpu_start),
         fields={"linear_fit": fit.to_dict()},
         notes=notes,
+        reference=data,
     )
 
 
@@ -626,9 +646,13 @@ def finish_network(  # noqa: PLR0913 - what the fit measured, for the training r
     clock: tuple[float, float],
     fields: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
+    reference: TrainingData | None = None,
 ) -> TrainingResult:
     """After fitting: the best epoch's weights (when early stopping keeps them), export,
-    parity check and the training record — the same for one process and for several workers."""
+    parity check and the training record — the same for one process and for several workers.
+
+    ``reference``: the training rows a seeded sample of which the ``explain`` signature
+    measures attributions from (:func:`reference_rows`)."""
     config = cfg.model
     ckpt_root = output_dir / "checkpoints"
     best_epoch = recorder.best_epoch
@@ -646,7 +670,14 @@ def finish_network(  # noqa: PLR0913 - what the fit measured, for the training r
         "epochs_trained": int(last_epoch),
         "best_epoch": best_epoch,
     }
-    model_dir = export_model(model, spec, label, output_dir / "model", extra=extra)
+    model_dir = export_model(
+        model,
+        spec,
+        label,
+        output_dir / "model",
+        extra=extra,
+        reference=None if reference is None else reference_rows(reference, seed),
+    )
     export_seconds = time.perf_counter() - t_export
     t_parity = time.perf_counter()
     parity = None

@@ -229,6 +229,7 @@ class _Trainer:
                         ),
                     }
                 },
+                reference=data,  # the chief's shard: its rows are training rows too
             )
         # The last collective: no worker leaves before the chief has exported.
         self.all_sum(np.ones(1))
