@@ -78,15 +78,31 @@ def test_a_drifted_window_says_which_columns_moved_the_predictions(
     assert sum(v for v in shift.shifts.values() if v is not None) == pytest.approx(
         shift.moved, abs=0.02
     )
-    saved = DriftReport.from_dict(orjson.loads(Path(report.files["json"]).read_bytes()))
+    # The sizes hold up: measured from real training rows, the shifts barely offset.
+    assert shift.absolute < 2 * abs(shift.moved)
+    data = orjson.loads(Path(report.files["json"]).read_bytes())
+    saved = DriftReport.from_dict(data)
     assert saved.attributions is not None and saved.attributions.largest(2) == shift.largest(2)
+    # Which shifts are beyond their noise is decided once: the JSON, the page and the
+    # command line give the same columns.
+    beyond = data["attributions"]["beyond_noise"]
+    assert beyond == shift.beyond_columns() and beyond[0] == "age"
+    assert data["attributions"]["sum_of_absolute_shifts"] == pytest.approx(shift.absolute)
     page = Path(report.files["html"]).read_text(encoding="utf-8")
     assert 'id="attributions"' in page and "What moved the predictions" in page
+    assert f"{len(beyond)} of {len(shift.shifts)} columns are beyond" in page
+    assert page.count("<td>yes</td>") == len(beyond)
     # `mooring drift` says it in a line, largest shift first.
     assert main(["drift", "--config", str(local.config_path), "--last", "2000"]) == 1
     said = " ".join(capsys.readouterr().out.split())
     assert "what moved the predictions (mean probability of >50K moved" in said
-    assert "against the evaluation's (probability): age " in said
+    assert "the shifts' absolute values add up to" in said
+    assert f"(probability): {len(beyond)} of {len(shift.shifts)} columns beyond" in said
+    assert ": age " in said
+    named = said.split("columns beyond the noise of the rows drawn")[-1].split("; within")[0]
+    assert [c for c in shift.shifts if f" {c} " in named + " "] == [
+        c for c in shift.shifts if c in beyond[:5]
+    ]
     assert "within their noise: " in said and "hours-per-week" in said.split("within")[-1]
 
 

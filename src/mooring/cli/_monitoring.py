@@ -251,6 +251,10 @@ def _print_report(report: DriftReport) -> None:
         console.print(f"report: {report.files['html']}")
 
 
+#: Shifts beyond their noise that ``mooring drift`` names; the report lists every one.
+SHOWN_SHIFTS = 5
+
+
 def _print_shift(report: DriftReport) -> None:
     """What moved the predictions: the columns whose mean attribution moved most."""
     shift = report.attributions
@@ -259,15 +263,26 @@ def _print_shift(report: DriftReport) -> None:
     if shift.note is not None:
         console.print(f"what moved the predictions: not explained: {shift.note}", soft_wrap=True)
         return
-    moved = "" if shift.moved is None else f" (mean {shift.output} moved {shift.moved:+.4g})"
-    ranked = shift.largest(len(shift.shifts))
-    beyond = [(c, v) for c, v in ranked if shift.beyond_noise(c)]
-    within = [c for c, _ in ranked if not shift.beyond_noise(c)]
-    parts = [f"{c} {v:+.4g} (±{shift.noise.get(c) or 0:.2g})" for c, v in beyond[:5]]
+    moved = (
+        ""
+        if shift.moved is None
+        else f" (mean {shift.output} moved {shift.moved:+.4g}; the shifts' absolute values "
+        f"add up to {shift.absolute:.4g})"
+    )
+    beyond = shift.beyond_columns()
+    within = [c for c, _ in shift.largest(len(shift.shifts)) if c not in beyond]
+    parts = [
+        f"{c} {shift.shifts.get(c) or 0:+.4g} (±{shift.noise.get(c) or 0:.2g})"
+        for c in beyond[:SHOWN_SHIFTS]
+    ]
+    if len(beyond) > SHOWN_SHIFTS:
+        parts.append(f"and {len(beyond) - SHOWN_SHIFTS} more (in the report)")
+    measured = len(beyond) + len(within)
     console.print(
         f"what moved the predictions{moved}, by mean attribution over {shift.rows:,} rows "
-        f"against the evaluation's ({shift.unit}): "
-        + (", ".join(parts) or "no column beyond the noise of the rows drawn")
+        f"against the evaluation's ({shift.unit}): {len(beyond)} of {measured} columns beyond "
+        "the noise of the rows drawn"
+        + (": " + ", ".join(parts) if parts else "")
         + (f"; within their noise: {', '.join(within)}" if within else ""),
         soft_wrap=True,
     )

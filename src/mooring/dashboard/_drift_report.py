@@ -119,11 +119,14 @@ def _shift(report: DriftReport) -> str:
         return head + f"<p><em>{escape(shift.note)}</em></p>"
     moved = "" if shift.moved is None else f" moved {shift.moved:+.4g}"
     ranked = shift.largest(len(shift.shifts))
+    beyond = shift.beyond_columns()
     return (
         head + f"<p>The mean {escape(shift.output)}{escape(moved)} against the evaluation. Each "
         f"column's mean attribution over {shift.rows:,} rows of the window, less its mean over "
         f"{shift.reference_rows:,} evaluation rows ({escape(shift.unit)}): the shifts add up "
-        "to that move, so they say which columns moved the predictions, whatever drifted.</p>"
+        "to that move, so they say which columns moved the predictions, whatever drifted. "
+        f"Their absolute values add up to {shift.absolute:.4g}; {len(beyond)} of "
+        f"{len(ranked)} columns are beyond the noise of the rows drawn.</p>"
         + bar_chart([Bar(c, v) for c, v in ranked[:20]], title="Attribution shift")
         + "<table><tr><th>column</th><th>shift</th><th>± (95%, the rows drawn)</th>"
         "<th>beyond it</th></tr>"

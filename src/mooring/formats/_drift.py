@@ -421,18 +421,22 @@ class AttributionShift:
     attribution over the window's rows less its mean over the evaluation's, in the
     explanation's ``unit``.
 
-    Attributions sum to the explained output minus a fixed baseline, so the shifts sum to
-    ``moved``, the change of the mean explained output: they split that change between
-    the columns. ``rows`` window rows were explained, against ``reference_rows``; each
-    shift's ``noise`` is the half-width of its 95% interval from the two samples' spread
-    (a shift within it may be the draw of the rows, not the window); ``note`` says why
-    nothing was explained (``shifts`` then empty).
+    Attributions sum to the explained output minus a fixed baseline (the mean output
+    over the model's reference rows), so the shifts sum to ``moved``, the change of the
+    mean explained output: they split that change between the columns. Their absolute
+    values add up to :attr:`absolute`, shown beside ``moved``: far above it, the shifts
+    offset each other. ``rows`` window rows were explained, against ``reference_rows``;
+    each shift's ``noise`` is the half-width of its 95% interval from the two samples'
+    spread (a shift within it may be the draw of the rows, not the window). Which columns
+    are beyond their noise is decided once (``beyond``, written to the JSON), and the
+    report's page and ``mooring drift`` read it from there. ``note`` says why nothing was
+    explained (``shifts`` then empty).
 
     Examples:
-        >>> s = AttributionShift("probability of >50K", "probability", 200, 200, 0.08,
-        ...                      {"age": 0.06, "sex": 0.02})
-        >>> s.largest(1)
-        [('age', 0.06)]
+        >>> s = AttributionShift("probability of >50K", "probability", 200, 200, 0.04,
+        ...                      {"age": 0.06, "sex": -0.02}, {"age": 0.01, "sex": 0.03})
+        >>> s.largest(1), s.beyond_columns(), round(s.absolute, 3)
+        ([('age', 0.06)], ['age'], 0.08)
     """
 
     output: str
@@ -443,11 +447,28 @@ class AttributionShift:
     shifts: dict[str, float | None] = field(default_factory=dict)
     noise: dict[str, float | None] = field(default_factory=dict)
     note: str | None = None
+    #: The columns beyond their noise, largest shift first (None: decide from ``noise``).
+    beyond: list[str] | None = None
 
     def beyond_noise(self, column: str) -> bool:
         """Whether ``column``'s shift is larger than its noise (True where none is known)."""
-        shift, noise = self.shifts.get(column), self.noise.get(column)
-        return shift is not None and (noise is None or abs(shift) > noise)
+        return column in self.beyond_columns()
+
+    def beyond_columns(self) -> list[str]:
+        """The columns whose shift is beyond its noise, largest first: the one answer the
+        JSON, the page and the command line give."""
+        if self.beyond is not None:
+            return list(self.beyond)
+        return [
+            column
+            for column, shift in self.largest(len(self.shifts))
+            if (noise := self.noise.get(column)) is None or abs(shift) > noise
+        ]
+
+    @property
+    def absolute(self) -> float:
+        """The sum of the shifts' absolute values (``moved`` is their signed sum)."""
+        return float(sum(abs(v) for v in self.shifts.values() if v is not None))
 
     def largest(self, n: int) -> list[tuple[str, float]]:
         """The ``n`` columns whose mean attribution moved most, either way."""
@@ -462,14 +483,17 @@ class AttributionShift:
             "rows": self.rows,
             "reference_rows": self.reference_rows,
             "moved": self.moved,
+            "sum_of_absolute_shifts": self.absolute,
             "shifts": self.shifts,
             "noise": self.noise,
+            "beyond_noise": self.beyond_columns(),
             "note": self.note,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AttributionShift:
         """Read :meth:`to_dict`'s mapping, tolerating missing and non-numeric values."""
+        beyond = data.get("beyond_noise")
         return cls(
             output=str(data.get("output") or ""),
             unit=str(data.get("unit") or ""),
@@ -479,6 +503,7 @@ class AttributionShift:
             shifts=_numbers(data.get("shifts")),
             noise=_numbers(data.get("noise")),
             note=_text(data.get("note")),
+            beyond=_strings(beyond) if isinstance(beyond, list) else None,
         )
 
 

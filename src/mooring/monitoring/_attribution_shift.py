@@ -89,7 +89,7 @@ def attribution_shift(
             else Z95 * math.sqrt(spread[i] ** 2 / rows + float(sd) ** 2 / empty.reference_rows)
         )
     explained = reference.get("mean_explained")
-    return AttributionShift(
+    shift = AttributionShift(
         output=explanation.output,
         unit=explanation.unit,
         rows=rows,
@@ -98,3 +98,5 @@ def attribution_shift(
         shifts=shifts,
         noise=noise,
     )
+    shift.beyond = shift.beyond_columns()  # decided here, once: every view reads this list
+    return shift
