@@ -170,7 +170,8 @@ def _asked(
 
 def _print(explanation: Explanation, inputs: list[dict[str, Any]], title: str, top: int) -> None:
     console.print(
-        f"{title}: {explanation.output} explained by {explanation.method} ({explanation.unit})",
+        f"{title}: {explanation.output} explained by {explanation.method} ({explanation.unit})"
+        + (f"; baseline: {explanation.reference}" if explanation.reference else ""),
         soft_wrap=True,
     )
     for i, row in enumerate(explanation.to_json()):
