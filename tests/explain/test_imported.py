@@ -51,8 +51,7 @@ def test_data_given_at_import_is_the_background_of_its_rows(tmp_path: Path) -> N
     mean = float(np.mean(expected_scores(rows)))
     np.testing.assert_allclose(e.baseline, mean, atol=1e-6)
     assert e.reference == (
-        "the mean probability of the positive class over 4 rows of reference.csv "
-        "(a seeded sample)"
+        "the mean probability of the positive class over 4 rows of reference.csv (a seeded sample)"
     )
     assert e.completeness_error() < 1e-3
 

@@ -67,7 +67,7 @@ def test_binary_attributions_sum_to_the_probability_minus_the_baseline(
     # Every row's baseline is the mean output over the reference rows, and says so.
     entry = json.loads((folder / METADATA_FILE).read_text())["explain"]
     np.testing.assert_allclose(e.baseline, entry["reference"]["mean_output"], atol=1e-6)
-    assert e.to_dict()["baseline"].startswith(f"the mean probability of yes over {REFERENCE_ROWS}")
+    assert e.to_dict()["reference"].startswith(f"the mean probability of yes over {REFERENCE_ROWS}")
 
 
 def test_a_folder_is_explained_from_its_explain_savedmodel_alone(

@@ -83,7 +83,7 @@ class Explanation:
             "output": self.output,
             "method": self.method,
             "unit": self.unit,
-            "baseline": self.reference,
+            "reference": self.reference,
             "explanations": self.to_json(),
         }
 
