@@ -138,9 +138,18 @@ def test_the_shared_adult_network_is_complete_for_its_real_rows(
 
     rows = adult_rows(64)
     columns = {k: [r[k] for r in rows] for k in rows[0]}
-    e = explain_rows(adult_training(1, "mlp").model_dir, columns)
+    folder = adult_training(1, "mlp").model_dir
+    e = explain_rows(folder, columns)
     assert e.output == "probability of >50K"
     _check_complete(e, 0.01)
+    # Training froze its background: real training rows, no category outside what
+    # training saw (the made-up row put every category in a bucket training never filled).
+    reference = json.loads((folder / METADATA_FILE).read_text())["explain"]["reference"]
+    assert reference["rows"] == REFERENCE_ROWS and reference["from"].startswith("training rows")
+    seen = set(adult_rows(2000)[i]["workclass"] for i in range(2000)) | {""}
+    assert set(reference["values"]["workclass"]) <= seen
+    assert len(set(reference["values"]["age"])) > REFERENCE_ROWS // 2  # rows, not one row
+    np.testing.assert_allclose(e.baseline, reference["mean_output"], atol=1e-6)
 
 
 def test_an_export_without_explain_serves_and_refuses_to_explain(
@@ -188,3 +197,8 @@ def test_a_network_of_one_column_is_explained(tmp_path: Path) -> None:
     e = explain_rows(tmp_path / "model", {"x": x[:10].tolist()})
     assert e.columns == ("x",)
     _check_complete(e, 1e-4)
+    # Exported without training rows: one row of imputed values, and it says so.
+    entry = json.loads((tmp_path / "model" / METADATA_FILE).read_text())["explain"]
+    assert entry["reference"]["from"] == "imputed row" and entry["reference"]["rows"] == 1
+    assert entry["reference"]["values"] == {"x": [pytest.approx(float(np.mean(x)), abs=1e-4)]}
+    assert e.reference.startswith("the probability of y of one row: each number at its mean")

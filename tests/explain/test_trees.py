@@ -36,6 +36,12 @@ def test_tree_shap_is_exact_in_log_odds_of_the_served_probability(
     p = served(folder, adult_columns)["probabilities"][:, 1].astype(np.float64)
     np.testing.assert_allclose(e.explained, np.log(p / (1 - p)), atol=1e-3)
     assert "hours-per-week" in e.columns and e.to_json()[0]["attributions"]["hours-per-week"]
+    # The baseline is TreeSHAP's expectation: the mean log-odds over the rows the trees
+    # saw (not their starting prediction, the log-odds of the base rate, about -1.13).
+    wide = {k: [r[k] for r in adult_rows(3000)] for k in adult_columns}
+    q = served(folder, wide)["probabilities"][:, 1].astype(np.float64)
+    assert abs(float(e.baseline[0]) - float(np.mean(np.log(q / (1 - q))))) < 0.15
+    assert e.reference.startswith("the trees' mean log-odds of >50K over their training rows")
     assert load_explainer(folder) is load_explainer(folder)  # loaded once per folder
 
 
