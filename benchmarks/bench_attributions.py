@@ -148,7 +148,9 @@ TABLES = (
 )
 
 
-def _train(table: Table, kind: str, frames: tuple[pd.DataFrame, ...], root: Path) -> Path:
+def _train(
+    table: Table, kind: str, frames: tuple[pd.DataFrame, ...], root: Path
+) -> tuple[Path, float | None]:
     """A model trained by mooring's ``train_model`` on the table's training rows."""
     from mooring.config import MooringConfig
     from mooring.contract._io import ReadOptions
@@ -184,7 +186,7 @@ def _train(table: Table, kind: str, frames: tuple[pd.DataFrame, ...], root: Path
     stats = compute_statistics(train_path, ReadOptions.from_config(cfg.data))
     schema = infer_schema(stats, label=table.label)
     result = train_model(cfg, statistics=stats, schema=schema, output_dir=folder / "run")
-    return Path(result.model_dir)
+    return Path(result.model_dir), result.timings.get("export_seconds")
 
 
 class Coded:
@@ -286,15 +288,10 @@ def run_model(
     from mooring.monitoring._attribution_shift import attribution_shift
 
     t0 = time.perf_counter()
-    folder = _train(table, kind, frames, root)
-    record = (
-        json.loads((folder.parent / "training.json").read_text())
-        if (folder.parent / "training.json").exists()
-        else {}
-    )
+    folder, export_seconds = _train(table, kind, frames, root)
     result: dict[str, Any] = {
         "train_seconds": round(time.perf_counter() - t0, 1),
-        "export_seconds": record.get("timings", {}).get("export_seconds"),
+        "export_seconds": export_seconds,
     }
     entry = read_metadata(folder)["explain"]
     columns = list(entry["columns"])

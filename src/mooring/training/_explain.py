@@ -184,9 +184,9 @@ def explain_function(
         class_ids = None
         if label.task == "multiclass":  # the class the row is predicted, explained all along
             raw_x = body(x_blocks, training=False)
-            class_ids = tf.repeat(tf.argmax(raw_x, axis=1, output_type=tf.int32), count)
+            class_ids = _repeat(tf.argmax(raw_x, axis=1, output_type=tf.int32), count)
         # Row i paired with reference k at i·count + k: each row's paths side by side.
-        pairs = {k: tf.repeat(b, count, axis=0) for k, b in zip(keys, x_blocks, strict=True)}
+        pairs = {k: _repeat(b, count) for k, b in zip(keys, x_blocks, strict=True)}
         starts = {k: tf.tile(b, [rows, 1]) for k, b in zip(keys, r_blocks, strict=True)}
 
         def along_path(path: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -232,3 +232,10 @@ def explain_function(
         },
     }
     return explain, entry
+
+
+def _repeat(x: tf.Tensor, count: int) -> tf.Tensor:
+    """Each row of ``x`` ``count`` times in a row (``tf.repeat`` on axis 0, in two ops:
+    ``tf.repeat`` traces a graph of dozens, and the signature is traced at every export)."""
+    tiled = tf.tile(tf.expand_dims(x, 1), [1, count] + [1] * (x.shape.rank - 1))
+    return tf.reshape(tiled, tf.concat([[-1], tf.shape(x)[1:]], 0))
