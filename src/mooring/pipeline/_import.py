@@ -186,21 +186,20 @@ def with_explain_baseline(
 
 
 def _reference_rows(table: pa.Table, data: str | Path) -> dict[str, Any]:
-    """Up to :data:`~mooring.explain._gradients.REFERENCE_ROWS` complete rows of ``table``,
-    drawn with a fixed seed: an imported model's explanation background."""
+    """A seeded sample of the complete rows of ``table`` (as many as a network's
+    background holds): an imported model's explanation background."""
     import pyarrow.compute as pc
 
-    from mooring.explain._gradients import REFERENCE_ROWS
+    from mooring.training._explain import reference_sample
 
     valid = [pc.is_valid(table.column(n)) for n in table.column_names]
     complete = table.filter(functools.reduce(pc.and_, valid))
-    count = min(REFERENCE_ROWS, complete.num_rows)
-    picked = np.sort(np.random.default_rng(0).choice(complete.num_rows, count, replace=False))
-    rows = complete.take(pa.array(picked, pa.int64()))
+    columns = {n: complete.column(n).to_numpy().astype(np.float64) for n in complete.column_names}
+    rows = reference_sample(columns, seed=0)
     return {
-        "rows": count,
+        "rows": len(next(iter(rows.values()))),
         "from": f"rows of {Path(data).name} (a seeded sample)",
-        "values": {n: [float(v) for v in rows.column(n).to_pylist()] for n in rows.column_names},
+        "values": {n: [float(v) for v in values] for n, values in rows.items()},
     }
 
 
