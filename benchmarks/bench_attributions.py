@@ -6,10 +6,11 @@ mooring's own training API on a few thousand rows, then:
 
 * **per row**: 50 held-out rows explained by mooring (``explain_rows``: the network's
   ``explain`` signature, integrated gradients from each of its reference rows averaged;
-  the trees' TreeSHAP) and by ``shap.KernelExplainer`` on the same output (a network's
-  probability or value; the trees' log-odds or value) with the same background: the
-  network's reference rows, as its ``mooring.json`` records them; for the trees, a seeded
-  sample of 64 training rows (TreeSHAP's expectation is over the training rows). Per row
+  the trees' interventional TreeSHAP) and by ``shap.KernelExplainer`` on the same output
+  (a network's probability or value; the trees' log-odds or value) with the same
+  background: the model's 32 reference rows, as its ``mooring.json`` records them (a
+  model without them, explained by YDF's path-dependent TreeSHAP: 64 seeded training
+  rows, over which TreeSHAP's expectation runs). Per row
   the Spearman correlation of the two attribution vectors and whether their largest
   column (by absolute value) is the same; per model the median Spearman and the share of
   rows whose top column agrees (goal: ≥ 0.9 and ≥ 80%), the completeness error, and the
@@ -316,9 +317,10 @@ def run_model(
         completeness_error=e.completeness_error(),
     )
     f = _output(folder, table.task, kind)
-    if kind == "mlp":
-        background = coded.encode(_frame_of(entry["reference"]["values"]))
-    else:
+    recorded = entry.get("reference", {}).get("values")
+    if recorded:  # the rows the model's explanation measures from, as mooring.json keeps them
+        background = coded.encode(_frame_of(recorded))
+    else:  # path-dependent TreeSHAP: its expectation is over the training rows
         background = coded.encode(train.sample(TREE_BACKGROUND, random_state=4)[columns])
     result["background_rows"] = len(background)
     result["background_mean_output"] = float(f(coded.decode(background)).mean())

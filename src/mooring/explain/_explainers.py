@@ -388,9 +388,13 @@ def reference_text(entry: Mapping[str, Any]) -> str:
 class TreeExplainer:
     """Exact Shapley values of gradient boosted trees, from the YDF model in ``ydf/``.
 
-    YDF returns them in the trees' raw unit: log-odds of the positive class (binary),
-    of the predicted class's score (multiclass, before the softmax), the label's value
-    (regression). ``baseline`` is TreeSHAP's own expectation, the value YDF returns beside
+    In the trees' raw unit: log-odds of the positive class (binary), of the predicted
+    class's score (multiclass, before the softmax), the label's value (regression).
+    Binary and regression trees exported with their training rows are explained by
+    interventional TreeSHAP (:mod:`mooring.explain._interventional`) against those rows:
+    ``baseline`` is the trees' mean output over them, as KernelSHAP measures from the
+    same background. Otherwise YDF's own path-dependent TreeSHAP; ``baseline`` is then
+    TreeSHAP's own expectation, the value YDF returns beside
     the Shapley values: the trees' mean raw output over their training rows, as the
     trees' node counts weigh them (path-dependent TreeSHAP; on Adult -1.88 log-odds, the
     mean of the training rows' log-odds, not the trees' initial prediction -1.13).
@@ -419,6 +423,23 @@ class TreeExplainer:
         self.shift = float(entry.get("shift", 0.0))
         self.output = str(entry.get("output", "prediction"))
         self.unit = str(entry.get("unit", ""))
+        self.tolerance = float(entry.get("tolerance", 1e-4))
+        # Interventional TreeSHAP against the training rows recorded at export, where
+        # they are (binary and regression); else YDF's path-dependent TreeSHAP.
+        reference = entry.get("reference")
+        values = reference.get("values") if isinstance(reference, Mapping) else None
+        self.background: dict[str, np.ndarray[Any, Any]] | None = None
+        self.background_output = 0.0
+        self.reference_text = ""
+        self.roots: list[Any] | None = None  # the trees, read from YDF on first use
+        if isinstance(values, Mapping) and self.task != "multiclass":
+            self.background = self._feed(values)
+            count = len(next(iter(values.values())))
+            self.background_output = float(np.mean(self._raw(values, count)))
+            self.reference_text = (
+                f"the mean {self.output} over {count} training rows (a seeded sample): "
+                f"{self.background_output:.4g}"
+            )
 
     def _feed(self, columns: Columns) -> dict[str, np.ndarray[Any, Any]]:
         feed = {}
@@ -448,6 +469,10 @@ class TreeExplainer:
                 self.method,
                 self.unit,
             )
+        if self.background is not None:
+            found = self._interventional(columns, rows)
+            if found is not None:
+                return found
         shap, initial = self.model.predict_shap(self._feed(columns))
         initial = np.asarray(initial, np.float64).reshape(-1)
         values = {k: np.asarray(v, np.float64) for k, v in shap.items()}
@@ -477,6 +502,41 @@ class TreeExplainer:
             unit=self.unit,
             reference=f"the trees' mean {self.output} over their training rows, weighted by "
             f"their node counts (TreeSHAP's expectation){value}",
+        )
+
+    def _interventional(self, columns: Columns, rows: int) -> Explanation | None:
+        """Interventional TreeSHAP against the background rows; None (path-dependent
+        instead) where a tree holds a condition it does not read, or the values miss
+        completeness (a check on the conditions' reading, never seen to fire)."""
+        from mooring.explain._interventional import Unreadable, forest, interventional_shap
+
+        assert self.background is not None
+        names = [self.inputs[c] for c in self.columns]
+        if self.roots is None:
+            self.roots = forest(self.model)
+        try:
+            phi = interventional_shap(
+                self.model, self._feed(columns), self.background, names, self.roots
+            )
+        except Unreadable:
+            return None
+        explained = self._raw(columns, rows)
+        attributions = phi * self.scale
+        gap = attributions.sum(axis=1) - (explained - self.background_output)
+        # YDF answers float32 probabilities: near 0 or 1 their log-odds carry ~1e-4 of
+        # rounding, so the check allows for it (a misread condition is off by far more).
+        allowed = np.maximum(self.tolerance * max(1.0, self.scale), 1e-3 * np.abs(explained))
+        if (np.abs(gap) > allowed).any():
+            return None
+        return Explanation(
+            columns=self.columns,
+            attributions=attributions.astype(np.float32),
+            baseline=np.full(rows, self.background_output, np.float32),
+            explained=explained.astype(np.float32),
+            output=self.output,
+            method=self.method,
+            unit=self.unit,
+            reference=self.reference_text,
         )
 
     def _raw(self, columns: Columns, rows: int) -> np.ndarray[Any, Any]:

@@ -49,6 +49,7 @@ from mooring.formats._model import EXPLAIN_ATTRIBUTIONS, EXPLAIN_BASELINE, EXPLA
 __all__ = [
     "explain_function",
     "explained_output",
+    "json_value",
     "reference_sample",
 ]
 
@@ -95,7 +96,13 @@ def reference_sample(
     return {name: np.asarray(values)[picked] for name, values in columns.items()}
 
 
-def _as_json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A model input's value as JSON holds it: text as text, NaN as null, numpy as Python.
+
+    Examples:
+        >>> json_value(b"Oslo"), json_value(np.float32("nan")), json_value(np.int64(3))
+        ('Oslo', None, 3)
+    """
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, float | np.floating):
@@ -164,7 +171,7 @@ def explain_function(
     def as_inputs(raw: Mapping[str, list[Any]]) -> dict[str, tf.Tensor]:
         return {
             name: tf.constant(
-                [_as_json(v) or "" for v in values]
+                [json_value(v) or "" for v in values]
                 if dtypes[name] == "string"
                 else np.asarray([np.nan if v is None else v for v in values], np.float32),
                 tf.string if dtypes[name] == "string" else tf.float32,
@@ -227,7 +234,7 @@ def explain_function(
             "from": "training rows (a seeded sample)" if reference is not None else "imputed row",
             "mean_output": mean_reference,
             "values": {
-                name: [_as_json(v) for v in values] for name, values in raw_reference.items()
+                name: [json_value(v) for v in values] for name, values in raw_reference.items()
             },
         },
     }

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -272,15 +272,27 @@ class _Served(tf.Module):  # type: ignore[misc]
         return postprocess(raw, self._tree.label)
 
 
-def export_trees(tree: TreeModel, model_dir: Path, *, extra: dict[str, Any] | None = None) -> Path:
+def export_trees(
+    tree: TreeModel,
+    model_dir: Path,
+    *,
+    extra: dict[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
+) -> Path:
     """YDF's SavedModel wrapped in mooring's ``serving_default``, plus ``mooring.json``;
-    the folder appears whole or not at all (:func:`~mooring.training._export.staged_folder`)."""
+    the folder appears whole or not at all (:func:`~mooring.training._export.staged_folder`).
+    ``reference``: the training rows the explanation measures from (model inputs)."""
     with staged_folder(model_dir) as staging:
-        _write_trees(tree, staging, extra)
+        _write_trees(tree, staging, extra, reference)
     return model_dir
 
 
-def _write_trees(tree: TreeModel, model_dir: Path, extra: dict[str, Any] | None) -> None:
+def _write_trees(
+    tree: TreeModel,
+    model_dir: Path,
+    extra: dict[str, Any] | None,
+    reference: Mapping[str, Any] | None = None,
+) -> None:
     """The wrapped SavedModel, YDF's own model and ``mooring.json``, into ``model_dir``."""
     with tempfile.TemporaryDirectory(prefix="mooring-ydf-") as scratch:
         inner_dir = Path(scratch) / "ydf"
@@ -299,17 +311,24 @@ def _write_trees(tree: TreeModel, model_dir: Path, extra: dict[str, Any] | None)
     metadata["versions"] = {**versions(), "ydf": _version("ydf"), "ydf_tf": _version("ydf_tf")}
     # YDF's own model beside the SavedModel: exact Shapley values (mooring.explain).
     tree.model.save(str(model_dir / YDF_FOLDER))
-    metadata["explain"] = tree_explain_entry(tree)
+    metadata["explain"] = tree_explain_entry(tree, reference)
     write_metadata(model_dir, metadata)
 
 
-def tree_explain_entry(tree: TreeModel) -> dict[str, Any]:
+def tree_explain_entry(
+    tree: TreeModel, reference: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """``mooring.json``'s ``explain`` entry of a tree model: TreeSHAP in the raw unit.
 
     Binary: log-odds of the positive class; multiclass: the predicted class's score
     (before the softmax); regression: the label's value (YDF's standardised target
-    scaled back with ``scale`` and ``shift``).
+    scaled back with ``scale`` and ``shift``). With ``reference`` (a seeded sample of
+    the training rows, as model inputs) binary and regression trees are explained by
+    interventional TreeSHAP against those rows; without, and for multiclass, by YDF's
+    path-dependent TreeSHAP against the trees' own expectation.
     """
+    from mooring.training._explain import json_value
+
     label = tree.label
     if label.task == "binary":
         output, unit = f"log-odds of {label.positive}", "logit"
@@ -335,8 +354,18 @@ def tree_explain_entry(tree: TreeModel) -> dict[str, Any]:
         "scale": float(label.std) if regression else 1.0,
         "shift": float(label.mean) if regression else 0.0,
         "tolerance": 1e-4,
-        # TreeSHAP's own expectation, the baseline YDF returns with the Shapley values.
-        "reference": {"from": "training rows, weighted by the trees' node counts"},
+        "reference": (
+            # TreeSHAP's own expectation, the baseline YDF returns with the Shapley values.
+            {"from": "training rows, weighted by the trees' node counts"}
+            if reference is None or label.task == "multiclass"
+            else {
+                "rows": len(next(iter(reference.values()))),
+                "from": "training rows (a seeded sample)",
+                "values": {
+                    name: [json_value(v) for v in reference[name]] for name in tree.spec.names
+                },
+            }
+        ),
     }
 
 
@@ -380,7 +409,11 @@ def train_trees(  # noqa: PLR0913 - train_model's parts, passed on
         "feature_importances": importances,
     }
     t_export = time.perf_counter()
-    model_dir = export_trees(tree, output_dir / "model", extra=extra)
+    from mooring.training._fit import reference_rows
+
+    model_dir = export_trees(
+        tree, output_dir / "model", extra=extra, reference=reference_rows(data, seed)
+    )
     export_seconds = time.perf_counter() - t_export
     t_parity = time.perf_counter()
     parity: ParityReport | None = None
