@@ -156,6 +156,7 @@ def _asked(
             output=str(document["output"]),
             method=str(document["method"]),
             unit=str(document["unit"]),
+            reference=str(document.get("reference", "")),
         )
     except urllib.error.HTTPError as exc:
         failures.append(
