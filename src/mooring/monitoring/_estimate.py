@@ -34,13 +34,23 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from mooring.evaluation._calibration import calibration
+from mooring.monitoring._estimate_checks import (
+    Check,
+    Support,
+    check_attribution_drift,
+    check_inputs,
+    check_score_move,
+    check_score_support,
+    freeze_support,
+    verdict,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -159,7 +169,10 @@ class EstimationReference:
     least it); ``ece_raw`` and ``ece_mapped`` the ECE of the scores as they are and
     through the isotonic map (out of fold), on ``rows`` held-out rows; ``resampled`` the
     maps of bootstrap resamples of those rows; ``refused`` why nothing is estimated from
-    this reference (None: estimates are made).
+    this reference (None: estimates are made); ``support`` what the checks of the
+    assumption compare a window with (None: frozen before them); ``spread`` per metric,
+    the error the sampling band misses, measured out of fold at registration
+    (:func:`self_test`; empty before it was).
     """
 
     threshold: float
@@ -169,6 +182,8 @@ class EstimationReference:
     ece_mapped: float | None
     refused: str | None = None
     resampled: tuple[ScoreMap, ...] = ()
+    support: Support | None = None
+    spread: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +195,8 @@ class EstimationReference:
             "ece_mapped": self.ece_mapped,
             "refused": self.refused,
             "resampled": [m.to_dict() for m in self.resampled],
+            "support": None if self.support is None else self.support.to_dict(),
+            "spread": dict(self.spread),
         }
 
     @classmethod
@@ -195,6 +212,7 @@ class EstimationReference:
         refused = data.get("refused")
         rows = data.get("rows")
         resampled = data.get("resampled")
+        spread = data.get("spread")
         return cls(
             threshold=float(data["threshold"]),
             score_map=ScoreMap.read(data.get("score_map")),
@@ -207,6 +225,12 @@ class EstimationReference:
                 for m in map(ScoreMap.read, resampled if isinstance(resampled, list) else [])
                 if not m.identity
             ),
+            support=Support.read(data.get("support")),
+            spread={
+                str(k): float(v)
+                for k, v in (spread.items() if isinstance(spread, Mapping) else ())
+                if isinstance(v, int | float)
+            },
         )
 
 
@@ -223,7 +247,12 @@ def _chance_ece(p: FloatArray, rng: np.random.Generator, draws: int = 40) -> flo
 
 
 def fit_reference(
-    scores: npt.ArrayLike, labels: npt.ArrayLike, *, threshold: float, seed: int = 0
+    scores: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    *,
+    threshold: float,
+    seed: int = 0,
+    features: pa.Table | None = None,
 ) -> EstimationReference:
     """The score map of a version from its held-out ``scores`` (positive-class
     probabilities) and 0/1 ``labels``, and whether estimates may be made from it.
@@ -232,7 +261,10 @@ def fit_reference(
     and no more than perfectly calibrated scores show by chance on as many rows.
     Otherwise the isotonic map is kept when it is closer out of fold (two folds, each
     mapped by the other's fit: a fit judged on its own rows always looks perfect).
-    Refused when the kept scores' ECE is above :data:`MAX_ECE`.
+    Refused when the kept scores' ECE is above :data:`MAX_ECE`. The held-out rows' input
+    columns ``features``, when given, freeze the input ranges the checks of the
+    assumption read (:func:`mooring.monitoring._estimate_checks.freeze_support`); the
+    estimator's own error is measured out of fold (:func:`self_test`).
     """
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
@@ -272,13 +304,110 @@ def fit_reference(
             f"{chance:.3f} by chance on as many rows): an estimate would be a guess; "
             "evaluate on more rows, or rely on labels (feedback) for this version"
         )
-    resampled = []
-    for _ in range(0 if refused else RESAMPLED_MAPS):  # a refused reference draws nothing
-        pick = rng.integers(0, rows, rows)
-        resampled.append(ScoreMap.isotonic(s[pick], y[pick]))
+    if refused:  # a refused reference draws nothing
+        return EstimationReference(threshold, score_map, rows, ece_raw, ece_mapped, refused)
+    resampled = _bootstrap_maps(s, y, RESAMPLED_MAPS, rng)
     return EstimationReference(
-        threshold, score_map, rows, ece_raw, ece_mapped, refused, tuple(resampled)
+        threshold,
+        score_map,
+        rows,
+        ece_raw,
+        ece_mapped,
+        None,
+        resampled,
+        freeze_support(s, y, features),
+        self_test(s, y, threshold=threshold, mapped=mapped, seed=seed),
     )
+
+
+def _bootstrap_maps(
+    s: FloatArray, y: FloatArray, count: int, rng: np.random.Generator
+) -> tuple[ScoreMap, ...]:
+    """Isotonic maps of ``count`` bootstrap resamples of the rows."""
+    picks = (rng.integers(0, s.size, s.size) for _ in range(count))
+    return tuple(ScoreMap.isotonic(s[pick], y[pick]) for pick in picks)
+
+
+#: The self-test's folds, repeats (each a fold's estimate against its realized metrics)
+#: and label draws per fold.
+SELF_TEST_FOLDS, SELF_TEST_REPEATS, SELF_TEST_DRAWS = 5, 4, 50
+
+
+def realized(labels: FloatArray, scores: FloatArray, threshold: float) -> dict[str, float]:
+    """The metrics ``labels`` realize on ``scores`` at ``threshold`` (AUC by the rank sum;
+    a metric without its denominator, such as AUC on one class, is left out)."""
+    predicted = scores >= threshold
+    positives, n = float(labels.sum()), labels.size
+    tp = float(labels[predicted].sum())
+    out = {"accuracy": float(np.mean(predicted == (labels > 0.5)))}
+    if 0 < positives < n:
+        rank_sum = float(_ranks(scores)[labels > 0.5].sum())
+        out["auc"] = (rank_sum - positives * (positives + 1) / 2) / (positives * (n - positives))
+        out["recall"] = tp / positives
+    if predicted.any():
+        out["precision"] = tp / float(predicted.sum())
+    return out
+
+
+def self_test(
+    scores: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    *,
+    threshold: float,
+    mapped: bool,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Per metric, the error of the estimate beyond the label noise of its window,
+    measured on held-out rows the map was not fitted on.
+
+    Each of :data:`SELF_TEST_FOLDS` folds (:data:`SELF_TEST_REPEATS` times, contiguous
+    blocks of the rows in their order) is estimated through a map fitted on the other
+    rows and compared with what its labels realize. The squared error beyond the variance
+    of the metric over label draws at the fold's size is what the map gets wrong on rows
+    it has not seen (its fit to its own rows' noise, its bias). Added to it, the metric's
+    variance over label draws on all the held-out rows: the map was judged on them alone,
+    and no estimate read from them is surer than they are (a carried-forward value has
+    that error). The square root of the sum widens every window's band.
+
+    >>> rng = np.random.default_rng(1)
+    >>> p = rng.random(3000)
+    >>> spread = self_test(p, rng.random(3000) < p, threshold=0.5, mapped=False)
+    >>> sorted(spread), 0 < spread["auc"] < 0.02
+    (['accuracy', 'auc', 'precision', 'recall'], True)
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    rng = np.random.default_rng((seed, _STREAM, 1))
+    excess: dict[str, list[float]] = {name: [] for name in METRICS}
+    for repeat in range(SELF_TEST_REPEATS):
+        # Contiguous blocks of the rows in their order, shifted on each repeat: rows near
+        # one another (an hour's, a day's) fall in one fold, as in one window of traffic.
+        offset = repeat * s.size // (SELF_TEST_REPEATS * SELF_TEST_FOLDS)
+        fold_of = (np.roll(np.arange(s.size), offset) * SELF_TEST_FOLDS) // s.size
+        for k in range(SELF_TEST_FOLDS):
+            test, fit = fold_of == k, fold_of != k
+            score_map = ScoreMap.isotonic(s[fit], y[fit]) if mapped else ScoreMap()
+            points, sampled = _estimated(
+                score_map,
+                (score_map,),
+                threshold,
+                s[test],
+                SELF_TEST_DRAWS,
+                int(rng.integers(2**31)),
+            )
+            truth = realized(y[test], s[test], threshold)
+            for name, value in points.items():
+                if name in truth:
+                    excess[name].append((value - truth[name]) ** 2 - float(np.var(sampled[name])))
+    # The map was judged on these rows alone: the metric's own variance over label
+    # draws on them is what no estimate read from them can be surer of.
+    score_map = ScoreMap.isotonic(s, y) if mapped else ScoreMap()
+    _, own = _estimated(score_map, (score_map,), threshold, s, SELF_TEST_DRAWS * 2, seed)
+    return {
+        name: round(float(np.sqrt(max(0.0, float(np.mean(found))) + np.var(own[name]))), 6)
+        for name, found in excess.items()
+        if found and name in own
+    }
 
 
 @dataclass(frozen=True)
@@ -304,13 +433,15 @@ class Estimate:
 
     ``unreliable`` says why the estimate's assumption does not hold on this window (the
     scores no longer mean what they meant on the held-out rows): the metrics are kept,
-    marked, but no headline number is shown or compared.
+    marked, but no headline number is shown or compared. ``checks`` are the checks of the
+    assumption it was judged by, each with its numbers.
     """
 
     rows: int
     metrics: dict[str, EstimatedMetric]
     refused: str | None = None
     unreliable: str | None = None
+    checks: tuple[Check, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -318,6 +449,7 @@ class Estimate:
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
             "refused": self.refused,
             "unreliable": self.unreliable,
+            "checks": [c.to_dict() for c in self.checks],
         }
 
 
@@ -334,17 +466,60 @@ def estimate(
     *,
     draws: int = DRAWS,
     seed: int = 0,
+    inputs: pa.Table | None = None,
+    drifted: Mapping[str, float] | None = None,
 ) -> Estimate:
     """The expected AUC, accuracy, precision and recall of a window of served ``scores``,
-    each with its sampling band, from ``reference`` (:func:`fit_reference`)."""
+    each with its band, from ``reference`` (:func:`fit_reference`), and whether the
+    estimate's assumption holds on it.
+
+    The band holds the label draws from the map's bootstrap resamples, widened by the
+    error the self-test found beyond them (``reference.spread``). The checks
+    (:mod:`mooring.monitoring._estimate_checks`) read the window's ``inputs`` (its input
+    columns, one row per score) when given, and ``drifted``: the columns a drift check
+    flagged, each with the share of the attributions it carries.
+    """
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     rows = int(s.size)
     if reference.refused is not None:
         return Estimate(rows, {}, reference.refused)
     if rows == 0:
         return Estimate(0, {}, NO_ROWS)
-    p = reference.score_map(s)
-    predicted = s >= reference.threshold
+    maps = reference.resampled or (reference.score_map,)
+    points, sampled = _estimated(reference.score_map, maps, reference.threshold, s, draws, seed)
+    out: dict[str, EstimatedMetric] = {}
+    for name, centre in points.items():
+        values = sampled[name]
+        low, high = np.quantile(values, [0.025, 0.975])
+        wider = 1.96 * reference.spread.get(name, 0.0)
+        below, above = max(centre - low, 0.0), max(high - centre, 0.0)
+        out[name] = EstimatedMetric(
+            centre,
+            max(0.0, centre - float(np.hypot(below, wider))),
+            min(1.0, centre + float(np.hypot(above, wider))),
+        )
+    checks = (
+        check_inputs(reference.support, inputs),
+        check_score_support(reference.support, s),
+        *check_score_move(reference.support, s, reference.score_map, maps),
+        check_attribution_drift(drifted),
+    )
+    return Estimate(rows, out, unreliable=verdict(checks), checks=checks)
+
+
+def _estimated(
+    score_map: ScoreMap,
+    maps: tuple[ScoreMap, ...],
+    threshold: float,
+    s: FloatArray,
+    draws: int,
+    seed: int,
+) -> tuple[dict[str, float], dict[str, FloatArray]]:
+    """Each metric's estimate on scores ``s`` (the expected value through ``score_map``;
+    AUC the mean over the draws) and its values over label draws from ``maps``; a
+    metric undefined on most draws (no positive label, say) is left out."""
+    p = score_map(s)
+    predicted = s >= threshold
     expected_tp = float(p[predicted].sum())
     expected_pos = float(p.sum())
     n_predicted = int(predicted.sum())
@@ -353,19 +528,18 @@ def estimate(
         "precision": expected_tp / n_predicted if n_predicted else None,
         "recall": expected_tp / expected_pos if expected_pos > 0 else None,
     }
-    maps = reference.resampled or (reference.score_map,)
     sampled = _draws([m(s) for m in maps], predicted, s, draws, seed)
-    out: dict[str, EstimatedMetric] = {}
+    points: dict[str, float] = {}
+    kept: dict[str, FloatArray] = {}
     for name in METRICS:
         values = sampled[name]
         values = values[np.isfinite(values)]
         if values.size < draws // 2:
-            continue  # undefined on most draws (no positive label, say)
+            continue
         value = point.get(name)
-        low, high = np.quantile(values, [0.025, 0.975])
-        centre = float(values.mean()) if value is None else value
-        out[name] = EstimatedMetric(centre, float(min(low, centre)), float(max(high, centre)))
-    return Estimate(rows, out)
+        points[name] = float(values.mean()) if value is None else value
+        kept[name] = values
+    return points, kept
 
 
 def _draws(
@@ -434,7 +608,7 @@ def _reference_of(result: EvaluationResult) -> dict[str, Any] | None:
         scores = scores[:, -1]
     threshold = 0.5 if result.operating_threshold is None else result.operating_threshold
     labels = np.asarray(result.labels, dtype=np.float64).reshape(-1)
-    return fit_reference(scores, labels, threshold=threshold).to_dict()
+    return fit_reference(scores, labels, threshold=threshold, features=result.features).to_dict()
 
 
 #: Why a version gets no estimate, by what it is.
@@ -450,10 +624,13 @@ def version_estimate(
     task: str,
     logged: pa.Table,
     reference: EstimationReference | LossReference | None = None,
+    drifted: Mapping[str, float] | None = None,
 ) -> Estimate:
     """The estimate of ``version`` on its ``logged`` rows in a window (the log's input
     and ``output.*`` columns), from ``reference`` or else what its references froze: a
-    binary classifier's score map, a regression's small model of its error."""
+    binary classifier's score map, a regression's small model of its error. A binary
+    classifier's checks read the logged inputs, and ``drifted`` when the caller has it
+    (drifted columns and the share of the attributions each carries)."""
     from mooring.formats._predictions import OUTPUT_PREFIX, output_column
     from mooring.formats._version_record import References
     from mooring.monitoring._estimate_loss import LossReference, estimate_loss
@@ -476,9 +653,9 @@ def version_estimate(
         [v[-1] if isinstance(v, list) else v for v in logged[column].to_pylist()],
         dtype=np.float64,
     )
-    if isinstance(frozen, EstimationReference):
-        return estimate(frozen, values)
     inputs = logged.select([c for c in logged.column_names if not c.startswith(OUTPUT_PREFIX)])
+    if isinstance(frozen, EstimationReference):
+        return estimate(frozen, values, inputs=inputs, drifted=drifted)
     return estimate_loss(frozen, inputs, values)
 
 
