@@ -278,7 +278,12 @@ def run_split(
     order = rng.permutation(labels.size)
     ref_rows, pool_rows = order[: labels.size // 2], order[labels.size // 2 :]
     ref_scores, ref_labels = scores[ref_rows], labels[ref_rows]
-    reference = fit_reference(ref_scores, ref_labels, threshold=THRESHOLD, seed=seed)
+    import pyarrow as pa
+
+    inputs = pa.Table.from_pandas(held, preserve_index=False)
+    reference = fit_reference(
+        ref_scores, ref_labels, threshold=THRESHOLD, seed=seed, features=inputs.take(ref_rows)
+    )
     naive = realized(ref_labels, ref_scores)
     pool = held.iloc[pool_rows].reset_index(drop=True)
     pool_scores, pool_labels = scores[pool_rows], labels[pool_rows]
@@ -305,6 +310,7 @@ def run_split(
             naive,
             pool_labels[mask],
             pool_scores[mask],
+            inputs.take(pool_rows[mask]),
             (ref_scores, ref_labels) if nannyml else None,
         )
         for name, mask in windows
@@ -320,11 +326,12 @@ def window_record(
     naive: dict[str, float | None],
     labels: Floats,
     scores: Floats,
+    inputs: Any,
     nannyml_reference: tuple[Floats, Floats] | None,
 ) -> dict[str, Any]:
     """One window: what its labels realize and what each estimate said before them."""
     truth = realized(labels, scores)
-    found = estimate(reference, scores, seed=seed)
+    found = estimate(reference, scores, seed=seed, inputs=inputs)
     cbpe: dict[str, Any] = {"refused": found.refused}
     for name in METRICS:
         metric = found.metrics.get(name)
@@ -354,6 +361,7 @@ def window_record(
         "cbpe": cbpe,
         "naive": naive,
         "nannyml": other,
+        "unreliable": found.unreliable,
     }
 
 
@@ -366,6 +374,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "windows": len(records),
         "estimated": sum(r["cbpe"]["refused"] is None for r in records),
+        "unreliable": sum(r.get("unreliable") is not None for r in records),
     }
     for name in METRICS:
         errors: dict[str, list[float]] = {"cbpe": [], "naive": [], "nannyml": []}
@@ -514,8 +523,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"CBPE against the naive estimate; NannyML: {nml}. "
         f"{result['seeds']} seed(s); {result['date']}, commit {result['commit']}.",
         "",
-        "| table | windows (estimated) | AUC MAE CBPE | naive | NannyML | AUC within band "
-        "| accuracy MAE CBPE | naive | NannyML | accuracy within band |",
+        "| table | windows (estimated, unreliable) | AUC MAE CBPE | naive | NannyML "
+        "| AUC within band | accuracy MAE CBPE | naive | NannyML | accuracy within band |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in [*result["summary"]["tables"].items(), ("all", result["summary"]["all"])]:
@@ -528,7 +537,11 @@ def markdown(result: dict[str, Any]) -> str:
                 _f(m["nannyml_mae"]),
                 f"{m['covered']}/{m['judged']}",
             ]
-        lines.append(f"| {name} | {s['windows']} ({s['estimated']}) | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {name} | {s['windows']} ({s['estimated']}, {s['unreliable']}) | "
+            + " | ".join(cells)
+            + " |"
+        )
     lines += [
         "",
         "| table | window | rows | positive rate | realized AUC | CBPE AUC err | naive AUC err "
