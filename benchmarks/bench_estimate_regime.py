@@ -39,7 +39,7 @@ Writes ``--out`` (``benchmarks/results/estimate_regime.json``) and a ``.md`` bes
 Usage::
 
     NML_DISABLE_USAGE_LOGGING=1 python benchmarks/bench_estimate_regime.py --extra-path /opt/nml
-    python benchmarks/bench_estimate_regime.py --seeds 1 --quick
+    python benchmarks/bench_estimate_regime.py --seeds 1 --quick   # the suite's smoke run
 """
 
 from __future__ import annotations
@@ -132,7 +132,14 @@ def nannyml_estimate(
 
 
 def run_label(
-    weather: pd.DataFrame, name: str, label: Any, dropped: tuple[str, ...], seed: int, nml: Any
+    weather: pd.DataFrame,
+    name: str,
+    label: Any,
+    dropped: tuple[str, ...],
+    seed: int,
+    nml: Any,
+    *,
+    quick: bool = False,
 ) -> list[dict[str, Any]]:
     """One label and seed: the model, its reference and every window's record."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -166,10 +173,11 @@ def run_label(
     # An i.i.d. window: a random half of the pool of its own split of the held-out rows
     # (windows of one split would share its reference's luck); the months read split 0's.
     windows = []
-    for k in range(IID_WINDOWS):
+    for k in range(2 if quick else IID_WINDOWS):
         _, _, pool = reference_of(k)
         windows.append((f"iid {k}", k, rng.choice(pool, pool.size // 2, replace=False)))
-    windows += [(f"month {m}", 0, np.flatnonzero(month == m)) for m in range(4, 13)]
+    months = (4, 7, 12) if quick else range(4, 13)
+    windows += [(f"month {m}", 0, np.flatnonzero(month == m)) for m in months]
     records = []
     for window, split, rows in windows:
         reference, ref, _ = reference_of(split)
@@ -331,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "results" / "estimate_regime.json")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="the rain label only")
+    parser.add_argument(
+        "--quick", action="store_true", help="the rain label, 2 i.i.d. windows, 3 months"
+    )
     parser.add_argument("--labels", nargs="*", help="only these labels (default: all)")
     parser.add_argument("--extra-path", help="a folder appended to sys.path (nannyml)")
     args = parser.parse_args(argv)
@@ -343,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [spec for spec in LABELS if not args.labels or spec[0] in args.labels]
     for name, label, dropped in chosen[:1] if args.quick else chosen:
         for seed in range(args.seeds):
-            records += run_label(weather, name, label, dropped, seed, nml)
+            records += run_label(weather, name, label, dropped, seed, nml, quick=args.quick)
             print(f"{name} seed {seed}: {len(records)} windows so far", flush=True)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
