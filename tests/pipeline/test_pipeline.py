@@ -175,6 +175,12 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
     estimation = refs["estimation"]
     assert estimation["method"] == "cbpe" and estimation["threshold"] == mv.operating_threshold
     assert estimation["rows"] == evaluated["rows"] and estimation["refused"] is None, estimation
+    # With what each window's checks compare it with: the held-out scores' quantiles and
+    # the range of the numeric inputs that carry the score; the band's out-of-fold error.
+    support = estimation["support"]
+    assert len(support["score_quantiles"]) == 1001 and support["rows"] == evaluated["rows"]
+    assert "age" in {i["column"] for i in support["inputs"]}, support["inputs"]
+    assert set(estimation["spread"]) == {"auc", "accuracy", "precision", "recall"}
 
 
 def test_unchanged_rerun_is_fully_cached(lifecycle: Lifecycle) -> None:
