@@ -13,7 +13,8 @@ The checks' margins (``mooring.monitoring._estimate_checks``) were chosen while 
 ``rain`` and ``wind``; ``humid`` and ``haze`` were run afterwards, unchanged, and their
 figures are reported apart.
 
-scikit-learn's ``HistGradientBoostingClassifier`` (``random_state=0``) learns a seeded 60%
+scikit-learn's ``HistGradientBoostingClassifier`` (``random_state=0``; ``--model mlp``: a
+``MLPClassifier`` of two layers of 64 on standardized inputs) learns a seeded 60%
 of January to March; of the other 40% (the *held-out* rows, kept in time order) a seeded
 half freezes the reference with its input columns (``fit_reference(..., features=...)``,
 threshold 0.5), the other half is the *pool*. Windows:
@@ -140,6 +141,7 @@ def run_label(
     nml: Any,
     *,
     quick: bool = False,
+    kind: str = "hgb",
 ) -> list[dict[str, Any]]:
     """One label and seed: the model, its reference and every window's record."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -151,7 +153,15 @@ def run_label(
     early = rng.permutation(np.flatnonzero(month <= 3))
     train = early[: int(0.6 * early.size)]
     held = np.sort(early[int(0.6 * early.size) :])
-    model = HistGradientBoostingClassifier(random_state=0).fit(inputs.iloc[train], y[train])
+    model: Any = HistGradientBoostingClassifier(random_state=0)
+    if kind == "mlp":  # a small network, its inputs standardized
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        network = MLPClassifier((64, 64), max_iter=300, random_state=0)
+        model = make_pipeline(StandardScaler(), network)
+    model.fit(inputs.iloc[train], y[train])
     scores = np.asarray(model.predict_proba(inputs)[:, 1], dtype=np.float64)
     table = pa.Table.from_pandas(inputs, preserve_index=False)
     references: dict[int, Any] = {}
@@ -289,7 +299,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# CBPE through a regime change ({result['date']}, commit {result['commit']})",
         "",
-        f"nycflights13 weather, hourly; models trained on January–March; {result['seeds']} "
+        f"nycflights13 weather, hourly; {result['model']} models trained on January–March; "
+        f"{result['seeds']} "
         f"seed(s); NannyML: {result['nannyml']}.",
         "",
         "| labels | windows | n | AUC within band | AUC error CBPE (bias) | NannyML (bias) "
@@ -343,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="the rain label, 2 i.i.d. windows, 3 months"
     )
     parser.add_argument("--labels", nargs="*", help="only these labels (default: all)")
+    parser.add_argument(
+        "--model", choices=("hgb", "mlp"), default="hgb", help="gradient boosting or a network"
+    )
     parser.add_argument("--extra-path", help="a folder appended to sys.path (nannyml)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # NannyML's and pandas' deprecation notices
@@ -353,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [spec for spec in LABELS if not args.labels or spec[0] in args.labels]
     for name, label, dropped in chosen[:1] if args.quick else chosen:
         for seed in range(args.seeds):
-            records += run_label(weather, name, label, dropped, seed, nml, quick=args.quick)
+            records += run_label(
+                weather, name, label, dropped, seed, nml, quick=args.quick, kind=args.model
+            )
             print(f"{name} seed {seed}: {len(records)} windows so far", flush=True)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
@@ -363,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "seeds": args.seeds,
+        "model": args.model,
         "nannyml": "installed" if nml is not None else "not installed",
         "windows": records,
         "summary": summarise_groups(records),
