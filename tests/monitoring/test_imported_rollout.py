@@ -1,6 +1,6 @@
 """A canary of a broken imported model is rolled back, as a trained one's would be; one
-worse on the traffic than on its evaluation data is rolled back by its estimated quality,
-before any label.
+worse on traffic its evaluation data never covered is not judged by an estimate (the
+estimate says why it cannot be trusted there) and is rolled back by the labels.
 
 Two Keras models a team wrote for Adult (``[None, 1]`` inputs) are imported with
 ``--data``: the good one is blessed and serves; its twin with inverted outputs, which
@@ -88,16 +88,31 @@ def _rollout(**guardrails: Any) -> dict[str, Any]:
 
 
 def _canary_ticks(
-    cfg: MooringConfig, registry: Registry, production: int, canary: int, stream: pa.Table
+    cfg: MooringConfig,
+    registry: Registry,
+    production: int,
+    canary: int,
+    stream: pa.Table,
+    *,
+    labels: bool = False,
 ) -> tuple[list[RolloutDecision], Traffic]:
-    """Serve ``stream`` (4 rows a request) while ``canary`` takes 50% beside ``production``,
-    ticking the controller until it changes the deployment; clients keep calling after."""
+    """Serve ``stream`` (4 rows a request; with ``labels``, one row a request and its label
+    sent back) while ``canary`` takes 50% beside ``production``, ticking the controller
+    until it changes the deployment; clients keep calling after."""
     rows = _instances(stream)
-    batches = ((rows[i : i + 4], None) for i in itertools.cycle(range(0, len(rows) - 4, 4)))
-    with following(cfg, registry, NAME) as server:
+    if labels:
+        truth = stream.column("class").to_pylist()
+        batches: Any = (([rows[i]], truth[i]) for i in itertools.cycle(range(len(rows))))
+    else:
+        batches = ((rows[i : i + 4], None) for i in itertools.cycle(range(0, len(rows) - 4, 4)))
+    with following(cfg, registry, NAME, feedback=labels) as server:
         controller = RolloutController(cfg, registry, metrics=[server.url + "/metrics"])
         with Traffic(
-            server.url, f"/v1/models/{NAME}:predict", batches, log=cfg.home / "predictions"
+            server.url,
+            f"/v1/models/{NAME}:predict",
+            batches,
+            feedback=(f"/v1/models/{NAME}:feedback", TOKEN) if labels else None,
+            log=cfg.home / "predictions",
         ) as traffic:
             registry.deploy(
                 NAME,
@@ -189,17 +204,21 @@ def test_labels_sent_back_score_an_imported_version_as_its_evaluation_did(
 
 
 @pytest.mark.decisions
-def test_a_canary_worse_on_older_traffic_is_rolled_back_by_its_estimate_before_any_label(
+def test_a_canary_worse_where_its_evaluation_never_looked_is_rolled_back_by_labels(
     tmp_path: Path, adult: dict[str, Any]
 ) -> None:
     # Both builds are evaluated on younger people (age < 45), where they answer the same:
     # the canary is blessed, its evaluation no worse than production's. The traffic is
     # older people, for whom the canary reads everyone's education as the mean: its AUC
-    # there is about 0.72 against production's 0.81. No label is sent; the outputs
-    # guardrail is off, so what rolls it back is the estimate of each version's AUC
-    # from its logged scores, on the same traffic.
+    # there is about 0.72 against production's 0.81. Every served age lies beyond the
+    # held-out rows' range, so neither version's scores can be read through a map fitted
+    # there: the estimate says so and judges nothing (it may not roll back, nor promote);
+    # the labels sent back roll the canary back.
     younger = adult["younger"]
-    cfg = _config(tmp_path / "home", younger, rollout=_rollout(prediction_js=False))
+    serving = {**SERVING, "feedback_token": TOKEN}
+    cfg = _config(
+        tmp_path / "home", younger, serving=serving, rollout=_rollout(prediction_js=False)
+    )
     registry = Registry.from_config(cfg)
     good = import_version(
         registry, NAME, adult["good"], task="binary", data=younger, config=cfg, reason="v1"
@@ -209,17 +228,19 @@ def test_a_canary_worse_on_older_traffic_is_rolled_back_by_its_estimate_before_a
         registry, NAME, adult["blind"], task="binary", data=younger, config=cfg, reason="v2"
     )
     assert blind.metrics["auc"] == pytest.approx(good.metrics["auc"], abs=1e-6)
-    decisions, traffic = _canary_ticks(cfg, registry, good.version, blind.version, adult["older"])
+    decisions, traffic = _canary_ticks(
+        cfg, registry, good.version, blind.version, adult["older"], labels=True
+    )
     final = decisions[-1]
     assert final.action == "rollback", final.to_dict()
     assert traffic.failures == []
     estimated = next(g for g in final.guardrails if g.name == "estimated")
-    assert estimated.status == "breach", estimated
-    assert estimated.numbers["production_map"] == (
-        f"{NAME}@{good.version} on {NAME}@{blind.version}'s evaluation data"
-    )
-    validated = next(g for g in final.guardrails if g.name == "validated")
-    assert validated.status == "ok", validated
+    assert estimated.status == "unavailable", estimated
+    assert estimated.message.startswith("unreliable: "), estimated.message
+    assert "input outside the held-out range" in estimated.message and "age" in estimated.message
+    assert estimated.numbers["canary"]["unreliable"], estimated.numbers
+    live = next(g for g in final.guardrails if g.name == "live_metric")
+    assert live.status == "breach", live
     assert (registry.deployment(NAME).production, registry.deployment(NAME).canary) == (
         good.version,
         None,

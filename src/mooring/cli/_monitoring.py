@@ -503,9 +503,11 @@ def _band(metric: EstimatedMetric | None, unreliable: str | None = None) -> tupl
 def _print_version(live: LiveMetrics, number: int) -> None:
     """One version's live metrics beside their estimates (and the estimates' back-test),
     each beside the evaluation value it is read against."""
+    from mooring.monitoring._estimate import not_estimated
+
     quality, estimated = live.version(number), live.estimates.get(number)
     if estimated is not None and estimated.refused is not None:
-        console.print(f"v{number}: not estimated: {estimated.refused}", soft_wrap=True)
+        console.print(f"v{number}: {not_estimated(estimated.refused)}", soft_wrap=True)
         estimated = None
     if quality is not None and quality.status != "ok":
         console.print(

@@ -73,6 +73,7 @@ __all__ = [
     "estimate_line",
     "estimated_guardrail",
     "fit_reference",
+    "not_estimated",
     "output_columns",
     "production_reference",
     "reference_of",
@@ -706,6 +707,17 @@ def production_reference(
     )
 
 
+def not_estimated(why: str) -> str:
+    """Why a version has no estimate, said once ("not estimable: …" already says it).
+
+    >>> not_estimated("the window has no scored rows")
+    'not estimated: the window has no scored rows'
+    >>> not_estimated("not estimable: too few held-out rows")
+    'not estimable: too few held-out rows'
+    """
+    return why if why.startswith("not estimable") else f"not estimated: {why}"
+
+
 def estimated_guardrail(
     canary_log: pa.Table | None,
     production_log: pa.Table | None,
@@ -771,7 +783,7 @@ def estimated_guardrail(
     assert production is not None  # a reference was found for it
     refused = own_ref.refused or other_ref.refused
     if refused is not None:
-        return GuardrailResult(name, "unavailable", f"not estimated: {refused}", numbers=rows)
+        return GuardrailResult(name, "unavailable", not_estimated(refused), numbers=rows)
     return compare_estimates(
         version_estimate(canary, task, canary_log, own_ref),
         version_estimate(production, task, production_log, other_ref),
@@ -816,7 +828,7 @@ def compare_estimates(
     a, b = mine.metrics.get(metric), theirs.metrics.get(metric)
     if a is None or b is None:
         why_not = mine.refused or theirs.refused or f"{metric} is undefined on these rows"
-        return GuardrailResult(name, "unavailable", f"not estimated: {why_not}", numbers=rows)
+        return GuardrailResult(name, "unavailable", not_estimated(why_not), numbers=rows)
     found["metric"] = metric
     found["canary"] = {**a.to_dict(), "unreliable": mine.unreliable}
     found["production"] = {**b.to_dict(), "unreliable": theirs.unreliable}
@@ -898,7 +910,7 @@ def estimate_line(found: Mapping[str, Any]) -> str:
     guess = found.get("estimate")
     if not isinstance(guess, Mapping):
         why = found.get("refused") or f"{metric} is undefined on these rows"
-        return f"v{version} not estimated: {why}"
+        return f"v{version} {not_estimated(why)}"
     unreliable = found.get("unreliable")
     shown = (
         f"unreliable: {unreliable}"
