@@ -30,12 +30,12 @@ departure delay; trained on January–March, window: July), ``diabetes`` (scikit
 bundled diabetes progression, a regression; window: the upper half of ``bmi``).
 
 shap is not a dependency: installed beside the environment (``pip install --target
-/work/wt/_extra --no-deps shap==0.51.0 …``) and found with ``--extra-path``; without it
+DIR --no-deps shap==0.51.0 …``) and found with ``--extra-path DIR``; without it
 the comparison is recorded as "not installed" and only mooring's side is measured.
 
 Usage::
 
-    python benchmarks/bench_attributions.py --extra-path /work/wt/_extra
+    python benchmarks/bench_attributions.py --extra-path DIR
     python benchmarks/bench_attributions.py --quick      # adult only, 20 rows
 """
 

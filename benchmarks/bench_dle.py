@@ -38,7 +38,7 @@ Writes ``--out`` (``benchmarks/results/dle.json``) and a ``.md`` beside it.
 Usage::
 
     python benchmarks/bench_dle.py                                   # 4 scenarios
-    python benchmarks/bench_dle.py --extra-path /work/wt/_extra      # with NannyML's DLE
+    python benchmarks/bench_dle.py --extra-path DIR                  # with NannyML's DLE
     python benchmarks/bench_dle.py --quick                           # one scenario, 2 windows
 """
 
