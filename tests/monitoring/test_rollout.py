@@ -416,33 +416,39 @@ def test_labels_decide_over_offline_numbers(setup: Setup, labels: bool) -> None:
     assert "would fail" in validated.message
 
 
-def test_an_unapproved_canary_holds_below_all_traffic_until_approved(setup: Setup) -> None:
+def test_an_unapproved_canary_holds_at_the_first_step_until_approved(setup: Setup) -> None:
     reg, metrics, clock = setup.registry, setup.metrics, setup.clock
     reg.deploy(NAME, production=1)
-    reg.release = ReleaseRules(production_requires="approval")
+    reg.release = ReleaseRules(production_requires="approval", first_step=10)  # [10, 50, 100]
     # A canary given every request answers as production: the same rule holds.
     with pytest.raises(ApprovalError, match=f"^{NAME}@2 cannot become production"):
         reg.deploy(NAME, production=1, canary=2, weight=100)
-    reg.deploy(NAME, production=1, canary=2, weight=50)  # below 100% it needs no approval
+    with pytest.raises(ApprovalError, match=rf"^{NAME}@2 cannot serve 99% of requests"):
+        reg.deploy(NAME, production=1, canary=2, weight=99)
+    reg.deploy(NAME, production=1, canary=2, weight=10)  # the first step needs no approval
     assert setup.controller.tick().action == "insufficient_data"
-    serve(metrics, 1, 200)
-    serve(metrics, 2, 135)
+    serve(metrics, 1, 1800)
+    serve(metrics, 2, 200)
     clock.advance(61)
     held = setup.controller.tick()
-    assert held.action == "hold"
+    assert held.action == "hold", held.reasons
     assert held.reasons[0].startswith(
-        f"advance of {NAME}@2 to 100% refused: {NAME}@2 cannot become production: [registry] "
-        'production_requires = "approval"'
+        f"advance of {NAME}@2 to 50% refused: {NAME}@2 cannot serve 50% of requests as a "
+        'canary: [registry] production_requires = "approval"'
     )
-    assert f"'{ACTOR}' tried to release it" in held.reasons[0]
-    assert (reg.deployment(NAME).production, reg.deployment(NAME).canary_weight) == (1, 50)
+    assert f"'{ACTOR}' asked for 50%" in held.reasons[0]
+    assert (reg.deployment(NAME).production, reg.deployment(NAME).canary_weight) == (1, 10)
     reg.approve(NAME, version=2, reason="canary numbers read", actor="reviewer")
     assert setup.controller.tick().action == "advance"
-    assert setup.controller.tick().action == "insufficient_data"  # the step's counters
-    serve(metrics, 1, 200)
-    serve(metrics, 2, 135)
-    clock.advance(61)
-    assert setup.controller.tick().action == "promote"
+    assert reg.deployment(NAME).canary_weight == 50
+    for weight, action in ((100, "advance"), (None, "promote")):
+        assert setup.controller.tick().action == "insufficient_data"  # the step's counters
+        serve(metrics, 1, 200)
+        serve(metrics, 2, 200)
+        clock.advance(61)
+        assert setup.controller.tick().action == action
+        if weight is not None:
+            assert reg.deployment(NAME).canary_weight == weight
     assert reg.deployment(NAME).production == 2
     promoted = reg.history(NAME)[-1]
     assert (promoted.action, promoted.actor) == ("promote", ACTOR)

@@ -75,8 +75,9 @@ def test_two_actors_release_and_both_are_in_the_audit_log(
     v2 = _blessed(registry, tmp_path, 2, by="ana")
     with pytest.raises(ApprovalError, match=r"income@2 cannot become production"):
         registry.deploy("income", production=v2, actor="carol")
-    # A canary is not production: it needs no approval, and its promotion does.
-    registry.deploy("income", production=v1, canary=v2, weight=10, actor="ana")
+    # A canary at the first rollout step is not production: it needs no approval, and its
+    # promotion does.
+    registry.deploy("income", production=v1, canary=v2, weight=5, actor="ana")
     with pytest.raises(ApprovalError, match=r"income@2 cannot become production"):
         registry.promote("income", version=v2, actor="mooring-monitor", reason="steps passed")
     registry.approve("income", version=v2, reason="canary looked fine", actor="bob (mooring-ui)")
@@ -84,6 +85,62 @@ def test_two_actors_release_and_both_are_in_the_audit_log(
     assert registry.deployment("income").production == v2
     # Rolling back restores a version that was production: no new approval.
     assert registry.rollback("income", actor="ana").production == v1
+
+
+def test_an_unapproved_canary_serves_at_most_the_first_rollout_step(
+    registry: Registry, tmp_path: Path
+) -> None:
+    registry.release = ReleaseRules(production_requires="approval", first_step=5)
+    v1 = _blessed(registry, tmp_path, 1, by="bob")
+    registry.approve("income", version=v1, reason="first model", actor="carol")
+    registry.deploy("income", production=v1, actor="carol")
+    v2 = _blessed(registry, tmp_path, 2, by="alice")
+    for weight in (99, 6):
+        with pytest.raises(
+            ApprovalError,
+            match=rf"income@2 cannot serve {weight}% of requests as a canary: \[registry\] "
+            r"production_requires = \"approval\", and until someone other than its registrant "
+            rf"'alice' approves it a version serves at most the first rollout step, 5% "
+            rf"\(\[rollout\] steps\); 'alice' asked for {weight}%\. Deploy it at --weight 5 "
+            r"or less, or have it approved \(anyone\): mooring models approve income 2",
+        ):
+            registry.deploy("income", production=v1, canary=v2, weight=weight, actor="alice")
+    registry.deploy("income", production=v1, canary=v2, weight=5, actor="alice")
+    # Raising the weight of the canary serving now is the same road.
+    with pytest.raises(ApprovalError, match=r"income@2 cannot serve 50% of requests"):
+        registry.deploy("income", production=v1, canary=v2, weight=50, actor="alice")
+    # Her own name in other letters is still her: it does not count as a second person.
+    with pytest.raises(ApprovalError, match=r"'Alice ' registered income@2 and cannot approve"):
+        registry.approve("income", version=v2, reason="looks fine", actor="Alice ")
+    assert registry.deployment("income").canary_weight == 5
+    registry.approve("income", version=v2, reason="eval read", actor="Carol")
+    assert registry.deploy("income", production=v1, canary=v2, weight=99).canary_weight == 99
+    assert registry.verify_audit().ok
+
+
+def test_names_are_compared_whatever_their_letters_case(registry: Registry, tmp_path: Path) -> None:
+    registry.release = ReleaseRules(production_requires="approval", approvers=("Carol",))
+    v1 = _blessed(registry, tmp_path, 1, by="alice")
+    # An approval by the registrant under other letters (as names were compared before they
+    # were compared case-insensitively) stays in the log as given and never counts.
+    registry.store.record_event(
+        action="approve",
+        model="income",
+        version=v1,
+        actor="ALICE",
+        reason="mine",
+        before=None,
+        after={"approved": v1, "registered_by": "alice"},
+    )
+    registry.release = ReleaseRules(production_requires="approval")
+    with pytest.raises(
+        ApprovalError, match=r"the approval by 'ALICE' \(audit event 2\) does not count: they "
+    ):
+        registry.promote("income", version=v1, actor="bob")
+    registry.release = ReleaseRules(production_requires="approval", approvers=("Carol",))
+    event = registry.approve("income", version=v1, reason="reviewed", actor="cAROL (mooring-ui)")
+    assert event.actor == "cAROL (mooring-ui)"
+    assert registry.promote("income", version=v1, actor="bob").production == v1
 
 
 def test_the_approver_list_is_enforced_at_approval_and_at_release(
@@ -176,6 +233,7 @@ def test_the_command_line_approves_and_refuses_as_the_api_does(tmp_path: Path) -
     url = f"sqlite:///{tmp_path / 'registry.db'}"
     with Registry.open(url, artifacts=tmp_path / "artifacts") as registry:
         _blessed(registry, tmp_path, 1, by="ana")
+        _blessed(registry, tmp_path, 2, by="ana")
     where = ["--registry", url, "--artifacts", str(tmp_path / "artifacts"), "-c", str(project)]
     refused = mooring_in_process("models", "promote", "income", "1", "--actor", "ana", *where)
     assert refused.returncode == 1
@@ -184,6 +242,20 @@ def test_the_command_line_approves_and_refuses_as_the_api_does(tmp_path: Path) -
         "models", "approve", "income", "1", "-r", "reviewed", "--actor", "bob", *where
     )
     assert approved.returncode == 0, approved.stderr
-    assert "income@1: approved by bob (audit event 2)" in approved.stdout
+    assert "income@1: approved by bob (audit event 3)" in approved.stdout
     promoted = mooring_in_process("models", "promote", "income", "1", "--actor", "ana", *where)
     assert promoted.returncode == 0, promoted.stderr
+    # A second version by the same registrant: no canary past the first step of [rollout]
+    # steps (the default, 5%) on the command line, and no approval by her under other letters.
+    canary = ["models", "deploy", "income", "-p", "1", "--canary", "2", "--actor", "ana"]
+    refused = mooring_in_process(*canary, "-w", "99", *where)
+    assert refused.returncode == 1
+    assert "at most the first rollout step, 5% ([rollout] steps); 'ana' asked for 99%" in " ".join(
+        refused.stderr.split()
+    )
+    assert mooring_in_process(*canary, "-w", "5", *where).returncode == 0
+    own = mooring_in_process(
+        "models", "approve", "income", "2", "-r", "x", "--actor", "Ana", *where
+    )
+    assert own.returncode == 1
+    assert "'Ana' registered income@2 and cannot approve it" in " ".join(own.stderr.split())

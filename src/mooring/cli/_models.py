@@ -122,7 +122,7 @@ def open_by_url(url: str, artifacts: str | None, project: MooringConfig | None) 
     key_at = None if project is None else key_file(project)
     opened = Registry.open(url, artifacts=artifacts, audit_key_file=key_at)
     if project is not None:
-        opened.release = ReleaseRules.from_config(project.registry)
+        opened.release = ReleaseRules.from_config(project.registry, project.rollout.steps[0])
         deliver_after_writes(opened, project)
         opened.signatures = Signatures.from_config(project)
     return opened

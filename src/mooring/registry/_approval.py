@@ -7,20 +7,28 @@ and the monitor's promotions) first asks :meth:`Approvals.check_release`. An app
 ``approve`` audit event for that version, recorded by :meth:`Approvals.approve`: it lives in
 the hash chain with every other event, so it cannot be added, edited or removed behind the
 registry's back without ``mooring audit verify`` naming it, and it needs no table of its own.
-An approval counts when its actor is not the version's registrant and, with ``[registry]
-approvers`` set, is one of them; both are judged again at release, against the rules in
-force then. The promotion's audit reason names the approval it relied on.
+Until it is approved, a version serves no more than the first rollout step's weight
+(``[rollout] steps[0]``) as a canary, on every road that sets a weight (``deploy`` from the
+command line, the admin API, the dashboard, the rollout monitor advancing a step, the
+pipeline): :meth:`Approvals.check_canary_weight`. An approval counts when its actor is not
+the version's registrant and, with ``[registry] approvers`` set, is one of them;
+both are judged again at release, against the rules in force then. The promotion's audit
+reason names the approval it relied on.
 
 ``[registry] protected_aliases`` may be set, moved or removed only by an approver
 (``production`` among them: every change of the production version, rollbacks included).
 
 Actors are names people declare (``--actor``, ``$MOORING_ACTOR``, the login name, the
-dashboard's "Your name"); mooring does not authenticate them. The dashboard records its
-actors as ``NAME (mooring-ui)``: :func:`person` compares the name before the channel.
+dashboard's "Your name"), or, on the admin API with a token of ``[serving] admin_tokens``,
+the name the token maps to. The dashboard records its actors as ``NAME (mooring-ui)``:
+:func:`person` is the name before the channel, and :func:`same_person` compares names
+case-insensitively (``Alice`` is ``alice``); names are stored as given.
 
 Examples:
     >>> person("ana (mooring-ui)")
     'ana'
+    >>> same_person("Alice ", "alice (mooring-ui)")
+    True
     >>> ReleaseRules(production_requires="approval", approvers=("bob",)).may_approve("ana")
     False
 """
@@ -41,7 +49,14 @@ from mooring.registry._store import Store
 if TYPE_CHECKING:
     from mooring.config._registry import RegistryConfig
 
-__all__ = ["APPROVE_ACTION", "ApprovalError", "Approvals", "ReleaseRules", "person"]
+__all__ = [
+    "APPROVE_ACTION",
+    "ApprovalError",
+    "Approvals",
+    "ReleaseRules",
+    "person",
+    "same_person",
+]
 
 #: The audit action of an approval.
 APPROVE_ACTION = "approve"
@@ -63,6 +78,16 @@ def person(actor: str) -> str:
     return _CHANNEL.sub("", actor).strip() or actor.strip()
 
 
+def same_person(a: str, b: str) -> bool:
+    """Whether two declared actors name the same person: :func:`person` of each, compared
+    case-insensitively (``casefold``), so ``Alice`` cannot approve what ``alice`` registered.
+
+    >>> same_person("Bob", "bob (mooring-ui)"), same_person("bob", "bobby")
+    (True, False)
+    """
+    return person(a).casefold() == person(b).casefold()
+
+
 @dataclass(frozen=True)
 class ReleaseRules:
     """``[registry]``'s release rules, as the registry enforces them (all off by default).
@@ -75,14 +100,18 @@ class ReleaseRules:
     production_requires: str = "nothing"
     approvers: tuple[str, ...] = ()
     protected_aliases: tuple[str, ...] = ()
+    #: The most an unapproved canary serves, in percent: the first ``[rollout] steps``.
+    first_step: int = 5
 
     @classmethod
-    def from_config(cls, section: RegistryConfig) -> ReleaseRules:
-        """The rules of a project's ``[registry]`` section."""
+    def from_config(cls, section: RegistryConfig, first_step: int = 5) -> ReleaseRules:
+        """The rules of a project's ``[registry]`` section; ``first_step`` is its
+        ``[rollout] steps[0]``."""
         return cls(
             production_requires=section.production_requires,
             approvers=tuple(person(a) for a in section.approvers),
             protected_aliases=tuple(section.protected_aliases),
+            first_step=first_step,
         )
 
     @property
@@ -93,10 +122,14 @@ class ReleaseRules:
     def may_approve(self, actor: str, registrant: str | None = None) -> bool:
         """Whether ``actor`` counts as an approver (of a version ``registrant`` registered):
         one of ``approvers`` when they are set, and never the registrant."""
-        who = person(actor)
-        if registrant is not None and who == person(registrant):
+        if registrant is not None and same_person(actor, registrant):
             return False
-        return not self.approvers or who in self.approvers
+        return self.is_approver(actor)
+
+    def is_approver(self, actor: str) -> bool:
+        """Whether ``actor`` is among ``approvers`` (any actor, when none are set),
+        case-insensitively."""
+        return not self.approvers or any(same_person(actor, a) for a in self.approvers)
 
     def needed(self) -> str:
         """Who may approve, for messages."""
@@ -138,7 +171,7 @@ class Approvals:
                 "so the audit log records why it may be released"
             )
         registrant = self.store.get_version(name=name, version=version, heavy=False).created_by
-        if person(who) == person(registrant):
+        if same_person(who, registrant):
             raise ApprovalError(
                 f"{who!r} registered {name}@{version} and cannot approve it: a release needs "
                 f"an approval by someone other than {registrant!r} ({self.release.needed()}): "
@@ -201,6 +234,42 @@ class Approvals:
             return reason  # a reason stays the caller's: --force still asks for one
         return f"{reason}; approved by {used.actor} (audit event {used.seq})"
 
+    def check_canary_weight(
+        self,
+        name: str,
+        canary: int | None,
+        weight: int,
+        now: tuple[int | None, int],
+        actor: str | None,
+    ) -> None:
+        """Refuse to give an unapproved canary more than the first rollout step's weight,
+        when the rules require an approval (``now``: the canary and its weight serving
+        now; keeping or lowering them is never refused). A canary at 100% answers as
+        production does, and :meth:`check_release` judges it.
+
+        Raises:
+            ApprovalError: naming the version, the weight asked, the most it may serve and
+                the approval that would lift the bound.
+        """
+        if canary is None or not self.release.approval_required:
+            return
+        first = self.release.first_step
+        if weight <= first or (canary == now[0] and weight <= now[1]):
+            return
+        registrant = self.store.get_version(name=name, version=canary, heavy=False).created_by
+        seen = self.approvals(name, version=canary)
+        if any(self.release.may_approve(e.actor, registrant) for e in seen):
+            return
+        who = actor or default_actor()
+        raise ApprovalError(
+            f"{name}@{canary} cannot serve {weight}% of requests as a canary: [registry] "
+            f'production_requires = "approval", and until someone other than its registrant '
+            f"{registrant!r} approves it a version serves at most the first rollout step, "
+            f"{first}% ([rollout] steps); {who!r} asked for {weight}%. Deploy it at "
+            f"--weight {first} or less, or have it approved ({self.release.needed()}): "
+            f"mooring models approve {name} {canary} -r REASON --actor NAME"
+        )
+
     def check_alias_move(self, name: str, alias: str, actor: str | None) -> None:
         """Refuse a change of a protected alias by anyone but an approver.
 
@@ -211,7 +280,7 @@ class Approvals:
         if alias not in self.release.protected_aliases:
             return
         who = actor or default_actor()
-        if self.release.approvers and person(who) in self.release.approvers:
+        if self.release.approvers and self.release.is_approver(who):
             return
         allowed = (
             f"only {self.release.needed()} may set or move it: ask one of them (--actor NAME)"
@@ -235,7 +304,7 @@ def _refusal(
     """Why ``name@version`` cannot become production yet, and what would release it."""
     uncounted = "".join(
         f"; the approval by {e.actor!r} (audit event {e.seq}) does not count: "
-        + ("they registered it" if person(e.actor) == person(registrant) else "not an approver")
+        + ("they registered it" if same_person(e.actor, registrant) else "not an approver")
         for e in seen
     )
     return (

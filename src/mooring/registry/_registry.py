@@ -161,7 +161,7 @@ class Registry(Attachments, AuditTrail, Approvals):
             audit_key_file=key_file(cfg),
             create=create,
         )
-        registry.release = ReleaseRules.from_config(cfg.registry)
+        registry.release = ReleaseRules.from_config(cfg.registry, cfg.rollout.steps[0])
         deliver_after_writes(registry, cfg)  # [[registry.webhooks]]: each event, signed
         registry.signatures = Signatures.from_config(cfg)
         return registry
@@ -426,6 +426,10 @@ class Registry(Attachments, AuditTrail, Approvals):
         ):
             # A canary given every request answers as production does: the same release rule.
             reason = self.check_release(name, canary, current.production, actor, reason)
+        # Below 100%, an unapproved canary serves no more than the first rollout step.
+        self.check_canary_weight(
+            name, canary, weight, (current.canary, current.canary_weight), actor
+        )
         fresh = [
             v
             for v, now in ((production, current.production), (canary, current.canary))
