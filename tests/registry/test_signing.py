@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from mooring.config import MooringConfig
 from mooring.errors import (
@@ -31,10 +31,10 @@ from mooring.registry import Registry, _signing
 from mooring.registry._judged import register_judged
 from mooring.registry._manifest import build_manifest
 from mooring.registry._signing import SIGNATURE_ARTIFACT, Signatures
-from mooring.registry._sql.tables import versions
+from mooring.registry._sql.tables import version_artifacts, versions
 from mooring.serving._sources import RegistrySource
 from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir, tamper
-from tests._support.audit import run_sql
+from tests._support.audit import chain_problems, run_sql, state_messages
 
 NAME = "income"
 
@@ -199,6 +199,63 @@ def test_a_signed_version_verifies_at_promote_deploy_and_load(
     registry.promote(NAME, version=first, reason="signed")
     registry.deploy(NAME, production=first, canary=second, weight=10, reason="signed canary")
     assert RegistrySource(registry, NAME).fetch(second).is_dir()
+
+
+def test_a_signature_removed_or_replaced_by_sql_is_named_by_audit_verify(
+    registry: Registry, db_url: str, tmp_path: Path, keys: tuple[Key, Key]
+) -> None:
+    key, _ = keys
+    registry.signatures = Signatures(signing_key=key.private)
+    first, second = _register(registry, tmp_path, 0), _register(registry, tmp_path, 1)
+    [signed] = registry.version_artifacts(NAME, version=first)
+    [other] = registry.version_artifacts(NAME, version=second)
+    attached = {e.version: e.seq for e in registry.history(NAME) if e.action == "attach"}
+    assert registry.verify_audit().ok
+    row = (version_artifacts.c.model_name == NAME, version_artifacts.c.version == first)
+
+    # Replaced by another version's bundle: the digest the chain holds is not the row's.
+    swap = {
+        "artifact_key": other.artifact_key,
+        "manifest_sha256": other.manifest_sha256,
+        "manifest": json.dumps(other.manifest),
+    }
+    run_sql(db_url, update(version_artifacts).where(*row).values(**swap))
+    report = registry.verify_audit()
+    assert chain_problems(report) == [] and not report.ok
+    replaced = state_messages(report)
+    assert [m.split(" in table")[0] for m in replaced] == [
+        f"model '{NAME}': version {first}'s signature (attached artifact 'signature')'s "
+        f"{field} is {value}" for field, value in (
+            ("manifest_sha256", f"{other.manifest_sha256[:12]}…"),
+            ("artifact_key", other.artifact_key),
+        )
+    ]  # fmt: skip
+    assert (
+        f"but event {attached[first]} (attach) recorded {signed.manifest_sha256[:12]}…"
+        in (replaced[0])
+    )
+
+    # Deleted: the version reads as unsigned, and verify says which and what is missing.
+    run_sql(db_url, delete(version_artifacts).where(*row))
+    assert registry.signatures.state(registry, registry.get(NAME, version=first)).state == (
+        "unsigned"
+    )
+    [missing] = state_messages(registry.verify_audit())
+    assert missing == (
+        f"model '{NAME}': version {first}'s signature (attached artifact 'signature') is "
+        f"missing from table version_artifacts, but event {attached[first]} (attach) recorded "
+        f"sha256 {signed.manifest_sha256[:12]}… of its manifest and no event removed it: it "
+        "was deleted outside the registry (the version now reads as unsigned); restore the "
+        "row from a backup of the database, or sign the version again (`mooring models sign "
+        f"{NAME} {first} --replace -r REASON`), which audits it"
+    )
+    # Signing it again through the registry is an event: the state is explained again.
+    registry.signatures.sign_existing(registry, NAME, first, actor="ana", reason="re-signed")
+    assert registry.verify_audit().ok
+    # A version deleted through the registry takes its signature with it, explained.
+    registry.archive(NAME, version=second)
+    registry.delete(NAME, version=second)
+    assert registry.verify_audit().ok
 
 
 def test_a_byte_changed_after_signing_is_refused_even_without_require_signatures(

@@ -19,7 +19,13 @@ deployed):
   shadow. ``shadow`` sets the shadow and its rate (compared only while the table holds
   the shadow the events explain: another shadow is named already); ``alias`` moves a
   user alias.
-* Every other event (attach, contract, seal) changes nothing checked here.
+* ``attach`` records an attached artifact (a version's signature among them) with the
+  ``manifest_sha256`` and ``artifact_key`` its event records; a second ``attach`` of the
+  same name replaces it, and ``delete`` of the version removes them. So a signature row
+  deleted or replaced by SQL (the version would read as unsigned, or as signed by another
+  bundle) is named with the version and the digest the chain holds. Attach events have
+  recorded both since attachments exist, so logs written before this check are read alike.
+* Every other event (contract, seal) changes nothing checked here.
 
 A field an event does not carry (an event written before the field existed) makes
 that value unknown until a later event says it; an unknown value is never reported.
@@ -68,12 +74,14 @@ class StoredState:
     ``versions``: (model, version) → manifest_sha256, blessed, artifact_key, status and
     ``manifest_matches`` (the stored manifest still hashes to manifest_sha256);
     ``deployments``: model → production, canary, weight, shadow, shadow_rate;
-    ``aliases``: (model, alias) → version.
+    ``aliases``: (model, alias) → version; ``attached``: (model, version, artifact) →
+    manifest_sha256, artifact_key and ``manifest_matches``.
     """
 
     versions: Mapping[tuple[str, int], Mapping[str, Any]] = field(default_factory=dict)
     deployments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     aliases: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    attached: Mapping[tuple[str, int, str], Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,8 @@ class _Replay:
     aliases: dict[tuple[str, str], _Fact] = field(default_factory=dict)
     #: Models with an alias event that does not name its alias: their aliases are unknown.
     unsaid_aliases: set[str] = field(default_factory=set)
+    #: (model, version, artifact) → its manifest_sha256 and artifact_key (None: removed).
+    attached: dict[tuple[str, int, str], dict[str, _Fact] | None] = field(default_factory=dict)
 
     def apply(self, row: Mapping[str, Any]) -> None:
         model, action = row["model"], row["action"]
@@ -141,6 +151,8 @@ class _Replay:
     def _delete(self, row: Mapping[str, Any], model: str, action: str) -> None:
         version, seq = row["version"], row["seq"]
         self.versions[(model, version)] = {"exists": _Fact(False, seq, action)}
+        for item in [k for k in self.attached if k[:2] == (model, version)]:
+            self.attached[item] = None  # the table's foreign key removes them with the version
         for key, fact in list(self.aliases.items()):
             if key[0] == model and fact.value == version:
                 self.aliases[key] = _Fact(None, seq, action)
@@ -169,6 +181,15 @@ class _Replay:
             return
         self.aliases[(model, after["alias"])] = _Fact(_said(after, "version"), row["seq"], action)
 
+    def _attach(self, row: Mapping[str, Any], model: str, action: str) -> None:
+        after, seq = _json(row["after"]), row["seq"]
+        if not isinstance(after.get("artifact"), str) or row["version"] is None:
+            return  # an edited event: the chain names it
+        self.attached[(model, int(row["version"]), after["artifact"])] = {
+            name: _Fact(_said(after, name), seq, action)
+            for name in ("manifest_sha256", "artifact_key")
+        }
+
     def deployment(self, model: str) -> dict[str, _Fact]:
         """Every deployment field of ``model`` as the events explain it."""
         explained = {name: _Fact(value) for name, value in _DEPLOYED_NOTHING.items()}
@@ -183,6 +204,7 @@ _HANDLERS: dict[str, Callable[[_Replay, Mapping[str, Any], str, str], None]] = {
     "delete": _Replay._delete,
     "shadow": _Replay._shadow,
     "alias": _Replay._alias,
+    "attach": _Replay._attach,
     **dict.fromkeys(_DEPLOY_ACTIONS, _Replay._deploy),
 }
 
@@ -353,6 +375,80 @@ def _alias_problems(
     ]
 
 
+def _attached_what(key: tuple[str, int, str]) -> str:
+    model, version, artifact = key
+    if artifact == "signature":
+        return f"model '{model}': version {version}'s signature (attached artifact 'signature')"
+    return f"model '{model}': version {version}'s attached artifact '{artifact}'"
+
+
+def _resign(key: tuple[str, int, str]) -> str:
+    model, version, artifact = key
+    if artifact != "signature":
+        return "restore the row from a backup of the database"
+    return (
+        "restore the row from a backup of the database, or sign the version again "
+        f"(`mooring models sign {model} {version} --replace -r REASON`), which audits it"
+    )
+
+
+def _attached_problems(
+    key: tuple[str, int, str], stored: Mapping[str, Any] | None, replay: _Replay
+) -> list[AuditProblem]:
+    facts = replay.attached.get(key)
+    what = _attached_what(key)
+    if stored is None:
+        if facts is None:
+            return []
+        digest, by = facts["manifest_sha256"], facts["manifest_sha256"].seq
+        recorded = f"sha256 {_shown(digest.value)} of its manifest" if digest.said else "it"
+        unsigned = " (the version now reads as unsigned)" if key[2] == "signature" else ""
+        return [
+            AuditProblem(
+                by,
+                "state",
+                f"{what} is missing from table version_artifacts, but event {by} (attach) "
+                f"recorded {recorded} and no event removed it: it was deleted outside the "
+                f"registry{unsigned}; " + _resign(key),
+            )
+        ]
+    if facts is None:
+        return [
+            AuditProblem(
+                0,
+                "state",
+                f"{what} is in table version_artifacts, but no event attached it: it was "
+                "inserted outside the registry; do not trust it; delete the row or restore "
+                "the table from a backup",
+            )
+        ]
+    problems = []
+    for name in ("manifest_sha256", "artifact_key"):
+        fact = facts[name]
+        if not fact.said or _same(stored[name], fact.value):
+            continue
+        problems.append(
+            AuditProblem(
+                fact.seq,
+                "state",
+                f"{what}'s {name} is {_shown(stored[name])} in table version_artifacts, but "
+                f"event {fact.seq} (attach) recorded {_shown(fact.value)}: it was replaced "
+                "outside the registry; " + _resign(key),
+            )
+        )
+    if not stored.get("manifest_matches", True):
+        problems.append(
+            AuditProblem(
+                facts["manifest_sha256"].seq,
+                "state",
+                f"{what}'s manifest (table version_artifacts, column manifest) no longer hashes "
+                f"to its manifest_sha256 {_shown(stored['manifest_sha256'])}: it was changed "
+                "outside the registry; " + _resign(key),
+            )
+        )
+    return problems
+
+
 def state_problems(rows: Iterable[Mapping[str, Any]], stored: StoredState) -> list[AuditProblem]:
     """Each value in ``stored`` that the audit ``rows`` (stored columns, ``before``/``after``
     as JSON text, in order) do not explain, as a ``state`` problem, by model."""
@@ -368,4 +464,6 @@ def state_problems(rows: Iterable[Mapping[str, Any]], stored: StoredState) -> li
         problems += _version_problems(key, stored.versions.get(key), replay)
     for alias_key in sorted(set(replay.aliases) | set(stored.aliases)):
         problems += _alias_problems(alias_key, stored.aliases.get(alias_key), replay)
+    for item in sorted(set(replay.attached) | set(stored.attached)):
+        problems += _attached_problems(item, stored.attached.get(item), replay)
     return problems

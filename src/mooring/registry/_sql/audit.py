@@ -17,7 +17,14 @@ from mooring.registry._audit_state import StoredState, state_problems
 from mooring.registry._manifest import canonical_json
 from mooring.registry._records import AuditEvent, AuditReport
 from mooring.registry._sql.rows import audit_event
-from mooring.registry._sql.tables import aliases, audit_events, audit_head, deployments, versions
+from mooring.registry._sql.tables import (
+    aliases,
+    audit_events,
+    audit_head,
+    deployments,
+    version_artifacts,
+    versions,
+)
 
 __all__ = [
     "audit_rows",
@@ -100,7 +107,7 @@ def _manifest_matches(text: str, digest: str) -> bool:
 
 
 def stored_state(conn: Connection) -> StoredState:
-    """The versions, deployments and aliases the tables hold now."""
+    """The versions, deployments, aliases and attached artifacts the tables hold now."""
     held = {
         (r["model_name"], int(r["version"])): {
             "manifest_sha256": r["manifest_sha256"],
@@ -125,7 +132,15 @@ def stored_state(conn: Connection) -> StoredState:
         (r.model_name, r.alias): int(r.version)
         for r in conn.execute(select(aliases.c.model_name, aliases.c.alias, aliases.c.version))
     }
-    return StoredState(versions=held, deployments=deployed, aliases=pointed)
+    attached = {
+        (r["model_name"], int(r["version"]), r["artifact"]): {
+            "manifest_sha256": r["manifest_sha256"],
+            "artifact_key": r["artifact_key"],
+            "manifest_matches": _manifest_matches(r["manifest"], r["manifest_sha256"]),
+        }
+        for r in conn.execute(select(version_artifacts)).mappings()
+    }
+    return StoredState(versions=held, deployments=deployed, aliases=pointed, attached=attached)
 
 
 def verify_rows(
