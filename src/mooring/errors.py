@@ -24,6 +24,7 @@ __all__ = [
     "ConflictError",
     "DataError",
     "DeadlineExceededError",
+    "ForbiddenError",
     "IntegrityError",
     "InvalidRequestError",
     "MissingExtraError",
@@ -145,6 +146,13 @@ class UnauthorizedError(MooringError):
     """An admin endpoint was called without the right bearer token."""
 
     http_status = 401
+
+
+class ForbiddenError(MooringError):
+    """An authenticated caller asked for what its credential does not allow (an admin
+    token of one person declaring another as the actor)."""
+
+    http_status = 403
 
 
 class OverloadedError(MooringError):

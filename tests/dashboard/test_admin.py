@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mooring.dashboard._app import DEFAULT_ACTOR, create_ui, standalone_app
+from mooring.registry._actors import token_digest
 from mooring.registry._approval import ReleaseRules
 from tests.dashboard._data import NAME, TOKEN
 from tests.dashboard.conftest import Site
@@ -190,3 +191,30 @@ def test_shadow_is_set_and_cleared_with_the_token_and_shows_on_the_page(site: Si
     finally:
         if site.registry.deployment(NAME).shadow is not None:
             site.registry.set_shadow(NAME, version=None, reason="test cleanup")
+
+
+def test_a_persons_token_approves_as_that_person_and_no_one_else(site: Site) -> None:
+    registrant = site.registry.get(NAME, version=2).created_by
+    tokens = {token_digest("t-reg"): registrant, token_digest("t-rev"): "rev"}
+    ui = create_ui(registry=site.registry, home=site.home, admin_tokens=tokens)
+    before = len(site.registry.history(NAME))
+    with TestClient(standalone_app(ui)) as client:
+
+        def approve(token: str, actor: str | None) -> Any:
+            body = {"version": 2, "reason": "read it", **({"actor": actor} if actor else {})}
+            headers = {"Authorization": f"Bearer {token}"}
+            return client.post(f"/ui/api/models/{NAME}/approve", json=body, headers=headers)
+
+        # The registrant's token cannot approve in the reviewer's name ...
+        res = approve("t-reg", "rev")
+        assert res.status_code == 403
+        assert res.json()["error"].startswith(
+            f"actor: the request declares 'rev', but its token is {registrant!r}'s"
+        )
+        # ... nor in her own, whatever its letters.
+        res = approve("t-reg", registrant.upper())
+        assert res.status_code == 422 and "cannot approve it" in res.json()["error"]
+        assert len(site.registry.history(NAME)) == before
+        assert approve("t-rev", None).status_code == 200
+    event = site.registry.history(NAME)[-1]
+    assert (event.action, event.actor) == ("approve", f"rev ({DEFAULT_ACTOR})")

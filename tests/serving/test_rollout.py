@@ -11,8 +11,11 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from mooring.config import ServingConfig
+from mooring.config import ServingConfig, load_config
+from mooring.errors import ConfigError
 from mooring.registry import Registry
+from mooring.registry._actors import token_digest
+from mooring.registry._approval import ReleaseRules
 from mooring.serving import RegistrySource, build_app
 from mooring.serving._models import bucket_of
 from tests._support.artifacts import tamper
@@ -176,6 +179,53 @@ def test_admin_endpoints_need_the_token(
         assert registry.deployment(NAME).canary == 2
         res = httpx.post(f"{server.url}/admin/deployment", headers=auth, json={"weight": "x"})
         assert res.status_code == 400 and "weight" in res.json()["error"]
+
+
+def test_an_admin_token_of_a_person_acts_as_that_person_and_approval_bounds_the_weight(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # The configuration holds hashes only: a token put there by mistake is refused, unshown.
+    toml = tmp_path / "mooring.toml"
+    toml.write_text(
+        '[project]\nname = "x"\n[serving]\nadmin_tokens = { "s3cret-token" = "alice" }\n'
+    )
+    with pytest.raises(ConfigError, match=r"the key of 'alice' \(12 characters, not shown") as bad:
+        load_config(toml)
+    assert "s3cret" not in str(bad.value)
+    registry.deploy(NAME, production=1)
+    registry.release = ReleaseRules(production_requires="approval", first_step=5)
+    registrant = registry.get(NAME, version=2).created_by
+    tokens = {token_digest("t-registrant"): registrant, token_digest("t-rev"): "reviewer"}
+    cfg = FAST.model_copy(update={"admin_tokens": tokens})
+    app = build_app([RegistrySource(registry, NAME)], cfg, registry=registry)
+    url, events = "/admin/deployment", len(registry.history(NAME))
+    canary = {"production": 1, "canary": 2, "reason": "try"}
+    with ServerThread(app) as server:
+        server.wait_ready()
+        theirs = {"Authorization": "Bearer t-registrant"}
+        assert (
+            server.client.get("/admin/status", headers={"Authorization": "Bearer x"}).status_code
+            == 401
+        )
+        # Her token, another person's name: refused, not recorded under the wrong name.
+        res = server.client.post(
+            url, headers=theirs, json={**canary, "weight": 5, "actor": "Reviewer"}
+        )
+        assert res.status_code == 403, res.text
+        assert res.json()["error"] == (
+            f"actor: the request declares 'Reviewer', but its token is {registrant!r}'s "
+            "([serving] admin_tokens); a token acts only for its own person: leave actor out, "
+            "or send the declared person's own token"
+        )
+        # Unapproved, her version serves at most the first rollout step through the API too.
+        res = server.client.post(url, headers=theirs, json={**canary, "weight": 99})
+        assert res.status_code == 422 and "cannot serve 99% of requests" in res.json()["error"]
+        assert len(registry.history(NAME)) == events
+        same = {**canary, "weight": 5, "actor": registrant.upper()}
+        assert server.client.post(url, headers=theirs, json=same).status_code == 200
+        assert registry.history(NAME)[-1].actor == f"{registrant} (mooring-serve-admin)"
+    registry.approve(NAME, version=2, reason="read it", actor="reviewer")
+    assert registry.deploy(NAME, production=1, canary=2, weight=99).canary_weight == 99
 
 
 def test_serving_config_defaults_are_documented() -> None:

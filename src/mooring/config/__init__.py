@@ -186,6 +186,10 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+#: Keys whose values an error never repeats: a token put where its hash belongs.
+_SECRET_KEYS = frozenset({"admin_token", "admin_tokens", "feedback_token"})
+
+
 def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> str:
     """One line per problem: where, what was received, what is expected, the fix."""
     lines = []
@@ -209,10 +213,12 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel], source
             lines.append(f"{where}: required key '{key}' is missing; add {key} = ... to {where}.")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(
-                f"{where} key '{key}': {msg}; got {value!r} ({type(value).__name__}). "
-                f"Fix the value in {source}."
+            got = (
+                "a value not shown (it may hold a secret)"
+                if key in _SECRET_KEYS
+                else (f"{value!r} ({type(value).__name__})")
             )
+            lines.append(f"{where} key '{key}': {msg}; got {got}. Fix the value in {source}.")
     if len(lines) == 1:  # one problem, one line
         return f"{source}: {lines[0]}"
     header = f"{source}: {len(lines)} configuration problem{'s' if len(lines) != 1 else ''}"

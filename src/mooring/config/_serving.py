@@ -204,6 +204,13 @@ class ServingConfig(Section):
     admin_token_env: str = Field(
         "MOORING_ADMIN_TOKEN", description="Environment variable holding the admin token."
     )
+    admin_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="Admin tokens that authenticate a person: the sha256 (hex) of each token → "
+        "who it belongs to (printf %s TOKEN | sha256sum); a request with one acts as that "
+        "person on the admin API and the dashboard, and one declaring another actor is "
+        "refused (403). The hashes are not secrets; the tokens stay with their people.",
+    )
     # Labels drive the live-metric guardrail, so posting them takes a credential of its
     # own (not the admin token: the labelling system should not be able to deploy).
     feedback_token: str | None = Field(
@@ -239,6 +246,23 @@ class ServingConfig(Section):
     infinity_policy: Literal["reject", "missing"] = Field(
         "reject", description="Infinity / -Infinity: 400, or treated as a missing value."
     )
+
+    @field_validator("admin_tokens")
+    @classmethod
+    def _token_digests(cls, value: dict[str, str]) -> dict[str, str]:
+        for digest, who in value.items():
+            if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise ValueError(
+                    f"the key of {who.strip()!r} ({len(digest)} characters, not shown: it may be "
+                    "a token) is not a sha256: expected 64 hex digits, the token's hash "
+                    "(printf %s TOKEN | sha256sum), never the token itself"
+                )
+            if not who.strip() or len(who) > 100 or not who.isprintable():
+                raise ValueError(
+                    f"the token {digest[:12]}…: expected the short printable name of its "
+                    f'person, e.g. "alice", got {who!r}'
+                )
+        return {digest.lower(): who.strip() for digest, who in value.items()}
 
     @field_validator("workers", mode="before")
     @classmethod

@@ -17,9 +17,8 @@ Examples:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -51,6 +50,7 @@ from mooring.errors import (
 from mooring.formats._drift import drift_folder
 from mooring.monitoring._shadow import shadow_lines, shadow_report
 from mooring.registry import Deployment, Registry
+from mooring.registry._actors import Caller, acting, admin_caller
 
 __all__ = ["DEFAULT_ACTOR", "create_ui", "standalone_app"]
 
@@ -142,6 +142,8 @@ class _Dashboard:
         self.env = _environment()
         #: The project's config, when the dashboard was built from one (the on-call sheet).
         self.cfg: MooringConfig | None = None
+        #: ``[serving] admin_tokens``: a token's sha256 → the person it authenticates.
+        self.admin_tokens: dict[str, str] = {}
 
     # -- rendering ---------------------------------------------------------------
     def render(
@@ -149,7 +151,7 @@ class _Dashboard:
     ) -> Response:
         base = request.scope.get("root_path", "").rstrip("/")
         html = self.env.get_template(template).render(
-            base=base, admin_enabled=self.admin_token is not None, **context
+            base=base, admin_enabled=self._admin_on, **context
         )
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -381,25 +383,31 @@ class _Dashboard:
         await self.live.sample()
         return _json(live_view(self.live.series(name), deployment))
 
-    def _authorize(self, request: Request) -> None:
-        if self.admin_token is None:
+    @property
+    def _admin_on(self) -> bool:
+        return self.admin_token is not None or bool(self.admin_tokens)
+
+    def _authorize(self, request: Request) -> Caller:
+        """Who presented the token: a person of ``admin_tokens``, or the shared token's holder."""
+        if not self._admin_on:
             raise NotFoundError(f"admin actions are off; {self.token_hint}")
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            value.strip().encode(), self.admin_token.encode()
-        ):
+        try:
+            return admin_caller(
+                request.headers.get("authorization", ""), self.admin_token, self.admin_tokens
+            )
+        except UnauthorizedError:
             raise UnauthorizedError(
                 "admin actions need 'Authorization: Bearer <token>' with the serving admin token"
-            )
+            ) from None
 
     async def admin(self, request: Request) -> Response:
         try:
-            self._authorize(request)
+            caller = self._authorize(request)
             body = await self._body(request)
             name = request.path_params["name"]
             action = request.path_params["action"]
             reason = _reason(body)
-            actor = _actor(body)
+            actor = acting(caller, _declared(body), DEFAULT_ACTOR)
             deployment = await asyncio.to_thread(
                 self._act, name, action, body, actor=actor, reason=reason
             )
@@ -492,13 +500,14 @@ def _reason(body: dict[str, Any]) -> str:
     return reason.strip()
 
 
-def _actor(body: dict[str, Any]) -> str:
+def _declared(body: dict[str, Any]) -> str | None:
+    """The actor a body declares (None: none)."""
     actor = body.get("actor")
     if actor is None or (isinstance(actor, str) and not actor.strip()):
-        return DEFAULT_ACTOR
+        return None
     if not isinstance(actor, str) or len(actor) > 100 or not actor.isprintable():
         raise InvalidRequestError("actor: expected a short printable name, e.g. 'ana'")
-    return f"{actor.strip()} ({DEFAULT_ACTOR})"
+    return actor.strip()
 
 
 def _integer(body: dict[str, Any], key: str, *, low: int = 1, high: int | None = None) -> int:
@@ -522,6 +531,7 @@ def create_ui(
     registry: Registry | None = None,
     home: Path | None = None,
     admin_token: str | None = None,
+    admin_tokens: Mapping[str, str] | None = None,
     metrics: Callable[[], bytes | str] | None = None,
     metrics_url: str | None = None,
     on_deployment: OnDeployment | None = None,
@@ -529,9 +539,11 @@ def create_ui(
     """The dashboard as an ASGI app, to mount under a prefix (``/ui`` in ``mooring serve``).
 
     The registry and home folder come from ``cfg`` unless given. The admin token
-    defaults to ``[serving] admin_token`` or its environment variable; without one
-    the admin actions are off. Live metrics come from ``metrics`` (a function
-    returning the Prometheus text, as the hosting server has) or ``metrics_url``.
+    defaults to ``[serving] admin_token`` or its environment variable, and
+    ``admin_tokens`` (a token's sha256 → the person it authenticates) to ``[serving]
+    admin_tokens``; without either the admin actions are off. Live metrics come from
+    ``metrics`` (a function returning the Prometheus text, as the hosting server has) or
+    ``metrics_url``.
     ``on_deployment`` runs after each admin change (the hosting server applies it
     at once instead of at its next poll).
 
@@ -563,6 +575,9 @@ def create_ui(
         registry, home, admin_token or None, _token_hint(cfg), live, on_deployment, live_hint
     )
     dash.cfg = cfg
+    if admin_tokens is None and cfg is not None:
+        admin_tokens = cfg.serving.admin_tokens
+    dash.admin_tokens = dict(admin_tokens or {})
     routes = [
         Route("/", dash.index, methods=["GET"]),
         Route("/models/{name}", dash.model, methods=["GET"]),

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope
 from mooring._tracing import Tracing
 from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
 from mooring.formats._columns import describe, loads
+from mooring.registry._actors import Caller, acting, admin_caller
 from mooring.serving._door import ARRIVED
 from mooring.serving._door_framing import Request as DoorRequest
 from mooring.serving._errors import (
@@ -506,13 +507,22 @@ class Endpoints:
     async def admin(self, request: Request) -> Response:
         return await self.guarded(request, "admin", self._admin)
 
+    def _caller(self, request: Request) -> Caller:
+        """Who presented the admin token: a person of ``[serving] admin_tokens``, or the
+        holder of the shared ``admin_token`` (401 otherwise)."""
+        return admin_caller(
+            request.headers.get("authorization", ""),
+            self.state.admin_token,
+            self.state.serving.admin_tokens,
+        )
+
     async def _admin(self, ctx: _Ctx) -> Response:
-        token = self.state.admin_token
+        on = self.state.admin_token is not None or bool(self.state.serving.admin_tokens)
         request = ctx.starlette()
         if request.path_params["action"] == "flush" and _as_get(ctx.method) == "POST":
             # Harmless and path-free: without a token, open to this machine's clients.
-            if token is not None:
-                check_bearer(request, token, "admin endpoints")
+            if on:
+                self._caller(request)
             elif not is_loopback(request.scope.get("client")):
                 raise UnauthorizedError(
                     "POST /admin/flush is answered to a client on the server's machine only "
@@ -521,12 +531,13 @@ class Endpoints:
                     "variable and send 'Authorization: Bearer <token>'"
                 )
             return json_response(await flush_logs(self.state))
-        if token is None:
+        if not on:
             raise NotFoundError(
                 "admin endpoints are off; set [serving] admin_token or the "
-                f"{self.state.serving.admin_token_env} environment variable to turn them on"
+                f"{self.state.serving.admin_token_env} environment variable (or [serving] "
+                "admin_tokens, a token per person) to turn them on"
             )
-        check_bearer(request, token, "admin endpoints")
+        caller = self._caller(request)
         action = request.path_params["action"]
         method = _as_get(ctx.method)
         if action == "status" and method == "GET":
@@ -536,10 +547,10 @@ class Endpoints:
                 await manager.refresh(force=True)
             return json_response({"models": [m.status() for m in self.state.managers.values()]})
         if action == "deployment" and method == "POST":
-            return await self._deploy(ctx)
+            return await self._deploy(ctx, caller)
         raise NotFoundError(f"no such admin endpoint {ctx.method} /admin/{describe(action)}")
 
-    async def _deploy(self, ctx: _Ctx) -> Response:
+    async def _deploy(self, ctx: _Ctx, caller: Caller) -> Response:
         if self.state.registry is None:
             raise InvalidRequestError("this server does not follow a registry; nothing to deploy")
         limit = self.state.serving.body_limit_bytes
@@ -547,8 +558,16 @@ class Endpoints:
         if not isinstance(body, dict):
             raise InvalidRequestError(
                 'expected {"model", "production", "canary", "weight", "shadow", "shadow_rate", '
-                '"reason"}'
+                '"reason", "actor"}'
             )
+        declared = body.get("actor")
+        if declared is not None and (
+            not isinstance(declared, str) or len(declared) > 100 or not declared.isprintable()
+        ):
+            raise InvalidRequestError(
+                f'actor: expected a short printable name, e.g. "ana", got {describe(declared)}'
+            )
+        actor = acting(caller, declared, ADMIN_ACTOR)
         name = body.get("model") or next(iter(self.state.managers))
         manager = self.state.manager(str(name))
         # A server of several projects: each model is deployed in its own registry.
@@ -579,7 +598,7 @@ class Endpoints:
                 production=body.get("production"),
                 canary=body.get("canary"),
                 weight=body.get("weight") or 0,
-                actor="mooring-serve-admin",
+                actor=actor,
                 reason=why,
             )
         if "shadow" in body:
@@ -588,12 +607,16 @@ class Endpoints:
                 manager.name,
                 version=body.get("shadow"),
                 rate=rate,
-                actor="mooring-serve-admin",
+                actor=actor,
                 reason=why,
             )
         assert deployment is not None
         await self.state.apply_deployment(manager.name, deployment)
         return json_response({"deployment": deployment.to_dict(), "status": manager.status()})
+
+
+#: The channel of the admin API's changes: ``alice (mooring-serve-admin)``, or it alone.
+ADMIN_ACTOR = "mooring-serve-admin"
 
 
 def _label_domain(manager: ModelManager) -> LabelDomain | None:
