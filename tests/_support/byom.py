@@ -7,6 +7,8 @@ Each builder writes a tiny model (a few weights) to the path it is given and ret
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +186,21 @@ def cased_module(folder: Path) -> Path:
 def cased_amounts(rows: list[dict[str, float]]) -> list[float]:
     """What :func:`cased_module` answers for ``rows``."""
     return [0.5 * r["Age"] + r["LoanAmount"] for r in rows]
+
+
+def misconfigured_keras(path: Path) -> Path:
+    """A ``.keras`` file whose Dense layer ``d`` names an activation Keras does not know (as
+    a file written by another Keras may): Keras refuses it while rebuilding the layer."""
+    inputs = keras.Input(shape=(2,), name="x")
+    keras.Model(inputs, keras.layers.Dense(1, name="d")(inputs)).save(path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(files["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Dense":
+            layer["config"]["activation"] = "no_such_activation"
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path

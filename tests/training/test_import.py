@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from tests._support.byom import (
     cased_module,
     custom_layer_keras,
     expected_scores,
+    misconfigured_keras,
     odd_module,
     ranker_module,
     tabular_keras,
@@ -165,6 +167,16 @@ def test_a_probe_that_fails_names_the_input_shape_to_pass(tmp_path: Path) -> Non
     with pytest.raises(ModelLoadError, match=r"--input-shape window=") as caught:
         import_model(source, tmp_path / "model", input_shapes={"window": (3,)})
     assert "window=[3]" in str(caught.value)
+    # TensorFlow's own message and the node, not the first line of its wrapping.
+    said = str(caught.value)
+    assert re.search(
+        r"failed after \d+\.\d s, within the probe's limits \(--probe-memory, --probe-timeout\),"
+        r" with the model's own error: InvalidArgumentError at node '[^']*Reshape[^']*'"
+        r"( \(function [^)]+\))?: Input to reshape is a tensor with 9 values, but the "
+        r"requested shape requires a multiple of 4",
+        said,
+    ), said
+    assert "Graph execution error" not in said and "[[" not in said
     assert not (tmp_path / "model").exists()
     imported = import_model(source, tmp_path / "model", input_shapes={"window": (4,)})
     assert imported.metadata["signature"]["inputs"]["window"]["example_shape"] == [4]
@@ -208,6 +220,19 @@ def test_a_keras_file_with_an_unregistered_class_says_which_and_the_fix(tmp_path
     source = custom_layer_keras(tmp_path / "custom.keras")
     with pytest.raises(ModelLoadError, match=r"custom class 'Doubler'.*model\.export"):
         import_model(source, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_keras_file_keras_cannot_rebuild_says_its_underlying_cause(tmp_path: Path) -> None:
+    source = misconfigured_keras(tmp_path / "misconfigured.keras")
+    with pytest.raises(ModelLoadError) as caught:
+        import_model(source, tmp_path / "model")
+    said = str(caught.value)
+    assert (
+        "cannot be loaded as a Keras model (layer 'd' (Dense): ValueError: Could not interpret "
+        "activation function identifier: no_such_activation)" in said
+    ), said
+    assert "could not be deserialized properly" not in said
     assert not (tmp_path / "model").exists()
 
 
@@ -386,3 +411,15 @@ def test_the_cli_records_an_admitted_op_in_the_audit_log(
         assert event.reason == "prints for the audit (ops admitted: PrintV2)"
         lineage = registry.get("logger", version=1).lineage
         assert lineage["allowed_ops"] == [{"op": "PrintV2", "reason": "prints for the audit"}]
+
+
+def test_a_folder_served_as_it_is_is_refused_as_served_from_a_folder(tmp_path: Path) -> None:
+    """``serve --model-dir`` of a SavedModel never imported: the refusal says where the
+    folder comes from and how to admit the op, not that it "was imported"."""
+    folder = printing_writer(tmp_path / "printing")
+    with pytest.raises(ModelLoadError) as caught:
+        load_saved_model(folder, what="model 'printing' version 1", require_metadata=False)
+    said = str(caught.value)
+    assert said.startswith("model 'printing' version 1, served from a folder, is refused: "), said
+    assert "admit the op deliberately: `mooring models import NAME PATH --allow-op " in said
+    assert "imported" not in said.replace("mooring models import", "")

@@ -567,12 +567,14 @@ def load_saved_model(
         _warn_on_other_versions(path, metadata)
     tf = import_tensorflow()
     load_op_libraries(metadata, what=who)
+    # Only an imported folder was vetted at an import; a folder without mooring.json is
+    # served as it is (`serve --model-dir`), and an op it needs is admitted by importing it.
     vet_saved_model(
         path,
         allowed=allowed_ops(metadata),
         memory_bytes=probe_memory(metadata),
-        what=who,
-        at_import=False,
+        what=who if metadata else f"{who}, served from a folder,",
+        at_import=metadata.get("origin") != "imported",
     )
     start = time.perf_counter()
     try:

@@ -41,6 +41,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -476,10 +477,12 @@ def _probe(
     shapes = ", ".join(
         f"{k}=[{', '.join(map(str, v['example_shape']))}]" for k, v in inputs.items()
     )
+    started = time.monotonic()
     try:
         with quiet_python_logs():
             outputs = function(**feed)
     except Exception as exc:
+        spent = time.monotonic() - started
         unknown = [k for k, v in inputs.items() if None in v["shape"][1:]]
         hint = (
             f"inputs {', '.join(map(repr, unknown))} have unknown inner dimensions, tried as "
@@ -490,7 +493,9 @@ def _probe(
         )
         raise ModelLoadError(
             f"{what}: calling signature {signature!r} on a batch of {PROBE_ROWS} rows with "
-            f"inner shapes {shapes or 'none'} failed ({_first_line(exc)}); {hint}"
+            f"inner shapes {shapes or 'none'} failed after {spent:.1f} s, within the probe's "
+            f"limits (--probe-memory, --probe-timeout), with the model's own error: "
+            f"{_first_line(exc)}; {hint}"
         ) from exc
     for name, value in sorted(dict(outputs).items()):
         got = list(value.shape)
@@ -565,8 +570,79 @@ def _kept_aliases(described: dict[str, Any], previous: Mapping[str, Any]) -> dic
 
 
 def _first_line(exc: BaseException) -> str:
+    """What ``exc`` says, its library's wrapping taken off: TensorFlow's own message with
+    the node it failed at (:func:`_tf_said`), Keras's underlying cause (:func:`_keras_said`),
+    else the first line."""
     text = str(exc).strip() or type(exc).__name__
+    if _TF_NODE.search(text) or text.startswith("Graph execution error"):
+        return _tf_said(exc, text)
+    if _KERAS_WRAPPED in text or _KERAS_CAUSE in text:
+        return _keras_said(exc, text)
     return text.splitlines()[0][:300]
+
+
+#: How TensorFlow names the node and the function a runtime error happened in.
+_TF_NODE = re.compile(r"\{\{node ([^}]+)\}\}|Detected at node '?([^'\s]+)'?")
+_TF_FUNCTION = re.compile(r"\{\{function_node ([^}]+)\}\}")
+#: How Keras wraps what went wrong while it rebuilt a model from its config.
+_KERAS_WRAPPED = "could not be deserialized properly"
+_KERAS_CAUSE = "Exception encountered:"
+_KERAS_LAYER = re.compile(
+    r"Error when deserializing class '([^']+)' using config=\{'name': '([^']+)'"
+)
+
+
+def _tf_said(exc: BaseException, text: str) -> str:
+    """A TensorFlow runtime error as ``InvalidArgumentError at node 'Reshape': Input to
+    reshape is a tensor with 9 values, ...``: its class, the node, and its own message,
+    which follows the "Graph execution error:" line and the stack TensorFlow prints.
+
+    >>> lines = ["Graph execution error:", "", "Detected at node r defined at (most recent "
+    ...          "call last):", "<stack traces unavailable>", "bad shape", "  [[{{node r}}]]"]
+    >>> _tf_said(ValueError(), chr(10).join(lines))
+    "ValueError at node 'r': bad shape"
+    """
+    found = _TF_NODE.search(text)
+    node = next((g for g in found.groups() if g), None) if found else None
+    function = _TF_FUNCTION.search(text)
+    kept = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip()
+        and not line[:1].isspace()  # the stack's frames and the [[{{node ...}}]] line
+        and not line.startswith(("Graph execution error", "Detected at node", "<stack trace"))
+    ]
+    said = " ".join(kept) or "no message"
+    where = f" at node '{node}'" if node else ""
+    if function is not None and not function.group(1).startswith("__inference_signature"):
+        where += f" (function {function.group(1)})"
+    return f"{type(exc).__name__}{where}: {said[:500]}"
+
+
+def _keras_said(exc: BaseException, text: str) -> str:
+    """Keras's underlying cause of a model it could not rebuild: the innermost exception
+    of the chain (Keras wraps it in "could not be deserialized properly ... Exception
+    encountered: ..."), the layer it was rebuilding, without the configs it quotes.
+
+    >>> inner = ValueError("Could not interpret activation function identifier: nope")
+    >>> outer = TypeError("<class 'Dense'> could not be deserialized properly. ...")
+    >>> outer.__cause__ = inner
+    >>> _keras_said(outer, str(outer))
+    'ValueError: Could not interpret activation function identifier: nope'
+    """
+    innermost, seen = exc, {id(exc)}
+    while (nxt := innermost.__cause__ or innermost.__context__) is not None:
+        if id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        innermost = nxt
+    said = str(innermost).strip() or type(innermost).__name__
+    if _KERAS_CAUSE in said:  # the chain was cut: the text still holds the cause
+        said = said.rsplit(_KERAS_CAUSE, 1)[1].strip()
+    said = said.split(" Full object config:")[0].split("\n")[0].strip()
+    layers = _KERAS_LAYER.findall(text)
+    where = f"layer '{layers[-1][1]}' ({layers[-1][0]}): " if layers else ""
+    return f"{where}{type(innermost).__name__}: {said[:400]}"
 
 
 def cache_root() -> Path:
