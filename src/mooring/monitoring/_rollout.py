@@ -720,7 +720,7 @@ class RolloutController:
                 actor=ACTOR,
                 reason=reason,
             )
-        except MooringError as exc:  # at 100% a canary needs production's approval
+        except MooringError as exc:  # an unapproved canary holds at the first step
             what = f"advance of {self.name}@{dep.canary} to {weight}%"
             return self._refused(dep, step, what, exc, results, numbers)
         decision = self._decision(
