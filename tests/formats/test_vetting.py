@@ -17,24 +17,31 @@ from mooring.errors import ModelLoadError, UsageError, import_extra
 from mooring.formats._model import write_metadata
 from mooring.formats._vetting import (
     ALLOCATIONS,
+    ALLOWED_OPS,
     ALLOWED_OPS_KEY,
     ASSET_READERS,
     CHECKPOINT_OPS,
     DENIED_OPS,
+    GRAPH_CARRIERS,
     allowed_ops,
     check_folder,
     gib,
     parse_allowed_ops,
     vet_saved_model,
+    walk_ops,
 )
 from mooring.training._fit import TrainingResult
 from tests._support.hostile_models import (
     BUILDERS,
+    ESCAPES,
+    allocating,
     asset_table,
+    dataset_reader,
     hard_linked,
     plain,
     symlinked,
 )
+from tests._support.op_corpus import CORPUS, SAMPLE
 
 Built = Callable[[str], Path]
 
@@ -46,10 +53,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     root = tmp_path_factory.mktemp("hostile")
     made: dict[str, Path] = {}
     others = {"plain": plain, "asset_table": asset_table}
+    hostile = {**BUILDERS, **ESCAPES}
 
     def get(name: str) -> Path:
         if name not in made:
-            build = BUILDERS[name][0] if name in BUILDERS else others[name]
+            build = hostile[name][0] if name in hostile else others[name]
             made[name] = build(root / name)
         return made[name]
 
@@ -61,13 +69,15 @@ def test_every_op_named_is_one_tensorflow_registers() -> None:
     from tensorflow.python.framework import op_def_registry
 
     import_extra("ydf_tf", extra="trees", needed_for="YDF's ops")
-    named = set(DENIED_OPS) | set(ASSET_READERS) | set(ALLOCATIONS) | set(CHECKPOINT_OPS)
-    ydf = {op for op in named if op.startswith("SimpleML")}
-    unknown = sorted(op for op in named - ydf if not hasattr(tf.raw_ops, op))
+    named = set(DENIED_OPS) | set(ASSET_READERS) | set(ALLOCATIONS) | set(ALLOWED_OPS)
+    unknown = sorted(op for op in named if op_def_registry.get(op) is None)
     assert unknown == []
-    assert ydf and all(op_def_registry.get(op) is not None for op in ydf)
-    assert set(DENIED_OPS) >= CHECKPOINT_OPS
-    assert all(reason.strip() for reason in DENIED_OPS.values())
+    assert any(op.startswith("SimpleML") for op in ALLOWED_OPS)
+    assert set(DENIED_OPS) >= CHECKPOINT_OPS | set(GRAPH_CARRIERS)
+    assert set(ALLOWED_OPS) >= set(ALLOCATIONS)
+    assert not set(ALLOWED_OPS) & (set(DENIED_OPS) | set(ASSET_READERS))
+    reasons = [*DENIED_OPS.values(), *ALLOWED_OPS.values()]
+    assert all(reason.strip() for reason in reasons)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
@@ -134,12 +144,84 @@ def test_a_bad_file_is_not_a_loadable_saved_model(tmp_path: Path) -> None:
         vet_saved_model(tmp_path)
 
 
-def test_allow_op_options_need_a_known_op_and_a_reason() -> None:
+def test_allow_op_options_need_a_refused_op_tensorflow_knows_and_a_reason() -> None:
     assert parse_allowed_ops([], None) == {}
-    with pytest.raises(UsageError, match=r"--allow-op 'MatMul': not an op mooring refuses"):
+    with pytest.raises(UsageError, match=r"--allow-op 'MatMul': already on mooring's allow-list"):
         parse_allowed_ops(["MatMul"], "fast")
+    with pytest.raises(UsageError, match=r"--allow-op 'ReadFlie': not an op TensorFlow knows"):
+        parse_allowed_ops(["ReadFile", "ReadFlie"], "vocab")
     with pytest.raises(UsageError, match=r"say why with -r REASON"):
         parse_allowed_ops(["ReadFile"], " ")
+    # Any op TensorFlow registers that is not on the list: a deny-list names only some.
+    admitted = parse_allowed_ops(["RpcClient", "DecodeProtoV2", "Fill"], "reviewed")
+    assert admitted == dict.fromkeys(["RpcClient", "DecodeProtoV2", "Fill"], "reviewed")
+
+
+# -- reaching out through ops a deny-list does not name ------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_a_model_reaching_out_through_an_unlisted_op_is_refused_at_import(
+    built: Built, name: str
+) -> None:
+    """A file read or written by a tf.data graph carried in a string, a port listened
+    on, a connection out: each refused naming the op, its node and function, the fix."""
+    op = ESCAPES[name][1]
+    pattern = rf"op '{op}' \(node '[^']+' in function '__inference_serve_\d+'\).*--allow-op {op}"
+    with pytest.raises(ModelLoadError, match=pattern):
+        vet_saved_model(built(name), what="the model")
+
+
+@pytest.mark.parametrize(
+    ("name", "inner"), [("dataset_read", "TextLineDataset"), ("dataset_write", "CacheDatasetV2")]
+)
+def test_a_carried_graph_is_walked_with_the_same_rules_when_its_carrier_is_admitted(
+    built: Built, name: str, inner: str
+) -> None:
+    carrier = r"the graph node 'DatasetFromGraph' in function '__inference_serve_\d+' carries"
+    pattern = rf"op '{inner}' \(node '[^']+' in (function '[^']+' of )?{carrier}\)"
+    with pytest.raises(ModelLoadError, match=pattern):
+        vet_saved_model(built(name), allowed={"DatasetFromGraph": "reads its own records"})
+
+
+def test_a_graph_computed_at_run_time_is_refused_whatever_is_admitted(tmp_path: Path) -> None:
+    folder = dataset_reader(tmp_path / "joined", joined=True)
+    admitted = {"DatasetFromGraph": "x", "DatasetToSingleElement": "x"}
+    with pytest.raises(ModelLoadError, match=r"serialized graph that is not a constant"):
+        vet_saved_model(folder, allowed=admitted)
+
+
+def test_one_hot_and_tile_are_sized_from_their_constants(tmp_path: Path) -> None:
+    """``OneHot`` to depth 2³¹−1 (8 GiB of float32) against the default 4 GiB; ``Tile``
+    of 1024 floats to 2 GiB against a 1 GiB limit, passing under a 16 GiB one."""
+    folder = allocating(tmp_path / "m", tile_gib=2)
+    with pytest.raises(ModelLoadError, match=r"op 'OneHot' .* allocates 8 GiB"):
+        vet_saved_model(folder)
+    with pytest.raises(ModelLoadError, match=r"op 'Tile' .* allocates 2 GiB .* limit of 1 GiB"):
+        vet_saved_model(folder, memory_bytes=2**30, allowed={"OneHot": "wide"})
+    vet_saved_model(folder, memory_bytes=16 * 2**30)
+
+
+# -- the corpus the allow-list was collected from -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus_sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("corpus")
+    return {name: CORPUS[name][1](root / name) for name in SAMPLE}
+
+
+def test_a_sample_of_the_corpus_passes_with_nothing_admitted(
+    corpus_sample: dict[str, Path],
+) -> None:
+    """Keras recurrent, attention and lookup layers, plain TensorFlow strings and
+    control flow, YDF's ops and the training layer's export: allowed as they are."""
+    used: set[str] = set()
+    for folder in corpus_sample.values():
+        vet_saved_model(folder)
+        used |= {op for op, _, _ in walk_ops(folder)}
+    assert {"SimpleMLInferenceOpWithHandle", "LookupTableFindV2", "While"} <= used
+    assert used - set(ALLOWED_OPS) <= CHECKPOINT_OPS | set(ASSET_READERS)
 
 
 def test_admitted_ops_round_trip_through_mooring_json(tmp_path: Path) -> None:

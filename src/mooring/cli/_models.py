@@ -423,9 +423,9 @@ def import_command(
         list[str] | None,
         typer.Option(
             "--allow-op",
-            help="OP: admit a TensorFlow op the import refuses (ReadFile, PrintV2...), "
-            "deliberately; needs -r REASON, recorded with the version and in the audit log. "
-            "Repeatable.",
+            help="OP: admit a TensorFlow op the import refuses (one not on the allow-list, "
+            "e.g. PrintV2, ReadFile: the refusal names it), deliberately; needs -r REASON, "
+            "recorded with the version and in the audit log. Repeatable.",
         ),
     ] = None,
     allows_missing: Annotated[

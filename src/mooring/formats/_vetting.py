@@ -1,19 +1,24 @@
 """What an imported model may do: its ops vetted, and its folder kept to itself.
 
 A SavedModel is a program. Before mooring loads one, :func:`vet_saved_model` reads its
-``saved_model.pb`` with TensorFlow's protos (no graph runs) and walks every node of every
-meta graph and of every function in its library, however deeply the functions call
-one another. It refuses:
+``saved_model.pb`` with TensorFlow's protos (no graph runs) and walks every node of
+every meta graph and of every function in its library (however deeply the functions
+call one another, whatever attribute names them), and of every graph an op carries in
+a string constant (:data:`GRAPH_CARRIERS`: ``DatasetFromGraph``). It refuses:
 
-* an op of :data:`DENIED_OPS` (file system, printing, Python callbacks, aborting the
-  process, the network), each with its reason; the checkpoint ops only where the
-  SavedModel's own saver uses them (its variables are saved and restored by them);
+* an op not on the allow-list (:data:`ALLOWED_OPS`, in ``_ops_allowed.py``: the ops
+  that compute on tensors, collected from a corpus of real models, each with its
+  reason); the ops known to reach outside (file system, printing, Python, the process,
+  the network, programs in strings) are named with a reason of their own
+  (:data:`DENIED_OPS`); the checkpoint ops pass only where the SavedModel's own saver
+  uses them (its variables are saved and restored by them);
+* a graph carried in a string that is not a constant, so cannot be read before it runs;
 * a vocabulary file read (:data:`ASSET_READERS`) whose file name is not one of the
   model's own assets (``assets/``): a constant file name, or a captured string
   constant, could name any file on the server;
-* an allocation whose size is fixed by constants in the same function
-  (:data:`ALLOCATIONS`) and larger than the probe's memory limit, wherever it sits (a
-  branch taken only for some inputs is refused too).
+* an allocation whose size is fixed by constants (:data:`ALLOCATIONS`) and larger than
+  the probe's memory limit, wherever it sits (a branch taken only for some inputs is
+  refused too).
 
 An op is admitted deliberately with ``mooring models import ... --allow-op OP -r
 REASON``: ``mooring.json`` records it (``allowed_ops``) and every later load accepts
@@ -24,10 +29,13 @@ Examples:
     >>> vet_saved_model("exported/", allowed={"PrintV2": "debug output"})  # doctest: +SKIP
     >>> sorted(DENIED_OPS)[:2]
     ['Abort', 'CSVDataset']
+    >>> "MatMul" in ALLOWED_OPS, "RpcClient" in ALLOWED_OPS
+    (True, False)
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -38,14 +46,17 @@ from pathlib import Path
 from typing import Any
 
 from mooring.errors import ModelLoadError, UsageError
+from mooring.formats._ops_allowed import ALLOWED_OPS
 
 __all__ = [
     "ALLOCATIONS",
+    "ALLOWED_OPS",
     "ALLOWED_OPS_KEY",
     "ASSET_READERS",
     "CHECKPOINT_OPS",
     "DEFAULT_PROBE_MEMORY",
     "DENIED_OPS",
+    "GRAPH_CARRIERS",
     "PROBE_KEY",
     "Finding",
     "allowed_ops",
@@ -54,6 +65,7 @@ __all__ = [
     "parse_allowed_ops",
     "probe_memory",
     "vet_saved_model",
+    "walk_ops",
 ]
 
 #: ``mooring.json``'s key for the ops admitted at import: ``[{"op": ..., "reason": ...}]``.
@@ -76,9 +88,15 @@ _PYTHON = "runs a Python function of the process that built the model, not part 
 _NETWORK = "talks to other machines (tf.data service)"
 _COLLECTIVE = "exchanges tensors with other workers or devices (collective communication)"
 _REMOTE = "runs a function on another device or machine"
+_LISTENS = "listens on a network port of the serving process for calls from other machines"
+_CONNECTS = "connects to another machine and calls it (tf.distribute's RPC)"
+_PROGRAM = (
+    "runs a program it carries in a string (MLIR or StableHLO) whose operations mooring cannot read"
+)
 
-#: Ops an imported model may not hold, with the reason (TensorFlow's op names, as
-#: ``tf.raw_ops`` spells them). ``--allow-op OP -r REASON`` admits one deliberately.
+#: Ops known to reach outside the computation, refused with a reason of their own
+#: (TensorFlow's op names; any other op not on :data:`ALLOWED_OPS` is refused too, as
+#: not on the list). ``--allow-op OP -r REASON`` admits one deliberately.
 DENIED_OPS: dict[str, str] = {
     # The file system.
     "ReadFile": _READS,
@@ -198,6 +216,23 @@ DENIED_OPS: dict[str, str] = {
     "NcclAllReduce": _COLLECTIVE,
     "NcclBroadcast": _COLLECTIVE,
     "NcclReduce": _COLLECTIVE,
+    "RpcServer": _LISTENS,
+    "RpcServerStart": _LISTENS,
+    "RpcServerRegister": _LISTENS,
+    "RpcClient": _CONNECTS,
+    "RpcCall": _CONNECTS,
+    "RpcCheckStatus": _CONNECTS,
+    "RpcGetValue": _CONNECTS,
+    "DeleteRpcFutureResource": _CONNECTS,
+    # Programs inside the graph that the walk cannot read.
+    "DatasetFromGraph": (
+        "rebuilds a tf.data pipeline from a serialized graph when it runs (its datasets can "
+        "read, cache and write files); its graph, when a constant, is vetted as well"
+    ),
+    "XlaCallModule": _PROGRAM,
+    "MlirPassthroughOp": _PROGRAM,
+    "_XlaHostComputeMlir": _PROGRAM,
+    "_TPUCompileMlir": _PROGRAM,
 }
 
 #: The denied ops a SavedModel's own saver holds: allowed in the nodes and functions
@@ -245,7 +280,22 @@ ALLOCATIONS: dict[str, tuple[int, str, int]] = {
     "StatefulUniformInt": (2, "dtype", -1),
     "StatefulUniformFullInt": (2, "dtype", -1),
     "TensorListReserve": (0, "element_dtype", 1),
+    # The size scaled by the elements of the first input, where its shape is known.
+    "Tile": (1, "T", -1),
+    "OneHot": (1, "T", -1),
 }
+#: Allocations whose size is the constant's times the first input's known elements.
+_SCALED_BY_INPUT = frozenset({"Tile", "OneHot"})
+
+#: Ops that carry a graph (a serialized ``GraphDef``) in an input → that input's index.
+#: The graph is read from its constant and walked with the same rules as the model's
+#: own; a graph computed at run time cannot be read, and is refused.
+GRAPH_CARRIERS: dict[str, int] = {"DatasetFromGraph": 0}
+_NESTING = 8
+_UNLISTED = (
+    "is not on mooring's allow-list of ops that compute on tensors only (the import "
+    "guide lists them), so mooring cannot vouch for what it does"
+)
 
 _CALLS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 # A literal file name (YDF strips ``<prefix>_done`` from its asset's path to name the
@@ -258,38 +308,50 @@ _SHOWN = 6
 
 @dataclass(frozen=True)
 class Finding:
-    """One refused node: its op, the node's name, the function it sits in (or the
-    top-level graph), and why."""
+    """One refused node: its op, the node's name, where it sits (a function, the
+    top-level graph, or a graph a node carries), why, and whether ``--allow-op`` admits
+    it (a graph mooring cannot read is refused whatever is admitted)."""
 
     op: str
     node: str
     function: str
     why: str
+    admissible: bool = True
 
     def describe(self) -> str:
-        where = self.function if self.function == _TOP else f"function '{self.function}'"
+        where = self.function if " " in self.function else f"function '{self.function}'"
         return f"op '{self.op}' (node '{self.node}' in {where}) {self.why}"
 
 
 def parse_allowed_ops(ops: Iterable[str], reason: str | None) -> dict[str, str]:
     """``--allow-op OP`` options with the import's ``-r REASON`` → ``{op: reason}``.
 
+    An op may be admitted when TensorFlow registers it (YDF's ``SimpleML*`` ops once
+    its op library is loaded) and mooring would refuse it: not on :data:`ALLOWED_OPS`,
+    or one whose use is checked (an allocation, an asset read, a checkpoint op).
+
     >>> parse_allowed_ops(["PrintV2"], "logs its inputs for an audit")
     {'PrintV2': 'logs its inputs for an audit'}
 
     Raises:
-        UsageError: an op mooring does not refuse, or no reason.
+        UsageError: an op on the allow-list already, a name that is no op, or no reason.
     """
     given = [op.strip() for op in ops]
     if not given:
         return {}
-    known = set(DENIED_OPS) | set(ASSET_READERS) | set(ALLOCATIONS)
-    unknown = sorted({op for op in given if op not in known})
+    listed = sorted({op for op in given if op in ALLOWED_OPS and op not in ALLOCATIONS})
+    if listed:
+        raise UsageError(
+            f"--allow-op {', '.join(map(repr, listed))}: already on mooring's allow-list "
+            "(it computes on tensors only), so a model may use it without --allow-op; drop "
+            "the option (the ops mooring refuses are named in the error of the import)"
+        )
+    unknown = sorted({op for op in given if not _registered(op)})
     if unknown:
         raise UsageError(
-            f"--allow-op {', '.join(map(repr, unknown))}: not an op mooring refuses (it names "
-            "TensorFlow's ops as tf.raw_ops spells them, e.g. PrintV2, ReadFile); the ops it "
-            "refuses are listed under 'What an imported model may do' in the import guide"
+            f"--allow-op {', '.join(map(repr, unknown))}: not an op TensorFlow knows (op "
+            "names are spelled as tf.raw_ops spells them, e.g. PrintV2, ReadFile, and a "
+            "refused import names the op to admit); check the spelling"
         )
     if not (reason or "").strip():
         raise UsageError(
@@ -297,6 +359,18 @@ def parse_allowed_ops(ops: Iterable[str], reason: str | None) -> dict[str, str]:
             "(it is recorded with the version and in the audit log)"
         )
     return {op: str(reason).strip() for op in given}
+
+
+def _registered(op: str) -> bool:
+    """Whether TensorFlow's op registry holds ``op`` (loading YDF's op library first
+    for its ``SimpleML*`` ops, when it is installed)."""
+    from tensorflow.python.framework import op_def_registry
+
+    if op.startswith("SimpleML"):
+        # Without the trees extra, YDF's ops are not registered: unknown.
+        with contextlib.suppress(ImportError):
+            import ydf_tf  # noqa: F401
+    return bool(op) and op_def_registry.get(op) is not None
 
 
 def allowed_ops(metadata: Mapping[str, Any]) -> dict[str, str]:
@@ -398,28 +472,51 @@ def vet_saved_model(
 ) -> None:
     """Refuse a SavedModel whose graph holds what an imported model may not run.
 
-    ``allowed`` names the ops admitted deliberately (``--allow-op``), ``memory_bytes``
-    the probe's memory limit an allocation fixed by constants may not exceed. At a
-    later load (``at_import`` False) the fix named is a new import, since the folder
-    differs from what was imported.
+    Every op must be on :data:`ALLOWED_OPS` (computation on tensors), be admitted in
+    ``allowed`` (``--allow-op``), or be one of the checked kinds: the saver's checkpoint
+    ops, a file read of the model's own assets. ``memory_bytes`` is the probe's memory
+    limit an allocation fixed by constants may not exceed. At a later load
+    (``at_import`` False) the fix named is a new import, since the folder differs from
+    what was imported.
 
     Raises:
-        ModelLoadError: a refused op, named with the function it sits in and the fix;
-            or a ``saved_model.pb`` that cannot be read.
+        ModelLoadError: a refused op, named with its node, the function it sits in and
+            the fix; or a ``saved_model.pb`` that cannot be read.
     """
     model = _read(Path(folder), what or f"'{folder}'")
     admitted = dict(allowed or {})
-    findings = [f for f in _findings(model, memory_bytes) if f.op not in admitted]
+    findings = [
+        f for f in _findings(model, memory_bytes) if not (f.admissible and f.op in admitted)
+    ]
     if findings:
         raise ModelLoadError(_message(findings, what or f"'{folder}'", admitted, at_import))
+
+
+def walk_ops(folder: str | os.PathLike[str]) -> Iterator[tuple[str, str, str]]:
+    """Every node the vetting reads in a SavedModel: ``(op, node, where)``.
+
+    The same walk as :func:`vet_saved_model`'s: the top-level graph, every function of
+    the library, and the graphs ops carry in string constants (``DatasetFromGraph``).
+    Calls of the model's own functions are walked, not listed.
+
+    >>> sorted({op for op, _, _ in walk_ops("exported/")})[:2]  # doctest: +SKIP
+    ['AddV2', 'Const']
+    """
+    model = _read(Path(folder), f"'{folder}'")
+    for meta in model.meta_graphs:
+        for graph, where, node in _Graph(meta.graph_def, DEFAULT_PROBE_MEMORY, meta).visit():
+            if node.op not in graph.functions:
+                yield node.op, node.name, graph.place(where)
 
 
 def _message(findings: list[Finding], who: str, admitted: Mapping[str, str], imp: bool) -> str:
     shown = "; ".join(f.describe() for f in findings[:_SHOWN])
     more = f" (and {len(findings) - _SHOWN} more)" if len(findings) > _SHOWN else ""
-    ops = sorted({f.op for f in findings})
+    ops = sorted({f.op for f in findings if f.admissible})
     flags = " ".join(f"--allow-op {op}" for op in ops)
-    if imp:
+    if not ops:
+        fix = "a model may compute on its inputs only"
+    elif imp:
         fix = (
             "a model may compute on its inputs only; if it must do this, admit the op "
             f"deliberately: `mooring models import NAME PATH {flags} -r REASON`"
@@ -465,7 +562,7 @@ def _read(folder: Path, who: str) -> Any:
 
 def _findings(model: Any, memory_bytes: int) -> Iterator[Finding]:
     for meta in model.meta_graphs:
-        yield from _Graph(meta, memory_bytes).findings()
+        yield from _Graph(meta.graph_def, memory_bytes, meta).findings()
 
 
 def _function_refs(attr: Any) -> Iterator[str]:
@@ -491,20 +588,37 @@ def _source(name: str) -> tuple[str, int]:
 
 
 class _Graph:
-    """One meta graph: its top-level nodes, its functions and its object graph."""
+    """One graph: a meta graph (its top-level nodes, its functions, its object graph and
+    saver), or a graph an op carries in a string constant (``label`` says which)."""
 
-    def __init__(self, meta: Any, memory_bytes: int) -> None:
-        self.meta = meta
+    def __init__(
+        self,
+        graph_def: Any,
+        memory_bytes: int,
+        meta: Any = None,
+        *,
+        label: str = "",
+        depth: int = 0,
+    ) -> None:
         self.memory = memory_bytes
-        self.functions = {f.signature.name: f for f in meta.graph_def.library.function}
+        self.label = label
+        self.depth = depth
+        self.functions = {f.signature.name: f for f in graph_def.library.function}
         self.bodies: dict[str, dict[str, Any]] = {
             name: {n.name: n for n in f.node_def} for name, f in self.functions.items()
         }
-        self.bodies[_TOP] = {n.name: n for n in meta.graph_def.node}
+        self.bodies[_TOP] = {n.name: n for n in graph_def.node}
         self.args = {
             name: [a.name for a in f.signature.input_arg] for name, f in self.functions.items()
         }
-        self.objects = meta.object_graph_def
+        self.carried: dict[tuple[str, str], _Graph | None] = {}
+        self.meta = meta
+        self.objects = meta.object_graph_def if meta is not None else None
+        self.assets: dict[str, str] = {}
+        self.saver_nodes: set[str] = set()
+        self.checkpoint_only: set[str] = set()
+        if meta is None:  # a carried graph: no assets, no saver
+            return
         self.assets = {
             _source(a.tensor_info.name)[0]: a.filename for a in _asset_files(meta) if a.filename
         }
@@ -520,9 +634,19 @@ class _Graph:
         self.saver_nodes -= self._ancestors(top, served)
         saver_funcs = self._reachable(self._calls(top[n]) for n in self.saver_nodes if n in top)
         others = [self._calls(n) for name, n in top.items() if name not in self.saver_nodes]
-        others.append(set(self.objects.concrete_functions))
+        others.append(set(meta.object_graph_def.concrete_functions))
         others.append(set(self.functions) - saver_funcs)
         self.checkpoint_only = saver_funcs - self._reachable(others)
+
+    def place(self, where: str) -> str:
+        """``where`` (a function's name, or the top-level graph) as a finding names it:
+        within a carried graph, the graph and the node that carries it are named too."""
+        if not self.label:
+            return where
+        return self.label if where == _TOP else f"function '{where}' of {self.label}"
+
+    def _finding(self, where: str, node: Any, why: str, *, admissible: bool = True) -> Finding:
+        return Finding(node.op, node.name, self.place(where), why, admissible)
 
     # -- structure
     def _calls(self, node: Any) -> set[str]:
@@ -556,39 +680,92 @@ class _Graph:
         return seen
 
     # -- the checks
-    def findings(self) -> Iterator[Finding]:
+    def visit(self) -> Iterator[tuple[_Graph, str, Any]]:
+        """Every node, with its graph and where it sits; carried graphs after their
+        carrier, walked the same way."""
         for where, nodes in sorted(self.bodies.items()):
             for node in nodes.values():
-                yield from self._node(where, node)
+                yield self, where, node
+                inner = self._carried(where, node)
+                if inner is not None:
+                    yield from inner.visit()
+
+    def findings(self) -> Iterator[Finding]:
+        for graph, where, node in self.visit():
+            yield from graph._node(where, node)
 
     def _node(self, where: str, node: Any) -> Iterator[Finding]:
         op = node.op
-        if op in DENIED_OPS and not self._saver_use(where, node):
-            yield Finding(op, node.name, where, DENIED_OPS[op])
-        elif op in ASSET_READERS:
+        if op in self.functions or (op in CHECKPOINT_OPS and self._saver_use(where, node)):
+            return  # a call of one of its own functions (walked), or its own saver
+        if op in GRAPH_CARRIERS and self._carried(where, node) is None:
+            yield self._finding(
+                where,
+                node,
+                "builds its computation from a serialized graph that is not a constant of "
+                f"the model (or not a readable GraphDef, or nested more than {_NESTING} deep), "
+                "so mooring cannot read what it would run; a model may carry such a graph "
+                "only as a constant, whose every op is vetted like the model's own",
+                admissible=False,
+            )
+        if op in ASSET_READERS:
             name = node.input[ASSET_READERS[op]] if len(node.input) > ASSET_READERS[op] else ""
             if not self._is_asset(where, name, depth=0):
-                yield Finding(
-                    op,
-                    node.name,
+                yield self._finding(
                     where,
+                    node,
                     "reads a file whose name is not one of the model's own assets (a constant "
                     "or captured file name could name any file on the server); save the "
                     "vocabulary as an asset (a tf.saved_model.Asset, or the file name a "
                     "lookup table's initializer was given when the model was saved)",
                 )
+            return
+        if op not in ALLOWED_OPS:
+            yield self._finding(where, node, DENIED_OPS.get(op) or _UNLISTED)
         elif op in ALLOCATIONS:
             size = self._allocation(where, node)
             if size is not None and size > self.memory:
-                yield Finding(
-                    op,
-                    node.name,
+                yield self._finding(
                     where,
-                    f"allocates {gib(size)} (a shape fixed by constants), more than the "
+                    node,
+                    f"allocates {gib(size)} (a size fixed by constants), more than the "
                     f"probe's memory limit of {gib(self.memory)}: the model would exhaust the "
                     "server's memory whenever it runs this branch; shrink it, or raise the "
                     "limit with --probe-memory if the model really needs it",
                 )
+
+    def _carried(self, where: str, node: Any) -> _Graph | None:
+        """The graph ``node`` carries in a string constant (:data:`GRAPH_CARRIERS`),
+        parsed once; None when it carries none that can be read."""
+        if node.op not in GRAPH_CARRIERS:
+            return None
+        key = (where, node.name)
+        if key not in self.carried:
+            self.carried[key] = self._parse_carried(where, node)
+        return self.carried[key]
+
+    def _parse_carried(self, where: str, node: Any) -> _Graph | None:
+        from google.protobuf.message import DecodeError
+        from tensorflow.core.framework import graph_pb2, types_pb2
+
+        index = GRAPH_CARRIERS[node.op]
+        if self.depth >= _NESTING or index >= len(node.input):
+            return None
+        producer, _, _ = self._producer(where, node.input[index])
+        if producer is None or producer.op != "Const":
+            return None
+        tensor = producer.attr["value"].tensor
+        if tensor.dtype != types_pb2.DT_STRING or len(tensor.string_val) != 1:
+            return None
+        graph = graph_pb2.GraphDef()
+        try:
+            graph.ParseFromString(tensor.string_val[0])
+        except DecodeError:
+            return None
+        inside = self.place(where)
+        inside = inside if " " in inside else f"function '{inside}'"
+        label = f"the graph node '{node.name}' in {inside} carries"
+        return _Graph(graph, self.memory, label=label, depth=self.depth + 1)
 
     def _saver_use(self, where: str, node: Any) -> bool:
         if node.op not in CHECKPOINT_OPS:
@@ -635,6 +812,8 @@ class _Graph:
     def _bound(self, function: str, arg: int) -> bool | None:
         """Whether a captured argument of ``function`` is an asset of the object graph;
         None when the object graph does not say (not one of its captures)."""
+        if self.objects is None:
+            return None
         concrete = self.objects.concrete_functions.get(function)
         if concrete is None:
             return None
@@ -692,7 +871,28 @@ class _Graph:
             size = dtypes.as_dtype(node.attr[dtype_attr].type).size
         except (TypeError, ValueError):
             size = 1
+        if node.op in _SCALED_BY_INPUT and node.input:
+            count *= self._elements(where, node.input[0])
         return count * math.prod(dims) * max(int(size), 1)
+
+    def _elements(self, where: str, name: str) -> int:
+        """The elements of input ``name`` its static shape gives: a constant's, or the
+        shape recorded on its producer or argument; a dimension not known counts 1 (the
+        size is then a lower bound)."""
+        producer, _, arg = self._producer(where, name)
+        shape: list[int] = []
+        if producer is not None and producer.op == "Const":
+            shape = [d.size for d in producer.attr["value"].tensor.tensor_shape.dim]
+        elif producer is not None and "_output_shapes" in producer.attr:
+            shapes = producer.attr["_output_shapes"].list.shape
+            if shapes:
+                shape = [d.size for d in shapes[_source(name)[1] % len(shapes)].dim]
+        elif producer is None and arg >= 0 and where in self.functions:
+            attrs = self.functions[where].arg_attr
+            shapes = attrs[arg].attr["_output_shapes"].list.shape if arg in attrs else []
+            if shapes:
+                shape = [d.size for d in shapes[0].dim]
+        return math.prod(max(d, 1) for d in shape)
 
     def _constant(self, where: str, node: Any, index: int) -> list[int] | None:
         from tensorflow.python.framework import tensor_util
