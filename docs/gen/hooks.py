@@ -6,7 +6,9 @@ A page holds a marker where generated text goes:
 - ``<!-- mooring:cli -->``: the CLI reference (``cli_ref.py``);
 - ``<!-- mooring:api MODULE -->``: the Python API a module exports (``api_ref.py``);
 - ``<!-- mooring:metrics -->``: the Prometheus metrics (``mooring.formats._metrics``);
-- ``<!-- mooring:denied-ops -->``: the ops an imported model may not hold
+- ``<!-- mooring:allowed-ops -->``: the ops an imported model may hold, by family
+  (``mooring.formats._ops_allowed``);
+- ``<!-- mooring:denied-ops -->``: the ops refused with a reason of their own
   (``mooring.formats._vetting``);
 - ``<!-- mooring:include PATH -->``: a Markdown file of the repository (ARCHITECTURE.md,
   benchmarks/README.md), its relative links turned into paths, since they point
@@ -58,6 +60,8 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
         markdown = markdown.replace("<!-- mooring:cli -->", cli_ref.render())
     if "<!-- mooring:metrics -->" in markdown:
         markdown = markdown.replace("<!-- mooring:metrics -->", metrics_table())
+    if "<!-- mooring:allowed-ops -->" in markdown:
+        markdown = markdown.replace("<!-- mooring:allowed-ops -->", allowed_ops_table())
     if "<!-- mooring:denied-ops -->" in markdown:
         markdown = markdown.replace("<!-- mooring:denied-ops -->", denied_ops_table())
     markdown = _API.sub(lambda m: api_ref.render(m.group(1)), markdown)
@@ -89,9 +93,22 @@ def metrics_table() -> str:
     return "| metric | kind | note |\n|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
+def allowed_ops_table() -> str:
+    """The ops an imported model may hold, family by family, with the reason, from
+    ``mooring.formats._ops_allowed.FAMILIES``."""
+    from mooring.formats._ops_allowed import FAMILIES
+
+    rows = []
+    for family, ops in FAMILIES.items():
+        for reason in dict.fromkeys(ops.values()):
+            named = ", ".join(cells.code(op) for op, why in sorted(ops.items()) if why == reason)
+            rows.append(f"| {cells.cell(family)} | {cells.cell(reason)} | {named} |")
+    return "| family | why it is allowed | ops |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
 def denied_ops_table() -> str:
-    """Every op an imported model may not hold, with its reason, from
-    ``mooring.formats._vetting.DENIED_OPS``."""
+    """The ops refused with a reason of their own (any op not on the allow-list is
+    refused too), from ``mooring.formats._vetting.DENIED_OPS``."""
     from mooring.formats._vetting import CHECKPOINT_OPS, DENIED_OPS
 
     rows = [
