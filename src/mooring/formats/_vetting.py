@@ -346,6 +346,11 @@ def parse_allowed_ops(ops: Iterable[str], reason: str | None) -> dict[str, str]:
             "(it computes on tensors only), so a model may use it without --allow-op; drop "
             "the option (the ops mooring refuses are named in the error of the import)"
         )
+    if not (reason or "").strip():
+        raise UsageError(
+            f"--allow-op {', '.join(given)} admits ops mooring refuses: say why with -r REASON "
+            "(it is recorded with the version and in the audit log)"
+        )
     unknown = sorted({op for op in given if not _registered(op)})
     if unknown:
         raise UsageError(
@@ -353,17 +358,13 @@ def parse_allowed_ops(ops: Iterable[str], reason: str | None) -> dict[str, str]:
             "names are spelled as tf.raw_ops spells them, e.g. PrintV2, ReadFile, and a "
             "refused import names the op to admit); check the spelling"
         )
-    if not (reason or "").strip():
-        raise UsageError(
-            f"--allow-op {', '.join(given)} admits ops mooring refuses: say why with -r REASON "
-            "(it is recorded with the version and in the audit log)"
-        )
     return {op: str(reason).strip() for op in given}
 
 
 def _registered(op: str) -> bool:
     """Whether TensorFlow's op registry holds ``op`` (loading YDF's op library first
-    for its ``SimpleML*`` ops, when it is installed)."""
+    for its ``SimpleML*`` ops, when it is installed). Asked last: it imports
+    TensorFlow, which a usage error need not wait for."""
     from tensorflow.python.framework import op_def_registry
 
     if op.startswith("SimpleML"):
