@@ -190,7 +190,7 @@ FAMILIES: dict[str, dict[str, str]] = {
         op: _VARIABLE
         for op in (
             "AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp",
-            "DestroyResourceOp", "DisableCopyOnRead", "ReadVariableOp", "VarHandleOp",
+            "DisableCopyOnRead", "ReadVariableOp", "VarHandleOp",
             "VarIsInitializedOp", "VariableShape", "Variable", "VariableV2", "Assign",
             "AssignAdd", "AssignSub", "IsVariableInitialized",
         )
