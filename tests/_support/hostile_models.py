@@ -173,17 +173,19 @@ def _carried_graph(dataset: Any) -> bytes:
 
 class _CarriedDataset(tf.Module):
     """Serves the first element of a tf.data pipeline rebuilt from ``graph`` at run time
-    (``DatasetFromGraph``): a string constant, or one joined from halves when it runs."""
+    (``DatasetFromGraph``): a string constant (which TensorFlow's optimizer folds, so it
+    never runs), or, ``at_run_time``, joined with an empty string cut from the request,
+    so that it runs."""
 
-    def __init__(self, graph: bytes, *, joined: bool = False) -> None:
+    def __init__(self, graph: bytes, *, at_run_time: bool = False) -> None:
         super().__init__()
-        self.graph, self.joined = graph, joined
+        self.graph, self.at_run_time = graph, at_run_time
 
     @tf.function(input_signature=[SPEC])
     def serve(self, x: Any) -> dict[str, Any]:
-        half = len(self.graph) // 2
-        if self.joined:
-            graph = tf.strings.join([self.graph[:half], self.graph[half:]])
+        if self.at_run_time:
+            nothing = tf.strings.substr(tf.strings.as_string(x[0]), 0, 0)
+            graph = tf.strings.join([tf.constant(self.graph), nothing])
         else:
             graph = tf.constant(self.graph)
         variant = tf.raw_ops.DatasetFromGraph(graph_def=graph)
@@ -193,17 +195,24 @@ class _CarriedDataset(tf.Module):
         return {"y": tf.identity(x), "text": tf.reshape(first, [1])}
 
 
-def dataset_reader(folder: Path, *, outside: str = "/etc/hostname", joined: bool = False) -> Path:
-    """Serves a line of ``outside`` read by a ``TextLineDataset`` carried as a graph."""
+def dataset_reader(
+    folder: Path, *, outside: str = "/etc/hostname", at_run_time: bool = False
+) -> Path:
+    """Serves a line of ``outside`` read by a ``TextLineDataset`` carried as a graph
+    (``at_run_time``: one that runs when called)."""
     graph = _carried_graph(tf.data.TextLineDataset(outside).take(1))
-    return _save(_CarriedDataset(graph, joined=joined), folder)
+    return _save(_CarriedDataset(graph, at_run_time=at_run_time), folder)
 
 
-def dataset_writer(folder: Path, *, target: str = "/tmp/mooring-hostile-cache") -> Path:
-    """Writes a ``Dataset.cache`` file at ``target`` when called, carried as a graph."""
+def dataset_writer(
+    folder: Path, *, target: str = "/tmp/mooring-hostile-cache", at_run_time: bool = False
+) -> Path:
+    """Writes ``Dataset.cache`` files at ``target`` (``target.index`` and a data file)
+    when called, carried as a graph (``at_run_time``: one that runs when called)."""
     numbers = tf.data.Dataset.range(3).map(lambda i: tf.strings.as_string(i))
-    graph = _carried_graph(numbers.cache(target).take(1))
-    return _save(_CarriedDataset(graph), folder)
+    whole = numbers.cache(target).batch(3).map(lambda batch: tf.strings.reduce_join(batch))
+    graph = _carried_graph(whole)
+    return _save(_CarriedDataset(graph, at_run_time=at_run_time), folder)
 
 
 class _Listening(tf.Module):
@@ -248,11 +257,12 @@ def allocating(folder: Path, *, tile_gib: int = 2) -> Path:
     return _save(_Allocating(tile_gib), folder)
 
 
-#: Models that reach out through ops not on a deny-list: ``name → (builder, the op the
-#: vetting names)``; the dataset models also hold the op their carried graph runs.
+#: Models that reach out through ops not on a deny-list, as a hostile probe wrote them:
+#: ``name → (builder, the op the vetting names)``. Called, the dataset models serve a
+#: line of ``/etc/hostname`` and write ``/tmp/mooring-hostile-cache.*``.
 ESCAPES: dict[str, tuple[Callable[[Path], Path], str]] = {
-    "dataset_read": (dataset_reader, "DatasetFromGraph"),
-    "dataset_write": (dataset_writer, "DatasetFromGraph"),
+    "dataset_read": (lambda folder: dataset_reader(folder, at_run_time=True), "DatasetFromGraph"),
+    "dataset_write": (lambda folder: dataset_writer(folder, at_run_time=True), "DatasetFromGraph"),
     "rpc_listen": (lambda folder: _save(_Listening(), folder), "RpcServerStart"),
     "rpc_connect": (lambda folder: _save(_Connecting(), folder), "RpcClient"),
 }

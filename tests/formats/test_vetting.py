@@ -37,6 +37,7 @@ from tests._support.hostile_models import (
     allocating,
     asset_table,
     dataset_reader,
+    dataset_writer,
     hard_linked,
     plain,
     symlinked,
@@ -52,7 +53,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     once for the module, on first use."""
     root = tmp_path_factory.mktemp("hostile")
     made: dict[str, Path] = {}
-    others = {"plain": plain, "asset_table": asset_table}
+    others = {
+        "plain": plain,
+        "asset_table": asset_table,
+        "dataset_read_constant": dataset_reader,
+        "dataset_write_constant": dataset_writer,
+    }
     hostile = {**BUILDERS, **ESCAPES}
 
     def get(name: str) -> Path:
@@ -173,7 +179,8 @@ def test_a_model_reaching_out_through_an_unlisted_op_is_refused_at_import(
 
 
 @pytest.mark.parametrize(
-    ("name", "inner"), [("dataset_read", "TextLineDataset"), ("dataset_write", "CacheDatasetV2")]
+    ("name", "inner"),
+    [("dataset_read_constant", "TextLineDataset"), ("dataset_write_constant", "CacheDatasetV2")],
 )
 def test_a_carried_graph_is_walked_with_the_same_rules_when_its_carrier_is_admitted(
     built: Built, name: str, inner: str
@@ -184,11 +191,13 @@ def test_a_carried_graph_is_walked_with_the_same_rules_when_its_carrier_is_admit
         vet_saved_model(built(name), allowed={"DatasetFromGraph": "reads its own records"})
 
 
-def test_a_graph_computed_at_run_time_is_refused_whatever_is_admitted(tmp_path: Path) -> None:
-    folder = dataset_reader(tmp_path / "joined", joined=True)
+def test_a_graph_computed_at_run_time_is_refused_whatever_is_admitted(built: Built) -> None:
+    """The probe's models: their graph is joined with a string cut from the request, so
+    it runs (and reads or writes), and cannot be read before it does."""
     admitted = {"DatasetFromGraph": "x", "DatasetToSingleElement": "x"}
-    with pytest.raises(ModelLoadError, match=r"serialized graph that is not a constant"):
-        vet_saved_model(folder, allowed=admitted)
+    for name in ("dataset_read", "dataset_write"):
+        with pytest.raises(ModelLoadError, match=r"serialized graph that is not a constant"):
+            vet_saved_model(built(name), allowed=admitted)
 
 
 def test_one_hot_and_tile_are_sized_from_their_constants(tmp_path: Path) -> None:
