@@ -178,6 +178,17 @@ def test_a_model_reaching_out_through_an_unlisted_op_is_refused_at_import(
         vet_saved_model(built(name), what="the model")
 
 
+def test_the_import_refuses_them_before_anything_is_copied_or_run(
+    built: Built, tmp_path: Path
+) -> None:
+    from mooring.training._import import import_model
+
+    for name, (_, op) in sorted(ESCAPES.items()):
+        with pytest.raises(ModelLoadError, match=rf"op '{op}' \(node '[^']+' in function "):
+            import_model(built(name), tmp_path / name)
+        assert not (tmp_path / name).exists()
+
+
 @pytest.mark.parametrize(
     ("name", "inner"),
     [("dataset_read_constant", "TextLineDataset"), ("dataset_write_constant", "CacheDatasetV2")],
