@@ -71,7 +71,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 def test_every_op_named_is_one_tensorflow_registers() -> None:
-    """TensorFlow's own ops in ``tf.raw_ops``; YDF's once its op library is loaded."""
+    """Every op the policy names is in TensorFlow's op registry (YDF's once its op
+    library is loaded), each with its reason; the allow-list holds no refused op."""
     from tensorflow.python.framework import op_def_registry
 
     import_extra("ydf_tf", extra="trees", needed_for="YDF's ops")
