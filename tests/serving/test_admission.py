@@ -67,11 +67,29 @@ def test_a_growing_body_stays_within_the_budget_of_the_others() -> None:
     assert admission.body_bytes == 100
 
 
+def test_large_messages_leave_the_small_ones_their_share_of_the_budget() -> None:
+    # 1 MiB, a quarter for small bodies: 300 KiB messages take 768 KiB at most together
+    # (the third is refused with 600 KiB held), while 4 KiB ones fill the rest.
+    kib = 1024
+    admission = Admission(
+        max_in_flight=200, body_budget_bytes=1024 * kib, small_body_reserve_bytes=256 * kib
+    )
+    assert [admission.try_admit(300 * kib) for _ in range(3)] == [None, None, "body_bytes"]
+    assert [admission.try_admit(4 * kib) for _ in range(106)] == [None] * 106
+    assert admission.try_admit(4 * kib) == "body_bytes"  # the whole budget: 1,024 KiB held
+    assert admission.large_bytes == 600 * kib
+    for size in [300 * kib] * 2 + [4 * kib] * 106:
+        admission.release(size)
+    assert admission.counts() == (0, 0, 0) and admission.large_bytes == 0
+
+
 def test_the_door_and_its_limits_share_one_admission() -> None:
-    limits = ServingConfig(max_in_flight=3, max_receiving=5, body_budget_bytes=7000)
+    limits = ServingConfig(
+        max_in_flight=3, max_receiving=5, body_budget_bytes=2**20, small_body_share=0.25
+    )
     door = Door(limits)
     assert (door.admission.max_in_flight, door.admission.max_receiving) == (3, 5)
-    assert door.admission.body_budget_bytes == 7000
+    assert (door.admission.body_budget_bytes, door.admission.large_room) == (2**20, 3 * 2**18)
     shared = Admission()
     assert Door(limits, shared).admission is shared
 

@@ -590,15 +590,24 @@ def test_past_the_connection_limit_idle_sockets_make_room_and_busy_ones_refuse(
     # hold one of the six): the count starts from a known state.
     wait_until(lambda: _connections(door) <= 1, "the earlier tests' connections to close",
                seen=lambda: _connections(door))  # fmt: skip
-    # Eight sockets that send nothing, on six places: the oldest make room for the new.
-    idle = [RawConnection(door.port) for _ in range(8)]
+    # A keep-alive client, then eight sockets that send nothing, on six places: those
+    # quiet the longest make room for the new; the client, answered since they came
+    # (though connected before them), keeps its connection.
+    client = RawConnection(door.port)
+    idle = [RawConnection(door.port) for _ in range(4)]
     try:
+        for _ in range(2):
+            client.send(raw_request("GET", "/v2/health/live"))
+            assert client.answer()[0] == 200
+            idle += [RawConnection(door.port) for _ in range(2)]
         idle[-1].send(raw_request("GET", "/v2/health/live"))
         assert idle[-1].answer()[0] == 200
-        assert idle[0].closed() and idle[1].closed()
+        assert idle[0].closed() and idle[1].closed() and idle[2].closed()
+        client.send(raw_request("GET", "/v2/health/live"))
+        assert client.answer()[0] == 200
         assert _connections(door) <= 6
     finally:
-        for conn in idle:
+        for conn in [client, *idle]:
             conn.sock.close()
     wait_until(lambda: _connections(door) <= 1, "the idle sockets to close",
                seen=lambda: _connections(door))  # fmt: skip

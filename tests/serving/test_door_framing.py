@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -125,15 +126,21 @@ def test_a_trailer_is_never_a_request_header_and_large_chunked_bodies_pass(port:
     assert "x-trailer" not in echo["headers"] and "host" in echo["headers"]
 
 
-@pytest.mark.parametrize("flood", ["trailers", "one-byte chunks"])
+@pytest.mark.parametrize("flood", ["trailers", "one-byte chunks", "six-byte chunks"])
 def test_framing_that_outweighs_its_data_is_refused(port: int, flood: str) -> None:
     # 70 KiB of trailer lines after a 3-byte body, or 20,000 chunks of one byte (5 bytes
-    # of framing each): each line costs a parse, and the trailers were kept in memory.
+    # of framing each), or 3,000 of six (their framing within their data, yet a parse
+    # each: 3.9 MiB so cost a worker 2.4 CPU-s): the trailers were kept in memory, and
+    # past 1,024 chunks a body must average 512 bytes a chunk.
     if flood == "trailers":
         data = b"3\r\nabc\r\n0\r\n" + b"X-T: %s\r\n" % (b"v" * 100) * 700 + b"\r\n"
-    else:
-        data = b"1\r\nx\r\n" * 20_000 + b"0\r\n\r\n"
-    assert "framing" in _refused_chunked(port, data, 400)
+        assert "framing" in _refused_chunked(port, data, 400)
+        return
+    size = 1 if flood == "one-byte chunks" else 6
+    data = (b"%x\r\n%s\r\n" % (size, b"x" * size)) * (20_000 // size) + b"0\r\n\r\n"
+    error = _refused_chunked(port, data, 400)
+    assert re.search(r"came in 1,0[2-4]\d chunks", error), error  # refused near CHUNKS_FREE
+    assert "send chunks of at least 512 bytes, or a Content-Length" in error
 
 
 def _refused_chunked(port: int, data: bytes, status: int) -> str:

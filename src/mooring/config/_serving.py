@@ -61,8 +61,9 @@ class ServingConfig(Section):
     max_connections: int = Field(
         4096,
         ge=1,
-        description="Open connections; past it the oldest one with nothing under way is "
-        "closed to make room, and only when every one is in a request a new one gets 503.",
+        description="Open connections; past it the one quiet the longest (made or last "
+        "answered) with nothing under way is closed to make room, and only when every one is "
+        "in a request a new one gets 503.",
     )
     max_pipelined: int = Field(
         16,
@@ -103,6 +104,18 @@ class ServingConfig(Section):
         "until answered, REST and gRPC); a new one whose length would pass it gets 503 + "
         "Retry-After, and one that passes it while arriving is read to its end unkept "
         "and answered 503. One body is always taken when none is held.",
+    )
+    # Large bodies cannot starve small ones: bodies of more than 64 KiB (chunked ones once
+    # past it) hold at most the rest of the budget together, so a flood of 4 MiB uploads
+    # leaves room for single-row requests (64 clients sending 4 MiB bodies left a normal
+    # client one 200 in 18 s when they could fill the whole budget). An eighth of 32 MiB
+    # holds 64 requests of 64 KiB at once, hundreds of ordinary ones.
+    small_body_share: float = Field(
+        0.125,
+        ge=0.0,
+        le=0.5,
+        description="Share of body_budget_bytes that only bodies of at most 64 KiB may hold: "
+        "larger bodies together hold at most the rest, and past it get 503 + Retry-After.",
     )
     # A body must arrive at this rate after a grace: a client trickling a byte now and
     # then is cut off in seconds, not after body_timeout_s. 1 KiB/s is far below any real

@@ -77,7 +77,8 @@ class Door:
         #: Permits, receiving count and body budget (:mod:`mooring.serving._admission`);
         #: its ``on_refused`` also hears the door's own refusals (connections, read_timeout).
         self.admission = admission or Admission.of(self.limits)
-        #: Open connections, oldest first (a dict for its order).
+        #: Open connections, the longest quiet first: in the order they were made or last
+        #: answered (a dict for its order; moved to its end in O(1)).
         self.connections: dict[_Connection, None] = {}
         #: The requests being answered (their tasks), held until they end.
         self.tasks: set[asyncio.Task[None]] = set()
@@ -118,9 +119,12 @@ class Door:
             connection.shutdown()
 
     def reclaim_idle(self) -> bool:
-        """Close the oldest connection with nothing under way (none of a request read, no
-        answer owed, not parked) to make room for a new one: idle sockets, however many,
-        never keep a client with a request out. False: every connection is in a request.
+        """Close the connection quiet the longest with nothing under way (none of a request
+        read, no answer owed, not parked) to make room for a new one: idle sockets, however
+        many, never keep a client with a request out, and a keep-alive client that was
+        answered since they connected keeps its connection (ordered by connection age, a
+        busy client's old connection was closed first). False: every connection is in a
+        request.
 
         >>> Door().reclaim_idle()
         False
@@ -286,8 +290,12 @@ class _Connection(asyncio.Protocol):
             self.timer = None
 
     def _done(self, req: Request, keep_alive: bool) -> None:
-        """The answer is written: the core goes on with what this connection sent."""
+        """The answer is written: the core goes on with what this connection sent, and the
+        connection becomes the last the door reclaims (:meth:`Door.reclaim_idle`)."""
         self.act(self.core.answered(req, keep_alive, time.monotonic()))
+        connections = self.door.connections
+        if connections.pop(self, False) is None:  # still open: to the end, O(1)
+            connections[self] = None
 
     def shutdown(self) -> None:
         self.act(self.core.shutdown())

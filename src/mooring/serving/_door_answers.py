@@ -39,6 +39,7 @@ __all__ = [
     "refusal_body",
     "refusal_message",
     "status_line",
+    "too_many_chunks",
     "too_slow",
     "unknown_coding",
 ]
@@ -155,6 +156,24 @@ TOO_MUCH_FRAMING = _error(
     "the chunked body's framing (chunk sizes and trailers) is more than 64 KiB beyond the "
     "data it carries: send larger chunks, fewer trailers, or a Content-Length"
 )
+
+
+def too_many_chunks(chunks: int, data: int) -> bytes:
+    """The 400 body of a chunked body whose ``chunks`` carry ``data`` bytes, past the count
+    the door reads (:data:`~mooring.serving._door_states.CHUNKS_FREE` and one per
+    :data:`~mooring.serving._door_states.CHUNK_MIN_AVG` bytes).
+
+    >>> b"at least 512 bytes" in too_many_chunks(1025, 6150)
+    True
+    """
+    from mooring.serving._door_states import CHUNK_MIN_AVG, CHUNKS_FREE
+
+    return _error(
+        f"the chunked body came in {chunks:,} chunks carrying {data:,} bytes: past its first "
+        f"{CHUNKS_FREE:,} chunks the server reads one chunk per {CHUNK_MIN_AVG} bytes of data "
+        f"(each chunk costs a parse): send chunks of at least {CHUNK_MIN_AVG} bytes, or a "
+        "Content-Length"
+    )
 
 
 def bad_host(hosts: int) -> bytes:

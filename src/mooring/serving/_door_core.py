@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from mooring.serving._admission import SMALL_BODY
 from mooring.serving._door_answers import (
     MALFORMED,
     TOO_LARGE_HEAD,
@@ -41,11 +42,14 @@ from mooring.serving._door_answers import (
     UPGRADE_CHUNKED,
     chunk_too_large,
     plain,
+    too_many_chunks,
     too_slow,
 )
 from mooring.serving._door_framing import Request, chunk_size, head_end, line_end, malformed, scan
 from mooring.serving._door_states import (
     CHUNK_FRAMING,
+    CHUNK_MIN_AVG,
+    CHUNKS_FREE,
     HEAD_LIMIT,
     HELD_BYTES,
     ConnectionState,
@@ -156,6 +160,7 @@ class Core:
         "body_at",
         "body_bytes",
         "buf",
+        "chunks",
         "deadline",
         "door",
         "head_bytes",
@@ -198,6 +203,7 @@ class Core:
         self.line = b""
         self.line_done = True
         self.body_bytes = 0  # a chunked body's data bytes (head_bytes less them: framing)
+        self.chunks = 0  # a chunked body's chunks so far (CHUNKS_FREE, CHUNK_MIN_AVG)
         self.paused = False  # the socket is not read
         self.sent_all = False  # the client half-closed: nothing more will arrive
         self.resuming = False  # parsing bytes held while the last request was answered
@@ -506,7 +512,7 @@ class Core:
             self._reject(*refusal)
             raise _StopError
         self.transition(_BODY, now)
-        self.head_bytes = self.body_bytes = 0
+        self.head_bytes = self.body_bytes = self.chunks = 0
         self.line_done = True
         limits = self.limits
         if req.declared < 0 and parser.should_upgrade():
@@ -547,13 +553,15 @@ class Core:
                 raise _StopError
             return
         held = min(size, BODY_SHARE)  # grown as its data comes (on_body)
-        if not admission.start_receiving(held) and not (
-            self.door.reclaim_body(self.now, self) and admission.start_receiving(held)
+        large = size > SMALL_BODY  # held of the large bodies' part (a chunked one: later)
+        if not admission.start_receiving(held, large) and not (
+            self.door.reclaim_body(self.now, self) and admission.start_receiving(held, large)
         ):
             self._refuse("receiving", close=True)
             raise _StopError
         req.receiving = True
         req.reserved = held
+        req.large = large
         req.fast = (
             self.door.fast is not None
             and 0 <= req.declared <= limits.body_limit_bytes
@@ -586,7 +594,8 @@ class Core:
         if req.declared >= 0:
             grown = min(grown, req.declared)
         admission = self.admission
-        while not admission.grow(req.reserved, grown):
+        large = req.large or grown > SMALL_BODY  # a chunked body past SMALL_BODY: large
+        while not admission.grow(req.reserved, grown, large, req.large):
             if self.door.reclaim_body(self.now, self):
                 continue
             if req.declared < 0:
@@ -598,11 +607,18 @@ class Core:
             req.refused = "body_bytes"
             return
         req.reserved = grown
+        req.large = large
 
     def on_chunk_header(self) -> None:
         """A chunk that would take the body past ``body_limit_bytes`` is refused now (413),
-        not waited for (a size of ``ffffffffffffffff`` would hold the read to its timeout)."""
+        not waited for (a size of ``ffffffffffffffff`` would hold the read to its timeout);
+        one past :data:`CHUNKS_FREE` and one per :data:`CHUNK_MIN_AVG` bytes of the data
+        before it is refused 400 (each chunk costs a parse, whatever it carries)."""
         req = self.req
+        self.chunks += 1
+        if self.chunks > CHUNKS_FREE + self.body_bytes // CHUNK_MIN_AVG:
+            self._reject(b"400 Bad Request", too_many_chunks(self.chunks, self.body_bytes))
+            raise _StopError
         size = chunk_size(self.line)
         if size is None:
             return  # the parser refuses the line
@@ -647,7 +663,7 @@ class Core:
             req.arrived += max(self.now - self.body_at, 0.0)
         self._unreceive(req)
         if req.reserved > req.got:  # a share past its data
-            admission.give_back(req.reserved - req.got)
+            admission.give_back(req.reserved - req.got, req.large)
             req.reserved = req.got
         if req.refused is not None:
             self._refuse(req.refused, close=not req.keep_alive)
@@ -684,8 +700,9 @@ class Core:
 
     def _unreserve(self, req: Request) -> None:
         if req.reserved:
-            self.admission.give_back(req.reserved)
+            self.admission.give_back(req.reserved, req.large)
             req.reserved = 0
+            req.large = False
 
     def _let_go(self) -> None:
         """Give back what the request under way holds of the admission, unless the app

@@ -49,6 +49,7 @@ class Request:
         "got",
         "headers",
         "keep_alive",
+        "large",
         "method",
         "parts",
         "permit",
@@ -80,6 +81,7 @@ class Request:
         self.refused: str | None = None  # answered 503 (why) once its body is read
         self.permit = False  # holds an inference permit
         self.reserved = 0  # bytes counted in the door's body_bytes
+        self.large = False  # counted in its large_bytes (a body past SMALL_BODY)
         self.disconnected = False
 
     @property

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
     from mooring.config import ServingConfig
 
 __all__ = [
+    "CHUNKS_FREE",
     "CHUNK_FRAMING",
+    "CHUNK_MIN_AVG",
     "HEAD_LIMIT",
     "HELD_BYTES",
     "TABLE",
@@ -78,6 +80,13 @@ HEAD_LIMIT = 64 * 1024
 # A chunked body's framing (chunk-size lines, line ends, trailers) may exceed the data
 # it carries by this much before 400: 1-byte chunks or a trailer flood cost a parse each.
 CHUNK_FRAMING = 64 * 1024
+# A chunked body's chunks: the first CHUNKS_FREE, then one per CHUNK_MIN_AVG bytes of its
+# data, before 400. The door parses a chunk in a few microseconds, whatever it carries:
+# 3.9 MiB in 6-byte chunks (their framing within CHUNK_FRAMING) cost a worker 2.4 CPU-s,
+# and four such uploads starved every other client; bounded so, a body costs the door at
+# most about as much per byte as one of plain Content-Length.
+CHUNKS_FREE = 1024
+CHUNK_MIN_AVG = 512
 # Unparsed bytes a connection may hold (read, waiting behind its unanswered request)
 # before its socket is no longer read: with one read on top (uvloop reads up to 256 KiB),
 # what a pipelining client costs in memory.
@@ -88,7 +97,10 @@ class Reading(enum.Enum):
     """What a state reads of the socket, and the limit on it."""
 
     HEAD = "a request's line and headers, up to HEAD_LIMIT (431 past it)"
-    BODY = "its body, up to body_limit_bytes (413), its chunks' framing up to CHUNK_FRAMING"
+    BODY = (
+        "its body, up to body_limit_bytes (413), its chunks' framing up to CHUNK_FRAMING and "
+        "their count up to CHUNKS_FREE + one per CHUNK_MIN_AVG bytes (400)"
+    )
     RAW = "an Upgrade request's body, by its Content-Length, without the parser"
     HOLD = "nothing parsed; up to HELD_BYTES held, then the socket is not read"
     PAUSE = "nothing parsed; the socket is not read"

@@ -18,11 +18,13 @@ Examples:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
@@ -33,6 +35,7 @@ from mooring._tracing import Tracing
 from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeError
 from mooring.formats._columns import describe, loads
 from mooring.registry._actors import Caller, acting, admin_caller
+from mooring.serving._admission import SMALL_BODY
 from mooring.serving._door import ARRIVED
 from mooring.serving._door_framing import Request as DoorRequest
 from mooring.serving._errors import (
@@ -69,6 +72,7 @@ from mooring.serving._state import ServerState
 __all__ = ["Endpoints"]
 
 log = logging.getLogger("mooring.serving")
+_T = TypeVar("_T")
 
 
 @dataclass(kw_only=True)
@@ -120,6 +124,24 @@ class Endpoints:
             "tfserving": self._tfserving,
             "v2": self._v2,
         }
+        # One thread parses the bodies larger than SMALL_BODY (made at the first).
+        self._parser: ThreadPoolExecutor | None = None
+
+    async def _parse(self, raw: bytes, parse: Callable[..., _T], *args: Any, **kw: Any) -> _T:
+        """``parse(*args, **kw)`` for a body of ``raw``: on the event loop for a small one;
+        for one past :data:`~mooring.serving._admission.SMALL_BODY`, on a thread of its
+        own, where the interpreter's switch interval hands the loop back every few ms.
+
+        Parsing a 4 MiB JSON body takes the interpreter for a tenth of a second or more:
+        on the loop, 64 clients sending such bodies left a single-row client one answer
+        in 18 s. One thread, so large bodies are parsed one at a time.
+        """
+        if len(raw) <= SMALL_BODY:
+            return parse(*args, **kw)
+        if self._parser is None:
+            self._parser = ThreadPoolExecutor(1, thread_name_prefix="mooring-parse")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._parser, functools.partial(parse, *args, **kw))
 
     async def guarded(
         self,
@@ -303,10 +325,12 @@ class Endpoints:
             if self.tracing is not None:
                 self._traced(ctx, self.tracing, "POST /v1/models/{name}:predict")
             raw = await self._body(ctx)
-            body = loads(raw)
+            body = await self._parse(raw, loads, raw)
             slot = self._route(ctx, manager, version=path.version, label=path.label)
             model = slot.model
-            columns, rows, row_format = tfserving.parse_predict(
+            columns, rows, row_format = await self._parse(
+                raw,
+                tfserving.parse_predict,
                 body,
                 model.inputs,
                 self.predictor.policy_for(model),
@@ -405,10 +429,14 @@ class Endpoints:
         if self.tracing is not None:
             self._traced(ctx, self.tracing, "POST /v2/models/{name}/infer")
         raw = await self._body(ctx)
-        body, binary = v2.split_body(raw, ctx.header(b"inference-header-content-length"))
+        body, binary = await self._parse(
+            raw, v2.split_body, raw, ctx.header(b"inference-header-content-length")
+        )
         slot = self._route(ctx, manager, version=version, label=None)
         model = slot.model
-        columns, rows, wanted, request_id = v2.parse_infer(
+        columns, rows, wanted, request_id = await self._parse(
+            raw,
+            v2.parse_infer,
             body,
             binary,
             model.inputs,
