@@ -26,13 +26,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "_tensorflow": frozenset(),
     "_exports": frozenset(),
+    "_sandbox": frozenset(),
     "config": frozenset({"errors"}),
     "_tracing": frozenset({"errors", "config"}),
     "formats": frozenset({"errors", "_tensorflow"}),
     "contract": frozenset({"errors", "config", "formats", "_exports"}),
     "features": frozenset({"errors", "config", "formats", "contract"}),
     "explain": frozenset({"errors", "formats", "_tensorflow"}),
-    "training": frozenset({"errors", "config", "formats", "contract", "features", "explain"}),
+    "training": frozenset(
+        {"errors", "config", "formats", "contract", "features", "explain", "_sandbox"}
+    ),
     "evaluation": frozenset({"errors", "config", "formats", "contract", "features", "explain"}),
     "registry": frozenset({"errors", "config", "formats"}),
     "export": frozenset(
@@ -49,6 +52,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "registry",
             "_tracing",
             "explain",
+            "_sandbox",
         }
     ),
     "monitoring": frozenset(

@@ -367,8 +367,11 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
     cfg = load_config(config)
     status = project_status(cfg)
     policy = policy_text(cfg.rollout)
+    from mooring.serving._box import box_line
+
+    box = box_line(cfg)
     if as_json:
-        print_json({**status.to_dict(), "rollout_policy": policy})
+        print_json({**status.to_dict(), "rollout_policy": policy, "box": box})
         return
     table = Table(title=f"{status.model} ({status.registry})", title_justify="left")
     table.add_column("what", style="bold")
@@ -431,6 +434,7 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
                 continue  # the rollout's row says it first
             table.add_row(f"monitor ({failure.where})", escape(failure.headline))
     table.add_row("rollout policy", escape(policy))
+    table.add_row("box", escape(box))
     if status.last_rollback is not None:
         table.add_row("last rollback", escape(status.last_rollback["line"]))
     console.print(table)

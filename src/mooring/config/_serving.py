@@ -211,6 +211,14 @@ class ServingConfig(Section):
     body_limit_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
     )
+    # The box (mooring/_sandbox.py, serving/_box.py): no-new-privileges, Landlock and seccomp
+    # around each process that runs a model; best effort where the kernel lacks a part.
+    sandbox: bool = Field(
+        True,
+        description="Box each serving worker with the operating system (Landlock, seccomp: "
+        "reads beneath the store, writes to its logs, TCP on its ports only); false turns "
+        "the box off, and the banner and GET /admin/status say so.",
+    )
     admin_token: str | None = Field(
         None, description="Bearer token of the admin endpoints (prefer the environment variable)."
     )

@@ -36,6 +36,7 @@ class Where:
     grpc_port: int | None = None
     dashboard: bool = False
     workers: int = 1
+    box: str | None = None  # the operating system's box, "box on: ..." or "box off: why"
 
     def address(self, port: int) -> str:
         return f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
@@ -80,6 +81,8 @@ def banner_lines(where: Where, models: Sequence[Served]) -> list[str]:
         )
     if where.dashboard:
         lines.append(f"  dashboard  {where.base}/ui/")
+    if where.box is not None:
+        lines.append(f"  {where.box}")
     for model in models:
         lines.append("  " + _model_line(where, model))
     return lines

@@ -36,6 +36,7 @@ from mooring.errors import MooringError, NotFoundError, UnsupportedMediaTypeErro
 from mooring.formats._columns import describe, loads
 from mooring.registry._actors import Caller, acting, admin_caller
 from mooring.serving._admission import SMALL_BODY
+from mooring.serving._box import box_status
 from mooring.serving._door import ARRIVED
 from mooring.serving._door_framing import Request as DoorRequest
 from mooring.serving._errors import (
@@ -569,7 +570,8 @@ class Endpoints:
         action = request.path_params["action"]
         method = _as_get(ctx.method)
         if action == "status" and method == "GET":
-            return json_response({"models": [m.status() for m in self.state.managers.values()]})
+            models = [m.status() for m in self.state.managers.values()]
+            return json_response({"models": models, "box": box_status()})
         if action == "reload" and method == "POST":
             for manager in self.state.managers.values():
                 await manager.refresh(force=True)

@@ -151,6 +151,12 @@ def _serve_one(
 ) -> None:
     """One server process, alone on the port or a worker of several."""
     from mooring._tracing import start_tracing
+    from mooring.serving._box import enter_box
+    from mooring.serving._workers import WorkerRun
+
+    # First, while this is the process's only thread: the box holds for the threads
+    # started after it (the import's, the tracer's, the server's).
+    enter_box(options, WorkerRun.from_env() if worker else None)
 
     # Before anything heavy: a missing mooring[otel] extra is a configuration error.
     tracing = start_tracing(options.config.observability)
@@ -161,8 +167,6 @@ def _serve_one(
     importer = None
     try:
         importer = _import_tensorflow_in_background()
-        from mooring.serving._workers import WorkerRun
-
         run = WorkerRun.from_env() if worker else None
         built: list[Starlette] = []
         if run is not None:
@@ -360,13 +364,23 @@ async def _announce(
     # TensorFlow's import (in a thread) hides stderr while it runs: the banner waits for it.
     await asyncio.to_thread(import_tensorflow)
     grpc_port = options.config.serving.grpc_port
-    where = Where(options.host, options.port, grpc_port, dashboard=model_dir is None)
+    from mooring._sandbox import current, describe
+
+    box = current()
+    where = Where(
+        options.host,
+        options.port,
+        grpc_port,
+        dashboard=model_dir is None,
+        box=describe(box) if box is not None else None,
+    )
     configs = {c.project.name: p for c, p in zip(options.projects, options.paths, strict=True)}
     announce(banner_lines(where, await from_state(state, configs, options.paths[0])))
 
 
-def _announce_workers(options: ServeOptions, count: int) -> None:
-    """The banner of ``--workers N``, in the supervisor once every worker listens."""
+def _announce_workers(options: ServeOptions, count: int, box: str | None = None) -> None:
+    """The banner of ``--workers N``, in the supervisor once every worker listens;
+    ``box``: the workers' box line (the supervisor runs no model and is not boxed)."""
     from mooring.serving._banner import Where, announce, banner_lines, from_health
 
     where = Where(
@@ -375,6 +389,7 @@ def _announce_workers(options: ServeOptions, count: int) -> None:
         options.config.serving.grpc_port,
         dashboard=options.model_dir is None,
         workers=count,
+        box=box,
     )
     projects = list(zip(options.projects, options.paths, strict=True))
     try:
@@ -456,7 +471,7 @@ def supervise(
         grace_s=cfg.serving.deadline_ms / 1000.0 + 10.0,
         fork=entry,
         inference_threads=cfg.serving.inference_threads,
-        on_ready=lambda: _announce_workers(options, count),
+        on_ready=lambda: _announce_workers(options, count, supervisor.box_line()),
     )
     hosted: list[Stoppable] = []
 

@@ -301,9 +301,13 @@ class WorkerRun:
             os.kill(os.getpid(), signal.SIGTERM)
 
     def mark_ready(self) -> None:
+        """Ready: the ready file, holding this worker's box line for the banner."""
+        from mooring import _sandbox
+
         if self.check_ready is not None:
             self.check_ready()
-        self.ready_file().touch()
+        box = _sandbox.current()
+        _write_atomic(self.ready_file(), _sandbox.describe(box) if box is not None else "")
 
     def announce_deployment(self) -> None:
         """Tell the other workers to read the deployment record now (called once a
@@ -610,6 +614,13 @@ class Supervisor:
                     self.restarts += 1
                     self._start(index)
         return 0
+
+    def box_line(self) -> str | None:
+        """The box line a ready worker wrote (every worker has the same rules)."""
+        for ready in sorted(self.folder.glob("ready-*-*")):
+            with contextlib.suppress(OSError):
+                return ready.read_text().strip() or None
+        return None
 
     def _note_ready(self) -> None:
         for index, worker in self.workers.items():

@@ -1,5 +1,6 @@
 """The first call in a box: a function run in a child process with a memory limit, a
-time limit and a scratch working folder.
+time limit, a scratch working folder and, given :class:`~mooring._sandbox.Rules`, the
+operating system's box.
 
 ``mooring models import`` loads, describes and probes a model it has never seen in such
 a child (:func:`run_boxed`), so a model that allocates without bound, spins, crashes
@@ -12,6 +13,12 @@ The child is forked from a server process that has TensorFlow imported already
 (``multiprocessing``'s *forkserver*), so each probe costs its own work, not
 TensorFlow's import: the server starts once per parent process.
 
+With ``rules`` the child boxes itself (:func:`mooring._sandbox.enter`) before it calls
+the function: it reads beneath the folders ``rules`` names (the model being imported)
+and the Python installation, writes beneath its scratch folder and ``rules``'s (the new
+model's folder), binds and connects nowhere. The forkserver is not boxed (it runs no
+model); each child is, as its first act, while it is its process's only thread.
+
 Examples:
     >>> run_boxed(len, ("abc",), Limits(), what="a test")  # doctest: +SKIP
     3
@@ -20,6 +27,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import multiprocessing
 import os
@@ -31,8 +39,10 @@ import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
+from mooring import _sandbox
 from mooring.errors import ModelLoadError, MooringError, UsageError
 from mooring.formats._vetting import DEFAULT_PROBE_MEMORY, gib
 
@@ -110,11 +120,19 @@ def _no_main() -> Iterator[None]:
 
 
 def _child(
-    conn: Connection, scratch: str, function: Callable[..., Any], args: tuple[Any, ...]
+    conn: Connection,
+    scratch: str,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    rules: _sandbox.Rules | None = None,
 ) -> None:
-    """In the child: the scratch folder as the working folder, the call, its answer."""
+    """In the child: the scratch folder as the working folder, the box, the call, its
+    answer."""
     os.chdir(scratch)
     try:
+        if rules is not None:
+            folder = Path(scratch)
+            _sandbox.enter(dataclasses.replace(rules, write=(*rules.write, folder), temp=folder))
         conn.send(("ok", function(*args)))
     except MooringError as exc:
         conn.send(("error", type(exc), exc.message))  # the class itself, pickled by reference
@@ -126,9 +144,15 @@ def _child(
 
 
 def run_boxed(
-    function: Callable[..., Any], args: tuple[Any, ...], limits: Limits, *, what: str
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    limits: Limits,
+    *,
+    what: str,
+    rules: _sandbox.Rules | None = None,
 ) -> Any:
-    """``function(*args)`` in a child process held to ``limits``; its return value.
+    """``function(*args)`` in a child process held to ``limits`` and, given ``rules``,
+    boxed by the operating system (:mod:`mooring._sandbox`); its return value.
 
     ``function`` and its arguments and result must pickle. A
     :class:`~mooring.errors.MooringError` raised in the child is raised here as the
@@ -143,7 +167,9 @@ def run_boxed(
     context = _context()
     receive, send = context.Pipe(duplex=False)
     scratch = tempfile.mkdtemp(prefix="mooring-probe-")
-    process = context.Process(target=_child, args=(send, scratch, function, args), daemon=True)
+    process = context.Process(
+        target=_child, args=(send, scratch, function, args, rules), daemon=True
+    )
     with _no_main():
         process.start()
     send.close()

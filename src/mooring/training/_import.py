@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mooring._sandbox import Rules
 from mooring.errors import ModelLoadError, MooringError, UsageError, import_extra
 from mooring.formats._files import file_fingerprint
 from mooring.formats._model import (
@@ -222,11 +223,14 @@ def import_model(
         # Cheap where TensorFlow is loaded already; the child vets again before loading.
         vet_saved_model(source.path, allowed=allowed, memory_bytes=box.memory_bytes, what=what)
     try:
+        # The child reads the source, writes the new folder only (made now: a rule needs it).
+        target.mkdir(parents=True, exist_ok=True)
         described = run_boxed(
             _write,
             (source, target.resolve(), signature, shapes, allowed, box.memory_bytes),
             box,
             what=what,
+            rules=Rules(read=(source.path.resolve(),), write=(target.resolve(),)),
         )
         metadata = _metadata(source, signature, task, described, _previous(source))
         _declare_missing(metadata["signature"]["inputs"], allows_missing, signature)
