@@ -17,7 +17,7 @@ from mooring import _sandbox
 from mooring.config import MooringConfig
 from mooring.formats._model import write_metadata
 from mooring.formats._vetting import ALLOWED_OPS_KEY
-from mooring.serving._box import enter_box, serving_rules
+from mooring.serving._box import ENDPOINT_ENV, enter_box, serving_rules
 from mooring.serving._process import ServeOptions
 from mooring.serving._workers import WorkerRun
 from tests._support.serve_process import ServeProcess
@@ -86,7 +86,11 @@ def _options(folder: Path, **serving: object) -> ServeOptions:
     return ServeOptions(cfg, (folder / "mooring.toml",), port=8501)
 
 
-def test_a_workers_rules_follow_its_configuration(tmp_path: Path) -> None:
+def test_a_workers_rules_follow_its_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ENDPOINT_ENV:
+        monkeypatch.delenv(name, raising=False)
     options = _options(tmp_path)
     run = WorkerRun(0, tmp_path / "run", 1)
     rules = serving_rules(options, run)
@@ -106,6 +110,8 @@ def test_a_workers_rules_follow_its_configuration(tmp_path: Path) -> None:
     sqlite.config.project.registry = None  # the default: SQLite in the home
     assert home in serving_rules(sqlite, None).write  # its WAL files are made beside it
     assert serving_rules(sqlite, None).connect == (443, 4318)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")  # an S3-compatible store
+    assert serving_rules(sqlite, None).connect == (443, 4318, 9000)
 
 
 def test_sandbox_false_leaves_the_worker_unboxed_and_says_so(

@@ -8,7 +8,8 @@ N`` (multiprocess metrics, deployment and flush notices), the folder of a SQLite
 registry (the server writes deployments and audit events, and SQLite makes its WAL
 files beside the database) and the registry's download cache. TCP: bound on the HTTP
 and gRPC ports, connected to the ports of the configured endpoints (a PostgreSQL
-registry, remote stores, webhooks, OpenTelemetry, alerts). The supervisor of
+registry, remote stores, webhooks, OpenTelemetry, alerts, and those the environment
+names: ``AWS_ENDPOINT_URL``, a proxy). The supervisor of
 ``--workers N`` runs no model and is not boxed; each worker boxes itself.
 
 With the default layout the store lies inside the home, beside the SQLite database,
@@ -37,7 +38,20 @@ if TYPE_CHECKING:
     from mooring.serving._process import ServeOptions
     from mooring.serving._workers import WorkerRun
 
-__all__ = ["box_line", "box_status", "enter_box", "serving_rules"]
+#: Endpoints set in the environment that a serving process's libraries connect to: an
+#: S3-compatible store's own endpoint (botocore), a proxy, OpenTelemetry's exporter.
+ENDPOINT_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+)
+
+__all__ = ["ENDPOINT_ENV", "box_line", "box_status", "enter_box", "serving_rules"]
 
 log = logging.getLogger("mooring.serving")
 
@@ -131,6 +145,7 @@ def serving_rules(options: ServeOptions, run: WorkerRun | None) -> _sandbox.Rule
     bind = [options.port]
     if options.config.serving.grpc_port is not None:
         bind.append(options.config.serving.grpc_port)
+    urls += [os.environ.get(name) for name in ENDPOINT_ENV]
     connect, lookup, unix = _sandbox.endpoint_ports(urls)
     return _sandbox.Rules(
         read=tuple(read),
