@@ -79,16 +79,17 @@ def _project_paths(
     """One project's folders read, folders written, the folders among them to make now
     (a rule needs its folder to exist: those the server will write), and the URLs it
     reaches. A ``--model-dir`` server makes none it would not write itself."""
-    from mooring.registry._audit import key_file
-
     home = cfg.home
+    # registry._audit.key_file's rule, without importing the registry before the box.
+    audit_key = cfg.project.audit_key_file
+    key_file = cfg.path(audit_key) if audit_key else home / "audit.key"
     registry = cfg.project.registry or f"sqlite:///{home / 'registry.db'}"
     artifacts = cfg.project.artifacts
     store = home / "artifacts" if artifacts is None else _local(artifacts)
     if store is not None and not store.is_absolute():
         store = cfg.path(str(store))
     keys = cfg.registry
-    read = [home, key_file(cfg)]
+    read = [home, key_file]
     read += [cfg.path(str(p)) for p in (keys.signing_key, keys.signing_certificate) if p]
     read += [cfg.path(str(p)) for p in (*keys.trusted_keys, *keys.trusted_roots)]
     read += [cfg.path(str(p)) for p in keys.certificate_chain]
