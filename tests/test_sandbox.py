@@ -155,8 +155,9 @@ def unboxed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("unboxed")
 def test_without_landlock_the_box_is_off_and_every_status_line_says_why(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from mooring.cli import main
     from mooring.config import MooringConfig
 
     monkeypatch.setattr(_sandbox.platform, "machine", lambda: "x86_64")
@@ -177,6 +178,11 @@ def test_without_landlock_the_box_is_off_and_every_status_line_says_why(
     assert lines[1] == f"  box off: {why}"
     table = {"project": {"name": "m"}, "data": {"train": "t.csv"}}
     assert box_line(MooringConfig.from_mapping(table)) == f"box off: {why}"
+    config = tmp_path / "mooring.toml"
+    config.write_text('[project]\nname = "m"\n[data]\ntrain = "t.csv"\n')
+    capsys.readouterr()
+    assert main(["status", "-c", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["box"] == f"box off: {why}"
 
 
 def test_a_server_not_started_by_mooring_serve_says_it_is_not_boxed(
