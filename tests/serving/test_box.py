@@ -101,10 +101,12 @@ def test_a_workers_rules_follow_its_configuration(
     assert {tmp_path / "log", home / "feedback", home / "cache", run.folder} <= set(rules.write)
     assert home in rules.read and home not in rules.write  # PostgreSQL: the store read-only
     assert rules.temp is not None and rules.temp.parent == run.folder
-    # Made now (a rule needs its folder): what this server writes; not the feedback
-    # folder (no feedback token) nor the log's (no sampled rows).
-    assert home.is_dir() and (home / "cache").is_dir()
-    assert not (home / "feedback").exists() and not (tmp_path / "log").exists()
+    # Nothing made (no feedback token, no sampled rows): the project is left as it was;
+    # the home, not there yet, may be made in the project's folder (its download cache).
+    assert not home.exists() and not (tmp_path / "log").exists()
+    assert tmp_path in rules.write and tmp_path.parent not in rules.write
+    home.mkdir()
+    assert tmp_path not in serving_rules(options, run).write
 
     sqlite = _options(tmp_path)
     sqlite.config.project.registry = None  # the default: SQLite in the home

@@ -73,12 +73,22 @@ def _sqlite_folder(url: str) -> Path | None:
     return Path(path).resolve().parent if path else None
 
 
+def _existing_within(folder: Path, root: Path) -> Path | None:
+    """``folder``, else its nearest existing parent inside ``root`` (None: none is)."""
+    root = root.resolve()
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            inside = candidate == root or root in candidate.parents
+            return candidate if inside else None
+    return None
+
+
 def _project_paths(
     cfg: MooringConfig, *, registry_mode: bool
 ) -> tuple[list[Path], list[Path], list[Path], list[str | None]]:
     """One project's folders read, folders written, the folders among them to make now
-    (a rule needs its folder to exist: those the server will write), and the URLs it
-    reaches. A ``--model-dir`` server makes none it would not write itself."""
+    (a rule needs its folder to exist: the logs the server will write), and the URLs it
+    reaches. Nothing else is made: a server leaves its project as it found it."""
     home = cfg.home
     # registry._audit.key_file's rule, without importing the registry before the box.
     audit_key = cfg.project.audit_key_file
@@ -96,7 +106,7 @@ def _project_paths(
     if store is not None:
         read.append(store)
     write = [home / "cache"]
-    make = [home, home / "cache"] if registry_mode else []
+    make: list[Path] = []
     serving = cfg.serving
     feedback = serving.feedback_token or os.environ.get(serving.feedback_token_env)
     for url, default, used in (
@@ -111,7 +121,13 @@ def _project_paths(
     database = _sqlite_folder(registry)
     if database is not None:
         write.append(database)
-        make += [database] if registry_mode else []
+    if registry_mode:
+        # A registry the first `mooring run` will create: the server leaves the project
+        # as it is, so its box lets it make the home inside the project's folder.
+        for folder in (home, database):
+            holder = _existing_within(folder, cfg.root) if folder is not None else None
+            if holder is not None and holder != folder:
+                write.append(holder)
     urls: list[str | None] = [registry, artifacts, cfg.serving.log_url]
     urls += [cfg.monitoring.feedback_url, cfg.observability.otlp_endpoint]
     urls += [hook.url for hook in cfg.registry.webhooks]
