@@ -168,7 +168,7 @@ class Rules:
     (``write``, with read) beneath, TCP ports it binds and connects to, whether it may
     open unix sockets (``unix``: a PostgreSQL registry on a socket path) and UDP
     sockets (``udp``: an endpoint named by a host name, looked up through DNS), and its
-    temporary folder (``temp``; None: a new one, emptied at exit), which becomes
+    temporary folder (``temp``; None: a new one, removed at exit), which becomes
     ``TMPDIR``: TensorFlow's import asks for one, and the box hides the machine's.
 
     >>> Rules(bind=(8501,)).bind
@@ -381,7 +381,7 @@ def _enter(rules: Rules) -> Box:
         names = ", ".join(sorted(t.name for t in threading.enumerate()))
         return Box(on=False, why=f"Python threads ran before the box could hold them ({names})")
     outside = _threads() - 1
-    temp = _temp_folder(rules.temp)
+    temp, holder = _temp_folder(rules.temp)
     rules = replace(rules, write=(*rules.write, temp))
     libc = _libc()
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -395,7 +395,7 @@ def _enter(rules: Rules) -> Box:
         offs.append(f"TCP bind and connect rules (Landlock ABI {abi} < 4)")
     if abi < 6:
         offs.append(f"abstract unix socket and signal scoping (Landlock ABI {abi} < 6)")
-    failed = _landlock(libc, abi, rules)
+    failed = _landlock(libc, abi, rules, holder)
     if failed is not None:
         return Box(on=False, why=failed, abi=abi)
     return Box(
@@ -403,15 +403,20 @@ def _enter(rules: Rules) -> Box:
     )
 
 
-def _temp_folder(given: Path | None) -> Path:
-    """The boxed process's own temporary folder, as ``TMPDIR`` and ``tempfile``'s."""
+def _temp_folder(given: Path | None) -> tuple[Path, Path | None]:
+    """The boxed process's own temporary folder, as ``TMPDIR`` and ``tempfile``'s, and
+    the folder holding it when it is made here (``mooring-box-<uid>`` in the machine's
+    temporary folder), where the box may remove it at exit and nothing else."""
+    holder = None
     if given is None:
-        given = Path(tempfile.mkdtemp(prefix="mooring-box-"))
+        holder = Path(tempfile.gettempdir()) / f"mooring-box-{os.getuid()}"
+        holder.mkdir(mode=0o700, exist_ok=True)
+        given = Path(tempfile.mkdtemp(dir=holder))
         atexit.register(shutil.rmtree, given, ignore_errors=True)
     given.mkdir(parents=True, exist_ok=True)
     os.environ["TMPDIR"] = str(given)
     tempfile.tempdir = str(given)
-    return given
+    return given, holder
 
 
 def _error() -> str:
@@ -430,7 +435,7 @@ def _handled_fs(abi: int) -> int:
     return handled
 
 
-def _landlock(libc: ctypes.CDLL, abi: int, rules: Rules) -> str | None:
+def _landlock(libc: ctypes.CDLL, abi: int, rules: Rules, holder: Path | None) -> str | None:
     """Landlock's ruleset for ``rules``, restricting this thread; an error, or None."""
     fs = _handled_fs(abi)
     if abi >= 6:
@@ -450,6 +455,8 @@ def _landlock(libc: ctypes.CDLL, abi: int, rules: Rules) -> str | None:
         # The process's own threads' names (comm), which runtimes set by writing there.
         grants.append((Path("/proc/self/task"), _READ | _FS_WRITE_FILE))
         grants += [(path, _WRITE) for path in rules.write]
+        if holder is not None:  # the temporary folder removed at exit, not its siblings' files
+            grants.append((holder, _FS_REMOVE_DIR))
         for path, access in grants:
             problem = _add_path(libc, ruleset, path, access & fs)
             if problem is not None:
