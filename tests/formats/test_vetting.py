@@ -203,13 +203,21 @@ def test_a_carried_graph_is_walked_with_the_same_rules_when_its_carrier_is_admit
         vet_saved_model(built(name), allowed={"DatasetFromGraph": "reads its own records"})
 
 
-def test_a_graph_computed_at_run_time_is_refused_whatever_is_admitted(built: Built) -> None:
+def test_a_graph_computed_at_run_time_is_refused_unless_its_carrier_is_admitted(
+    built: Built,
+) -> None:
     """The probe's models: their graph is joined with a string cut from the request, so
-    it runs (and reads or writes), and cannot be read before it does."""
-    admitted = {"DatasetFromGraph": "x", "DatasetToSingleElement": "x"}
+    it runs (and reads or writes), and cannot be read before it does. Admitting the
+    carrier admits the graph unread, and the refusal says so."""
+    others = {"DatasetToSingleElement": "x"}
     for name in ("dataset_read", "dataset_write"):
-        with pytest.raises(ModelLoadError, match=r"serialized graph that is not a constant"):
-            vet_saved_model(built(name), allowed=admitted)
+        with pytest.raises(
+            ModelLoadError,
+            match=r"serialized graph that is not a constant.*admitting DatasetFromGraph "
+            r"admits this graph unread",
+        ):
+            vet_saved_model(built(name), allowed=others)
+        vet_saved_model(built(name), allowed={**others, "DatasetFromGraph": "trusted"})
 
 
 def test_one_hot_and_tile_are_sized_from_their_constants(tmp_path: Path) -> None:

@@ -309,14 +309,13 @@ _SHOWN = 6
 @dataclass(frozen=True)
 class Finding:
     """One refused node: its op, the node's name, where it sits (a function, the
-    top-level graph, or a graph a node carries), why, and whether ``--allow-op`` admits
-    it (a graph mooring cannot read is refused whatever is admitted)."""
+    top-level graph, or a graph a node carries), and why. ``--allow-op`` admits its op
+    (a graph mooring cannot read is admitted with its carrier, unread)."""
 
     op: str
     node: str
     function: str
     why: str
-    admissible: bool = True
 
     def describe(self) -> str:
         where = self.function if " " in self.function else f"function '{self.function}'"
@@ -486,9 +485,7 @@ def vet_saved_model(
     """
     model = _read(Path(folder), what or f"'{folder}'")
     admitted = dict(allowed or {})
-    findings = [
-        f for f in _findings(model, memory_bytes) if not (f.admissible and f.op in admitted)
-    ]
+    findings = [f for f in _findings(model, memory_bytes) if f.op not in admitted]
     if findings:
         raise ModelLoadError(_message(findings, what or f"'{folder}'", admitted, at_import))
 
@@ -513,7 +510,7 @@ def walk_ops(folder: str | os.PathLike[str]) -> Iterator[tuple[str, str, str]]:
 def _message(findings: list[Finding], who: str, admitted: Mapping[str, str], imp: bool) -> str:
     shown = "; ".join(f.describe() for f in findings[:_SHOWN])
     more = f" (and {len(findings) - _SHOWN} more)" if len(findings) > _SHOWN else ""
-    ops = sorted({f.op for f in findings if f.admissible})
+    ops = sorted({f.op for f in findings})
     flags = " ".join(f"--allow-op {op}" for op in ops)
     if not ops:
         fix = "a model may compute on its inputs only"
@@ -646,8 +643,8 @@ class _Graph:
             return where
         return self.label if where == _TOP else f"function '{where}' of {self.label}"
 
-    def _finding(self, where: str, node: Any, why: str, *, admissible: bool = True) -> Finding:
-        return Finding(node.op, node.name, self.place(where), why, admissible)
+    def _finding(self, where: str, node: Any, why: str) -> Finding:
+        return Finding(node.op, node.name, self.place(where), why)
 
     # -- structure
     def _calls(self, node: Any) -> set[str]:
@@ -706,8 +703,9 @@ class _Graph:
                 "builds its computation from a serialized graph that is not a constant of "
                 f"the model (or not a readable GraphDef, or nested more than {_NESTING} deep), "
                 "so mooring cannot read what it would run; a model may carry such a graph "
-                "only as a constant, whose every op is vetted like the model's own",
-                admissible=False,
+                "as a constant, whose every op is vetted like the model's own; admitting "
+                f"{op} admits this graph unread (only the operating system's box then "
+                "bounds what it does)",
             )
         if op in ASSET_READERS:
             name = node.input[ASSET_READERS[op]] if len(node.input) > ASSET_READERS[op] else ""
