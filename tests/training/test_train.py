@@ -16,17 +16,21 @@ from mooring.errors import UsageError
 from mooring.features._inputs import predict_saved_model
 from mooring.formats._model import METADATA_FILE, ModelVersionWarning
 from mooring.formats._model import load_saved_model as load_model
-from mooring.training._fit import train_model
+from mooring.training._fit import load_run, train_model
+from tests._support.shared import built_once, shared_root
 from tests.training.conftest import make_config, prepare, synthetic_table
+
+
+def _train_synthetic(folder: Path) -> None:
+    path, stats, schema = prepare(folder)
+    train_model(make_config(path), statistics=stats, schema=schema, output_dir=folder / "run")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    tmp = tmp_path_factory.mktemp("trained")
-    path, stats, schema = prepare(tmp)
-    cfg = make_config(path)
-    result = train_model(cfg, statistics=stats, schema=schema, output_dir=tmp / "run")
-    return result, read_table(path, ReadOptions())
+    """The synthetic table's model, trained once per run whichever worker asks (read-only)."""
+    folder = built_once(shared_root(tmp_path_factory) / "trained-synthetic", _train_synthetic)
+    return load_run(folder / "run"), read_table(folder / "train.csv", ReadOptions())
 
 
 def _npz(folder: Path) -> dict[str, np.ndarray[Any, Any]]:
