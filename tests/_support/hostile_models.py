@@ -31,6 +31,7 @@ __all__ = [
     "hard_linked",
     "plain",
     "printing_writer",
+    "run_time_sized",
     "spinning",
     "symlinked",
 ]
@@ -312,6 +313,39 @@ class _Greedy(tf.Module):
 def greedy(folder: Path) -> Path:
     """3 GiB for the probe's 3 rows."""
     return _save(_Greedy(), folder)
+
+
+class _RunTimeSized(tf.Module):
+    """Allocations sized by the request: ``OneHot`` of depth ``max(depth)``, ``Tile`` of
+    ``max(tiles)`` floats, and ``max(keep)`` entries kept in a hash table after the answer
+    (about 55 bytes each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept = tf.lookup.experimental.MutableHashTable(tf.int64, tf.float32, 0.0)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int32, name="depth"),
+            tf.TensorSpec([None], tf.int32, name="tiles"),
+            tf.TensorSpec([None], tf.int32, name="keep"),
+        ]
+    )
+    def serve(self, depth: Any, tiles: Any, keep: Any) -> dict[str, Any]:
+        hot = tf.one_hot(tf.zeros([1], tf.int32), tf.reduce_max(depth))
+        tiled = tf.tile(tf.ones([1]), tf.expand_dims(tf.reduce_max(tiles), 0))
+        kept = tf.cast(tf.reduce_max(keep), tf.int64)
+        stored = self.kept.insert(tf.range(kept), tf.zeros(tf.expand_dims(kept, 0)))
+        total = tf.reduce_sum(hot) + tf.reduce_sum(tiled)
+        with tf.control_dependencies([stored]):
+            return {"y": tf.cast(depth, tf.float32) * 0.0 + total * 0.0}
+
+
+def run_time_sized(folder: Path) -> Path:
+    """A model whose allocations' sizes come from its inputs (``depth``, ``tiles``,
+    ``keep``; int32 ``[None]``): ``{"depth": 2**31 - 1}`` asks for 8 GiB, ``{"tiles":
+    2**29}`` for 2 GiB, and ``{"keep": n}`` keeps about ``55n`` bytes for good."""
+    return _save(_RunTimeSized(), folder)
 
 
 def symlinked(model: Path, folder: Path, outside: Path, *, directory: bool = False) -> Path:

@@ -52,6 +52,15 @@ class ServingConfig(Section):
         description="Explanations (:explain) computed at once, on their own thread and "
         "outside max_in_flight; past it: 503 + Retry-After.",
     )
+    # Predictions first: on a busy machine the scheduler gives the explanations' thread
+    # what the predictions leave (serving/_explain.py; benchmarks/bench_explain_priority.py).
+    explain_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much lower than predictions the explanations' thread runs on the "
+        "CPU (a nice increment; 0: the same priority).",
+    )
     max_explain_rows: int = Field(
         1000,
         ge=1,
@@ -169,6 +178,19 @@ class ServingConfig(Section):
         description='Server processes sharing the port ("auto": the usable cores, capped so '
         "each has 768 MiB of the available memory).",
     )
+    # A model's graph can size an allocation from its input (OneHot's depth, Tile's
+    # multiples), which no check of its constants sees: the process's data segment is
+    # limited (RLIMIT_DATA) to what it holds with its versions loaded plus this, so such a
+    # run fails its allocation (507) instead of growing the worker by gigabytes
+    # (serving/_memory.py). "auto": half the memory available at start, shared by the
+    # workers, at least 256 MiB.
+    worker_memory_bytes: int | Literal["auto", "off"] = Field(
+        "auto",
+        description="Memory a server process's model runs may take past its loaded "
+        'versions ("auto": half the available memory shared by the workers; "off": no '
+        "ceiling); a run that would pass it is answered 507, and a worker left holding "
+        "more than half of it is replaced.",
+    )
     # TensorFlow already uses every core in one call, so one batch at a time is best on a
     # small machine; more can help on larger ones.
     inference_threads: int = Field(1, ge=1, le=64, description="Batches running at once.")
@@ -284,6 +306,15 @@ class ServingConfig(Section):
                     f'person, e.g. "alice", got {who!r}'
                 )
         return {digest.lower(): who.strip() for digest, who in value.items()}
+
+    @field_validator("worker_memory_bytes", mode="before")
+    @classmethod
+    def _worker_memory(cls, value: Any) -> int | str:
+        if value in ("auto", "off") or (type(value) is int and value >= 64 * 2**20):
+            return value  # type: ignore[no-any-return]
+        raise ValueError(
+            'expected "auto", "off" or a number of bytes of at least 67108864 (64 MiB)'
+        )
 
     @field_validator("workers", mode="before")
     @classmethod

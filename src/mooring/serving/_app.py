@@ -34,12 +34,13 @@ from mooring.serving._endpoints import Endpoints
 from mooring.serving._follow import follow, follow_notices, refresh_gauges, settled
 from mooring.serving._http import ServingApp, http_error
 from mooring.serving._log import PredictionLog
+from mooring.serving._memory import WORKERS_ENV, MemoryCeiling, worker_headroom
 from mooring.serving._metrics import ServingMetrics
 from mooring.serving._models import ModelManager
 from mooring.serving._routes import ROUTES
 from mooring.serving._sources import ModelSource, RegistrySource
 from mooring.serving._state import ServerState
-from mooring.serving._workers import WorkerRun
+from mooring.serving._workers import WorkerRun, available_memory
 
 __all__ = ["ServerState", "build_app", "create_app"]
 
@@ -100,8 +101,18 @@ def build_app(
     admission = Admission.of(cfg)  # shared by the door (REST) and gRPC
     admission.on_refused = lambda reason: metrics.refused.labels(reason).inc()
     door = Door(cfg, admission)
+    # Inert here: `mooring serve`'s Server starts it in its own process (never a test's).
+    memory = MemoryCeiling(
+        worker_headroom(
+            cfg.worker_memory_bytes,
+            workers=int(os.environ.get(WORKERS_ENV, "1") or 1),
+            available=available_memory(),
+        )
+    )
     managers = {
-        s.name: ModelManager(s, cfg, metrics, plog, idle=lambda: admission.in_flight <= 1)
+        s.name: ModelManager(
+            s, cfg, metrics, plog, idle=lambda: admission.in_flight <= 1, memory=memory
+        )
         for s in sources
     }
     state = ServerState(
@@ -116,6 +127,7 @@ def build_app(
         door=door,
         tracing=tracing,
         worker=worker,
+        memory=memory,
     )
     if metrics.multiprocess_dir is None:
         metrics.in_flight.set_function(lambda: admission.in_flight)

@@ -11,7 +11,12 @@ An explanation costs tens of model calls (integrated gradients) or a tree walk p
 never runs on the batcher's thread: at most ``[serving] max_explaining`` run at once,
 each on this module's own thread, and past that a request is answered 503 with
 ``Retry-After``. An explanation storm is refused here while predictions keep their
-permits and their thread.
+permits and their thread. That thread runs at a lower CPU priority than the rest of
+the process (``[serving] explain_nice``, Linux's per-thread ``setpriority``): on a busy
+machine the scheduler gives the cores to predictions first, and explanations take what
+is left. Its eager TensorFlow ops (integrated gradients' tape) and tree walks run on that
+thread; TensorFlow's thread pools are the process's and are shared, so an explanation's
+large ops split over them keep their priority.
 
 Examples:
     >>> explaining = Explaining(limit=2, retry_after=1, max_rows=1000)
@@ -22,6 +27,9 @@ Examples:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -34,6 +42,7 @@ from mooring.formats._model import (
     EXPLAIN_EXPLAINED,
     TensorInfo,
 )
+from mooring.serving._memory import MemoryCeiling, out_of_memory
 
 if TYPE_CHECKING:
     from mooring.explain import Explanation
@@ -59,10 +68,21 @@ EXPLAIN_INFO = {
 class Explaining:
     """The explanations running in one server process: their count, limit and thread."""
 
-    def __init__(self, *, limit: int, retry_after: int, max_rows: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int,
+        retry_after: int,
+        max_rows: int = 1000,
+        nice: int = 10,
+        memory: MemoryCeiling | None = None,
+    ) -> None:
         self.limit = limit
         self.retry_after = retry_after
         self.max_rows = max_rows
+        #: How much lower than the process the explanations' thread runs (0: the same).
+        self.nice = nice
+        self.memory = memory
         self.running = 0
         self._pool: ThreadPoolExecutor | None = None
 
@@ -88,19 +108,53 @@ class Explaining:
                 retry_after=self.retry_after,
             )
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="mooring-explain")
+            self._pool = ThreadPoolExecutor(
+                1,
+                thread_name_prefix="mooring-explain",
+                initializer=lower_priority,
+                initargs=(self.nice,),
+            )
         self.running += 1
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, _run, model, dict(columns))
+            return await loop.run_in_executor(self._pool, self._bounded, model, dict(columns))
         finally:
             self.running -= 1
+
+    def _bounded(self, model: ServedModel, columns: dict[str, Any]) -> Explanation:
+        """:func:`_run` under the process's memory ceiling (507 past it), as a prediction."""
+        memory = self.memory
+        if memory is None or not memory.armed:
+            return _run(model, columns)
+        try:
+            return _run(model, columns)
+        except Exception as exc:
+            if out_of_memory(exc):
+                raise memory.refusal() from None
+            raise
+        finally:
+            memory.after_run()
 
     def close(self) -> None:
         """Stop the thread (the server stops); explanations under way finish first."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+def lower_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority by ``nice`` (Linux: ``setpriority`` of a
+    thread id is the thread's alone); where it cannot, the thread keeps the process's.
+
+    >>> import threading
+    >>> t = threading.Thread(target=lower_priority, args=(0,)); t.start(); t.join()
+    """
+    if nice <= 0:
+        return
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
 
 
 def _run(model: ServedModel, columns: dict[str, Any]) -> Explanation:

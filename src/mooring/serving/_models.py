@@ -47,6 +47,7 @@ from mooring.serving._errors import ModelUnavailableError
 from mooring.serving._harness import Harness, HarnessState, Slot
 from mooring.serving._loaded import ServedModel, load_served_model
 from mooring.serving._log import PredictionLog
+from mooring.serving._memory import MemoryCeiling, out_of_memory
 from mooring.serving._metrics import ServingMetrics
 from mooring.serving._router import answering, bucket_of
 from mooring.serving._sources import ModelSource
@@ -89,8 +90,11 @@ class ModelManager:
         prediction_log: PredictionLog | None = None,
         *,
         idle: Callable[[], bool] | None = None,
+        memory: MemoryCeiling | None = None,
     ) -> None:
         self.source = source
+        #: The process's memory ceiling: re-armed after each load, checked after each run.
+        self.memory = memory
         self.name = source.name
         self.cfg = cfg
         self.metrics = metrics
@@ -300,6 +304,8 @@ class ModelManager:
             on_outputs=None if shadow else self._logged(version, model),
         )
         await batcher.start()
+        if self.memory is not None:
+            self.memory.arm()  # the new version's weights are not a run's growth
         slot = Slot(model, batcher)
         harness.ready(slot)
         self.slots[version] = slot
@@ -362,12 +368,29 @@ class ModelManager:
 
     def _timed(self, model: ServedModel) -> Any:
         histogram = self.metrics.inference.labels(self.name, str(model.version))
+        memory = self.memory
+        if memory is None:
 
-        def predict(columns: Columns) -> Outputs:
-            with histogram.time():
-                return model.predict(columns)
+            def predict(columns: Columns) -> Outputs:
+                with histogram.time():
+                    return model.predict(columns)
 
-        return predict
+            return predict
+
+        def bounded(columns: Columns) -> Outputs:
+            # A run stopped at the memory ceiling is answered 507 naming it; one that
+            # kept too much of it retires the worker (mooring.serving._memory).
+            try:
+                with histogram.time():
+                    return model.predict(columns)
+            except Exception as exc:
+                if memory.armed and out_of_memory(exc):
+                    raise memory.refusal() from None
+                raise
+            finally:
+                memory.after_run()
+
+        return bounded
 
     def _retire(self, version: int) -> None:
         """Take ``version`` off the routes now; it unloads once its requests have finished."""
@@ -385,6 +408,8 @@ class ModelManager:
         await slot.batcher.stop()
         slot.batcher.executor.shutdown(wait=False)
         harness.unloaded()
+        if self.memory is not None:
+            self.memory.arm()
         log.info("model %s version %s unloaded", self.name, harness.version)
 
     async def close(self) -> None:

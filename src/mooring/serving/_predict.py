@@ -77,7 +77,11 @@ class Predictor:
         self.shadow = ShadowCopier(state)
         #: Explanations: their own limit and thread, outside the inference permits.
         self.explaining = Explaining(
-            limit=cfg.max_explaining, retry_after=cfg.retry_after_s, max_rows=cfg.max_explain_rows
+            limit=cfg.max_explaining,
+            retry_after=cfg.retry_after_s,
+            max_rows=cfg.max_explain_rows,
+            nice=cfg.explain_nice,
+            memory=state.memory,
         )
         # A worker of `mooring serve --workers N` says which one answered in its access log.
         self.worker = state.worker.index if state.worker is not None else None

@@ -204,9 +204,10 @@ def _run_server(application: Starlette, options: ServeOptions, *, worker: bool) 
         # A worker of several: the port is shared (SO_REUSEPORT), listened on once ready.
         from mooring.serving._workers import reuseport_socket
 
-        Server(application, host=host, port=port).run(sockets=[reuseport_socket(host, port)])
+        server = Server(application, host=host, port=port, memory_ceiling=True)
+        server.run(sockets=[reuseport_socket(host, port)])
         return
-    server = Server(application, host=host, port=port)
+    server = Server(application, host=host, port=port, memory_ceiling=True)
     refused: list[MooringError] = []
 
     def stop(error: MooringError) -> None:

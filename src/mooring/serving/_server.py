@@ -3,7 +3,10 @@
 :class:`Server` runs an ASGI app (a mooring serving app, or any other) behind its
 :class:`~mooring.serving._door.Door` on uvloop where it is installed: the app's
 lifespan starts (its models settle) before the port is listened on, so the kernel sends
-no connection to a worker that cannot answer it. ``SIGINT``/``SIGTERM`` (or
+no connection to a worker that cannot answer it. With ``memory_ceiling``, the app's
+memory ceiling (:mod:`mooring.serving._memory`) limits this process once it has
+started, and a worker whose run kept too much of it stops as if signalled (its
+supervisor starts another). ``SIGINT``/``SIGTERM`` (or
 :attr:`Server.should_exit`) stop it: listening ends, idle connections close, requests
 under way are answered for up to ``graceful_s``, then the lifespan shuts down. A second
 signal skips the wait.
@@ -27,6 +30,7 @@ from typing import Any
 from mooring.errors import UsageError
 from mooring.serving._admission import Admission
 from mooring.serving._door import Door
+from mooring.serving._memory import MemoryCeiling, use_system_allocator
 
 __all__ = ["Server"]
 
@@ -56,8 +60,10 @@ class Server:
         graceful_s: float = 30.0,
         backlog: int = 2048,
         on_listening: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        memory_ceiling: bool = False,
     ) -> None:
         self.app = app
+        self.memory_ceiling = memory_ceiling
         self.host = host
         self.port = port
         state = getattr(getattr(app, "state", None), "mooring", None)
@@ -73,6 +79,10 @@ class Server:
         self.should_exit = False
         self.force_exit = False
         self._announcing: asyncio.Task[None] | None = None
+        if memory_ceiling and self._memory() is not None:
+            use_system_allocator()  # a refused allocation fails at once (before any load)
+        #: Why the process retires (its memory ceiling), once it does.
+        self.retired: str | None = None
 
     def run(self, sockets: Sequence[socket.socket] | None = None) -> None:
         """Serve until stopped, on a new event loop (uvloop where installed)."""
@@ -90,8 +100,13 @@ class Server:
         loop = asyncio.get_running_loop()
         restore = self._install_signals(loop)
         lifespan = _Lifespan(self.app, self.door.lifespan_state)
+        memory = self._memory()
         try:
             await lifespan.startup()
+            if memory is not None:
+                # A worker has a supervisor to replace it; a server alone only warns.
+                worker = getattr(self.app.state.mooring, "worker", None)
+                memory.start(self._retire if worker is not None else None)
             listeners = await self._listen(loop, sockets)
             self.started = True
             if self.on_listening is not None:
@@ -105,7 +120,25 @@ class Server:
                 await listener.wait_closed()
         finally:
             await lifespan.shutdown()
+            if memory is not None:
+                memory.stop()
             restore()
+
+    def _memory(self) -> MemoryCeiling | None:
+        """The app's memory ceiling, when this server bounds its process with it."""
+        if not self.memory_ceiling:
+            return None
+        state = getattr(getattr(self.app, "state", None), "mooring", None)
+        memory = getattr(state, "memory", None)
+        if not isinstance(memory, MemoryCeiling) or memory.headroom is None:
+            return None
+        return memory
+
+    def _retire(self, why: str) -> None:
+        """Stop taking connections and stop once what is under way is answered (from
+        any thread): the process kept too much memory and its supervisor replaces it."""
+        self.retired = why
+        self.should_exit = True
 
     async def _listen(
         self, loop: asyncio.AbstractEventLoop, sockets: Sequence[socket.socket] | None

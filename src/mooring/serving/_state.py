@@ -20,6 +20,7 @@ from mooring.registry import Deployment, Registry
 from mooring.serving._admission import Admission
 from mooring.serving._door import Door
 from mooring.serving._log import PredictionLog
+from mooring.serving._memory import MemoryCeiling
 from mooring.serving._metrics import ServingMetrics
 from mooring.serving._models import ModelManager
 from mooring.serving._workers import WorkerRun
@@ -47,6 +48,8 @@ class ServerState:
     shadow_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     #: Set in a worker of ``mooring serve --workers N``: its run (deployment notices).
     worker: WorkerRun | None = None
+    #: The process's memory ceiling, inert unless its server starts it (mooring serve).
+    memory: MemoryCeiling = field(default_factory=lambda: MemoryCeiling(None))
 
     @property
     def admission(self) -> Admission:

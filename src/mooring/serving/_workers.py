@@ -80,6 +80,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mooring.errors import ConfigError
+from mooring.serving._memory import WORKERS_ENV
 from mooring.serving._pages import release_package_pages
 
 __all__ = [
@@ -544,6 +545,7 @@ class Supervisor:
         env = {WORKER_ENV: WorkerRun(index, self.folder, os.getpid()).to_env()}
         env[MULTIPROC_ENV] = str(self.metrics_dir)
         env[CONCURRENCY_ENV] = "1"
+        env[WORKERS_ENV] = str(self.count)  # each worker's share of the memory ceiling
         # TensorFlow sizes its thread pools to the whole machine in every process; N
         # workers would run N times as many threads as cores. Each gets its share. It
         # reads them when its runtime starts (a model's load), so a forked worker's own

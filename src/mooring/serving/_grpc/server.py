@@ -74,6 +74,7 @@ GRPC_CODES: dict[int, grpc.StatusCode] = {
     500: grpc.StatusCode.INTERNAL,
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
+    507: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 #: TF Serving cuts error messages at this many characters.
 MESSAGE_LIMIT = 1024
