@@ -135,6 +135,7 @@ def test_a_message_over_the_limit_is_resource_exhausted(tight: ServeProcess) -> 
     with channel(tight.grpc_target) as opened:
         code, details = _code(prediction_stub(opened), predict_request([row()] * 200))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (code, details)
+    assert "vs. 2048" in details, details  # the limit, [serving] grpc_max_message_bytes
 
 
 def test_rest_and_grpc_bodies_share_one_budget(model_dirs: dict[str, Path]) -> None:
@@ -163,6 +164,12 @@ def test_rest_and_grpc_bodies_share_one_budget(model_dirs: dict[str, Path]) -> N
             code, details = _code(stub, large)
             assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
             assert "body_budget_bytes" in details, details
+            # Refused by its size before it is parsed: bytes that are no message at all
+            # get the budget's answer, not the parser's.
+            unparsed = opened.unary_unary("/tensorflow.serving.PredictionService/Predict")
+            with pytest.raises(grpc.RpcError, match="body_budget_bytes") as refused:
+                unparsed(b"\xff" * large.ByteSize(), timeout=PATIENCE)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
             assert _served(stub)  # one row fits in what is left
             arriving.send(request[cut + 10 :])
             assert arriving.answer()[0] == 200
