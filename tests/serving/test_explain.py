@@ -288,3 +288,27 @@ def _complete(rows: list[dict[str, Any]], *, atol: float) -> None:
     for row in rows:
         total_attribution = sum(row["attributions"].values())
         assert total_attribution == pytest.approx(row["explained"] - row["baseline"], abs=atol)
+
+
+def test_explanations_run_on_one_thread_at_a_lower_cpu_priority_than_predictions() -> None:
+    """The explanations' thread runs ``explain_nice`` below the process (Linux's per-thread
+    priority): the scheduler serves the predictions' threads first; ``0`` leaves it level."""
+    import os
+
+    def priority() -> tuple[int, int]:
+        return threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    lowered = serving_explain.Explaining(limit=1, retry_after=1, nice=7)
+    level = serving_explain.Explaining(limit=1, retry_after=1, nice=0)
+    try:
+        tid, niced = lowered.pool().submit(priority).result()
+        assert tid != threading.get_native_id()
+        assert niced == min(19, here + 7)
+        assert lowered.pool().submit(priority).result() == (tid, niced)  # one thread
+        assert level.pool().submit(priority).result()[1] == here
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
+    finally:
+        lowered.close()
+        level.close()
+    assert ServingConfig().explain_nice == 10

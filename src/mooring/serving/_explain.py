@@ -107,6 +107,15 @@ class Explaining:
                 f"([serving] max_explaining); retry after {self.retry_after} s",
                 retry_after=self.retry_after,
             )
+        self.running += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pool(), self._bounded, model, dict(columns))
+        finally:
+            self.running -= 1
+
+    def pool(self) -> ThreadPoolExecutor:
+        """The explanations' one thread, at ``nice`` below the process (made on first use)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
                 1,
@@ -114,12 +123,7 @@ class Explaining:
                 initializer=lower_priority,
                 initargs=(self.nice,),
             )
-        self.running += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, self._bounded, model, dict(columns))
-        finally:
-            self.running -= 1
+        return self._pool
 
     def _bounded(self, model: ServedModel, columns: dict[str, Any]) -> Explanation:
         """:func:`_run` under the process's memory ceiling (507 past it), as a prediction."""
