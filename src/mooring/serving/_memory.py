@@ -120,11 +120,21 @@ def use_system_allocator() -> None:
     os.environ.setdefault(SYSTEM_ALLOCATOR_ENV, "1")
 
 
+_statm_fd: tuple[int, int] | None = None  # (pid, descriptor of its /proc/self/statm)
+
+
 def _statm() -> tuple[int, int]:
     """``(data, private resident)`` bytes of this process: its data segment (what
-    ``RLIMIT_DATA`` bounds, with the stack) and its resident pages not backed by a file."""
-    with open("/proc/self/statm", "rb") as f:
-        fields = f.read().split()
+    ``RLIMIT_DATA`` bounds, with the stack) and its resident pages not backed by a file.
+
+    Read after every batch, so the file stays open (read again from its start); a forked
+    process opens its own.
+    """
+    global _statm_fd
+    pid = os.getpid()
+    if _statm_fd is None or _statm_fd[0] != pid:
+        _statm_fd = (pid, os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC))
+    fields = os.pread(_statm_fd[1], 256, 0).split()
     resident, shared, data = int(fields[1]), int(fields[2]), int(fields[5])
     return data * _PAGE, (resident - shared) * _PAGE
 
