@@ -58,8 +58,8 @@ __all__ = [
     "Gate",
     "GrpcCall",
     "answer_error",
+    "concurrent_calls",
     "grpc_code",
-    "receive_limits",
     "start_grpc",
 ]
 
@@ -342,26 +342,16 @@ def answer_error(
         context.set_trailing_metadata(trailing)
 
 
-def receive_limits(limits: ServingConfig) -> tuple[int, int]:
-    """``(calls, streams)``: a connection's calls receiving at once (HTTP/2 streams; its
-    client queues the rest), and the calls the server takes at once on all connections
-    together (past it: RESOURCE_EXHAUSTED, unread).
-
-    Streams: messages of the largest size that fill twice ``body_budget_bytes``, but at
-    most ``max_in_flight`` + 1 (a connection holding every permit still has a stream to
-    be refused on) and at least 2. Calls: four connections' streams, and at least twice
-    ``max_in_flight``. What grpcio may receive before admission reads a message's size
-    is then bounded by the budget, not by the clients.
+def concurrent_calls(limits: ServingConfig) -> int:
+    """The gRPC calls the server takes at once, on every connection together: the
+    ``max_in_flight`` admitted and as many more being answered or refused. Past it
+    grpcio answers RESOURCE_EXHAUSTED before it reads the call's message.
 
     >>> from mooring.config import ServingConfig
-    >>> receive_limits(ServingConfig())
-    (64, 16)
-    >>> receive_limits(ServingConfig(max_in_flight=4, body_budget_bytes=2**20))
-    (8, 2)
+    >>> concurrent_calls(ServingConfig()), concurrent_calls(ServingConfig(max_in_flight=4))
+    (64, 8)
     """
-    largest = limits.grpc_max_message_bytes
-    streams = min(limits.max_in_flight + 1, max(2, 2 * limits.body_budget_bytes // largest))
-    return max(2 * limits.max_in_flight, 4 * streams), streams
+    return 2 * limits.max_in_flight
 
 
 async def start_grpc(
@@ -384,22 +374,24 @@ async def start_grpc(
 
     limit = state.serving.grpc_max_message_bytes
     gate = Gate(state, predictor)
-    calls, streams = receive_limits(state.serving)
     server = aio.server(
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", -1),
-            # A connection's calls receiving at once (HTTP/2 streams; the client queues
-            # the rest): without it one channel's 300 calls of 2.25 MiB were all received
-            # at once, before any could be refused.
-            ("grpc.max_concurrent_streams", streams),
+            # HTTP/2 flow control at its 64 KiB windows, not grown by bandwidth probes:
+            # a call's bytes beyond them wait in the client until the server reads the
+            # call, so calls not yet taken (or refused) hold little here. 300 calls of
+            # 2.25 MiB on one channel grew a worker by 612 MiB with the probes, 376
+            # without (benchmarks/bench_grpc_flood.py). A connection's streams are not
+            # capped instead: a new channel's first calls, sent before it has the
+            # server's settings, were reset (32 small calls at once: 39 of 96 failed).
+            ("grpc.http2.bdp_probe", 0),
             # One port per server, unless workers of one server share it (checked free
             # by their supervisor first).
             ("grpc.so_reuseport", 1 if shared else 0),
         ],
         interceptors=[AdmitBeforeParsing(gate)],
-        # Calls past it, on every connection together, are RESOURCE_EXHAUSTED unread.
-        maximum_concurrent_rpcs=calls,
+        maximum_concurrent_rpcs=concurrent_calls(state.serving),
     )
     tfserving.add_services(server, gate)
     inference.add_service(server, gate)
