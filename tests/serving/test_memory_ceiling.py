@@ -26,6 +26,9 @@ from tests._support.hostile_models import run_time_sized
 from tests._support.serve_process import ServeProcess
 from tests._support.waiting import wait_until
 
+# One server for the module's end-to-end tests, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("memory-ceiling")
+
 CEILING = 256 * 2**20
 NORMAL = {"depth": [1], "tiles": [1], "keep": [1]}
 
