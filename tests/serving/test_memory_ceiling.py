@@ -135,6 +135,17 @@ def test_a_worker_retires_once_when_it_keeps_more_than_half_its_ceiling(
     assert "memory ceiling of 256 MiB ([serving] worker_memory_bytes)" in reasons[0]
 
 
+def test_quick_runs_are_measured_once_a_second_not_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    _sizes(monkeypatch, [0, 0, 0])  # armed, then two reads: a third would raise
+    ceiling = MemoryCeiling(256 * 2**20)
+    ceiling.start(None)
+    for _ in range(100):
+        ceiling.after_run(0.0005)  # the first is read, the others within the second not
+    ceiling.after_run(_memory.QUICK_RUN_S)  # a run that long is always read
+    with pytest.raises(StopIteration):
+        ceiling.after_run(1.0)
+
+
 def test_a_server_alone_warns_once_and_keeps_serving(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -41,6 +41,7 @@ import os
 import resource
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -62,6 +63,10 @@ log = logging.getLogger("mooring.serving")
 WORKERS_ENV = "MOORING_SERVE_WORKERS"
 #: The smallest headroom "auto" gives a process.
 MIN_AUTO_BYTES = 256 * 2**20
+#: A run shorter than this cannot have written half of any headroom (128 MiB at least,
+#: memory written at several GB/s), so its size is read only once per :data:`EVERY_S`.
+QUICK_RUN_S = 0.002
+EVERY_S = 1.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -163,6 +168,7 @@ class MemoryCeiling:
         self._limit = 0  # the data segment's limit set when armed
         self._restore: tuple[int, int] | None = None
         self._warned = False
+        self._read_at = 0.0  # time.monotonic() of the last read after a run
         self._lock = threading.Lock()
 
     def start(self, retire: Callable[[str], None] | None) -> None:
@@ -200,11 +206,17 @@ class MemoryCeiling:
                 return
             self._base, self._limit = private, limit
 
-    def after_run(self) -> None:
-        """After a model's run: a process that kept more than half its headroom is retired
-        (once), or, with nothing to replace it, warned about."""
+    def after_run(self, took: float = 1.0) -> None:
+        """After a model's run of ``took`` seconds: a process that kept more than half its
+        headroom is retired (once), or, with nothing to replace it, warned about. The
+        size is read after a run of :data:`QUICK_RUN_S` or more, and after a quick one
+        once per :data:`EVERY_S` (quick runs that each keep a little add up)."""
         if not self.armed or self.retired or self.headroom is None:
             return
+        now = time.monotonic()
+        if took < QUICK_RUN_S and now - self._read_at < EVERY_S:
+            return
+        self._read_at = now
         if _statm()[1] - self._base <= self.headroom // 2:
             return
         _malloc_trim()

@@ -380,6 +380,7 @@ class ModelManager:
         def bounded(columns: Columns) -> Outputs:
             # A run stopped at the memory ceiling is answered 507 naming it; one that
             # kept too much of it retires the worker (mooring.serving._memory).
+            start = time.perf_counter()
             try:
                 with histogram.time():
                     return model.predict(columns)
@@ -388,7 +389,7 @@ class ModelManager:
                     raise memory.refusal() from None
                 raise
             finally:
-                memory.after_run()
+                memory.after_run(time.perf_counter() - start)
 
         return bounded
 
