@@ -146,6 +146,23 @@ def test_quick_runs_are_measured_once_a_second_not_each(monkeypatch: pytest.Monk
         ceiling.after_run(1.0)
 
 
+def test_a_version_loads_without_the_limit_and_the_limit_follows_its_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mib = 2**20
+    _sizes(monkeypatch, [10 * mib, 300 * mib])  # at start; after the load
+    limits: list[Any] = []
+    monkeypatch.setattr(_memory.resource, "setrlimit", lambda kind, pair: limits.append(pair))
+    ceiling = MemoryCeiling(256 * mib)
+    ceiling.start(None)
+    with ceiling.loading():
+        ceiling.after_run(1.0)  # a run during a load is not judged by the load's growth
+        assert limits[-1] == _memory.resource.getrlimit(_memory.resource.RLIMIT_DATA)
+    assert limits[0][0] == 100 * mib + 256 * mib  # the data segment's size plus headroom
+    assert len(limits) == 3 and limits[-1] == limits[0]  # _sizes gives 100 MiB of data
+    assert ceiling._base == 300 * mib
+
+
 def test_a_server_alone_warns_once_and_keeps_serving(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

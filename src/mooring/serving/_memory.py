@@ -42,7 +42,7 @@ import resource
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 from mooring.errors import MooringError
@@ -154,8 +154,10 @@ class MemoryCeiling:
     """One process's ceiling: ``headroom`` bytes past what it holds when armed (None: off).
 
     Inert until :meth:`start` (``mooring serve``'s own processes; an app built in a test's
-    process never limits that process). :meth:`arm` again after a version loads;
-    :meth:`after_run` after each model run.
+    process never limits that process). A version loads inside :meth:`loading`: the
+    limit is lifted meanwhile (TensorFlow's runtime, its thread pools and XLA's compiler
+    threads start then, and a thread it cannot create aborts the process) and set again
+    from the new size once no load is under way. :meth:`after_run` after each model run.
     """
 
     def __init__(self, headroom: int | None) -> None:
@@ -169,6 +171,7 @@ class MemoryCeiling:
         self._restore: tuple[int, int] | None = None
         self._warned = False
         self._read_at = 0.0  # time.monotonic() of the last read after a run
+        self._loading = 0  # versions loading (the limit is lifted while any is)
         self._lock = threading.Lock()
 
     def start(self, retire: Callable[[str], None] | None) -> None:
@@ -188,12 +191,30 @@ class MemoryCeiling:
                 resource.setrlimit(resource.RLIMIT_DATA, self._restore)
         self.armed = False
 
+    @contextlib.contextmanager
+    def loading(self) -> Iterator[None]:
+        """Load a version without the limit; it is set again, from the size the process
+        has then, once no load is under way (a version's weights are not a run's growth)."""
+        with self._lock:
+            self._loading += 1
+            if self.armed and self._restore is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    resource.setrlimit(resource.RLIMIT_DATA, self._restore)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._loading -= 1
+            self.arm()
+
     def arm(self) -> None:
-        """Set the limit to what the process holds now plus the headroom: after start-up
-        and after each version's load (a new version's weights are not a run's growth)."""
+        """Set the limit to what the process holds now plus the headroom: at start and
+        after loads and unloads, unless a version is loading."""
         if not self.armed or self.headroom is None:
             return
         with self._lock:
+            if self._loading:
+                return
             data, private = _statm()
             hard = self._restore[1] if self._restore is not None else resource.RLIM_INFINITY
             limit = data + self.headroom
@@ -211,7 +232,7 @@ class MemoryCeiling:
         headroom is retired (once), or, with nothing to replace it, warned about. The
         size is read after a run of :data:`QUICK_RUN_S` or more, and after a quick one
         once per :data:`EVERY_S` (quick runs that each keep a little add up)."""
-        if not self.armed or self.retired or self.headroom is None:
+        if not self.armed or self.retired or self.headroom is None or self._loading:
             return
         now = time.monotonic()
         if took < QUICK_RUN_S and now - self._read_at < EVERY_S:

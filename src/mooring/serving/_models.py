@@ -28,6 +28,7 @@ to load changes nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -266,17 +267,20 @@ class ModelManager:
         kept = before.error if before is not None and before.shadow == shadow else None
         harness = Harness(version, shadow=shadow, error=kept)
         self._harnesses[version] = harness
+        # Loaded without the memory ceiling, which is set again from the new size after.
+        bounded = self.memory.loading() if self.memory is not None else contextlib.nullcontext()
         try:
-            path = await asyncio.to_thread(self.source.fetch, version)
-            threshold = await asyncio.to_thread(self._threshold, version)
-            model = await asyncio.to_thread(
-                load_served_model, self.name, version, path, threshold=threshold
-            )
-            model.contract = await asyncio.to_thread(self._contract, harness, model)
-            harness.warming()
-            await asyncio.to_thread(
-                model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size, self.cfg.xla
-            )
+            with bounded:
+                path = await asyncio.to_thread(self.source.fetch, version)
+                threshold = await asyncio.to_thread(self._threshold, version)
+                model = await asyncio.to_thread(
+                    load_served_model, self.name, version, path, threshold=threshold
+                )
+                model.contract = await asyncio.to_thread(self._contract, harness, model)
+                harness.warming()
+                await asyncio.to_thread(
+                    model.warm_up, self.cfg.warmup_requests, self.cfg.max_batch_size, self.cfg.xla
+                )
         except asyncio.CancelledError:  # the server stops: as if the load never started
             if before is None:
                 del self._harnesses[version]
@@ -304,8 +308,6 @@ class ModelManager:
             on_outputs=None if shadow else self._logged(version, model),
         )
         await batcher.start()
-        if self.memory is not None:
-            self.memory.arm()  # the new version's weights are not a run's growth
         slot = Slot(model, batcher)
         harness.ready(slot)
         self.slots[version] = slot
