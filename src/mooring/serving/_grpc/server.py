@@ -344,14 +344,16 @@ def answer_error(
 
 def concurrent_calls(limits: ServingConfig) -> int:
     """The gRPC calls the server takes at once, on every connection together: the
-    ``max_in_flight`` admitted and as many more being answered or refused. Past it
-    grpcio answers RESOURCE_EXHAUSTED before it reads the call's message.
+    ``max_in_flight`` admitted and as many more being answered or refused, and at least
+    64, so that a burst past a small ``max_in_flight`` is refused by admission (which
+    names the limit) rather than by grpcio. Past it grpcio answers RESOURCE_EXHAUSTED
+    before it reads the call's message.
 
     >>> from mooring.config import ServingConfig
-    >>> concurrent_calls(ServingConfig()), concurrent_calls(ServingConfig(max_in_flight=4))
-    (64, 8)
+    >>> concurrent_calls(ServingConfig()), concurrent_calls(ServingConfig(max_in_flight=100))
+    (64, 200)
     """
-    return 2 * limits.max_in_flight
+    return max(64, 2 * limits.max_in_flight)
 
 
 async def start_grpc(
