@@ -130,6 +130,19 @@ FAMILIES: dict[str, dict[str, str]] = {
             "MaxPoolGradV2", "AvgPoolGrad", "Conv2DBackpropFilter", "FusedBatchNormGradV3",
             "MaxPool3DGrad", "AvgPool3DGrad", "Conv3DBackpropFilterV2",
             "DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter",
+            # The gradients of the other layers and shape ops on this list: what
+            # integrated gradients through any of them (a served explain signature) runs.
+            "ConcatOffset", "StridedSliceGrad", "TileGrad", "InvGrad", "MirrorPadGrad",
+            "Conv2DBackpropInput", "Conv2DBackpropInputV2", "Conv2DBackpropFilterV2",
+            "Conv3DBackpropInput", "Conv3DBackpropInputV2", "Conv3DBackpropFilter",
+            "MaxPoolGradGrad", "MaxPoolGradGradV2", "MaxPoolGradWithArgmax",
+            "MaxPoolGradGradWithArgmax", "MaxPool3DGradGrad", "FusedBatchNormGrad",
+            "FusedBatchNormGradV2", "ResizeBilinearGrad", "ResizeNearestNeighborGrad",
+            "ResizeBicubicGrad", "SparseSegmentSumGrad", "SparseSegmentSumGradV2",
+            "SparseSegmentMeanGrad", "SparseSegmentMeanGradV2", "SparseSegmentSqrtNGrad",
+            "SparseSegmentSqrtNGradV2", "SparseFillEmptyRowsGrad", "SparseAddGrad",
+            "SparseSliceGrad", "RaggedFillEmptyRowsGrad", "LRNGrad", "IgammaGradA",
+            "RandomGammaGrad",
         )
     },
     "shapes": {
