@@ -39,6 +39,16 @@ def free_port() -> int:
         return port
 
 
+def listening(port: int) -> bool:
+    """Whether anything on this machine listens on TCP ``port`` (``/proc/net/tcp*``)."""
+    hexed = f":{port:04X} "
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as handle:
+            if any(hexed in line and line.split()[3] == "0A" for line in handle):
+                return True
+    return False
+
+
 class ServerThread:
     """mooring's server (any ASGI app behind the door, or behind ``door``) on 127.0.0.1 and
     a free port, in a background thread of this process."""

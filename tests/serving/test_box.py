@@ -21,23 +21,13 @@ from mooring.serving._box import ENDPOINT_ENV, enter_box, serving_rules
 from mooring.serving._process import ServeOptions
 from mooring.serving._workers import WorkerRun
 from tests._support.serve_process import ServeProcess
-from tests._support.server import free_port
+from tests._support.server import free_port, listening
 from tests._support.waiting import wait_until
 
 landlock = pytest.mark.skipif(
     _sandbox.abi_version() < 6, reason="needs Linux with Landlock ABI 6 or later"
 )
 SECRET = "a secret of the machine"
-
-
-def _listening(port: int) -> bool:
-    """Whether anything on this machine listens on TCP ``port`` (``/proc/net/tcp*``)."""
-    hexed = f":{port:04X} "
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table, encoding="ascii") as handle:
-            if any(hexed in line and line.split()[3] == "0A" for line in handle):
-                return True
-    return False
 
 
 @landlock
@@ -61,7 +51,7 @@ def test_a_served_worker_neither_reads_outside_the_store_nor_listens(tmp_path: P
         triggered = httpx.post(url, json={"instances": [{"x": 5000.0}]})
         assert triggered.status_code >= 400 and SECRET not in triggered.text
         assert "secret.txt" not in triggered.text  # no path of the machine either
-        assert not _listening(port)
+        assert not listening(port)
         status = httpx.get(f"{serve.url}/admin/status", headers={"Authorization": "Bearer tok"})
         box = status.json()["box"]
         banner = f"  {box['line']}"  # printed once both workers listen

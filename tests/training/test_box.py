@@ -18,7 +18,7 @@ from mooring.errors import ModelLoadError, MooringError, UsageError
 from mooring.explain import ExplainUnavailable
 from mooring.training._box import Limits, run_boxed
 from mooring.training._import import import_model
-from tests._support.server import free_port
+from tests._support.server import free_port, listening
 
 landlock = pytest.mark.skipif(
     _sandbox.abi_version() < 6, reason="needs Linux with Landlock ABI 6 or later"
@@ -139,14 +139,4 @@ def test_the_probe_child_box_stops_a_model_the_vetting_admitted(
         with pytest.raises(TimeoutError, match="timed out"):
             listener.accept()  # nothing connected
     assert not reaching["written"].exists()
-    assert _listening(reaching["listen_port"]) is False
-
-
-def _listening(port: int) -> bool:
-    """Whether anything on this machine listens on TCP ``port`` (``/proc/net/tcp*``)."""
-    hexed = f":{port:04X} "
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table, encoding="ascii") as handle:
-            if any(hexed in line and line.split()[3] == "0A" for line in handle):
-                return True
-    return False
+    assert listening(reaching["listen_port"]) is False
