@@ -287,13 +287,33 @@ def system_reads() -> list[Path]:
     found.append(str(Path(__file__).resolve().parent.parent))
     # Keras's settings (keras.json), read when TensorFlow or Keras is imported.
     found.append(os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras"))
+    # Every import path but the first, which Python sets to the script's or the working
+    # folder: site-packages, a .pth file's folders, PYTHONPATH's; and where an import
+    # folder's entries are links (an installation made of links), what they link to.
     chosen = set(filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)))
-    found += [
-        entry
-        for entry in sys.path
-        if entry in chosen or Path(entry).name in _IMPORT_FOLDERS or entry.endswith(".zip")
-    ]
+    first = {"", os.getcwd()}
+    if sys.argv and sys.argv[0] and sys.argv[0] != "-c":
+        first.add(os.path.dirname(os.path.abspath(sys.argv[0])))
+    for entry in sys.path:
+        if entry in first and entry not in chosen:
+            continue
+        if entry in chosen or Path(entry).name in _IMPORT_FOLDERS or os.path.isdir(entry):
+            found.append(entry)
+            found += _link_targets(entry)
+        elif entry.endswith(".zip"):
+            found.append(entry)
     return [Path(entry) for entry in found]
+
+
+def _link_targets(folder: str) -> list[str]:
+    """Where the links directly inside ``folder`` point: Landlock checks the file a link
+    resolves to, not the link."""
+    try:
+        with os.scandir(folder) as entries:
+            links = [e.path for e in entries if e.is_symlink()]
+    except OSError:
+        return []
+    return [os.path.realpath(link) for link in links]
 
 
 def endpoint_ports(urls: Iterable[str | None]) -> tuple[tuple[int, ...], bool, bool]:
