@@ -144,7 +144,7 @@ def test_version_prints_mooring_and_the_runtime_without_importing_tensorflow(
     printed = capsys.readouterr().out.strip()
     assert printed.startswith(f"mooring {mooring.__version__} (Python ")
     assert f"TensorFlow {version('tensorflow')}" in printed
-    assert version("mooring") == mooring.__version__
+    assert version("mooring-ml") == mooring.__version__
 
 
 # Run in a fresh interpreter where every extra's modules fail to import, as in a core
@@ -197,9 +197,9 @@ def test_the_core_imports_without_any_extra_and_says_which_one_a_command_needs(
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["failed"] == []
-    assert result["messages"]["trees"].endswith("pip install 'mooring[trees]'")
+    assert result["messages"]["trees"].endswith("pip install 'mooring-ml[trees]'")
     assert 'gradient boosted trees ([model] kind = "gbt")' in result["messages"]["trees"]
-    assert result["messages"]["lite"].endswith("pip install 'mooring[lite]'")
+    assert result["messages"]["lite"].endswith("pip install 'mooring-ml[lite]'")
 
     # The CLI: one line, exit 2, no traceback.
     config = tmp_path / "mooring.toml"
@@ -217,7 +217,7 @@ def test_the_core_imports_without_any_extra_and_says_which_one_a_command_needs(
     assert grafana.returncode == 2, grafana.stderr
     assert "Traceback" not in grafana.stderr
     assert "mooring ops grafana needs the 'grafana' extra" in " ".join(grafana.stderr.split())
-    assert "pip install 'mooring[grafana]'" in grafana.stderr
+    assert "pip install 'mooring-ml[grafana]'" in grafana.stderr
 
 
 def _manylinux(arch: str) -> list[str]:

@@ -329,4 +329,4 @@ def test_the_trees_candidate_is_proposed_only_with_the_trees_extra(
     core = scaffold_config(data, out_dir=folder, na_values=["?"])
     kinds = [c.kind for c in load_config(_written(core.text, folder)).model.candidates]
     assert kinds == ["linear", "mlp"]
-    assert "pip install 'mooring[trees]'" in core.text
+    assert "pip install 'mooring-ml[trees]'" in core.text

@@ -3,7 +3,7 @@ outside any checkout, and run ``mooring demo`` from an empty folder.
 
 The fresh environment takes mooring from the wheel alone; its dependencies come from the
 suite's environment, which saves downloading TensorFlow again: a path line to a folder
-that links only the distributions ``pip install mooring`` brings (the core's requirements
+that links only the distributions ``pip install mooring-ml`` brings (the core's requirements
 and theirs, no extra), so a command that needs an extra fails here as on a user's machine.
 """
 
@@ -50,7 +50,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    (built,) = out.glob("mooring-*.whl")
+    (built,) = out.glob("mooring_ml-*.whl")
     return built
 
 
@@ -69,7 +69,7 @@ def test_the_wheel_ships_the_licence_the_notice_and_the_demo_data(wheel: Path) -
 
 def core_site(folder: Path) -> Path:
     """A folder linking the top-level entries of the core's dependency closure, no extra."""
-    wanted = [Requirement(r) for r in metadata.requires("mooring") or []]
+    wanted = [Requirement(r) for r in metadata.requires("mooring-ml") or []]
     seen: set[str] = set()
     while wanted:
         req = wanted.pop()

@@ -572,7 +572,7 @@ def _trees_candidate() -> list[str]:
         ]
     return [
         "# A third candidate, gradient boosted trees, needs the trees extra:",
-        "# pip install 'mooring[trees]', then add",
+        "# pip install 'mooring-ml[trees]', then add",
         '# [[model.candidates]]  name = "gbt"  kind = "gbt"',
         "",
     ]

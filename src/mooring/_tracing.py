@@ -3,7 +3,7 @@
 Tracing is off unless ``[observability] otlp_endpoint`` is set. Off, :func:`start_tracing`
 returns ``None``, nothing here imports ``opentelemetry``, and the callers pay one
 ``is not None`` check where a span would start. On, spans go to the collector over
-OTLP/HTTP (the ``mooring[otel]`` extra) from a background thread.
+OTLP/HTTP (the ``mooring-ml[otel]`` extra) from a background thread.
 
 The shapes:
 
@@ -70,7 +70,7 @@ def start_tracing(
     except ImportError:
         raise MissingExtraError(
             "[observability] otlp_endpoint is set but OpenTelemetry is not installed; "
-            "run pip install 'mooring[otel]', or remove otlp_endpoint to turn traces off"
+            "run pip install 'mooring-ml[otel]', or remove otlp_endpoint to turn traces off"
         ) from None
     provider = TracerProvider(
         resource=Resource.create({"service.name": cfg.service_name}),
@@ -84,7 +84,7 @@ def start_tracing(
         except ImportError:
             raise MissingExtraError(
                 "[observability] otlp_endpoint is set but the OTLP/HTTP exporter is not "
-                "installed; run pip install 'mooring[otel]'"
+                "installed; run pip install 'mooring-ml[otel]'"
             ) from None
         otlp = OTLPSpanExporter(
             endpoint=cfg.traces_url, headers=dict(cfg.headers), timeout=cfg.export_timeout_s

@@ -72,7 +72,7 @@ class ConfigError(MooringError):
 
 
 class MissingExtraError(ConfigError):
-    """A setting needs an optional extra that is not installed (``pip install 'mooring[X]'``)."""
+    """A setting needs an optional extra that is not installed (``pip install 'mooring-ml[X]'``)."""
 
 
 class DataError(MooringError):
@@ -220,5 +220,5 @@ def import_extra(module: str, *, extra: str, needed_for: str) -> ModuleType:
             raise
         raise MissingExtraError(
             f"{needed_for} needs the {extra!r} extra, which is not installed "
-            f"(no module {exc.name!r}): pip install 'mooring[{extra}]'"
+            f"(no module {exc.name!r}): pip install 'mooring-ml[{extra}]'"
         ) from None

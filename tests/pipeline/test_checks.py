@@ -120,5 +120,5 @@ def test_a_kind_whose_extra_is_missing_is_named_before_anything_trains(tmp_path:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
         "[[model.candidates]] 'trees': kind = 'gbt' needs the 'trees' extra, which is not "
-        "installed (no module 'ydf'): pip install 'mooring[trees]', or remove the candidate"
+        "installed (no module 'ydf'): pip install 'mooring-ml[trees]', or remove the candidate"
     )

@@ -14,6 +14,6 @@ from tests._support.ray_cluster import ray_available, ray_cluster
 @pytest.fixture(scope="package")
 def ray_address() -> Iterator[str]:
     if not ray_available():
-        pytest.skip("Ray is not installed (pip install 'mooring[ray]')")
+        pytest.skip("Ray is not installed (pip install 'mooring-ml[ray]')")
     with ray_cluster(nodes=2) as address:
         yield address

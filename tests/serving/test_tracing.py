@@ -364,7 +364,7 @@ def test_off_by_default_no_opentelemetry_module_is_imported(
 
 MISSING_EXTRA = """
 import sys
-sys.modules["opentelemetry"] = None  # as if mooring[otel] were not installed
+sys.modules["opentelemetry"] = None  # as if mooring-ml[otel] were not installed
 from mooring.cli import main
 from mooring.registry._judged import register_judged
 sys.exit(main([sys.argv[2], "-c", sys.argv[1]]))
@@ -386,4 +386,4 @@ def test_endpoint_without_the_extra_is_a_clear_configuration_error(
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert "[observability] otlp_endpoint" in done.stderr
-    assert "pip install 'mooring[otel]'" in done.stderr
+    assert "pip install 'mooring-ml[otel]'" in done.stderr

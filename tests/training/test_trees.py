@@ -189,7 +189,7 @@ def test_server_without_ydf_tf_refuses_the_tree_version_and_keeps_the_previous(
     assert result["ydf_tf"] is False
     assert "ydf_tf" in result["refused"]
     assert "pip install 'ydf-tf==" in result["refused"]
-    assert "pip install 'mooring[trees]'" in result["refused"]
+    assert "pip install 'mooring-ml[trees]'" in result["refused"]
     assert result["first"] == 1
     assert result["serving"] == 1  # the MLP keeps answering
     assert "ydf-tf" in result["failure"]

@@ -40,7 +40,7 @@ class ProjectConfig(Section):
     engine: Literal["local", "ray"] = Field(
         "local",
         description="Where stats, validate, drift, score and the pipeline's statistics run: "
-        "local (this machine's cores) or ray (a Ray cluster; pip install 'mooring[ray]').",
+        "local (this machine's cores) or ray (a Ray cluster; pip install 'mooring-ml[ray]').",
     )
     engine_workers: int | None = Field(
         None,

@@ -343,7 +343,7 @@ class ModelConfig(Section):
         "mlp",
         description="mlp: a network on the preprocessing layers; linear: one dense layer on "
         "them (logistic/linear regression); gbt: gradient boosted trees (YDF) on the raw "
-        "columns, with the trees extra (pip install 'mooring[trees]').",
+        "columns, with the trees extra (pip install 'mooring-ml[trees]').",
     )
     builder: str = Field(
         "mlp", description="'mlp' or 'package.module:function' returning the model body."

@@ -213,7 +213,7 @@ def load_op_libraries(metadata: Mapping[str, Any], *, what: str) -> None:
             raise ModelLoadError(
                 f"{what} is a {metadata.get('kind', 'tree')} model and needs the TensorFlow op "
                 f"library {module!r} (package {package!r}, {made}), which cannot be imported "
-                f"here ({exc}); install it with `pip install 'mooring[trees]'` (or "
+                f"here ({exc}); install it with `pip install 'mooring-ml[trees]'` (or "
                 f"`pip install '{package}{pin}'`, the version the model was built with)"
             ) from exc
 
@@ -257,8 +257,10 @@ def versions() -> dict[str, str]:
     """The versions recorded with every artifact (read from the installed distributions)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {}
-    for name in ("mooring", "tensorflow", "keras"):
+    from mooring import __version__
+
+    found = {"mooring": __version__}
+    for name in ("tensorflow", "keras"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:  # pragma: no cover - running from a source tree

@@ -116,7 +116,7 @@ def _missing_extras(cfg: MooringConfig) -> list[str]:
         instead = "remove the candidate" if cfg.model.candidates else 'use kind = "mlp"'
         out.append(
             f"{where} needs the {extra!r} extra, which is not installed (no module "
-            f"{absent[0]!r}): pip install 'mooring[{extra}]', or {instead}"
+            f"{absent[0]!r}): pip install 'mooring-ml[{extra}]', or {instead}"
         )
     return out
 

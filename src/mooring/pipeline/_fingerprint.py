@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,11 +35,11 @@ def digest(value: Any) -> str:
 
 
 def package_version() -> str:
-    """The installed mooring version (``0+unknown`` when running from a bare source tree)."""
-    try:
-        return version("mooring")
-    except PackageNotFoundError:  # pragma: no cover - not installed
-        return "0+unknown"
+    """The running mooring's version (``mooring.__version__``, which the distribution's
+    metadata is built from)."""
+    from mooring import __version__
+
+    return __version__
 
 
 @functools.cache

@@ -12,7 +12,7 @@ Ray traceback); an item whose worker dies is run again.
   over it with at most ``workers`` tasks at once; a task whose worker dies (a killed
   process, a lost node) is run again by Ray. ``address`` is the cluster's (``ray start``
   prints it; ``auto`` finds the local one); without one Ray starts a private
-  cluster on this machine. Ray is the ``ray`` extra: ``pip install 'mooring[ray]'``.
+  cluster on this machine. Ray is the ``ray`` extra: ``pip install 'mooring-ml[ray]'``.
 
 Examples:
     >>> Engine().map(abs, [-1, 2, -3])
@@ -177,7 +177,7 @@ def connect_ray(address: str | None) -> Any:
         import ray.data
     except ImportError:
         raise MissingExtraError(
-            "the ray engine needs Ray: pip install 'mooring[ray]' (or use --engine local)"
+            "the ray engine needs Ray: pip install 'mooring-ml[ray]' (or use --engine local)"
         ) from None
     if not ray.is_initialized():
         # Ray Data's usage collection queries a Prometheus on localhost after every run

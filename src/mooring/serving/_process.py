@@ -158,7 +158,7 @@ def _serve_one(
     # started after it (the import's, the tracer's, the server's).
     enter_box(options, WorkerRun.from_env() if worker else None)
 
-    # Before anything heavy: a missing mooring[otel] extra is a configuration error.
+    # Before anything heavy: a missing mooring-ml[otel] extra is a configuration error.
     tracing = start_tracing(options.config.observability)
     # Start-up (TensorFlow's import, the model's load) makes half a million long-lived
     # objects and no garbage worth a collection; the collector is off until ready.

@@ -80,7 +80,7 @@ def connect(url: str) -> Connected:
         except NoSuchModuleError:
             raise UsageError(
                 f"registry URL '{masked}' names a driver that is not installed; use "
-                "postgresql+psycopg://… and install it with pip install 'mooring[postgres]'"
+                "postgresql+psycopg://… and install it with pip install 'mooring-ml[postgres]'"
             ) from None
     else:
         raise UsageError(
