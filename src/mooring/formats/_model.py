@@ -257,12 +257,11 @@ def versions() -> dict[str, str]:
     """The versions recorded with every artifact (read from the installed distributions)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from mooring import __version__
-
-    found = {"mooring": __version__}
-    for name in ("tensorflow", "keras"):
+    found = {}
+    # mooring's distribution is mooring-ml ("mooring" on the index is another project).
+    for name, dist in (("mooring", "mooring-ml"), ("tensorflow", "tensorflow"), ("keras", "keras")):
         try:
-            found[name] = version(name)
+            found[name] = version(dist)
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
             found[name] = "0+unknown"
     return {**found, "python": platform.python_version()}

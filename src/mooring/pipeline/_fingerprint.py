@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,11 +36,12 @@ def digest(value: Any) -> str:
 
 
 def package_version() -> str:
-    """The running mooring's version (``mooring.__version__``, which the distribution's
-    metadata is built from)."""
-    from mooring import __version__
-
-    return __version__
+    """The installed mooring version (``0+unknown`` when running from a bare source tree);
+    the distribution is ``mooring-ml``, as ``mooring`` on the index is another project."""
+    try:
+        return version("mooring-ml")
+    except PackageNotFoundError:  # pragma: no cover - not installed
+        return "0+unknown"
 
 
 @functools.cache
