@@ -3,16 +3,21 @@
 ``<!-- mooring:api MODULE -->`` becomes a mkdocstrings block (``::: MODULE.NAME``) per
 name of ``MODULE.__all__``, so a name added to a face is documented with no edit here.
 ``mooring`` takes most of its names from the faces, documented there; its section holds
-the rest (``Project``) and lists the others. The error classes are one block.
+the rest (``Project``) and lists the others. The error classes are one block, rendered
+on their own page (``HOME``): every object has one primary page, the one cross-references
+resolve to, and the Python API page links each class there instead of rendering it again.
 
 Examples:
     >>> print(render("mooring.config").splitlines()[0])
     ::: mooring.config.MooringConfig
+    >>> print(render("mooring.errors", "reference/python.md").split(": ")[0])
+    Documented on [Exit codes and errors](errors.md#error-classes)
 """
 
 from __future__ import annotations
 
 import importlib
+import posixpath
 from typing import Any
 
 # mkdocstrings options for a name whose every member would bury the few a user calls.
@@ -30,6 +35,12 @@ ONE_BLOCK: dict[str, dict[str, Any]] = {
     },
 }
 
+# Faces rendered on a page of their own (its path under docs/, and its section's anchor);
+# any other page that names them links there, so each object has one primary URL.
+HOME: dict[str, tuple[str, str, str]] = {
+    "mooring.errors": ("reference/errors.md", "error-classes", "Exit codes and errors"),
+}
+
 
 def exported(module: str) -> list[str]:
     """``module.__all__``; for ``mooring``, the names no face exports."""
@@ -39,11 +50,18 @@ def exported(module: str) -> list[str]:
     return [name for name, source in face._EXPORTS.items() if not _is_face(source)]
 
 
-def render(module: str) -> str:
-    """The Markdown of ``module``'s section: its ``:::`` blocks (and, for ``mooring``,
-    the names it takes from the faces)."""
+def render(module: str, page: str | None = None) -> str:
+    """The Markdown of ``module``'s section on ``page`` (a path under docs/): its ``:::``
+    blocks (and, for ``mooring``, the names it takes from the faces), or, on a page other
+    than the module's ``HOME``, a link to each of its names there."""
     names = exported(module)
+    if module in HOME and page != HOME[module][0]:
+        return _links(module, names, page or "")
     if module in ONE_BLOCK:
+        # In the order the module defines them (a base class before its subclasses),
+        # which mkdocstrings follows for an explicit list of members.
+        defined = list(vars(importlib.import_module(module)))
+        names = sorted(names, key=defined.index)
         return _block(module, {**ONE_BLOCK[module], "members": names})
     blocks = [_block(f"{module}.{name}", OPTIONS.get(f"{module}.{name}", {})) for name in names]
     if module == "mooring":
@@ -66,6 +84,13 @@ def _from_faces() -> str:
     return "`import mooring` also gives these names, documented with their face below:\n\n" + (
         "\n".join(lines) + "\n"
     )
+
+
+def _links(module: str, names: list[str], page: str) -> str:
+    home, anchor, title = HOME[module]
+    target = posixpath.relpath(home, posixpath.dirname(page) or ".")
+    refs = ", ".join(f"[`{name}`][{module}.{name}]" for name in names)
+    return f"Documented on [{title}]({target}#{anchor}): {refs}.\n"
 
 
 def _block(identifier: str, options: dict[str, Any]) -> str:

@@ -4,7 +4,8 @@ A page holds a marker where generated text goes:
 
 - ``<!-- mooring:config -->``: the mooring.toml reference (``config_ref.py``);
 - ``<!-- mooring:cli -->``: the CLI reference (``cli_ref.py``);
-- ``<!-- mooring:api MODULE -->``: the Python API a module exports (``api_ref.py``);
+- ``<!-- mooring:api MODULE -->``: the Python API a module exports (``api_ref.py``),
+  rendered on the module's own page and linked there from any other;
 - ``<!-- mooring:metrics -->``: the Prometheus metrics (``mooring.formats._metrics``);
 - ``<!-- mooring:allowed-ops -->``: the ops an imported model may hold, by family
   (``mooring.formats._ops_allowed``);
@@ -64,7 +65,8 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
         markdown = markdown.replace("<!-- mooring:allowed-ops -->", allowed_ops_table())
     if "<!-- mooring:denied-ops -->" in markdown:
         markdown = markdown.replace("<!-- mooring:denied-ops -->", denied_ops_table())
-    markdown = _API.sub(lambda m: api_ref.render(m.group(1)), markdown)
+    where = page.file.src_uri
+    markdown = _API.sub(lambda m: api_ref.render(m.group(1), where), markdown)
     return _INCLUDE.sub(_include, markdown)
 
 
