@@ -17,7 +17,6 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,14 +146,98 @@ def test_the_readme_is_a_front_page() -> None:
     assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail to docs/"
 
 
-@pytest.mark.parametrize("page", ["README.md"])
-def test_every_relative_link_leads_to_a_file(page: str) -> None:
-    text = (ROOT / page).read_text()
-    links = re.findall(r"\]\(([^)\s]+)\)", text)
-    relative = [link.split("#")[0] for link in links if not re.match(r"^(https?:|mailto:|#)", link)]
-    assert relative  # the README links into the docs
-    broken = [link for link in relative if not (ROOT / page).parent.joinpath(link).exists()]
-    assert broken == [], f"{page} links to files that do not exist: {broken}"
+# Where `mooring docs` serves the site by default.
+SITE = "http://127.0.0.1:8000/"
+
+
+def _links(markdown_text: str) -> list[str]:
+    """Every link target of a Markdown text: inline, reference definitions, autolinks
+    and HTML ``href``/``src``."""
+    return [
+        *re.findall(r"\]\(\s*<?([^)\s>]+)>?[^)]*\)", markdown_text),
+        *re.findall(r"^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", markdown_text, flags=re.M),
+        *re.findall(r"<((?:https?|mailto):[^>\s]+)>", markdown_text),
+        *re.findall(r"""(?:href|src)=["']([^"']+)["']""", markdown_text),
+    ]
+
+
+def _site_pages() -> dict[str, Path]:
+    """Each page of docs/ by the path MkDocs serves it at (directory URLs:
+    ``how-to/gates.md`` is ``how-to/gates/``, ``index.md`` is the root)."""
+    from mkdocs.structure.files import File
+
+    docs = ROOT / "docs"
+    pages = {}
+    for page in docs.rglob("*.md"):
+        source = page.relative_to(docs).as_posix()
+        if not source.startswith("gen/"):
+            url = File(source, str(docs), "site", use_directory_urls=True).url
+            pages[url.removeprefix("./")] = page  # the home page's url is ./
+    return pages
+
+
+def _anchors(page: Path) -> set[str]:
+    """The ids of a page's headings, as the site's Markdown (toc, attr_list) makes them."""
+    import markdown
+
+    md = markdown.Markdown(extensions=["toc", "attr_list", "tables", "admonition"])
+    md.convert(page.read_text())
+
+    def walk(tokens: list[dict[str, Any]]) -> set[str]:
+        return {t["id"] for t in tokens} | {i for t in tokens for i in walk(t["children"])}
+
+    return walk(md.toc_tokens)
+
+
+def _broken_site_links(links: list[str]) -> list[str]:
+    """The links under ``SITE`` that name no page of docs/, or no heading of it."""
+    pages = _site_pages()
+    broken = []
+    for link in links:
+        path, _, anchor = link.removeprefix(SITE).partition("#")
+        page = pages.get(path)
+        if page is None or (anchor and anchor not in _anchors(page)):
+            broken.append(link)
+    return broken
+
+
+def test_every_readme_link_is_absolute_for_a_reader_off_the_repository() -> None:
+    """The README is the package's description on the index, shown outside the
+    repository: a relative link there leads nowhere."""
+    links = _links((ROOT / "README.md").read_text())
+    relative = [link for link in links if not re.match(r"^(https?://|mailto:)", link)]
+    assert relative == [], f"README.md links relative to the repository: {relative}"
+
+
+def test_every_readme_link_to_the_served_docs_names_a_page_and_heading() -> None:
+    links = [link for link in _links((ROOT / "README.md").read_text()) if link.startswith(SITE)]
+    assert len(links) > 20 and any("#" in link for link in links)  # the README links in
+    broken = _broken_site_links(links)
+    assert broken == [], f"README.md links to no page or heading of docs/: {broken}"
+
+
+def test_a_link_to_the_served_docs_maps_to_a_page_by_the_directory_url_rule() -> None:
+    right = [SITE, f"{SITE}how-to/gates/", f"{SITE}benchmarks/"]
+    assert _broken_site_links([*right, f"{SITE}reference/errors/#error-classes"]) == []
+    wrong = [
+        f"{SITE}how-to/gates.md",  # the source's name, not the page's address
+        f"{SITE}how-to/gates",  # no trailing slash
+        f"{SITE}how-to/nothing/",
+        f"{SITE}benchmarks/index/",
+        f"{SITE}reference/errors/#no-such-heading",
+    ]
+    assert _broken_site_links(wrong) == wrong
+
+
+def test_the_home_page_starts_with_the_install_line() -> None:
+    """Before anything but the title: install the distribution, then run the demo."""
+    import tomllib
+
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    lines = [line for line in (ROOT / "docs" / "index.md").read_text().splitlines() if line]
+    assert lines[0].startswith("# ") and lines[1] == "```bash", lines[:3]
+    assert lines[2] == f"pip install {name}", lines[2]
+    assert re.match(r"^mooring demo(\s|$)", lines[3]), lines[3]
 
 
 def test_every_picture_in_the_docs_is_there() -> None:
