@@ -1,16 +1,22 @@
-"""Static checks of ``deploy/``: the Kubernetes manifests and the server's Dockerfile.
+"""Static checks of what ``mooring ops k8s`` writes: the Kubernetes manifests and the
+server's Dockerfile.
 
 Neither a cluster nor Docker is needed. Manifests are validated against the Kubernetes
 OpenAPI schemas that ``kubernetes-validate`` ships (strict: unknown fields are errors),
 then checked for what a schema cannot see: references between objects (Service
 selectors, probe ports, the autoscaler's target, Secrets and ConfigMaps, volumes), and
-the ``mooring`` command lines they run, parsed by the real command's options. Every
-check raises :class:`DeployError` naming the file, the object and what is wrong.
+the ``mooring`` command lines they run, parsed by the real command's options. The
+Dockerfile is checked for what the image must be (non-root, health-checked, the ports,
+the volume, ``mooring serve``), for what it installs (``mooring-ml`` at the version that
+wrote it, or a wheel from ``wheels/``) and for its build context (every ``COPY`` source
+there, not left out by ``.dockerignore``). Every check raises :class:`DeployError`
+naming the file, the object and what is wrong.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import re
 import shlex
@@ -20,11 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-KUBERNETES = DEPLOY / "kubernetes"
-DOCKERFILE = DEPLOY / "Dockerfile"
 
 #: The Kubernetes version the manifests are validated against: the newest schemas that
 #: kubernetes-validate 1.37 ships.
@@ -63,7 +64,17 @@ class Resource:
 # --- loading -------------------------------------------------------------------------
 
 
-def load_manifests(folder: Path = KUBERNETES) -> list[Resource]:
+def write_deploy(folder: Path) -> Path:
+    """Run ``mooring ops k8s FOLDER`` through the CLI's entry point; return FOLDER."""
+    from tests._support.cli import mooring_in_process
+
+    done = mooring_in_process("ops", "k8s", str(folder))
+    if done.returncode != 0:
+        raise DeployError(f"mooring ops k8s {folder} failed: {done.stderr.strip()}")
+    return folder
+
+
+def load_manifests(folder: Path) -> list[Resource]:
     """Every object of every ``*.yaml`` in ``folder`` except ``kustomization.yaml``."""
     resources = []
     for path in sorted(folder.glob("*.yaml")):
@@ -533,8 +544,31 @@ def healthcheck_command(docker: Dockerfile) -> str:
     return " ".join(exec_form(command, "HEALTHCHECK")) if command.startswith("[") else command
 
 
-def check_dockerfile(docker: Dockerfile, *, home: str) -> list[str]:
-    """Check the server image; return the ``mooring`` command line it runs by default."""
+def build_args(docker: Dockerfile) -> dict[str, str]:
+    """The final stage's ``ARG NAME=DEFAULT`` values (an ARG without one maps to "")."""
+    found = {}
+    for value in docker.all("ARG"):
+        name, _, default = value.partition("=")
+        found[name.strip()] = default.strip().strip('"')
+    return found
+
+
+def install_run(docker: Dockerfile) -> str:
+    """The final stage's ``RUN`` that installs mooring (the one running ``pip install``)."""
+    runs = [rest for name, rest in docker.final if name == "RUN" and "pip install" in rest]
+    if len(runs) != 1:
+        raise DeployError(f"Dockerfile: {len(runs)} RUNs of the final stage pip install, not one")
+    return runs[0]
+
+
+def check_dockerfile(docker: Dockerfile, *, home: str, version: str) -> list[str]:
+    """Check the server image; return the ``mooring`` command line it runs by default.
+
+    Besides what the image must be, it installs ``mooring-ml`` for a user without a
+    checkout: ``mooring-ml==${MOORING_VERSION}`` from the index, ``MOORING_VERSION``
+    defaulting to ``version`` (the mooring that wrote it), or a mooring wheel from
+    ``wheels/``; nothing is copied from a source tree.
+    """
     problems = []
     base = docker.final[0][1].split(" AS ")[0].split(" as ")[0].strip()
     if base.split("@")[0] != "python:3.11-slim":
@@ -569,12 +603,32 @@ def check_dockerfile(docker: Dockerfile, *, home: str) -> list[str]:
         volumes += exec_form(value, "VOLUME") if value.startswith("[") else value.split()
     if home not in volumes:
         problems.append(f"[project] home {home} is not a VOLUME ({volumes})")
-    installs = " ".join(r for stage in docker.stages for n, r in stage if n == "RUN")
-    if not re.search(r"pip (install|wheel)\b[^;&]*\s\.(\s|$|\[)", installs):
-        problems.append("no RUN installs mooring from the source tree (pip install/wheel .)")
+    problems += _install_problems(docker, version)
     if problems:
         raise DeployError("Dockerfile: " + "; ".join(problems))
     return argv
+
+
+def _install_problems(docker: Dockerfile, version: str) -> list[str]:
+    """mooring-ml==${MOORING_VERSION} (default ``version``) from the index, or a wheel
+    from wheels/; no source tree copied in."""
+    problems = []
+    pinned = build_args(docker).get("MOORING_VERSION")
+    if pinned != version:
+        problems.append(f"ARG MOORING_VERSION={pinned}, not the version that wrote it ({version})")
+    try:
+        install = install_run(docker)
+    except DeployError as exc:
+        problems.append(str(exc))
+    else:
+        if '"mooring-ml[${MOORING_EXTRAS}]==${MOORING_VERSION}"' not in install:
+            problems.append("no RUN installs mooring-ml==${MOORING_VERSION} from the index")
+        if "/wheels" not in install or "mooring_ml-*.whl" not in install:
+            problems.append("no RUN installs a mooring wheel put in wheels/")
+    for value in docker.all("COPY") + docker.all("ADD"):
+        if not value.startswith("--from") and re.search(r"(^|\s)(src|pyproject\.toml)\b", value):
+            problems.append(f"COPY {value}: a source tree, which a pip user has not")
+    return problems
 
 
 def _image_command_problems(argv: list[str]) -> list[str]:
@@ -588,6 +642,44 @@ def _image_command_problems(argv: list[str]) -> list[str]:
     except DeployError as exc:
         return [str(exc)]
     return []
+
+
+def dockerignore_excludes(patterns: Sequence[str], path: str) -> bool:
+    """Whether ``.dockerignore``'s ``patterns`` keep ``path`` (relative, with ``/``) out of
+    the build context: the last pattern matching it or a folder above it decides, ``!``
+    lets it back in (Docker's rules, without ``**``)."""
+    parts = path.strip("/").split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for raw in patterns:
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        if any(fnmatch.fnmatchcase(p, pattern) for p in prefixes):
+            excluded = not negated
+    return excluded
+
+
+def check_build_context(docker: Dockerfile, folder: Path) -> None:
+    """Every ``COPY``/``ADD`` source of the Dockerfile is in ``folder`` (the build
+    context) and not left out of it by ``folder/.dockerignore``."""
+    ignore_file = folder / ".dockerignore"
+    patterns = ignore_file.read_text(encoding="utf-8").splitlines() if ignore_file.exists() else []
+    problems = []
+    for instruction in ("COPY", "ADD"):
+        for value in docker.all(instruction):
+            words = [w for w in shlex.split(value) if not w.startswith("--")]
+            if value.startswith("--from") or len(words) < 2:
+                continue
+            for source in words[:-1]:
+                if not (folder / source).exists():
+                    problems.append(f"{instruction} {source}: not in the build context {folder}")
+                elif dockerignore_excludes(patterns, source):
+                    problems.append(f"{instruction} {source}: left out by .dockerignore")
+    if problems:
+        raise DeployError("build context: " + "; ".join(problems))
 
 
 # --- containers as they run ----------------------------------------------------------

@@ -1,6 +1,8 @@
-"""deploy/: the Kubernetes manifests and the server image, checked without a cluster.
+"""``mooring ops k8s``: the Kubernetes manifests and the server image it writes, checked
+without a cluster or Docker.
 
-The manifests are validated against Kubernetes' own schemas, their references to each
+The command writes the files the package holds, with the running version in them. The
+manifests are validated against Kubernetes' own schemas, their references to each
 other are resolved, the mooring.toml they mount is loaded by mooring, and every
 ``mooring`` command line they (and the Dockerfile) run is parsed by the real command.
 Each checker is also shown a broken copy, to prove it can fail.
@@ -19,16 +21,17 @@ from typing import Any
 import pytest
 import yaml
 
+from mooring import __version__
 from mooring.config import load_config
 from mooring.errors import ConfigError
 from mooring.registry._sql.engine import parse_url
 from tests._support.deploy import (
-    DOCKERFILE,
-    KUBERNETES,
     KUBERNETES_VERSION,
     DeployError,
     Dockerfile,
     Resource,
+    build_args,
+    check_build_context,
     check_dockerfile,
     check_mooring_argv,
     check_references,
@@ -38,6 +41,7 @@ from tests._support.deploy import (
     expand_env,
     find,
     image_argv,
+    install_run,
     load_manifests,
     mooring_options,
     mounted_file,
@@ -48,6 +52,7 @@ from tests._support.deploy import (
     pod_spec,
     script_mooring_lines,
     validate_schema,
+    write_deploy,
 )
 from tests._support.waiting import PATIENCE, wait_until
 
@@ -55,13 +60,19 @@ CONFIG_PATH = "/etc/mooring/mooring.toml"
 
 
 @pytest.fixture(scope="module")
-def manifests() -> list[Resource]:
-    return load_manifests()
+def deploy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder ``mooring ops k8s`` wrote."""
+    return write_deploy(tmp_path_factory.mktemp("ops") / "deploy")
 
 
 @pytest.fixture(scope="module")
-def docker() -> Dockerfile:
-    return Dockerfile.parse(DOCKERFILE.read_text(encoding="utf-8"))
+def manifests(deploy: Path) -> list[Resource]:
+    return load_manifests(deploy / "kubernetes")
+
+
+@pytest.fixture(scope="module")
+def docker(deploy: Path) -> Dockerfile:
+    return Dockerfile.parse((deploy / "Dockerfile").read_text(encoding="utf-8"))
 
 
 def config_text(resources: list[Resource]) -> str:
@@ -120,17 +131,23 @@ def test_every_pod_runs_as_non_root_with_requests_and_limits(manifests: list[Res
     check_security(manifests)
 
 
-def test_kustomization_lists_every_manifest_but_the_jobs() -> None:
-    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+def test_kustomization_lists_every_manifest_but_the_jobs(
+    deploy: Path, manifests: list[Resource]
+) -> None:
+    kubernetes = deploy / "kubernetes"
+    kustomization = yaml.safe_load((kubernetes / "kustomization.yaml").read_text())
     listed = kustomization["resources"]
-    files = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
+    files = {p.name for p in kubernetes.glob("*.yaml")} - {"kustomization.yaml"}
     assert sorted(listed) == sorted(files - {"score-job.yaml", "train-job.yaml"})
-    images = {i["name"] for i in kustomization["images"]}
-    for resource in load_manifests():
+    images = {i["name"]: i["newTag"] for i in kustomization["images"]}
+    assert set(images.values()) == {__version__}
+    assert kustomization["labels"][0]["pairs"]["app.kubernetes.io/version"] == __version__
+    for resource in manifests:
         pod = pod_spec(resource)
         for c in (pod or {}).get("containers", []):
             if "mooring" in c["image"]:
-                assert c["image"].rsplit(":", 1)[0] in images
+                name, tag = c["image"].rsplit(":", 1)
+                assert name in images and tag == __version__
 
 
 def test_the_configmap_holds_a_mooring_toml_that_mooring_loads(
@@ -183,7 +200,7 @@ def test_the_monitor_runs_once_and_is_never_autoscaled(manifests: list[Resource]
     assert "mooring-monitor" not in targets
 
 
-def test_secrets_in_the_repository_are_placeholders(manifests: list[Resource]) -> None:
+def test_secrets_written_are_placeholders(deploy: Path, manifests: list[Resource]) -> None:
     credentials = ("PASSWORD", "SECRET", "ACCESS_KEY", "AUDIT_KEY", "TOKEN")
     secrets = [r for r in manifests if r.kind == "Secret"]
     assert {s.name for s in secrets} == {
@@ -193,7 +210,7 @@ def test_secrets_in_the_repository_are_placeholders(manifests: list[Resource]) -
     }
     for secret in secrets:
         assert "data" not in secret.doc  # nothing base64-encoded to hide a real value in
-        text = (KUBERNETES / secret.file).read_text()
+        text = (deploy / "kubernetes" / secret.file).read_text()
         assert "PLACEHOLDER" in text
         for key, value in secret.doc["stringData"].items():
             if any(word in key for word in credentials):
@@ -222,7 +239,7 @@ def test_the_image_runs_mooring_serve_on_the_exposed_ports(
     docker: Dockerfile, manifests: list[Resource]
 ) -> None:
     home = load_config_home(manifests)
-    argv = check_dockerfile(docker, home=home)
+    argv = check_dockerfile(docker, home=home, version=__version__)
     assert argv[:2] == ["mooring", "serve"]
     assert option_value(argv, "--config", "-c") == CONFIG_PATH
     assert docker.last("USER") == "10001:10001"
@@ -718,16 +735,23 @@ def test_command_lines_with_unknown_options_are_rejected(argv: list[str], match:
         ('"--grpc-port", "8500"]', '"--grpc", "8500"]', r"No such option: --grpc"),
         ('"--host", "0.0.0.0", ', "", r"listens on 127.0.0.1 only"),
         ("FROM python:3.11-slim\n", "FROM python:3.12\n", r"FROM python:3.12, not python:3.11"),
-        ("--wheel-dir /wheels .", "--wheel-dir /wheels mooring", r"from the source tree"),
+        (
+            f"ARG MOORING_VERSION={__version__}",
+            "ARG MOORING_VERSION=0.0.1",
+            rf"MOORING_VERSION=0\.0\.1, not the version that wrote it \({__version__}\)",
+        ),
+        (']==${MOORING_VERSION}"', ']"', r"installs mooring-ml==\$\{MOORING_VERSION\} from the"),
+        ("'mooring_ml-*.whl'", "'*.whl'", r"no RUN installs a mooring wheel put in wheels/"),
+        ("COPY wheels/ /wheels/", "COPY src /src", r"COPY src /src: a source tree"),
     ],
 )
-def test_a_broken_dockerfile_is_rejected(old: str, new: str, match: str) -> None:
-    text = DOCKERFILE.read_text(encoding="utf-8")
+def test_a_broken_dockerfile_is_rejected(deploy: Path, old: str, new: str, match: str) -> None:
+    text = (deploy / "Dockerfile").read_text(encoding="utf-8")
     assert old in text
     index = text.rindex(old) if old.startswith("FROM") else text.index(old)
     broken = text[:index] + new + text[index + len(old) :]
     with pytest.raises(DeployError, match=match):
-        check_dockerfile(Dockerfile.parse(broken), home="/var/lib/mooring")
+        check_dockerfile(Dockerfile.parse(broken), home="/var/lib/mooring", version=__version__)
 
 
 def test_a_broken_mooring_toml_in_the_configmap_is_rejected(
@@ -737,3 +761,77 @@ def test_a_broken_mooring_toml_in_the_configmap_is_rejected(
     path.write_text(config_text(manifests).replace("log_url", "log_uri"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"log_uri"):
         load_config(path)
+
+
+# --- the image, built by a pip user ------------------------------------------------------
+
+
+def _run_install(docker: Dockerfile, tmp_path: Path, wheels: list[str]) -> list[str]:
+    """The install RUN as /bin/sh runs it, with ``wheels`` in wheels/ and a fake python and
+    mooring on PATH: the commands it ran, one line each."""
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    (folder / "README.md").write_text("wheels\n")
+    for name in wheels:
+        (folder / name).write_bytes(b"")
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("python", "mooring"):
+        fake = bin_dir / name
+        fake.write_text(f'#!/bin/sh\necho "{name} $*" >> "{calls}"\n')
+        fake.chmod(0o755)
+    script = install_run(docker).replace("/wheels", str(folder))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **build_args(docker)}
+    subprocess.run(["/bin/sh", "-c", script], env=env, check=True, capture_output=True)
+    assert not folder.exists()  # removed from the image's layer
+    return calls.read_text().splitlines()
+
+
+def test_the_image_installs_the_version_that_wrote_it_from_the_index(
+    docker: Dockerfile, tmp_path: Path
+) -> None:
+    folder = tmp_path / "wheels"
+    assert _run_install(docker, tmp_path, []) == [
+        f"python -m pip install --find-links {folder} mooring-ml[postgres]=={__version__} s3fs",
+        "mooring --version",
+    ]
+
+
+def test_the_image_installs_a_mooring_wheel_put_in_wheels_instead(
+    docker: Dockerfile, tmp_path: Path
+) -> None:
+    folder = tmp_path / "wheels"
+    wheel = "mooring_ml-0.2.0.dev1-py3-none-any.whl"
+    calls = _run_install(docker, tmp_path, [wheel, "other-1.0-py3-none-any.whl"])
+    assert calls == [
+        f"python -m pip install --find-links {folder} {folder}/{wheel}[postgres] s3fs",
+        "mooring --version",
+    ]
+
+
+def test_the_build_context_is_the_written_folder(deploy: Path, docker: Dockerfile) -> None:
+    check_build_context(docker, deploy)
+    copied = [v for v in docker.all("COPY")]
+    assert copied == ["wheels/ /wheels/"]
+    assert (deploy / "wheels" / "README.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("ignore", "copy", "match"),
+    [
+        ("*\n", "COPY wheels/ /wheels/", r"COPY wheels/: left out by \.dockerignore"),
+        ("*\n!wheels\nwheels\n", "COPY wheels/ /wheels/", r"left out by \.dockerignore"),
+        ("*\n!wheels\n", "COPY src /src", r"COPY src: not in the build context"),
+    ],
+)
+def test_a_broken_build_context_is_rejected(
+    deploy: Path, tmp_path: Path, ignore: str, copy: str, match: str
+) -> None:
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / ".dockerignore").write_text(ignore)
+    docker = Dockerfile.parse(
+        (deploy / "Dockerfile").read_text().replace("COPY wheels/ /wheels/", copy)
+    )
+    with pytest.raises(DeployError, match=match):
+        check_build_context(docker, tmp_path)

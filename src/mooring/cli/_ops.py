@@ -1,8 +1,10 @@
 """``mooring ops``: operations files generated from the project (Prometheus rules and tests,
-Grafana dashboards)."""
+Grafana dashboards, the on-call sheet) or from the package (the server's image and
+Kubernetes manifests)."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +19,8 @@ from mooring.config import load_config
 from mooring.errors import ChecksFailedError, UsageError, import_extra
 
 ops_app = typer.Typer(
-    help="Operations files generated from mooring.toml (Prometheus rules, Grafana dashboards).",
+    help="Operations files: Prometheus rules, Grafana dashboards and the on-call sheet from "
+    "mooring.toml; the server's image and Kubernetes manifests.",
     no_args_is_help=True,
 )
 app.add_typer(ops_app, name="ops")
@@ -202,3 +205,59 @@ def grafana_command(
         f"wrote {escape(str(files.provisioning))} (copy into Grafana's provisioning/dashboards/)",
         soft_wrap=True,
     )
+
+
+@ops_app.command("k8s", epilog="Example: mooring ops k8s deploy")
+def k8s_command(
+    out: Annotated[
+        Path,
+        typer.Argument(help="Folder for the Dockerfile and kubernetes/ (made if missing)."),
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite files of an earlier run in OUT.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the files written and the next commands.")
+    ] = False,
+) -> None:
+    """Write the server's Dockerfile (installs this mooring-ml version from the package
+    index, or a wheel put in OUT/wheels/) and Kubernetes manifests: the server and its
+    autoscaler, PostgreSQL, the monitor, batch-scoring and training Jobs."""
+    from mooring import __version__
+    from mooring.ops._k8s import write_k8s
+
+    written = write_k8s(out, version=__version__, force=force)
+    image = f"registry.example.com/mooring:{__version__}"
+    folder = shlex.quote(str(out))
+    manifests = shlex.quote(str(out / "kubernetes"))
+    steps = [
+        f"docker build -t {image} {folder}",
+        f"docker push {image}",
+        f"kubectl apply -k {manifests} -n NAMESPACE",
+    ]
+    edits = (
+        f"before the apply: your image in {out / 'kubernetes' / 'kustomization.yaml'} "
+        "(images:), your buckets and [data] paths in configmap.yaml, every REPLACE-ME in "
+        f"the three secret-*.yaml; {out / 'README.md'} has the details"
+    )
+    if as_json:
+        print_json(
+            {
+                "files": [str(p) for p in written],
+                "version": __version__,
+                "commands": steps,
+                "edit": edits,
+            }
+        )
+        return
+    for path in written:
+        console.print(f"wrote {escape(str(path))}", soft_wrap=True)
+    console.print(
+        f"the image installs mooring-ml=={__version__} from the package index, or the "
+        f"mooring_ml-*.whl you put in {escape(str(out / 'wheels'))}",
+        soft_wrap=True,
+    )
+    console.print(f"next: {escape(steps[0])}", soft_wrap=True)
+    console.print(f"      {escape(steps[1])} (your registry's name for this one)", soft_wrap=True)
+    console.print(f"      {escape(edits)}", soft_wrap=True)
+    console.print(f"      {escape(steps[2])}", soft_wrap=True)

@@ -69,6 +69,7 @@ class Needs:
     config: str = "required"
     writes: bool = False
     group: bool = False  # a group of commands: nothing to check without a subcommand
+    free: tuple[str, ...] = ()  # a group's subcommands that read no project
     checks: tuple[Callable[[MooringConfig, Argv], None], ...] = ()
 
 
@@ -83,6 +84,8 @@ def preflight(command: str | None, args: list[str]) -> None:
     argv = Argv(args[args.index(command) + 1 :])
     needs = NEEDS[command]
     if needs.group and (not argv.words or argv.words[0].startswith("-")):
+        return
+    if argv.words and argv.words[0] in needs.free:
         return
     if any(not v.isdigit() for v in argv.values("--port", "--grpc-port")):
         return  # the option's own check says so first
@@ -299,7 +302,7 @@ NEEDS: dict[str, Needs] = {
     "feedback": Needs(writes=True),
     "live": Needs(),
     "score": Needs(checks=(_score_data,)),
-    "ops": Needs(group=True),
+    "ops": Needs(group=True, free=("k8s",)),
     "export": Needs(group=True, checks=(_known_model,)),
     "models": Needs(config="given"),
     "audit": Needs(config="given"),
