@@ -62,10 +62,11 @@ def test_the_wheel_ships_the_licence_the_notice_and_the_demo_data(wheel: Path) -
     for data in ("mooring.toml", "adult.data.csv.gz", "adult.test.csv.gz", "README.md"):
         assert f"mooring/_demo/{data}" in names
     assert "mooring/serving/_grpc/protos/open_inference_grpc.proto" in names
-    # mooring ops k8s's files: every one in the source tree.
+    # mooring ops k8s's files (every one in the source tree) and the served OpenAPI document.
     for shipped in (ROOT / "src" / "mooring" / "ops" / "deploy").rglob("*"):
         if shipped.is_file() and "__pycache__" not in shipped.parts:
             assert shipped.relative_to(ROOT / "src").as_posix() in names
+    assert "mooring/serving/openapi.json" in names
     metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
     assert "License-Expression: Apache-2.0" in metadata
     assert not any(n.startswith("tests/") for n in names)

@@ -64,6 +64,7 @@ from mooring.serving._http import (
 )
 from mooring.serving._metrics import CONTENT_TYPE_LATEST
 from mooring.serving._models import ModelManager, Slot
+from mooring.serving._openapi import openapi_document
 from mooring.serving._predict import Call, Predictor
 from mooring.serving._protocols import tfserving, v2
 from mooring.serving._routes import Match
@@ -127,6 +128,8 @@ class Endpoints:
         }
         # One thread parses the bodies larger than SMALL_BODY (made at the first).
         self._parser: ThreadPoolExecutor | None = None
+        # GET /v2/openapi.json's bytes, read at start rather than at the first request.
+        self._openapi = openapi_document()
 
     async def _parse(self, raw: bytes, parse: Callable[..., _T], *args: Any, **kw: Any) -> _T:
         """``parse(*args, **kw)`` for a body of ``raw``: on the event loop for a small one;
@@ -532,6 +535,10 @@ class Endpoints:
 
     async def metrics(self, request: Request) -> Response:
         return Response(self.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, request: Request) -> Response:
+        """``GET /v2/openapi.json``: the OpenAPI document of the v2 endpoints, as shipped."""
+        return Response(self._openapi, media_type="application/json")
 
     async def admin(self, request: Request) -> Response:
         return await self.guarded(request, "admin", self._admin)

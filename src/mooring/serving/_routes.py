@@ -64,7 +64,7 @@ class Match:
 
 
 #: Every endpoint, in the order Starlette tries them (the feedback route before the TF
-#: Serving catch-all under the same prefix).
+#: Serving catch-all under the same prefix, the OpenAPI document before the v2 one).
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/v1/models/{name}:feedback", ("POST",), "feedback", "feedback"),
     RouteSpec(
@@ -74,6 +74,8 @@ ROUTES: tuple[RouteSpec, ...] = (
         "tfserving",
         predicts=(":predict", ":classify", ":regress"),
     ),
+    # The OpenAPI document of the v2 endpoints, before the v2 catch-all that would take it.
+    RouteSpec("/v2/openapi.json", ("GET",), "openapi", "openapi"),
     RouteSpec("/v2/{rest:path}", ("GET", "POST"), "v2", "v2", predicts=("/infer",)),
     RouteSpec("/v2", ("GET",), "v2", "v2"),
     RouteSpec("/metrics", ("GET",), "metrics", "metrics"),

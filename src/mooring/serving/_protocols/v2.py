@@ -42,6 +42,7 @@ from mooring.serving._loaded import ServedModel
 
 __all__ = [
     "DATATYPES",
+    "MODEL_ENDPOINTS",
     "NUMERIC",
     "Endpoint",
     "binary_column",
@@ -60,6 +61,15 @@ DATATYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "I
 NUMERIC = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4", "FP16": "<f2",
             "INT16": "<i2", "INT8": "<i1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4",
             "UINT64": "<u8"}  # fmt: skip
+
+
+#: A model's endpoints: the path after ``models/NAME[/versions/N]`` → (kind, method).
+MODEL_ENDPOINTS: dict[tuple[str, ...], tuple[str, str]] = {
+    (): ("model", "GET"),
+    ("ready",): ("model_ready", "GET"),
+    ("infer",): ("infer", "POST"),
+    ("explain",): ("explain", "POST"),
+}
 
 
 @dataclass(frozen=True)
@@ -109,13 +119,7 @@ def parse_path(rest: str, method: str) -> Endpoint:
             )
         version = int(tail[1])
         tail = tail[2:]
-    methods = {
-        (): ("model", "GET"),
-        ("ready",): ("model_ready", "GET"),
-        ("infer",): ("infer", "POST"),
-        ("explain",): ("explain", "POST"),
-    }
-    kind, allowed = methods.get(tuple(tail), ("unknown", None))
+    kind, allowed = MODEL_ENDPOINTS.get(tuple(tail), ("unknown", None))
     if allowed is not None and method != allowed:
         return Endpoint("unknown", parts[1], version, allow=allowed)
     return Endpoint(kind, parts[1], version)
