@@ -71,8 +71,10 @@ decisions: $(STAMP)
 # Without --quiet: under it MkDocs 1.6 drops the warnings before strict mode counts them
 # (tests/test_docs_gate.py runs this recipe on a page with a broken link).
 # The CLI, mooring.toml and metrics references are generated from the code (docs/gen).
+# Built into the package (src/mooring/_site), which `mooring docs` serves and a wheel
+# built after it carries.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir src/mooring/_site
 
 # The dashboard's pictures in docs/: what `mooring demo` leaves, served, sent traffic and
 # checked for drift, photographed in Debian's Chromium (docs/gen/screenshots.py).
@@ -96,4 +98,4 @@ protos: $(STAMP)
 	$(BIN)/python -m mooring.serving._grpc.protos.generate src
 
 clean:
-	rm -rf $(VENV) .mooring build dist site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mooring build dist src/mooring/_site .pytest_cache .mypy_cache .ruff_cache
