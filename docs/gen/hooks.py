@@ -15,6 +15,8 @@ A page holds a marker where generated text goes:
   benchmarks/README.md), its relative links turned into paths, since they point
   outside the site.
 
+A page without a Mermaid diagram is written without the bundled Mermaid's script.
+
 Table cells are written with ``cells.py``; Sphinx roles left in rendered docstrings
 (``:func:`…```) become the code they name.
 """
@@ -73,6 +75,21 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
 def on_page_content(html: str, page: Any, **_: Any) -> str:
     # Docstrings rendered by mkdocstrings keep their Sphinx roles as text.
     return cells.without_roles(html)
+
+
+_MERMAID_SCRIPT = re.compile(r'<script src="[^"]*assets/vendor/mermaid/mermaid\.min\.js"></script>')
+
+
+def on_post_page(output: str, page: Any, **_: Any) -> str:
+    # The bundled Mermaid (3.5 MB, mkdocs.yml's extra_javascript) only where a diagram is.
+    if 'class="mermaid"' in output:
+        return output
+    return _MERMAID_SCRIPT.sub("", output)
+
+
+def on_post_template(output: str, template_name: str, **_: Any) -> str:
+    # 404.html: a page of the theme's, without a diagram.
+    return _MERMAID_SCRIPT.sub("", output)
 
 
 def metrics_table() -> str:
