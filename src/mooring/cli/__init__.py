@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "models": "_models",
     "audit": "_models",
     "demo": "_demo",
+    "docs": "_docs",
     "monitor": "_monitor",
     "ops": "_ops",
     "drift": "_monitoring",
