@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,10 @@ def test_a_complete_export_replaces_the_earlier_model_and_clears_a_killed_ones_f
         _model(folder, "second")
     assert (target / "saved_model.pb").read_text() == "second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # The folder renamed into place has mkdir's mode (0755 under umask 022), not 0700.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask
 
 
 def test_a_folder_that_is_no_model_is_not_replaced(tmp_path: Path) -> None:

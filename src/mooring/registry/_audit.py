@@ -175,7 +175,7 @@ def load_audit_key(path: Path | None, *, create: bool) -> bytes | None:
         if not create:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, (secrets.token_hex(32) + "\n").encode())  # mode 0600 (mkstemp)
+        atomic_write(path, (secrets.token_hex(32) + "\n").encode(), private=True)  # 0600
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from mooring.errors import SchemaError
 from mooring.features._spec import FeatureSpec
+from mooring.formats._files import temporary_folder
 from mooring.formats._labels import LabelEncoding
 from mooring.formats._model import (
     CLASS_IDS,
@@ -234,7 +235,7 @@ def staged_folder(model_dir: Path) -> Iterator[Path]:
     prefix = _PARTIAL.format(name=model_dir.name)
     for stale in model_dir.parent.glob(f"{prefix}*"):
         shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=model_dir.parent))
+    staging = temporary_folder(model_dir.parent, prefix)  # 0755 under umask 022
     try:
         yield staging
         if model_dir.exists():  # an earlier model: moved aside, then removed
