@@ -3,7 +3,9 @@ timestamp`` and a model name from the project's folder (or the label), not the f
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mooring._scaffold import propose_name, scaffold_config, split_holdout
+from mooring._scaffold import DOCS_ADDRESS, propose_name, scaffold_config, split_holdout
 from mooring.config import EvaluationConfig, load_config
 from mooring.contract._statistics import compute_statistics
 from mooring.errors import UsageError
@@ -21,6 +23,8 @@ from mooring.evaluation._evaluate import evaluate
 from mooring.evaluation._gates import GateDecision, decide
 from mooring.features._infer import FeatureWarning, build_feature_spec
 from tests._support.timed_adult import write_timed_adult
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _written(scaffold_text: str, folder: Path) -> Path:
@@ -330,3 +334,48 @@ def test_the_trees_candidate_is_proposed_only_with_the_trees_extra(
     kinds = [c.kind for c in load_config(_written(core.text, folder)).model.candidates]
     assert kinds == ["linear", "mlp"]
     assert "pip install 'mooring-ml[trees]'" in core.text
+
+
+_DOCS_LINK = re.compile(re.escape(DOCS_ADDRESS) + r"([A-Za-z0-9_/.-]*)")
+_README_SECTION = re.compile(r'README[^"\n]*"([^"\n]+)"')
+
+
+def test_every_documentation_page_the_comments_point_to_exists(tmp_path: Path) -> None:
+    rows = 240
+    start = dt.datetime(2024, 1, 1)
+    pq.write_table(
+        pa.table(
+            {
+                "when": [start + dt.timedelta(hours=i) for i in range(rows)],
+                "x": [float(i % 17) for i in range(rows)],
+                "shop": [f"s{i % 4}" for i in range(rows)],
+                "churn": [i % 3 == 0 for i in range(rows)],
+                "kind": [f"c{i % 3}" for i in range(rows)],
+                "amount": [float(i % 17) * 2.5 + (i % 5) for i in range(rows)],
+            }
+        ),
+        tmp_path / "t.parquet",
+    )
+    comments = "\n".join(
+        line.partition("#")[2]
+        for label in ("churn", "kind", "amount")
+        for line in scaffold_config(
+            tmp_path / "t.parquet", out_dir=tmp_path, label=label
+        ).text.splitlines()
+        if "#" in line
+    )
+    pages = _DOCS_LINK.findall(comments)
+    assert "reference/config/" in pages  # the file's first lines name the key reference
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for page in pages:
+        source = page.strip("/")
+        found = [p for p in (f"{source}.md", f"{source}/index.md") if (ROOT / "docs" / p).is_file()]
+        assert found, f"{DOCS_ADDRESS}{page} has no page under docs/"
+        assert found[0] in nav, f"docs/{found[0]} is not in mkdocs.yml's nav"
+    headings = {
+        line.lstrip("#").strip()
+        for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    }
+    for section in _README_SECTION.findall(comments):
+        assert section.strip() in headings, f"the README has no section {section.strip()!r}"

@@ -75,6 +75,9 @@ GENERIC_FOLDERS = frozenset(
 #: The [model] seed `init` writes: the same data and config train bit-identical weights,
 #: and the validation split (hence the training plan stated in the file) is fixed.
 SEED = 42
+#: Where `mooring docs` serves the documentation that travels with the package (its
+#: default port); a page's address is its path under docs/ as a folder.
+DOCS_ADDRESS = "http://127.0.0.1:8000/"
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 # What [project] name accepts (config's NAME_PATTERN): it appears in registry keys and URLs.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -673,7 +676,8 @@ def scaffold_config(
     lines = [
         f"# mooring project file proposed by `mooring init` from {path.name} "
         f"({stats.num_rows:,} rows, {len(columns)} columns).",
-        '# Every key is explained here and in the README\'s "mooring.toml reference".',
+        "# Every key is explained here and on the reference page of the documentation:",
+        f"# run `mooring docs` and open {DOCS_ADDRESS}reference/config/",
         "# Next: `mooring run` validates, trains, evaluates, gates, registers and deploys;",
         "# `mooring serve` serves it; `mooring status` shows what is deployed.",
         "",
