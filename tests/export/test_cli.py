@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from mooring.cli import main
+from tests._support.blocked_import import run_without
+from tests._support.cli import run_mooring
 from tests.export.conftest import AdultProject
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export-adult")]
@@ -36,10 +38,29 @@ def test_export_registers_and_models_show_lists_it(
     last = json.loads(capsys.readouterr().out)[-1]
     assert (last["action"], last["reason"]) == ("attach", "edge app")
 
-    # Human output: the table, the file and its hash.
-    assert main([*args, "--replace", "--no-register"]) == 0
-    text = capsys.readouterr().out
-    assert "income@1 → TF Lite dynamic" in text and "sha256" in text and "passed" in text
+    # Human output, as a user runs it: the table, the file and its hash, the verdict said
+    # once, and nothing on stderr (no "INFO: Created TensorFlow Lite XNNPACK delegate").
+    done = run_mooring(*args, "--replace", "--no-register", "--out", str(tmp_path / "human"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    text = done.stdout
+    assert "income@1 → TF Lite dynamic" in text and "sha256" in text
+    assert "dynamic export of income@1 passed: auc" in text and text.count("passed") == 1
+
+
+def test_without_the_lite_extra_export_refuses_first_and_writes_nothing(
+    adult_project: AdultProject, tmp_path: Path
+) -> None:
+    out = tmp_path / "exports" / "v1"
+    args = ["export", "lite", "income", "--version", "1", "--mode", "dynamic"]
+    args += ["-c", str(adult_project.config_path), "--out", str(out)]
+    script = f"import sys\nfrom mooring.cli import main\nsys.exit(main({args!r}))"
+    done = run_without(("ai_edge_litert",), script, tmp_path)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, done.stderr
+    assert said.startswith("error: mooring export lite needs the 'lite' extra")
+    assert said.endswith("pip install 'mooring-ml[lite]'") and "Traceback" not in said
+    assert not (tmp_path / "exports").exists()
 
 
 def test_refused_export_exits_1_with_the_reason(

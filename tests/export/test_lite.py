@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from mooring.config import MooringConfig
-from mooring.errors import NotFoundError, UsageError
+from mooring.errors import ConflictError, MissingExtraError, NotFoundError, UsageError
 from mooring.export._lite import export_lite
 from mooring.export._result import AGREEMENT_TOLERANCE
 from mooring.export._runtime import LiteModel
@@ -192,3 +193,44 @@ def test_errors_name_the_problem(adult_project: AdultProject) -> None:
         no_eval.root = cfg.root
         with pytest.raises(NotFoundError, match=r"no evaluation data: set \[data\] eval"):
             export_lite(reg, "income", version=1, mode="dynamic", config=no_eval)
+
+
+def test_an_export_that_cannot_finish_leaves_nothing_behind(
+    adult_project: AdultProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "exports" / "v1"
+    cfg = adult_project.config
+    with adult_project.registry() as reg, monkeypatch.context() as hidden:
+        # Without the lite extra: refused before anything is converted or written.
+        hidden.setitem(sys.modules, "ai_edge_litert", None)
+        hidden.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+        with pytest.raises(MissingExtraError, match=r"pip install 'mooring-ml\[lite\]'$"):
+            export_lite(reg, "income", version=1, mode="dynamic", config=cfg, out=out)
+    assert not (tmp_path / "exports").exists()
+
+    with adult_project.registry() as reg:
+        # An export that could not be registered is refused before it is converted.
+        earlier = tmp_path / "earlier" / "model.tflite"
+        earlier.parent.mkdir()
+        earlier.write_bytes(b"TFL3 an earlier float16 export")
+        reg.attach_artifact(
+            "income", version=1, artifact="tflite-float16", path=earlier, replace=True
+        )
+        with monkeypatch.context() as spied:
+            spied.setattr("mooring.export._lite.convert_saved_model", _not_called)
+            with pytest.raises(ConflictError, match=r"tflite-float16 already exists.*--replace"):
+                export_lite(reg, "income", version=1, mode="float16", config=cfg, out=out)
+        assert not (tmp_path / "exports").exists()
+
+        # A failure once the conversion has started removes what was written.
+        def full(*_: object, **__: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(reg, "attach_artifact", full)
+        with pytest.raises(OSError, match="No space left on device"):
+            export_lite(reg, "income", version=1, mode="dynamic", config=cfg, out=out, replace=True)
+    assert not (tmp_path / "exports").exists()
+
+
+def _not_called(*_: object, **__: object) -> None:
+    raise AssertionError("converted although the export could not be registered")

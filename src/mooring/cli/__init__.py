@@ -156,9 +156,9 @@ TENSORFLOW_COMMANDS = frozenset(
     {"train", "evaluate", "run", "export", "monitor", "demo", "explain", "drift"}
 )
 #: Those of them that often need none (a run whose steps are cached; a monitor tick whose
-#: versions' outputs were frozen at registration): TensorFlow is imported, as quietly, by
-#: the first step that needs it.
-LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor", "demo", "explain", "drift"})
+#: versions' outputs were frozen at registration; an export refused for a missing extra or
+#: an existing artifact): TensorFlow is imported, as quietly, by the first step that needs it.
+LAZY_TENSORFLOW_COMMANDS = frozenset({"run", "monitor", "demo", "explain", "drift", "export"})
 
 
 def _loads_tensorflow(command: str | None, args: list[str]) -> bool:

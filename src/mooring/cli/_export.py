@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
 from mooring.config import load_config
-from mooring.errors import ChecksFailedError
+from mooring.errors import ChecksFailedError, import_extra
 
 export_app = typer.Typer(
     help="Export registered versions for other runtimes.", no_args_is_help=True
@@ -75,7 +76,8 @@ def lite_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> int:
     """Convert a version to TF Lite, compare it with the SavedModel, gate it, register it."""
-
+    # Said before seconds of conversion: the export is checked in the LiteRT interpreter.
+    import_extra("ai_edge_litert.interpreter", extra="lite", needed_for="mooring export lite")
     cfg = load_config(config)
     if registry:  # the database named, the project's audit key kept
         from mooring.cli._models import open_by_url
@@ -163,7 +165,10 @@ def lite_command(
     if not result.passed:
         raise ChecksFailedError(result.reason)
     if not as_json:
-        console.print(f"[bold green]passed[/] {escape(result.reason)}", soft_wrap=True)
+        # The reason is a sentence of its own ("dynamic export of income@3 passed: …").
+        line = Text(result.reason)
+        line.highlight_words([" passed:"], style="bold green")
+        console.print(line, soft_wrap=True)
         if result.artifact is not None:
             console.print(f"registered as {result.artifact.ref}")
     return 0

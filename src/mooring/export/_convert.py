@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mooring.errors import UsageError, import_extra
-from mooring.formats._model import SIGNATURE, quiet_python_logs
+from mooring.formats._model import SIGNATURE, quiet_native_logs, quiet_python_logs
 
 __all__ = ["MODES", "Conversion", "Mode", "check_mode", "convert_saved_model"]
 
@@ -67,8 +67,10 @@ class Conversion:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence Python-side converter noise (parameter-name sanitizing, deprecations)."""
-    with quiet_python_logs(), warnings.catch_warnings():
+    """Silence converter noise: Python's (parameter-name sanitizing, deprecations) and the
+    native lines the quantizer and the calibrating interpreter print on stderr
+    (``fully_quantize: 0, inference_type: 6, …``, the XNNPACK delegate's ``INFO``)."""
+    with quiet_native_logs(), quiet_python_logs(), warnings.catch_warnings():
         # The calibrator uses tf.lite.Interpreter internally, which warns it is deprecated.
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -130,20 +132,22 @@ def convert_saved_model(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
     kept: tuple[str, ...] = ()
-    try:
-        with _quiet():
+    failed: Exception | None = None
+    with _quiet():  # caught inside it: the error is reported, not the converter's stderr
+        try:
             if checked == "int8" and float_ops:
                 content, kept = _int8_with_float_ops(converter, representative, float_ops)
             else:
                 content = converter.convert()
-    except Exception as exc:  # the converter raises ConverterError and plain errors alike
-        ops = _select_ops(exc)
-        text = str(exc).strip().splitlines()
+        except Exception as exc:  # the converter raises ConverterError and plain errors alike
+            failed = exc
+    if failed is not None:
+        text = str(failed).strip().splitlines()
         return Conversion(
             mode=checked,
             content=None,
-            select_tf_ops=ops,
-            error=text[0] if text else type(exc).__name__,
+            select_tf_ops=_select_ops(failed),
+            error=text[0] if text else type(failed).__name__,
             seconds=time.perf_counter() - started,
         )
     return Conversion(

@@ -22,11 +22,13 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ import pyarrow as pa
 from mooring.config import MooringConfig
 from mooring.config._evaluation import BootstrapConfig, EvaluationConfig
 from mooring.contract._io import ReadOptions, read_table
-from mooring.errors import DataError, NotFoundError, UsageError
+from mooring.errors import ConflictError, DataError, NotFoundError, UsageError, import_extra
 from mooring.evaluation._evaluate import evaluate
 from mooring.evaluation._metrics import HIGHER_IS_BETTER, Task
 from mooring.export._convert import Conversion, check_mode, convert_saved_model
@@ -325,10 +327,23 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
     ``<home>/exports/<name>/v<version>-<mode>-<UTC time>``); a passing export is
     attached to the version as ``tflite-<mode>`` unless ``register=False``.
 
+    Nothing is converted without the ``lite`` extra (the LiteRT interpreter the export is
+    checked in), and nothing is left behind by an export that raises: the files are
+    written once the export is checked, atomically, and removed again if registering
+    it fails.
+
     Raises:
+        MissingExtraError: the ``lite`` extra is not installed.
         NotFoundError: unknown model, version or alias; no evaluation data.
         UsageError: a bad mode or gated metric name.
+        ConflictError: the version already has an export of this mode and ``replace``
+            is not set (said before converting).
     """
+    import_extra(
+        "ai_edge_litert.interpreter",
+        extra="lite",
+        needed_for="a TF Lite export (checked in the LiteRT interpreter)",
+    )
     settings = config.export
     checked = check_mode(mode if mode is not None else settings.mode)
     mv = registry.get(name, version=version, alias=alias)
@@ -361,6 +376,8 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
         )
 
     # -- convert ----------------------------------------------------------------
+    if register and not replace:  # said now, not after the seconds of conversion
+        _check_free(registry, mv, f"tflite-{checked}")
     conversion = convert_saved_model(
         model_dir,
         checked,
@@ -391,11 +408,10 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
     result.folder = folder
     if conversion.content is None:
         result.reason = _not_converted(mv.ref, checked, conversion, imported=inputs.spec is None)
-        _save(folder, result)
+        with _leaving_nothing_on_error(folder):
+            _save(folder, result)
         return result
 
-    lite_path = atomic_write(folder / "model.tflite", conversion.content)
-    result.path = lite_path
     result.sha256 = hashlib.sha256(conversion.content).hexdigest()
     result.tflite_bytes = len(conversion.content)
 
@@ -420,21 +436,57 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
     result.latency = _latency(lite, model.signature, columns, dtypes, settings.latency_rows)
     _decide(result, gated, settings.max_metric_drop)
     if result.passed and register:
-        result.artifact = registry.attach_artifact(
-            mv.name,
-            version=mv.version,
-            artifact=f"tflite-{checked}",
-            path=lite_path,
-            details=result.details(),
-            actor=actor,
-            reason=reason or f"TF Lite {checked} export ({result.reason})",
-            replace=replace,
-        )
-        if registry.artifacts.is_local:
+        # Registered from a staging copy, so a refused upload leaves nothing in ``folder``.
+        with tempfile.TemporaryDirectory(prefix="mooring-export-") as staging:
+            staged = atomic_write(Path(staging) / "model.tflite", conversion.content)
+            result.artifact = registry.attach_artifact(
+                mv.name,
+                version=mv.version,
+                artifact=f"tflite-{checked}",
+                path=staged,
+                details=result.details(),
+                actor=actor,
+                reason=reason or f"TF Lite {checked} export ({result.reason})",
+                replace=replace,
+            )
+    with _leaving_nothing_on_error(folder):
+        result.path = atomic_write(folder / "model.tflite", conversion.content)
+        if result.artifact is not None and registry.artifacts.is_local:
             stored = registry.artifacts.local_path(result.artifact.artifact_key)
-            result.path = stored / lite_path.name
-    _save(folder, result)
+            result.path = stored / "model.tflite"
+        _save(folder, result)
     return result
+
+
+def _check_free(registry: Registry, mv: ModelVersion, artifact: str) -> None:
+    """Refuse, before seconds of conversion, an export that could not be registered."""
+    for attached in registry.version_artifacts(mv.name, version=mv.version):
+        if attached.artifact == artifact:
+            raise ConflictError(
+                f"{attached.ref} already exists (attached {attached.created_at[:19]}); pass "
+                "replace=True (CLI: --replace) to swap it, or register=False (CLI: "
+                "--no-register) to export without registering it"
+            )
+
+
+@contextlib.contextmanager
+def _leaving_nothing_on_error(folder: Path) -> Iterator[None]:
+    """Remove what the block wrote into ``folder`` (and the folders it made for it) if it
+    raises: an export that failed leaves no ``.tflite`` or ``export.json`` behind."""
+    made = [folder, *folder.parents]
+    made = made[: next((i for i, p in enumerate(made) if p.exists()), len(made))]
+    names = ("model.tflite", "export.json")
+    before = {name: (folder / name).exists() for name in names}
+    try:
+        yield
+    except BaseException:
+        for name in names:
+            if not before[name]:
+                (folder / name).unlink(missing_ok=True)
+        for path in made:  # deepest first; one holding anything else stays
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 
 def _not_converted(ref: str, mode: str, conversion: Conversion, *, imported: bool) -> str:

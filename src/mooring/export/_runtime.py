@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mooring.errors import ModelLoadError, UsageError, import_extra
-from mooring.formats._model import SIGNATURE
+from mooring.formats._model import SIGNATURE, quiet_native_logs
 
 __all__ = ["LiteModel"]
 
@@ -32,6 +32,10 @@ class LiteModel:
         )
         try:
             self.interpreter = litert.Interpreter(model_content=content, num_threads=num_threads)
+            # The first allocation applies the XNNPACK delegate, which prints "INFO: Created
+            # TensorFlow Lite XNNPACK delegate for CPU." from native code, past any log level.
+            with quiet_native_logs():
+                self.interpreter.allocate_tensors()
             self.runner = self.interpreter.get_signature_runner(SIGNATURE)
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(

@@ -43,7 +43,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from mooring._tensorflow import quiet_python_logs
+from mooring._tensorflow import quiet_native_logs, quiet_python_logs
 from mooring.errors import ModelLoadError, NotFoundError
 from mooring.formats._files import atomic_write
 from mooring.formats._labels import LabelEncoding
@@ -72,6 +72,7 @@ __all__ = [
     "input_name",
     "load_op_libraries",
     "load_saved_model",
+    "quiet_native_logs",
     "quiet_python_logs",
     "read_metadata",
     "role_outputs",
