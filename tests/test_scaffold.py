@@ -7,15 +7,20 @@ import datetime as dt
 import importlib.util
 import re
 from pathlib import Path
+from typing import cast
 
+import click
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import typer.main
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mooring._scaffold import DOCS_ADDRESS, propose_name, scaffold_config, split_holdout
+from mooring.cli import app
+from mooring.cli._docs import DEFAULT_PORT, HOST
 from mooring.config import EvaluationConfig, load_config
 from mooring.contract._statistics import compute_statistics
 from mooring.errors import UsageError
@@ -337,6 +342,7 @@ def test_the_trees_candidate_is_proposed_only_with_the_trees_extra(
 
 
 _DOCS_LINK = re.compile(re.escape(DOCS_ADDRESS) + r"([A-Za-z0-9_/.-]*)")
+_COMMAND = re.compile(r"`mooring ([a-z][a-z-]*) ?([a-z][a-z-]*)?")
 _README_SECTION = re.compile(r'README[^"\n]*"([^"\n]+)"')
 
 
@@ -364,6 +370,14 @@ def test_every_documentation_page_the_comments_point_to_exists(tmp_path: Path) -
         ).text.splitlines()
         if "#" in line
     )
+    # The address is the one `mooring docs` serves, and every command named exists.
+    assert f"http://{HOST}:{DEFAULT_PORT}/" == DOCS_ADDRESS
+    commands = cast(click.Group, typer.main.get_command(app))
+    for words in _COMMAND.findall(comments):
+        found = commands.commands.get(words[0])
+        assert found is not None, f"`mooring {words[0]}` is not a command"
+        if isinstance(found, click.Group):
+            assert words[1] in found.commands, f"`mooring {words[0]} {words[1]}` is not one"
     pages = _DOCS_LINK.findall(comments)
     assert "reference/config/" in pages  # the file's first lines name the key reference
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
