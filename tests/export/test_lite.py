@@ -179,20 +179,23 @@ def test_select_tf_ops_are_reported(hashing_project: AdultProject) -> None:
 
 def test_errors_name_the_problem(adult_project: AdultProject) -> None:
     cfg = adult_project.config
+    # replace=True: an earlier test's export of the mode would be refused first.
     with adult_project.registry() as reg:
         with pytest.raises(UsageError, match="export mode 'int4' is not valid; use one of"):
-            export_lite(reg, "income", version=1, mode="int4", config=cfg)
+            export_lite(reg, "income", version=1, mode="int4", config=cfg, replace=True)
         with pytest.raises(NotFoundError, match=r"model 'income' has no version 7 \(existing: 1\)"):
-            export_lite(reg, "income", version=7, mode="dynamic", config=cfg)
+            export_lite(reg, "income", version=7, mode="dynamic", config=cfg, replace=True)
         with pytest.raises(NotFoundError, match="model 'outcome' is not in the registry"):
-            export_lite(reg, "outcome", version=1, mode="dynamic", config=cfg)
+            export_lite(reg, "outcome", version=1, mode="dynamic", config=cfg, replace=True)
         with pytest.raises(UsageError, match=r"\[export\] metrics \['auroc'\] are not metrics"):
-            export_lite(reg, "income", version=1, config=_with_export(cfg, metrics=["auroc"]))
+            export_lite(
+                reg, "income", version=1, config=_with_export(cfg, metrics=["auroc"]), replace=True
+            )
         no_eval = cfg.model_copy(deep=True)
         no_eval.data.eval = None
         no_eval.root = cfg.root
         with pytest.raises(NotFoundError, match=r"no evaluation data: set \[data\] eval"):
-            export_lite(reg, "income", version=1, mode="dynamic", config=no_eval)
+            export_lite(reg, "income", version=1, mode="dynamic", config=no_eval, replace=True)
 
 
 def test_an_export_that_cannot_finish_leaves_nothing_behind(

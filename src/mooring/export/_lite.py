@@ -347,6 +347,8 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
     settings = config.export
     checked = check_mode(mode if mode is not None else settings.mode)
     mv = registry.get(name, version=version, alias=alias)
+    if register and not replace:  # said now, not after seconds of loading and converting
+        _check_free(registry, mv, f"tflite-{checked}")
     model_dir = registry.load_version(mv)
     from mooring.formats._model import role_outputs
 
@@ -376,8 +378,6 @@ def export_lite(  # noqa: PLR0913 - keyword-only options of `mooring export`
         )
 
     # -- convert ----------------------------------------------------------------
-    if register and not replace:  # said now, not after the seconds of conversion
-        _check_free(registry, mv, f"tflite-{checked}")
     conversion = convert_saved_model(
         model_dir,
         checked,
