@@ -383,9 +383,9 @@ def test_every_documentation_page_the_comments_point_to_exists(tmp_path: Path) -
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for page in pages:
         source = page.strip("/")
-        found = [p for p in (f"{source}.md", f"{source}/index.md") if (ROOT / "docs" / p).is_file()]
-        assert found, f"{DOCS_ADDRESS}{page} has no page under docs/"
-        assert found[0] in nav, f"docs/{found[0]} is not in mkdocs.yml's nav"
+        files = [p for p in (f"{source}.md", f"{source}/index.md") if (ROOT / "docs" / p).is_file()]
+        assert files, f"{DOCS_ADDRESS}{page} has no page under docs/"
+        assert files[0] in nav, f"docs/{files[0]} is not in mkdocs.yml's nav"
     headings = {
         line.lstrip("#").strip()
         for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
