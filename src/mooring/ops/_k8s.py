@@ -17,7 +17,6 @@ Examples:
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
@@ -83,7 +82,5 @@ def write_k8s(out: Path, *, version: str, force: bool = False) -> list[Path]:
         )
     written = []
     for name, payload in files.items():
-        path = atomic_write(targets[name], payload)
-        os.chmod(path, 0o644)
-        written.append(path)
+        written.append(atomic_write(targets[name], payload))
     return written
