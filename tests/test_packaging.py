@@ -268,3 +268,27 @@ def test_the_core_resolves_on_every_platform_tensorflow_has_wheels_for(tmp_path:
         }
         assert "tensorflow" in installed, name
         assert not {"ydf", "ydf-tf", "ai-edge-litert"} & set(installed), name
+
+
+def test_version_warns_when_the_other_mooring_distribution_is_installed_too(
+    tmp_path: Path,
+) -> None:
+    # The project named mooring on the package index, as pip installs it: its dist-info
+    # on the path, beside this environment's mooring-ml.
+    info = tmp_path / "mooring-0.5.8.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: mooring\nVersion: 0.5.8\n"
+        "Summary: Git-free marimo notebook sharing via GitHub\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(tmp_path)])}
+    command = [sys.executable, "-m", "mooring", "--version"]
+    both = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.startswith("mooring ")
+    assert "'mooring' 0.5.8 (Git-free marimo notebook sharing via GitHub)" in both.stderr
+    assert "pip uninstall mooring mooring-ml, then pip install mooring-ml" in both.stderr
+
+    env["PYTHONPATH"] = str(ROOT / "src")
+    alone = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert alone.returncode == 0 and alone.stderr == "", alone.stderr

@@ -49,7 +49,34 @@ def _print_version(asked: bool) -> None:
         with contextlib.suppress(PackageNotFoundError):
             parts.append(f"{label} {version(dist)}")
     typer.echo(f"mooring {__version__} ({', '.join(parts)})")
+    other = _other_mooring()
+    if other:
+        typer.echo(other, err=True)
     raise typer.Exit()
+
+
+def _other_mooring() -> str | None:
+    """The warning when the distribution named ``mooring`` (another project on the package
+    index, which ships a ``mooring`` package and command too) is installed beside
+    ``mooring-ml``: their files overwrite each other's. None when it is not.
+
+    Example: ``mooring --version`` then also prints "the distribution 'mooring' 0.5.8 (…)
+    is installed in this environment too …: pip uninstall mooring mooring-ml, then pip
+    install mooring-ml".
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        other = distribution("mooring")
+    except PackageNotFoundError:
+        return None
+    summary = other.metadata.json.get("summary") or "another project"
+    return (
+        f"warning: the distribution 'mooring' {other.version} ({summary}) is installed in "
+        "this environment too; it also ships a 'mooring' package and command, so the two "
+        "overwrite each other's files. Keep one: pip uninstall mooring mooring-ml, then "
+        "pip install mooring-ml"
+    )
 
 
 @app.callback()
