@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # otherwise every process the suite starts compiles src/ and tests/ again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install demo test static lint typecheck unit coverage slowed decisions docs screenshots bench protos clean
+.PHONY: install demo test static lint typecheck unit coverage slowed decisions docs wheel matrix screenshots bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,22 @@ decisions: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir src/mooring/_site
 
+# The wheel and the sdist in dist/, with the documentation site inside the package (make
+# docs), built from a copy of the sources (tests/_support/wheel.py; the tests build theirs
+# the same way).
+wheel: docs
+	$(BIN)/python -m tests._support.wheel dist
+
+# The Pythons mooring claims: pyproject.toml's classifiers equal this list and the Install
+# page says it (tests/test_wheel.py). For each, a fresh venv, pip install of the wheel
+# against the configured index, then mooring --version, mooring docs and mooring demo from
+# an empty folder; build/matrix.json records the install and demo seconds and the versions.
+# A Python not found is skipped, and a failure with MOORING_REQUIRE_PYTHONS=1 (CI).
+MATRIX_PYTHONS := 3.11 3.12 3.13
+MATRIX_NICE ?=
+matrix: wheel
+	$(MATRIX_NICE) $(BIN)/python -m tests._support.matrix dist/mooring_ml-*.whl $(MATRIX_PYTHONS)
+
 # The dashboard's pictures in docs/: what `mooring demo` leaves, served, sent traffic and
 # checked for drift, photographed in Debian's Chromium (docs/gen/screenshots.py).
 screenshots: $(STAMP)
@@ -84,10 +100,14 @@ screenshots: $(STAMP)
 # The static checks (one process each) and the slowed decision tests run while the unit
 # tests run, which keep both cores busy and are the slowed stage's neighbour; the decision
 # tests then run again alone, at full speed. Each job's output is printed when it ends.
+# The third job slot runs the static checks, then the wheel and make matrix, one after the
+# other; the matrix at a lower priority (MATRIX_NICE), so its installs and demos take the
+# time the unit tests leave idle rather than slowing them.
 static: lint typecheck docs
 
 test: $(STAMP)
-	$(MAKE) -j 3 --output-sync=target unit slowed static UNIT_MARKS="not decisions" SLOWED=--shared
+	$(MAKE) -j 3 --output-sync=target unit slowed static matrix UNIT_MARKS="not decisions" \
+		SLOWED=--shared MATRIX_NICE="nice -n 10"
 	$(MAKE) decisions
 
 bench: $(STAMP)

@@ -159,7 +159,7 @@ def run_page(page: Path, root: Path, timeout_s: float, prepared: Path | None = N
     checkout(root)
     if prepared is not None and page.relative_to(ROOT).as_posix() not in OWN_RUN:
         # The tutorial's project, `adult` (`mooring demo adult --no-run`), run once; the
-        # README's `mooring-demo` is the same project (tests/test_wheel.py runs the demo).
+        # README's `mooring-demo` is the same project (make matrix runs the demo).
         folders = ["adult"] + (["mooring-demo"] if "cd mooring-demo" in page.read_text() else [])
         for folder in folders:
             shutil.copytree(root / "examples" / "adult", root / folder)
