@@ -11,6 +11,8 @@ A page holds a marker where generated text goes:
   (``mooring.formats._ops_allowed``);
 - ``<!-- mooring:denied-ops -->``: the ops refused with a reason of their own
   (``mooring.formats._vetting``);
+- ``<!-- mooring:platforms -->``: where pip installs the wheel, per platform and Python
+  (``platforms.py``, from ``platforms.json`` and the Makefile's tested Pythons);
 - ``<!-- mooring:include PATH -->``: a Markdown file of the repository (ARCHITECTURE.md,
   benchmarks/README.md), its relative links turned into paths, since they point
   outside the site.
@@ -37,6 +39,7 @@ import api_ref  # noqa: E402
 import cells  # noqa: E402
 import cli_ref  # noqa: E402
 import config_ref  # noqa: E402
+import platforms  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.mooring")
 
@@ -67,6 +70,8 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
         markdown = markdown.replace("<!-- mooring:allowed-ops -->", allowed_ops_table())
     if "<!-- mooring:denied-ops -->" in markdown:
         markdown = markdown.replace("<!-- mooring:denied-ops -->", denied_ops_table())
+    if "<!-- mooring:platforms -->" in markdown:
+        markdown = markdown.replace("<!-- mooring:platforms -->", platforms.render())
     where = page.file.src_uri
     markdown = _API.sub(lambda m: api_ref.render(m.group(1), where), markdown)
     return _INCLUDE.sub(_include, markdown)

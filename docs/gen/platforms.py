@@ -197,7 +197,7 @@ def _cell(found: dict[str, Any]) -> str:
         text = f"no: {_why(core)}"
         bound = found.get("without_requires_python")
         if bound is not None and not bound["ok"]:
-            text += f" ({_why(bound)})"
+            text += f" (without it: {_why(bound)})"
         return text
     missing = [extra for extra in EXTRAS[:-1] if not found[extra]["ok"]]
     if not missing:

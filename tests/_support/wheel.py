@@ -30,6 +30,7 @@ def build(out: Path, *, sdist: bool = False) -> Path:
     The previous builds of mooring-ml in ``out`` are removed first, so the folder holds
     exactly one wheel.
     """
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     for old in [*out.glob("mooring_ml-*.whl"), *out.glob("mooring_ml-*.tar.gz")]:
         old.unlink()
@@ -45,7 +46,7 @@ def build(out: Path, *, sdist: bool = False) -> Path:
         _run([*command, "--quiet", "--wheel-dir", str(out), str(source)], source)
         if sdist:
             code = "from setuptools import build_meta as b; import sys; b.build_sdist(sys.argv[1])"
-            _run([sys.executable, "-c", code, str(out.resolve())], source)
+            _run([sys.executable, "-c", code, str(out)], source)
     (wheel,) = out.glob("mooring_ml-*.whl")
     return wheel
 
