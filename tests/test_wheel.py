@@ -33,7 +33,8 @@ MATRIX = platforms.matrix_pythons(ROOT / "Makefile")
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("wheel"))
+    # Without the site, which make docs may be rewriting beside the unit tests.
+    return build(tmp_path_factory.mktemp("wheel"), site=False)
 
 
 @pytest.mark.slow

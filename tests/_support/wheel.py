@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 METADATA_FILES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "MANIFEST.in")
 
 
-def build(out: Path, *, sdist: bool = False) -> Path:
+def build(out: Path, *, sdist: bool = False, site: bool = True) -> Path:
     """Build the wheel (and the sdist when asked) into ``out``; return the wheel's path.
 
     The previous builds of mooring-ml in ``out`` are removed first, so the folder holds
-    exactly one wheel.
+    exactly one wheel. ``site=False`` leaves the documentation site out: the unit tests
+    build while ``make docs`` may be rewriting it, in ``make test``.
     """
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -36,7 +37,7 @@ def build(out: Path, *, sdist: bool = False) -> Path:
         old.unlink()
     with tempfile.TemporaryDirectory(prefix="mooring-wheel-") as scratch:
         source = Path(scratch) / "source"
-        ignore = shutil.ignore_patterns("__pycache__", "*.py[cod]")
+        ignore = shutil.ignore_patterns("__pycache__", "*.py[cod]", *([] if site else ["_site"]))
         shutil.copytree(ROOT / "src", source / "src", ignore=ignore)
         for name in METADATA_FILES:
             shutil.copy2(ROOT / name, source / name)
