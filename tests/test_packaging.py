@@ -287,7 +287,7 @@ def test_version_warns_when_the_other_mooring_distribution_is_installed_too(
     assert both.returncode == 0, both.stderr
     assert both.stdout.startswith("mooring ")
     assert "'mooring' 0.5.8 (Git-free marimo notebook sharing via GitHub)" in both.stderr
-    assert "pip uninstall mooring mooring-ml, then pip install mooring-ml" in both.stderr
+    assert "pip uninstall -y mooring mooring-ml, then pip install mooring-ml" in both.stderr
 
     env["PYTHONPATH"] = str(ROOT / "src")
     alone = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)

@@ -61,7 +61,7 @@ def _other_mooring() -> str | None:
     ``mooring-ml``: their files overwrite each other's. None when it is not.
 
     Example: ``mooring --version`` then also prints "the distribution 'mooring' 0.5.8 (…)
-    is installed in this environment too …: pip uninstall mooring mooring-ml, then pip
+    is installed in this environment too …: pip uninstall -y mooring mooring-ml, then pip
     install mooring-ml".
     """
     from importlib.metadata import PackageNotFoundError, distribution
@@ -74,7 +74,7 @@ def _other_mooring() -> str | None:
     return (
         f"warning: the distribution 'mooring' {other.version} ({summary}) is installed in "
         "this environment too; it also ships a 'mooring' package and command, so the two "
-        "overwrite each other's files. Keep one: pip uninstall mooring mooring-ml, then "
+        "overwrite each other's files. Keep one: pip uninstall -y mooring mooring-ml, then "
         "pip install mooring-ml"
     )
 
