@@ -24,6 +24,7 @@ import glob
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -232,6 +233,11 @@ def check_python(
         raise StepFailedError("\n".join(errors))
 
 
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("wheel", type=Path)
@@ -257,6 +263,7 @@ def main() -> int:
                 failed.append(version)
             continue
         started = time.monotonic()
+        cpu = _children_cpu()
         record: dict[str, Any] = {}
         results["pythons"][version] = record
         try:
@@ -273,10 +280,13 @@ def main() -> int:
                 f"tensorflow {record['installed']['tensorflow']}, keras "
                 f"{record['installed']['keras']}, numpy {record['installed']['numpy']}); "
                 f"mooring docs 200; demo in {record['demo_seconds']} s "
-                f"({time.monotonic() - started:.0f} s in all)",
+                f"({time.monotonic() - started:.0f} s in all, {_children_cpu() - cpu:.0f} CPU-s)",
                 flush=True,
             )
         finally:
+            # What the stage costs the machine: the CPU seconds of every process this
+            # Python's checks started (pip, mooring and the servers the demo ran).
+            record["cpu_seconds"] = round(_children_cpu() - cpu, 1)
             if not args.keep:
                 shutil.rmtree(args.work / version / "venv", ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
