@@ -11,7 +11,9 @@ the Install page) are checked here against the Makefile's ``MATRIX_PYTHONS``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 import tomllib
 import zipfile
@@ -182,3 +184,22 @@ def test_the_platform_table_names_what_pip_cannot_install_and_why() -> None:
         "no: outside `requires-python` (without it: no wheel of `datasketches`)",
     ]
     assert f"Python {MATRIX[0]} (tested)" in table and "Python 3.14 |" in table
+
+
+def test_make_matrix_skips_a_missing_python_and_fails_on_it_where_required(
+    tmp_path: Path,
+) -> None:
+    command = [sys.executable, "-m", "tests._support.matrix", "unused.whl", "3.99"]
+    command += ["--out", str(tmp_path / "matrix.json"), "--work", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if k != "MOORING_REQUIRE_PYTHONS"}
+    skipped = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "Python 3.99: not found (pyenv install 3.99, or put python3.99 on PATH); skipped" in (
+        skipped.stdout
+    )
+    env["MOORING_REQUIRE_PYTHONS"] = "1"
+    required = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert required.returncode == 1
+    assert "failed on Python 3.99" in required.stdout
+    recorded = json.loads((tmp_path / "matrix.json").read_text())
+    assert recorded["pythons"]["3.99"] == {"ok": False, "error": "not found"}
