@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.docs_pages import ROOT, blocks, prepare_adult_run, run_page, runnable
+from tests._support.docs_pages import ROOT, blocks, prepare_tutorial, run_page, runnable
 from tests._support.shared import built_once, shared_root
 
 PAGES = sorted(
@@ -37,15 +37,17 @@ def test_every_block_is_run_or_says_why_not(page: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def adult_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """examples/adult's state after one `mooring run`, for the whole session."""
-    checkout = built_once(shared_root(tmp_path_factory) / "docs-adult-run", prepare_adult_run)
-    return checkout / "examples" / "adult" / ".mooring"
+def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tutorial's first part (up to its first `mooring run`), run once per session:
+    where the tutorial goes on and every other page starts."""
+    return built_once(shared_root(tmp_path_factory) / "docs-tutorial", prepare_tutorial)
 
 
+# One worker runs the pages one after another: none waits for another worker's tutorial.
+@pytest.mark.xdist_group("docs-pages")
 @pytest.mark.parametrize("page", [p for p in PAGES if runnable(p)], ids=_id)
-def test_the_page_runs_as_written(page: Path, tmp_path: Path, adult_run: Path) -> None:
-    outcome = run_page(page, tmp_path, timeout_s=600, prepared=adult_run)
+def test_the_page_runs_as_written(page: Path, tmp_path: Path, tutorial: Path) -> None:
+    outcome = run_page(page, tmp_path, timeout_s=600, prepared=tutorial)
     assert outcome.returncode == 0, outcome.output[-6000:]
     # Nothing the page started (a server in the background included) crashed on the way.
     assert "Traceback (most recent call last)" not in outcome.output, outcome.output[-6000:]

@@ -16,11 +16,16 @@ preceded by a comment the site does not show, with the reason::
 The ports the docs use (8500, 8501, 8502) are replaced by free ones, so pages run side
 by side.
 
-Every page but the getting-started tutorial, which teaches the first ``mooring run``,
-starts from the tutorial's project, ``adult/`` (what ``mooring demo adult --no-run``
-writes), already run once (:func:`prepare_adult_run`): the page's own ``mooring run -c
-mooring.toml`` then finds its steps in the pipeline's cache, as it would for a reader who
-ran the tutorial first, and the suite trains Adult once instead of once per page.
+The getting-started tutorial runs in two parts. Its first part, up to and including the
+block of its first ``mooring run`` (:func:`first_run`), is built once per session
+(:func:`prepare_tutorial`): ``mooring demo adult --no-run``, the statistics, the schema,
+``mooring train``, ``mooring evaluate`` and the run that registers and deploys version 1.
+The tutorial's test goes on from a copy of that folder, in the folder the first part's
+shell ended in (the folder carries over, a shell variable would not), with the blocks
+after it. Every other page starts from a copy of that ``adult/``, as a reader who ran
+the tutorial has it: its own ``mooring run -c mooring.toml`` finds its steps in the
+pipeline's cache, and the suite trains and evaluates Adult once for all the pages
+instead of once more for the others.
 """
 
 from __future__ import annotations
@@ -91,8 +96,11 @@ def runnable(page: Path) -> list[Block]:
     return [b for b in blocks(page) if b.language in RUN_LANGUAGES and b.skip is None]
 
 
-def script(page: Path, scratch: Path, ports: dict[int, int]) -> str:
-    """The page's runnable blocks as one bash script; python blocks go to ``scratch``."""
+def script(
+    page: Path, scratch: Path, ports: dict[int, int], start: int = 0, stop: int | None = None
+) -> str:
+    """The page's runnable blocks ``[start:stop]`` as one bash script; python blocks go to
+    ``scratch``. Its last line writes the folder the shell ended in to ``scratch/cwd``."""
 
     def ported(code: str) -> str:
         for doc_port, port in ports.items():
@@ -104,7 +112,7 @@ def script(page: Path, scratch: Path, ports: dict[int, int]) -> str:
         "set -euo pipefail",
         "trap 'echo \"docs-test: $DOCS_AT failed: $BASH_COMMAND\" >&2' ERR",
     ]
-    for n, block in enumerate(runnable(page)):
+    for n, block in enumerate(runnable(page)[start:stop], start):
         parts.append(f"DOCS_AT='{name}:{block.line}'; echo \"### $DOCS_AT at ${{SECONDS}} s\"")
         if block.language == "bash":
             parts.append(ported(block.code))
@@ -112,27 +120,37 @@ def script(page: Path, scratch: Path, ports: dict[int, int]) -> str:
             path = scratch / f"block_{n}_line_{block.line}.py"
             path.write_text(ported(block.code))
             parts.append(f'python "{path}"')
+    parts.append(f'pwd > "{scratch / "cwd"}"')
     return "\n".join(parts) + "\n"
 
 
-#: Pages that teach the first ``mooring run`` themselves: they start from no state.
-OWN_RUN = ("docs/getting-started/tutorial.md",)
+#: The page that teaches the first ``mooring run``; the other pages start from its project.
+TUTORIAL = "docs/getting-started/tutorial.md"
+
+_MOORING_RUN = re.compile(r"^\s*mooring run\b", re.MULTILINE)
 
 
-def prepare_adult_run(shared: Path) -> None:
-    """A checkout in ``shared`` whose ``examples/adult`` has been run once."""
-    checkout(shared)
-    done = subprocess.run(
-        [sys.executable, "-m", "mooring", "run", "-c", "mooring.toml"],
-        cwd=shared / "examples" / "adult",
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"mooring run on examples/adult failed:\n{done.stdout}{done.stderr}")
+def first_run(page: Path) -> int:
+    """How many of the page's runnable blocks there are up to and including the first
+    that runs ``mooring run``."""
+    for n, block in enumerate(runnable(page)):
+        if block.language == "bash" and _MOORING_RUN.search(block.code):
+            return n + 1
+    raise ValueError(f"{page.relative_to(ROOT)}: no bash block runs `mooring run`")
+
+
+def prepare_tutorial(shared: Path) -> None:
+    """The tutorial's first part (:func:`first_run`) run in ``shared``; the folder its
+    shell ended in (``shared/adult``) is written in ``shared/.docs-blocks/cwd``."""
+    page = ROOT / TUTORIAL
+    outcome = _run_blocks(page, shared, timeout_s=900, stop=first_run(page))
+    if outcome.returncode != 0:
+        raise RuntimeError(f"{TUTORIAL}, first part, failed:\n{outcome.output[-6000:]}")
+
+
+def tutorial_project(prepared: Path) -> Path:
+    """The project folder the tutorial's first part ended in (``adult``)."""
+    return Path((prepared / ".docs-blocks" / "cwd").read_text().strip()).resolve()
 
 
 def checkout(root: Path) -> None:
@@ -153,22 +171,46 @@ class Outcome:
 def run_page(page: Path, root: Path, timeout_s: float, prepared: Path | None = None) -> Outcome:
     """Runs the page's blocks in ``root`` and stops everything they started.
 
-    ``prepared``, a run ``examples/adult/.mooring``, is copied in as the page's state
-    unless the page is one of :data:`OWN_RUN`.
+    ``prepared``, a folder made by :func:`prepare_tutorial`, is where the page starts: the
+    tutorial goes on from a copy of it with the blocks after its first part; another page
+    gets a copy of the tutorial's project (and the README's ``mooring-demo``, the same
+    project) in a fresh checkout.
     """
+    if prepared is None:
+        return _run_blocks(page, root, timeout_s)
+    project = tutorial_project(prepared)
+    if page.relative_to(ROOT).as_posix() == TUTORIAL:
+        shutil.copytree(prepared, root, symlinks=True, ignore=_PREPARED_ONLY, dirs_exist_ok=True)
+        where = root / project.relative_to(prepared.resolve())
+        return _run_blocks(page, root, timeout_s, start=first_run(page), cwd=where)
     checkout(root)
-    if prepared is not None and page.relative_to(ROOT).as_posix() not in OWN_RUN:
-        # The tutorial's project, `adult` (`mooring demo adult --no-run`), run once; the
-        # README's `mooring-demo` is the same project (make matrix runs the demo).
-        folders = ["adult"] + (["mooring-demo"] if "cd mooring-demo" in page.read_text() else [])
-        for folder in folders:
-            shutil.copytree(root / "examples" / "adult", root / folder)
-            shutil.copytree(prepared, root / folder / ".mooring")
-            (root / folder / ".mooring-demo").write_text("made by mooring demo\n")
+    # The README's `mooring-demo` is the same project (make matrix runs the demo).
+    folders = ["adult"] + (["mooring-demo"] if "cd mooring-demo" in page.read_text() else [])
+    for folder in folders:
+        shutil.copytree(project, root / folder, symlinks=True)
+    return _run_blocks(page, root, timeout_s, cwd=root)
+
+
+# What a copy of the prepared folder leaves out: its scratch and the shared build's marker.
+_PREPARED_ONLY = shutil.ignore_patterns(".docs-blocks", ".built")
+
+
+def _run_blocks(
+    page: Path,
+    root: Path,
+    timeout_s: float,
+    start: int = 0,
+    stop: int | None = None,
+    cwd: Path | None = None,
+) -> Outcome:
+    """The page's runnable blocks ``[start:stop]``, run from ``cwd``; without ``cwd``,
+    from ``root`` made a fresh checkout first (with it, ``root`` is already laid out)."""
+    if cwd is None:
+        checkout(root)
     scratch = root / ".docs-blocks"
     scratch.mkdir()
     ports = {doc_port: free_port() for doc_port in DOC_PORTS}
-    (scratch / "page.sh").write_text(script(page, scratch, ports))
+    (scratch / "page.sh").write_text(script(page, scratch, ports, start, stop))
     bin_dir = str(Path(sys.prefix) / "bin")
     env = {
         **os.environ,
@@ -181,7 +223,7 @@ def run_page(page: Path, root: Path, timeout_s: float, prepared: Path | None = N
         # A file, not a pipe: a server the page started with & keeps a pipe open.
         proc = subprocess.Popen(
             ["bash", str(scratch / "page.sh")],
-            cwd=root,
+            cwd=cwd or root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
