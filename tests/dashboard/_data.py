@@ -38,14 +38,18 @@ def evaluation(home: Path, version: int, quality: float) -> tuple[dict[str, Any]
     labels = rng.integers(0, 2, 1500)
     scores = np.clip(labels * quality + rng.random(1500) * (1 - quality), 0.0, 1.0)
     result = evaluate(task="binary", labels=labels, scores=scores)
-    decision = decide(result, gates=[GateConfig(metric="auc", lower=0.7)])
+    # The change gate has no production model to compare with: skipped, each time.
+    change = {"direction": "higher", "absolute": -0.01}
+    gates = [GateConfig(metric="auc", lower=0.7), GateConfig(metric="auc", change=change)]
+    decision = decide(result, gates=gates)
     result.save(home / "reports" / f"evaluation-v{version}", decision, html=render_evaluation_html)
     metrics = {k: v for k, v in result.metrics.items() if v is not None}
     return metrics, decision.to_dict()
 
 
 def populate(registry: Registry, home: Path, artifact_dirs: list[Path]) -> None:
-    """Register one evaluated version per folder (v1 and v2 pass the AUC gate, v3 fails it)."""
+    """Register one evaluated version per folder (v1 and v2 pass the AUC gate, v3 fails it;
+    the change gate is skipped for each)."""
     qualities = [0.3, 0.4, 0.02]
     # v1 records no kind (an mlp, as before kinds), v2 a chosen gbt candidate, v3 a linear.
     params: list[dict[str, Any]] = [

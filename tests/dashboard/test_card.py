@@ -123,3 +123,18 @@ def test_card_shows_a_waived_gate_with_its_reason_and_values() -> None:
     assert "| auc no worse than production by more than 0.01 | 0.683 |" in text
     assert "waived: v1 read a leak (production 1.0) |" in text
     assert "waived" not in card(gate=BLESSED)
+
+
+def test_card_says_a_skipped_gate_was_skipped_and_why() -> None:
+    skipped = {
+        "name": "auc change: diff >= -0.005",
+        "metric": "auc",
+        "kind": "change",
+        "value": 0.91,
+        "passed": True,
+        "skipped": True,
+        "message": "skipped: first model — there is no production model to compare with",
+    }
+    text = card(gate={"blessed": True, "gates": [skipped]})
+    row = next(line for line in text.splitlines() if line.startswith("| auc change"))
+    assert row.endswith("| skipped: first model — there is no production model to compare with |")

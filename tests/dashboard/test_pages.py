@@ -96,6 +96,10 @@ def test_model_page_selects_a_version_and_shows_its_ancestry(site: Site) -> None
     page = text(site.client.get("/ui/models/income?version=3").text)
     assert "Version 3" in page and "Ancestry: v3 ← v2 ← v1" in page
     assert "FAIL auc in [0.7, inf]" in page
+    # A skipped gate is said to be skipped, with why, never "pass".
+    skipped = "skipped auc change: diff >= -0.01: not judged: first model — there is no production"
+    assert skipped in page and "pass auc change" not in page
+    assert "skipped: auc change: diff >= -0.01 (first model" in page  # the versions table
     missing = site.client.get("/ui/models/income?version=9")
     assert missing.status_code == 404
     assert "has no version '9'; versions: 1, 2, 3" in text(missing.text)

@@ -142,7 +142,11 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
                 describe_bound(g.bound),
                 f"waived: {g.waived} (production {g.baseline})"
                 if g.waived
-                else ("skipped" if g.skipped else ("pass" if g.passed else "FAIL")),
+                else (
+                    f"skipped: {g.message.removeprefix('skipped:').strip()}"
+                    if g.skipped
+                    else ("pass" if g.passed else "FAIL")
+                ),
             )
             for g in decision.gates
         ]

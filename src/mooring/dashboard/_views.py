@@ -99,6 +99,21 @@ class GateRow:
     skipped: bool
     message: str
 
+    @property
+    def result(self) -> str:
+        """``skipped`` (a skipped gate passes without judging), ``pass`` or ``FAIL``."""
+        return "skipped" if self.skipped else ("pass" if self.passed else "FAIL")
+
+    @property
+    def why(self) -> str:
+        """Why a gate was skipped (its message without the leading ``skipped:``).
+
+        Examples:
+            >>> GateRow("a", "auc", "0.9", "", True, True, "skipped: first model").why
+            'first model'
+        """
+        return self.message.removeprefix("skipped:").strip() if self.skipped else ""
+
 
 def _bound(bound: Any) -> str:
     return describe_bound(bound, fmt)
