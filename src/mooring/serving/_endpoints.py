@@ -507,7 +507,12 @@ class Endpoints:
                 "label feedback is off: set [serving] feedback_token or the "
                 f"{cfg.feedback_token_env} environment variable to turn it on"
             )
-        check_bearer(request, self.state.feedback_token, "label feedback")
+        check_bearer(
+            request,
+            self.state.feedback_token,
+            "label feedback",
+            f"[serving] feedback_token (or the {cfg.feedback_token_env} environment variable)",
+        )
         # JSON only: a form or text/plain post is what a cross-site page can send unasked.
         kind = (ctx.header(b"content-type") or "").split(";")[0].strip().lower()
         if kind != JSON:

@@ -109,11 +109,18 @@ def id_and_key(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str 
     return given, key
 
 
-def check_bearer(request: Request, token: str, what: str) -> None:
-    """Refuse (401) a request without ``Authorization: Bearer <token>``; constant-time."""
+def check_bearer(request: Request, token: str, what: str, where: str) -> None:
+    """Refuse (401) a request without ``Authorization: Bearer <token>``; constant-time.
+
+    ``what`` names the endpoint and ``where`` the setting that holds its token, e.g.
+    "label feedback needs 'Authorization: Bearer <token>' with the token of [serving]
+    feedback_token".
+    """
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
-        raise UnauthorizedError(f"{what} need 'Authorization: Bearer <token>'")
+        raise UnauthorizedError(
+            f"{what} needs 'Authorization: Bearer <token>' with the token of {where}"
+        )
 
 
 class Answer(Response):
