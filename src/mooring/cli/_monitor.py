@@ -147,5 +147,9 @@ def _print(report: object) -> None:
         console.print(f"  {escape(estimate_line(report.estimated))}", soft_wrap=True)
     if report.retrain is not None:
         console.print(f"  retraining started: {' '.join(report.retrain.command)}", soft_wrap=True)
+    # An error the rollout already gave as its reason (e.g. the server's /metrics could not
+    # be read) is said once, under the rollout line.
+    said = set(r.reasons) if r is not None else set()
     for error in report.errors:
-        console.print(f"  [yellow]{escape(error)}[/]", soft_wrap=True)
+        if error not in said:
+            console.print(f"  [yellow]{escape(error)}[/]", soft_wrap=True)
