@@ -75,3 +75,20 @@ def rolled_back_then_next(cfg: MooringConfig) -> None:
         serve(metrics, 2, 8, errors=6)
         assert controller.tick().action == "rollback"
         registry.deploy(NAME, production=1, canary=3, weight=10, reason="try v3")
+
+
+def advanced_rollout(cfg: MooringConfig, registry: Registry) -> RolloutDecision:
+    """Canary v2 advanced from 10% to 50%: 100 clean canary requests over 61 s, two ticks
+    of the real controller."""
+    registry.deploy(NAME, production=1, canary=2, weight=10)
+    metrics, clock = ServingMetrics(), Clock()
+    controller = RolloutController(
+        cfg, registry, metrics=metrics.render, alerts=AlertManager([]), clock=clock
+    )
+    controller.tick()
+    serve(metrics, 1, 900)
+    serve(metrics, 2, 100)
+    clock.advance(61)
+    decision = controller.tick()
+    assert decision.action == "advance", decision.reasons
+    return decision

@@ -19,7 +19,12 @@ from mooring.monitoring._rollout_view import GuardrailView, rollout_path
 from mooring.registry import Registry
 from tests._support.cli import run_mooring
 from tests._support.rollout import NAME, registry_with_versions
-from tests._support.rollout_evidence import rollout_project, undecided_rollout, write_config
+from tests._support.rollout_evidence import (
+    advanced_rollout,
+    rollout_project,
+    undecided_rollout,
+    write_config,
+)
 
 
 class Rollout:
@@ -142,11 +147,31 @@ def test_monitor_prints_each_guardrail_compactly(
     _, decision = undecided_rollout(rollout.cfg, rollout.registry)
     _print(MonitorReport(at="2024-05-01T12:00:00+00:00", rollout=decision))
     out = capsys.readouterr().out
-    assert "rollout: insufficient_data canary 2 10%" in out
+    assert "rollout: insufficient_data: canary v2 at 10% after 0s and 5 canary requests; " in out
+    assert "; undecided: errors, latency" in out
     for g in decision.guardrails:
         assert f"  · {GuardrailView.from_result(g).line}" in out
     assert "· errors [undecided] estimate +0 interval [" in out
-    assert "more canary requests expected" in out
+    assert out.count("more canary requests expected") == 1
+
+
+def test_monitor_says_an_advance_in_one_short_line_beside_each_guardrail(
+    rollout: Rollout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    decision = advanced_rollout(rollout.cfg, rollout.registry)
+    _print(MonitorReport(at="2024-05-01T12:00:00+00:00", rollout=decision))
+    lines = capsys.readouterr().out.splitlines()
+    shown = [g for g in decision.guardrails if g.state != "off"]
+    assert lines[0].startswith(
+        "2024-05-01T12:00:00+00:00 rollout: advance: canary v2 10% → 50% after 1m 1s and 100 "
+        "canary requests; guardrails: "
+    )
+    assert len(lines[0]) < 180 and lines[1:] == [
+        f"  · {GuardrailView.from_result(g).line}" for g in shown
+    ]
+    # The reason, which repeats every guardrail's message, is left to the audit log.
+    [reason] = decision.reasons
+    assert len(reason) > 500 and all(g.message in reason for g in shown if g.state == "pass")
 
 
 def _fail_three_ticks(rollout: Rollout) -> None:

@@ -47,6 +47,7 @@ from mooring.formats._gate import DecisionRecord
 
 if TYPE_CHECKING:
     from mooring._project import Project
+    from mooring.monitoring._rollout_state import RolloutDecision
     from mooring.pipeline import RunResult
 
 #: The file that marks a folder as one ``mooring demo`` made (so it may start it again).
@@ -376,8 +377,7 @@ def _watch_canary(
     with Registry.from_config(cfg) as registry:
         controller = RolloutController(cfg, registry, metrics=[f"{client.base}/metrics"])
         first = controller.tick()  # the monitor starts counting here
-        reasons = escape("; ".join(first.reasons))
-        console.print(f"monitor: {first.action} — {reasons}", soft_wrap=True)
+        console.print(f"monitor: {escape(_decision(first))}", soft_wrap=True)
         began = time.monotonic()
         # About 250 for the canary at 5%: its outputs are judged from 200 logged rows.
         served = _send(client, project.name, rows[40:5000])
@@ -388,11 +388,17 @@ def _watch_canary(
     for guard in decision.guardrails:
         table.add_row(guard.name, guard.status, escape(guard.message))
     console.print(table)
-    console.print(
-        f"[bold]{decision.action}[/]: canary {decision.canary} {decision.from_weight}% → "
-        f"{decision.to_weight}% ({escape('; '.join(decision.reasons))})",
-        soft_wrap=True,
-    )
+    console.print(escape(_decision(decision)), soft_wrap=True)
+
+
+def _decision(decision: RolloutDecision) -> str:
+    """The decision in one line, the numbers left to its guardrails' (a reason repeats them)."""
+    from mooring.monitoring._rollout_view import GuardrailView, decision_line, reasons_beyond
+
+    views = [GuardrailView.from_result(g) for g in decision.guardrails]
+    d = decision
+    line = decision_line(d.action, d.canary, d.from_weight, d.to_weight, views, d.numbers)
+    return "; ".join([line, *reasons_beyond(d.reasons, views)])
 
 
 def _summary(toml: Path, project: Project, started: float) -> None:

@@ -110,25 +110,23 @@ def monitor(
 def _print(report: object) -> None:
     from mooring.monitoring._estimate import estimate_line
     from mooring.monitoring._monitor import MonitorReport
-    from mooring.monitoring._rollout_view import GuardrailView
+    from mooring.monitoring._rollout_view import GuardrailView, decision_line, reasons_beyond
     from mooring.monitoring._shadow import shadow_lines
     from mooring.monitoring._summary import drift_headline
 
     assert isinstance(report, MonitorReport)
     r = report.rollout
     if r is not None:
-        target = (
-            f"{r.from_weight}% → {r.to_weight}%"
-            if r.from_weight != r.to_weight
-            else f"{r.to_weight}%"
-        )
-        who = f"canary {r.canary} " if r.canary is not None else ""
-        console.print(f"[bold]{report.at}[/] rollout: {r.action} {who}{target if r.canary else ''}")
-        for reason in r.reasons:
+        # The decision in one line, then what the guardrails' lines do not say, then each
+        # guardrail once (an advance's reason alone repeats them all).
+        views = [GuardrailView.from_result(g) for g in r.guardrails]
+        line = decision_line(r.action, r.canary, r.from_weight, r.to_weight, views, r.numbers)
+        console.print(f"[bold]{report.at}[/] rollout: {escape(line)}", soft_wrap=True)
+        for reason in reasons_beyond(r.reasons, views):
             console.print(f"  {escape(reason)}", soft_wrap=True)
-        for g in r.guardrails:
+        for g in views:
             if g.state != "off":
-                console.print(f"  · {escape(GuardrailView.from_result(g).line)}", soft_wrap=True)
+                console.print(f"  · {escape(g.line)}", soft_wrap=True)
     if report.slo is not None:
         for s in report.slo.statuses:
             mark = "[bold red]FIRING[/]" if s.firing else "ok"

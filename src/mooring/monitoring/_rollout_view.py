@@ -23,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -40,11 +41,15 @@ __all__ = [
     "GuardrailView",
     "RolloutView",
     "StepView",
+    "decision_line",
     "read_rollout",
+    "reasons_beyond",
     "rollout_path",
 ]
 
 _STATES = {"ok": "pass", "breach": "fail", "insufficient_data": "undecided"}
+#: The first reason of an undecided step, which only counts what its guardrails say.
+_UNDECIDED_COUNT = re.compile(r"undecided at \d+%: \d+ guardrail\(s\)")
 _REWRITE = "the next `mooring monitor` tick rewrites it"
 
 
@@ -284,6 +289,63 @@ class DecisionView:
         )
         who = f" canary v{self.canary} at {weights}" if self.canary is not None else ""
         return f"{self.action}{who}" + (f" ({self.at})" if self.at else "")
+
+
+def decision_line(
+    action: str,
+    canary: int | None,
+    from_weight: int,
+    to_weight: int,
+    guardrails: list[GuardrailView],
+    numbers: Mapping[str, Any] | None = None,
+) -> str:
+    """A rollout decision in one short line: what it did, its guardrails counted or named by
+    state, the evidence left to their own lines (a decision's reasons repeat it all).
+
+    Examples:
+        >>> g = [GuardrailView("errors", "pass", "ok"), GuardrailView("latency", "undecided",
+        ...      "insufficient_data"), GuardrailView("live", "unavailable", "unavailable")]
+        >>> line = decision_line("insufficient_data", 2, 5, 5, g, {"step_seconds": 63,
+        ...     "canary_requests": 263})
+        >>> line.split("; ")[0]
+        'insufficient_data: canary v2 at 5% after 1m 3s and 263 canary requests'
+        >>> line.split("; ")[1:]
+        ['guardrails: 1 pass', '1 unavailable', 'undecided: latency']
+    """
+    weights = f"{from_weight}% → {to_weight}%" if from_weight != to_weight else f"at {to_weight}%"
+    line = f"{action}: canary v{canary} {weights}" if canary is not None else action
+    numbers = numbers or {}
+    seconds, requests = numbers.get("step_seconds"), numbers.get("canary_requests")
+    if isinstance(seconds, int | float) and isinstance(requests, int | float):
+        line += f" after {_duration(seconds)} and {requests:,.0f} canary requests"
+    shown = [g for g in guardrails if g.state != "off"]
+    if not shown:
+        return line
+    # Those that pass or have no evidence are counted; the others named (they decide).
+    counts = {state: sum(g.state == state for g in shown) for state in ("pass", "unavailable")}
+    named: dict[str, list[str]] = {}
+    for g in shown:
+        if g.state not in counts:
+            named.setdefault(g.state, []).append(g.name + (" (advisory)" if g.advisory else ""))
+    parts = [f"{n} {state}" for state, n in counts.items() if n or state == "pass"]
+    parts += [f"{state}: {', '.join(names)}" for state, names in named.items()]
+    return f"{line}; guardrails: {'; '.join(parts)}"
+
+
+def reasons_beyond(reasons: list[str], guardrails: list[GuardrailView]) -> list[str]:
+    """The reasons of a decision that its guardrails' own lines do not already say: a reason
+    quoting a guardrail's message, or only counting the undecided ones, is left out.
+
+    Examples:
+        >>> g = [GuardrailView("errors", "undecided", "insufficient_data", "3 of 20 requests")]
+        >>> reasons_beyond(["undecided at 10%: 1 guardrail(s)", "errors: 3 of 20 requests",
+        ...                 "held at 10% for 30m"], g)
+        ['held at 10% for 30m']
+    """
+    said = [g.message for g in guardrails if g.message]
+    return [
+        r for r in reasons if not any(m in r for m in said) and not _UNDECIDED_COUNT.fullmatch(r)
+    ]
 
 
 @dataclass(frozen=True)
