@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -15,14 +16,66 @@ from typing import Any
 import click
 import orjson
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from mooring.config._base import parse_duration
 from mooring.errors import MooringError, UsageError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+#: A word: what a line is never broken inside of (a path, a URL, "Some-college").
+_WORD = re.compile(r"\S+\s*")
+
+
+def wrap_words(text: Text, width: int) -> Text:
+    r"""``text`` with its lines broken between words only, each within ``width`` cells
+    where its words allow: a word longer than that (a path, say) keeps a line of its own,
+    whole, so it reads and copies as one (Rich folds it, "report.h" / "tml").
+
+    Examples:
+        >>> str(wrap_words(Text("report: /a/very/long/path.html then more words"), 12))
+        'report:\n/a/very/long/path.html\nthen more\nwords'
+    """
+    lines = []
+    for line in text.split("\n", allow_blank=True):
+        plain, offsets = line.plain, []
+        used, alone = len(plain) - len(plain.lstrip()), True  # the indent counts
+        for word in _WORD.finditer(plain):
+            if not alone and used + cell_len(word.group().rstrip()) > width:
+                offsets.append(word.start())
+                used = 0
+            used, alone = used + cell_len(word.group()), False
+        for part in line.divide(offsets):
+            part.rstrip()
+            lines.append(part)
+    return Text("\n").join(lines)
+
+
+class WordConsole(Console):
+    """A Rich console whose lines of text break between words, never inside one.
+
+    ``print`` of strings (markup) without layout options wraps them with
+    :func:`wrap_words` at the console's width; tables, rules and any call that sets
+    ``soft_wrap``, ``overflow``, ``no_wrap`` or the like print as Rich does.
+    """
+
+    def print(self, *objects: Any, sep: str = " ", end: str = "\n", **options: Any) -> None:
+        if not objects or not all(isinstance(o, str) for o in objects):
+            return super().print(*objects, sep=sep, end=end, **options)
+        if set(options) - {"markup", "emoji", "highlight"}:
+            return super().print(*objects, sep=sep, end=end, **options)
+        text = self.render_str(
+            sep.join(objects),
+            markup=options.get("markup"),
+            emoji=options.get("emoji"),
+            highlight=options.get("highlight"),
+        )
+        return super().print(wrap_words(text, self.width), end=end, soft_wrap=True)
+
+
+console = WordConsole(highlight=False)
+err_console = WordConsole(stderr=True, highlight=False)
 
 
 @dataclass

@@ -56,29 +56,29 @@ def _options(config: Path | None, delimiter: str | None, na: list[str] | None) -
     return options
 
 
-def _stats_table(stats: DatasetStatistics) -> Table:
-    table = Table(title=f"{stats.source} — {stats.num_rows:,} rows", title_justify="left")
-    for header in ("column", "type", "missing", "min", "mean", "max", "distinct / top values"):
-        table.add_column(header, overflow="fold")
+def _print_stats(stats: DatasetStatistics) -> None:
+    """One row per column; names and types whole, the values wrapped between words (on 80
+    columns a fold would split "Some-college" or "marital-status" in two)."""
+    console.print(escape(f"{stats.source} — {stats.num_rows:,} rows"))
+    table = Table()
+    table.add_column("column", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("missing")
+    table.add_column("values", ratio=1)
     for name, col in stats.columns.items():
         missing = f"{col.missing:,} ({100 * col.null_fraction:.1f}%)"
         if col.numeric is not None and col.numeric.count:
             n = col.numeric
-            table.add_row(
-                name,
-                col.type,
-                missing,
-                f"{n.min:g}",
-                f"{n.mean:.4g}",
-                f"{n.max:g}",
-                f"p50={n.quantiles([0.5])[0]:g}",
+            values = (
+                f"min {n.min:g}, mean {n.mean:.4g}, max {n.max:g}, p50 {n.quantiles([0.5])[0]:g}"
             )
         elif col.strings is not None:
             top = ", ".join(f"{v} ({c:,})" for v, c in col.strings.top(3))
-            table.add_row(name, col.type, missing, "", "", "", f"{col.strings.distinct:,}: {top}")
+            values = f"{col.strings.distinct:,} distinct: {top}"
         else:
-            table.add_row(name, col.type, missing, "", "", "", "")
-    return table
+            values = ""
+        table.add_row(escape(name), col.type, missing, escape(values))
+    console.print(table)
 
 
 @app.command(
@@ -116,7 +116,7 @@ def stats_command(
     if as_json:
         print_json(stats.to_dict())
     else:
-        console.print(_stats_table(stats))
+        _print_stats(stats)
         if out is not None:
             console.print(f"statistics written to {out}")
 

@@ -205,7 +205,9 @@ def list_command(
             if as_json:
                 print_json([s.to_dict() for s in summaries])
                 return
-            table = Table(title=f"models in {reg.store.url}", title_justify="left")
+            # Above the table, not its title: a table folds a long registry URL.
+            console.print(escape(f"models in {reg.store.url}"))
+            table = Table()
             for header in ("model", "versions", "latest", "production", "canary"):
                 table.add_column(header)
             for s in summaries:

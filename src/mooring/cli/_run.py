@@ -373,7 +373,9 @@ def status_command(config: ConfigOpt = Path("mooring.toml"), as_json: JsonOpt = 
     if as_json:
         print_json({**status.to_dict(), "rollout_policy": policy, "box": box})
         return
-    table = Table(title=f"{status.model} ({status.registry})", title_justify="left")
+    # The title above the table, not as its title: a table folds a long registry URL.
+    console.print(escape(f"{status.model} ({status.registry})"))
+    table = Table()
     table.add_column("what", style="bold")
     table.add_column("state", overflow="fold")
 
