@@ -70,9 +70,12 @@ def _quiet_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """``mooring run`` of three candidates (linear, mlp, gbt): the project's file and
-    what the command printed (stdout, then stderr)."""
+    what the command printed (stdout, then stderr). Its [features] lists a column it
+    also excludes, which each candidate's features warn of."""
     root = tmp_path_factory.mktemp("quiet")
     toml = write_candidates_project(root / "project", write_adult(root / "data"))
+    with toml.open("a", encoding="utf-8") as file:
+        file.write('\n[features]\nfnlwgt = { transform = "log_normalize" }\nexclude = ["fnlwgt"]\n')
     result = subprocess.run(
         [sys.executable, "-m", "mooring", "run", "-c", str(toml)],
         capture_output=True,
@@ -106,6 +109,8 @@ def test_run_names_each_candidate_and_prints_no_native_lines(ran: tuple[Path, st
     assert re.search(r"^linear epoch 2/50 · [\d,]+ rows  loss 0\.\d+$", output, re.MULTILINE)
     assert re.search(r"^training candidate gbt \(gbt\): [\d,]+ rows$", output, re.MULTILINE)
     assert not re.search(r"^epoch \d", output, re.MULTILINE), "an epoch line without its model"
+    # A warning once a run, not once a candidate.
+    assert output.count("[features] lists 'fnlwgt' and also excludes it") == 1, output
 
 
 class _Serve:

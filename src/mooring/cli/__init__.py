@@ -120,9 +120,19 @@ def _one_line_warning(
     line: str | None = None,
 ) -> None:
     """A Python warning as the command line says everything else: one line, no source
-    path (``--debug`` shows Python's own form)."""
+    path (``--debug`` shows Python's own form); each one once a run, however often it is
+    raised (every ``[[model.candidates]]`` builds the same features, and Keras resets
+    Python's record of the warnings already shown in between)."""
+    line = f"warning: {message}\n"
+    if line in _WARNED:
+        return
+    _WARNED.add(line)
     with contextlib.suppress(OSError, ValueError):
-        (file or sys.stderr).write(f"warning: {message}\n")
+        (file or sys.stderr).write(line)
+
+
+#: The warnings this run printed (:func:`_one_line_warning`).
+_WARNED: set[str] = set()
 
 
 def _checked_first(command: str | None, args: list[str]) -> int | None:
