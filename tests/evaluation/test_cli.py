@@ -136,8 +136,7 @@ def test_evaluate_exit_codes_and_report(tmp_path: Path, capsys: pytest.CaptureFi
         main(["evaluate", "-c", str(defaults), "-m", str(model), "-o", str(tmp_path / "r3")]) == 0
     )
     out = capsys.readouterr().out
-    assert "PASS auc " in out and "(default gate)" in out
-    assert "PASS passed" not in out
+    assert "PASS auc " in out and "passed:" not in out and "(default gate)" in out
     assert "blessed by the default gates: auc beats chance beyond its interval" in out
     ungated = _project(tmp_path, "default_gates = false\n")
     code = main(["evaluate", "-c", str(ungated), "-m", str(model), "-o", str(tmp_path / "r4")])

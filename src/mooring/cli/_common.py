@@ -255,9 +255,9 @@ def print_gate(*, skipped: bool, passed: bool, message: str, default: bool) -> N
     ``PASS``/``FAIL``/``SKIP`` and the gate's own message."""
     mark = "[yellow]SKIP[/]" if skipped else "[green]PASS[/]" if passed else "[red]FAIL[/]"
     note = " [dim](default gate)[/]" if default else ""
-    # The mark says the verdict; a message that starts with it again ("passed: …") drops it.
-    verdict = "skipped: " if skipped else "passed: " if passed else "failed: "
-    message = message.removeprefix(verdict)
+    # "SKIP first model ...", not "SKIP skipped: first model ..." (so for "passed: ...")
+    said = "skipped:" if skipped else "passed:" if passed else "failed:"
+    message = message.removeprefix(said).strip()
     console.print(f"{mark} {escape(message)}{note}", soft_wrap=True)
 
 
