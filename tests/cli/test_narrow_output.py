@@ -40,6 +40,16 @@ def test_a_long_path_keeps_a_line_of_its_own_and_prose_wraps_around_it(
     assert short and all(len(line) <= 80 for line in short)
 
 
+def test_the_demo_says_a_long_step_title_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    from mooring.cli._demo import _step
+
+    title = "mooring run: validate → train → evaluate → gate → register → replay → deploy"
+    _step(1, title)
+    _step(2, "Serve")
+    out = capsys.readouterr().out
+    assert whole(out, [f"1. {title}", "2. Serve"]) == [] and "…" not in out
+
+
 def test_stats_keeps_column_names_and_values_whole(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -126,7 +126,12 @@ def prepare(folder: Path) -> Path:
 
 
 def _step(number: int, title: str) -> None:
-    console.rule(f"[bold]{number}. {title}", align="left")
+    heading = f"{number}. {title}"
+    if len(heading) + 4 <= console.width:
+        console.rule(f"[bold]{escape(heading)}", align="left")
+    else:  # a rule cuts its title short ("depl…"): the rule, then the title whole
+        console.rule()
+        console.print(f"[bold]{escape(heading)}[/]")
 
 
 def _free_port() -> int:
@@ -377,18 +382,19 @@ def _watch_canary(
     with Registry.from_config(cfg) as registry:
         controller = RolloutController(cfg, registry, metrics=[f"{client.base}/metrics"])
         first = controller.tick()  # the monitor starts counting here
-        console.print(f"monitor: {escape(_decision(first))}", soft_wrap=True)
+        console.print(f"monitor: {escape(_decision(first))}")
         began = time.monotonic()
         # About 250 for the canary at 5%: its outputs are judged from 200 logged rows.
         served = _send(client, project.name, rows[40:5000])
         console.print(f"{sum(served.values())} requests answered by version {dict(served)}")
         time.sleep(max(0.0, 5.5 - (time.monotonic() - began)) + 1.5)
         decision = controller.tick()
-    table = Table("guardrail", "status", "detail", title=f"monitor decision: {decision.action}")
+    table = Table("guardrail", "status", title=f"monitor decision: {decision.action}")
+    table.add_column("detail", overflow="fold")  # a path too long for the cell, whole
     for guard in decision.guardrails:
         table.add_row(guard.name, guard.status, escape(guard.message))
     console.print(table)
-    console.print(escape(_decision(decision)), soft_wrap=True)
+    console.print(escape(_decision(decision)))
 
 
 def _decision(decision: RolloutDecision) -> str:
@@ -413,6 +419,10 @@ def _summary(toml: Path, project: Project, started: float) -> None:
     console.print(f"serving:     production {dep.production}{canary}")
     console.print(f"project:     {shown}/mooring.toml; its state in {shown}/.mooring")
     console.print(f"next, in {shown}:")
+    # Commands whole in their column, what they do wrapped beside them.
+    steps = Table.grid(padding=(0, 2))
+    steps.add_column(no_wrap=True)
+    steps.add_column()
     for command, what in (
         ("mooring status", "production, canary, last run, last drift check"),
         ("mooring serve --port 8501", "then http://127.0.0.1:8501/ui/ (the dashboard)"),
@@ -420,4 +430,5 @@ def _summary(toml: Path, project: Project, started: float) -> None:
         ("mooring monitor --watch", "judge the canary until it is promoted or rolled back"),
         ("mooring run", "all of it again, cached: a re-run retrains nothing"),
     ):
-        console.print(f"  {command:<36} {what}")
+        steps.add_row(f"  {escape(command)}", escape(what))
+    console.print(steps)

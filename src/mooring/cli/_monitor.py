@@ -121,7 +121,7 @@ def _print(report: object) -> None:
         # guardrail once (an advance's reason alone repeats them all).
         views = [GuardrailView.from_result(g) for g in r.guardrails]
         line = decision_line(r.action, r.canary, r.from_weight, r.to_weight, views, r.numbers)
-        console.print(f"[bold]{report.at}[/] rollout: {escape(line)}", soft_wrap=True)
+        console.print(f"[bold]{report.at}[/] rollout: {escape(line)}")
         for reason in reasons_beyond(r.reasons, views):
             console.print(f"  {escape(reason)}", soft_wrap=True)
         for g in views:
