@@ -46,3 +46,30 @@ def test_show_lists_attached_artifacts(tmp_path: Path, capsys: pytest.CaptureFix
 
     assert main(["models", "show", "income", "--registry", url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["artifacts"] == []
+
+
+def test_show_says_why_a_gate_was_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # each row on one line
+    url = f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
+    skipped = {
+        "name": "auc change: diff >= -0.005",
+        "metric": "auc",
+        "kind": "change",
+        "value": 0.91,
+        "passed": True,
+        "skipped": True,
+        "message": "skipped: first model — there is no production model to compare with",
+    }
+    with Registry.open(url) as reg:
+        register_judged(
+            reg,
+            name="income",
+            artifact_dir=make_model_dir(tmp_path / "src", 0),
+            record=VersionRecord(lineage=LINEAGE, gate={"blessed": True, "gates": [skipped]}),
+        )
+    assert main(["models", "show", "income", "--registry", url]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "gate.auc change" in line]
+    assert "skipped: first model — there is no production model to compare with" in row
+    assert "0.91" not in row

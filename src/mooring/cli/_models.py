@@ -285,9 +285,12 @@ def show_command(
                 if isinstance(v, int | float | str)
             ]
         for gate in mv.decision.gates if mv.decision else ():
-            verdict = ("skipped" if gate.skipped else ("pass" if gate.passed else "FAIL")) + (
-                " (default gate)" if gate.default else ""
-            )
+            default = " (default gate)" if gate.default else ""
+            if gate.skipped:  # not judged: why, not a value it was never held to
+                why = gate.message.removeprefix("skipped:").strip()
+                rows.append((f"gate.{gate.name}", f"skipped{default}: {why}"))
+                continue
+            verdict = ("pass" if gate.passed else "FAIL") + default
             rows.append(
                 (f"gate.{gate.name}", f"{verdict}: {gate.value} vs {describe_bound(gate.bound)}")
             )
