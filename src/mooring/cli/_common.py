@@ -60,6 +60,13 @@ class WordConsole(Console):
     ``soft_wrap``, ``overflow``, ``no_wrap`` or the like print as Rich does.
     """
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if options.get("width") is None:
+            # The width read at each print (the terminal's, or COLUMNS), not pinned to the
+            # COLUMNS of the moment the module was imported.
+            self._width = None
+
     def print(self, *objects: Any, sep: str = " ", end: str = "\n", **options: Any) -> None:
         if not objects or not all(isinstance(o, str) for o in objects):
             return super().print(*objects, sep=sep, end=end, **options)
