@@ -35,6 +35,8 @@ QUERY = "canary"
 #: The smallest size a diagram's text (Mermaid's 16 px, scaled to fit) may be drawn at.
 MIN_TEXT_PX = 11.0
 WAIT_MS = 20_000
+#: How many times the query is typed before the search counts as not answering.
+SEARCH_TRIES = 4
 
 # Material draws each diagram into a closed shadow root; opened, the page can be asked
 # what is inside (the drawing is the same).
@@ -134,12 +136,25 @@ def _diagrams_are_drawn(page: Any, root: str, screenshot_dir: Path | None) -> No
 
 
 def _search_answers(page: Any, root: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(root, wait_until="load")
     box = page.locator("input.md-search__input")
     box.click()
-    box.fill(QUERY)
     results = page.locator(".md-search-result__item")
-    results.first.wait_for(state="visible", timeout=WAIT_MS)
+    # Typed key by key, as a reader does: Material reads the query on key events, so a
+    # value set at once (fill) is seen only if the search worker starts after it. The
+    # worker builds its index after the page loads (seconds on a busy machine); a query
+    # typed before it is ready is typed again, up to SEARCH_TRIES times.
+    for attempt in range(SEARCH_TRIES):
+        box.fill("")
+        box.press_sequentially(QUERY, delay=20)
+        try:
+            results.first.wait_for(state="visible", timeout=WAIT_MS)
+            break
+        except PlaywrightTimeout:
+            if attempt == SEARCH_TRIES - 1:
+                raise
     assert results.count() >= 1, f"searching for {QUERY!r} found nothing"
     link = results.first.locator("a").first.get_attribute("href") or ""
     assert urlsplit(urljoin(root, link)).hostname == "127.0.0.1", link
