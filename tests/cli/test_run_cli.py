@@ -347,9 +347,10 @@ def test_every_command_has_help_with_an_example_and_json_output() -> None:
 
     from mooring.cli import app
 
-    # They serve pages and APIs, or walk a person through the loop (demo, whose state
-    # `mooring status --json` then reads): they print no data.
-    servers = {"serve", "ui", "demo"}
+    # They serve pages (the dashboard, the documentation) and APIs, or walk a person
+    # through the loop (demo, whose state `mooring status --json` then reads): they print
+    # no data.
+    servers = {"serve", "ui", "docs", "demo"}
     root = get_command(app)
     no_example, no_json = [], []
     for name, command in root.commands.items():  # type: ignore[attr-defined]
