@@ -34,6 +34,16 @@ NOT_BLESSED: dict[str, Any] = {
     "blessed": False,
     "gates": [{"name": "auc", "value": 0.81, "bound": 0.88, "passed": False}],
 }
+# A change gate with no production model to compare with: skipped, and why.
+SKIPPED_GATE: dict[str, Any] = {
+    "name": "auc change: diff >= -0.005",
+    "metric": "auc",
+    "kind": "change",
+    "value": 0.91,
+    "passed": True,
+    "skipped": True,
+    "message": "skipped: first model — there is no production model to compare with",
+}
 # What `decide` records when no gate judged ([evaluation] default_gates = false, no gates).
 UNGATED: dict[str, Any] = {
     "blessed": False,

@@ -12,7 +12,7 @@ from mooring.cli import main
 from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._judged import register_judged
-from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
+from tests._support.artifacts import BLESSED, LINEAGE, SKIPPED_GATE, make_model_dir
 
 
 def test_show_lists_attached_artifacts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,21 +53,12 @@ def test_show_says_why_a_gate_was_skipped(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "300")  # each row on one line
     url = f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
-    skipped = {
-        "name": "auc change: diff >= -0.005",
-        "metric": "auc",
-        "kind": "change",
-        "value": 0.91,
-        "passed": True,
-        "skipped": True,
-        "message": "skipped: first model — there is no production model to compare with",
-    }
     with Registry.open(url) as reg:
         register_judged(
             reg,
             name="income",
             artifact_dir=make_model_dir(tmp_path / "src", 0),
-            record=VersionRecord(lineage=LINEAGE, gate={"blessed": True, "gates": [skipped]}),
+            record=VersionRecord(lineage=LINEAGE, gate={"blessed": True, "gates": [SKIPPED_GATE]}),
         )
     assert main(["models", "show", "income", "--registry", url]) == 0
     [row] = [line for line in capsys.readouterr().out.splitlines() if "gate.auc change" in line]

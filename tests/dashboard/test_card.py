@@ -10,7 +10,7 @@ from mooring.formats._version_record import VersionRecord
 from mooring.registry import Registry
 from mooring.registry._judged import register_judged
 from mooring.registry._store import CardRenderer
-from tests._support.artifacts import BLESSED, LINEAGE, make_model_dir
+from tests._support.artifacts import BLESSED, LINEAGE, SKIPPED_GATE, make_model_dir
 
 
 def card(**changes: Any) -> str:
@@ -126,15 +126,6 @@ def test_card_shows_a_waived_gate_with_its_reason_and_values() -> None:
 
 
 def test_card_says_a_skipped_gate_was_skipped_and_why() -> None:
-    skipped = {
-        "name": "auc change: diff >= -0.005",
-        "metric": "auc",
-        "kind": "change",
-        "value": 0.91,
-        "passed": True,
-        "skipped": True,
-        "message": "skipped: first model — there is no production model to compare with",
-    }
-    text = card(gate={"blessed": True, "gates": [skipped]})
+    text = card(gate={"blessed": True, "gates": [SKIPPED_GATE]})
     row = next(line for line in text.splitlines() if line.startswith("| auc change"))
     assert row.endswith("| skipped: first model — there is no production model to compare with |")
