@@ -944,7 +944,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901, PL
             "cpus": os.cpu_count(),
             "usable_cores": len(os.sched_getaffinity(0)),
             "ram_gb": _ram_gb(),
-            "mooring": _version("mooring"),
+            "mooring": _version("mooring-ml"),
             "pyarrow": pyarrow.__version__,
             "ray": _version("ray"),
             "tensorflow": _version("tensorflow"),

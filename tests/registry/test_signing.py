@@ -418,7 +418,7 @@ def test_without_the_extra_signing_says_which_to_install(
         monkeypatch.setitem(sys.modules, module, None)
     with Registry.open(f"sqlite:///{tmp_path / 'r.db'}", artifacts=tmp_path / "art") as reg:
         reg.signatures = Signatures(signing_key=keys[0].private)
-        with pytest.raises(MissingExtraError, match=r"pip install 'mooring\[signing\]'$"):
+        with pytest.raises(MissingExtraError, match=r"pip install 'mooring-ml\[signing\]'$"):
             _register(reg, tmp_path)
 
 

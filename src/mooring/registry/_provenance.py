@@ -56,10 +56,15 @@ def default_actor() -> str:
         return "unknown"
 
 
+#: The distribution a package is installed from, where the names differ: mooring's is
+#: ``mooring-ml`` (``mooring`` on the package index is another project).
+DISTRIBUTIONS = {"mooring": "mooring-ml"}
+
+
 def package_version(package: str) -> str | None:
     """The installed version of ``package`` (None when it is not installed)."""
     try:
-        return importlib.metadata.version(package)
+        return importlib.metadata.version(DISTRIBUTIONS.get(package, package))
     except importlib.metadata.PackageNotFoundError:
         return None
 
