@@ -39,12 +39,14 @@ def _server(model_dirs: dict[str, Path], **options: Any) -> ServerThread:
 
 @pytest.fixture(scope="module")
 def door(model_dirs: dict[str, Path]) -> Iterator[ServerThread]:
-    """One admitted request at a time, four pipelined, six connections; the deadline and
-    the read timeouts are far longer than any test takes: none of them may fire here."""
+    """One admitted request at a time, four pipelined, six connections; the deadline, the
+    read timeouts and the keep-alive are far longer than any test takes: none of them may
+    fire here (on a loaded machine, 5 s between two requests of one client happen)."""
     with _server(
         model_dirs,
         max_in_flight=1,
         deadline_ms=PATIENCE * 1000,
+        keep_alive_s=int(PATIENCE),
         header_timeout_s=PATIENCE,
         body_timeout_s=PATIENCE,
         max_pipelined=4,
