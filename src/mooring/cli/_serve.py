@@ -309,7 +309,7 @@ def start_monitor(
     """``mooring serve --monitor``: one project's monitor in a thread of the server, reading
     its metrics in process and rendering drift reports with the dashboard's renderer."""
     from mooring.dashboard._drift_report import render_drift_html
-    from mooring.monitoring._monitor import Monitor
+    from mooring.monitoring import Monitor
 
     return Monitor(
         project,
