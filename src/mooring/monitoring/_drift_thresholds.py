@@ -3,11 +3,6 @@ column's own ``[monitoring.features.NAME]`` overrides. The drift check
 (:mod:`mooring.monitoring._drift`) judges with them, and the calibration
 (:mod:`mooring.monitoring._calibration`) suggests the smallest window whose natural
 variation stays under them.
-
-Examples:
-    >>> cfg = MonitoringConfig.model_validate({"features": {"age": {"psi": 0.3}}})
-    >>> resolve_thresholds(cfg, "age", "numeric")["psi"]
-    0.3
 """
 
 from __future__ import annotations
@@ -25,9 +20,9 @@ def resolve_thresholds(config: MonitoringConfig, name: str, kind: str) -> dict[s
     defaults, then its overrides (None: the metric is ignored for it).
 
     Examples:
-        >>> cfg = MonitoringConfig.model_validate({"features": {"age": {"ignore": ["ks"]}}})
-        >>> resolve_thresholds(cfg, "age", "numeric")["ks"] is None
-        True
+        >>> cfg = MonitoringConfig.model_validate({"features": {"age": {"psi": 0.3}}})
+        >>> resolve_thresholds(cfg, "age", "numeric")["psi"]
+        0.3
     """
     metrics = NUMERIC_METRICS if kind == "numeric" else CATEGORICAL_METRICS
     base = config.thresholds.model_dump()
