@@ -407,9 +407,10 @@ def test_a_client_that_half_closes_is_answered_what_it_sent_whole_then_closed() 
     one = Driver()
     one.send(_plain("POST", PREDICT, b"{}"))
     one.eof()
-    assert not one.closed and not one.pending[0].keep_alive  # its answer says it is the last
+    assert not one.closed and not one.core.keeps(one.pending[0])
     one.answer()
     assert one.closed and one.statuses() == [200]
+    assert b"connection: close\r\n" in one.written  # its answer says it is the last
     # A body cut short by the client's last byte never completes: closed unanswered, a
     # prediction counted as its client's (499).
     cut = Driver()
