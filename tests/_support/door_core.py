@@ -10,6 +10,7 @@ own. No loop, no socket, no sleep.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from mooring.config import ServingConfig
 from mooring.serving._door import Door
@@ -25,6 +26,7 @@ from mooring.serving._door_core import (
     Write,
 )
 from mooring.serving._door_framing import Request
+from mooring.serving._endpoints import ROUTES
 
 _STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
 ANSWER = [(b"content-length", b"2")]  # the app's answer: 200, {}
@@ -35,7 +37,8 @@ class Driver:
 
     def __init__(self, door: Door | None = None, **limits: float) -> None:
         self.door = door or Door(ServingConfig(**limits))
-        self.core = Core(self.door.admission, self.door.limits, self.door.reclaim_body)
+        door = self.door
+        self.core = Core(door.admission, door.limits, door.reclaim_body, ROUTES)
         self.now = 0.0
         self.written = bytearray()
         self.closed = False
@@ -51,7 +54,7 @@ class Driver:
         # driver to make room for another's (Door.reclaim_body).
         self.door.connections[self] = None  # type: ignore[index]
 
-    def act(self, decisions: tuple[Decision, ...] | list[Decision]) -> None:
+    def act(self, decisions: Sequence[Decision]) -> None:
         """What the door decided for this connection from another's event."""
         self._do(list(decisions))
 

@@ -43,6 +43,7 @@ from mooring.serving._door_core import (
 from mooring.serving._door_cycle import ARRIVED, Cycle
 from mooring.serving._door_framing import Request
 from mooring.serving._door_states import HEAD_LIMIT, HELD_BYTES, ConnectionState, Timer
+from mooring.serving._routes import NO_ROUTES, Routes
 
 __all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "FastPath"]
 
@@ -83,13 +84,19 @@ class Door:
     the connections (for the read timeouts and shutdown) and the fast path."""
 
     def __init__(
-        self, limits: ServingConfig | None = None, admission: Admission | None = None
+        self,
+        limits: ServingConfig | None = None,
+        admission: Admission | None = None,
+        routes: Routes = NO_ROUTES,
     ) -> None:
         #: The limits (``[serving]``): the door reads its own and shares the admission's.
         self.limits = limits or ServingConfig()
         #: Permits, receiving count and body budget (:mod:`mooring.serving._admission`);
         #: its ``on_refused`` also hears the door's own refusals (connections, read_timeout).
         self.admission = admission or Admission.of(self.limits)
+        #: The app's route table, whose predictions the door admits and may read itself
+        #: (:data:`~mooring.serving._routes.NO_ROUTES`: none, every request through ASGI).
+        self.routes = routes
         #: Open connections, the longest quiet first: in the order they were made or last
         #: answered (a dict for its order; moved to its end in O(1)).
         self.connections: dict[_Connection, None] = {}
@@ -191,7 +198,7 @@ class _Connection(asyncio.Protocol):
         self.door = door
         self.limits = door.limits
         self.app = app
-        self.core = Core(door.admission, door.limits, door.reclaim_body)
+        self.core = Core(door.admission, door.limits, door.reclaim_body, door.routes)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: tuple[str, int | None] | None = None
         self.client: tuple[str, int | None] | None = None

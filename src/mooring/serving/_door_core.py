@@ -16,7 +16,7 @@ bytes and times alone (``tests/serving/test_door_core.py``). It frames the answe
 is decided by :meth:`Core.keeps` alone. Its neighbours are narrow: the shared
 :class:`~mooring.serving._admission.Admission`, the ``[serving]`` limits, and a callable
 that cuts another connection's body when a new one finds no room (the door's
-``reclaim_body``).
+``reclaim_body``), and the app's route table, which says which requests are predictions.
 
 Examples:
     >>> from mooring.config import ServingConfig
@@ -70,7 +70,7 @@ from mooring.serving._door_states import (
     check,
     deadline,
 )
-from mooring.serving._routes import Match, door_route
+from mooring.serving._routes import NO_ROUTES, Match, Routes
 
 if TYPE_CHECKING:
     from mooring.config import ServingConfig
@@ -199,17 +199,23 @@ class Core:
         "reclaim",
         "req",
         "resuming",
+        "routes",
         "sent_all",
         "state",
         "tail",
     )
 
     def __init__(
-        self, admission: Admission, limits: ServingConfig, reclaim: Reclaim = _never
+        self,
+        admission: Admission,
+        limits: ServingConfig,
+        reclaim: Reclaim = _never,
+        routes: Routes = NO_ROUTES,
     ) -> None:
         self.admission = admission
         self.limits = limits
         self.reclaim = reclaim
+        self.routes = routes  # its predictions are admitted (and may take the fast path)
         self.parser = httptools.HttpRequestParser(self)
         self.out: list[Decision] = []
         self.now = 0.0  # the time of the event being handled
@@ -548,7 +554,7 @@ class Core:
             # is not read.
             self._reject(b"400 Bad Request", UPGRADE_CHUNKED)
             raise _StopError
-        match = door_route(req.method, req.url)
+        match = self.routes.door(req.method, req.url)
         if match is not None:
             self._admit(req, match)
         if req.declared > limits.body_limit_bytes:
