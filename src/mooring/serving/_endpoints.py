@@ -90,7 +90,8 @@ class _Ctx(Call):
 
     method: str
     path: str
-    #: The path after the route's prefix (``/v1/models/``, ``/v2/``).
+    #: The value of the route pattern's one parameter, which its grammar reads: the path
+    #: after ``/v1/models/`` or ``/v2/``, the model of a feedback, the admin action.
     rest: str
     raw_headers: Sequence[tuple[bytes, bytes]]
     #: Where the body comes from: the bytes the door read (the fast path), or ASGI's
