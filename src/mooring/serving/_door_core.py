@@ -715,15 +715,14 @@ class Core:
             low = name.lower()
             if low == b"content-length":
                 sized = True
-            elif low == b"connection" or low == b"transfer-encoding":
-                if low == b"connection" and value.lower() == b"close":
-                    keep = False
+            elif low == b"connection":
+                keep = keep and value.lower() != b"close"
+                continue
+            elif low == b"transfer-encoding":
                 continue
             parts += (name, b": ", value, b"\r\n")
-        bodied = status >= 200 and status != 204 and status != 304 and req.method != b"HEAD"
-        req.chunked = False
-        if not sized and bodied:
-            if req.version == "1.1":
+        if not sized and 200 <= status != 204 and status != 304 and req.method != b"HEAD":
+            if req.version == "1.1":  # (req.chunked is False until here: framed once)
                 req.chunked = True
                 parts.append(b"transfer-encoding: chunked\r\n")
             else:

@@ -109,7 +109,7 @@ class Routes:
         """:meth:`prediction` on the raw method and URL the door parses: the path without
         its query, percent-decoded as the ASGI scope's is, so every spelling of a route
         is admitted and answered as the app routes it."""
-        if method != b"POST" or not self._predicting:
+        if method != b"POST":
             return None
         if b"?" in url:
             url = url.split(b"?", 1)[0]
