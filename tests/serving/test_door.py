@@ -585,6 +585,12 @@ def _connections(server: ServerThread) -> int:
     return len(server.server.door.connections)
 
 
+def _taken(server: ServerThread, conns: list[RawConnection]) -> bool:
+    """Whether the server has taken each of ``conns`` (connected is not yet taken)."""
+    ports = {c.client[1] for c in list(server.server.door.connections) if c.client}
+    return all(conn.sock.getsockname()[1] in ports for conn in conns)
+
+
 def test_past_the_connection_limit_idle_sockets_make_room_and_busy_ones_refuse(
     door: ServerThread,
 ) -> None:
@@ -596,13 +602,18 @@ def test_past_the_connection_limit_idle_sockets_make_room_and_busy_ones_refuse(
     # A keep-alive client, then eight sockets that send nothing, on six places: those
     # quiet the longest make room for the new; the client, answered since they came
     # (though connected before them), keeps its connection.
+    # A socket is connected before the server accepts it: each round waits for the
+    # server to have taken its sockets, so the order the server sees is the one written.
     client = RawConnection(door.port)
     idle = [RawConnection(door.port) for _ in range(4)]
     try:
-        for _ in range(2):
+        wait_until(lambda: _taken(door, [client, *idle]), "the five sockets to be taken",
+                   seen=lambda: _connections(door))  # fmt: skip
+        for victim in (0, 2):
             client.send(raw_request("GET", "/v2/health/live"))
             assert client.answer()[0] == 200
             idle += [RawConnection(door.port) for _ in range(2)]
+            assert idle[victim].closed()  # the newest made room
         idle[-1].send(raw_request("GET", "/v2/health/live"))
         assert idle[-1].answer()[0] == 200
         assert all(conn.closed() for conn in idle[: 3 - pooled])
