@@ -11,8 +11,9 @@ ordered tuple of guardrails both run, through :func:`judge`.
 
 In order: a guardrail shown failing rolls back; a sample-ratio mismatch holds; a staged
 canary (0%) starts at the first step; an undecided step waits within its budget
-(``max_hold``, ``max_hold_requests``), then the end-of-horizon ``policy`` decides; a step
-whose guardrails pass advances (after ``min_step_duration``), or is promoted at the last.
+(``max_hold``, ``max_hold_requests``), then the end-of-horizon ``policy`` decides (its
+advance, like any, after ``min_step_duration``); a step whose guardrails pass advances
+(after ``min_step_duration``), or is promoted at the last.
 
 Examples:
     >>> [g.name for g in GUARDRAILS]
@@ -302,6 +303,9 @@ def _wait(tick: _Tick, waiting: list[str]) -> tuple[Decision, RolloutStep | None
         )
         return _rollback(tick, [budget])
     if rules.policy == "bias_to_action" and tick.requests > 0:
+        if tick.elapsed < rules.min_step_duration:
+            # Never sooner than a step whose guardrails all pass (held to min_step_duration).
+            return tick.stays("insufficient_data", reasons)
         last = not [s for s in rules.steps if s > dep.canary_weight]
         act = "promoted at the horizon" if last else "advanced on schedule"
         note = (
