@@ -9,11 +9,39 @@ and applies the decision) and the simulation (:mod:`mooring.monitoring._simulati
 run the same decisions, and tests drive it in memory. :data:`GUARDRAILS` is the one
 ordered tuple of guardrails both run, through :func:`judge`.
 
-In order: a guardrail shown failing rolls back; a sample-ratio mismatch holds; a staged
-canary (0%) starts at the first step; an undecided step waits within its budget
-(``max_hold``, ``max_hold_requests``), then the end-of-horizon ``policy`` decides (its
-advance, like any, after ``min_step_duration``); a step whose guardrails pass advances
-(after ``min_step_duration``), or is promoted at the last.
+Each guardrail is *pass*, *fail* or *undecided*:
+
+- **errors**, **latency** and the **live metric** are sequential tests
+  (:mod:`mooring.monitoring._sequential`): intervals valid at every look, so the step
+  acts as soon as the evidence allows and no fixed sample floor holds it back. Errors
+  are 5xx answers and 4xx ones beyond production's rate (a canary that rejects what
+  production answers is broken); any increase beyond the interval fails, also when
+  production has no errors. Latency compares p50, p90 and p99 of the two histograms,
+  each with production's plus a margin. The live metric (labels) fails when worse than
+  production beyond ``live_metric_drop``; a conclusive win carries guardrails undecided;
+- **load**: a canary version the server failed to load;
+- **outputs** (:mod:`mooring.monitoring._output_guardrails`): NaN or constant answers
+  (``broken``), the canary's live outputs against its own evaluation-time outputs
+  (``outputs``), its evaluation metric against production's on the same data
+  (``validated``), and canary vs production (``divergence``: reported, decisive only
+  when configured). A live metric that passes overrides them: labels decide.
+
+One failing guardrail rolls the canary back in the same tick (canary removed, weight 0).
+A step advances when every enabled guardrail passes (and ``min_requests`` and
+``min_step_duration``, both off by default, are met; ``min_step_duration`` holds the
+end-of-horizon advance too); after the last step the canary is promoted. No traffic
+and no labels are no evidence: such a guardrail stays undecided, never failing or
+passing for lack of data. An undecided step has a budget (``max_hold``, and
+``max_hold_requests`` if set); when it is spent the end-of-horizon ``policy`` decides:
+``bias_to_action`` (the default: advance, or promote at the last step, when no
+guardrail was shown harmful and the canary got traffic at the step), ``strict`` (hold
+and raise a ``rollout_stalled`` alert) or ``rollback``; the audit reason holds the
+undecided guardrails' numbers.
+
+**The split**: every tick compares the canary's share of the step's requests with its
+weight (:func:`~mooring.monitoring._sample_ratio.sample_ratio`, a sequential test on the
+counts); a sample-ratio mismatch holds the step (never advances or promotes it) and
+raises a ``sample_ratio_mismatch`` alert; a guardrail shown failing still rolls back.
 
 Examples:
     >>> [g.name for g in GUARDRAILS]

@@ -5,39 +5,8 @@ At every :meth:`RolloutController.tick` the controller loads its state, reads th
 deployment record, scrapes the server's Prometheus counters, reads label feedback and
 the prediction log into one :class:`~mooring.monitoring._evidence.Evidence`, calls
 :func:`~mooring.monitoring._decide.decide` (pure: what to do and the next step), applies
-the decision through the registry, saves the step and alerts. Each guardrail of
-:data:`~mooring.monitoring._decide.GUARDRAILS` is *pass*, *fail* or *undecided*:
-
-- **errors**, **latency** and the **live metric** are sequential tests
-  (:mod:`mooring.monitoring._sequential`): intervals valid at every look, so the step
-  acts as soon as the evidence allows and no fixed sample floor holds it back. Errors
-  are 5xx answers and 4xx ones beyond production's rate (a canary that rejects what
-  production answers is broken); any increase beyond the interval fails, also when
-  production has no errors. Latency is a rank test on the two histograms with a
-  practical margin. The live metric (labels) fails when worse than production beyond
-  ``live_metric_drop``; a conclusive win carries guardrails still undecided;
-- **load**: a canary version the server failed to load;
-- **outputs** (:mod:`mooring.monitoring._output_guardrails`): NaN or constant answers
-  (``broken``), the canary's live outputs against its own evaluation-time outputs
-  (``outputs``), its evaluation metric against production's on the same data
-  (``validated``), and canary vs production (``divergence``: reported, decisive only
-  when configured). A live metric that passes overrides them: labels decide.
-
-One failing guardrail rolls the canary back in the same tick (canary removed, weight 0).
-A step advances when every enabled guardrail passes (and ``min_requests`` and
-``min_step_duration``, both off by default, are met); after the last step the canary is
-promoted. No traffic and no labels are no evidence: such a guardrail stays undecided,
-never failing or passing for lack of data. An undecided step has a budget
-(``max_hold``, and ``max_hold_requests`` if set); when it is spent the end-of-horizon
-``policy`` decides: ``bias_to_action`` (the default: advance, or promote at the last step,
-when no guardrail was shown harmful and the canary got traffic at the step), ``strict``
-(hold and raise a ``rollout_stalled`` alert) or ``rollback``; the audit reason holds the
-undecided guardrails' numbers.
-
-**The split**: every tick compares the canary's share of the step's requests with its
-weight (:func:`~mooring.monitoring._sample_ratio.sample_ratio`, a sequential test on the
-counts); a sample-ratio mismatch holds the step (never advances or promotes it) and
-raises a ``sample_ratio_mismatch`` alert; a guardrail shown failing still rolls back.
+the decision through the registry, saves the step and alerts. What it decides and why is
+said there.
 
 **A failing tick** (an error inside the check, e.g. a guardrail that cannot read a
 column) is recorded in the state file (ticks failed in a row, since when, the error),
