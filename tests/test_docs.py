@@ -339,3 +339,21 @@ def test_the_commands_and_code_of_the_docs_fit_their_box() -> None:
             elif language in ("bash", "python") and len(line) > 100:
                 wide.append(f"{page.relative_to(ROOT)}:{number} ({len(line)})")
     assert wide == [], "wrap these lines (at most 100 characters):\n" + "\n".join(wide)
+
+
+def test_every_logger_the_docs_name_is_one_the_code_logs_to() -> None:
+    """A logger named in a page (`` `mooring.x` log``/``logger``, ``logger `mooring.x` ``)
+    is one ``logging.getLogger`` is called with: a reader sets its level by that name."""
+    used = {
+        m.group(1)
+        for path in (ROOT / "src" / "mooring").rglob("*.py")
+        for m in re.finditer(r'getLogger\("(mooring[\w.]*)"\)', path.read_text())
+    }
+    named = re.compile(r"`(mooring\.[\w.]+)`\s+log(?:ger)?\b|\blogger\s+`(mooring\.[\w.]+)`")
+    wrong = {
+        (str(page.relative_to(ROOT)), m.group(1) or m.group(2))
+        for page in (ROOT / "docs").rglob("*.md")
+        for m in named.finditer(page.read_text())
+        if (m.group(1) or m.group(2)) not in used
+    }
+    assert len(used) > 5 and not wrong, f"loggers the code never names: {sorted(wrong)}"

@@ -80,8 +80,9 @@ def door_worker(candidate: str, sock: socket.socket, max_in_flight: int) -> None
     from mooring.config import ServingConfig
     from mooring.serving import Server
     from mooring.serving._door import Door
+    from mooring.serving._endpoints import ROUTES
 
-    door = Door(ServingConfig(max_in_flight=max_in_flight))
+    door = Door(ServingConfig(max_in_flight=max_in_flight), routes=ROUTES)
     app = starlette_app() if candidate == "C" else bare_app
     Server(app, door=door).run(sockets=[sock])
 

@@ -28,8 +28,7 @@ from mooring.pipeline._workspace import Workspace
 
 if TYPE_CHECKING:
     from mooring.evaluation._model import EvaluationRun
-    from mooring.pipeline import RunResult
-    from mooring.pipeline._context import RunObserver
+    from mooring.pipeline import RunObserver, RunResult
     from mooring.scale._engine import Engine
     from mooring.training._fit import TrainingResult
 

@@ -2,13 +2,15 @@
 
 :class:`Driver` stands where ``mooring.serving._door._Connection`` stands over a socket:
 it feeds a :class:`~mooring.serving._door_core.Core` bytes at times it chooses, keeps
-what the core writes, answers each dispatched request ``200`` when told to, and runs
-its waits and timers on a clock of its own. No loop, no socket, no sleep.
+what the core writes, answers each dispatched request ``200`` when told to (framed by
+the core, as the door's answers are), and runs its waits and timers on a clock of its
+own. No loop, no socket, no sleep.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from mooring.config import ServingConfig
 from mooring.serving._door import Door
@@ -24,9 +26,10 @@ from mooring.serving._door_core import (
     Write,
 )
 from mooring.serving._door_framing import Request
+from mooring.serving._endpoints import ROUTES
 
 _STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
-ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
+ANSWER = [(b"content-length", b"2")]  # the app's answer: 200, {}
 
 
 class Driver:
@@ -34,7 +37,8 @@ class Driver:
 
     def __init__(self, door: Door | None = None, **limits: float) -> None:
         self.door = door or Door(ServingConfig(**limits))
-        self.core = Core(self.door)
+        door = self.door
+        self.core = Core(door.admission, door.limits, door.reclaim_body, ROUTES)
         self.now = 0.0
         self.written = bytearray()
         self.closed = False
@@ -50,7 +54,7 @@ class Driver:
         # driver to make room for another's (Door.reclaim_body).
         self.door.connections[self] = None  # type: ignore[index]
 
-    def act(self, decisions: tuple[Decision, ...] | list[Decision]) -> None:
+    def act(self, decisions: Sequence[Decision]) -> None:
         """What the door decided for this connection from another's event."""
         self._do(list(decisions))
 
@@ -86,13 +90,16 @@ class Driver:
             self._do(list(self.core.receive(data, self.now)))
 
     def answer(self, keep_alive: bool = True) -> Request:
-        """The app answers the oldest dispatched request (200)."""
+        """The app answers the oldest dispatched request (200; ``keep_alive`` False: with
+        ``Connection: close``)."""
         req = self.pending.pop(0)
         self.core.release(req)
+        headers = ANSWER if keep_alive else [*ANSWER, (b"connection", b"close")]
+        head = self.core.head(req, 200, headers, b"")
         if not self.closed and not req.disconnected:
-            self.written += ANSWER
+            self.written += head + self.core.body(req, b"{}", False)
         self.answered.append(req)
-        self._do(list(self.core.answered(req, keep_alive and req.keep_alive, self.now)))
+        self._do(list(self.core.answered(req, self.now)))
         return req
 
     def advance(self, seconds: float) -> None:

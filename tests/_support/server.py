@@ -148,11 +148,11 @@ FAST = ServingConfig(
 )
 
 
-def request_statuses(server: ServerThread) -> dict[str, float]:
-    """``mooring_requests_total`` by status, summed over models and versions, from the
-    server's ``/metrics``."""
+def request_statuses(server: ServerThread, model: str | None = None) -> dict[str, float]:
+    """``mooring_requests_total`` by status, summed over models (or of ``model`` alone)
+    and versions, from the server's ``/metrics``."""
     counts: dict[str, float] = {}
     for s in read_samples(server.client.get("/metrics").text):
-        if s.name == total(REQUESTS):
+        if s.name == total(REQUESTS) and model in (None, s.labels.get("model")):
             counts[s.labels["status"]] = counts.get(s.labels["status"], 0.0) + s.value
     return counts

@@ -51,7 +51,7 @@ def calibration(train: pa.Table, stats: DatasetStatistics) -> Calibration:
 
 
 @pytest.fixture(scope="module")
-def test_rows(adult_test: Path, adult_options: ReadOptions) -> pa.Table:
+def adult_test_unlabelled(adult_test: Path, adult_options: ReadOptions) -> pa.Table:
     return read_table(adult_test, adult_options).drop(["class"])
 
 
@@ -113,14 +113,17 @@ def test_natural_variation_never_grows_with_the_window(rows: int, method: str) -
 
 
 def test_one_hundred_same_distribution_windows_raise_no_alarm(
-    stats: DatasetStatistics, calibration: Calibration, test_rows: pa.Table
+    stats: DatasetStatistics, calibration: Calibration, adult_test_unlabelled: pa.Table
 ) -> None:
     rng = np.random.default_rng(7)
     config = MonitoringConfig()
     flagged = []
     for _ in range(100):
         report = compute_drift(
-            stats, _sample(test_rows, config.window_rows, rng), config, calibration=calibration
+            stats,
+            _sample(adult_test_unlabelled, config.window_rows, rng),
+            config,
+            calibration=calibration,
         )
         if report.drifted:
             flagged.append(report.drifted)
@@ -129,10 +132,10 @@ def test_one_hundred_same_distribution_windows_raise_no_alarm(
 
 @pytest.mark.parametrize("rows", [10_000, 1000])
 def test_real_shifts_are_still_flagged(
-    stats: DatasetStatistics, calibration: Calibration, test_rows: pa.Table, rows: int
+    stats: DatasetStatistics, calibration: Calibration, adult_test_unlabelled: pa.Table, rows: int
 ) -> None:
     rng = np.random.default_rng(rows)
-    window = _sample(test_rows, rows, rng)
+    window = _sample(adult_test_unlabelled, rows, rng)
     older = _replace(window, "age", pc.add(window["age"], 5))
     flipped = _replace(window, "sex", pc.if_else(pc.equal(window["sex"], "Male"), "Female", "Male"))
     unseen = pa.array(rng.random(rows) < 0.05)
@@ -157,11 +160,11 @@ def _wandering(table: pa.Table, seed: int) -> pa.Table:
 
 
 def test_windows_of_a_wandering_file_raise_no_alarm_when_calibrated_in_order(
-    train: pa.Table, test_rows: pa.Table
+    train: pa.Table, adult_test_unlabelled: pa.Table
 ) -> None:
     config = MonitoringConfig(window_rows=2000, min_samples=1000)
     ordered_train = _wandering(train.drop(["class"]), seed=0)
-    ordered_test = _wandering(test_rows, seed=1)
+    ordered_test = _wandering(adult_test_unlabelled, seed=1)
     stats = compute_statistics(ordered_train)
     in_order = calibrate(ordered_train, stats, config, order="ordered")
     at_random = calibrate(ordered_train, stats, config, order="random")
@@ -200,10 +203,10 @@ WINDOW = 2000
 
 
 @pytest.fixture(scope="module")
-def timeline(train: pa.Table, test_rows: pa.Table) -> pa.Table:
+def timeline(train: pa.Table, adult_test_unlabelled: pa.Table) -> pa.Table:
     """All of Adult along a synthetic time axis (``event_time``, a minute a row) along which
     age drifts slowly (and what goes with it: marital status, relationship, …)."""
-    rows = pa.concat_tables([train.drop(["class"]), test_rows])
+    rows = pa.concat_tables([train.drop(["class"]), adult_test_unlabelled])
     rng = np.random.default_rng(0)
     age = np.asarray(rows["age"].to_numpy(), dtype=np.float64)
     ordered = rows.take(pa.array(np.argsort(age + rng.normal(0.0, 30.0, rows.num_rows))))
@@ -382,7 +385,10 @@ def test_without_a_timestamp_blocks_in_file_order_are_natural_variation_too(
 
 
 def test_a_file_in_random_order_loses_nothing_to_blocks(
-    train: pa.Table, stats: DatasetStatistics, calibration: Calibration, test_rows: pa.Table
+    train: pa.Table,
+    stats: DatasetStatistics,
+    calibration: Calibration,
+    adult_test_unlabelled: pa.Table,
 ) -> None:
     """Adult's file is in no time order: its blocks are random windows, and the real shifts
     are flagged as with random windows alone."""
@@ -394,7 +400,7 @@ def test_a_file_in_random_order_loses_nothing_to_blocks(
     for name in ("age", "hours-per-week"):
         natural, random_only = both.natural(name, 2000), calibration.natural(name, 2000)
         assert natural["wasserstein"] <= 1.6 * random_only["wasserstein"]
-    window = _sample(test_rows, 2000, rng)
+    window = _sample(adult_test_unlabelled, 2000, rng)
     assert compute_drift(stats, window, config, calibration=both).drifted == []
     older = _replace(window, "age", pc.add(window["age"], 5))
     assert compute_drift(stats, older, config, calibration=both).drifted == ["age"]

@@ -62,7 +62,7 @@ def stats(train: pa.Table) -> DatasetStatistics:
 
 
 @pytest.fixture(scope="module")
-def test_rows(adult_test: Path, adult_options: ReadOptions) -> pa.Table:
+def adult_test_bucketed(adult_test: Path, adult_options: ReadOptions) -> pa.Table:
     table = read_table(adult_test, adult_options).drop(["class"])
     return table.append_column("bucket", _buckets(table))
 
@@ -93,7 +93,7 @@ def test_the_column_has_300_values_half_of_them_above_the_rare_share(
 def test_a_300_value_category_is_not_flagged_for_its_sampling_noise(
     train: pa.Table,
     stats: DatasetStatistics,
-    test_rows: pa.Table,
+    adult_test_bucketed: pa.Table,
     rare_share: float,
     calibration: str,
 ) -> None:
@@ -105,7 +105,7 @@ def test_a_300_value_category_is_not_flagged_for_its_sampling_noise(
     )
     past_floor = 0
     for rows in (1000, 2000):
-        for window in _windows(test_rows.select(["bucket"]), rows, 8, seed=rows):
+        for window in _windows(adult_test_bucketed.select(["bucket"]), rows, 8, seed=rows):
             report = compute_drift(stats, window, config, calibration=calibrated)
             judged = report.feature("bucket")
             assert not judged.drifted, judged.reasons
@@ -118,11 +118,11 @@ def test_a_300_value_category_is_not_flagged_for_its_sampling_noise(
 
 
 def test_real_changes_of_the_300_value_category_are_flagged(
-    stats: DatasetStatistics, test_rows: pa.Table
+    stats: DatasetStatistics, adult_test_bucketed: pa.Table
 ) -> None:
     config = MonitoringConfig()
     rng = np.random.default_rng(5)
-    for window in _windows(test_rows, 2000, 3, seed=11):
+    for window in _windows(adult_test_bucketed, 2000, 3, seed=11):
         bucket = window["bucket"]
         unseen = _put(
             window, "bucket", pc.if_else(pa.array(rng.random(2000) < 0.05), "b999", bucket)
@@ -310,12 +310,12 @@ def test_random_holdouts_of_generated_300_row_tables_raise_no_drift(spec: TableS
 
 
 def test_too_few_rows_says_from_how_many_a_shift_of_the_floors_size_shows(
-    stats: DatasetStatistics, test_rows: pa.Table
+    stats: DatasetStatistics, adult_test_bucketed: pa.Table
 ) -> None:
     """The 300-value category: its 150 small shares hide a shift of the floors' size in
     the noise of a 500-row window; the check says from how many rows one shows."""
     config = MonitoringConfig(min_samples=1)
-    small = compute_drift(stats, test_rows.slice(0, 500), config).feature("bucket")
+    small = compute_drift(stats, adult_test_bucketed.slice(0, 500), config).feature("bucket")
     assert small.status == "insufficient_data"
     resolving = int(small.metrics["resolving_rows"] or 0)
     assert 500 < resolving < 10_000
@@ -324,7 +324,7 @@ def test_too_few_rows_says_from_how_many_a_shift_of_the_floors_size_shows(
         f"{resolving:,})"
     ]
     # From that row count on the feature is judged: the same mix is ok, a moved one drifts.
-    window = test_rows.slice(0, resolving + 100)
+    window = adult_test_bucketed.slice(0, resolving + 100)
     assert compute_drift(stats, window, config).feature("bucket").status == "ok"
     common = pa.array(np.random.default_rng(5).random(window.num_rows) < 0.3)
     moved = _put(window, "bucket", pc.if_else(common, "b000", window["bucket"]))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mooring.cli._audit_deliver import deliver_command
+from mooring.cli._audit import deliver_command
 from mooring.config import load_config
 from mooring.errors import UsageError
 from mooring.formats._version_record import VersionRecord

@@ -407,9 +407,10 @@ def test_a_client_that_half_closes_is_answered_what_it_sent_whole_then_closed() 
     one = Driver()
     one.send(_plain("POST", PREDICT, b"{}"))
     one.eof()
-    assert not one.closed and not one.pending[0].keep_alive  # its answer says it is the last
+    assert not one.closed and not one.core.keeps(one.pending[0])
     one.answer()
     assert one.closed and one.statuses() == [200]
+    assert b"connection: close\r\n" in one.written  # its answer says it is the last
     # A body cut short by the client's last byte never completes: closed unanswered, a
     # prediction counted as its client's (499).
     cut = Driver()
@@ -445,3 +446,47 @@ def test_an_idle_connection_closes_quietly_and_a_silent_one_is_refused_408() -> 
     silent.send(b"GET / HTTP/1.1\r\n")
     silent.advance(10.1)
     assert silent.closed and silent.statuses() == [408]
+
+
+@settings(max_examples=60)
+@given(
+    version=st.sampled_from(["1.0", "1.1"]),
+    client_keeps=st.booleans(),
+    status=st.sampled_from([200, 204, 304, 404]),
+    sized=st.booleans(),
+    app_closes=st.booleans(),
+    head=st.booleans(),
+    shutdown=st.booleans(),
+)
+def test_one_decision_frames_each_answer_and_keeps_or_closes_the_connection(
+    version: str,
+    client_keeps: bool,
+    status: int,
+    sized: bool,
+    app_closes: bool,
+    head: bool,
+    shutdown: bool,
+) -> None:
+    connection = "keep-alive" if client_keeps else "close"
+    method = "HEAD" if head else "GET"
+    driver = Driver()
+    driver.send(
+        f"{method} /metrics HTTP/{version}\r\nhost: t\r\nconnection: {connection}\r\n\r\n".encode()
+    )
+    req = driver.pending.pop(0)
+    if shutdown:
+        driver.act(driver.core.shutdown())
+    headers = [(b"content-length", b"5")] if sized else []
+    headers += [(b"connection", b"close" if app_closes else b"keep-alive")]
+    framed = driver.core.head(req, status, headers, b"")
+    bodied = status not in (204, 304) and not head
+    chunked = bodied and not sized and version == "1.1"
+    keep = client_keeps and not app_closes and not shutdown and (sized or not bodied or chunked)
+    lines = framed.split(b"\r\n")
+    assert (b"transfer-encoding: chunked" in lines) == chunked
+    assert (b"connection: close" in lines) == (not keep)
+    assert b"connection: keep-alive" not in lines  # the app's own is never written
+    body = driver.core.body(req, b"hello", False)
+    assert body == (b"" if head else b"5\r\nhello\r\n0\r\n\r\n" if chunked else b"hello")
+    driver.act(driver.core.answered(req, driver.now))
+    assert driver.closed == (not keep)

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from mooring.config import ServingConfig
 from mooring.serving._door import Door
+from mooring.serving._endpoints import ROUTES
 from tests._support.serve_process import RawConnection
 from tests._support.server import ServerThread
 from tests._support.waiting import PATIENCE, wait_until
@@ -175,7 +176,7 @@ def budgeted() -> Iterator[ServerThread]:
     limits = ServingConfig(max_in_flight=2, body_budget_bytes=1024, body_limit_bytes=4096,
                         min_body_rate_bytes_s=0, header_timeout_s=PATIENCE,
                         body_timeout_s=PATIENCE)  # fmt: skip
-    with ServerThread(_echo, door=Door(limits)) as server:
+    with ServerThread(_echo, door=Door(limits, routes=ROUTES)) as server:
         yield server
 
 

@@ -127,7 +127,7 @@ def _walk(door: Door) -> None:
 
 def _leave_in_every_state(door: Door) -> None:
     """A client that leaves from each state: the connection closes, holding nothing."""
-    Core(door).close()  # refused as it was made (past max_connections)
+    Core(door.admission, door.limits).close()  # refused as it was made (past max_connections)
     request = _request("POST", "/v1/models/m:predict", b'{"instances": []}')
     upgrade = request.replace(b"host: t\r\n", b"host: t\r\nconnection: upgrade\r\nupgrade: h2c\r\n")
     for sent, in_flight, state in (

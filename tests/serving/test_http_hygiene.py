@@ -28,6 +28,7 @@ import pytest
 from mooring.config import ServingConfig
 from mooring.serving import DirectorySource, Server, build_app
 from mooring.serving._door import Door
+from mooring.serving._endpoints import ROUTES
 from tests._support.serve_process import RawConnection, raw_request
 from tests._support.server import NAME, ServerThread, free_port
 from tests._support.serving_model import row
@@ -312,7 +313,7 @@ class _HeldPredictions:
 @contextlib.contextmanager
 def _held_server() -> Iterator[tuple[_HeldPredictions, Door, Server]]:
     app = _HeldPredictions()
-    door = Door()
+    door = Door(routes=ROUTES)
     server = Server(app, host="127.0.0.1", port=free_port(), door=door)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -29,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
 from starlette.routing import Match, Route
 
 from mooring.serving import DirectorySource, build_app
+from mooring.serving._endpoints import ROUTES
 from mooring.serving._openapi import OPENAPI_PATH
 from mooring.serving._protocols.v2 import MODEL_ENDPOINTS, parse_path
-from mooring.serving._routes import ROUTES
 from tests._support.server import FAST, NAME, ServerThread
 
 SHIPPED = (resources.files("mooring.serving") / "openapi.json").read_bytes()

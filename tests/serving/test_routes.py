@@ -1,14 +1,15 @@
 """One route table: the door's admission, the fast path, the ASGI shortcut and Starlette's
-router all read what a prediction is from :mod:`mooring.serving._routes`.
+router all read what a prediction is from ``mooring.serving._endpoints.ROUTES``.
 
 The table's two readers (on text and on the door's raw bytes) agree on any path; the
-app's Starlette routes are the table's; and a real server answers every endpoint alike
-by the three roads a request can take (read by the door, dispatched before the router,
-routed by Starlette).
+app's Starlette routes are the table's, each running the row's own handler; and a real
+server answers every endpoint alike by the three roads a request can take (read by the
+door, dispatched before the router, routed by Starlette).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ from starlette.routing import Route
 
 from mooring.config import ServingConfig
 from mooring.serving import DirectorySource, build_app
-from mooring.serving._routes import ROUTES, door_route, prediction
+from mooring.serving._endpoints import ROUTES
 from tests._support.server import NAME, ServerThread
 from tests._support.serving_model import row
+
+prediction, door_route = ROUTES.prediction, ROUTES.door
 
 _SEGMENTS = st.sampled_from(
     ["", "v1", "v2", "models", NAME, "versions", "2", "infer", "ready", "admin", "x%20y"]
@@ -78,11 +81,22 @@ def test_predictions_and_everything_else(method: str, path: str, protocol: str |
     assert (parsed.route.protocol if parsed else None) == protocol
 
 
-def test_starlettes_routes_are_the_table(model_dirs: dict[str, Path]) -> None:
+def test_starlettes_routes_are_the_table_and_run_each_rows_handler(
+    model_dirs: dict[str, Path],
+) -> None:
     app = build_app([DirectorySource(model_dirs["a"], NAME)], ServingConfig())
     routes = [r for r in app.routes if isinstance(r, Route)]
-    built = [(r.path, sorted((r.methods or set()) - {"HEAD"}), r.endpoint.__name__) for r in routes]
-    assert built == [(r.path, sorted(r.methods), r.handler) for r in ROUTES]
+    built = [(r.path, sorted((r.methods or set()) - {"HEAD"})) for r in routes]
+    assert built == [(r.path, sorted(r.methods)) for r in ROUTES]
+    for route, spec in zip(routes, ROUTES, strict=True):
+        endpoint = route.endpoint
+        assert isinstance(endpoint, functools.partial)
+        # A guarded row runs in the endpoints' guard with its spec; the others are the
+        # handler itself.
+        assert (endpoint.args[-1] is spec) if spec.guarded else (endpoint.func is spec.handler)
+    # Each row's handler and grammar are the callables themselves, not names.
+    assert all(callable(spec.handler) and callable(spec.grammar) for spec in ROUTES)
+    assert len({spec.handler for spec in ROUTES}) == len({spec.path for spec in ROUTES}) - 1
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ COMMANDS: dict[str, str] = {
     "explain": "_explain",
     "export": "_export",
     "models": "_models",
-    "audit": "_models",
+    "audit": "_audit",
     "demo": "_demo",
     "docs": "_docs",
     "monitor": "_monitor",

@@ -129,7 +129,7 @@ def _asked(
 
     import numpy as np
 
-    from mooring.explain._explanation import Explanation
+    from mooring.explain import Explanation
 
     rows = [
         {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}

@@ -80,7 +80,7 @@ def lite_command(
     import_extra("ai_edge_litert.interpreter", extra="lite", needed_for="mooring export lite")
     cfg = load_config(config)
     if registry:  # the database named, the project's audit key kept
-        from mooring.cli._models import open_by_url
+        from mooring.cli._registry import open_by_url
 
         reg = open_by_url(registry, artifacts, cfg)
     else:

@@ -1,9 +1,8 @@
-"""``mooring models …`` and ``mooring audit …``: the registry from the command line.
+"""``mooring models …``: the registry's versions from the command line.
 
-Every command finds the registry from ``--registry``/``--artifacts`` (or the
-``MOORING_REGISTRY``/``MOORING_ARTIFACTS`` environment variables), else from the
-project file (``--config``, default ``mooring.toml``). Tables for people,
-``--json`` for programs.
+Every command finds the registry as :mod:`mooring.cli._registry` says (``--registry``,
+``--artifacts``, else the project file); the audit log's commands are
+:mod:`mooring.cli._audit`'s. Tables for people, ``--json`` for programs.
 """
 
 from __future__ import annotations
@@ -18,114 +17,30 @@ from rich.table import Table
 
 from mooring.cli._app import app
 from mooring.cli._common import console, print_gate, print_json, seconds_option
+from mooring.cli._registry import (
+    ActorOpt,
+    ArtifactsOpt,
+    ConfigOpt,
+    JsonOpt,
+    NameArg,
+    ReasonOpt,
+    RegistryOpt,
+    VersionArg,
+    open_or_say_none,
+    open_registry,
+)
 from mooring.config import MooringConfig, load_config
 from mooring.errors import UsageError
 from mooring.formats._gate import UNGATED
 from mooring.formats._model import SIGNATURE
-from mooring.registry import Deployment, ModelVersion, Registry
-from mooring.registry._approval import ReleaseRules
-from mooring.registry._audit import key_file
-from mooring.registry._records import AuditProblem, AuditReport
-from mooring.registry._signing import Signatures, SignatureState
-from mooring.registry._webhooks import deliver_after_writes
+from mooring.registry import Deployment, ModelVersion
+from mooring.registry._signing import SignatureState
 
 models_app = typer.Typer(
     help="Registered model versions: import, list, inspect, promote, roll back, demote, archive.",
     no_args_is_help=True,
 )
-audit_app = typer.Typer(help="The registry's tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-app.add_typer(audit_app, name="audit")
-
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--registry",
-        envvar="MOORING_REGISTRY",
-        help="Registry database URL (default: from the project file).",
-    ),
-]
-ArtifactsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--artifacts",
-        envvar="MOORING_ARTIFACTS",
-        help="Artifact store folder or URL (default: from the project file).",
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Project file naming the registry (default mooring.toml)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ReasonOpt = Annotated[
-    str | None, typer.Option("--reason", "-r", help="Why (recorded in the audit log).")
-]
-ActorOpt = Annotated[
-    str | None,
-    typer.Option("--actor", help="Who acts (default: $MOORING_ACTOR or the login name)."),
-]
-NameArg = Annotated[str, typer.Argument(help="Model name.")]
-VersionArg = Annotated[int, typer.Argument(help="Version number.")]
-
-
-def open_registry(
-    registry: str | None, artifacts: str | None, config: Path | None, *, create: bool = False
-) -> Registry:
-    """The registry named on the command line, by environment, or by the project file.
-
-    ``--registry`` (or ``MOORING_REGISTRY``) names the database only: with a project file
-    (``--config``, or ``mooring.toml`` here) the audit key still comes from it. Only a
-    command that registers (``create``: ``models import``) creates the project's registry;
-    the others leave a project that has none as it is.
-
-    Raises:
-        NoRegistryError: the project's SQLite registry does not exist and ``create`` is off.
-    """
-    path = config or Path("mooring.toml")
-    if registry:
-        project = load_config(path) if config is not None or path.is_file() else None
-        return open_by_url(registry, artifacts, project)
-    if config is None and not path.is_file():
-        raise UsageError(
-            f"no registry given and no mooring.toml in {Path.cwd()}; pass --registry URL "
-            "(e.g. sqlite:///.mooring/registry.db) or --config path/to/mooring.toml"
-        )
-    from mooring.pipeline._contracts import require_registry
-
-    cfg = load_config(path)
-    if artifacts:
-        cfg.project.artifacts = artifacts
-    return Registry.from_config(cfg) if create else require_registry(cfg)
-
-
-def _open_or_say_none(
-    registry: str | None, artifacts: str | None, config: Path | None, as_json: bool, none: str
-) -> Registry | None:
-    """The registry for a listing, or ``None`` once the empty listing is printed (a project
-    with no registry yet lists nothing, and is left without one)."""
-    from mooring.errors import NoRegistryError
-
-    try:
-        return open_registry(registry, artifacts, config)
-    except NoRegistryError as exc:
-        if as_json:
-            print_json([])
-        else:
-            console.print(f"{none}: {exc}")
-        return None
-
-
-def open_by_url(url: str, artifacts: str | None, project: MooringConfig | None) -> Registry:
-    """The registry at ``url`` (artifacts as given, else next to a SQLite file), with the
-    audit key file of ``project`` when there is one: a URL changes the database, not the key."""
-    key_at = None if project is None else key_file(project)
-    opened = Registry.open(url, artifacts=artifacts, audit_key_file=key_at)
-    if project is not None:
-        opened.release = ReleaseRules.from_config(project.registry, project.rollout.steps[0])
-        deliver_after_writes(opened, project)
-        opened.signatures = Signatures.from_config(project)
-    return opened
 
 
 def _blessed(mv: ModelVersion, *, long: bool = False) -> str:
@@ -167,22 +82,6 @@ def _print_deployment(dep: Deployment, as_json: bool) -> None:
     )
 
 
-def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    """Only what changed: 'production: 1 → 2' (hashes and storage keys left out)."""
-    hidden = {"artifact_key", "manifest_sha256"}
-    if before is None:
-        return ", ".join(f"{k}={v}" for k, v in (after or {}).items() if k not in hidden)
-    if after is None:
-        return "removed " + ", ".join(f"{k}={v}" for k, v in before.items() if k not in hidden)
-    keys = sorted(set(before) | set(after))
-    return (
-        ", ".join(
-            f"{k}: {before.get(k)} → {after.get(k)}" for k in keys if before.get(k) != after.get(k)
-        )
-        or "no change"
-    )
-
-
 @models_app.command("list", epilog="Example: mooring models list income --json")
 def list_command(
     name: Annotated[str | None, typer.Argument(help="List this model's versions.")] = None,
@@ -195,7 +94,7 @@ def list_command(
     opened = (
         open_registry(registry, artifacts, config)
         if name is not None
-        else _open_or_say_none(registry, artifacts, config, as_json, "no models yet")
+        else open_or_say_none(registry, artifacts, config, as_json, "no models yet")
     )
     if opened is None:
         return
@@ -813,143 +712,3 @@ def gc_command(
         console.print(f"removed {len(removed)} unreferenced upload(s)")
         for key in removed:
             console.print(f"  {key}")
-
-
-@audit_app.command("log", epilog="Example: mooring audit log income --limit 20")
-def log_command(
-    name: Annotated[str | None, typer.Argument(help="Only this model's events.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Last N events.")] = None,
-    registry: RegistryOpt = None,
-    artifacts: ArtifactsOpt = None,
-    config: ConfigOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show audit events, oldest first."""
-    opened = _open_or_say_none(registry, artifacts, config, as_json, "no audit events yet")
-    if opened is None:
-        return
-    with opened as reg:
-        events = reg.history(name, limit=limit)
-        if as_json:
-            print_json([e.to_dict() for e in events])
-            return
-        table = Table(title="audit log", title_justify="left")
-        for header in ("seq", "time", "actor", "action", "model", "version", "change", "reason"):
-            table.add_column(header, overflow="fold", no_wrap=header == "time")
-        for e in events:
-            change = _change(e.before, e.after)
-            reason = f"FORCED: {e.reason}" if e.forced else (e.reason or "")
-            table.add_row(
-                str(e.seq),
-                e.created_at[:19].replace("T", " "),
-                e.actor,
-                e.action,
-                e.model or "",
-                "" if e.version is None else str(e.version),
-                change,
-                reason,
-            )
-        console.print(table)
-
-
-ExpectHeadOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--expect-head",
-        help="A head printed earlier by `mooring audit head` (SEQ:HASH) that must still be "
-        "in the chain: catches a log cut short and its head moved back.",
-    ),
-]
-
-
-@audit_app.command(
-    "verify",
-    epilog="Examples: mooring audit verify -c mooring.toml (exit 1: the chain is broken) | "
-    "mooring audit verify --expect-head 42:3f9c…",
-)
-def verify_command(
-    registry: RegistryOpt = None,
-    artifacts: ArtifactsOpt = None,
-    config: ConfigOpt = None,
-    expect_head: ExpectHeadOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Check the audit log's HMAC chain with the audit key, and replay its events against
-    the registry's versions, deployments and aliases; name every edited, deleted, reordered
-    or unkeyed event and every value no event explains (exit 1). Without the key it
-    refuses (exit 2) rather than vouch."""
-    with open_registry(registry, artifacts, config) as reg:
-        report: AuditReport = reg.verify_audit(expect_head=expect_head, require_key=True)
-    if as_json:
-        print_json(report.to_dict())
-    elif report.ok:
-        console.print(
-            f"audit log intact: {report.events} events, HMAC chain verified with the audit key"
-            + (f", head {expect_head.strip()} still in it" if expect_head else "")
-            + "; the events explain every version, deployment and alias",
-            soft_wrap=True,  # one line, so the head can be copied whole
-        )
-        if report.legacy_events:
-            console.print(
-                f"note: the first {report.legacy_events} event(s) predate the key (plain "
-                "sha256); the keyed events after them bind them"
-            )
-    else:
-        console.print(f"[bold red]audit log broken[/]: {len(report.problems)} problem(s)")
-        for problem in report.problems:
-            console.print(f"  - {_where(problem)}: {escape(problem.message)}", soft_wrap=True)
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-def _where(problem: AuditProblem) -> str:
-    """``event 7 (state)``, or ``state`` for a problem no event is behind."""
-    return f"event {problem.seq} ({problem.kind})" if problem.seq else problem.kind
-
-
-@audit_app.command("head", epilog="Example: mooring audit head -c mooring.toml >> anchors.txt")
-def head_command(
-    registry: RegistryOpt = None,
-    artifacts: ArtifactsOpt = None,
-    config: ConfigOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Print the chain's head (SEQ:HASH): anchor it elsewhere, then verify --expect-head."""
-    with open_registry(registry, artifacts, config) as reg:
-        head = reg.audit_head()
-    if as_json:
-        print_json({"head": head})
-    else:
-        typer.echo(head)
-
-
-@audit_app.command("seal", epilog='Example: mooring audit seal -c mooring.toml -r "keyed audit"')
-def seal_command(
-    registry: RegistryOpt = None,
-    artifacts: ArtifactsOpt = None,
-    config: ConfigOpt = None,
-    reason: ReasonOpt = None,
-    actor: ActorOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Append a keyed event now (creating the key file if needed): it binds the events a
-    registry wrote before it had an audit key, which any later write would also do."""
-    with open_registry(registry, artifacts, config) as reg:
-        report = reg.seal_audit(actor=actor, reason=reason)
-    if as_json:
-        print_json(report.to_dict())
-        return
-    console.print(
-        f"audit log sealed with the key: {report.events} events "
-        f"({report.legacy_events} from before the key); head {report.head_seq}"
-    )
-    if not report.ok:
-        console.print(
-            f"[bold red]but the log has {len(report.problems)} problem(s)[/]: "
-            "run `mooring audit verify`"
-        )
-        raise typer.Exit(1)
-
-
-# `mooring audit deliver` lives in its own module; importing it registers it on audit_app.
-from mooring.cli import _audit_deliver  # noqa: E402, F401

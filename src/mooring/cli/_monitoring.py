@@ -149,7 +149,7 @@ def drift_command(
     """
     from mooring.cli._log_flush import ask_to_flush
     from mooring.dashboard._drift_report import render_drift_html
-    from mooring.monitoring._drift import check_drift
+    from mooring.monitoring import check_drift
     from mooring.pipeline._contracts import require_registry
 
     cfg = load_config(config)
@@ -301,7 +301,7 @@ def _serve_gauges(
 
     from mooring.dashboard._drift_report import render_drift_html
     from mooring.errors import MooringError, NotFoundError
-    from mooring.monitoring._drift import check_drift
+    from mooring.monitoring import check_drift
     from mooring.monitoring._feedback import live_metrics
     from mooring.monitoring._gauges import DriftGauges
 

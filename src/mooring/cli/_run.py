@@ -19,9 +19,7 @@ from mooring.config import load_config
 from mooring.errors import ChecksFailedError, UsageError
 from mooring.formats._files import atomic_write
 from mooring.formats._pipeline_run import PipelineRun, RunOutcome
-from mooring.pipeline._context import RunObserver
-from mooring.pipeline._record import StepRecord
-from mooring.pipeline._status import project_status
+from mooring.pipeline import RunObserver, StepRecord, project_status
 from mooring.registry._audit import key_file, load_audit_key
 
 if TYPE_CHECKING:

@@ -126,7 +126,6 @@ def serve(
 ) -> None:
     """Serve the registry's production (and canary) version, following deployments; or,
     with --model-dir, one model (no mooring.toml needed)."""
-    from mooring.cli import main
     from mooring.cli._common import seconds_option
     from mooring.serving import _process
 
@@ -155,7 +154,17 @@ def serve(
         workers=workers,
         monitor_every_s=every_s,
     )
-    _process.serve(options, entry=main, dashboard=dashboard, monitor=start_monitor)
+    _process.serve(options, entry=_forked_worker, dashboard=dashboard, monitor=start_monitor)
+
+
+def _forked_worker(argv: list[str]) -> int:
+    """What a worker forked from ``mooring serve --workers N`` runs: its ``serve`` command
+    line, on the app whose commands :func:`mooring.cli.main` checked and registered in the
+    supervisor before the fork; its exit status.
+    """
+    from mooring.cli._common import run_guarded
+
+    return run_guarded(app, argv)
 
 
 def _served_config(
@@ -309,7 +318,7 @@ def start_monitor(
     """``mooring serve --monitor``: one project's monitor in a thread of the server, reading
     its metrics in process and rendering drift reports with the dashboard's renderer."""
     from mooring.dashboard._drift_report import render_drift_html
-    from mooring.monitoring._monitor import Monitor
+    from mooring.monitoring import Monitor
 
     return Monitor(
         project,

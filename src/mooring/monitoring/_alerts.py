@@ -111,7 +111,7 @@ SUMMARY_CHARS = 200
 
 
 class LogSink:
-    """Alerts as one short line on the ``mooring.monitoring._alerts`` logger (WARNING for
+    """Alerts as one short line on the ``mooring.monitoring.alerts`` logger (WARNING for
     pages and tickets), their full JSON records in a file.
 
     The line: ``alert rollback income@3 (page): canary income@3 rolled back at 50%: …``

@@ -108,6 +108,7 @@ import pyarrow.compute as pc
 from mooring.config._monitoring import MonitoringConfig
 from mooring.contract._distance import Distributions, lump_rare, numeric_edges, row_distances
 from mooring.contract._statistics import ColumnStatistics, DatasetStatistics
+from mooring.monitoring._drift_thresholds import resolve_thresholds
 
 __all__ = ["Calibration", "calibrate", "calibration_order"]
 
@@ -810,8 +811,6 @@ def calibrate(
 
 def _suggest(calibration: Calibration, config: MonitoringConfig) -> int | None:
     """The smallest calibrated window in which natural variation stays under every floor."""
-    from mooring.monitoring._drift import resolve_thresholds
-
     for size in calibration.sizes:
         fits = True
         for name in calibration.features:

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
-from mooring.config._monitoring import FeatureDriftConfig, MonitoringConfig
+from mooring.config._monitoring import MonitoringConfig
 from mooring.contract._distance import (
     Distributions,
     categorical_distributions,
@@ -85,6 +85,7 @@ from mooring.formats._drift import (
 from mooring.formats._predictions import OUTPUT_PREFIX, read_prediction_log
 from mooring.formats._version_record import References
 from mooring.monitoring._calibration import Calibration
+from mooring.monitoring._drift_thresholds import resolve_thresholds
 from mooring.monitoring._noise import (
     SHARES,
     has_tests,
@@ -122,37 +123,12 @@ log = logging.getLogger("mooring.monitoring")
 Status = Literal["ok", "drift", "insufficient_data"]
 #: ``summarize(version, plan)``: a window's summary, made elsewhere (see check_drift).
 Summarize = Callable[[int, dict[str, Any]], WindowSummary]
-NUMERIC_METRICS = ("psi", "jensen_shannon", "wasserstein", "ks", "out_of_range", "missing")
-CATEGORICAL_METRICS = ("psi", "jensen_shannon", "linf", "unseen", "missing")
 
 
 def _clean(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
-
-
-def resolve_thresholds(config: MonitoringConfig, name: str, kind: str) -> dict[str, float | None]:
-    """The thresholds deciding for feature ``name``: defaults, then its overrides.
-
-    Examples:
-        >>> cfg = MonitoringConfig.model_validate({"features": {"age": {"psi": 0.3}}})
-        >>> resolve_thresholds(cfg, "age", "numeric")["psi"]
-        0.3
-    """
-    metrics = NUMERIC_METRICS if kind == "numeric" else CATEGORICAL_METRICS
-    base = config.thresholds.model_dump()
-    override: FeatureDriftConfig | None = config.features.get(name)
-    out: dict[str, float | None] = {}
-    for key in metrics:
-        value = base[key]
-        if override is not None:
-            if getattr(override, key) is not None:
-                value = getattr(override, key)
-            if key in override.ignore:
-                value = None
-        out[key] = value
-    return out
 
 
 def _histogram(dist: Distributions, which: str, rows: int) -> Histogram:

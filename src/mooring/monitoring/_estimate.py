@@ -42,7 +42,6 @@ import numpy.typing as npt
 
 from mooring.evaluation._calibration import calibration
 from mooring.monitoring._estimate_checks import (
-    Check,
     Support,
     check_attribution_drift,
     check_inputs,
@@ -50,6 +49,13 @@ from mooring.monitoring._estimate_checks import (
     check_score_support,
     freeze_support,
     verdict,
+)
+from mooring.monitoring._estimated import (
+    LOSS_METRICS,
+    METRICS,
+    NO_ROWS,
+    Estimate,
+    EstimatedMetric,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +68,9 @@ if TYPE_CHECKING:
     from mooring.registry import ModelVersion
 
 __all__ = [
+    "LOSS_METRICS",
     "MAX_ECE",
+    "METRICS",
     "MIN_CLASS_ROWS",
     "Estimate",
     "EstimatedMetric",
@@ -98,12 +106,6 @@ RESAMPLED_MAPS = 20
 _STREAM = 0x6D6F6F72
 #: What the draws may hold in memory at once (label cells).
 _CELLS = 4_000_000
-#: A window without a scored row.
-NO_ROWS = "the window has no scored rows"
-#: The estimated metrics, in the order they are shown.
-METRICS = ("auc", "accuracy", "precision", "recall")
-#: A regression's estimated metrics (:mod:`mooring.monitoring._estimate_loss`).
-LOSS_METRICS = ("mae", "rmse")
 
 
 @dataclass(frozen=True)
@@ -409,49 +411,6 @@ def self_test(
         for name, found in excess.items()
         if found and name in own
     }
-
-
-@dataclass(frozen=True)
-class EstimatedMetric:
-    """A metric's estimate and its sampling band (``low`` to ``high``)."""
-
-    value: float
-    low: float
-    high: float
-
-    def holds(self, realized: float) -> bool:
-        """Whether a realized value falls within the band."""
-        return self.low <= realized <= self.high
-
-    def to_dict(self) -> dict[str, float]:
-        return {"value": self.value, "low": self.low, "high": self.high}
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A window's estimated metrics (those that exist: precision needs a row predicted
-    positive), over ``rows`` scores, or why none was made.
-
-    ``unreliable`` says why the estimate's assumption does not hold on this window (the
-    scores no longer mean what they meant on the held-out rows): the metrics are kept,
-    marked, but no headline number is shown or compared. ``checks`` are the checks of the
-    assumption it was judged by, each with its numbers.
-    """
-
-    rows: int
-    metrics: dict[str, EstimatedMetric]
-    refused: str | None = None
-    unreliable: str | None = None
-    checks: tuple[Check, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
-            "refused": self.refused,
-            "unreliable": self.unreliable,
-            "checks": [c.to_dict() for c in self.checks],
-        }
 
 
 def _ranks(scores: FloatArray) -> FloatArray:

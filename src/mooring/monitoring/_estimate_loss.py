@@ -55,7 +55,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mooring.monitoring._estimate import NO_ROWS, Estimate, EstimatedMetric
+from mooring.monitoring._estimated import NO_ROWS, Estimate, EstimatedMetric
 
 __all__ = ["Design", "LossReference", "Trees", "estimate_loss", "fit_loss_reference"]
 

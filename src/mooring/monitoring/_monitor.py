@@ -25,7 +25,6 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import threading
 import time
@@ -225,8 +224,9 @@ class Monitor:
         return shadow_report(self.cfg, self.registry, log_url, snapshot, deployment=dep).to_dict()
 
     def _check_drift(self) -> Any:
-        drift = importlib.import_module("mooring.monitoring._drift")
-        return drift.check_drift(self.cfg, self.registry, html=self.render_drift)
+        from mooring.monitoring._drift import check_drift
+
+        return check_drift(self.cfg, self.registry, html=self.render_drift)
 
     def _drift(self, report: MonitorReport) -> tuple[dict[str, Any] | None, RetrainRun | None]:
         try:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from mooring.errors import NotFoundError
 from mooring.formats._drift import DriftReport, RenderDrift
 from mooring.formats._predictions import log_files, read_log_file
-from mooring.monitoring._drift import check_drift
+from mooring.monitoring import check_drift
 from mooring.monitoring._window import WindowSummary, summarize_window
 from mooring.scale._engine import Engine
 from mooring.scale._shards import list_shards

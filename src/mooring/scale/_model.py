@@ -90,7 +90,7 @@ def resolve_model(
         >>> ref.version, ref.manifest_sha256[:8]  # doctest: +SKIP
         (3, '5d41402a')
     """
-    from mooring.serving._sources import RegistrySource
+    from mooring.serving import RegistrySource
 
     if isinstance(version, int) or str(version).isdigit():
         record = registry.get(name, version=int(version))

@@ -30,14 +30,13 @@ from mooring.formats._feedback import FeedbackStore
 from mooring.registry import Registry
 from mooring.serving._admission import Admission
 from mooring.serving._door import Door
-from mooring.serving._endpoints import Endpoints
+from mooring.serving._endpoints import ROUTES, Endpoints
 from mooring.serving._follow import follow, follow_notices, refresh_gauges, settled
 from mooring.serving._http import ServingApp, http_error
 from mooring.serving._log import PredictionLog
 from mooring.serving._memory import WORKERS_ENV, MemoryCeiling, worker_headroom
 from mooring.serving._metrics import ServingMetrics
 from mooring.serving._models import ModelManager
-from mooring.serving._routes import ROUTES
 from mooring.serving._sources import ModelSource, RegistrySource
 from mooring.serving._state import ServerState
 from mooring.serving._workers import WorkerRun, available_memory
@@ -100,7 +99,7 @@ def build_app(
         )
     admission = Admission.of(cfg)  # shared by the door (REST) and gRPC
     admission.on_refused = lambda reason: metrics.refused.labels(reason).inc()
-    door = Door(cfg, admission)
+    door = Door(cfg, admission, ROUTES)
     # Inert here: `mooring serve`'s Server starts it in its own process (never a test's).
     memory = MemoryCeiling(
         worker_headroom(
@@ -179,7 +178,10 @@ def build_app(
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)
 
-    routes = [Route(r.path, getattr(handlers, r.handler), methods=list(r.methods)) for r in ROUTES]
+    routes = [
+        Route(s.path, handlers.endpoint(s), methods=list(s.methods), name=s.protocol)
+        for s in ROUTES
+    ]
 
     app = ServingApp(
         routes=routes,
@@ -187,6 +189,7 @@ def build_app(
         exception_handlers={404: http_error, 405: http_error},
     )
     app.predictions = handlers.predict
+    app.table = ROUTES
     app.state.mooring = state
     return app
 

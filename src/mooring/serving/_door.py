@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from mooring.config import ServingConfig
 from mooring.serving._admission import Admission
-from mooring.serving._door_answers import INTERNAL_ERROR, Answer, head, plain, refusal_body
+from mooring.serving._door_answers import INTERNAL_ERROR, date_header, refusal
 from mooring.serving._door_core import (
     CLOSE,
     PAUSE,
@@ -43,6 +43,7 @@ from mooring.serving._door_core import (
 from mooring.serving._door_cycle import ARRIVED, Cycle
 from mooring.serving._door_framing import Request
 from mooring.serving._door_states import HEAD_LIMIT, HELD_BYTES, ConnectionState, Timer
+from mooring.serving._routes import NO_ROUTES, Routes
 
 __all__ = ["ARRIVED", "HEAD_LIMIT", "HELD_BYTES", "Door", "FastPath"]
 
@@ -55,12 +56,25 @@ _DISPATCHED = ConnectionState.DISPATCHED
 _BODY_TIMER = Timer.BODY
 
 
+class FastAnswer(Protocol):
+    """What the door reads of the app's answer (an :class:`~mooring.serving._http.Answer`)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]: ...
+
+    @property
+    def body(self) -> bytes | memoryview: ...
+
+
 class FastPath(Protocol):
     """The app's side of the door's road for a plain prediction (a ``Content-Length``
     body within ``body_limit_bytes``, no ``Expect``): the answer to the request the door
     read, and the count of one whose client left before its body arrived (499)."""
 
-    async def serve(self, req: Request, client: str | None) -> Answer: ...
+    async def serve(self, req: Request, client: str | None) -> FastAnswer: ...
 
     def lost(self, req: Request, client: str | None) -> None: ...
 
@@ -70,20 +84,25 @@ class Door:
     the connections (for the read timeouts and shutdown) and the fast path."""
 
     def __init__(
-        self, limits: ServingConfig | None = None, admission: Admission | None = None
+        self,
+        limits: ServingConfig | None = None,
+        admission: Admission | None = None,
+        routes: Routes = NO_ROUTES,
     ) -> None:
         #: The limits (``[serving]``): the door reads its own and shares the admission's.
         self.limits = limits or ServingConfig()
         #: Permits, receiving count and body budget (:mod:`mooring.serving._admission`);
         #: its ``on_refused`` also hears the door's own refusals (connections, read_timeout).
         self.admission = admission or Admission.of(self.limits)
+        #: The app's route table, whose predictions the door admits and may read itself
+        #: (:data:`~mooring.serving._routes.NO_ROUTES`: none, every request through ASGI).
+        self.routes = routes
         #: Open connections, the longest quiet first: in the order they were made or last
         #: answered (a dict for its order; moved to its end in O(1)).
         self.connections: dict[_Connection, None] = {}
         #: The requests being answered (their tasks), held until they end.
         self.tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
-        self._refusals: dict[tuple[str, bool], bytes] = {}
         self._closing = False
         #: What the app's lifespan put in its scope's ``state`` (copied into each request's).
         self.lifespan_state: dict[str, Any] = {}
@@ -93,22 +112,6 @@ class Door:
     def factory(self, app: Any) -> Callable[[], asyncio.Protocol]:
         """The protocol factory of ``loop.create_server`` serving ``app`` (ASGI)."""
         return lambda: _Connection(self, app)
-
-    def refusal(self, why: str, close: bool) -> bytes:
-        """The whole 503 answer for ``why``, built once (it is written thousands of times a
-        second under overload)."""
-        key = (why, close)
-        answer = self._refusals.get(key)
-        if answer is None:
-            body = refusal_body(self.limits, why)
-            answer = plain(
-                b"503 Service Unavailable", body, close=close, retry_after=self.limits.retry_after_s
-            )
-            self._refusals[key] = answer
-        return answer
-
-    def count(self, reason: str) -> None:
-        self.admission.count(reason)
 
     # -- shutdown (mooring.serving._server) -------------------------------------------------
     def shutdown(self) -> None:
@@ -195,7 +198,7 @@ class _Connection(asyncio.Protocol):
         self.door = door
         self.limits = door.limits
         self.app = app
-        self.core = Core(door)
+        self.core = Core(door.admission, door.limits, door.reclaim_body, door.routes)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: tuple[str, int | None] | None = None
         self.client: tuple[str, int | None] | None = None
@@ -219,8 +222,8 @@ class _Connection(asyncio.Protocol):
         door = self.door
         full = len(door.connections) >= self.limits.max_connections
         if door._closing or (full and not door.reclaim_idle()):
-            door.count("connections")
-            self.transport.write(door.refusal("connections", True))
+            door.admission.count("connections")
+            self.transport.write(refusal(self.limits, "connections", True))
             self.abort()
             return
         self.core.open(time.monotonic())
@@ -261,7 +264,9 @@ class _Connection(asyncio.Protocol):
                 # The door holds the task until it ends (the loop keeps only a weak
                 # reference), also past the answer: an app may go on after its last body.
                 task = asyncio.get_running_loop().create_task(
-                    self._fast(req) if req.fast else Cycle(self, req).run(self.app)
+                    self._fast(req)
+                    if req.fast and self.door.fast is not None
+                    else Cycle(self, req).run(self.app)
                 )
                 self.door.tasks.add(task)
                 task.add_done_callback(self.door.tasks.discard)
@@ -289,10 +294,11 @@ class _Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
 
-    def _done(self, req: Request, keep_alive: bool) -> None:
-        """The answer is written: the core goes on with what this connection sent, and the
-        connection becomes the last the door reclaims (:meth:`Door.reclaim_idle`)."""
-        self.act(self.core.answered(req, keep_alive, time.monotonic()))
+    def _done(self, req: Request, whole: bool) -> None:
+        """The answer is written (``whole``: to its end): the core goes on with what this
+        connection sent, and the connection becomes the last the door reclaims
+        (:meth:`Door.reclaim_idle`)."""
+        self.act(self.core.answered(req, time.monotonic(), whole=whole))
         connections = self.door.connections
         if connections.pop(self, False) is None:  # still open: to the end, O(1)
             connections[self] = None
@@ -311,16 +317,18 @@ class _Connection(asyncio.Protocol):
             if fast is None:
                 raise RuntimeError("the fast path was turned off with a request on it")
             answer = await fast.serve(req, self.client[0] if self.client else None)
-            keep = req.keep_alive  # read after: a shutdown or half-close meanwhile ends it
-            data = head(answer, keep_alive=keep) + answer.body
+            # Framed after: a shutdown or half-close meanwhile makes it the last.
+            head = self.core.head(req, answer.status_code, answer.raw_headers, date_header())
+            data = head + answer.body
+            whole = True
         except Exception:  # the app answers every error it knows; this is the last guard
             log.exception("a prediction failed outside its handler")
-            keep = False
+            whole = False
             data = INTERNAL_ERROR
         self.core.release(req)
         if not req.disconnected and not self.core.closed:
             self.transport.write(data)
-        self._done(req, keep)
+        self._done(req, whole)
 
     def _count_lost(self, req: Request) -> None:
         """A prediction whose client left before its body arrived: counted as the client's."""

@@ -1,5 +1,6 @@
 """The door's own answers: refusals (503), malformed requests (400, 413, 431, 501),
-timeouts (408), the last guard's 500, and every answer's head (status line, ``date``).
+timeouts (408), the last guard's 500, and the first lines of every answer's head (status
+line, ``date``; the core frames the rest, :meth:`~mooring.serving._door_core.Core.head`).
 
 Each error names what was wrong and the fix; :func:`plain` is one whole answer, written
 straight to the socket.
@@ -11,10 +12,11 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -29,14 +31,12 @@ __all__ = [
     "TOO_LARGE_HEAD",
     "TOO_MUCH_FRAMING",
     "UPGRADE_CHUNKED",
-    "Answer",
     "bad_host",
     "chunk_too_large",
     "date_header",
-    "head",
     "invalid_host",
     "plain",
-    "refusal_body",
+    "refusal",
     "refusal_message",
     "status_line",
     "too_many_chunks",
@@ -72,36 +72,6 @@ def date_header() -> bytes:
     return value
 
 
-class Answer(Protocol):
-    """What :func:`head` reads of the app's answer (an :class:`~mooring.serving._http.Answer`)."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def raw_headers(self) -> list[tuple[bytes, bytes]]: ...
-
-    @property
-    def body(self) -> bytes | memoryview: ...
-
-
-def head(answer: Answer, *, keep_alive: bool) -> bytes:
-    """An answer's status line and headers: ``date`` first, ``connection: close`` where
-    the connection ends.
-
-    >>> class A: status_code, raw_headers, body = 200, [(b"content-length", b"2")], b"{}"
-    >>> head(A(), keep_alive=False).split(b"\\r\\n")[2:]
-    [b'content-length: 2', b'connection: close', b'', b'']
-    """
-    parts: list[bytes] = [status_line(answer.status_code), date_header()]
-    for name, value in answer.raw_headers:
-        parts += (name, b": ", value, b"\r\n")
-    if not keep_alive:
-        parts.append(b"connection: close\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
-
-
 def plain(status: bytes, body: bytes, *, close: bool, retry_after: int | None = None) -> bytes:
     """A whole HTTP/1.1 answer with a JSON ``body``, written straight to the socket."""
     head = [b"HTTP/1.1 ", status, b"\r\ncontent-type: application/json\r\n"]
@@ -128,9 +98,22 @@ def refusal_message(limits: ServingConfig, why: str) -> str:
     return f"the server is at its limit of {what}; retry after {limits.retry_after_s} s"
 
 
-def refusal_body(limits: ServingConfig, why: str) -> bytes:
-    """The JSON body of a 503 for ``why`` (:func:`refusal_message`)."""
-    return _error(refusal_message(limits, why))
+def refusal(limits: ServingConfig, why: str, close: bool) -> bytes:
+    """The whole 503 answer for ``why`` (:func:`refusal_message`), ``close``: with
+    ``connection: close``; each built once (it is written thousands of times a second
+    under overload).
+
+    >>> from mooring.config import ServingConfig
+    >>> refusal(ServingConfig(), "in_flight", True).split(b"\\r\\n")[0]
+    b'HTTP/1.1 503 Service Unavailable'
+    """
+    return _refusal(refusal_message(limits, why), close, limits.retry_after_s)
+
+
+@functools.lru_cache(maxsize=64)
+def _refusal(message: str, close: bool, retry_after: int) -> bytes:
+    body = _error(message)
+    return plain(b"503 Service Unavailable", body, close=close, retry_after=retry_after)
 
 
 #: The answer when the app's handler itself failed (it answers every error it knows).

@@ -11,16 +11,25 @@ app, :class:`Wait` (read nothing for a while), :data:`PAUSE` or :data:`RESUME` r
 the socket, :data:`CLOSE`, or count a prediction whose client left (:class:`Lost`). It
 never reads a socket, writes one, starts a task or looks at a clock: the asyncio side
 (:mod:`mooring.serving._door`) does what it is told, and the tests drive a core with
-bytes and times alone (``tests/serving/test_door_core.py``).
+bytes and times alone (``tests/serving/test_door_core.py``). It frames the answers too
+(:meth:`~Core.head`, :meth:`~Core.body`): whether the connection is kept after an answer
+is decided by :meth:`Core.keeps` alone. Its neighbours are narrow: the shared
+:class:`~mooring.serving._admission.Admission`, the ``[serving]`` limits, and a callable
+that cuts another connection's body when a new one finds no room (the door's
+``reclaim_body``), and the app's route table, which says which requests are predictions.
 
 Examples:
-    >>> from mooring.serving._door import Door
-    >>> core = Core(Door())
+    >>> from mooring.config import ServingConfig
+    >>> from mooring.serving._admission import Admission
+    >>> limits = ServingConfig()
+    >>> core = Core(Admission.of(limits), limits)
     >>> core.open(0.0)
     >>> request = b"GET /v2/health/live HTTP/1.1\\r\\nhost: a\\r\\n\\r\\n"
     >>> [type(d).__name__ for d in core.receive(request, 0.0)]
     ['Dispatch']
-    >>> core.answered(core.req, True, 0.1), core.state.name
+    >>> core.head(core.req, 200, [(b"content-length", b"2")], b"").split(b"\\r\\n")[:2]
+    [b'HTTP/1.1 200 OK', b'content-length: 2']
+    >>> core.answered(core.req, 0.1), core.state.name
     ((), 'IDLE')
 """
 
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +51,8 @@ from mooring.serving._door_answers import (
     UPGRADE_CHUNKED,
     chunk_too_large,
     plain,
+    refusal,
+    status_line,
     too_many_chunks,
     too_slow,
 )
@@ -59,10 +70,15 @@ from mooring.serving._door_states import (
     check,
     deadline,
 )
-from mooring.serving._routes import Match, door_route
+from mooring.serving._routes import NO_ROUTES, Match, Routes
 
 if TYPE_CHECKING:
-    from mooring.serving._door import Door
+    from mooring.config import ServingConfig
+    from mooring.serving._admission import Admission
+
+#: Cuts the body of another connection furthest behind the minimum rate, to make room at
+#: ``now`` for the asking core's request (never the asker's own); False: none to cut.
+Reclaim = Callable[[float, "Core"], bool]
 
 __all__ = [
     "CLOSE",
@@ -72,6 +88,7 @@ __all__ = [
     "Decision",
     "Dispatch",
     "Lost",
+    "Reclaim",
     "Wait",
     "Write",
 ]
@@ -147,6 +164,11 @@ _READ_HEAD, _HOLD, _PAUSE = _R.HEAD, _R.HOLD, _R.PAUSE
 _NO_TIMER, _HEADER_TIMER, _BODY_TIMER = _T.NONE, _T.HEADER, _T.BODY
 
 
+def _never(now: float, keep: Core) -> bool:
+    """No other connection to reclaim (a core on its own)."""
+    return False
+
+
 class _StopError(Exception):
     """Raised in a parser callback: the connection was answered and closes (or a second
     request began in the bytes of one)."""
@@ -162,8 +184,8 @@ class Core:
         "buf",
         "chunks",
         "deadline",
-        "door",
         "head_bytes",
+        "last",
         "limits",
         "line",
         "line_done",
@@ -174,17 +196,26 @@ class Core:
         "paused",
         "peer",
         "read_at",
+        "reclaim",
         "req",
         "resuming",
+        "routes",
         "sent_all",
         "state",
         "tail",
     )
 
-    def __init__(self, door: Door) -> None:
-        self.door = door
-        self.admission = door.admission
-        self.limits = door.limits
+    def __init__(
+        self,
+        admission: Admission,
+        limits: ServingConfig,
+        reclaim: Reclaim = _never,
+        routes: Routes = NO_ROUTES,
+    ) -> None:
+        self.admission = admission
+        self.limits = limits
+        self.reclaim = reclaim
+        self.routes = routes  # its predictions are admitted (and may take the fast path)
         self.parser = httptools.HttpRequestParser(self)
         self.out: list[Decision] = []
         self.now = 0.0  # the time of the event being handled
@@ -207,6 +238,10 @@ class Core:
         self.paused = False  # the socket is not read
         self.sent_all = False  # the client half-closed: nothing more will arrive
         self.resuming = False  # parsing bytes held while the last request was answered
+        # The request under way is the connection's last (keeps()): the server is shutting
+        # down, or what follows it cannot be read (its body left unread, or the parser
+        # stopped at an Upgrade).
+        self.last = False
         # When the state's timer runs out (set by transition() alone, from the table).
         self.deadline: float | None = None
         self.body_at = 0.0  # when the current body's headers arrived
@@ -246,8 +281,10 @@ class Core:
         self._consume()
         return self._take()
 
-    def answered(self, req: Request, keep_alive: bool, now: float) -> Sequence[Decision]:
-        """``req``'s answer is written: go on with what the connection sent (or close)."""
+    def answered(self, req: Request, now: float, *, whole: bool = True) -> Sequence[Decision]:
+        """``req``'s answer is written (framed by :meth:`head`; ``whole``: to its end, else
+        cut short and the connection closes): go on with what the connection sent, or
+        close where :meth:`keeps` says so."""
         self.now = now
         self.release(req)
         # The body is not needed again; an idle keep-alive connection (or a closed one
@@ -256,7 +293,7 @@ class Core:
         if self.closed:
             return _NOTHING
         self.transition(_IDLE, now)
-        if not keep_alive or not req.keep_alive:
+        if not whole or not self.keeps(req):
             self._close()
         elif self.off < len(self.buf) and self.admission.in_flight:
             # A pipelined request while predictions are in the model: it waits its turn
@@ -297,7 +334,7 @@ class Core:
         return self._take()
 
     def _too_slow(self) -> None:
-        self.door.count("read_timeout")
+        self.admission.count("read_timeout")
         log.info("closing a connection from %s: its request was read too slowly", self.peer)
         self._reject(b"408 Request Timeout", too_slow(self.limits))
 
@@ -307,9 +344,7 @@ class Core:
         if self.closed:
             return _NOTHING
         self.now = now
-        self.sent_all = True
-        if self.state is _DISPATCHED and self.off >= len(self.buf):
-            self.req.keep_alive = False  # its answer is the last: it says so
+        self.sent_all = True  # an answer owed with nothing held after it is the last
         self._starved()
         return self._take()
 
@@ -333,9 +368,8 @@ class Core:
     def shutdown(self) -> Sequence[Decision]:
         """Stop taking requests: close now, or after the answer of the one under way."""
         if not self.closed:
-            if self.state.rule.timer is _BODY_TIMER or self.state is _DISPATCHED:
-                self.req.keep_alive = False  # the last answer on it
-            else:
+            self.last = True
+            if self.state.rule.timer is not _BODY_TIMER and self.state is not _DISPATCHED:
                 self._close()
         return self._take()
 
@@ -400,7 +434,7 @@ class Core:
         if reading is _PAUSE:
             return True
         return reading is _HOLD and (
-            not self.req.keep_alive or len(self.buf) - self.off >= HELD_BYTES
+            not self.keeps(self.req) or len(self.buf) - self.off >= HELD_BYTES
         )
 
     def _pause(self) -> None:
@@ -476,7 +510,7 @@ class Core:
             # An upgrade (websocket, h2c, CONNECT) is not served: the request is answered
             # as plain HTTP (RFC 9110 §7.8 lets a server ignore Upgrade), its body read by
             # the core, then the connection closes (the parser reads no further).
-            self.req.keep_alive = False
+            self.last = True
         except httptools.HttpParserCallbackError as exc:
             if not isinstance(exc.__context__, _StopError) and not self.closed:
                 log.exception("a request could not be read")
@@ -520,12 +554,12 @@ class Core:
             # is not read.
             self._reject(b"400 Bad Request", UPGRADE_CHUNKED)
             raise _StopError
-        match = door_route(req.method, req.url)
+        match = self.routes.door(req.method, req.url)
         if match is not None:
             self._admit(req, match)
         if req.declared > limits.body_limit_bytes:
             # Refused by the app from its headers (413); the body is not read.
-            req.keep_alive = False
+            self.last = True
             self._complete()
             raise _StopError
         if req.expect:
@@ -544,7 +578,7 @@ class Core:
         admission = self.admission
         permits = self._permits(req)
         why = admission.refusal(size, permits)
-        while why == "body_bytes" and self.door.reclaim_body(self.now, self):
+        while why == "body_bytes" and self.reclaim(self.now, self):
             why = admission.refusal(size, permits)
         if why is not None:
             req.refused = why  # answered once its body is read (skipped)
@@ -555,18 +589,14 @@ class Core:
         held = min(size, BODY_SHARE)  # grown as its data comes (on_body)
         large = size > SMALL_BODY  # held of the large bodies' part (a chunked one: later)
         if not admission.start_receiving(held, large) and not (
-            self.door.reclaim_body(self.now, self) and admission.start_receiving(held, large)
+            self.reclaim(self.now, self) and admission.start_receiving(held, large)
         ):
             self._refuse("receiving", close=True)
             raise _StopError
         req.receiving = True
         req.reserved = held
         req.large = large
-        req.fast = (
-            self.door.fast is not None
-            and 0 <= req.declared <= limits.body_limit_bytes
-            and not req.expect
-        )
+        req.fast = 0 <= req.declared <= limits.body_limit_bytes and not req.expect
 
     def on_body(self, body: bytes) -> None:
         req = self.req
@@ -577,7 +607,7 @@ class Core:
         req.parts.append(body)
         if req.declared < 0 and req.got > self.limits.body_limit_bytes:
             # A chunked body past the limit: the app refuses it (413) from what came.
-            req.keep_alive = False
+            self.last = True
             self._complete()
             raise _StopError
         if req.got > req.reserved:  # a body past its share of the budget
@@ -596,7 +626,7 @@ class Core:
         admission = self.admission
         large = req.large or grown > SMALL_BODY  # a chunked body past SMALL_BODY: large
         while not admission.grow(req.reserved, grown, large, req.large):
-            if self.door.reclaim_body(self.now, self):
+            if self.reclaim(self.now, self):
                 continue
             if req.declared < 0:
                 self._refuse("body_bytes", close=True)  # the rest of its body is not read
@@ -654,6 +684,66 @@ class Core:
         return admission.pipelined_permits if req.pipelined else admission.max_in_flight
 
     # -- answering --------------------------------------------------------------------------
+    def keeps(self, req: Request) -> bool:
+        """Whether the connection is read again after ``req``'s answer: its client keeps
+        it (and, once :meth:`head` framed it, its answer too), it is not the last
+        (:attr:`last`), and a client that half-closed sent more after it."""
+        return (
+            req.keep_alive and not self.last and not (self.sent_all and self.off >= len(self.buf))
+        )
+
+    def head(
+        self, req: Request, status: int, headers: Iterable[tuple[bytes, bytes]], date: bytes
+    ) -> bytes:
+        """The head of ``req``'s answer, framed here: an answer without ``Content-Length``
+        goes chunked (HTTP/1.1) or ends with the connection (HTTP/1.0), ``connection:
+        close`` where the connection ends after it (the app's ``Connection: close``
+        included, :meth:`keeps` decides the rest); the app's own ``Connection`` and
+        ``Transfer-Encoding`` headers are not written. ``date``: the ``date`` header's
+        line (the core reads no clock). :meth:`body` frames what follows.
+
+        >>> from mooring.config import ServingConfig
+        >>> from mooring.serving._admission import Admission
+        >>> core, req = Core(Admission.of(ServingConfig()), ServingConfig()), Request(False)
+        >>> core.head(req, 200, [(b"content-type", b"text/plain")], b"").split(b"\\r\\n")
+        [b'HTTP/1.1 200 OK', b'content-type: text/plain', b'transfer-encoding: chunked', b'', b'']
+        """
+        parts = [status_line(status), date]
+        keep = self.keeps(req)
+        sized = False
+        for name, value in headers:
+            low = name.lower()
+            if low == b"content-length":
+                sized = True
+            elif low == b"connection":
+                keep = keep and value.lower() != b"close"
+                continue
+            elif low == b"transfer-encoding":
+                continue
+            parts += (name, b": ", value, b"\r\n")
+        if not sized and 200 <= status != 204 and status != 304 and req.method != b"HEAD":
+            if req.version == "1.1":  # (req.chunked is False until here: framed once)
+                req.chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+            else:
+                keep = False  # HTTP/1.0: the body ends with the connection
+        req.keep_alive = keep
+        parts.append(b"\r\n" if keep else b"connection: close\r\n\r\n")
+        return b"".join(parts)
+
+    @staticmethod
+    def body(req: Request, data: bytes, more: bool) -> bytes:
+        """The bytes to write of a piece ``data`` of ``req``'s answer body (``more``: more
+        follows), as :meth:`head` framed it: nothing of a ``HEAD`` answer; a chunk, and
+        the last chunk at its end, of a chunked one."""
+        if req.method == b"HEAD":
+            return b""
+        if req.chunked:
+            return (b"%x\r\n%s\r\n" % (len(data), data) if data else b"") + (
+                b"" if more else b"0\r\n\r\n"
+            )
+        return data
+
     def _complete(self) -> None:
         """The request is read (or refused from what was read): admit it and dispatch it."""
         req = self.req
@@ -666,12 +756,12 @@ class Core:
             admission.give_back(req.reserved - req.got, req.large)
             req.reserved = req.got
         if req.refused is not None:
-            self._refuse(req.refused, close=not req.keep_alive)
+            self._refuse(req.refused, close=not self.keeps(req))
             return
         if req.route is not None:
             if not admission.take_permit(self._permits(req)):
                 self._unreserve(req)
-                self._refuse("in_flight", close=not req.keep_alive)
+                self._refuse("in_flight", close=not self.keeps(req))
                 return
             req.permit = True
         self.out.append(Dispatch(req))
@@ -680,9 +770,8 @@ class Core:
         """Answer 503 + Retry-After at once; keep-alive connections are parked: nothing
         more is read of them for ``retry_after_s``."""
         self._unreceive(self.req)  # refused, not cut off by its client: no 499
-        door = self.door
-        door.count(why)
-        self.out.append(Write(door.refusal(why, close)))
+        self.admission.count(why)
+        self.out.append(Write(refusal(self.limits, why, close)))
         if close:
             self._close()
             return

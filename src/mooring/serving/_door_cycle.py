@@ -2,9 +2,9 @@
 
 The door (:mod:`mooring.serving._door`) reads a request whole before the app runs, so
 ``receive`` hands the body in one message, then waits for the client to leave. ``send``
-holds the answer's head and writes it with the first bytes of the body, one write;
-an answer without ``Content-Length`` goes chunked (HTTP/1.1) or ends with the
-connection (HTTP/1.0); a ``HEAD`` answer's body is not written.
+holds the answer's head and writes it with the first bytes of the body, one write; the
+connection's core frames both (:meth:`~mooring.serving._door_core.Core.head`, chunked
+or not, kept or not; :meth:`~mooring.serving._door_core.Core.body`).
 
 Examples:
     >>> await Cycle(connection, request).run(app)  # doctest: +SKIP
@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from mooring.serving._door_answers import INTERNAL_ERROR, date_header, status_line
+from mooring.serving._door_answers import INTERNAL_ERROR, date_header
 from mooring.serving._routes import ROUTE
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ ARRIVED = "mooring.arrived"
 class Cycle:
     """The ASGI side of one request of a connection."""
 
-    __slots__ = ("chunked", "complete", "connection", "head", "keep", "received", "req", "started")
+    __slots__ = ("complete", "connection", "head", "received", "req", "started")
 
     def __init__(self, connection: _Connection, req: Request) -> None:
         self.connection = connection
@@ -44,8 +44,6 @@ class Cycle:
         self.received = False
         self.started = False
         self.complete = False
-        self.chunked = False
-        self.keep = req.keep_alive
         self.head = b""  # the answer's head, until the first bytes of its body
 
     async def run(self, app: Any) -> None:
@@ -112,53 +110,20 @@ class Cycle:
             if self.started:
                 raise RuntimeError("http.response.start sent twice")
             self.started = True
-            self.head = self._head(message)
+            status = int(message["status"])
+            headers = message.get("headers", ())
+            self.head = connection.core.head(req, status, headers, date_header())
             return
         if kind != "http.response.body" or not self.started:
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
-        data = message.get("body", b"")
         more = message.get("more_body", False)
-        if req.method == b"HEAD":
-            data = b""
-        elif self.chunked:
-            data = (b"%x\r\n%s\r\n" % (len(data), data) if data else b"") + (
-                b"" if more else b"0\r\n\r\n"
-            )
+        data = connection.core.body(req, message.get("body", b""), more)
         if self.head:
             data, self.head = self.head + data, b""
         if data:
             connection.transport.write(data)
         if not more:
             self.complete = True
-            connection._done(req, self.keep)
+            connection._done(req, True)
         elif connection.drained is not None:
             await asyncio.shield(connection.drained)  # shared: a cancelled sender keeps it
-
-    def _head(self, message: dict[str, Any]) -> bytes:
-        """The answer's head; sets whether its body goes chunked (no Content-Length) and
-        whether the connection stays open after it."""
-        req = self.req
-        status = int(message["status"])
-        lines = [status_line(status), date_header()]
-        sized = False
-        for name, value in message.get("headers", ()):
-            low = name.lower()
-            if low == b"content-length":
-                sized = True
-            elif low == b"connection" and value.lower() == b"close":
-                self.keep = False
-            elif low == b"transfer-encoding":
-                continue  # the door frames the body itself
-            lines.append(b"%s: %s\r\n" % (name, value))
-        if not sized and status >= 200 and status not in (204, 304) and req.method != b"HEAD":
-            if req.version == "1.1":
-                self.chunked = True
-                lines.append(b"transfer-encoding: chunked\r\n")
-            else:
-                self.keep = False  # HTTP/1.0: the body ends with the connection
-        if not req.keep_alive:  # shutting down, the client half-closed, or an Upgrade
-            self.keep = False
-        if not self.keep:
-            lines.append(b"connection: close\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)

@@ -42,6 +42,7 @@ class Request:
 
     __slots__ = (
         "arrived",
+        "chunked",
         "declared",
         "disconnected",
         "expect",
@@ -68,7 +69,10 @@ class Request:
         self.parts: list[bytes] = []
         self.method = b"GET"
         self.version = "1.1"
+        # Whether the connection is kept after its answer: as its client asked (the
+        # parser), then as the core framed its answer (Core.head).
         self.keep_alive = True
+        self.chunked = False  # its answer's body goes chunked (Core.head)
         self.declared = -1  # Content-Length; -1: none (or chunked)
         self.got = 0
         self.arrived = 0.0
@@ -76,7 +80,7 @@ class Request:
         self.expect = False
         # A prediction's route, matched once as its headers end (None: not a prediction).
         self.route: Match | None = None
-        self.fast = False
+        self.fast = False  # plain: the door may read and answer it on the app's fast path
         self.receiving = False  # counted in the door's receiving
         self.refused: str | None = None  # answered 503 (why) once its body is read
         self.permit = False  # holds an inference permit

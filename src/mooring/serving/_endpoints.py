@@ -10,9 +10,14 @@ plain case, read by the door itself (its :class:`~mooring.serving._door.FastPath
 :meth:`serve`);
 both build the same :class:`_Ctx` and run the same handler, so they answer the same.
 
+The server's route table, :data:`ROUTES`, is built here, beside its handlers: each row
+carries its handler and its URL grammar (:class:`~mooring.serving._routes.RouteSpec`),
+and the path is parsed once, by the row's grammar, inside the guard.
+
 Examples:
     >>> endpoints = Endpoints(state)  # build_app's  # doctest: +SKIP
-    >>> Route("/v1/models/{rest:path}", endpoints.tfserving)  # doctest: +SKIP
+    >>> spec = ROUTES.specs[0]  # doctest: +SKIP
+    >>> Route(spec.path, endpoints.endpoint(spec), methods=list(spec.methods))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
@@ -38,7 +43,6 @@ from mooring.registry._actors import Caller, acting, admin_caller
 from mooring.serving._admission import SMALL_BODY
 from mooring.serving._box import box_status
 from mooring.serving._door import ARRIVED
-from mooring.serving._door_framing import Request as DoorRequest
 from mooring.serving._errors import (
     DeadlineExceededError,
     InvalidRequestError,
@@ -67,11 +71,14 @@ from mooring.serving._models import ModelManager, Slot
 from mooring.serving._openapi import openapi_document
 from mooring.serving._predict import Call, Predictor
 from mooring.serving._protocols import tfserving, v2
-from mooring.serving._routes import Match
+from mooring.serving._routes import Match, Routes, RouteSpec
 from mooring.serving._sources import RegistrySource
 from mooring.serving._state import ServerState
 
-__all__ = ["Endpoints"]
+if TYPE_CHECKING:
+    from mooring.serving._door_framing import Request as DoorRequest
+
+__all__ = ["ROUTES", "Endpoints"]
 
 log = logging.getLogger("mooring.serving")
 _T = TypeVar("_T")
@@ -83,16 +90,15 @@ class _Ctx(Call):
 
     method: str
     path: str
-    #: The path after the route's prefix (``/v1/models/``, ``/v2/``).
+    #: The value of the route pattern's one parameter, which its grammar reads: the path
+    #: after ``/v1/models/`` or ``/v2/``, the model of a feedback, the admin action.
     rest: str
     raw_headers: Sequence[tuple[bytes, bytes]]
-    #: Starlette's request, for the routes Starlette's router dispatched; None for a
-    #: prediction (read by the door, or dispatched before the router).
-    request: Request | None = None
-    #: ASGI's ``receive`` on the ASGI road: the body is read from its messages.
-    receive: Receive | None = None
-    #: The body, when the door read it (the fast path); else read through ``receive``.
-    body: bytes | None = None
+    #: Where the body comes from: the bytes the door read (the fast path), or ASGI's
+    #: ``receive``, whose messages hold it.
+    source: bytes | Receive
+    #: The client's address, ``(host, port)``, as the ASGI scope has it.
+    client: Any = None
 
     def header(self, name: bytes) -> str | None:
         """The first value of a header (``name`` in lower case, as ASGI and the door keep it)."""
@@ -101,17 +107,14 @@ class _Ctx(Call):
                 return value.decode("latin-1")
         return None
 
-    def asgi_receive(self) -> Receive:
-        """ASGI's ``receive`` of a request that came through ASGI."""
-        if self.receive is None:
-            raise RuntimeError(f"{self.method} {self.path} came without ASGI's receive")
-        return self.receive
-
-    def starlette(self) -> Request:
-        """Starlette's request (endpoints that are only routed through ASGI)."""
-        if self.request is None:
-            raise RuntimeError(f"{self.method} {self.path} came without Starlette's request")
-        return self.request
+    async def read(self, limit: int) -> bytes:
+        """The body, refused (413) past ``limit`` bytes; read once per request."""
+        source = self.source
+        if isinstance(source, bytes):
+            if len(source) > limit:  # the door reads only bodies within it; kept whole here
+                raise too_large(limit)
+            return source
+        return await read_body(source, self.raw_headers, limit)
 
 
 class Endpoints:
@@ -121,11 +124,6 @@ class Endpoints:
         self.state = state
         self.predictor = Predictor(state)
         self.tracing = state.tracing
-        # A prediction route's protocol → its handler (mooring.serving._routes).
-        self._handlers: dict[str, Callable[[_Ctx], Awaitable[Response]]] = {
-            "tfserving": self._tfserving,
-            "v2": self._v2,
-        }
         # One thread parses the bodies larger than SMALL_BODY (made at the first).
         self._parser: ThreadPoolExecutor | None = None
         # GET /v2/openapi.json's bytes, read at start rather than at the first request.
@@ -147,46 +145,38 @@ class Endpoints:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._parser, functools.partial(parse, *args, **kw))
 
-    async def guarded(
-        self,
-        request: Request,
-        protocol: str,
-        handler: Callable[[_Ctx], Awaitable[Response]],
-    ) -> Response:
-        """Run an endpoint on a request Starlette's router dispatched."""
+    def endpoint(self, spec: RouteSpec) -> Callable[[Request], Awaitable[Response]]:
+        """Starlette's endpoint for the route ``spec``: its handler, run in the guard
+        (:meth:`guarded`) unless the route is not counted as a request."""
+        if spec.guarded:
+            return functools.partial(self.guarded, spec)
+        return functools.partial(spec.handler, self)
+
+    async def guarded(self, spec: RouteSpec, request: Request) -> Response:
+        """Run the endpoint ``spec`` on a request Starlette's router dispatched."""
         scope = request.scope
-        rest = scope.get("path_params", {}).get("rest", "")
-        return await self._asgi(protocol, handler, scope, request.receive, rest, request)
+        params = scope.get("path_params")
+        rest = next(iter(params.values()), "") if params else ""
+        return await self._asgi(spec, scope, request.receive, rest)
 
     async def predict(self, scope: Scope, receive: Receive, match: Match) -> Response:
         """Answer a prediction dispatched before Starlette's router (its ASGI messages read
         here, no Starlette request built)."""
-        route = match.route
-        return await self._asgi(
-            route.protocol, self._handlers[route.protocol], scope, receive, match.rest
-        )
+        return await self._asgi(match.route, scope, receive, match.rest)
 
-    async def _asgi(
-        self,
-        protocol: str,
-        handler: Callable[[_Ctx], Awaitable[Response]],
-        scope: Scope,
-        receive: Receive,
-        rest: str,
-        request: Request | None = None,
-    ) -> Response:
+    async def _asgi(self, spec: RouteSpec, scope: Scope, receive: Receive, rest: str) -> Response:
         client = scope.get("client")
         ctx = self._ctx(
-            protocol,
+            spec.protocol,
             method=scope["method"],
             path=scope["path"],  # not request.url: it builds a URL object
             rest=rest,
             headers=scope["headers"],
             arrived=scope.get(ARRIVED),
+            source=receive,
+            client=client,
         )
-        ctx.request = request
-        ctx.receive = receive
-        return await self.answer(ctx, handler, client[0] if client else None)
+        return await self.answer(ctx, spec, client[0] if client else None)
 
     def _ctx(
         self,
@@ -197,6 +187,8 @@ class Endpoints:
         rest: str,
         headers: Sequence[tuple[bytes, bytes]],
         arrived: float | None,
+        source: bytes | Receive,
+        client: Any,
     ) -> _Ctx:
         # The deadline runs from arrival: the door stamps it as the headers are parsed,
         # before the body is read (without the door, from now).
@@ -213,14 +205,15 @@ class Endpoints:
             path=path,
             rest=rest,
             raw_headers=headers,
+            source=source,
+            client=client,
         )
 
-    async def answer(
-        self, ctx: _Ctx, handler: Callable[[_Ctx], Awaitable[Response]], client: str | None
-    ) -> Response:
-        """The endpoint's answer, every error it raises made one; the request counted."""
+    async def answer(self, ctx: _Ctx, spec: RouteSpec, client: str | None) -> Response:
+        """The endpoint's answer (its path parsed once, by the route's grammar), every
+        error it or the grammar raises made one; the request counted."""
         try:
-            response = await handler(ctx)
+            response: Response = await spec.handler(self, ctx, spec.grammar(ctx.rest, ctx.method))
         except ClientDisconnect:
             # The client left before its body arrived: its doing, not a server fault. Logged
             # and counted as 499 (nginx's code for it), never as a 5xx.
@@ -251,36 +244,37 @@ class Endpoints:
         return response
 
     # -- the door's road (mooring.serving._door.FastPath) ---------------------------------
-    def _door_ctx(self, req: DoorRequest) -> tuple[_Ctx, Callable[[_Ctx], Awaitable[Response]]]:
+    def _door_ctx(self, req: DoorRequest, source: bytes) -> tuple[_Ctx, RouteSpec]:
         match = req.route
         if match is None:
             raise RuntimeError("the door handed on a request that is not a prediction")
-        protocol = match.route.protocol
+        spec = match.route
         ctx = self._ctx(
-            protocol,
+            spec.protocol,
             method="POST",
             path=match.path,
             rest=match.rest,
             headers=req.headers,
             arrived=req.arrived,
+            source=source,
+            client=None,
         )
-        return ctx, self._handlers[protocol]
+        return ctx, spec
 
     async def serve(self, req: DoorRequest, client: str | None) -> Response:
         """Answer a prediction the door read (its body whole)."""
-        ctx, handler = self._door_ctx(req)
-        ctx.body = req.body
-        return await self.answer(ctx, handler, client)
+        ctx, spec = self._door_ctx(req, req.body)
+        return await self.answer(ctx, spec, client)
 
     def lost(self, req: DoorRequest, client: str | None) -> None:
         """Count a prediction whose client left before its body arrived, as the ASGI road
         counts it: 499, under its model where the path names one served here."""
-        ctx, _ = self._door_ctx(req)
-        if ctx.protocol == "tfserving":
-            parsed = tfserving.parse_path(ctx.rest)
-            name = parsed.name if parsed is not None else ""
-        else:
-            name = v2.parse_path(ctx.rest, ctx.method).model or ""
+        ctx, spec = self._door_ctx(req, b"")
+        try:
+            named = spec.grammar(ctx.rest, ctx.method)
+        except MooringError:  # a path no model is named by: counted without one
+            named = None
+        name = getattr(named, "model", None) or ""
         ctx.model = name if name in self.state.managers else ""
         log.info("request %s: the client disconnected before its body arrived", ctx.request_id)
         self.predictor.finish(ctx, CLIENT_CLOSED, method=ctx.method, path=ctx.path, client=client)
@@ -306,22 +300,13 @@ class Endpoints:
     async def _body(self, ctx: _Ctx) -> bytes:
         """The request's body, unless its deadline passed before it was read."""
         self.predictor.remaining(ctx)
-        limit = self.state.serving.body_limit_bytes
-        if ctx.body is None:
-            return await read_body(ctx.asgi_receive(), ctx.raw_headers, limit)
-        if len(ctx.body) > limit:  # the door reads only bodies within it; kept whole here
-            raise too_large(limit)
-        return ctx.body
+        return await ctx.read(self.state.serving.body_limit_bytes)
 
     # -- TF Serving --------------------------------------------------------------
-    async def tfserving(self, request: Request) -> Response:
-        return await self.guarded(request, "tfserving", self._tfserving)
-
-    async def _tfserving(self, ctx: _Ctx) -> Response:
-        rest = ctx.rest
-        path = tfserving.parse_path(rest)
+    async def tfserving(self, ctx: _Ctx, path: tfserving.ModelPath | None) -> Response:
+        """``/v1/models/…``: ``path``, what the URL names (None: nothing of the API)."""
         if path is None:
-            raise NotFoundError(f"no such endpoint /v1/models/{describe(rest)}")
+            raise NotFoundError(f"no such endpoint /v1/models/{describe(ctx.rest)}")
         manager = self.state.manager(path.name)
         ctx.model = manager.name
         method = _as_get(ctx.method)
@@ -392,12 +377,8 @@ class Endpoints:
         return json_response(tfserving.status_document(served, manager.failures))
 
     # -- Open Inference Protocol v2 ----------------------------------------------
-    async def v2(self, request: Request) -> Response:
-        return await self.guarded(request, "v2", self._v2)
-
-    async def _v2(self, ctx: _Ctx) -> Response:
-        method = _as_get(ctx.method)
-        endpoint = v2.parse_path(ctx.rest, method)
+    async def v2(self, ctx: _Ctx, endpoint: v2.Endpoint) -> Response:
+        """``/v2/…``: ``endpoint``, what the URL names."""
         if endpoint.kind == "live":
             return json_response({"live": True})
         if endpoint.kind == "ready":
@@ -485,10 +466,7 @@ class Endpoints:
         return _oip_answer(payload, header_length)
 
     # -- label feedback ------------------------------------------------------------
-    async def feedback(self, request: Request) -> Response:
-        return await self.guarded(request, "feedback", self._feedback)
-
-    async def _feedback(self, ctx: _Ctx) -> Response:
+    async def feedback(self, ctx: _Ctx, name: str) -> Response:
         """Store a batch of labels, each checked against the production model's labels.
 
         A label that is not one of them refuses the whole batch (400, nothing stored).
@@ -496,8 +474,7 @@ class Endpoints:
         classes, labels are not checked against the model (any class name or finite number).
         """
         # ctx.model stays unset: labels are not predictions and stay out of request metrics.
-        request = ctx.starlette()
-        manager = self.state.manager(request.path_params["name"])
+        manager = self.state.manager(name)
         store = self.state.feedback.get(manager.name)
         if store is None:
             raise NotFoundError("label feedback is off on this server (no feedback folder)")
@@ -508,7 +485,7 @@ class Endpoints:
                 f"{cfg.feedback_token_env} environment variable to turn it on"
             )
         check_bearer(
-            request,
+            ctx.header(b"authorization") or "",
             self.state.feedback_token,
             "label feedback",
             f"[serving] feedback_token (or the {cfg.feedback_token_env} environment variable)",
@@ -519,7 +496,7 @@ class Endpoints:
             raise UnsupportedMediaTypeError(
                 f"label feedback takes Content-Type: {JSON}, got {describe(kind or None)}"
             )
-        body = loads(await read_body(ctx.asgi_receive(), ctx.raw_headers, cfg.body_limit_bytes))
+        body = loads(await ctx.read(cfg.body_limit_bytes))
         labels = parse_feedback(body, _label_domain(manager))
         accepted = await asyncio.to_thread(store.write, manager.name, labels)
         return json_response({"model": manager.name, "accepted": accepted})
@@ -545,26 +522,22 @@ class Endpoints:
         """``GET /v2/openapi.json``: the OpenAPI document of the v2 endpoints, as shipped."""
         return Response(self._openapi, media_type="application/json")
 
-    async def admin(self, request: Request) -> Response:
-        return await self.guarded(request, "admin", self._admin)
-
-    def _caller(self, request: Request) -> Caller:
+    def _caller(self, ctx: _Ctx) -> Caller:
         """Who presented the admin token: a person of ``[serving] admin_tokens``, or the
         holder of the shared ``admin_token`` (401 otherwise)."""
         return admin_caller(
-            request.headers.get("authorization", ""),
+            ctx.header(b"authorization") or "",
             self.state.admin_token,
             self.state.serving.admin_tokens,
         )
 
-    async def _admin(self, ctx: _Ctx) -> Response:
+    async def admin(self, ctx: _Ctx, action: str) -> Response:
         on = self.state.admin_token is not None or bool(self.state.serving.admin_tokens)
-        request = ctx.starlette()
-        if request.path_params["action"] == "flush" and _as_get(ctx.method) == "POST":
+        if action == "flush" and _as_get(ctx.method) == "POST":
             # Harmless and path-free: without a token, open to this machine's clients.
             if on:
-                self._caller(request)
-            elif not is_loopback(request.scope.get("client")):
+                self._caller(ctx)
+            elif not is_loopback(ctx.client):
                 raise UnauthorizedError(
                     "POST /admin/flush is answered to a client on the server's machine only "
                     "while admin endpoints are off; call it from there, or set [serving] "
@@ -578,8 +551,7 @@ class Endpoints:
                 f"{self.state.serving.admin_token_env} environment variable (or [serving] "
                 "admin_tokens, a token per person) to turn them on"
             )
-        caller = self._caller(request)
-        action = request.path_params["action"]
+        caller = self._caller(ctx)
         method = _as_get(ctx.method)
         if action == "status" and method == "GET":
             models = [m.status() for m in self.state.managers.values()]
@@ -595,8 +567,7 @@ class Endpoints:
     async def _deploy(self, ctx: _Ctx, caller: Caller) -> Response:
         if self.state.registry is None:
             raise InvalidRequestError("this server does not follow a registry; nothing to deploy")
-        limit = self.state.serving.body_limit_bytes
-        body = loads(await read_body(ctx.asgi_receive(), ctx.raw_headers, limit))
+        body = loads(await ctx.read(self.state.serving.body_limit_bytes))
         if not isinstance(body, dict):
             raise InvalidRequestError(
                 'expected {"model", "production", "canary", "weight", "shadow", "shadow_rate", '
@@ -689,3 +660,39 @@ def _as_get(method: str) -> str:
     ('GET', 'POST')
     """
     return "GET" if method == "HEAD" else method
+
+
+def _tfserving_path(rest: str, method: str) -> tfserving.ModelPath | None:
+    """TF Serving's URL grammar (:func:`~mooring.serving._protocols.tfserving.parse_path`)."""
+    return tfserving.parse_path(rest)
+
+
+def _v2_path(rest: str, method: str) -> v2.Endpoint:
+    """The Open Inference Protocol's URL grammar, ``HEAD`` read as ``GET``."""
+    return v2.parse_path(rest, _as_get(method))
+
+
+#: Every endpoint, in the order Starlette tries them (the feedback route before the TF
+#: Serving catch-all under the same prefix, the OpenAPI document before the v2 one).
+#: Health, metrics and the OpenAPI document are not counted as requests (unguarded).
+ROUTES = Routes(
+    (
+        RouteSpec("/v1/models/{name}:feedback", ("POST",), "feedback", Endpoints.feedback),
+        RouteSpec(
+            "/v1/models/{rest:path}",
+            ("GET", "POST"),
+            "tfserving",
+            Endpoints.tfserving,
+            _tfserving_path,
+            predicts=(":predict", ":classify", ":regress"),
+        ),
+        RouteSpec("/v2/openapi.json", ("GET",), "openapi", Endpoints.openapi, guarded=False),
+        RouteSpec(
+            "/v2/{rest:path}", ("GET", "POST"), "v2", Endpoints.v2, _v2_path, predicts=("/infer",)
+        ),
+        RouteSpec("/v2", ("GET",), "v2", Endpoints.v2, _v2_path),
+        RouteSpec("/metrics", ("GET",), "metrics", Endpoints.metrics, guarded=False),
+        RouteSpec("/healthz", ("GET",), "health", Endpoints.health, guarded=False),
+        RouteSpec("/admin/{action}", ("GET", "POST"), "admin", Endpoints.admin),
+    )
+)

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from mooring.formats._predictions import REQUEST_ID_PATTERN
 from mooring.serving._errors import PayloadTooLargeError, UnauthorizedError
-from mooring.serving._routes import ROUTE, Match, prediction
+from mooring.serving._routes import NO_ROUTES, ROUTE, Match, Routes
 
 __all__ = [
     "CLIENT_CLOSED",
@@ -109,14 +109,15 @@ def id_and_key(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str 
     return given, key
 
 
-def check_bearer(request: Request, token: str, what: str, where: str) -> None:
-    """Refuse (401) a request without ``Authorization: Bearer <token>``; constant-time.
+def check_bearer(authorization: str, token: str, what: str, where: str) -> None:
+    """Refuse (401) a request whose ``authorization`` header is not ``Bearer <token>``;
+    constant-time.
 
     ``what`` names the endpoint and ``where`` the setting that holds its token, e.g.
     "label feedback needs 'Authorization: Bearer <token>' with the token of [serving]
     feedback_token".
     """
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
         raise UnauthorizedError(
             f"{what} needs 'Authorization: Bearer <token>' with the token of {where}"
@@ -245,20 +246,27 @@ async def http_error(request: Request, exc: Exception) -> Response:
 class ServingApp(Starlette):
     """Starlette, with predictions dispatched before its middleware and router.
 
-    Predictions (:func:`mooring.serving._routes.prediction`) are most of the traffic; their
+    Predictions (:attr:`table`'s, :meth:`~mooring.serving._routes.Routes.prediction`) are
+    most of the traffic; their
     handler already turns every error into a JSON answer, so the exception middleware and
     the route scan only cost time there. Everything else goes the usual way.
     """
 
     #: Answers a prediction from its scope, ``receive`` and route (``Endpoints.predict``).
     predictions: Callable[[Scope, Receive, Match], Awaitable[Response]] | None = None
+    #: The route table whose predictions :attr:`predictions` answers.
+    table: Routes = NO_ROUTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         predictions = self.predictions
         if predictions is not None and scope["type"] == "http" and not scope.get("root_path"):
             # The door matched its requests' routes as their headers ended; a request
             # that came through another server is matched here.
-            match = scope[ROUTE] if ROUTE in scope else prediction(scope["method"], scope["path"])
+            match = (
+                scope[ROUTE]
+                if ROUTE in scope
+                else self.table.prediction(scope["method"], scope["path"])
+            )
             if match is not None:
                 response = await predictions(scope, receive, match)
                 await response(scope, receive, send)

@@ -69,7 +69,7 @@ from mooring.formats._metrics import (
     SHADOW_REQUESTS,
 )
 from mooring.serving._pages import resident_bytes
-from mooring.serving._workers import MULTIPROC_ENV
+from mooring.serving._worker_env import MULTIPROC_ENV
 
 __all__ = [
     "CONTENT_TYPE_LATEST",

@@ -82,6 +82,12 @@ from typing import Protocol
 from mooring.errors import ConfigError
 from mooring.serving._memory import WORKERS_ENV
 from mooring.serving._pages import release_package_pages
+from mooring.serving._worker_env import (
+    CONCURRENCY_ENV,
+    MULTIPROC_ENV,
+    TF_THREAD_ENV,
+    WORKER_ENV,
+)
 
 __all__ = [
     "CONCURRENCY_ENV",
@@ -100,15 +106,6 @@ __all__ = [
 
 log = logging.getLogger("mooring.serving")
 
-#: TensorFlow's thread-pool sizes (intra-op, inter-op), read from the environment when
-#: its runtime starts (a model's load); unless set, :func:`tf_thread_env` sizes them.
-TF_THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-#: prometheus-client's multiprocess folder, read when it is imported.
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: Set in a worker's environment: ``<index>:<run folder>:<supervisor pid>``.
-WORKER_ENV = "MOORING_SERVE_WORKER"
-#: The process-count convention of uvicorn and gunicorn; read for ``--workers``'s default.
-CONCURRENCY_ENV = "WEB_CONCURRENCY"
 #: Memory a worker needs beside the others: its private memory (PSS less the shared
 #: TensorFlow libraries) under load, with room (``benchmarks/bench_serving.py``).
 PER_WORKER_BYTES = 768 * 1024 * 1024

@@ -35,9 +35,9 @@ from mooring.formats._model import TensorInfo
 from mooring.formats._tensors import batch_of, cast_numbers, check_dims, check_shape
 from mooring.serving._errors import InvalidRequestError
 from mooring.serving._explain import EXPLAIN_INFO, explanation_tensors
+from mooring.serving._grpc.gate import Gate, GrpcCall, answer_error
 from mooring.serving._grpc.protos import open_inference_grpc_pb2 as pb
 from mooring.serving._grpc.protos import open_inference_grpc_pb2_grpc as pb_grpc
-from mooring.serving._grpc.server import Gate, GrpcCall, answer_error
 from mooring.serving._protocols import v2
 
 __all__ = ["SERVICE", "add_service", "columns_from_infer"]

@@ -52,7 +52,7 @@ from mooring.errors import NotFoundError
 from mooring.formats._columns import describe
 from mooring.formats._model import PROBABILITIES, SIGNATURE, VALUE, TensorInfo
 from mooring.serving._errors import InvalidRequestError
-from mooring.serving._grpc.server import Gate, GrpcCall, answer_error
+from mooring.serving._grpc.gate import Gate, GrpcCall, answer_error
 from mooring.serving._grpc.tensors import (
     columns_from_examples,
     columns_from_tensors,

@@ -58,6 +58,11 @@ class ModelPath:
     label: str | None
     verb: str
 
+    @property
+    def model(self) -> str:
+        """The model's name, as the v2 grammar's :class:`~.v2.Endpoint` names it."""
+        return self.name
+
 
 @functools.lru_cache(maxsize=512)  # a handful of distinct paths carry all the traffic
 def parse_path(rest: str) -> ModelPath | None:
