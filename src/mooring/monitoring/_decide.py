@@ -53,16 +53,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from mooring.config._monitoring import GuardrailsConfig, RolloutConfig
 from mooring.monitoring._evidence import Evidence
 from mooring.monitoring._guardrail_errors import ERRORS
 from mooring.monitoring._guardrail_latency import LATENCY
 from mooring.monitoring._guardrail_live import LIVE_METRIC
 from mooring.monitoring._guardrail_load import LOAD
-from mooring.monitoring._guardrails import Guardrail, GuardrailResult
+from mooring.monitoring._guardrails import Guardrail, GuardrailResult, GuardrailsConfig
 from mooring.monitoring._output_guardrails import OUTPUTS
 from mooring.monitoring._rollout_state import (
     Action,
+    RolloutConfig,
     RolloutDecision,
     RolloutStep,
     iso_time,

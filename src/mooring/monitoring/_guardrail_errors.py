@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from mooring.config._monitoring import GuardrailsConfig
 from mooring.monitoring._counters import VersionCounters
-from mooring.monitoring._guardrails import GuardrailResult, judged, more_of, rate
+from mooring.monitoring._guardrails import GuardrailResult, GuardrailsConfig, judged, more_of, rate
 from mooring.monitoring._sequential import SequentialTest, increase_evidence, two_rates
 
 if TYPE_CHECKING:

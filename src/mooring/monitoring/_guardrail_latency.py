@@ -16,9 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mooring.config._monitoring import GuardrailsConfig
 from mooring.monitoring._counters import VersionCounters
-from mooring.monitoring._guardrails import GuardrailResult, Status, expected, finite
+from mooring.monitoring._guardrails import (
+    GuardrailResult,
+    GuardrailsConfig,
+    Status,
+    expected,
+    finite,
+)
 from mooring.monitoring._sequential import (
     Judgement,
     SequentialTest,

@@ -14,8 +14,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mooring.config._monitoring import GuardrailsConfig
-from mooring.monitoring._guardrails import GuardrailResult, Status, judged, more_of
+from mooring.monitoring._guardrails import (
+    GuardrailResult,
+    GuardrailsConfig,
+    Status,
+    judged,
+    more_of,
+)
 from mooring.monitoring._sequential import SequentialTest
 
 if TYPE_CHECKING:

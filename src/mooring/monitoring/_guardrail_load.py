@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mooring.config._monitoring import GuardrailsConfig
 from mooring.monitoring._counters import VersionCounters
-from mooring.monitoring._guardrails import GuardrailResult
+from mooring.monitoring._guardrails import GuardrailResult, GuardrailsConfig
 
 if TYPE_CHECKING:
     from mooring.monitoring._evidence import Evidence

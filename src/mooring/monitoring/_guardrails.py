@@ -22,15 +22,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from mooring.config._monitoring import GuardrailsConfig
 from mooring.monitoring._sequential import Judgement, State
 
 if TYPE_CHECKING:
-    from mooring.config._monitoring import GuardrailsConfig
     from mooring.monitoring._evidence import Evidence
 
 __all__ = [
     "Guardrail",
     "GuardrailResult",
+    "GuardrailsConfig",
     "Status",
     "expected",
     "finite",
@@ -201,7 +202,9 @@ _SHARES = {"accuracy", "precision", "recall", "f1", "balanced_accuracy", "pr_auc
 
 
 class Guardrail(Protocol):
-    """One guardrail: its ``name``, and its judgement of a tick's evidence under the rules.
+    """One guardrail: its ``name``, and its judgement of a tick's evidence under the rules
+    (``[rollout.guardrails]``, :class:`GuardrailsConfig`, which the guardrails' modules
+    take from here).
 
     ``judge`` is pure (the evidence was gathered before) and returns its results in order
     (the output checks return several). The rollout controller and the simulation run the

@@ -20,6 +20,7 @@ from mooring.monitoring._output_guardrails import LABELS_DECIDE
 
 __all__ = [
     "Action",
+    "RolloutConfig",
     "RolloutDecision",
     "RolloutStep",
     "TickFailures",

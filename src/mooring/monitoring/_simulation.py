@@ -24,7 +24,6 @@ logged rows, shaped as the prediction log holds them, go through
 :func:`~mooring.monitoring._output_guardrails.output_guardrails`.
 
 Examples:
-    >>> from mooring.config._monitoring import GuardrailsConfig
     >>> broken = Scenario("broken", "worse", share=0.05, canary_error_rate=1.0)
     >>> simulate(broken, GuardrailsConfig(), seed=1).action
     'rollback'
@@ -41,14 +40,13 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from mooring.config._monitoring import GuardrailsConfig
 from mooring.contract._statistics import DatasetStatistics
 from mooring.formats._metrics import LATENCY_BUCKETS, Histogram
 from mooring.monitoring._counters import VersionCounters
 from mooring.monitoring._decide import GUARDRAILS, judge
 from mooring.monitoring._evidence import Evidence
 from mooring.monitoring._guardrail_latency import LATENCY, LatencyRule, latency_guardrail
-from mooring.monitoring._guardrails import GuardrailResult, standard_error
+from mooring.monitoring._guardrails import GuardrailResult, GuardrailsConfig, standard_error
 from mooring.monitoring._rollout_state import step_verdict
 
 __all__ = [
