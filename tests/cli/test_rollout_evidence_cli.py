@@ -181,7 +181,7 @@ def _fail_three_ticks(rollout: Rollout) -> None:
     def broken(*_: object) -> list[object]:
         raise KeyError("count_distinct")
 
-    controller._output_guardrails = broken  # type: ignore[method-assign]
+    controller._read_outputs = broken  # type: ignore[method-assign]
     for _ in range(3):
         controller.tick()
 

@@ -127,7 +127,7 @@ def test_the_panel_shows_the_policy_and_a_failing_monitor(site: Site) -> None:
     def broken(*_: object) -> list[object]:
         raise KeyError("<b>count_distinct</b>")
 
-    controller._output_guardrails = broken  # type: ignore[method-assign]
+    controller._read_outputs = broken  # type: ignore[method-assign]
     for _ in range(3):
         controller.tick()
     html = _panel(site.page())

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mooring.config._monitoring import GuardrailsConfig
 from mooring.formats._metrics import LATENCY_BUCKETS, Histogram
-from mooring.monitoring._guardrails import latency_guardrail
+from mooring.monitoring._guardrail_latency import latency_guardrail
 from mooring.monitoring._scrape import VersionCounters
 
 RULES = GuardrailsConfig()

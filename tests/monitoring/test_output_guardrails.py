@@ -30,7 +30,8 @@ from mooring.formats._predictions import (
     write_log_table,
 )
 from mooring.monitoring._baselines import prediction_statistics
-from mooring.monitoring._guardrails import GuardrailResult, live_metric_guardrail
+from mooring.monitoring._guardrail_live import live_metric_guardrail
+from mooring.monitoring._guardrails import GuardrailResult
 from mooring.monitoring._output_guardrails import move_shape, output_guardrails
 from tests._support.generated_tables import TableSpec, table_specs
 

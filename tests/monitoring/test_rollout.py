@@ -11,7 +11,7 @@ from mooring.config import MooringConfig
 from mooring.config._monitoring import GuardrailsConfig
 from mooring.formats._version_record import VersionRecord
 from mooring.monitoring._alerts import AlertManager
-from mooring.monitoring._guardrails import error_guardrail
+from mooring.monitoring._guardrail_errors import error_guardrail
 from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.monitoring._scrape import VersionCounters
 from mooring.registry import Registry

@@ -16,10 +16,10 @@ from mooring.config import MooringConfig
 from mooring.config._monitoring import RolloutConfig
 from mooring.errors import ConfigError
 from mooring.monitoring._alerts import ROLLOUT_KINDS, AlertManager
-from mooring.monitoring._guardrails import sample_ratio, split_evidence
 from mooring.monitoring._monitor import Monitor
 from mooring.monitoring._rollout import ACTOR, RolloutController
 from mooring.monitoring._rollout_view import read_rollout
+from mooring.monitoring._sample_ratio import sample_ratio, split_evidence
 from mooring.serving._metrics import ServingMetrics
 from tests._support.alerts import Collect
 from tests._support.rollout import NAME, Clock, project, registry_with_versions, serve
@@ -265,13 +265,13 @@ def _break(controller: RolloutController) -> None:
     def fail(*_: Any) -> Any:
         raise ArrowNotImplementedError("Function 'count_distinct' has no kernel")
 
-    controller._output_guardrails = fail  # type: ignore[method-assign]
+    controller._read_outputs = fail  # type: ignore[method-assign]
 
 
 def test_a_failing_tick_is_recorded_alerted_and_holds_after_n_in_a_row(rig: Rig) -> None:
     rig.registry.deploy(NAME, production=1, canary=2, weight=5)
     rig.controller.tick()
-    original = rig.controller._output_guardrails
+    original = rig.controller._read_outputs
     _break(rig.controller)
     decisions = []
     for _ in range(3):
@@ -289,7 +289,7 @@ def test_a_failing_tick_is_recorded_alerted_and_holds_after_n_in_a_row(rig: Rig)
     assert view.held_by_failures is failure
     assert view.decision is not None and view.decision.action == "hold"
     assert rig.registry.deployment(NAME).canary_weight == 5
-    rig.controller._output_guardrails = original  # type: ignore[method-assign]
+    rig.controller._read_outputs = original  # type: ignore[method-assign]
     rig.controller.tick()
     assert read_rollout(rig.controller.state_path, canary=2).failures == []
 

@@ -40,7 +40,7 @@ from mooring.config import MooringConfig
 from mooring.errors import MooringError
 from mooring.formats._drift import DriftReport, RenderDrift
 from mooring.monitoring._alerts import Alert, AlertManager
-from mooring.monitoring._guardrails import feedback_live_metric
+from mooring.monitoring._live_source import feedback_live_metric
 from mooring.monitoring._retrain import RetrainRun, RetrainTrigger
 from mooring.monitoring._rollout import RolloutController, RolloutDecision
 from mooring.monitoring._scrape import (

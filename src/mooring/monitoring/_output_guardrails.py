@@ -74,16 +74,20 @@ from mooring.monitoring._guardrails import GuardrailResult, Status
 from mooring.monitoring._noise import binned_noise
 
 if TYPE_CHECKING:
+    from mooring.monitoring._evidence import Evidence
     from mooring.registry import ModelVersion, Registry
 
 __all__ = [
     "LABELS_DECIDE",
     "NATURAL_SHARE",
+    "OUTPUTS",
+    "OutputEvidence",
+    "OutputsGuardrail",
     "ProductionMove",
-    "judge_outputs",
     "move_shape",
     "output_guardrails",
     "production_move",
+    "read_outputs",
     "statistics_distance",
 ]
 
@@ -97,7 +101,27 @@ _CHANCE = {"auc": 0.5, "roc_auc": 0.5}
 ROWS_CAP = 50_000
 
 
-def judge_outputs(
+@dataclass(frozen=True, slots=True)
+class OutputEvidence:
+    """What the output checks judge at a tick, read before: both versions' logged rows
+    since the rollout started (None: not readable, ``unreadable`` says why, or no log),
+    their evaluation-time outputs and metrics, production's recent rows, and the
+    ``estimated`` guardrail (judged as it is read: it needs the versions' records)."""
+
+    canary: pa.Table | None
+    production: pa.Table | None
+    reference: DatasetStatistics | None
+    reference_source: str
+    canary_eval: Mapping[str, Any]
+    production_eval: Mapping[str, Any] | None
+    estimated: GuardrailResult
+    unreadable: str | None = None
+    production_reference: DatasetStatistics | None = None
+    production_reference_source: str = "production's evaluation-time outputs are not known"
+    production_recent: pa.Table | None = None
+
+
+def read_outputs(
     cfg: MooringConfig,
     registry: Registry,
     log_url: str,
@@ -105,8 +129,8 @@ def judge_outputs(
     production: int | None,
     since: datetime,
     rules: GuardrailsConfig,
-) -> list[GuardrailResult]:
-    """Read both versions' logged rows since ``since`` and their references; judge them.
+) -> OutputEvidence:
+    """Read both versions' logged rows since ``since`` and their references.
 
     The references are each version's evaluation-time outputs (the canary's, and
     production's to tell whether the traffic moved away from evaluation data).
@@ -150,30 +174,54 @@ def judge_outputs(
             recent = read_prediction_log(log_url, name, version=production, last=ROWS_CAP)
         except (MooringError, OSError, pa.ArrowException):
             recent = None
-    estimated = estimated_guardrail(
-        logs[0] if logs else None,
-        logs[1] if logs else None,
-        canary_mv,
-        production_mv,
-        rules,
-        task=_task(canary_mv),
-    )
-    return [
-        *output_guardrails(
-            logs[0] if logs else None,
-            logs[1] if logs else None,
-            reference=reference,
-            reference_source=source,
-            canary_eval=evaluation_reference(canary_mv),
-            production_eval=None if production_mv is None else evaluation_reference(production_mv),
-            rules=rules,
-            unreadable=why,
-            production_reference=p_reference,
-            production_reference_source=p_source,
-            production_recent=recent,
+    c_log, p_log = (logs[0], logs[1]) if logs else (None, None)
+    return OutputEvidence(
+        canary=c_log,
+        production=p_log,
+        reference=reference,
+        reference_source=source,
+        canary_eval=evaluation_reference(canary_mv),
+        production_eval=None if production_mv is None else evaluation_reference(production_mv),
+        estimated=estimated_guardrail(
+            c_log, p_log, canary_mv, production_mv, rules, task=_task(canary_mv)
         ),
-        estimated,
-    ]
+        unreadable=why,
+        production_reference=p_reference,
+        production_reference_source=p_source,
+        production_recent=recent,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsGuardrail:
+    """The output checks on a tick's evidence: :func:`output_guardrails` on the rows read,
+    then the ``estimated`` metric; nothing without output evidence (the simulation's
+    rollouts log no rows)."""
+
+    name: str = "outputs"
+
+    def judge(self, evidence: Evidence, rules: GuardrailsConfig) -> tuple[GuardrailResult, ...]:
+        """``broken``, ``outputs``, ``validated``, ``divergence`` and ``estimated``."""
+        seen = evidence.outputs
+        if seen is None:
+            return ()
+        judged = output_guardrails(
+            seen.canary,
+            seen.production,
+            reference=seen.reference,
+            reference_source=seen.reference_source,
+            canary_eval=seen.canary_eval,
+            production_eval=seen.production_eval,
+            rules=rules,
+            unreadable=seen.unreadable,
+            production_reference=seen.production_reference,
+            production_reference_source=seen.production_reference_source,
+            production_recent=seen.production_recent,
+        )
+        return (*judged, seen.estimated)
+
+
+OUTPUTS = OutputsGuardrail()
 
 
 def _task(version: ModelVersion) -> str:

@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from mooring.config._monitoring import RolloutConfig
+from mooring.monitoring._counters import VersionCounters
 from mooring.monitoring._guardrails import GuardrailResult
 from mooring.monitoring._output_guardrails import LABELS_DECIDE
-from mooring.monitoring._scrape import VersionCounters
 
 __all__ = [
     "Action",
+    "RolloutConfig",
     "RolloutDecision",
     "RolloutStep",
     "TickFailures",
@@ -61,9 +62,13 @@ class RolloutDecision:
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class RolloutStep:
-    """The canary step under way: where it started, and the counters it is judged from."""
+    """The canary step under way: where it started, and the counters it is judged from.
+
+    Frozen: a tick makes the next one (:func:`dataclasses.replace`) and never changes the
+    one it was given.
+    """
 
     canary: int
     production: int | None
@@ -78,7 +83,7 @@ class RolloutStep:
     #: Ticks judged at this step.
     ticks: int = 0
     #: The weights this rollout has run, in order, this step's last (a promotion names them).
-    steps_run: list[int] = field(default_factory=list)
+    steps_run: tuple[int, ...] = ()
     #: Requests each version had answered when the split began to be counted (the first
     #: tick of the step that found the canary answering); None before.
     split_from: dict[str, float] | None = None
@@ -114,7 +119,7 @@ class RolloutStep:
             started_at=float(data["started_at"]),
             rollout_started_at=float(data["rollout_started_at"]),
             ticks=int(data.get("ticks", 0)),
-            steps_run=[int(w) for w in data.get("steps_run") or []],
+            steps_run=tuple(int(w) for w in data.get("steps_run") or []),
             split_from=None
             if data.get("split_from") is None
             else {str(k): float(v) for k, v in data["split_from"].items()},

@@ -26,7 +26,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from mooring.errors import MooringError
 from mooring.formats._metrics import (
@@ -43,6 +42,7 @@ from mooring.formats._metrics import (
     read_samples,
     total,
 )
+from mooring.monitoring._counters import VersionCounters
 
 __all__ = [
     "Histogram",
@@ -73,61 +73,6 @@ class MetricsUnavailableError(MooringError):
     """A /metrics endpoint could not be read."""
 
     http_status = 503
-
-
-@dataclass(frozen=True)
-class VersionCounters:
-    """One version's requests, 5xx and 4xx answers and inference-latency histogram."""
-
-    requests: float = 0.0
-    errors: float = 0.0
-    latency: Histogram | None = None
-    load_failures: float = 0.0
-    #: 4xx answers (but 429, overload, and 499, the client went away) to requests the
-    #: canary split routed: the client's fault, unless one version returns more of them
-    #: for traffic another answers. Requests pinned to a version do not count (anyone can
-    #: send junk to a canary's address).
-    client_errors: float = 0.0
-
-    @property
-    def error_rate(self) -> float:
-        """5xx answers per request (0 without requests)."""
-        return self.errors / self.requests if self.requests > 0 else 0.0
-
-    def since(self, earlier: VersionCounters | None) -> VersionCounters:
-        """What happened after ``earlier``; after a counter reset, everything counted now."""
-        if earlier is None or self.requests < earlier.requests or self.errors < earlier.errors:
-            return self
-        latency = self.latency.since(earlier.latency) if self.latency is not None else None
-        return VersionCounters(
-            requests=self.requests - earlier.requests,
-            errors=self.errors - earlier.errors,
-            latency=latency,
-            load_failures=max(self.load_failures - earlier.load_failures, 0.0),
-            client_errors=max(self.client_errors - earlier.client_errors, 0.0),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready mapping."""
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "latency": None if self.latency is None else self.latency.to_dict(),
-            "load_failures": self.load_failures,
-            "client_errors": self.client_errors,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VersionCounters:
-        """Inverse of :meth:`to_dict`."""
-        latency = data.get("latency")
-        return cls(
-            requests=float(data.get("requests", 0.0)),
-            errors=float(data.get("errors", 0.0)),
-            latency=None if latency is None else Histogram.from_dict(latency),
-            load_failures=float(data.get("load_failures", 0.0)),
-            client_errors=float(data.get("client_errors", 0.0)),
-        )
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ shows them. :func:`simulate` replays one rollout tick by tick: requests split be
 the two versions, errors, inference latency (log-normal, or a real model's shapes:
 :func:`latency_shapes`; with a slowdown shared by both versions on each tick, as on a
 busy machine) bucketed into the server's histogram,
-and, when labels arrive, scores whose AUC is known. Each tick goes through the same
-guardrail functions, :func:`~mooring.monitoring._rollout_state.labels_decide` and
-:func:`~mooring.monitoring._rollout_state.step_verdict` as the live controller.
+and, when labels arrive, scores whose AUC is known. Each tick's counters and labels are
+an :class:`~mooring.monitoring._evidence.Evidence` judged by the controller's own
+guardrails (:data:`~mooring.monitoring._decide.GUARDRAILS`, through
+:func:`~mooring.monitoring._decide.judge`) and
+:func:`~mooring.monitoring._rollout_state.step_verdict`; the output checks, which read
+logged rows, have theirs in :func:`simulate_outputs`.
 :func:`summarise` runs many seeds of a scenario and reports the false rollback rate,
 the false promotion rate and the ticks to a decision.
 
@@ -21,7 +24,6 @@ logged rows, shaped as the prediction log holds them, go through
 :func:`~mooring.monitoring._output_guardrails.output_guardrails`.
 
 Examples:
-    >>> from mooring.config._monitoring import GuardrailsConfig
     >>> broken = Scenario("broken", "worse", share=0.05, canary_error_rate=1.0)
     >>> simulate(broken, GuardrailsConfig(), seed=1).action
     'rollback'
@@ -31,25 +33,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import median
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 
-from mooring.config._monitoring import GuardrailsConfig
 from mooring.contract._statistics import DatasetStatistics
 from mooring.formats._metrics import LATENCY_BUCKETS, Histogram
-from mooring.monitoring._guardrails import (
-    GuardrailResult,
-    error_guardrail,
-    latency_guardrail,
-    live_metric_guardrail,
-    standard_error,
-)
-from mooring.monitoring._rollout_state import labels_decide, step_verdict
-from mooring.monitoring._scrape import VersionCounters
+from mooring.monitoring._counters import VersionCounters
+from mooring.monitoring._decide import GUARDRAILS, judge
+from mooring.monitoring._evidence import Evidence
+from mooring.monitoring._guardrail_latency import LATENCY, LatencyRule, latency_guardrail
+from mooring.monitoring._guardrails import GuardrailResult, GuardrailsConfig, standard_error
+from mooring.monitoring._rollout_state import step_verdict
 
 __all__ = [
     "Judge",
@@ -322,33 +320,37 @@ def _probit(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
 
-#: ``(canary, production, rules) -> result``: how one tick judges latency.
-LatencyRule = Callable[[VersionCounters, VersionCounters, GuardrailsConfig], GuardrailResult]
-
-
 def sequential_judge(rules: GuardrailsConfig, *, latency: LatencyRule = latency_guardrail) -> Judge:
-    """The live controller's guardrails: errors, latency and the live metric.
+    """The live controller's guardrails (:data:`~mooring.monitoring._decide.GUARDRAILS`):
+    load, errors, latency, outputs (no rows are logged here: they judge nothing) and the
+    live metric (off without labels).
 
-    ``latency`` replaces the latency guardrail (a benchmark weighs an older rule in its
+    ``latency`` replaces the latency rule (a benchmark weighs an older rule in its
     place), e.g. ``sequential_judge(rules, latency=rank_latency_guardrail)``.
     """
+    guardrails = tuple(
+        replace(LATENCY, rule=latency) if g is LATENCY and latency is not latency_guardrail else g
+        for g in GUARDRAILS
+    )
 
-    def judge(
+    def judge_tick(
         canary: VersionCounters,
         production: VersionCounters,
         rollout: VersionCounters,
         live: LivePair | None,
         state: dict[str, Any],
     ) -> list[GuardrailResult]:
-        results = [
-            error_guardrail(canary, production, rules, rollout),
-            latency(canary, production, rules),
-        ]
-        if live is not None:
-            results.append(live_metric_guardrail(live[0], live[1], rules))
-        return labels_decide(results)
+        evidence = Evidence(
+            canary=canary,
+            production=production,
+            canary_total=canary,
+            production_total=production,
+            rollout=rollout,
+            live=live,
+        )
+        return judge(evidence, rules, guardrails)
 
-    return judge
+    return judge_tick
 
 
 def simulate(
