@@ -63,9 +63,10 @@ def run_cell(cell: str, path: Path, epochs: int, batch: str, big_batch: int) -> 
     from mooring.contract._io import ReadOptions
     from mooring.contract._schema import infer_schema
     from mooring.contract._statistics import compute_statistics
-    from mooring.training._distributed import launch_local, train_distributed
-    from mooring.training._fit import train_model
+    from mooring.training._distributed import DistributedTrainer, launch_local
+    from mooring.training._fit import Run
     from mooring.training._labels import resolve_label
+    from mooring.training._train import train_model
 
     cfg = load_config(ADULT / "mooring.toml")
     cfg.data.train = str(path)
@@ -97,19 +98,18 @@ def run_cell(cell: str, path: Path, epochs: int, batch: str, big_batch: int) -> 
             spec = build_feature_spec(
                 cfg.features, statistics=stats, schema=schema, label=label.column
             )
-            result = train_distributed(
+            run = Run(
                 cfg,
-                spec=spec,
-                label=label,
+                spec,
+                label,
                 source=path,
                 options=options,
                 seed=int(cfg.model.seed or 0),
                 started=datetime.now(UTC).isoformat(),
                 output_dir=Path(out),
-                resume=False,
-                callbacks=(),
-                launcher=pinned,
+                clock=(time.perf_counter(), time.process_time()),
             )
+            result = DistributedTrainer(pinned).train(run)
         else:
             launcher = None  # process: one process, no launcher
             if cell == "local-2":

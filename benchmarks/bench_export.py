@@ -58,7 +58,7 @@ ADULT = HERE.parent / "examples" / "adult"
 
 def train(work: Path, epochs: int | None, train_rows: int | None) -> tuple[MooringConfig, Path]:
     """Train on Adult in ``work``; return the config and the model folder."""
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     raw = tomllib.loads((ADULT / "mooring.toml").read_text(encoding="utf-8"))
     options = ReadOptions(na_values=("?", ""))

@@ -148,7 +148,7 @@ def worker(folder: Path) -> None:
     from mooring.contract._schema import infer_schema
     from mooring.contract._statistics import compute_statistics
     from mooring.features._inputs import predict_saved_model
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     meta = json.loads((folder / "meta.json").read_text("utf-8"))
     path = folder / "train.parquet"

@@ -103,7 +103,7 @@ def _train(
     from mooring.contract._io import ReadOptions
     from mooring.contract._schema import infer_schema
     from mooring.contract._statistics import compute_statistics
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     cfg = MooringConfig.from_mapping(
         {"project": {"name": name}, "data": {"train": str(train), "label": label, **data},

@@ -400,7 +400,7 @@ def build_adult_model(work: Path) -> Path:
     from mooring.contract._io import ReadOptions
     from mooring.contract._schema import infer_schema
     from mooring.contract._statistics import compute_statistics
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     cfg = load_config(ADULT / "mooring.toml")
     cfg.model.epochs = 1

@@ -88,7 +88,7 @@ def run_mooring(path: Path, epochs: int, batch_size: int) -> dict[str, Any]:
     from mooring.contract._io import ReadOptions
     from mooring.contract._schema import infer_schema
     from mooring.contract._statistics import compute_statistics
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     cfg = load_config(ADULT / "mooring.toml")
     cfg.data.train = str(path)

@@ -450,7 +450,7 @@ def attempt_mooring(kind: str, args: argparse.Namespace, result: dict[str, Any])
 
     from mooring.training._builders import build_model, resolve_kind
     from mooring.training._export import export_model
-    from mooring.training._fit import _compile
+    from mooring.training._fit import compile_model
 
     result["keras"] = keras.__version__
     result["tensorflow"] = tf.__version__
@@ -478,7 +478,7 @@ def attempt_mooring(kind: str, args: argparse.Namespace, result: dict[str, Any])
     result["stage"] = "build"
     with strategy.scope():
         model = build_model(spec, label, cfg.model, resolve_kind(cfg.model))
-        _compile(model, label, cfg.model, plan)
+        compile_model(model, label, cfg.model, plan)
         model.optimizer.build(model.trainable_variables)
     train = data.train_dataset(
         batch_size=plan.batch_size,

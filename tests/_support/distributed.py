@@ -13,7 +13,8 @@ from mooring.contract._io import ReadOptions, read_table
 from mooring.contract._schema import infer_schema
 from mooring.contract._statistics import compute_statistics
 from mooring.features._inputs import predict_saved_model
-from mooring.training._fit import TrainingResult, train_model
+from mooring.training._fit import TrainingResult
+from mooring.training._train import train_model
 
 ADULT = Path(__file__).resolve().parents[2] / "examples" / "adult"
 #: Enough epochs for the AUC to settle near its plateau, few enough for the suite.

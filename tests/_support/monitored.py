@@ -88,7 +88,7 @@ def reset(project: MonitoredProject) -> None:
 
 def build_project(root: Path) -> MonitoredProject:
     """Train, register (with statistics and lineage) and deploy version 1."""
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     root.mkdir(parents=True, exist_ok=True)
     train = read_table(ROOT / "adult.data.csv.gz", OPTIONS).select([*FEATURES, "class"])

@@ -149,7 +149,7 @@ def build_regime(root: Path) -> Regime:
 
 
 def _train(regime: Regime, data: str, out: Path) -> Path:
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     cfg = regime.config(data, "old_eval")
     stats = compute_statistics(regime.files[data], ReadOptions.from_config(cfg.data))

@@ -68,7 +68,7 @@ threshold = "cost_optimal"
 
 
 def _train(config: Path, out: Path) -> Path:
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     cfg = load_config(config)
     stats = compute_statistics(cfg.path(cfg.data.train), ReadOptions.from_config(cfg.data))

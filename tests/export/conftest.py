@@ -70,7 +70,7 @@ class AdultProject:
 
 def make_project(folder: Path, adult_dir: Path, features: str = "") -> AdultProject:
     """Write small Adult train/eval files and a mooring.toml, train, register version 1."""
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     folder.mkdir(parents=True, exist_ok=True)
     options = ReadOptions(na_values=("?", ""))

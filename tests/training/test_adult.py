@@ -13,7 +13,7 @@ from mooring.contract._io import ReadOptions, read_table
 from mooring.contract._schema import infer_schema
 from mooring.contract._statistics import compute_statistics
 from mooring.features._inputs import predict_saved_model
-from mooring.training._fit import train_model
+from mooring.training._train import train_model
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:

@@ -18,7 +18,7 @@ from mooring.evaluation._model import evaluate_loaded_model
 from mooring.features._inputs import predict_saved_model
 from mooring.formats._model import load_saved_model
 from mooring.monitoring._estimate import reference_of
-from mooring.training._fit import train_model
+from mooring.training._train import train_model
 
 sklearn = pytest.importorskip("sklearn")
 

@@ -25,17 +25,20 @@ from mooring.config import MooringConfig, load_config
 from mooring.contract._io import ReadOptions, read_table
 from mooring.errors import DataError, MooringError, UsageError
 from mooring.features._inputs import predict_saved_model
+from mooring.formats._labels import LabelEncoding
+from mooring.formats._split import training_rows
 from mooring.registry import Registry
-from mooring.training._distributed import (
+from mooring.training._distributed import prepare_job, supervise
+from mooring.training._fit import TrainingResult
+from mooring.training._job import (
     ROW_COLUMN,
     Job,
     cluster_spec,
     free_ports,
-    prepare_job,
-    supervise,
+    local_batch,
+    plan_job,
 )
-from mooring.training._fit import TrainingResult
-from mooring.training._worker import _auc, local_batch
+from mooring.training._worker import _auc
 from tests._support.cli import run_mooring
 from tests._support.distributed import adult_auc, adult_rows
 from tests._support.project import MODEL, write_adult, write_project
@@ -127,10 +130,12 @@ def test_shards_hold_every_row_once_and_none_the_whole_file(
 ) -> None:
     cfg = load_config(Path(adult_train).parent / "mooring.toml")
     options = ReadOptions.from_config(cfg.data)
+    labels = read_table(adult_train, options).column(str(cfg.data.label))
+    vocabulary = tuple(sorted({v for v in labels.to_pylist() if v is not None}))
     job = prepare_job(
         cfg,
         spec=None,  # type: ignore[arg-type]
-        label=None,  # type: ignore[arg-type]
+        label=LabelEncoding(str(cfg.data.label), "binary", vocabulary),
         source=adult_train,
         options=options,
         seed=1,
@@ -146,6 +151,10 @@ def test_shards_hold_every_row_once_and_none_the_whole_file(
     assert sorted(np.concatenate(numbers).tolist()) == list(range(total))
     assert all(abs(len(n) - total / 3) <= 3 for n in numbers)
     assert Job.load(job.folder).shards == job.shards
+    # Planned once, by the launcher, from the rows a single process trains on.
+    assert job.steps is not None
+    assert job.steps.rows == training_rows(labels, cfg.model.validation_split, 1)
+    assert job.steps == plan_job(cfg, job.steps.rows)
 
 
 def test_a_port_in_use_is_refused_before_any_worker_starts() -> None:

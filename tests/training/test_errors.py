@@ -15,7 +15,7 @@ from mooring.contract._statistics import compute_statistics
 from mooring.errors import ConfigError, DataError
 from mooring.features._infer import FeatureWarning
 from mooring.features._inputs import predict_saved_model
-from mooring.training._fit import train_model
+from mooring.training._train import train_model
 from tests.training.conftest import make_config, prepare, synthetic_table
 
 

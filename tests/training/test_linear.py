@@ -18,10 +18,11 @@ from mooring.contract._statistics import compute_statistics
 from mooring.errors import UsageError
 from mooring.features._infer import build_feature_spec
 from mooring.features._inputs import columns_from_table, predict_saved_model
-from mooring.training import _fit, _linear
+from mooring.training import _linear, _network
 from mooring.training._builders import build_model
-from mooring.training._fit import TrainingResult, train_model
+from mooring.training._fit import TrainingResult
 from mooring.training._labels import resolve_label
+from mooring.training._train import train_model
 from tests.training.conftest import prepare, synthetic_table
 
 
@@ -148,7 +149,7 @@ def test_streamed_parquet_gives_the_in_memory_fit(tmp_path: Path) -> None:
 def test_wider_than_the_solvers_it_is_stepped_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_fit, "LBFGS_MAX_PARAMETERS", 4)
+    monkeypatch.setattr(_network, "LBFGS_MAX_PARAMETERS", 4)
     result, _ = _train(tmp_path, synthetic_table(300, seed=0))
     assert "linear_fit" not in result.record
     assert len(result.epochs) == 2  # the configured epochs

@@ -13,7 +13,7 @@ import pytest
 from mooring.features._inputs import columns_from_records
 from mooring.formats._model import load_saved_model, signature_names
 from mooring.serving._loaded import load_served_model
-from mooring.training._fit import train_model
+from mooring.training._train import train_model
 from tests.training.conftest import make_config, prepare, synthetic_table
 
 # Upper case too: TensorFlow lower-cases the input names it saves, so "Age/years" must

@@ -8,15 +8,19 @@ from typing import Any
 
 import keras
 import numpy as np
+import pyarrow as pa
 import pytest
 import tensorflow as tf
 
+from mooring.config._model import plan_training
 from mooring.contract._io import ReadOptions, read_table
 from mooring.errors import UsageError
 from mooring.features._inputs import predict_saved_model
 from mooring.formats._model import METADATA_FILE, ModelVersionWarning
 from mooring.formats._model import load_saved_model as load_model
-from mooring.training._fit import load_run, train_model
+from mooring.formats._split import training_rows
+from mooring.training._fit import RunPlan, load_run
+from mooring.training._train import train_model
 from tests._support.shared import built_once, shared_root
 from tests.training.conftest import make_config, prepare, synthetic_table
 
@@ -283,3 +287,52 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path: Path) -> None:
     assert len(result.epochs) < 30
     losses = [e["val_loss"] for e in result.epochs]
     assert result.best_epoch == int(np.argmin(losses)) + 1
+
+
+class _FittedError(Exception):
+    """Raised once the fit ends: what the test looks at is known, the export is not needed."""
+
+
+@pytest.mark.parametrize("kind", ["mlp", "linear"])
+def test_the_plan_shown_is_the_plan_run_on_the_rows_it_trains_on(tmp_path: Path, kind: str) -> None:
+    # A fifth of the labels missing: the rows trained on are not the statistics' rows
+    # less the validation fraction, from which the progress display used to plan.
+    table = synthetic_table(300)
+    labels = table.column("target").to_pylist()
+    table = table.set_column(
+        table.schema.get_field_index("target"),
+        "target",
+        pa.array([None if i % 5 == 0 else v for i, v in enumerate(labels)]),
+    )
+    path, stats, schema = prepare(tmp_path, table)
+    cfg = make_config(path, kind=kind, epochs=None, batch_size=None, max_steps=60, seed=3)
+    shown: list[RunPlan] = []
+    ran: list[tuple[int, int]] = []  # (epoch, steps) as the fit ran them
+
+    class Run(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            ran.append((len(ran) and ran[-1][0], batch + 1))
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            ran.append((epoch + 1, 0))
+
+        def on_train_end(self, logs: Any = None) -> None:
+            raise _FittedError("fitted")
+
+    def show(plan: RunPlan) -> list[keras.callbacks.Callback]:
+        shown.append(plan)
+        return [Run()]
+
+    with pytest.raises(_FittedError, match="fitted"):
+        train_model(cfg, statistics=stats, schema=schema, output_dir=tmp_path / "run", show=show)
+    [plan] = shown
+    split = cfg.model.validation_split
+    labelled = table.column("target")
+    # A solved linear model fits every labelled row; a network those outside the split.
+    assert plan.rows == (240 if kind == "linear" else training_rows(labelled, split, 3))
+    assert plan.steps == plan_training(cfg.model, plan.rows)
+    assert max(steps for _, steps in ran) == plan.steps_per_round
+    if kind == "mlp":  # the whole plan run: every round, each of its steps
+        assert max(epoch for epoch, _ in ran) == plan.rounds > 1
+        estimate = int(stats.num_rows * (1.0 - split))
+        assert plan_training(cfg.model, estimate).steps_per_round != plan.steps_per_round

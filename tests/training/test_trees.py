@@ -20,9 +20,9 @@ from mooring.features._infer import build_feature_spec
 from mooring.features._inputs import columns_from_records
 from mooring.formats._model import METADATA_FILE, load_saved_model
 from mooring.serving._loaded import load_served_model
-from mooring.training._fit import train_model
 from mooring.training._labels import resolve_label
 from mooring.training._pipeline import load_training_data
+from mooring.training._train import train_model
 from mooring.training._trees import TREE_TOLERANCE, export_trees, fit_trees
 from tests._support.blocked_import import run_without
 from tests._support.project import request_rows, write_adult

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,6 +13,9 @@ from mooring._project import Project
 from mooring.cli._app import app
 from mooring.cli._common import console, print_json
 from mooring.errors import ChecksFailedError, UsageError
+
+if TYPE_CHECKING:
+    from mooring.training._fit import RunPlan
 
 
 def _progress_callback(
@@ -144,9 +147,8 @@ def train(
     ] = None,
 ) -> None:
     """Train the model in mooring.toml and export it as one SavedModel (+ mooring.json)."""
-    from mooring.config._model import plan_training
     from mooring.scale._training import training_launcher
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     project = Project.load(config)
     cfg = project.config
@@ -178,11 +180,18 @@ def train(
         )
     statistics = validation.statistics
     schema = validation.schema
-    rows = statistics.num_rows * (1.0 - cfg.model.validation_split)
-    plan = plan_training(cfg.model, int(rows))
-    progress = _progress_callback(
-        plan.rounds, plan.steps_per_round, quiet or as_json, label=project.name, rows=int(rows)
-    )
+
+    def show(plan: RunPlan) -> list[Any]:  # the plan the run follows, from its own rows
+        return [
+            _progress_callback(
+                plan.rounds,
+                plan.steps_per_round,
+                quiet or as_json,
+                label=project.name,
+                rows=plan.rows,
+            )
+        ]
+
     if not (quiet or as_json):
         console.print(f"training [bold]{project.name}[/] → {output}")
     result = train_model(
@@ -191,7 +200,7 @@ def train(
         schema=schema,
         output_dir=output,
         resume=resume,
-        callbacks=[progress],
+        show=show,
         launcher=training_launcher(cfg),
         pod=pod,
     )

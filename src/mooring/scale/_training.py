@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.errors import UsageError
 from mooring.scale._engine import connect_ray
-from mooring.training._distributed import Job, Launcher, WorkerHandle, cluster_spec, supervise
+from mooring.training._distributed import Launcher, WorkerHandle, supervise
+from mooring.training._job import Job, cluster_spec
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
@@ -52,7 +53,7 @@ def _actor_class(ray: Any) -> Any:
         """One worker's process: where it listens, then the worker program."""
 
         def address(self) -> str:
-            from mooring.training._distributed import free_ports
+            from mooring.training._job import free_ports
 
             host = ray.util.get_node_ip_address()
             return f"{host}:{free_ports(1, host=host)[0]}"

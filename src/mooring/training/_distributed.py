@@ -7,8 +7,9 @@ as one process, on N worker processes under TensorFlow's
 1. :func:`prepare_job` streams the training data once, in record batches, into one
    Parquet shard per worker (each batch split into N contiguous slices, every row
    keeping its number in the whole file as ``__row__``, so the validation split is the
-   one a single process draws) and pickles the job (config, feature spec, label,
-   seed) beside them. A worker reads only its own shard.
+   one a single process draws), counts the training rows on the way, and pickles the
+   job (config, feature spec, label, seed, and the plan made once from those rows,
+   :mod:`mooring.training._job`) beside them. A worker reads only its own shard.
 2. :func:`supervise` starts the workers (processes on 127.0.0.1 here; Ray actors in
    :mod:`mooring.scale._training`; Kubernetes pods run ``mooring train --worker-index``),
    waits for each to join within ``[training] start_timeout``, relays the chief's
@@ -22,8 +23,8 @@ the training record (:mod:`mooring.training._worker`). Nothing is exported befor
 epoch ends, so a failed job never leaves a half-trained model.
 
 Examples:
-    >>> cluster_spec(["127.0.0.1:5000", "127.0.0.1:5001"], 1)["task"]
-    {'type': 'worker', 'index': 1}
+    >>> DistributedTrainer(pod=(1, ["10.0.0.1:5000", "10.0.0.2:5000"])).pod[0]
+    1
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import os
 import pickle
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -52,121 +52,26 @@ from mooring import errors
 from mooring.contract._io import ReadOptions, iter_batches
 from mooring.errors import MooringError, UsageError
 from mooring.formats._files import atomic_write
+from mooring.training._fit import Run, RunPlan, TrainingResult, load_run, run_fingerprint
+from mooring.training._job import JOB_FOLDER, ROW_COLUMN, Job, cluster_spec, free_ports, plan_job
+from mooring.training._pipeline import labelled_split
+from mooring.training._worker import run_worker
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig
     from mooring.features._spec import FeatureSpec
-    from mooring.training._fit import TrainingResult
     from mooring.training._labels import LabelEncoding
 
 __all__ = [
-    "JOB_FOLDER",
-    "ROW_COLUMN",
-    "Job",
+    "DistributedTrainer",
     "Launcher",
     "WorkerHandle",
-    "cluster_spec",
-    "free_ports",
     "launch_local",
     "prepare_job",
     "supervise",
-    "train_distributed",
 ]
 
 log = logging.getLogger("mooring.training")
-
-JOB_FOLDER = "workers"
-ROW_COLUMN = "__row__"
-_JOB_FILE = "job.pkl"
-_EPOCHS_FILE = "epochs.jsonl"
-# The exit code of a worker that stopped on its own error (written to error-<i>.json).
-ERROR_EXIT = 3
-
-
-@dataclass
-class Job:
-    """What every worker needs, pickled once by the launcher (same install everywhere)."""
-
-    cfg: MooringConfig
-    spec: FeatureSpec
-    label: LabelEncoding
-    seed: int
-    started: str
-    fingerprint: str
-    workers: int
-    engine: str
-    output_dir: Path
-    shards: list[str]
-    parity_path: str
-    threads: int | None = None
-
-    @property
-    def folder(self) -> Path:
-        return self.output_dir / JOB_FOLDER
-
-    def save(self) -> Path:
-        path = self.folder / _JOB_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps(self))
-        tmp.replace(path)
-        return path
-
-    @staticmethod
-    def load(folder: Path) -> Job:
-        job = pickle.loads((folder / _JOB_FILE).read_bytes())
-        assert isinstance(job, Job)
-        return job
-
-    def ready_file(self, index: int) -> Path:
-        return self.folder / f"ready-{index}"
-
-    def error_file(self, index: int) -> Path:
-        return self.folder / f"error-{index}.json"
-
-    def log_file(self, index: int) -> Path:
-        return self.folder / f"worker-{index}.log"
-
-    @property
-    def epochs_file(self) -> Path:
-        return self.folder / _EPOCHS_FILE
-
-
-def cluster_spec(addresses: Sequence[str], index: int) -> dict[str, Any]:
-    """``TF_CONFIG`` for worker ``index`` of ``addresses`` (worker 0 is the chief)."""
-    return {"cluster": {"worker": list(addresses)}, "task": {"type": "worker", "index": index}}
-
-
-def free_ports(count: int, first: int = 0, host: str = "127.0.0.1") -> list[int]:
-    """``count`` ports to listen on: ``first``, ``first + 1``… each checked free, or free
-    ports the system picks when ``first`` is 0.
-
-    Raises:
-        UsageError: a port of ``first``'s range is in use.
-    """
-    if first:
-        ports = list(range(first, first + count))
-        for i, port in enumerate(ports):
-            with socket.socket() as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((host, port))
-                except OSError as exc:
-                    raise UsageError(
-                        f"worker {i} cannot listen on {host}:{port} ([training] port = {first} "
-                        f"+ {i}): {exc.strerror}; choose another [training] port, or 0 for "
-                        "free ports"
-                    ) from None
-        return ports
-    sockets = []
-    try:
-        for _ in range(count):
-            probe = socket.socket()
-            probe.bind((host, 0))
-            sockets.append(probe)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
 
 
 def prepare_job(  # noqa: PLR0913 - keyword-only parts of the job, each named
@@ -189,7 +94,9 @@ def prepare_job(  # noqa: PLR0913 - keyword-only parts of the job, each named
 
     The data is read once, a record batch at a time; each batch's rows are split into
     ``workers`` contiguous slices, one per shard, so every shard holds about the same
-    number of rows and memory stays bounded by one batch.
+    number of rows and memory stays bounded by one batch. The job's training rows
+    (labelled, outside the validation split) are counted on the way and the job is
+    planned from them (:func:`~mooring.training._job.plan_job`), once for every worker.
     """
     folder = output_dir / JOB_FOLDER
     if folder.exists():
@@ -197,12 +104,15 @@ def prepare_job(  # noqa: PLR0913 - keyword-only parts of the job, each named
     (folder / "shards").mkdir(parents=True)
     paths = [folder / "shards" / f"part-{i:05d}.parquet" for i in range(workers)]
     writers: list[pq.ParquetWriter | None] = [None] * workers
-    offset = 0
+    offset = train_rows = 0
     try:
         for batch in iter_batches(source, options):
             rows = batch.num_rows
-            numbers = pa.array(np.arange(offset, offset + rows, dtype=np.int64))
-            table = pa.Table.from_batches([batch]).append_column(ROW_COLUMN, numbers)
+            ids = np.arange(offset, offset + rows, dtype=np.int64)
+            table = pa.Table.from_batches([batch])
+            keep, mask, _ = labelled_split(table, label, ids, cfg.model.validation_split, seed)
+            train_rows += int((keep & ~mask).sum())
+            table = table.append_column(ROW_COLUMN, pa.array(ids))
             bounds = np.linspace(0, rows, workers + 1).astype(int)
             for i in range(workers):
                 piece = table.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
@@ -235,6 +145,7 @@ def prepare_job(  # noqa: PLR0913 - keyword-only parts of the job, each named
         shards=[str(p) for p in paths],
         parity_path=str(parity_path),
         threads=threads,
+        steps=plan_job(cfg, train_rows),
     )
     job.save()
     return job
@@ -462,87 +373,91 @@ def launch_local(
 Launcher = Callable[[Job, Sequence[Any]], dict[str, Any]]
 
 
-def train_distributed(  # noqa: PLR0913 - train_model's own keywords, passed on
-    cfg: MooringConfig,
-    *,
-    spec: FeatureSpec,
-    label: LabelEncoding,
-    source: Any,
-    options: ReadOptions,
-    seed: int,
-    started: str,
-    output_dir: Path,
-    resume: bool,
-    callbacks: Sequence[Any],
-    launcher: Launcher | None,
-    pod: tuple[int, list[str]] | None = None,
-) -> TrainingResult:
-    """Shard the data, run the workers (restarting them from checkpoints when one dies)
-    and return the chief's run, its record naming the workers, engine and restarts.
+@dataclass(frozen=True)
+class DistributedTrainer:
+    """Trains a network on ``[training] workers`` workers (see the module's docstring).
 
-    With ``pod = (index, peers)`` this process is worker ``index`` of a job whose
-    workers something else started (a Kubernetes Indexed Job): worker 0 writes the
-    shards, the others wait for them, and each trains in this process.
-
-    Raises:
-        UsageError: ``[training] engine = "ray"`` without a Ray launcher.
+    ``launcher`` starts them (default: processes on this machine;
+    :func:`mooring.scale.training_launcher` gives Ray's); with ``pod = (index, peers)``
+    this process is worker ``index`` of a job whose workers something else started (a
+    Kubernetes Indexed Job): worker 0 writes the shards, the others wait for them, and
+    each trains in this process.
     """
-    from mooring.training._fit import _parity_table, _run_fingerprint, load_run
 
-    training = cfg.training
-    if launcher is None:
-        if training.engine != "local":
-            raise UsageError(
-                f"[training] engine = {training.engine!r} needs its launcher "
-                "(mooring.scale.training_launcher); call train_model through the pipeline "
-                "or pass launcher="
+    launcher: Launcher | None = None
+    pod: tuple[int, list[str]] | None = None
+
+    def train(self, run: Run) -> TrainingResult:
+        """Shard the data, plan the job from its rows and show that plan, run the workers
+        (restarting them from checkpoints when one dies) and return the chief's run, its
+        record naming the workers, engine and restarts.
+
+        Raises:
+            UsageError: ``[training] engine = "ray"`` without a Ray launcher.
+        """
+        cfg, output_dir = run.cfg, run.output_dir
+        training = cfg.training
+        launcher = self.launcher
+        if launcher is None:
+            if training.engine != "local":
+                raise UsageError(
+                    f"[training] engine = {training.engine!r} needs its launcher "
+                    "(mooring.scale.training_launcher); call train_model through the "
+                    "pipeline or pass launcher="
+                )
+            launcher = launch_local
+        output_dir.mkdir(parents=True, exist_ok=True)
+        fingerprint = run_fingerprint(cfg, run.spec, run.label)
+        cores = os.cpu_count() or 1
+
+        def prepare(engine: str) -> Job:
+            return prepare_job(
+                cfg,
+                spec=run.spec,
+                label=run.label,
+                source=run.source,
+                options=run.options,
+                seed=run.seed,
+                started=run.started,
+                fingerprint=fingerprint,
+                output_dir=output_dir,
+                workers=training.workers,
+                engine=engine,
+                parity_table=run.parity_table,
+                # Local workers share this machine's cores; a Ray actor holds one CPU; a
+                # pod ([model] threads, else TensorFlow's default) has the node's.
+                threads={"local": max(1, cores // training.workers), "ray": 1}.get(engine),
             )
-        launcher = launch_local
-    output_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = _run_fingerprint(cfg, spec, label)
-    cores = os.cpu_count() or 1
 
-    def prepare(engine: str) -> Job:
-        return prepare_job(
-            cfg,
-            spec=spec,
-            label=label,
-            source=source,
-            options=options,
-            seed=seed,
-            started=started,
-            fingerprint=fingerprint,
-            output_dir=output_dir,
-            workers=training.workers,
-            engine=engine,
-            parity_table=lambda: _parity_table(cfg, source, options, cfg.model.parity_records),
-            # Local workers share this machine's cores; a Ray actor holds one CPU; a pod
-            # ([model] threads, else TensorFlow's default) has the node's.
-            threads={"local": max(1, cores // training.workers), "ray": 1}.get(engine),
+        if self.pod is not None:
+            return _train_as_pod(
+                cfg,
+                output_dir,
+                fingerprint,
+                self.pod,
+                resume=run.resume,
+                prepare=lambda: prepare("kubernetes"),
+            )
+        if not run.resume:
+            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+        t_prepare = time.perf_counter()
+        job = prepare(training.engine)
+        shard_seconds = time.perf_counter() - t_prepare
+        assert job.steps is not None  # prepare_job plans every job it writes
+        shown = run.display(RunPlan(cfg.model.kind, job.steps.rows, job.steps.plan))
+        outcome = launcher(job, shown)
+        result = load_run(output_dir)
+        record = result.record
+        record["distributed"] = {
+            **record.get("distributed", {}),
+            **outcome,
+            "shard_seconds": shard_seconds,
+        }
+        atomic_write(
+            result.training_record_path, (json.dumps(record, indent=2, default=str) + "\n").encode()
         )
-
-    if pod is not None:
-        return _train_as_pod(
-            cfg, output_dir, fingerprint, pod, resume=resume, prepare=lambda: prepare("kubernetes")
-        )
-    if not resume:
-        shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
-    t_prepare = time.perf_counter()
-    job = prepare(training.engine)
-    shard_seconds = time.perf_counter() - t_prepare
-    outcome = launcher(job, callbacks)
-    result = load_run(output_dir)
-    record = result.record
-    record["distributed"] = {
-        **record.get("distributed", {}),
-        **outcome,
-        "shard_seconds": shard_seconds,
-    }
-    atomic_write(
-        result.training_record_path, (json.dumps(record, indent=2, default=str) + "\n").encode()
-    )
-    shutil.rmtree(job.folder / "shards", ignore_errors=True)
-    return result
+        shutil.rmtree(job.folder / "shards", ignore_errors=True)
+        return result
 
 
 def _train_as_pod(
@@ -554,10 +469,7 @@ def _train_as_pod(
     resume: bool,
     prepare: Callable[[], Job],
 ) -> TrainingResult:
-    """Worker ``pod[0]`` of ``pod[1]``, in this process (see :func:`train_distributed`)."""
-    from mooring.training._fit import load_run
-    from mooring.training._worker import run_worker
-
+    """Worker ``pod[0]`` of ``pod[1]``, in this process (see :class:`DistributedTrainer`)."""
     index, peers = pod
     training = cfg.training
     if len(peers) != training.workers:
@@ -587,7 +499,11 @@ def _existing_job(folder: Path, fingerprint: str) -> Job | None:
         job = Job.load(folder)
     except (OSError, pickle.UnpicklingError, EOFError, AssertionError):
         return None
-    if job.fingerprint != fingerprint or not all(Path(p).is_file() for p in job.shards):
+    if (
+        job.fingerprint != fingerprint
+        or job.steps is None  # written before jobs were planned
+        or not all(Path(p).is_file() for p in job.shards)
+    ):
         return None
     return job
 

@@ -1,16 +1,12 @@
-"""``train_model``: statistics + config → a trained, exported, parity-checked model.
+"""What every trainer shares: the run it is handed, fitting a Keras model, exporting it and
+the training record.
 
-Steps, in order — everything a user can get wrong fails before the first epoch:
-
-1. resolve the label (task, vocabulary) and the feature spec from statistics;
-2. build the model (built-in or user builder) and read the training data;
-3. fit with per-epoch checkpoints, TensorBoard logs (with the tensorboard extra),
-   optional early stopping;
-   with ``resume=True`` continue from the last checkpoint;
-4. export ONE SavedModel + ``mooring.json``; reload it with TensorFlow only and
-   check train/serve parity on evaluation records;
-5. write the training record (``run.json``): parameters, per-epoch metrics, timings,
-   CPU seconds, hashes.
+:func:`mooring.training._train.train_model` resolves the label and the features, chooses
+the trainer of the model's kind and hands it a :class:`Run`; each trainer (network,
+trees, distributed) plans from the rows it really trains on, shows that
+:class:`RunPlan` through the run's progress display, fits, and ends here: export ONE
+SavedModel + ``mooring.json``, reload it with TensorFlow only, check train/serve parity,
+and write the training record (``run.json``). This module imports no trainer.
 
 Output folder layout::
 
@@ -32,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
@@ -40,15 +36,13 @@ import pyarrow as pa
 import tensorflow as tf
 
 from mooring.config import MooringConfig
-from mooring.config._model import EarlyStoppingConfig, ModelConfig, TrainingPlan, plan_training
+from mooring.config._model import EarlyStoppingConfig, ModelConfig, TrainingPlan
 from mooring.contract._io import ReadOptions, iter_batches, read_table
-from mooring.errors import ConfigError, UsageError, has_extra
-from mooring.features._infer import build_feature_spec
+from mooring.errors import ConfigError, UsageError
 from mooring.features._spec import FeatureSpec
 from mooring.formats._files import atomic_write
 from mooring.formats._model import load_saved_model, versions
 from mooring.formats._version_record import TRAINING_FORMAT
-from mooring.training._builders import build_model, resolve_kind
 from mooring.training._checkpoints import (
     latest_checkpoint,
     restore_checkpoint,
@@ -57,22 +51,11 @@ from mooring.training._checkpoints import (
 )
 from mooring.training._explain import reference_sample
 from mooring.training._export import export_model
-from mooring.training._labels import LabelEncoding, resolve_label
-from mooring.training._linear import LBFGS_MAX_PARAMETERS, fit_linear, linear_parameters
+from mooring.training._labels import LabelEncoding
 from mooring.training._parity import ParityReport, check_parity
-from mooring.training._pipeline import (
-    InMemoryData,
-    StreamedData,
-    TrainingData,
-    load_training_data,
-)
+from mooring.training._pipeline import InMemoryData, TrainingData, load_training_data
 
-if TYPE_CHECKING:
-    from mooring.contract._schema import Schema
-    from mooring.contract._statistics import DatasetStatistics
-    from mooring.training._distributed import Launcher
-
-__all__ = ["TrainingResult", "configure_runtime", "train_model"]
+__all__ = ["Run", "RunPlan", "ShowPlan", "TrainingResult", "configure_runtime", "finish_network"]
 
 RUN_FILE = "run.json"
 
@@ -96,6 +79,93 @@ class TrainingResult:
     best_epoch: int | None = None
     resumed_from: int | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run trains, fixed before its first step from the rows it really trains on
+    (labelled, outside the validation split; every labelled row for a solved linear
+    model): the model's kind, those rows, and a network's plan of optimizer steps. The
+    progress display is drawn from it and the run follows it, so the two cannot disagree.
+
+    Examples:
+        >>> from mooring.config._model import plan_training
+        >>> plan = RunPlan("mlp", 117, plan_training(ModelConfig(), 117))
+        >>> plan.rounds, plan.steps_per_round, RunPlan("gbt", 117).rounds
+        (72, 28, 0)
+    """
+
+    kind: str
+    rows: int
+    steps: TrainingPlan | None = None  # None: trees, which take no optimizer steps
+
+    @property
+    def rounds(self) -> int:
+        """Keras epochs (rounds of passes), at most; 0 for trees."""
+        return self.steps.rounds if self.steps is not None else 0
+
+    @property
+    def steps_per_round(self) -> int:
+        """Optimizer steps in one round; 0 for trees."""
+        return self.steps.steps_per_round if self.steps is not None else 0
+
+
+#: Draws a run's progress from its plan: the Keras callbacks that do (a progress bar).
+ShowPlan = Callable[[RunPlan], Sequence[keras.callbacks.Callback]]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run as ``train_model`` hands it to a trainer: the config, the label and
+    features resolved, where the rows come from, the seed, and when the run started."""
+
+    cfg: MooringConfig
+    spec: FeatureSpec
+    label: LabelEncoding
+    source: Any  # a path or an Arrow table
+    options: ReadOptions
+    seed: int
+    started: str
+    output_dir: Path
+    clock: tuple[float, float]  # time.perf_counter() and time.process_time() at the start
+    resume: bool = False
+    callbacks: Sequence[keras.callbacks.Callback] = ()
+    verbose: int = 0
+    tensorboard: bool = False
+    show: ShowPlan | None = None
+
+    def load(self) -> tuple[TrainingData, np.ndarray[Any, Any] | None]:
+        """The training data, its validation split drawn, and the class weights."""
+        config = self.cfg.model
+        data = load_training_data(
+            self.source,
+            self.spec,
+            self.label,
+            options=self.options,
+            validation_split=config.validation_split,
+            seed=self.seed,
+            memory_limit_mb=config.memory_limit_mb,
+        )
+        return data, class_weights(config, self.label, data)
+
+    def display(self, plan: RunPlan) -> list[keras.callbacks.Callback]:
+        """The run's own callbacks, then the progress display drawn from ``plan``."""
+        return [*self.callbacks, *(self.show(plan) if self.show is not None else ())]
+
+    def parity_table(self) -> pa.Table:
+        """The first ``[model] parity_records`` rows of the evaluation data (else training)."""
+        cfg, n = self.cfg, self.cfg.model.parity_records
+        if cfg.data.eval is not None:
+            return read_table(cfg.path(cfg.data.eval), self.options).slice(0, n)
+        if isinstance(self.source, pa.Table):
+            return self.source.slice(0, n)
+        batches, rows = [], 0
+        for batch in iter_batches(self.source, self.options):
+            batches.append(batch)
+            rows += batch.num_rows
+            if rows >= n:
+                break
+        return pa.Table.from_batches(batches).slice(0, n)
 
 
 def configure_runtime(config: ModelConfig) -> None:
@@ -134,7 +204,7 @@ def _optimizer(config: ModelConfig, plan: TrainingPlan) -> keras.optimizers.Opti
     return keras.optimizers.RMSprop(learning_rate=rate)
 
 
-def _compile(
+def compile_model(
     model: keras.Model, label: LabelEncoding, config: ModelConfig, plan: TrainingPlan
 ) -> None:
     if label.task == "binary":
@@ -180,7 +250,7 @@ def steps_per_execution(steps_per_round: int) -> int:
     return max(d for d in range(1, most + 1) if steps_per_round % d == 0)
 
 
-def _class_weights(
+def class_weights(
     config: ModelConfig, label: LabelEncoding, data: TrainingData
 ) -> np.ndarray[Any, Any] | None:
     choice = config.class_weight
@@ -207,7 +277,7 @@ def _class_weights(
     return np.asarray([float(choice.get(v, 1.0)) for v in label.vocabulary])
 
 
-def _run_fingerprint(cfg: MooringConfig, spec: FeatureSpec, label: LabelEncoding) -> str:
+def run_fingerprint(cfg: MooringConfig, spec: FeatureSpec, label: LabelEncoding) -> str:
     """What must match for a checkpoint to be resumable: model params, features, label."""
     params = cfg.model.model_dump(mode="json", exclude={"parity_records", "threads"})
     blob = json.dumps(
@@ -216,7 +286,7 @@ def _run_fingerprint(cfg: MooringConfig, spec: FeatureSpec, label: LabelEncoding
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-class _EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
+class EpochRecorder(keras.callbacks.Callback):  # type: ignore[misc]
     """Checkpoint every epoch, time it, and decide early stopping (state kept in checkpoints)."""
 
     def __init__(
@@ -307,22 +377,7 @@ def reference_rows(data: TrainingData, seed: int) -> dict[str, Any] | None:
     return reference_sample(columns, seed=seed)
 
 
-def _parity_table(cfg: MooringConfig, source: Any, options: ReadOptions, n: int) -> pa.Table:
-    if cfg.data.eval is not None:
-        return read_table(cfg.path(cfg.data.eval), options).slice(0, n)
-    if isinstance(source, pa.Table):
-        return source.slice(0, n)
-    batches = []
-    rows = 0
-    for batch in iter_batches(source, options):
-        batches.append(batch)
-        rows += batch.num_rows
-        if rows >= n:
-            break
-    return pa.Table.from_batches(batches).slice(0, n)
-
-
-def _start_state(
+def start_state(
     ckpt_root: Path, model: keras.Model, fingerprint: str, *, resume: bool
 ) -> dict[str, Any]:
     """With ``resume``, the newest checkpoint's state restored into ``model`` (empty when there
@@ -347,286 +402,6 @@ def _start_state(
     return restore_checkpoint(last, model, model.optimizer)
 
 
-def train_model(  # noqa: PLR0913 - keyword-only options of one training run
-    cfg: MooringConfig,
-    *,
-    statistics: DatasetStatistics,
-    schema: Schema | None,
-    output_dir: Path,
-    data: Any = None,
-    resume: bool = False,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: int = 0,
-    tensorboard: bool | None = None,
-    launcher: Launcher | None = None,
-    pod: tuple[int, list[str]] | None = None,
-) -> TrainingResult:
-    """Train, export and parity-check a model; write the training record.
-
-    ``data`` overrides ``[data] train`` (a path or an Arrow table) and must be the
-    data ``statistics`` were computed from. ``callbacks`` run after mooring's own
-    (checkpointing first, so an interrupted run can always resume). With ``[training]
-    workers`` above 1 the network trains on that many workers, started by ``launcher``
-    (default: processes on this machine; :func:`mooring.scale.training_launcher` gives
-    Ray's), and the chief's run is returned; ``pod = (index, peers)`` makes this process
-    that worker of a job started elsewhere (``mooring train --worker-index``).
-    ``tensorboard`` writes TensorBoard logs; by default, when the tensorboard extra is
-    installed.
-
-    Raises:
-        ConfigError / DataError: bad features, label, builder or data — before training.
-        ParityError: the exported model disagrees with the trained one.
-
-    Examples:
-        >>> result = train_model(cfg, statistics=stats, schema=schema,
-        ...                      output_dir=Path("runs/income"))  # doctest: +SKIP
-        >>> result.model_dir  # doctest: +SKIP
-        PosixPath('runs/income/model')
-    """
-    t_start, cpu_start = time.perf_counter(), time.process_time()
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    config = cfg.model
-    configure_runtime(config)
-    seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(4), "little")
-    label = resolve_label(cfg, statistics, schema)
-    spec = build_feature_spec(
-        cfg.features,
-        statistics=statistics,
-        schema=schema,
-        label=label.column,
-        timestamp=cfg.data.timestamp,
-    )
-    options = ReadOptions.from_config(cfg.data)
-    source = data if data is not None else cfg.path(cfg.data.train)
-    if config.kind == "linear" and pod is not None:
-        raise UsageError(
-            "[model] kind = 'linear' is fitted in one process (a few passes over the data); "
-            "run `mooring train` without --worker-index"
-        )
-    if cfg.training.workers > 1 and config.kind == "mlp":
-        from mooring.training._distributed import train_distributed
-
-        return train_distributed(
-            cfg,
-            spec=spec,
-            label=label,
-            source=source,
-            options=options,
-            seed=seed,
-            started=started,
-            output_dir=Path(output_dir),
-            resume=resume,
-            callbacks=callbacks,
-            launcher=launcher,
-            pod=pod,
-        )
-    model = build_model(spec, label, config, resolve_kind(config)) if config.kind != "gbt" else None
-    t_data = time.perf_counter()
-    train_data = load_training_data(
-        source,
-        spec,
-        label,
-        options=options,
-        validation_split=config.validation_split,
-        seed=seed,
-        memory_limit_mb=config.memory_limit_mb,
-    )
-    weights = _class_weights(config, label, train_data)
-    if model is None:
-        from mooring.training._trees import train_trees
-
-        return train_trees(
-            cfg,
-            spec=spec,
-            label=label,
-            data=train_data,
-            weights=weights,
-            output_dir=Path(output_dir),
-            parity_table=lambda: _parity_table(cfg, source, options, config.parity_records),
-            seed=seed,
-            started=started,
-            clock=(t_start, cpu_start, time.perf_counter() - t_data),
-            resume=resume,
-        )
-    notes: list[str] = []
-    if config.kind == "linear":
-        if linear_parameters(model, label) <= LBFGS_MAX_PARAMETERS:
-            return _train_linear(
-                cfg,
-                model,
-                spec,
-                label,
-                train_data,
-                weights,
-                output_dir=Path(output_dir),
-                callbacks=callbacks,
-                seed=seed,
-                started=started,
-                parity_table=lambda: _parity_table(cfg, source, options, config.parity_records),
-                clock=(t_start, cpu_start, time.perf_counter() - t_data),
-            )
-        notes.append(
-            f"linear: {linear_parameters(model, label):,} parameters are more than the "
-            f"{LBFGS_MAX_PARAMETERS:,} fitted to the optimum; trained by {config.optimizer} "
-            "for the step budget instead, and may be under-trained: give the wide columns "
-            "fewer values ([features.<name>] max_tokens or bins)"
-        )
-    # A linear model too wide to solve is stepped like a network.
-    plan = plan_training(config.model_copy(update={"kind": "mlp"}), train_data.train_rows)
-    steps = plan.steps_per_round
-    passes = plan.passes_per_round
-    _compile(model, label, config, plan)
-    model.optimizer.build(model.trainable_variables)
-    data_seconds = time.perf_counter() - t_data
-
-    output_dir = Path(output_dir)
-    ckpt_root = output_dir / "checkpoints"
-    fingerprint = _run_fingerprint(cfg, spec, label)
-    state = _start_state(ckpt_root, model, fingerprint, resume=resume)
-    resumed_from = int(state["epoch"]) if state else None
-    first_epoch = int(state.get("epoch", 0))
-    recorder = _EpochRecorder(ckpt_root, plan.early_stopping, fingerprint, state)
-    all_callbacks: list[Any] = [recorder]
-    if tensorboard is None:
-        # Keras's callback needs the tensorboard extra for its summaries.
-        tensorboard = has_extra("tensorboard")
-    if tensorboard:
-        all_callbacks.append(
-            keras.callbacks.TensorBoard(
-                log_dir=str(output_dir / "logs"),
-                update_freq="epoch",
-                profile_batch=0,
-                write_graph=False,
-            )
-        )
-    all_callbacks.extend(callbacks)
-
-    t_fit, cpu_fit = time.perf_counter(), time.process_time()
-    if first_epoch < plan.rounds and not recorder.stopped:
-        # One Keras epoch is one round: `passes` passes over the rows, then validation.
-        model.fit(
-            train_data.train_dataset(
-                batch_size=plan.batch_size,
-                seed=seed,
-                first_epoch=first_epoch * passes,
-                epochs=plan.rounds * passes,
-                weights=weights,
-            ),
-            validation_data=train_data.validation_dataset(
-                batch_size=plan.batch_size, weights=weights
-            ),
-            epochs=plan.rounds,
-            initial_epoch=first_epoch,
-            steps_per_epoch=steps,
-            callbacks=all_callbacks,
-            verbose=verbose,
-            shuffle=False,  # the pipeline already shuffles, seeded per epoch
-        )
-    fit_seconds, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
-    rounds_run = max(0, len(recorder.history) - (resumed_from or 0))
-    return finish_network(
-        cfg,
-        model,
-        spec,
-        label,
-        output_dir=output_dir,
-        recorder=recorder,
-        plan=plan,
-        seed=seed,
-        started=started,
-        parity_table=lambda: _parity_table(cfg, source, options, config.parity_records),
-        data={
-            "train_rows": train_data.train_rows,
-            "validation_rows": train_data.validation_rows,
-            "dropped_rows_without_label": train_data.dropped_rows,
-            "streamed": isinstance(train_data, StreamedData),
-            "steps_per_epoch": steps,
-        },
-        timings={
-            "prepare_seconds": data_seconds,
-            "fit_seconds": fit_seconds,
-            "fit_cpu_seconds": fit_cpu,
-        },
-        examples=train_data.train_rows * passes * rounds_run,
-        resumed_from=resumed_from,
-        clock=(t_start, cpu_start),
-        notes=notes,
-        reference=train_data,
-    )
-
-
-def _train_linear(  # noqa: PLR0913 - what one linear fit needs
-    cfg: MooringConfig,
-    model: keras.Model,
-    spec: FeatureSpec,
-    label: LabelEncoding,
-    data: TrainingData,
-    weights: np.ndarray[Any, Any] | None,
-    *,
-    output_dir: Path,
-    callbacks: Sequence[keras.callbacks.Callback],
-    seed: int,
-    started: str,
-    parity_table: Callable[[], pa.Table],
-    clock: tuple[float, float, float],
-) -> TrainingResult:
-    """The linear model fitted to its optimum (:mod:`mooring.training._linear`), then
-    exported and recorded like a network: one entry per pass over the rows in ``epochs``.
-    Nothing to resume: a fit takes a few passes, so a resumed run fits again."""
-    config = cfg.model
-    t_start, cpu_start, data_seconds = clock
-    ckpt_root = output_dir / "checkpoints"
-    fingerprint = _run_fingerprint(cfg, spec, label)
-    _start_state(ckpt_root, model, fingerprint, resume=False)
-    t_fit, cpu_fit = time.perf_counter(), time.process_time()
-    fit = fit_linear(
-        model,
-        data,
-        label,
-        weights=weights,
-        memory_limit_mb=config.memory_limit_mb,
-        callbacks=callbacks,
-    )
-    fit_seconds, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
-    recorder = _EpochRecorder(ckpt_root, None, fingerprint, {"history": fit.history}, save=False)
-    notes = list(fit.warnings)
-    if cfg.training.workers > 1:
-        notes.append(
-            f"linear: fitted in one process ({fit.iterations} passes over the rows); "
-            f"[training] workers = {cfg.training.workers} applies to networks"
-        )
-    return finish_network(
-        cfg,
-        model,
-        spec,
-        label,
-        output_dir=output_dir,
-        recorder=recorder,
-        plan=plan_training(config, fit.rows),
-        seed=seed,
-        started=started,
-        parity_table=parity_table,
-        data={
-            "train_rows": fit.rows,
-            "validation_rows": 0,
-            "dropped_rows_without_label": data.dropped_rows,
-            "streamed": isinstance(data, StreamedData),
-            "steps_per_epoch": 1,
-        },
-        timings={
-            "prepare_seconds": data_seconds,
-            "fit_seconds": fit_seconds,
-            "fit_cpu_seconds": fit_cpu,
-        },
-        examples=fit.rows * fit.iterations,
-        resumed_from=None,
-        clock=(t_start, cpu_start),
-        fields={"linear_fit": fit.to_dict()},
-        notes=notes,
-        reference=data,
-    )
-
-
 def finish_network(  # noqa: PLR0913 - what the fit measured, for the training record
     cfg: MooringConfig,
     model: keras.Model,
@@ -634,7 +409,7 @@ def finish_network(  # noqa: PLR0913 - what the fit measured, for the training r
     label: LabelEncoding,
     *,
     output_dir: Path,
-    recorder: _EpochRecorder,
+    recorder: EpochRecorder,
     plan: TrainingPlan,
     seed: int,
     started: str,

@@ -41,6 +41,7 @@ __all__ = [
     "InMemoryData",
     "StreamedData",
     "TrainingData",
+    "labelled_split",
     "load_in_memory",
     "load_training_data",
     "validation_mask",
@@ -177,6 +178,30 @@ class InMemoryData(TrainingData):
         )
 
 
+def labelled_split(
+    table: pa.Table,
+    label: LabelEncoding,
+    row_ids: np.ndarray[Any, Any],
+    fraction: float,
+    seed: int,
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(rows with a label, rows in the validation split, the encoded labels) of ``table``,
+    whose rows are numbered ``row_ids`` in the whole data: training rows are
+    ``keep & ~mask``.
+
+    Raises:
+        DataError: the label column is not in ``table``.
+    """
+    if label.column not in table.column_names:
+        raise DataError(
+            f"label column {label.column!r} ([data] label) is not in the training data; "
+            f"columns are {table.column_names}"
+        )
+    raw, _ = label.encode(table.column(label.column))
+    keep = raw >= 0 if label.is_classification else ~np.isnan(raw)
+    return keep, validation_mask(row_ids, fraction, seed), raw
+
+
 def _split_table(
     table: pa.Table,
     spec: FeatureSpec,
@@ -188,16 +213,9 @@ def _split_table(
 ) -> tuple[dict[str, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], int]:
     """Features, targets and validation mask of the labelled rows of ``table``; a row's
     number is ``offset`` + its position, or ``row_ids`` when given (a shard's rows)."""
-    if label.column not in table.column_names:
-        raise DataError(
-            f"label column {label.column!r} ([data] label) is not in the training data; "
-            f"columns are {table.column_names}"
-        )
-    raw, _ = label.encode(table.column(label.column))
-    keep = raw >= 0 if label.is_classification else ~np.isnan(raw)
     if row_ids is None:
         row_ids = np.arange(offset, offset + table.num_rows)
-    mask = validation_mask(row_ids, fraction, seed)
+    keep, mask, raw = labelled_split(table, label, row_ids, fraction, seed)
     columns = columns_from_table(table, spec)
     dropped = int((~keep).sum())
     if dropped:
@@ -273,10 +291,12 @@ class StreamedData(TrainingData):
         val_counts = np.zeros_like(counts)
         for group in range(file.num_row_groups):
             table = file.read_row_group(group, columns=[self.label.column])
-            raw, _ = self.label.encode(table.column(self.label.column))
-            keep = raw >= 0 if self.label.is_classification else ~np.isnan(raw)
-            mask = validation_mask(
-                np.arange(offset, offset + table.num_rows), self.validation_split, self.seed
+            keep, mask, raw = labelled_split(
+                table,
+                self.label,
+                np.arange(offset, offset + table.num_rows),
+                self.validation_split,
+                self.seed,
             )
             self.train_rows += int((keep & ~mask).sum())
             self.validation_rows += int((keep & mask).sum())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,18 +47,23 @@ from mooring.training._export import (
     postprocess,
     staged_folder,
 )
+from mooring.training._fit import (
+    Run,
+    RunPlan,
+    TrainingResult,
+    reference_rows,
+    save_run,
+    training_record,
+)
 from mooring.training._labels import LabelEncoding
 from mooring.training._parity import ParityReport, check_parity
 from mooring.training._pipeline import InMemoryData, TrainingData
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from mooring.config import MooringConfig
     from mooring.config._model import TreesConfig
-    from mooring.training._fit import TrainingResult
 
-__all__ = ["TREE_TOLERANCE", "TreeModel", "import_ydf", "op_library", "train_trees"]
+__all__ = ["TREE_TOLERANCE", "TreeModel", "TreesTrainer", "import_ydf", "op_library"]
 
 # YDF's own predictions and the served ones agree to this (float32 through the same ops).
 TREE_TOLERANCE = 1e-5
@@ -376,26 +381,26 @@ def _version(name: str) -> str:
         return "0+unknown"
 
 
-def train_trees(  # noqa: PLR0913 - train_model's parts, passed on
-    cfg: MooringConfig,
-    *,
-    spec: FeatureSpec,
-    label: LabelEncoding,
-    data: TrainingData,
-    weights: np.ndarray[Any, Any] | None,
-    output_dir: Path,
-    parity_table: Callable[[], pa.Table],
-    seed: int,
-    started: str,
-    clock: tuple[float, float, float],
-    resume: bool = False,
-) -> TrainingResult:
-    """Fit, export and parity-check the trees; write the training record (as ``train_model``)."""
-    from mooring.training._fit import save_run, training_record
+class TreesTrainer:
+    """Trains ``kind = "gbt"``: YDF's trees, in this process or on ``[training] workers``."""
 
-    t_start, cpu_start, data_seconds = clock
-    config = cfg.model
+    def train(self, run: Run) -> TrainingResult:
+        """Read the rows and show what trains on them; fit, export and parity-check the
+        trees; write the training record."""
+        return train_trees(run)
+
+
+def train_trees(run: Run) -> TrainingResult:
+    """The trees of ``run``, trained and recorded (see :class:`TreesTrainer`)."""
+    cfg, spec, label, seed, started = run.cfg, run.spec, run.label, run.seed, run.started
+    config, output_dir, parity_table = cfg.model, run.output_dir, run.parity_table
+    t_data = time.perf_counter()
+    data, weights = run.load()
+    run.display(RunPlan("gbt", data.train_rows))  # trees run no Keras callbacks
+    t_start, cpu_start = run.clock
+    data_seconds = time.perf_counter() - t_data
     t_fit, cpu_fit = time.perf_counter(), time.process_time()
+    resume = run.resume
     tree = fit_trees(cfg, spec, label, data, weights, seed, output_dir=output_dir, resume=resume)
     fit_seconds, fit_cpu = time.perf_counter() - t_fit, time.process_time() - cpu_fit
     importances = tree.importances()
@@ -409,8 +414,6 @@ def train_trees(  # noqa: PLR0913 - train_model's parts, passed on
         "feature_importances": importances,
     }
     t_export = time.perf_counter()
-    from mooring.training._fit import reference_rows
-
     model_dir = export_trees(
         tree, output_dir / "model", extra=extra, reference=reference_rows(data, seed)
     )

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from mooring.errors import MooringError, UsageError
-from mooring.training._distributed import free_ports
+from mooring.training._job import free_ports
 
 if TYPE_CHECKING:
     from mooring.config import MooringConfig

@@ -17,14 +17,13 @@ histogram of scores per class for the AUC) are all-reduced, so every worker sees
 same metrics and takes the same early-stopping decision.
 
 Examples:
-    >>> local_batch(256, 2, "global")
-    (128, 256, 1.0)
+    >>> _auc(np.array([0.0, 1.0]), np.array([1.0, 0.0]))
+    1.0
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -35,23 +34,11 @@ from typing import Any
 import numpy as np
 
 from mooring.errors import MooringError, PeerLostError
+from mooring.training._job import ERROR_EXIT, ROW_COLUMN, Job
 
-__all__ = ["local_batch", "main", "run_worker"]
+__all__ = ["main", "run_worker"]
 
 _AUC_BINS = 1000
-
-
-def local_batch(batch_size: int, workers: int, scaling: str) -> tuple[int, int, float]:
-    """(rows per worker a step, global batch, learning-rate factor) for ``[training] batch``.
-
-    ``global`` splits ``batch_size`` across the workers (rounded up to a multiple of
-    them) and keeps the learning rate; ``per_worker`` gives each worker ``batch_size``
-    rows and multiplies the learning rate by the workers (the linear scaling rule).
-    """
-    if scaling == "per_worker":
-        return batch_size, batch_size * workers, float(workers)
-    local = max(1, math.ceil(batch_size / workers))
-    return local, local * workers, 1.0
 
 
 def _auc(positive: np.ndarray[Any, Any], negative: np.ndarray[Any, Any]) -> float:
@@ -74,8 +61,6 @@ def run_worker(folder: Path, index: int) -> None:
 
     ``TF_CONFIG`` must be set, and TensorFlow not yet started, in this process.
     """
-    from mooring.training._distributed import Job
-
     job = Job.load(folder)
     cfg = job.cfg
     config = cfg.model
@@ -110,7 +95,7 @@ def run_worker(folder: Path, index: int) -> None:
 class _Trainer:
     """The loop of one worker (see the module's docstring)."""
 
-    def __init__(self, job: Any, index: int, strategy: Any) -> None:
+    def __init__(self, job: Job, index: int, strategy: Any) -> None:
         self.job = job
         self.index = index
         self.chief = index == 0
@@ -135,45 +120,35 @@ class _Trainer:
     def run(self) -> None:
         import pyarrow.parquet as pq
 
-        from mooring.config._model import plan_training
         from mooring.training._builders import build_model, resolve_kind
         from mooring.training._fit import (
-            _class_weights,
-            _compile,
-            _EpochRecorder,
-            _start_state,
+            EpochRecorder,
+            class_weights,
+            compile_model,
             finish_network,
+            start_state,
         )
 
         job, cfg = self.job, self.job.cfg
         config = cfg.model
+        assert job.steps is not None  # the launcher plans every job it writes
+        plan, local, global_batch = job.steps.plan, job.steps.local_batch, job.steps.global_batch
+        scaled = job.steps.model
         t_start, cpu_start = time.perf_counter(), time.process_time()
         self.all_sum(np.ones(1))  # every worker is up and reachable
         (job.folder / f"ready-{self.index}").write_text(str(os.getpid()), "utf-8")
 
         data, (train_rows, validation_rows, dropped) = self._load_shard()
-        weights = _class_weights(config, job.label, data)
-
+        weights = class_weights(config, job.label, data)
         workers = job.workers
-        first_plan = plan_training(config, train_rows)
-        local, global_batch, lr_factor = local_batch(
-            first_plan.batch_size, workers, cfg.training.batch
-        )
-        scaled = config.model_copy(
-            update={
-                "batch_size": global_batch,
-                "learning_rate": config.learning_rate * lr_factor,
-            }
-        )
-        plan = plan_training(scaled, train_rows)
         with self.strategy.scope():
             model = build_model(job.spec, job.label, config, resolve_kind(config))
-            _compile(model, job.label, scaled, plan)
+            compile_model(model, job.label, scaled, plan)
             model.optimizer.build(model.trainable_variables)
         ckpt_root = job.output_dir / "checkpoints"
-        state = _start_state(ckpt_root, model, job.fingerprint, resume=True)
+        state = start_state(ckpt_root, model, job.fingerprint, resume=True)
         resumed_from = int(state["epoch"]) if state else None
-        recorder = _EpochRecorder(
+        recorder = EpochRecorder(
             ckpt_root, plan.early_stopping, job.fingerprint, state, save=self.chief
         )
         recorder.set_model(model)
@@ -298,7 +273,6 @@ class _Trainer:
         worker; and the job's (training, validation, dropped) row counts."""
         import pyarrow.parquet as pq
 
-        from mooring.training._distributed import ROW_COLUMN
         from mooring.training._pipeline import load_in_memory
 
         job = self.job
@@ -428,8 +402,6 @@ class _Trainer:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one worker; its own errors go to ``error-<index>.json`` for the launcher."""
-    from mooring.training._distributed import ERROR_EXIT
-
     args = sys.argv[1:] if argv is None else argv
     folder, index = Path(args[0]), int(args[1])
     try:

@@ -19,13 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from mooring.config._model import ModelConfig, plan_training
-from mooring.contract._io import read_table
-from mooring.errors import MooringError
+from mooring.config._model import ModelConfig
 from mooring.formats._model import METADATA_FILE
-from mooring.formats._split import training_rows
 from mooring.pipeline._cache import StepCache
 from mooring.pipeline._checks import check_settings
 from mooring.pipeline._context import RunContext
@@ -38,7 +33,7 @@ from mooring.training._labels import resolve_label
 if TYPE_CHECKING:
     from mooring.contract._schema import Schema
     from mooring.contract._statistics import DatasetStatistics
-    from mooring.training._fit import TrainingResult
+    from mooring.training._fit import RunPlan, ShowPlan, TrainingResult
 
 __all__ = ["fit", "model_inputs", "remember", "run"]
 
@@ -49,17 +44,20 @@ def fit(
     output_dir: str | Path | None = None,
     resume: bool = False,
     callbacks: Sequence[Any] = (),
+    show: ShowPlan | None = None,
     verbose: int = 0,
     statistics: DatasetStatistics | None = None,
 ) -> TrainingResult:
     """Train the configured model on the train data; export one SavedModel.
 
     The run goes to ``output_dir`` (default ``<home>/runs/<UTC time>``); the model
-    folder (SavedModel + ``mooring.json``) is ``result.model_dir``. TensorFlow is
-    imported only here, so the contract commands stay quick to start.
+    folder (SavedModel + ``mooring.json``) is ``result.model_dir``. ``show`` is called
+    with the plan the run follows, made from the rows it trains on, for the callbacks
+    that draw its progress. TensorFlow is imported only here, so the contract commands
+    stay quick to start.
     """
     from mooring.scale._training import training_launcher
-    from mooring.training._fit import train_model
+    from mooring.training._train import train_model
 
     stats = statistics or workspace.statistics("train")
     schema = workspace.schema(stats)
@@ -73,6 +71,7 @@ def fit(
         output_dir=Path(output_dir),
         resume=resume,
         callbacks=callbacks,
+        show=show,
         verbose=verbose,
         launcher=training_launcher(workspace.config),
     )
@@ -212,13 +211,12 @@ def _train_one(
     statistics = ctx.train_statistics()
     workspace = ctx.workspace.with_model(model) if name is not None else ctx.workspace
     resume = (output / "checkpoints").is_dir() and any((output / "checkpoints").iterdir())
-    rows = _planned_rows(ctx, model, statistics)
-    plan = plan_training(model, rows)
-    ctx.observer.training_started(name, model.kind, int(rows), plan.rounds)
-    callbacks = ctx.observer.training_callbacks(plan.rounds, plan.steps_per_round)
-    result = fit(
-        workspace, output_dir=output, resume=resume, callbacks=callbacks, statistics=statistics
-    )
+
+    def show(plan: RunPlan) -> Sequence[Any]:  # the plan the run follows, from its own rows
+        ctx.observer.training_started(name, model.kind, plan.rows, plan.rounds)
+        return ctx.observer.training_callbacks(plan.rounds, plan.steps_per_round)
+
+    result = fit(workspace, output_dir=output, resume=resume, show=show, statistics=statistics)
     record.status, record.reusable = "done", True
     record.message = (
         f"{len(result.epochs)} epoch(s)"
@@ -226,26 +224,6 @@ def _train_one(
         + f" → {result.model_dir}"
     )
     return _output(result, model, key, name), False
-
-
-def _planned_rows(ctx: RunContext, model: ModelConfig, statistics: DatasetStatistics) -> int:
-    """The rows the network trains on, as ``mooring init`` states them in its plan: those
-    with a label outside the validation split (:func:`~mooring.formats._split.training_rows`),
-    from the label column of a local training file; elsewhere (shards, URLs, no seed)
-    estimated from the statistics."""
-    label = ctx.config.data.label or ctx.workspace.schema(statistics).label
-    labelled = statistics.num_rows - ctx.outputs.validated.unlabelled
-    estimate = int(labelled * (1.0 - model.validation_split))
-    if label is None or model.seed is None:
-        return estimate
-    try:
-        path = ctx.workspace.data_path("train")
-        if not path.is_file():
-            return estimate
-        labels = read_table(path, ctx.workspace.read_options, columns=[label]).column(label)
-    except (MooringError, OSError, KeyError, pa.ArrowException):
-        return estimate  # training itself says what is wrong with the file
-    return training_rows(labels, model.validation_split, model.seed)
 
 
 def _output(result: TrainingResult, model: ModelConfig, key: str, name: str | None) -> TrainOutput:
