@@ -60,7 +60,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         # A retrained model as real ones differ: half a millisecond slower a batch (within
         # the absolute margin, 2 ms), without production's slow path on rare inputs.
         "slightly-slower": build_model_dir(root / "slightly-slower", seed=0, delay_ms=0.5),
-        "heavy-tail": build_model_dir(root / "heavy-tail", seed=0, tail_ms=15.0),
+        "heavy-tail": build_model_dir(root / "heavy-tail", seed=0, tail_ms=15.0, tail_age=65.0),
     }
 
 
