@@ -25,8 +25,9 @@ from mooring.config import EvaluationConfig, load_config
 from mooring.contract._statistics import compute_statistics
 from mooring.errors import UsageError
 from mooring.evaluation._evaluate import evaluate
-from mooring.evaluation._gates import GateDecision, decide
+from mooring.evaluation._gates import decide
 from mooring.features._infer import FeatureWarning, build_feature_spec
+from mooring.formats._gate import DecisionRecord
 from tests._support.timed_adult import write_timed_adult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,7 +262,7 @@ def test_a_column_whose_quantiles_are_one_value_gets_no_bucket_count_it_would_re
     assert cfg.model.task == "multiclass"
 
 
-def _gated(cfg: EvaluationConfig, labels: np.ndarray, scores: np.ndarray) -> GateDecision:
+def _gated(cfg: EvaluationConfig, labels: np.ndarray, scores: np.ndarray) -> DecisionRecord:
     quick = cfg.model_copy(update={"bootstrap": cfg.bootstrap.model_copy(update={"samples": 0})})
     return decide(evaluate(task="binary", labels=labels, scores=scores, config=quick))
 

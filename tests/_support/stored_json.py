@@ -45,7 +45,7 @@ def _ordered(keys: tuple[str, ...]) -> Any:
     return lambda data: {k: data[k] for k in keys if k in data}
 
 
-#: One gate as ``GateResult.to_dict`` writes it: every key, in order.
+#: One gate as ``GateRecord.to_dict`` writes it: every key, in order.
 gate_dicts = st.fixed_dictionaries(
     {
         "name": _text,
@@ -70,7 +70,7 @@ gate_dicts = st.fixed_dictionaries(
 
 @st.composite
 def decision_dicts(draw: st.DrawFn) -> dict[str, Any]:
-    """A decision as ``GateDecision.to_dict`` writes it (``ungated`` consistent)."""
+    """A decision as ``DecisionRecord.to_dict`` writes it (``ungated`` consistent)."""
     gates = draw(st.lists(gate_dicts, max_size=3))
     judged = [g for g in gates if not g["skipped"]]
     blessed = bool(judged) and all(g["passed"] for g in judged)

@@ -259,7 +259,7 @@ def test_no_worse_than_production_within_the_margin_and_its_interval() -> None:
 def test_default_gates_off_and_no_gates_is_ungated_never_blessed() -> None:
     result = _binary(LABELS, SCORES, default_gates=False)
     decision = decide(result)
-    assert not decision.blessed and decision.ungated and decision.gates == []
+    assert not decision.blessed and decision.ungated and decision.gates == ()
     assert decision.warnings[0].startswith("ungated: no gate judged this model")
     data = decision.to_dict()
     assert data["ungated"] is True and verdict(data) == "ungated"

@@ -136,7 +136,7 @@ def test_no_gates_means_the_default_gates_judge_and_say_so() -> None:
 
 def test_no_gates_and_no_default_gates_is_ungated_not_blessed() -> None:
     decision = decide(_result(default_gates=False), gates=[])
-    assert not decision.blessed and decision.ungated and decision.gates == []
+    assert not decision.blessed and decision.ungated and decision.gates == ()
     assert "ungated" in decision.warnings[0]
 
 

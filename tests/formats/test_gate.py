@@ -9,7 +9,6 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mooring.evaluation._gates import GateDecision, GateResult
 from mooring.formats._gate import DecisionRecord, GateRecord, is_ungated, judged_gates, verdict
 from tests._support.artifacts import BLESSED, NOT_BLESSED, SKIPPED_ONLY, UNGATED
 from tests._support.stored_json import (
@@ -53,7 +52,7 @@ def test_older_records_read_with_defaults_and_write_back_as_they_were(data: st.D
     assert read.skipped == gate.get("skipped", False)
     assert read.passed == gate.get("passed", False)
     assert read.default == gate.get("default", False)
-    assert read.missing == frozenset(GateRecord().to_dict()) - set(gate)
+    assert read.missing == frozenset(GateRecord(waived="w").to_dict()) - set(gate)
 
 
 @given(st.dictionaries(st.sampled_from(["blessed", "gates", "ungated", "x"]), json_values))
@@ -92,11 +91,11 @@ def test_a_wrong_typed_value_is_kept_in_place() -> None:
 
 
 def test_the_evaluation_writes_the_same_json_as_it_records() -> None:
-    gate = GateResult(
+    gate = GateRecord(
         "auc in [0.8, inf]", "auc", None, "value", float("nan"), {"lower": 0.8, "upper": None},
         False, "failed: auc was not computed", baseline=float("inf"),
     )  # fmt: skip
-    decision = GateDecision(blessed=False, gates=[gate], warnings=["w"], defaults=True)
+    decision = DecisionRecord.judging([gate], warnings=["w"], defaults=True)
     written = decision.to_dict()
     assert written == {
         "blessed": False,
@@ -120,6 +119,6 @@ def test_the_evaluation_writes_the_same_json_as_it_records() -> None:
         "defaults": True,
         "ungated": False,
     }
-    assert DecisionRecord.read(written) == decision.record()
-    assert DecisionRecord.of(decision.record()) is not None
+    assert DecisionRecord.read(written).to_dict() == written
+    assert DecisionRecord.of(decision) is decision
     assert DecisionRecord.of(["not", "a", "mapping"]) is None

@@ -20,7 +20,7 @@ from mooring.evaluation._metrics import HEADLINE, HIGHER_IS_BETTER, PRIMARY
 from mooring.evaluation._result import EvaluationResult
 
 if TYPE_CHECKING:
-    from mooring.evaluation._gates import GateDecision
+    from mooring.formats._gate import DecisionRecord
 
 __all__ = ["render_evaluation_html"]
 
@@ -80,7 +80,7 @@ def _how_chosen(result: EvaluationResult) -> str:
     return escape(f"{source} on the evaluated rows")
 
 
-def _header(result: EvaluationResult, decision: GateDecision | None) -> str:
+def _header(result: EvaluationResult, decision: DecisionRecord | None) -> str:
     if decision is None:
         badge = '<span class="badge none">unevaluated</span>'
     elif decision.blessed:
@@ -105,7 +105,7 @@ def _header(result: EvaluationResult, decision: GateDecision | None) -> str:
     )
 
 
-def _gates(decision: GateDecision | None) -> str:
+def _gates(decision: DecisionRecord | None) -> str:
     if decision is None:
         return ""
     parts = ["<h2>Gates</h2>"]
@@ -490,7 +490,7 @@ def _candidates(result: EvaluationResult) -> str:
     )
 
 
-def render_evaluation_html(result: EvaluationResult, decision: GateDecision | None = None) -> str:
+def render_evaluation_html(result: EvaluationResult, decision: DecisionRecord | None = None) -> str:
     """The whole report as one HTML document."""
     warnings = "".join(f"<div class='warn'>⚠ {escape(w)}</div>" for w in result.warnings)
     body = "".join(

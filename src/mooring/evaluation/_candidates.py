@@ -32,11 +32,12 @@ import pyarrow as pa
 from mooring.config import MooringConfig
 from mooring.config._model import METRIC_HIGHER_IS_BETTER
 from mooring.evaluation._compare import compare
-from mooring.evaluation._gates import GateDecision, Waiver, decide
+from mooring.evaluation._gates import Waiver, decide
 from mooring.evaluation._metrics import HEADLINE
 from mooring.evaluation._model import attribution_summary, evaluate_loaded_model
 from mooring.evaluation._result import EvaluationResult, RenderEvaluation
 from mooring.features._inputs import predict_saved_model
+from mooring.formats._gate import DecisionRecord
 from mooring.formats._model import SavedModelFolder, load_saved_model, served_bytes
 
 __all__ = [
@@ -61,7 +62,7 @@ class CandidateEvaluation:
     seconds_per_1000: float
     size_bytes: int
     cost_per_1000: float | None = None
-    decision: GateDecision | None = None
+    decision: DecisionRecord | None = None
     chosen: bool = False
     reason: str = ""
 
@@ -75,7 +76,7 @@ class CandidateEvaluation:
 
     @property
     def ungated(self) -> bool:
-        """No gate judged this candidate (see :attr:`GateDecision.ungated`)."""
+        """No gate judged this candidate (see :attr:`DecisionRecord.ungated`)."""
         return self.decision is not None and self.decision.ungated
 
     def summary(self) -> dict[str, Any]:

@@ -70,9 +70,10 @@ import numpy as np
 import numpy.typing as npt
 
 from mooring.config._evaluation import CHOSEN_THRESHOLD_SOURCES, GateConfig, ThresholdTarget
-from mooring.evaluation._gates import GateResult, baseline_gate
+from mooring.evaluation._gates import baseline_gate
 from mooring.evaluation._metrics import EPS
 from mooring.evaluation._result import EVALUATED_ROWS, EvaluationResult, Prior
+from mooring.formats._gate import GateRecord
 
 __all__ = [
     "DEFAULT_METRIC",
@@ -192,7 +193,7 @@ def _metric(result: EvaluationResult) -> str:
     return DEFAULT_METRIC[result.task]
 
 
-def chance_gate(result: EvaluationResult) -> GateResult:
+def chance_gate(result: EvaluationResult) -> GateRecord:
     """The default metric beats chance: the lower end of its interval is above chance."""
     metric = _metric(result)
     chance, trivial = chance_level(result)
@@ -200,8 +201,8 @@ def chance_gate(result: EvaluationResult) -> GateResult:
     bound: dict[str, Any] = {"lower": chance}
     where = f"default gate '{name}'"
 
-    def out(passed: bool, message: str, value: float | None = None) -> GateResult:
-        return GateResult(name, metric, None, "value", value, bound, passed, message, default=True)
+    def out(passed: bool, message: str, value: float | None = None) -> GateRecord:
+        return GateRecord(name, metric, None, "value", value, bound, passed, message, default=True)
 
     value, why = result.lookup(metric)
     if value is None:
@@ -262,7 +263,7 @@ def _positive_share(result: EvaluationResult) -> float | None:
     return float((np.asarray(result.labels) == 1).mean())
 
 
-def threshold_gates(result: EvaluationResult, min_recall: float) -> list[GateResult]:
+def threshold_gates(result: EvaluationResult, min_recall: float) -> list[GateRecord]:
     """Binary: the gates that depend on the operating threshold, only where it was chosen.
 
     See the module docstring for which apply to which choice; a configured number gives
@@ -274,7 +275,7 @@ def threshold_gates(result: EvaluationResult, min_recall: float) -> list[GateRes
         threshold = result.operating_threshold
         shown = "" if threshold is None else f" {threshold:g}"
         return [
-            GateResult(
+            GateRecord(
                 "accuracy, recall and precision at a chosen threshold",
                 "accuracy",
                 None,
@@ -293,7 +294,7 @@ def threshold_gates(result: EvaluationResult, min_recall: float) -> list[GateRes
         ]
     if source == "cost_optimal":
         return [_constant_cost_gate(result, strict=True)]
-    gates: list[GateResult] = []
+    gates: list[GateRecord] = []
     if result.cost is not None:
         gates.append(_constant_cost_gate(result, strict=False))
     if source == "f1_optimal":
@@ -308,10 +309,10 @@ def threshold_gates(result: EvaluationResult, min_recall: float) -> list[GateRes
     return gates
 
 
-def _majority_skipped(result: EvaluationResult) -> GateResult:
+def _majority_skipped(result: EvaluationResult) -> GateRecord:
     """At the F1 optimum, accuracy against the majority share is no gate: said, skipped."""
     share, _ = chance_level(result, majority=True)
-    return GateResult(
+    return GateRecord(
         "accuracy at least the majority share",
         "accuracy",
         None,
@@ -328,7 +329,7 @@ def _majority_skipped(result: EvaluationResult) -> GateResult:
     )
 
 
-def precision_gate(result: EvaluationResult) -> GateResult:
+def precision_gate(result: EvaluationResult) -> GateRecord:
     """Binary, chosen threshold: precision above the positive share, random's precision.
 
     Answering positive at random, at any rate, is right as often as the positive share
@@ -341,9 +342,9 @@ def precision_gate(result: EvaluationResult) -> GateResult:
     value, why = result.lookup("precision")
     share = _positive_share(result)
 
-    def out(passed: bool, message: str) -> GateResult:
+    def out(passed: bool, message: str) -> GateRecord:
         bound = {"lower": share, "reference": "positive share", "exclusive": True}
-        return GateResult(
+        return GateRecord(
             name, "precision", None, "value", value, bound, passed, message, default=True
         )
 
@@ -368,7 +369,7 @@ def precision_gate(result: EvaluationResult) -> GateResult:
     )
 
 
-def target_gate(result: EvaluationResult, target: float) -> GateResult:
+def target_gate(result: EvaluationResult, target: float) -> GateRecord:
     """Binary, ``threshold = { precision = p }``: a threshold reaches precision ``p``.
 
     The evaluation picks the lowest threshold that reaches it; when none does, the
@@ -378,9 +379,9 @@ def target_gate(result: EvaluationResult, target: float) -> GateResult:
     where = f"default gate '{name}'"
     value, why = result.lookup("precision")
 
-    def out(passed: bool, message: str) -> GateResult:
+    def out(passed: bool, message: str) -> GateRecord:
         bound = {"lower": target, "reference": "threshold target"}
-        return GateResult(
+        return GateRecord(
             name, "precision", None, "value", value, bound, passed, message, default=True
         )
 
@@ -402,7 +403,7 @@ def target_gate(result: EvaluationResult, target: float) -> GateResult:
     )
 
 
-def _constant_cost_gate(result: EvaluationResult, *, strict: bool) -> GateResult:
+def _constant_cost_gate(result: EvaluationResult, *, strict: bool) -> GateRecord:
     """With costs declared: no costlier than the cheaper of always-negative, always-positive.
 
     ``strict`` (the threshold was chosen for the cost): cheaper than it, since the
@@ -412,7 +413,7 @@ def _constant_cost_gate(result: EvaluationResult, *, strict: bool) -> GateResult
     where = f"default gate '{name}'"
     cost, labels = result.cost, result.labels
     if cost is None or labels is None or result.rows == 0:
-        return GateResult(
+        return GateRecord(
             name,
             "cost_per_1000",
             None,
@@ -463,7 +464,7 @@ def _constant_cost_gate(result: EvaluationResult, *, strict: bool) -> GateResult
             f'set [evaluation] threshold = "cost_optimal", check the costs, or check the '
             "label column and the features"
         )
-    return GateResult(
+    return GateRecord(
         name,
         "cost_per_1000",
         None,
@@ -476,7 +477,7 @@ def _constant_cost_gate(result: EvaluationResult, *, strict: bool) -> GateResult
     )
 
 
-def recall_gate(result: EvaluationResult, floor: float) -> GateResult:
+def recall_gate(result: EvaluationResult, floor: float) -> GateRecord:
     """Binary: recall of the positive class at the chosen threshold at least ``floor``.
 
     A model that finds almost none of the positives is answering the majority class
@@ -488,9 +489,9 @@ def recall_gate(result: EvaluationResult, floor: float) -> GateResult:
     where = f"default gate '{name}'"
     value, why = result.lookup("recall")
 
-    def out(passed: bool, message: str, skipped: bool = False) -> GateResult:
+    def out(passed: bool, message: str, skipped: bool = False) -> GateRecord:
         bound = {"lower": floor}
-        return GateResult(
+        return GateRecord(
             name, "recall", None, "value", value, bound, passed, message, skipped, default=True
         )
 
@@ -546,7 +547,7 @@ def _from(prior: Prior) -> str:
     )
 
 
-def prior_gate(result: EvaluationResult) -> GateResult:
+def prior_gate(result: EvaluationResult) -> GateRecord:
     """Better than the prior: what a model that learned nothing from the features predicts.
 
     Classification: log-loss below always predicting the training class frequencies
@@ -572,8 +573,8 @@ def prior_gate(result: EvaluationResult) -> GateResult:
         metric = "log_loss"
     where = f"default gate '{name}'"
 
-    def out(passed: bool, message: str, value: float | None, bound: dict[str, Any]) -> GateResult:
-        return GateResult(name, metric, None, "value", value, bound, passed, message, default=True)
+    def out(passed: bool, message: str, value: float | None, bound: dict[str, Any]) -> GateRecord:
+        return GateRecord(name, metric, None, "value", value, bound, passed, message, default=True)
 
     if prior is None or result.labels is None or result.predictions is None:
         return out(False, f"failed: {where}: the prior is unknown: {why}", None, {})
@@ -612,10 +613,10 @@ def _mean_prior(
     result: EvaluationResult,
     prior: Prior,
     labels: npt.NDArray[Any],
-    out: Callable[[bool, str, float | None, dict[str, Any]], GateResult],
+    out: Callable[[bool, str, float | None, dict[str, Any]], GateRecord],
     bound: dict[str, Any],
     where: str,
-) -> GateResult:
+) -> GateRecord:
     """The regression half of :func:`prior_gate`."""
     assert prior.mean is not None and result.predictions is not None
     y = labels.astype(np.float64)
@@ -653,7 +654,7 @@ def linear_gate(
     result: EvaluationResult,
     name: str | None,
     candidates: Mapping[str, EvaluationResult] | None,
-) -> GateResult:
+) -> GateRecord:
     """No worse than the run's ``kind = "linear"`` candidate beyond its interval, or skipped."""
     metric = _metric(result)
     title = f"{metric} no worse than the linear baseline"
@@ -670,7 +671,7 @@ def linear_gate(
             f"{', '.join(candidates) or 'none'}); add one to [[model.candidates]] to compare "
             "with a linear baseline"
         )
-        return GateResult(
+        return GateRecord(
             title,
             metric,
             None,
@@ -696,15 +697,15 @@ def linear_gate(
 
 def production_gate(
     result: EvaluationResult, baseline: EvaluationResult | None, margin: float
-) -> GateResult:
+) -> GateRecord:
     """No worse than production by more than ``margin`` beyond production's interval."""
     metric = _metric(result)
     title = f"{metric} no worse than production by more than {margin:g}"
     bound: dict[str, Any] = {"direction": "higher", "margin": margin}
     where = f"default gate '{title}'"
 
-    def out(passed: bool, message: str, **extra: Any) -> GateResult:
-        return GateResult(
+    def out(passed: bool, message: str, **extra: Any) -> GateRecord:
+        return GateRecord(
             title,
             metric,
             None,
@@ -779,7 +780,7 @@ def default_gates(
     min_recall: float = 0.1,
     name: str | None = None,
     candidates: Mapping[str, EvaluationResult] | None = None,
-) -> list[GateResult]:
+) -> list[GateRecord]:
     """The default gates (see the module docstring), in order; skipped ones say why.
 
     ``min_recall`` is the binary recall floor at a chosen threshold (``[evaluation]

@@ -40,18 +40,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
 from mooring.config._evaluation import ChangeThresholdConfig, GateConfig
 from mooring.config._model import METRIC_HIGHER_IS_BETTER
 from mooring.evaluation._result import Comparison, EvaluationResult
-from mooring.evaluation._thresholds import jsonable
 from mooring.formats._gate import DecisionRecord, GateRecord
 
 __all__ = [
-    "GateDecision",
-    "GateResult",
     "Waiver",
     "baseline_gate",
     "decide",
@@ -88,86 +85,6 @@ def describe_bound(bound: Any, number: Callable[[float], str] | None = None) -> 
     return "" if bound is None else one(bound)
 
 
-@dataclass(frozen=True)
-class GateResult:
-    """The outcome of one gate (a value or a change threshold on one metric and slice)."""
-
-    name: str
-    metric: str
-    slice: str | None
-    kind: Literal["value", "change", "baseline"]
-    value: float | None
-    bound: dict[str, Any]
-    passed: bool
-    message: str
-    skipped: bool = False
-    baseline: float | None = None
-    diff: float | None = None
-    #: One of the default gates (:mod:`mooring.evaluation._defaults`), not a configured one.
-    default: bool = False
-    #: Why this failed comparison with production was waived (:func:`waive`), else None.
-    waived: str | None = None
-
-    def record(self) -> GateRecord:
-        """Its recorded form (NaN and infinities as ``None``: JSON has neither; ``waived``
-        only when it was)."""
-        data = jsonable(dict(self.__dict__))
-        waived = data.pop("waived", None)
-        return GateRecord(
-            **data, waived=waived, missing=frozenset() if waived else frozenset({"waived"})
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (:meth:`GateRecord.to_dict`)."""
-        return self.record().to_dict()
-
-
-@dataclass
-class GateDecision:
-    """Blessed or not, with every gate's value, bound and outcome.
-
-    ``defaults`` says the default gates judged; :attr:`ungated` that no gate did.
-    """
-
-    blessed: bool
-    gates: list[GateResult] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    defaults: bool = False
-
-    @property
-    def failures(self) -> list[GateResult]:
-        """The gates that failed."""
-        return [g for g in self.gates if not g.passed]
-
-    @property
-    def judged(self) -> list[GateResult]:
-        """The gates that judged (passed or failed), leaving out the skipped ones."""
-        return [g for g in self.gates if not g.skipped]
-
-    @property
-    def ungated(self) -> bool:
-        """No gate judged the model, so it is not blessed."""
-        return not self.blessed and not self.judged
-
-    def record(self) -> DecisionRecord:
-        """Its recorded form (:class:`mooring.formats._gate.DecisionRecord`)."""
-        return DecisionRecord(
-            blessed=self.blessed,
-            gates=tuple(g.record() for g in self.gates),
-            warnings=tuple(self.warnings),
-            defaults=self.defaults,
-            ungated=self.ungated,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"blessed", "gates", "warnings", "defaults", "ungated"}``, JSON-able.
-
-        Readers of older records, which lack the last two, derive ``ungated`` from the
-        rest (:class:`mooring.formats._gate.DecisionRecord`).
-        """
-        return self.record().to_dict()
-
-
 def _where(gate: GateConfig) -> str:
     return f"{gate.metric}" + (f" [{gate.slice}]" if gate.slice else "")
 
@@ -185,7 +102,7 @@ def _majority(candidate: EvaluationResult) -> tuple[float | None, str]:
     return chance_level(candidate, majority=True)
 
 
-def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool) -> GateResult:
+def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool) -> GateRecord:
     majority = gate.lower == "majority"
     shown_lower = "majority share" if majority else _fmt(gate.lower)  # type: ignore[arg-type]
     bound: dict[str, Any] = {"lower": gate.lower, "upper": gate.upper}
@@ -193,7 +110,7 @@ def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool
         f"{_fmt(gate.upper) if gate.upper is not None else 'inf'}]"
     )
     if gate.metric in COMPARISON_METRICS and first_model:
-        return GateResult(
+        return GateRecord(
             name,
             gate.metric,
             gate.slice,
@@ -207,7 +124,7 @@ def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool
         )
     value, why = candidate.lookup(gate.metric, gate.slice)
     if value is None:
-        return GateResult(
+        return GateRecord(
             name,
             gate.metric,
             gate.slice,
@@ -220,7 +137,7 @@ def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool
     if majority:
         share, trivial = _majority(candidate)
         if share is None:
-            return GateResult(
+            return GateRecord(
                 name,
                 gate.metric,
                 gate.slice,
@@ -238,7 +155,7 @@ def _value_gate(gate: GateConfig, candidate: EvaluationResult, first_model: bool
     message = f"{_where(gate)} = {_fmt(value)} {verdict} [{lower:g}, {upper:g}]"
     if majority:
         message += " (lower: the most frequent class's share, the accuracy of always answering it)"
-    return GateResult(name, gate.metric, gate.slice, "value", value, bound, passed, message)
+    return GateRecord(name, gate.metric, gate.slice, "value", value, bound, passed, message)
 
 
 def _change_name(gate: GateConfig, change: ChangeThresholdConfig) -> str:
@@ -256,7 +173,7 @@ def _change_gate(
     change: ChangeThresholdConfig,
     candidate: EvaluationResult,
     baseline: EvaluationResult | None,
-) -> GateResult:
+) -> GateRecord:
     name = _change_name(gate, change)
     bound = {
         "direction": change.direction,
@@ -264,8 +181,8 @@ def _change_gate(
         "relative": change.relative,
     }
 
-    def fail(message: str, **extra: Any) -> GateResult:
-        return GateResult(
+    def fail(message: str, **extra: Any) -> GateRecord:
+        return GateRecord(
             name,
             gate.metric,
             gate.slice,
@@ -278,7 +195,7 @@ def _change_gate(
         )
 
     if baseline is None:
-        return GateResult(
+        return GateRecord(
             name,
             gate.metric,
             gate.slice,
@@ -319,7 +236,7 @@ def _change_gate(
         checks.append(ratio >= change.relative if higher else ratio <= change.relative)
     passed = all(checks)
     rel = "" if math.isnan(ratio) else f", relative {ratio:+.4%}"
-    return GateResult(
+    return GateRecord(
         name,
         gate.metric,
         gate.slice,
@@ -339,15 +256,15 @@ def baseline_gate(
     candidate: EvaluationResult,
     name: str | None,
     candidates: Mapping[str, EvaluationResult],
-) -> GateResult:
+) -> GateRecord:
     """A ``kind = "baseline"`` gate: ``candidate`` (called ``name``) against the named one."""
     reference = str(gate.baseline)
     higher = METRIC_HIGHER_IS_BETTER.get(gate.metric, True)
     title = f"{_where(gate)} no worse than candidate '{reference}'"
     bound: dict[str, Any] = {"baseline": reference, "direction": "higher" if higher else "lower"}
 
-    def result(passed: bool, message: str, **extra: Any) -> GateResult:
-        return GateResult(
+    def result(passed: bool, message: str, **extra: Any) -> GateRecord:
+        return GateRecord(
             title,
             gate.metric,
             gate.slice,
@@ -425,33 +342,35 @@ class Waiver:
         return f"waived: {self.reason}"
 
 
-def waivable(gate: GateResult) -> bool:
+def waivable(gate: GateRecord) -> bool:
     """Whether ``gate`` compares with production (the only gates a :class:`Waiver` waives)."""
     return gate.kind == "change" or gate.metric in COMPARISON_METRICS
 
 
-def waive(decision: GateDecision, waiver: Waiver) -> GateDecision:
+def waive(decision: DecisionRecord, waiver: Waiver) -> DecisionRecord:
     """``decision`` with its failed comparisons with production waived (:class:`Waiver`);
     blessed again when no other gate failed. A waiver that waives nothing says so."""
     waived = [g for g in decision.gates if not g.passed and not g.skipped and waivable(g)]
     if not waived:
-        decision.warnings.append(
+        return decision.warned(
             f"--waive-change ({waiver.reason}) waived nothing: no gate comparing with "
             "production failed"
         )
-        return decision
-    decision.gates = [
+    gates = [
         replace(g, passed=True, waived=waiver.reason, message=f"{waiver.shown} ({g.message})")
         if g in waived
         else g
         for g in decision.gates
     ]
-    decision.warnings.append(
-        f"{len(waived)} gate(s) comparing with production waived ({waiver.reason}): "
-        + "; ".join(g.name for g in waived)
+    return DecisionRecord.judging(
+        gates,
+        warnings=[
+            *decision.warnings,
+            f"{len(waived)} gate(s) comparing with production waived ({waiver.reason}): "
+            + "; ".join(g.name for g in waived),
+        ],
+        defaults=decision.defaults,
     )
-    decision.blessed = bool(decision.judged) and not decision.failures
-    return decision
 
 
 def decide(
@@ -463,7 +382,7 @@ def decide(
     name: str | None = None,
     candidates: Mapping[str, EvaluationResult] | None = None,
     waiver: Waiver | None = None,
-) -> GateDecision:
+) -> DecisionRecord:
     """Check every gate; blessed only when at least one judged and none failed.
 
     When no configured gate judges (none configured, or all skipped), the default gates
@@ -484,41 +403,47 @@ def decide(
     configured = list(candidate.config.gates if gates is None else gates)
     if candidate_vs_baseline is not None:
         candidate.comparison = candidate_vs_baseline
-    decision = GateDecision(blessed=False)
+    judged: list[GateRecord] = []
+    warnings: list[str] = []
     first_model = baseline is None
     if first_model and any(g.change is not None for g in configured):
-        decision.warnings.append(
+        warnings.append(
             "first model: no production model exists, so every change threshold was skipped"
         )
     for gate in configured:
         if gate.kind == "baseline":
             if candidates is None:
-                decision.warnings.append(
+                warnings.append(
                     f"baseline gate on '{gate.metric}' skipped: it compares candidates of one "
                     "`mooring run`, and this evaluation has none"
                 )
             else:
-                decision.gates.append(baseline_gate(gate, candidate, name, candidates))
+                judged.append(baseline_gate(gate, candidate, name, candidates))
             continue
         if gate.lower is not None or gate.upper is not None:
-            decision.gates.append(_value_gate(gate, candidate, first_model))
+            judged.append(_value_gate(gate, candidate, first_model))
         if gate.change is not None:
-            decision.gates.append(_change_gate(gate, gate.change, candidate, baseline))
-    if not decision.judged:
-        _judge_by_default(decision, candidate, baseline, configured, name, candidates)
-    decision.blessed = bool(decision.judged) and not decision.failures
+            judged.append(_change_gate(gate, gate.change, candidate, baseline))
+    defaults = not any(g.judged for g in judged)
+    if defaults:
+        defaults = _judge_by_default(
+            judged, warnings, candidate, baseline, configured, name, candidates
+        )
+    decision = DecisionRecord.judging(judged, warnings=warnings, defaults=defaults)
     return decision if waiver is None else waive(decision, waiver)
 
 
 def _judge_by_default(
-    decision: GateDecision,
+    gates: list[GateRecord],
+    warnings: list[str],
     candidate: EvaluationResult,
     baseline: EvaluationResult | None,
     configured: Sequence[GateConfig],
     name: str | None,
     candidates: Mapping[str, EvaluationResult] | None,
-) -> None:
-    """No configured gate judged: the default gates do, or the decision is ungated."""
+) -> bool:
+    """No configured gate judged: the default gates do (added to ``gates``; ``True``), or
+    the decision is ungated (``False``); ``warnings`` says which."""
     settings = candidate.config
     why = (
         "no [[evaluation.gates]] configured"
@@ -526,17 +451,16 @@ def _judge_by_default(
         else f"none of the {len(configured)} configured gate(s) could judge this model"
     )
     if not settings.default_gates:
-        decision.warnings.append(
+        warnings.append(
             f"ungated: no gate judged this model ({why}, and [evaluation] default_gates = "
             "false), so it is not blessed; declare [[evaluation.gates]] (e.g. metric = "
             '"auc", lower = 0.8) or set default_gates = true. Deploying it needs --force and '
             "a reason"
         )
-        return
+        return False
     from mooring.evaluation._defaults import default_gates
 
-    decision.defaults = True
-    decision.gates += default_gates(
+    gates += default_gates(
         candidate,
         baseline=baseline,
         margin=settings.default_margin,
@@ -544,7 +468,7 @@ def _judge_by_default(
         name=name,
         candidates=candidates,
     )
-    decision.warnings.append(
+    warnings.append(
         f"{why}: judged by the default gates (beats chance beyond its interval; better "
         "than the training label's prior; "
         + (
@@ -556,3 +480,4 @@ def _judge_by_default(
         f"{settings.default_margin:g}); declare [[evaluation.gates]] to choose your own, or "
         "set [evaluation] default_gates = false"
     )
+    return True

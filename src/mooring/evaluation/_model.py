@@ -26,10 +26,11 @@ from mooring.config import MooringConfig
 from mooring.errors import DataError, UsageError
 from mooring.evaluation._compare import compare
 from mooring.evaluation._evaluate import evaluate
-from mooring.evaluation._gates import GateDecision, Waiver, decide
+from mooring.evaluation._gates import Waiver, decide
 from mooring.evaluation._metrics import Task
 from mooring.evaluation._result import EvaluationResult, Prior, RenderEvaluation
 from mooring.features._inputs import predict_saved_model
+from mooring.formats._gate import DecisionRecord
 from mooring.formats._model import SavedModelFolder, load_saved_model
 
 __all__ = [
@@ -52,7 +53,7 @@ class EvaluationRun:
 
     result: EvaluationResult
     baseline: EvaluationResult | None
-    decision: GateDecision
+    decision: DecisionRecord
     folder: Path | None
 
 

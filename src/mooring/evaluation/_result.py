@@ -29,7 +29,7 @@ from mooring.formats._files import atomic_write
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from mooring.evaluation._gates import GateDecision
+    from mooring.formats._gate import DecisionRecord
 
 __all__ = [
     "Comparison",
@@ -43,7 +43,7 @@ __all__ = [
 
 OVERALL = "overall"
 #: Renders an evaluation (and its gate decision) as a self-contained HTML page.
-RenderEvaluation = Callable[["EvaluationResult", "GateDecision | None"], str]
+RenderEvaluation = Callable[["EvaluationResult", "DecisionRecord | None"], str]
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ class EvaluationResult:
         }
         return jsonable(data)  # type: ignore[no-any-return]
 
-    def to_json(self, decision: GateDecision | None = None) -> bytes:
+    def to_json(self, decision: DecisionRecord | None = None) -> bytes:
         """The report as indented JSON bytes; includes the gate decision when given."""
         data = self.to_dict()
         if decision is not None:
@@ -265,7 +265,7 @@ class EvaluationResult:
     def save(
         self,
         directory: str | Path,
-        decision: GateDecision | None = None,
+        decision: DecisionRecord | None = None,
         *,
         html: RenderEvaluation | None = None,
     ) -> Path:

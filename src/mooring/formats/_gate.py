@@ -29,8 +29,9 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from mooring.formats._stored import (
@@ -112,8 +113,9 @@ class GateRecord:
     waived: str | None = None
     #: Keys read that are not fields, or were of the wrong type, as they were stored.
     extra: Mapping[str, Any] = field(default_factory=dict)
-    #: The fields the stored mapping lacked (left out again on writing).
-    missing: frozenset[str] = frozenset()
+    #: The fields the stored mapping lacked (left out again on writing); ``None`` (a gate
+    #: made, not read): ``waived`` when it was not.
+    missing: frozenset[str] | None = None
 
     @classmethod
     def read(cls, data: Mapping[Any, Any]) -> GateRecord:
@@ -126,10 +128,40 @@ class GateRecord:
         """It passed or failed (it was not skipped)."""
         return not self.skipped
 
+    def finite(self) -> GateRecord:
+        """This gate with NaN and infinities as ``None`` in its numbers and bound (JSON
+        has neither), as a decision records it.
+
+        Examples:
+            >>> GateRecord(value=float("nan"), bound={"upper": float("inf")}).finite().bound
+            {'upper': None}
+        """
+        return replace(
+            self,
+            value=_finite(self.value),
+            bound=_finite(self.bound),
+            baseline=_finite(self.baseline),
+            diff=_finite(self.diff),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The stored mapping (:meth:`read`'s input, for any mapping it read)."""
         values = {name: getattr(self, name) for name in _GATE_CHECKS}
-        return write_fields(values, self.extra, self.missing)
+        missing = self.missing
+        if missing is None:
+            missing = frozenset() if self.waived else frozenset({"waived"})
+        return write_fields(values, self.extra, missing)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``, in mappings and lists too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _is_gates(value: Any) -> bool:
@@ -194,6 +226,33 @@ class DecisionRecord:
         if isinstance(decision, DecisionRecord):
             return decision
         return cls.read(decision) if isinstance(decision, Mapping) else None
+
+    @classmethod
+    def judging(
+        cls, gates: Sequence[GateRecord], *, warnings: Sequence[str] = (), defaults: bool = False
+    ) -> DecisionRecord:
+        """The decision ``gates`` make: blessed when at least one judged and none failed;
+        ungated when none judged. Numbers that are NaN or infinite are recorded as ``None``.
+
+        Examples:
+            >>> DecisionRecord.judging([GateRecord(name="auc", passed=True)]).verdict
+            'blessed'
+            >>> DecisionRecord.judging([GateRecord(passed=True, skipped=True)]).verdict
+            'ungated'
+        """
+        finite = tuple(g.finite() for g in gates)
+        judged = any(g.judged for g in finite)
+        return cls(
+            blessed=judged and all(g.passed for g in finite),
+            gates=finite,
+            warnings=tuple(warnings),
+            defaults=defaults,
+            ungated=not judged,
+        )
+
+    def warned(self, warning: str) -> DecisionRecord:
+        """This decision with ``warning`` added to its warnings."""
+        return replace(self, warnings=(*self.warnings, warning))
 
     @property
     def judged(self) -> list[GateRecord]:

@@ -389,7 +389,7 @@ def evaluated_import(
     record = VersionRecord(
         lineage=Lineage.of(eval_data=str(data), eval_fingerprint=fingerprint, label=label),
         metrics=numbers,
-        gate=decision.record(),
+        gate=decision,
         statistics=statistics.to_dict(),
         run=RunRecord(
             kind="imported",

@@ -4,7 +4,7 @@
 road and refuses a record with a ``gate``: a caller cannot bless a folder by saying so.
 This is the road of the callers that evaluated the model themselves from data, with
 mooring's gates: the pipeline's register step (``mooring run``). The record's ``gate``
-is that evaluation's decision (``GateDecision.to_dict()``); the version is blessed when
+is that evaluation's decision (``DecisionRecord.to_dict()``); the version is blessed when
 it says so.
 
 Examples:
