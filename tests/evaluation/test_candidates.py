@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from mooring.evaluation._candidates import CandidateEvaluation, pick
 from mooring.evaluation._evaluate import evaluate
 from mooring.evaluation._gates import decide
 from mooring.evaluation._result import EvaluationResult
+from mooring.formats._candidate import CandidateRecord
 
 RNG = np.random.default_rng(7)
 LABELS = RNG.integers(0, 2, 2000)
@@ -108,7 +110,7 @@ def test_report_shows_the_candidates_table_the_kind_and_tree_importances() -> No
     for c in (linear, gbt):
         c.decision = decide(c.result, gates=[GateConfig(metric="auc", lower=0.5)])
     pick([linear, gbt], "auc")
-    result.candidates = [linear.summary(), gbt.summary()]
+    result.candidates = [linear.summary().to_dict(), gbt.summary().to_dict()]
     html = render_evaluation_html(result, gbt.decision)
     assert "<h2>Candidates</h2>" in html and "latency ms / 1,000 predictions" in html
     assert "<b class='kind'>gbt</b>" in html and "<span class='kind'>linear</span>" in html
@@ -120,5 +122,7 @@ def test_candidate_summary_is_json_ready() -> None:
     c = _candidate("linear", _result(GOOD, "linear"))
     c.decision = decide(c.result, gates=[])
     summary = c.summary()
-    assert summary["kind"] == "linear" and summary["metrics"]["auc"] == c.result.metric("auc")
-    assert summary["intervals"]["auc"]["lower"] <= summary["metrics"]["auc"]
+    assert summary.kind == "linear" and summary.metrics["auc"] == c.result.metric("auc")
+    assert summary.intervals["auc"]["lower"] <= summary.metrics["auc"]
+    stored = json.loads(json.dumps(summary.to_dict()))
+    assert CandidateRecord.read(stored) == summary

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mooring.errors import UsageError
+from mooring.formats._candidate import CandidateRecord
 from mooring.formats._version_record import (
     Candidates,
     References,
@@ -151,7 +152,9 @@ def test_todays_stored_record_writes_back_the_identical_mapping() -> None:
         "cost",
     )
     assert run.candidates == Candidates(
-        chosen="trees", select=None, results=tuple(STORED["candidates"])
+        chosen="trees",
+        select=None,
+        results=tuple(CandidateRecord.read(row) for row in STORED["candidates"]),
     )
     assert run.references is not None and run.references.evaluation_data == "/d/adult.test.csv"
     assert run.references.outputs is None and run.references.to_dict() == REFS
@@ -175,7 +178,9 @@ def test_updated_records_facts_as_a_dict_assignment_would() -> None:
         kind="linear",
         threshold=None,
         threshold_source=None,
-        candidates=Candidates(chosen=None, select="auc", results=({"name": "a"},)),
+        candidates=Candidates(
+            chosen=None, select="auc", results=(CandidateRecord.read({"name": "a"}),)
+        ),
         schema=SCHEMA,
         references=References.read(REFS),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mooring.config import load_config
+from mooring.formats._gate import DecisionRecord
 from mooring.pipeline._cache import StepCache
 from mooring.pipeline._context import RejectedError, RunContext
 from mooring.pipeline._leaks import hold_perfect, perfect_metric
@@ -88,7 +89,7 @@ def _evaluated(auc: float, rows: int = 1000) -> EvaluateOutput:
         rows=rows,
         metrics={"auc": auc, "accuracy": 0.99},
         blessed=True,
-        decision={"blessed": True, "gates": []},
+        decision=DecisionRecord(blessed=True),
     )
 
 

@@ -25,7 +25,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
@@ -37,6 +36,7 @@ from mooring.evaluation._metrics import HEADLINE
 from mooring.evaluation._model import attribution_summary, evaluate_loaded_model
 from mooring.evaluation._result import EvaluationResult, RenderEvaluation
 from mooring.features._inputs import predict_saved_model
+from mooring.formats._candidate import CandidateRecord
 from mooring.formats._gate import DecisionRecord
 from mooring.formats._model import SavedModelFolder, load_saved_model, served_bytes
 
@@ -79,27 +79,27 @@ class CandidateEvaluation:
         """No gate judged this candidate (see :attr:`DecisionRecord.ungated`)."""
         return self.decision is not None and self.decision.ungated
 
-    def summary(self) -> dict[str, Any]:
-        """The candidate's row of the side-by-side table (JSON-able)."""
+    def summary(self) -> CandidateRecord:
+        """The candidate's row of the side-by-side table."""
         result = self.result
         metrics = {m: result.metrics.get(m) for m in HEADLINE[result.task] if m in result.metrics}
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "model_dir": str(self.model_dir),
-            "metrics": metrics,
-            "intervals": {k: v.to_dict() for k, v in result.intervals.items()},
-            "calibration_ece": result.metrics.get("ece"),
-            "decision_cost_per_1000": None if result.cost is None else result.cost.cost_per_1000,
-            "seconds_per_1000": self.seconds_per_1000,
-            "cost_per_1000": self.cost_per_1000,
-            "size_bytes": self.size_bytes,
-            "blessed": self.blessed,
-            "ungated": self.ungated,
-            "failures": [g.message for g in self.decision.failures] if self.decision else [],
-            "chosen": self.chosen,
-            "reason": self.reason,
-        }
+        return CandidateRecord(
+            name=self.name,
+            kind=self.kind,
+            model_dir=str(self.model_dir),
+            metrics=metrics,
+            intervals={k: v.to_dict() for k, v in result.intervals.items()},
+            calibration_ece=result.metrics.get("ece"),
+            decision_cost_per_1000=None if result.cost is None else result.cost.cost_per_1000,
+            seconds_per_1000=self.seconds_per_1000,
+            cost_per_1000=self.cost_per_1000,
+            size_bytes=self.size_bytes,
+            blessed=self.blessed,
+            ungated=self.ungated,
+            failures=tuple(g.message for g in self.decision.failures) if self.decision else (),
+            chosen=self.chosen,
+            reason=self.reason,
+        )
 
 
 @dataclass
@@ -122,8 +122,8 @@ class CandidatesRun:
         ranked = sorted(self.candidates, key=lambda c: _rank(c, self.select))
         return self.chosen or ranked[0]
 
-    def summaries(self) -> list[dict[str, Any]]:
-        return [c.summary() for c in self.candidates]
+    def summaries(self) -> tuple[CandidateRecord, ...]:
+        return tuple(c.summary() for c in self.candidates)
 
 
 def measure_latency(
@@ -268,7 +268,7 @@ def evaluate_candidates(
         )
     pick(evaluated, select)
     run = CandidatesRun(evaluated, select, production, Path(out))
-    table_rows = run.summaries()
+    table_rows = [row.to_dict() for row in run.summaries()]
     for c in evaluated:
         c.result.candidates = table_rows
         c.result.model = {**c.result.model, "candidate": c.name, "select": select}

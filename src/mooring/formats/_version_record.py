@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, Unpack
 
+from mooring.formats._candidate import CandidateRecord
 from mooring.formats._gate import DecisionRecord
 from mooring.formats._lineage import Lineage
 from mooring.formats._stored import Check, is_mapping, is_number, is_text, read_fields
@@ -146,7 +147,7 @@ class Candidates:
 
     chosen: str | None = None
     select: str | None = None
-    results: tuple[Mapping[str, Any], ...] = ()
+    results: tuple[CandidateRecord, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The run-record keys it stands for (only those recorded)."""
@@ -156,7 +157,7 @@ class Candidates:
         if self.select is not None:
             out["select"] = self.select
         if self.results:
-            out["candidates"] = [_plain(row) for row in self.results]
+            out["candidates"] = [row.to_dict() for row in self.results]
         return out
 
 
@@ -255,7 +256,11 @@ class RunRecord:
         candidates = (
             None
             if chosen is None and select is None and rows is None
-            else Candidates(chosen=chosen, select=select, results=tuple(rows or ()))
+            else Candidates(
+                chosen=chosen,
+                select=select,
+                results=tuple(CandidateRecord.read(row) for row in rows or ()),
+            )
         )
         references = typed.pop(REFERENCES, None)
         return cls(
@@ -294,7 +299,7 @@ class RunRecord:
             if name == "candidates":
                 given = value if isinstance(value, Candidates) else Candidates()
                 data["chosen_candidate"], data["select"] = given.chosen, given.select
-                data["candidates"] = [_plain(row) for row in given.results] if value else None
+                data["candidates"] = [row.to_dict() for row in given.results] if value else None
             elif isinstance(value, References):
                 data[name] = value.to_dict()
             else:

@@ -2,7 +2,9 @@
 
 A step's output goes into the pipeline run's record (``run.json``) and the step cache as
 ``to_dict()``; a cached step's output comes back with ``from_dict``. Later steps read
-earlier ones through :class:`RunOutputs`, by attribute, never by string keys.
+earlier ones through :class:`RunOutputs`, by attribute, never by string keys; what a
+step hands on is typed all the way down (the gate decision a
+:class:`~mooring.formats._gate.DecisionRecord`, each candidate a record).
 
 Examples:
     >>> out = DeployOutput(deployed_as="canary", canary_weight=5)
@@ -12,9 +14,13 @@ Examples:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Self, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Self, TypeVar
 
+from mooring.formats._candidate import CandidateRecord
+from mooring.formats._gate import DecisionRecord
+from mooring.formats._stored import plain
 from mooring.pipeline._replay import ReplayReport
 
 __all__ = [
@@ -29,16 +35,32 @@ __all__ = [
 ]
 
 
-class _Record:
-    """to_dict / from_dict for the output dataclasses (unknown keys are ignored)."""
+def _stored(value: object) -> object:
+    """``value`` as JSON-ready data: a record by its ``to_dict``, recursively."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    if isinstance(value, Mapping):
+        return {k: _stored(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_stored(v) for v in value]
+    return plain(value)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+class _Record:
+    """to_dict / from_dict for the output dataclasses (unknown keys are ignored); a field
+    holding records is read back by its entry in ``_readers``."""
+
+    _readers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+
+    def to_dict(self) -> dict[str, object]:
+        return {f.name: _stored(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
+    def from_dict(cls, data: Mapping[str, object]) -> Self:
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
+        read = cls._readers
+        return cls(**{k: read[k](v) if k in read else v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -79,13 +101,19 @@ class TrainOutput(_Record):
     #: The input fingerprint this model is cached under (the registered lineage's model_key).
     model_key: str | None = None
     #: ``[[model.candidates]]``: every candidate's own output, by name (empty for one model).
-    candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    candidates: Mapping[str, TrainOutput] = field(default_factory=dict)
+
+    _readers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "candidates": lambda stored: {
+            str(name): TrainOutput.from_dict(one) for name, one in dict(stored).items()
+        }
+    }
 
     def candidate(self, name: str | None) -> TrainOutput:
         """One candidate's output (this one when there are no candidates or no name)."""
         if name is None or not self.candidates:
             return self
-        return TrainOutput.from_dict(self.candidates[name])
+        return self.candidates[name]
 
 
 @dataclass(frozen=True)
@@ -97,7 +125,7 @@ class EvaluateOutput(_Record):
     rows: int
     metrics: dict[str, float]
     blessed: bool
-    decision: dict[str, Any]
+    decision: DecisionRecord
     threshold: float | None = None
     threshold_source: str | None = None
     baseline_version: int | None = None
@@ -111,7 +139,12 @@ class EvaluateOutput(_Record):
     #: picked by, and every candidate's row (metrics, gates, serving figures, why).
     chosen: str | None = None
     select: str | None = None
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    candidates: tuple[CandidateRecord, ...] = ()
+
+    _readers: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "decision": DecisionRecord.read,
+        "candidates": lambda rows: tuple(CandidateRecord.read(row) for row in rows),
+    }
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def _model_keys(ctx: RunContext) -> set[str]:
     trained = ctx.outputs.trained
     if not trained.candidates:
         return {ctx.keys["train"]}
-    return {str(c.get("model_key")) for c in trained.candidates.values()}
+    return {str(c.model_key) for c in trained.candidates.values()}
 
 
 def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
@@ -150,7 +150,7 @@ def run(ctx: RunContext, record: StepRecord) -> EvaluateOutput:
         threshold_source=result.threshold_source,
         baseline_version=baseline,
         blessed=evaluation.decision.blessed,
-        decision=evaluation.decision.to_dict(),
+        decision=evaluation.decision,
         outputs=None if outputs is None else str(folder / "outputs.json"),
         estimation=estimation,
         baseline_metrics=None if evaluation.baseline is None else _numbers(evaluation.baseline),
@@ -174,7 +174,7 @@ def _candidates(
     folder = ctx.run_dir / "evaluation"
     run = evaluate_candidates(
         cfg,
-        {name: out["model_dir"] for name, out in trained.candidates.items()},
+        {name: out.model_dir for name, out in trained.candidates.items()},
         read_table(ws.data_path("eval"), ws.read_options),
         select=select,
         baseline_dir=baseline_dir,
@@ -206,7 +206,7 @@ def _candidates(
         threshold_source=result.threshold_source,
         baseline_version=baseline,
         blessed=decision.blessed,
-        decision=decision.to_dict(),
+        decision=decision,
         outputs=None if outputs is None else str(lead_folder / "outputs.json"),
         estimation=estimation,
         baseline_metrics=None if run.production is None else _numbers(run.production),

@@ -36,7 +36,7 @@ def _blessed_message(decision: DecisionRecord, chosen: str | None) -> str:
 def run(ctx: RunContext, record: StepRecord) -> GateOutput:
     """The gate step (never cached itself: it follows the evaluate step's status)."""
     evaluated = ctx.outputs.evaluated
-    decision = DecisionRecord.read(evaluated.decision)
+    decision = evaluated.decision
     record.key = ctx.keys["evaluate"]
     record.inputs = {"evaluation_key": record.key}
     failures = decision.failures
@@ -60,8 +60,8 @@ def run(ctx: RunContext, record: StepRecord) -> GateOutput:
         judges = "default gate(s)" if decision.defaults else "gate(s)"
         if evaluated.candidates:
             shown = "; ".join(
-                f"candidate {c['name']} ({c['kind']}): "
-                + ("ungated" if c.get("ungated") else ("; ".join(c["failures"]) or "passed"))
+                f"candidate {c.name} ({c.kind}): "
+                + ("ungated" if c.ungated else ("; ".join(c.failures) or "passed"))
                 for c in evaluated.candidates
             )
             raise RejectedError(

@@ -21,7 +21,6 @@ from typing import Any
 
 import orjson
 
-from mooring.formats._gate import DecisionRecord
 from mooring.formats._lineage import Lineage
 from mooring.formats._version_record import Candidates, References, RunRecord, VersionRecord
 from mooring.monitoring._baselines import freeze_references
@@ -207,7 +206,7 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
         VersionRecord(
             lineage=lineage,
             metrics=evaluated.metrics,
-            gate=DecisionRecord.read(evaluated.decision),
+            gate=evaluated.decision,
             statistics=ctx.train_statistics().to_dict(),
             params=_params(ctx, evaluated.chosen),
             run=run,
@@ -220,7 +219,7 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
     record.status = "done"
     stale = _stale_evaluation(ctx, production)
     record.message = f"registered {mv.ref}" + (f"; warning: {stale}" if stale else "")
-    waived = DecisionRecord.read(evaluated.decision).waived
+    waived = evaluated.decision.waived
     if waived:
         reason = waived[0].waived or ""
         ctx.registry.record_waiver(

@@ -164,19 +164,19 @@ def run(ctx: RunContext, record: StepRecord) -> TrainOutput:
     keys = {name: digest(_model_inputs(ctx, model)) for name, model in models}
     record.inputs = {**_model_inputs(ctx, cfg.model), "candidates": keys}
     record.key = key = digest(record.inputs)
-    outputs: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, TrainOutput] = {}
     reused: list[str] = []
     for name, model in models:
         folder = ctx.run_dir / "train" / name
         one, cached = _train_one(ctx, record, model, keys[name], folder, name)
-        outputs[name] = replace(one, name=name).to_dict()
+        outputs[name] = replace(one, name=name)
         if cached:
             reused.append(name)
         else:
             # Each candidate is cached on its own, so a change to another one, or to
             # [model] select only, retrains nothing that is unchanged.
-            ctx.cache.put("train", keys[name], outputs[name], run_id=ctx.run_id)
-    first = TrainOutput.from_dict(outputs[models[0][0]])
+            ctx.cache.put("train", keys[name], outputs[name].to_dict(), run_id=ctx.run_id)
+    first = outputs[models[0][0]]
     output = replace(first, model_key=key, candidates=outputs)
     if len(reused) == len(models):
         record.status, record.reusable = "cached", True
