@@ -138,7 +138,7 @@ def test_run_after_train_evaluates_the_model_train_made(
     assert steps["train"]["outputs"]["model_dir"] == model_dir
     assert "mooring train" in steps["train"]["message"]
     with Registry.from_config(load_config(toml)) as registry:
-        assert registry.get("income").lineage["model_key"] == steps["train"]["key"]
+        assert registry.get("income").lineage.model_key == steps["train"]["key"]
     # Trained with a [model] the project does not have (--epochs 2): never the run's.
     other = mooring_in_process("train", "-c", str(toml), "--epochs", "2", "--json")
     assert other.returncode == 0, other.stderr

@@ -347,7 +347,7 @@ def test_a_deployed_versions_baselines_do_not_move(tmp_path: Path, regime: Regim
             name=NAME,
             artifact_dir=regime.models["candidate"],
             record=VersionRecord(
-                lineage=dict(mv.lineage),
+                lineage=mv.lineage,
                 metrics=mv.metrics,
                 gate={"blessed": True, "gates": []},
                 statistics=mv.statistics,

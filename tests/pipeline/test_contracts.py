@@ -72,7 +72,7 @@ def test_the_first_run_writes_the_contract_and_audits_its_adoption(project: Path
     assert adopted.action == "contract_adopted" and adopted.after is not None
     assert "training data" in (adopted.reason or "")
     # The version names the contract it was trained under, as the audit log does.
-    assert mv.lineage["contract_fingerprint"] == adopted.after["fingerprint"]
+    assert mv.lineage.contract_fingerprint == adopted.after["fingerprint"]
 
 
 def test_validate_checks_a_new_file_against_production_without_a_schema(
@@ -266,7 +266,7 @@ def test_accept_records_the_change_and_the_next_run_trains_under_it(
     with _registry(project) as registry:
         v2 = registry.get("income", version=2)
         assert registry.deployment("income").canary is None
-    assert v2.lineage["contract_fingerprint"] == accepted.after["fingerprint"]
+    assert v2.lineage.contract_fingerprint == accepted.after["fingerprint"]
     assert "workclass" not in v2.run_record["schema"]["columns"]
     deploy = ("models", "deploy", "income", "-p", "1", "--canary", "2", "-w", "50")
     refused = mooring_in_process(*deploy, cwd=project)

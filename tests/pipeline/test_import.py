@@ -62,12 +62,12 @@ def test_an_imported_savedmodel_is_registered_unevaluated_with_its_source(
     )
     assert (mv.name, mv.version, mv.gate, mv.blessed) == ("ranker", 1, None, False)
     assert mv.created_by == "ana"
-    assert mv.lineage["origin"] == "imported" and mv.record.origin == "imported"
-    assert mv.lineage["source_path"] == str(source.resolve())
-    assert mv.lineage["source_format"] == "saved_model"
-    assert mv.lineage["source_sha256"] == folder_sha256(source)
-    assert mv.lineage["signature"] == "predict"
-    assert (mv.lineage["actor"], mv.lineage["reason"]) == ("ana", "the research team's ranker")
+    assert mv.lineage.origin == "imported" and mv.record.origin == "imported"
+    assert mv.lineage.source_path == str(source.resolve())
+    assert mv.lineage.source_format == "saved_model"
+    assert mv.lineage.source_sha256 == folder_sha256(source)
+    assert mv.lineage.signature == "predict"
+    assert (mv.lineage.actor, mv.lineage.reason) == ("ana", "the research team's ranker")
     assert mv.record.kind == "imported" and mv.record.task == "regression"
     assert set(mv.manifest["files"]) >= {"saved_model.pb", "mooring.json"}
     stored = registry.load("ranker", version=1)
@@ -106,8 +106,8 @@ def test_a_second_import_is_the_next_version(registry: Registry, tmp_path: Path)
     first = import_version(registry, "income", exported)
     second = import_version(registry, "income", tabular_keras(tmp_path / "income.keras"))
     assert (first.version, second.version) == (1, 2)
-    assert second.lineage["source_format"] == "keras"
-    assert second.lineage["reason"] is None
+    assert second.lineage.source_format == "keras"
+    assert second.lineage.reason is None
     assert registry.history("income")[-1].reason == f"imported from {tmp_path / 'income.keras'}"
 
 

@@ -59,7 +59,7 @@ def test_a_good_model_is_blessed_and_its_twin_inverted_is_refused(
         )
         assert good.verdict == "blessed", good.gate
         assert good.metrics["auc"] > 0.75
-        assert good.lineage["origin"] == "imported" and good.lineage["eval_data"]
+        assert good.lineage.origin == "imported" and good.lineage.eval_data
         report = Path(good.record.run.evaluation_report or "")
         assert (report / "report.html").is_file() and (report / "report.json").is_file()
         references = good.record.run.references

@@ -140,10 +140,10 @@ def test_first_run_deploys_production_and_records_everything(lifecycle: Lifecycl
     assert cost["training_cost"] == pytest.approx(train["cpu_seconds"] / 3600 * 0.05, rel=1e-3)
     with Registry.from_config(load_config(lifecycle.toml)) as registry:
         mv = registry.get("income", version=1)
-    assert mv.lineage["run_id"] == result.run_id
-    assert mv.lineage["model_key"] == train["key"]
+    assert mv.lineage.run_id == result.run_id
+    assert mv.lineage.model_key == train["key"]
     project = Project.load(lifecycle.toml)
-    assert mv.lineage["eval_data"] == str(project.config.path(project.config.data.eval or ""))
+    assert mv.lineage.eval_data == str(project.config.path(project.config.data.eval or ""))
     assert mv.run_record["pipeline_run"] == result.run_id
     assert Path(mv.run_record["evaluation_report"], "report.html").is_file()
     # The operating threshold is registration metadata; the artifact keeps its 0.5.

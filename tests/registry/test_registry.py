@@ -63,12 +63,12 @@ def test_register_records_everything(registry: Registry, tmp_path: Path) -> None
     assert mv.file_count == 4
     assert mv.manifest_sha256 == build_manifest(folder).sha256
     got = registry.get("income", version=1)
-    assert got.lineage["data_fingerprint"] == LINEAGE["data_fingerprint"]
-    assert got.lineage["code_version"] == "0123abc"
-    assert got.lineage["tensorflow_version"] and got.lineage["keras_version"]
-    assert got.lineage["mooring_version"]
+    assert got.lineage.data_fingerprint == LINEAGE["data_fingerprint"]
+    assert got.lineage.code_version == "0123abc"
+    assert got.lineage.tensorflow_version and got.lineage.keras_version
+    assert got.lineage.mooring_version
     expected_stats_hash = hashlib.sha256(canonical_json(stats).encode()).hexdigest()
-    assert got.lineage["statistics_hash"] == expected_stats_hash
+    assert got.lineage.statistics_hash == expected_stats_hash
     assert got.statistics == stats
     assert got.params == {"epochs": 3, "hidden": [8]}
     assert got.run_record == {"seed": 42, "duration_s": 1.5}

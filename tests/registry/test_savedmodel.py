@@ -43,7 +43,7 @@ def test_savedmodel_roundtrip(tmp_path: Path) -> None:
         reg.promote("income", version=mv.version, reason="first")
         path = reg.load("income", alias="production")
     assert (path / "saved_model.pb").is_file()
-    assert mv.lineage["tensorflow_version"] == tf.__version__
+    assert mv.lineage.tensorflow_version == tf.__version__
     loaded = tf.saved_model.load(str(path))
     got = loaded.serve(tf.constant(x)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6)

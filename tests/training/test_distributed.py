@@ -398,7 +398,7 @@ def test_a_killed_worker_restarts_the_job_which_registers_one_version(
         versions = registry.versions("income")
     assert [v.version for v in versions] == [1]
     lineage = versions[0].lineage
-    assert lineage["training_workers"] == 2 and lineage["training_restarts"] == 1
+    assert lineage.training_workers == 2 and lineage.training_restarts == 1
     record = json.loads(next((tmp_path / "p" / "state").glob("runs/*/train/run.json")).read_text())
     assert record["distributed"]["restarts"] == ["worker 1 died (signal 9)"]
     assert record["parity"]["passed"] is True

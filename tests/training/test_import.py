@@ -410,7 +410,9 @@ def test_the_cli_records_an_admitted_op_in_the_audit_log(
         [event] = [e for e in registry.history("logger") if e.action == "register"]
         assert event.reason == "prints for the audit (ops admitted: PrintV2)"
         lineage = registry.get("logger", version=1).lineage
-        assert lineage["allowed_ops"] == [{"op": "PrintV2", "reason": "prints for the audit"}]
+        assert list(lineage.allowed_ops or ()) == [
+            {"op": "PrintV2", "reason": "prints for the audit"}
+        ]
 
 
 def test_a_folder_served_as_it_is_is_refused_as_served_from_a_folder(tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ def show_command(
                 describe_threshold(mv.operating_threshold, mv.record.run.threshold_source),
             ),
         ]
-        rows += [(f"lineage.{k}", v) for k, v in sorted(mv.lineage.items())]
+        rows += [(f"lineage.{k}", v) for k, v in sorted(mv.lineage.to_dict().items())]
         overall = mv.metrics.get("overall", mv.metrics)
         if isinstance(overall, dict):
             rows += [

@@ -260,7 +260,7 @@ def metric_chart(versions: Sequence[ModelVersion]) -> tuple[str | None, str]:
 def lineage_rows(mv: ModelVersion) -> list[tuple[str, str]]:
     """The lineage of a version as label/value pairs."""
     rows = [("version", str(mv.version)), ("parent version", str(mv.parent_version or "—"))]
-    for key, value in mv.lineage.items():
+    for key, value in mv.lineage.to_dict().items():
         if isinstance(value, Mapping | list):
             continue
         rows.append((key.replace("_", " "), "—" if value is None else str(value)))

@@ -5,8 +5,8 @@ files and their sha256, the contract, statistics and feature-spec hashes, the pi
 run, the code, how many workers trained it); an import records the file it came from
 (its path, format, sha256 and signature, who imported it and why); every registration
 adds the installed package versions and the statistics' hash. :class:`Lineage` holds
-each of them as a field (``None``: not recorded) and reads as the stored mapping too
-(``lineage["eval_data"]``), so ``ModelVersion.lineage`` keeps its dict-style reads.
+each of them as a field (``None``: not recorded), read by attribute only
+(``lineage.eval_data``); :meth:`Lineage.to_dict` is the stored mapping.
 
 :meth:`Lineage.read` reads any stored mapping without raising: a key it lacks stays
 absent, a key it does not know or whose value has the wrong type is kept as it was
@@ -16,15 +16,15 @@ Examples:
     >>> lineage = Lineage.read({"eval_data": "eval.csv", "training_workers": 2, "gpu": "a"})
     >>> lineage.eval_data, lineage.training_workers, lineage.run_id, dict(lineage.extra)
     ('eval.csv', 2, None, {'gpu': 'a'})
-    >>> lineage["eval_data"], "run_id" in lineage
-    ('eval.csv', False)
+    >>> "run_id" in lineage.to_dict()
+    False
     >>> Lineage.of(run_id="r1", reason=None).to_dict()
     {'run_id': 'r1', 'reason': None}
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict, Unpack
 
@@ -107,8 +107,8 @@ _DATA_KEYS = (
 
 
 @dataclass(frozen=True, eq=False)
-class Lineage(Mapping[str, Any]):
-    """Where a registered version came from; a read-only mapping of its stored form.
+class Lineage:
+    """Where a registered version came from, field by field (equal when stored alike).
 
     Trained versions: ``data_fingerprint`` and ``eval_fingerprint`` (sha256 of the
     training and evaluation files named by ``train_data`` and ``eval_data``), the
@@ -123,7 +123,7 @@ class Lineage(Mapping[str, Any]):
     ``mooring_version``, ``tensorflow_version`` and ``keras_version``.
 
     Examples:
-        >>> Lineage(run_id="r1", training_workers=2) == {"run_id": "r1", "training_workers": 2}
+        >>> Lineage(run_id="r1") == Lineage.read({"run_id": "r1"})
         True
     """
 
@@ -177,8 +177,8 @@ class Lineage(Mapping[str, Any]):
         """A lineage recording ``facts``: each is written, a ``None`` one as null.
 
         Examples:
-            >>> Lineage.of(contract_fingerprint=None)["contract_fingerprint"] is None
-            True
+            >>> Lineage.of(contract_fingerprint=None).to_dict()
+            {'contract_fingerprint': None}
         """
         return cls(**facts, missing=frozenset(_CHECKS) - set(facts))
 
@@ -235,14 +235,12 @@ class Lineage(Mapping[str, Any]):
         values = {name: getattr(self, name) for name in _CHECKS}
         return write_fields(values, self.extra, self._missing())
 
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Lineage):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.to_dict())
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Lineage({self.to_dict()!r})"

@@ -423,18 +423,19 @@ def _mapping(value: object) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VersionRecord:
-    """What a version's registration describes: lineage (a mapping; read back as a
-    :class:`~mooring.formats._lineage.Lineage`), metrics, gate decision (a
-    :class:`~mooring.formats._gate.DecisionRecord` or its stored mapping; ``None``: not
-    blessed), training statistics (the drift baseline), parameters, the run record, the
-    card's ``description``, ``intended_use`` and ``limitations``, and the parent version.
+    """What a version's registration describes: lineage (a
+    :class:`~mooring.formats._lineage.Lineage`; a mapping given is read as one), metrics,
+    gate decision (a :class:`~mooring.formats._gate.DecisionRecord` or its stored mapping;
+    ``None``: not blessed), training statistics (the drift baseline), parameters, the run
+    record, the card's ``description``, ``intended_use`` and ``limitations``, and the
+    parent version.
 
     Examples:
         >>> VersionRecord(run=RunRecord(task="binary"), params={"task": "regression"}).task
         'binary'
     """
 
-    lineage: Mapping[str, Any] = field(default_factory=dict)
+    lineage: Lineage = field(default_factory=Lineage)
     metrics: Mapping[str, Any] | None = None
     gate: DecisionRecord | Mapping[str, Any] | None = None
     statistics: Mapping[str, Any] | None = None
@@ -444,6 +445,10 @@ class VersionRecord:
     intended_use: str | None = None
     limitations: Sequence[str] | None = None
     parent_version: int | None = None
+
+    def __post_init__(self) -> None:
+        # A stored mapping given as the lineage is read as one (it records the same).
+        object.__setattr__(self, "lineage", Lineage.read(self.lineage))
 
     @classmethod
     def read(
@@ -481,7 +486,7 @@ class VersionRecord:
 
     def _sources(self) -> tuple[Mapping[str, Any] | None, ...]:
         """Where task, family and candidate are looked for, in order."""
-        return (self.run.to_dict(), self.params, self.lineage)
+        return (self.run.to_dict(), self.params, self.lineage.to_dict())
 
     @property
     def task(self) -> str | None:
@@ -507,7 +512,7 @@ class VersionRecord:
     @property
     def report(self) -> str | None:
         """The evaluation report it names: the run record's, else the lineage's."""
-        return recorded_report(self.run.to_dict(), self.lineage)
+        return recorded_report(self.run.to_dict(), self.lineage.to_dict())
 
     @property
     def inputs(self) -> dict[str, str] | None:

@@ -33,8 +33,8 @@ class ModelVersion:
     ``statistics``, ``manifest`` and ``model_card`` are filled by
     :meth:`Registry.get` and left ``None`` in listings, where they would be heavy.
     ``run_record`` is the stored JSON; :attr:`record` reads it, typed. ``lineage`` is
-    typed (:class:`~mooring.formats._lineage.Lineage`) and reads as the stored mapping too
-    (``mv.lineage["eval_data"]`` is ``mv.lineage.eval_data``); ``gate`` is the stored
+    typed (:class:`~mooring.formats._lineage.Lineage`, read by attribute:
+    ``mv.lineage.eval_data``; ``mv.lineage.to_dict()`` is its stored form); ``gate`` is the stored
     decision, :attr:`decision` the same typed.
     """
 

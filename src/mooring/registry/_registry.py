@@ -739,7 +739,7 @@ def _described(name: str, record: VersionRecord, render_card: CardRenderer | Non
     statistics_d = plain_json(statistics, "statistics") if statistics is not None else None
     return _Described(
         lineage=stamped_lineage(
-            Lineage.read(plain_json(record.lineage, "lineage")), statistics_d
+            Lineage.read(plain_json(record.lineage.to_dict(), "lineage")), statistics_d
         ).to_dict(),
         metrics=plain_json(record.metrics, "metrics"),
         gate=None if decision is None else plain_json(decision.to_dict(), "gate"),
