@@ -110,7 +110,7 @@ def test_report_shows_the_candidates_table_the_kind_and_tree_importances() -> No
     for c in (linear, gbt):
         c.decision = decide(c.result, gates=[GateConfig(metric="auc", lower=0.5)])
     pick([linear, gbt], "auc")
-    result.candidates = [linear.summary().to_dict(), gbt.summary().to_dict()]
+    result.candidates = (linear.summary(), gbt.summary())
     html = render_evaluation_html(result, gbt.decision)
     assert "<h2>Candidates</h2>" in html and "latency ms / 1,000 predictions" in html
     assert "<b class='kind'>gbt</b>" in html and "<span class='kind'>linear</span>" in html

@@ -445,30 +445,28 @@ def _candidates(result: EvaluationResult) -> str:
     if not result.candidates:
         return ""
     select = str(result.model.get("select") or PRIMARY[result.task])
-    shown = [m for m in HEADLINE[result.task] if any(m in c["metrics"] for c in result.candidates)]
+    shown = [m for m in HEADLINE[result.task] if any(m in c.metrics for c in result.candidates)]
     shown = [select, *[m for m in shown if m != select]][:5]
     rows, classes = [], []
     for c in result.candidates:
-        cells = [escape(str(c["name"])), f"<span class='kind'>{escape(str(c['kind']))}</span>"]
+        cells = [escape(c.name), f"<span class='kind'>{escape(c.kind)}</span>"]
         for m in shown:
-            value = c["metrics"].get(m)
-            ci = c.get("intervals", {}).get(m)
+            value = c.metrics.get(m)
+            ci = c.intervals.get(m)
             cells.append(
                 _num(value) + (f" [{_num(ci['lower'])}, {_num(ci['upper'])}]" if ci else "")
             )
         cells += [
-            _num(c.get("calibration_ece")),
-            _num(c.get("decision_cost_per_1000")),
-            _num(None if c.get("seconds_per_1000") is None else c["seconds_per_1000"] * 1000.0),
-            _num(c.get("cost_per_1000")),
-            f"{int(c.get('size_bytes') or 0) / 1e6:.2f}",
-            "<span class='pass'>PASS</span>"
-            if c.get("blessed")
-            else "<span class='fail'>FAIL</span>",
-            ("<b>chosen</b> — " if c.get("chosen") else "") + escape(str(c.get("reason", ""))),
+            _num(c.calibration_ece),
+            _num(c.decision_cost_per_1000),
+            _num(None if c.seconds_per_1000 is None else c.seconds_per_1000 * 1000.0),
+            _num(c.cost_per_1000),
+            f"{(c.size_bytes or 0) / 1e6:.2f}",
+            "<span class='pass'>PASS</span>" if c.blessed else "<span class='fail'>FAIL</span>",
+            ("<b>chosen</b> — " if c.chosen else "") + escape(c.reason),
         ]
         rows.append(cells)
-        classes.append("" if c.get("blessed") else "flag")
+        classes.append("" if c.blessed else "flag")
     direction = "higher" if HIGHER_IS_BETTER.get(select, True) else "lower"
     headers = [
         "candidate",

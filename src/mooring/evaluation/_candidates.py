@@ -268,7 +268,7 @@ def evaluate_candidates(
         )
     pick(evaluated, select)
     run = CandidatesRun(evaluated, select, production, Path(out))
-    table_rows = [row.to_dict() for row in run.summaries()]
+    table_rows = run.summaries()
     for c in evaluated:
         c.result.candidates = table_rows
         c.result.model = {**c.result.model, "candidate": c.name, "select": select}

@@ -24,6 +24,7 @@ from mooring.evaluation._bootstrap import Interval
 from mooring.evaluation._calibration import Calibration
 from mooring.evaluation._metrics import FloatArray, Task
 from mooring.evaluation._thresholds import CostSummary, Sweep, jsonable
+from mooring.formats._candidate import CandidateRecord
 from mooring.formats._files import atomic_write
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class EvaluationResult:
     #: The evaluated model: its ``kind``, and for trees ``feature_importances``.
     model: dict[str, Any] = field(default_factory=dict)
     #: Every candidate of a run side by side (see :mod:`mooring.evaluation._candidates`).
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    candidates: tuple[CandidateRecord, ...] = ()
     #: The training label's class frequencies or mean: what the prior gate compares with.
     prior: Prior | None = None
     #: Prediction arrays kept in memory for candidate-vs-baseline comparison; never saved.
@@ -248,7 +249,7 @@ class EvaluationResult:
             "windows": None if self.windows is None else self.windows.to_dict(),
             "comparison": None if self.comparison is None else self.comparison.to_dict(),
             "model": self.model,
-            "candidates": self.candidates,
+            "candidates": [c.to_dict() for c in self.candidates],
             "prior": None if self.prior is None else self.prior.to_dict(),
             "warnings": list(self.warnings),
             "config": self.config.model_dump(mode="json"),
