@@ -218,3 +218,54 @@ pipeline_runs = st.fixed_dictionaries(
         "result": _outcome,
     },
 )
+
+
+_timings = st.dictionaries(
+    st.sampled_from(["prepare_seconds", "fit_seconds", "cpu_seconds", "total_seconds"]),
+    st.floats(0, 1e4),
+    max_size=4,
+)
+#: A training run's record (the ``run.json`` beside a model) as today's trainers write it:
+#: every kind's keys, then the network's (``plan``, ``linear_fit``) or the trees'.
+training_runs = st.fixed_dictionaries(
+    {
+        "format": st.just("mooring.training-run"),
+        "version": st.just(1),
+        "started": _stamps,
+        "finished": _stamps,
+        "versions": st.fixed_dictionaries({"mooring": st.just("0.1.0")}),
+        "params": st.dictionaries(_text, json_values, max_size=3),
+        "kind": st.sampled_from(["mlp", "linear", "gbt"]),
+        "seed": st.none() | st.integers(0, 2**31),
+        "task": st.sampled_from(["binary", "multiclass", "regression"]),
+        "label": st.fixed_dictionaries(
+            {"task": st.just("binary"), "vocabulary": st.lists(_text, max_size=2)}
+        ),
+        "features": st.dictionaries(_text, st.sampled_from(["numeric/zscore", "categorical/x"])),
+        "crosses": st.lists(_text, max_size=2),
+        "feature_spec_hash": _digests,
+        "statistics_hash": st.none() | _digests,
+        "schema_hash": st.none() | _digests,
+        "data": st.fixed_dictionaries(
+            {"train_rows": st.integers(0, 10**6), "validation_rows": st.integers(0, 10**5)}
+        ),
+        "epochs": st.lists(
+            st.fixed_dictionaries({"epoch": st.integers(1, 9), "loss": st.floats(0, 9)}),
+            max_size=3,
+        ),
+        "best_epoch": st.none() | st.integers(1, 9),
+        "stopped_early": st.booleans(),
+        "resumed_from": st.none() | st.integers(1, 9),
+        "timings": _timings,
+        "warnings": st.lists(_text, max_size=2),
+        "parity": st.none() | st.fixed_dictionaries({"records": st.integers(0, 50)}),
+        "model_dir": _paths,
+    },
+    optional={
+        "plan": st.fixed_dictionaries({"total_steps": st.integers(1, 9999)}),
+        "linear_fit": st.fixed_dictionaries({"method": st.just("lbfgs")}),
+        "trees": st.integers(1, 300),
+        "feature_importances": st.dictionaries(_text, st.floats(0, 1), max_size=2),
+        "distributed": st.fixed_dictionaries({"workers": st.integers(1, 4)}),
+    },
+)

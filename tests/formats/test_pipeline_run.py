@@ -13,7 +13,7 @@ from mooring.formats._pipeline_run import (
     PipelineRun,
     RunOutcome,
 )
-from mooring.formats._version_record import TRAINING_FORMAT
+from mooring.formats._training_run import LEGACY_TRAINING_FORMAT, TRAINING_FORMAT
 from tests._support.stored_json import json_values, pipeline_runs, unknown_keys, without_some
 
 
@@ -55,10 +55,11 @@ def test_any_mapping_reads_without_raising_and_writes_back(data: dict[str, Any])
 
 
 def test_a_training_record_is_not_a_pipeline_run() -> None:
-    assert PIPELINE_RUN_KIND == TRAINING_FORMAT  # one string, told apart by its key
-    training = PipelineRun.read({"format": TRAINING_FORMAT, "kind": "mlp", "seed": 1})
-    assert not training.is_pipeline_run
-    assert training.to_dict() == {"format": TRAINING_FORMAT, "kind": "mlp", "seed": 1}
+    assert PIPELINE_RUN_KIND != TRAINING_FORMAT
+    for format_ in (TRAINING_FORMAT, LEGACY_TRAINING_FORMAT):
+        training = PipelineRun.read({"format": format_, "kind": "mlp", "seed": 1})
+        assert not training.is_pipeline_run
+        assert training.to_dict() == {"format": format_, "kind": "mlp", "seed": 1}
     assert PipelineRun.read(None) == PipelineRun()
 
 

@@ -32,7 +32,7 @@ def test_two_ray_workers_train_what_local_workers_train(
     assert launcher is not None
     on_ray = train_adult(tmp_path / "ray", workers=2, engine="ray", launcher=launcher)
     local = adult_training(2)
-    assert on_ray.record["distributed"]["engine"] == "ray"
+    assert on_ray.record.distributed["engine"] == "ray"
     assert on_ray.parity is not None and on_ray.parity.passed
     assert abs(adult_auc(on_ray.model_dir) - adult_auc(local.model_dir)) <= 0.003
     # The same seed and shards: the same weights whichever engine ran the workers.

@@ -35,7 +35,7 @@ def _train_defaults(tmp_path: Path, frame: object, name: str) -> Path:
     result = train_model(
         cfg, statistics=stats, schema=schema, output_dir=tmp_path / "run", tensorboard=False
     )
-    assert result.record["plan"]["total_steps"] >= 2000
+    assert result.record.plan["total_steps"] >= 2000
     return result.model_dir
 
 

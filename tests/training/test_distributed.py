@@ -239,7 +239,7 @@ def test_two_local_workers_train_what_one_process_trains(
     one, two = adult_training(1), adult_training(2)
     assert abs(adult_auc(two.model_dir) - adult_auc(one.model_dir)) <= 0.003
     assert two.parity is not None and two.parity.passed
-    distributed = two.record["distributed"]
+    distributed = two.record.distributed
     assert distributed["workers"] == 2 and distributed["global_batch"] == 256
     assert distributed["local_batch"] == 128 and distributed["restarts"] == []
     assert not (two.model_dir.parent / "workers" / "shards").exists()
@@ -261,7 +261,7 @@ def test_trees_on_two_ydf_workers_score_what_one_process_scores(
     one, two = adult_training(1, "gbt"), adult_training(2, "gbt")
     assert abs(adult_auc(two.model_dir) - adult_auc(one.model_dir)) <= 0.003
     assert two.parity is not None and two.parity.passed
-    assert two.record["distributed"] == {"workers": 2, "engine": "ydf", "restarts": []}
+    assert two.record.distributed == {"workers": 2, "engine": "ydf", "restarts": []}
     folder = two.training_record_path.parent
     assert not (folder / "trees-shards").exists()
     assert list((folder / "trees-work").iterdir())  # the manager's checkpoints

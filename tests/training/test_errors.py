@@ -112,7 +112,7 @@ def test_user_builder_hook_builds_the_body(tmp_path: Path, monkeypatch: pytest.M
         cfg, statistics=stats, schema=schema, output_dir=tmp_path / "run", tensorboard=False
     )
     assert result.parity is not None and result.parity.passed
-    assert result.record["params"]["builder"] == "good_builder_mod:build"
+    assert result.record.params["builder"] == "good_builder_mod:build"
 
 
 def test_constant_column_and_far_out_of_range_inputs_stay_finite(tmp_path: Path) -> None:

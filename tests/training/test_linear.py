@@ -82,8 +82,8 @@ def test_a_label_that_is_a_sum_of_two_columns_is_found(tmp_path: Path) -> None:
     x_held, _ = _encoded(cfg, held_out)
     reference = float(np.sqrt(np.mean((ridge.predict(x_held) - truth) ** 2)))
     assert rmse <= 1.02 * reference + 1e-3, (rmse, reference)
-    assert result.record["linear_fit"]["method"] == "normal_equations"
-    assert result.record["data"]["train_rows"] == 600  # validation rows are fitted too
+    assert result.record.linear_fit["method"] == "normal_equations"
+    assert result.record.data["train_rows"] == 600  # validation rows are fitted too
 
 
 def test_binary_is_scikit_learns_logistic_regression_on_the_encoded_features(
@@ -91,7 +91,7 @@ def test_binary_is_scikit_learns_logistic_regression_on_the_encoded_features(
 ) -> None:
     table = synthetic_table(600, seed=0)
     result, cfg = _train(tmp_path, table)
-    fit = result.record["linear_fit"]
+    fit = result.record.linear_fit
     assert fit["method"] == "newton" and fit["converged"], fit
     losses = [e["loss"] for e in result.epochs]
     assert len(losses) == fit["iterations"] < 20 and losses == sorted(losses, reverse=True)
@@ -111,7 +111,7 @@ def test_multiclass_with_an_embedded_category_is_the_multinomial_optimum(tmp_pat
     table = synthetic_table(600, seed=3, task="multiclass")
     features = {"color": {"encoding": "embedding", "dim": 3}}
     result, cfg = _train(tmp_path, table, features=features, class_weight="balanced")
-    assert result.record["linear_fit"]["converged"]
+    assert result.record.linear_fit["converged"]
     x, y = _encoded(cfg, table)
     counts = np.bincount(y, minlength=3)
     weights = (len(y) / (3 * counts))[y]
@@ -127,8 +127,8 @@ def test_a_design_too_wide_for_newton_is_fitted_by_lbfgs(
     monkeypatch.setattr(_linear, "NEWTON_MAX_PARAMETERS", 4)
     table = synthetic_table(600, seed=0)
     result, cfg = _train(tmp_path, table)
-    assert result.record["linear_fit"]["method"] == "lbfgs"
-    assert result.record["linear_fit"]["converged"]
+    assert result.record.linear_fit["method"] == "lbfgs"
+    assert result.record.linear_fit["converged"]
     x, y = _encoded(cfg, table)
     reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(x, y)
     ours = _probabilities(result, table)[:, 1]
@@ -139,7 +139,7 @@ def test_streamed_parquet_gives_the_in_memory_fit(tmp_path: Path) -> None:
     table = synthetic_table(600, seed=4, task="regression")
     in_memory, _ = _train(tmp_path / "memory", table)
     streamed, _ = _train(tmp_path / "streamed", table, name="train.parquet", memory_limit_mb=0.001)
-    assert streamed.record["data"]["streamed"] and not in_memory.record["data"]["streamed"]
+    assert streamed.record.data["streamed"] and not in_memory.record.data["streamed"]
     ours = predict_saved_model(streamed.model_dir, table)["value"]
     np.testing.assert_allclose(
         ours, predict_saved_model(in_memory.model_dir, table)["value"], rtol=1e-4, atol=1e-3
@@ -151,7 +151,7 @@ def test_wider_than_the_solvers_it_is_stepped_and_says_so(
 ) -> None:
     monkeypatch.setattr(_network, "LBFGS_MAX_PARAMETERS", 4)
     result, _ = _train(tmp_path, synthetic_table(300, seed=0))
-    assert "linear_fit" not in result.record
+    assert result.record.linear_fit is None
     assert len(result.epochs) == 2  # the configured epochs
     assert any("are more than the 4 fitted to the optimum" in w for w in result.warnings)
 

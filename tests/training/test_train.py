@@ -111,7 +111,7 @@ def test_parity_check_passed_with_missing_and_unseen_records(trained: Any) -> No
 def test_run_record_and_tensorboard_logs(trained: Any) -> None:
     result, _ = trained
     record = json.loads(result.training_record_path.read_text())
-    assert record["task"] == "binary"
+    assert record["task"] == "binary" and record["format"] == "mooring.training-run"
     assert [e["epoch"] for e in record["epochs"]] == [1, 2]
     assert {"loss", "val_loss", "auc", "seconds", "cpu_seconds"} <= set(record["epochs"][0])
     assert record["timings"]["cpu_seconds"] > 0
@@ -265,8 +265,8 @@ def test_streamed_parquet_trains_like_in_memory(tmp_path: Path) -> None:
     result = train_model(
         cfg, statistics=stats, schema=schema, output_dir=tmp_path / "run", tensorboard=False
     )
-    assert result.record["data"]["streamed"] is True
-    assert result.record["data"]["train_rows"] + result.record["data"]["validation_rows"] == 600
+    assert result.record.data["streamed"] is True
+    assert result.record.data["train_rows"] + result.record.data["validation_rows"] == 600
     assert result.parity is not None and result.parity.passed
 
 

@@ -209,7 +209,7 @@ def train(
 
         remember(project.workspace, result, statistics=statistics, schema=schema)
     if as_json:
-        print_json(result.record)
+        print_json(result.record.to_dict())
         return
     if not quiet:
         timings = result.timings

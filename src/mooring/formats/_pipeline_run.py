@@ -7,9 +7,10 @@ earlier run's steps, and by ``mooring status``. Its ``result`` (:class:`RunOutco
 says which version was registered and how it was deployed.
 
 Not to be confused with a training record (the ``run.json`` beside a trained model,
-``"format": "mooring.run"``, :data:`~mooring.formats._version_record.TRAINING_FORMAT`) nor
-with a version's run record (:class:`~mooring.formats._version_record.RunRecord`): a
-pipeline run's record says ``kind``, a training record ``format``.
+:class:`~mooring.formats._training_run.TrainingRun`, ``"format": "mooring.training-run"``;
+older ones said ``"format": "mooring.run"``) nor with a version's run record
+(:class:`~mooring.formats._version_record.RunRecord`): a pipeline run's record says
+``kind``, a training record ``format``.
 
 :meth:`PipelineRun.read` reads any stored mapping without raising: a key it lacks stays
 absent, a key it does not know or whose value has the wrong type is kept as it was

@@ -34,6 +34,7 @@ from mooring.formats._candidate import CandidateRecord
 from mooring.formats._gate import DecisionRecord
 from mooring.formats._lineage import Lineage
 from mooring.formats._stored import Check, is_mapping, is_number, is_text, read_fields
+from mooring.formats._training_run import TRAINING_FORMATS
 
 __all__ = [
     "REFERENCES",
@@ -60,8 +61,6 @@ TASKS = ("binary", "multiclass", "regression")
 REFERENCES = "references"
 #: Where a version may record its evaluation report (a folder holding report.html, or the file).
 REPORT_KEYS = ("evaluation_report", "report")
-#: The ``format`` of a training run's record (``run.json``).
-TRAINING_FORMAT = "mooring.run"
 
 
 def _is_rows(value: Any) -> bool:
@@ -309,7 +308,7 @@ class RunRecord:
     @property
     def origin(self) -> Origin:
         """``trained`` when a pipeline run registered it or it is a training run's record."""
-        trained = self.pipeline_run is not None or self.extra.get("format") == TRAINING_FORMAT
+        trained = self.pipeline_run is not None or self.extra.get("format") in TRAINING_FORMATS
         return "trained" if trained else "imported"
 
     @property

@@ -447,14 +447,16 @@ class DistributedTrainer:
         shown = run.display(RunPlan(cfg.model.kind, job.steps.rows, job.steps.plan))
         outcome = launcher(job, shown)
         result = load_run(output_dir)
-        record = result.record
-        record["distributed"] = {
-            **record.get("distributed", {}),
-            **outcome,
-            "shard_seconds": shard_seconds,
-        }
+        result.record = record = result.record.updated(
+            distributed={
+                **(result.record.distributed or {}),
+                **outcome,
+                "shard_seconds": shard_seconds,
+            }
+        )
         atomic_write(
-            result.training_record_path, (json.dumps(record, indent=2, default=str) + "\n").encode()
+            result.training_record_path,
+            (json.dumps(record.to_dict(), indent=2, default=str) + "\n").encode(),
         )
         shutil.rmtree(job.folder / "shards", ignore_errors=True)
         return result

@@ -42,7 +42,7 @@ from mooring.errors import ConfigError, UsageError
 from mooring.features._spec import FeatureSpec
 from mooring.formats._files import atomic_write
 from mooring.formats._model import load_saved_model, versions
-from mooring.formats._version_record import TRAINING_FORMAT
+from mooring.formats._training_run import TRAINING_FORMAT, TrainingRun
 from mooring.training._checkpoints import (
     latest_checkpoint,
     restore_checkpoint,
@@ -66,7 +66,7 @@ class TrainingResult:
 
     model_dir: Path
     training_record_path: Path
-    record: dict[str, Any]
+    record: TrainingRun
     epochs: list[dict[str, float]]
     timings: dict[str, float]
     task: str
@@ -503,11 +503,11 @@ def training_record(
     parity: ParityReport | None,
     model_dir: Path,
     **fields: Any,
-) -> dict[str, Any]:
+) -> TrainingRun:
     """The training record (``run.json`` beside the model) every model kind writes: what
     was trained, on what, from which spec, and ``fields`` (data counts, epochs, timings,
     warnings, ...). A registered version's run record starts from it."""
-    return {
+    stored = {
         "format": TRAINING_FORMAT,
         "version": 1,
         "started": started,
@@ -527,11 +527,12 @@ def training_record(
         "parity": parity.to_dict() if parity is not None else None,
         "model_dir": str(model_dir),
     }
+    return TrainingRun.read(stored)
 
 
 def save_run(
     output_dir: Path,
-    record: dict[str, Any],
+    record: TrainingRun,
     spec: FeatureSpec,
     label: LabelEncoding,
     parity: ParityReport | None,
@@ -540,24 +541,25 @@ def save_run(
     describes."""
     run_path = output_dir / RUN_FILE
     atomic_write(
-        run_path, (json.dumps(record, indent=2, default=_json_default) + "\n").encode("utf-8")
+        run_path,
+        (json.dumps(record.to_dict(), indent=2, default=_json_default) + "\n").encode("utf-8"),
     )
     return TrainingResult(
-        model_dir=Path(record["model_dir"]),
+        model_dir=Path(record.model_dir),
         training_record_path=run_path,
         record=record,
-        epochs=record["epochs"],
-        timings=record["timings"],
+        epochs=[dict(epoch) for epoch in record.epochs],
+        timings=dict(record.timings),
         task=label.task,
         label_vocabulary=list(label.vocabulary),
         feature_spec_hash=spec.fingerprint(),
         statistics_hash=spec.statistics_fingerprint,
         schema_hash=spec.schema_fingerprint,
         parity=parity,
-        stopped_early=bool(record["stopped_early"]),
-        best_epoch=record["best_epoch"],
-        resumed_from=record["resumed_from"],
-        warnings=record["warnings"],
+        stopped_early=record.stopped_early,
+        best_epoch=record.best_epoch,
+        resumed_from=record.resumed_from,
+        warnings=list(record.warnings),
     )
 
 
@@ -592,8 +594,8 @@ def _json_default(value: Any) -> Any:
 def load_run(output_dir: Path) -> TrainingResult:
     """The result of the run whose record ``output_dir/run.json`` is (a worker wrote it)."""
     run_path = output_dir / RUN_FILE
-    record: dict[str, Any] = json.loads(run_path.read_text("utf-8"))
-    saved = record.get("parity")
+    record = TrainingRun.read(json.loads(run_path.read_text("utf-8")))
+    saved = record.parity
     parity = (
         ParityReport(
             records=int(saved["records"]),
@@ -606,19 +608,19 @@ def load_run(output_dir: Path) -> TrainingResult:
         else None
     )
     return TrainingResult(
-        model_dir=Path(record["model_dir"]),
+        model_dir=Path(record.model_dir),
         training_record_path=run_path,
         record=record,
-        epochs=record["epochs"],
-        timings=record["timings"],
-        task=record["task"],
-        label_vocabulary=list(record["label"].get("vocabulary") or []),
-        feature_spec_hash=record["feature_spec_hash"],
-        statistics_hash=record["statistics_hash"],
-        schema_hash=record["schema_hash"],
+        epochs=[dict(epoch) for epoch in record.epochs],
+        timings=dict(record.timings),
+        task=record.task,
+        label_vocabulary=list(record.label.get("vocabulary") or []),
+        feature_spec_hash=str(record.feature_spec_hash),
+        statistics_hash=str(record.statistics_hash),
+        schema_hash=str(record.schema_hash),
         parity=parity,
-        stopped_early=bool(record["stopped_early"]),
-        best_epoch=record["best_epoch"],
-        resumed_from=record["resumed_from"],
-        warnings=record["warnings"],
+        stopped_early=record.stopped_early,
+        best_epoch=record.best_epoch,
+        resumed_from=record.resumed_from,
+        warnings=list(record.warnings),
     )

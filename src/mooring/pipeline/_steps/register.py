@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from mooring.formats._lineage import Lineage
+from mooring.formats._training_run import TrainingRun
 from mooring.formats._version_record import Candidates, References, RunRecord, VersionRecord
 from mooring.monitoring._baselines import freeze_references
 from mooring.pipeline._context import RunContext
@@ -146,10 +147,9 @@ def run(ctx: RunContext, record: StepRecord) -> RegisterOutput:
             )
             return RegisterOutput(version=mv.version, manifest_sha256=mv.manifest_sha256)
     production, _, _ = ctx.deployment()
-    training_record = Path(trained.training_record)
-    raw_record = orjson.loads(training_record.read_bytes()) if training_record.is_file() else {}
-    trainer = RunRecord.read(raw_record)
-    distributed = raw_record.get("distributed") or {}
+    training = TrainingRun.load(Path(trained.training_record))
+    trainer = RunRecord.read(training.to_dict())
+    distributed = training.distributed or {}
     run = trainer.updated(
         # The dashboard links a version to its evaluation report through this key.
         evaluation_report=str(Path(evaluated.report).parent),
