@@ -288,7 +288,7 @@ def test_ungated_candidates_pick_the_best_by_select_unblessed() -> None:
         c.decision = decide(c.result)
     chosen = pick(candidates, "auc")
     assert chosen is not None and chosen.name == "strong" and not chosen.blessed
-    assert chosen.reason.startswith("chosen, ungated") and chosen.summary()["ungated"] is True
+    assert chosen.reason.startswith("chosen, ungated") and chosen.summary().ungated is True
 
 
 def test_older_records_are_read_the_same_way() -> None:

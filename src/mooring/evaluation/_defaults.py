@@ -70,7 +70,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mooring.config._evaluation import CHOSEN_THRESHOLD_SOURCES, GateConfig, ThresholdTarget
-from mooring.evaluation._gates import baseline_gate
+from mooring.evaluation._baseline_gate import baseline_gate
 from mooring.evaluation._metrics import EPS
 from mooring.evaluation._result import EVALUATED_ROWS, EvaluationResult, Prior
 from mooring.formats._gate import GateRecord

@@ -44,7 +44,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mooring.config._evaluation import ChangeThresholdConfig, GateConfig
-from mooring.config._model import METRIC_HIGHER_IS_BETTER
+from mooring.evaluation._baseline_gate import baseline_gate
+from mooring.evaluation._baseline_gate import fmt as _fmt
+from mooring.evaluation._baseline_gate import where as _where
 from mooring.evaluation._result import Comparison, EvaluationResult
 from mooring.formats._gate import DecisionRecord, GateRecord
 
@@ -83,14 +85,6 @@ def describe_bound(bound: Any, number: Callable[[float], str] | None = None) -> 
         items = limits or [(key, value) for key, value in bound.items() if value is not None]
         return ", ".join(f"{key} {one(value)}" for key, value in items)
     return "" if bound is None else one(bound)
-
-
-def _where(gate: GateConfig) -> str:
-    return f"{gate.metric}" + (f" [{gate.slice}]" if gate.slice else "")
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.6g}"
 
 
 def _majority(candidate: EvaluationResult) -> tuple[float | None, str]:
@@ -248,71 +242,6 @@ def _change_gate(
         f"{_fmt(base)} (diff {diff:+.6g}{rel}; {'higher' if higher else 'lower'} is better)",
         baseline=base,
         diff=diff,
-    )
-
-
-def baseline_gate(
-    gate: GateConfig,
-    candidate: EvaluationResult,
-    name: str | None,
-    candidates: Mapping[str, EvaluationResult],
-) -> GateRecord:
-    """A ``kind = "baseline"`` gate: ``candidate`` (called ``name``) against the named one."""
-    reference = str(gate.baseline)
-    higher = METRIC_HIGHER_IS_BETTER.get(gate.metric, True)
-    title = f"{_where(gate)} no worse than candidate '{reference}'"
-    bound: dict[str, Any] = {"baseline": reference, "direction": "higher" if higher else "lower"}
-
-    def result(passed: bool, message: str, **extra: Any) -> GateRecord:
-        return GateRecord(
-            title,
-            gate.metric,
-            gate.slice,
-            "baseline",
-            extra.get("value"),
-            bound,
-            passed,
-            message,
-            skipped=extra.get("skipped", False),
-            baseline=extra.get("base"),
-            diff=extra.get("diff"),
-        )
-
-    if name == reference:
-        return result(True, f"skipped: this is the baseline candidate '{reference}'", skipped=True)
-    other = candidates.get(reference)
-    if other is None:
-        return result(
-            False,
-            f"failed: the baseline candidate '{reference}' was not evaluated in this run "
-            f"(evaluated: {', '.join(candidates) or 'none'})",
-        )
-    if candidate.data_fingerprint != other.data_fingerprint:
-        return result(False, f"failed: '{reference}' was evaluated on different records")
-    value, why = candidate.lookup(gate.metric, gate.slice)
-    if value is None:
-        return result(False, f"failed: {_where(gate)} was not computed: {why}")
-    base, base_why = other.lookup(gate.metric, gate.slice)
-    if base is None:
-        return result(False, f"failed: {_where(gate)} of '{reference}': {base_why}", value=value)
-    interval = other.intervals.get(gate.metric) if gate.slice in (None, "overall") else None
-    if interval is not None:
-        limit = interval.lower if higher else interval.upper
-        within = (
-            f"its {interval.confidence:.0%} interval [{interval.lower:.6g}, {interval.upper:.6g}]"
-        )
-    else:
-        limit, within = base, "its value (no interval: [evaluation.bootstrap] samples = 0)"
-    bound["limit"] = limit
-    passed = value >= limit if higher else value <= limit
-    return result(
-        passed,
-        f"{'passed' if passed else 'failed'}: {_where(gate)} {_fmt(value)} vs '{reference}' "
-        f"{_fmt(base)}; the bound is the {'lower' if higher else 'upper'} end of {within}, "
-        f"{_fmt(limit)} ({'higher' if higher else 'lower'} is better)",
-        value=value,
-        base=base,
-        diff=value - base,
     )
 
 
