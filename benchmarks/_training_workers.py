@@ -122,13 +122,13 @@ def run_cell(cell: str, path: Path, epochs: int, batch: str, big_batch: int) -> 
                 cfg, statistics=stats, schema=schema, output_dir=Path(out), launcher=launcher
             )
     record = result.record
-    steps = record["data"]["steps_per_epoch"] * len(result.epochs)
-    distributed = record.get("distributed", {})
+    steps = record.data["steps_per_epoch"] * len(result.epochs)
+    distributed = record.distributed or {}
     return {
         "cell": cell,
         "batch": batch,
         "workers": workers,
-        "global_batch": distributed.get("global_batch", record["plan"]["batch_size"]),
+        "global_batch": distributed.get("global_batch", record.plan["batch_size"]),
         "fit_seconds": result.timings["fit_seconds"],
         "examples_per_second": result.timings["examples_per_second"],
         "per_worker_examples_per_second": result.timings["examples_per_second"] / workers,

@@ -170,7 +170,7 @@ def worker(folder: Path) -> None:
         np.save(folder / "predicted.npy", np.asarray(out["value"], dtype=np.float64).reshape(-1))
     else:
         np.save(folder / "predicted.npy", np.asarray(out["probabilities"], dtype=np.float64))
-    fit = result.record.get("linear_fit") or {"method": "optimizer"}
+    fit = result.record.linear_fit or {"method": "optimizer"}
     print(
         json.dumps(
             {

@@ -179,18 +179,18 @@ def bench_adult(root: Path, quick: bool) -> dict[str, Any]:
     gbt_p50 = _p50_ms(gbt.model_dir, rows, repeats)
     mlp_p50 = _p50_ms(mlp.model_dir, rows, repeats)
     return {
-        "train_rows": gbt.record["data"]["train_rows"],
+        "train_rows": gbt.record.data["train_rows"],
         "test_rows": len(y),
         "auc": auc,
-        "gbt_trees": gbt.record["trees"],
+        "gbt_trees": gbt.record.trees,
         "gbt_fit_seconds": gbt.timings["fit_seconds"],
         "gbt_train_model_seconds": gbt_total,
         "mlp_train_model_seconds": mlp_total,
-        "mlp_plan": mlp.record["plan"],
+        "mlp_plan": mlp.record.plan,
         "mlp_rounds_run": len(mlp.epochs),
         "served_single_row_p50_ms": {"gbt": gbt_p50, "mlp": mlp_p50},
         "latency_method": "in-process load_served_model(...).predict, one row per call",
-        "gbt_top_features": dict(list(gbt.record["feature_importances"].items())[:5]),
+        "gbt_top_features": dict(list((gbt.record.feature_importances or {}).items())[:5]),
     }
 
 
@@ -237,7 +237,7 @@ def bench_small(root: Path) -> dict[str, Any]:
             theirs = float(np.sqrt(np.mean((fitted - truth) ** 2)))
             out[name] = {"metric": "rmse", "mooring_mlp": ours, "sklearn_linear_regression": theirs}
         out[name].update(
-            train_rows=len(train), seconds=seconds, plan=result.record["plan"]["reason"],
+            train_rows=len(train), seconds=seconds, plan=result.record.plan["reason"],
             rounds_run=len(result.epochs), best_round=result.best_epoch,
         )  # fmt: skip
     return out

@@ -889,6 +889,7 @@ STAGES = (
 # name), or None for all of the file's). A sample goes to the innermost frame matching one.
 STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("read", "mooring/serving/_door.py", ("data_received", "act", "_fast")),
+    ("format", "mooring/serving/_door_core.py", ("Core.head", "Core.body")),  # framing
     ("read", "mooring/serving/_door_core.py", None),  # the door's parsing and decisions
     ("read", "mooring/serving/_door_framing.py", None),
     ("read", "mooring/serving/_http.py", ("read_body",)),
@@ -915,7 +916,7 @@ STAGE_FRAMES: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("format", "mooring/serving/_protocols/tfserving.py", ("format_predict", "_lists", "_b64")),
     ("format", "mooring/serving/_protocols/v2.py", ("encode_infer", "binary_tensor")),
     ("format", "mooring/serving/_http.py", ("json_response",)),
-    ("format", "mooring/serving/_door_answers.py", ("head", "status_line", "date_header")),
+    ("format", "mooring/serving/_door_answers.py", ("status_line", "date_header")),
     ("metrics", "/prometheus_client/", None),
     ("metrics", "mooring/serving/_metrics.py", None),
     ("prediction log", "mooring/serving/_log.py", None),

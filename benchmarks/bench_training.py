@@ -112,7 +112,7 @@ def run_mooring(path: Path, epochs: int, batch_size: int) -> dict[str, Any]:
         "fit_seconds": t["fit_seconds"],
         "export_seconds": t["export_seconds"],
         "parity_seconds": t["parity_seconds"],
-        "train_rows": result.record["data"]["train_rows"],
+        "train_rows": result.record.data["train_rows"],
         "epochs": len(result.epochs),
         "final_val_auc": result.epochs[-1].get("val_auc"),
     }

@@ -34,6 +34,7 @@ from mooring.dashboard._live import LiveMetrics
 from mooring.dashboard._live_view import live_view
 from mooring.dashboard._report_pages import with_back_link
 from mooring.dashboard._version_facts import NOT_RECORDED, kind_of, recorded_kind, version_marks
+from mooring.formats._candidate import CandidateRecord
 from mooring.formats._version_record import RunRecord, VersionRecord
 from mooring.registry import Deployment, Registry
 from mooring.registry._judged import register_judged
@@ -74,24 +75,26 @@ def _candidates_report(home: Path, version: int) -> None:
     decision = decide(result, gates=[GateConfig(metric="auc", lower=0.7)])
     interval = {"lower": 0.81234567, "upper": 0.83456789}
     result.candidates = [
-        {
-            "name": name,
-            "kind": kind,
-            "metrics": {m: 0.82345678 for m in ("auc", "accuracy", "f1", "log_loss", "brier")},
-            "intervals": {m: interval for m in ("auc", "accuracy", "f1", "log_loss", "brier")},
-            "calibration_ece": 0.0123456,
-            "decision_cost_per_1000": 123.456,
-            "seconds_per_1000": 0.0456,
-            "cost_per_1000": 0.000123,
-            "size_bytes": 12_345_678,
-            "blessed": chosen,
-            "chosen": chosen,
-            "reason": (
-                "highest auc among the candidates that pass every gate"
-                if chosen
-                else "fails no-worse-than-production: auc below production's by 0.0123"
-            ),
-        }
+        CandidateRecord.read(
+            {
+                "name": name,
+                "kind": kind,
+                "metrics": {m: 0.82345678 for m in ("auc", "accuracy", "f1", "log_loss", "brier")},
+                "intervals": {m: interval for m in ("auc", "accuracy", "f1", "log_loss", "brier")},
+                "calibration_ece": 0.0123456,
+                "decision_cost_per_1000": 123.456,
+                "seconds_per_1000": 0.0456,
+                "cost_per_1000": 0.000123,
+                "size_bytes": 12_345_678,
+                "blessed": chosen,
+                "chosen": chosen,
+                "reason": (
+                    "highest auc among the candidates that pass every gate"
+                    if chosen
+                    else "fails no-worse-than-production: auc below production's by 0.0123"
+                ),
+            }
+        )
         for name, kind, chosen in (
             ("wide-and-deep-network", "mlp", False),
             ("gradient-boosted-trees", "gbt", True),
