@@ -64,7 +64,7 @@ _WORDS = st.sampled_from(["Private", "Self-emp", "Federal-gov", "", "Never-seen"
 @given(
     rows=st.lists(st.tuples(_AGES, _AGES, _WORDS, _WORDS), min_size=1, max_size=70),
 )
-def test_the_direct_call_answers_as_the_keyword_call(
+def test_the_packed_and_direct_calls_answer_as_the_keyword_call(
     folder: SavedModelFolder, rows: list[tuple[float, float, str, str]]
 ) -> None:
     columns: dict[str, Any] = {
@@ -73,12 +73,19 @@ def test_the_direct_call_answers_as_the_keyword_call(
         "workclass": [r[2] for r in rows],
         "sex": [r[3] for r in rows],
     }
-    direct = folder.predict(columns)
-    order, folder.flat_columns = folder.flat_columns, None
+    packed = folder.predict(columns)  # one tensor per dtype (mooring.formats._packed)
+    kept, folder.packed = folder.packed, None
     try:
-        keyword = folder.predict(columns)
+        direct = folder.predict(columns)
+        order, folder.flat_columns = folder.flat_columns, None
+        try:
+            keyword = folder.predict(columns)
+        finally:
+            folder.flat_columns = order
     finally:
-        folder.flat_columns = order
-    assert direct.keys() == keyword.keys()
+        folder.packed = kept
+    assert kept is not None
+    assert packed.keys() == direct.keys() == keyword.keys()
     for name, value in keyword.items():
         np.testing.assert_array_equal(direct[name], value)
+        np.testing.assert_array_equal(packed[name], value)

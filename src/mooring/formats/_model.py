@@ -47,6 +47,7 @@ from mooring._tensorflow import quiet_native_logs, quiet_python_logs
 from mooring.errors import ModelLoadError, NotFoundError
 from mooring.formats._files import atomic_write
 from mooring.formats._labels import LabelEncoding
+from mooring.formats._packed import PackedCall, pack_signature
 from mooring.formats._vetting import allowed_ops, probe_memory, vet_saved_model
 
 __all__ = [
@@ -393,6 +394,9 @@ class SavedModelFolder:
     # The direct call itself: (flat tensors, captured inputs) -> outputs (see _flat_call);
     # used only while flat_columns is set.
     flat_call: Callable[[list[Any], list[Any]], Any] | None = field(default=None, repr=False)
+    # The signature fed one tensor per dtype (see mooring.formats._packed), when it
+    # answers as the keyword call does; None: one tensor per column.
+    packed: PackedCall | None = field(default=None, repr=False)
 
     @property
     def columnar(self) -> bool:
@@ -482,7 +486,18 @@ class SavedModelFolder:
         rows = len(next(iter(columns.values()))) if columns else 0
         step = batch_size if batch_size and rows > batch_size else max(rows, 1)
         parts: dict[str, list[Any]] = {}
+        flat = all(map(_rank_one, columns.values()))
+        packed = self.packed if flat else None
         for start in range(0, max(rows, 1), step):
+            if packed is not None:
+                chunk = (
+                    columns
+                    if step >= rows
+                    else {name: values[start : start + step] for name, values in columns.items()}
+                )
+                for key, value in packed(chunk).items():
+                    parts.setdefault(key, []).append(value.numpy())
+                continue
             feed = {
                 name: tf.constant(
                     columns[name][start : start + step] if step < rows else columns[name],
@@ -490,7 +505,7 @@ class SavedModelFolder:
                 )
                 for name, info in self.inputs.items()
             }
-            for key, value in self.call(feed, flat=all(map(_rank_one, columns.values()))).items():
+            for key, value in self.call(feed, flat=flat).items():
                 parts.setdefault(key, []).append(value.numpy())
         return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
 
@@ -635,6 +650,7 @@ def load_saved_model(
     order = [named[key] for key in sorted(kwargs)]
     folder.flat_call = _flat_call(folder.signature)
     folder.flat_columns = _direct_call(folder, order, tf)
+    folder.packed = pack_signature(folder, tf)
     folder.load_seconds = time.perf_counter() - start
     return folder
 
