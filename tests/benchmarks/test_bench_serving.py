@@ -45,6 +45,7 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path, bench_work: P
     rest = {
         ("ceiling", 1, 32),
         ("ceiling", 1, 1),
+        ("ceiling", 64, 32),
         ("mooring-w1", 1, 32),
         ("mooring-w1", 1, 1),
         ("mooring-w1", 64, 32),
@@ -59,6 +60,9 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path, bench_work: P
     grpc = {("grpc", rows, c) for rows in (1, 64) for c in (1, 32)}
     grpc |= {("grpc-infer", 1, 32), ("grpc-infer", 64, 32)}
     grpc |= {("grpc-echo", 1, 32), ("grpc-echo", 1, 1)}
+    granian = report["granian"]["path"] is not None  # found beside the venv's Python or on PATH
+    if granian:
+        rest |= {("granian", 1, 32), ("granian", 1, 1), ("granian", 64, 32)}
     assert set(cells) == rest | grpc
     for key in rest:
         cell = cells[key]
@@ -75,11 +79,20 @@ def test_bench_serving_quick_run_writes_every_cell(tmp_path: Path, bench_work: P
     summary = report["summary"]
     assert summary["ceiling"]["rows_per_s"] > 0
     assert not summary["servers_exited"] and not summary["stragglers"]
-    for name in ("ceiling", "mooring-w1", "mooring-nolog", "naive"):
+    for name in (
+        "ceiling",
+        "mooring-w1",
+        "mooring-nolog",
+        "naive",
+        *(["granian"] if granian else []),
+    ):
         assert summary["memory"][name]["rss_mib"] > 0 and summary["memory"][name]["pss_mib"] > 0
     assert summary["prediction_log"]["mooring-w1"]["written"] > 0  # every request logged
     assert summary["prediction_log"]["mooring-nolog"]["written"] == 0
-    assert set(summary["cold_start_s"]) == {"mooring-registry", "mooring-dir", "naive"}
+    cold = {"mooring-registry", "mooring-dir", "naive", "ceiling"} | (
+        {"granian"} if granian else set()
+    )
+    assert set(summary["cold_start_s"]) == cold
     assert all(v > 0 for v in summary["cold_start_s"].values())
     assert "mooring-w1 / mooring-nolog, 64 rows c=32" in summary["ratios"]
     assert len(summary["shadow_100pct"]["rounds"]["shadow"]) == 1
