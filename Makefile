@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # otherwise every process the suite starts compiles src/ and tests/ again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install demo test static lint typecheck unit coverage slowed decisions docs wheel matrix screenshots bench protos clean
+.PHONY: install demo test static lint typecheck unit coverage slowed decisions docs wheel matrix screenshots bench bench-guard protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +112,16 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_contract.py
+
+# No creeping losses: the working tree served beside the reference commit recorded in
+# benchmarks/reference.toml (a detached worktree in the temporary folder, made once and
+# reused), each cell's now ÷ reference printed; a run of 3 rounds or more is appended to
+# benchmarks/guard-history.md. A benchmark, not a test: nothing is asserted. Every change
+# to the request path quotes it. BENCH_GUARD_ARGS: bench_trees.py's options, e.g.
+# "--rounds 3 --duration 8", or "--rounds 1 --duration 2" for a smoke run.
+BENCH_GUARD_ARGS ?=
+bench-guard: $(STAMP)
+	$(BIN)/python benchmarks/bench_trees.py --guard $(BENCH_GUARD_ARGS)
 
 # The Open Inference Protocol's gRPC modules, from the vendored proto (grpcio-tools, dev).
 protos: $(STAMP)

@@ -50,17 +50,39 @@ machine's description (CPUs, load average before and after, Python, platform, wr
 each tree's commit to ``benchmarks/results/trees-<time>.json`` (and ``.md``); nothing is
 asserted.
 
+``--work DIR`` keeps the model (and the servers' files) there: a model built there before
+(``model_dir.txt``, as ``bench_serving.py --work`` keeps it) is served again rather than
+trained.
+
+``--guard`` (``make bench-guard``): the trees are ``reference``, the commit recorded in
+``benchmarks/reference.toml``, and ``now``, this checkout as it is. The reference is a
+detached ``git worktree`` in the temporary folder (``mooring-bench-reference-<commit>``,
+made on the first run and reused while it is clean and at that commit; those of earlier
+references are removed with ``git worktree remove``, which refuses a changed one), the
+model is trained once by the reference's code and kept beside it (``…-work``), and the
+servers run ``--workers 2`` unless told otherwise. After the table, one line per cell
+gives now ÷ reference (the median of the per-round ratios, their min–max, and whether
+every round was above 1, below it, or on both sides), and a run of 3 rounds or more is
+appended to ``benchmarks/guard-history.md`` (the date, the commit of the working tree and
+its uncommitted files under src, the load average, each cell's ratio; a shorter run is a
+smoke run, printed only). Nothing is asserted:
+a loss is read, then explained or fixed. The reference moves only with a measured
+reason, written in ``reference.toml`` beside the commit.
+
 Usage::
 
     git worktree add ../before <commit>     # the tree before the change
     python benchmarks/bench_trees.py before=../before after=.        # ~5 minutes
     python benchmarks/bench_trees.py before=../before after=. --rounds 3 --duration 4
     python benchmarks/bench_trees.py a=../before b=../before       # the harness's noise
+    python benchmarks/bench_trees.py --guard                       # make bench-guard
+    python benchmarks/bench_trees.py --guard --rounds 1 --duration 2   # a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -70,6 +92,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +102,11 @@ from _wrk import lua_script, wrk
 
 RESULTS = bs.RESULTS
 WRK_TIMEOUT_S = bs.WRK_TIMEOUT_S
+REFERENCE = bs.ROOT / "benchmarks" / "reference.toml"
+GUARD_HISTORY = bs.ROOT / "benchmarks" / "guard-history.md"
+GUARD_PREFIX = "mooring-bench-reference-"
+GUARD_WORKERS = 2  # --guard's default: the serving benchmark's two workers
+GUARD_KEPT_ROUNDS = 3  # a --guard run of fewer rounds is a smoke run: printed, not kept
 
 
 @dataclass(frozen=True)
@@ -169,6 +197,180 @@ def git_state(root: Path) -> dict[str, Any]:
         "subject": git("log", "-1", "--format=%s") or None,
         "changed_under_src": len(changed),
     }
+
+
+# -- --guard: the recorded reference tree ------------------------------------------------
+@dataclass(frozen=True)
+class Reference:
+    """``benchmarks/reference.toml``: the commit ``--guard`` serves beside the working
+    tree, the date it was set and the measured reason it was set or moved."""
+
+    commit: str
+    set: str
+    reason: str
+
+
+def read_reference(path: Path = REFERENCE) -> Reference:
+    """The reference of ``path``; a missing or malformed field stops the run, naming it.
+
+    Example: ``read_reference().commit`` is a full 40-hex hash, e.g. ``"f534901a…"``.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SystemExit(
+            f'{path} is missing: write commit = "<git rev-parse of the reference>", '
+            'set = <date> and reason = "<the measurement that justifies it>"'
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SystemExit(f"{path} is not valid TOML ({exc}): correct it") from None
+    commit, when, reason = data.get("commit"), data.get("set"), data.get("reason")
+    if not isinstance(commit, str) or re.fullmatch(r"[0-9a-f]{40}", commit) is None:
+        raise SystemExit(
+            f"{path}: commit = {commit!r} is not a full commit hash; write the output of "
+            "`git rev-parse <commit>` (40 hex digits)"
+        )
+    if not isinstance(when, datetime.date):
+        raise SystemExit(f"{path}: set = {when!r} is not a date; write e.g. set = 2026-11-30")
+    if not isinstance(reason, str) or not reason.strip():
+        raise SystemExit(
+            f"{path}: reason = {reason!r}; write the measured reason the reference was set "
+            "or moved (the run and its ratios)"
+        )
+    return Reference(commit, when.isoformat(), " ".join(reason.split()))
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+
+def remove_stale_references(repo: Path, base: Path, keep: Path) -> list[Path]:
+    """Remove this repository's reference worktrees under ``base`` other than ``keep``
+    (those of an earlier reference) and their ``-work`` folders; returns those removed.
+
+    ``git worktree remove`` without ``--force``: a tree with changes is kept, and said so.
+    """
+    listed = _git(repo, "worktree", "list", "--porcelain").stdout
+    paths = [
+        Path(line[len("worktree ") :])
+        for line in listed.splitlines()
+        if line.startswith("worktree ")
+    ]
+    removed = []
+    for path in paths:
+        if path.parent != base or not path.name.startswith(GUARD_PREFIX) or path == keep:
+            continue
+        done = _git(repo, "worktree", "remove", str(path))
+        if done.returncode != 0:
+            print(f"kept the earlier reference tree {path}: {done.stderr.strip()}", flush=True)
+            continue
+        shutil.rmtree(path.with_name(path.name + "-work"), ignore_errors=True)
+        removed.append(path)
+        print(f"removed the earlier reference tree {path}", flush=True)
+    return removed
+
+
+def reference_tree(ref: Reference, repo: Path = bs.ROOT, base: Path | None = None) -> Path:
+    """The reference's detached worktree (``<base>/mooring-bench-reference-<commit>``):
+    made if absent, reused while it is clean and at the commit."""
+    base = (base or Path(tempfile.gettempdir())).resolve()
+    folder = base / f"{GUARD_PREFIX}{ref.commit[:12]}"
+    if _git(repo, "rev-parse", "--verify", "--quiet", f"{ref.commit}^{{commit}}").returncode:
+        raise SystemExit(
+            f"{REFERENCE}: commit {ref.commit} is not in the history of {repo}; fetch it "
+            "(git fetch) or correct the file"
+        )
+    remove_stale_references(repo, base, keep=folder)
+    if folder.exists():
+        head = _git(folder, "rev-parse", "HEAD").stdout.strip()
+        changed = _git(folder, "status", "--porcelain").stdout.strip()
+        if head != ref.commit or changed:
+            found = f"at {head[:12]}" if head else "not a git tree"
+            raise SystemExit(
+                f"{folder}: the reference tree should be a clean checkout of {ref.commit[:12]}, "
+                f"it is {found}{' with changes' if changed else ''}; remove it "
+                f"(git worktree remove --force {folder}, or rm -r it) and run again"
+            )
+        print(f"reference: reusing {folder}", flush=True)
+        return folder
+    _git(repo, "worktree", "prune")  # registrations of trees whose folder was deleted
+    done = _git(repo, "worktree", "add", "--detach", str(folder), ref.commit)
+    if done.returncode != 0:
+        raise SystemExit(f"git worktree add {folder} {ref.commit[:12]} failed: {done.stderr}")
+    print(f"reference: made {folder} at {ref.commit[:12]}", flush=True)
+    return folder
+
+
+def verdict(ratio: dict[str, Any]) -> str:
+    """Where a cell's per-round ratios lie against 1: all above, all below, or both."""
+    if ratio["min"] is None or ratio["max"] is None:
+        return "no ratio"
+    if ratio["min"] >= 1.0:
+        return "above 1 in every round"
+    if ratio["max"] < 1.0:
+        return "below 1 in every round"
+    return "the rounds on both sides of 1"
+
+
+def _rounds(n: int) -> str:
+    return "1 round" if n == 1 else f"{n} rounds"
+
+
+def ratio_lines(report: dict[str, Any]) -> list[str]:
+    """One line per cell and tree after the first: its req/s ÷ the first tree's."""
+    first = report["trees"][0]["name"]
+    lines = []
+    for cell in CELLS:
+        for name, r in report["ratios"][cell.label].items():
+            if r["median"] is None:
+                lines.append(f"* {cell.label}: {name} ÷ {first}: no ratio (nothing answered)")
+                continue
+            lines.append(
+                f"* {cell.label}: {name} ÷ {first} = **{r['median']:.3f}** "
+                f"({r['min']:.3f}–{r['max']:.3f} over {_rounds(len(r['per_round']))}; {verdict(r)})"
+            )
+    return lines
+
+
+HISTORY_HEADER = (
+    "| date (UTC) | now (commit; uncommitted files under src) | reference | workers, rounds × s "
+    "| load average before → after | " + " | ".join(c.label for c in CELLS) + " |"
+)
+
+
+def history_row(report: dict[str, Any]) -> str:
+    """The history's row of a ``--guard`` run: each cell's now ÷ reference, median (min–max)."""
+    now = next(t for t in report["trees"] if t["name"] == "now")
+    ref = next(t for t in report["trees"] if t["name"] == "reference")
+    m = report["machine"]
+    cells = []
+    for cell in CELLS:
+        r = report["ratios"][cell.label]["now"]
+        cells.append(
+            "—" if r["median"] is None else f"{r['median']:.3f} ({r['min']:.3f}–{r['max']:.3f})"
+        )
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(report["started"]))
+    changed = now["git"]["changed_under_src"]
+    return (
+        f"| {when} | {now['git']['commit']}; {changed} | {ref['git']['commit']} "
+        f"| {report['workers']}, {report['rounds']} × {report['duration_s']:g} "
+        f"| {m['load_average_start'][0]:.2f} → {m['load_average_end'][0]:.2f} | "
+        + " | ".join(cells)
+        + " |"
+    )
+
+
+def append_history(row: str, path: Path = GUARD_HISTORY) -> None:
+    """Append ``row`` to the history's table (its last block), written atomically."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if HISTORY_HEADER not in text:
+        raise SystemExit(
+            f"{path} has no history table (its header row changed?); restore the header "
+            f"{HISTORY_HEADER!r} as the file's last table"
+        )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text.rstrip("\n") + "\n" + row + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def build_model(tree: Tree | None, work: Path) -> Path:
@@ -395,6 +597,15 @@ def render(report: dict[str, Any]) -> str:
         bs.markdown([*HEADERS, f"req/s ÷ {first}: median (min–max)"], rows),
         "",
     ]
+    ref = report.get("reference")
+    if ref:
+        lines += [
+            f"### now ÷ reference ({ref['commit'][:12]}, set {ref['set']}), per cell",
+            "",
+        ]
+    else:
+        lines += [f"### Each tree ÷ {first}, per cell", ""]
+    lines += [*ratio_lines(report), ""]
     for t in report["trees"]:
         check = t["running"]
         lines.append(
@@ -439,14 +650,47 @@ def warm(servers: dict[str, bs.Server], bodies: list[bytes], scripts: dict[int, 
             wrk(server.url, script, 1, 32)
 
 
+def served_model(builder: Tree | None, work: Path, built_with: str) -> Path:
+    """The model of ``work``: the one recorded in ``model_dir.txt`` there, else one
+    trained now by ``builder``'s code (then recorded)."""
+    kept = work / "model_dir.txt"
+    if kept.is_file() and Path(kept.read_text()).is_dir() and (work / "schema.yaml").is_file():
+        model_dir = Path(kept.read_text())
+        print(f"the Adult model built before: {model_dir}", flush=True)
+        return model_dir
+    t0 = time.perf_counter()
+    model_dir = build_model(builder, work)
+    kept.write_text(str(model_dir))
+    print(f"built the Adult model with {built_with} in {time.perf_counter() - t0:.1f} s")
+    return model_dir
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("trees", nargs="+", metavar="NAME=PATH", help="source trees to serve")
+    parser.add_argument("trees", nargs="*", metavar="NAME=PATH", help="source trees to serve")
+    parser.add_argument(
+        "--guard",
+        action="store_true",
+        help="serve benchmarks/reference.toml's commit (reference) beside this checkout "
+        "(now) and append the run to benchmarks/guard-history.md (make bench-guard)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell (5)")
-    parser.add_argument("--workers", type=int, default=1, help="`mooring serve --workers` (1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help=f"`mooring serve --workers` (1; with --guard {GUARD_WORKERS})",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the model and the servers' files here; a model built there before "
+        "(model_dir.txt) is reused (with --guard: a folder beside the reference tree)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="the JSON report's path")
     parser.add_argument(
         "--build-tree",
@@ -461,6 +705,14 @@ def parse_args() -> argparse.Namespace:
         help="another [serving] setting for every server (repeatable)",
     )
     args = parser.parse_args()
+    if args.guard and args.trees:
+        raise SystemExit(
+            f"--guard serves its own trees (reference, now); drop {' '.join(args.trees)}"
+        )
+    if args.guard and args.build_tree:
+        raise SystemExit("--guard trains the model with the reference's code; drop --build-tree")
+    if args.workers is None:
+        args.workers = GUARD_WORKERS if args.guard else 1
     if args.rounds < 1 or args.duration < 1 or args.workers < 1:
         raise SystemExit("--rounds, --duration and --workers take values >= 1")
     return args
@@ -470,6 +722,13 @@ def main() -> None:
     args = parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
+    reference = None
+    if args.guard:
+        reference = read_reference()
+        ref_root = reference_tree(reference)
+        args.trees = [f"reference={ref_root}", f"now={bs.ROOT}"]
+        args.build_tree = "reference"  # a model the older code is sure to read
+        args.work = args.work or ref_root.with_name(ref_root.name + "-work")
     trees = parse_trees(args.trees)
     by_name = {t.name: t for t in trees}
     builder = by_name.get(args.build_tree) if args.build_tree else None
@@ -477,7 +736,8 @@ def main() -> None:
         raise SystemExit(f"--build-tree names none of {list(by_name)}")
     built_with = builder.name if builder else f"this checkout ({bs.ROOT})"
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out_path: Path = args.out or RESULTS / f"trees-{stamp}.json"
+    out_path: Path = args.out or RESULTS / f"{'guard' if args.guard else 'trees'}-{stamp}.json"
+    started = time.time()
     load_start = os.getloadavg()
     info: dict[str, dict[str, Any]]
     info = {t.name: {"imported_from": imported_from(t), "git": git_state(t.root)} for t in trees}
@@ -485,10 +745,9 @@ def main() -> None:
         print(f"{name}: imports {i['imported_from']} ({i['git']['commit']})", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        t0 = time.perf_counter()
-        model_dir = build_model(builder, work)
-        print(f"built the Adult model with {built_with} in {time.perf_counter() - t0:.1f} s")
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        model_dir = served_model(builder, work, built_with)
         rows = bs.request_rows(model_dir, 64)
         bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
         batch = json.dumps({"instances": rows}).encode()
@@ -509,7 +768,9 @@ def main() -> None:
 
     cells, ratios = summarize(runs, [t.name for t in trees])
     report = {
-        "benchmark": "trees",
+        "benchmark": "guard" if args.guard else "trees",
+        "started": started,
+        "reference": None if reference is None else vars(reference),
         "rounds": args.rounds,
         "duration_s": args.duration,
         "workers": args.workers,
@@ -528,6 +789,14 @@ def main() -> None:
     out_path.write_text(json.dumps(report, indent=2) + "\n")
     out_path.with_suffix(".md").write_text(text)
     print(f"wrote {out_path} and {out_path.with_suffix('.md').name}")
+    if args.guard and args.rounds >= GUARD_KEPT_ROUNDS:
+        append_history(history_row(report))
+        print(f"appended the run to {GUARD_HISTORY}")
+    elif args.guard:
+        print(
+            f"not appended to {GUARD_HISTORY.name}: {args.rounds} round(s), a smoke run "
+            f"(runs of {GUARD_KEPT_ROUNDS} rounds or more are kept)"
+        )
 
 
 if __name__ == "__main__":
