@@ -1484,6 +1484,12 @@ def render(report: dict[str, Any]) -> str:  # noqa: C901, PLR0912, PLR0915 - one
         facts.append(["granian (RSGI constant reply)", f"skipped: {g['found']}"])
     if top:
         facts.append(["in-process ceiling (batch 64)", f"{top['rows_per_s']:,.0f} rows/s"])
+        for c in report["cells"]:
+            if c["rows"] == 64 and c["client"] == "wrk" and c["server"].startswith("mooring-w"):
+                share = c["rows_per_s"] / top["rows_per_s"]
+                facts.append(
+                    [f"64 rows c=32: {c['server']} ÷ the in-process ceiling", f"{share:.0%}"]
+                )
     for name, mem in s["memory"].items():
         facts.append(
             [
