@@ -1481,7 +1481,7 @@ def render(report: dict[str, Any]) -> str:  # noqa: C901, PLR0912, PLR0915 - one
             ["granian (RSGI constant reply)", f"{g['version'] or g['path']} ({g['found']})"]
         )
     elif g:
-        facts.append(["granian (RSGI constant reply)", f"skipped: {g['found']}"])
+        facts.append(["granian (RSGI constant reply)", g["found"]])
     if top:
         facts.append(["in-process ceiling (batch 64)", f"{top['rows_per_s']:,.0f} rows/s"])
         for c in report["cells"]:
