@@ -26,12 +26,26 @@ from mooring.serving._models import ModelManager
 NAME = "income"
 
 
+class Folder:
+    """A stand-in for the version's folder: its packing waits for ``answered``."""
+
+    def __init__(self) -> None:
+        self.answered = threading.Event()
+        self.packed_after_an_answer: list[bool] = []
+
+    def pack(self) -> bool:
+        self.packed_after_an_answer.append(self.answered.wait(timeout=2.0))
+        return True
+
+
 class Version:
     """A stand-in for a loaded SavedModel: answers its own version for every row."""
 
     def __init__(self, version: int) -> None:
-        self.version, self.inputs, self.contract, self.xla = version, {}, None, None
+        self.version, self.contract, self.xla = version, None, None
+        self.inputs: dict[str, Any] = {}
         self.columnar = True  # one [None] column, x
+        self.folder = Folder()
 
     def warm_up(self, requests: int, max_batch_size: int, xla: str = "off") -> None:
         pass
@@ -100,6 +114,21 @@ def test_a_swap_answers_from_the_new_version_and_unloads_the_old() -> None:
     first, second, draining, last = asyncio.run(scenario())
     assert (first, second) == (1, 2)
     assert (draining, last) == (HarnessState.DRAINING, HarnessState.UNLOADED)
+
+
+def test_a_version_is_packed_once_it_answers_not_before() -> None:
+    """Packing its calls (mooring.formats._packed) is kept off the version's start."""
+
+    async def scenario() -> list[bool]:
+        manager = manager_of(Source())
+        await manager.apply(deployed(1, production=1))
+        assert await answer(manager) == 1  # while its packing waits for this answer
+        folder: Any = manager.route().model.folder
+        folder.answered.set()
+        await manager.close()  # waits for the packing
+        return list(folder.packed_after_an_answer)
+
+    assert asyncio.run(scenario()) == [True]
 
 
 def test_a_production_that_fails_leaves_the_old_one_answering() -> None:

@@ -200,13 +200,15 @@ def recorded_threshold(folder: SavedModelFolder) -> float | None:
 
 
 def load_served_model(
-    name: str, version: int, path: Path, *, threshold: float | None = None
+    name: str, version: int, path: Path, *, threshold: float | None = None, pack: bool = True
 ) -> ServedModel:
     """Load version ``version`` of model ``name`` from the folder ``path``.
 
     ``threshold`` is the version's registered operating threshold; without one, the
     threshold the folder's ``mooring.json`` records. A binary classifier answers
-    ``classes`` and ``class_ids`` at it (``probabilities[:, 1] >= threshold``). Example::
+    ``classes`` and ``class_ids`` at it (``probabilities[:, 1] >= threshold``). ``pack``:
+    call the signature with one tensor per dtype from the start (a server packs after
+    the version is ready instead, :meth:`SavedModelFolder.pack`). Example::
 
         model = load_served_model("churn", 3, folder, threshold=0.18)
         model.predict(columns)["classes"]  # positive wherever probability >= 0.18
@@ -215,7 +217,11 @@ def load_served_model(
         ModelLoadError: the folder is not a SavedModel mooring can serve.
     """
     folder = load_saved_model(
-        path, what=f"model '{name}' version {version}", require_metadata=False, warn=False
+        path,
+        what=f"model '{name}' version {version}",
+        require_metadata=False,
+        warn=False,
+        pack=pack,
     )
     chosen = threshold if threshold is not None else recorded_threshold(folder)
     return ServedModel(name=name, version=version, folder=folder, threshold=chosen)
