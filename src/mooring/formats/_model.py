@@ -47,7 +47,7 @@ from mooring._tensorflow import quiet_native_logs, quiet_python_logs
 from mooring.errors import ModelLoadError, NotFoundError
 from mooring.formats._files import atomic_write
 from mooring.formats._labels import LabelEncoding
-from mooring.formats._packed import PackedCall, pack_signature
+from mooring.formats._packed import PackedCall, pack_signature, same_outputs
 from mooring.formats._vetting import allowed_ops, probe_memory, vet_saved_model
 
 __all__ = [
@@ -756,16 +756,7 @@ def _direct_call(folder: SavedModelFolder, order: list[str], tf: Any) -> list[st
     try:
         keyword = function(**{folder.aliases.get(k, k): v for k, v in feed.items()})
         direct = direct_call([feed[name] for name in order], function.captured_inputs)
-        same = (
-            isinstance(direct, Mapping)
-            and direct.keys() == keyword.keys()
-            and all(
-                np.array_equal(
-                    direct[k].numpy(), keyword[k].numpy(), equal_nan=direct[k].dtype.is_floating
-                )
-                for k in keyword
-            )
-        )
+        same = same_outputs(direct, keyword)
     except Exception:  # the keyword call is the reference; any doubt keeps it
         return None
     return order if same else None
