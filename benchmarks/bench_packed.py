@@ -73,7 +73,7 @@ def main() -> None:
     model_dir = bs.adult_model(work)
     from mooring.serving._loaded import load_served_model
 
-    model = load_served_model("income", 1, model_dir)
+    model = load_served_model("income", 1, model_dir, pack=True)
     packed = model.folder.packed
     if packed is None:
         raise SystemExit("the Adult model's signature was not packed: nothing to compare")

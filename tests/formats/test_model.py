@@ -16,7 +16,10 @@ from tests._support.serving_model import build_model_dir
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> SavedModelFolder:
     return load_saved_model(
-        build_model_dir(tmp_path_factory.mktemp("model") / "m"), require_metadata=False, warn=False
+        build_model_dir(tmp_path_factory.mktemp("model") / "m"),
+        require_metadata=False,
+        warn=False,
+        pack=True,
     )
 
 

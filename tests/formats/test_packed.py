@@ -47,7 +47,7 @@ class _OnePerDtype(tf.Module):  # type: ignore[misc]
 
 def _load(module: tf.Module, where: Path) -> SavedModelFolder:
     tf.saved_model.save(module, str(where), signatures={"serving_default": module.score})
-    return load_saved_model(where, require_metadata=False, warn=False)
+    return load_saved_model(where, require_metadata=False, warn=False, pack=True)
 
 
 @pytest.fixture(scope="module")

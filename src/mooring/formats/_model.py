@@ -567,14 +567,14 @@ def load_saved_model(
     what: str | None = None,
     require_metadata: bool = True,
     warn: bool = True,
-    pack: bool = True,
+    pack: bool = False,
 ) -> SavedModelFolder:
     """Open a model folder with ``tf.saved_model.load`` and describe its ``serving_default``.
 
     With ``pack``, a columnar signature is also called with one tensor per dtype where
     that answers as the keyword call does (:mod:`mooring.formats._packed`; about 0.15 s
-    at load for Adult's model). A server packs later, off its start
-    (:meth:`SavedModelFolder.pack`).
+    at load for Adult's model, repaid only over many small calls: a server packs each
+    version once it answers, :meth:`SavedModelFolder.pack`).
 
     Its ops are vetted first, accepting those ``mooring.json`` admits (``allowed_ops``).
 

@@ -200,15 +200,15 @@ def recorded_threshold(folder: SavedModelFolder) -> float | None:
 
 
 def load_served_model(
-    name: str, version: int, path: Path, *, threshold: float | None = None, pack: bool = True
+    name: str, version: int, path: Path, *, threshold: float | None = None, pack: bool = False
 ) -> ServedModel:
     """Load version ``version`` of model ``name`` from the folder ``path``.
 
     ``threshold`` is the version's registered operating threshold; without one, the
     threshold the folder's ``mooring.json`` records. A binary classifier answers
     ``classes`` and ``class_ids`` at it (``probabilities[:, 1] >= threshold``). ``pack``:
-    call the signature with one tensor per dtype from the start (a server packs after
-    the version is ready instead, :meth:`SavedModelFolder.pack`). Example::
+    call the signature with one tensor per dtype from the start (a server packs once the
+    version is ready instead, :meth:`SavedModelFolder.pack`). Example::
 
         model = load_served_model("churn", 3, folder, threshold=0.18)
         model.predict(columns)["classes"]  # positive wherever probability >= 0.18

@@ -274,9 +274,9 @@ class ModelManager:
             with bounded:
                 path = await asyncio.to_thread(self.source.fetch, version)
                 threshold = await asyncio.to_thread(self._threshold, version)
-                # Packed after it is ready (_pack), not before: off the cold start.
+                # Packed once it is ready (_pack), not before: off the cold start.
                 model = await asyncio.to_thread(
-                    load_served_model, self.name, version, path, threshold=threshold, pack=False
+                    load_served_model, self.name, version, path, threshold=threshold
                 )
                 model.contract = await asyncio.to_thread(self._contract, harness, model)
                 harness.warming()
