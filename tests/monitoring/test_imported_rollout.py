@@ -115,9 +115,10 @@ def _canary_ticks(
                 force=True,
                 reason="the team insists on trying it",
             )
+            # Answering, not only loading: until then its share goes to production.
             wait_until(
                 lambda: any(
-                    v["version"] == str(canary)
+                    v["version"] == str(canary) and v["state"] == "AVAILABLE"
                     for v in server.client.get(f"/v1/models/{NAME}").json()["model_version_status"]
                 ),
                 "the canary to load",
