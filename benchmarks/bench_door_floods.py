@@ -30,7 +30,7 @@ that contention. The table is printed; the JSON goes to
 
 Usage::
 
-    python benchmarks/bench_door_floods.py --label now --work /tmp/door-work
+    python benchmarks/bench_door_floods.py --label now --work build/door-work
     python benchmarks/bench_door_floods.py --seconds 5 --only tiny_chunks   # a short run
 """
 

@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -118,7 +119,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--explainers", type=int, default=8)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/mooring-bench-explain-priority"))
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "mooring-bench-explain-priority"
+    )
     args = parser.parse_args()
     trees = bt.parse_trees(args.trees)
     args.work.mkdir(parents=True, exist_ok=True)

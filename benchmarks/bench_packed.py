@@ -14,7 +14,7 @@ graph's call and the outputs' numpy.
 
 Writes ``benchmarks/results/packed-<time>.json``; nothing is asserted.
 
-    .venv/bin/python benchmarks/bench_packed.py --work /tmp/bench-work
+    .venv/bin/python benchmarks/bench_packed.py --work build/bench-work
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ Usage::
     python benchmarks/bench_zoo.py                          # every table (about 20 minutes)
     python benchmarks/bench_zoo.py --only iris --only wine  # some of them
     python benchmarks/bench_zoo.py --only penguins          # what the suite runs
-    python benchmarks/bench_zoo.py --work /tmp/zoo          # keep each table's project
+    python benchmarks/bench_zoo.py --work build/zoo          # keep each table's project
 """
 
 from __future__ import annotations
