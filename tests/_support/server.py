@@ -55,10 +55,14 @@ class ServerThread:
 
     def __init__(self, app: Starlette | Any, door: Door | None = None) -> None:
         self.app = app
-        self.port = free_port()
+        # The socket is bound here and handed to the server, so no other process can take
+        # the port between choosing it and listening (a model's load can take seconds).
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port: int = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = Server(app, host="127.0.0.1", port=self.port, door=door)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, args=([self.socket],), daemon=True)
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def __enter__(self) -> ServerThread:
@@ -82,6 +86,7 @@ class ServerThread:
         self.client.close()
         self.server.should_exit = True
         self.thread.join(timeout=60)
+        self.socket.close()
 
 
 @contextmanager
