@@ -27,7 +27,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests._support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRE = "MOORING_REQUIRE_PYTHONS"
@@ -74,13 +75,6 @@ def find_python(version: str) -> str | None:
         if probe.returncode == 0 and probe.stdout.strip() == version:
             return candidate
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _run(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests._support.ports import free_port
 from tests._support.waiting import wait_until
 
 RAY = Path(sys.executable).with_name("ray")
 #: The xdist group of every test that talks to the cluster.
 GROUP = "ray-cluster"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ray(*args: str, env: dict[str, str]) -> None:
@@ -46,7 +40,7 @@ def ray_available() -> bool:
 @contextmanager
 def ray_cluster(nodes: int = 2) -> Iterator[str]:
     """Start a cluster of ``nodes`` one-CPU nodes; yield its address; stop it."""
-    port = _free_port()
+    port = free_port()
     address = f"127.0.0.1:{port}"
     # A token of the cluster's own: Ray turns token authentication on by itself when it
     # finds ~/.ray/auth_token, and then a node started without it cannot join.

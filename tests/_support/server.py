@@ -6,7 +6,6 @@ fixture: import it into a conftest to use it.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,19 +23,14 @@ from mooring.registry import Registry
 from mooring.registry._judged import register_judged
 from mooring.serving import RegistrySource, Server, build_app
 from mooring.serving._door import Door
+from tests._support.ports import bound_socket
+from tests._support.ports import free_port as free_port  # where the tests import it from
 from tests._support.serving_model import build_model_dir
 from tests._support.waiting import wait_until
 
 BLESSED: dict[str, Any] = {"blessed": True, "gates": []}
 LINEAGE: dict[str, Any] = {"data_fingerprint": "0" * 64, "code_version": "test"}
 NAME = "income"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def listening(port: int) -> bool:
@@ -57,8 +51,7 @@ class ServerThread:
         self.app = app
         # The socket is bound here and handed to the server, so no other process can take
         # the port between choosing it and listening (a model's load can take seconds).
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
+        self.socket = bound_socket()
         self.port: int = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = Server(app, host="127.0.0.1", port=self.port, door=door)

@@ -12,6 +12,7 @@ from mooring.cli import main
 from mooring.cli._monitoring import parse_since
 from mooring.errors import UsageError
 from tests._support.monitored import MonitoredProject, log_rows, shared_project, shifted
+from tests._support.ports import free_port
 from tests._support.waiting import PATIENCE, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitoring-project")]
@@ -102,16 +103,13 @@ def test_parse_since() -> None:
 
 def test_drift_metrics_port_exports_gauges(project: MonitoredProject) -> None:
     import signal
-    import socket
     import subprocess
     import sys
 
     import httpx
 
     log_rows(project, shifted(project.eval_table.slice(0, 1200), age=15))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     args = ["drift", "--config", str(project.config_path), "--metrics-port", str(port)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "mooring", *args, "--interval", "0.5"],

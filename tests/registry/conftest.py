@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,13 +36,6 @@ def registry(db_url: str, tmp_path: Path) -> Iterator[Registry]:
     reg = Registry.open(db_url, artifacts=tmp_path / "artifacts")
     yield reg
     reg.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
