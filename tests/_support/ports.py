@@ -8,8 +8,8 @@ These ports are drawn from below that range (and above Ray's worker ports, 10002
 where only another listener can take one.
 
 Examples:
-    >>> 20000 <= free_port() < 32768
-    True
+    >>> port = free_port()  # 20000 up to the ephemeral range's start, on most machines
+    >>> server = Server(app, host="127.0.0.1", port=port)  # doctest: +SKIP
 """
 
 from __future__ import annotations
