@@ -23,6 +23,10 @@ __all__ = ["bound_socket", "free_port"]
 #: starts at 32768 unless the machine says otherwise.
 _LOWEST = 20000
 _TRIES = 200
+#: The operating system's randomness: the suite's tests seed Python's own generator
+#: (Keras's ``set_random_seed``, Hypothesis), and seeded alike, every xdist worker would
+#: draw the same ports in the same order.
+_DRAW = random.SystemRandom()
 
 
 def _highest() -> int:
@@ -39,7 +43,7 @@ def bound_socket(host: str = "127.0.0.1") -> socket.socket:
     port when that range leaves too few): hand it to the server, which then owns it."""
     highest = _highest()
     ports = range(_LOWEST, highest + 1) if highest - _LOWEST >= 1000 else range(0)
-    for port in random.sample(ports, min(_TRIES, len(ports))):
+    for port in _DRAW.sample(ports, min(_TRIES, len(ports))):
         sock = socket.socket()
         try:
             sock.bind((host, port))
