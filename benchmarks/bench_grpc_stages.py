@@ -199,10 +199,10 @@ def main() -> None:  # noqa: PLR0915 - one run, start to end
             log = (trees / f"{stage}.log").open("wb")
             procs.append(subprocess.Popen(cmd, cwd=trees / stage, env=env, stdout=log, stderr=log))
             ports[stage] = grpc_port
+        reply_file = trees / "reply.bin"
+        reply_file.write_bytes(reply)
         for name, target in (("echo", "--echo"), ("echo+work", "--echo-work")):
             port = bs.free_port()
-            reply_file = trees / "reply.bin"
-            reply_file.write_bytes(reply)
             procs.append(
                 subprocess.Popen(
                     [sys.executable, __file__, target, str(port), str(reply_file)],
