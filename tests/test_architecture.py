@@ -15,13 +15,14 @@ import ast
 import functools
 import importlib
 import json
-import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests._support.source import parse_file
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "mooring"
 
@@ -133,23 +134,8 @@ def module_name(path: Path) -> str:
 
 @functools.cache
 def _parse(path: Path) -> ast.Module:
-    """The file's syntax tree (parsed once: every test here reads the same files).
-
-    On CPython before 3.11.8, an AST construction that failed earlier in this process
-    (inside some library) leaves the constructor's recursion counter off, and every
-    later parse raises ``SystemError: AST constructor recursion depth mismatch``
-    (python/cpython#106905); the file is then parsed in a fresh interpreter.
-    """
-    try:
-        return ast.parse(path.read_text(encoding="utf-8"))
-    except SystemError:
-        code = "import ast, pickle, sys; sys.stdout.buffer.write(pickle.dumps(ast.parse("
-        code += "open(sys.argv[1], encoding='utf-8').read())))"
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(path)], capture_output=True, check=True, timeout=60
-        )
-        tree: ast.Module = pickle.loads(done.stdout)
-        return tree
+    """The file's syntax tree (parsed once: every test here reads the same files)."""
+    return parse_file(path)
 
 
 def imports_of(path: Path) -> Iterator[str]:
@@ -614,3 +600,19 @@ def test_private_cross_package_imports_do_not_grow() -> None:
         f"the ceiling {PRIVATE_REACH_CEILING}: import through the package's face, or move "
         "what is shared into the importing package"
     )
+
+
+def test_a_parse_the_interpreter_fails_is_done_again_in_a_fresh_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = SRC / "_exports.py"
+    expected = ast.dump(ast.parse(path.read_text(encoding="utf-8")))
+    refused: list[str] = []
+
+    def broken(source: str, *args: object, **kwargs: object) -> ast.Module:
+        refused.append(source)
+        raise SystemError("AST constructor recursion depth mismatch (before=141, after=74)")
+
+    monkeypatch.setattr(ast, "parse", broken)
+    assert ast.dump(parse_file(path)) == expected
+    assert len(refused) == 1  # this process refused; the tree came from a fresh one

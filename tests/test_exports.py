@@ -18,6 +18,8 @@ from types import ModuleType
 
 import pytest
 
+from tests._support.source import parse_file
+
 # The packages whose names are imported on first use: the top-level API and the serving
 # layer.
 LAZY_PACKAGES = ("mooring", "mooring.serving")
@@ -26,7 +28,7 @@ LAZY_PACKAGES = ("mooring", "mooring.serving")
 def type_checking_imports(package: ModuleType) -> dict[str, str]:
     """Each name the package's ``if TYPE_CHECKING:`` block imports, and its module; a
     name imported without ``as`` itself (not re-exported to type checkers) maps to ''."""
-    tree = ast.parse(Path(str(package.__file__)).read_text(encoding="utf-8"))
+    tree = parse_file(Path(str(package.__file__)))
     found: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":

@@ -22,6 +22,7 @@ from mooring.formats._candidate import CandidateRecord
 from mooring.formats._gate import DecisionRecord, GateRecord
 from mooring.formats._lineage import Lineage
 from mooring.formats._training_run import TrainingRun
+from tests._support.source import parse_file
 
 SRC = Path(mooring.__file__).parent
 
@@ -85,7 +86,7 @@ def stored_key_reads(src: Path) -> list[str]:
         where = path.relative_to(src).as_posix()
         if where.startswith("formats/"):
             continue
-        for line, receiver, key in _keyed_reads(ast.parse(path.read_text("utf-8"))):
+        for line, receiver, key in _keyed_reads(parse_file(path)):
             if (where, receiver, key) in NOT_THESE_RECORDS:
                 continue
             if any(name.search(receiver) and key in keys for name, keys in RULES):
@@ -126,5 +127,5 @@ def test_the_outputs_hand_on_no_free_dict() -> None:
 @pytest.mark.parametrize("allowed", sorted(NOT_THESE_RECORDS))
 def test_each_allowed_read_still_exists(allowed: tuple[str, str, str]) -> None:
     where, receiver, key = allowed
-    reads = _keyed_reads(ast.parse((SRC / where).read_text("utf-8")))
+    reads = _keyed_reads(parse_file(SRC / where))
     assert any((r, k) == (receiver, key) for _, r, k in reads), f"{allowed} is gone: drop it"
