@@ -87,7 +87,6 @@ DEFAULT_POLICY = InputPolicy()
 # every string in a JSON text leaves colons only as object member separators.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _COLON = ord(":")
-_VECTOR_COUNT = 2048  # bytes from which numpy counts colons faster than bytes.count
 
 
 def loads(raw: bytes) -> Any:
@@ -148,11 +147,13 @@ def _parse(raw: bytes, why: str) -> Any:
 
 
 def _colons(text: bytes) -> int:
-    """The colons in a text: ``bytes.count`` for a short one, numpy's vectorized compare
-    (about five times faster) for a long one."""
-    if len(text) < _VECTOR_COUNT:
-        return text.count(b":")
-    return int(np.count_nonzero(np.frombuffer(text, np.uint8) == _COLON))
+    """The colons in a text, counted with the GIL held throughout.
+
+    numpy's vectorized compare is faster alone (3 µs for 20 KB against 7), but it
+    releases the GIL, and on the event loop, beside an inference thread running Python,
+    taking it back waited up to the interpreter's switch interval: 0.9 ms a call.
+    """
+    return text.count(b":")
 
 
 def _members(text: bytes) -> int:
