@@ -6,9 +6,9 @@ thread assembles many chunks into one file's table, column by column. A chunk is
 the server logs in one append: the rows of one batch (every logged request the batch
 ran, as the model got them) or of one request. Its columns are the batch's own merged
 columns and outputs, so the event loop copies nothing per request. A chunk of at least
-:data:`ARROW_ROWS` rows has its text columns made Arrow arrays and its float columns
-numpy arrays as it is buffered (:func:`arrow_columns`); the writer turns the rest into
-Arrow in one pass over the file's chunks and joins it with those.
+:data:`ARROW_ROWS` rows has its text and float columns made Arrow arrays as it is
+buffered (:func:`arrow_columns`); the writer turns the rest into Arrow in one pass over
+the file's chunks and joins it with those.
 
 Examples:
     >>> chunk = LogChunk(model="income", version=1, request_ids=["r1", "r2"], counts=[1, 1],
@@ -25,7 +25,6 @@ Examples:
 
 from __future__ import annotations
 
-import array
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -88,42 +87,38 @@ class LogChunk:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# The lists arrow_columns converts, by the type of their first value: the decoders give
+# each column one kind of value (text as str, a float input's numbers as float).
+_ARROW_TYPES: dict[type, pa.DataType] = {str: pa.string(), float: pa.float64()}
+
 
 def arrow_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
-    """A logged batch's columns with each list of text made an Arrow array and each list
-    of floats a float64 array; any other column (an array, a list of other values) as
-    it is, for the writer.
+    """A logged batch's columns with each list of text or floats made an Arrow array; any
+    other column (an array, a list of other values) as it is, for the writer.
 
     The server calls this on the event loop as it buffers a chunk of at least
     :data:`ARROW_ROWS` rows, rather than leaving every list to the writer thread: the
     conversion holds the GIL wherever it runs, and done here it spares the writer the
-    long GIL-held stretches that paused the loop. Floats become numpy, not Arrow: pyarrow
-    releases the GIL as it makes them, and on the loop, beside an inference thread
-    running Python, taking it back waited up to the interpreter's switch interval (a
-    thousand floats: 16 µs alone, 180 µs beside a busy thread); the writer makes Arrow
-    of the array without a copy. Below that size the cost per call outweighs the gain,
-    so smaller chunks are left to the writer, which converts a file's lists in one call
-    a column (figures in ``benchmarks/bench_prediction_log.py``).
+    long GIL-held stretches that paused the loop. Below that size pyarrow's cost per call
+    outweighs the gain, so smaller chunks are left to the writer, which converts a file's
+    lists in one call a column (figures in ``benchmarks/bench_prediction_log.py``).
 
     Examples:
         >>> columns = arrow_columns({"sex": ["Male", "Female"], "age": [39.0, 52.0],
         ...                          "hours": np.array([40, 45])})
-        >>> columns["sex"].type, columns["age"].dtype, type(columns["hours"]).__name__
-        (DataType(string), dtype('float64'), 'ndarray')
+        >>> columns["sex"].type, columns["age"].type, type(columns["hours"]).__name__
+        (DataType(string), DataType(double), 'ndarray')
     """
     out = dict(columns)
     for name, values in columns.items():
         if type(values) is not list or not values:
             continue
-        first = type(values[0])
+        arrow_type = _ARROW_TYPES.get(type(values[0]))
+        if arrow_type is None:
+            continue
         # Other values further on: left a list, the writer makes it as rows would.
-        if first is str:
-            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
-                out[name] = pa.array(values, pa.string())
-        elif first is float:
-            # ``array`` takes only numbers, as Arrow would (numpy would parse "2.5").
-            with contextlib.suppress(TypeError, OverflowError):
-                out[name] = np.frombuffer(array.array("d", values), np.float64)
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
+            out[name] = pa.array(values, arrow_type)
     return out
 
 

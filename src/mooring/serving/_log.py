@@ -7,7 +7,7 @@ outputs, as the model got and gave them, with each logged request's id and rows 
 :class:`~mooring.formats._log_chunks.LogChunk`). So the event loop pays one append per
 batch, not per request, and copies nothing per request; a 64-row request is one
 columnar append. A batch of at least :data:`~mooring.formats._log_chunks.ARROW_ROWS`
-rows has its text columns made Arrow arrays (and its floats numpy) in that append
+rows has its text and float columns made Arrow arrays in that append
 (:func:`~mooring.formats._log_chunks.arrow_columns` says why there and what it saves).
 A writer thread assembles the chunks into Arrow columns and Parquet files under
 ``<home>/predictions/`` (any fsspec URL; a server of several projects writes each
@@ -294,8 +294,7 @@ class PredictionLog:
 
     def _buffer(self, chunk: LogChunk) -> bool:
         """Append a chunk unless the buffer is full (then drop and count its rows); a chunk
-        of at least ``ARROW_ROWS`` rows goes in with its text as Arrow and its floats as
-        numpy (:func:`arrow_columns`)."""
+        of at least ``ARROW_ROWS`` rows goes in with Arrow columns (:func:`arrow_columns`)."""
         rows = chunk.rows
         if self._added - self._taken + rows > self.buffer_rows:
             self.dropped += rows
