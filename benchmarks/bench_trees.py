@@ -25,8 +25,11 @@ served by every tree, and 64 real rows of the Adult test file. Every server read
 1024`` (these cells measure the batcher, not admission) and ``log_sample_rate = 1.0``
 (every request goes to the prediction log where the server has a log folder; with
 ``--model-dir`` neither tree opens one, so nothing is logged), plus any ``--serving
-KEY=VALUE``. All servers start at once; each is ready when ``/v2/health/ready`` answers,
-then answers a few warm-up requests and one unrecorded ``wrk`` second per request size.
+KEY=VALUE``. ``--log`` serves each tree from a registry project of its own instead
+(``work/logged-<tree>.toml``, made by this checkout's code, so every tree must read
+this checkout's registry), whose log folder takes every request. All servers start at
+once; each is ready when ``/v2/health/ready`` answers, then answers a few warm-up
+requests and one unrecorded ``wrk`` second per request size.
 
 Cells (``wrk``, closed loop, ``--latency``; a Lua script POSTs the rows in turn):
 
@@ -402,13 +405,14 @@ def serving_config(work: Path, given: list[str]) -> Path:
     return config
 
 
-def spawn(tree: Tree, model_dir: Path, work: Path, config: Path, workers: int) -> bs.Server:
-    """Start ``tree``'s ``mooring serve --model-dir`` (not waiting for it)."""
+def spawn(tree: Tree, model_dir: Path | None, work: Path, config: Path, workers: int) -> bs.Server:
+    """Start ``tree``'s ``mooring serve --model-dir`` (not waiting for it); with no
+    ``model_dir``, the production version of ``config``'s registry (``--log``)."""
     port = bs.free_port()
     cmd = [sys.executable, "-m", "mooring", "serve", "--config", str(config),
-           "--port", str(port), "--model-dir", str(model_dir),
-           "--schema", str(work / "schema.yaml"), "--no-access-log",
-           "--workers", str(workers)]  # fmt: skip
+           "--port", str(port), "--no-access-log", "--workers", str(workers)]  # fmt: skip
+    if model_dir is not None:
+        cmd += ["--model-dir", str(model_dir), "--schema", str(work / "schema.yaml")]
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
     log = logs / f"{tree.name}-{port}.log"
@@ -592,7 +596,8 @@ def render(report: dict[str, Any]) -> str:
     rounds = "1 round" if report["rounds"] == 1 else f"{report['rounds']} rounds"
     lines = [
         f"## Serving, trees side by side ({rounds} of {report['duration_s']:g} s cells, "
-        f"--workers {report['workers']}; medians over rounds)",
+        f"--workers {report['workers']}{', every request logged' if report.get('logged') else ''}"
+        "; medians over rounds)",
         "",
         bs.markdown([*HEADERS, f"req/s ÷ {first}: median (min–max)"], rows),
         "",
@@ -625,14 +630,38 @@ def _load(values: tuple[float, ...] | list[float]) -> str:
     return " / ".join(f"{v:.2f}" for v in values)
 
 
+def logged_projects(
+    trees: list[Tree], model_dir: Path, work: Path, given: list[str]
+) -> dict[str, Path]:
+    """Per tree, a registry project of its own (``work/logged-<tree>.toml``, made by this
+    checkout's code) holding the model as production, whose prediction log takes every
+    request (``--log``)."""
+    lines = bs.serving_lines(given, log_sample_rate=1.0, max_in_flight=1024)
+    projects: dict[str, Path] = {}
+    for tree in trees:
+        shutil.rmtree(work / f"home-logged-{tree.name}", ignore_errors=True)
+        projects[tree.name] = bs.registry_project(model_dir, work, f"logged-{tree.name}", lines)
+    return projects
+
+
 def start_all(
-    trees: list[Tree], model_dir: Path, work: Path, config: Path, workers: int
+    trees: list[Tree],
+    model_dir: Path,
+    work: Path,
+    config: Path,
+    workers: int,
+    projects: dict[str, Path],
 ) -> dict[str, bs.Server]:
-    """Every tree's server, started at once and waited for; raises if one fails."""
+    """Every tree's server, started at once and waited for; raises if one fails. A tree
+    of ``projects`` serves its project's registry rather than ``model_dir``."""
     servers: dict[str, bs.Server] = {}
     try:
         for tree in trees:
-            servers[tree.name] = spawn(tree, model_dir, work, config, workers)
+            project = projects.get(tree.name)
+            if project is not None:
+                servers[tree.name] = spawn(tree, None, work, project, workers)
+            else:
+                servers[tree.name] = spawn(tree, model_dir, work, config, workers)
         for name, server in servers.items():
             print(f"{name}: ready {server.wait():.1f} s after its spawn", flush=True)
     except BaseException:
@@ -692,6 +721,12 @@ def parse_args() -> argparse.Namespace:
         "(model_dir.txt) is reused (with --guard: a folder beside the reference tree)",
     )
     parser.add_argument("--out", type=Path, default=None, help="the JSON report's path")
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="serve each tree from a registry project of its own, every request logged "
+        "(the trees must read this checkout's registry)",
+    )
     parser.add_argument(
         "--build-tree",
         default=None,
@@ -756,7 +791,8 @@ def main() -> None:
             64: lua_script(work, [batch], "batch.lua"),
         }
         config = serving_config(work, args.serving)
-        servers = start_all(trees, model_dir, work, config, args.workers)
+        projects = logged_projects(trees, model_dir, work, args.serving) if args.log else {}
+        servers = start_all(trees, model_dir, work, config, args.workers, projects)
         try:
             warm(servers, [bodies[0], batch], scripts)
             for tree in trees:
@@ -774,6 +810,7 @@ def main() -> None:
         "rounds": args.rounds,
         "duration_s": args.duration,
         "workers": args.workers,
+        "logged": args.log,
         "serving": bs.serving_lines(args.serving, log_sample_rate=1.0, max_in_flight=1024),
         "model_built_with": built_with,
         "trees": [{"name": t.name, "root": str(t.root), **info[t.name]} for t in trees],
