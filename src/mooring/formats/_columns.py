@@ -86,7 +86,6 @@ DEFAULT_POLICY = InputPolicy()
 # A JSON string, matched whole (the unrolled form is fast in the regex engine). Replacing
 # every string in a JSON text leaves colons only as object member separators.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_COLON = ord(":")
 
 
 def loads(raw: bytes) -> Any:
