@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -40,3 +42,26 @@ def mooring_in_process(*args: str, cwd: Path | None = None) -> subprocess.Comple
     finally:
         os.chdir(before)
     return subprocess.CompletedProcess(["mooring", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """Within the block, a process this one starts gets SIGINT at its default, as a
+    terminal's foreground command does, so the test can press Ctrl-C for its user.
+
+    A test run started in the background (``command &`` in a script, CI's runner)
+    ignores SIGINT, and a child inherits an ignored signal: Python then leaves it
+    ignored, and so does mooring, which honours a caller's choice. A handled signal is
+    reset to its default in a new program instead, so this process handles SIGINT
+    (Python's own handler) for the block. Main thread only, as ``signal`` requires.
+
+    Examples:
+        >>> with ctrl_c_reaches_children():
+        ...     signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        True
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
