@@ -45,18 +45,20 @@ def mooring_in_process(*args: str, cwd: Path | None = None) -> subprocess.Comple
 
 
 @contextlib.contextmanager
-def ctrl_c_reaches_children() -> Iterator[None]:
-    """Within the block, a process this one starts gets SIGINT at its default, as a
-    terminal's foreground command does, so the test can press Ctrl-C for its user.
+def python_handles_sigint() -> Iterator[None]:
+    """Within the block, this process handles SIGINT with Python's own handler (Ctrl-C
+    raises KeyboardInterrupt), whatever it inherited; the disposition before comes back
+    after. Main thread only, as ``signal`` requires.
 
     A test run started in the background (``command &`` in a script, CI's runner)
     ignores SIGINT, and a child inherits an ignored signal: Python then leaves it
     ignored, and so does mooring, which honours a caller's choice. A handled signal is
-    reset to its default in a new program instead, so this process handles SIGINT
-    (Python's own handler) for the block. Main thread only, as ``signal`` requires.
+    reset to its default in a new program instead, so a process started in the block
+    gets SIGINT as a terminal's foreground command does, and a test can press Ctrl-C for
+    its user.
 
     Examples:
-        >>> with ctrl_c_reaches_children():
+        >>> with python_handles_sigint():
         ...     signal.getsignal(signal.SIGINT) is signal.default_int_handler
         True
     """

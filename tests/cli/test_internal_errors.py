@@ -9,6 +9,7 @@ import pytest
 
 import mooring.cli._run as run_module
 from mooring.cli import main
+from tests._support.cli import python_handles_sigint
 
 
 def _project(tmp_path: Path) -> Path:
@@ -73,14 +74,11 @@ def test_ctrl_c_is_one_line_and_130_also_when_a_library_rewords_the_interrupt(
 
     monkeypatch.setattr(run_module, "project_status", interrupted)
     config = _project(tmp_path)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
+    with python_handles_sigint():
         assert main(["status", "-c", str(config)]) == 130
         assert capsys.readouterr().err == "interrupted\n"
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         monkeypatch.setattr(run_module, "project_status", lambda *a, **k: signal.raise_signal(2))
         assert main(["status", "-c", str(config)]) == 130
         assert capsys.readouterr().err == "interrupted\n"
-    finally:
-        signal.signal(signal.SIGINT, previous)
     assert not (tmp_path / "home" / "logs").exists()

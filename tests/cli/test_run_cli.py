@@ -18,7 +18,7 @@ from mooring.cli import main
 from mooring.config import load_config
 from mooring.errors import ConfigError
 from mooring.registry import Registry
-from tests._support.cli import ctrl_c_reaches_children, mooring_in_process
+from tests._support.cli import mooring_in_process, python_handles_sigint
 from tests._support.cli import run_mooring as mooring
 from tests._support.project import break_ages, edit, write_adult, write_project
 from tests._support.waiting import PATIENCE, wait_until
@@ -200,7 +200,7 @@ def test_ctrl_c_while_the_first_model_is_written_leaves_a_run_the_next_one_finis
 ) -> None:
     toml = write_project(tmp_path, data, extra=PACKAGE_VERSION)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    with ctrl_c_reaches_children():
+    with python_handles_sigint():
         process = subprocess.Popen(
             [sys.executable, "-m", "mooring", "run", "-c", str(toml)],
             stdout=subprocess.DEVNULL,
