@@ -33,6 +33,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_tensorflow": frozenset(),
     "_exports": frozenset(),
     "_sandbox": frozenset(),
+    "_interrupts": frozenset(),
     "config": frozenset({"errors"}),
     "_tracing": frozenset({"errors", "config"}),
     "formats": frozenset({"errors", "_tensorflow"}),
@@ -95,6 +96,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "monitoring",
             "dashboard",
             "_tracing",
+            "_interrupts",
             "scale",
         }
     ),

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,6 +18,9 @@ from mooring._project import Project
 from mooring.cli import main
 from mooring.config import load_config
 from mooring.errors import ConfigError
+from mooring.pipeline._run import find_runs
+from mooring.pipeline._steps import validate as validate_step
+from mooring.pipeline._workspace import Workspace
 from mooring.registry import Registry
 from tests._support.cli import mooring_in_process, python_handles_sigint
 from tests._support.cli import run_mooring as mooring
@@ -146,6 +150,46 @@ def test_run_after_train_evaluates_the_model_train_made(
     steps = {s["name"]: s for s in json.loads(again.stdout)["steps"]}
     assert steps["train"]["outputs"]["model_dir"] == model_dir
     assert json.loads(other.stdout)["model_dir"] != model_dir
+
+
+def test_a_ctrl_c_whose_interrupt_python_dropped_still_stops_the_run_at_the_next_step(
+    tmp_path: Path, data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SIGINT's handler may run inside a weak reference's callback (objects freed after a
+    # step's work): Python drops the KeyboardInterrupt raised there and goes on.
+    checked_overlap = validate_step.refuse_overlap
+    dropped: list[BaseException | None] = []
+
+    def ctrl_c_inside_a_callback(ws: Workspace) -> dict[str, object] | None:
+        found = checked_overlap(ws)
+        freed = _Freed()
+        ref = weakref.ref(freed, lambda _: signal.raise_signal(signal.SIGINT))
+        del freed
+        assert ref() is None
+        return found
+
+    monkeypatch.setattr(validate_step, "refuse_overlap", ctrl_c_inside_a_callback)
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_value))
+    toml = write_project(tmp_path, data, extra=PACKAGE_VERSION)
+    with python_handles_sigint():
+        outcome = mooring_in_process("run", "-c", str(toml))
+    assert [type(e) for e in dropped] == [KeyboardInterrupt]
+    assert outcome.returncode == 130, outcome.stderr
+    assert outcome.stderr.splitlines()[-1:] == [
+        "interrupted; the next `mooring run` continues it where it stopped"
+    ], outcome.stderr
+    # It stopped after validate, before training began; the next run starts there.
+    [record] = find_runs(tmp_path / "state")
+    assert record.status == "interrupted"
+    stored = record.to_dict()
+    assert stored["error"]["step"] == "train", stored["error"]
+    assert stored["error"]["type"] == "KeyboardInterrupt"
+    steps = {s["name"]: s["status"] for s in stored["steps"]}
+    assert steps["validate"] == "done" and steps["train"] == "pending", steps
+
+
+class _Freed:
+    """An object whose weak reference's callback runs when it is freed."""
 
 
 def test_killed_run_is_resumed_by_the_next_run(tmp_path: Path, data: dict[str, Path]) -> None:

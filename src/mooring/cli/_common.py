@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 import click
@@ -21,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from mooring._interrupts import interrupted, noting_interrupts
 from mooring.config._base import parse_duration
 from mooring.errors import MooringError, UsageError
 
@@ -120,16 +116,16 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
     whatever ends a command that received SIGINT is an interruption.
     """
     debug = "--debug" in argv
-    with _noting_interrupts() as noted:
+    with noting_interrupts():
         try:
-            code = _run_app(app, argv, debug, noted)
+            code = _run_app(app, argv, debug)
         except BaseException as exc:
-            if not (noted.received or isinstance(exc, KeyboardInterrupt)):
+            if not (interrupted() or isinstance(exc, KeyboardInterrupt)):
                 raise
             if debug:
                 traceback.print_exception(exc)
         else:  # Typer turns a KeyboardInterrupt into 130 and says nothing
-            if code != 130 or not noted.received:
+            if code != 130 or not interrupted():
                 return code
     command = next((a for a in argv if not a.startswith("-")), "mooring")
     # A run's record says where it stopped; the next run starts from there.
@@ -138,46 +134,18 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> int:
     return 130
 
 
-@dataclass
-class _Interrupts:
-    received: bool = False
-
-
-@contextlib.contextmanager
-def _noting_interrupts() -> Iterator[_Interrupts]:
-    """SIGINT raises KeyboardInterrupt as Python's own handler does, and is noted; where
-    another handler is installed (a command's own, or none off the main thread) it is
-    left alone and nothing is noted."""
-    noted = _Interrupts()
-    own = threading.current_thread() is threading.main_thread() and (
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        noted.received = True
-        raise KeyboardInterrupt
-
-    if own:
-        signal.signal(signal.SIGINT, handler)
-    try:
-        yield noted
-    finally:
-        if own and signal.getsignal(signal.SIGINT) is handler:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _run_app(app: typer.Typer, argv: list[str], debug: bool, noted: _Interrupts) -> int:
+def _run_app(app: typer.Typer, argv: list[str], debug: bool) -> int:
     """The command's exit code; errors are worded here, except those of an interruption."""
     try:
         result = app(args=argv, standalone_mode=False)
     except MooringError as exc:
-        if noted.received:
+        if interrupted():
             raise
         return report_error(exc, debug)
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0))
     except _ABORT:
-        if noted.received:
+        if interrupted():
             raise  # Ctrl-C at a prompt: one line, from run_guarded
         err_console.print("aborted")
         return 130
@@ -189,7 +157,7 @@ def _run_app(app: typer.Typer, argv: list[str], debug: bool, noted: _Interrupts)
             err_console.print(f"error: {escape(str(exc))}", soft_wrap=True)
         return 2
     except Exception as exc:  # a fault of mooring's, not the user's: one line and a file
-        if noted.received:
+        if interrupted():
             raise
         if debug:
             traceback.print_exc()

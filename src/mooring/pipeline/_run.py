@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mooring._interrupts import stop_if_interrupted
 from mooring._tracing import Tracing, start_tracing
 from mooring.config import MooringConfig
 from mooring.errors import ConfigError, ConflictError, MooringError
@@ -240,6 +241,9 @@ class _Run:
         meter = Meter().start()
         for step, record in zip(PIPELINE, self.steps, strict=True):
             try:
+                # A Ctrl-C whose KeyboardInterrupt Python dropped (raised in a weak
+                # reference's callback) still stops the run, here, between two steps.
+                stop_if_interrupted(f"stopped before {record.name}")
                 rejected = self._one_step(step, record)
             except BaseException as exc:
                 self._failed(record, exc)
