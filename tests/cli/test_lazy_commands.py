@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from typer.main import get_command
 
-from mooring.cli import COMMANDS, app
+from mooring.cli import COMMANDS, app, main
 
 
 def _report(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -92,6 +96,23 @@ def test_start_up_imports_run_without_the_collector_and_leave_it_on() -> None:
     assert report["plugins"] == "__all__"  # pydantic's plugins: not looked for
     chosen = _report(["serve", "--help"], env={"PYDANTIC_DISABLE_PLUGINS": "false"})
     assert chosen["plugins"] == "false"  # a user's own setting stands
+
+
+def test_the_script_leaves_its_objects_out_of_the_collection_at_exit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Run as the script (no argv), the process exits next: gc.freeze at exit spares it
+    # the walk of every object it made. Called with argv (a caller's process goes on),
+    # nothing is registered.
+    registered: list[Callable[[], object]] = []
+    monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(sys, "argv", ["mooring", "--version"])
+    assert main() == 0
+    assert registered == [gc.freeze]
+    registered.clear()
+    assert main(["--version"]) == 0
+    assert registered == []
+    assert "mooring" in capsys.readouterr().out
 
 
 def test_the_checks_before_tensorflow_read_options_every_command_still_has() -> None:
